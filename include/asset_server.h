@@ -1,0 +1,419 @@
+/*
+ * asset_server.h - embeddable asynchronous asset loading for game engines and tools.
+ *
+ * TL;DR
+ *
+ *     asset_server_t *s = asset_server_create(NULL);          // defaults
+ *     asset_handle_t *h = asset_server_load(s, "pkg://game/hero.json", NULL);
+ *     while (running) {                                       // your frame loop
+ *         asset_server_flush(s);                              // completions fire here
+ *         if (asset_handle_is_done(h)) { ... asset_handle_value(h) ... }
+ *     }
+ *     asset_handle_release(h);
+ *     asset_server_destroy(s);
+ *
+ * Threads. Every function may be called from any thread unless its comment says
+ * otherwise. Terminal states (LOADED, FAILED, CANCELLED) and completion callbacks
+ * become visible only inside asset_server_flush() (or a wait that flushes), on the
+ * thread that calls it: between two flushes the world is stable. Progress may move
+ * at any time. Callbacks of sources and loaders run on worker threads.
+ *
+ * Ownership. Pointers handed to the library are copied before the call returns
+ * unless the comment says otherwise. Pointers returned by the library are borrowed
+ * and live as long as the object they came from.
+ *
+ * Lifetime. asset_server_destroy() frees every handle, batch and value of that
+ * server: after it returns none of them may be touched, not even released.
+ *
+ * MIT licensed. See docs/ for the guide.
+ */
+#ifndef ASSET_SERVER_H
+#define ASSET_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(ASSET_SERVER_STATIC)
+#define ASSET_API
+#elif defined(_WIN32)
+#if defined(ASSET_SERVER_BUILDING)
+#define ASSET_API __declspec(dllexport)
+#else
+#define ASSET_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define ASSET_API __attribute__((visibility("default")))
+#else
+#define ASSET_API
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ASSET_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define ASSET_PRINTF(fmt, args)
+#endif
+
+#define ASSET_SERVER_VERSION_MAJOR 0
+#define ASSET_SERVER_VERSION_MINOR 1
+#define ASSET_SERVER_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------ */
+/* Status codes                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* One list generates the enum, asset_strerror() and asset_err_name().
+ * Codes are append-only and never renumbered. Errors are negative. */
+#define ASSET_STATUS_MAP(X)                                                        \
+    X(OK, 0, "success")                                                            \
+    X(NOT_MODIFIED, 1, "not modified: the cached version is current")              \
+    X(PENDING, 2, "pending: the request finishes later")                           \
+    X(E_INVALID, -1, "invalid argument or URI")                                    \
+    X(E_NO_SOURCE, -2, "no source handles this URI scheme")                        \
+    X(E_NOT_FOUND, -3, "not found")                                                \
+    X(E_FORBIDDEN, -4, "forbidden: path escapes its root or protocol not allowed") \
+    X(E_IO, -5, "I/O error")                                                       \
+    X(E_TOO_LARGE, -6, "asset larger than max_asset_size")                         \
+    X(E_PARSE, -7, "parse error")                                                  \
+    X(E_HTTP, -8, "HTTP error status")                                             \
+    X(E_NETWORK, -9, "network error")                                              \
+    X(E_TIMEOUT, -10, "timed out")                                                 \
+    X(E_CANCELLED, -11, "cancelled")                                               \
+    X(E_NO_MEMORY, -12, "out of memory")                                           \
+    X(E_UNSUPPORTED, -13, "operation not supported")                               \
+    X(E_INTEGRITY, -14, "integrity check failed")                                  \
+    X(E_SHUTDOWN, -15, "server is shutting down")                                  \
+    X(E_BUSY, -16, "busy: refused while a flush is running")                       \
+    X(E_NO_LOADER, -17, "no loader by that name")
+
+typedef enum asset_status {
+#define ASSET__STATUS_ENUM(name, code, text) ASSET_##name = code,
+    ASSET_STATUS_MAP(ASSET__STATUS_ENUM)
+#undef ASSET__STATUS_ENUM
+} asset_status_t;
+
+/* A sentence for a status ("not found"). Never NULL; unknown codes give "unknown status". */
+ASSET_API const char *asset_strerror(asset_status_t st);
+/* The enum's name without the prefix ("E_NOT_FOUND"). Never NULL. */
+ASSET_API const char *asset_err_name(asset_status_t st);
+
+/* ------------------------------------------------------------------------ */
+/* Opaque types                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef struct asset_server asset_server_t;
+typedef struct asset_handle asset_handle_t;
+typedef struct asset_request asset_request_t;
+typedef struct asset_parse asset_parse_t;
+typedef struct asset_list asset_list_t;
+
+/* ------------------------------------------------------------------------ */
+/* Allocation                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct asset_allocator {
+    void *(*alloc)(size_t size, void *user);             /* NULL on failure */
+    void *(*realloc)(void *ptr, size_t size, void *user); /* ptr may be NULL */
+    void (*free)(void *ptr, void *user);                  /* ptr may be NULL */
+    void *user;
+} asset_allocator_t;
+
+/* Routes every allocation of the library (and of cJSON, through its hooks) through
+ * `a`. Call it before any other function of the library, from one thread, or not at
+ * all. NULL, or a struct with a NULL slot, restores malloc/realloc/free. Copied. */
+ASSET_API void asset_set_allocator(const asset_allocator_t *a);
+/* The library's allocator, for loaders that hand out memory the library frees
+ * (asset_parse_take_data()) or that build values. Any thread. */
+ASSET_API void *asset_alloc(size_t size);
+ASSET_API void *asset_realloc(void *ptr, size_t size);
+ASSET_API void asset_free(void *ptr);
+
+/* ------------------------------------------------------------------------ */
+/* Server                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct asset_server_config { /* zero means default, for every field */
+    unsigned max_workers;            /* worker threads: 2 */
+    size_t cache_budget;             /* bytes per loader cache: 256 MiB */
+    size_t max_asset_size;           /* 256 MiB; larger => ASSET_E_TOO_LARGE */
+    unsigned http_max_connections;   /* 16 */
+    unsigned http_connect_timeout_ms;/* 10000 */
+    const char *pkg_path;            /* ':'-separated dirs whose subdirs are pkg:// roots;
+                                        NULL: $ASSET_SERVER_PKG_PATH. Copied. */
+    const char *file_root;           /* if set, file:// and bare paths may not escape it
+                                        and bare relative paths resolve against it. Copied. */
+    void (*wake)(void *user);        /* any thread, no lock held: "flush has work".
+                                        Called when the completion queue becomes non-empty. */
+    void (*log)(int level, const char *msg, void *user); /* any thread; level: ASSET_LOG_* */
+    void *user;                      /* passed to wake and log; not owned */
+} asset_server_config_t;
+
+enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };
+
+typedef struct asset_stats {
+    uint64_t pending;           /* jobs waiting for a worker (now) */
+    uint64_t loading;           /* jobs being read or parsed (now) */
+    uint64_t completed;         /* handles that became LOADED (total) */
+    uint64_t failed;            /* handles that became FAILED (total) */
+    uint64_t cancelled;         /* handles that became CANCELLED (total) */
+    uint64_t cache_hits;        /* loads served from a cache, with or without revalidation */
+    uint64_t cache_misses;      /* loads that had to read and parse */
+    uint64_t cache_evictions;   /* entries evicted to stay within budget */
+    uint64_t bytes_cached;      /* bytes charged to all caches (now) */
+    uint64_t bytes_read;        /* bytes delivered by sources (total) */
+    uint64_t http_requests;     /* HTTP transfers started (total) */
+    uint64_t http_not_modified; /* HTTP 304 answers (total) */
+    uint64_t coalesced;         /* loads that joined a job already in flight (total) */
+    uint64_t source_reads;      /* source read calls (total) */
+    uint64_t parses;            /* loader parse calls (total) */
+} asset_stats_t;
+
+/* Creates a server. NULL cfg: all defaults. Strings in cfg are copied. Returns NULL
+ * only when memory or threads cannot be had. Worker threads start here; the I/O
+ * thread starts on first need (timeouts, HTTP). Any thread. */
+ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
+/* Cancels every load, joins every thread, frees every handle, value and cache of the
+ * server. No callback fires during or after destroy. Must not be called from inside a
+ * callback of the same server. NULL is ignored. */
+ASSET_API void asset_server_destroy(asset_server_t *s);
+/* A process-wide server with default config, created on first call (thread-safe). */
+ASSET_API asset_server_t *asset_server_instance(void);
+/* Destroys the process-wide server, if any; the next asset_server_instance() makes
+ * a new one. */
+ASSET_API void asset_server_shutdown_instance(void);
+
+/* Delivers every completion queued so far: sets terminal states and fires callbacks,
+ * on the calling thread, in completion order. That thread becomes the server's flush
+ * thread. Returns how many handles were dispatched. Called from inside a callback
+ * (a flush already running) it does nothing, logs an error and returns 0. */
+ASSET_API size_t asset_server_flush(asset_server_t *s);
+/* Like asset_server_flush(), but stops once budget_ns nanoseconds are spent; what is
+ * left stays queued, in order, for the next flush. At least one completion is
+ * dispatched when any is queued. */
+ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns);
+/* Drops every cached entry of `uri` (all loaders); in-flight loads are unaffected. */
+ASSET_API void asset_server_invalidate(asset_server_t *s, const char *uri);
+/* Drops every cached entry. Values still held by handles stay valid. */
+ASSET_API void asset_server_clear_caches(asset_server_t *s);
+/* Cancels every unfinished load whose options.tag equals `tag`, except `keep`
+ * (may be NULL). Returns how many handles it cancelled. */
+ASSET_API size_t asset_server_cancel_tag(asset_server_t *s, const char *tag,
+                                         const asset_handle_t *keep);
+/* Fills *out with a consistent snapshot. */
+ASSET_API void asset_server_stats(const asset_server_t *s, asset_stats_t *out);
+
+/* Mounts directory `dir` as package `pkg`, so pkg://pkg/x reads dir/x. Mounts win over
+ * embedded packages and over pkg_path. Remounting a name replaces it. Both strings
+ * copied. Returns ASSET_OK, ASSET_E_INVALID (bad name) or ASSET_E_NOT_FOUND. */
+ASSET_API int asset_server_mount(asset_server_t *s, const char *pkg, const char *dir);
+
+typedef struct asset_embedded_file {
+    const char *path;   /* relative, '/'-separated: "textures/a.png" */
+    const void *data;   /* must outlive the server (normally static) */
+    size_t size;
+} asset_embedded_file_t;
+
+/* Mounts a compiled-in table (see tools/asset-embed) as package `pkg`. The table and
+ * its data must outlive the server (they are not copied); `pkg` is copied. */
+ASSET_API int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
+                                          const asset_embedded_file_t *files, size_t count);
+
+/* ------------------------------------------------------------------------ */
+/* Sources                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define ASSET_SOURCE_ABI 1u
+enum {
+    ASSET_SOURCE_IMMUTABLE = 1u << 0, /* content never changes: a cache hit needs no I/O */
+    ASSET_SOURCE_ASYNC = 1u << 1      /* read may return ASSET_PENDING, then _finish() */
+};
+
+typedef struct asset_source {
+    uint32_t abi;       /* ASSET_SOURCE_ABI; fields are only ever appended */
+    const char *scheme; /* "file", "pkg", "mem", "http", "https", or yours */
+    unsigned flags;     /* ASSET_SOURCE_IMMUTABLE | ASSET_SOURCE_ASYNC */
+    /* Worker thread. Delivers bytes with asset_request_write/adopt and returns
+     * ASSET_OK, ASSET_NOT_MODIFIED, ASSET_PENDING (ASYNC only) or an error. */
+    asset_status_t (*read)(void *ctx, asset_request_t *req);
+    /* Worker thread. Adds the entries under `uri` with asset_list_add(). NULL:
+     * listing unsupported. */
+    asset_status_t (*list)(void *ctx, const char *uri, asset_list_t *out);
+    /* Called once by asset_server_destroy(), after every read has finished. May be NULL. */
+    void (*destroy)(void *ctx);
+} asset_source_t;
+
+/* Registers a source for src->scheme; a later registration of a scheme replaces the
+ * earlier one (built-ins included). The vtable is copied; ctx must outlive the server.
+ * Returns ASSET_OK or ASSET_E_INVALID. Call before loading from that scheme. */
+ASSET_API int asset_server_register_source(asset_server_t *s, const asset_source_t *src,
+                                           void *ctx);
+
+/* The request API, for sources. Worker thread unless noted. */
+ASSET_API const char *asset_request_uri(const asset_request_t *r);  /* normalised URI */
+ASSET_API const char *asset_request_path(const asset_request_t *r); /* after "scheme://",
+                                                                       percent-decoded */
+ASSET_API const char *asset_request_cached_version(const asset_request_t *r); /* NULL: none */
+ASSET_API void asset_request_set_version(asset_request_t *r, const char *version); /* copied */
+ASSET_API void asset_request_set_total(asset_request_t *r, uint64_t bytes); /* for progress */
+/* Appends n bytes (copied). Refuses past max_asset_size (ASSET_E_TOO_LARGE) and after
+ * cancel (ASSET_E_CANCELLED): return that status from read. Any thread for ASYNC. */
+ASSET_API asset_status_t asset_request_write(asset_request_t *r, const void *data, size_t n);
+/* Hands a whole buffer to the request without a copy; free_fn(data, user) is called
+ * when the library is done with it (free_fn may be NULL for static data). Replaces
+ * anything written before. */
+ASSET_API asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
+                                             void (*free_fn)(void *data, void *user),
+                                             void *user);
+ASSET_API bool asset_request_cancelled(const asset_request_t *r); /* any thread */
+/* Records a message for the handle ("<uri>: <message>") and returns st. */
+ASSET_API asset_status_t asset_request_fail(asset_request_t *r, asset_status_t st,
+                                            const char *fmt, ...) ASSET_PRINTF(3, 4);
+/* ASYNC sources only, any thread, exactly once per read that returned ASSET_PENDING:
+ * the request is done with status st. The request must not be touched afterwards. */
+ASSET_API void asset_request_finish(asset_request_t *r, asset_status_t st);
+
+/* The listing API, for sources. Entries are paths relative to the listed URI,
+ * '/'-separated ("sub/b.png"); size may be -1 when unknown. Copied. */
+ASSET_API asset_status_t asset_list_add(asset_list_t *l, const char *relpath, int64_t size);
+ASSET_API bool asset_list_recursive(const asset_list_t *l);
+ASSET_API asset_status_t asset_list_fail(asset_list_t *l, asset_status_t st, const char *fmt,
+                                         ...) ASSET_PRINTF(3, 4);
+
+/* ------------------------------------------------------------------------ */
+/* Loaders                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define ASSET_LOADER_ABI 1u
+
+typedef struct asset_loader {
+    uint32_t abi;                /* ASSET_LOADER_ABI; fields are only ever appended */
+    const char *name;            /* "bytes", "json", ...; copied at registration */
+    const char *const *suffixes; /* NULL-terminated, case-insensitive: {".json", NULL};
+                                    must outlive the server */
+    bool (*claims)(void *ctx, const char *uri); /* NULL: suffix match. Main thread. */
+    asset_status_t (*parse)(void *ctx, asset_parse_t *p); /* worker thread */
+    void (*free_value)(void *ctx, void *value);           /* any thread; NULL: asset_free */
+    void (*destroy)(void *ctx);                           /* at server destroy; may be NULL */
+} asset_loader_t;
+
+/* Registers a loader; user loaders are tried in registration order before the
+ * built-ins (json, then bytes). cache_budget 0: the server's. The vtable is copied;
+ * ctx must outlive the server. Returns ASSET_OK or ASSET_E_INVALID (bad vtable or a
+ * name already registered). Call before loading with it. */
+ASSET_API int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld,
+                                           void *ctx, size_t cache_budget);
+
+/* The parse API, for loaders. Worker thread. */
+ASSET_API const char *asset_parse_uri(const asset_parse_t *p);
+/* The bytes; data[size] is always 0, so text formats may treat it as a C string. */
+ASSET_API const uint8_t *asset_parse_data(const asset_parse_t *p);
+ASSET_API size_t asset_parse_size(const asset_parse_t *p);
+/* Takes the buffer (size + 1 bytes, NUL-terminated): free it with asset_free(). */
+ASSET_API void *asset_parse_take_data(asset_parse_t *p);
+/* Sets the value and what it costs in the cache, in bytes. The value is freed with
+ * the loader's free_value once no cache entry and no handle holds it. */
+ASSET_API void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_bytes);
+ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st,
+                                          const char *fmt, ...) ASSET_PRINTF(3, 4);
+
+/* Value of the built-in "bytes" loader. */
+typedef struct asset_bytes {
+    const uint8_t *data; /* data[size] is 0 */
+    size_t size;
+} asset_bytes_t;
+/* Value of the built-in "json" loader: const cJSON * (include <cjson/cJSON.h>). */
+
+/* ------------------------------------------------------------------------ */
+/* mem:// store                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Stores a copy of data under key (loadable as mem://key). Replacing a key bumps its
+ * version, so the next load re-parses even when the length is the same. Any thread.
+ * Returns ASSET_OK, ASSET_E_INVALID or ASSET_E_NO_MEMORY. */
+ASSET_API int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size);
+/* Removes key. Returns ASSET_OK or ASSET_E_NOT_FOUND. Any thread. */
+ASSET_API int asset_mem_remove(asset_server_t *s, const char *key);
+
+/* ------------------------------------------------------------------------ */
+/* Loading                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum asset_priority {
+    ASSET_PRIORITY_HIGH = 1,
+    ASSET_PRIORITY_NORMAL = 2,
+    ASSET_PRIORITY_LOW = 3
+} asset_priority_t;
+
+typedef struct asset_load_options { /* NULL or zero: defaults */
+    asset_priority_t priority;      /* 0: NORMAL */
+    bool no_cache;                  /* fresh read, no cache lookup or write */
+    uint32_t timeout_ms;            /* 0: none; else ASSET_E_TIMEOUT when exceeded */
+    const char *tag;                /* for asset_server_cancel_tag; copied */
+    const char *loader;             /* force a loader by name; copied */
+} asset_load_options_t;
+
+/* Starts loading uri ("file:///abs", "rel/path", "pkg://name/path", "mem://key",
+ * "http(s)://..."). Never fails synchronously: a bad URI gives a handle that is FAILED
+ * at the next flush, with a message. Returns NULL only when the handle itself cannot
+ * be allocated. The caller owns one reference: asset_handle_release() it. Any thread. */
+ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
+                                            const asset_load_options_t *o);
+
+/* ------------------------------------------------------------------------ */
+/* Handles                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum asset_state {
+    ASSET_STATE_PENDING,
+    ASSET_STATE_LOADING,
+    ASSET_STATE_LOADED,
+    ASSET_STATE_FAILED,
+    ASSET_STATE_CANCELLED
+} asset_state_t;
+
+ASSET_API asset_state_t asset_handle_state(const asset_handle_t *h);
+/* 0..1; bytes-based when the source told the size; 1 once LOADED. */
+ASSET_API float asset_handle_progress(const asset_handle_t *h);
+ASSET_API bool asset_handle_is_done(const asset_handle_t *h); /* LOADED, FAILED or CANCELLED */
+/* ASSET_OK unless FAILED or CANCELLED (then ASSET_E_CANCELLED). */
+ASSET_API asset_status_t asset_handle_error(const asset_handle_t *h);
+/* "" unless FAILED or CANCELLED; then names the URI, the step and why. Borrowed. */
+ASSET_API const char *asset_handle_error_message(const asset_handle_t *h);
+ASSET_API const char *asset_handle_uri(const asset_handle_t *h); /* normalised; borrowed */
+/* The loader's value (asset_bytes_t *, cJSON *, yours); NULL unless LOADED. Valid while
+ * the handle lives, even after the cache evicts it. */
+ASSET_API const void *asset_handle_value(const asset_handle_t *h);
+ASSET_API size_t asset_handle_size(const asset_handle_t *h); /* the value's byte cost */
+/* HTTP status of the last response (200, 304, 404...), 0 when not HTTP. */
+ASSET_API int asset_handle_http_status(const asset_handle_t *h);
+/* Waits until the handle is done. On the flush thread it flushes while it waits, so
+ * it cannot deadlock; from another thread it blocks until a flush makes it done.
+ * timeout_ms -1: forever. Returns the handle's error (ASSET_OK when LOADED), or
+ * ASSET_E_TIMEOUT if the wait ran out first (the load goes on), or ASSET_E_BUSY when
+ * called from a callback on the flush thread before the handle is done. */
+ASSET_API asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms);
+/* Cancels the load for this handle: it becomes CANCELLED at the next flush. The job
+ * stops only when every handle sharing it has cancelled: a queued job leaves the
+ * queue, a running read stops at its next progress check. No-op once done. */
+ASSET_API void asset_handle_cancel(asset_handle_t *h);
+ASSET_API asset_handle_t *asset_handle_retain(asset_handle_t *h);
+/* Drops a reference. The load is not cancelled by a release: connected callbacks
+ * still fire and the value still reaches the cache. Allowed inside callbacks. */
+ASSET_API void asset_handle_release(asset_handle_t *h);
+
+typedef void (*asset_handle_cb)(asset_handle_t *h, void *user);
+/* Connects a callback that fires exactly once, on the flush thread, when the handle
+ * is done; connected after done, it fires at the next flush. Returns an id (never 0),
+ * or 0 when out of memory. */
+ASSET_API uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user);
+/* Disconnects a callback that has not fired yet. Returns whether it was connected. */
+ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASSET_SERVER_H */

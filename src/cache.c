@@ -1,0 +1,103 @@
+/* cache.c - one byte-budget LRU cache per loader, keyed on URI; an entry holds one
+ * version and one reference on a shared value. The server lock guards it. */
+#include "internal.h"
+
+#include <string.h>
+
+asset__value_t *asset__value_retain(asset__value_t *v) {
+    if (v) atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
+    return v;
+}
+
+void asset__value_release(asset__value_t *v) {
+    if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1) return;
+    asset__loader_slot_t *ld = v->loader;
+    if (ld->vt.free_value)
+        ld->vt.free_value(ld->ctx, v->value);
+    else
+        asset_free(v->value);
+    asset_free(v);
+}
+
+void asset__cache_init(asset__cache_t *c, size_t budget) {
+    memset(c, 0, sizeof *c);
+    asset__map_init(&c->map);
+    c->budget = budget;
+}
+
+static void lru_unlink(asset__cache_t *c, asset__cache_entry_t *e) {
+    if (e->lru_prev) e->lru_prev->lru_next = e->lru_next; else c->lru_head = e->lru_next;
+    if (e->lru_next) e->lru_next->lru_prev = e->lru_prev; else c->lru_tail = e->lru_prev;
+    e->lru_prev = e->lru_next = NULL;
+}
+
+static void lru_push_front(asset__cache_t *c, asset__cache_entry_t *e) {
+    e->lru_prev = NULL;
+    e->lru_next = c->lru_head;
+    if (c->lru_head) c->lru_head->lru_prev = e; else c->lru_tail = e;
+    c->lru_head = e;
+}
+
+static void entry_drop(asset__cache_t *c, asset__cache_entry_t *e) {
+    asset__map_remove(&c->map, &e->node);
+    lru_unlink(c, e);
+    c->bytes -= e->value->cost;
+    asset__value_release(e->value);
+    asset_free((char *)e->node.key);
+    asset_free(e->version);
+    asset_free(e);
+}
+
+asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri) {
+    asset__map_node_t *n = asset__map_get(&c->map, uri);
+    if (!n) return NULL;
+    asset__cache_entry_t *e = (asset__cache_entry_t *)n;
+    if (c->lru_head != e) {
+        lru_unlink(c, e);
+        lru_push_front(c, e);
+    }
+    return e;
+}
+
+bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version,
+                      asset__value_t *v) {
+    asset__cache_entry_t *old = (asset__cache_entry_t *)asset__map_get(&c->map, uri);
+    if (old) entry_drop(c, old);
+    if (v->cost > c->budget) return false;
+    asset__cache_entry_t *e = asset__calloc(1, sizeof *e);
+    char *key = asset__strdup(uri);
+    char *ver = version ? asset__strdup(version) : NULL;
+    if (!e || !key || (version && !ver)) goto fail;
+    e->node.key = key;
+    if (!asset__map_put(&c->map, &e->node)) goto fail;
+    e->version = ver;
+    e->value = asset__value_retain(v);
+    lru_push_front(c, e);
+    c->bytes += v->cost;
+    while (c->bytes > c->budget && c->lru_tail) {
+        entry_drop(c, c->lru_tail);
+        c->evictions++;
+    }
+    return true;
+fail:
+    asset_free(e);
+    asset_free(key);
+    asset_free(ver);
+    return false;
+}
+
+bool asset__cache_remove(asset__cache_t *c, const char *uri) {
+    asset__cache_entry_t *e = (asset__cache_entry_t *)asset__map_get(&c->map, uri);
+    if (!e) return false;
+    entry_drop(c, e);
+    return true;
+}
+
+void asset__cache_clear(asset__cache_t *c) {
+    while (c->lru_head) entry_drop(c, c->lru_head);
+}
+
+void asset__cache_free(asset__cache_t *c) {
+    asset__cache_clear(c);
+    asset__map_free(&c->map);
+}

@@ -1,0 +1,431 @@
+/* handle.c - handles: their state machine, the completion queue, flush, wait,
+ * cancel, callbacks and per-load timeouts. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static bool state_terminal(int st) { return st >= ASSET_STATE_LOADED; }
+
+asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
+                                  const asset_load_options_t *o) {
+    asset_handle_t *h = asset__calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->server = s;
+    h->uri = asset__strdup(uri ? uri : "");
+    h->tag = o && o->tag ? asset__strdup(o->tag) : NULL;
+    if (!h->uri || (o && o->tag && !h->tag)) {
+        asset_free(h->uri);
+        asset_free(h->tag);
+        asset_free(h);
+        return NULL;
+    }
+    h->refs = 1;
+    atomic_init(&h->state, ASSET_STATE_PENDING);
+    h->timer_idx = SIZE_MAX;
+    int prio = o ? (int)o->priority : 0;
+    h->priority = (prio < ASSET_PRIORITY_HIGH || prio > ASSET_PRIORITY_LOW) ? ASSET_PRIORITY_NORMAL
+                                                                            : prio;
+    /* [lock] from here */
+    uv_mutex_lock(&s->lock);
+    h->all_next = s->all;
+    if (s->all) s->all->all_prev = h;
+    s->all = h;
+    uv_mutex_unlock(&s->lock);
+    return h;
+}
+
+void asset__queue_push(asset_server_t *s, asset_handle_t *h) {
+    if (h->queued) return;
+    h->queued = true;
+    h->queue_next = NULL;
+    if (s->q_tail) s->q_tail->queue_next = h; else s->q_head = h;
+    s->q_tail = h;
+    if (s->q_len++ == 0 && !s->stopping) atomic_store(&s->wake_pending, true);
+    if (s->waiters) uv_cond_broadcast(&s->done_cond);
+}
+
+void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
+                          asset__value_t *v, int http_status) {
+    if (h->decided) return;
+    asset_server_t *s = h->server;
+    if (h->job) asset__job_detach(h->job, h);
+    if (h->timer_idx != SIZE_MAX) asset__timer_remove(s, h);
+    h->decided = true;
+    h->status = st;
+    h->http_status = http_status;
+    if (st != ASSET_OK) {
+        h->message = msg ? asset__strdup(msg)
+                         : asset__asprintf("%s: %s", h->uri, asset_strerror(st));
+    } else {
+        h->value = asset__value_retain(v);
+    }
+    asset__queue_push(s, h);
+}
+
+static void handle_free(asset_handle_t *h) {
+    asset_server_t *s = h->server;
+    if (h->all_prev) h->all_prev->all_next = h->all_next; else s->all = h->all_next;
+    if (h->all_next) h->all_next->all_prev = h->all_prev;
+    for (asset__cb_t *c = h->cbs, *n; c; c = n) {
+        n = c->next;
+        asset_free(c);
+    }
+    asset__value_release(h->value);
+    asset_free(h->message);
+    asset_free(h->uri);
+    asset_free(h->tag);
+    asset_free(h);
+}
+
+void asset__handle_maybe_free(asset_handle_t *h) {
+    if (h->refs == 0 && !h->queued && !h->job && h->timer_idx == SIZE_MAX) handle_free(h);
+}
+
+void asset__handle_free_all(asset_server_t *s) {
+    while (s->all) {
+        asset_handle_t *h = s->all;
+        h->job = NULL; /* jobs are gone by now */
+        h->timer_idx = SIZE_MAX;
+        handle_free(h);
+    }
+    s->q_head = s->q_tail = NULL;
+    s->q_len = 0;
+    asset_free(s->timers);
+    s->timers = NULL;
+    s->timers_len = s->timers_cap = 0;
+}
+
+/* ---- flush ---- */
+
+static void publish(asset_server_t *s, asset_handle_t *h) {
+    if (!h->decided || state_terminal(atomic_load(&h->state))) return;
+    int state = h->status == ASSET_OK            ? ASSET_STATE_LOADED
+                : h->status == ASSET_E_CANCELLED ? ASSET_STATE_CANCELLED
+                                                 : ASSET_STATE_FAILED;
+    if (state == ASSET_STATE_LOADED) s->stats.completed++;
+    else if (state == ASSET_STATE_CANCELLED) s->stats.cancelled++;
+    else s->stats.failed++;
+    atomic_store_explicit(&h->state, state, memory_order_release);
+}
+
+/* Fires every callback of h that has not fired. [lock] held; released around calls. */
+static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
+    for (;;) {
+        asset__cb_t *c = h->cbs;
+        while (c && c->fired) c = c->next;
+        if (!c) return;
+        c->fired = true;
+        asset_handle_cb cb = c->cb;
+        void *user = c->user;
+        uv_mutex_unlock(&s->lock);
+        cb(h, user);
+        uv_mutex_lock(&s->lock);
+    }
+}
+
+static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
+    if (!s) return 0;
+    uv_mutex_lock(&s->lock);
+    if (s->in_flush) {
+        uv_mutex_unlock(&s->lock);
+        asset__log(s, ASSET_LOG_ERROR, "asset_server_flush: refused, a flush is already running "
+                                       "(called from a completion callback?)");
+        return 0;
+    }
+    s->in_flush = true;
+    s->flush_thread = uv_thread_self();
+    uint64_t start = budget_ns ? asset__now_ns() : 0;
+    size_t n = 0;
+    while (s->q_head) {
+        asset_handle_t *h = s->q_head;
+        s->q_head = h->queue_next;
+        if (!s->q_head) s->q_tail = NULL;
+        s->q_len--;
+        publish(s, h);
+        fire_callbacks(s, h);
+        h->queued = false;
+        asset__handle_maybe_free(h);
+        n++;
+        if (budget_ns && asset__now_ns() - start >= budget_ns) break;
+    }
+    s->in_flush = false;
+    if (n && s->waiters) uv_cond_broadcast(&s->done_cond);
+    uv_mutex_unlock(&s->lock);
+    return n;
+}
+
+size_t asset_server_flush(asset_server_t *s) { return flush_impl(s, 0); }
+size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns) {
+    return flush_impl(s, budget_ns ? budget_ns : 1);
+}
+
+/* ---- getters ---- */
+
+asset_state_t asset_handle_state(const asset_handle_t *h) {
+    return h ? (asset_state_t)atomic_load_explicit(&((asset_handle_t *)h)->state,
+                                                   memory_order_acquire)
+             : ASSET_STATE_FAILED;
+}
+
+bool asset_handle_is_done(const asset_handle_t *h) {
+    return state_terminal(asset_handle_state(h));
+}
+
+float asset_handle_progress(const asset_handle_t *h) {
+    if (!h) return 0.f;
+    int st = asset_handle_state(h);
+    if (st == ASSET_STATE_LOADED) return 1.f;
+    asset_server_t *s = h->server;
+    float p = 0.f;
+    uv_mutex_lock(&s->lock);
+    if (h->decided && h->status == ASSET_OK) {
+        p = 1.f;
+    } else if (h->job) {
+        uint64_t total = atomic_load_explicit(&h->job->total, memory_order_relaxed);
+        uint64_t got = atomic_load_explicit(&h->job->received, memory_order_relaxed);
+        if (total) p = got >= total ? 0.999f : (float)((double)got / (double)total);
+    }
+    uv_mutex_unlock(&s->lock);
+    return p;
+}
+
+asset_status_t asset_handle_error(const asset_handle_t *h) {
+    if (!h) return ASSET_E_INVALID;
+    return asset_handle_is_done(h) ? h->status : ASSET_OK;
+}
+
+const char *asset_handle_error_message(const asset_handle_t *h) {
+    if (!h) return "invalid handle";
+    return asset_handle_is_done(h) && h->message ? h->message : "";
+}
+
+const char *asset_handle_uri(const asset_handle_t *h) { return h ? h->uri : ""; }
+
+const void *asset_handle_value(const asset_handle_t *h) {
+    return asset_handle_state(h) == ASSET_STATE_LOADED && h->value ? h->value->value : NULL;
+}
+
+size_t asset_handle_size(const asset_handle_t *h) {
+    return asset_handle_state(h) == ASSET_STATE_LOADED && h->value ? h->value->cost : 0;
+}
+
+int asset_handle_http_status(const asset_handle_t *h) {
+    return asset_handle_is_done(h) ? h->http_status : 0;
+}
+
+/* ---- refs ---- */
+
+asset_handle_t *asset_handle_retain(asset_handle_t *h) {
+    if (!h) return NULL;
+    uv_mutex_lock(&h->server->lock);
+    h->refs++;
+    uv_mutex_unlock(&h->server->lock);
+    return h;
+}
+
+void asset_handle_release(asset_handle_t *h) {
+    if (!h) return;
+    asset_server_t *s = h->server;
+    uv_mutex_lock(&s->lock);
+    if (h->refs > 0) h->refs--;
+    asset__handle_maybe_free(h);
+    uv_mutex_unlock(&s->lock);
+}
+
+/* ---- cancel ---- */
+
+/* [lock] Cancels h unless it is done. Returns whether it did. */
+bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const char *why) {
+    if (state_terminal(atomic_load(&h->state))) return false;
+    if (h->decided) { /* finished but not flushed yet: the cancel still wins */
+        if (h->status == st) return false;
+        asset__value_release(h->value);
+        h->value = NULL;
+        asset_free(h->message);
+        h->status = st;
+        h->message = asset__asprintf("%s: %s", h->uri, why);
+        return true;
+    }
+    char *msg = asset__asprintf("%s: %s", h->uri, why);
+    asset__handle_decide(h, st, msg, NULL, 0);
+    asset_free(msg);
+    return true;
+}
+
+void asset_handle_cancel(asset_handle_t *h) {
+    if (!h) return;
+    asset_server_t *s = h->server;
+    uv_mutex_lock(&s->lock);
+    asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled");
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+}
+
+size_t asset_server_cancel_tag(asset_server_t *s, const char *tag, const asset_handle_t *keep) {
+    if (!s || !tag) return 0;
+    size_t n = 0;
+    uv_mutex_lock(&s->lock);
+    for (asset_handle_t *h = s->all; h; h = h->all_next) {
+        if (h == keep || !h->tag || h->decided || strcmp(h->tag, tag) != 0) continue;
+        n += asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled by tag");
+    }
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+    return n;
+}
+
+/* ---- callbacks ---- */
+
+uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user) {
+    if (!h || !cb) return 0;
+    asset__cb_t *c = asset__calloc(1, sizeof *c);
+    if (!c) return 0;
+    asset_server_t *s = h->server;
+    c->cb = cb;
+    c->user = user;
+    uv_mutex_lock(&s->lock);
+    c->id = ++s->next_cb_id;
+    /* append: callbacks fire in connection order */
+    asset__cb_t **p = &h->cbs;
+    while (*p) p = &(*p)->next;
+    *p = c;
+    if (state_terminal(atomic_load(&h->state))) asset__queue_push(s, h); /* late connect */
+    uint64_t id = c->id;
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+    return id;
+}
+
+bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
+    if (!h || !id) return false;
+    asset_server_t *s = h->server;
+    bool found = false;
+    uv_mutex_lock(&s->lock);
+    for (asset__cb_t **p = &h->cbs; *p; p = &(*p)->next) {
+        if ((*p)->id == id) {
+            asset__cb_t *c = *p;
+            found = !c->fired;
+            if (found) { /* fired ones stay until the handle dies: a dispatch may be on them */
+                *p = c->next;
+                asset_free(c);
+            }
+            break;
+        }
+    }
+    uv_mutex_unlock(&s->lock);
+    return found;
+}
+
+/* ---- wait ---- */
+
+asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
+    if (!h) return ASSET_E_INVALID;
+    asset_server_t *s = h->server;
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    uv_mutex_lock(&s->lock);
+    for (;;) {
+        if (state_terminal(atomic_load(&h->state))) break;
+        if (asset__on_flush_thread(s)) {
+            if (s->in_flush) {
+                uv_mutex_unlock(&s->lock);
+                return ASSET_E_BUSY;
+            }
+            if (s->q_head) {
+                uv_mutex_unlock(&s->lock);
+                asset_server_flush(s);
+                uv_mutex_lock(&s->lock);
+                continue;
+            }
+        }
+        uint64_t now = asset__now_ns();
+        if (now >= deadline) {
+            uv_mutex_unlock(&s->lock);
+            return ASSET_E_TIMEOUT;
+        }
+        s->waiters++;
+        if (deadline == UINT64_MAX)
+            uv_cond_wait(&s->done_cond, &s->lock);
+        else
+            (void)uv_cond_timedwait(&s->done_cond, &s->lock, deadline - now);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+    return h->status;
+}
+
+/* ---- timeouts: a min-heap of handles on deadline_ns, [lock] ---- */
+
+static void timer_swap(asset_server_t *s, size_t a, size_t b) {
+    asset_handle_t *t = s->timers[a];
+    s->timers[a] = s->timers[b];
+    s->timers[b] = t;
+    s->timers[a]->timer_idx = a;
+    s->timers[b]->timer_idx = b;
+}
+
+static void timer_up(asset_server_t *s, size_t i) {
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (s->timers[p]->deadline_ns <= s->timers[i]->deadline_ns) break;
+        timer_swap(s, i, p);
+        i = p;
+    }
+}
+
+static void timer_down(asset_server_t *s, size_t i) {
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < s->timers_len && s->timers[l]->deadline_ns < s->timers[m]->deadline_ns) m = l;
+        if (r < s->timers_len && s->timers[r]->deadline_ns < s->timers[m]->deadline_ns) m = r;
+        if (m == i) return;
+        timer_swap(s, i, m);
+        i = m;
+    }
+}
+
+bool asset__timer_add(asset_server_t *s, asset_handle_t *h) {
+    if (s->timers_len == s->timers_cap) {
+        size_t cap = s->timers_cap ? s->timers_cap * 2 : 64;
+        asset_handle_t **t = asset_realloc(s->timers, cap * sizeof *t);
+        if (!t) return false;
+        s->timers = t;
+        s->timers_cap = cap;
+    }
+    h->timer_idx = s->timers_len;
+    s->timers[s->timers_len++] = h;
+    timer_up(s, h->timer_idx);
+    return true;
+}
+
+void asset__timer_remove(asset_server_t *s, asset_handle_t *h) {
+    size_t i = h->timer_idx;
+    h->timer_idx = SIZE_MAX;
+    if (i == SIZE_MAX) return;
+    s->timers_len--;
+    if (i != s->timers_len) {
+        s->timers[i] = s->timers[s->timers_len];
+        s->timers[i]->timer_idx = i;
+        timer_up(s, i);
+        timer_down(s, s->timers[i]->timer_idx);
+    }
+}
+
+uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns) {
+    uv_mutex_lock(&s->lock);
+    while (s->timers_len && s->timers[0]->deadline_ns <= now_ns) {
+        asset_handle_t *h = s->timers[0];
+        asset__timer_remove(s, h);
+        if (!h->decided) {
+            char *msg = asset__asprintf("%s: timed out (timeout_ms %llu)", h->uri,
+                                        (unsigned long long)h->timeout_ms);
+            asset__handle_decide(h, ASSET_E_TIMEOUT, msg, NULL, 0);
+            asset_free(msg);
+        }
+        asset__handle_maybe_free(h);
+    }
+    uint64_t next = s->timers_len ? s->timers[0]->deadline_ns : 0;
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+    return next;
+}

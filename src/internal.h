@@ -1,0 +1,300 @@
+/* internal.h - types shared by the library's modules. Never installed.
+ *
+ * Locking. One mutex per server, `s->lock`, guards the scheduling state: the job
+ * heap, the in-flight map, the completion queue, every handle's fields marked
+ * [lock], the caches and the stats. The mem:// store and the pkg:// mounts have
+ * their own locks, never held while taking s->lock (lock order: s->lock first, then
+ * at most one leaf lock; leaf locks never call out).
+ */
+#ifndef ASSET_INTERNAL_H
+#define ASSET_INTERNAL_H
+
+#include "asset_server.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "map.h"
+#include "uri.h"
+
+#define ASSET__MAX_SOURCES 32
+#define ASSET__MAX_LOADERS 32
+
+/* ---- allocation (alloc.c) ---- */
+void *asset__calloc(size_t n, size_t size);
+char *asset__strdup(const char *s);
+char *asset__strndup(const char *s, size_t n);
+char *asset__vasprintf(const char *fmt, va_list ap);
+char *asset__asprintf(const char *fmt, ...) ASSET_PRINTF(1, 2);
+void asset__json_hooks_install(void);
+
+/* ---- time ---- */
+static inline uint64_t asset__now_ns(void) { return uv_hrtime(); }
+
+/* ---- values: ref-counted loader results shared by the cache and handles ---- */
+typedef struct asset__loader_slot asset__loader_slot_t;
+typedef struct asset__value {
+    atomic_uint refs;
+    void *value;
+    size_t cost;
+    asset__loader_slot_t *loader;
+} asset__value_t;
+asset__value_t *asset__value_retain(asset__value_t *v);
+void asset__value_release(asset__value_t *v);
+
+/* ---- caches (cache.c): byte-budget LRU keyed on URI, each entry one version ---- */
+typedef struct asset__cache_entry {
+    asset__map_node_t node; /* key: URI */
+    char *version;          /* NULL: unversioned */
+    asset__value_t *value;  /* the cache's reference */
+    struct asset__cache_entry *lru_prev, *lru_next; /* head: most recent */
+} asset__cache_entry_t;
+
+typedef struct asset__cache {
+    asset__map_t map;
+    asset__cache_entry_t *lru_head, *lru_tail;
+    size_t budget, bytes;
+    uint64_t hits, misses, evictions;
+} asset__cache_t;
+
+void asset__cache_init(asset__cache_t *c, size_t budget);
+void asset__cache_free(asset__cache_t *c);
+/* Borrowed entry or NULL; touches it in the LRU. */
+asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri);
+/* Inserts (replacing any entry for uri) and evicts to the budget. Takes a new reference
+ * on v. A value larger than the budget is not cached. Returns false if not cached. */
+bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version,
+                      asset__value_t *v);
+bool asset__cache_remove(asset__cache_t *c, const char *uri);
+void asset__cache_clear(asset__cache_t *c);
+
+/* ---- registries ---- */
+typedef struct asset__source_slot {
+    asset_source_t vt;
+    char *scheme;
+    void *ctx;
+} asset__source_slot_t;
+
+struct asset__loader_slot {
+    asset_loader_t vt;
+    char *name;
+    void *ctx;
+    asset__cache_t cache; /* [lock] */
+};
+
+/* ---- requests (request.c): what a source writes into ---- */
+struct asset_request {
+    struct asset__job *job;
+    asset_server_t *server;
+    const char *uri;            /* job's normalised URI */
+    const char *path;           /* after scheme:// */
+    const char *cached_version; /* job's, or NULL */
+    char *version;              /* set by the source */
+    uint8_t *data;              /* size + 1 bytes, NUL-terminated once finished */
+    size_t size, cap;
+    void (*adopt_free)(void *data, void *user); /* non-NULL-or-adopted: see adopted */
+    void *adopt_user;
+    bool adopted;
+    bool adopt_terminated;      /* adopted data has data[size] == 0 already */
+    char *message;              /* from asset_request_fail */
+    int http_status;
+    size_t max_size;
+};
+void asset__request_init(struct asset_request *r, struct asset__job *job);
+void asset__request_reset_data(struct asset_request *r);
+void asset__request_dispose(struct asset_request *r);
+/* Make room for n more bytes (for sources that know the size up front). */
+asset_status_t asset__request_reserve(struct asset_request *r, size_t n);
+/* Pointer to the NUL-terminated, owned buffer (copies an adopted one that has no
+ * room for the terminator). */
+asset_status_t asset__request_seal(struct asset_request *r);
+
+struct asset_parse {
+    struct asset_request *req;
+    void *value;
+    size_t cost;
+    bool has_value;
+    char *message;
+};
+
+struct asset_list {
+    bool recursive;
+    char **paths;
+    int64_t *sizes;
+    size_t count, cap;
+    char *message;
+    const char *uri;
+    const char *path;          /* decoded path of uri */
+};
+void asset__list_dispose(struct asset_list *l);
+
+/* ---- jobs: one unit of work, shared by every handle that coalesced onto it ---- */
+enum { ASSET__PHASE_READ, ASSET__PHASE_PARSE };
+enum { ASSET__JOB_QUEUED, ASSET__JOB_RUNNING, ASSET__JOB_WAITING_ASYNC };
+
+typedef struct asset__job {
+    asset__map_node_t node;  /* in s->inflight, key: coalesce key */
+    char *key;               /* coalesce key: loader '\n' cacheable '\n' uri */
+    char *uri;               /* normalised */
+    asset_uri_t parsed;
+    asset__source_slot_t *source;
+    asset__loader_slot_t *loader;
+    int priority;            /* [lock] */
+    uint64_t seq;            /* [lock] FIFO within a priority */
+    size_t heap_idx;         /* [lock] SIZE_MAX when not in the heap */
+    int phase;               /* [lock] */
+    int state;               /* [lock] */
+    bool no_cache;
+    bool mapped;             /* [lock] in s->inflight */
+    bool finishing;          /* [lock] deciding its handles: detaching does not cancel */
+    bool async_done;         /* [lock] asset_request_finish was called */
+    atomic_bool cancelled;   /* every handle left: stop at the next check */
+    unsigned live;           /* [lock] handles attached */
+    struct asset_handle *handles; /* [lock] attached handles */
+    char *cached_version;    /* the cache's version when the job started */
+    asset__value_t *cached;  /* ref held for NOT_MODIFIED */
+    asset_status_t read_status; /* ASYNC: set by asset_request_finish */
+    _Atomic uint64_t received, total; /* progress, any thread */
+    struct asset_request req;
+} asset__job_t;
+
+/* ---- handles ---- */
+typedef struct asset__cb {
+    struct asset__cb *next;
+    uint64_t id;
+    asset_handle_cb cb;
+    void *user;
+    bool fired;
+} asset__cb_t;
+
+struct asset_handle {
+    asset_server_t *server;
+    char *uri;                    /* normalised, or as given when invalid */
+    char *tag;
+    int refs;                     /* [lock] user references */
+    atomic_int state;             /* written [lock]; terminal ones only by flush */
+    /* result: decided [lock] before queueing, published by flush */
+    bool decided;                 /* [lock] a result is waiting for flush */
+    asset_status_t status;        /* [lock] */
+    char *message;                /* [lock] */
+    asset__value_t *value;        /* [lock] */
+    int http_status;              /* [lock] */
+    int priority;
+    /* links */
+    asset__job_t *job;            /* [lock] */
+    struct asset_handle *job_next;/* [lock] */
+    bool queued;                  /* [lock] in the completion queue or being dispatched */
+    struct asset_handle *queue_next; /* [lock] */
+    struct asset_handle *all_prev, *all_next; /* [lock] every live handle */
+    size_t timer_idx;             /* [lock] index in s->timers, SIZE_MAX if none */
+    uint64_t deadline_ns;         /* [lock] */
+    uint32_t timeout_ms;
+    asset__cb_t *cbs;             /* [lock] */
+};
+
+/* ---- the I/O thread (io_thread.c) ---- */
+typedef struct asset__io asset__io_t;
+asset__io_t *asset__io_start(asset_server_t *s);
+void asset__io_stop(asset__io_t *io);
+/* Wakes the I/O thread so it re-reads the timer heap. Any thread. */
+void asset__io_kick(asset__io_t *io);
+/* Runs fn(arg) on the I/O thread. Returns false when the thread is stopping. */
+bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg);
+uv_loop_t *asset__io_loop(asset__io_t *io);
+
+/* ---- mem store (sources/mem.c) and pkg (sources/pkg.c) ---- */
+typedef struct asset__mem asset__mem_t;
+asset__mem_t *asset__mem_create(void);
+void asset__mem_destroy(asset__mem_t *m);
+extern const asset_source_t asset__mem_source;
+extern const asset_source_t asset__file_source;
+extern const asset_source_t asset__pkg_source;
+typedef struct asset__pkg asset__pkg_t;
+asset__pkg_t *asset__pkg_create(const char *search_path);
+void asset__pkg_destroy(asset__pkg_t *p);
+int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir);
+int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name,
+                              const asset_embedded_file_t *files, size_t count);
+extern const asset_loader_t asset__bytes_loader;
+extern const asset_loader_t asset__json_loader;
+
+/* ---- the server ---- */
+struct asset_server {
+    asset_server_config_t cfg; /* defaults applied; strings owned */
+    char *file_root;           /* normalised absolute, or NULL */
+    int file_root_fd;          /* O_PATH descriptor of file_root, -1 if none */
+    char *base_dir;            /* where bare relative paths resolve: cwd at create */
+    uv_mutex_t lock;
+    uv_cond_t work_cond;       /* workers: the heap has work or stopping */
+    uv_cond_t done_cond;       /* waiters: something became done / queued */
+    uv_thread_t *workers;
+    unsigned nworkers;
+    bool stopping;             /* [lock] */
+    /* job heap [lock] */
+    asset__job_t **heap;
+    size_t heap_len, heap_cap;
+    uint64_t seq;
+    asset__map_t inflight;     /* [lock] coalescing */
+    unsigned running_async;    /* [lock] ASYNC reads not finished yet */
+    /* completion queue [lock] */
+    asset_handle_t *q_head, *q_tail;
+    size_t q_len;
+    atomic_bool wake_pending;
+    /* flush */
+    uv_thread_t flush_thread;  /* [lock] the last flushing thread */
+    bool in_flush;             /* [lock] */
+    unsigned waiters;          /* [lock] threads in done_cond */
+    unsigned running;          /* [lock] jobs a worker is on */
+    /* every live handle [lock] */
+    asset_handle_t *all;
+    uint64_t next_cb_id;       /* [lock] */
+    /* timeouts [lock]: min-heap on deadline_ns */
+    asset_handle_t **timers;
+    size_t timers_len, timers_cap;
+    asset__io_t *io;           /* [lock] started on first need */
+    /* registries: written before loading starts (documented), read lock-free after */
+    asset__source_slot_t sources[ASSET__MAX_SOURCES];
+    size_t nsources;
+    asset__loader_slot_t *loaders[ASSET__MAX_LOADERS]; /* user ones, then json, bytes */
+    size_t nloaders, nuser_loaders;
+    asset__mem_t *mem;
+    asset__pkg_t *pkg;
+    /* stats [lock] */
+    asset_stats_t stats;
+};
+
+/* server.c */
+void asset__log(asset_server_t *s, int level, const char *fmt, ...) ASSET_PRINTF(3, 4);
+void asset__maybe_wake(asset_server_t *s);
+bool asset__on_flush_thread(asset_server_t *s); /* [lock] */
+
+/* handle.c: [lock] held for all of these */
+asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri, const asset_load_options_t *o);
+/* Decides h's result and queues it for flush; detaches it from its job. */
+void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
+                          asset__value_t *v, int http_status);
+void asset__handle_maybe_free(asset_handle_t *h);
+void asset__handle_free_all(asset_server_t *s);
+void asset__queue_push(asset_server_t *s, asset_handle_t *h);
+bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
+bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const char *why);
+void asset__timer_remove(asset_server_t *s, asset_handle_t *h);
+/* Called on the I/O thread: fails handles whose deadline passed; returns the next
+ * deadline (0: none). Takes the lock itself. */
+uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns);
+
+/* pool.c: [lock] held */
+bool asset__heap_push(asset_server_t *s, asset__job_t *j);
+void asset__heap_remove(asset_server_t *s, asset__job_t *j);
+void asset__heap_update(asset_server_t *s, asset__job_t *j);
+asset__job_t *asset__heap_pop(asset_server_t *s);
+int asset__pool_start(asset_server_t *s);
+void asset__pool_join(asset_server_t *s); /* after stopping = true */
+/* job.c */
+void asset__job_detach(asset__job_t *j, asset_handle_t *h); /* [lock] */
+void asset__job_free(asset__job_t *j);
+void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
+void asset__job_requeue_async(asset__job_t *j, asset_status_t st); /* any thread */
+
+#endif

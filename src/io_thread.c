@@ -1,0 +1,137 @@
+/* io_thread.c - the I/O thread: one private uv_loop_t on its own thread, started on
+ * first need. It fires load timeouts from one uv_timer_t over the server's deadline
+ * heap, and runs work posted by other threads through a queue and a uv_async_t. */
+#include "internal.h"
+
+typedef struct post {
+    struct post *next;
+    void (*fn)(void *arg);
+    void *arg;
+} post_t;
+
+struct asset__io {
+    asset_server_t *server;
+    uv_loop_t loop;
+    uv_async_t async;
+    uv_timer_t timer;
+    uv_thread_t thread;
+    uv_sem_t ready;
+    int init_rc;
+    uv_mutex_t lock; /* leaf lock: guards posts and stopping */
+    post_t *posts, *posts_tail;
+    bool stopping;
+};
+
+static void timer_cb(uv_timer_t *t);
+
+static void rearm(asset__io_t *io) {
+    uint64_t next = asset__timers_expire(io->server, asset__now_ns());
+    if (!next) {
+        uv_timer_stop(&io->timer);
+        return;
+    }
+    uint64_t now = asset__now_ns();
+    uint64_t ms = next > now ? (next - now + 999999) / 1000000 : 0;
+    uv_timer_start(&io->timer, timer_cb, ms, 0);
+}
+
+static void timer_cb(uv_timer_t *t) { rearm(t->data); }
+
+static void run_posts(asset__io_t *io) {
+    uv_mutex_lock(&io->lock);
+    post_t *p = io->posts;
+    io->posts = io->posts_tail = NULL;
+    uv_mutex_unlock(&io->lock);
+    while (p) {
+        post_t *next = p->next;
+        p->fn(p->arg);
+        asset_free(p);
+        p = next;
+    }
+}
+
+static void async_cb(uv_async_t *a) {
+    asset__io_t *io = a->data;
+    run_posts(io);
+    uv_mutex_lock(&io->lock);
+    bool stop = io->stopping;
+    uv_mutex_unlock(&io->lock);
+    if (stop) {
+        uv_close((uv_handle_t *)&io->async, NULL);
+        uv_close((uv_handle_t *)&io->timer, NULL);
+        return;
+    }
+    rearm(io);
+}
+
+static void io_main(void *arg) {
+    asset__io_t *io = arg;
+    io->init_rc = uv_loop_init(&io->loop);
+    if (io->init_rc == 0) io->init_rc = uv_async_init(&io->loop, &io->async, async_cb);
+    if (io->init_rc == 0) io->init_rc = uv_timer_init(&io->loop, &io->timer);
+    io->async.data = io;
+    io->timer.data = io;
+    uv_sem_post(&io->ready);
+    if (io->init_rc != 0) return;
+    uv_run(&io->loop, UV_RUN_DEFAULT);
+    run_posts(io); /* posted after the last turn: still run, so they can clean up */
+    uv_loop_close(&io->loop);
+}
+
+asset__io_t *asset__io_start(asset_server_t *s) {
+    asset__io_t *io = asset__calloc(1, sizeof *io);
+    if (!io) return NULL;
+    io->server = s;
+    uv_mutex_init(&io->lock);
+    uv_sem_init(&io->ready, 0);
+    if (uv_thread_create(&io->thread, io_main, io) != 0) {
+        uv_sem_destroy(&io->ready);
+        uv_mutex_destroy(&io->lock);
+        asset_free(io);
+        return NULL;
+    }
+    uv_sem_wait(&io->ready);
+    if (io->init_rc != 0) {
+        uv_thread_join(&io->thread);
+        uv_sem_destroy(&io->ready);
+        uv_mutex_destroy(&io->lock);
+        asset_free(io);
+        return NULL;
+    }
+    return io;
+}
+
+void asset__io_kick(asset__io_t *io) { uv_async_send(&io->async); }
+
+bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg) {
+    post_t *p = asset__calloc(1, sizeof *p);
+    if (!p) return false;
+    p->fn = fn;
+    p->arg = arg;
+    uv_mutex_lock(&io->lock);
+    bool ok = !io->stopping;
+    if (ok) {
+        if (io->posts_tail) io->posts_tail->next = p; else io->posts = p;
+        io->posts_tail = p;
+    }
+    uv_mutex_unlock(&io->lock);
+    if (!ok) {
+        asset_free(p);
+        return false;
+    }
+    uv_async_send(&io->async);
+    return true;
+}
+
+uv_loop_t *asset__io_loop(asset__io_t *io) { return &io->loop; }
+
+void asset__io_stop(asset__io_t *io) {
+    uv_mutex_lock(&io->lock);
+    io->stopping = true;
+    uv_mutex_unlock(&io->lock);
+    uv_async_send(&io->async);
+    uv_thread_join(&io->thread);
+    uv_sem_destroy(&io->ready);
+    uv_mutex_destroy(&io->lock);
+    asset_free(io);
+}

@@ -1,0 +1,207 @@
+/* job.c - what a worker does with a job: read through the source, parse through the
+ * loader, insert into the cache, and decide every handle that shares the job. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void asset__job_free(asset__job_t *j) {
+    asset__request_dispose(&j->req);
+    asset__value_release(j->cached);
+    asset__uri_dispose(&j->parsed);
+    asset_free(j->cached_version);
+    asset_free(j->key);
+    asset_free(j);
+}
+
+/* [lock] Removes the job from the coalescing map so no new load joins it. */
+static void job_unmap(asset_server_t *s, asset__job_t *j) {
+    if (j->mapped) {
+        asset__map_remove(&s->inflight, &j->node);
+        j->mapped = false;
+    }
+}
+
+void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
+    asset_server_t *s = h->server;
+    for (asset_handle_t **p = &j->handles; *p; p = &(*p)->job_next) {
+        if (*p == h) {
+            *p = h->job_next;
+            break;
+        }
+    }
+    h->job = NULL;
+    h->job_next = NULL;
+    if (--j->live > 0 || j->finishing) return;
+    /* nobody wants the result any more */
+    job_unmap(s, j);
+    if (j->state == ASSET__JOB_QUEUED) {
+        asset__heap_remove(s, j);
+        asset__job_free(j);
+    } else {
+        atomic_store_explicit(&j->cancelled, true, memory_order_release);
+    }
+}
+
+/* [lock] Decides every attached handle and frees the job. msg may be NULL. */
+static void job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t st,
+                              const char *msg, asset__value_t *v) {
+    j->finishing = true;
+    job_unmap(s, j);
+    while (j->handles) asset__handle_decide(j->handles, st, msg, v, j->req.http_status);
+    asset__job_free(j);
+}
+
+static void job_finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
+                       asset__value_t *v) {
+    uv_mutex_lock(&s->lock);
+    job_finish_locked(s, j, st, msg, v);
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+}
+
+static void job_fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *step,
+                     const char *why) {
+    char *msg = asset__asprintf("%s: %s: %s", j->uri, step, why ? why : asset_strerror(st));
+    job_finish(s, j, st, msg, NULL);
+    asset_free(msg);
+}
+
+static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
+    struct asset_request *r = &j->req;
+    asset__loader_slot_t *ld = j->loader;
+    if (asset__request_seal(r) != ASSET_OK) {
+        job_fail(s, j, ASSET_E_NO_MEMORY, "read", "out of memory");
+        return;
+    }
+    asset_parse_t p;
+    memset(&p, 0, sizeof p);
+    p.req = r;
+    asset_status_t st = ld->vt.parse(ld->ctx, &p);
+    if (st == ASSET_OK && !p.has_value) st = asset_parse_fail(&p, ASSET_E_PARSE, "loader set no value");
+    if (st != ASSET_OK) {
+        if (p.has_value) { /* a loader that set a value and then failed: do not leak it */
+            if (ld->vt.free_value) ld->vt.free_value(ld->ctx, p.value); else asset_free(p.value);
+        }
+        char step[96];
+        snprintf(step, sizeof step, "%s loader", ld->name);
+        job_fail(s, j, st > 0 ? ASSET_E_PARSE : st, step, p.message);
+        asset_free(p.message);
+        return;
+    }
+    asset_free(p.message);
+    asset__value_t *v = asset__calloc(1, sizeof *v);
+    if (!v) {
+        if (ld->vt.free_value) ld->vt.free_value(ld->ctx, p.value); else asset_free(p.value);
+        job_fail(s, j, ASSET_E_NO_MEMORY, "parse", "out of memory");
+        return;
+    }
+    atomic_init(&v->refs, 1);
+    v->value = p.value;
+    v->cost = p.cost;
+    v->loader = ld;
+    uv_mutex_lock(&s->lock);
+    s->stats.parses++;
+    s->stats.cache_misses++;
+    if (!j->no_cache) asset__cache_put(&ld->cache, j->uri, r->version, v);
+    job_finish_locked(s, j, ASSET_OK, NULL, v);
+    uv_mutex_unlock(&s->lock);
+    asset__value_release(v);
+    asset__maybe_wake(s);
+}
+
+/* The read is over (synchronously or through asset_request_finish). */
+static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
+    struct asset_request *r = &j->req;
+    uv_mutex_lock(&s->lock);
+    s->stats.bytes_read += r->size;
+    uv_mutex_unlock(&s->lock);
+    if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
+        job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
+        return;
+    }
+    if (st == ASSET_NOT_MODIFIED) {
+        if (!j->cached) {
+            job_fail(s, j, ASSET_E_IO, "read",
+                     "source answered NOT_MODIFIED but nothing is cached");
+            return;
+        }
+        uv_mutex_lock(&s->lock);
+        s->stats.cache_hits++;
+        asset__cache_get(&j->loader->cache, j->uri); /* touch */
+        job_finish_locked(s, j, ASSET_OK, NULL, j->cached);
+        uv_mutex_unlock(&s->lock);
+        asset__maybe_wake(s);
+        return;
+    }
+    if (st < 0) {
+        job_fail(s, j, st, "read", r->message);
+        return;
+    }
+    if (st != ASSET_OK) {
+        job_fail(s, j, ASSET_E_IO, "read", "source returned an unexpected status");
+        return;
+    }
+    parse_and_finish(s, j);
+}
+
+void asset__job_run(asset_server_t *s, asset__job_t *j) {
+    if (j->phase == ASSET__PHASE_PARSE) {
+        after_read(s, j, j->read_status);
+        return;
+    }
+    if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
+        job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
+        return;
+    }
+    struct asset_request *r = &j->req;
+    asset__request_init(r, j);
+    r->server = s;
+    r->max_size = s->cfg.max_asset_size;
+    asset__source_slot_t *src = j->source;
+    asset_status_t st = src->vt.read(src->ctx, r);
+    uv_mutex_lock(&s->lock);
+    s->stats.source_reads++;
+    if (st == ASSET_PENDING && (src->vt.flags & ASSET_SOURCE_ASYNC)) {
+        if (!j->async_done) { /* asset_request_finish will requeue it */
+            j->state = ASSET__JOB_WAITING_ASYNC;
+            s->running_async++;
+            uv_mutex_unlock(&s->lock);
+            return;
+        }
+        st = j->read_status; /* finished before read() returned */
+    }
+    uv_mutex_unlock(&s->lock);
+    if (st == ASSET_PENDING) {
+        job_fail(s, j, ASSET_E_IO, "read", "source returned PENDING but is not ASYNC");
+        return;
+    }
+    after_read(s, j, st);
+}
+
+void asset_request_finish(asset_request_t *r, asset_status_t st) {
+    asset__job_t *j = r->job;
+    asset_server_t *s = r->server;
+    uv_mutex_lock(&s->lock);
+    j->read_status = st;
+    j->async_done = true;
+    if (j->state == ASSET__JOB_WAITING_ASYNC) {
+        s->running_async--;
+        j->phase = ASSET__PHASE_PARSE;
+        if (s->stopping) { /* nobody will parse: let destroy see it gone */
+            j->finishing = true;
+            job_unmap(s, j);
+            while (j->handles) asset__job_detach(j, j->handles);
+            asset__job_free(j);
+            uv_cond_broadcast(&s->done_cond);
+        } else {
+            j->state = ASSET__JOB_QUEUED;
+            if (!asset__heap_push(s, j)) {
+                uv_mutex_unlock(&s->lock);
+                job_fail(s, j, ASSET_E_NO_MEMORY, "read", "out of memory requeueing the job");
+                return;
+            }
+        }
+    }
+    uv_mutex_unlock(&s->lock);
+}

@@ -1,0 +1,202 @@
+/* request.c - the request, parse and list APIs that sources and loaders call. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void asset__request_init(struct asset_request *r, asset__job_t *job) {
+    memset(r, 0, sizeof *r);
+    r->job = job;
+    r->uri = job->uri;
+    r->path = job->parsed.path;
+    r->cached_version = job->cached_version;
+}
+
+void asset__request_reset_data(struct asset_request *r) {
+    if (r->adopted) {
+        if (r->adopt_free) r->adopt_free(r->data, r->adopt_user);
+    } else {
+        asset_free(r->data);
+    }
+    r->data = NULL;
+    r->size = r->cap = 0;
+    r->adopted = false;
+    r->adopt_free = NULL;
+    r->adopt_user = NULL;
+    r->adopt_terminated = false;
+}
+
+void asset__request_dispose(struct asset_request *r) {
+    asset__request_reset_data(r);
+    asset_free(r->version);
+    asset_free(r->message);
+    r->version = r->message = NULL;
+}
+
+const char *asset_request_uri(const asset_request_t *r) { return r->uri; }
+const char *asset_request_path(const asset_request_t *r) { return r->path; }
+const char *asset_request_cached_version(const asset_request_t *r) { return r->cached_version; }
+
+void asset_request_set_version(asset_request_t *r, const char *version) {
+    asset_free(r->version);
+    r->version = asset__strdup(version);
+}
+
+void asset_request_set_total(asset_request_t *r, uint64_t bytes) {
+    atomic_store_explicit(&r->job->total, bytes, memory_order_relaxed);
+}
+
+bool asset_request_cancelled(const asset_request_t *r) {
+    return atomic_load_explicit(&r->job->cancelled, memory_order_acquire);
+}
+
+asset_status_t asset__request_reserve(struct asset_request *r, size_t n) {
+    if (r->adopted) { /* turn an adopted buffer into an owned one first */
+        uint8_t *own = asset_alloc(r->size + n + 1);
+        if (!own) return ASSET_E_NO_MEMORY;
+        if (r->size) memcpy(own, r->data, r->size);
+        size_t sz = r->size;
+        asset__request_reset_data(r);
+        r->data = own;
+        r->size = sz;
+        r->cap = sz + n + 1;
+        return ASSET_OK;
+    }
+    if (r->cap - r->size > n) return ASSET_OK; /* keeps one byte for the NUL */
+    size_t want = r->size + n + 1;
+    size_t cap = r->cap ? r->cap : 4096;
+    while (cap < want) cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+    uint8_t *d = asset_realloc(r->data, cap);
+    if (!d) return ASSET_E_NO_MEMORY;
+    r->data = d;
+    r->cap = cap;
+    return ASSET_OK;
+}
+
+asset_status_t asset_request_write(asset_request_t *r, const void *data, size_t n) {
+    if (asset_request_cancelled(r)) return ASSET_E_CANCELLED;
+    if (n > r->max_size || r->size > r->max_size - n)
+        return asset_request_fail(r, ASSET_E_TOO_LARGE, "larger than max_asset_size (%zu bytes)",
+                                  r->max_size);
+    asset_status_t st = asset__request_reserve(r, n);
+    if (st != ASSET_OK) return asset_request_fail(r, st, "out of memory buffering %zu bytes", n);
+    if (n) memcpy(r->data + r->size, data, n);
+    r->size += n;
+    atomic_store_explicit(&r->job->received, r->size, memory_order_relaxed);
+    return ASSET_OK;
+}
+
+asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
+                                   void (*free_fn)(void *data, void *user), void *user) {
+    if (asset_request_cancelled(r)) {
+        if (free_fn) free_fn(data, user);
+        return ASSET_E_CANCELLED;
+    }
+    if (n > r->max_size) {
+        if (free_fn) free_fn(data, user);
+        return asset_request_fail(r, ASSET_E_TOO_LARGE, "larger than max_asset_size (%zu bytes)",
+                                  r->max_size);
+    }
+    asset__request_reset_data(r);
+    r->data = data;
+    r->size = n;
+    r->cap = 0;
+    r->adopted = true;
+    r->adopt_free = free_fn;
+    r->adopt_user = user;
+    atomic_store_explicit(&r->job->received, n, memory_order_relaxed);
+    return ASSET_OK;
+}
+
+asset_status_t asset__request_seal(struct asset_request *r) {
+    if (r->adopted && r->adopt_terminated) return ASSET_OK;
+    asset_status_t st = asset__request_reserve(r, 0);
+    if (st != ASSET_OK) return st;
+    r->data[r->size] = 0;
+    return ASSET_OK;
+}
+
+asset_status_t asset_request_fail(asset_request_t *r, asset_status_t st, const char *fmt, ...) {
+    if (!r->message) {
+        va_list ap;
+        va_start(ap, fmt);
+        r->message = asset__vasprintf(fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+/* ---- parse ---- */
+const char *asset_parse_uri(const asset_parse_t *p) { return p->req->uri; }
+const uint8_t *asset_parse_data(const asset_parse_t *p) {
+    return p->req->data ? p->req->data : (const uint8_t *)"";
+}
+size_t asset_parse_size(const asset_parse_t *p) { return p->req->size; }
+
+void *asset_parse_take_data(asset_parse_t *p) {
+    struct asset_request *r = p->req;
+    if (r->adopted) { /* a foreign buffer: hand out an owned copy */
+        if (asset__request_reserve(r, 0) != ASSET_OK) return NULL;
+        r->data[r->size] = 0;
+    }
+    void *d = r->data;
+    if (!d) d = asset__calloc(1, 1);
+    r->data = NULL;
+    r->cap = 0; /* size stays readable */
+    return d;
+}
+
+void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_bytes) {
+    p->value = value;
+    p->cost = cost_bytes;
+    p->has_value = true;
+}
+
+asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, const char *fmt, ...) {
+    if (!p->message) {
+        va_list ap;
+        va_start(ap, fmt);
+        p->message = asset__vasprintf(fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+/* ---- list ---- */
+asset_status_t asset_list_add(asset_list_t *l, const char *relpath, int64_t size) {
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **p = asset_realloc(l->paths, cap * sizeof *p);
+        if (!p) return ASSET_E_NO_MEMORY;
+        l->paths = p;
+        int64_t *s = asset_realloc(l->sizes, cap * sizeof *s);
+        if (!s) return ASSET_E_NO_MEMORY;
+        l->sizes = s;
+        l->cap = cap;
+    }
+    char *d = asset__strdup(relpath);
+    if (!d) return ASSET_E_NO_MEMORY;
+    l->paths[l->count] = d;
+    l->sizes[l->count++] = size;
+    return ASSET_OK;
+}
+
+bool asset_list_recursive(const asset_list_t *l) { return l->recursive; }
+
+asset_status_t asset_list_fail(asset_list_t *l, asset_status_t st, const char *fmt, ...) {
+    if (!l->message) {
+        va_list ap;
+        va_start(ap, fmt);
+        l->message = asset__vasprintf(fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+void asset__list_dispose(struct asset_list *l) {
+    for (size_t i = 0; i < l->count; i++) asset_free(l->paths[i]);
+    asset_free(l->paths);
+    asset_free(l->sizes);
+    asset_free(l->message);
+    memset(l, 0, sizeof *l);
+}

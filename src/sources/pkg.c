@@ -1,0 +1,230 @@
+/* sources/pkg.c - pkg://name/path: packages from mounted directories, compiled-in
+ * tables, or the pkg_path search path. Packages are immutable for the server's life,
+ * so a cache hit needs no I/O. No path leaves its package: the URI parser refuses
+ * "..", absolute paths, backslashes and NUL, and every open goes through
+ * asset__open_beneath so a symlink cannot lead out of the root.
+ * Mounts are append-only (a remount shadows the old one) so a reader never sees one
+ * freed; they are freed at destroy. Leaf lock: p->lock never calls out. */
+#include "../fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct mount {
+    struct mount *next; /* newest first */
+    char *name;
+    int dirfd;          /* directory packages, else -1 */
+    const asset_embedded_file_t *files;
+    size_t count;
+    asset__map_t index; /* embedded: path -> node */
+    struct emb_node *nodes;
+} mount_t;
+
+typedef struct emb_node {
+    asset__map_node_t node;
+    size_t i;
+} emb_node_t;
+
+struct asset__pkg {
+    uv_mutex_t lock;
+    mount_t *mounts;
+    char **search; /* from pkg_path */
+    size_t nsearch;
+};
+
+static bool valid_name(const char *n) {
+    if (!*n || !strcmp(n, ".") || !strcmp(n, "..")) return false;
+    for (; *n; n++)
+        if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') || (*n >= '0' && *n <= '9') ||
+              *n == '_' || *n == '-' || *n == '.'))
+            return false;
+    return true;
+}
+
+asset__pkg_t *asset__pkg_create(const char *search_path) {
+    asset__pkg_t *p = asset__calloc(1, sizeof *p);
+    if (!p) return NULL;
+    uv_mutex_init(&p->lock);
+    for (const char *s = search_path; s && *s;) {
+        size_t n = strcspn(s, ":");
+        if (n) {
+            char **ns = asset_realloc(p->search, (p->nsearch + 1) * sizeof *ns);
+            char *d = ns ? asset__strndup(s, n) : NULL;
+            if (ns) p->search = ns;
+            if (!d) {
+                asset__pkg_destroy(p);
+                return NULL;
+            }
+            p->search[p->nsearch++] = d;
+        }
+        s += n;
+        if (*s == ':') s++;
+    }
+    return p;
+}
+
+static void mount_free(mount_t *m) {
+    if (m->dirfd >= 0) close(m->dirfd);
+    asset__map_free(&m->index);
+    asset_free(m->nodes);
+    asset_free(m->name);
+    asset_free(m);
+}
+
+void asset__pkg_destroy(asset__pkg_t *p) {
+    if (!p) return;
+    while (p->mounts) {
+        mount_t *m = p->mounts;
+        p->mounts = m->next;
+        mount_free(m);
+    }
+    for (size_t i = 0; i < p->nsearch; i++) asset_free(p->search[i]);
+    asset_free(p->search);
+    uv_mutex_destroy(&p->lock);
+    asset_free(p);
+}
+
+static mount_t *mount_new(const char *name) {
+    mount_t *m = asset__calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->dirfd = -1;
+    asset__map_init(&m->index);
+    if (!(m->name = asset__strdup(name))) {
+        asset_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void add_mount(asset__pkg_t *p, mount_t *m) {
+    uv_mutex_lock(&p->lock);
+    m->next = p->mounts;
+    p->mounts = m;
+    uv_mutex_unlock(&p->lock);
+}
+
+int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
+    if (!valid_name(name)) return ASSET_E_INVALID;
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ASSET_E_NOT_FOUND;
+    mount_t *m = mount_new(name);
+    if (!m) {
+        close(fd);
+        return ASSET_E_NO_MEMORY;
+    }
+    m->dirfd = fd;
+    add_mount(p, m);
+    return ASSET_OK;
+}
+
+int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name,
+                              const asset_embedded_file_t *files, size_t count) {
+    if (!valid_name(name)) return ASSET_E_INVALID;
+    mount_t *m = mount_new(name);
+    if (!m) return ASSET_E_NO_MEMORY;
+    m->files = files;
+    m->count = count;
+    m->nodes = count ? asset__calloc(count, sizeof *m->nodes) : NULL;
+    if (count && !m->nodes) goto oom;
+    for (size_t i = 0; i < count; i++) {
+        if (!files[i].path || (!files[i].data && files[i].size)) {
+            mount_free(m);
+            return ASSET_E_INVALID;
+        }
+        m->nodes[i].node.key = files[i].path;
+        m->nodes[i].i = i;
+        if (!asset__map_put(&m->index, &m->nodes[i].node)) goto oom;
+    }
+    add_mount(p, m);
+    return ASSET_OK;
+oom:
+    mount_free(m);
+    return ASSET_E_NO_MEMORY;
+}
+
+/* Finds the package `name` (len n): mounts first, then the search path, whose hit is
+ * remembered as a mount. */
+static mount_t *find(asset__pkg_t *p, const char *name, size_t n) {
+    char buf[256];
+    if (n >= sizeof buf) return NULL;
+    memcpy(buf, name, n);
+    buf[n] = 0;
+    uv_mutex_lock(&p->lock);
+    mount_t *m = p->mounts;
+    while (m && strcmp(m->name, buf)) m = m->next;
+    uv_mutex_unlock(&p->lock);
+    if (m) return m;
+    for (size_t i = 0; i < p->nsearch; i++) {
+        int root = open(p->search[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0) continue;
+        int fd = asset__open_beneath(root, buf, O_PATH | O_DIRECTORY);
+        close(root);
+        if (fd < 0) continue;
+        m = mount_new(buf);
+        if (!m) {
+            close(fd);
+            return NULL;
+        }
+        m->dirfd = fd;
+        add_mount(p, m);
+        return m;
+    }
+    return NULL;
+}
+
+static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
+    asset__pkg_t *p = ((asset_server_t *)ctx)->pkg;
+    const char *path = asset_request_path(r);
+    size_t nl = strcspn(path, "/");
+    const char *rel = path[nl] ? path + nl + 1 : "";
+    mount_t *m = find(p, path, nl);
+    if (!m)
+        return asset_request_fail(r, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
+                                  path);
+    asset_request_set_version(r, "immutable");
+    if (m->dirfd < 0) {
+        emb_node_t *e = (emb_node_t *)asset__map_get(&m->index, rel);
+        if (!e) return asset_request_fail(r, ASSET_E_NOT_FOUND, "not in the embedded package");
+        const asset_embedded_file_t *f = &m->files[e->i];
+        asset_request_set_total(r, f->size);
+        return asset_request_adopt(r, (void *)f->data, f->size, NULL, NULL);
+    }
+    if (!*rel) return asset_request_fail(r, ASSET_E_IO, "is a directory, not a file");
+    int fd = asset__open_beneath(m->dirfd, rel, O_RDONLY);
+    if (fd < 0) return asset__errno_status(r, -fd, "open");
+    return asset__read_fd(r, fd, false);
+}
+
+static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
+    (void)uri;
+    asset__pkg_t *p = ((asset_server_t *)ctx)->pkg;
+    const char *path = l->path;
+    size_t nl = strcspn(path, "/");
+    const char *rel = path[nl] ? path + nl + 1 : "";
+    mount_t *m = find(p, path, nl);
+    if (!m)
+        return asset_list_fail(l, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl, path);
+    if (m->dirfd >= 0) {
+        int fd = asset__open_beneath(m->dirfd, rel, O_RDONLY | O_DIRECTORY);
+        if (fd < 0)
+            return asset_list_fail(l, fd == -ENOENT ? ASSET_E_NOT_FOUND : ASSET_E_FORBIDDEN,
+                                   "opendir: %s", strerror(-fd));
+        return asset__list_dirfd(l, fd);
+    }
+    size_t rl = strlen(rel);
+    for (size_t i = 0; i < m->count; i++) {
+        const char *f = m->files[i].path;
+        if (rl && (strncmp(f, rel, rl) != 0 || f[rl] != '/')) continue;
+        const char *sub = rl ? f + rl + 1 : f;
+        if (!l->recursive && strchr(sub, '/')) continue;
+        asset_status_t st = asset_list_add(l, sub, (int64_t)m->files[i].size);
+        if (st != ASSET_OK) return st;
+    }
+    return ASSET_OK;
+}
+
+const asset_source_t asset__pkg_source = {
+    ASSET_SOURCE_ABI, "pkg", ASSET_SOURCE_IMMUTABLE, pkg_read, pkg_list, NULL,
+};

@@ -1,0 +1,22 @@
+/* status.c - asset_strerror() and asset_err_name(), generated from ASSET_STATUS_MAP. */
+#include "asset_server.h"
+
+const char *asset_strerror(asset_status_t st) {
+    switch (st) {
+#define ASSET__STATUS_TEXT(name, code, text) \
+    case ASSET_##name: return text;
+        ASSET_STATUS_MAP(ASSET__STATUS_TEXT)
+#undef ASSET__STATUS_TEXT
+    }
+    return "unknown status";
+}
+
+const char *asset_err_name(asset_status_t st) {
+    switch (st) {
+#define ASSET__STATUS_NAME(name, code, text) \
+    case ASSET_##name: return #name;
+        ASSET_STATUS_MAP(ASSET__STATUS_NAME)
+#undef ASSET__STATUS_NAME
+    }
+    return "UNKNOWN";
+}

@@ -1,0 +1,31 @@
+/* uri.h - URI parsing and normalisation: scheme detection, percent-decoding, dot
+ * segments, and the path rules that keep file:// inside file_root and pkg:// inside
+ * its package. Pure functions, any thread. */
+#ifndef ASSET_URI_H
+#define ASSET_URI_H
+
+#include "asset_server.h"
+
+#define ASSET__URI_MAX 8192
+
+typedef struct asset_uri {
+    char scheme[24]; /* lowercase: "file", "pkg", "mem", "http", ... */
+    char *uri;       /* normalised, e.g. "file:///abs/a.png", "pkg://game/a.png" */
+    char *path;      /* decoded part after "scheme://": "/abs/a.png", "game/a.png" */
+} asset_uri_t;
+
+/* Parses `in`. `base_dir` (absolute, normalised, no trailing '/') is where bare
+ * relative paths resolve; `root` (same form, or NULL) confines file paths. On error
+ * returns ASSET_E_INVALID or ASSET_E_FORBIDDEN with *why set to a static reason;
+ * out is then zeroed. */
+asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char *root,
+                                asset_uri_t *out, const char **why);
+void asset__uri_dispose(asset_uri_t *u);
+/* Normalises an absolute or relative '/'-path: collapses "//", ".", "..". Writes into
+ * out (capacity >= strlen(path) + 2). Returns false if ".." climbs above the start. */
+bool asset__path_normalize(const char *path, char *out);
+/* Resolves `ref` against the URI `base` (RFC 3986 style for the path part): a
+ * reference with a scheme is returned as is. Returns a new string or NULL. */
+char *asset__uri_resolve(const char *base, const char *ref);
+
+#endif

@@ -1,0 +1,203 @@
+/* test_util.c - see test_util.h. */
+#include "test_util.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+const char *tu_srcdir(void) {
+    const char *dir = getenv("ASSET_TEST_SRCDIR");
+    return dir != NULL && dir[0] != '\0' ? dir : ".";
+}
+
+char *tu_mkdtemp(void) {
+    const char *t = getenv("TMPDIR");
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s/asset_test_XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(buf)) {
+        perror("mkdtemp");
+        abort();
+    }
+    return strdup(buf);
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+void tu_rmrf(const char *path) {
+    if (path) nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *tu_path(const char *dir, const char *rel) {
+    size_t n = strlen(dir) + strlen(rel) + 2;
+    char *p = malloc(n);
+    snprintf(p, n, "%s/%s", dir, rel);
+    return p;
+}
+
+static void mkparents(char *path) {
+    for (char *c = path + 1; *c; c++) {
+        if (*c == '/') {
+            *c = 0;
+            mkdir(path, 0755);
+            *c = '/';
+        }
+    }
+}
+
+char *tu_write_file(const char *dir, const char *rel, const void *data, size_t n) {
+    char *p = tu_path(dir, rel);
+    mkparents(p);
+    FILE *f = fopen(p, "wb");
+    if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
+        perror(p);
+        abort();
+    }
+    return p;
+}
+
+char *tu_write_pattern(const char *dir, const char *rel, size_t n) {
+    unsigned char *d = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; i++) d[i] = (unsigned char)(i * 31 + 7);
+    char *p = tu_write_file(dir, rel, d, n);
+    free(d);
+    return p;
+}
+
+char *tu_file_uri(const char *path) {
+    size_t n = strlen(path) + 8;
+    char *u = malloc(n);
+    snprintf(u, n, "file://%s", path);
+    return u;
+}
+
+asset_status_t tu_wait(asset_handle_t *h) { return asset_handle_wait(h, 60000); }
+
+/* ---- gate source ---- */
+
+struct tu_gate {
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int entered, cancelled_seen;
+    int open;
+};
+
+static asset_status_t gate_read(void *ctx, asset_request_t *r) {
+    tu_gate_t *g = ctx;
+    uv_mutex_lock(&g->mu);
+    g->entered++;
+    uv_cond_broadcast(&g->cond);
+    while (!g->open) {
+        if (asset_request_cancelled(r)) {
+            g->cancelled_seen++;
+            uv_mutex_unlock(&g->mu);
+            return ASSET_E_CANCELLED;
+        }
+        /* the gate is opened by the test; cancel is polled (a source has no other way
+         * to hear about it), 1 ms at a time */
+        (void)uv_cond_timedwait(&g->cond, &g->mu, 1000000);
+    }
+    uv_mutex_unlock(&g->mu);
+    const char *path = asset_request_path(r);
+    if (!strncmp(path, "fail/", 5)) return asset_request_fail(r, ASSET_E_IO, "gate told to fail");
+    asset_request_set_total(r, strlen(path));
+    return asset_request_write(r, path, strlen(path));
+}
+
+tu_gate_t *tu_gate_register(asset_server_t *s, const char *scheme) {
+    tu_gate_t *g = calloc(1, sizeof *g);
+    uv_mutex_init(&g->mu);
+    uv_cond_init(&g->cond);
+    asset_source_t src = {ASSET_SOURCE_ABI, scheme, 0, gate_read, NULL, NULL};
+    if (asset_server_register_source(s, &src, g) != ASSET_OK) abort();
+    return g;
+}
+
+void tu_gate_wait_entered(tu_gate_t *g, int n) {
+    uv_mutex_lock(&g->mu);
+    while (g->entered < n) uv_cond_wait(&g->cond, &g->mu);
+    uv_mutex_unlock(&g->mu);
+}
+
+int tu_gate_entered(tu_gate_t *g) {
+    uv_mutex_lock(&g->mu);
+    int n = g->entered;
+    uv_mutex_unlock(&g->mu);
+    return n;
+}
+
+int tu_gate_cancelled_seen(tu_gate_t *g) {
+    uv_mutex_lock(&g->mu);
+    int n = g->cancelled_seen;
+    uv_mutex_unlock(&g->mu);
+    return n;
+}
+
+void tu_gate_open(tu_gate_t *g) {
+    uv_mutex_lock(&g->mu);
+    g->open = 1;
+    uv_cond_broadcast(&g->cond);
+    uv_mutex_unlock(&g->mu);
+}
+
+void tu_gate_free(tu_gate_t *g) {
+    if (!g) return;
+    uv_cond_destroy(&g->cond);
+    uv_mutex_destroy(&g->mu);
+    free(g);
+}
+
+/* ---- counting loader ---- */
+
+typedef struct counting {
+    tu_counter_t *c;
+    const char *suffixes[2];
+} counting_t;
+
+static asset_status_t count_parse(void *ctx, asset_parse_t *p) {
+    tu_counter_t *c = ctx;
+    __atomic_fetch_add(&c->parses, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&c->fail_parse, __ATOMIC_SEQ_CST))
+        return asset_parse_fail(p, ASSET_E_PARSE, "counting loader told to fail");
+    size_t n = asset_parse_size(p);
+    asset_bytes_t *v = asset_alloc(sizeof *v + n + 1);
+    if (!v) return ASSET_E_NO_MEMORY;
+    uint8_t *d = (uint8_t *)(v + 1);
+    memcpy(d, asset_parse_data(p), n + 1);
+    v->data = d;
+    v->size = n;
+    asset_parse_set_value(p, v, n ? n : 1);
+    return ASSET_OK;
+}
+
+static void count_free(void *ctx, void *value) {
+    tu_counter_t *c = ctx;
+    __atomic_fetch_add(&c->frees, 1, __ATOMIC_SEQ_CST);
+    asset_free(value);
+}
+
+int tu_counting_loader_register(asset_server_t *s, const char *name, const char *suffix,
+                                tu_counter_t *c, size_t budget) {
+    /* the suffix table must outlive the server: keep one per process per name */
+    static const char *tables[16][2];
+    static int ntables;
+    const char *const *suffixes = NULL;
+    if (suffix) {
+        int i = __atomic_fetch_add(&ntables, 1, __ATOMIC_SEQ_CST) % 16;
+        tables[i][0] = suffix;
+        tables[i][1] = NULL;
+        suffixes = tables[i];
+    }
+    asset_loader_t ld = {ASSET_LOADER_ABI, name, suffixes, NULL, count_parse, count_free, NULL};
+    return asset_server_register_loader(s, &ld, c, budget);
+}
+
+int tu_counter_parses(tu_counter_t *c) { return __atomic_load_n(&c->parses, __ATOMIC_SEQ_CST); }
+int tu_counter_frees(tu_counter_t *c) { return __atomic_load_n(&c->frees, __ATOMIC_SEQ_CST); }

@@ -1,0 +1,51 @@
+/* test_util.h - helpers shared by the test suites: temp dirs, files, a gated source
+ * whose reads block until the test opens the gate, and a counting loader. */
+#ifndef ASSET_TEST_UTIL_H
+#define ASSET_TEST_UTIL_H
+
+#include <asset_server.h>
+#include <stddef.h>
+
+/* The source tree ($ASSET_TEST_SRCDIR, set by CTest), or "." when run by hand. */
+const char *tu_srcdir(void);
+
+/* A new empty directory under $TMPDIR (or /tmp); free() the result, tu_rmrf() it. */
+char *tu_mkdtemp(void);
+void tu_rmrf(const char *path);
+/* dir + "/" + rel; free() it. */
+char *tu_path(const char *dir, const char *rel);
+/* Writes a file (parents created). Returns its full path; free() it. */
+char *tu_write_file(const char *dir, const char *rel, const void *data, size_t n);
+/* Writes n bytes of a repeating pattern. */
+char *tu_write_pattern(const char *dir, const char *rel, size_t n);
+/* "file://" + path; free() it. */
+char *tu_file_uri(const char *path);
+/* Flushes until h is done (asset_handle_wait with a generous bound); returns status. */
+asset_status_t tu_wait(asset_handle_t *h);
+
+/* A source (scheme given) whose reads block until the gate opens, or until the
+ * request is cancelled. Each read delivers the request path as bytes, and "fail/..."
+ * paths fail with ASSET_E_IO. */
+typedef struct tu_gate tu_gate_t;
+tu_gate_t *tu_gate_register(asset_server_t *s, const char *scheme);
+/* Blocks until at least n reads have entered the source (in total). */
+void tu_gate_wait_entered(tu_gate_t *g, int n);
+int tu_gate_entered(tu_gate_t *g);
+int tu_gate_cancelled_seen(tu_gate_t *g); /* reads that returned because of cancel */
+void tu_gate_open(tu_gate_t *g);
+/* Free after the server is destroyed. */
+void tu_gate_free(tu_gate_t *g);
+
+/* A loader that counts parse and free_value calls; its value is a heap copy of the
+ * bytes (asset_alloc), its cost the size. claims URIs ending in `suffix`. */
+typedef struct tu_counter {
+    int parses;       /* atomically updated */
+    int frees;
+    int fail_parse;   /* when set, parse fails with ASSET_E_PARSE */
+} tu_counter_t;
+int tu_counting_loader_register(asset_server_t *s, const char *name, const char *suffix,
+                                tu_counter_t *c, size_t budget);
+int tu_counter_parses(tu_counter_t *c);
+int tu_counter_frees(tu_counter_t *c);
+
+#endif /* ASSET_TEST_UTIL_H */
