@@ -170,6 +170,7 @@ typedef struct asset_stats {
     uint64_t coalesced;         /* loads that joined a job already in flight (total) */
     uint64_t source_reads;      /* source read calls (total) */
     uint64_t parses;            /* loader parse calls (total) */
+    uint64_t http_connections;  /* new HTTP connections opened (total; reuse keeps it low) */
 } asset_stats_t;
 
 /* Creates a server. NULL cfg: all defaults. Strings in cfg are copied. Returns NULL

@@ -202,6 +202,13 @@ void asset__io_kick(asset__io_t *io);
 /* Runs fn(arg) on the I/O thread. Returns false when the thread is stopping. */
 bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg);
 uv_loop_t *asset__io_loop(asset__io_t *io);
+bool asset__io_stopping(asset__io_t *io);
+/* I/O thread only: on_kick runs on every wake-up (e.g. to notice cancelled transfers),
+ * on_stop once when the thread stops, before the loop closes. */
+void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
+                         void *arg);
+/* [lock] The I/O thread, started if needed; NULL when it cannot start. */
+asset__io_t *asset__io_get(asset_server_t *s);
 
 /* ---- mem store (sources/mem.c) and pkg (sources/pkg.c) ---- */
 typedef struct asset__mem asset__mem_t;
@@ -210,6 +217,9 @@ void asset__mem_destroy(asset__mem_t *m);
 extern const asset_source_t asset__mem_source;
 extern const asset_source_t asset__file_source;
 extern const asset_source_t asset__pkg_source;
+extern const asset_source_t asset__http_source;
+extern const asset_source_t asset__https_source;
+typedef struct asset__http asset__http_t;
 typedef struct asset__pkg asset__pkg_t;
 asset__pkg_t *asset__pkg_create(const char *search_path);
 void asset__pkg_destroy(asset__pkg_t *p);
@@ -253,6 +263,7 @@ struct asset_server {
     asset_handle_t **timers;
     size_t timers_len, timers_cap;
     asset__io_t *io;           /* [lock] started on first need */
+    asset__http_t *http;       /* I/O thread only: curl multi state, made on first transfer */
     /* registries: written before loading starts (documented), read lock-free after */
     asset__source_slot_t sources[ASSET__MAX_SOURCES];
     size_t nsources;

@@ -20,7 +20,18 @@ struct asset__io {
     uv_mutex_t lock; /* leaf lock: guards posts and stopping */
     post_t *posts, *posts_tail;
     bool stopping;
+    /* hooks, set and run on the I/O thread */
+    void (*on_kick)(void *arg);
+    void (*on_stop)(void *arg);
+    void *hook_arg;
 };
+
+void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
+                         void *arg) {
+    io->on_kick = on_kick;
+    io->on_stop = on_stop;
+    io->hook_arg = arg;
+}
 
 static void timer_cb(uv_timer_t *t);
 
@@ -57,10 +68,13 @@ static void async_cb(uv_async_t *a) {
     bool stop = io->stopping;
     uv_mutex_unlock(&io->lock);
     if (stop) {
+        if (io->on_stop) io->on_stop(io->hook_arg);
+        io->on_stop = io->on_kick = NULL;
         uv_close((uv_handle_t *)&io->async, NULL);
         uv_close((uv_handle_t *)&io->timer, NULL);
         return;
     }
+    if (io->on_kick) io->on_kick(io->hook_arg);
     rearm(io);
 }
 
@@ -124,6 +138,13 @@ bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg) {
 }
 
 uv_loop_t *asset__io_loop(asset__io_t *io) { return &io->loop; }
+
+bool asset__io_stopping(asset__io_t *io) {
+    uv_mutex_lock(&io->lock);
+    bool stop = io->stopping;
+    uv_mutex_unlock(&io->lock);
+    return stop;
+}
 
 void asset__io_stop(asset__io_t *io) {
     uv_mutex_lock(&io->lock);

@@ -40,6 +40,8 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
         asset__job_free(j);
     } else {
         atomic_store_explicit(&j->cancelled, true, memory_order_release);
+        /* an async read (HTTP) notices on the I/O thread's next turn */
+        if (j->state == ASSET__JOB_WAITING_ASYNC && s->io) asset__io_kick(s->io);
     }
 }
 

@@ -32,6 +32,11 @@ bool asset__on_flush_thread(asset_server_t *s) {
     return uv_thread_equal(&self, &s->flush_thread);
 }
 
+asset__io_t *asset__io_get(asset_server_t *s) {
+    if (!s->io && !s->stopping) s->io = asset__io_start(s);
+    return s->io;
+}
+
 /* ---- registries ---- */
 
 static asset__source_slot_t *find_source(asset_server_t *s, const char *scheme) {
@@ -190,7 +195,8 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     s->pkg = asset__pkg_create(s->cfg.pkg_path);
     if (oom || !s->mem || !s->pkg) goto fail;
     asset__source_slot_t *slot;
-    const asset_source_t *builtins[] = {&asset__file_source, &asset__mem_source, &asset__pkg_source};
+    const asset_source_t *builtins[] = {&asset__file_source, &asset__mem_source, &asset__pkg_source,
+                                        &asset__http_source, &asset__https_source};
     for (size_t i = 0; i < sizeof builtins / sizeof *builtins; i++)
         if (asset_server_register_source(s, builtins[i], s) != ASSET_OK) goto fail;
     (void)slot;
@@ -403,8 +409,7 @@ asset_handle_t *asset_server_load(asset_server_t *s, const char *uri, const asse
         }
         if (!h->decided && opt.timeout_ms) {
             h->deadline_ns = asset__now_ns() + (uint64_t)opt.timeout_ms * 1000000u;
-            if (!s->io) s->io = asset__io_start(s);
-            if (!s->io || !asset__timer_add(s, h)) {
+            if (!asset__io_get(s) || !asset__timer_add(s, h)) {
                 asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "cannot arm the timeout");
             } else if (h->timer_idx == 0) {
                 asset__io_kick(s->io);

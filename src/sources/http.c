@@ -1,0 +1,457 @@
+/* sources/http.c - http:// and https:// as ASYNC sources. A worker builds the curl
+ * easy handle and posts it to the I/O thread, which drives one curl multi handle with
+ * curl_multi_socket_action over uv_poll_t and uv_timer_t (libcurl's documented libuv
+ * integration). Bodies stream into the request (size cap enforced while streaming),
+ * then asset_request_finish sends the job back to the pool for parsing.
+ *
+ * Revalidation: the cached version is "etag:<ETag>" or "lm:<Last-Modified>"; it turns
+ * into If-None-Match / If-Modified-Since, and a 304 finishes with ASSET_NOT_MODIFIED.
+ *
+ * Threads: everything below `http state` is touched only on the I/O thread. */
+#include "../internal.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct xfer {
+    struct xfer *prev, *next; /* in http->xfers */
+    asset_server_t *server;
+    asset_request_t *req;
+    CURL *easy;
+    struct curl_slist *headers;
+    long status;          /* of the current response */
+    char reason[64];
+    char *etag, *last_modified;
+    bool too_large;
+    bool cancelled;
+    char errbuf[CURL_ERROR_SIZE];
+} xfer_t;
+
+typedef struct sock {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct asset__http *http;
+    struct sock *prev, *next;
+} sock_t;
+
+struct asset__http {
+    asset_server_t *server;
+    asset__io_t *io;
+    CURLM *multi;
+    uv_timer_t timer;
+    xfer_t *xfers;
+    sock_t *socks;
+};
+
+/* ---- curl's allocator goes through ours ---- */
+
+static void *c_malloc(size_t n) { return asset_alloc(n); }
+static void c_free(void *p) { asset_free(p); }
+static void *c_realloc(void *p, size_t n) { return asset_realloc(p, n); }
+static char *c_strdup(const char *s) { return asset__strdup(s); }
+static void *c_calloc(size_t n, size_t sz) { return asset__calloc(n, sz); }
+
+static uv_once_t g_curl_once = UV_ONCE_INIT;
+static CURLcode g_curl_init_rc;
+static void curl_init_once(void) {
+    g_curl_init_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, c_malloc, c_free, c_realloc,
+                                          c_strdup, c_calloc);
+}
+
+/* ---- finishing ---- */
+
+static asset_status_t map_result(xfer_t *x, CURLcode rc) {
+    asset_request_t *r = x->req;
+    const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+    if (x->cancelled || asset_request_cancelled(r)) return ASSET_E_CANCELLED;
+    if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED)
+        return asset_request_fail(r, ASSET_E_TOO_LARGE, "body larger than max_asset_size (%zu bytes)",
+                                  r->max_size);
+    switch (rc) {
+    case CURLE_OK: break;
+    case CURLE_OPERATION_TIMEDOUT:
+        return asset_request_fail(r, ASSET_E_TIMEOUT, "HTTP transfer timed out: %s", detail);
+    case CURLE_UNSUPPORTED_PROTOCOL: {
+        char *target = NULL; /* set when the refused protocol came from a redirect */
+        if (x->easy) curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &target);
+        if (target || x->status / 100 == 3)
+            return asset_request_fail(r, ASSET_E_FORBIDDEN,
+                                      "redirect to a protocol not allowed (only http and https)%s%s",
+                                      target ? ": " : "", target ? target : "");
+        return asset_request_fail(r, ASSET_E_NETWORK, "malformed response: %s", detail);
+    }
+    case CURLE_TOO_MANY_REDIRECTS:
+        return asset_request_fail(r, ASSET_E_HTTP, "too many redirects (at most 5)");
+    case CURLE_OUT_OF_MEMORY: return asset_request_fail(r, ASSET_E_NO_MEMORY, "%s", detail);
+    case CURLE_ABORTED_BY_CALLBACK: return ASSET_E_CANCELLED;
+    default: return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
+    }
+    r->http_status = (int)x->status;
+    if (x->status == 304) {
+        uv_mutex_lock(&x->server->lock);
+        x->server->stats.http_not_modified++;
+        uv_mutex_unlock(&x->server->lock);
+        return ASSET_NOT_MODIFIED;
+    }
+    if (x->status < 200 || x->status > 299)
+        return asset_request_fail(r, ASSET_E_HTTP, "HTTP %ld%s%s", x->status, x->reason[0] ? " " : "",
+                                  x->reason);
+    if (x->etag) {
+        char *v = asset__asprintf("etag:%s", x->etag);
+        if (v) asset_request_set_version(r, v);
+        asset_free(v);
+    } else if (x->last_modified) {
+        char *v = asset__asprintf("lm:%s", x->last_modified);
+        if (v) asset_request_set_version(r, v);
+        asset_free(v);
+    }
+    return ASSET_OK;
+}
+
+static void xfer_free(xfer_t *x) {
+    if (x->easy) curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->headers);
+    asset_free(x->etag);
+    asset_free(x->last_modified);
+    asset_free(x);
+}
+
+/* I/O thread: the transfer left the multi (or never entered it). */
+static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
+    if (x->prev) x->prev->next = x->next; else if (http) http->xfers = x->next;
+    if (x->next) x->next->prev = x->prev;
+    long conns = 0;
+    if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns) != CURLE_OK) conns = 0;
+    asset_status_t st = map_result(x, rc);
+    asset_request_t *r = x->req;
+    asset_server_t *s = x->server;
+    uv_mutex_lock(&s->lock);
+    s->stats.http_connections += (uint64_t)conns;
+    uv_mutex_unlock(&s->lock);
+    xfer_free(x);
+    asset_request_finish(r, st);
+}
+
+static void check_done(asset__http_t *http) {
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(http->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) continue;
+        CURL *e = m->easy_handle;
+        CURLcode rc = m->data.result;
+        xfer_t *x = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+        curl_multi_remove_handle(http->multi, e);
+        xfer_done(http, x, rc);
+    }
+}
+
+/* ---- curl multi <-> libuv ---- */
+
+static void sock_closed(uv_handle_t *h) { asset_free(h->data); }
+
+static void sock_close(asset__http_t *http, sock_t *k) {
+    if (k->prev) k->prev->next = k->next; else http->socks = k->next;
+    if (k->next) k->next->prev = k->prev;
+    uv_poll_stop(&k->poll);
+    k->poll.data = k;
+    uv_close((uv_handle_t *)&k->poll, sock_closed);
+}
+
+static void poll_cb(uv_poll_t *p, int status, int events) {
+    sock_t *k = p->data;
+    asset__http_t *http = k->http;
+    int flags = 0;
+    if (status < 0) flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(http->multi, k->fd, flags, &running);
+    check_done(http);
+}
+
+static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
+    (void)e;
+    asset__http_t *http = userp;
+    sock_t *k = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (k) {
+            curl_multi_assign(http->multi, fd, NULL);
+            sock_close(http, k);
+        }
+        return 0;
+    }
+    if (!k) {
+        k = asset__calloc(1, sizeof *k);
+        if (!k) return -1;
+        if (uv_poll_init_socket(asset__io_loop(http->io), &k->poll, fd) != 0) {
+            asset_free(k);
+            return -1;
+        }
+        k->fd = fd;
+        k->http = http;
+        k->poll.data = k;
+        k->next = http->socks;
+        if (http->socks) http->socks->prev = k;
+        http->socks = k;
+        curl_multi_assign(http->multi, fd, k);
+    }
+    int ev = ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
+    uv_poll_start(&k->poll, ev, poll_cb);
+    return 0;
+}
+
+static void timeout_cb(uv_timer_t *t) {
+    asset__http_t *http = t->data;
+    int running;
+    curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(http);
+}
+
+static int timer_cb(CURLM *m, long timeout_ms, void *userp) {
+    (void)m;
+    asset__http_t *http = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&http->timer);
+    else /* 0 too: curl must not be re-entered from its own callback */
+        uv_timer_start(&http->timer, timeout_cb, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+/* on_kick: abort transfers whose every handle went away */
+static void http_kick(void *arg) {
+    asset__http_t *http = arg;
+    for (xfer_t *x = http->xfers, *next; x; x = next) {
+        next = x->next;
+        if (!asset_request_cancelled(x->req)) continue;
+        x->cancelled = true;
+        curl_multi_remove_handle(http->multi, x->easy);
+        xfer_done(http, x, CURLE_ABORTED_BY_CALLBACK);
+    }
+}
+
+static void timer_closed(uv_handle_t *h) { asset_free(h->data); }
+
+static void http_stop(void *arg) {
+    asset__http_t *http = arg;
+    while (http->xfers) {
+        xfer_t *x = http->xfers;
+        x->cancelled = true;
+        curl_multi_remove_handle(http->multi, x->easy);
+        xfer_done(http, x, CURLE_ABORTED_BY_CALLBACK);
+    }
+    curl_multi_cleanup(http->multi); /* may close sockets through socket_cb */
+    while (http->socks) sock_close(http, http->socks);
+    http->server->http = NULL;
+    http->timer.data = http; /* freed once the loop has closed the timer */
+    uv_close((uv_handle_t *)&http->timer, timer_closed);
+}
+
+static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
+    if (s->http) return s->http;
+    asset__http_t *http = asset__calloc(1, sizeof *http);
+    if (!http) return NULL;
+    http->server = s;
+    http->io = io;
+    http->multi = curl_multi_init();
+    if (!http->multi || uv_timer_init(asset__io_loop(io), &http->timer) != 0) {
+        if (http->multi) curl_multi_cleanup(http->multi);
+        asset_free(http);
+        return NULL;
+    }
+    http->timer.data = http;
+    curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
+    curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
+    curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)s->cfg.http_max_connections);
+    curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->cfg.http_max_connections);
+    curl_multi_setopt(http->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    asset__io_set_hooks(io, http_kick, http_stop, http);
+    s->http = http;
+    return http;
+}
+
+/* posted to the I/O thread */
+static void xfer_start(void *arg) {
+    xfer_t *x = arg;
+    asset_server_t *s = x->server;
+    uv_mutex_lock(&s->lock);
+    asset__io_t *io = s->io;
+    s->stats.http_requests++;
+    uv_mutex_unlock(&s->lock);
+    asset__http_t *http = io && !asset__io_stopping(io) ? http_ensure(s, io) : NULL;
+    if (!http) {
+        asset_request_fail(x->req, ASSET_E_NO_MEMORY, "cannot start the HTTP client");
+        xfer_done(NULL, x, CURLE_OUT_OF_MEMORY);
+        return;
+    }
+    x->next = http->xfers;
+    if (http->xfers) http->xfers->prev = x;
+    http->xfers = x;
+    CURLMcode mc = curl_multi_add_handle(http->multi, x->easy);
+    if (mc != CURLM_OK) {
+        asset_request_fail(x->req, ASSET_E_NETWORK, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+        xfer_done(http, x, CURLE_FAILED_INIT);
+    }
+}
+
+/* ---- easy-handle callbacks (I/O thread) ---- */
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
+    xfer_t *x = user;
+    size_t n = size * nmemb;
+    if (x->status < 200 || x->status > 299) return n; /* error bodies are not kept */
+    asset_status_t st = asset_request_write(x->req, data, n);
+    if (st == ASSET_E_TOO_LARGE) x->too_large = true;
+    if (st == ASSET_E_CANCELLED) x->cancelled = true;
+    return st == ASSET_OK ? n : 0;
+}
+
+static char *header_value(const char *line, size_t n, const char *name) {
+    size_t nl = strlen(name);
+    if (n <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':') return NULL;
+    const char *v = line + nl + 1;
+    const char *end = line + n;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+    return asset__strndup(v, (size_t)(end - v));
+}
+
+static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
+    xfer_t *x = user;
+    size_t n = size * nmemb;
+    if (n > 5 && !strncmp(line, "HTTP/", 5)) { /* a new response (redirects, 100) */
+        const char *sp = memchr(line, ' ', n);
+        x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        x->reason[0] = 0;
+        const char *rs = sp ? memchr(sp + 1, ' ', (size_t)(line + n - sp - 1)) : NULL;
+        if (rs) {
+            size_t rl = (size_t)(line + n - rs - 1);
+            while (rl && (rs[rl] == '\r' || rs[rl] == '\n')) rl--;
+            if (rl >= sizeof x->reason) rl = sizeof x->reason - 1;
+            memcpy(x->reason, rs + 1, rl);
+            x->reason[rl] = 0;
+            char *cr = strpbrk(x->reason, "\r\n");
+            if (cr) *cr = 0;
+        }
+        asset_free(x->etag);
+        asset_free(x->last_modified);
+        x->etag = x->last_modified = NULL;
+        return n;
+    }
+    char *v;
+    if ((v = header_value(line, n, "ETag"))) {
+        asset_free(x->etag);
+        x->etag = v;
+    } else if ((v = header_value(line, n, "Last-Modified"))) {
+        asset_free(x->last_modified);
+        x->last_modified = v;
+    } else if ((v = header_value(line, n, "Content-Length"))) {
+        unsigned long long len = strtoull(v, NULL, 10);
+        asset_free(v);
+        if (x->status >= 200 && x->status <= 299) {
+            if (len > x->req->max_size) {
+                x->too_large = true;
+                return 0; /* abort before the body */
+            }
+            asset_request_set_total(x->req, len);
+        }
+    }
+    return n;
+}
+
+static int xferinfo_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+    (void)dltotal; (void)dlnow; (void)ultotal; (void)ulnow;
+    xfer_t *x = user;
+    if (asset_request_cancelled(x->req)) {
+        x->cancelled = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- the source ---- */
+
+static asset_status_t http_read(void *ctx, asset_request_t *r) {
+    asset_server_t *s = ctx;
+    uv_once(&g_curl_once, curl_init_once);
+    if (g_curl_init_rc != CURLE_OK)
+        return asset_request_fail(r, ASSET_E_NETWORK, "curl_global_init: %s",
+                                  curl_easy_strerror(g_curl_init_rc));
+    xfer_t *x = asset__calloc(1, sizeof *x);
+    if (!x) return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory");
+    x->server = s;
+    x->req = r;
+    x->easy = curl_easy_init();
+    if (!x->easy) {
+        xfer_free(x);
+        return asset_request_fail(r, ASSET_E_NO_MEMORY, "curl_easy_init failed");
+    }
+    const char *cached = asset_request_cached_version(r);
+    char *cond = NULL;
+    if (cached && !strncmp(cached, "etag:", 5))
+        cond = asset__asprintf("If-None-Match: %s", cached + 5);
+    else if (cached && !strncmp(cached, "lm:", 3))
+        cond = asset__asprintf("If-Modified-Since: %s", cached + 3);
+    if (cond) {
+        struct curl_slist *l = curl_slist_append(NULL, cond);
+        asset_free(cond);
+        if (!l) {
+            xfer_free(x);
+            return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory");
+        }
+        x->headers = l;
+    }
+    CURL *e = x->easy;
+    curl_easy_setopt(e, CURLOPT_URL, asset_request_uri(r));
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->cfg.http_connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_size);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "asset_server/0.1");
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    if (x->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+
+    uv_mutex_lock(&s->lock);
+    asset__io_t *io = asset__io_get(s);
+    uv_mutex_unlock(&s->lock);
+    if (!io || !asset__io_post(io, xfer_start, x)) {
+        xfer_free(x);
+        return asset_request_fail(r, io ? ASSET_E_SHUTDOWN : ASSET_E_NO_MEMORY,
+                                  "cannot reach the I/O thread");
+    }
+    return ASSET_PENDING;
+}
+
+static asset_status_t http_list(void *ctx, const char *uri, asset_list_t *l) {
+    (void)ctx;
+    (void)uri;
+    return asset_list_fail(l, ASSET_E_UNSUPPORTED, "HTTP has no directory listing; use a manifest");
+}
+
+const asset_source_t asset__http_source = {
+    ASSET_SOURCE_ABI, "http", ASSET_SOURCE_ASYNC, http_read, http_list, NULL,
+};
+const asset_source_t asset__https_source = {
+    ASSET_SOURCE_ABI, "https", ASSET_SOURCE_ASYNC, http_read, http_list, NULL,
+};

@@ -1,0 +1,369 @@
+/* test_http.c - the http:// source against a real nginx on 127.0.0.1 (started here,
+ * ephemeral port, temp root) and a misbehaving loopback server (tu_http.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <fcntl.h>
+
+#include "internal.h"
+#include "test_util.h"
+#include "tu_http.h"
+
+static tu_nginx_t g_nginx;
+static bool g_have_nginx;
+
+static int group_setup(void **state) {
+    (void)state;
+    g_have_nginx = tu_nginx_start(&g_nginx);
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    if (g_have_nginx) tu_nginx_stop(&g_nginx);
+    return 0;
+}
+
+#define NEED_NGINX()                                       \
+    do {                                                   \
+        if (!g_have_nginx) {                               \
+            print_message("nginx unavailable: skipped\n"); \
+            skip();                                        \
+        }                                                  \
+    } while (0)
+
+static void put(const char *rel, const char *text) {
+    free(tu_write_file(g_nginx.root, rel, text, strlen(text)));
+}
+
+/* Rewrites a file with a distinct mtime so nginx's ETag (mtime-size) changes. */
+static void put_changed(const char *rel, const char *text) {
+    char *p = tu_write_file(g_nginx.root, rel, text, strlen(text));
+    struct timespec ts[2] = {{time(NULL) + 100, 0}, {time(NULL) + 100, 0}};
+    utimensat(AT_FDCWD, p, ts, 0);
+    free(p);
+}
+
+static asset_handle_t *load_url(asset_server_t *s, const char *path,
+                                const asset_load_options_t *o) {
+    char *u = tu_nginx_url(&g_nginx, path);
+    asset_handle_t *h = asset_server_load(s, u, o);
+    free(u);
+    return h;
+}
+
+static void test_http_200_json_loads_with_progress_to_one(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("config.json", "{\"speed\": 42, \"name\": \"hero\"}");
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = load_url(s, "config.json", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    assert_true(asset_handle_progress(h) == 1.0f);
+    assert_int_equal(asset_handle_http_status(h), 200);
+    const cJSON *j = asset_handle_value(h);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetObjectItem(j, "speed")->valueint, 42);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, 1);
+    assert_int_equal(st.bytes_read, strlen("{\"speed\": 42, \"name\": \"hero\"}"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_http_404_and_500_fail_with_status_and_message(void **state) {
+    (void)state;
+    NEED_NGINX();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *a = load_url(s, "missing.txt", NULL);
+    asset_handle_t *b = load_url(s, "status500", NULL);
+    assert_int_equal(tu_wait(a), ASSET_E_HTTP);
+    assert_int_equal(tu_wait(b), ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(a), 404);
+    assert_int_equal(asset_handle_http_status(b), 500);
+    assert_non_null(strstr(asset_handle_error_message(a), "HTTP 404"));
+    assert_non_null(strstr(asset_handle_error_message(a), "missing.txt"));
+    assert_non_null(strstr(asset_handle_error_message(b), "HTTP 500"));
+    assert_null(asset_handle_value(a));
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_http_etag_revalidation_is_a_304_without_body_or_parse(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("reval.cnt", "first version");
+    asset_server_t *s = asset_server_create(NULL);
+    tu_counter_t c = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c, 0), ASSET_OK);
+    asset_handle_t *a = load_url(s, "reval.cnt", NULL);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    asset_stats_t before;
+    asset_server_stats(s, &before);
+    assert_int_equal(tu_counter_parses(&c), 1);
+
+    asset_handle_t *b = load_url(s, "reval.cnt", NULL);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    asset_stats_t after;
+    asset_server_stats(s, &after);
+    assert_int_equal(after.http_requests, before.http_requests + 1); /* one round trip */
+    assert_int_equal(after.http_not_modified, before.http_not_modified + 1);
+    assert_int_equal(after.bytes_read, before.bytes_read);           /* no body */
+    assert_int_equal(tu_counter_parses(&c), 1);                      /* no parse */
+    assert_int_equal(asset_handle_http_status(b), 304);
+    assert_ptr_equal(asset_handle_value(a), asset_handle_value(b)); /* the cached value */
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_http_changed_file_gives_new_value_and_replaces_cache(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("changing.txt", "old");
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *a = load_url(s, "changing.txt", NULL);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    put_changed("changing.txt", "new content");
+    asset_handle_t *b = load_url(s, "changing.txt", NULL);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    const asset_bytes_t *v = asset_handle_value(b);
+    assert_int_equal(v->size, strlen("new content"));
+    assert_memory_equal(v->data, "new content", v->size);
+    assert_int_equal(asset_handle_http_status(b), 200);
+    /* the old value lives on while its handle does */
+    const asset_bytes_t *old = asset_handle_value(a);
+    assert_memory_equal(old->data, "old", 3);
+    /* and the new entry replaced the old one: a third load is a 304 */
+    asset_handle_t *c = load_url(s, "changing.txt", NULL);
+    assert_int_equal(tu_wait(c), ASSET_OK);
+    assert_int_equal(asset_handle_http_status(c), 304);
+    assert_ptr_equal(asset_handle_value(c), v);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    asset_server_destroy(s);
+}
+
+static void test_http_100_concurrent_loads_reuse_connections(void **state) {
+    (void)state;
+    NEED_NGINX();
+    enum { N = 100 };
+    for (int i = 0; i < N; i++) {
+        char rel[64], body[64];
+        snprintf(rel, sizeof rel, "many/%03d.txt", i);
+        snprintf(body, sizeof body, "file number %d", i);
+        put(rel, body);
+    }
+    asset_server_config_t cfg = {0};
+    cfg.http_max_connections = 8;
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h[N];
+    for (int i = 0; i < N; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "many/%03d.txt", i);
+        h[i] = load_url(s, rel, NULL);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(tu_wait(h[i]), ASSET_OK);
+        char body[64];
+        snprintf(body, sizeof body, "file number %d", i);
+        const asset_bytes_t *v = asset_handle_value(h[i]);
+        assert_int_equal(v->size, strlen(body));
+        assert_memory_equal(v->data, body, v->size);
+    }
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, N);
+    assert_true(st.http_connections >= 1);
+    assert_true(st.http_connections <= 8); /* at most the cap, reused for the rest */
+    for (int i = 0; i < N; i++) asset_handle_release(h[i]);
+    asset_server_destroy(s);
+}
+
+static void test_http_cancel_mid_transfer_aborts_connection(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/stall");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    tu_bad_wait_stalled(b);      /* the server sent headers and 3 of 1000 bytes */
+    asset_handle_cancel(h);
+    tu_bad_wait_peer_closed(b);  /* the I/O thread dropped the connection */
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_CANCELLED);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
+static void test_http_timeout_on_stalled_server(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/stall");
+    asset_load_options_t o = {0};
+    o.timeout_ms = 200;
+    asset_handle_t *h = asset_server_load(s, u, &o);
+    assert_int_equal(tu_wait(h), ASSET_E_TIMEOUT);
+    assert_non_null(strstr(asset_handle_error_message(h), "timed out"));
+    tu_bad_wait_peer_closed(b); /* the transfer was aborted, not left hanging */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
+static void test_http_size_cap_on_huge_content_length(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {0};
+    cfg.max_asset_size = 1 << 20;
+    asset_server_t *s = asset_server_create(&cfg);
+    char *u1 = tu_bad_url(b, "/huge"), *u2 = tu_bad_url(b, "/endless");
+    asset_handle_t *h1 = asset_server_load(s, u1, NULL);
+    assert_int_equal(tu_wait(h1), ASSET_E_TOO_LARGE);
+    asset_handle_t *h2 = asset_server_load(s, u2, NULL); /* no length: capped while streaming */
+    assert_int_equal(tu_wait(h2), ASSET_E_TOO_LARGE);
+    assert_non_null(strstr(asset_handle_error_message(h2), "max_asset_size"));
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_true(st.bytes_read <= (1u << 20) + 65536);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u1);
+    free(u2);
+}
+
+static void test_http_redirect_to_file_is_forbidden(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/redirect-file");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_FORBIDDEN);
+    assert_non_null(strstr(asset_handle_error_message(h), "protocol"));
+    asset_handle_release(h);
+    if (g_have_nginx) { /* a redirect within http is followed */
+        put("hello.txt", "hi there");
+        asset_handle_t *ok = load_url(s, "redirect-ok", NULL);
+        assert_int_equal(tu_wait(ok), ASSET_OK);
+        assert_int_equal(((const asset_bytes_t *)asset_handle_value(ok))->size, 8);
+        asset_handle_release(ok);
+        asset_handle_t *nf = load_url(s, "redirect-file", NULL);
+        assert_int_equal(tu_wait(nf), ASSET_E_FORBIDDEN);
+        asset_handle_release(nf);
+    }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
+static void test_http_connection_refused_is_network_error(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    char u[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/x", tu_closed_port());
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_NETWORK);
+    assert_non_null(strstr(asset_handle_error_message(h), "127.0.0.1"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_http_truncated_body_and_bad_status_are_network_errors(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u1 = tu_bad_url(b, "/short"), *u2 = tu_bad_url(b, "/badstatus");
+    asset_handle_t *h1 = asset_server_load(s, u1, NULL);
+    asset_handle_t *h2 = asset_server_load(s, u2, NULL);
+    assert_int_equal(tu_wait(h1), ASSET_E_NETWORK);
+    assert_int_equal(tu_wait(h2), ASSET_E_NETWORK);
+    assert_true(strlen(asset_handle_error_message(h1)) > strlen(u1));
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u1);
+    free(u2);
+}
+
+static void test_http_listing_is_unsupported(void **state) {
+    (void)state;
+    struct asset_list l;
+    memset(&l, 0, sizeof l);
+    l.uri = "http://127.0.0.1/dir/";
+    l.path = "127.0.0.1/dir/";
+    assert_int_equal(asset__http_source.list(NULL, l.uri, &l), ASSET_E_UNSUPPORTED);
+    assert_non_null(l.message);
+    asset__list_dispose(&l);
+}
+
+static void test_http_destroy_with_transfers_in_flight_leaks_nothing(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/stall");
+    int fired = 0;
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    tu_bad_wait_stalled(b);
+    (void)fired;
+    asset_server_destroy(s); /* aborts the transfer, frees the handle */
+    tu_bad_wait_peer_closed(b);
+    tu_bad_stop(b);
+    free(u);
+    (void)h;
+}
+
+static void test_http_coalesced_loads_make_one_request(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("shared.txt", "shared body");
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *a = load_url(s, "shared.txt", NULL);
+    asset_handle_t *b = load_url(s, "shared.txt", NULL);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests + st.coalesced, 2);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
+        cmocka_unit_test(test_http_404_and_500_fail_with_status_and_message),
+        cmocka_unit_test(test_http_etag_revalidation_is_a_304_without_body_or_parse),
+        cmocka_unit_test(test_http_changed_file_gives_new_value_and_replaces_cache),
+        cmocka_unit_test(test_http_100_concurrent_loads_reuse_connections),
+        cmocka_unit_test(test_http_cancel_mid_transfer_aborts_connection),
+        cmocka_unit_test(test_http_timeout_on_stalled_server),
+        cmocka_unit_test(test_http_size_cap_on_huge_content_length),
+        cmocka_unit_test(test_http_redirect_to_file_is_forbidden),
+        cmocka_unit_test(test_http_connection_refused_is_network_error),
+        cmocka_unit_test(test_http_truncated_body_and_bad_status_are_network_errors),
+        cmocka_unit_test(test_http_listing_is_unsupported),
+        cmocka_unit_test(test_http_destroy_with_transfers_in_flight_leaks_nothing),
+        cmocka_unit_test(test_http_coalesced_loads_make_one_request),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

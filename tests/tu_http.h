@@ -1,0 +1,43 @@
+/* tu_http.h - HTTP fixtures for the tests: a real nginx on 127.0.0.1 with an ephemeral
+ * port and a temp root, and a small misbehaving server for faults nginx will not make. */
+#ifndef TU_HTTP_H
+#define TU_HTTP_H
+
+#include <stdbool.h>
+
+typedef struct tu_nginx {
+    int pid;
+    int port;
+    char *dir;   /* temp dir holding conf, logs */
+    char *root;  /* document root: write files here */
+    char base[64]; /* "http://127.0.0.1:PORT" */
+} tu_nginx_t;
+
+/* Starts nginx ($ASSET_TEST_NGINX or /usr/sbin/nginx). Returns false (and says why on
+ * stderr) when nginx is missing or will not start. */
+bool tu_nginx_start(tu_nginx_t *n);
+void tu_nginx_stop(tu_nginx_t *n);
+/* "http://127.0.0.1:PORT/<path>"; free() it. */
+char *tu_nginx_url(const tu_nginx_t *n, const char *path);
+
+/* The misbehaving server: one thread on 127.0.0.1, ephemeral port, one connection at a
+ * time. Paths: /short (Content-Length 1000, sends 10 bytes, closes), /stall (headers,
+ * then nothing until the client goes or the server stops), /huge (Content-Length of
+ * 1 TiB), /endless (chunked body until the client goes; bounded to 64 MiB),
+ * /redirect-file (302 to file:///etc/passwd), /badstatus (garbage status line),
+ * /ok (200, "hello"). */
+typedef struct tu_bad tu_bad_t;
+tu_bad_t *tu_bad_start(void);
+int tu_bad_port(const tu_bad_t *b);
+char *tu_bad_url(const tu_bad_t *b, const char *path); /* free() it */
+int tu_bad_connections(tu_bad_t *b);
+void tu_bad_stop(tu_bad_t *b);
+/* Block until a /stall request has had its headers and first bytes sent, and until
+ * the client of a /stall request closed its connection. */
+void tu_bad_wait_stalled(tu_bad_t *b);
+void tu_bad_wait_peer_closed(tu_bad_t *b);
+
+/* A loopback port with nothing listening (bound, then closed). */
+int tu_closed_port(void);
+
+#endif
