@@ -110,6 +110,7 @@ typedef struct asset_handle asset_handle_t;
 typedef struct asset_request asset_request_t;
 typedef struct asset_parse asset_parse_t;
 typedef struct asset_list asset_list_t;
+typedef struct asset_batch asset_batch_t;
 
 /* ------------------------------------------------------------------------ */
 /* Allocation                                                                */
@@ -355,6 +356,7 @@ typedef struct asset_load_options { /* NULL or zero: defaults */
     uint32_t timeout_ms;            /* 0: none; else ASSET_E_TIMEOUT when exceeded */
     const char *tag;                /* for asset_server_cancel_tag; copied */
     const char *loader;             /* force a loader by name; copied */
+    bool non_recursive;             /* load_folder: only the folder's own files */
 } asset_load_options_t;
 
 /* Starts loading uri ("file:///abs", "rel/path", "pkg://name/path", "mem://key",
@@ -413,6 +415,69 @@ typedef void (*asset_handle_cb)(asset_handle_t *h, void *user);
 ASSET_API uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* Disconnects a callback that has not fired yet. Returns whether it was connected. */
 ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
+
+/* ------------------------------------------------------------------------ */
+/* Batches                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* A batch is a group of loads with counts, combined progress and callbacks. All batch
+ * callbacks run on the flush thread. The caller owns one reference: release it. Like
+ * handles, releasing a batch does not cancel it. Counts and children change only
+ * inside flush (or a wait that flushes). */
+
+/* Loads every URI of the array (copied) as one batch; total is n at once. */
+ASSET_API asset_batch_t *asset_server_load_group(asset_server_t *s, const char *const *uris,
+                                                 size_t n, const asset_load_options_t *o);
+/* Lists the folder `uri` (file://, bare path, pkg://, mem://; recursive unless
+ * o->non_recursive) on a worker, then loads every file in path order. total is 0
+ * until the listing arrives; a failed listing fails the batch; an empty folder
+ * completes with total 0. */
+ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char *uri,
+                                                  const asset_load_options_t *o);
+/* Loads the JSON manifest `uri` ({"assets": [...]} or a bare array; entries are URI
+ * strings or objects with "uri", "size", "priority", "loader", "sha256"), then every
+ * entry, relative ones resolved against the manifest's URI. A malformed manifest
+ * fails the batch with a message naming the entry and loads nothing; a sha256
+ * mismatch fails that entry with ASSET_E_INTEGRITY. */
+ASSET_API asset_batch_t *asset_server_load_manifest(asset_server_t *s, const char *uri,
+                                                    const asset_load_options_t *o);
+
+ASSET_API size_t asset_batch_total(const asset_batch_t *b); /* children known so far */
+ASSET_API size_t asset_batch_count(const asset_batch_t *b); /* same as total */
+ASSET_API size_t asset_batch_completed_count(const asset_batch_t *b); /* LOADED children */
+ASSET_API size_t asset_batch_failed_count(const asset_batch_t *b);
+ASSET_API size_t asset_batch_cancelled_count(const asset_batch_t *b);
+/* 0..1, weighted by bytes when every child's size is known (listing or manifest
+ * sizes), else by count; never goes backwards; exactly 1 once done. */
+ASSET_API float asset_batch_progress(const asset_batch_t *b);
+/* Child i (0 <= i < count), borrowed: valid while the batch lives. */
+ASSET_API asset_handle_t *asset_batch_handle(const asset_batch_t *b, size_t i);
+/* True once the listing/manifest is in and every child is done (or the listing failed). */
+ASSET_API bool asset_batch_is_done(const asset_batch_t *b);
+/* Status of the listing or manifest: ASSET_OK even when children failed. */
+ASSET_API asset_status_t asset_batch_error(const asset_batch_t *b);
+ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" unless failed */
+/* Like asset_handle_wait: flushes on the flush thread. Returns asset_batch_error(),
+ * or ASSET_E_TIMEOUT / ASSET_E_BUSY as asset_handle_wait does. */
+ASSET_API asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms);
+/* The value of the child loaded from uri (as normalised, as written in the manifest,
+ * or relative to the folder); NULL unless that child is LOADED. */
+ASSET_API const void *asset_batch_value(const asset_batch_t *b, const char *uri);
+/* Cancels the listing/manifest and every unfinished child. */
+ASSET_API void asset_batch_cancel(asset_batch_t *b);
+ASSET_API asset_batch_t *asset_batch_retain(asset_batch_t *b);
+ASSET_API void asset_batch_release(asset_batch_t *b);
+/* Fires on the flush thread for each child that completes after the call. Returns an
+ * id (0 when out of memory). */
+ASSET_API uint64_t asset_batch_on_item_completed(asset_batch_t *b,
+                                                 void (*cb)(asset_batch_t *b, asset_handle_t *h,
+                                                            void *user),
+                                                 void *user);
+/* Fires once on the flush thread when the batch is done; connected after done, it fires
+ * at the next flush. */
+ASSET_API uint64_t asset_batch_on_completed(asset_batch_t *b,
+                                            void (*cb)(asset_batch_t *b, void *user), void *user);
+ASSET_API bool asset_batch_disconnect(asset_batch_t *b, uint64_t id);
 
 #ifdef __cplusplus
 }

@@ -45,6 +45,7 @@ static void entry_drop(asset__cache_t *c, asset__cache_entry_t *e) {
     asset__value_release(e->value);
     asset_free((char *)e->node.key);
     asset_free(e->version);
+    asset_free(e->sha256);
     asset_free(e);
 }
 

@@ -172,7 +172,7 @@ static asset_status_t walk(asset_list_t *l, int dfd, const char *prefix, int dep
         if (!(names[n] = asset__strdup(e->d_name))) { rc = ASSET_E_NO_MEMORY; goto out; }
         n++;
     }
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n > 1) qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n && rc == ASSET_OK; i++) {
         struct stat st;
         if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) continue;

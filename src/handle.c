@@ -149,6 +149,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         n++;
         if (budget_ns && asset__now_ns() - start >= budget_ns) break;
     }
+    if (!budget_ns || asset__now_ns() - start < budget_ns) n += asset__batch_queue_drain(s);
     s->in_flush = false;
     if (n && s->waiters) uv_cond_broadcast(&s->done_cond);
     uv_mutex_unlock(&s->lock);

@@ -47,6 +47,7 @@ void asset__value_release(asset__value_t *v);
 typedef struct asset__cache_entry {
     asset__map_node_t node; /* key: URI */
     char *version;          /* NULL: unversioned */
+    char *sha256;           /* digest verified when it was read, or NULL */
     asset__value_t *value;  /* the cache's reference */
     struct asset__cache_entry *lru_prev, *lru_next; /* head: most recent */
 } asset__cache_entry_t;
@@ -146,6 +147,9 @@ typedef struct asset__job {
     int phase;               /* [lock] */
     int state;               /* [lock] */
     bool no_cache;
+    bool is_list;            /* a LIST job: source->list, value is a struct asset_list */
+    bool recursive;          /* LIST jobs */
+    char *sha256;            /* expected digest of the bytes, or NULL */
     bool mapped;             /* [lock] in s->inflight */
     bool finishing;          /* [lock] deciding its handles: detaching does not cancel */
     bool async_done;         /* [lock] asset_request_finish was called */
@@ -258,6 +262,9 @@ struct asset_server {
     unsigned running;          /* [lock] jobs a worker is on */
     /* every live handle [lock] */
     asset_handle_t *all;
+    /* batches [lock]: every live one, and those with late callbacks to fire */
+    asset_batch_t *batches;
+    asset_batch_t *bq_head, *bq_tail;
     uint64_t next_cb_id;       /* [lock] */
     /* timeouts [lock]: min-heap on deadline_ns */
     asset_handle_t **timers;
@@ -279,6 +286,16 @@ struct asset_server {
 void asset__log(asset_server_t *s, int level, const char *fmt, ...) ASSET_PRINTF(3, 4);
 void asset__maybe_wake(asset_server_t *s);
 bool asset__on_flush_thread(asset_server_t *s); /* [lock] */
+
+/* server.c: the one way loads are made. sha256: expected digest (hex) or NULL;
+ * list: a LIST job (the value is a struct asset_list) instead of a load. */
+asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load_options_t *o,
+                            const char *sha256, bool list, bool recursive);
+/* batch.c */
+extern asset__loader_slot_t asset__list_slot;
+void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b); /* [lock] */
+size_t asset__batch_queue_drain(asset_server_t *s);                 /* [lock] */
+void asset__batch_free_all(asset_server_t *s);
 
 /* handle.c: [lock] held for all of these */
 asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri, const asset_load_options_t *o);

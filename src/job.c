@@ -1,6 +1,9 @@
 /* job.c - what a worker does with a job: read through the source, parse through the
  * loader, insert into the cache, and decide every handle that shares the job. */
 #include "internal.h"
+#include "sha256.h"
+
+#include <strings.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +13,7 @@ void asset__job_free(asset__job_t *j) {
     asset__value_release(j->cached);
     asset__uri_dispose(&j->parsed);
     asset_free(j->cached_version);
+    asset_free(j->sha256);
     asset_free(j->key);
     asset_free(j);
 }
@@ -105,7 +109,10 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     uv_mutex_lock(&s->lock);
     s->stats.parses++;
     s->stats.cache_misses++;
-    if (!j->no_cache) asset__cache_put(&ld->cache, j->uri, r->version, v);
+    if (!j->no_cache && asset__cache_put(&ld->cache, j->uri, r->version, v) && j->sha256) {
+        asset__cache_entry_t *e = asset__cache_get(&ld->cache, j->uri);
+        if (e) e->sha256 = asset__strdup(j->sha256); /* NULL on no memory: just unverified */
+    }
     job_finish_locked(s, j, ASSET_OK, NULL, v);
     uv_mutex_unlock(&s->lock);
     asset__value_release(v);
@@ -144,7 +151,48 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         job_fail(s, j, ASSET_E_IO, "read", "source returned an unexpected status");
         return;
     }
+    if (j->sha256) {
+        char got[65];
+        asset__sha256_hex(r->data ? (const void *)r->data : "", r->size, got);
+        if (strcasecmp(got, j->sha256) != 0) {
+            char *why = asset__asprintf("sha256 mismatch: expected %s, got %s", j->sha256, got);
+            job_fail(s, j, ASSET_E_INTEGRITY, "integrity", why);
+            asset_free(why);
+            return;
+        }
+    }
     parse_and_finish(s, j);
+}
+
+/* A LIST job: the source lists the folder; the value is the struct asset_list. */
+static void run_list(asset_server_t *s, asset__job_t *j) {
+    struct asset_list *l = asset__calloc(1, sizeof *l);
+    asset__value_t *v = l ? asset__calloc(1, sizeof *v) : NULL;
+    if (!v) {
+        asset_free(l);
+        job_fail(s, j, ASSET_E_NO_MEMORY, "list", "out of memory");
+        return;
+    }
+    l->recursive = j->recursive;
+    l->uri = j->uri;
+    l->path = j->parsed.path;
+    asset__source_slot_t *src = j->source;
+    asset_status_t st = src->vt.list(src->ctx, j->uri, l);
+    l->uri = l->path = NULL; /* borrowed from the job */
+    if (st != ASSET_OK || atomic_load(&j->cancelled)) {
+        if (atomic_load(&j->cancelled)) st = ASSET_E_CANCELLED;
+        job_fail(s, j, st < 0 ? st : ASSET_E_IO, "list", l->message);
+        asset__list_dispose(l);
+        asset_free(l);
+        asset_free(v);
+        return;
+    }
+    atomic_init(&v->refs, 1);
+    v->value = l;
+    v->cost = l->count * 64;
+    v->loader = &asset__list_slot;
+    job_finish(s, j, ASSET_OK, NULL, v);
+    asset__value_release(v);
 }
 
 void asset__job_run(asset_server_t *s, asset__job_t *j) {
@@ -154,6 +202,10 @@ void asset__job_run(asset_server_t *s, asset__job_t *j) {
     }
     if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
         job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
+        return;
+    }
+    if (j->is_list) {
+        run_list(s, j);
         return;
     }
     struct asset_request *r = &j->req;

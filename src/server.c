@@ -239,6 +239,7 @@ void asset_server_destroy(asset_server_t *s) {
     while (s->running_async) uv_cond_wait(&s->done_cond, &s->lock);
     uv_mutex_unlock(&s->lock);
     /* no other thread touches the server from here */
+    asset__batch_free_all(s);
     asset__handle_free_all(s);
     asset_free(s->heap);
     asset__map_free(&s->inflight);
@@ -337,6 +338,11 @@ static void attach(asset__job_t *j, asset_handle_t *h) {
 }
 
 asset_handle_t *asset_server_load(asset_server_t *s, const char *uri, const asset_load_options_t *o) {
+    return asset__load(s, uri, o, NULL, false, false);
+}
+
+asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load_options_t *o,
+                            const char *sha256, bool list, bool recursive) {
     if (!s) return NULL;
     asset_load_options_t opt = {0};
     if (o) opt = *o;
@@ -353,18 +359,25 @@ asset_handle_t *asset_server_load(asset_server_t *s, const char *uri, const asse
     asset__loader_slot_t *ld = NULL;
     if (pst == ASSET_OK) {
         src = find_source(s, parsed.scheme);
-        if (src)
+        if (src && list)
+            ld = &asset__list_slot;
+        else if (src)
             ld = opt.loader ? find_loader(s, opt.loader) : select_loader(s, parsed.uri);
     }
+    if (list) opt.no_cache = true;
+    /* coalescing key: what makes two loads the same job */
     char *key = NULL;
     if (src && ld)
-        key = asset__asprintf("%s\n%d\n%s", ld->name, opt.no_cache ? 0 : 1, parsed.uri);
+        key = asset__asprintf("%s\n%d%d\n%s\n%s", ld->name, opt.no_cache ? 0 : 1, recursive ? 1 : 0,
+                              sha256 ? sha256 : "", parsed.uri);
 
     uv_mutex_lock(&s->lock);
     if (pst != ASSET_OK) {
         fail_now(h, pst, "%s URI: %s", pst == ASSET_E_FORBIDDEN ? "forbidden" : "invalid", why);
     } else if (!src) {
         fail_now(h, ASSET_E_NO_SOURCE, "no source registered for scheme '%s'", parsed.scheme);
+    } else if (list && !src->vt.list) {
+        fail_now(h, ASSET_E_UNSUPPORTED, "the '%s' source cannot list folders", parsed.scheme);
     } else if (!ld) {
         fail_now(h, ASSET_E_NO_LOADER, "no loader named '%s'", opt.loader);
     } else if (s->stopping) {
@@ -373,6 +386,8 @@ asset_handle_t *asset_server_load(asset_server_t *s, const char *uri, const asse
         fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
     } else {
         asset__cache_entry_t *e = opt.no_cache ? NULL : asset__cache_get(&ld->cache, parsed.uri);
+        if (e && sha256 && (!e->sha256 || strcasecmp(e->sha256, sha256) != 0))
+            e = NULL; /* not verified against this digest: read it again */
         asset__job_t *j = NULL;
         if (e && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)) {
             s->stats.cache_hits++; /* no I/O: done at the next flush */
@@ -387,8 +402,13 @@ asset_handle_t *asset_server_load(asset_server_t *s, const char *uri, const asse
             if (j->state != ASSET__JOB_QUEUED) atomic_store(&h->state, ASSET_STATE_LOADING);
         } else if (!(j = job_new(s, &parsed, src, ld, opt.no_cache, key))) {
             fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
+        } else if (sha256 && !(j->sha256 = asset__strdup(sha256))) {
+            asset__job_free(j);
+            fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
         } else {
             j->priority = h->priority;
+            j->is_list = list;
+            j->recursive = recursive;
             if (e) {
                 j->cached_version = e->version ? asset__strdup(e->version) : NULL;
                 j->cached = asset__value_retain(e->value);

@@ -1,0 +1,734 @@
+/* batch.c - batch handles: groups, folders and manifests. A batch owns one handle per
+ * child; it learns of each child's end through an internal completion callback, so
+ * all of its bookkeeping and every batch callback runs on the flush thread. A folder
+ * or manifest batch first loads its listing (a LIST job) or its manifest (a json load)
+ * through the same machinery, then creates its children in that handle's callback.
+ * Fields marked [lock] are guarded by the server lock. */
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct batch_cb {
+    struct batch_cb *next;
+    uint64_t id;
+    void (*item)(asset_batch_t *b, asset_handle_t *h, void *user);
+    void (*done)(asset_batch_t *b, void *user);
+    void *user;
+    bool fired; /* done callbacks only */
+} batch_cb_t;
+
+typedef struct item {
+    asset__map_node_t node; /* key: the child's normalised URI */
+    asset_handle_t *h;      /* our reference */
+    asset_batch_t *batch;
+    uint64_t size;          /* expected bytes, 0: unknown */
+    bool done;
+} item_t;
+
+enum { KIND_GROUP, KIND_FOLDER, KIND_MANIFEST };
+
+struct asset_batch {
+    asset_server_t *server;
+    int kind;
+    int refs;                      /* [lock] user references */
+    char *uri;                     /* folder or manifest URI (normalised when it parsed) */
+    asset_load_options_t opts;     /* for children; tag and loader owned */
+    asset_handle_t *source;        /* listing or manifest handle, until it completes */
+    item_t **items;                /* [flush thread] */
+    size_t count, cap;
+    asset__map_t by_uri;
+    bool listed;                   /* children known */
+    bool done;                     /* every child done (or the listing failed) */
+    bool cancelled;
+    asset_status_t status;         /* of the listing / manifest */
+    char *message;
+    size_t n_loaded, n_failed, n_cancelled;
+    uint64_t total_bytes;          /* sum of known sizes */
+    size_t n_sized;                /* children with a known size */
+    float progress_floor;          /* [lock] progress never goes backwards */
+    batch_cb_t *cbs;               /* [lock] */
+    bool queued;                   /* [lock] in s->batch_queue for late callbacks */
+    asset_batch_t *queue_next;     /* [lock] */
+    asset_batch_t *all_prev, *all_next; /* [lock] */
+};
+
+/* ---- listing values (LIST jobs) ---- */
+
+static void list_value_free(void *ctx, void *value) {
+    (void)ctx;
+    asset__list_dispose(value);
+    asset_free(value);
+}
+
+asset__loader_slot_t asset__list_slot = {
+    .vt = {ASSET_LOADER_ABI, "listing", NULL, NULL, NULL, list_value_free, NULL},
+    .name = "listing",
+};
+
+/* ---- lifetime ---- */
+
+/* [lock] touch_handles: false only at destroy, which frees every handle itself. */
+static void batch_free(asset_batch_t *b, bool touch_handles) {
+    asset_server_t *s = b->server;
+    if (b->all_prev) b->all_prev->all_next = b->all_next; else s->batches = b->all_next;
+    if (b->all_next) b->all_next->all_prev = b->all_prev;
+    for (batch_cb_t *c = b->cbs, *n; c; c = n) {
+        n = c->next;
+        asset_free(c);
+    }
+    for (size_t i = 0; i < b->count; i++) {
+        item_t *it = b->items[i];
+        if (touch_handles) {
+            it->h->refs--;
+            asset__handle_maybe_free(it->h);
+        }
+        asset_free(it);
+    }
+    if (b->source && touch_handles) {
+        b->source->refs--;
+        asset__handle_maybe_free(b->source);
+    }
+    asset__map_free(&b->by_uri);
+    asset_free(b->items);
+    asset_free(b->uri);
+    asset_free(b->message);
+    asset_free((char *)b->opts.tag);
+    asset_free((char *)b->opts.loader);
+    asset_free(b);
+}
+
+/* [lock] */
+static void batch_maybe_free(asset_batch_t *b) {
+    if (b->refs == 0 && b->done && !b->queued) batch_free(b, true);
+}
+
+void asset__batch_free_all(asset_server_t *s) {
+    while (s->batches) batch_free(s->batches, false);
+}
+
+static asset_batch_t *batch_new(asset_server_t *s, int kind, const char *uri,
+                                const asset_load_options_t *o) {
+    asset_batch_t *b = asset__calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->server = s;
+    b->kind = kind;
+    b->refs = 1;
+    asset__map_init(&b->by_uri);
+    if (o) b->opts = *o;
+    b->opts.tag = o && o->tag ? asset__strdup(o->tag) : NULL;
+    b->opts.loader = o && o->loader ? asset__strdup(o->loader) : NULL;
+    b->uri = uri ? asset__strdup(uri) : NULL;
+    if ((o && o->tag && !b->opts.tag) || (o && o->loader && !b->opts.loader) || (uri && !b->uri)) {
+        asset_free((char *)b->opts.tag);
+        asset_free((char *)b->opts.loader);
+        asset_free(b->uri);
+        asset_free(b);
+        return NULL;
+    }
+    uv_mutex_lock(&s->lock);
+    b->all_next = s->batches;
+    if (s->batches) s->batches->all_prev = b;
+    s->batches = b;
+    uv_mutex_unlock(&s->lock);
+    return b;
+}
+
+/* ---- completion (flush thread) ---- */
+
+/* [lock not held] Fires the done callbacks that have not fired. */
+static void fire_done(asset_batch_t *b) {
+    asset_server_t *s = b->server;
+    uv_mutex_lock(&s->lock);
+    for (;;) {
+        batch_cb_t *c = b->cbs;
+        while (c && (c->fired || !c->done)) c = c->next;
+        if (!c) break;
+        c->fired = true;
+        void (*cb)(asset_batch_t *, void *) = c->done;
+        void *user = c->user;
+        uv_mutex_unlock(&s->lock);
+        cb(b, user);
+        uv_mutex_lock(&s->lock);
+    }
+    uv_mutex_unlock(&s->lock);
+}
+
+static void check_done(asset_batch_t *b) {
+    if (b->done || !b->listed) return;
+    if (b->n_loaded + b->n_failed + b->n_cancelled < b->count) return;
+    asset_server_t *s = b->server;
+    uv_mutex_lock(&s->lock);
+    b->done = true;
+    b->queued = true; /* held while its callbacks run */
+    if (s->waiters) uv_cond_broadcast(&s->done_cond);
+    uv_mutex_unlock(&s->lock);
+    fire_done(b);
+    uv_mutex_lock(&s->lock);
+    b->queued = false;
+    batch_maybe_free(b);
+    uv_mutex_unlock(&s->lock);
+}
+
+static void child_completed(asset_handle_t *h, void *user) {
+    item_t *it = user;
+    asset_batch_t *b = it->batch;
+    asset_server_t *s = b->server;
+    uv_mutex_lock(&s->lock);
+    if (it->done || b->done) {
+        uv_mutex_unlock(&s->lock);
+        return;
+    }
+    it->done = true;
+    switch (asset_handle_state(h)) {
+    case ASSET_STATE_LOADED: b->n_loaded++; break;
+    case ASSET_STATE_CANCELLED: b->n_cancelled++; break;
+    default: b->n_failed++; break;
+    }
+    uv_mutex_unlock(&s->lock);
+    /* item callbacks, then maybe the batch's end */
+    uv_mutex_lock(&s->lock);
+    b->queued = true;
+    for (batch_cb_t *c = b->cbs; c; c = c->next) {
+        if (!c->item) continue;
+        void (*cb)(asset_batch_t *, asset_handle_t *, void *) = c->item;
+        void *cu = c->user;
+        uv_mutex_unlock(&s->lock);
+        cb(b, h, cu);
+        uv_mutex_lock(&s->lock);
+    }
+    b->queued = false;
+    uv_mutex_unlock(&s->lock);
+    check_done(b);
+}
+
+/* Adds a child load. Flush thread or the creating thread (groups). */
+static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
+                     const asset_load_options_t *o, const char *sha256) {
+    asset_server_t *s = b->server;
+    item_t *it = asset__calloc(1, sizeof *it);
+    if (!it) return false;
+    if (b->count == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        item_t **items = asset_realloc(b->items, cap * sizeof *items);
+        if (!items) {
+            asset_free(it);
+            return false;
+        }
+        b->items = items;
+        b->cap = cap;
+    }
+    asset_handle_t *h = asset__load(s, uri, o, sha256, false, false);
+    if (!h) {
+        asset_free(it);
+        return false;
+    }
+    it->h = h;
+    it->batch = b;
+    it->size = size;
+    it->node.key = h->uri;
+    uv_mutex_lock(&s->lock);
+    b->items[b->count++] = it;
+    if (!asset__map_get(&b->by_uri, h->uri)) asset__map_put(&b->by_uri, &it->node);
+    if (size) {
+        b->total_bytes += size;
+        b->n_sized++;
+    }
+    uv_mutex_unlock(&s->lock);
+    if (!asset_handle_on_completed(h, child_completed, it)) {
+        /* cannot hear of its end: count it as failed now */
+        uv_mutex_lock(&s->lock);
+        it->done = true;
+        b->n_failed++;
+        uv_mutex_unlock(&s->lock);
+    }
+    return true;
+}
+
+static void fail_batch(asset_batch_t *b, asset_status_t st, const char *msg) {
+    b->status = st;
+    asset_free(b->message);
+    b->message = asset__strdup(msg);
+    b->listed = true;
+    check_done(b);
+}
+
+/* The folder listing arrived (flush thread). */
+static void listing_completed(asset_handle_t *h, void *user) {
+    asset_batch_t *b = user;
+    if (asset_handle_state(h) != ASSET_STATE_LOADED) {
+        fail_batch(b, asset_handle_error(h), asset_handle_error_message(h));
+        return;
+    }
+    struct asset_list *l = (struct asset_list *)asset_handle_value(h);
+    /* sorted by path, so every source lists in the same order */
+    size_t *order = asset__calloc(l->count ? l->count : 1, sizeof *order);
+    if (!order) {
+        fail_batch(b, ASSET_E_NO_MEMORY, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < l->count; i++) order[i] = i;
+    for (size_t i = 1; i < l->count; i++) { /* insertion sort on indices: lists are small-ish */
+        size_t k = order[i], j = i;
+        while (j > 0 && strcmp(l->paths[order[j - 1]], l->paths[k]) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = k;
+    }
+    const char *base = asset_handle_uri(h);
+    char *dir = asset__asprintf("%s/", base);
+    bool ok = dir != NULL;
+    for (size_t i = 0; ok && i < l->count && !b->cancelled; i++) {
+        size_t k = order[i];
+        char *u = asset__uri_resolve(dir, l->paths[k]);
+        ok = u && add_item(b, u, l->sizes[k] > 0 ? (uint64_t)l->sizes[k] : 0, &b->opts, NULL);
+        asset_free(u);
+    }
+    asset_free(dir);
+    asset_free(order);
+    if (!ok) {
+        fail_batch(b, ASSET_E_NO_MEMORY, "out of memory creating the folder's loads");
+        return;
+    }
+    b->listed = true;
+    check_done(b);
+}
+
+static asset_priority_t parse_priority(const char *p, bool *ok) {
+    *ok = true;
+    if (!strcasecmp(p, "high")) return ASSET_PRIORITY_HIGH;
+    if (!strcasecmp(p, "normal")) return ASSET_PRIORITY_NORMAL;
+    if (!strcasecmp(p, "low")) return ASSET_PRIORITY_LOW;
+    *ok = false;
+    return ASSET_PRIORITY_NORMAL;
+}
+
+static bool is_hex64(const char *s) {
+    if (strlen(s) != 64) return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')))
+            return false;
+    return true;
+}
+
+/* Checks one manifest entry; on error writes a message naming it and returns false. */
+static bool manifest_entry(const cJSON *e, size_t i, const char **uri, uint64_t *size,
+                           asset_load_options_t *o, const char **sha, char *err, size_t errn) {
+    *size = 0;
+    *sha = NULL;
+    if (cJSON_IsString(e)) {
+        *uri = e->valuestring;
+        if (!**uri) goto empty_uri;
+        return true;
+    }
+    if (!cJSON_IsObject(e)) {
+        snprintf(err, errn, "entry %zu: expected a string or an object", i);
+        return false;
+    }
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(e, "uri");
+    if (!u) {
+        snprintf(err, errn, "entry %zu: missing \"uri\"", i);
+        return false;
+    }
+    if (!cJSON_IsString(u)) {
+        snprintf(err, errn, "entry %zu: \"uri\" must be a string", i);
+        return false;
+    }
+    *uri = u->valuestring;
+    if (!**uri) goto empty_uri;
+    const cJSON *f;
+    if ((f = cJSON_GetObjectItemCaseSensitive(e, "size"))) {
+        if (!cJSON_IsNumber(f) || f->valuedouble < 0 || f->valuedouble > 9.0e15) {
+            snprintf(err, errn, "entry %zu (%s): \"size\" must be a non-negative number", i, *uri);
+            return false;
+        }
+        *size = (uint64_t)f->valuedouble;
+    }
+    if ((f = cJSON_GetObjectItemCaseSensitive(e, "priority"))) {
+        bool ok = cJSON_IsString(f);
+        if (ok) o->priority = parse_priority(f->valuestring, &ok);
+        if (!ok) {
+            snprintf(err, errn, "entry %zu (%s): \"priority\" must be \"high\", \"normal\" or \"low\"",
+                     i, *uri);
+            return false;
+        }
+    }
+    if ((f = cJSON_GetObjectItemCaseSensitive(e, "loader"))) {
+        if (!cJSON_IsString(f) || !*f->valuestring) {
+            snprintf(err, errn, "entry %zu (%s): \"loader\" must be a loader name", i, *uri);
+            return false;
+        }
+        o->loader = f->valuestring;
+    }
+    if ((f = cJSON_GetObjectItemCaseSensitive(e, "sha256"))) {
+        if (!cJSON_IsString(f) || !is_hex64(f->valuestring)) {
+            snprintf(err, errn, "entry %zu (%s): \"sha256\" must be 64 hex digits", i, *uri);
+            return false;
+        }
+        *sha = f->valuestring;
+    }
+    return true;
+empty_uri:
+    snprintf(err, errn, "entry %zu: empty \"uri\"", i);
+    return false;
+}
+
+/* The manifest arrived (flush thread). Validates every entry before loading any. */
+static void manifest_completed(asset_handle_t *h, void *user) {
+    asset_batch_t *b = user;
+    if (asset_handle_state(h) != ASSET_STATE_LOADED) {
+        fail_batch(b, asset_handle_error(h), asset_handle_error_message(h));
+        return;
+    }
+    const cJSON *root = asset_handle_value(h);
+    const cJSON *arr = root;
+    if (cJSON_IsObject(root)) arr = cJSON_GetObjectItemCaseSensitive(root, "assets");
+    char err[512];
+    if (!cJSON_IsArray(arr)) {
+        char *m = asset__asprintf("%s: manifest: expected {\"assets\": [...]} or an array of URIs",
+                                  asset_handle_uri(h));
+        fail_batch(b, ASSET_E_PARSE, m ? m : "bad manifest");
+        asset_free(m);
+        return;
+    }
+    size_t i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        const char *uri, *sha;
+        uint64_t size;
+        asset_load_options_t o = b->opts;
+        if (!manifest_entry(e, i, &uri, &size, &o, &sha, err, sizeof err)) {
+            char *m = asset__asprintf("%s: manifest: %s", asset_handle_uri(h), err);
+            fail_batch(b, ASSET_E_PARSE, m ? m : err);
+            asset_free(m);
+            return;
+        }
+        i++;
+    }
+    i = 0;
+    cJSON_ArrayForEach(e, arr) {
+        if (b->cancelled) break;
+        const char *uri, *sha;
+        uint64_t size;
+        asset_load_options_t o = b->opts;
+        manifest_entry(e, i++, &uri, &size, &o, &sha, err, sizeof err);
+        char *full = asset__uri_resolve(asset_handle_uri(h), uri);
+        bool ok = full && add_item(b, full, size, &o, sha);
+        asset_free(full);
+        if (!ok) {
+            fail_batch(b, ASSET_E_NO_MEMORY, "out of memory creating the manifest's loads");
+            return;
+        }
+    }
+    b->listed = true;
+    check_done(b);
+}
+
+/* ---- public: creating batches ---- */
+
+asset_batch_t *asset_server_load_group(asset_server_t *s, const char *const *uris, size_t n,
+                                       const asset_load_options_t *o) {
+    if (!s || (n && !uris)) return NULL;
+    asset_batch_t *b = batch_new(s, KIND_GROUP, NULL, o);
+    if (!b) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!add_item(b, uris[i] ? uris[i] : "", 0, &b->opts, NULL)) {
+            b->status = ASSET_E_NO_MEMORY;
+            b->message = asset__strdup("out of memory creating the group's loads");
+            break;
+        }
+    }
+    b->listed = true;
+    if (b->count == 0) { /* an empty group is done at once */
+        uv_mutex_lock(&s->lock);
+        b->done = true;
+        asset__batch_queue_push(s, b);
+        uv_mutex_unlock(&s->lock);
+        asset__maybe_wake(s);
+    }
+    return b;
+}
+
+static asset_batch_t *load_with_source(asset_server_t *s, int kind, const char *uri,
+                                       const asset_load_options_t *o) {
+    if (!s) return NULL;
+    asset_batch_t *b = batch_new(s, kind, uri, o);
+    if (!b) return NULL;
+    asset_load_options_t lo = {0};
+    if (o) {
+        lo.priority = o->priority;
+        lo.timeout_ms = o->timeout_ms;
+        lo.tag = o->tag;
+        lo.no_cache = o->no_cache;
+    }
+    asset_handle_t *h;
+    if (kind == KIND_FOLDER) {
+        h = asset__load(s, uri, &lo, NULL, true, !(o && o->non_recursive));
+    } else {
+        lo.loader = "json";
+        h = asset__load(s, uri, &lo, NULL, false, false);
+    }
+    if (!h) {
+        uv_mutex_lock(&s->lock);
+        b->done = true;
+        b->refs = 0;
+        batch_maybe_free(b);
+        uv_mutex_unlock(&s->lock);
+        return NULL;
+    }
+    b->source = h;
+    asset_free(b->uri);
+    b->uri = asset__strdup(h->uri);
+    if (!asset_handle_on_completed(h, kind == KIND_FOLDER ? listing_completed : manifest_completed,
+                                   b)) {
+        asset_handle_cancel(h);
+        b->status = ASSET_E_NO_MEMORY;
+        b->message = asset__strdup("out of memory");
+        b->listed = true;
+        uv_mutex_lock(&s->lock);
+        b->done = true;
+        asset__batch_queue_push(s, b);
+        uv_mutex_unlock(&s->lock);
+    }
+    return b;
+}
+
+asset_batch_t *asset_server_load_folder(asset_server_t *s, const char *uri,
+                                        const asset_load_options_t *o) {
+    return load_with_source(s, KIND_FOLDER, uri, o);
+}
+
+asset_batch_t *asset_server_load_manifest(asset_server_t *s, const char *uri,
+                                          const asset_load_options_t *o) {
+    return load_with_source(s, KIND_MANIFEST, uri, o);
+}
+
+/* ---- late callbacks: the batch queue, drained by flush ---- */
+
+void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b) {
+    if (b->queued) return;
+    b->queued = true;
+    b->queue_next = NULL;
+    if (s->bq_tail) s->bq_tail->queue_next = b; else s->bq_head = b;
+    s->bq_tail = b;
+    if (!s->stopping) atomic_store(&s->wake_pending, true);
+}
+
+/* [lock] held on entry and exit. */
+size_t asset__batch_queue_drain(asset_server_t *s) {
+    size_t n = 0;
+    while (s->bq_head) {
+        asset_batch_t *b = s->bq_head;
+        s->bq_head = b->queue_next;
+        if (!s->bq_head) s->bq_tail = NULL;
+        uv_mutex_unlock(&s->lock);
+        fire_done(b);
+        uv_mutex_lock(&s->lock);
+        b->queued = false;
+        if (s->waiters) uv_cond_broadcast(&s->done_cond);
+        batch_maybe_free(b);
+        n++;
+    }
+    return n;
+}
+
+/* ---- public: reading batches ---- */
+
+size_t asset_batch_total(const asset_batch_t *b) { return b ? b->count : 0; }
+size_t asset_batch_count(const asset_batch_t *b) { return b ? b->count : 0; }
+size_t asset_batch_completed_count(const asset_batch_t *b) { return b ? b->n_loaded : 0; }
+size_t asset_batch_failed_count(const asset_batch_t *b) { return b ? b->n_failed : 0; }
+size_t asset_batch_cancelled_count(const asset_batch_t *b) { return b ? b->n_cancelled : 0; }
+bool asset_batch_is_done(const asset_batch_t *b) { return b && b->done; }
+asset_status_t asset_batch_error(const asset_batch_t *b) {
+    return b ? (b->done ? b->status : ASSET_OK) : ASSET_E_INVALID;
+}
+const char *asset_batch_error_message(const asset_batch_t *b) {
+    return b && b->done && b->message ? b->message : "";
+}
+
+asset_handle_t *asset_batch_handle(const asset_batch_t *b, size_t i) {
+    return b && i < b->count ? b->items[i]->h : NULL;
+}
+
+static float item_progress(const item_t *it) {
+    if (it->done) return 1.f;
+    const asset_handle_t *h = it->h;
+    if (h->decided) return h->status == ASSET_OK ? 1.f : 0.f;
+    if (!h->job) return 0.f;
+    uint64_t total = atomic_load_explicit(&h->job->total, memory_order_relaxed);
+    uint64_t got = atomic_load_explicit(&h->job->received, memory_order_relaxed);
+    if (!total) return 0.f;
+    return got >= total ? 0.999f : (float)((double)got / (double)total);
+}
+
+float asset_batch_progress(const asset_batch_t *cb) {
+    if (!cb) return 0.f;
+    asset_batch_t *b = (asset_batch_t *)cb;
+    if (b->done) return 1.f;
+    asset_server_t *s = b->server;
+    uv_mutex_lock(&s->lock);
+    double p = 0;
+    if (b->listed && b->count) {
+        bool by_bytes = b->n_sized == b->count && b->total_bytes > 0;
+        double sum = 0;
+        for (size_t i = 0; i < b->count; i++) {
+            double w = by_bytes ? (double)b->items[i]->size : 1.0;
+            sum += w * item_progress(b->items[i]);
+        }
+        p = sum / (by_bytes ? (double)b->total_bytes : (double)b->count);
+        if (p >= 1.0) p = 0.999; /* exactly 1.0 only once done */
+    }
+    if ((float)p < b->progress_floor) p = b->progress_floor;
+    b->progress_floor = (float)p;
+    uv_mutex_unlock(&s->lock);
+    return (float)p;
+}
+
+const void *asset_batch_value(const asset_batch_t *b, const char *uri) {
+    if (!b || !uri) return NULL;
+    asset_server_t *s = b->server;
+    asset__map_node_t *n = asset__map_get(&b->by_uri, uri);
+    if (!n) { /* as written: normalise, or resolve against the batch's URI */
+        asset_uri_t u;
+        const char *why;
+        if (asset__uri_parse(uri, s->base_dir, s->file_root, &u, &why) == ASSET_OK) {
+            n = asset__map_get(&b->by_uri, u.uri);
+            asset__uri_dispose(&u);
+        }
+        if (!n && b->uri) {
+            char *r = asset__uri_resolve(b->kind == KIND_FOLDER ? NULL : b->uri, uri);
+            if (b->kind == KIND_FOLDER) {
+                char *dir = asset__asprintf("%s/", b->uri);
+                asset_free(r);
+                r = dir ? asset__uri_resolve(dir, uri) : NULL;
+                asset_free(dir);
+            }
+            if (r) n = asset__map_get(&b->by_uri, r);
+            asset_free(r);
+        }
+    }
+    return n ? asset_handle_value(((item_t *)n)->h) : NULL;
+}
+
+void asset_batch_cancel(asset_batch_t *b) {
+    if (!b) return;
+    b->cancelled = true;
+    if (b->source && !asset_handle_is_done(b->source)) asset_handle_cancel(b->source);
+    for (size_t i = 0; i < b->count; i++) asset_handle_cancel(b->items[i]->h);
+}
+
+asset_batch_t *asset_batch_retain(asset_batch_t *b) {
+    if (!b) return NULL;
+    uv_mutex_lock(&b->server->lock);
+    b->refs++;
+    uv_mutex_unlock(&b->server->lock);
+    return b;
+}
+
+void asset_batch_release(asset_batch_t *b) {
+    if (!b) return;
+    asset_server_t *s = b->server;
+    uv_mutex_lock(&s->lock);
+    if (b->refs > 0) b->refs--;
+    batch_maybe_free(b);
+    uv_mutex_unlock(&s->lock);
+}
+
+static uint64_t add_cb(asset_batch_t *b, batch_cb_t *c) {
+    asset_server_t *s = b->server;
+    uv_mutex_lock(&s->lock);
+    c->id = ++s->next_cb_id;
+    batch_cb_t **p = &b->cbs;
+    while (*p) p = &(*p)->next;
+    *p = c;
+    if (c->done && b->done) asset__batch_queue_push(s, b); /* late connect */
+    uint64_t id = c->id;
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+    return id;
+}
+
+uint64_t asset_batch_on_item_completed(asset_batch_t *b,
+                                       void (*cb)(asset_batch_t *b, asset_handle_t *h, void *user),
+                                       void *user) {
+    if (!b || !cb) return 0;
+    batch_cb_t *c = asset__calloc(1, sizeof *c);
+    if (!c) return 0;
+    c->item = cb;
+    c->user = user;
+    return add_cb(b, c);
+}
+
+uint64_t asset_batch_on_completed(asset_batch_t *b, void (*cb)(asset_batch_t *b, void *user),
+                                  void *user) {
+    if (!b || !cb) return 0;
+    batch_cb_t *c = asset__calloc(1, sizeof *c);
+    if (!c) return 0;
+    c->done = cb;
+    c->user = user;
+    return add_cb(b, c);
+}
+
+bool asset_batch_disconnect(asset_batch_t *b, uint64_t id) {
+    if (!b || !id) return false;
+    asset_server_t *s = b->server;
+    bool found = false;
+    uv_mutex_lock(&s->lock);
+    for (batch_cb_t **p = &b->cbs; *p; p = &(*p)->next) {
+        if ((*p)->id == id) {
+            batch_cb_t *c = *p;
+            found = !c->fired;
+            if (found && !b->queued) {
+                *p = c->next;
+                asset_free(c);
+            } else if (found) {
+                c->fired = true; /* a dispatch may be walking the list: just silence it */
+                c->item = NULL;
+            }
+            break;
+        }
+    }
+    uv_mutex_unlock(&s->lock);
+    return found;
+}
+
+asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
+    if (!b) return ASSET_E_INVALID;
+    asset_server_t *s = b->server;
+    uint64_t deadline =
+        timeout_ms < 0 ? UINT64_MAX : asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    uv_mutex_lock(&s->lock);
+    for (;;) {
+        if (b->done) break;
+        if (asset__on_flush_thread(s)) {
+            if (s->in_flush) {
+                uv_mutex_unlock(&s->lock);
+                return ASSET_E_BUSY;
+            }
+            if (s->q_head || s->bq_head) {
+                uv_mutex_unlock(&s->lock);
+                asset_server_flush(s);
+                uv_mutex_lock(&s->lock);
+                continue;
+            }
+        }
+        uint64_t now = asset__now_ns();
+        if (now >= deadline) {
+            uv_mutex_unlock(&s->lock);
+            return ASSET_E_TIMEOUT;
+        }
+        s->waiters++;
+        if (deadline == UINT64_MAX)
+            uv_cond_wait(&s->done_cond, &s->lock);
+        else
+            (void)uv_cond_timedwait(&s->done_cond, &s->lock, deadline - now);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+    return b->status;
+}

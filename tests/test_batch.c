@@ -1,0 +1,468 @@
+/* test_batch.c - batch handles: groups, folders (file, pkg, mem) and manifests (file,
+ * pkg, mem, http), counts, callbacks, cancel, progress, values by URI, integrity. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sha256.h"
+#include "test_util.h"
+#include "tu_http.h"
+
+typedef struct counts {
+    int items, done;
+    asset_batch_t *last;
+} counts_t;
+
+static void on_item(asset_batch_t *b, asset_handle_t *h, void *user) {
+    counts_t *c = user;
+    assert_true(asset_handle_is_done(h));
+    c->items++;
+    c->last = b;
+}
+
+static void on_done(asset_batch_t *b, void *user) {
+    counts_t *c = user;
+    assert_true(asset_batch_is_done(b));
+    c->done++;
+}
+
+static void put_mem(asset_server_t *s, const char *key, const char *text) {
+    assert_int_equal(asset_mem_put(s, key, text, strlen(text)), ASSET_OK);
+}
+
+static void test_group_counts_and_callbacks_fire_once_each(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    put_mem(s, "a", "aaa");
+    put_mem(s, "b", "bbbb");
+    const char *uris[] = {"mem://a", "mem://b", "mem://missing", "bad://x"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 4, NULL);
+    assert_non_null(b);
+    counts_t c = {0};
+    assert_true(asset_batch_on_item_completed(b, on_item, &c) != 0);
+    assert_true(asset_batch_on_completed(b, on_done, &c) != 0);
+    assert_int_equal(asset_batch_total(b), 4);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(c.items, 4);
+    assert_int_equal(c.done, 1);
+    assert_int_equal(asset_batch_completed_count(b), 2);
+    assert_int_equal(asset_batch_failed_count(b), 2);
+    assert_int_equal(asset_batch_cancelled_count(b), 0);
+    assert_true(asset_batch_progress(b) == 1.0f);
+    asset_server_flush(s);
+    asset_server_flush(s);
+    assert_int_equal(c.items, 4);
+    assert_int_equal(c.done, 1);
+    assert_int_equal(asset_handle_error(asset_batch_handle(b, 2)), ASSET_E_NOT_FOUND);
+    assert_null(asset_batch_handle(b, 4));
+    /* late connect fires at the next flush, once */
+    counts_t late = {0};
+    asset_batch_on_completed(b, on_done, &late);
+    assert_int_equal(late.done, 0);
+    asset_server_flush(s);
+    assert_int_equal(late.done, 1);
+    asset_server_flush(s);
+    assert_int_equal(late.done, 1);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_empty_group_completes_at_next_flush(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset_batch_t *b = asset_server_load_group(s, NULL, 0, NULL);
+    counts_t c = {0};
+    asset_batch_on_completed(b, on_done, &c);
+    asset_server_flush(s);
+    assert_int_equal(c.done, 1);
+    assert_true(asset_batch_is_done(b));
+    assert_int_equal(asset_batch_total(b), 0);
+    assert_true(asset_batch_progress(b) == 1.0f);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_cancel_batch_midway_counts_add_up(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    put_mem(s, "x", "x");
+    put_mem(s, "y", "y");
+    const char *uris[] = {"mem://x", "mem://y", "gate://1", "gate://2", "gate://3"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 5, NULL);
+    assert_int_equal(asset_handle_wait(asset_batch_handle(b, 0), 60000), ASSET_OK);
+    assert_int_equal(asset_handle_wait(asset_batch_handle(b, 1), 60000), ASSET_OK);
+    tu_gate_wait_entered(g, 2); /* both workers are inside the gate */
+    assert_false(asset_batch_is_done(b));
+    asset_batch_cancel(b);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 2);
+    assert_int_equal(asset_batch_cancelled_count(b), 3);
+    assert_int_equal(asset_batch_completed_count(b) + asset_batch_failed_count(b) +
+                         asset_batch_cancelled_count(b),
+                     asset_batch_total(b));
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_release_before_done_still_completes_callbacks(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    put_mem(s, "k", "v");
+    const char *uris[] = {"mem://k"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL);
+    counts_t c = {0};
+    asset_batch_on_completed(b, on_done, &c);
+    asset_handle_t *h = asset_handle_retain(asset_batch_handle(b, 0));
+    asset_batch_release(b); /* the batch lives on until done */
+    assert_int_equal(asset_handle_wait(h, 60000), ASSET_OK);
+    asset_server_flush(s);
+    assert_int_equal(c.done, 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void make_tree(const char *dir) {
+    free(tu_write_file(dir, "b.txt", "bee", 3));
+    free(tu_write_file(dir, "a.txt", "a", 1));
+    free(tu_write_file(dir, "sub/c.json", "{\"c\": 3}", 8));
+    free(tu_write_file(dir, "sub/deeper/d.txt", "dddd", 4));
+}
+
+static void test_folder_file_recursive_sorted_and_values_by_uri(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    make_tree(dir);
+    asset_server_t *s = asset_server_create(NULL);
+    asset_batch_t *b = asset_server_load_folder(s, dir, NULL);
+    assert_int_equal(asset_batch_total(b), 0); /* not listed yet */
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 4);
+    assert_int_equal(asset_batch_completed_count(b), 4);
+    const char *want[] = {"a.txt", "b.txt", "sub/c.json", "sub/deeper/d.txt"};
+    for (size_t i = 0; i < 4; i++) {
+        char *p = tu_path(dir, want[i]);
+        char *u = tu_file_uri(p);
+        assert_string_equal(asset_handle_uri(asset_batch_handle(b, i)), u);
+        assert_non_null(asset_batch_value(b, u));      /* normalised URI */
+        assert_non_null(asset_batch_value(b, p));      /* bare path */
+        assert_non_null(asset_batch_value(b, want[i])); /* relative to the folder */
+        free(u);
+        free(p);
+    }
+    const asset_bytes_t *bee = asset_batch_value(b, "b.txt");
+    assert_int_equal(bee->size, 3);
+    assert_null(asset_batch_value(b, "nope.txt"));
+    asset_batch_release(b);
+
+    asset_load_options_t o = {0};
+    o.non_recursive = true;
+    b = asset_server_load_folder(s, dir, &o);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 2);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_folder_empty_completes_and_missing_fails_with_message(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_batch_t *b = asset_server_load_folder(s, dir, NULL);
+    counts_t c = {0};
+    asset_batch_on_completed(b, on_done, &c);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 0);
+    assert_int_equal(c.done, 1);
+    assert_true(asset_batch_progress(b) == 1.0f);
+    asset_batch_release(b);
+
+    char *missing = tu_path(dir, "no/such/dir");
+    b = asset_server_load_folder(s, missing, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_NOT_FOUND);
+    assert_true(asset_batch_is_done(b));
+    assert_int_equal(asset_batch_total(b), 0);
+    assert_non_null(strstr(asset_batch_error_message(b), "no/such/dir"));
+    asset_batch_release(b);
+
+    b = asset_server_load_folder(s, "http://127.0.0.1:1/dir", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_UNSUPPORTED);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    free(missing);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_folder_mem_and_pkg(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    make_tree(dir);
+    asset_server_t *s = asset_server_create(NULL);
+    put_mem(s, "lvl/one", "1");
+    put_mem(s, "lvl/two", "22");
+    put_mem(s, "lvl/sub/three", "333");
+    put_mem(s, "other", "x");
+    asset_batch_t *b = asset_server_load_folder(s, "mem://lvl", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 3);
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 0)), "mem://lvl/one");
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 1)), "mem://lvl/sub/three");
+    assert_non_null(asset_batch_value(b, "mem://lvl/two"));
+    asset_batch_release(b);
+
+    assert_int_equal(asset_server_mount(s, "game", dir), ASSET_OK);
+    b = asset_server_load_folder(s, "pkg://game/sub", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 2);
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 0)), "pkg://game/sub/c.json");
+    assert_non_null(asset_batch_value(b, "pkg://game/sub/deeper/d.txt"));
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_manifest_relative_entries_resolve_for_file_and_pkg(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    make_tree(dir);
+    const char *m = "{\"assets\": [\"a.txt\", {\"uri\": \"sub/c.json\", \"priority\": \"high\"},"
+                    " \"sub/deeper/../deeper/d.txt\"]}";
+    free(tu_write_file(dir, "manifest.json", m, strlen(m)));
+    asset_server_t *s = asset_server_create(NULL);
+    char *mp = tu_path(dir, "manifest.json");
+    asset_batch_t *b = asset_server_load_manifest(s, mp, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 3);
+    assert_int_equal(asset_batch_completed_count(b), 3);
+    char *p = tu_path(dir, "sub/deeper/d.txt");
+    char *u = tu_file_uri(p);
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 2)), u);
+    assert_non_null(asset_batch_value(b, "a.txt")); /* as written in the manifest */
+    asset_batch_release(b);
+
+    assert_int_equal(asset_server_mount(s, "pk", dir), ASSET_OK);
+    b = asset_server_load_manifest(s, "pkg://pk/manifest.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 3);
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 1)), "pkg://pk/sub/c.json");
+    asset_batch_release(b);
+
+    /* a bare array, in mem:// */
+    put_mem(s, "packs/m.json", "[\"one\", \"../two\"]");
+    put_mem(s, "packs/one", "1");
+    put_mem(s, "two", "2");
+    b = asset_server_load_manifest(s, "mem://packs/m.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 2);
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 1)), "mem://two");
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    free(u);
+    free(p);
+    free(mp);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_manifest_over_http_resolves_against_its_url(void **state) {
+    (void)state;
+    tu_nginx_t n;
+    if (!tu_nginx_start(&n)) {
+        print_message("nginx unavailable: skipped\n");
+        skip();
+    }
+    const char *m = "{\"assets\": [\"data/x.txt\", \"/abs.txt\"]}";
+    free(tu_write_file(n.root, "packs/manifest.json", m, strlen(m)));
+    free(tu_write_file(n.root, "packs/data/x.txt", "xx", 2));
+    free(tu_write_file(n.root, "abs.txt", "abs", 3));
+    asset_server_t *s = asset_server_create(NULL);
+    char *url = tu_nginx_url(&n, "packs/manifest.json");
+    asset_batch_t *b = asset_server_load_manifest(s, url, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 2);
+    char *x = tu_nginx_url(&n, "packs/data/x.txt");
+    char *a = tu_nginx_url(&n, "abs.txt");
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 0)), x);
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 1)), a);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    free(x);
+    free(a);
+    free(url);
+    tu_nginx_stop(&n);
+}
+
+static void test_manifest_sha256_verified(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    put_mem(s, "good", "trusted bytes");
+    put_mem(s, "evil", "tampered bytes");
+    char good[65], wrong[65];
+    asset__sha256_hex("trusted bytes", 13, good);
+    asset__sha256_hex("original bytes", 14, wrong);
+    char m[512];
+    snprintf(m, sizeof m,
+             "{\"assets\": [{\"uri\": \"good\", \"sha256\": \"%s\"},"
+             " {\"uri\": \"evil\", \"sha256\": \"%s\"}]}",
+             good, wrong);
+    put_mem(s, "m.json", m);
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://m.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 1);
+    assert_int_equal(asset_batch_failed_count(b), 1);
+    asset_handle_t *evil = asset_batch_handle(b, 1);
+    assert_int_equal(asset_handle_error(evil), ASSET_E_INTEGRITY);
+    assert_non_null(strstr(asset_handle_error_message(evil), "sha256 mismatch"));
+    assert_non_null(strstr(asset_handle_error_message(evil), "mem://evil"));
+    /* a cached, unverified copy is not trusted for a load that asks for a digest */
+    asset_batch_release(b);
+    asset_handle_t *plain = asset_server_load(s, "mem://evil", NULL);
+    assert_int_equal(tu_wait(plain), ASSET_OK);
+    b = asset_server_load_manifest(s, "mem://m.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_handle_error(asset_batch_handle(b, 1)), ASSET_E_INTEGRITY);
+    asset_batch_release(b);
+    asset_handle_release(plain);
+    asset_server_destroy(s);
+}
+
+static void expect_bad_manifest(asset_server_t *s, const char *text, asset_status_t st,
+                                const char *needle) {
+    put_mem(s, "bad.json", text);
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://bad.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), st);
+    assert_int_equal(asset_batch_total(b), 0);
+    const char *msg = asset_batch_error_message(b);
+    if (!strstr(msg, needle)) fail_msg("message '%s' lacks '%s'", msg, needle);
+    asset_batch_release(b);
+}
+
+static void test_malformed_manifests_fail_with_useful_messages(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    expect_bad_manifest(s, "{\"assets\": [\"a\",", ASSET_E_PARSE, "line 1");
+    expect_bad_manifest(s, "{\"assets\": 5}", ASSET_E_PARSE, "expected");
+    expect_bad_manifest(s, "{\"files\": []}", ASSET_E_PARSE, "assets");
+    expect_bad_manifest(s, "[\"ok\", 42]", ASSET_E_PARSE, "entry 1");
+    expect_bad_manifest(s, "[{\"size\": 3}]", ASSET_E_PARSE, "entry 0: missing \"uri\"");
+    expect_bad_manifest(s, "[{\"uri\": 7}]", ASSET_E_PARSE, "\"uri\" must be a string");
+    expect_bad_manifest(s, "[{\"uri\": \"a\", \"size\": \"big\"}]", ASSET_E_PARSE, "\"size\"");
+    expect_bad_manifest(s, "[{\"uri\": \"a\", \"priority\": \"urgent\"}]", ASSET_E_PARSE,
+                        "\"priority\"");
+    expect_bad_manifest(s, "[{\"uri\": \"a\", \"sha256\": \"abc\"}]", ASSET_E_PARSE, "64 hex");
+    expect_bad_manifest(s, "[\"\"]", ASSET_E_PARSE, "empty");
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://absent.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_NOT_FOUND);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_progress_is_byte_weighted_and_monotonic(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;
+    asset_server_t *s = asset_server_create(&cfg);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    char *big = calloc(1, 1 << 20);
+    assert_int_equal(asset_mem_put(s, "big", big, 1 << 20), ASSET_OK);
+    free(big);
+    /* the big child is done while the small one is held at the gate */
+    put_mem(s, "m.json",
+            "{\"assets\": [{\"uri\": \"mem://big\", \"size\": 1048576, \"priority\": \"high\"},"
+            " {\"uri\": \"gate://small\", \"size\": 1024, \"priority\": \"low\"}]}");
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://m.json", NULL);
+    float last = asset_batch_progress(b);
+    assert_true(last == 0.0f);
+    while (asset_batch_total(b) == 0 || !asset_handle_is_done(asset_batch_handle(b, 0))) {
+        asset_server_flush(s);
+        float p = asset_batch_progress(b);
+        assert_true(p >= last);
+        last = p;
+        if (asset_batch_total(b)) asset_handle_wait(asset_batch_handle(b, 0), 60000);
+    }
+    float p = asset_batch_progress(b);
+    assert_true(p > 0.99f); /* by count it would be 0.5 */
+    assert_true(p < 1.0f);
+    tu_gate_open(g);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_true(asset_batch_progress(b) == 1.0f);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_manifest_with_10000_entries(void **state) {
+    (void)state;
+    enum { N = 10000 };
+    asset_server_t *s = asset_server_create(NULL);
+    size_t cap = (size_t)N * 24 + 64;
+    char *m = malloc(cap);
+    size_t len = (size_t)snprintf(m, cap, "{\"assets\": [");
+    for (int i = 0; i < N; i++) {
+        char key[32], val[32];
+        snprintf(key, sizeof key, "many/%05d", i);
+        snprintf(val, sizeof val, "%d", i);
+        put_mem(s, key, val);
+        len += (size_t)snprintf(m + len, cap - len, "%s\"%05d\"", i ? "," : "", i);
+    }
+    snprintf(m + len, cap - len, "]}");
+    put_mem(s, "many/manifest.json", m);
+    free(m);
+    counts_t c = {0};
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://many/manifest.json", NULL);
+    asset_batch_on_item_completed(b, on_item, &c);
+    assert_int_equal(asset_batch_wait(b, 120000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), N);
+    assert_int_equal(asset_batch_completed_count(b), N);
+    assert_int_equal(c.items, N);
+    const asset_bytes_t *v = asset_batch_value(b, "mem://many/04242");
+    assert_non_null(v);
+    assert_string_equal((const char *)v->data, "4242");
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_destroy_with_batch_in_flight_frees_everything(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    const char *uris[] = {"gate://1", "gate://2", "gate://3"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 3, NULL);
+    counts_t c = {0};
+    asset_batch_on_completed(b, on_done, &c);
+    tu_gate_wait_entered(g, 1);
+    asset_server_destroy(s); /* batch and handles go with it; nothing fires */
+    assert_int_equal(c.done, 0);
+    tu_gate_free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_counts_and_callbacks_fire_once_each),
+        cmocka_unit_test(test_empty_group_completes_at_next_flush),
+        cmocka_unit_test(test_cancel_batch_midway_counts_add_up),
+        cmocka_unit_test(test_release_before_done_still_completes_callbacks),
+        cmocka_unit_test(test_folder_file_recursive_sorted_and_values_by_uri),
+        cmocka_unit_test(test_folder_empty_completes_and_missing_fails_with_message),
+        cmocka_unit_test(test_folder_mem_and_pkg),
+        cmocka_unit_test(test_manifest_relative_entries_resolve_for_file_and_pkg),
+        cmocka_unit_test(test_manifest_over_http_resolves_against_its_url),
+        cmocka_unit_test(test_manifest_sha256_verified),
+        cmocka_unit_test(test_malformed_manifests_fail_with_useful_messages),
+        cmocka_unit_test(test_progress_is_byte_weighted_and_monotonic),
+        cmocka_unit_test(test_manifest_with_10000_entries),
+        cmocka_unit_test(test_destroy_with_batch_in_flight_frees_everything),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
