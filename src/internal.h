@@ -197,22 +197,7 @@ struct asset_handle {
     asset__cb_t *cbs;             /* [lock] */
 };
 
-/* ---- the I/O thread (io_thread.c) ---- */
-typedef struct asset__io asset__io_t;
-asset__io_t *asset__io_start(asset_server_t *s);
-void asset__io_stop(asset__io_t *io);
-/* Wakes the I/O thread so it re-reads the timer heap. Any thread. */
-void asset__io_kick(asset__io_t *io);
-/* Runs fn(arg) on the I/O thread. Returns false when the thread is stopping. */
-bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg);
-uv_loop_t *asset__io_loop(asset__io_t *io);
-bool asset__io_stopping(asset__io_t *io);
-/* I/O thread only: on_kick runs on every wake-up (e.g. to notice cancelled transfers),
- * on_stop once when the thread stops, before the loop closes. */
-void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
-                         void *arg);
-/* [lock] The I/O thread, started if needed; NULL when it cannot start. */
-asset__io_t *asset__io_get(asset_server_t *s);
+#include "io_thread.h"
 
 /* ---- mem store (sources/mem.c) and pkg (sources/pkg.c) ---- */
 typedef struct asset__mem asset__mem_t;
@@ -312,13 +297,8 @@ void asset__timer_remove(asset_server_t *s, asset_handle_t *h);
  * deadline (0: none). Takes the lock itself. */
 uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns);
 
-/* pool.c: [lock] held */
-bool asset__heap_push(asset_server_t *s, asset__job_t *j);
-void asset__heap_remove(asset_server_t *s, asset__job_t *j);
-void asset__heap_update(asset_server_t *s, asset__job_t *j);
-asset__job_t *asset__heap_pop(asset_server_t *s);
-int asset__pool_start(asset_server_t *s);
-void asset__pool_join(asset_server_t *s); /* after stopping = true */
+#include "pool.h"
+
 /* job.c */
 void asset__job_detach(asset__job_t *j, asset_handle_t *h); /* [lock] */
 void asset__job_free(asset__job_t *j);

@@ -1,0 +1,23 @@
+/* io_thread.h - the I/O thread's interface: one private uv_loop_t on its own thread
+ * (timeouts, HTTP). Kept small so a web build can swap it (emscripten_fetch) without
+ * touching handles, caches, loaders or batches. Included by internal.h. */
+#ifndef ASSET_IO_THREAD_H
+#define ASSET_IO_THREAD_H
+
+typedef struct asset__io asset__io_t;
+asset__io_t *asset__io_start(asset_server_t *s);
+void asset__io_stop(asset__io_t *io);
+/* Wakes the I/O thread so it re-reads the timer heap. Any thread. */
+void asset__io_kick(asset__io_t *io);
+/* Runs fn(arg) on the I/O thread. Returns false when the thread is stopping. */
+bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg);
+uv_loop_t *asset__io_loop(asset__io_t *io);
+bool asset__io_stopping(asset__io_t *io);
+/* I/O thread only: on_kick runs on every wake-up (e.g. to notice cancelled transfers),
+ * on_stop once when the thread stops, before the loop closes. */
+void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
+                         void *arg);
+/* [lock] The I/O thread, started if needed; NULL when it cannot start. */
+asset__io_t *asset__io_get(asset_server_t *s);
+
+#endif
