@@ -123,8 +123,8 @@ typedef struct asset_allocator {
     void *user;
 } asset_allocator_t;
 
-/* Routes every allocation of the library (and of cJSON, through its hooks) through
- * `a`. Call it before any other function of the library, from one thread, or not at
+/* Routes every allocation of the library (and of cJSON and libcurl, through their
+ * process-wide hooks, which the library sets) through `a`. Call it before any other function of the library, from one thread, or not at
  * all. NULL, or a struct with a NULL slot, restores malloc/realloc/free. Copied. */
 ASSET_API void asset_set_allocator(const asset_allocator_t *a);
 /* The library's allocator, for loaders that hand out memory the library frees
@@ -208,9 +208,11 @@ ASSET_API size_t asset_server_cancel_tag(asset_server_t *s, const char *tag,
 /* Fills *out with a consistent snapshot. */
 ASSET_API void asset_server_stats(const asset_server_t *s, asset_stats_t *out);
 
-/* Mounts directory `dir` as package `pkg`, so pkg://pkg/x reads dir/x. Mounts win over
- * embedded packages and over pkg_path. Remounting a name replaces it. Both strings
- * copied. Returns ASSET_OK, ASSET_E_INVALID (bad name) or ASSET_E_NOT_FOUND. */
+/* Mounts directory `dir` as package `pkg`, so pkg://pkg/x reads dir/x. The newest mount
+ * of a name wins (directory or embedded); mounts win over pkg_path. Packages are
+ * immutable: a cached pkg:// value is served without I/O, so remount before loading.
+ * Both strings copied. Returns ASSET_OK, ASSET_E_INVALID (bad name), ASSET_E_NOT_FOUND
+ * or ASSET_E_NO_MEMORY. Any thread. */
 ASSET_API int asset_server_mount(asset_server_t *s, const char *pkg, const char *dir);
 
 typedef struct asset_embedded_file {
@@ -248,25 +250,28 @@ typedef struct asset_source {
     void (*destroy)(void *ctx);
 } asset_source_t;
 
-/* Registers a source for src->scheme; a later registration of a scheme replaces the
- * earlier one (built-ins included). The vtable is copied; ctx must outlive the server.
- * Returns ASSET_OK or ASSET_E_INVALID. Call before loading from that scheme. */
+/* Registers a source for src->scheme (lowercase); a later registration of a scheme
+ * replaces the earlier one (built-ins included) and calls the replaced one's destroy.
+ * The vtable is copied; ctx must outlive the server. Returns ASSET_OK,
+ * ASSET_E_INVALID or ASSET_E_NO_MEMORY (also: more than 32 sources). Call before
+ * loading from that scheme. */
 ASSET_API int asset_server_register_source(asset_server_t *s, const asset_source_t *src,
                                            void *ctx);
 
 /* The request API, for sources. Worker thread unless noted. */
 ASSET_API const char *asset_request_uri(const asset_request_t *r);  /* normalised URI */
 ASSET_API const char *asset_request_path(const asset_request_t *r); /* after "scheme://",
-                                                                       percent-decoded */
+                                             percent-decoded (except http/https: as sent) */
 ASSET_API const char *asset_request_cached_version(const asset_request_t *r); /* NULL: none */
 ASSET_API void asset_request_set_version(asset_request_t *r, const char *version); /* copied */
 ASSET_API void asset_request_set_total(asset_request_t *r, uint64_t bytes); /* for progress */
 /* Appends n bytes (copied). Refuses past max_asset_size (ASSET_E_TOO_LARGE) and after
  * cancel (ASSET_E_CANCELLED): return that status from read. Any thread for ASYNC. */
 ASSET_API asset_status_t asset_request_write(asset_request_t *r, const void *data, size_t n);
-/* Hands a whole buffer to the request without a copy; free_fn(data, user) is called
- * when the library is done with it (free_fn may be NULL for static data). Replaces
- * anything written before. */
+/* Hands a whole buffer to the request; free_fn(data, user) is called when the library
+ * is done with it (free_fn may be NULL for static data). Replaces anything written
+ * before. The parse step needs data[size] == 0, so the buffer is copied once before
+ * parsing; writing straight into the request avoids that. */
 ASSET_API asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
                                              void (*free_fn)(void *data, void *user),
                                              void *user);
@@ -296,16 +301,20 @@ typedef struct asset_loader {
     const char *name;            /* "bytes", "json", ...; copied at registration */
     const char *const *suffixes; /* NULL-terminated, case-insensitive: {".json", NULL};
                                     must outlive the server */
-    bool (*claims)(void *ctx, const char *uri); /* NULL: suffix match. Main thread. */
+    bool (*claims)(void *ctx, const char *uri); /* NULL: suffix match. On the thread
+                                                   that calls asset_server_load. */
     asset_status_t (*parse)(void *ctx, asset_parse_t *p); /* worker thread */
-    void (*free_value)(void *ctx, void *value);           /* any thread; NULL: asset_free */
+    void (*free_value)(void *ctx, void *value);           /* any thread, possibly with the
+                                                             server's lock held: must not
+                                                             call the server. NULL: asset_free */
     void (*destroy)(void *ctx);                           /* at server destroy; may be NULL */
 } asset_loader_t;
 
 /* Registers a loader; user loaders are tried in registration order before the
  * built-ins (json, then bytes). cache_budget 0: the server's. The vtable is copied;
- * ctx must outlive the server. Returns ASSET_OK or ASSET_E_INVALID (bad vtable or a
- * name already registered). Call before loading with it. */
+ * ctx must outlive the server. Returns ASSET_OK, ASSET_E_INVALID (bad vtable or a
+ * name already registered) or ASSET_E_NO_MEMORY (also: more than 32 loaders). Call
+ * before loading with it. */
 ASSET_API int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld,
                                            void *ctx, size_t cache_budget);
 
@@ -442,6 +451,8 @@ ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char 
 ASSET_API asset_batch_t *asset_server_load_manifest(asset_server_t *s, const char *uri,
                                                     const asset_load_options_t *o);
 
+/* The folder's or manifest's normalised URI ("" for groups). Borrowed. */
+ASSET_API const char *asset_batch_uri(const asset_batch_t *b);
 ASSET_API size_t asset_batch_total(const asset_batch_t *b); /* children known so far */
 ASSET_API size_t asset_batch_count(const asset_batch_t *b); /* same as total */
 ASSET_API size_t asset_batch_completed_count(const asset_batch_t *b); /* LOADED children */

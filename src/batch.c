@@ -43,7 +43,7 @@ struct asset_batch {
     asset__map_t by_uri;
     bool listed;                   /* children known */
     bool done;                     /* every child done (or the listing failed) */
-    bool cancelled;
+    atomic_bool cancelled;         /* any thread */
     asset_status_t status;         /* of the listing / manifest */
     char *message;
     size_t n_loaded, n_failed, n_cancelled;
@@ -211,16 +211,6 @@ static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
     asset_server_t *s = b->server;
     item_t *it = asset__calloc(1, sizeof *it);
     if (!it) return false;
-    if (b->count == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 16;
-        item_t **items = asset_realloc(b->items, cap * sizeof *items);
-        if (!items) {
-            asset_free(it);
-            return false;
-        }
-        b->items = items;
-        b->cap = cap;
-    }
     asset_handle_t *h = asset__load(s, uri, o, sha256, false, false);
     if (!h) {
         asset_free(it);
@@ -230,7 +220,21 @@ static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
     it->batch = b;
     it->size = size;
     it->node.key = h->uri;
-    uv_mutex_lock(&s->lock);
+    uv_mutex_lock(&s->lock); /* other threads may read the list (cancel, getters) */
+    if (b->count == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        item_t **items = asset_realloc(b->items, cap * sizeof *items);
+        if (!items) {
+            h->refs--;
+            asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled");
+            asset__handle_maybe_free(h);
+            uv_mutex_unlock(&s->lock);
+            asset_free(it);
+            return false;
+        }
+        b->items = items;
+        b->cap = cap;
+    }
     b->items[b->count++] = it;
     if (!asset__map_get(&b->by_uri, h->uri)) asset__map_put(&b->by_uri, &it->node);
     if (size) {
@@ -538,21 +542,46 @@ size_t asset__batch_queue_drain(asset_server_t *s) {
 
 /* ---- public: reading batches ---- */
 
-size_t asset_batch_total(const asset_batch_t *b) { return b ? b->count : 0; }
-size_t asset_batch_count(const asset_batch_t *b) { return b ? b->count : 0; }
-size_t asset_batch_completed_count(const asset_batch_t *b) { return b ? b->n_loaded : 0; }
-size_t asset_batch_failed_count(const asset_batch_t *b) { return b ? b->n_failed : 0; }
-size_t asset_batch_cancelled_count(const asset_batch_t *b) { return b ? b->n_cancelled : 0; }
-bool asset_batch_is_done(const asset_batch_t *b) { return b && b->done; }
+const char *asset_batch_uri(const asset_batch_t *b) { return b && b->uri ? b->uri : ""; }
+/* The getters lock: a folder's or manifest's children arrive on the flush thread. */
+static size_t read_size(const asset_batch_t *b, const size_t *field) {
+    if (!b) return 0;
+    uv_mutex_lock(&b->server->lock);
+    size_t v = *field;
+    uv_mutex_unlock(&b->server->lock);
+    return v;
+}
+
+size_t asset_batch_total(const asset_batch_t *b) { return b ? read_size(b, &b->count) : 0; }
+size_t asset_batch_count(const asset_batch_t *b) { return asset_batch_total(b); }
+size_t asset_batch_completed_count(const asset_batch_t *b) {
+    return b ? read_size(b, &b->n_loaded) : 0;
+}
+size_t asset_batch_failed_count(const asset_batch_t *b) { return b ? read_size(b, &b->n_failed) : 0; }
+size_t asset_batch_cancelled_count(const asset_batch_t *b) {
+    return b ? read_size(b, &b->n_cancelled) : 0;
+}
+bool asset_batch_is_done(const asset_batch_t *b) {
+    if (!b) return false;
+    uv_mutex_lock(&b->server->lock);
+    bool done = b->done;
+    uv_mutex_unlock(&b->server->lock);
+    return done;
+}
 asset_status_t asset_batch_error(const asset_batch_t *b) {
-    return b ? (b->done ? b->status : ASSET_OK) : ASSET_E_INVALID;
+    if (!b) return ASSET_E_INVALID;
+    return asset_batch_is_done(b) ? b->status : ASSET_OK;
 }
 const char *asset_batch_error_message(const asset_batch_t *b) {
-    return b && b->done && b->message ? b->message : "";
+    return asset_batch_is_done(b) && b->message ? b->message : "";
 }
 
 asset_handle_t *asset_batch_handle(const asset_batch_t *b, size_t i) {
-    return b && i < b->count ? b->items[i]->h : NULL;
+    if (!b) return NULL;
+    uv_mutex_lock(&b->server->lock);
+    asset_handle_t *h = i < b->count ? b->items[i]->h : NULL;
+    uv_mutex_unlock(&b->server->lock);
+    return h;
 }
 
 static float item_progress(const item_t *it) {
@@ -617,9 +646,14 @@ const void *asset_batch_value(const asset_batch_t *b, const char *uri) {
 
 void asset_batch_cancel(asset_batch_t *b) {
     if (!b) return;
-    b->cancelled = true;
-    if (b->source && !asset_handle_is_done(b->source)) asset_handle_cancel(b->source);
-    for (size_t i = 0; i < b->count; i++) asset_handle_cancel(b->items[i]->h);
+    asset_server_t *s = b->server;
+    uv_mutex_lock(&s->lock);
+    b->cancelled = true; /* a listing that still arrives creates no children */
+    if (b->source) asset__handle_cancel_locked(b->source, ASSET_E_CANCELLED, "cancelled");
+    for (size_t i = 0; i < b->count; i++)
+        asset__handle_cancel_locked(b->items[i]->h, ASSET_E_CANCELLED, "cancelled");
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
 }
 
 asset_batch_t *asset_batch_retain(asset_batch_t *b) {

@@ -45,7 +45,10 @@ static int open_walk(int root, const char *rel, int flags) {
 }
 
 int asset__open_beneath(int root, const char *rel, int flags) {
-    if (!*rel) return dup(root) < 0 ? -errno : openat(root, ".", flags | O_CLOEXEC);
+    if (!*rel) { /* the root itself */
+        int fd = openat(root, ".", flags | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+    }
 #ifdef SYS_openat2
     if (!asset__fs_force_walk) {
         struct open_how how;

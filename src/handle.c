@@ -268,7 +268,7 @@ size_t asset_server_cancel_tag(asset_server_t *s, const char *tag, const asset_h
     size_t n = 0;
     uv_mutex_lock(&s->lock);
     for (asset_handle_t *h = s->all; h; h = h->all_next) {
-        if (h == keep || !h->tag || h->decided || strcmp(h->tag, tag) != 0) continue;
+        if (h == keep || !h->tag || strcmp(h->tag, tag) != 0) continue;
         n += asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled by tag");
     }
     uv_mutex_unlock(&s->lock);
