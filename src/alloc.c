@@ -29,9 +29,21 @@ void asset_set_allocator(const asset_allocator_t *a) {
     asset__json_hooks_install();
 }
 
-void *asset_alloc(size_t size) { return g_alloc.alloc(size ? size : 1, g_alloc.user); }
+/* Allocation failures seen by this thread, so code that calls a library which reports
+ * every failure alike (cJSON's parser returns NULL for bad text and for no memory) can
+ * tell an out-of-memory from a real error. */
+static _Thread_local unsigned t_alloc_failures;
+unsigned asset__alloc_failures(void) { return t_alloc_failures; }
+
+void *asset_alloc(size_t size) {
+    void *p = g_alloc.alloc(size ? size : 1, g_alloc.user);
+    if (!p) t_alloc_failures++;
+    return p;
+}
 void *asset_realloc(void *p, size_t size) {
-    return g_alloc.realloc(p, size ? size : 1, g_alloc.user);
+    void *q = g_alloc.realloc(p, size ? size : 1, g_alloc.user);
+    if (!q) t_alloc_failures++;
+    return q;
 }
 void asset_free(void *p) {
     if (p) g_alloc.free(p, g_alloc.user);

@@ -243,11 +243,23 @@ static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
     }
     uv_mutex_unlock(&s->lock);
     if (!asset_handle_on_completed(h, child_completed, it)) {
-        /* cannot hear of its end: count it as failed now */
+        /* cannot hear of its end: take it out again and fail like any other allocation.
+         * (Counting it failed here let the batch finish while the child still loaded,
+         * and a group whose every child was counted so never finished.) */
         uv_mutex_lock(&s->lock);
-        it->done = true;
-        b->n_failed++;
+        b->count--;
+        if (asset__map_get(&b->by_uri, h->uri) == &it->node) asset__map_remove(&b->by_uri, &it->node);
+        if (size) {
+            b->total_bytes -= size;
+            b->n_sized--;
+        }
+        h->refs--;
+        asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled");
+        asset__handle_maybe_free(h);
         uv_mutex_unlock(&s->lock);
+        asset__maybe_wake(s);
+        asset_free(it);
+        return false;
     }
     return true;
 }

@@ -112,7 +112,9 @@ asset_status_t asset__read_fd(asset_request_t *r, int fd, bool versioned) {
         goto out;
     }
     asset_request_set_total(r, (uint64_t)st.st_size);
-    if ((rc = asset__request_reserve(r, (size_t)st.st_size)) != ASSET_OK) {
+    /* + 1: room for the read() that returns 0 at EOF, so an exact-size buffer does
+     * not look like a file that grew since fstat (which reserves 64 KiB more) */
+    if ((rc = asset__request_reserve(r, (size_t)st.st_size + 1)) != ASSET_OK) {
         rc = asset_request_fail(r, rc, "out of memory for %lld bytes", (long long)st.st_size);
         goto out;
     }

@@ -152,7 +152,12 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (!budget_ns || asset__now_ns() - start < budget_ns) n += asset__batch_queue_drain(s);
     s->in_flush = false;
     if (n && s->waiters) uv_cond_broadcast(&s->done_cond);
+    /* the budget ran out with work left: the queue never went empty, so no push will
+     * wake an event-driven host; wake it now or the rest waits for an unrelated load */
+    bool more = (s->q_head || s->bq_head) && !s->stopping;
+    if (more) atomic_store(&s->wake_pending, true);
     uv_mutex_unlock(&s->lock);
+    if (more) asset__maybe_wake(s);
     return n;
 }
 
@@ -323,7 +328,10 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
 asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
     asset_server_t *s = h->server;
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    /* -1, or a timeout so large (> ~34 years) that ms -> ns would wrap into the past: forever */
+    uint64_t deadline = timeout_ms < 0 || (uint64_t)timeout_ms > ((uint64_t)1 << 40)
+                            ? UINT64_MAX
+                            : asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
     uv_mutex_lock(&s->lock);
     for (;;) {
         if (state_terminal(atomic_load(&h->state))) break;

@@ -28,6 +28,8 @@ char *asset__strndup(const char *s, size_t n);
 char *asset__vasprintf(const char *fmt, va_list ap);
 char *asset__asprintf(const char *fmt, ...) ASSET_PRINTF(1, 2);
 void asset__json_hooks_install(void);
+/* How many asset_alloc/asset_realloc calls failed on this thread so far. */
+unsigned asset__alloc_failures(void);
 
 /* ---- time ---- */
 static inline uint64_t asset__now_ns(void) { return uv_hrtime(); }

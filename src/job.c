@@ -53,6 +53,12 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
 static void job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t st,
                               const char *msg, asset__value_t *v) {
     j->finishing = true;
+    /* the worker is done with it in the same critical section that publishes the
+     * result, so stats never show a finished job as still loading */
+    if (j->state == ASSET__JOB_RUNNING) {
+        s->running--;
+        j->state = ASSET__JOB_QUEUED; /* counted once even if finished twice */
+    }
     job_unmap(s, j);
     while (j->handles) asset__handle_decide(j->handles, st, msg, v, j->req.http_status);
     asset__job_free(j);
@@ -219,6 +225,7 @@ void asset__job_run(asset_server_t *s, asset__job_t *j) {
     if (st == ASSET_PENDING && (src->vt.flags & ASSET_SOURCE_ASYNC)) {
         if (!j->async_done) { /* asset_request_finish will requeue it */
             j->state = ASSET__JOB_WAITING_ASYNC;
+            s->running--; /* no worker on it any more: counted in running_async */
             s->running_async++;
             uv_mutex_unlock(&s->lock);
             return;

@@ -87,9 +87,8 @@ static void worker_main(void *arg) {
         for (asset_handle_t *h = j->handles; h; h = h->job_next)
             atomic_store(&h->state, ASSET_STATE_LOADING);
         uv_mutex_unlock(&s->lock);
-        asset__job_run(s, j);
+        asset__job_run(s, j); /* decrements s->running when it lets go of the job */
         uv_mutex_lock(&s->lock);
-        s->running--;
     }
     uv_mutex_unlock(&s->lock);
 }

@@ -64,7 +64,8 @@ asset_status_t asset__request_reserve(struct asset_request *r, size_t n) {
     }
     if (r->cap - r->size > n) return ASSET_OK; /* keeps one byte for the NUL */
     size_t want = r->size + n + 1;
-    size_t cap = r->cap ? r->cap : 4096;
+    /* first reservation exact (a known size: a 4 KiB file must not take 8 KiB), then doubling */
+    size_t cap = r->cap ? r->cap : want;
     while (cap < want) cap = cap > SIZE_MAX / 2 ? want : cap * 2;
     uint8_t *d = asset_realloc(r->data, cap);
     if (!d) return ASSET_E_NO_MEMORY;

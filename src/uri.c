@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static int hexval(int c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -194,7 +195,10 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
     char *dec = asset__strdup(rest);
     if (!dec) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
     if (!strcmp(out->scheme, "file")) {
-        if (!strncmp(dec, "localhost/", 10)) memmove(dec, dec + 9, strlen(dec + 9) + 1);
+        if (!strncasecmp(dec, "localhost/", 10)) memmove(dec, dec + 9, strlen(dec + 9) + 1);
+        else if (*dec && *dec != '/') /* file://host/path: a file on another machine */
+            return fail(out, ASSET_E_INVALID, why,
+                        "file:// URI names a host other than localhost (use file:///path)", dec);
         if (!percent_decode(dec, why)) return fail(out, ASSET_E_INVALID, why, *why, dec);
         if (!*dec) return fail(out, ASSET_E_INVALID, why, "empty path", dec);
         return parse_file(dec, base_dir, root, out, why);
@@ -206,6 +210,8 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
         if (strchr(dec, '\\')) return fail(out, ASSET_E_FORBIDDEN, why, "contains a backslash", dec);
         if (dec[0] == '/') return fail(out, ASSET_E_FORBIDDEN, why, "absolute path in pkg://", dec);
         size_t nl = strcspn(dec, "/");
+        if (nl == 2 && dec[0] == '.' && dec[1] == '.')
+            return fail(out, ASSET_E_FORBIDDEN, why, "'..' as a package name", dec);
         if (!valid_pkg_name(dec, nl)) return fail(out, ASSET_E_INVALID, why, "bad package name", dec);
         if (has_dotdot_segment(dec + nl))
             return fail(out, ASSET_E_FORBIDDEN, why, "'..' in a pkg:// path", dec);
@@ -242,11 +248,12 @@ char *asset__uri_resolve(const char *base, const char *ref) {
     /* split base into prefix ("scheme://authority") and path */
     const char *sep = strstr(base, "://");
     const char *path = base;
-    bool http = false;
+    bool http = false, authority = false;
     if (sep) {
         path = sep + 3;
         http = !strncmp(base, "http://", 7) || !strncmp(base, "https://", 8);
-        if (http || !strncmp(base, "pkg://", 6)) path += strcspn(path, "/?#");
+        authority = http || !strncmp(base, "pkg://", 6);
+        if (authority) path += strcspn(path, "/?#");
     }
     size_t plen = http ? strcspn(path, "?#") : strlen(path);
     const char *slash = NULL;
@@ -255,6 +262,8 @@ char *asset__uri_resolve(const char *base, const char *ref) {
     char *joined;
     if (ref[0] == '/')
         joined = asset__strdup(ref);
+    else if (authority && !slash) /* "http://host" or "pkg://name": the path is "/" */
+        joined = asset__asprintf("/%s", ref);
     else
         joined = asset__asprintf("%.*s%s", slash ? (int)(slash + 1 - path) : 0, path, ref);
     char *norm = joined ? asset_alloc(strlen(joined) + 2) : NULL;

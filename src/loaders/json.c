@@ -1,6 +1,9 @@
 /* loaders/json.c - the built-in "json" loader: cJSON_ParseWithLengthOpts, errors with
  * line and column, value cost estimated from the tree. cJSON's own nesting limit
- * (CJSON_NESTING_LIMIT) turns hostile depth into a parse error, not a crash. */
+ * (CJSON_NESTING_LIMIT) turns hostile depth into a parse error, not a crash; this file
+ * tells that case, trailing garbage, a cut-off document and stray NUL bytes apart so
+ * the message says which one it was. A UTF-8 byte order mark is skipped (editors on
+ * Windows add one). */
 #include "../internal.h"
 
 #include <cjson/cJSON.h>
@@ -17,32 +20,106 @@ static size_t json_cost(const cJSON *n) {
     return c;
 }
 
+/* 1-based line and column (in bytes) of `at` in text. */
+static void position(const char *text, const char *at, size_t *line, size_t *col) {
+    *line = 1;
+    *col = 1;
+    for (const char *c = text; c < at; c++) {
+        if (*c == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+/* How many arrays and objects are open at `at` (strings skipped). */
+static size_t open_depth(const char *text, const char *at) {
+    size_t depth = 0;
+    bool in_str = false;
+    for (const char *c = text; c < at; c++) {
+        if (in_str) {
+            if (*c == '\\' && c + 1 < at) c++;
+            else if (*c == '"') in_str = false;
+        } else if (*c == '"') {
+            in_str = true;
+        } else if (*c == '[' || *c == '{') {
+            depth++;
+        } else if ((*c == ']' || *c == '}') && depth) {
+            depth--;
+        }
+    }
+    return depth;
+}
+
+/* Up to 24 printable characters from `at`, for the message. */
+static void excerpt(const char *at, const char *end, char *out, size_t cap) {
+    size_t n = 0;
+    for (; at < end && n + 1 < cap && n < 24 && *at != '\n' && *at != '\r'; at++)
+        out[n++] = (*at >= 0x20 && *at < 0x7f) ? *at : '?';
+    out[n] = 0;
+}
+
 static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
     (void)ctx;
     const char *text = (const char *)asset_parse_data(p);
     size_t n = asset_parse_size(p);
+    if (n >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) { /* BOM */
+        text += 3;
+        n -= 3;
+    }
+    if (strspn(text, " \t\r\n") == n)
+        return asset_parse_fail(p, ASSET_E_PARSE, "empty document, expected JSON");
+    /* cJSON takes a NUL for whitespace; JSON has no NUL anywhere: refuse it here */
+    const char *nul = memchr(text, 0, n);
+    if (nul) {
+        size_t line, col;
+        position(text, nul, &line, &col);
+        return asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON: NUL byte at line %zu, column %zu",
+                                line, col);
+    }
     const char *end = NULL;
     /* n + 1: the library guarantees text[n] == 0, which cJSON wants to see when asked
      * to refuse trailing garbage */
+    unsigned oom0 = asset__alloc_failures();
     cJSON *root = cJSON_ParseWithLengthOpts(text, n + 1, &end, 1);
-    if (!root) {
-        if (!end || end < text || end > text + n) end = text + n;
-        size_t line = 1, col = 1;
-        for (const char *c = text; c < end; c++) {
-            if (*c == '\n') {
-                line++;
-                col = 1;
-            } else {
-                col++;
-            }
-        }
-        if (n == 0) return asset_parse_fail(p, ASSET_E_PARSE, "empty document, expected JSON");
-        return asset_parse_fail(p, ASSET_E_PARSE,
-                                "invalid JSON at line %zu, column %zu (or nesting deeper than %d)",
-                                line, col, CJSON_NESTING_LIMIT);
+    if (!root && asset__alloc_failures() != oom0) /* cJSON says NULL for no memory too */
+        return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory parsing JSON");
+    if (root && end == text + n) {
+        asset_parse_set_value(p, root, json_cost(root));
+        return ASSET_OK;
     }
-    asset_parse_set_value(p, root, json_cost(root));
-    return ASSET_OK;
+    if (!end || end < text || end > text + n) end = text + n;
+    size_t line, col;
+    position(text, end, &line, &col);
+    if (root) { /* cannot happen without a NUL inside; refuse rather than truncate */
+        cJSON_Delete(root);
+        return asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON at line %zu, column %zu", line,
+                                col);
+    }
+    char near[32];
+    excerpt(end, text + n, near, sizeof near);
+    if (open_depth(text, end) >= CJSON_NESTING_LIMIT)
+        return asset_parse_fail(p, ASSET_E_PARSE,
+                                "invalid JSON: nested deeper than %d levels at line %zu, column %zu",
+                                CJSON_NESTING_LIMIT, line, col);
+    /* a value followed by something else: parse again without the end check to tell */
+    const char *vend = NULL;
+    cJSON *prefix = cJSON_ParseWithLengthOpts(text, n + 1, &vend, 0);
+    bool trailing = prefix != NULL;
+    cJSON_Delete(prefix);
+    if (trailing)
+        return asset_parse_fail(p, ASSET_E_PARSE,
+                                "invalid JSON: trailing characters after the value at line %zu, "
+                                "column %zu, near '%s'",
+                                line, col, near);
+    if (end == text + n)
+        return asset_parse_fail(p, ASSET_E_PARSE,
+                                "invalid JSON: unexpected end of document at line %zu, column %zu",
+                                line, col);
+    return asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON at line %zu, column %zu, near '%s'",
+                            line, col, near);
 }
 
 static void json_free(void *ctx, void *value) {

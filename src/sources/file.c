@@ -21,7 +21,9 @@ static int open_path(asset_server_t *s, const char *path, int flags) {
 }
 
 static asset_status_t file_read(void *ctx, asset_request_t *r) {
-    int fd = open_path(ctx, asset_request_path(r), O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise block the worker until a
+     * writer shows up; asset__read_fd refuses anything but a regular file anyway */
+    int fd = open_path(ctx, asset_request_path(r), O_RDONLY | O_NONBLOCK);
     if (fd < 0) return asset__errno_status(r, -fd, "open");
     return asset__read_fd(r, fd, true);
 }

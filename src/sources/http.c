@@ -27,6 +27,7 @@ typedef struct xfer {
     char *etag, *last_modified;
     bool too_large;
     bool cancelled;
+    bool oom;             /* the body could not be buffered: out of memory */
     char errbuf[CURL_ERROR_SIZE];
 } xfer_t;
 
@@ -38,6 +39,7 @@ typedef struct sock {
 } sock_t;
 
 struct asset__http {
+    bool oom;           /* socket_cb could not allocate: fail_all says "out of memory" */
     asset_server_t *server;
     asset__io_t *io;
     CURLM *multi;
@@ -48,11 +50,70 @@ struct asset__http {
 
 /* ---- curl's allocator goes through ours ---- */
 
-static void *c_malloc(size_t n) { return asset_alloc(n); }
-static void c_free(void *p) { asset_free(p); }
-static void *c_realloc(void *p, size_t n) { return asset_realloc(p, n); }
-static char *c_strdup(const char *s) { return asset__strdup(s); }
-static void *c_calloc(size_t n, size_t sz) { return asset__calloc(n, sz); }
+/* libcurl's blocks come from asset_alloc, so a host's allocator sees them. But libcurl
+ * 7.88 does not survive every allocation failure: when adding a transfer to a socket's
+ * hash fails, singlesocket() destroys that hash yet keeps the socket entry, and the next
+ * lookup divides by zero (SIGFPE; found by tests/test_torture.c). So when the host's
+ * allocator says no, a block for libcurl comes from malloc instead; a header in front
+ * of each block says where it came from, and its size (for a realloc that moves it). */
+typedef union chdr {
+    struct {
+        size_t size;
+        bool host; /* from asset_alloc, else from malloc */
+    } h;
+    max_align_t align;
+} chdr_t;
+
+static void *c_malloc(size_t n) {
+    if (n > SIZE_MAX - sizeof(chdr_t)) return NULL;
+    bool host = true;
+    chdr_t *h = asset_alloc(sizeof *h + n);
+    if (!h) {
+        host = false;
+        h = malloc(sizeof *h + n);
+    }
+    if (!h) return NULL;
+    h->h.size = n;
+    h->h.host = host;
+    return h + 1;
+}
+static void c_free(void *p) {
+    if (!p) return;
+    chdr_t *h = (chdr_t *)p - 1;
+    if (h->h.host) asset_free(h); else free(h);
+}
+static void *c_realloc(void *p, size_t n) {
+    if (!p) return c_malloc(n);
+    if (n > SIZE_MAX - sizeof(chdr_t)) return NULL;
+    chdr_t *h = (chdr_t *)p - 1, *q;
+    if (!h->h.host || (q = asset_realloc(h, sizeof *q + n)) == NULL) {
+        if (!h->h.host) {
+            q = realloc(h, sizeof *q + n);
+        } else { /* the host said no: move the block to malloc */
+            q = malloc(sizeof *q + n);
+            if (q) {
+                memcpy(q + 1, p, h->h.size < n ? h->h.size : n);
+                asset_free(h);
+                q->h.host = false;
+            }
+        }
+        if (!q) return NULL;
+    }
+    q->h.size = n;
+    return q + 1;
+}
+static char *c_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = c_malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+static void *c_calloc(size_t n, size_t sz) {
+    if (sz && n > SIZE_MAX / sz) return NULL;
+    void *p = c_malloc(n * sz);
+    if (p) memset(p, 0, n * sz);
+    return p;
+}
 
 static uv_once_t g_curl_once = UV_ONCE_INIT;
 static CURLcode g_curl_init_rc;
@@ -87,7 +148,10 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
         return asset_request_fail(r, ASSET_E_HTTP, "too many redirects (at most 5)");
     case CURLE_OUT_OF_MEMORY: return asset_request_fail(r, ASSET_E_NO_MEMORY, "%s", detail);
     case CURLE_ABORTED_BY_CALLBACK: return ASSET_E_CANCELLED;
-    default: return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
+    default:
+        if (x->oom) /* write_cb could not buffer the body (the message says so) */
+            return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory buffering the body");
+        return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
     }
     r->http_status = (int)x->status;
     if (x->status == 304) {
@@ -135,6 +199,8 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     asset_request_finish(r, st);
 }
 
+static void fail_all(asset__http_t *http, CURLMcode mc);
+
 static void check_done(asset__http_t *http) {
     CURLMsg *m;
     int left;
@@ -151,7 +217,7 @@ static void check_done(asset__http_t *http) {
 
 /* ---- curl multi <-> libuv ---- */
 
-static void sock_closed(uv_handle_t *h) { asset_free(h->data); }
+static void sock_closed(uv_handle_t *h) { c_free(h->data); }
 
 static void sock_close(asset__http_t *http, sock_t *k) {
     if (k->prev) k->prev->next = k->next; else http->socks = k->next;
@@ -169,8 +235,9 @@ static void poll_cb(uv_poll_t *p, int status, int events) {
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
     int running;
-    curl_multi_socket_action(http->multi, k->fd, flags, &running);
+    CURLMcode mc = curl_multi_socket_action(http->multi, k->fd, flags, &running);
     check_done(http);
+    if (mc != CURLM_OK) fail_all(http, mc);
 }
 
 static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
@@ -185,10 +252,15 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
         return 0;
     }
     if (!k) {
-        k = asset__calloc(1, sizeof *k);
-        if (!k) return -1;
+        /* from libcurl's allocator: libcurl 7.88 does not survive this callback failing
+         * either (it may crash in a later curl_multi_socket_action) */
+        k = c_calloc(1, sizeof *k);
+        if (!k) {
+            http->oom = true;
+            return -1; /* libcurl fails the multi call: fail_all() */
+        }
         if (uv_poll_init_socket(asset__io_loop(http->io), &k->poll, fd) != 0) {
-            asset_free(k);
+            c_free(k);
             return -1;
         }
         k->fd = fd;
@@ -207,8 +279,25 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
 static void timeout_cb(uv_timer_t *t) {
     asset__http_t *http = t->data;
     int running;
-    curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    CURLMcode mc = curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done(http);
+    if (mc != CURLM_OK) fail_all(http, mc);
+}
+
+/* curl_multi_socket_action failed (out of memory, or our socket callback could not
+ * allocate): libcurl's view of the transfers in flight is no longer to be trusted (a
+ * socket it could not register, a timer it did not re-arm) and they would wait
+ * forever. Fail every one of them; the multi handle works again once it is empty. */
+static void fail_all(asset__http_t *http, CURLMcode mc) {
+    bool oom = http->oom || mc == CURLM_OUT_OF_MEMORY;
+    http->oom = false;
+    while (http->xfers) {
+        xfer_t *x = http->xfers;
+        curl_multi_remove_handle(http->multi, x->easy);
+        asset_request_fail(x->req, oom ? ASSET_E_NO_MEMORY : ASSET_E_NETWORK,
+                           "transfer aborted: %s", oom ? "out of memory" : curl_multi_strerror(mc));
+        xfer_done(http, x, oom ? CURLE_OUT_OF_MEMORY : CURLE_SEND_ERROR);
+    }
 }
 
 static int timer_cb(CURLM *m, long timeout_ms, void *userp) {
@@ -308,6 +397,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
     asset_status_t st = asset_request_write(x->req, data, n);
     if (st == ASSET_E_TOO_LARGE) x->too_large = true;
     if (st == ASSET_E_CANCELLED) x->cancelled = true;
+    if (st == ASSET_E_NO_MEMORY) x->oom = true;
     return st == ASSET_OK ? n : 0;
 }
 
@@ -408,11 +498,18 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
         x->headers = l;
     }
     CURL *e = x->easy;
-    curl_easy_setopt(e, CURLOPT_URL, asset_request_uri(r));
+    /* the options that copy a string can fail for want of memory */
+    CURLcode sc = curl_easy_setopt(e, CURLOPT_URL, asset_request_uri(r));
+    if (sc == CURLE_OK) sc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (sc == CURLE_OK) sc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (sc == CURLE_OK) sc = curl_easy_setopt(e, CURLOPT_USERAGENT, "asset_server/0.1");
+    if (sc != CURLE_OK) {
+        xfer_free(x);
+        return asset_request_fail(r, sc == CURLE_OUT_OF_MEMORY ? ASSET_E_NO_MEMORY : ASSET_E_NETWORK,
+                                  "curl_easy_setopt: %s", curl_easy_strerror(sc));
+    }
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -421,7 +518,6 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->cfg.http_connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_size);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "asset_server/0.1");
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
@@ -437,8 +533,11 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     uv_mutex_unlock(&s->lock);
     if (!io || !asset__io_post(io, xfer_start, x)) {
         xfer_free(x);
-        return asset_request_fail(r, io ? ASSET_E_SHUTDOWN : ASSET_E_NO_MEMORY,
-                                  "cannot reach the I/O thread");
+        /* io_post fails when the thread stops, or for want of memory */
+        if (io && asset__io_stopping(io))
+            return asset_request_fail(r, ASSET_E_SHUTDOWN, "cannot reach the I/O thread: stopping");
+        return asset_request_fail(r, ASSET_E_NO_MEMORY, "cannot reach the I/O thread: %s",
+                                  io ? "out of memory" : "it could not start");
     }
     return ASSET_PENDING;
 }

@@ -145,9 +145,12 @@ oom:
 }
 
 /* Finds the package `name` (len n): mounts first, then the search path, whose hit is
- * remembered as a mount. */
-static mount_t *find(asset__pkg_t *p, const char *name, size_t n) {
+ * remembered as a mount. NULL with *err 0: no such package; else *err says why it
+ * could not be looked for (ENOMEM, EMFILE...), so that is not reported as "not
+ * mounted". */
+static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     char buf[256];
+    *err = 0;
     if (n >= sizeof buf) return NULL;
     memcpy(buf, name, n);
     buf[n] = 0;
@@ -158,13 +161,20 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n) {
     if (m) return m;
     for (size_t i = 0; i < p->nsearch; i++) {
         int root = open(p->search[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (root < 0) continue;
+        if (root < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) *err = errno;
+            continue;
+        }
         int fd = asset__open_beneath(root, buf, O_PATH | O_DIRECTORY);
         close(root);
-        if (fd < 0) continue;
+        if (fd < 0) {
+            if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) *err = -fd;
+            continue;
+        }
         m = mount_new(buf);
         if (!m) {
             close(fd);
+            *err = ENOMEM;
             return NULL;
         }
         m->dirfd = fd;
@@ -179,7 +189,9 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
     const char *path = asset_request_path(r);
     size_t nl = strcspn(path, "/");
     const char *rel = path[nl] ? path + nl + 1 : "";
-    mount_t *m = find(p, path, nl);
+    int err;
+    mount_t *m = find(p, path, nl, &err);
+    if (!m && err) return asset__errno_status(r, err, "looking for the package");
     if (!m)
         return asset_request_fail(r, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                   path);
@@ -203,25 +215,40 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     const char *path = l->path;
     size_t nl = strcspn(path, "/");
     const char *rel = path[nl] ? path + nl + 1 : "";
-    mount_t *m = find(p, path, nl);
+    int err;
+    mount_t *m = find(p, path, nl, &err);
+    if (!m && err)
+        return asset_list_fail(l, err == ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
+                               "looking for the package: %s", strerror(err));
     if (!m)
         return asset_list_fail(l, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl, path);
     if (m->dirfd >= 0) {
         int fd = asset__open_beneath(m->dirfd, rel, O_RDONLY | O_DIRECTORY);
-        if (fd < 0)
-            return asset_list_fail(l, fd == -ENOENT ? ASSET_E_NOT_FOUND : ASSET_E_FORBIDDEN,
-                                   "opendir: %s", strerror(-fd));
+        if (fd < 0) {
+            err = -fd;
+            asset_status_t st = err == ENOENT || err == ENOTDIR ? ASSET_E_NOT_FOUND
+                                : err == EXDEV || err == ELOOP || err == EACCES ||
+                                        err == EPERM
+                                    ? ASSET_E_FORBIDDEN
+                                    : ASSET_E_IO;
+            return asset_list_fail(l, st, "opendir: %s", strerror(err));
+        }
         return asset__list_dirfd(l, fd);
     }
     size_t rl = strlen(rel);
+    bool any = false; /* a directory exists in a table only through its files */
     for (size_t i = 0; i < m->count; i++) {
         const char *f = m->files[i].path;
         if (rl && (strncmp(f, rel, rl) != 0 || f[rl] != '/')) continue;
+        any = true;
         const char *sub = rl ? f + rl + 1 : f;
         if (!l->recursive && strchr(sub, '/')) continue;
         asset_status_t st = asset_list_add(l, sub, (int64_t)m->files[i].size);
-        if (st != ASSET_OK) return st;
+        if (st != ASSET_OK) return asset_list_fail(l, st, "out of memory listing");
     }
+    if (rl && !any)
+        return asset_list_fail(l, ASSET_E_NOT_FOUND, "no directory '%s' in the embedded package",
+                               rel);
     return ASSET_OK;
 }
 

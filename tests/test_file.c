@@ -1,0 +1,542 @@
+/* test_file.c - the file:// source against real temporary directories: reading,
+ * errors, size cap, file_root confinement (openat2 and the O_NOFOLLOW walk), and
+ * version-based revalidation. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "internal.h"
+#include "test_util.h"
+
+/* ---- helpers ---- */
+
+typedef struct fixture {
+    char *dir; /* scratch: dir/root is the file_root of the confined tests */
+    char *root;
+} fixture_t;
+
+static int setup(void **state) {
+    fixture_t *f = calloc(1, sizeof *f);
+    f->dir = tu_mkdtemp();
+    f->root = tu_path(f->dir, "root");
+    mkdir(f->root, 0755);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture_t *f = *state;
+    asset__fs_force_walk = false;
+    tu_rmrf(f->dir);
+    free(f->root);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static asset_server_t *mk_server(const char *root, size_t max_size) {
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 2;
+    cfg.file_root = root;
+    cfg.max_asset_size = max_size;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    return s;
+}
+
+static asset_handle_t *load_wait(asset_server_t *s, const char *uri, asset_status_t want) {
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    assert_non_null(h);
+    asset_status_t st = tu_wait(h);
+    if (st != want)
+        fail_msg("load(%s) = %s (%s), expected %s", uri, asset_err_name(st),
+                 asset_handle_error_message(h), asset_err_name(want));
+    return h;
+}
+
+static void expect_bytes(asset_handle_t *h, const char *text) {
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_non_null(b);
+    assert_int_equal(b->size, strlen(text));
+    assert_memory_equal(b->data, text, b->size + 1); /* includes the terminating 0 */
+}
+
+static void write_text(const char *dir, const char *rel, const char *text) {
+    free(tu_write_file(dir, rel, text, strlen(text)));
+}
+
+/* A "file" source that wraps the built-in one and records what it answered. */
+typedef struct spy {
+    asset_server_t *s;
+    atomic_int reads, not_modified, ok;
+} spy_t;
+static asset_status_t spy_read(void *ctx, asset_request_t *r) {
+    spy_t *sp = ctx;
+    asset_status_t st = asset__file_source.read(sp->s, r);
+    atomic_fetch_add(&sp->reads, 1);
+    if (st == ASSET_NOT_MODIFIED) atomic_fetch_add(&sp->not_modified, 1);
+    if (st == ASSET_OK) atomic_fetch_add(&sp->ok, 1);
+    return st;
+}
+static void spy_install(spy_t *sp, asset_server_t *s) {
+    memset(sp, 0, sizeof *sp);
+    sp->s = s;
+    asset_source_t src = asset__file_source;
+    src.read = spy_read;
+    src.list = NULL;
+    assert_int_equal(asset_server_register_source(s, &src, sp), ASSET_OK);
+}
+
+/* ---- plain reads ---- */
+
+static void test_file_loads_bytes(void **state) {
+    fixture_t *f = *state;
+    char *p = tu_write_file(f->dir, "a/hello.txt", "hello file", 10);
+    char *uri = tu_file_uri(p);
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h = load_wait(s, uri, ASSET_OK);
+    expect_bytes(h, "hello file");
+    assert_string_equal(asset_handle_uri(h), uri);
+    asset_handle_t *bare = load_wait(s, p, ASSET_OK); /* a bare absolute path */
+    expect_bytes(bare, "hello file");
+    assert_string_equal(asset_handle_uri(bare), uri);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_read, 10 + 0); /* the second load revalidated: no bytes */
+    asset_handle_release(h);
+    asset_handle_release(bare);
+    asset_server_destroy(s);
+    free(uri);
+    free(p);
+}
+
+static void test_file_loads_large_file_intact(void **state) {
+    fixture_t *f = *state;
+    size_t n = 3 * 1024 * 1024 + 17; /* several read chunks */
+    char *p = tu_write_pattern(f->dir, "big.bin", n);
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h = load_wait(s, p, ASSET_OK);
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_int_equal(b->size, n);
+    for (size_t i = 0; i < n; i += 4093) assert_int_equal(b->data[i], (uint8_t)(i * 31 + 7));
+    assert_int_equal(b->data[n - 1], (uint8_t)((n - 1) * 31 + 7));
+    assert_int_equal(b->data[n], 0);
+    assert_true(asset_handle_progress(h) == 1.0f);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(p);
+}
+
+static void test_missing_file_is_not_found_with_message(void **state) {
+    fixture_t *f = *state;
+    char *p = tu_path(f->dir, "nope/missing.txt");
+    char *uri = tu_file_uri(p);
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h = load_wait(s, uri, ASSET_E_NOT_FOUND);
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, uri));
+    assert_non_null(strstr(msg, "open"));
+    assert_non_null(strstr(msg, strerror(ENOENT)));
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(uri);
+    free(p);
+}
+
+static void test_directory_as_file_is_an_error(void **state) {
+    fixture_t *f = *state;
+    char *d = tu_path(f->dir, "adir");
+    mkdir(d, 0755);
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h = asset_server_load(s, d, NULL);
+    asset_status_t st = tu_wait(h);
+    assert_true(st < 0);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    assert_non_null(strstr(asset_handle_error_message(h), "directory"));
+    assert_non_null(strstr(asset_handle_error_message(h), d));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(d);
+}
+
+static void test_fifo_is_refused_without_blocking(void **state) {
+    /* opening a FIFO for reading blocks until a writer appears: the source must
+     * not hang a worker (and with it destroy) on one */
+    fixture_t *f = *state;
+    char *p = tu_path(f->dir, "fifo");
+    assert_int_equal(mkfifo(p, 0644), 0);
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h = load_wait(s, p, ASSET_E_UNSUPPORTED);
+    assert_non_null(strstr(asset_handle_error_message(h), "regular"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(p);
+}
+
+static void test_empty_file_loads_with_size_zero(void **state) {
+    fixture_t *f = *state;
+    char *p = tu_write_file(f->dir, "empty.txt", "", 0);
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h = load_wait(s, p, ASSET_OK);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_non_null(b);
+    assert_int_equal(b->size, 0);
+    assert_non_null(b->data);
+    assert_int_equal(b->data[0], 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(p);
+}
+
+static void test_oversized_file_is_too_large(void **state) {
+    fixture_t *f = *state;
+    char *big = tu_write_pattern(f->dir, "101.bin", 101);
+    char *fits = tu_write_pattern(f->dir, "100.bin", 100);
+    asset_server_t *s = mk_server(NULL, 100);
+    asset_handle_t *h = load_wait(s, big, ASSET_E_TOO_LARGE);
+    assert_non_null(strstr(asset_handle_error_message(h), "max_asset_size"));
+    assert_non_null(strstr(asset_handle_error_message(h), big));
+    asset_handle_t *ok = load_wait(s, fits, ASSET_OK);
+    assert_int_equal(((const asset_bytes_t *)asset_handle_value(ok))->size, 100);
+    asset_handle_release(h);
+    asset_handle_release(ok);
+    asset_server_destroy(s);
+    free(big);
+    free(fits);
+}
+
+static void test_bare_relative_path_resolves_against_cwd_at_create(void **state) {
+    fixture_t *f = *state;
+    write_text(f->dir, "rel/r.txt", "relative");
+    char old[4096];
+    assert_non_null(getcwd(old, sizeof old));
+    assert_int_equal(chdir(f->dir), 0);
+    asset_server_t *s = mk_server(NULL, 0);
+    assert_int_equal(chdir(old), 0); /* the base was taken at create */
+    asset_handle_t *h = load_wait(s, "rel/r.txt", ASSET_OK);
+    expect_bytes(h, "relative");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* ---- file_root ---- */
+
+static void test_file_root_relative_path_resolves_under_root(void **state) {
+    fixture_t *f = *state;
+    write_text(f->root, "sub/a.txt", "inside");
+    asset_server_t *s = mk_server(f->root, 0);
+    asset_handle_t *h = load_wait(s, "sub/a.txt", ASSET_OK);
+    expect_bytes(h, "inside");
+    char *want = tu_file_uri(f->root);
+    assert_true(strncmp(asset_handle_uri(h), want, strlen(want)) == 0);
+    assert_string_equal(asset_handle_uri(h) + strlen(want), "/sub/a.txt");
+    /* the same file by absolute URI is inside too */
+    char *abs = tu_path(f->root, "sub/a.txt");
+    asset_handle_t *h2 = load_wait(s, abs, ASSET_OK);
+    expect_bytes(h2, "inside");
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    free(abs);
+    free(want);
+}
+
+static void test_file_root_escaping_path_is_forbidden(void **state) {
+    fixture_t *f = *state;
+    char *outside = tu_write_file(f->dir, "outside.txt", "secret", 6);
+    char *outside_uri = tu_file_uri(outside);
+    asset_server_t *s = mk_server(f->root, 0);
+    asset_handle_t *a = load_wait(s, "../outside.txt", ASSET_E_FORBIDDEN);
+    asset_handle_t *b = load_wait(s, outside_uri, ASSET_E_FORBIDDEN);
+    asset_handle_t *c = load_wait(s, "sub/../../outside.txt", ASSET_E_FORBIDDEN);
+    assert_null(asset_handle_value(a));
+    assert_non_null(strstr(asset_handle_error_message(b), outside_uri));
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.source_reads, 0);
+    assert_int_equal(st.bytes_read, 0);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    asset_server_destroy(s);
+    free(outside_uri);
+    free(outside);
+}
+
+static void check_symlinks_out_are_forbidden(fixture_t *f) {
+    char *outside = tu_write_file(f->dir, "outside.txt", "secret", 6);
+    char *outdir_file = tu_write_file(f->dir, "outdir/f.txt", "secret too", 10);
+    char *outdir = tu_path(f->dir, "outdir");
+    char *link = tu_path(f->root, "link.txt");
+    char *linkdir = tu_path(f->root, "linkdir");
+    char *rellink = tu_path(f->root, "rel.txt");
+    unlink(link);
+    unlink(linkdir);
+    unlink(rellink);
+    assert_int_equal(symlink(outside, link), 0);           /* absolute target */
+    assert_int_equal(symlink(outdir, linkdir), 0);         /* a directory */
+    assert_int_equal(symlink("../outside.txt", rellink), 0); /* relative target */
+    write_text(f->root, "plain.txt", "fine");
+
+    asset_server_t *s = mk_server(f->root, 0);
+    asset_handle_t *a = load_wait(s, "link.txt", ASSET_E_FORBIDDEN);
+    asset_handle_t *b = load_wait(s, "linkdir/f.txt", ASSET_E_FORBIDDEN);
+    asset_handle_t *c = load_wait(s, "rel.txt", ASSET_E_FORBIDDEN);
+    asset_handle_t *d = load_wait(s, "plain.txt", ASSET_OK); /* the root itself works */
+    expect_bytes(d, "fine");
+    assert_null(asset_handle_value(a));
+    assert_null(asset_handle_value(b));
+    assert_non_null(strstr(asset_handle_error_message(a), "link.txt"));
+    assert_non_null(strstr(asset_handle_error_message(a), "escapes"));
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_read, 4); /* nothing of the secrets */
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    asset_handle_release(d);
+    asset_server_destroy(s);
+    free(outside);
+    free(outdir_file);
+    free(outdir);
+    free(link);
+    free(linkdir);
+    free(rellink);
+}
+
+static void test_file_root_symlink_pointing_outside_is_forbidden(void **state) {
+    asset__fs_force_walk = false;
+    check_symlinks_out_are_forbidden(*state);
+}
+
+static void test_file_root_symlink_outside_forbidden_with_walk_fallback(void **state) {
+    asset__fs_force_walk = true; /* set before the server's threads exist */
+    check_symlinks_out_are_forbidden(*state);
+    asset__fs_force_walk = false;
+}
+
+static void test_file_root_walk_fallback_reads_nested_files(void **state) {
+    fixture_t *f = *state;
+    write_text(f->root, "a/b/c/deep.txt", "deep");
+    asset__fs_force_walk = true;
+    asset_server_t *s = mk_server(f->root, 0);
+    asset_handle_t *h = load_wait(s, "a/b/c/deep.txt", ASSET_OK);
+    expect_bytes(h, "deep");
+    asset_handle_t *m = load_wait(s, "a/b/missing.txt", ASSET_E_NOT_FOUND);
+    asset_handle_t *d = asset_server_load(s, "a/b", NULL);
+    assert_true(tu_wait(d) < 0); /* a directory is not an asset */
+    asset_handle_release(h);
+    asset_handle_release(m);
+    asset_handle_release(d);
+    asset_server_destroy(s);
+    asset__fs_force_walk = false;
+}
+
+static int count_open_fds(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n;
+}
+
+static void test_loading_the_root_itself_leaks_no_descriptor(void **state) {
+    fixture_t *f = *state;
+    for (int walk = 0; walk < 2; walk++) {
+        asset__fs_force_walk = walk;
+        int before = count_open_fds();
+        assert_true(before > 0);
+        asset_server_t *s = mk_server(f->root, 0);
+        char *root_uri = tu_file_uri(f->root);
+        for (int i = 0; i < 20; i++) {
+            asset_load_options_t o = {0};
+            o.no_cache = true;
+            asset_handle_t *h = asset_server_load(s, i % 2 ? "." : root_uri, &o);
+            assert_true(tu_wait(h) < 0); /* a directory, not an asset */
+            assert_non_null(strstr(asset_handle_error_message(h), "directory"));
+            asset_handle_release(h);
+        }
+        asset_server_destroy(s);
+        free(root_uri);
+        assert_int_equal(count_open_fds(), before);
+    }
+    asset__fs_force_walk = false;
+}
+
+static void test_symlink_without_file_root_is_followed(void **state) {
+    fixture_t *f = *state;
+    char *target = tu_write_file(f->dir, "target.txt", "via link", 8);
+    char *link = tu_path(f->dir, "alias.txt");
+    assert_int_equal(symlink(target, link), 0);
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h = load_wait(s, link, ASSET_OK);
+    expect_bytes(h, "via link");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(target);
+    free(link);
+}
+
+/* ---- versions and revalidation ---- */
+
+static void test_unchanged_file_revalidates_as_cache_hit(void **state) {
+    fixture_t *f = *state;
+    char *p = tu_write_file(f->dir, "v.cnt", "one", 3);
+    asset_server_t *s = mk_server(NULL, 0);
+    tu_counter_t cnt = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
+    spy_t spy;
+    spy_install(&spy, s);
+
+    asset_handle_t *h1 = load_wait(s, p, ASSET_OK);
+    expect_bytes(h1, "one");
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cache_misses, 1);
+    assert_int_equal(st.cache_hits, 0);
+
+    asset_handle_t *h2 = load_wait(s, p, ASSET_OK);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cache_hits, 1);
+    assert_int_equal(st.cache_misses, 1);
+    assert_int_equal(atomic_load(&spy.reads), 2);       /* it did ask the source ... */
+    assert_int_equal(atomic_load(&spy.not_modified), 1); /* ... which said NOT_MODIFIED */
+    assert_int_equal(tu_counter_parses(&cnt), 1);        /* no second parse */
+    assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h1)); /* the same value */
+
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    assert_int_equal(tu_counter_frees(&cnt), 1);
+    free(p);
+}
+
+static void test_rewritten_file_is_seen_on_next_load(void **state) {
+    fixture_t *f = *state;
+    char *p = tu_write_file(f->dir, "w.cnt", "one", 3);
+    asset_server_t *s = mk_server(NULL, 0);
+    tu_counter_t cnt = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
+    spy_t spy;
+    spy_install(&spy, s);
+
+    asset_handle_t *h1 = load_wait(s, p, ASSET_OK);
+    expect_bytes(h1, "one");
+    /* a different size: a different version whatever the clock granularity */
+    free(tu_write_file(f->dir, "w.cnt", "three", 5));
+    asset_handle_t *h2 = load_wait(s, p, ASSET_OK);
+    expect_bytes(h2, "three");
+    expect_bytes(h1, "one"); /* the old value lives on with its handle */
+    assert_int_equal(tu_counter_parses(&cnt), 2);
+    assert_int_equal(atomic_load(&spy.not_modified), 0);
+
+    /* the same size, a different mtime: also a new version */
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    free(tu_write_file(f->dir, "w.cnt", "THREE", 5));
+    struct timespec ts[2] = {sb.st_atim, sb.st_mtim};
+    ts[1].tv_sec += 5;
+    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    asset_handle_t *h3 = load_wait(s, p, ASSET_OK);
+    expect_bytes(h3, "THREE");
+    assert_int_equal(tu_counter_parses(&cnt), 3);
+
+    /* and unchanged since: a hit again */
+    asset_handle_t *h4 = load_wait(s, p, ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h4), asset_handle_value(h3));
+    assert_int_equal(atomic_load(&spy.not_modified), 1);
+    assert_int_equal(tu_counter_parses(&cnt), 3);
+
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_handle_release(h3);
+    asset_handle_release(h4);
+    asset_server_destroy(s);
+    assert_int_equal(tu_counter_frees(&cnt), 3);
+    free(p);
+}
+
+static void test_deleted_file_fails_even_when_cached(void **state) {
+    fixture_t *f = *state;
+    char *p = tu_write_file(f->dir, "gone.txt", "here", 4);
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h1 = load_wait(s, p, ASSET_OK);
+    assert_int_equal(unlink(p), 0);
+    asset_handle_t *h2 = load_wait(s, p, ASSET_E_NOT_FOUND);
+    expect_bytes(h1, "here");
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    free(p);
+}
+
+static void test_no_cache_load_reads_and_parses_again(void **state) {
+    fixture_t *f = *state;
+    char *p = tu_write_file(f->dir, "nc.cnt", "data", 4);
+    asset_server_t *s = mk_server(NULL, 0);
+    tu_counter_t cnt = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
+    asset_handle_t *h1 = load_wait(s, p, ASSET_OK);
+    asset_load_options_t o = {0};
+    o.no_cache = true;
+    asset_handle_t *h2 = asset_server_load(s, p, &o);
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    assert_int_equal(tu_counter_parses(&cnt), 2);
+    assert_ptr_not_equal(asset_handle_value(h1), asset_handle_value(h2));
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cache_hits, 0);
+    assert_int_equal(st.bytes_read, 8);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    free(p);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_file_loads_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_loads_large_file_intact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_file_is_not_found_with_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_as_file_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fifo_is_refused_without_blocking, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_file_loads_with_size_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_file_is_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bare_relative_path_resolves_against_cwd_at_create,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_root_relative_path_resolves_under_root, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_file_root_escaping_path_is_forbidden, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_root_symlink_pointing_outside_is_forbidden, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_file_root_symlink_outside_forbidden_with_walk_fallback,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_root_walk_fallback_reads_nested_files, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_loading_the_root_itself_leaks_no_descriptor, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_without_file_root_is_followed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unchanged_file_revalidates_as_cache_hit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rewritten_file_is_seen_on_next_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_file_fails_even_when_cached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_cache_load_reads_and_parses_again, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1141 @@
+/* test_handle.c - handles: state machine (terminal states only at flush), progress,
+ * completion callbacks (exactly once, late connect, disconnect), wait (flush thread
+ * and other threads), re-entrancy from callbacks, cancel in every phase, refs. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+/* ---- helpers ---- */
+
+static asset_server_t *mk_server(unsigned workers) {
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = workers;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    return s;
+}
+
+/* Blocks until at least n completions sit in the queue, without flushing them. */
+static void wait_queued(asset_server_t *s, size_t n) {
+    uv_mutex_lock(&s->lock);
+    while (s->q_len < n) {
+        s->waiters++;
+        uv_cond_wait(&s->done_cond, &s->lock);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+}
+
+/* Spins (yielding) until some thread is blocked in done_cond. */
+static void wait_for_blocked_waiter(asset_server_t *s) {
+    for (;;) {
+        uv_mutex_lock(&s->lock);
+        unsigned n = s->waiters;
+        uv_mutex_unlock(&s->lock);
+        if (n) return;
+        sched_yield();
+    }
+}
+
+static void put(asset_server_t *s, const char *key, const char *text) {
+    assert_int_equal(asset_mem_put(s, key, text, strlen(text)), ASSET_OK);
+}
+
+static const asset_bytes_t *bytes_of(asset_handle_t *h) {
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_non_null(b);
+    return b;
+}
+
+static void count_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    (*(int *)user)++;
+}
+
+typedef struct order {
+    int seq[16];
+    int n;
+} order_t;
+typedef struct order_slot {
+    order_t *o;
+    int id;
+} order_slot_t;
+static void order_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    order_slot_t *sl = user;
+    sl->o->seq[sl->o->n++] = sl->id;
+}
+
+/* Runs the whole flush thread-less part: a load that is done. */
+static asset_handle_t *load_done(asset_server_t *s, const char *uri) {
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    assert_non_null(h);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    return h;
+}
+
+/* ---- state and progress ---- */
+
+static void test_terminal_state_visible_only_at_flush(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *h = asset_server_load(s, "gate://abc", NULL);
+    asset_state_t st0 = asset_handle_state(h); /* a worker may have picked it up already */
+    assert_true(st0 == ASSET_STATE_PENDING || st0 == ASSET_STATE_LOADING);
+    assert_false(asset_handle_is_done(h));
+    tu_gate_wait_entered(g, 1);
+    /* LOADING is not terminal: it may show up any time */
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADING);
+    assert_true(asset_handle_progress(h) < 1.0f);
+    tu_gate_open(g);
+    wait_queued(s, 1);
+    /* finished on the worker, but the world is stable until flush */
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADING);
+    assert_false(asset_handle_is_done(h));
+    assert_null(asset_handle_value(h));
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    assert_true(asset_handle_is_done(h));
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    assert_string_equal(asset_handle_error_message(h), "");
+    const asset_bytes_t *b = bytes_of(h);
+    assert_int_equal(b->size, 3);
+    assert_memory_equal(b->data, "abc", 4);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_failed_state_visible_only_at_flush(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    asset_handle_t *h = asset_server_load(s, "mem://missing", NULL);
+    wait_queued(s, 1);
+    assert_false(asset_handle_is_done(h));
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    assert_int_equal(asset_handle_error(h), ASSET_E_NOT_FOUND);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_progress_reaches_one_when_loaded(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    char data[10000];
+    memset(data, 'p', sizeof data);
+    assert_int_equal(asset_mem_put(s, "big", data, sizeof data), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "mem://big", NULL);
+    float p0 = asset_handle_progress(h);
+    assert_true(p0 >= 0.0f && p0 <= 1.0f);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_true(asset_handle_progress(h) == 1.0f);
+    assert_int_equal(bytes_of(h)->size, sizeof data);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_progress_stays_below_one_until_done(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *h = asset_server_load(s, "gate://x", NULL);
+    tu_gate_wait_entered(g, 1);
+    float p = asset_handle_progress(h);
+    assert_true(p >= 0.0f && p < 1.0f);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_true(asset_handle_progress(h) == 1.0f);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+/* ---- callbacks ---- */
+
+static void test_completed_fires_exactly_once_per_connected_callback(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(2);
+    put(s, "k", "hello");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    int a = 0, b = 0, c = 0;
+    uint64_t ia = asset_handle_on_completed(h, count_cb, &a);
+    uint64_t ib = asset_handle_on_completed(h, count_cb, &b); /* same function, other user */
+    uint64_t ic = asset_handle_on_completed(h, count_cb, &c);
+    assert_true(ia != 0 && ib != 0 && ic != 0);
+    assert_true(ia != ib && ib != ic && ia != ic);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(a, 1);
+    assert_int_equal(b, 1);
+    assert_int_equal(c, 1);
+    assert_int_equal(asset_server_flush(s), 0);
+    assert_int_equal(asset_server_flush(s), 0);
+    assert_int_equal(a + b + c, 3);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_callbacks_fire_in_connection_order(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    order_t o = {{0}, 0};
+    order_slot_t sl[4];
+    for (int i = 0; i < 4; i++) {
+        sl[i].o = &o;
+        sl[i].id = i;
+        assert_true(asset_handle_on_completed(h, order_cb, &sl[i]) != 0);
+    }
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(o.n, 4);
+    for (int i = 0; i < 4; i++) assert_int_equal(o.seq[i], i);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+typedef struct thread_rec {
+    uv_thread_t thread;
+    int calls;
+} thread_rec_t;
+static void thread_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    thread_rec_t *r = user;
+    r->thread = uv_thread_self();
+    r->calls++;
+}
+
+typedef struct flusher {
+    asset_server_t *s;
+    size_t n;
+} flusher_t;
+static void flusher_main(void *arg) {
+    flusher_t *f = arg;
+    f->n = asset_server_flush(f->s);
+}
+
+static void test_callbacks_run_on_the_thread_that_flushes(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    thread_rec_t rec = {0};
+    asset_handle_on_completed(h, thread_cb, &rec);
+    wait_queued(s, 1);
+    flusher_t f = {s, 0};
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, flusher_main, &f), 0);
+    assert_int_equal(uv_thread_join(&t), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(rec.calls, 1);
+    assert_true(uv_thread_equal(&rec.thread, &t));
+    uv_thread_t self = uv_thread_self();
+    assert_false(uv_thread_equal(&rec.thread, &self));
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_late_connect_fires_at_next_flush_exactly_once(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = load_done(s, "mem://k");
+    int late = 0;
+    assert_true(asset_handle_on_completed(h, count_cb, &late) != 0);
+    assert_int_equal(late, 0); /* not synchronously */
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(late, 1);
+    assert_int_equal(asset_server_flush(s), 0);
+    assert_int_equal(late, 1);
+    /* a second late callback: only it fires */
+    int later = 0;
+    asset_handle_on_completed(h, count_cb, &later);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(late, 1);
+    assert_int_equal(later, 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_late_connect_after_failure_fires(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    asset_handle_t *h = asset_server_load(s, "mem://nope", NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_NOT_FOUND);
+    int late = 0;
+    asset_handle_on_completed(h, count_cb, &late);
+    asset_server_flush(s);
+    assert_int_equal(late, 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_late_connect_via_wait_on_flush_thread_fires(void **state) {
+    /* wait() on the flush thread flushes: a late callback fires there too */
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = load_done(s, "mem://k");
+    int late = 0;
+    asset_handle_on_completed(h, count_cb, &late);
+    put(s, "k2", "v2");
+    asset_handle_t *h2 = asset_server_load(s, "mem://k2", NULL);
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    assert_int_equal(late, 1);
+    asset_handle_release(h2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_disconnect_before_done_prevents_firing(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *h = asset_server_load(s, "gate://x", NULL);
+    int a = 0, b = 0;
+    uint64_t ia = asset_handle_on_completed(h, count_cb, &a);
+    uint64_t ib = asset_handle_on_completed(h, count_cb, &b);
+    assert_true(asset_handle_disconnect(h, ia));
+    assert_false(asset_handle_disconnect(h, ia)); /* already gone */
+    assert_false(asset_handle_disconnect(h, 0));
+    assert_false(asset_handle_disconnect(h, ib + 1000));
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_server_flush(s);
+    assert_int_equal(a, 0);
+    assert_int_equal(b, 1);
+    assert_false(asset_handle_disconnect(h, ib)); /* fired: not connected any more */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_disconnect_after_completion_before_flush_prevents_firing(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    int a = 0;
+    uint64_t id = asset_handle_on_completed(h, count_cb, &a);
+    wait_queued(s, 1);
+    assert_true(asset_handle_disconnect(h, id));
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    assert_int_equal(a, 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* ---- wait ---- */
+
+static void test_wait_on_flush_thread_flushes_itself(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(2);
+    put(s, "k", "hello");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    int fired = 0;
+    asset_handle_on_completed(h, count_cb, &fired);
+    /* no explicit flush anywhere: wait must flush or it would block forever */
+    assert_int_equal(asset_handle_wait(h, -1), ASSET_OK);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    assert_int_equal(fired, 1);
+    assert_int_equal(bytes_of(h)->size, 5);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_wait_on_flush_thread_times_out_while_load_blocks(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *h = asset_server_load(s, "gate://x", NULL);
+    assert_int_equal(asset_handle_wait(h, 0), ASSET_E_TIMEOUT);
+    assert_int_equal(asset_handle_wait(h, 20), ASSET_E_TIMEOUT);
+    assert_false(asset_handle_is_done(h)); /* the load goes on */
+    tu_gate_open(g);
+    assert_int_equal(asset_handle_wait(h, -1), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+typedef struct gate_opener {
+    asset_server_t *s;
+    tu_gate_t *g;
+} gate_opener_t;
+static void gate_opener_main(void *arg) {
+    gate_opener_t *o = arg;
+    wait_for_blocked_waiter(o->s); /* the main thread sleeps in wait() */
+    tu_gate_open(o->g);
+}
+
+static void test_wait_with_huge_timeout_waits_instead_of_timing_out(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *h = asset_server_load(s, "gate://x", NULL);
+    gate_opener_t o = {s, g};
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, gate_opener_main, &o), 0);
+    /* INT64_MAX ms must not overflow into a deadline in the past */
+    assert_int_equal(asset_handle_wait(h, INT64_MAX), ASSET_OK);
+    assert_int_equal(uv_thread_join(&t), 0);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+typedef struct waiter {
+    asset_handle_t *h;
+    int64_t timeout_ms;
+    asset_status_t result;
+    bool done_seen;
+} waiter_t;
+static void waiter_main(void *arg) {
+    waiter_t *w = arg;
+    w->result = asset_handle_wait(w->h, w->timeout_ms);
+    w->done_seen = asset_handle_is_done(w->h);
+}
+
+static void test_wait_from_other_thread_times_out_when_nobody_flushes(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    wait_queued(s, 1); /* the result is there, only a flush is missing */
+    waiter_t w = {h, 30, ASSET_OK, true};
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, waiter_main, &w), 0);
+    assert_int_equal(uv_thread_join(&t), 0);
+    assert_int_equal(w.result, ASSET_E_TIMEOUT);
+    assert_false(w.done_seen);
+    /* the other thread did not flush on our behalf */
+    assert_false(asset_handle_is_done(h));
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_wait_from_other_thread_returns_once_main_flushes(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    wait_queued(s, 1);
+    waiter_t w = {h, 60000, ASSET_E_IO, false};
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, waiter_main, &w), 0);
+    wait_for_blocked_waiter(s); /* it is blocked in the condition variable */
+    assert_false(asset_handle_is_done(h));
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(uv_thread_join(&t), 0);
+    assert_int_equal(w.result, ASSET_OK);
+    assert_true(w.done_seen);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_wait_from_other_thread_returns_error_status(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    asset_handle_t *h = asset_server_load(s, "mem://absent", NULL);
+    waiter_t w = {h, -1, ASSET_OK, false};
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, waiter_main, &w), 0);
+    wait_for_blocked_waiter(s);
+    wait_queued(s, 1);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(uv_thread_join(&t), 0);
+    assert_int_equal(w.result, ASSET_E_NOT_FOUND);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* Several threads load and wait while the main thread flushes only when woken. */
+typedef struct stress {
+    asset_server_t *s;
+    uv_sem_t wake;
+    atomic_int finished;
+    atomic_int ok, not_found, cancelled, bad;
+} stress_t;
+static void stress_wake(void *user) { uv_sem_post(&((stress_t *)user)->wake); }
+static void stress_main(void *arg) {
+    stress_t *st = arg;
+    for (int i = 0; i < 60; i++) {
+        char uri[32];
+        snprintf(uri, sizeof uri, i % 7 == 3 ? "mem://missing%d" : "mem://k%d", i % 10);
+        asset_load_options_t o = {0};
+        o.priority = (asset_priority_t)(1 + i % 3);
+        asset_handle_t *h = asset_server_load(st->s, uri, &o);
+        if (i % 5 == 4) asset_handle_cancel(h);
+        asset_status_t r = asset_handle_wait(h, -1); /* returns once main flushed it */
+        if (!asset_handle_is_done(h)) r = ASSET_E_IO;
+        if (r == ASSET_OK && asset_handle_value(h) == NULL) r = ASSET_E_IO;
+        atomic_fetch_add(r == ASSET_OK ? &st->ok
+                         : r == ASSET_E_NOT_FOUND ? &st->not_found
+                         : r == ASSET_E_CANCELLED ? &st->cancelled
+                                                  : &st->bad,
+                         1);
+        asset_handle_release(h);
+    }
+    atomic_fetch_add(&st->finished, 1);
+    uv_sem_post(&st->wake); /* let main look at `finished` */
+}
+
+static void test_loads_and_waits_from_many_threads_while_main_flushes(void **state) {
+    (void)state;
+    stress_t st;
+    memset(&st, 0, sizeof st);
+    uv_sem_init(&st.wake, 0);
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 3;
+    cfg.wake = stress_wake;
+    cfg.user = &st;
+    st.s = asset_server_create(&cfg);
+    asset_server_flush(st.s); /* this thread flushes */
+    for (int i = 0; i < 10; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        put(st.s, key, key);
+    }
+    enum { T = 4 };
+    uv_thread_t t[T];
+    for (int i = 0; i < T; i++) assert_int_equal(uv_thread_create(&t[i], stress_main, &st), 0);
+    while (atomic_load(&st.finished) < T) {
+        uv_sem_wait(&st.wake); /* an event-driven host: flush when told */
+        asset_server_flush(st.s);
+    }
+    for (int i = 0; i < T; i++) assert_int_equal(uv_thread_join(&t[i]), 0);
+    assert_int_equal(atomic_load(&st.bad), 0);
+    assert_int_equal(atomic_load(&st.ok) + atomic_load(&st.not_found) +
+                         atomic_load(&st.cancelled),
+                     T * 60);
+    assert_true(atomic_load(&st.ok) > 0);
+    assert_true(atomic_load(&st.not_found) > 0);
+    assert_true(atomic_load(&st.cancelled) > 0);
+    uv_mutex_lock(&st.s->lock);
+    assert_null(st.s->all); /* every handle released and freed */
+    uv_mutex_unlock(&st.s->lock);
+    asset_server_destroy(st.s);
+    uv_sem_destroy(&st.wake);
+}
+
+/* ---- re-entrancy from callbacks ---- */
+
+typedef struct cb_edit {
+    asset_handle_t *h;
+    uint64_t victim;
+    int *count;
+    bool disconnected;
+    uint64_t added;
+} cb_edit_t;
+static void disconnect_other_cb(asset_handle_t *h, void *user) {
+    cb_edit_t *e = user;
+    e->disconnected = asset_handle_disconnect(h, e->victim);
+}
+static void connect_more_cb(asset_handle_t *h, void *user) {
+    cb_edit_t *e = user;
+    if (!e->added) e->added = asset_handle_on_completed(h, count_cb, e->count);
+}
+
+static void test_callback_may_disconnect_a_later_callback(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    int victim = 0;
+    cb_edit_t e = {0};
+    asset_handle_on_completed(h, disconnect_other_cb, &e);
+    e.victim = asset_handle_on_completed(h, count_cb, &victim);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_true(e.disconnected);
+    assert_int_equal(victim, 0);
+    asset_server_flush(s);
+    assert_int_equal(victim, 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_callback_connected_from_a_callback_fires_once(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    int more = 0;
+    cb_edit_t e = {0};
+    e.count = &more;
+    asset_handle_on_completed(h, connect_more_cb, &e);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_server_flush(s); /* now or at the next flush, but exactly once */
+    assert_true(e.added != 0);
+    assert_int_equal(more, 1);
+    asset_server_flush(s);
+    assert_int_equal(more, 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+
+typedef struct reentry {
+    asset_server_t *s;
+    asset_handle_t *self;
+    asset_handle_t *other;     /* to cancel / wait on */
+    asset_handle_t *loaded;    /* loaded from the callback */
+    size_t flush_result;
+    asset_status_t wait_result;
+    asset_state_t state_seen;
+    int calls;
+} reentry_t;
+
+static void release_self_cb(asset_handle_t *h, void *user) {
+    reentry_t *r = user;
+    r->calls++;
+    asset_handle_release(h); /* drops the last user reference */
+}
+static void after_release_cb(asset_handle_t *h, void *user) {
+    reentry_t *r = user;
+    r->calls++;
+    r->state_seen = asset_handle_state(h); /* still valid during its dispatch */
+}
+
+static void test_release_inside_callback_frees_after_dispatch(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    reentry_t r = {0};
+    asset_handle_on_completed(h, release_self_cb, &r);
+    asset_handle_on_completed(h, after_release_cb, &r);
+    wait_queued(s, 1);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(r.calls, 2);
+    assert_int_equal(r.state_seen, ASSET_STATE_LOADED);
+    /* h is gone (ASan would report a leak or a use after free otherwise) */
+    uv_mutex_lock(&s->lock);
+    assert_null(s->all);
+    uv_mutex_unlock(&s->lock);
+    asset_server_destroy(s);
+}
+
+static void load_and_cancel_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    reentry_t *r = user;
+    r->calls++;
+    r->loaded = asset_server_load(r->s, "mem://second", NULL);
+    asset_handle_cancel(r->other);
+}
+
+static void test_load_and_cancel_inside_callback(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(2);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    put(s, "first", "1");
+    put(s, "second", "2");
+    asset_handle_t *blocked = asset_server_load(s, "gate://held", NULL);
+    tu_gate_wait_entered(g, 1); /* one worker held, the other is free */
+    asset_handle_t *h = asset_server_load(s, "mem://first", NULL);
+    reentry_t r = {0};
+    r.s = s;
+    r.other = blocked;
+    asset_handle_on_completed(h, load_and_cancel_cb, &r);
+    wait_queued(s, 1);
+    assert_true(asset_server_flush(s) >= 1);
+    assert_int_equal(r.calls, 1);
+    assert_non_null(r.loaded);
+    asset_server_flush(s);
+    assert_int_equal(asset_handle_state(blocked), ASSET_STATE_CANCELLED);
+    assert_int_equal(asset_handle_error(blocked), ASSET_E_CANCELLED);
+    assert_int_equal(tu_wait(r.loaded), ASSET_OK);
+    const asset_bytes_t *b = bytes_of(r.loaded);
+    assert_int_equal(b->size, 1);
+    assert_int_equal(b->data[0], '2');
+    asset_handle_release(r.loaded);
+    asset_handle_release(h);
+    asset_handle_release(blocked);
+    asset_server_destroy(s);
+    /* nobody opened the gate: the read returned because of the cancel */
+    assert_int_equal(tu_gate_cancelled_seen(g), 1);
+    tu_gate_free(g);
+}
+
+typedef struct log_rec {
+    atomic_int errors;
+    char last[256];
+} log_rec_t;
+static void log_cb(int level, const char *msg, void *user) {
+    log_rec_t *l = user;
+    if (level == ASSET_LOG_ERROR) {
+        atomic_fetch_add(&l->errors, 1);
+        strncpy(l->last, msg, sizeof l->last - 1);
+    }
+}
+
+static void flush_from_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    reentry_t *r = user;
+    r->calls++;
+    r->flush_result = asset_server_flush(r->s);
+    r->flush_result += asset_server_flush_budget(r->s, 1000000000u);
+}
+
+static void test_flush_inside_callback_is_refused(void **state) {
+    (void)state;
+    log_rec_t log = {0};
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;
+    cfg.log = log_cb;
+    cfg.user = &log;
+    asset_server_t *s = asset_server_create(&cfg);
+    put(s, "a", "1");
+    put(s, "b", "2");
+    asset_handle_t *a = asset_server_load(s, "mem://a", NULL);
+    asset_handle_t *b = asset_server_load(s, "mem://b", NULL);
+    reentry_t r = {0};
+    r.s = s;
+    r.flush_result = 99;
+    int bfired = 0;
+    asset_handle_on_completed(a, flush_from_cb, &r);
+    asset_handle_on_completed(b, count_cb, &bfired);
+    wait_queued(s, 2);
+    /* the outer flush still delivers both: the inner one took nothing */
+    assert_int_equal(asset_server_flush(s), 2);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.flush_result, 0);
+    assert_int_equal(bfired, 1);
+    assert_int_equal(atomic_load(&log.errors), 2);
+    assert_non_null(strstr(log.last, "refused"));
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+static void wait_from_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    reentry_t *r = user;
+    r->calls++;
+    r->wait_result = asset_handle_wait(r->other, -1);
+}
+
+static void test_wait_inside_callback_on_unfinished_handle_is_busy(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(2);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    put(s, "a", "1");
+    asset_handle_t *blocked = asset_server_load(s, "gate://x", NULL);
+    tu_gate_wait_entered(g, 1);
+    asset_handle_t *a = asset_server_load(s, "mem://a", NULL);
+    reentry_t r = {0};
+    r.other = blocked;
+    r.wait_result = ASSET_OK;
+    asset_handle_on_completed(a, wait_from_cb, &r);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.wait_result, ASSET_E_BUSY);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(blocked), ASSET_OK);
+    asset_handle_release(a);
+    asset_handle_release(blocked);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+/* ---- cancel ---- */
+
+static void test_cancel_before_dispatch_never_runs_parse(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    tu_counter_t cnt = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
+    put(s, "queued.cnt", "payload");
+    asset_handle_t *blocker = asset_server_load(s, "gate://busy", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker is held */
+    asset_handle_t *h = asset_server_load(s, "mem://queued.cnt", NULL);
+    int fired = 0;
+    asset_handle_on_completed(h, count_cb, &fired);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.pending, 1);
+    assert_int_equal(st.loading, 1);
+    asset_handle_cancel(h);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.pending, 0); /* left the queue at once */
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_PENDING); /* until flush */
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(blocker), ASSET_OK);
+    asset_server_flush(s);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_CANCELLED);
+    assert_int_equal(asset_handle_error(h), ASSET_E_CANCELLED);
+    assert_non_null(strstr(asset_handle_error_message(h), "mem://queued.cnt"));
+    assert_null(asset_handle_value(h));
+    assert_int_equal(fired, 1); /* a cancelled handle completes too */
+    asset_server_stats(s, &st);
+    assert_int_equal(st.source_reads, 1); /* only the gate: the mem read never ran */
+    assert_int_equal(st.cancelled, 1);
+    asset_handle_release(h);
+    asset_handle_release(blocker);
+    asset_server_destroy(s);
+    assert_int_equal(tu_counter_parses(&cnt), 0);
+    assert_int_equal(tu_counter_frees(&cnt), 0);
+    tu_gate_free(g);
+}
+
+static void test_cancel_while_reading_stops_the_read(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    put(s, "after", "x");
+    asset_handle_t *h = asset_server_load(s, "gate://slow", NULL);
+    tu_gate_wait_entered(g, 1);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADING);
+    asset_handle_cancel(h);
+    /* one worker: this load runs only once the cancelled read has returned */
+    asset_handle_t *after = asset_server_load(s, "mem://after", NULL);
+    assert_int_equal(tu_wait(after), ASSET_OK);
+    assert_int_equal(tu_gate_cancelled_seen(g), 1); /* the read saw the cancel */
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_CANCELLED);
+    assert_int_equal(asset_handle_error(h), ASSET_E_CANCELLED);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cancelled, 1);
+    assert_int_equal(st.completed, 1);
+    asset_handle_release(after);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_cancel_of_shared_job_stops_only_when_all_cancel(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *a = asset_server_load(s, "gate://shared", NULL);
+    asset_handle_t *b = asset_server_load(s, "gate://shared", NULL);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.coalesced, 1);
+    tu_gate_wait_entered(g, 1);
+    asset_handle_cancel(a);
+    asset_server_flush(s);
+    assert_int_equal(asset_handle_state(a), ASSET_STATE_CANCELLED);
+    assert_false(asset_handle_is_done(b));
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    assert_int_equal(bytes_of(b)->size, 6);
+    assert_int_equal(tu_gate_cancelled_seen(g), 0); /* the read went on for b */
+    assert_int_equal(tu_gate_entered(g), 1);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_cancel_of_every_sharer_stops_the_read(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    put(s, "after", "x");
+    asset_handle_t *a = asset_server_load(s, "gate://shared", NULL);
+    asset_handle_t *b = asset_server_load(s, "gate://shared", NULL);
+    tu_gate_wait_entered(g, 1);
+    asset_handle_cancel(a);
+    asset_handle_cancel(b);
+    asset_handle_t *after = asset_server_load(s, "mem://after", NULL);
+    assert_int_equal(tu_wait(after), ASSET_OK);
+    assert_int_equal(tu_gate_cancelled_seen(g), 1);
+    assert_int_equal(asset_handle_state(a), ASSET_STATE_CANCELLED);
+    assert_int_equal(asset_handle_state(b), ASSET_STATE_CANCELLED);
+    asset_handle_release(after);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_cancel_after_done_is_a_noop(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "value");
+    asset_handle_t *h = load_done(s, "mem://k");
+    const void *v = asset_handle_value(h);
+    asset_handle_cancel(h);
+    assert_int_equal(asset_server_flush(s), 0);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h), v);
+    asset_handle_t *f = asset_server_load(s, "mem://missing", NULL);
+    assert_int_equal(tu_wait(f), ASSET_E_NOT_FOUND);
+    asset_handle_cancel(f);
+    asset_server_flush(s);
+    assert_int_equal(asset_handle_state(f), ASSET_STATE_FAILED);
+    assert_int_equal(asset_handle_error(f), ASSET_E_NOT_FOUND);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cancelled, 0);
+    asset_handle_release(f);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_cancel_after_completion_before_flush_wins(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "value");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    int fired = 0;
+    asset_handle_on_completed(h, count_cb, &fired);
+    wait_queued(s, 1); /* LOADED on the worker, not yet published */
+    asset_handle_cancel(h);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(fired, 1);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_CANCELLED);
+    assert_null(asset_handle_value(h));
+    assert_non_null(strstr(asset_handle_error_message(h), "mem://k"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_cancel_twice_counts_once(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *h = asset_server_load(s, "gate://x", NULL);
+    asset_handle_cancel(h);
+    asset_handle_cancel(h);
+    assert_int_equal(asset_server_flush(s), 1);
+    asset_handle_cancel(h);
+    assert_int_equal(asset_server_flush(s), 0);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cancelled, 1);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_CANCELLED);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+/* ---- references ---- */
+
+static void test_retain_release_keep_the_handle_alive(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "value");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    assert_ptr_equal(asset_handle_retain(h), h);
+    assert_ptr_equal(asset_handle_retain(h), h);
+    asset_handle_release(h);
+    asset_handle_release(h); /* one reference left */
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_string_equal(asset_handle_uri(h), "mem://k");
+    assert_int_equal(bytes_of(h)->size, 5);
+    uv_mutex_lock(&s->lock);
+    assert_int_equal(h->refs, 1);
+    uv_mutex_unlock(&s->lock);
+    asset_handle_release(h);
+    uv_mutex_lock(&s->lock);
+    assert_null(s->all); /* freed by the last release */
+    uv_mutex_unlock(&s->lock);
+    asset_server_destroy(s);
+}
+
+typedef struct value_rec {
+    int calls;
+    size_t size;
+    char first;
+} value_rec_t;
+static void value_cb(asset_handle_t *h, void *user) {
+    value_rec_t *r = user;
+    r->calls++;
+    const asset_bytes_t *b = asset_handle_value(h);
+    if (b) {
+        r->size = b->size;
+        r->first = (char)b->data[0];
+    }
+}
+
+static void test_release_before_done_still_fires_and_caches(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    put(s, "k", "value");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    value_rec_t rec = {0};
+    asset_handle_on_completed(h, value_cb, &rec);
+    asset_handle_release(h); /* not a cancel */
+    wait_queued(s, 1);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(rec.calls, 1);
+    assert_int_equal(rec.size, 5);
+    assert_int_equal(rec.first, 'v');
+    /* the value reached the cache: the next load revalidates instead of parsing */
+    asset_handle_t *again = asset_server_load(s, "mem://k", NULL);
+    assert_int_equal(tu_wait(again), ASSET_OK);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.parses, 1);
+    assert_int_equal(st.cache_hits, 1);
+    asset_handle_release(again);
+    asset_server_destroy(s);
+}
+
+static void test_value_is_null_unless_loaded(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    put(s, "k", "value");
+    asset_handle_t *pending = asset_server_load(s, "gate://x", NULL);
+    assert_null(asset_handle_value(pending));
+    assert_int_equal(asset_handle_size(pending), 0);
+    asset_handle_t *failed = asset_server_load(s, "mem://nope", NULL);
+    asset_handle_t *cancelled = asset_server_load(s, "gate://y", NULL);
+    asset_handle_cancel(cancelled);
+    asset_handle_t *loaded = asset_server_load(s, "mem://k", NULL);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(pending), ASSET_OK);
+    assert_int_equal(tu_wait(failed), ASSET_E_NOT_FOUND);
+    assert_int_equal(tu_wait(cancelled), ASSET_E_CANCELLED);
+    assert_int_equal(tu_wait(loaded), ASSET_OK);
+    assert_null(asset_handle_value(failed));
+    assert_int_equal(asset_handle_size(failed), 0);
+    assert_null(asset_handle_value(cancelled));
+    assert_int_equal(asset_handle_size(cancelled), 0);
+    assert_non_null(asset_handle_value(loaded));
+    assert_true(asset_handle_size(loaded) >= 5);
+    assert_non_null(asset_handle_value(pending));
+    asset_handle_release(pending);
+    asset_handle_release(failed);
+    asset_handle_release(cancelled);
+    asset_handle_release(loaded);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_error_message_names_the_uri(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    tu_gate_open(g);
+    asset_handle_t *h = asset_server_load(s, "mem://missing/key", NULL);
+    asset_handle_t *f = asset_server_load(s, "gate://fail/now", NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_NOT_FOUND);
+    assert_int_equal(tu_wait(f), ASSET_E_IO);
+    assert_non_null(strstr(asset_handle_error_message(h), "mem://missing/key"));
+    assert_non_null(strstr(asset_handle_error_message(h), "no such key"));
+    assert_non_null(strstr(asset_handle_error_message(f), "gate://fail/now"));
+    assert_non_null(strstr(asset_handle_error_message(f), "gate told to fail"));
+    assert_string_equal(asset_handle_uri(h), "mem://missing/key");
+    asset_handle_release(h);
+    asset_handle_release(f);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_parse_failure_fails_handle_with_loader_message(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_counter_t cnt = {0};
+    cnt.fail_parse = 1;
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
+    put(s, "x.cnt", "data");
+    asset_handle_t *h = asset_server_load(s, "mem://x.cnt", NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_PARSE);
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, "mem://x.cnt"));
+    assert_non_null(strstr(msg, "counting"));
+    assert_non_null(strstr(msg, "told to fail"));
+    assert_null(asset_handle_value(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_int_equal(tu_counter_parses(&cnt), 1);
+    assert_int_equal(tu_counter_frees(&cnt), 0);
+}
+
+static void test_null_handle_is_tolerated(void **state) {
+    (void)state;
+    assert_int_equal(asset_handle_state(NULL), ASSET_STATE_FAILED);
+    assert_true(asset_handle_progress(NULL) == 0.0f);
+    assert_int_equal(asset_handle_error(NULL), ASSET_E_INVALID);
+    assert_non_null(asset_handle_error_message(NULL));
+    assert_string_equal(asset_handle_uri(NULL), "");
+    assert_null(asset_handle_value(NULL));
+    assert_int_equal(asset_handle_size(NULL), 0);
+    assert_int_equal(asset_handle_wait(NULL, 0), ASSET_E_INVALID);
+    assert_null(asset_handle_retain(NULL));
+    assert_int_equal(asset_handle_on_completed(NULL, count_cb, NULL), 0);
+    assert_false(asset_handle_disconnect(NULL, 1));
+    asset_handle_cancel(NULL);
+    asset_handle_release(NULL);
+    assert_int_equal(asset_server_flush(NULL), 0);
+    assert_null(asset_server_load(NULL, "mem://k", NULL));
+}
+
+static void test_on_completed_with_null_callback_returns_zero(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    assert_int_equal(asset_handle_on_completed(h, NULL, NULL), 0);
+    assert_int_equal(tu_wait(h), ASSET_E_NOT_FOUND);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_terminal_state_visible_only_at_flush),
+        cmocka_unit_test(test_failed_state_visible_only_at_flush),
+        cmocka_unit_test(test_progress_reaches_one_when_loaded),
+        cmocka_unit_test(test_progress_stays_below_one_until_done),
+        cmocka_unit_test(test_completed_fires_exactly_once_per_connected_callback),
+        cmocka_unit_test(test_callbacks_fire_in_connection_order),
+        cmocka_unit_test(test_callbacks_run_on_the_thread_that_flushes),
+        cmocka_unit_test(test_late_connect_fires_at_next_flush_exactly_once),
+        cmocka_unit_test(test_late_connect_after_failure_fires),
+        cmocka_unit_test(test_late_connect_via_wait_on_flush_thread_fires),
+        cmocka_unit_test(test_disconnect_before_done_prevents_firing),
+        cmocka_unit_test(test_disconnect_after_completion_before_flush_prevents_firing),
+        cmocka_unit_test(test_wait_on_flush_thread_flushes_itself),
+        cmocka_unit_test(test_wait_on_flush_thread_times_out_while_load_blocks),
+        cmocka_unit_test(test_wait_with_huge_timeout_waits_instead_of_timing_out),
+        cmocka_unit_test(test_wait_from_other_thread_times_out_when_nobody_flushes),
+        cmocka_unit_test(test_wait_from_other_thread_returns_once_main_flushes),
+        cmocka_unit_test(test_wait_from_other_thread_returns_error_status),
+        cmocka_unit_test(test_loads_and_waits_from_many_threads_while_main_flushes),
+        cmocka_unit_test(test_callback_may_disconnect_a_later_callback),
+        cmocka_unit_test(test_callback_connected_from_a_callback_fires_once),
+        cmocka_unit_test(test_release_inside_callback_frees_after_dispatch),
+        cmocka_unit_test(test_load_and_cancel_inside_callback),
+        cmocka_unit_test(test_flush_inside_callback_is_refused),
+        cmocka_unit_test(test_wait_inside_callback_on_unfinished_handle_is_busy),
+        cmocka_unit_test(test_cancel_before_dispatch_never_runs_parse),
+        cmocka_unit_test(test_cancel_while_reading_stops_the_read),
+        cmocka_unit_test(test_cancel_of_shared_job_stops_only_when_all_cancel),
+        cmocka_unit_test(test_cancel_of_every_sharer_stops_the_read),
+        cmocka_unit_test(test_cancel_after_done_is_a_noop),
+        cmocka_unit_test(test_cancel_after_completion_before_flush_wins),
+        cmocka_unit_test(test_cancel_twice_counts_once),
+        cmocka_unit_test(test_retain_release_keep_the_handle_alive),
+        cmocka_unit_test(test_release_before_done_still_fires_and_caches),
+        cmocka_unit_test(test_value_is_null_unless_loaded),
+        cmocka_unit_test(test_error_message_names_the_uri),
+        cmocka_unit_test(test_parse_failure_fails_handle_with_loader_message),
+        cmocka_unit_test(test_null_handle_is_tolerated),
+        cmocka_unit_test(test_on_completed_with_null_callback_returns_zero),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,363 @@
+/* test_mem.c - the mem:// store: put/remove, loading, versions (a replaced key is
+ * re-parsed even at the same length), thread safety, argument checks. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+static asset_server_t *mk_server(unsigned workers) {
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = workers;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    return s;
+}
+
+static asset_handle_t *load_wait(asset_server_t *s, const char *uri, asset_status_t want) {
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    assert_non_null(h);
+    asset_status_t st = tu_wait(h);
+    if (st != want)
+        fail_msg("load(%s) = %s (%s), expected %s", uri, asset_err_name(st),
+                 asset_handle_error_message(h), asset_err_name(want));
+    return h;
+}
+
+static void expect_bytes(asset_handle_t *h, const void *data, size_t n) {
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_non_null(b);
+    assert_int_equal(b->size, n);
+    if (n) assert_memory_equal(b->data, data, n);
+    assert_int_equal(b->data[n], 0);
+}
+
+static void test_put_then_load_gives_the_bytes(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(2);
+    const uint8_t bin[] = {0, 1, 2, 0xff, 0, 7};
+    assert_int_equal(asset_mem_put(s, "bin", bin, sizeof bin), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "dir/text.txt", "some text", 9), ASSET_OK);
+    asset_handle_t *a = load_wait(s, "mem://bin", ASSET_OK);
+    asset_handle_t *b = load_wait(s, "mem://dir/text.txt", ASSET_OK);
+    expect_bytes(a, bin, sizeof bin);
+    expect_bytes(b, "some text", 9);
+    assert_string_equal(asset_handle_uri(b), "mem://dir/text.txt");
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_put_copies_the_data(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    char buf[16];
+    strcpy(buf, "original");
+    assert_int_equal(asset_mem_put(s, "k", buf, 8), ASSET_OK);
+    memset(buf, 'X', sizeof buf); /* the caller's buffer is not referenced */
+    asset_handle_t *h = load_wait(s, "mem://k", ASSET_OK);
+    expect_bytes(h, "original", 8);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_empty_value_loads_with_size_zero(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    assert_int_equal(asset_mem_put(s, "empty", NULL, 0), ASSET_OK);
+    asset_handle_t *h = load_wait(s, "mem://empty", ASSET_OK);
+    expect_bytes(h, "", 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_percent_encoded_uri_finds_decoded_key(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    assert_int_equal(asset_mem_put(s, "a b", "space", 5), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "50%", "pct", 3), ASSET_OK);
+    asset_handle_t *a = load_wait(s, "mem://a%20b", ASSET_OK);
+    asset_handle_t *b = load_wait(s, "mem://50%25", ASSET_OK);
+    expect_bytes(a, "space", 5);
+    expect_bytes(b, "pct", 3);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_replace_same_length_gives_new_bytes(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_counter_t cnt = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "v.cnt", "AAAA", 4), ASSET_OK);
+    asset_handle_t *h1 = load_wait(s, "mem://v.cnt", ASSET_OK);
+    expect_bytes(h1, "AAAA", 4);
+    assert_int_equal(asset_mem_put(s, "v.cnt", "BBBB", 4), ASSET_OK); /* same length */
+    asset_handle_t *h2 = load_wait(s, "mem://v.cnt", ASSET_OK);
+    expect_bytes(h2, "BBBB", 4);
+    expect_bytes(h1, "AAAA", 4); /* the old value lives with its handle */
+    assert_int_equal(tu_counter_parses(&cnt), 2);
+    /* the same bytes put again still bump the version */
+    assert_int_equal(asset_mem_put(s, "v.cnt", "BBBB", 4), ASSET_OK);
+    asset_handle_t *h3 = load_wait(s, "mem://v.cnt", ASSET_OK);
+    expect_bytes(h3, "BBBB", 4);
+    assert_int_equal(tu_counter_parses(&cnt), 3);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_handle_release(h3);
+    asset_server_destroy(s);
+    assert_int_equal(tu_counter_frees(&cnt), 3);
+}
+
+static void test_unchanged_key_is_a_cache_hit(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_counter_t cnt = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "u.cnt", "same", 4), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "other", "x", 1), ASSET_OK); /* other keys: no effect */
+    asset_handle_t *h1 = load_wait(s, "mem://u.cnt", ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "other", "y", 1), ASSET_OK);
+    asset_handle_t *h2 = load_wait(s, "mem://u.cnt", ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h1), asset_handle_value(h2));
+    assert_int_equal(tu_counter_parses(&cnt), 1);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cache_hits, 1);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+}
+
+static void test_remove_then_load_is_not_found(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+    asset_handle_t *h1 = load_wait(s, "mem://k", ASSET_OK);
+    assert_int_equal(asset_mem_remove(s, "k"), ASSET_OK);
+    assert_int_equal(asset_mem_remove(s, "k"), ASSET_E_NOT_FOUND);
+    assert_int_equal(asset_mem_remove(s, "never"), ASSET_E_NOT_FOUND);
+    /* even with a cached value: the key is gone */
+    asset_handle_t *h2 = load_wait(s, "mem://k", ASSET_E_NOT_FOUND);
+    assert_non_null(strstr(asset_handle_error_message(h2), "mem://k"));
+    assert_null(asset_handle_value(h2));
+    expect_bytes(h1, "v", 1); /* the loaded value is unaffected */
+    /* and it can come back */
+    assert_int_equal(asset_mem_put(s, "k", "again", 5), ASSET_OK);
+    asset_handle_t *h3 = load_wait(s, "mem://k", ASSET_OK);
+    expect_bytes(h3, "again", 5);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_handle_release(h3);
+    asset_server_destroy(s);
+}
+
+static void test_invalid_arguments_are_rejected(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    assert_int_equal(asset_mem_put(NULL, "k", "v", 1), ASSET_E_INVALID);
+    assert_int_equal(asset_mem_put(s, NULL, "v", 1), ASSET_E_INVALID);
+    assert_int_equal(asset_mem_put(s, "", "v", 1), ASSET_E_INVALID);
+    assert_int_equal(asset_mem_put(s, "k", NULL, 1), ASSET_E_INVALID);
+    assert_int_equal(asset_mem_remove(NULL, "k"), ASSET_E_INVALID);
+    assert_int_equal(asset_mem_remove(s, NULL), ASSET_E_INVALID);
+    /* nothing was stored by the refused calls */
+    asset_handle_t *h = load_wait(s, "mem://k", ASSET_E_NOT_FOUND);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_store_is_per_server(void **state) {
+    (void)state;
+    asset_server_t *a = mk_server(1);
+    asset_server_t *b = mk_server(1);
+    assert_int_equal(asset_mem_put(a, "k", "in a", 4), ASSET_OK);
+    asset_handle_t *ha = load_wait(a, "mem://k", ASSET_OK);
+    asset_handle_t *hb = load_wait(b, "mem://k", ASSET_E_NOT_FOUND);
+    asset_handle_release(ha);
+    asset_handle_release(hb);
+    asset_server_destroy(a);
+    asset_server_destroy(b);
+}
+
+static void test_destroy_frees_stored_values(void **state) {
+    /* under LSan: entries (and a value still held by a handle) are freed */
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    for (int i = 0; i < 100; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(asset_mem_put(s, key, key, strlen(key)), ASSET_OK);
+    }
+    asset_handle_t *h = load_wait(s, "mem://k42", ASSET_OK);
+    expect_bytes(h, "k42", 3);
+    assert_int_equal(asset_mem_put(s, "k42", "replaced", 8), ASSET_OK);
+    expect_bytes(h, "k42", 3); /* the loaded value did not move */
+    asset_server_destroy(s);   /* frees h too */
+}
+
+/* ---- threads ---- */
+
+#define PUTTERS 4
+#define PER_THREAD 200
+#define VLEN 48
+
+typedef struct putter {
+    asset_server_t *s;
+    uv_barrier_t *start;
+    int id;
+    int failures;
+} putter_t;
+
+static void fill(char *v, char c) {
+    memset(v, c, VLEN);
+}
+
+static void putter_main(void *arg) {
+    putter_t *p = arg;
+    uv_barrier_wait(p->start);
+    char key[32], val[VLEN];
+    for (int i = 0; i < PER_THREAD; i++) {
+        snprintf(key, sizeof key, "t%d/k%d", p->id, i);
+        fill(val, (char)('a' + p->id));
+        if (asset_mem_put(p->s, key, val, VLEN) != ASSET_OK) p->failures++;
+        /* everybody rewrites the shared key, each with its own letter */
+        fill(val, (char)('A' + (i + p->id) % 26));
+        if (asset_mem_put(p->s, "shared", val, VLEN) != ASSET_OK) p->failures++;
+        if (i % 10 == 0) {
+            snprintf(key, sizeof key, "t%d/tmp", p->id);
+            if (asset_mem_put(p->s, key, val, VLEN) != ASSET_OK) p->failures++;
+            if (asset_mem_remove(p->s, key) != ASSET_OK) p->failures++;
+        }
+    }
+}
+
+static void test_concurrent_puts_while_loading(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(3);
+    char val[VLEN];
+    fill(val, 'Z');
+    assert_int_equal(asset_mem_put(s, "shared", val, VLEN), ASSET_OK);
+    uv_barrier_t start;
+    uv_barrier_init(&start, PUTTERS + 1);
+    putter_t p[PUTTERS];
+    uv_thread_t t[PUTTERS];
+    for (int i = 0; i < PUTTERS; i++) {
+        p[i] = (putter_t){s, &start, i, 0};
+        assert_int_equal(uv_thread_create(&t[i], putter_main, &p[i]), 0);
+    }
+    uv_barrier_wait(&start);
+    /* meanwhile: load the key being rewritten; every value is whole, never torn */
+    for (int round = 0; round < 40; round++) {
+        asset_handle_t *h[3];
+        for (int k = 0; k < 3; k++) {
+            asset_load_options_t o = {0};
+            o.no_cache = (k == 2);
+            h[k] = asset_server_load(s, "mem://shared", &o);
+        }
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(tu_wait(h[k]), ASSET_OK);
+            const asset_bytes_t *b = asset_handle_value(h[k]);
+            assert_int_equal(b->size, VLEN);
+            for (int i = 1; i < VLEN; i++) assert_int_equal(b->data[i], b->data[0]);
+            assert_true((b->data[0] >= 'A' && b->data[0] <= 'Z'));
+            asset_handle_release(h[k]);
+        }
+    }
+    for (int i = 0; i < PUTTERS; i++) {
+        assert_int_equal(uv_thread_join(&t[i]), 0);
+        assert_int_equal(p[i].failures, 0);
+    }
+    uv_barrier_destroy(&start);
+    /* every key of every thread is there, with its thread's letter */
+    for (int id = 0; id < PUTTERS; id++) {
+        for (int i = 0; i < PER_THREAD; i += 7) {
+            char uri[48];
+            snprintf(uri, sizeof uri, "mem://t%d/k%d", id, i);
+            asset_handle_t *h = load_wait(s, uri, ASSET_OK);
+            char want[VLEN];
+            fill(want, (char)('a' + id));
+            expect_bytes(h, want, VLEN);
+            asset_handle_release(h);
+        }
+        char uri[48];
+        snprintf(uri, sizeof uri, "mem://t%d/tmp", id);
+        asset_handle_release(load_wait(s, uri, ASSET_E_NOT_FOUND));
+    }
+    /* the shared key holds the last write of some thread: a full letter */
+    asset_handle_t *h = load_wait(s, "mem://shared", ASSET_OK);
+    const asset_bytes_t *b = asset_handle_value(h);
+    for (int i = 1; i < VLEN; i++) assert_int_equal(b->data[i], b->data[0]);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+typedef struct remover {
+    asset_server_t *s;
+    uv_barrier_t *start;
+    int rounds;
+} remover_t;
+static void remover_main(void *arg) {
+    remover_t *r = arg;
+    uv_barrier_wait(r->start);
+    for (int i = 0; i < r->rounds; i++) {
+        asset_mem_put(r->s, "flip", "present", 7);
+        asset_mem_remove(r->s, "flip");
+    }
+}
+
+static void test_concurrent_remove_while_loading_is_found_or_not_found(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(2);
+    uv_barrier_t start;
+    uv_barrier_init(&start, 2);
+    remover_t r = {s, &start, 2000};
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, remover_main, &r), 0);
+    uv_barrier_wait(&start);
+    int ok = 0, missing = 0;
+    for (int i = 0; i < 100; i++) {
+        asset_handle_t *h = asset_server_load(s, "mem://flip", NULL);
+        asset_status_t st = tu_wait(h);
+        if (st == ASSET_OK) {
+            expect_bytes(h, "present", 7);
+            ok++;
+        } else {
+            assert_int_equal(st, ASSET_E_NOT_FOUND);
+            missing++;
+        }
+        asset_handle_release(h);
+    }
+    assert_int_equal(ok + missing, 100);
+    assert_int_equal(uv_thread_join(&t), 0);
+    uv_barrier_destroy(&start);
+    asset_server_destroy(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_then_load_gives_the_bytes),
+        cmocka_unit_test(test_put_copies_the_data),
+        cmocka_unit_test(test_empty_value_loads_with_size_zero),
+        cmocka_unit_test(test_percent_encoded_uri_finds_decoded_key),
+        cmocka_unit_test(test_replace_same_length_gives_new_bytes),
+        cmocka_unit_test(test_unchanged_key_is_a_cache_hit),
+        cmocka_unit_test(test_remove_then_load_is_not_found),
+        cmocka_unit_test(test_invalid_arguments_are_rejected),
+        cmocka_unit_test(test_store_is_per_server),
+        cmocka_unit_test(test_destroy_frees_stored_values),
+        cmocka_unit_test(test_concurrent_puts_while_loading),
+        cmocka_unit_test(test_concurrent_remove_while_loading_is_found_or_not_found),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

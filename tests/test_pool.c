@@ -1,0 +1,550 @@
+/* test_pool.c - scheduling: priority order and FIFO within a priority, promotion on
+ * coalescing, max_workers, destroy with many loads in flight, flush_budget, the wake
+ * callback, and the stats counters. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+/* ---- helpers ---- */
+
+static asset_server_t *mk_server(unsigned workers) {
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = workers;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    return s;
+}
+
+static void wait_queued(asset_server_t *s, size_t n) {
+    uv_mutex_lock(&s->lock);
+    while (s->q_len < n) {
+        s->waiters++;
+        uv_cond_wait(&s->done_cond, &s->lock);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+}
+
+/* A source that records the order in which reads happen, and delivers the path. */
+#define REC_MAX 64
+typedef struct rec {
+    uv_mutex_t mu;
+    char seen[REC_MAX][32];
+    int n;
+} rec_t;
+
+static asset_status_t rec_read(void *ctx, asset_request_t *r) {
+    rec_t *rc = ctx;
+    const char *p = asset_request_path(r);
+    uv_mutex_lock(&rc->mu);
+    if (rc->n < REC_MAX) snprintf(rc->seen[rc->n++], sizeof rc->seen[0], "%s", p);
+    uv_mutex_unlock(&rc->mu);
+    return asset_request_write(r, p, strlen(p));
+}
+
+static void rec_init(rec_t *rc, asset_server_t *s) {
+    memset(rc, 0, sizeof *rc);
+    uv_mutex_init(&rc->mu);
+    asset_source_t src = {ASSET_SOURCE_ABI, "rec", 0, rec_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, rc), ASSET_OK);
+}
+
+static void rec_free(rec_t *rc) { uv_mutex_destroy(&rc->mu); }
+
+/* Completion order as seen by callbacks (flush thread only). */
+typedef struct done_order {
+    char seen[REC_MAX][32];
+    int n;
+} done_order_t;
+typedef struct done_slot {
+    done_order_t *o;
+    const char *name;
+    bool spin; /* burn at least one clock tick, so a 1 ns budget is surely spent */
+} done_slot_t;
+static void done_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    done_slot_t *sl = user;
+    snprintf(sl->o->seen[sl->o->n++], sizeof sl->o->seen[0], "%s", sl->name);
+    if (sl->spin) {
+        uint64_t t0 = uv_hrtime();
+        while (uv_hrtime() == t0) {
+        }
+    }
+}
+
+static asset_handle_t *load_prio(asset_server_t *s, const char *uri, int prio) {
+    asset_load_options_t o = {0};
+    o.priority = (asset_priority_t)prio;
+    asset_handle_t *h = asset_server_load(s, uri, &o);
+    assert_non_null(h);
+    return h;
+}
+
+/* ---- priority ---- */
+
+static void test_priority_high_before_normal_before_low_fifo_within(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    rec_t rc;
+    rec_init(&rc, s);
+    asset_handle_t *blocker = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker is held: everything below queues */
+    static const struct {
+        const char *name;
+        int prio;
+    } plan[] = {
+        {"L1", ASSET_PRIORITY_LOW},    {"N1", ASSET_PRIORITY_NORMAL}, {"H1", ASSET_PRIORITY_HIGH},
+        {"L2", ASSET_PRIORITY_LOW},    {"N2", 0 /* default */},       {"H2", ASSET_PRIORITY_HIGH},
+        {"N3", 99 /* out of range */}, {"L3", ASSET_PRIORITY_LOW},    {"H3", ASSET_PRIORITY_HIGH},
+        {"N4", ASSET_PRIORITY_NORMAL},
+    };
+    enum { N = sizeof plan / sizeof plan[0] };
+    asset_handle_t *h[N];
+    done_order_t done = {{{0}}, 0};
+    done_slot_t slots[N];
+    for (int i = 0; i < N; i++) {
+        char uri[64];
+        snprintf(uri, sizeof uri, "rec://%s", plan[i].name);
+        h[i] = load_prio(s, uri, plan[i].prio);
+        slots[i] = (done_slot_t){&done, plan[i].name, false};
+        asset_handle_on_completed(h[i], done_cb, &slots[i]);
+    }
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.pending, N);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(blocker), ASSET_OK);
+    for (int i = 0; i < N; i++) assert_int_equal(tu_wait(h[i]), ASSET_OK);
+    static const char *want[] = {"H1", "H2", "H3", "N1", "N2", "N3", "N4", "L1", "L2", "L3"};
+    assert_int_equal(rc.n, N);
+    for (int i = 0; i < N; i++) assert_string_equal(rc.seen[i], want[i]);
+    /* one worker: completions (and callbacks) come in the same order */
+    assert_int_equal(done.n, N);
+    for (int i = 0; i < N; i++) assert_string_equal(done.seen[i], want[i]);
+    for (int i = 0; i < N; i++) asset_handle_release(h[i]);
+    asset_handle_release(blocker);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    rec_free(&rc);
+}
+
+static void test_coalesced_higher_priority_promotes_the_job(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    rec_t rc;
+    rec_init(&rc, s);
+    asset_handle_t *blocker = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(g, 1);
+    asset_handle_t *a = load_prio(s, "rec://a", ASSET_PRIORITY_NORMAL);
+    asset_handle_t *b1 = load_prio(s, "rec://b", ASSET_PRIORITY_LOW);
+    asset_handle_t *c = load_prio(s, "rec://c", ASSET_PRIORITY_HIGH);
+    asset_handle_t *b2 = load_prio(s, "rec://b", ASSET_PRIORITY_HIGH); /* joins b, promotes */
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.coalesced, 1);
+    assert_int_equal(st.pending, 3);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(b1), ASSET_OK);
+    assert_int_equal(tu_wait(b2), ASSET_OK);
+    assert_int_equal(tu_wait(c), ASSET_OK);
+    assert_int_equal(rc.n, 3); /* b read once for both handles */
+    /* b now runs at HIGH, with c, before the NORMAL a (it was LOW: it would have
+     * been last). Between b and c either order is FIFO, depending on whether a
+     * promoted job keeps its arrival number. */
+    assert_true((!strcmp(rc.seen[0], "b") && !strcmp(rc.seen[1], "c")) ||
+                (!strcmp(rc.seen[0], "c") && !strcmp(rc.seen[1], "b")));
+    assert_string_equal(rc.seen[2], "a");
+    assert_ptr_equal(asset_handle_value(b1), asset_handle_value(b2));
+    asset_handle_release(a);
+    asset_handle_release(b1);
+    asset_handle_release(b2);
+    asset_handle_release(c);
+    asset_handle_release(blocker);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    rec_free(&rc);
+}
+
+static void test_max_workers_bounds_concurrent_reads(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(2);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *h[3];
+    h[0] = asset_server_load(s, "gate://0", NULL);
+    h[1] = asset_server_load(s, "gate://1", NULL);
+    h[2] = asset_server_load(s, "gate://2", NULL);
+    tu_gate_wait_entered(g, 2);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.loading, 2); /* both workers held ... */
+    assert_int_equal(st.pending, 1); /* ... so the third still waits in the queue */
+    assert_int_equal(tu_gate_entered(g), 2);
+    tu_gate_open(g);
+    for (int i = 0; i < 3; i++) assert_int_equal(tu_wait(h[i]), ASSET_OK);
+    assert_int_equal(tu_gate_entered(g), 3);
+    for (int i = 0; i < 3; i++) asset_handle_release(h[i]);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+/* ---- destroy with loads in flight ---- */
+
+typedef struct fired {
+    int n; /* flush thread only */
+} fired_t;
+static void fired_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    ((fired_t *)user)->n++;
+}
+
+typedef struct wake_rec {
+    uv_sem_t sem;
+    atomic_int n;
+    atomic_int on_main;
+    uv_thread_t main;
+} wake_rec_t;
+static void wake_cb(void *user) {
+    wake_rec_t *w = user;
+    uv_thread_t self = uv_thread_self();
+    if (uv_thread_equal(&self, &w->main)) atomic_fetch_add(&w->on_main, 1);
+    atomic_fetch_add(&w->n, 1);
+    uv_sem_post(&w->sem);
+}
+
+static void test_destroy_with_a_thousand_loads_in_flight(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *paths[10];
+    for (int i = 0; i < 10; i++) {
+        char rel[32];
+        snprintf(rel, sizeof rel, "f%d.bin", i);
+        paths[i] = tu_write_pattern(dir, rel, 1000 + (size_t)i * 97);
+    }
+    wake_rec_t wake;
+    memset(&wake, 0, sizeof wake);
+    uv_sem_init(&wake.sem, 0);
+    wake.main = uv_thread_self();
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 4;
+    cfg.wake = wake_cb;
+    cfg.user = &wake;
+    asset_server_t *s = asset_server_create(&cfg);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    for (int i = 0; i < 50; i++) {
+        char key[32], val[64];
+        snprintf(key, sizeof key, "k%d", i);
+        snprintf(val, sizeof val, "value of %d", i);
+        assert_int_equal(asset_mem_put(s, key, val, strlen(val)), ASSET_OK);
+    }
+    fired_t fired = {0};
+    for (int i = 0; i < 1000; i++) {
+        char uri[4200];
+        switch (i % 3) {
+        case 0: snprintf(uri, sizeof uri, "file://%s", paths[i % 10]); break;
+        case 1: snprintf(uri, sizeof uri, "mem://k%d", i % 60); break; /* some missing */
+        default: snprintf(uri, sizeof uri, "gate://g%d", i); break;
+        }
+        asset_load_options_t o = {0};
+        o.priority = (asset_priority_t)(1 + i % 3);
+        o.no_cache = (i % 7) == 0;
+        asset_handle_t *h = asset_server_load(s, uri, &o);
+        assert_non_null(h);
+        asset_handle_on_completed(h, fired_cb, &fired);
+        if (i % 11 == 0) asset_handle_cancel(h);
+        if (i % 5 == 0) asset_handle_release(h); /* some released, the rest left to destroy */
+    }
+    tu_gate_wait_entered(g, 1); /* gate reads are under way and never released */
+    asset_server_flush(s);      /* deliver some, leave the rest in flight */
+    int before = fired.n;
+    assert_true(before < 1000);
+    asset_server_destroy(s); /* cancels, joins, frees: no callback, no leak */
+    assert_int_equal(fired.n, before);
+    assert_true(tu_gate_cancelled_seen(g) >= 1); /* blocked reads were told to stop */
+    tu_gate_free(g);
+    uv_sem_destroy(&wake.sem);
+    for (int i = 0; i < 10; i++) free(paths[i]);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_destroy_with_unflushed_completions_fires_nothing(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(2);
+    assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+    fired_t fired = {0};
+    for (int i = 0; i < 8; i++) {
+        asset_handle_t *h = asset_server_load(s, i % 2 ? "mem://k" : "mem://nope", NULL);
+        asset_handle_on_completed(h, fired_cb, &fired);
+    }
+    wait_queued(s, 8);
+    asset_server_destroy(s);
+    assert_int_equal(fired.n, 0);
+}
+
+/* ---- flush budget ---- */
+
+static void test_flush_budget_leaves_the_rest_queued_in_order(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    rec_t rc;
+    rec_init(&rc, s);
+    enum { N = 6 };
+    asset_handle_t *h[N];
+    done_order_t done = {{{0}}, 0};
+    done_slot_t slots[N];
+    static const char *names[N] = {"a", "b", "c", "d", "e", "f"};
+    for (int i = 0; i < N; i++) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "rec://%s", names[i]);
+        h[i] = asset_server_load(s, uri, NULL);
+        slots[i] = (done_slot_t){&done, names[i], true};
+        asset_handle_on_completed(h[i], done_cb, &slots[i]);
+    }
+    wait_queued(s, N); /* one worker: queued in load order */
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(asset_server_flush_budget(s, 1), 1); /* at least one, then stop */
+        assert_int_equal(done.n, i + 1);
+        assert_string_equal(done.seen[i], names[i]);
+        assert_true(asset_handle_is_done(h[i]));
+        if (i + 1 < N) assert_false(asset_handle_is_done(h[i + 1]));
+    }
+    assert_int_equal(asset_server_flush_budget(s, 1), 0);
+    for (int i = 0; i < N; i++) asset_handle_release(h[i]);
+    asset_server_destroy(s);
+    rec_free(&rc);
+}
+
+static void test_flush_budget_large_enough_delivers_everything(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    rec_t rc;
+    rec_init(&rc, s);
+    asset_handle_t *h[4];
+    for (int i = 0; i < 4; i++) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "rec://x%d", i);
+        h[i] = asset_server_load(s, uri, NULL);
+    }
+    wait_queued(s, 4);
+    assert_int_equal(asset_server_flush_budget(s, UINT64_MAX / 2), 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(asset_handle_state(h[i]), ASSET_STATE_LOADED);
+        asset_handle_release(h[i]);
+    }
+    assert_int_equal(asset_server_flush_budget(s, 1000), 0);
+    asset_server_destroy(s);
+    rec_free(&rc);
+}
+
+/* ---- wake ---- */
+
+static void test_flush_budget_leftovers_wake_the_host_again(void **state) {
+    /* an event-driven host flushes only when woken: work left behind by a budgeted
+     * flush must not wait for an unrelated completion */
+    (void)state;
+    wake_rec_t wake;
+    memset(&wake, 0, sizeof wake);
+    uv_sem_init(&wake.sem, 0);
+    wake.main = uv_thread_self();
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;
+    cfg.wake = wake_cb;
+    cfg.user = &wake;
+    asset_server_t *s = asset_server_create(&cfg);
+    rec_t rc;
+    rec_init(&rc, s);
+    done_order_t done = {{{0}}, 0};
+    done_slot_t slots[3];
+    asset_handle_t *h[3];
+    static const char *names[3] = {"p", "q", "r"};
+    for (int i = 0; i < 3; i++) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "rec://%s", names[i]);
+        h[i] = asset_server_load(s, uri, NULL);
+        slots[i] = (done_slot_t){&done, names[i], true};
+        asset_handle_on_completed(h[i], done_cb, &slots[i]);
+    }
+    wait_queued(s, 3);
+    uv_sem_wait(&wake.sem); /* the first completion woke us */
+    assert_int_equal(atomic_load(&wake.n), 1);
+    assert_int_equal(asset_server_flush_budget(s, 1), 1);
+    assert_int_equal(uv_sem_trywait(&wake.sem), 0); /* two left: woken again */
+    assert_int_equal(asset_server_flush_budget(s, 1), 1);
+    assert_int_equal(uv_sem_trywait(&wake.sem), 0); /* one left */
+    assert_int_equal(asset_server_flush_budget(s, 1), 1);
+    assert_true(uv_sem_trywait(&wake.sem) != 0); /* nothing left: no wake */
+    assert_int_equal(done.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(done.seen[i], names[i]);
+        asset_handle_release(h[i]);
+    }
+    asset_server_destroy(s);
+    rec_free(&rc);
+    uv_sem_destroy(&wake.sem);
+}
+
+
+static void test_wake_is_called_when_completions_become_available(void **state) {
+    (void)state;
+    wake_rec_t wake;
+    memset(&wake, 0, sizeof wake);
+    uv_sem_init(&wake.sem, 0);
+    wake.main = uv_thread_self();
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;
+    cfg.wake = wake_cb;
+    cfg.user = &wake;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+    assert_int_equal(atomic_load(&wake.n), 0); /* nothing to flush yet */
+
+    /* a worker completes: the wake comes from a worker thread */
+    asset_handle_t *a = asset_server_load(s, "mem://k", NULL);
+    uv_sem_wait(&wake.sem); /* no flush until told */
+    assert_int_equal(atomic_load(&wake.n), 1);
+    assert_int_equal(atomic_load(&wake.on_main), 0);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(asset_handle_state(a), ASSET_STATE_LOADED);
+
+    /* an immediate failure: the wake comes from the loading thread */
+    asset_handle_t *b = asset_server_load(s, "nosuch://x", NULL);
+    assert_int_equal(atomic_load(&wake.n), 2);
+    assert_int_equal(atomic_load(&wake.on_main), 1);
+    uv_sem_wait(&wake.sem);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(asset_handle_state(b), ASSET_STATE_FAILED);
+
+    /* several completions before a flush: one wake for the empty -> non-empty edge */
+    asset_handle_t *c = asset_server_load(s, "mem://k", NULL);
+    asset_handle_t *d = asset_server_load(s, "mem://nope", NULL);
+    uv_sem_wait(&wake.sem);
+    wait_queued(s, 2);
+    assert_int_equal(atomic_load(&wake.n), 3);
+    assert_int_equal(asset_server_flush(s), 2);
+
+    /* a late callback connection also wakes */
+    fired_t fired = {0};
+    asset_handle_on_completed(a, fired_cb, &fired);
+    uv_sem_wait(&wake.sem);
+    assert_int_equal(atomic_load(&wake.n), 4);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(fired.n, 1);
+
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    asset_handle_release(d);
+    asset_server_destroy(s);
+    uv_sem_destroy(&wake.sem);
+}
+
+/* ---- stats ---- */
+
+static void test_stats_count_what_happened(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    assert_int_equal(asset_mem_put(s, "a", "12345", 5), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b", "1234567", 7), ASSET_OK);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.pending + st.loading + st.completed + st.failed + st.cancelled, 0);
+    assert_int_equal(st.source_reads + st.bytes_read, 0);
+
+    asset_handle_t *gh = asset_server_load(s, "gate://gatepath", NULL); /* 8 bytes */
+    tu_gate_wait_entered(g, 1);
+    asset_handle_t *a = asset_server_load(s, "mem://a", NULL);
+    asset_handle_t *b = asset_server_load(s, "mem://b", NULL);
+    asset_handle_t *m = asset_server_load(s, "mem://missing", NULL);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.loading, 1);
+    assert_int_equal(st.pending, 3);
+    asset_handle_cancel(b);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.pending, 2);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(gh), ASSET_OK);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_E_CANCELLED);
+    assert_int_equal(tu_wait(m), ASSET_E_NOT_FOUND);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(st.loading, 0);
+    assert_int_equal(st.completed, 2);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.cancelled, 1);
+    assert_int_equal(st.source_reads, 3); /* gate, a, missing; b never read */
+    assert_int_equal(st.bytes_read, 8 + 5);
+    assert_int_equal(st.parses, 2);
+    assert_int_equal(st.cache_misses, 2);
+    assert_int_equal(st.cache_hits, 0);
+    assert_true(st.bytes_cached > 0);
+    assert_int_equal(st.coalesced, 0);
+    assert_int_equal(st.http_requests, 0);
+
+    /* again: the mem source revalidates (NOT_MODIFIED), a hit without a parse */
+    asset_handle_t *a2 = asset_server_load(s, "mem://a", NULL);
+    assert_int_equal(tu_wait(a2), ASSET_OK);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.completed, 3);
+    assert_int_equal(st.cache_hits, 1);
+    assert_int_equal(st.parses, 2);
+    assert_int_equal(st.source_reads, 4);
+    assert_int_equal(st.bytes_read, 8 + 5); /* NOT_MODIFIED delivers no bytes */
+    assert_ptr_equal(asset_handle_value(a2), asset_handle_value(a));
+
+    asset_server_clear_caches(s);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+
+    asset_handle_release(gh);
+    asset_handle_release(a);
+    asset_handle_release(a2);
+    asset_handle_release(b);
+    asset_handle_release(m);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_stats_null_arguments(void **state) {
+    (void)state;
+    asset_stats_t st;
+    memset(&st, 0xab, sizeof st);
+    asset_server_stats(NULL, &st);
+    assert_int_equal(st.completed, 0);
+    assert_int_equal(st.pending, 0);
+    asset_server_t *s = mk_server(1);
+    asset_server_stats(s, NULL); /* no crash */
+    asset_server_destroy(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_priority_high_before_normal_before_low_fifo_within),
+        cmocka_unit_test(test_coalesced_higher_priority_promotes_the_job),
+        cmocka_unit_test(test_max_workers_bounds_concurrent_reads),
+        cmocka_unit_test(test_destroy_with_a_thousand_loads_in_flight),
+        cmocka_unit_test(test_destroy_with_unflushed_completions_fires_nothing),
+        cmocka_unit_test(test_flush_budget_leaves_the_rest_queued_in_order),
+        cmocka_unit_test(test_flush_budget_large_enough_delivers_everything),
+        cmocka_unit_test(test_wake_is_called_when_completions_become_available),
+        cmocka_unit_test(test_flush_budget_leftovers_wake_the_host_again),
+        cmocka_unit_test(test_stats_count_what_happened),
+        cmocka_unit_test(test_stats_null_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,645 @@
+/* test_server.c - the server object: create/destroy with and without config, the
+ * process-wide instance, source registration (validation, replacement, destroy),
+ * ASYNC sources finishing from other threads, and sources that misbehave. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+/* ---- helpers ---- */
+
+static asset_server_t *mk_server(unsigned workers) {
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = workers;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    return s;
+}
+
+static asset_handle_t *load_wait(asset_server_t *s, const char *uri, asset_status_t want) {
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    assert_non_null(h);
+    asset_status_t st = tu_wait(h);
+    if (st != want)
+        fail_msg("load(%s) = %s (%s), expected %s", uri, asset_err_name(st),
+                 asset_handle_error_message(h), asset_err_name(want));
+    return h;
+}
+
+static void expect_text(asset_handle_t *h, const char *text) {
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_non_null(b);
+    assert_int_equal(b->size, strlen(text));
+    assert_memory_equal(b->data, text, b->size + 1);
+}
+
+/* A trivial source: delivers "<tag>:<path>", counts reads and destroys. */
+typedef struct echo {
+    const char *tag;
+    atomic_int reads;
+    atomic_int destroys;
+} echo_t;
+static asset_status_t echo_read(void *ctx, asset_request_t *r) {
+    echo_t *e = ctx;
+    atomic_fetch_add(&e->reads, 1);
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "%s:%s", e->tag, asset_request_path(r));
+    return asset_request_write(r, buf, (size_t)n);
+}
+static void echo_destroy(void *ctx) { atomic_fetch_add(&((echo_t *)ctx)->destroys, 1); }
+static asset_source_t echo_vt(const char *scheme) {
+    asset_source_t src = {ASSET_SOURCE_ABI, scheme, 0, echo_read, NULL, echo_destroy};
+    return src;
+}
+
+/* ---- create / destroy ---- */
+
+static void test_create_with_null_config_uses_defaults(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    assert_int_equal(s->cfg.max_workers, 2);
+    assert_int_equal(s->nworkers, 2);
+    assert_int_equal(s->cfg.cache_budget, 256u * 1024 * 1024);
+    assert_int_equal(s->cfg.max_asset_size, 256u * 1024 * 1024);
+    assert_int_equal(s->cfg.http_max_connections, 16);
+    assert_int_equal(s->cfg.http_connect_timeout_ms, 10000);
+    assert_null(s->file_root);
+    assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+    asset_handle_t *h = load_wait(s, "mem://k", ASSET_OK);
+    expect_text(h, "v");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    asset_server_destroy(NULL); /* ignored */
+}
+
+static void test_create_with_config_applies_and_copies_it(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *root = tu_path(dir, "root");
+    mkdir(root, 0755);
+    free(tu_write_file(root, "a.txt", "rooted", 6));
+    char rootbuf[4096];
+    snprintf(rootbuf, sizeof rootbuf, "%s", root);
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 3;
+    cfg.cache_budget = 12345;
+    cfg.max_asset_size = 4;
+    cfg.file_root = rootbuf;
+    cfg.pkg_path = "/nonexistent/pkgs";
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    memset(rootbuf, 0, sizeof rootbuf); /* strings were copied */
+    assert_int_equal(s->nworkers, 3);
+    assert_int_equal(s->cfg.cache_budget, 12345);
+    assert_string_equal(s->file_root, root);
+    assert_ptr_not_equal(s->cfg.pkg_path, cfg.pkg_path);
+    assert_string_equal(s->cfg.pkg_path, "/nonexistent/pkgs");
+    /* file_root: a bare path resolves under it; max_asset_size 4 < 6 bytes */
+    asset_handle_t *h = load_wait(s, "a.txt", ASSET_E_TOO_LARGE);
+    assert_non_null(strstr(asset_handle_uri(h), root));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(root);
+    free(dir);
+}
+
+static void test_relative_file_root_resolves_against_cwd(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    free(tu_write_file(dir, "assets/x.txt", "x!", 2));
+    char old[4096];
+    assert_non_null(getcwd(old, sizeof old));
+    assert_int_equal(chdir(dir), 0);
+    asset_server_config_t cfg = {0};
+    cfg.file_root = "./assets/";
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_int_equal(chdir(old), 0);
+    assert_non_null(s);
+    char *want = tu_path(dir, "assets");
+    assert_string_equal(s->file_root, want);
+    asset_handle_t *h = load_wait(s, "x.txt", ASSET_OK);
+    expect_text(h, "x!");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(want);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* ---- the default instance ---- */
+
+typedef struct inst_rec {
+    uv_barrier_t *start;
+    asset_server_t *got;
+} inst_rec_t;
+static void instance_main(void *arg) {
+    inst_rec_t *r = arg;
+    uv_barrier_wait(r->start);
+    r->got = asset_server_instance();
+}
+
+static void test_instance_is_one_lazy_server_until_shutdown(void **state) {
+    (void)state;
+    uv_barrier_t start;
+    uv_barrier_init(&start, 4);
+    inst_rec_t r[4];
+    uv_thread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (inst_rec_t){&start, NULL};
+        assert_int_equal(uv_thread_create(&t[i], instance_main, &r[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) assert_int_equal(uv_thread_join(&t[i]), 0);
+    uv_barrier_destroy(&start);
+    asset_server_t *s = asset_server_instance();
+    assert_non_null(s);
+    for (int i = 0; i < 4; i++) assert_ptr_equal(r[i].got, s); /* one, made once */
+    assert_ptr_equal(asset_server_instance(), s);
+    /* it was created on one of the threads above, which made that thread its flush
+     * thread; a flush here makes this thread the one that flushes (and waits) */
+    assert_int_equal(asset_server_flush(s), 0);
+    assert_int_equal(asset_mem_put(s, "k", "inst", 4), ASSET_OK);
+    asset_handle_t *h = load_wait(s, "mem://k", ASSET_OK);
+    expect_text(h, "inst");
+    asset_handle_release(h);
+    asset_server_shutdown_instance();
+    asset_server_shutdown_instance(); /* nothing left: no-op */
+    /* a fresh one: the old store is gone */
+    asset_server_t *s2 = asset_server_instance();
+    assert_non_null(s2);
+    asset_handle_t *h2 = load_wait(s2, "mem://k", ASSET_E_NOT_FOUND);
+    asset_handle_release(h2);
+    asset_server_shutdown_instance();
+}
+
+/* ---- source registration ---- */
+
+static void test_register_source_validates_the_vtable(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    echo_t e = {"e", 0, 0};
+    asset_source_t ok = echo_vt("my-scheme+v1.0");
+    asset_source_t v;
+    assert_int_equal(asset_server_register_source(NULL, &ok, &e), ASSET_E_INVALID);
+    assert_int_equal(asset_server_register_source(s, NULL, &e), ASSET_E_INVALID);
+    v = ok;
+    v.abi = 0;
+    assert_int_equal(asset_server_register_source(s, &v, &e), ASSET_E_INVALID);
+    v = ok;
+    v.read = NULL;
+    assert_int_equal(asset_server_register_source(s, &v, &e), ASSET_E_INVALID);
+    v = ok;
+    v.scheme = NULL;
+    assert_int_equal(asset_server_register_source(s, &v, &e), ASSET_E_INVALID);
+    const char *bad[] = {"", "MyScheme", "UPPER", "has space", "a/b", "a:b", "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        v = ok;
+        v.scheme = bad[i];
+        if (asset_server_register_source(s, &v, &e) != ASSET_E_INVALID)
+            fail_msg("scheme \"%s\" was accepted", bad[i]);
+    }
+    /* refused registrations left nothing behind: such URIs have no source */
+    asset_handle_t *h = load_wait(s, "myscheme://x", ASSET_E_NO_SOURCE);
+    asset_handle_release(h);
+    assert_int_equal(asset_server_register_source(s, &ok, &e), ASSET_OK);
+    /* the URI's scheme is lowercased, so uppercase URIs reach it */
+    asset_handle_t *a = load_wait(s, "my-scheme+v1.0://thing", ASSET_OK);
+    asset_handle_t *b = load_wait(s, "MY-SCHEME+V1.0://Thing", ASSET_OK);
+    expect_text(a, "e:thing");
+    expect_text(b, "e:Thing");
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&e.destroys), 1);
+}
+
+static void test_register_source_copies_the_vtable_and_scheme(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    echo_t e = {"copied", 0, 0};
+    char scheme[16];
+    strcpy(scheme, "tmp");
+    asset_source_t src = echo_vt(scheme);
+    assert_int_equal(asset_server_register_source(s, &src, &e), ASSET_OK);
+    strcpy(scheme, "zzz");
+    memset(&src, 0, sizeof src);
+    asset_handle_t *h = load_wait(s, "tmp://p", ASSET_OK);
+    expect_text(h, "copied:p");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_user_source_replaces_a_builtin(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    assert_int_equal(asset_mem_put(s, "key", "from the store", 14), ASSET_OK);
+    echo_t e = {"mine", 0, 0};
+    asset_source_t src = echo_vt("mem");
+    assert_int_equal(asset_server_register_source(s, &src, &e), ASSET_OK);
+    asset_handle_t *h = load_wait(s, "mem://key", ASSET_OK);
+    expect_text(h, "mine:key");
+    assert_int_equal(atomic_load(&e.reads), 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&e.destroys), 1);
+}
+
+static void test_replacing_a_user_source_destroys_the_old_one_once(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    echo_t e1 = {"one", 0, 0}, e2 = {"two", 0, 0};
+    asset_source_t src = echo_vt("x");
+    assert_int_equal(asset_server_register_source(s, &src, &e1), ASSET_OK);
+    asset_handle_t *a = load_wait(s, "x://p", ASSET_OK);
+    expect_text(a, "one:p");
+    assert_int_equal(asset_server_register_source(s, &src, &e2), ASSET_OK);
+    assert_int_equal(atomic_load(&e1.destroys), 1);
+    asset_handle_t *b = load_wait(s, "x://q", ASSET_OK);
+    expect_text(b, "two:q");
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&e1.destroys), 1);
+    assert_int_equal(atomic_load(&e2.destroys), 1);
+}
+
+static void test_unknown_scheme_and_loader_fail_with_message(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+    asset_handle_t *a = load_wait(s, "nope://x", ASSET_E_NO_SOURCE);
+    assert_non_null(strstr(asset_handle_error_message(a), "nope://x"));
+    assert_non_null(strstr(asset_handle_error_message(a), "'nope'"));
+    asset_load_options_t o = {0};
+    o.loader = "no-such-loader";
+    asset_handle_t *b = asset_server_load(s, "mem://k", &o);
+    assert_int_equal(tu_wait(b), ASSET_E_NO_LOADER);
+    assert_non_null(strstr(asset_handle_error_message(b), "no-such-loader"));
+    assert_non_null(strstr(asset_handle_error_message(b), "mem://k"));
+    o.loader = "bytes"; /* a forced built-in */
+    asset_handle_t *c = asset_server_load(s, "mem://k", &o);
+    assert_int_equal(tu_wait(c), ASSET_OK);
+    expect_text(c, "v");
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    asset_server_destroy(s);
+}
+
+static asset_status_t dummy_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    return asset_parse_fail(p, ASSET_E_PARSE, "unused");
+}
+
+static void test_register_loader_validates(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    asset_loader_t ok = {ASSET_LOADER_ABI, "mine", NULL, NULL, dummy_parse, NULL, NULL};
+    asset_loader_t v = ok;
+    assert_int_equal(asset_server_register_loader(NULL, &ok, NULL, 0), ASSET_E_INVALID);
+    assert_int_equal(asset_server_register_loader(s, NULL, NULL, 0), ASSET_E_INVALID);
+    v.abi = 0;
+    assert_int_equal(asset_server_register_loader(s, &v, NULL, 0), ASSET_E_INVALID);
+    v = ok;
+    v.parse = NULL;
+    assert_int_equal(asset_server_register_loader(s, &v, NULL, 0), ASSET_E_INVALID);
+    v = ok;
+    v.name = "";
+    assert_int_equal(asset_server_register_loader(s, &v, NULL, 0), ASSET_E_INVALID);
+    v.name = "bytes"; /* taken by a built-in */
+    assert_int_equal(asset_server_register_loader(s, &v, NULL, 0), ASSET_E_INVALID);
+    assert_int_equal(asset_server_register_loader(s, &ok, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(s, &ok, NULL, 0), ASSET_E_INVALID); /* twice */
+    asset_server_destroy(s);
+}
+
+/* ---- ASYNC sources ---- */
+
+typedef struct async_src {
+    uv_sem_t entered;
+    uv_sem_t go;
+    asset_request_t *req; /* written by the worker before `entered` */
+    int inline_finish;    /* 1: finish inside read, then return PENDING */
+    asset_status_t finish_with;
+    atomic_int reads;
+} async_src_t;
+
+static asset_status_t async_read(void *ctx, asset_request_t *r) {
+    async_src_t *a = ctx;
+    atomic_fetch_add(&a->reads, 1);
+    if (a->inline_finish) {
+        asset_request_write(r, "inline", 6);
+        asset_request_finish(r, ASSET_OK);
+        return ASSET_PENDING; /* the request is already done: must not be lost */
+    }
+    a->req = r;
+    uv_sem_post(&a->entered);
+    return ASSET_PENDING;
+}
+
+static void async_init(async_src_t *a, asset_server_t *s, const char *scheme) {
+    memset(a, 0, sizeof *a);
+    uv_sem_init(&a->entered, 0);
+    uv_sem_init(&a->go, 0);
+    a->finish_with = ASSET_OK;
+    asset_source_t src = {ASSET_SOURCE_ABI, scheme, ASSET_SOURCE_ASYNC, async_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, a), ASSET_OK);
+}
+
+static void async_free(async_src_t *a) {
+    uv_sem_destroy(&a->entered);
+    uv_sem_destroy(&a->go);
+}
+
+/* The thread that completes the transfer, as an HTTP stack would. */
+static void finisher_main(void *arg) {
+    async_src_t *a = arg;
+    uv_sem_wait(&a->entered);
+    uv_sem_wait(&a->go);
+    asset_request_t *r = a->req;
+    if (a->finish_with == ASSET_OK) {
+        asset_request_set_total(r, 10);
+        asset_request_write(r, "async", 5);
+        asset_request_write(r, " data", 5);
+        asset_request_set_version(r, "v1");
+    } else {
+        asset_request_fail(r, a->finish_with, "the remote end hung up");
+    }
+    asset_request_finish(r, a->finish_with);
+}
+
+static void test_async_source_finishes_from_another_thread(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    async_src_t a;
+    async_init(&a, s, "async");
+    assert_int_equal(asset_mem_put(s, "after", "x", 1), ASSET_OK);
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, finisher_main, &a), 0);
+    asset_handle_t *h = asset_server_load(s, "async://remote/thing", NULL);
+    /* one worker: once this is done, the async read has returned PENDING */
+    asset_handle_t *m = load_wait(s, "mem://after", ASSET_OK);
+    uv_mutex_lock(&s->lock);
+    assert_int_equal(s->running_async, 1); /* the read is out, no worker on it */
+    uv_mutex_unlock(&s->lock);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.loading, 1);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADING);
+    uv_sem_post(&a.go);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    expect_text(h, "async data");
+    assert_true(asset_handle_progress(h) == 1.0f);
+    assert_int_equal(uv_thread_join(&t), 0);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.loading, 0);
+    assert_int_equal(st.bytes_read, 1 + 10);
+    assert_int_equal(atomic_load(&a.reads), 1);
+    asset_handle_release(h);
+    asset_handle_release(m);
+    asset_server_destroy(s);
+    async_free(&a);
+}
+
+static void test_async_source_failure_from_another_thread(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    async_src_t a;
+    async_init(&a, s, "async");
+    a.finish_with = ASSET_E_NETWORK;
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, finisher_main, &a), 0);
+    asset_handle_t *h = asset_server_load(s, "async://x", NULL);
+    uv_sem_post(&a.go);
+    assert_int_equal(tu_wait(h), ASSET_E_NETWORK);
+    assert_non_null(strstr(asset_handle_error_message(h), "async://x"));
+    assert_non_null(strstr(asset_handle_error_message(h), "hung up"));
+    assert_int_equal(uv_thread_join(&t), 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    async_free(&a);
+}
+
+static void test_async_source_finishing_before_returning_pending(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    async_src_t a;
+    async_init(&a, s, "async");
+    a.inline_finish = 1;
+    asset_handle_t *h = load_wait(s, "async://now", ASSET_OK);
+    expect_text(h, "inline");
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.loading, 0);
+    assert_int_equal(st.completed, 1);
+    asset_handle_release(h);
+    asset_server_destroy(s); /* nothing left waiting: returns */
+    async_free(&a);
+}
+
+static void test_async_source_shared_by_coalesced_handles(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(2);
+    async_src_t a;
+    async_init(&a, s, "async");
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, finisher_main, &a), 0);
+    asset_handle_t *h1 = asset_server_load(s, "async://same", NULL);
+    asset_handle_t *h2 = asset_server_load(s, "async://same", NULL);
+    uv_sem_post(&a.go);
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h1), asset_handle_value(h2));
+    assert_int_equal(atomic_load(&a.reads), 1);
+    assert_int_equal(uv_thread_join(&t), 0);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    async_free(&a);
+}
+
+/* Finishes only once the request is cancelled (as destroy or a cancel does). */
+typedef struct canceller {
+    async_src_t *a;
+    uv_sem_t has_req; /* posted once the read has handed over its request */
+    bool saw_cancel;
+} canceller_t;
+static void cancel_finisher_main(void *arg) {
+    canceller_t *c = arg;
+    uv_sem_wait(&c->a->entered);
+    asset_request_t *r = c->a->req;
+    uv_sem_post(&c->has_req);
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    uv_mutex_init(&mu);
+    uv_cond_init(&cond);
+    uv_mutex_lock(&mu);
+    while (!asset_request_cancelled(r)) /* a source can only poll for cancel */
+        (void)uv_cond_timedwait(&cond, &mu, 1000000);
+    uv_mutex_unlock(&mu);
+    uv_cond_destroy(&cond);
+    uv_mutex_destroy(&mu);
+    c->saw_cancel = true;
+    asset_request_finish(r, ASSET_E_CANCELLED);
+}
+
+static void count_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    (*(int *)user)++;
+}
+
+static void test_destroy_waits_for_an_unfinished_async_read(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    async_src_t a;
+    async_init(&a, s, "async");
+    canceller_t c;
+    memset(&c, 0, sizeof c);
+    c.a = &a;
+    uv_sem_init(&c.has_req, 0);
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, cancel_finisher_main, &c), 0);
+    int fired = 0;
+    asset_handle_t *h = asset_server_load(s, "async://forever", NULL);
+    asset_handle_on_completed(h, count_cb, &fired);
+    uv_sem_wait(&c.has_req); /* the read is out, waiting for its finish */
+    asset_server_destroy(s); /* tells the read to stop, waits for its finish */
+    assert_true(c.saw_cancel);
+    assert_int_equal(fired, 0);
+    assert_int_equal(uv_thread_join(&t), 0);
+    uv_sem_destroy(&c.has_req);
+    async_free(&a);
+}
+
+static void test_async_cancel_then_finish_gives_cancelled(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    async_src_t a;
+    async_init(&a, s, "async");
+    canceller_t c;
+    memset(&c, 0, sizeof c);
+    c.a = &a;
+    uv_sem_init(&c.has_req, 0);
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, cancel_finisher_main, &c), 0);
+    asset_handle_t *h = asset_server_load(s, "async://slow", NULL);
+    uv_sem_wait(&c.has_req);
+    asset_handle_cancel(h);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+    assert_int_equal(uv_thread_join(&t), 0); /* the source heard the cancel */
+    assert_true(c.saw_cancel);
+    assert_non_null(strstr(asset_handle_error_message(h), "async://slow"));
+    /* the finished read goes back to a worker that drops it: the server drains */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    uv_sem_destroy(&c.has_req);
+    async_free(&a);
+}
+
+/* ---- misbehaving sources ---- */
+
+static asset_status_t not_modified_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    (void)r;
+    return ASSET_NOT_MODIFIED;
+}
+static asset_status_t pending_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    (void)r;
+    return ASSET_PENDING;
+}
+static asset_status_t weird_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    asset_request_write(r, "ignored", 7);
+    return (asset_status_t)42;
+}
+
+static void test_not_modified_with_nothing_cached_fails_with_message(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    asset_source_t src = {ASSET_SOURCE_ABI, "nm", 0, not_modified_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    asset_handle_t *h = load_wait(s, "nm://thing", ASSET_E_IO);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    assert_null(asset_handle_value(h));
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, "nm://thing"));
+    assert_non_null(strstr(msg, "NOT_MODIFIED"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_pending_from_a_sync_source_fails_with_message(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    asset_source_t src = {ASSET_SOURCE_ABI, "pend", 0, pending_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    asset_handle_t *h = load_wait(s, "pend://x", ASSET_E_IO);
+    assert_non_null(strstr(asset_handle_error_message(h), "pend://x"));
+    assert_non_null(strstr(asset_handle_error_message(h), "ASYNC"));
+    asset_handle_release(h);
+    asset_server_destroy(s); /* nothing is left waiting for a finish */
+}
+
+static void test_unexpected_status_from_a_source_fails(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    asset_source_t src = {ASSET_SOURCE_ABI, "weird", 0, weird_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    asset_handle_t *h = load_wait(s, "weird://x", ASSET_E_IO);
+    assert_non_null(strstr(asset_handle_error_message(h), "weird://x"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_source_error_without_message_still_names_uri(void **state) {
+    (void)state;
+    asset_server_t *s = mk_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    tu_gate_open(g);
+    asset_handle_t *h = load_wait(s, "gate://fail/x", ASSET_E_IO);
+    assert_non_null(strstr(asset_handle_error_message(h), "gate://fail/x"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_with_null_config_uses_defaults),
+        cmocka_unit_test(test_create_with_config_applies_and_copies_it),
+        cmocka_unit_test(test_relative_file_root_resolves_against_cwd),
+        cmocka_unit_test(test_instance_is_one_lazy_server_until_shutdown),
+        cmocka_unit_test(test_register_source_validates_the_vtable),
+        cmocka_unit_test(test_register_source_copies_the_vtable_and_scheme),
+        cmocka_unit_test(test_user_source_replaces_a_builtin),
+        cmocka_unit_test(test_replacing_a_user_source_destroys_the_old_one_once),
+        cmocka_unit_test(test_unknown_scheme_and_loader_fail_with_message),
+        cmocka_unit_test(test_register_loader_validates),
+        cmocka_unit_test(test_async_source_finishes_from_another_thread),
+        cmocka_unit_test(test_async_source_failure_from_another_thread),
+        cmocka_unit_test(test_async_source_finishing_before_returning_pending),
+        cmocka_unit_test(test_async_source_shared_by_coalesced_handles),
+        cmocka_unit_test(test_destroy_waits_for_an_unfinished_async_read),
+        cmocka_unit_test(test_async_cancel_then_finish_gives_cancelled),
+        cmocka_unit_test(test_not_modified_with_nothing_cached_fails_with_message),
+        cmocka_unit_test(test_pending_from_a_sync_source_fails_with_message),
+        cmocka_unit_test(test_unexpected_status_from_a_source_fails),
+        cmocka_unit_test(test_source_error_without_message_still_names_uri),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

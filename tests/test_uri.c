@@ -1,0 +1,557 @@
+/* test_uri.c - URI parsing, normalisation and resolution (src/uri.c), and how a bad
+ * URI surfaces through the public API (a FAILED handle at the next flush). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "test_util.h"
+#include "uri.h"
+
+/* ---- helpers ---- */
+
+static void check_ok_at(const char *in, const char *base, const char *root, const char *scheme,
+                        const char *uri, const char *path, int line) {
+    asset_uri_t u;
+    const char *why = NULL;
+    asset_status_t st = asset__uri_parse(in, base, root, &u, &why);
+    if (st != ASSET_OK)
+        fail_msg("line %d: parse(\"%s\") = %s (%s), expected OK", line, in, asset_err_name(st),
+                 why ? why : "?");
+    if (strcmp(u.scheme, scheme) || strcmp(u.uri, uri) || strcmp(u.path, path))
+        fail_msg("line %d: parse(\"%s\") = {%s, %s, %s}, expected {%s, %s, %s}", line, in,
+                 u.scheme, u.uri, u.path, scheme, uri, path);
+    asset__uri_dispose(&u);
+    assert_null(u.uri);
+    assert_null(u.path);
+}
+#define check_ok(in, base, root, scheme, uri, path) \
+    check_ok_at(in, base, root, scheme, uri, path, __LINE__)
+
+static void check_err_at(const char *in, const char *base, const char *root, asset_status_t want,
+                         int line) {
+    asset_uri_t u;
+    const char *why = NULL;
+    asset_status_t st = asset__uri_parse(in, base, root, &u, &why);
+    if (st != want)
+        fail_msg("line %d: parse(\"%s\") = %s (uri %s), expected %s", line, in ? in : "(null)",
+                 asset_err_name(st), st == ASSET_OK ? u.uri : "-", asset_err_name(want));
+    /* on error: a reason, and out zeroed (nothing to dispose) */
+    assert_non_null(why);
+    assert_true(strlen(why) > 0);
+    assert_null(u.uri);
+    assert_null(u.path);
+}
+#define check_err(in, base, root, want) check_err_at(in, base, root, want, __LINE__)
+
+static void check_resolve_at(const char *base, const char *ref, const char *want, int line) {
+    char *got = asset__uri_resolve(base, ref);
+    if (!got || strcmp(got, want))
+        fail_msg("line %d: resolve(\"%s\", \"%s\") = \"%s\", expected \"%s\"", line, base, ref,
+                 got ? got : "(null)", want);
+    asset_free(got);
+}
+#define check_resolve(base, ref, want) check_resolve_at(base, ref, want, __LINE__)
+
+static void check_norm_at(const char *in, const char *want, int line) {
+    char *out = malloc(strlen(in) + 2);
+    bool ok = asset__path_normalize(in, out);
+    if (!want) {
+        if (ok) fail_msg("line %d: normalize(\"%s\") = \"%s\", expected failure", line, in, out);
+    } else if (!ok || strcmp(out, want)) {
+        fail_msg("line %d: normalize(\"%s\") = %s \"%s\", expected \"%s\"", line, in,
+                 ok ? "ok" : "FAILED", ok ? out : "", want);
+    }
+    free(out);
+}
+#define check_norm(in, want) check_norm_at(in, want, __LINE__)
+
+#define BASE "/base/dir"
+#define ROOT "/srv/root"
+
+/* ---- path normalisation ---- */
+
+static void test_normalize_collapses_slashes_dots_and_dotdots(void **state) {
+    (void)state;
+    check_norm("/a//b/./c/", "/a/b/c");
+    check_norm("/a/b/../c", "/a/c");
+    check_norm("/a/./../b", "/b");
+    check_norm("/a/..", "/");
+    check_norm("/", "/");
+    check_norm("//", "/");
+    check_norm("/./.", "/");
+    check_norm("a/b/..", "a");
+    check_norm("./a", "a");
+    check_norm("a/..", "");
+    check_norm("", "");
+    check_norm("a//b///c", "a/b/c");
+    check_norm("/a/b/c/../../d/./e/..", "/a/d");
+    check_norm("/...", "/...");   /* three dots is a name */
+    check_norm("/..a/b..", "/..a/b..");
+}
+
+static void test_normalize_refuses_to_climb_above_start(void **state) {
+    (void)state;
+    check_norm("/..", NULL);
+    check_norm("..", NULL);
+    check_norm("/a/../..", NULL);
+    check_norm("a/../../b", NULL);
+    check_norm("/a/b/../../../etc", NULL);
+    check_norm("./../x", NULL);
+}
+
+/* ---- schemes and bare paths ---- */
+
+static void test_scheme_is_lowercased(void **state) {
+    (void)state;
+    check_ok("FILE:///a/b.png", BASE, NULL, "file", "file:///a/b.png", "/a/b.png");
+    check_ok("Mem://Key", BASE, NULL, "mem", "mem://Key", "Key");
+    check_ok("PKG://game/A.png", BASE, NULL, "pkg", "pkg://game/A.png", "game/A.png");
+    check_ok("My+Scheme.v2-x://Thing", BASE, NULL, "my+scheme.v2-x", "my+scheme.v2-x://Thing",
+             "Thing");
+}
+
+static void test_scheme_too_long_is_invalid(void **state) {
+    (void)state;
+    check_err("abcdefghijklmnopqrstuvwxyz://x", BASE, NULL, ASSET_E_INVALID);
+}
+
+static void test_bare_relative_path_becomes_file_uri_under_base(void **state) {
+    (void)state;
+    check_ok("textures/a.png", BASE, NULL, "file", "file:///base/dir/textures/a.png",
+             "/base/dir/textures/a.png");
+    check_ok("./a.png", BASE, NULL, "file", "file:///base/dir/a.png", "/base/dir/a.png");
+    check_ok("a.png", "/", NULL, "file", "file:///a.png", "/a.png");
+    /* a bare path is taken literally: no percent-decoding; a '%' is re-encoded */
+    check_ok("100%25.txt", BASE, NULL, "file", "file:///base/dir/100%2525.txt",
+             "/base/dir/100%25.txt");
+    /* something that looks like a drive letter is not a scheme */
+    check_ok("c:/x", BASE, NULL, "file", "file:///base/dir/c:/x", "/base/dir/c:/x");
+}
+
+static void test_bare_absolute_path_becomes_file_uri(void **state) {
+    (void)state;
+    check_ok("/abs/x.json", BASE, NULL, "file", "file:///abs/x.json", "/abs/x.json");
+    check_ok("//abs//./x.json", BASE, NULL, "file", "file:///abs/x.json", "/abs/x.json");
+}
+
+static void test_file_localhost_authority_is_dropped(void **state) {
+    (void)state;
+    check_ok("file://localhost/etc/a.txt", BASE, NULL, "file", "file:///etc/a.txt",
+             "/etc/a.txt");
+    check_ok("file:///etc/a.txt", BASE, NULL, "file", "file:///etc/a.txt", "/etc/a.txt");
+}
+
+static void test_file_uri_with_a_remote_host_is_invalid(void **state) {
+    /* file://host/path names a file on another machine, not a relative path */
+    (void)state;
+    check_err("file://server/share/a.txt", BASE, NULL, ASSET_E_INVALID);
+    check_err("file://etc/passwd", BASE, ROOT, ASSET_E_INVALID);
+    check_err("file://localhostx/a", BASE, NULL, ASSET_E_INVALID);
+    check_ok("file://LocalHost/a", BASE, NULL, "file", "file:///a", "/a");
+}
+
+static void test_file_percent_decoding(void **state) {
+    (void)state;
+    check_ok("file:///a%20b/c%2Fd.png", BASE, NULL, "file", "file:///a b/c/d.png",
+             "/a b/c/d.png");
+    /* a decoded '%' is re-encoded in the normalised URI, so the URI round-trips */
+    check_ok("file:///100%25.txt", BASE, NULL, "file", "file:///100%25.txt", "/100%.txt");
+    check_ok("file:///%41%62%63", BASE, NULL, "file", "file:///Abc", "/Abc");
+}
+
+static void test_normalised_uri_round_trips(void **state) {
+    (void)state;
+    const char *inputs[] = {"file:///x/100%25/%2525.txt", "mem://a%25b", "pkg://game/%25/x"};
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++) {
+        asset_uri_t a, b;
+        const char *why;
+        assert_int_equal(asset__uri_parse(inputs[i], BASE, NULL, &a, &why), ASSET_OK);
+        assert_int_equal(asset__uri_parse(a.uri, BASE, NULL, &b, &why), ASSET_OK);
+        assert_string_equal(a.uri, b.uri);
+        assert_string_equal(a.path, b.path);
+        asset__uri_dispose(&a);
+        asset__uri_dispose(&b);
+    }
+}
+
+static void test_plain_dotdot_climbs_within_the_path(void **state) {
+    (void)state;
+    check_ok("file:///a/b/../c.png", BASE, NULL, "file", "file:///a/c.png", "/a/c.png");
+    check_ok("../up.png", BASE, NULL, "file", "file:///base/up.png", "/base/up.png");
+    check_ok("../../top.png", BASE, NULL, "file", "file:///top.png", "/top.png");
+    check_ok("file:///a/./b/./c", BASE, NULL, "file", "file:///a/b/c", "/a/b/c");
+}
+
+static void test_dotdot_above_filesystem_root_is_forbidden(void **state) {
+    (void)state;
+    check_err("../../../x", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("file:///../etc/passwd", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("/a/../../etc/passwd", BASE, NULL, ASSET_E_FORBIDDEN);
+}
+
+static void test_percent_encoded_dotdot_above_root_is_forbidden(void **state) {
+    (void)state;
+    check_err("file:///%2e%2e/etc/passwd", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("file:///a/%2E%2E/%2e%2e/etc/passwd", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("file:///a/.%2e/..%2F..%2fetc", BASE, NULL, ASSET_E_FORBIDDEN);
+    /* decoded "..": still just a dot segment when it stays inside */
+    check_ok("file:///a/b/%2e%2e/c", BASE, NULL, "file", "file:///a/c", "/a/c");
+}
+
+/* ---- file_root confinement ---- */
+
+static void test_file_root_relative_paths_resolve_under_root(void **state) {
+    (void)state;
+    check_ok("a/b.png", BASE, ROOT, "file", "file:///srv/root/a/b.png", "/srv/root/a/b.png");
+    check_ok("a/../b.png", BASE, ROOT, "file", "file:///srv/root/b.png", "/srv/root/b.png");
+    check_ok("file:///srv/root/x/y", BASE, ROOT, "file", "file:///srv/root/x/y",
+             "/srv/root/x/y");
+    check_ok("/srv/root", BASE, ROOT, "file", "file:///srv/root", "/srv/root");
+    /* climbing out and back in lands inside: allowed */
+    check_ok("../root/c.png", BASE, ROOT, "file", "file:///srv/root/c.png", "/srv/root/c.png");
+    /* root "/" confines nothing */
+    check_ok("/etc/hosts", BASE, "/", "file", "file:///etc/hosts", "/etc/hosts");
+}
+
+static void test_file_root_absolute_path_outside_is_forbidden(void **state) {
+    (void)state;
+    check_err("file:///etc/passwd", BASE, ROOT, ASSET_E_FORBIDDEN);
+    check_err("/etc/passwd", BASE, ROOT, ASSET_E_FORBIDDEN);
+    check_err("file:///srv", BASE, ROOT, ASSET_E_FORBIDDEN);
+    /* a sibling that shares the root's prefix is outside */
+    check_err("file:///srv/rootkit/x", BASE, ROOT, ASSET_E_FORBIDDEN);
+    check_err("/srv/root2", BASE, ROOT, ASSET_E_FORBIDDEN);
+}
+
+static void test_file_root_relative_climbing_out_is_forbidden(void **state) {
+    (void)state;
+    check_err("../x", BASE, ROOT, ASSET_E_FORBIDDEN);
+    check_err("a/../../x", BASE, ROOT, ASSET_E_FORBIDDEN);
+    /* a bare path is literal: "%2e%2e" is a file name, not a dot segment */
+    check_ok("%2e%2e/x", BASE, ROOT, "file", "file:///srv/root/%252e%252e/x",
+             "/srv/root/%2e%2e/x");
+}
+
+static void test_file_root_percent_encoded_escape_is_forbidden(void **state) {
+    (void)state;
+    check_err("file:///srv/root/%2e%2e/%2e%2e/etc/passwd", BASE, ROOT, ASSET_E_FORBIDDEN);
+    check_err("file:///srv/root/a/%2E%2E/%2E%2E/x", BASE, ROOT, ASSET_E_FORBIDDEN);
+}
+
+/* ---- malformed input ---- */
+
+static void test_nul_escape_is_invalid(void **state) {
+    (void)state;
+    check_err("file:///a%00b", BASE, NULL, ASSET_E_INVALID);
+    check_err("mem://key%00", BASE, NULL, ASSET_E_INVALID);
+    check_err("pkg://game/a%00.png", BASE, NULL, ASSET_E_INVALID);
+}
+
+static void test_backslash_is_forbidden(void **state) {
+    (void)state;
+    check_err("file:///a\\..\\b", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("a\\b.png", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("file:///a%5c..%5cb", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("pkg://game/a\\b.png", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("pkg://game/..%5C..%5Cx", BASE, NULL, ASSET_E_FORBIDDEN);
+}
+
+static void test_malformed_percent_escapes_are_invalid(void **state) {
+    (void)state;
+    check_err("file:///a%", BASE, NULL, ASSET_E_INVALID);
+    check_err("file:///a%4", BASE, NULL, ASSET_E_INVALID);
+    check_err("file:///a%zz", BASE, NULL, ASSET_E_INVALID);
+    check_err("file:///a%g0", BASE, NULL, ASSET_E_INVALID);
+    check_err("mem://%", BASE, NULL, ASSET_E_INVALID);
+    check_err("pkg://game/%x1", BASE, NULL, ASSET_E_INVALID);
+}
+
+static void test_empty_uri_and_empty_paths_are_invalid(void **state) {
+    (void)state;
+    check_err("", BASE, NULL, ASSET_E_INVALID);
+    check_err(NULL, BASE, NULL, ASSET_E_INVALID);
+    check_err("file://", BASE, NULL, ASSET_E_INVALID);
+    check_err("mem://", BASE, NULL, ASSET_E_INVALID);
+    check_err("pkg://", BASE, NULL, ASSET_E_INVALID);
+    check_err("http://", BASE, NULL, ASSET_E_INVALID);
+}
+
+static void test_too_long_uri_is_invalid(void **state) {
+    (void)state;
+    char *in = malloc(ASSET__URI_MAX + 2);
+    memcpy(in, "mem://", 6);
+    memset(in + 6, 'k', ASSET__URI_MAX - 6);
+    in[ASSET__URI_MAX] = 0; /* exactly the limit: fine */
+    asset_uri_t u;
+    const char *why;
+    assert_int_equal(asset__uri_parse(in, BASE, NULL, &u, &why), ASSET_OK);
+    assert_int_equal(strlen(u.path), ASSET__URI_MAX - 6);
+    asset__uri_dispose(&u);
+    in[ASSET__URI_MAX] = 'k';
+    in[ASSET__URI_MAX + 1] = 0; /* one more */
+    check_err(in, BASE, NULL, ASSET_E_INVALID);
+    free(in);
+}
+
+/* ---- pkg:// ---- */
+
+static void test_pkg_names_and_paths(void **state) {
+    (void)state;
+    check_ok("pkg://game/ui/menu.json", BASE, NULL, "pkg", "pkg://game/ui/menu.json",
+             "game/ui/menu.json");
+    check_ok("pkg://My_Pkg-2.0/a", BASE, NULL, "pkg", "pkg://My_Pkg-2.0/a", "My_Pkg-2.0/a");
+    check_ok("pkg://game//a/./b", BASE, NULL, "pkg", "pkg://game/a/b", "game/a/b");
+    check_ok("pkg://game", BASE, NULL, "pkg", "pkg://game", "game");
+    check_ok("pkg://game/a%20b.png", BASE, NULL, "pkg", "pkg://game/a b.png", "game/a b.png");
+}
+
+static void test_pkg_bad_names_are_rejected(void **state) {
+    (void)state;
+    check_err("pkg://ga me/a", BASE, NULL, ASSET_E_INVALID);
+    check_err("pkg://ga*me/a", BASE, NULL, ASSET_E_INVALID);
+    check_err("pkg://./a", BASE, NULL, ASSET_E_INVALID);
+    check_err("pkg:///a", BASE, NULL, ASSET_E_FORBIDDEN); /* absolute */
+    check_err("pkg://game:1/a", BASE, NULL, ASSET_E_INVALID);
+}
+
+static void test_pkg_dotdot_is_forbidden(void **state) {
+    (void)state;
+    check_err("pkg://game/../other/a", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("pkg://game/a/../b", BASE, NULL, ASSET_E_FORBIDDEN); /* even if it stays inside */
+    check_err("pkg://game/a/..", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("pkg://game/%2e%2e/x", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("pkg://game/a/%2E%2E", BASE, NULL, ASSET_E_FORBIDDEN);
+    /* ".." as the package name climbs out of the package space too */
+    check_err("pkg://../etc/passwd", BASE, NULL, ASSET_E_FORBIDDEN);
+    check_err("pkg://%2e%2e/etc/passwd", BASE, NULL, ASSET_E_FORBIDDEN);
+    /* names that merely contain dots are fine */
+    check_ok("pkg://game/..a/b..", BASE, NULL, "pkg", "pkg://game/..a/b..", "game/..a/b..");
+}
+
+/* ---- http ---- */
+
+static void test_http_host_is_lowercased_path_kept(void **state) {
+    (void)state;
+    check_ok("HTTP://Example.COM/Path/A.PNG", BASE, NULL, "http",
+             "http://example.com/Path/A.PNG", "example.com/Path/A.PNG");
+    check_ok("https://CDN.Example.com:8443/x?Q=AbC", BASE, NULL, "https",
+             "https://cdn.example.com:8443/x?Q=AbC", "cdn.example.com:8443/x?Q=AbC");
+    check_ok("http://Host.Example?Q=Up", BASE, NULL, "http", "http://host.example?Q=Up",
+             "host.example?Q=Up");
+    /* percent-escapes in http URLs are passed through untouched */
+    check_ok("http://h/a%20b", BASE, NULL, "http", "http://h/a%20b", "h/a%20b");
+}
+
+static void test_http_fragment_is_dropped(void **state) {
+    (void)state;
+    check_ok("http://h.example/a.json#frag", BASE, NULL, "http", "http://h.example/a.json",
+             "h.example/a.json");
+}
+
+static void test_http_malformed_is_invalid(void **state) {
+    (void)state;
+    check_err("http:///path", BASE, NULL, ASSET_E_INVALID);
+    check_err("https://", BASE, NULL, ASSET_E_INVALID);
+    check_err("http://h/a b", BASE, NULL, ASSET_E_INVALID);
+    check_err("http://h/a\tb", BASE, NULL, ASSET_E_INVALID);
+    check_err("http://h/a\x7f", BASE, NULL, ASSET_E_INVALID);
+}
+
+/* ---- mem:// ---- */
+
+static void test_mem_keys_are_decoded_and_kept_verbatim(void **state) {
+    (void)state;
+    check_ok("mem://textures/a.png", BASE, NULL, "mem", "mem://textures/a.png",
+             "textures/a.png");
+    check_ok("mem://a%20b", BASE, NULL, "mem", "mem://a b", "a b");
+    check_ok("mem://50%25", BASE, NULL, "mem", "mem://50%25", "50%");
+    check_ok("mem://CaseKept", BASE, NULL, "mem", "mem://CaseKept", "CaseKept");
+    /* keys are opaque: no dot-segment processing, no file_root confinement */
+    check_ok("mem://a/../b", BASE, ROOT, "mem", "mem://a/../b", "a/../b");
+    check_ok("mem://a//b/", BASE, NULL, "mem", "mem://a//b/", "a//b/");
+}
+
+/* ---- resolve ---- */
+
+static void test_resolve_against_file_base(void **state) {
+    (void)state;
+    check_resolve("file:///a/b/c.json", "d.png", "file:///a/b/d.png");
+    check_resolve("file:///a/b/c.json", "sub/d.png", "file:///a/b/sub/d.png");
+    check_resolve("file:///a/b/c.json", "../d.png", "file:///a/d.png");
+    check_resolve("file:///a/b/c.json", "./x/../d.png", "file:///a/b/d.png");
+    check_resolve("file:///a/b/c.json", "/abs/d.png", "file:///abs/d.png");
+    check_resolve("file:///a/b/", "c", "file:///a/b/c");
+}
+
+static void test_resolve_against_pkg_base(void **state) {
+    (void)state;
+    check_resolve("pkg://game/ui/menu.json", "icons/a.png", "pkg://game/ui/icons/a.png");
+    check_resolve("pkg://game/ui/menu.json", "../a.png", "pkg://game/a.png");
+    check_resolve("pkg://game/ui/menu.json", "/root.png", "pkg://game/root.png");
+    check_resolve("pkg://game/menu.json", "a.png", "pkg://game/a.png");
+    check_resolve("pkg://game", "a.png", "pkg://game/a.png");
+}
+
+static void test_resolve_climbing_out_of_pkg_stays_forbidden(void **state) {
+    (void)state;
+    char *r = asset__uri_resolve("pkg://game/ui/menu.json", "../../../other/x");
+    assert_non_null(r);
+    /* whatever the resolver gives back must not parse into another package */
+    check_err(r, BASE, NULL, ASSET_E_FORBIDDEN);
+    asset_free(r);
+}
+
+static void test_resolve_against_http_base(void **state) {
+    (void)state;
+    check_resolve("http://h.example/a/b.json", "c.png", "http://h.example/a/c.png");
+    check_resolve("http://h.example/a/b.json?v=1/2", "c.png", "http://h.example/a/c.png");
+    check_resolve("https://h.example/a/b/c.json", "../d.png", "https://h.example/a/d.png");
+    check_resolve("https://h.example/a/b/c.json", "/d.png", "https://h.example/d.png");
+    check_resolve("http://h.example", "a.png", "http://h.example/a.png");
+    check_resolve("http://h.example/", "a.png", "http://h.example/a.png");
+    check_resolve("http://h.example:8080?x=1", "a.png", "http://h.example:8080/a.png");
+}
+
+static void test_resolve_against_mem_base(void **state) {
+    (void)state;
+    check_resolve("mem://levels/one.json", "two.json", "mem://levels/two.json");
+    check_resolve("mem://levels/one.json", "../top.json", "mem://top.json");
+    check_resolve("mem://one.json", "two.json", "mem://two.json");
+}
+
+static void test_resolve_absolute_ref_stands_alone(void **state) {
+    (void)state;
+    check_resolve("pkg://game/a.json", "https://cdn.example/x.bin", "https://cdn.example/x.bin");
+    check_resolve("file:///a/b.json", "mem://k", "mem://k");
+    check_resolve("http://h/a.json", "pkg://game/x", "pkg://game/x");
+    assert_null(asset__uri_resolve(NULL, "a"));
+    assert_null(asset__uri_resolve("file:///a", NULL));
+}
+
+/* ---- through the public API ---- */
+
+static void test_bad_uri_gives_failed_handle_at_next_flush(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    const char *bad[] = {"file:///a%zz", "pkg://game/../x", "", "file:///a%00"};
+    const asset_status_t want[] = {ASSET_E_INVALID, ASSET_E_FORBIDDEN, ASSET_E_INVALID,
+                                   ASSET_E_INVALID};
+    asset_handle_t *h[4];
+    for (int i = 0; i < 4; i++) {
+        h[i] = asset_server_load(s, bad[i], NULL);
+        assert_non_null(h[i]); /* never fails synchronously */
+        /* not visible before the flush */
+        assert_int_equal(asset_handle_state(h[i]), ASSET_STATE_PENDING);
+        assert_false(asset_handle_is_done(h[i]));
+        assert_int_equal(asset_handle_error(h[i]), ASSET_OK);
+        assert_string_equal(asset_handle_error_message(h[i]), "");
+    }
+    assert_int_equal(asset_server_flush(s), 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(asset_handle_state(h[i]), ASSET_STATE_FAILED);
+        assert_int_equal(asset_handle_error(h[i]), want[i]);
+        assert_null(asset_handle_value(h[i]));
+        const char *msg = asset_handle_error_message(h[i]);
+        assert_non_null(msg);
+        assert_true(strlen(msg) > strlen(bad[i]));
+        /* names the URI as given */
+        assert_non_null(strstr(msg, bad[i]));
+        assert_string_equal(asset_handle_uri(h[i]), bad[i]);
+        asset_handle_release(h[i]);
+    }
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.failed, 4);
+    assert_int_equal(st.source_reads, 0);
+    asset_server_destroy(s);
+}
+
+static void test_bad_uri_message_says_why(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = asset_server_load(s, "file:///x/%2e%2e/%2e%2e/%2e%2e/etc/passwd", NULL);
+    asset_handle_t *g = asset_server_load(s, "nosuch://thing", NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_FORBIDDEN);
+    assert_int_equal(tu_wait(g), ASSET_E_NO_SOURCE);
+    assert_non_null(strstr(asset_handle_error_message(h), "forbidden"));
+    assert_non_null(strstr(asset_handle_error_message(h), "%2e%2e"));
+    assert_non_null(strstr(asset_handle_error_message(g), "nosuch://thing"));
+    assert_non_null(strstr(asset_handle_error_message(g), "nosuch"));
+    asset_handle_release(h);
+    asset_handle_release(g);
+    asset_server_destroy(s);
+}
+
+static void test_file_root_escape_through_api_is_forbidden(void **state) {
+    (void)state;
+    char *root = tu_mkdtemp();
+    asset_server_config_t cfg = {0};
+    cfg.file_root = root;
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *a = asset_server_load(s, "../outside.txt", NULL);
+    asset_handle_t *b = asset_server_load(s, "file:///etc/hostname", NULL);
+    assert_int_equal(tu_wait(a), ASSET_E_FORBIDDEN);
+    assert_int_equal(tu_wait(b), ASSET_E_FORBIDDEN);
+    assert_non_null(strstr(asset_handle_error_message(a), "../outside.txt"));
+    assert_non_null(strstr(asset_handle_error_message(b), "file:///etc/hostname"));
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.source_reads, 0); /* refused before any I/O */
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    tu_rmrf(root);
+    free(root);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_normalize_collapses_slashes_dots_and_dotdots),
+        cmocka_unit_test(test_normalize_refuses_to_climb_above_start),
+        cmocka_unit_test(test_scheme_is_lowercased),
+        cmocka_unit_test(test_scheme_too_long_is_invalid),
+        cmocka_unit_test(test_bare_relative_path_becomes_file_uri_under_base),
+        cmocka_unit_test(test_bare_absolute_path_becomes_file_uri),
+        cmocka_unit_test(test_file_localhost_authority_is_dropped),
+        cmocka_unit_test(test_file_uri_with_a_remote_host_is_invalid),
+        cmocka_unit_test(test_file_percent_decoding),
+        cmocka_unit_test(test_normalised_uri_round_trips),
+        cmocka_unit_test(test_plain_dotdot_climbs_within_the_path),
+        cmocka_unit_test(test_dotdot_above_filesystem_root_is_forbidden),
+        cmocka_unit_test(test_percent_encoded_dotdot_above_root_is_forbidden),
+        cmocka_unit_test(test_file_root_relative_paths_resolve_under_root),
+        cmocka_unit_test(test_file_root_absolute_path_outside_is_forbidden),
+        cmocka_unit_test(test_file_root_relative_climbing_out_is_forbidden),
+        cmocka_unit_test(test_file_root_percent_encoded_escape_is_forbidden),
+        cmocka_unit_test(test_nul_escape_is_invalid),
+        cmocka_unit_test(test_backslash_is_forbidden),
+        cmocka_unit_test(test_malformed_percent_escapes_are_invalid),
+        cmocka_unit_test(test_empty_uri_and_empty_paths_are_invalid),
+        cmocka_unit_test(test_too_long_uri_is_invalid),
+        cmocka_unit_test(test_pkg_names_and_paths),
+        cmocka_unit_test(test_pkg_bad_names_are_rejected),
+        cmocka_unit_test(test_pkg_dotdot_is_forbidden),
+        cmocka_unit_test(test_http_host_is_lowercased_path_kept),
+        cmocka_unit_test(test_http_fragment_is_dropped),
+        cmocka_unit_test(test_http_malformed_is_invalid),
+        cmocka_unit_test(test_mem_keys_are_decoded_and_kept_verbatim),
+        cmocka_unit_test(test_resolve_against_file_base),
+        cmocka_unit_test(test_resolve_against_pkg_base),
+        cmocka_unit_test(test_resolve_climbing_out_of_pkg_stays_forbidden),
+        cmocka_unit_test(test_resolve_against_http_base),
+        cmocka_unit_test(test_resolve_against_mem_base),
+        cmocka_unit_test(test_resolve_absolute_ref_stands_alone),
+        cmocka_unit_test(test_bad_uri_gives_failed_handle_at_next_flush),
+        cmocka_unit_test(test_bad_uri_message_says_why),
+        cmocka_unit_test(test_file_root_escape_through_api_is_forbidden),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
