@@ -31,7 +31,7 @@ static int open_walk(int root, const char *rel, int flags) {
         int fd = last ? openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC)
                       : openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int err = errno;
-        if (fd < 0 && !last && err == ENOTDIR) {
+        if (fd < 0 && err == ENOTDIR) {
             struct stat st; /* a symlink where a directory should be */
             if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
                 err = ELOOP;

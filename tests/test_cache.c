@@ -1,0 +1,473 @@
+/* test_cache.c - the per-loader caches: the LRU itself through the internal API
+ * (budget, replacement, eviction order, remove/clear, reference counting), then the
+ * same guarantees seen through the public API (values outlive eviction, invalidate,
+ * clear_caches, no_cache, stats). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+/* ------------------------------------------------------------------------ */
+/* Internal API: a fake loader slot whose free_value counts                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct fake {
+    asset__loader_slot_t slot;
+    int frees;
+} fake_t;
+
+static void fake_free(void *ctx, void *value) {
+    fake_t *f = ctx;
+    f->frees++;
+    free(value);
+}
+
+static void fake_init(fake_t *f) {
+    memset(f, 0, sizeof *f);
+    f->slot.vt.abi = ASSET_LOADER_ABI;
+    f->slot.vt.name = "fake";
+    f->slot.vt.free_value = fake_free;
+    f->slot.name = (char *)"fake";
+    f->slot.ctx = f;
+}
+
+/* A value with one reference (the caller's), costing `cost` bytes. */
+static asset__value_t *mkval(fake_t *f, size_t cost) {
+    asset__value_t *v = calloc(1, sizeof *v);
+    assert_non_null(v);
+    atomic_init(&v->refs, 1);
+    v->value = malloc(1);
+    assert_non_null(v->value);
+    v->cost = cost;
+    v->loader = &f->slot;
+    return v;
+}
+
+/* Inserts a fresh value and drops the caller's reference: the cache holds the only one. */
+static bool put_owned(asset__cache_t *c, fake_t *f, const char *uri, const char *ver, size_t cost) {
+    asset__value_t *v = mkval(f, cost);
+    bool ok = asset__cache_put(c, uri, ver, v);
+    asset__value_release(v);
+    return ok;
+}
+
+/* Walks the LRU list: the sum of the entries' costs, and checks the links agree. */
+static size_t lru_sum(const asset__cache_t *c, size_t *count) {
+    size_t sum = 0, n = 0;
+    const asset__cache_entry_t *prev = NULL;
+    for (const asset__cache_entry_t *e = c->lru_head; e; e = e->lru_next) {
+        assert_ptr_equal(e->lru_prev, prev);
+        sum += e->value->cost;
+        n++;
+        prev = e;
+    }
+    assert_ptr_equal(c->lru_tail, prev);
+    if (count) *count = n;
+    return sum;
+}
+
+static void test_budget_never_exceeded_over_10000_random_inserts(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    const size_t budget = 64 * 1024;
+    asset__cache_init(&c, budget);
+    srand(12345);
+    int made = 0, refused = 0;
+    for (int i = 0; i < 10000; i++) {
+        char uri[64];
+        snprintf(uri, sizeof uri, "mem://k%d", rand() % 400); /* repeats: replacements too */
+        /* mostly small, some near the budget, a few larger than the budget */
+        size_t cost;
+        int kind = rand() % 100;
+        if (kind < 80)
+            cost = (size_t)(rand() % 2048);
+        else if (kind < 97)
+            cost = (size_t)(rand() % (int)budget);
+        else
+            cost = budget + 1 + (size_t)(rand() % 1000);
+        bool ok = put_owned(&c, &f, uri, "v", cost);
+        made++;
+        if (cost > budget) {
+            refused++;
+            assert_false(ok);
+            assert_null(asset__cache_get(&c, uri));
+        } else {
+            assert_true(ok);
+            asset__cache_entry_t *e = asset__cache_get(&c, uri);
+            assert_non_null(e);
+            assert_int_equal(e->value->cost, cost);
+        }
+        assert_true(c.bytes <= c.budget);
+        size_t n = 0;
+        assert_int_equal(lru_sum(&c, &n), c.bytes);
+        assert_int_equal(n, c.map.count);
+    }
+    assert_true(refused > 0);
+    assert_true(c.evictions > 0);
+    size_t live = c.map.count;
+    /* every value not in the cache any more was freed exactly once */
+    assert_int_equal(f.frees, made - (int)live);
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, made);
+}
+
+static void test_value_larger_than_budget_is_not_cached(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 100);
+    assert_true(put_owned(&c, &f, "mem://small", NULL, 40));
+    assert_true(put_owned(&c, &f, "mem://exact", NULL, 60)); /* == remaining budget */
+    assert_int_equal(c.bytes, 100);
+    assert_false(put_owned(&c, &f, "mem://huge", NULL, 101));
+    assert_null(asset__cache_get(&c, "mem://huge"));
+    /* refusing the huge one evicted nothing */
+    assert_non_null(asset__cache_get(&c, "mem://small"));
+    assert_non_null(asset__cache_get(&c, "mem://exact"));
+    assert_int_equal(c.evictions, 0);
+    assert_int_equal(f.frees, 1); /* only the refused value, freed by our release */
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 3);
+}
+
+static void test_new_version_replaces_old_entry(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 1000);
+    asset__value_t *v1 = mkval(&f, 100), *v2 = mkval(&f, 30);
+    assert_true(asset__cache_put(&c, "file:///a", "v1", v1));
+    assert_true(asset__cache_put(&c, "file:///a", "v2", v2));
+    assert_int_equal(c.map.count, 1);
+    assert_int_equal(c.bytes, 30);
+    asset__cache_entry_t *e = asset__cache_get(&c, "file:///a");
+    assert_non_null(e);
+    assert_string_equal(e->version, "v2");
+    assert_ptr_equal(e->value, v2);
+    assert_int_equal(c.evictions, 0); /* replacement is not eviction */
+    assert_int_equal(f.frees, 0);     /* we still hold v1 */
+    asset__value_release(v1);
+    assert_int_equal(f.frees, 1);
+    /* a new version too large for the budget still drops the stale entry */
+    asset__value_t *big = mkval(&f, 5000);
+    assert_false(asset__cache_put(&c, "file:///a", "v3", big));
+    assert_null(asset__cache_get(&c, "file:///a"));
+    assert_int_equal(c.bytes, 0);
+    asset__value_release(big);
+    asset__value_release(v2);
+    assert_int_equal(f.frees, 3);
+    asset__cache_free(&c);
+}
+
+static void test_eviction_follows_least_recent_use(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 300);
+    assert_true(put_owned(&c, &f, "mem://a", NULL, 100));
+    assert_true(put_owned(&c, &f, "mem://b", NULL, 100));
+    assert_true(put_owned(&c, &f, "mem://c", NULL, 100));
+    assert_non_null(asset__cache_get(&c, "mem://a")); /* a is now the most recent */
+    assert_true(put_owned(&c, &f, "mem://d", NULL, 100));
+    assert_null(asset__cache_get(&c, "mem://b")); /* b was least recent */
+    assert_int_equal(c.evictions, 1);
+    assert_int_equal(f.frees, 1);
+    /* order now (most recent first): d a c -> touching c then adding 150 evicts a and d */
+    assert_non_null(asset__cache_get(&c, "mem://c"));
+    assert_true(put_owned(&c, &f, "mem://e", NULL, 150));
+    assert_non_null(asset__cache_get(&c, "mem://c"));
+    assert_non_null(asset__cache_get(&c, "mem://e"));
+    assert_null(asset__cache_get(&c, "mem://a"));
+    assert_null(asset__cache_get(&c, "mem://d"));
+    assert_int_equal(c.evictions, 3);
+    assert_int_equal(c.bytes, 250);
+    assert_string_equal(c.lru_head->node.key, "mem://e");
+    assert_string_equal(c.lru_tail->node.key, "mem://c");
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 5);
+}
+
+static void test_remove_and_clear_release_only_the_cache_reference(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 1000);
+    asset__value_t *held = mkval(&f, 10); /* a "handle" keeps this one */
+    assert_true(asset__cache_put(&c, "mem://held", NULL, held));
+    assert_true(put_owned(&c, &f, "mem://x", NULL, 20));
+    assert_true(put_owned(&c, &f, "mem://y", NULL, 30));
+    assert_true(asset__cache_remove(&c, "mem://x"));
+    assert_false(asset__cache_remove(&c, "mem://x"));
+    assert_false(asset__cache_remove(&c, "mem://never"));
+    assert_int_equal(f.frees, 1);
+    assert_int_equal(c.bytes, 40);
+    asset__cache_clear(&c);
+    assert_int_equal(c.bytes, 0);
+    assert_int_equal(c.map.count, 0);
+    assert_null(c.lru_head);
+    assert_null(c.lru_tail);
+    assert_int_equal(c.evictions, 0);
+    assert_int_equal(f.frees, 2); /* y; held is still ours */
+    assert_int_equal(atomic_load(&held->refs), 1);
+    /* the cache is usable after clear */
+    assert_true(put_owned(&c, &f, "mem://z", NULL, 5));
+    assert_int_equal(c.bytes, 5);
+    asset__value_release(held);
+    assert_int_equal(f.frees, 3);
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 4);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public API                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct fixture {
+    char *dir;
+    asset_server_t *s;
+    tu_counter_t c;
+} fixture_t;
+
+static int setup(void **state) {
+    fixture_t *fx = calloc(1, sizeof *fx);
+    fx->dir = tu_mkdtemp();
+    /* One worker: a worker drops its own reference on a value just after it hands the
+     * value to the handles, so a free count is only exact once the next job has run. */
+    asset_server_config_t cfg = {.max_workers = 1};
+    fx->s = asset_server_create(&cfg);
+    if (!fx->s) return -1;
+    /* 250 bytes: two 100-byte assets fit, a third evicts */
+    if (tu_counting_loader_register(fx->s, "count", ".dat", &fx->c, 250) != ASSET_OK) return -1;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture_t *fx = *state;
+    asset_server_destroy(fx->s);
+    tu_rmrf(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static char *write_uri(fixture_t *fx, const char *rel, size_t n) {
+    char *p = tu_write_pattern(fx->dir, rel, n);
+    char *u = tu_file_uri(p);
+    free(p);
+    return u;
+}
+
+static asset_handle_t *load_ok(asset_server_t *s, const char *uri, const asset_load_options_t *o) {
+    asset_handle_t *h = asset_server_load(s, uri, o);
+    assert_non_null(h);
+    asset_status_t st = tu_wait(h);
+    if (st != ASSET_OK) fail_msg("%s: %s", uri, asset_handle_error_message(h));
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    return h;
+}
+
+static void check_pattern(const asset_bytes_t *b, size_t n) {
+    assert_non_null(b);
+    assert_int_equal(b->size, n);
+    for (size_t i = 0; i < n; i++) assert_int_equal(b->data[i], (uint8_t)(i * 31 + 7));
+}
+
+static void test_evicted_value_stays_valid_while_a_handle_holds_it(void **state) {
+    fixture_t *fx = *state;
+    char *a = write_uri(fx, "a.dat", 100), *b = write_uri(fx, "b.dat", 100),
+         *c = write_uri(fx, "c.dat", 100);
+    asset_handle_t *ha = load_ok(fx->s, a, NULL);
+    const asset_bytes_t *va = asset_handle_value(ha);
+    asset_handle_release(load_ok(fx->s, b, NULL));
+    asset_handle_release(load_ok(fx->s, c, NULL)); /* evicts a */
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.cache_evictions, 1);
+    assert_int_equal(st.bytes_cached, 200);
+    /* a left the cache, but the handle's reference keeps the value alive */
+    assert_int_equal(tu_counter_frees(&fx->c), 0);
+    assert_ptr_equal(asset_handle_value(ha), va);
+    check_pattern(va, 100);
+    asset_handle_release(ha);
+    assert_int_equal(tu_counter_frees(&fx->c), 1); /* freed once, on the last release */
+    asset_server_flush(fx->s);
+    assert_int_equal(tu_counter_frees(&fx->c), 1);
+    /* a was evicted: loading it again parses again */
+    asset_handle_release(load_ok(fx->s, a, NULL));
+    assert_int_equal(tu_counter_parses(&fx->c), 4);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void test_values_freed_exactly_once_at_destroy(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_counter_t c = {0};
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    assert_int_equal(tu_counting_loader_register(s, "count", ".dat", &c, 0), ASSET_OK);
+    char *p = tu_write_pattern(dir, "x.dat", 10);
+    char *u = tu_file_uri(p);
+    asset_handle_t *h1 = load_ok(s, u, NULL);
+    asset_handle_t *h2 = load_ok(s, u, NULL); /* revalidated: same value */
+    assert_ptr_equal(asset_handle_value(h1), asset_handle_value(h2));
+    assert_int_equal(tu_counter_parses(&c), 1);
+    asset_handle_release(h1);
+    assert_int_equal(tu_counter_frees(&c), 0); /* cache + h2 still hold it */
+    asset_server_destroy(s);                   /* h2 never released: destroy frees it */
+    assert_int_equal(tu_counter_frees(&c), 1);
+    tu_rmrf(dir);
+    free(dir);
+    free(p);
+    free(u);
+}
+
+static void test_invalidate_forces_a_reparse(void **state) {
+    fixture_t *fx = *state;
+    char *p = tu_write_pattern(fx->dir, "inv.dat", 50);
+    char *u = tu_file_uri(p);
+    asset_handle_release(load_ok(fx->s, u, NULL));
+    asset_handle_release(load_ok(fx->s, u, NULL));
+    assert_int_equal(tu_counter_parses(&fx->c), 1); /* second was NOT_MODIFIED */
+    /* invalidate through the bare path: it names the same normalised URI */
+    asset_server_invalidate(fx->s, p);
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+    assert_int_equal(tu_counter_frees(&fx->c), 1);
+    asset_handle_release(load_ok(fx->s, u, NULL));
+    assert_int_equal(tu_counter_parses(&fx->c), 2);
+    /* invalid URIs and unknown ones are ignored */
+    asset_server_invalidate(fx->s, "");
+    asset_server_invalidate(fx->s, "pkg://../x");
+    asset_server_invalidate(fx->s, "mem://never-loaded");
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 50);
+    free(p);
+    free(u);
+}
+
+static void test_clear_caches_keeps_held_values_valid(void **state) {
+    fixture_t *fx = *state;
+    char *a = write_uri(fx, "ca.dat", 60), *b = write_uri(fx, "cb.dat", 70);
+    asset_handle_t *ha = load_ok(fx->s, a, NULL);
+    asset_handle_release(load_ok(fx->s, b, NULL));
+    /* a json asset lands in the json loader's cache: clear_caches empties all caches */
+    assert_int_equal(asset_mem_put(fx->s, "cfg.json", "{\"k\": [1, 2, 3]}", 16), ASSET_OK);
+    asset_handle_release(load_ok(fx->s, "mem://cfg.json", NULL));
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    assert_true(st.bytes_cached > 130);
+    asset_server_clear_caches(fx->s);
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+    assert_int_equal(st.cache_evictions, 0);       /* clearing is not evicting */
+    assert_int_equal(tu_counter_frees(&fx->c), 1); /* b; a is held */
+    check_pattern(asset_handle_value(ha), 60);
+    asset_handle_release(ha);
+    assert_int_equal(tu_counter_frees(&fx->c), 2);
+    asset_handle_release(load_ok(fx->s, a, NULL));
+    assert_int_equal(tu_counter_parses(&fx->c), 3);
+    free(a);
+    free(b);
+}
+
+static void test_no_cache_skips_lookup_and_insert(void **state) {
+    fixture_t *fx = *state;
+    char *u = write_uri(fx, "nc.dat", 40);
+    asset_load_options_t nc = {.no_cache = true};
+    asset_handle_release(load_ok(fx->s, u, &nc));
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 0);          /* no insert */
+    asset_handle_release(load_ok(fx->s, u, NULL)); /* a miss: parses, inserts */
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 40);
+    asset_handle_t *h = load_ok(fx->s, u, &nc); /* no lookup: a full read and parse */
+    assert_int_equal(tu_counter_parses(&fx->c), 3);
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.cache_hits, 0);
+    assert_int_equal(st.source_reads, 3);
+    /* the no_cache value is not the cached one; both stay valid */
+    asset_handle_t *cached = load_ok(fx->s, u, NULL);
+    assert_ptr_not_equal(asset_handle_value(h), asset_handle_value(cached));
+    check_pattern(asset_handle_value(h), 40);
+    check_pattern(asset_handle_value(cached), 40);
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.cache_hits, 1);
+    assert_int_equal(tu_counter_parses(&fx->c), 3);
+    asset_handle_release(h);
+    asset_handle_release(cached);
+    assert_int_equal(tu_counter_frees(&fx->c), 2); /* the two no_cache values */
+    free(u);
+}
+
+static void test_stats_count_hits_misses_evictions_and_bytes(void **state) {
+    fixture_t *fx = *state;
+    char *a = write_uri(fx, "sa.dat", 100), *b = write_uri(fx, "sb.dat", 100),
+         *c = write_uri(fx, "sc.dat", 30);
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.cache_hits + st.cache_misses + st.cache_evictions + st.bytes_cached, 0);
+    asset_handle_release(load_ok(fx->s, a, NULL)); /* miss */
+    asset_handle_release(load_ok(fx->s, a, NULL)); /* hit (revalidated) */
+    asset_handle_release(load_ok(fx->s, b, NULL)); /* miss */
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.cache_misses, 2);
+    assert_int_equal(st.cache_hits, 1);
+    assert_int_equal(st.cache_evictions, 0);
+    assert_int_equal(st.bytes_cached, 200);
+    assert_int_equal(st.parses, 2);
+    asset_handle_release(load_ok(fx->s, c, NULL)); /* 230 <= 250: no eviction */
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.cache_evictions, 0);
+    assert_int_equal(st.bytes_cached, 230);
+    asset_handle_release(load_ok(fx->s, a, NULL)); /* hit: a becomes most recent */
+    char *d = write_uri(fx, "sd.dat", 150);
+    asset_handle_release(load_ok(fx->s, d, NULL)); /* 380: evicts b (LRU), then c */
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.cache_evictions, 2);
+    assert_int_equal(st.bytes_cached, 250);
+    assert_int_equal(st.cache_misses, 4);
+    assert_int_equal(st.cache_hits, 2);
+    assert_int_equal(st.completed, 6);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_budget_never_exceeded_over_10000_random_inserts),
+        cmocka_unit_test(test_value_larger_than_budget_is_not_cached),
+        cmocka_unit_test(test_new_version_replaces_old_entry),
+        cmocka_unit_test(test_eviction_follows_least_recent_use),
+        cmocka_unit_test(test_remove_and_clear_release_only_the_cache_reference),
+        cmocka_unit_test_setup_teardown(test_evicted_value_stays_valid_while_a_handle_holds_it,
+                                        setup, teardown),
+        cmocka_unit_test(test_values_freed_exactly_once_at_destroy),
+        cmocka_unit_test_setup_teardown(test_invalidate_forces_a_reparse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clear_caches_keeps_held_values_valid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_cache_skips_lookup_and_insert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_count_hits_misses_evictions_and_bytes, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

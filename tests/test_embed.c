@@ -1,0 +1,192 @@
+/* test_embed.c - tests/data/embed compiled in by asset_server_embed() (see
+ * tests/CMakeLists.txt): the generated table matches the folder byte for byte, loads
+ * through pkg:// with no file I/O, and the asset-embed tool escapes odd file names and
+ * refuses bad arguments. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cjson/cJSON.h>
+
+#include "internal.h"
+#include "test_embed_assets.h" /* generated: test_embed_assets_files[], _count */
+#include "test_util.h"
+
+static const char *const expected_paths[] = {"hello.txt", "sub/data.json", "sub/deeper/bin.dat",
+                                             "with space.txt"};
+#define NEXPECTED (sizeof expected_paths / sizeof *expected_paths)
+
+/* The file under tests/data/embed, read from the source tree. */
+static unsigned char *read_source(const char *rel, size_t *n) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/embed/%s", tu_srcdir(), rel);
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open %s", path);
+    unsigned char *buf = malloc(1 << 16);
+    *n = fread(buf, 1, 1 << 16, f);
+    fclose(f);
+    return buf;
+}
+
+static void test_generated_table_matches_the_folder(void **state) {
+    (void)state;
+    assert_int_equal(test_embed_assets_files_count, NEXPECTED);
+    for (size_t i = 0; i < NEXPECTED; i++) {
+        const asset_embedded_file_t *e = &test_embed_assets_files[i];
+        assert_string_equal(e->path, expected_paths[i]); /* sorted, '/'-separated */
+        size_t n;
+        unsigned char *disk = read_source(e->path, &n);
+        assert_int_equal(e->size, n);
+        assert_memory_equal(e->data, disk, n);
+        assert_int_equal(((const unsigned char *)e->data)[n], 0); /* uncounted trailing 0 */
+        free(disk);
+    }
+    /* a zeroed entry ends the table */
+    const asset_embedded_file_t *end = &test_embed_assets_files[NEXPECTED];
+    assert_null(end->path);
+    assert_null(end->data);
+    assert_int_equal(end->size, 0);
+}
+
+static void test_embedded_folder_loads_through_pkg(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_int_equal(asset_server_mount_embedded(s, "embtest", test_embed_assets_files,
+                                                 test_embed_assets_files_count),
+                     ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "pkg://embtest/sub/data.json", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    const cJSON *j = asset_handle_value(h);
+    assert_int_equal(cJSON_GetObjectItem(j, "answer")->valueint, 42);
+    assert_string_equal(cJSON_GetObjectItem(j, "name")->valuestring, "embedded");
+    asset_handle_release(h);
+    h = asset_server_load(s, "pkg://embtest/with%20space.txt", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_string_equal((const char *)b->data, "with a space\n");
+    asset_handle_release(h);
+    h = asset_server_load(s, "pkg://embtest/sub/deeper/bin.dat", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    b = asset_handle_value(h);
+    assert_int_equal(b->size, 7);
+    assert_memory_equal(b->data, "\x00\x01\"\\\xff\x7f\n", 7);
+    asset_handle_release(h);
+    /* the folder's shape, through the pkg source's listing */
+    asset_list_t l;
+    memset(&l, 0, sizeof l);
+    l.path = "embtest/sub";
+    l.recursive = true;
+    assert_int_equal(asset__pkg_source.list(s, "pkg://embtest/sub", &l), ASSET_OK);
+    assert_int_equal(l.count, 2);
+    assert_string_equal(l.paths[0], "data.json");
+    assert_string_equal(l.paths[1], "deeper/bin.dat");
+    asset__list_dispose(&l);
+    asset_server_destroy(s);
+}
+
+/* ---- the tool itself ---- */
+
+static const char *tool(void) {
+    const char *t = getenv("ASSET_TEST_EMBED_TOOL");
+    return t && *t ? t : NULL;
+}
+
+static int run(const char *cmd) {
+    int rc = system(cmd);
+    return rc >= 0 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void test_tool_escapes_odd_names_and_writes_every_byte(void **state) {
+    (void)state;
+    if (!tool()) skip();
+    char *dir = tu_mkdtemp();
+    char *in = tu_path(dir, "in");
+    free(tu_write_file(in, "q\"uote\\back?.txt", "ab", 2));
+    free(tu_write_file(in, "z/empty", "", 0));
+    free(tu_write_file(in, "a\xc3\xa9.txt", "\x00\xff", 2));
+    char *out = tu_path(dir, "out.c");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' odd_table '%s' '%s'", tool(), in, out);
+    assert_int_equal(run(cmd), 0);
+    char *c = slurp(out);
+    assert_non_null(c);
+    assert_non_null(strstr(c, "const asset_embedded_file_t odd_table_files[] = {"));
+    assert_non_null(strstr(c, "const size_t odd_table_files_count = 3u;"));
+    /* sorted by bytes: "a\303\251.txt" < "q..." < "z/empty"; names escaped */
+    const char *e1 = strstr(c, "{\"a\\303\\251.txt\", odd_table_data_0, 2u}");
+    const char *e2 = strstr(c, "{\"q\\\"uote\\\\back\\?.txt\", odd_table_data_1, 2u}");
+    const char *e3 = strstr(c, "{\"z/empty\", odd_table_data_2, 0u}");
+    assert_non_null(e1);
+    assert_non_null(e2);
+    assert_non_null(e3);
+    assert_true(e1 < e2 && e2 < e3);
+    assert_non_null(strstr(c, "odd_table_data_0[] = {\n    0x00,0xff,0x00\n};"));
+    assert_non_null(strstr(c, "odd_table_data_2[] = {\n    0x00\n};"));
+    free(c);
+    /* no temporary left next to the output */
+    char *tmp = tu_path(dir, "out.c.tmp");
+    assert_null(slurp(tmp));
+    free(tmp);
+    tu_rmrf(dir);
+    free(dir);
+    free(in);
+    free(out);
+}
+
+static void test_tool_refuses_bad_arguments(void **state) {
+    (void)state;
+    if (!tool()) skip();
+    char *dir = tu_mkdtemp();
+    char *out = tu_path(dir, "out.c");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' 2>/dev/null", tool());
+    assert_int_equal(run(cmd), 2); /* usage */
+    snprintf(cmd, sizeof cmd, "'%s' 9bad '%s' '%s' 2>/dev/null", tool(), dir, out);
+    assert_int_equal(run(cmd), 1);
+    snprintf(cmd, sizeof cmd, "'%s' ok '%s/missing' '%s' 2>/dev/null", tool(), dir, out);
+    assert_int_equal(run(cmd), 1);
+    assert_null(slurp(out)); /* nothing written on failure */
+    /* an empty folder is a valid, empty table */
+    char *empty = tu_path(dir, "empty");
+    free(tu_write_file(empty, ".keep", "", 0));
+    char *keep = tu_path(empty, ".keep");
+    remove(keep);
+    snprintf(cmd, sizeof cmd, "'%s' none '%s' '%s'", tool(), empty, out);
+    assert_int_equal(run(cmd), 0);
+    char *c = slurp(out);
+    assert_non_null(strstr(c, "const size_t none_files_count = 0u;"));
+    assert_non_null(strstr(c, "{0, 0, 0}"));
+    free(c);
+    tu_rmrf(dir);
+    free(dir);
+    free(out);
+    free(empty);
+    free(keep);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generated_table_matches_the_folder),
+        cmocka_unit_test(test_embedded_folder_loads_through_pkg),
+        cmocka_unit_test(test_tool_escapes_odd_names_and_writes_every_byte),
+        cmocka_unit_test(test_tool_refuses_bad_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

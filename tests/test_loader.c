@@ -1,0 +1,530 @@
+/* test_loader.c - loader selection (forced by name, user loaders in registration
+ * order, json, bytes), claims vs suffixes, registration checks, per-loader cache
+ * budgets, the json loader's error messages, and the parse API's ownership rules. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+/* ---- a loader that says who it is ---- */
+
+typedef struct named {
+    const char *name;
+    const char *claim; /* claims() says yes when the URI contains this */
+    int parses, frees, claims_calls;
+    char last_claim_uri[256];
+} named_t;
+
+static asset_status_t named_parse(void *ctx, asset_parse_t *p) {
+    named_t *n = ctx;
+    __atomic_fetch_add(&n->parses, 1, __ATOMIC_SEQ_CST);
+    char *v = asset_alloc(strlen(n->name) + 1);
+    if (!v) return ASSET_E_NO_MEMORY;
+    strcpy(v, n->name);
+    asset_parse_set_value(p, v, strlen(v) + 1);
+    return ASSET_OK;
+}
+
+static void named_free(void *ctx, void *value) {
+    named_t *n = ctx;
+    __atomic_fetch_add(&n->frees, 1, __ATOMIC_SEQ_CST);
+    asset_free(value);
+}
+
+static bool named_claims(void *ctx, const char *uri) {
+    named_t *n = ctx;
+    n->claims_calls++; /* main thread: the thread that calls load */
+    snprintf(n->last_claim_uri, sizeof n->last_claim_uri, "%s", uri);
+    return strstr(uri, n->claim) != NULL;
+}
+
+static int reg_named(asset_server_t *s, named_t *n, const char *const *suffixes, bool use_claims,
+                     size_t budget) {
+    asset_loader_t ld = {ASSET_LOADER_ABI, n->name,    suffixes, use_claims ? named_claims : NULL,
+                         named_parse,      named_free, NULL};
+    return asset_server_register_loader(s, &ld, n, budget);
+}
+
+static const char *const dat_suffix[] = {".dat", NULL};
+static const char *const txt_mixed_case[] = {".TxT", ".text", NULL};
+static const char *const json_suffix[] = {".json", NULL};
+
+/* Loads uri and returns the name of the loader whose value the handle got ("" when it
+ * failed). The value's loader slot is internal: fine for a test. */
+static const char *loaded_by(asset_server_t *s, const char *uri, const asset_load_options_t *o,
+                             asset_handle_t **out) {
+    asset_handle_t *h = asset_server_load(s, uri, o);
+    assert_non_null(h);
+    tu_wait(h);
+    const char *name = asset_handle_state(h) == ASSET_STATE_LOADED ? h->value->loader->name : "";
+    if (out)
+        *out = h;
+    else
+        asset_handle_release(h);
+    return name;
+}
+
+static asset_server_t *server_with_mem(void) {
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    const char *keys[] = {"a.json", "a.dat",          "a.bin", "A.TXT",
+                          "b.Text", "special/c.json", "d.JSON"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        assert_int_equal(asset_mem_put(s, keys[i], "[1, 2]", 6), ASSET_OK);
+    return s;
+}
+
+static void test_builtin_selection_json_by_suffix_else_bytes(void **state) {
+    (void)state;
+    asset_server_t *s = server_with_mem();
+    asset_handle_t *h;
+    assert_string_equal(loaded_by(s, "mem://a.json", NULL, &h), "json");
+    const cJSON *j = asset_handle_value(h);
+    assert_true(cJSON_IsArray(j));
+    assert_int_equal(cJSON_GetArraySize(j), 2);
+    asset_handle_release(h);
+    assert_string_equal(loaded_by(s, "mem://d.JSON", NULL, NULL), "json"); /* case-insensitive */
+    assert_string_equal(loaded_by(s, "mem://a.bin", NULL, &h), "bytes");
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_int_equal(b->size, 6);
+    assert_memory_equal(b->data, "[1, 2]", 7); /* and NUL-terminated */
+    asset_handle_release(h);
+    assert_string_equal(loaded_by(s, "mem://a.dat", NULL, NULL), "bytes");
+    asset_server_destroy(s);
+}
+
+static void test_forced_loader_by_name_wins_over_every_claim(void **state) {
+    (void)state;
+    asset_server_t *s = server_with_mem();
+    named_t dat = {.name = "dat"};
+    assert_int_equal(reg_named(s, &dat, dat_suffix, false, 0), ASSET_OK);
+    asset_load_options_t o = {.loader = "bytes"};
+    assert_string_equal(loaded_by(s, "mem://a.json", &o, NULL), "bytes");
+    assert_string_equal(loaded_by(s, "mem://a.dat", &o, NULL), "bytes");
+    o.loader = "dat";
+    assert_string_equal(loaded_by(s, "mem://a.json", &o, NULL), "dat");
+    o.loader = "json";
+    assert_string_equal(loaded_by(s, "mem://a.dat", &o, NULL), "json");
+    assert_int_equal(dat.parses, 1);
+    asset_server_destroy(s);
+    assert_int_equal(dat.frees, 1);
+}
+
+static void test_user_loaders_tried_in_registration_order_before_builtins(void **state) {
+    (void)state;
+    asset_server_t *s = server_with_mem();
+    named_t first = {.name = "first"}, second = {.name = "second"}, js = {.name = "myjson"};
+    assert_int_equal(reg_named(s, &first, dat_suffix, false, 0), ASSET_OK);
+    assert_int_equal(reg_named(s, &second, dat_suffix, false, 0), ASSET_OK);
+    assert_int_equal(reg_named(s, &js, json_suffix, false, 0), ASSET_OK);
+    assert_string_equal(loaded_by(s, "mem://a.dat", NULL, NULL), "first");
+    assert_string_equal(loaded_by(s, "mem://a.json", NULL, NULL), "myjson"); /* before json */
+    assert_string_equal(loaded_by(s, "mem://a.bin", NULL, NULL), "bytes");
+    assert_int_equal(second.parses, 0);
+    /* the forced name still reaches the shadowed ones */
+    asset_load_options_t o = {.loader = "second"};
+    assert_string_equal(loaded_by(s, "mem://a.dat", &o, NULL), "second");
+    o.loader = "json";
+    assert_string_equal(loaded_by(s, "mem://a.json", &o, NULL), "json");
+    asset_server_destroy(s);
+}
+
+static void test_claims_callback_replaces_suffix_match(void **state) {
+    (void)state;
+    asset_server_t *s = server_with_mem();
+    /* suffixes given too, but claims() decides alone */
+    named_t cl = {.name = "special", .claim = "/special/"};
+    assert_int_equal(reg_named(s, &cl, json_suffix, true, 0), ASSET_OK);
+    assert_string_equal(loaded_by(s, "mem://special/c.json", NULL, NULL), "special");
+    assert_string_equal(cl.last_claim_uri, "mem://special/c.json"); /* the normalised URI */
+    assert_string_equal(loaded_by(s, "mem://a.json", NULL, NULL), "json");
+    assert_true(cl.claims_calls >= 2);
+    /* a forced loader does not ask claims() */
+    int calls = cl.claims_calls;
+    asset_load_options_t o = {.loader = "bytes"};
+    assert_string_equal(loaded_by(s, "mem://special/c.json", &o, NULL), "bytes");
+    assert_int_equal(cl.claims_calls, calls);
+    asset_server_destroy(s);
+}
+
+static void test_suffix_match_is_case_insensitive(void **state) {
+    (void)state;
+    asset_server_t *s = server_with_mem();
+    named_t txt = {.name = "txt"};
+    assert_int_equal(reg_named(s, &txt, txt_mixed_case, false, 0), ASSET_OK);
+    assert_string_equal(loaded_by(s, "mem://A.TXT", NULL, NULL), "txt");
+    assert_string_equal(loaded_by(s, "mem://b.Text", NULL, NULL), "txt");
+    assert_string_equal(loaded_by(s, "mem://a.bin", NULL, NULL), "bytes");
+    asset_server_destroy(s);
+}
+
+static void test_unknown_loader_name_fails_with_no_loader(void **state) {
+    (void)state;
+    asset_server_t *s = server_with_mem();
+    asset_load_options_t o = {.loader = "png"};
+    asset_handle_t *h = asset_server_load(s, "mem://a.bin", &o);
+    assert_int_equal(tu_wait(h), ASSET_E_NO_LOADER);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    assert_non_null(strstr(asset_handle_error_message(h), "mem://a.bin"));
+    assert_non_null(strstr(asset_handle_error_message(h), "'png'"));
+    asset_handle_release(h);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.source_reads, 0); /* decided without any I/O */
+    asset_server_destroy(s);
+}
+
+static asset_status_t nop_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    return asset_parse_fail(p, ASSET_E_PARSE, "never called");
+}
+
+static void test_register_refuses_bad_vtables_and_duplicate_names(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset_loader_t ok = {ASSET_LOADER_ABI, "mine", NULL, NULL, nop_parse, NULL, NULL};
+    assert_int_equal(asset_server_register_loader(s, &ok, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(s, &ok, NULL, 0), ASSET_E_INVALID);
+    asset_loader_t l = ok;
+    l.name = "json"; /* the built-ins' names are taken too */
+    assert_int_equal(asset_server_register_loader(s, &l, NULL, 0), ASSET_E_INVALID);
+    l.name = "bytes";
+    assert_int_equal(asset_server_register_loader(s, &l, NULL, 0), ASSET_E_INVALID);
+    l = ok;
+    l.name = "abi0";
+    l.abi = 0;
+    assert_int_equal(asset_server_register_loader(s, &l, NULL, 0), ASSET_E_INVALID);
+    l = ok;
+    l.name = "noparse";
+    l.parse = NULL;
+    assert_int_equal(asset_server_register_loader(s, &l, NULL, 0), ASSET_E_INVALID);
+    l = ok;
+    l.name = NULL;
+    assert_int_equal(asset_server_register_loader(s, &l, NULL, 0), ASSET_E_INVALID);
+    l.name = "";
+    assert_int_equal(asset_server_register_loader(s, &l, NULL, 0), ASSET_E_INVALID);
+    assert_int_equal(asset_server_register_loader(s, NULL, NULL, 0), ASSET_E_INVALID);
+    assert_int_equal(asset_server_register_loader(NULL, &ok, NULL, 0), ASSET_E_INVALID);
+    /* a refused registration left nothing behind: the names stay free */
+    l = ok;
+    l.name = "abi0";
+    assert_int_equal(asset_server_register_loader(s, &l, NULL, 0), ASSET_OK);
+    asset_server_destroy(s);
+}
+
+static void test_each_loader_has_its_own_cache_budget(void **state) {
+    (void)state;
+    /* one worker: each job has fully let go of its value before the next one runs */
+    asset_server_config_t cfg = {.cache_budget = 1000, .max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    tu_counter_t small = {0}, big = {0};
+    assert_int_equal(tu_counting_loader_register(s, "small", ".sml", &small, 100), ASSET_OK);
+    assert_int_equal(tu_counting_loader_register(s, "big", ".big", &big, 0), ASSET_OK);
+    char blob[60];
+    memset(blob, 'x', sizeof blob);
+    const char *keys[] = {"1.sml", "2.sml", "1.big", "2.big"};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(asset_mem_put(s, keys[i], blob, sizeof blob), ASSET_OK);
+        char uri[32];
+        snprintf(uri, sizeof uri, "mem://%s", keys[i]);
+        asset_handle_t *h = asset_server_load(s, uri, NULL);
+        assert_int_equal(tu_wait(h), ASSET_OK);
+        asset_handle_release(h);
+    }
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cache_evictions, 1); /* 120 > 100 in "small"; "big" has 1000 */
+    assert_int_equal(st.bytes_cached, 60 + 120);
+    assert_int_equal(tu_counter_frees(&small), 1);
+    assert_int_equal(tu_counter_frees(&big), 0);
+    /* the server's budget bounds the built-ins: 2000 bytes is not cached by "bytes" */
+    char *large = calloc(1, 2000);
+    assert_int_equal(asset_mem_put(s, "large.bin", large, 2000), ASSET_OK);
+    free(large);
+    for (int i = 0; i < 2; i++) {
+        asset_handle_t *h = asset_server_load(s, "mem://large.bin", NULL);
+        assert_int_equal(tu_wait(h), ASSET_OK);
+        asset_handle_release(h);
+    }
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_cached, 60 + 120);
+    assert_int_equal(st.parses, 4 + 2);
+    asset_server_destroy(s);
+}
+
+/* ---- json errors ---- */
+
+static asset_handle_t *load_text(asset_server_t *s, const char *key, const char *text, size_t n) {
+    assert_int_equal(asset_mem_put(s, key, text, n), ASSET_OK);
+    char uri[256];
+    snprintf(uri, sizeof uri, "mem://%s", key);
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    tu_wait(h);
+    return h;
+}
+
+static void expect_parse_error(asset_server_t *s, const char *key, const char *text, size_t n,
+                               const char *needle) {
+    asset_handle_t *h = load_text(s, key, text, n);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    assert_int_equal(asset_handle_error(h), ASSET_E_PARSE);
+    const char *msg = asset_handle_error_message(h);
+    if (!strstr(msg, needle)) fail_msg("'%s' does not contain '%s'", msg, needle);
+    char uri[256];
+    snprintf(uri, sizeof uri, "mem://%s", key);
+    assert_non_null(strstr(msg, uri));
+    assert_non_null(strstr(msg, "json loader"));
+    asset_handle_release(h);
+}
+
+static void test_json_error_reports_line_and_column(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    const char *doc = "{\n  \"a\": 1,\n  \"b\": ]\n}\n";
+    expect_parse_error(s, "bad.json", doc, strlen(doc), "line 3, column 8");
+    const char *one = "[1, 2, oops]";
+    expect_parse_error(s, "one.json", one, strlen(one), "line 1, column 8");
+    expect_parse_error(s, "near.json", one, strlen(one), "near 'oops]'");
+    const char *cut = "{\"a\": [1, 2";
+    expect_parse_error(s, "cut.json", cut, strlen(cut), "unexpected end of document");
+    expect_parse_error(s, "empty.json", "", 0, "empty document");
+    expect_parse_error(s, "blank.json", " \n\t ", 4, "empty document");
+    asset_server_destroy(s);
+}
+
+static void test_json_trailing_garbage_is_rejected(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    expect_parse_error(s, "t1.json", "{} x", 4,
+                       "trailing characters after the value at line 1, column 4");
+    expect_parse_error(s, "t2.json", "[1]\n[2]", 7, "line 2, column 1");
+    /* a NUL byte ends a C string but not the document: refused, not truncated */
+    expect_parse_error(s, "t3.json", "[1]\0garbage", 11, "NUL byte at line 1, column 4");
+    /* trailing whitespace is fine, and so is a UTF-8 byte order mark */
+    const char *ws = "\xEF\xBB\xBF {\"k\": true}  \r\n";
+    asset_handle_t *h = load_text(s, "ws.json", ws, strlen(ws));
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(asset_handle_value(h), "k")));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_json_deep_nesting_fails_cleanly(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    char *deep = malloc(5000);
+    memset(deep, '[', 5000);
+    expect_parse_error(s, "deep.json", deep, 5000, "nested deeper than");
+    /* balanced but too deep too, so no truncated tree gets through */
+    char *bal = malloc(10000);
+    memset(bal, '[', 5000);
+    memset(bal + 5000, ']', 5000);
+    expect_parse_error(s, "bal.json", bal, 10000, "nested deeper than");
+    /* well within the limit: loads */
+    memset(bal, '[', 500);
+    memset(bal + 500, ']', 500);
+    asset_handle_t *h = load_text(s, "ok.json", bal, 1000);
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    assert_true(cJSON_IsArray(asset_handle_value(h)));
+    asset_handle_release(h);
+    free(deep);
+    free(bal);
+    asset_server_destroy(s);
+}
+
+/* ---- failing loaders ---- */
+
+static void test_failing_loader_message_names_loader_and_uri(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_counter_t c = {.fail_parse = 1};
+    assert_int_equal(tu_counting_loader_register(s, "grumpy", ".gr", &c, 0), ASSET_OK);
+    asset_handle_t *h = load_text(s, "x.gr", "abc", 3);
+    assert_int_equal(asset_handle_error(h), ASSET_E_PARSE);
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, "mem://x.gr"));
+    assert_non_null(strstr(msg, "grumpy loader"));
+    assert_non_null(strstr(msg, "counting loader told to fail"));
+    asset_handle_release(h);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.bytes_cached, 0);
+    asset_server_destroy(s);
+    assert_int_equal(tu_counter_frees(&c), 0);
+}
+
+typedef struct odd {
+    int frees;
+    int mode; /* 0: value then failure; 1: OK without a value; 2: positive status */
+} odd_t;
+
+static asset_status_t odd_parse(void *ctx, asset_parse_t *p) {
+    odd_t *o = ctx;
+    if (o->mode == 1) return ASSET_OK;
+    if (o->mode == 2) return ASSET_NOT_MODIFIED;
+    asset_parse_set_value(p, asset_alloc(16), 16);
+    return asset_parse_fail(p, ASSET_E_UNSUPPORTED, "changed my mind");
+}
+
+static void odd_free(void *ctx, void *v) {
+    ((odd_t *)ctx)->frees++;
+    asset_free(v);
+}
+
+static void test_misbehaving_loaders_fail_without_leaking(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    odd_t o = {0};
+    static const char *const odd_suffix[] = {".odd", NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI, "odd", odd_suffix, NULL, odd_parse, odd_free, NULL};
+    assert_int_equal(asset_server_register_loader(s, &ld, &o, 0), ASSET_OK);
+    asset_load_options_t nc = {.no_cache = true};
+
+    asset_handle_t *h = load_text(s, "a.odd", "x", 1);
+    assert_int_equal(asset_handle_error(h), ASSET_E_UNSUPPORTED); /* the loader's status kept */
+    assert_non_null(strstr(asset_handle_error_message(h), "changed my mind"));
+    assert_int_equal(o.frees, 1); /* the value it set before failing */
+    asset_handle_release(h);
+
+    o.mode = 1;
+    h = asset_server_load(s, "mem://a.odd", &nc);
+    assert_int_equal(tu_wait(h), ASSET_E_PARSE);
+    assert_non_null(strstr(asset_handle_error_message(h), "odd loader"));
+    assert_non_null(strstr(asset_handle_error_message(h), "no value"));
+    asset_handle_release(h);
+
+    o.mode = 2;
+    h = asset_server_load(s, "mem://a.odd", &nc);
+    assert_int_equal(tu_wait(h), ASSET_E_PARSE);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_int_equal(o.frees, 1);
+}
+
+/* ---- parse API ownership ---- */
+
+typedef struct taken {
+    char *buf; /* taken from the request */
+    size_t n;
+} taken_t;
+
+static asset_status_t take_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    size_t n = asset_parse_size(p);
+    char *buf = asset_parse_take_data(p);
+    if (!buf) return ASSET_E_NO_MEMORY;
+    if (buf[n] != 0) return asset_parse_fail(p, ASSET_E_PARSE, "not NUL-terminated");
+    /* the size stays readable after the take */
+    if (asset_parse_size(p) != n) return asset_parse_fail(p, ASSET_E_PARSE, "size changed");
+    for (size_t i = 0; i < n; i++) buf[i] = (char)toupper((unsigned char)buf[i]);
+    taken_t *t = asset_alloc(sizeof *t);
+    if (!t) {
+        asset_free(buf);
+        return ASSET_E_NO_MEMORY;
+    }
+    t->buf = buf;
+    t->n = n;
+    asset_parse_set_value(p, t, n + sizeof *t);
+    return ASSET_OK;
+}
+
+static void take_free(void *ctx, void *v) {
+    (void)ctx;
+    taken_t *t = v;
+    asset_free(t->buf); /* the buffer is the loader's: asset_free() it */
+    asset_free(t);
+}
+
+static const char emb_text[] = "static text";
+static const asset_embedded_file_t emb_files[] = {{"t.txt", emb_text, sizeof emb_text - 1}};
+
+static void test_parse_take_data_hands_over_a_buffer_the_loader_owns(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_loader_t ld = {ASSET_LOADER_ABI, "take", NULL, NULL, take_parse, take_free, NULL};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "m.txt", "mem text", 8), ASSET_OK);
+    assert_int_equal(asset_server_mount_embedded(s, "emb", emb_files, 1), ASSET_OK);
+    char *path = tu_write_file(dir, "f.txt", "file text", 9);
+    char *furi = tu_file_uri(path);
+    const char *uris[] = {"mem://m.txt", "pkg://emb/t.txt", furi};
+    const char *want[] = {"MEM TEXT", "STATIC TEXT", "FILE TEXT"};
+    asset_load_options_t take = {.loader = "take"}, bytes = {.loader = "bytes"};
+    for (int i = 0; i < 3; i++) {
+        asset_handle_t *h = asset_server_load(s, uris[i], &take);
+        assert_int_equal(tu_wait(h), ASSET_OK);
+        const taken_t *t = asset_handle_value(h);
+        assert_int_equal(t->n, strlen(want[i]));
+        assert_string_equal(t->buf, want[i]);
+        asset_handle_release(h);
+        /* the source's own bytes (mem blob, static table, file) are untouched */
+        h = asset_server_load(s, uris[i], &bytes);
+        assert_int_equal(tu_wait(h), ASSET_OK);
+        const asset_bytes_t *b = asset_handle_value(h);
+        assert_false(isupper(b->data[1]));
+        asset_handle_release(h);
+    }
+    assert_string_equal(emb_text, "static text");
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(dir);
+    free(path);
+    free(furi);
+}
+
+static asset_status_t uri_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    char *v = asset_alloc(strlen(asset_parse_uri(p)) + 1);
+    strcpy(v, asset_parse_uri(p));
+    asset_parse_set_value(p, v, 1);
+    return ASSET_OK;
+}
+
+static void test_parse_sees_the_normalised_uri(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset_loader_t ld = {ASSET_LOADER_ABI, "uri", NULL, NULL, uri_parse, NULL, NULL};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "dir/x y", "1", 1), ASSET_OK);
+    asset_load_options_t o = {.loader = "uri"};
+    asset_handle_t *h = asset_server_load(s, "MEM://dir/x%20y", &o);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_string_equal(asset_handle_value(h), "mem://dir/x y");
+    assert_string_equal(asset_handle_uri(h), "mem://dir/x y");
+    asset_handle_release(h);
+    asset_server_destroy(s); /* free_value NULL: asset_free */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_builtin_selection_json_by_suffix_else_bytes),
+        cmocka_unit_test(test_forced_loader_by_name_wins_over_every_claim),
+        cmocka_unit_test(test_user_loaders_tried_in_registration_order_before_builtins),
+        cmocka_unit_test(test_claims_callback_replaces_suffix_match),
+        cmocka_unit_test(test_suffix_match_is_case_insensitive),
+        cmocka_unit_test(test_unknown_loader_name_fails_with_no_loader),
+        cmocka_unit_test(test_register_refuses_bad_vtables_and_duplicate_names),
+        cmocka_unit_test(test_each_loader_has_its_own_cache_budget),
+        cmocka_unit_test(test_json_error_reports_line_and_column),
+        cmocka_unit_test(test_json_trailing_garbage_is_rejected),
+        cmocka_unit_test(test_json_deep_nesting_fails_cleanly),
+        cmocka_unit_test(test_failing_loader_message_names_loader_and_uri),
+        cmocka_unit_test(test_misbehaving_loaders_fail_without_leaking),
+        cmocka_unit_test(test_parse_take_data_hands_over_a_buffer_the_loader_owns),
+        cmocka_unit_test(test_parse_sees_the_normalised_uri),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

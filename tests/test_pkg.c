@@ -1,0 +1,491 @@
+/* test_pkg.c - pkg://name/path: directory mounts, the pkg_path search path (config and
+ * $ASSET_SERVER_PKG_PATH), remounts, embedded tables, paths that try to leave their
+ * package (URI tricks and symlinks, with openat2 and with the O_NOFOLLOW walk), the
+ * no-I/O cache hit of an immutable source, and listings through the source vtable. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "internal.h"
+#include "test_util.h"
+
+typedef struct fx {
+    char *dir;     /* scratch root */
+    char *game;    /* dir/game: the package "game" */
+    char *outside; /* dir/outside: not part of any package */
+    asset_server_t *s;
+} fx_t;
+
+static int setup(void **state) {
+    fx_t *f = calloc(1, sizeof *f);
+    f->dir = tu_mkdtemp();
+    f->game = tu_path(f->dir, "game");
+    f->outside = tu_path(f->dir, "outside");
+    free(tu_write_file(f->game, "hero.txt", "hero", 4));
+    free(tu_write_file(f->game, "levels/one.txt", "level one", 9));
+    free(tu_write_file(f->game, "levels/deep/two.txt", "level two", 9));
+    free(tu_write_file(f->outside, "secret.txt", "secret", 6));
+    f->s = asset_server_create(NULL);
+    if (!f->s) return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fx_t *f = *state;
+    asset_server_destroy(f->s);
+    asset__fs_force_walk = false;
+    tu_rmrf(f->dir);
+    free(f->dir);
+    free(f->game);
+    free(f->outside);
+    free(f);
+    return 0;
+}
+
+static asset_stats_t stats(asset_server_t *s) {
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    return st;
+}
+
+/* Loads uri with the bytes loader and checks it is `want`. */
+static void expect_text(asset_server_t *s, const char *uri, const char *want) {
+    asset_load_options_t o = {.loader = "bytes"};
+    asset_handle_t *h = asset_server_load(s, uri, &o);
+    asset_status_t st = tu_wait(h);
+    const asset_bytes_t *b = asset_handle_value(h);
+    /* decide, release, then assert: a failure leaks nothing */
+    bool same = b && b->size == strlen(want) && !memcmp(b->data, want, b->size + 1);
+    char got[64];
+    snprintf(got, sizeof got, "%.*s", b ? (int)b->size : 0, b ? (const char *)b->data : "");
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", asset_handle_error_message(h));
+    asset_handle_release(h);
+    if (st != ASSET_OK) fail_msg("%s: %s", uri, msg);
+    if (!same) fail_msg("%s: want '%s', got '%s'", uri, want, got); /* NUL-terminated too */
+}
+
+/* Loads uri and expects it to fail with st; the message must contain `needle`. */
+static void expect_fail(asset_server_t *s, const char *uri, asset_status_t st, const char *needle) {
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    asset_status_t got = tu_wait(h);
+    if (got != st)
+        fail_msg("%s: want %s, got %s (%s)", uri, asset_err_name(st), asset_err_name(got),
+                 asset_handle_error_message(h));
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    const char *msg = asset_handle_error_message(h);
+    if (needle && !strstr(msg, needle)) fail_msg("'%s' does not contain '%s'", msg, needle);
+    asset_handle_release(h);
+}
+
+/* ---- mounts ---- */
+
+static void test_mounted_directory_serves_its_files(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    expect_text(f->s, "pkg://game/hero.txt", "hero");
+    expect_text(f->s, "pkg://game/levels/deep/two.txt", "level two");
+    expect_text(f->s, "pkg://game/levels/./deep//two.txt", "level two"); /* normalised */
+    expect_fail(f->s, "pkg://game/missing.txt", ASSET_E_NOT_FOUND, "pkg://game/missing.txt");
+    expect_fail(f->s, "pkg://game/levels", ASSET_E_IO, "directory");
+}
+
+static void test_mount_refuses_bad_names_and_missing_dirs(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(asset_server_mount(f->s, "", f->game), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount(f->s, "a/b", f->game), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount(f->s, "..", f->game), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount(f->s, "sp ace", f->game), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount(f->s, NULL, f->game), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount(f->s, "game", NULL), ASSET_E_INVALID);
+    char *nowhere = tu_path(f->dir, "nowhere");
+    assert_int_equal(asset_server_mount(f->s, "game", nowhere), ASSET_E_NOT_FOUND);
+    free(nowhere);
+    char *file = tu_path(f->game, "hero.txt");
+    assert_int_equal(asset_server_mount(f->s, "game", file), ASSET_E_NOT_FOUND);
+    free(file);
+    assert_int_equal(asset_server_mount(f->s, "My-Pack_2.v1", f->game), ASSET_OK);
+    expect_text(f->s, "pkg://My-Pack_2.v1/hero.txt", "hero");
+}
+
+static void test_unknown_package_is_not_found(void **state) {
+    fx_t *f = *state;
+    expect_fail(f->s, "pkg://nopkg/hero.txt", ASSET_E_NOT_FOUND, "'nopkg' is not mounted");
+}
+
+static void test_remount_replaces_the_package(void **state) {
+    fx_t *f = *state;
+    char *v2 = tu_path(f->dir, "game_v2");
+    free(tu_write_file(v2, "hero.txt", "hero v2", 7));
+    free(tu_write_file(v2, "new.txt", "new", 3));
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    expect_text(f->s, "pkg://game/hero.txt", "hero");
+    assert_int_equal(asset_server_mount(f->s, "game", v2), ASSET_OK);
+    expect_text(f->s, "pkg://game/new.txt", "new");
+    /* never loaded before the remount, so no cache entry stands in the way */
+    expect_fail(f->s, "pkg://game/levels/one.txt", ASSET_E_NOT_FOUND, NULL);
+    free(v2);
+}
+
+static void test_remount_keeps_cached_values_until_invalidated(void **state) {
+    fx_t *f = *state;
+    char v2[4096];
+    snprintf(v2, sizeof v2, "%s/game_v2", f->dir);
+    free(tu_write_file(v2, "hero.txt", "hero v2", 7));
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    expect_text(f->s, "pkg://game/hero.txt", "hero"); /* now cached, immutable */
+    assert_int_equal(asset_server_mount(f->s, "game", v2), ASSET_OK);
+    /* documented (docs/packages.md): a cached pkg:// value is served without I/O, so
+     * it outlives a remount of its package until it is invalidated */
+    expect_text(f->s, "pkg://game/hero.txt", "hero");
+    asset_server_invalidate(f->s, "pkg://game/hero.txt");
+    expect_text(f->s, "pkg://game/hero.txt", "hero v2");
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    asset_server_clear_caches(f->s);
+    expect_text(f->s, "pkg://game/hero.txt", "hero");
+}
+
+static void test_pkg_path_from_config_finds_packages(void **state) {
+    fx_t *f = *state;
+    char *root = tu_path(f->dir, "root");
+    free(tu_write_file(root, "dlc/map.txt", "dlc map", 7));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/nonexistent::%s", f->dir, root);
+    asset_server_config_t cfg = {.pkg_path = path};
+    asset_server_t *s = asset_server_create(&cfg);
+    expect_text(s, "pkg://dlc/map.txt", "dlc map");
+    expect_text(s, "pkg://dlc/map.txt", "dlc map");
+    expect_fail(s, "pkg://root/dlc/map.txt", ASSET_E_NOT_FOUND, "not mounted");
+    /* a mount wins over the search path */
+    assert_int_equal(asset_server_mount(s, "dlc", f->game), ASSET_OK);
+    expect_text(s, "pkg://dlc/hero.txt", "hero");
+    asset_server_destroy(s);
+    free(root);
+}
+
+static void test_pkg_path_from_environment_unless_configured(void **state) {
+    fx_t *f = *state;
+    char *envroot = tu_path(f->dir, "envroot");
+    char *cfgroot = tu_path(f->dir, "cfgroot");
+    free(tu_write_file(envroot, "envpkg/a.txt", "from env", 8));
+    free(tu_write_file(cfgroot, "cfgpkg/a.txt", "from cfg", 8));
+    assert_int_equal(setenv("ASSET_SERVER_PKG_PATH", envroot, 1), 0);
+    asset_server_t *s = asset_server_create(NULL);
+    asset_server_config_t cfg = {.pkg_path = cfgroot};
+    asset_server_t *s2 = asset_server_create(&cfg);
+    unsetenv("ASSET_SERVER_PKG_PATH"); /* read at create, not later */
+    expect_text(s, "pkg://envpkg/a.txt", "from env");
+    expect_text(s2, "pkg://cfgpkg/a.txt", "from cfg");
+    expect_fail(s2, "pkg://envpkg/a.txt", ASSET_E_NOT_FOUND, NULL);
+    asset_server_destroy(s);
+    asset_server_destroy(s2);
+    free(envroot);
+    free(cfgroot);
+}
+
+/* ---- escapes ---- */
+
+static void test_paths_leaving_the_package_are_refused(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    expect_fail(f->s, "pkg://game/../outside/secret.txt", ASSET_E_FORBIDDEN, "..");
+    expect_fail(f->s, "pkg://game/levels/../../outside/secret.txt", ASSET_E_FORBIDDEN, NULL);
+    expect_fail(f->s, "pkg://game/%2e%2e/outside/secret.txt", ASSET_E_FORBIDDEN, NULL);
+    expect_fail(f->s, "pkg://game/levels/..", ASSET_E_FORBIDDEN, NULL);
+    expect_fail(f->s, "pkg:///etc/passwd", ASSET_E_FORBIDDEN, "absolute");
+    expect_fail(f->s, "pkg://game/levels\\..\\..\\outside", ASSET_E_FORBIDDEN, "backslash");
+    expect_fail(f->s, "pkg://game/levels%5c..%5csecret", ASSET_E_FORBIDDEN, "backslash");
+    expect_fail(f->s, "pkg://game/hero.txt%00.png", ASSET_E_INVALID, "NUL");
+    /* ".." where the package name goes: refused (FORBIDDEN or INVALID, both before I/O) */
+    asset_handle_t *h = asset_server_load(f->s, "pkg://../outside/secret.txt", NULL);
+    asset_status_t st = tu_wait(h);
+    assert_true(st == ASSET_E_FORBIDDEN || st == ASSET_E_INVALID);
+    assert_non_null(strstr(asset_handle_error_message(h), "package name"));
+    asset_handle_release(h);
+    expect_fail(f->s, "pkg://game/bad%zzescape", ASSET_E_INVALID, NULL);
+    assert_int_equal(stats(f->s).source_reads, 0); /* all refused before any I/O */
+}
+
+static void symlink_escapes_are_refused(fx_t *f) {
+    char *secret = tu_path(f->outside, "secret.txt");
+    char *link = tu_path(f->game, "escape.txt");
+    char *dlink = tu_path(f->game, "outdir");
+    char *rel = tu_path(f->game, "rel.txt");
+    assert_int_equal(symlink(secret, link), 0);                 /* absolute target */
+    assert_int_equal(symlink(f->outside, dlink), 0);            /* a directory */
+    assert_int_equal(symlink("../outside/secret.txt", rel), 0); /* relative, climbing */
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    expect_fail(f->s, "pkg://game/escape.txt", ASSET_E_FORBIDDEN, "escapes");
+    expect_fail(f->s, "pkg://game/outdir/secret.txt", ASSET_E_FORBIDDEN, "escapes");
+    expect_fail(f->s, "pkg://game/rel.txt", ASSET_E_FORBIDDEN, "escapes");
+    expect_text(f->s, "pkg://game/hero.txt", "hero"); /* the rest still loads */
+    /* listing the symlinked directory is refused too */
+    asset_list_t l;
+    memset(&l, 0, sizeof l);
+    l.uri = "pkg://game/outdir";
+    l.path = "game/outdir";
+    asset_status_t st = asset__pkg_source.list(f->s, l.uri, &l);
+    /* refused either way; which code depends on the opener: openat2 says EXDEV
+     * (FORBIDDEN), the O_NOFOLLOW walk (force_walk, kernels or sandboxes without
+     * openat2, valgrind) says ENOTDIR for a symlink opened as a directory (NOT_FOUND) */
+    assert_true(st == ASSET_E_FORBIDDEN || st == ASSET_E_NOT_FOUND);
+    assert_int_equal(l.count, 0);
+    asset__list_dispose(&l);
+    free(secret);
+    free(link);
+    free(dlink);
+    free(rel);
+}
+
+static void test_symlink_out_of_package_is_refused(void **state) {
+    asset__fs_force_walk = false;
+    symlink_escapes_are_refused(*state);
+}
+
+static void test_symlink_out_of_package_is_refused_by_nofollow_walk(void **state) {
+    asset__fs_force_walk = true;
+    symlink_escapes_are_refused(*state);
+}
+
+/* ---- immutable cache hit ---- */
+
+static void test_cached_pkg_asset_completes_at_next_flush_without_io(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    asset_handle_t *first = asset_server_load(f->s, "pkg://game/hero.txt", NULL);
+    assert_int_equal(tu_wait(first), ASSET_OK);
+    asset_stats_t before = stats(f->s);
+    assert_int_equal(before.source_reads, 1);
+    asset_handle_t *h = asset_server_load(f->s, "pkg://game/hero.txt", NULL);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_PENDING); /* only flush publishes */
+    assert_true(asset_server_flush(f->s) >= 1);                   /* one flush, no waiting */
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    assert_ptr_equal(asset_handle_value(h), asset_handle_value(first));
+    asset_stats_t after = stats(f->s);
+    assert_int_equal(after.source_reads, 1);
+    assert_int_equal(after.cache_hits, before.cache_hits + 1);
+    assert_int_equal(after.bytes_read, before.bytes_read);
+    asset_handle_release(first);
+    asset_handle_release(h);
+}
+
+/* ---- embedded ---- */
+
+static const char emb_hero[] = "embedded hero";
+static const unsigned char emb_bin[] = {0, 1, 2, 255, 0};
+static const asset_embedded_file_t emb_files[] = {
+    {"hero.txt", emb_hero, sizeof emb_hero - 1},
+    {"data/blob.bin", emb_bin, 4},
+    {"data/sub/empty.txt", "", 0},
+};
+
+static void test_embedded_package_loads_without_file_io(void **state) {
+    fx_t *f = *state;
+    /* a same-named package on the search path with other content: never read */
+    char *root = tu_path(f->dir, "root");
+    free(tu_write_file(root, "emb_only/hero.txt", "DISK", 4));
+    asset_server_config_t cfg = {.pkg_path = root};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_int_equal(asset_server_mount_embedded(s, "emb_only", emb_files, 3), ASSET_OK);
+    expect_text(s, "pkg://emb_only/hero.txt", "embedded hero");
+    asset_load_options_t o = {.loader = "bytes"};
+    asset_handle_t *h = asset_server_load(s, "pkg://emb_only/data/blob.bin", &o);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_int_equal(b->size, 4);
+    assert_memory_equal(b->data, emb_bin, 4);
+    assert_int_equal(b->data[4], 0);
+    asset_handle_release(h);
+    expect_text(s, "pkg://emb_only/data/sub/empty.txt", "");
+    expect_fail(s, "pkg://emb_only/nothere.txt", ASSET_E_NOT_FOUND, "embedded");
+    asset_stats_t st = stats(s);
+    assert_int_equal(st.source_reads, 4);
+    assert_int_equal(st.bytes_read, 13 + 4);
+    asset_server_destroy(s);
+    free(root);
+}
+
+static void test_embedded_package_without_any_disk_package(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_int_equal(asset_server_mount_embedded(s, "zz_not_on_disk_42", emb_files, 1), ASSET_OK);
+    expect_text(s, "pkg://zz_not_on_disk_42/hero.txt", "embedded hero");
+    /* only the first entry was mounted */
+    expect_fail(s, "pkg://zz_not_on_disk_42/data/blob.bin", ASSET_E_NOT_FOUND, NULL);
+    /* an empty table is a valid (empty) package */
+    assert_int_equal(asset_server_mount_embedded(s, "empty", NULL, 0), ASSET_OK);
+    expect_fail(s, "pkg://empty/x", ASSET_E_NOT_FOUND, "embedded");
+    asset_server_destroy(s);
+}
+
+static void test_mount_embedded_validates_its_table(void **state) {
+    fx_t *f = *state;
+    asset_embedded_file_t bad[] = {{NULL, "x", 1}};
+    asset_embedded_file_t nodata[] = {{"a", NULL, 3}};
+    assert_int_equal(asset_server_mount_embedded(f->s, "x", NULL, 2), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount_embedded(f->s, "x", bad, 1), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount_embedded(f->s, "x", nodata, 1), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount_embedded(f->s, "a/b", emb_files, 3), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount_embedded(f->s, NULL, emb_files, 3), ASSET_E_INVALID);
+    expect_fail(f->s, "pkg://x/a", ASSET_E_NOT_FOUND, "not mounted");
+}
+
+static void test_embedded_and_directory_mounts_replace_each_other(void **state) {
+    fx_t *f = *state;
+    /* the newest mount of a name is the package, whichever kind it is */
+    assert_int_equal(asset_server_mount_embedded(f->s, "game", emb_files, 3), ASSET_OK);
+    expect_text(f->s, "pkg://game/hero.txt", "embedded hero");
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    expect_text(f->s, "pkg://game/levels/one.txt", "level one");
+    expect_fail(f->s, "pkg://game/data/blob.bin", ASSET_E_NOT_FOUND, NULL);
+    assert_int_equal(asset_server_mount_embedded(f->s, "game", emb_files, 3), ASSET_OK);
+    expect_text(f->s, "pkg://game/data/sub/empty.txt", "");
+}
+
+/* ---- listing through the source vtable ---- */
+
+static asset_status_t list(asset_server_t *s, const char *path, bool recursive, asset_list_t *l) {
+    memset(l, 0, sizeof *l);
+    char uri[256];
+    snprintf(uri, sizeof uri, "pkg://%s", path);
+    l->uri = uri;
+    l->path = path;
+    l->recursive = recursive;
+    asset_status_t st = asset__pkg_source.list(s, uri, l);
+    l->uri = NULL; /* points at the stack */
+    return st;
+}
+
+static void expect_entries(const asset_list_t *l, const char *const *want, const int64_t *sizes,
+                           size_t n) {
+    if (l->count != n) {
+        for (size_t i = 0; i < l->count; i++) print_message("  got %s\n", l->paths[i]);
+        fail_msg("want %zu entries, got %zu", n, l->count);
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(l->paths[i], want[i]);
+        assert_int_equal(l->sizes[i], sizes[i]);
+    }
+}
+
+static int count_fds(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    while (readdir(d)) n++;
+    closedir(d);
+    return n;
+}
+
+static void test_listing_a_directory_package(void **state) {
+    fx_t *f = *state;
+    free(tu_write_file(f->game, "b.txt", "bb", 2));
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    asset_list_t l;
+    assert_int_equal(list(f->s, "game", false, &l), ASSET_OK);
+    const char *top[] = {"b.txt", "hero.txt"};
+    const int64_t top_sz[] = {2, 4};
+    expect_entries(&l, top, top_sz, 2); /* sorted, files only */
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "game", true, &l), ASSET_OK);
+    const char *all[] = {"b.txt", "hero.txt", "levels/deep/two.txt", "levels/one.txt"};
+    const int64_t all_sz[] = {2, 4, 9, 9};
+    expect_entries(&l, all, all_sz, 4);
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "game/levels", false, &l), ASSET_OK);
+    const char *lv[] = {"one.txt"};
+    const int64_t lv_sz[] = {9};
+    expect_entries(&l, lv, lv_sz, 1);
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "game/nothere", true, &l), ASSET_E_NOT_FOUND);
+    assert_non_null(l.message);
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "game/hero.txt", true, &l), ASSET_E_NOT_FOUND);
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "nopkg", true, &l), ASSET_E_NOT_FOUND);
+    assert_non_null(strstr(l.message, "not mounted"));
+    asset__list_dispose(&l);
+}
+
+static void test_listing_package_root_does_not_leak_descriptors(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    asset_list_t l;
+    assert_int_equal(list(f->s, "game", false, &l), ASSET_OK); /* warm up */
+    asset__list_dispose(&l);
+    int before = count_fds();
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(list(f->s, "game", true, &l), ASSET_OK);
+        asset__list_dispose(&l);
+        assert_int_equal(list(f->s, "game/levels", true, &l), ASSET_OK);
+        asset__list_dispose(&l);
+    }
+    assert_int_equal(count_fds(), before);
+}
+
+static void test_listing_an_embedded_package(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(asset_server_mount_embedded(f->s, "emb", emb_files, 3), ASSET_OK);
+    asset_list_t l;
+    assert_int_equal(list(f->s, "emb", false, &l), ASSET_OK);
+    const char *top[] = {"hero.txt"};
+    const int64_t top_sz[] = {13};
+    expect_entries(&l, top, top_sz, 1);
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "emb", true, &l), ASSET_OK);
+    const char *all[] = {"hero.txt", "data/blob.bin", "data/sub/empty.txt"};
+    const int64_t all_sz[] = {13, 4, 0};
+    expect_entries(&l, all, all_sz, 3);
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "emb/data", false, &l), ASSET_OK);
+    const char *data[] = {"blob.bin"};
+    const int64_t data_sz[] = {4};
+    expect_entries(&l, data, data_sz, 1);
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "emb/data", true, &l), ASSET_OK);
+    const char *rdata[] = {"blob.bin", "sub/empty.txt"};
+    const int64_t rdata_sz[] = {4, 0};
+    expect_entries(&l, rdata, rdata_sz, 2);
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "emb/dat", true, &l), ASSET_E_NOT_FOUND); /* not a prefix match */
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "emb/hero.txt", true, &l), ASSET_E_NOT_FOUND);
+    asset__list_dispose(&l);
+}
+
+#define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        FX(test_mounted_directory_serves_its_files),
+        FX(test_mount_refuses_bad_names_and_missing_dirs),
+        FX(test_unknown_package_is_not_found),
+        FX(test_remount_replaces_the_package),
+        FX(test_remount_keeps_cached_values_until_invalidated),
+        FX(test_pkg_path_from_config_finds_packages),
+        FX(test_pkg_path_from_environment_unless_configured),
+        FX(test_paths_leaving_the_package_are_refused),
+        FX(test_symlink_out_of_package_is_refused),
+        FX(test_symlink_out_of_package_is_refused_by_nofollow_walk),
+        FX(test_cached_pkg_asset_completes_at_next_flush_without_io),
+        FX(test_embedded_package_loads_without_file_io),
+        cmocka_unit_test(test_embedded_package_without_any_disk_package),
+        FX(test_mount_embedded_validates_its_table),
+        FX(test_embedded_and_directory_mounts_replace_each_other),
+        FX(test_listing_a_directory_package),
+        FX(test_listing_package_root_does_not_leak_descriptors),
+        FX(test_listing_an_embedded_package),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

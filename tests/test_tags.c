@@ -1,0 +1,247 @@
+/* test_tags.c - asset_server_cancel_tag (all unfinished loads of a tag but `keep`)
+ * and per-load timeouts (ASSET_E_TIMEOUT from the I/O thread's timer, one handle at a
+ * time: a shared job keeps running for the others). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+static asset_stats_t stats(asset_server_t *s) {
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    return st;
+}
+
+static void test_cancel_tag_cancels_unfinished_loads_except_keep(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_load_options_t lvl1 = {.tag = "level1"}, lvl2 = {.tag = "level2"};
+    asset_handle_t *a = asset_server_load(s, "gate://a", &lvl1);
+    asset_handle_t *b = asset_server_load(s, "gate://b", &lvl1);
+    asset_handle_t *c = asset_server_load(s, "gate://c", &lvl1);
+    asset_handle_t *keep = asset_server_load(s, "gate://keep", &lvl1);
+    asset_handle_t *other = asset_server_load(s, "gate://other", &lvl2);
+    asset_handle_t *untagged = asset_server_load(s, "gate://untagged", NULL);
+    assert_int_equal(asset_server_cancel_tag(s, "level1", keep), 3);
+    asset_handle_t *cancelled[] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tu_wait(cancelled[i]), ASSET_E_CANCELLED);
+        assert_int_equal(asset_handle_state(cancelled[i]), ASSET_STATE_CANCELLED);
+    }
+    /* cancelling again finds nothing left */
+    assert_int_equal(asset_server_cancel_tag(s, "level1", keep), 0);
+    assert_int_equal(asset_server_cancel_tag(s, "nobody", NULL), 0);
+    assert_false(asset_handle_is_done(keep));
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(keep), ASSET_OK);
+    assert_int_equal(tu_wait(other), ASSET_OK);
+    assert_int_equal(tu_wait(untagged), ASSET_OK);
+    asset_stats_t st = stats(s);
+    assert_int_equal(st.cancelled, 3);
+    assert_int_equal(st.completed, 3);
+    asset_handle_t *all[] = {a, b, c, keep, other, untagged};
+    for (int i = 0; i < 6; i++) asset_handle_release(all[i]);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_cancel_tag_leaves_done_handles_untouched(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    assert_int_equal(asset_mem_put(s, "done", "yes", 3), ASSET_OK);
+    asset_load_options_t t = {.tag = "stream"};
+    asset_handle_t *done = asset_server_load(s, "mem://done", &t);
+    assert_int_equal(tu_wait(done), ASSET_OK);
+    const void *value = asset_handle_value(done);
+    /* failed ones are done too */
+    asset_handle_t *failed = asset_server_load(s, "mem://missing", &t);
+    assert_int_equal(tu_wait(failed), ASSET_E_NOT_FOUND);
+    asset_handle_t *running = asset_server_load(s, "gate://running", &t);
+    assert_int_equal(asset_server_cancel_tag(s, "stream", NULL), 1);
+    assert_int_equal(tu_wait(running), ASSET_E_CANCELLED);
+    assert_int_equal(asset_handle_state(done), ASSET_STATE_LOADED);
+    assert_ptr_equal(asset_handle_value(done), value);
+    assert_int_equal(asset_handle_state(failed), ASSET_STATE_FAILED);
+    assert_int_equal(asset_handle_error(failed), ASSET_E_NOT_FOUND);
+    asset_handle_release(done);
+    asset_handle_release(failed);
+    asset_handle_release(running);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_cancel_tag_on_shared_job_keeps_the_kept_handle_loading(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_load_options_t t = {.tag = "zone"};
+    asset_handle_t *gone = asset_server_load(s, "gate://tile", &t);
+    asset_handle_t *kept = asset_server_load(s, "gate://tile", &t); /* same job */
+    tu_gate_wait_entered(g, 1);
+    assert_int_equal(asset_server_cancel_tag(s, "zone", kept), 1);
+    assert_int_equal(tu_wait(gone), ASSET_E_CANCELLED);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(kept), ASSET_OK);
+    assert_int_equal(tu_gate_cancelled_seen(g), 0);
+    asset_handle_release(gone);
+    asset_handle_release(kept);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_cancel_tag_ignores_null_arguments(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_int_equal(asset_server_cancel_tag(s, NULL, NULL), 0);
+    assert_int_equal(asset_server_cancel_tag(NULL, "x", NULL), 0);
+    asset_server_destroy(s);
+}
+
+/* ---- timeouts ---- */
+
+static void test_blocked_load_times_out_with_message(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_load_options_t o = {.timeout_ms = 50};
+    asset_handle_t *h = asset_server_load(s, "gate://slow", &o);
+    assert_int_equal(tu_wait(h), ASSET_E_TIMEOUT);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, "gate://slow"));
+    assert_non_null(strstr(msg, "timed out"));
+    assert_non_null(strstr(msg, "50"));
+    assert_null(asset_handle_value(h));
+    /* nobody wants the job any more: a queued job is dropped, a running read is told
+     * to stop. The gate stays shut, so the only worker is free for the next load only
+     * once the read (if it started) has seen the cancel. */
+    assert_int_equal(asset_mem_put(s, "next", "n", 1), ASSET_OK);
+    asset_handle_t *next = asset_server_load(s, "mem://next", NULL);
+    assert_int_equal(tu_wait(next), ASSET_OK);
+    assert_int_equal(tu_gate_cancelled_seen(g), tu_gate_entered(g));
+    asset_stats_t st = stats(s);
+    assert_int_equal(st.failed, 1);
+    asset_handle_release(h);
+    asset_handle_release(next);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_load_finishing_before_its_timeout_is_loaded(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_int_equal(asset_mem_put(s, "quick", "q", 1), ASSET_OK);
+    asset_load_options_t o = {.timeout_ms = 60000};
+    asset_handle_t *h = asset_server_load(s, "mem://quick", &o);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    assert_string_equal(asset_handle_error_message(h), "");
+    asset_handle_release(h);
+    asset_stats_t st = stats(s);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.completed, 1);
+    asset_server_destroy(s); /* the disarmed timer must not fire into a freed handle */
+}
+
+static void test_timeout_of_one_coalesced_handle_leaves_the_other_running(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_load_options_t o = {.timeout_ms = 30};
+    asset_handle_t *impatient = asset_server_load(s, "gate://shared", &o);
+    asset_handle_t *patient = asset_server_load(s, "gate://shared", NULL);
+    assert_int_equal(stats(s).coalesced, 1);
+    assert_int_equal(tu_wait(impatient), ASSET_E_TIMEOUT);
+    assert_false(asset_handle_is_done(patient));
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(patient), ASSET_OK);
+    const asset_bytes_t *b = asset_handle_value(patient);
+    assert_memory_equal(b->data, "shared", 6);
+    assert_int_equal(tu_gate_cancelled_seen(g), 0);
+    assert_int_equal(tu_gate_entered(g), 1);
+    asset_handle_release(impatient);
+    asset_handle_release(patient);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+typedef struct order {
+    char names[4][32];
+    int n;
+} order_t;
+
+static void record(asset_handle_t *h, void *user) {
+    order_t *o = user;
+    snprintf(o->names[o->n++], sizeof o->names[0], "%s", asset_handle_uri(h));
+}
+
+static void test_timeouts_fire_in_deadline_order(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_load_options_t late = {.timeout_ms = 300}, soon = {.timeout_ms = 20};
+    order_t o = {0};
+    asset_handle_t *hl = asset_server_load(s, "gate://late", &late);
+    asset_handle_t *hs = asset_server_load(s, "gate://soon", &soon);
+    asset_handle_on_completed(hl, record, &o);
+    asset_handle_on_completed(hs, record, &o);
+    assert_int_equal(tu_wait(hl), ASSET_E_TIMEOUT);
+    assert_int_equal(tu_wait(hs), ASSET_E_TIMEOUT);
+    /* completions are dispatched in the order the deadlines expired */
+    assert_int_equal(o.n, 2);
+    assert_string_equal(o.names[0], "gate://soon");
+    assert_string_equal(o.names[1], "gate://late");
+    asset_handle_release(hl);
+    asset_handle_release(hs);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+static void test_cancel_disarms_the_timeout(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_load_options_t o = {.timeout_ms = 60000, .tag = "t"};
+    asset_handle_t *h = asset_server_load(s, "gate://x", &o);
+    assert_int_equal(asset_server_cancel_tag(s, "t", NULL), 1);
+    /* the deadline left the timer heap with the cancel (internal state) */
+    uv_mutex_lock(&s->lock);
+    size_t armed = s->timers_len;
+    size_t idx = h->timer_idx;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(armed, 0);
+    assert_true(idx == SIZE_MAX);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+    asset_stats_t st = stats(s);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.cancelled, 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cancel_tag_cancels_unfinished_loads_except_keep),
+        cmocka_unit_test(test_cancel_tag_leaves_done_handles_untouched),
+        cmocka_unit_test(test_cancel_tag_on_shared_job_keeps_the_kept_handle_loading),
+        cmocka_unit_test(test_cancel_tag_ignores_null_arguments),
+        cmocka_unit_test(test_blocked_load_times_out_with_message),
+        cmocka_unit_test(test_load_finishing_before_its_timeout_is_loaded),
+        cmocka_unit_test(test_timeout_of_one_coalesced_handle_leaves_the_other_running),
+        cmocka_unit_test(test_timeouts_fire_in_deadline_order),
+        cmocka_unit_test(test_cancel_disarms_the_timeout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,183 @@
+/* asset-embed - turns a folder into a C table for asset_server_mount_embedded().
+ *
+ *     asset-embed <name> <dir> <out.c>
+ *
+ * Walks <dir> recursively and writes <out.c>, which defines
+ *
+ *     const asset_embedded_file_t <name>_files[];   // sorted by path
+ *     const size_t <name>_files_count;
+ *
+ * Paths are relative to <dir> and '/'-separated ("textures/a.png"). Each file's bytes
+ * become a static array with one extra 0 byte that the size does not count, so text
+ * assets are C strings too. The table ends with a zeroed entry, also not counted.
+ * Regular files only (a symlink to a file counts as the file); directories reached
+ * through symlinks are skipped, so a link cycle cannot hang the build. The output is
+ * written to <out.c>.tmp and renamed, so a failed run never leaves half a file.
+ *
+ * The CMake function asset_server_embed() (cmake/AssetServerEmbed.cmake) runs this at
+ * build time. POSIX (dirent); C11. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct list {
+    char **paths; /* relative, '/'-separated */
+    size_t n, cap;
+} list_t;
+
+static void die(const char *what, const char *arg) {
+    fprintf(stderr, "asset-embed: %s%s%s\n", what, arg ? ": " : "", arg ? arg : "");
+    exit(1);
+}
+
+static char *join(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    char *p = malloc(na + nb + 2);
+    if (!p) die("out of memory", NULL);
+    memcpy(p, a, na);
+    size_t at = na;
+    if (na && nb) p[at++] = '/';
+    memcpy(p + at, b, nb + 1);
+    return p;
+}
+
+static void add(list_t *l, char *path) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        char **p = realloc(l->paths, l->cap * sizeof *p);
+        if (!p) die("out of memory", NULL);
+        l->paths = p;
+    }
+    l->paths[l->n++] = path;
+}
+
+/* Adds the files under root/rel (rel "" for root itself). */
+static void walk(list_t *l, const char *root, const char *rel, int depth) {
+    if (depth > 64) die("directory tree deeper than 64 levels", rel);
+    char *dirpath = join(root, rel);
+    DIR *d = opendir(dirpath);
+    if (!d) {
+        fprintf(stderr, "asset-embed: %s: %s\n", dirpath, strerror(errno));
+        exit(1);
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *nm = e->d_name;
+        if (!strcmp(nm, ".") || !strcmp(nm, "..")) continue;
+        char *sub = join(rel, nm);
+        char *full = join(root, sub);
+        struct stat lst, st;
+        if (lstat(full, &lst) != 0) die("cannot stat", full);
+        if (S_ISDIR(lst.st_mode)) {
+            walk(l, root, sub, depth + 1);
+            free(sub);
+        } else if (S_ISREG(lst.st_mode) ||
+                   (S_ISLNK(lst.st_mode) && stat(full, &st) == 0 && S_ISREG(st.st_mode))) {
+            add(l, sub);
+        } else {
+            free(sub); /* sockets, fifos, dangling links, links to directories */
+        }
+        free(full);
+    }
+    closedir(d);
+    free(dirpath);
+}
+
+static int cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A C string literal for s. Octal escapes are always three digits, so a following
+ * digit can never be read as part of one. */
+static void put_literal(FILE *o, const char *s) {
+    fputc('"', o);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(o, "\\%c", *c);
+        else if (*c == '?')
+            fputs("\\?", o); /* no trigraphs */
+        else if (*c < 0x20 || *c >= 0x7f)
+            fprintf(o, "\\%03o", *c);
+        else
+            fputc(*c, o);
+    }
+    fputc('"', o);
+}
+
+/* Writes one file as `static const unsigned char <name>_data_<i>[]`; returns its size. */
+static size_t put_data(FILE *o, const char *name, size_t i, const char *full) {
+    FILE *f = fopen(full, "rb");
+    if (!f) die("cannot open", full);
+    fprintf(o, "static const unsigned char %s_data_%zu[] = {", name, i);
+    size_t size = 0;
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        for (size_t k = 0; k < n; k++, size++)
+            fprintf(o, "%s0x%02x,", size % 16 ? "" : "\n    ", buf[k]);
+    }
+    if (ferror(f)) die("cannot read", full);
+    fclose(f);
+    fprintf(o, "%s0x00\n};\n", size % 16 ? "" : "\n    ");
+    return size;
+}
+
+static int valid_ident(const char *s) {
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return 0;
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: asset-embed <name> <dir> <out.c>\n"
+                        "  writes <name>_files[] and <name>_files_count for "
+                        "asset_server_mount_embedded()\n");
+        return 2;
+    }
+    const char *name = argv[1], *dir = argv[2], *out = argv[3];
+    if (!valid_ident(name)) die("name must be a C identifier", name);
+    list_t l = {0};
+    walk(&l, dir, "", 0);
+    if (l.n) qsort(l.paths, l.n, sizeof *l.paths, cmp);
+
+    char *tmp = malloc(strlen(out) + 5);
+    if (!tmp) die("out of memory", NULL);
+    sprintf(tmp, "%s.tmp", out);
+    FILE *o = fopen(tmp, "wb");
+    if (!o) die("cannot write", tmp);
+    fprintf(o, "/* Generated by asset-embed (package table \"%s\"): do not edit. */\n", name);
+    fprintf(o, "#include <asset_server.h>\n\n");
+    fprintf(o, "extern const asset_embedded_file_t %s_files[];\n", name);
+    fprintf(o, "extern const size_t %s_files_count;\n\n", name);
+    size_t *sizes = calloc(l.n ? l.n : 1, sizeof *sizes);
+    if (!sizes) die("out of memory", NULL);
+    for (size_t i = 0; i < l.n; i++) {
+        char *full = join(dir, l.paths[i]);
+        sizes[i] = put_data(o, name, i, full);
+        free(full);
+    }
+    fprintf(o, "\nconst asset_embedded_file_t %s_files[] = {\n", name);
+    for (size_t i = 0; i < l.n; i++) {
+        fputs("    {", o);
+        put_literal(o, l.paths[i]);
+        fprintf(o, ", %s_data_%zu, %zuu},\n", name, i, sizes[i]);
+    }
+    fputs("    {0, 0, 0} /* end of table, not counted */\n};\n", o);
+    fprintf(o, "const size_t %s_files_count = %zuu;\n", name, l.n);
+    if (ferror(o) || fclose(o) != 0) die("cannot write", tmp);
+    if (rename(tmp, out) != 0) die("cannot rename to", out);
+    for (size_t i = 0; i < l.n; i++) free(l.paths[i]);
+    free(l.paths);
+    free(sizes);
+    free(tmp);
+    return 0;
+}
