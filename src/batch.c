@@ -532,6 +532,7 @@ void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b) {
     if (s->bq_tail) s->bq_tail->queue_next = b; else s->bq_head = b;
     s->bq_tail = b;
     if (!s->stopping) atomic_store(&s->wake_pending, true);
+    if (s->waiters) uv_cond_broadcast(&s->done_cond);
 }
 
 /* [lock] held on entry and exit. */
@@ -743,38 +744,10 @@ bool asset_batch_disconnect(asset_batch_t *b, uint64_t id) {
     return found;
 }
 
+static bool batch_done(void *b) { return ((asset_batch_t *)b)->done; }
+
 asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
     if (!b) return ASSET_E_INVALID;
-    asset_server_t *s = b->server;
-    uint64_t deadline =
-        timeout_ms < 0 ? UINT64_MAX : asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    uv_mutex_lock(&s->lock);
-    for (;;) {
-        if (b->done) break;
-        if (asset__on_flush_thread(s)) {
-            if (s->in_flush) {
-                uv_mutex_unlock(&s->lock);
-                return ASSET_E_BUSY;
-            }
-            if (s->q_head || s->bq_head) {
-                uv_mutex_unlock(&s->lock);
-                asset_server_flush(s);
-                uv_mutex_lock(&s->lock);
-                continue;
-            }
-        }
-        uint64_t now = asset__now_ns();
-        if (now >= deadline) {
-            uv_mutex_unlock(&s->lock);
-            return ASSET_E_TIMEOUT;
-        }
-        s->waiters++;
-        if (deadline == UINT64_MAX)
-            uv_cond_wait(&s->done_cond, &s->lock);
-        else
-            (void)uv_cond_timedwait(&s->done_cond, &s->lock, deadline - now);
-        s->waiters--;
-    }
-    uv_mutex_unlock(&s->lock);
-    return b->status;
+    asset_status_t rc = asset__wait(b->server, batch_done, b, timeout_ms);
+    return rc == ASSET_OK ? b->status : rc;
 }

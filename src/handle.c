@@ -325,22 +325,21 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
 
 /* ---- wait ---- */
 
-asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
-    if (!h) return ASSET_E_INVALID;
-    asset_server_t *s = h->server;
+asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), void *arg,
+                           int64_t timeout_ms) {
     /* -1, or a timeout so large (> ~34 years) that ms -> ns would wrap into the past: forever */
     uint64_t deadline = timeout_ms < 0 || (uint64_t)timeout_ms > ((uint64_t)1 << 40)
                             ? UINT64_MAX
                             : asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    asset_status_t rc = ASSET_OK;
     uv_mutex_lock(&s->lock);
-    for (;;) {
-        if (state_terminal(atomic_load(&h->state))) break;
+    while (!done(arg)) {
         if (asset__on_flush_thread(s)) {
-            if (s->in_flush) {
-                uv_mutex_unlock(&s->lock);
-                return ASSET_E_BUSY;
+            if (s->in_flush) { /* inside a callback: flushing is refused, waiting would hang */
+                rc = ASSET_E_BUSY;
+                break;
             }
-            if (s->q_head) {
+            if (s->q_head || s->bq_head) {
                 uv_mutex_unlock(&s->lock);
                 asset_server_flush(s);
                 uv_mutex_lock(&s->lock);
@@ -349,8 +348,8 @@ asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
         }
         uint64_t now = asset__now_ns();
         if (now >= deadline) {
-            uv_mutex_unlock(&s->lock);
-            return ASSET_E_TIMEOUT;
+            rc = ASSET_E_TIMEOUT;
+            break;
         }
         s->waiters++;
         if (deadline == UINT64_MAX)
@@ -360,7 +359,17 @@ asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
         s->waiters--;
     }
     uv_mutex_unlock(&s->lock);
-    return h->status;
+    return rc;
+}
+
+static bool handle_done(void *h) {
+    return state_terminal(atomic_load(&((asset_handle_t *)h)->state));
+}
+
+asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
+    if (!h) return ASSET_E_INVALID;
+    asset_status_t rc = asset__wait(h->server, handle_done, h, timeout_ms);
+    return rc == ASSET_OK ? h->status : rc;
 }
 
 /* ---- timeouts: a min-heap of handles on deadline_ns, [lock] ---- */

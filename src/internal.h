@@ -103,6 +103,8 @@ struct asset_request {
     char *message;              /* from asset_request_fail */
     int http_status;
     size_t max_size;
+    asset_status_t refused;     /* a write or adopt refused (TOO_LARGE, NO_MEMORY): the
+                                   read fails with it even if the source says OK */
 };
 void asset__request_init(struct asset_request *r, struct asset__job *job);
 void asset__request_reset_data(struct asset_request *r);
@@ -293,6 +295,10 @@ void asset__handle_maybe_free(asset_handle_t *h);
 void asset__handle_free_all(asset_server_t *s);
 void asset__queue_push(asset_server_t *s, asset_handle_t *h);
 bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
+/* Waits (lock not held) until done(arg), called with the lock held, is true: flushes
+ * meanwhile on the flush thread. ASSET_OK, ASSET_E_TIMEOUT or ASSET_E_BUSY. */
+asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), void *arg,
+                           int64_t timeout_ms);
 bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const char *why);
 void asset__timer_remove(asset_server_t *s, asset_handle_t *h);
 /* Called on the I/O thread: fails handles whose deadline passed; returns the next
