@@ -348,6 +348,26 @@ static void test_http_coalesced_loads_make_one_request(void **state) {
     asset_server_destroy(s);
 }
 
+static void test_https_with_untrusted_certificate_is_refused(void **state) {
+    (void)state;
+    NEED_NGINX();
+    if (!g_nginx.tls_port) {
+        print_message("openssl unavailable: skipped\n");
+        skip();
+    }
+    put("secret.txt", "should not arrive");
+    asset_server_t *s = asset_server_create(NULL);
+    char u[128];
+    snprintf(u, sizeof u, "https://127.0.0.1:%d/secret.txt", g_nginx.tls_port);
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_NETWORK); /* self-signed: verification on */
+    assert_non_null(strstr(asset_handle_error_message(h), "certificate"));
+    assert_non_null(strstr(asset_handle_error_message(h), "https://127.0.0.1"));
+    assert_null(asset_handle_value(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
@@ -364,6 +384,7 @@ int main(void) {
         cmocka_unit_test(test_http_listing_is_unsupported),
         cmocka_unit_test(test_http_destroy_with_transfers_in_flight_leaks_nothing),
         cmocka_unit_test(test_http_coalesced_loads_make_one_request),
+        cmocka_unit_test(test_https_with_untrusted_certificate_is_refused),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

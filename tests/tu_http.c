@@ -74,8 +74,22 @@ bool tu_nginx_start(tu_nginx_t *n) {
     mkdir(n->root, 0755);
     /* an ephemeral port: ask the kernel for a free one, then hand it to nginx; retried
      * if someone takes it in between */
+    /* a self-signed certificate, for the TLS-verification test (optional) */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+             "-keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+             n->dir, n->dir);
+    bool tls = system(cmd) == 0;
     for (int attempt = 0; attempt < 5; attempt++) {
         n->port = tu_closed_port();
+        n->tls_port = tls ? tu_closed_port() : 0;
+        char tls_server[1024] = "";
+        if (tls)
+            snprintf(tls_server, sizeof tls_server,
+                     "  server {\n    listen 127.0.0.1:%d ssl;\n    root %s;\n"
+                     "    ssl_certificate %s/cert.pem;\n    ssl_certificate_key %s/key.pem;\n  }\n",
+                     n->tls_port, n->root, n->dir, n->dir);
         char *conf = tu_path(n->dir, "nginx.conf");
         FILE *f = fopen(conf, "w");
         fprintf(f,
@@ -92,8 +106,9 @@ bool tu_nginx_start(tu_nginx_t *n) {
                 "    location /status500 { return 500; }\n"
                 "    location /redirect-file { return 302 file:///etc/passwd; }\n"
                 "    location /redirect-ok { return 302 /hello.txt; }\n"
-                "  }\n}\n",
-                n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->port, n->root);
+                "  }\n%s}\n",
+                n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->port, n->root,
+                tls_server);
         fclose(f);
         pid_t pid = fork();
         if (pid == 0) {
@@ -110,7 +125,7 @@ bool tu_nginx_start(tu_nginx_t *n) {
         n->pid = pid;
         /* an external process: poll its port, bounded (5 s) */
         for (int i = 0; i < 500; i++) {
-            if (can_connect(n->port)) {
+            if (can_connect(n->port) && (!n->tls_port || can_connect(n->tls_port))) {
                 snprintf(n->base, sizeof n->base, "http://127.0.0.1:%d", n->port);
                 return true;
             }
