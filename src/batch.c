@@ -414,8 +414,8 @@ static void manifest_completed(asset_handle_t *h, void *user) {
     size_t i = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, arr) {
-        const char *uri, *sha;
-        uint64_t size;
+        const char *uri = NULL, *sha = NULL;
+        uint64_t size = 0;
         asset_load_options_t o = b->opts;
         if (!manifest_entry(e, i, &uri, &size, &o, &sha, err, sizeof err)) {
             char *m = asset__asprintf("%s: manifest: %s", asset_handle_uri(h), err);
@@ -428,8 +428,8 @@ static void manifest_completed(asset_handle_t *h, void *user) {
     i = 0;
     cJSON_ArrayForEach(e, arr) {
         if (b->cancelled) break;
-        const char *uri, *sha;
-        uint64_t size;
+        const char *uri = NULL, *sha = NULL;
+        uint64_t size = 0;
         asset_load_options_t o = b->opts;
         manifest_entry(e, i++, &uri, &size, &o, &sha, err, sizeof err);
         char *full = asset__uri_resolve(asset_handle_uri(h), uri);

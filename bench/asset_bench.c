@@ -1,0 +1,1536 @@
+/* asset_bench.c - the benchmark program.
+ *
+ *     asset_bench [--quick] [--runs N] [--only lib|base] [scenario...]
+ *
+ * Each scenario runs the library and a baseline in this process, on the same data,
+ * alternating the two, takes the median of several runs and prints one line:
+ *
+ *     <scenario>: ratio=<x.xx> (<library figure> vs <baseline figure>) ... [goal ...]
+ *
+ * ratio > 1 means the library is better. The goals, the machine the numbers were
+ * taken on and what limits each scenario are in docs/performance.md. Data is
+ * generated into a temp dir ($TMPDIR or /tmp) and removed at exit; the HTTP scenarios
+ * start and stop their own nginx on 127.0.0.1 ($ASSET_BENCH_NGINX or /usr/sbin/nginx)
+ * and print "skipped" without one. --only times one side, for perf record.
+ *
+ * Method, common to all scenarios:
+ *  - only the public API; a fresh server per library run unless the scenario is about
+ *    a warm one (cache_hit, http_revalidate), created and destroyed outside the timing;
+ *  - both sides keep what they loaded until the timing ends (the library in its cache
+ *    and handles, the baseline in its own buffers or cJSON trees) and free it after;
+ *  - before every run, malloc_trim(0): what one run freed is neither consolidated
+ *    inside the next run's timing nor reused warm by it, so each run pays for the
+ *    memory it touches, library and baseline alike;
+ *  - every library allocation goes through a counting allocator (installed first, as
+ *    asset_set_allocator() requires); it counts only while scale measures, so
+ *    elsewhere it costs a 16-byte header per block. cJSON's hooks point at it too,
+ *    for the library's parses and the baseline's alike.
+ *
+ * This is not a test: it never fails on a missed goal, only when a load fails. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "asset_server.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------ */
+/* Settings                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define SMALL_COUNT 10000
+#define SMALL_SIZE 4096
+#define JSON_COUNT 2000
+#define JSON_SIZE (64 * 1024)
+#define LARGE_SIZE ((size_t)256 * 1024 * 1024)
+#define TINY_SIZE 64
+#define SERIAL_LOADS 2000
+#define FLUSH_COMPLETIONS 10000
+#define FLUSH_BUDGET_NS 2000000ull
+#define HTTP_COUNT 1000
+#define HTTP_SIZE (10 * 1024)
+#define SCALE_SMALL 1000
+#define SCALE_LARGE 100000
+
+static bool g_quick;
+static int g_only;          /* --only: 0 both, 1 library only, 2 baseline only (profiling) */
+static int g_runs;          /* timed runs per scenario (after an untimed warm-up run) */
+static char *g_dir;         /* temp dir, removed at exit */
+static char g_err[1024];    /* why the last library or baseline run failed */
+
+static void set_err(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_err, sizeof g_err, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Counting allocator                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Each block carries its requested size and whether it was counted, so counting can be
+ * switched on and off while blocks are alive. 16 bytes keep malloc's alignment. */
+typedef struct ahdr {
+    size_t size;
+    size_t counted;
+} ahdr_t;
+_Static_assert(sizeof(ahdr_t) == 16, "the header must keep 16-byte alignment");
+
+static atomic_bool g_counting;
+static atomic_size_t g_cur_bytes, g_peak_bytes;
+
+static void count_add(size_t n) {
+    size_t cur = atomic_fetch_add_explicit(&g_cur_bytes, n, memory_order_relaxed) + n;
+    size_t p = atomic_load_explicit(&g_peak_bytes, memory_order_relaxed);
+    while (cur > p && !atomic_compare_exchange_weak_explicit(&g_peak_bytes, &p, cur,
+                                                             memory_order_relaxed,
+                                                             memory_order_relaxed)) {
+    }
+}
+
+static void *count_alloc(size_t n, void *user) {
+    (void)user;
+    ahdr_t *h = malloc(sizeof *h + n);
+    if (!h) return NULL;
+    h->size = n;
+    h->counted = atomic_load_explicit(&g_counting, memory_order_relaxed);
+    if (h->counted) count_add(n);
+    return h + 1;
+}
+
+static void count_free(void *p, void *user) {
+    (void)user;
+    if (!p) return;
+    ahdr_t *h = (ahdr_t *)p - 1;
+    if (h->counted) atomic_fetch_sub_explicit(&g_cur_bytes, h->size, memory_order_relaxed);
+    free(h);
+}
+
+static void *count_realloc(void *p, size_t n, void *user) {
+    if (!p) return count_alloc(n, user);
+    ahdr_t *h = (ahdr_t *)p - 1;
+    size_t old = h->size;
+    bool was = h->counted != 0;
+    ahdr_t *nh = realloc(h, sizeof *nh + n);
+    if (!nh) return NULL;
+    if (was) atomic_fetch_sub_explicit(&g_cur_bytes, old, memory_order_relaxed);
+    nh->size = n;
+    nh->counted = atomic_load_explicit(&g_counting, memory_order_relaxed);
+    if (nh->counted) count_add(n);
+    return nh + 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Time, statistics, formatting                                              */
+/* ------------------------------------------------------------------------ */
+
+#define FAILED_RUN UINT64_MAX
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A timed window: wall time from win_begin to win_end, and the process's CPU time
+ * (every thread: workers, I/O thread, main) over the same window in g_win_cpu. */
+static uint64_t g_win_cpu0, g_win_cpu;
+
+static uint64_t proc_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t win_begin(void) {
+    g_win_cpu0 = proc_cpu_ns();
+    return now_ns();
+}
+
+static uint64_t win_end(uint64_t t0) {
+    uint64_t t = now_ns() - t0;
+    g_win_cpu = proc_cpu_ns() - g_win_cpu0;
+    return t;
+}
+
+/* CPU time of the calling thread: for scale, whose enqueueing runs on this thread alone
+ * (the one worker is parked), so other processes on the machine do not move it. */
+static uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void nap_us(long us) {
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t median(uint64_t *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_u64);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* "12.3 ms" style; eight buffers so one printf can hold several. */
+static const char *fmt_ns(double ns) {
+    static char bufs[8][32];
+    static unsigned k;
+    char *b = bufs[k++ % 8];
+    if (ns >= 1e9) snprintf(b, 32, "%.2f s", ns / 1e9);
+    else if (ns >= 1e6) snprintf(b, 32, "%.1f ms", ns / 1e6);
+    else if (ns >= 1e3) snprintf(b, 32, "%.2f us", ns / 1e3);
+    else snprintf(b, 32, "%.0f ns", ns);
+    return b;
+}
+
+static void report(const char *name, double ratio, const char *figures, const char *extra,
+                   double goal, bool met) {
+    printf("%s: ratio=%.2f (%s)%s%s [goal >= %.2f: %s]\n", name, ratio, figures,
+           extra && *extra ? " " : "", extra ? extra : "", goal, met ? "met" : "MISSED");
+    fflush(stdout);
+}
+
+/* "CPU 14.1 us vs 3.80 us per file": process CPU time (all threads) per item. */
+static const char *cpu_note(char *buf, size_t cap, uint64_t lib_cpu, uint64_t base_cpu, double n,
+                            const char *item) {
+    snprintf(buf, cap, "CPU %s vs %s per %s", fmt_ns((double)lib_cpu / n),
+             fmt_ns((double)base_cpu / n), item);
+    return buf;
+}
+
+static void report_error(const char *name) {
+    printf("%s: error (%s)\n", name, g_err[0] ? g_err : "unknown");
+    fflush(stdout);
+}
+
+/* Before every run, untimed: hands freed memory back, so what one run freed (millions
+ * of cJSON nodes in glibc's fastbins) is neither consolidated inside the next run's
+ * timing nor reused warm by it: every run pays for the memory it touches. */
+static void settle(void) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+static uint64_t timed(uint64_t (*fn)(void *), void *ctx) {
+    settle();
+    return fn(ctx);
+}
+
+typedef struct measured {
+    uint64_t lib, base;         /* median wall ns */
+    uint64_t lib_cpu, base_cpu; /* median process CPU ns over the same windows */
+} measured_t;
+
+/* One run of fn; its wall time, and its window's CPU time in *cpu. */
+static uint64_t run_one(uint64_t (*fn)(void *), void *ctx, uint64_t *cpu) {
+    uint64_t t = timed(fn, ctx);
+    *cpu = g_win_cpu;
+    return t;
+}
+
+/* Runs lib and base once each untimed when `warm` (warm-up: page cache, lazy init), then
+ * `runs` times each, alternating which goes first. Medians in *m. */
+static bool alternate(uint64_t (*lib)(void *), uint64_t (*base)(void *), void *ctx, int runs,
+                      bool warm, measured_t *m) {
+    uint64_t *v = calloc(4 * (size_t)runs, sizeof *v);
+    uint64_t *lv = v, *bv = v + runs, *lc = v + 2 * runs, *bc = v + 3 * runs;
+    bool ok = !warm || (timed(lib, ctx) != FAILED_RUN && timed(base, ctx) != FAILED_RUN);
+    for (int i = 0; ok && i < runs; i++) {
+        bool lib_first = i % 2 == 0;
+        if (g_only) /* profiling one side: the other reads 1 ns */
+            lv[i] = bv[i] = lc[i] = bc[i] = 1;
+        if (lib_first && g_only != 2) ok = (lv[i] = run_one(lib, ctx, &lc[i])) != FAILED_RUN;
+        if (ok && g_only != 1) ok = (bv[i] = run_one(base, ctx, &bc[i])) != FAILED_RUN;
+        if (ok && !lib_first && g_only != 2) ok = (lv[i] = run_one(lib, ctx, &lc[i])) != FAILED_RUN;
+    }
+    if (ok) {
+        m->lib = median(lv, runs);
+        m->base = median(bv, runs);
+        m->lib_cpu = median(lc, runs);
+        m->base_cpu = median(bc, runs);
+    }
+    free(v);
+    return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files and data sets                                                       */
+/* ------------------------------------------------------------------------ */
+
+static char *xasprintf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) {
+        fprintf(stderr, "asset_bench: out of memory\n");
+        exit(2);
+    }
+    va_end(ap);
+    return s;
+}
+
+/* Absolute paths are loaded as bare paths: taken literally by the library (file://
+ * would percent-decode them), and normalised to file:// URIs. */
+static char *xstrdup(const char *str) { return xasprintf("%s", str); }
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "asset_bench: out of memory (%zu bytes)\n", n);
+        exit(2);
+    }
+    return p;
+}
+
+static bool write_file(const char *path, const void *data, size_t n) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return false;
+    const char *p = data;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            close(fd);
+            return false;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return close(fd) == 0;
+}
+
+static void make_dir(const char *path) {
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "asset_bench: mkdir %s: %s\n", path, strerror(errno));
+        exit(2);
+    }
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f) {
+    (void)sb;
+    (void)flag;
+    (void)f;
+    remove(p);
+    return 0;
+}
+
+static void rmrf(const char *path) { nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS); }
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) { /* xorshift64*: the data is the same on every run */
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return g_rng * 2685821657736338717ull;
+}
+
+static void fill_random(uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t r = rnd();
+        memcpy(p + i, &r, n - i < 8 ? n - i : 8);
+    }
+}
+
+typedef struct fileset {
+    size_t n;
+    char **paths; /* absolute paths, for the baselines */
+    char **uris;  /* what the library loads */
+} fileset_t;
+
+static void fileset_alloc(fileset_t *fs, size_t n) {
+    fs->n = n;
+    fs->paths = xmalloc(n * sizeof *fs->paths);
+    fs->uris = xmalloc(n * sizeof *fs->uris);
+}
+
+/* Reads a whole file the way a plain program would: open, fstat, read, close. */
+static uint8_t *read_whole(const char *path, size_t *size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        set_err("baseline: open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        set_err("baseline: fstat %s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    uint8_t *buf = xmalloc(n + 1);
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = 0;
+    *size = got;
+    return buf;
+}
+
+/* 10,000 files of 4 KiB: small/f00000.bin ... (as paths, and as pkg://small/...). */
+static fileset_t g_small;
+static char **g_small_pkg;
+
+static void gen_small(void) {
+    if (g_small.n) return;
+    char *dir = xasprintf("%s/small", g_dir);
+    make_dir(dir);
+    fileset_alloc(&g_small, SMALL_COUNT);
+    g_small_pkg = xmalloc(SMALL_COUNT * sizeof *g_small_pkg);
+    uint8_t buf[SMALL_SIZE];
+    for (size_t i = 0; i < SMALL_COUNT; i++) {
+        fill_random(buf, sizeof buf);
+        g_small.paths[i] = xasprintf("%s/f%05zu.bin", dir, i);
+        g_small.uris[i] = xstrdup(g_small.paths[i]);
+        g_small_pkg[i] = xasprintf("pkg://small/f%05zu.bin", i);
+        if (!write_file(g_small.paths[i], buf, sizeof buf)) {
+            fprintf(stderr, "asset_bench: cannot write %s\n", g_small.paths[i]);
+            exit(2);
+        }
+    }
+    free(dir);
+}
+
+/* A JSON document of about `target` bytes: a level with entities that mix numbers,
+ * short and long strings, booleans and nested arrays, about 20 bytes per cJSON node,
+ * the mix cJSON sees in game data (levels, UI, dialogue). */
+static size_t gen_json_doc(char *buf, size_t cap, size_t target, unsigned id) {
+    static const char *const kinds[] = {"enemy", "pickup", "door", "light", "spawn", "trigger"};
+    static const char *const words[] = {"cave", "troll", "northern", "pass", "ancient", "bridge",
+                                        "lantern", "toll", "river", "shadow", "golden", "key",
+                                        "merchant", "storm", "tower", "whisper"};
+    size_t n = 0;
+#define PUT(...) n += (size_t)snprintf(buf + n, cap - n, __VA_ARGS__)
+#define W(r, k) words[((r) >> (4 * (k))) & 15]
+    PUT("{\n  \"id\": %u,\n  \"name\": \"level-%04u\",\n  \"version\": 3,\n  \"entities\": [\n", id,
+        id);
+    for (unsigned e = 0; n + 600 < target; e++) {
+        uint64_t r = rnd(), q = rnd();
+        PUT("%s    {\"id\": %u, \"type\": \"%s_%02u\", \"name\": \"%s %s of the %s %s\", "
+            "\"pos\": [%.2f, %.2f, %.1f], \"hp\": %u, \"visible\": %s, "
+            "\"tags\": [\"%s\", \"%s-%s\", \"group-%u\"], \"script\": \"scripts/%s/%08x.lua\", "
+            "\"dialogue\": \"The %s %s waits by the %s %s; bring the %s %s before the %s.\"}",
+            e ? ",\n" : "", e, kinds[r % 6], (unsigned)(r >> 8) % 100, W(q, 0), W(q, 1), W(q, 2),
+            W(q, 3), (double)(int)(r >> 16 & 0xffff) / 16.0, (double)(int)(r >> 32 & 0xfff) / 8.0 - 256.0,
+            (double)(int)(r >> 44 & 0xff) / 4.0, (unsigned)(r >> 20) % 500,
+            (r >> 3) & 1 ? "true" : "false", W(q, 4), W(q, 5), W(q, 6), (unsigned)(r >> 17) % 16,
+            kinds[(r >> 7) % 6], (unsigned)(r >> 24), W(q, 7), W(q, 8), W(q, 9), W(q, 10), W(q, 11),
+            W(q, 12), W(q, 13));
+    }
+    PUT("\n  ]\n}\n");
+#undef W
+#undef PUT
+    return n;
+}
+
+static fileset_t g_json;
+
+static void gen_json(void) {
+    if (g_json.n) return;
+    char *dir = xasprintf("%s/json", g_dir);
+    make_dir(dir);
+    fileset_alloc(&g_json, JSON_COUNT);
+    size_t cap = JSON_SIZE + 4096;
+    char *buf = xmalloc(cap);
+    for (unsigned i = 0; i < JSON_COUNT; i++) {
+        size_t n = gen_json_doc(buf, cap, JSON_SIZE, i);
+        g_json.paths[i] = xasprintf("%s/j%04u.json", dir, i);
+        g_json.uris[i] = xstrdup(g_json.paths[i]);
+        if (!write_file(g_json.paths[i], buf, n)) {
+            fprintf(stderr, "asset_bench: cannot write %s\n", g_json.paths[i]);
+            exit(2);
+        }
+    }
+    free(buf);
+    free(dir);
+}
+
+static char *g_large_path, *g_large_uri;
+
+static void gen_large(void) {
+    if (g_large_path) return;
+    g_large_path = xasprintf("%s/large.bin", g_dir);
+    g_large_uri = xstrdup(g_large_path);
+    size_t chunk = 1u << 20;
+    uint8_t *buf = xmalloc(chunk);
+    fill_random(buf, chunk);
+    int fd = open(g_large_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0;
+    for (size_t done = 0; ok && done < LARGE_SIZE; done += chunk) {
+        buf[0] = (uint8_t)(done >> 20); /* not one repeated megabyte */
+        ok = write(fd, buf, chunk) == (ssize_t)chunk;
+    }
+    if (fd >= 0 && close(fd) != 0) ok = false;
+    free(buf);
+    if (!ok) {
+        fprintf(stderr, "asset_bench: cannot write %s\n", g_large_path);
+        exit(2);
+    }
+}
+
+static char *g_tiny_path, *g_tiny_uri;
+
+static void gen_tiny(void) {
+    if (g_tiny_path) return;
+    g_tiny_path = xasprintf("%s/tiny.bin", g_dir);
+    g_tiny_uri = xstrdup(g_tiny_path);
+    uint8_t buf[TINY_SIZE];
+    fill_random(buf, sizeof buf);
+    if (!write_file(g_tiny_path, buf, sizeof buf)) {
+        fprintf(stderr, "asset_bench: cannot write %s\n", g_tiny_path);
+        exit(2);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* nginx on loopback                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* The approach of the test fixture (tests/tu_http.c), not its code: a free port picked
+ * by binding port 0, a conf in a temp prefix, daemon off and master_process off so the
+ * one process is ours to stop. */
+typedef struct nginx {
+    pid_t pid;
+    int port;
+    char *dir, *root;
+    char base[64];
+} nginx_t;
+
+static nginx_t g_nginx;
+static int g_nginx_state; /* 0: not tried, 1: running, -1: unavailable */
+static char g_nginx_why[512];
+static fileset_t g_http;
+
+static int free_loopback_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static bool can_connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static void nginx_stop(void) {
+    if (g_nginx.pid > 0) {
+        kill(g_nginx.pid, SIGTERM);
+        waitpid(g_nginx.pid, NULL, 0);
+        g_nginx.pid = 0;
+    }
+}
+
+static bool nginx_start(void) {
+    if (g_nginx_state) return g_nginx_state > 0;
+    g_nginx_state = -1;
+    const char *bin = getenv("ASSET_BENCH_NGINX");
+    if (!bin || !*bin) bin = "/usr/sbin/nginx";
+    if (access(bin, X_OK) != 0) {
+        snprintf(g_nginx_why, sizeof g_nginx_why,
+                 "no nginx at %s; install nginx or set ASSET_BENCH_NGINX", bin);
+        return false;
+    }
+    g_nginx.dir = xasprintf("%s/nginx", g_dir);
+    g_nginx.root = xasprintf("%s/www", g_dir);
+    make_dir(g_nginx.dir);
+    make_dir(g_nginx.root);
+    /* the files: www/h/f0000.bin, 10 KiB each */
+    char *hdir = xasprintf("%s/h", g_nginx.root);
+    make_dir(hdir);
+    fileset_alloc(&g_http, HTTP_COUNT);
+    uint8_t buf[HTTP_SIZE];
+    for (size_t i = 0; i < HTTP_COUNT; i++) {
+        fill_random(buf, sizeof buf);
+        g_http.paths[i] = xasprintf("%s/f%04zu.bin", hdir, i);
+        if (!write_file(g_http.paths[i], buf, sizeof buf)) {
+            snprintf(g_nginx_why, sizeof g_nginx_why, "cannot write %s", g_http.paths[i]);
+            free(hdir);
+            return false;
+        }
+    }
+    free(hdir);
+    char *conf = xasprintf("%s/nginx.conf", g_nginx.dir);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        g_nginx.port = free_loopback_port();
+        FILE *f = fopen(conf, "w");
+        if (!f) break;
+        const char *d = g_nginx.dir;
+        fprintf(f,
+                "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+                "pid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
+                "events { worker_connections 1024; }\n"
+                "http {\n  access_log off;\n"
+                "  client_body_temp_path %s/body;\n  proxy_temp_path %s/proxy;\n"
+                "  fastcgi_temp_path %s/fastcgi;\n  uwsgi_temp_path %s/uwsgi;\n"
+                "  scgi_temp_path %s/scgi;\n"
+                "  keepalive_requests 1000000;\n  etag on;\n  sendfile on;\n"
+                "  open_file_cache max=4096;\n"
+                "  types { application/octet-stream bin; }\n"
+                "  server {\n    listen 127.0.0.1:%d backlog=1024;\n    root %s;\n  }\n}\n",
+                d, d, d, d, d, d, d, g_nginx.port, g_nginx.root);
+        fclose(f);
+        pid_t pid = fork();
+        if (pid == 0) {
+            int devnull = open("/dev/null", O_WRONLY);
+            if (devnull >= 0) {
+                dup2(devnull, 1);
+                dup2(devnull, 2);
+            }
+            execl(bin, bin, "-p", g_nginx.dir, "-c", conf, (char *)NULL);
+            _exit(127);
+        }
+        if (pid < 0) break;
+        g_nginx.pid = pid;
+        for (int i = 0; i < 500; i++) { /* an external process: poll its port, 5 s at most */
+            if (can_connect(g_nginx.port)) {
+                snprintf(g_nginx.base, sizeof g_nginx.base, "http://127.0.0.1:%d", g_nginx.port);
+                for (size_t k = 0; k < HTTP_COUNT; k++)
+                    g_http.uris[k] = xasprintf("%s/h/f%04zu.bin", g_nginx.base, k);
+                free(conf);
+                g_nginx_state = 1;
+                return true;
+            }
+            if (waitpid(pid, NULL, WNOHANG) == pid) { /* exited: the port was taken? */
+                g_nginx.pid = 0;
+                break;
+            }
+            nap_us(10000);
+        }
+        nginx_stop();
+    }
+    free(conf);
+    snprintf(g_nginx_why, sizeof g_nginx_why, "nginx did not start (see %s/error.log)",
+             g_nginx.dir);
+    return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cleanup                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static void cleanup(void) {
+    nginx_stop();
+    if (g_dir) {
+        rmrf(g_dir);
+        free(g_dir);
+        g_dir = NULL;
+    }
+}
+
+static void on_signal(int sig) {
+    /* best effort: stop nginx and remove the data, then die of the same signal */
+    if (g_nginx.pid > 0) {
+        kill(g_nginx.pid, SIGTERM);
+        waitpid(g_nginx.pid, NULL, 0);
+    }
+    if (g_dir) rmrf(g_dir);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Library helpers                                                           */
+/* ------------------------------------------------------------------------ */
+
+static asset_server_t *make_server(unsigned workers) {
+    asset_server_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_workers = workers;
+    asset_server_t *s = asset_server_create(&cfg);
+    if (!s) set_err("asset_server_create failed");
+    return s;
+}
+
+/* Loads uris as one batch and waits (the wait flushes: this is the flush thread).
+ * Returns the elapsed ns, or FAILED_RUN unless every child loaded. */
+static uint64_t timed_group(asset_server_t *s, char *const *uris, size_t n,
+                            const asset_load_options_t *o) {
+    uint64_t t0 = win_begin();
+    asset_batch_t *b = asset_server_load_group(s, (const char *const *)uris, n, o);
+    if (!b) {
+        set_err("asset_server_load_group returned NULL");
+        return FAILED_RUN;
+    }
+    asset_status_t st = asset_batch_wait(b, -1);
+    uint64_t t = win_end(t0);
+    size_t loaded = asset_batch_completed_count(b);
+    if (st != ASSET_OK || loaded != n) {
+        const char *msg = "";
+        for (size_t i = 0; i < asset_batch_count(b) && !*msg; i++)
+            msg = asset_handle_error_message(asset_batch_handle(b, i));
+        set_err("library: %zu of %zu loaded (%s) %s", loaded, n, asset_strerror(st), msg);
+        t = FAILED_RUN;
+    }
+    asset_batch_release(b);
+    return t;
+}
+
+/* ------------------------------------------------------------------------ */
+/* small_files                                                               */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t small_lib(void *ctx) {
+    (void)ctx;
+    asset_server_t *s = make_server(2);
+    if (!s) return FAILED_RUN;
+    asset_load_options_t o;
+    memset(&o, 0, sizeof o);
+    o.loader = "bytes";
+    uint64_t t = timed_group(s, g_small.uris, g_small.n, &o);
+    asset_server_destroy(s);
+    return t;
+}
+
+/* The same files into buffers the program keeps, as the library keeps its values. */
+static uint64_t files_base(const fileset_t *fs) {
+    uint8_t **bufs = xmalloc(fs->n * sizeof *bufs);
+    uint64_t t0 = win_begin(), t;
+    size_t i = 0, size;
+    for (; i < fs->n; i++)
+        if (!(bufs[i] = read_whole(fs->paths[i], &size))) break;
+    t = win_end(t0);
+    if (i < fs->n) t = FAILED_RUN;
+    for (size_t k = 0; k < i; k++) free(bufs[k]);
+    free(bufs);
+    return t;
+}
+
+static uint64_t small_base(void *ctx) {
+    (void)ctx;
+    return files_base(&g_small);
+}
+
+static int run_small_files(void) {
+    gen_small();
+    measured_t m;
+    if (!alternate(small_lib, small_base, NULL, g_runs, true, &m)) return -1;
+    char fig[128], cpu[96], extra[160];
+    snprintf(fig, sizeof fig, "%s vs %s for %d x %d KiB", fmt_ns((double)m.lib),
+             fmt_ns((double)m.base), SMALL_COUNT, SMALL_SIZE / 1024);
+    snprintf(extra, sizeof extra, "%s vs %s per file; %s", fmt_ns((double)m.lib / SMALL_COUNT),
+             fmt_ns((double)m.base / SMALL_COUNT),
+             cpu_note(cpu, sizeof cpu, m.lib_cpu, m.base_cpu, SMALL_COUNT, "file"));
+    double r = (double)m.base / (double)m.lib;
+    report("small_files", r, fig, extra, 1.0, r >= 1.0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* parse_heavy                                                               */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t json_lib(void *ctx) {
+    (void)ctx;
+    asset_server_t *s = make_server(2);
+    if (!s) return FAILED_RUN;
+    uint64_t t = timed_group(s, g_json.uris, g_json.n, NULL); /* .json: the json loader */
+    asset_server_destroy(s);
+    return t;
+}
+
+/* The same parse the json loader makes (NUL-terminated, nothing after the value),
+ * keeping every tree, as the library's cache does. */
+static uint64_t json_base(void *ctx) {
+    (void)ctx;
+    cJSON **roots = xmalloc(g_json.n * sizeof *roots);
+    uint64_t t0 = win_begin(), t;
+    size_t i = 0, size;
+    for (; i < g_json.n; i++) {
+        uint8_t *buf = read_whole(g_json.paths[i], &size);
+        if (!buf) break;
+        const char *end = NULL;
+        roots[i] = cJSON_ParseWithLengthOpts((const char *)buf, size + 1, &end, 1);
+        free(buf);
+        if (!roots[i]) {
+            set_err("baseline: %s does not parse", g_json.paths[i]);
+            break;
+        }
+    }
+    t = win_end(t0);
+    if (i < g_json.n) t = FAILED_RUN;
+    for (size_t k = 0; k < i; k++) cJSON_Delete(roots[k]);
+    free(roots);
+    return t;
+}
+
+static int run_parse_heavy(void) {
+    gen_json();
+    measured_t m;
+    if (!alternate(json_lib, json_base, NULL, g_runs, !g_quick, &m)) return -1;
+    char fig[128], cpu[96];
+    snprintf(fig, sizeof fig, "%s vs %s for %d x %d KiB JSON, 2 workers vs 1 thread",
+             fmt_ns((double)m.lib), fmt_ns((double)m.base), JSON_COUNT, JSON_SIZE / 1024);
+    double r = (double)m.base / (double)m.lib;
+    report("parse_heavy", r, fig, cpu_note(cpu, sizeof cpu, m.lib_cpu, m.base_cpu, JSON_COUNT, "file"),
+           1.6, r >= 1.6);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* large_file                                                                */
+/* ------------------------------------------------------------------------ */
+
+static asset_server_t *g_large_server;
+static uint8_t *g_large_buf;
+
+static uint64_t large_lib(void *ctx) {
+    (void)ctx;
+    asset_load_options_t o;
+    memset(&o, 0, sizeof o);
+    o.no_cache = true;
+    o.loader = "bytes";
+    uint64_t t0 = win_begin();
+    asset_handle_t *h = asset_server_load(g_large_server, g_large_uri, &o);
+    asset_status_t st = h ? asset_handle_wait(h, -1) : ASSET_E_NO_MEMORY;
+    uint64_t t = win_end(t0);
+    const asset_bytes_t *v = st == ASSET_OK ? asset_handle_value(h) : NULL;
+    if (!v || v->size != LARGE_SIZE) {
+        set_err("library: %s", h ? asset_handle_error_message(h) : "no handle");
+        t = FAILED_RUN;
+    }
+    asset_handle_release(h); /* frees the 256 MiB, outside the timing */
+    return t;
+}
+
+static uint64_t read_into(const char *path, uint8_t *buf, size_t cap, size_t *got_out) {
+    uint64_t t0 = win_begin();
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size > cap) {
+        set_err("baseline: cannot read %s", path);
+        if (fd >= 0) close(fd);
+        return FAILED_RUN;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    *got_out = got;
+    return win_end(t0);
+}
+
+static uint64_t large_base(void *ctx) {
+    (void)ctx;
+    size_t got = 0;
+    uint64_t t = read_into(g_large_path, g_large_buf, LARGE_SIZE, &got);
+    if (t != FAILED_RUN && got != LARGE_SIZE) {
+        set_err("baseline: short read of %s", g_large_path);
+        return FAILED_RUN;
+    }
+    return t;
+}
+
+/* For the report only: read() into a buffer malloc'd for this read (page faults). */
+static uint64_t large_fresh(void) {
+    uint8_t *buf = xmalloc(LARGE_SIZE + 1);
+    size_t got = 0;
+    uint64_t t0 = now_ns();
+    uint64_t t = read_into(g_large_path, buf, LARGE_SIZE, &got);
+    if (t != FAILED_RUN) t = now_ns() - t0;
+    free(buf);
+    return t;
+}
+
+static int run_large_file(void) {
+    gen_large();
+    g_large_server = make_server(2);
+    if (!g_large_server) return -1;
+    g_large_buf = xmalloc(LARGE_SIZE + 1); /* preallocated; faulted in by the warm-up */
+    measured_t m;
+    bool ok = alternate(large_lib, large_base, NULL, g_runs, true, &m);
+    uint64_t fresh[3];
+    for (int i = 0; ok && i < 3; i++) ok = (fresh[i] = large_fresh()) != FAILED_RUN;
+    asset_server_destroy(g_large_server);
+    g_large_server = NULL;
+    free(g_large_buf);
+    g_large_buf = NULL;
+    if (!ok) return -1;
+    char fig[96], extra[128];
+    snprintf(fig, sizeof fig, "%s vs %s for %zu MiB", fmt_ns((double)m.lib), fmt_ns((double)m.base),
+             LARGE_SIZE >> 20);
+    snprintf(extra, sizeof extra, "read() into a freshly malloc'd buffer: %s; CPU %s vs %s",
+             fmt_ns((double)median(fresh, 3)), fmt_ns((double)m.lib_cpu),
+             fmt_ns((double)m.base_cpu));
+    double r = (double)m.base / (double)m.lib;
+    report("large_file", r, fig, extra, 0.8, r >= 0.8);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* cache_hit                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* pkg:// is immutable, so a cached asset needs no I/O (file:// would revalidate with
+ * an fstat: see docs/performance.md). One server: a cold group, then the same group. */
+static bool cache_pair(uint64_t *cold, uint64_t *hit, uint64_t *cold_cpu, uint64_t *hit_cpu) {
+    settle();
+    asset_server_t *s = make_server(2);
+    if (!s) return false;
+    char *dir = xasprintf("%s/small", g_dir);
+    bool ok = asset_server_mount(s, "small", dir) == ASSET_OK;
+    free(dir);
+    if (!ok) set_err("asset_server_mount failed");
+    asset_load_options_t o;
+    memset(&o, 0, sizeof o);
+    o.loader = "bytes";
+    if (ok) ok = (*cold = timed_group(s, g_small_pkg, SMALL_COUNT, &o)) != FAILED_RUN;
+    *cold_cpu = g_win_cpu;
+    asset_stats_t before, after;
+    asset_server_stats(s, &before);
+    if (ok) ok = (*hit = timed_group(s, g_small_pkg, SMALL_COUNT, &o)) != FAILED_RUN;
+    *hit_cpu = g_win_cpu;
+    asset_server_stats(s, &after);
+    if (ok && (after.cache_hits - before.cache_hits != SMALL_COUNT ||
+               after.source_reads != before.source_reads)) {
+        set_err("library: second load had %llu cache hits and %llu reads, expected %d and 0",
+                (unsigned long long)(after.cache_hits - before.cache_hits),
+                (unsigned long long)(after.source_reads - before.source_reads), SMALL_COUNT);
+        ok = false;
+    }
+    asset_server_destroy(s);
+    return ok;
+}
+
+static int run_cache_hit(void) {
+    gen_small();
+    uint64_t c, h, cc, hc;
+    if (!cache_pair(&c, &h, &cc, &hc)) return -1; /* warm-up */
+    uint64_t *v = calloc(4 * (size_t)g_runs, sizeof *v);
+    uint64_t *cv = v, *hv = v + g_runs, *ccv = v + 2 * g_runs, *hcv = v + 3 * g_runs;
+    bool ok = true;
+    for (int i = 0; ok && i < g_runs; i++) ok = cache_pair(&cv[i], &hv[i], &ccv[i], &hcv[i]);
+    if (ok) {
+        c = median(cv, g_runs);
+        h = median(hv, g_runs);
+        cc = median(ccv, g_runs);
+        hc = median(hcv, g_runs);
+    }
+    free(v);
+    if (!ok) return -1;
+    char fig[128], cpu[96], extra[192];
+    snprintf(fig, sizeof fig, "second load %s vs first load %s for %d assets", fmt_ns((double)h),
+             fmt_ns((double)c), SMALL_COUNT);
+    snprintf(extra, sizeof extra, "%s per hit vs %s per cold load; %s",
+             fmt_ns((double)h / SMALL_COUNT), fmt_ns((double)c / SMALL_COUNT),
+             cpu_note(cpu, sizeof cpu, hc, cc, SMALL_COUNT, "load (hit vs cold)"));
+    double r = (double)c / (double)h;
+    report("cache_hit", r, fig, extra, 100.0, r >= 100.0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* serial_latency                                                            */
+/* ------------------------------------------------------------------------ */
+
+static asset_server_t *g_serial_server;
+
+static uint64_t serial_lib(void *ctx) {
+    (void)ctx;
+    asset_load_options_t o;
+    memset(&o, 0, sizeof o);
+    o.no_cache = true; /* every load reads the file */
+    o.loader = "bytes";
+    uint64_t t0 = win_begin();
+    for (int i = 0; i < SERIAL_LOADS; i++) {
+        asset_handle_t *h = asset_server_load(g_serial_server, g_tiny_uri, &o);
+        asset_status_t st = h ? asset_handle_wait(h, -1) : ASSET_E_NO_MEMORY;
+        const asset_bytes_t *v = st == ASSET_OK ? asset_handle_value(h) : NULL;
+        if (!v || v->size != TINY_SIZE) {
+            set_err("library: %s", h ? asset_handle_error_message(h) : "no handle");
+            asset_handle_release(h);
+            return FAILED_RUN;
+        }
+        asset_handle_release(h);
+    }
+    return win_end(t0);
+}
+
+static uint64_t serial_base(void *ctx) {
+    (void)ctx;
+    uint64_t t0 = win_begin();
+    for (int i = 0; i < SERIAL_LOADS; i++) {
+        size_t n;
+        uint8_t *b = read_whole(g_tiny_path, &n);
+        if (!b || n != TINY_SIZE) return FAILED_RUN;
+        free(b);
+    }
+    return win_end(t0);
+}
+
+static int run_serial_latency(void) {
+    gen_tiny();
+    g_serial_server = make_server(2);
+    if (!g_serial_server) return -1;
+    measured_t m;
+    bool ok = alternate(serial_lib, serial_base, NULL, g_runs, true, &m);
+    asset_server_destroy(g_serial_server);
+    g_serial_server = NULL;
+    if (!ok) return -1;
+    double l = (double)m.lib / SERIAL_LOADS, b = (double)m.base / SERIAL_LOADS;
+    char fig[96], cpu[96], extra[192];
+    snprintf(fig, sizeof fig, "%s vs %s per load", fmt_ns(l), fmt_ns(b));
+    double added_us = (l - b) / 1000.0;
+    snprintf(extra, sizeof extra, "added=%.2f us/load; %s [goal added <= 15 us: %s]", added_us,
+             cpu_note(cpu, sizeof cpu, m.lib_cpu, m.base_cpu, SERIAL_LOADS, "load"),
+             added_us <= 15.0 ? "met" : "MISSED");
+    printf("serial_latency: ratio=%.2f (%s) %s\n", b / l, fig, extra);
+    fflush(stdout);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* flush_budget                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef struct fb_ctx {
+    uint64_t sum;
+    size_t fired;
+} fb_ctx_t;
+
+/* A stand-in for what a host does with a finished asset on its main thread: walks its
+ * bytes (a checksum over 4 KiB, a few microseconds). */
+static void fb_completed(asset_handle_t *h, void *user) {
+    fb_ctx_t *c = user;
+    const asset_bytes_t *v = asset_handle_value(h);
+    uint64_t x = 1469598103934665603ull;
+    for (size_t i = 0; v && i < v->size; i++) x = (x ^ v->data[i]) * 1099511628211ull;
+    c->sum += x;
+    c->fired++;
+}
+
+/* One run: 10,000 loads finish on the workers (no flush meanwhile), then flushes with a
+ * 2 ms budget drain them. Returns the longest flush (wall), *flushes how many it took,
+ * *worst_cpu the longest flush in this thread's CPU time: when it is within the budget
+ * and the wall time is not, the thread was preempted mid-flush. */
+static uint64_t flush_run(size_t *flushes, uint64_t *worst_cpu) {
+    settle();
+    asset_server_t *s = make_server(2);
+    if (!s) return FAILED_RUN;
+    asset_handle_t **hs = xmalloc(FLUSH_COMPLETIONS * sizeof *hs);
+    asset_load_options_t o;
+    memset(&o, 0, sizeof o);
+    o.no_cache = true;
+    o.loader = "bytes";
+    fb_ctx_t ctx = {0, 0};
+    uint64_t worst = FAILED_RUN;
+    size_t n = 0;
+    for (; n < FLUSH_COMPLETIONS; n++) {
+        hs[n] = asset_server_load(s, g_small.uris[n % SMALL_COUNT], &o);
+        if (!hs[n] || !asset_handle_on_completed(hs[n], fb_completed, &ctx)) break;
+    }
+    if (n < FLUSH_COMPLETIONS) {
+        set_err("library: out of memory making the loads");
+        goto out;
+    }
+    for (uint64_t t0 = now_ns();;) { /* every job decided: all queued for flush */
+        asset_stats_t st;
+        asset_server_stats(s, &st);
+        if (st.pending == 0 && st.loading == 0) break;
+        if (now_ns() - t0 > 60000000000ull) {
+            set_err("library: loads did not finish in 60 s");
+            goto out;
+        }
+        nap_us(500);
+    }
+    worst = 0;
+    *flushes = 0;
+    *worst_cpu = 0;
+    while (ctx.fired < FLUSH_COMPLETIONS) {
+        uint64_t c0 = thread_cpu_ns(), t0 = now_ns();
+        size_t k = asset_server_flush_budget(s, FLUSH_BUDGET_NS);
+        uint64_t t = now_ns() - t0, c = thread_cpu_ns() - c0;
+        if (t > worst) worst = t;
+        if (c > *worst_cpu) *worst_cpu = c;
+        ++*flushes;
+        if (k == 0) {
+            set_err("library: a flush dispatched nothing with %zu completions left",
+                    FLUSH_COMPLETIONS - ctx.fired);
+            worst = FAILED_RUN;
+            break;
+        }
+    }
+    for (size_t i = 0; worst != FAILED_RUN && i < FLUSH_COMPLETIONS; i++) {
+        if (asset_handle_state(hs[i]) != ASSET_STATE_LOADED) {
+            set_err("library: %s", asset_handle_error_message(hs[i]));
+            worst = FAILED_RUN;
+        }
+    }
+out:
+    for (size_t i = 0; i < n; i++) asset_handle_release(hs[i]);
+    free(hs);
+    asset_server_destroy(s);
+    return worst;
+}
+
+static int run_flush_budget(void) {
+    gen_small();
+    size_t flushes = 0;
+    uint64_t wc;
+    if (flush_run(&flushes, &wc) == FAILED_RUN) return -1; /* warm-up */
+    uint64_t *v = calloc(2 * (size_t)g_runs, sizeof *v), *w = v, *cv = v + g_runs;
+    bool ok = true;
+    for (int i = 0; ok && i < g_runs; i++) ok = (w[i] = flush_run(&flushes, &cv[i])) != FAILED_RUN;
+    uint64_t worst = ok ? median(w, g_runs) : 0, max = ok ? w[g_runs - 1] : 0;
+    uint64_t worst_cpu = ok ? median(cv, g_runs) : 0;
+    free(v);
+    if (!ok) return -1;
+    char fig[96], extra[192];
+    snprintf(fig, sizeof fig, "worst flush %s vs budget %s", fmt_ns((double)worst),
+             fmt_ns((double)FLUSH_BUDGET_NS));
+    snprintf(extra, sizeof extra,
+             "%d completions in %zu flushes; worst of all runs %s; worst on-CPU %s",
+             FLUSH_COMPLETIONS, flushes, fmt_ns((double)max), fmt_ns((double)worst_cpu));
+    double r = (double)FLUSH_BUDGET_NS / (double)worst;
+    report("flush_budget", r, fig, extra, 0.8, r >= 0.8);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* http_many, http_revalidate                                                */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t http_lib(void *ctx) {
+    (void)ctx;
+    asset_server_t *s = make_server(2); /* defaults: 16 connections */
+    if (!s) return FAILED_RUN;
+    asset_load_options_t o;
+    memset(&o, 0, sizeof o);
+    o.loader = "bytes";
+    uint64_t t = timed_group(s, g_http.uris, g_http.n, &o);
+    asset_server_destroy(s);
+    return t;
+}
+
+typedef struct membuf {
+    uint8_t *data;
+    size_t n, cap;
+} membuf_t;
+
+static size_t membuf_write(char *p, size_t size, size_t nmemb, void *user) {
+    membuf_t *b = user;
+    size_t n = size * nmemb;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 16384;
+        while (cap < b->n + n + 1) cap *= 2;
+        uint8_t *d = realloc(b->data, cap);
+        if (!d) return 0;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->n, p, n);
+    b->n += n;
+    b->data[b->n] = 0;
+    return n;
+}
+
+/* One easy handle for all the requests: libcurl keeps the connection alive. */
+static uint64_t http_base(void *ctx) {
+    (void)ctx;
+    membuf_t *bufs = calloc(g_http.n, sizeof *bufs);
+    uint64_t t0 = win_begin(), t = FAILED_RUN;
+    CURL *e = curl_easy_init();
+    size_t i = 0;
+    if (e) {
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, membuf_write);
+        for (; i < g_http.n; i++) {
+            curl_easy_setopt(e, CURLOPT_URL, g_http.uris[i]);
+            curl_easy_setopt(e, CURLOPT_WRITEDATA, &bufs[i]);
+            CURLcode rc = curl_easy_perform(e);
+            long code = 0;
+            curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+            if (rc != CURLE_OK || code != 200 || bufs[i].n != HTTP_SIZE) {
+                set_err("baseline: %s: %s, HTTP %ld", g_http.uris[i], curl_easy_strerror(rc), code);
+                break;
+            }
+        }
+        t = win_end(t0);
+        if (i < g_http.n) t = FAILED_RUN;
+        curl_easy_cleanup(e);
+    } else {
+        set_err("baseline: curl_easy_init failed");
+    }
+    for (size_t k = 0; k < g_http.n; k++) free(bufs[k].data);
+    free(bufs);
+    return t;
+}
+
+static int run_http_many(void) {
+    if (!nginx_start()) {
+        printf("http_many: skipped (%s)\n", g_nginx_why);
+        return 0;
+    }
+    measured_t m;
+    if (!alternate(http_lib, http_base, NULL, g_runs, true, &m)) return -1;
+    char fig[160], cpu[96], extra[160];
+    snprintf(fig, sizeof fig, "%s vs %s for %d x %d KiB, 16 connections vs 1 reused",
+             fmt_ns((double)m.lib), fmt_ns((double)m.base), HTTP_COUNT, HTTP_SIZE / 1024);
+    snprintf(extra, sizeof extra, "%s, nginx not counted",
+             cpu_note(cpu, sizeof cpu, m.lib_cpu, m.base_cpu, HTTP_COUNT, "request"));
+    double r = (double)m.base / (double)m.lib;
+    report("http_many", r, fig, extra, 3.0, r >= 3.0);
+    return 0;
+}
+
+/* One server: the cold group (all 200), then the same group again (all 304). */
+static bool http_pair(uint64_t *cold, uint64_t *reval, uint64_t *cold_cpu, uint64_t *reval_cpu) {
+    settle();
+    asset_server_t *s = make_server(2);
+    if (!s) return false;
+    asset_load_options_t o;
+    memset(&o, 0, sizeof o);
+    o.loader = "bytes";
+    bool ok = (*cold = timed_group(s, g_http.uris, g_http.n, &o)) != FAILED_RUN;
+    *cold_cpu = g_win_cpu;
+    asset_stats_t before, after;
+    asset_server_stats(s, &before);
+    if (ok) ok = (*reval = timed_group(s, g_http.uris, g_http.n, &o)) != FAILED_RUN;
+    *reval_cpu = g_win_cpu;
+    asset_server_stats(s, &after);
+    if (ok && after.http_not_modified - before.http_not_modified != HTTP_COUNT) {
+        set_err("library: %llu of %d revalidations answered 304",
+                (unsigned long long)(after.http_not_modified - before.http_not_modified),
+                HTTP_COUNT);
+        ok = false;
+    }
+    asset_server_destroy(s);
+    return ok;
+}
+
+static int run_http_revalidate(void) {
+    if (!nginx_start()) {
+        printf("http_revalidate: skipped (%s)\n", g_nginx_why);
+        return 0;
+    }
+    uint64_t c, r, cc, rc;
+    if (!http_pair(&c, &r, &cc, &rc)) return -1; /* warm-up */
+    uint64_t *v = calloc(4 * (size_t)g_runs, sizeof *v);
+    uint64_t *cv = v, *rv = v + g_runs, *ccv = v + 2 * g_runs, *rcv = v + 3 * g_runs;
+    bool ok = true;
+    for (int i = 0; ok && i < g_runs; i++) ok = http_pair(&cv[i], &rv[i], &ccv[i], &rcv[i]);
+    if (ok) {
+        c = median(cv, g_runs);
+        r = median(rv, g_runs);
+        cc = median(ccv, g_runs);
+        rc = median(rcv, g_runs);
+    }
+    free(v);
+    if (!ok) return -1;
+    char fig[128], cpu[96];
+    snprintf(fig, sizeof fig, "revalidation %s vs cold %s for %d x %d KiB, all 304",
+             fmt_ns((double)r), fmt_ns((double)c), HTTP_COUNT, HTTP_SIZE / 1024);
+    double ratio = (double)c / (double)r;
+    report("http_revalidate", ratio, fig,
+           cpu_note(cpu, sizeof cpu, rc, cc, HTTP_COUNT, "request (304 vs 200)"), 2.0,
+           ratio >= 2.0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* scale                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* A source whose reads block until the gate opens. With one worker stuck in the first
+ * read, every later load stays pending in the queue: what is measured is the cost of
+ * enqueueing, and the memory a pending load holds. */
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool open;
+} gate_t;
+
+static asset_status_t gate_read(void *ctx, asset_request_t *r) {
+    gate_t *g = ctx;
+    pthread_mutex_lock(&g->mu);
+    while (!g->open) pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return asset_request_write(r, "x", 1);
+}
+
+static char **g_scale_uris;
+
+/* Enqueues n loads; *ns: CPU time of this thread meanwhile (nothing else of the library
+ * runs), *peak: peak bytes the library allocated meanwhile, *held: still held after. */
+static bool scale_once(size_t n, uint64_t *ns, size_t *peak, size_t *held) {
+    settle();
+    gate_t g;
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    g.open = false;
+    asset_server_t *s = make_server(1);
+    bool ok = s != NULL;
+    asset_source_t src = {ASSET_SOURCE_ABI, "gate", 0, gate_read, NULL, NULL};
+    if (ok && asset_server_register_source(s, &src, &g) != ASSET_OK) {
+        set_err("asset_server_register_source failed");
+        ok = false;
+    }
+    asset_handle_t **hs = xmalloc(n * sizeof *hs);
+    if (ok) { /* the one worker takes this and blocks */
+        asset_server_load(s, "gate://blocker", NULL);
+        for (uint64_t t0 = now_ns();;) {
+            asset_stats_t st;
+            asset_server_stats(s, &st);
+            if (st.loading == 1 && st.pending == 0) break;
+            if (now_ns() - t0 > 5000000000ull) {
+                set_err("library: the worker never took the blocking load");
+                ok = false;
+                break;
+            }
+            nap_us(100);
+        }
+    }
+    if (ok) {
+        size_t base = atomic_load(&g_cur_bytes);
+        atomic_store(&g_peak_bytes, base);
+        atomic_store(&g_counting, true);
+        uint64_t t0 = thread_cpu_ns();
+        size_t i = 0;
+        for (; i < n; i++)
+            if (!(hs[i] = asset_server_load(s, g_scale_uris[i], NULL))) break;
+        *ns = thread_cpu_ns() - t0;
+        atomic_store(&g_counting, false);
+        *peak = atomic_load(&g_peak_bytes) - base;
+        *held = atomic_load(&g_cur_bytes) - base;
+        asset_stats_t st;
+        asset_server_stats(s, &st);
+        if (i < n || st.pending != n) {
+            set_err("library: %zu of %zu loads pending", (size_t)st.pending, n);
+            ok = false;
+        }
+    }
+    pthread_mutex_lock(&g.mu);
+    g.open = true;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    asset_server_destroy(s); /* cancels the pending loads and frees every handle */
+    free(hs);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+    return ok;
+}
+
+static int run_scale(void) {
+    if (!g_scale_uris) {
+        g_scale_uris = xmalloc(SCALE_LARGE * sizeof *g_scale_uris);
+        for (size_t i = 0; i < SCALE_LARGE; i++)
+            g_scale_uris[i] = xasprintf("gate://level/chunk%06zu.bin", i);
+    }
+    int reps = g_quick ? 5 : 15; /* the 1,000 case is short: repeat it for each run */
+    uint64_t *sv = calloc((size_t)g_runs, sizeof *sv), *lv = calloc((size_t)g_runs, sizeof *lv);
+    uint64_t *rep = calloc((size_t)reps, sizeof *rep);
+    size_t peak = 0, held = 0, p, h;
+    uint64_t ns;
+    bool ok = scale_once(SCALE_SMALL, &ns, &p, &h) && scale_once(SCALE_LARGE, &ns, &p, &h);
+    for (int i = 0; ok && i < g_runs; i++) {
+        bool large_first = i % 2 == 1;
+        if (large_first) ok = scale_once(SCALE_LARGE, &lv[i], &peak, &held);
+        for (int k = 0; ok && k < reps; k++) ok = scale_once(SCALE_SMALL, &rep[k], &p, &h);
+        if (ok) sv[i] = median(rep, reps);
+        if (ok && !large_first) ok = scale_once(SCALE_LARGE, &lv[i], &peak, &held);
+    }
+    uint64_t small = ok ? median(sv, g_runs) : 0, large = ok ? median(lv, g_runs) : 0;
+    free(sv);
+    free(lv);
+    free(rep);
+    if (!ok) return -1;
+    double per_small = (double)small / SCALE_SMALL, per_large = (double)large / SCALE_LARGE;
+    double per_load_peak = (double)peak / SCALE_LARGE, per_load_held = (double)held / SCALE_LARGE;
+    char fig[128], extra[192];
+    snprintf(fig, sizeof fig, "%s/load enqueueing %d vs %s/load enqueueing %d, thread CPU time",
+             fmt_ns(per_large), SCALE_LARGE, fmt_ns(per_small), SCALE_SMALL);
+    snprintf(extra, sizeof extra,
+             "peak=%.0f B/pending load (held %.0f B) [goal peak <= 512 B: %s]", per_load_peak,
+             per_load_held, per_load_peak <= 512.0 ? "met" : "MISSED");
+    double r = per_small / per_large;
+    report("scale", r, fig, extra, 0.5, r >= 0.5);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* main                                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct scenario {
+    const char *name;
+    int (*run)(void);
+    const char *what;
+} scenario_t;
+
+static const scenario_t g_scenarios[] = {
+    {"small_files", run_small_files, "10,000 x 4 KiB, batch + bytes loader, 2 workers vs open/fstat/read/close"},
+    {"parse_heavy", run_parse_heavy, "2,000 x 64 KiB JSON, json loader, 2 workers vs a 1-thread parse loop"},
+    {"large_file", run_large_file, "one 256 MiB file vs read() into a preallocated buffer"},
+    {"cache_hit", run_cache_hit, "second load of 10,000 cached pkg:// assets vs the first"},
+    {"serial_latency", run_serial_latency, "2,000 sequential load+wait of 64 bytes vs read()"},
+    {"flush_budget", run_flush_budget, "10,000 completions, 2 ms budget per flush"},
+    {"http_many", run_http_many, "1,000 x 10 KiB from nginx vs a serial libcurl loop"},
+    {"http_revalidate", run_http_revalidate, "the same 1,000 again, all 304, vs the cold run"},
+    {"scale", run_scale, "enqueueing 100,000 loads vs 1,000, and memory per pending load"},
+};
+#define NSCENARIOS (sizeof g_scenarios / sizeof g_scenarios[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: asset_bench [--quick] [--runs N] [scenario...]\n\n"
+               "  --quick   fewer runs: the whole program in under 30 s on 2 cores\n"
+               "  --runs N  timed runs per scenario (default 9, --quick 3)\n"
+               "  --only lib|base  time one side only (for perf; its ratios are meaningless)\n\n"
+               "scenarios (default: all, in this order):\n");
+    for (size_t i = 0; i < NSCENARIOS; i++)
+        fprintf(f, "  %-16s %s\n", g_scenarios[i].name, g_scenarios[i].what);
+}
+
+static void loadavg(char *out, size_t n) {
+    snprintf(out, n, "?");
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return;
+    double a, b, c;
+    if (fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3) snprintf(out, n, "%.2f %.2f %.2f", a, b, c);
+    fclose(f);
+}
+
+static void print_machine(void) {
+    char model[256] = "unknown CPU";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "model name", 10) != 0) continue;
+            char *c = strchr(line, ':');
+            if (c) {
+                snprintf(model, sizeof model, "%s", c + 2);
+                model[strcspn(model, "\n")] = 0;
+            }
+            break;
+        }
+        fclose(f);
+    }
+    char la[64];
+    loadavg(la, sizeof la);
+    printf("# asset_bench %d.%d.%d: %ld cores, %s; %s, %d runs per scenario (median); "
+           "load average %s\n",
+           ASSET_SERVER_VERSION_MAJOR, ASSET_SERVER_VERSION_MINOR, ASSET_SERVER_VERSION_PATCH,
+           sysconf(_SC_NPROCESSORS_ONLN), model, g_quick ? "--quick" : "full", g_runs, la);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+    /* before any other call of the library, as asset_set_allocator() requires */
+    asset_allocator_t a = {count_alloc, count_realloc, count_free, NULL};
+    asset_set_allocator(&a);
+
+    bool selected[NSCENARIOS] = {false};
+    bool any = false;
+    int runs = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) {
+            g_quick = true;
+        } else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+            runs = atoi(argv[++i]);
+            if (runs < 1 || runs > 1000) {
+                fprintf(stderr, "asset_bench: --runs wants 1..1000\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            i++;
+            g_only = !strcmp(argv[i], "lib") ? 1 : !strcmp(argv[i], "base") ? 2 : -1;
+            if (g_only < 0) {
+                fprintf(stderr, "asset_bench: --only wants lib or base\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
+            size_t k = 0;
+            while (k < NSCENARIOS && strcmp(argv[i], g_scenarios[k].name) != 0) k++;
+            if (k == NSCENARIOS) {
+                fprintf(stderr, "asset_bench: unknown scenario or option '%s'\n\n", argv[i]);
+                usage(stderr);
+                return 2;
+            }
+            selected[k] = any = true;
+        }
+    }
+    g_runs = runs ? runs : g_quick ? 3 : 9;
+
+    const char *tmp = getenv("TMPDIR");
+    g_dir = xasprintf("%s/asset_bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(g_dir)) {
+        fprintf(stderr, "asset_bench: mkdtemp %s: %s\n", g_dir, strerror(errno));
+        return 2;
+    }
+    atexit(cleanup);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+
+    print_machine();
+    int failures = 0;
+    uint64_t t0 = now_ns();
+    for (size_t k = 0; k < NSCENARIOS; k++) {
+        if (any && !selected[k]) continue;
+        g_err[0] = 0;
+        if (g_scenarios[k].run() != 0) {
+            report_error(g_scenarios[k].name);
+            failures++;
+        }
+    }
+    char la[64];
+    loadavg(la, sizeof la);
+    printf("# total %.1f s; load average %s\n", (double)(now_ns() - t0) / 1e9, la);
+    return failures ? 1 : 0;
+}
