@@ -3,7 +3,7 @@
 # Safe to run repeatedly; uses sudo when not root.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
-      libcmocka-dev nginx-light clang valgrind)
+      libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -25,6 +25,10 @@ static int open_walk(int root, const char *rel, int flags) {
             if (cur != root) close(cur);
             return n ? -ENAMETOOLONG : -ENOENT;
         }
+        if (n == 2 && p[0] == '.' && p[1] == '.') { /* openat would climb out of the root */
+            if (cur != root) close(cur);                /* (found by fuzz/fuzz_pkg.c) */
+            return -EXDEV;
+        }
         memcpy(comp, p, n);
         comp[n] = 0;
         bool last = p[n] == 0;

@@ -259,6 +259,7 @@ struct asset_server {
     asset_handle_t **timers;
     size_t timers_len, timers_cap;
     asset__io_t *io;           /* [lock] started on first need */
+    int io_error;              /* [lock] why the I/O thread last failed to start (UV_E*) */
     asset__http_t *http;       /* I/O thread only: curl multi state, made on first transfer */
     /* registries: written before loading starts (documented), read lock-free after */
     asset__source_slot_t sources[ASSET__MAX_SOURCES];

@@ -80,13 +80,22 @@ static void async_cb(uv_async_t *a) {
 
 static void io_main(void *arg) {
     asset__io_t *io = arg;
-    io->init_rc = uv_loop_init(&io->loop);
-    if (io->init_rc == 0) io->init_rc = uv_async_init(&io->loop, &io->async, async_cb);
-    if (io->init_rc == 0) io->init_rc = uv_timer_init(&io->loop, &io->timer);
+    int loop_rc = uv_loop_init(&io->loop);
+    int async_rc = loop_rc ? loop_rc : uv_async_init(&io->loop, &io->async, async_cb);
+    io->init_rc = async_rc ? async_rc : uv_timer_init(&io->loop, &io->timer);
     io->async.data = io;
     io->timer.data = io;
     uv_sem_post(&io->ready);
-    if (io->init_rc != 0) return;
+    if (io->init_rc != 0) {
+        /* give back what did start (the loop's epoll descriptor, the async's eventfd):
+         * out of descriptors, every failed start would otherwise leak one more */
+        if (loop_rc == 0) {
+            if (async_rc == 0) uv_close((uv_handle_t *)&io->async, NULL);
+            uv_run(&io->loop, UV_RUN_DEFAULT);
+            uv_loop_close(&io->loop);
+        }
+        return;
+    }
     uv_run(&io->loop, UV_RUN_DEFAULT);
     run_posts(io); /* posted after the last turn: still run, so they can clean up */
     uv_loop_close(&io->loop);
@@ -94,11 +103,16 @@ static void io_main(void *arg) {
 
 asset__io_t *asset__io_start(asset_server_t *s) {
     asset__io_t *io = asset__calloc(1, sizeof *io);
-    if (!io) return NULL;
+    if (!io) {
+        s->io_error = UV_ENOMEM;
+        return NULL;
+    }
     io->server = s;
     uv_mutex_init(&io->lock);
     uv_sem_init(&io->ready, 0);
-    if (uv_thread_create(&io->thread, io_main, io) != 0) {
+    int rc = uv_thread_create(&io->thread, io_main, io);
+    if (rc != 0) {
+        s->io_error = rc;
         uv_sem_destroy(&io->ready);
         uv_mutex_destroy(&io->lock);
         asset_free(io);
@@ -106,6 +120,7 @@ asset__io_t *asset__io_start(asset_server_t *s) {
     }
     uv_sem_wait(&io->ready);
     if (io->init_rc != 0) {
+        s->io_error = io->init_rc;
         uv_thread_join(&io->thread);
         uv_sem_destroy(&io->ready);
         uv_mutex_destroy(&io->lock);

@@ -429,8 +429,17 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
         }
         if (!h->decided && opt.timeout_ms) {
             h->deadline_ns = asset__now_ns() + (uint64_t)opt.timeout_ms * 1000000u;
-            if (!asset__io_get(s) || !asset__timer_add(s, h)) {
-                asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "cannot arm the timeout");
+            if (!asset__io_get(s)) { /* say why: "too many open files" is something to act on */
+                char why[160];
+                snprintf(why, sizeof why, "cannot arm the timeout: the I/O thread could not start (%s)",
+                         s->io_error ? uv_strerror(s->io_error) : "unknown error");
+                asset__handle_cancel_locked(h,
+                                            !s->io_error || s->io_error == UV_ENOMEM
+                                                ? ASSET_E_NO_MEMORY
+                                                : ASSET_E_IO,
+                                            why);
+            } else if (!asset__timer_add(s, h)) {
+                asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "cannot arm the timeout: out of memory");
             } else if (h->timer_idx == 0) {
                 asset__io_kick(s->io);
             }

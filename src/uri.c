@@ -173,7 +173,8 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
     const char *rest = in + sl + 3;
 
     if (!strcmp(out->scheme, "http") || !strcmp(out->scheme, "https")) {
-        if (!*rest || *rest == '/') return fail(out, ASSET_E_INVALID, why, "missing host", NULL);
+        /* "http://#x" and "http://?x" have no host either (found by fuzz/fuzz_uri.c) */
+        if (strcspn(rest, "/?#") == 0) return fail(out, ASSET_E_INVALID, why, "missing host", NULL);
         for (const char *c = rest; *c; c++)
             if ((unsigned char)*c <= ' ' || *c == 0x7f)
                 return fail(out, ASSET_E_INVALID, why, "space or control character in URL", NULL);

@@ -11,6 +11,8 @@
 #include "../internal.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,7 @@ typedef struct xfer {
     bool too_large;
     bool cancelled;
     bool oom;             /* the body could not be buffered: out of memory */
+    int sock_errno;       /* socket() failed with this (EMFILE...), 0 if not */
     char errbuf[CURL_ERROR_SIZE];
 } xfer_t;
 
@@ -151,6 +154,9 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
     default:
         if (x->oom) /* write_cb could not buffer the body (the message says so) */
             return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory buffering the body");
+        if (x->sock_errno) /* "Couldn't connect to server" alone hides "Too many open files" */
+            return asset_request_fail(r, ASSET_E_NETWORK, "cannot open a socket: %s (%s)",
+                                      strerror(x->sock_errno), detail);
         return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
     }
     r->http_status = (int)x->status;
@@ -465,6 +471,15 @@ static int xferinfo_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
     return 0;
 }
 
+/* libcurl's own socket(), so a failure keeps its errno for the message */
+static curl_socket_t opensocket_cb(void *user, curlsocktype purpose, struct curl_sockaddr *a) {
+    xfer_t *x = user;
+    (void)purpose;
+    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+    if (fd == CURL_SOCKET_BAD) x->sock_errno = errno;
+    return fd;
+}
+
 /* ---- the source ---- */
 
 static asset_status_t http_read(void *ctx, asset_request_t *r) {
@@ -526,18 +541,23 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
     if (x->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
 
     uv_mutex_lock(&s->lock);
     asset__io_t *io = asset__io_get(s);
+    int io_error = s->io_error;
     uv_mutex_unlock(&s->lock);
     if (!io || !asset__io_post(io, xfer_start, x)) {
         xfer_free(x);
         /* io_post fails when the thread stops, or for want of memory */
         if (io && asset__io_stopping(io))
             return asset_request_fail(r, ASSET_E_SHUTDOWN, "cannot reach the I/O thread: stopping");
-        return asset_request_fail(r, ASSET_E_NO_MEMORY, "cannot reach the I/O thread: %s",
-                                  io ? "out of memory" : "it could not start");
+        if (io) return asset_request_fail(r, ASSET_E_NO_MEMORY, "cannot reach the I/O thread: out of memory");
+        return asset_request_fail(r, !io_error || io_error == UV_ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
+                                  "the I/O thread could not start (%s)",
+                                  io_error ? uv_strerror(io_error) : "unknown error");
     }
     return ASSET_PENDING;
 }

@@ -1,0 +1,53 @@
+/* fuzz_json.c - the built-in json loader (src/loaders/json.c) on arbitrary bytes,
+ * called the way a worker calls it: a request buffer that is NUL-terminated at
+ * data[size] (the library's guarantee), through asset__json_loader.parse.
+ *
+ * Properties: parse returns OK with a value (then it is freed with the loader's
+ * free_value) or ASSET_E_PARSE / ASSET_E_NO_MEMORY with a message; a failure message
+ * names a line and column unless the document is empty; a value's cost is non-zero. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define CHECK(c)                                                                         \
+    do {                                                                                 \
+        if (!(c)) {                                                                      \
+            fprintf(stderr, "fuzz_json: property failed: %s (line %d)\n", #c, __LINE__); \
+            abort();                                                                     \
+        }                                                                                \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size > (1u << 20)) return 0;
+    asset__job_t job;
+    memset(&job, 0, sizeof job);
+    job.uri = "mem://fuzz.json";
+    asset__request_init(&job.req, &job);
+    /* exact size + 1, so ASan sees any read past the terminator */
+    job.req.data = asset_alloc(size + 1);
+    if (size) memcpy(job.req.data, data, size);
+    job.req.data[size] = 0;
+    job.req.size = size;
+    job.req.cap = size + 1;
+    asset_parse_t p;
+    memset(&p, 0, sizeof p);
+    p.req = &job.req;
+    asset_status_t st = asset__json_loader.parse(NULL, &p);
+    if (st == ASSET_OK) {
+        CHECK(p.has_value && p.value);
+        CHECK(p.cost > 0);
+        asset__json_loader.free_value(NULL, p.value);
+    } else {
+        CHECK(st == ASSET_E_PARSE || st == ASSET_E_NO_MEMORY);
+        CHECK(!p.has_value);
+        CHECK(p.message && *p.message);
+        CHECK(strstr(p.message, "line") || strstr(p.message, "empty") ||
+              strstr(p.message, "memory"));
+    }
+    asset_free(p.message);
+    asset__request_dispose(&job.req);
+    return 0;
+}

@@ -1,0 +1,132 @@
+/* fuzz_uri.c - URI parsing and normalisation (src/uri.c): asset__uri_parse,
+ * asset__uri_resolve and asset__path_normalize on arbitrary input.
+ *
+ * Input: one flags byte, then text. Flags bit 0: parse with a file_root; bits 1-2:
+ * which base the second line resolves against. The text's first line is parsed; the
+ * whole text, split at the first newline, is also a (base, reference) pair to resolve.
+ *
+ * Properties checked (abort on violation, so libFuzzer reports it):
+ *   - a parse succeeds with a URI and a path, or fails with INVALID/FORBIDDEN (or
+ *     NO_MEMORY) and a reason;
+ *   - a normalised file path is absolute and has no empty, "." or ".." segment, and
+ *     stays inside file_root when one is set; a pkg path has no "..", no leading '/',
+ *     no backslash;
+ *   - parsing is idempotent: the normalised URI parses to itself and the same path;
+ *   - normalising writes at most strlen + 2 bytes (ASan sees the exact buffer) and
+ *     its result has no "." or ".." segment. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "uri.h"
+
+#define CHECK(c)                                                                        \
+    do {                                                                                \
+        if (!(c)) {                                                                     \
+            fprintf(stderr, "fuzz_uri: property failed: %s (line %d)\n", #c, __LINE__); \
+            abort();                                                                    \
+        }                                                                               \
+    } while (0)
+
+static const char *const kBase = "/base/dir";
+static const char *const kRoot = "/srv/root";
+
+static void check_segments(const char *p, bool allow_leading_slash) {
+    if (*p == '/') {
+        CHECK(allow_leading_slash);
+        p++;
+    }
+    if (!*p) return;
+    for (;;) {
+        size_t n = strcspn(p, "/");
+        CHECK(n > 0);                                    /* no "//" and no trailing '/' */
+        CHECK(!(n == 1 && p[0] == '.'));                 /* no "." */
+        CHECK(!(n == 2 && p[0] == '.' && p[1] == '.'));  /* no ".." */
+        if (!p[n]) break;
+        p += n + 1;
+    }
+}
+
+static void parse_one(const char *in, const char *root) {
+    asset_uri_t u;
+    const char *why = NULL;
+    asset_status_t st = asset__uri_parse(in, kBase, root, &u, &why);
+    if (st != ASSET_OK) {
+        CHECK(st == ASSET_E_INVALID || st == ASSET_E_FORBIDDEN || st == ASSET_E_NO_MEMORY);
+        CHECK(why && *why);
+        CHECK(!u.uri && !u.path);
+        return;
+    }
+    CHECK(u.uri && u.path && u.scheme[0]);
+    size_t sl = strlen(u.scheme);
+    CHECK(!strncmp(u.uri, u.scheme, sl) && !strncmp(u.uri + sl, "://", 3));
+    for (const char *c = u.scheme; *c; c++) CHECK(!(*c >= 'A' && *c <= 'Z'));
+    if (!strcmp(u.scheme, "file")) {
+        CHECK(u.path[0] == '/');
+        check_segments(u.path, true);
+        if (root) {
+            size_t rl = strlen(root);
+            CHECK(!strncmp(u.path, root, rl) && (u.path[rl] == 0 || u.path[rl] == '/'));
+        }
+    } else if (!strcmp(u.scheme, "pkg")) {
+        CHECK(u.path[0] != '/');
+        CHECK(!strchr(u.path, '\\'));
+        check_segments(u.path, false);
+    }
+    /* idempotent: the normalised URI is its own normal form */
+    asset_uri_t v;
+    const char *why2 = NULL;
+    asset_status_t st2 = asset__uri_parse(u.uri, kBase, root, &v, &why2);
+    if (st2 != ASSET_E_NO_MEMORY) {
+        if (st2 != ASSET_OK)
+            fprintf(stderr, "fuzz_uri: '%s' -> '%s' does not parse again: %s\n", in, u.uri, why2);
+        CHECK(st2 == ASSET_OK);
+        if (strcmp(v.uri, u.uri) || strcmp(v.path, u.path))
+            fprintf(stderr, "fuzz_uri: '%s' -> '%s' -> '%s'\n", in, u.uri, v.uri);
+        CHECK(!strcmp(v.uri, u.uri));
+        CHECK(!strcmp(v.path, u.path));
+        asset__uri_dispose(&v);
+    }
+    asset__uri_dispose(&u);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1 || size > 8192) return 0;
+    unsigned flags = data[0];
+    size_t n = size - 1;
+    char *text = malloc(n + 1);
+    memcpy(text, data + 1, n);
+    text[n] = 0;
+    size_t len = strlen(text); /* up to the first NUL */
+
+    /* parse the first line */
+    char *line = strndup(text, strcspn(text, "\n"));
+    parse_one(line, (flags & 1) ? kRoot : NULL);
+
+    /* normalise it as a path, into an exact-size buffer */
+    char *out = malloc(strlen(line) + 2);
+    if (asset__path_normalize(line, out)) {
+        check_segments(out, true);
+        CHECK(strlen(out) <= strlen(line) + 1);
+    }
+    free(out);
+
+    /* resolve: base = first line (or a fixed one), reference = the rest */
+    static const char *const bases[] = {NULL, "pkg://game/maps/level1.json",
+                                        "http://cdn.example.com/a/b/manifest.json",
+                                        "mem://pack/manifest.json"};
+    const char *ref = strchr(text, '\n');
+    ref = ref ? ref + 1 : text;
+    const char *base = bases[(flags >> 1) & 3] ? bases[(flags >> 1) & 3] : line;
+    char *r = asset__uri_resolve(base, ref);
+    if (r) {
+        parse_one(r, NULL); /* whatever it resolved to must parse or fail cleanly */
+        asset_free(r);
+    }
+    (void)len;
+    free(line);
+    free(text);
+    return 0;
+}

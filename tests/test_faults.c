@@ -1,0 +1,579 @@
+/* test_faults.c - a fault-injecting source, to prove the server keeps its promises
+ * whatever a source does: fails (with or without a message, with codes it should not
+ * use), stalls, returns short data, returns ASSET_NOT_MODIFIED with nothing cached,
+ * returns PENDING without being ASYNC, ignores refused writes, adopts and replaces
+ * buffers, finishes asynchronously early, late, from another thread, or only when
+ * cancelled.
+ *
+ * The promises: every load ends (terminal state at a flush) with a state and status
+ * that follow from what the source did, and a message naming the URI when it failed;
+ * every connected callback fires exactly once; the pool keeps serving (max_workers 1:
+ * a load after each fault still completes); stats add up; nothing leaks (a counting
+ * allocator is installed for the whole process and every test ends at its baseline).
+ *
+ * The source takes its orders from the path: fault://<command>/<anything>. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+/* ---- a counting allocator for the whole process: leaks show up per test ---- */
+
+static atomic_long g_live;
+static void *c_alloc(size_t n, void *u) {
+    (void)u;
+    void *p = malloc(n);
+    if (p) atomic_fetch_add(&g_live, 1);
+    return p;
+}
+static void *c_realloc(void *p, size_t n, void *u) {
+    (void)u;
+    void *q = realloc(p, n);
+    if (q && !p) atomic_fetch_add(&g_live, 1);
+    return q;
+}
+static void c_free(void *p, void *u) {
+    (void)u;
+    if (p) {
+        atomic_fetch_sub(&g_live, 1);
+        free(p);
+    }
+}
+
+/* ---- the fault source ---- */
+
+typedef struct fault {
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    bool released;           /* stall/...: let them go */
+    int stalled;             /* reads waiting in stall/... */
+    int reads;
+    atomic_int adopt_frees;  /* free_fn calls for adopted buffers */
+    uv_thread_t threads[64]; /* ASYNC finishers, joined by fault_join() */
+    int nthreads;
+} fault_t;
+
+static fault_t g_fault;
+
+static bool cmd(const asset_request_t *r, const char *c) {
+    const char *p = asset_request_path(r);
+    size_t n = strlen(c);
+    return !strncmp(p, c, n) && p[n] == '/';
+}
+
+static long cmd_arg(const asset_request_t *r) {
+    const char *p = strchr(asset_request_path(r), '/');
+    return p ? strtol(p + 1, NULL, 10) : 0;
+}
+
+static void adopt_free(void *data, void *user) {
+    fault_t *f = user;
+    atomic_fetch_add(&f->adopt_frees, 1);
+    free(data);
+}
+
+static asset_status_t write_n(asset_request_t *r, size_t n) {
+    char buf[256];
+    memset(buf, 'x', sizeof buf);
+    asset_status_t st = ASSET_OK;
+    while (n && st == ASSET_OK) {
+        size_t k = n < sizeof buf ? n : sizeof buf;
+        st = asset_request_write(r, buf, k);
+        n -= k;
+    }
+    return st;
+}
+
+/* stall/: blocks until released (then OK, "stalled") or cancelled (CANCELLED) */
+static asset_status_t stall(fault_t *f, asset_request_t *r) {
+    uv_mutex_lock(&f->mu);
+    f->stalled++;
+    uv_cond_broadcast(&f->cond);
+    while (!f->released && !asset_request_cancelled(r))
+        (void)uv_cond_timedwait(&f->cond, &f->mu, 1000000); /* cancel can only be polled */
+    bool ok = f->released;
+    f->stalled--;
+    uv_mutex_unlock(&f->mu);
+    if (!ok) return ASSET_E_CANCELLED;
+    return asset_request_write(r, "stalled", 7);
+}
+
+static asset_status_t fault_read(void *ctx, asset_request_t *r) {
+    fault_t *f = ctx;
+    uv_mutex_lock(&f->mu);
+    f->reads++;
+    uv_mutex_unlock(&f->mu);
+    if (cmd(r, "ok")) return write_n(r, (size_t)cmd_arg(r));
+    if (cmd(r, "fail")) return asset_request_fail(r, (asset_status_t)cmd_arg(r), "told to fail");
+    if (cmd(r, "failnomsg")) return (asset_status_t)cmd_arg(r);
+    if (cmd(r, "status")) return (asset_status_t)cmd_arg(r);
+    if (cmd(r, "stall")) return stall(f, r);
+    if (cmd(r, "short")) { /* promises 1000 bytes, delivers 10 */
+        asset_request_set_total(r, 1000);
+        return write_n(r, 10);
+    }
+    if (cmd(r, "notmod")) return ASSET_NOT_MODIFIED;
+    if (cmd(r, "notmod2")) { /* data once, then "not modified" against that version */
+        const char *v = asset_request_cached_version(r);
+        if (v && !strcmp(v, "v1")) return ASSET_NOT_MODIFIED;
+        asset_request_set_version(r, "v1");
+        return write_n(r, 5);
+    }
+    if (cmd(r, "huge")) { /* ignores the refusal of a write past max_asset_size */
+        (void)write_n(r, (size_t)cmd_arg(r));
+        return ASSET_OK;
+    }
+    if (cmd(r, "failok")) { /* a message, then success anyway */
+        asset_request_fail(r, ASSET_E_IO, "a message for nothing");
+        return write_n(r, 3);
+    }
+    if (cmd(r, "adopt")) { /* adopt, adopt again (the first is freed), then append */
+        char *a = malloc(4), *b = malloc(4);
+        memcpy(a, "aaaa", 4);
+        memcpy(b, "bbbb", 4);
+        asset_request_adopt(r, a, 4, adopt_free, f);
+        asset_request_adopt(r, b, 4, adopt_free, f);
+        return asset_request_write(r, "cc", 2);
+    }
+    if (cmd(r, "adoptfail")) { /* adopts, then fails: the buffer must still be freed */
+        char *a = malloc(4);
+        memcpy(a, "aaaa", 4);
+        asset_request_adopt(r, a, 4, adopt_free, f);
+        return asset_request_fail(r, ASSET_E_IO, "failed after adopting");
+    }
+    if (cmd(r, "versionfail")) { /* a version, then failure: nothing may be cached */
+        asset_request_set_version(r, "v-fail");
+        write_n(r, 4);
+        return asset_request_fail(r, ASSET_E_IO, "failed after writing");
+    }
+    return asset_request_fail(r, ASSET_E_INVALID, "unknown fault command");
+}
+
+/* ---- the ASYNC variant: afault://<command>/... ---- */
+
+typedef struct finisher {
+    asset_request_t *r;
+    fault_t *f;
+    int mode; /* 0: write + OK, 1: NOT_MODIFIED, 2: wait for cancel, 3: error */
+} finisher_t;
+
+static void finisher_main(void *arg) {
+    finisher_t *fi = arg;
+    asset_request_t *r = fi->r;
+    fault_t *f = fi->f;
+    asset_status_t st;
+    switch (fi->mode) {
+    case 0: st = write_n(r, 6); break;
+    case 1: st = ASSET_NOT_MODIFIED; break;
+    case 2:
+        uv_mutex_lock(&f->mu);
+        f->stalled++;
+        uv_cond_broadcast(&f->cond);
+        while (!asset_request_cancelled(r)) (void)uv_cond_timedwait(&f->cond, &f->mu, 1000000);
+        f->stalled--;
+        uv_mutex_unlock(&f->mu);
+        st = ASSET_E_CANCELLED;
+        break;
+    default: st = asset_request_fail(r, ASSET_E_NETWORK, "async failure"); break;
+    }
+    free(fi);
+    asset_request_finish(r, st);
+}
+
+static asset_status_t spawn(fault_t *f, asset_request_t *r, int mode) {
+    finisher_t *fi = malloc(sizeof *fi);
+    *fi = (finisher_t){r, f, mode};
+    uv_mutex_lock(&f->mu);
+    int i = f->nthreads++;
+    uv_mutex_unlock(&f->mu);
+    if (i >= 64 || uv_thread_create(&f->threads[i], finisher_main, fi) != 0) abort();
+    return ASSET_PENDING;
+}
+
+static asset_status_t afault_read(void *ctx, asset_request_t *r) {
+    fault_t *f = ctx;
+    if (cmd(r, "early")) { /* finishes before returning PENDING */
+        write_n(r, 5);
+        asset_request_finish(r, ASSET_OK);
+        return ASSET_PENDING;
+    }
+    if (cmd(r, "sync")) return write_n(r, 4); /* ASYNC, but done at once */
+    if (cmd(r, "thread")) return spawn(f, r, 0);
+    if (cmd(r, "notmod")) return spawn(f, r, 1);
+    if (cmd(r, "stall")) return spawn(f, r, 2);
+    if (cmd(r, "fail")) return spawn(f, r, 3);
+    if (cmd(r, "syncfail")) return asset_request_fail(r, ASSET_E_IO, "async source failed at once");
+    return asset_request_fail(r, ASSET_E_INVALID, "unknown fault command");
+}
+
+static void fault_join(fault_t *f) {
+    for (int i = 0; i < f->nthreads; i++) uv_thread_join(&f->threads[i]);
+    f->nthreads = 0;
+}
+
+/* ---- fixture: one server per test, max_workers 1 so a stalled pool shows ---- */
+
+typedef struct fx {
+    asset_server_t *s;
+    long live0;
+    int fired; /* terminal callbacks */
+} fx_t;
+
+static void on_done(asset_handle_t *h, void *user) {
+    fx_t *x = user;
+    (void)h;
+    x->fired++;
+}
+
+static int setup(void **state) {
+    fx_t *x = calloc(1, sizeof *x);
+    x->live0 = atomic_load(&g_live);
+    memset(&g_fault, 0, sizeof g_fault);
+    uv_mutex_init(&g_fault.mu);
+    uv_cond_init(&g_fault.cond);
+    asset_server_config_t cfg = {.max_workers = 1, .max_asset_size = 4096, .cache_budget = 1 << 20};
+    x->s = asset_server_create(&cfg);
+    assert_non_null(x->s);
+    asset_source_t src = {ASSET_SOURCE_ABI, "fault", 0, fault_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(x->s, &src, &g_fault), ASSET_OK);
+    asset_source_t asrc = {ASSET_SOURCE_ABI, "afault", ASSET_SOURCE_ASYNC, afault_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(x->s, &asrc, &g_fault), ASSET_OK);
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fx_t *x = *state;
+    asset_server_destroy(x->s);
+    fault_join(&g_fault);
+    uv_cond_destroy(&g_fault.cond);
+    uv_mutex_destroy(&g_fault.mu);
+    long leaked = atomic_load(&g_live) - x->live0;
+    free(x);
+    if (leaked) {
+        print_error("%ld allocation(s) leaked\n", leaked);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads uri, waits, checks the promises; returns the handle (caller releases). */
+static asset_handle_t *load_expect(fx_t *x, const char *uri, const asset_load_options_t *o,
+                                   asset_status_t want) {
+    int fired0 = x->fired;
+    asset_handle_t *h = asset_server_load(x->s, uri, o);
+    assert_non_null(h);
+    assert_true(asset_handle_on_completed(h, on_done, x) != 0);
+    asset_status_t st = asset_handle_wait(h, 30000);
+    assert_true(asset_handle_is_done(h)); /* else the wait ran out: a hang */
+    if (st != want)
+        fail_msg("%s: %s (%s), expected %s", uri, asset_err_name(st), asset_handle_error_message(h),
+                 asset_err_name(want));
+    assert_int_equal(asset_handle_error(h), want);
+    assert_int_equal(asset_handle_state(h), want == ASSET_OK            ? ASSET_STATE_LOADED
+                                            : want == ASSET_E_CANCELLED ? ASSET_STATE_CANCELLED
+                                                                        : ASSET_STATE_FAILED);
+    if (want != ASSET_OK) {
+        assert_null(asset_handle_value(h));
+        /* the message names the URI (as normalised) */
+        assert_non_null(strstr(asset_handle_error_message(h), asset_handle_uri(h)));
+    } else {
+        assert_non_null(asset_handle_value(h));
+        assert_true(asset_handle_progress(h) == 1.0f);
+    }
+    asset_server_flush(x->s);
+    assert_int_equal(x->fired, fired0 + 1); /* exactly once */
+    return h;
+}
+
+static void load_expect_release(fx_t *x, const char *uri, asset_status_t want) {
+    asset_handle_release(load_expect(x, uri, NULL, want));
+}
+
+/* The pool still serves: a plain load completes. */
+static void pool_alive(fx_t *x) { load_expect_release(x, "fault://ok/3", ASSET_OK); }
+
+static const asset_bytes_t *bytes_of(asset_handle_t *h) { return asset_handle_value(h); }
+
+/* ------------------------------------------------------------------------ */
+
+static void test_failures_keep_status_and_message(void **state) {
+    fx_t *x = *state;
+    asset_status_t codes[] = {ASSET_E_IO, ASSET_E_NOT_FOUND, ASSET_E_FORBIDDEN, ASSET_E_NETWORK,
+                              ASSET_E_TOO_LARGE, ASSET_E_NO_MEMORY, ASSET_E_TIMEOUT};
+    for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
+        char uri[64];
+        snprintf(uri, sizeof uri, "fault://fail/%d", (int)codes[i]);
+        asset_handle_t *h = load_expect(x, uri, NULL, codes[i]);
+        assert_non_null(strstr(asset_handle_error_message(h), "told to fail"));
+        asset_handle_release(h);
+        snprintf(uri, sizeof uri, "fault://failnomsg/%d", (int)codes[i]);
+        load_expect_release(x, uri, codes[i]); /* still a message, naming the URI */
+    }
+    pool_alive(x);
+}
+
+static void test_a_source_saying_cancelled_without_cancel_fails_the_load(void **state) {
+    fx_t *x = *state;
+    /* nobody cancelled, yet the source says CANCELLED: the load ends, unloaded */
+    asset_handle_t *h = asset_server_load(x->s, "fault://failnomsg/-11", NULL);
+    asset_handle_wait(h, 30000);
+    assert_true(asset_handle_is_done(h));
+    assert_int_not_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    asset_handle_release(h);
+    pool_alive(x);
+}
+
+static void test_statuses_a_source_may_not_return_fail_with_io(void **state) {
+    fx_t *x = *state;
+    /* PENDING from a source that is not ASYNC, a positive code nobody defined, an
+     * unknown negative code */
+    asset_handle_t *h = load_expect(x, "fault://status/2", NULL, ASSET_E_IO);
+    assert_non_null(strstr(asset_handle_error_message(h), "PENDING"));
+    asset_handle_release(h);
+    load_expect_release(x, "fault://status/7", ASSET_E_IO);
+    h = load_expect(x, "fault://status/-999", NULL, ASSET_E_IO);
+    assert_non_null(strstr(asset_handle_error_message(h), "-999"));
+    asset_handle_release(h);
+    pool_alive(x);
+}
+
+static void test_not_modified_with_nothing_cached_fails(void **state) {
+    fx_t *x = *state;
+    asset_handle_t *h = load_expect(x, "fault://notmod/a", NULL, ASSET_E_IO);
+    assert_non_null(strstr(asset_handle_error_message(h), "NOT_MODIFIED"));
+    asset_handle_release(h);
+    /* no_cache: even a cached value may not be used */
+    load_expect_release(x, "fault://notmod2/b", ASSET_OK);
+    asset_load_options_t nc = {.no_cache = true};
+    asset_handle_release(load_expect(x, "fault://notmod2/b", &nc, ASSET_OK)); /* no version sent */
+    pool_alive(x);
+}
+
+static void test_not_modified_returns_the_cached_value_even_if_evicted_meanwhile(void **state) {
+    fx_t *x = *state;
+    asset_handle_t *h1 = load_expect(x, "fault://notmod2/c", NULL, ASSET_OK);
+    const void *v1 = asset_handle_value(h1);
+    asset_handle_t *h2 = load_expect(x, "fault://notmod2/c", NULL, ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h2), v1); /* revalidated, not re-parsed */
+    asset_handle_release(h2);
+    /* the cache drops the entry while the revalidating read is in flight */
+    asset_server_clear_caches(x->s);
+    h2 = load_expect(x, "fault://notmod2/c", NULL, ASSET_OK);
+    assert_int_equal(bytes_of(h2)->size, 5);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    pool_alive(x);
+}
+
+static void test_short_data_loads_what_arrived(void **state) {
+    fx_t *x = *state;
+    asset_handle_t *h = load_expect(x, "fault://short/a", NULL, ASSET_OK);
+    assert_int_equal(bytes_of(h)->size, 10);
+    assert_true(asset_handle_progress(h) == 1.0f);
+    asset_handle_release(h);
+}
+
+static void test_writes_past_max_asset_size_fail_even_if_the_source_says_ok(void **state) {
+    fx_t *x = *state;
+    load_expect_release(x, "fault://huge/4096", ASSET_OK); /* exactly the limit */
+    asset_handle_t *h = load_expect(x, "fault://huge/5000", NULL, ASSET_E_TOO_LARGE);
+    assert_non_null(strstr(asset_handle_error_message(h), "max_asset_size"));
+    asset_handle_release(h);
+    pool_alive(x);
+}
+
+static void test_a_message_with_success_is_ignored(void **state) {
+    fx_t *x = *state;
+    asset_handle_t *h = load_expect(x, "fault://failok/a", NULL, ASSET_OK);
+    assert_string_equal(asset_handle_error_message(h), "");
+    asset_handle_release(h);
+}
+
+static void test_adopted_buffers_are_freed_exactly_once(void **state) {
+    fx_t *x = *state;
+    asset_handle_t *h = load_expect(x, "fault://adopt/a", NULL, ASSET_OK);
+    assert_int_equal(bytes_of(h)->size, 6);
+    assert_memory_equal(bytes_of(h)->data, "bbbbcc", 6);
+    asset_handle_release(h);
+    load_expect_release(x, "fault://adoptfail/a", ASSET_E_IO);
+    asset_server_clear_caches(x->s);
+    assert_int_equal(atomic_load(&g_fault.adopt_frees), 3);
+}
+
+static void test_a_failed_read_caches_nothing(void **state) {
+    fx_t *x = *state;
+    load_expect_release(x, "fault://versionfail/a", ASSET_E_IO);
+    load_expect_release(x, "fault://versionfail/a", ASSET_E_IO);
+    assert_int_equal(g_fault.reads, 2);
+    asset_stats_t st;
+    asset_server_stats(x->s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+}
+
+static void test_stalled_source_is_cancelled_and_the_pool_serves_again(void **state) {
+    fx_t *x = *state;
+    asset_handle_t *h = asset_server_load(x->s, "fault://stall/a", NULL);
+    asset_handle_t *queued = asset_server_load(x->s, "fault://ok/1", NULL);
+    uv_mutex_lock(&g_fault.mu);
+    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    uv_mutex_unlock(&g_fault.mu);
+    /* the one worker is stuck; the other load waits behind it */
+    asset_server_flush(x->s);
+    assert_false(asset_handle_is_done(queued));
+    asset_handle_cancel(h);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_CANCELLED);
+    assert_int_equal(asset_handle_wait(queued, 30000), ASSET_OK);
+    asset_handle_release(h);
+    asset_handle_release(queued);
+    /* and a stall that is released loads */
+    h = asset_server_load(x->s, "fault://stall/b", NULL);
+    uv_mutex_lock(&g_fault.mu);
+    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    g_fault.released = true;
+    uv_cond_broadcast(&g_fault.cond);
+    uv_mutex_unlock(&g_fault.mu);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_OK);
+    asset_handle_release(h);
+}
+
+static void test_stalled_source_times_out(void **state) {
+    fx_t *x = *state;
+    asset_load_options_t o = {.timeout_ms = 50};
+    asset_handle_t *h = load_expect(x, "fault://stall/t", &o, ASSET_E_TIMEOUT);
+    asset_handle_release(h);
+    pool_alive(x); /* the read saw the cancel and let the worker go */
+}
+
+static void test_async_sources_every_way_of_finishing(void **state) {
+    fx_t *x = *state;
+    asset_handle_t *h = load_expect(x, "afault://early/a", NULL, ASSET_OK);
+    assert_int_equal(bytes_of(h)->size, 5);
+    asset_handle_release(h);
+    load_expect_release(x, "afault://sync/a", ASSET_OK);
+    load_expect_release(x, "afault://syncfail/a", ASSET_E_IO);
+    h = load_expect(x, "afault://thread/a", NULL, ASSET_OK);
+    assert_int_equal(bytes_of(h)->size, 6);
+    asset_handle_release(h);
+    load_expect_release(x, "afault://notmod/a", ASSET_E_IO);
+    load_expect_release(x, "afault://fail/a", ASSET_E_NETWORK);
+    pool_alive(x);
+}
+
+static void test_async_stall_cancelled_then_destroy(void **state) {
+    fx_t *x = *state;
+    asset_handle_t *h = asset_server_load(x->s, "afault://stall/a", NULL);
+    uv_mutex_lock(&g_fault.mu);
+    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    uv_mutex_unlock(&g_fault.mu);
+    pool_alive(x); /* an ASYNC read in flight holds no worker */
+    asset_handle_cancel(h);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_CANCELLED);
+    asset_handle_release(h);
+    /* and one still in flight at destroy: destroy cancels it and waits for the finish */
+    h = asset_server_load(x->s, "afault://stall/b", NULL);
+    uv_mutex_lock(&g_fault.mu);
+    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    uv_mutex_unlock(&g_fault.mu);
+    (void)h; /* freed by destroy (teardown) */
+}
+
+static void test_destroy_with_every_fault_in_flight(void **state) {
+    fx_t *x = *state;
+    const char *uris[] = {"fault://stall/d1", "fault://notmod/d", "fault://huge/9999",
+                          "afault://stall/d2", "afault://thread/d", "fault://short/d",
+                          "fault://adopt/d", "fault://status/7"};
+    for (size_t i = 0; i < sizeof uris / sizeof *uris; i++) {
+        asset_handle_t *h = asset_server_load(x->s, uris[i], NULL);
+        asset_handle_on_completed(h, on_done, x);
+        if (i % 2) asset_handle_release(h);
+    }
+    uv_mutex_lock(&g_fault.mu);
+    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    uv_mutex_unlock(&g_fault.mu);
+    int before = x->fired;
+    asset_server_destroy(x->s); /* no callback during destroy; teardown checks leaks */
+    assert_int_equal(x->fired, before);
+    asset_server_config_t cfg = {.max_workers = 1};
+    x->s = asset_server_create(&cfg); /* for teardown */
+}
+
+static void test_stats_add_up_after_faults(void **state) {
+    fx_t *x = *state;
+    load_expect_release(x, "fault://ok/2", ASSET_OK);
+    load_expect_release(x, "fault://notmod/z", ASSET_E_IO);
+    load_expect_release(x, "fault://status/7", ASSET_E_IO);
+    asset_handle_t *h = asset_server_load(x->s, "fault://stall/z", NULL);
+    asset_handle_cancel(h);
+    asset_handle_wait(h, 30000);
+    asset_handle_release(h);
+    asset_stats_t st;
+    asset_server_stats(x->s, &st);
+    assert_int_equal(st.completed, 1);
+    assert_int_equal(st.failed, 2);
+    assert_int_equal(st.cancelled, 1);
+    assert_int_equal(st.pending, 0);
+}
+
+/* ---- a loader that answers what it is told, for the parse side ---- */
+
+static asset_status_t odd_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    const char *u = asset_parse_uri(p);
+    const char *code = strrchr(u, '/') + 1;
+    return (asset_status_t)strtol(code, NULL, 10); /* no value set */
+}
+
+static void test_loader_statuses_that_make_no_sense_fail_with_parse(void **state) {
+    fx_t *x = *state;
+    asset_loader_t ld = {ASSET_LOADER_ABI, "odd", NULL, NULL, odd_parse, NULL, NULL};
+    assert_int_equal(asset_server_register_loader(x->s, &ld, NULL, 0), ASSET_OK);
+    asset_load_options_t o = {.loader = "odd"};
+    const char *cases[][2] = {{"fault://ok/1/0", "no value"},        /* OK without a value */
+                              {"fault://ok/1/7", "unexpected status (7)"},
+                              {"fault://ok/1/-999", "unexpected status (-999)"}};
+    for (size_t i = 0; i < 3; i++) {
+        asset_handle_t *h = load_expect(x, cases[i][0], &o, ASSET_E_PARSE);
+        if (!strstr(asset_handle_error_message(h), cases[i][1]))
+            fail_msg("%s: message '%s' lacks '%s'", cases[i][0], asset_handle_error_message(h),
+                     cases[i][1]);
+        asset_handle_release(h);
+    }
+    asset_handle_release(load_expect(x, "fault://ok/1/-5", &o, ASSET_E_IO)); /* a real code stays */
+    pool_alive(x);
+}
+
+int main(void) {
+    static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
+    asset_set_allocator(&hook); /* before any server */
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_failures_keep_status_and_message),
+        T(test_a_source_saying_cancelled_without_cancel_fails_the_load),
+        T(test_statuses_a_source_may_not_return_fail_with_io),
+        T(test_not_modified_with_nothing_cached_fails),
+        T(test_not_modified_returns_the_cached_value_even_if_evicted_meanwhile),
+        T(test_short_data_loads_what_arrived),
+        T(test_writes_past_max_asset_size_fail_even_if_the_source_says_ok),
+        T(test_a_message_with_success_is_ignored),
+        T(test_adopted_buffers_are_freed_exactly_once),
+        T(test_a_failed_read_caches_nothing),
+        T(test_stalled_source_is_cancelled_and_the_pool_serves_again),
+        T(test_stalled_source_times_out),
+        T(test_async_sources_every_way_of_finishing),
+        T(test_async_stall_cancelled_then_destroy),
+        T(test_destroy_with_every_fault_in_flight),
+        T(test_stats_add_up_after_faults),
+        T(test_loader_statuses_that_make_no_sense_fail_with_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
