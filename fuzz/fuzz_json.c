@@ -24,17 +24,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > (1u << 20)) return 0;
     asset__job_t job;
     memset(&job, 0, sizeof job);
+    struct asset_request req; /* a job owns its request while it runs */
+    job.req = &req;
     job.uri = "mem://fuzz.json";
-    asset__request_init(&job.req, &job);
+    asset__request_init(&req, &job);
     /* exact size + 1, so ASan sees any read past the terminator */
-    job.req.data = asset_alloc(size + 1);
-    if (size) memcpy(job.req.data, data, size);
-    job.req.data[size] = 0;
-    job.req.size = size;
-    job.req.cap = size + 1;
+    req.data = asset_alloc(size + 1);
+    if (size) memcpy(req.data, data, size);
+    req.data[size] = 0;
+    req.size = size;
+    req.cap = size + 1;
     asset_parse_t p;
     memset(&p, 0, sizeof p);
-    p.req = &job.req;
+    p.req = &req;
     asset_status_t st = asset__json_loader.parse(NULL, &p);
     if (st == ASSET_OK) {
         CHECK(p.has_value && p.value);
@@ -48,6 +50,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
               strstr(p.message, "memory"));
     }
     asset_free(p.message);
-    asset__request_dispose(&job.req);
+    asset__request_dispose(&req);
     return 0;
 }

@@ -139,8 +139,7 @@ enum { ASSET__PHASE_READ, ASSET__PHASE_PARSE };
 enum { ASSET__JOB_QUEUED, ASSET__JOB_RUNNING, ASSET__JOB_WAITING_ASYNC };
 
 typedef struct asset__job {
-    asset__map_node_t node;  /* in s->inflight, key: coalesce key */
-    char *key;               /* coalesce key: loader '\n' cacheable '\n' uri */
+    asset__map_node_t node;  /* in s->inflight, key: uri (shared by jobs of other loaders: find_inflight) */
     char *uri;               /* normalised */
     asset_uri_t parsed;
     asset__source_slot_t *source;
@@ -164,7 +163,7 @@ typedef struct asset__job {
     asset__value_t *cached;  /* ref held for NOT_MODIFIED */
     asset_status_t read_status; /* ASYNC: set by asset_request_finish */
     _Atomic uint64_t received, total; /* progress, any thread */
-    struct asset_request req;
+    struct asset_request *req; /* made when a worker starts the read */
 } asset__job_t;
 
 /* ---- handles ---- */

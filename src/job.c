@@ -9,12 +9,14 @@
 #include <string.h>
 
 void asset__job_free(asset__job_t *j) {
-    asset__request_dispose(&j->req);
+    if (j->req) {
+        asset__request_dispose(j->req);
+        asset_free(j->req);
+    }
     asset__value_release(j->cached);
     asset__uri_dispose(&j->parsed);
     asset_free(j->cached_version);
     asset_free(j->sha256);
-    asset_free(j->key);
     asset_free(j);
 }
 
@@ -60,7 +62,7 @@ static void job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
         j->state = ASSET__JOB_QUEUED; /* counted once even if finished twice */
     }
     job_unmap(s, j);
-    while (j->handles) asset__handle_decide(j->handles, st, msg, v, j->req.http_status);
+    while (j->handles) asset__handle_decide(j->handles, st, msg, v, j->req ? j->req->http_status : 0);
     asset__job_free(j);
 }
 
@@ -80,7 +82,7 @@ static void job_fail(asset_server_t *s, asset__job_t *j, asset_status_t st, cons
 }
 
 static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
-    struct asset_request *r = &j->req;
+    struct asset_request *r = j->req;
     asset__loader_slot_t *ld = j->loader;
     if (asset__request_seal(r) != ASSET_OK) {
         job_fail(s, j, ASSET_E_NO_MEMORY, "read", "out of memory");
@@ -131,7 +133,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
 
 /* The read is over (synchronously or through asset_request_finish). */
 static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
-    struct asset_request *r = &j->req;
+    struct asset_request *r = j->req;
     uv_mutex_lock(&s->lock);
     s->stats.bytes_read += r->size;
     uv_mutex_unlock(&s->lock);
@@ -228,7 +230,12 @@ void asset__job_run(asset_server_t *s, asset__job_t *j) {
         run_list(s, j);
         return;
     }
-    struct asset_request *r = &j->req;
+    /* the request exists only while the job runs: a queued load stays small */
+    struct asset_request *r = j->req = asset__calloc(1, sizeof *j->req);
+    if (!r) {
+        job_fail(s, j, ASSET_E_NO_MEMORY, "read", "out of memory");
+        return;
+    }
     asset__request_init(r, j);
     r->server = s;
     r->max_size = s->cfg.max_asset_size;

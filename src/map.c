@@ -28,6 +28,13 @@ asset__map_node_t *asset__map_get(const asset__map_t *m, const char *key) {
     return NULL;
 }
 
+asset__map_node_t *asset__map_get_next(const asset__map_t *m, const asset__map_node_t *n) {
+    (void)m;
+    for (asset__map_node_t *o = n->next; o; o = o->next)
+        if (o->hash == n->hash && strcmp(o->key, n->key) == 0) return o;
+    return NULL;
+}
+
 static bool grow(asset__map_t *m) {
     size_t nb = m->nbuckets ? m->nbuckets * 2 : 16;
     asset__map_node_t **b = asset__calloc(nb, sizeof *b);

@@ -27,6 +27,8 @@ asset__map_node_t *asset__map_get(const asset__map_t *m, const char *key);
 /* Inserts n (n->key set by the caller). Returns false when out of memory. Keys are
  * not checked for duplicates: get first. */
 bool asset__map_put(asset__map_t *m, asset__map_node_t *n);
+/* The next node after n with the same key (several may share one), or NULL. */
+asset__map_node_t *asset__map_get_next(const asset__map_t *m, const asset__map_node_t *n);
 void asset__map_remove(asset__map_t *m, asset__map_node_t *n);
 /* Iteration: for (it = NULL; (it = asset__map_next(m, it, &b));) ; safe to remove `it`
  * only after fetching the next one. */

@@ -308,15 +308,24 @@ static void fail_now(asset_handle_t *h, asset_status_t st, const char *fmt, ...)
     asset_free(msg);
 }
 
-static asset__job_t *job_new(asset_server_t *s, asset_uri_t *parsed, asset__source_slot_t *src,
-                             asset__loader_slot_t *ld, bool no_cache, const char *key) {
+/* [lock] The job in flight that a load of uri with these settings can join: same URI,
+ * loader, cache use, listing mode and expected digest. */
+static asset__job_t *find_inflight(asset_server_t *s, const char *uri, asset__loader_slot_t *ld,
+                                   bool no_cache, bool recursive, const char *sha256) {
+    for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
+         n = asset__map_get_next(&s->inflight, n)) {
+        asset__job_t *j = (asset__job_t *)n;
+        if (j->loader == ld && j->no_cache == no_cache && j->recursive == recursive &&
+            (j->sha256 ? sha256 && !strcasecmp(j->sha256, sha256) : !sha256))
+            return j;
+    }
+    return NULL;
+}
+
+static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,
+                             asset__loader_slot_t *ld, bool no_cache) {
     asset__job_t *j = asset__calloc(1, sizeof *j);
     if (!j) return NULL;
-    j->key = asset__strdup(key);
-    if (!j->key) {
-        asset_free(j);
-        return NULL;
-    }
     j->parsed = *parsed;
     memset(parsed, 0, sizeof *parsed);
     j->uri = j->parsed.uri;
@@ -325,8 +334,7 @@ static asset__job_t *job_new(asset_server_t *s, asset_uri_t *parsed, asset__sour
     j->no_cache = no_cache;
     j->heap_idx = SIZE_MAX;
     j->state = ASSET__JOB_QUEUED;
-    j->node.key = j->key;
-    (void)s;
+    j->node.key = j->uri;
     return j;
 }
 
@@ -365,11 +373,6 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
             ld = opt.loader ? find_loader(s, opt.loader) : select_loader(s, parsed.uri);
     }
     if (list) opt.no_cache = true;
-    /* coalescing key: what makes two loads the same job */
-    char *key = NULL;
-    if (src && ld)
-        key = asset__asprintf("%s\n%d%d\n%s\n%s", ld->name, opt.no_cache ? 0 : 1, recursive ? 1 : 0,
-                              sha256 ? sha256 : "", parsed.uri);
 
     uv_mutex_lock(&s->lock);
     if (pst != ASSET_OK) {
@@ -382,8 +385,6 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
         fail_now(h, ASSET_E_NO_LOADER, "no loader named '%s'", opt.loader);
     } else if (s->stopping) {
         fail_now(h, ASSET_E_SHUTDOWN, "server is shutting down");
-    } else if (!key) {
-        fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
     } else {
         asset__cache_entry_t *e = opt.no_cache ? NULL : asset__cache_get(&ld->cache, parsed.uri);
         if (e && sha256 && (!e->sha256 || strcasecmp(e->sha256, sha256) != 0))
@@ -392,7 +393,7 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
         if (e && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)) {
             s->stats.cache_hits++; /* no I/O: done at the next flush */
             asset__handle_decide(h, ASSET_OK, NULL, e->value, 0);
-        } else if ((j = (asset__job_t *)asset__map_get(&s->inflight, key))) {
+        } else if ((j = find_inflight(s, parsed.uri, ld, opt.no_cache, recursive, sha256))) {
             attach(j, h);
             s->stats.coalesced++;
             if (h->priority < j->priority) {
@@ -400,7 +401,7 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
                 asset__heap_update(s, j);
             }
             if (j->state != ASSET__JOB_QUEUED) atomic_store(&h->state, ASSET_STATE_LOADING);
-        } else if (!(j = job_new(s, &parsed, src, ld, opt.no_cache, key))) {
+        } else if (!(j = job_new(&parsed, src, ld, opt.no_cache))) {
             fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
         } else if (sha256 && !(j->sha256 = asset__strdup(sha256))) {
             asset__job_free(j);
@@ -447,7 +448,6 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
     }
     uv_mutex_unlock(&s->lock);
     asset__uri_dispose(&parsed);
-    asset_free(key);
     asset__maybe_wake(s);
     return h;
 }

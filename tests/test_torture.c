@@ -809,14 +809,16 @@ static void test_json_loader_reports_no_memory_not_a_parse_error(void **state) {
     for (unsigned long k = 1; k < 200; k++) {
         asset__job_t job;
         memset(&job, 0, sizeof job);
+        struct asset_request req; /* a job owns its request while it runs */
+        job.req = &req;
         job.uri = "mem://x.json";
-        asset__request_init(&job.req, &job);
-        job.req.data = (uint8_t *)asset__strdup(g_json_text);
-        job.req.size = strlen(g_json_text);
-        job.req.cap = job.req.size + 1;
+        asset__request_init(&req, &job);
+        req.data = (uint8_t *)asset__strdup(g_json_text);
+        req.size = strlen(g_json_text);
+        req.cap = req.size + 1;
         asset_parse_t p;
         memset(&p, 0, sizeof p);
-        p.req = &job.req;
+        p.req = &req;
         arm_this_thread(k);
         asset_status_t st = asset__json_loader.parse(NULL, &p);
         bool hit = atomic_load(&g_injected) > 0;
@@ -831,7 +833,7 @@ static void test_json_loader_reports_no_memory_not_a_parse_error(void **state) {
             oom++;
         }
         asset_free(p.message);
-        asset__request_dispose(&job.req);
+        asset__request_dispose(&req);
         if (!hit) break; /* past the last allocation of a parse */
     }
     assert_true(oom > 5);
@@ -846,24 +848,26 @@ static void test_pkg_lookup_out_of_memory_is_not_not_found(void **state) {
     assert_non_null(s);
     asset__job_t job;
     memset(&job, 0, sizeof job);
+    struct asset_request req; /* a job owns its request while it runs */
+    job.req = &req;
     job.uri = "pkg://game/c.txt";
     job.parsed.path = "game/c.txt";
-    asset__request_init(&job.req, &job);
-    job.req.server = s;
-    job.req.max_size = 1 << 20;
+    asset__request_init(&req, &job);
+    req.server = s;
+    req.max_size = 1 << 20;
     arm_this_thread(1); /* the mount record of "game", found on pkg_path */
-    asset_status_t st = asset__pkg_source.read(s, &job.req);
+    asset_status_t st = asset__pkg_source.read(s, &req);
     arm_this_thread(0);
     assert_int_equal(st, ASSET_E_NO_MEMORY);
-    assert_non_null(job.req.message);
-    asset__request_dispose(&job.req);
+    assert_non_null(req.message);
+    asset__request_dispose(&req);
     /* and the next read finds it */
-    asset__request_init(&job.req, &job);
-    job.req.server = s;
-    job.req.max_size = 1 << 20;
-    assert_int_equal(asset__pkg_source.read(s, &job.req), ASSET_OK);
-    assert_int_equal(job.req.size, 8);
-    asset__request_dispose(&job.req);
+    asset__request_init(&req, &job);
+    req.server = s;
+    req.max_size = 1 << 20;
+    assert_int_equal(asset__pkg_source.read(s, &req), ASSET_OK);
+    assert_int_equal(req.size, 8);
+    asset__request_dispose(&req);
     asset_server_destroy(s);
 }
 
