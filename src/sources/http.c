@@ -19,7 +19,9 @@
 #include <strings.h>
 
 typedef struct xfer {
-    struct xfer *prev, *next; /* in http->xfers */
+    struct xfer *prev, *next; /* in http->xfers: every transfer, started or waiting */
+    struct xfer *wprev, *wnext; /* in http->waiting until it enters the multi */
+    bool in_multi;
     asset_server_t *server;
     asset_request_t *req;
     CURL *easy;
@@ -48,6 +50,9 @@ struct asset__http {
     CURLM *multi;
     uv_timer_t timer;
     xfer_t *xfers;
+    xfer_t *wait_head, *wait_tail; /* FIFO of transfers not yet in the multi */
+    unsigned active;               /* transfers in the multi */
+    unsigned max_active;           /* 2 x http_max_connections: more only cost CPU */
     sock_t *socks;
 };
 
@@ -193,6 +198,12 @@ static void xfer_free(xfer_t *x) {
 static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (x->prev) x->prev->next = x->next; else if (http) http->xfers = x->next;
     if (x->next) x->next->prev = x->prev;
+    if (http && x->in_multi) {
+        http->active--;
+    } else if (http) { /* still waiting */
+        if (x->wprev) x->wprev->wnext = x->wnext; else if (http->wait_head == x) http->wait_head = x->wnext;
+        if (x->wnext) x->wnext->wprev = x->wprev; else if (http->wait_tail == x) http->wait_tail = x->wprev;
+    }
     long conns = 0;
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns) != CURLE_OK) conns = 0;
     asset_status_t st = map_result(x, rc);
@@ -207,6 +218,26 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
 
 static void fail_all(asset__http_t *http, CURLMcode mc);
 
+/* Moves waiting transfers into the multi while fewer than max_active are there. With
+ * a thousand easy handles in one multi, libcurl spends more CPU walking them than
+ * the connections can use (docs/performance.md, http_many). */
+static void pump(asset__http_t *http) {
+    while (http->wait_head && http->active < http->max_active) {
+        xfer_t *x = http->wait_head;
+        http->wait_head = x->wnext;
+        if (http->wait_head) http->wait_head->wprev = NULL; else http->wait_tail = NULL;
+        x->wnext = x->wprev = NULL;
+        x->in_multi = true;
+        http->active++;
+        CURLMcode mc = curl_multi_add_handle(http->multi, x->easy);
+        if (mc != CURLM_OK) {
+            asset_request_fail(x->req, ASSET_E_NETWORK, "curl_multi_add_handle: %s",
+                               curl_multi_strerror(mc));
+            xfer_done(http, x, CURLE_FAILED_INIT);
+        }
+    }
+}
+
 static void check_done(asset__http_t *http) {
     CURLMsg *m;
     int left;
@@ -219,6 +250,7 @@ static void check_done(asset__http_t *http) {
         curl_multi_remove_handle(http->multi, e);
         xfer_done(http, x, rc);
     }
+    pump(http);
 }
 
 /* ---- curl multi <-> libuv ---- */
@@ -326,6 +358,7 @@ static void http_kick(void *arg) {
         curl_multi_remove_handle(http->multi, x->easy);
         xfer_done(http, x, CURLE_ABORTED_BY_CALLBACK);
     }
+    pump(http);
 }
 
 static void timer_closed(uv_handle_t *h) { asset_free(h->data); }
@@ -358,6 +391,7 @@ static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
         return NULL;
     }
     http->timer.data = http;
+    http->max_active = 2 * s->cfg.http_max_connections;
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -387,11 +421,10 @@ static void xfer_start(void *arg) {
     x->next = http->xfers;
     if (http->xfers) http->xfers->prev = x;
     http->xfers = x;
-    CURLMcode mc = curl_multi_add_handle(http->multi, x->easy);
-    if (mc != CURLM_OK) {
-        asset_request_fail(x->req, ASSET_E_NETWORK, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
-        xfer_done(http, x, CURLE_FAILED_INIT);
-    }
+    x->wprev = http->wait_tail;
+    if (http->wait_tail) http->wait_tail->wnext = x; else http->wait_head = x;
+    http->wait_tail = x;
+    pump(http);
 }
 
 /* ---- easy-handle callbacks (I/O thread) ---- */
@@ -458,17 +491,6 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         }
     }
     return n;
-}
-
-static int xferinfo_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow) {
-    (void)dltotal; (void)dlnow; (void)ultotal; (void)ulnow;
-    xfer_t *x = user;
-    if (asset_request_cancelled(x->req)) {
-        x->cancelled = true;
-        return 1;
-    }
-    return 0;
 }
 
 /* libcurl's own socket(), so a failure keeps its errno for the message */
@@ -538,9 +560,6 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-    curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
-    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
     if (x->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
