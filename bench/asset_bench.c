@@ -75,10 +75,10 @@
 #define SCALE_LARGE 100000
 
 static bool g_quick;
-static int g_only;          /* --only: 0 both, 1 library only, 2 baseline only (profiling) */
-static int g_runs;          /* timed runs per scenario (after an untimed warm-up run) */
-static char *g_dir;         /* temp dir, removed at exit */
-static char g_err[1024];    /* why the last library or baseline run failed */
+static int g_only;       /* --only: 0 both, 1 library only, 2 baseline only (profiling) */
+static int g_runs;       /* timed runs per scenario (after an untimed warm-up run) */
+static char *g_dir;      /* temp dir, removed at exit */
+static char g_err[1024]; /* why the last library or baseline run failed */
 
 static void set_err(const char *fmt, ...) {
     va_list ap;
@@ -105,9 +105,8 @@ static atomic_size_t g_cur_bytes, g_peak_bytes;
 static void count_add(size_t n) {
     size_t cur = atomic_fetch_add_explicit(&g_cur_bytes, n, memory_order_relaxed) + n;
     size_t p = atomic_load_explicit(&g_peak_bytes, memory_order_relaxed);
-    while (cur > p && !atomic_compare_exchange_weak_explicit(&g_peak_bytes, &p, cur,
-                                                             memory_order_relaxed,
-                                                             memory_order_relaxed)) {
+    while (cur > p && !atomic_compare_exchange_weak_explicit(
+                          &g_peak_bytes, &p, cur, memory_order_relaxed, memory_order_relaxed)) {
     }
 }
 
@@ -204,10 +203,14 @@ static const char *fmt_ns(double ns) {
     static char bufs[8][32];
     static unsigned k;
     char *b = bufs[k++ % 8];
-    if (ns >= 1e9) snprintf(b, 32, "%.2f s", ns / 1e9);
-    else if (ns >= 1e6) snprintf(b, 32, "%.1f ms", ns / 1e6);
-    else if (ns >= 1e3) snprintf(b, 32, "%.2f us", ns / 1e3);
-    else snprintf(b, 32, "%.0f ns", ns);
+    if (ns >= 1e9)
+        snprintf(b, 32, "%.2f s", ns / 1e9);
+    else if (ns >= 1e6)
+        snprintf(b, 32, "%.1f ms", ns / 1e6);
+    else if (ns >= 1e3)
+        snprintf(b, 32, "%.2f us", ns / 1e3);
+    else
+        snprintf(b, 32, "%.0f ns", ns);
     return b;
 }
 
@@ -428,9 +431,9 @@ static void gen_small(void) {
  * the mix cJSON sees in game data (levels, UI, dialogue). */
 static size_t gen_json_doc(char *buf, size_t cap, size_t target, unsigned id) {
     static const char *const kinds[] = {"enemy", "pickup", "door", "light", "spawn", "trigger"};
-    static const char *const words[] = {"cave", "troll", "northern", "pass", "ancient", "bridge",
-                                        "lantern", "toll", "river", "shadow", "golden", "key",
-                                        "merchant", "storm", "tower", "whisper"};
+    static const char *const words[] = {
+        "cave",  "troll",  "northern", "pass", "ancient",  "bridge", "lantern", "toll",
+        "river", "shadow", "golden",   "key",  "merchant", "storm",  "tower",   "whisper"};
     size_t n = 0;
 #define PUT(...) n += (size_t)snprintf(buf + n, cap - n, __VA_ARGS__)
 #define W(r, k) words[((r) >> (4 * (k))) & 15]
@@ -443,11 +446,11 @@ static size_t gen_json_doc(char *buf, size_t cap, size_t target, unsigned id) {
             "\"tags\": [\"%s\", \"%s-%s\", \"group-%u\"], \"script\": \"scripts/%s/%08x.lua\", "
             "\"dialogue\": \"The %s %s waits by the %s %s; bring the %s %s before the %s.\"}",
             e ? ",\n" : "", e, kinds[r % 6], (unsigned)(r >> 8) % 100, W(q, 0), W(q, 1), W(q, 2),
-            W(q, 3), (double)(int)(r >> 16 & 0xffff) / 16.0, (double)(int)(r >> 32 & 0xfff) / 8.0 - 256.0,
-            (double)(int)(r >> 44 & 0xff) / 4.0, (unsigned)(r >> 20) % 500,
-            (r >> 3) & 1 ? "true" : "false", W(q, 4), W(q, 5), W(q, 6), (unsigned)(r >> 17) % 16,
-            kinds[(r >> 7) % 6], (unsigned)(r >> 24), W(q, 7), W(q, 8), W(q, 9), W(q, 10), W(q, 11),
-            W(q, 12), W(q, 13));
+            W(q, 3), (double)(int)(r >> 16 & 0xffff) / 16.0,
+            (double)(int)(r >> 32 & 0xfff) / 8.0 - 256.0, (double)(int)(r >> 44 & 0xff) / 4.0,
+            (unsigned)(r >> 20) % 500, (r >> 3) & 1 ? "true" : "false", W(q, 4), W(q, 5), W(q, 6),
+            (unsigned)(r >> 17) % 16, kinds[(r >> 7) % 6], (unsigned)(r >> 24), W(q, 7), W(q, 8),
+            W(q, 9), W(q, 10), W(q, 11), W(q, 12), W(q, 13));
     }
     PUT("\n  ]\n}\n");
 #undef W
@@ -811,8 +814,8 @@ static int run_parse_heavy(void) {
     snprintf(fig, sizeof fig, "%s vs %s for %d x %d KiB JSON, 2 workers vs 1 thread",
              fmt_ns((double)m.lib), fmt_ns((double)m.base), JSON_COUNT, JSON_SIZE / 1024);
     double r = (double)m.base / (double)m.lib;
-    report("parse_heavy", r, fig, cpu_note(cpu, sizeof cpu, m.lib_cpu, m.base_cpu, JSON_COUNT, "file"),
-           1.6, r >= 1.6);
+    report("parse_heavy", r, fig,
+           cpu_note(cpu, sizeof cpu, m.lib_cpu, m.base_cpu, JSON_COUNT, "file"), 1.6, r >= 1.6);
     return 0;
 }
 
@@ -1392,9 +1395,8 @@ static int run_scale(void) {
     char fig[128], extra[192];
     snprintf(fig, sizeof fig, "%s/load enqueueing %d vs %s/load enqueueing %d, thread CPU time",
              fmt_ns(per_large), SCALE_LARGE, fmt_ns(per_small), SCALE_SMALL);
-    snprintf(extra, sizeof extra,
-             "peak=%.0f B/pending load (held %.0f B) [goal peak <= 512 B: %s]", per_load_peak,
-             per_load_held, per_load_peak <= 512.0 ? "met" : "MISSED");
+    snprintf(extra, sizeof extra, "peak=%.0f B/pending load (held %.0f B) [goal peak <= 512 B: %s]",
+             per_load_peak, per_load_held, per_load_peak <= 512.0 ? "met" : "MISSED");
     double r = per_small / per_large;
     report("scale", r, fig, extra, 0.5, r >= 0.5);
     return 0;
@@ -1411,8 +1413,10 @@ typedef struct scenario {
 } scenario_t;
 
 static const scenario_t g_scenarios[] = {
-    {"small_files", run_small_files, "10,000 x 4 KiB, batch + bytes loader, 2 workers vs open/fstat/read/close"},
-    {"parse_heavy", run_parse_heavy, "2,000 x 64 KiB JSON, json loader, 2 workers vs a 1-thread parse loop"},
+    {"small_files", run_small_files,
+     "10,000 x 4 KiB, batch + bytes loader, 2 workers vs open/fstat/read/close"},
+    {"parse_heavy", run_parse_heavy,
+     "2,000 x 64 KiB JSON, json loader, 2 workers vs a 1-thread parse loop"},
     {"large_file", run_large_file, "one 256 MiB file vs read() into a preallocated buffer"},
     {"cache_hit", run_cache_hit, "second load of 10,000 cached pkg:// assets vs the first"},
     {"serial_latency", run_serial_latency, "2,000 sequential load+wait of 64 bytes vs read()"},

@@ -24,9 +24,9 @@
 #define GIVE_UP_MS 60000 /* a stuck load must not hang CI: cancel what is left */
 
 typedef struct app {
-    const char *root;   /* the folder's URI, to print short names */
-    const char *last;   /* the last asset that finished */
-    uint64_t bytes;     /* bytes of the loaded values */
+    const char *root; /* the folder's URI, to print short names */
+    const char *last; /* the last asset that finished */
+    uint64_t bytes;   /* bytes of the loaded values */
     bool tty, bar_drawn;
 } app_t;
 
@@ -63,8 +63,9 @@ static void on_item(asset_batch_t *b, asset_handle_t *h, void *user) {
     app->last = name;
     clear_bar(app);
     if (asset_handle_state(h) != ASSET_STATE_LOADED) {
-        printf("  %-9s %-30s %s\n", asset_handle_state(h) == ASSET_STATE_CANCELLED ? "cancelled" : "FAILED",
-               name, asset_handle_error_message(h));
+        printf("  %-9s %-30s %s\n",
+               asset_handle_state(h) == ASSET_STATE_CANCELLED ? "cancelled" : "FAILED", name,
+               asset_handle_error_message(h));
         return;
     }
     app->bytes += asset_handle_size(h);

@@ -37,8 +37,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     char tmpl[] = "/tmp/asset_fuzz_root_XXXXXX";
     const char *root = mkdtemp(tmpl);
     if (!root) abort();
-    asset_server_config_t cfg = {.max_workers = 1, .file_root = root, .pkg_path = "",
-                                 .cache_budget = 1 << 20, .max_asset_size = 1 << 20};
+    asset_server_config_t cfg = {.max_workers = 1,
+                                 .file_root = root,
+                                 .pkg_path = "",
+                                 .cache_budget = 1 << 20,
+                                 .max_asset_size = 1 << 20};
     g_s = asset_server_create(&cfg);
     if (!g_s) abort();
     const char *schemes[] = {"http", "https"};
@@ -63,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(asset_batch_is_done(b));
     size_t n = asset_batch_total(b);
     CHECK(asset_batch_completed_count(b) + asset_batch_failed_count(b) +
-              asset_batch_cancelled_count(b) == n);
+              asset_batch_cancelled_count(b) ==
+          n);
     if (st != ASSET_OK) {
         CHECK(strstr(asset_batch_error_message(b), "manifest") != NULL);
         CHECK(n == 0);

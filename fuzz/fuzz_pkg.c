@@ -23,7 +23,7 @@
 #include "internal.h"
 #include "uri.h"
 
-static char g_root[PATH_MAX];   /* realpath of <tmp>/pkgs/game */
+static char g_root[PATH_MAX]; /* realpath of <tmp>/pkgs/game */
 static int g_root_fd = -1;
 
 static void mk(const char *path, const char *text) {
@@ -52,11 +52,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     mk(P("%s/pkgs/game/sub/b.txt", t), "b");
     mk(P("%s/pkgs/game/sub/deeper/c.txt", t), "c");
     snprintf(q, sizeof q, "%s/outside", t);
-    if (symlink(q, P("%s/pkgs/game/abs_out", t))) abort();          /* absolute, out */
+    if (symlink(q, P("%s/pkgs/game/abs_out", t))) abort();               /* absolute, out */
     if (symlink("../../outside", P("%s/pkgs/game/rel_out", t))) abort(); /* relative, out */
     if (symlink("../secret2.txt", P("%s/pkgs/game/up_file", t))) abort();
     if (symlink("../../../outside/secret.txt", P("%s/pkgs/game/sub/deeper/far", t))) abort();
-    if (symlink("sub", P("%s/pkgs/game/in_dir", t))) abort();        /* stays inside */
+    if (symlink("sub", P("%s/pkgs/game/in_dir", t))) abort(); /* stays inside */
     if (symlink("a.txt", P("%s/pkgs/game/in_file", t))) abort();
     if (symlink("loop", P("%s/pkgs/game/loop", t))) abort();
     if (symlink("/etc/passwd", P("%s/pkgs/game/passwd", t))) abort();

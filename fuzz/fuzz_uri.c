@@ -41,9 +41,9 @@ static void check_segments(const char *p, bool allow_leading_slash) {
     if (!*p) return;
     for (;;) {
         size_t n = strcspn(p, "/");
-        CHECK(n > 0);                                    /* no "//" and no trailing '/' */
-        CHECK(!(n == 1 && p[0] == '.'));                 /* no "." */
-        CHECK(!(n == 2 && p[0] == '.' && p[1] == '.'));  /* no ".." */
+        CHECK(n > 0);                                   /* no "//" and no trailing '/' */
+        CHECK(!(n == 1 && p[0] == '.'));                /* no "." */
+        CHECK(!(n == 2 && p[0] == '.' && p[1] == '.')); /* no ".." */
         if (!p[n]) break;
         p += n + 1;
     }

@@ -117,15 +117,16 @@ typedef struct asset_batch asset_batch_t;
 /* ------------------------------------------------------------------------ */
 
 typedef struct asset_allocator {
-    void *(*alloc)(size_t size, void *user);             /* NULL on failure */
+    void *(*alloc)(size_t size, void *user);              /* NULL on failure */
     void *(*realloc)(void *ptr, size_t size, void *user); /* ptr may be NULL */
     void (*free)(void *ptr, void *user);                  /* ptr may be NULL */
     void *user;
 } asset_allocator_t;
 
 /* Routes every allocation of the library (and of cJSON and libcurl, through their
- * process-wide hooks, which the library sets) through `a`. Call it before any other function of the library, from one thread, or not at
- * all. NULL, or a struct with a NULL slot, restores malloc/realloc/free. Copied. */
+ * process-wide hooks, which the library sets) through `a`. Call it before any other function of the
+ * library, from one thread, or not at all. NULL, or a struct with a NULL slot, restores
+ * malloc/realloc/free. Copied. */
 ASSET_API void asset_set_allocator(const asset_allocator_t *a);
 /* The library's allocator, for loaders that hand out memory the library frees
  * (asset_parse_take_data()) or that build values. Any thread. */
@@ -137,20 +138,20 @@ ASSET_API void asset_free(void *ptr);
 /* Server                                                                    */
 /* ------------------------------------------------------------------------ */
 
-typedef struct asset_server_config { /* zero means default, for every field */
-    unsigned max_workers;            /* worker threads: 2 */
-    size_t cache_budget;             /* bytes per loader cache: 256 MiB */
-    size_t max_asset_size;           /* 256 MiB; larger => ASSET_E_TOO_LARGE */
-    unsigned http_max_connections;   /* 16 */
-    unsigned http_connect_timeout_ms;/* 10000 */
-    const char *pkg_path;            /* ':'-separated dirs whose subdirs are pkg:// roots;
-                                        NULL: $ASSET_SERVER_PKG_PATH. Copied. */
-    const char *file_root;           /* if set, file:// and bare paths may not escape it
-                                        and bare relative paths resolve against it. Copied. */
-    void (*wake)(void *user);        /* any thread, no lock held: "flush has work".
-                                        Called when the completion queue becomes non-empty. */
+typedef struct asset_server_config {  /* zero means default, for every field */
+    unsigned max_workers;             /* worker threads: 2 */
+    size_t cache_budget;              /* bytes per loader cache: 256 MiB */
+    size_t max_asset_size;            /* 256 MiB; larger => ASSET_E_TOO_LARGE */
+    unsigned http_max_connections;    /* 16 */
+    unsigned http_connect_timeout_ms; /* 10000 */
+    const char *pkg_path;             /* ':'-separated dirs whose subdirs are pkg:// roots;
+                                         NULL: $ASSET_SERVER_PKG_PATH. Copied. */
+    const char *file_root;            /* if set, file:// and bare paths may not escape it
+                                         and bare relative paths resolve against it. Copied. */
+    void (*wake)(void *user);         /* any thread, no lock held: "flush has work".
+                                         Called when the completion queue becomes non-empty. */
     void (*log)(int level, const char *msg, void *user); /* any thread; level: ASSET_LOG_* */
-    void *user;                      /* passed to wake and log; not owned */
+    void *user;                                          /* passed to wake and log; not owned */
 } asset_server_config_t;
 
 enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };
@@ -216,8 +217,8 @@ ASSET_API void asset_server_stats(const asset_server_t *s, asset_stats_t *out);
 ASSET_API int asset_server_mount(asset_server_t *s, const char *pkg, const char *dir);
 
 typedef struct asset_embedded_file {
-    const char *path;   /* relative, '/'-separated: "textures/a.png" */
-    const void *data;   /* must outlive the server (normally static) */
+    const char *path; /* relative, '/'-separated: "textures/a.png" */
+    const void *data; /* must outlive the server (normally static) */
     size_t size;
 } asset_embedded_file_t;
 
@@ -255,13 +256,12 @@ typedef struct asset_source {
  * The vtable is copied; ctx must outlive the server. Returns ASSET_OK,
  * ASSET_E_INVALID or ASSET_E_NO_MEMORY (also: more than 32 sources). Call before
  * loading from that scheme. */
-ASSET_API int asset_server_register_source(asset_server_t *s, const asset_source_t *src,
-                                           void *ctx);
+ASSET_API int asset_server_register_source(asset_server_t *s, const asset_source_t *src, void *ctx);
 
 /* The request API, for sources. Worker thread unless noted. */
-ASSET_API const char *asset_request_uri(const asset_request_t *r);  /* normalised URI */
-ASSET_API const char *asset_request_path(const asset_request_t *r); /* after "scheme://",
-                                             percent-decoded (except http/https: as sent) */
+ASSET_API const char *asset_request_uri(const asset_request_t *r);            /* normalised URI */
+ASSET_API const char *asset_request_path(const asset_request_t *r);           /* after "scheme://",
+                                                       percent-decoded (except http/https: as sent) */
 ASSET_API const char *asset_request_cached_version(const asset_request_t *r); /* NULL: none */
 ASSET_API void asset_request_set_version(asset_request_t *r, const char *version); /* copied */
 ASSET_API void asset_request_set_total(asset_request_t *r, uint64_t bytes); /* for progress */
@@ -273,12 +273,11 @@ ASSET_API asset_status_t asset_request_write(asset_request_t *r, const void *dat
  * before. The parse step needs data[size] == 0, so the buffer is copied once before
  * parsing; writing straight into the request avoids that. */
 ASSET_API asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
-                                             void (*free_fn)(void *data, void *user),
-                                             void *user);
+                                             void (*free_fn)(void *data, void *user), void *user);
 ASSET_API bool asset_request_cancelled(const asset_request_t *r); /* any thread */
 /* Records a message for the handle ("<uri>: <message>") and returns st. */
-ASSET_API asset_status_t asset_request_fail(asset_request_t *r, asset_status_t st,
-                                            const char *fmt, ...) ASSET_PRINTF(3, 4);
+ASSET_API asset_status_t asset_request_fail(asset_request_t *r, asset_status_t st, const char *fmt,
+                                            ...) ASSET_PRINTF(3, 4);
 /* ASYNC sources only, any thread, exactly once per read that returned ASSET_PENDING:
  * the request is done with status st. The request must not be touched afterwards. */
 ASSET_API void asset_request_finish(asset_request_t *r, asset_status_t st);
@@ -287,8 +286,8 @@ ASSET_API void asset_request_finish(asset_request_t *r, asset_status_t st);
  * '/'-separated ("sub/b.png"); size may be -1 when unknown. Copied. */
 ASSET_API asset_status_t asset_list_add(asset_list_t *l, const char *relpath, int64_t size);
 ASSET_API bool asset_list_recursive(const asset_list_t *l);
-ASSET_API asset_status_t asset_list_fail(asset_list_t *l, asset_status_t st, const char *fmt,
-                                         ...) ASSET_PRINTF(3, 4);
+ASSET_API asset_status_t asset_list_fail(asset_list_t *l, asset_status_t st, const char *fmt, ...)
+    ASSET_PRINTF(3, 4);
 
 /* ------------------------------------------------------------------------ */
 /* Loaders                                                                   */
@@ -301,8 +300,8 @@ typedef struct asset_loader {
     const char *name;            /* "bytes", "json", ...; copied at registration */
     const char *const *suffixes; /* NULL-terminated, case-insensitive: {".json", NULL};
                                     must outlive the server */
-    bool (*claims)(void *ctx, const char *uri); /* NULL: suffix match. On the thread
-                                                   that calls asset_server_load. */
+    bool (*claims)(void *ctx, const char *uri);           /* NULL: suffix match. On the thread
+                                                             that calls asset_server_load. */
     asset_status_t (*parse)(void *ctx, asset_parse_t *p); /* worker thread */
     void (*free_value)(void *ctx, void *value);           /* any thread, possibly with the
                                                              server's lock held: must not
@@ -315,8 +314,8 @@ typedef struct asset_loader {
  * ctx must outlive the server. Returns ASSET_OK, ASSET_E_INVALID (bad vtable or a
  * name already registered) or ASSET_E_NO_MEMORY (also: more than 32 loaders). Call
  * before loading with it. */
-ASSET_API int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld,
-                                           void *ctx, size_t cache_budget);
+ASSET_API int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, void *ctx,
+                                           size_t cache_budget);
 
 /* The parse API, for loaders. Worker thread. */
 ASSET_API const char *asset_parse_uri(const asset_parse_t *p);
@@ -328,8 +327,8 @@ ASSET_API void *asset_parse_take_data(asset_parse_t *p);
 /* Sets the value and what it costs in the cache, in bytes. The value is freed with
  * the loader's free_value once no cache entry and no handle holds it. */
 ASSET_API void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_bytes);
-ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st,
-                                          const char *fmt, ...) ASSET_PRINTF(3, 4);
+ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, const char *fmt, ...)
+    ASSET_PRINTF(3, 4);
 
 /* Value of the built-in "bytes" loader. */
 typedef struct asset_bytes {
@@ -453,8 +452,8 @@ ASSET_API asset_batch_t *asset_server_load_manifest(asset_server_t *s, const cha
 
 /* The folder's or manifest's normalised URI ("" for groups). Borrowed. */
 ASSET_API const char *asset_batch_uri(const asset_batch_t *b);
-ASSET_API size_t asset_batch_total(const asset_batch_t *b); /* children known so far */
-ASSET_API size_t asset_batch_count(const asset_batch_t *b); /* same as total */
+ASSET_API size_t asset_batch_total(const asset_batch_t *b);           /* children known so far */
+ASSET_API size_t asset_batch_count(const asset_batch_t *b);           /* same as total */
 ASSET_API size_t asset_batch_completed_count(const asset_batch_t *b); /* LOADED children */
 ASSET_API size_t asset_batch_failed_count(const asset_batch_t *b);
 ASSET_API size_t asset_batch_cancelled_count(const asset_batch_t *b);
@@ -480,10 +479,8 @@ ASSET_API asset_batch_t *asset_batch_retain(asset_batch_t *b);
 ASSET_API void asset_batch_release(asset_batch_t *b);
 /* Fires on the flush thread for each child that completes after the call. Returns an
  * id (0 when out of memory). */
-ASSET_API uint64_t asset_batch_on_item_completed(asset_batch_t *b,
-                                                 void (*cb)(asset_batch_t *b, asset_handle_t *h,
-                                                            void *user),
-                                                 void *user);
+ASSET_API uint64_t asset_batch_on_item_completed(
+    asset_batch_t *b, void (*cb)(asset_batch_t *b, asset_handle_t *h, void *user), void *user);
 /* Fires once on the flush thread when the batch is done; connected after done, it fires
  * at the next flush. */
 ASSET_API uint64_t asset_batch_on_completed(asset_batch_t *b,

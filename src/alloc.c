@@ -6,9 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *def_alloc(size_t n, void *u) { (void)u; return malloc(n); }
-static void *def_realloc(void *p, size_t n, void *u) { (void)u; return realloc(p, n); }
-static void def_free(void *p, void *u) { (void)u; free(p); }
+static void *def_alloc(size_t n, void *u) {
+    (void)u;
+    return malloc(n);
+}
+static void *def_realloc(void *p, size_t n, void *u) {
+    (void)u;
+    return realloc(p, n);
+}
+static void def_free(void *p, void *u) {
+    (void)u;
+    free(p);
+}
 
 /* Written once before any other call (documented), read by every thread after. */
 static asset_allocator_t g_alloc = {def_alloc, def_realloc, def_free, NULL};

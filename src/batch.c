@@ -25,7 +25,7 @@ typedef struct item {
     asset__map_node_t node; /* key: the child's normalised URI */
     asset_handle_t *h;      /* our reference */
     asset_batch_t *batch;
-    uint64_t size;          /* expected bytes, 0: unknown */
+    uint64_t size; /* expected bytes, 0: unknown */
     bool done;
 } item_t;
 
@@ -34,25 +34,25 @@ enum { KIND_GROUP, KIND_FOLDER, KIND_MANIFEST };
 struct asset_batch {
     asset_server_t *server;
     int kind;
-    int refs;                      /* [lock] user references */
-    char *uri;                     /* folder or manifest URI (normalised when it parsed) */
-    asset_load_options_t opts;     /* for children; tag and loader owned */
-    asset_handle_t *source;        /* listing or manifest handle, until it completes */
-    item_t **items;                /* [flush thread] */
+    int refs;                  /* [lock] user references */
+    char *uri;                 /* folder or manifest URI (normalised when it parsed) */
+    asset_load_options_t opts; /* for children; tag and loader owned */
+    asset_handle_t *source;    /* listing or manifest handle, until it completes */
+    item_t **items;            /* [flush thread] */
     size_t count, cap;
     asset__map_t by_uri;
-    bool listed;                   /* children known */
-    bool done;                     /* every child done (or the listing failed) */
-    atomic_bool cancelled;         /* any thread */
-    asset_status_t status;         /* of the listing / manifest */
+    bool listed;           /* children known */
+    bool done;             /* every child done (or the listing failed) */
+    atomic_bool cancelled; /* any thread */
+    asset_status_t status; /* of the listing / manifest */
     char *message;
     size_t n_loaded, n_failed, n_cancelled;
-    uint64_t total_bytes;          /* sum of known sizes */
-    size_t n_sized;                /* children with a known size */
-    float progress_floor;          /* [lock] progress never goes backwards */
-    batch_cb_t *cbs;               /* [lock] */
-    bool queued;                   /* [lock] in s->batch_queue for late callbacks */
-    asset_batch_t *queue_next;     /* [lock] */
+    uint64_t total_bytes;               /* sum of known sizes */
+    size_t n_sized;                     /* children with a known size */
+    float progress_floor;               /* [lock] progress never goes backwards */
+    batch_cb_t *cbs;                    /* [lock] */
+    bool queued;                        /* [lock] in s->batch_queue for late callbacks */
+    asset_batch_t *queue_next;          /* [lock] */
     asset_batch_t *all_prev, *all_next; /* [lock] */
 };
 
@@ -74,7 +74,10 @@ asset__loader_slot_t asset__list_slot = {
 /* [lock] touch_handles: false only at destroy, which frees every handle itself. */
 static void batch_free(asset_batch_t *b, bool touch_handles) {
     asset_server_t *s = b->server;
-    if (b->all_prev) b->all_prev->all_next = b->all_next; else s->batches = b->all_next;
+    if (b->all_prev)
+        b->all_prev->all_next = b->all_next;
+    else
+        s->batches = b->all_next;
     if (b->all_next) b->all_next->all_prev = b->all_prev;
     for (batch_cb_t *c = b->cbs, *n; c; c = n) {
         n = c->next;
@@ -248,7 +251,8 @@ static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
          * and a group whose every child was counted so never finished.) */
         uv_mutex_lock(&s->lock);
         b->count--;
-        if (asset__map_get(&b->by_uri, h->uri) == &it->node) asset__map_remove(&b->by_uri, &it->node);
+        if (asset__map_get(&b->by_uri, h->uri) == &it->node)
+            asset__map_remove(&b->by_uri, &it->node);
         if (size) {
             b->total_bytes -= size;
             b->n_sized--;
@@ -368,8 +372,9 @@ static bool manifest_entry(const cJSON *e, size_t i, const char **uri, uint64_t 
         bool ok = cJSON_IsString(f);
         if (ok) o->priority = parse_priority(f->valuestring, &ok);
         if (!ok) {
-            snprintf(err, errn, "entry %zu (%s): \"priority\" must be \"high\", \"normal\" or \"low\"",
-                     i, *uri);
+            snprintf(err, errn,
+                     "entry %zu (%s): \"priority\" must be \"high\", \"normal\" or \"low\"", i,
+                     *uri);
             return false;
         }
     }
@@ -529,7 +534,10 @@ void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b) {
     if (b->queued) return;
     b->queued = true;
     b->queue_next = NULL;
-    if (s->bq_tail) s->bq_tail->queue_next = b; else s->bq_head = b;
+    if (s->bq_tail)
+        s->bq_tail->queue_next = b;
+    else
+        s->bq_head = b;
     s->bq_tail = b;
     if (!s->stopping) atomic_store(&s->wake_pending, true);
     if (s->waiters) uv_cond_broadcast(&s->done_cond);
@@ -570,7 +578,9 @@ size_t asset_batch_count(const asset_batch_t *b) { return asset_batch_total(b); 
 size_t asset_batch_completed_count(const asset_batch_t *b) {
     return b ? read_size(b, &b->n_loaded) : 0;
 }
-size_t asset_batch_failed_count(const asset_batch_t *b) { return b ? read_size(b, &b->n_failed) : 0; }
+size_t asset_batch_failed_count(const asset_batch_t *b) {
+    return b ? read_size(b, &b->n_failed) : 0;
+}
 size_t asset_batch_cancelled_count(const asset_batch_t *b) {
     return b ? read_size(b, &b->n_cancelled) : 0;
 }

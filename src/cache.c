@@ -26,15 +26,24 @@ void asset__cache_init(asset__cache_t *c, size_t budget) {
 }
 
 static void lru_unlink(asset__cache_t *c, asset__cache_entry_t *e) {
-    if (e->lru_prev) e->lru_prev->lru_next = e->lru_next; else c->lru_head = e->lru_next;
-    if (e->lru_next) e->lru_next->lru_prev = e->lru_prev; else c->lru_tail = e->lru_prev;
+    if (e->lru_prev)
+        e->lru_prev->lru_next = e->lru_next;
+    else
+        c->lru_head = e->lru_next;
+    if (e->lru_next)
+        e->lru_next->lru_prev = e->lru_prev;
+    else
+        c->lru_tail = e->lru_prev;
     e->lru_prev = e->lru_next = NULL;
 }
 
 static void lru_push_front(asset__cache_t *c, asset__cache_entry_t *e) {
     e->lru_prev = NULL;
     e->lru_next = c->lru_head;
-    if (c->lru_head) c->lru_head->lru_prev = e; else c->lru_tail = e;
+    if (c->lru_head)
+        c->lru_head->lru_prev = e;
+    else
+        c->lru_tail = e;
     c->lru_head = e;
 }
 
@@ -60,8 +69,7 @@ asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri) {
     return e;
 }
 
-bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version,
-                      asset__value_t *v) {
+bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, asset__value_t *v) {
     asset__cache_entry_t *old = (asset__cache_entry_t *)asset__map_get(&c->map, uri);
     if (old) entry_drop(c, old);
     if (v->cost > c->budget) return false;

@@ -26,7 +26,7 @@ static int open_walk(int root, const char *rel, int flags) {
             return n ? -ENAMETOOLONG : -ENOENT;
         }
         if (n == 2 && p[0] == '.' && p[1] == '.') { /* openat would climb out of the root */
-            if (cur != root) close(cur);                /* (found by fuzz/fuzz_pkg.c) */
+            if (cur != root) close(cur);            /* (found by fuzz/fuzz_pkg.c) */
             return -EXDEV;
         }
         memcpy(comp, p, n);
@@ -70,13 +70,19 @@ int asset__open_beneath(int root, const char *rel, int flags) {
 asset_status_t asset__errno_status(asset_request_t *r, int err, const char *what) {
     asset_status_t st;
     switch (err) {
-    case ENOENT: case ENOTDIR: st = ASSET_E_NOT_FOUND; break;
-    case EXDEV: case ELOOP:
-        return asset_request_fail(r, ASSET_E_FORBIDDEN, "%s: path escapes its root (symlink?)", what);
-    case EACCES: case EPERM: st = ASSET_E_FORBIDDEN; break;
+    case ENOENT:
+    case ENOTDIR: st = ASSET_E_NOT_FOUND; break;
+    case EXDEV:
+    case ELOOP:
+        return asset_request_fail(r, ASSET_E_FORBIDDEN, "%s: path escapes its root (symlink?)",
+                                  what);
+    case EACCES:
+    case EPERM: st = ASSET_E_FORBIDDEN; break;
     case ENOMEM: st = ASSET_E_NO_MEMORY; break;
-    case EMFILE: case ENFILE:
-        return asset_request_fail(r, ASSET_E_IO, "%s: too many open files (%s)", what, strerror(err));
+    case EMFILE:
+    case ENFILE:
+        return asset_request_fail(r, ASSET_E_IO, "%s: too many open files (%s)", what,
+                                  strerror(err));
     default: st = ASSET_E_IO; break;
     }
     return asset_request_fail(r, st, "%s: %s", what, strerror(err));
@@ -111,8 +117,9 @@ asset_status_t asset__read_fd(asset_request_t *r, int fd, bool versioned) {
         asset_request_set_version(r, ver);
     }
     if ((uint64_t)st.st_size > r->max_size) {
-        rc = asset_request_fail(r, ASSET_E_TOO_LARGE, "%lld bytes, larger than max_asset_size (%zu)",
-                                (long long)st.st_size, r->max_size);
+        rc =
+            asset_request_fail(r, ASSET_E_TOO_LARGE, "%lld bytes, larger than max_asset_size (%zu)",
+                               (long long)st.st_size, r->max_size);
         goto out;
     }
     asset_request_set_total(r, (uint64_t)st.st_size);
@@ -175,10 +182,16 @@ static asset_status_t walk(asset_list_t *l, int dfd, const char *prefix, int dep
         if (n == cap) {
             cap = cap ? cap * 2 : 32;
             char **nn = asset_realloc(names, cap * sizeof *nn);
-            if (!nn) { rc = ASSET_E_NO_MEMORY; goto out; }
+            if (!nn) {
+                rc = ASSET_E_NO_MEMORY;
+                goto out;
+            }
             names = nn;
         }
-        if (!(names[n] = asset__strdup(e->d_name))) { rc = ASSET_E_NO_MEMORY; goto out; }
+        if (!(names[n] = asset__strdup(e->d_name))) {
+            rc = ASSET_E_NO_MEMORY;
+            goto out;
+        }
         n++;
     }
     if (n > 1) qsort(names, n, sizeof *names, cmp_str);
@@ -186,7 +199,10 @@ static asset_status_t walk(asset_list_t *l, int dfd, const char *prefix, int dep
         struct stat st;
         if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
         char *rel = asset__asprintf("%s%s", prefix, names[i]);
-        if (!rel) { rc = ASSET_E_NO_MEMORY; break; }
+        if (!rel) {
+            rc = ASSET_E_NO_MEMORY;
+            break;
+        }
         if (S_ISREG(st.st_mode)) {
             rc = asset_list_add(l, rel, (int64_t)st.st_size);
         } else if (S_ISDIR(st.st_mode) && l->recursive && depth < 64) {

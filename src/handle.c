@@ -24,8 +24,8 @@ asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
     atomic_init(&h->state, ASSET_STATE_PENDING);
     h->timer_idx = SIZE_MAX;
     int prio = o ? (int)o->priority : 0;
-    h->priority = (prio < ASSET_PRIORITY_HIGH || prio > ASSET_PRIORITY_LOW) ? ASSET_PRIORITY_NORMAL
-                                                                            : prio;
+    h->priority =
+        (prio < ASSET_PRIORITY_HIGH || prio > ASSET_PRIORITY_LOW) ? ASSET_PRIORITY_NORMAL : prio;
     /* [lock] from here */
     uv_mutex_lock(&s->lock);
     h->all_next = s->all;
@@ -39,14 +39,17 @@ void asset__queue_push(asset_server_t *s, asset_handle_t *h) {
     if (h->queued) return;
     h->queued = true;
     h->queue_next = NULL;
-    if (s->q_tail) s->q_tail->queue_next = h; else s->q_head = h;
+    if (s->q_tail)
+        s->q_tail->queue_next = h;
+    else
+        s->q_head = h;
     s->q_tail = h;
     if (s->q_len++ == 0 && !s->stopping) atomic_store(&s->wake_pending, true);
     if (s->waiters) uv_cond_broadcast(&s->done_cond);
 }
 
-void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
-                          asset__value_t *v, int http_status) {
+void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
+                          int http_status) {
     if (h->decided) return;
     asset_server_t *s = h->server;
     if (h->job) asset__job_detach(h->job, h);
@@ -55,8 +58,8 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     h->status = st;
     h->http_status = http_status;
     if (st != ASSET_OK) {
-        h->message = msg ? asset__strdup(msg)
-                         : asset__asprintf("%s: %s", h->uri, asset_strerror(st));
+        h->message =
+            msg ? asset__strdup(msg) : asset__asprintf("%s: %s", h->uri, asset_strerror(st));
     } else {
         h->value = asset__value_retain(v);
     }
@@ -65,7 +68,10 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
 
 static void handle_free(asset_handle_t *h) {
     asset_server_t *s = h->server;
-    if (h->all_prev) h->all_prev->all_next = h->all_next; else s->all = h->all_next;
+    if (h->all_prev)
+        h->all_prev->all_next = h->all_next;
+    else
+        s->all = h->all_next;
     if (h->all_next) h->all_next->all_prev = h->all_prev;
     for (asset__cb_t *c = h->cbs, *n; c; c = n) {
         n = c->next;
@@ -103,9 +109,12 @@ static void publish(asset_server_t *s, asset_handle_t *h) {
     int state = h->status == ASSET_OK            ? ASSET_STATE_LOADED
                 : h->status == ASSET_E_CANCELLED ? ASSET_STATE_CANCELLED
                                                  : ASSET_STATE_FAILED;
-    if (state == ASSET_STATE_LOADED) s->stats.completed++;
-    else if (state == ASSET_STATE_CANCELLED) s->stats.cancelled++;
-    else s->stats.failed++;
+    if (state == ASSET_STATE_LOADED)
+        s->stats.completed++;
+    else if (state == ASSET_STATE_CANCELLED)
+        s->stats.cancelled++;
+    else
+        s->stats.failed++;
     atomic_store_explicit(&h->state, state, memory_order_release);
 }
 
@@ -129,8 +138,9 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     uv_mutex_lock(&s->lock);
     if (s->in_flush) {
         uv_mutex_unlock(&s->lock);
-        asset__log(s, ASSET_LOG_ERROR, "asset_server_flush: refused, a flush is already running "
-                                       "(called from a completion callback?)");
+        asset__log(s, ASSET_LOG_ERROR,
+                   "asset_server_flush: refused, a flush is already running "
+                   "(called from a completion callback?)");
         return 0;
     }
     s->in_flush = true;
@@ -174,9 +184,7 @@ asset_state_t asset_handle_state(const asset_handle_t *h) {
              : ASSET_STATE_FAILED;
 }
 
-bool asset_handle_is_done(const asset_handle_t *h) {
-    return state_terminal(asset_handle_state(h));
-}
+bool asset_handle_is_done(const asset_handle_t *h) { return state_terminal(asset_handle_state(h)); }
 
 float asset_handle_progress(const asset_handle_t *h) {
     if (!h) return 0.f;

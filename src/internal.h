@@ -47,10 +47,10 @@ void asset__value_release(asset__value_t *v);
 
 /* ---- caches (cache.c): byte-budget LRU keyed on URI, each entry one version ---- */
 typedef struct asset__cache_entry {
-    asset__map_node_t node; /* key: URI */
-    char *version;          /* NULL: unversioned */
-    char *sha256;           /* digest verified when it was read, or NULL */
-    asset__value_t *value;  /* the cache's reference */
+    asset__map_node_t node;                         /* key: URI */
+    char *version;                                  /* NULL: unversioned */
+    char *sha256;                                   /* digest verified when it was read, or NULL */
+    asset__value_t *value;                          /* the cache's reference */
     struct asset__cache_entry *lru_prev, *lru_next; /* head: most recent */
 } asset__cache_entry_t;
 
@@ -67,8 +67,7 @@ void asset__cache_free(asset__cache_t *c);
 asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri);
 /* Inserts (replacing any entry for uri) and evicts to the budget. Takes a new reference
  * on v. A value larger than the budget is not cached. Returns false if not cached. */
-bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version,
-                      asset__value_t *v);
+bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, asset__value_t *v);
 bool asset__cache_remove(asset__cache_t *c, const char *uri);
 void asset__cache_clear(asset__cache_t *c);
 
@@ -99,12 +98,12 @@ struct asset_request {
     void (*adopt_free)(void *data, void *user); /* non-NULL-or-adopted: see adopted */
     void *adopt_user;
     bool adopted;
-    bool adopt_terminated;      /* adopted data has data[size] == 0 already */
-    char *message;              /* from asset_request_fail */
+    bool adopt_terminated; /* adopted data has data[size] == 0 already */
+    char *message;         /* from asset_request_fail */
     int http_status;
     size_t max_size;
-    asset_status_t refused;     /* a write or adopt refused (TOO_LARGE, NO_MEMORY): the
-                                   read fails with it even if the source says OK */
+    asset_status_t refused; /* a write or adopt refused (TOO_LARGE, NO_MEMORY): the
+                               read fails with it even if the source says OK */
 };
 void asset__request_init(struct asset_request *r, struct asset__job *job);
 void asset__request_reset_data(struct asset_request *r);
@@ -130,7 +129,7 @@ struct asset_list {
     size_t count, cap;
     char *message;
     const char *uri;
-    const char *path;          /* decoded path of uri */
+    const char *path; /* decoded path of uri */
 };
 void asset__list_dispose(struct asset_list *l);
 
@@ -139,31 +138,32 @@ enum { ASSET__PHASE_READ, ASSET__PHASE_PARSE };
 enum { ASSET__JOB_QUEUED, ASSET__JOB_RUNNING, ASSET__JOB_WAITING_ASYNC };
 
 typedef struct asset__job {
-    asset__map_node_t node;  /* in s->inflight, key: uri (shared by jobs of other loaders: find_inflight) */
-    char *uri;               /* normalised */
+    asset__map_node_t
+        node;  /* in s->inflight, key: uri (shared by jobs of other loaders: find_inflight) */
+    char *uri; /* normalised */
     asset_uri_t parsed;
     asset__source_slot_t *source;
     asset__loader_slot_t *loader;
-    int priority;            /* [lock] */
-    uint64_t seq;            /* [lock] FIFO within a priority */
-    size_t heap_idx;         /* [lock] SIZE_MAX when not in the heap */
-    int phase;               /* [lock] */
-    int state;               /* [lock] */
+    int priority;    /* [lock] */
+    uint64_t seq;    /* [lock] FIFO within a priority */
+    size_t heap_idx; /* [lock] SIZE_MAX when not in the heap */
+    int phase;       /* [lock] */
+    int state;       /* [lock] */
     bool no_cache;
-    bool is_list;            /* a LIST job: source->list, value is a struct asset_list */
-    bool recursive;          /* LIST jobs */
-    char *sha256;            /* expected digest of the bytes, or NULL */
-    bool mapped;             /* [lock] in s->inflight */
-    bool finishing;          /* [lock] deciding its handles: detaching does not cancel */
-    bool async_done;         /* [lock] asset_request_finish was called */
-    atomic_bool cancelled;   /* every handle left: stop at the next check */
-    unsigned live;           /* [lock] handles attached */
-    struct asset_handle *handles; /* [lock] attached handles */
-    char *cached_version;    /* the cache's version when the job started */
-    asset__value_t *cached;  /* ref held for NOT_MODIFIED */
-    asset_status_t read_status; /* ASYNC: set by asset_request_finish */
+    bool is_list;                     /* a LIST job: source->list, value is a struct asset_list */
+    bool recursive;                   /* LIST jobs */
+    char *sha256;                     /* expected digest of the bytes, or NULL */
+    bool mapped;                      /* [lock] in s->inflight */
+    bool finishing;                   /* [lock] deciding its handles: detaching does not cancel */
+    bool async_done;                  /* [lock] asset_request_finish was called */
+    atomic_bool cancelled;            /* every handle left: stop at the next check */
+    unsigned live;                    /* [lock] handles attached */
+    struct asset_handle *handles;     /* [lock] attached handles */
+    char *cached_version;             /* the cache's version when the job started */
+    asset__value_t *cached;           /* ref held for NOT_MODIFIED */
+    asset_status_t read_status;       /* ASYNC: set by asset_request_finish */
     _Atomic uint64_t received, total; /* progress, any thread */
-    struct asset_request *req; /* made when a worker starts the read */
+    struct asset_request *req;        /* made when a worker starts the read */
 } asset__job_t;
 
 /* ---- handles ---- */
@@ -177,27 +177,27 @@ typedef struct asset__cb {
 
 struct asset_handle {
     asset_server_t *server;
-    char *uri;                    /* normalised, or as given when invalid */
+    char *uri; /* normalised, or as given when invalid */
     char *tag;
-    int refs;                     /* [lock] user references */
-    atomic_int state;             /* written [lock]; terminal ones only by flush */
+    int refs;         /* [lock] user references */
+    atomic_int state; /* written [lock]; terminal ones only by flush */
     /* result: decided [lock] before queueing, published by flush */
-    bool decided;                 /* [lock] a result is waiting for flush */
-    asset_status_t status;        /* [lock] */
-    char *message;                /* [lock] */
-    asset__value_t *value;        /* [lock] */
-    int http_status;              /* [lock] */
+    bool decided;          /* [lock] a result is waiting for flush */
+    asset_status_t status; /* [lock] */
+    char *message;         /* [lock] */
+    asset__value_t *value; /* [lock] */
+    int http_status;       /* [lock] */
     int priority;
     /* links */
-    asset__job_t *job;            /* [lock] */
-    struct asset_handle *job_next;/* [lock] */
-    bool queued;                  /* [lock] in the completion queue or being dispatched */
+    asset__job_t *job;               /* [lock] */
+    struct asset_handle *job_next;   /* [lock] */
+    bool queued;                     /* [lock] in the completion queue or being dispatched */
     struct asset_handle *queue_next; /* [lock] */
     struct asset_handle *all_prev, *all_next; /* [lock] every live handle */
-    size_t timer_idx;             /* [lock] index in s->timers, SIZE_MAX if none */
-    uint64_t deadline_ns;         /* [lock] */
+    size_t timer_idx;                         /* [lock] index in s->timers, SIZE_MAX if none */
+    uint64_t deadline_ns;                     /* [lock] */
     uint32_t timeout_ms;
-    asset__cb_t *cbs;             /* [lock] */
+    asset__cb_t *cbs; /* [lock] */
 };
 
 #include "io_thread.h"
@@ -216,8 +216,8 @@ typedef struct asset__pkg asset__pkg_t;
 asset__pkg_t *asset__pkg_create(const char *search_path);
 void asset__pkg_destroy(asset__pkg_t *p);
 int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir);
-int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name,
-                              const asset_embedded_file_t *files, size_t count);
+int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
+                              size_t count);
 extern const asset_loader_t asset__bytes_loader;
 extern const asset_loader_t asset__json_loader;
 
@@ -228,38 +228,38 @@ struct asset_server {
     int file_root_fd;          /* O_PATH descriptor of file_root, -1 if none */
     char *base_dir;            /* where bare relative paths resolve: cwd at create */
     uv_mutex_t lock;
-    uv_cond_t work_cond;       /* workers: the heap has work or stopping */
-    uv_cond_t done_cond;       /* waiters: something became done / queued */
+    uv_cond_t work_cond; /* workers: the heap has work or stopping */
+    uv_cond_t done_cond; /* waiters: something became done / queued */
     uv_thread_t *workers;
     unsigned nworkers;
-    bool stopping;             /* [lock] */
+    bool stopping; /* [lock] */
     /* job heap [lock] */
     asset__job_t **heap;
     size_t heap_len, heap_cap;
     uint64_t seq;
-    asset__map_t inflight;     /* [lock] coalescing */
-    unsigned running_async;    /* [lock] ASYNC reads not finished yet */
+    asset__map_t inflight;  /* [lock] coalescing */
+    unsigned running_async; /* [lock] ASYNC reads not finished yet */
     /* completion queue [lock] */
     asset_handle_t *q_head, *q_tail;
     size_t q_len;
     atomic_bool wake_pending;
     /* flush */
-    uv_thread_t flush_thread;  /* [lock] the last flushing thread */
-    bool in_flush;             /* [lock] */
-    unsigned waiters;          /* [lock] threads in done_cond */
-    unsigned running;          /* [lock] jobs a worker is on */
+    uv_thread_t flush_thread; /* [lock] the last flushing thread */
+    bool in_flush;            /* [lock] */
+    unsigned waiters;         /* [lock] threads in done_cond */
+    unsigned running;         /* [lock] jobs a worker is on */
     /* every live handle [lock] */
     asset_handle_t *all;
     /* batches [lock]: every live one, and those with late callbacks to fire */
     asset_batch_t *batches;
     asset_batch_t *bq_head, *bq_tail;
-    uint64_t next_cb_id;       /* [lock] */
+    uint64_t next_cb_id; /* [lock] */
     /* timeouts [lock]: min-heap on deadline_ns */
     asset_handle_t **timers;
     size_t timers_len, timers_cap;
-    asset__io_t *io;           /* [lock] started on first need */
-    int io_error;              /* [lock] why the I/O thread last failed to start (UV_E*) */
-    asset__http_t *http;       /* I/O thread only: curl multi state, made on first transfer */
+    asset__io_t *io;     /* [lock] started on first need */
+    int io_error;        /* [lock] why the I/O thread last failed to start (UV_E*) */
+    asset__http_t *http; /* I/O thread only: curl multi state, made on first transfer */
     /* registries: written before loading starts (documented), read lock-free after */
     asset__source_slot_t sources[ASSET__MAX_SOURCES];
     size_t nsources;
@@ -283,14 +283,15 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
 /* batch.c */
 extern asset__loader_slot_t asset__list_slot;
 void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b); /* [lock] */
-size_t asset__batch_queue_drain(asset_server_t *s);                 /* [lock] */
+size_t asset__batch_queue_drain(asset_server_t *s);                /* [lock] */
 void asset__batch_free_all(asset_server_t *s);
 
 /* handle.c: [lock] held for all of these */
-asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri, const asset_load_options_t *o);
+asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
+                                  const asset_load_options_t *o);
 /* Decides h's result and queues it for flush; detaches it from its job. */
-void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
-                          asset__value_t *v, int http_status);
+void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
+                          int http_status);
 void asset__handle_maybe_free(asset_handle_t *h);
 void asset__handle_free_all(asset_server_t *s);
 void asset__queue_push(asset_server_t *s, asset_handle_t *h);
@@ -310,7 +311,7 @@ uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns);
 /* job.c */
 void asset__job_detach(asset__job_t *j, asset_handle_t *h); /* [lock] */
 void asset__job_free(asset__job_t *j);
-void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
+void asset__job_run(asset_server_t *s, asset__job_t *j);           /* worker, no lock */
 void asset__job_requeue_async(asset__job_t *j, asset_status_t st); /* any thread */
 
 #endif

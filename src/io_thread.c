@@ -140,7 +140,10 @@ bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg) {
     uv_mutex_lock(&io->lock);
     bool ok = !io->stopping;
     if (ok) {
-        if (io->posts_tail) io->posts_tail->next = p; else io->posts = p;
+        if (io->posts_tail)
+            io->posts_tail->next = p;
+        else
+            io->posts = p;
         io->posts_tail = p;
     }
     uv_mutex_unlock(&io->lock);

@@ -62,7 +62,8 @@ static void job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
         j->state = ASSET__JOB_QUEUED; /* counted once even if finished twice */
     }
     job_unmap(s, j);
-    while (j->handles) asset__handle_decide(j->handles, st, msg, v, j->req ? j->req->http_status : 0);
+    while (j->handles)
+        asset__handle_decide(j->handles, st, msg, v, j->req ? j->req->http_status : 0);
     asset__job_free(j);
 }
 
@@ -92,10 +93,14 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     memset(&p, 0, sizeof p);
     p.req = r;
     asset_status_t st = ld->vt.parse(ld->ctx, &p);
-    if (st == ASSET_OK && !p.has_value) st = asset_parse_fail(&p, ASSET_E_PARSE, "loader set no value");
+    if (st == ASSET_OK && !p.has_value)
+        st = asset_parse_fail(&p, ASSET_E_PARSE, "loader set no value");
     if (st != ASSET_OK) {
         if (p.has_value) { /* a loader that set a value and then failed: do not leak it */
-            if (ld->vt.free_value) ld->vt.free_value(ld->ctx, p.value); else asset_free(p.value);
+            if (ld->vt.free_value)
+                ld->vt.free_value(ld->ctx, p.value);
+            else
+                asset_free(p.value);
         }
         char step[96];
         snprintf(step, sizeof step, "%s loader", ld->name);
@@ -110,7 +115,10 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     asset_free(p.message);
     asset__value_t *v = asset__calloc(1, sizeof *v);
     if (!v) {
-        if (ld->vt.free_value) ld->vt.free_value(ld->ctx, p.value); else asset_free(p.value);
+        if (ld->vt.free_value)
+            ld->vt.free_value(ld->ctx, p.value);
+        else
+            asset_free(p.value);
         job_fail(s, j, ASSET_E_NO_MEMORY, "parse", "out of memory");
         return;
     }

@@ -77,8 +77,8 @@ asset_status_t asset__request_reserve(struct asset_request *r, size_t n) {
 asset_status_t asset_request_write(asset_request_t *r, const void *data, size_t n) {
     if (asset_request_cancelled(r)) return ASSET_E_CANCELLED;
     if (n > r->max_size || r->size > r->max_size - n)
-        return r->refused = asset_request_fail(r, ASSET_E_TOO_LARGE,
-                                               "larger than max_asset_size (%zu bytes)", r->max_size);
+        return r->refused = asset_request_fail(
+                   r, ASSET_E_TOO_LARGE, "larger than max_asset_size (%zu bytes)", r->max_size);
     asset_status_t st = asset__request_reserve(r, n);
     if (st != ASSET_OK)
         return r->refused = asset_request_fail(r, st, "out of memory buffering %zu bytes", n);
@@ -96,8 +96,8 @@ asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
     }
     if (n > r->max_size) {
         if (free_fn) free_fn(data, user);
-        return r->refused = asset_request_fail(r, ASSET_E_TOO_LARGE,
-                                               "larger than max_asset_size (%zu bytes)", r->max_size);
+        return r->refused = asset_request_fail(
+                   r, ASSET_E_TOO_LARGE, "larger than max_asset_size (%zu bytes)", r->max_size);
     }
     r->refused = ASSET_OK; /* replaces everything written (or refused) before */
     asset__request_reset_data(r);

@@ -108,7 +108,8 @@ int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, vo
     } else if (s->nloaders == ASSET__MAX_LOADERS) {
         rc = ASSET_E_NO_MEMORY;
     } else {
-        asset__loader_slot_t *l = loader_new(ld, ctx, cache_budget ? cache_budget : s->cfg.cache_budget);
+        asset__loader_slot_t *l =
+            loader_new(ld, ctx, cache_budget ? cache_budget : s->cfg.cache_budget);
         if (!l) {
             rc = ASSET_E_NO_MEMORY;
         } else { /* user loaders go before the built-ins */
@@ -172,7 +173,10 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     char cwd[4096];
     if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, "/");
     s->base_dir = asset_alloc(strlen(cwd) + 2);
-    if (s->base_dir) asset__path_normalize(cwd, s->base_dir); else oom = true;
+    if (s->base_dir)
+        asset__path_normalize(cwd, s->base_dir);
+    else
+        oom = true;
     if (cfg && cfg->file_root) {
         const char *fr = cfg->file_root;
         char *abs = fr[0] == '/' ? asset__strdup(fr) : asset__asprintf("%s/%s", cwd, fr);
@@ -295,8 +299,7 @@ void asset_server_shutdown_instance(void) {
 /* ---- loading ---- */
 
 /* [lock] Fails h at once (delivered at the next flush) with "<uri>: <what>". */
-static void fail_now(asset_handle_t *h, asset_status_t st, const char *fmt, ...)
-    ASSET_PRINTF(3, 4);
+static void fail_now(asset_handle_t *h, asset_status_t st, const char *fmt, ...) ASSET_PRINTF(3, 4);
 static void fail_now(asset_handle_t *h, asset_status_t st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -345,7 +348,8 @@ static void attach(asset__job_t *j, asset_handle_t *h) {
     j->live++;
 }
 
-asset_handle_t *asset_server_load(asset_server_t *s, const char *uri, const asset_load_options_t *o) {
+asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
+                                  const asset_load_options_t *o) {
     return asset__load(s, uri, o, NULL, false, false);
 }
 
@@ -432,15 +436,15 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
             h->deadline_ns = asset__now_ns() + (uint64_t)opt.timeout_ms * 1000000u;
             if (!asset__io_get(s)) { /* say why: "too many open files" is something to act on */
                 char why[160];
-                snprintf(why, sizeof why, "cannot arm the timeout: the I/O thread could not start (%s)",
+                snprintf(why, sizeof why,
+                         "cannot arm the timeout: the I/O thread could not start (%s)",
                          s->io_error ? uv_strerror(s->io_error) : "unknown error");
-                asset__handle_cancel_locked(h,
-                                            !s->io_error || s->io_error == UV_ENOMEM
-                                                ? ASSET_E_NO_MEMORY
-                                                : ASSET_E_IO,
-                                            why);
+                asset__handle_cancel_locked(
+                    h, !s->io_error || s->io_error == UV_ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
+                    why);
             } else if (!asset__timer_add(s, h)) {
-                asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "cannot arm the timeout: out of memory");
+                asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY,
+                                            "cannot arm the timeout: out of memory");
             } else if (h->timer_idx == 0) {
                 asset__io_kick(s->io);
             }

@@ -196,7 +196,8 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
     char *dec = asset__strdup(rest);
     if (!dec) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
     if (!strcmp(out->scheme, "file")) {
-        if (!strncasecmp(dec, "localhost/", 10)) memmove(dec, dec + 9, strlen(dec + 9) + 1);
+        if (!strncasecmp(dec, "localhost/", 10))
+            memmove(dec, dec + 9, strlen(dec + 9) + 1);
         else if (*dec && *dec != '/') /* file://host/path: a file on another machine */
             return fail(out, ASSET_E_INVALID, why,
                         "file:// URI names a host other than localhost (use file:///path)", dec);
@@ -208,12 +209,14 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
     if (!*dec) return fail(out, ASSET_E_INVALID, why, "empty path", dec);
 
     if (!strcmp(out->scheme, "pkg")) {
-        if (strchr(dec, '\\')) return fail(out, ASSET_E_FORBIDDEN, why, "contains a backslash", dec);
+        if (strchr(dec, '\\'))
+            return fail(out, ASSET_E_FORBIDDEN, why, "contains a backslash", dec);
         if (dec[0] == '/') return fail(out, ASSET_E_FORBIDDEN, why, "absolute path in pkg://", dec);
         size_t nl = strcspn(dec, "/");
         if (nl == 2 && dec[0] == '.' && dec[1] == '.')
             return fail(out, ASSET_E_FORBIDDEN, why, "'..' as a package name", dec);
-        if (!valid_pkg_name(dec, nl)) return fail(out, ASSET_E_INVALID, why, "bad package name", dec);
+        if (!valid_pkg_name(dec, nl))
+            return fail(out, ASSET_E_INVALID, why, "bad package name", dec);
         if (has_dotdot_segment(dec + nl))
             return fail(out, ASSET_E_FORBIDDEN, why, "'..' in a pkg:// path", dec);
         char *norm = asset_alloc(strlen(dec) + 2);

@@ -151,8 +151,8 @@ static void test_folder_file_recursive_sorted_and_values_by_uri(void **state) {
         char *p = tu_path(dir, want[i]);
         char *u = tu_file_uri(p);
         assert_string_equal(asset_handle_uri(asset_batch_handle(b, i)), u);
-        assert_non_null(asset_batch_value(b, u));      /* normalised URI */
-        assert_non_null(asset_batch_value(b, p));      /* bare path */
+        assert_non_null(asset_batch_value(b, u));       /* normalised URI */
+        assert_non_null(asset_batch_value(b, p));       /* bare path */
         assert_non_null(asset_batch_value(b, want[i])); /* relative to the folder */
         free(u);
         free(p);

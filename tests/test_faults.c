@@ -54,8 +54,8 @@ static void c_free(void *p, void *u) {
 typedef struct fault {
     uv_mutex_t mu;
     uv_cond_t cond;
-    bool released;           /* stall/...: let them go */
-    int stalled;             /* reads waiting in stall/... */
+    bool released; /* stall/...: let them go */
+    int stalled;   /* reads waiting in stall/... */
     int reads;
     atomic_int adopt_frees;  /* free_fn calls for adopted buffers */
     uv_thread_t threads[64]; /* ASYNC finishers, joined by fault_join() */
@@ -308,8 +308,9 @@ static const asset_bytes_t *bytes_of(asset_handle_t *h) { return asset_handle_va
 
 static void test_failures_keep_status_and_message(void **state) {
     fx_t *x = *state;
-    asset_status_t codes[] = {ASSET_E_IO, ASSET_E_NOT_FOUND, ASSET_E_FORBIDDEN, ASSET_E_NETWORK,
-                              ASSET_E_TOO_LARGE, ASSET_E_NO_MEMORY, ASSET_E_TIMEOUT};
+    asset_status_t codes[] = {ASSET_E_IO,      ASSET_E_NOT_FOUND, ASSET_E_FORBIDDEN,
+                              ASSET_E_NETWORK, ASSET_E_TOO_LARGE, ASSET_E_NO_MEMORY,
+                              ASSET_E_TIMEOUT};
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
         char uri[64];
         snprintf(uri, sizeof uri, "fault://fail/%d", (int)codes[i]);
@@ -489,9 +490,9 @@ static void test_async_stall_cancelled_then_destroy(void **state) {
 
 static void test_destroy_with_every_fault_in_flight(void **state) {
     fx_t *x = *state;
-    const char *uris[] = {"fault://stall/d1", "fault://notmod/d", "fault://huge/9999",
+    const char *uris[] = {"fault://stall/d1",  "fault://notmod/d",  "fault://huge/9999",
                           "afault://stall/d2", "afault://thread/d", "fault://short/d",
-                          "fault://adopt/d", "fault://status/7"};
+                          "fault://adopt/d",   "fault://status/7"};
     for (size_t i = 0; i < sizeof uris / sizeof *uris; i++) {
         asset_handle_t *h = asset_server_load(x->s, uris[i], NULL);
         asset_handle_on_completed(h, on_done, x);
@@ -538,7 +539,7 @@ static void test_loader_statuses_that_make_no_sense_fail_with_parse(void **state
     asset_loader_t ld = {ASSET_LOADER_ABI, "odd", NULL, NULL, odd_parse, NULL, NULL};
     assert_int_equal(asset_server_register_loader(x->s, &ld, NULL, 0), ASSET_OK);
     asset_load_options_t o = {.loader = "odd"};
-    const char *cases[][2] = {{"fault://ok/1/0", "no value"},        /* OK without a value */
+    const char *cases[][2] = {{"fault://ok/1/0", "no value"}, /* OK without a value */
                               {"fault://ok/1/7", "unexpected status (7)"},
                               {"fault://ok/1/-999", "unexpected status (-999)"}};
     for (size_t i = 0; i < 3; i++) {

@@ -288,8 +288,8 @@ static void check_symlinks_out_are_forbidden(fixture_t *f) {
     unlink(link);
     unlink(linkdir);
     unlink(rellink);
-    assert_int_equal(symlink(outside, link), 0);           /* absolute target */
-    assert_int_equal(symlink(outdir, linkdir), 0);         /* a directory */
+    assert_int_equal(symlink(outside, link), 0);             /* absolute target */
+    assert_int_equal(symlink(outdir, linkdir), 0);           /* a directory */
     assert_int_equal(symlink("../outside.txt", rellink), 0); /* relative target */
     write_text(f->root, "plain.txt", "fine");
 
@@ -415,7 +415,7 @@ static void test_unchanged_file_revalidates_as_cache_hit(void **state) {
     asset_server_stats(s, &st);
     assert_int_equal(st.cache_hits, 1);
     assert_int_equal(st.cache_misses, 1);
-    assert_int_equal(atomic_load(&spy.reads), 2);       /* it did ask the source ... */
+    assert_int_equal(atomic_load(&spy.reads), 2);        /* it did ask the source ... */
     assert_int_equal(atomic_load(&spy.not_modified), 1); /* ... which said NOT_MODIFIED */
     assert_int_equal(tu_counter_parses(&cnt), 1);        /* no second parse */
     assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h1)); /* the same value */
@@ -513,7 +513,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_loads_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_loads_large_file_intact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_file_is_not_found_with_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_file_is_not_found_with_message, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_directory_as_file_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fifo_is_refused_without_blocking, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_file_loads_with_size_zero, setup, teardown),
@@ -531,7 +532,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_loading_the_root_itself_leaks_no_descriptor, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_symlink_without_file_root_is_followed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_without_file_root_is_followed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_file_revalidates_as_cache_hit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rewritten_file_is_seen_on_next_load, setup, teardown),

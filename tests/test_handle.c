@@ -488,7 +488,7 @@ static void stress_main(void *arg) {
         asset_status_t r = asset_handle_wait(h, -1); /* returns once main flushed it */
         if (!asset_handle_is_done(h)) r = ASSET_E_IO;
         if (r == ASSET_OK && asset_handle_value(h) == NULL) r = ASSET_E_IO;
-        atomic_fetch_add(r == ASSET_OK ? &st->ok
+        atomic_fetch_add(r == ASSET_OK            ? &st->ok
                          : r == ASSET_E_NOT_FOUND ? &st->not_found
                          : r == ASSET_E_CANCELLED ? &st->cancelled
                                                   : &st->bad,
@@ -524,8 +524,7 @@ static void test_loads_and_waits_from_many_threads_while_main_flushes(void **sta
     }
     for (int i = 0; i < T; i++) assert_int_equal(uv_thread_join(&t[i]), 0);
     assert_int_equal(atomic_load(&st.bad), 0);
-    assert_int_equal(atomic_load(&st.ok) + atomic_load(&st.not_found) +
-                         atomic_load(&st.cancelled),
+    assert_int_equal(atomic_load(&st.ok) + atomic_load(&st.not_found) + atomic_load(&st.cancelled),
                      T * 60);
     assert_true(atomic_load(&st.ok) > 0);
     assert_true(atomic_load(&st.not_found) > 0);
@@ -592,12 +591,11 @@ static void test_callback_connected_from_a_callback_fires_once(void **state) {
     asset_server_destroy(s);
 }
 
-
 typedef struct reentry {
     asset_server_t *s;
     asset_handle_t *self;
-    asset_handle_t *other;     /* to cancel / wait on */
-    asset_handle_t *loaded;    /* loaded from the callback */
+    asset_handle_t *other;  /* to cancel / wait on */
+    asset_handle_t *loaded; /* loaded from the callback */
     size_t flush_result;
     asset_status_t wait_result;
     asset_state_t state_seen;
@@ -776,7 +774,7 @@ static void test_cancel_before_dispatch_never_runs_parse(void **state) {
     assert_int_equal(st.loading, 1);
     asset_handle_cancel(h);
     asset_server_stats(s, &st);
-    assert_int_equal(st.pending, 0); /* left the queue at once */
+    assert_int_equal(st.pending, 0);                              /* left the queue at once */
     assert_int_equal(asset_handle_state(h), ASSET_STATE_PENDING); /* until flush */
     tu_gate_open(g);
     assert_int_equal(tu_wait(blocker), ASSET_OK);

@@ -120,8 +120,8 @@ static void test_http_etag_revalidation_is_a_304_without_body_or_parse(void **st
     asset_server_stats(s, &after);
     assert_int_equal(after.http_requests, before.http_requests + 1); /* one round trip */
     assert_int_equal(after.http_not_modified, before.http_not_modified + 1);
-    assert_int_equal(after.bytes_read, before.bytes_read);           /* no body */
-    assert_int_equal(tu_counter_parses(&c), 1);                      /* no parse */
+    assert_int_equal(after.bytes_read, before.bytes_read); /* no body */
+    assert_int_equal(tu_counter_parses(&c), 1);            /* no parse */
     assert_int_equal(asset_handle_http_status(b), 304);
     assert_ptr_equal(asset_handle_value(a), asset_handle_value(b)); /* the cached value */
     asset_handle_release(a);
@@ -199,9 +199,9 @@ static void test_http_cancel_mid_transfer_aborts_connection(void **state) {
     asset_server_t *s = asset_server_create(NULL);
     char *u = tu_bad_url(b, "/stall");
     asset_handle_t *h = asset_server_load(s, u, NULL);
-    tu_bad_wait_stalled(b);      /* the server sent headers and 3 of 1000 bytes */
+    tu_bad_wait_stalled(b); /* the server sent headers and 3 of 1000 bytes */
     asset_handle_cancel(h);
-    tu_bad_wait_peer_closed(b);  /* the I/O thread dropped the connection */
+    tu_bad_wait_peer_closed(b); /* the I/O thread dropped the connection */
     assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
     assert_int_equal(asset_handle_state(h), ASSET_STATE_CANCELLED);
     asset_handle_release(h);

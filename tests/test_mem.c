@@ -219,9 +219,7 @@ typedef struct putter {
     int failures;
 } putter_t;
 
-static void fill(char *v, char c) {
-    memset(v, c, VLEN);
-}
+static void fill(char *v, char c) { memset(v, c, VLEN); }
 
 static void putter_main(void *arg) {
     putter_t *p = arg;

@@ -397,7 +397,6 @@ static void test_flush_budget_leftovers_wake_the_host_again(void **state) {
     uv_sem_destroy(&wake.sem);
 }
 
-
 static void test_wake_is_called_when_completions_become_available(void **state) {
     (void)state;
     wake_rec_t wake;

@@ -96,7 +96,8 @@ static int teardown(void **state) {
 }
 
 /* Loads uri; it must end (no hang) FAILED with a message that mentions why. */
-static void expect_clear_failure(asset_server_t *s, const char *uri, const asset_load_options_t *o) {
+static void expect_clear_failure(asset_server_t *s, const char *uri,
+                                 const asset_load_options_t *o) {
     asset_handle_t *h = asset_server_load(s, uri, o);
     assert_non_null(h);
     asset_status_t st = asset_handle_wait(h, 30000);
@@ -113,7 +114,8 @@ static void expect_clear_failure(asset_server_t *s, const char *uri, const asset
 static void expect_ok(asset_server_t *s, const char *uri) {
     asset_handle_t *h = asset_server_load(s, uri, NULL);
     asset_status_t st = asset_handle_wait(h, 30000);
-    if (st != ASSET_OK) fail_msg("%s: %s (%s)", uri, asset_err_name(st), asset_handle_error_message(h));
+    if (st != ASSET_OK)
+        fail_msg("%s: %s (%s)", uri, asset_err_name(st), asset_handle_error_message(h));
     asset_handle_release(h);
 }
 
@@ -299,8 +301,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_and_pkg_loads_fail_clearly_without_descriptors,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_io_thread_that_cannot_start_fails_loads_clearly,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_thread_that_cannot_start_fails_loads_clearly, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_http_without_descriptors_fails_clearly, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failing_parses_never_stall_the_pool, setup, teardown),

@@ -42,10 +42,8 @@ static void test_codes_names_and_texts_are_distinct(void **state) {
             assert_int_not_equal(g_rows[i].raw, g_rows[j].raw);
             assert_string_not_equal(g_rows[i].name, g_rows[j].name);
             assert_string_not_equal(g_rows[i].text, g_rows[j].text);
-            assert_string_not_equal(asset_strerror(g_rows[i].code),
-                                    asset_strerror(g_rows[j].code));
-            assert_string_not_equal(asset_err_name(g_rows[i].code),
-                                    asset_err_name(g_rows[j].code));
+            assert_string_not_equal(asset_strerror(g_rows[i].code), asset_strerror(g_rows[j].code));
+            assert_string_not_equal(asset_err_name(g_rows[i].code), asset_err_name(g_rows[j].code));
         }
     }
 }

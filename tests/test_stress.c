@@ -125,16 +125,16 @@ static bool g_have_nginx;
 
 /* ---- records: one per handle, owned by the test, touched on the main thread only ---- */
 typedef struct rec {
-    asset_handle_t *h;       /* NULL once released */
+    asset_handle_t *h; /* NULL once released */
     int connected, disconnected, fired, observed;
-    asset_state_t state;     /* seen by the observer */
+    asset_state_t state; /* seen by the observer */
     bool release_in_cb;
     bool done_seen;
-    uint64_t extra_id;       /* an extra callback, maybe disconnected */
+    uint64_t extra_id; /* an extra callback, maybe disconnected */
 } rec_t;
 
 typedef struct brec {
-    asset_batch_t *b;        /* NULL once released */
+    asset_batch_t *b; /* NULL once released */
     int done_fired, items_fired;
 } brec_t;
 
@@ -145,7 +145,7 @@ typedef struct round {
     size_t nrecs, caprecs;
     brec_t **brecs;
     size_t nbrecs, capbrecs;
-    rec_t **live;            /* records whose handle the test still holds */
+    rec_t **live; /* records whose handle the test still holds */
     size_t nlive;
     uint64_t obs_loaded, obs_failed, obs_cancelled;
     uint64_t loads, cancels, tag_cancels, cb_releases, late_connects, disconnects, batches;
@@ -190,9 +190,12 @@ static void observer(asset_handle_t *h, void *user) {
     rc->fired++;
     rc->done_seen = true;
     rc->state = asset_handle_state(h);
-    if (rc->state == ASSET_STATE_LOADED) g_r->obs_loaded++;
-    else if (rc->state == ASSET_STATE_CANCELLED) g_r->obs_cancelled++;
-    else g_r->obs_failed++;
+    if (rc->state == ASSET_STATE_LOADED)
+        g_r->obs_loaded++;
+    else if (rc->state == ASSET_STATE_CANCELLED)
+        g_r->obs_cancelled++;
+    else
+        g_r->obs_failed++;
     if (rc->release_in_cb && rc->h) { /* releases from a callback */
         asset_handle_release(rc->h);
         rc->h = NULL;
@@ -215,9 +218,12 @@ static void batch_item(asset_batch_t *b, asset_handle_t *h, void *user) {
     check_handle_cb(h);
     br->items_fired++;
     asset_state_t st = asset_handle_state(h); /* children count in the stats too */
-    if (st == ASSET_STATE_LOADED) g_r->obs_loaded++;
-    else if (st == ASSET_STATE_CANCELLED) g_r->obs_cancelled++;
-    else g_r->obs_failed++;
+    if (st == ASSET_STATE_LOADED)
+        g_r->obs_loaded++;
+    else if (st == ASSET_STATE_CANCELLED)
+        g_r->obs_cancelled++;
+    else
+        g_r->obs_failed++;
 }
 
 static void batch_done(asset_batch_t *b, void *user) {
@@ -226,7 +232,8 @@ static void batch_done(asset_batch_t *b, void *user) {
     if (br->done_fired++) RFAIL("batch done callback fired twice");
     if (!asset_batch_is_done(b)) RFAIL("batch done callback on a batch not done");
     if (asset_batch_completed_count(b) + asset_batch_failed_count(b) +
-            asset_batch_cancelled_count(b) != asset_batch_total(b))
+            asset_batch_cancelled_count(b) !=
+        asset_batch_total(b))
         RFAIL("batch counts %zu+%zu+%zu != total %zu", asset_batch_completed_count(b),
               asset_batch_failed_count(b), asset_batch_cancelled_count(b), asset_batch_total(b));
     if (br->items_fired != (int)asset_batch_total(b) && asset_batch_error(b) == ASSET_OK)
@@ -264,8 +271,10 @@ static void pick_options(asset_load_options_t *o) {
     o->priority = (asset_priority_t)(rn(4)); /* 0 = default */
     o->no_cache = chance(50);
     if (chance(400)) o->tag = g_tags[rn(4)];
-    if (chance(30)) o->timeout_ms = 1 + rn(5);        /* expires, sometimes */
-    else if (chance(30)) o->timeout_ms = 30000;       /* never expires */
+    if (chance(30))
+        o->timeout_ms = 1 + rn(5); /* expires, sometimes */
+    else if (chance(30))
+        o->timeout_ms = 30000; /* never expires */
     if (chance(30)) o->loader = rn(2) ? "bytes" : "counting";
 }
 
@@ -410,7 +419,8 @@ static void check_round(round_t *r, bool drained) {
     for (size_t i = 0; i < r->nrecs; i++) {
         rec_t *rc = r->recs[i];
         int want = rc->connected - rc->disconnected;
-        if (rc->fired > want) RFAIL("record %zu: %d callbacks fired for %d connected", i, rc->fired, want);
+        if (rc->fired > want)
+            RFAIL("record %zu: %d callbacks fired for %d connected", i, rc->fired, want);
         if (rc->h && asset_handle_is_done(rc->h) && rc->fired != want)
             RFAIL("record %zu (%s): done, %d callbacks fired for %d connected", i,
                   asset_handle_uri(rc->h), rc->fired, want);
@@ -427,12 +437,14 @@ static void check_round(round_t *r, bool drained) {
         st.cancelled != r->obs_cancelled)
         RFAIL("stats %" PRIu64 "/%" PRIu64 "/%" PRIu64 " (loaded/failed/cancelled) but observers "
               "saw %" PRIu64 "/%" PRIu64 "/%" PRIu64,
-              st.completed, st.failed, st.cancelled, r->obs_loaded, r->obs_failed, r->obs_cancelled);
+              st.completed, st.failed, st.cancelled, r->obs_loaded, r->obs_failed,
+              r->obs_cancelled);
     for (size_t i = 0; i < r->nbrecs; i++) {
         brec_t *br = r->brecs[i];
         if (br->b && asset_batch_is_done(br->b) && br->done_fired != 1)
             RFAIL("batch %zu done, its done callback fired %d times", i, br->done_fired);
-        if (drained && br->b && !asset_batch_is_done(br->b)) RFAIL("batch %zu not done after draining", i);
+        if (drained && br->b && !asset_batch_is_done(br->b))
+            RFAIL("batch %zu not done after draining", i);
     }
 }
 
@@ -443,8 +455,10 @@ static void run_round(unsigned idx, unsigned nloads, bool drain) {
     round_t *r = calloc(1, sizeof *r);
     g_r = r;
     long live0 = atomic_load(&g_live);
-    asset_server_config_t cfg = {.max_workers = 1 + idx % 3, .cache_budget = CACHE_BUDGET,
-                                 .max_asset_size = 1 << 20, .pkg_path = ""};
+    asset_server_config_t cfg = {.max_workers = 1 + idx % 3,
+                                 .cache_budget = CACHE_BUDGET,
+                                 .max_asset_size = 1 << 20,
+                                 .pkg_path = ""};
     r->s = asset_server_create(&cfg);
     assert_non_null(r->s);
     assert_int_equal(asset_server_mount(r->s, "game", g_pkgdir), ASSET_OK);
@@ -464,8 +478,10 @@ static void run_round(unsigned idx, unsigned nloads, bool drain) {
     /* destroy at a random moment in the second half of the round */
     unsigned stop = nloads < 20 ? nloads : nloads / 2 + rn(nloads / 2 + 1);
     while (r->loads < stop && !r->err[0]) {
-        if (chance(20)) one_batch(r);
-        else one_load(r);
+        if (chance(20))
+            one_batch(r);
+        else
+            one_load(r);
         random_action(r);
         while (r->nlive > 1500) release_rec(r, r->live[rn((unsigned)r->nlive)]);
     }
@@ -491,13 +507,14 @@ static void run_round(unsigned idx, unsigned nloads, bool drain) {
     check_round(r, drain);
     asset_stats_t st;
     asset_server_stats(r->s, &st);
-    print_message("stress round %2u: %6" PRIu64 " loads (%" PRIu64 " batches), %" PRIu64
-                  " loaded, %" PRIu64 " failed, %" PRIu64 " cancelled (%" PRIu64 " cancels, %" PRIu64
-                  " tag cancels), %" PRIu64 " coalesced, %" PRIu64 " evictions, %" PRIu64
-                  " released in callbacks, %" PRIu64 " http requests, %s (%" PRIu64 " in flight)\n",
-                  idx, r->loads, r->batches, st.completed, st.failed, st.cancelled, r->cancels,
-                  r->tag_cancels, st.coalesced, st.cache_evictions, r->cb_releases, st.http_requests,
-                  drain ? "drained, then destroyed" : "destroyed", st.pending + st.loading);
+    print_message(
+        "stress round %2u: %6" PRIu64 " loads (%" PRIu64 " batches), %" PRIu64 " loaded, %" PRIu64
+        " failed, %" PRIu64 " cancelled (%" PRIu64 " cancels, %" PRIu64 " tag cancels), %" PRIu64
+        " coalesced, %" PRIu64 " evictions, %" PRIu64 " released in callbacks, %" PRIu64
+        " http requests, %s (%" PRIu64 " in flight)\n",
+        idx, r->loads, r->batches, st.completed, st.failed, st.cancelled, r->cancels,
+        r->tag_cancels, st.coalesced, st.cache_evictions, r->cb_releases, st.http_requests,
+        drain ? "drained, then destroyed" : "destroyed", st.pending + st.loading);
     g_total_loads += r->loads;
     r->destroying = true;
     asset_server_destroy(r->s);
@@ -549,7 +566,8 @@ static int group_setup(void **state) {
     g_pkgdir = tu_path(g_dir, "pkg");
     for (unsigned i = 0; i < NFILES; i++) {
         char name[64], text[512];
-        int n = snprintf(text, sizeof text, "{\"file\": %u, \"pad\": \"%0*u\"}", i, (int)(i * 7 % 200), i);
+        int n = snprintf(text, sizeof text, "{\"file\": %u, \"pad\": \"%0*u\"}", i,
+                         (int)(i * 7 % 200), i);
         snprintf(name, sizeof name, "f%u.json", i);
         free(tu_write_file(g_dir, name, text, (size_t)n));
         snprintf(name, sizeof name, "f%u.bin", i);

@@ -78,10 +78,10 @@
 /* The counting, failing allocator                                          */
 /* ------------------------------------------------------------------------ */
 
-static atomic_long g_live;          /* blocks handed out and not freed */
-static atomic_ulong g_calls;        /* alloc + realloc calls since the scenario began */
-static atomic_ulong g_fail_at;      /* the call that fails; 0: none */
-static atomic_ulong g_injected;     /* failures injected so far */
+static atomic_long g_live;      /* blocks handed out and not freed */
+static atomic_ulong g_calls;    /* alloc + realloc calls since the scenario began */
+static atomic_ulong g_fail_at;  /* the call that fails; 0: none */
+static atomic_ulong g_injected; /* failures injected so far */
 
 static bool g_backtrace; /* ASSET_TORTURE_BACKTRACE=1: print where the failure hit */
 
@@ -135,8 +135,8 @@ static const asset_allocator_t g_hook = {t_alloc, t_realloc, t_free, NULL};
 /* Fixtures                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static char *g_dir;            /* temp tree: files, a folder, a package */
-static char *g_pkg_root;       /* g_dir/pkgs (holds "game") */
+static char *g_dir;      /* temp tree: files, a folder, a package */
+static char *g_pkg_root; /* g_dir/pkgs (holds "game") */
 static tu_nginx_t g_nginx;
 static bool g_have_nginx;
 static unsigned char g_big[20000]; /* pattern: a.bin and big.bin */
@@ -156,10 +156,10 @@ static char *fixture_uri(const char *rel) {
 
 typedef struct run {
     char err[768];
-    atomic_int cb_fired;   /* terminal callbacks that fired */
-    int cb_connected;      /* callbacks connected (on_completed returned an id) */
+    atomic_int cb_fired; /* terminal callbacks that fired */
+    int cb_connected;    /* callbacks connected (on_completed returned an id) */
     atomic_bool destroying;
-    atomic_int late_cb;    /* callbacks that fired during destroy */
+    atomic_int late_cb; /* callbacks that fired during destroy */
 } run_t;
 
 /* How long a wait may take before it counts as a hang: loopback HTTP and local files
@@ -168,10 +168,10 @@ static int g_wait_ms = 15000;
 
 static bool injected(void) { return atomic_load(&g_injected) > 0; }
 
-#define FAIL(...)                                          \
-    do {                                                   \
+#define FAIL(...)                                                     \
+    do {                                                              \
         if (!r->err[0]) snprintf(r->err, sizeof r->err, __VA_ARGS__); \
-        goto out;                                          \
+        goto out;                                                     \
     } while (0)
 
 static void count_cb(asset_handle_t *h, void *user) {
@@ -187,12 +187,15 @@ static asset_handle_t *load(run_t *r, asset_server_t *s, const char *uri,
     asset_handle_t *h = asset_server_load(s, uri, o);
     if (!h) {
         if (!injected() && !r->err[0])
-            snprintf(r->err, sizeof r->err, "load(%s) returned NULL with no failed allocation", uri);
+            snprintf(r->err, sizeof r->err, "load(%s) returned NULL with no failed allocation",
+                     uri);
         return NULL;
     }
-    if (asset_handle_on_completed(h, count_cb, r)) r->cb_connected++;
+    if (asset_handle_on_completed(h, count_cb, r))
+        r->cb_connected++;
     else if (!injected() && !r->err[0])
-        snprintf(r->err, sizeof r->err, "on_completed(%s) returned 0 with no failed allocation", uri);
+        snprintf(r->err, sizeof r->err, "on_completed(%s) returned 0 with no failed allocation",
+                 uri);
     return h;
 }
 
@@ -250,7 +253,8 @@ static bool wait_judge(run_t *r, asset_handle_t *h, asset_status_t expect, verif
     if (!h) return injected();
     asset_status_t w = asset_handle_wait(h, g_wait_ms);
     if (w == ASSET_E_TIMEOUT) {
-        snprintf(r->err, sizeof r->err, "%s: HANG: not done after %d ms", asset_handle_uri(h), g_wait_ms);
+        snprintf(r->err, sizeof r->err, "%s: HANG: not done after %d ms", asset_handle_uri(h),
+                 g_wait_ms);
         return false;
     }
     return judge(r, h, expect, verify, arg);
@@ -265,7 +269,8 @@ static bool judge_batch(run_t *r, asset_batch_t *b, size_t want_total,
     }
     asset_status_t w = asset_batch_wait(b, g_wait_ms);
     if (w == ASSET_E_TIMEOUT) {
-        snprintf(r->err, sizeof r->err, "batch: HANG: not done after %d ms (%zu of %zu children)", g_wait_ms,
+        snprintf(r->err, sizeof r->err, "batch: HANG: not done after %d ms (%zu of %zu children)",
+                 g_wait_ms,
                  asset_batch_completed_count(b) + asset_batch_failed_count(b) +
                      asset_batch_cancelled_count(b),
                  asset_batch_total(b));
@@ -288,7 +293,8 @@ static bool judge_batch(run_t *r, asset_batch_t *b, size_t want_total,
         return false;
     }
     if (asset_batch_completed_count(b) + asset_batch_failed_count(b) +
-            asset_batch_cancelled_count(b) != n) {
+            asset_batch_cancelled_count(b) !=
+        n) {
         snprintf(r->err, sizeof r->err, "batch: counts %zu+%zu+%zu do not add up to %zu",
                  asset_batch_completed_count(b), asset_batch_failed_count(b),
                  asset_batch_cancelled_count(b), n);
@@ -306,7 +312,8 @@ static bool judge_batch(run_t *r, asset_batch_t *b, size_t want_total,
 
 static asset_server_t *create(run_t *r, const asset_server_config_t *cfg) {
     asset_server_t *s = asset_server_create(cfg);
-    if (!s && !injected()) snprintf(r->err, sizeof r->err, "create returned NULL with no failed allocation");
+    if (!s && !injected())
+        snprintf(r->err, sizeof r->err, "create returned NULL with no failed allocation");
     return s;
 }
 
@@ -364,10 +371,13 @@ static void sc_json(run_t *r) {
     h4 = load(r, s, "mem://cfg/hero.json", &raw);
     free(f);
     asset_bytes_t want = {(const uint8_t *)g_json_text, strlen(g_json_text)};
-    if (!wait_judge(r, h1, rc == ASSET_OK ? ASSET_OK : ASSET_E_NOT_FOUND, verify_json, NULL)) goto out;
+    if (!wait_judge(r, h1, rc == ASSET_OK ? ASSET_OK : ASSET_E_NOT_FOUND, verify_json, NULL))
+        goto out;
     if (!wait_judge(r, h2, ASSET_OK, verify_json, NULL)) goto out;
-    if (!wait_judge(r, h3, rc2 == ASSET_OK ? ASSET_E_PARSE : ASSET_E_NOT_FOUND, NULL, NULL)) goto out;
-    if (!wait_judge(r, h4, rc == ASSET_OK ? ASSET_OK : ASSET_E_NOT_FOUND, verify_bytes, &want)) goto out;
+    if (!wait_judge(r, h3, rc2 == ASSET_OK ? ASSET_E_PARSE : ASSET_E_NOT_FOUND, NULL, NULL))
+        goto out;
+    if (!wait_judge(r, h4, rc == ASSET_OK ? ASSET_OK : ASSET_E_NOT_FOUND, verify_bytes, &want))
+        goto out;
 out:
     asset_handle_release(h1);
     asset_handle_release(h2);
@@ -463,7 +473,8 @@ static void sc_manifest(run_t *r) {
     char *a = fixture_uri("a.bin");
     char *m = asset__asprintf(
         "{\"assets\": [\"data/hero.json\", "
-        "{\"uri\": \"data/tampered.json\", \"sha256\": \"%s\", \"size\": %zu, \"priority\": \"low\"}, "
+        "{\"uri\": \"data/tampered.json\", \"sha256\": \"%s\", \"size\": %zu, \"priority\": "
+        "\"low\"}, "
         "{\"uri\": \"%s\", \"loader\": \"bytes\", \"size\": %zu, \"priority\": \"high\"}, "
         "\"data/missing.bin\"]}",
         g_json_sha, strlen(g_json_text), a, sizeof g_big);
@@ -522,7 +533,8 @@ static void sc_destroy(run_t *r) {
     asset_source_t src = {ASSET_SOURCE_ABI, "stall", 0, stall_read, NULL, NULL};
     int rc = asset_server_register_source(s, &src, &st);
     if (rc != ASSET_OK) {
-        if (!(rc == ASSET_E_NO_MEMORY && injected())) FAIL("register_source: %s", asset_err_name(rc));
+        if (!(rc == ASSET_E_NO_MEMORY && injected()))
+            FAIL("register_source: %s", asset_err_name(rc));
         goto out;
     }
     (void)asset_mem_put(s, "m.json", g_json_text, strlen(g_json_text));
@@ -543,7 +555,8 @@ static void sc_destroy(run_t *r) {
     uv_mutex_lock(&st.mu);
     for (int spins = 0; st.entered < 2 && spins < 60000; spins++) {
         bool any_live = false;
-        for (int i = 0; i < 2; i++) any_live |= hs[i] && asset_handle_state(hs[i]) < ASSET_STATE_LOADED;
+        for (int i = 0; i < 2; i++)
+            any_live |= hs[i] && asset_handle_state(hs[i]) < ASSET_STATE_LOADED;
         uv_mutex_unlock(&st.mu);
         asset_server_flush(s);
         uv_mutex_lock(&st.mu);
@@ -570,9 +583,8 @@ typedef struct scenario {
 } scenario_t;
 
 static const scenario_t g_scenarios[] = {
-    {"file", sc_file, false},     {"json", sc_json, false},
-    {"http", sc_http, true},      {"batch", sc_batch, false},
-    {"manifest", sc_manifest, false}, {"destroy", sc_destroy, false},
+    {"file", sc_file, false},   {"json", sc_json, false},         {"http", sc_http, true},
+    {"batch", sc_batch, false}, {"manifest", sc_manifest, false}, {"destroy", sc_destroy, false},
 };
 
 /* Runs a scenario with failure point k (0: none). Returns true when every rule held;
@@ -653,7 +665,8 @@ static int run_point_forked(const scenario_t *sc, unsigned long k, int timeout_s
     close(fds[0]);
     if (hung) kill(pid, SIGKILL);
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     if (hung) {
         snprintf(msg, msgn, "HANG: no result after %d s (killed)", timeout_s);
         return 1;
@@ -728,8 +741,8 @@ static void run_scenario(const scenario_t *sc) {
                   sc->name, n, points, stride > 1 ? " (sampled)" : "", failures, secs);
     g_total_points += points;
     g_total_counted += n;
-    if (failures) fail_msg("torture %s: %lu of %lu failure points broke a rule", sc->name, failures,
-                           points);
+    if (failures)
+        fail_msg("torture %s: %lu of %lu failure points broke a rule", sc->name, failures, points);
 }
 
 /* ---- regressions for what the fuzzers (fuzz/) found; the crashing inputs are also in
@@ -776,10 +789,10 @@ static void test_fuzz_regression_walk_refuses_dotdot(void **state) {
     free(root);
 }
 
-#define SCENARIO_TEST(name, i)                        \
-    static void test_torture_##name(void **state) {   \
-        (void)state;                                  \
-        run_scenario(&g_scenarios[i]);                \
+#define SCENARIO_TEST(name, i)                      \
+    static void test_torture_##name(void **state) { \
+        (void)state;                                \
+        run_scenario(&g_scenarios[i]);              \
     }
 SCENARIO_TEST(file, 0)
 SCENARIO_TEST(json, 1)
@@ -896,7 +909,8 @@ static void test_group_whose_child_cannot_be_watched_still_finishes(void **state
             assert_int_equal(asset_batch_completed_count(b) + asset_batch_failed_count(b) +
                                  asset_batch_cancelled_count(b),
                              asset_batch_count(b));
-            if (asset_batch_count(b) == 0) assert_int_equal(asset_batch_error(b), ASSET_E_NO_MEMORY);
+            if (asset_batch_count(b) == 0)
+                assert_int_equal(asset_batch_error(b), ASSET_E_NO_MEMORY);
             asset_batch_release(b);
         }
         asset_server_destroy(s);
@@ -940,7 +954,9 @@ static int group_setup(void **state) {
         free(u);
     }
     print_message("torture: mode %s%s\n", getenv("ASSET_TORTURE_FULL") ? "full" : "bounded",
-                  RUNNING_ON_VALGRIND ? " (valgrind)" : T_SANITIZED ? " (sanitizer)" : "");
+                  RUNNING_ON_VALGRIND ? " (valgrind)"
+                  : T_SANITIZED       ? " (sanitizer)"
+                                      : "");
     return 0;
 }
 
@@ -962,9 +978,12 @@ int main(void) {
         cmocka_unit_test(test_group_whose_child_cannot_be_watched_still_finishes),
         cmocka_unit_test(test_fuzz_regression_http_uri_without_host_is_invalid),
         cmocka_unit_test(test_fuzz_regression_walk_refuses_dotdot),
-        cmocka_unit_test(test_torture_file),     cmocka_unit_test(test_torture_json),
-        cmocka_unit_test(test_torture_http),     cmocka_unit_test(test_torture_batch),
-        cmocka_unit_test(test_torture_manifest), cmocka_unit_test(test_torture_destroy),
+        cmocka_unit_test(test_torture_file),
+        cmocka_unit_test(test_torture_json),
+        cmocka_unit_test(test_torture_http),
+        cmocka_unit_test(test_torture_batch),
+        cmocka_unit_test(test_torture_manifest),
+        cmocka_unit_test(test_torture_destroy),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

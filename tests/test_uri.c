@@ -25,8 +25,8 @@ static void check_ok_at(const char *in, const char *base, const char *root, cons
         fail_msg("line %d: parse(\"%s\") = %s (%s), expected OK", line, in, asset_err_name(st),
                  why ? why : "?");
     if (strcmp(u.scheme, scheme) || strcmp(u.uri, uri) || strcmp(u.path, path))
-        fail_msg("line %d: parse(\"%s\") = {%s, %s, %s}, expected {%s, %s, %s}", line, in,
-                 u.scheme, u.uri, u.path, scheme, uri, path);
+        fail_msg("line %d: parse(\"%s\") = {%s, %s, %s}, expected {%s, %s, %s}", line, in, u.scheme,
+                 u.uri, u.path, scheme, uri, path);
     asset__uri_dispose(&u);
     assert_null(u.uri);
     assert_null(u.path);
@@ -92,7 +92,7 @@ static void test_normalize_collapses_slashes_dots_and_dotdots(void **state) {
     check_norm("", "");
     check_norm("a//b///c", "a/b/c");
     check_norm("/a/b/c/../../d/./e/..", "/a/d");
-    check_norm("/...", "/...");   /* three dots is a name */
+    check_norm("/...", "/..."); /* three dots is a name */
     check_norm("/..a/b..", "/..a/b..");
 }
 
@@ -143,8 +143,7 @@ static void test_bare_absolute_path_becomes_file_uri(void **state) {
 
 static void test_file_localhost_authority_is_dropped(void **state) {
     (void)state;
-    check_ok("file://localhost/etc/a.txt", BASE, NULL, "file", "file:///etc/a.txt",
-             "/etc/a.txt");
+    check_ok("file://localhost/etc/a.txt", BASE, NULL, "file", "file:///etc/a.txt", "/etc/a.txt");
     check_ok("file:///etc/a.txt", BASE, NULL, "file", "file:///etc/a.txt", "/etc/a.txt");
 }
 
@@ -159,8 +158,7 @@ static void test_file_uri_with_a_remote_host_is_invalid(void **state) {
 
 static void test_file_percent_decoding(void **state) {
     (void)state;
-    check_ok("file:///a%20b/c%2Fd.png", BASE, NULL, "file", "file:///a b/c/d.png",
-             "/a b/c/d.png");
+    check_ok("file:///a%20b/c%2Fd.png", BASE, NULL, "file", "file:///a b/c/d.png", "/a b/c/d.png");
     /* a decoded '%' is re-encoded in the normalised URI, so the URI round-trips */
     check_ok("file:///100%25.txt", BASE, NULL, "file", "file:///100%25.txt", "/100%.txt");
     check_ok("file:///%41%62%63", BASE, NULL, "file", "file:///Abc", "/Abc");
@@ -211,8 +209,7 @@ static void test_file_root_relative_paths_resolve_under_root(void **state) {
     (void)state;
     check_ok("a/b.png", BASE, ROOT, "file", "file:///srv/root/a/b.png", "/srv/root/a/b.png");
     check_ok("a/../b.png", BASE, ROOT, "file", "file:///srv/root/b.png", "/srv/root/b.png");
-    check_ok("file:///srv/root/x/y", BASE, ROOT, "file", "file:///srv/root/x/y",
-             "/srv/root/x/y");
+    check_ok("file:///srv/root/x/y", BASE, ROOT, "file", "file:///srv/root/x/y", "/srv/root/x/y");
     check_ok("/srv/root", BASE, ROOT, "file", "file:///srv/root", "/srv/root");
     /* climbing out and back in lands inside: allowed */
     check_ok("../root/c.png", BASE, ROOT, "file", "file:///srv/root/c.png", "/srv/root/c.png");
@@ -235,8 +232,7 @@ static void test_file_root_relative_climbing_out_is_forbidden(void **state) {
     check_err("../x", BASE, ROOT, ASSET_E_FORBIDDEN);
     check_err("a/../../x", BASE, ROOT, ASSET_E_FORBIDDEN);
     /* a bare path is literal: "%2e%2e" is a file name, not a dot segment */
-    check_ok("%2e%2e/x", BASE, ROOT, "file", "file:///srv/root/%252e%252e/x",
-             "/srv/root/%2e%2e/x");
+    check_ok("%2e%2e/x", BASE, ROOT, "file", "file:///srv/root/%252e%252e/x", "/srv/root/%2e%2e/x");
 }
 
 static void test_file_root_percent_encoded_escape_is_forbidden(void **state) {
@@ -339,8 +335,8 @@ static void test_pkg_dotdot_is_forbidden(void **state) {
 
 static void test_http_host_is_lowercased_path_kept(void **state) {
     (void)state;
-    check_ok("HTTP://Example.COM/Path/A.PNG", BASE, NULL, "http",
-             "http://example.com/Path/A.PNG", "example.com/Path/A.PNG");
+    check_ok("HTTP://Example.COM/Path/A.PNG", BASE, NULL, "http", "http://example.com/Path/A.PNG",
+             "example.com/Path/A.PNG");
     check_ok("https://CDN.Example.com:8443/x?Q=AbC", BASE, NULL, "https",
              "https://cdn.example.com:8443/x?Q=AbC", "cdn.example.com:8443/x?Q=AbC");
     check_ok("http://Host.Example?Q=Up", BASE, NULL, "http", "http://host.example?Q=Up",
@@ -368,8 +364,7 @@ static void test_http_malformed_is_invalid(void **state) {
 
 static void test_mem_keys_are_decoded_and_kept_verbatim(void **state) {
     (void)state;
-    check_ok("mem://textures/a.png", BASE, NULL, "mem", "mem://textures/a.png",
-             "textures/a.png");
+    check_ok("mem://textures/a.png", BASE, NULL, "mem", "mem://textures/a.png", "textures/a.png");
     check_ok("mem://a%20b", BASE, NULL, "mem", "mem://a b", "a b");
     check_ok("mem://50%25", BASE, NULL, "mem", "mem://50%25", "50%");
     check_ok("mem://CaseKept", BASE, NULL, "mem", "mem://CaseKept", "CaseKept");

@@ -39,9 +39,9 @@ void tu_gate_free(tu_gate_t *g);
 /* A loader that counts parse and free_value calls; its value is a heap copy of the
  * bytes (asset_alloc), its cost the size. claims URIs ending in `suffix`. */
 typedef struct tu_counter {
-    int parses;       /* atomically updated */
+    int parses; /* atomically updated */
     int frees;
-    int fail_parse;   /* when set, parse fails with ASSET_E_PARSE */
+    int fail_parse; /* when set, parse fails with ASSET_E_PARSE */
 } tu_counter_t;
 int tu_counting_loader_register(asset_server_t *s, const char *name, const char *suffix,
                                 tu_counter_t *c, size_t budget);

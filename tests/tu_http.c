@@ -211,7 +211,8 @@ static void serve(tu_bad_t *b, int fd) {
     char path[256] = "";
     sscanf(req, "GET %255s", path);
     if (!strcmp(path, "/short")) {
-        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n0123456789";
+        const char *h =
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n0123456789";
         send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/stall")) {
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabc";
@@ -231,7 +232,8 @@ static void serve(tu_bad_t *b, int fd) {
         for (int i = 0; i < 64 * 128; i++) /* 64 MiB at most */
             if (!send_all(fd, chunk, (size_t)hl + 8192 + 2)) break;
     } else if (!strcmp(path, "/redirect-file")) {
-        const char *h = "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n";
+        const char *h =
+            "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n";
         send_all(fd, h, strlen(h));
         wait_peer_or_stop(b, fd);
     } else if (!strcmp(path, "/badstatus")) {

@@ -9,8 +9,8 @@ typedef struct tu_nginx {
     int pid;
     int port;
     int tls_port;  /* HTTPS with a self-signed certificate, 0 if openssl is missing */
-    char *dir;   /* temp dir holding conf, logs */
-    char *root;  /* document root: write files here */
+    char *dir;     /* temp dir holding conf, logs */
+    char *root;    /* document root: write files here */
     char base[64]; /* "http://127.0.0.1:PORT" */
 } tu_nginx_t;
 

@@ -40,8 +40,10 @@ static size_t open_depth(const char *text, const char *at) {
     bool in_str = false;
     for (const char *c = text; c < at; c++) {
         if (in_str) {
-            if (*c == '\\' && c + 1 < at) c++;
-            else if (*c == '"') in_str = false;
+            if (*c == '\\' && c + 1 < at)
+                c++;
+            else if (*c == '"')
+                in_str = false;
         } else if (*c == '"') {
             in_str = true;
         } else if (*c == '[' || *c == '{') {
@@ -101,9 +103,9 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
     char near[32];
     excerpt(end, text + n, near, sizeof near);
     if (open_depth(text, end) >= CJSON_NESTING_LIMIT)
-        return asset_parse_fail(p, ASSET_E_PARSE,
-                                "invalid JSON: nested deeper than %d levels at line %zu, column %zu",
-                                CJSON_NESTING_LIMIT, line, col);
+        return asset_parse_fail(
+            p, ASSET_E_PARSE, "invalid JSON: nested deeper than %d levels at line %zu, column %zu",
+            CJSON_NESTING_LIMIT, line, col);
     /* a value followed by something else: parse again without the end check to tell */
     const char *vend = NULL;
     cJSON *prefix = cJSON_ParseWithLengthOpts(text, n + 1, &vend, 0);

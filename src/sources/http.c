@@ -19,20 +19,20 @@
 #include <strings.h>
 
 typedef struct xfer {
-    struct xfer *prev, *next; /* in http->xfers: every transfer, started or waiting */
+    struct xfer *prev, *next;   /* in http->xfers: every transfer, started or waiting */
     struct xfer *wprev, *wnext; /* in http->waiting until it enters the multi */
     bool in_multi;
     asset_server_t *server;
     asset_request_t *req;
     CURL *easy;
     struct curl_slist *headers;
-    long status;          /* of the current response */
+    long status; /* of the current response */
     char reason[64];
     char *etag, *last_modified;
     bool too_large;
     bool cancelled;
-    bool oom;             /* the body could not be buffered: out of memory */
-    int sock_errno;       /* socket() failed with this (EMFILE...), 0 if not */
+    bool oom;       /* the body could not be buffered: out of memory */
+    int sock_errno; /* socket() failed with this (EMFILE...), 0 if not */
     char errbuf[CURL_ERROR_SIZE];
 } xfer_t;
 
@@ -44,7 +44,7 @@ typedef struct sock {
 } sock_t;
 
 struct asset__http {
-    bool oom;           /* socket_cb could not allocate: fail_all says "out of memory" */
+    bool oom; /* socket_cb could not allocate: fail_all says "out of memory" */
     asset_server_t *server;
     asset__io_t *io;
     CURLM *multi;
@@ -88,7 +88,10 @@ static void *c_malloc(size_t n) {
 static void c_free(void *p) {
     if (!p) return;
     chdr_t *h = (chdr_t *)p - 1;
-    if (h->h.host) asset_free(h); else free(h);
+    if (h->h.host)
+        asset_free(h);
+    else
+        free(h);
 }
 static void *c_realloc(void *p, size_t n) {
     if (!p) return c_malloc(n);
@@ -126,8 +129,8 @@ static void *c_calloc(size_t n, size_t sz) {
 static uv_once_t g_curl_once = UV_ONCE_INIT;
 static CURLcode g_curl_init_rc;
 static void curl_init_once(void) {
-    g_curl_init_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, c_malloc, c_free, c_realloc,
-                                          c_strdup, c_calloc);
+    g_curl_init_rc =
+        curl_global_init_mem(CURL_GLOBAL_DEFAULT, c_malloc, c_free, c_realloc, c_strdup, c_calloc);
 }
 
 /* ---- finishing ---- */
@@ -137,8 +140,8 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
     if (x->cancelled || asset_request_cancelled(r)) return ASSET_E_CANCELLED;
     if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED)
-        return asset_request_fail(r, ASSET_E_TOO_LARGE, "body larger than max_asset_size (%zu bytes)",
-                                  r->max_size);
+        return asset_request_fail(r, ASSET_E_TOO_LARGE,
+                                  "body larger than max_asset_size (%zu bytes)", r->max_size);
     switch (rc) {
     case CURLE_OK: break;
     case CURLE_OPERATION_TIMEDOUT:
@@ -147,9 +150,10 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
         char *target = NULL; /* set when the refused protocol came from a redirect */
         if (x->easy) curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &target);
         if (target || x->status / 100 == 3)
-            return asset_request_fail(r, ASSET_E_FORBIDDEN,
-                                      "redirect to a protocol not allowed (only http and https)%s%s",
-                                      target ? ": " : "", target ? target : "");
+            return asset_request_fail(
+                r, ASSET_E_FORBIDDEN,
+                "redirect to a protocol not allowed (only http and https)%s%s", target ? ": " : "",
+                target ? target : "");
         return asset_request_fail(r, ASSET_E_NETWORK, "malformed response: %s", detail);
     }
     case CURLE_TOO_MANY_REDIRECTS:
@@ -172,8 +176,8 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
         return ASSET_NOT_MODIFIED;
     }
     if (x->status < 200 || x->status > 299)
-        return asset_request_fail(r, ASSET_E_HTTP, "HTTP %ld%s%s", x->status, x->reason[0] ? " " : "",
-                                  x->reason);
+        return asset_request_fail(r, ASSET_E_HTTP, "HTTP %ld%s%s", x->status,
+                                  x->reason[0] ? " " : "", x->reason);
     if (x->etag) {
         char *v = asset__asprintf("etag:%s", x->etag);
         if (v) asset_request_set_version(r, v);
@@ -196,13 +200,22 @@ static void xfer_free(xfer_t *x) {
 
 /* I/O thread: the transfer left the multi (or never entered it). */
 static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
-    if (x->prev) x->prev->next = x->next; else if (http) http->xfers = x->next;
+    if (x->prev)
+        x->prev->next = x->next;
+    else if (http)
+        http->xfers = x->next;
     if (x->next) x->next->prev = x->prev;
     if (http && x->in_multi) {
         http->active--;
     } else if (http) { /* still waiting */
-        if (x->wprev) x->wprev->wnext = x->wnext; else if (http->wait_head == x) http->wait_head = x->wnext;
-        if (x->wnext) x->wnext->wprev = x->wprev; else if (http->wait_tail == x) http->wait_tail = x->wprev;
+        if (x->wprev)
+            x->wprev->wnext = x->wnext;
+        else if (http->wait_head == x)
+            http->wait_head = x->wnext;
+        if (x->wnext)
+            x->wnext->wprev = x->wprev;
+        else if (http->wait_tail == x)
+            http->wait_tail = x->wprev;
     }
     long conns = 0;
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns) != CURLE_OK) conns = 0;
@@ -225,7 +238,10 @@ static void pump(asset__http_t *http) {
     while (http->wait_head && http->active < http->max_active) {
         xfer_t *x = http->wait_head;
         http->wait_head = x->wnext;
-        if (http->wait_head) http->wait_head->wprev = NULL; else http->wait_tail = NULL;
+        if (http->wait_head)
+            http->wait_head->wprev = NULL;
+        else
+            http->wait_tail = NULL;
         x->wnext = x->wprev = NULL;
         x->in_multi = true;
         http->active++;
@@ -258,7 +274,10 @@ static void check_done(asset__http_t *http) {
 static void sock_closed(uv_handle_t *h) { c_free(h->data); }
 
 static void sock_close(asset__http_t *http, sock_t *k) {
-    if (k->prev) k->prev->next = k->next; else http->socks = k->next;
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        http->socks = k->next;
     if (k->next) k->next->prev = k->prev;
     uv_poll_stop(&k->poll);
     k->poll.data = k;
@@ -396,8 +415,10 @@ static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
-    curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)s->cfg.http_max_connections);
-    curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->cfg.http_max_connections);
+    curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      (long)s->cfg.http_max_connections);
+    curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      (long)s->cfg.http_max_connections);
     curl_multi_setopt(http->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     asset__io_set_hooks(io, http_kick, http_stop, http);
     s->http = http;
@@ -422,7 +443,10 @@ static void xfer_start(void *arg) {
     if (http->xfers) http->xfers->prev = x;
     http->xfers = x;
     x->wprev = http->wait_tail;
-    if (http->wait_tail) http->wait_tail->wnext = x; else http->wait_head = x;
+    if (http->wait_tail)
+        http->wait_tail->wnext = x;
+    else
+        http->wait_head = x;
     http->wait_tail = x;
     pump(http);
 }
@@ -542,7 +566,8 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     if (sc == CURLE_OK) sc = curl_easy_setopt(e, CURLOPT_USERAGENT, "asset_server/0.1");
     if (sc != CURLE_OK) {
         xfer_free(x);
-        return asset_request_fail(r, sc == CURLE_OUT_OF_MEMORY ? ASSET_E_NO_MEMORY : ASSET_E_NETWORK,
+        return asset_request_fail(r,
+                                  sc == CURLE_OUT_OF_MEMORY ? ASSET_E_NO_MEMORY : ASSET_E_NETWORK,
                                   "curl_easy_setopt: %s", curl_easy_strerror(sc));
     }
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
@@ -573,10 +598,13 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
         /* io_post fails when the thread stops, or for want of memory */
         if (io && asset__io_stopping(io))
             return asset_request_fail(r, ASSET_E_SHUTDOWN, "cannot reach the I/O thread: stopping");
-        if (io) return asset_request_fail(r, ASSET_E_NO_MEMORY, "cannot reach the I/O thread: out of memory");
-        return asset_request_fail(r, !io_error || io_error == UV_ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
-                                  "the I/O thread could not start (%s)",
-                                  io_error ? uv_strerror(io_error) : "unknown error");
+        if (io)
+            return asset_request_fail(r, ASSET_E_NO_MEMORY,
+                                      "cannot reach the I/O thread: out of memory");
+        return asset_request_fail(
+            r, !io_error || io_error == UV_ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
+            "the I/O thread could not start (%s)",
+            io_error ? uv_strerror(io_error) : "unknown error");
     }
     return ASSET_PENDING;
 }

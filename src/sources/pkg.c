@@ -15,7 +15,7 @@
 typedef struct mount {
     struct mount *next; /* newest first */
     char *name;
-    int dirfd;          /* directory packages, else -1 */
+    int dirfd; /* directory packages, else -1 */
     const asset_embedded_file_t *files;
     size_t count;
     asset__map_t index; /* embedded: path -> node */
@@ -119,8 +119,8 @@ int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
     return ASSET_OK;
 }
 
-int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name,
-                              const asset_embedded_file_t *files, size_t count) {
+int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
+                              size_t count) {
     if (!valid_name(name)) return ASSET_E_INVALID;
     mount_t *m = mount_new(name);
     if (!m) return ASSET_E_NO_MEMORY;
@@ -221,14 +221,14 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
         return asset_list_fail(l, err == ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
                                "looking for the package: %s", strerror(err));
     if (!m)
-        return asset_list_fail(l, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl, path);
+        return asset_list_fail(l, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
+                               path);
     if (m->dirfd >= 0) {
         int fd = asset__open_beneath(m->dirfd, rel, O_RDONLY | O_DIRECTORY);
         if (fd < 0) {
             err = -fd;
             asset_status_t st = err == ENOENT || err == ENOTDIR ? ASSET_E_NOT_FOUND
-                                : err == EXDEV || err == ELOOP || err == EACCES ||
-                                        err == EPERM
+                                : err == EXDEV || err == ELOOP || err == EACCES || err == EPERM
                                     ? ASSET_E_FORBIDDEN
                                     : ASSET_E_IO;
             return asset_list_fail(l, st, "opendir: %s", strerror(err));
