@@ -386,6 +386,9 @@ typedef enum asset_state {
     ASSET_STATE_CANCELLED
 } asset_state_t;
 
+/* Handle getters: any thread. Terminal states, the error and the value change only
+ * inside flush (or a wait that flushes), so between two flushes they are stable.
+ * PENDING becomes LOADING when a worker takes the job (any time). */
 ASSET_API asset_state_t asset_handle_state(const asset_handle_t *h);
 /* 0..1; bytes-based when the source told the size; 1 once LOADED. */
 ASSET_API float asset_handle_progress(const asset_handle_t *h);
@@ -452,6 +455,7 @@ ASSET_API asset_batch_t *asset_server_load_manifest(asset_server_t *s, const cha
 
 /* The folder's or manifest's normalised URI ("" for groups). Borrowed. */
 ASSET_API const char *asset_batch_uri(const asset_batch_t *b);
+/* Counts: any thread; they change only inside flush. */
 ASSET_API size_t asset_batch_total(const asset_batch_t *b);           /* children known so far */
 ASSET_API size_t asset_batch_count(const asset_batch_t *b);           /* same as total */
 ASSET_API size_t asset_batch_completed_count(const asset_batch_t *b); /* LOADED children */
@@ -475,6 +479,8 @@ ASSET_API asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms);
 ASSET_API const void *asset_batch_value(const asset_batch_t *b, const char *uri);
 /* Cancels the listing/manifest and every unfinished child. */
 ASSET_API void asset_batch_cancel(asset_batch_t *b);
+/* References, as for handles: the batch (and the handles it holds) lives until it is
+ * done and released, or until asset_server_destroy(). Any thread. */
 ASSET_API asset_batch_t *asset_batch_retain(asset_batch_t *b);
 ASSET_API void asset_batch_release(asset_batch_t *b);
 /* Fires on the flush thread for each child that completes after the call. Returns an
@@ -485,6 +491,8 @@ ASSET_API uint64_t asset_batch_on_item_completed(
  * at the next flush. */
 ASSET_API uint64_t asset_batch_on_completed(asset_batch_t *b,
                                             void (*cb)(asset_batch_t *b, void *user), void *user);
+/* Disconnects a batch callback that has not fired (done) or stops an item callback.
+ * Returns whether it was connected. Any thread. */
 ASSET_API bool asset_batch_disconnect(asset_batch_t *b, uint64_t id);
 
 #ifdef __cplusplus

@@ -433,6 +433,31 @@ static void test_manifest_with_10000_entries(void **state) {
     asset_server_destroy(s);
 }
 
+static void test_disconnected_batch_callbacks_do_not_fire(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    put_mem(s, "p", "1");
+    put_mem(s, "q", "2");
+    const char *uris[] = {"mem://p", "mem://q"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 2, NULL);
+    counts_t kept = {0}, gone = {0};
+    asset_batch_on_item_completed(b, on_item, &kept);
+    uint64_t item_id = asset_batch_on_item_completed(b, on_item, &gone);
+    uint64_t done_id = asset_batch_on_completed(b, on_done, &gone);
+    asset_batch_on_completed(b, on_done, &kept);
+    assert_true(asset_batch_disconnect(b, item_id));
+    assert_true(asset_batch_disconnect(b, done_id));
+    assert_false(asset_batch_disconnect(b, done_id)); /* once */
+    assert_false(asset_batch_disconnect(b, 0));
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(kept.items, 2);
+    assert_int_equal(kept.done, 1);
+    assert_int_equal(gone.items, 0);
+    assert_int_equal(gone.done, 0);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 static void test_destroy_with_batch_in_flight_frees_everything(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -462,6 +487,7 @@ int main(void) {
         cmocka_unit_test(test_malformed_manifests_fail_with_useful_messages),
         cmocka_unit_test(test_progress_is_byte_weighted_and_monotonic),
         cmocka_unit_test(test_manifest_with_10000_entries),
+        cmocka_unit_test(test_disconnected_batch_callbacks_do_not_fire),
         cmocka_unit_test(test_destroy_with_batch_in_flight_frees_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
