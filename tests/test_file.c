@@ -57,23 +57,6 @@ static asset_server_t *mk_server(const char *root, size_t max_size) {
     return s;
 }
 
-static asset_handle_t *load_wait(asset_server_t *s, const char *uri, asset_status_t want) {
-    asset_handle_t *h = asset_server_load(s, uri, NULL);
-    assert_non_null(h);
-    asset_status_t st = tu_wait(h);
-    if (st != want)
-        fail_msg("load(%s) = %s (%s), expected %s", uri, asset_err_name(st),
-                 asset_handle_error_message(h), asset_err_name(want));
-    return h;
-}
-
-static void expect_bytes(asset_handle_t *h, const char *text) {
-    const asset_bytes_t *b = asset_handle_value(h);
-    assert_non_null(b);
-    assert_int_equal(b->size, strlen(text));
-    assert_memory_equal(b->data, text, b->size + 1); /* includes the terminating 0 */
-}
-
 static void write_text(const char *dir, const char *rel, const char *text) {
     free(tu_write_file(dir, rel, text, strlen(text)));
 }
@@ -107,11 +90,11 @@ static void test_file_loads_bytes(void **state) {
     char *p = tu_write_file(f->dir, "a/hello.txt", "hello file", 10);
     char *uri = tu_file_uri(p);
     asset_server_t *s = mk_server(NULL, 0);
-    asset_handle_t *h = load_wait(s, uri, ASSET_OK);
-    expect_bytes(h, "hello file");
+    asset_handle_t *h = tu_load_wait(s, uri, ASSET_OK);
+    tu_expect_text(h, "hello file");
     assert_string_equal(asset_handle_uri(h), uri);
-    asset_handle_t *bare = load_wait(s, p, ASSET_OK); /* a bare absolute path */
-    expect_bytes(bare, "hello file");
+    asset_handle_t *bare = tu_load_wait(s, p, ASSET_OK); /* a bare absolute path */
+    tu_expect_text(bare, "hello file");
     assert_string_equal(asset_handle_uri(bare), uri);
     asset_stats_t st;
     asset_server_stats(s, &st);
@@ -128,7 +111,7 @@ static void test_file_loads_large_file_intact(void **state) {
     size_t n = 3 * 1024 * 1024 + 17; /* several read chunks */
     char *p = tu_write_pattern(f->dir, "big.bin", n);
     asset_server_t *s = mk_server(NULL, 0);
-    asset_handle_t *h = load_wait(s, p, ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, p, ASSET_OK);
     const asset_bytes_t *b = asset_handle_value(h);
     assert_int_equal(b->size, n);
     for (size_t i = 0; i < n; i += 4093) assert_int_equal(b->data[i], (uint8_t)(i * 31 + 7));
@@ -145,7 +128,7 @@ static void test_missing_file_is_not_found_with_message(void **state) {
     char *p = tu_path(f->dir, "nope/missing.txt");
     char *uri = tu_file_uri(p);
     asset_server_t *s = mk_server(NULL, 0);
-    asset_handle_t *h = load_wait(s, uri, ASSET_E_NOT_FOUND);
+    asset_handle_t *h = tu_load_wait(s, uri, ASSET_E_NOT_FOUND);
     const char *msg = asset_handle_error_message(h);
     assert_non_null(strstr(msg, uri));
     assert_non_null(strstr(msg, "open"));
@@ -180,7 +163,7 @@ static void test_fifo_is_refused_without_blocking(void **state) {
     char *p = tu_path(f->dir, "fifo");
     assert_int_equal(mkfifo(p, 0644), 0);
     asset_server_t *s = mk_server(NULL, 0);
-    asset_handle_t *h = load_wait(s, p, ASSET_E_UNSUPPORTED);
+    asset_handle_t *h = tu_load_wait(s, p, ASSET_E_UNSUPPORTED);
     assert_non_null(strstr(asset_handle_error_message(h), "regular"));
     asset_handle_release(h);
     asset_server_destroy(s);
@@ -191,7 +174,7 @@ static void test_empty_file_loads_with_size_zero(void **state) {
     fixture_t *f = *state;
     char *p = tu_write_file(f->dir, "empty.txt", "", 0);
     asset_server_t *s = mk_server(NULL, 0);
-    asset_handle_t *h = load_wait(s, p, ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, p, ASSET_OK);
     assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
     const asset_bytes_t *b = asset_handle_value(h);
     assert_non_null(b);
@@ -208,10 +191,10 @@ static void test_oversized_file_is_too_large(void **state) {
     char *big = tu_write_pattern(f->dir, "101.bin", 101);
     char *fits = tu_write_pattern(f->dir, "100.bin", 100);
     asset_server_t *s = mk_server(NULL, 100);
-    asset_handle_t *h = load_wait(s, big, ASSET_E_TOO_LARGE);
+    asset_handle_t *h = tu_load_wait(s, big, ASSET_E_TOO_LARGE);
     assert_non_null(strstr(asset_handle_error_message(h), "max_asset_size"));
     assert_non_null(strstr(asset_handle_error_message(h), big));
-    asset_handle_t *ok = load_wait(s, fits, ASSET_OK);
+    asset_handle_t *ok = tu_load_wait(s, fits, ASSET_OK);
     assert_int_equal(((const asset_bytes_t *)asset_handle_value(ok))->size, 100);
     asset_handle_release(h);
     asset_handle_release(ok);
@@ -228,8 +211,8 @@ static void test_bare_relative_path_resolves_against_cwd_at_create(void **state)
     assert_int_equal(chdir(f->dir), 0);
     asset_server_t *s = mk_server(NULL, 0);
     assert_int_equal(chdir(old), 0); /* the base was taken at create */
-    asset_handle_t *h = load_wait(s, "rel/r.txt", ASSET_OK);
-    expect_bytes(h, "relative");
+    asset_handle_t *h = tu_load_wait(s, "rel/r.txt", ASSET_OK);
+    tu_expect_text(h, "relative");
     asset_handle_release(h);
     asset_server_destroy(s);
 }
@@ -240,15 +223,15 @@ static void test_file_root_relative_path_resolves_under_root(void **state) {
     fixture_t *f = *state;
     write_text(f->root, "sub/a.txt", "inside");
     asset_server_t *s = mk_server(f->root, 0);
-    asset_handle_t *h = load_wait(s, "sub/a.txt", ASSET_OK);
-    expect_bytes(h, "inside");
+    asset_handle_t *h = tu_load_wait(s, "sub/a.txt", ASSET_OK);
+    tu_expect_text(h, "inside");
     char *want = tu_file_uri(f->root);
     assert_true(strncmp(asset_handle_uri(h), want, strlen(want)) == 0);
     assert_string_equal(asset_handle_uri(h) + strlen(want), "/sub/a.txt");
     /* the same file by absolute URI is inside too */
     char *abs = tu_path(f->root, "sub/a.txt");
-    asset_handle_t *h2 = load_wait(s, abs, ASSET_OK);
-    expect_bytes(h2, "inside");
+    asset_handle_t *h2 = tu_load_wait(s, abs, ASSET_OK);
+    tu_expect_text(h2, "inside");
     asset_handle_release(h);
     asset_handle_release(h2);
     asset_server_destroy(s);
@@ -261,9 +244,9 @@ static void test_file_root_escaping_path_is_forbidden(void **state) {
     char *outside = tu_write_file(f->dir, "outside.txt", "secret", 6);
     char *outside_uri = tu_file_uri(outside);
     asset_server_t *s = mk_server(f->root, 0);
-    asset_handle_t *a = load_wait(s, "../outside.txt", ASSET_E_FORBIDDEN);
-    asset_handle_t *b = load_wait(s, outside_uri, ASSET_E_FORBIDDEN);
-    asset_handle_t *c = load_wait(s, "sub/../../outside.txt", ASSET_E_FORBIDDEN);
+    asset_handle_t *a = tu_load_wait(s, "../outside.txt", ASSET_E_FORBIDDEN);
+    asset_handle_t *b = tu_load_wait(s, outside_uri, ASSET_E_FORBIDDEN);
+    asset_handle_t *c = tu_load_wait(s, "sub/../../outside.txt", ASSET_E_FORBIDDEN);
     assert_null(asset_handle_value(a));
     assert_non_null(strstr(asset_handle_error_message(b), outside_uri));
     asset_stats_t st;
@@ -294,11 +277,11 @@ static void check_symlinks_out_are_forbidden(fixture_t *f) {
     write_text(f->root, "plain.txt", "fine");
 
     asset_server_t *s = mk_server(f->root, 0);
-    asset_handle_t *a = load_wait(s, "link.txt", ASSET_E_FORBIDDEN);
-    asset_handle_t *b = load_wait(s, "linkdir/f.txt", ASSET_E_FORBIDDEN);
-    asset_handle_t *c = load_wait(s, "rel.txt", ASSET_E_FORBIDDEN);
-    asset_handle_t *d = load_wait(s, "plain.txt", ASSET_OK); /* the root itself works */
-    expect_bytes(d, "fine");
+    asset_handle_t *a = tu_load_wait(s, "link.txt", ASSET_E_FORBIDDEN);
+    asset_handle_t *b = tu_load_wait(s, "linkdir/f.txt", ASSET_E_FORBIDDEN);
+    asset_handle_t *c = tu_load_wait(s, "rel.txt", ASSET_E_FORBIDDEN);
+    asset_handle_t *d = tu_load_wait(s, "plain.txt", ASSET_OK); /* the root itself works */
+    tu_expect_text(d, "fine");
     assert_null(asset_handle_value(a));
     assert_null(asset_handle_value(b));
     assert_non_null(strstr(asset_handle_error_message(a), "link.txt"));
@@ -335,9 +318,9 @@ static void test_file_root_walk_fallback_reads_nested_files(void **state) {
     write_text(f->root, "a/b/c/deep.txt", "deep");
     asset__fs_force_walk = true;
     asset_server_t *s = mk_server(f->root, 0);
-    asset_handle_t *h = load_wait(s, "a/b/c/deep.txt", ASSET_OK);
-    expect_bytes(h, "deep");
-    asset_handle_t *m = load_wait(s, "a/b/missing.txt", ASSET_E_NOT_FOUND);
+    asset_handle_t *h = tu_load_wait(s, "a/b/c/deep.txt", ASSET_OK);
+    tu_expect_text(h, "deep");
+    asset_handle_t *m = tu_load_wait(s, "a/b/missing.txt", ASSET_E_NOT_FOUND);
     asset_handle_t *d = asset_server_load(s, "a/b", NULL);
     assert_true(tu_wait(d) < 0); /* a directory is not an asset */
     asset_handle_release(h);
@@ -385,8 +368,8 @@ static void test_symlink_without_file_root_is_followed(void **state) {
     char *link = tu_path(f->dir, "alias.txt");
     assert_int_equal(symlink(target, link), 0);
     asset_server_t *s = mk_server(NULL, 0);
-    asset_handle_t *h = load_wait(s, link, ASSET_OK);
-    expect_bytes(h, "via link");
+    asset_handle_t *h = tu_load_wait(s, link, ASSET_OK);
+    tu_expect_text(h, "via link");
     asset_handle_release(h);
     asset_server_destroy(s);
     free(target);
@@ -404,14 +387,14 @@ static void test_unchanged_file_revalidates_as_cache_hit(void **state) {
     spy_t spy;
     spy_install(&spy, s);
 
-    asset_handle_t *h1 = load_wait(s, p, ASSET_OK);
-    expect_bytes(h1, "one");
+    asset_handle_t *h1 = tu_load_wait(s, p, ASSET_OK);
+    tu_expect_text(h1, "one");
     asset_stats_t st;
     asset_server_stats(s, &st);
     assert_int_equal(st.cache_misses, 1);
     assert_int_equal(st.cache_hits, 0);
 
-    asset_handle_t *h2 = load_wait(s, p, ASSET_OK);
+    asset_handle_t *h2 = tu_load_wait(s, p, ASSET_OK);
     asset_server_stats(s, &st);
     assert_int_equal(st.cache_hits, 1);
     assert_int_equal(st.cache_misses, 1);
@@ -436,13 +419,13 @@ static void test_rewritten_file_is_seen_on_next_load(void **state) {
     spy_t spy;
     spy_install(&spy, s);
 
-    asset_handle_t *h1 = load_wait(s, p, ASSET_OK);
-    expect_bytes(h1, "one");
+    asset_handle_t *h1 = tu_load_wait(s, p, ASSET_OK);
+    tu_expect_text(h1, "one");
     /* a different size: a different version whatever the clock granularity */
     free(tu_write_file(f->dir, "w.cnt", "three", 5));
-    asset_handle_t *h2 = load_wait(s, p, ASSET_OK);
-    expect_bytes(h2, "three");
-    expect_bytes(h1, "one"); /* the old value lives on with its handle */
+    asset_handle_t *h2 = tu_load_wait(s, p, ASSET_OK);
+    tu_expect_text(h2, "three");
+    tu_expect_text(h1, "one"); /* the old value lives on with its handle */
     assert_int_equal(tu_counter_parses(&cnt), 2);
     assert_int_equal(atomic_load(&spy.not_modified), 0);
 
@@ -453,12 +436,12 @@ static void test_rewritten_file_is_seen_on_next_load(void **state) {
     struct timespec ts[2] = {sb.st_atim, sb.st_mtim};
     ts[1].tv_sec += 5;
     assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
-    asset_handle_t *h3 = load_wait(s, p, ASSET_OK);
-    expect_bytes(h3, "THREE");
+    asset_handle_t *h3 = tu_load_wait(s, p, ASSET_OK);
+    tu_expect_text(h3, "THREE");
     assert_int_equal(tu_counter_parses(&cnt), 3);
 
     /* and unchanged since: a hit again */
-    asset_handle_t *h4 = load_wait(s, p, ASSET_OK);
+    asset_handle_t *h4 = tu_load_wait(s, p, ASSET_OK);
     assert_ptr_equal(asset_handle_value(h4), asset_handle_value(h3));
     assert_int_equal(atomic_load(&spy.not_modified), 1);
     assert_int_equal(tu_counter_parses(&cnt), 3);
@@ -476,10 +459,10 @@ static void test_deleted_file_fails_even_when_cached(void **state) {
     fixture_t *f = *state;
     char *p = tu_write_file(f->dir, "gone.txt", "here", 4);
     asset_server_t *s = mk_server(NULL, 0);
-    asset_handle_t *h1 = load_wait(s, p, ASSET_OK);
+    asset_handle_t *h1 = tu_load_wait(s, p, ASSET_OK);
     assert_int_equal(unlink(p), 0);
-    asset_handle_t *h2 = load_wait(s, p, ASSET_E_NOT_FOUND);
-    expect_bytes(h1, "here");
+    asset_handle_t *h2 = tu_load_wait(s, p, ASSET_E_NOT_FOUND);
+    tu_expect_text(h1, "here");
     asset_handle_release(h1);
     asset_handle_release(h2);
     asset_server_destroy(s);
@@ -492,7 +475,7 @@ static void test_no_cache_load_reads_and_parses_again(void **state) {
     asset_server_t *s = mk_server(NULL, 0);
     tu_counter_t cnt = {0};
     assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
-    asset_handle_t *h1 = load_wait(s, p, ASSET_OK);
+    asset_handle_t *h1 = tu_load_wait(s, p, ASSET_OK);
     asset_load_options_t o = {0};
     o.no_cache = true;
     asset_handle_t *h2 = asset_server_load(s, p, &o);

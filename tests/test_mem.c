@@ -23,34 +23,16 @@ static asset_server_t *mk_server(unsigned workers) {
     return s;
 }
 
-static asset_handle_t *load_wait(asset_server_t *s, const char *uri, asset_status_t want) {
-    asset_handle_t *h = asset_server_load(s, uri, NULL);
-    assert_non_null(h);
-    asset_status_t st = tu_wait(h);
-    if (st != want)
-        fail_msg("load(%s) = %s (%s), expected %s", uri, asset_err_name(st),
-                 asset_handle_error_message(h), asset_err_name(want));
-    return h;
-}
-
-static void expect_bytes(asset_handle_t *h, const void *data, size_t n) {
-    const asset_bytes_t *b = asset_handle_value(h);
-    assert_non_null(b);
-    assert_int_equal(b->size, n);
-    if (n) assert_memory_equal(b->data, data, n);
-    assert_int_equal(b->data[n], 0);
-}
-
 static void test_put_then_load_gives_the_bytes(void **state) {
     (void)state;
     asset_server_t *s = mk_server(2);
     const uint8_t bin[] = {0, 1, 2, 0xff, 0, 7};
     assert_int_equal(asset_mem_put(s, "bin", bin, sizeof bin), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "dir/text.txt", "some text", 9), ASSET_OK);
-    asset_handle_t *a = load_wait(s, "mem://bin", ASSET_OK);
-    asset_handle_t *b = load_wait(s, "mem://dir/text.txt", ASSET_OK);
-    expect_bytes(a, bin, sizeof bin);
-    expect_bytes(b, "some text", 9);
+    asset_handle_t *a = tu_load_wait(s, "mem://bin", ASSET_OK);
+    asset_handle_t *b = tu_load_wait(s, "mem://dir/text.txt", ASSET_OK);
+    tu_expect_bytes(a, bin, sizeof bin);
+    tu_expect_bytes(b, "some text", 9);
     assert_string_equal(asset_handle_uri(b), "mem://dir/text.txt");
     asset_handle_release(a);
     asset_handle_release(b);
@@ -64,8 +46,8 @@ static void test_put_copies_the_data(void **state) {
     strcpy(buf, "original");
     assert_int_equal(asset_mem_put(s, "k", buf, 8), ASSET_OK);
     memset(buf, 'X', sizeof buf); /* the caller's buffer is not referenced */
-    asset_handle_t *h = load_wait(s, "mem://k", ASSET_OK);
-    expect_bytes(h, "original", 8);
+    asset_handle_t *h = tu_load_wait(s, "mem://k", ASSET_OK);
+    tu_expect_bytes(h, "original", 8);
     asset_handle_release(h);
     asset_server_destroy(s);
 }
@@ -74,8 +56,8 @@ static void test_empty_value_loads_with_size_zero(void **state) {
     (void)state;
     asset_server_t *s = mk_server(1);
     assert_int_equal(asset_mem_put(s, "empty", NULL, 0), ASSET_OK);
-    asset_handle_t *h = load_wait(s, "mem://empty", ASSET_OK);
-    expect_bytes(h, "", 0);
+    asset_handle_t *h = tu_load_wait(s, "mem://empty", ASSET_OK);
+    tu_expect_bytes(h, "", 0);
     asset_handle_release(h);
     asset_server_destroy(s);
 }
@@ -85,10 +67,10 @@ static void test_percent_encoded_uri_finds_decoded_key(void **state) {
     asset_server_t *s = mk_server(1);
     assert_int_equal(asset_mem_put(s, "a b", "space", 5), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "50%", "pct", 3), ASSET_OK);
-    asset_handle_t *a = load_wait(s, "mem://a%20b", ASSET_OK);
-    asset_handle_t *b = load_wait(s, "mem://50%25", ASSET_OK);
-    expect_bytes(a, "space", 5);
-    expect_bytes(b, "pct", 3);
+    asset_handle_t *a = tu_load_wait(s, "mem://a%20b", ASSET_OK);
+    asset_handle_t *b = tu_load_wait(s, "mem://50%25", ASSET_OK);
+    tu_expect_bytes(a, "space", 5);
+    tu_expect_bytes(b, "pct", 3);
     asset_handle_release(a);
     asset_handle_release(b);
     asset_server_destroy(s);
@@ -100,17 +82,17 @@ static void test_replace_same_length_gives_new_bytes(void **state) {
     tu_counter_t cnt = {0};
     assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "v.cnt", "AAAA", 4), ASSET_OK);
-    asset_handle_t *h1 = load_wait(s, "mem://v.cnt", ASSET_OK);
-    expect_bytes(h1, "AAAA", 4);
+    asset_handle_t *h1 = tu_load_wait(s, "mem://v.cnt", ASSET_OK);
+    tu_expect_bytes(h1, "AAAA", 4);
     assert_int_equal(asset_mem_put(s, "v.cnt", "BBBB", 4), ASSET_OK); /* same length */
-    asset_handle_t *h2 = load_wait(s, "mem://v.cnt", ASSET_OK);
-    expect_bytes(h2, "BBBB", 4);
-    expect_bytes(h1, "AAAA", 4); /* the old value lives with its handle */
+    asset_handle_t *h2 = tu_load_wait(s, "mem://v.cnt", ASSET_OK);
+    tu_expect_bytes(h2, "BBBB", 4);
+    tu_expect_bytes(h1, "AAAA", 4); /* the old value lives with its handle */
     assert_int_equal(tu_counter_parses(&cnt), 2);
     /* the same bytes put again still bump the version */
     assert_int_equal(asset_mem_put(s, "v.cnt", "BBBB", 4), ASSET_OK);
-    asset_handle_t *h3 = load_wait(s, "mem://v.cnt", ASSET_OK);
-    expect_bytes(h3, "BBBB", 4);
+    asset_handle_t *h3 = tu_load_wait(s, "mem://v.cnt", ASSET_OK);
+    tu_expect_bytes(h3, "BBBB", 4);
     assert_int_equal(tu_counter_parses(&cnt), 3);
     asset_handle_release(h1);
     asset_handle_release(h2);
@@ -126,9 +108,9 @@ static void test_unchanged_key_is_a_cache_hit(void **state) {
     assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "u.cnt", "same", 4), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "other", "x", 1), ASSET_OK); /* other keys: no effect */
-    asset_handle_t *h1 = load_wait(s, "mem://u.cnt", ASSET_OK);
+    asset_handle_t *h1 = tu_load_wait(s, "mem://u.cnt", ASSET_OK);
     assert_int_equal(asset_mem_put(s, "other", "y", 1), ASSET_OK);
-    asset_handle_t *h2 = load_wait(s, "mem://u.cnt", ASSET_OK);
+    asset_handle_t *h2 = tu_load_wait(s, "mem://u.cnt", ASSET_OK);
     assert_ptr_equal(asset_handle_value(h1), asset_handle_value(h2));
     assert_int_equal(tu_counter_parses(&cnt), 1);
     asset_stats_t st;
@@ -143,19 +125,19 @@ static void test_remove_then_load_is_not_found(void **state) {
     (void)state;
     asset_server_t *s = mk_server(1);
     assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
-    asset_handle_t *h1 = load_wait(s, "mem://k", ASSET_OK);
+    asset_handle_t *h1 = tu_load_wait(s, "mem://k", ASSET_OK);
     assert_int_equal(asset_mem_remove(s, "k"), ASSET_OK);
     assert_int_equal(asset_mem_remove(s, "k"), ASSET_E_NOT_FOUND);
     assert_int_equal(asset_mem_remove(s, "never"), ASSET_E_NOT_FOUND);
     /* even with a cached value: the key is gone */
-    asset_handle_t *h2 = load_wait(s, "mem://k", ASSET_E_NOT_FOUND);
+    asset_handle_t *h2 = tu_load_wait(s, "mem://k", ASSET_E_NOT_FOUND);
     assert_non_null(strstr(asset_handle_error_message(h2), "mem://k"));
     assert_null(asset_handle_value(h2));
-    expect_bytes(h1, "v", 1); /* the loaded value is unaffected */
+    tu_expect_bytes(h1, "v", 1); /* the loaded value is unaffected */
     /* and it can come back */
     assert_int_equal(asset_mem_put(s, "k", "again", 5), ASSET_OK);
-    asset_handle_t *h3 = load_wait(s, "mem://k", ASSET_OK);
-    expect_bytes(h3, "again", 5);
+    asset_handle_t *h3 = tu_load_wait(s, "mem://k", ASSET_OK);
+    tu_expect_bytes(h3, "again", 5);
     asset_handle_release(h1);
     asset_handle_release(h2);
     asset_handle_release(h3);
@@ -172,7 +154,7 @@ static void test_invalid_arguments_are_rejected(void **state) {
     assert_int_equal(asset_mem_remove(NULL, "k"), ASSET_E_INVALID);
     assert_int_equal(asset_mem_remove(s, NULL), ASSET_E_INVALID);
     /* nothing was stored by the refused calls */
-    asset_handle_t *h = load_wait(s, "mem://k", ASSET_E_NOT_FOUND);
+    asset_handle_t *h = tu_load_wait(s, "mem://k", ASSET_E_NOT_FOUND);
     asset_handle_release(h);
     asset_server_destroy(s);
 }
@@ -182,8 +164,8 @@ static void test_store_is_per_server(void **state) {
     asset_server_t *a = mk_server(1);
     asset_server_t *b = mk_server(1);
     assert_int_equal(asset_mem_put(a, "k", "in a", 4), ASSET_OK);
-    asset_handle_t *ha = load_wait(a, "mem://k", ASSET_OK);
-    asset_handle_t *hb = load_wait(b, "mem://k", ASSET_E_NOT_FOUND);
+    asset_handle_t *ha = tu_load_wait(a, "mem://k", ASSET_OK);
+    asset_handle_t *hb = tu_load_wait(b, "mem://k", ASSET_E_NOT_FOUND);
     asset_handle_release(ha);
     asset_handle_release(hb);
     asset_server_destroy(a);
@@ -199,11 +181,11 @@ static void test_destroy_frees_stored_values(void **state) {
         snprintf(key, sizeof key, "k%d", i);
         assert_int_equal(asset_mem_put(s, key, key, strlen(key)), ASSET_OK);
     }
-    asset_handle_t *h = load_wait(s, "mem://k42", ASSET_OK);
-    expect_bytes(h, "k42", 3);
+    asset_handle_t *h = tu_load_wait(s, "mem://k42", ASSET_OK);
+    tu_expect_bytes(h, "k42", 3);
     assert_int_equal(asset_mem_put(s, "k42", "replaced", 8), ASSET_OK);
-    expect_bytes(h, "k42", 3); /* the loaded value did not move */
-    asset_server_destroy(s);   /* frees h too */
+    tu_expect_bytes(h, "k42", 3); /* the loaded value did not move */
+    asset_server_destroy(s);      /* frees h too */
 }
 
 /* ---- threads ---- */
@@ -282,18 +264,18 @@ static void test_concurrent_puts_while_loading(void **state) {
         for (int i = 0; i < PER_THREAD; i += 7) {
             char uri[48];
             snprintf(uri, sizeof uri, "mem://t%d/k%d", id, i);
-            asset_handle_t *h = load_wait(s, uri, ASSET_OK);
+            asset_handle_t *h = tu_load_wait(s, uri, ASSET_OK);
             char want[VLEN];
             fill(want, (char)('a' + id));
-            expect_bytes(h, want, VLEN);
+            tu_expect_bytes(h, want, VLEN);
             asset_handle_release(h);
         }
         char uri[48];
         snprintf(uri, sizeof uri, "mem://t%d/tmp", id);
-        asset_handle_release(load_wait(s, uri, ASSET_E_NOT_FOUND));
+        asset_handle_release(tu_load_wait(s, uri, ASSET_E_NOT_FOUND));
     }
     /* the shared key holds the last write of some thread: a full letter */
-    asset_handle_t *h = load_wait(s, "mem://shared", ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://shared", ASSET_OK);
     const asset_bytes_t *b = asset_handle_value(h);
     for (int i = 1; i < VLEN; i++) assert_int_equal(b->data[i], b->data[0]);
     asset_handle_release(h);
@@ -328,7 +310,7 @@ static void test_concurrent_remove_while_loading_is_found_or_not_found(void **st
         asset_handle_t *h = asset_server_load(s, "mem://flip", NULL);
         asset_status_t st = tu_wait(h);
         if (st == ASSET_OK) {
-            expect_bytes(h, "present", 7);
+            tu_expect_bytes(h, "present", 7);
             ok++;
         } else {
             assert_int_equal(st, ASSET_E_NOT_FOUND);

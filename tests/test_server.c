@@ -28,23 +28,6 @@ static asset_server_t *mk_server(unsigned workers) {
     return s;
 }
 
-static asset_handle_t *load_wait(asset_server_t *s, const char *uri, asset_status_t want) {
-    asset_handle_t *h = asset_server_load(s, uri, NULL);
-    assert_non_null(h);
-    asset_status_t st = tu_wait(h);
-    if (st != want)
-        fail_msg("load(%s) = %s (%s), expected %s", uri, asset_err_name(st),
-                 asset_handle_error_message(h), asset_err_name(want));
-    return h;
-}
-
-static void expect_text(asset_handle_t *h, const char *text) {
-    const asset_bytes_t *b = asset_handle_value(h);
-    assert_non_null(b);
-    assert_int_equal(b->size, strlen(text));
-    assert_memory_equal(b->data, text, b->size + 1);
-}
-
 /* A trivial source: delivers "<tag>:<path>", counts reads and destroys. */
 typedef struct echo {
     const char *tag;
@@ -78,8 +61,8 @@ static void test_create_with_null_config_uses_defaults(void **state) {
     assert_int_equal(s->cfg.http_connect_timeout_ms, 10000);
     assert_null(s->file_root);
     assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
-    asset_handle_t *h = load_wait(s, "mem://k", ASSET_OK);
-    expect_text(h, "v");
+    asset_handle_t *h = tu_load_wait(s, "mem://k", ASSET_OK);
+    tu_expect_text(h, "v");
     asset_handle_release(h);
     asset_server_destroy(s);
     asset_server_destroy(NULL); /* ignored */
@@ -108,7 +91,7 @@ static void test_create_with_config_applies_and_copies_it(void **state) {
     assert_ptr_not_equal(s->cfg.pkg_path, cfg.pkg_path);
     assert_string_equal(s->cfg.pkg_path, "/nonexistent/pkgs");
     /* file_root: a bare path resolves under it; max_asset_size 4 < 6 bytes */
-    asset_handle_t *h = load_wait(s, "a.txt", ASSET_E_TOO_LARGE);
+    asset_handle_t *h = tu_load_wait(s, "a.txt", ASSET_E_TOO_LARGE);
     assert_non_null(strstr(asset_handle_uri(h), root));
     asset_handle_release(h);
     asset_server_destroy(s);
@@ -131,8 +114,8 @@ static void test_relative_file_root_resolves_against_cwd(void **state) {
     assert_non_null(s);
     char *want = tu_path(dir, "assets");
     assert_string_equal(s->file_root, want);
-    asset_handle_t *h = load_wait(s, "x.txt", ASSET_OK);
-    expect_text(h, "x!");
+    asset_handle_t *h = tu_load_wait(s, "x.txt", ASSET_OK);
+    tu_expect_text(h, "x!");
     asset_handle_release(h);
     asset_server_destroy(s);
     free(want);
@@ -172,15 +155,15 @@ static void test_instance_is_one_lazy_server_until_shutdown(void **state) {
      * thread; a flush here makes this thread the one that flushes (and waits) */
     assert_int_equal(asset_server_flush(s), 0);
     assert_int_equal(asset_mem_put(s, "k", "inst", 4), ASSET_OK);
-    asset_handle_t *h = load_wait(s, "mem://k", ASSET_OK);
-    expect_text(h, "inst");
+    asset_handle_t *h = tu_load_wait(s, "mem://k", ASSET_OK);
+    tu_expect_text(h, "inst");
     asset_handle_release(h);
     asset_server_shutdown_instance();
     asset_server_shutdown_instance(); /* nothing left: no-op */
     /* a fresh one: the old store is gone */
     asset_server_t *s2 = asset_server_instance();
     assert_non_null(s2);
-    asset_handle_t *h2 = load_wait(s2, "mem://k", ASSET_E_NOT_FOUND);
+    asset_handle_t *h2 = tu_load_wait(s2, "mem://k", ASSET_E_NOT_FOUND);
     asset_handle_release(h2);
     asset_server_shutdown_instance();
 }
@@ -212,14 +195,14 @@ static void test_register_source_validates_the_vtable(void **state) {
             fail_msg("scheme \"%s\" was accepted", bad[i]);
     }
     /* refused registrations left nothing behind: such URIs have no source */
-    asset_handle_t *h = load_wait(s, "myscheme://x", ASSET_E_NO_SOURCE);
+    asset_handle_t *h = tu_load_wait(s, "myscheme://x", ASSET_E_NO_SOURCE);
     asset_handle_release(h);
     assert_int_equal(asset_server_register_source(s, &ok, &e), ASSET_OK);
     /* the URI's scheme is lowercased, so uppercase URIs reach it */
-    asset_handle_t *a = load_wait(s, "my-scheme+v1.0://thing", ASSET_OK);
-    asset_handle_t *b = load_wait(s, "MY-SCHEME+V1.0://Thing", ASSET_OK);
-    expect_text(a, "e:thing");
-    expect_text(b, "e:Thing");
+    asset_handle_t *a = tu_load_wait(s, "my-scheme+v1.0://thing", ASSET_OK);
+    asset_handle_t *b = tu_load_wait(s, "MY-SCHEME+V1.0://Thing", ASSET_OK);
+    tu_expect_text(a, "e:thing");
+    tu_expect_text(b, "e:Thing");
     asset_handle_release(a);
     asset_handle_release(b);
     asset_server_destroy(s);
@@ -236,8 +219,8 @@ static void test_register_source_copies_the_vtable_and_scheme(void **state) {
     assert_int_equal(asset_server_register_source(s, &src, &e), ASSET_OK);
     strcpy(scheme, "zzz");
     memset(&src, 0, sizeof src);
-    asset_handle_t *h = load_wait(s, "tmp://p", ASSET_OK);
-    expect_text(h, "copied:p");
+    asset_handle_t *h = tu_load_wait(s, "tmp://p", ASSET_OK);
+    tu_expect_text(h, "copied:p");
     asset_handle_release(h);
     asset_server_destroy(s);
 }
@@ -249,8 +232,8 @@ static void test_user_source_replaces_a_builtin(void **state) {
     echo_t e = {"mine", 0, 0};
     asset_source_t src = echo_vt("mem");
     assert_int_equal(asset_server_register_source(s, &src, &e), ASSET_OK);
-    asset_handle_t *h = load_wait(s, "mem://key", ASSET_OK);
-    expect_text(h, "mine:key");
+    asset_handle_t *h = tu_load_wait(s, "mem://key", ASSET_OK);
+    tu_expect_text(h, "mine:key");
     assert_int_equal(atomic_load(&e.reads), 1);
     asset_handle_release(h);
     asset_server_destroy(s);
@@ -263,12 +246,12 @@ static void test_replacing_a_user_source_destroys_the_old_one_once(void **state)
     echo_t e1 = {"one", 0, 0}, e2 = {"two", 0, 0};
     asset_source_t src = echo_vt("x");
     assert_int_equal(asset_server_register_source(s, &src, &e1), ASSET_OK);
-    asset_handle_t *a = load_wait(s, "x://p", ASSET_OK);
-    expect_text(a, "one:p");
+    asset_handle_t *a = tu_load_wait(s, "x://p", ASSET_OK);
+    tu_expect_text(a, "one:p");
     assert_int_equal(asset_server_register_source(s, &src, &e2), ASSET_OK);
     assert_int_equal(atomic_load(&e1.destroys), 1);
-    asset_handle_t *b = load_wait(s, "x://q", ASSET_OK);
-    expect_text(b, "two:q");
+    asset_handle_t *b = tu_load_wait(s, "x://q", ASSET_OK);
+    tu_expect_text(b, "two:q");
     asset_handle_release(a);
     asset_handle_release(b);
     asset_server_destroy(s);
@@ -280,7 +263,7 @@ static void test_unknown_scheme_and_loader_fail_with_message(void **state) {
     (void)state;
     asset_server_t *s = mk_server(1);
     assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
-    asset_handle_t *a = load_wait(s, "nope://x", ASSET_E_NO_SOURCE);
+    asset_handle_t *a = tu_load_wait(s, "nope://x", ASSET_E_NO_SOURCE);
     assert_non_null(strstr(asset_handle_error_message(a), "nope://x"));
     assert_non_null(strstr(asset_handle_error_message(a), "'nope'"));
     asset_load_options_t o = {0};
@@ -292,7 +275,7 @@ static void test_unknown_scheme_and_loader_fail_with_message(void **state) {
     o.loader = "bytes"; /* a forced built-in */
     asset_handle_t *c = asset_server_load(s, "mem://k", &o);
     assert_int_equal(tu_wait(c), ASSET_OK);
-    expect_text(c, "v");
+    tu_expect_text(c, "v");
     asset_handle_release(a);
     asset_handle_release(b);
     asset_handle_release(c);
@@ -391,7 +374,7 @@ static void test_async_source_finishes_from_another_thread(void **state) {
     assert_int_equal(uv_thread_create(&t, finisher_main, &a), 0);
     asset_handle_t *h = asset_server_load(s, "async://remote/thing", NULL);
     /* one worker: once this is done, the async read has returned PENDING */
-    asset_handle_t *m = load_wait(s, "mem://after", ASSET_OK);
+    asset_handle_t *m = tu_load_wait(s, "mem://after", ASSET_OK);
     uv_mutex_lock(&s->lock);
     assert_int_equal(s->running_async, 1); /* the read is out, no worker on it */
     uv_mutex_unlock(&s->lock);
@@ -402,7 +385,7 @@ static void test_async_source_finishes_from_another_thread(void **state) {
     assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADING);
     uv_sem_post(&a.go);
     assert_int_equal(tu_wait(h), ASSET_OK);
-    expect_text(h, "async data");
+    tu_expect_text(h, "async data");
     assert_true(asset_handle_progress(h) == 1.0f);
     assert_int_equal(uv_thread_join(&t), 0);
     asset_server_stats(s, &st);
@@ -440,8 +423,8 @@ static void test_async_source_finishing_before_returning_pending(void **state) {
     async_src_t a;
     async_init(&a, s, "async");
     a.inline_finish = 1;
-    asset_handle_t *h = load_wait(s, "async://now", ASSET_OK);
-    expect_text(h, "inline");
+    asset_handle_t *h = tu_load_wait(s, "async://now", ASSET_OK);
+    tu_expect_text(h, "inline");
     asset_stats_t st;
     asset_server_stats(s, &st);
     assert_int_equal(st.loading, 0);
@@ -573,7 +556,7 @@ static void test_not_modified_with_nothing_cached_fails_with_message(void **stat
     asset_server_t *s = mk_server(1);
     asset_source_t src = {ASSET_SOURCE_ABI, "nm", 0, not_modified_read, NULL, NULL};
     assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
-    asset_handle_t *h = load_wait(s, "nm://thing", ASSET_E_IO);
+    asset_handle_t *h = tu_load_wait(s, "nm://thing", ASSET_E_IO);
     assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
     assert_null(asset_handle_value(h));
     const char *msg = asset_handle_error_message(h);
@@ -588,7 +571,7 @@ static void test_pending_from_a_sync_source_fails_with_message(void **state) {
     asset_server_t *s = mk_server(1);
     asset_source_t src = {ASSET_SOURCE_ABI, "pend", 0, pending_read, NULL, NULL};
     assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
-    asset_handle_t *h = load_wait(s, "pend://x", ASSET_E_IO);
+    asset_handle_t *h = tu_load_wait(s, "pend://x", ASSET_E_IO);
     assert_non_null(strstr(asset_handle_error_message(h), "pend://x"));
     assert_non_null(strstr(asset_handle_error_message(h), "ASYNC"));
     asset_handle_release(h);
@@ -600,7 +583,7 @@ static void test_unexpected_status_from_a_source_fails(void **state) {
     asset_server_t *s = mk_server(1);
     asset_source_t src = {ASSET_SOURCE_ABI, "weird", 0, weird_read, NULL, NULL};
     assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
-    asset_handle_t *h = load_wait(s, "weird://x", ASSET_E_IO);
+    asset_handle_t *h = tu_load_wait(s, "weird://x", ASSET_E_IO);
     assert_non_null(strstr(asset_handle_error_message(h), "weird://x"));
     asset_handle_release(h);
     asset_server_destroy(s);
@@ -611,7 +594,7 @@ static void test_source_error_without_message_still_names_uri(void **state) {
     asset_server_t *s = mk_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     tu_gate_open(g);
-    asset_handle_t *h = load_wait(s, "gate://fail/x", ASSET_E_IO);
+    asset_handle_t *h = tu_load_wait(s, "gate://fail/x", ASSET_E_IO);
     assert_non_null(strstr(asset_handle_error_message(h), "gate://fail/x"));
     asset_handle_release(h);
     asset_server_destroy(s);

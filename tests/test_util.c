@@ -1,6 +1,11 @@
 /* test_util.c - see test_util.h. */
 #include "test_util.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -81,6 +86,26 @@ char *tu_file_uri(const char *path) {
 }
 
 asset_status_t tu_wait(asset_handle_t *h) { return asset_handle_wait(h, 60000); }
+
+asset_handle_t *tu_load_wait(asset_server_t *s, const char *uri, asset_status_t want) {
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    assert_non_null(h);
+    asset_status_t st = tu_wait(h);
+    if (st != want)
+        fail_msg("load(%s) = %s (%s), expected %s", uri, asset_err_name(st),
+                 asset_handle_error_message(h), asset_err_name(want));
+    return h;
+}
+
+void tu_expect_bytes(asset_handle_t *h, const void *data, size_t n) {
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_non_null(b);
+    assert_int_equal(b->size, n);
+    if (n) assert_memory_equal(b->data, data, n);
+    assert_int_equal(b->data[n], 0);
+}
+
+void tu_expect_text(asset_handle_t *h, const char *text) { tu_expect_bytes(h, text, strlen(text)); }
 
 /* ---- gate source ---- */
 

@@ -20,6 +20,14 @@ char *tu_write_file(const char *dir, const char *rel, const void *data, size_t n
 char *tu_write_pattern(const char *dir, const char *rel, size_t n);
 /* "file://" + path; free() it. */
 char *tu_file_uri(const char *path);
+/* Loads uri and waits (flushing); fails the running cmocka test, naming the URI and
+ * the message, unless the load ends with `want`. Returns the handle: release it. */
+asset_handle_t *tu_load_wait(asset_server_t *s, const char *uri, asset_status_t want);
+/* Asserts h's asset_bytes_t value is exactly the n bytes at data, NUL-terminated. */
+void tu_expect_bytes(asset_handle_t *h, const void *data, size_t n);
+/* The same for a C string. */
+void tu_expect_text(asset_handle_t *h, const char *text);
+
 /* Flushes until h is done (asset_handle_wait with a generous bound); returns status. */
 asset_status_t tu_wait(asset_handle_t *h);
 
