@@ -267,8 +267,9 @@ struct asset_server {
     size_t nloaders, nuser_loaders;
     asset__mem_t *mem;
     asset__pkg_t *pkg;
-    /* stats [lock] */
+    /* stats [lock], except these two, counted by workers without the lock */
     asset_stats_t stats;
+    atomic_uint_fast64_t source_reads, bytes_read;
 };
 
 /* server.c */

@@ -142,9 +142,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
 /* The read is over (synchronously or through asset_request_finish). */
 static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
     struct asset_request *r = j->req;
-    uv_mutex_lock(&s->lock);
-    s->stats.bytes_read += r->size;
-    uv_mutex_unlock(&s->lock);
+    atomic_fetch_add_explicit(&s->bytes_read, r->size, memory_order_relaxed);
     if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
         job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
         return;
@@ -249,9 +247,9 @@ void asset__job_run(asset_server_t *s, asset__job_t *j) {
     r->max_size = s->cfg.max_asset_size;
     asset__source_slot_t *src = j->source;
     asset_status_t st = src->vt.read(src->ctx, r);
-    uv_mutex_lock(&s->lock);
-    s->stats.source_reads++;
+    atomic_fetch_add_explicit(&s->source_reads, 1, memory_order_relaxed);
     if (st == ASSET_PENDING && (src->vt.flags & ASSET_SOURCE_ASYNC)) {
+        uv_mutex_lock(&s->lock);
         if (!j->async_done) { /* asset_request_finish will requeue it */
             j->state = ASSET__JOB_WAITING_ASYNC;
             s->running--; /* no worker on it any more: counted in running_async */
@@ -260,8 +258,8 @@ void asset__job_run(asset_server_t *s, asset__job_t *j) {
             return;
         }
         st = j->read_status; /* finished before read() returned */
+        uv_mutex_unlock(&s->lock);
     }
-    uv_mutex_unlock(&s->lock);
     if (st == ASSET_PENDING) {
         job_fail(s, j, ASSET_E_IO, "read", "source returned PENDING but is not ASYNC");
         return;

@@ -483,6 +483,8 @@ void asset_server_stats(const asset_server_t *cs, asset_stats_t *out) {
     asset_server_t *s = (asset_server_t *)cs;
     uv_mutex_lock(&s->lock);
     *out = s->stats;
+    out->source_reads = atomic_load_explicit(&s->source_reads, memory_order_relaxed);
+    out->bytes_read = atomic_load_explicit(&s->bytes_read, memory_order_relaxed);
     out->pending = s->heap_len;
     out->loading = s->running + s->running_async;
     for (size_t i = 0; i < s->nloaders; i++) {
