@@ -86,14 +86,12 @@ static atomic_ulong g_injected; /* failures injected so far */
 static bool g_backtrace; /* ASSET_TORTURE_BACKTRACE=1: print where the failure hit */
 
 /* When set, only allocations made by this thread count (deterministic unit tests). */
-static bool g_only_set;
-static uv_thread_t g_only_thread;
+static atomic_ulong g_only_tid; /* 0: every thread; else a pthread_t (Linux: an integer),
+                                  atomic since workers read it while the test arms it */
 
 static bool inject(void) {
-    if (g_only_set) {
-        uv_thread_t self = uv_thread_self();
-        if (!uv_thread_equal(&self, &g_only_thread)) return false;
-    }
+    unsigned long only = atomic_load(&g_only_tid);
+    if (only && only != (unsigned long)uv_thread_self()) return false;
     unsigned long k = atomic_fetch_add(&g_calls, 1) + 1;
     if (k != atomic_load(&g_fail_at)) return false;
     atomic_fetch_add(&g_injected, 1);
@@ -807,8 +805,7 @@ SCENARIO_TEST(destroy, 5)
 
 /* Fails the k-th allocation made by this thread (0: none) from now on. */
 static void arm_this_thread(unsigned long k) {
-    g_only_thread = uv_thread_self();
-    g_only_set = k != 0;
+    atomic_store(&g_only_tid, k ? (unsigned long)uv_thread_self() : 0ul);
     atomic_store(&g_calls, 0);
     atomic_store(&g_injected, 0);
     atomic_store(&g_fail_at, k);
