@@ -331,6 +331,32 @@ static void test_http_destroy_with_transfers_in_flight_leaks_nothing(void **stat
     (void)h;
 }
 
+static void test_http_waiting_transfers_cancel_and_destroy_cleanly(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {0};
+    cfg.http_max_connections = 1; /* at most 2 transfers in the multi, the rest wait */
+    asset_server_t *s = asset_server_create(&cfg);
+    enum { N = 12 };
+    asset_handle_t *h[N];
+    for (int i = 0; i < N; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "/stall?%d", i); /* distinct URLs: no coalescing */
+        char *u = tu_bad_url(b, path);
+        h[i] = asset_server_load(s, u, NULL);
+        free(u);
+    }
+    tu_bad_wait_stalled(b);                                    /* the first transfer is in flight */
+    for (int i = N / 2; i < N; i++) asset_handle_cancel(h[i]); /* still waiting */
+    for (int i = N / 2; i < N; i++) assert_int_equal(tu_wait(h[i]), ASSET_E_CANCELLED);
+    for (int i = 0; i < N / 2; i++) assert_false(asset_handle_is_done(h[i]));
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_true(st.http_requests <= (uint64_t)N);
+    asset_server_destroy(s); /* aborts the running ones and frees the waiting ones */
+    tu_bad_stop(b);
+}
+
 static void test_http_coalesced_loads_make_one_request(void **state) {
     (void)state;
     NEED_NGINX();
@@ -383,6 +409,7 @@ int main(void) {
         cmocka_unit_test(test_http_truncated_body_and_bad_status_are_network_errors),
         cmocka_unit_test(test_http_listing_is_unsupported),
         cmocka_unit_test(test_http_destroy_with_transfers_in_flight_leaks_nothing),
+        cmocka_unit_test(test_http_waiting_transfers_cancel_and_destroy_cleanly),
         cmocka_unit_test(test_http_coalesced_loads_make_one_request),
         cmocka_unit_test(test_https_with_untrusted_certificate_is_refused),
     };

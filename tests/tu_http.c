@@ -210,6 +210,7 @@ static void serve(tu_bad_t *b, int fd) {
     }
     char path[256] = "";
     sscanf(req, "GET %255s", path);
+    path[strcspn(path, "?")] = 0; /* "/stall?3": distinct URLs, same behaviour */
     if (!strcmp(path, "/short")) {
         const char *h =
             "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n0123456789";
