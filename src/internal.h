@@ -312,7 +312,6 @@ uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns);
 /* job.c */
 void asset__job_detach(asset__job_t *j, asset_handle_t *h); /* [lock] */
 void asset__job_free(asset__job_t *j);
-void asset__job_run(asset_server_t *s, asset__job_t *j);           /* worker, no lock */
-void asset__job_requeue_async(asset__job_t *j, asset_status_t st); /* any thread */
+void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
 
 #endif

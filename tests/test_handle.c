@@ -19,25 +19,6 @@
 
 /* ---- helpers ---- */
 
-static asset_server_t *mk_server(unsigned workers) {
-    asset_server_config_t cfg = {0};
-    cfg.max_workers = workers;
-    asset_server_t *s = asset_server_create(&cfg);
-    assert_non_null(s);
-    return s;
-}
-
-/* Blocks until at least n completions sit in the queue, without flushing them. */
-static void wait_queued(asset_server_t *s, size_t n) {
-    uv_mutex_lock(&s->lock);
-    while (s->q_len < n) {
-        s->waiters++;
-        uv_cond_wait(&s->done_cond, &s->lock);
-        s->waiters--;
-    }
-    uv_mutex_unlock(&s->lock);
-}
-
 /* Spins (yielding) until some thread is blocked in done_cond. */
 static void wait_for_blocked_waiter(asset_server_t *s) {
     for (;;) {
@@ -90,7 +71,7 @@ static asset_handle_t *load_done(asset_server_t *s, const char *uri) {
 
 static void test_terminal_state_visible_only_at_flush(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     asset_handle_t *h = asset_server_load(s, "gate://abc", NULL);
     asset_state_t st0 = asset_handle_state(h); /* a worker may have picked it up already */
@@ -101,7 +82,7 @@ static void test_terminal_state_visible_only_at_flush(void **state) {
     assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADING);
     assert_true(asset_handle_progress(h) < 1.0f);
     tu_gate_open(g);
-    wait_queued(s, 1);
+    tu_wait_queued(s, 1);
     /* finished on the worker, but the world is stable until flush */
     assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADING);
     assert_false(asset_handle_is_done(h));
@@ -121,9 +102,9 @@ static void test_terminal_state_visible_only_at_flush(void **state) {
 
 static void test_failed_state_visible_only_at_flush(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     asset_handle_t *h = asset_server_load(s, "mem://missing", NULL);
-    wait_queued(s, 1);
+    tu_wait_queued(s, 1);
     assert_false(asset_handle_is_done(h));
     assert_int_equal(asset_handle_error(h), ASSET_OK);
     assert_int_equal(asset_server_flush(s), 1);
@@ -135,7 +116,7 @@ static void test_failed_state_visible_only_at_flush(void **state) {
 
 static void test_progress_reaches_one_when_loaded(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     char data[10000];
     memset(data, 'p', sizeof data);
     assert_int_equal(asset_mem_put(s, "big", data, sizeof data), ASSET_OK);
@@ -151,7 +132,7 @@ static void test_progress_reaches_one_when_loaded(void **state) {
 
 static void test_progress_stays_below_one_until_done(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     asset_handle_t *h = asset_server_load(s, "gate://x", NULL);
     tu_gate_wait_entered(g, 1);
@@ -169,7 +150,7 @@ static void test_progress_stays_below_one_until_done(void **state) {
 
 static void test_completed_fires_exactly_once_per_connected_callback(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(2);
+    asset_server_t *s = tu_server(2);
     put(s, "k", "hello");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     int a = 0, b = 0, c = 0;
@@ -191,7 +172,7 @@ static void test_completed_fires_exactly_once_per_connected_callback(void **stat
 
 static void test_callbacks_fire_in_connection_order(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "v");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     order_t o = {{0}, 0};
@@ -230,12 +211,12 @@ static void flusher_main(void *arg) {
 
 static void test_callbacks_run_on_the_thread_that_flushes(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "v");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     thread_rec_t rec = {0};
     asset_handle_on_completed(h, thread_cb, &rec);
-    wait_queued(s, 1);
+    tu_wait_queued(s, 1);
     flusher_t f = {s, 0};
     uv_thread_t t;
     assert_int_equal(uv_thread_create(&t, flusher_main, &f), 0);
@@ -252,7 +233,7 @@ static void test_callbacks_run_on_the_thread_that_flushes(void **state) {
 
 static void test_late_connect_fires_at_next_flush_exactly_once(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "v");
     asset_handle_t *h = load_done(s, "mem://k");
     int late = 0;
@@ -274,7 +255,7 @@ static void test_late_connect_fires_at_next_flush_exactly_once(void **state) {
 
 static void test_late_connect_after_failure_fires(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     asset_handle_t *h = asset_server_load(s, "mem://nope", NULL);
     assert_int_equal(tu_wait(h), ASSET_E_NOT_FOUND);
     int late = 0;
@@ -288,7 +269,7 @@ static void test_late_connect_after_failure_fires(void **state) {
 static void test_late_connect_via_wait_on_flush_thread_fires(void **state) {
     /* wait() on the flush thread flushes: a late callback fires there too */
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "v");
     asset_handle_t *h = load_done(s, "mem://k");
     int late = 0;
@@ -304,7 +285,7 @@ static void test_late_connect_via_wait_on_flush_thread_fires(void **state) {
 
 static void test_disconnect_before_done_prevents_firing(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     asset_handle_t *h = asset_server_load(s, "gate://x", NULL);
     int a = 0, b = 0;
@@ -327,12 +308,12 @@ static void test_disconnect_before_done_prevents_firing(void **state) {
 
 static void test_disconnect_after_completion_before_flush_prevents_firing(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "v");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     int a = 0;
     uint64_t id = asset_handle_on_completed(h, count_cb, &a);
-    wait_queued(s, 1);
+    tu_wait_queued(s, 1);
     assert_true(asset_handle_disconnect(h, id));
     assert_int_equal(asset_server_flush(s), 1);
     assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
@@ -345,7 +326,7 @@ static void test_disconnect_after_completion_before_flush_prevents_firing(void *
 
 static void test_wait_on_flush_thread_flushes_itself(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(2);
+    asset_server_t *s = tu_server(2);
     put(s, "k", "hello");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     int fired = 0;
@@ -361,7 +342,7 @@ static void test_wait_on_flush_thread_flushes_itself(void **state) {
 
 static void test_wait_on_flush_thread_times_out_while_load_blocks(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     asset_handle_t *h = asset_server_load(s, "gate://x", NULL);
     assert_int_equal(asset_handle_wait(h, 0), ASSET_E_TIMEOUT);
@@ -386,7 +367,7 @@ static void gate_opener_main(void *arg) {
 
 static void test_wait_with_huge_timeout_waits_instead_of_timing_out(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     asset_handle_t *h = asset_server_load(s, "gate://x", NULL);
     gate_opener_t o = {s, g};
@@ -415,10 +396,10 @@ static void waiter_main(void *arg) {
 
 static void test_wait_from_other_thread_times_out_when_nobody_flushes(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "v");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
-    wait_queued(s, 1); /* the result is there, only a flush is missing */
+    tu_wait_queued(s, 1); /* the result is there, only a flush is missing */
     waiter_t w = {h, 30, ASSET_OK, true};
     uv_thread_t t;
     assert_int_equal(uv_thread_create(&t, waiter_main, &w), 0);
@@ -435,10 +416,10 @@ static void test_wait_from_other_thread_times_out_when_nobody_flushes(void **sta
 
 static void test_wait_from_other_thread_returns_once_main_flushes(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "v");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
-    wait_queued(s, 1);
+    tu_wait_queued(s, 1);
     waiter_t w = {h, 60000, ASSET_E_IO, false};
     uv_thread_t t;
     assert_int_equal(uv_thread_create(&t, waiter_main, &w), 0);
@@ -454,13 +435,13 @@ static void test_wait_from_other_thread_returns_once_main_flushes(void **state) 
 
 static void test_wait_from_other_thread_returns_error_status(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     asset_handle_t *h = asset_server_load(s, "mem://absent", NULL);
     waiter_t w = {h, -1, ASSET_OK, false};
     uv_thread_t t;
     assert_int_equal(uv_thread_create(&t, waiter_main, &w), 0);
     wait_for_blocked_waiter(s);
-    wait_queued(s, 1);
+    tu_wait_queued(s, 1);
     assert_int_equal(asset_server_flush(s), 1);
     assert_int_equal(uv_thread_join(&t), 0);
     assert_int_equal(w.result, ASSET_E_NOT_FOUND);
@@ -556,7 +537,7 @@ static void connect_more_cb(asset_handle_t *h, void *user) {
 
 static void test_callback_may_disconnect_a_later_callback(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "v");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     int victim = 0;
@@ -574,7 +555,7 @@ static void test_callback_may_disconnect_a_later_callback(void **state) {
 
 static void test_callback_connected_from_a_callback_fires_once(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "v");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     int more = 0;
@@ -615,13 +596,13 @@ static void after_release_cb(asset_handle_t *h, void *user) {
 
 static void test_release_inside_callback_frees_after_dispatch(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "v");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     reentry_t r = {0};
     asset_handle_on_completed(h, release_self_cb, &r);
     asset_handle_on_completed(h, after_release_cb, &r);
-    wait_queued(s, 1);
+    tu_wait_queued(s, 1);
     assert_int_equal(asset_server_flush(s), 1);
     assert_int_equal(r.calls, 2);
     assert_int_equal(r.state_seen, ASSET_STATE_LOADED);
@@ -642,7 +623,7 @@ static void load_and_cancel_cb(asset_handle_t *h, void *user) {
 
 static void test_load_and_cancel_inside_callback(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(2);
+    asset_server_t *s = tu_server(2);
     tu_gate_t *g = tu_gate_register(s, "gate");
     put(s, "first", "1");
     put(s, "second", "2");
@@ -653,7 +634,7 @@ static void test_load_and_cancel_inside_callback(void **state) {
     r.s = s;
     r.other = blocked;
     asset_handle_on_completed(h, load_and_cancel_cb, &r);
-    wait_queued(s, 1);
+    tu_wait_queued(s, 1);
     assert_true(asset_server_flush(s) >= 1);
     assert_int_equal(r.calls, 1);
     assert_non_null(r.loaded);
@@ -711,7 +692,7 @@ static void test_flush_inside_callback_is_refused(void **state) {
     int bfired = 0;
     asset_handle_on_completed(a, flush_from_cb, &r);
     asset_handle_on_completed(b, count_cb, &bfired);
-    wait_queued(s, 2);
+    tu_wait_queued(s, 2);
     /* the outer flush still delivers both: the inner one took nothing */
     assert_int_equal(asset_server_flush(s), 2);
     assert_int_equal(r.calls, 1);
@@ -733,7 +714,7 @@ static void wait_from_cb(asset_handle_t *h, void *user) {
 
 static void test_wait_inside_callback_on_unfinished_handle_is_busy(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(2);
+    asset_server_t *s = tu_server(2);
     tu_gate_t *g = tu_gate_register(s, "gate");
     put(s, "a", "1");
     asset_handle_t *blocked = asset_server_load(s, "gate://x", NULL);
@@ -758,7 +739,7 @@ static void test_wait_inside_callback_on_unfinished_handle_is_busy(void **state)
 
 static void test_cancel_before_dispatch_never_runs_parse(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     tu_counter_t cnt = {0};
     assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
@@ -797,7 +778,7 @@ static void test_cancel_before_dispatch_never_runs_parse(void **state) {
 
 static void test_cancel_while_reading_stops_the_read(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     put(s, "after", "x");
     asset_handle_t *h = asset_server_load(s, "gate://slow", NULL);
@@ -822,7 +803,7 @@ static void test_cancel_while_reading_stops_the_read(void **state) {
 
 static void test_cancel_of_shared_job_stops_only_when_all_cancel(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     asset_handle_t *a = asset_server_load(s, "gate://shared", NULL);
     asset_handle_t *b = asset_server_load(s, "gate://shared", NULL);
@@ -847,7 +828,7 @@ static void test_cancel_of_shared_job_stops_only_when_all_cancel(void **state) {
 
 static void test_cancel_of_every_sharer_stops_the_read(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     put(s, "after", "x");
     asset_handle_t *a = asset_server_load(s, "gate://shared", NULL);
@@ -869,7 +850,7 @@ static void test_cancel_of_every_sharer_stops_the_read(void **state) {
 
 static void test_cancel_after_done_is_a_noop(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "value");
     asset_handle_t *h = load_done(s, "mem://k");
     const void *v = asset_handle_value(h);
@@ -894,12 +875,12 @@ static void test_cancel_after_done_is_a_noop(void **state) {
 
 static void test_cancel_after_completion_before_flush_wins(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "value");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     int fired = 0;
     asset_handle_on_completed(h, count_cb, &fired);
-    wait_queued(s, 1); /* LOADED on the worker, not yet published */
+    tu_wait_queued(s, 1); /* LOADED on the worker, not yet published */
     asset_handle_cancel(h);
     assert_int_equal(asset_server_flush(s), 1);
     assert_int_equal(fired, 1);
@@ -912,7 +893,7 @@ static void test_cancel_after_completion_before_flush_wins(void **state) {
 
 static void test_cancel_twice_counts_once(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     asset_handle_t *h = asset_server_load(s, "gate://x", NULL);
     asset_handle_cancel(h);
@@ -933,7 +914,7 @@ static void test_cancel_twice_counts_once(void **state) {
 
 static void test_retain_release_keep_the_handle_alive(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "value");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     assert_ptr_equal(asset_handle_retain(h), h);
@@ -970,13 +951,13 @@ static void value_cb(asset_handle_t *h, void *user) {
 
 static void test_release_before_done_still_fires_and_caches(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     put(s, "k", "value");
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     value_rec_t rec = {0};
     asset_handle_on_completed(h, value_cb, &rec);
     asset_handle_release(h); /* not a cancel */
-    wait_queued(s, 1);
+    tu_wait_queued(s, 1);
     assert_int_equal(asset_server_flush(s), 1);
     assert_int_equal(rec.calls, 1);
     assert_int_equal(rec.size, 5);
@@ -994,7 +975,7 @@ static void test_release_before_done_still_fires_and_caches(void **state) {
 
 static void test_value_is_null_unless_loaded(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     put(s, "k", "value");
     asset_handle_t *pending = asset_server_load(s, "gate://x", NULL);
@@ -1026,7 +1007,7 @@ static void test_value_is_null_unless_loaded(void **state) {
 
 static void test_error_message_names_the_uri(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     tu_gate_open(g);
     asset_handle_t *h = asset_server_load(s, "mem://missing/key", NULL);
@@ -1046,7 +1027,7 @@ static void test_error_message_names_the_uri(void **state) {
 
 static void test_parse_failure_fails_handle_with_loader_message(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_counter_t cnt = {0};
     cnt.fail_parse = 1;
     assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
@@ -1085,7 +1066,7 @@ static void test_null_handle_is_tolerated(void **state) {
 
 static void test_on_completed_with_null_callback_returns_zero(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
     assert_int_equal(asset_handle_on_completed(h, NULL, NULL), 0);
     assert_int_equal(tu_wait(h), ASSET_E_NOT_FOUND);

@@ -15,17 +15,9 @@
 #include "internal.h"
 #include "test_util.h"
 
-static asset_server_t *mk_server(unsigned workers) {
-    asset_server_config_t cfg = {0};
-    cfg.max_workers = workers;
-    asset_server_t *s = asset_server_create(&cfg);
-    assert_non_null(s);
-    return s;
-}
-
 static void test_put_then_load_gives_the_bytes(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(2);
+    asset_server_t *s = tu_server(2);
     const uint8_t bin[] = {0, 1, 2, 0xff, 0, 7};
     assert_int_equal(asset_mem_put(s, "bin", bin, sizeof bin), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "dir/text.txt", "some text", 9), ASSET_OK);
@@ -41,7 +33,7 @@ static void test_put_then_load_gives_the_bytes(void **state) {
 
 static void test_put_copies_the_data(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     char buf[16];
     strcpy(buf, "original");
     assert_int_equal(asset_mem_put(s, "k", buf, 8), ASSET_OK);
@@ -54,7 +46,7 @@ static void test_put_copies_the_data(void **state) {
 
 static void test_empty_value_loads_with_size_zero(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     assert_int_equal(asset_mem_put(s, "empty", NULL, 0), ASSET_OK);
     asset_handle_t *h = tu_load_wait(s, "mem://empty", ASSET_OK);
     tu_expect_bytes(h, "", 0);
@@ -64,7 +56,7 @@ static void test_empty_value_loads_with_size_zero(void **state) {
 
 static void test_percent_encoded_uri_finds_decoded_key(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     assert_int_equal(asset_mem_put(s, "a b", "space", 5), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "50%", "pct", 3), ASSET_OK);
     asset_handle_t *a = tu_load_wait(s, "mem://a%20b", ASSET_OK);
@@ -78,7 +70,7 @@ static void test_percent_encoded_uri_finds_decoded_key(void **state) {
 
 static void test_replace_same_length_gives_new_bytes(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_counter_t cnt = {0};
     assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "v.cnt", "AAAA", 4), ASSET_OK);
@@ -103,7 +95,7 @@ static void test_replace_same_length_gives_new_bytes(void **state) {
 
 static void test_unchanged_key_is_a_cache_hit(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_counter_t cnt = {0};
     assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "u.cnt", "same", 4), ASSET_OK);
@@ -123,7 +115,7 @@ static void test_unchanged_key_is_a_cache_hit(void **state) {
 
 static void test_remove_then_load_is_not_found(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
     asset_handle_t *h1 = tu_load_wait(s, "mem://k", ASSET_OK);
     assert_int_equal(asset_mem_remove(s, "k"), ASSET_OK);
@@ -146,7 +138,7 @@ static void test_remove_then_load_is_not_found(void **state) {
 
 static void test_invalid_arguments_are_rejected(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     assert_int_equal(asset_mem_put(NULL, "k", "v", 1), ASSET_E_INVALID);
     assert_int_equal(asset_mem_put(s, NULL, "v", 1), ASSET_E_INVALID);
     assert_int_equal(asset_mem_put(s, "", "v", 1), ASSET_E_INVALID);
@@ -161,8 +153,8 @@ static void test_invalid_arguments_are_rejected(void **state) {
 
 static void test_store_is_per_server(void **state) {
     (void)state;
-    asset_server_t *a = mk_server(1);
-    asset_server_t *b = mk_server(1);
+    asset_server_t *a = tu_server(1);
+    asset_server_t *b = tu_server(1);
     assert_int_equal(asset_mem_put(a, "k", "in a", 4), ASSET_OK);
     asset_handle_t *ha = tu_load_wait(a, "mem://k", ASSET_OK);
     asset_handle_t *hb = tu_load_wait(b, "mem://k", ASSET_E_NOT_FOUND);
@@ -175,7 +167,7 @@ static void test_store_is_per_server(void **state) {
 static void test_destroy_frees_stored_values(void **state) {
     /* under LSan: entries (and a value still held by a handle) are freed */
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     for (int i = 0; i < 100; i++) {
         char key[16];
         snprintf(key, sizeof key, "k%d", i);
@@ -224,7 +216,7 @@ static void putter_main(void *arg) {
 
 static void test_concurrent_puts_while_loading(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(3);
+    asset_server_t *s = tu_server(3);
     char val[VLEN];
     fill(val, 'Z');
     assert_int_equal(asset_mem_put(s, "shared", val, VLEN), ASSET_OK);
@@ -298,7 +290,7 @@ static void remover_main(void *arg) {
 
 static void test_concurrent_remove_while_loading_is_found_or_not_found(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(2);
+    asset_server_t *s = tu_server(2);
     uv_barrier_t start;
     uv_barrier_init(&start, 2);
     remover_t r = {s, &start, 2000};

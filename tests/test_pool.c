@@ -18,24 +18,6 @@
 
 /* ---- helpers ---- */
 
-static asset_server_t *mk_server(unsigned workers) {
-    asset_server_config_t cfg = {0};
-    cfg.max_workers = workers;
-    asset_server_t *s = asset_server_create(&cfg);
-    assert_non_null(s);
-    return s;
-}
-
-static void wait_queued(asset_server_t *s, size_t n) {
-    uv_mutex_lock(&s->lock);
-    while (s->q_len < n) {
-        s->waiters++;
-        uv_cond_wait(&s->done_cond, &s->lock);
-        s->waiters--;
-    }
-    uv_mutex_unlock(&s->lock);
-}
-
 /* A source that records the order in which reads happen, and delivers the path. */
 #define REC_MAX 64
 typedef struct rec {
@@ -95,7 +77,7 @@ static asset_handle_t *load_prio(asset_server_t *s, const char *uri, int prio) {
 
 static void test_priority_high_before_normal_before_low_fifo_within(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     rec_t rc;
     rec_init(&rc, s);
@@ -142,7 +124,7 @@ static void test_priority_high_before_normal_before_low_fifo_within(void **state
 
 static void test_coalesced_higher_priority_promotes_the_job(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     rec_t rc;
     rec_init(&rc, s);
@@ -181,7 +163,7 @@ static void test_coalesced_higher_priority_promotes_the_job(void **state) {
 
 static void test_max_workers_bounds_concurrent_reads(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(2);
+    asset_server_t *s = tu_server(2);
     tu_gate_t *g = tu_gate_register(s, "gate");
     asset_handle_t *h[3];
     h[0] = asset_server_load(s, "gate://0", NULL);
@@ -283,14 +265,14 @@ static void test_destroy_with_a_thousand_loads_in_flight(void **state) {
 
 static void test_destroy_with_unflushed_completions_fires_nothing(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(2);
+    asset_server_t *s = tu_server(2);
     assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
     fired_t fired = {0};
     for (int i = 0; i < 8; i++) {
         asset_handle_t *h = asset_server_load(s, i % 2 ? "mem://k" : "mem://nope", NULL);
         asset_handle_on_completed(h, fired_cb, &fired);
     }
-    wait_queued(s, 8);
+    tu_wait_queued(s, 8);
     asset_server_destroy(s);
     assert_int_equal(fired.n, 0);
 }
@@ -299,7 +281,7 @@ static void test_destroy_with_unflushed_completions_fires_nothing(void **state) 
 
 static void test_flush_budget_leaves_the_rest_queued_in_order(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     rec_t rc;
     rec_init(&rc, s);
     enum { N = 6 };
@@ -314,7 +296,7 @@ static void test_flush_budget_leaves_the_rest_queued_in_order(void **state) {
         slots[i] = (done_slot_t){&done, names[i], true};
         asset_handle_on_completed(h[i], done_cb, &slots[i]);
     }
-    wait_queued(s, N); /* one worker: queued in load order */
+    tu_wait_queued(s, N); /* one worker: queued in load order */
     for (int i = 0; i < N; i++) {
         assert_int_equal(asset_server_flush_budget(s, 1), 1); /* at least one, then stop */
         assert_int_equal(done.n, i + 1);
@@ -330,7 +312,7 @@ static void test_flush_budget_leaves_the_rest_queued_in_order(void **state) {
 
 static void test_flush_budget_large_enough_delivers_everything(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     rec_t rc;
     rec_init(&rc, s);
     asset_handle_t *h[4];
@@ -339,7 +321,7 @@ static void test_flush_budget_large_enough_delivers_everything(void **state) {
         snprintf(uri, sizeof uri, "rec://x%d", i);
         h[i] = asset_server_load(s, uri, NULL);
     }
-    wait_queued(s, 4);
+    tu_wait_queued(s, 4);
     assert_int_equal(asset_server_flush_budget(s, UINT64_MAX / 2), 4);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(asset_handle_state(h[i]), ASSET_STATE_LOADED);
@@ -378,7 +360,7 @@ static void test_flush_budget_leftovers_wake_the_host_again(void **state) {
         slots[i] = (done_slot_t){&done, names[i], true};
         asset_handle_on_completed(h[i], done_cb, &slots[i]);
     }
-    wait_queued(s, 3);
+    tu_wait_queued(s, 3);
     uv_sem_wait(&wake.sem); /* the first completion woke us */
     assert_int_equal(atomic_load(&wake.n), 1);
     assert_int_equal(asset_server_flush_budget(s, 1), 1);
@@ -431,7 +413,7 @@ static void test_wake_is_called_when_completions_become_available(void **state) 
     asset_handle_t *c = asset_server_load(s, "mem://k", NULL);
     asset_handle_t *d = asset_server_load(s, "mem://nope", NULL);
     uv_sem_wait(&wake.sem);
-    wait_queued(s, 2);
+    tu_wait_queued(s, 2);
     assert_int_equal(atomic_load(&wake.n), 3);
     assert_int_equal(asset_server_flush(s), 2);
 
@@ -455,7 +437,7 @@ static void test_wake_is_called_when_completions_become_available(void **state) 
 
 static void test_stats_count_what_happened(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     assert_int_equal(asset_mem_put(s, "a", "12345", 5), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "b", "1234567", 7), ASSET_OK);
@@ -526,7 +508,7 @@ static void test_stats_null_arguments(void **state) {
     asset_server_stats(NULL, &st);
     assert_int_equal(st.completed, 0);
     assert_int_equal(st.pending, 0);
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     asset_server_stats(s, NULL); /* no crash */
     asset_server_destroy(s);
 }

@@ -20,14 +20,6 @@
 
 /* ---- helpers ---- */
 
-static asset_server_t *mk_server(unsigned workers) {
-    asset_server_config_t cfg = {0};
-    cfg.max_workers = workers;
-    asset_server_t *s = asset_server_create(&cfg);
-    assert_non_null(s);
-    return s;
-}
-
 /* A trivial source: delivers "<tag>:<path>", counts reads and destroys. */
 typedef struct echo {
     const char *tag;
@@ -172,7 +164,7 @@ static void test_instance_is_one_lazy_server_until_shutdown(void **state) {
 
 static void test_register_source_validates_the_vtable(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     echo_t e = {"e", 0, 0};
     asset_source_t ok = echo_vt("my-scheme+v1.0");
     asset_source_t v;
@@ -211,7 +203,7 @@ static void test_register_source_validates_the_vtable(void **state) {
 
 static void test_register_source_copies_the_vtable_and_scheme(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     echo_t e = {"copied", 0, 0};
     char scheme[16];
     strcpy(scheme, "tmp");
@@ -227,7 +219,7 @@ static void test_register_source_copies_the_vtable_and_scheme(void **state) {
 
 static void test_user_source_replaces_a_builtin(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     assert_int_equal(asset_mem_put(s, "key", "from the store", 14), ASSET_OK);
     echo_t e = {"mine", 0, 0};
     asset_source_t src = echo_vt("mem");
@@ -242,7 +234,7 @@ static void test_user_source_replaces_a_builtin(void **state) {
 
 static void test_replacing_a_user_source_destroys_the_old_one_once(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     echo_t e1 = {"one", 0, 0}, e2 = {"two", 0, 0};
     asset_source_t src = echo_vt("x");
     assert_int_equal(asset_server_register_source(s, &src, &e1), ASSET_OK);
@@ -261,7 +253,7 @@ static void test_replacing_a_user_source_destroys_the_old_one_once(void **state)
 
 static void test_unknown_scheme_and_loader_fail_with_message(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
     asset_handle_t *a = tu_load_wait(s, "nope://x", ASSET_E_NO_SOURCE);
     assert_non_null(strstr(asset_handle_error_message(a), "nope://x"));
@@ -289,7 +281,7 @@ static asset_status_t dummy_parse(void *ctx, asset_parse_t *p) {
 
 static void test_register_loader_validates(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     asset_loader_t ok = {ASSET_LOADER_ABI, "mine", NULL, NULL, dummy_parse, NULL, NULL};
     asset_loader_t v = ok;
     assert_int_equal(asset_server_register_loader(NULL, &ok, NULL, 0), ASSET_E_INVALID);
@@ -366,7 +358,7 @@ static void finisher_main(void *arg) {
 
 static void test_async_source_finishes_from_another_thread(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     async_src_t a;
     async_init(&a, s, "async");
     assert_int_equal(asset_mem_put(s, "after", "x", 1), ASSET_OK);
@@ -400,7 +392,7 @@ static void test_async_source_finishes_from_another_thread(void **state) {
 
 static void test_async_source_failure_from_another_thread(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     async_src_t a;
     async_init(&a, s, "async");
     a.finish_with = ASSET_E_NETWORK;
@@ -419,7 +411,7 @@ static void test_async_source_failure_from_another_thread(void **state) {
 
 static void test_async_source_finishing_before_returning_pending(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     async_src_t a;
     async_init(&a, s, "async");
     a.inline_finish = 1;
@@ -436,7 +428,7 @@ static void test_async_source_finishing_before_returning_pending(void **state) {
 
 static void test_async_source_shared_by_coalesced_handles(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(2);
+    asset_server_t *s = tu_server(2);
     async_src_t a;
     async_init(&a, s, "async");
     uv_thread_t t;
@@ -487,7 +479,7 @@ static void count_cb(asset_handle_t *h, void *user) {
 
 static void test_destroy_waits_for_an_unfinished_async_read(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     async_src_t a;
     async_init(&a, s, "async");
     canceller_t c;
@@ -510,7 +502,7 @@ static void test_destroy_waits_for_an_unfinished_async_read(void **state) {
 
 static void test_async_cancel_then_finish_gives_cancelled(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     async_src_t a;
     async_init(&a, s, "async");
     canceller_t c;
@@ -553,7 +545,7 @@ static asset_status_t weird_read(void *ctx, asset_request_t *r) {
 
 static void test_not_modified_with_nothing_cached_fails_with_message(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     asset_source_t src = {ASSET_SOURCE_ABI, "nm", 0, not_modified_read, NULL, NULL};
     assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
     asset_handle_t *h = tu_load_wait(s, "nm://thing", ASSET_E_IO);
@@ -568,7 +560,7 @@ static void test_not_modified_with_nothing_cached_fails_with_message(void **stat
 
 static void test_pending_from_a_sync_source_fails_with_message(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     asset_source_t src = {ASSET_SOURCE_ABI, "pend", 0, pending_read, NULL, NULL};
     assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
     asset_handle_t *h = tu_load_wait(s, "pend://x", ASSET_E_IO);
@@ -580,7 +572,7 @@ static void test_pending_from_a_sync_source_fails_with_message(void **state) {
 
 static void test_unexpected_status_from_a_source_fails(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     asset_source_t src = {ASSET_SOURCE_ABI, "weird", 0, weird_read, NULL, NULL};
     assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
     asset_handle_t *h = tu_load_wait(s, "weird://x", ASSET_E_IO);
@@ -591,7 +583,7 @@ static void test_unexpected_status_from_a_source_fails(void **state) {
 
 static void test_source_error_without_message_still_names_uri(void **state) {
     (void)state;
-    asset_server_t *s = mk_server(1);
+    asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     tu_gate_open(g);
     asset_handle_t *h = tu_load_wait(s, "gate://fail/x", ASSET_E_IO);

@@ -1,5 +1,6 @@
 /* test_util.c - see test_util.h. */
 #include "test_util.h"
+#include "internal.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,6 +87,24 @@ char *tu_file_uri(const char *path) {
 }
 
 asset_status_t tu_wait(asset_handle_t *h) { return asset_handle_wait(h, 60000); }
+
+asset_server_t *tu_server(unsigned workers) {
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = workers;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    return s;
+}
+
+void tu_wait_queued(asset_server_t *s, size_t n) {
+    uv_mutex_lock(&s->lock);
+    while (s->q_len < n) {
+        s->waiters++;
+        uv_cond_wait(&s->done_cond, &s->lock);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+}
 
 asset_handle_t *tu_load_wait(asset_server_t *s, const char *uri, asset_status_t want) {
     asset_handle_t *h = asset_server_load(s, uri, NULL);

@@ -20,6 +20,12 @@ char *tu_write_file(const char *dir, const char *rel, const void *data, size_t n
 char *tu_write_pattern(const char *dir, const char *rel, size_t n);
 /* "file://" + path; free() it. */
 char *tu_file_uri(const char *path);
+/* A server with max_workers = workers, other settings default; asserts it was made. */
+asset_server_t *tu_server(unsigned workers);
+/* Blocks until at least n completions sit in the server's queue, without flushing them
+ * (reads the server's internals under its lock). */
+void tu_wait_queued(asset_server_t *s, size_t n);
+
 /* Loads uri and waits (flushing); fails the running cmocka test, naming the URI and
  * the message, unless the load ends with `want`. Returns the handle: release it. */
 asset_handle_t *tu_load_wait(asset_server_t *s, const char *uri, asset_status_t want);
