@@ -180,8 +180,11 @@ typedef struct asset_stats {
  * thread starts on first need (timeouts, HTTP). Any thread. */
 ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
 /* Cancels every load, joins every thread, frees every handle, value and cache of the
- * server. No callback fires during or after destroy. Must not be called from inside a
- * callback of the same server. NULL is ignored. */
+ * server. No callback fires during or after destroy. Called from inside one of the
+ * server's own callbacks (a completion or batch callback during its flush, or a
+ * source's or loader's callback on its worker or I/O thread) it is refused: it logs an
+ * ASSET_LOG_ERROR and returns without destroying; call it after flush returns. NULL is
+ * ignored. */
 ASSET_API void asset_server_destroy(asset_server_t *s);
 /* A process-wide server with default config, created on first call (thread-safe). */
 ASSET_API asset_server_t *asset_server_instance(void);
@@ -247,15 +250,19 @@ typedef struct asset_source {
     /* Worker thread. Adds the entries under `uri` with asset_list_add(). NULL:
      * listing unsupported. */
     asset_status_t (*list)(void *ctx, const char *uri, asset_list_t *out);
-    /* Called once by asset_server_destroy(), after every read has finished. May be NULL. */
+    /* Called once, when no read of this source runs any more: by asset_server_destroy(),
+     * or, for a source replaced by a later registration of its scheme, by that
+     * registration (no read in flight) or by the first flush after its last read ended.
+     * May be NULL. */
     void (*destroy)(void *ctx);
 } asset_source_t;
 
 /* Registers a source for src->scheme (lowercase); a later registration of a scheme
- * replaces the earlier one (built-ins included) and calls the replaced one's destroy.
- * The vtable is copied; ctx must outlive the server. Returns ASSET_OK,
- * ASSET_E_INVALID or ASSET_E_NO_MEMORY (also: more than 32 sources). Call before
- * loading from that scheme. */
+ * replaces the earlier one (built-ins included): loads started after it use the new
+ * source, reads already running finish on the old one, whose destroy is called once
+ * the last of them ended (see destroy above). The vtable is copied; ctx must stay valid
+ * until that destroy call (or the server's destroy). Returns ASSET_OK, ASSET_E_INVALID
+ * or ASSET_E_NO_MEMORY (also: more than 32 sources). Any thread, also while loads run. */
 ASSET_API int asset_server_register_source(asset_server_t *s, const asset_source_t *src, void *ctx);
 
 /* The request API, for sources. Worker thread unless noted. */
@@ -312,8 +319,8 @@ typedef struct asset_loader {
 /* Registers a loader; user loaders are tried in registration order before the
  * built-ins (json, then bytes). cache_budget 0: the server's. The vtable is copied;
  * ctx must outlive the server. Returns ASSET_OK, ASSET_E_INVALID (bad vtable or a
- * name already registered) or ASSET_E_NO_MEMORY (also: more than 32 loaders). Call
- * before loading with it. */
+ * name already registered) or ASSET_E_NO_MEMORY (also: more than 32 loaders). Any
+ * thread, also while loads run: loads started after it returns see the loader. */
 ASSET_API int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, void *ctx,
                                            size_t cache_budget);
 
@@ -416,7 +423,10 @@ ASSET_API asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms
 ASSET_API void asset_handle_cancel(asset_handle_t *h);
 ASSET_API asset_handle_t *asset_handle_retain(asset_handle_t *h);
 /* Drops a reference. The load is not cancelled by a release: connected callbacks
- * still fire and the value still reaches the cache. Allowed inside callbacks. */
+ * still fire and the value still reaches the cache. Allowed inside callbacks.
+ * Releasing more often than retained is a bug: while the handle still lives it is
+ * ignored and logged (ASSET_LOG_ERROR); debug builds (NDEBUG unset) also recognise a
+ * freed handle by its poisoned magic word and say so on stderr instead of touching it. */
 ASSET_API void asset_handle_release(asset_handle_t *h);
 
 typedef void (*asset_handle_cb)(asset_handle_t *h, void *user);

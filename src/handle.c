@@ -26,13 +26,14 @@ asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
     int prio = o ? (int)o->priority : 0;
     h->priority =
         (prio < ASSET_PRIORITY_HIGH || prio > ASSET_PRIORITY_LOW) ? ASSET_PRIORITY_NORMAL : prio;
-    /* [lock] from here */
-    uv_mutex_lock(&s->lock);
+    h->magic = ASSET__HANDLE_MAGIC;
+    return h;
+}
+
+void asset__handle_link(asset_server_t *s, asset_handle_t *h) {
     h->all_next = s->all;
     if (s->all) s->all->all_prev = h;
     s->all = h;
-    uv_mutex_unlock(&s->lock);
-    return h;
 }
 
 void asset__queue_push(asset_server_t *s, asset_handle_t *h) {
@@ -50,8 +51,11 @@ void asset__queue_push(asset_server_t *s, asset_handle_t *h) {
 
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status) {
-    if (h->decided) return;
     asset_server_t *s = h->server;
+    if (h->decided) { /* a job never keeps a decided handle: finishing loops must end */
+        if (h->job) asset__job_detach(h->job, h);
+        return;
+    }
     if (h->job) asset__job_detach(h->job, h);
     if (h->timer_idx != SIZE_MAX) asset__timer_remove(s, h);
     h->decided = true;
@@ -81,6 +85,7 @@ static void handle_free(asset_handle_t *h) {
     asset_free(h->message);
     asset_free(h->uri);
     asset_free(h->tag);
+    h->magic = ASSET__HANDLE_DEAD; /* a later release of it can be recognised (debug) */
     asset_free(h);
 }
 
@@ -166,8 +171,10 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
      * wake an event-driven host; wake it now or the rest waits for an unrelated load */
     bool more = (s->q_head || s->bq_head) && !s->stopping;
     if (more) atomic_store(&s->wake_pending, true);
+    bool reap = s->retired_sources != NULL;
     uv_mutex_unlock(&s->lock);
     if (more) asset__maybe_wake(s);
+    if (reap) asset__sources_reap(s); /* replaced sources whose last read ended */
     return n;
 }
 
@@ -230,8 +237,27 @@ int asset_handle_http_status(const asset_handle_t *h) {
 
 /* ---- refs ---- */
 
+/* Misuse check, as libuv and SQLite do: a handle whose magic word is wrong was freed
+ * (released too often, or used after its server's destroy) or was never a handle.
+ * Reading it is undefined behaviour already, so this is best effort and only in
+ * debug builds; under ASan the read itself is reported. */
+static bool handle_alive(const asset_handle_t *h, const char *fn) {
+#ifndef NDEBUG
+    if (h->magic != ASSET__HANDLE_MAGIC) {
+        fprintf(stderr, "asset_server: %s(%p): not a live handle (%s)\n", fn, (const void *)h,
+                h->magic == ASSET__HANDLE_DEAD ? "released too often, or already freed"
+                                               : "bad pointer");
+        return false;
+    }
+#else
+    (void)h;
+    (void)fn;
+#endif
+    return true;
+}
+
 asset_handle_t *asset_handle_retain(asset_handle_t *h) {
-    if (!h) return NULL;
+    if (!h || !handle_alive(h, "asset_handle_retain")) return NULL;
     uv_mutex_lock(&h->server->lock);
     h->refs++;
     uv_mutex_unlock(&h->server->lock);
@@ -239,12 +265,23 @@ asset_handle_t *asset_handle_retain(asset_handle_t *h) {
 }
 
 void asset_handle_release(asset_handle_t *h) {
-    if (!h) return;
+    if (!h || !handle_alive(h, "asset_handle_release")) return;
     asset_server_t *s = h->server;
     uv_mutex_lock(&s->lock);
-    if (h->refs > 0) h->refs--;
-    asset__handle_maybe_free(h);
+    if (h->refs > 0) {
+        h->refs--;
+        asset__handle_maybe_free(h);
+        uv_mutex_unlock(&s->lock);
+        return;
+    }
+    /* still alive (queued or loading) but every reference is gone: released too often.
+     * The next release after it is freed would be a use after free: say so now. */
+    char *uri = asset__strdup(h->uri);
     uv_mutex_unlock(&s->lock);
+    asset__log(s, ASSET_LOG_ERROR,
+               "asset_handle_release(%s): released more often than retained; ignored",
+               uri ? uri : "?");
+    asset_free(uri);
 }
 
 /* ---- cancel ---- */

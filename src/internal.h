@@ -73,10 +73,13 @@ void asset__cache_clear(asset__cache_t *c);
 
 /* ---- registries ---- */
 typedef struct asset__source_slot {
-    asset_source_t vt;
+    asset_source_t vt; /* immutable once registered */
     char *scheme;
     void *ctx;
+    unsigned users;                          /* [lock] jobs that read through this slot */
+    struct asset__source_slot *next_retired; /* [lock] replaced: destroyed at users == 0 */
 } asset__source_slot_t;
+typedef struct asset__loaders asset__loaders_t;
 
 struct asset__loader_slot {
     asset_loader_t vt;
@@ -175,7 +178,11 @@ typedef struct asset__cb {
     bool fired;
 } asset__cb_t;
 
+#define ASSET__HANDLE_MAGIC 0x48414e44u /* "HAND" */
+#define ASSET__HANDLE_DEAD 0xdeadbeefu
+
 struct asset_handle {
+    uint32_t magic; /* ASSET__HANDLE_MAGIC while alive; poisoned when freed */
     asset_server_t *server;
     char *uri; /* normalised, or as given when invalid */
     char *tag;
@@ -260,11 +267,11 @@ struct asset_server {
     asset__io_t *io;     /* [lock] started on first need */
     int io_error;        /* [lock] why the I/O thread last failed to start (UV_E*) */
     asset__http_t *http; /* I/O thread only: curl multi state, made on first transfer */
-    /* registries: written before loading starts (documented), read lock-free after */
-    asset__source_slot_t sources[ASSET__MAX_SOURCES];
+    /* registries (registry.c): sources [lock]; loaders copy-on-write, read lock-free */
+    asset__source_slot_t *sources[ASSET__MAX_SOURCES];
     size_t nsources;
-    asset__loader_slot_t *loaders[ASSET__MAX_LOADERS]; /* user ones, then json, bytes */
-    size_t nloaders, nuser_loaders;
+    asset__source_slot_t *retired_sources;
+    _Atomic(asset__loaders_t *) loaders;
     asset__mem_t *mem;
     asset__pkg_t *pkg;
     /* stats [lock], except these two, counted by workers without the lock */
@@ -272,7 +279,21 @@ struct asset_server {
     atomic_uint_fast64_t source_reads, bytes_read;
 };
 
+/* registry.c */
+asset_status_t asset__registry_init(asset_server_t *s); /* the built-ins */
+void asset__registry_free(asset_server_t *s);           /* destroy: no job left */
+asset__source_slot_t *asset__source_find(asset_server_t *s, const char *scheme); /* [lock] */
+/* Destroys replaced sources that no job reads through any more. Lock not held. */
+void asset__sources_reap(asset_server_t *s);
+/* Lock-free snapshot, any thread: user loaders, then json, then bytes. */
+asset__loader_slot_t *const *asset__loaders(const asset_server_t *s, size_t *n);
+asset__loader_slot_t *asset__loader_find(const asset_server_t *s, const char *name);
+/* Calls loaders' claims(): never with the lock held. */
+asset__loader_slot_t *asset__loader_select(const asset_server_t *s, const char *uri);
+
 /* server.c */
+/* The server whose worker or I/O thread this is, NULL on other threads. */
+extern _Thread_local asset_server_t *asset__thread_owner;
 void asset__log(asset_server_t *s, int level, const char *fmt, ...) ASSET_PRINTF(3, 4);
 void asset__maybe_wake(asset_server_t *s);
 bool asset__on_flush_thread(asset_server_t *s); /* [lock] */
@@ -288,8 +309,10 @@ size_t asset__batch_queue_drain(asset_server_t *s);                /* [lock] */
 void asset__batch_free_all(asset_server_t *s);
 
 /* handle.c: [lock] held for all of these */
+/* Lock not held: the handle is private until asset__handle_link puts it in s->all. */
 asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
                                   const asset_load_options_t *o);
+void asset__handle_link(asset_server_t *s, asset_handle_t *h);
 /* Decides h's result and queues it for flush; detaches it from its job. */
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);

@@ -80,6 +80,7 @@ static void async_cb(uv_async_t *a) {
 
 static void io_main(void *arg) {
     asset__io_t *io = arg;
+    asset__thread_owner = io->server;
     int loop_rc = uv_loop_init(&io->loop);
     int async_rc = loop_rc ? loop_rc : uv_async_init(&io->loop, &io->async, async_cb);
     io->init_rc = async_rc ? async_rc : uv_timer_init(&io->loop, &io->timer);

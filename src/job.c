@@ -9,6 +9,7 @@
 #include <string.h>
 
 void asset__job_free(asset__job_t *j) {
+    if (j->source) j->source->users--; /* [lock] */
     if (j->req) {
         asset__request_dispose(j->req);
         asset_free(j->req);

@@ -77,6 +77,7 @@ asset__job_t *asset__heap_pop(asset_server_t *s) {
 
 static void worker_main(void *arg) {
     asset_server_t *s = arg;
+    asset__thread_owner = s;
     uv_mutex_lock(&s->lock);
     for (;;) {
         while (!s->stopping && s->heap_len == 0) uv_cond_wait(&s->work_cond, &s->lock);

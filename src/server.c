@@ -11,6 +11,8 @@
 
 #define MiB (1024u * 1024u)
 
+_Thread_local asset_server_t *asset__thread_owner;
+
 void asset__log(asset_server_t *s, int level, const char *fmt, ...) {
     if (!s || !s->cfg.log) return;
     char buf[1024];
@@ -35,111 +37,6 @@ bool asset__on_flush_thread(asset_server_t *s) {
 asset__io_t *asset__io_get(asset_server_t *s) {
     if (!s->io && !s->stopping) s->io = asset__io_start(s);
     return s->io;
-}
-
-/* ---- registries ---- */
-
-static asset__source_slot_t *find_source(asset_server_t *s, const char *scheme) {
-    for (size_t i = s->nsources; i-- > 0;)
-        if (!strcmp(s->sources[i].scheme, scheme)) return &s->sources[i];
-    return NULL;
-}
-
-int asset_server_register_source(asset_server_t *s, const asset_source_t *src, void *ctx) {
-    if (!s || !src || src->abi < 1 || !src->scheme || !*src->scheme || !src->read)
-        return ASSET_E_INVALID;
-    for (const char *c = src->scheme; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '+' || *c == '-' ||
-              *c == '.'))
-            return ASSET_E_INVALID; /* lowercase schemes only: URIs are lowercased */
-    uv_mutex_lock(&s->lock);
-    asset__source_slot_t *slot = find_source(s, src->scheme);
-    int rc = ASSET_OK;
-    if (slot) { /* replace; the old ctx is the caller's to keep alive */
-        if (slot->vt.destroy) slot->vt.destroy(slot->ctx);
-        slot->vt = *src;
-        slot->ctx = ctx;
-    } else if (s->nsources == ASSET__MAX_SOURCES) {
-        rc = ASSET_E_NO_MEMORY;
-    } else {
-        char *scheme = asset__strdup(src->scheme);
-        if (!scheme) {
-            rc = ASSET_E_NO_MEMORY;
-        } else {
-            slot = &s->sources[s->nsources++];
-            slot->vt = *src;
-            slot->scheme = scheme;
-            slot->ctx = ctx;
-        }
-    }
-    if (slot) slot->vt.scheme = slot->scheme;
-    uv_mutex_unlock(&s->lock);
-    return rc;
-}
-
-static asset__loader_slot_t *loader_new(const asset_loader_t *ld, void *ctx, size_t budget) {
-    asset__loader_slot_t *l = asset__calloc(1, sizeof *l);
-    if (!l) return NULL;
-    l->name = asset__strdup(ld->name);
-    if (!l->name) {
-        asset_free(l);
-        return NULL;
-    }
-    l->vt = *ld;
-    l->vt.name = l->name;
-    l->ctx = ctx;
-    asset__cache_init(&l->cache, budget);
-    return l;
-}
-
-static asset__loader_slot_t *find_loader(asset_server_t *s, const char *name) {
-    for (size_t i = 0; i < s->nloaders; i++)
-        if (!strcmp(s->loaders[i]->name, name)) return s->loaders[i];
-    return NULL;
-}
-
-int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, void *ctx,
-                                 size_t cache_budget) {
-    if (!s || !ld || ld->abi < 1 || !ld->name || !*ld->name || !ld->parse) return ASSET_E_INVALID;
-    int rc = ASSET_OK;
-    uv_mutex_lock(&s->lock);
-    if (find_loader(s, ld->name)) {
-        rc = ASSET_E_INVALID;
-    } else if (s->nloaders == ASSET__MAX_LOADERS) {
-        rc = ASSET_E_NO_MEMORY;
-    } else {
-        asset__loader_slot_t *l =
-            loader_new(ld, ctx, cache_budget ? cache_budget : s->cfg.cache_budget);
-        if (!l) {
-            rc = ASSET_E_NO_MEMORY;
-        } else { /* user loaders go before the built-ins */
-            memmove(&s->loaders[s->nuser_loaders + 1], &s->loaders[s->nuser_loaders],
-                    (s->nloaders - s->nuser_loaders) * sizeof s->loaders[0]);
-            s->loaders[s->nuser_loaders++] = l;
-            s->nloaders++;
-        }
-    }
-    uv_mutex_unlock(&s->lock);
-    return rc;
-}
-
-static bool suffix_match(const char *const *suffixes, const char *uri) {
-    if (!suffixes) return false;
-    size_t ul = strcspn(uri, "?#");
-    for (; *suffixes; suffixes++) {
-        size_t sl = strlen(*suffixes);
-        if (sl <= ul && !strncasecmp(uri + ul - sl, *suffixes, sl)) return true;
-    }
-    return false;
-}
-
-static asset__loader_slot_t *select_loader(asset_server_t *s, const char *uri) {
-    for (size_t i = 0; i + 1 < s->nloaders; i++) { /* the last one, bytes, is the fallback */
-        asset__loader_slot_t *l = s->loaders[i];
-        bool yes = l->vt.claims ? l->vt.claims(l->ctx, uri) : suffix_match(l->vt.suffixes, uri);
-        if (yes) return l;
-    }
-    return s->loaders[s->nloaders - 1];
 }
 
 /* ---- create / destroy ---- */
@@ -198,17 +95,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     s->mem = asset__mem_create();
     s->pkg = asset__pkg_create(s->cfg.pkg_path);
     if (oom || !s->mem || !s->pkg) goto fail;
-    asset__source_slot_t *slot;
-    const asset_source_t *builtins[] = {&asset__file_source, &asset__mem_source, &asset__pkg_source,
-                                        &asset__http_source, &asset__https_source};
-    for (size_t i = 0; i < sizeof builtins / sizeof *builtins; i++)
-        if (asset_server_register_source(s, builtins[i], s) != ASSET_OK) goto fail;
-    (void)slot;
-    asset__loader_slot_t *json = loader_new(&asset__json_loader, s, s->cfg.cache_budget);
-    asset__loader_slot_t *bytes = loader_new(&asset__bytes_loader, s, s->cfg.cache_budget);
-    if (json) s->loaders[s->nloaders++] = json;
-    if (bytes) s->loaders[s->nloaders++] = bytes;
-    if (!json || !bytes) goto fail;
+    if (asset__registry_init(s) != ASSET_OK) goto fail;
     if (asset__pool_start(s) != ASSET_OK) goto fail;
     return s;
 fail:
@@ -216,9 +103,27 @@ fail:
     return NULL;
 }
 
+/* [lock] Why destroying s from this thread would hang or free what the caller is
+ * running in, or NULL when it is fine. */
+static const char *destroy_refused(asset_server_t *s) {
+    if (asset__thread_owner == s)
+        return "called from one of its own worker or I/O threads (a source or loader "
+               "callback); it would wait for itself";
+    if (s->in_flush && asset__on_flush_thread(s))
+        return "called from inside its own flush (a completion or batch callback); "
+               "destroy after asset_server_flush() returns";
+    return NULL;
+}
+
 void asset_server_destroy(asset_server_t *s) {
     if (!s) return;
     uv_mutex_lock(&s->lock);
+    const char *refused = destroy_refused(s);
+    if (refused) {
+        uv_mutex_unlock(&s->lock);
+        asset__log(s, ASSET_LOG_ERROR, "asset_server_destroy: refused, %s", refused);
+        return;
+    }
     s->stopping = true;
     atomic_store(&s->wake_pending, false);
     /* queued jobs: drop them; their handles are freed below */
@@ -247,17 +152,7 @@ void asset_server_destroy(asset_server_t *s) {
     asset__handle_free_all(s);
     asset_free(s->heap);
     asset__map_free(&s->inflight);
-    for (size_t i = 0; i < s->nloaders; i++) {
-        asset__loader_slot_t *l = s->loaders[i];
-        asset__cache_free(&l->cache);
-        if (l->vt.destroy) l->vt.destroy(l->ctx);
-        asset_free(l->name);
-        asset_free(l);
-    }
-    for (size_t i = 0; i < s->nsources; i++) {
-        if (s->sources[i].vt.destroy) s->sources[i].vt.destroy(s->sources[i].ctx);
-        asset_free(s->sources[i].scheme);
-    }
+    asset__registry_free(s);
     asset__mem_destroy(s->mem);
     asset__pkg_destroy(s->pkg);
     uv_cond_destroy(&s->done_cond);
@@ -333,6 +228,7 @@ static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,
     memset(parsed, 0, sizeof *parsed);
     j->uri = j->parsed.uri;
     j->source = src;
+    src->users++; /* [lock] a replaced source lives until its last job is freed */
     j->loader = ld;
     j->no_cache = no_cache;
     j->heap_idx = SIZE_MAX;
@@ -369,16 +265,17 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
     h->timeout_ms = opt.timeout_ms;
     asset__source_slot_t *src = NULL;
     asset__loader_slot_t *ld = NULL;
-    if (pst == ASSET_OK) {
-        src = find_source(s, parsed.scheme);
-        if (src && list)
-            ld = &asset__list_slot;
-        else if (src)
-            ld = opt.loader ? find_loader(s, opt.loader) : select_loader(s, parsed.uri);
-    }
+    if (pst == ASSET_OK) /* claims() is user code: never under the lock */
+        ld = list ? &asset__list_slot
+             : opt.loader ? asset__loader_find(s, opt.loader)
+                          : asset__loader_select(s, parsed.uri);
     if (list) opt.no_cache = true;
 
     uv_mutex_lock(&s->lock);
+    /* the handle becomes visible to cancel_tag in the same critical section that
+     * attaches it: a cancel can never decide it between the two */
+    asset__handle_link(s, h);
+    if (pst == ASSET_OK) src = asset__source_find(s, parsed.scheme);
     if (pst != ASSET_OK) {
         fail_now(h, pst, "%s URI: %s", pst == ASSET_E_FORBIDDEN ? "forbidden" : "invalid", why);
     } else if (!src) {
@@ -464,7 +361,9 @@ void asset_server_invalidate(asset_server_t *s, const char *uri) {
     const char *why;
     if (asset__uri_parse(uri, s->base_dir, s->file_root, &u, &why) != ASSET_OK) return;
     uv_mutex_lock(&s->lock);
-    for (size_t i = 0; i < s->nloaders; i++) asset__cache_remove(&s->loaders[i]->cache, u.uri);
+    size_t n;
+    asset__loader_slot_t *const *ls = asset__loaders(s, &n);
+    for (size_t i = 0; i < n; i++) asset__cache_remove(&ls[i]->cache, u.uri);
     uv_mutex_unlock(&s->lock);
     asset__uri_dispose(&u);
 }
@@ -472,7 +371,9 @@ void asset_server_invalidate(asset_server_t *s, const char *uri) {
 void asset_server_clear_caches(asset_server_t *s) {
     if (!s) return;
     uv_mutex_lock(&s->lock);
-    for (size_t i = 0; i < s->nloaders; i++) asset__cache_clear(&s->loaders[i]->cache);
+    size_t n;
+    asset__loader_slot_t *const *ls = asset__loaders(s, &n);
+    for (size_t i = 0; i < n; i++) asset__cache_clear(&ls[i]->cache);
     uv_mutex_unlock(&s->lock);
 }
 
@@ -487,9 +388,11 @@ void asset_server_stats(const asset_server_t *cs, asset_stats_t *out) {
     out->bytes_read = atomic_load_explicit(&s->bytes_read, memory_order_relaxed);
     out->pending = s->heap_len;
     out->loading = s->running + s->running_async;
-    for (size_t i = 0; i < s->nloaders; i++) {
-        out->bytes_cached += s->loaders[i]->cache.bytes;
-        out->cache_evictions += s->loaders[i]->cache.evictions;
+    size_t n;
+    asset__loader_slot_t *const *ls = asset__loaders(s, &n);
+    for (size_t i = 0; i < n; i++) {
+        out->bytes_cached += ls[i]->cache.bytes;
+        out->cache_evictions += ls[i]->cache.evictions;
     }
     uv_mutex_unlock(&s->lock);
 }

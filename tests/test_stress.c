@@ -281,10 +281,12 @@ static void pick_options(asset_load_options_t *o) {
 static void check_caches(round_t *r) {
     asset_server_t *s = r->s;
     uv_mutex_lock(&s->lock);
-    for (size_t i = 0; i < s->nloaders; i++) {
-        asset__cache_t *c = &s->loaders[i]->cache;
+    size_t n;
+    asset__loader_slot_t *const *ls = asset__loaders(s, &n);
+    for (size_t i = 0; i < n; i++) {
+        asset__cache_t *c = &ls[i]->cache;
         if (c->bytes > c->budget)
-            RFAIL("cache of %s: %zu bytes over its budget %zu", s->loaders[i]->name, c->bytes,
+            RFAIL("cache of %s: %zu bytes over its budget %zu", ls[i]->name, c->bytes,
                   c->budget);
     }
     uv_mutex_unlock(&s->lock);

@@ -14,6 +14,8 @@
 #include "internal.h"
 #include "test_util.h"
 
+#include <unistd.h>
+
 static asset_stats_t stats(asset_server_t *s) {
     asset_stats_t st;
     asset_server_stats(s, &st);
@@ -97,6 +99,60 @@ static void test_cancel_tag_on_shared_job_keeps_the_kept_handle_loading(void **s
     asset_handle_release(kept);
     asset_server_destroy(s);
     tu_gate_free(g);
+}
+
+/* Regression (hostile review, issue 10 #1): a handle was linked into the server's list
+ * before its load took the lock, so cancel_tag could decide it in that window; the load
+ * then attached the decided handle to a job, whose finishing loop never ended (a worker
+ * spun holding the lock, every API call blocked). Thread A loads and releases tagged
+ * loads, thread B cancels the tag, the main thread flushes. A livelock would block the
+ * flush forever: the alarm turns that into a failure instead of a hung suite. */
+typedef struct {
+    asset_server_t *s;
+    atomic_int loads_done, cancels_done;
+    atomic_int stop;
+} tag_race_t;
+
+static void tag_race_loader(void *arg) {
+    tag_race_t *r = arg;
+    asset_load_options_t o = {.tag = "level1"};
+    for (int i = 0; i < 20000; i++) {
+        asset_handle_t *h = asset_server_load(r->s, (i & 1) ? "mem://a.json" : "mem://b.bin", &o);
+        assert_non_null(h);
+        asset_handle_release(h);
+    }
+    atomic_store(&r->loads_done, 1);
+}
+
+static void tag_race_canceller(void *arg) {
+    tag_race_t *r = arg;
+    while (!atomic_load(&r->stop)) asset_server_cancel_tag(r->s, "level1", NULL);
+    atomic_store(&r->cancels_done, 1);
+}
+
+static void test_cancel_tag_racing_tagged_loads_never_livelocks(void **state) {
+    (void)state;
+    alarm(300); /* a livelock holds the server lock forever: fail, do not hang */
+    asset_server_config_t cfg = {.max_workers = 2};
+    tag_race_t r = {.s = asset_server_create(&cfg)};
+    assert_int_equal(asset_mem_put(r.s, "a.json", "{\"x\": 1}", 8), ASSET_OK);
+    assert_int_equal(asset_mem_put(r.s, "b.bin", "bytes", 5), ASSET_OK);
+    uv_thread_t a, b;
+    assert_int_equal(uv_thread_create(&a, tag_race_loader, &r), 0);
+    assert_int_equal(uv_thread_create(&b, tag_race_canceller, &r), 0);
+    while (!atomic_load(&r.loads_done)) asset_server_flush(r.s);
+    atomic_store(&r.stop, 1);
+    uv_thread_join(&a);
+    uv_thread_join(&b);
+    /* the server still answers: a fresh tagged load completes */
+    asset_load_options_t o = {.tag = "level1"};
+    asset_handle_t *h = asset_server_load(r.s, "mem://a.json", &o);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_stats_t st = stats(r.s);
+    assert_int_equal(st.pending, 0);
+    asset_server_destroy(r.s);
+    alarm(0);
 }
 
 static void test_cancel_tag_ignores_null_arguments(void **state) {
@@ -237,6 +293,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_tag_leaves_done_handles_untouched),
         cmocka_unit_test(test_cancel_tag_on_shared_job_keeps_the_kept_handle_loading),
         cmocka_unit_test(test_cancel_tag_ignores_null_arguments),
+        cmocka_unit_test(test_cancel_tag_racing_tagged_loads_never_livelocks),
         cmocka_unit_test(test_blocked_load_times_out_with_message),
         cmocka_unit_test(test_load_finishing_before_its_timeout_is_loaded),
         cmocka_unit_test(test_timeout_of_one_coalesced_handle_leaves_the_other_running),

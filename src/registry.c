@@ -1,0 +1,235 @@
+/* registry.c - the source and loader registries of a server.
+ *
+ * Both may change while loads run on other threads (the header promises every function
+ * to any thread), so:
+ * - Sources are heap slots in an array guarded by s->lock; a load looks its source up
+ *   under the lock and the job counts itself as a user of the slot. Replacing a scheme
+ *   retires the old slot; its destroy() runs once no job uses it any more, outside the
+ *   lock, on the thread that calls asset__sources_reap (register, flush, destroy).
+ * - Loaders are never removed, and loader selection calls user code (claims), which
+ *   must not run under the lock. The list is copy-on-write: a registration publishes a
+ *   new immutable array with an atomic store; readers take a snapshot without a lock.
+ *   Old arrays stay until destroy (at most one per registration, so at most 32). */
+#include "internal.h"
+
+#include <string.h>
+#include <strings.h>
+
+struct asset__loaders {
+    size_t n, nuser;                          /* user loaders first, then json, bytes */
+    asset__loader_slot_t *v[ASSET__MAX_LOADERS];
+    struct asset__loaders *older;             /* the array this one replaced */
+};
+
+/* ---- sources ---- */
+
+/* [lock] */
+asset__source_slot_t *asset__source_find(asset_server_t *s, const char *scheme) {
+    for (size_t i = 0; i < s->nsources; i++)
+        if (!strcmp(s->sources[i]->scheme, scheme)) return s->sources[i];
+    return NULL;
+}
+
+static void source_slot_free(asset__source_slot_t *slot) {
+    if (slot->vt.destroy) slot->vt.destroy(slot->ctx);
+    asset_free(slot->scheme);
+    asset_free(slot);
+}
+
+void asset__sources_reap(asset_server_t *s) {
+    asset__source_slot_t *dead = NULL;
+    uv_mutex_lock(&s->lock);
+    for (asset__source_slot_t **p = &s->retired_sources; *p;) {
+        asset__source_slot_t *slot = *p;
+        if (slot->users == 0) {
+            *p = slot->next_retired;
+            slot->next_retired = dead;
+            dead = slot;
+        } else {
+            p = &slot->next_retired;
+        }
+    }
+    uv_mutex_unlock(&s->lock);
+    while (dead) {
+        asset__source_slot_t *next = dead->next_retired;
+        source_slot_free(dead);
+        dead = next;
+    }
+}
+
+int asset_server_register_source(asset_server_t *s, const asset_source_t *src, void *ctx) {
+    if (!s || !src || src->abi < 1 || !src->scheme || !*src->scheme || !src->read)
+        return ASSET_E_INVALID;
+    for (const char *c = src->scheme; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '+' || *c == '-' ||
+              *c == '.'))
+            return ASSET_E_INVALID; /* lowercase schemes only: URIs are lowercased */
+    asset__source_slot_t *slot = asset__calloc(1, sizeof *slot);
+    char *scheme = slot ? asset__strdup(src->scheme) : NULL;
+    if (!scheme) {
+        asset_free(slot);
+        return ASSET_E_NO_MEMORY;
+    }
+    slot->vt = *src;
+    slot->vt.scheme = slot->scheme = scheme;
+    slot->ctx = ctx;
+    int rc = ASSET_OK;
+    bool replaced = false;
+    uv_mutex_lock(&s->lock);
+    size_t i = 0;
+    while (i < s->nsources && strcmp(s->sources[i]->scheme, scheme) != 0) i++;
+    if (i < s->nsources) { /* replace: the old one dies once no job reads through it */
+        asset__source_slot_t *old = s->sources[i];
+        old->next_retired = s->retired_sources;
+        s->retired_sources = old;
+        s->sources[i] = slot;
+        replaced = true;
+    } else if (s->nsources == ASSET__MAX_SOURCES) {
+        rc = ASSET_E_NO_MEMORY;
+    } else {
+        s->sources[s->nsources++] = slot;
+    }
+    uv_mutex_unlock(&s->lock);
+    if (rc != ASSET_OK) {
+        asset_free(scheme);
+        asset_free(slot);
+    }
+    if (replaced) asset__sources_reap(s);
+    return rc;
+}
+
+/* ---- loaders ---- */
+
+static asset__loaders_t *loaders_now(const asset_server_t *s) {
+    return atomic_load_explicit(&((asset_server_t *)s)->loaders, memory_order_acquire);
+}
+
+asset__loader_slot_t *const *asset__loaders(const asset_server_t *s, size_t *n) {
+    asset__loaders_t *l = loaders_now(s);
+    *n = l ? l->n : 0;
+    return l ? l->v : NULL;
+}
+
+static asset__loader_slot_t *loader_new(const asset_loader_t *ld, void *ctx, size_t budget) {
+    asset__loader_slot_t *l = asset__calloc(1, sizeof *l);
+    if (!l) return NULL;
+    l->name = asset__strdup(ld->name);
+    if (!l->name) {
+        asset_free(l);
+        return NULL;
+    }
+    l->vt = *ld;
+    l->vt.name = l->name;
+    l->ctx = ctx;
+    asset__cache_init(&l->cache, budget);
+    return l;
+}
+
+static void loader_free(asset__loader_slot_t *l) {
+    asset__cache_free(&l->cache);
+    if (l->vt.destroy) l->vt.destroy(l->ctx);
+    asset_free(l->name);
+    asset_free(l);
+}
+
+asset__loader_slot_t *asset__loader_find(const asset_server_t *s, const char *name) {
+    asset__loaders_t *l = loaders_now(s);
+    for (size_t i = 0; l && i < l->n; i++)
+        if (!strcmp(l->v[i]->name, name)) return l->v[i];
+    return NULL;
+}
+
+static bool suffix_match(const char *const *suffixes, const char *uri) {
+    if (!suffixes) return false;
+    size_t ul = strcspn(uri, "?#");
+    for (; *suffixes; suffixes++) {
+        size_t sl = strlen(*suffixes);
+        if (sl <= ul && !strncasecmp(uri + ul - sl, *suffixes, sl)) return true;
+    }
+    return false;
+}
+
+asset__loader_slot_t *asset__loader_select(const asset_server_t *s, const char *uri) {
+    asset__loaders_t *l = loaders_now(s);
+    if (!l || !l->n) return NULL;
+    for (size_t i = 0; i + 1 < l->n; i++) { /* the last one, bytes, is the fallback */
+        asset__loader_slot_t *ld = l->v[i];
+        bool yes = ld->vt.claims ? ld->vt.claims(ld->ctx, uri) : suffix_match(ld->vt.suffixes, uri);
+        if (yes) return ld;
+    }
+    return l->v[l->n - 1];
+}
+
+/* [lock] Publishes a copy of the current array with slot inserted at index at. */
+static bool loaders_insert(asset_server_t *s, asset__loader_slot_t *slot, size_t at, bool user) {
+    asset__loaders_t *old = loaders_now(s);
+    asset__loaders_t *nl = asset__calloc(1, sizeof *nl);
+    if (!nl) return false;
+    if (old) *nl = *old;
+    nl->older = old;
+    memmove(&nl->v[at + 1], &nl->v[at], (nl->n - at) * sizeof nl->v[0]);
+    nl->v[at] = slot;
+    nl->n++;
+    if (user) nl->nuser++;
+    atomic_store_explicit(&s->loaders, nl, memory_order_release);
+    return true;
+}
+
+int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, void *ctx,
+                                 size_t cache_budget) {
+    if (!s || !ld || ld->abi < 1 || !ld->name || !*ld->name || !ld->parse) return ASSET_E_INVALID;
+    int rc = ASSET_OK;
+    uv_mutex_lock(&s->lock);
+    asset__loaders_t *cur = loaders_now(s);
+    if (asset__loader_find(s, ld->name)) {
+        rc = ASSET_E_INVALID;
+    } else if (cur && cur->n == ASSET__MAX_LOADERS) {
+        rc = ASSET_E_NO_MEMORY;
+    } else {
+        asset__loader_slot_t *l =
+            loader_new(ld, ctx, cache_budget ? cache_budget : s->cfg.cache_budget);
+        if (!l || !loaders_insert(s, l, cur ? cur->nuser : 0, true)) { /* before built-ins */
+            if (l) loader_free(l);
+            rc = ASSET_E_NO_MEMORY;
+        }
+    }
+    uv_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* ---- the built-ins, and the end ---- */
+
+static const asset_source_t *const builtin_sources[] = {
+    &asset__file_source, &asset__mem_source, &asset__pkg_source,
+    &asset__http_source, &asset__https_source,
+};
+
+asset_status_t asset__registry_init(asset_server_t *s) {
+    for (size_t i = 0; i < sizeof builtin_sources / sizeof *builtin_sources; i++)
+        if (asset_server_register_source(s, builtin_sources[i], s) != ASSET_OK)
+            return ASSET_E_NO_MEMORY;
+    const asset_loader_t *builtin_loaders[] = {&asset__json_loader, &asset__bytes_loader};
+    for (size_t i = 0; i < 2; i++) {
+        asset__loader_slot_t *l = loader_new(builtin_loaders[i], s, s->cfg.cache_budget);
+        asset__loaders_t *cur = loaders_now(s);
+        if (!l || !loaders_insert(s, l, cur ? cur->n : 0, false)) {
+            if (l) loader_free(l);
+            return ASSET_E_NO_MEMORY;
+        }
+    }
+    return ASSET_OK;
+}
+
+void asset__registry_free(asset_server_t *s) {
+    asset__loaders_t *l = loaders_now(s);
+    for (size_t i = 0; l && i < l->n; i++) loader_free(l->v[i]);
+    while (l) {
+        asset__loaders_t *older = l->older;
+        asset_free(l);
+        l = older;
+    }
+    atomic_store(&s->loaders, NULL);
+    asset__sources_reap(s); /* every job is gone: no retired source has users */
+    for (size_t i = 0; i < s->nsources; i++) source_slot_free(s->sources[i]);
+    s->nsources = 0;
+}
