@@ -16,9 +16,9 @@
 #include <strings.h>
 
 struct asset__loaders {
-    size_t n, nuser;                          /* user loaders first, then json, bytes */
+    size_t n, nuser; /* user loaders first, then json, bytes */
     asset__loader_slot_t *v[ASSET__MAX_LOADERS];
-    struct asset__loaders *older;             /* the array this one replaced */
+    struct asset__loaders *older; /* the array this one replaced */
 };
 
 /* ---- sources ---- */
@@ -200,7 +200,7 @@ int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, vo
 /* ---- the built-ins, and the end ---- */
 
 static const asset_source_t *const builtin_sources[] = {
-    &asset__file_source, &asset__mem_source, &asset__pkg_source,
+    &asset__file_source, &asset__mem_source,   &asset__pkg_source,
     &asset__http_source, &asset__https_source,
 };
 

@@ -266,7 +266,7 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
     asset__source_slot_t *src = NULL;
     asset__loader_slot_t *ld = NULL;
     if (pst == ASSET_OK) /* claims() is user code: never under the lock */
-        ld = list ? &asset__list_slot
+        ld = list         ? &asset__list_slot
              : opt.loader ? asset__loader_find(s, opt.loader)
                           : asset__loader_select(s, parsed.uri);
     if (list) opt.no_cache = true;

@@ -286,8 +286,7 @@ static void check_caches(round_t *r) {
     for (size_t i = 0; i < n; i++) {
         asset__cache_t *c = &ls[i]->cache;
         if (c->bytes > c->budget)
-            RFAIL("cache of %s: %zu bytes over its budget %zu", ls[i]->name, c->bytes,
-                  c->budget);
+            RFAIL("cache of %s: %zu bytes over its budget %zu", ls[i]->name, c->bytes, c->budget);
     }
     uv_mutex_unlock(&s->lock);
 }
