@@ -88,7 +88,8 @@ extern "C" {
     X(E_INTEGRITY, -14, "integrity check failed")                                  \
     X(E_SHUTDOWN, -15, "server is shutting down")                                  \
     X(E_BUSY, -16, "busy: refused while a flush is running")                       \
-    X(E_NO_LOADER, -17, "no loader by that name")
+    X(E_NO_LOADER, -17, "no loader by that name")                                  \
+    X(E_DEPENDENCY, -18, "a dependency failed")
 
 typedef enum asset_status {
 #define ASSET__STATUS_ENUM(name, code, text) ASSET_##name = code,
@@ -111,6 +112,8 @@ typedef struct asset_request asset_request_t;
 typedef struct asset_parse asset_parse_t;
 typedef struct asset_list asset_list_t;
 typedef struct asset_batch asset_batch_t;
+typedef struct asset_finalize asset_finalize_t;
+typedef struct asset_load_options asset_load_options_t; /* defined under Loading */
 
 /* ------------------------------------------------------------------------ */
 /* Allocation                                                                */
@@ -300,7 +303,16 @@ ASSET_API asset_status_t asset_list_fail(asset_list_t *l, asset_status_t st, con
 /* Loaders                                                                   */
 /* ------------------------------------------------------------------------ */
 
-#define ASSET_LOADER_ABI 1u
+#define ASSET_LOADER_ABI 2u /* 1: up to destroy; 2: flags and finalize */
+
+/* asset_loader_t.flags */
+enum {
+    /* free_value runs only on the flush thread: inside asset_server_flush() (a value
+     * released on another thread, or by a cache eviction, is freed at the next flush)
+     * or inside asset_server_destroy(). For values that only that thread may touch
+     * (GPU objects). */
+    ASSET_LOADER_FREE_ON_FLUSH_THREAD = 1u << 0
+};
 
 typedef struct asset_loader {
     uint32_t abi;                /* ASSET_LOADER_ABI; fields are only ever appended */
@@ -314,6 +326,15 @@ typedef struct asset_loader {
                                                              server's lock held: must not
                                                              call the server. NULL: asset_free */
     void (*destroy)(void *ctx);                           /* at server destroy; may be NULL */
+    /* ABI 2 */
+    unsigned flags; /* ASSET_LOADER_* */
+    /* Flush thread, inside flush, after parse and after every dependency is LOADED and
+     * finalized; once per value (cache hits and coalesced loads get the finalized
+     * value). Returns ASSET_OK (the value may have been replaced with
+     * asset_finalize_set_value), ASSET_PENDING (called again at a later flush: split a
+     * big upload over frames) or an error (asset_finalize_fail). A budgeted flush
+     * starts no finalize once its budget is spent. NULL: none. */
+    asset_status_t (*finalize)(void *ctx, asset_finalize_t *f);
 } asset_loader_t;
 
 /* Registers a loader; user loaders are tried in registration order before the
@@ -336,6 +357,40 @@ ASSET_API void *asset_parse_take_data(asset_parse_t *p);
 ASSET_API void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_bytes);
 ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, const char *fmt, ...)
     ASSET_PRINTF(3, 4);
+/* Starts (or joins) a load of uri as a dependency of the asset being parsed; a
+ * relative uri resolves against the parent's URI. The parent becomes LOADED only once
+ * every dependency is done (LOADED and finalized); a required dependency that fails or
+ * is cancelled fails the parent with ASSET_E_DEPENDENCY, a message naming the chain;
+ * a dependency cycle fails the edge that closes it ("dependency cycle: a -> b -> a").
+ * o: as for asset_server_load (o->optional: its failure does not fail the parent);
+ * its priority defaults to the parent's. Returns a handle owned by the parent: valid
+ * while the parent's value or load lives (asset_handle_retain it to keep it longer);
+ * NULL when out of memory. Cancelling the parent cancels the dependencies nothing
+ * else wants; a dependency shared by two parents loads once. */
+ASSET_API asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
+                                             const asset_load_options_t *o);
+/* Publishes a sub-asset beside the main value: "uri#label" loads yield it (sharing
+ * this parse). Cached and ref-counted on its own; free_fn(value, user) frees it
+ * (NULL: the loader's free_value). Labels are unique per asset (a duplicate gives
+ * ASSET_E_INVALID and value stays the caller's); ASSET_E_NO_MEMORY when it cannot be
+ * recorded (value stays the caller's). */
+ASSET_API asset_status_t asset_parse_add_labeled(asset_parse_t *p, const char *label, void *value,
+                                                 size_t cost_bytes,
+                                                 void (*free_fn)(void *value, void *user),
+                                                 void *user);
+
+/* The finalize API, for loaders with a finalize step. Flush thread, inside flush. */
+ASSET_API const char *asset_finalize_uri(const asset_finalize_t *f);
+ASSET_API void *asset_finalize_value(const asset_finalize_t *f); /* what parse set */
+/* Replaces the value (the old one goes to free_value at once) and its cache cost:
+ * e.g. a GPU texture in, the CPU pixels out. */
+ASSET_API void asset_finalize_set_value(asset_finalize_t *f, void *value, size_t cost_bytes);
+ASSET_API size_t asset_finalize_dependency_count(const asset_finalize_t *f);
+/* Borrowed; LOADED, or FAILED/CANCELLED when optional. */
+ASSET_API asset_handle_t *asset_finalize_dependency(const asset_finalize_t *f, size_t i);
+/* Records a message ("<uri>: finalize: <message>") and returns st. */
+ASSET_API asset_status_t asset_finalize_fail(asset_finalize_t *f, asset_status_t st,
+                                             const char *fmt, ...) ASSET_PRINTF(3, 4);
 
 /* Value of the built-in "bytes" loader. */
 typedef struct asset_bytes {
@@ -365,17 +420,21 @@ typedef enum asset_priority {
     ASSET_PRIORITY_LOW = 3
 } asset_priority_t;
 
-typedef struct asset_load_options { /* NULL or zero: defaults */
-    asset_priority_t priority;      /* 0: NORMAL */
-    bool no_cache;                  /* fresh read, no cache lookup or write */
-    uint32_t timeout_ms;            /* 0: none; else ASSET_E_TIMEOUT when exceeded */
-    const char *tag;                /* for asset_server_cancel_tag; copied */
-    const char *loader;             /* force a loader by name; copied */
-    bool non_recursive;             /* load_folder: only the folder's own files */
-} asset_load_options_t;
+struct asset_load_options {    /* NULL or zero: defaults */
+    asset_priority_t priority; /* 0: NORMAL */
+    bool no_cache;             /* fresh read, no cache lookup or write */
+    uint32_t timeout_ms;       /* 0: none; else ASSET_E_TIMEOUT when exceeded */
+    const char *tag;           /* for asset_server_cancel_tag; copied */
+    const char *loader;        /* force a loader by name; copied */
+    bool non_recursive;        /* load_folder: only the folder's own files */
+    bool optional;             /* asset_parse_depend: failing does not fail the parent */
+};
 
 /* Starts loading uri ("file:///abs", "rel/path", "pkg://name/path", "mem://key",
- * "http(s)://..."). Never fails synchronously: a bad URI gives a handle that is FAILED
+ * "http(s)://..."). "uri#label" yields the sub-asset `label` that the loader published
+ * with asset_parse_add_labeled (the parse of uri is shared with every other load of
+ * it); '#' starts the label in every URI, a literal '#' in a name is written %23.
+ * Never fails synchronously: a bad URI gives a handle that is FAILED
  * at the next flush, with a message. Returns NULL only when the handle itself cannot
  * be allocated. The caller owns one reference: asset_handle_release() it. Any thread. */
 ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
@@ -436,6 +495,11 @@ typedef void (*asset_handle_cb)(asset_handle_t *h, void *user);
 ASSET_API uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* Disconnects a callback that has not fired yet. Returns whether it was connected. */
 ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
+/* The dependencies the loader declared (asset_parse_depend), in its order: known once
+ * the parse ran (while LOADING they may still grow), also on a cache hit. 0 for a
+ * labeled load. Borrowed handles, valid while h lives; retain one to keep it longer. */
+ASSET_API size_t asset_handle_dependency_count(const asset_handle_t *h);
+ASSET_API asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_t i);
 
 /* ------------------------------------------------------------------------ */
 /* Batches                                                                   */

@@ -65,7 +65,7 @@ static void list_value_free(void *ctx, void *value) {
 }
 
 asset__loader_slot_t asset__list_slot = {
-    .vt = {ASSET_LOADER_ABI, "listing", NULL, NULL, NULL, list_value_free, NULL},
+    .vt = {ASSET_LOADER_ABI, "listing", NULL, NULL, NULL, list_value_free, NULL, 0, NULL},
     .name = "listing",
 };
 
@@ -612,8 +612,8 @@ static float item_progress(const item_t *it) {
     const asset_handle_t *h = it->h;
     if (h->decided) return h->status == ASSET_OK ? 1.f : 0.f;
     if (!h->job) return 0.f;
-    uint64_t total = atomic_load_explicit(&h->job->total, memory_order_relaxed);
-    uint64_t got = atomic_load_explicit(&h->job->received, memory_order_relaxed);
+    uint64_t got, total; /* its dependencies' bytes too */
+    asset__handle_progress_bytes(h, &got, &total);
     if (!total) return 0.f;
     return got >= total ? 0.999f : (float)((double)got / (double)total);
 }

@@ -9,14 +9,32 @@ asset__value_t *asset__value_retain(asset__value_t *v) {
     return v;
 }
 
-void asset__value_release(asset__value_t *v) {
-    if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1) return;
+void asset__value_free_now(asset__value_t *v) {
+    asset__labels_free(v->labels, v->nlabels);
+    asset_free(v->deps); /* the handles were released by asset__values_drain */
     asset__loader_slot_t *ld = v->loader;
-    if (ld->vt.free_value)
+    if (v->free_fn)
+        v->free_fn(v->value, v->free_user);
+    else if (ld->vt.free_value)
         ld->vt.free_value(ld->ctx, v->value);
     else
         asset_free(v->value);
     asset_free(v);
+}
+
+void asset__value_release(asset__value_t *v) {
+    if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1) return;
+    asset_server_t *s = v->server;
+    /* dependency handles need the lock, which the caller may hold; GPU-like values
+     * need the flush thread: both wait in a lock-free list for the next flush */
+    if (s && (v->ndeps || (v->loader->vt.flags & ASSET_LOADER_FREE_ON_FLUSH_THREAD))) {
+        asset__value_t *head = atomic_load_explicit(&s->dead_values, memory_order_relaxed);
+        do v->dead_next = head;
+        while (!atomic_compare_exchange_weak_explicit(&s->dead_values, &head, v,
+                                                      memory_order_release, memory_order_relaxed));
+        return;
+    }
+    asset__value_free_now(v);
 }
 
 void asset__cache_init(asset__cache_t *c, size_t budget) {

@@ -56,7 +56,10 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
         if (h->job) asset__job_detach(h->job, h);
         return;
     }
-    if (h->job) asset__job_detach(h->job, h);
+    if (h->job) {
+        h->bytes = atomic_load_explicit(&h->job->received, memory_order_relaxed);
+        asset__job_detach(h->job, h);
+    }
     if (h->timer_idx != SIZE_MAX) asset__timer_remove(s, h);
     h->decided = true;
     h->status = st;
@@ -68,6 +71,8 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
         h->value = asset__value_retain(v);
     }
     asset__queue_push(s, h);
+    if (h->dep_parent) asset__graph_dep_decided(s, h); /* after queueing: deps first */
+    asset__graph_drain(s);
 }
 
 static void handle_free(asset_handle_t *h) {
@@ -85,6 +90,7 @@ static void handle_free(asset_handle_t *h) {
     asset_free(h->message);
     asset_free(h->uri);
     asset_free(h->tag);
+    asset_free(h->label);
     h->magic = ASSET__HANDLE_DEAD; /* a later release of it can be recognised (debug) */
     asset_free(h);
 }
@@ -152,6 +158,8 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     s->flush_thread = uv_thread_self();
     uint64_t start = budget_ns ? asset__now_ns() : 0;
     size_t n = 0;
+    /* finalize first: what it completes is delivered by the loop below, in order */
+    asset__finalize_run(s, start, budget_ns);
     while (s->q_head) {
         asset_handle_t *h = s->q_head;
         s->q_head = h->queue_next;
@@ -169,12 +177,13 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (n && s->waiters) uv_cond_broadcast(&s->done_cond);
     /* the budget ran out with work left: the queue never went empty, so no push will
      * wake an event-driven host; wake it now or the rest waits for an unrelated load */
-    bool more = (s->q_head || s->bq_head) && !s->stopping;
+    bool more = (s->q_head || s->bq_head || s->fin_head) && !s->stopping;
     if (more) atomic_store(&s->wake_pending, true);
     bool reap = s->retired_sources != NULL;
     uv_mutex_unlock(&s->lock);
     if (more) asset__maybe_wake(s);
     if (reap) asset__sources_reap(s); /* replaced sources whose last read ended */
+    asset__values_drain(s);           /* values only this thread may free */
     return n;
 }
 
@@ -202,9 +211,9 @@ float asset_handle_progress(const asset_handle_t *h) {
     uv_mutex_lock(&s->lock);
     if (h->decided && h->status == ASSET_OK) {
         p = 1.f;
-    } else if (h->job) {
-        uint64_t total = atomic_load_explicit(&h->job->total, memory_order_relaxed);
-        uint64_t got = atomic_load_explicit(&h->job->received, memory_order_relaxed);
+    } else if (h->job) { /* its own bytes and its dependencies' */
+        uint64_t got, total;
+        asset__handle_progress_bytes(h, &got, &total);
         if (total) p = got >= total ? 0.999f : (float)((double)got / (double)total);
     }
     uv_mutex_unlock(&s->lock);
@@ -384,7 +393,7 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), void *arg
                 rc = ASSET_E_BUSY;
                 break;
             }
-            if (s->q_head || s->bq_head) {
+            if (s->q_head || s->bq_head || s->fin_head) {
                 uv_mutex_unlock(&s->lock);
                 asset_server_flush(s);
                 uv_mutex_lock(&s->lock);

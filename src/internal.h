@@ -36,14 +36,32 @@ static inline uint64_t asset__now_ns(void) { return uv_hrtime(); }
 
 /* ---- values: ref-counted loader results shared by the cache and handles ---- */
 typedef struct asset__loader_slot asset__loader_slot_t;
+typedef struct asset__label asset__label_t;
 typedef struct asset__value {
     atomic_uint refs;
     void *value;
     size_t cost;
     asset__loader_slot_t *loader;
+    /* the graph (graph.c); immutable once the value is published */
+    asset_server_t *server;
+    struct asset_handle **deps; /* dependency handles, one reference each */
+    size_t ndeps;
+    asset__label_t *labels; /* sub-assets, each its own value */
+    size_t nlabels;
+    void (*free_fn)(void *value, void *user); /* a labeled value's own free, or NULL */
+    void *free_user;
+    struct asset__value *dead_next; /* in s->dead_values until the flush thread frees it */
 } asset__value_t;
+struct asset__label {
+    char *name;
+    asset__value_t *value; /* one reference */
+};
 asset__value_t *asset__value_retain(asset__value_t *v);
+/* The last release frees the value, or queues it for the flush thread (values holding
+ * dependency handles, and those of FREE_ON_FLUSH_THREAD loaders). Any thread, lock
+ * held or not. */
 void asset__value_release(asset__value_t *v);
+void asset__value_free_now(asset__value_t *v); /* labels, deps array, the loader's free */
 
 /* ---- caches (cache.c): byte-budget LRU keyed on URI, each entry one version ---- */
 typedef struct asset__cache_entry {
@@ -123,6 +141,14 @@ struct asset_parse {
     size_t cost;
     bool has_value;
     char *message;
+    asset__label_t *labels; /* asset_parse_add_labeled, moved into the value */
+    size_t nlabels;
+};
+
+struct asset_finalize {
+    struct asset__job *job;
+    asset__value_t *v;
+    char *message;
 };
 
 struct asset_list {
@@ -138,7 +164,13 @@ void asset__list_dispose(struct asset_list *l);
 
 /* ---- jobs: one unit of work, shared by every handle that coalesced onto it ---- */
 enum { ASSET__PHASE_READ, ASSET__PHASE_PARSE };
-enum { ASSET__JOB_QUEUED, ASSET__JOB_RUNNING, ASSET__JOB_WAITING_ASYNC };
+enum {
+    ASSET__JOB_QUEUED,
+    ASSET__JOB_RUNNING,
+    ASSET__JOB_WAITING_ASYNC,
+    ASSET__JOB_WAITING_DEPS, /* parsed; dependencies unfinished (no thread on it) */
+    ASSET__JOB_FINALIZING    /* in the flush side's finalize queue */
+};
 
 typedef struct asset__job {
     asset__map_node_t
@@ -167,6 +199,22 @@ typedef struct asset__job {
     asset_status_t read_status;       /* ASYNC: set by asset_request_finish */
     _Atomic uint64_t received, total; /* progress, any thread */
     struct asset_request *req;        /* made when a worker starts the read */
+    /* the graph (graph.c, finalize.c), all [lock] */
+    struct asset_handle **deps; /* dependency handles, one reference each, until the
+                                   value takes them */
+    size_t ndeps, deps_cap;
+    size_t deps_pending;       /* dependencies not decided yet */
+    bool parsed_done;          /* parse returned: no dependency is added any more */
+    bool abandoned;            /* every handle left while waiting: free at the next step */
+    bool in_finalize;          /* a finalize call runs on it (lock released) */
+    asset_status_t dep_status; /* first required dependency failure, or OK */
+    char *dep_message;
+    asset__value_t *pvalue;        /* the value waiting for dependencies or finalize */
+    struct asset__job *graph_next; /* in s->graph_ready */
+    struct asset__job *fin_next;   /* in the finalize queue */
+    bool in_graph_ready;
+    uint64_t visit; /* cycle search mark */
+    struct asset__job *visit_from;
 } asset__job_t;
 
 /* ---- handles ---- */
@@ -205,6 +253,11 @@ struct asset_handle {
     uint64_t deadline_ns;                     /* [lock] */
     uint32_t timeout_ms;
     asset__cb_t *cbs; /* [lock] */
+    /* the graph */
+    char *label;                   /* "uri#label": the sub-asset wanted, or NULL */
+    bool optional;                 /* as a dependency: failing does not fail the parent */
+    struct asset__job *dep_parent; /* [lock] the job waiting for this handle, until decided */
+    uint64_t bytes;                /* [lock] bytes its load read, recorded when decided */
 };
 
 #include "io_thread.h"
@@ -277,6 +330,13 @@ struct asset_server {
     /* stats [lock], except these two, counted by workers without the lock */
     asset_stats_t stats;
     atomic_uint_fast64_t source_reads, bytes_read;
+    /* the graph [lock] */
+    asset__job_t *graph_ready, *graph_ready_tail; /* jobs with a step to take */
+    bool graph_draining;
+    uint64_t graph_epoch;
+    asset__job_t *fin_head, *fin_tail;     /* finalize queue (flush thread runs it) */
+    bool handles_gone;                     /* destroy freed every handle */
+    _Atomic(asset__value_t *) dead_values; /* values the flush thread frees (lock-free push) */
 };
 
 /* registry.c */
@@ -332,8 +392,45 @@ uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns);
 
 #include "pool.h"
 
+/* graph.c: dependencies, labels, values with a life of their own. [lock] unless noted */
+/* A handle's result from value v: its label's value, or NOT_FOUND naming the label. */
+void asset__handle_decide_value(asset_handle_t *h, asset__value_t *v, int http_status);
+/* h was decided: tell the job waiting for it. */
+void asset__graph_dep_decided(asset_server_t *s, asset_handle_t *h);
+/* The parse of j returned OK with v: wait for dependencies, finalize, or finish. */
+void asset__graph_parsed(asset_server_t *s, asset__job_t *j, asset__value_t *v);
+/* Every handle left j while it waited: cancel its dependencies, free it. */
+void asset__graph_abandon(asset_server_t *s, asset__job_t *j);
+/* Runs the steps queued by the above until none is left (iterative: deep chains). */
+void asset__graph_drain(asset_server_t *s);
+/* Drops j's dependency handles (cancelling the undecided ones). */
+void asset__graph_release_deps(asset_server_t *s, asset__job_t *j);
+/* A parent's priority was raised: raise the loads it waits for. */
+void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio);
+/* Bytes received and expected by h's load and its dependencies. */
+void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64_t *total);
+/* Lock not held: frees the values queued for the flush thread. */
+void asset__values_drain(asset_server_t *s);
+void asset__labels_free(asset__label_t *l, size_t n); /* any thread */
+/* Destroy, after every thread stopped: frees jobs left waiting for dependencies or
+ * finalize. */
+void asset__graph_free_all(asset_server_t *s);
+
+/* finalize.c, [lock] */
+void asset__finalize_push(asset_server_t *s, asset__job_t *j);
+/* Runs queued finalize steps (lock released around each call) until the queue is
+ * empty or, after the first, the budget is spent. Returns how many ran. */
+size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
+/* Completes j with v: cache insert, every handle decided. */
+void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v);
+
 /* job.c */
 void asset__job_detach(asset__job_t *j, asset_handle_t *h); /* [lock] */
+/* [lock] Unmaps and frees a job no handle wants any more. */
+void asset__job_drop(asset_server_t *s, asset__job_t *j);
+/* [lock] Decides every attached handle and frees the job. msg may be NULL. */
+void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t st,
+                              const char *msg, asset__value_t *v);
 void asset__job_free(asset__job_t *j);
 void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
 

@@ -10,6 +10,9 @@
 
 void asset__job_free(asset__job_t *j) {
     if (j->source) j->source->users--; /* [lock] */
+    if (j->deps) asset__graph_release_deps(j->deps[0]->server, j);
+    asset__value_release(j->pvalue);
+    asset_free(j->dep_message);
     if (j->req) {
         asset__request_dispose(j->req);
         asset_free(j->req);
@@ -45,6 +48,9 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
     if (j->state == ASSET__JOB_QUEUED) {
         asset__heap_remove(s, j);
         asset__job_free(j);
+    } else if (j->state == ASSET__JOB_WAITING_DEPS || j->state == ASSET__JOB_FINALIZING) {
+        asset__graph_abandon(s, j); /* its dependencies nothing else wants stop too */
+        asset__graph_drain(s);
     } else {
         atomic_store_explicit(&j->cancelled, true, memory_order_release);
         /* an async read (HTTP) notices on the I/O thread's next turn */
@@ -52,8 +58,12 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
     }
 }
 
-/* [lock] Decides every attached handle and frees the job. msg may be NULL. */
-static void job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t st,
+void asset__job_drop(asset_server_t *s, asset__job_t *j) {
+    job_unmap(s, j);
+    asset__job_free(j);
+}
+
+void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t st,
                               const char *msg, asset__value_t *v) {
     j->finishing = true;
     /* the worker is done with it in the same critical section that publishes the
@@ -63,15 +73,36 @@ static void job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
         j->state = ASSET__JOB_QUEUED; /* counted once even if finished twice */
     }
     job_unmap(s, j);
-    while (j->handles)
-        asset__handle_decide(j->handles, st, msg, v, j->req ? j->req->http_status : 0);
+    int http = j->req ? j->req->http_status : 0;
+    while (j->handles) {
+        if (st == ASSET_OK)
+            asset__handle_decide_value(j->handles, v, http);
+        else
+            asset__handle_decide(j->handles, st, msg, NULL, http);
+    }
     asset__job_free(j);
+}
+
+void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) {
+    if (j->ndeps && !v->ndeps) { /* the value keeps its dependencies alive from now on */
+        v->deps = j->deps;
+        v->ndeps = j->ndeps;
+        j->deps = NULL;
+        j->ndeps = j->deps_cap = 0;
+    }
+    asset__loader_slot_t *ld = j->loader;
+    if (!j->no_cache && asset__cache_put(&ld->cache, j->uri, j->req ? j->req->version : NULL, v) &&
+        j->sha256) {
+        asset__cache_entry_t *e = asset__cache_get(&ld->cache, j->uri);
+        if (e) e->sha256 = asset__strdup(j->sha256); /* NULL on no memory: just unverified */
+    }
+    asset__job_finish_locked(s, j, ASSET_OK, NULL, v);
 }
 
 static void job_finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
                        asset__value_t *v) {
     uv_mutex_lock(&s->lock);
-    job_finish_locked(s, j, st, msg, v);
+    asset__job_finish_locked(s, j, st, msg, v);
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
 }
@@ -97,6 +128,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     if (st == ASSET_OK && !p.has_value)
         st = asset_parse_fail(&p, ASSET_E_PARSE, "loader set no value");
     if (st != ASSET_OK) {
+        asset__labels_free(p.labels, p.nlabels);
         if (p.has_value) { /* a loader that set a value and then failed: do not leak it */
             if (ld->vt.free_value)
                 ld->vt.free_value(ld->ctx, p.value);
@@ -116,6 +148,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     asset_free(p.message);
     asset__value_t *v = asset__calloc(1, sizeof *v);
     if (!v) {
+        asset__labels_free(p.labels, p.nlabels);
         if (ld->vt.free_value)
             ld->vt.free_value(ld->ctx, p.value);
         else
@@ -127,16 +160,14 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     v->value = p.value;
     v->cost = p.cost;
     v->loader = ld;
+    v->server = s;
+    v->labels = p.labels;
+    v->nlabels = p.nlabels;
     uv_mutex_lock(&s->lock);
     s->stats.parses++;
     s->stats.cache_misses++;
-    if (!j->no_cache && asset__cache_put(&ld->cache, j->uri, r->version, v) && j->sha256) {
-        asset__cache_entry_t *e = asset__cache_get(&ld->cache, j->uri);
-        if (e) e->sha256 = asset__strdup(j->sha256); /* NULL on no memory: just unverified */
-    }
-    job_finish_locked(s, j, ASSET_OK, NULL, v);
+    asset__graph_parsed(s, j, v); /* the job holds v now: dependencies, finalize, done */
     uv_mutex_unlock(&s->lock);
-    asset__value_release(v);
     asset__maybe_wake(s);
 }
 
@@ -157,7 +188,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         uv_mutex_lock(&s->lock);
         s->stats.cache_hits++;
         asset__cache_get(&j->loader->cache, j->uri); /* touch */
-        job_finish_locked(s, j, ASSET_OK, NULL, j->cached);
+        asset__job_finish_locked(s, j, ASSET_OK, NULL, j->cached);
         uv_mutex_unlock(&s->lock);
         asset__maybe_wake(s);
         return;
@@ -220,6 +251,7 @@ static void run_list(asset_server_t *s, asset__job_t *j) {
     v->value = l;
     v->cost = l->count * 64;
     v->loader = &asset__list_slot;
+    v->server = s;
     job_finish(s, j, ASSET_OK, NULL, v);
     asset__value_release(v);
 }

@@ -118,7 +118,8 @@ static asset__loader_slot_t *loader_new(const asset_loader_t *ld, void *ctx, siz
         asset_free(l);
         return NULL;
     }
-    l->vt = *ld;
+    /* an ABI 1 vtable ends at destroy: read no further (the rest stays zero) */
+    memcpy(&l->vt, ld, ld->abi >= 2 ? sizeof *ld : offsetof(asset_loader_t, flags));
     l->vt.name = l->name;
     l->ctx = ctx;
     asset__cache_init(&l->cache, budget);
@@ -222,6 +223,10 @@ asset_status_t asset__registry_init(asset_server_t *s) {
 
 void asset__registry_free(asset_server_t *s) {
     asset__loaders_t *l = loaders_now(s);
+    /* every value first (some wait for the flush thread: this one, now), then the
+     * loaders their free_value belongs to */
+    for (size_t i = 0; l && i < l->n; i++) asset__cache_free(&l->v[i]->cache);
+    asset__values_drain(s);
     for (size_t i = 0; l && i < l->n; i++) loader_free(l->v[i]);
     while (l) {
         asset__loaders_t *older = l->older;

@@ -149,6 +149,7 @@ void asset_server_destroy(asset_server_t *s) {
     uv_mutex_unlock(&s->lock);
     /* no other thread touches the server from here */
     asset__batch_free_all(s);
+    asset__graph_free_all(s); /* jobs waiting for dependencies or finalize */
     asset__handle_free_all(s);
     asset_free(s->heap);
     asset__map_free(&s->inflight);
@@ -256,13 +257,38 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
     if (o) opt = *o;
     asset_uri_t parsed;
     const char *why = NULL;
-    asset_status_t pst = asset__uri_parse(uri, s->base_dir, s->file_root, &parsed, &why);
-    asset_handle_t *h = asset__handle_new(s, pst == ASSET_OK ? parsed.uri : uri, &opt);
+    /* "uri#label": the job loads uri (shared with every load of it), the handle wants
+     * the sub-asset; '#' always starts the label (a literal one is %23) */
+    const char *hash = uri && !list ? strchr(uri, '#') : NULL;
+    char *base = hash ? asset__strndup(uri, (size_t)(hash - uri)) : NULL;
+    if (hash && !base) return NULL;
+    asset_status_t pst =
+        asset__uri_parse(base ? base : uri, s->base_dir, s->file_root, &parsed, &why);
+    asset_free(base);
+    if (pst == ASSET_OK && hash && !hash[1]) {
+        asset__uri_dispose(&parsed);
+        pst = ASSET_E_INVALID;
+        why = "empty label after '#'";
+    }
+    char *named = pst == ASSET_OK && hash ? asset__asprintf("%s%s", parsed.uri, hash) : NULL;
+    asset_handle_t *h = NULL;
+    if (pst != ASSET_OK || !hash || named)
+        h = asset__handle_new(s, pst == ASSET_OK ? (named ? named : parsed.uri) : uri, &opt);
+    asset_free(named);
+    if (h && named && !(h->label = asset__strdup(hash + 1))) {
+        uv_mutex_lock(&s->lock);
+        asset__handle_link(s, h); /* freed the usual way */
+        h->refs = 0;
+        asset__handle_maybe_free(h);
+        uv_mutex_unlock(&s->lock);
+        h = NULL;
+    }
     if (!h) {
         asset__uri_dispose(&parsed);
         return NULL;
     }
     h->timeout_ms = opt.timeout_ms;
+    h->optional = opt.optional;
     asset__source_slot_t *src = NULL;
     asset__loader_slot_t *ld = NULL;
     if (pst == ASSET_OK) /* claims() is user code: never under the lock */
@@ -293,13 +319,14 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
         asset__job_t *j = NULL;
         if (e && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)) {
             s->stats.cache_hits++; /* no I/O: done at the next flush */
-            asset__handle_decide(h, ASSET_OK, NULL, e->value, 0);
+            asset__handle_decide_value(h, e->value, 0);
         } else if ((j = find_inflight(s, parsed.uri, ld, opt.no_cache, recursive, sha256))) {
             attach(j, h);
             s->stats.coalesced++;
             if (h->priority < j->priority) {
                 j->priority = h->priority;
                 asset__heap_update(s, j);
+                asset__graph_raise(s, j, j->priority); /* and what it waits for */
             }
             if (j->state != ASSET__JOB_QUEUED) atomic_store(&h->state, ASSET_STATE_LOADING);
         } else if (!(j = job_new(&parsed, src, ld, opt.no_cache))) {

@@ -536,7 +536,7 @@ static asset_status_t odd_parse(void *ctx, asset_parse_t *p) {
 
 static void test_loader_statuses_that_make_no_sense_fail_with_parse(void **state) {
     fx_t *x = *state;
-    asset_loader_t ld = {ASSET_LOADER_ABI, "odd", NULL, NULL, odd_parse, NULL, NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI, "odd", NULL, NULL, odd_parse, NULL, NULL, 0, NULL};
     assert_int_equal(asset_server_register_loader(x->s, &ld, NULL, 0), ASSET_OK);
     asset_load_options_t o = {.loader = "odd"};
     const char *cases[][2] = {{"fault://ok/1/0", "no value"}, /* OK without a value */

@@ -282,7 +282,7 @@ static asset_status_t dummy_parse(void *ctx, asset_parse_t *p) {
 static void test_register_loader_validates(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
-    asset_loader_t ok = {ASSET_LOADER_ABI, "mine", NULL, NULL, dummy_parse, NULL, NULL};
+    asset_loader_t ok = {ASSET_LOADER_ABI, "mine", NULL, NULL, dummy_parse, NULL, NULL, 0, NULL};
     asset_loader_t v = ok;
     assert_int_equal(asset_server_register_loader(NULL, &ok, NULL, 0), ASSET_E_INVALID);
     assert_int_equal(asset_server_register_loader(s, NULL, NULL, 0), ASSET_E_INVALID);
@@ -680,7 +680,7 @@ static void test_registering_while_other_threads_load_is_safe(void **state) {
     char name[32];
     for (int i = 0; i < 24; i++) { /* fills the loader registry to its limit */
         snprintf(name, sizeof name, "race%d", i);
-        asset_loader_t ld = {ASSET_LOADER_ABI, name, race_suffixes, NULL, race_parse, NULL, NULL};
+        asset_loader_t ld = {ASSET_LOADER_ABI, name, race_suffixes, NULL, race_parse, NULL, NULL, 0, NULL};
         assert_int_equal(asset_server_register_loader(r.s, &ld, NULL, 0), ASSET_OK);
         snprintf(name, sizeof name, "rr%d", i % 4); /* and replaces sources over and over */
         echoes[i].tag = "rr";

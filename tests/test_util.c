@@ -241,7 +241,7 @@ int tu_counting_loader_register(asset_server_t *s, const char *name, const char 
         tables[i][1] = NULL;
         suffixes = tables[i];
     }
-    asset_loader_t ld = {ASSET_LOADER_ABI, name, suffixes, NULL, count_parse, count_free, NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI, name, suffixes, NULL, count_parse, count_free, NULL, 0, NULL};
     return asset_server_register_loader(s, &ld, c, budget);
 }
 

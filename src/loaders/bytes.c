@@ -31,5 +31,5 @@ static void bytes_free(void *ctx, void *value) {
 }
 
 const asset_loader_t asset__bytes_loader = {
-    ASSET_LOADER_ABI, "bytes", NULL, NULL, bytes_parse, bytes_free, NULL,
+    ASSET_LOADER_ABI, "bytes", NULL, NULL, bytes_parse, bytes_free, NULL, 0, NULL,
 };

@@ -132,5 +132,5 @@ static void json_free(void *ctx, void *value) {
 static const char *const json_suffixes[] = {".json", NULL};
 
 const asset_loader_t asset__json_loader = {
-    ASSET_LOADER_ABI, "json", json_suffixes, NULL, json_parse, json_free, NULL,
+    ASSET_LOADER_ABI, "json", json_suffixes, NULL, json_parse, json_free, NULL, 0, NULL,
 };

@@ -1,0 +1,129 @@
+/* finalize.c - the flush side's finalize queue: loaders' main-thread step (a GPU
+ * upload) after parse and after every dependency is done, inside
+ * asset_server_flush(), within its budget.
+ *
+ * A job enters the queue only when its dependencies are decided LOADED, which for a
+ * dependency with a finalize step already means finalized: dependencies finalize
+ * first with no ordering logic here. A job whose every handle left stays in the queue
+ * marked abandoned and is freed when the queue reaches it (never while its finalize
+ * call runs). [lock] held unless noted. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void asset__finalize_push(asset_server_t *s, asset__job_t *j) {
+    j->state = ASSET__JOB_FINALIZING;
+    j->fin_next = NULL;
+    if (s->fin_tail)
+        s->fin_tail->fin_next = j;
+    else
+        s->fin_head = j;
+    s->fin_tail = j;
+    /* the flush thread has work: like a completion, wake an event-driven host */
+    if (!s->stopping) atomic_store(&s->wake_pending, true);
+    if (s->waiters) uv_cond_broadcast(&s->done_cond);
+}
+
+static asset__job_t *pop(asset_server_t *s) {
+    asset__job_t *j = s->fin_head;
+    s->fin_head = j->fin_next;
+    if (!s->fin_head) s->fin_tail = NULL;
+    j->fin_next = NULL;
+    return j;
+}
+
+static void fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *why) {
+    /* a status that is no error of ours is a finalize error, with its number */
+    char odd[64];
+    if (st > 0 || !strcmp(asset_err_name(st), "UNKNOWN")) {
+        snprintf(odd, sizeof odd, "loader returned an unexpected status (%d)", (int)st);
+        st = ASSET_E_PARSE;
+        why = odd;
+    }
+    char *msg = asset__asprintf("%s: finalize: %s", j->uri, why ? why : asset_strerror(st));
+    asset__job_finish_locked(s, j, st, msg, NULL);
+    asset_free(msg);
+}
+
+size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
+    size_t n = 0;
+    asset__job_t *later = NULL, *later_tail = NULL; /* PENDING: again at the next flush */
+    while (s->fin_head) {
+        if (n && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
+        asset__job_t *j = pop(s);
+        if (j->abandoned || j->live == 0) {
+            asset__job_drop(s, j);
+            continue;
+        }
+        asset__loader_slot_t *ld = j->loader;
+        asset_finalize_t f = {.job = j, .v = j->pvalue};
+        j->in_finalize = true;
+        uv_mutex_unlock(&s->lock);
+        asset_status_t st = ld->vt.finalize(ld->ctx, &f);
+        uv_mutex_lock(&s->lock);
+        j->in_finalize = false;
+        n++;
+        if (j->abandoned || j->live == 0) {
+            asset__job_drop(s, j);
+        } else if (st == ASSET_PENDING) {
+            if (later_tail)
+                later_tail->fin_next = j;
+            else
+                later = j;
+            later_tail = j;
+        } else if (st == ASSET_OK) {
+            asset__job_complete(s, j, j->pvalue);
+        } else {
+            fail(s, j, st, f.message);
+        }
+        asset_free(f.message);
+    }
+    if (later) { /* behind what is queued: every job gets its turn */
+        if (s->fin_tail)
+            s->fin_tail->fin_next = later;
+        else
+            s->fin_head = later;
+        s->fin_tail = later_tail;
+    }
+    return n;
+}
+
+/* ---- the finalize API (flush thread, inside finalize; lock not held) ---- */
+
+const char *asset_finalize_uri(const asset_finalize_t *f) { return f ? f->job->uri : ""; }
+
+void *asset_finalize_value(const asset_finalize_t *f) { return f ? f->v->value : NULL; }
+
+void asset_finalize_set_value(asset_finalize_t *f, void *value, size_t cost_bytes) {
+    if (!f) return;
+    asset__value_t *v = f->v;
+    asset__loader_slot_t *ld = v->loader;
+    if (v->value != value) {
+        if (ld->vt.free_value)
+            ld->vt.free_value(ld->ctx, v->value);
+        else
+            asset_free(v->value);
+    }
+    v->value = value;
+    v->cost = cost_bytes;
+}
+
+/* The job's dependency array is stable during finalize: nothing adds to it after
+ * parse and an abandoned job is not freed while its finalize runs. */
+size_t asset_finalize_dependency_count(const asset_finalize_t *f) { return f ? f->job->ndeps : 0; }
+
+asset_handle_t *asset_finalize_dependency(const asset_finalize_t *f, size_t i) {
+    return f && i < f->job->ndeps ? f->job->deps[i] : NULL;
+}
+
+asset_status_t asset_finalize_fail(asset_finalize_t *f, asset_status_t st, const char *fmt, ...) {
+    if (f && !f->message) {
+        va_list ap;
+        va_start(ap, fmt);
+        f->message = asset__vasprintf(fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}

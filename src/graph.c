@@ -1,0 +1,394 @@
+/* graph.c - the asset graph: dependencies declared during parse, cycle detection,
+ * labeled sub-assets, and values that hold dependency handles.
+ *
+ * A job whose parse declared dependencies does not block its worker: after parse it
+ * waits (ASSET__JOB_WAITING_DEPS) holding one handle per dependency and a count of the
+ * undecided ones. Deciding a dependency handle tells its parent (dep_decided); when
+ * the count reaches zero, or a required dependency failed, the parent has a step to
+ * take. Steps go through one work list drained iteratively (graph_drain), so a chain
+ * of 10,000 assets finishing, failing or being abandoned never recurses 10,000 deep.
+ *
+ * Ownership: the job owns its dependency handles until it completes; then its value
+ * takes them (v->deps), so a cached parent keeps its dependencies alive and a cache hit
+ * hands them out again. A value holding handles is freed by the flush thread
+ * (asset__values_drain), since releasing handles needs the lock that the last
+ * releaser of a value may already hold. Everything here runs with s->lock held unless
+ * its comment says otherwise. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- labels ---- */
+
+void asset__labels_free(asset__label_t *l, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        asset_free(l[i].name);
+        asset__value_release(l[i].value);
+    }
+    asset_free(l);
+}
+
+asset_status_t asset_parse_add_labeled(asset_parse_t *p, const char *label, void *value,
+                                       size_t cost_bytes, void (*free_fn)(void *value, void *user),
+                                       void *user) {
+    if (!p || !label || !*label) return ASSET_E_INVALID;
+    for (size_t i = 0; i < p->nlabels; i++)
+        if (!strcmp(p->labels[i].name, label)) return ASSET_E_INVALID;
+    asset__label_t *nl = asset_realloc(p->labels, (p->nlabels + 1) * sizeof *nl);
+    if (!nl) return ASSET_E_NO_MEMORY;
+    p->labels = nl;
+    asset__value_t *v = asset__calloc(1, sizeof *v);
+    char *name = v ? asset__strdup(label) : NULL;
+    if (!name) {
+        asset_free(v);
+        return ASSET_E_NO_MEMORY;
+    }
+    atomic_init(&v->refs, 1);
+    v->value = value;
+    v->cost = cost_bytes;
+    v->loader = p->req->job->loader;
+    v->server = p->req->server;
+    v->free_fn = free_fn;
+    v->free_user = user;
+    nl[p->nlabels].name = name;
+    nl[p->nlabels].value = v;
+    p->nlabels++;
+    return ASSET_OK;
+}
+
+void asset__handle_decide_value(asset_handle_t *h, asset__value_t *v, int http_status) {
+    if (!h->label) {
+        asset__handle_decide(h, ASSET_OK, NULL, v, http_status);
+        return;
+    }
+    for (size_t i = 0; i < v->nlabels; i++) {
+        if (!strcmp(v->labels[i].name, h->label)) {
+            asset__handle_decide(h, ASSET_OK, NULL, v->labels[i].value, http_status);
+            return;
+        }
+    }
+    char *msg = asset__asprintf("%s: label '%s' not found (the asset has %zu label%s)", h->uri,
+                                h->label, v->nlabels, v->nlabels == 1 ? "" : "s");
+    asset__handle_decide(h, ASSET_E_NOT_FOUND, msg, NULL, http_status);
+    asset_free(msg);
+}
+
+/* ---- the work list ---- */
+
+static void ready_push(asset_server_t *s, asset__job_t *j) {
+    if (j->in_graph_ready) return;
+    j->in_graph_ready = true;
+    j->graph_next = NULL;
+    if (s->graph_ready_tail)
+        s->graph_ready_tail->graph_next = j;
+    else
+        s->graph_ready = j;
+    s->graph_ready_tail = j;
+}
+
+static void step(asset_server_t *s, asset__job_t *j) {
+    if (j->state == ASSET__JOB_FINALIZING) return; /* the finalize queue frees or ends it */
+    if (j->abandoned || j->live == 0) {
+        asset__job_drop(s, j);
+        return;
+    }
+    if (!j->parsed_done) return;
+    if (j->dep_status != ASSET_OK) {
+        asset__job_finish_locked(s, j, j->dep_status, j->dep_message, NULL);
+        return;
+    }
+    if (j->deps_pending) return;
+    if (j->loader->vt.finalize)
+        asset__finalize_push(s, j);
+    else
+        asset__job_complete(s, j, j->pvalue);
+}
+
+void asset__graph_drain(asset_server_t *s) {
+    if (s->graph_draining) return; /* the outer drain picks up what this call queued */
+    s->graph_draining = true;
+    while (s->graph_ready) {
+        asset__job_t *j = s->graph_ready;
+        s->graph_ready = j->graph_next;
+        if (!s->graph_ready) s->graph_ready_tail = NULL;
+        j->in_graph_ready = false;
+        step(s, j);
+    }
+    s->graph_draining = false;
+}
+
+void asset__graph_parsed(asset_server_t *s, asset__job_t *j, asset__value_t *v) {
+    j->pvalue = v;
+    j->parsed_done = true;
+    if (j->state == ASSET__JOB_RUNNING) s->running--; /* no worker on it any more */
+    j->state = ASSET__JOB_WAITING_DEPS;
+    ready_push(s, j);
+    asset__graph_drain(s);
+}
+
+void asset__graph_abandon(asset_server_t *s, asset__job_t *j) {
+    j->abandoned = true;
+    ready_push(s, j);
+}
+
+/* ---- dependencies ---- */
+
+void asset__graph_dep_decided(asset_server_t *s, asset_handle_t *h) {
+    asset__job_t *j = h->dep_parent;
+    h->dep_parent = NULL;
+    j->deps_pending--;
+    if (h->status != ASSET_OK && !h->optional && j->dep_status == ASSET_OK) {
+        j->dep_status = ASSET_E_DEPENDENCY;
+        const char *why = h->message ? h->message : asset_strerror(h->status);
+        j->dep_message = asset__asprintf("%s: dependency %s", j->uri, why);
+    }
+    if (j->dep_status != ASSET_OK || j->deps_pending == 0) ready_push(s, j);
+}
+
+void asset__graph_release_deps(asset_server_t *s, asset__job_t *j) {
+    asset_handle_t **deps = j->deps;
+    size_t n = j->ndeps;
+    j->deps = NULL;
+    j->ndeps = j->deps_cap = 0;
+    for (size_t i = 0; i < n && !s->handles_gone; i++) {
+        asset_handle_t *h = deps[i];
+        if (h->dep_parent == j) h->dep_parent = NULL;
+        /* a dependency nothing else wants stops; a shared one goes on for the others */
+        asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled: its parent was dropped");
+        if (h->refs > 0) h->refs--;
+        asset__handle_maybe_free(h);
+    }
+    asset_free(deps);
+}
+
+/* Is `target` reachable from `from` through dependencies still in flight? If so,
+ * writes the path (target's uri -> ... ) into a message. Iterative DFS. */
+static char *find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from) {
+    uint64_t mark = ++s->graph_epoch;
+    size_t cap = 64, len = 0;
+    asset__job_t **stack = asset_alloc(cap * sizeof *stack);
+    if (!stack) return NULL;
+    from->visit = mark;
+    from->visit_from = parent;
+    stack[len++] = from;
+    asset__job_t *hit = NULL;
+    while (len && !hit) {
+        asset__job_t *x = stack[--len];
+        if (x == parent) {
+            hit = x;
+            break;
+        }
+        for (size_t i = 0; i < x->ndeps; i++) {
+            asset__job_t *y = x->deps[i]->dep_parent == x ? x->deps[i]->job : NULL;
+            if (!y || y->visit == mark) continue;
+            y->visit = mark;
+            y->visit_from = x;
+            if (len == cap) {
+                asset__job_t **ns = asset_realloc(stack, cap * 2 * sizeof *ns);
+                if (!ns) {
+                    asset_free(stack);
+                    return NULL; /* cannot tell: the load goes on (a cycle would hang) */
+                }
+                stack = ns;
+                cap *= 2;
+            }
+            stack[len++] = y;
+        }
+    }
+    asset_free(stack);
+    if (!hit) return NULL;
+    /* hit == parent; walk back: parent <- ... <- from <- parent */
+    size_t n = 0, bytes = 32;
+    asset__job_t *x = parent;
+    do {
+        bytes += strlen(x->uri) + 4;
+        x = x->visit_from;
+        n++;
+    } while (x != parent && n < 10000);
+    char *msg = asset_alloc(bytes + strlen(parent->uri));
+    if (!msg) return NULL;
+    /* the chain is recorded backwards (each job points to where it was reached from):
+     * collect, then print forwards starting at the parent */
+    asset__job_t **chain = asset_alloc((n + 1) * sizeof *chain);
+    if (!chain) {
+        asset_free(msg);
+        return NULL;
+    }
+    x = parent;
+    for (size_t i = 0; i < n; i++) {
+        chain[n - 1 - i] = x;
+        x = x->visit_from;
+    }
+    /* chain[n-1] == parent; chain[0] == the job parent reached first (from) */
+    char *w = msg;
+    w += sprintf(w, "dependency cycle: %s", parent->uri);
+    for (size_t i = 0; i < n; i++) w += sprintf(w, " -> %s", chain[i]->uri);
+    asset_free(chain);
+    return msg;
+}
+
+static bool deps_push(asset__job_t *j, asset_handle_t *h) {
+    if (j->ndeps == j->deps_cap) {
+        size_t cap = j->deps_cap ? j->deps_cap * 2 : 4;
+        asset_handle_t **d = asset_realloc(j->deps, cap * sizeof *d);
+        if (!d) return false;
+        j->deps = d;
+        j->deps_cap = cap;
+    }
+    j->deps[j->ndeps++] = h;
+    return true;
+}
+
+/* Raises the priority of the jobs j waits for, transitively (a raised parent raises
+ * its dependencies). */
+static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
+    for (size_t i = 0; i < j->ndeps; i++) {
+        asset__job_t *d = j->deps[i]->job;
+        if (d && d->priority > prio) {
+            d->priority = prio;
+            asset__heap_update(s, d);
+            raise_deps(s, d, prio); /* each level lowers d->priority: ends */
+        }
+    }
+}
+
+void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio) { raise_deps(s, j, prio); }
+
+asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
+                                   const asset_load_options_t *o) {
+    if (!p || !uri) return NULL;
+    asset__job_t *j = p->req->job;
+    asset_server_t *s = p->req->server;
+    char *abs = asset__uri_resolve(j->uri, uri);
+    if (!abs) return NULL;
+    asset_load_options_t opt = {0};
+    if (o) opt = *o;
+    if (!opt.priority) {
+        uv_mutex_lock(&s->lock);
+        opt.priority = (asset_priority_t)j->priority;
+        uv_mutex_unlock(&s->lock);
+    }
+    asset_handle_t *h = asset__load(s, abs, &opt, NULL, false, false);
+    asset_free(abs);
+    if (!h) return NULL;
+    uv_mutex_lock(&s->lock);
+    h->optional = opt.optional;
+    if (!deps_push(j, h)) {
+        asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "out of memory");
+        h->refs--;
+        asset__handle_maybe_free(h);
+        h = NULL;
+    } else if (!h->decided) {
+        h->dep_parent = j;
+        j->deps_pending++;
+        char *cycle = h->job ? find_cycle(s, j, h->job) : NULL;
+        if (cycle) { /* fails this edge; the failure travels up the chain */
+            asset__handle_cancel_locked(h, ASSET_E_DEPENDENCY, cycle);
+            asset_free(cycle);
+        }
+    } else if (h->status != ASSET_OK && !h->optional && j->dep_status == ASSET_OK) {
+        j->dep_status = ASSET_E_DEPENDENCY;
+        j->dep_message = asset__asprintf("%s: dependency %s", j->uri,
+                                         h->message ? h->message : asset_strerror(h->status));
+    }
+    asset__graph_drain(s);
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+    return h;
+}
+
+/* ---- handles ---- */
+
+static void job_bytes(const asset__job_t *j, unsigned depth, uint64_t *got, uint64_t *total) {
+    *total += atomic_load_explicit(&((asset__job_t *)j)->total, memory_order_relaxed);
+    *got += atomic_load_explicit(&((asset__job_t *)j)->received, memory_order_relaxed);
+    if (depth >= 8) return;
+    for (size_t i = 0; i < j->ndeps; i++) {
+        const asset_handle_t *d = j->deps[i];
+        if (d->job)
+            job_bytes(d->job, depth + 1, got, total);
+        else if (d->decided) {
+            *got += d->bytes;
+            *total += d->bytes;
+        }
+    }
+}
+
+void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64_t *total) {
+    *got = *total = 0;
+    if (h->job) job_bytes(h->job, 0, got, total);
+}
+
+static asset_handle_t *const *handle_deps(const asset_handle_t *h, size_t *n) {
+    *n = 0;
+    if (h->label) return NULL;
+    if (h->decided && h->value) {
+        *n = h->value->ndeps;
+        return h->value->deps;
+    }
+    if (h->job) {
+        *n = h->job->ndeps;
+        return h->job->deps;
+    }
+    return NULL;
+}
+
+size_t asset_handle_dependency_count(const asset_handle_t *h) {
+    if (!h) return 0;
+    asset_server_t *s = h->server;
+    size_t n;
+    uv_mutex_lock(&s->lock);
+    handle_deps(h, &n);
+    uv_mutex_unlock(&s->lock);
+    return n;
+}
+
+asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_t i) {
+    if (!h) return NULL;
+    asset_server_t *s = h->server;
+    size_t n;
+    uv_mutex_lock(&s->lock);
+    asset_handle_t *const *d = handle_deps(h, &n);
+    asset_handle_t *r = i < n ? d[i] : NULL;
+    uv_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* ---- values freed by the flush thread ---- */
+
+void asset__values_drain(asset_server_t *s) {
+    asset__value_t *v;
+    while ((v = atomic_exchange_explicit(&s->dead_values, NULL, memory_order_acquire))) {
+        while (v) {
+            asset__value_t *next = v->dead_next;
+            if (v->ndeps && !s->handles_gone) {
+                uv_mutex_lock(&s->lock);
+                for (size_t i = 0; i < v->ndeps; i++) {
+                    asset_handle_t *h = v->deps[i];
+                    if (h->refs > 0) h->refs--;
+                    asset__handle_maybe_free(h);
+                }
+                uv_mutex_unlock(&s->lock);
+            }
+            asset__value_free_now(v); /* may queue labeled values: the outer loop */
+            v = next;
+        }
+    }
+}
+
+void asset__graph_free_all(asset_server_t *s) {
+    s->handles_gone = true; /* destroy frees every handle next: touch none */
+    while (s->fin_head) {
+        asset__job_t *j = s->fin_head;
+        s->fin_head = j->fin_next;
+        asset__job_drop(s, j);
+    }
+    s->fin_tail = NULL;
+    for (;;) {
+        size_t b = 0;
+        asset__map_node_t *n = asset__map_next(&s->inflight, NULL, &b);
+        if (!n) break;
+        asset__job_drop(s, (asset__job_t *)n);
+    }
+}

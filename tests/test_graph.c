@@ -1,0 +1,693 @@
+/* test_graph.c - the asset graph: dependencies (diamonds, chains, cycles, optional and
+ * required failures, cancel, release, destroy), labeled sub-assets, the finalize step
+ * (order, PENDING, budget, replaced values, free on the flush thread), cache hits that
+ * hand out dependencies, progress and batches, over mem://, real files and HTTP.
+ *
+ * The test loader reads a tiny line format; each line is one command:
+ *   dep URI        asset_parse_depend (relative URIs resolve against the asset)
+ *   opt URI        the same, optional
+ *   label NAME     asset_parse_add_labeled with the value "NAME"
+ *   fail           parse fails with ASSET_E_PARSE
+ *   block          parse waits until the test posts g_parse_release (posts g_parse_entered)
+ *   pend N         finalize returns PENDING N times first
+ *   finfail        finalize fails
+ *   gpu            finalize replaces the value with "gpu:<uri>" (cost 7)
+ * The value is a heap copy of the text. Loader "g" (suffix .g) has a finalize step and
+ * frees on the flush thread; loader "n" (suffix .n) has neither (ABI 1). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "test_util.h"
+#include "tu_http.h"
+
+/* ---- the test loader ---- */
+
+typedef struct gl {
+    atomic_int parses, finalizes, frees;
+    atomic_int frees_off_flush_thread;
+    uv_thread_t flush_thread;
+    char order[4096]; /* finalize order: "uri uri ..." (flush thread only) */
+    int pend_left[64];
+    char pend_uri[64][128];
+    int npend;
+} gl_t;
+
+static gl_t g_gl;
+static uv_sem_t g_parse_entered, g_parse_release;
+
+static char *dup_text(const char *s, size_t n) {
+    char *d = asset_alloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+static void gl_free(void *ctx, void *value) {
+    gl_t *g = ctx;
+    uv_thread_t self = uv_thread_self();
+    if (!uv_thread_equal(&self, &g->flush_thread)) atomic_fetch_add(&g->frees_off_flush_thread, 1);
+    atomic_fetch_add(&g->frees, 1);
+    asset_free(value);
+}
+
+static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
+    gl_t *g = ctx;
+    atomic_fetch_add(&g->parses, 1);
+    const char *text = (const char *)asset_parse_data(p);
+    char line[512];
+    for (const char *c = text; *c;) {
+        size_t n = strcspn(c, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)n, c);
+        c += n + (c[n] == '\n');
+        if (!strncmp(line, "dep ", 4) || !strncmp(line, "opt ", 4)) {
+            asset_load_options_t o = {.optional = line[0] == 'o'};
+            if (!asset_parse_depend(p, line + 4, &o))
+                return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        } else if (!strncmp(line, "label ", 6)) {
+            char *v = dup_text(line + 6, strlen(line + 6));
+            if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+            asset_status_t st = asset_parse_add_labeled(p, line + 6, v, strlen(v), NULL, NULL);
+            if (st != ASSET_OK) {
+                asset_free(v);
+                return asset_parse_fail(p, st, "cannot add label %s", line + 6);
+            }
+        } else if (!strcmp(line, "fail")) {
+            return asset_parse_fail(p, ASSET_E_PARSE, "asked to fail");
+        } else if (!strcmp(line, "block")) {
+            uv_sem_post(&g_parse_entered);
+            uv_sem_wait(&g_parse_release);
+        }
+    }
+    char *v = dup_text(text, asset_parse_size(p));
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    asset_parse_set_value(p, v, asset_parse_size(p));
+    return ASSET_OK;
+}
+
+static int *pend_slot(gl_t *g, const char *uri, int init) {
+    for (int i = 0; i < g->npend; i++)
+        if (!strcmp(g->pend_uri[i], uri)) return &g->pend_left[i];
+    if (g->npend == 64) return NULL;
+    snprintf(g->pend_uri[g->npend], sizeof g->pend_uri[0], "%s", uri);
+    g->pend_left[g->npend] = init;
+    return &g->pend_left[g->npend++];
+}
+
+static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
+    gl_t *g = ctx;
+    atomic_fetch_add(&g->finalizes, 1);
+    uv_thread_t self = uv_thread_self();
+    assert_true(uv_thread_equal(&self, &g->flush_thread));
+    const char *text = asset_finalize_value(f);
+    /* every dependency is LOADED (or an optional failure) by now */
+    for (size_t i = 0; i < asset_finalize_dependency_count(f); i++) {
+        asset_handle_t *d = asset_finalize_dependency(f, i);
+        assert_non_null(d);
+        assert_true(asset_handle_is_done(d) || d->decided);
+    }
+    const char *pend = strstr(text, "pend ");
+    if (pend) {
+        int *left = pend_slot(g, asset_finalize_uri(f), atoi(pend + 5));
+        if (left && (*left)-- > 0) return ASSET_PENDING;
+    }
+    if (strstr(text, "finfail")) return asset_finalize_fail(f, ASSET_E_IO, "upload failed");
+    size_t len = strlen(g->order);
+    snprintf(g->order + len, sizeof g->order - len, "%s ", asset_finalize_uri(f));
+    if (strstr(text, "gpu")) {
+        char *gpu = dup_text("gpu:", 4);
+        asset_finalize_set_value(f, gpu, 7);
+    }
+    return ASSET_OK;
+}
+
+static const char *const g_suffix[] = {".g", NULL};
+static const char *const n_suffix[] = {".n", NULL};
+
+static asset_server_t *graph_server(unsigned workers) {
+    memset(&g_gl, 0, sizeof g_gl);
+    g_gl.flush_thread = uv_thread_self();
+    asset_server_t *s = tu_server(workers);
+    asset_loader_t g = {.abi = ASSET_LOADER_ABI,
+                        .name = "g",
+                        .suffixes = g_suffix,
+                        .parse = gl_parse,
+                        .free_value = gl_free,
+                        .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD,
+                        .finalize = gl_finalize};
+    assert_int_equal(asset_server_register_loader(s, &g, &g_gl, 0), ASSET_OK);
+    /* ABI 1: a vtable that ends at destroy; whatever follows is never read */
+    asset_loader_t n = {.abi = 1, .name = "n", .suffixes = n_suffix, .parse = gl_parse};
+    n.finalize = (asset_status_t(*)(void *, asset_finalize_t *))(uintptr_t)0x1; /* poison */
+    n.flags = ~0u;
+    assert_int_equal(asset_server_register_loader(s, &n, &g_gl, 0), ASSET_OK);
+    return s;
+}
+
+static void put(asset_server_t *s, const char *key, const char *text) {
+    assert_int_equal(asset_mem_put(s, key, text, strlen(text)), ASSET_OK);
+}
+
+static asset_handle_t *load(asset_server_t *s, const char *uri) {
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    assert_non_null(h);
+    return h;
+}
+
+static void expect_msg(asset_handle_t *h, const char *part) {
+    const char *m = asset_handle_error_message(h);
+    if (!strstr(m, part)) fail_msg("message \"%s\" lacks \"%s\"", m, part);
+}
+
+/* ---- dependencies ---- */
+
+static void test_diamond_dependency_loads_once_and_parent_waits_for_it(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "top.n", "dep left.n\ndep right.n");
+    put(s, "left.n", "dep bottom.n");
+    put(s, "right.n", "dep bottom.n");
+    put(s, "bottom.n", "leaf");
+    asset_handle_t *h = load(s, "mem://top.n");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(atomic_load(&g_gl.parses), 4); /* bottom once */
+    assert_int_equal(asset_handle_dependency_count(h), 2);
+    asset_handle_t *l = asset_handle_dependency(h, 0), *r = asset_handle_dependency(h, 1);
+    assert_string_equal(asset_handle_uri(l), "mem://left.n");
+    assert_string_equal(asset_handle_uri(r), "mem://right.n");
+    assert_int_equal(asset_handle_state(l), ASSET_STATE_LOADED);
+    asset_handle_t *b1 = asset_handle_dependency(l, 0), *b2 = asset_handle_dependency(r, 0);
+    assert_int_equal(asset_handle_state(b1), ASSET_STATE_LOADED);
+    assert_ptr_equal(asset_handle_value(b1), asset_handle_value(b2)); /* one value */
+    assert_string_equal(asset_handle_value(b1), "leaf");
+    assert_null(asset_handle_dependency(h, 2));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_dependencies_in_real_files_resolve_relative_to_the_parent(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    const char *one = "dep ../textures/wall.n\ndep sub/props.n";
+    free(tu_write_file(dir, "levels/one.n", one, strlen(one)));
+    free(tu_write_file(dir, "textures/wall.n", "wall", 4));
+    free(tu_write_file(dir, "levels/sub/props.n", "props", 5));
+    asset_server_t *s = graph_server(2);
+    char *path = tu_path(dir, "levels/one.n");
+    asset_handle_t *h = load(s, path);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(asset_handle_dependency_count(h), 2);
+    char *wall = tu_path(dir, "textures/wall.n");
+    assert_non_null(strstr(asset_handle_uri(asset_handle_dependency(h, 0)), "textures/wall.n"));
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 0)), "wall");
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 1)), "props");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(wall);
+    free(path);
+    free(dir);
+}
+
+static void test_deep_chain_completes_without_recursing(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    enum { DEPTH = 3000 };
+    char key[32], text[64];
+    for (int i = 0; i < DEPTH; i++) {
+        snprintf(key, sizeof key, "c%d.n", i);
+        if (i + 1 < DEPTH)
+            snprintf(text, sizeof text, "dep c%d.n", i + 1);
+        else
+            snprintf(text, sizeof text, "end");
+        put(s, key, text);
+    }
+    asset_handle_t *h = load(s, "mem://c0.n");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(atomic_load(&g_gl.parses), DEPTH);
+    asset_handle_t *d = h;
+    for (int i = 0; i < DEPTH - 1; i++) d = asset_handle_dependency(d, 0);
+    assert_string_equal(asset_handle_value(d), "end");
+    asset_handle_release(h);
+    /* failing the bottom fails the whole chain, naming the chain */
+    asset_server_clear_caches(s);
+    snprintf(key, sizeof key, "c%d.n", DEPTH - 1);
+    put(s, key, "fail");
+    h = load(s, "mem://c0.n");
+    assert_int_equal(tu_wait(h), ASSET_E_DEPENDENCY);
+    expect_msg(h, "mem://c0.n: dependency mem://c1.n: dependency mem://c2.n");
+    expect_msg(h, "asked to fail");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_cycle_of_two_fails_with_the_cycle_named(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "a.n", "dep b.n");
+    put(s, "b.n", "dep a.n");
+    asset_handle_t *h = load(s, "mem://a.n");
+    assert_int_equal(tu_wait(h), ASSET_E_DEPENDENCY);
+    expect_msg(h, "dependency cycle: ");
+    expect_msg(h, "mem://a.n -> mem://b.n");
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    asset_handle_release(h);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.pending + st.loading, 0);
+    asset_server_destroy(s);
+}
+
+static void test_cycle_of_three_and_self_dependency_fail_cleanly(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1); /* one worker: nothing may wait on a worker */
+    put(s, "x.n", "dep y.n");
+    put(s, "y.n", "dep z.n");
+    put(s, "z.n", "dep x.n");
+    put(s, "self.g", "dep self.g");
+    asset_handle_t *h = load(s, "mem://x.n");
+    asset_handle_t *self = load(s, "mem://self.g");
+    assert_int_equal(tu_wait(h), ASSET_E_DEPENDENCY);
+    expect_msg(h, "dependency cycle: ");
+    expect_msg(h, "mem://y.n -> mem://z.n");
+    assert_int_equal(tu_wait(self), ASSET_E_DEPENDENCY);
+    expect_msg(self, "dependency cycle: mem://self.g -> mem://self.g");
+    asset_handle_release(h);
+    asset_handle_release(self);
+    asset_server_destroy(s);
+}
+
+static void test_optional_dependency_may_fail_and_required_failure_names_the_chain(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "level.n", "opt missing.n\ndep tex.n");
+    put(s, "tex.n", "ok");
+    asset_handle_t *h = load(s, "mem://level.n");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_t *opt = asset_handle_dependency(h, 0);
+    assert_int_equal(asset_handle_state(opt), ASSET_STATE_FAILED);
+    assert_int_equal(asset_handle_error(opt), ASSET_E_NOT_FOUND);
+    asset_handle_release(h);
+    put(s, "broken.n", "dep tex.n\ndep gone/wall.n");
+    h = load(s, "mem://broken.n");
+    assert_int_equal(tu_wait(h), ASSET_E_DEPENDENCY);
+    expect_msg(h, "mem://broken.n: dependency mem://gone/wall.n: read: no such key");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_cancelling_one_parent_spares_a_shared_dependency(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    put(s, "p1.n", "dep gate://shared.n\ndep gate://only1.n");
+    put(s, "p2.n", "dep gate://shared.n");
+    asset_handle_t *p1 = load(s, "mem://p1.n"), *p2 = load(s, "mem://p2.n");
+    tu_gate_wait_entered(gate, 2); /* shared + only1 (or shared twice: never, coalesced) */
+    /* both parents are waiting with their dependencies in flight */
+    uv_mutex_lock(&s->lock);
+    while (!(p1->job && p1->job->parsed_done && p2->job && p2->job->parsed_done)) {
+        s->waiters++;
+        uv_cond_wait(&s->done_cond, &s->lock);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+    asset_handle_t *only1 = asset_handle_retain(asset_handle_dependency(p1, 1));
+    asset_handle_cancel(p1);
+    assert_int_equal(tu_wait(p1), ASSET_E_CANCELLED);
+    assert_int_equal(tu_wait(only1), ASSET_E_CANCELLED); /* nothing else wanted it */
+    tu_gate_open(gate);
+    assert_int_equal(tu_wait(p2), ASSET_OK);
+    assert_int_equal(asset_handle_state(asset_handle_dependency(p2, 0)), ASSET_STATE_LOADED);
+    assert_int_equal(tu_gate_entered(gate), 2); /* shared read once */
+    asset_handle_release(only1);
+    asset_handle_release(p1);
+    asset_handle_release(p2);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+}
+
+static void test_releasing_a_parent_mid_load_leaks_nothing(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    put(s, "p.g", "dep gate://d.n\ndep gate://e.n");
+    asset_handle_t *p = load(s, "mem://p.g");
+    tu_gate_wait_entered(gate, 2);
+    asset_handle_release(p); /* a release does not cancel: the value reaches the cache */
+    tu_gate_open(gate);
+    asset_handle_t *again = load(s, "mem://p.g");
+    assert_int_equal(tu_wait(again), ASSET_OK);
+    assert_int_equal(asset_handle_dependency_count(again), 2);
+    assert_int_equal(atomic_load(&g_gl.finalizes), 1); /* once, shared */
+    asset_handle_release(again);
+    asset_server_destroy(s); /* ASan/valgrind: no leak */
+    assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
+    tu_gate_free(gate);
+}
+
+static int g_fired;
+static void count_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    (void)user;
+    g_fired++;
+}
+
+static void test_destroy_with_a_graph_in_flight_fires_nothing_and_leaks_nothing(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    put(s, "p.g", "dep gate://d.n\ndep mid.g");
+    put(s, "mid.g", "dep gate://e.n\npend 5");
+    put(s, "q.g", "pend 100");
+    asset_handle_t *p = load(s, "mem://p.g"), *q = load(s, "mem://q.g");
+    g_fired = 0;
+    asset_handle_on_completed(p, count_cb, NULL);
+    asset_handle_on_completed(q, count_cb, NULL);
+    tu_gate_wait_entered(gate, 2);
+    for (int i = 0; i < 3; i++) asset_server_flush(s); /* q sits in the finalize queue */
+    asset_server_destroy(s);
+    assert_int_equal(g_fired, 0);
+    assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
+    tu_gate_free(gate);
+}
+
+/* ---- labels ---- */
+
+static void test_labeled_loads_before_during_and_after_the_parse_share_it(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    uv_sem_init(&g_parse_entered, 0);
+    uv_sem_init(&g_parse_release, 0);
+    put(s, "atlas.n", "label hero\nlabel enemy\nblock");
+    asset_handle_t *before = load(s, "mem://atlas.n#hero");
+    assert_string_equal(asset_handle_uri(before), "mem://atlas.n#hero");
+    uv_sem_wait(&g_parse_entered);
+    asset_handle_t *during = load(s, "mem://atlas.n#enemy");
+    asset_handle_t *whole = load(s, "mem://atlas.n");
+    asset_handle_t *unknown = load(s, "mem://atlas.n#boss");
+    uv_sem_post(&g_parse_release);
+    assert_int_equal(tu_wait(before), ASSET_OK);
+    assert_string_equal(asset_handle_value(before), "hero");
+    assert_int_equal(asset_handle_size(before), 4);
+    assert_int_equal(tu_wait(during), ASSET_OK);
+    assert_string_equal(asset_handle_value(during), "enemy");
+    assert_int_equal(tu_wait(whole), ASSET_OK);
+    assert_non_null(strstr(asset_handle_value(whole), "label hero"));
+    assert_int_equal(tu_wait(unknown), ASSET_E_NOT_FOUND);
+    expect_msg(unknown, "mem://atlas.n#boss: label 'boss' not found");
+    assert_int_equal(atomic_load(&g_gl.parses), 1);
+    /* after: mem:// revalidates (unchanged: no parse) */
+    asset_handle_t *after = load(s, "mem://atlas.n#hero");
+    assert_int_equal(tu_wait(after), ASSET_OK);
+    assert_ptr_equal(asset_handle_value(after), asset_handle_value(before));
+    assert_int_equal(atomic_load(&g_gl.parses), 1);
+    /* labeled values live on their own: drop the parent everywhere */
+    asset_handle_release(whole);
+    asset_handle_release(during);
+    asset_handle_release(unknown);
+    asset_handle_release(after);
+    asset_server_clear_caches(s);
+    assert_string_equal(asset_handle_value(before), "hero");
+    asset_handle_release(before);
+    /* an empty label is an invalid URI */
+    asset_handle_t *empty = load(s, "mem://atlas.n#");
+    assert_int_equal(tu_wait(empty), ASSET_E_INVALID);
+    asset_handle_release(empty);
+    asset_server_destroy(s);
+    uv_sem_destroy(&g_parse_entered);
+    uv_sem_destroy(&g_parse_release);
+}
+
+static void test_labels_of_an_immutable_cache_hit(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    static const char atlas[] = "label a\nlabel b";
+    asset_embedded_file_t files[] = {{"atlas.n", (const unsigned char *)atlas, sizeof atlas - 1}};
+    assert_int_equal(asset_server_mount_embedded(s, "emb", files, 1), ASSET_OK);
+    asset_handle_t *w = load(s, "pkg://emb/atlas.n");
+    assert_int_equal(tu_wait(w), ASSET_OK);
+    asset_handle_t *b = load(s, "pkg://emb/atlas.n#b"); /* immutable hit: no job */
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    assert_string_equal(asset_handle_value(b), "b");
+    asset_handle_t *x = load(s, "pkg://emb/atlas.n#x");
+    assert_int_equal(tu_wait(x), ASSET_E_NOT_FOUND);
+    assert_int_equal(atomic_load(&g_gl.parses), 1);
+    asset_handle_release(w);
+    asset_handle_release(b);
+    asset_handle_release(x);
+    asset_server_destroy(s);
+}
+
+/* ---- finalize ---- */
+
+static void test_finalize_runs_dependencies_first_once_on_the_flush_thread(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "top.g", "dep mid.g\ndep leaf.n");
+    put(s, "mid.g", "dep leaf.g");
+    put(s, "leaf.g", "leaf");
+    put(s, "leaf.n", "plain");
+    asset_handle_t *h = load(s, "mem://top.g");
+    asset_handle_t *co = load(s, "mem://top.g"); /* coalesced */
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(tu_wait(co), ASSET_OK);
+    assert_string_equal(g_gl.order, "mem://leaf.g mem://mid.g mem://top.g ");
+    assert_int_equal(atomic_load(&g_gl.finalizes), 3);
+    asset_handle_t *hit = load(s, "mem://top.g"); /* revalidated cache hit */
+    assert_int_equal(tu_wait(hit), ASSET_OK);
+    assert_int_equal(asset_handle_dependency_count(hit), 2); /* a hit hands out its deps */
+    assert_int_equal(atomic_load(&g_gl.finalizes), 3);       /* never twice */
+    assert_int_equal(atomic_load(&g_gl.parses), 4);
+    asset_handle_release(h);
+    asset_handle_release(co);
+    asset_handle_release(hit);
+    asset_server_destroy(s);
+}
+
+static void test_finalize_pending_continues_at_later_flushes(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    put(s, "big.g", "pend 3");
+    asset_handle_t *h = load(s, "mem://big.g");
+    uv_mutex_lock(&s->lock);
+    while (!s->fin_head) {
+        s->waiters++;
+        uv_cond_wait(&s->done_cond, &s->lock);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+    for (int i = 1; i <= 3; i++) {
+        asset_server_flush(s);
+        assert_int_equal(atomic_load(&g_gl.finalizes), i); /* once per flush */
+        assert_false(asset_handle_is_done(h));
+    }
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&g_gl.finalizes), 4);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static size_t fin_queued(asset_server_t *s) {
+    size_t n = 0;
+    for (asset__job_t *j = s->fin_head; j; j = j->fin_next) n++;
+    return n;
+}
+
+static void test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    char key[16];
+    asset_handle_t *h[5];
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof key, "t%d.g", i);
+        put(s, key, "texture");
+        char uri[32];
+        snprintf(uri, sizeof uri, "mem://%s", key);
+        h[i] = load(s, uri);
+    }
+    uv_mutex_lock(&s->lock);
+    while (fin_queued(s) < 5) {
+        s->waiters++;
+        uv_cond_wait(&s->done_cond, &s->lock);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+    for (int i = 1; i <= 5; i++) {
+        asset_server_flush_budget(s, 1); /* 1 ns: spent after the first finalize */
+        assert_int_equal(atomic_load(&g_gl.finalizes), i);
+    }
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(tu_wait(h[i]), ASSET_OK);
+        asset_handle_release(h[i]);
+    }
+    asset_server_destroy(s);
+}
+
+static void test_finalize_may_replace_the_value_or_fail(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "tex.g", "gpu upload me");
+    put(s, "bad.g", "finfail");
+    put(s, "lvl.g", "dep bad.g");
+    asset_handle_t *t = load(s, "mem://tex.g");
+    assert_int_equal(tu_wait(t), ASSET_OK);
+    assert_string_equal(asset_handle_value(t), "gpu:");
+    assert_int_equal(asset_handle_size(t), 7); /* charged the new cost */
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_true(st.bytes_cached >= 7);
+    assert_int_equal(atomic_load(&g_gl.frees), 1); /* the CPU text went at once */
+    asset_handle_t *b = load(s, "mem://bad.g"), *l = load(s, "mem://lvl.g");
+    assert_int_equal(tu_wait(b), ASSET_E_IO);
+    expect_msg(b, "mem://bad.g: finalize: upload failed");
+    assert_int_equal(tu_wait(l), ASSET_E_DEPENDENCY);
+    expect_msg(l, "mem://lvl.g: dependency mem://bad.g: finalize: upload failed");
+    asset_handle_release(t);
+    asset_handle_release(b);
+    asset_handle_release(l);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
+}
+
+static void release_on_thread(void *arg) { asset_handle_release(arg); }
+
+static void test_free_on_flush_thread_defers_a_release_from_another_thread(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "gpu.g", "texture");
+    asset_load_options_t nc = {.no_cache = true};
+    asset_handle_t *h = asset_server_load(s, "mem://gpu.g", &nc);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, release_on_thread, h), 0);
+    uv_thread_join(&t);
+    assert_int_equal(atomic_load(&g_gl.frees), 0); /* not on that thread */
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&g_gl.frees), 1); /* here, on the flush thread */
+    assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
+    asset_server_destroy(s);
+}
+
+/* ---- scale, progress, batches, HTTP ---- */
+
+static void test_ten_thousand_node_graph(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    enum { MIDS = 100, LEAVES = 100 };
+    char key[32];
+    char *root = malloc(MIDS * 24 + 1), *mid = malloc(LEAVES * 32 + 1);
+    root[0] = 0;
+    for (int m = 0; m < MIDS; m++) {
+        sprintf(root + strlen(root), "dep m%d.n\n", m);
+        mid[0] = 0;
+        for (int l = 0; l < LEAVES; l++) {
+            sprintf(mid + strlen(mid), "dep l%d_%d.n\n", m, l);
+            snprintf(key, sizeof key, "l%d_%d.n", m, l);
+            put(s, key, "leaf");
+        }
+        snprintf(key, sizeof key, "m%d.n", m);
+        put(s, key, mid);
+    }
+    put(s, "root.n", root);
+    asset_handle_t *h = load(s, "mem://root.n");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(atomic_load(&g_gl.parses), 1 + MIDS + MIDS * LEAVES);
+    assert_int_equal(asset_handle_dependency_count(h), MIDS);
+    assert_int_equal(asset_handle_dependency_count(asset_handle_dependency(h, 99)), LEAVES);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(root);
+    free(mid);
+}
+
+static void test_progress_counts_dependency_bytes_and_batches_wait_for_them(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    put(s, "lvl.n", "dep gate://big.n");
+    const char *uris[] = {"mem://lvl.n"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL);
+    tu_gate_wait_entered(gate, 1);
+    asset_server_flush(s);
+    asset_handle_t *lvl = asset_batch_handle(b, 0);
+    assert_false(asset_batch_is_done(b)); /* the child waits for its dependency */
+    assert_int_equal(asset_handle_state(lvl), ASSET_STATE_LOADING);
+    uint64_t got, total;
+    uv_mutex_lock(&s->lock);
+    asset__handle_progress_bytes(lvl, &got, &total);
+    uv_mutex_unlock(&s->lock);
+    assert_true(total >= 16); /* its own 16 bytes, and the dependency's once known */
+    assert_true(asset_handle_progress(lvl) < 1.f);
+    tu_gate_open(gate);
+    assert_int_equal(asset_batch_wait(b, 30000), ASSET_OK);
+    assert_int_equal(asset_batch_failed_count(b), 0);
+    assert_int_equal(asset_handle_state(asset_handle_dependency(lvl, 0)), ASSET_STATE_LOADED);
+    assert_true(asset_batch_progress(b) == 1.f);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+}
+
+static void test_http_graph_through_nginx(void **state) {
+    (void)state;
+    tu_nginx_t ng;
+    if (!tu_nginx_start(&ng)) {
+        skip();
+        return;
+    }
+    const char *level = "dep tex/a.n\ndep tex/b.n\nopt tex/none.n";
+    free(tu_write_file(ng.root, "lv/level.g", level, strlen(level)));
+    free(tu_write_file(ng.root, "lv/tex/a.n", "label x", 7));
+    free(tu_write_file(ng.root, "lv/tex/b.n", "dep a.n#x", 9));
+    asset_server_t *s = graph_server(2);
+    char *url = tu_nginx_url(&ng, "lv/level.g");
+    asset_handle_t *h = load(s, url);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(asset_handle_dependency_count(h), 3);
+    asset_handle_t *b = asset_handle_dependency(h, 1);
+    asset_handle_t *ax = asset_handle_dependency(b, 0);
+    assert_string_equal(asset_handle_value(ax), "x");
+    assert_int_equal(asset_handle_http_status(asset_handle_dependency(h, 2)), 404);
+    assert_int_equal(atomic_load(&g_gl.parses), 3); /* a.n once for b's label load too */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(url);
+    tu_nginx_stop(&ng);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_diamond_dependency_loads_once_and_parent_waits_for_it),
+        cmocka_unit_test(test_dependencies_in_real_files_resolve_relative_to_the_parent),
+        cmocka_unit_test(test_deep_chain_completes_without_recursing),
+        cmocka_unit_test(test_cycle_of_two_fails_with_the_cycle_named),
+        cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
+        cmocka_unit_test(test_optional_dependency_may_fail_and_required_failure_names_the_chain),
+        cmocka_unit_test(test_cancelling_one_parent_spares_a_shared_dependency),
+        cmocka_unit_test(test_releasing_a_parent_mid_load_leaks_nothing),
+        cmocka_unit_test(test_destroy_with_a_graph_in_flight_fires_nothing_and_leaks_nothing),
+        cmocka_unit_test(test_labeled_loads_before_during_and_after_the_parse_share_it),
+        cmocka_unit_test(test_labels_of_an_immutable_cache_hit),
+        cmocka_unit_test(test_finalize_runs_dependencies_first_once_on_the_flush_thread),
+        cmocka_unit_test(test_finalize_pending_continues_at_later_flushes),
+        cmocka_unit_test(test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent),
+        cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
+        cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
+        cmocka_unit_test(test_ten_thousand_node_graph),
+        cmocka_unit_test(test_progress_counts_dependency_bytes_and_batches_wait_for_them),
+        cmocka_unit_test(test_http_graph_through_nginx),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
