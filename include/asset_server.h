@@ -145,7 +145,7 @@ typedef struct asset_server_config {  /* zero means default, for every field */
     unsigned max_workers;             /* worker threads: 2 */
     size_t cache_budget;              /* bytes per loader cache: 256 MiB */
     size_t max_asset_size;            /* 256 MiB; larger => ASSET_E_TOO_LARGE */
-    unsigned http_max_connections;    /* 16 */
+    unsigned http_max_connections;    /* 16 per host, 4 x in total (http_low_speed_ms) */
     unsigned http_connect_timeout_ms; /* 10000 */
     const char *pkg_path;             /* ':'-separated dirs whose subdirs are pkg:// roots;
                                          NULL: $ASSET_SERVER_PKG_PATH. Copied. */
@@ -155,6 +155,15 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                          Called when the completion queue becomes non-empty. */
     void (*log)(int level, const char *msg, void *user); /* any thread; level: ASSET_LOG_* */
     void *user;                                          /* passed to wake and log; not owned */
+    unsigned http_low_speed_ms; /* 30000: an HTTP transfer that moves under 1 byte/s for this
+                                   long fails with ASSET_E_TIMEOUT ("stalled: no data for N ms
+                                   (http_low_speed_ms)"), also with no timeout_ms on the load.
+                                   Counted in whole seconds (rounded up). UINT_MAX: never (a
+                                   stalled server keeps its transfer until the load is
+                                   cancelled). Fairness: transfers wait per host (scheme, host,
+                                   port) and start round-robin over the hosts, at most
+                                   2 x http_max_connections per host and 8 x in all, so a host
+                                   whose transfers all stall does not hold up other hosts. */
 } asset_server_config_t;
 
 enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };

@@ -60,6 +60,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     DEF(max_asset_size, 256 * (size_t)MiB);
     DEF(http_max_connections, 16);
     DEF(http_connect_timeout_ms, 10000);
+    DEF(http_low_speed_ms, 30000);
 #undef DEF
     if (s->cfg.max_workers > 256) s->cfg.max_workers = 256;
     bool oom = false;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <fcntl.h>
+#include <limits.h>
 
 #include "internal.h"
 #include "test_util.h"
@@ -394,6 +395,137 @@ static void test_https_with_untrusted_certificate_is_refused(void **state) {
     asset_server_destroy(s);
 }
 
+/* Issue 10.2: a server that keeps connections alive without saying "Connection: close",
+ * then drops each one (a reset) when the next request arrives on it. libcurl retries
+ * such a request on a fresh connection, as the curl tool does: every load succeeds. */
+static void test_http_reused_connection_dropped_by_server_is_retried(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    enum { N = 200 };
+    for (int i = 0; i < N; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/keepalive%s?%d", i % 2 ? "-302" : "", i);
+        char *u = tu_bad_url(b, path);
+        asset_handle_t *h = tu_load_wait(s, u, ASSET_OK);
+        tu_expect_text(h, "hello");
+        asset_handle_release(h);
+        free(u);
+    }
+    /* no connection served two requests: the server really dropped every reused one */
+    assert_true(tu_bad_connections(b) >= N);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
+/* Issue 10.2: many more loads than connections; transfers wait in libcurl and in the
+ * server's queue for a connection, and every one succeeds. */
+static void test_http_300_concurrent_loads_over_two_connections_all_succeed(void **state) {
+    (void)state;
+    NEED_NGINX();
+    enum { N = 300 };
+    for (int i = 0; i < N; i++) {
+        char rel[64], body[64];
+        snprintf(rel, sizeof rel, "two/%03d.txt", i);
+        snprintf(body, sizeof body, "two connections %d", i);
+        put(rel, body);
+    }
+    asset_server_config_t cfg = {0};
+    cfg.http_max_connections = 2;
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h[N];
+    for (int i = 0; i < N; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "two/%03d.txt", i);
+        h[i] = load_url(s, rel, NULL);
+    }
+    for (int i = 0; i < N; i++) {
+        asset_status_t st = tu_wait(h[i]);
+        if (st != ASSET_OK)
+            fail_msg("load %d: %s (%s)", i, asset_err_name(st), asset_handle_error_message(h[i]));
+        char body[64];
+        snprintf(body, sizeof body, "two connections %d", i);
+        tu_expect_text(h[i], body);
+    }
+    for (int i = 0; i < N; i++) asset_handle_release(h[i]);
+    asset_server_destroy(s);
+}
+
+/* Issue 10.8: libcurl reports a header over its limit as "out of memory"; the game
+ * must not believe it is out of memory. */
+static void test_http_huge_response_header_is_a_network_error_not_no_memory(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/bigheader");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_NETWORK);
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, u));
+    assert_non_null(strstr(msg, "response header too large"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
+/* Issue 10.5: with no timeout_ms on the load, a server that stops sending fails the
+ * transfer after http_low_speed_ms instead of keeping it LOADING forever. */
+static void test_http_stalled_transfer_fails_after_http_low_speed_ms(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {0};
+    cfg.http_low_speed_ms = 1000;
+    asset_server_t *s = asset_server_create(&cfg);
+    char *u = tu_bad_url(b, "/stall");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    asset_handle_wait(h, 60000); /* a deadline for the test, far above the 1 s */
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    assert_int_equal(asset_handle_error(h), ASSET_E_TIMEOUT);
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, u));
+    assert_non_null(strstr(msg, "stalled: no data for 1000 ms (http_low_speed_ms)"));
+    tu_bad_wait_peer_closed(b); /* the connection was dropped */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
+/* Issue 10.5: a host whose every slot is taken by a stalled transfer (four in libcurl,
+ * two more waiting behind them) does not hold up a load from another host. */
+static void test_http_stalled_host_does_not_starve_another_host(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("fair.txt", "another host");
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;              /* reads start in load order: the stalls come first */
+    cfg.http_max_connections = 2;     /* 4 transfers per host in libcurl at once */
+    cfg.http_low_speed_ms = UINT_MAX; /* the stall guard does not come to the rescue */
+    asset_server_t *s = asset_server_create(&cfg);
+    enum { STALLED = 6 };
+    asset_handle_t *st[STALLED];
+    for (int i = 0; i < STALLED; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "/stall?%d", i);
+        char *u = tu_bad_url(b, path);
+        st[i] = asset_server_load(s, u, NULL);
+        free(u);
+    }
+    tu_bad_wait_stalled(b);
+    asset_handle_t *h = load_url(s, "fair.txt", NULL);
+    asset_status_t rc = asset_handle_wait(h, 60000);
+    if (rc != ASSET_OK)
+        fail_msg("load from nginx behind a stalled host: %s (%s)", asset_err_name(rc),
+                 asset_handle_error_message(h));
+    tu_expect_text(h, "another host");
+    for (int i = 0; i < STALLED; i++) assert_false(asset_handle_is_done(st[i]));
+    asset_handle_release(h);
+    asset_server_destroy(s); /* aborts the stalled ones */
+    tu_bad_stop(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
@@ -412,6 +544,11 @@ int main(void) {
         cmocka_unit_test(test_http_waiting_transfers_cancel_and_destroy_cleanly),
         cmocka_unit_test(test_http_coalesced_loads_make_one_request),
         cmocka_unit_test(test_https_with_untrusted_certificate_is_refused),
+        cmocka_unit_test(test_http_reused_connection_dropped_by_server_is_retried),
+        cmocka_unit_test(test_http_300_concurrent_loads_over_two_connections_all_succeed),
+        cmocka_unit_test(test_http_huge_response_header_is_a_network_error_not_no_memory),
+        cmocka_unit_test(test_http_stalled_transfer_fails_after_http_low_speed_ms),
+        cmocka_unit_test(test_http_stalled_host_does_not_starve_another_host),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

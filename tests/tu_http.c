@@ -198,6 +198,15 @@ static bool wait_peer_or_stop(tu_bad_t *b, int fd) {
     }
 }
 
+/* Keep-alive gone wrong: waits until the client sends its next request on this
+ * connection (or closes it, or the server stops), then closes without reading it. The
+ * unread request makes the kernel answer with a reset, which is what a server that
+ * drops idle keep-alive connections looks like to a client reusing one. */
+static void close_on_next_request(tu_bad_t *b, int fd) {
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
+    while (poll(p, 2, -1) < 0 && errno == EINTR) continue;
+}
+
 static void serve(tu_bad_t *b, int fd) {
     char req[4096];
     size_t got = 0;
@@ -237,6 +246,21 @@ static void serve(tu_bad_t *b, int fd) {
             "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n";
         send_all(fd, h, strlen(h));
         wait_peer_or_stop(b, fd);
+    } else if (!strcmp(path, "/keepalive") || !strcmp(path, "/keepalive-302")) {
+        /* no "Connection: close": the client may keep the connection for its next load */
+        const char *h = !strcmp(path, "/keepalive")
+                            ? "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+                            : "HTTP/1.1 302 Found\r\nLocation: /keepalive\r\n"
+                              "Content-Length: 0\r\n\r\n";
+        if (send_all(fd, h, strlen(h))) close_on_next_request(b, fd);
+    } else if (!strcmp(path, "/bigheader")) {
+        /* one 300 KB header line: more than libcurl buffers for a header (100 KiB) */
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Big: ";
+        size_t n = 300 * 1000;
+        char *big = malloc(n);
+        memset(big, 'a', n);
+        if (send_all(fd, h, strlen(h)) && send_all(fd, big, n)) send_all(fd, "\r\n\r\nhello", 9);
+        free(big);
     } else if (!strcmp(path, "/badstatus")) {
         const char *h = "HTTZ/9.9 abc what\r\n\r\n";
         send_all(fd, h, strlen(h));

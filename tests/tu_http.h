@@ -26,7 +26,10 @@ char *tu_nginx_url(const tu_nginx_t *n, const char *path);
  * then nothing until the client goes or the server stops), /huge (Content-Length of
  * 1 TiB), /endless (chunked body until the client goes; bounded to 64 MiB),
  * /redirect-file (302 to file:///etc/passwd), /badstatus (garbage status line),
- * /ok (200, "hello"). */
+ * /keepalive (200 "hello" without "Connection: close", then the connection is closed,
+ * with a reset, as soon as the client sends its next request on it), /keepalive-302
+ * (the same with a 302 to /keepalive), /bigheader (a 300 KB header line), /ok (200,
+ * "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 int tu_bad_port(const tu_bad_t *b);

@@ -7,20 +7,29 @@
  * Revalidation: the cached version is "etag:<ETag>" or "lm:<Last-Modified>"; it turns
  * into If-None-Match / If-Modified-Since, and a 304 finishes with ASSET_NOT_MODIFIED.
  *
+ * Fairness: transfers wait in a FIFO per host ("scheme://authority" of the URI) and
+ * enter the multi round-robin over the hosts, at most 2 x http_max_connections per
+ * host and 8 x in all; libcurl opens at most http_max_connections connections per host
+ * and 4 x in all. So a host whose every slot is stalled holds only its own loads.
+ *
  * Threads: everything below `http state` is touched only on the I/O thread. */
 #include "../internal.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+typedef struct host host_t;
+
 typedef struct xfer {
     struct xfer *prev, *next;   /* in http->xfers: every transfer, started or waiting */
-    struct xfer *wprev, *wnext; /* in http->waiting until it enters the multi */
+    struct xfer *wprev, *wnext; /* in host->wait_* until it enters the multi */
+    host_t *host;               /* NULL until xfer_start files it */
     bool in_multi;
     asset_server_t *server;
     asset_request_t *req;
@@ -31,16 +40,27 @@ typedef struct xfer {
     char *etag, *last_modified;
     bool too_large;
     bool cancelled;
-    bool oom;       /* the body could not be buffered: out of memory */
-    int sock_errno; /* socket() failed with this (EMFILE...), 0 if not */
+    bool oom;                /* the body could not be buffered: out of memory */
+    int sock_errno;          /* socket() failed with this (EMFILE...), 0 if not */
+    unsigned alloc_failures; /* asset__alloc_failures() on the I/O thread at the start */
     char errbuf[CURL_ERROR_SIZE];
 } xfer_t;
+
+/* The transfers of one "scheme://authority": those in the multi and those waiting. */
+struct host {
+    host_t *prev, *next;           /* in http->hosts, in round-robin order */
+    unsigned active;               /* its transfers in the multi */
+    xfer_t *wait_head, *wait_tail; /* FIFO of its transfers not yet in the multi */
+    char key[];
+};
 
 typedef struct sock {
     uv_poll_t poll;
     curl_socket_t fd;
     struct asset__http *http;
     struct sock *prev, *next;
+    int events;   /* UV_* last asked for by libcurl */
+    bool closing; /* CURL_POLL_REMOVE came: uv_close pending */
 } sock_t;
 
 struct asset__http {
@@ -50,9 +70,10 @@ struct asset__http {
     CURLM *multi;
     uv_timer_t timer;
     xfer_t *xfers;
-    xfer_t *wait_head, *wait_tail; /* FIFO of transfers not yet in the multi */
-    unsigned active;               /* transfers in the multi */
-    unsigned max_active;           /* 2 x http_max_connections: more only cost CPU */
+    host_t *hosts;       /* with a transfer in the multi or waiting; round-robin order */
+    unsigned active;     /* transfers in the multi */
+    unsigned max_active; /* 8 x http_max_connections: more only cost CPU */
+    unsigned host_max;   /* 2 x http_max_connections per host */
     sock_t *socks;
 };
 
@@ -145,6 +166,11 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
     switch (rc) {
     case CURLE_OK: break;
     case CURLE_OPERATION_TIMEDOUT:
+        /* no CURLOPT_TIMEOUT is set: this is connecting, or the low-speed guard */
+        if (strstr(detail, "too slow"))
+            return asset_request_fail(r, ASSET_E_TIMEOUT,
+                                      "stalled: no data for %u ms (http_low_speed_ms)",
+                                      x->server->cfg.http_low_speed_ms);
         return asset_request_fail(r, ASSET_E_TIMEOUT, "HTTP transfer timed out: %s", detail);
     case CURLE_UNSUPPORTED_PROTOCOL: {
         char *target = NULL; /* set when the refused protocol came from a redirect */
@@ -158,7 +184,16 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
     }
     case CURLE_TOO_MANY_REDIRECTS:
         return asset_request_fail(r, ASSET_E_HTTP, "too many redirects (at most 5)");
-    case CURLE_OUT_OF_MEMORY: return asset_request_fail(r, ASSET_E_NO_MEMORY, "%s", detail);
+    case CURLE_OUT_OF_MEMORY:
+        /* libcurl also says "out of memory" when a response header outgrows its buffer
+         * (CURL_MAX_HTTP_HEADER). A result of libcurl's (not one of ours, which come
+         * with a message) with no allocation failed on this thread meanwhile: it was the
+         * server, not the memory */
+        if (x->in_multi && !r->message && asset__alloc_failures() == x->alloc_failures)
+            return asset_request_fail(
+                r, ASSET_E_NETWORK, "response header too large (> %d KiB)%s%s",
+                CURL_MAX_HTTP_HEADER / 1024, x->errbuf[0] ? ": " : "", x->errbuf);
+        return asset_request_fail(r, ASSET_E_NO_MEMORY, "%s", detail);
     case CURLE_ABORTED_BY_CALLBACK: return ASSET_E_CANCELLED;
     default:
         if (x->oom) /* write_cb could not buffer the body (the message says so) */
@@ -198,6 +233,46 @@ static void xfer_free(xfer_t *x) {
     asset_free(x);
 }
 
+/* ---- hosts ---- */
+
+static void host_unlink(asset__http_t *http, host_t *h) {
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        http->hosts = h->next;
+    if (h->next) h->next->prev = h->prev;
+    h->prev = h->next = NULL;
+}
+
+static void host_link_tail(asset__http_t *http, host_t *h) {
+    host_t **pp = &http->hosts, *prev = NULL;
+    while (*pp) {
+        prev = *pp;
+        pp = &prev->next;
+    }
+    h->prev = prev;
+    *pp = h;
+}
+
+static void host_free(asset__http_t *http, host_t *h) {
+    if (http) host_unlink(http, h);
+    asset_free(h);
+}
+
+/* The host record for uri's "scheme://authority", made on first use; NULL: no memory. */
+static host_t *host_get(asset__http_t *http, const char *uri) {
+    const char *a = strstr(uri, "://");
+    a = a ? a + 3 : uri;
+    size_t n = (size_t)(a - uri) + strcspn(a, "/?#");
+    for (host_t *h = http->hosts; h; h = h->next)
+        if (!strncmp(h->key, uri, n) && !h->key[n]) return h;
+    host_t *h = asset__calloc(1, sizeof *h + n + 1);
+    if (!h) return NULL;
+    memcpy(h->key, uri, n);
+    host_link_tail(http, h);
+    return h;
+}
+
 /* I/O thread: the transfer left the multi (or never entered it). */
 static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (x->prev)
@@ -205,18 +280,21 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     else if (http)
         http->xfers = x->next;
     if (x->next) x->next->prev = x->prev;
+    host_t *host = x->host;
     if (http && x->in_multi) {
         http->active--;
-    } else if (http) { /* still waiting */
+        host->active--;
+    } else if (host) { /* still waiting */
         if (x->wprev)
             x->wprev->wnext = x->wnext;
-        else if (http->wait_head == x)
-            http->wait_head = x->wnext;
+        else
+            host->wait_head = x->wnext;
         if (x->wnext)
             x->wnext->wprev = x->wprev;
-        else if (http->wait_tail == x)
-            http->wait_tail = x->wprev;
+        else
+            host->wait_tail = x->wprev;
     }
+    if (host && !host->active && !host->wait_head) host_free(http, host);
     long conns = 0;
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns) != CURLE_OK) conns = 0;
     asset_status_t st = map_result(x, rc);
@@ -231,20 +309,30 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
 
 static void fail_all(asset__http_t *http, CURLMcode mc);
 
-/* Moves waiting transfers into the multi while fewer than max_active are there. With
- * a thousand easy handles in one multi, libcurl spends more CPU walking them than
- * the connections can use (docs/performance.md, http_many). */
+/* Moves waiting transfers into the multi while fewer than max_active are there, taking
+ * one at a time from the next host (round-robin) that has fewer than host_max there.
+ * With a thousand easy handles in one multi, libcurl spends more CPU walking them than
+ * the connections can use (docs/performance.md, http_many); per host, so that a host
+ * whose transfers all stall cannot hold the slots of the others. */
 static void pump(asset__http_t *http) {
-    while (http->wait_head && http->active < http->max_active) {
-        xfer_t *x = http->wait_head;
-        http->wait_head = x->wnext;
-        if (http->wait_head)
-            http->wait_head->wprev = NULL;
+    while (http->active < http->max_active) {
+        host_t *h = http->hosts;
+        while (h && (!h->wait_head || h->active >= http->host_max)) h = h->next;
+        if (!h) break;
+        xfer_t *x = h->wait_head;
+        h->wait_head = x->wnext;
+        if (h->wait_head)
+            h->wait_head->wprev = NULL;
         else
-            http->wait_tail = NULL;
+            h->wait_tail = NULL;
         x->wnext = x->wprev = NULL;
+        if (h->next) { /* to the back of the round */
+            host_unlink(http, h);
+            host_link_tail(http, h);
+        }
         x->in_multi = true;
         http->active++;
+        h->active++;
         CURLMcode mc = curl_multi_add_handle(http->multi, x->easy);
         if (mc != CURLM_OK) {
             asset_request_fail(x->req, ASSET_E_NETWORK, "curl_multi_add_handle: %s",
@@ -271,6 +359,13 @@ static void check_done(asset__http_t *http) {
 
 /* ---- curl multi <-> libuv ---- */
 
+/* UV_DISCONNECT (libuv 1.9): the peer closed its side; polled with UV_READABLE only */
+#if UV_VERSION_HEX >= 0x010900
+#define ASSET__UV_DISCONNECT UV_DISCONNECT
+#else
+#define ASSET__UV_DISCONNECT 0
+#endif
+
 static void sock_closed(uv_handle_t *h) { c_free(h->data); }
 
 static void sock_close(asset__http_t *http, sock_t *k) {
@@ -279,6 +374,7 @@ static void sock_close(asset__http_t *http, sock_t *k) {
     else
         http->socks = k->next;
     if (k->next) k->next->prev = k->prev;
+    k->closing = true;
     uv_poll_stop(&k->poll);
     k->poll.data = k;
     uv_close((uv_handle_t *)&k->poll, sock_closed);
@@ -288,11 +384,19 @@ static void poll_cb(uv_poll_t *p, int status, int events) {
     sock_t *k = p->data;
     asset__http_t *http = k->http;
     int flags = 0;
-    if (status < 0) flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    /* A socket error (libuv says UV_EBADF and stops the poll: a reset) or the peer's
+     * close: libcurl must read the socket to see it. CURL_CSELECT_ERR alone makes it
+     * fail the transfer unread ("select/poll returned error"), which skips its retry of
+     * a request on a reused connection the server dropped; IN|OUT lets it read the reset
+     * or the EOF and retry on a fresh connection, as the curl tool does. */
+    if (status < 0) flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
+    if (events & (UV_READABLE | ASSET__UV_DISCONNECT)) flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
     int running;
     CURLMcode mc = curl_multi_socket_action(http->multi, k->fd, flags, &running);
+    /* libuv stopped the poll on the error; libcurl, if it keeps the socket, asks for
+     * the same events and so calls socket_cb no more: poll again */
+    if (status < 0 && !k->closing && k->events) uv_poll_start(&k->poll, k->events, poll_cb);
     check_done(http);
     if (mc != CURLM_OK) fail_all(http, mc);
 }
@@ -328,7 +432,9 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
         http->socks = k;
         curl_multi_assign(http->multi, fd, k);
     }
-    int ev = ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
+    int ev = ((what & CURL_POLL_IN) ? UV_READABLE | ASSET__UV_DISCONNECT : 0) |
+             ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
+    k->events = ev;
     uv_poll_start(&k->poll, ev, poll_cb);
     return 0;
 }
@@ -410,15 +516,16 @@ static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
         return NULL;
     }
     http->timer.data = http;
-    http->max_active = 2 * s->cfg.http_max_connections;
+    /* more than 65536 connections per host is no use, and the products below fit */
+    unsigned conns = s->cfg.http_max_connections < 65536 ? s->cfg.http_max_connections : 65536;
+    http->host_max = 2 * conns;
+    http->max_active = 8 * conns;
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
-    curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-                      (long)s->cfg.http_max_connections);
-    curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                      (long)s->cfg.http_max_connections);
+    curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 4 * (long)conns);
+    curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns);
     curl_multi_setopt(http->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     asset__io_set_hooks(io, http_kick, http_stop, http);
     s->http = http;
@@ -439,15 +546,23 @@ static void xfer_start(void *arg) {
         xfer_done(NULL, x, CURLE_OUT_OF_MEMORY);
         return;
     }
+    x->alloc_failures = asset__alloc_failures();
+    host_t *h = host_get(http, asset_request_uri(x->req));
+    if (!h) {
+        asset_request_fail(x->req, ASSET_E_NO_MEMORY, "out of memory");
+        xfer_done(NULL, x, CURLE_OUT_OF_MEMORY);
+        return;
+    }
+    x->host = h;
     x->next = http->xfers;
     if (http->xfers) http->xfers->prev = x;
     http->xfers = x;
-    x->wprev = http->wait_tail;
-    if (http->wait_tail)
-        http->wait_tail->wnext = x;
+    x->wprev = h->wait_tail;
+    if (h->wait_tail)
+        h->wait_tail->wnext = x;
     else
-        http->wait_head = x;
-    http->wait_tail = x;
+        h->wait_head = x;
+    h->wait_tail = x;
     pump(http);
 }
 
@@ -579,6 +694,11 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->cfg.http_connect_timeout_ms);
+    if (s->cfg.http_low_speed_ms != UINT_MAX) { /* under 1 byte/s for that long: stalled */
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+                         (long)((s->cfg.http_low_speed_ms + 999ull) / 1000));
+    }
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_size);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
