@@ -211,7 +211,9 @@ ASSET_API void asset_server_shutdown_instance(void);
 ASSET_API size_t asset_server_flush(asset_server_t *s);
 /* Like asset_server_flush(), but stops once budget_ns nanoseconds are spent; what is
  * left stays queued, in order, for the next flush. At least one completion is
- * dispatched when any is queued. */
+ * dispatched when any is queued; when no handle completion is queued, at least one
+ * batch step is taken (late batch callbacks, or a folder creating its next children),
+ * so a small budget never starves batches. */
 ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns);
 /* Drops every cached entry of `uri` (all loaders); in-flight loads are unaffected. */
 ASSET_API void asset_server_invalidate(asset_server_t *s, const char *uri);
@@ -525,7 +527,18 @@ ASSET_API asset_batch_t *asset_server_load_group(asset_server_t *s, const char *
 /* Lists the folder `uri` (file://, bare path, pkg://, mem://; recursive unless
  * o->non_recursive) on a worker, then loads every file in path order. total is 0
  * until the listing arrives; a failed listing fails the batch; an empty folder
- * completes with total 0. */
+ * completes with total 0.
+ * The listing is sorted on the worker. Children are created 256 per step inside
+ * flush: asset_server_flush() takes every step at once, asset_server_flush_budget()
+ * as many as its budget allows (at least one), and the rest at the next flushes, so
+ * total grows until every child exists.
+ * A listing is complete or fails: a walk that cannot go on (out of descriptors or
+ * memory, a readdir or stat I/O error, more than 64 directory levels) fails the
+ * batch (E_IO or E_NO_MEMORY) with a message naming the entry and why. An entry that
+ * cannot be stat'ed or a subdirectory that cannot be opened for a reason of its own
+ * (permission denied, removed meanwhile) is still listed: its load fails and it
+ * counts as a failed child. A folder reached through a symlink out of file_root or
+ * out of its package is E_FORBIDDEN ("path escapes its root"). */
 ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char *uri,
                                                   const asset_load_options_t *o);
 /* Loads the JSON manifest `uri` ({"assets": [...]} or a bare array; entries are URI

@@ -2,7 +2,9 @@
  * child; it learns of each child's end through an internal completion callback, so
  * all of its bookkeeping and every batch callback runs on the flush thread. A folder
  * or manifest batch first loads its listing (a LIST job) or its manifest (a json load)
- * through the same machinery, then creates its children in that handle's callback.
+ * through the same machinery, then creates its children in that handle's callback;
+ * a folder does it FOLDER_SLICE children per step, the later steps through the batch
+ * queue, so that asset_server_flush_budget() bounds a huge folder's work.
  * Fields marked [lock] are guarded by the server lock. */
 #include "internal.h"
 
@@ -54,7 +56,15 @@ struct asset_batch {
     bool queued;                        /* [lock] in s->batch_queue for late callbacks */
     asset_batch_t *queue_next;          /* [lock] */
     asset_batch_t *all_prev, *all_next; /* [lock] */
+    /* a folder still creating its children [flush thread]: its listing (sorted by the
+     * LIST job), the next entry, and the folder's URI + "/" */
+    asset__value_t *listing;
+    size_t next_entry;
+    char *dir;
 };
+
+/* Children a folder creates per step: a budgeted flush does at least one step. */
+#define FOLDER_SLICE 256
 
 /* ---- listing values (LIST jobs) ---- */
 
@@ -68,6 +78,32 @@ asset__loader_slot_t asset__list_slot = {
     .vt = {ASSET_LOADER_ABI, "listing", NULL, NULL, NULL, list_value_free, NULL, 0, NULL},
     .name = "listing",
 };
+
+typedef struct list_ent {
+    char *path;
+    int64_t size;
+} list_ent_t;
+
+static int cmp_ent(const void *a, const void *b) {
+    return strcmp(((const list_ent_t *)a)->path, ((const list_ent_t *)b)->path);
+}
+
+asset_status_t asset__list_sort(struct asset_list *l) {
+    size_t i = 1;
+    while (i < l->count && strcmp(l->paths[i - 1], l->paths[i]) <= 0) i++;
+    if (i >= l->count) return ASSET_OK; /* already in order (most directory walks) */
+    list_ent_t *e = asset__calloc(l->count, sizeof *e);
+    if (!e)
+        return asset_list_fail(l, ASSET_E_NO_MEMORY, "out of memory sorting %zu entries", l->count);
+    for (i = 0; i < l->count; i++) e[i] = (list_ent_t){l->paths[i], l->sizes[i]};
+    qsort(e, l->count, sizeof *e, cmp_ent);
+    for (i = 0; i < l->count; i++) {
+        l->paths[i] = e[i].path;
+        l->sizes[i] = e[i].size;
+    }
+    asset_free(e);
+    return ASSET_OK;
+}
 
 /* ---- lifetime ---- */
 
@@ -96,6 +132,8 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
         asset__handle_maybe_free(b->source);
     }
     asset__map_free(&b->by_uri);
+    asset__value_release(b->listing);
+    asset_free(b->dir);
     asset_free(b->items);
     asset_free(b->uri);
     asset_free(b->message);
@@ -194,6 +232,7 @@ static void child_completed(asset_handle_t *h, void *user) {
     uv_mutex_unlock(&s->lock);
     /* item callbacks, then maybe the batch's end */
     uv_mutex_lock(&s->lock);
+    bool was_queued = b->queued; /* a folder still expanding waits in the batch queue */
     b->queued = true;
     for (batch_cb_t *c = b->cbs; c; c = c->next) {
         if (!c->item) continue;
@@ -203,7 +242,7 @@ static void child_completed(asset_handle_t *h, void *user) {
         cb(b, h, cu);
         uv_mutex_lock(&s->lock);
     }
-    b->queued = false;
+    b->queued = was_queued;
     uv_mutex_unlock(&s->lock);
     check_done(b);
 }
@@ -276,46 +315,62 @@ static void fail_batch(asset_batch_t *b, asset_status_t st, const char *msg) {
     check_done(b);
 }
 
-/* The folder listing arrived (flush thread). */
+/* Creates the folder's next FOLDER_SLICE children (flush thread). Returns true once it
+ * is over: every entry has its child, the batch was cancelled, or a child could not be
+ * made (the batch's status says so); the listing is then dropped and b->listed set. */
+static bool expand_slice(asset_batch_t *b) {
+    const struct asset_list *l = b->listing->value;
+    size_t end = l->count - b->next_entry > FOLDER_SLICE ? b->next_entry + FOLDER_SLICE : l->count;
+    bool ok = true;
+    while (ok && b->next_entry < end && !b->cancelled) {
+        size_t k = b->next_entry++;
+        char *u = asset__uri_resolve(b->dir, l->paths[k]);
+        ok = u && add_item(b, u, l->sizes[k] > 0 ? (uint64_t)l->sizes[k] : 0, &b->opts, NULL);
+        asset_free(u);
+    }
+    if (ok && b->next_entry < l->count && !b->cancelled) return false;
+    if (!ok) {
+        b->status = ASSET_E_NO_MEMORY;
+        asset_free(b->message);
+        b->message = asset__strdup("out of memory creating the folder's loads");
+    }
+    asset__value_release(b->listing);
+    b->listing = NULL;
+    asset_free(b->dir);
+    b->dir = NULL;
+    b->listed = true;
+    return true;
+}
+
+/* One step of a folder's expansion; the next one waits in the batch queue for this
+ * flush's turn at it, or the next flush's when the budget is spent. */
+static void folder_step(asset_batch_t *b) {
+    if (expand_slice(b)) {
+        check_done(b);
+        return;
+    }
+    asset_server_t *s = b->server;
+    uv_mutex_lock(&s->lock);
+    asset__batch_queue_push(s, b);
+    uv_mutex_unlock(&s->lock);
+}
+
+/* The folder listing arrived (flush thread), already sorted by path by the LIST job, so
+ * every source lists in the same order and nothing here is worse than linear. */
 static void listing_completed(asset_handle_t *h, void *user) {
     asset_batch_t *b = user;
     if (asset_handle_state(h) != ASSET_STATE_LOADED) {
         fail_batch(b, asset_handle_error(h), asset_handle_error_message(h));
         return;
     }
-    struct asset_list *l = (struct asset_list *)asset_handle_value(h);
-    /* sorted by path, so every source lists in the same order */
-    size_t *order = asset__calloc(l->count ? l->count : 1, sizeof *order);
-    if (!order) {
-        fail_batch(b, ASSET_E_NO_MEMORY, "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < l->count; i++) order[i] = i;
-    for (size_t i = 1; i < l->count; i++) { /* insertion sort on indices: lists are small-ish */
-        size_t k = order[i], j = i;
-        while (j > 0 && strcmp(l->paths[order[j - 1]], l->paths[k]) > 0) {
-            order[j] = order[j - 1];
-            j--;
-        }
-        order[j] = k;
-    }
-    const char *base = asset_handle_uri(h);
-    char *dir = asset__asprintf("%s/", base);
-    bool ok = dir != NULL;
-    for (size_t i = 0; ok && i < l->count && !b->cancelled; i++) {
-        size_t k = order[i];
-        char *u = asset__uri_resolve(dir, l->paths[k]);
-        ok = u && add_item(b, u, l->sizes[k] > 0 ? (uint64_t)l->sizes[k] : 0, &b->opts, NULL);
-        asset_free(u);
-    }
-    asset_free(dir);
-    asset_free(order);
-    if (!ok) {
+    b->dir = asset__asprintf("%s/", asset_handle_uri(h));
+    if (!b->dir) {
         fail_batch(b, ASSET_E_NO_MEMORY, "out of memory creating the folder's loads");
         return;
     }
-    b->listed = true;
-    check_done(b);
+    b->listing = asset__value_retain(h->value);
+    b->next_entry = 0;
+    folder_step(b);
 }
 
 static asset_priority_t parse_priority(const char *p, bool *ok) {
@@ -544,19 +599,28 @@ void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b) {
 }
 
 /* [lock] held on entry and exit. */
-size_t asset__batch_queue_drain(asset_server_t *s) {
+size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
     size_t n = 0;
     while (s->bq_head) {
+        if (n && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
         asset_batch_t *b = s->bq_head;
         s->bq_head = b->queue_next;
         if (!s->bq_head) s->bq_tail = NULL;
+        n++;
+        if (b->listing) { /* a folder creating its children: the next step (it is not done,
+                             so nothing frees it meanwhile) */
+            b->queued = false;
+            uv_mutex_unlock(&s->lock);
+            folder_step(b); /* requeues it at the tail, or finishes (and may free) it */
+            uv_mutex_lock(&s->lock);
+            continue;
+        }
         uv_mutex_unlock(&s->lock);
         fire_done(b);
         uv_mutex_lock(&s->lock);
         b->queued = false;
         if (s->waiters) uv_cond_broadcast(&s->done_cond);
         batch_maybe_free(b);
-        n++;
     }
     return n;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 bool asset__fs_force_walk = false;
+int (*asset__fs_walk_fault)(const char *step, const char *rel) = NULL;
 
 static int open_walk(int root, const char *rel, int flags) {
     /* every component opened with O_NOFOLLOW: any symlink is refused (ELOOP) */
@@ -67,25 +68,36 @@ int asset__open_beneath(int root, const char *rel, int flags) {
     return open_walk(root, rel, flags);
 }
 
-asset_status_t asset__errno_status(asset_request_t *r, int err, const char *what) {
-    asset_status_t st;
+/* The status for an errno from open/opendir/read, and why in words: shared by reads
+ * and listings so that both say the same thing about the same failure. */
+static asset_status_t describe_errno(int err, char *why, size_t n) {
+    asset_status_t st = ASSET_E_IO;
     switch (err) {
     case ENOENT:
     case ENOTDIR: st = ASSET_E_NOT_FOUND; break;
     case EXDEV:
-    case ELOOP:
-        return asset_request_fail(r, ASSET_E_FORBIDDEN, "%s: path escapes its root (symlink?)",
-                                  what);
+    case ELOOP: snprintf(why, n, "path escapes its root (symlink?)"); return ASSET_E_FORBIDDEN;
     case EACCES:
     case EPERM: st = ASSET_E_FORBIDDEN; break;
     case ENOMEM: st = ASSET_E_NO_MEMORY; break;
     case EMFILE:
-    case ENFILE:
-        return asset_request_fail(r, ASSET_E_IO, "%s: too many open files (%s)", what,
-                                  strerror(err));
-    default: st = ASSET_E_IO; break;
+    case ENFILE: snprintf(why, n, "too many open files (%s)", strerror(err)); return ASSET_E_IO;
+    default: break;
     }
-    return asset_request_fail(r, st, "%s: %s", what, strerror(err));
+    snprintf(why, n, "%s", strerror(err));
+    return st;
+}
+
+asset_status_t asset__errno_status(asset_request_t *r, int err, const char *what) {
+    char why[128];
+    asset_status_t st = describe_errno(err, why, sizeof why);
+    return asset_request_fail(r, st, "%s: %s", what, why);
+}
+
+asset_status_t asset__list_errno(asset_list_t *l, int err, const char *what) {
+    char why[128];
+    asset_status_t st = describe_errno(err, why, sizeof why);
+    return asset_list_fail(l, st, "%s: %s", what, why);
 }
 
 #define READ_CHUNK (1u << 20)
@@ -163,61 +175,134 @@ out:
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+/* ---- listing: a walk that lists every entry or fails saying why ---- */
+
+#define MAX_DEPTH 64
+
+typedef struct dent {
+    char *name;
+    unsigned char type; /* d_type: DT_UNKNOWN when the filesystem does not say */
+} dent_t;
+
+static int cmp_dent(const void *a, const void *b) {
+    return strcmp(((const dent_t *)a)->name, ((const dent_t *)b)->name);
 }
 
-static asset_status_t walk(asset_list_t *l, int dfd, const char *prefix, int depth) {
-    DIR *d = fdopendir(dfd);
-    if (!d) {
-        close(dfd);
-        return asset_list_fail(l, ASSET_E_IO, "opendir: %s", strerror(errno));
-    }
-    asset_status_t rc = ASSET_OK;
-    char **names = NULL;
+/* errno for the walk's step on rel: the injected fault, else 0 (the step runs). */
+static int fault(const char *step, const char *rel) {
+    return asset__fs_walk_fault ? asset__fs_walk_fault(step, rel) : 0;
+}
+
+/* An error about one entry (no permission, vanished or replaced since readdir): the
+ * entry stays in the listing and its own load reports it. Anything else (EMFILE,
+ * ENFILE, ENOMEM, EIO...) means the walk cannot see the whole folder: it fails. */
+static bool entry_error(int err) {
+    return err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR || err == ELOOP;
+}
+
+/* Fails the listing: "<step> <rel>: <why>" (the job prefixes the URI). */
+static asset_status_t walk_fail(asset_list_t *l, int err, const char *step, const char *rel) {
+    char what[64 + 4096];
+    snprintf(what, sizeof what, "%s%s%s", step, *rel ? " " : "", rel);
+    return asset__list_errno(l, err, what);
+}
+
+/* Reads every name of the directory d (prefix: its path in the listing) into *out. */
+static asset_status_t read_names(asset_list_t *l, DIR *d, const char *prefix, dent_t **out,
+                                 size_t *count) {
+    dent_t *v = NULL;
     size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
+    asset_status_t rc = ASSET_OK;
+    for (;;) {
+        int err = fault("readdir", prefix);
+        struct dirent *e = NULL;
+        if (!err) {
+            errno = 0;
+            e = readdir(d);
+            err = e ? 0 : errno;
+        }
+        if (err) {
+            rc = walk_fail(l, err, "readdir", prefix);
+            break;
+        }
+        if (!e) break;
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 32;
-            char **nn = asset_realloc(names, cap * sizeof *nn);
-            if (!nn) {
+            dent_t *nv = asset_realloc(v, cap * sizeof *nv);
+            if (!nv) {
                 rc = ASSET_E_NO_MEMORY;
-                goto out;
+                break;
             }
-            names = nn;
+            v = nv;
         }
-        if (!(names[n] = asset__strdup(e->d_name))) {
-            rc = ASSET_E_NO_MEMORY;
-            goto out;
-        }
-        n++;
-    }
-    if (n > 1) qsort(names, n, sizeof *names, cmp_str);
-    for (size_t i = 0; i < n && rc == ASSET_OK; i++) {
-        struct stat st;
-        if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-        char *rel = asset__asprintf("%s%s", prefix, names[i]);
-        if (!rel) {
+        if (!(v[n].name = asset__strdup(e->d_name))) {
             rc = ASSET_E_NO_MEMORY;
             break;
         }
-        if (S_ISREG(st.st_mode)) {
-            rc = asset_list_add(l, rel, (int64_t)st.st_size);
-        } else if (S_ISDIR(st.st_mode) && l->recursive && depth < 64) {
-            int sub = openat(dirfd(d), names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0) {
-                char *pre = asset__asprintf("%s/", rel);
-                rc = pre ? walk(l, sub, pre, depth + 1) : ASSET_E_NO_MEMORY;
-                if (!pre) close(sub);
-                asset_free(pre);
-            }
-        }
+        v[n++].type = e->d_type;
+    }
+    *out = v;
+    *count = n;
+    return rc;
+}
+
+static asset_status_t walk(asset_list_t *l, int dfd, const char *prefix, int depth);
+
+/* Lists one entry `rel` (name in directory d). */
+static asset_status_t walk_entry(asset_list_t *l, DIR *d, const dent_t *e, const char *rel,
+                                 int depth) {
+    struct stat st;
+    int err = fault("stat", rel);
+    if (!err && fstatat(dirfd(d), e->name, &st, AT_SYMLINK_NOFOLLOW) != 0) err = errno;
+    if (err) {
+        if (!entry_error(err)) return walk_fail(l, err, "stat", rel);
+        /* kept, size unknown, unless readdir said it is what a listing skips */
+        if (e->type == DT_LNK || (e->type == DT_DIR && !l->recursive)) return ASSET_OK;
+        return asset_list_add(l, rel, -1);
+    }
+    if (S_ISREG(st.st_mode)) return asset_list_add(l, rel, (int64_t)st.st_size);
+    if (!S_ISDIR(st.st_mode) || !l->recursive) return ASSET_OK; /* symlinks, FIFOs... */
+    if (depth >= MAX_DEPTH)
+        return asset_list_fail(l, ASSET_E_IO, "%s: more than %d directory levels deep", rel,
+                               MAX_DEPTH);
+    int sub = -1;
+    if (!(err = fault("open", rel))) {
+        sub = openat(dirfd(d), e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) err = errno;
+    }
+    if (err) {
+        if (!entry_error(err)) return walk_fail(l, err, "open", rel);
+        return asset_list_add(l, rel, -1); /* unreadable: its load says why */
+    }
+    char *pre = asset__asprintf("%s/", rel);
+    if (!pre) {
+        close(sub);
+        return ASSET_E_NO_MEMORY;
+    }
+    asset_status_t rc = walk(l, sub, pre, depth + 1);
+    asset_free(pre);
+    return rc;
+}
+
+/* Lists directory dfd (closes it) under `prefix` ("" or "sub/"). */
+static asset_status_t walk(asset_list_t *l, int dfd, const char *prefix, int depth) {
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        int err = errno;
+        close(dfd);
+        return walk_fail(l, err, "opendir", prefix);
+    }
+    dent_t *names = NULL;
+    size_t n = 0;
+    asset_status_t rc = read_names(l, d, prefix, &names, &n);
+    if (rc == ASSET_OK && n > 1) qsort(names, n, sizeof *names, cmp_dent);
+    for (size_t i = 0; i < n && rc == ASSET_OK; i++) {
+        char *rel = asset__asprintf("%s%s", prefix, names[i].name);
+        rc = rel ? walk_entry(l, d, &names[i], rel, depth) : ASSET_E_NO_MEMORY;
         asset_free(rel);
     }
-out:
-    for (size_t i = 0; i < n; i++) asset_free(names[i]);
+    for (size_t i = 0; i < n; i++) asset_free(names[i].name);
     asset_free(names);
     closedir(d);
     if (rc == ASSET_E_NO_MEMORY) asset_list_fail(l, rc, "out of memory listing");

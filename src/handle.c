@@ -172,7 +172,10 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         n++;
         if (budget_ns && asset__now_ns() - start >= budget_ns) break;
     }
-    if (!budget_ns || asset__now_ns() - start < budget_ns) n += asset__batch_queue_drain(s);
+    /* batches get a turn when time is left, or when there was nothing else to do: a
+     * small budget must not starve them (a huge folder expands there, step by step) */
+    if (!budget_ns || n == 0 || asset__now_ns() - start < budget_ns)
+        n += asset__batch_queue_drain(s, start, budget_ns);
     s->in_flush = false;
     if (n && s->waiters) uv_cond_broadcast(&s->done_cond);
     /* the budget ran out with work left: the queue never went empty, so no push will

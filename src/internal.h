@@ -365,8 +365,12 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
 /* batch.c */
 extern asset__loader_slot_t asset__list_slot;
 void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b); /* [lock] */
-size_t asset__batch_queue_drain(asset_server_t *s);                /* [lock] */
+/* [lock] budget_ns 0: drains it all; else stops once budget_ns since start_ns is spent
+ * (after at least one step). */
+size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
 void asset__batch_free_all(asset_server_t *s);
+/* Sorts a listing by path in O(n log n); worker thread (the LIST job). */
+asset_status_t asset__list_sort(struct asset_list *l);
 
 /* handle.c: [lock] held for all of these */
 /* Lock not held: the handle is private until asset__handle_link puts it in s->all. */

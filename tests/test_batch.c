@@ -6,10 +6,24 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+#include "fs.h"
+#include "internal.h"
 #include "sha256.h"
 #include "test_util.h"
 #include "tu_http.h"
@@ -472,6 +486,279 @@ static void test_destroy_with_batch_in_flight_frees_everything(void **state) {
     tu_gate_free(g);
 }
 
+/* ---- folder listings never drop entries silently (issue 10, item 3) ---- */
+
+/* Fault injection into the directory walk: step `g_fault.step` on `g_fault.rel` fails
+ * with `g_fault.err`. Armed before the server exists, disarmed after it is gone. */
+static struct {
+    const char *step, *rel;
+    int err;
+} g_fault;
+
+static int walk_fault(const char *step, const char *rel) {
+    return !strcmp(step, g_fault.step) && !strcmp(rel, g_fault.rel) ? g_fault.err : 0;
+}
+
+static void arm_fault(const char *step, const char *rel, int err) {
+    g_fault.step = step;
+    g_fault.rel = rel;
+    g_fault.err = err;
+    asset__fs_walk_fault = walk_fault;
+}
+
+static void make_locked_tree(const char *dir) {
+    free(tu_write_file(dir, "a.txt", "a", 1));
+    free(tu_write_file(dir, "locked/x.txt", "x", 1));
+    free(tu_write_file(dir, "z.txt", "z", 1));
+}
+
+/* The batch's child i has a URI ending in `tail`. */
+static void expect_child(asset_batch_t *b, size_t i, const char *tail) {
+    const char *u = asset_handle_uri(asset_batch_handle(b, i));
+    size_t n = strlen(u), t = strlen(tail);
+    if (n < t || strcmp(u + n - t, tail) != 0) fail_msg("child %zu is %s, not *%s", i, u, tail);
+}
+
+static void test_folder_subdirectory_that_cannot_be_opened_is_a_failed_child(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    make_locked_tree(dir);
+    arm_fault("open", "locked", EACCES); /* as chmod 000 does for a non-root user */
+    asset_server_t *s = asset_server_create(NULL);
+    asset_batch_t *b = asset_server_load_folder(s, dir, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    /* listed (not dropped): a.txt, locked, z.txt; its load fails with a message */
+    assert_int_equal(asset_batch_total(b), 3);
+    assert_int_equal(asset_batch_completed_count(b), 2);
+    assert_int_equal(asset_batch_failed_count(b), 1);
+    expect_child(b, 1, "/locked");
+    asset_handle_t *h = asset_batch_handle(b, 1);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    assert_non_null(strstr(asset_handle_error_message(h), "locked"));
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    asset__fs_walk_fault = NULL;
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_folder_entries_that_cannot_be_stat_ed_are_listed(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    make_locked_tree(dir);
+    static const int errs[] = {EACCES, ENOENT}; /* no permission; vanished since readdir */
+    for (size_t k = 0; k < 2; k++) {
+        arm_fault("stat", "z.txt", errs[k]);
+        asset_server_t *s = asset_server_create(NULL);
+        asset_batch_t *b = asset_server_load_folder(s, dir, NULL);
+        assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+        assert_int_equal(asset_batch_total(b), 3);
+        expect_child(b, 2, "/z.txt");
+        asset_batch_release(b);
+        asset_server_destroy(s);
+        asset__fs_walk_fault = NULL;
+    }
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_folder_walk_errors_fail_the_listing_with_the_reason(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    make_locked_tree(dir);
+    static const struct {
+        const char *step, *rel;
+        int err;
+        asset_status_t want;
+    } cases[] = {
+        {"open", "locked", EMFILE, ASSET_E_IO},
+        {"open", "locked", ENFILE, ASSET_E_IO},
+        {"open", "locked", ENOMEM, ASSET_E_NO_MEMORY},
+        {"readdir", "locked/", EIO, ASSET_E_IO},
+        {"readdir", "", EIO, ASSET_E_IO},
+        {"stat", "a.txt", EIO, ASSET_E_IO},
+        {"stat", "a.txt", ENOMEM, ASSET_E_NO_MEMORY},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        arm_fault(cases[k].step, cases[k].rel, cases[k].err);
+        asset_server_t *s = asset_server_create(NULL);
+        asset_batch_t *b = asset_server_load_folder(s, dir, NULL);
+        asset_status_t st = asset_batch_wait(b, 60000);
+        const char *msg = asset_batch_error_message(b);
+        print_message("  %s %s (%s) -> %s: %s\n", cases[k].step, cases[k].rel,
+                      strerror(cases[k].err), asset_err_name(st), msg);
+        if (st != cases[k].want)
+            fail_msg("%s '%s' failing with %s: batch %s (%zu children), expected %s", cases[k].step,
+                     cases[k].rel, strerror(cases[k].err), asset_err_name(st), asset_batch_total(b),
+                     asset_err_name(cases[k].want));
+        assert_int_equal(asset_batch_total(b), 0);                     /* no partial listing */
+        assert_non_null(strstr(msg, asset_batch_uri(b)));              /* which folder */
+        assert_non_null(strstr(msg, strerror(cases[k].err)));          /* why */
+        if (*cases[k].rel) assert_non_null(strstr(msg, cases[k].rel)); /* which entry */
+        asset_batch_release(b);
+        asset_server_destroy(s);
+        asset__fs_walk_fault = NULL;
+    }
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_folder_with_a_chmod_000_subdirectory_reports_it(void **state) {
+    (void)state;
+    if (geteuid() == 0) { /* root reads it anyway: the fault-injection tests cover this */
+        print_message("running as root: permissions are not enforced, skipped\n");
+        skip();
+    }
+    char *dir = tu_mkdtemp();
+    make_locked_tree(dir);
+    char *locked = tu_path(dir, "locked");
+    assert_int_equal(chmod(locked, 0), 0);
+    asset_server_t *s = asset_server_create(NULL);
+    asset_batch_t *b = asset_server_load_folder(s, dir, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 3);
+    assert_int_equal(asset_batch_failed_count(b), 1);
+    expect_child(b, 1, "/locked");
+    assert_int_equal(asset_handle_error(asset_batch_handle(b, 1)), ASSET_E_FORBIDDEN);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    chmod(locked, 0755);
+    free(locked);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_folder_deeper_than_64_levels_fails_instead_of_dropping(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char rel[512] = "";
+    for (int lv = 0; lv < 65; lv++) strcat(rel, "d/"); /* 65 levels below the folder */
+    strcat(rel, "deep.txt");
+    free(tu_write_file(dir, rel, "x", 1));
+    free(tu_write_file(dir, "top.txt", "t", 1));
+    asset_server_t *s = asset_server_create(NULL);
+    asset_batch_t *b = asset_server_load_folder(s, dir, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_IO);
+    assert_int_equal(asset_batch_total(b), 0);
+    assert_non_null(strstr(asset_batch_error_message(b), "64 directory levels"));
+    asset_batch_release(b);
+    /* from dir/d the file is 64 levels down: that still lists */
+    char *d = tu_path(dir, "d");
+    b = asset_server_load_folder(s, d, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 1);
+    assert_int_equal(asset_batch_completed_count(b), 1);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    free(d);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* ---- huge folders: sorted on the worker, expanded in slices (issue 10, item 4) ---- */
+
+static void put_many(asset_server_t *s, const char *dir, int n) {
+    for (int i = 0; i < n; i++) { /* unpadded: path order is not insertion order */
+        char key[48];
+        snprintf(key, sizeof key, "%s/%d", dir, (i * 7919) % n);
+        assert_int_equal(asset_mem_put(s, key, "v", 1), ASSET_OK);
+    }
+}
+
+static void test_listing_arrives_sorted_from_the_worker(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    put_many(s, "lst", 2000);
+    /* the LIST job's value as the batch gets it: already in path order */
+    asset_handle_t *h = asset__load(s, "mem://lst", NULL, NULL, true, true);
+    assert_int_equal(asset_handle_wait(h, 60000), ASSET_OK);
+    const struct asset_list *l = asset_handle_value(h);
+    assert_int_equal(l->count, 2000);
+    for (size_t i = 1; i < l->count; i++)
+        if (strcmp(l->paths[i - 1], l->paths[i]) >= 0)
+            fail_msg("listing not sorted at %zu: '%s' before '%s'", i, l->paths[i - 1],
+                     l->paths[i]);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_folder_of_100000_mem_keys_loads_sorted(void **state) {
+    (void)state;
+    const size_t N = RUNNING_ON_VALGRIND ? 20000 : 100000; /* memcheck: ~50x slower */
+    asset_server_t *s = asset_server_create(NULL);
+    put_many(s, "huge", (int)N);
+    asset_batch_t *b = asset_server_load_folder(s, "mem://huge", NULL);
+    assert_int_equal(asset_batch_wait(b, 600000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), N);
+    assert_int_equal(asset_batch_completed_count(b), N);
+    for (size_t i = 1; i < N; i++) {
+        const char *p = asset_handle_uri(asset_batch_handle(b, i - 1));
+        const char *q = asset_handle_uri(asset_batch_handle(b, i));
+        if (strcmp(p, q) >= 0) fail_msg("child %zu: '%s' after '%s'", i, q, p);
+    }
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_budgeted_flush_expands_a_huge_folder_in_slices(void **state) {
+    (void)state;
+    enum { N = 20000 };
+    asset_server_t *s = asset_server_create(NULL);
+    put_many(s, "big", N);
+    asset_batch_t *b = asset_server_load_folder(s, "mem://big", NULL);
+    tu_wait_queued(s, 1); /* the listing is in */
+    assert_int_equal(asset_server_flush_budget(s, 1), 1);
+    size_t total = asset_batch_total(b);
+    print_message("  after one budgeted flush: %zu of %d children\n", total, N);
+    assert_true(total > 0);
+    assert_true(total < N); /* not all the expansion in one call */
+    /* and it goes on at the next budgeted flushes: each dispatches a child's completion
+     * or creates the next slice, so this many calls are enough */
+    size_t calls = 1, grew = 0;
+    for (size_t i = 0; i < 4 * (size_t)N && asset_batch_total(b) < N; i++) {
+        size_t before = asset_batch_total(b);
+        asset_server_flush_budget(s, 1);
+        calls++;
+        grew += asset_batch_total(b) > before;
+    }
+    assert_int_equal(asset_batch_total(b), N);
+    print_message("  all %d children after %zu budgeted flushes (%zu grew the batch)\n", N, calls,
+                  grew);
+    assert_true(grew >= 2);
+    assert_int_equal(asset_batch_wait(b, 600000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), N);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_cancel_during_expansion_stops_creating_children(void **state) {
+    (void)state;
+    enum { N = 5000 };
+    asset_server_t *s = asset_server_create(NULL);
+    put_many(s, "cx", N);
+    asset_batch_t *b = asset_server_load_folder(s, "mem://cx", NULL);
+    counts_t c = {0};
+    asset_batch_on_completed(b, on_done, &c);
+    tu_wait_queued(s, 1);
+    assert_int_equal(asset_server_flush_budget(s, 1), 1);
+    size_t total = asset_batch_total(b);
+    assert_true(total < N);
+    asset_batch_cancel(b);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), total);
+    assert_int_equal(asset_batch_completed_count(b) + asset_batch_failed_count(b) +
+                         asset_batch_cancelled_count(b),
+                     total);
+    assert_int_equal(c.done, 1);
+    asset_batch_release(b);
+    /* and a server destroyed while a folder is half expanded frees it all */
+    b = asset_server_load_folder(s, "mem://cx", NULL);
+    tu_wait_queued(s, 1);
+    asset_server_flush_budget(s, 1);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_counts_and_callbacks_fire_once_each),
@@ -489,6 +776,15 @@ int main(void) {
         cmocka_unit_test(test_manifest_with_10000_entries),
         cmocka_unit_test(test_disconnected_batch_callbacks_do_not_fire),
         cmocka_unit_test(test_destroy_with_batch_in_flight_frees_everything),
+        cmocka_unit_test(test_folder_subdirectory_that_cannot_be_opened_is_a_failed_child),
+        cmocka_unit_test(test_folder_entries_that_cannot_be_stat_ed_are_listed),
+        cmocka_unit_test(test_folder_walk_errors_fail_the_listing_with_the_reason),
+        cmocka_unit_test(test_folder_with_a_chmod_000_subdirectory_reports_it),
+        cmocka_unit_test(test_folder_deeper_than_64_levels_fails_instead_of_dropping),
+        cmocka_unit_test(test_listing_arrives_sorted_from_the_worker),
+        cmocka_unit_test(test_folder_of_100000_mem_keys_loads_sorted),
+        cmocka_unit_test(test_budgeted_flush_expands_a_huge_folder_in_slices),
+        cmocka_unit_test(test_cancel_during_expansion_stops_creating_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -492,6 +492,56 @@ static void test_no_cache_load_reads_and_parses_again(void **state) {
     free(p);
 }
 
+/* ---- folders through a symlink out of the root (issue 10, item 10) ---- */
+
+static void check_folder_through_symlink_out_is_forbidden(fixture_t *f) {
+    char *outfile = tu_write_file(f->dir, "outdir/f.txt", "secret", 6);
+    char *outdir = tu_path(f->dir, "outdir");
+    char *linkdir = tu_path(f->root, "linkdir");
+    unlink(linkdir);
+    assert_int_equal(symlink(outdir, linkdir), 0);
+    write_text(f->root, "inside/ok.txt", "fine");
+    asset_server_t *s = mk_server(f->root, 0);
+    assert_int_equal(asset_server_mount(s, "game", f->root), ASSET_OK);
+    const char *uris[] = {"linkdir", "pkg://game/linkdir"};
+    for (size_t i = 0; i < 2; i++) {
+        asset_batch_t *b = asset_server_load_folder(s, uris[i], NULL);
+        asset_status_t st = asset_batch_wait(b, 60000);
+        const char *msg = asset_batch_error_message(b);
+        print_message("  folder %s -> %s: %s\n", uris[i], asset_err_name(st), msg);
+        if (st != ASSET_E_FORBIDDEN)
+            fail_msg("folder %s: %s (%s), expected E_FORBIDDEN", uris[i], asset_err_name(st), msg);
+        assert_non_null(strstr(msg, asset_batch_uri(b)));
+        assert_non_null(strstr(msg, "escapes its root"));
+        assert_int_equal(asset_batch_total(b), 0);
+        asset_batch_release(b);
+    }
+    /* the same folders inside the root still list */
+    asset_batch_t *b = asset_server_load_folder(s, "inside", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 1);
+    asset_batch_release(b);
+    b = asset_server_load_folder(s, "pkg://game/inside", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 1);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    free(outfile);
+    free(outdir);
+    free(linkdir);
+}
+
+static void test_folder_through_symlink_out_of_file_root_is_forbidden(void **state) {
+    asset__fs_force_walk = false;
+    check_folder_through_symlink_out_is_forbidden(*state);
+}
+
+static void test_folder_through_symlink_out_is_forbidden_with_walk_fallback(void **state) {
+    asset__fs_force_walk = true; /* set before the server's threads exist */
+    check_folder_through_symlink_out_is_forbidden(*state);
+    asset__fs_force_walk = false;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_loads_bytes, setup, teardown),
@@ -522,6 +572,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_rewritten_file_is_seen_on_next_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_file_fails_even_when_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_cache_load_reads_and_parses_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_folder_through_symlink_out_of_file_root_is_forbidden,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_folder_through_symlink_out_is_forbidden_with_walk_fallback, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,6 +265,60 @@ static void test_failing_parses_never_stall_the_pool(void **state) {
     asset_server_destroy(s);
 }
 
+/* ---- folder listings out of descriptors: all or a failure (issue 10, item 3) ---- */
+
+enum { NEST_LEVELS = 10, NEST_FILES = 100 }; /* 1,000 files, 10 directories deep */
+
+static void make_nested(void) {
+    char rel[512] = "nested";
+    for (int lv = 0; lv < NEST_LEVELS; lv++) {
+        size_t n = strlen(rel);
+        snprintf(rel + n, sizeof rel - n, "/l%d", lv);
+        for (int i = 0; i < NEST_FILES; i++) {
+            char f[600];
+            snprintf(f, sizeof f, "%s/f%03d.txt", rel, i);
+            free(tu_write_file(g_dir, f, "x", 1));
+        }
+    }
+}
+
+static void test_folder_listing_out_of_descriptors_lists_all_or_fails(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    char *dir = file_uri("nested");
+    int failures = 0, successes = 0;
+    /* the walk holds one descriptor per level: with `spare` free ones it runs out
+     * somewhere inside the tree, at the top, or not at all */
+    for (int spare = 0; spare <= NEST_LEVELS + 4; spare++) {
+        exhaust_fds(&e);
+        for (int i = 0; i < spare && e.n > 0; i++) close(e.fds[--e.n]);
+        asset_batch_t *b = asset_server_load_folder(s, dir, NULL);
+        asset_status_t st = asset_batch_wait(b, 60000);
+        assert_true(asset_batch_is_done(b)); /* else: a hang */
+        size_t total = asset_batch_total(b);
+        print_message("  %d spare descriptors -> %s, %zu children: %s\n", spare, asset_err_name(st),
+                      total, asset_batch_error_message(b));
+        if (st == ASSET_OK) {
+            if (total != NEST_LEVELS * NEST_FILES)
+                fail_msg("%d spare descriptors: the listing succeeded with %zu of %d files", spare,
+                         total, NEST_LEVELS * NEST_FILES);
+            successes++;
+        } else {
+            assert_int_equal(total, 0);
+            if (!strcasestr(asset_batch_error_message(b), "too many open files"))
+                fail_msg("message does not say why: '%s'", asset_batch_error_message(b));
+            assert_non_null(strstr(asset_batch_error_message(b), asset_batch_uri(b)));
+            failures++;
+        }
+        asset_batch_release(b);
+        restore_fds(&e);
+    }
+    assert_true(failures > 0);  /* it did run out */
+    assert_true(successes > 0); /* and with enough descriptors it lists everything */
+    asset_server_destroy(s);
+    free(dir);
+}
+
 static int group_setup(void **state) {
     (void)state;
     /* libuv opens a pipe once per process on its first loop, and libcurl initialises
@@ -281,6 +335,7 @@ static int group_setup(void **state) {
     free(tu_write_file(g_dir, "dir/one.txt", "1", 1));
     free(tu_write_file(g_dir, "dir/two.txt", "2", 1));
     free(tu_write_file(g_dir, "pkgs/game/c.txt", "pkg", 3));
+    make_nested();
     g_have_nginx = tu_nginx_start(&g_nginx);
     if (g_have_nginx) {
         free(tu_write_file(g_nginx.root, "h.txt", "hello", 5));
@@ -306,6 +361,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_http_without_descriptors_fails_clearly, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failing_parses_never_stall_the_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_folder_listing_out_of_descriptors_lists_all_or_fails,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -31,9 +31,8 @@ static asset_status_t file_read(void *ctx, asset_request_t *r) {
 static asset_status_t file_list(void *ctx, const char *uri, asset_list_t *l) {
     (void)uri;
     int fd = open_path(ctx, l->path, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return asset_list_fail(l, fd == -ENOENT ? ASSET_E_NOT_FOUND : ASSET_E_IO, "opendir: %s",
-                               strerror(-fd));
+    /* as for reads: a symlink out of file_root is FORBIDDEN, like pkg:// */
+    if (fd < 0) return asset__list_errno(l, -fd, "opendir");
     return asset__list_dirfd(l, fd);
 }
 

@@ -225,14 +225,7 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
                                path);
     if (m->dirfd >= 0) {
         int fd = asset__open_beneath(m->dirfd, rel, O_RDONLY | O_DIRECTORY);
-        if (fd < 0) {
-            err = -fd;
-            asset_status_t st = err == ENOENT || err == ENOTDIR ? ASSET_E_NOT_FOUND
-                                : err == EXDEV || err == ELOOP || err == EACCES || err == EPERM
-                                    ? ASSET_E_FORBIDDEN
-                                    : ASSET_E_IO;
-            return asset_list_fail(l, st, "opendir: %s", strerror(err));
-        }
+        if (fd < 0) return asset__list_errno(l, -fd, "opendir");
         return asset__list_dirfd(l, fd);
     }
     size_t rl = strlen(rel);
