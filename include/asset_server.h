@@ -152,6 +152,13 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                          Called when the completion queue becomes non-empty. */
     void (*log)(int level, const char *msg, void *user); /* any thread; level: ASSET_LOG_* */
     void *user;                                          /* passed to wake and log; not owned */
+    /* The json loader refuses a document that is not valid UTF-8 (overlong forms,
+       surrogates U+D800..U+DFFF, code points above U+10FFFF, stray or missing
+       continuation bytes) with ASSET_E_PARSE, "invalid UTF-8 at byte N (line L,
+       column C): why"; N counts from 0 over the bytes as stored, a byte order mark
+       included. true: pass such bytes through to cJSON unchecked (legacy Latin-1 data).
+       Manifests are read by the json loader, so this applies to them too. */
+    bool json_allow_invalid_utf8;
 } asset_server_config_t;
 
 enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };
