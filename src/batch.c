@@ -454,12 +454,12 @@ static asset_status_t entry_allowed(const char *rules, const char *m, const char
     if (ok) return ASSET_OK;
     if (!rules)
         snprintf(err, errn,
-                 "entry %zu (%s): a %.*s:// manifest may not name %.*s:// entries, which reach "
+                 "entry %zu (%s): %.*s:// manifests may not name %.*s:// entries, which reach "
                  "further (file > pkg > mem > http(s); see config.manifest_schemes)",
                  i, entry, (int)mn, m, (int)en, entry);
     else
         snprintf(err, errn,
-                 "entry %zu (%s): config.manifest_schemes \"%s\" does not let a %.*s:// manifest "
+                 "entry %zu (%s): config.manifest_schemes \"%s\" does not let %.*s:// manifests "
                  "name %.*s:// entries",
                  i, entry, rules, (int)mn, m, (int)en, entry);
     return ASSET_E_FORBIDDEN;
