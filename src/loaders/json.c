@@ -128,22 +128,20 @@ static size_t utf8_invalid_at(const uint8_t *s, size_t n, const char **why) {
 
 static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
     const asset_server_t *s = ctx; /* NULL (fuzz_json): the defaults */
-    const char *text = (const char *)asset_parse_data(p);
-    size_t n = asset_parse_size(p);
+    const char *data = (const char *)asset_parse_data(p);
+    size_t size = asset_parse_size(p);
+    size_t bom = size >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3) ? 3 : 0;
+    const char *text = data + bom; /* lines and columns count from here */
+    size_t n = size - bom;
     if (!(s && s->cfg.json_allow_invalid_utf8)) {
         const char *why = NULL;
-        size_t bad = utf8_invalid_at((const uint8_t *)text, n, &why);
-        if (bad < n) {
-            size_t skip = n >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3) ? 3 : 0, line, col;
-            position(text + skip, text + bad, &line, &col);
+        size_t bad = utf8_invalid_at((const uint8_t *)data, size, &why), line, col;
+        if (bad < size) { /* the offset is into the bytes as stored, BOM included */
+            position(text, data + bad, &line, &col);
             return asset_parse_fail(p, ASSET_E_PARSE,
                                     "invalid UTF-8 at byte %zu (line %zu, column %zu): %s (0x%02X)",
-                                    bad, line, col, why, (unsigned char)text[bad]);
+                                    bad, line, col, why, (unsigned char)data[bad]);
         }
-    }
-    if (n >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) { /* BOM */
-        text += 3;
-        n -= 3;
     }
     if (strspn(text, " \t\r\n") == n)
         return asset_parse_fail(p, ASSET_E_PARSE, "empty document, expected JSON");
