@@ -164,6 +164,27 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                    port) and start round-robin over the hosts, at most
                                    2 x http_max_connections per host and 8 x in all, so a host
                                    whose transfers all stall does not hold up other hosts. */
+    /* The json loader refuses a document that is not valid UTF-8 (overlong forms,
+       surrogates U+D800..U+DFFF, code points above U+10FFFF, stray or missing
+       continuation bytes) with ASSET_E_PARSE, "invalid UTF-8 at byte N (line L,
+       column C): why"; N counts from 0 over the bytes as stored, a byte order mark
+       included. true: pass such bytes through to cJSON unchecked (legacy Latin-1 data).
+       Manifests are read by the json loader, so this applies to them too. */
+    bool json_allow_invalid_utf8;
+    /* Which schemes a manifest may name: a manifest is data, often from a server, and
+       must not reach further than where it came from. NULL means "default": the
+       privilege order file > pkg > mem (custom schemes rank with mem) > http = https,
+       and an entry may name its manifest's scheme or a less privileged one. So an
+       http(s) manifest names only http(s) entries (relative ones resolve to its own
+       scheme and are fine), a mem:// one mem://, custom and http(s) ones, a file:// one
+       anything. Otherwise a list of rules separated by spaces or commas, each
+       "default" (the order above) or "manifest->entry" with a scheme or "*" on either
+       side: "default https->pkg" also lets https manifests name pkg:// entries, "*->*"
+       allows everything, "" only entries of the manifest's own scheme. The whole
+       manifest is checked before any entry loads: a refused entry fails the batch with
+       ASSET_E_FORBIDDEN naming the entry, a rule that cannot be read with
+       ASSET_E_INVALID naming the rule. Copied. */
+    const char *manifest_schemes;
 } asset_server_config_t;
 
 enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };

@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,6 +454,72 @@ empty_uri:
     return false;
 }
 
+/* ---- manifest scheme trust (config.manifest_schemes, see the header) ---- */
+
+/* What a load from the scheme can reach: file > pkg > mem and custom schemes > http(s). */
+static int scheme_rank(const char *scheme, size_t n) {
+    if (n == 4 && !strncasecmp(scheme, "file", 4)) return 3;
+    if (n == 3 && !strncasecmp(scheme, "pkg", 3)) return 2;
+    if ((n == 4 && !strncasecmp(scheme, "http", 4)) || (n == 5 && !strncasecmp(scheme, "https", 5)))
+        return 0;
+    return 1;
+}
+
+/* Length of uri's scheme ("ALPHA *(ALPHA / DIGIT / + - .)" before "://", as
+ * asset__uri_parse reads it), or 0 for a reference without one. */
+static size_t scheme_len(const char *uri) {
+    size_t n = 0;
+    if (!isalpha((unsigned char)uri[0])) return 0;
+    while (isalnum((unsigned char)uri[n]) || uri[n] == '+' || uri[n] == '-' || uri[n] == '.') n++;
+    return strncmp(uri + n, "://", 3) ? 0 : n;
+}
+
+static bool rule_side_matches(const char *side, size_t n, const char *scheme, size_t sn) {
+    return (n == 1 && side[0] == '*') || (n == sn && !strncasecmp(side, scheme, n));
+}
+
+/* May a manifest of scheme m name entry (as written; a relative one keeps m's scheme)?
+ * ASSET_OK, or ASSET_E_FORBIDDEN / ASSET_E_INVALID with err saying why. */
+static asset_status_t entry_allowed(const char *rules, const char *m, const char *entry, size_t i,
+                                    char *err, size_t errn) {
+    size_t mn = scheme_len(m), en = scheme_len(entry);
+    if (!en || (en == mn && !strncasecmp(entry, m, mn))) return ASSET_OK;
+    bool ok = false;
+    const char *r = rules ? rules : "default";
+    for (;;) {
+        r += strspn(r, " \t\n,");
+        size_t tn = strcspn(r, " \t\n,");
+        if (!tn) break;
+        const char *arrow = memmem(r, tn, "->", 2);
+        if (tn == 7 && !strncmp(r, "default", 7)) {
+            ok = ok || scheme_rank(entry, en) <= scheme_rank(m, mn);
+        } else if (arrow && arrow > r && arrow + 2 < r + tn) {
+            size_t ln = (size_t)(arrow - r), rn = tn - ln - 2;
+            ok = ok ||
+                 (rule_side_matches(r, ln, m, mn) && rule_side_matches(arrow + 2, rn, entry, en));
+        } else {
+            snprintf(err, errn,
+                     "manifest_schemes: cannot read rule '%.*s' (expected \"default\" or "
+                     "\"manifest->entry\")",
+                     (int)tn, r);
+            return ASSET_E_INVALID;
+        }
+        r += tn;
+    }
+    if (ok) return ASSET_OK;
+    if (!rules)
+        snprintf(err, errn,
+                 "entry %zu (%s): %.*s:// manifests may not name %.*s:// entries, which reach "
+                 "further (file > pkg > mem > http(s); see config.manifest_schemes)",
+                 i, entry, (int)mn, m, (int)en, entry);
+    else
+        snprintf(err, errn,
+                 "entry %zu (%s): config.manifest_schemes \"%s\" does not let %.*s:// manifests "
+                 "name %.*s:// entries",
+                 i, entry, rules, (int)mn, m, (int)en, entry);
+    return ASSET_E_FORBIDDEN;
+}
+
 /* The manifest arrived (flush thread). Validates every entry before loading any. */
 static void manifest_completed(asset_handle_t *h, void *user) {
     asset_batch_t *b = user;
@@ -477,9 +544,12 @@ static void manifest_completed(asset_handle_t *h, void *user) {
         const char *uri = NULL, *sha = NULL;
         uint64_t size = 0;
         asset_load_options_t o = b->opts;
-        if (!manifest_entry(e, i, &uri, &size, &o, &sha, err, sizeof err)) {
+        asset_status_t st = ASSET_E_PARSE;
+        if (!manifest_entry(e, i, &uri, &size, &o, &sha, err, sizeof err) ||
+            (st = entry_allowed(b->server->cfg.manifest_schemes, asset_handle_uri(h), uri, i, err,
+                                sizeof err)) != ASSET_OK) {
             char *m = asset__asprintf("%s: manifest: %s", asset_handle_uri(h), err);
-            fail_batch(b, ASSET_E_PARSE, m ? m : err);
+            fail_batch(b, st, m ? m : err);
             asset_free(m);
             return;
         }

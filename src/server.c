@@ -66,6 +66,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     bool oom = false;
     const char *pkg_path = s->cfg.pkg_path ? s->cfg.pkg_path : getenv("ASSET_SERVER_PKG_PATH");
     s->cfg.pkg_path = dup_config_string(pkg_path, &oom);
+    s->cfg.manifest_schemes = dup_config_string(s->cfg.manifest_schemes, &oom);
     s->cfg.file_root = NULL;
     s->file_root_fd = -1;
     char cwd[4096];
@@ -161,6 +162,7 @@ void asset_server_destroy(asset_server_t *s) {
     uv_cond_destroy(&s->work_cond);
     uv_mutex_destroy(&s->lock);
     asset_free((char *)s->cfg.pkg_path);
+    asset_free((char *)s->cfg.manifest_schemes);
     asset_free(s->file_root);
     if (s->file_root_fd >= 0) close(s->file_root_fd);
     asset_free(s->base_dir);

@@ -655,6 +655,152 @@ static void test_folder_deeper_than_64_levels_fails_instead_of_dropping(void **s
     free(dir);
 }
 
+/* ---- manifest scheme trust (config.manifest_schemes) ---- */
+
+/* A custom scheme whose every read delivers the text ctx points at. */
+static asset_status_t box_read(void *ctx, asset_request_t *r) {
+    const char *const *text = ctx;
+    return asset_request_write(r, *text, strlen(*text));
+}
+
+static void register_box(asset_server_t *s, const char **text) {
+    asset_source_t src = {ASSET_SOURCE_ABI, "box", 0, box_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, (void *)text), ASSET_OK);
+}
+
+/* Loads the manifest uri; expects the batch status st and, when it failed, no child
+ * and a message naming the manifest and containing the needles (NULL: none). */
+static void expect_manifest(asset_server_t *s, const char *uri, asset_status_t st,
+                            const char *needle, const char *needle2) {
+    asset_batch_t *b = asset_server_load_manifest(s, uri, NULL);
+    assert_non_null(b);
+    asset_status_t got = asset_batch_wait(b, 60000);
+    const char *msg = asset_batch_error_message(b);
+    if (got != st)
+        fail_msg("%s: status %s, want %s (%s)", uri, asset_err_name(got), asset_err_name(st), msg);
+    if (st != ASSET_OK) {
+        assert_int_equal(asset_batch_total(b), 0);
+        assert_non_null(strstr(msg, asset_batch_uri(b)));
+        if (needle && !strstr(msg, needle)) fail_msg("message '%s' lacks '%s'", msg, needle);
+        if (needle2 && !strstr(msg, needle2)) fail_msg("message '%s' lacks '%s'", msg, needle2);
+    }
+    asset_batch_release(b);
+}
+
+static void test_http_manifest_may_not_name_local_schemes(void **state) {
+    (void)state;
+    tu_nginx_t n;
+    if (!tu_nginx_start(&n)) {
+        print_message("nginx unavailable: skipped\n");
+        skip();
+    }
+    char *dir = tu_mkdtemp();
+    free(tu_write_file(dir, "a.txt", "local", 5));
+    free(tu_write_file(n.root, "packs/ok.txt", "ok", 2));
+    asset_server_t *s = asset_server_create(NULL);
+    const char *box = "\"boxed\"";
+    register_box(s, &box);
+    assert_int_equal(asset_server_mount(s, "game", dir), ASSET_OK);
+    put_mem(s, "k", "mem");
+    char *local = tu_file_uri(dir);
+    char *file_entry = asset__asprintf("%s/a.txt", local);
+    const char *refused[] = {
+        file_entry, "FILE:///etc/passwd", "pkg://game/a.txt", "mem://k", "Mem://k", "box://x"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        /* a good entry first: the whole manifest is refused before anything loads */
+        char *m = asset__asprintf("{\"assets\": [\"ok.txt\", {\"uri\": \"%s\"}]}", refused[i]);
+        char path[64];
+        snprintf(path, sizeof path, "packs/m%zu.json", i);
+        free(tu_write_file(n.root, path, m, strlen(m)));
+        asset_free(m);
+        char *url = tu_nginx_url(&n, path);
+        expect_manifest(s, url, ASSET_E_FORBIDDEN, "entry 1", refused[i]);
+        expect_manifest(s, url, ASSET_E_FORBIDDEN, "may not name", "manifest_schemes");
+        free(url);
+    }
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.source_reads, 2 * (sizeof refused / sizeof *refused)); /* manifests */
+    asset_server_destroy(s);
+
+    /* a game that wants its CDN manifest to name packaged assets says so */
+    asset_server_config_t cfg = {0};
+    cfg.manifest_schemes = "default http->pkg";
+    s = asset_server_create(&cfg);
+    assert_int_equal(asset_server_mount(s, "game", dir), ASSET_OK);
+    const char *m = "[\"ok.txt\", \"pkg://game/a.txt\"]";
+    free(tu_write_file(n.root, "packs/pkg.json", m, strlen(m)));
+    char *url = tu_nginx_url(&n, "packs/pkg.json");
+    asset_batch_t *b = asset_server_load_manifest(s, url, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 2);
+    asset_batch_release(b);
+    free(url);
+    url = tu_nginx_url(&n, "packs/m0.json"); /* file:// still refused */
+    expect_manifest(s, url, ASSET_E_FORBIDDEN, "\"default http->pkg\"", file_entry);
+    free(url);
+    asset_server_destroy(s);
+    asset_free(file_entry);
+    free(local);
+    tu_rmrf(dir);
+    free(dir);
+    tu_nginx_stop(&n);
+}
+
+static void test_manifest_scheme_privilege_order_by_default(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    free(tu_write_file(dir, "a.txt", "local", 5));
+    char *a = tu_path(dir, "a.txt");
+    char *file_a = tu_file_uri(a);
+    asset_server_t *s = asset_server_create(NULL);
+    const char *box = "[]";
+    register_box(s, &box);
+    assert_int_equal(asset_server_mount(s, "game", dir), ASSET_OK);
+    put_mem(s, "a", "mem");
+    char http[64];
+    snprintf(http, sizeof http, "http://127.0.0.1:%d/x", tu_closed_port());
+    char m[1024];
+
+    /* mem:// (and custom schemes, which rank with it) may not name pkg:// or file:// */
+    snprintf(m, sizeof m, "[\"a\", \"%s\"]", file_a);
+    put_mem(s, "m1.json", m);
+    expect_manifest(s, "mem://m1.json", ASSET_E_FORBIDDEN, "entry 1", "mem:// manifests may not");
+    put_mem(s, "m2.json", "[\"pkg://game/a.txt\"]");
+    expect_manifest(s, "mem://m2.json", ASSET_E_FORBIDDEN, "entry 0 (pkg://game/a.txt)", "pkg://");
+    snprintf(m, sizeof m, "[\"a\", \"mem://a\", \"box://x\", \"%s\"]", http);
+    put_mem(s, "m3.json", m); /* same rank and below: fine (http fails later, as a child) */
+    expect_manifest(s, "mem://m3.json", ASSET_OK, NULL, NULL);
+    box = "[\"mem://a\", \"box://y\"]";
+    expect_manifest(s, "box://b1.json", ASSET_OK, NULL, NULL);
+    box = "[\"pkg://game/a.txt\"]";
+    expect_manifest(s, "box://b2.json", ASSET_E_FORBIDDEN, "box:// manifests may not", "pkg://");
+
+    /* pkg:// may name pkg, mem, custom and http, not file */
+    snprintf(m, sizeof m, "[\"a.txt\", \"mem://a\", \"box://z\", \"%s\"]", http);
+    free(tu_write_file(dir, "p1.json", m, strlen(m)));
+    expect_manifest(s, "pkg://game/p1.json", ASSET_OK, NULL, NULL);
+    snprintf(m, sizeof m, "[\"%s\"]", file_a);
+    free(tu_write_file(dir, "p2.json", m, strlen(m)));
+    expect_manifest(s, "pkg://game/p2.json", ASSET_E_FORBIDDEN, "pkg:// manifests may not", file_a);
+
+    /* file:// may name anything */
+    snprintf(m, sizeof m, "[\"a.txt\", \"%s\", \"pkg://game/a.txt\", \"mem://a\", \"box://w\"]",
+             file_a);
+    free(tu_write_file(dir, "f1.json", m, strlen(m)));
+    char *f1 = tu_path(dir, "f1.json");
+    asset_batch_t *b = asset_server_load_manifest(s, f1, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 5); /* a.txt twice; box://w as bytes */
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    free(f1);
+    free(file_a);
+    free(a);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* ---- huge folders: sorted on the worker, expanded in slices (issue 10, item 4) ---- */
 
 static void put_many(asset_server_t *s, const char *dir, int n) {
@@ -759,6 +905,54 @@ static void test_cancel_during_expansion_stops_creating_children(void **state) {
     asset_server_destroy(s);
 }
 
+static void test_manifest_schemes_config_replaces_the_default(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    free(tu_write_file(dir, "a.txt", "local", 5));
+    char *a = tu_path(dir, "a.txt");
+    char *file_a = tu_file_uri(a);
+    char m[1024];
+    snprintf(m, sizeof m, "[\"mem://b\", \"%s\"]", file_a);
+    const struct {
+        const char *rules;
+        const char *manifest; /* mem:// key */
+        asset_status_t st;
+        const char *needle;
+    } cases[] = {
+        {"*->*", "file.json", ASSET_OK, NULL},
+        {"mem->file", "file.json", ASSET_OK, NULL},
+        {"default, mem->*", "file.json", ASSET_OK, NULL},
+        {" MEM->File ", "file.json", ASSET_OK, NULL}, /* schemes are case-insensitive */
+        {"mem->pkg", "file.json", ASSET_E_FORBIDDEN, "\"mem->pkg\" does not let"},
+        {"default", "file.json", ASSET_E_FORBIDDEN, "entry 1"},
+        {"", "http.json", ASSET_E_FORBIDDEN, "http://127.0.0.1:1/x"}, /* same scheme only */
+        {"", "same.json", ASSET_OK, NULL},
+        {"*->http", "http.json", ASSET_OK, NULL},
+        {"mem=>file", "file.json", ASSET_E_INVALID, "cannot read rule 'mem=>file'"},
+        {"default ->file", "file.json", ASSET_E_INVALID, "'->file'"},
+        {"mem->", "same.json", ASSET_OK, NULL}, /* same scheme: no rule is read */
+        {"mem->", "http.json", ASSET_E_INVALID, "'mem->'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        asset_server_config_t cfg = {0};
+        cfg.manifest_schemes = cases[i].rules;
+        asset_server_t *s = asset_server_create(&cfg);
+        put_mem(s, "b", "bee");
+        put_mem(s, "file.json", m);
+        put_mem(s, "http.json", "[\"b\", \"http://127.0.0.1:1/x\"]");
+        put_mem(s, "same.json", "[\"b\", \"mem://b\"]");
+        char uri[64];
+        snprintf(uri, sizeof uri, "mem://%s", cases[i].manifest);
+        print_message("manifest_schemes \"%s\", %s\n", cases[i].rules, uri);
+        expect_manifest(s, uri, cases[i].st, cases[i].needle, NULL);
+        asset_server_destroy(s);
+    }
+    free(file_a);
+    free(a);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_counts_and_callbacks_fire_once_each),
@@ -785,6 +979,9 @@ int main(void) {
         cmocka_unit_test(test_folder_of_100000_mem_keys_loads_sorted),
         cmocka_unit_test(test_budgeted_flush_expands_a_huge_folder_in_slices),
         cmocka_unit_test(test_cancel_during_expansion_stops_creating_children),
+        cmocka_unit_test(test_http_manifest_may_not_name_local_schemes),
+        cmocka_unit_test(test_manifest_scheme_privilege_order_by_default),
+        cmocka_unit_test(test_manifest_schemes_config_replaces_the_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

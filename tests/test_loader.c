@@ -508,6 +508,111 @@ static void test_parse_sees_the_normalised_uri(void **state) {
     asset_server_destroy(s); /* free_value NULL: asset_free */
 }
 
+/* ---- json: UTF-8 validation ---- */
+
+/* Expects the document to fail as invalid UTF-8 at byte `at`, for the reason `why`. */
+static void expect_bad_utf8(asset_server_t *s, const char *key, const char *text, size_t n,
+                            size_t at, const char *why) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "invalid UTF-8 at byte %zu ", at);
+    expect_parse_error(s, key, text, n, needle);
+    expect_parse_error(s, key, text, n, why);
+}
+#define BAD_UTF8(s, key, lit, at, why) expect_bad_utf8(s, key, lit, sizeof lit - 1, at, why)
+
+static void test_json_rejects_invalid_utf8_naming_the_byte(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    /* a continuation byte with no lead, and bytes that never occur in UTF-8 */
+    BAD_UTF8(s, "c1.json", "[\"a\x80\"]", 3, "continuation byte without a lead byte (0x80)");
+    BAD_UTF8(s, "c2.json", "[\"\xBF\"]", 2, "without a lead byte");
+    BAD_UTF8(s, "ff.json", "[\"\xFF\"]", 2, "byte never occurs in UTF-8 (0xFF)");
+    BAD_UTF8(s, "fe.json", "[\"\xFE\"]", 2, "never occurs");
+    /* overlong encodings of '/' (2, 3 and 4 bytes) and of U+07FF, U+FFFF in too many bytes */
+    BAD_UTF8(s, "o2.json", "[\"\xC0\xAF\"]", 2, "overlong");
+    BAD_UTF8(s, "o2b.json", "[\"\xC1\xBF\"]", 2, "overlong");
+    BAD_UTF8(s, "o3.json", "[\"\xE0\x80\xAF\"]", 2, "overlong");
+    BAD_UTF8(s, "o3b.json", "[\"\xE0\x9F\xBF\"]", 2, "overlong");
+    BAD_UTF8(s, "o4.json", "[\"\xF0\x80\x80\xAF\"]", 2, "overlong");
+    BAD_UTF8(s, "o4b.json", "[\"\xF0\x8F\xBF\xBF\"]", 2, "overlong");
+    /* UTF-16 surrogates U+D800 and U+DFFF encoded in UTF-8 (CESU-8 style) */
+    BAD_UTF8(s, "s1.json", "[\"\xED\xA0\x80\"]", 2, "surrogate");
+    BAD_UTF8(s, "s2.json", "[\"\xED\xBF\xBF\"]", 2, "surrogate");
+    BAD_UTF8(s, "s3.json", "[\"\xED\xA0\xBD\xED\xB8\x80\"]", 2, "surrogate");
+    /* beyond U+10FFFF */
+    BAD_UTF8(s, "b1.json", "[\"\xF4\x90\x80\x80\"]", 2, "above U+10FFFF");
+    BAD_UTF8(s, "b2.json", "[\"\xF5\x80\x80\x80\"]", 2, "above U+10FFFF");
+    BAD_UTF8(s, "b3.json", "[\"\xF7\xBF\xBF\xBF\"]", 2, "above U+10FFFF");
+    /* truncated: cut by an ASCII byte, by another lead byte, by the end of the document */
+    BAD_UTF8(s, "t1.json", "[\"\xE2\x82\"]", 2, "truncated");
+    BAD_UTF8(s, "t2.json", "[\"\xC3\xC3\xA9\"]", 2, "truncated");
+    BAD_UTF8(s, "t3.json", "[\"\xF0\x9F\x98", 2, "truncated");
+    BAD_UTF8(s, "t4.json", "[1] \xE2", 4, "truncated");
+    /* after valid multi-byte characters the offset is still in bytes; line and column too */
+    BAD_UTF8(s, "m1.json", "[\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\xC3\"]", 11, "truncated");
+    BAD_UTF8(s, "m2.json", "{\n  \"k\": \"\xC3\xA9\",\n  \"v\": \"x\xC0\x80\"\n}", 24,
+             "(line 3, column 10)");
+    /* the byte order mark counts: offsets are into the bytes as stored */
+    BAD_UTF8(s, "bom.json", "\xEF\xBB\xBF[\"\xFF\"]", 5, "never occurs");
+    /* past the ASCII fast path: long runs of ASCII, then the bad byte */
+    char doc[1100];
+    memset(doc, ' ', sizeof doc);
+    memcpy(doc, "[\"", 2);
+    memset(doc + 2, 'a', 1000);
+    doc[1002] = '\xE0';
+    doc[1003] = '\x80';
+    doc[1004] = '\x80';
+    memcpy(doc + 1005, "\"]", 2);
+    expect_bad_utf8(s, "long.json", doc, sizeof doc, 1002, "overlong");
+    for (size_t k = 0; k < 16; k++) { /* every alignment of the word loop */
+        char d[40] = "[\"abcdefghijklmnopqrstuvwxyz\"]";
+        d[2 + k] = '\x80';
+        char key[32];
+        snprintf(key, sizeof key, "align%zu.json", k);
+        expect_bad_utf8(s, key, d, strlen(d), 2 + k, "continuation");
+    }
+    asset_server_destroy(s);
+}
+
+static void test_json_valid_multibyte_document_loads(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    /* 2, 3 and 4 bytes, and the edges of each range: U+0080, U+07FF, U+0800, U+D7FF,
+     * U+E000, U+FFFF, U+10000, U+10FFFF */
+    const char *doc =
+        "\xEF\xBB\xBF{\"de\": \"Gr\xC3\xBC\xC3\x9F"
+        "e\", \"zh\": \"\xE4\xBD\xA0\xE5\xA5\xBD\","
+        " \"emoji\": \"\xF0\x9F\x98\x80\","
+        " \"edges\": \"\xC2\x80\xDF\xBF\xE0\xA0\x80\xED\x9F\xBF\xEE\x80\x80\xEF\xBF\xBF"
+        "\xF0\x90\x80\x80\xF4\x8F\xBF\xBF\"}";
+    asset_handle_t *h = load_text(s, "ok.json", doc, strlen(doc));
+    if (asset_handle_error(h) != ASSET_OK) fail_msg("%s", asset_handle_error_message(h));
+    const cJSON *j = asset_handle_value(h);
+    assert_string_equal(cJSON_GetObjectItem(j, "de")->valuestring, "Gr\xC3\xBC\xC3\x9F"
+                                                                   "e");
+    assert_string_equal(cJSON_GetObjectItem(j, "zh")->valuestring, "\xE4\xBD\xA0\xE5\xA5\xBD");
+    assert_string_equal(cJSON_GetObjectItem(j, "emoji")->valuestring, "\xF0\x9F\x98\x80");
+    assert_int_equal(strlen(cJSON_GetObjectItem(j, "edges")->valuestring), 2 + 2 + 3 * 4 + 4 * 2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_json_allow_invalid_utf8_passes_the_bytes_through(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {0};
+    cfg.json_allow_invalid_utf8 = true;
+    asset_server_t *s = asset_server_create(&cfg);
+    const char doc[] = "[\"\xC0\xAF\xED\xA0\x80\xFF\"]";
+    asset_handle_t *h = load_text(s, "latin.json", doc, sizeof doc - 1);
+    if (asset_handle_error(h) != ASSET_OK) fail_msg("%s", asset_handle_error_message(h));
+    assert_string_equal(cJSON_GetArrayItem(asset_handle_value(h), 0)->valuestring,
+                        "\xC0\xAF\xED\xA0\x80\xFF");
+    asset_handle_release(h);
+    /* the other checks stay on */
+    expect_parse_error(s, "tail.json", "[\"\xFF\"] x", 7, "trailing characters");
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_selection_json_by_suffix_else_bytes),
@@ -525,6 +630,9 @@ int main(void) {
         cmocka_unit_test(test_misbehaving_loaders_fail_without_leaking),
         cmocka_unit_test(test_parse_take_data_hands_over_a_buffer_the_loader_owns),
         cmocka_unit_test(test_parse_sees_the_normalised_uri),
+        cmocka_unit_test(test_json_rejects_invalid_utf8_naming_the_byte),
+        cmocka_unit_test(test_json_valid_multibyte_document_loads),
+        cmocka_unit_test(test_json_allow_invalid_utf8_passes_the_bytes_through),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * (CJSON_NESTING_LIMIT) turns hostile depth into a parse error, not a crash; this file
  * tells that case, trailing garbage, a cut-off document and stray NUL bytes apart so
  * the message says which one it was. A UTF-8 byte order mark is skipped (editors on
- * Windows add one). */
+ * Windows add one). The bytes must be valid UTF-8 (cJSON copies them through unchecked)
+ * unless config.json_allow_invalid_utf8; the loader's ctx is the server. */
 #include "../internal.h"
 
 #include <cjson/cJSON.h>
@@ -63,13 +64,84 @@ static void excerpt(const char *at, const char *end, char *out, size_t cap) {
     out[n] = 0;
 }
 
+/* Offset of the first byte that does not start a well-formed UTF-8 sequence (Unicode
+ * Table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF), or n; *why
+ * then says what is wrong. Linear, one pass; ASCII runs go 8 bytes at a time. */
+static size_t utf8_invalid_at(const uint8_t *s, size_t n, const char **why) {
+    size_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!(w & 0x8080808080808080u)) {
+                i += 8;
+                continue;
+            }
+        }
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        /* lead byte: sequence length, and the range of the second byte that rules out
+         * overlongs (E0, F0), surrogates (ED) and code points above U+10FFFF (F4) */
+        size_t len;
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (c < 0xC0) {
+            *why = "continuation byte without a lead byte";
+            return i;
+        } else if (c < 0xC2) {
+            *why = "overlong encoding";
+            return i;
+        } else if (c < 0xE0) {
+            len = 2;
+        } else if (c < 0xF0) {
+            len = 3;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c < 0xF5) {
+            len = 4;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            *why = c < 0xF8 ? "code point above U+10FFFF" : "byte never occurs in UTF-8";
+            return i;
+        }
+        for (size_t k = 1; k < len; k++) { /* all continuation bytes there? */
+            if (i + k >= n || (s[i + k] & 0xC0) != 0x80) {
+                *why = "truncated sequence";
+                return i;
+            }
+        }
+        if (s[i + 1] < lo) {
+            *why = "overlong encoding";
+            return i;
+        }
+        if (s[i + 1] > hi) {
+            *why = c == 0xED ? "UTF-16 surrogate (U+D800..U+DFFF)" : "code point above U+10FFFF";
+            return i;
+        }
+        i += len;
+    }
+    return n;
+}
+
 static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
-    (void)ctx;
-    const char *text = (const char *)asset_parse_data(p);
-    size_t n = asset_parse_size(p);
-    if (n >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) { /* BOM */
-        text += 3;
-        n -= 3;
+    const asset_server_t *s = ctx; /* NULL (fuzz_json): the defaults */
+    const char *data = (const char *)asset_parse_data(p);
+    size_t size = asset_parse_size(p);
+    size_t bom = size >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3) ? 3 : 0;
+    const char *text = data + bom; /* lines and columns count from here */
+    size_t n = size - bom;
+    if (!(s && s->cfg.json_allow_invalid_utf8)) {
+        const char *why = NULL;
+        size_t bad = utf8_invalid_at((const uint8_t *)data, size, &why), line, col;
+        if (bad < size) { /* the offset is into the bytes as stored, BOM included */
+            position(text, data + bad, &line, &col);
+            return asset_parse_fail(p, ASSET_E_PARSE,
+                                    "invalid UTF-8 at byte %zu (line %zu, column %zu): %s (0x%02X)",
+                                    bad, line, col, why, (unsigned char)data[bad]);
+        }
     }
     if (strspn(text, " \t\r\n") == n)
         return asset_parse_fail(p, ASSET_E_PARSE, "empty document, expected JSON");

@@ -1,0 +1,473 @@
+/* fuzz_server.c - the whole server through the public API only: the input is a small
+ * program run on a fresh server. Its first bytes pick the config (workers, budgets,
+ * json_allow_invalid_utf8, manifest_schemes); then each op byte picks one of: put or
+ * remove a mem:// key, load a URI (from a table of good and malformed ones - '#', '%',
+ * '..', unknown schemes - optionally with fuzz bytes appended, or raw) with fuzzed
+ * options (priority, no_cache, tag, loader, timeout), cancel, release, cancel_tag,
+ * flush, budgeted flush, wait, manifest / folder / group batches, batch cancel and
+ * release, invalidate, clear caches, callbacks (some of which release their handle,
+ * start a load or try to flush from inside the flush), getters and stats. At most
+ * 64 ops. Then either destroy at once with whatever is in flight, or wait for every
+ * handle and batch first; destroy always ends the input.
+ *
+ * The server is boxed in: file_root is a temp dir with three files, pkg_path is empty
+ * (one embedded package, "emb"), http:// and https:// fail at once, and a custom
+ * source "fz" serves its path (fz://fail fails, fz://slow writes in 64 pieces and
+ * stops on cancel); a custom loader "fzl" (suffix .fz) refuses bytes that start with
+ * 'F'. Nothing leaves the process and nothing can block.
+ *
+ * Properties: every wait(-1) returns with the handle or batch done; a FAILED or CANCELLED
+ * handle has an error and a message; a LOADED one a value; a done batch's counts add
+ * up and its progress is 1; every callback fires at most once, and every connected,
+ * not disconnected callback has fired once everything is done and flushed; a
+ * callback sees its handle done; a flush from inside a callback dispatches nothing;
+ * ASan/LSan: no memory error, no leak after destroy. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <asset_server.h>
+
+#define CHECK(c)                                                                           \
+    do {                                                                                   \
+        if (!(c)) {                                                                        \
+            fprintf(stderr, "fuzz_server: property failed: %s (line %d)\n", #c, __LINE__); \
+            abort();                                                                       \
+        }                                                                                  \
+    } while (0)
+
+enum { MAX_OPS = 64, NH = 16, NB = 4, NCB = 64 };
+
+static char g_root[64];
+
+/* ---- input ---- */
+
+typedef struct in {
+    const uint8_t *p;
+    size_t n;
+} in_t;
+
+static uint8_t byte(in_t *in) {
+    if (!in->n) return 0;
+    in->n--;
+    return *in->p++;
+}
+
+/* Up to 31 bytes of the input (no NUL) into out. */
+static size_t text(in_t *in, char *out, size_t cap) {
+    size_t len = byte(in) % 32, k = 0;
+    while (k < len && k + 1 < cap && in->n) {
+        uint8_t c = byte(in);
+        out[k++] = c ? (char)c : '/';
+    }
+    out[k] = 0;
+    return k;
+}
+
+static const char *pick(in_t *in, const char *const *table, size_t n) {
+    return table[byte(in) % n];
+}
+#define PICK(in, table) pick(in, table, sizeof table / sizeof *table)
+
+static const char *const k_uris[] = {
+    "mem://a.json",
+    "mem://b",
+    "mem://dir/c.json",
+    "mem://dir/sub/d.bin",
+    "mem://m.json",
+    "mem://dir/m2.json",
+    "MEM://A.JSON",
+    "mem://dir/../a.json",
+    "mem://a%2ejson",
+    "mem://%zz",
+    "mem://%00",
+    "mem://",
+    "mem://a.json#frag",
+    "mem://b?q=1",
+    "pkg://emb/x.json",
+    "pkg://emb/sub/y.txt",
+    "pkg://emb/m.json",
+    "pkg://emb/../x.json",
+    "pkg://nope/z",
+    "pkg://emb",
+    "pkg://",
+    "x.json",
+    "sub/f.json",
+    "sub/",
+    "../etc/passwd",
+    "/etc/passwd",
+    "file:///",
+    "file://host/x",
+    "file://localhost/x.json",
+    "file:///%2e%2e/etc",
+    "http://127.0.0.1/x.json",
+    "https://h/y#frag",
+    "http://#x",
+    "fz://ok",
+    "fz://fail",
+    "fz://slow",
+    "fz://a.fz",
+    "fz://Fbad.fz",
+    "bad://x",
+    "#",
+    "%",
+    "..",
+    "",
+    "a\\b",
+};
+static const char *const k_keys[] = {"a.json", "b",           "dir/c.json", "dir/sub/d.bin",
+                                     "m.json", "dir/m2.json", "dir/e.fz",   "x"};
+static const char *const k_contents[] = {
+    "{\"k\": [1, 2, {\"x\": null}]}",
+    "[\"a.json\", \"b\", \"dir/c.json\"]",
+    "{\"assets\": [{\"uri\": \"c.json\", \"priority\": \"high\", \"size\": 9}, \"sub/d.bin\"]}",
+    "{\"assets\": [\"fz://slow\", {\"uri\": \"mem://b\", \"loader\": \"bytes\"}, "
+    "\"pkg://emb/x.json\", \"file:///x.json\", \"http://127.0.0.1/z\"]}",
+    "[{\"uri\": \"b\", \"sha256\": "
+    "\"0000000000000000000000000000000000000000000000000000000000000000\"}]",
+    "[\"../../x\", \"%\", \"#\", \"\", 5]",
+    "\xEF\xBB\xBF[\"\xC3\xA9\"]",
+    "[\"\xC0\xAF\"]",
+    "Fnot json",
+    "",
+};
+static const char *const k_tags[] = {NULL, "t1", "t2"};
+static const char *const k_loaders[] = {NULL, NULL, "json", "bytes", "fzl", "nope"};
+static const char *const k_rules[] = {
+    NULL, NULL, "*->*", "", "default mem->file", "bad=>rule", "default, http->pkg"};
+static const char *const k_folders[] = {"mem://dir", "mem://", "pkg://emb",  "file:///",
+                                        "sub",       "x.json", "http://h/d", "fz://d"};
+
+/* ---- the boxed-in sources and loader ---- */
+
+static asset_status_t no_network(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    return asset_request_fail(r, ASSET_E_NETWORK, "no network while fuzzing");
+}
+
+static asset_status_t fz_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    const char *path = asset_request_path(r);
+    if (!strcmp(path, "fail")) return asset_request_fail(r, ASSET_E_IO, "failing on purpose");
+    if (!strcmp(path, "slow")) {
+        asset_request_set_total(r, 64 * 16);
+        for (int i = 0; i < 64; i++) {
+            if (asset_request_cancelled(r)) return ASSET_E_CANCELLED;
+            asset_status_t st = asset_request_write(r, "0123456789abcdef", 16);
+            if (st != ASSET_OK) return st;
+        }
+        return ASSET_OK;
+    }
+    return asset_request_write(r, path, strlen(path));
+}
+
+static asset_status_t fzl_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    size_t n = asset_parse_size(p);
+    const uint8_t *d = asset_parse_data(p);
+    if (n && d[0] == 'F') return asset_parse_fail(p, ASSET_E_PARSE, "starts with F");
+    char *v = asset_alloc(n + 1);
+    if (!v) return ASSET_E_NO_MEMORY;
+    memcpy(v, d, n + 1);
+    asset_parse_set_value(p, v, n + 1);
+    return ASSET_OK;
+}
+
+static const char *const fzl_suffixes[] = {".fz", NULL};
+
+static const asset_embedded_file_t k_emb[] = {
+    {"x.json", "{\"emb\": true}", 13},
+    {"sub/y.txt", "why", 3},
+    {"m.json", "[\"x.json\", \"sub/y.txt\", \"mem://b\", \"file:///x.json\"]", 48},
+};
+
+static void on_log(int level, const char *msg, void *user) {
+    (void)level;
+    (void)user;
+    CHECK(msg != NULL);
+}
+
+/* ---- callbacks ---- */
+
+typedef struct cb_rec {
+    uint64_t id;
+    int kind; /* 0: count; 1: release the extra reference; 2: load and release; 3: flush */
+    int fired;
+    bool disconnected;
+    asset_server_t *s;
+    asset_handle_t *h; /* a reference, so the end can wait for it */
+} cb_rec_t;
+
+static cb_rec_t g_cbs[NCB];
+static size_t g_ncb;
+
+static void on_done(asset_handle_t *h, void *user) {
+    cb_rec_t *c = user;
+    CHECK(asset_handle_is_done(h));
+    CHECK(!c->disconnected);
+    c->fired++;
+    CHECK(c->fired == 1);
+    switch (c->kind) {
+    case 1: asset_handle_release(h); break;
+    case 2: asset_handle_release(asset_server_load(c->s, "mem://a.json", NULL)); break;
+    case 3: CHECK(asset_server_flush(c->s) == 0); break;
+    default: break;
+    }
+}
+
+static void check_done_handle(asset_handle_t *h) {
+    CHECK(asset_handle_is_done(h));
+    asset_state_t st = asset_handle_state(h);
+    if (st == ASSET_STATE_LOADED) {
+        CHECK(asset_handle_error(h) == ASSET_OK);
+        CHECK(asset_handle_value(h) != NULL);
+        CHECK(asset_handle_progress(h) == 1.0f);
+    } else {
+        CHECK(st == ASSET_STATE_FAILED || st == ASSET_STATE_CANCELLED);
+        CHECK(asset_handle_error(h) != ASSET_OK);
+        CHECK(asset_handle_error_message(h)[0]);
+        CHECK(asset_handle_value(h) == NULL);
+    }
+}
+
+static void check_done_batch(asset_batch_t *b) {
+    CHECK(asset_batch_is_done(b));
+    size_t n = asset_batch_total(b);
+    CHECK(asset_batch_completed_count(b) + asset_batch_failed_count(b) +
+              asset_batch_cancelled_count(b) ==
+          n);
+    CHECK(asset_batch_progress(b) == 1.0f);
+    if (asset_batch_error(b) != ASSET_OK) CHECK(asset_batch_error_message(b)[0]);
+    for (size_t i = 0; i < n; i++) check_done_handle(asset_batch_handle(b, i));
+}
+
+/* ---- one input ---- */
+
+static void load_options(in_t *in, asset_load_options_t *o) {
+    uint8_t f = byte(in);
+    memset(o, 0, sizeof *o);
+    o->priority = (asset_priority_t)(f % 5);
+    o->no_cache = f & 0x08;
+    o->non_recursive = f & 0x10;
+    o->tag = PICK(in, k_tags);
+    o->loader = PICK(in, k_loaders);
+    if (f & 0x20) o->timeout_ms = 1 + byte(in) % 32;
+}
+
+static void uri_from(in_t *in, char *out, size_t cap) {
+    uint8_t how = byte(in) % 4;
+    char tail[40];
+    if (how == 3) { /* raw bytes */
+        text(in, out, cap);
+        return;
+    }
+    snprintf(out, cap, "%s", PICK(in, k_uris));
+    if (how == 2) {
+        text(in, tail, sizeof tail);
+        strncat(out, tail, cap - strlen(out) - 1);
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    snprintf(g_root, sizeof g_root, "/tmp/asset_fuzz_server_XXXXXX");
+    if (!mkdtemp(g_root)) abort();
+    char path[128];
+    snprintf(path, sizeof path, "%s/sub", g_root);
+    if (mkdir(path, 0755) != 0) abort();
+    const char *files[][2] = {{"x.json", "{\"file\": 1}"},
+                              {"sub/f.json", "[\"../x.json\", \"g.bin\", \"mem://b\"]"},
+                              {"sub/g.bin", "\x01\x02\x03"}};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", g_root, files[i][0]);
+        FILE *f = fopen(path, "w");
+        if (!f || fputs(files[i][1], f) < 0 || fclose(f) != 0) abort();
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    in_t in = {data, size};
+    uint8_t c0 = byte(&in), c1 = byte(&in);
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1 + c0 % 2;
+    cfg.cache_budget = (c0 & 0x02) ? 64 : 0; /* tiny: evictions */
+    cfg.max_asset_size = (c0 & 0x04) ? 24 : 1 << 16;
+    cfg.json_allow_invalid_utf8 = c0 & 0x08;
+    cfg.file_root = g_root;
+    cfg.pkg_path = "";
+    cfg.log = on_log;
+    cfg.manifest_schemes = k_rules[c1 % (sizeof k_rules / sizeof *k_rules)];
+    asset_server_t *s = asset_server_create(&cfg);
+    CHECK(s);
+    const char *schemes[] = {"http", "https"};
+    for (int i = 0; i < 2; i++) {
+        asset_source_t src = {ASSET_SOURCE_ABI, schemes[i], 0, no_network, NULL, NULL};
+        CHECK(asset_server_register_source(s, &src, NULL) == ASSET_OK);
+    }
+    asset_source_t fz = {ASSET_SOURCE_ABI, "fz", (c0 & 0x10) ? ASSET_SOURCE_IMMUTABLE : 0u,
+                         fz_read,          NULL, NULL};
+    CHECK(asset_server_register_source(s, &fz, NULL) == ASSET_OK);
+    asset_loader_t fzl = {ASSET_LOADER_ABI, "fzl", fzl_suffixes, NULL, fzl_parse, NULL, NULL};
+    CHECK(asset_server_register_loader(s, &fzl, NULL, 0) == ASSET_OK);
+    CHECK(asset_server_mount_embedded(s, "emb", k_emb, sizeof k_emb / sizeof *k_emb) == ASSET_OK);
+
+    asset_handle_t *hs[NH] = {0};
+    asset_batch_t *bs[NB] = {0};
+    g_ncb = 0;
+    char uri[96], buf[40];
+    for (int op = 0; op < MAX_OPS && in.n; op++) {
+        uint8_t code = byte(&in);
+        size_t slot = byte(&in) % NH;
+        asset_handle_t *h = hs[slot];
+        asset_load_options_t o;
+        switch (code % 16) {
+        case 0: { /* put */
+            const char *key = PICK(&in, k_keys);
+            if (byte(&in) & 1) {
+                size_t n = text(&in, buf, sizeof buf);
+                CHECK(asset_mem_put(s, key, buf, n) == ASSET_OK);
+            } else {
+                const char *c = PICK(&in, k_contents);
+                CHECK(asset_mem_put(s, key, c, strlen(c)) == ASSET_OK);
+            }
+            break;
+        }
+        case 1: asset_mem_remove(s, PICK(&in, k_keys)); break;
+        case 2: /* load */
+            uri_from(&in, uri, sizeof uri);
+            load_options(&in, &o);
+            asset_handle_release(h);
+            hs[slot] = asset_server_load(s, uri, &o);
+            CHECK(hs[slot]);
+            break;
+        case 3: asset_handle_cancel(h); break;
+        case 4:
+            asset_handle_release(h);
+            hs[slot] = NULL;
+            break;
+        case 5: asset_server_cancel_tag(s, (byte(&in) & 1) ? "t1" : "t2", h); break;
+        case 6: asset_server_flush(s); break;
+        case 7: asset_server_flush_budget(s, byte(&in)); break;
+        case 8:
+            if (h) {
+                bool forever = byte(&in) & 1;
+                (void)asset_handle_wait(h, forever ? -1 : 0);
+                if (forever || asset_handle_is_done(h)) check_done_handle(h);
+            }
+            break;
+        case 9:
+        case 10: { /* manifest, folder */
+            size_t b = slot % NB;
+            load_options(&in, &o);
+            if (code % 16 == 9) {
+                uri_from(&in, uri, sizeof uri);
+                if (byte(&in) & 1) snprintf(uri, sizeof uri, "mem://m.json");
+            } else {
+                snprintf(uri, sizeof uri, "%s", PICK(&in, k_folders));
+            }
+            asset_batch_release(bs[b]);
+            bs[b] = code % 16 == 9 ? asset_server_load_manifest(s, uri, &o)
+                                   : asset_server_load_folder(s, uri, &o);
+            CHECK(bs[b]);
+            break;
+        }
+        case 11: { /* group */
+            size_t b = slot % NB, n = byte(&in) % 4;
+            char u[3][96];
+            const char *us[3];
+            for (size_t i = 0; i < n; i++) {
+                uri_from(&in, u[i], sizeof u[i]);
+                us[i] = u[i];
+            }
+            load_options(&in, &o);
+            asset_batch_release(bs[b]);
+            bs[b] = asset_server_load_group(s, n ? us : NULL, n, &o);
+            CHECK(bs[b]);
+            break;
+        }
+        case 12: {
+            size_t b = slot % NB;
+            if (byte(&in) & 1) {
+                asset_batch_cancel(bs[b]);
+            } else {
+                asset_batch_release(bs[b]);
+                bs[b] = NULL;
+            }
+            break;
+        }
+        case 13:
+            if (byte(&in) & 1) {
+                uri_from(&in, uri, sizeof uri);
+                asset_server_invalidate(s, uri);
+            } else {
+                asset_server_clear_caches(s);
+            }
+            break;
+        case 14: /* callbacks */
+            if (h && g_ncb < NCB) {
+                cb_rec_t *c = &g_cbs[g_ncb];
+                memset(c, 0, sizeof *c);
+                c->kind = byte(&in) % 4;
+                c->s = s;
+                c->h = asset_handle_retain(h);
+                if (c->kind == 1) asset_handle_retain(h); /* the callback releases it */
+                c->id = asset_handle_on_completed(h, on_done, c);
+                CHECK(c->id);
+                g_ncb++;
+                if (byte(&in) % 4 == 0 && asset_handle_disconnect(h, c->id)) {
+                    c->disconnected = true;
+                    if (c->kind == 1) asset_handle_release(h);
+                }
+            }
+            break;
+        default: /* getters */
+            if (h) {
+                asset_handle_release(asset_handle_retain(h));
+                (void)asset_handle_state(h);
+                float p = asset_handle_progress(h);
+                CHECK(p >= 0.0f && p <= 1.0f);
+                CHECK(asset_handle_uri(h));
+                CHECK(asset_handle_error_message(h));
+                (void)asset_handle_size(h);
+                (void)asset_handle_http_status(h);
+            }
+            if (bs[slot % NB]) {
+                float p = asset_batch_progress(bs[slot % NB]);
+                CHECK(p >= 0.0f && p <= 1.0f);
+                (void)asset_batch_value(bs[slot % NB], "a.json");
+            }
+            asset_stats_t st;
+            asset_server_stats(s, &st);
+            break;
+        }
+    }
+    if (!(c1 & 0x80)) { /* else: destroy with everything in flight */
+        for (size_t b = 0; b < NB; b++) {
+            if (!bs[b]) continue;
+            (void)asset_batch_wait(bs[b], -1); /* E_TIMEOUT here is the load's, not the wait's */
+            check_done_batch(bs[b]);
+        }
+        for (size_t i = 0; i < NH; i++) {
+            if (!hs[i]) continue;
+            (void)asset_handle_wait(hs[i], -1);
+            check_done_handle(hs[i]);
+        }
+        for (size_t i = 0; i < g_ncb; i++) {
+            (void)asset_handle_wait(g_cbs[i].h, -1);
+            CHECK(asset_handle_is_done(g_cbs[i].h));
+        }
+        asset_server_flush(s); /* callbacks connected after done fire here */
+        for (size_t i = 0; i < g_ncb; i++)
+            if (!g_cbs[i].disconnected) CHECK(g_cbs[i].fired == 1);
+    }
+    for (size_t i = 0; i < g_ncb; i++) asset_handle_release(g_cbs[i].h);
+    for (size_t i = 0; i < NH; i++) asset_handle_release(hs[i]);
+    for (size_t b = 0; b < NB; b++) asset_batch_release(bs[b]);
+    asset_server_destroy(s);
+    for (size_t i = 0; i < g_ncb; i++) CHECK(g_cbs[i].fired <= 1);
+    return 0;
+}
