@@ -3,7 +3,10 @@
 # program outside the tree can use it, through find_package() (shared and static
 # targets) and through pkg-config (shared, and static with Libs.private/Requires.private).
 #
-# usage: install_consumer.sh CMAKE BUILD_DIR CONSUMER_SRC_DIR CC PKG_CONFIG LIBDIR [CONFIG]
+# With a C++ compiler (CXX), it also builds tests/consumer_cxx, a C++-only project
+# (`project(x CXX)`) that uses asset_server.hpp and asset_server_embed().
+#
+# usage: install_consumer.sh CMAKE BUILD_DIR CONSUMER_SRC_DIR CC PKG_CONFIG LIBDIR [CONFIG [CXX]]
 # Registered by tests/CMakeLists.txt as the CTest test `install_consumer`.
 set -euo pipefail
 
@@ -11,7 +14,7 @@ if [ $# -lt 6 ]; then
     echo "usage: $0 CMAKE BUILD_DIR CONSUMER_SRC_DIR CC PKG_CONFIG LIBDIR [CONFIG]" >&2
     exit 2
 fi
-cmake_cmd=$1 build_dir=$2 consumer_src=$3 cc=$4 pkg_config=$5 libdir=$6 config=${7:-}
+cmake_cmd=$1 build_dir=$2 consumer_src=$3 cc=$4 pkg_config=$5 libdir=$6 config=${7:-} cxx=${8:-}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/asset_server_install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -23,7 +26,7 @@ config_args=()
 
 step "install $build_dir into $prefix"
 "$cmake_cmd" --install "$build_dir" --prefix "$prefix" "${config_args[@]}"
-for f in "include/asset_server.h" "$libdir/libasset_server.a" "$libdir/pkgconfig/asset_server.pc" \
+for f in "include/asset_server.h" "include/asset_server.hpp" "$libdir/libasset_server.a" "$libdir/pkgconfig/asset_server.pc" \
          "$libdir/cmake/asset_server/asset_serverConfig.cmake"; do
     [ -e "$prefix/$f" ] || { echo "missing after install: $f" >&2; exit 1; }
 done
@@ -42,6 +45,18 @@ for exe in consumer_shared consumer_static; do
     step "run $exe"
     "$bin"
 done
+
+if [ -n "$cxx" ]; then
+    step "find_package(asset_server) C++-only consumer: asset_server.hpp, asset_server_embed()"
+    "$cmake_cmd" -S "$consumer_src/../consumer_cxx" -B "$tmp/build_cxx" \
+        -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_CXX_COMPILER="$cxx" \
+        ${config:+-DCMAKE_BUILD_TYPE="$config"}
+    "$cmake_cmd" --build "$tmp/build_cxx" "${config_args[@]}"
+    bin=$(find "$tmp/build_cxx" -type f -name consumer_cxx -perm -u+x | head -n 1)
+    [ -n "$bin" ] || { echo "not built: consumer_cxx" >&2; exit 1; }
+    step "run consumer_cxx"
+    "$bin"
+fi
 
 # pkg-config: PKG_CONFIG_PATH is searched before the system dirs, where libuv, libcurl
 # and libcjson (Requires.private) are found.
