@@ -31,6 +31,11 @@ for f in "include/asset_server.h" "include/asset_server.hpp" "$libdir/libasset_s
     [ -e "$prefix/$f" ] || { echo "missing after install: $f" >&2; exit 1; }
 done
 ls "$prefix/$libdir"/libasset_server.so* >/dev/null
+# the documentation goes with the package
+for f in share/doc/asset_server/README.md share/doc/asset_server/LICENSE \
+         share/doc/asset_server/docs/guide.md share/doc/asset_server/docs/cxx.md; do
+    [ -e "$prefix/$f" ] || { echo "missing after install: $f" >&2; exit 1; }
+done
 
 export LD_LIBRARY_PATH="$prefix/$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
@@ -75,6 +80,17 @@ step "pkg-config consumer, shared"
 "$tmp/pc_shared"
 
 step "pkg-config consumer, static"
+# Static linking must define ASSET_SERVER_STATIC (no dllimport on Windows): both through
+# `pkg-config --static` (Cflags.private) and through the asset_server-static module.
+cflags_static=$("$pkg_config" --static --cflags asset_server)
+step "pkg-config: static cflags: $cflags_static"
+grep -q -- "-DASSET_SERVER_STATIC" <<<"$cflags_static" ||
+    { echo "pkg-config --static --cflags asset_server lacks -DASSET_SERVER_STATIC" >&2; exit 1; }
+static_module=$("$pkg_config" --cflags --libs asset_server-static) ||
+    { echo "no asset_server-static pkg-config module" >&2; exit 1; }
+step "pkg-config: asset_server-static: $static_module"
+grep -q -- "-DASSET_SERVER_STATIC" <<<"$static_module" ||
+    { echo "asset_server-static lacks -DASSET_SERVER_STATIC" >&2; exit 1; }
 # A fully static link (`pkg-config --static --libs`) would need the static closure of
 # libcurl (nghttp2, ssh2, ldap, ...), which distributions do not ship. So check that
 # the static metadata is right, then link our archive with the shared dependencies
@@ -88,12 +104,22 @@ requires_private=$("$pkg_config" --print-requires-private asset_server | awk '{p
 dep_libs=$("$pkg_config" --libs $requires_private)
 # -l:libasset_server.a picks the archive over the .so that -lasset_server would find.
 # shellcheck disable=SC2086
-"$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror -DASSET_SERVER_STATIC -o "$tmp/pc_static" \
-    "$consumer_src/main.c" $cflags -L"$prefix/$libdir" -l:libasset_server.a $dep_libs -pthread
+"$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror -o "$tmp/pc_static" \
+    "$consumer_src/main.c" $cflags_static -L"$prefix/$libdir" -l:libasset_server.a $dep_libs -pthread
 if command -v readelf >/dev/null && readelf -d "$tmp/pc_static" | grep -q 'libasset_server'; then
     echo "pc_static depends on libasset_server.so" >&2
     exit 1
 fi
 env -u LD_LIBRARY_PATH "$tmp/pc_static"
+
+step "pkg-config consumer, asset_server-static module"
+# shellcheck disable=SC2086
+"$cc" -std=c11 -Wall -Wextra -Wpedantic -Werror -o "$tmp/pc_static_module" \
+    "$consumer_src/main.c" $static_module
+if command -v readelf >/dev/null && readelf -d "$tmp/pc_static_module" | grep -q 'libasset_server'; then
+    echo "pc_static_module depends on libasset_server.so" >&2
+    exit 1
+fi
+env -u LD_LIBRARY_PATH "$tmp/pc_static_module"
 
 step "ok"
