@@ -142,8 +142,7 @@ inline std::string str(std::string_view v) { return std::string(v.data(), v.size
 inline std::string_view view(const char *s) { return s ? std::string_view(s) : std::string_view(); }
 
 /* Calls a handle callback as f(Handle &) or f(). */
-template <class F, class H>
-inline void call_handle_cb(F &f, H &h) {
+template <class F, class H> inline void call_handle_cb(F &f, H &h) {
     if constexpr (std::is_invocable_v<F &, H &>)
         f(h);
     else
@@ -151,8 +150,7 @@ inline void call_handle_cb(F &f, H &h) {
 }
 
 /* Calls an item callback as f(Batch &, Handle &), f(Handle &) or f(). */
-template <class F, class B, class H>
-inline void call_item_cb(F &f, B &b, H &h) {
+template <class F, class B, class H> inline void call_item_cb(F &f, B &b, H &h) {
     if constexpr (std::is_invocable_v<F &, B &, H &>)
         f(b, h);
     else if constexpr (std::is_invocable_v<F &, H &>)
@@ -161,12 +159,9 @@ inline void call_item_cb(F &f, B &b, H &h) {
         f();
 }
 
-template <class F>
-struct HandleCallback;
-template <class F>
-struct BatchItemCallback;
-template <class F>
-struct BatchDoneCallback;
+template <class F> struct HandleCallback;
+template <class F> struct BatchItemCallback;
+template <class F> struct BatchDoneCallback;
 
 } // namespace detail
 
@@ -179,7 +174,8 @@ struct BatchDoneCallback;
 class Handle {
   public:
     Handle() noexcept = default;
-    Handle(const Handle &o) noexcept : core_(o.core_), h_(o.h_ ? asset_handle_retain(o.h_) : nullptr) {}
+    Handle(const Handle &o) noexcept
+        : core_(o.core_), h_(o.h_ ? asset_handle_retain(o.h_) : nullptr) {}
     Handle(Handle &&o) noexcept : core_(std::move(o.core_)), h_(o.h_) { o.h_ = nullptr; }
     Handle &operator=(const Handle &o) noexcept {
         if (this != &o) {
@@ -218,8 +214,7 @@ class Handle {
     std::string_view error_message() const { return detail::view(asset_handle_error_message(h_)); }
     std::string_view uri() const { return detail::view(asset_handle_uri(h_)); }
     /* nullptr unless LOADED. T is the loader's value type (asset_bytes_t, cJSON, yours). */
-    template <class T>
-    const T *value() const {
+    template <class T> const T *value() const {
         return static_cast<const T *>(asset_handle_value(h_));
     }
     size_t size() const { return asset_handle_size(h_); }
@@ -234,15 +229,13 @@ class Handle {
     /* Connects f, called as f(Handle &) or f() once on the flush thread when the handle
      * is done. Returns the id for disconnect(), 0 when empty or out of memory (f is then
      * destroyed at once). */
-    template <class F>
-    uint64_t on_completed(F &&f) const;
+    template <class F> uint64_t on_completed(F &&f) const;
     /* Disconnects a callback that has not fired and destroys its callable. */
     bool disconnect(uint64_t id) const;
 
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
     /* The value, or throws asset::Error (with the handle's message) unless LOADED. */
-    template <class T>
-    const T &value_or_throw() const;
+    template <class T> const T &value_or_throw() const;
 #endif
 
     asset_handle_t *get() const noexcept { return h_; }
@@ -252,10 +245,8 @@ class Handle {
   private:
     friend class Server;
     friend class Batch;
-    template <class F>
-    friend struct detail::HandleCallback;
-    template <class F>
-    friend struct detail::BatchItemCallback;
+    template <class F> friend struct detail::HandleCallback;
+    template <class F> friend struct detail::BatchItemCallback;
     /* adopt: take over a reference the caller owns; else retain. */
     Handle(std::shared_ptr<detail::Core> core, asset_handle_t *h, bool adopt) noexcept
         : core_(h ? std::move(core) : nullptr), h_(h) {
@@ -275,11 +266,11 @@ class Error : public std::runtime_error {
     asset_status_t code_;
 };
 
-template <class T>
-const T &Handle::value_or_throw() const {
+template <class T> const T &Handle::value_or_throw() const {
     const T *v = value<T>();
     if (!v) {
-        std::string msg = done() ? detail::str(error_message()) : detail::str(uri()) + ": not loaded yet";
+        std::string msg =
+            done() ? detail::str(error_message()) : detail::str(uri()) + ": not loaded yet";
         throw Error(done() ? error() : ASSET_PENDING, msg);
     }
     return *v;
@@ -287,11 +278,9 @@ const T &Handle::value_or_throw() const {
 #endif
 
 namespace detail {
-template <class F>
-struct HandleCallback final : CallbackBox {
+template <class F> struct HandleCallback final : CallbackBox {
     F f;
-    template <class G>
-    explicit HandleCallback(G &&g) : f(std::forward<G>(g)) {}
+    template <class G> explicit HandleCallback(G &&g) : f(std::forward<G>(g)) {}
     static void fire(asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<HandleCallback *>(user);
         Core *core = self->core;
@@ -304,15 +293,15 @@ struct HandleCallback final : CallbackBox {
 };
 } // namespace detail
 
-template <class F>
-uint64_t Handle::on_completed(F &&f) const {
+template <class F> uint64_t Handle::on_completed(F &&f) const {
     if (!h_) return 0;
     auto *box = new detail::HandleCallback<std::decay_t<F>>(std::forward<F>(f));
     detail::Core *core = core_.get();
     std::unique_lock<std::mutex> g(core->lock); /* the callback may fire on the flush thread
                                                    at once: it retires under this lock */
     core->link(box);
-    uint64_t id = asset_handle_on_completed(h_, &detail::HandleCallback<std::decay_t<F>>::fire, box);
+    uint64_t id =
+        asset_handle_on_completed(h_, &detail::HandleCallback<std::decay_t<F>>::fire, box);
     if (!id) {
         core->unlink(box);
         g.unlock();
@@ -344,7 +333,8 @@ inline bool Handle::disconnect(uint64_t id) const {
 class Batch {
   public:
     Batch() noexcept = default;
-    Batch(const Batch &o) noexcept : core_(o.core_), b_(o.b_ ? asset_batch_retain(o.b_) : nullptr) {}
+    Batch(const Batch &o) noexcept
+        : core_(o.core_), b_(o.b_ ? asset_batch_retain(o.b_) : nullptr) {}
     Batch(Batch &&o) noexcept : core_(std::move(o.core_)), b_(o.b_) { o.b_ = nullptr; }
     Batch &operator=(const Batch &o) noexcept {
         if (this != &o) {
@@ -381,12 +371,14 @@ class Batch {
     float progress() const { return asset_batch_progress(b_); }
     bool done() const { return asset_batch_is_done(b_); }
     asset_status_t error() const { return asset_batch_error(b_); }
-    std::string_view error_message() const { return detail::view(b_ ? asset_batch_error_message(b_) : "invalid batch"); }
+    std::string_view error_message() const {
+        return detail::view(b_ ? asset_batch_error_message(b_) : "invalid batch");
+    }
     /* Child i, retained (empty when out of range). */
     Handle handle(size_t i) const { return Handle(core_, asset_batch_handle(b_, i), false); }
-    template <class T>
-    const T *value(std::string_view uri) const {
-        return b_ ? static_cast<const T *>(asset_batch_value(b_, detail::str(uri).c_str())) : nullptr;
+    template <class T> const T *value(std::string_view uri) const {
+        return b_ ? static_cast<const T *>(asset_batch_value(b_, detail::str(uri).c_str()))
+                  : nullptr;
     }
     asset_status_t wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) const {
         std::shared_ptr<detail::Core> keep = core_;
@@ -396,11 +388,9 @@ class Batch {
 
     /* f(Batch &, Handle &), f(Handle &) or f(), for each child that completes after the
      * call. Its callable is destroyed when the batch is done (or the server destroyed). */
-    template <class F>
-    uint64_t on_item_completed(F &&f) const;
+    template <class F> uint64_t on_item_completed(F &&f) const;
     /* f(Batch &) or f(), once when the batch is done. */
-    template <class F>
-    uint64_t on_completed(F &&f) const;
+    template <class F> uint64_t on_completed(F &&f) const;
     /* Disconnects either kind. A completion callable is destroyed at once; an item
      * callable stops being called at once and is destroyed when the batch is done. */
     bool disconnect(uint64_t id) const;
@@ -410,10 +400,8 @@ class Batch {
 
   private:
     friend class Server;
-    template <class F>
-    friend struct detail::BatchItemCallback;
-    template <class F>
-    friend struct detail::BatchDoneCallback;
+    template <class F> friend struct detail::BatchItemCallback;
+    template <class F> friend struct detail::BatchDoneCallback;
     Batch(std::shared_ptr<detail::Core> core, asset_batch_t *b, bool adopt) noexcept
         : core_(b ? std::move(core) : nullptr), b_(b) {
         if (b_ && !adopt) asset_batch_retain(b_);
@@ -423,13 +411,9 @@ class Batch {
 };
 
 namespace detail {
-template <class F>
-struct BatchItemCallback final : CallbackBox {
+template <class F> struct BatchItemCallback final : CallbackBox {
     F f;
-    template <class G>
-    explicit BatchItemCallback(G &&g) : f(std::forward<G>(g)) {
-        item = true;
-    }
+    template <class G> explicit BatchItemCallback(G &&g) : f(std::forward<G>(g)) { item = true; }
     static void fire(asset_batch_t *b, asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<BatchItemCallback *>(user);
         if (self->silenced.load(std::memory_order_acquire)) return;
@@ -448,11 +432,9 @@ struct BatchItemCallback final : CallbackBox {
 } // namespace detail
 
 namespace detail {
-template <class F>
-struct BatchDoneCallback final : CallbackBox {
+template <class F> struct BatchDoneCallback final : CallbackBox {
     F f;
-    template <class G>
-    explicit BatchDoneCallback(G &&g) : f(std::forward<G>(g)) {}
+    template <class G> explicit BatchDoneCallback(G &&g) : f(std::forward<G>(g)) {}
     static void fire(asset_batch_t *b, void *user) noexcept {
         auto *self = static_cast<BatchDoneCallback *>(user);
         Core *core = self->core;
@@ -468,8 +450,7 @@ struct BatchDoneCallback final : CallbackBox {
 };
 } // namespace detail
 
-template <class F>
-uint64_t Batch::on_item_completed(F &&f) const {
+template <class F> uint64_t Batch::on_item_completed(F &&f) const {
     if (!b_) return 0;
     using Box = detail::BatchItemCallback<std::decay_t<F>>;
     auto *box = new Box(std::forward<F>(f));
@@ -495,8 +476,7 @@ uint64_t Batch::on_item_completed(F &&f) const {
     return box->id;
 }
 
-template <class F>
-uint64_t Batch::on_completed(F &&f) const {
+template <class F> uint64_t Batch::on_completed(F &&f) const {
     if (!b_) return 0;
     using Box = detail::BatchDoneCallback<std::decay_t<F>>;
     auto *box = new Box(std::forward<F>(f));
@@ -553,8 +533,7 @@ class Parse {
     /* The value must be what the loader's free_value() frees. */
     void set_value(void *value, size_t cost_bytes) { asset_parse_set_value(p_, value, cost_bytes); }
     /* For TypedLoader<T>: the value becomes the loader's (deleted by free_value). */
-    template <class T>
-    void set_value(std::unique_ptr<T> value, size_t cost_bytes) {
+    template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes) {
         asset_parse_set_value(p_, value.release(), cost_bytes);
     }
     /* Records why ("<uri>: <loader>: <why>" on the handle) and returns st. */
@@ -600,15 +579,16 @@ class Loader {
     virtual void free_value(void *value) noexcept { asset_free(value); }
 
   private:
-    static char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+    static char lower(char c) {
+        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    }
     std::string name_;
     std::vector<std::string> suffixes_;
 };
 
 /* A loader whose values are T objects made with new (p.set_value(std::make_unique<T>(..),
  * cost)); Handle::value<T>() reads them. */
-template <class T>
-class TypedLoader : public Loader {
+template <class T> class TypedLoader : public Loader {
   public:
     using Loader::Loader;
     void free_value(void *value) noexcept override { delete static_cast<T *>(value); }
@@ -734,7 +714,8 @@ struct SourceHolder {
 class Server {
   public:
     /* nullptr: defaults. operator bool is false if the server could not be made. */
-    explicit Server(const asset_server_config_t *cfg = nullptr) : Server(asset_server_create(cfg), true) {}
+    explicit Server(const asset_server_config_t *cfg = nullptr)
+        : Server(asset_server_create(cfg), true) {}
     explicit Server(const asset_server_config_t &cfg) : Server(&cfg) {}
     /* Takes ownership of a C server (destroyed with the last owner). */
     static Server adopt(asset_server_t *s) { return Server(s, true); }
@@ -746,7 +727,8 @@ class Server {
         if (!core_) return Handle();
         return Handle(core_, asset_server_load(core_->s, detail::str(uri).c_str(), o), true);
     }
-    Batch load_group(const std::vector<std::string> &uris, const asset_load_options_t *o = nullptr) const {
+    Batch load_group(const std::vector<std::string> &uris,
+                     const asset_load_options_t *o = nullptr) const {
         if (!core_) return Batch();
         std::vector<const char *> v;
         v.reserve(uris.size());
@@ -759,7 +741,8 @@ class Server {
     }
     Batch load_manifest(std::string_view uri, const asset_load_options_t *o = nullptr) const {
         if (!core_) return Batch();
-        return Batch(core_, asset_server_load_manifest(core_->s, detail::str(uri).c_str(), o), true);
+        return Batch(core_, asset_server_load_manifest(core_->s, detail::str(uri).c_str(), o),
+                     true);
     }
 
     size_t flush() const {
@@ -778,7 +761,8 @@ class Server {
         if (core_) asset_server_clear_caches(core_->s);
     }
     size_t cancel_tag(std::string_view tag, const Handle *keep = nullptr) const {
-        return core_ ? asset_server_cancel_tag(core_->s, detail::str(tag).c_str(), keep ? keep->get() : nullptr)
+        return core_ ? asset_server_cancel_tag(core_->s, detail::str(tag).c_str(),
+                                               keep ? keep->get() : nullptr)
                      : 0;
     }
     asset_stats_t stats() const {
@@ -798,14 +782,16 @@ class Server {
             asset_server_mount(core_->s, detail::str(pkg).c_str(), detail::str(dir).c_str()));
     }
     /* files must outlive the server (normally a generated static table). */
-    asset_status_t mount_embedded(std::string_view pkg, const asset_embedded_file_t *files, size_t count) const {
+    asset_status_t mount_embedded(std::string_view pkg, const asset_embedded_file_t *files,
+                                  size_t count) const {
         if (!core_) return ASSET_E_INVALID;
         return static_cast<asset_status_t>(
             asset_server_mount_embedded(core_->s, detail::str(pkg).c_str(), files, count));
     }
     asset_status_t mem_put(std::string_view key, const void *data, size_t size) const {
         if (!core_) return ASSET_E_INVALID;
-        return static_cast<asset_status_t>(asset_mem_put(core_->s, detail::str(key).c_str(), data, size));
+        return static_cast<asset_status_t>(
+            asset_mem_put(core_->s, detail::str(key).c_str(), data, size));
     }
     asset_status_t mem_put(std::string_view key, std::string_view bytes) const {
         return mem_put(key, bytes.data(), bytes.size());

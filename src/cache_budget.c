@@ -8,8 +8,7 @@ int asset_server_set_cache_budget(asset_server_t *s, const char *loader, size_t 
     asset__loader_slot_t *ld = asset__loader_find(s, loader);
     if (!ld) {
         asset__log(s, ASSET_LOG_WARN,
-                   "asset_server_set_cache_budget: no loader named '%s'; budget unchanged",
-                   loader);
+                   "asset_server_set_cache_budget: no loader named '%s'; budget unchanged", loader);
         return ASSET_E_NO_LOADER;
     }
     uv_mutex_lock(&s->lock);

@@ -475,7 +475,7 @@ static void test_set_cache_budget_evicts_down_to_the_new_budget_at_once(void **s
     asset_server_stats(fx->s, &st); /* no flush, no load: evicted during the call */
     assert_int_equal(st.cache_evictions, 1);
     assert_int_equal(st.bytes_cached, 100 + json_bytes); /* a (least recent) went */
-    assert_ptr_equal(asset_handle_value(ha), va);         /* still held by the handle */
+    assert_ptr_equal(asset_handle_value(ha), va);        /* still held by the handle */
     check_pattern(va, 100);
 
     /* b is still cached (revalidated, not parsed); a parses again and evicts b */

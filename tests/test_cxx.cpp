@@ -63,7 +63,8 @@ asset_server_config_t config() {
 
 std::string bytes_text(const asset::Handle &h) {
     const asset_bytes_t *b = h.value<asset_bytes_t>();
-    return b ? std::string(reinterpret_cast<const char *>(b->data), b->size) : std::string("<none>");
+    return b ? std::string(reinterpret_cast<const char *>(b->data), b->size)
+             : std::string("<none>");
 }
 
 // ---- callable lifetime ----
@@ -189,18 +190,18 @@ void test_copies_retain_and_moves_transfer() {
     CHECK(s.mem_put("a.bin", "alpha") == ASSET_OK);
     asset::Handle h1 = s.load("mem://a.bin");
     asset_handle_t *raw = h1.get();
-    asset::Handle h2 = h1;             // retain
-    asset::Handle h3 = std::move(h1);  // transfer
-    CHECK(!h1);                        // NOLINT(bugprone-use-after-move): moved-from is empty
+    asset::Handle h2 = h1;            // retain
+    asset::Handle h3 = std::move(h1); // transfer
+    CHECK(!h1);                       // NOLINT(bugprone-use-after-move): moved-from is empty
     CHECK(h1.error_message() == "invalid handle");
     CHECK(h2.get() == raw && h3.get() == raw);
     asset::Handle &alias = h3;
-    h3 = alias;                        // self-assignment keeps it
+    h3 = alias; // self-assignment keeps it
     CHECK(h3.get() == raw);
     asset::Handle h4 = s.load("mem://a.bin");
-    h4 = h2;                           // copy-assign over a live handle: releases the old one
+    h4 = h2; // copy-assign over a live handle: releases the old one
     h2.reset();
-    h4 = std::move(h3);                // move-assign over a live reference
+    h4 = std::move(h3); // move-assign over a live reference
     CHECK(!h3);
     CHECK(h4.wait() == ASSET_OK);
     CHECK(bytes_text(h4) == "alpha");
@@ -223,13 +224,16 @@ std::atomic<int> Text::live{0};
 
 class UpperLoader : public asset::TypedLoader<Text> {
   public:
-    explicit UpperLoader(std::atomic<int> *destroyed) : TypedLoader("upper", {".up"}), destroyed_(destroyed) {}
+    explicit UpperLoader(std::atomic<int> *destroyed)
+        : TypedLoader("upper", {".up"}), destroyed_(destroyed) {}
     ~UpperLoader() override { ++*destroyed_; }
     asset_status_t parse(asset::Parse &p) override {
         ++parses;
         std::string t(p.text());
-        if (t.find("bad") != std::string::npos) return p.fail(ASSET_E_PARSE, "refuses 'bad' content");
-        std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+        if (t.find("bad") != std::string::npos)
+            return p.fail(ASSET_E_PARSE, "refuses 'bad' content");
+        std::transform(t.begin(), t.end(), t.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
         size_t cost = t.size();
         p.set_value(std::make_unique<Text>(std::move(t)), cost);
         return ASSET_OK;
@@ -291,8 +295,9 @@ void test_loader_class_parses_fails_and_frees() {
         asset::Server s(config());
         auto loader = std::make_shared<UpperLoader>(&destroyed);
         CHECK(s.add_loader(loader) == ASSET_OK);
-        CHECK(s.add_loader(std::make_shared<UpperLoader>(&destroyed)) == ASSET_E_INVALID); // name taken
-        CHECK(destroyed == 1); // the refused one is not kept
+        CHECK(s.add_loader(std::make_shared<UpperLoader>(&destroyed)) ==
+              ASSET_E_INVALID); // name taken
+        CHECK(destroyed == 1);  // the refused one is not kept
         CHECK(s.mem_put("ok.UP", "shout") == ASSET_OK);
         CHECK(s.mem_put("bad.up", "bad input") == ASSET_OK);
         asset::Handle ok = s.load("mem://ok.UP"); // suffixes match in any case
@@ -325,11 +330,13 @@ void test_loader_class_parses_fails_and_frees() {
 // greet://<path> reads "hello <path>"; greet://missing/... fails; it lists two files.
 class GreetSource : public asset::Source {
   public:
-    explicit GreetSource(std::atomic<int> *destroyed) : Source("greet", 0, true), destroyed_(destroyed) {}
+    explicit GreetSource(std::atomic<int> *destroyed)
+        : Source("greet", 0, true), destroyed_(destroyed) {}
     ~GreetSource() override { ++*destroyed_; }
     asset_status_t read(asset::Request &r) override {
         std::string path(r.path());
-        if (path.rfind("missing/", 0) == 0) return r.fail(ASSET_E_NOT_FOUND, "no greeting for '" + path + "'");
+        if (path.rfind("missing/", 0) == 0)
+            return r.fail(ASSET_E_NOT_FOUND, "no greeting for '" + path + "'");
         std::string text = "hello " + path;
         r.set_total(text.size());
         return r.write(text);
@@ -380,15 +387,16 @@ void test_batch_item_and_completion_callbacks_fire_and_are_destroyed() {
     uris.push_back("mem://absent.bin");
     asset::Batch b = s.load_group(uris);
     int items = 0, items_short = 0, items_bare = 0, done = 0, failed = 0;
-    CHECK(b.on_item_completed([p = Probe(), &items, &failed](asset::Batch &batch, asset::Handle &h) {
-        (void)p;
-        ++items;
-        CHECK(batch.total() == 4);
-        if (!h.loaded()) {
-            ++failed;
-            CHECK(h.error() == ASSET_E_NOT_FOUND);
-        }
-    }) != 0);
+    CHECK(
+        b.on_item_completed([p = Probe(), &items, &failed](asset::Batch &batch, asset::Handle &h) {
+            (void)p;
+            ++items;
+            CHECK(batch.total() == 4);
+            if (!h.loaded()) {
+                ++failed;
+                CHECK(h.error() == ASSET_E_NOT_FOUND);
+            }
+        }) != 0);
     CHECK(b.on_item_completed([p = Probe(), &items_short](asset::Handle &h) {
         (void)p;
         items_short += h.done() ? 1 : 0;
@@ -455,7 +463,8 @@ void test_errors_are_values_with_the_uri_and_why() {
     CHECK(h.wait() == ASSET_E_NOT_FOUND);
     CHECK(h.state() == ASSET_STATE_FAILED);
     CHECK(h.error() == ASSET_E_NOT_FOUND);
-    CHECK(std::string(h.error_message()).find("/nonexistent-asset-server-dir/x.bin") != std::string::npos);
+    CHECK(std::string(h.error_message()).find("/nonexistent-asset-server-dir/x.bin") !=
+          std::string::npos);
     CHECK(h.value<asset_bytes_t>() == nullptr);
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
     bool threw = false;
@@ -531,15 +540,20 @@ struct Test {
 
 int main() {
     const Test tests[] = {
-        {"callback_captures_are_destroyed_once_after_it_fires", test_callback_captures_are_destroyed_once_after_it_fires},
-        {"callback_that_never_fires_is_destroyed_with_the_server", test_callback_that_never_fires_is_destroyed_with_the_server},
+        {"callback_captures_are_destroyed_once_after_it_fires",
+         test_callback_captures_are_destroyed_once_after_it_fires},
+        {"callback_that_never_fires_is_destroyed_with_the_server",
+         test_callback_that_never_fires_is_destroyed_with_the_server},
         {"callback_of_a_handle_outliving_its_server_object_is_destroyed_with_the_handle",
          test_callback_of_a_handle_outliving_its_server_object_is_destroyed_with_the_handle},
         {"disconnect_destroys_the_callable_at_once", test_disconnect_destroys_the_callable_at_once},
-        {"releasing_one_copy_does_not_cancel_the_callback", test_releasing_one_copy_does_not_cancel_the_callback},
-        {"empty_handle_reads_as_failed_and_refuses_callbacks", test_empty_handle_reads_as_failed_and_refuses_callbacks},
+        {"releasing_one_copy_does_not_cancel_the_callback",
+         test_releasing_one_copy_does_not_cancel_the_callback},
+        {"empty_handle_reads_as_failed_and_refuses_callbacks",
+         test_empty_handle_reads_as_failed_and_refuses_callbacks},
         {"copies_retain_and_moves_transfer", test_copies_retain_and_moves_transfer},
-        {"handle_and_batch_outlive_their_server_object", test_handle_and_batch_outlive_their_server_object},
+        {"handle_and_batch_outlive_their_server_object",
+         test_handle_and_batch_outlive_their_server_object},
         {"server_copies_share_one_server", test_server_copies_share_one_server},
         {"loader_class_parses_fails_and_frees", test_loader_class_parses_fails_and_frees},
         {"source_class_reads_fails_and_lists", test_source_class_reads_fails_and_lists},
@@ -548,7 +562,8 @@ int main() {
         {"disconnected_batch_callbacks_never_fire_and_are_destroyed",
          test_disconnected_batch_callbacks_never_fire_and_are_destroyed},
         {"errors_are_values_with_the_uri_and_why", test_errors_are_values_with_the_uri_and_why},
-        {"callbacks_connected_from_other_threads_while_flushing", test_callbacks_connected_from_other_threads_while_flushing},
+        {"callbacks_connected_from_other_threads_while_flushing",
+         test_callbacks_connected_from_other_threads_while_flushing},
     };
     int passed = 0, failed = 0;
     for (const Test &t : tests) {
@@ -556,7 +571,8 @@ int main() {
         Probe::live = 0;
         t.fn();
         if (Probe::live != 0) {
-            std::fprintf(stderr, "%s: %d probe(s) still alive after the test\n", t.name, Probe::live.load());
+            std::fprintf(stderr, "%s: %d probe(s) still alive after the test\n", t.name,
+                         Probe::live.load());
             ++g_check_failures;
         }
         std::printf("[%s] %s\n", g_check_failures ? "FAIL" : " ok ", t.name);

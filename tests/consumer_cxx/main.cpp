@@ -13,7 +13,8 @@ int main() {
         std::fprintf(stderr, "consumer_cxx: no server\n");
         return 1;
     }
-    if (server.mount_embedded("core", consumer_assets_files, consumer_assets_files_count) != ASSET_OK) {
+    if (server.mount_embedded("core", consumer_assets_files, consumer_assets_files_count) !=
+        ASSET_OK) {
         std::fprintf(stderr, "consumer_cxx: mount_embedded failed\n");
         return 1;
     }
@@ -29,6 +30,7 @@ int main() {
         std::fprintf(stderr, "consumer_cxx: unexpected content '%s'\n", text.c_str());
         return 1;
     }
-    std::printf("consumer_cxx: ok (%zu embedded file)\n", static_cast<size_t>(consumer_assets_files_count));
+    std::printf("consumer_cxx: ok (%zu embedded file)\n",
+                static_cast<size_t>(consumer_assets_files_count));
     return 0;
 }
