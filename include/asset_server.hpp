@@ -41,6 +41,9 @@
  *
  * Needs C++17. Strings go in as std::string_view and are copied (NUL-terminated) before
  * the C call. Every function may be called from any thread, as its C counterpart.
+ * Connecting a callback holds the wrapper's lock while the C call may invoke
+ * config.wake: a wake hook must only signal the flushing thread (as the C header asks),
+ * never connect or disconnect callbacks itself.
  */
 #ifndef ASSET_SERVER_HPP
 #define ASSET_SERVER_HPP
