@@ -3,7 +3,9 @@
 #   asset_server_embed(<target> <name> <dir>)
 #
 # At build time, runs asset-embed on <dir> (relative paths resolve against the current
-# source dir) and adds the generated <name>.c to <target>; a generated header <name>.h
+# source dir) and adds the generated <name>.c to <target> (<name>.cpp when the project
+# has not enabled C, e.g. `project(x CXX)`: the generated code is valid C and C++, and a
+# .c file would be silently left out of such a project); a generated header <name>.h
 # on <target>'s include path declares
 #
 #   extern const asset_embedded_file_t <name>_files[];
@@ -49,7 +51,17 @@ function(asset_server_embed target name dir)
 
     file(GLOB_RECURSE _files CONFIGURE_DEPENDS LIST_DIRECTORIES false "${dir}/*")
     set(_out "${CMAKE_CURRENT_BINARY_DIR}/asset_embed/${name}")
-    set(_c "${_out}/${name}.c")
+    # The table is compiled as C when the project enabled C, else as C++ (the tool's
+    # output is both). enable_language() cannot be called from a function, so a
+    # C++-only project gets a .cpp file rather than a .c file it would not compile.
+    get_property(_langs GLOBAL PROPERTY ENABLED_LANGUAGES)
+    if("C" IN_LIST _langs)
+        set(_c "${_out}/${name}.c")
+    elseif("CXX" IN_LIST _langs)
+        set(_c "${_out}/${name}.cpp")
+    else()
+        message(FATAL_ERROR "asset_server_embed: enable C or CXX in the project first")
+    endif()
     set(_h "${_out}/${name}.h")
     string(TOUPPER "${name}" _guard)
     file(CONFIGURE OUTPUT "${_h}" CONTENT "\

@@ -4,8 +4,8 @@
  *
  * One asset_server_load_folder() call lists the folder on a worker and loads every
  * file in it; a 60 Hz frame loop calls asset_server_flush(), where the callbacks fire,
- * and draws "Loading 12/36: hero.png" with a byte-weighted progress bar. *.json files
- * go through the json loader (value: cJSON *), the rest through bytes (value:
+ * and draws "Loading 12/36: levels/level04.json" with a byte-weighted progress bar.
+ * *.json files go through the json loader (value: cJSON *), the rest through bytes (value:
  * asset_bytes_t *). When stdout is not a terminal only whole lines are printed.
  * Exit status: 0 when every asset loaded, else 1.
  */

@@ -377,6 +377,14 @@ typedef struct asset_loader {
 ASSET_API int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, void *ctx,
                                            size_t cache_budget);
 
+/* Sets the byte budget of one loader's cache, by loader name ("json", "bytes", or a
+ * registered one), and evicts least recently used entries down to it at once (counted
+ * in stats.cache_evictions); later inserts keep to it, and a value larger than it is not
+ * cached. bytes 0: the server's config.cache_budget. Values held by handles stay valid.
+ * Returns ASSET_OK, ASSET_E_INVALID (NULL server or name) or ASSET_E_NO_LOADER (no
+ * loader by that name; also logged at ASSET_LOG_WARN). Any thread. */
+ASSET_API int asset_server_set_cache_budget(asset_server_t *s, const char *loader, size_t bytes);
+
 /* The parse API, for loaders. Worker thread. */
 ASSET_API const char *asset_parse_uri(const asset_parse_t *p);
 /* The bytes; data[size] is always 0, so text formats may treat it as a C string. */
@@ -486,7 +494,11 @@ typedef enum asset_state {
 
 /* Handle getters: any thread. Terminal states, the error and the value change only
  * inside flush (or a wait that flushes), so between two flushes they are stable.
- * PENDING becomes LOADING when a worker takes the job (any time). */
+ * PENDING becomes LOADING when a worker takes the job (any time).
+ * A NULL handle (a load that could not allocate its handle) reads as FAILED in every
+ * getter: state FAILED, is_done true, error ASSET_E_INVALID, error_message "invalid
+ * handle", uri "", value NULL, size 0, progress 0; wait returns
+ * ASSET_E_INVALID; cancel, release, on_completed (returns 0) and disconnect do nothing. */
 ASSET_API asset_state_t asset_handle_state(const asset_handle_t *h);
 /* 0..1; bytes-based when the source told the size; 1 once LOADED. */
 ASSET_API float asset_handle_progress(const asset_handle_t *h);

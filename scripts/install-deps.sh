@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
 # Installs the Debian packages asset_server needs, only those that are missing.
 # Safe to run repeatedly; uses sudo when not root.
+#
+#   scripts/install-deps.sh build   what building the library and the examples needs
+#                                   (scripts/demo.sh)
+#   scripts/install-deps.sh test    that, plus what the tests and CI need: cmocka, nginx
+#                                   and openssl (HTTP suites), clang and its sanitizer and
+#                                   fuzzer runtimes, valgrind (scripts/test.sh, .ci/run)
+#
+# With no argument it installs everything (test).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
-      libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev)
+mode=${1:-test}
+build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev)
+test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev)
+case "$mode" in
+  build) pkgs=("${build_pkgs[@]}") ;;
+  test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -11,7 +25,7 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "install-deps: installing ${missing[*]}"
+echo "install-deps ($mode): installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

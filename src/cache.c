@@ -87,6 +87,16 @@ asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri) {
     return e;
 }
 
+size_t asset__cache_evict(asset__cache_t *c) {
+    size_t n = 0;
+    while (c->bytes > c->budget && c->lru_tail) {
+        entry_drop(c, c->lru_tail);
+        c->evictions++;
+        n++;
+    }
+    return n;
+}
+
 bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, asset__value_t *v) {
     asset__cache_entry_t *old = (asset__cache_entry_t *)asset__map_get(&c->map, uri);
     if (old) entry_drop(c, old);
@@ -101,10 +111,7 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, a
     e->value = asset__value_retain(v);
     lru_push_front(c, e);
     c->bytes += v->cost;
-    while (c->bytes > c->budget && c->lru_tail) {
-        entry_drop(c, c->lru_tail);
-        c->evictions++;
-    }
+    asset__cache_evict(c);
     return true;
 fail:
     asset_free(e);

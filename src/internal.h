@@ -87,6 +87,8 @@ asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri);
  * on v. A value larger than the budget is not cached. Returns false if not cached. */
 bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, asset__value_t *v);
 bool asset__cache_remove(asset__cache_t *c, const char *uri);
+/* Evicts least recently used entries until bytes <= budget; returns how many. */
+size_t asset__cache_evict(asset__cache_t *c);
 void asset__cache_clear(asset__cache_t *c);
 
 /* ---- registries ---- */

@@ -453,6 +453,81 @@ static void test_stats_count_hits_misses_evictions_and_bytes(void **state) {
     free(d);
 }
 
+/* ---- asset_server_set_cache_budget ---- */
+
+static void test_set_cache_budget_evicts_down_to_the_new_budget_at_once(void **state) {
+    fixture_t *fx = *state;
+    char *a = write_uri(fx, "ba.dat", 100), *b = write_uri(fx, "bb.dat", 100);
+    asset_handle_t *ha = load_ok(fx->s, a, NULL);
+    const asset_bytes_t *va = asset_handle_value(ha);
+    asset_handle_release(load_ok(fx->s, b, NULL)); /* b most recent */
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 200);
+    /* the json cache holds something too, and must not be touched */
+    assert_int_equal(asset_mem_put(fx->s, "k.json", "[1,2,3]", 7), ASSET_OK);
+    asset_handle_release(load_ok(fx->s, "mem://k.json", NULL));
+    asset_server_stats(fx->s, &st);
+    uint64_t json_bytes = st.bytes_cached - 200;
+    assert_true(json_bytes > 0);
+
+    assert_int_equal(asset_server_set_cache_budget(fx->s, "count", 150), ASSET_OK);
+    asset_server_stats(fx->s, &st); /* no flush, no load: evicted during the call */
+    assert_int_equal(st.cache_evictions, 1);
+    assert_int_equal(st.bytes_cached, 100 + json_bytes); /* a (least recent) went */
+    assert_ptr_equal(asset_handle_value(ha), va);        /* still held by the handle */
+    check_pattern(va, 100);
+
+    /* b is still cached (revalidated, not parsed); a parses again and evicts b */
+    asset_handle_release(load_ok(fx->s, b, NULL));
+    assert_int_equal(tu_counter_parses(&fx->c), 2);
+    asset_handle_release(load_ok(fx->s, a, NULL));
+    assert_int_equal(tu_counter_parses(&fx->c), 3);
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 100 + json_bytes);
+    assert_int_equal(st.cache_evictions, 2);
+    asset_handle_release(ha);
+    free(a);
+    free(b);
+}
+
+static void test_set_cache_budget_works_for_the_builtin_loaders_by_name(void **state) {
+    fixture_t *fx = *state;
+    assert_int_equal(asset_mem_put(fx->s, "j.json", "{\"a\": [1, 2, 3]}", 16), ASSET_OK);
+    assert_int_equal(asset_mem_put(fx->s, "raw.bin", "0123456789", 10), ASSET_OK);
+    asset_handle_release(load_ok(fx->s, "mem://j.json", NULL));
+    asset_handle_release(load_ok(fx->s, "mem://raw.bin", NULL));
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    uint64_t before = st.bytes_cached;
+    assert_int_equal(asset_server_set_cache_budget(fx->s, "json", 1), ASSET_OK);
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.cache_evictions, 1);
+    uint64_t json_bytes = before - st.bytes_cached;
+    assert_true(json_bytes > 1);
+    /* too large for the new budget: loaded, parsed again, not cached */
+    asset_handle_release(load_ok(fx->s, "mem://j.json", NULL));
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, before - json_bytes);
+    assert_int_equal(asset_server_set_cache_budget(fx->s, "bytes", 1), ASSET_OK);
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+    assert_int_equal(st.cache_evictions, 2);
+    /* 0 restores the server's budget (256 MiB): json is cached again */
+    assert_int_equal(asset_server_set_cache_budget(fx->s, "json", 0), ASSET_OK);
+    asset_handle_release(load_ok(fx->s, "mem://j.json", NULL));
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, json_bytes);
+}
+
+static void test_set_cache_budget_refuses_unknown_loaders_and_bad_arguments(void **state) {
+    fixture_t *fx = *state;
+    assert_int_equal(asset_server_set_cache_budget(fx->s, "png", 10), ASSET_E_NO_LOADER);
+    assert_int_equal(asset_server_set_cache_budget(fx->s, "", 10), ASSET_E_INVALID);
+    assert_int_equal(asset_server_set_cache_budget(fx->s, NULL, 10), ASSET_E_INVALID);
+    assert_int_equal(asset_server_set_cache_budget(NULL, "json", 10), ASSET_E_INVALID);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_never_exceeded_over_10000_random_inserts),
@@ -468,6 +543,12 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_no_cache_skips_lookup_and_insert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_count_hits_misses_evictions_and_bytes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_set_cache_budget_evicts_down_to_the_new_budget_at_once,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_cache_budget_works_for_the_builtin_loaders_by_name,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_set_cache_budget_refuses_unknown_loaders_and_bad_arguments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,850 @@
+/*
+ * asset_server.hpp - a C++17 header-only wrapper over asset_server.h.
+ *
+ * TL;DR
+ *
+ *     asset::Server server;                                    // defaults
+ *     asset::Handle h = server.load("pkg://game/hero.json");
+ *     h.on_completed([&](asset::Handle &done) {                // any callable; runs in flush
+ *         if (auto *json = done.value<cJSON>()) use(json);
+ *         else log(done.error_message());                      // errors are values
+ *     });
+ *     while (running) { server.flush(); render(); }            // your frame loop
+ *
+ * Ownership. asset::Server, asset::Handle and asset::Batch share one control block that
+ * owns the C server: the C server is destroyed when the last of them goes, so a Handle
+ * or Batch may outlive every Server object. Copying a Server shares the same server;
+ * copying a Handle or Batch retains it, destroying one releases it; moves transfer.
+ * A default-constructed or moved-from object is empty: operator bool is false and it
+ * reads as the C API reads a NULL pointer (a Handle is FAILED, "invalid handle").
+ *
+ * Callbacks. on_completed / on_item_completed take any callable (lambda with captures,
+ * function object, function pointer). The wrapper owns a copy in a heap box and destroys
+ * it exactly once: after it fired (handle and batch-completion callbacks), when it is
+ * disconnected (handle and batch-completion callbacks: at once), when the batch is done
+ * (item callbacks: they cannot fire any more; a disconnected item callback is also kept
+ * until then, because a flush on another thread may be inside it), or when the C server
+ * is destroyed, whichever comes first. Callables run on the flush thread like the C
+ * callbacks and must not throw (the trampolines are noexcept). A callable that captures a
+ * Handle, Batch or Server of its own server keeps that server alive until it fires.
+ *
+ * Loaders and sources as classes. Derive from asset::Loader (or asset::TypedLoader<T>
+ * whose values are `new T`) or asset::Source, override parse() / read() (and list()),
+ * and register a std::shared_ptr with Server::add_loader / add_source. The server keeps a
+ * reference until the C library calls the vtable's destroy (server destroy, or a source
+ * replaced by a later registration of its scheme).
+ *
+ * Errors are values: functions return asset_status_t, loads return a Handle that carries
+ * its error code and message. With exceptions enabled, Handle::value_or_throw<T>()
+ * throws asset::Error; nothing else throws except std::bad_alloc from the standard
+ * library.
+ *
+ * Needs C++17. Strings go in as std::string_view and are copied (NUL-terminated) before
+ * the C call. Every function may be called from any thread, as its C counterpart.
+ * Connecting a callback holds the wrapper's lock while the C call may invoke
+ * config.wake: a wake hook must only signal the flushing thread (as the C header asks),
+ * never connect or disconnect callbacks itself.
+ */
+#ifndef ASSET_SERVER_HPP
+#define ASSET_SERVER_HPP
+
+#include <asset_server.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
+#include <stdexcept>
+#define ASSET_SERVER_HPP_EXCEPTIONS 1
+#endif
+
+namespace asset {
+
+class Server;
+class Handle;
+class Batch;
+
+namespace detail {
+
+/* One heap box per connected callable; linked into its Core so that the boxes whose
+ * callback never fires are deleted when the C server is destroyed. */
+struct CallbackBox {
+    CallbackBox *prev = nullptr, *next = nullptr;
+    struct Core *core = nullptr;
+    uint64_t id = 0;      /* the C id the user sees (item callbacks: the item id) */
+    uint64_t done_id = 0; /* item callbacks: the internal batch-done callback's id */
+    bool item = false;    /* a batch item callback (deleted only on the flush thread) */
+    std::atomic<bool> silenced{false}; /* item callbacks: disconnected, do not call */
+    virtual ~CallbackBox() = default;
+};
+
+/* The control block: owns the C server; shared by every Server, Handle and Batch. */
+struct Core : std::enable_shared_from_this<Core> {
+    asset_server_t *s = nullptr;
+    std::mutex lock; /* guards the box list. Order: lock, then the C server's lock */
+    CallbackBox *boxes = nullptr;
+
+    explicit Core(asset_server_t *server) : s(server) {}
+    Core(const Core &) = delete;
+    Core &operator=(const Core &) = delete;
+    ~Core() {
+        asset_server_destroy(s); /* no callback fires during or after it */
+        CallbackBox *b = boxes;
+        boxes = nullptr;
+        while (b) {
+            CallbackBox *next = b->next;
+            delete b;
+            b = next;
+        }
+    }
+    /* [lock] */
+    void link(CallbackBox *b) {
+        b->core = this;
+        b->prev = nullptr;
+        b->next = boxes;
+        if (boxes) boxes->prev = b;
+        boxes = b;
+    }
+    /* [lock] */
+    void unlink(CallbackBox *b) {
+        if (b->prev)
+            b->prev->next = b->next;
+        else
+            boxes = b->next;
+        if (b->next) b->next->prev = b->prev;
+        b->prev = b->next = nullptr;
+    }
+    /* [lock] */
+    CallbackBox *find(uint64_t id) {
+        for (CallbackBox *b = boxes; b; b = b->next)
+            if (b->id == id) return b;
+        return nullptr;
+    }
+    /* A fired or disconnected box: unlink under the lock, destroy the callable outside. */
+    void retire(CallbackBox *b) {
+        {
+            std::lock_guard<std::mutex> g(lock);
+            unlink(b);
+        }
+        delete b;
+    }
+};
+
+inline std::string str(std::string_view v) { return std::string(v.data(), v.size()); }
+
+inline std::string_view view(const char *s) { return s ? std::string_view(s) : std::string_view(); }
+
+/* Calls a handle callback as f(Handle &) or f(). */
+template <class F, class H> inline void call_handle_cb(F &f, H &h) {
+    if constexpr (std::is_invocable_v<F &, H &>)
+        f(h);
+    else
+        f();
+}
+
+/* Calls an item callback as f(Batch &, Handle &), f(Handle &) or f(). */
+template <class F, class B, class H> inline void call_item_cb(F &f, B &b, H &h) {
+    if constexpr (std::is_invocable_v<F &, B &, H &>)
+        f(b, h);
+    else if constexpr (std::is_invocable_v<F &, H &>)
+        f(h);
+    else
+        f();
+}
+
+template <class F> struct HandleCallback;
+template <class F> struct BatchItemCallback;
+template <class F> struct BatchDoneCallback;
+
+} // namespace detail
+
+/* ------------------------------------------------------------------------ */
+/* Handle                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* One load. Copy = asset_handle_retain, destructor = asset_handle_release (which, as in
+ * C, does not cancel: callbacks still fire). */
+class Handle {
+  public:
+    Handle() noexcept = default;
+    Handle(const Handle &o) noexcept
+        : core_(o.core_), h_(o.h_ ? asset_handle_retain(o.h_) : nullptr) {}
+    Handle(Handle &&o) noexcept : core_(std::move(o.core_)), h_(o.h_) { o.h_ = nullptr; }
+    Handle &operator=(const Handle &o) noexcept {
+        if (this != &o) {
+            Handle tmp(o);
+            swap(tmp);
+        }
+        return *this;
+    }
+    Handle &operator=(Handle &&o) noexcept {
+        if (this != &o) {
+            Handle tmp(std::move(o));
+            swap(tmp);
+        }
+        return *this;
+    }
+    ~Handle() { reset(); }
+
+    /* Releases the handle now (the object becomes empty). */
+    void reset() noexcept {
+        if (h_) asset_handle_release(h_); /* before the core: it may destroy the server */
+        h_ = nullptr;
+        core_.reset();
+    }
+    void swap(Handle &o) noexcept {
+        std::swap(core_, o.core_);
+        std::swap(h_, o.h_);
+    }
+
+    explicit operator bool() const noexcept { return h_ != nullptr; }
+    asset_state_t state() const { return asset_handle_state(h_); }
+    float progress() const { return asset_handle_progress(h_); }
+    bool done() const { return asset_handle_is_done(h_); }
+    bool loaded() const { return state() == ASSET_STATE_LOADED; }
+    asset_status_t error() const { return asset_handle_error(h_); }
+    /* Borrowed from the handle: valid while this object holds it. */
+    std::string_view error_message() const { return detail::view(asset_handle_error_message(h_)); }
+    std::string_view uri() const { return detail::view(asset_handle_uri(h_)); }
+    /* nullptr unless LOADED. T is the loader's value type (asset_bytes_t, cJSON, yours). */
+    template <class T> const T *value() const {
+        return static_cast<const T *>(asset_handle_value(h_));
+    }
+    size_t size() const { return asset_handle_size(h_); }
+    int http_status() const { return h_ ? asset_handle_http_status(h_) : 0; }
+    /* asset_handle_wait: ASSET_OK when loaded, the error, or ASSET_E_TIMEOUT / _BUSY. */
+    asset_status_t wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) const {
+        std::shared_ptr<detail::Core> keep = core_; /* a callback may drop this object */
+        return asset_handle_wait(h_, static_cast<int64_t>(timeout.count()));
+    }
+    void cancel() const { asset_handle_cancel(h_); }
+
+    /* Connects f, called as f(Handle &) or f() once on the flush thread when the handle
+     * is done. Returns the id for disconnect(), 0 when empty or out of memory (f is then
+     * destroyed at once). */
+    template <class F> uint64_t on_completed(F &&f) const;
+    /* Disconnects a callback that has not fired and destroys its callable. */
+    bool disconnect(uint64_t id) const;
+
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
+    /* The value, or throws asset::Error (with the handle's message) unless LOADED. */
+    template <class T> const T &value_or_throw() const;
+#endif
+
+    asset_handle_t *get() const noexcept { return h_; }
+    /* The C server, or nullptr. */
+    asset_server_t *server() const noexcept { return core_ ? core_->s : nullptr; }
+
+  private:
+    friend class Server;
+    friend class Batch;
+    template <class F> friend struct detail::HandleCallback;
+    template <class F> friend struct detail::BatchItemCallback;
+    /* adopt: take over a reference the caller owns; else retain. */
+    Handle(std::shared_ptr<detail::Core> core, asset_handle_t *h, bool adopt) noexcept
+        : core_(h ? std::move(core) : nullptr), h_(h) {
+        if (h_ && !adopt) asset_handle_retain(h_);
+    }
+    std::shared_ptr<detail::Core> core_; /* declared first: destroyed after h_ is released */
+    asset_handle_t *h_ = nullptr;
+};
+
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
+class Error : public std::runtime_error {
+  public:
+    Error(asset_status_t code, const std::string &what) : std::runtime_error(what), code_(code) {}
+    asset_status_t code() const noexcept { return code_; }
+
+  private:
+    asset_status_t code_;
+};
+
+template <class T> const T &Handle::value_or_throw() const {
+    const T *v = value<T>();
+    if (!v) {
+        std::string msg =
+            done() ? detail::str(error_message()) : detail::str(uri()) + ": not loaded yet";
+        throw Error(done() ? error() : ASSET_PENDING, msg);
+    }
+    return *v;
+}
+#endif
+
+namespace detail {
+template <class F> struct HandleCallback final : CallbackBox {
+    F f;
+    template <class G> explicit HandleCallback(G &&g) : f(std::forward<G>(g)) {}
+    static void fire(asset_handle_t *h, void *user) noexcept {
+        auto *self = static_cast<HandleCallback *>(user);
+        Core *core = self->core;
+        {
+            Handle arg(core->shared_from_this(), h, false);
+            call_handle_cb(self->f, arg);
+        }
+        core->retire(self); /* fired exactly once: the callable goes now */
+    }
+};
+} // namespace detail
+
+template <class F> uint64_t Handle::on_completed(F &&f) const {
+    if (!h_) return 0;
+    auto *box = new detail::HandleCallback<std::decay_t<F>>(std::forward<F>(f));
+    detail::Core *core = core_.get();
+    std::unique_lock<std::mutex> g(core->lock); /* the callback may fire on the flush thread
+                                                   at once: it retires under this lock */
+    core->link(box);
+    uint64_t id =
+        asset_handle_on_completed(h_, &detail::HandleCallback<std::decay_t<F>>::fire, box);
+    if (!id) {
+        core->unlink(box);
+        g.unlock();
+        delete box;
+        return 0;
+    }
+    box->id = id;
+    return id;
+}
+
+inline bool Handle::disconnect(uint64_t id) const {
+    if (!h_ || !id) return false;
+    detail::Core *core = core_.get();
+    detail::CallbackBox *box = nullptr;
+    {
+        std::lock_guard<std::mutex> g(core->lock);
+        box = core->find(id);
+        if (!box || box->item || !asset_handle_disconnect(h_, id)) return false;
+        core->unlink(box); /* not fired and never will: ours to delete */
+    }
+    delete box;
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Batch                                                                     */
+/* ------------------------------------------------------------------------ */
+
+class Batch {
+  public:
+    Batch() noexcept = default;
+    Batch(const Batch &o) noexcept
+        : core_(o.core_), b_(o.b_ ? asset_batch_retain(o.b_) : nullptr) {}
+    Batch(Batch &&o) noexcept : core_(std::move(o.core_)), b_(o.b_) { o.b_ = nullptr; }
+    Batch &operator=(const Batch &o) noexcept {
+        if (this != &o) {
+            Batch tmp(o);
+            swap(tmp);
+        }
+        return *this;
+    }
+    Batch &operator=(Batch &&o) noexcept {
+        if (this != &o) {
+            Batch tmp(std::move(o));
+            swap(tmp);
+        }
+        return *this;
+    }
+    ~Batch() { reset(); }
+    void reset() noexcept {
+        if (b_) asset_batch_release(b_);
+        b_ = nullptr;
+        core_.reset();
+    }
+    void swap(Batch &o) noexcept {
+        std::swap(core_, o.core_);
+        std::swap(b_, o.b_);
+    }
+
+    explicit operator bool() const noexcept { return b_ != nullptr; }
+    std::string_view uri() const { return detail::view(asset_batch_uri(b_)); }
+    size_t total() const { return asset_batch_total(b_); }
+    size_t count() const { return asset_batch_count(b_); }
+    size_t completed_count() const { return asset_batch_completed_count(b_); }
+    size_t failed_count() const { return asset_batch_failed_count(b_); }
+    size_t cancelled_count() const { return asset_batch_cancelled_count(b_); }
+    float progress() const { return asset_batch_progress(b_); }
+    bool done() const { return asset_batch_is_done(b_); }
+    asset_status_t error() const { return asset_batch_error(b_); }
+    std::string_view error_message() const {
+        return detail::view(b_ ? asset_batch_error_message(b_) : "invalid batch");
+    }
+    /* Child i, retained (empty when out of range). */
+    Handle handle(size_t i) const { return Handle(core_, asset_batch_handle(b_, i), false); }
+    template <class T> const T *value(std::string_view uri) const {
+        return b_ ? static_cast<const T *>(asset_batch_value(b_, detail::str(uri).c_str()))
+                  : nullptr;
+    }
+    asset_status_t wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) const {
+        std::shared_ptr<detail::Core> keep = core_;
+        return asset_batch_wait(b_, static_cast<int64_t>(timeout.count()));
+    }
+    void cancel() const { asset_batch_cancel(b_); }
+
+    /* f(Batch &, Handle &), f(Handle &) or f(), for each child that completes after the
+     * call. Its callable is destroyed when the batch is done (or the server destroyed). */
+    template <class F> uint64_t on_item_completed(F &&f) const;
+    /* f(Batch &) or f(), once when the batch is done. */
+    template <class F> uint64_t on_completed(F &&f) const;
+    /* Disconnects either kind. A completion callable is destroyed at once; an item
+     * callable stops being called at once and is destroyed when the batch is done. */
+    bool disconnect(uint64_t id) const;
+
+    asset_batch_t *get() const noexcept { return b_; }
+    asset_server_t *server() const noexcept { return core_ ? core_->s : nullptr; }
+
+  private:
+    friend class Server;
+    template <class F> friend struct detail::BatchItemCallback;
+    template <class F> friend struct detail::BatchDoneCallback;
+    Batch(std::shared_ptr<detail::Core> core, asset_batch_t *b, bool adopt) noexcept
+        : core_(b ? std::move(core) : nullptr), b_(b) {
+        if (b_ && !adopt) asset_batch_retain(b_);
+    }
+    std::shared_ptr<detail::Core> core_;
+    asset_batch_t *b_ = nullptr;
+};
+
+namespace detail {
+template <class F> struct BatchItemCallback final : CallbackBox {
+    F f;
+    template <class G> explicit BatchItemCallback(G &&g) : f(std::forward<G>(g)) { item = true; }
+    static void fire(asset_batch_t *b, asset_handle_t *h, void *user) noexcept {
+        auto *self = static_cast<BatchItemCallback *>(user);
+        if (self->silenced.load(std::memory_order_acquire)) return;
+        std::shared_ptr<Core> core = self->core->shared_from_this();
+        Batch ab(core, b, false);
+        Handle ah(core, h, false);
+        call_item_cb(self->f, ab, ah);
+    }
+    /* The batch is done: no item callback can fire any more. Flush thread. */
+    static void finish(asset_batch_t *b, void *user) noexcept {
+        auto *self = static_cast<BatchItemCallback *>(user);
+        asset_batch_disconnect(b, self->id);
+        self->core->retire(self);
+    }
+};
+} // namespace detail
+
+namespace detail {
+template <class F> struct BatchDoneCallback final : CallbackBox {
+    F f;
+    template <class G> explicit BatchDoneCallback(G &&g) : f(std::forward<G>(g)) {}
+    static void fire(asset_batch_t *b, void *user) noexcept {
+        auto *self = static_cast<BatchDoneCallback *>(user);
+        Core *core = self->core;
+        {
+            Batch arg(core->shared_from_this(), b, false);
+            if constexpr (std::is_invocable_v<F &, Batch &>)
+                self->f(arg);
+            else
+                self->f();
+        }
+        core->retire(self);
+    }
+};
+} // namespace detail
+
+template <class F> uint64_t Batch::on_item_completed(F &&f) const {
+    if (!b_) return 0;
+    using Box = detail::BatchItemCallback<std::decay_t<F>>;
+    auto *box = new Box(std::forward<F>(f));
+    detail::Core *core = core_.get();
+    std::unique_lock<std::mutex> g(core->lock);
+    core->link(box);
+    box->id = asset_batch_on_item_completed(b_, &Box::fire, box);
+    if (box->id) box->done_id = asset_batch_on_completed(b_, &Box::finish, box);
+    if (!box->id || !box->done_id) {
+        /* Out of memory. Without its finisher the box cannot know when it is safe to go
+         * (a flush may be calling it): silence it and leave it to the server's end. */
+        if (box->id) {
+            box->silenced.store(true, std::memory_order_release);
+            asset_batch_disconnect(b_, box->id);
+            box->id = 0;
+            return 0;
+        }
+        core->unlink(box);
+        g.unlock();
+        delete box;
+        return 0;
+    }
+    return box->id;
+}
+
+template <class F> uint64_t Batch::on_completed(F &&f) const {
+    if (!b_) return 0;
+    using Box = detail::BatchDoneCallback<std::decay_t<F>>;
+    auto *box = new Box(std::forward<F>(f));
+    detail::Core *core = core_.get();
+    std::unique_lock<std::mutex> g(core->lock);
+    core->link(box);
+    box->id = asset_batch_on_completed(b_, &Box::fire, box);
+    if (!box->id) {
+        core->unlink(box);
+        g.unlock();
+        delete box;
+        return 0;
+    }
+    return box->id;
+}
+
+inline bool Batch::disconnect(uint64_t id) const {
+    if (!b_ || !id) return false;
+    detail::Core *core = core_.get();
+    detail::CallbackBox *box = nullptr;
+    {
+        std::lock_guard<std::mutex> g(core->lock);
+        box = core->find(id);
+        if (!box) return false;
+        if (box->item) { /* the finisher (batch done) or the server's end deletes it */
+            bool was = !box->silenced.exchange(true, std::memory_order_acq_rel);
+            asset_batch_disconnect(b_, id);
+            return was;
+        }
+        if (!asset_batch_disconnect(b_, id)) return false; /* firing or fired */
+        core->unlink(box);
+    }
+    delete box;
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Loaders and sources as classes                                            */
+/* ------------------------------------------------------------------------ */
+
+/* What a loader's parse() gets (asset_parse_t). Worker thread. */
+class Parse {
+  public:
+    explicit Parse(asset_parse_t *p) noexcept : p_(p) {}
+    std::string_view uri() const { return detail::view(asset_parse_uri(p_)); }
+    const uint8_t *data() const { return asset_parse_data(p_); }
+    size_t size() const { return asset_parse_size(p_); }
+    /* The bytes as text (data()[size()] is 0 as well). */
+    std::string_view text() const {
+        return std::string_view(reinterpret_cast<const char *>(data()), size());
+    }
+    /* Takes the buffer: free it with asset_free(). */
+    void *take_data() { return asset_parse_take_data(p_); }
+    /* The value must be what the loader's free_value() frees. */
+    void set_value(void *value, size_t cost_bytes) { asset_parse_set_value(p_, value, cost_bytes); }
+    /* For TypedLoader<T>: the value becomes the loader's (deleted by free_value). */
+    template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes) {
+        asset_parse_set_value(p_, value.release(), cost_bytes);
+    }
+    /* Records why ("<uri>: <loader>: <why>" on the handle) and returns st. */
+    asset_status_t fail(asset_status_t st, std::string_view why) {
+        return asset_parse_fail(p_, st, "%.*s", static_cast<int>(why.size()), why.data());
+    }
+    asset_parse_t *get() const noexcept { return p_; }
+
+  private:
+    asset_parse_t *p_;
+};
+
+/* A loader. name and suffixes are fixed at construction; register with
+ * Server::add_loader(). parse() runs on worker threads (several at once), claims() on the
+ * loading thread, free_value() on any thread with the server's lock possibly held (it
+ * must not call the server). */
+class Loader {
+  public:
+    explicit Loader(std::string name, std::vector<std::string> suffixes = {})
+        : name_(std::move(name)), suffixes_(std::move(suffixes)) {}
+    virtual ~Loader() = default;
+    Loader(const Loader &) = delete;
+    Loader &operator=(const Loader &) = delete;
+
+    const std::string &name() const noexcept { return name_; }
+    const std::vector<std::string> &suffixes() const noexcept { return suffixes_; }
+
+    /* Default: the URI (before '?' or '#') ends with one of suffixes(), any case. */
+    virtual bool claims(std::string_view uri) {
+        uri = uri.substr(0, uri.find_first_of("?#"));
+        for (const std::string &s : suffixes_) {
+            if (s.size() > uri.size()) continue;
+            std::string_view tail = uri.substr(uri.size() - s.size());
+            bool eq = true;
+            for (size_t i = 0; i < s.size() && eq; i++) eq = lower(tail[i]) == lower(s[i]);
+            if (eq) return true;
+        }
+        return false;
+    }
+    /* Sets a value with p.set_value() or fails with p.fail(). */
+    virtual asset_status_t parse(Parse &p) = 0;
+    /* Default: asset_free (values from p.take_data() or asset_alloc). */
+    virtual void free_value(void *value) noexcept { asset_free(value); }
+
+  private:
+    static char lower(char c) {
+        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    std::string name_;
+    std::vector<std::string> suffixes_;
+};
+
+/* A loader whose values are T objects made with new (p.set_value(std::make_unique<T>(..),
+ * cost)); Handle::value<T>() reads them. */
+template <class T> class TypedLoader : public Loader {
+  public:
+    using Loader::Loader;
+    void free_value(void *value) noexcept override { delete static_cast<T *>(value); }
+};
+
+/* What a source's read() gets (asset_request_t). Copyable: an ASYNC source keeps it and
+ * calls finish() later from any thread. */
+class Request {
+  public:
+    explicit Request(asset_request_t *r) noexcept : r_(r) {}
+    std::string_view uri() const { return detail::view(asset_request_uri(r_)); }
+    std::string_view path() const { return detail::view(asset_request_path(r_)); }
+    /* The cached version, if anything is cached. */
+    std::optional<std::string_view> cached_version() const {
+        const char *v = asset_request_cached_version(r_);
+        return v ? std::optional<std::string_view>(v) : std::nullopt;
+    }
+    void set_version(std::string_view v) { asset_request_set_version(r_, detail::str(v).c_str()); }
+    void set_total(uint64_t bytes) { asset_request_set_total(r_, bytes); }
+    asset_status_t write(const void *data, size_t n) { return asset_request_write(r_, data, n); }
+    asset_status_t write(std::string_view bytes) { return write(bytes.data(), bytes.size()); }
+    bool cancelled() const { return asset_request_cancelled(r_); }
+    asset_status_t fail(asset_status_t st, std::string_view why) {
+        return asset_request_fail(r_, st, "%.*s", static_cast<int>(why.size()), why.data());
+    }
+    void finish(asset_status_t st) { asset_request_finish(r_, st); }
+    asset_request_t *get() const noexcept { return r_; }
+
+  private:
+    asset_request_t *r_;
+};
+
+/* What a source's list() gets. */
+class List {
+  public:
+    explicit List(asset_list_t *l) noexcept : l_(l) {}
+    asset_status_t add(std::string_view relpath, int64_t size = -1) {
+        return asset_list_add(l_, detail::str(relpath).c_str(), size);
+    }
+    bool recursive() const { return asset_list_recursive(l_); }
+    asset_status_t fail(asset_status_t st, std::string_view why) {
+        return asset_list_fail(l_, st, "%.*s", static_cast<int>(why.size()), why.data());
+    }
+    asset_list_t *get() const noexcept { return l_; }
+
+  private:
+    asset_list_t *l_;
+};
+
+/* A source for one URI scheme (lowercase). read() and list() run on worker threads,
+ * several at once. flags: ASSET_SOURCE_IMMUTABLE | ASSET_SOURCE_ASYNC. lists: whether
+ * list() is implemented (folder loads); when false the C slot is NULL (unsupported). */
+class Source {
+  public:
+    explicit Source(std::string scheme, unsigned flags = 0, bool lists = false)
+        : scheme_(std::move(scheme)), flags_(flags), lists_(lists) {}
+    virtual ~Source() = default;
+    Source(const Source &) = delete;
+    Source &operator=(const Source &) = delete;
+
+    const std::string &scheme() const noexcept { return scheme_; }
+    unsigned flags() const noexcept { return flags_; }
+    bool lists() const noexcept { return lists_; }
+
+    /* Writes the bytes with r.write(); returns ASSET_OK, ASSET_NOT_MODIFIED, ASSET_PENDING
+     * (ASYNC: then r.finish() later) or an error (r.fail() says why). */
+    virtual asset_status_t read(Request &r) = 0;
+    virtual asset_status_t list(std::string_view uri, List &out) {
+        (void)uri;
+        return out.fail(ASSET_E_UNSUPPORTED, "this source cannot list");
+    }
+
+  private:
+    std::string scheme_;
+    unsigned flags_;
+    bool lists_;
+};
+
+namespace detail {
+
+struct LoaderHolder {
+    std::shared_ptr<Loader> obj;
+    std::vector<const char *> suffixes; /* into obj->suffixes(), NULL-terminated */
+
+    static bool claims(void *ctx, const char *uri) noexcept {
+        return static_cast<LoaderHolder *>(ctx)->obj->claims(view(uri));
+    }
+    static asset_status_t parse(void *ctx, asset_parse_t *p) noexcept {
+        Parse wp(p);
+        return static_cast<LoaderHolder *>(ctx)->obj->parse(wp);
+    }
+    static void free_value(void *ctx, void *value) noexcept {
+        static_cast<LoaderHolder *>(ctx)->obj->free_value(value);
+    }
+    static void destroy(void *ctx) noexcept { delete static_cast<LoaderHolder *>(ctx); }
+};
+
+struct SourceHolder {
+    std::shared_ptr<Source> obj;
+
+    static asset_status_t read(void *ctx, asset_request_t *r) noexcept {
+        Request wr(r);
+        return static_cast<SourceHolder *>(ctx)->obj->read(wr);
+    }
+    static asset_status_t list(void *ctx, const char *uri, asset_list_t *l) noexcept {
+        List wl(l);
+        return static_cast<SourceHolder *>(ctx)->obj->list(view(uri), wl);
+    }
+    static void destroy(void *ctx) noexcept { delete static_cast<SourceHolder *>(ctx); }
+};
+
+} // namespace detail
+
+/* ------------------------------------------------------------------------ */
+/* Server                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Shared ownership of one asset_server_t: copies share it; it is destroyed when the last
+ * Server, Handle and Batch of it are gone. Dropping the last one from inside one of its
+ * own callbacks is refused by the C library (logged, the server leaks): the wrapper's
+ * flush() and wait() hold a reference while they run, so that happens only when a
+ * callback is the last owner. */
+class Server {
+  public:
+    /* nullptr: defaults. operator bool is false if the server could not be made. */
+    explicit Server(const asset_server_config_t *cfg = nullptr)
+        : Server(asset_server_create(cfg), true) {}
+    explicit Server(const asset_server_config_t &cfg) : Server(&cfg) {}
+    /* Takes ownership of a C server (destroyed with the last owner). */
+    static Server adopt(asset_server_t *s) { return Server(s, true); }
+
+    explicit operator bool() const noexcept { return core_ != nullptr; }
+    asset_server_t *get() const noexcept { return core_ ? core_->s : nullptr; }
+
+    Handle load(std::string_view uri, const asset_load_options_t *o = nullptr) const {
+        if (!core_) return Handle();
+        return Handle(core_, asset_server_load(core_->s, detail::str(uri).c_str(), o), true);
+    }
+    Batch load_group(const std::vector<std::string> &uris,
+                     const asset_load_options_t *o = nullptr) const {
+        if (!core_) return Batch();
+        std::vector<const char *> v;
+        v.reserve(uris.size());
+        for (const std::string &u : uris) v.push_back(u.c_str());
+        return Batch(core_, asset_server_load_group(core_->s, v.data(), v.size(), o), true);
+    }
+    Batch load_folder(std::string_view uri, const asset_load_options_t *o = nullptr) const {
+        if (!core_) return Batch();
+        return Batch(core_, asset_server_load_folder(core_->s, detail::str(uri).c_str(), o), true);
+    }
+    Batch load_manifest(std::string_view uri, const asset_load_options_t *o = nullptr) const {
+        if (!core_) return Batch();
+        return Batch(core_, asset_server_load_manifest(core_->s, detail::str(uri).c_str(), o),
+                     true);
+    }
+
+    size_t flush() const {
+        std::shared_ptr<detail::Core> keep = core_;
+        return keep ? asset_server_flush(keep->s) : 0;
+    }
+    size_t flush(std::chrono::nanoseconds budget) const {
+        std::shared_ptr<detail::Core> keep = core_;
+        return keep ? asset_server_flush_budget(keep->s, static_cast<uint64_t>(budget.count())) : 0;
+    }
+
+    void invalidate(std::string_view uri) const {
+        if (core_) asset_server_invalidate(core_->s, detail::str(uri).c_str());
+    }
+    void clear_caches() const {
+        if (core_) asset_server_clear_caches(core_->s);
+    }
+    size_t cancel_tag(std::string_view tag, const Handle *keep = nullptr) const {
+        return core_ ? asset_server_cancel_tag(core_->s, detail::str(tag).c_str(),
+                                               keep ? keep->get() : nullptr)
+                     : 0;
+    }
+    asset_stats_t stats() const {
+        asset_stats_t st{};
+        if (core_) asset_server_stats(core_->s, &st);
+        return st;
+    }
+    /* asset_server_set_cache_budget: any loader by name; evicts down to it at once. */
+    asset_status_t set_cache_budget(std::string_view loader, size_t bytes) const {
+        if (!core_) return ASSET_E_INVALID;
+        return static_cast<asset_status_t>(
+            asset_server_set_cache_budget(core_->s, detail::str(loader).c_str(), bytes));
+    }
+    asset_status_t mount(std::string_view pkg, std::string_view dir) const {
+        if (!core_) return ASSET_E_INVALID;
+        return static_cast<asset_status_t>(
+            asset_server_mount(core_->s, detail::str(pkg).c_str(), detail::str(dir).c_str()));
+    }
+    /* files must outlive the server (normally a generated static table). */
+    asset_status_t mount_embedded(std::string_view pkg, const asset_embedded_file_t *files,
+                                  size_t count) const {
+        if (!core_) return ASSET_E_INVALID;
+        return static_cast<asset_status_t>(
+            asset_server_mount_embedded(core_->s, detail::str(pkg).c_str(), files, count));
+    }
+    asset_status_t mem_put(std::string_view key, const void *data, size_t size) const {
+        if (!core_) return ASSET_E_INVALID;
+        return static_cast<asset_status_t>(
+            asset_mem_put(core_->s, detail::str(key).c_str(), data, size));
+    }
+    asset_status_t mem_put(std::string_view key, std::string_view bytes) const {
+        return mem_put(key, bytes.data(), bytes.size());
+    }
+    asset_status_t mem_remove(std::string_view key) const {
+        if (!core_) return ASSET_E_INVALID;
+        return static_cast<asset_status_t>(asset_mem_remove(core_->s, detail::str(key).c_str()));
+    }
+
+    /* Registers a loader object; the server holds a reference until it is destroyed.
+     * cache_budget 0: the server's. Returns as asset_server_register_loader. */
+    asset_status_t add_loader(std::shared_ptr<Loader> loader, size_t cache_budget = 0) const {
+        if (!core_ || !loader) return ASSET_E_INVALID;
+        auto *holder = new detail::LoaderHolder{std::move(loader), {}};
+        for (const std::string &s : holder->obj->suffixes()) holder->suffixes.push_back(s.c_str());
+        holder->suffixes.push_back(nullptr);
+        asset_loader_t vt{};
+        vt.abi = ASSET_LOADER_ABI;
+        vt.name = holder->obj->name().c_str();
+        vt.suffixes = holder->suffixes.data();
+        vt.claims = &detail::LoaderHolder::claims;
+        vt.parse = &detail::LoaderHolder::parse;
+        vt.free_value = &detail::LoaderHolder::free_value;
+        vt.destroy = &detail::LoaderHolder::destroy;
+        int rc = asset_server_register_loader(core_->s, &vt, holder, cache_budget);
+        if (rc != ASSET_OK) delete holder; /* not registered: destroy will not come */
+        return static_cast<asset_status_t>(rc);
+    }
+    /* Registers a source object (replacing any source of its scheme); the server holds
+     * a reference until the source is destroyed. Returns as asset_server_register_source. */
+    asset_status_t add_source(std::shared_ptr<Source> source) const {
+        if (!core_ || !source) return ASSET_E_INVALID;
+        auto *holder = new detail::SourceHolder{std::move(source)};
+        asset_source_t vt{};
+        vt.abi = ASSET_SOURCE_ABI;
+        vt.scheme = holder->obj->scheme().c_str();
+        vt.flags = holder->obj->flags();
+        vt.read = &detail::SourceHolder::read;
+        vt.list = holder->obj->lists() ? &detail::SourceHolder::list : nullptr;
+        vt.destroy = &detail::SourceHolder::destroy;
+        int rc = asset_server_register_source(core_->s, &vt, holder);
+        if (rc != ASSET_OK) delete holder;
+        return static_cast<asset_status_t>(rc);
+    }
+
+  private:
+    Server(asset_server_t *s, bool) : core_(s ? std::make_shared<detail::Core>(s) : nullptr) {}
+    std::shared_ptr<detail::Core> core_;
+};
+
+} // namespace asset
+
+#endif /* ASSET_SERVER_HPP */

@@ -1,0 +1,583 @@
+// test_cxx.cpp - the C++17 wrapper (include/asset_server.hpp): callable lifetime (fired,
+// never fired, disconnected), copies and moves, handles and batches outliving their
+// Server, loader and source classes, batch callbacks, errors as values, and callbacks
+// connected from other threads while the main thread flushes (TSan).
+//
+// A tiny harness: every test runs in order; it prints "N passed, M failed" and exits
+// non-zero when a check failed.
+#include <asset_server.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+int g_check_failures; // in the running test
+
+#define CHECK(cond)                                                                       \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            std::fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+            ++g_check_failures;                                                           \
+        }                                                                                 \
+    } while (0)
+
+constexpr std::chrono::milliseconds kGenerous(60000); // a deadline, never a duration to wait
+
+// Counts its live instances: a callable that captures one shows whether the wrapper still
+// holds it (1) or destroyed it (0). ASan catches a double destruction.
+struct Probe {
+    static std::atomic<int> live;
+    Probe() { ++live; }
+    Probe(const Probe &) { ++live; }
+    Probe(Probe &&) noexcept { ++live; }
+    Probe &operator=(const Probe &) = default;
+    ~Probe() { --live; }
+};
+std::atomic<int> Probe::live{0};
+
+// ERROR-level log lines: a double release or a refused destroy would show up here.
+std::atomic<int> g_errors{0};
+void count_errors(int level, const char *msg, void *) {
+    if (level == ASSET_LOG_ERROR) {
+        ++g_errors;
+        std::fprintf(stderr, "asset_server error: %s\n", msg);
+    }
+}
+
+asset_server_config_t config() {
+    asset_server_config_t cfg{};
+    cfg.max_workers = 2;
+    cfg.log = count_errors;
+    return cfg;
+}
+
+std::string bytes_text(const asset::Handle &h) {
+    const asset_bytes_t *b = h.value<asset_bytes_t>();
+    return b ? std::string(reinterpret_cast<const char *>(b->data), b->size)
+             : std::string("<none>");
+}
+
+// ---- callable lifetime ----
+
+void test_callback_captures_are_destroyed_once_after_it_fires() {
+    asset::Server s(config());
+    CHECK(s);
+    CHECK(s.mem_put("a.bin", "alpha") == ASSET_OK);
+    int fired = 0;
+    asset::Handle h = s.load("mem://a.bin");
+    uint64_t id = h.on_completed([p = Probe(), &fired](asset::Handle &done) {
+        (void)p;
+        ++fired;
+        CHECK(done.loaded());
+        CHECK(bytes_text(done) == "alpha");
+    });
+    CHECK(id != 0);
+    CHECK(Probe::live == 1); // the wrapper's box holds the one copy
+    CHECK(h.wait() == ASSET_OK);
+    CHECK(fired == 1);
+    CHECK(Probe::live == 0); // destroyed right after it fired
+    s.flush();
+    CHECK(fired == 1);
+    CHECK(!h.disconnect(id)); // fired: nothing left to disconnect
+}
+
+void test_callback_that_never_fires_is_destroyed_with_the_server() {
+    int fired = 0;
+    {
+        asset::Server s(config());
+        CHECK(s.mem_put("a.bin", "alpha") == ASSET_OK);
+        asset::Handle h = s.load("mem://a.bin");
+        h.on_completed([p = Probe(), &fired] {
+            (void)p;
+            ++fired;
+        });
+        CHECK(Probe::live == 1);
+        h.reset(); // released before any flush: the callback is still owed
+        CHECK(Probe::live == 1);
+    } // the last owner goes: destroy, no flush, no callback
+    CHECK(fired == 0);
+    CHECK(Probe::live == 0);
+}
+
+void test_callback_of_a_handle_outliving_its_server_object_is_destroyed_with_the_handle() {
+    int fired = 0;
+    asset::Handle h;
+    {
+        asset::Server s(config());
+        CHECK(s.mem_put("a.bin", "alpha") == ASSET_OK);
+        h = s.load("mem://a.bin");
+        h.on_completed([p = Probe(), &fired](asset::Handle &) {
+            (void)p;
+            ++fired;
+        });
+    }
+    CHECK(Probe::live == 1); // the server lives on through h
+    CHECK(h.server() != nullptr);
+    h.reset(); // the last owner: the C server is destroyed, the box with it
+    CHECK(fired == 0);
+    CHECK(Probe::live == 0);
+}
+
+void test_disconnect_destroys_the_callable_at_once() {
+    asset::Server s(config());
+    CHECK(s.mem_put("a.bin", "alpha") == ASSET_OK);
+    int fired = 0;
+    asset::Handle h = s.load("mem://a.bin");
+    uint64_t id = h.on_completed([p = Probe(), &fired] {
+        (void)p;
+        ++fired;
+    });
+    CHECK(Probe::live == 1);
+    CHECK(h.disconnect(id));
+    CHECK(Probe::live == 0);
+    CHECK(!h.disconnect(id));
+    CHECK(h.wait() == ASSET_OK);
+    s.flush();
+    CHECK(fired == 0);
+}
+
+void test_releasing_one_copy_does_not_cancel_the_callback() {
+    asset::Server s(config());
+    CHECK(s.mem_put("a.bin", "alpha") == ASSET_OK);
+    int fired = 0;
+    asset::Handle h = s.load("mem://a.bin");
+    asset::Handle other = h;
+    h.on_completed([p = Probe(), &fired] {
+        (void)p;
+        ++fired;
+    });
+    h.reset();
+    CHECK(other.wait() == ASSET_OK);
+    CHECK(fired == 1);
+    CHECK(Probe::live == 0);
+}
+
+void test_empty_handle_reads_as_failed_and_refuses_callbacks() {
+    asset::Handle h;
+    CHECK(!h);
+    CHECK(h.state() == ASSET_STATE_FAILED);
+    CHECK(h.done());
+    CHECK(h.error() == ASSET_E_INVALID);
+    CHECK(h.error_message() == "invalid handle");
+    CHECK(h.uri().empty());
+    CHECK(h.value<asset_bytes_t>() == nullptr);
+    CHECK(h.http_status() == 0);
+    CHECK(h.wait(std::chrono::milliseconds(0)) == ASSET_E_INVALID);
+    CHECK(h.on_completed([p = Probe()] { (void)p; }) == 0);
+    CHECK(Probe::live == 0); // refused: destroyed at once
+    asset::Batch b;
+    CHECK(!b);
+    CHECK(b.on_item_completed([p = Probe()] { (void)p; }) == 0);
+    CHECK(b.on_completed([p = Probe()] { (void)p; }) == 0);
+    CHECK(Probe::live == 0);
+}
+
+// ---- copies, moves, destruction order ----
+
+void test_copies_retain_and_moves_transfer() {
+    g_errors = 0;
+    asset::Server s(config());
+    CHECK(s.mem_put("a.bin", "alpha") == ASSET_OK);
+    asset::Handle h1 = s.load("mem://a.bin");
+    asset_handle_t *raw = h1.get();
+    asset::Handle h2 = h1;            // retain
+    asset::Handle h3 = std::move(h1); // transfer
+    CHECK(!h1);                       // NOLINT(bugprone-use-after-move): moved-from is empty
+    CHECK(h1.error_message() == "invalid handle");
+    CHECK(h2.get() == raw && h3.get() == raw);
+    asset::Handle &alias = h3;
+    h3 = alias; // self-assignment keeps it
+    CHECK(h3.get() == raw);
+    asset::Handle h4 = s.load("mem://a.bin");
+    h4 = h2; // copy-assign over a live handle: releases the old one
+    h2.reset();
+    h4 = std::move(h3); // move-assign over a live reference
+    CHECK(!h3);
+    CHECK(h4.wait() == ASSET_OK);
+    CHECK(bytes_text(h4) == "alpha");
+    asset::Handle h5(std::move(h4));
+    CHECK(h5.loaded());
+    h5.swap(h4);
+    CHECK(h4.loaded() && !h5);
+    s.flush();
+    CHECK(g_errors == 0); // no release more than retained
+}
+
+// A loader whose destructor says when the server really went.
+struct Text {
+    static std::atomic<int> live;
+    std::string s;
+    explicit Text(std::string v) : s(std::move(v)) { ++live; }
+    ~Text() { --live; }
+};
+std::atomic<int> Text::live{0};
+
+class UpperLoader : public asset::TypedLoader<Text> {
+  public:
+    explicit UpperLoader(std::atomic<int> *destroyed)
+        : TypedLoader("upper", {".up"}), destroyed_(destroyed) {}
+    ~UpperLoader() override { ++*destroyed_; }
+    asset_status_t parse(asset::Parse &p) override {
+        ++parses;
+        std::string t(p.text());
+        if (t.find("bad") != std::string::npos)
+            return p.fail(ASSET_E_PARSE, "refuses 'bad' content");
+        std::transform(t.begin(), t.end(), t.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+        size_t cost = t.size();
+        p.set_value(std::make_unique<Text>(std::move(t)), cost);
+        return ASSET_OK;
+    }
+    std::atomic<int> parses{0};
+
+  private:
+    std::atomic<int> *destroyed_;
+};
+
+void test_handle_and_batch_outlive_their_server_object() {
+    std::atomic<int> destroyed{0};
+    asset::Handle h;
+    asset::Batch b;
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<UpperLoader>(&destroyed)) == ASSET_OK);
+        CHECK(s.mem_put("x.up", "hello") == ASSET_OK);
+        CHECK(s.mem_put("y.up", "world") == ASSET_OK);
+        h = s.load("mem://x.up");
+        b = s.load_group({"mem://x.up", "mem://y.up"});
+    } // no Server object left
+    CHECK(destroyed == 0);
+    CHECK(h.wait() == ASSET_OK);
+    CHECK(h.value<Text>() && h.value<Text>()->s == "HELLO");
+    CHECK(b.wait() == ASSET_OK);
+    CHECK(b.completed_count() == 2);
+    const Text *y = b.value<Text>("mem://y.up");
+    CHECK(y && y->s == "WORLD");
+    asset::Handle child = b.handle(1);
+    CHECK(child.uri() == "mem://y.up");
+    h.reset();
+    b.reset();
+    CHECK(destroyed == 0); // `child` still owns the server
+    CHECK(child.value<Text>() && child.value<Text>()->s == "WORLD");
+    child.reset();
+    CHECK(destroyed == 1); // the last owner went: destroy ran, the loader with it
+    CHECK(Text::live == 0);
+}
+
+void test_server_copies_share_one_server() {
+    std::atomic<int> destroyed{0};
+    asset::Server a(config());
+    CHECK(a.add_loader(std::make_shared<UpperLoader>(&destroyed)) == ASSET_OK);
+    asset::Server b = a;
+    CHECK(a.get() == b.get());
+    a = asset::Server(); // a fresh default server replaces a's share
+    CHECK(a.get() != b.get());
+    CHECK(destroyed == 0);
+    b = std::move(a);
+    CHECK(destroyed == 1);
+}
+
+// ---- loader and source classes ----
+
+void test_loader_class_parses_fails_and_frees() {
+    std::atomic<int> destroyed{0};
+    {
+        asset::Server s(config());
+        auto loader = std::make_shared<UpperLoader>(&destroyed);
+        CHECK(s.add_loader(loader) == ASSET_OK);
+        CHECK(s.add_loader(std::make_shared<UpperLoader>(&destroyed)) ==
+              ASSET_E_INVALID); // name taken
+        CHECK(destroyed == 1);  // the refused one is not kept
+        CHECK(s.mem_put("ok.UP", "shout") == ASSET_OK);
+        CHECK(s.mem_put("bad.up", "bad input") == ASSET_OK);
+        asset::Handle ok = s.load("mem://ok.UP"); // suffixes match in any case
+        asset::Handle bad = s.load("mem://bad.up");
+        CHECK(ok.wait() == ASSET_OK);
+        CHECK(ok.value<Text>() && ok.value<Text>()->s == "SHOUT");
+        CHECK(ok.size() == 5);
+        CHECK(bad.wait() == ASSET_E_PARSE);
+        CHECK(bad.value<Text>() == nullptr);
+        std::string msg(bad.error_message());
+        CHECK(msg.find("mem://bad.up") != std::string::npos);
+        CHECK(msg.find("refuses 'bad' content") != std::string::npos);
+        CHECK(loader->parses == 2);
+        // by name, for a URI it does not claim
+        asset_load_options_t o{};
+        o.loader = "upper";
+        CHECK(s.mem_put("plain.txt", "abc") == ASSET_OK);
+        asset::Handle forced = s.load("mem://plain.txt", &o);
+        CHECK(forced.wait() == ASSET_OK);
+        CHECK(forced.value<Text>() && forced.value<Text>()->s == "ABC");
+        CHECK(s.set_cache_budget("upper", 1) == ASSET_OK); // evicts both cached values
+        CHECK(s.stats().cache_evictions == 2);
+        CHECK(s.set_cache_budget("png", 1) == ASSET_E_NO_LOADER);
+        CHECK(Text::live == 2); // ok and forced still hold theirs
+    }
+    CHECK(Text::live == 0);
+    CHECK(destroyed == 2);
+}
+
+// greet://<path> reads "hello <path>"; greet://missing/... fails; it lists two files.
+class GreetSource : public asset::Source {
+  public:
+    explicit GreetSource(std::atomic<int> *destroyed)
+        : Source("greet", 0, true), destroyed_(destroyed) {}
+    ~GreetSource() override { ++*destroyed_; }
+    asset_status_t read(asset::Request &r) override {
+        std::string path(r.path());
+        if (path.rfind("missing/", 0) == 0)
+            return r.fail(ASSET_E_NOT_FOUND, "no greeting for '" + path + "'");
+        std::string text = "hello " + path;
+        r.set_total(text.size());
+        return r.write(text);
+    }
+    asset_status_t list(std::string_view uri, asset::List &out) override {
+        (void)uri;
+        asset_status_t st = out.add("a.txt", 12);
+        return st == ASSET_OK ? out.add("b.txt", 12) : st;
+    }
+
+  private:
+    std::atomic<int> *destroyed_;
+};
+
+void test_source_class_reads_fails_and_lists() {
+    std::atomic<int> destroyed{0};
+    {
+        asset::Server s(config());
+        CHECK(s.add_source(std::make_shared<GreetSource>(&destroyed)) == ASSET_OK);
+        asset::Handle h = s.load("greet://world");
+        CHECK(h.wait() == ASSET_OK);
+        CHECK(bytes_text(h) == "hello world");
+        asset::Handle miss = s.load("greet://missing/x");
+        CHECK(miss.wait() == ASSET_E_NOT_FOUND);
+        std::string msg(miss.error_message());
+        CHECK(msg.find("greet://missing/x") != std::string::npos);
+        CHECK(msg.find("no greeting for 'missing/x'") != std::string::npos);
+        asset::Batch folder = s.load_folder("greet://dir");
+        CHECK(folder.wait() == ASSET_OK);
+        CHECK(folder.total() == 2);
+        CHECK(folder.completed_count() == 2);
+        CHECK(bytes_text(folder.handle(0)) == "hello dir/a.txt");
+        CHECK(destroyed == 0);
+    }
+    CHECK(destroyed == 1);
+}
+
+// ---- batches ----
+
+void test_batch_item_and_completion_callbacks_fire_and_are_destroyed() {
+    asset::Server s(config());
+    std::vector<std::string> uris;
+    for (int i = 0; i < 3; i++) {
+        std::string key = "item" + std::to_string(i) + ".bin";
+        CHECK(s.mem_put(key, "x") == ASSET_OK);
+        uris.push_back("mem://" + key);
+    }
+    uris.push_back("mem://absent.bin");
+    asset::Batch b = s.load_group(uris);
+    int items = 0, items_short = 0, items_bare = 0, done = 0, failed = 0;
+    CHECK(
+        b.on_item_completed([p = Probe(), &items, &failed](asset::Batch &batch, asset::Handle &h) {
+            (void)p;
+            ++items;
+            CHECK(batch.total() == 4);
+            if (!h.loaded()) {
+                ++failed;
+                CHECK(h.error() == ASSET_E_NOT_FOUND);
+            }
+        }) != 0);
+    CHECK(b.on_item_completed([p = Probe(), &items_short](asset::Handle &h) {
+        (void)p;
+        items_short += h.done() ? 1 : 0;
+    }) != 0);
+    CHECK(b.on_item_completed([p = Probe(), &items_bare] {
+        (void)p;
+        ++items_bare;
+    }) != 0);
+    CHECK(b.on_completed([p = Probe(), &done, &items](asset::Batch &batch) {
+        (void)p;
+        ++done;
+        CHECK(items == 4); // every item callback ran before the batch's end
+        CHECK(batch.done());
+    }) != 0);
+    CHECK(Probe::live == 4);
+    CHECK(b.wait() == ASSET_OK);
+    CHECK(items == 4 && items_short == 4 && items_bare == 4);
+    CHECK(failed == 1);
+    CHECK(done == 1);
+    CHECK(Probe::live == 0); // item callables go when the batch is done
+    CHECK(b.completed_count() == 3 && b.failed_count() == 1);
+    CHECK(b.progress() == 1.0f);
+}
+
+void test_disconnected_batch_callbacks_never_fire_and_are_destroyed() {
+    asset::Server s(config());
+    CHECK(s.mem_put("a.bin", "a") == ASSET_OK);
+    asset::Batch b = s.load_group({"mem://a.bin"});
+    int fired = 0;
+    uint64_t item = b.on_item_completed([p = Probe(), &fired] {
+        (void)p;
+        ++fired;
+    });
+    uint64_t end = b.on_completed([p = Probe(), &fired] {
+        (void)p;
+        ++fired;
+    });
+    CHECK(Probe::live == 2);
+    CHECK(b.disconnect(end));
+    CHECK(Probe::live == 1); // a completion callable goes at once
+    CHECK(b.disconnect(item));
+    CHECK(!b.disconnect(item));
+    CHECK(b.wait() == ASSET_OK);
+    s.flush();
+    CHECK(fired == 0);
+    CHECK(Probe::live == 0); // the item callable went when the batch was done
+
+    // never done before the server goes: destroyed with it
+    asset::Batch never = s.load_group({"greet://nothing-registered"});
+    never.on_item_completed([p = Probe()] { (void)p; });
+    never.on_completed([p = Probe()] { (void)p; });
+    CHECK(Probe::live == 2);
+    never.reset();
+    b.reset();
+    s = asset::Server(); // the last owner of the first server
+    CHECK(Probe::live == 0);
+}
+
+// ---- errors as values ----
+
+void test_errors_are_values_with_the_uri_and_why() {
+    asset::Server s(config());
+    asset::Handle h = s.load("file:///nonexistent-asset-server-dir/x.bin");
+    CHECK(h.wait() == ASSET_E_NOT_FOUND);
+    CHECK(h.state() == ASSET_STATE_FAILED);
+    CHECK(h.error() == ASSET_E_NOT_FOUND);
+    CHECK(std::string(h.error_message()).find("/nonexistent-asset-server-dir/x.bin") !=
+          std::string::npos);
+    CHECK(h.value<asset_bytes_t>() == nullptr);
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
+    bool threw = false;
+    try {
+        (void)h.value_or_throw<asset_bytes_t>();
+    } catch (const asset::Error &e) {
+        threw = true;
+        CHECK(e.code() == ASSET_E_NOT_FOUND);
+        CHECK(std::string(e.what()) == std::string(h.error_message()));
+    }
+    CHECK(threw);
+#endif
+    CHECK(s.mount("", "/tmp") == ASSET_E_INVALID);
+}
+
+// ---- threads ----
+
+// Other threads load and connect callbacks while this one flushes, woken by config.wake.
+struct Wake {
+    std::mutex m;
+    std::condition_variable cv;
+    bool pending = false;
+};
+void on_wake(void *user) {
+    auto *w = static_cast<Wake *>(user);
+    std::lock_guard<std::mutex> g(w->m);
+    w->pending = true;
+    w->cv.notify_one();
+}
+
+void test_callbacks_connected_from_other_threads_while_flushing() {
+    Wake wake;
+    asset_server_config_t cfg = config();
+    cfg.wake = on_wake;
+    cfg.user = &wake;
+    asset::Server s(cfg);
+    CHECK(s.mem_put("t.bin", "threads") == ASSET_OK);
+    constexpr int kThreads = 3, kPer = 100;
+    std::atomic<int> fired{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; t++) {
+        threads.emplace_back([&s, &fired] {
+            for (int i = 0; i < kPer; i++) {
+                asset::Handle h = s.load("mem://t.bin");
+                uint64_t id = h.on_completed([p = Probe(), &fired](asset::Handle &done) {
+                    (void)p;
+                    if (done.loaded()) ++fired;
+                });
+                if (i % 10 == 0 && h.disconnect(id)) ++fired; // counted as settled
+            } // each handle released at once: its callback is still owed
+        });
+    }
+    auto deadline = std::chrono::steady_clock::now() + kGenerous;
+    while (fired < kThreads * kPer) {
+        std::unique_lock<std::mutex> g(wake.m);
+        if (!wake.cv.wait_until(g, deadline, [&] { return wake.pending; })) break;
+        wake.pending = false;
+        g.unlock();
+        s.flush();
+    }
+    for (std::thread &t : threads) t.join();
+    s.flush();
+    CHECK(fired == kThreads * kPer);
+    CHECK(Probe::live == 0);
+}
+
+struct Test {
+    const char *name;
+    void (*fn)();
+};
+
+} // namespace
+
+int main() {
+    const Test tests[] = {
+        {"callback_captures_are_destroyed_once_after_it_fires",
+         test_callback_captures_are_destroyed_once_after_it_fires},
+        {"callback_that_never_fires_is_destroyed_with_the_server",
+         test_callback_that_never_fires_is_destroyed_with_the_server},
+        {"callback_of_a_handle_outliving_its_server_object_is_destroyed_with_the_handle",
+         test_callback_of_a_handle_outliving_its_server_object_is_destroyed_with_the_handle},
+        {"disconnect_destroys_the_callable_at_once", test_disconnect_destroys_the_callable_at_once},
+        {"releasing_one_copy_does_not_cancel_the_callback",
+         test_releasing_one_copy_does_not_cancel_the_callback},
+        {"empty_handle_reads_as_failed_and_refuses_callbacks",
+         test_empty_handle_reads_as_failed_and_refuses_callbacks},
+        {"copies_retain_and_moves_transfer", test_copies_retain_and_moves_transfer},
+        {"handle_and_batch_outlive_their_server_object",
+         test_handle_and_batch_outlive_their_server_object},
+        {"server_copies_share_one_server", test_server_copies_share_one_server},
+        {"loader_class_parses_fails_and_frees", test_loader_class_parses_fails_and_frees},
+        {"source_class_reads_fails_and_lists", test_source_class_reads_fails_and_lists},
+        {"batch_item_and_completion_callbacks_fire_and_are_destroyed",
+         test_batch_item_and_completion_callbacks_fire_and_are_destroyed},
+        {"disconnected_batch_callbacks_never_fire_and_are_destroyed",
+         test_disconnected_batch_callbacks_never_fire_and_are_destroyed},
+        {"errors_are_values_with_the_uri_and_why", test_errors_are_values_with_the_uri_and_why},
+        {"callbacks_connected_from_other_threads_while_flushing",
+         test_callbacks_connected_from_other_threads_while_flushing},
+    };
+    int passed = 0, failed = 0;
+    for (const Test &t : tests) {
+        g_check_failures = 0;
+        Probe::live = 0;
+        t.fn();
+        if (Probe::live != 0) {
+            std::fprintf(stderr, "%s: %d probe(s) still alive after the test\n", t.name,
+                         Probe::live.load());
+            ++g_check_failures;
+        }
+        std::printf("[%s] %s\n", g_check_failures ? "FAIL" : " ok ", t.name);
+        (g_check_failures ? failed : passed)++;
+    }
+    std::printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
