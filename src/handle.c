@@ -244,7 +244,7 @@ size_t asset_handle_size(const asset_handle_t *h) {
 }
 
 int asset_handle_http_status(const asset_handle_t *h) {
-    return asset_handle_is_done(h) ? h->http_status : 0;
+    return h && asset_handle_is_done(h) ? h->http_status : 0;
 }
 
 /* ---- refs ---- */
