@@ -185,6 +185,17 @@ typedef struct asset_server_config {  /* zero means default, for every field */
        ASSET_E_FORBIDDEN naming the entry, a rule that cannot be read with
        ASSET_E_INVALID naming the rule. Copied. */
     const char *manifest_schemes;
+    /* Hot reload (docs/hot-reload.md). watch: changed file:// assets and files of
+       directory-mounted pkg:// packages are reloaded (their directories are watched on
+       the I/O thread; when the OS runs out of watches the files are polled, with a
+       log line), and so are mem:// keys that asset_mem_put replaces. Directory mounts
+       become mutable: their cache entries carry a version and are revalidated.
+       Embedded packages never change. */
+    bool watch;
+    uint32_t http_poll_ms;       /* 0: never; else every live http(s) asset is revalidated
+                                    this often with a conditional GET (a 304 changes
+                                    nothing) and reloaded when it changed */
+    uint32_t reload_debounce_ms; /* 50: quiet time after the last change of a file */
 } asset_server_config_t;
 
 enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };
@@ -206,6 +217,9 @@ typedef struct asset_stats {
     uint64_t source_reads;      /* source read calls (total) */
     uint64_t parses;            /* loader parse calls (total) */
     uint64_t http_connections;  /* new HTTP connections opened (total; reuse keeps it low) */
+    uint64_t reloads;           /* hot reloads published to handles (total, per handle) */
+    uint64_t reload_failures;   /* reload attempts that kept the old value (total, per handle) */
+    uint64_t watches;           /* directories (or files, when polling) watched (now) */
 } asset_stats_t;
 
 /* Creates a server. NULL cfg: all defaults. Strings in cfg are copied. Returns NULL
@@ -539,6 +553,26 @@ typedef void (*asset_handle_cb)(asset_handle_t *h, void *user);
 ASSET_API uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* Disconnects a callback that has not fired yet. Returns whether it was connected. */
 ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
+/* Hot reload. Connects a callback that fires at every reload attempt of this handle
+ * that reaches a flush (on the flush thread), until disconnected with
+ * asset_handle_disconnect(). Only live LOADED handles reload: a reload re-reads and
+ * re-parses in the background; at a flush the value switches, the version bumps, the
+ * callbacks fire, and only then is the old value released (re-read value pointers in
+ * the callback). A failed reload (parse error, deleted file, HTTP error) keeps the old
+ * value and the LOADED state, sets asset_handle_reload_error(), and fires the
+ * callbacks too. A reloaded dependency reloads the live assets that depend on it
+ * (dependencies' callbacks fire first). Returns an id (never 0), 0 when out of
+ * memory. Any thread. */
+ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user);
+/* The last reload attempt: ASSET_OK, or why the old value was kept (then
+ * asset_handle_error_message() says more, while the state stays LOADED). */
+ASSET_API asset_status_t asset_handle_reload_error(const asset_handle_t *h);
+/* 0 until LOADED, then 1, +1 per published reload. */
+ASSET_API uint64_t asset_handle_version(const asset_handle_t *h);
+/* Reloads uri's live handles as if it had changed (a fresh read and parse, even when
+ * the source says it is unchanged); works without config.watch. Any thread. */
+ASSET_API void asset_server_reload(asset_server_t *s, const char *uri);
+
 /* The dependencies the loader declared (asset_parse_depend), in its order: known once
  * the parse ran (while LOADING they may still grow), also on a cache hit. 0 for a
  * labeled load. Borrowed handles, valid while h lives; retain one to keep it longer. */

@@ -59,6 +59,9 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
         }
         asset__loader_slot_t *ld = j->loader;
         asset_finalize_t f = {.job = j, .v = j->pvalue};
+        /* dependencies decided in this flush are published before their parent's
+         * finalize reads them (their callbacks still fire in queue order, first) */
+        for (size_t i = 0; i < j->ndeps; i++) asset__handle_publish(s, j->deps[i]);
         j->in_finalize = true;
         uv_mutex_unlock(&s->lock);
         asset_status_t st = ld->vt.finalize(ld->ctx, &f);

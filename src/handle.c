@@ -70,6 +70,7 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     } else {
         h->value = asset__value_retain(v);
     }
+    if (h->reload) asset__reload_decided(s, h); /* the live handles get the result */
     asset__queue_push(s, h);
     if (h->dep_parent) asset__graph_dep_decided(s, h); /* after queueing: deps first */
     asset__graph_drain(s);
@@ -86,6 +87,12 @@ static void handle_free(asset_handle_t *h) {
         n = c->next;
         asset_free(c);
     }
+    for (asset__cb_t *c = h->rcbs, *n; c; c = n) {
+        n = c->next;
+        asset_free(c);
+    }
+    asset__value_release(h->reload_value);
+    asset_free(h->reload_message);
     asset__value_release(h->value);
     asset_free(h->message);
     asset_free(h->uri);
@@ -115,12 +122,15 @@ void asset__handle_free_all(asset_server_t *s) {
 
 /* ---- flush ---- */
 
-static void publish(asset_server_t *s, asset_handle_t *h) {
+void asset__handle_publish(asset_server_t *s, asset_handle_t *h) {
     if (!h->decided || state_terminal(atomic_load(&h->state))) return;
     int state = h->status == ASSET_OK            ? ASSET_STATE_LOADED
                 : h->status == ASSET_E_CANCELLED ? ASSET_STATE_CANCELLED
                                                  : ASSET_STATE_FAILED;
-    if (state == ASSET_STATE_LOADED)
+    if (state == ASSET_STATE_LOADED) h->version = 1;
+    if (h->reload) /* internal: not the user's load, not in the stats */
+        ;
+    else if (state == ASSET_STATE_LOADED)
         s->stats.completed++;
     else if (state == ASSET_STATE_CANCELLED)
         s->stats.cancelled++;
@@ -165,8 +175,12 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         s->q_head = h->queue_next;
         if (!s->q_head) s->q_tail = NULL;
         s->q_len--;
-        publish(s, h);
+        asset__handle_publish(s, h);
+        asset__value_t *old = NULL;
+        bool reloaded = asset__reload_publish(s, h, &old);
         fire_callbacks(s, h);
+        if (reloaded) asset__reload_fire(s, h);
+        asset__value_release(old); /* after the reloaded callbacks re-read the value */
         h->queued = false;
         asset__handle_maybe_free(h);
         n++;
@@ -183,7 +197,9 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     bool more = (s->q_head || s->bq_head || s->fin_head) && !s->stopping;
     if (more) atomic_store(&s->wake_pending, true);
     bool reap = s->retired_sources != NULL;
+    bool pump = s->reload_ntodo != 0;
     uv_mutex_unlock(&s->lock);
+    if (pump) asset__reload_pump(s); /* dependents of what reloaded: re-parse them */
     if (more) asset__maybe_wake(s);
     if (reap) asset__sources_reap(s); /* replaced sources whose last read ended */
     asset__values_drain(s);           /* values only this thread may free */
@@ -373,6 +389,15 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
                 *p = c->next;
                 asset_free(c);
             }
+            break;
+        }
+    }
+    for (asset__cb_t **p = &h->rcbs; *p && !found; p = &(*p)->next) {
+        if ((*p)->id == id) { /* reloaded callbacks are found by id at every dispatch */
+            asset__cb_t *c = *p;
+            *p = c->next;
+            asset_free(c);
+            found = true;
             break;
         }
     }

@@ -260,6 +260,19 @@ struct asset_handle {
     bool optional;                 /* as a dependency: failing does not fail the parent */
     struct asset__job *dep_parent; /* [lock] the job waiting for this handle, until decided */
     uint64_t bytes;                /* [lock] bytes its load read, recorded when decided */
+    /* hot reload (reload.c) */
+    asset__loader_slot_t *loader;     /* the loader its value came from, or NULL */
+    uint64_t version;                 /* published: 1 once LOADED, +1 per reload */
+    asset_status_t reload_error;      /* published: the last attempt */
+    asset__cb_t *rcbs;                /* [lock] reloaded callbacks */
+    bool reload;                      /* an internal reload handle, never the user's */
+    bool reload_again;                /* [lock] (reload handle) a change came while it ran */
+    bool reload_forced;               /* reload handle: fresh read, not a revalidation */
+    struct asset_handle *reload_next; /* [lock] in s->reloading */
+    bool reload_pending;              /* [lock] a reload result waits for flush */
+    asset_status_t reload_status;     /* [lock] pending result */
+    asset__value_t *reload_value;     /* [lock] pending value (OK) */
+    char *reload_message;             /* [lock] pending message (failed) */
 };
 
 #include "io_thread.h"
@@ -278,6 +291,8 @@ typedef struct asset__pkg asset__pkg_t;
 asset__pkg_t *asset__pkg_create(const char *search_path);
 void asset__pkg_destroy(asset__pkg_t *p);
 int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir);
+/* The file behind "name/rel" of a directory package (NULL: embedded, unknown, no memory). */
+char *asset__pkg_real_path(asset__pkg_t *p, const char *path);
 int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
                               size_t count);
 extern const asset_loader_t asset__bytes_loader;
@@ -339,6 +354,14 @@ struct asset_server {
     asset__job_t *fin_head, *fin_tail;     /* finalize queue (flush thread runs it) */
     bool handles_gone;                     /* destroy freed every handle */
     _Atomic(asset__value_t *) dead_values; /* values the flush thread frees (lock-free push) */
+    /* hot reload (reload.c) [lock] */
+    asset_handle_t *reloading; /* internal reload handles in flight */
+    char **reload_todo;        /* URIs to reload at the next pump (dependents) */
+    size_t reload_ntodo, reload_todo_cap;
+    asset__map_t watched;   /* URIs whose files the I/O thread watches */
+    bool rio_started;       /* the I/O thread's reload state was set up */
+    struct asset__rio *rio; /* I/O thread only */
+    atomic_uint watches;
 };
 
 /* registry.c */
@@ -364,6 +387,11 @@ bool asset__on_flush_thread(asset_server_t *s); /* [lock] */
  * list: a LIST job (the value is a struct asset_list) instead of a load. */
 asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load_options_t *o,
                             const char *sha256, bool list, bool recursive);
+enum { ASSET__LOAD_RELOAD = 1, ASSET__LOAD_FORCED = 2 };
+/* asset__load with flags: RELOAD makes an internal reload handle (its own job, no
+ * immutable fast path); FORCED reads afresh instead of revalidating. */
+asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_load_options_t *o,
+                               const char *sha256, bool list, bool recursive, unsigned flags);
 /* batch.c */
 extern asset__loader_slot_t asset__list_slot;
 void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b); /* [lock] */
@@ -383,6 +411,8 @@ void asset__handle_link(asset_server_t *s, asset_handle_t *h);
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);
 void asset__handle_maybe_free(asset_handle_t *h);
+/* Flush thread: makes a decided result visible (state, stats); callbacks are separate. */
+void asset__handle_publish(asset_server_t *s, asset_handle_t *h);
 void asset__handle_free_all(asset_server_t *s);
 void asset__queue_push(asset_server_t *s, asset_handle_t *h);
 bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
@@ -421,6 +451,24 @@ void asset__labels_free(asset__label_t *l, size_t n); /* any thread */
 /* Destroy, after every thread stopped: frees jobs left waiting for dependencies or
  * finalize. */
 void asset__graph_free_all(asset_server_t *s);
+
+/* reload.c */
+/* [lock] j completed from a watchable source: have the I/O thread watch its file. */
+void asset__reload_watch_job(asset_server_t *s, asset__job_t *j);
+/* [lock] An internal reload handle was decided: hand the result to the live handles. */
+void asset__reload_decided(asset_server_t *s, asset_handle_t *rh);
+/* Lock not held: starts reloads of uri (normalised, no label) for its live handles.
+ * forced: fresh read; else a revalidation that changes nothing when unchanged. */
+void asset__reload_request(asset_server_t *s, const char *uri, bool forced);
+void asset__reload_pump(asset_server_t *s); /* lock not held: queued dependents */
+/* [lock] Flush: publishes h's pending reload; returns the old value to release after
+ * the reloaded callbacks (fire them with asset__reload_fire), or NULL. */
+bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t **old);
+void asset__reload_fire(asset_server_t *s, asset_handle_t *h); /* [lock], released around */
+void asset__reload_io_start(asset_server_t *s); /* [lock] the I/O thread just started */
+void asset__reload_free(asset_server_t *s);     /* destroy */
+/* Test hook: watch files by polling, as when the OS is out of watches. */
+extern atomic_bool asset__watch_force_poll;
 
 /* finalize.c, [lock] */
 void asset__finalize_push(asset_server_t *s, asset__job_t *j);

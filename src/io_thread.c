@@ -3,6 +3,8 @@
  * heap, and runs work posted by other threads through a queue and a uv_async_t. */
 #include "internal.h"
 
+#include <stdlib.h>
+
 typedef struct post {
     struct post *next;
     void (*fn)(void *arg);
@@ -20,17 +22,22 @@ struct asset__io {
     uv_mutex_t lock; /* leaf lock: guards posts and stopping */
     post_t *posts, *posts_tail;
     bool stopping;
-    /* hooks, set and run on the I/O thread */
-    void (*on_kick)(void *arg);
-    void (*on_stop)(void *arg);
-    void *hook_arg;
+    /* hooks (HTTP, hot reload), set and run on the I/O thread */
+    struct {
+        void (*on_kick)(void *arg);
+        void (*on_stop)(void *arg);
+        void *arg;
+    } hooks[4];
+    unsigned nhooks;
 };
 
 void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
                          void *arg) {
-    io->on_kick = on_kick;
-    io->on_stop = on_stop;
-    io->hook_arg = arg;
+    if (io->nhooks == sizeof io->hooks / sizeof io->hooks[0]) abort(); /* a fixed set of users */
+    io->hooks[io->nhooks].on_kick = on_kick;
+    io->hooks[io->nhooks].on_stop = on_stop;
+    io->hooks[io->nhooks].arg = arg;
+    io->nhooks++;
 }
 
 static void timer_cb(uv_timer_t *t);
@@ -68,13 +75,15 @@ static void async_cb(uv_async_t *a) {
     bool stop = io->stopping;
     uv_mutex_unlock(&io->lock);
     if (stop) {
-        if (io->on_stop) io->on_stop(io->hook_arg);
-        io->on_stop = io->on_kick = NULL;
+        for (unsigned i = 0; i < io->nhooks; i++)
+            if (io->hooks[i].on_stop) io->hooks[i].on_stop(io->hooks[i].arg);
+        io->nhooks = 0;
         uv_close((uv_handle_t *)&io->async, NULL);
         uv_close((uv_handle_t *)&io->timer, NULL);
         return;
     }
-    if (io->on_kick) io->on_kick(io->hook_arg);
+    for (unsigned i = 0; i < io->nhooks; i++)
+        if (io->hooks[i].on_kick) io->hooks[i].on_kick(io->hooks[i].arg);
     rearm(io);
 }
 

@@ -13,7 +13,8 @@ void asset__io_kick(asset__io_t *io);
 bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg);
 uv_loop_t *asset__io_loop(asset__io_t *io);
 bool asset__io_stopping(asset__io_t *io);
-/* I/O thread only: on_kick runs on every wake-up (e.g. to notice cancelled transfers),
+/* I/O thread only, adds one set of hooks (HTTP, hot reload; at most 4): on_kick runs on
+ * every wake-up (e.g. to notice cancelled transfers),
  * on_stop once when the thread stops, before the loop closes. */
 void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
                          void *arg);

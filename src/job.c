@@ -96,6 +96,7 @@ void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
         asset__cache_entry_t *e = asset__cache_get(&ld->cache, j->uri);
         if (e) e->sha256 = asset__strdup(j->sha256); /* NULL on no memory: just unverified */
     }
+    asset__reload_watch_job(s, j);
     asset__job_finish_locked(s, j, ASSET_OK, NULL, v);
 }
 
@@ -188,6 +189,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         uv_mutex_lock(&s->lock);
         s->stats.cache_hits++;
         asset__cache_get(&j->loader->cache, j->uri); /* touch */
+        asset__reload_watch_job(s, j);
         asset__job_finish_locked(s, j, ASSET_OK, NULL, j->cached);
         uv_mutex_unlock(&s->lock);
         asset__maybe_wake(s);

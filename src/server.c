@@ -35,7 +35,10 @@ bool asset__on_flush_thread(asset_server_t *s) {
 }
 
 asset__io_t *asset__io_get(asset_server_t *s) {
-    if (!s->io && !s->stopping) s->io = asset__io_start(s);
+    if (!s->io && !s->stopping) {
+        s->io = asset__io_start(s);
+        if (s->io) asset__reload_io_start(s); /* watches and HTTP polls live there */
+    }
     return s->io;
 }
 
@@ -61,6 +64,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     DEF(http_max_connections, 16);
     DEF(http_connect_timeout_ms, 10000);
     DEF(http_low_speed_ms, 30000);
+    DEF(reload_debounce_ms, 50);
 #undef DEF
     if (s->cfg.max_workers > 256) s->cfg.max_workers = 256;
     bool oom = false;
@@ -94,6 +98,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     uv_cond_init(&s->done_cond);
     s->flush_thread = uv_thread_self();
     asset__map_init(&s->inflight);
+    asset__map_init(&s->watched);
     s->mem = asset__mem_create();
     s->pkg = asset__pkg_create(s->cfg.pkg_path);
     if (oom || !s->mem || !s->pkg) goto fail;
@@ -156,6 +161,7 @@ void asset_server_destroy(asset_server_t *s) {
     asset_free(s->heap);
     asset__map_free(&s->inflight);
     asset__registry_free(s);
+    asset__reload_free(s);
     asset__mem_destroy(s->mem);
     asset__pkg_destroy(s->pkg);
     uv_cond_destroy(&s->done_cond);
@@ -255,6 +261,11 @@ asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
 
 asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load_options_t *o,
                             const char *sha256, bool list, bool recursive) {
+    return asset__load_ex(s, uri, o, sha256, list, recursive, 0);
+}
+
+asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_load_options_t *o,
+                               const char *sha256, bool list, bool recursive, unsigned flags) {
     if (!s) return NULL;
     asset_load_options_t opt = {0};
     if (o) opt = *o;
@@ -292,6 +303,8 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
     }
     h->timeout_ms = opt.timeout_ms;
     h->optional = opt.optional;
+    h->reload = (flags & ASSET__LOAD_RELOAD) != 0;
+    h->reload_forced = (flags & ASSET__LOAD_FORCED) != 0;
     asset__source_slot_t *src = NULL;
     asset__loader_slot_t *ld = NULL;
     if (pst == ASSET_OK) /* claims() is user code: never under the lock */
@@ -304,6 +317,7 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
     /* the handle becomes visible to cancel_tag in the same critical section that
      * attaches it: a cancel can never decide it between the two */
     asset__handle_link(s, h);
+    h->loader = ld;
     if (pst == ASSET_OK) src = asset__source_find(s, parsed.scheme);
     if (pst != ASSET_OK) {
         fail_now(h, pst, "%s URI: %s", pst == ASSET_E_FORBIDDEN ? "forbidden" : "invalid", why);
@@ -316,14 +330,21 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
     } else if (s->stopping) {
         fail_now(h, ASSET_E_SHUTDOWN, "server is shutting down");
     } else {
-        asset__cache_entry_t *e = opt.no_cache ? NULL : asset__cache_get(&ld->cache, parsed.uri);
+        bool forced = (flags & ASSET__LOAD_FORCED) != 0;
+        asset__cache_entry_t *e =
+            opt.no_cache || forced ? NULL : asset__cache_get(&ld->cache, parsed.uri);
         if (e && sha256 && (!e->sha256 || strcasecmp(e->sha256, sha256) != 0))
             e = NULL; /* not verified against this digest: read it again */
         asset__job_t *j = NULL;
-        if (e && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)) {
+        /* immutable: no I/O, unless the entry carries a real version (a watched
+         * directory mount) or this is a reload */
+        bool immutable = (src->vt.flags & ASSET_SOURCE_IMMUTABLE) && !h->reload &&
+                         (!e || !e->version || !strcmp(e->version, "immutable"));
+        if (e && immutable) {
             s->stats.cache_hits++; /* no I/O: done at the next flush */
             asset__handle_decide_value(h, e->value, 0);
-        } else if ((j = find_inflight(s, parsed.uri, ld, opt.no_cache, recursive, sha256))) {
+        } else if (!h->reload &&
+                   (j = find_inflight(s, parsed.uri, ld, opt.no_cache, recursive, sha256))) {
             attach(j, h);
             s->stats.coalesced++;
             if (h->priority < j->priority) {
@@ -416,6 +437,7 @@ void asset_server_stats(const asset_server_t *cs, asset_stats_t *out) {
     *out = s->stats;
     out->source_reads = atomic_load_explicit(&s->source_reads, memory_order_relaxed);
     out->bytes_read = atomic_load_explicit(&s->bytes_read, memory_order_relaxed);
+    out->watches = atomic_load_explicit(&s->watches, memory_order_relaxed);
     out->pending = s->heap_len;
     out->loading = s->running + s->running_async;
     size_t n;

@@ -67,17 +67,19 @@ bool asset__path_normalize(const char *path, char *out) {
     return true;
 }
 
+/* prefix + path with '%' and '#' percent-encoded: the normalised form, which decodes
+ * back to path ('#' would otherwise start a label). */
 static char *percent_encode_pct(const char *prefix, const char *path) {
     size_t extra = 0, n = strlen(path);
-    for (size_t i = 0; i < n; i++) extra += (path[i] == '%') ? 2 : 0;
+    for (size_t i = 0; i < n; i++) extra += (path[i] == '%' || path[i] == '#') ? 2 : 0;
     size_t pl = strlen(prefix);
     char *o = asset_alloc(pl + n + extra + 1);
     if (!o) return NULL;
     memcpy(o, prefix, pl);
     char *w = o + pl;
     for (size_t i = 0; i < n; i++) {
-        if (path[i] == '%') {
-            memcpy(w, "%25", 3);
+        if (path[i] == '%' || path[i] == '#') {
+            memcpy(w, path[i] == '%' ? "%25" : "%23", 3);
             w += 3;
         } else {
             *w++ = path[i];
@@ -85,6 +87,10 @@ static char *percent_encode_pct(const char *prefix, const char *path) {
     }
     *w = 0;
     return o;
+}
+
+char *asset__uri_from_path(const char *prefix, const char *path) {
+    return percent_encode_pct(prefix, path);
 }
 
 static bool valid_pkg_name(const char *s, size_t n) {

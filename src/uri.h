@@ -21,6 +21,8 @@ typedef struct asset_uri {
 asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char *root,
                                 asset_uri_t *out, const char **why);
 void asset__uri_dispose(asset_uri_t *u);
+/* The normalised URI of a decoded path: prefix ("mem://") + path, '%' and '#' encoded. */
+char *asset__uri_from_path(const char *prefix, const char *path);
 /* Normalises an absolute or relative '/'-path: collapses "//", ".", "..". Writes into
  * out (capacity >= strlen(path) + 2). Returns false if ".." climbs above the start. */
 bool asset__path_normalize(const char *path, char *out);

@@ -114,7 +114,8 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
     for (size_t i = 0; i < asset_finalize_dependency_count(f); i++) {
         asset_handle_t *d = asset_finalize_dependency(f, i);
         assert_non_null(d);
-        assert_true(asset_handle_is_done(d) || d->decided);
+        assert_true(asset_handle_is_done(d)); /* published, even if decided this flush */
+        if (asset_handle_state(d) == ASSET_STATE_LOADED) assert_non_null(asset_handle_value(d));
     }
     const char *pend = strstr(text, "pend ");
     if (pend) {

@@ -59,6 +59,14 @@ void asset__mem_destroy(asset__mem_t *m) {
     asset_free(m);
 }
 
+/* Watched, a replaced (or removed) key reloads its live handles at once. */
+static void reload_key(asset_server_t *s, const char *key) {
+    if (!s->cfg.watch) return;
+    char *uri = asset__uri_from_path("mem://", key);
+    if (uri) asset__reload_request(s, uri, false);
+    asset_free(uri);
+}
+
 int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size) {
     if (!s || !key || !*key || (!data && size)) return ASSET_E_INVALID;
     asset__mem_t *m = s->mem;
@@ -88,6 +96,7 @@ int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t s
         e->gen = ++m->gen;
     }
     uv_mutex_unlock(&m->lock);
+    if (rc == ASSET_OK) reload_key(s, key);
     return rc;
 }
 
@@ -100,6 +109,7 @@ int asset_mem_remove(asset_server_t *s, const char *key) {
     uv_mutex_unlock(&m->lock);
     if (!e) return ASSET_E_NOT_FOUND;
     entry_free(e);
+    reload_key(s, key); /* its live handles learn it is gone (and keep their value) */
     return ASSET_OK;
 }
 

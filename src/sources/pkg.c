@@ -20,6 +20,7 @@ typedef struct mount {
     size_t count;
     asset__map_t index; /* embedded: path -> node */
     struct emb_node *nodes;
+    char *dir; /* directory packages: its path, for watching (hot reload) */
 } mount_t;
 
 typedef struct emb_node {
@@ -70,6 +71,7 @@ static void mount_free(mount_t *m) {
     asset__map_free(&m->index);
     asset_free(m->nodes);
     asset_free(m->name);
+    asset_free(m->dir);
     asset_free(m);
 }
 
@@ -110,7 +112,8 @@ int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
     int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return ASSET_E_NOT_FOUND;
     mount_t *m = mount_new(name);
-    if (!m) {
+    if (!m || !(m->dir = asset__strdup(dir))) {
+        if (m) mount_free(m);
         close(fd);
         return ASSET_E_NO_MEMORY;
     }
@@ -172,7 +175,8 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
             continue;
         }
         m = mount_new(buf);
-        if (!m) {
+        if (!m || !(m->dir = asset__asprintf("%s/%s", p->search[i], buf))) {
+            if (m) mount_free(m);
             close(fd);
             *err = ENOMEM;
             return NULL;
@@ -206,7 +210,23 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
     if (!*rel) return asset_request_fail(r, ASSET_E_IO, "is a directory, not a file");
     int fd = asset__open_beneath(m->dirfd, rel, O_RDONLY);
     if (fd < 0) return asset__errno_status(r, -fd, "open");
-    return asset__read_fd(r, fd, false);
+    /* watched, a directory package is mutable: versioned like file:// */
+    return asset__read_fd(r, fd, ((asset_server_t *)ctx)->cfg.watch);
+}
+
+char *asset__pkg_real_path(asset__pkg_t *p, const char *path) {
+    size_t nl = strcspn(path, "/");
+    if (!path[nl]) return NULL;
+    char *res = NULL;
+    uv_mutex_lock(&p->lock);
+    for (mount_t *m = p->mounts; m; m = m->next) {
+        if (strlen(m->name) == nl && !strncmp(m->name, path, nl)) {
+            if (m->dir) res = asset__asprintf("%s/%s", m->dir, path + nl + 1);
+            break;
+        }
+    }
+    uv_mutex_unlock(&p->lock);
+    return res;
 }
 
 static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {

@@ -1,0 +1,612 @@
+/* reload.c - hot reload: which handles reload, the reload jobs, publishing at flush,
+ * and the I/O thread's side (directory watches, the debounce, HTTP polling).
+ *
+ * A change (a watch event after the debounce, an HTTP poll, asset_mem_put of a watched
+ * key, asset_server_reload) becomes asset__reload_request(uri): for each loader that
+ * live handles of uri use, one internal reload handle loads uri through the normal
+ * path (its own job: it never joins a stale one; ordinary loads may join it). When it
+ * is decided, asset__reload_decided gives every live handle of uri a pending result
+ * and queues it; the flush publishes it (value swap, version, reloaded callbacks, then
+ * the old value's release). A revalidation that finds nothing changed (NOT_MODIFIED,
+ * HTTP 304) yields the value the handles already hold: nothing is published. A
+ * successful reload queues the live assets depending on uri for a forced reload at
+ * the end of the flush (asset__reload_pump), so a change travels up the graph,
+ * dependencies' callbacks first.
+ *
+ * Server-side state is [lock]; struct asset__rio belongs to the I/O thread. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+atomic_bool asset__watch_force_poll;
+
+/* ---- which handles ---- */
+
+static bool base_match(const char *huri, const char *base, size_t bl) {
+    return !strncmp(huri, base, bl) && (huri[bl] == 0 || huri[bl] == '#');
+}
+
+/* Held by someone and loaded (or decided loaded, about to be published). */
+static bool live(const asset_handle_t *h) {
+    if (h->reload || h->refs <= 0 || h->job || !h->loader || h->loader == &asset__list_slot)
+        return false;
+    int st = atomic_load_explicit(&((asset_handle_t *)h)->state, memory_order_relaxed);
+    return st == ASSET_STATE_LOADED || (h->decided && h->status == ASSET_OK && h->value);
+}
+
+static asset_handle_t *find_reloading(asset_server_t *s, const char *uri,
+                                      const asset__loader_slot_t *ld) {
+    for (asset_handle_t *r = s->reloading; r; r = r->reload_next)
+        if (r->loader == ld && !strcmp(r->uri, uri)) return r;
+    return NULL;
+}
+
+void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
+    asset__loader_slot_t *lds[ASSET__MAX_LOADERS];
+    size_t n = 0, bl = strlen(uri);
+    uv_mutex_lock(&s->lock);
+    for (asset_handle_t *h = s->stopping ? NULL : s->all; h; h = h->all_next) {
+        if (!live(h) || !base_match(h->uri, uri, bl)) continue;
+        bool seen = false;
+        for (size_t i = 0; i < n && !seen; i++) seen = lds[i] == h->loader;
+        if (seen || n == ASSET__MAX_LOADERS) continue;
+        asset_handle_t *r = find_reloading(s, uri, h->loader);
+        if (r) { /* one at a time; a change while it runs reloads once more after it */
+            r->reload_again = true;
+            r->reload_forced |= forced;
+            continue;
+        }
+        lds[n++] = h->loader;
+    }
+    uv_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        asset_load_options_t o = {.loader = lds[i]->name};
+        unsigned flags = ASSET__LOAD_RELOAD | (forced ? ASSET__LOAD_FORCED : 0);
+        asset_handle_t *rh = asset__load_ex(s, uri, &o, NULL, false, false, flags);
+        if (!rh) {
+            asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", uri);
+            continue;
+        }
+        uv_mutex_lock(&s->lock);
+        if (!rh->decided) {
+            rh->reload_next = s->reloading;
+            s->reloading = rh;
+        }
+        rh->refs = 0; /* the flush frees it once decided, like any released handle */
+        asset__handle_maybe_free(rh);
+        uv_mutex_unlock(&s->lock);
+    }
+}
+
+static void todo_push(asset_server_t *s, const char *uri) {
+    for (size_t i = 0; i < s->reload_ntodo; i++)
+        if (!strcmp(s->reload_todo[i], uri)) return;
+    if (s->reload_ntodo == s->reload_todo_cap) {
+        size_t cap = s->reload_todo_cap ? s->reload_todo_cap * 2 : 8;
+        char **t = asset_realloc(s->reload_todo, cap * sizeof *t);
+        if (!t) return; /* no memory: that dependent keeps its value */
+        s->reload_todo = t;
+        s->reload_todo_cap = cap;
+    }
+    char *d = asset__strdup(uri);
+    if (d) s->reload_todo[s->reload_ntodo++] = d;
+}
+
+void asset__reload_pump(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    char **todo = s->reload_todo;
+    size_t n = s->reload_ntodo;
+    s->reload_todo = NULL;
+    s->reload_ntodo = s->reload_todo_cap = 0;
+    uv_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        asset__reload_request(s, todo[i], true);
+        asset_free(todo[i]);
+    }
+    asset_free(todo);
+}
+
+/* Live assets whose value holds a dependency on base: re-parse them. */
+static void queue_dependents(asset_server_t *s, const char *base) {
+    size_t bl = strlen(base);
+    for (asset_handle_t *p = s->all; p; p = p->all_next) {
+        if (!live(p) || !p->value) continue;
+        for (size_t i = 0; i < p->value->ndeps; i++) {
+            if (!base_match(p->value->deps[i]->uri, base, bl)) continue;
+            size_t pl = strcspn(p->uri, "#");
+            char *pb = asset__strndup(p->uri, pl);
+            if (pb) todo_push(s, pb);
+            asset_free(pb);
+            break;
+        }
+    }
+}
+
+static void set_pending(asset_handle_t *h, asset_status_t st, asset__value_t *v, char *msg) {
+    asset__value_release(h->reload_value);
+    asset_free(h->reload_message);
+    h->reload_pending = true;
+    h->reload_status = st;
+    h->reload_value = asset__value_retain(v);
+    h->reload_message = msg;
+}
+
+void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
+    for (asset_handle_t **p = &s->reloading; *p; p = &(*p)->reload_next) {
+        if (*p == rh) {
+            *p = rh->reload_next;
+            break;
+        }
+    }
+    if (s->stopping) return;
+    const char *base = rh->uri;
+    size_t bl = strlen(base);
+    asset__value_t *v = rh->status == ASSET_OK ? rh->value : NULL;
+    bool changed = false;
+    for (asset_handle_t *h = s->all; h; h = h->all_next) {
+        if (h == rh || !live(h) || h->loader != rh->loader || !base_match(h->uri, base, bl))
+            continue;
+        asset__value_t *cur = h->reload_pending && h->reload_value ? h->reload_value : h->value;
+        if (!v) {
+            const char *why = rh->message ? rh->message : asset_strerror(rh->status);
+            set_pending(h, rh->status, NULL, asset__asprintf("reload failed: %s", why));
+            continue;
+        }
+        asset__value_t *nv = v;
+        if (h->label) {
+            nv = NULL;
+            for (size_t i = 0; i < v->nlabels && !nv; i++)
+                if (!strcmp(v->labels[i].name, h->label)) nv = v->labels[i].value;
+            if (!nv) {
+                set_pending(
+                    h, ASSET_E_NOT_FOUND, NULL,
+                    asset__asprintf("reload failed: %s: label '%s' not found", h->uri, h->label));
+                asset__queue_push(s, h);
+                continue;
+            }
+        }
+        if (nv == cur && !h->reload_pending) continue; /* revalidated: unchanged */
+        set_pending(h, ASSET_OK, nv, NULL);
+        asset__queue_push(s, h);
+        changed = true;
+    }
+    /* failures were queued above only for labels; queue the others now (one pass
+     * decides, a second queues, so a handle is queued once) */
+    for (asset_handle_t *h = s->all; h; h = h->all_next)
+        if (h->reload_pending && !h->queued) asset__queue_push(s, h);
+    if (changed) queue_dependents(s, base);
+    if (rh->reload_again) todo_push(s, base);
+    if ((changed || rh->reload_again) && !s->stopping) atomic_store(&s->wake_pending, true);
+}
+
+/* ---- publishing (flush thread, [lock]) ---- */
+
+bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t **old) {
+    *old = NULL;
+    if (!h->reload_pending) return false;
+    h->reload_pending = false;
+    if (atomic_load(&h->state) != ASSET_STATE_LOADED) { /* cancelled or failed meanwhile */
+        asset__value_release(h->reload_value);
+        asset_free(h->reload_message);
+        h->reload_value = NULL;
+        h->reload_message = NULL;
+        return false;
+    }
+    asset_free(h->message);
+    h->message = NULL;
+    h->reload_error = h->reload_status;
+    if (h->reload_status == ASSET_OK) {
+        *old = h->value; /* released after the callbacks */
+        h->value = h->reload_value;
+        h->version++;
+        s->stats.reloads++;
+    } else {
+        asset__value_release(h->reload_value);
+        h->message = h->reload_message; /* "reload failed: <uri>: <step>: <why>" */
+        s->stats.reload_failures++;
+    }
+    h->reload_value = NULL;
+    h->reload_message = NULL;
+    return true;
+}
+
+void asset__reload_fire(asset_server_t *s, asset_handle_t *h) {
+    uint64_t after = 0; /* ids grow: fire each once, whatever callbacks do meanwhile */
+    for (;;) {
+        asset__cb_t *c = h->rcbs;
+        while (c && c->id <= after) c = c->next;
+        if (!c) return;
+        after = c->id;
+        asset_handle_cb cb = c->cb;
+        void *user = c->user;
+        uv_mutex_unlock(&s->lock);
+        cb(h, user);
+        uv_mutex_lock(&s->lock);
+    }
+}
+
+/* ---- the public API ---- */
+
+uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user) {
+    if (!h || !cb) return 0;
+    asset__cb_t *c = asset__calloc(1, sizeof *c);
+    if (!c) return 0;
+    asset_server_t *s = h->server;
+    c->cb = cb;
+    c->user = user;
+    uv_mutex_lock(&s->lock);
+    c->id = ++s->next_cb_id;
+    asset__cb_t **p = &h->rcbs;
+    while (*p) p = &(*p)->next;
+    *p = c;
+    uint64_t id = c->id;
+    uv_mutex_unlock(&s->lock);
+    return id;
+}
+
+asset_status_t asset_handle_reload_error(const asset_handle_t *h) {
+    return h ? h->reload_error : ASSET_E_INVALID;
+}
+
+uint64_t asset_handle_version(const asset_handle_t *h) { return h ? h->version : 0; }
+
+void asset_server_reload(asset_server_t *s, const char *uri) {
+    if (!s || !uri) return;
+    size_t n = strcspn(uri, "#");
+    char *base = asset__strndup(uri, n);
+    if (!base) return;
+    asset_uri_t u;
+    const char *why;
+    if (asset__uri_parse(base, s->base_dir, s->file_root, &u, &why) == ASSET_OK) {
+        asset__reload_request(s, u.uri, true);
+        asset__uri_dispose(&u);
+    }
+    asset_free(base);
+}
+
+/* ---- the I/O thread: watches, debounce, HTTP polls ---- */
+
+typedef struct wfile {
+    struct wfile *next;
+    char *name; /* in its directory */
+    char *uri;
+    uv_fs_poll_t *poll; /* when the directory could not be watched */
+    struct asset__rio *rio;
+} wfile_t;
+
+typedef struct wdir {
+    asset__map_node_t node; /* key: the directory's path */
+    uv_fs_event_t *ev;      /* NULL: its files are polled */
+    wfile_t *files;
+    struct asset__rio *rio;
+} wdir_t;
+
+typedef struct pend {
+    asset__map_node_t node; /* key: URI */
+    uint64_t deadline;
+} pend_t;
+
+typedef struct asset__rio {
+    asset_server_t *s;
+    asset__map_t dirs, pending;
+    uv_timer_t debounce, poll;
+    unsigned open; /* uv handles not closed yet (the two timers included) */
+    bool stopping;
+} rio_t;
+
+static void rio_release(rio_t *r) {
+    if (--r->open == 0) asset_free(r);
+}
+
+/* close callback of the heap-allocated handles (fs events, fs polls) */
+static void close_freed(uv_handle_t *h) {
+    rio_t *r = h->data;
+    asset_free(h);
+    rio_release(r);
+}
+
+static void close_handle(rio_t *r, uv_handle_t *h) {
+    h->data = r;
+    uv_close(h, close_freed);
+}
+
+static void timer_closed(uv_handle_t *h) { rio_release(h->data); }
+
+static unsigned poll_ms(const asset_server_t *s) {
+    return s->cfg.reload_debounce_ms < 100 ? 100 : s->cfg.reload_debounce_ms;
+}
+
+static void debounce_fire(uv_timer_t *t);
+
+static void rearm_debounce(rio_t *r) {
+    uint64_t next = 0;
+    size_t b = 0;
+    for (asset__map_node_t *n = NULL; (n = asset__map_next(&r->pending, n, &b));) {
+        uint64_t d = ((pend_t *)n)->deadline;
+        if (!next || d < next) next = d;
+    }
+    if (!next) {
+        uv_timer_stop(&r->debounce);
+        return;
+    }
+    uint64_t now = asset__now_ns();
+    uv_timer_start(&r->debounce, debounce_fire, next > now ? (next - now + 999999) / 1000000 : 0,
+                   0);
+}
+
+static void changed(rio_t *r, const char *uri) {
+    if (r->stopping) return;
+    uint64_t deadline = asset__now_ns() + (uint64_t)r->s->cfg.reload_debounce_ms * 1000000u;
+    pend_t *p = (pend_t *)asset__map_get(&r->pending, uri);
+    if (!p) {
+        p = asset__calloc(1, sizeof *p);
+        char *key = p ? asset__strdup(uri) : NULL;
+        if (!key) {
+            asset_free(p);
+            return;
+        }
+        p->node.key = key;
+        if (!asset__map_put(&r->pending, &p->node)) {
+            asset_free(key);
+            asset_free(p);
+            return;
+        }
+    }
+    p->deadline = deadline; /* quiet time after the last change */
+    rearm_debounce(r);
+}
+
+static void debounce_fire(uv_timer_t *t) {
+    rio_t *r = t->data;
+    uint64_t now = asset__now_ns();
+    for (;;) { /* one due URI at a time: the map changes under the loop otherwise */
+        pend_t *due = NULL;
+        size_t b = 0;
+        for (asset__map_node_t *n = NULL; (n = asset__map_next(&r->pending, n, &b));) {
+            if (((pend_t *)n)->deadline <= now) {
+                due = (pend_t *)n;
+                break;
+            }
+        }
+        if (!due) break;
+        asset__map_remove(&r->pending, &due->node);
+        asset__reload_request(r->s, due->node.key, false);
+        asset_free((char *)due->node.key);
+        asset_free(due);
+    }
+    rearm_debounce(r);
+}
+
+static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, int status) {
+    (void)events;
+    wdir_t *d = ev->data;
+    if (status < 0) return;
+    for (wfile_t *f = d->files; f; f = f->next)
+        if (!filename || !strcmp(filename, f->name)) changed(d->rio, f->uri);
+}
+
+static void on_poll(uv_fs_poll_t *p, int status, const uv_stat_t *prev, const uv_stat_t *curr) {
+    (void)status;
+    (void)prev;
+    (void)curr;
+    wfile_t *f = p->data;
+    changed(f->rio, f->uri);
+}
+
+static void start_poll(rio_t *r, wfile_t *f, const char *path) {
+    uv_fs_poll_t *p = asset__calloc(1, sizeof *p);
+    if (!p) return;
+    uv_fs_poll_init(asset__io_loop(r->s->io), p);
+    r->open++;
+    p->data = f;
+    if (uv_fs_poll_start(p, on_poll, path, poll_ms(r->s)) != 0) {
+        close_handle(r, (uv_handle_t *)p);
+        return;
+    }
+    f->poll = p;
+    atomic_fetch_add(&r->s->watches, 1);
+}
+
+/* A new directory: watch it, or (out of watches, or forced by a test) poll its files. */
+static wdir_t *dir_new(rio_t *r, const char *dir) {
+    wdir_t *d = asset__calloc(1, sizeof *d);
+    char *key = d ? asset__strdup(dir) : NULL;
+    if (!key) {
+        asset_free(d);
+        return NULL;
+    }
+    d->node.key = key;
+    d->rio = r;
+    if (!asset__map_put(&r->dirs, &d->node)) {
+        asset_free(key);
+        asset_free(d);
+        return NULL;
+    }
+    int rc = UV_ENOSPC;
+    uv_fs_event_t *ev = atomic_load(&asset__watch_force_poll) ? NULL : asset__calloc(1, sizeof *ev);
+    if (ev) {
+        uv_fs_event_init(asset__io_loop(r->s->io), ev);
+        r->open++;
+        ev->data = d;
+        rc = uv_fs_event_start(ev, on_dir_event, dir, 0);
+        if (rc == 0) {
+            d->ev = ev;
+            atomic_fetch_add(&r->s->watches, 1);
+            return d;
+        }
+        close_handle(r, (uv_handle_t *)ev);
+    }
+    asset__log(r->s, ASSET_LOG_WARN, "watch: cannot watch %s (%s): polling its files every %u ms",
+               dir, uv_strerror(rc), poll_ms(r->s));
+    return d;
+}
+
+typedef struct watch_req {
+    asset_server_t *s;
+    char *path, *uri;
+} watch_req_t;
+
+static void watch_add(void *arg) {
+    watch_req_t *w = arg;
+    rio_t *r = w->s->rio; /* rio_init was posted first */
+    char *slash = strrchr(w->path, '/');
+    if (!r || r->stopping || !slash || !slash[1]) goto out;
+    *slash = 0;
+    wdir_t *d = (wdir_t *)asset__map_get(&r->dirs, *w->path ? w->path : "/");
+    if (!d && !(d = dir_new(r, *w->path ? w->path : "/"))) goto out;
+    *slash = '/';
+    wfile_t *f = asset__calloc(1, sizeof *f);
+    if (!f || !(f->name = asset__strdup(slash + 1))) {
+        asset_free(f);
+        goto out;
+    }
+    f->uri = w->uri;
+    w->uri = NULL;
+    f->rio = r;
+    f->next = d->files;
+    d->files = f;
+    if (!d->ev) start_poll(r, f, w->path);
+    /* a change between the read and this watch would go unseen: revalidate once (a
+     * NOT_MODIFIED answer when nothing changed; debounced like any change) */
+    changed(r, f->uri);
+out:
+    asset_free(w->path);
+    asset_free(w->uri);
+    asset_free(w);
+}
+
+static void http_poll(uv_timer_t *t) {
+    rio_t *r = t->data;
+    asset_server_t *s = r->s;
+    char **uris = NULL;
+    size_t n = 0, cap = 0;
+    uv_mutex_lock(&s->lock);
+    for (asset_handle_t *h = s->all; h; h = h->all_next) {
+        if (!live(h) || (strncmp(h->uri, "http://", 7) && strncmp(h->uri, "https://", 8))) continue;
+        size_t bl = strcspn(h->uri, "#");
+        bool dup = false;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = strlen(uris[i]) == bl && !strncmp(uris[i], h->uri, bl);
+        if (dup) continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **u = asset_realloc(uris, nc * sizeof *u);
+            if (!u) break;
+            uris = u;
+            cap = nc;
+        }
+        if ((uris[n] = asset__strndup(h->uri, bl))) n++;
+    }
+    uv_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        asset__reload_request(s, uris[i], false); /* conditional GET: 304 changes nothing */
+        asset_free(uris[i]);
+    }
+    asset_free(uris);
+}
+
+static void rio_stop(void *arg) {
+    rio_t *r = arg;
+    r->stopping = true;
+    size_t b;
+    for (asset__map_node_t *n; (b = 0, n = asset__map_next(&r->dirs, NULL, &b));) {
+        wdir_t *d = (wdir_t *)n;
+        asset__map_remove(&r->dirs, n);
+        while (d->files) {
+            wfile_t *f = d->files;
+            d->files = f->next;
+            if (f->poll) close_handle(r, (uv_handle_t *)f->poll);
+            asset_free(f->name);
+            asset_free(f->uri);
+            asset_free(f);
+        }
+        if (d->ev) close_handle(r, (uv_handle_t *)d->ev);
+        asset_free((char *)d->node.key);
+        asset_free(d);
+    }
+    asset__map_free(&r->dirs);
+    for (asset__map_node_t *n; (b = 0, n = asset__map_next(&r->pending, NULL, &b));) {
+        asset__map_remove(&r->pending, n);
+        asset_free((char *)n->key);
+        asset_free(n);
+    }
+    asset__map_free(&r->pending);
+    atomic_store(&r->s->watches, 0);
+    r->s->rio = NULL;
+    uv_close((uv_handle_t *)&r->debounce, timer_closed);
+    uv_close((uv_handle_t *)&r->poll, timer_closed);
+}
+
+static void rio_init(void *arg) {
+    asset_server_t *s = arg;
+    rio_t *r = asset__calloc(1, sizeof *r);
+    if (!r) {
+        asset__log(s, ASSET_LOG_ERROR, "watch: out of memory: hot reload is off");
+        return;
+    }
+    r->s = s;
+    asset__map_init(&r->dirs);
+    asset__map_init(&r->pending);
+    uv_loop_t *loop = asset__io_loop(s->io);
+    uv_timer_init(loop, &r->debounce);
+    uv_timer_init(loop, &r->poll);
+    r->open = 2;
+    r->debounce.data = r->poll.data = r;
+    if (s->cfg.http_poll_ms)
+        uv_timer_start(&r->poll, http_poll, s->cfg.http_poll_ms, s->cfg.http_poll_ms);
+    asset__io_set_hooks(s->io, NULL, rio_stop, r);
+    s->rio = r; /* I/O thread only */
+}
+
+void asset__reload_io_start(asset_server_t *s) {
+    if (s->rio_started || !(s->cfg.watch || s->cfg.http_poll_ms)) return;
+    s->rio_started = asset__io_post(s->io, rio_init, s);
+}
+
+void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
+    if (!s->cfg.watch || j->is_list || asset__map_get(&s->watched, j->uri)) return;
+    char *path = NULL;
+    if (j->source->vt.read == asset__file_source.read)
+        path = asset__strdup(j->parsed.path);
+    else if (j->source->vt.read == asset__pkg_source.read)
+        path = asset__pkg_real_path(s->pkg, j->parsed.path); /* NULL: embedded */
+    if (!path) return;
+    asset__map_node_t *node = asset__calloc(1, sizeof *node);
+    char *key = node ? asset__strdup(j->uri) : NULL;
+    watch_req_t *w = key ? asset__calloc(1, sizeof *w) : NULL;
+    char *uri = w ? asset__strdup(j->uri) : NULL;
+    asset__io_t *io = uri ? asset__io_get(s) : NULL;
+    if (!io || !s->rio_started) goto fail;
+    node->key = key;
+    if (!asset__map_put(&s->watched, node)) goto fail;
+    w->s = s;
+    w->path = path;
+    w->uri = uri;
+    if (!asset__io_post(io, watch_add, w)) {
+        asset__map_remove(&s->watched, node);
+        goto fail;
+    }
+    return;
+fail:
+    asset_free(path);
+    asset_free(uri);
+    asset_free(w);
+    asset_free(key);
+    asset_free(node);
+}
+
+void asset__reload_free(asset_server_t *s) {
+    size_t b = 0;
+    for (asset__map_node_t *n; (b = 0, n = asset__map_next(&s->watched, NULL, &b));) {
+        asset__map_remove(&s->watched, n);
+        asset_free((char *)n->key);
+        asset_free(n);
+    }
+    asset__map_free(&s->watched);
+    for (size_t i = 0; i < s->reload_ntodo; i++) asset_free(s->reload_todo[i]);
+    asset_free(s->reload_todo);
+    s->reload_todo = NULL;
+    s->reload_ntodo = s->reload_todo_cap = 0;
+}

@@ -1,0 +1,648 @@
+/* test_reload.c - hot reload: every way an editor saves a file gives exactly one reload
+ * after the debounce, unrelated files none; deleted then restored files, parse errors
+ * then fixes (the old value is kept meanwhile); a dependency change reaching a parent
+ * two levels up, dependencies' callbacks first; released handles not reloaded; labels;
+ * budgeted flushes; destroy with reloads pending; mem:// puts; pkg:// directory mounts
+ * (embedded ones never change); the polling fallback; http_poll_ms against nginx;
+ * batches; asset_server_reload.
+ *
+ * Nothing sleeps to wait for the watcher: waits block on the server's condition
+ * variable until a result is queued (with a generous deadline), and "exactly one" is
+ * checked behind a barrier: a later change to another watched file, whose reload can
+ * only be published after any reload the first change could still cause. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "test_util.h"
+#include "tu_http.h"
+
+#define DEADLINE_MS 30000
+
+/* ---- a loader with dependencies: lines "dep URI"; value: the text ---- */
+
+static atomic_int g_parses;
+
+static asset_status_t dl_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    atomic_fetch_add(&g_parses, 1);
+    const char *text = (const char *)asset_parse_data(p);
+    char line[256];
+    for (const char *c = text; *c;) {
+        size_t n = strcspn(c, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)n, c);
+        c += n + (c[n] == '\n');
+        if (!strncmp(line, "dep ", 4) && !asset_parse_depend(p, line + 4, NULL))
+            return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        if (!strncmp(line, "label ", 6)) {
+            char *v = asset_alloc(strlen(line + 6) + 1);
+            strcpy(v, line + 6);
+            asset_parse_add_labeled(p, line + 6, v, strlen(v), NULL, NULL);
+        }
+        if (!strcmp(line, "bad")) return asset_parse_fail(p, ASSET_E_PARSE, "bad document");
+    }
+    size_t n = asset_parse_size(p);
+    char *v = asset_alloc(n + 1);
+    memcpy(v, text, n + 1);
+    asset_parse_set_value(p, v, n);
+    return ASSET_OK;
+}
+
+static const char *const d_suffix[] = {".d", NULL};
+
+typedef struct logcap {
+    int warns;
+    char last[512];
+} logcap_t;
+static void log_cb(int level, const char *msg, void *user) {
+    logcap_t *l = user;
+    if (level == ASSET_LOG_WARN) {
+        l->warns++;
+        snprintf(l->last, sizeof l->last, "%s", msg);
+    }
+}
+
+static asset_server_t *watch_server(logcap_t *log) {
+    asset_server_config_t cfg = {
+        .watch = true, .reload_debounce_ms = 200, .log = log_cb, .user = log};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    atomic_store(&g_parses, 0);
+    return s;
+}
+
+/* ---- reload recording ---- */
+
+typedef struct rec {
+    int count;
+    uint64_t version;
+    asset_status_t err;
+    char order[1024]; /* shared by several handles: who fired, in order */
+    char *shared;
+} rec_t;
+
+static char g_order[2048];
+
+static void on_reloaded(asset_handle_t *h, void *user) {
+    rec_t *r = user;
+    r->count++;
+    r->version = asset_handle_version(h);
+    r->err = asset_handle_reload_error(h);
+    size_t n = strlen(g_order);
+    const char *u = asset_handle_uri(h);
+    const char *slash = strrchr(u, '/');
+    snprintf(g_order + n, sizeof g_order - n, "%s ", slash ? slash + 1 : u);
+}
+
+static void write_in_place(const char *path, const char *text, int chunks);
+
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
+
+/* Flushes until *count reaches n; blocks between flushes until something is queued. */
+static void wait_count(asset_server_t *s, const int *count, int n, bool budget) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (;;) {
+        if (budget)
+            asset_server_flush_budget(s, 1);
+        else
+            asset_server_flush(s);
+        if (*count >= n) return;
+        if (now_ms() > deadline)
+            fail_msg("waited %d ms for %d reloads, saw %d", DEADLINE_MS, n, *count);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head && !s->fin_head) {
+            s->waiters++;
+            uv_cond_timedwait(&s->done_cond, &s->lock, 100 * 1000000ull);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+    }
+}
+
+/* After a change to `other` (a watched, loaded file whose rec is orec), waits for its
+ * reload and for every reload in flight to end, then flushes: a second reload that the
+ * earlier change could still cause would have been published by then. */
+static void barrier(asset_server_t *s, const char *other, rec_t *orec) {
+    int want = orec->count + 1;
+    char buf[64];
+    snprintf(buf, sizeof buf, "barrier %d", want);
+    write_in_place(other, buf, 1);
+    wait_count(s, &orec->count, want, false);
+    uv_mutex_lock(&s->lock);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while ((s->reloading || s->reload_ntodo) && now_ms() < deadline) {
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10 * 1000000ull);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+    asset_server_flush(s);
+}
+
+typedef struct fixture {
+    char *dir;
+    char *a, *b, *other; /* paths: the asset, the barrier asset, an unloaded neighbour */
+    asset_server_t *s;
+    logcap_t log;
+    asset_handle_t *ha, *hb;
+    rec_t ra, rb;
+} fixture_t;
+
+static void fx_open(fixture_t *f) {
+    memset(f, 0, sizeof *f);
+    f->dir = tu_mkdtemp();
+    f->a = tu_write_file(f->dir, "a.txt", "one", 3);
+    f->b = tu_write_file(f->dir, "b.txt", "bee", 3);
+    f->other = tu_write_file(f->dir, "unrelated.txt", "x", 1);
+    f->s = watch_server(&f->log);
+    f->ha = tu_load_wait(f->s, f->a, ASSET_OK);
+    f->hb = tu_load_wait(f->s, f->b, ASSET_OK);
+    asset_handle_on_reloaded(f->ha, on_reloaded, &f->ra);
+    asset_handle_on_reloaded(f->hb, on_reloaded, &f->rb);
+    assert_int_equal(asset_handle_version(f->ha), 1);
+    /* the watch is registered on the I/O thread after the load: wait for it */
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (;;) {
+        asset_stats_t st;
+        asset_server_stats(f->s, &st);
+        if (st.watches >= 1) break;
+        assert_true(now_ms() < deadline);
+        uv_mutex_lock(&f->s->lock);
+        f->s->waiters++;
+        uv_cond_timedwait(&f->s->done_cond, &f->s->lock, 10 * 1000000ull);
+        f->s->waiters--;
+        uv_mutex_unlock(&f->s->lock);
+    }
+}
+
+static void fx_close(fixture_t *f) {
+    asset_handle_release(f->ha);
+    asset_handle_release(f->hb);
+    asset_server_destroy(f->s);
+    tu_rmrf(f->dir);
+    free(f->a);
+    free(f->b);
+    free(f->other);
+    free(f->dir);
+}
+
+static void expect_text(asset_handle_t *h, const char *text) {
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_non_null(b);
+    assert_string_equal((const char *)b->data, text);
+}
+
+static void write_in_place(const char *path, const char *text, int chunks) {
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    size_t n = strlen(text), step = (n + chunks - 1) / chunks;
+    for (size_t off = 0; off < n; off += step)
+        assert_true(write(fd, text + off, off + step > n ? n - off : step) > 0);
+    close(fd);
+}
+
+/* ---- every way an editor saves ---- */
+
+static void check_one_reload(fixture_t *f, const char *want) {
+    wait_count(f->s, &f->ra.count, 1, false);
+    barrier(f->s, f->b, &f->rb);
+    assert_int_equal(f->ra.count, 1);
+    assert_int_equal(f->ra.err, ASSET_OK);
+    assert_int_equal(asset_handle_version(f->ha), 2);
+    expect_text(f->ha, want);
+}
+
+static void test_write_in_place_reloads_once(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    write_in_place(f.a, "two, written in three pieces", 3);
+    check_one_reload(&f, "two, written in three pieces");
+    fx_close(&f);
+}
+
+static void test_temp_file_renamed_over_reloads_once(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *tmp = tu_write_file(f.dir, ".a.txt.swp", "renamed", 7);
+    assert_int_equal(rename(tmp, f.a), 0);
+    check_one_reload(&f, "renamed");
+    free(tmp);
+    fx_close(&f);
+}
+
+static void test_delete_and_recreate_reloads_once(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    assert_int_equal(unlink(f.a), 0);
+    free(tu_write_file(f.dir, "a.txt", "recreated", 9));
+    check_one_reload(&f, "recreated");
+    fx_close(&f);
+}
+
+static void test_o_tmpfile_linked_in_reloads_once(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    int fd = open(f.dir, O_TMPFILE | O_WRONLY, 0644);
+    if (fd < 0) { /* a file system without O_TMPFILE: nothing to test here */
+        fx_close(&f);
+        skip();
+        return;
+    }
+    assert_int_equal(write(fd, "linked", 6), 6);
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    assert_int_equal(unlink(f.a), 0);
+    assert_int_equal(linkat(AT_FDCWD, proc, AT_FDCWD, f.a, AT_SYMLINK_FOLLOW), 0);
+    close(fd);
+    check_one_reload(&f, "linked");
+    fx_close(&f);
+}
+
+static void test_touch_without_change_reloads_once(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    struct timespec ts[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_NOW}};
+    assert_int_equal(utimensat(AT_FDCWD, f.a, ts, 0), 0);
+    check_one_reload(&f, "one");
+    fx_close(&f);
+}
+
+static void test_burst_of_writes_reloads_once(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char text[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(text, sizeof text, "burst %d", i);
+        write_in_place(f.a, text, 1);
+    }
+    check_one_reload(&f, "burst 19");
+    fx_close(&f);
+}
+
+static void test_unrelated_file_in_the_directory_reloads_nothing(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    write_in_place(f.other, "changed", 1);
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(f.ra.count, 0);
+    assert_int_equal(asset_handle_version(f.ha), 1);
+    assert_int_equal(atomic_load(&g_parses), 0); /* .txt: bytes loader, not ours */
+    fx_close(&f);
+}
+
+/* ---- failures keep the old value ---- */
+
+static void test_deleted_then_restored_file_keeps_then_replaces_the_value(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    assert_int_equal(unlink(f.a), 0);
+    wait_count(f.s, &f.ra.count, 1, false);
+    assert_int_equal(f.ra.err, ASSET_E_NOT_FOUND);
+    assert_int_equal(asset_handle_state(f.ha), ASSET_STATE_LOADED);
+    expect_text(f.ha, "one"); /* nothing is lost */
+    assert_non_null(strstr(asset_handle_error_message(f.ha), "reload failed"));
+    assert_int_equal(asset_handle_version(f.ha), 1);
+    free(tu_write_file(f.dir, "a.txt", "back", 4));
+    wait_count(f.s, &f.ra.count, 2, false);
+    assert_int_equal(f.ra.err, ASSET_OK);
+    expect_text(f.ha, "back");
+    assert_string_equal(asset_handle_error_message(f.ha), "");
+    asset_stats_t st;
+    asset_server_stats(f.s, &st);
+    assert_true(st.reloads >= 1 && st.reload_failures >= 1);
+    fx_close(&f);
+}
+
+static void test_parse_error_then_fix(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *cfg = tu_write_file(f.dir, "cfg.d", "good", 4);
+    asset_handle_t *h = tu_load_wait(f.s, cfg, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    write_in_place(cfg, "bad", 1);
+    wait_count(f.s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_E_PARSE);
+    assert_string_equal(asset_handle_value(h), "good");
+    assert_non_null(strstr(asset_handle_error_message(h), "bad document"));
+    write_in_place(cfg, "fixed", 1);
+    wait_count(f.s, &r.count, 2, false);
+    assert_int_equal(r.err, ASSET_OK);
+    assert_string_equal(asset_handle_value(h), "fixed");
+    assert_int_equal(asset_handle_version(h), 2);
+    asset_handle_release(h);
+    free(cfg);
+    fx_close(&f);
+}
+
+/* ---- the graph ---- */
+
+static void test_dependency_change_reaches_a_parent_two_levels_up(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    free(tu_write_file(f.dir, "top.d", "dep mid.d", 9));
+    free(tu_write_file(f.dir, "mid.d", "dep leaf.d", 10));
+    char *leaf = tu_write_file(f.dir, "leaf.d", "leaf v1", 7);
+    char *top = tu_path(f.dir, "top.d");
+    asset_handle_t *h = tu_load_wait(f.s, top, ASSET_OK);
+    asset_handle_t *mid = asset_handle_dependency(h, 0);
+    asset_handle_t *lf = asset_handle_dependency(mid, 0);
+    rec_t rt = {0}, rm = {0}, rl = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &rt);
+    asset_handle_on_reloaded(mid, on_reloaded, &rm);
+    asset_handle_on_reloaded(lf, on_reloaded, &rl);
+    g_order[0] = 0;
+    write_in_place(leaf, "leaf v2", 1);
+    wait_count(f.s, &rt.count, 1, false);
+    assert_int_equal(rl.count, 1);
+    assert_int_equal(rm.count, 1);
+    assert_string_equal(g_order, "leaf.d mid.d top.d "); /* dependencies first */
+    /* the parent's fresh value depends on the fresh leaf */
+    asset_handle_t *nl = asset_handle_dependency(asset_handle_dependency(h, 0), 0);
+    assert_string_equal(asset_handle_value(nl), "leaf v2");
+    asset_handle_release(h);
+    free(leaf);
+    free(top);
+    fx_close(&f);
+}
+
+static void test_labels_reload_with_their_file(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *atlas = tu_write_file(f.dir, "atlas.d", "label hero\nlabel boss", 21);
+    char *uri = asset__uri_from_path("file://", atlas);
+    char hero_uri[4200], boss_uri[4200];
+    snprintf(hero_uri, sizeof hero_uri, "%s#hero", uri);
+    snprintf(boss_uri, sizeof boss_uri, "%s#boss", uri);
+    asset_handle_t *hero = tu_load_wait(f.s, hero_uri, ASSET_OK);
+    asset_handle_t *boss = tu_load_wait(f.s, boss_uri, ASSET_OK);
+    rec_t rh = {0}, rb = {0};
+    asset_handle_on_reloaded(hero, on_reloaded, &rh);
+    asset_handle_on_reloaded(boss, on_reloaded, &rb);
+    write_in_place(atlas, "label hero\nlabel extra", 1);
+    wait_count(f.s, &rb.count, 1, false);
+    wait_count(f.s, &rh.count, 1, false);
+    assert_int_equal(rh.err, ASSET_OK);
+    assert_string_equal(asset_handle_value(hero), "hero");
+    assert_int_equal(asset_handle_version(hero), 2);
+    assert_int_equal(rb.err, ASSET_E_NOT_FOUND); /* its label is gone: keeps the old one */
+    assert_string_equal(asset_handle_value(boss), "boss");
+    asset_handle_release(hero);
+    asset_handle_release(boss);
+    asset_free(uri);
+    free(atlas);
+    fx_close(&f);
+}
+
+/* ---- who reloads, when ---- */
+
+static void test_released_handle_is_not_reloaded(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *c = tu_write_file(f.dir, "c.d", "c1", 2);
+    asset_handle_t *h = tu_load_wait(f.s, c, ASSET_OK);
+    asset_handle_release(h);
+    int parses = atomic_load(&g_parses);
+    write_in_place(c, "c2", 1);
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(atomic_load(&g_parses), parses); /* nobody held it: not even read */
+    free(c);
+    fx_close(&f);
+}
+
+static void test_reload_is_delivered_under_a_flush_budget(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    write_in_place(f.a, "budgeted", 1);
+    wait_count(f.s, &f.ra.count, 1, true);
+    expect_text(f.ha, "budgeted");
+    fx_close(&f);
+}
+
+static void test_destroy_with_reloads_pending(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    write_in_place(f.a, "pending", 1);
+    asset_server_reload(f.s, f.b); /* a reload job in flight */
+    asset_handle_release(f.ha);
+    asset_handle_release(f.hb);
+    asset_server_destroy(f.s); /* ASan/valgrind: nothing leaks, nothing fires */
+    assert_int_equal(f.ra.count + f.rb.count, 0);
+    tu_rmrf(f.dir);
+    free(f.a);
+    free(f.b);
+    free(f.other);
+    free(f.dir);
+}
+
+static void test_asset_server_reload_forces_a_fresh_parse(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL); /* no watch needed */
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    atomic_store(&g_parses, 0);
+    assert_int_equal(asset_mem_put(s, "k.d", "same", 4), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://k.d", ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    const void *before = asset_handle_value(h);
+    asset_server_reload(s, "mem://k.d#whatever"); /* the label is ignored */
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(atomic_load(&g_parses), 2);
+    assert_ptr_not_equal(asset_handle_value(h), before);
+    assert_string_equal(asset_handle_value(h), "same");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* ---- mem://, pkg://, polling, batches ---- */
+
+static void test_mem_put_of_a_loaded_key_reloads_it(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_mem_put(s, "level.d", "v1", 2), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "odd #key.d", "o1", 2), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://level.d", ASSET_OK);
+    asset_handle_t *odd = tu_load_wait(s, "mem://odd %23key.d", ASSET_OK);
+    rec_t r = {0}, ro = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    asset_handle_on_reloaded(odd, on_reloaded, &ro);
+    assert_int_equal(asset_mem_put(s, "level.d", "v2", 2), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "odd #key.d", "o2", 2), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "never-loaded.d", "x", 1), ASSET_OK);
+    wait_count(s, &r.count, 1, false);
+    wait_count(s, &ro.count, 1, false);
+    assert_string_equal(asset_handle_value(h), "v2");
+    assert_string_equal(asset_handle_value(odd), "o2");
+    assert_int_equal(asset_mem_remove(s, "level.d"), ASSET_OK);
+    wait_count(s, &r.count, 2, false);
+    assert_int_equal(r.err, ASSET_E_NOT_FOUND);
+    assert_string_equal(asset_handle_value(h), "v2");
+    assert_int_equal(atomic_load(&g_parses), 4);
+    asset_handle_release(h);
+    asset_handle_release(odd);
+    asset_server_destroy(s);
+}
+
+static void test_watched_directory_mount_reloads_embedded_never_changes(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    char *dir = tu_mkdtemp();
+    char *file = tu_write_file(dir, "pk/ui.txt", "ui v1", 5);
+    char *pk = tu_path(dir, "pk");
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_server_mount(s, "game", pk), ASSET_OK);
+    static const unsigned char emb_data[] = "fixed";
+    asset_embedded_file_t emb[] = {{"e.txt", emb_data, 5}};
+    assert_int_equal(asset_server_mount_embedded(s, "core", emb, 1), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "pkg://game/ui.txt", ASSET_OK);
+    asset_handle_t *e = tu_load_wait(s, "pkg://core/e.txt", ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    write_in_place(file, "ui v2", 1);
+    wait_count(s, &r.count, 1, false);
+    expect_text(h, "ui v2");
+    /* a cached directory-mount asset is revalidated, not served stale */
+    asset_handle_t *again = tu_load_wait(s, "pkg://game/ui.txt", ASSET_OK);
+    expect_text(again, "ui v2");
+    assert_int_equal(asset_handle_version(e), 1);
+    asset_handle_release(again);
+    asset_handle_release(h);
+    asset_handle_release(e);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(file);
+    free(pk);
+    free(dir);
+}
+
+static void test_polling_fallback_when_watches_run_out(void **state) {
+    (void)state;
+    atomic_store(&asset__watch_force_poll, true); /* as when inotify has no watch left */
+    fixture_t f;
+    fx_open(&f);
+    assert_int_equal(f.log.warns, 1);
+    assert_non_null(strstr(f.log.last, "polling"));
+    write_in_place(f.a, "polled change", 1);
+    wait_count(f.s, &f.ra.count, 1, false);
+    expect_text(f.ha, "polled change");
+    fx_close(&f);
+    atomic_store(&asset__watch_force_poll, false);
+}
+
+static void test_batch_child_reloads_and_the_batch_stays_done(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    const char *uris[] = {f.a};
+    asset_batch_t *b = asset_server_load_group(f.s, uris, 1, NULL);
+    assert_int_equal(asset_batch_wait(b, DEADLINE_MS), ASSET_OK);
+    asset_handle_t *child = asset_batch_handle(b, 0);
+    rec_t r = {0};
+    asset_handle_on_reloaded(child, on_reloaded, &r);
+    write_in_place(f.a, "batch v2", 1);
+    wait_count(f.s, &r.count, 1, false);
+    expect_text(child, "batch v2");
+    assert_true(asset_batch_is_done(b));
+    assert_true(asset_batch_progress(b) == 1.f);
+    asset_batch_release(b);
+    fx_close(&f);
+}
+
+static void test_http_poll_reloads_changed_and_not_unchanged(void **state) {
+    (void)state;
+    tu_nginx_t ng;
+    if (!tu_nginx_start(&ng)) {
+        skip();
+        return;
+    }
+    char *path = tu_write_file(ng.root, "poll.txt", "http v1", 7);
+    asset_server_config_t cfg = {.http_poll_ms = 50};
+    asset_server_t *s = asset_server_create(&cfg);
+    char *url = tu_nginx_url(&ng, "poll.txt");
+    asset_handle_t *h = tu_load_wait(s, url, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    /* unchanged: polls answer 304 and nothing is published */
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    asset_stats_t st;
+    do {
+        asset_server_flush(s);
+        asset_server_stats(s, &st);
+        if (st.http_not_modified >= 3) break;
+        uv_mutex_lock(&s->lock);
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 20 * 1000000ull);
+        s->waiters--;
+        uv_mutex_unlock(&s->lock);
+    } while (now_ms() < deadline);
+    assert_true(st.http_not_modified >= 3);
+    asset_server_flush(s);
+    assert_int_equal(r.count, 0);
+    /* changed (a new size and mtime: a new ETag) */
+    free(tu_write_file(ng.root, "poll.txt", "http version 2", 14));
+    wait_count(s, &r.count, 1, false);
+    expect_text(h, "http version 2");
+    assert_int_equal(asset_handle_version(h), 2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(url);
+    free(path);
+    tu_nginx_stop(&ng);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_in_place_reloads_once),
+        cmocka_unit_test(test_temp_file_renamed_over_reloads_once),
+        cmocka_unit_test(test_delete_and_recreate_reloads_once),
+        cmocka_unit_test(test_o_tmpfile_linked_in_reloads_once),
+        cmocka_unit_test(test_touch_without_change_reloads_once),
+        cmocka_unit_test(test_burst_of_writes_reloads_once),
+        cmocka_unit_test(test_unrelated_file_in_the_directory_reloads_nothing),
+        cmocka_unit_test(test_deleted_then_restored_file_keeps_then_replaces_the_value),
+        cmocka_unit_test(test_parse_error_then_fix),
+        cmocka_unit_test(test_dependency_change_reaches_a_parent_two_levels_up),
+        cmocka_unit_test(test_labels_reload_with_their_file),
+        cmocka_unit_test(test_released_handle_is_not_reloaded),
+        cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
+        cmocka_unit_test(test_destroy_with_reloads_pending),
+        cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
+        cmocka_unit_test(test_mem_put_of_a_loaded_key_reloads_it),
+        cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
+        cmocka_unit_test(test_polling_fallback_when_watches_run_out),
+        cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
+        cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
