@@ -484,7 +484,7 @@ static size_t print_level(app_t *app, asset_handle_t *h, size_t *nsprites) {
     size_t n = asset_handle_dependency_count(h), resolved = 0;
     *nsprites = 0;
     if (!lv) {
-        printf("  %s: %s\n", asset_handle_uri(h), asset_handle_error_message(h));
+        printf("  %s\n", asset_handle_error_message(h)); /* names the URI and the chain */
         return 0;
     }
     printf("  %s (%dx%d): %zu dependencies\n", lv->name, lv->w, lv->h, n);
