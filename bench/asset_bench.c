@@ -73,6 +73,7 @@
 #define HTTP_SIZE (10 * 1024)
 #define SCALE_SMALL 1000
 #define SCALE_LARGE 100000
+#define GRAPH_DEPS 1000
 
 static bool g_quick;
 static int g_only;       /* --only: 0 both, 1 library only, 2 baseline only (profiling) */
@@ -1403,6 +1404,133 @@ static int run_scale(void) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* graph                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* A level file names one dependency per line ("d0000.bin", relative to the level).
+ * The "lvl" loader reads the lines; registered with depend = true it declares each as
+ * a dependency (asset_parse_depend), with false it only counts them: both sides pay
+ * the same parse, and differ only in how the 1,000 loads are made and tracked. */
+typedef struct lvl_ctx {
+    bool depend;
+} lvl_ctx_t;
+
+static lvl_ctx_t g_lvl_graph = {true}, g_lvl_flat = {false};
+static char **g_graph_uris; /* [0]: the level, then its GRAPH_DEPS dependencies */
+
+static asset_status_t lvl_parse(void *ctx, asset_parse_t *p) {
+    const lvl_ctx_t *c = ctx;
+    const char *t = (const char *)asset_parse_data(p);
+    size_t n = 0;
+    while (*t) {
+        size_t len = strcspn(t, "\n");
+        char name[64];
+        if (len == 0 || len >= sizeof name)
+            return asset_parse_fail(p, ASSET_E_PARSE, "line %zu: want a file name", n + 1);
+        memcpy(name, t, len);
+        name[len] = 0;
+        if (c->depend && !asset_parse_depend(p, name, NULL))
+            return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        n++;
+        t += len + (t[len] == '\n');
+    }
+    size_t *v = asset_alloc(sizeof *v);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    *v = n;
+    asset_parse_set_value(p, v, sizeof *v);
+    return ASSET_OK;
+}
+
+static const char *const g_lvl_suffixes[] = {".lvl", NULL};
+
+static void gen_graph(void) {
+    if (g_graph_uris) return;
+    char *dir = xasprintf("%s/graph", g_dir);
+    make_dir(dir);
+    g_graph_uris = xmalloc((GRAPH_DEPS + 1) * sizeof *g_graph_uris);
+    size_t cap = GRAPH_DEPS * 16, n = 0;
+    char *level = xmalloc(cap);
+    uint8_t buf[SMALL_SIZE];
+    for (size_t i = 0; i < GRAPH_DEPS; i++) {
+        fill_random(buf, sizeof buf);
+        n += (size_t)snprintf(level + n, cap - n, "d%04zu.bin\n", i);
+        g_graph_uris[i + 1] = xasprintf("%s/d%04zu.bin", dir, i);
+        if (!write_file(g_graph_uris[i + 1], buf, sizeof buf)) {
+            fprintf(stderr, "asset_bench: cannot write %s\n", g_graph_uris[i + 1]);
+            exit(2);
+        }
+    }
+    g_graph_uris[0] = xasprintf("%s/level.lvl", dir);
+    if (!write_file(g_graph_uris[0], level, n)) {
+        fprintf(stderr, "asset_bench: cannot write %s\n", g_graph_uris[0]);
+        exit(2);
+    }
+    free(level);
+    free(dir);
+}
+
+static asset_server_t *lvl_server(lvl_ctx_t *ctx) {
+    asset_server_t *s = make_server(2);
+    asset_loader_t ld;
+    memset(&ld, 0, sizeof ld);
+    ld.abi = ASSET_LOADER_ABI;
+    ld.name = "lvl";
+    ld.suffixes = g_lvl_suffixes;
+    ld.parse = lvl_parse;
+    if (s && asset_server_register_loader(s, &ld, ctx, 0) != ASSET_OK) {
+        set_err("asset_server_register_loader failed");
+        asset_server_destroy(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* The level with its 1,000 dependencies: one load, one wait (it flushes). */
+static uint64_t graph_lib(void *ctx) {
+    (void)ctx;
+    asset_server_t *s = lvl_server(&g_lvl_graph);
+    if (!s) return FAILED_RUN;
+    uint64_t t0 = win_begin();
+    asset_handle_t *h = asset_server_load(s, g_graph_uris[0], NULL);
+    asset_status_t st = asset_handle_wait(h, -1);
+    uint64_t t = win_end(t0);
+    size_t n = asset_handle_dependency_count(h), loaded = 0;
+    for (size_t i = 0; i < n; i++)
+        loaded += asset_handle_state(asset_handle_dependency(h, i)) == ASSET_STATE_LOADED;
+    if (st != ASSET_OK || n != GRAPH_DEPS || loaded != n) {
+        set_err("library: graph %s, %zu of %zu dependencies loaded (%s)", asset_strerror(st),
+                loaded, n, asset_handle_error_message(h));
+        t = FAILED_RUN;
+    }
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    return t;
+}
+
+/* The same 1,001 files as one flat group: the level's lines are read, not followed. */
+static uint64_t graph_flat(void *ctx) {
+    (void)ctx;
+    asset_server_t *s = lvl_server(&g_lvl_flat);
+    if (!s) return FAILED_RUN;
+    uint64_t t = timed_group(s, g_graph_uris, GRAPH_DEPS + 1, NULL);
+    asset_server_destroy(s);
+    return t;
+}
+
+static int run_graph(void) {
+    gen_graph();
+    measured_t m;
+    if (!alternate(graph_lib, graph_flat, NULL, g_runs, true, &m)) return -1;
+    char fig[160], cpu[96];
+    snprintf(fig, sizeof fig, "graph %s vs flat group %s for 1 level + %d x %d KiB, 2 workers",
+             fmt_ns((double)m.lib), fmt_ns((double)m.base), GRAPH_DEPS, SMALL_SIZE / 1024);
+    double r = (double)m.base / (double)m.lib;
+    report("graph", r, fig,
+           cpu_note(cpu, sizeof cpu, m.lib_cpu, m.base_cpu, GRAPH_DEPS + 1, "file"), 0.9, r >= 0.9);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* main                                                                      */
 /* ------------------------------------------------------------------------ */
 
@@ -1424,6 +1552,7 @@ static const scenario_t g_scenarios[] = {
     {"http_many", run_http_many, "1,000 x 10 KiB from nginx vs a serial libcurl loop"},
     {"http_revalidate", run_http_revalidate, "the same 1,000 again, all 304, vs the cold run"},
     {"scale", run_scale, "enqueueing 100,000 loads vs 1,000, and memory per pending load"},
+    {"graph", run_graph, "a level with 1,000 dependencies vs the same 1,001 files as a group"},
 };
 #define NSCENARIOS (sizeof g_scenarios / sizeof g_scenarios[0])
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """make-sample-assets.py - regenerates examples/assets, the sample folder that the
-loading_screen example loads.
+loading_screen example loads, and examples/level_assets, the asset graph that the
+level_viewer example loads.
 
-    scripts/make-sample-assets.py            # (re)write examples/assets
-    scripts/make-sample-assets.py --check    # exit 1 if the tree differs from the script
-    scripts/make-sample-assets.py --out DIR  # write somewhere else
+    scripts/make-sample-assets.py            # (re)write both folders
+    scripts/make-sample-assets.py --check    # exit 1 if a tree differs from the script
+    scripts/make-sample-assets.py --out DIR  # write examples/assets somewhere else
+    scripts/make-sample-assets.py --levels-out DIR   # and examples/level_assets
 
 The files are checked in; this script is how they were made. Output is deterministic
 (fixed seeds, no timestamps), so running it again gives the same bytes. The folder
@@ -12,6 +14,12 @@ mixes small JSON configs, text (GLSL, locale strings) and "binary-ish" files: ma
 texture, audio and font containers with a small header and patterned payloads
 (colour blocks, tones, glyph bits) that git compresses well. Budget: at most 1.5 MiB
 in all, sizes from about 100 bytes to 256 KiB. Python 3.8+, standard library only.
+
+examples/level_assets is a small asset graph: two levels (JSON) that depend on images
+(binary PPM, P6) and on sprites of two atlases (JSON naming a PPM and the sprites'
+rectangles), addressed as "atlas/hero.atlas.json#idle". The levels share the tileset
+and the hero atlas; the forest names an optional decal that does not exist. Budget:
+768 KiB.
 """
 import argparse
 import json
@@ -22,6 +30,7 @@ import sys
 
 BUDGET = 1536 * 1024  # bytes, whole folder
 MAX_FILE = 256 * 1024
+LEVELS_BUDGET = 768 * 1024  # bytes, examples/level_assets
 
 
 class Rng:
@@ -316,23 +325,80 @@ def files():
     return out
 
 
-def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=os.path.join(here, "..", "examples", "assets"),
-                    help="output folder (default: examples/assets)")
-    ap.add_argument("--check", action="store_true",
-                    help="write nothing; exit 1 if the folder differs from what this makes")
-    args = ap.parse_args()
+# ---------------------------------------------------------------------------
+# examples/level_assets: levels -> images and atlas sprites (level_viewer.c)
+# ---------------------------------------------------------------------------
 
-    fs = files()
+def ppm(name, w, h, cell):
+    """Binary PPM (P6, 8 bits): cell x cell blocks of palette colours with a dark
+    outline, like a sheet of sprites or tiles; repeats enough that git stores it small."""
+    r = Rng(seed_of(name))
+    palette = [bytes((r.below(256), r.below(256), r.below(256))) for _ in range(6)]
+    cols = (w + cell - 1) // cell
+    blocks = [[palette[r.below(6)] for _ in range(cols)] for _ in range((h + cell - 1) // cell)]
+    edge = b"\x18\x18\x20"
+    px = bytearray()
+    for y in range(h):
+        row = blocks[y // cell]
+        for x in range(w):
+            px += edge if (x % cell == 0 or y % cell == 0) else row[x // cell]
+    return b"P6\n%d %d\n255\n" % (w, h) + bytes(px)
+
+
+def atlas(image, cell, names):
+    """An atlas: its image (relative to the atlas) and one rectangle per sprite,
+    [x, y, w, h] in pixels, cells laid out row by row on a 4-wide grid."""
+    return js({"image": image,
+               "sprites": {n: [(i % 4) * cell, (i // 4) * cell, cell, cell]
+                           for i, n in enumerate(names)}})
+
+
+def level_doc(name, size, background, sprites, decals):
+    """A level: images and sprites it needs, relative to the level file. "decals" are
+    optional: the level loads without them."""
+    return js({"name": name, "size": size, "tileset": "../textures/tiles.ppm",
+               "background": background, "sprites": sprites, "decals": decals})
+
+
+def level_files():
+    """Every file of examples/level_assets: relative path -> bytes. 11 files."""
+    out = {}
+    hero = ["idle", "run1", "run2", "jump", "fall", "hurt"]
+    items = ["coin", "gem", "key", "heart"]
+    out["atlas/hero.atlas.json"] = atlas("hero.ppm", 32, hero)
+    out["atlas/hero.ppm"] = ppm("hero", 128, 64, 32)
+    out["atlas/items.atlas.json"] = atlas("items.ppm", 16, items)
+    out["atlas/items.ppm"] = ppm("items", 64, 16, 16)
+    out["textures/tiles.ppm"] = ppm("tiles", 256, 128, 16)
+    out["textures/forest_sky.ppm"] = ppm("forest_sky", 320, 180, 20)
+    out["textures/cave_wall.ppm"] = ppm("cave_wall", 256, 160, 32)
+    out["textures/drip.ppm"] = ppm("drip", 32, 32, 8)
+    out["levels/forest.level.json"] = level_doc(
+        "Forest", [40, 12], "../textures/forest_sky.ppm",
+        {"player": "../atlas/hero.atlas.json#idle", "player_run": "../atlas/hero.atlas.json#run1",
+         "player_jump": "../atlas/hero.atlas.json#jump", "pickup": "../atlas/items.atlas.json#coin",
+         "bonus": "../atlas/items.atlas.json#heart"},
+        ["../textures/moss.ppm"])  # no such file: optional
+    out["levels/cave.level.json"] = level_doc(
+        "Cave", [32, 16], "../textures/cave_wall.ppm",
+        {"player": "../atlas/hero.atlas.json#idle", "player_hurt": "../atlas/hero.atlas.json#hurt",
+         "pickup": "../atlas/items.atlas.json#gem", "door_key": "../atlas/items.atlas.json#key"},
+        ["../textures/drip.ppm"])
+    out["README.txt"] = (
+        "Made by scripts/make-sample-assets.py for examples/level_viewer.c: two levels\n"
+        "that depend on images (binary PPM) and on sprites of two atlases. Do not edit;\n"
+        "change the script and run it again.\n").encode()
+    return out
+
+
+def check_or_write(fs, out, check, budget, label):
+    """Writes fs into out (or, with check, compares); returns the exit status."""
     total = sum(len(b) for b in fs.values())
     biggest = max(len(b) for b in fs.values())
-    if total > BUDGET or biggest > MAX_FILE:
-        sys.exit("make-sample-assets: %d bytes in all (budget %d), largest %d (max %d)"
-                 % (total, BUDGET, biggest, MAX_FILE))
-
-    out = os.path.normpath(args.out)
+    if total > budget or biggest > MAX_FILE:
+        sys.exit("make-sample-assets: %s: %d bytes in all (budget %d), largest %d (max %d)"
+                 % (label, total, budget, biggest, MAX_FILE))
+    out = os.path.normpath(out)
     stale = []
     if os.path.isdir(out):
         for dirpath, _, names in os.walk(out):
@@ -341,7 +407,7 @@ def main():
                 if rel not in fs:
                     stale.append(rel)
 
-    if args.check:
+    if check:
         bad = list(stale)
         for rel, data in sorted(fs.items()):
             p = os.path.join(out, rel)
@@ -352,7 +418,7 @@ def main():
             except OSError:
                 bad.append(rel)
         for rel in bad:
-            print("differs: %s" % rel, file=sys.stderr)
+            print("differs: %s/%s" % (label, rel), file=sys.stderr)
         return 1 if bad else 0
 
     for rel, data in sorted(fs.items()):
@@ -365,6 +431,21 @@ def main():
     for rel in stale:  # not deleted: this script only writes what it makes
         print("note: %s is not made by this script" % rel, file=sys.stderr)
     return 0
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join(here, "..", "examples", "assets"),
+                    help="output folder (default: examples/assets)")
+    ap.add_argument("--levels-out", default=os.path.join(here, "..", "examples", "level_assets"),
+                    help="output folder of the asset graph (default: examples/level_assets)")
+    ap.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 if a folder differs from what this makes")
+    args = ap.parse_args()
+    rc = check_or_write(files(), args.out, args.check, BUDGET, "assets")
+    rc |= check_or_write(level_files(), args.levels_out, args.check, LEVELS_BUDGET, "level_assets")
+    return rc
 
 
 if __name__ == "__main__":
