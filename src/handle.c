@@ -448,8 +448,43 @@ static bool handle_done(void *h) {
     return state_terminal(atomic_load(&((asset_handle_t *)h)->state));
 }
 
+/* Run-on-wait: the waiter would only sleep until a worker takes the job and hands the
+ * result back (two thread hand-offs, each a futex wake-up); when the job is still
+ * queued and reads from a built-in local source (file, pkg, mem: no I/O thread, nothing
+ * to wait for), the waiting thread runs it itself. A wait with a timeout may then
+ * return late by as long as that one read and parse take. */
+static void run_queued_job_here(asset_server_t *s, asset_handle_t *h) {
+    uv_mutex_lock(&s->lock);
+    asset__job_t *j = h->job;
+    /* only the built-in local sources: their reads wait for nothing (a user source may
+     * block until this very thread does something) */
+    bool local = j && (j->source->vt.read == asset__file_source.read ||
+                       j->source->vt.read == asset__mem_source.read ||
+                       j->source->vt.read == asset__pkg_source.read);
+    if (!local || j->state != ASSET__JOB_QUEUED || j->heap_idx == SIZE_MAX || s->stopping ||
+        (s->in_flush && asset__on_flush_thread(s))) {
+        uv_mutex_unlock(&s->lock);
+        return;
+    }
+    asset__heap_remove(s, j);
+    j->state = ASSET__JOB_RUNNING;
+    s->running++;
+    s->caller_runs++;
+    for (asset_handle_t *o = j->handles; o; o = o->job_next)
+        atomic_store(&o->state, ASSET_STATE_LOADING);
+    uv_mutex_unlock(&s->lock);
+    asset_server_t *owner = asset__thread_owner; /* as on a worker: destroy refuses here */
+    asset__thread_owner = s;
+    asset__job_run(s, j);
+    asset__thread_owner = owner;
+    uv_mutex_lock(&s->lock);
+    if (--s->caller_runs == 0 && s->stopping) uv_cond_broadcast(&s->done_cond);
+    uv_mutex_unlock(&s->lock);
+}
+
 asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
+    if (timeout_ms != 0) run_queued_job_here(h->server, h);
     asset_status_t rc = asset__wait(h->server, handle_done, h, timeout_ms);
     return rc == ASSET_OK ? h->status : rc;
 }

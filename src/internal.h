@@ -324,7 +324,8 @@ struct asset_server {
     uv_thread_t flush_thread; /* [lock] the last flushing thread */
     bool in_flush;            /* [lock] */
     unsigned waiters;         /* [lock] threads in done_cond */
-    unsigned running;         /* [lock] jobs a worker is on */
+    unsigned running;         /* [lock] jobs a worker (or a waiting caller) is on */
+    unsigned caller_runs;     /* [lock] jobs run by asset_handle_wait on its own thread */
     /* every live handle [lock] */
     asset_handle_t *all;
     /* batches [lock]: every live one, and those with late callbacks to fire */

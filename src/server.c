@@ -152,7 +152,7 @@ void asset_server_destroy(asset_server_t *s) {
     if (io) asset__io_stop(io); /* aborts transfers, which finish their requests */
     s->io = NULL;
     uv_mutex_lock(&s->lock);
-    while (s->running_async) uv_cond_wait(&s->done_cond, &s->lock);
+    while (s->running_async || s->caller_runs) uv_cond_wait(&s->done_cond, &s->lock);
     uv_mutex_unlock(&s->lock);
     /* no other thread touches the server from here */
     asset__batch_free_all(s);

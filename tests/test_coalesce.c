@@ -107,14 +107,15 @@ static void test_cancelling_every_coalesced_handle_stops_the_read(void **state) 
     asset_server_config_t cfg = {.max_workers = 1};
     asset_server_t *s = asset_server_create(&cfg);
     tu_gate_t *g = tu_gate_register(s, "gate");
+    tu_gate_t *echo = tu_gate_register(s, "echo"); /* a user source: no waiter runs it */
+    tu_gate_open(echo);
     asset_handle_t *h1 = asset_server_load(s, "gate://both", NULL);
     asset_handle_t *h2 = asset_server_load(s, "gate://both", NULL);
     tu_gate_wait_entered(g, 1);
     asset_handle_cancel(h1);
     asset_handle_cancel(h2);
     /* the gate stays closed: the next job can only run once the read saw the cancel */
-    assert_int_equal(asset_mem_put(s, "after", "1", 1), ASSET_OK);
-    asset_handle_t *after = asset_server_load(s, "mem://after", NULL);
+    asset_handle_t *after = asset_server_load(s, "echo://after", NULL);
     assert_int_equal(tu_wait(after), ASSET_OK);
     assert_int_equal(tu_gate_cancelled_seen(g), 1);
     assert_int_equal(tu_wait(h1), ASSET_E_CANCELLED);
@@ -124,6 +125,7 @@ static void test_cancelling_every_coalesced_handle_stops_the_read(void **state) 
     asset_handle_release(after);
     asset_server_destroy(s);
     tu_gate_free(g);
+    tu_gate_free(echo);
 }
 
 /* ---- priorities ---- */

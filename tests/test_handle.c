@@ -780,13 +780,16 @@ static void test_cancel_while_reading_stops_the_read(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
+    /* the barrier load goes through a user source: a waiter never runs those itself */
+    tu_gate_t *echo = tu_gate_register(s, "echo");
+    tu_gate_open(echo);
     put(s, "after", "x");
     asset_handle_t *h = asset_server_load(s, "gate://slow", NULL);
     tu_gate_wait_entered(g, 1);
     assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADING);
     asset_handle_cancel(h);
     /* one worker: this load runs only once the cancelled read has returned */
-    asset_handle_t *after = asset_server_load(s, "mem://after", NULL);
+    asset_handle_t *after = asset_server_load(s, "echo://after", NULL);
     assert_int_equal(tu_wait(after), ASSET_OK);
     assert_int_equal(tu_gate_cancelled_seen(g), 1); /* the read saw the cancel */
     assert_int_equal(asset_handle_state(h), ASSET_STATE_CANCELLED);
@@ -799,6 +802,7 @@ static void test_cancel_while_reading_stops_the_read(void **state) {
     asset_handle_release(h);
     asset_server_destroy(s);
     tu_gate_free(g);
+    tu_gate_free(echo);
 }
 
 static void test_cancel_of_shared_job_stops_only_when_all_cancel(void **state) {
@@ -830,13 +834,16 @@ static void test_cancel_of_every_sharer_stops_the_read(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
+    /* the barrier load goes through a user source: a waiter never runs those itself */
+    tu_gate_t *echo = tu_gate_register(s, "echo");
+    tu_gate_open(echo);
     put(s, "after", "x");
     asset_handle_t *a = asset_server_load(s, "gate://shared", NULL);
     asset_handle_t *b = asset_server_load(s, "gate://shared", NULL);
     tu_gate_wait_entered(g, 1);
     asset_handle_cancel(a);
     asset_handle_cancel(b);
-    asset_handle_t *after = asset_server_load(s, "mem://after", NULL);
+    asset_handle_t *after = asset_server_load(s, "echo://after", NULL);
     assert_int_equal(tu_wait(after), ASSET_OK);
     assert_int_equal(tu_gate_cancelled_seen(g), 1);
     assert_int_equal(asset_handle_state(a), ASSET_STATE_CANCELLED);
@@ -846,6 +853,7 @@ static void test_cancel_of_every_sharer_stops_the_read(void **state) {
     asset_handle_release(b);
     asset_server_destroy(s);
     tu_gate_free(g);
+    tu_gate_free(echo);
 }
 
 static void test_cancel_after_done_is_a_noop(void **state) {
@@ -1074,8 +1082,39 @@ static void test_on_completed_with_null_callback_returns_zero(void **state) {
     asset_server_destroy(s);
 }
 
+/* Run-on-wait (issue 13): the waiting thread runs a still-queued local load itself
+ * instead of sleeping through two thread hand-offs. With the only worker held by a
+ * gated read, the wait still completes (before: it timed out). */
+static void test_wait_runs_a_queued_local_load_on_the_waiting_thread(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *blocker = asset_server_load(s, "gate://hold", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker is busy */
+    put(s, "x", "value");
+    asset_handle_t *h = asset_server_load(s, "mem://x", NULL);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_OK);
+    tu_expect_text(h, "value");
+    assert_int_equal(tu_gate_entered(g), 1);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.loading, 1); /* the gated read; ours ran and finished here */
+    /* a user source is never run by a waiter: it may wait for this very thread */
+    asset_handle_t *u = asset_server_load(s, "gate://queued", NULL);
+    assert_int_equal(asset_handle_wait(u, 50), ASSET_E_TIMEOUT);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(blocker), ASSET_OK);
+    assert_int_equal(tu_wait(u), ASSET_OK);
+    asset_handle_release(u);
+    asset_handle_release(blocker);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
         cmocka_unit_test(test_terminal_state_visible_only_at_flush),
         cmocka_unit_test(test_failed_state_visible_only_at_flush),
         cmocka_unit_test(test_progress_reaches_one_when_loaded),
