@@ -1,7 +1,7 @@
 /* test_torture.c - allocation-failure torture.
  *
  * Every scenario (load a file, load JSON, load over HTTP, batches, a manifest, destroy
- * with loads in flight) runs once through a counting allocator installed with
+ * with loads in flight, the asset graph: see sc_graph for what it accepts) runs once through a counting allocator installed with
  * asset_set_allocator() to learn how many allocations it makes (N), then again once per
  * failure point k, in a forked child, with the k-th allocation (asset_alloc or
  * asset_realloc, counted from the scenario's start, every thread included) answered
@@ -27,6 +27,7 @@
  *   ASSET_TORTURE_POINT=k      run only point k, in this process (no fork: for gdb)
  *   ASSET_TORTURE_BACKTRACE=1  print a backtrace where each injected failure hits
  *   ASSET_TORTURE_TIMEOUT=s    seconds a child may take (default 120)
+ *   ASSET_XFAIL_STRICT=1       known core bugs fail instead of XFAIL (see known_bug())
  */
 #include <setjmp.h>
 #include <stdarg.h>
