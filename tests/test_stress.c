@@ -13,7 +13,13 @@
  *   - no cache is ever above its budget (checked under the server lock, often);
  *   - no leak: a counting allocator is installed for the process, and after each
  *     round's destroy the allocations alive are those alive before its create;
- *   - no hang: rounds that drain wait for every load with a bound.
+ *   - no hang: rounds that drain wait for every load with a bound;
+ *   - the graph: random documents of the "gr" loader (mem://gr/K.gr) depend on mem://,
+ *     slow:// and each other (optional ones, failing ones, cycles of any length), publish
+ *     labels (loaded as "uri#a"), and have a finalize step that may answer PENDING once;
+ *     they change during the round (mem_put). Every parent that LOADED has every required
+ *     dependency LOADED when its callback fires; FREE_ON_FLUSH_THREAD values are freed
+ *     on the flush thread only (this thread).
  *
  * Deterministic choices: a fixed seed (ASSET_STRESS_SEED, printed). Size:
  * ASSET_STRESS_LOADS (default 100000, also under ASan and TSan, where it takes seconds;
@@ -113,6 +119,7 @@ static asset_status_t slow_read(void *ctx, asset_request_t *r) {
     return ASSET_OK;
 }
 
+
 /* ---- fixtures ---- */
 static char *g_dir;
 static char *g_pkgdir;
@@ -122,6 +129,119 @@ static bool g_have_nginx;
 #define NMEM 24
 #define NHTTP 8
 #define CACHE_BUDGET 6000 /* small: evictions all the time */
+
+/* ---- the graph loader "gr": lines "dep URI", "opt URI", "label NAME", "pend" ---- */
+#define NGRAPH 16
+/* Graph loads in the rounds. Off by default while a known core bug stands (graph.c
+ * step() frees a job whose parse still runs: test_torture's
+ * test_job_is_not_freed_while_its_parse_runs); ASSET_STRESS_GRAPH=1 or
+ * ASSET_XFAIL_STRICT=1 turns them on. */
+static bool g_graph;
+static uv_thread_t g_main_thread;
+static atomic_int g_gr_off_thread_frees;
+
+static char *gr_dup(const char *t, size_t n) {
+    char *d = asset_alloc(n + 1);
+    if (d) {
+        memcpy(d, t, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+static void gr_free(void *ctx, void *value) {
+    (void)ctx;
+    uv_thread_t self = uv_thread_self();
+    if (!uv_thread_equal(&self, &g_main_thread)) atomic_fetch_add(&g_gr_off_thread_frees, 1);
+    asset_free(value);
+}
+
+static void dep_observer(asset_handle_t *h, void *user);
+
+static asset_status_t gr_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    const char *text = (const char *)asset_parse_data(p);
+    char line[256];
+    for (const char *c = text; *c;) {
+        size_t n = strcspn(c, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)n, c);
+        c += n + (c[n] == '\n');
+        if (!strncmp(line, "dep ", 4) || !strncmp(line, "opt ", 4)) {
+            asset_load_options_t o = {.optional = line[0] == 'o'};
+            asset_handle_t *d = asset_parse_depend(p, line + 4, &o);
+            if (!d) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+            /* dependency handles count in the stats: observe them too */
+            if (!asset_handle_on_completed(d, dep_observer, NULL))
+                return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        } else if (!strncmp(line, "label ", 6)) {
+            char *v = gr_dup(line + 6, strlen(line + 6));
+            if (!v || asset_parse_add_labeled(p, line + 6, v, strlen(v), NULL, NULL) != ASSET_OK) {
+                asset_free(v);
+                return asset_parse_fail(p, ASSET_E_PARSE, "label %s refused", line + 6);
+            }
+        }
+    }
+    char *v = gr_dup(text, asset_parse_size(p));
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    asset_parse_set_value(p, v, asset_parse_size(p));
+    return ASSET_OK;
+}
+
+/* "pend" answers PENDING once: the value is replaced by one that says "done". */
+static asset_status_t gr_finalize(void *ctx, asset_finalize_t *f) {
+    (void)ctx;
+    const char *text = asset_finalize_value(f);
+    uv_thread_t self = uv_thread_self();
+    if (!uv_thread_equal(&self, &g_main_thread))
+        return asset_finalize_fail(f, ASSET_E_IO, "finalize off the flush thread");
+    if (strstr(text, "pend") && !strstr(text, "done")) {
+        size_t n = strlen(text);
+        char *v = asset_alloc(n + 6);
+        if (!v) return asset_finalize_fail(f, ASSET_E_NO_MEMORY, "out of memory");
+        memcpy(v, text, n);
+        memcpy(v + n, "\ndone", 6);
+        asset_finalize_set_value(f, v, n + 5);
+        return ASSET_PENDING;
+    }
+    for (size_t i = 0; i < asset_finalize_dependency_count(f); i++) {
+        asset_handle_t *d = asset_finalize_dependency(f, i);
+        if (!d || (!d->optional && !(d->decided && d->status == ASSET_OK)))
+            return asset_finalize_fail(f, ASSET_E_IO, "finalize before a dependency was done");
+    }
+    return ASSET_OK;
+}
+
+/* A random document for mem://gr/K.gr. */
+static int gen_graph_doc(char *buf, size_t n) {
+    size_t len = 0;
+    unsigned deps = rn(5);
+    for (unsigned i = 0; i < deps && len + 64 < n; i++) {
+        const char *kind = rn(5) ? "dep" : "opt";
+        unsigned k = rn(100);
+        if (k < 35)
+            len += (size_t)snprintf(buf + len, n - len, "%s %u.gr\n", kind, rn(NGRAPH));
+        else if (k < 45)
+            len += (size_t)snprintf(buf + len, n - len, "%s %u.gr#a\n", kind, rn(NGRAPH));
+        else if (k < 75)
+            len += (size_t)snprintf(buf + len, n - len, "%s mem://m/%u\n", kind, rn(NMEM));
+        else if (k < 95)
+            len += (size_t)snprintf(buf + len, n - len, "%s slow://%u%s\n", kind, rn(1000),
+                                    rn(8) ? "" : "/fail");
+        else
+            len += (size_t)snprintf(buf + len, n - len, "%s mem://m/missing%u\n", kind, rn(4));
+    }
+    if (rn(2)) len += (size_t)snprintf(buf + len, n - len, "label a\n");
+    if (rn(4) == 0) len += (size_t)snprintf(buf + len, n - len, "pend\n");
+    len += (size_t)snprintf(buf + len, n - len, "v %u", rn(1000));
+    return (int)len;
+}
+
+static void put_graph_doc(asset_server_t *s, unsigned k) {
+    char key[32], doc[512];
+    snprintf(key, sizeof key, "gr/%u.gr", k);
+    int n = gen_graph_doc(doc, sizeof doc);
+    asset_mem_put(s, key, doc, (size_t)n);
+}
 
 /* ---- records: one per handle, owned by the test, touched on the main thread only ---- */
 typedef struct rec {
@@ -149,6 +269,7 @@ typedef struct round {
     size_t nlive;
     uint64_t obs_loaded, obs_failed, obs_cancelled;
     uint64_t loads, cancels, tag_cancels, cb_releases, late_connects, disconnects, batches;
+    uint64_t dep_done; /* dependency handles done */
     char err[512];
 } round_t;
 
@@ -170,6 +291,16 @@ static void check_handle_cb(asset_handle_t *h) {
     if (st == ASSET_STATE_LOADED && !asset_handle_value(h)) RFAIL("LOADED without a value");
     if (st != ASSET_STATE_LOADED && !asset_handle_error_message(h)[0])
         RFAIL("%s: failed without a message", asset_handle_uri(h));
+    if (st == ASSET_STATE_LOADED) { /* the graph: a LOADED parent has its required deps */
+        for (size_t i = 0, n = asset_handle_dependency_count(h); i < n; i++) {
+            asset_handle_t *d = asset_handle_dependency(h, i);
+            if (!d) RFAIL("%s: dependency %zu of %zu is NULL", asset_handle_uri(h), i, n);
+            else if (!d->optional && asset_handle_state(d) != ASSET_STATE_LOADED)
+                RFAIL("%s LOADED, its required dependency %s is %d (%s)", asset_handle_uri(h),
+                      asset_handle_uri(d), (int)asset_handle_state(d),
+                      asset_handle_error_message(d));
+        }
+    }
 }
 
 static void drop_live(rec_t *rc) {
@@ -202,6 +333,20 @@ static void observer(asset_handle_t *h, void *user) {
         drop_live(rc);
         g_r->cb_releases++;
     }
+}
+
+/* On every dependency handle (connected by the gr loader's parse). */
+static void dep_observer(asset_handle_t *h, void *user) {
+    (void)user;
+    check_handle_cb(h);
+    asset_state_t st = asset_handle_state(h);
+    if (st == ASSET_STATE_LOADED)
+        g_r->obs_loaded++;
+    else if (st == ASSET_STATE_CANCELLED)
+        g_r->obs_cancelled++;
+    else
+        g_r->obs_failed++;
+    g_r->dep_done++;
 }
 
 static void extra(asset_handle_t *h, void *user) {
@@ -243,6 +388,11 @@ static void batch_done(asset_batch_t *b, void *user) {
 /* ---- what to load ---- */
 
 static char *pick_uri(char *buf, size_t n) {
+    if (g_graph && rn(100) < 15) { /* the graph: whole documents, their labels, an unknown label */
+        unsigned g = rn(NGRAPH), l = rn(10);
+        snprintf(buf, n, "mem://gr/%u.gr%s", g, l < 6 ? "" : l < 9 ? "#a" : "#zz");
+        return buf;
+    }
     unsigned k = rn(100);
     if (k < 25) {
         snprintf(buf, n, "file://%s/f%u.%s", g_dir, rn(NFILES), rn(3) ? "bin" : "json");
@@ -400,6 +550,8 @@ static void random_action(round_t *r) {
         snprintf(key, sizeof key, "m/%u%s", m, rn(4) ? "" : ".json");
         int n = snprintf(val, sizeof val, "{\"m\": %u, \"v\": %u}", m, rn(1000));
         asset_mem_put(r->s, key, val, (size_t)n);
+    } else if (k < 143) {
+        put_graph_doc(r->s, rn(NGRAPH));
     } else if (k < 145) {
         char uri[4200];
         asset_server_invalidate(r->s, pick_uri(uri, sizeof uri));
@@ -467,6 +619,16 @@ static void run_round(unsigned idx, unsigned nloads, bool drain) {
     assert_int_equal(asset_server_register_source(r->s, &slow, NULL), ASSET_OK);
     assert_int_equal(tu_counting_loader_register(r->s, "counting", ".cnt", &g_counter, 2000),
                      ASSET_OK);
+    static const char *const gr_suffixes[] = {".gr", NULL};
+    asset_loader_t gr = {.abi = ASSET_LOADER_ABI,
+                         .name = "gr",
+                         .suffixes = gr_suffixes,
+                         .parse = gr_parse,
+                         .free_value = gr_free,
+                         .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD,
+                         .finalize = gr_finalize};
+    assert_int_equal(asset_server_register_loader(r->s, &gr, NULL, 0), ASSET_OK);
+    for (unsigned k = 0; k < NGRAPH; k++) put_graph_doc(r->s, k);
     for (unsigned m = 0; m < NMEM; m++) {
         char key[32], val[64];
         snprintf(key, sizeof key, "m/%u", m);
@@ -512,15 +674,17 @@ static void run_round(unsigned idx, unsigned nloads, bool drain) {
         "stress round %2u: %6" PRIu64 " loads (%" PRIu64 " batches), %" PRIu64 " loaded, %" PRIu64
         " failed, %" PRIu64 " cancelled (%" PRIu64 " cancels, %" PRIu64 " tag cancels), %" PRIu64
         " coalesced, %" PRIu64 " evictions, %" PRIu64 " released in callbacks, %" PRIu64
-        " http requests, %s (%" PRIu64 " in flight)\n",
+        " http requests, %" PRIu64 " dependencies done, %s (%" PRIu64 " in flight)\n",
         idx, r->loads, r->batches, st.completed, st.failed, st.cancelled, r->cancels,
         r->tag_cancels, st.coalesced, st.cache_evictions, r->cb_releases, st.http_requests,
-        drain ? "drained, then destroyed" : "destroyed", st.pending + st.loading);
+        r->dep_done, drain ? "drained, then destroyed" : "destroyed", st.pending + st.loading);
     g_total_loads += r->loads;
     r->destroying = true;
     asset_server_destroy(r->s);
     long leaked = atomic_load(&g_live) - live0;
     if (leaked) RFAIL("LEAK: %ld allocation(s) alive after destroy", leaked);
+    int off = atomic_exchange(&g_gr_off_thread_frees, 0);
+    if (off) RFAIL("%d FREE_ON_FLUSH_THREAD value(s) freed off the flush thread", off);
     char err[512];
     snprintf(err, sizeof err, "%s", r->err);
     for (size_t i = 0; i < r->nrecs; i++) free(r->recs[i]);
@@ -548,8 +712,11 @@ static void test_stress(void **state) {
     if (per > total) per = total;
     if (per < 10) per = 10;
     g_rng = seed * 2654435761u + 1;
-    print_message("stress: seed %lu, %lu loads in rounds of %lu%s\n", seed, total, per,
-                  g_have_nginx ? "" : " (no nginx: http skipped)");
+    print_message("stress: seed %lu, %lu loads in rounds of %lu%s%s\n", seed, total, per,
+                  g_have_nginx ? "" : " (no nginx: http skipped)",
+                  g_graph ? ", with graphs"
+                          : " (graphs off: XFAIL, known bug in graph.c step(); "
+                            "ASSET_STRESS_GRAPH=1 turns them on)");
     uint64_t t0 = uv_hrtime();
     for (unsigned idx = 0; g_total_loads < total; idx++) {
         unsigned long left = total - g_total_loads;
@@ -563,6 +730,8 @@ static int group_setup(void **state) {
     (void)state;
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
     asset_set_allocator(&hook);
+    g_main_thread = uv_thread_self();
+    g_graph = env_ulong("ASSET_STRESS_GRAPH", 0) || env_ulong("ASSET_XFAIL_STRICT", 0);
     g_dir = tu_mkdtemp();
     g_pkgdir = tu_path(g_dir, "pkg");
     for (unsigned i = 0; i < NFILES; i++) {

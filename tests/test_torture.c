@@ -1,7 +1,7 @@
 /* test_torture.c - allocation-failure torture.
  *
  * Every scenario (load a file, load JSON, load over HTTP, batches, a manifest, destroy
- * with loads in flight) runs once through a counting allocator installed with
+ * with loads in flight, the asset graph: see sc_graph for what it accepts) runs once through a counting allocator installed with
  * asset_set_allocator() to learn how many allocations it makes (N), then again once per
  * failure point k, in a forked child, with the k-th allocation (asset_alloc or
  * asset_realloc, counted from the scenario's start, every thread included) answered
@@ -27,6 +27,7 @@
  *   ASSET_TORTURE_POINT=k      run only point k, in this process (no fork: for gdb)
  *   ASSET_TORTURE_BACKTRACE=1  print a backtrace where each injected failure hits
  *   ASSET_TORTURE_TIMEOUT=s    seconds a child may take (default 120)
+ *   ASSET_XFAIL_STRICT=1       known core bugs fail instead of XFAIL (see known_bug())
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -165,6 +166,12 @@ typedef struct run {
 static int g_wait_ms = 15000;
 
 static bool injected(void) { return atomic_load(&g_injected) > 0; }
+
+/* Bugs found in the core and not fixed yet (described in docs/reliability.md) are
+ * tolerated by the scenarios, and their deterministic regressions report XFAIL (skip),
+ * unless ASSET_XFAIL_STRICT=1: then they fail like any other. A regression marked known
+ * that no longer reproduces fails (XPASS): remove its mark. */
+static bool g_strict;
 
 #define FAIL(...)                                                     \
     do {                                                              \
@@ -576,15 +583,434 @@ done:
     uv_mutex_destroy(&st.mu);
 }
 
+/* ---- the asset graph: dependencies, labels, finalize, cancel, destroy in flight ----
+ *
+ * A line-format loader (as in test_graph.c): "dep URI" / "opt URI" (asset_parse_depend,
+ * optional), "label NAME" (a sub-asset whose value is "NAME"), "pend N" (finalize
+ * returns PENDING N times first), "gpu" (finalize replaces the value with "gpu:", cost
+ * 7). The value is a copy of the text. Loader "g" (.g) has a finalize step and
+ * FREE_ON_FLUSH_THREAD; loader "n" (.n) is ABI 1, with neither.
+ *
+ * What is acceptable once an allocation failed: a handle LOADED with the right value;
+ * or FAILED with ASSET_E_NO_MEMORY; or FAILED with ASSET_E_DEPENDENCY whose message says
+ * "out of memory" (a dependency ran out of memory: the chain's message ends with that
+ * dependency's own message). Nothing else: a cancelled shared dependency, a NOT_FOUND
+ * label or a cycle message where there is no cycle would be a bug. A parent that fails
+ * with a dependency cycle must say "dependency cycle" (or run out of memory). */
+
+typedef struct gtl {
+    atomic_int finalizes, pendings, frees_off_flush_thread;
+    uv_thread_t flush_thread;
+    uv_mutex_t mu; /* pend table: finalize runs on the flush thread only, but keep it simple */
+    char pend_uri[8][64];
+    int pend_left[8];
+    int npend;
+} gtl_t;
+
+static char *gt_dup(const char *s, size_t n) {
+    char *d = asset_alloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+static void gt_free(void *ctx, void *value) {
+    gtl_t *g = ctx;
+    uv_thread_t self = uv_thread_self();
+    if (!uv_thread_equal(&self, &g->flush_thread)) {
+        atomic_fetch_add(&g->frees_off_flush_thread, 1);
+        if (g_backtrace) { /* where: for the report */
+            void *frames[32];
+            int n = backtrace(frames, 32);
+            fprintf(stderr, "torture: FREE_ON_FLUSH_THREAD value freed off the flush thread:\n");
+            backtrace_symbols_fd(frames, n, 2);
+        }
+    }
+    asset_free(value);
+}
+
+static void arm_this_thread(unsigned long k);
+static uv_sem_t g_block_entered, g_block_release; /* "block": test_graph_race... */
+static asset_status_t gt_parse_lines(asset_parse_t *p, const char *text, bool *armed);
+
+/* Regression documents also use "arm K" (fail the K-th allocation of this worker from
+ * here until the parse returns), "failrecord" (fail the first allocation after parse
+ * returns: the value's record) and "setfail" (set a value, then fail). */
+static asset_status_t gt_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    const char *text = (const char *)asset_parse_data(p);
+    bool armed = false;
+    asset_status_t st = gt_parse_lines(p, text, &armed);
+    if (armed) atomic_store(&g_fail_at, 0); /* g_injected still tells whether it hit */
+    if (st != ASSET_OK) return st;
+    char *v = gt_dup(text, asset_parse_size(p));
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    asset_parse_set_value(p, v, asset_parse_size(p));
+    if (strstr(text, "setfail")) return asset_parse_fail(p, ASSET_E_PARSE, "set, then failed");
+    if (strstr(text, "failrecord")) arm_this_thread(1);
+    return ASSET_OK;
+}
+
+static asset_status_t gt_parse_lines(asset_parse_t *p, const char *text, bool *armed) {
+    char line[256];
+    for (const char *c = text; *c;) {
+        size_t n = strcspn(c, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)n, c);
+        c += n + (c[n] == '\n');
+        if (!strncmp(line, "dep ", 4) || !strncmp(line, "opt ", 4)) {
+            asset_load_options_t o = {.optional = line[0] == 'o'};
+            if (!asset_parse_depend(p, line + 4, &o))
+                return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory adding %s", line + 4);
+        } else if (!strncmp(line, "label ", 6)) {
+            char *v = gt_dup(line + 6, strlen(line + 6));
+            if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+            asset_status_t st = asset_parse_add_labeled(p, line + 6, v, strlen(v), NULL, NULL);
+            if (st != ASSET_OK) {
+                asset_free(v);
+                return asset_parse_fail(p, st, "label %s: %s", line + 6, asset_strerror(st));
+            }
+        } else if (!strcmp(line, "block")) { /* the race regression: parse waits */
+            uv_sem_post(&g_block_entered);
+            uv_sem_wait(&g_block_release);
+        } else if (!strncmp(line, "arm ", 4)) {
+            arm_this_thread(strtoul(line + 4, NULL, 10));
+            *armed = true;
+        }
+    }
+    return ASSET_OK;
+}
+
+static asset_status_t gt_finalize(void *ctx, asset_finalize_t *f) {
+    gtl_t *g = ctx;
+    atomic_fetch_add(&g->finalizes, 1);
+    const char *text = asset_finalize_value(f);
+    const char *pend = strstr(text, "pend ");
+    if (pend) {
+        int *left = NULL;
+        uv_mutex_lock(&g->mu);
+        for (int i = 0; i < g->npend && !left; i++)
+            if (!strcmp(g->pend_uri[i], asset_finalize_uri(f))) left = &g->pend_left[i];
+        if (!left && g->npend < 8) {
+            snprintf(g->pend_uri[g->npend], sizeof g->pend_uri[0], "%s", asset_finalize_uri(f));
+            g->pend_left[g->npend] = atoi(pend + 5);
+            left = &g->pend_left[g->npend++];
+        }
+        bool again = left && (*left)-- > 0;
+        uv_mutex_unlock(&g->mu);
+        if (again) {
+            atomic_fetch_add(&g->pendings, 1);
+            return ASSET_PENDING;
+        }
+    }
+    if (strstr(text, "gpu")) {
+        char *gpu = gt_dup("gpu:", 4);
+        if (!gpu) return asset_finalize_fail(f, ASSET_E_NO_MEMORY, "out of memory");
+        asset_finalize_set_value(f, gpu, 7);
+    }
+    return ASSET_OK;
+}
+
+/* A source whose reads block until the gate opens (or the read is cancelled); it
+ * delivers the path. */
+typedef struct ggate {
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int entered;
+    bool open;
+} ggate_t;
+
+static asset_status_t ggate_read(void *ctx, asset_request_t *req) {
+    ggate_t *g = ctx;
+    uv_mutex_lock(&g->mu);
+    g->entered++;
+    uv_cond_broadcast(&g->cond);
+    while (!g->open && !asset_request_cancelled(req)) /* cancel can only be polled */
+        (void)uv_cond_timedwait(&g->cond, &g->mu, 1000000);
+    bool open = g->open;
+    uv_mutex_unlock(&g->mu);
+    if (!open) return ASSET_E_CANCELLED;
+    const char *path = asset_request_path(req);
+    return asset_request_write(req, path, strlen(path));
+}
+
+/* Waits (flushing) until the gate saw n reads, or every handle given is done, or the
+ * bound passes (then the scenario goes on: the judges catch a hang). */
+static void ggate_wait(asset_server_t *s, ggate_t *g, int n, asset_handle_t *a,
+                       asset_handle_t *b) {
+    uint64_t end = uv_hrtime() + (uint64_t)g_wait_ms * 1000000u;
+    uv_mutex_lock(&g->mu);
+    while (g->entered < n && uv_hrtime() < end) {
+        uv_mutex_unlock(&g->mu);
+        asset_server_flush(s);
+        bool live = (a && !asset_handle_is_done(a)) || (b && !asset_handle_is_done(b));
+        uv_mutex_lock(&g->mu);
+        if (!live) break;
+        (void)uv_cond_timedwait(&g->cond, &g->mu, 1000000);
+    }
+    uv_mutex_unlock(&g->mu);
+}
+
+static void ggate_open(ggate_t *g) {
+    uv_mutex_lock(&g->mu);
+    g->open = true;
+    uv_cond_broadcast(&g->cond);
+    uv_mutex_unlock(&g->mu);
+}
+
+static bool verify_text(const void *value, const void *arg) {
+    return value && !strcmp(value, arg);
+}
+
+static bool verify_prefix(const void *value, const void *arg) {
+    return value && !strncmp(value, arg, strlen(arg));
+}
+
+/* A dependency failure whose reason was lost: "" or ending in "a dependency failed". */
+static bool lost_message(const char *msg) {
+    size_t n = strlen(msg), k = strlen(asset_strerror(ASSET_E_DEPENDENCY));
+    return n == 0 || (n >= k && !strcmp(msg + n - k, asset_strerror(ASSET_E_DEPENDENCY)));
+}
+
+/* judge() for graph loads: also accepts ASSET_E_DEPENDENCY saying "out of memory" once
+ * an allocation failed, and wants `must` in the message of an expected failure. */
+static bool gjudge(run_t *r, asset_handle_t *h, asset_status_t expect, verify_fn verify,
+                   const void *arg, const char *must) {
+    if (!h) return injected();
+    if (asset_handle_wait(h, g_wait_ms) == ASSET_E_TIMEOUT) {
+        snprintf(r->err, sizeof r->err, "%s: HANG: not done after %d ms", asset_handle_uri(h),
+                 g_wait_ms);
+        return false;
+    }
+    asset_status_t st = asset_handle_error(h);
+    const char *msg = asset_handle_error_message(h);
+    if (injected() && st == ASSET_E_DEPENDENCY && strstr(msg, "out of memory")) return true;
+    /* known bug: the chain's message could not be allocated and the reason is lost */
+    if (!g_strict && injected() && st == ASSET_E_DEPENDENCY && lost_message(msg)) return true;
+    if (!judge(r, h, expect, verify, arg)) return false;
+    if (st == expect && expect != ASSET_OK && must && !strstr(msg, must) &&
+        !(injected() && !msg[0])) { /* the message itself may be what failed */
+        snprintf(r->err, sizeof r->err, "%s: message \"%s\" lacks \"%s\"", asset_handle_uri(h),
+                 msg, must);
+        return false;
+    }
+    return true;
+}
+
+typedef struct gcb {
+    run_t *r;
+    atomic_int fired;
+} gcb_t;
+
+/* For loads left in flight at destroy: may fire before (an injected failure can end
+ * them), never during destroy, at most once. */
+static void inflight_cb(asset_handle_t *h, void *user) {
+    gcb_t *c = user;
+    (void)h;
+    if (atomic_load(&c->r->destroying)) atomic_fetch_add(&c->r->late_cb, 1);
+    atomic_fetch_add(&c->fired, 1);
+}
+
+static const char *const g_inflight_uris[3] = {"mem://inflight.g", "mem://inflight.g#y",
+                                               "mem://fin.g"};
+
+static void sc_graph(run_t *r) {
+    gtl_t gl;
+    memset(&gl, 0, sizeof gl);
+    gl.flush_thread = uv_thread_self();
+    uv_mutex_init(&gl.mu);
+    ggate_t gate = {0}, hold = {0};
+    uv_mutex_init(&gate.mu);
+    uv_cond_init(&gate.cond);
+    uv_mutex_init(&hold.mu);
+    uv_cond_init(&hold.cond);
+    gcb_t cbs[3] = {{r, 0}, {r, 0}, {r, 0}};
+    asset_handle_t *top = NULL, *lab_before = NULL, *lab_after = NULL, *p1 = NULL,
+                   *p2 = NULL, *fl[3] = {0};
+    asset_server_config_t cfg = {.max_workers = 2};
+    asset_server_t *s = create(r, &cfg);
+    if (!s) goto done;
+    static const char *const g_suf[] = {".g", NULL}, *const n_suf[] = {".n", NULL};
+    asset_loader_t g = {.abi = ASSET_LOADER_ABI,
+                        .name = "g",
+                        .suffixes = g_suf,
+                        .parse = gt_parse,
+                        .free_value = gt_free,
+                        .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD,
+                        .finalize = gt_finalize};
+    asset_loader_t n = {.abi = 1, .name = "n", .suffixes = n_suf, .parse = gt_parse};
+    asset_source_t gs = {ASSET_SOURCE_ABI, "gate", 0, ggate_read, NULL, NULL};
+    asset_source_t hs = {ASSET_SOURCE_ABI, "hold", 0, ggate_read, NULL, NULL};
+    int rc[4] = {asset_server_register_loader(s, &g, &gl, 0),
+                 asset_server_register_loader(s, &n, &gl, 0),
+                 asset_server_register_source(s, &gs, &gate),
+                 asset_server_register_source(s, &hs, &hold)};
+    for (int i = 0; i < 4; i++) {
+        if (rc[i] == ASSET_OK) continue;
+        if (rc[i] == ASSET_E_NO_MEMORY && injected()) goto out;
+        FAIL("register %d: %s", i, asset_err_name(rc[i]));
+    }
+    static const char *const docs[][2] = {
+        {"top.g", "dep left.n\ndep right.n\nopt nope.n\nlabel hero\npend 1\ngpu"},
+        {"left.n", "dep bottom.g"},
+        {"right.n", "dep bottom.g"},
+        {"bottom.g", "leaf"},
+        {"p1.n", "dep gate://shared\ndep gate://only1"},
+        {"p2.n", "dep gate://shared"},
+        {"inflight.g", "dep hold://x\ndep bottom.g\nlabel y\npend 2"},
+        {"fin.g", "pend 1000000"},
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+        int m = asset_mem_put(s, docs[i][0], docs[i][1], strlen(docs[i][1]));
+        if (m == ASSET_OK) continue;
+        if (m == ASSET_E_NO_MEMORY && injected()) goto out;
+        FAIL("mem_put %s: %s", docs[i][0], asset_err_name(m));
+    }
+    /* 1. a diamond (top -> left, right -> bottom), an optional missing dependency, a
+     * label asked for before the parse and after it, a finalize that returns PENDING
+     * once and replaces the value; a cycle of two beside it */
+    top = load(r, s, "mem://top.g", NULL);
+    lab_before = load(r, s, "mem://top.g#hero", NULL);
+    if (!gjudge(r, top, ASSET_OK, verify_text, "gpu:", NULL)) goto out;
+    if (!gjudge(r, lab_before, ASSET_OK, verify_text, "hero", NULL)) goto out;
+    if (top && asset_handle_error(top) == ASSET_OK) {
+        if (asset_handle_dependency_count(top) != 3) FAIL("top: %zu dependencies, expected 3",
+                                                          asset_handle_dependency_count(top));
+        asset_handle_t *l = asset_handle_dependency(top, 0), *rt = asset_handle_dependency(top, 1);
+        asset_handle_t *opt = asset_handle_dependency(top, 2);
+        if (asset_handle_state(l) != ASSET_STATE_LOADED || asset_handle_state(rt) != ASSET_STATE_LOADED)
+            FAIL("top LOADED with a required dependency not LOADED");
+        if (!gjudge(r, opt, ASSET_E_NOT_FOUND, NULL, NULL, "nope.n")) goto out;
+        asset_handle_t *b1 = asset_handle_dependency(l, 0), *b2 = asset_handle_dependency(rt, 0);
+        if (!b1 || !b2 || asset_handle_value(b1) != asset_handle_value(b2))
+            FAIL("the diamond's bottom was not loaded once");
+        if (!verify_text(asset_handle_value(b1), "leaf")) FAIL("bottom: wrong value");
+        lab_after = load(r, s, "mem://top.g#hero", NULL);
+        if (!gjudge(r, lab_after, ASSET_OK, verify_text, "hero", NULL)) goto out;
+    }
+    /* 2. cancel one parent while it and another wait for a shared dependency */
+    p2 = load(r, s, "mem://p2.n", NULL);
+    ggate_wait(s, &gate, 1, p2, NULL);
+    p1 = load(r, s, "mem://p1.n", NULL);
+    ggate_wait(s, &gate, 2, p1, NULL);
+    if (!g_strict && p1) { /* known bug (graph.c step(), see test_job_is_not_freed_while_its_
+                            * parse_runs): a cancel while p1's parse runs frees the job under
+                            * its worker; until it is fixed, cancel once p1 is parsed */
+        uint64_t end = uv_hrtime() + (uint64_t)g_wait_ms * 1000000u;
+        uv_mutex_lock(&s->lock);
+        while (p1->job && !p1->job->parsed_done && !p1->decided && uv_hrtime() < end) {
+            s->waiters++;
+            (void)uv_cond_timedwait(&s->done_cond, &s->lock, 1000000);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+    }
+    asset_handle_cancel(p1);
+    ggate_open(&gate);
+    if (!gjudge(r, p1, ASSET_E_CANCELLED, NULL, NULL, NULL)) goto out;
+    if (!gjudge(r, p2, ASSET_OK, verify_prefix, "dep gate://shared", NULL)) goto out;
+    asset_bytes_t shared = {(const uint8_t *)"shared", 6}; /* the bytes loader's */
+    if (p2 && asset_handle_error(p2) == ASSET_OK &&
+        !verify_bytes(asset_handle_value(asset_handle_dependency(p2, 0)), &shared))
+        FAIL("p2's shared dependency has a wrong value");
+    /* every load above is done and flushed: each callback fired once */
+    asset_server_flush(s);
+    if (atomic_load(&r->cb_fired) != r->cb_connected)
+        FAIL("%d callbacks fired for %d connected", atomic_load(&r->cb_fired), r->cb_connected);
+    /* 3. destroy with a graph in flight: a parent waiting for a held dependency, its
+     * label, and a value whose finalize stays PENDING */
+    const char *const *fu = g_inflight_uris;
+    int pend0 = atomic_load(&gl.pendings);
+    for (int i = 0; i < 3; i++) {
+        fl[i] = asset_server_load(s, fu[i], NULL);
+        if (!fl[i] && !injected()) FAIL("load(%s) returned NULL with no failed allocation", fu[i]);
+        if (fl[i]) (void)asset_handle_on_completed(fl[i], inflight_cb, &cbs[i]);
+    }
+    ggate_wait(s, &hold, 1, fl[0], NULL);
+    /* fin.g reaches the finalize queue and answers PENDING at least once (bounded) */
+    uint64_t end = uv_hrtime() + (uint64_t)g_wait_ms * 1000000u;
+    while (fl[2] && atomic_load(&gl.pendings) == pend0 && !asset_handle_is_done(fl[2]) &&
+           uv_hrtime() < end) {
+        uv_mutex_lock(&s->lock); /* until the finalize queue has work, then a flush runs it */
+        while (!s->fin_head && !s->q_head && uv_hrtime() < end) {
+            s->waiters++;
+            (void)uv_cond_timedwait(&s->done_cond, &s->lock, 1000000);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+        asset_server_flush(s);
+    }
+    asset_handle_release(fl[1]); /* released or not, destroy frees it */
+    fl[1] = NULL;
+out:
+    asset_handle_release(top);
+    asset_handle_release(lab_before);
+    asset_handle_release(lab_after);
+    asset_handle_release(p1);
+    asset_handle_release(p2);
+    ggate_open(&gate); /* a failed run may have left it shut */
+    destroy(r, s);
+    for (int i = 0; i < 3; i++)
+        if (atomic_load(&cbs[i].fired) > 1 && !r->err[0])
+            snprintf(r->err, sizeof r->err, "%s: callback fired %d times", g_inflight_uris[i],
+                     atomic_load(&cbs[i].fired));
+    /* known bug (job.c parse_and_finish): a value whose record cannot be allocated is
+     * freed on the worker */
+    if (atomic_load(&gl.frees_off_flush_thread) && !r->err[0] && (g_strict || !injected()))
+        snprintf(r->err, sizeof r->err, "%d FREE_ON_FLUSH_THREAD value(s) freed on another thread",
+                 atomic_load(&gl.frees_off_flush_thread));
+done:
+    uv_mutex_destroy(&gl.mu);
+    uv_cond_destroy(&gate.cond);
+    uv_mutex_destroy(&gate.mu);
+    uv_cond_destroy(&hold.cond);
+    uv_mutex_destroy(&hold.mu);
+}
+
+/* A cycle of two (a known bug hangs it: see g_scenarios). */
+static void sc_graph_cycle(run_t *r) {
+    asset_server_config_t cfg = {.max_workers = 2};
+    asset_server_t *s = create(r, &cfg);
+    if (!s) return;
+    asset_handle_t *cyc = NULL, *ok = NULL;
+    static const char *const n_suf[] = {".n", NULL};
+    asset_loader_t n = {.abi = 1, .name = "n", .suffixes = n_suf, .parse = gt_parse};
+    int rc = asset_server_register_loader(s, &n, NULL, 0);
+    if (rc != ASSET_OK) {
+        if (!(rc == ASSET_E_NO_MEMORY && injected())) FAIL("register: %s", asset_err_name(rc));
+        goto out;
+    }
+    if (asset_mem_put(s, "ca.n", "dep cb.n", 8) || asset_mem_put(s, "cb.n", "dep ca.n", 8) ||
+        asset_mem_put(s, "ok.n", "dep cb.n", 8)) {
+        if (injected()) goto out;
+        FAIL("mem_put failed with no failed allocation");
+    }
+    cyc = load(r, s, "mem://ca.n", NULL);
+    ok = load(r, s, "mem://ok.n", NULL); /* depends on the cycle from outside */
+    if (!gjudge(r, cyc, ASSET_E_DEPENDENCY, NULL, NULL, "dependency cycle")) goto out;
+    if (!gjudge(r, ok, ASSET_E_DEPENDENCY, NULL, NULL, "dependency")) goto out;
+out:
+    asset_handle_release(cyc);
+    asset_handle_release(ok);
+    destroy(r, s);
+}
+
 typedef struct scenario {
     const char *name;
     void (*fn)(run_t *r);
     bool http;
+    const char *known_bug; /* skipped unless ASSET_XFAIL_STRICT=1 or named by ONLY */
 } scenario_t;
 
 static const scenario_t g_scenarios[] = {
-    {"file", sc_file, false},   {"json", sc_json, false},         {"http", sc_http, true},
-    {"batch", sc_batch, false}, {"manifest", sc_manifest, false}, {"destroy", sc_destroy, false},
+    {"file", sc_file, false, NULL},         {"json", sc_json, false, NULL},
+    {"http", sc_http, true, NULL},          {"batch", sc_batch, false, NULL},
+    {"manifest", sc_manifest, false, NULL}, {"destroy", sc_destroy, false, NULL},
+    {"graph", sc_graph, false, NULL},
+    /* find_cycle() out of memory: the cycle goes undetected and both loads wait for
+     * each other forever (each failing point hangs for g_wait_ms) */
+    {"graphcycle", sc_graph_cycle, false, "a cycle hangs when find_cycle runs out of memory"},
 };
 
 /* Runs a scenario with failure point k (0: none). Returns true when every rule held;
@@ -697,6 +1123,13 @@ static unsigned long g_total_points, g_total_counted;
 static void run_scenario(const scenario_t *sc) {
     const char *only = getenv("ASSET_TORTURE_ONLY");
     if (only && *only && strcmp(only, sc->name) != 0) return;
+    if (sc->known_bug && !g_strict && !(only && *only)) {
+        print_message("torture %-8s XFAIL, skipped (known bug: %s; ASSET_XFAIL_STRICT=1 runs "
+                      "it)\n",
+                      sc->name, sc->known_bug);
+        skip();
+        return;
+    }
     if (sc->http && !g_have_nginx) {
         print_message("torture %-8s skipped: nginx unavailable\n", sc->name);
         return;
@@ -800,6 +1233,8 @@ SCENARIO_TEST(http, 2)
 SCENARIO_TEST(batch, 3)
 SCENARIO_TEST(manifest, 4)
 SCENARIO_TEST(destroy, 5)
+SCENARIO_TEST(graph, 6)
+SCENARIO_TEST(graphcycle, 7)
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic regressions for what the torture found                      */
@@ -918,6 +1353,197 @@ static void test_group_whose_child_cannot_be_watched_still_finishes(void **state
     assert_true(k > 5);
 }
 
+
+/* ---- the graph: bugs found in the core (src/graph.c, src/job.c), not fixed here ---- */
+
+/* Marks a regression whose bug is known and not fixed yet: XFAIL (skip) while it
+ * reproduces, a failure once it no longer does (remove the mark), a failure in any
+ * case with ASSET_XFAIL_STRICT=1. */
+static void known_bug(bool reproduced, const char *what) {
+    if (!reproduced) fail_msg("XPASS: the known bug no longer reproduces, remove its mark: %s", what);
+    if (g_strict) fail_msg("known bug: %s", what);
+    print_message("XFAIL (known bug): %s\n", what);
+    skip();
+}
+
+typedef struct cycle_oom {
+    bool done;
+    unsigned long points;
+    int hangs, lost;
+    char hang_at[128], lost_at[256];
+} cycle_oom_t;
+
+/* Fails, in turn, every allocation the worker makes while the closing edge of a cycle
+ * of two is declared (mem://cb.n's parse: asset_parse_depend(ca.n), find_cycle...). */
+static const cycle_oom_t *cycle_oom(void) {
+    static cycle_oom_t res;
+    if (res.done) return &res;
+    res.done = true;
+    for (unsigned long k = 1; k < 80; k++) {
+        asset_server_config_t cfg = {.max_workers = 1};
+        asset_server_t *s = asset_server_create(&cfg);
+        assert_non_null(s);
+        static const char *const n_suf[] = {".n", NULL};
+        asset_loader_t n = {.abi = 1, .name = "n", .suffixes = n_suf, .parse = gt_parse};
+        assert_int_equal(asset_server_register_loader(s, &n, NULL, 0), ASSET_OK);
+        char cb[64];
+        int len = snprintf(cb, sizeof cb, "arm %lu\ndep ca.n", k);
+        assert_int_equal(asset_mem_put(s, "ca.n", "dep cb.n", 8), ASSET_OK);
+        assert_int_equal(asset_mem_put(s, "cb.n", cb, (size_t)len), ASSET_OK);
+        atomic_store(&g_injected, 0);
+        asset_handle_t *h = asset_server_load(s, "mem://ca.n", NULL);
+        assert_non_null(h);
+        /* a cycle of two fails in microseconds: 5 s is a hang */
+        asset_status_t w = asset_handle_wait(h, 5000);
+        bool hit = atomic_load(&g_injected) > 0;
+        arm_this_thread(0);
+        const char *msg = asset_handle_error_message(h);
+        size_t used;
+        if (w == ASSET_E_TIMEOUT) {
+            res.hangs++;
+            used = strlen(res.hang_at);
+            snprintf(res.hang_at + used, sizeof res.hang_at - used, " %lu", k);
+        } else if (w == ASSET_E_DEPENDENCY && lost_message(msg)) {
+            res.lost++;
+            used = strlen(res.lost_at);
+            snprintf(res.lost_at + used, sizeof res.lost_at - used, " %lu (\"%s\")", k, msg);
+        } else if (w != ASSET_E_NO_MEMORY) {
+            assert_int_equal(w, ASSET_E_DEPENDENCY);
+            if (!strstr(msg, "dependency cycle") && !strstr(msg, "out of memory"))
+                fail_msg("point %lu: %s", k, msg);
+        }
+        asset_handle_release(h);
+        asset_server_destroy(s); /* also with the cycle hanging: no leak, no crash */
+        res.points = k;
+        if (!hit) break; /* past the last allocation of that parse */
+    }
+    assert_true(res.points > 5);
+    return &res;
+}
+
+/* Bug (graph.c find_cycle): when an allocation of the cycle search fails (its stack,
+ * the message, the chain), find_cycle returns NULL, "cannot tell", and the edge is
+ * accepted: a real cycle is never detected and both loads wait for each other forever.
+ * It should fail the edge (ASSET_E_NO_MEMORY) rather than accept it. */
+static void test_cycle_search_out_of_memory_does_not_hang(void **state) {
+    (void)state;
+    const cycle_oom_t *c = cycle_oom();
+    if (c->hangs) print_message("hung at points:%s\n", c->hang_at);
+    known_bug(c->hangs > 0, "graph.c find_cycle out of memory: a cycle of two hangs");
+}
+
+/* Bug (graph.c asset__graph_dep_decided / asset_parse_depend, handle.c decide): when
+ * the message of a failed dependency ("dependency cycle: ...", or the chain "x:
+ * dependency y: ...") cannot be allocated, the parent fails with ASSET_E_DEPENDENCY
+ * and "<uri>: a dependency failed" (or "<uri>: dependency <dep>: a dependency failed"):
+ * neither the cycle nor "out of memory" is named. */
+static void test_dependency_failure_keeps_its_reason_when_its_message_cannot_be_made(
+    void **state) {
+    (void)state;
+    const cycle_oom_t *c = cycle_oom();
+    if (c->lost) print_message("reason lost at points:%s\n", c->lost_at);
+    known_bug(c->lost > 0, "graph.c: a dependency failure's reason is lost when its message "
+                           "cannot be allocated");
+}
+
+/* Bug (job.c parse_and_finish): a FREE_ON_FLUSH_THREAD loader's value is freed on the
+ * worker when its value record cannot be allocated after a successful parse, and when
+ * the loader set a value and then failed. free_value must run on the flush thread. */
+static void test_free_on_flush_thread_value_is_never_freed_on_a_worker(void **state) {
+    (void)state;
+    gtl_t gl;
+    memset(&gl, 0, sizeof gl);
+    gl.flush_thread = uv_thread_self();
+    uv_mutex_init(&gl.mu);
+    asset_server_config_t cfg = {.max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    static const char *const g_suf[] = {".g", NULL};
+    asset_loader_t g = {.abi = ASSET_LOADER_ABI,
+                        .name = "g",
+                        .suffixes = g_suf,
+                        .parse = gt_parse,
+                        .free_value = gt_free,
+                        .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD,
+                        .finalize = gt_finalize};
+    assert_int_equal(asset_server_register_loader(s, &g, &gl, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "a.g", "failrecord", 10), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b.g", "setfail", 7), ASSET_OK);
+    asset_handle_t *a = asset_server_load(s, "mem://a.g", NULL);
+    assert_int_equal(asset_handle_wait(a, 10000), ASSET_E_NO_MEMORY);
+    arm_this_thread(0);
+    asset_handle_t *b = asset_server_load(s, "mem://b.g", NULL);
+    assert_int_equal(asset_handle_wait(b, 10000), ASSET_E_PARSE);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    uv_mutex_destroy(&gl.mu);
+    int off = atomic_load(&gl.frees_off_flush_thread);
+    if (off) print_message("%d value(s) freed on a worker\n", off);
+    known_bug(off > 0, "job.c parse_and_finish frees a FREE_ON_FLUSH_THREAD value on the worker");
+}
+
+/* Bug (graph.c step): a job is freed while its parse still runs. The parse of p.n
+ * declared a dependency (x) and still runs; p's only handle is cancelled (the job is
+ * RUNNING: detach only sets `cancelled`, live = 0); then x is decided: dep_decided
+ * queues p, and step() drops it since live == 0, before looking at parsed_done. The
+ * worker goes on with the freed job (asset_parse_depend, parse_and_finish,
+ * asset__graph_parsed: heap-use-after-free, seen by ASan; in the stress test also a
+ * double free). Runs in a child; reproduced when the child dies or ASan reports. */
+static void test_job_is_not_freed_while_its_parse_runs(void **state) {
+    (void)state;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+        for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) signal(sigs[i], SIG_DFL);
+        uv_sem_init(&g_block_entered, 0);
+        uv_sem_init(&g_block_release, 0);
+        asset_server_config_t cfg = {.max_workers = 2};
+        asset_server_t *s = asset_server_create(&cfg);
+        static const char *const n_suf[] = {".n", NULL};
+        asset_loader_t n = {.abi = 1, .name = "n", .suffixes = n_suf, .parse = gt_parse};
+        ggate_t gate = {0};
+        uv_mutex_init(&gate.mu);
+        uv_cond_init(&gate.cond);
+        asset_source_t gs = {ASSET_SOURCE_ABI, "gate", 0, ggate_read, NULL, NULL};
+        if (!s || asset_server_register_loader(s, &n, NULL, 0) ||
+            asset_server_register_source(s, &gs, &gate) ||
+            asset_mem_put(s, "p.n", "dep gate://x\nblock", 18))
+            _exit(3);
+        asset_handle_t *h = asset_server_load(s, "mem://p.n", NULL);
+        uv_sem_wait(&g_block_entered); /* p's parse declared x and waits */
+        asset_handle_cancel(h);        /* p's job: RUNNING, live 0 */
+        ggate_open(&gate);             /* x loads: its decision reaches p */
+        uv_mutex_lock(&s->lock);
+        while (s->q_len < 2) { /* h (cancelled) and x (loaded) are queued */
+            s->waiters++;
+            uv_cond_wait(&s->done_cond, &s->lock);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+        uv_sem_post(&g_block_release); /* p's parse goes on */
+        if (asset_handle_wait(h, 10000) != ASSET_E_CANCELLED) _exit(4);
+        asset_handle_release(h);
+        asset_server_destroy(s);
+        _exit(0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    bool died = !WIFEXITED(status) || WEXITSTATUS(status) == 1; /* 1: ASan's exit code */
+    if (WIFEXITED(status) && WEXITSTATUS(status) > 1)
+        fail_msg("the child could not set up (exit %d)", WEXITSTATUS(status));
+    if (!died && !T_SANITIZED) { /* a use after free need not crash without ASan */
+        print_message("not reproduced without ASan (run the asan preset)\n");
+        if (!g_strict) skip();
+        return;
+    }
+    known_bug(died, "graph.c step() frees a job whose parse still runs (use after free)");
+}
+
 /* ------------------------------------------------------------------------ */
 /* Group setup                                                               */
 /* ------------------------------------------------------------------------ */
@@ -927,6 +1553,7 @@ static int group_setup(void **state) {
     /* before any server: the hook must see every allocation of the library */
     asset_set_allocator(&g_hook);
     if (RUNNING_ON_VALGRIND) g_wait_ms = 120000;
+    g_strict = getenv("ASSET_XFAIL_STRICT") && atoi(getenv("ASSET_XFAIL_STRICT"));
     g_backtrace = getenv("ASSET_TORTURE_BACKTRACE") && atoi(getenv("ASSET_TORTURE_BACKTRACE"));
     for (size_t i = 0; i < sizeof g_big; i++) g_big[i] = (unsigned char)(i * 131 + 17);
     g_dir = tu_mkdtemp();
@@ -975,6 +1602,10 @@ int main(void) {
         cmocka_unit_test(test_json_loader_reports_no_memory_not_a_parse_error),
         cmocka_unit_test(test_pkg_lookup_out_of_memory_is_not_not_found),
         cmocka_unit_test(test_group_whose_child_cannot_be_watched_still_finishes),
+        cmocka_unit_test(test_cycle_search_out_of_memory_does_not_hang),
+        cmocka_unit_test(test_dependency_failure_keeps_its_reason_when_its_message_cannot_be_made),
+        cmocka_unit_test(test_free_on_flush_thread_value_is_never_freed_on_a_worker),
+        cmocka_unit_test(test_job_is_not_freed_while_its_parse_runs),
         cmocka_unit_test(test_fuzz_regression_http_uri_without_host_is_invalid),
         cmocka_unit_test(test_fuzz_regression_walk_refuses_dotdot),
         cmocka_unit_test(test_torture_file),
@@ -983,6 +1614,8 @@ int main(void) {
         cmocka_unit_test(test_torture_batch),
         cmocka_unit_test(test_torture_manifest),
         cmocka_unit_test(test_torture_destroy),
+        cmocka_unit_test(test_torture_graph),
+        cmocka_unit_test(test_torture_graphcycle),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
