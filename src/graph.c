@@ -89,11 +89,13 @@ static void ready_push(asset_server_t *s, asset__job_t *j) {
 
 static void step(asset_server_t *s, asset__job_t *j) {
     if (j->state == ASSET__JOB_FINALIZING) return; /* the finalize queue frees or ends it */
+    /* a worker is still in its parse: the parse's end queues it again (freeing it now
+     * would pull the job from under that worker) */
+    if (!j->parsed_done) return;
     if (j->abandoned || j->live == 0) {
         asset__job_drop(s, j);
         return;
     }
-    if (!j->parsed_done) return;
     if (j->dep_status != ASSET_OK) {
         asset__job_finish_locked(s, j, j->dep_status, j->dep_message, NULL);
         return;
@@ -134,15 +136,20 @@ void asset__graph_abandon(asset_server_t *s, asset__job_t *j) {
 
 /* ---- dependencies ---- */
 
+/* Records the first required failure. Its message names the chain; when that message
+ * cannot be made, the parent fails with NO_MEMORY, which says why by itself. */
+static void dep_failed(asset__job_t *j, const asset_handle_t *h) {
+    if (j->dep_status != ASSET_OK) return;
+    const char *why = h->message ? h->message : asset_strerror(h->status);
+    j->dep_message = asset__asprintf("%s: dependency %s", j->uri, why);
+    j->dep_status = j->dep_message ? ASSET_E_DEPENDENCY : ASSET_E_NO_MEMORY;
+}
+
 void asset__graph_dep_decided(asset_server_t *s, asset_handle_t *h) {
     asset__job_t *j = h->dep_parent;
     h->dep_parent = NULL;
     j->deps_pending--;
-    if (h->status != ASSET_OK && !h->optional && j->dep_status == ASSET_OK) {
-        j->dep_status = ASSET_E_DEPENDENCY;
-        const char *why = h->message ? h->message : asset_strerror(h->status);
-        j->dep_message = asset__asprintf("%s: dependency %s", j->uri, why);
-    }
+    if (h->status != ASSET_OK && !h->optional) dep_failed(j, h);
     if (j->dep_status != ASSET_OK || j->deps_pending == 0) ready_push(s, j);
 }
 
@@ -162,13 +169,16 @@ void asset__graph_release_deps(asset_server_t *s, asset__job_t *j) {
     asset_free(deps);
 }
 
-/* Is `target` reachable from `from` through dependencies still in flight? If so,
- * writes the path (target's uri -> ... ) into a message. Iterative DFS. */
-static char *find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from) {
+/* Is `parent` reachable from `from` through dependencies still in flight? Returns 1
+ * with *msg naming the cycle ("dependency cycle: a -> b -> a"), 0 when not, -1 when
+ * out of memory (the caller fails the edge: accepting it could hang on a cycle).
+ * Iterative DFS. */
+static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from, char **msg) {
+    *msg = NULL;
     uint64_t mark = ++s->graph_epoch;
     size_t cap = 64, len = 0;
     asset__job_t **stack = asset_alloc(cap * sizeof *stack);
-    if (!stack) return NULL;
+    if (!stack) return -1;
     from->visit = mark;
     from->visit_from = parent;
     stack[len++] = from;
@@ -188,7 +198,7 @@ static char *find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *f
                 asset__job_t **ns = asset_realloc(stack, cap * 2 * sizeof *ns);
                 if (!ns) {
                     asset_free(stack);
-                    return NULL; /* cannot tell: the load goes on (a cycle would hang) */
+                    return -1;
                 }
                 stack = ns;
                 cap *= 2;
@@ -197,7 +207,7 @@ static char *find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *f
         }
     }
     asset_free(stack);
-    if (!hit) return NULL;
+    if (!hit) return 0;
     /* hit == parent; walk back: parent <- ... <- from <- parent */
     size_t n = 0, bytes = 32;
     asset__job_t *x = parent;
@@ -206,14 +216,14 @@ static char *find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *f
         x = x->visit_from;
         n++;
     } while (x != parent && n < 10000);
-    char *msg = asset_alloc(bytes + strlen(parent->uri));
-    if (!msg) return NULL;
+    char *text = asset_alloc(bytes + strlen(parent->uri));
+    if (!text) return -1;
     /* the chain is recorded backwards (each job points to where it was reached from):
      * collect, then print forwards starting at the parent */
     asset__job_t **chain = asset_alloc((n + 1) * sizeof *chain);
     if (!chain) {
-        asset_free(msg);
-        return NULL;
+        asset_free(text);
+        return -1;
     }
     x = parent;
     for (size_t i = 0; i < n; i++) {
@@ -221,11 +231,12 @@ static char *find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *f
         x = x->visit_from;
     }
     /* chain[n-1] == parent; chain[0] == the job parent reached first (from) */
-    char *w = msg;
+    char *w = text;
     w += sprintf(w, "dependency cycle: %s", parent->uri);
     for (size_t i = 0; i < n; i++) w += sprintf(w, " -> %s", chain[i]->uri);
     asset_free(chain);
-    return msg;
+    *msg = text;
+    return 1;
 }
 
 static bool deps_push(asset__job_t *j, asset_handle_t *h) {
@@ -282,15 +293,16 @@ asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
     } else if (!h->decided) {
         h->dep_parent = j;
         j->deps_pending++;
-        char *cycle = h->job ? find_cycle(s, j, h->job) : NULL;
-        if (cycle) { /* fails this edge; the failure travels up the chain */
+        char *cycle = NULL;
+        int found = h->job ? find_cycle(s, j, h->job, &cycle) : 0;
+        if (found > 0) /* fails this edge; the failure travels up the chain */
             asset__handle_cancel_locked(h, ASSET_E_DEPENDENCY, cycle);
-            asset_free(cycle);
-        }
-    } else if (h->status != ASSET_OK && !h->optional && j->dep_status == ASSET_OK) {
-        j->dep_status = ASSET_E_DEPENDENCY;
-        j->dep_message = asset__asprintf("%s: dependency %s", j->uri,
-                                         h->message ? h->message : asset_strerror(h->status));
+        else if (found < 0)
+            asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY,
+                                        "out of memory looking for a dependency cycle");
+        asset_free(cycle);
+    } else if (h->status != ASSET_OK && !h->optional) {
+        dep_failed(j, h);
     }
     asset__graph_drain(s);
     uv_mutex_unlock(&s->lock);

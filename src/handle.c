@@ -67,6 +67,8 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     if (st != ASSET_OK) {
         h->message =
             msg ? asset__strdup(msg) : asset__asprintf("%s: %s", h->uri, asset_strerror(st));
+        /* a dependency failure without its message would name no reason at all */
+        if (!h->message && st == ASSET_E_DEPENDENCY) h->status = ASSET_E_NO_MEMORY;
     } else {
         h->value = asset__value_retain(v);
     }
@@ -324,9 +326,11 @@ bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const cha
         asset_free(h->message);
         h->status = st;
         h->message = asset__asprintf("%s: %s", h->uri, why);
+        if (!h->message && st == ASSET_E_DEPENDENCY) h->status = ASSET_E_NO_MEMORY;
         return true;
     }
     char *msg = asset__asprintf("%s: %s", h->uri, why);
+    if (!msg && st == ASSET_E_DEPENDENCY) st = ASSET_E_NO_MEMORY; /* keep a reason */
     asset__handle_decide(h, st, msg, NULL, 0);
     asset_free(msg);
     return true;

@@ -122,6 +122,16 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         job_fail(s, j, ASSET_E_NO_MEMORY, "read", "out of memory");
         return;
     }
+    /* the value's record first: a value must never be freed on this thread when its
+     * loader frees on the flush thread, and without a record it could not be queued */
+    asset__value_t *v = asset__calloc(1, sizeof *v);
+    if (!v) {
+        job_fail(s, j, ASSET_E_NO_MEMORY, "parse", "out of memory");
+        return;
+    }
+    atomic_init(&v->refs, 1);
+    v->loader = ld;
+    v->server = s;
     asset_parse_t p;
     memset(&p, 0, sizeof p);
     p.req = r;
@@ -131,10 +141,10 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     if (st != ASSET_OK) {
         asset__labels_free(p.labels, p.nlabels);
         if (p.has_value) { /* a loader that set a value and then failed: do not leak it */
-            if (ld->vt.free_value)
-                ld->vt.free_value(ld->ctx, p.value);
-            else
-                asset_free(p.value);
+            v->value = p.value;
+            asset__value_release(v); /* on the flush thread if the loader says so */
+        } else {
+            asset_free(v);
         }
         char step[96];
         snprintf(step, sizeof step, "%s loader", ld->name);
@@ -147,21 +157,8 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         return;
     }
     asset_free(p.message);
-    asset__value_t *v = asset__calloc(1, sizeof *v);
-    if (!v) {
-        asset__labels_free(p.labels, p.nlabels);
-        if (ld->vt.free_value)
-            ld->vt.free_value(ld->ctx, p.value);
-        else
-            asset_free(p.value);
-        job_fail(s, j, ASSET_E_NO_MEMORY, "parse", "out of memory");
-        return;
-    }
-    atomic_init(&v->refs, 1);
     v->value = p.value;
     v->cost = p.cost;
-    v->loader = ld;
-    v->server = s;
     v->labels = p.labels;
     v->nlabels = p.nlabels;
     uv_mutex_lock(&s->lock);

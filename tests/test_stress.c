@@ -119,7 +119,6 @@ static asset_status_t slow_read(void *ctx, asset_request_t *r) {
     return ASSET_OK;
 }
 
-
 /* ---- fixtures ---- */
 static char *g_dir;
 static char *g_pkgdir;
@@ -132,10 +131,7 @@ static bool g_have_nginx;
 
 /* ---- the graph loader "gr": lines "dep URI", "opt URI", "label NAME", "pend" ---- */
 #define NGRAPH 16
-/* Graph loads in the rounds. Off by default while a known core bug stands (graph.c
- * step() frees a job whose parse still runs: test_torture's
- * test_job_is_not_freed_while_its_parse_runs); ASSET_STRESS_GRAPH=1 or
- * ASSET_XFAIL_STRICT=1 turns them on. */
+/* Graph loads in the rounds: on unless ASSET_STRESS_GRAPH=0. */
 static bool g_graph;
 static uv_thread_t g_main_thread;
 static atomic_int g_gr_off_thread_frees;
@@ -294,7 +290,8 @@ static void check_handle_cb(asset_handle_t *h) {
     if (st == ASSET_STATE_LOADED) { /* the graph: a LOADED parent has its required deps */
         for (size_t i = 0, n = asset_handle_dependency_count(h); i < n; i++) {
             asset_handle_t *d = asset_handle_dependency(h, i);
-            if (!d) RFAIL("%s: dependency %zu of %zu is NULL", asset_handle_uri(h), i, n);
+            if (!d)
+                RFAIL("%s: dependency %zu of %zu is NULL", asset_handle_uri(h), i, n);
             else if (!d->optional && asset_handle_state(d) != ASSET_STATE_LOADED)
                 RFAIL("%s LOADED, its required dependency %s is %d (%s)", asset_handle_uri(h),
                       asset_handle_uri(d), (int)asset_handle_state(d),
@@ -714,9 +711,7 @@ static void test_stress(void **state) {
     g_rng = seed * 2654435761u + 1;
     print_message("stress: seed %lu, %lu loads in rounds of %lu%s%s\n", seed, total, per,
                   g_have_nginx ? "" : " (no nginx: http skipped)",
-                  g_graph ? ", with graphs"
-                          : " (graphs off: XFAIL, known bug in graph.c step(); "
-                            "ASSET_STRESS_GRAPH=1 turns them on)");
+                  g_graph ? ", with graphs" : " (graphs off: ASSET_STRESS_GRAPH=0)");
     uint64_t t0 = uv_hrtime();
     for (unsigned idx = 0; g_total_loads < total; idx++) {
         unsigned long left = total - g_total_loads;
@@ -731,7 +726,7 @@ static int group_setup(void **state) {
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
     asset_set_allocator(&hook);
     g_main_thread = uv_thread_self();
-    g_graph = env_ulong("ASSET_STRESS_GRAPH", 0) || env_ulong("ASSET_XFAIL_STRICT", 0);
+    g_graph = env_ulong("ASSET_STRESS_GRAPH", 1) != 0;
     g_dir = tu_mkdtemp();
     g_pkgdir = tu_path(g_dir, "pkg");
     for (unsigned i = 0; i < NFILES; i++) {
