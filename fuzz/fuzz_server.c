@@ -116,9 +116,17 @@ static const char *const k_uris[] = {
     "..",
     "",
     "a\\b",
+    "mem://g1.fzg",
+    "mem://g2.fzg",
+    "mem://dir/g3.fzg",
+    "mem://g1.fzg#a",
+    "mem://g1.fzg#b",
+    "mem://g1.fzg#nope",
+    "mem://dir/g3.fzg#a",
 };
 static const char *const k_keys[] = {"a.json", "b",           "dir/c.json", "dir/sub/d.bin",
-                                     "m.json", "dir/m2.json", "dir/e.fz",   "x"};
+                                     "m.json", "dir/m2.json", "dir/e.fz",   "x",
+                                     "g1.fzg", "g2.fzg",      "dir/g3.fzg"};
 static const char *const k_contents[] = {
     "{\"k\": [1, 2, {\"x\": null}]}",
     "[\"a.json\", \"b\", \"dir/c.json\"]",
@@ -132,6 +140,14 @@ static const char *const k_contents[] = {
     "[\"\xC0\xAF\"]",
     "Fnot json",
     "",
+    /* the graph loader's documents: dependencies (relative, cyclic, optional, labeled,
+     * failing), labels, a finalize that pends or fails */
+    "dep g2.fzg\nopt dir/g3.fzg\nlabel a\nlabel b",
+    "dep g1.fzg\npend",
+    "dep ../g1.fzg#a\ndep ../b\nfinfail",
+    "dep dir/g3.fzg\ndep g2.fzg\nopt nope.fzg\nlabel a",
+    "dep fz://slow\ndep fz://fail\nlabel a\nlabel a",
+    "opt %\ndep #\ndep g1.fzg#zz\npend\npend",
 };
 static const char *const k_tags[] = {NULL, "t1", "t2"};
 static const char *const k_loaders[] = {NULL, NULL, "json", "bytes", "fzl", "nope"};
@@ -176,6 +192,58 @@ static asset_status_t fzl_parse(void *ctx, asset_parse_t *p) {
 }
 
 static const char *const fzl_suffixes[] = {".fz", NULL};
+
+/* "fzg" (.fzg): the asset graph. Lines: "dep URI", "opt URI" (asset_parse_depend),
+ * "label NAME", "pend" (finalize returns PENDING once per such line), "finfail"; values
+ * are freed on the flush thread and replaced by finalize. */
+static asset_status_t fzg_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    const char *text = (const char *)asset_parse_data(p);
+    char line[64];
+    unsigned pend = 0;
+    for (const char *c = text; *c;) {
+        size_t n = strcspn(c, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)(n < 63 ? n : 63), c);
+        c += n + (c[n] == '\n');
+        if (!strncmp(line, "dep ", 4) || !strncmp(line, "opt ", 4)) {
+            asset_load_options_t o = {0};
+            o.optional = line[0] == 'o';
+            if (!asset_parse_depend(p, line + 4, &o))
+                return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        } else if (!strncmp(line, "label ", 6)) {
+            char *v = asset_alloc(8);
+            if (!v) return ASSET_E_NO_MEMORY;
+            memcpy(v, "labeled", 8);
+            if (asset_parse_add_labeled(p, line + 6, v, 8, NULL, NULL) != ASSET_OK) asset_free(v);
+        } else if (!strcmp(line, "pend")) {
+            pend++;
+        }
+    }
+    unsigned *v = asset_alloc(sizeof *v + 8);
+    if (!v) return ASSET_E_NO_MEMORY;
+    v[0] = pend | (strstr(text, "finfail") ? 0x100u : 0u);
+    asset_parse_set_value(p, v, sizeof *v);
+    return ASSET_OK;
+}
+
+static asset_status_t fzg_finalize(void *ctx, asset_finalize_t *f) {
+    (void)ctx;
+    unsigned *v = asset_finalize_value(f);
+    for (size_t i = 0; i < asset_finalize_dependency_count(f); i++)
+        CHECK(asset_handle_is_done(asset_finalize_dependency(f, i)));
+    if (v[0] & 0xffu) {
+        v[0]--;
+        return ASSET_PENDING;
+    }
+    if (v[0] & 0x100u) return asset_finalize_fail(f, ASSET_E_IO, "upload failed");
+    unsigned *gpu = asset_alloc(sizeof *gpu);
+    if (!gpu) return ASSET_E_NO_MEMORY;
+    *gpu = 0x6770u;
+    asset_finalize_set_value(f, gpu, sizeof *gpu);
+    return ASSET_OK;
+}
+
+static const char *const fzg_suffixes[] = {".fzg", NULL};
 
 static const asset_embedded_file_t k_emb[] = {
     {"x.json", "{\"emb\": true}", 13},
@@ -311,8 +379,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     asset_source_t fz = {ASSET_SOURCE_ABI, "fz", (c0 & 0x10) ? ASSET_SOURCE_IMMUTABLE : 0u,
                          fz_read,          NULL, NULL};
     CHECK(asset_server_register_source(s, &fz, NULL) == ASSET_OK);
-    asset_loader_t fzl = {ASSET_LOADER_ABI, "fzl", fzl_suffixes, NULL, fzl_parse, NULL, NULL};
+    asset_loader_t fzl = {1, "fzl", fzl_suffixes, NULL, fzl_parse, NULL, NULL, 0, NULL};
     CHECK(asset_server_register_loader(s, &fzl, NULL, 0) == ASSET_OK);
+    asset_loader_t fzg = {ASSET_LOADER_ABI, "fzg", fzg_suffixes, NULL, fzg_parse, NULL, NULL,
+                          ASSET_LOADER_FREE_ON_FLUSH_THREAD, fzg_finalize};
+    CHECK(asset_server_register_loader(s, &fzg, NULL, 0) == ASSET_OK);
     CHECK(asset_server_mount_embedded(s, "emb", k_emb, sizeof k_emb / sizeof *k_emb) == ASSET_OK);
 
     asset_handle_t *hs[NH] = {0};
