@@ -879,7 +879,9 @@ static void sc_graph(run_t *r) {
             FAIL("top LOADED with a required dependency not LOADED");
         if (!gjudge(r, opt, ASSET_E_NOT_FOUND, NULL, NULL, "nope.n")) goto out;
         asset_handle_t *b1 = asset_handle_dependency(l, 0), *b2 = asset_handle_dependency(rt, 0);
-        if (!b1 || !b2 || asset_handle_value(b1) != asset_handle_value(b2))
+        /* once, unless an allocation failed: a cache entry that could not be made
+         * makes the second sharer read and parse again (a correct, fresh value) */
+        if (!b1 || !b2 || (asset_handle_value(b1) != asset_handle_value(b2) && !injected()))
             FAIL("the diamond's bottom was not loaded once");
         if (!verify_text(asset_handle_value(b1), "leaf")) FAIL("bottom: wrong value");
         lab_after = load(r, s, "mem://top.g#hero", NULL);
