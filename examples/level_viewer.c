@@ -150,7 +150,6 @@ typedef struct app {
     atomic_size_t cpu_pixels;   /* bytes of decoded CPU pixels alive (workers and main) */
     unsigned finalize_calls;    /* main thread */
     size_t uploaded;            /* bytes uploaded so far, main thread */
-    unsigned atlas_waits;       /* atlas finalize calls that found the image unpublished */
 } app_t;
 
 /* ------------------------------------------------------------------------ */
@@ -357,14 +356,8 @@ static asset_status_t atlas_finalize(void *ctx, asset_finalize_t *f) {
     atlas_t *a = asset_finalize_value(f);
     app->finalize_calls++;
     asset_handle_t *image = asset_finalize_dependency(f, 0);
+    /* finalized and published before this call, even when it was in this same flush */
     const texture_t *t = asset_handle_value(image);
-    if (!t && asset_handle_state(image) != ASSET_STATE_LOADED) {
-        /* The image finalized in this same flush and its handle is decided but not
-         * published yet, so its value reads NULL until the flush delivers it (see
-         * docs/graph.md, "Known gaps"): try again at the next flush. */
-        app->atlas_waits++;
-        return ASSET_PENDING;
-    }
     if (!t) return asset_finalize_fail(f, ASSET_E_PARSE, "%s has no value", asset_handle_uri(image));
     for (size_t i = 0; i < a->n; i++) {
         sprite_t *sp = a->sprites[i];
@@ -601,10 +594,6 @@ int main(int argc, char **argv) {
            "once, %llu joined a load in flight)\n",
            resolved, sprites, (unsigned long long)st.parses,
            (unsigned long long)(st.completed + st.failed), (unsigned long long)st.coalesced);
-    if (app.atlas_waits)
-        printf("note: %u atlas finalize call%s found the image's handle not yet published and "
-               "waited a flush\n",
-               app.atlas_waits, app.atlas_waits == 1 ? "" : "s");
     bool ok = asset_handle_state(lv[0]) == ASSET_STATE_LOADED &&
               asset_handle_state(lv[1]) == ASSET_STATE_LOADED && sprites > 0 &&
               resolved == sprites && cpu_left == 0;
