@@ -360,7 +360,7 @@ size_t asset_server_cancel_tag(asset_server_t *s, const char *tag, const asset_h
 
 /* ---- callbacks ---- */
 
-uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user) {
+uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user) {
     if (!h || !cb) return 0;
     asset__cb_t *c = asset__calloc(1, sizeof *c);
     if (!c) return 0;
@@ -370,14 +370,19 @@ uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *
     uv_mutex_lock(&s->lock);
     c->id = ++s->next_cb_id;
     /* append: callbacks fire in connection order */
-    asset__cb_t **p = &h->cbs;
+    asset__cb_t **p = reloaded ? &h->rcbs : &h->cbs;
     while (*p) p = &(*p)->next;
     *p = c;
-    if (state_terminal(atomic_load(&h->state))) asset__queue_push(s, h); /* late connect */
+    /* late connect: a completion callback of a done handle fires at the next flush */
+    if (!reloaded && state_terminal(atomic_load(&h->state))) asset__queue_push(s, h);
     uint64_t id = c->id;
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
     return id;
+}
+
+uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user) {
+    return asset__cb_connect(h, false, cb, user);
 }
 
 bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {

@@ -408,6 +408,8 @@ asset_status_t asset__list_sort(struct asset_list *l);
 asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
                                   const asset_load_options_t *o);
 void asset__handle_link(asset_server_t *s, asset_handle_t *h);
+/* Lock not held: appends a completion (or, reloaded, a reload) callback; its id or 0. */
+uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user);
 /* Decides h's result and queues it for flush; detaches it from its job. */
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);

@@ -230,20 +230,7 @@ void asset__reload_fire(asset_server_t *s, asset_handle_t *h) {
 /* ---- the public API ---- */
 
 uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user) {
-    if (!h || !cb) return 0;
-    asset__cb_t *c = asset__calloc(1, sizeof *c);
-    if (!c) return 0;
-    asset_server_t *s = h->server;
-    c->cb = cb;
-    c->user = user;
-    uv_mutex_lock(&s->lock);
-    c->id = ++s->next_cb_id;
-    asset__cb_t **p = &h->rcbs;
-    while (*p) p = &(*p)->next;
-    *p = c;
-    uint64_t id = c->id;
-    uv_mutex_unlock(&s->lock);
-    return id;
+    return asset__cb_connect(h, true, cb, user);
 }
 
 asset_status_t asset_handle_reload_error(const asset_handle_t *h) {

@@ -44,15 +44,6 @@ typedef struct gl {
 static gl_t g_gl;
 static uv_sem_t g_parse_entered, g_parse_release;
 
-static char *dup_text(const char *s, size_t n) {
-    char *d = asset_alloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = 0;
-    }
-    return d;
-}
-
 static void gl_free(void *ctx, void *value) {
     gl_t *g = ctx;
     uv_thread_t self = uv_thread_self();
@@ -66,16 +57,13 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
     atomic_fetch_add(&g->parses, 1);
     const char *text = (const char *)asset_parse_data(p);
     char line[512];
-    for (const char *c = text; *c;) {
-        size_t n = strcspn(c, "\n");
-        snprintf(line, sizeof line, "%.*s", (int)n, c);
-        c += n + (c[n] == '\n');
+    for (const char *c = text; tu_next_line(&c, line, sizeof line);) {
         if (!strncmp(line, "dep ", 4) || !strncmp(line, "opt ", 4)) {
             asset_load_options_t o = {.optional = line[0] == 'o'};
             if (!asset_parse_depend(p, line + 4, &o))
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
         } else if (!strncmp(line, "label ", 6)) {
-            char *v = dup_text(line + 6, strlen(line + 6));
+            char *v = tu_asset_strndup(line + 6, strlen(line + 6));
             if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
             asset_status_t st = asset_parse_add_labeled(p, line + 6, v, strlen(v), NULL, NULL);
             if (st != ASSET_OK) {
@@ -89,7 +77,7 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
             uv_sem_wait(&g_parse_release);
         }
     }
-    char *v = dup_text(text, asset_parse_size(p));
+    char *v = tu_asset_strndup(text, asset_parse_size(p));
     if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
     asset_parse_set_value(p, v, asset_parse_size(p));
     return ASSET_OK;
@@ -126,7 +114,7 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
     size_t len = strlen(g->order);
     snprintf(g->order + len, sizeof g->order - len, "%s ", asset_finalize_uri(f));
     if (strstr(text, "gpu")) {
-        char *gpu = dup_text("gpu:", 4);
+        char *gpu = tu_asset_strndup("gpu:", 4);
         asset_finalize_set_value(f, gpu, 7);
     }
     return ASSET_OK;

@@ -39,10 +39,7 @@ static asset_status_t dl_parse(void *ctx, asset_parse_t *p) {
     atomic_fetch_add(&g_parses, 1);
     const char *text = (const char *)asset_parse_data(p);
     char line[256];
-    for (const char *c = text; *c;) {
-        size_t n = strcspn(c, "\n");
-        snprintf(line, sizeof line, "%.*s", (int)n, c);
-        c += n + (c[n] == '\n');
+    for (const char *c = text; tu_next_line(&c, line, sizeof line);) {
         if (!strncmp(line, "dep ", 4) && !asset_parse_depend(p, line + 4, NULL))
             return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
         if (!strncmp(line, "label ", 6)) {

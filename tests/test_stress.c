@@ -136,15 +136,6 @@ static bool g_graph;
 static uv_thread_t g_main_thread;
 static atomic_int g_gr_off_thread_frees;
 
-static char *gr_dup(const char *t, size_t n) {
-    char *d = asset_alloc(n + 1);
-    if (d) {
-        memcpy(d, t, n);
-        d[n] = 0;
-    }
-    return d;
-}
-
 static void gr_free(void *ctx, void *value) {
     (void)ctx;
     uv_thread_t self = uv_thread_self();
@@ -158,10 +149,7 @@ static asset_status_t gr_parse(void *ctx, asset_parse_t *p) {
     (void)ctx;
     const char *text = (const char *)asset_parse_data(p);
     char line[256];
-    for (const char *c = text; *c;) {
-        size_t n = strcspn(c, "\n");
-        snprintf(line, sizeof line, "%.*s", (int)n, c);
-        c += n + (c[n] == '\n');
+    for (const char *c = text; tu_next_line(&c, line, sizeof line);) {
         if (!strncmp(line, "dep ", 4) || !strncmp(line, "opt ", 4)) {
             asset_load_options_t o = {.optional = line[0] == 'o'};
             asset_handle_t *d = asset_parse_depend(p, line + 4, &o);
@@ -170,14 +158,14 @@ static asset_status_t gr_parse(void *ctx, asset_parse_t *p) {
             if (!asset_handle_on_completed(d, dep_observer, NULL))
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
         } else if (!strncmp(line, "label ", 6)) {
-            char *v = gr_dup(line + 6, strlen(line + 6));
+            char *v = tu_asset_strndup(line + 6, strlen(line + 6));
             if (!v || asset_parse_add_labeled(p, line + 6, v, strlen(v), NULL, NULL) != ASSET_OK) {
                 asset_free(v);
                 return asset_parse_fail(p, ASSET_E_PARSE, "label %s refused", line + 6);
             }
         }
     }
-    char *v = gr_dup(text, asset_parse_size(p));
+    char *v = tu_asset_strndup(text, asset_parse_size(p));
     if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
     asset_parse_set_value(p, v, asset_parse_size(p));
     return ASSET_OK;

@@ -606,15 +606,6 @@ typedef struct gtl {
     int npend;
 } gtl_t;
 
-static char *gt_dup(const char *s, size_t n) {
-    char *d = asset_alloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = 0;
-    }
-    return d;
-}
-
 static void gt_free(void *ctx, void *value) {
     gtl_t *g = ctx;
     uv_thread_t self = uv_thread_self();
@@ -644,7 +635,7 @@ static asset_status_t gt_parse(void *ctx, asset_parse_t *p) {
     asset_status_t st = gt_parse_lines(p, text, &armed);
     if (armed) atomic_store(&g_fail_at, 0); /* g_injected still tells whether it hit */
     if (st != ASSET_OK) return st;
-    char *v = gt_dup(text, asset_parse_size(p));
+    char *v = tu_asset_strndup(text, asset_parse_size(p));
     if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
     asset_parse_set_value(p, v, asset_parse_size(p));
     if (strstr(text, "setfail")) return asset_parse_fail(p, ASSET_E_PARSE, "set, then failed");
@@ -654,16 +645,13 @@ static asset_status_t gt_parse(void *ctx, asset_parse_t *p) {
 
 static asset_status_t gt_parse_lines(asset_parse_t *p, const char *text, bool *armed) {
     char line[256];
-    for (const char *c = text; *c;) {
-        size_t n = strcspn(c, "\n");
-        snprintf(line, sizeof line, "%.*s", (int)n, c);
-        c += n + (c[n] == '\n');
+    for (const char *c = text; tu_next_line(&c, line, sizeof line);) {
         if (!strncmp(line, "dep ", 4) || !strncmp(line, "opt ", 4)) {
             asset_load_options_t o = {.optional = line[0] == 'o'};
             if (!asset_parse_depend(p, line + 4, &o))
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory adding %s", line + 4);
         } else if (!strncmp(line, "label ", 6)) {
-            char *v = gt_dup(line + 6, strlen(line + 6));
+            char *v = tu_asset_strndup(line + 6, strlen(line + 6));
             if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
             asset_status_t st = asset_parse_add_labeled(p, line + 6, v, strlen(v), NULL, NULL);
             if (st != ASSET_OK) {
@@ -704,7 +692,7 @@ static asset_status_t gt_finalize(void *ctx, asset_finalize_t *f) {
         }
     }
     if (strstr(text, "gpu")) {
-        char *gpu = gt_dup("gpu:", 4);
+        char *gpu = tu_asset_strndup("gpu:", 4);
         if (!gpu) return asset_finalize_fail(f, ASSET_E_NO_MEMORY, "out of memory");
         asset_finalize_set_value(f, gpu, 7);
     }

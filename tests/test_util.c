@@ -241,9 +241,28 @@ int tu_counting_loader_register(asset_server_t *s, const char *name, const char 
         tables[i][1] = NULL;
         suffixes = tables[i];
     }
-    asset_loader_t ld = {ASSET_LOADER_ABI, name, suffixes, NULL, count_parse, count_free, NULL, 0, NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI, name, suffixes, NULL, count_parse,
+                         count_free,       NULL, 0,        NULL};
     return asset_server_register_loader(s, &ld, c, budget);
 }
 
 int tu_counter_parses(tu_counter_t *c) { return __atomic_load_n(&c->parses, __ATOMIC_SEQ_CST); }
 int tu_counter_frees(tu_counter_t *c) { return __atomic_load_n(&c->frees, __ATOMIC_SEQ_CST); }
+
+char *tu_asset_strndup(const char *s, size_t n) {
+    char *d = asset_alloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+bool tu_next_line(const char **cursor, char *line, size_t cap) {
+    const char *c = *cursor;
+    if (!*c) return false;
+    size_t n = strcspn(c, "\n");
+    snprintf(line, cap, "%.*s", (int)n, c);
+    *cursor = c + n + (c[n] == '\n');
+    return true;
+}

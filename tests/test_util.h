@@ -4,6 +4,7 @@
 #define ASSET_TEST_UTIL_H
 
 #include <asset_server.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The source tree ($ASSET_TEST_SRCDIR, set by CTest), or "." when run by hand. */
@@ -61,5 +62,11 @@ int tu_counting_loader_register(asset_server_t *s, const char *name, const char 
                                 tu_counter_t *c, size_t budget);
 int tu_counter_parses(tu_counter_t *c);
 int tu_counter_frees(tu_counter_t *c);
+
+/* A copy of n bytes of s, NUL-terminated, from asset_alloc (values loaders hand out). */
+char *tu_asset_strndup(const char *s, size_t n);
+/* Copies the line at *cursor (without its '\n', cut to cap - 1) into line and moves the
+ * cursor past it. Returns false at the end of the text. For test loaders' line formats. */
+bool tu_next_line(const char **cursor, char *line, size_t cap);
 
 #endif /* ASSET_TEST_UTIL_H */
