@@ -305,9 +305,12 @@ static void test_cancelling_one_parent_spares_a_shared_dependency(void **state) 
     tu_gate_wait_entered(gate, 2); /* shared + only1 (or shared twice: never, coalesced) */
     /* both parents are waiting with their dependencies in flight */
     uv_mutex_lock(&s->lock);
+    /* nothing signals the end of a parse that leaves its job waiting: poll, bounded */
+    uint64_t deadline = uv_hrtime() + 30 * 1000000000ull;
     while (!(p1->job && p1->job->parsed_done && p2->job && p2->job->parsed_done)) {
+        assert_true(uv_hrtime() < deadline);
         s->waiters++;
-        uv_cond_wait(&s->done_cond, &s->lock);
+        uv_cond_timedwait(&s->done_cond, &s->lock, 1000000);
         s->waiters--;
     }
     uv_mutex_unlock(&s->lock);
