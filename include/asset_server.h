@@ -52,7 +52,10 @@ extern "C" {
 #define ASSET_API
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__) && defined(__GNUC__) && !defined(__clang__)
+/* the library formats with C99 rules (%zu, %lld) on Windows too, not msvcrt's */
+#define ASSET_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
+#elif defined(__GNUC__) || defined(__clang__)
 #define ASSET_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define ASSET_PRINTF(fmt, args)

@@ -489,7 +489,7 @@ static asset_status_t entry_allowed(const char *rules, const char *m, const char
         r += strspn(r, " \t\n,");
         size_t tn = strcspn(r, " \t\n,");
         if (!tn) break;
-        const char *arrow = memmem(r, tn, "->", 2);
+        const char *arrow = asset__memmem(r, tn, "->", 2);
         if (tn == 7 && !strncmp(r, "default", 7)) {
             ok = ok || scheme_rank(entry, en) <= scheme_rank(m, mn);
         } else if (arrow && arrow > r && arrow + 2 < r + tn) {

@@ -443,5 +443,7 @@ void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
 /* platform/portable.c: ASCII case-insensitive compares (no <strings.h> on Windows) */
 int asset__strcasecmp(const char *a, const char *b);
 int asset__strncasecmp(const char *a, const char *b, size_t n);
+/* memmem (a GNU and BSD extension) */
+const void *asset__memmem(const void *hay, size_t hn, const void *needle, size_t nn);
 
 #endif

@@ -3,6 +3,7 @@
 #include "../internal.h"
 
 #include <ctype.h>
+#include <string.h>
 
 int asset__strncasecmp(const char *a, const char *b, size_t n) {
     for (size_t i = 0; i < n; i++) {
@@ -10,6 +11,14 @@ int asset__strncasecmp(const char *a, const char *b, size_t n) {
         if (ca != cb || !ca) return ca - cb;
     }
     return 0;
+}
+
+const void *asset__memmem(const void *hay, size_t hn, const void *needle, size_t nn) {
+    const unsigned char *h = hay;
+    if (!nn) return hay;
+    for (size_t i = 0; i + nn <= hn; i++)
+        if (h[i] == *(const unsigned char *)needle && !memcmp(h + i, needle, nn)) return h + i;
+    return NULL;
 }
 
 int asset__strcasecmp(const char *a, const char *b) { return asset__strncasecmp(a, b, SIZE_MAX); }
