@@ -52,7 +52,10 @@ extern "C" {
 #define ASSET_API
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__) && defined(__GNUC__) && !defined(__clang__)
+/* the library formats with C99 rules (%zu, %lld) on Windows too, not msvcrt's */
+#define ASSET_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
+#elif defined(__GNUC__) || defined(__clang__)
 #define ASSET_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define ASSET_PRINTF(fmt, args)
@@ -147,10 +150,14 @@ typedef struct asset_server_config {  /* zero means default, for every field */
     size_t max_asset_size;            /* 256 MiB; larger => ASSET_E_TOO_LARGE */
     unsigned http_max_connections;    /* 16 per host, 4 x in total (http_low_speed_ms) */
     unsigned http_connect_timeout_ms; /* 10000 */
-    const char *pkg_path;             /* ':'-separated dirs whose subdirs are pkg:// roots;
-                                         NULL: $ASSET_SERVER_PKG_PATH. Copied. */
+    const char *pkg_path;             /* ':'-separated (';' on Windows) dirs whose subdirs
+                                         are pkg:// roots; NULL: $ASSET_SERVER_PKG_PATH.
+                                         Copied. */
     const char *file_root;            /* if set, file:// and bare paths may not escape it
-                                         and bare relative paths resolve against it. Copied. */
+                                         and bare relative paths resolve against it. Copied.
+                                         Windows: "C:\\x", "C:/x" and "file:///C:/x" all
+                                         work; UNC paths, streams, device names and "C:x"
+                                         are refused (docs/platforms.md). */
     void (*wake)(void *user);         /* any thread, no lock held: "flush has work".
                                          Called when the completion queue becomes non-empty. */
     void (*log)(int level, const char *msg, void *user); /* any thread; level: ASSET_LOG_* */

@@ -7,16 +7,20 @@
 #   scripts/install-deps.sh test    that, plus what the tests and CI need: cmocka, nginx
 #                                   and openssl (HTTP suites), clang and its sanitizer and
 #                                   fuzzer runtimes, valgrind (scripts/test.sh, .ci/run)
+#   scripts/install-deps.sh windows the Windows cross build: mingw-w64 (C and C++) and
+#                                   wine to run its tests (.ci/run; docs/platforms.md)
 #
 # With no argument it installs everything (test).
 set -euo pipefail
 mode=${1:-test}
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev)
 test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev)
+windows_pkgs=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64 cmake)
 case "$mode" in
   build) pkgs=("${build_pkgs[@]}") ;;
+  windows) pkgs=("${windows_pkgs[@]}") ;;
   test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|test|windows]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

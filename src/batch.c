@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 typedef struct batch_cb {
     struct batch_cb *next;
@@ -376,9 +375,9 @@ static void listing_completed(asset_handle_t *h, void *user) {
 
 static asset_priority_t parse_priority(const char *p, bool *ok) {
     *ok = true;
-    if (!strcasecmp(p, "high")) return ASSET_PRIORITY_HIGH;
-    if (!strcasecmp(p, "normal")) return ASSET_PRIORITY_NORMAL;
-    if (!strcasecmp(p, "low")) return ASSET_PRIORITY_LOW;
+    if (!asset__strcasecmp(p, "high")) return ASSET_PRIORITY_HIGH;
+    if (!asset__strcasecmp(p, "normal")) return ASSET_PRIORITY_NORMAL;
+    if (!asset__strcasecmp(p, "low")) return ASSET_PRIORITY_LOW;
     *ok = false;
     return ASSET_PRIORITY_NORMAL;
 }
@@ -458,9 +457,9 @@ empty_uri:
 
 /* What a load from the scheme can reach: file > pkg > mem and custom schemes > http(s). */
 static int scheme_rank(const char *scheme, size_t n) {
-    if (n == 4 && !strncasecmp(scheme, "file", 4)) return 3;
-    if (n == 3 && !strncasecmp(scheme, "pkg", 3)) return 2;
-    if ((n == 4 && !strncasecmp(scheme, "http", 4)) || (n == 5 && !strncasecmp(scheme, "https", 5)))
+    if (n == 4 && !asset__strncasecmp(scheme, "file", 4)) return 3;
+    if (n == 3 && !asset__strncasecmp(scheme, "pkg", 3)) return 2;
+    if ((n == 4 && !asset__strncasecmp(scheme, "http", 4)) || (n == 5 && !asset__strncasecmp(scheme, "https", 5)))
         return 0;
     return 1;
 }
@@ -475,7 +474,7 @@ static size_t scheme_len(const char *uri) {
 }
 
 static bool rule_side_matches(const char *side, size_t n, const char *scheme, size_t sn) {
-    return (n == 1 && side[0] == '*') || (n == sn && !strncasecmp(side, scheme, n));
+    return (n == 1 && side[0] == '*') || (n == sn && !asset__strncasecmp(side, scheme, n));
 }
 
 /* May a manifest of scheme m name entry (as written; a relative one keeps m's scheme)?
@@ -483,14 +482,14 @@ static bool rule_side_matches(const char *side, size_t n, const char *scheme, si
 static asset_status_t entry_allowed(const char *rules, const char *m, const char *entry, size_t i,
                                     char *err, size_t errn) {
     size_t mn = scheme_len(m), en = scheme_len(entry);
-    if (!en || (en == mn && !strncasecmp(entry, m, mn))) return ASSET_OK;
+    if (!en || (en == mn && !asset__strncasecmp(entry, m, mn))) return ASSET_OK;
     bool ok = false;
     const char *r = rules ? rules : "default";
     for (;;) {
         r += strspn(r, " \t\n,");
         size_t tn = strcspn(r, " \t\n,");
         if (!tn) break;
-        const char *arrow = memmem(r, tn, "->", 2);
+        const char *arrow = asset__memmem(r, tn, "->", 2);
         if (tn == 7 && !strncmp(r, "default", 7)) {
             ok = ok || scheme_rank(entry, en) <= scheme_rank(m, mn);
         } else if (arrow && arrow > r && arrow + 2 < r + tn) {

@@ -302,7 +302,7 @@ extern const asset_loader_t asset__json_loader;
 struct asset_server {
     asset_server_config_t cfg; /* defaults applied; strings owned */
     char *file_root;           /* normalised absolute, or NULL */
-    int file_root_fd;          /* O_PATH descriptor of file_root, -1 if none */
+    struct asset__dir *file_root_dir; /* file_root opened (platform/platform.h), or NULL */
     char *base_dir;            /* where bare relative paths resolve: cwd at create */
     uv_mutex_t lock;
     uv_cond_t work_cond; /* workers: the heap has work or stopping */
@@ -490,5 +490,11 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
                               const char *msg, asset__value_t *v);
 void asset__job_free(asset__job_t *j);
 void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
+
+/* platform/portable.c: ASCII case-insensitive compares (no <strings.h> on Windows) */
+int asset__strcasecmp(const char *a, const char *b);
+int asset__strncasecmp(const char *a, const char *b, size_t n);
+/* memmem (a GNU and BSD extension) */
+const void *asset__memmem(const void *hay, size_t hn, const void *needle, size_t nn);
 
 #endif

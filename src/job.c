@@ -3,7 +3,6 @@
 #include "internal.h"
 #include "sha256.h"
 
-#include <strings.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -213,7 +212,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
     if (j->sha256) {
         char got[65];
         asset__sha256_hex(r->data ? (const void *)r->data : "", r->size, got);
-        if (strcasecmp(got, j->sha256) != 0) {
+        if (asset__strcasecmp(got, j->sha256) != 0) {
             char *why = asset__asprintf("sha256 mismatch: expected %s, got %s", j->sha256, got);
             job_fail(s, j, ASSET_E_INTEGRITY, "integrity", why);
             asset_free(why);

@@ -13,7 +13,6 @@
 #include "internal.h"
 
 #include <string.h>
-#include <strings.h>
 
 struct asset__loaders {
     size_t n, nuser; /* user loaders first, then json, bytes */
@@ -145,7 +144,7 @@ static bool suffix_match(const char *const *suffixes, const char *uri) {
     size_t ul = strcspn(uri, "?#");
     for (; *suffixes; suffixes++) {
         size_t sl = strlen(*suffixes);
-        if (sl <= ul && !strncasecmp(uri + ul - sl, *suffixes, sl)) return true;
+        if (sl <= ul && !asset__strncasecmp(uri + ul - sl, *suffixes, sl)) return true;
     }
     return false;
 }

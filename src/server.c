@@ -1,13 +1,12 @@
 /* server.c - the server object: config, registries, load dispatch (cache fast path,
  * coalescing, job creation), stats, invalidation, destroy and the default instance. */
 #include "internal.h"
+#include "platform/platform.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #define MiB (1024u * 1024u)
 
@@ -72,26 +71,35 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     s->cfg.pkg_path = dup_config_string(pkg_path, &oom);
     s->cfg.manifest_schemes = dup_config_string(s->cfg.manifest_schemes, &oom);
     s->cfg.file_root = NULL;
-    s->file_root_fd = -1;
     char cwd[4096];
-    if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, "/");
+    if (!asset__getcwd(cwd, sizeof cwd)) strcpy(cwd, "/");
     s->base_dir = asset_alloc(strlen(cwd) + 2);
     if (s->base_dir)
         asset__path_normalize(cwd, s->base_dir);
     else
         oom = true;
     if (cfg && cfg->file_root) {
-        const char *fr = cfg->file_root;
-        char *abs = fr[0] == '/' ? asset__strdup(fr) : asset__asprintf("%s/%s", cwd, fr);
+        /* in the library's form ('/', Windows: "C:/x"); a root the OS cannot take
+         * as a path stays as given, and no file opens beneath it */
+        char *fr = asset__strdup(cfg->file_root);
+        asset_status_t pst;
+        if (fr && asset__path_prepare(fr, false, &pst)) strcpy(fr, cfg->file_root);
+        size_t cl = asset__path_root_len(cwd);
+        char *abs = !fr                          ? NULL
+                    : asset__path_root_len(fr)   ? asset__strdup(fr)
+                    : fr[0] == '/' && cl > 1     ? asset__asprintf("%.*s%s", (int)(cl - 1), cwd, fr)
+                                                 : asset__asprintf("%s/%s", cwd, fr);
+        asset_free(fr);
         s->file_root = abs ? asset_alloc(strlen(abs) + 2) : NULL;
         if (s->file_root) {
-            if (!asset__path_normalize(abs, s->file_root)) strcpy(s->file_root, "/");
+            if (!asset__path_normalize(abs, s->file_root))
+                snprintf(s->file_root, strlen(abs) + 2, "%.*s", (int)asset__path_root_len(abs), abs);
         } else {
             oom = true;
         }
         asset_free(abs);
         s->cfg.file_root = s->file_root;
-        if (s->file_root) s->file_root_fd = open(s->file_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (s->file_root && asset__dir_open(s->file_root, &s->file_root_dir) == -ENOMEM) oom = true;
     }
     uv_mutex_init(&s->lock);
     uv_cond_init(&s->work_cond);
@@ -170,7 +178,7 @@ void asset_server_destroy(asset_server_t *s) {
     asset_free((char *)s->cfg.pkg_path);
     asset_free((char *)s->cfg.manifest_schemes);
     asset_free(s->file_root);
-    if (s->file_root_fd >= 0) close(s->file_root_fd);
+    asset__dir_close(s->file_root_dir);
     asset_free(s->base_dir);
     asset_free(s);
 }
@@ -224,7 +232,7 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, asset__lo
          n = asset__map_get_next(&s->inflight, n)) {
         asset__job_t *j = (asset__job_t *)n;
         if (j->loader == ld && j->no_cache == no_cache && j->recursive == recursive &&
-            (j->sha256 ? sha256 && !strcasecmp(j->sha256, sha256) : !sha256))
+            (j->sha256 ? sha256 && !asset__strcasecmp(j->sha256, sha256) : !sha256))
             return j;
     }
     return NULL;
@@ -333,7 +341,7 @@ asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_l
         bool forced = (flags & ASSET__LOAD_FORCED) != 0;
         asset__cache_entry_t *e =
             opt.no_cache || forced ? NULL : asset__cache_get(&ld->cache, parsed.uri);
-        if (e && sha256 && (!e->sha256 || strcasecmp(e->sha256, sha256) != 0))
+        if (e && sha256 && (!e->sha256 || asset__strcasecmp(e->sha256, sha256) != 0))
             e = NULL; /* not verified against this digest: read it again */
         asset__job_t *j = NULL;
         /* immutable: no I/O, unless the entry carries a real version (a watched

@@ -1,10 +1,10 @@
 /* uri.c - parse and normalise asset URIs (see uri.h for the rules). */
 #include "internal.h"
+#include "platform/platform.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 static int hexval(int c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -39,10 +39,14 @@ static bool percent_decode(char *s, const char **why) {
 }
 
 bool asset__path_normalize(const char *path, char *out) {
-    bool abs = path[0] == '/';
+    /* a drive ("C:" of "C:/x", Windows) is kept as it is; the rest is '/'-rooted */
+    size_t rl = asset__path_root_len(path), pre = rl > 1 ? rl - 1 : 0;
+    memcpy(out, path, pre);
+    out += pre;
+    const char *p = path + pre;
+    bool abs = p[0] == '/';
     char *w = out;
     size_t depth = 0;
-    const char *p = path;
     while (*p) {
         while (*p == '/') p++;
         if (!*p) break;
@@ -112,6 +116,19 @@ static bool has_dotdot_segment(const char *p) {
     return false;
 }
 
+/* Why a component of path p cannot be opened safely on this OS, or NULL (Windows:
+ * device names, streams; platform.h). */
+static const char *component_refused(const char *p) {
+    while (*p) {
+        size_t n = strcspn(p, "/");
+        const char *why = n ? asset__path_component_refused(p, n) : NULL;
+        if (why) return why;
+        p += n;
+        while (*p == '/') p++;
+    }
+    return NULL;
+}
+
 static asset_status_t fail(asset_uri_t *out, asset_status_t st, const char **why, const char *w,
                            char *tmp) {
     asset_free(tmp);
@@ -120,15 +137,26 @@ static asset_status_t fail(asset_uri_t *out, asset_status_t st, const char **why
     return st;
 }
 
-/* file paths: resolve against base_dir, normalise, confine to root. */
-static asset_status_t parse_file(char *rel, const char *base_dir, const char *root,
-                                 asset_uri_t *out, const char **why) {
-    if (strchr(rel, '\\')) return fail(out, ASSET_E_FORBIDDEN, why, "contains a backslash", rel);
+/* file paths: OS syntax (platform layer), resolve against base_dir, normalise,
+ * confine to root. */
+static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
+                                 const char *root, asset_uri_t *out, const char **why) {
+    asset_status_t pst = ASSET_E_INVALID;
+    const char *refused = asset__path_prepare(rel, from_uri, &pst);
+    if (refused) return fail(out, pst, why, refused, rel);
+    if ((refused = component_refused(rel + asset__path_root_len(rel))))
+        return fail(out, ASSET_E_FORBIDDEN, why, refused, rel);
     const char *base = root ? root : base_dir;
     char *joined;
-    if (rel[0] == '/') {
+    if (asset__path_root_len(rel)) {
         joined = rel;
         rel = NULL;
+    } else if (rel[0] == '/') { /* rooted without a drive (Windows): base's drive */
+        size_t bl = base ? asset__path_root_len(base) : 0;
+        joined = asset__asprintf("%.*s%s", (int)(bl > 1 ? bl - 1 : 0), base ? base : "", rel);
+        asset_free(rel);
+        rel = NULL;
+        if (!joined) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
     } else {
         joined = asset__asprintf("%s/%s", base ? base : "", rel);
         asset_free(rel);
@@ -142,12 +170,13 @@ static asset_status_t parse_file(char *rel, const char *base_dir, const char *ro
     if (!ok) return fail(out, ASSET_E_FORBIDDEN, why, "'..' climbs above the root", norm);
     if (root) {
         size_t rl = strlen(root);
-        bool inside = (rl == 1 && root[0] == '/') ||
+        bool inside = rl == asset__path_root_len(root) ||
                       (strncmp(norm, root, rl) == 0 && (norm[rl] == 0 || norm[rl] == '/'));
         if (!inside) return fail(out, ASSET_E_FORBIDDEN, why, "path escapes file_root", norm);
     }
     out->path = norm;
-    out->uri = percent_encode_pct("file://", norm);
+    /* "file:///abs/x", and "file:///C:/abs/x" for a path with a drive */
+    out->uri = percent_encode_pct(norm[0] == '/' ? "file://" : "file:///", norm);
     if (!out->uri) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
     strcpy(out->scheme, "file");
     return ASSET_OK;
@@ -171,7 +200,7 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
     if (sl == 0) { /* a bare path: taken literally, no percent-decoding */
         char *rel = asset__strdup(in);
         if (!rel) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
-        return parse_file(rel, base_dir, root, out, why);
+        return parse_file(rel, false, base_dir, root, out, why);
     }
     if (sl >= sizeof out->scheme) return fail(out, ASSET_E_INVALID, why, "scheme too long", NULL);
     for (size_t i = 0; i < sl; i++) out->scheme[i] = (char)tolower((unsigned char)in[i]);
@@ -202,14 +231,14 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
     char *dec = asset__strdup(rest);
     if (!dec) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
     if (!strcmp(out->scheme, "file")) {
-        if (!strncasecmp(dec, "localhost/", 10))
+        if (!asset__strncasecmp(dec, "localhost/", 10))
             memmove(dec, dec + 9, strlen(dec + 9) + 1);
         else if (*dec && *dec != '/') /* file://host/path: a file on another machine */
             return fail(out, ASSET_E_INVALID, why,
                         "file:// URI names a host other than localhost (use file:///path)", dec);
         if (!percent_decode(dec, why)) return fail(out, ASSET_E_INVALID, why, *why, dec);
         if (!*dec) return fail(out, ASSET_E_INVALID, why, "empty path", dec);
-        return parse_file(dec, base_dir, root, out, why);
+        return parse_file(dec, true, base_dir, root, out, why);
     }
     if (!percent_decode(dec, why)) return fail(out, ASSET_E_INVALID, why, *why, dec);
     if (!*dec) return fail(out, ASSET_E_INVALID, why, "empty path", dec);
@@ -225,6 +254,8 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
             return fail(out, ASSET_E_INVALID, why, "bad package name", dec);
         if (has_dotdot_segment(dec + nl))
             return fail(out, ASSET_E_FORBIDDEN, why, "'..' in a pkg:// path", dec);
+        const char *refused = component_refused(dec);
+        if (refused) return fail(out, ASSET_E_FORBIDDEN, why, refused, dec);
         char *norm = asset_alloc(strlen(dec) + 2);
         if (!norm) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", dec);
         asset__path_normalize(dec, norm); /* no "..": cannot fail */

@@ -8,39 +8,16 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <uv.h>
+
+#include "tu_os.h"
 
 const char *tu_srcdir(void) {
     const char *dir = getenv("ASSET_TEST_SRCDIR");
     return dir != NULL && dir[0] != '\0' ? dir : ".";
-}
-
-char *tu_mkdtemp(void) {
-    const char *t = getenv("TMPDIR");
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s/asset_test_XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(buf)) {
-        perror("mkdtemp");
-        abort();
-    }
-    return strdup(buf);
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-void tu_rmrf(const char *path) {
-    if (path) nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 char *tu_path(const char *dir, const char *rel) {
@@ -54,7 +31,7 @@ static void mkparents(char *path) {
     for (char *c = path + 1; *c; c++) {
         if (*c == '/') {
             *c = 0;
-            mkdir(path, 0755);
+            tu_os_mkdir(path);
             *c = '/';
         }
     }
@@ -80,9 +57,10 @@ char *tu_write_pattern(const char *dir, const char *rel, size_t n) {
 }
 
 char *tu_file_uri(const char *path) {
-    size_t n = strlen(path) + 8;
+    size_t n = strlen(path) + 9;
     char *u = malloc(n);
-    snprintf(u, n, "file://%s", path);
+    /* "file:///abs" and, for a path with a drive, "file:///C:/abs" */
+    snprintf(u, n, "file://%s%s", path[0] == '/' ? "" : "/", path);
     return u;
 }
 

@@ -17,7 +17,7 @@
  * written to <out.c>.tmp and renamed, so a failed run never leaves half a file.
  *
  * The CMake function asset_server_embed() (cmake/AssetServerEmbed.cmake) runs this at
- * build time. POSIX (dirent); C11. */
+ * build time. POSIX (dirent; mingw-w64 has it on Windows); C11. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <dirent.h>
@@ -26,6 +26,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* Windows' C library has neither symlinks in stat nor lstat: there a link is followed
+ * like the file it names (the table holds the same bytes either way). */
+#ifndef S_ISLNK
+#define S_ISLNK(m) 0
+#define lstat stat
+#endif
 
 typedef struct list {
     char **paths; /* relative, '/'-separated */

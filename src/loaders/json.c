@@ -172,8 +172,8 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
         return asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON at line %zu, column %zu", line,
                                 col);
     }
-    char near[32];
-    excerpt(end, text + n, near, sizeof near);
+    char near_text[32];
+    excerpt(end, text + n, near_text, sizeof near_text);
     if (open_depth(text, end) >= CJSON_NESTING_LIMIT)
         return asset_parse_fail(
             p, ASSET_E_PARSE, "invalid JSON: nested deeper than %d levels at line %zu, column %zu",
@@ -187,13 +187,13 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
         return asset_parse_fail(p, ASSET_E_PARSE,
                                 "invalid JSON: trailing characters after the value at line %zu, "
                                 "column %zu, near '%s'",
-                                line, col, near);
+                                line, col, near_text);
     if (end == text + n)
         return asset_parse_fail(p, ASSET_E_PARSE,
                                 "invalid JSON: unexpected end of document at line %zu, column %zu",
                                 line, col);
     return asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON at line %zu, column %zu, near '%s'",
-                            line, col, near);
+                            line, col, near_text);
 }
 
 static void json_free(void *ctx, void *value) {

@@ -1,39 +1,48 @@
-/* sources/file.c - file:// and bare paths. Version: mtime (ns), size and inode. With
- * file_root set, every open goes through asset__open_beneath(root). */
-#include "../fs.h"
+/* sources/file.c - file:// and bare paths. Version: what the platform layer says
+ * (POSIX: mtime in ns, size and inode; Windows: last-write time, size and file index).
+ * With file_root set, every open goes through the platform's *_open_beneath(root). */
+#include "../platform/fs.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
-/* Opens the request's path, confined to file_root when one is set. */
-static int open_path(asset_server_t *s, const char *path, int flags) {
-    if (!s->file_root) {
-        int fd = open(path, flags | O_CLOEXEC);
-        return fd < 0 ? -errno : fd;
-    }
-    if (s->file_root_fd < 0) return -ENOENT;
-    size_t rl = strlen(s->file_root);
-    const char *rel = path + (rl == 1 ? 1 : rl);
+/* path relative to file_root (the URI parser confined it there) */
+static const char *beneath_root(asset_server_t *s, const char *path) {
+    const char *rel = path + strlen(s->file_root);
     while (*rel == '/') rel++;
-    return asset__open_beneath(s->file_root_fd, rel, flags);
+    return rel;
 }
 
 static asset_status_t file_read(void *ctx, asset_request_t *r) {
-    /* O_NONBLOCK: opening a FIFO for reading would otherwise block the worker until a
-     * writer shows up; asset__read_fd refuses anything but a regular file anyway */
-    int fd = open_path(ctx, asset_request_path(r), O_RDONLY | O_NONBLOCK);
-    if (fd < 0) return asset__errno_status(r, -fd, "open");
-    return asset__read_fd(r, fd, true);
+    asset_server_t *s = ctx;
+    const char *path = asset_request_path(r);
+    asset__file_t *f = NULL;
+    int err = !s->file_root        ? asset__file_open(path, &f)
+              : !s->file_root_dir ? -ENOENT
+                                  : asset__file_open_beneath(s->file_root_dir,
+                                                             beneath_root(s, path), &f);
+    if (err) return asset__errno_status(r, -err, "open");
+    return asset__fs_read_file(r, f, true);
 }
 
 static asset_status_t file_list(void *ctx, const char *uri, asset_list_t *l) {
     (void)uri;
-    int fd = open_path(ctx, l->path, O_RDONLY | O_DIRECTORY);
+    asset_server_t *s = ctx;
+    asset__dir_t *d = NULL, *tmp = NULL;
+    int err;
+    if (!s->file_root) {
+        /* opened as a root, then "" beneath it: a directory stream of its own */
+        err = asset__dir_open(l->path, &tmp);
+        if (!err) err = asset__dir_open_beneath(tmp, "", &d);
+        asset__dir_close(tmp);
+    } else {
+        err = !s->file_root_dir ? -ENOENT
+                                : asset__dir_open_beneath(s->file_root_dir,
+                                                          beneath_root(s, l->path), &d);
+    }
     /* as for reads: a symlink out of file_root is FORBIDDEN, like pkg:// */
-    if (fd < 0) return asset__list_errno(l, -fd, "opendir");
-    return asset__list_dirfd(l, fd);
+    if (err) return asset__list_errno(l, -err, "opendir");
+    return asset__fs_list_dir(l, d);
 }
 
 const asset_source_t asset__file_source = {

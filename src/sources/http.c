@@ -18,11 +18,11 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
-#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+
+#include "../platform/platform.h"
 
 typedef struct host host_t;
 
@@ -581,7 +581,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
 
 static char *header_value(const char *line, size_t n, const char *name) {
     size_t nl = strlen(name);
-    if (n <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':') return NULL;
+    if (n <= nl || asset__strncasecmp(line, name, nl) != 0 || line[nl] != ':') return NULL;
     const char *v = line + nl + 1;
     const char *end = line + n;
     while (v < end && (*v == ' ' || *v == '\t')) v++;
@@ -636,8 +636,9 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
 static curl_socket_t opensocket_cb(void *user, curlsocktype purpose, struct curl_sockaddr *a) {
     xfer_t *x = user;
     (void)purpose;
-    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
-    if (fd == CURL_SOCKET_BAD) x->sock_errno = errno;
+    int err = 0;
+    curl_socket_t fd = asset__socket_open(a->family, a->socktype, a->protocol, &err);
+    if (fd == CURL_SOCKET_BAD) x->sock_errno = err;
     return fd;
 }
 

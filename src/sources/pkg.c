@@ -2,25 +2,23 @@
  * tables, or the pkg_path search path. Packages are immutable for the server's life,
  * so a cache hit needs no I/O. No path leaves its package: the URI parser refuses
  * "..", absolute paths, backslashes and NUL, and every open goes through
- * asset__open_beneath so a symlink cannot lead out of the root.
+ * the platform's *_open_beneath so a link cannot lead out of the root.
  * Mounts are append-only (a remount shadows the old one) so a reader never sees one
  * freed; they are freed at destroy. Leaf lock: p->lock never calls out. */
-#include "../fs.h"
+#include "../platform/fs.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct mount {
     struct mount *next; /* newest first */
     char *name;
-    int dirfd; /* directory packages, else -1 */
+    asset__dir_t *dir; /* directory packages, else NULL */
     const asset_embedded_file_t *files;
     size_t count;
     asset__map_t index; /* embedded: path -> node */
     struct emb_node *nodes;
-    char *dir; /* directory packages: its path, for watching (hot reload) */
+    char *path; /* directory packages: where they are, for watching (hot reload) */
 } mount_t;
 
 typedef struct emb_node {
@@ -49,7 +47,8 @@ asset__pkg_t *asset__pkg_create(const char *search_path) {
     if (!p) return NULL;
     uv_mutex_init(&p->lock);
     for (const char *s = search_path; s && *s;) {
-        size_t n = strcspn(s, ":");
+        char sep[2] = {asset__path_list_sep, 0}; /* ':' POSIX, ';' Windows */
+        size_t n = strcspn(s, sep);
         if (n) {
             char **ns = asset_realloc(p->search, (p->nsearch + 1) * sizeof *ns);
             char *d = ns ? asset__strndup(s, n) : NULL;
@@ -61,17 +60,17 @@ asset__pkg_t *asset__pkg_create(const char *search_path) {
             p->search[p->nsearch++] = d;
         }
         s += n;
-        if (*s == ':') s++;
+        if (*s == asset__path_list_sep) s++;
     }
     return p;
 }
 
 static void mount_free(mount_t *m) {
-    if (m->dirfd >= 0) close(m->dirfd);
+    asset__dir_close(m->dir);
     asset__map_free(&m->index);
     asset_free(m->nodes);
     asset_free(m->name);
-    asset_free(m->dir);
+    asset_free(m->path);
     asset_free(m);
 }
 
@@ -91,7 +90,6 @@ void asset__pkg_destroy(asset__pkg_t *p) {
 static mount_t *mount_new(const char *name) {
     mount_t *m = asset__calloc(1, sizeof *m);
     if (!m) return NULL;
-    m->dirfd = -1;
     asset__map_init(&m->index);
     if (!(m->name = asset__strdup(name))) {
         asset_free(m);
@@ -109,15 +107,16 @@ static void add_mount(asset__pkg_t *p, mount_t *m) {
 
 int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
     if (!valid_name(name)) return ASSET_E_INVALID;
-    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return ASSET_E_NOT_FOUND;
+    asset__dir_t *d = NULL;
+    int err = asset__dir_open(dir, &d);
+    if (err) return err == -ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_NOT_FOUND;
     mount_t *m = mount_new(name);
-    if (!m || !(m->dir = asset__strdup(dir))) {
+    if (!m || !(m->path = asset__strdup(dir))) {
         if (m) mount_free(m);
-        close(fd);
+        asset__dir_close(d);
         return ASSET_E_NO_MEMORY;
     }
-    m->dirfd = fd;
+    m->dir = d;
     add_mount(p, m);
     return ASSET_OK;
 }
@@ -163,25 +162,22 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     uv_mutex_unlock(&p->lock);
     if (m) return m;
     for (size_t i = 0; i < p->nsearch; i++) {
-        int root = open(p->search[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (root < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) *err = errno;
-            continue;
-        }
-        int fd = asset__open_beneath(root, buf, O_PATH | O_DIRECTORY);
-        close(root);
-        if (fd < 0) {
-            if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) *err = -fd;
+        asset__dir_t *root = NULL, *d = NULL;
+        int e = asset__dir_open(p->search[i], &root);
+        if (!e) e = asset__dir_open_beneath(root, buf, &d);
+        asset__dir_close(root);
+        if (e) {
+            if (e == -EMFILE || e == -ENFILE || e == -ENOMEM) *err = -e;
             continue;
         }
         m = mount_new(buf);
-        if (!m || !(m->dir = asset__asprintf("%s/%s", p->search[i], buf))) {
+        if (!m || !(m->path = asset__asprintf("%s/%s", p->search[i], buf))) {
             if (m) mount_free(m);
-            close(fd);
+            asset__dir_close(d);
             *err = ENOMEM;
             return NULL;
         }
-        m->dirfd = fd;
+        m->dir = d;
         add_mount(p, m);
         return m;
     }
@@ -200,7 +196,7 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
         return asset_request_fail(r, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                   path);
     asset_request_set_version(r, "immutable");
-    if (m->dirfd < 0) {
+    if (!m->dir) {
         emb_node_t *e = (emb_node_t *)asset__map_get(&m->index, rel);
         if (!e) return asset_request_fail(r, ASSET_E_NOT_FOUND, "not in the embedded package");
         const asset_embedded_file_t *f = &m->files[e->i];
@@ -208,10 +204,11 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
         return asset_request_adopt(r, (void *)f->data, f->size, NULL, NULL);
     }
     if (!*rel) return asset_request_fail(r, ASSET_E_IO, "is a directory, not a file");
-    int fd = asset__open_beneath(m->dirfd, rel, O_RDONLY);
-    if (fd < 0) return asset__errno_status(r, -fd, "open");
+    asset__file_t *f = NULL;
+    int e = asset__file_open_beneath(m->dir, rel, &f);
+    if (e) return asset__errno_status(r, -e, "open");
     /* watched, a directory package is mutable: versioned like file:// */
-    return asset__read_fd(r, fd, ((asset_server_t *)ctx)->cfg.watch);
+    return asset__fs_read_file(r, f, ((asset_server_t *)ctx)->cfg.watch);
 }
 
 char *asset__pkg_real_path(asset__pkg_t *p, const char *path) {
@@ -221,7 +218,7 @@ char *asset__pkg_real_path(asset__pkg_t *p, const char *path) {
     uv_mutex_lock(&p->lock);
     for (mount_t *m = p->mounts; m; m = m->next) {
         if (strlen(m->name) == nl && !strncmp(m->name, path, nl)) {
-            if (m->dir) res = asset__asprintf("%s/%s", m->dir, path + nl + 1);
+            if (m->path) res = asset__asprintf("%s/%s", m->path, path + nl + 1);
             break;
         }
     }
@@ -243,10 +240,11 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     if (!m)
         return asset_list_fail(l, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                path);
-    if (m->dirfd >= 0) {
-        int fd = asset__open_beneath(m->dirfd, rel, O_RDONLY | O_DIRECTORY);
-        if (fd < 0) return asset__list_errno(l, -fd, "opendir");
-        return asset__list_dirfd(l, fd);
+    if (m->dir) {
+        asset__dir_t *d = NULL;
+        int e = asset__dir_open_beneath(m->dir, rel, &d);
+        if (e) return asset__list_errno(l, -e, "opendir");
+        return asset__fs_list_dir(l, d);
     }
     size_t rl = strlen(rel);
     bool any = false; /* a directory exists in a table only through its files */

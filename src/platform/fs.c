@@ -1,0 +1,244 @@
+/* platform/fs.c - see fs.h: the OS-independent half of reading files and listing
+ * directories, on top of platform.h's primitives. */
+#include "fs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int (*asset__fs_walk_fault)(const char *step, const char *rel) = NULL;
+
+/* The status for an errno from open/opendir/read, and why in words: shared by reads
+ * and listings so that both say the same thing about the same failure. */
+static asset_status_t describe_errno(int err, char *why, size_t n) {
+    asset_status_t st = ASSET_E_IO;
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR: st = ASSET_E_NOT_FOUND; break;
+    case EXDEV:
+    case ELOOP:
+        snprintf(why, n, "path escapes its root (symlink, junction or reparse point?)");
+        return ASSET_E_FORBIDDEN;
+    case EACCES:
+    case EPERM: st = ASSET_E_FORBIDDEN; break;
+    case ENOMEM: st = ASSET_E_NO_MEMORY; break;
+    case EMFILE:
+    case ENFILE: snprintf(why, n, "too many open files (%s)", strerror(err)); return ASSET_E_IO;
+    default: break;
+    }
+    snprintf(why, n, "%s", strerror(err));
+    return st;
+}
+
+asset_status_t asset__errno_status(asset_request_t *r, int err, const char *what) {
+    char why[128];
+    asset_status_t st = describe_errno(err, why, sizeof why);
+    return asset_request_fail(r, st, "%s: %s", what, why);
+}
+
+asset_status_t asset__list_errno(asset_list_t *l, int err, const char *what) {
+    char why[128];
+    asset_status_t st = describe_errno(err, why, sizeof why);
+    return asset_list_fail(l, st, "%s: %s", what, why);
+}
+
+#define READ_CHUNK (1u << 20)
+
+asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool versioned) {
+    asset__fstat_t st;
+    asset_status_t rc = ASSET_OK;
+    int err = asset__file_stat(f, &st);
+    if (err) {
+        rc = asset__errno_status(r, -err, "stat");
+        goto out;
+    }
+    if (st.kind == ASSET__KIND_DIR) {
+        rc = asset_request_fail(r, ASSET_E_IO, "is a directory, not a file");
+        goto out;
+    }
+    if (st.kind != ASSET__KIND_FILE) {
+        rc = asset_request_fail(r, ASSET_E_UNSUPPORTED, "not a regular file");
+        goto out;
+    }
+    if (versioned) {
+        const char *cached = asset_request_cached_version(r);
+        if (cached && !strcmp(cached, st.version)) {
+            rc = ASSET_NOT_MODIFIED;
+            goto out;
+        }
+        asset_request_set_version(r, st.version);
+    }
+    if (st.size > r->max_size) {
+        rc = asset_request_fail(r, ASSET_E_TOO_LARGE,
+                                "%llu bytes, larger than max_asset_size (%llu)",
+                                (unsigned long long)st.size, (unsigned long long)r->max_size);
+        goto out;
+    }
+    asset_request_set_total(r, st.size);
+    /* + 1: room for the read() that returns 0 at EOF, so an exact-size buffer does
+     * not look like a file that grew since the stat (which reserves 64 KiB more) */
+    if ((rc = asset__request_reserve(r, (size_t)st.size + 1)) != ASSET_OK) {
+        rc = asset_request_fail(r, rc, "out of memory for %llu bytes",
+                                (unsigned long long)st.size);
+        goto out;
+    }
+    for (;;) {
+        if (asset_request_cancelled(r)) {
+            rc = ASSET_E_CANCELLED;
+            goto out;
+        }
+        if (r->cap - r->size <= 1) { /* the file grew since the stat */
+            if (r->size >= r->max_size) {
+                rc = asset_request_fail(r, ASSET_E_TOO_LARGE, "grew past max_asset_size (%llu)",
+                                        (unsigned long long)r->max_size);
+                goto out;
+            }
+            if ((rc = asset__request_reserve(r, 64 * 1024)) != ASSET_OK) goto out;
+        }
+        size_t room = r->cap - r->size - 1;
+        int64_t n = asset__file_read(f, r->data + r->size, room < READ_CHUNK ? room : READ_CHUNK);
+        if (n < 0) {
+            rc = asset__errno_status(r, (int)-n, "read");
+            goto out;
+        }
+        if (n == 0) break;
+        r->size += (size_t)n;
+        if (r->size > r->max_size) {
+            rc = asset_request_fail(r, ASSET_E_TOO_LARGE, "grew past max_asset_size (%llu)",
+                                    (unsigned long long)r->max_size);
+            goto out;
+        }
+        atomic_store_explicit(&r->job->received, r->size, memory_order_relaxed);
+    }
+out:
+    asset__file_close(f);
+    return rc;
+}
+
+/* ---- listing: a walk that lists every entry or fails saying why ---- */
+
+#define MAX_DEPTH 64
+
+typedef struct dent {
+    char *name;
+    int kind; /* as the directory listing said: ASSET__KIND_OTHER when it did not */
+} dent_t;
+
+static int cmp_dent(const void *a, const void *b) {
+    return strcmp(((const dent_t *)a)->name, ((const dent_t *)b)->name);
+}
+
+/* errno for the walk's step on rel: the injected fault, else 0 (the step runs). */
+static int fault(const char *step, const char *rel) {
+    return asset__fs_walk_fault ? asset__fs_walk_fault(step, rel) : 0;
+}
+
+/* An error about one entry (no permission, vanished or replaced since readdir): the
+ * entry stays in the listing and its own load reports it. Anything else (EMFILE,
+ * ENFILE, ENOMEM, EIO...) means the walk cannot see the whole folder: it fails. */
+static bool entry_error(int err) {
+    return err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR || err == ELOOP;
+}
+
+/* Fails the listing: "<step> <rel>: <why>" (the job prefixes the URI). */
+static asset_status_t walk_fail(asset_list_t *l, int err, const char *step, const char *rel) {
+    char what[64 + 4096];
+    snprintf(what, sizeof what, "%s%s%s", step, *rel ? " " : "", rel);
+    return asset__list_errno(l, err, what);
+}
+
+/* Reads every name of the directory d (prefix: its path in the listing) into *out. */
+static asset_status_t read_names(asset_list_t *l, asset__dir_t *d, const char *prefix,
+                                 dent_t **out, size_t *count) {
+    dent_t *v = NULL;
+    size_t n = 0, cap = 0;
+    asset_status_t rc = ASSET_OK;
+    for (;;) {
+        int err = fault("readdir", prefix);
+        const char *name = NULL;
+        int kind = ASSET__KIND_OTHER, got = 0;
+        if (!err) {
+            got = asset__dir_next(d, &name, &kind);
+            if (got < 0) err = -got;
+        }
+        if (err) {
+            rc = walk_fail(l, err, "readdir", prefix);
+            break;
+        }
+        if (!got) break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            dent_t *nv = asset_realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                rc = ASSET_E_NO_MEMORY;
+                break;
+            }
+            v = nv;
+        }
+        if (!(v[n].name = asset__strdup(name))) {
+            rc = ASSET_E_NO_MEMORY;
+            break;
+        }
+        v[n++].kind = kind;
+    }
+    *out = v;
+    *count = n;
+    return rc;
+}
+
+static asset_status_t walk(asset_list_t *l, asset__dir_t *d, const char *prefix, int depth);
+
+/* Lists one entry `rel` (name in directory d). */
+static asset_status_t walk_entry(asset_list_t *l, asset__dir_t *d, const dent_t *e,
+                                 const char *rel, int depth) {
+    asset__fstat_t st;
+    int err = fault("stat", rel);
+    if (!err) err = -asset__dir_stat_entry(d, e->name, &st);
+    if (err) {
+        if (!entry_error(err)) return walk_fail(l, err, "stat", rel);
+        /* kept, size unknown, unless the listing said it is what a listing skips */
+        if (e->kind == ASSET__KIND_LINK || (e->kind == ASSET__KIND_DIR && !l->recursive))
+            return ASSET_OK;
+        return asset_list_add(l, rel, -1);
+    }
+    if (st.kind == ASSET__KIND_FILE) return asset_list_add(l, rel, (int64_t)st.size);
+    if (st.kind != ASSET__KIND_DIR || !l->recursive) return ASSET_OK; /* links, FIFOs... */
+    if (depth >= MAX_DEPTH)
+        return asset_list_fail(l, ASSET_E_IO, "%s: more than %d directory levels deep", rel,
+                               MAX_DEPTH);
+    asset__dir_t *sub = NULL;
+    if (!(err = fault("open", rel))) err = -asset__dir_open_entry(d, e->name, &sub);
+    if (err) {
+        if (!entry_error(err)) return walk_fail(l, err, "open", rel);
+        return asset_list_add(l, rel, -1); /* unreadable: its load says why */
+    }
+    char *pre = asset__asprintf("%s/", rel);
+    if (!pre) {
+        asset__dir_close(sub);
+        return ASSET_E_NO_MEMORY;
+    }
+    asset_status_t rc = walk(l, sub, pre, depth + 1);
+    asset_free(pre);
+    return rc;
+}
+
+/* Lists directory d (closes it) under `prefix` ("" or "sub/"). */
+static asset_status_t walk(asset_list_t *l, asset__dir_t *d, const char *prefix, int depth) {
+    dent_t *names = NULL;
+    size_t n = 0;
+    asset_status_t rc = read_names(l, d, prefix, &names, &n);
+    if (rc == ASSET_OK && n > 1) qsort(names, n, sizeof *names, cmp_dent);
+    for (size_t i = 0; i < n && rc == ASSET_OK; i++) {
+        char *rel = asset__asprintf("%s%s", prefix, names[i].name);
+        rc = rel ? walk_entry(l, d, &names[i], rel, depth) : ASSET_E_NO_MEMORY;
+        asset_free(rel);
+    }
+    for (size_t i = 0; i < n; i++) asset_free(names[i].name);
+    asset_free(names);
+    asset__dir_close(d);
+    if (rc == ASSET_E_NO_MEMORY) asset_list_fail(l, rc, "out of memory listing");
+    return rc;
+}
+
+asset_status_t asset__fs_list_dir(asset_list_t *l, asset__dir_t *d) { return walk(l, d, "", 0); }

@@ -1,0 +1,234 @@
+/* platform/fs_posix.c - platform.h on POSIX (Linux, macOS, the BSDs): descriptors,
+ * openat() with O_NOFOLLOW, readdir. Opening beneath a root asks the kernel first
+ * (asset__open_beneath_fast: openat2 on Linux, see beneath_linux.c) and otherwise
+ * walks the path one O_NOFOLLOW component at a time. */
+#include "platform.h"
+#include "posix.h"
+
+#include "../internal.h" /* asset_alloc */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A descriptor good only for openat() and fstat(): O_PATH where the OS has it. */
+#ifdef O_PATH
+#define DIR_SEARCH O_PATH
+#else
+#define DIR_SEARCH O_RDONLY
+#endif
+
+struct asset__dir {
+    int fd;
+    DIR *stream; /* made from fd by the first asset__dir_next; owns fd from then on */
+};
+struct asset__file {
+    int fd;
+};
+
+const char asset__path_list_sep = ':';
+bool asset__fs_force_walk = false;
+
+/* ---- path syntax ---- */
+
+size_t asset__path_root_len(const char *p) { return p[0] == '/' ? 1 : 0; }
+
+const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st) {
+    (void)from_uri;
+    if (strchr(p, '\\')) {
+        *st = ASSET_E_FORBIDDEN;
+        return "contains a backslash";
+    }
+    return NULL;
+}
+
+const char *asset__path_component_refused(const char *name, size_t n) {
+    (void)name;
+    (void)n;
+    return NULL;
+}
+
+bool asset__getcwd(char *buf, size_t n) { return getcwd(buf, n) != NULL; }
+
+/* ---- opening ---- */
+
+static int open_walk(int root, const char *rel, int flags) {
+    /* every component opened with O_NOFOLLOW: any symlink is refused (ELOOP) */
+    int cur = root;
+    const char *p = rel;
+    char comp[256];
+    for (;;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || n >= sizeof comp) {
+            if (cur != root) close(cur);
+            return n ? -ENAMETOOLONG : -ENOENT;
+        }
+        if (n == 2 && p[0] == '.' && p[1] == '.') { /* openat would climb out of the root */
+            if (cur != root) close(cur);            /* (found by fuzz/fuzz_pkg.c) */
+            return -EXDEV;
+        }
+        memcpy(comp, p, n);
+        comp[n] = 0;
+        bool last = p[n] == 0;
+        int fd = last ? openat(cur, comp, flags | O_NOFOLLOW | O_CLOEXEC)
+                      : openat(cur, comp, DIR_SEARCH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int err = errno;
+        if (fd < 0 && (err == ENOTDIR || err == EMLINK)) {
+            struct stat st; /* a symlink where a directory should be (BSDs say EMLINK) */
+            if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                err = ELOOP;
+        }
+        if (cur != root) close(cur);
+        if (fd < 0) return -err;
+        if (last) return fd;
+        cur = fd;
+        p += n + 1;
+    }
+}
+
+int asset__open_beneath(int root, const char *rel, int flags) {
+    if (!*rel) { /* the root itself */
+        int fd = openat(root, ".", flags | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+    }
+    if (!asset__fs_force_walk) {
+        int fd = asset__open_beneath_fast(root, rel, flags);
+        if (fd != -ENOSYS) return fd;
+    }
+    return open_walk(root, rel, flags);
+}
+
+static int new_dir(int fd, asset__dir_t **out) {
+    asset__dir_t *d = asset_alloc(sizeof *d);
+    if (!d) {
+        close(fd);
+        return -ENOMEM;
+    }
+    d->fd = fd;
+    d->stream = NULL;
+    *out = d;
+    return 0;
+}
+
+static int new_file(int fd, asset__file_t **out) {
+    asset__file_t *f = asset_alloc(sizeof *f);
+    if (!f) {
+        close(fd);
+        return -ENOMEM;
+    }
+    f->fd = fd;
+    *out = f;
+    return 0;
+}
+
+int asset__dir_open(const char *path, asset__dir_t **out) {
+    *out = NULL;
+    int fd = open(path, DIR_SEARCH | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : new_dir(fd, out);
+}
+
+int asset__dir_open_beneath(asset__dir_t *root, const char *rel, asset__dir_t **out) {
+    *out = NULL;
+    int fd = asset__open_beneath(root->fd, rel, O_RDONLY | O_DIRECTORY);
+    return fd < 0 ? fd : new_dir(fd, out);
+}
+
+/* O_NONBLOCK: opening a FIFO for reading would otherwise block the worker until a
+ * writer shows up; the read refuses anything but a regular file anyway */
+int asset__file_open_beneath(asset__dir_t *root, const char *rel, asset__file_t **out) {
+    *out = NULL;
+    int fd = asset__open_beneath(root->fd, rel, O_RDONLY | O_NONBLOCK);
+    return fd < 0 ? fd : new_file(fd, out);
+}
+
+int asset__file_open(const char *path, asset__file_t **out) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    return fd < 0 ? -errno : new_file(fd, out);
+}
+
+/* ---- files ---- */
+
+static void fill_stat(const struct stat *s, asset__fstat_t *st) {
+    st->kind = S_ISREG(s->st_mode)   ? ASSET__KIND_FILE
+               : S_ISDIR(s->st_mode) ? ASSET__KIND_DIR
+               : S_ISLNK(s->st_mode) ? ASSET__KIND_LINK
+                                     : ASSET__KIND_OTHER;
+    st->size = s->st_size > 0 ? (uint64_t)s->st_size : 0;
+#if defined(ASSET_HAVE_ST_MTIM)
+    long long sec = (long long)s->st_mtim.tv_sec, nsec = (long long)s->st_mtim.tv_nsec;
+#elif defined(ASSET_HAVE_ST_MTIMESPEC) /* macOS */
+    long long sec = (long long)s->st_mtimespec.tv_sec, nsec = (long long)s->st_mtimespec.tv_nsec;
+#else
+    long long sec = (long long)s->st_mtime, nsec = 0;
+#endif
+    snprintf(st->version, sizeof st->version, "%lld.%09lld:%lld:%llu", sec, nsec,
+             (long long)s->st_size, (unsigned long long)s->st_ino);
+}
+
+int asset__file_stat(asset__file_t *f, asset__fstat_t *st) {
+    struct stat s;
+    if (fstat(f->fd, &s) != 0) return -errno;
+    fill_stat(&s, st);
+    return 0;
+}
+
+int64_t asset__file_read(asset__file_t *f, void *buf, size_t n) {
+    for (;;) {
+        ssize_t got = read(f->fd, buf, n);
+        if (got >= 0) return (int64_t)got;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+void asset__file_close(asset__file_t *f) {
+    if (!f) return;
+    close(f->fd);
+    asset_free(f);
+}
+
+/* ---- directories ---- */
+
+void asset__dir_close(asset__dir_t *d) {
+    if (!d) return;
+    if (d->stream)
+        closedir(d->stream);
+    else
+        close(d->fd);
+    asset_free(d);
+}
+
+int asset__dir_next(asset__dir_t *d, const char **name, int *kind) {
+    if (!d->stream && !(d->stream = fdopendir(d->fd))) return -errno;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d->stream);
+        if (!e) return errno ? -errno : 0;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        *name = e->d_name;
+        *kind = ASSET__KIND_OTHER;
+#ifdef DT_LNK /* d_type is an extension: Linux, macOS and the BSDs have it */
+        if (e->d_type == DT_REG) *kind = ASSET__KIND_FILE;
+        if (e->d_type == DT_DIR) *kind = ASSET__KIND_DIR;
+        if (e->d_type == DT_LNK) *kind = ASSET__KIND_LINK;
+#endif
+        return 1;
+    }
+}
+
+int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st) {
+    struct stat s;
+    if (fstatat(d->fd, name, &s, AT_SYMLINK_NOFOLLOW) != 0) return -errno;
+    fill_stat(&s, st);
+    return 0;
+}
+
+int asset__dir_open_entry(asset__dir_t *d, const char *name, asset__dir_t **out) {
+    *out = NULL;
+    int fd = openat(d->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return fd < 0 ? -errno : new_dir(fd, out);
+}

@@ -1,0 +1,440 @@
+/* platform/fs_win32.c - platform.h on Windows. Paths are UTF-8 in the library's form
+ * ("C:/dir/x") and converted to UTF-16 with '\\' right before each Win32 call.
+ * Beneath a root, every component is opened with FILE_FLAG_OPEN_REPARSE_POINT, so a
+ * symlink or junction is seen instead of followed (-ELOOP), and kept open without
+ * FILE_SHARE_DELETE until the walk ends, so no directory on the way can be renamed
+ * or replaced by a link meanwhile. Names Windows treats specially (device names,
+ * streams, trailing dots) are refused before any call. */
+#include "platform.h"
+
+#include "../internal.h" /* asset_alloc */
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <wchar.h>
+#include <windows.h>
+
+struct asset__dir {
+    HANDLE h;      /* keeps the directory from being renamed or deleted */
+    wchar_t *path; /* full path, '\\'-separated, no trailing '\\' (but "C:\\") */
+    HANDLE find;   /* FindFirstFileW stream, INVALID_HANDLE_VALUE before the first */
+    bool done;
+    WIN32_FIND_DATAW data;
+    char name[MAX_PATH * 4];
+};
+struct asset__file {
+    HANDLE h;
+};
+
+const char asset__path_list_sep = ';';
+bool asset__fs_force_walk = false;
+
+/* ---- errors ---- */
+
+static int map_error(DWORD e) {
+    switch (e) {
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND:
+    case ERROR_INVALID_DRIVE:
+    case ERROR_BAD_NETPATH:
+    case ERROR_BAD_NET_NAME:
+    case ERROR_INVALID_NAME: return ENOENT;
+    case ERROR_DIRECTORY: return ENOTDIR;
+    case ERROR_ACCESS_DENIED:
+    case ERROR_SHARING_VIOLATION:
+    case ERROR_LOCK_VIOLATION:
+    case ERROR_PRIVILEGE_NOT_HELD: return EACCES;
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY: return ENOMEM;
+    case ERROR_TOO_MANY_OPEN_FILES: return EMFILE;
+    case ERROR_CANT_RESOLVE_FILENAME:
+    case ERROR_CANT_ACCESS_FILE: return ELOOP;
+    case ERROR_FILENAME_EXCED_RANGE: return ENAMETOOLONG;
+    case ERROR_NO_UNICODE_TRANSLATION: return EILSEQ;
+    default: return EIO;
+    }
+}
+static int last_error(void) { return -map_error(GetLastError()); }
+
+/* ---- path syntax ---- */
+
+static bool has_drive(const char *p) {
+    return isalpha((unsigned char)p[0]) && p[1] == ':';
+}
+
+size_t asset__path_root_len(const char *p) { return has_drive(p) && p[2] == '/' ? 3 : 0; }
+
+const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st) {
+    if (from_uri && p[0] == '/' && has_drive(p + 1)) /* file:///C:/x */
+        memmove(p, p + 1, strlen(p));
+    for (char *c = p; *c; c++)
+        if (*c == '\\') *c = '/';
+    if (p[0] == '/' && p[1] == '/') {
+        *st = ASSET_E_FORBIDDEN;
+        return "UNC and device paths (\\\\server\\share, \\\\?\\, \\\\.\\) are not allowed";
+    }
+    if (has_drive(p)) {
+        if (p[2] != '/') {
+            *st = ASSET_E_INVALID;
+            return "drive-relative path (C:x): write C:/x";
+        }
+        p[0] = (char)toupper((unsigned char)p[0]);
+    }
+    return NULL;
+}
+
+static bool name_is(const char *name, size_t n, const char *dev) {
+    size_t dl = strlen(dev);
+    if (n != dl) return false;
+    for (size_t i = 0; i < n; i++)
+        if (toupper((unsigned char)name[i]) != dev[i]) return false;
+    return true;
+}
+
+const char *asset__path_component_refused(const char *name, size_t n) {
+    if ((n == 1 && name[0] == '.') || (n == 2 && name[0] == '.' && name[1] == '.')) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == ':') return "':' in a file name (an NTFS alternate data stream)";
+        if (c < 0x20 || strchr("<>\"|?*", c)) return "a character Windows forbids in file names";
+    }
+    if (n && (name[n - 1] == '.' || name[n - 1] == ' '))
+        return "a file name ending in a dot or space (Windows would open another file)";
+    /* the device names, alone or with any extension: "nul.txt" is NUL too */
+    size_t base = 0;
+    while (base < n && name[base] != '.') base++;
+    while (base && name[base - 1] == ' ') base--;
+    static const char *const devs[] = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"};
+    for (size_t i = 0; i < sizeof devs / sizeof *devs; i++)
+        if (name_is(name, base, devs[i])) return "a Windows device name (CON, NUL, COM1...)";
+    if (base == 4 && (name_is(name, 3, "COM") || name_is(name, 3, "LPT")) && name[3] >= '0' &&
+        name[3] <= '9')
+        return "a Windows device name (CON, NUL, COM1...)";
+    return NULL;
+}
+
+/* UTF-8 (library form) -> UTF-16 with '\\'; NULL with *err set. asset_free it. */
+static wchar_t *to_wide(const char *s, int *err) {
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    if (n <= 0) {
+        *err = -EILSEQ;
+        return NULL;
+    }
+    wchar_t *w = asset_alloc((size_t)n * sizeof *w);
+    if (!w) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n);
+    for (wchar_t *c = w; *c; c++)
+        if (*c == L'/') *c = L'\\';
+    return w;
+}
+
+/* UTF-16 -> UTF-8 into buf; false if it does not fit or is not valid. */
+static bool to_utf8(const wchar_t *w, char *buf, size_t n) {
+    int got = WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, -1, buf, (int)n, NULL, NULL);
+    return got > 0;
+}
+
+bool asset__getcwd(char *buf, size_t n) {
+    wchar_t w[32768];
+    DWORD len = GetCurrentDirectoryW(32768, w);
+    if (!len || len >= 32768 || !to_utf8(w, buf, n)) return false;
+    asset_status_t st;
+    return asset__path_prepare(buf, false, &st) == NULL;
+}
+
+/* ---- opening ---- */
+
+/* a + "\\" + b (UTF-16, b UTF-8 with '/'), asset_free it */
+static wchar_t *join(const wchar_t *a, const char *b, int *err) {
+    wchar_t *wb = to_wide(b, err);
+    if (!wb) return NULL;
+    size_t na = wcslen(a), nb = wcslen(wb);
+    bool sep = na && a[na - 1] != L'\\';
+    wchar_t *w = asset_alloc((na + nb + 2) * sizeof *w);
+    if (!w) {
+        asset_free(wb);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    memcpy(w, a, na * sizeof *w);
+    if (sep) w[na] = L'\\';
+    memcpy(w + na + sep, wb, (nb + 1) * sizeof *w);
+    asset_free(wb);
+    return w;
+}
+
+static int new_dir(HANDLE h, wchar_t *path, asset__dir_t **out) {
+    asset__dir_t *d = asset_alloc(sizeof *d);
+    if (!d) {
+        CloseHandle(h);
+        asset_free(path);
+        return -ENOMEM;
+    }
+    memset(d, 0, sizeof *d);
+    d->h = h;
+    d->path = path;
+    d->find = INVALID_HANDLE_VALUE;
+    *out = d;
+    return 0;
+}
+
+static int new_file(HANDLE h, asset__file_t **out) {
+    asset__file_t *f = asset_alloc(sizeof *f);
+    if (!f) {
+        CloseHandle(h);
+        return -ENOMEM;
+    }
+    f->h = h;
+    *out = f;
+    return 0;
+}
+
+/* Opens w; link: do not follow a final reparse point. */
+static HANDLE open_w(const wchar_t *w, bool read, bool link, bool share_delete) {
+    DWORD share = FILE_SHARE_READ | FILE_SHARE_WRITE | (share_delete ? FILE_SHARE_DELETE : 0);
+    DWORD flags = FILE_FLAG_BACKUP_SEMANTICS | (link ? FILE_FLAG_OPEN_REPARSE_POINT : 0);
+    return CreateFileW(w, read ? GENERIC_READ : FILE_READ_ATTRIBUTES, share, NULL, OPEN_EXISTING,
+                       flags, NULL);
+}
+
+static DWORD attributes(HANDLE h) {
+    BY_HANDLE_FILE_INFORMATION info;
+    return GetFileInformationByHandle(h, &info) ? info.dwFileAttributes : INVALID_FILE_ATTRIBUTES;
+}
+
+int asset__dir_open(const char *path, asset__dir_t **out) {
+    *out = NULL;
+    int err = 0;
+    wchar_t *w = to_wide(path, &err);
+    if (!w) return err;
+    wchar_t full[32768];
+    DWORD n = GetFullPathNameW(w, 32768, full, NULL);
+    asset_free(w);
+    if (!n || n >= 32768) return -ENAMETOOLONG;
+    while (n > 3 && full[n - 1] == L'\\') full[--n] = 0;
+    HANDLE h = open_w(full, false, false, true);
+    if (h == INVALID_HANDLE_VALUE) return last_error();
+    DWORD a = attributes(h);
+    if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY)) {
+        CloseHandle(h);
+        return -ENOTDIR;
+    }
+    wchar_t *copy = asset_alloc((n + 1) * sizeof *copy);
+    if (!copy) {
+        CloseHandle(h);
+        return -ENOMEM;
+    }
+    memcpy(copy, full, (n + 1) * sizeof *copy);
+    return new_dir(h, copy, out);
+}
+
+#define MAX_COMPONENTS 128
+
+/* Opens rel beneath root, one component at a time, refusing reparse points. want_dir:
+ * the last component must be a directory (then *dir_out), else a file read handle. */
+static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asset__dir_t **dir_out,
+                        asset__file_t **file_out) {
+    HANDLE held[MAX_COMPONENTS];
+    size_t nheld = 0;
+    int rc = 0;
+    wchar_t *cur = asset_alloc((wcslen(root->path) + 1) * sizeof *cur);
+    if (!cur) return -ENOMEM;
+    memcpy(cur, root->path, (wcslen(root->path) + 1) * sizeof *cur);
+    const char *p = rel;
+    for (;;) {
+        size_t n = strcspn(p, "/");
+        bool last = p[n] == 0;
+        if (!*rel) { /* the root itself */
+            n = 0;
+            last = true;
+        } else {
+            char comp[1024];
+            if (n == 0 || n >= sizeof comp) {
+                rc = n ? -ENAMETOOLONG : -ENOENT;
+                break;
+            }
+            if ((n == 2 && p[0] == '.' && p[1] == '.') || (n == 1 && p[0] == '.') ||
+                asset__path_component_refused(p, n)) {
+                rc = -EXDEV; /* the URI parser says why; this is the last line */
+                break;
+            }
+            memcpy(comp, p, n);
+            comp[n] = 0;
+            wchar_t *next = join(cur, comp, &rc);
+            if (!next) break;
+            asset_free(cur);
+            cur = next;
+        }
+        bool file = last && !want_dir;
+        HANDLE h = open_w(cur, file, true, last);
+        if (h == INVALID_HANDLE_VALUE) {
+            rc = last_error();
+            break;
+        }
+        DWORD a = attributes(h);
+        if (a == INVALID_FILE_ATTRIBUTES) {
+            rc = last_error();
+            CloseHandle(h);
+            break;
+        }
+        if ((a & FILE_ATTRIBUTE_REPARSE_POINT) && *rel) { /* symlink or junction */
+            CloseHandle(h);
+            rc = -ELOOP;
+            break;
+        }
+        if (!last) {
+            if (!(a & FILE_ATTRIBUTE_DIRECTORY)) {
+                CloseHandle(h);
+                rc = -ENOTDIR;
+                break;
+            }
+            if (nheld == MAX_COMPONENTS) {
+                CloseHandle(h);
+                rc = -ENAMETOOLONG;
+                break;
+            }
+            held[nheld++] = h;
+            p += n + 1;
+            continue;
+        }
+        if (want_dir) {
+            if (!(a & FILE_ATTRIBUTE_DIRECTORY)) {
+                CloseHandle(h);
+                rc = -ENOTDIR;
+                break;
+            }
+            rc = new_dir(h, cur, dir_out);
+            cur = NULL;
+        } else {
+            rc = new_file(h, file_out);
+        }
+        break;
+    }
+    while (nheld) CloseHandle(held[--nheld]);
+    asset_free(cur);
+    return rc;
+}
+
+int asset__dir_open_beneath(asset__dir_t *root, const char *rel, asset__dir_t **out) {
+    *out = NULL;
+    return open_beneath(root, rel, true, out, NULL);
+}
+
+int asset__file_open_beneath(asset__dir_t *root, const char *rel, asset__file_t **out) {
+    *out = NULL;
+    return open_beneath(root, rel, false, NULL, out);
+}
+
+int asset__file_open(const char *path, asset__file_t **out) {
+    *out = NULL;
+    int err = 0;
+    wchar_t *w = to_wide(path, &err);
+    if (!w) return err;
+    HANDLE h = open_w(w, true, false, true);
+    asset_free(w);
+    return h == INVALID_HANDLE_VALUE ? last_error() : new_file(h, out);
+}
+
+/* ---- files ---- */
+
+static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, asset__fstat_t *st) {
+    DWORD a = i->dwFileAttributes;
+    st->kind = (a & FILE_ATTRIBUTE_REPARSE_POINT) ? ASSET__KIND_LINK
+               : (a & FILE_ATTRIBUTE_DIRECTORY)   ? ASSET__KIND_DIR
+               : type == FILE_TYPE_DISK           ? ASSET__KIND_FILE
+                                                  : ASSET__KIND_OTHER;
+    st->size = ((uint64_t)i->nFileSizeHigh << 32) | i->nFileSizeLow;
+    uint64_t t = ((uint64_t)i->ftLastWriteTime.dwHighDateTime << 32) |
+                 i->ftLastWriteTime.dwLowDateTime;
+    /* last-write time (100 ns ticks), size, and the file's identity on its volume */
+    snprintf(st->version, sizeof st->version, "%llu:%llu:%08lx%08lx%08lx", (unsigned long long)t,
+             (unsigned long long)st->size, (unsigned long)i->dwVolumeSerialNumber,
+             (unsigned long)i->nFileIndexHigh, (unsigned long)i->nFileIndexLow);
+}
+
+int asset__file_stat(asset__file_t *f, asset__fstat_t *st) {
+    BY_HANDLE_FILE_INFORMATION info;
+    if (!GetFileInformationByHandle(f->h, &info)) return last_error();
+    fill_stat(&info, GetFileType(f->h), st);
+    return 0;
+}
+
+int64_t asset__file_read(asset__file_t *f, void *buf, size_t n) {
+    DWORD got = 0;
+    if (!ReadFile(f->h, buf, n > (1u << 30) ? (1u << 30) : (DWORD)n, &got, NULL)) {
+        DWORD e = GetLastError();
+        return e == ERROR_HANDLE_EOF ? 0 : -map_error(e);
+    }
+    return (int64_t)got;
+}
+
+void asset__file_close(asset__file_t *f) {
+    if (!f) return;
+    CloseHandle(f->h);
+    asset_free(f);
+}
+
+/* ---- directories ---- */
+
+void asset__dir_close(asset__dir_t *d) {
+    if (!d) return;
+    if (d->find != INVALID_HANDLE_VALUE) FindClose(d->find);
+    CloseHandle(d->h);
+    asset_free(d->path);
+    asset_free(d);
+}
+
+int asset__dir_next(asset__dir_t *d, const char **name, int *kind) {
+    for (;;) {
+        if (d->done) return 0;
+        if (d->find == INVALID_HANDLE_VALUE) {
+            int err = 0;
+            wchar_t *pattern = join(d->path, "*", &err);
+            if (!pattern) return err;
+            d->find = FindFirstFileW(pattern, &d->data);
+            asset_free(pattern);
+            if (d->find == INVALID_HANDLE_VALUE) {
+                DWORD e = GetLastError();
+                d->done = true;
+                return e == ERROR_FILE_NOT_FOUND || e == ERROR_NO_MORE_FILES ? 0 : -map_error(e);
+            }
+        } else if (!FindNextFileW(d->find, &d->data)) {
+            DWORD e = GetLastError();
+            d->done = true;
+            return e == ERROR_NO_MORE_FILES ? 0 : -map_error(e);
+        }
+        const wchar_t *w = d->data.cFileName;
+        if (!wcscmp(w, L".") || !wcscmp(w, L"..")) continue;
+        if (!to_utf8(w, d->name, sizeof d->name)) return -EILSEQ;
+        DWORD a = d->data.dwFileAttributes;
+        *name = d->name;
+        *kind = (a & FILE_ATTRIBUTE_REPARSE_POINT) ? ASSET__KIND_LINK
+                : (a & FILE_ATTRIBUTE_DIRECTORY)   ? ASSET__KIND_DIR
+                                                   : ASSET__KIND_FILE;
+        return 1;
+    }
+}
+
+int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st) {
+    int err = 0;
+    wchar_t *w = join(d->path, name, &err);
+    if (!w) return err;
+    HANDLE h = open_w(w, false, true, true);
+    asset_free(w);
+    if (h == INVALID_HANDLE_VALUE) return last_error();
+    BY_HANDLE_FILE_INFORMATION info;
+    int rc = GetFileInformationByHandle(h, &info) ? 0 : last_error();
+    if (!rc) fill_stat(&info, GetFileType(h), st);
+    CloseHandle(h);
+    return rc;
+}
+
+int asset__dir_open_entry(asset__dir_t *d, const char *name, asset__dir_t **out) {
+    *out = NULL;
+    return open_beneath(d, name, true, out, NULL);
+}

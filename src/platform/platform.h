@@ -1,0 +1,98 @@
+/* platform.h - everything that differs by operating system, behind one interface.
+ *
+ * One implementation per OS family, chosen by the build (CMakeLists.txt), never by an
+ * #ifdef at a call site:
+ *   fs_posix.c + beneath_linux.c   Linux: openat2(RESOLVE_BENEATH) fast path
+ *   fs_posix.c + beneath_walk.c    macOS, the BSDs, and Linux with
+ *                                  -DASSET_SERVER_GENERIC_POSIX=ON: an O_NOFOLLOW walk
+ *   fs_win32.c                     Windows: CreateFileW, UTF-16, reparse points refused
+ * fs.c, shared by all of them, reads files into requests and walks directories into
+ * listings on top of the primitives below.
+ *
+ * Paths. The library's own form of an OS path uses '/' separators everywhere: POSIX
+ * "/abs/x", Windows "C:/abs/x" (drive letter upper-cased). Conversions to the OS's form
+ * (UTF-16, '\\') happen inside the implementation, right before each OS call.
+ *
+ * Errors are negative errno values from a small portable set (ENOENT, ENOTDIR, EACCES,
+ * EPERM, EXDEV or ELOOP for an escape, ENOMEM, EMFILE, ENFILE, EISDIR, EINVAL, EIO...);
+ * Win32 errors are mapped to them. Worker threads, no lock held. */
+#ifndef ASSET_PLATFORM_H
+#define ASSET_PLATFORM_H
+
+#include "asset_server.h"
+
+#include <curl/curl.h> /* curl_socket_t: int on POSIX, SOCKET on Windows */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- path syntax (any thread, pure) ---- */
+
+/* Separator of the dirs in pkg_path and ASSET_SERVER_PKG_PATH: ':' POSIX, ';' Windows. */
+extern const char asset__path_list_sep;
+/* Length of the root of a path in the library's form: POSIX "/x" -> 1; Windows
+ * "C:/x" -> 3. 0: relative (Windows: also "/x", which has no drive). */
+size_t asset__path_root_len(const char *p);
+/* Rewrites a path the user gave (a bare path, or the decoded path of a file:// URI,
+ * from_uri) into the library's form, in place: Windows turns '\\' into '/', drops the
+ * '/' of "/C:/x" and upper-cases the drive letter. Returns NULL, or why the path is
+ * refused with *st set (FORBIDDEN: UNC and "\\\\?\\" paths, alternate data streams,
+ * device names; INVALID: drive-relative "C:x"); POSIX refuses backslashes. */
+const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st);
+/* Why one path component (name, n bytes) cannot be opened safely on this OS, or NULL:
+ * Windows refuses device names (CON, NUL, COM1...), ':' (alternate data streams) and
+ * a trailing dot or space (which Windows strips, so "a.txt." would open "a.txt");
+ * POSIX accepts every name. Used for pkg:// paths and file:// paths alike. */
+const char *asset__path_component_refused(const char *name, size_t n);
+/* The current directory in the library's form, or false. */
+bool asset__getcwd(char *buf, size_t n);
+
+/* ---- files and directories (worker threads) ---- */
+
+typedef struct asset__dir asset__dir_t;   /* an open directory */
+typedef struct asset__file asset__file_t; /* an open file */
+
+enum { ASSET__KIND_FILE, ASSET__KIND_DIR, ASSET__KIND_LINK, ASSET__KIND_OTHER };
+
+typedef struct asset__fstat {
+    int kind;         /* ASSET__KIND_* (a symlink or reparse point: LINK) */
+    uint64_t size;    /* files */
+    char version[96]; /* changes whenever the content may have (mtime, size, identity) */
+} asset__fstat_t;
+
+/* Test hook: when true, implementations with a kernel fast path (Linux's openat2)
+ * take their portable path instead. Set it before the server's threads exist. */
+extern bool asset__fs_force_walk;
+
+/* Opens the directory at `path` (library form, absolute), following links: a root. */
+int asset__dir_open(const char *path, asset__dir_t **out);
+/* Opens `rel` ('/'-separated, normalised, no "..", "" for root itself) beneath root
+ * without following any symlink or reparse point on the way (-ELOOP or -EXDEV). */
+int asset__dir_open_beneath(asset__dir_t *root, const char *rel, asset__dir_t **out);
+int asset__file_open_beneath(asset__dir_t *root, const char *rel, asset__file_t **out);
+/* Opens the file at `path` (library form, absolute), links followed. Never blocks
+ * on a FIFO. */
+int asset__file_open(const char *path, asset__file_t **out);
+int asset__file_stat(asset__file_t *f, asset__fstat_t *st);
+/* Reads up to n bytes: the count, 0 at the end, or a negative errno. */
+int64_t asset__file_read(asset__file_t *f, void *buf, size_t n);
+void asset__file_close(asset__file_t *f);
+void asset__dir_close(asset__dir_t *d);
+
+/* Directory entries, for a walk: */
+/* The next entry's name (valid until the next call), without "." and "..", and
+ * *kind as the directory listing says (ASSET__KIND_OTHER when it does not say).
+ * Returns 1 for an entry, 0 at the end, or a negative errno. */
+int asset__dir_next(asset__dir_t *d, const char **name, int *kind);
+/* What the entry `name` of d is, without following it. */
+int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st);
+/* Opens the subdirectory `name` of d, refusing a link (-ELOOP). */
+int asset__dir_open_entry(asset__dir_t *d, const char *name, asset__dir_t **out);
+
+/* ---- sockets (the I/O thread) ---- */
+
+/* socket() for libcurl's CURLOPT_OPENSOCKETFUNCTION; on failure *err is the reason
+ * as an errno value (EMFILE...; Windows' WSA errors mapped), else 0. */
+curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *err);
+
+#endif

@@ -1,0 +1,15 @@
+/* platform/sys_win32.c - platform.h's non-file parts on Windows: sockets. */
+#include "platform.h"
+
+#include <errno.h>
+#include <winsock2.h>
+
+curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *err) {
+    SOCKET s = socket(family, socktype, protocol);
+    *err = 0;
+    if (s == INVALID_SOCKET) {
+        int e = WSAGetLastError();
+        *err = e == WSAEMFILE ? EMFILE : e == WSAENOBUFS ? ENOBUFS : e == WSAEACCES ? EACCES : EIO;
+    }
+    return s;
+}

@@ -1,0 +1,121 @@
+/* test_platform.c - the platform layer (src/platform/) as every OS must behave, through
+ * the public API where it can: the pkg_path separator of the OS, opening beneath a
+ * root, the version hint changing with the content, listings with sizes, and path
+ * syntax (what an absolute path is here). Runs on Linux (openat2 and the generic POSIX
+ * code) and under wine for Windows. OS-specific rules: test_platform_posix.c and
+ * test_platform_win32.c. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "platform/platform.h"
+#include "test_util.h"
+
+/* pkg_path is split on the OS's separator (';' on Windows, where ':' is part of
+ * "C:/dir"); a package found in the second directory loads. */
+static void test_pkg_path_splits_on_the_platform_separator(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *a = tu_path(dir, "a"), *b = tu_path(dir, "b");
+    free(tu_write_file(a, "other/x.txt", "x", 1));
+    free(tu_write_file(b, "game/hero.txt", "hero", 4));
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *search = malloc(n);
+    snprintf(search, n, "%s%c%s", a, asset__path_list_sep, b);
+    asset_server_config_t cfg = {0};
+    cfg.pkg_path = search;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = tu_load_wait(s, "pkg://game/hero.txt", ASSET_OK);
+    tu_expect_text(h, "hero");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(search);
+    free(a);
+    free(b);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* What tu_mkdtemp() gives is an absolute path in the library's form, and a file URI
+ * made from it names the same file as the bare path. */
+static void test_temp_paths_are_absolute_and_load_both_ways(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    assert_true(asset__path_root_len(dir) > 0);
+    char *p = tu_write_file(dir, "sub/a.txt", "abc", 3);
+    char *uri = tu_file_uri(p);
+    asset_server_t *s = tu_server(1);
+    asset_handle_t *h1 = tu_load_wait(s, p, ASSET_OK);
+    asset_handle_t *h2 = tu_load_wait(s, uri, ASSET_OK);
+    tu_expect_text(h1, "abc");
+    assert_string_equal(asset_handle_uri(h1), asset_handle_uri(h2));
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    free(uri);
+    free(p);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* The version hint changes when the file's content does (size here), so a reload
+ * after a rewrite reads the new bytes instead of answering "not modified". */
+static void test_version_hint_follows_the_content(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *p = tu_write_file(dir, "v.txt", "one", 3);
+    asset_server_t *s = tu_server(1);
+    asset_handle_t *h = tu_load_wait(s, p, ASSET_OK);
+    tu_expect_text(h, "one");
+    asset_handle_release(h);
+    free(tu_write_file(dir, "v.txt", "two two", 7));
+    h = tu_load_wait(s, p, ASSET_OK);
+    tu_expect_text(h, "two two");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(p);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* Beneath file_root: ".." cannot leave it, a listing has every file with its size. */
+static void test_file_root_confines_and_lists(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *root = tu_path(dir, "root");
+    free(tu_write_file(root, "a.txt", "aa", 2));
+    free(tu_write_file(root, "d/b.txt", "bbb", 3));
+    free(tu_write_file(dir, "secret.txt", "s", 1));
+    asset_server_config_t cfg = {0};
+    cfg.file_root = root;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = tu_load_wait(s, "../secret.txt", ASSET_E_FORBIDDEN);
+    assert_non_null(strstr(asset_handle_error_message(h), "../secret.txt"));
+    asset_handle_release(h);
+    h = tu_load_wait(s, "d/b.txt", ASSET_OK);
+    tu_expect_text(h, "bbb");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(root);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pkg_path_splits_on_the_platform_separator),
+        cmocka_unit_test(test_temp_paths_are_absolute_and_load_both_ways),
+        cmocka_unit_test(test_version_hint_follows_the_content),
+        cmocka_unit_test(test_file_root_confines_and_lists),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
