@@ -125,20 +125,27 @@ void asset__handle_free_all(asset_server_t *s) {
 /* ---- flush ---- */
 
 void asset__handle_publish(asset_server_t *s, asset_handle_t *h) {
+    (void)s;
     if (!h->decided || state_terminal(atomic_load(&h->state))) return;
     int state = h->status == ASSET_OK            ? ASSET_STATE_LOADED
                 : h->status == ASSET_E_CANCELLED ? ASSET_STATE_CANCELLED
                                                  : ASSET_STATE_FAILED;
     if (state == ASSET_STATE_LOADED) h->version = 1;
-    if (h->reload) /* internal: not the user's load, not in the stats */
-        ;
-    else if (state == ASSET_STATE_LOADED)
+    atomic_store_explicit(&h->state, state, memory_order_release);
+}
+
+/* The stats count a result when the flush delivers it with its callbacks (a handle
+ * published early, for its parent's finalize, is counted here, later, once). */
+static void count_delivered(asset_server_t *s, asset_handle_t *h) {
+    int state = atomic_load(&h->state);
+    if (h->counted || h->reload || !state_terminal(state)) return;
+    h->counted = true;
+    if (state == ASSET_STATE_LOADED)
         s->stats.completed++;
     else if (state == ASSET_STATE_CANCELLED)
         s->stats.cancelled++;
     else
         s->stats.failed++;
-    atomic_store_explicit(&h->state, state, memory_order_release);
 }
 
 /* Fires every callback of h that has not fired. [lock] held; released around calls. */
@@ -178,6 +185,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         if (!s->q_head) s->q_tail = NULL;
         s->q_len--;
         asset__handle_publish(s, h);
+        count_delivered(s, h);
         asset__value_t *old = NULL;
         bool reloaded = asset__reload_publish(s, h, &old);
         fire_callbacks(s, h);

@@ -273,6 +273,7 @@ struct asset_handle {
     asset_status_t reload_status;     /* [lock] pending result */
     asset__value_t *reload_value;     /* [lock] pending value (OK) */
     char *reload_message;             /* [lock] pending message (failed) */
+    bool counted;                     /* [lock] its result is in the stats */
 };
 
 #include "io_thread.h"
@@ -414,7 +415,8 @@ uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb,
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);
 void asset__handle_maybe_free(asset_handle_t *h);
-/* Flush thread: makes a decided result visible (state, stats); callbacks are separate. */
+/* Flush thread: makes a decided result visible (its state); the flush counts it in the
+ * stats and fires its callbacks when it delivers it. */
 void asset__handle_publish(asset_server_t *s, asset_handle_t *h);
 void asset__handle_free_all(asset_server_t *s);
 void asset__queue_push(asset_server_t *s, asset_handle_t *h);
