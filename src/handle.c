@@ -58,6 +58,7 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     }
     if (h->job) {
         h->bytes = atomic_load_explicit(&h->job->received, memory_order_relaxed);
+        h->trace_id = h->job->trace_id;
         asset__job_detach(h->job, h);
     }
     if (h->timer_idx != SIZE_MAX) asset__timer_remove(s, h);
@@ -67,6 +68,8 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     if (st != ASSET_OK) {
         h->message =
             msg ? asset__strdup(msg) : asset__asprintf("%s: %s", h->uri, asset_strerror(st));
+        if (st != ASSET_E_CANCELLED && !h->reload) /* reload.c logs its own */
+            asset__log(s, ASSET_LOG_WARN, "load failed: %s", h->message ? h->message : h->uri);
     } else {
         h->value = asset__value_retain(v);
     }
@@ -137,6 +140,7 @@ void asset__handle_publish(asset_server_t *s, asset_handle_t *h) {
     else
         s->stats.failed++;
     atomic_store_explicit(&h->state, state, memory_order_release);
+    if (!h->reload) asset__trace_delivered(s, h);
 }
 
 /* Fires every callback of h that has not fired. [lock] held; released around calls. */
@@ -517,6 +521,8 @@ uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns) {
         asset_handle_t *h = s->timers[0];
         asset__timer_remove(s, h);
         if (!h->decided) {
+            asset__log(s, ASSET_LOG_DEBUG, "%s: timed out after %lu ms", h->uri,
+                       (unsigned long)h->timeout_ms);
             char *msg = asset__asprintf("%s: timed out (timeout_ms %llu)", h->uri,
                                         (unsigned long long)h->timeout_ms);
             asset__handle_decide(h, ASSET_E_TIMEOUT, msg, NULL, 0);
