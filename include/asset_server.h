@@ -641,7 +641,8 @@ ASSET_API asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn
                                              void (*free_arg)(void *arg),
                                              const asset_load_options_t *o);
 /* The task API, inside fn (worker thread). Sets the result: value with its byte cost,
- * freed with free_fn(value, user) (NULL: asset_free) once no handle holds it. A second
+ * freed with free_fn(value, user) (NULL: asset_free) once no handle holds it: any thread,
+ * possibly with the server's lock held (it must not call the server). A second
  * call frees the first value. */
 ASSET_API void asset_task_set_value(asset_task_t *t, void *value, size_t cost_bytes,
                                     void (*free_fn)(void *value, void *user), void *user);

@@ -101,8 +101,13 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
     v->free_fn = t->free_fn ? t->free_fn : NULL;
     v->free_user = t->free_user;
     t->has_value = false; /* the value owns it now */
-    finish(s, j, ASSET_OK, NULL, v);
+    uv_mutex_lock(&s->lock);
+    asset__job_finish_locked(s, j, ASSET_OK, NULL, v);
+    /* in the same critical section: once the handle is published, its release is the
+     * last one and frees the value (no worker reference left behind to race it) */
     asset__value_release(v);
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
 }
 
 /* [lock] Arms h's timeout, as asset__load does; fails h when it cannot. */
