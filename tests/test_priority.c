@@ -195,6 +195,32 @@ static void test_dependencies_follow_a_raised_parent(void **state) {
     teardown(&f);
 }
 
+static void test_a_raise_through_a_parent_survives_a_later_set_priority(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *p = load(&f, "mem://p.par", ASSET_PRIORITY_LOW);
+    tu_gate_open(f.gate);
+    tu_gate_wait_entered(f.hold, 1); /* d.rec queued LOW, as a dependency of p */
+    asset_handle_t *q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
+    /* a HIGH load of the parent joins it and raises d.rec (the pre-existing path) */
+    asset_handle_t *p2 = load(&f, "mem://p.par", ASSET_PRIORITY_HIGH);
+    /* a user handle on d.rec, then a priority change on it: the job's priority is
+     * recomputed from its handles, the parent's among them, which must say HIGH now */
+    asset_handle_t *d = load(&f, "mem://d.rec", ASSET_PRIORITY_LOW);
+    assert_int_equal(asset_handle_set_priority(d, ASSET_PRIORITY_LOW), ASSET_OK);
+    tu_gate_open(f.hold);
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    assert_int_equal(tu_wait(q), ASSET_OK);
+    assert_string_equal(f.order.seen[0], "mem://d.rec");
+    assert_string_equal(f.order.seen[1], "mem://q.rec");
+    asset_handle_release(p);
+    asset_handle_release(p2);
+    asset_handle_release(q);
+    asset_handle_release(d);
+    teardown(&f);
+}
+
 static void test_bad_priority_and_null_handle_are_refused(void **state) {
     (void)state;
     fixture_t f;
@@ -218,6 +244,7 @@ int main(void) {
         cmocka_unit_test(test_shared_job_keeps_the_highest_priority_of_its_live_handles),
         cmocka_unit_test(test_lowering_every_handle_lowers_the_shared_job),
         cmocka_unit_test(test_dependencies_follow_a_raised_parent),
+        cmocka_unit_test(test_a_raise_through_a_parent_survives_a_later_set_priority),
         cmocka_unit_test(test_bad_priority_and_null_handle_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
