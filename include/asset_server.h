@@ -314,9 +314,9 @@ ASSET_API size_t asset_server_cancel_tag(asset_server_t *s, const char *tag,
 /* Fills *out with a consistent snapshot. */
 ASSET_API void asset_server_stats(const asset_server_t *s, asset_stats_t *out);
 
-/* Replaces the trace hook (NULL: none). Events already being reported may still reach
- * the old hook until this returns; user of the old hook must stay valid until the
- * server is destroyed. Any thread. */
+/* Replaces the trace hook (NULL: none). Calls of the old hook that already started
+ * finish before this returns; after it, the old hook is never called again (its user,
+ * e.g. a recorder, may be destroyed). Not from inside a hook. Any thread. */
 ASSET_API void asset_server_set_trace(asset_server_t *s, asset_trace_fn fn, void *user);
 
 /* Introspection (docs/introspection.md). Each function takes a consistent snapshot under

@@ -140,7 +140,7 @@ void asset__handle_publish(asset_server_t *s, asset_handle_t *h) {
     else
         s->stats.failed++;
     atomic_store_explicit(&h->state, state, memory_order_release);
-    if (!h->reload) asset__trace_delivered(s, h);
+    asset__trace_delivered(s, h); /* reload handles too: it closes their job's track */
 }
 
 /* Fires every callback of h that has not fired. [lock] held; released around calls. */

@@ -373,7 +373,7 @@ struct asset_server {
     /* spawn, traces, introspection (spawn.c, trace.c, introspect.c) */
     uint64_t task_seq;                    /* [lock] task://N names */
     _Atomic(struct asset__tracer *) tracer; /* the trace hook, or NULL: read lock-free */
-    struct asset__tracer *tracers_old;    /* [lock] replaced hooks, freed at destroy */
+    atomic_uint trace_busy;               /* threads inside a hook call (trace.c) */
     atomic_uint_fast64_t trace_seq;       /* job trace ids */
 };
 

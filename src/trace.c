@@ -2,8 +2,12 @@
  * recorder that writes Chrome trace JSON (chrome://tracing, ui.perfetto.dev).
  *
  * The hook is read lock-free on every phase: one atomic pointer to an immutable
- * {fn, user} record; a replaced record is kept until destroy, so a thread that loaded
- * the old pointer can still call through it. */
+ * {fn, user} record; NULL costs that one load. A thread about to call the hook counts
+ * itself in s->trace_busy first and loads the pointer again; asset_server_set_trace
+ * swaps the pointer, then waits for trace_busy to reach 0, so once it returns the old
+ * hook is never called again (its user, a recorder, may be destroyed). Both sides use
+ * sequentially consistent operations: the store-then-load on each side must not be
+ * reordered. */
 #include "internal.h"
 
 #include <errno.h>
@@ -14,8 +18,9 @@
 struct asset__tracer {
     asset_trace_fn fn;
     void *user;
-    struct asset__tracer *next_old;
 };
+
+static void trace_yield(void) { uv_sleep(0); } /* libuv has no yield: sleep(0) */
 
 static atomic_uint g_thread_seq;
 static _Thread_local uint32_t t_thread_id;
@@ -33,13 +38,11 @@ bool asset__trace_set(asset_server_t *s, asset_trace_fn fn, void *user) {
         t->fn = fn;
         t->user = user;
     }
-    uv_mutex_lock(&s->lock);
-    asset__tracer_t *old = atomic_exchange_explicit(&s->tracer, t, memory_order_acq_rel);
-    if (old) {
-        old->next_old = s->tracers_old;
-        s->tracers_old = old;
-    }
-    uv_mutex_unlock(&s->lock);
+    asset__tracer_t *old = atomic_exchange(&s->tracer, t); /* racing setters: each frees its own */
+    /* callers that loaded `old` finish their call (a hook is quick and never calls the
+     * server, so this ends); no lock held: a hook may run under the server's lock */
+    while (atomic_load(&s->trace_busy) != 0) trace_yield();
+    asset_free(old);
     return true;
 }
 
@@ -48,17 +51,17 @@ void asset_server_set_trace(asset_server_t *s, asset_trace_fn fn, void *user) {
         asset__log(s, ASSET_LOG_ERROR, "asset_server_set_trace: out of memory; hook unchanged");
 }
 
-void asset__trace_free(asset_server_t *s) {
-    asset_free(atomic_exchange(&s->tracer, NULL));
-    for (asset__tracer_t *t = s->tracers_old, *n; t; t = n) {
-        n = t->next_old;
-        asset_free(t);
-    }
-    s->tracers_old = NULL;
-}
+void asset__trace_free(asset_server_t *s) { asset_free(atomic_exchange(&s->tracer, NULL)); }
 
-static void emit(asset__tracer_t *t, int phase, uint64_t id, const char *uri, const char *loader,
+/* Calls the hook, if there still is one; see the top of the file. */
+static void emit(asset_server_t *s, int phase, uint64_t id, const char *uri, const char *loader,
                  asset_status_t st) {
+    atomic_fetch_add(&s->trace_busy, 1);
+    asset__tracer_t *t = atomic_load(&s->tracer);
+    if (!t) {
+        atomic_fetch_sub(&s->trace_busy, 1);
+        return;
+    }
     asset_trace_event_t e = {
         .phase = (asset_trace_phase_t)phase,
         .time_ns = asset__now_ns(),
@@ -69,6 +72,7 @@ static void emit(asset__tracer_t *t, int phase, uint64_t id, const char *uri, co
         .thread = thread_id(),
     };
     t->fn(&e, t->user);
+    atomic_fetch_sub(&s->trace_busy, 1);
 }
 
 void asset__trace_job_new(asset_server_t *s, asset__job_t *j) {
@@ -78,18 +82,16 @@ void asset__trace_job_new(asset_server_t *s, asset__job_t *j) {
 }
 
 void asset__trace_job(asset_server_t *s, const asset__job_t *j, int phase, asset_status_t st) {
-    asset__tracer_t *t = atomic_load_explicit(&s->tracer, memory_order_acquire);
-    if (!t) return;
-    emit(t, phase, j->trace_id, j->uri, j->loader ? j->loader->name : "", st);
+    if (!atomic_load_explicit(&s->tracer, memory_order_relaxed)) return; /* the cheap path */
+    emit(s, phase, j->trace_id, j->uri, j->loader ? j->loader->name : "", st);
 }
 
 void asset__trace_delivered(asset_server_t *s, const asset_handle_t *h) {
-    asset__tracer_t *t = atomic_load_explicit(&s->tracer, memory_order_acquire);
-    if (!t) return;
+    if (!atomic_load_explicit(&s->tracer, memory_order_relaxed)) return;
     const char *loader = h->value && h->value->loader ? h->value->loader->name
                          : h->loader                  ? h->loader->name
                                                       : "";
-    emit(t, ASSET__TR_DELIVERED, h->trace_id, h->uri, loader, h->status);
+    emit(s, ASSET__TR_DELIVERED, h->trace_id, h->uri, loader, h->status);
 }
 
 /* ---- the recorder ---- */
