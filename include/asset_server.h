@@ -144,6 +144,41 @@ ASSET_API void asset_free(void *ptr);
 /* Server                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* Traces (docs/introspection.md). A trace hook sees each load's phases as they
+ * happen, with a monotonic timestamp: QUEUED (a job was made), READ_START/READ_END
+ * (the source's read, on a worker; an ASYNC read ends on the I/O thread),
+ * PARSE_START/PARSE_END (the loader's parse, on a worker), FINALIZE_START/FINALIZE_END
+ * (the loader's finalize, on the flush thread) and DELIVERED (a handle became
+ * LOADED/FAILED/CANCELLED inside flush; one per handle, so coalesced loads and cache
+ * hits deliver too). A spawned task reports QUEUED, PARSE_START/PARSE_END around its
+ * function, and DELIVERED. Appended values only. */
+typedef enum asset_trace_phase {
+    ASSET_TRACE_QUEUED,
+    ASSET_TRACE_READ_START,
+    ASSET_TRACE_READ_END,
+    ASSET_TRACE_PARSE_START,
+    ASSET_TRACE_PARSE_END,
+    ASSET_TRACE_FINALIZE_START,
+    ASSET_TRACE_FINALIZE_END,
+    ASSET_TRACE_DELIVERED
+} asset_trace_phase_t;
+
+typedef struct asset_trace_event {
+    asset_trace_phase_t phase;
+    uint64_t time_ns;   /* monotonic (uv_hrtime), the same clock for every event */
+    uint64_t id;        /* the job's id (never 0): pairs a load's events; DELIVERED of a
+                           handle served from the cache without a job has id 0 */
+    const char *uri;    /* the job's normalised URI (a handle's, for DELIVERED; "task://N"
+                           for spawned tasks); borrowed for the call */
+    const char *loader; /* loader name ("json", "task", ...); borrowed; "" if none */
+    asset_status_t status; /* READ_END, PARSE_END, FINALIZE_END, DELIVERED: the outcome */
+    uint32_t thread;       /* small number naming the calling thread (1, 2, ...) */
+} asset_trace_event_t;
+
+/* Any thread, possibly with the server's lock held: must be quick and must not call
+ * the server. */
+typedef void (*asset_trace_fn)(const asset_trace_event_t *e, void *user);
+
 typedef struct asset_server_config {  /* zero means default, for every field */
     unsigned max_workers;             /* worker threads: 2 */
     size_t cache_budget;              /* bytes per loader cache: 256 MiB */
@@ -203,8 +238,26 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                     this often with a conditional GET (a 304 changes
                                     nothing) and reloaded when it changed */
     uint32_t reload_debounce_ms; /* 50: quiet time after the last change of a file */
+    /* The trace hook (see asset_trace_event_t), or NULL: none (costs one atomic load per
+       phase). asset_server_set_trace() replaces it later. trace_user: passed to it; not
+       owned. */
+    asset_trace_fn trace;
+    void *trace_user;
 } asset_server_config_t;
 
+/* Log levels of config.log (off when log is NULL; the library formats nothing then).
+ * ERROR: misuse (destroy or flush from a callback, a handle released too often).
+ * WARN: every failed load, once per handle, with its message ("load failed: <message>";
+ *   timeouts too; cancellations are not failures and are not logged); an unknown
+ *   loader name given to set_cache_budget; a watch that fell back to polling.
+ * INFO: reloads ("reloaded <uri>", "reload failed: <message>") and mounts
+ *   ("mounted <pkg> at <dir>", "mounted <pkg>: N embedded files").
+ * DEBUG: cache evictions ("cache <loader>: evicted <uri> (N bytes)"), coalesced loads
+ *   ("<uri>: joined the load in flight"), HTTP retries ("<uri>: http: N connections
+ *   opened (a dropped connection was retried, or redirected)") and timeouts ("<uri>:
+ *   timed out after N ms").
+ * The log callback may be called with the server's lock held: it must not call the
+ * server. */
 enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };
 
 typedef struct asset_stats {
@@ -267,6 +320,81 @@ ASSET_API size_t asset_server_cancel_tag(asset_server_t *s, const char *tag,
                                          const asset_handle_t *keep);
 /* Fills *out with a consistent snapshot. */
 ASSET_API void asset_server_stats(const asset_server_t *s, asset_stats_t *out);
+
+/* Replaces the trace hook (NULL: none). Calls of the old hook that already started
+ * finish before this returns; after it, the old hook is never called again (its user,
+ * e.g. a recorder, may be destroyed). Not from inside a hook. Any thread. */
+ASSET_API void asset_server_set_trace(asset_server_t *s, asset_trace_fn fn, void *user);
+
+/* Introspection (docs/introspection.md). Each function takes a consistent snapshot under
+ * the server's lock, then calls fn for every record without the lock (fn may call the
+ * server); a record's strings are borrowed for the call. fn returns false to stop.
+ * Returns how many records fn saw. Any thread. */
+typedef struct asset_job_info {
+    uint64_t id;           /* the trace id of the job */
+    const char *uri;       /* normalised ("task://N" for spawned tasks) */
+    const char *loader;    /* "json", "bytes", yours, "listing", "task" */
+    const char *state;     /* "queued", "running", "waiting_async", "waiting_deps",
+                              "finalizing" */
+    int priority;          /* ASSET_PRIORITY_* of the job (its highest live handle) */
+    uint64_t bytes;        /* received so far */
+    uint64_t bytes_total;  /* expected, 0: unknown */
+    uint64_t age_ns;       /* since the job was made */
+    unsigned handles;      /* handles attached */
+    size_t dependencies;   /* declared so far */
+} asset_job_info_t;
+ASSET_API size_t asset_server_foreach_job(asset_server_t *s,
+                                          bool (*fn)(const asset_job_info_t *i, void *user),
+                                          void *user);
+
+typedef struct asset_cache_info {
+    const char *uri;
+    const char *loader;
+    const char *version; /* NULL: unversioned */
+    size_t bytes;        /* the value's cost */
+    uint64_t age_ns;     /* since it was inserted */
+    unsigned handles;    /* references besides the cache's own: handles holding the
+                            value, loads finishing with it */
+} asset_cache_info_t;
+/* Cache entries of every loader, most recently used first within a loader. */
+ASSET_API size_t asset_server_foreach_cached(asset_server_t *s,
+                                             bool (*fn)(const asset_cache_info_t *i, void *user),
+                                             void *user);
+
+typedef struct asset_loader_info {
+    const char *name;
+    size_t entries, bytes, budget; /* its cache now */
+    uint64_t evictions;            /* from its cache (total) */
+    uint64_t parses;               /* parse calls that returned (total) */
+    uint64_t parse_failures;       /* of those, failed (total) */
+    uint64_t parse_ns;             /* time spent in parse (total) */
+} asset_loader_info_t;
+/* Every loader: user loaders in registration order, then json, then bytes. */
+ASSET_API size_t asset_server_foreach_loader(asset_server_t *s,
+                                             bool (*fn)(const asset_loader_info_t *i, void *user),
+                                             void *user);
+
+/* A trace recorder: keeps every event in memory (thread-safe) and writes the Chrome
+ * trace JSON format that chrome://tracing and ui.perfetto.dev open: one async track per
+ * load ("load <uri>" from QUEUED to the last DELIVERED) with read, parse and finalize
+ * slices nested in it. Use it as the hook:
+ *     asset_trace_t *tr = asset_trace_create();
+ *     asset_server_set_trace(s, asset_trace_record, tr);
+ *     ... load ...
+ *     asset_server_set_trace(s, NULL, NULL);
+ *     asset_trace_write_chrome_json(tr, "loading.json");
+ *     asset_trace_destroy(tr);   // after the hook is replaced, or after destroy
+ * NULL when out of memory. */
+typedef struct asset_trace asset_trace_t;
+ASSET_API asset_trace_t *asset_trace_create(void);
+ASSET_API void asset_trace_record(const asset_trace_event_t *e, void *trace); /* the hook */
+ASSET_API size_t asset_trace_count(const asset_trace_t *tr); /* events so far */
+/* Copies event i (0 <= i < count) into *out; its uri and loader stay valid while tr
+ * lives. Returns false past the end. */
+ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_event_t *out);
+/* Writes the events to path. ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set). */
+ASSET_API asset_status_t asset_trace_write_chrome_json(const asset_trace_t *tr, const char *path);
+ASSET_API void asset_trace_destroy(asset_trace_t *tr);
 
 /* Mounts directory `dir` as package `pkg`, so pkg://pkg/x reads dir/x. The newest mount
  * of a name wins (directory or embedded); mounts win over pkg_path. Packages are
@@ -501,6 +629,38 @@ struct asset_load_options {    /* NULL or zero: defaults */
 ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
                                             const asset_load_options_t *o);
 
+/* Background tasks (docs/guide.md, "Background tasks"). Runs fn(task, arg) on a
+ * worker thread, in the same priority queue as loads (o->priority, o->tag, o->timeout_ms
+ * apply; the other options are ignored). What fn sets with asset_task_set_value becomes
+ * the handle's value when fn returns ASSET_OK; an error status fails the handle with the
+ * message of asset_task_fail ("task://N: task: <message>"). The handle's URI is
+ * "task://N" (N counts from 1 per server). Cancel, wait, callbacks, cancel_tag, timeouts,
+ * set_priority and destroy work as for loads: a task cancelled before it starts never
+ * runs; one cancelled while it runs goes on until fn returns (poll asset_task_cancelled)
+ * and its value is then freed. free_arg(arg), if not NULL, is called exactly once when
+ * the task is over (after fn returned, or when it will never run), on any thread. The
+ * value is never cached. Returns NULL only when the handle cannot be allocated (then
+ * free_arg is not called: arg stays the caller's); otherwise the caller owns one
+ * reference. Any thread. */
+typedef struct asset_task asset_task_t;
+typedef asset_status_t (*asset_task_fn)(asset_task_t *t, void *arg);
+ASSET_API asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *arg,
+                                             void (*free_arg)(void *arg),
+                                             const asset_load_options_t *o);
+/* The task API, inside fn (worker thread). Sets the result: value with its byte cost,
+ * freed with free_fn(value, user) (NULL: asset_free) once no handle holds it: any thread,
+ * possibly with the server's lock held (it must not call the server). A second
+ * call frees the first value. */
+ASSET_API void asset_task_set_value(asset_task_t *t, void *value, size_t cost_bytes,
+                                    void (*free_fn)(void *value, void *user), void *user);
+/* True once every handle of the task was cancelled (or timed out, or the server is
+ * being destroyed): return soon, the result is not wanted. Any thread. */
+ASSET_API bool asset_task_cancelled(const asset_task_t *t);
+ASSET_API const char *asset_task_uri(const asset_task_t *t); /* "task://N" */
+/* Records a message for the handle and returns st. */
+ASSET_API asset_status_t asset_task_fail(asset_task_t *t, asset_status_t st, const char *fmt, ...)
+    ASSET_PRINTF(3, 4);
+
 /* ------------------------------------------------------------------------ */
 /* Handles                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -545,6 +705,13 @@ ASSET_API asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms
  * stops only when every handle sharing it has cancelled: a queued job leaves the
  * queue, a running read stops at its next progress check. No-op once done. */
 ASSET_API void asset_handle_cancel(asset_handle_t *h);
+/* Changes the priority of h's load. A queued job runs at the highest priority of its
+ * live handles (coalesced loads share a job), so raising one handle raises the job and,
+ * transitively, the queued dependencies it waits for; lowering one lowers the job only
+ * as far as its other handles allow (dependencies keep theirs). A job a worker has
+ * started is not affected. Returns ASSET_OK, or ASSET_E_INVALID (NULL handle, or p not
+ * HIGH, NORMAL or LOW). Any thread. */
+ASSET_API asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p);
 ASSET_API asset_handle_t *asset_handle_retain(asset_handle_t *h);
 /* Drops a reference. The load is not cancelled by a release: connected callbacks
  * still fire and the value still reaches the cache. Allowed inside callbacks.

@@ -163,6 +163,7 @@ template <class F, class B, class H> inline void call_item_cb(F &f, B &b, H &h) 
 }
 
 template <class F> struct HandleCallback;
+template <class F> struct ReloadCallback;
 template <class F> struct BatchItemCallback;
 template <class F> struct BatchDoneCallback;
 
@@ -236,6 +237,30 @@ class Handle {
     /* Disconnects a callback that has not fired and destroys its callable. */
     bool disconnect(uint64_t id) const;
 
+    /* Hot reload (asset_handle_on_reloaded): f, called as f(Handle &) or f() on the flush
+     * thread at every reload attempt, until disconnect(id) (call that on the flush thread,
+     * or while no flush runs: a firing callable must not be destroyed). The callable
+     * lives until then or until the C server is destroyed, also after the handle goes.
+     * Returns the id, 0 when empty or out of memory. */
+    template <class F> uint64_t on_reloaded(F &&f) const;
+    uint64_t version() const { return asset_handle_version(h_); }
+    asset_status_t reload_error() const { return asset_handle_reload_error(h_); }
+    /* asset_handle_set_priority: a queued load moves in the queue. */
+    asset_status_t set_priority(asset_priority_t p) const {
+        return asset_handle_set_priority(h_, p);
+    }
+    /* The dependencies its loader declared (asset_parse_depend), each a new reference. */
+    size_t dependency_count() const { return asset_handle_dependency_count(h_); }
+    Handle dependency(size_t i) const {
+        asset_handle_t *d = asset_handle_dependency(h_, i);
+        return d ? Handle(core_, d, false) : Handle();
+    }
+    std::vector<Handle> dependencies() const {
+        std::vector<Handle> v;
+        for (size_t i = 0, n = dependency_count(); i < n; i++) v.push_back(dependency(i));
+        return v;
+    }
+
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
     /* The value, or throws asset::Error (with the handle's message) unless LOADED. */
     template <class T> const T &value_or_throw() const;
@@ -249,6 +274,7 @@ class Handle {
     friend class Server;
     friend class Batch;
     template <class F> friend struct detail::HandleCallback;
+    template <class F> friend struct detail::ReloadCallback;
     template <class F> friend struct detail::BatchItemCallback;
     /* adopt: take over a reference the caller owns; else retain. */
     Handle(std::shared_ptr<detail::Core> core, asset_handle_t *h, bool adopt) noexcept
@@ -305,6 +331,36 @@ template <class F> uint64_t Handle::on_completed(F &&f) const {
     core->link(box);
     uint64_t id =
         asset_handle_on_completed(h_, &detail::HandleCallback<std::decay_t<F>>::fire, box);
+    if (!id) {
+        core->unlink(box);
+        g.unlock();
+        delete box;
+        return 0;
+    }
+    box->id = id;
+    return id;
+}
+
+namespace detail {
+template <class F> struct ReloadCallback final : CallbackBox {
+    F f;
+    template <class G> explicit ReloadCallback(G &&g) : f(std::forward<G>(g)) {}
+    static void fire(asset_handle_t *h, void *user) noexcept {
+        auto *self = static_cast<ReloadCallback *>(user);
+        Handle arg(self->core->shared_from_this(), h, false);
+        call_handle_cb(self->f, arg); /* fires again at the next reload: kept */
+    }
+};
+} // namespace detail
+
+template <class F> uint64_t Handle::on_reloaded(F &&f) const {
+    if (!h_) return 0;
+    auto *box = new detail::ReloadCallback<std::decay_t<F>>(std::forward<F>(f));
+    detail::Core *core = core_.get();
+    std::unique_lock<std::mutex> g(core->lock);
+    core->link(box);
+    uint64_t id =
+        asset_handle_on_reloaded(h_, &detail::ReloadCallback<std::decay_t<F>>::fire, box);
     if (!id) {
         core->unlink(box);
         g.unlock();
@@ -543,10 +599,39 @@ class Parse {
     asset_status_t fail(asset_status_t st, std::string_view why) {
         return asset_parse_fail(p_, st, "%.*s", static_cast<int>(why.size()), why.data());
     }
+    /* asset_parse_depend: a dependency (relative URIs resolve against this asset's);
+     * the returned C handle is owned by the parent (borrowed), nullptr when out of
+     * memory. */
+    asset_handle_t *depend(std::string_view uri, const asset_load_options_t *o = nullptr) {
+        return asset_parse_depend(p_, detail::str(uri).c_str(), o);
+    }
     asset_parse_t *get() const noexcept { return p_; }
 
   private:
     asset_parse_t *p_;
+};
+
+/* What a loader's finalize() gets (asset_finalize_t). Flush thread, inside flush. */
+class Finalize {
+  public:
+    explicit Finalize(asset_finalize_t *f) noexcept : f_(f) {}
+    std::string_view uri() const { return detail::view(asset_finalize_uri(f_)); }
+    void *value() const { return asset_finalize_value(f_); }
+    template <class T> T *value() const { return static_cast<T *>(value()); }
+    /* Replaces the value (the old one goes to free_value at once unless it is the same). */
+    void set_value(void *value, size_t cost_bytes) {
+        asset_finalize_set_value(f_, value, cost_bytes);
+    }
+    size_t dependency_count() const { return asset_finalize_dependency_count(f_); }
+    /* Borrowed: LOADED, or FAILED/CANCELLED when optional. */
+    asset_handle_t *dependency(size_t i) const { return asset_finalize_dependency(f_, i); }
+    asset_status_t fail(asset_status_t st, std::string_view why) {
+        return asset_finalize_fail(f_, st, "%.*s", static_cast<int>(why.size()), why.data());
+    }
+    asset_finalize_t *get() const noexcept { return f_; }
+
+  private:
+    asset_finalize_t *f_;
 };
 
 /* A loader. name and suffixes are fixed at construction; register with
@@ -555,14 +640,20 @@ class Parse {
  * must not call the server). */
 class Loader {
   public:
-    explicit Loader(std::string name, std::vector<std::string> suffixes = {})
-        : name_(std::move(name)), suffixes_(std::move(suffixes)) {}
+    /* flags: ASSET_LOADER_FREE_ON_FLUSH_THREAD. finalizes: finalize() is a step of every
+     * value (on the flush thread, after parse and the dependencies); false: never called. */
+    explicit Loader(std::string name, std::vector<std::string> suffixes = {}, unsigned flags = 0,
+                    bool finalizes = false)
+        : name_(std::move(name)), suffixes_(std::move(suffixes)), flags_(flags),
+          finalizes_(finalizes) {}
     virtual ~Loader() = default;
     Loader(const Loader &) = delete;
     Loader &operator=(const Loader &) = delete;
 
     const std::string &name() const noexcept { return name_; }
     const std::vector<std::string> &suffixes() const noexcept { return suffixes_; }
+    unsigned flags() const noexcept { return flags_; }
+    bool finalizes() const noexcept { return finalizes_; }
 
     /* Default: the URI (before '?' or '#') ends with one of suffixes(), any case. */
     virtual bool claims(std::string_view uri) {
@@ -580,6 +671,12 @@ class Loader {
     virtual asset_status_t parse(Parse &p) = 0;
     /* Default: asset_free (values from p.take_data() or asset_alloc). */
     virtual void free_value(void *value) noexcept { asset_free(value); }
+    /* Only when finalizes(): ASSET_OK, ASSET_PENDING (again at a later flush) or an error
+     * (f.fail()). */
+    virtual asset_status_t finalize(Finalize &f) {
+        (void)f;
+        return ASSET_OK;
+    }
 
   private:
     static char lower(char c) {
@@ -587,6 +684,8 @@ class Loader {
     }
     std::string name_;
     std::vector<std::string> suffixes_;
+    unsigned flags_ = 0;
+    bool finalizes_ = false;
 };
 
 /* A loader whose values are T objects made with new (p.set_value(std::make_unique<T>(..),
@@ -685,6 +784,10 @@ struct LoaderHolder {
     }
     static void free_value(void *ctx, void *value) noexcept {
         static_cast<LoaderHolder *>(ctx)->obj->free_value(value);
+    }
+    static asset_status_t finalize(void *ctx, asset_finalize_t *f) noexcept {
+        Finalize wf(f);
+        return static_cast<LoaderHolder *>(ctx)->obj->finalize(wf);
     }
     static void destroy(void *ctx) noexcept { delete static_cast<LoaderHolder *>(ctx); }
 };
@@ -804,6 +907,16 @@ class Server {
         return static_cast<asset_status_t>(asset_mem_remove(core_->s, detail::str(key).c_str()));
     }
 
+    /* asset_server_reload: reloads uri's live handles (a fresh read and parse). */
+    void reload(std::string_view uri) const {
+        if (core_) asset_server_reload(core_->s, detail::str(uri).c_str());
+    }
+
+    /* asset_server_spawn: f(Task &) -> asset_status_t runs on a worker; what it sets with
+     * Task::set_value becomes the handle's value. The callable is destroyed once the task
+     * is over (ran, cancelled before it ran, or the server destroyed). */
+    template <class F> Handle spawn(F &&f, const asset_load_options_t *o = nullptr) const;
+
     /* Registers a loader object; the server holds a reference until it is destroyed.
      * cache_budget 0: the server's. Returns as asset_server_register_loader. */
     asset_status_t add_loader(std::shared_ptr<Loader> loader, size_t cache_budget = 0) const {
@@ -819,6 +932,8 @@ class Server {
         vt.parse = &detail::LoaderHolder::parse;
         vt.free_value = &detail::LoaderHolder::free_value;
         vt.destroy = &detail::LoaderHolder::destroy;
+        vt.flags = holder->obj->flags();
+        vt.finalize = holder->obj->finalizes() ? &detail::LoaderHolder::finalize : nullptr;
         int rc = asset_server_register_loader(core_->s, &vt, holder, cache_budget);
         if (rc != ASSET_OK) delete holder; /* not registered: destroy will not come */
         return static_cast<asset_status_t>(rc);
@@ -844,6 +959,50 @@ class Server {
     Server(asset_server_t *s, bool) : core_(s ? std::make_shared<detail::Core>(s) : nullptr) {}
     std::shared_ptr<detail::Core> core_;
 };
+
+/* What a spawned task's function gets (asset_task_t). Worker thread. */
+class Task {
+  public:
+    explicit Task(asset_task_t *t) noexcept : t_(t) {}
+    bool cancelled() const { return asset_task_cancelled(t_); }
+    std::string_view uri() const { return detail::view(asset_task_uri(t_)); }
+    /* The value: a T made with new, deleted once no handle holds it. */
+    template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes) {
+        asset_task_set_value(t_, value.release(), cost_bytes, &del<T>, nullptr);
+    }
+    void set_value(void *value, size_t cost_bytes, void (*free_fn)(void *, void *) = nullptr,
+                   void *user = nullptr) {
+        asset_task_set_value(t_, value, cost_bytes, free_fn, user);
+    }
+    asset_status_t fail(asset_status_t st, std::string_view why) {
+        return asset_task_fail(t_, st, "%.*s", static_cast<int>(why.size()), why.data());
+    }
+    asset_task_t *get() const noexcept { return t_; }
+
+  private:
+    template <class T> static void del(void *v, void *) { delete static_cast<T *>(v); }
+    asset_task_t *t_;
+};
+
+namespace detail {
+template <class F> struct TaskBox {
+    F f;
+    static asset_status_t run(asset_task_t *t, void *arg) noexcept {
+        Task task(t);
+        return static_cast<TaskBox *>(arg)->f(task);
+    }
+    static void free(void *arg) noexcept { delete static_cast<TaskBox *>(arg); }
+};
+} // namespace detail
+
+template <class F> Handle Server::spawn(F &&f, const asset_load_options_t *o) const {
+    if (!core_) return Handle();
+    using Box = detail::TaskBox<std::decay_t<F>>;
+    auto *box = new Box{std::forward<F>(f)};
+    asset_handle_t *h = asset_server_spawn(core_->s, &Box::run, box, &Box::free, o);
+    if (!h) delete box; /* not spawned: free is not called */
+    return Handle(core_, h, true);
+}
 
 } // namespace asset
 

@@ -6,7 +6,9 @@
 #                                   (scripts/demo.sh)
 #   scripts/install-deps.sh test    that, plus what the tests and CI need: cmocka, nginx
 #                                   and openssl (HTTP suites), clang and its sanitizer and
-#                                   fuzzer runtimes, valgrind (scripts/test.sh, .ci/run)
+#                                   fuzzer runtimes, valgrind (scripts/test.sh, .ci/run);
+#                                   SDL2 and Xvfb for examples/sdl_gallery.c, which CI runs
+#                                   (the example is built only when SDL2 is found)
 #   scripts/install-deps.sh windows the Windows cross build: mingw-w64 (C and C++) and
 #                                   wine to run its tests (.ci/run; docs/platforms.md)
 #
@@ -14,7 +16,7 @@
 set -euo pipefail
 mode=${1:-test}
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev)
-test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev)
+test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev libsdl2-dev xvfb xauth)
 windows_pkgs=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64 cmake)
 case "$mode" in
   build) pkgs=("${build_pkgs[@]}") ;;

@@ -90,6 +90,9 @@ asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri) {
 size_t asset__cache_evict(asset__cache_t *c) {
     size_t n = 0;
     while (c->bytes > c->budget && c->lru_tail) {
+        if (c->server) /* formats nothing unless a log is set */
+            asset__log(c->server, ASSET_LOG_DEBUG, "evicted %s from the %s cache (%zu bytes)",
+                       c->lru_tail->node.key, c->name ? c->name : "?", c->lru_tail->value->cost);
         entry_drop(c, c->lru_tail);
         c->evictions++;
         n++;
@@ -109,6 +112,7 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, a
     if (!asset__map_put(&c->map, &e->node)) goto fail;
     e->version = ver;
     e->value = asset__value_retain(v);
+    e->added_ns = asset__now_ns();
     lru_push_front(c, e);
     c->bytes += v->cost;
     asset__cache_evict(c);

@@ -64,7 +64,9 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
         for (size_t i = 0; i < j->ndeps; i++) asset__handle_publish(s, j->deps[i]);
         j->in_finalize = true;
         uv_mutex_unlock(&s->lock);
+        asset__trace_job(s, j, ASSET__TR_FINALIZE_START, ASSET_OK);
         asset_status_t st = ld->vt.finalize(ld->ctx, &f);
+        asset__trace_job(s, j, ASSET__TR_FINALIZE_END, st);
         uv_mutex_lock(&s->lock);
         j->in_finalize = false;
         n++;

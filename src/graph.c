@@ -256,6 +256,9 @@ static bool deps_push(asset__job_t *j, asset_handle_t *h) {
 static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
     for (size_t i = 0; i < j->ndeps; i++) {
         asset__job_t *d = j->deps[i]->job;
+        /* the parent's handle on it too: a later set_priority recomputes the job's
+         * priority from its handles and must not undo the raise */
+        if (j->deps[i]->priority > prio) j->deps[i]->priority = prio;
         if (d && d->priority > prio) {
             d->priority = prio;
             asset__heap_update(s, d);

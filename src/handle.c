@@ -58,6 +58,7 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     }
     if (h->job) {
         h->bytes = atomic_load_explicit(&h->job->received, memory_order_relaxed);
+        h->trace_id = h->job->trace_id;
         asset__job_detach(h->job, h);
     }
     if (h->timer_idx != SIZE_MAX) asset__timer_remove(s, h);
@@ -69,6 +70,8 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
             msg ? asset__strdup(msg) : asset__asprintf("%s: %s", h->uri, asset_strerror(st));
         /* a dependency failure without its message would name no reason at all */
         if (!h->message && st == ASSET_E_DEPENDENCY) h->status = ASSET_E_NO_MEMORY;
+        if (st != ASSET_E_CANCELLED && !h->reload) /* reload.c logs its own */
+            asset__log(s, ASSET_LOG_WARN, "load failed: %s", h->message ? h->message : h->uri);
     } else {
         h->value = asset__value_retain(v);
     }
@@ -138,8 +141,10 @@ void asset__handle_publish(asset_server_t *s, asset_handle_t *h) {
  * published early, for its parent's finalize, is counted here, later, once). */
 static void count_delivered(asset_server_t *s, asset_handle_t *h) {
     int state = atomic_load(&h->state);
-    if (h->counted || h->reload || !state_terminal(state)) return;
+    if (h->counted || !state_terminal(state)) return;
     h->counted = true;
+    asset__trace_delivered(s, h); /* reload handles too: it closes their job's track */
+    if (h->reload) return;        /* internal: not the user's load, not in the stats */
     if (state == ASSET_STATE_LOADED)
         s->stats.completed++;
     else if (state == ASSET_STATE_CANCELLED)
@@ -475,9 +480,10 @@ static void run_queued_job_here(asset_server_t *s, asset_handle_t *h) {
     asset__job_t *j = h->job;
     /* only the built-in local sources: their reads wait for nothing (a user source may
      * block until this very thread does something) */
-    bool local = j && (j->source->vt.read == asset__file_source.read ||
-                       j->source->vt.read == asset__mem_source.read ||
-                       j->source->vt.read == asset__pkg_source.read);
+    bool local = j && j->source &&
+                 (j->source->vt.read == asset__file_source.read ||
+                  j->source->vt.read == asset__mem_source.read ||
+                  j->source->vt.read == asset__pkg_source.read);
     if (!local || j->state != ASSET__JOB_QUEUED || j->heap_idx == SIZE_MAX || s->stopping ||
         (s->in_flush && asset__on_flush_thread(s))) {
         uv_mutex_unlock(&s->lock);
@@ -569,6 +575,8 @@ uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns) {
         asset_handle_t *h = s->timers[0];
         asset__timer_remove(s, h);
         if (!h->decided) {
+            asset__log(s, ASSET_LOG_DEBUG, "%s: timed out after %lu ms", h->uri,
+                       (unsigned long)h->timeout_ms);
             char *msg = asset__asprintf("%s: timed out (timeout_ms %llu)", h->uri,
                                         (unsigned long long)h->timeout_ms);
             asset__handle_decide(h, ASSET_E_TIMEOUT, msg, NULL, 0);

@@ -70,6 +70,7 @@ typedef struct asset__cache_entry {
     char *sha256;                                   /* digest verified when it was read, or NULL */
     asset__value_t *value;                          /* the cache's reference */
     struct asset__cache_entry *lru_prev, *lru_next; /* head: most recent */
+    uint64_t added_ns;                              /* when it was inserted (introspection) */
 } asset__cache_entry_t;
 
 typedef struct asset__cache {
@@ -77,6 +78,8 @@ typedef struct asset__cache {
     asset__cache_entry_t *lru_head, *lru_tail;
     size_t budget, bytes;
     uint64_t hits, misses, evictions;
+    struct asset_server *server; /* for the eviction log line; NULL: silent */
+    const char *name;            /* its loader's name, for the same */
 } asset__cache_t;
 
 void asset__cache_init(asset__cache_t *c, size_t budget);
@@ -106,6 +109,7 @@ struct asset__loader_slot {
     char *name;
     void *ctx;
     asset__cache_t cache; /* [lock] */
+    uint64_t parses, parse_failures, parse_ns; /* [lock] introspection (introspect.c) */
 };
 
 /* ---- requests (request.c): what a source writes into ---- */
@@ -217,6 +221,9 @@ typedef struct asset__job {
     bool in_graph_ready;
     uint64_t visit; /* cycle search mark */
     struct asset__job *visit_from;
+    struct asset__task *task; /* a spawned task (spawn.c) instead of a read and parse */
+    uint64_t trace_id;        /* introspection and traces (trace.c): serial, never 0 */
+    uint64_t queued_ns;       /* when the job was created */
 } asset__job_t;
 
 /* ---- handles ---- */
@@ -274,6 +281,7 @@ struct asset_handle {
     asset__value_t *reload_value;     /* [lock] pending value (OK) */
     char *reload_message;             /* [lock] pending message (failed) */
     bool counted;                     /* [lock] its result is in the stats */
+    uint64_t trace_id;                /* [lock] its job's trace id, once decided (trace.c) */
 };
 
 #include "io_thread.h"
@@ -364,6 +372,11 @@ struct asset_server {
     bool rio_started;       /* the I/O thread's reload state was set up */
     struct asset__rio *rio; /* I/O thread only */
     atomic_uint watches;
+    /* spawn, traces, introspection (spawn.c, trace.c, introspect.c) */
+    uint64_t task_seq;                    /* [lock] task://N names */
+    _Atomic(struct asset__tracer *) tracer; /* the trace hook, or NULL: read lock-free */
+    atomic_uint trace_busy;               /* threads inside a hook call (trace.c) */
+    atomic_uint_fast64_t trace_seq;       /* job trace ids */
 };
 
 /* registry.c */
@@ -498,5 +511,30 @@ int asset__strcasecmp(const char *a, const char *b);
 int asset__strncasecmp(const char *a, const char *b, size_t n);
 /* memmem (a GNU and BSD extension) */
 const void *asset__memmem(const void *hay, size_t hn, const void *needle, size_t nn);
+/* spawn.c */
+typedef struct asset__task asset__task_t;
+void asset__spawn_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
+void asset__task_free(asset__task_t *t); /* frees the argument if fn never ran; any lock state */
+
+/* trace.c: the trace hook. Cheap when none is set: one atomic load. */
+enum {
+    ASSET__TR_QUEUED,
+    ASSET__TR_READ_START,
+    ASSET__TR_READ_END,
+    ASSET__TR_PARSE_START,
+    ASSET__TR_PARSE_END,
+    ASSET__TR_FINALIZE_START,
+    ASSET__TR_FINALIZE_END,
+    ASSET__TR_DELIVERED
+};
+typedef struct asset__tracer asset__tracer_t;
+/* [lock] A new job: gives it its trace id and time, reports QUEUED. */
+void asset__trace_job_new(asset_server_t *s, asset__job_t *j);
+/* Any lock state: reports a phase of j (status: for *_END, else ASSET_OK). */
+void asset__trace_job(asset_server_t *s, const asset__job_t *j, int phase, asset_status_t st);
+/* [lock] Flush: h was published. */
+void asset__trace_delivered(asset_server_t *s, const asset_handle_t *h);
+void asset__trace_free(asset_server_t *s); /* destroy */
+bool asset__trace_set(asset_server_t *s, asset_trace_fn fn, void *user); /* false: no memory */
 
 #endif

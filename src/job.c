@@ -20,6 +20,7 @@ void asset__job_free(asset__job_t *j) {
     asset__uri_dispose(&j->parsed);
     asset_free(j->cached_version);
     asset_free(j->sha256);
+    asset__task_free(j->task);
     asset_free(j);
 }
 
@@ -134,10 +135,19 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     asset_parse_t p;
     memset(&p, 0, sizeof p);
     p.req = r;
+    asset__trace_job(s, j, ASSET__TR_PARSE_START, ASSET_OK);
+    uint64_t t0 = asset__now_ns();
     asset_status_t st = ld->vt.parse(ld->ctx, &p);
+    uint64_t dt = asset__now_ns() - t0;
     if (st == ASSET_OK && !p.has_value)
         st = asset_parse_fail(&p, ASSET_E_PARSE, "loader set no value");
+    asset__trace_job(s, j, ASSET__TR_PARSE_END, st);
     if (st != ASSET_OK) {
+        uv_mutex_lock(&s->lock); /* introspection: per-loader counters */
+        ld->parses++;
+        ld->parse_failures++;
+        ld->parse_ns += dt;
+        uv_mutex_unlock(&s->lock);
         asset__labels_free(p.labels, p.nlabels);
         if (p.has_value) { /* a loader that set a value and then failed: do not leak it */
             v->value = p.value;
@@ -161,6 +171,8 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     v->labels = p.labels;
     v->nlabels = p.nlabels;
     uv_mutex_lock(&s->lock);
+    ld->parses++;
+    ld->parse_ns += dt;
     s->stats.parses++;
     s->stats.cache_misses++;
     asset__graph_parsed(s, j, v); /* the job holds v now: dependencies, finalize, done */
@@ -171,6 +183,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
 /* The read is over (synchronously or through asset_request_finish). */
 static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
     struct asset_request *r = j->req;
+    asset__trace_job(s, j, ASSET__TR_READ_END, st);
     atomic_fetch_add_explicit(&s->bytes_read, r->size, memory_order_relaxed);
     if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
         job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
@@ -256,6 +269,10 @@ static void run_list(asset_server_t *s, asset__job_t *j) {
 }
 
 void asset__job_run(asset_server_t *s, asset__job_t *j) {
+    if (j->task) { /* a spawned task (spawn.c) */
+        asset__spawn_run(s, j);
+        return;
+    }
     if (j->phase == ASSET__PHASE_PARSE) {
         after_read(s, j, j->read_status);
         return;
@@ -278,6 +295,7 @@ void asset__job_run(asset_server_t *s, asset__job_t *j) {
     r->server = s;
     r->max_size = s->cfg.max_asset_size;
     asset__source_slot_t *src = j->source;
+    asset__trace_job(s, j, ASSET__TR_READ_START, ASSET_OK);
     asset_status_t st = src->vt.read(src->ctx, r);
     atomic_fetch_add_explicit(&s->source_reads, 1, memory_order_relaxed);
     if (st == ASSET_PENDING && (src->vt.flags & ASSET_SOURCE_ASYNC)) {

@@ -109,7 +109,8 @@ asset__loader_slot_t *const *asset__loaders(const asset_server_t *s, size_t *n) 
     return l ? l->v : NULL;
 }
 
-static asset__loader_slot_t *loader_new(const asset_loader_t *ld, void *ctx, size_t budget) {
+static asset__loader_slot_t *loader_new(asset_server_t *s, const asset_loader_t *ld, void *ctx,
+                                        size_t budget) {
     asset__loader_slot_t *l = asset__calloc(1, sizeof *l);
     if (!l) return NULL;
     l->name = asset__strdup(ld->name);
@@ -122,6 +123,8 @@ static asset__loader_slot_t *loader_new(const asset_loader_t *ld, void *ctx, siz
     l->vt.name = l->name;
     l->ctx = ctx;
     asset__cache_init(&l->cache, budget);
+    l->cache.server = s; /* eviction log lines */
+    l->cache.name = l->name;
     return l;
 }
 
@@ -187,7 +190,7 @@ int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, vo
         rc = ASSET_E_NO_MEMORY;
     } else {
         asset__loader_slot_t *l =
-            loader_new(ld, ctx, cache_budget ? cache_budget : s->cfg.cache_budget);
+            loader_new(s, ld, ctx, cache_budget ? cache_budget : s->cfg.cache_budget);
         if (!l || !loaders_insert(s, l, cur ? cur->nuser : 0, true)) { /* before built-ins */
             if (l) loader_free(l);
             rc = ASSET_E_NO_MEMORY;
@@ -210,7 +213,7 @@ asset_status_t asset__registry_init(asset_server_t *s) {
             return ASSET_E_NO_MEMORY;
     const asset_loader_t *builtin_loaders[] = {&asset__json_loader, &asset__bytes_loader};
     for (size_t i = 0; i < 2; i++) {
-        asset__loader_slot_t *l = loader_new(builtin_loaders[i], s, s->cfg.cache_budget);
+        asset__loader_slot_t *l = loader_new(s, builtin_loaders[i], s, s->cfg.cache_budget);
         asset__loaders_t *cur = loaders_now(s);
         if (!l || !loaders_insert(s, l, cur ? cur->n : 0, false)) {
             if (l) loader_free(l);

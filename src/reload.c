@@ -176,6 +176,11 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
      * decides, a second queues, so a handle is queued once) */
     for (asset_handle_t *h = s->all; h; h = h->all_next)
         if (h->reload_pending && !h->queued) asset__queue_push(s, h);
+    if (rh->status != ASSET_OK)
+        asset__log(s, ASSET_LOG_INFO, "reload failed: %s",
+                   rh->message ? rh->message : asset_strerror(rh->status));
+    else if (changed)
+        asset__log(s, ASSET_LOG_INFO, "reloaded %s", base);
     if (changed) queue_dependents(s, base);
     if (rh->reload_again) todo_push(s, base);
     if ((changed || rh->reload_again) && !s->stopping) atomic_store(&s->wake_pending, true);
@@ -553,7 +558,7 @@ void asset__reload_io_start(asset_server_t *s) {
 }
 
 void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
-    if (!s->cfg.watch || j->is_list || asset__map_get(&s->watched, j->uri)) return;
+    if (!s->cfg.watch || j->is_list || !j->source || asset__map_get(&s->watched, j->uri)) return;
     char *path = NULL;
     if (j->source->vt.read == asset__file_source.read)
         path = asset__strdup(j->parsed.path);

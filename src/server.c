@@ -105,6 +105,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     uv_cond_init(&s->work_cond);
     uv_cond_init(&s->done_cond);
     s->flush_thread = uv_thread_self();
+    if (s->cfg.trace && !asset__trace_set(s, s->cfg.trace, s->cfg.trace_user)) oom = true;
     asset__map_init(&s->inflight);
     asset__map_init(&s->watched);
     s->mem = asset__mem_create();
@@ -170,6 +171,7 @@ void asset_server_destroy(asset_server_t *s) {
     asset__map_free(&s->inflight);
     asset__registry_free(s);
     asset__reload_free(s);
+    asset__trace_free(s);
     asset__mem_destroy(s->mem);
     asset__pkg_destroy(s->pkg);
     uv_cond_destroy(&s->done_cond);
@@ -355,6 +357,7 @@ asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_l
                    (j = find_inflight(s, parsed.uri, ld, opt.no_cache, recursive, sha256))) {
             attach(j, h);
             s->stats.coalesced++;
+            asset__log(s, ASSET_LOG_DEBUG, "%s: joined the load in flight", h->uri);
             if (h->priority < j->priority) {
                 j->priority = h->priority;
                 asset__heap_update(s, j);
@@ -386,6 +389,7 @@ asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_l
             } else {
                 j->mapped = true;
                 attach(j, h);
+                asset__trace_job_new(s, j);
             }
         }
         if (!h->decided && opt.timeout_ms) {
@@ -461,11 +465,17 @@ void asset_server_stats(const asset_server_t *cs, asset_stats_t *out) {
 
 int asset_server_mount(asset_server_t *s, const char *pkg, const char *dir) {
     if (!s || !pkg || !dir) return ASSET_E_INVALID;
-    return asset__pkg_mount(s->pkg, pkg, dir);
+    int rc = asset__pkg_mount(s->pkg, pkg, dir);
+    if (rc == ASSET_OK) asset__log(s, ASSET_LOG_INFO, "mounted %s at %s", pkg, dir);
+    return rc;
 }
 
 int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
                                 const asset_embedded_file_t *files, size_t count) {
     if (!s || !pkg || (!files && count)) return ASSET_E_INVALID;
-    return asset__pkg_mount_embedded(s->pkg, pkg, files, count);
+    int rc = asset__pkg_mount_embedded(s->pkg, pkg, files, count);
+    if (rc == ASSET_OK)
+        asset__log(s, ASSET_LOG_INFO, "mounted %s: %zu embedded file%s", pkg, count,
+                   count == 1 ? "" : "s");
+    return rc;
 }

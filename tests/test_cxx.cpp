@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <memory>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -531,6 +532,151 @@ void test_callbacks_connected_from_other_threads_while_flushing() {
     CHECK(Probe::live == 0);
 }
 
+
+// ---- issue 16 (rest): spawn, priority, the graph and hot reload through the wrapper ----
+
+void test_spawn_runs_a_callable_whose_result_is_the_value() {
+    asset::Server s(config());
+    Probe p;
+    asset::Handle h = s.spawn([p](asset::Task &t) {
+        (void)p;
+        t.set_value(std::make_unique<int>(42), sizeof(int));
+        return ASSET_OK;
+    });
+    CHECK(h.uri() == "task://1");
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    CHECK(h.value<int>() && *h.value<int>() == 42);
+    CHECK(Probe::live == 1); // only p: the task's copy went once it ran
+    asset::Handle f = s.spawn([](asset::Task &t) { return t.fail(ASSET_E_PARSE, "no good"); });
+    CHECK(f.wait(kGenerous) == ASSET_E_PARSE);
+    CHECK(f.error_message() == "task://2: task: no good");
+}
+
+void test_spawned_callable_is_destroyed_when_cancelled_before_it_runs() {
+    std::mutex m;
+    std::condition_variable cv;
+    bool go = false, started = false;
+    {
+        asset_server_config_t cfg = config();
+        cfg.max_workers = 1;
+        asset::Server s(cfg);
+        asset::Handle blocker = s.spawn([&](asset::Task &t) {
+            std::unique_lock<std::mutex> g(m);
+            started = true;
+            cv.notify_all();
+            cv.wait_for(g, kGenerous, [&] { return go; });
+            t.set_value(std::make_unique<int>(1), 1);
+            return ASSET_OK;
+        });
+        {
+            std::unique_lock<std::mutex> g(m);
+            cv.wait_for(g, kGenerous, [&] { return started; });
+        }
+        asset::Handle h = s.spawn([p = Probe()](asset::Task &t) {
+            (void)p;
+            t.set_value(std::make_unique<int>(2), 1);
+            return ASSET_OK;
+        });
+        CHECK(Probe::live == 1);
+        h.cancel();
+        CHECK(h.wait(kGenerous) == ASSET_E_CANCELLED);
+        CHECK(Probe::live == 0); // never ran, destroyed when it left the queue
+        {
+            std::lock_guard<std::mutex> g(m);
+            go = true;
+        }
+        cv.notify_all();
+        CHECK(blocker.wait(kGenerous) == ASSET_OK);
+    }
+}
+
+void test_set_priority_on_handles() {
+    asset::Server s(config());
+    CHECK(s.mem_put("a.txt", "a") == ASSET_OK);
+    asset::Handle h = s.load("mem://a.txt");
+    CHECK(h.set_priority(ASSET_PRIORITY_HIGH) == ASSET_OK);
+    CHECK(h.set_priority(static_cast<asset_priority_t>(7)) == ASSET_E_INVALID);
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    CHECK(asset::Handle().set_priority(ASSET_PRIORITY_LOW) == ASSET_E_INVALID);
+}
+
+// "lvl" files list their dependencies, one URI a line; the value is the line count,
+// finalized on the flush thread (doubled, to show the step ran).
+class LevelLoader : public asset::TypedLoader<int> {
+  public:
+    LevelLoader()
+        : asset::TypedLoader<int>("lvl", {".lvl"}, ASSET_LOADER_FREE_ON_FLUSH_THREAD, true) {}
+    asset_status_t parse(asset::Parse &p) override {
+        std::string_view text = p.text();
+        int n = 0;
+        while (!text.empty()) {
+            size_t nl = text.find('\n');
+            std::string_view line = text.substr(0, nl);
+            if (!line.empty() && !p.depend(line)) return p.fail(ASSET_E_NO_MEMORY, "depend");
+            n += !line.empty();
+            text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+        }
+        p.set_value(std::make_unique<int>(n), sizeof(int));
+        return ASSET_OK;
+    }
+    asset_status_t finalize(asset::Finalize &f) override {
+        finalized++;
+        if (f.dependency_count() != 2 || asset_handle_state(f.dependency(0)) != ASSET_STATE_LOADED)
+            return f.fail(ASSET_E_INVALID, "dependencies not ready");
+        *f.value<int>() *= 2;
+        return ASSET_OK;
+    }
+    std::atomic<int> finalized{0};
+};
+
+void test_loader_class_with_dependencies_and_finalize() {
+    asset::Server s(config());
+    auto lvl = std::make_shared<LevelLoader>();
+    CHECK(s.add_loader(lvl) == ASSET_OK);
+    CHECK(s.mem_put("tex/a.txt", "A") == ASSET_OK);
+    CHECK(s.mem_put("tex/b.txt", "B") == ASSET_OK);
+    CHECK(s.mem_put("one.lvl", "tex/a.txt\ntex/b.txt\n") == ASSET_OK);
+    asset::Handle h = s.load("mem://one.lvl");
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    CHECK(h.value<int>() && *h.value<int>() == 4);
+    CHECK(lvl->finalized == 1);
+    CHECK(h.dependency_count() == 2);
+    std::vector<asset::Handle> deps = h.dependencies();
+    CHECK(deps.size() == 2);
+    CHECK(deps.size() == 2 && deps[0].uri() == "mem://tex/a.txt" && deps[0].loaded());
+    CHECK(deps.size() == 2 && deps[1].uri() == "mem://tex/b.txt");
+    CHECK(!h.dependency(2));
+}
+
+void test_on_reloaded_fires_until_disconnected_and_version_bumps() {
+    asset::Server s(config());
+    CHECK(s.mem_put("cfg.txt", "v1") == ASSET_OK);
+    asset::Handle h = s.load("mem://cfg.txt");
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    CHECK(h.version() == 1);
+    int fired = 0;
+    uint64_t id = h.on_reloaded([&fired, p = Probe()](asset::Handle &r) {
+        (void)p;
+        fired++;
+        CHECK(r.version() == 2);
+    });
+    CHECK(id != 0);
+    s.reload("mem://cfg.txt");
+    // bounded: the reload is a read and a parse of two bytes
+    auto deadline = std::chrono::steady_clock::now() + kGenerous;
+    while (fired == 0 && std::chrono::steady_clock::now() < deadline) {
+        s.flush();
+        std::this_thread::yield();
+    }
+    CHECK(fired == 1);
+    CHECK(h.version() == 2);
+    CHECK(h.reload_error() == ASSET_OK);
+    CHECK(Probe::live == 1); // kept for the next reload
+    CHECK(h.disconnect(id));
+    CHECK(Probe::live == 0);
+    CHECK(!h.disconnect(id));
+}
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -564,6 +710,15 @@ int main() {
         {"errors_are_values_with_the_uri_and_why", test_errors_are_values_with_the_uri_and_why},
         {"callbacks_connected_from_other_threads_while_flushing",
          test_callbacks_connected_from_other_threads_while_flushing},
+        {"spawn_runs_a_callable_whose_result_is_the_value",
+         test_spawn_runs_a_callable_whose_result_is_the_value},
+        {"spawned_callable_is_destroyed_when_cancelled_before_it_runs",
+         test_spawned_callable_is_destroyed_when_cancelled_before_it_runs},
+        {"set_priority_on_handles", test_set_priority_on_handles},
+        {"loader_class_with_dependencies_and_finalize",
+         test_loader_class_with_dependencies_and_finalize},
+        {"on_reloaded_fires_until_disconnected_and_version_bumps",
+         test_on_reloaded_fires_until_disconnected_and_version_bumps},
     };
     int passed = 0, failed = 0;
     for (const Test &t : tests) {

@@ -303,6 +303,11 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     uv_mutex_lock(&s->lock);
     s->stats.http_connections += (uint64_t)conns;
     uv_mutex_unlock(&s->lock);
+    if (conns > 1) /* libcurl retried a dropped reused connection, or followed a redirect */
+        asset__log(s, ASSET_LOG_DEBUG,
+                   "%s: http: %ld connections opened (a dropped connection was retried, or "
+                   "redirected)",
+                   asset_request_uri(r), conns);
     xfer_free(x);
     asset_request_finish(r, st);
 }

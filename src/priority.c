@@ -1,0 +1,34 @@
+/* priority.c - asset_handle_set_priority: a queued job runs at the highest priority
+ * of its live handles; a raised job raises what it waits for (asset__graph_raise). */
+#include "internal.h"
+
+asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p) {
+    if (!h || p < ASSET_PRIORITY_HIGH || p > ASSET_PRIORITY_LOW) return ASSET_E_INVALID;
+    asset_server_t *s = h->server;
+    uv_mutex_lock(&s->lock);
+    h->priority = (int)p;
+    asset__job_t *j = h->job;
+    if (j) {
+        int best = ASSET_PRIORITY_LOW;
+        for (const asset_handle_t *x = j->handles; x; x = x->job_next)
+            if (x->priority < best) best = x->priority;
+        if (best < j->priority) {
+            j->priority = best;
+            asset__heap_update(s, j);
+            asset__graph_raise(s, j, best); /* and the queued loads it waits for */
+        } else if (best > j->priority && j->heap_idx != SIZE_MAX) {
+            /* lower: out of the heap and back in at its new rank, keeping its place in
+             * the FIFO of that priority (a push after a remove never reallocates) */
+            uint64_t seq = j->seq;
+            asset__heap_remove(s, j);
+            j->priority = best;
+            asset__heap_push(s, j);
+            j->seq = seq;
+            asset__heap_update(s, j);
+        } else if (best > j->priority) {
+            j->priority = best; /* not queued: what it declares from now on follows */
+        }
+    }
+    uv_mutex_unlock(&s->lock);
+    return ASSET_OK;
+}

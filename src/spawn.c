@@ -1,0 +1,236 @@
+/* spawn.c - background tasks: a user function run on the worker pool as a job of its
+ * own kind, whose result becomes a handle's value. Everything a load has (priority
+ * heap, handles, cancel, timeouts, callbacks, destroy) comes from the job machinery;
+ * this file only makes the job and runs it (job.c calls asset__spawn_run). */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct asset__task {
+    asset_task_fn fn;
+    void *arg;
+    void (*free_arg)(void *arg);
+    /* inside fn, worker thread only */
+    asset__job_t *job;
+    void *value;
+    size_t cost;
+    void (*free_fn)(void *value, void *user);
+    void *free_user;
+    bool has_value;
+    char *message;
+};
+
+/* Tasks' values are freed through their own free_fn; the slot names them "task". */
+static asset__loader_slot_t task_slot = {
+    .vt = {ASSET_LOADER_ABI, "task", NULL, NULL, NULL, NULL, NULL, 0, NULL},
+    .name = "task",
+};
+
+static void value_drop(asset__task_t *t) {
+    if (!t->has_value) return;
+    if (t->free_fn)
+        t->free_fn(t->value, t->free_user);
+    else
+        asset_free(t->value);
+    t->has_value = false;
+    t->value = NULL;
+}
+
+void asset__task_free(asset__task_t *t) {
+    if (!t) return;
+    value_drop(t);
+    if (t->free_arg) t->free_arg(t->arg); /* once: after fn, or instead of it */
+    asset_free(t->message);
+    asset_free(t);
+}
+
+static void finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
+                   asset__value_t *v) {
+    uv_mutex_lock(&s->lock);
+    asset__job_finish_locked(s, j, st, msg, v);
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+}
+
+void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
+    asset__task_t *t = j->task;
+    if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
+        finish(s, j, ASSET_E_CANCELLED, NULL, NULL); /* frees the job: free_arg, fn never ran */
+        return;
+    }
+    t->job = j;
+    asset__trace_job(s, j, ASSET__TR_PARSE_START, ASSET_OK);
+    asset_status_t st = t->fn((asset_task_t *)t, t->arg);
+    asset__trace_job(s, j, ASSET__TR_PARSE_END, st);
+    if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
+        finish(s, j, ASSET_E_CANCELLED, NULL, NULL); /* the value goes with the task */
+        return;
+    }
+    if (st == ASSET_OK && !t->has_value) {
+        st = ASSET_E_INVALID;
+        if (!t->message) t->message = asset__strdup("the task set no value");
+    }
+    if (st != ASSET_OK) {
+        /* a status that is not an error of ours: say which */
+        char odd[64];
+        const char *why = t->message;
+        if (st > 0 || !strcmp(asset_err_name(st), "UNKNOWN")) {
+            snprintf(odd, sizeof odd, "task returned an unexpected status (%d)", (int)st);
+            st = ASSET_E_INVALID;
+            why = odd;
+        }
+        char *msg = asset__asprintf("%s: task: %s", j->uri, why ? why : asset_strerror(st));
+        finish(s, j, st, msg, NULL);
+        asset_free(msg);
+        return;
+    }
+    asset__value_t *v = asset__calloc(1, sizeof *v);
+    if (!v) {
+        char *msg = asset__asprintf("%s: task: out of memory", j->uri);
+        finish(s, j, ASSET_E_NO_MEMORY, msg, NULL);
+        asset_free(msg);
+        return;
+    }
+    atomic_init(&v->refs, 1);
+    v->value = t->value;
+    v->cost = t->cost;
+    v->loader = &task_slot;
+    v->server = s;
+    /* a NULL free_fn means asset_free: the value's own free wins over the slot's */
+    v->free_fn = t->free_fn ? t->free_fn : NULL;
+    v->free_user = t->free_user;
+    t->has_value = false; /* the value owns it now */
+    uv_mutex_lock(&s->lock);
+    asset__job_finish_locked(s, j, ASSET_OK, NULL, v);
+    /* in the same critical section: once the handle is published, its release is the
+     * last one and frees the value (no worker reference left behind to race it) */
+    asset__value_release(v);
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+}
+
+/* [lock] Arms h's timeout, as asset__load does; fails h when it cannot. */
+static void arm_timeout(asset_server_t *s, asset_handle_t *h, uint32_t timeout_ms) {
+    h->deadline_ns = asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    if (!asset__io_get(s)) {
+        asset__handle_cancel_locked(h, ASSET_E_IO,
+                                    "cannot arm the timeout: the I/O thread could not start");
+    } else if (!asset__timer_add(s, h)) {
+        asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "cannot arm the timeout: out of memory");
+    } else if (h->timer_idx == 0) {
+        asset__io_kick(s->io);
+    }
+}
+
+asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *arg,
+                                   void (*free_arg)(void *arg), const asset_load_options_t *o) {
+    if (!s) return NULL;
+    asset_load_options_t opt = {0};
+    if (o) opt = *o;
+    uv_mutex_lock(&s->lock);
+    uint64_t n = ++s->task_seq;
+    uv_mutex_unlock(&s->lock);
+    char name[40];
+    snprintf(name, sizeof name, "task://%llu", (unsigned long long)n);
+    asset_handle_t *h = asset__handle_new(s, name, &opt);
+    if (!h) return NULL;
+    h->timeout_ms = opt.timeout_ms;
+    asset__task_t *t = asset__calloc(1, sizeof *t);
+    asset__job_t *j = t ? asset__calloc(1, sizeof *j) : NULL;
+    char *uri = j ? asset__strdup(name) : NULL;
+    if (t) {
+        t->fn = fn;
+        t->arg = arg;
+        t->free_arg = free_arg; /* from here on the task owns arg */
+    }
+    uv_mutex_lock(&s->lock);
+    asset__handle_link(s, h);
+    if (!fn) {
+        asset__task_free(t);
+        t = NULL;
+        asset_free(j);
+        asset_free(uri);
+        char *msg = asset__asprintf("%s: invalid task: no function", name);
+        asset__handle_decide(h, ASSET_E_INVALID, msg, NULL, 0);
+        asset_free(msg);
+    } else if (!uri) {
+        asset__task_free(t);
+        asset_free(j);
+        asset__handle_decide(h, ASSET_E_NO_MEMORY, NULL, NULL, 0);
+    } else if (s->stopping) {
+        asset__task_free(t);
+        asset_free(j);
+        asset_free(uri);
+        asset__handle_decide(h, ASSET_E_SHUTDOWN, NULL, NULL, 0);
+    } else {
+        j->parsed.uri = uri;
+        j->uri = uri;
+        strcpy(j->parsed.scheme, "task");
+        j->loader = &task_slot;
+        j->no_cache = true;
+        j->heap_idx = SIZE_MAX;
+        j->state = ASSET__JOB_QUEUED;
+        j->node.key = j->uri;
+        j->task = t;
+        j->priority = h->priority;
+        /* mapped like a load: destroy cancels it, introspection lists it; no load can
+         * join it (find_inflight matches the loader, and no load picks "task") */
+        bool mapped = asset__map_put(&s->inflight, &j->node);
+        if (!mapped || !asset__heap_push(s, j)) {
+            if (mapped) asset__map_remove(&s->inflight, &j->node);
+            asset__job_free(j);
+            asset__handle_decide(h, ASSET_E_NO_MEMORY, NULL, NULL, 0);
+        } else {
+            j->mapped = true;
+            h->job = j;
+            j->handles = h;
+            j->live = 1;
+            asset__trace_job_new(s, j);
+            if (opt.timeout_ms) arm_timeout(s, h, opt.timeout_ms);
+        }
+    }
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+    return h;
+}
+
+/* ---- the task API (inside fn) ---- */
+
+void asset_task_set_value(asset_task_t *pt, void *value, size_t cost_bytes,
+                          void (*free_fn)(void *value, void *user), void *user) {
+    asset__task_t *t = (asset__task_t *)pt;
+    if (!t) return;
+    value_drop(t);
+    t->value = value;
+    t->cost = cost_bytes;
+    t->free_fn = free_fn;
+    t->free_user = user;
+    t->has_value = true;
+}
+
+bool asset_task_cancelled(const asset_task_t *pt) {
+    const asset__task_t *t = (const asset__task_t *)pt;
+    return !t || !t->job ||
+           atomic_load_explicit(&((asset__job_t *)t->job)->cancelled, memory_order_acquire);
+}
+
+const char *asset_task_uri(const asset_task_t *pt) {
+    const asset__task_t *t = (const asset__task_t *)pt;
+    return t && t->job ? t->job->uri : "";
+}
+
+asset_status_t asset_task_fail(asset_task_t *pt, asset_status_t st, const char *fmt, ...) {
+    asset__task_t *t = (asset__task_t *)pt;
+    if (t && fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        char *m = asset__vasprintf(fmt, ap);
+        va_end(ap);
+        if (m) {
+            asset_free(t->message);
+            t->message = m;
+        }
+    }
+    return st;
+}

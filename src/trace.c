@@ -1,0 +1,311 @@
+/* trace.c - the trace hook (each load's phases with timestamps) and the trace
+ * recorder that writes Chrome trace JSON (chrome://tracing, ui.perfetto.dev).
+ *
+ * The hook is read lock-free on every phase: one atomic pointer to an immutable
+ * {fn, user} record; NULL costs that one load. A thread about to call the hook counts
+ * itself in s->trace_busy first and loads the pointer again; asset_server_set_trace
+ * swaps the pointer, then waits for trace_busy to reach 0, so once it returns the old
+ * hook is never called again (its user, a recorder, may be destroyed). Both sides use
+ * sequentially consistent operations: the store-then-load on each side must not be
+ * reordered. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct asset__tracer {
+    asset_trace_fn fn;
+    void *user;
+};
+
+static void trace_yield(void) { uv_sleep(0); } /* libuv has no yield: sleep(0) */
+
+static atomic_uint g_thread_seq;
+static _Thread_local uint32_t t_thread_id;
+
+static uint32_t thread_id(void) {
+    if (!t_thread_id) t_thread_id = atomic_fetch_add(&g_thread_seq, 1) + 1;
+    return t_thread_id;
+}
+
+bool asset__trace_set(asset_server_t *s, asset_trace_fn fn, void *user) {
+    asset__tracer_t *t = NULL;
+    if (fn) {
+        t = asset__calloc(1, sizeof *t);
+        if (!t) return false;
+        t->fn = fn;
+        t->user = user;
+    }
+    asset__tracer_t *old = atomic_exchange(&s->tracer, t); /* racing setters: each frees its own */
+    /* callers that loaded `old` finish their call (a hook is quick and never calls the
+     * server, so this ends); no lock held: a hook may run under the server's lock */
+    while (atomic_load(&s->trace_busy) != 0) trace_yield();
+    asset_free(old);
+    return true;
+}
+
+void asset_server_set_trace(asset_server_t *s, asset_trace_fn fn, void *user) {
+    if (s && !asset__trace_set(s, fn, user))
+        asset__log(s, ASSET_LOG_ERROR, "asset_server_set_trace: out of memory; hook unchanged");
+}
+
+void asset__trace_free(asset_server_t *s) { asset_free(atomic_exchange(&s->tracer, NULL)); }
+
+/* Calls the hook, if there still is one; see the top of the file. */
+static void emit(asset_server_t *s, int phase, uint64_t id, const char *uri, const char *loader,
+                 asset_status_t st) {
+    atomic_fetch_add(&s->trace_busy, 1);
+    asset__tracer_t *t = atomic_load(&s->tracer);
+    if (!t) {
+        atomic_fetch_sub(&s->trace_busy, 1);
+        return;
+    }
+    asset_trace_event_t e = {
+        .phase = (asset_trace_phase_t)phase,
+        .time_ns = asset__now_ns(),
+        .id = id,
+        .uri = uri ? uri : "",
+        .loader = loader ? loader : "",
+        .status = st,
+        .thread = thread_id(),
+    };
+    t->fn(&e, t->user);
+    atomic_fetch_sub(&s->trace_busy, 1);
+}
+
+void asset__trace_job_new(asset_server_t *s, asset__job_t *j) {
+    j->trace_id = atomic_fetch_add_explicit(&s->trace_seq, 1, memory_order_relaxed) + 1;
+    j->queued_ns = asset__now_ns();
+    asset__trace_job(s, j, ASSET__TR_QUEUED, ASSET_OK);
+}
+
+void asset__trace_job(asset_server_t *s, const asset__job_t *j, int phase, asset_status_t st) {
+    if (!atomic_load_explicit(&s->tracer, memory_order_relaxed)) return; /* the cheap path */
+    emit(s, phase, j->trace_id, j->uri, j->loader ? j->loader->name : "", st);
+}
+
+void asset__trace_delivered(asset_server_t *s, const asset_handle_t *h) {
+    if (!atomic_load_explicit(&s->tracer, memory_order_relaxed)) return;
+    const char *loader = h->value && h->value->loader ? h->value->loader->name
+                         : h->loader                  ? h->loader->name
+                                                      : "";
+    emit(s, ASSET__TR_DELIVERED, h->trace_id, h->uri, loader, h->status);
+}
+
+/* ---- the recorder ---- */
+
+typedef struct rec {
+    asset_trace_event_t e; /* uri and loader point into strings below */
+    char *uri, *loader;
+} rec_t;
+
+struct asset_trace {
+    uv_mutex_t lock;
+    rec_t *v;
+    size_t n, cap;
+    size_t dropped; /* events lost to out of memory */
+};
+
+asset_trace_t *asset_trace_create(void) {
+    asset_trace_t *tr = asset__calloc(1, sizeof *tr);
+    if (!tr) return NULL;
+    if (uv_mutex_init(&tr->lock) != 0) {
+        asset_free(tr);
+        return NULL;
+    }
+    return tr;
+}
+
+void asset_trace_destroy(asset_trace_t *tr) {
+    if (!tr) return;
+    for (size_t i = 0; i < tr->n; i++) {
+        asset_free(tr->v[i].uri);
+        asset_free(tr->v[i].loader);
+    }
+    asset_free(tr->v);
+    uv_mutex_destroy(&tr->lock);
+    asset_free(tr);
+}
+
+void asset_trace_record(const asset_trace_event_t *e, void *trace) {
+    asset_trace_t *tr = trace;
+    if (!tr || !e) return;
+    char *uri = asset__strdup(e->uri ? e->uri : "");
+    char *loader = asset__strdup(e->loader ? e->loader : "");
+    uv_mutex_lock(&tr->lock);
+    if (uri && loader && tr->n == tr->cap) {
+        size_t cap = tr->cap ? tr->cap * 2 : 256;
+        rec_t *nv = asset_realloc(tr->v, cap * sizeof *nv);
+        if (nv) {
+            tr->v = nv;
+            tr->cap = cap;
+        }
+    }
+    if (!uri || !loader || tr->n == tr->cap) {
+        tr->dropped++;
+        uv_mutex_unlock(&tr->lock);
+        asset_free(uri);
+        asset_free(loader);
+        return;
+    }
+    rec_t *r = &tr->v[tr->n++];
+    r->e = *e;
+    r->uri = uri;
+    r->loader = loader;
+    r->e.uri = uri;
+    r->e.loader = loader;
+    uv_mutex_unlock(&tr->lock);
+}
+
+size_t asset_trace_count(const asset_trace_t *ctr) {
+    if (!ctr) return 0;
+    asset_trace_t *tr = (asset_trace_t *)ctr;
+    uv_mutex_lock(&tr->lock);
+    size_t n = tr->n;
+    uv_mutex_unlock(&tr->lock);
+    return n;
+}
+
+bool asset_trace_event(const asset_trace_t *ctr, size_t i, asset_trace_event_t *out) {
+    if (!ctr || !out) return false;
+    asset_trace_t *tr = (asset_trace_t *)ctr;
+    uv_mutex_lock(&tr->lock);
+    bool ok = i < tr->n;
+    if (ok) *out = tr->v[i].e;
+    uv_mutex_unlock(&tr->lock);
+    return ok;
+}
+
+static void put_json_string2(FILE *f, const char *prefix, const char *s) {
+    fputc('"', f);
+    fputs(prefix, f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void put_json_string(FILE *f, const char *s) { put_json_string2(f, "", s); }
+
+/* Sorted by (id, position): the last DELIVERED of an id closes its load. */
+typedef struct key {
+    uint64_t id;
+    size_t i;
+} key_t_;
+static int by_id(const void *a, const void *b) {
+    const key_t_ *x = a, *y = b;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static const char *slice_name(const rec_t *r) {
+    switch (r->e.phase) {
+    case ASSET_TRACE_READ_START:
+    case ASSET_TRACE_READ_END: return "read";
+    case ASSET_TRACE_PARSE_START:
+    case ASSET_TRACE_PARSE_END: return strcmp(r->loader, "task") ? "parse" : "run";
+    case ASSET_TRACE_FINALIZE_START:
+    case ASSET_TRACE_FINALIZE_END: return "finalize";
+    default: return "?";
+    }
+}
+
+
+asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const char *path) {
+    if (!ctr || !path) return ASSET_E_INVALID;
+    asset_trace_t *tr = (asset_trace_t *)ctr;
+    FILE *f = fopen(path, "w");
+    if (!f) return ASSET_E_IO;
+    uv_mutex_lock(&tr->lock);
+    /* closing: for each DELIVERED, whether it is the last one of its id */
+    size_t n = tr->n;
+    key_t_ *idx = n ? asset_alloc(n * sizeof *idx) : NULL;
+    bool *last = n ? asset__calloc(n, sizeof *last) : NULL;
+    if (n && (!idx || !last)) {
+        asset_free(idx);
+        asset_free(last);
+        uv_mutex_unlock(&tr->lock);
+        fclose(f);
+        return ASSET_E_NO_MEMORY;
+    }
+    for (size_t i = 0; i < n; i++) idx[i] = (key_t_){tr->v[i].e.id, i};
+    if (n) qsort(idx, n, sizeof *idx, by_id);
+    /* walking each id's run backwards, the first DELIVERED met is its last */
+    bool seen = false;
+    for (size_t k = n; k-- > 0;) {
+        if (k + 1 == n || idx[k + 1].id != idx[k].id) seen = false; /* a run ends here */
+        if (!seen && tr->v[idx[k].i].e.phase == ASSET_TRACE_DELIVERED) {
+            last[idx[k].i] = true;
+            seen = true;
+        }
+    }
+    uint64_t t0 = n ? tr->v[0].e.time_ns : 0;
+    for (size_t i = 0; i < n; i++)
+        if (tr->v[i].e.time_ns < t0) t0 = tr->v[i].e.time_ns;
+    fputs("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n", f);
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        const rec_t *r = &tr->v[i];
+        const asset_trace_event_t *e = &r->e;
+        double ts = (double)(e->time_ns - t0) / 1000.0;
+        char ph[2] = {0, 0};
+        const char *name = NULL;
+        bool close_load = false;
+        switch (e->phase) {
+        case ASSET_TRACE_QUEUED: ph[0] = 'b'; break;
+        case ASSET_TRACE_READ_START:
+        case ASSET_TRACE_PARSE_START:
+        case ASSET_TRACE_FINALIZE_START:
+            ph[0] = 'b';
+            name = slice_name(r);
+            break;
+        case ASSET_TRACE_READ_END:
+        case ASSET_TRACE_PARSE_END:
+        case ASSET_TRACE_FINALIZE_END:
+            ph[0] = 'e';
+            name = slice_name(r);
+            break;
+        case ASSET_TRACE_DELIVERED:
+            ph[0] = e->id ? 'n' : 'i';
+            name = e->id ? "delivered" : "delivered from cache";
+            close_load = e->id && last[i];
+            break;
+        default: continue;
+        }
+        for (int pass = 0; pass < 1 + close_load; pass++) {
+            fputs(first ? "" : ",\n", f);
+            first = false;
+            fprintf(f, "{\"ph\":\"%s\",\"cat\":\"asset\",\"pid\":1,\"tid\":%u,\"ts\":%.3f,",
+                    pass ? "e" : ph, e->thread, ts);
+            if (ph[0] == 'i')
+                fputs("\"s\":\"t\",", f);
+            else
+                fprintf(f, "\"id\":\"0x%llx\",", (unsigned long long)e->id);
+            fputs("\"name\":", f);
+            if (name && !pass) {
+                put_json_string(f, name);
+            } else {
+                put_json_string2(f, "load ", r->uri);
+            }
+            fputs(",\"args\":{\"uri\":", f);
+            put_json_string(f, r->uri);
+            fputs(",\"loader\":", f);
+            put_json_string(f, r->loader);
+            fprintf(f, ",\"status\":\"%s\"}}", asset_err_name(e->status));
+        }
+    }
+    fputs("\n]}\n", f);
+    asset_free(idx);
+    asset_free(last);
+    uv_mutex_unlock(&tr->lock);
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0) bad = true;
+    return bad ? ASSET_E_IO : ASSET_OK;
+}

@@ -1,0 +1,202 @@
+/* test_log.c - config.log: WARN for every failed load (with its message), INFO for
+ * reloads and mounts, DEBUG for evictions, coalesced loads and timeouts; silent for
+ * cancellations; nothing without a log. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+#define MAX_LINES 256
+
+typedef struct logcap {
+    uv_mutex_t lock;
+    int level[MAX_LINES];
+    char line[MAX_LINES][512];
+    int n;
+} logcap_t;
+
+static void capture(int level, const char *msg, void *user) {
+    logcap_t *c = user;
+    uv_mutex_lock(&c->lock);
+    if (c->n < MAX_LINES) {
+        c->level[c->n] = level;
+        snprintf(c->line[c->n], sizeof c->line[0], "%s", msg);
+        c->n++;
+    }
+    uv_mutex_unlock(&c->lock);
+}
+
+/* How many lines at `level` contain `text`. */
+static int count(logcap_t *c, int level, const char *text) {
+    int k = 0;
+    uv_mutex_lock(&c->lock);
+    for (int i = 0; i < c->n; i++)
+        if (c->level[i] == level && strstr(c->line[i], text)) k++;
+    uv_mutex_unlock(&c->lock);
+    return k;
+}
+
+static void dump(logcap_t *c) {
+    for (int i = 0; i < c->n; i++) fprintf(stderr, "  log[%d] %s\n", c->level[i], c->line[i]);
+}
+
+static asset_server_t *log_server(logcap_t *c) {
+    memset(c, 0, sizeof *c);
+    uv_mutex_init(&c->lock);
+    asset_server_config_t cfg = {.log = capture, .user = c, .max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    return s;
+}
+
+static void test_every_failed_load_is_a_warning_with_its_message(void **state) {
+    (void)state;
+    logcap_t c;
+    asset_server_t *s = log_server(&c);
+    asset_handle_t *a = tu_load_wait(s, "mem://missing", ASSET_E_NOT_FOUND);
+    asset_handle_t *b = tu_load_wait(s, "nope://x", ASSET_E_NO_SOURCE);
+    char want[600];
+    snprintf(want, sizeof want, "load failed: %s", asset_handle_error_message(a));
+    if (count(&c, ASSET_LOG_WARN, want) != 1) dump(&c);
+    assert_int_equal(count(&c, ASSET_LOG_WARN, want), 1);
+    assert_int_equal(count(&c, ASSET_LOG_WARN, "nope://x: no source registered"), 1);
+    assert_int_equal(count(&c, ASSET_LOG_WARN, "load failed"), 2);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    uv_mutex_destroy(&c.lock);
+}
+
+static void test_cancelled_loads_are_not_warnings(void **state) {
+    (void)state;
+    logcap_t c;
+    asset_server_t *s = log_server(&c);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *h = asset_server_load(s, "gate://slow", NULL);
+    asset_handle_cancel(h);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+    assert_int_equal(count(&c, ASSET_LOG_WARN, ""), 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    uv_mutex_destroy(&c.lock);
+}
+
+static void test_mounts_are_info(void **state) {
+    (void)state;
+    logcap_t c;
+    asset_server_t *s = log_server(&c);
+    char *dir = tu_mkdtemp();
+    assert_int_equal(asset_server_mount(s, "game", dir), ASSET_OK);
+    static const asset_embedded_file_t files[] = {{"a.txt", "a", 1}, {"b.txt", "b", 1}};
+    assert_int_equal(asset_server_mount_embedded(s, "emb", files, 2), ASSET_OK);
+    char want[600];
+    snprintf(want, sizeof want, "mounted game at %s", dir);
+    assert_int_equal(count(&c, ASSET_LOG_INFO, want), 1);
+    assert_int_equal(count(&c, ASSET_LOG_INFO, "mounted emb: 2 embedded files"), 1);
+    /* a refused mount is not announced */
+    assert_int_not_equal(asset_server_mount(s, "bad/name", dir), ASSET_OK);
+    assert_int_equal(count(&c, ASSET_LOG_INFO, "mounted bad"), 0);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(dir);
+    uv_mutex_destroy(&c.lock);
+}
+
+static void on_reloaded(asset_handle_t *h, void *user) {
+    (void)h;
+    (*(int *)user)++;
+}
+
+static void test_reloads_are_info(void **state) {
+    (void)state;
+    logcap_t c;
+    asset_server_t *s = log_server(&c);
+    assert_int_equal(asset_mem_put(s, "cfg.txt", "v1", 2), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://cfg.txt", ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, on_reloaded, &reloads) != 0);
+    asset_server_reload(s, "mem://cfg.txt");
+    uint64_t deadline = uv_hrtime() + 30ull * 1000000000u;
+    while (reloads < 1 && uv_hrtime() < deadline) { /* flush; block until queued */
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head && reloads < 1) {
+            s->waiters++;
+            uv_cond_timedwait(&s->done_cond, &s->lock, 100 * 1000000ull);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+    }
+    assert_int_equal(reloads, 1);
+    assert_int_equal(count(&c, ASSET_LOG_INFO, "reloaded mem://cfg.txt"), 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    uv_mutex_destroy(&c.lock);
+}
+
+static void test_evictions_coalesced_loads_and_timeouts_are_debug(void **state) {
+    (void)state;
+    logcap_t c;
+    asset_server_t *s = log_server(&c);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    /* eviction: a budget that holds one of two equal values */
+    assert_int_equal(asset_mem_put(s, "one", "11111111", 8), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "two", "22222222", 8), ASSET_OK);
+    asset_handle_t *one = tu_load_wait(s, "mem://one", ASSET_OK);
+    size_t cost = asset_handle_size(one);
+    assert_int_equal(asset_server_set_cache_budget(s, "bytes", cost + cost / 2), ASSET_OK);
+    asset_handle_t *two = tu_load_wait(s, "mem://two", ASSET_OK);
+    char want[128];
+    snprintf(want, sizeof want, "evicted mem://one from the bytes cache (%zu bytes)", cost);
+    if (count(&c, ASSET_LOG_DEBUG, want) != 1) dump(&c);
+    assert_int_equal(count(&c, ASSET_LOG_DEBUG, want), 1);
+    /* coalesced: a second load of a URI in flight */
+    asset_handle_t *a = asset_server_load(s, "gate://shared", NULL);
+    asset_handle_t *b = asset_server_load(s, "gate://shared", NULL);
+    assert_int_equal(count(&c, ASSET_LOG_DEBUG, "gate://shared: joined the load in flight"), 1);
+    /* timeout: a third one waits 5 ms for a gate that stays shut */
+    asset_load_options_t o = {.timeout_ms = 5};
+    asset_handle_t *t = asset_server_load(s, "gate://shared", &o);
+    assert_int_equal(tu_wait(t), ASSET_E_TIMEOUT);
+    assert_int_equal(count(&c, ASSET_LOG_DEBUG, "gate://shared: timed out after 5 ms"), 1);
+    assert_int_equal(count(&c, ASSET_LOG_WARN, "load failed: gate://shared: timed out"), 1);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    asset_handle_t *all[] = {one, two, a, b, t};
+    for (size_t i = 0; i < 5; i++) asset_handle_release(all[i]);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    uv_mutex_destroy(&c.lock);
+}
+
+static void test_levels_are_the_documented_numbers(void **state) {
+    (void)state;
+    /* a log callback filters by number: the values are part of the API */
+    assert_int_equal(ASSET_LOG_ERROR, 0);
+    assert_int_equal(ASSET_LOG_WARN, 1);
+    assert_int_equal(ASSET_LOG_INFO, 2);
+    assert_int_equal(ASSET_LOG_DEBUG, 3);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_failed_load_is_a_warning_with_its_message),
+        cmocka_unit_test(test_cancelled_loads_are_not_warnings),
+        cmocka_unit_test(test_mounts_are_info),
+        cmocka_unit_test(test_reloads_are_info),
+        cmocka_unit_test(test_evictions_coalesced_loads_and_timeouts_are_debug),
+        cmocka_unit_test(test_levels_are_the_documented_numbers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

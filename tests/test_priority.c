@@ -1,0 +1,259 @@
+/* test_priority.c - asset_handle_set_priority: raising and lowering a queued load, the
+ * highest priority of a job's live handles wins, dependencies follow a raised parent.
+ * One worker, held in a gated read, so the order in which the queue drains shows. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+/* A loader that records the order of its parses (".rec"), and one whose parse declares
+ * hold://x, then mem://d.rec as dependencies (".par"). */
+typedef struct order {
+    uv_mutex_t lock;
+    char seen[16][64];
+    int n;
+} order_t;
+
+static asset_status_t rec_parse(void *ctx, asset_parse_t *p) {
+    order_t *o = ctx;
+    uv_mutex_lock(&o->lock);
+    if (o->n < 16) snprintf(o->seen[o->n++], 64, "%s", asset_parse_uri(p));
+    uv_mutex_unlock(&o->lock);
+    asset_parse_set_value(p, asset_parse_take_data(p), asset_parse_size(p));
+    return ASSET_OK;
+}
+
+static asset_status_t par_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    if (!asset_parse_depend(p, "hold://x", NULL)) return ASSET_E_NO_MEMORY;
+    if (!asset_parse_depend(p, "mem://d.rec", NULL)) return ASSET_E_NO_MEMORY;
+    asset_parse_set_value(p, asset_parse_take_data(p), asset_parse_size(p));
+    return ASSET_OK;
+}
+
+static const char *const rec_suffixes[] = {".rec", NULL};
+static const char *const par_suffixes[] = {".par", NULL};
+
+typedef struct fixture {
+    asset_server_t *s;
+    tu_gate_t *gate, *hold;
+    order_t order;
+    asset_handle_t *blocker;
+} fixture_t;
+
+/* One worker, held in gate://block until tu_gate_open. */
+static void setup(fixture_t *f) {
+    memset(f, 0, sizeof *f);
+    uv_mutex_init(&f->order.lock);
+    f->s = tu_server(1);
+    f->gate = tu_gate_register(f->s, "gate");
+    f->hold = tu_gate_register(f->s, "hold");
+    asset_loader_t rec = {.abi = ASSET_LOADER_ABI, .name = "rec", .suffixes = rec_suffixes,
+                          .parse = rec_parse};
+    asset_loader_t par = {.abi = ASSET_LOADER_ABI, .name = "par", .suffixes = par_suffixes,
+                          .parse = par_parse};
+    assert_int_equal(asset_server_register_loader(f->s, &rec, &f->order, 0), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(f->s, &par, NULL, 0), ASSET_OK);
+    const char *keys[] = {"a.rec", "b.rec", "c.rec", "d.rec", "q.rec", "p.par"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        assert_int_equal(asset_mem_put(f->s, keys[i], keys[i], strlen(keys[i])), ASSET_OK);
+    f->blocker = asset_server_load(f->s, "gate://block", NULL);
+    tu_gate_wait_entered(f->gate, 1);
+}
+
+static void teardown(fixture_t *f) {
+    asset_handle_release(f->blocker);
+    asset_server_destroy(f->s);
+    tu_gate_free(f->gate);
+    tu_gate_free(f->hold);
+    uv_mutex_destroy(&f->order.lock);
+}
+
+/* Waits until n results are queued (the blocker and the loads) without waiting on a
+ * handle: a waiter would run a queued mem:// load itself, out of priority order. */
+static void drain(fixture_t *f, size_t n) { tu_wait_queued(f->s, n); }
+
+static asset_handle_t *load(fixture_t *f, const char *uri, asset_priority_t p) {
+    asset_load_options_t o = {.priority = p};
+    return asset_server_load(f->s, uri, &o);
+}
+
+static void test_raised_load_runs_before_those_queued_ahead_of_it(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *a = load(&f, "mem://a.rec", ASSET_PRIORITY_LOW);
+    asset_handle_t *b = load(&f, "mem://b.rec", ASSET_PRIORITY_LOW);
+    asset_handle_t *c = load(&f, "mem://c.rec", ASSET_PRIORITY_LOW);
+    assert_int_equal(asset_handle_set_priority(c, ASSET_PRIORITY_HIGH), ASSET_OK);
+    tu_gate_open(f.gate);
+    drain(&f, 4);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    assert_int_equal(tu_wait(c), ASSET_OK);
+    assert_string_equal(f.order.seen[0], "mem://c.rec");
+    assert_string_equal(f.order.seen[1], "mem://a.rec");
+    assert_string_equal(f.order.seen[2], "mem://b.rec");
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    teardown(&f);
+}
+
+static void test_lowered_load_runs_after_the_others(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *a = load(&f, "mem://a.rec", ASSET_PRIORITY_NORMAL);
+    asset_handle_t *b = load(&f, "mem://b.rec", ASSET_PRIORITY_NORMAL);
+    asset_handle_t *c = load(&f, "mem://c.rec", ASSET_PRIORITY_NORMAL);
+    assert_int_equal(asset_handle_set_priority(a, ASSET_PRIORITY_LOW), ASSET_OK);
+    tu_gate_open(f.gate);
+    drain(&f, 4);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    assert_int_equal(tu_wait(c), ASSET_OK);
+    /* b and c keep their FIFO order; a goes last */
+    assert_string_equal(f.order.seen[0], "mem://b.rec");
+    assert_string_equal(f.order.seen[1], "mem://c.rec");
+    assert_string_equal(f.order.seen[2], "mem://a.rec");
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    teardown(&f);
+}
+
+static void test_shared_job_keeps_the_highest_priority_of_its_live_handles(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *b = load(&f, "mem://b.rec", ASSET_PRIORITY_NORMAL);
+    asset_handle_t *a1 = load(&f, "mem://a.rec", ASSET_PRIORITY_HIGH);
+    asset_handle_t *a2 = load(&f, "mem://a.rec", ASSET_PRIORITY_HIGH); /* same job */
+    /* lowering one handle: the other still wants HIGH */
+    assert_int_equal(asset_handle_set_priority(a1, ASSET_PRIORITY_LOW), ASSET_OK);
+    /* and a lowered one raised again joins it */
+    asset_handle_t *c = load(&f, "mem://c.rec", ASSET_PRIORITY_LOW);
+    tu_gate_open(f.gate);
+    drain(&f, 5);
+    assert_int_equal(tu_wait(a1), ASSET_OK);
+    assert_int_equal(tu_wait(a2), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    assert_int_equal(tu_wait(c), ASSET_OK);
+    assert_int_equal(f.order.n, 3); /* a parsed once */
+    assert_string_equal(f.order.seen[0], "mem://a.rec");
+    assert_string_equal(f.order.seen[1], "mem://b.rec");
+    assert_string_equal(f.order.seen[2], "mem://c.rec");
+    asset_handle_release(a1);
+    asset_handle_release(a2);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    teardown(&f);
+}
+
+static void test_lowering_every_handle_lowers_the_shared_job(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *a1 = load(&f, "mem://a.rec", ASSET_PRIORITY_NORMAL);
+    asset_handle_t *a2 = load(&f, "mem://a.rec", ASSET_PRIORITY_NORMAL);
+    asset_handle_t *b = load(&f, "mem://b.rec", ASSET_PRIORITY_NORMAL);
+    assert_int_equal(asset_handle_set_priority(a1, ASSET_PRIORITY_LOW), ASSET_OK);
+    assert_int_equal(asset_handle_set_priority(a2, ASSET_PRIORITY_LOW), ASSET_OK);
+    tu_gate_open(f.gate);
+    drain(&f, 4);
+    assert_int_equal(tu_wait(a1), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    assert_string_equal(f.order.seen[0], "mem://b.rec");
+    assert_string_equal(f.order.seen[1], "mem://a.rec");
+    asset_handle_release(a1);
+    asset_handle_release(a2);
+    asset_handle_release(b);
+    teardown(&f);
+}
+
+static void test_dependencies_follow_a_raised_parent(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    /* the parent parses (declaring hold://x, then d.rec, both LOW like it); the
+     * worker then holds in hold://x while q.rec (NORMAL) queues ahead of d.rec */
+    asset_handle_t *p = load(&f, "mem://p.par", ASSET_PRIORITY_LOW);
+    tu_gate_open(f.gate);              /* gate://block finishes, the parent parses */
+    tu_gate_wait_entered(f.hold, 1);   /* its parse returned: d.rec is queued */
+    assert_int_equal(asset_handle_dependency_count(p), 2);
+    asset_handle_t *q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
+    assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_HIGH), ASSET_OK);
+    tu_gate_open(f.hold);
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    assert_int_equal(tu_wait(q), ASSET_OK);
+    assert_string_equal(f.order.seen[0], "mem://d.rec");
+    assert_string_equal(f.order.seen[1], "mem://q.rec");
+    asset_handle_release(p);
+    asset_handle_release(q);
+    teardown(&f);
+}
+
+static void test_a_raise_through_a_parent_survives_a_later_set_priority(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *p = load(&f, "mem://p.par", ASSET_PRIORITY_LOW);
+    tu_gate_open(f.gate);
+    tu_gate_wait_entered(f.hold, 1); /* d.rec queued LOW, as a dependency of p */
+    asset_handle_t *q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
+    /* a HIGH load of the parent joins it and raises d.rec (the pre-existing path) */
+    asset_handle_t *p2 = load(&f, "mem://p.par", ASSET_PRIORITY_HIGH);
+    /* a user handle on d.rec, then a priority change on it: the job's priority is
+     * recomputed from its handles, the parent's among them, which must say HIGH now */
+    asset_handle_t *d = load(&f, "mem://d.rec", ASSET_PRIORITY_LOW);
+    assert_int_equal(asset_handle_set_priority(d, ASSET_PRIORITY_LOW), ASSET_OK);
+    tu_gate_open(f.hold);
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    assert_int_equal(tu_wait(q), ASSET_OK);
+    assert_string_equal(f.order.seen[0], "mem://d.rec");
+    assert_string_equal(f.order.seen[1], "mem://q.rec");
+    asset_handle_release(p);
+    asset_handle_release(p2);
+    asset_handle_release(q);
+    asset_handle_release(d);
+    teardown(&f);
+}
+
+static void test_bad_priority_and_null_handle_are_refused(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *a = load(&f, "mem://a.rec", ASSET_PRIORITY_NORMAL);
+    assert_int_equal(asset_handle_set_priority(a, (asset_priority_t)0), ASSET_E_INVALID);
+    assert_int_equal(asset_handle_set_priority(a, (asset_priority_t)9), ASSET_E_INVALID);
+    assert_int_equal(asset_handle_set_priority(NULL, ASSET_PRIORITY_HIGH), ASSET_E_INVALID);
+    tu_gate_open(f.gate);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    /* done: nothing to change, still fine */
+    assert_int_equal(asset_handle_set_priority(a, ASSET_PRIORITY_HIGH), ASSET_OK);
+    asset_handle_release(a);
+    teardown(&f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_raised_load_runs_before_those_queued_ahead_of_it),
+        cmocka_unit_test(test_lowered_load_runs_after_the_others),
+        cmocka_unit_test(test_shared_job_keeps_the_highest_priority_of_its_live_handles),
+        cmocka_unit_test(test_lowering_every_handle_lowers_the_shared_job),
+        cmocka_unit_test(test_dependencies_follow_a_raised_parent),
+        cmocka_unit_test(test_a_raise_through_a_parent_survives_a_later_set_priority),
+        cmocka_unit_test(test_bad_priority_and_null_handle_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,302 @@
+/* test_spawn.c - background tasks (asset_server_spawn): the result becomes the
+ * handle's value; failures, cancel before and while running, priority, tags,
+ * callbacks, timeouts and destroy behave as for loads; the argument is freed once. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+typedef struct targ {
+    int n;               /* input */
+    atomic_int runs;     /* fn calls */
+    atomic_int frees;    /* free_arg calls */
+    atomic_int vfrees;   /* value frees */
+    atomic_bool saw_cancel;
+    uv_sem_t started, go; /* used by the blocking tasks */
+    bool block;
+    int order_slot; /* where it ran, for the priority test */
+} targ_t;
+
+static atomic_int g_order;
+
+static void targ_init(targ_t *a, int n, bool block) {
+    memset(a, 0, sizeof *a);
+    a->n = n;
+    a->block = block;
+    uv_sem_init(&a->started, 0);
+    uv_sem_init(&a->go, 0);
+}
+
+static void targ_dispose(targ_t *a) {
+    uv_sem_destroy(&a->started);
+    uv_sem_destroy(&a->go);
+}
+
+static void free_arg(void *p) { atomic_fetch_add(&((targ_t *)p)->frees, 1); }
+
+static void free_value(void *v, void *user) {
+    atomic_fetch_add(&((targ_t *)user)->vfrees, 1);
+    asset_free(v);
+}
+
+/* Squares n into an int value; blocks on `go` first when asked. */
+static asset_status_t square(asset_task_t *t, void *p) {
+    targ_t *a = p;
+    atomic_fetch_add(&a->runs, 1);
+    a->order_slot = atomic_fetch_add(&g_order, 1);
+    if (a->block) {
+        uv_sem_post(&a->started);
+        uv_sem_wait(&a->go);
+    }
+    if (asset_task_cancelled(t)) atomic_store(&a->saw_cancel, true);
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return asset_task_fail(t, ASSET_E_NO_MEMORY, "no memory for the result");
+    *v = a->n * a->n;
+    asset_task_set_value(t, v, sizeof *v, free_value, a);
+    return ASSET_OK;
+}
+
+static void test_task_result_becomes_the_handle_value(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    targ_t a;
+    targ_init(&a, 7, false);
+    asset_handle_t *h = asset_server_spawn(s, square, &a, free_arg, NULL);
+    assert_non_null(h);
+    assert_string_equal(asset_handle_uri(h), "task://1");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(*(const int *)asset_handle_value(h), 49);
+    assert_int_equal(asset_handle_size(h), sizeof(int));
+    assert_int_equal(atomic_load(&a.runs), 1);
+    assert_int_equal(atomic_load(&a.frees), 1); /* the argument: once, after fn */
+    assert_int_equal(atomic_load(&a.vfrees), 0); /* the handle holds the value */
+    asset_handle_release(h);
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&a.vfrees), 1); /* never cached */
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.completed, 1);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&a.frees), 1);
+    targ_dispose(&a);
+}
+
+static asset_status_t failing(asset_task_t *t, void *p) {
+    (void)p;
+    return asset_task_fail(t, ASSET_E_PARSE, "bad input at %d", 3);
+}
+
+static asset_status_t no_value(asset_task_t *t, void *p) {
+    (void)t;
+    (void)p;
+    return ASSET_OK;
+}
+
+static asset_status_t odd_status(asset_task_t *t, void *p) {
+    (void)t;
+    (void)p;
+    return (asset_status_t)42;
+}
+
+static void test_task_failure_names_the_task_and_why(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    asset_handle_t *h = asset_server_spawn(s, failing, NULL, NULL, NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_PARSE);
+    assert_string_equal(asset_handle_error_message(h), "task://1: task: bad input at 3");
+    asset_handle_t *n = asset_server_spawn(s, no_value, NULL, NULL, NULL);
+    assert_int_equal(tu_wait(n), ASSET_E_INVALID);
+    assert_string_equal(asset_handle_error_message(n), "task://2: task: the task set no value");
+    asset_handle_t *o = asset_server_spawn(s, odd_status, NULL, NULL, NULL);
+    assert_int_equal(tu_wait(o), ASSET_E_INVALID);
+    assert_non_null(strstr(asset_handle_error_message(o), "unexpected status (42)"));
+    asset_handle_t *z = asset_server_spawn(s, NULL, NULL, NULL, NULL);
+    assert_int_equal(tu_wait(z), ASSET_E_INVALID);
+    assert_non_null(strstr(asset_handle_error_message(z), "no function"));
+    asset_handle_release(h);
+    asset_handle_release(n);
+    asset_handle_release(o);
+    asset_handle_release(z);
+    asset_server_destroy(s);
+}
+
+static void test_task_cancelled_before_it_starts_never_runs(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *busy = asset_server_load(s, "gate://busy", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker is taken */
+    targ_t a;
+    targ_init(&a, 2, false);
+    asset_handle_t *h = asset_server_spawn(s, square, &a, free_arg, NULL);
+    asset_handle_cancel(h);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+    assert_int_equal(atomic_load(&a.frees), 1); /* freed when it left the queue */
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(busy), ASSET_OK);
+    assert_int_equal(atomic_load(&a.runs), 0);
+    asset_handle_release(busy);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    assert_int_equal(atomic_load(&a.frees), 1);
+    targ_dispose(&a);
+}
+
+static void test_task_cancelled_while_running_sees_the_flag_and_its_value_is_freed(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    targ_t a;
+    targ_init(&a, 3, true);
+    asset_handle_t *h = asset_server_spawn(s, square, &a, free_arg, NULL);
+    uv_sem_wait(&a.started);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADING);
+    asset_handle_cancel(h);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+    uv_sem_post(&a.go);
+    asset_server_destroy(s); /* joins the worker: fn has returned */
+    assert_true(atomic_load(&a.saw_cancel));
+    assert_int_equal(atomic_load(&a.vfrees), 1); /* the unwanted result */
+    assert_int_equal(atomic_load(&a.frees), 1);
+    targ_dispose(&a);
+}
+
+static void test_high_priority_task_runs_before_queued_low_ones(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    targ_t blocker, low, high;
+    targ_init(&blocker, 1, true);
+    targ_init(&low, 2, false);
+    targ_init(&high, 3, false);
+    atomic_store(&g_order, 0);
+    asset_handle_t *b = asset_server_spawn(s, square, &blocker, free_arg, NULL);
+    uv_sem_wait(&blocker.started);
+    asset_load_options_t lo = {.priority = ASSET_PRIORITY_LOW};
+    asset_load_options_t hi = {.priority = ASSET_PRIORITY_HIGH};
+    asset_handle_t *l = asset_server_spawn(s, square, &low, free_arg, &lo);
+    asset_handle_t *h = asset_server_spawn(s, square, &high, free_arg, &hi);
+    uv_sem_post(&blocker.go);
+    assert_int_equal(tu_wait(l), ASSET_OK);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    assert_true(high.order_slot < low.order_slot);
+    asset_handle_release(b);
+    asset_handle_release(l);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    targ_dispose(&blocker);
+    targ_dispose(&low);
+    targ_dispose(&high);
+}
+
+static void on_done(asset_handle_t *h, void *user) {
+    (void)h;
+    (*(int *)user)++;
+}
+
+static void test_cancel_tag_and_callbacks_work_for_tasks(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    targ_t blocker, tagged, other;
+    targ_init(&blocker, 1, true);
+    targ_init(&tagged, 2, false);
+    targ_init(&other, 3, false);
+    asset_handle_t *b = asset_server_spawn(s, square, &blocker, free_arg, NULL);
+    uv_sem_wait(&blocker.started);
+    asset_load_options_t tag = {.tag = "bake"};
+    asset_handle_t *t = asset_server_spawn(s, square, &tagged, free_arg, &tag);
+    asset_handle_t *o = asset_server_spawn(s, square, &other, free_arg, NULL);
+    int fired_t = 0, fired_o = 0;
+    assert_true(asset_handle_on_completed(t, on_done, &fired_t) != 0);
+    assert_true(asset_handle_on_completed(o, on_done, &fired_o) != 0);
+    assert_int_equal(asset_server_cancel_tag(s, "bake", NULL), 1);
+    uv_sem_post(&blocker.go);
+    assert_int_equal(tu_wait(t), ASSET_E_CANCELLED);
+    assert_int_equal(tu_wait(o), ASSET_OK);
+    asset_server_flush(s);
+    assert_int_equal(fired_t, 1);
+    assert_int_equal(fired_o, 1);
+    assert_int_equal(atomic_load(&tagged.runs), 0);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    asset_handle_release(b);
+    asset_handle_release(t);
+    asset_handle_release(o);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&tagged.frees), 1);
+    targ_dispose(&blocker);
+    targ_dispose(&tagged);
+    targ_dispose(&other);
+}
+
+static void test_task_timeout_fails_it_and_the_late_result_is_dropped(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    targ_t a;
+    targ_init(&a, 4, true);
+    asset_load_options_t o = {.timeout_ms = 20};
+    asset_handle_t *h = asset_server_spawn(s, square, &a, free_arg, &o);
+    uv_sem_wait(&a.started);
+    assert_int_equal(tu_wait(h), ASSET_E_TIMEOUT); /* fn is still blocked */
+    assert_non_null(strstr(asset_handle_error_message(h), "task://1: timed out"));
+    uv_sem_post(&a.go);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_true(atomic_load(&a.saw_cancel));
+    assert_int_equal(atomic_load(&a.vfrees), 1);
+    assert_int_equal(atomic_load(&a.frees), 1);
+    targ_dispose(&a);
+}
+
+static asset_status_t spin_until_cancelled(asset_task_t *t, void *p) {
+    targ_t *a = p;
+    atomic_fetch_add(&a->runs, 1);
+    uv_sem_post(&a->started);
+    /* bounded: destroy sets the flag long before this runs out */
+    for (long i = 0; i < 2000000000L && !asset_task_cancelled(t); i++) sched_yield();
+    atomic_store(&a->saw_cancel, asset_task_cancelled(t));
+    return asset_task_fail(t, ASSET_E_CANCELLED, "stopped");
+}
+
+static void test_destroy_cancels_running_tasks_and_frees_queued_ones(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    targ_t run, queued;
+    targ_init(&run, 1, false);
+    targ_init(&queued, 2, false);
+    asset_handle_t *r = asset_server_spawn(s, spin_until_cancelled, &run, free_arg, NULL);
+    uv_sem_wait(&run.started);
+    asset_handle_t *q = asset_server_spawn(s, square, &queued, free_arg, NULL);
+    assert_non_null(r);
+    assert_non_null(q);
+    asset_server_destroy(s); /* frees the handles too */
+    assert_true(atomic_load(&run.saw_cancel));
+    assert_int_equal(atomic_load(&run.frees), 1);
+    assert_int_equal(atomic_load(&queued.runs), 0);
+    assert_int_equal(atomic_load(&queued.frees), 1);
+    targ_dispose(&run);
+    targ_dispose(&queued);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_task_result_becomes_the_handle_value),
+        cmocka_unit_test(test_task_failure_names_the_task_and_why),
+        cmocka_unit_test(test_task_cancelled_before_it_starts_never_runs),
+        cmocka_unit_test(test_task_cancelled_while_running_sees_the_flag_and_its_value_is_freed),
+        cmocka_unit_test(test_high_priority_task_runs_before_queued_low_ones),
+        cmocka_unit_test(test_cancel_tag_and_callbacks_work_for_tasks),
+        cmocka_unit_test(test_task_timeout_fails_it_and_the_late_result_is_dropped),
+        cmocka_unit_test(test_destroy_cancels_running_tasks_and_frees_queued_ones),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,391 @@
+/* test_trace.c - the trace hook (each load's phases with timestamps), the recorder and
+ * its Chrome trace JSON, and introspection (jobs in flight, cache entries, loaders). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "internal.h"
+#include "test_util.h"
+
+static int phases_of(asset_trace_t *tr, uint64_t id, asset_trace_phase_t *out, int max) {
+    int n = 0;
+    asset_trace_event_t e;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++)
+        if (e.id == id && n < max) out[n++] = e.phase;
+    return n;
+}
+
+static uint64_t id_of(asset_trace_t *tr, const char *uri, asset_trace_phase_t phase) {
+    asset_trace_event_t e;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++)
+        if (e.phase == phase && !strcmp(e.uri, uri)) return e.id;
+    return 0;
+}
+
+static void test_a_load_reports_each_phase_in_order_with_one_id(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    asset_server_config_t cfg = {.trace = asset_trace_record, .trace_user = tr};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_int_equal(asset_mem_put(s, "a.json", "{\"x\":1}", 7), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://a.json", ASSET_OK);
+    uint64_t id = id_of(tr, "mem://a.json", ASSET_TRACE_QUEUED);
+    assert_true(id != 0);
+    asset_trace_phase_t ph[16];
+    int n = phases_of(tr, id, ph, 16);
+    asset_trace_phase_t want[] = {ASSET_TRACE_QUEUED,      ASSET_TRACE_READ_START,
+                                  ASSET_TRACE_READ_END,    ASSET_TRACE_PARSE_START,
+                                  ASSET_TRACE_PARSE_END,   ASSET_TRACE_DELIVERED};
+    assert_int_equal(n, 6);
+    for (int i = 0; i < n; i++) assert_int_equal(ph[i], want[i]);
+    /* timestamps never go backwards along a load; the loader is named */
+    uint64_t last = 0;
+    asset_trace_event_t e;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++) {
+        if (e.id != id) continue;
+        assert_true(e.time_ns >= last);
+        last = e.time_ns;
+        assert_string_equal(e.loader, "json");
+        assert_true(e.thread != 0);
+        if (e.phase == ASSET_TRACE_DELIVERED) assert_int_equal(e.status, ASSET_OK);
+    }
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    asset_trace_destroy(tr);
+}
+
+/* A loader with a finalize step that runs on the flush thread. */
+static asset_status_t fin_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    asset_parse_set_value(p, asset_parse_take_data(p), asset_parse_size(p));
+    return ASSET_OK;
+}
+static asset_status_t fin_finalize(void *ctx, asset_finalize_t *f) {
+    (void)ctx;
+    (void)f;
+    return ASSET_OK;
+}
+static const char *const fin_suffixes[] = {".tex", NULL};
+
+static void test_finalize_and_delivery_are_reported_on_the_flush_thread(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_t *s = tu_server(2);
+    asset_server_set_trace(s, asset_trace_record, tr);
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "tex", .suffixes = fin_suffixes,
+                         .parse = fin_parse, .finalize = fin_finalize};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "hero.tex", "pixels", 6), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://hero.tex", ASSET_OK);
+    uint64_t id = id_of(tr, "mem://hero.tex", ASSET_TRACE_QUEUED);
+    asset_trace_phase_t ph[16];
+    int n = phases_of(tr, id, ph, 16);
+    assert_int_equal(n, 8);
+    assert_int_equal(ph[5], ASSET_TRACE_FINALIZE_START);
+    assert_int_equal(ph[6], ASSET_TRACE_FINALIZE_END);
+    assert_int_equal(ph[7], ASSET_TRACE_DELIVERED);
+    asset_trace_event_t e;
+    uint32_t fin = 0, delivered = 0, parse = 0;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++) {
+        if (e.id != id) continue;
+        if (e.phase == ASSET_TRACE_FINALIZE_START) fin = e.thread;
+        if (e.phase == ASSET_TRACE_DELIVERED) delivered = e.thread;
+        if (e.phase == ASSET_TRACE_PARSE_START) parse = e.thread;
+    }
+    assert_int_equal(fin, delivered); /* both on this (the flush) thread */
+    assert_int_not_equal(parse, 0);   /* the parse may run here too: run-on-wait */
+    /* replaced by NULL: nothing more is recorded */
+    asset_server_set_trace(s, NULL, NULL);
+    size_t before = asset_trace_count(tr);
+    asset_handle_t *h2 = tu_load_wait(s, "mem://other", ASSET_E_NOT_FOUND);
+    assert_int_equal(asset_trace_count(tr), before);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    asset_trace_destroy(tr);
+}
+
+static void test_coalesced_loads_and_cache_hits_deliver_too(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_t *s = tu_server(1);
+    asset_server_set_trace(s, asset_trace_record, tr);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *a = asset_server_load(s, "gate://x", NULL);
+    asset_handle_t *b = asset_server_load(s, "gate://x", NULL);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    uint64_t id = id_of(tr, "gate://x", ASSET_TRACE_QUEUED);
+    asset_trace_phase_t ph[16];
+    int n = phases_of(tr, id, ph, 16);
+    assert_int_equal(n, 7); /* one job, two deliveries */
+    assert_int_equal(ph[5], ASSET_TRACE_DELIVERED);
+    assert_int_equal(ph[6], ASSET_TRACE_DELIVERED);
+    /* an embedded package is immutable: a second load is a cache hit with no job */
+    static const asset_embedded_file_t files[] = {{"a.txt", "a", 1}};
+    assert_int_equal(asset_server_mount_embedded(s, "emb", files, 1), ASSET_OK);
+    asset_handle_t *c1 = tu_load_wait(s, "pkg://emb/a.txt", ASSET_OK);
+    asset_handle_t *c2 = tu_load_wait(s, "pkg://emb/a.txt", ASSET_OK);
+    asset_trace_event_t e;
+    int hits = 0;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++)
+        if (e.id == 0 && e.phase == ASSET_TRACE_DELIVERED && !strcmp(e.uri, "pkg://emb/a.txt"))
+            hits++;
+    assert_int_equal(hits, 1);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c1);
+    asset_handle_release(c2);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    asset_trace_destroy(tr);
+}
+
+static asset_status_t bake(asset_task_t *t, void *arg) {
+    (void)arg;
+    int *v = asset_alloc(sizeof *v);
+    *v = 1;
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL);
+    return ASSET_OK;
+}
+
+/* Counts async begin/end per (id, name): every slice that begins ends. */
+static void test_chrome_json_opens_and_every_slice_is_closed(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_t *s = tu_server(2);
+    asset_server_set_trace(s, asset_trace_record, tr);
+    assert_int_equal(asset_mem_put(s, "level.json", "[1,2,3]", 7), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "quote\"d.txt", "q", 1), ASSET_OK);
+    asset_handle_t *a = tu_load_wait(s, "mem://level.json", ASSET_OK);
+    asset_handle_t *b = tu_load_wait(s, "mem://quote\"d.txt", ASSET_OK);
+    asset_handle_t *c = asset_server_spawn(s, bake, NULL, NULL, NULL);
+    assert_int_equal(tu_wait(c), ASSET_OK);
+    asset_server_set_trace(s, NULL, NULL);
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 20];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    cJSON *root = cJSON_Parse(buf);
+    assert_non_null(root);
+    cJSON *evs = cJSON_GetObjectItem(root, "traceEvents");
+    assert_true(cJSON_IsArray(evs));
+    int open_loads = 0, reads = 0, runs = 0, named = 0;
+    cJSON *ev;
+    cJSON_ArrayForEach(ev, evs) {
+        const char *ph = cJSON_GetObjectItem(ev, "ph")->valuestring;
+        const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
+        assert_non_null(cJSON_GetObjectItem(ev, "ts"));
+        bool load = !strncmp(name, "load ", 5);
+        if (load) open_loads += !strcmp(ph, "b") ? 1 : !strcmp(ph, "e") ? -1 : 0;
+        if (!strcmp(name, "read")) reads += !strcmp(ph, "b") ? 1 : -1;
+        if (!strcmp(name, "run")) runs++;
+        if (!strcmp(name, "load mem://level.json") || !strcmp(name, "load mem://quote\"d.txt"))
+            named++;
+    }
+    assert_int_equal(open_loads, 0);
+    assert_int_equal(reads, 0);
+    assert_int_equal(runs, 2);  /* the task's function, begin and end */
+    assert_int_equal(named, 4); /* begin and end of both loads */
+    cJSON_Delete(root);
+    assert_int_equal(asset_trace_write_chrome_json(tr, "/nonexistent/dir/t.json"), ASSET_E_IO);
+    assert_int_equal(asset_trace_write_chrome_json(NULL, path), ASSET_E_INVALID);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    asset_server_destroy(s);
+    asset_trace_destroy(tr);
+}
+
+/* ---- introspection ---- */
+
+typedef struct seen {
+    int n;
+    asset_job_info_t job[8];
+    char uri[8][64];
+    char state[8][16];
+} seen_t;
+
+static bool see_job(const asset_job_info_t *i, void *user) {
+    seen_t *s = user;
+    if (s->n < 8) {
+        s->job[s->n] = *i;
+        snprintf(s->uri[s->n], 64, "%s", i->uri);
+        snprintf(s->state[s->n], 16, "%s", i->state);
+    }
+    s->n++;
+    return true;
+}
+
+static int find(seen_t *s, const char *uri) {
+    for (int i = 0; i < s->n && i < 8; i++)
+        if (!strcmp(s->uri[i], uri)) return i;
+    return -1;
+}
+
+static bool stop_at_first(const asset_job_info_t *i, void *user) {
+    (void)i;
+    (*(int *)user)++;
+    return false;
+}
+
+static void test_jobs_in_flight_are_listed_with_state_and_handles(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *run = asset_server_load(s, "gate://running", NULL);
+    tu_gate_wait_entered(g, 1);
+    asset_load_options_t lo = {.priority = ASSET_PRIORITY_LOW};
+    asset_handle_t *q1 = asset_server_load(s, "gate://queued", &lo);
+    asset_handle_t *q2 = asset_server_load(s, "gate://queued", &lo);
+    seen_t seen = {0};
+    assert_int_equal(asset_server_foreach_job(s, see_job, &seen), 2);
+    int r = find(&seen, "gate://running"), q = find(&seen, "gate://queued");
+    assert_true(r >= 0 && q >= 0);
+    assert_string_equal(seen.state[r], "running");
+    assert_string_equal(seen.state[q], "queued");
+    assert_int_equal(seen.job[q].handles, 2);
+    assert_int_equal(seen.job[q].priority, ASSET_PRIORITY_LOW);
+    assert_int_equal(seen.job[r].handles, 1);
+    assert_true(seen.job[r].id != 0 && seen.job[r].id != seen.job[q].id);
+    int calls = 0;
+    assert_int_equal(asset_server_foreach_job(s, stop_at_first, &calls), 1);
+    assert_int_equal(calls, 1);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(run), ASSET_OK);
+    assert_int_equal(tu_wait(q1), ASSET_OK);
+    assert_int_equal(tu_wait(q2), ASSET_OK);
+    seen_t after = {0};
+    assert_int_equal(asset_server_foreach_job(s, see_job, &after), 0);
+    asset_handle_release(run);
+    asset_handle_release(q1);
+    asset_handle_release(q2);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+typedef struct cseen {
+    int n;
+    char uri[8][64];
+    char loader[8][16];
+    size_t bytes[8];
+    unsigned handles[8];
+} cseen_t;
+
+static bool see_cached(const asset_cache_info_t *i, void *user) {
+    cseen_t *c = user;
+    if (c->n < 8) {
+        snprintf(c->uri[c->n], 64, "%s", i->uri);
+        snprintf(c->loader[c->n], 16, "%s", i->loader);
+        c->bytes[c->n] = i->bytes;
+        c->handles[c->n] = i->handles;
+    }
+    c->n++;
+    return true;
+}
+
+typedef struct lseen {
+    int n;
+    char name[8][16];
+    asset_loader_info_t info[8];
+} lseen_t;
+
+static bool see_loader(const asset_loader_info_t *i, void *user) {
+    lseen_t *l = user;
+    if (l->n < 8) {
+        snprintf(l->name[l->n], 16, "%s", i->name);
+        l->info[l->n] = *i;
+    }
+    l->n++;
+    return true;
+}
+
+static void test_cache_entries_and_loader_stats_are_listed(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(s, "a.json", "[1]", 3), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b.json", "[", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "c.bin", "cc", 2), ASSET_OK);
+    asset_handle_t *a = tu_load_wait(s, "mem://a.json", ASSET_OK);
+    asset_handle_t *b = tu_load_wait(s, "mem://b.json", ASSET_E_PARSE);
+    asset_handle_t *c = tu_load_wait(s, "mem://c.bin", ASSET_OK);
+    asset_handle_release(c); /* only the cache holds it now */
+    asset_server_flush(s);
+    cseen_t cs = {0};
+    assert_int_equal(asset_server_foreach_cached(s, see_cached, &cs), 2);
+    int ia = strcmp(cs.uri[0], "mem://a.json") ? 1 : 0, ic = 1 - ia;
+    assert_string_equal(cs.uri[ia], "mem://a.json");
+    assert_string_equal(cs.loader[ia], "json");
+    assert_int_equal(cs.bytes[ia], asset_handle_size(a));
+    assert_int_equal(cs.handles[ia], 1);
+    assert_string_equal(cs.uri[ic], "mem://c.bin");
+    assert_string_equal(cs.loader[ic], "bytes");
+    assert_int_equal(cs.handles[ic], 0);
+    lseen_t ls = {0};
+    assert_int_equal(asset_server_foreach_loader(s, see_loader, &ls), 2);
+    assert_string_equal(ls.name[0], "json");
+    assert_string_equal(ls.name[1], "bytes");
+    assert_int_equal(ls.info[0].parses, 2);
+    assert_int_equal(ls.info[0].parse_failures, 1);
+    assert_int_equal(ls.info[0].entries, 1);
+    assert_int_equal(ls.info[0].bytes, asset_handle_size(a));
+    assert_int_equal(ls.info[1].parses, 1);
+    assert_int_equal(ls.info[1].entries, 1);
+    assert_true(ls.info[1].budget > 0);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_tasks_are_listed_as_jobs_of_the_task_loader(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *busy = asset_server_load(s, "gate://busy", NULL);
+    tu_gate_wait_entered(g, 1);
+    asset_handle_t *t = asset_server_spawn(s, bake, NULL, NULL, NULL);
+    seen_t seen = {0};
+    asset_server_foreach_job(s, see_job, &seen);
+    int i = find(&seen, "task://1");
+    assert_true(i >= 0);
+    assert_string_equal(seen.job[i].loader, "task");
+    assert_string_equal(seen.state[i], "queued");
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(t), ASSET_OK);
+    assert_int_equal(tu_wait(busy), ASSET_OK);
+    asset_handle_release(t);
+    asset_handle_release(busy);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_load_reports_each_phase_in_order_with_one_id),
+        cmocka_unit_test(test_finalize_and_delivery_are_reported_on_the_flush_thread),
+        cmocka_unit_test(test_coalesced_loads_and_cache_hits_deliver_too),
+        cmocka_unit_test(test_chrome_json_opens_and_every_slice_is_closed),
+        cmocka_unit_test(test_jobs_in_flight_are_listed_with_state_and_handles),
+        cmocka_unit_test(test_cache_entries_and_loader_stats_are_listed),
+        cmocka_unit_test(test_tasks_are_listed_as_jobs_of_the_task_loader),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
