@@ -257,6 +257,7 @@ typedef struct round {
     rec_t **live; /* records whose handle the test still holds */
     size_t nlive;
     uint64_t obs_loaded, obs_failed, obs_cancelled;
+    uint64_t reloads_seen;
     uint64_t loads, cancels, tag_cancels, cb_releases, late_connects, disconnects, batches;
     uint64_t dep_done; /* dependency handles done */
     char err[512];
@@ -303,6 +304,20 @@ static void drop_live(rec_t *rc) {
 }
 
 static void one_load(struct round *r);
+
+/* Hot reload (odd rounds watch): a reload callback sees its handle LOADED with a value,
+ * never during destroy, and a successful reload has bumped the version. */
+static void reload_observer(asset_handle_t *h, void *user) {
+    (void)user;
+    if (g_r->destroying) RFAIL("a reload callback fired during destroy");
+    if (asset_handle_state(h) != ASSET_STATE_LOADED) RFAIL("reload callback: not LOADED");
+    if (!asset_handle_value(h)) RFAIL("reload callback: no value");
+    if (asset_handle_reload_error(h) == ASSET_OK && asset_handle_version(h) < 2)
+        RFAIL("reloaded, version %llu", (unsigned long long)asset_handle_version(h));
+    if (asset_handle_reload_error(h) != ASSET_OK && !asset_handle_error_message(h)[0])
+        RFAIL("%s: failed reload without a message", asset_handle_uri(h));
+    g_r->reloads_seen++;
+}
 
 static void observer(asset_handle_t *h, void *user) {
     rec_t *rc = user;
@@ -547,6 +562,12 @@ static void random_action(round_t *r) {
         asset_server_invalidate(r->s, pick_uri(uri, sizeof uri));
     } else if (k < 147) {
         asset_server_clear_caches(r->s);
+    } else if (k < 150) { /* as if it changed: works without watch too */
+        char uri[4200];
+        asset_server_reload(r->s, pick_uri(uri, sizeof uri));
+    } else if (k < 156 && r->nlive) {
+        rec_t *rc = r->live[rn((unsigned)r->nlive)];
+        asset_handle_on_reloaded(rc->h, reload_observer, NULL);
     } else if (k < 400) {
         asset_server_flush_budget(r->s, 1000 + rn(50000)); /* 1..51 us */
     } else if (k < 500) {
@@ -603,6 +624,8 @@ static void run_round(unsigned idx, unsigned nloads, bool drain) {
     atomic_store(&g_late_deps, 0);
     long live0 = atomic_load(&g_live);
     asset_server_config_t cfg = {.max_workers = 1 + idx % 3,
+                                 .watch = idx % 2 == 1, /* mem:// puts and pkg files reload */
+                                 .reload_debounce_ms = 5,
                                  .cache_budget = CACHE_BUDGET,
                                  .max_asset_size = 1 << 20,
                                  .pkg_path = ""};
@@ -664,14 +687,16 @@ static void run_round(unsigned idx, unsigned nloads, bool drain) {
     check_round(r, drain);
     asset_stats_t st;
     asset_server_stats(r->s, &st);
-    print_message(
-        "stress round %2u: %6" PRIu64 " loads (%" PRIu64 " batches), %" PRIu64 " loaded, %" PRIu64
-        " failed, %" PRIu64 " cancelled (%" PRIu64 " cancels, %" PRIu64 " tag cancels), %" PRIu64
-        " coalesced, %" PRIu64 " evictions, %" PRIu64 " released in callbacks, %" PRIu64
-        " http requests, %" PRIu64 " dependencies done, %s (%" PRIu64 " in flight)\n",
-        idx, r->loads, r->batches, st.completed, st.failed, st.cancelled, r->cancels,
-        r->tag_cancels, st.coalesced, st.cache_evictions, r->cb_releases, st.http_requests,
-        r->dep_done, drain ? "drained, then destroyed" : "destroyed", st.pending + st.loading);
+    print_message("stress round %2u: %6" PRIu64 " loads (%" PRIu64 " batches), %" PRIu64
+                  " loaded, %" PRIu64 " failed, %" PRIu64 " cancelled (%" PRIu64
+                  " cancels, %" PRIu64 " tag cancels), %" PRIu64 " coalesced, %" PRIu64
+                  " evictions, %" PRIu64 " released in callbacks, %" PRIu64
+                  " http requests, %" PRIu64 " dependencies done, %" PRIu64 " reloads (%" PRIu64
+                  " callbacks), %s (%" PRIu64 " in flight)\n",
+                  idx, r->loads, r->batches, st.completed, st.failed, st.cancelled, r->cancels,
+                  r->tag_cancels, st.coalesced, st.cache_evictions, r->cb_releases,
+                  st.http_requests, r->dep_done, st.reloads + st.reload_failures, r->reloads_seen,
+                  drain ? "drained, then destroyed" : "destroyed", st.pending + st.loading);
     g_total_loads += r->loads;
     r->destroying = true;
     asset_server_destroy(r->s);
