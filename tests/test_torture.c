@@ -982,6 +982,112 @@ out:
     destroy(r, s);
 }
 
+/* ---- hot reload (issue 12) ---- */
+
+typedef struct reload_rec {
+    run_t *r;
+    int fired, bad;
+    char why[160];
+} reload_rec_t;
+
+static void reload_cb(asset_handle_t *h, void *user) {
+    reload_rec_t *x = user;
+    x->fired++;
+    asset_status_t e = asset_handle_reload_error(h);
+    const char *why = NULL;
+    if (atomic_load(&x->r->destroying))
+        why = "a reload callback fired during destroy";
+    else if (asset_handle_state(h) != ASSET_STATE_LOADED || !asset_handle_value(h))
+        why = "a reloaded handle is not LOADED with a value";
+    else if (e != ASSET_OK && e != ASSET_E_NO_MEMORY && e != ASSET_E_NOT_FOUND)
+        why = asset_err_name(e);
+    else if (e == ASSET_OK && asset_handle_version(h) < 2)
+        why = "reloaded without a new version";
+    if (why && !x->bad++) snprintf(x->why, sizeof x->why, "%s", why);
+}
+
+/* Flushes until rec fired `n` times; false when it did not within the wait (allowed only
+ * once an allocation failed: the reload request itself may have found no memory). */
+static bool wait_reloads(asset_server_t *s, reload_rec_t *x, int n) {
+    /* once an allocation failed the request may be gone for good: a mem:// reload takes
+     * microseconds, so a shorter wait is plenty (a hang without injection still shows) */
+    int ms = injected() ? (RUNNING_ON_VALGRIND ? 5000 : 300) : g_wait_ms;
+    uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000u;
+    while (x->fired < n && uv_hrtime() < end) {
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head) {
+            s->waiters++;
+            (void)uv_cond_timedwait(&s->done_cond, &s->lock, 2000000);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+    }
+    return x->fired >= n;
+}
+
+/* With watch: a mem:// key replaced (reload), removed (a failed reload that keeps the
+ * value), a forced asset_server_reload of a file (its directory gets watched), and
+ * destroy with a reload pending. Each reload either switches to the right value or keeps
+ * the old one with its reason; callbacks never fire during destroy. */
+static void sc_reload(run_t *r) {
+    asset_server_config_t cfg = {.watch = true, .reload_debounce_ms = 1};
+    asset_server_t *s = create(r, &cfg);
+    if (!s) return;
+    reload_rec_t x = {.r = r}, xf = {.r = r};
+    asset_handle_t *h = NULL, *f = NULL;
+    char *a = fixture_uri("a.bin");
+    int rc = asset_mem_put(s, "k.txt", "v1", 2);
+    if (rc != ASSET_OK) {
+        if (!(rc == ASSET_E_NO_MEMORY && injected())) FAIL("mem_put: %s", asset_err_name(rc));
+        goto out;
+    }
+    h = load(r, s, "mem://k.txt", NULL);
+    f = load(r, s, a, NULL);
+    asset_bytes_t v1 = {(const uint8_t *)"v1", 2}, v2 = {(const uint8_t *)"v2", 2};
+    asset_bytes_t big = want_big(sizeof g_big);
+    if (!wait_judge(r, h, ASSET_OK, verify_bytes, &v1)) goto out;
+    if (!wait_judge(r, f, ASSET_OK, verify_bytes, &big)) goto out;
+    if (!h || asset_handle_error(h) != ASSET_OK) goto out; /* out of memory: nothing to reload */
+    if (!asset_handle_on_reloaded(h, reload_cb, &x)) {
+        if (!injected()) FAIL("on_reloaded returned 0 with no failed allocation");
+        goto out;
+    }
+    if (f && asset_handle_error(f) == ASSET_OK && !asset_handle_on_reloaded(f, reload_cb, &xf) &&
+        !injected())
+        FAIL("on_reloaded returned 0 with no failed allocation");
+    /* 1. replaced */
+    rc = asset_mem_put(s, "k.txt", "v2", 2);
+    if (rc == ASSET_OK && !wait_reloads(s, &x, 1) && !injected()) FAIL("no reload after a put");
+    const asset_bytes_t *now = asset_handle_value(h);
+    bool is_v2 = now && verify_bytes(now, &v2);
+    if (!is_v2 && !(now && verify_bytes(now, &v1))) FAIL("reloaded to a wrong value");
+    if (!is_v2 && x.fired && asset_handle_reload_error(h) == ASSET_OK)
+        FAIL("a reload said OK but kept the old value");
+    /* 2. forced, on a watched file */
+    if (f && asset_handle_error(f) == ASSET_OK) {
+        asset_server_reload(s, a);
+        if (!wait_reloads(s, &xf, 1) && !injected()) FAIL("no reload after asset_server_reload");
+        if (!verify_bytes(asset_handle_value(f), &big)) FAIL("a forced reload changed the bytes");
+    }
+    /* 3. removed: the value stays */
+    int before = x.fired;
+    if (asset_mem_remove(s, "k.txt") == ASSET_OK && !wait_reloads(s, &x, before + 1) && !injected())
+        FAIL("no failed reload after a remove");
+    if (!asset_handle_value(h)) FAIL("a failed reload lost the value");
+    /* 4. destroy with a reload pending */
+    asset_mem_put(s, "k.txt", "v3", 2);
+    if (x.bad) FAIL("%s", x.why);
+    if (xf.bad) FAIL("%s", xf.why);
+out:
+    asset_handle_release(h);
+    asset_handle_release(f);
+    destroy(r, s);
+    if (x.bad + xf.bad && !r->err[0]) /* after destroy: not FAIL, which jumps back */
+        snprintf(r->err, sizeof r->err, "%s", x.bad ? x.why : xf.why);
+    free(a);
+}
+
 typedef struct scenario {
     const char *name;
     void (*fn)(run_t *r);
@@ -999,6 +1105,7 @@ static const scenario_t g_scenarios[] = {
     {"graph", sc_graph, false, NULL},
     /* was a known bug: find_cycle() out of memory accepted the edge and a cycle hung */
     {"graphcycle", sc_graph_cycle, false, NULL},
+    {"reload", sc_reload, false, NULL},
 };
 
 /* Runs a scenario with failure point k (0: none). Returns true when every rule held;
@@ -1223,6 +1330,7 @@ SCENARIO_TEST(manifest, 4)
 SCENARIO_TEST(destroy, 5)
 SCENARIO_TEST(graph, 6)
 SCENARIO_TEST(graphcycle, 7)
+SCENARIO_TEST(reload, 8)
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic regressions for what the torture found                      */
@@ -1587,6 +1695,7 @@ int main(void) {
         cmocka_unit_test(test_torture_destroy),
         cmocka_unit_test(test_torture_graph),
         cmocka_unit_test(test_torture_graphcycle),
+        cmocka_unit_test(test_torture_reload),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
