@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#ifndef ASSET_FS_NO_OPENAT2 /* set by the web build until the platform layer lands */
 #include <linux/openat2.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +56,7 @@ int asset__open_beneath(int root, const char *rel, int flags) {
         int fd = openat(root, ".", flags | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
     }
-#ifdef SYS_openat2
+#if defined(SYS_openat2) && !defined(ASSET_FS_NO_OPENAT2)
     if (!asset__fs_force_walk) {
         struct open_how how;
         memset(&how, 0, sizeof how);
