@@ -6,13 +6,16 @@
 #                                   (scripts/demo.sh)
 #   scripts/install-deps.sh test    that, plus what the tests and CI need: cmocka, nginx
 #                                   and openssl (HTTP suites), clang and its sanitizer and
-#                                   fuzzer runtimes, valgrind (scripts/test.sh, .ci/run)
+#                                   fuzzer runtimes, valgrind (scripts/test.sh, .ci/run),
+#                                   and the web build: emscripten, node (with the acorn
+#                                   module emcc's pthread builds use), headless chromium
 #
 # With no argument it installs everything (test).
 set -euo pipefail
 mode=${1:-test}
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev)
-test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev)
+test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev
+           emscripten nodejs node-acorn chromium)
 case "$mode" in
   build) pkgs=("${build_pkgs[@]}") ;;
   test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
