@@ -2,7 +2,8 @@
 # tests/web/nginx.sh start|stop DIR - the nginx of the web tests on 127.0.0.1, an
 # ephemeral port, document root DIR/root, the same settings as tests/tu_http.c (ETag on,
 # /status500), plus /slow/ (1 byte a second: a transfer that stays in flight for the
-# cancel test) and DIR/root served with the COOP/COEP headers a pthread page needs.
+# cancel and timeout tests), /stall/ (the first KiB at once, then 1 byte a second: the
+# low-speed test), and every response with the COOP/COEP headers a pthread page needs.
 # `start` prints the base URL ("http://127.0.0.1:PORT") once nginx answers.
 set -euo pipefail
 cmd=$1 dir=$2
@@ -34,6 +35,7 @@ http {
     add_header Cross-Origin-Embedder-Policy require-corp;
     location /status500 { return 500; }
     location /slow/ { limit_rate 1; }
+    location /stall/ { limit_rate_after 1k; limit_rate 1; }
   }
 }
 CONF

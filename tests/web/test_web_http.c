@@ -161,6 +161,47 @@ static void test_fetch_cancel_aborts_the_transfer_in_flight(void **state) {
     asset_server_destroy(s);
 }
 
+static void test_fetch_load_timeout_fails_and_ends_the_transfer(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("slow/timeout.txt", "never in time");
+    asset_server_t *s = tu_server(2);
+    char *u = url("slow/timeout.txt");
+    asset_load_options_t o = {0};
+    o.timeout_ms = 200;
+    asset_handle_t *h = asset_server_load(s, u, &o);
+    free(u);
+    assert_int_equal(wait_done(s, h), ASSET_E_TIMEOUT);
+    /* the read was cancelled and finished, not left streaming for 13 s */
+    double end = emscripten_get_now() + 30000;
+    while (reads_in_flight(s) != 0 && emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    assert_int_equal(reads_in_flight(s), 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_fetch_stalled_body_fails_after_http_low_speed_ms(void **state) {
+    (void)state;
+    NEED_HTTP();
+    char body[8192];
+    memset(body, 'z', sizeof body - 1);
+    body[sizeof body - 1] = 0;
+    put("stall/stall.txt", body); /* nginx: headers and the first KiB, then 1 byte a second */
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 2;
+    cfg.http_low_speed_ms = 300; /* nginx's /stall/ leaves longer gaps than this */
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_url(s, "stall/stall.txt");
+    assert_int_equal(wait_done(s, h), ASSET_E_TIMEOUT);
+    assert_non_null(strstr(asset_handle_error_message(h), "stalled: no data for 300 ms"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_404_fails_with_status_and_message(void **state) {
     (void)state;
     NEED_HTTP();
@@ -235,6 +276,8 @@ int main(void) {
         cmocka_unit_test(test_fetch_200_loads_bytes_with_status_and_progress),
         cmocka_unit_test(test_fetch_etag_revalidation_is_a_304_without_body_or_parse),
         cmocka_unit_test(test_fetch_cancel_aborts_the_transfer_in_flight),
+        cmocka_unit_test(test_fetch_load_timeout_fails_and_ends_the_transfer),
+        cmocka_unit_test(test_fetch_stalled_body_fails_after_http_low_speed_ms),
         cmocka_unit_test(test_fetch_404_fails_with_status_and_message),
         cmocka_unit_test(test_fetch_body_over_max_asset_size_is_too_large),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
