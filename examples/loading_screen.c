@@ -8,6 +8,10 @@
  * *.json files go through the json loader (value: cJSON *), the rest through bytes (value:
  * asset_bytes_t *). When stdout is not a terminal only whole lines are printed.
  * Exit status: 0 when every asset loaded, else 1.
+ *
+ * The same source is the web demo (examples/web/, docs/web.md): there the browser
+ * drives the frame loop (emscripten_set_main_loop) instead of nanosleep, and the folder
+ * is examples/assets preloaded into the Emscripten file system at /assets.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -19,6 +23,9 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __EMSCRIPTEN__
+#include <emscripten/emscripten.h>
+#endif
 
 #define BAR_WIDTH 30
 #define GIVE_UP_MS 60000 /* a stuck load must not hang CI: cancel what is left */
@@ -85,30 +92,19 @@ static uint64_t now_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-int main(int argc, char **argv) {
-    const char *dir = argc > 1 ? argv[1] : "examples/assets";
-    asset_server_t *s = asset_server_create(NULL);
-    if (!s) return 1;
-    app_t app = {0};
-    app.tty = isatty(STDOUT_FILENO);
+typedef struct run {
+    asset_server_t *s;
+    asset_batch_t *b;
+    app_t app;
+    uint64_t start;
+} run_t;
 
-    uint64_t start = now_ms();
-    asset_batch_t *b = asset_server_load_folder(s, dir, NULL);
-    if (!b) return 1;
-    app.root = asset_batch_uri(b); /* "file:///.../examples/assets" */
-    asset_batch_on_item_completed(b, on_item, &app);
-    printf("Loading %s\n", dir);
-    while (!asset_batch_is_done(b)) { /* the game's frame loop */
-        asset_server_flush(s);
-        draw_bar(&app, b);
-        if (now_ms() - start > GIVE_UP_MS) asset_batch_cancel(b);
-        struct timespec frame = {0, 16 * 1000000L}; /* ~60 Hz */
-        nanosleep(&frame, NULL);
-    }
-    clear_bar(&app);
-
+/* The end: the summary line, and the exit status (0 when every asset loaded). */
+static int finish(run_t *r) {
+    asset_batch_t *b = r->b;
+    clear_bar(&r->app);
     asset_stats_t st;
-    asset_server_stats(s, &st);
+    asset_server_stats(r->s, &st);
     int ok = asset_batch_error(b) == ASSET_OK && asset_batch_failed_count(b) == 0 &&
              asset_batch_cancelled_count(b) == 0;
     if (asset_batch_error(b) != ASSET_OK)
@@ -116,9 +112,59 @@ int main(int argc, char **argv) {
     printf("%zu assets loaded, %zu failed, %zu cancelled; %.1f KiB of values, %llu bytes read, "
            "%llu ms\n",
            asset_batch_completed_count(b), asset_batch_failed_count(b),
-           asset_batch_cancelled_count(b), app.bytes / 1024.0, (unsigned long long)st.bytes_read,
-           (unsigned long long)(now_ms() - start));
+           asset_batch_cancelled_count(b), r->app.bytes / 1024.0,
+           (unsigned long long)st.bytes_read, (unsigned long long)(now_ms() - r->start));
+    fflush(stdout);
     asset_batch_release(b);
-    asset_server_destroy(s);
+    asset_server_destroy(r->s);
     return ok ? 0 : 1;
+}
+
+/* One frame of the game's loop; false once the batch is done. */
+static bool frame(run_t *r) {
+    if (asset_batch_is_done(r->b)) return false;
+    asset_server_flush(r->s);
+    draw_bar(&r->app, r->b);
+    if (now_ms() - r->start > GIVE_UP_MS) asset_batch_cancel(r->b);
+    return true;
+}
+
+#ifdef __EMSCRIPTEN__
+static void web_frame(void *arg) { /* the browser calls it once per animation frame */
+    run_t *r = arg;
+    if (frame(r)) return;
+    emscripten_cancel_main_loop();
+    emscripten_force_exit(finish(r));
+}
+#endif
+
+int main(int argc, char **argv) {
+#ifdef __EMSCRIPTEN__
+    const char *dir = argc > 1 ? argv[1] : "/assets";
+#else
+    const char *dir = argc > 1 ? argv[1] : "examples/assets";
+#endif
+    static run_t r;
+    r.s = asset_server_create(NULL);
+    if (!r.s) return 1;
+#ifdef __EMSCRIPTEN__
+    r.app.tty = false; /* the page shows whole lines */
+#else
+    r.app.tty = isatty(STDOUT_FILENO);
+#endif
+
+    r.start = now_ms();
+    r.b = asset_server_load_folder(r.s, dir, NULL);
+    if (!r.b) return 1;
+    r.app.root = asset_batch_uri(r.b); /* "file:///.../examples/assets" */
+    asset_batch_on_item_completed(r.b, on_item, &r.app);
+    printf("Loading %s\n", dir);
+#ifdef __EMSCRIPTEN__
+    emscripten_set_main_loop_arg(web_frame, &r, 0, 1); /* does not return */
+#endif
+    while (frame(&r)) {                                 /* the game's frame loop */
+        struct timespec frame_time = {0, 16 * 1000000L}; /* ~60 Hz */
+        nanosleep(&frame_time, NULL);
+    }
+    return finish(&r);
 }

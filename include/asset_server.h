@@ -699,7 +699,10 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * it cannot deadlock; from another thread it blocks until a flush makes it done.
  * timeout_ms -1: forever. Returns the handle's error (ASSET_OK when LOADED), or
  * ASSET_E_TIMEOUT if the wait ran out first (the load goes on), or ASSET_E_BUSY when
- * called from a callback on the flush thread before the handle is done. */
+ * called from a callback on the flush thread before the handle is done.
+ * Web, single-threaded build (no -pthread, docs/web.md): the wait runs queued jobs
+ * itself; when what is left can only finish after the caller returns to the JS event
+ * loop (a fetch, a timeout), it returns ASSET_E_BUSY at once instead of spinning. */
 ASSET_API asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms);
 /* Cancels the load for this handle: it becomes CANCELLED at the next flush. The job
  * stops only when every handle sharing it has cancelled: a queued job leaves the

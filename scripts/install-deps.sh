@@ -8,7 +8,9 @@
 #                                   and openssl (HTTP suites), clang and its sanitizer and
 #                                   fuzzer runtimes, valgrind (scripts/test.sh, .ci/run);
 #                                   SDL2 and Xvfb for examples/sdl_gallery.c, which CI runs
-#                                   (the example is built only when SDL2 is found)
+#                                   (the example is built only when SDL2 is found); and the
+#                                   web build: emscripten, node (with the acorn module emcc's
+#                                   pthread builds use), headless chromium
 #   scripts/install-deps.sh windows the Windows cross build: mingw-w64 (C and C++) and
 #                                   wine to run its tests (.ci/run; docs/platforms.md)
 #
@@ -16,7 +18,8 @@
 set -euo pipefail
 mode=${1:-test}
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev)
-test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev libsdl2-dev xvfb xauth)
+test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev libsdl2-dev xvfb xauth
+           emscripten nodejs node-acorn chromium)
 windows_pkgs=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64 cmake)
 case "$mode" in
   build) pkgs=("${build_pkgs[@]}") ;;

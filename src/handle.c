@@ -182,6 +182,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     s->flush_thread = uv_thread_self();
     uint64_t start = budget_ns ? asset__now_ns() : 0;
     size_t n = 0;
+    asset__pool_flush_run(s, start, budget_ns); /* web single-threaded: jobs run here */
     /* finalize first: what it completes is delivered by the loop below, in order */
     asset__finalize_run(s, start, budget_ns);
     while (s->q_head) {
@@ -453,6 +454,12 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), void *arg
         uint64_t now = asset__now_ns();
         if (now >= deadline) {
             rc = ASSET_E_TIMEOUT;
+            break;
+        }
+        int step = asset__pool_wait_step(s); /* web single-threaded: run a job, or BUSY */
+        if (step) {
+            if (step > 0) continue;
+            rc = ASSET_E_BUSY;
             break;
         }
         s->waiters++;

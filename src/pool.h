@@ -11,4 +11,15 @@ void asset__heap_update(asset_server_t *s, asset__job_t *j);
 asset__job_t *asset__heap_pop(asset_server_t *s);
 int asset__pool_start(asset_server_t *s);
 void asset__pool_join(asset_server_t *s); /* after stopping = true */
+/* [lock] A job entered the heap: wake a worker (pool.c), or ask the host for a flush
+ * (web/pool_web.c, single-threaded: the flush runs it). */
+void asset__pool_notify(asset_server_t *s);
+/* [lock] Flush calls this first: runs queued jobs on the flush thread within the
+ * budget (released around each job) and returns how many ran. 0 when threads run them. */
+size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
+/* [lock] A wait on the flush thread is about to block: 0 block on done_cond (workers
+ * will signal); 1 a job ran in place of blocking, check again; -1 nothing here can make
+ * progress until the caller returns to the event loop (single-threaded web): the wait
+ * returns ASSET_E_BUSY. */
+int asset__pool_wait_step(asset_server_t *s);
 #endif

@@ -160,6 +160,9 @@ static void test_fifo_is_refused_without_blocking(void **state) {
     /* opening a FIFO for reading blocks until a writer appears: the source must
      * not hang a worker (and with it destroy) on one */
     fixture_t *f = *state;
+#ifdef __EMSCRIPTEN__
+    skip(); /* web build under node (NODERAWFS): mkfifo makes a regular file */
+#endif
     char *p = tu_path(f->dir, "fifo");
     assert_int_equal(mkfifo(p, 0644), 0);
     asset_server_t *s = mk_server(NULL, 0);

@@ -21,7 +21,6 @@
 
 #include "asset_server.h"
 
-#include <curl/curl.h> /* curl_socket_t: int on POSIX, SOCKET on Windows */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,10 +88,6 @@ int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st)
 /* Opens the subdirectory `name` of d, refusing a link (-ELOOP). */
 int asset__dir_open_entry(asset__dir_t *d, const char *name, asset__dir_t **out);
 
-/* ---- sockets (the I/O thread) ---- */
-
-/* socket() for libcurl's CURLOPT_OPENSOCKETFUNCTION; on failure *err is the reason
- * as an errno value (EMFILE...; Windows' WSA errors mapped), else 0. */
-curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *err);
+/* sockets: platform/socket.h (needs libcurl's types; the web build has no libcurl) */
 
 #endif

@@ -1,5 +1,6 @@
 /* platform/sys_posix.c - platform.h's non-file parts on POSIX: sockets. */
 #include "platform.h"
+#include "socket.h"
 
 #include <errno.h>
 #include <sys/socket.h>

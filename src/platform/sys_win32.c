@@ -1,5 +1,6 @@
 /* platform/sys_win32.c - platform.h's non-file parts on Windows: sockets. */
 #include "platform.h"
+#include "socket.h"
 
 #include <errno.h>
 #include <winsock2.h>

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "../platform/platform.h"
+#include "../platform/socket.h"
 
 typedef struct host host_t;
 

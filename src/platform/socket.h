@@ -1,0 +1,13 @@
+/* platform/socket.h - the socket part of the platform layer, for the HTTP source (the
+ * I/O thread). Apart from platform.h because it needs libcurl's curl_socket_t (int on
+ * POSIX, SOCKET on Windows) and the web build has no libcurl. */
+#ifndef ASSET_PLATFORM_SOCKET_H
+#define ASSET_PLATFORM_SOCKET_H
+
+#include <curl/curl.h>
+
+/* socket() for libcurl's CURLOPT_OPENSOCKETFUNCTION; on failure *err is the reason
+ * as an errno value (EMFILE...; Windows' WSA errors mapped), else 0. */
+curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *err);
+
+#endif

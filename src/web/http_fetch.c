@@ -1,0 +1,372 @@
+/* web/http_fetch.c - http:// and https:// of the web build, on the JS fetch() API: the
+ * same ASYNC source contract, statuses and messages as sources/http.c (libcurl) on
+ * desktop. A read (worker, or the flush thread in the single-threaded mode) posts the
+ * transfer to the I/O thread (web/io_web.c), which starts fetch() there; promise
+ * callbacks stream the body into the request and finish it.
+ *
+ *   - revalidation: the cached version "etag:<ETag>" / "lm:<Last-Modified>" becomes
+ *     If-None-Match / If-Modified-Since (fetch with cache: "no-store", so the browser's
+ *     own cache neither answers nor hides the 304); a 304 finishes NOT_MODIFIED.
+ *   - progress: Content-Length is the total, the body stream's chunks the received.
+ *   - max_asset_size: a larger Content-Length is refused before the body; a body that
+ *     grows past it while streaming is aborted at that chunk.
+ *   - cancel: an AbortController per transfer; the I/O thread's kick notices cancelled
+ *     requests (as on desktop) and aborts them.
+ *   - timeouts: no response within http_connect_timeout_ms, or no data for
+ *     http_low_speed_ms: ASSET_E_TIMEOUT, as libcurl's guards on desktop.
+ *
+ * Threads: everything here runs on the I/O thread, except http_read. Transfers are
+ * known to JS only by an id, so a late promise callback for a finished transfer finds
+ * nothing and stops. */
+#include "../internal.h"
+
+#include <emscripten/emscripten.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct xfer {
+    struct xfer *prev, *next; /* in g_xfers (this thread's) */
+    uint32_t id;
+    asset_server_t *server;
+    asset_request_t *req;
+    char *url;
+    char *cond_name, *cond_value; /* the conditional header, or NULL */
+    int status;
+    char *reason, *etag, *last_modified;
+    uint8_t *buf; /* staging area JS copies strings and chunks into */
+    size_t buf_cap;
+} xfer_t;
+
+struct asset__http {
+    asset_server_t *server;
+};
+
+/* the I/O thread's transfers (one I/O thread per server; the single-threaded build's
+ * servers share the one thread) */
+static _Thread_local xfer_t *g_xfers;
+static _Thread_local uint32_t g_next_id;
+
+/* clang-format off */
+EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name,
+                             const char *cond_value, double connect_ms, double stall_ms), {
+    var A = Module.assetFetch || (Module.assetFetch = { live: new Map() });
+    var ac = new AbortController();
+    var st = { ac: ac, timer: 0, dead: false };
+    A.live.set(id, st);
+    var headers = {};
+    if (cond_name) headers[UTF8ToString(cond_name)] = UTF8ToString(cond_value);
+    function drop() {
+        st.dead = true;
+        clearTimeout(st.timer);
+        A.live.delete(id);
+        try { ac.abort(); } catch (e) {}
+    }
+    function put(s) {
+        var b = new TextEncoder().encode(s);
+        var p = _asset__fetch_buf(id, b.length + 1);
+        if (!p) return 0;
+        HEAPU8.set(b, p);
+        HEAPU8[p + b.length] = 0;
+        return p;
+    }
+    function end(kind, msg) {
+        if (st.dead) return;
+        drop();
+        put(msg || "");
+        _asset__fetch_on_end(id, kind);
+    }
+    function arm(ms, kind) {
+        clearTimeout(st.timer);
+        if (ms > 0) st.timer = setTimeout(function() { end(kind, ""); }, ms);
+    }
+    arm(connect_ms, 2);
+    fetch(UTF8ToString(url), { signal: ac.signal, headers: headers, cache: "no-store",
+                               redirect: "follow" }).then(function(resp) {
+        if (st.dead) return;
+        put(resp.statusText || ""); _asset__fetch_on_header(id, 0);
+        var et = resp.headers.get("ETag");
+        if (et !== null) { put(et); _asset__fetch_on_header(id, 1); }
+        var lm = resp.headers.get("Last-Modified");
+        if (lm !== null) { put(lm); _asset__fetch_on_header(id, 2); }
+        var cl = resp.headers.get("Content-Length");
+        if (!_asset__fetch_on_headers(id, resp.status, cl === null ? -1 : Number(cl))) {
+            drop();
+            return;
+        }
+        if (!resp.body) { end(0, ""); return; }
+        var reader = resp.body.getReader();
+        arm(stall_ms, 3);
+        function pump() {
+            return reader.read().then(function(r) {
+                if (st.dead) return;
+                if (r.done) { end(0, ""); return; }
+                arm(stall_ms, 3);
+                var v = r.value;
+                for (var off = 0; off < v.length;) {
+                    var n = Math.min(v.length - off, 1 << 20);
+                    var p = _asset__fetch_buf(id, n);
+                    if (!p || !_asset__fetch_on_data(id, (HEAPU8.set(v.subarray(off, off + n), p), n))) {
+                        drop();
+                        return;
+                    }
+                    off += n;
+                }
+                return pump();
+            });
+        }
+        return pump();
+    }).catch(function(e) {
+        if (st.dead) return;
+        var m = e && e.message ? e.message : String(e);
+        if (e && e.cause) m += ": " + (e.cause.code || e.cause.message || String(e.cause));
+        end(1, m);
+    });
+});
+
+EM_JS(void, js_fetch_abort, (uint32_t id), {
+    var A = Module.assetFetch;
+    var st = A && A.live.get(id);
+    if (!st) return;
+    st.dead = true;
+    clearTimeout(st.timer);
+    A.live.delete(id);
+    try { st.ac.abort(); } catch (e) {}
+});
+/* clang-format on */
+
+static xfer_t *xfer_find(uint32_t id) {
+    for (xfer_t *x = g_xfers; x; x = x->next)
+        if (x->id == id) return x;
+    return NULL;
+}
+
+static void xfer_free(xfer_t *x) {
+    asset_free(x->url);
+    asset_free(x->cond_name);
+    asset_free(x->cond_value);
+    asset_free(x->reason);
+    asset_free(x->etag);
+    asset_free(x->last_modified);
+    asset_free(x->buf);
+    asset_free(x);
+}
+
+/* Unlinks x, finishes its request with st and frees it. */
+static void xfer_finish(xfer_t *x, asset_status_t st) {
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        g_xfers = x->next;
+    if (x->next) x->next->prev = x->prev;
+    asset_request_t *r = x->req;
+    xfer_free(x);
+    asset_request_finish(r, st);
+}
+
+static asset_status_t fail_too_large(xfer_t *x) {
+    return asset_request_fail(x->req, ASSET_E_TOO_LARGE,
+                              "body larger than max_asset_size (%zu bytes)", x->req->max_size);
+}
+
+EMSCRIPTEN_KEEPALIVE uint8_t *asset__fetch_buf(uint32_t id, size_t n) {
+    xfer_t *x = xfer_find(id);
+    if (!x) return NULL;
+    if (n > x->buf_cap) {
+        uint8_t *b = asset_realloc(x->buf, n);
+        if (!b) return NULL;
+        x->buf = b;
+        x->buf_cap = n;
+    }
+    return x->buf;
+}
+
+/* which: 0 status text, 1 ETag, 2 Last-Modified; the value is in the staging buffer */
+EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which) {
+    xfer_t *x = xfer_find(id);
+    if (!x || !x->buf) return;
+    char **slot = which == 0 ? &x->reason : which == 1 ? &x->etag : &x->last_modified;
+    asset_free(*slot);
+    *slot = asset__strdup((const char *)x->buf);
+}
+
+/* The response's head. Returns 1 to read the body, 0 when the transfer is over (its
+ * request finished here). */
+EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double content_length) {
+    xfer_t *x = xfer_find(id);
+    if (!x) return 0;
+    asset_request_t *r = x->req;
+    x->status = status;
+    r->http_status = status;
+    if (asset_request_cancelled(r)) {
+        xfer_finish(x, ASSET_E_CANCELLED);
+        return 0;
+    }
+    if (status == 304) {
+        uv_mutex_lock(&x->server->lock);
+        x->server->stats.http_not_modified++;
+        uv_mutex_unlock(&x->server->lock);
+        xfer_finish(x, ASSET_NOT_MODIFIED);
+        return 0;
+    }
+    if (status < 200 || status > 299) {
+        const char *reason = x->reason ? x->reason : "";
+        asset_status_t st = asset_request_fail(r, ASSET_E_HTTP, "HTTP %d%s%s", status,
+                                               reason[0] ? " " : "", reason);
+        xfer_finish(x, st);
+        return 0;
+    }
+    if (content_length >= 0) {
+        if (content_length > (double)r->max_size) {
+            xfer_finish(x, fail_too_large(x));
+            return 0;
+        }
+        asset_request_set_total(r, (uint64_t)content_length);
+    }
+    return 1;
+}
+
+/* n body bytes in the staging buffer. Returns 1 for more, 0 when it is over. */
+EMSCRIPTEN_KEEPALIVE int asset__fetch_on_data(uint32_t id, size_t n) {
+    xfer_t *x = xfer_find(id);
+    if (!x) return 0;
+    asset_status_t st = asset_request_write(x->req, x->buf, n);
+    if (st == ASSET_OK) return 1;
+    if (st == ASSET_E_TOO_LARGE) st = fail_too_large(x);
+    else if (st == ASSET_E_NO_MEMORY)
+        st = asset_request_fail(x->req, st, "out of memory buffering the body");
+    xfer_finish(x, st);
+    return 0;
+}
+
+/* kind: 0 the body ended, 1 a network error (its message staged), 2 no response within
+ * the connect timeout, 3 no data for the low-speed time. */
+EMSCRIPTEN_KEEPALIVE void asset__fetch_on_end(uint32_t id, int kind) {
+    xfer_t *x = xfer_find(id);
+    if (!x) return;
+    asset_request_t *r = x->req;
+    const asset_server_config_t *cfg = &x->server->cfg;
+    asset_status_t st = ASSET_OK;
+    if (asset_request_cancelled(r))
+        st = ASSET_E_CANCELLED;
+    else if (kind == 1)
+        st = asset_request_fail(r, ASSET_E_NETWORK, "%s",
+                                x->buf && x->buf[0] ? (const char *)x->buf : "fetch failed");
+    else if (kind == 2)
+        st = asset_request_fail(r, ASSET_E_TIMEOUT,
+                                "HTTP transfer timed out: no response within %u ms "
+                                "(http_connect_timeout_ms)",
+                                cfg->http_connect_timeout_ms);
+    else if (kind == 3)
+        st = asset_request_fail(r, ASSET_E_TIMEOUT, "stalled: no data for %u ms (http_low_speed_ms)",
+                                cfg->http_low_speed_ms);
+    else if (x->etag || x->last_modified) {
+        char *v = x->etag ? asset__asprintf("etag:%s", x->etag)
+                          : asset__asprintf("lm:%s", x->last_modified);
+        if (v) asset_request_set_version(r, v);
+        asset_free(v);
+    }
+    xfer_finish(x, st);
+}
+
+/* ---- the I/O thread's side ---- */
+
+static void on_kick(void *arg) {
+    (void)arg;
+    for (xfer_t *x = g_xfers, *next; x; x = next) {
+        next = x->next;
+        if (!asset_request_cancelled(x->req)) continue;
+        js_fetch_abort(x->id);
+        xfer_finish(x, ASSET_E_CANCELLED);
+    }
+}
+
+static void on_stop(void *arg) {
+    asset__http_t *http = arg;
+    asset_server_t *s = http->server;
+    for (xfer_t *x = g_xfers, *next; x; x = next) {
+        next = x->next;
+        if (x->server != s) continue;
+        js_fetch_abort(x->id);
+        xfer_finish(x, ASSET_E_CANCELLED);
+    }
+    s->http = NULL;
+    asset_free(http);
+}
+
+static void xfer_start(void *arg) {
+    xfer_t *x = arg;
+    asset_server_t *s = x->server;
+    uv_mutex_lock(&s->lock);
+    s->stats.http_requests++;
+    uv_mutex_unlock(&s->lock);
+    if (!s->http) {
+        s->http = asset__calloc(1, sizeof *s->http);
+        if (!s->http) {
+            asset_request_t *r = x->req;
+            xfer_free(x);
+            asset_request_finish(
+                r, asset_request_fail(r, ASSET_E_NO_MEMORY, "cannot start the HTTP client"));
+            return;
+        }
+        s->http->server = s;
+        asset__io_set_hooks(s->io, on_kick, on_stop, s->http);
+    }
+    x->id = ++g_next_id;
+    x->next = g_xfers;
+    if (g_xfers) g_xfers->prev = x;
+    g_xfers = x;
+    const asset_server_config_t *cfg = &s->cfg;
+    double stall = cfg->http_low_speed_ms == UINT_MAX ? 0 : (double)cfg->http_low_speed_ms;
+    js_fetch_start(x->id, x->url, x->cond_name, x->cond_value, (double)cfg->http_connect_timeout_ms,
+                   stall);
+}
+
+static asset_status_t http_read(void *ctx, asset_request_t *r) {
+    asset_server_t *s = ctx;
+    xfer_t *x = asset__calloc(1, sizeof *x);
+    if (!x) return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory");
+    x->server = s;
+    x->req = r;
+    x->url = asset__strdup(asset_request_uri(r));
+    const char *cached = asset_request_cached_version(r);
+    if (cached && !strncmp(cached, "etag:", 5)) {
+        x->cond_name = asset__strdup("If-None-Match");
+        x->cond_value = asset__strdup(cached + 5);
+    } else if (cached && !strncmp(cached, "lm:", 3)) {
+        x->cond_name = asset__strdup("If-Modified-Since");
+        x->cond_value = asset__strdup(cached + 3);
+    }
+    if (!x->url || (cached && x->cond_name && !x->cond_value) ||
+        (x->cond_value && !x->cond_name)) {
+        xfer_free(x);
+        return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory");
+    }
+    uv_mutex_lock(&s->lock);
+    asset__io_t *io = asset__io_get(s);
+    uv_mutex_unlock(&s->lock);
+    if (!io || !asset__io_post(io, xfer_start, x)) {
+        xfer_free(x);
+        if (io && asset__io_stopping(io))
+            return asset_request_fail(r, ASSET_E_SHUTDOWN, "cannot reach the I/O thread: stopping");
+        if (io)
+            return asset_request_fail(r, ASSET_E_NO_MEMORY,
+                                      "cannot reach the I/O thread: out of memory");
+        return asset_request_fail(r, ASSET_E_IO, "the I/O thread could not start (%s)",
+                                  s->io_error ? uv_strerror(s->io_error) : "unknown error");
+    }
+    return ASSET_PENDING;
+}
+
+static asset_status_t http_list(void *ctx, const char *uri, asset_list_t *l) {
+    (void)ctx;
+    (void)uri;
+    return asset_list_fail(l, ASSET_E_UNSUPPORTED, "HTTP has no directory listing; use a manifest");
+}
+
+const asset_source_t asset__http_source = {
+    ASSET_SOURCE_ABI, "http", ASSET_SOURCE_ASYNC, http_read, http_list, NULL,
+};
+const asset_source_t asset__https_source = {
+    ASSET_SOURCE_ABI, "https", ASSET_SOURCE_ASYNC, http_read, http_list, NULL,
+};

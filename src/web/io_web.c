@@ -1,0 +1,266 @@
+/* web/io_web.c - the I/O "thread" of the web build: the owner of the load timeouts,
+ * the fetch() transfers and reload's timers, driven by a JS event loop instead of a
+ * uv_loop_t.
+ *
+ *   - single-threaded (no -pthread): the JS event loop of the one thread. Posts and
+ *     kicks schedule a turn with setTimeout(0); a turn runs the posts, the hooks'
+ *     on_kick, re-arms the timeout timer and runs pending close callbacks.
+ *   - pthreads: a pthread that unwinds into its own event loop (a Web Worker) after
+ *     starting, so fetch() promises resolve there even while the main thread blocks in
+ *     a wait. Posts wake it through a futex word it waits on with Atomics.waitAsync:
+ *     Emscripten's own cross-thread calls relay through the main thread's event loop,
+ *     which a blocked main thread never turns.
+ * Either way every field below `owner thread only` is touched only by that thread. */
+#include "../internal.h"
+
+#include <emscripten/emscripten.h>
+#include <emscripten/eventloop.h>
+#include <emscripten/threading.h>
+#include <limits.h>
+#include <stdlib.h>
+
+typedef struct post {
+    struct post *next;
+    void (*fn)(void *arg);
+    void *arg;
+} post_t;
+
+struct asset__io {
+    asset_server_t *server;
+    uv_mutex_t lock; /* leaf lock: posts, stopping, turn_pending */
+    post_t *posts, *posts_tail;
+    bool stopping;
+    bool turn_pending; /* a turn is scheduled and has not started */
+#ifdef __EMSCRIPTEN_PTHREADS__
+    uv_thread_t thread;
+    uv_sem_t ready, stopped;
+    _Atomic int32_t wake; /* bumped by schedule(); the I/O thread waits on it */
+#endif
+    /* owner thread only */
+    uv_loop_t loop;
+    long timer_id; /* the timeout timer's setTimeout id, 0 if none */
+    long turn_id;  /* single-threaded: the scheduled turn's id */
+    struct {
+        void (*on_kick)(void *arg);
+        void (*on_stop)(void *arg);
+        void *arg;
+    } hooks[4];
+    unsigned nhooks;
+};
+
+void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
+                         void *arg) {
+    if (io->nhooks == sizeof io->hooks / sizeof io->hooks[0]) abort(); /* a fixed set of users */
+    io->hooks[io->nhooks].on_kick = on_kick;
+    io->hooks[io->nhooks].on_stop = on_stop;
+    io->hooks[io->nhooks].arg = arg;
+    io->nhooks++;
+}
+
+static void turn(void *arg);
+
+static void timer_fire(void *arg) {
+    asset__io_t *io = arg;
+    io->timer_id = 0;
+    turn(io);
+}
+
+static void rearm(asset__io_t *io) {
+    uint64_t next = asset__timers_expire(io->server, asset__now_ns());
+    if (io->timer_id) emscripten_clear_timeout(io->timer_id);
+    io->timer_id = 0;
+    if (!next) return;
+    uint64_t now = asset__now_ns();
+    double ms = next > now ? (double)(next - now) / 1e6 : 0;
+    io->timer_id = emscripten_set_timeout(timer_fire, ms, io);
+}
+
+static void run_posts(asset__io_t *io) {
+    uv_mutex_lock(&io->lock);
+    post_t *p = io->posts;
+    io->posts = io->posts_tail = NULL;
+    io->turn_pending = false;
+    uv_mutex_unlock(&io->lock);
+    while (p) {
+        post_t *next = p->next;
+        p->fn(p->arg);
+        asset_free(p);
+        p = next;
+    }
+}
+
+/* One turn of the loop: what uv_run's async callback does on desktop. */
+static void turn(void *arg) {
+    asset__io_t *io = arg;
+    asset_server_t *owner = asset__thread_owner;
+    asset__thread_owner = io->server;
+#ifndef __EMSCRIPTEN_PTHREADS__
+    io->turn_id = 0;
+#endif
+    run_posts(io);
+    for (unsigned i = 0; i < io->nhooks; i++)
+        if (io->hooks[i].on_kick) io->hooks[i].on_kick(io->hooks[i].arg);
+    rearm(io);
+    uv__web_run_closing(&io->loop);
+    asset__thread_owner = owner;
+    /* what the turn finished (fetches, timeouts) may want a flush */
+    asset__maybe_wake(io->server);
+}
+
+/* The owner thread stops: posts, on_stop hooks (they abort transfers), close callbacks. */
+static void stop_turn(asset__io_t *io) {
+    asset_server_t *owner = asset__thread_owner;
+    asset__thread_owner = io->server;
+    run_posts(io);
+    for (unsigned i = 0; i < io->nhooks; i++)
+        if (io->hooks[i].on_stop) io->hooks[i].on_stop(io->hooks[i].arg);
+    io->nhooks = 0;
+    if (io->timer_id) emscripten_clear_timeout(io->timer_id);
+    io->timer_id = 0;
+    uv__web_run_closing(&io->loop);
+    run_posts(io); /* posted by the hooks while stopping: still run, so they clean up */
+    asset__thread_owner = owner;
+}
+
+/* Schedules a turn on the owner thread unless one is pending. Any thread. */
+static void schedule(asset__io_t *io) {
+    uv_mutex_lock(&io->lock);
+    bool go = !io->turn_pending && !io->stopping;
+    if (go) io->turn_pending = true;
+#ifdef __EMSCRIPTEN_PTHREADS__
+    go = true; /* always bump: a stopping thread must wake to stop */
+#endif
+    uv_mutex_unlock(&io->lock);
+    if (!go) return;
+#ifdef __EMSCRIPTEN_PTHREADS__
+    atomic_fetch_add(&io->wake, 1);
+    emscripten_futex_wake((void *)&io->wake, INT_MAX);
+#else
+    io->turn_id = emscripten_set_timeout(turn, 0, io);
+#endif
+}
+
+#ifdef __EMSCRIPTEN_PTHREADS__
+/* clang-format off */
+/* The I/O thread's wait: read the word, run a turn, then wait (asynchronously, so the
+ * worker's event loop keeps running fetches and timers) until the word changes. A post
+ * made after the read bumps the word, so the wait returns at once. */
+EM_JS(void, js_io_wait_loop, (void *io, int32_t *word), {
+    var idx = word >> 2;
+    function go() {
+        var v = Atomics.load(HEAP32, idx);
+        var more;
+        try {
+            more = _asset__io_web_turn(io);
+        } catch (e) {
+            if (e !== "unwind") throw e;
+            return;
+        }
+        if (!more) return;
+        var r = Atomics.waitAsync(HEAP32, idx, v);
+        if (r.async) r.value.then(go); else setTimeout(go, 0);
+    }
+    go();
+});
+/* clang-format on */
+
+/* One turn on the I/O thread; returns 0 once it stopped. */
+EMSCRIPTEN_KEEPALIVE int asset__io_web_turn(asset__io_t *io) {
+    if (asset__io_stopping(io)) {
+        /* not pthread_exit: a worker's exit is finished by the main thread's event
+         * loop, which a main thread blocked in destroy never turns. The thread ends
+         * its work here and stays an idle worker until the process exits. */
+        stop_turn(io);
+        uv_sem_post(&io->stopped);
+        return 0;
+    }
+    turn(io);
+    return 1;
+}
+
+static void io_main(void *arg) {
+    asset__io_t *io = arg;
+    asset__thread_owner = io->server;
+    uv_sem_post(&io->ready);
+    js_io_wait_loop(io, (int32_t *)&io->wake);
+    /* keep the worker alive: its event loop runs the turns and the fetch promises */
+    emscripten_exit_with_live_runtime();
+}
+#endif
+
+asset__io_t *asset__io_start(asset_server_t *s) {
+    asset__io_t *io = asset__calloc(1, sizeof *io);
+    if (!io) {
+        s->io_error = UV_ENOMEM;
+        return NULL;
+    }
+    io->server = s;
+    uv_mutex_init(&io->lock);
+#ifdef __EMSCRIPTEN_PTHREADS__
+    uv_sem_init(&io->ready, 0);
+    uv_sem_init(&io->stopped, 0);
+    int rc = uv_thread_create(&io->thread, io_main, io);
+    if (rc != 0) {
+        s->io_error = rc;
+        uv_sem_destroy(&io->ready);
+        uv_sem_destroy(&io->stopped);
+        uv_mutex_destroy(&io->lock);
+        asset_free(io);
+        return NULL;
+    }
+    pthread_detach(io->thread);
+    uv_sem_wait(&io->ready);
+#endif
+    return io;
+}
+
+void asset__io_stop(asset__io_t *io) {
+    uv_mutex_lock(&io->lock);
+    io->stopping = true;
+    uv_mutex_unlock(&io->lock);
+#ifdef __EMSCRIPTEN_PTHREADS__
+    schedule(io);
+    uv_sem_wait(&io->stopped);
+    uv_sem_destroy(&io->ready);
+    uv_sem_destroy(&io->stopped);
+#else
+    if (io->turn_id) emscripten_clear_timeout(io->turn_id);
+    stop_turn(io);
+#endif
+    uv_mutex_destroy(&io->lock);
+    asset_free(io);
+}
+
+void asset__io_kick(asset__io_t *io) { schedule(io); }
+
+bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg) {
+    post_t *p = asset__calloc(1, sizeof *p);
+    if (!p) return false;
+    p->fn = fn;
+    p->arg = arg;
+    uv_mutex_lock(&io->lock);
+    bool ok = !io->stopping;
+    if (ok) {
+        if (io->posts_tail)
+            io->posts_tail->next = p;
+        else
+            io->posts = p;
+        io->posts_tail = p;
+    }
+    uv_mutex_unlock(&io->lock);
+    if (!ok) {
+        asset_free(p);
+        return false;
+    }
+    schedule(io);
+    return true;
+}
+
+uv_loop_t *asset__io_loop(asset__io_t *io) { return &io->loop; }
+
+bool asset__io_stopping(asset__io_t *io) {
+    uv_mutex_lock(&io->lock);
+    bool stop = io->stopping;
+    uv_mutex_unlock(&io->lock);
+    return stop;
+}

@@ -1,0 +1,53 @@
+/* web/pool_web.c - the pool of the single-threaded web build (no -pthread): there are
+ * no workers. Jobs wait in the heap (pool_heap.c) and run on the flush thread, inside
+ * asset_server_flush() within its budget, and inside waits on the flush thread in
+ * place of blocking. Reads that need the JS event loop (fetch) finish there, from a
+ * promise callback, which puts the job back in the heap for its parse; so a wait for
+ * such a load cannot finish before the caller returns to the event loop, and returns
+ * ASSET_E_BUSY instead of spinning (asset__pool_wait_step). */
+#include "../internal.h"
+
+int asset__pool_start(asset_server_t *s) {
+    s->nworkers = 0;
+    return ASSET_OK;
+}
+
+void asset__pool_join(asset_server_t *s) { (void)s; }
+
+void asset__pool_notify(asset_server_t *s) {
+    /* the next flush runs it: an event-driven host is told through cfg.wake */
+    if (!s->stopping) atomic_store(&s->wake_pending, true);
+}
+
+/* [lock] Runs one queued job on this thread, lock released around it. */
+static void run_one(asset_server_t *s) {
+    asset__job_t *j = asset__heap_pop(s);
+    j->state = ASSET__JOB_RUNNING;
+    s->running++;
+    for (asset_handle_t *h = j->handles; h; h = h->job_next)
+        atomic_store(&h->state, ASSET_STATE_LOADING);
+    asset_server_t *owner = asset__thread_owner;
+    asset__thread_owner = s; /* as on a worker: the job's callbacks see a pool thread */
+    uv_mutex_unlock(&s->lock);
+    asset__job_run(s, j); /* decrements s->running when it lets go of the job */
+    uv_mutex_lock(&s->lock);
+    asset__thread_owner = owner;
+}
+
+size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
+    size_t n = 0;
+    /* at least one job per flush, so a tiny budget still makes progress */
+    while (s->heap_len && !s->stopping) {
+        run_one(s);
+        n++;
+        if (budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
+    }
+    if (s->heap_len && !s->stopping) atomic_store(&s->wake_pending, true);
+    return n;
+}
+
+int asset__pool_wait_step(asset_server_t *s) {
+    if (!s->heap_len || s->stopping) return -1;
+    run_one(s);
+    return 1;
+}

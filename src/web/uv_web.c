@@ -1,0 +1,166 @@
+/* web/uv_web.c - the libuv stand-ins of src/web/uv/uv.h that are not inline: time,
+ * error strings, waits, threads and the loop handles reload.c uses (timers on the JS
+ * event loop of the owning thread; file watching is not available on the web). */
+#include <uv.h>
+
+#include <emscripten/emscripten.h>
+#include <emscripten/eventloop.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t uv_hrtime(void) { return (uint64_t)(emscripten_get_now() * 1e6); }
+
+void uv_sleep(unsigned int msec) {
+    struct timespec ts = {(time_t)(msec / 1000), (long)(msec % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+const char *uv_strerror(int err) { return strerror(err < 0 ? -err : err); }
+
+#ifdef __EMSCRIPTEN_PTHREADS__
+void uv_cond_wait(uv_cond_t *c, uv_mutex_t *m) { pthread_cond_wait(c, m); }
+
+int uv_cond_timedwait(uv_cond_t *c, uv_mutex_t *m, uint64_t timeout_ns) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns % 1000000000u;
+    ts.tv_sec += (time_t)(timeout_ns / 1000000000u + ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    return pthread_cond_timedwait(c, m, &ts) == ETIMEDOUT ? UV_ETIMEDOUT : 0;
+}
+
+void uv_sem_wait(uv_sem_t *s) {
+    while (sem_wait(s) != 0 && errno == EINTR) {
+    }
+}
+
+typedef struct {
+    uv_thread_cb fn;
+    void *arg;
+} tstart_t;
+
+static void *thread_start(void *p) {
+    tstart_t t = *(tstart_t *)p;
+    free(p);
+    t.fn(t.arg);
+    return NULL;
+}
+
+int uv_thread_create(uv_thread_t *t, uv_thread_cb fn, void *arg) {
+    tstart_t *p = malloc(sizeof *p);
+    if (!p) return UV_ENOMEM;
+    p->fn = fn;
+    p->arg = arg;
+    int rc = pthread_create(t, NULL, thread_start, p);
+    if (rc) free(p);
+    return -rc;
+}
+#else
+/* One thread: nobody else can signal. Reaching a wait is a bug of the caller. */
+void uv_cond_wait(uv_cond_t *c, uv_mutex_t *m) {
+    (void)c;
+    (void)m;
+    fprintf(stderr, "asset_server (web, single-threaded): a condition wait would block "
+                    "forever; nothing else can run while it waits\n");
+    abort();
+}
+
+int uv_cond_timedwait(uv_cond_t *c, uv_mutex_t *m, uint64_t timeout_ns) {
+    (void)c;
+    (void)m;
+    (void)timeout_ns;
+    return UV_ETIMEDOUT;
+}
+
+void uv_sem_wait(uv_sem_t *s) {
+    if (sem_trywait(s) != 0) uv_cond_wait(NULL, NULL);
+}
+
+int uv_thread_create(uv_thread_t *t, uv_thread_cb fn, void *arg) {
+    (void)t;
+    (void)fn;
+    (void)arg;
+    return UV_ENOSYS;
+}
+#endif
+
+/* ---- timers ---- */
+
+static void timer_fire(void *p) {
+    uv_timer_t *t = p;
+    t->js_id = 0;
+    if (t->repeat) t->js_id = emscripten_set_timeout(timer_fire, (double)t->repeat, t);
+    t->cb(t);
+}
+
+int uv_timer_init(uv_loop_t *loop, uv_timer_t *t) {
+    memset(t, 0, sizeof *t);
+    t->loop = loop;
+    t->type = 1;
+    return 0;
+}
+
+int uv_timer_stop(uv_timer_t *t) {
+    if (t->js_id) emscripten_clear_timeout(t->js_id);
+    t->js_id = 0;
+    return 0;
+}
+
+int uv_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout_ms, uint64_t repeat_ms) {
+    if (t->closing) return UV_EINVAL;
+    uv_timer_stop(t);
+    t->cb = cb;
+    t->repeat = repeat_ms;
+    t->js_id = emscripten_set_timeout(timer_fire, (double)timeout_ms, t);
+    return 0;
+}
+
+/* ---- file watching: none on the web ---- */
+
+int uv_fs_event_init(uv_loop_t *loop, uv_fs_event_t *h) {
+    memset(h, 0, sizeof *h);
+    h->loop = loop;
+    return 0;
+}
+
+int uv_fs_event_start(uv_fs_event_t *h, uv_fs_event_cb cb, const char *path, unsigned flags) {
+    (void)h;
+    (void)cb;
+    (void)path;
+    (void)flags;
+    return UV_ENOSYS;
+}
+
+int uv_fs_poll_init(uv_loop_t *loop, uv_fs_poll_t *h) {
+    memset(h, 0, sizeof *h);
+    h->loop = loop;
+    return 0;
+}
+
+int uv_fs_poll_start(uv_fs_poll_t *h, uv_fs_poll_cb cb, const char *path, unsigned interval_ms) {
+    (void)h;
+    (void)cb;
+    (void)path;
+    (void)interval_ms;
+    return UV_ENOSYS;
+}
+
+/* ---- close: the callback at the end of the turn, as libuv does ---- */
+
+void uv_close(uv_handle_t *h, uv_close_cb cb) {
+    if (h->type == 1) uv_timer_stop((uv_timer_t *)h);
+    h->closing = 1;
+    h->close_cb = cb;
+    h->close_next = h->loop->closing;
+    h->loop->closing = h;
+}
+
+void uv__web_run_closing(uv_loop_t *loop) {
+    while (loop->closing) {
+        uv_handle_t *h = loop->closing;
+        loop->closing = h->close_next;
+        if (h->close_cb) h->close_cb(h);
+    }
+}

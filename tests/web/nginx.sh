@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# tests/web/nginx.sh start|stop DIR - the nginx of the web tests on 127.0.0.1, an
+# ephemeral port, document root DIR/root, the same settings as tests/tu_http.c (ETag on,
+# /status500), plus /slow/ (1 byte a second: a transfer that stays in flight for the
+# cancel and timeout tests), /stall/ (the first KiB at once, then 1 byte a second: the
+# low-speed test), and every response with the COOP/COEP headers a pthread page needs.
+# `start` prints the base URL ("http://127.0.0.1:PORT") once nginx answers.
+set -euo pipefail
+cmd=$1 dir=$2
+nginx_bin=${ASSET_TEST_NGINX:-/usr/sbin/nginx}
+case "$cmd" in
+start)
+  mkdir -p "$dir/root"
+  chmod 755 "$dir" "$dir/root" # nginx workers may run as another user
+  for attempt in 1 2 3 4 5; do
+    port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+    cat > "$dir/nginx.conf" <<CONF
+daemon on;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi; uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  etag on;
+  types { application/json json; text/plain txt; text/html html; application/javascript js;
+          application/wasm wasm; image/png png; }
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:$port;
+    root $dir/root;
+    add_header Cross-Origin-Opener-Policy same-origin;
+    add_header Cross-Origin-Embedder-Policy require-corp;
+    location /status500 { return 500; }
+    location /slow/ { limit_rate 1; }
+    location /stall/ { limit_rate_after 1k; limit_rate 1; }
+  }
+}
+CONF
+    "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" 2>>"$dir/start.log" || continue
+    for _ in $(seq 1 100); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "http://127.0.0.1:$port"
+        exit 0
+      fi
+      sleep 0.05
+    done
+    "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -s stop 2>/dev/null || true
+  done
+  echo "nginx.sh: nginx would not start (see $dir/start.log)" >&2
+  exit 1
+  ;;
+stop)
+  [ -f "$dir/nginx.pid" ] && "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -s stop 2>/dev/null || true
+  ;;
+*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,290 @@
+/* test_web_http.c - http:// through fetch() on the web build, under node, against the
+ * nginx that run-node-suites.sh starts ($ASSET_TEST_HTTP_BASE, document root
+ * $ASSET_TEST_HTTP_ROOT; without them every test is skipped). Built twice:
+ *   _st  single-threaded, -sASYNCIFY: fetch() only progresses when the program
+ *        returns to the JS event loop, so the tests pump with flush +
+ *        emscripten_sleep(1) (the event loop's turn, not a wait for a thread), bounded;
+ *   _mt  -pthread: the I/O thread is a worker with its own event loop, and
+ *        asset_handle_wait blocks the main thread as on desktop. */
+#include "internal.h"
+#include "test_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <emscripten/emscripten.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *g_base, *g_root;
+
+#define NEED_HTTP()                                                                      \
+    do {                                                                                 \
+        if (!g_base || !g_root) {                                                        \
+            print_message("ASSET_TEST_HTTP_BASE unset (run tests/web/run-node-suites.sh)\n"); \
+            skip();                                                                      \
+        }                                                                                \
+    } while (0)
+
+static void put(const char *rel, const char *text) { free(tu_write_file(g_root, rel, text, strlen(text))); }
+
+static char *url(const char *path) {
+    size_t n = strlen(g_base) + strlen(path) + 2;
+    char *u = malloc(n);
+    snprintf(u, n, "%s/%s", g_base, path);
+    return u;
+}
+
+static asset_handle_t *load_url(asset_server_t *s, const char *path) {
+    char *u = url(path);
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    free(u);
+    return h;
+}
+
+/* Fetches this thread's JS has in flight (0 once every transfer ended or was aborted).
+ * The single-threaded build only: with pthreads they live on the I/O worker. */
+#ifndef __EMSCRIPTEN_PTHREADS__
+EM_JS(int, js_live, (void), { return Module.assetFetch ? Module.assetFetch.live.size : 0; });
+#endif
+
+/* ASYNC reads in flight (the fetch started and has not finished) */
+static unsigned reads_in_flight(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    unsigned n = s->running_async;
+    uv_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* Lets the event loop run (single-threaded: the only way a fetch progresses). */
+static void turn(void) {
+#ifndef __EMSCRIPTEN_PTHREADS__
+    emscripten_sleep(1);
+#endif
+}
+
+/* Until h is done: flushes and yields to the event loop, bounded (60 s). */
+static asset_status_t wait_done(asset_server_t *s, asset_handle_t *h) {
+#ifdef __EMSCRIPTEN_PTHREADS__
+    (void)s;
+    return asset_handle_wait(h, 60000);
+#else
+    double end = emscripten_get_now() + 60000;
+    while (!asset_handle_is_done(h) && emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    asset_server_flush(s);
+    return asset_handle_is_done(h) ? asset_handle_error(h) : ASSET_E_TIMEOUT;
+#endif
+}
+
+static void test_fetch_200_loads_bytes_with_status_and_progress(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("hello.txt", "hello from nginx");
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *h = load_url(s, "hello.txt");
+    assert_int_equal(wait_done(s, h), ASSET_OK);
+    tu_expect_text(h, "hello from nginx");
+    assert_int_equal(asset_handle_http_status(h), 200);
+    assert_true(asset_handle_progress(h) == 1.0f);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, 1);
+    assert_int_equal(st.bytes_read, strlen("hello from nginx"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_fetch_etag_revalidation_is_a_304_without_body_or_parse(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("reval.cnt", "first version");
+    asset_server_t *s = tu_server(2);
+    tu_counter_t c = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c, 0), ASSET_OK);
+    asset_handle_t *a = load_url(s, "reval.cnt");
+    assert_int_equal(wait_done(s, a), ASSET_OK);
+    asset_stats_t before;
+    asset_server_stats(s, &before);
+    assert_int_equal(tu_counter_parses(&c), 1);
+
+    asset_handle_t *b = load_url(s, "reval.cnt");
+    assert_int_equal(wait_done(s, b), ASSET_OK);
+    asset_stats_t after;
+    asset_server_stats(s, &after);
+    assert_int_equal(after.http_requests, before.http_requests + 1); /* one round trip */
+    assert_int_equal(after.http_not_modified, before.http_not_modified + 1);
+    assert_int_equal(after.bytes_read, before.bytes_read); /* no body */
+    assert_int_equal(tu_counter_parses(&c), 1);            /* no parse */
+    assert_int_equal(asset_handle_http_status(b), 304);
+    assert_ptr_equal(asset_handle_value(a), asset_handle_value(b)); /* the cached value */
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_fetch_cancel_aborts_the_transfer_in_flight(void **state) {
+    (void)state;
+    NEED_HTTP();
+    char big[4096];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    put("slow/big.txt", big); /* nginx sends /slow/ at 1 byte a second */
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *h = load_url(s, "slow/big.txt");
+    /* until the fetch is in flight (bounded) */
+    double end = emscripten_get_now() + 30000;
+    while (reads_in_flight(s) == 0 && emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    assert_int_equal(reads_in_flight(s), 1);
+    asset_handle_cancel(h);
+    assert_int_equal(wait_done(s, h), ASSET_E_CANCELLED);
+    /* the I/O thread aborted it and finished the read, long before the 4096 s body */
+    end = emscripten_get_now() + 30000;
+    while (reads_in_flight(s) != 0 && emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    assert_int_equal(reads_in_flight(s), 0);
+#ifndef __EMSCRIPTEN_PTHREADS__
+    assert_int_equal(js_live(), 0); /* its AbortController fired: JS dropped it */
+#endif
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_fetch_load_timeout_fails_and_ends_the_transfer(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("slow/timeout.txt", "never in time");
+    asset_server_t *s = tu_server(2);
+    char *u = url("slow/timeout.txt");
+    asset_load_options_t o = {0};
+    o.timeout_ms = 200;
+    asset_handle_t *h = asset_server_load(s, u, &o);
+    free(u);
+    assert_int_equal(wait_done(s, h), ASSET_E_TIMEOUT);
+    /* the read was cancelled and finished, not left streaming for 13 s */
+    double end = emscripten_get_now() + 30000;
+    while (reads_in_flight(s) != 0 && emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    assert_int_equal(reads_in_flight(s), 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_fetch_stalled_body_fails_after_http_low_speed_ms(void **state) {
+    (void)state;
+    NEED_HTTP();
+    char body[8192];
+    memset(body, 'z', sizeof body - 1);
+    body[sizeof body - 1] = 0;
+    put("stall/stall.txt", body); /* nginx: headers and the first KiB, then 1 byte a second */
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 2;
+    cfg.http_low_speed_ms = 300; /* nginx's /stall/ leaves longer gaps than this */
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_url(s, "stall/stall.txt");
+    assert_int_equal(wait_done(s, h), ASSET_E_TIMEOUT);
+    assert_non_null(strstr(asset_handle_error_message(h), "stalled: no data for 300 ms"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_fetch_404_fails_with_status_and_message(void **state) {
+    (void)state;
+    NEED_HTTP();
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *a = load_url(s, "missing.txt");
+    asset_handle_t *b = load_url(s, "status500");
+    assert_int_equal(wait_done(s, a), ASSET_E_HTTP);
+    assert_int_equal(wait_done(s, b), ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(a), 404);
+    assert_int_equal(asset_handle_http_status(b), 500);
+    assert_non_null(strstr(asset_handle_error_message(a), "HTTP 404"));
+    assert_non_null(strstr(asset_handle_error_message(a), "missing.txt"));
+    assert_non_null(strstr(asset_handle_error_message(b), "HTTP 500"));
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+static void test_fetch_body_over_max_asset_size_is_too_large(void **state) {
+    (void)state;
+    NEED_HTTP();
+    char big[2048];
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    put("big.txt", big);
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 2;
+    cfg.max_asset_size = 1000;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_url(s, "big.txt");
+    assert_int_equal(wait_done(s, h), ASSET_E_TOO_LARGE);
+    assert_non_null(strstr(asset_handle_error_message(h), "max_asset_size (1000 bytes)"));
+    assert_null(asset_handle_value(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static void test_fetch_refused_connection_is_a_network_error(void **state) {
+    (void)state;
+    NEED_HTTP();
+    asset_server_t *s = tu_server(2);
+    /* port 9 (discard) on loopback: nothing listens in the test environment */
+    asset_handle_t *h = asset_server_load(s, "http://127.0.0.1:9/nothing.txt", NULL);
+    assert_int_equal(wait_done(s, h), ASSET_E_NETWORK);
+    assert_non_null(strstr(asset_handle_error_message(h), "127.0.0.1:9/nothing.txt"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+#ifndef __EMSCRIPTEN_PTHREADS__
+/* The single-threaded rule: a wait on the flush thread runs queued jobs, but a fetch
+ * resolves only after returning to the event loop, so the wait says BUSY instead of
+ * spinning forever. */
+static void test_wait_on_a_fetch_without_threads_returns_busy(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("busy.txt", "later");
+    asset_server_t *s = tu_server(1);
+    asset_handle_t *h = load_url(s, "busy.txt");
+    assert_int_equal(asset_handle_wait(h, -1), ASSET_E_BUSY);
+    assert_int_equal(wait_done(s, h), ASSET_OK); /* after the event loop ran */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+#endif
+
+int main(void) {
+    g_base = getenv("ASSET_TEST_HTTP_BASE");
+    g_root = getenv("ASSET_TEST_HTTP_ROOT");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fetch_200_loads_bytes_with_status_and_progress),
+        cmocka_unit_test(test_fetch_etag_revalidation_is_a_304_without_body_or_parse),
+        cmocka_unit_test(test_fetch_cancel_aborts_the_transfer_in_flight),
+        cmocka_unit_test(test_fetch_load_timeout_fails_and_ends_the_transfer),
+        cmocka_unit_test(test_fetch_stalled_body_fails_after_http_low_speed_ms),
+        cmocka_unit_test(test_fetch_404_fails_with_status_and_message),
+        cmocka_unit_test(test_fetch_body_over_max_asset_size_is_too_large),
+        cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
+#ifndef __EMSCRIPTEN_PTHREADS__
+        cmocka_unit_test(test_wait_on_a_fetch_without_threads_returns_busy),
+#endif
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return !g_base ? 77 : failed;
+}
