@@ -297,7 +297,9 @@ static void test_optional_dependency_may_fail_and_required_failure_names_the_cha
 
 static void test_cancelling_one_parent_spares_a_shared_dependency(void **state) {
     (void)state;
-    asset_server_t *s = graph_server(2);
+    /* three workers: p1 may parse and its two gated reads take two workers before p2
+     * is even loaded; the third is there for p2 (with two, p2 waited forever) */
+    asset_server_t *s = graph_server(3);
     tu_gate_t *gate = tu_gate_register(s, "gate");
     put(s, "p1.n", "dep gate://shared.n\ndep gate://only1.n");
     put(s, "p2.n", "dep gate://shared.n");
