@@ -507,11 +507,7 @@ static size_t print_level(app_t *app, asset_handle_t *h, size_t *nsprites) {
 
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : LEVEL_VIEWER_ASSETS;
-    char root[PATH_MAX];
-    if (!realpath(dir, root)) {
-        perror(dir);
-        return 1;
-    }
+    const char *root = dir; /* a mount takes a relative directory too (from the cwd) */
     static app_t app; /* big (the pool); its address is the loaders' ctx */
     app.gpu.owner = pthread_self();
     atomic_init(&app.cpu_pixels, 0);

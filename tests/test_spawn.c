@@ -7,7 +7,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,7 +261,7 @@ static asset_status_t spin_until_cancelled(asset_task_t *t, void *p) {
     atomic_fetch_add(&a->runs, 1);
     uv_sem_post(&a->started);
     /* bounded: destroy sets the flag long before this runs out */
-    for (long i = 0; i < 2000000000L && !asset_task_cancelled(t); i++) sched_yield();
+    for (long i = 0; i < 2000000000L && !asset_task_cancelled(t); i++) uv_sleep(0);
     atomic_store(&a->saw_cancel, asset_task_cancelled(t));
     return asset_task_fail(t, ASSET_E_CANCELLED, "stopped");
 }
