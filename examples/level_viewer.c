@@ -146,10 +146,10 @@ static void gpu_upload_rgb(gpu_pool_t *g, uint32_t id, size_t first, const uint8
 /* ------------------------------------------------------------------------ */
 
 typedef struct app {
-    gpu_pool_t gpu;             /* main thread */
-    atomic_size_t cpu_pixels;   /* bytes of decoded CPU pixels alive (workers and main) */
-    unsigned finalize_calls;    /* main thread */
-    size_t uploaded;            /* bytes uploaded so far, main thread */
+    gpu_pool_t gpu;           /* main thread */
+    atomic_size_t cpu_pixels; /* bytes of decoded CPU pixels alive (workers and main) */
+    unsigned finalize_calls;  /* main thread */
+    size_t uploaded;          /* bytes uploaded so far, main thread */
 } app_t;
 
 /* ------------------------------------------------------------------------ */
@@ -161,10 +161,10 @@ enum { VALUE_CPU_IMAGE = 1, VALUE_GPU_IMAGE, VALUE_SPRITE };
 typedef struct image { /* what parse makes */
     int kind;          /* VALUE_CPU_IMAGE */
     int w, h;
-    uint8_t *file;       /* the file's bytes, taken from the loader without a copy */
-    const uint8_t *rgb;  /* into file: w * h * 3 bytes */
-    size_t uploaded;     /* bytes of rgb uploaded so far (finalize, main thread) */
-    uint32_t tex;        /* the texture being filled, 0 before the first slice */
+    uint8_t *file;      /* the file's bytes, taken from the loader without a copy */
+    const uint8_t *rgb; /* into file: w * h * 3 bytes */
+    size_t uploaded;    /* bytes of rgb uploaded so far (finalize, main thread) */
+    uint32_t tex;       /* the texture being filled, 0 before the first slice */
 } image_t;
 
 typedef struct texture { /* what finalize makes of it */
@@ -215,13 +215,14 @@ static asset_status_t ppm_parse(void *ctx, asset_parse_t *p) {
         return asset_parse_fail(p, ASSET_E_PARSE, "PPM header: width, height or maxval missing");
     if (w < 1 || h < 1 || w > 16384 || h > 16384 || maxval != 255)
         return asset_parse_fail(p, ASSET_E_PARSE,
-                                "PPM header: %ldx%ld, maxval %ld (want 1..16384, maxval 255)", w,
-                                h, maxval);
+                                "PPM header: %ldx%ld, maxval %ld (want 1..16384, maxval 255)", w, h,
+                                maxval);
     c++; /* the one whitespace byte after maxval */
     size_t want = (size_t)w * (size_t)h * 3, have = c < end ? (size_t)(end - c) : 0;
     if (have < want)
-        return asset_parse_fail(p, ASSET_E_PARSE, "truncated: %zu bytes of pixels, %ldx%ld needs %zu",
-                                have, w, h, want);
+        return asset_parse_fail(p, ASSET_E_PARSE,
+                                "truncated: %zu bytes of pixels, %ldx%ld needs %zu", have, w, h,
+                                want);
     size_t offset = (size_t)(c - (const char *)asset_parse_data(p));
     image_t *img = asset_alloc(sizeof *img);
     uint8_t *file = img ? asset_parse_take_data(p) : NULL; /* ours now, no copy */
@@ -229,8 +230,8 @@ static asset_status_t ppm_parse(void *ctx, asset_parse_t *p) {
         asset_free(img);
         return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
     }
-    *img = (image_t){.kind = VALUE_CPU_IMAGE, .w = (int)w, .h = (int)h, .file = file,
-                     .rgb = file + offset};
+    *img = (image_t){
+        .kind = VALUE_CPU_IMAGE, .w = (int)w, .h = (int)h, .file = file, .rgb = file + offset};
     atomic_fetch_add(&app->cpu_pixels, want);
     asset_parse_set_value(p, img, asset_parse_size(p) + sizeof *img);
     return ASSET_OK;
@@ -242,8 +243,8 @@ static asset_status_t ppm_finalize(void *ctx, asset_finalize_t *f) {
     image_t *img = asset_finalize_value(f);
     app->finalize_calls++;
     if (!img->tex && !(img->tex = gpu_create(&app->gpu, img->w, img->h)))
-        return asset_finalize_fail(f, ASSET_E_NO_MEMORY, "GPU pool full (%d textures) or out of memory",
-                                   GPU_MAX_TEXTURES);
+        return asset_finalize_fail(
+            f, ASSET_E_NO_MEMORY, "GPU pool full (%d textures) or out of memory", GPU_MAX_TEXTURES);
     size_t total = (size_t)img->w * (size_t)img->h * 3;
     size_t n = total - img->uploaded < UPLOAD_SLICE ? total - img->uploaded : UPLOAD_SLICE / 3 * 3;
     gpu_upload_rgb(&app->gpu, img->tex, img->uploaded / 3, img->rgb + img->uploaded, n / 3);
@@ -266,10 +267,10 @@ static const char *const ppm_suffixes[] = {".ppm", NULL};
 /* ------------------------------------------------------------------------ */
 
 typedef struct sprite {
-    int kind;            /* VALUE_SPRITE */
+    int kind; /* VALUE_SPRITE */
     char name[32];
-    int x, y, w, h;      /* in the atlas image */
-    uint32_t tex;        /* the atlas texture, one reference; 0 until the atlas finalizes */
+    int x, y, w, h; /* in the atlas image */
+    uint32_t tex;   /* the atlas texture, one reference; 0 until the atlas finalizes */
 } sprite_t;
 
 typedef struct atlas {
@@ -305,7 +306,8 @@ static asset_status_t atlas_parse(void *ctx, asset_parse_t *p) {
     }
     a->n = 0;
     if (!cJSON_IsString(image) || !cJSON_IsObject(sprites)) {
-        st = asset_parse_fail(p, ASSET_E_PARSE, "want \"image\" (a string) and \"sprites\" (an object)");
+        st = asset_parse_fail(p, ASSET_E_PARSE,
+                              "want \"image\" (a string) and \"sprites\" (an object)");
         goto out;
     }
     /* dependency 0: the image, relative to the atlas; finalize runs after its own */
@@ -330,8 +332,11 @@ static asset_status_t atlas_parse(void *ctx, asset_parse_t *p) {
             st = asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
             goto out;
         }
-        *sp = (sprite_t){.kind = VALUE_SPRITE, .x = r[0]->valueint, .y = r[1]->valueint,
-                         .w = r[2]->valueint, .h = r[3]->valueint};
+        *sp = (sprite_t){.kind = VALUE_SPRITE,
+                         .x = r[0]->valueint,
+                         .y = r[1]->valueint,
+                         .w = r[2]->valueint,
+                         .h = r[3]->valueint};
         snprintf(sp->name, sizeof sp->name, "%s", it->string);
         /* "atlas.json#<name>" loads yield this sprite; it is freed by sprite_free */
         asset_status_t ls = asset_parse_add_labeled(p, sp->name, sp, sizeof *sp, sprite_free, app);
@@ -358,7 +363,8 @@ static asset_status_t atlas_finalize(void *ctx, asset_finalize_t *f) {
     asset_handle_t *image = asset_finalize_dependency(f, 0);
     /* finalized and published before this call, even when it was in this same flush */
     const texture_t *t = asset_handle_value(image);
-    if (!t) return asset_finalize_fail(f, ASSET_E_PARSE, "%s has no value", asset_handle_uri(image));
+    if (!t)
+        return asset_finalize_fail(f, ASSET_E_PARSE, "%s has no value", asset_handle_uri(image));
     for (size_t i = 0; i < a->n; i++) {
         sprite_t *sp = a->sprites[i];
         if (sp->x < 0 || sp->y < 0 || sp->x + sp->w > t->w || sp->y + sp->h > t->h)
@@ -415,7 +421,8 @@ static asset_status_t level_parse(void *ctx, asset_parse_t *p) {
     }
     memset(lv, 0, sizeof *lv);
     if (!cJSON_IsString(name) || cJSON_GetArraySize(size) != 2 || !cJSON_IsObject(sprites)) {
-        st = asset_parse_fail(p, ASSET_E_PARSE, "want \"name\", \"size\" [w, h] and \"sprites\" {}");
+        st =
+            asset_parse_fail(p, ASSET_E_PARSE, "want \"name\", \"size\" [w, h] and \"sprites\" {}");
         goto out;
     }
     snprintf(lv->name, sizeof lv->name, "%s", name->valuestring);
@@ -423,7 +430,8 @@ static asset_status_t level_parse(void *ctx, asset_parse_t *p) {
     lv->h = cJSON_GetArrayItem(size, 1)->valueint;
     size_t want = 2 + (size_t)cJSON_GetArraySize(sprites) + (size_t)cJSON_GetArraySize(decals);
     if (want > LEVEL_MAX_DEPS) {
-        st = asset_parse_fail(p, ASSET_E_PARSE, "%zu dependencies, at most %d", want, LEVEL_MAX_DEPS);
+        st = asset_parse_fail(p, ASSET_E_PARSE, "%zu dependencies, at most %d", want,
+                              LEVEL_MAX_DEPS);
         goto out;
     }
     for (int k = 0; k < 2; k++) {
@@ -487,8 +495,8 @@ static size_t print_level(app_t *app, asset_handle_t *h, size_t *nsprites) {
         uri = uri ? strchr(uri + 3, '/') : asset_handle_uri(d); /* pkg://demo/x -> /x */
         const void *v = asset_handle_value(d);
         if (!v) {
-            printf("    %-18s %-30s %s (%s)\n", lv->role[i], uri, asset_err_name(asset_handle_error(d)),
-                   asset_handle_error_message(d));
+            printf("    %-18s %-30s %s (%s)\n", lv->role[i], uri,
+                   asset_err_name(asset_handle_error(d)), asset_handle_error_message(d));
         } else if (*(const int *)v == VALUE_SPRITE) {
             const sprite_t *sp = v;
             const gpu_texture_t *t = gpu_get(&app->gpu, sp->tex);
@@ -508,7 +516,7 @@ static size_t print_level(app_t *app, asset_handle_t *h, size_t *nsprites) {
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : LEVEL_VIEWER_ASSETS;
     const char *root = dir; /* a mount takes a relative directory too (from the cwd) */
-    static app_t app; /* big (the pool); its address is the loaders' ctx */
+    static app_t app;       /* big (the pool); its address is the loaders' ctx */
     app.gpu.owner = pthread_self();
     atomic_init(&app.cpu_pixels, 0);
 
@@ -527,10 +535,8 @@ int main(int argc, char **argv) {
                                   .free_value = atlas_free,
                                   .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD, /* its sprites */
                                   .finalize = atlas_finalize};
-    const asset_loader_t level = {.abi = ASSET_LOADER_ABI,
-                                  .name = "level",
-                                  .suffixes = level_suffixes,
-                                  .parse = level_parse};
+    const asset_loader_t level = {
+        .abi = ASSET_LOADER_ABI, .name = "level", .suffixes = level_suffixes, .parse = level_parse};
     if (!s || asset_server_register_loader(s, &ppm, &app, 0) != ASSET_OK ||
         asset_server_register_loader(s, &atlas, &app, 0) != ASSET_OK ||
         asset_server_register_loader(s, &level, &app, 0) != ASSET_OK ||

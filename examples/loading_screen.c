@@ -112,8 +112,8 @@ static int finish(run_t *r) {
     printf("%zu assets loaded, %zu failed, %zu cancelled; %.1f KiB of values, %llu bytes read, "
            "%llu ms\n",
            asset_batch_completed_count(b), asset_batch_failed_count(b),
-           asset_batch_cancelled_count(b), r->app.bytes / 1024.0,
-           (unsigned long long)st.bytes_read, (unsigned long long)(now_ms() - r->start));
+           asset_batch_cancelled_count(b), r->app.bytes / 1024.0, (unsigned long long)st.bytes_read,
+           (unsigned long long)(now_ms() - r->start));
     fflush(stdout);
     asset_batch_release(b);
     asset_server_destroy(r->s);
@@ -162,7 +162,7 @@ int main(int argc, char **argv) {
 #ifdef __EMSCRIPTEN__
     emscripten_set_main_loop_arg(web_frame, &r, 0, 1); /* does not return */
 #endif
-    while (frame(&r)) {                                 /* the game's frame loop */
+    while (frame(&r)) {                                  /* the game's frame loop */
         struct timespec frame_time = {0, 16 * 1000000L}; /* ~60 Hz */
         nanosleep(&frame_time, NULL);
     }

@@ -95,7 +95,8 @@ int main(int argc, char **argv) {
     asset_server_foreach_loader(s, print_loader, NULL);
 
     asset_status_t wr = asset_trace_write_chrome_json(tr, out);
-    printf("trace: %s %s\n", out, wr == ASSET_OK ? "written (open it in ui.perfetto.dev)" : "FAILED");
+    printf("trace: %s %s\n", out,
+           wr == ASSET_OK ? "written (open it in ui.perfetto.dev)" : "FAILED");
     asset_handle_release(task);
     asset_batch_release(b);
     asset_server_destroy(s);

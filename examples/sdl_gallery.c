@@ -97,7 +97,8 @@ static asset_status_t ppm_parse(void *ctx, asset_parse_t *p) {
 static asset_status_t ppm_finalize(void *ctx, asset_finalize_t *f) {
     SDL_Renderer *r = ctx;
     image_t *img = asset_finalize_value(f);
-    img->tex = SDL_CreateTexture(r, SDL_PIXELFORMAT_RGB24, SDL_TEXTUREACCESS_STATIC, img->w, img->h);
+    img->tex =
+        SDL_CreateTexture(r, SDL_PIXELFORMAT_RGB24, SDL_TEXTUREACCESS_STATIC, img->w, img->h);
     if (!img->tex) return asset_finalize_fail(f, ASSET_E_NO_MEMORY, "SDL: %s", SDL_GetError());
     SDL_UpdateTexture(img->tex, NULL, img->rgb, img->w * 3);
     asset_free(img->rgb); /* the GPU has them now */
@@ -202,11 +203,11 @@ static void draw(SDL_Renderer *r, asset_batch_t *b, int page, int pages) {
 }
 
 static bool screenshot(SDL_Renderer *r, const char *path) {
-    SDL_Surface *shot =
-        SDL_CreateRGBSurfaceWithFormat(0, WIN_W, WIN_H, 24, SDL_PIXELFORMAT_BGR24);
+    SDL_Surface *shot = SDL_CreateRGBSurfaceWithFormat(0, WIN_W, WIN_H, 24, SDL_PIXELFORMAT_BGR24);
     if (!shot) return false;
-    bool ok = SDL_RenderReadPixels(r, NULL, SDL_PIXELFORMAT_BGR24, shot->pixels, shot->pitch) == 0 &&
-              SDL_SaveBMP(shot, path) == 0;
+    bool ok =
+        SDL_RenderReadPixels(r, NULL, SDL_PIXELFORMAT_BGR24, shot->pixels, shot->pitch) == 0 &&
+        SDL_SaveBMP(shot, path) == 0;
     SDL_FreeSurface(shot);
     return ok;
 }
@@ -235,9 +236,13 @@ int main(int argc, char **argv) {
     SDL_RendererInfo info;
     bool vsync = SDL_GetRendererInfo(ren, &info) == 0 && (info.flags & SDL_RENDERER_PRESENTVSYNC);
     asset_server_t *s = asset_server_create(NULL);
-    asset_loader_t ppm = {.abi = ASSET_LOADER_ABI, .name = "ppm", .suffixes = ppm_suffixes,
-                          .parse = ppm_parse, .free_value = image_free,
-                          .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD, .finalize = ppm_finalize};
+    asset_loader_t ppm = {.abi = ASSET_LOADER_ABI,
+                          .name = "ppm",
+                          .suffixes = ppm_suffixes,
+                          .parse = ppm_parse,
+                          .free_value = image_free,
+                          .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD,
+                          .finalize = ppm_finalize};
     asset_server_register_loader(s, &ppm, ren, 0);
     if (dir)
         list_dir(dir);

@@ -381,8 +381,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(asset_server_register_source(s, &fz, NULL) == ASSET_OK);
     asset_loader_t fzl = {1, "fzl", fzl_suffixes, NULL, fzl_parse, NULL, NULL, 0, NULL};
     CHECK(asset_server_register_loader(s, &fzl, NULL, 0) == ASSET_OK);
-    asset_loader_t fzg = {ASSET_LOADER_ABI, "fzg", fzg_suffixes, NULL, fzg_parse, NULL, NULL,
-                          ASSET_LOADER_FREE_ON_FLUSH_THREAD, fzg_finalize};
+    asset_loader_t fzg = {ASSET_LOADER_ABI, "fzg", fzg_suffixes, NULL,
+                          fzg_parse,        NULL,  NULL,         ASSET_LOADER_FREE_ON_FLUSH_THREAD,
+                          fzg_finalize};
     CHECK(asset_server_register_loader(s, &fzg, NULL, 0) == ASSET_OK);
     CHECK(asset_server_mount_embedded(s, "emb", k_emb, sizeof k_emb / sizeof *k_emb) == ASSET_OK);
 

@@ -165,12 +165,12 @@ typedef enum asset_trace_phase {
 
 typedef struct asset_trace_event {
     asset_trace_phase_t phase;
-    uint64_t time_ns;   /* monotonic (uv_hrtime), the same clock for every event */
-    uint64_t id;        /* the job's id (never 0): pairs a load's events; DELIVERED of a
-                           handle served from the cache without a job has id 0 */
-    const char *uri;    /* the job's normalised URI (a handle's, for DELIVERED; "task://N"
-                           for spawned tasks); borrowed for the call */
-    const char *loader; /* loader name ("json", "task", ...); borrowed; "" if none */
+    uint64_t time_ns;      /* monotonic (uv_hrtime), the same clock for every event */
+    uint64_t id;           /* the job's id (never 0): pairs a load's events; DELIVERED of a
+                              handle served from the cache without a job has id 0 */
+    const char *uri;       /* the job's normalised URI (a handle's, for DELIVERED; "task://N"
+                              for spawned tasks); borrowed for the call */
+    const char *loader;    /* loader name ("json", "task", ...); borrowed; "" if none */
     asset_status_t status; /* READ_END, PARSE_END, FINALIZE_END, DELIVERED: the outcome */
     uint32_t thread;       /* small number naming the calling thread (1, 2, ...) */
 } asset_trace_event_t;
@@ -331,17 +331,17 @@ ASSET_API void asset_server_set_trace(asset_server_t *s, asset_trace_fn fn, void
  * server); a record's strings are borrowed for the call. fn returns false to stop.
  * Returns how many records fn saw. Any thread. */
 typedef struct asset_job_info {
-    uint64_t id;           /* the trace id of the job */
-    const char *uri;       /* normalised ("task://N" for spawned tasks) */
-    const char *loader;    /* "json", "bytes", yours, "listing", "task" */
-    const char *state;     /* "queued", "running", "waiting_async", "waiting_deps",
-                              "finalizing" */
-    int priority;          /* ASSET_PRIORITY_* of the job (its highest live handle) */
-    uint64_t bytes;        /* received so far */
-    uint64_t bytes_total;  /* expected, 0: unknown */
-    uint64_t age_ns;       /* since the job was made */
-    unsigned handles;      /* handles attached */
-    size_t dependencies;   /* declared so far */
+    uint64_t id;          /* the trace id of the job */
+    const char *uri;      /* normalised ("task://N" for spawned tasks) */
+    const char *loader;   /* "json", "bytes", yours, "listing", "task" */
+    const char *state;    /* "queued", "running", "waiting_async", "waiting_deps",
+                             "finalizing" */
+    int priority;         /* ASSET_PRIORITY_* of the job (its highest live handle) */
+    uint64_t bytes;       /* received so far */
+    uint64_t bytes_total; /* expected, 0: unknown */
+    uint64_t age_ns;      /* since the job was made */
+    unsigned handles;     /* handles attached */
+    size_t dependencies;  /* declared so far */
 } asset_job_info_t;
 ASSET_API size_t asset_server_foreach_job(asset_server_t *s,
                                           bool (*fn)(const asset_job_info_t *i, void *user),
@@ -388,7 +388,7 @@ ASSET_API size_t asset_server_foreach_loader(asset_server_t *s,
 typedef struct asset_trace asset_trace_t;
 ASSET_API asset_trace_t *asset_trace_create(void);
 ASSET_API void asset_trace_record(const asset_trace_event_t *e, void *trace); /* the hook */
-ASSET_API size_t asset_trace_count(const asset_trace_t *tr); /* events so far */
+ASSET_API size_t asset_trace_count(const asset_trace_t *tr);                  /* events so far */
 /* Copies event i (0 <= i < count) into *out; its uri and loader stay valid while tr
  * lives. Returns false past the end. */
 ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_event_t *out);

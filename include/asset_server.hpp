@@ -359,8 +359,7 @@ template <class F> uint64_t Handle::on_reloaded(F &&f) const {
     detail::Core *core = core_.get();
     std::unique_lock<std::mutex> g(core->lock);
     core->link(box);
-    uint64_t id =
-        asset_handle_on_reloaded(h_, &detail::ReloadCallback<std::decay_t<F>>::fire, box);
+    uint64_t id = asset_handle_on_reloaded(h_, &detail::ReloadCallback<std::decay_t<F>>::fire, box);
     if (!id) {
         core->unlink(box);
         g.unlock();

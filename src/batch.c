@@ -459,7 +459,8 @@ empty_uri:
 static int scheme_rank(const char *scheme, size_t n) {
     if (n == 4 && !asset__strncasecmp(scheme, "file", 4)) return 3;
     if (n == 3 && !asset__strncasecmp(scheme, "pkg", 3)) return 2;
-    if ((n == 4 && !asset__strncasecmp(scheme, "http", 4)) || (n == 5 && !asset__strncasecmp(scheme, "https", 5)))
+    if ((n == 4 && !asset__strncasecmp(scheme, "http", 4)) ||
+        (n == 5 && !asset__strncasecmp(scheme, "https", 5)))
         return 0;
     return 1;
 }

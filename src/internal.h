@@ -108,7 +108,7 @@ struct asset__loader_slot {
     asset_loader_t vt;
     char *name;
     void *ctx;
-    asset__cache_t cache; /* [lock] */
+    asset__cache_t cache;                      /* [lock] */
     uint64_t parses, parse_failures, parse_ns; /* [lock] introspection (introspect.c) */
 };
 
@@ -309,10 +309,10 @@ extern const asset_loader_t asset__json_loader;
 
 /* ---- the server ---- */
 struct asset_server {
-    asset_server_config_t cfg; /* defaults applied; strings owned */
-    char *file_root;           /* normalised absolute, or NULL */
+    asset_server_config_t cfg;        /* defaults applied; strings owned */
+    char *file_root;                  /* normalised absolute, or NULL */
     struct asset__dir *file_root_dir; /* file_root opened (platform/platform.h), or NULL */
-    char *base_dir;            /* where bare relative paths resolve: cwd at create */
+    char *base_dir;                   /* where bare relative paths resolve: cwd at create */
     uv_mutex_t lock;
     uv_cond_t work_cond; /* workers: the heap has work or stopping */
     uv_cond_t done_cond; /* waiters: something became done / queued */
@@ -373,10 +373,10 @@ struct asset_server {
     struct asset__rio *rio; /* I/O thread only */
     atomic_uint watches;
     /* spawn, traces, introspection (spawn.c, trace.c, introspect.c) */
-    uint64_t task_seq;                    /* [lock] task://N names */
+    uint64_t task_seq;                      /* [lock] task://N names */
     _Atomic(struct asset__tracer *) tracer; /* the trace hook, or NULL: read lock-free */
-    atomic_uint trace_busy;               /* threads inside a hook call (trace.c) */
-    atomic_uint_fast64_t trace_seq;       /* job trace ids */
+    atomic_uint trace_busy;                 /* threads inside a hook call (trace.c) */
+    atomic_uint_fast64_t trace_seq;         /* job trace ids */
 };
 
 /* registry.c */
@@ -534,7 +534,7 @@ void asset__trace_job_new(asset_server_t *s, asset__job_t *j);
 void asset__trace_job(asset_server_t *s, const asset__job_t *j, int phase, asset_status_t st);
 /* [lock] Flush: h was published. */
 void asset__trace_delivered(asset_server_t *s, const asset_handle_t *h);
-void asset__trace_free(asset_server_t *s); /* destroy */
+void asset__trace_free(asset_server_t *s);                               /* destroy */
 bool asset__trace_set(asset_server_t *s, asset_trace_fn fn, void *user); /* false: no memory */
 
 #endif

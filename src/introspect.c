@@ -68,8 +68,8 @@ static void snap_free(snap_t *s) {
     asset_free(s->v);
 }
 
-size_t asset_server_foreach_job(asset_server_t *s, bool (*fn)(const asset_job_info_t *i, void *user),
-                                void *user) {
+size_t asset_server_foreach_job(asset_server_t *s,
+                                bool (*fn)(const asset_job_info_t *i, void *user), void *user) {
     if (!s || !fn) return 0;
     snap_t sn = {.size = sizeof(asset_job_info_t)};
     uint64_t now = asset__now_ns();
@@ -101,7 +101,8 @@ size_t asset_server_foreach_job(asset_server_t *s, bool (*fn)(const asset_job_in
 }
 
 size_t asset_server_foreach_cached(asset_server_t *s,
-                                   bool (*fn)(const asset_cache_info_t *i, void *user), void *user) {
+                                   bool (*fn)(const asset_cache_info_t *i, void *user),
+                                   void *user) {
     if (!s || !fn) return 0;
     snap_t sn = {.size = sizeof(asset_cache_info_t)};
     uint64_t now = asset__now_ns();
@@ -132,7 +133,8 @@ size_t asset_server_foreach_cached(asset_server_t *s,
 }
 
 size_t asset_server_foreach_loader(asset_server_t *s,
-                                   bool (*fn)(const asset_loader_info_t *i, void *user), void *user) {
+                                   bool (*fn)(const asset_loader_info_t *i, void *user),
+                                   void *user) {
     if (!s || !fn) return 0;
     snap_t sn = {.size = sizeof(asset_loader_info_t)};
     size_t nl;

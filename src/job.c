@@ -3,7 +3,6 @@
 #include "internal.h"
 #include "sha256.h"
 
-
 #include <stdio.h>
 #include <string.h>
 

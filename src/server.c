@@ -85,15 +85,16 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
         asset_status_t pst;
         if (fr && asset__path_prepare(fr, false, &pst)) strcpy(fr, cfg->file_root);
         size_t cl = asset__path_root_len(cwd);
-        char *abs = !fr                          ? NULL
-                    : asset__path_root_len(fr)   ? asset__strdup(fr)
-                    : fr[0] == '/' && cl > 1     ? asset__asprintf("%.*s%s", (int)(cl - 1), cwd, fr)
-                                                 : asset__asprintf("%s/%s", cwd, fr);
+        char *abs = !fr                        ? NULL
+                    : asset__path_root_len(fr) ? asset__strdup(fr)
+                    : fr[0] == '/' && cl > 1   ? asset__asprintf("%.*s%s", (int)(cl - 1), cwd, fr)
+                                               : asset__asprintf("%s/%s", cwd, fr);
         asset_free(fr);
         s->file_root = abs ? asset_alloc(strlen(abs) + 2) : NULL;
         if (s->file_root) {
             if (!asset__path_normalize(abs, s->file_root))
-                snprintf(s->file_root, strlen(abs) + 2, "%.*s", (int)asset__path_root_len(abs), abs);
+                snprintf(s->file_root, strlen(abs) + 2, "%.*s", (int)asset__path_root_len(abs),
+                         abs);
         } else {
             oom = true;
         }

@@ -217,7 +217,6 @@ static const char *slice_name(const rec_t *r) {
     }
 }
 
-
 asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const char *path) {
     if (!ctr || !path) return ASSET_E_INVALID;
     asset_trace_t *tr = (asset_trace_t *)ctr;

@@ -139,8 +139,8 @@ static asset_status_t fail(asset_uri_t *out, asset_status_t st, const char **why
 
 /* file paths: OS syntax (platform layer), resolve against base_dir, normalise,
  * confine to root. */
-static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
-                                 const char *root, asset_uri_t *out, const char **why) {
+static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir, const char *root,
+                                 asset_uri_t *out, const char **why) {
     asset_status_t pst = ASSET_E_INVALID;
     const char *refused = asset__path_prepare(rel, from_uri, &pst);
     if (refused) return fail(out, pst, why, refused, rel);

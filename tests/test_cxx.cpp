@@ -532,7 +532,6 @@ void test_callbacks_connected_from_other_threads_while_flushing() {
     CHECK(Probe::live == 0);
 }
 
-
 // ---- issue 16 (rest): spawn, priority, the graph and hot reload through the wrapper ----
 
 void test_spawn_runs_a_callable_whose_result_is_the_value() {

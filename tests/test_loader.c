@@ -51,8 +51,15 @@ static bool named_claims(void *ctx, const char *uri) {
 
 static int reg_named(asset_server_t *s, named_t *n, const char *const *suffixes, bool use_claims,
                      size_t budget) {
-    asset_loader_t ld = {ASSET_LOADER_ABI, n->name,    suffixes, use_claims ? named_claims : NULL,
-                         named_parse,      named_free, NULL, 0, NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI,
+                         n->name,
+                         suffixes,
+                         use_claims ? named_claims : NULL,
+                         named_parse,
+                         named_free,
+                         NULL,
+                         0,
+                         NULL};
     return asset_server_register_loader(s, &ld, n, budget);
 }
 
@@ -388,7 +395,8 @@ static void test_misbehaving_loaders_fail_without_leaking(void **state) {
     asset_server_t *s = asset_server_create(NULL);
     odd_t o = {0};
     static const char *const odd_suffix[] = {".odd", NULL};
-    asset_loader_t ld = {ASSET_LOADER_ABI, "odd", odd_suffix, NULL, odd_parse, odd_free, NULL, 0, NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI, "odd", odd_suffix, NULL, odd_parse,
+                         odd_free,         NULL,  0,          NULL};
     assert_int_equal(asset_server_register_loader(s, &ld, &o, 0), ASSET_OK);
     asset_load_options_t nc = {.no_cache = true};
 
@@ -454,7 +462,8 @@ static void test_parse_take_data_hands_over_a_buffer_the_loader_owns(void **stat
     (void)state;
     char *dir = tu_mkdtemp();
     asset_server_t *s = asset_server_create(NULL);
-    asset_loader_t ld = {ASSET_LOADER_ABI, "take", NULL, NULL, take_parse, take_free, NULL, 0, NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI, "take", NULL, NULL, take_parse,
+                         take_free,        NULL,   0,    NULL};
     assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "m.txt", "mem text", 8), ASSET_OK);
     assert_int_equal(asset_server_mount_embedded(s, "emb", emb_files, 1), ASSET_OK);

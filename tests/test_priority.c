@@ -57,10 +57,10 @@ static void setup(fixture_t *f) {
     f->s = tu_server(1);
     f->gate = tu_gate_register(f->s, "gate");
     f->hold = tu_gate_register(f->s, "hold");
-    asset_loader_t rec = {.abi = ASSET_LOADER_ABI, .name = "rec", .suffixes = rec_suffixes,
-                          .parse = rec_parse};
-    asset_loader_t par = {.abi = ASSET_LOADER_ABI, .name = "par", .suffixes = par_suffixes,
-                          .parse = par_parse};
+    asset_loader_t rec = {
+        .abi = ASSET_LOADER_ABI, .name = "rec", .suffixes = rec_suffixes, .parse = rec_parse};
+    asset_loader_t par = {
+        .abi = ASSET_LOADER_ABI, .name = "par", .suffixes = par_suffixes, .parse = par_parse};
     assert_int_equal(asset_server_register_loader(f->s, &rec, &f->order, 0), ASSET_OK);
     assert_int_equal(asset_server_register_loader(f->s, &par, NULL, 0), ASSET_OK);
     const char *keys[] = {"a.rec", "b.rec", "c.rec", "d.rec", "q.rec", "p.par"};
@@ -188,8 +188,8 @@ static void test_dependencies_follow_a_raised_parent(void **state) {
     /* the parent parses (declaring hold://x, then d.rec, both LOW like it); the
      * worker then holds in hold://x while q.rec (NORMAL) queues ahead of d.rec */
     asset_handle_t *p = load(&f, "mem://p.par", ASSET_PRIORITY_LOW);
-    tu_gate_open(f.gate);              /* gate://block finishes, the parent parses */
-    tu_gate_wait_entered(f.hold, 1);   /* its parse returned: d.rec is queued */
+    tu_gate_open(f.gate);            /* gate://block finishes, the parent parses */
+    tu_gate_wait_entered(f.hold, 1); /* its parse returned: d.rec is queued */
     assert_int_equal(asset_handle_dependency_count(p), 2);
     asset_handle_t *q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
     assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_HIGH), ASSET_OK);

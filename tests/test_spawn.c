@@ -16,10 +16,10 @@
 #include "test_util.h"
 
 typedef struct targ {
-    int n;               /* input */
-    atomic_int runs;     /* fn calls */
-    atomic_int frees;    /* free_arg calls */
-    atomic_int vfrees;   /* value frees */
+    int n;             /* input */
+    atomic_int runs;   /* fn calls */
+    atomic_int frees;  /* free_arg calls */
+    atomic_int vfrees; /* value frees */
     atomic_bool saw_cancel;
     uv_sem_t started, go; /* used by the blocking tasks */
     bool block;
@@ -77,7 +77,7 @@ static void test_task_result_becomes_the_handle_value(void **state) {
     assert_int_equal(*(const int *)asset_handle_value(h), 49);
     assert_int_equal(asset_handle_size(h), sizeof(int));
     assert_int_equal(atomic_load(&a.runs), 1);
-    assert_int_equal(atomic_load(&a.frees), 1); /* the argument: once, after fn */
+    assert_int_equal(atomic_load(&a.frees), 1);  /* the argument: once, after fn */
     assert_int_equal(atomic_load(&a.vfrees), 0); /* the handle holds the value */
     asset_handle_release(h);
     asset_server_flush(s);

@@ -42,9 +42,9 @@ static void test_a_load_reports_each_phase_in_order_with_one_id(void **state) {
     assert_true(id != 0);
     asset_trace_phase_t ph[16];
     int n = phases_of(tr, id, ph, 16);
-    asset_trace_phase_t want[] = {ASSET_TRACE_QUEUED,      ASSET_TRACE_READ_START,
-                                  ASSET_TRACE_READ_END,    ASSET_TRACE_PARSE_START,
-                                  ASSET_TRACE_PARSE_END,   ASSET_TRACE_DELIVERED};
+    asset_trace_phase_t want[] = {ASSET_TRACE_QUEUED,    ASSET_TRACE_READ_START,
+                                  ASSET_TRACE_READ_END,  ASSET_TRACE_PARSE_START,
+                                  ASSET_TRACE_PARSE_END, ASSET_TRACE_DELIVERED};
     assert_int_equal(n, 6);
     for (int i = 0; i < n; i++) assert_int_equal(ph[i], want[i]);
     /* timestamps never go backwards along a load; the loader is named */
@@ -81,8 +81,11 @@ static void test_finalize_and_delivery_are_reported_on_the_flush_thread(void **s
     asset_trace_t *tr = asset_trace_create();
     asset_server_t *s = tu_server(2);
     asset_server_set_trace(s, asset_trace_record, tr);
-    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "tex", .suffixes = fin_suffixes,
-                         .parse = fin_parse, .finalize = fin_finalize};
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "tex",
+                         .suffixes = fin_suffixes,
+                         .parse = fin_parse,
+                         .finalize = fin_finalize};
     assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "hero.tex", "pixels", 6), ASSET_OK);
     asset_handle_t *h = tu_load_wait(s, "mem://hero.tex", ASSET_OK);

@@ -79,8 +79,7 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
     /* + 1: room for the read() that returns 0 at EOF, so an exact-size buffer does
      * not look like a file that grew since the stat (which reserves 64 KiB more) */
     if ((rc = asset__request_reserve(r, (size_t)st.size + 1)) != ASSET_OK) {
-        rc = asset_request_fail(r, rc, "out of memory for %llu bytes",
-                                (unsigned long long)st.size);
+        rc = asset_request_fail(r, rc, "out of memory for %llu bytes", (unsigned long long)st.size);
         goto out;
     }
     for (;;) {
@@ -149,8 +148,8 @@ static asset_status_t walk_fail(asset_list_t *l, int err, const char *step, cons
 }
 
 /* Reads every name of the directory d (prefix: its path in the listing) into *out. */
-static asset_status_t read_names(asset_list_t *l, asset__dir_t *d, const char *prefix,
-                                 dent_t **out, size_t *count) {
+static asset_status_t read_names(asset_list_t *l, asset__dir_t *d, const char *prefix, dent_t **out,
+                                 size_t *count) {
     dent_t *v = NULL;
     size_t n = 0, cap = 0;
     asset_status_t rc = ASSET_OK;
@@ -190,8 +189,8 @@ static asset_status_t read_names(asset_list_t *l, asset__dir_t *d, const char *p
 static asset_status_t walk(asset_list_t *l, asset__dir_t *d, const char *prefix, int depth);
 
 /* Lists one entry `rel` (name in directory d). */
-static asset_status_t walk_entry(asset_list_t *l, asset__dir_t *d, const dent_t *e,
-                                 const char *rel, int depth) {
+static asset_status_t walk_entry(asset_list_t *l, asset__dir_t *d, const dent_t *e, const char *rel,
+                                 int depth) {
     asset__fstat_t st;
     int err = fault("stat", rel);
     if (!err) err = -asset__dir_stat_entry(d, e->name, &st);

@@ -60,9 +60,7 @@ static int last_error(void) { return -map_error(GetLastError()); }
 
 /* ---- path syntax ---- */
 
-static bool has_drive(const char *p) {
-    return isalpha((unsigned char)p[0]) && p[1] == ':';
-}
+static bool has_drive(const char *p) { return isalpha((unsigned char)p[0]) && p[1] == ':'; }
 
 size_t asset__path_root_len(const char *p) { return has_drive(p) && p[2] == '/' ? 3 : 0; }
 
@@ -349,8 +347,8 @@ static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, asset__fs
                : type == FILE_TYPE_DISK           ? ASSET__KIND_FILE
                                                   : ASSET__KIND_OTHER;
     st->size = ((uint64_t)i->nFileSizeHigh << 32) | i->nFileSizeLow;
-    uint64_t t = ((uint64_t)i->ftLastWriteTime.dwHighDateTime << 32) |
-                 i->ftLastWriteTime.dwLowDateTime;
+    uint64_t t =
+        ((uint64_t)i->ftLastWriteTime.dwHighDateTime << 32) | i->ftLastWriteTime.dwLowDateTime;
     /* last-write time (100 ns ticks), size, and the file's identity on its volume */
     snprintf(st->version, sizeof st->version, "%llu:%llu:%08lx%08lx%08lx", (unsigned long long)t,
              (unsigned long long)st->size, (unsigned long)i->dwVolumeSerialNumber,

@@ -17,10 +17,10 @@ static asset_status_t file_read(void *ctx, asset_request_t *r) {
     asset_server_t *s = ctx;
     const char *path = asset_request_path(r);
     asset__file_t *f = NULL;
-    int err = !s->file_root        ? asset__file_open(path, &f)
-              : !s->file_root_dir ? -ENOENT
-                                  : asset__file_open_beneath(s->file_root_dir,
-                                                             beneath_root(s, path), &f);
+    int err = !s->file_root ? asset__file_open(path, &f)
+              : !s->file_root_dir
+                  ? -ENOENT
+                  : asset__file_open_beneath(s->file_root_dir, beneath_root(s, path), &f);
     if (err) return asset__errno_status(r, -err, "open");
     return asset__fs_read_file(r, f, true);
 }
@@ -36,9 +36,9 @@ static asset_status_t file_list(void *ctx, const char *uri, asset_list_t *l) {
         if (!err) err = asset__dir_open_beneath(tmp, "", &d);
         asset__dir_close(tmp);
     } else {
-        err = !s->file_root_dir ? -ENOENT
-                                : asset__dir_open_beneath(s->file_root_dir,
-                                                          beneath_root(s, l->path), &d);
+        err = !s->file_root_dir
+                  ? -ENOENT
+                  : asset__dir_open_beneath(s->file_root_dir, beneath_root(s, l->path), &d);
     }
     /* as for reads: a symlink out of file_root is FORBIDDEN, like pkg:// */
     if (err) return asset__list_errno(l, -err, "opendir");

@@ -232,7 +232,8 @@ EMSCRIPTEN_KEEPALIVE int asset__fetch_on_data(uint32_t id, size_t n) {
     if (!x) return 0;
     asset_status_t st = asset_request_write(x->req, x->buf, n);
     if (st == ASSET_OK) return 1;
-    if (st == ASSET_E_TOO_LARGE) st = fail_too_large(x);
+    if (st == ASSET_E_TOO_LARGE)
+        st = fail_too_large(x);
     else if (st == ASSET_E_NO_MEMORY)
         st = asset_request_fail(x->req, st, "out of memory buffering the body");
     xfer_finish(x, st);
@@ -258,8 +259,9 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_end(uint32_t id, int kind) {
                                 "(http_connect_timeout_ms)",
                                 cfg->http_connect_timeout_ms);
     else if (kind == 3)
-        st = asset_request_fail(r, ASSET_E_TIMEOUT, "stalled: no data for %u ms (http_low_speed_ms)",
-                                cfg->http_low_speed_ms);
+        st =
+            asset_request_fail(r, ASSET_E_TIMEOUT, "stalled: no data for %u ms (http_low_speed_ms)",
+                               cfg->http_low_speed_ms);
     else if (x->etag || x->last_modified) {
         char *v = x->etag ? asset__asprintf("etag:%s", x->etag)
                           : asset__asprintf("lm:%s", x->last_modified);
@@ -337,8 +339,7 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
         x->cond_name = asset__strdup("If-Modified-Since");
         x->cond_value = asset__strdup(cached + 3);
     }
-    if (!x->url || (cached && x->cond_name && !x->cond_value) ||
-        (x->cond_value && !x->cond_name)) {
+    if (!x->url || (cached && x->cond_name && !x->cond_value) || (x->cond_value && !x->cond_name)) {
         xfer_free(x);
         return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory");
     }

@@ -22,15 +22,17 @@
 
 static const char *g_base, *g_root;
 
-#define NEED_HTTP()                                                                      \
-    do {                                                                                 \
-        if (!g_base || !g_root) {                                                        \
+#define NEED_HTTP()                                                                           \
+    do {                                                                                      \
+        if (!g_base || !g_root) {                                                             \
             print_message("ASSET_TEST_HTTP_BASE unset (run tests/web/run-node-suites.sh)\n"); \
-            skip();                                                                      \
-        }                                                                                \
+            skip();                                                                           \
+        }                                                                                     \
     } while (0)
 
-static void put(const char *rel, const char *text) { free(tu_write_file(g_root, rel, text, strlen(text))); }
+static void put(const char *rel, const char *text) {
+    free(tu_write_file(g_root, rel, text, strlen(text)));
+}
 
 static char *url(const char *path) {
     size_t n = strlen(g_base) + strlen(path) + 2;

@@ -82,12 +82,12 @@ typedef struct uv_loop_s uv_loop_t;
 typedef struct uv_handle_s uv_handle_t;
 typedef void (*uv_close_cb)(uv_handle_t *h);
 
-#define UV__HANDLE_FIELDS                                                                    \
-    void *data;                                                                              \
-    uv_loop_t *loop;                                                                         \
-    int type; /* 1: timer */                                                                 \
-    uv_close_cb close_cb;                                                                    \
-    uv_handle_t *close_next;                                                                 \
+#define UV__HANDLE_FIELDS    \
+    void *data;              \
+    uv_loop_t *loop;         \
+    int type; /* 1: timer */ \
+    uv_close_cb close_cb;    \
+    uv_handle_t *close_next; \
     int closing;
 
 struct uv_handle_s {
