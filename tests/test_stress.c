@@ -601,7 +601,11 @@ static void check_round(round_t *r, bool drained) {
     uint64_t obs_all = r->obs_loaded + r->obs_failed + r->obs_cancelled;
     if (st.completed < r->obs_loaded || st.failed < r->obs_failed ||
         st.cancelled < r->obs_cancelled || stats_all < obs_all ||
-        stats_all - obs_all > atomic_load(&g_late_deps))
+        (drained && stats_all - obs_all > atomic_load(&g_late_deps)))
+        /* a round destroyed mid-flight may have results delivered (counted) whose
+         * observers would only fire at a later flush: a late-connected dependency
+         * observer, a batch item callback left to the next flush by a budget. Destroy
+         * fires no callback, so there only "never more observed than counted" holds */
         RFAIL("stats %" PRIu64 "/%" PRIu64 "/%" PRIu64 " (loaded/failed/cancelled) but observers "
               "saw %" PRIu64 "/%" PRIu64 "/%" PRIu64,
               st.completed, st.failed, st.cancelled, r->obs_loaded, r->obs_failed,
