@@ -26,6 +26,7 @@ typedef struct batch_cb {
 typedef struct item {
     asset__map_node_t node; /* key: the child's normalised URI */
     asset_handle_t *h;      /* our reference */
+    asset__cb_t cb;         /* child_completed, in h->cbs (no allocation of its own) */
     asset_batch_t *batch;
     uint64_t size; /* expected bytes, 0: unknown */
     bool done;
@@ -49,6 +50,7 @@ struct asset_batch {
     asset_status_t status; /* of the listing / manifest */
     char *message;
     size_t n_loaded, n_failed, n_cancelled;
+    size_t n_decided; /* [lock] children decided, delivered or not (batch_ready) */
     uint64_t total_bytes;               /* sum of known sizes */
     size_t n_sized;                     /* children with a known size */
     float progress_floor;               /* [lock] progress never goes backwards */
@@ -121,7 +123,16 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
     }
     for (size_t i = 0; i < b->count; i++) {
         item_t *it = b->items[i];
+        /* the handle may outlive the batch (a user reference): unlink the callback
+         * that lives in the item (it fired, or never will: no dispatch is on it) */
+        for (asset__cb_t **p = &it->h->cbs; *p; p = &(*p)->next) {
+            if (*p == &it->cb) {
+                *p = it->cb.next;
+                break;
+            }
+        }
         if (touch_handles) {
+            it->h->batch = NULL;
             it->h->refs--;
             asset__handle_maybe_free(it->h);
         }
@@ -229,9 +240,7 @@ static void child_completed(asset_handle_t *h, void *user) {
     case ASSET_STATE_CANCELLED: b->n_cancelled++; break;
     default: b->n_failed++; break;
     }
-    uv_mutex_unlock(&s->lock);
     /* item callbacks, then maybe the batch's end */
-    uv_mutex_lock(&s->lock);
     bool was_queued = b->queued; /* a folder still expanding waits in the batch queue */
     b->queued = true;
     for (batch_cb_t *c = b->cbs; c; c = c->next) {
@@ -247,60 +256,54 @@ static void child_completed(asset_handle_t *h, void *user) {
     check_done(b);
 }
 
+/* [lock] add_item's hook: records the new child in the critical section that creates
+ * it (asset__load_hooked), so a child costs one lock round trip, and cannot fail: the
+ * room in b->items was made before. */
+static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg) {
+    item_t *it = arg;
+    asset_batch_t *b = it->batch;
+    it->h = h;
+    it->node.key = h->uri;
+    b->items[b->count++] = it;
+    h->batch = b; /* from now on its decision is counted (batch_ready) */
+    if (h->decided) b->n_decided++;
+    if (!asset__map_get(&b->by_uri, h->uri)) (void)asset__map_put(&b->by_uri, &it->node);
+    if (it->size) {
+        b->total_bytes += it->size;
+        b->n_sized++;
+    }
+    /* hear of its end: the callback lives in the item (no allocation that could fail);
+     * the handle is new, so it is the first one and nothing was delivered yet */
+    it->cb.cb = child_completed;
+    it->cb.user = it;
+    it->cb.embedded = true;
+    it->cb.id = ++s->next_cb_id;
+    it->cb.next = h->cbs;
+    h->cbs = &it->cb;
+}
+
 /* Adds a child load. Flush thread or the creating thread (groups). */
 static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
                      const asset_load_options_t *o, const char *sha256) {
     asset_server_t *s = b->server;
-    item_t *it = asset__calloc(1, sizeof *it);
-    if (!it) return false;
-    asset_handle_t *h = asset__load(s, uri, o, sha256, false, false);
-    if (!h) {
-        asset_free(it);
-        return false;
-    }
-    it->h = h;
-    it->batch = b;
-    it->size = size;
-    it->node.key = h->uri;
-    uv_mutex_lock(&s->lock); /* other threads may read the list (cancel, getters) */
-    if (b->count == b->cap) {
+    if (b->count == b->cap) { /* room first: item_linked cannot fail */
+        uv_mutex_lock(&s->lock); /* other threads may read the list (cancel, getters) */
         size_t cap = b->cap ? b->cap * 2 : 16;
         item_t **items = asset_realloc(b->items, cap * sizeof *items);
-        if (!items) {
-            h->refs--;
-            asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled");
-            asset__handle_maybe_free(h);
-            uv_mutex_unlock(&s->lock);
-            asset_free(it);
-            return false;
+        if (items) {
+            b->items = items;
+            b->cap = cap;
         }
-        b->items = items;
-        b->cap = cap;
-    }
-    b->items[b->count++] = it;
-    if (!asset__map_get(&b->by_uri, h->uri)) asset__map_put(&b->by_uri, &it->node);
-    if (size) {
-        b->total_bytes += size;
-        b->n_sized++;
-    }
-    uv_mutex_unlock(&s->lock);
-    if (!asset_handle_on_completed(h, child_completed, it)) {
-        /* cannot hear of its end: take it out again and fail like any other allocation.
-         * (Counting it failed here let the batch finish while the child still loaded,
-         * and a group whose every child was counted so never finished.) */
-        uv_mutex_lock(&s->lock);
-        b->count--;
-        if (asset__map_get(&b->by_uri, h->uri) == &it->node)
-            asset__map_remove(&b->by_uri, &it->node);
-        if (size) {
-            b->total_bytes -= size;
-            b->n_sized--;
-        }
-        h->refs--;
-        asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled");
-        asset__handle_maybe_free(h);
         uv_mutex_unlock(&s->lock);
-        asset__maybe_wake(s);
+        if (!items) return false;
+    }
+    item_t *it = asset__calloc(1, sizeof *it);
+    if (!it) return false;
+    it->batch = b;
+    it->size = size;
+    asset_handle_t *h =
+        asset__load_hooked(s, uri, o, sha256, false, false, 0, item_linked, it);
+    if (!h) {
         asset_free(it);
         return false;
     }
@@ -890,8 +893,22 @@ bool asset_batch_disconnect(asset_batch_t *b, uint64_t id) {
 
 static bool batch_done(void *b) { return ((asset_batch_t *)b)->done; }
 
+/* [lock] Whether a flush would move the batch on: a group whose children are all known
+ * waits until every one is decided and is then delivered in one flush, instead of
+ * waking its waiter once per child (a folder or manifest needs flushes to expand). */
+static bool batch_ready(void *arg) {
+    asset_batch_t *b = arg;
+    return b->kind != KIND_GROUP || !b->listed || b->n_decided >= b->count;
+}
+
+void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h) {
+    asset_batch_t *b = h->batch;
+    if (++b->n_decided == b->count && b->listed && s->lazy_waiters)
+        uv_cond_broadcast(&s->done_cond);
+}
+
 asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
     if (!b) return ASSET_E_INVALID;
-    asset_status_t rc = asset__wait(b->server, batch_done, b, timeout_ms);
+    asset_status_t rc = asset__wait(b->server, batch_done, batch_ready, b, timeout_ms);
     return rc == ASSET_OK ? b->status : rc;
 }

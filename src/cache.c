@@ -70,9 +70,7 @@ static void entry_drop(asset__cache_t *c, asset__cache_entry_t *e) {
     lru_unlink(c, e);
     c->bytes -= e->value->cost;
     asset__value_release(e->value);
-    asset_free((char *)e->node.key);
-    asset_free(e->version);
-    asset_free(e->sha256);
+    asset_free(e->sha256); /* key and version live in the entry's own block */
     asset_free(e);
 }
 
@@ -104,24 +102,25 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, a
     asset__cache_entry_t *old = (asset__cache_entry_t *)asset__map_get(&c->map, uri);
     if (old) entry_drop(c, old);
     if (v->cost > c->budget) return false;
-    asset__cache_entry_t *e = asset__calloc(1, sizeof *e);
-    char *key = asset__strdup(uri);
-    char *ver = version ? asset__strdup(version) : NULL;
-    if (!e || !key || (version && !ver)) goto fail;
+    /* one block: the entry, its key, its version */
+    size_t kl = strlen(uri) + 1, vl = version ? strlen(version) + 1 : 0;
+    asset__cache_entry_t *e = asset_alloc(sizeof *e + kl + vl);
+    if (!e) return false;
+    memset(e, 0, sizeof *e);
+    char *key = (char *)(e + 1);
+    memcpy(key, uri, kl);
     e->node.key = key;
-    if (!asset__map_put(&c->map, &e->node)) goto fail;
-    e->version = ver;
+    if (version) e->version = memcpy(key + kl, version, vl);
+    if (!asset__map_put(&c->map, &e->node)) {
+        asset_free(e);
+        return false;
+    }
     e->value = asset__value_retain(v);
     e->added_ns = asset__now_ns();
     lru_push_front(c, e);
     c->bytes += v->cost;
     asset__cache_evict(c);
     return true;
-fail:
-    asset_free(e);
-    asset_free(key);
-    asset_free(ver);
-    return false;
 }
 
 bool asset__cache_remove(asset__cache_t *c, const char *uri) {

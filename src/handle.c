@@ -9,17 +9,20 @@ static bool state_terminal(int st) { return st >= ASSET_STATE_LOADED; }
 
 asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
                                   const asset_load_options_t *o) {
-    asset_handle_t *h = asset__calloc(1, sizeof *h);
+    /* one block: the handle, then its URI and tag strings (a load allocates less) */
+    if (!uri) uri = "";
+    const char *tag = o ? o->tag : NULL;
+    size_t ul = strlen(uri) + 1, tl = tag ? strlen(tag) + 1 : 0;
+    asset_handle_t *h = asset_alloc(sizeof *h + ul + tl);
     if (!h) return NULL;
-    h->server = s;
-    h->uri = asset__strdup(uri ? uri : "");
-    h->tag = o && o->tag ? asset__strdup(o->tag) : NULL;
-    if (!h->uri || (o && o->tag && !h->tag)) {
-        asset_free(h->uri);
-        asset_free(h->tag);
-        asset_free(h);
-        return NULL;
+    memset(h, 0, sizeof *h);
+    h->uri = (char *)(h + 1);
+    memcpy(h->uri, uri, ul);
+    if (tag) {
+        h->tag = h->uri + ul;
+        memcpy(h->tag, tag, tl);
     }
+    h->server = s;
     h->refs = 1;
     atomic_init(&h->state, ASSET_STATE_PENDING);
     h->timer_idx = SIZE_MAX;
@@ -46,7 +49,9 @@ void asset__queue_push(asset_server_t *s, asset_handle_t *h) {
         s->q_head = h;
     s->q_tail = h;
     if (s->q_len++ == 0 && !s->stopping) atomic_store(&s->wake_pending, true);
-    if (s->waiters) uv_cond_broadcast(&s->done_cond);
+    /* a waiter that flushes only once ready() (a group's wait) sleeps through this:
+     * its wake-up comes when the last child is decided (asset__batch_child_decided) */
+    if (s->waiters > s->lazy_waiters) uv_cond_broadcast(&s->done_cond);
 }
 
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
@@ -63,6 +68,7 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     }
     if (h->timer_idx != SIZE_MAX) asset__timer_remove(s, h);
     h->decided = true;
+    if (h->batch) asset__batch_child_decided(s, h);
     h->status = st;
     h->http_status = http_status;
     if (st != ASSET_OK) {
@@ -90,7 +96,7 @@ static void handle_free(asset_handle_t *h) {
     if (h->all_next) h->all_next->all_prev = h->all_prev;
     for (asset__cb_t *c = h->cbs, *n; c; c = n) {
         n = c->next;
-        asset_free(c);
+        if (!c->embedded) asset_free(c);
     }
     for (asset__cb_t *c = h->rcbs, *n; c; c = n) {
         n = c->next;
@@ -100,9 +106,7 @@ static void handle_free(asset_handle_t *h) {
     asset_free(h->reload_message);
     asset__value_release(h->value);
     asset_free(h->message);
-    asset_free(h->uri);
-    asset_free(h->tag);
-    asset_free(h->label);
+    asset_free(h->label); /* uri and tag live in the handle's own block */
     h->magic = ASSET__HANDLE_DEAD; /* a later release of it can be recognised (debug) */
     asset_free(h);
 }
@@ -410,7 +414,7 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
             found = !c->fired;
             if (found) { /* fired ones stay until the handle dies: a dispatch may be on them */
                 *p = c->next;
-                asset_free(c);
+                if (!c->embedded) asset_free(c);
             }
             break;
         }
@@ -430,8 +434,8 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
 
 /* ---- wait ---- */
 
-asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), void *arg,
-                           int64_t timeout_ms) {
+asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
+                           void *arg, int64_t timeout_ms) {
     /* -1, or a timeout so large (> ~34 years) that ms -> ns would wrap into the past: forever */
     uint64_t deadline = timeout_ms < 0 || (uint64_t)timeout_ms > ((uint64_t)1 << 40)
                             ? UINT64_MAX
@@ -444,7 +448,8 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), void *arg
                 rc = ASSET_E_BUSY;
                 break;
             }
-            if (s->q_head || s->bq_head || s->fin_head) {
+            /* a finalize or a batch step is work only a flush does: always worth it */
+            if (s->bq_head || s->fin_head || (s->q_head && (!ready || ready(arg)))) {
                 uv_mutex_unlock(&s->lock);
                 asset_server_flush(s);
                 uv_mutex_lock(&s->lock);
@@ -462,12 +467,17 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), void *arg
             rc = ASSET_E_BUSY;
             break;
         }
+        /* lazy: results that are not enough yet (ready() false) need not wake it; it
+         * becomes ready only by what wakes lazy waiters too */
+        bool lazy = ready && !ready(arg);
         s->waiters++;
+        s->lazy_waiters += lazy;
         if (deadline == UINT64_MAX)
             uv_cond_wait(&s->done_cond, &s->lock);
         else
             (void)uv_cond_timedwait(&s->done_cond, &s->lock, deadline - now);
         s->waiters--;
+        s->lazy_waiters -= lazy;
     }
     uv_mutex_unlock(&s->lock);
     return rc;
@@ -515,7 +525,7 @@ static void run_queued_job_here(asset_server_t *s, asset_handle_t *h) {
 asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
     if (timeout_ms != 0) run_queued_job_here(h->server, h);
-    asset_status_t rc = asset__wait(h->server, handle_done, h, timeout_ms);
+    asset_status_t rc = asset__wait(h->server, handle_done, NULL, h, timeout_ms);
     return rc == ASSET_OK ? h->status : rc;
 }
 

@@ -66,7 +66,7 @@ void asset__value_free_now(asset__value_t *v); /* labels, deps array, the loader
 /* ---- caches (cache.c): byte-budget LRU keyed on URI, each entry one version ---- */
 typedef struct asset__cache_entry {
     asset__map_node_t node;                         /* key: URI */
-    char *version;                                  /* NULL: unversioned */
+    char *version; /* NULL: unversioned; key and version are in the entry's own block */
     char *sha256;                                   /* digest verified when it was read, or NULL */
     asset__value_t *value;                          /* the cache's reference */
     struct asset__cache_entry *lru_prev, *lru_next; /* head: most recent */
@@ -233,6 +233,7 @@ typedef struct asset__cb {
     asset_handle_cb cb;
     void *user;
     bool fired;
+    bool embedded; /* part of its owner's struct (a batch item): never freed on its own */
 } asset__cb_t;
 
 #define ASSET__HANDLE_MAGIC 0x48414e44u /* "HAND" */
@@ -241,8 +242,8 @@ typedef struct asset__cb {
 struct asset_handle {
     uint32_t magic; /* ASSET__HANDLE_MAGIC while alive; poisoned when freed */
     asset_server_t *server;
-    char *uri; /* normalised, or as given when invalid */
-    char *tag;
+    char *uri; /* normalised, or as given when invalid: in the handle's own block */
+    char *tag; /* in the handle's own block, or NULL */
     int refs;         /* [lock] user references */
     atomic_int state; /* written [lock]; terminal ones only by flush */
     /* result: decided [lock] before queueing, published by flush */
@@ -282,6 +283,7 @@ struct asset_handle {
     char *reload_message;             /* [lock] pending message (failed) */
     bool counted;                     /* [lock] its result is in the stats */
     uint64_t trace_id;                /* [lock] its job's trace id, once decided (trace.c) */
+    struct asset_batch *batch;        /* [lock] the group it is a child of (batch.c), or NULL */
 };
 
 #include "io_thread.h"
@@ -377,6 +379,7 @@ struct asset_server {
     _Atomic(struct asset__tracer *) tracer; /* the trace hook, or NULL: read lock-free */
     atomic_uint trace_busy;                 /* threads inside a hook call (trace.c) */
     atomic_uint_fast64_t trace_seq;         /* job trace ids */
+    unsigned lazy_waiters; /* [lock] waiters (of the waiters) that flush only once ready() */
 };
 
 /* registry.c */
@@ -407,6 +410,14 @@ enum { ASSET__LOAD_RELOAD = 1, ASSET__LOAD_FORCED = 2 };
  * immutable fast path); FORCED reads afresh instead of revalidating. */
 asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_load_options_t *o,
                                const char *sha256, bool list, bool recursive, unsigned flags);
+/* asset__load_ex with a hook called [lock] held, in the critical section that links and
+ * dispatches the new handle (decided or not, never published yet): a batch records its
+ * child there without a lock round trip of its own. It must not fail or unlock. */
+typedef void (*asset__load_hook_fn)(asset_server_t *s, asset_handle_t *h, void *arg);
+asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
+                                   const asset_load_options_t *o, const char *sha256, bool list,
+                                   bool recursive, unsigned flags, asset__load_hook_fn hook,
+                                   void *hook_arg);
 /* batch.c */
 extern asset__loader_slot_t asset__list_slot;
 void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b); /* [lock] */
@@ -414,6 +425,9 @@ void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b); /* [lock] */
  * (after at least one step). */
 size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
 void asset__batch_free_all(asset_server_t *s);
+/* [lock] h, a child of h->batch, was decided: counts it, and wakes a waiter of the
+ * batch once every child is. */
+void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h);
 /* Sorts a listing by path in O(n log n); worker thread (the LIST job). */
 asset_status_t asset__list_sort(struct asset_list *l);
 
@@ -435,9 +449,12 @@ void asset__handle_free_all(asset_server_t *s);
 void asset__queue_push(asset_server_t *s, asset_handle_t *h);
 bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
 /* Waits (lock not held) until done(arg), called with the lock held, is true: flushes
- * meanwhile on the flush thread. ASSET_OK, ASSET_E_TIMEOUT or ASSET_E_BUSY. */
-asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), void *arg,
-                           int64_t timeout_ms);
+ * meanwhile on the flush thread, whenever results are queued, or, with ready given,
+ * only once ready(arg) (lock held) says a flush would help: such a waiter sleeps
+ * through single results (asset__queue_push does not wake it) and is woken when
+ * ready() may have become true. ASSET_OK, ASSET_E_TIMEOUT or ASSET_E_BUSY. */
+asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
+                           void *arg, int64_t timeout_ms);
 bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const char *why);
 void asset__timer_remove(asset_server_t *s, asset_handle_t *h);
 /* Called on the I/O thread: fails handles whose deadline passed; returns the next

@@ -103,6 +103,7 @@ static void job_finish(asset_server_t *s, asset__job_t *j, asset_status_t st, co
                        asset__value_t *v) {
     uv_mutex_lock(&s->lock);
     asset__job_finish_locked(s, j, st, msg, v);
+    asset__pool_take_next(s);
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
 }
@@ -175,6 +176,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     s->stats.parses++;
     s->stats.cache_misses++;
     asset__graph_parsed(s, j, v); /* the job holds v now: dependencies, finalize, done */
+    asset__pool_take_next(s);
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
 }
@@ -199,6 +201,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         asset__cache_get(&j->loader->cache, j->uri); /* touch */
         asset__reload_watch_job(s, j);
         asset__job_finish_locked(s, j, ASSET_OK, NULL, j->cached);
+        asset__pool_take_next(s);
         uv_mutex_unlock(&s->lock);
         asset__maybe_wake(s);
         return;

@@ -22,4 +22,7 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
  * progress until the caller returns to the event loop (single-threaded web): the wait
  * returns ASSET_E_BUSY. */
 int asset__pool_wait_step(asset_server_t *s);
+/* [lock] Called by a job's last critical section: on a pool worker, takes the next
+ * queued job for that worker to run once it returns (nothing elsewhere). */
+void asset__pool_take_next(asset_server_t *s);
 #endif

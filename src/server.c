@@ -265,6 +265,49 @@ static void attach(asset__job_t *j, asset_handle_t *h) {
     j->live++;
 }
 
+/* A cache hit on an immutable source, found by the URI as given: cache keys are
+ * normalised URIs, and normalising one gives it back unchanged, so a URI equal to a key
+ * is that key. No parse and no allocation but the handle's. Returns the decided handle,
+ * or NULL to take the full path (a miss, or anything this one does not handle). */
+static asset_handle_t *load_hit_fast(asset_server_t *s, const char *uri,
+                                     const asset_load_options_t *opt, asset__load_hook_fn hook,
+                                     void *hook_arg) {
+    char scheme[24];
+    size_t sl = 0;
+    while (sl < sizeof scheme - 1 && uri[sl] >= 'a' && uri[sl] <= 'z') {
+        scheme[sl] = uri[sl];
+        sl++;
+    }
+    scheme[sl] = 0;
+    /* a normalised key: a lowercase scheme, "://", no label */
+    if (!sl || strncmp(uri + sl, "://", 3) != 0 || strchr(uri + sl, '#')) return NULL;
+    asset__loader_slot_t *ld =
+        opt->loader ? asset__loader_find(s, opt->loader) : asset__loader_select(s, uri);
+    if (!ld) return NULL;
+    asset_handle_t *h = asset__handle_new(s, uri, opt);
+    if (!h) return NULL;
+    uv_mutex_lock(&s->lock);
+    asset__source_slot_t *src = s->stopping ? NULL : asset__source_find(s, scheme);
+    asset__cache_entry_t *e = src && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)
+                                  ? asset__cache_get(&ld->cache, uri)
+                                  : NULL;
+    if (!e || (e->version && strcmp(e->version, "immutable") != 0)) {
+        uv_mutex_unlock(&s->lock);
+        asset_free(h); /* never linked: its strings are in its own block */
+        return NULL;
+    }
+    asset__handle_link(s, h);
+    h->loader = ld;
+    h->timeout_ms = opt->timeout_ms;
+    h->optional = opt->optional;
+    s->stats.cache_hits++;
+    asset__handle_decide_value(h, e->value, 0);
+    if (hook) hook(s, h, hook_arg);
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
+    return h;
+}
+
 asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
                                   const asset_load_options_t *o) {
     return asset__load(s, uri, o, NULL, false, false);
@@ -277,9 +320,20 @@ asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load
 
 asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_load_options_t *o,
                                const char *sha256, bool list, bool recursive, unsigned flags) {
+    return asset__load_hooked(s, uri, o, sha256, list, recursive, flags, NULL, NULL);
+}
+
+asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
+                                   const asset_load_options_t *o, const char *sha256, bool list,
+                                   bool recursive, unsigned flags, asset__load_hook_fn hook,
+                                   void *hook_arg) {
     if (!s) return NULL;
     asset_load_options_t opt = {0};
     if (o) opt = *o;
+    if (uri && !list && !sha256 && !flags && !opt.no_cache) {
+        asset_handle_t *hit = load_hit_fast(s, uri, &opt, hook, hook_arg);
+        if (hit) return hit;
+    }
     asset_uri_t parsed;
     const char *why = NULL;
     /* "uri#label": the job loads uri (shared with every load of it), the handle wants
@@ -411,6 +465,7 @@ asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_l
             }
         }
     }
+    if (hook) hook(s, h, hook_arg);
     uv_mutex_unlock(&s->lock);
     asset__uri_dispose(&parsed);
     asset__maybe_wake(s);

@@ -109,6 +109,10 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
             goto out;
         }
         atomic_store_explicit(&r->job->received, r->size, memory_order_relaxed);
+        /* the size fstat gave is reached: the bytes the file had when it was opened
+         * (a file still being written is read again when it changes); no read() just
+         * to see 0 */
+        if (r->size == st.size && st.size) break;
     }
 out:
     asset__file_close(f);
