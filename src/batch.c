@@ -898,12 +898,12 @@ static bool batch_done(void *b) { return ((asset_batch_t *)b)->done; }
  * waking its waiter once per child (a folder or manifest needs flushes to expand). */
 static bool batch_ready(void *arg) {
     asset_batch_t *b = arg;
-    return b->kind != KIND_GROUP || !b->listed || b->n_decided >= b->count;
+    return b->kind != KIND_GROUP || b->n_decided >= b->count; /* a group is listed at birth */
 }
 
 void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h) {
     asset_batch_t *b = h->batch;
-    if (++b->n_decided == b->count && b->listed && s->lazy_waiters)
+    if (++b->n_decided == b->count && b->kind == KIND_GROUP && s->lazy_waiters)
         uv_cond_broadcast(&s->done_cond);
 }
 
