@@ -1111,8 +1111,8 @@ static int run_cache_overhead(void) {
     asset_server_stats(s, &st);
     size_t held = atomic_load(&g_cur_bytes);
     values = (size_t)SMALL_COUNT * SMALL_SIZE;
-    if (ok && st.bytes_cached != values) {
-        set_err("library: %llu bytes cached, expected %zu",
+    if (ok && st.bytes_cached < values) { /* every value cached (its cost is its size + more) */
+        set_err("library: %llu bytes cached, expected at least %zu",
                 (unsigned long long)st.bytes_cached, values);
         ok = false;
     }
