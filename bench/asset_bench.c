@@ -1276,8 +1276,7 @@ static uint64_t http_base(void *ctx) {
             curl_multi_remove_handle(m, e);
             size_t i = (size_t)(b - bufs);
             if (rc != CURLE_OK || code != 200 || b->n != HTTP_SIZE) {
-                set_err("baseline: %s: %s, HTTP %ld", g_http.uris[i], curl_easy_strerror(rc),
-                        code);
+                set_err("baseline: %s: %s, HTTP %ld", g_http.uris[i], curl_easy_strerror(rc), code);
                 ok = false;
                 break;
             }
@@ -1364,7 +1363,8 @@ static int run_http_revalidate(void) {
     uint64_t *v = calloc(4 * (size_t)g_runs, sizeof *v);
     uint64_t *cv = v, *rv = v + g_runs, *ccv = v + 2 * g_runs, *rcv = v + 3 * g_runs;
     bool ok = true;
-    for (int i = 0; ok && i < g_runs; i++) ok = http_pair(&cv[i], &rv[i], &ccv[i], &rcv[i], &cb, &rb);
+    for (int i = 0; ok && i < g_runs; i++)
+        ok = http_pair(&cv[i], &rv[i], &ccv[i], &rcv[i], &cb, &rb);
     if (ok) {
         c = median(cv, g_runs);
         r = median(rv, g_runs);
