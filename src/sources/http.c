@@ -46,7 +46,7 @@ typedef struct xfer {
     struct curl_slist *headers;
     long status; /* of the current response */
     char reason[64];
-    char *etag, *last_modified;
+    char *etag, *last_modified; /* as versions: "etag:<ETag>", "lm:<Last-Modified>" */
     bool too_large;
     bool cancelled;
     bool oom;                /* the body could not be buffered: out of memory */
@@ -226,15 +226,8 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
     if (x->status < 200 || x->status > 299)
         return asset_request_fail(r, ASSET_E_HTTP, "HTTP %ld%s%s", x->status,
                                   x->reason[0] ? " " : "", x->reason);
-    if (x->etag) {
-        char *v = asset__asprintf("etag:%s", x->etag);
-        if (v) asset_request_set_version(r, v);
-        asset_free(v);
-    } else if (x->last_modified) {
-        char *v = asset__asprintf("lm:%s", x->last_modified);
-        if (v) asset_request_set_version(r, v);
-        asset_free(v);
-    }
+    if (x->etag || x->last_modified) /* made by header_cb: "etag:<ETag>", "lm:<date>" */
+        asset_request_set_version(r, x->etag ? x->etag : x->last_modified);
     return ASSET_OK;
 }
 
@@ -695,14 +688,31 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
     return st == ASSET_OK ? n : 0;
 }
 
-static char *header_value(const char *line, size_t n, const char *name) {
-    size_t nl = strlen(name);
-    if (n <= nl || asset__strncasecmp(line, name, nl) != 0 || line[nl] != ':') return NULL;
-    const char *v = line + nl + 1;
+/* Whether line (n bytes, not terminated) is header `name` (nl bytes); its value, blanks
+ * and CRLF trimmed, in *v and *vn. */
+static bool header_is(const char *line, size_t n, const char *name, size_t nl, const char **v,
+                      size_t *vn) {
+    if (n <= nl || line[nl] != ':' || asset__strncasecmp(line, name, nl) != 0) return false;
+    const char *p = line + nl + 1;
     const char *end = line + n;
-    while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
-    return asset__strndup(v, (size_t)(end - v));
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    while (end > p && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+    *v = p;
+    *vn = (size_t)(end - p);
+    return true;
+}
+#define HEADER_IS(line, n, name, v, vn) header_is(line, n, name, sizeof name - 1, v, vn)
+
+/* "<prefix><value>", the version string of a response (one allocation per header) */
+static void versioned(char **slot, const char *prefix, size_t pn, const char *v, size_t vn) {
+    char *d = asset_alloc(pn + vn + 1);
+    if (d) {
+        memcpy(d, prefix, pn);
+        memcpy(d + pn, v, vn);
+        d[pn + vn] = 0;
+    }
+    asset_free(*slot);
+    *slot = d;
 }
 
 static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
@@ -727,16 +737,20 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         x->etag = x->last_modified = NULL;
         return n;
     }
-    char *v;
-    if ((v = header_value(line, n, "ETag"))) {
-        asset_free(x->etag);
-        x->etag = v;
-    } else if ((v = header_value(line, n, "Last-Modified"))) {
-        asset_free(x->last_modified);
-        x->last_modified = v;
-    } else if ((v = header_value(line, n, "Content-Length"))) {
-        unsigned long long len = strtoull(v, NULL, 10);
-        asset_free(v);
+    const char *v;
+    size_t vn;
+    if (HEADER_IS(line, n, "ETag", &v, &vn)) {
+        versioned(&x->etag, "etag:", 5, v, vn);
+    } else if (HEADER_IS(line, n, "Last-Modified", &v, &vn)) {
+        versioned(&x->last_modified, "lm:", 3, v, vn);
+    } else if (HEADER_IS(line, n, "Content-Length", &v, &vn)) {
+        char num[32]; /* strtoull wants a terminated string; a longer value is nonsense */
+        unsigned long long len = ULLONG_MAX;
+        if (vn < sizeof num) {
+            memcpy(num, v, vn);
+            num[vn] = 0;
+            len = strtoull(num, NULL, 10);
+        }
         if (x->status >= 200 && x->status <= 299) {
             if (len > x->req->max_size) {
                 x->too_large = true;
