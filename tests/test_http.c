@@ -643,6 +643,36 @@ static void test_http_cancelled_and_failed_transfers_easy_handle_is_reused_clean
     free(ok);
 }
 
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_usable_size */
+#endif
+
+/* Issue 13: a body whose size the server announces is buffered in one block of that
+ * size; it was doubled from the first piece libcurl handed over, so a 256 KiB body sat
+ * in a 512 KiB buffer (the bytes loader keeps that buffer as the value). */
+static void test_http_body_with_content_length_is_buffered_at_its_size(void **state) {
+    (void)state;
+    NEED_NGINX();
+    enum { N = 256 * 1024 };
+    char *body = malloc(N + 1);
+    for (int i = 0; i < N; i++) body[i] = (char)('a' + i % 26);
+    body[N] = 0;
+    put("presized.bin", body);
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = load_url(s, "presized.bin", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    const asset_bytes_t *v = asset_handle_value(h);
+    assert_int_equal(v->size, N);
+    assert_memory_equal(v->data, body, N);
+#ifdef __GLIBC__ /* the default allocator is malloc: ask it how big the block is */
+    size_t block = malloc_usable_size((void *)v->data);
+    if (block > N + 4096) fail_msg("a %d-byte body in a %zu-byte buffer", N, block);
+#endif
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(body);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
@@ -668,6 +698,7 @@ int main(void) {
         cmocka_unit_test(test_http_stalled_host_does_not_starve_another_host),
         cmocka_unit_test(test_http_reused_easy_handle_forgets_the_conditional_header),
         cmocka_unit_test(test_http_cancelled_and_failed_transfers_easy_handle_is_reused_cleanly),
+        cmocka_unit_test(test_http_body_with_content_length_is_buffered_at_its_size),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
