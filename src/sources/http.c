@@ -217,12 +217,7 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
         return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
     }
     r->http_status = (int)x->status;
-    if (x->status == 304) {
-        uv_mutex_lock(&x->server->lock);
-        x->server->stats.http_not_modified++;
-        uv_mutex_unlock(&x->server->lock);
-        return ASSET_NOT_MODIFIED;
-    }
+    if (x->status == 304) return ASSET_NOT_MODIFIED; /* counted by xfer_done */
     if (x->status < 200 || x->status > 299)
         return asset_request_fail(r, ASSET_E_HTTP, "HTTP %ld%s%s", x->status,
                                   x->reason[0] ? " " : "", x->reason);
@@ -396,6 +391,7 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     asset_server_t *s = x->server;
     uv_mutex_lock(&s->lock);
     s->stats.http_connections += (uint64_t)conns;
+    if (st == ASSET_NOT_MODIFIED) s->stats.http_not_modified++;
     uv_mutex_unlock(&s->lock);
     if (conns > 1) /* libcurl retried a dropped reused connection, or followed a redirect */
         asset__log(s, ASSET_LOG_DEBUG,
