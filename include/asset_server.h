@@ -205,7 +205,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                    cancelled). Fairness: transfers wait per host (scheme, host,
                                    port) and start round-robin over the hosts, at most
                                    2 x http_max_connections per host and 8 x in all, so a host
-                                   whose transfers all stall does not hold up other hosts. */
+                                   whose transfers all stall does not hold up other hosts.
+                                   The curl easy handles of finished transfers are reset and
+                                   reused (up to 2 x http_max_connections kept until destroy). */
     /* The json loader refuses a document that is not valid UTF-8 (overlong forms,
        surrogates U+D800..U+DFFF, code points above U+10FFFF, stray or missing
        continuation bytes) with ASSET_E_PARSE, "invalid UTF-8 at byte N (line L,
@@ -256,6 +258,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
  *   ("<uri>: joined the load in flight"), HTTP retries ("<uri>: http: N connections
  *   opened (a dropped connection was retried, or redirected)") and timeouts ("<uri>:
  *   timed out after N ms").
+ *   Also each curl easy handle made ("<uri>: http: new curl easy handle (none free)");
+ *   the I/O thread keeps up to 2 x http_max_connections of them for later transfers.
  * The log callback may be called with the server's lock held: it must not call the
  * server. */
 enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };
