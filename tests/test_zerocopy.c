@@ -2,7 +2,8 @@
  * load option map_file): pkg:// directory files mapped, embedded files served from
  * their table, file:// mapped only on opt-in, loaders other than bytes reading a
  * mapping in place, cancel and destroy with mappings in flight, cache eviction
- * unmapping, empty files. A counting allocator proves that no copy was made (a 4 MiB
+ * unmapping, empty files. Windows (under wine) reads a file whose size fills its last
+ * page (asset__file_map in platform.h). A counting allocator proves that no copy was made (a 4 MiB
  * load allocates under 64 KiB); /proc/self/maps, where the OS has one, proves that a
  * mapping exists while its value lives and is gone after. */
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +46,14 @@ static const asset_allocator_t g_hook = {count_alloc, count_realloc, count_free,
 
 /* ---- /proc/self/maps: how many mappings name a file ending in `name` ---- */
 
+static bool on_windows(void) {
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    return pf && !strcmp(pf, "win32");
+}
+
 /* -1: this OS has no /proc/self/maps (or it is Windows under wine: not its maps) */
 static int maps_of(const char *name) {
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && !strcmp(pf, "win32")) return -1;
+    if (on_windows()) return -1;
     FILE *f = fopen("/proc/self/maps", "r");
     if (!f) return -1;
     char line[4096];
@@ -123,8 +129,11 @@ static void test_large_pkg_file_is_mapped_not_copied(void **state) {
         snprintf(tail, sizeof tail, "/%s", names[i]);
         size_t asked = 0;
         asset_handle_t *h = load_counted(s, uri, NULL, &asked);
-        if (asked >= NO_COPY_LIMIT)
+        if (on_windows() && sizes[i] % 4096 == 0) {
+            assert_true(asked >= sizes[i]); /* no 0 byte after a full page: read */
+        } else if (asked >= NO_COPY_LIMIT) {
             fail_msg("%s: %zu bytes allocated for a mapped load", uri, asked);
+        }
         expect_pattern(h, sizes[i]);
         /* the cache counts a mapped value at its size, like a copied one */
         assert_true(asset_handle_size(h) >= sizes[i]);
@@ -201,14 +210,15 @@ static void test_embedded_file_value_points_into_the_table(void **state) {
 static void test_file_uri_is_mapped_only_when_the_load_opts_in(void **state) {
     (void)state;
     char *dir = tu_mkdtemp();
-    char *big = tu_write_pattern(dir, "zc-file.bin", 4 * MiB);
+    const size_t n = 4 * MiB + 123; /* not a whole number of pages: Windows maps it too */
+    char *big = tu_write_pattern(dir, "zc-file.bin", n);
     char *small = tu_write_pattern(dir, "zc-file-small.bin", 1000);
     char *ubig = tu_file_uri(big), *usmall = tu_file_uri(small);
     asset_server_t *s = server_with(0);
     size_t asked = 0;
     asset_handle_t *h = load_counted(s, ubig, NULL, &asked);
-    assert_true(asked >= 4 * MiB); /* default: read */
-    expect_pattern(h, 4 * MiB);
+    assert_true(asked >= n); /* default: read */
+    expect_pattern(h, n);
     expect_maps("/zc-file.bin", 0);
     asset_handle_release(h);
 
@@ -217,7 +227,7 @@ static void test_file_uri_is_mapped_only_when_the_load_opts_in(void **state) {
     o.no_cache = true; /* else the cached copy would answer */
     h = load_counted(s, ubig, &o, &asked);
     if (asked >= NO_COPY_LIMIT) fail_msg("%zu bytes allocated for a mapped file:// load", asked);
-    expect_pattern(h, 4 * MiB);
+    expect_pattern(h, n);
     expect_maps("/zc-file.bin", 1);
     asset_handle_release(h); /* no_cache: nobody else holds it */
     expect_maps("/zc-file.bin", 0);
