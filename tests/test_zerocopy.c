@@ -238,6 +238,7 @@ static void test_file_uri_is_mapped_only_when_the_load_opts_in(void **state) {
     asset_handle_release(h);
     asset_server_destroy(s);
     tu_rmrf(dir);
+    free(dir);
     free(big);
     free(small);
     free(ubig);
