@@ -424,7 +424,9 @@ typedef struct asset_embedded_file {
 } asset_embedded_file_t;
 
 /* Mounts a compiled-in table (see tools/asset-embed) as package `pkg`. The table and
- * its data must outlive the server (they are not copied); `pkg` is copied. */
+ * its data must outlive the server (they are not copied); `pkg` is copied. A file of
+ * at least config.map_threshold bytes is served in place (no copy), so its data must be
+ * followed by a readable 0 byte, which asset-embed writes. */
 ASSET_API int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
                                           const asset_embedded_file_t *files, size_t count);
 
