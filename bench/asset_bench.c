@@ -855,23 +855,33 @@ static int run_parse_heavy(void) {
 
 static asset_server_t *g_large_server;
 static uint8_t *g_large_buf;
+static uint64_t g_large_load; /* ns of the last load alone, before its first touch */
 
+/* One load of the URI in ctx through the bytes loader, no cache: pkg:// goes through
+ * the zero-copy path (a read-only mapping the value points into), file:// is read by
+ * default. The window ends after one byte of every page was read: a mapping pays its
+ * page faults there (a read() buffer has paid them already), so both sides end with
+ * the bytes in reach. The load alone is kept for the report (g_large_load). */
 static uint64_t large_lib(void *ctx) {
-    (void)ctx;
+    const char *uri = ctx;
     asset_load_options_t o;
     memset(&o, 0, sizeof o);
     o.no_cache = true;
     o.loader = "bytes";
     uint64_t t0 = win_begin();
-    asset_handle_t *h = asset_server_load(g_large_server, g_large_uri, &o);
+    asset_handle_t *h = asset_server_load(g_large_server, uri, &o);
     asset_status_t st = h ? asset_handle_wait(h, -1) : ASSET_E_NO_MEMORY;
-    uint64_t t = win_end(t0);
+    g_large_load = now_ns() - t0;
     const asset_bytes_t *v = st == ASSET_OK ? asset_handle_value(h) : NULL;
+    volatile unsigned sum = 0;
+    for (size_t i = 0; v && i < v->size; i += 4096) sum += v->data[i];
+    (void)sum;
+    uint64_t t = win_end(t0);
     if (!v || v->size != LARGE_SIZE) {
         set_err("library: %s", h ? asset_handle_error_message(h) : "no handle");
         t = FAILED_RUN;
     }
-    asset_handle_release(h); /* frees the 256 MiB, outside the timing */
+    asset_handle_release(h); /* unmaps or frees the 256 MiB, outside the timing */
     return t;
 }
 
@@ -918,28 +928,44 @@ static uint64_t large_fresh(void) {
     return t;
 }
 
+/* The goal is for pkg:// (immutable, so mapped: config.map_threshold); the file://
+ * default (read into memory: a mapping is opt-in there) is printed beside it, against
+ * the same baseline. */
 static int run_large_file(void) {
     gen_large();
     g_large_server = make_server(2);
     if (!g_large_server) return -1;
+    char *pkg_uri = xstrdup("pkg://large/large.bin");
+    if (asset_server_mount(g_large_server, "large", g_dir) != ASSET_OK) {
+        set_err("cannot mount %s", g_dir);
+        asset_server_destroy(g_large_server);
+        free(pkg_uri);
+        return -1;
+    }
     g_large_buf = xmalloc(LARGE_SIZE + 1); /* preallocated; faulted in by the warm-up */
-    measured_t m;
-    bool ok = alternate(large_lib, large_base, NULL, g_runs, true, &m);
+    measured_t m, mf;
+    bool ok = alternate(large_lib, large_base, pkg_uri, g_runs, true, &m);
+    uint64_t load_only = g_large_load; /* of the last pkg:// run */
+    ok = ok && alternate(large_lib, large_base, g_large_uri, g_runs, false, &mf);
     uint64_t fresh[3];
     for (int i = 0; ok && i < 3; i++) ok = (fresh[i] = large_fresh()) != FAILED_RUN;
     asset_server_destroy(g_large_server);
     g_large_server = NULL;
     free(g_large_buf);
     g_large_buf = NULL;
+    free(pkg_uri);
     if (!ok) return -1;
-    char fig[96], extra[128];
-    snprintf(fig, sizeof fig, "%s vs %s for %zu MiB", fmt_ns((double)m.lib), fmt_ns((double)m.base),
-             LARGE_SIZE >> 20);
-    snprintf(extra, sizeof extra, "read() into a freshly malloc'd buffer: %s; CPU %s vs %s",
-             fmt_ns((double)median(fresh, 3)), fmt_ns((double)m.lib_cpu),
-             fmt_ns((double)m.base_cpu));
+    char fig[96], extra[384];
+    snprintf(fig, sizeof fig, "pkg:// %s vs %s for %zu MiB, every page touched",
+             fmt_ns((double)m.lib), fmt_ns((double)m.base), LARGE_SIZE >> 20);
+    snprintf(extra, sizeof extra,
+             "CPU %s vs %s; the load alone (no page touched): %s; file:// (default, "
+             "read): ratio=%.2f (%s vs %s); read() into a freshly malloc'd buffer: %s",
+             fmt_ns((double)m.lib_cpu), fmt_ns((double)m.base_cpu), fmt_ns((double)load_only),
+             (double)mf.base / (double)mf.lib, fmt_ns((double)mf.lib), fmt_ns((double)mf.base),
+             fmt_ns((double)median(fresh, 3)));
     double r = (double)m.base / (double)m.lib;
-    report("large_file", r, fig, extra, 0.8, r >= 0.8);
+    report("large_file", r, fig, extra, 0.95, r >= 0.95);
     return 0;
 }
 
