@@ -12,7 +12,7 @@
 #include "asset_server.h"
 
 #include <stdarg.h>
-#include <stdatomic.h>
+#include "platform/atomic.h" /* <stdatomic.h>, or the shim where there is none */
 #include <uv.h>
 
 #include "map.h"
@@ -204,7 +204,7 @@ typedef struct asset__job {
     char *cached_version;             /* the cache's version when the job started */
     asset__value_t *cached;           /* ref held for NOT_MODIFIED */
     asset_status_t read_status;       /* ASYNC: set by asset_request_finish */
-    _Atomic uint64_t received, total; /* progress, any thread */
+    _Atomic(uint64_t) received, total; /* progress, any thread */
     struct asset_request *req;        /* made when a worker starts the read */
     /* the graph (graph.c, finalize.c), all [lock] */
     struct asset_handle **deps; /* dependency handles, one reference each, until the
