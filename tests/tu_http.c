@@ -61,8 +61,31 @@ static void nap_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
+/* An nginx started outside the test ($ASSET_TEST_HTTP_BASE, its document root in
+ * $ASSET_TEST_HTTP_ROOT; see tu_http.h), used instead of forking one. */
+static bool nginx_external(tu_nginx_t *n, const char *base) {
+    const char *root = getenv("ASSET_TEST_HTTP_ROOT");
+    size_t len = strlen(base);
+    while (len > 0 && base[len - 1] == '/') len--;
+    if (!root || !*root || len >= sizeof n->base) {
+        fprintf(stderr,
+                "tu_nginx_start: ASSET_TEST_HTTP_BASE=%s needs ASSET_TEST_HTTP_ROOT "
+                "(its document root) and at most %zu characters\n",
+                base, sizeof n->base - 1);
+        return false;
+    }
+    memcpy(n->base, base, len);
+    n->base[len] = 0;
+    const char *colon = strrchr(n->base, ':');
+    n->port = colon ? atoi(colon + 1) : 0;
+    n->root = strdup(root); /* n->dir stays NULL: tu_nginx_stop removes nothing */
+    return true;
+}
+
 bool tu_nginx_start(tu_nginx_t *n) {
     memset(n, 0, sizeof *n);
+    const char *external = getenv("ASSET_TEST_HTTP_BASE");
+    if (external && *external) return nginx_external(n, external);
     const char *bin = getenv("ASSET_TEST_NGINX");
     if (!bin || !*bin) bin = "/usr/sbin/nginx";
     if (access(bin, X_OK) != 0) {
@@ -111,6 +134,12 @@ bool tu_nginx_start(tu_nginx_t *n) {
                 tls_server);
         fclose(f);
         pid_t pid = fork();
+        if (pid < 0) { /* never kill(-1) below; no processes at all under node */
+            fprintf(stderr, "tu_nginx_start: fork: %s (set ASSET_TEST_HTTP_BASE instead)\n",
+                    strerror(errno));
+            free(conf);
+            break;
+        }
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
             int devnull = open("/dev/null", O_WRONLY);

@@ -15,7 +15,13 @@ typedef struct tu_nginx {
 } tu_nginx_t;
 
 /* Starts nginx ($ASSET_TEST_NGINX or /usr/sbin/nginx). Returns false (and says why on
- * stderr) when nginx is missing or will not start. */
+ * stderr) when nginx is missing or will not start.
+ * With $ASSET_TEST_HTTP_BASE ("http://127.0.0.1:PORT") and $ASSET_TEST_HTTP_ROOT (its
+ * document root) set, uses that server, started outside (tests/web/nginx.sh; the web
+ * build under node cannot start processes), instead: dir is NULL, tls_port 0, no
+ * /redirect-* locations, and the root is shared, so nothing in it is removed at stop
+ * and suites writing the same files must not run at once (tests/web/CMakeLists.txt
+ * gives them one RESOURCE_LOCK). */
 bool tu_nginx_start(tu_nginx_t *n);
 void tu_nginx_stop(tu_nginx_t *n);
 /* "http://127.0.0.1:PORT/<path>"; free() it. */
