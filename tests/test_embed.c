@@ -108,8 +108,7 @@ static int run(bool quiet, const char *a1, const char *a2, const char *a3) {
         snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), "%s%s", i ? " " : "", q);
         free(q);
     }
-    if (quiet)
-        snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " 2>%s", tu_os_devnull());
+    if (quiet) snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " 2>%s", tu_os_devnull());
     return tu_os_system(cmd);
 }
 

@@ -223,9 +223,12 @@ static void test_junction_out_of_the_root_is_forbidden(void **state) {
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 int main(void) {
     const struct CMUnitTest tests[] = {
-        FX(test_dotdot_out_of_the_root_is_forbidden), FX(test_alternate_data_streams_are_forbidden),
-        FX(test_device_names_are_forbidden),          FX(test_unc_and_device_paths_are_forbidden),
-        FX(test_drive_relative_path_is_invalid),      FX(test_drive_paths_in_every_spelling_load),
+        FX(test_dotdot_out_of_the_root_is_forbidden),
+        FX(test_alternate_data_streams_are_forbidden),
+        FX(test_device_names_are_forbidden),
+        FX(test_unc_and_device_paths_are_forbidden),
+        FX(test_drive_relative_path_is_invalid),
+        FX(test_drive_paths_in_every_spelling_load),
         FX(test_escapes_spelled_as_file_uris_are_refused),
         FX(test_escapes_spelled_as_pkg_uris_are_refused),
         FX(test_junction_out_of_the_root_is_forbidden),

@@ -15,7 +15,6 @@
 #include "test_util.h"
 #include "tu_os.h"
 
-
 static asset_stats_t stats(asset_server_t *s) {
     asset_stats_t st;
     asset_server_stats(s, &st);

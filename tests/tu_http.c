@@ -106,8 +106,7 @@ static bool external_nginx(tu_nginx_t *n, bool *configured) {
         snprintf(root, sizeof root, "%s", env_root);
     } else if (fixture && *fixture) {
         if (!read_line(fixture, "base", base, sizeof base)) {
-            fprintf(stderr, "tu_nginx_start: no %s/base: did the nginx fixture start?\n",
-                    fixture);
+            fprintf(stderr, "tu_nginx_start: no %s/base: did the nginx fixture start?\n", fixture);
             return false;
         }
         snprintf(root, sizeof root, "%s/root", fixture);

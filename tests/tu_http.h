@@ -8,11 +8,11 @@
 typedef struct tu_nginx {
     int pid;
     int port;
-    int tls_port;  /* HTTPS with a self-signed certificate, 0 if openssl is missing */
-    char *dir;     /* temp dir holding conf, logs */
-    char *root;    /* document root: write files here */
+    int tls_port;   /* HTTPS with a self-signed certificate, 0 if openssl is missing */
+    char *dir;      /* temp dir holding conf, logs */
+    char *root;     /* document root: write files here */
     char base[128]; /* "http://127.0.0.1:PORT", or ".../p<pid>_<n>" for an external nginx */
-    bool external; /* the CTest fixture's nginx (dir NULL, pid 0): see tu_nginx_start */
+    bool external;  /* the CTest fixture's nginx (dir NULL, pid 0): see tu_nginx_start */
 } tu_nginx_t;
 
 /* Starts nginx ($ASSET_TEST_NGINX or /usr/sbin/nginx). Returns false (and says why on

@@ -73,12 +73,12 @@ int tu_os_open_handles(void);
 const char *tu_os_devnull(void);
 
 /* Inside a cmocka test (cmocka.h included): skips the case, printing why, unless cond. */
-#define TU_SKIP_UNLESS(cond, why)                                                          \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            print_message("  skipped on this OS: %s\n", why);                              \
-            skip();                                                                        \
-        }                                                                                  \
+#define TU_SKIP_UNLESS(cond, why)                             \
+    do {                                                      \
+        if (!(cond)) {                                        \
+            print_message("  skipped on this OS: %s\n", why); \
+            skip();                                           \
+        }                                                     \
     } while (0)
 
 #endif

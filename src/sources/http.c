@@ -183,8 +183,7 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
                 r, ASSET_E_FORBIDDEN,
                 "redirect to a protocol not allowed (only http and https)%s%s", target ? ": " : "",
                 target ? target : "");
-        if (rc == CURLE_URL_MALFORMAT)
-            return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
+        if (rc == CURLE_URL_MALFORMAT) return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
         return asset_request_fail(r, ASSET_E_NETWORK, "malformed response: %s", detail);
     }
     case CURLE_TOO_MANY_REDIRECTS:
