@@ -185,6 +185,8 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
                                       "stalled: no data for %u ms (http_low_speed_ms)",
                                       x->server->cfg.http_low_speed_ms);
         return asset_request_fail(r, ASSET_E_TIMEOUT, "HTTP transfer timed out: %s", detail);
+    case CURLE_URL_MALFORMAT: /* a libcurl built with http only (the Windows build) cannot
+                                 even parse a redirect to file:// */
     case CURLE_UNSUPPORTED_PROTOCOL: {
         char *target = NULL; /* set when the refused protocol came from a redirect */
         if (x->easy) curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &target);
@@ -193,6 +195,7 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
                 r, ASSET_E_FORBIDDEN,
                 "redirect to a protocol not allowed (only http and https)%s%s", target ? ": " : "",
                 target ? target : "");
+        if (rc == CURLE_URL_MALFORMAT) return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
         return asset_request_fail(r, ASSET_E_NETWORK, "malformed response: %s", detail);
     }
     case CURLE_TOO_MANY_REDIRECTS:
