@@ -4,7 +4,10 @@
 # OFF (the default on Windows) and by the installed asset_serverConfig.cmake, so a
 # consumer of the static library finds the same targets.
 #
-#   asset_server_find_deps(<out-var>)   sets <out-var> to the three link targets
+#   asset_server_find_deps(<out-var> [OPTIONAL])
+#       sets <out-var> to the three link targets; with OPTIONAL (the installed package
+#       config, for its static target), a missing dependency leaves <out-var> empty
+#       instead of stopping
 include_guard(GLOBAL)
 
 # The first of the named targets that exists, in <out>.
@@ -26,6 +29,9 @@ function(_asset_plain_dep name header)
     find_path(ASSET_${_n}_INCLUDE_DIR ${header} PATH_SUFFIXES ${A_SUFFIXES})
     find_library(ASSET_${_n}_LIBRARY NAMES ${A_NAMES})
     if(NOT ASSET_${_n}_INCLUDE_DIR OR NOT ASSET_${_n}_LIBRARY)
+        if(_asset_deps_optional) # set by asset_server_find_deps(... OPTIONAL)
+            return()
+        endif()
         message(FATAL_ERROR "asset_server: ${name} not found (no CMake package, no ${header} "
                             "or library ${A_NAMES}); set CMAKE_PREFIX_PATH or use vcpkg")
     endif()
@@ -38,6 +44,10 @@ function(_asset_plain_dep name header)
 endfunction()
 
 function(asset_server_find_deps out)
+    set(_asset_deps_optional FALSE)
+    if("OPTIONAL" IN_LIST ARGN)
+        set(_asset_deps_optional TRUE)
+    endif()
     # libuv: vcpkg names it libuv::uv(_a); libuv's own export (1.44) uv / uv_a
     find_package(libuv CONFIG QUIET)
     _asset_first_target(_uv libuv::uv_a uv_a libuv::uv uv)
@@ -67,7 +77,15 @@ function(asset_server_find_deps out)
         _asset_plain_dep(cjson cjson/cJSON.h NAMES cjson)
         set(_cjson asset_server_dep_cjson)
     endif()
-    message(STATUS "asset_server: dependencies from CMake packages: ${_uv} ${_curl} ${_cjson}")
+    foreach(_v _uv _curl _cjson) # a plain dependency not found (OPTIONAL) made no target
+        if(${_v} MATCHES "^asset_server_dep_" AND NOT TARGET ${${_v}})
+            set(${out} "" PARENT_SCOPE)
+            return()
+        endif()
+    endforeach()
+    if(NOT _asset_deps_optional)
+        message(STATUS "asset_server: dependencies from CMake packages: ${_uv} ${_curl} ${_cjson}")
+    endif()
     set(${out} ${_uv} ${_curl} ${_cjson} PARENT_SCOPE)
 endfunction()
 

@@ -19,9 +19,16 @@
 # Adding, removing or editing a file under <dir> regenerates the table on the next
 # build (the file list is a CONFIGURE_DEPENDS glob). <name> must be a C identifier.
 #
-# The tool: the asset-embed target when this file is part of the asset_server source
-# tree (add_subdirectory or the project itself), else the imported
-# asset_server::asset-embed from find_package(asset_server), else asset-embed on PATH.
+# The tool: ASSET_SERVER_EMBED_EXECUTABLE when set (a path), else the asset-embed target
+# when this file is part of the asset_server source tree (add_subdirectory or the
+# project itself), else the imported asset_server::asset-embed from
+# find_package(asset_server), else asset-embed on PATH.
+#
+# Cross builds (e.g. mingw-w64 on Linux, cmake/mingw-w64-x86_64.cmake): the tool built
+# for the target runs through CMAKE_CROSSCOMPILING_EMULATOR (wine), as CMake runs any
+# target-platform program in a custom command; the generated table is the same on every
+# platform. Without an emulator, set ASSET_SERVER_EMBED_EXECUTABLE to an asset-embed
+# built for the build machine (any platform's tool will do), or put one on PATH.
 include_guard(GLOBAL)
 
 function(asset_server_embed target name dir)
@@ -36,15 +43,39 @@ function(asset_server_embed target name dir)
         message(FATAL_ERROR "asset_server_embed: '${dir}' is not a directory")
     endif()
 
-    if(EXISTS "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../tools/asset-embed.c")
+    # a cross build can run the target's tool only through an emulator
+    set(_runnable TRUE)
+    if(CMAKE_CROSSCOMPILING AND NOT CMAKE_CROSSCOMPILING_EMULATOR)
+        set(_runnable FALSE)
+    endif()
+    if(ASSET_SERVER_EMBED_EXECUTABLE)
+        set(_tool "${ASSET_SERVER_EMBED_EXECUTABLE}")
+    elseif(_runnable AND EXISTS "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../tools/asset-embed.c")
         set(_tool asset-embed) # a target of this tree: resolved at generate time
-    elseif(TARGET asset_server::asset-embed)
+    elseif(_runnable AND TARGET asset_server::asset-embed)
         set(_tool asset_server::asset-embed)
+        if(CMAKE_CROSSCOMPILING)
+            # CMake prepends the emulator to the targets the project builds, not to
+            # imported ones: name it here
+            set(_tool ${CMAKE_CROSSCOMPILING_EMULATOR} $<TARGET_FILE:asset_server::asset-embed>)
+            set(_tool_dep asset_server::asset-embed)
+        endif()
     else()
-        find_program(ASSET_SERVER_EMBED_EXECUTABLE asset-embed
-            HINTS "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../../../bin")
+        if(_runnable)
+            set(_hints HINTS "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../../../bin")
+        else()
+            set(_hints "") # the installed tool is the target's: look on the build machine
+        endif()
+        find_program(ASSET_SERVER_EMBED_EXECUTABLE asset-embed ${_hints}
+            DOC "asset-embed for asset_server_embed(); in a cross build without an emulator: "
+                "one built for the build machine")
         if(NOT ASSET_SERVER_EMBED_EXECUTABLE)
-            message(FATAL_ERROR "asset_server_embed: the asset-embed tool was not found")
+            if(_runnable)
+                message(FATAL_ERROR "asset_server_embed: the asset-embed tool was not found")
+            endif()
+            message(FATAL_ERROR "asset_server_embed: cross-compiling without "
+                "CMAKE_CROSSCOMPILING_EMULATOR, the target's asset-embed cannot run here: set "
+                "ASSET_SERVER_EMBED_EXECUTABLE to an asset-embed built for this machine")
         endif()
         set(_tool "${ASSET_SERVER_EMBED_EXECUTABLE}")
     endif()
@@ -79,10 +110,13 @@ extern const size_t ${name}_files_count;
 #endif
 #endif
 ")
+    if(NOT DEFINED _tool_dep)
+        set(_tool_dep ${_tool})
+    endif()
     add_custom_command(
         OUTPUT "${_c}"
         COMMAND ${_tool} ${name} "${dir}" "${_c}"
-        DEPENDS ${_files} ${_tool}
+        DEPENDS ${_files} ${_tool_dep}
         COMMENT "asset-embed: ${dir} -> ${name}_files"
         VERBATIM)
     target_sources(${target} PRIVATE "${_c}" "${_h}")

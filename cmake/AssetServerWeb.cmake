@@ -92,6 +92,34 @@ foreach(_mode st mt)
         target_link_options(${_lib} INTERFACE -sALLOW_MEMORY_GROWTH=1)
     endif()
 endforeach()
+# asset-embed is a host tool: compiled here, at configure time, with the host's C
+# compiler (not emcc) into build/web/host, and imported as the target asset-embed, so
+# that asset_server_embed() works as on desktop (a source edit reconfigures). A prebuilt
+# tool can be named with ASSET_WEB_HOST_EMBED.
+set(ASSET_WEB_HOST_EMBED "" CACHE FILEPATH "A native asset-embed for the web build (default: compile one)")
+set(_host_embed "${ASSET_WEB_HOST_EMBED}")
+if(NOT _host_embed)
+    find_program(ASSET_WEB_HOST_CC NAMES cc gcc clang NO_CMAKE_FIND_ROOT_PATH)
+    if(NOT ASSET_WEB_HOST_CC)
+        message(FATAL_ERROR "web build: no host C compiler (cc) for asset-embed; "
+                            "install one or set ASSET_WEB_HOST_EMBED")
+    endif()
+    set(_host_embed "${PROJECT_BINARY_DIR}/host/asset-embed")
+    file(MAKE_DIRECTORY "${PROJECT_BINARY_DIR}/host")
+    execute_process(
+        COMMAND "${ASSET_WEB_HOST_CC}" -std=c11 -O1 -o "${_host_embed}"
+                "${PROJECT_SOURCE_DIR}/tools/asset-embed.c"
+        RESULT_VARIABLE _rc ERROR_VARIABLE _err)
+    if(NOT _rc EQUAL 0)
+        message(FATAL_ERROR "web build: the host asset-embed did not compile:\n${_err}")
+    endif()
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+                 "${PROJECT_SOURCE_DIR}/tools/asset-embed.c")
+endif()
+add_executable(asset-embed IMPORTED GLOBAL)
+set_target_properties(asset-embed PROPERTIES IMPORTED_LOCATION "${_host_embed}")
+include("${PROJECT_SOURCE_DIR}/cmake/AssetServerEmbed.cmake")
+
 if(ASSET_SERVER_BUILD_TESTS)
     enable_testing()
     add_subdirectory("${PROJECT_SOURCE_DIR}/tests/web" "${PROJECT_BINARY_DIR}/tests")

@@ -205,7 +205,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                    cancelled). Fairness: transfers wait per host (scheme, host,
                                    port) and start round-robin over the hosts, at most
                                    2 x http_max_connections per host and 8 x in all, so a host
-                                   whose transfers all stall does not hold up other hosts. */
+                                   whose transfers all stall does not hold up other hosts.
+                                   The curl easy handles of finished transfers are reset and
+                                   reused (up to 2 x http_max_connections kept until destroy). */
     /* The json loader refuses a document that is not valid UTF-8 (overlong forms,
        surrogates U+D800..U+DFFF, code points above U+10FFFF, stray or missing
        continuation bytes) with ASSET_E_PARSE, "invalid UTF-8 at byte N (line L,
@@ -243,6 +245,20 @@ typedef struct asset_server_config {  /* zero means default, for every field */
        owned. */
     asset_trace_fn trace;
     void *trace_user;
+    /* Zero-copy large files (docs/performance.md, "large_file"). A file of at least
+       map_threshold bytes is served without a copy: a pkg:// directory package's file
+       as a read-only private mapping (mmap; MapViewOfFile on Windows), an embedded
+       table's file as a pointer into the table, a file:// file only for a load that
+       sets map_file (see there why). The bytes loader's value then points into the
+       mapping or the table and holds it (unmapped when the last handle and cache entry
+       let the value go); other loaders read asset_parse_data as usual and the mapping
+       is released after the parse. data[size] is still 0: an embedded table's file of
+       this size must have a readable 0 byte after its data (asset-embed writes one; a
+       hand-made table without it needs SIZE_MAX here). A mapped value costs its size in
+       the cache, like a copied one. Files that cannot be mapped are read (the web build;
+       Windows, when the size is a multiple of the page size). With watch set, directory
+       packages are mutable and never mapped. 0: 1 MiB; SIZE_MAX: never map or borrow. */
+    size_t map_threshold;
 } asset_server_config_t;
 
 /* Log levels of config.log (off when log is NULL; the library formats nothing then).
@@ -256,6 +272,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
  *   ("<uri>: joined the load in flight"), HTTP retries ("<uri>: http: N connections
  *   opened (a dropped connection was retried, or redirected)") and timeouts ("<uri>:
  *   timed out after N ms").
+ *   Also each curl easy handle made ("<uri>: http: new curl easy handle (none free)");
+ *   the I/O thread keeps up to 2 x http_max_connections of them for later transfers.
  * The log callback may be called with the server's lock held: it must not call the
  * server. */
 enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };
@@ -410,7 +428,9 @@ typedef struct asset_embedded_file {
 } asset_embedded_file_t;
 
 /* Mounts a compiled-in table (see tools/asset-embed) as package `pkg`. The table and
- * its data must outlive the server (they are not copied); `pkg` is copied. */
+ * its data must outlive the server (they are not copied); `pkg` is copied. A file of
+ * at least config.map_threshold bytes is served in place (no copy), so its data must be
+ * followed by a readable 0 byte, which asset-embed writes. */
 ASSET_API int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
                                           const asset_embedded_file_t *files, size_t count);
 
@@ -536,10 +556,13 @@ ASSET_API int asset_server_set_cache_budget(asset_server_t *s, const char *loade
 
 /* The parse API, for loaders. Worker thread. */
 ASSET_API const char *asset_parse_uri(const asset_parse_t *p);
-/* The bytes; data[size] is always 0, so text formats may treat it as a C string. */
+/* The bytes; data[size] is always 0, so text formats may treat it as a C string.
+ * Read-only: it may be a read-only mapping or an embedded table (see map_threshold). */
 ASSET_API const uint8_t *asset_parse_data(const asset_parse_t *p);
 ASSET_API size_t asset_parse_size(const asset_parse_t *p);
-/* Takes the buffer (size + 1 bytes, NUL-terminated): free it with asset_free(). */
+/* Takes the buffer (size + 1 bytes, NUL-terminated): free it with asset_free(). Data
+ * served without a copy (a mapping, an embedded table: see map_threshold) is copied
+ * here once, and the mapping released; NULL when out of memory. */
 ASSET_API void *asset_parse_take_data(asset_parse_t *p);
 /* Sets the value and what it costs in the cache, in bytes. The value is freed with
  * the loader's free_value once no cache entry and no handle holds it. */
@@ -583,7 +606,8 @@ ASSET_API asset_status_t asset_finalize_fail(asset_finalize_t *f, asset_status_t
 
 /* Value of the built-in "bytes" loader. */
 typedef struct asset_bytes {
-    const uint8_t *data; /* data[size] is 0 */
+    const uint8_t *data; /* data[size] is 0. Read-only: it may point into a mapping or
+                            an embedded table (config.map_threshold) */
     size_t size;
 } asset_bytes_t;
 /* Value of the built-in "json" loader: const cJSON * (include <cjson/cJSON.h>). */
@@ -617,6 +641,16 @@ struct asset_load_options {    /* NULL or zero: defaults */
     const char *loader;        /* force a loader by name; copied */
     bool non_recursive;        /* load_folder: only the folder's own files */
     bool optional;             /* asset_parse_depend: failing does not fail the parent */
+    /* file:// and bare paths: a file of at least config.map_threshold bytes may be
+       mapped instead of read (zero-copy, see map_threshold). Opt-in, because a mapping
+       shares the file with every other program: if the file is truncated while the
+       value lives, touching the lost pages kills the process with SIGBUS (POSIX; Windows
+       refuses to truncate a mapped file), and bytes written into the file in place show
+       through the value. Set it only for files that never change in place (replaced by
+       rename, or not at all). The value is shared as usual: a load that joins this one
+       in flight, and later cache hits, get the mapped value too. pkg:// packages are
+       immutable and mapped without it. */
+    bool map_file;
 };
 
 /* Starts loading uri ("file:///abs", "rel/path", "pkg://name/path", "mem://key",

@@ -12,7 +12,7 @@
 #include "asset_server.h"
 
 #include <stdarg.h>
-#include <stdatomic.h>
+#include "platform/atomic.h" /* <stdatomic.h>, or the shim where there is none */
 #include <uv.h>
 
 #include "map.h"
@@ -131,6 +131,7 @@ struct asset_request {
     size_t max_size;
     asset_status_t refused; /* a write or adopt refused (TOO_LARGE, NO_MEMORY): the
                                read fails with it even if the source says OK */
+    bool lent;              /* adopted data lent without a copy (asset__request_lend) */
 };
 void asset__request_init(struct asset_request *r, struct asset__job *job);
 void asset__request_reset_data(struct asset_request *r);
@@ -203,7 +204,7 @@ typedef struct asset__job {
     char *cached_version;             /* the cache's version when the job started */
     asset__value_t *cached;           /* ref held for NOT_MODIFIED */
     asset_status_t read_status;       /* ASYNC: set by asset_request_finish */
-    _Atomic uint64_t received, total; /* progress, any thread */
+    _Atomic(uint64_t) received, total; /* progress, any thread */
     struct asset_request *req;        /* made when a worker starts the read */
     /* the graph (graph.c, finalize.c), all [lock] */
     struct asset_handle **deps; /* dependency handles, one reference each, until the
@@ -224,6 +225,7 @@ typedef struct asset__job {
     struct asset__task *task; /* a spawned task (spawn.c) instead of a read and parse */
     uint64_t trace_id;        /* introspection and traces (trace.c): serial, never 0 */
     uint64_t queued_ns;       /* when the job was created */
+    bool map_file;            /* the load opted in to mapping a file:// file */
 } asset__job_t;
 
 /* ---- handles ---- */
@@ -553,5 +555,17 @@ void asset__trace_job(asset_server_t *s, const asset__job_t *j, int phase, asset
 void asset__trace_delivered(asset_server_t *s, const asset_handle_t *h);
 void asset__trace_free(asset_server_t *s);                               /* destroy */
 bool asset__trace_set(asset_server_t *s, asset_trace_fn fn, void *user); /* false: no memory */
+
+/* ---- zero-copy data (request.c; docs/performance.md, "large_file") ---- */
+/* A source lends data instead of copying it: a read-only mapping or a pointer into an
+ * embedded table, with data[n] == 0 readable. release(data, user) (NULL: nothing to
+ * release) runs when the request is done with it, or at once if refused (cancelled,
+ * too large). Loaders read it in place; asset_parse_take_data copies it. */
+asset_status_t asset__request_lend(struct asset_request *r, void *data, size_t n,
+                                   void (*release)(void *data, void *user), void *user);
+/* The bytes loader's zero-copy path: takes lent data with its release (the value calls
+ * it when freed). False, with nothing taken, when the data is not lent. */
+bool asset__parse_borrow(asset_parse_t *p, const uint8_t **data,
+                         void (**release)(void *data, void *user), void **user);
 
 #endif

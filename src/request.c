@@ -24,6 +24,7 @@ void asset__request_reset_data(struct asset_request *r) {
     r->adopt_free = NULL;
     r->adopt_user = NULL;
     r->adopt_terminated = false;
+    r->lent = false;
 }
 
 void asset__request_dispose(struct asset_request *r) {
@@ -129,6 +130,13 @@ asset_status_t asset_request_fail(asset_request_t *r, asset_status_t st, const c
     return st;
 }
 
+asset_status_t asset__request_lend(struct asset_request *r, void *data, size_t n,
+                                   void (*release)(void *data, void *user), void *user) {
+    asset_status_t st = asset_request_adopt(r, data, n, release, user);
+    if (st == ASSET_OK) r->adopt_terminated = r->lent = true;
+    return st;
+}
+
 /* ---- parse ---- */
 const char *asset_parse_uri(const asset_parse_t *p) { return p->req->uri; }
 const uint8_t *asset_parse_data(const asset_parse_t *p) {
@@ -147,6 +155,21 @@ void *asset_parse_take_data(asset_parse_t *p) {
     r->data = NULL;
     r->cap = 0; /* size stays readable */
     return d;
+}
+
+bool asset__parse_borrow(asset_parse_t *p, const uint8_t **data,
+                         void (**release)(void *data, void *user), void **user) {
+    struct asset_request *r = p->req;
+    if (!r->adopted || !r->lent) return false;
+    *data = r->data;
+    *release = r->adopt_free;
+    *user = r->adopt_user;
+    r->data = NULL; /* the value owns it now; size stays readable, as after take_data */
+    r->cap = 0;
+    r->adopted = r->lent = r->adopt_terminated = false;
+    r->adopt_free = NULL;
+    r->adopt_user = NULL;
+    return true;
 }
 
 void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_bytes) {

@@ -64,6 +64,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     DEF(http_connect_timeout_ms, 10000);
     DEF(http_low_speed_ms, 30000);
     DEF(reload_debounce_ms, 50);
+    DEF(map_threshold, 1 * (size_t)MiB);
 #undef DEF
     if (s->cfg.max_workers > 256) s->cfg.max_workers = 256;
     bool oom = false;
@@ -428,6 +429,7 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
             j->priority = h->priority;
             j->is_list = list;
             j->recursive = recursive;
+            j->map_file = opt.map_file;
             if (e) {
                 j->cached_version = e->version ? asset__strdup(e->version) : NULL;
                 j->cached = asset__value_retain(e->value);

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <windows.h>
+#include <winioctl.h>
 
 #include "test_util.h"
 
@@ -107,12 +109,129 @@ static void test_drive_paths_in_every_spelling_load(void **state) {
     tu_expect_text(tu_load_wait(f->s, "pkg://game/hero.txt", ASSET_OK), "hero");
 }
 
+/* The same escapes spelled as file:// URIs (absolute, below file_root's directory) and
+ * as pkg:// URIs, through the public API: refused before any I/O. */
+static void test_escapes_spelled_as_file_uris_are_refused(void **state) {
+    fx_t *f = *state;
+    char *root_uri = tu_file_uri(f->root); /* "file:///Z:/tmp/.../root" */
+    static const struct {
+        const char *tail;
+        asset_status_t want;
+        const char *why;
+    } cases[] = {
+        {"/../secret.txt", ASSET_E_FORBIDDEN, "escapes"},
+        {"/%2e%2e/secret.txt", ASSET_E_FORBIDDEN, "escapes"},
+        {"/game/..%5c..%5csecret.txt", ASSET_E_FORBIDDEN, "escapes"},
+        {"/a.txt:stream", ASSET_E_FORBIDDEN, "alternate data stream"},
+        {"/a.txt%3a%3a$DATA", ASSET_E_FORBIDDEN, "alternate data stream"},
+        {"/CON", ASSET_E_FORBIDDEN, "device name"},
+        {"/game/nul.txt", ASSET_E_FORBIDDEN, "device name"},
+        {"/LPT1.json", ASSET_E_FORBIDDEN, "device name"},
+        {"/a.txt%20", ASSET_E_FORBIDDEN, "dot or space"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char u[4096];
+        snprintf(u, sizeof u, "%s%s", root_uri, cases[i].tail);
+        refused(f, u, cases[i].want, cases[i].why);
+    }
+    refused(f, "file:////server/share/x.txt", ASSET_E_FORBIDDEN, "UNC");
+    refused(f, "file:///%5c%5cserver%5cshare%5cx.txt", ASSET_E_FORBIDDEN, "UNC");
+    refused(f, "file:///%5c%5c%3f%5cC:%5cx.txt", ASSET_E_FORBIDDEN, "UNC");
+    refused(f, "file:///C:x.txt", ASSET_E_INVALID, "drive-relative");
+    asset_stats_t st;
+    asset_server_stats(f->s, &st);
+    assert_int_equal(st.source_reads, 0);
+    free(root_uri);
+}
+
+static void test_escapes_spelled_as_pkg_uris_are_refused(void **state) {
+    fx_t *f = *state;
+    refused(f, "pkg://game/../../secret.txt", ASSET_E_FORBIDDEN, "..");
+    refused(f, "pkg://game/%2e%2e/%2e%2e/secret.txt", ASSET_E_FORBIDDEN, "..");
+    refused(f, "pkg://game/hero.txt::$DATA", ASSET_E_FORBIDDEN, "alternate data stream");
+    refused(f, "pkg://game/CON", ASSET_E_FORBIDDEN, "device name");
+    refused(f, "pkg://game/com9.txt", ASSET_E_FORBIDDEN, "device name");
+    refused(f, "pkg://game/%5c%5cserver%5cshare", ASSET_E_FORBIDDEN, "backslash");
+    refused(f, "pkg://game/C:x.txt", ASSET_E_FORBIDDEN, "alternate data stream");
+    refused(f, "pkg://game/C:/x.txt", ASSET_E_FORBIDDEN, "alternate data stream");
+    asset_stats_t st;
+    asset_server_stats(f->s, &st);
+    assert_int_equal(st.source_reads, 0);
+}
+
+/* A directory junction (a mount-point reparse point) at `link` pointing to `target`;
+ * false where the file system (or wine) will not make one. */
+static bool make_junction(const char *link, const char *target) {
+    wchar_t wl[MAX_PATH], wt[MAX_PATH];
+    if (!MultiByteToWideChar(CP_UTF8, 0, link, -1, wl, MAX_PATH) ||
+        !MultiByteToWideChar(CP_UTF8, 0, target, -1, wt, MAX_PATH))
+        return false;
+    for (wchar_t *c = wt; *c; c++)
+        if (*c == L'/') *c = L'\\';
+    if (!CreateDirectoryW(wl, NULL)) return false;
+    HANDLE h = CreateFileW(wl, GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                           FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+    if (h == INVALID_HANDLE_VALUE) return false;
+    wchar_t sub[MAX_PATH + 8];
+    swprintf(sub, MAX_PATH + 8, L"\\??\\%ls", wt);
+    size_t sl = wcslen(sub) * sizeof(wchar_t), pl = wcslen(wt) * sizeof(wchar_t);
+    /* REPARSE_DATA_BUFFER's MountPointReparseBuffer, spelled out (ntifs.h is the DDK's) */
+    struct {
+        DWORD tag;
+        WORD len, reserved;
+        WORD sub_off, sub_len, print_off, print_len;
+        WCHAR buf[2 * MAX_PATH + 16];
+    } rb;
+    memset(&rb, 0, sizeof rb);
+    rb.tag = IO_REPARSE_TAG_MOUNT_POINT;
+    rb.sub_off = 0;
+    rb.sub_len = (WORD)sl;
+    rb.print_off = (WORD)(sl + sizeof(wchar_t));
+    rb.print_len = (WORD)pl;
+    memcpy(rb.buf, sub, sl);
+    memcpy((char *)rb.buf + sl + sizeof(wchar_t), wt, pl);
+    rb.len = (WORD)(8 + sl + pl + 2 * sizeof(wchar_t));
+    DWORD got;
+    BOOL ok = DeviceIoControl(h, FSCTL_SET_REPARSE_POINT, &rb, rb.len + 8u, NULL, 0, &got, NULL);
+    CloseHandle(h);
+    if (!ok) RemoveDirectoryW(wl);
+    return ok;
+}
+
+/* A junction (or a symlink) inside the root to a directory outside: refused with
+ * FORBIDDEN, through file:// and pkg://, the rest of the root still loads. */
+static void test_junction_out_of_the_root_is_forbidden(void **state) {
+    fx_t *f = *state;
+    char *link = tu_path(f->root, "game/out");
+    if (!make_junction(link, f->dir)) {
+        print_message("  skipped: this file system (or wine) makes no junctions (error %lu)\n",
+                      (unsigned long)GetLastError());
+        free(link);
+        skip();
+    }
+    char *via = tu_path(f->root, "game/out/secret.txt");
+    char *via_uri = tu_file_uri(via);
+    refused(f, via_uri, ASSET_E_FORBIDDEN, "escapes");
+    refused(f, "game/out/secret.txt", ASSET_E_FORBIDDEN, "escapes");
+    refused(f, "pkg://game/out/secret.txt", ASSET_E_FORBIDDEN, "escapes");
+    tu_expect_text(tu_load_wait(f->s, "pkg://game/hero.txt", ASSET_OK), "hero");
+    free(via_uri);
+    free(via);
+    free(link);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 int main(void) {
     const struct CMUnitTest tests[] = {
-        FX(test_dotdot_out_of_the_root_is_forbidden), FX(test_alternate_data_streams_are_forbidden),
-        FX(test_device_names_are_forbidden),          FX(test_unc_and_device_paths_are_forbidden),
-        FX(test_drive_relative_path_is_invalid),      FX(test_drive_paths_in_every_spelling_load),
+        FX(test_dotdot_out_of_the_root_is_forbidden),
+        FX(test_alternate_data_streams_are_forbidden),
+        FX(test_device_names_are_forbidden),
+        FX(test_unc_and_device_paths_are_forbidden),
+        FX(test_drive_relative_path_is_invalid),
+        FX(test_drive_paths_in_every_spelling_load),
+        FX(test_escapes_spelled_as_file_uris_are_refused),
+        FX(test_escapes_spelled_as_pkg_uris_are_refused),
+        FX(test_junction_out_of_the_root_is_forbidden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

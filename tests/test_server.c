@@ -11,12 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include "internal.h"
 #include "test_util.h"
+#include "tu_os.h"
 
 /* ---- helpers ---- */
 
@@ -64,7 +63,7 @@ static void test_create_with_config_applies_and_copies_it(void **state) {
     (void)state;
     char *dir = tu_mkdtemp();
     char *root = tu_path(dir, "root");
-    mkdir(root, 0755);
+    tu_os_mkdir(root);
     free(tu_write_file(root, "a.txt", "rooted", 6));
     char rootbuf[4096];
     snprintf(rootbuf, sizeof rootbuf, "%s", root);

@@ -13,8 +13,7 @@
 
 #include "internal.h"
 #include "test_util.h"
-
-#include <unistd.h>
+#include "tu_os.h"
 
 static asset_stats_t stats(asset_server_t *s) {
     asset_stats_t st;
@@ -132,7 +131,7 @@ static void tag_race_canceller(void *arg) {
 
 static void test_cancel_tag_racing_tagged_loads_never_livelocks(void **state) {
     (void)state;
-    alarm(300); /* a livelock holds the server lock forever: fail, do not hang */
+    tu_os_watchdog(300); /* a livelock holds the server lock forever: fail, do not hang */
     asset_server_config_t cfg = {.max_workers = 2};
     tag_race_t r = {.s = asset_server_create(&cfg)};
     assert_int_equal(asset_mem_put(r.s, "a.json", "{\"x\": 1}", 8), ASSET_OK);
@@ -152,7 +151,7 @@ static void test_cancel_tag_racing_tagged_loads_never_livelocks(void **state) {
     asset_stats_t st = stats(r.s);
     assert_int_equal(st.pending, 0);
     asset_server_destroy(r.s);
-    alarm(0);
+    tu_os_watchdog(0);
 }
 
 static void test_cancel_tag_ignores_null_arguments(void **state) {

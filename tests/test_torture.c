@@ -1088,6 +1088,54 @@ out:
     free(a);
 }
 
+/* Zero-copy (config.map_threshold): files served as mappings, lent to the request and
+ * kept by the bytes loader's value, read in place by the json loader; a file:// load
+ * that opts in, and an embedded file served from its table. */
+static void sc_mapped(run_t *r) {
+    asset_server_config_t cfg = {0};
+    cfg.map_threshold = 16; /* the fixtures are small: map them all */
+    asset_server_t *s = create(r, &cfg);
+    if (!s) return;
+    asset_handle_t *h1 = NULL, *h2 = NULL, *h3 = NULL, *h4 = NULL, *h5 = NULL;
+    char *a = fixture_uri("a.bin");
+    static const char ejson[] = "{\"name\": \"hero\", \"speed\": 42, \"tags\": [\"a\", \"b\"]}";
+    static const asset_embedded_file_t table[] = {{"e.json", ejson, sizeof ejson - 1}};
+    int rc = asset_server_mount(s, "fx", g_dir);
+    if (rc != ASSET_OK && !(rc == ASSET_E_NO_MEMORY && injected()))
+        FAIL("mount: %s", asset_err_name(rc));
+    int rc2 = asset_server_mount_embedded(s, "emb", table, 1);
+    if (rc2 != ASSET_OK && !(rc2 == ASSET_E_NO_MEMORY && injected()))
+        FAIL("mount_embedded: %s", asset_err_name(rc2));
+    asset_load_options_t opt = {.map_file = true, .no_cache = true};
+    h1 = load(r, s, "pkg://fx/a.bin", NULL);
+    h2 = load(r, s, "pkg://fx/b.json", NULL);
+    h3 = load(r, s, a, &opt);
+    h4 = load(r, s, "pkg://emb/e.json", NULL);
+    asset_load_options_t raw = {.loader = "bytes"};
+    h5 = load(r, s, "pkg://emb/e.json", &raw);
+    asset_bytes_t want = want_big(sizeof g_big);
+    asset_bytes_t want_json = {(const uint8_t *)table[0].data, table[0].size};
+    asset_status_t nf = rc == ASSET_OK ? ASSET_OK : ASSET_E_NOT_FOUND;
+    asset_status_t nf2 = rc2 == ASSET_OK ? ASSET_OK : ASSET_E_NOT_FOUND;
+    if (!wait_judge(r, h1, nf, verify_bytes, &want)) goto out;
+    if (!wait_judge(r, h2, nf, verify_json, NULL)) goto out;
+    if (!wait_judge(r, h3, ASSET_OK, verify_bytes, &want)) goto out;
+    if (!wait_judge(r, h4, nf2, verify_json, NULL)) goto out;
+    if (!wait_judge(r, h5, nf2, verify_bytes, &want_json)) goto out;
+    /* the cached mapping, again */
+    asset_handle_release(h1);
+    h1 = load(r, s, "pkg://fx/a.bin", NULL);
+    if (!wait_judge(r, h1, nf, verify_bytes, &want)) goto out;
+out:
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_handle_release(h3);
+    asset_handle_release(h4);
+    asset_handle_release(h5);
+    destroy(r, s);
+    free(a);
+}
+
 typedef struct scenario {
     const char *name;
     void (*fn)(run_t *r);
@@ -1106,6 +1154,7 @@ static const scenario_t g_scenarios[] = {
     /* was a known bug: find_cycle() out of memory accepted the edge and a cycle hung */
     {"graphcycle", sc_graph_cycle, false, NULL},
     {"reload", sc_reload, false, NULL},
+    {"mapped", sc_mapped, false, NULL},
 };
 
 /* Runs a scenario with failure point k (0: none). Returns true when every rule held;
@@ -1331,6 +1380,7 @@ SCENARIO_TEST(destroy, 5)
 SCENARIO_TEST(graph, 6)
 SCENARIO_TEST(graphcycle, 7)
 SCENARIO_TEST(reload, 8)
+SCENARIO_TEST(mapped, 9)
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic regressions for what the torture found                      */
@@ -1696,6 +1746,7 @@ int main(void) {
         cmocka_unit_test(test_torture_graph),
         cmocka_unit_test(test_torture_graphcycle),
         cmocka_unit_test(test_torture_reload),
+        cmocka_unit_test(test_torture_mapped),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -40,7 +40,7 @@ static void mkparents(char *path) {
 char *tu_write_file(const char *dir, const char *rel, const void *data, size_t n) {
     char *p = tu_path(dir, rel);
     mkparents(p);
-    FILE *f = fopen(p, "wb");
+    FILE *f = tu_os_fopen(p, "wb");
     if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
         perror(p);
         abort();

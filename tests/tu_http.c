@@ -1,38 +1,73 @@
-/* tu_http.c - see tu_http.h. */
+/* tu_http.c - see tu_http.h. Sockets are BSD sockets on POSIX and winsock on Windows
+ * (the few differences are the tu_sock_* macros below); nginx is forked here on POSIX,
+ * or is the external one of the CTest fixture (tests/nginx_fixture.sh) when
+ * $ASSET_TEST_HTTP_FIXTURE or $ASSET_TEST_HTTP_BASE is set: always so on Windows. */
 #include "tu_http.h"
 #include "test_util.h"
+#include "tu_os.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+typedef SOCKET tu_sock_t;
+typedef int tu_socklen_t;
+#define TU_NO_SOCK INVALID_SOCKET
+#define tu_sock_close closesocket
+#define tu_poll WSAPoll
+#define TU_SOCK_CLOEXEC 0
+#define MSG_NOSIGNAL 0
+#define tu_accept(fd) accept(fd, NULL, NULL)
+static void tu_net_init(void) {
+    WSADATA w;
+    if (WSAStartup(MAKEWORD(2, 2), &w) != 0) abort(); /* counted: one per start */
+}
+#else
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-#include <uv.h>
+typedef int tu_sock_t;
+typedef socklen_t tu_socklen_t;
+#define TU_NO_SOCK (-1)
+#define tu_sock_close close
+#define tu_poll poll
+#define TU_SOCK_CLOEXEC SOCK_CLOEXEC
+#define tu_accept(fd) accept4(fd, NULL, NULL, SOCK_CLOEXEC)
+static void tu_net_init(void) {}
+#endif
 
-static int bind_loopback(int *port_out) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
+static tu_sock_t bind_loopback(int *port_out) {
+    tu_net_init();
+    tu_sock_t fd = socket(AF_INET, SOCK_STREAM | TU_SOCK_CLOEXEC, 0);
+    if (fd == TU_NO_SOCK) return TU_NO_SOCK;
+#ifndef _WIN32 /* on Windows SO_REUSEADDR would let another socket steal the port */
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#endif
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = 0;
-    socklen_t len = sizeof a;
+    tu_socklen_t len = sizeof a;
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
         getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        close(fd);
-        return -1;
+        tu_sock_close(fd);
+        return TU_NO_SOCK;
     }
     *port_out = ntohs(a.sin_port);
     return fd;
@@ -40,11 +75,69 @@ static int bind_loopback(int *port_out) {
 
 int tu_closed_port(void) {
     int port = 0;
-    int fd = bind_loopback(&port);
-    if (fd >= 0) close(fd);
+    tu_sock_t fd = bind_loopback(&port);
+    if (fd != TU_NO_SOCK) tu_sock_close(fd);
     return port;
 }
 
+/* The external nginx of the CTest fixture: $ASSET_TEST_HTTP_BASE and _ROOT, or the
+ * files "base", "tls_port" and the directory "root" in $ASSET_TEST_HTTP_FIXTURE. Each
+ * test process gets its own subdirectory of the root (and of the URL space), so suites
+ * running in parallel never see each other's files. Returns false when not configured. */
+static bool read_line(const char *dir, const char *name, char *out, size_t cap) {
+    char *p = tu_path(dir, name);
+    FILE *f = fopen(p, "rb");
+    free(p);
+    if (!f) return false;
+    bool ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    out[strcspn(out, "\r\n")] = 0;
+    return ok && out[0];
+}
+
+static bool external_nginx(tu_nginx_t *n, bool *configured) {
+    const char *fixture = getenv("ASSET_TEST_HTTP_FIXTURE");
+    const char *env_base = getenv("ASSET_TEST_HTTP_BASE");
+    const char *env_root = getenv("ASSET_TEST_HTTP_ROOT");
+    char base[64] = "", root[4096] = "", tls[16] = "";
+    *configured = true;
+    if (env_base && *env_base && env_root && *env_root) {
+        snprintf(base, sizeof base, "%s", env_base);
+        snprintf(root, sizeof root, "%s", env_root);
+    } else if (fixture && *fixture) {
+        if (!read_line(fixture, "base", base, sizeof base)) {
+            fprintf(stderr, "tu_nginx_start: no %s/base: did the nginx fixture start?\n", fixture);
+            return false;
+        }
+        snprintf(root, sizeof root, "%s/root", fixture);
+        read_line(fixture, "tls_port", tls, sizeof tls);
+    } else {
+        *configured = false;
+        return false;
+    }
+    static atomic_int counter;
+    char sub[32];
+    snprintf(sub, sizeof sub, "p%d_%d", (int)uv_os_getpid(), atomic_fetch_add(&counter, 1));
+    n->dir = NULL;
+    n->root = tu_path(root, sub);
+    tu_os_mkdir(n->root);
+    n->port = atoi(strrchr(base, ':') ? strrchr(base, ':') + 1 : "0");
+    n->tls_port = atoi(tls);
+    snprintf(n->base, sizeof n->base, "%s/%s", base, sub);
+    n->external = true;
+    return true;
+}
+
+#ifdef _WIN32
+static bool fork_nginx(tu_nginx_t *n) {
+    (void)n;
+    fprintf(stderr, "tu_nginx_start: a Windows test cannot start nginx; run it under ctest "
+                    "(the http_fixture test sets ASSET_TEST_HTTP_FIXTURE)\n");
+    return false;
+}
+
+static void stop_forked_nginx(tu_nginx_t *n) { (void)n; }
+#else
 static bool can_connect(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {0};
@@ -61,8 +154,7 @@ static void nap_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
-bool tu_nginx_start(tu_nginx_t *n) {
-    memset(n, 0, sizeof *n);
+static bool fork_nginx(tu_nginx_t *n) {
     const char *bin = getenv("ASSET_TEST_NGINX");
     if (!bin || !*bin) bin = "/usr/sbin/nginx";
     if (access(bin, X_OK) != 0) {
@@ -103,14 +195,20 @@ bool tu_nginx_start(tu_nginx_t *n) {
                 "  keepalive_requests 100000;\n  etag on;\n"
                 "  types { application/json json; text/plain txt; }\n"
                 "  server {\n    listen 127.0.0.1:%d;\n    root %s;\n"
-                "    location /status500 { return 500; }\n"
-                "    location /redirect-file { return 302 file:///etc/passwd; }\n"
-                "    location /redirect-ok { return 302 /hello.txt; }\n"
+                "    location ~ /status500$ { return 500; }\n"
+                "    location ~ /redirect-file$ { return 302 file:///etc/passwd; }\n"
+                "    location ~ ^(.*)/redirect-ok$ { return 302 $1/hello.txt; }\n"
                 "  }\n%s}\n",
                 n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->port, n->root,
                 tls_server);
         fclose(f);
         pid_t pid = fork();
+        if (pid < 0) { /* never kill(-1) below; no processes at all under node */
+            fprintf(stderr, "tu_nginx_start: fork: %s (set ASSET_TEST_HTTP_BASE instead)\n",
+                    strerror(errno));
+            free(conf);
+            break;
+        }
         if (pid == 0) {
             prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a crashed test */
             int devnull = open("/dev/null", O_WRONLY);
@@ -141,12 +239,29 @@ bool tu_nginx_start(tu_nginx_t *n) {
     return false;
 }
 
-void tu_nginx_stop(tu_nginx_t *n) {
+static void stop_forked_nginx(tu_nginx_t *n) {
     if (n->pid > 0) {
         kill(n->pid, SIGTERM);
         waitpid(n->pid, NULL, 0);
     }
-    tu_rmrf(n->dir);
+}
+#endif
+
+bool tu_nginx_start(tu_nginx_t *n) {
+    memset(n, 0, sizeof *n);
+    bool configured;
+    if (external_nginx(n, &configured)) return true;
+    if (configured) return false;
+    return fork_nginx(n);
+}
+
+void tu_nginx_stop(tu_nginx_t *n) {
+    if (n->external) {
+        tu_rmrf(n->root); /* this process's part of the shared root */
+    } else {
+        stop_forked_nginx(n);
+        tu_rmrf(n->dir);
+    }
     free(n->dir);
     free(n->root);
     memset(n, 0, sizeof *n);
@@ -159,12 +274,21 @@ char *tu_nginx_url(const tu_nginx_t *n, const char *path) {
     return u;
 }
 
+char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path) {
+    const char *sub = strchr(n->base + strlen("http://"), '/'); /* "/p<pid>_<n>" or NULL */
+    size_t len = strlen(path) + (sub ? strlen(sub) : 0) + 64;
+    char *u = malloc(len);
+    snprintf(u, len, "https://127.0.0.1:%d%s/%s", n->tls_port, sub ? sub : "",
+             path[0] == '/' ? path + 1 : path);
+    return u;
+}
+
 /* ---- the misbehaving server ---- */
 
 struct tu_bad {
-    int listen_fd;
+    tu_sock_t listen_fd;
     int port;
-    int stop_pipe[2];
+    tu_sock_t stop_pipe[2]; /* a pipe on POSIX, a loopback socket pair on Windows */
     uv_thread_t thread;
     uv_mutex_t mu;
     int connections;
@@ -174,9 +298,10 @@ struct tu_bad {
 void tu_bad_wait_stalled(tu_bad_t *b) { uv_sem_wait(&b->stalled); }
 void tu_bad_wait_peer_closed(tu_bad_t *b) { uv_sem_wait(&b->peer_closed); }
 
-static bool send_all(int fd, const char *s, size_t n) {
+static bool send_all(tu_sock_t fd, const char *s, size_t n) {
     while (n) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        int chunk = n > 1 << 20 ? 1 << 20 : (int)n;
+        long w = (long)send(fd, s, chunk, MSG_NOSIGNAL);
         if (w <= 0) return false;
         s += w;
         n -= (size_t)w;
@@ -185,14 +310,14 @@ static bool send_all(int fd, const char *s, size_t n) {
 }
 
 /* waits until the client closes or the server stops; returns false on stop */
-static bool wait_peer_or_stop(tu_bad_t *b, int fd) {
+static bool wait_peer_or_stop(tu_bad_t *b, tu_sock_t fd) {
     struct pollfd p[2] = {{fd, POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
     for (;;) {
-        if (poll(p, 2, -1) < 0 && errno != EINTR) return false;
+        if (tu_poll(p, 2, -1) < 0 && errno != EINTR) return false;
         if (p[1].revents) return false;
         if (p[0].revents) {
             char buf[4096];
-            ssize_t r = recv(fd, buf, sizeof buf, 0);
+            long r = (long)recv(fd, buf, sizeof buf, 0);
             if (r <= 0) return true;
         }
     }
@@ -202,16 +327,16 @@ static bool wait_peer_or_stop(tu_bad_t *b, int fd) {
  * connection (or closes it, or the server stops), then closes without reading it. The
  * unread request makes the kernel answer with a reset, which is what a server that
  * drops idle keep-alive connections looks like to a client reusing one. */
-static void close_on_next_request(tu_bad_t *b, int fd) {
+static void close_on_next_request(tu_bad_t *b, tu_sock_t fd) {
     struct pollfd p[2] = {{fd, POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
-    while (poll(p, 2, -1) < 0 && errno == EINTR) continue;
+    while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
 }
 
-static void serve(tu_bad_t *b, int fd) {
+static void serve(tu_bad_t *b, tu_sock_t fd) {
     char req[4096];
     size_t got = 0;
     while (got < sizeof req - 1) {
-        ssize_t r = recv(fd, req + got, sizeof req - 1 - got, 0);
+        long r = (long)recv(fd, req + got, (int)(sizeof req - 1 - got), 0);
         if (r <= 0) return;
         got += (size_t)r;
         req[got] = 0;
@@ -274,25 +399,56 @@ static void bad_main(void *arg) {
     tu_bad_t *b = arg;
     for (;;) {
         struct pollfd p[2] = {{b->listen_fd, POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
+        if (tu_poll(p, 2, -1) < 0) {
             if (errno == EINTR) continue;
             return;
         }
         if (p[1].revents) return;
-        int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) continue;
+        tu_sock_t fd = tu_accept(b->listen_fd);
+        if (fd == TU_NO_SOCK) continue;
         uv_mutex_lock(&b->mu);
         b->connections++;
         uv_mutex_unlock(&b->mu);
         serve(b, fd);
-        close(fd);
+        tu_sock_close(fd);
     }
 }
+
+#ifdef _WIN32
+/* WSAPoll takes sockets only: the stop "pipe" is a connected loopback pair */
+static bool wake_pair(tu_sock_t out[2]) {
+    int port;
+    tu_sock_t l = bind_loopback(&port);
+    if (l == TU_NO_SOCK || listen(l, 1) != 0) return false;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    out[1] = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok = out[1] != TU_NO_SOCK && connect(out[1], (struct sockaddr *)&a, sizeof a) == 0;
+    out[0] = ok ? accept(l, NULL, NULL) : TU_NO_SOCK;
+    closesocket(l);
+    return ok && out[0] != TU_NO_SOCK;
+}
+static bool wake_send(tu_sock_t s) { return send(s, "x", 1, 0) == 1; }
+static void wake_close(tu_sock_t p[2]) {
+    closesocket(p[0]);
+    closesocket(p[1]); /* winsock stays started: tu_net_init is cheap to repeat */
+}
+#else
+static bool wake_pair(tu_sock_t out[2]) { return pipe(out) == 0; }
+static bool wake_send(tu_sock_t s) { return write(s, "x", 1) == 1; }
+static void wake_close(tu_sock_t p[2]) {
+    close(p[0]);
+    close(p[1]);
+}
+#endif
 
 tu_bad_t *tu_bad_start(void) {
     tu_bad_t *b = calloc(1, sizeof *b);
     b->listen_fd = bind_loopback(&b->port);
-    if (b->listen_fd < 0 || listen(b->listen_fd, 64) != 0 || pipe(b->stop_pipe) != 0) abort();
+    if (b->listen_fd == TU_NO_SOCK || listen(b->listen_fd, 64) != 0 || !wake_pair(b->stop_pipe))
+        abort();
     uv_mutex_init(&b->mu);
     uv_sem_init(&b->stalled, 0);
     uv_sem_init(&b->peer_closed, 0);
@@ -316,11 +472,10 @@ int tu_bad_connections(tu_bad_t *b) {
 }
 
 void tu_bad_stop(tu_bad_t *b) {
-    if (write(b->stop_pipe[1], "x", 1) != 1) abort();
+    if (!wake_send(b->stop_pipe[1])) abort();
     uv_thread_join(&b->thread);
-    close(b->listen_fd);
-    close(b->stop_pipe[0]);
-    close(b->stop_pipe[1]);
+    tu_sock_close(b->listen_fd);
+    wake_close(b->stop_pipe);
     uv_mutex_destroy(&b->mu);
     uv_sem_destroy(&b->stalled);
     uv_sem_destroy(&b->peer_closed);

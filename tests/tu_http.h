@@ -8,18 +8,25 @@
 typedef struct tu_nginx {
     int pid;
     int port;
-    int tls_port;  /* HTTPS with a self-signed certificate, 0 if openssl is missing */
-    char *dir;     /* temp dir holding conf, logs */
-    char *root;    /* document root: write files here */
-    char base[64]; /* "http://127.0.0.1:PORT" */
+    int tls_port;   /* HTTPS with a self-signed certificate, 0 if openssl is missing */
+    char *dir;      /* temp dir holding conf, logs */
+    char *root;     /* document root: write files here */
+    char base[128]; /* "http://127.0.0.1:PORT", or ".../p<pid>_<n>" for an external nginx */
+    bool external;  /* the CTest fixture's nginx (dir NULL, pid 0): see tu_nginx_start */
 } tu_nginx_t;
 
 /* Starts nginx ($ASSET_TEST_NGINX or /usr/sbin/nginx). Returns false (and says why on
- * stderr) when nginx is missing or will not start. */
+ * stderr) when nginx is missing or will not start. With $ASSET_TEST_HTTP_FIXTURE (a
+ * directory holding "base", "tls_port" and "root/": tests/nginx_fixture.sh, which CTest
+ * runs as the fixture http_fixture in cross builds) or $ASSET_TEST_HTTP_BASE and
+ * $ASSET_TEST_HTTP_ROOT, uses that nginx instead: root is a fresh subdirectory of its
+ * root and base the matching URL prefix. Windows tests always need it (no fork). */
 bool tu_nginx_start(tu_nginx_t *n);
 void tu_nginx_stop(tu_nginx_t *n);
 /* "http://127.0.0.1:PORT/<path>"; free() it. */
 char *tu_nginx_url(const tu_nginx_t *n, const char *path);
+/* The same file over HTTPS: "https://127.0.0.1:TLS_PORT/<path>"; free() it. */
+char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
 
 /* The misbehaving server: one thread on 127.0.0.1, ephemeral port, one connection at a
  * time. Paths: /short (Content-Length 1000, sends 10 bytes, closes), /stall (headers,

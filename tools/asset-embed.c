@@ -17,7 +17,7 @@
  * written to <out.c>.tmp and renamed, so a failed run never leaves half a file.
  *
  * The CMake function asset_server_embed() (cmake/AssetServerEmbed.cmake) runs this at
- * build time. POSIX (dirent; mingw-w64 has it on Windows); C11. */
+ * build time. POSIX (dirent); on Windows mingw-w64's wide-character dirent and stdio; C11. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <dirent.h>
@@ -32,6 +32,88 @@
 #ifndef S_ISLNK
 #define S_ISLNK(m) 0
 #define lstat stat
+#endif
+
+/* The file system calls, with paths in UTF-8 (as pkg:// names are). On Windows the
+ * narrow C library calls would use the ANSI code page: the wide ones are used, with
+ * UTF-8 <-> UTF-16 here; and rename() there refuses to replace the previous output. */
+#ifdef _WIN32
+#include <windows.h>
+
+static wchar_t *wide(const char *s) {
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
+    if (!w || !MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n)) {
+        fprintf(stderr, "asset-embed: not UTF-8 (or out of memory): %s\n", s);
+        exit(1);
+    }
+    return w;
+}
+
+typedef struct os_dir {
+    _WDIR *d;
+    char name[4 * 260 + 1]; /* the last entry's name in UTF-8 */
+} os_dir_t;
+
+static os_dir_t *os_opendir(const char *path) {
+    wchar_t *w = wide(path);
+    _WDIR *d = _wopendir(w);
+    free(w);
+    os_dir_t *o = d ? calloc(1, sizeof *o) : NULL;
+    if (o) o->d = d;
+    return o;
+}
+static const char *os_readdir(os_dir_t *o) {
+    struct _wdirent *e = _wreaddir(o->d);
+    if (!e) return NULL;
+    if (!WideCharToMultiByte(CP_UTF8, 0, e->d_name, -1, o->name, sizeof o->name, NULL, NULL)) {
+        fprintf(stderr, "asset-embed: a file name that UTF-8 cannot hold\n");
+        exit(1);
+    }
+    return o->name;
+}
+static void os_closedir(os_dir_t *o) {
+    _wclosedir(o->d);
+    free(o);
+}
+static int os_stat(const char *path, struct stat *st) {
+    wchar_t *w = wide(path);
+    struct _stat64 s64;
+    int rc = _wstat64(w, &s64);
+    free(w);
+    if (rc == 0) {
+        memset(st, 0, sizeof *st);
+        st->st_mode = s64.st_mode;
+    }
+    return rc;
+}
+#define os_lstat os_stat
+static FILE *os_fopen(const char *path, const char *mode) {
+    wchar_t *w = wide(path), *m = wide(mode);
+    FILE *f = _wfopen(w, m);
+    free(w);
+    free(m);
+    return f;
+}
+static int os_rename(const char *from, const char *to) {
+    wchar_t *a = wide(from), *b = wide(to);
+    int rc = MoveFileExW(a, b, MOVEFILE_REPLACE_EXISTING) ? 0 : -1;
+    free(a);
+    free(b);
+    return rc;
+}
+#else
+typedef DIR os_dir_t;
+#define os_opendir opendir
+static const char *os_readdir(os_dir_t *d) {
+    struct dirent *e = readdir(d);
+    return e ? e->d_name : NULL;
+}
+#define os_closedir closedir
+#define os_stat stat
+#define os_lstat lstat
+#define os_fopen fopen
+#define os_rename rename
 #endif
 
 typedef struct list {
@@ -69,31 +151,30 @@ static void add(list_t *l, char *path) {
 static void walk(list_t *l, const char *root, const char *rel, int depth) {
     if (depth > 64) die("directory tree deeper than 64 levels", rel);
     char *dirpath = join(root, rel);
-    DIR *d = opendir(dirpath);
+    os_dir_t *d = os_opendir(dirpath);
     if (!d) {
         fprintf(stderr, "asset-embed: %s: %s\n", dirpath, strerror(errno));
         exit(1);
     }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *nm = e->d_name;
+    const char *nm;
+    while ((nm = os_readdir(d))) {
         if (!strcmp(nm, ".") || !strcmp(nm, "..")) continue;
         char *sub = join(rel, nm);
         char *full = join(root, sub);
         struct stat lst, st;
-        if (lstat(full, &lst) != 0) die("cannot stat", full);
+        if (os_lstat(full, &lst) != 0) die("cannot stat", full);
         if (S_ISDIR(lst.st_mode)) {
             walk(l, root, sub, depth + 1);
             free(sub);
         } else if (S_ISREG(lst.st_mode) ||
-                   (S_ISLNK(lst.st_mode) && stat(full, &st) == 0 && S_ISREG(st.st_mode))) {
+                   (S_ISLNK(lst.st_mode) && os_stat(full, &st) == 0 && S_ISREG(st.st_mode))) {
             add(l, sub);
         } else {
             free(sub); /* sockets, fifos, dangling links, links to directories */
         }
         free(full);
     }
-    closedir(d);
+    os_closedir(d);
     free(dirpath);
 }
 
@@ -120,7 +201,7 @@ static void put_literal(FILE *o, const char *s) {
 
 /* Writes one file as `static const unsigned char <name>_data_<i>[]`; returns its size. */
 static size_t put_data(FILE *o, const char *name, size_t i, const char *full) {
-    FILE *f = fopen(full, "rb");
+    FILE *f = os_fopen(full, "rb");
     if (!f) die("cannot open", full);
     fprintf(o, "static const unsigned char %s_data_%zu[] = {", name, i);
     size_t size = 0;
@@ -161,7 +242,7 @@ int main(int argc, char **argv) {
     char *tmp = malloc(strlen(out) + 5);
     if (!tmp) die("out of memory", NULL);
     sprintf(tmp, "%s.tmp", out);
-    FILE *o = fopen(tmp, "wb");
+    FILE *o = os_fopen(tmp, "wb");
     if (!o) die("cannot write", tmp);
     fprintf(o, "/* Generated by asset-embed (package table \"%s\"): do not edit. */\n", name);
     fprintf(o, "#include <asset_server.h>\n\n");
@@ -187,7 +268,7 @@ int main(int argc, char **argv) {
     fprintf(o, "const size_t %s_files_count = %zuu;\n", name, l.n);
     fprintf(o, "\n#ifdef __cplusplus\n}\n#endif\n");
     if (ferror(o) || fclose(o) != 0) die("cannot write", tmp);
-    if (rename(tmp, out) != 0) die("cannot rename to", out);
+    if (os_rename(tmp, out) != 0) die("cannot rename to", out);
     for (size_t i = 0; i < l.n; i++) free(l.paths[i]);
     free(l.paths);
     free(sizes);

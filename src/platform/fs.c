@@ -45,7 +45,8 @@ asset_status_t asset__list_errno(asset_list_t *l, int err, const char *what) {
 
 #define READ_CHUNK (1u << 20)
 
-asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool versioned) {
+asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool versioned,
+                                   size_t map_min) {
     asset__fstat_t st;
     asset_status_t rc = ASSET_OK;
     int err = asset__file_stat(f, &st);
@@ -76,6 +77,14 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
         goto out;
     }
     asset_request_set_total(r, st.size);
+    if (map_min != SIZE_MAX && st.size && st.size >= map_min) {
+        void *data = NULL, *token = NULL;
+        if (asset__file_map(f, (size_t)st.size, &data, &token) == 0) {
+            rc = asset__request_lend(r, data, (size_t)st.size, asset__unmap, token);
+            goto out;
+        }
+        /* this build or file cannot be mapped, or no address space: read it */
+    }
     /* + 1: room for the read() that returns 0 at EOF, so an exact-size buffer does
      * not look like a file that grew since the stat (which reserves 64 KiB more) */
     if ((rc = asset__request_reserve(r, (size_t)st.size + 1)) != ASSET_OK) {

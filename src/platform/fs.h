@@ -19,8 +19,11 @@ asset_status_t asset__errno_status(asset_request_t *r, int err, const char *what
 /* The same for a listing that cannot open its folder (the same statuses and words). */
 asset_status_t asset__list_errno(asset_list_t *l, int err, const char *what);
 /* Reads the regular file f into the request (closes it): version from its stat,
- * NOT_MODIFIED when it matches the cached one, size cap, progress, cancel checks. */
-asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool versioned);
+ * NOT_MODIFIED when it matches the cached one, size cap, progress, cancel checks.
+ * A file of at least map_min bytes (SIZE_MAX: none) is mapped and lent to the request
+ * instead (asset__file_map, asset__request_lend), or read if it cannot be mapped. */
+asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool versioned,
+                                   size_t map_min);
 /* Lists the directory d (closes it) into l, recursing when asked: regular files,
  * and any entry that cannot be stat'ed or opened for a reason of its own (EACCES,
  * ENOENT...), size -1, so that its load reports it; links and special files are

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#if !defined(__EMSCRIPTEN__) && !defined(ASSET_NO_MMAP)
+#include <sys/mman.h>
+#endif
 #include <unistd.h>
 
 /* A descriptor good only for openat() and fstat(): O_PATH where the OS has it. */
@@ -190,6 +193,56 @@ void asset__file_close(asset__file_t *f) {
     close(f->fd);
     asset_free(f);
 }
+
+/* ---- mappings ---- */
+
+#if defined(__EMSCRIPTEN__) || defined(ASSET_NO_MMAP)
+/* the web build: Emscripten's mmap copies the file anyway; the caller reads it */
+int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
+    (void)f;
+    (void)size;
+    *data = *token = NULL;
+    return -ENOSYS;
+}
+void asset__unmap(void *data, void *token) {
+    (void)data;
+    (void)token;
+}
+#else
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+
+int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
+    *data = *token = NULL;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
+    if (!size || size > SIZE_MAX - page) return -EINVAL;
+    /* the kernel zero-fills the rest of the file's last page: that is the 0 byte after
+     * the data, unless the data fills the page; then an anonymous (zero) page follows,
+     * reserved first and the file mapped over the front of it */
+    size_t len = size % page ? size : size + page;
+    void *base = MAP_FAILED;
+    if (len != size) {
+        base = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED) return -errno;
+        if (mmap(base, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, f->fd, 0) == MAP_FAILED) {
+            int err = errno;
+            munmap(base, len);
+            return -err;
+        }
+    } else if ((base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->fd, 0)) == MAP_FAILED) {
+        return -errno;
+    }
+    *data = base;
+    *token = (void *)(uintptr_t)len;
+    return 0;
+}
+
+void asset__unmap(void *data, void *token) {
+    if (data) munmap(data, (size_t)(uintptr_t)token);
+}
+#endif
 
 /* ---- directories ---- */
 

@@ -371,6 +371,32 @@ int64_t asset__file_read(asset__file_t *f, void *buf, size_t n) {
     return (int64_t)got;
 }
 
+/* A view of the whole file; the rest of its last page reads as zeros, which is the 0
+ * byte after the data, unless the data fills that page: then -ENOSYS and the caller
+ * reads (a view cannot be followed by a page of our own without placeholder APIs).
+ * While the view lives, Windows refuses to truncate the file, so no SIGBUS case. */
+int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
+    *data = *token = NULL;
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    size_t page = si.dwPageSize ? si.dwPageSize : 4096;
+    if (!size) return -EINVAL;
+    if (size % page == 0) return -ENOSYS;
+    HANDLE m = CreateFileMappingW(f->h, NULL, PAGE_READONLY, 0, 0, NULL);
+    if (!m) return last_error();
+    void *v = MapViewOfFile(m, FILE_MAP_READ, 0, 0, size);
+    int err = v ? 0 : last_error();
+    CloseHandle(m); /* the view keeps the mapping object alive */
+    if (err) return err;
+    *data = v;
+    return 0;
+}
+
+void asset__unmap(void *data, void *token) {
+    (void)token;
+    if (data) UnmapViewOfFile(data);
+}
+
 void asset__file_close(asset__file_t *f) {
     if (!f) return;
     CloseHandle(f->h);

@@ -88,6 +88,22 @@ int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st)
 /* Opens the subdirectory `name` of d, refusing a link (-ELOOP). */
 int asset__dir_open_entry(asset__dir_t *d, const char *name, asset__dir_t **out);
 
+/* Read-only mappings (zero-copy values of large immutable files). Worker threads map;
+ * any thread unmaps. */
+/* Maps the first `size` bytes (size > 0: the size fstat gave) of f read-only and
+ * private, with one readable 0 byte right after them (data[size] == 0, which the parse
+ * step promises loaders; POSIX puts an anonymous page after a size that fills its last
+ * page). *data: the bytes; *token: what asset__unmap needs. The mapping outlives f
+ * (close f at once). A file truncated under a mapping makes a later read of the lost
+ * pages raise SIGBUS on POSIX (Windows refuses the truncation instead): map only files
+ * that are immutable, or whose user opted in. Returns 0, or a negative errno: -ENOSYS
+ * where this build or file cannot be mapped (the web build; Windows, when size is a
+ * multiple of the page size, so no 0 byte would follow): the caller reads instead. */
+int asset__file_map(asset__file_t *f, size_t size, void **data, void **token);
+/* Releases a mapping of asset__file_map (the signature of asset_request_adopt's
+ * free_fn). Any thread. */
+void asset__unmap(void *data, void *token);
+
 /* sockets: platform/socket.h (needs libcurl's types; the web build has no libcurl) */
 
 #endif

@@ -22,7 +22,9 @@ static asset_status_t file_read(void *ctx, asset_request_t *r) {
                   ? -ENOENT
                   : asset__file_open_beneath(s->file_root_dir, beneath_root(s, path), &f);
     if (err) return asset__errno_status(r, -err, "open");
-    return asset__fs_read_file(r, f, true);
+    /* mapped only when the load opted in: a file truncated under a mapping raises
+     * SIGBUS in whoever touches the value (map_file in the header) */
+    return asset__fs_read_file(r, f, true, r->job->map_file ? s->cfg.map_threshold : SIZE_MAX);
 }
 
 static asset_status_t file_list(void *ctx, const char *uri, asset_list_t *l) {

@@ -12,6 +12,14 @@
  * host and 8 x in all; libcurl opens at most http_max_connections connections per host
  * and 4 x in all. So a host whose every slot is stalled holds only its own loads.
  *
+ * Easy handles: a worker prepares the transfer (its conditional header), the I/O thread
+ * gives it an easy handle when it enters the multi: one from a free list of the handles
+ * whose transfers ended (at most 2 x http_max_connections kept), else a new one. A
+ * reused handle is curl_easy_reset, so nothing of its previous request survives (not
+ * even libcurl's retry count); easy_setup sets the options that are the same for every
+ * transfer, easy_bind the request's own. A handle whose transfer ran out of memory is
+ * not reused.
+ *
  * Threads: everything below `http state` is touched only on the I/O thread. */
 #include "../internal.h"
 
@@ -38,10 +46,11 @@ typedef struct xfer {
     struct curl_slist *headers;
     long status; /* of the current response */
     char reason[64];
-    char *etag, *last_modified;
+    char *etag, *last_modified; /* as versions: "etag:<ETag>", "lm:<Last-Modified>" */
     bool too_large;
     bool cancelled;
     bool oom;                /* the body could not be buffered: out of memory */
+    bool spoilt;             /* the multi failed under it (fail_all): no reuse of easy */
     int sock_errno;          /* socket() failed with this (EMFILE...), 0 if not */
     unsigned alloc_failures; /* asset__alloc_failures() on the I/O thread at the start */
     char errbuf[CURL_ERROR_SIZE];
@@ -65,7 +74,8 @@ typedef struct sock {
 } sock_t;
 
 struct asset__http {
-    bool oom; /* socket_cb could not allocate: fail_all says "out of memory" */
+    bool oom;   /* socket_cb could not allocate: fail_all says "out of memory" */
+    bool http2; /* libcurl can multiplex: CURLOPT_PIPEWAIT for https (HTTP/2 by ALPN) */
     asset_server_t *server;
     asset__io_t *io;
     CURLM *multi;
@@ -76,6 +86,8 @@ struct asset__http {
     unsigned max_active; /* 8 x http_max_connections: more only cost CPU */
     unsigned host_max;   /* 2 x http_max_connections per host */
     sock_t *socks;
+    CURL **idle;     /* easy handles free for the next transfer (a stack) */
+    unsigned n_idle; /* how many; at most host_max */
 };
 
 /* ---- curl's allocator goes through ours ---- */
@@ -173,6 +185,8 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
                                       "stalled: no data for %u ms (http_low_speed_ms)",
                                       x->server->cfg.http_low_speed_ms);
         return asset_request_fail(r, ASSET_E_TIMEOUT, "HTTP transfer timed out: %s", detail);
+    case CURLE_URL_MALFORMAT: /* a libcurl built with http only (the Windows build) cannot
+                                 even parse a redirect to file:// */
     case CURLE_UNSUPPORTED_PROTOCOL: {
         char *target = NULL; /* set when the refused protocol came from a redirect */
         if (x->easy) curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &target);
@@ -181,6 +195,7 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
                 r, ASSET_E_FORBIDDEN,
                 "redirect to a protocol not allowed (only http and https)%s%s", target ? ": " : "",
                 target ? target : "");
+        if (rc == CURLE_URL_MALFORMAT) return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
         return asset_request_fail(r, ASSET_E_NETWORK, "malformed response: %s", detail);
     }
     case CURLE_TOO_MANY_REDIRECTS:
@@ -205,29 +220,17 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
         return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
     }
     r->http_status = (int)x->status;
-    if (x->status == 304) {
-        uv_mutex_lock(&x->server->lock);
-        x->server->stats.http_not_modified++;
-        uv_mutex_unlock(&x->server->lock);
-        return ASSET_NOT_MODIFIED;
-    }
+    if (x->status == 304) return ASSET_NOT_MODIFIED; /* counted by xfer_done */
     if (x->status < 200 || x->status > 299)
         return asset_request_fail(r, ASSET_E_HTTP, "HTTP %ld%s%s", x->status,
                                   x->reason[0] ? " " : "", x->reason);
-    if (x->etag) {
-        char *v = asset__asprintf("etag:%s", x->etag);
-        if (v) asset_request_set_version(r, v);
-        asset_free(v);
-    } else if (x->last_modified) {
-        char *v = asset__asprintf("lm:%s", x->last_modified);
-        if (v) asset_request_set_version(r, v);
-        asset_free(v);
-    }
+    if (x->etag || x->last_modified) /* made by header_cb: "etag:<ETag>", "lm:<date>" */
+        asset_request_set_version(r, x->etag ? x->etag : x->last_modified);
     return ASSET_OK;
 }
 
 static void xfer_free(xfer_t *x) {
-    if (x->easy) curl_easy_cleanup(x->easy);
+    if (x->easy) curl_easy_cleanup(x->easy); /* not handed back to a free list */
     curl_slist_free_all(x->headers);
     asset_free(x->etag);
     asset_free(x->last_modified);
@@ -274,6 +277,93 @@ static host_t *host_get(asset__http_t *http, const char *uri) {
     return h;
 }
 
+/* ---- easy handles: kept for the next transfer, options set once or per request ---- */
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *user);
+static size_t header_cb(char *line, size_t size, size_t nmemb, void *user);
+static curl_socket_t opensocket_cb(void *user, curlsocktype purpose, struct curl_sockaddr *a);
+
+/* Sets on a new or reset easy handle every option that is the same for all of this
+ * server's transfers. */
+static CURLcode easy_setup(CURL *e, const asset_server_t *s) {
+    /* the options that copy a string can fail for want of memory */
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (rc == CURLE_OK) rc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (rc == CURLE_OK) rc = curl_easy_setopt(e, CURLOPT_USERAGENT, "asset_server/0.1");
+    if (rc != CURLE_OK) return rc;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->cfg.http_connect_timeout_ms);
+    if (s->cfg.http_low_speed_ms != UINT_MAX) { /* under 1 byte/s for that long: stalled */
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+                         (long)((s->cfg.http_low_speed_ms + 999ull) / 1000));
+    }
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+    return CURLE_OK;
+}
+
+/* Gives x an easy handle: a free one, reset (curl_easy_reset: also the state libcurl
+ * keeps between transfers, such as its count of retries on dropped connections, which
+ * would otherwise run out over a handle's life), else a new one; then the fixed options
+ * and the request's own. Else a message on the request and the error, for xfer_done. */
+static CURLcode easy_bind(asset__http_t *http, xfer_t *x) {
+    asset_request_t *r = x->req;
+    const char *uri = asset_request_uri(r);
+    CURL *e;
+    if (http->n_idle) {
+        e = http->idle[--http->n_idle];
+        curl_easy_reset(e);
+    } else if (!(e = curl_easy_init())) {
+        asset_request_fail(r, ASSET_E_NO_MEMORY, "cannot make a curl easy handle: out of memory");
+        return CURLE_OUT_OF_MEMORY;
+    } else {
+        asset__log(http->server, ASSET_LOG_DEBUG, "%s: http: new curl easy handle (none free)",
+                   uri);
+    }
+    x->easy = e;
+    CURLcode sc = easy_setup(e, http->server);
+    if (sc == CURLE_OK) sc = curl_easy_setopt(e, CURLOPT_URL, uri);
+    if (sc != CURLE_OK) {
+        asset_request_fail(r, sc == CURLE_OUT_OF_MEMORY ? ASSET_E_NO_MEMORY : ASSET_E_NETWORK,
+                           "curl_easy_setopt: %s", curl_easy_strerror(sc));
+        return sc;
+    }
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers); /* NULL: only libcurl's own */
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_size);
+    /* waiting for a connection to multiplex on pays only where HTTP/2 can be had: over
+     * TLS (CURL_HTTP_VERSION_2TLS). On HTTP/1.1 it holds a transfer back for nothing */
+    long pipewait = http->http2 && !asset__strncasecmp(uri, "https:", 6);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, pipewait);
+    return CURLE_OK;
+}
+
+/* x's transfer is over: its easy handle goes back to the free list, or away (in
+ * xfer_free) when the list is full, or libcurl ran out of memory or failed the multi
+ * during the transfer: its state may be half made. */
+static void easy_unbind(asset__http_t *http, xfer_t *x, CURLcode rc) {
+    CURL *e = x->easy;
+    if (!e || !http || rc == CURLE_OUT_OF_MEMORY || x->spoilt || http->n_idle >= http->host_max)
+        return;
+    if (!http->idle) {
+        http->idle = asset__calloc(http->host_max, sizeof *http->idle);
+        if (!http->idle) return;
+    }
+    http->idle[http->n_idle++] = e;
+    x->easy = NULL;
+}
+
 /* I/O thread: the transfer left the multi (or never entered it). */
 static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (x->prev)
@@ -299,10 +389,12 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     long conns = 0;
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns) != CURLE_OK) conns = 0;
     asset_status_t st = map_result(x, rc);
+    easy_unbind(http, x, rc);
     asset_request_t *r = x->req;
     asset_server_t *s = x->server;
     uv_mutex_lock(&s->lock);
     s->stats.http_connections += (uint64_t)conns;
+    if (st == ASSET_NOT_MODIFIED) s->stats.http_not_modified++;
     uv_mutex_unlock(&s->lock);
     if (conns > 1) /* libcurl retried a dropped reused connection, or followed a redirect */
         asset__log(s, ASSET_LOG_DEBUG,
@@ -326,6 +418,11 @@ static void pump(asset__http_t *http) {
         while (h && (!h->wait_head || h->active >= http->host_max)) h = h->next;
         if (!h) break;
         xfer_t *x = h->wait_head;
+        CURLcode sc = easy_bind(http, x);
+        if (sc != CURLE_OK) { /* still first in its host's queue: xfer_done unlinks it */
+            xfer_done(http, x, sc);
+            continue;
+        }
         h->wait_head = x->wnext;
         if (h->wait_head)
             h->wait_head->wprev = NULL;
@@ -463,6 +560,7 @@ static void fail_all(asset__http_t *http, CURLMcode mc) {
     while (http->xfers) {
         xfer_t *x = http->xfers;
         curl_multi_remove_handle(http->multi, x->easy);
+        x->spoilt = true;
         asset_request_fail(x->req, oom ? ASSET_E_NO_MEMORY : ASSET_E_NETWORK,
                            "transfer aborted: %s", oom ? "out of memory" : curl_multi_strerror(mc));
         xfer_done(http, x, oom ? CURLE_OUT_OF_MEMORY : CURLE_SEND_ERROR);
@@ -502,6 +600,8 @@ static void http_stop(void *arg) {
         curl_multi_remove_handle(http->multi, x->easy);
         xfer_done(http, x, CURLE_ABORTED_BY_CALLBACK);
     }
+    while (http->n_idle) curl_easy_cleanup(http->idle[--http->n_idle]);
+    asset_free(http->idle);
     curl_multi_cleanup(http->multi); /* may close sockets through socket_cb */
     while (http->socks) sock_close(http, http->socks);
     http->server->http = NULL;
@@ -526,6 +626,8 @@ static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
     unsigned conns = s->cfg.http_max_connections < 65536 ? s->cfg.http_max_connections : 65536;
     http->host_max = 2 * conns;
     http->max_active = 8 * conns;
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    http->http2 = cv && (cv->features & CURL_VERSION_HTTP2);
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -585,14 +687,33 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
     return st == ASSET_OK ? n : 0;
 }
 
-static char *header_value(const char *line, size_t n, const char *name) {
-    size_t nl = strlen(name);
-    if (n <= nl || asset__strncasecmp(line, name, nl) != 0 || line[nl] != ':') return NULL;
-    const char *v = line + nl + 1;
+#define PRESIZE_MAX ((unsigned long long)16 << 20)
+
+/* Whether line (n bytes, not terminated) is header `name` (nl bytes); its value, blanks
+ * and CRLF trimmed, in *v and *vn. */
+static bool header_is(const char *line, size_t n, const char *name, size_t nl, const char **v,
+                      size_t *vn) {
+    if (n <= nl || line[nl] != ':' || asset__strncasecmp(line, name, nl) != 0) return false;
+    const char *p = line + nl + 1;
     const char *end = line + n;
-    while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
-    return asset__strndup(v, (size_t)(end - v));
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    while (end > p && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+    *v = p;
+    *vn = (size_t)(end - p);
+    return true;
+}
+#define HEADER_IS(line, n, name, v, vn) header_is(line, n, name, sizeof name - 1, v, vn)
+
+/* "<prefix><value>", the version string of a response (one allocation per header) */
+static void versioned(char **slot, const char *prefix, size_t pn, const char *v, size_t vn) {
+    char *d = asset_alloc(pn + vn + 1);
+    if (d) {
+        memcpy(d, prefix, pn);
+        memcpy(d + pn, v, vn);
+        d[pn + vn] = 0;
+    }
+    asset_free(*slot);
+    *slot = d;
 }
 
 static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
@@ -617,22 +738,35 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         x->etag = x->last_modified = NULL;
         return n;
     }
-    char *v;
-    if ((v = header_value(line, n, "ETag"))) {
-        asset_free(x->etag);
-        x->etag = v;
-    } else if ((v = header_value(line, n, "Last-Modified"))) {
-        asset_free(x->last_modified);
-        x->last_modified = v;
-    } else if ((v = header_value(line, n, "Content-Length"))) {
-        unsigned long long len = strtoull(v, NULL, 10);
-        asset_free(v);
+    const char *v;
+    size_t vn;
+    if (HEADER_IS(line, n, "ETag", &v, &vn)) {
+        versioned(&x->etag, "etag:", 5, v, vn);
+    } else if (HEADER_IS(line, n, "Last-Modified", &v, &vn)) {
+        versioned(&x->last_modified, "lm:", 3, v, vn);
+    } else if (HEADER_IS(line, n, "Content-Length", &v, &vn)) {
+        char num[32]; /* strtoull wants a terminated string; a longer value is nonsense */
+        unsigned long long len = ULLONG_MAX;
+        if (vn < sizeof num) {
+            memcpy(num, v, vn);
+            num[vn] = 0;
+            len = strtoull(num, NULL, 10);
+        }
         if (x->status >= 200 && x->status <= 299) {
             if (len > x->req->max_size) {
                 x->too_large = true;
                 return 0; /* abort before the body */
             }
             asset_request_set_total(x->req, len);
+            /* the body's buffer made once, at the size announced, instead of doubled from
+             * the first piece (a 256 KiB body took 512 KiB, and four copies); only up to
+             * PRESIZE_MAX, so a server that announces more than it sends cannot make us
+             * reserve max_asset_size */
+            if (!x->req->size && len <= PRESIZE_MAX &&
+                asset__request_reserve(x->req, (size_t)len) != ASSET_OK) {
+                x->oom = true;
+                return 0;
+            }
         }
     }
     return n;
@@ -660,11 +794,7 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     if (!x) return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory");
     x->server = s;
     x->req = r;
-    x->easy = curl_easy_init();
-    if (!x->easy) {
-        xfer_free(x);
-        return asset_request_fail(r, ASSET_E_NO_MEMORY, "curl_easy_init failed");
-    }
+    /* the easy handle is the I/O thread's (easy_bind): only the request's header here */
     const char *cached = asset_request_cached_version(r);
     char *cond = NULL;
     if (cached && !strncmp(cached, "etag:", 5))
@@ -680,41 +810,6 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
         }
         x->headers = l;
     }
-    CURL *e = x->easy;
-    /* the options that copy a string can fail for want of memory */
-    CURLcode sc = curl_easy_setopt(e, CURLOPT_URL, asset_request_uri(r));
-    if (sc == CURLE_OK) sc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (sc == CURLE_OK) sc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    if (sc == CURLE_OK) sc = curl_easy_setopt(e, CURLOPT_USERAGENT, "asset_server/0.1");
-    if (sc != CURLE_OK) {
-        xfer_free(x);
-        return asset_request_fail(r,
-                                  sc == CURLE_OUT_OF_MEMORY ? ASSET_E_NO_MEMORY : ASSET_E_NETWORK,
-                                  "curl_easy_setopt: %s", curl_easy_strerror(sc));
-    }
-    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->cfg.http_connect_timeout_ms);
-    if (s->cfg.http_low_speed_ms != UINT_MAX) { /* under 1 byte/s for that long: stalled */
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-                         (long)((s->cfg.http_low_speed_ms + 999ull) / 1000));
-    }
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_size);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
-    if (x->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
 
     uv_mutex_lock(&s->lock);
     asset__io_t *io = asset__io_get(s);

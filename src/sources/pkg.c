@@ -185,7 +185,8 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
 }
 
 static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
-    asset__pkg_t *p = ((asset_server_t *)ctx)->pkg;
+    asset_server_t *s = ctx;
+    asset__pkg_t *p = s->pkg;
     const char *path = asset_request_path(r);
     size_t nl = strcspn(path, "/");
     const char *rel = path[nl] ? path + nl + 1 : "";
@@ -201,14 +202,19 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
         if (!e) return asset_request_fail(r, ASSET_E_NOT_FOUND, "not in the embedded package");
         const asset_embedded_file_t *f = &m->files[e->i];
         asset_request_set_total(r, f->size);
+        /* at the threshold and above, lent in place (data[size] == 0: asset-embed's
+         * extra byte, see map_threshold); below it copied once, as always */
+        if (f->size && s->cfg.map_threshold != SIZE_MAX && f->size >= s->cfg.map_threshold)
+            return asset__request_lend(r, (void *)f->data, f->size, NULL, NULL);
         return asset_request_adopt(r, (void *)f->data, f->size, NULL, NULL);
     }
     if (!*rel) return asset_request_fail(r, ASSET_E_IO, "is a directory, not a file");
     asset__file_t *f = NULL;
     int e = asset__file_open_beneath(m->dir, rel, &f);
     if (e) return asset__errno_status(r, -e, "open");
-    /* watched, a directory package is mutable: versioned like file:// */
-    return asset__fs_read_file(r, f, ((asset_server_t *)ctx)->cfg.watch);
+    /* watched, a directory package is mutable: versioned like file://, and never mapped
+     * (a file truncated in place under a mapping raises SIGBUS: see map_file) */
+    return asset__fs_read_file(r, f, s->cfg.watch, s->cfg.watch ? SIZE_MAX : s->cfg.map_threshold);
 }
 
 char *asset__pkg_real_path(asset__pkg_t *p, const char *path) {

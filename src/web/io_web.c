@@ -9,7 +9,9 @@
  *     starting, so fetch() promises resolve there even while the main thread blocks in
  *     a wait. Posts wake it through a futex word it waits on with Atomics.waitAsync:
  *     Emscripten's own cross-thread calls relay through the main thread's event loop,
- *     which a blocked main thread never turns.
+ *     which a blocked main thread never turns. Such a worker cannot end while the main
+ *     thread blocks either, so a stopped server's I/O worker is parked and the next
+ *     server's I/O thread is a parked worker when there is one (io_worker_t).
  * Either way every field below `owner thread only` is touched only by that thread. */
 #include "../internal.h"
 
@@ -25,6 +27,24 @@ typedef struct post {
     void *arg;
 } post_t;
 
+#ifdef __EMSCRIPTEN_PTHREADS__
+/* A Web Worker serving as I/O thread. Its exit would be completed by the main thread's
+ * event loop, which a program blocked in waits never turns, so it never exits: when its
+ * server stops it parks in g_parked until a new server takes it. (It used to stay idle
+ * for good: every server that had used HTTP or a timeout then held one of the
+ * -sPTHREAD_POOL_SIZE workers, and the first server after the last one hung in
+ * asset__io_start.) Process-wide because the worker pool is. */
+typedef struct io_worker {
+    _Atomic int32_t wake;    /* bumped by schedule() and by a hand-over; waited on */
+    asset__io_t *_Atomic io; /* the server's I/O state it serves; NULL while parked */
+    asset__io_t *current;    /* owner thread only: the io it adopted */
+    struct io_worker *next;  /* in g_parked (g_parked_lock) */
+} io_worker_t;
+
+static uv_mutex_t g_parked_lock = PTHREAD_MUTEX_INITIALIZER; /* leaf lock (a pthread mutex) */
+static io_worker_t *g_parked;
+#endif
+
 struct asset__io {
     asset_server_t *server;
     uv_mutex_t lock; /* leaf lock: posts, stopping, turn_pending */
@@ -32,9 +52,8 @@ struct asset__io {
     bool stopping;
     bool turn_pending; /* a turn is scheduled and has not started */
 #ifdef __EMSCRIPTEN_PTHREADS__
-    uv_thread_t thread;
     uv_sem_t ready, stopped;
-    _Atomic int32_t wake; /* bumped by schedule(); the I/O thread waits on it */
+    io_worker_t *worker; /* set before the worker sees the io, then constant */
 #endif
     /* owner thread only */
     uv_loop_t loop;
@@ -133,8 +152,8 @@ static void schedule(asset__io_t *io) {
     uv_mutex_unlock(&io->lock);
     if (!go) return;
 #ifdef __EMSCRIPTEN_PTHREADS__
-    atomic_fetch_add(&io->wake, 1);
-    emscripten_futex_wake((void *)&io->wake, INT_MAX);
+    atomic_fetch_add(&io->worker->wake, 1);
+    emscripten_futex_wake((void *)&io->worker->wake, INT_MAX);
 #else
     io->turn_id = emscripten_set_timeout(turn, 0, io);
 #endif
@@ -144,19 +163,18 @@ static void schedule(asset__io_t *io) {
 /* clang-format off */
 /* The I/O thread's wait: read the word, run a turn, then wait (asynchronously, so the
  * worker's event loop keeps running fetches and timers) until the word changes. A post
- * made after the read bumps the word, so the wait returns at once. */
-EM_JS(void, js_io_wait_loop, (void *io, int32_t *word), {
+ * or a hand-over made after the read bumps the word, so the wait returns at once. The
+ * loop never ends: a parked worker waits for its next server the same way. */
+EM_JS(void, js_io_wait_loop, (void *w, int32_t *word), {
     var idx = word >> 2;
     function go() {
         var v = Atomics.load(HEAP32, idx);
-        var more;
         try {
-            more = _asset__io_web_turn(io);
+            _asset__io_web_turn(w);
         } catch (e) {
             if (e !== "unwind") throw e;
             return;
         }
-        if (!more) return;
         var r = Atomics.waitAsync(HEAP32, idx, v);
         if (r.async) r.value.then(go); else setTimeout(go, 0);
     }
@@ -164,27 +182,68 @@ EM_JS(void, js_io_wait_loop, (void *io, int32_t *word), {
 });
 /* clang-format on */
 
-/* One turn on the I/O thread; returns 0 once it stopped. */
-EMSCRIPTEN_KEEPALIVE int asset__io_web_turn(asset__io_t *io) {
-    if (asset__io_stopping(io)) {
-        /* not pthread_exit: a worker's exit is finished by the main thread's event
-         * loop, which a main thread blocked in destroy never turns. The thread ends
-         * its work here and stays an idle worker until the process exits. */
-        stop_turn(io);
-        uv_sem_post(&io->stopped);
-        return 0;
+/* One turn on an I/O worker: adopts a server's io handed over, runs its turn, or stops
+ * it and parks the worker. */
+EMSCRIPTEN_KEEPALIVE void asset__io_web_turn(io_worker_t *w) {
+    asset__io_t *io = atomic_load(&w->io);
+    if (!io) return; /* parked */
+    if (io != w->current) {
+        w->current = io;
+        asset__thread_owner = io->server;
+        uv_sem_post(&io->ready);
     }
-    turn(io);
-    return 1;
+    if (!asset__io_stopping(io)) {
+        turn(io);
+        return;
+    }
+    stop_turn(io);
+    /* parked before stopped is posted: the io is freed after that post, and a server
+     * created next may take this worker at once (its hand-over bumps the word, so the
+     * JS loop turns again) */
+    w->current = NULL;
+    atomic_store(&w->io, NULL);
+    asset__thread_owner = NULL;
+    uv_mutex_lock(&g_parked_lock);
+    w->next = g_parked;
+    g_parked = w;
+    uv_mutex_unlock(&g_parked_lock);
+    uv_sem_post(&io->stopped);
 }
 
 static void io_main(void *arg) {
-    asset__io_t *io = arg;
-    asset__thread_owner = io->server;
-    uv_sem_post(&io->ready);
-    js_io_wait_loop(io, (int32_t *)&io->wake);
+    io_worker_t *w = arg;
+    js_io_wait_loop(w, (int32_t *)&w->wake);
     /* keep the worker alive: its event loop runs the turns and the fetch promises */
     emscripten_exit_with_live_runtime();
+}
+
+/* Hands io to a parked worker, or to a new one. 0 or a UV error. */
+static int io_worker_take(asset__io_t *io) {
+    uv_mutex_lock(&g_parked_lock);
+    io_worker_t *w = g_parked;
+    if (w) g_parked = w->next;
+    uv_mutex_unlock(&g_parked_lock);
+    if (w) {
+        io->worker = w;
+        atomic_store(&w->io, io);
+        atomic_fetch_add(&w->wake, 1);
+        emscripten_futex_wake((void *)&w->wake, INT_MAX);
+        return 0;
+    }
+    /* the C library's calloc, not the allocation hook: a worker outlives the server that
+     * made it (never freed, like the worker itself) */
+    w = calloc(1, sizeof *w);
+    if (!w) return UV_ENOMEM;
+    io->worker = w;
+    atomic_store(&w->io, io);
+    uv_thread_t t;
+    int rc = uv_thread_create(&t, io_main, w);
+    if (rc != 0) {
+        free(w);
+        return rc;
+    }
+    pthread_detach(t);
+    return 0;
 }
 #endif
 
@@ -199,7 +258,7 @@ asset__io_t *asset__io_start(asset_server_t *s) {
 #ifdef __EMSCRIPTEN_PTHREADS__
     uv_sem_init(&io->ready, 0);
     uv_sem_init(&io->stopped, 0);
-    int rc = uv_thread_create(&io->thread, io_main, io);
+    int rc = io_worker_take(io);
     if (rc != 0) {
         s->io_error = rc;
         uv_sem_destroy(&io->ready);
@@ -208,7 +267,6 @@ asset__io_t *asset__io_start(asset_server_t *s) {
         asset_free(io);
         return NULL;
     }
-    pthread_detach(io->thread);
     uv_sem_wait(&io->ready);
 #endif
     return io;

@@ -254,6 +254,24 @@ static void test_fetch_refused_connection_is_a_network_error(void **state) {
     asset_server_destroy(s);
 }
 
+/* Servers made and destroyed one after another, each fetching: with pthreads each one's
+ * I/O thread is a Web Worker that cannot exit while main blocks, so a stopped one is
+ * reused by the next server. More servers than -sPTHREAD_POOL_SIZE (12): before the
+ * reuse the 12th or so hung in asset_server_load, creating its I/O thread. */
+static void test_more_servers_in_turn_than_workers_each_fetch(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("turns.txt", "again");
+    for (int i = 0; i < 30; i++) {
+        asset_server_t *s = tu_server(1);
+        asset_handle_t *h = load_url(s, "turns.txt");
+        assert_int_equal(wait_done(s, h), ASSET_OK);
+        tu_expect_text(h, "again");
+        asset_handle_release(h);
+        asset_server_destroy(s);
+    }
+}
+
 #ifndef __EMSCRIPTEN_PTHREADS__
 /* The single-threaded rule: a wait on the flush thread runs queued jobs, but a fetch
  * resolves only after returning to the event loop, so the wait says BUSY instead of
@@ -283,6 +301,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_404_fails_with_status_and_message),
         cmocka_unit_test(test_fetch_body_over_max_asset_size_is_too_large),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
+        cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
         cmocka_unit_test(test_wait_on_a_fetch_without_threads_returns_busy),
 #endif
