@@ -64,11 +64,13 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
     }
     if (versioned) {
         const char *cached = asset_request_cached_version(r);
-        if (cached && !strcmp(cached, st.version)) {
+        char version[96];
+        asset__fstat_version(&st, version);
+        if (cached && !strcmp(cached, version)) {
             rc = ASSET_NOT_MODIFIED;
             goto out;
         }
-        asset_request_set_version(r, st.version);
+        asset_request_set_version(r, version);
     }
     if (st.size > r->max_size) {
         rc = asset_request_fail(r, ASSET_E_TOO_LARGE,

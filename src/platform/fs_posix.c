@@ -169,8 +169,15 @@ static void fill_stat(const struct stat *s, asset__fstat_t *st) {
 #else
     long long sec = (long long)s->st_mtime, nsec = 0;
 #endif
-    snprintf(st->version, sizeof st->version, "%lld.%09lld:%lld:%llu", sec, nsec,
-             (long long)s->st_size, (unsigned long long)s->st_ino);
+    st->vraw[0] = (uint64_t)sec;
+    st->vraw[1] = (uint64_t)nsec;
+    st->vraw[2] = (uint64_t)s->st_size;
+    st->vraw[3] = (uint64_t)s->st_ino;
+}
+
+void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
+    snprintf(out, 96, "%lld.%09lld:%lld:%llu", (long long)st->vraw[0], (long long)st->vraw[1],
+             (long long)st->vraw[2], (unsigned long long)st->vraw[3]);
 }
 
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st) {

@@ -350,9 +350,16 @@ static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, asset__fs
     uint64_t t =
         ((uint64_t)i->ftLastWriteTime.dwHighDateTime << 32) | i->ftLastWriteTime.dwLowDateTime;
     /* last-write time (100 ns ticks), size, and the file's identity on its volume */
-    snprintf(st->version, sizeof st->version, "%llu:%llu:%08lx%08lx%08lx", (unsigned long long)t,
-             (unsigned long long)st->size, (unsigned long)i->dwVolumeSerialNumber,
-             (unsigned long)i->nFileIndexHigh, (unsigned long)i->nFileIndexLow);
+    st->vraw[0] = t;
+    st->vraw[1] = st->size;
+    st->vraw[2] = i->dwVolumeSerialNumber;
+    st->vraw[3] = ((uint64_t)i->nFileIndexHigh << 32) | i->nFileIndexLow;
+}
+
+void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
+    snprintf(out, 96, "%llu:%llu:%08lx%08lx%08lx", (unsigned long long)st->vraw[0],
+             (unsigned long long)st->vraw[1], (unsigned long)st->vraw[2],
+             (unsigned long)(st->vraw[3] >> 32), (unsigned long)(st->vraw[3] & 0xffffffffu));
 }
 
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st) {

@@ -56,8 +56,12 @@ enum { ASSET__KIND_FILE, ASSET__KIND_DIR, ASSET__KIND_LINK, ASSET__KIND_OTHER };
 typedef struct asset__fstat {
     int kind;         /* ASSET__KIND_* (a symlink or reparse point: LINK) */
     uint64_t size;    /* files */
-    char version[96]; /* changes whenever the content may have (mtime, size, identity) */
+    uint64_t vraw[4]; /* what the version is made of (mtime, size, identity), as numbers */
 } asset__fstat_t;
+
+/* The version string of a stat: changes whenever the content may have (mtime, size,
+ * identity). Formatted only when asked (most reads never compare versions). */
+void asset__fstat_version(const asset__fstat_t *st, char out[96]);
 
 /* Test hook: when true, implementations with a kernel fast path (Linux's openat2)
  * take their portable path instead. Set it before the server's threads exist. */
