@@ -846,7 +846,10 @@ ASSET_API bool asset_batch_is_done(const asset_batch_t *b);
 ASSET_API asset_status_t asset_batch_error(const asset_batch_t *b);
 ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" unless failed */
 /* Like asset_handle_wait: flushes on the flush thread. Returns asset_batch_error(),
- * or ASSET_E_TIMEOUT / ASSET_E_BUSY as asset_handle_wait does. */
+ * or ASSET_E_TIMEOUT / ASSET_E_BUSY as asset_handle_wait does. A group's wait sleeps
+ * until every child has a result and then delivers them in one flush (item callbacks
+ * fire then, in order), instead of waking per child: the thread leaves the cores to the
+ * workers. Other results queued meanwhile are delivered by that same flush. */
 ASSET_API asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms);
 /* The value of the child loaded from uri (as normalised, as written in the manifest,
  * or relative to the folder); NULL unless that child is LOADED. */
