@@ -319,6 +319,14 @@ void asset__job_run(asset_server_t *s, asset__job_t *j) {
     after_read(s, j, st);
 }
 
+/* [lock] Whether the parse that follows an ASYNC read may run right here, on the thread
+ * that finished the read (the I/O thread for HTTP), instead of going back through the
+ * heap to a worker: only the built-in bytes loader, whose parse takes the buffer and
+ * calls no user code, and no digest to compute (hashing a big body would stall I/O). */
+static bool parse_inline(const asset__job_t *j) {
+    return !j->task && !j->sha256 && j->loader->vt.parse == asset__bytes_loader.parse;
+}
+
 void asset_request_finish(asset_request_t *r, asset_status_t st) {
     asset__job_t *j = r->job;
     asset_server_t *s = r->server;
@@ -334,6 +342,16 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
             while (j->handles) asset__job_detach(j, j->handles);
             asset__job_free(j);
             uv_cond_broadcast(&s->done_cond);
+        } else if (parse_inline(j)) {
+            /* one thread hand-off less per load; counted like a waiter's run-on-wait, so
+             * destroy waits for it (this may be a user's thread) */
+            j->state = ASSET__JOB_RUNNING;
+            s->running++;
+            s->caller_runs++;
+            uv_mutex_unlock(&s->lock);
+            after_read(s, j, st);
+            uv_mutex_lock(&s->lock);
+            if (--s->caller_runs == 0 && s->stopping) uv_cond_broadcast(&s->done_cond);
         } else {
             j->state = ASSET__JOB_QUEUED;
             if (!asset__heap_push(s, j)) {

@@ -682,6 +682,36 @@ static void test_http_body_with_content_length_is_buffered_at_its_size(void **st
     free(body);
 }
 
+/* A body for the bytes loader is parsed on the thread that finished the transfer (the
+ * I/O thread), not handed back to a worker: it completes while every worker is held in
+ * a gated read. (Before, the parse went back to the heap and waited for a worker.) */
+static void test_http_bytes_load_completes_while_every_worker_is_busy(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("inline.txt", "parsed inline");
+    asset_server_t *s = tu_server(2);
+    tu_gate_t *g1 = tu_gate_register(s, "gate1");
+    tu_gate_t *g2 = tu_gate_register(s, "gate2");
+    asset_handle_t *b1 = asset_server_load(s, "gate1://one", NULL);
+    tu_gate_wait_entered(g1, 1); /* one worker held */
+    asset_load_options_t o = {.loader = "bytes"};
+    asset_handle_t *h = load_url(s, "inline.txt", &o); /* the other starts the transfer */
+    asset_handle_t *b2 = asset_server_load(s, "gate2://two", NULL); /* ...then is held */
+    tu_gate_wait_entered(g2, 1);
+    assert_int_equal(asset_handle_wait(h, 20000), ASSET_OK);
+    tu_expect_bytes(h, "parsed inline", 13);
+    tu_gate_open(g1);
+    tu_gate_open(g2);
+    expect_status(b1, ASSET_OK);
+    expect_status(b2, ASSET_OK);
+    asset_handle_release(b1);
+    asset_handle_release(b2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g1);
+    tu_gate_free(g2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
@@ -708,6 +738,7 @@ int main(void) {
         cmocka_unit_test(test_http_reused_easy_handle_forgets_the_conditional_header),
         cmocka_unit_test(test_http_cancelled_and_failed_transfers_easy_handle_is_reused_cleanly),
         cmocka_unit_test(test_http_body_with_content_length_is_buffered_at_its_size),
+        cmocka_unit_test(test_http_bytes_load_completes_while_every_worker_is_busy),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
