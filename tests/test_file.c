@@ -206,10 +206,10 @@ static void test_bare_relative_path_resolves_against_cwd_at_create(void **state)
     fixture_t *f = *state;
     write_text(f->dir, "rel/r.txt", "relative");
     char old[4096];
-    assert_non_null(getcwd(old, sizeof old));
-    assert_int_equal(chdir(f->dir), 0);
+    assert_int_equal(tu_os_getcwd(old, sizeof old), 0);
+    assert_int_equal(tu_os_chdir(f->dir), 0);
     asset_server_t *s = mk_server(NULL, 0);
-    assert_int_equal(chdir(old), 0); /* the base was taken at create */
+    assert_int_equal(tu_os_chdir(old), 0); /* the base was taken at create */
     asset_handle_t *h = tu_load_wait(s, "rel/r.txt", ASSET_OK);
     tu_expect_text(h, "relative");
     asset_handle_release(h);

@@ -96,12 +96,12 @@ static void test_relative_file_root_resolves_against_cwd(void **state) {
     char *dir = tu_mkdtemp();
     free(tu_write_file(dir, "assets/x.txt", "x!", 2));
     char old[4096];
-    assert_non_null(getcwd(old, sizeof old));
-    assert_int_equal(chdir(dir), 0);
+    assert_int_equal(tu_os_getcwd(old, sizeof old), 0);
+    assert_int_equal(tu_os_chdir(dir), 0);
     asset_server_config_t cfg = {0};
     cfg.file_root = "./assets/";
     asset_server_t *s = asset_server_create(&cfg);
-    assert_int_equal(chdir(old), 0);
+    assert_int_equal(tu_os_chdir(old), 0);
     assert_non_null(s);
     char *want = tu_path(dir, "assets");
     assert_string_equal(s->file_root, want);

@@ -7,7 +7,6 @@
 #include "tu_os.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,8 +81,9 @@ int tu_closed_port(void) {
 
 /* The external nginx of the CTest fixture: $ASSET_TEST_HTTP_BASE and _ROOT, or the
  * files "base", "tls_port" and the directory "root" in $ASSET_TEST_HTTP_FIXTURE. Each
- * test process gets its own subdirectory of the root (and of the URL space), so suites
- * running in parallel never see each other's files. Returns false when not configured. */
+ * tu_nginx_start gets its own fresh subdirectory of the root, "t<n>" (and of the URL
+ * space), so suites running in parallel never see each other's files (nor the leftovers
+ * of a crashed run). Returns false when not configured or on failure (then says why). */
 static bool read_line(const char *dir, const char *name, char *out, size_t cap) {
     char *p = tu_path(dir, name);
     FILE *f = fopen(p, "rb");
@@ -115,12 +115,26 @@ static bool external_nginx(tu_nginx_t *n, bool *configured) {
         *configured = false;
         return false;
     }
-    static atomic_int counter;
+    /* claim the first name nobody has: mkdir is atomic among the processes sharing the
+     * root (a process id would not do: every program under node has the same one) */
     char sub[32];
-    snprintf(sub, sizeof sub, "p%d_%d", (int)uv_os_getpid(), atomic_fetch_add(&counter, 1));
+    n->root = NULL;
+    for (int i = 0; i < 100000 && !n->root; i++) {
+        snprintf(sub, sizeof sub, "t%d", i);
+        char *p = tu_path(root, sub);
+        if (tu_os_mkdir(p) == 0) {
+            n->root = p;
+        } else {
+            free(p);
+            if (errno != EEXIST) break;
+        }
+    }
+    if (!n->root) {
+        fprintf(stderr, "tu_nginx_start: cannot create a directory in %s: %s\n", root,
+                strerror(errno));
+        return false;
+    }
     n->dir = NULL;
-    n->root = tu_path(root, sub);
-    tu_os_mkdir(n->root);
     n->port = atoi(strrchr(base, ':') ? strrchr(base, ':') + 1 : "0");
     n->tls_port = atoi(tls);
     snprintf(n->base, sizeof n->base, "%s/%s", base, sub);
@@ -275,7 +289,7 @@ char *tu_nginx_url(const tu_nginx_t *n, const char *path) {
 }
 
 char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path) {
-    const char *sub = strchr(n->base + strlen("http://"), '/'); /* "/p<pid>_<n>" or NULL */
+    const char *sub = strchr(n->base + strlen("http://"), '/'); /* "/t<n>" or NULL */
     size_t len = strlen(path) + (sub ? strlen(sub) : 0) + 64;
     char *u = malloc(len);
     snprintf(u, len, "https://127.0.0.1:%d%s/%s", n->tls_port, sub ? sub : "",

@@ -11,7 +11,7 @@ typedef struct tu_nginx {
     int tls_port;   /* HTTPS with a self-signed certificate, 0 if openssl is missing */
     char *dir;      /* temp dir holding conf, logs */
     char *root;     /* document root: write files here */
-    char base[128]; /* "http://127.0.0.1:PORT", or ".../p<pid>_<n>" for an external nginx */
+    char base[128]; /* "http://127.0.0.1:PORT", or ".../t<n>" for an external nginx */
     bool external;  /* the CTest fixture's nginx (dir NULL, pid 0): see tu_nginx_start */
 } tu_nginx_t;
 

@@ -6,10 +6,13 @@
 #define TU_OS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
-/* Creates one directory (its parent exists); an existing one is fine. */
-void tu_os_mkdir(const char *path);
+/* Creates one directory (its parent exists); an existing one is fine. Returns 0 when
+ * this call created it, -1 otherwise (already there: errno EEXIST), so a caller can
+ * claim a fresh name among processes sharing a parent. */
+int tu_os_mkdir(const char *path);
 
 /* fopen() of a UTF-8 path (the library's form: _wfopen on Windows). */
 FILE *tu_os_fopen(const char *path, const char *mode);
@@ -23,6 +26,10 @@ bool tu_os_windows_paths(void);
 
 /* Whether this Windows program runs under wine (ntdll exports wine_get_version). */
 bool tu_os_under_wine(void);
+
+/* getcwd(buf, n) (UTF-8) / chdir(path). */
+int tu_os_getcwd(char *buf, size_t n);
+int tu_os_chdir(const char *path);
 
 /* setenv(name, value, 1) / unsetenv(name). */
 int tu_os_setenv(const char *name, const char *value);

@@ -13,12 +13,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-void tu_os_mkdir(const char *path) { mkdir(path, 0755); }
+int tu_os_mkdir(const char *path) { return mkdir(path, 0755) == 0 ? 0 : -1; }
 
 FILE *tu_os_fopen(const char *path, const char *mode) { return fopen(path, mode); }
 bool tu_os_any_file_name(void) { return true; }
 bool tu_os_windows_paths(void) { return false; }
 bool tu_os_under_wine(void) { return false; }
+
+int tu_os_getcwd(char *buf, size_t n) { return getcwd(buf, n) ? 0 : -1; }
+int tu_os_chdir(const char *path) { return chdir(path); }
 
 int tu_os_setenv(const char *name, const char *value) { return setenv(name, value, 1); }
 int tu_os_unsetenv(const char *name) { return unsetenv(name); }

@@ -3,6 +3,8 @@
 #include "test_util.h"
 #include "tu_os.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +19,12 @@ static wchar_t *wide(const char *s) {
     return w;
 }
 
-void tu_os_mkdir(const char *path) {
+int tu_os_mkdir(const char *path) {
     wchar_t *w = wide(path);
-    if (w) CreateDirectoryW(w, NULL);
+    int rc = w && CreateDirectoryW(w, NULL) ? 0 : -1;
+    if (rc != 0 && GetLastError() == ERROR_ALREADY_EXISTS) errno = EEXIST;
     free(w);
+    return rc;
 }
 
 FILE *tu_os_fopen(const char *path, const char *mode) {
@@ -36,6 +40,20 @@ bool tu_os_windows_paths(void) { return true; }
 bool tu_os_under_wine(void) {
     HMODULE ntdll = GetModuleHandleA("ntdll.dll");
     return ntdll && GetProcAddress(ntdll, "wine_get_version");
+}
+
+int tu_os_getcwd(char *buf, size_t n) {
+    wchar_t w[32768];
+    DWORD len = GetCurrentDirectoryW(32768, w);
+    if (!len || len >= 32768 || n > INT_MAX) return -1;
+    return WideCharToMultiByte(CP_UTF8, 0, w, -1, buf, (int)n, NULL, NULL) > 0 ? 0 : -1;
+}
+
+int tu_os_chdir(const char *path) {
+    wchar_t *w = wide(path);
+    int rc = w && SetCurrentDirectoryW(w) ? 0 : -1;
+    free(w);
+    return rc;
 }
 
 int tu_os_setenv(const char *name, const char *value) { return _putenv_s(name, value) ? -1 : 0; }

@@ -33,7 +33,7 @@ http {
     root $dir/root;
     add_header Cross-Origin-Opener-Policy same-origin;
     add_header Cross-Origin-Embedder-Policy require-corp;
-    location /status500 { return 500; }
+    location ~ /status500\$ { return 500; } # also under tu_http.c's t<n>/
     location /slow/ { limit_rate 1; }
     location /stall/ { limit_rate_after 1k; limit_rate 1; }
   }
