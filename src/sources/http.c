@@ -633,6 +633,10 @@ static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 4 * (long)conns);
+    /* a fixed connection cache: by default libcurl sizes it at 4 x the easy handles in
+     * the multi, which falls to a few between bursts (finished transfers leave the
+     * multi), closing idle connections the next burst then has to open again */
+    curl_multi_setopt(http->multi, CURLMOPT_MAXCONNECTS, 4 * (long)conns);
     curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns);
     curl_multi_setopt(http->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     asset__io_set_hooks(io, http_kick, http_stop, http);
