@@ -822,8 +822,8 @@ typedef struct hand_pool {
     pthread_mutex_t lock;
     pthread_cond_t work, done;
     const fileset_t *fs;
-    size_t next;          /* next path to take */
-    pool_res_t *results;  /* handed back, newest first */
+    size_t next;         /* next path to take */
+    pool_res_t *results; /* handed back, newest first */
     size_t nresults;
     bool failed;
 } hand_pool_t;
@@ -1175,8 +1175,9 @@ static int run_cache_overhead(void) {
     if (!ok) return -1;
     double per = ((double)held - (double)values) / SMALL_COUNT;
     char fig[160];
-    snprintf(fig, sizeof fig, "%.0f B per cached value beyond its %d bytes; %zu B held for %d values",
-             per, SMALL_SIZE, held, SMALL_COUNT);
+    snprintf(fig, sizeof fig,
+             "%.0f B per cached value beyond its %d bytes; %zu B held for %d values", per,
+             SMALL_SIZE, held, SMALL_COUNT);
     /* the ratio is goal / measured: >= 1 when the overhead is within 128 B */
     report("cache_overhead", 128.0 / (per > 1 ? per : 1), fig, "(goal <= 128 B per value)", 1.0,
            per <= 128.0);
@@ -1828,7 +1829,8 @@ static const scenario_t g_scenarios[] = {
     {"small_files_pool", run_small_files_pool,
      "the same 10,000 files vs a hand-written 2-thread pool (mutex queue, main thread collects)"},
     {"cache_hit", run_cache_hit, "second load of 10,000 cached pkg:// assets vs the first"},
-    {"cache_overhead", run_cache_overhead, "library bytes per cached 4 KiB value, beyond its bytes"},
+    {"cache_overhead", run_cache_overhead,
+     "library bytes per cached 4 KiB value, beyond its bytes"},
     {"serial_latency", run_serial_latency, "2,000 sequential load+wait of 64 bytes vs read()"},
     {"flush_budget", run_flush_budget, "10,000 completions, 2 ms budget per flush"},
     {"http_many", run_http_many, "1,000 x 10 KiB from nginx vs raw curl_multi, 16 connections"},

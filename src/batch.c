@@ -50,13 +50,13 @@ struct asset_batch {
     asset_status_t status; /* of the listing / manifest */
     char *message;
     size_t n_loaded, n_failed, n_cancelled;
-    size_t n_decided; /* [lock] children decided, delivered or not (batch_ready) */
-    uint64_t total_bytes;               /* sum of known sizes */
-    size_t n_sized;                     /* children with a known size */
-    float progress_floor;               /* [lock] progress never goes backwards */
-    batch_cb_t *cbs;                    /* [lock] */
-    bool queued;                        /* [lock] in s->batch_queue for late callbacks */
-    asset_batch_t *queue_next;          /* [lock] */
+    size_t n_decided;          /* [lock] children decided, delivered or not (batch_ready) */
+    uint64_t total_bytes;      /* sum of known sizes */
+    size_t n_sized;            /* children with a known size */
+    float progress_floor;      /* [lock] progress never goes backwards */
+    batch_cb_t *cbs;           /* [lock] */
+    bool queued;               /* [lock] in s->batch_queue for late callbacks */
+    asset_batch_t *queue_next; /* [lock] */
     asset_batch_t *all_prev, *all_next; /* [lock] */
     /* a folder still creating its children [flush thread]: its listing (sorted by the
      * LIST job), the next entry, and the folder's URI + "/" */
@@ -286,7 +286,7 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg) {
 static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
                      const asset_load_options_t *o, const char *sha256) {
     asset_server_t *s = b->server;
-    if (b->count == b->cap) { /* room first: item_linked cannot fail */
+    if (b->count == b->cap) {    /* room first: item_linked cannot fail */
         uv_mutex_lock(&s->lock); /* other threads may read the list (cancel, getters) */
         size_t cap = b->cap ? b->cap * 2 : 16;
         item_t **items = asset_realloc(b->items, cap * sizeof *items);
@@ -301,8 +301,7 @@ static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
     if (!it) return false;
     it->batch = b;
     it->size = size;
-    asset_handle_t *h =
-        asset__load_hooked(s, uri, o, sha256, false, false, 0, item_linked, it);
+    asset_handle_t *h = asset__load_hooked(s, uri, o, sha256, false, false, 0, item_linked, it);
     if (!h) {
         asset_free(it);
         return false;

@@ -107,7 +107,7 @@ static void handle_free(asset_handle_t *h) {
     asset_free(h->reload_message);
     asset__value_release(h->value);
     asset_free(h->message);
-    asset_free(h->label); /* uri and tag live in the handle's own block */
+    asset_free(h->label);          /* uri and tag live in the handle's own block */
     h->magic = ASSET__HANDLE_DEAD; /* a later release of it can be recognised (debug) */
     asset_free(h);
 }

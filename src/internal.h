@@ -65,10 +65,10 @@ void asset__value_free_now(asset__value_t *v); /* labels, deps array, the loader
 
 /* ---- caches (cache.c): byte-budget LRU keyed on URI, each entry one version ---- */
 typedef struct asset__cache_entry {
-    asset__map_node_t node;                         /* key: URI */
-    char *version; /* NULL: unversioned; key and version are in the entry's own block */
-    char *sha256;                                   /* digest verified when it was read, or NULL */
-    asset__value_t *value;                          /* the cache's reference */
+    asset__map_node_t node; /* key: URI */
+    char *version;          /* NULL: unversioned; key and version are in the entry's own block */
+    char *sha256;           /* digest verified when it was read, or NULL */
+    asset__value_t *value;  /* the cache's reference */
     struct asset__cache_entry *lru_prev, *lru_next; /* head: most recent */
     uint64_t added_ns;                              /* when it was inserted (introspection) */
 } asset__cache_entry_t;
@@ -192,20 +192,20 @@ typedef struct asset__job {
     int phase;       /* [lock] */
     int state;       /* [lock] */
     bool no_cache;
-    bool is_list;                     /* a LIST job: source->list, value is a struct asset_list */
-    bool recursive;                   /* LIST jobs */
-    char *sha256;                     /* expected digest of the bytes, or NULL */
-    bool mapped;                      /* [lock] in s->inflight */
-    bool finishing;                   /* [lock] deciding its handles: detaching does not cancel */
-    bool async_done;                  /* [lock] asset_request_finish was called */
-    atomic_bool cancelled;            /* every handle left: stop at the next check */
-    unsigned live;                    /* [lock] handles attached */
-    struct asset_handle *handles;     /* [lock] attached handles */
-    char *cached_version;             /* the cache's version when the job started */
-    asset__value_t *cached;           /* ref held for NOT_MODIFIED */
-    asset_status_t read_status;       /* ASYNC: set by asset_request_finish */
+    bool is_list;                      /* a LIST job: source->list, value is a struct asset_list */
+    bool recursive;                    /* LIST jobs */
+    char *sha256;                      /* expected digest of the bytes, or NULL */
+    bool mapped;                       /* [lock] in s->inflight */
+    bool finishing;                    /* [lock] deciding its handles: detaching does not cancel */
+    bool async_done;                   /* [lock] asset_request_finish was called */
+    atomic_bool cancelled;             /* every handle left: stop at the next check */
+    unsigned live;                     /* [lock] handles attached */
+    struct asset_handle *handles;      /* [lock] attached handles */
+    char *cached_version;              /* the cache's version when the job started */
+    asset__value_t *cached;            /* ref held for NOT_MODIFIED */
+    asset_status_t read_status;        /* ASYNC: set by asset_request_finish */
     _Atomic(uint64_t) received, total; /* progress, any thread */
-    struct asset_request *req;        /* made when a worker starts the read */
+    struct asset_request *req;         /* made when a worker starts the read */
     /* the graph (graph.c, finalize.c), all [lock] */
     struct asset_handle **deps; /* dependency handles, one reference each, until the
                                    value takes them */
@@ -244,8 +244,8 @@ typedef struct asset__cb {
 struct asset_handle {
     uint32_t magic; /* ASSET__HANDLE_MAGIC while alive; poisoned when freed */
     asset_server_t *server;
-    char *uri; /* normalised, or as given when invalid: in the handle's own block */
-    char *tag; /* in the handle's own block, or NULL */
+    char *uri;        /* normalised, or as given when invalid: in the handle's own block */
+    char *tag;        /* in the handle's own block, or NULL */
     int refs;         /* [lock] user references */
     atomic_int state; /* written [lock]; terminal ones only by flush */
     /* result: decided [lock] before queueing, published by flush */

@@ -289,9 +289,8 @@ static asset_handle_t *load_hit_fast(asset_server_t *s, const char *uri,
     if (!h) return NULL;
     uv_mutex_lock(&s->lock);
     asset__source_slot_t *src = s->stopping ? NULL : asset__source_find(s, scheme);
-    asset__cache_entry_t *e = src && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)
-                                  ? asset__cache_get(&ld->cache, uri)
-                                  : NULL;
+    asset__cache_entry_t *e =
+        src && (src->vt.flags & ASSET_SOURCE_IMMUTABLE) ? asset__cache_get(&ld->cache, uri) : NULL;
     if (!e || (e->version && strcmp(e->version, "immutable") != 0)) {
         uv_mutex_unlock(&s->lock);
         asset_free(h); /* never linked: its strings are in its own block */
