@@ -733,7 +733,8 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * it cannot deadlock; from another thread it blocks until a flush makes it done.
  * On the flush thread it sleeps until the handle has its result (or a finalize or
  * batch step needs a flush), then flushes once: other results that arrive meanwhile,
- * its dependencies' say, are delivered by that flush, in order, not one by one.
+ * its dependencies' say, are delivered by that flush, in order, not one by one (and at
+ * least every 2 ms while it waits, so their callbacks never wait for this handle).
  * timeout_ms -1: forever. Returns the handle's error (ASSET_OK when LOADED), or
  * ASSET_E_TIMEOUT if the wait ran out first (the load goes on), or ASSET_E_BUSY when
  * called from a callback on the flush thread before the handle is done.
@@ -852,7 +853,7 @@ ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" u
  * or ASSET_E_TIMEOUT / ASSET_E_BUSY as asset_handle_wait does. A group's wait sleeps
  * until every child has a result and then delivers them in one flush (item callbacks
  * fire then, in order), instead of waking per child: the thread leaves the cores to the
- * workers. Other results queued meanwhile are delivered by that same flush. */
+ * workers. Other results queued meanwhile are delivered at least every 2 ms. */
 ASSET_API asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms);
 /* The value of the child loaded from uri (as normalised, as written in the manifest,
  * or relative to the folder); NULL unless that child is LOADED. */

@@ -48,10 +48,12 @@ void asset__queue_push(asset_server_t *s, asset_handle_t *h) {
     else
         s->q_head = h;
     s->q_tail = h;
-    if (s->q_len++ == 0 && !s->stopping) atomic_store(&s->wake_pending, true);
-    /* a waiter that flushes only once ready() (a group's wait) sleeps through this:
-     * its wake-up comes when the last child is decided (asset__batch_child_decided) */
-    if (s->waiters > s->lazy_waiters) uv_cond_broadcast(&s->done_cond);
+    bool first = s->q_len++ == 0;
+    if (first && !s->stopping) atomic_store(&s->wake_pending, true);
+    /* a waiter that flushes only once ready() (asset__wait) hears of the first result
+     * only: it then delivers what is queued at least every LAZY_FLUSH_NS */
+    if (s->waiters > s->lazy_waiters || (first && s->lazy_waiters))
+        uv_cond_broadcast(&s->done_cond);
 }
 
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
@@ -435,6 +437,11 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
 
 /* ---- wait ---- */
 
+/* A lazy waiter on the flush thread still delivers queued results this often: a
+ * result it is not waiting for may have a callback that the awaited load needs (a
+ * user source finished from a completion callback), so it must not wait for ever. */
+#define LAZY_FLUSH_NS 2000000u
+
 asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
                            void *arg, int64_t timeout_ms) {
     /* -1, or a timeout so large (> ~34 years) that ms -> ns would wrap into the past: forever */
@@ -442,6 +449,7 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
                             ? UINT64_MAX
                             : asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
     asset_status_t rc = ASSET_OK;
+    bool stale = false; /* results waited in the queue for LAZY_FLUSH_NS */
     uv_mutex_lock(&s->lock);
     while (!done(arg)) {
         if (asset__on_flush_thread(s)) {
@@ -450,7 +458,8 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
                 break;
             }
             /* a finalize or a batch step is work only a flush does: always worth it */
-            if (s->bq_head || s->fin_head || (s->q_head && (!ready || ready(arg)))) {
+            if (s->bq_head || s->fin_head || (s->q_head && (!ready || stale || ready(arg)))) {
+                stale = false;
                 uv_mutex_unlock(&s->lock);
                 asset_server_flush(s);
                 uv_mutex_lock(&s->lock);
@@ -471,12 +480,15 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
         /* lazy: results that are not enough yet (ready() false) need not wake it; it
          * becomes ready only by what wakes lazy waiters too */
         bool lazy = ready && !ready(arg);
+        uint64_t wait_ns = deadline == UINT64_MAX ? UINT64_MAX : deadline - now;
+        bool capped = lazy && s->q_head && asset__on_flush_thread(s) && wait_ns > LAZY_FLUSH_NS;
+        if (capped) wait_ns = LAZY_FLUSH_NS;
         s->waiters++;
         s->lazy_waiters += lazy;
-        if (deadline == UINT64_MAX)
+        if (wait_ns == UINT64_MAX)
             uv_cond_wait(&s->done_cond, &s->lock);
-        else
-            (void)uv_cond_timedwait(&s->done_cond, &s->lock, deadline - now);
+        else if (uv_cond_timedwait(&s->done_cond, &s->lock, wait_ns) == UV_ETIMEDOUT && capped)
+            stale = true;
         s->waiters--;
         s->lazy_waiters -= lazy;
     }

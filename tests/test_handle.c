@@ -1114,6 +1114,52 @@ static void test_wait_runs_a_queued_local_load_on_the_waiting_thread(void **stat
     tu_gate_free(g);
 }
 
+/* A user ASYNC source whose reads end only when another load's completion callback
+ * says so, on the flush thread. */
+typedef struct held {
+    uv_sem_t started;
+    asset_request_t *req; /* published by the post of `started` */
+} held_t;
+
+static asset_status_t held_read(void *ctx, asset_request_t *r) {
+    held_t *hd = ctx;
+    hd->req = r;
+    uv_sem_post(&hd->started);
+    return ASSET_PENDING;
+}
+
+static void finish_held(asset_handle_t *h, void *user) {
+    (void)h;
+    held_t *hd = user;
+    assert_int_equal(asset_request_write(hd->req, "done", 4), ASSET_OK);
+    asset_request_finish(hd->req, ASSET_OK);
+}
+
+/* A wait sleeps until its own handle has a result, but still delivers the other
+ * results that arrive meanwhile within a few milliseconds: here the awaited read ends
+ * only in another load's completion callback. (A wait that delivered nothing before
+ * its own result hung here until its timeout.) */
+static void test_wait_delivers_other_results_the_awaited_load_depends_on(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    held_t hd;
+    assert_int_equal(uv_sem_init(&hd.started, 0), 0);
+    asset_source_t src = {ASSET_SOURCE_ABI, "held", ASSET_SOURCE_ASYNC, held_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, &hd), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "other.txt", "other", 5), ASSET_OK);
+    asset_handle_t *a = asset_server_load(s, "held://a", NULL);
+    uv_sem_wait(&hd.started); /* its read is pending */
+    asset_handle_t *b = asset_server_load(s, "mem://other.txt", NULL);
+    assert_true(asset_handle_on_completed(b, finish_held, &hd) != 0);
+    assert_int_equal(asset_handle_wait(a, 20000), ASSET_OK);
+    tu_expect_bytes(a, "done", 4);
+    assert_int_equal(asset_handle_state(b), ASSET_STATE_LOADED);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    uv_sem_destroy(&hd.started);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1156,6 +1202,7 @@ int main(void) {
         cmocka_unit_test(test_parse_failure_fails_handle_with_loader_message),
         cmocka_unit_test(test_null_handle_is_tolerated),
         cmocka_unit_test(test_on_completed_with_null_callback_returns_zero),
+        cmocka_unit_test(test_wait_delivers_other_results_the_awaited_load_depends_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
