@@ -71,7 +71,6 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     if (h->timer_idx != SIZE_MAX) asset__timer_remove(s, h);
     h->decided = true;
     if (h->batch) asset__batch_child_decided(s, h);
-    if (h->waited && s->lazy_waiters) uv_cond_broadcast(&s->done_cond);
     h->status = st;
     h->http_status = http_status;
     if (st != ASSET_OK) {
@@ -500,11 +499,6 @@ static bool handle_done(void *h) {
     return state_terminal(atomic_load(&((asset_handle_t *)h)->state));
 }
 
-/* [lock] A flush helps a handle's waiter once the handle has its result: until then
- * the results of others (its dependencies, say) need not wake it one by one; they are
- * delivered by the same flush, dependencies first. */
-static bool handle_ready(void *h) { return ((asset_handle_t *)h)->decided; }
-
 /* Run-on-wait: the waiter would only sleep until a worker takes the job and hands the
  * result back (two thread hand-offs, each a futex wake-up); when the job is still
  * queued and reads from a built-in local source (file, pkg, mem: no I/O thread, nothing
@@ -544,13 +538,7 @@ asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
     asset_server_t *s = h->server;
     if (timeout_ms != 0) run_queued_job_here(s, h);
-    uv_mutex_lock(&s->lock);
-    h->waited++; /* its decision wakes lazy waiters (asset__handle_decide) */
-    uv_mutex_unlock(&s->lock);
-    asset_status_t rc = asset__wait(s, handle_done, handle_ready, h, timeout_ms);
-    uv_mutex_lock(&s->lock);
-    h->waited--;
-    uv_mutex_unlock(&s->lock);
+    asset_status_t rc = asset__wait(s, handle_done, NULL, h, timeout_ms);
     return rc == ASSET_OK ? h->status : rc;
 }
 

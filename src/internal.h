@@ -286,7 +286,6 @@ struct asset_handle {
     bool counted;                     /* [lock] its result is in the stats */
     uint64_t trace_id;                /* [lock] its job's trace id, once decided (trace.c) */
     struct asset_batch *batch;        /* [lock] the group it is a child of (batch.c), or NULL */
-    unsigned waited;                  /* [lock] threads in asset_handle_wait on it */
 };
 
 #include "io_thread.h"
