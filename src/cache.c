@@ -9,27 +9,60 @@ asset__value_t *asset__value_retain(asset__value_t *v) {
     return v;
 }
 
+static bool frees_on_flush_thread(const asset__loader_slot_t *ld) {
+    return ld && (ld->vt.flags & ASSET_LOADER_FREE_ON_FLUSH_THREAD);
+}
+
+asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra) {
+    extra = extra || frees_on_flush_thread(ld);
+    asset__value_t *v = asset__calloc(1, sizeof *v + (extra ? sizeof *v->x : 0));
+    if (!v) return NULL;
+    atomic_init(&v->refs, 1);
+    v->loader = ld;
+    if (extra) {
+        v->x = (asset__value_extra_t *)(v + 1);
+        v->x->server = s;
+    }
+    return v;
+}
+
+bool asset__value_add_extra(asset_server_t *s, asset__value_t **pv) {
+    if ((*pv)->x) return true;
+    asset__value_t *v = asset_realloc(*pv, sizeof *v + sizeof *v->x);
+    if (!v) return false;
+    v->x = (asset__value_extra_t *)(v + 1);
+    memset(v->x, 0, sizeof *v->x);
+    v->x->server = s;
+    *pv = v;
+    return true;
+}
+
 void asset__value_free_now(asset__value_t *v) {
-    asset__labels_free(v->labels, v->nlabels);
-    asset_free(v->deps); /* the handles were released by asset__values_drain */
+    asset__value_extra_t *x = v->x;
     asset__loader_slot_t *ld = v->loader;
-    if (v->free_fn)
-        v->free_fn(v->value, v->free_user);
+    if (x) {
+        asset__labels_free(x->labels, x->nlabels);
+        asset_free(x->deps); /* the handles were released by asset__values_drain */
+    }
+    if (x && x->free_fn)
+        x->free_fn(v->value, x->free_user);
     else if (ld->vt.free_value)
         ld->vt.free_value(ld->ctx, v->value);
     else
         asset_free(v->value);
-    asset_free(v);
+    asset_free(v); /* the extra part too: one block */
 }
 
 void asset__value_release(asset__value_t *v) {
     if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1) return;
-    asset_server_t *s = v->server;
+    asset__value_extra_t *x = v->x;
     /* dependency handles need the lock, which the caller may hold; GPU-like values
-     * need the flush thread: both wait in a lock-free list for the next flush */
-    if (s && (v->ndeps || (v->loader->vt.flags & ASSET_LOADER_FREE_ON_FLUSH_THREAD))) {
+     * need the flush thread: both wait in a lock-free list for the next flush (such a
+     * value always has its extra part: asset__value_new) */
+    if (x && x->server && (x->ndeps || frees_on_flush_thread(v->loader))) {
+        asset_server_t *s = x->server;
         asset__value_t *head = atomic_load_explicit(&s->dead_values, memory_order_relaxed);
-        do v->dead_next = head;
+        do x->dead_next = head;
         while (!atomic_compare_exchange_weak_explicit(&s->dead_values, &head, v,
                                                       memory_order_release, memory_order_relaxed));
         return;
@@ -102,15 +135,20 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, a
     asset__cache_entry_t *old = (asset__cache_entry_t *)asset__map_get(&c->map, uri);
     if (old) entry_drop(c, old);
     if (v->cost > c->budget) return false;
-    /* one block: the entry, its key, its version */
-    size_t kl = strlen(uri) + 1, vl = version ? strlen(version) + 1 : 0;
+    /* one block: the entry, its key, its version (but the one every pkg:// file has) */
+    static const char immutable[] = "immutable";
+    bool shared = version && !strcmp(version, immutable);
+    size_t kl = strlen(uri) + 1, vl = version && !shared ? strlen(version) + 1 : 0;
     asset__cache_entry_t *e = asset_alloc(sizeof *e + kl + vl);
     if (!e) return false;
     memset(e, 0, sizeof *e);
     char *key = (char *)(e + 1);
     memcpy(key, uri, kl);
     e->node.key = key;
-    if (version) e->version = memcpy(key + kl, version, vl);
+    if (shared)
+        e->version = immutable; /* static: entries are freed as one block */
+    else if (version)
+        e->version = memcpy(key + kl, version, vl);
     if (!asset__map_put(&c->map, &e->node)) {
         asset_free(e);
         return false;

@@ -38,19 +38,16 @@ asset_status_t asset_parse_add_labeled(asset_parse_t *p, const char *label, void
     asset__label_t *nl = asset_realloc(p->labels, (p->nlabels + 1) * sizeof *nl);
     if (!nl) return ASSET_E_NO_MEMORY;
     p->labels = nl;
-    asset__value_t *v = asset__calloc(1, sizeof *v);
+    asset__value_t *v = asset__value_new(p->req->server, p->req->job->loader, true);
     char *name = v ? asset__strdup(label) : NULL;
     if (!name) {
         asset_free(v);
         return ASSET_E_NO_MEMORY;
     }
-    atomic_init(&v->refs, 1);
     v->value = value;
     v->cost = cost_bytes;
-    v->loader = p->req->job->loader;
-    v->server = p->req->server;
-    v->free_fn = free_fn;
-    v->free_user = user;
+    v->x->free_fn = free_fn;
+    v->x->free_user = user;
     nl[p->nlabels].name = name;
     nl[p->nlabels].value = v;
     p->nlabels++;
@@ -62,14 +59,15 @@ void asset__handle_decide_value(asset_handle_t *h, asset__value_t *v, int http_s
         asset__handle_decide(h, ASSET_OK, NULL, v, http_status);
         return;
     }
-    for (size_t i = 0; i < v->nlabels; i++) {
-        if (!strcmp(v->labels[i].name, h->label)) {
-            asset__handle_decide(h, ASSET_OK, NULL, v->labels[i].value, http_status);
+    for (size_t i = 0; i < asset__value_nlabels(v); i++) {
+        if (!strcmp(v->x->labels[i].name, h->label)) {
+            asset__handle_decide(h, ASSET_OK, NULL, v->x->labels[i].value, http_status);
             return;
         }
     }
     char *msg = asset__asprintf("%s: label '%s' not found (the asset has %zu label%s)", h->uri,
-                                h->label, v->nlabels, v->nlabels == 1 ? "" : "s");
+                                h->label, asset__value_nlabels(v),
+                                asset__value_nlabels(v) == 1 ? "" : "s");
     asset__handle_decide(h, ASSET_E_NOT_FOUND, msg, NULL, http_status);
     asset_free(msg);
 }
@@ -285,6 +283,7 @@ asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
     }
     asset_handle_t *h = asset__load(s, abs, &opt, NULL, false, false);
     asset_free(abs);
+    p->depended = true; /* even when h is NULL: j may hold other dependencies */
     if (!h) return NULL;
     uv_mutex_lock(&s->lock);
     h->optional = opt.optional;
@@ -339,8 +338,8 @@ static asset_handle_t *const *handle_deps(const asset_handle_t *h, size_t *n) {
     *n = 0;
     if (h->label) return NULL;
     if (h->decided && h->value) {
-        *n = h->value->ndeps;
-        return h->value->deps;
+        *n = asset__value_ndeps(h->value);
+        return *n ? h->value->x->deps : NULL;
     }
     if (h->job) {
         *n = h->job->ndeps;
@@ -376,11 +375,11 @@ void asset__values_drain(asset_server_t *s) {
     asset__value_t *v;
     while ((v = atomic_exchange_explicit(&s->dead_values, NULL, memory_order_acquire))) {
         while (v) {
-            asset__value_t *next = v->dead_next;
-            if (v->ndeps && !s->handles_gone) {
+            asset__value_t *next = v->x->dead_next; /* queued values have the extra part */
+            if (v->x->ndeps && !s->handles_gone) {
                 uv_mutex_lock(&s->lock);
-                for (size_t i = 0; i < v->ndeps; i++) {
-                    asset_handle_t *h = v->deps[i];
+                for (size_t i = 0; i < v->x->ndeps; i++) {
+                    asset_handle_t *h = v->x->deps[i];
                     if (h->refs > 0) h->refs--;
                     asset__handle_maybe_free(h);
                 }

@@ -37,12 +37,10 @@ static inline uint64_t asset__now_ns(void) { return uv_hrtime(); }
 /* ---- values: ref-counted loader results shared by the cache and handles ---- */
 typedef struct asset__loader_slot asset__loader_slot_t;
 typedef struct asset__label asset__label_t;
-typedef struct asset__value {
-    atomic_uint refs;
-    void *value;
-    size_t cost;
-    asset__loader_slot_t *loader;
-    /* the graph (graph.c); immutable once the value is published */
+/* What only some values carry (graph.c), in the record's own block when there: a value
+ * with dependencies or labels, its own free (labels, tasks), or a loader that frees on
+ * the flush thread. A plain cached value has none, so the common record stays small. */
+typedef struct asset__value_extra {
     asset_server_t *server;
     struct asset_handle **deps; /* dependency handles, one reference each */
     size_t ndeps;
@@ -51,6 +49,13 @@ typedef struct asset__value {
     void (*free_fn)(void *value, void *user); /* a labeled value's own free, or NULL */
     void *free_user;
     struct asset__value *dead_next; /* in s->dead_values until the flush thread frees it */
+} asset__value_extra_t;
+typedef struct asset__value {
+    atomic_uint refs;
+    void *value;
+    size_t cost;
+    asset__loader_slot_t *loader;
+    asset__value_extra_t *x; /* NULL, or right after the record (asset__value_new) */
 } asset__value_t;
 struct asset__label {
     char *name;
@@ -62,11 +67,22 @@ asset__value_t *asset__value_retain(asset__value_t *v);
  * held or not. */
 void asset__value_release(asset__value_t *v);
 void asset__value_free_now(asset__value_t *v); /* labels, deps array, the loader's free */
+/* A record with one reference and no value yet; with `extra` (or a loader that frees
+ * on the flush thread), its extra part too, server set. NULL: out of memory. */
+asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra);
+/* Gives a record that nothing shares yet its extra part (it may move). False: out of
+ * memory, *v unchanged. */
+bool asset__value_add_extra(asset_server_t *s, asset__value_t **v);
+/* The graph parts, empty for a value without them. */
+static inline size_t asset__value_ndeps(const asset__value_t *v) { return v->x ? v->x->ndeps : 0; }
+static inline size_t asset__value_nlabels(const asset__value_t *v) {
+    return v->x ? v->x->nlabels : 0;
+}
 
 /* ---- caches (cache.c): byte-budget LRU keyed on URI, each entry one version ---- */
 typedef struct asset__cache_entry {
     asset__map_node_t node; /* key: URI */
-    char *version;          /* NULL: unversioned; key and version are in the entry's own block */
+    const char *version;    /* NULL: unversioned; key and version are in the entry's own block */
     char *sha256;           /* digest verified when it was read, or NULL */
     asset__value_t *value;  /* the cache's reference */
     struct asset__cache_entry *lru_prev, *lru_next; /* head: most recent */
@@ -150,6 +166,7 @@ struct asset_parse {
     char *message;
     asset__label_t *labels; /* asset_parse_add_labeled, moved into the value */
     size_t nlabels;
+    bool depended; /* asset_parse_depend was called: the value needs its extra part */
 };
 
 struct asset_finalize {

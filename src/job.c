@@ -83,9 +83,9 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
 }
 
 void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) {
-    if (j->ndeps && !v->ndeps) { /* the value keeps its dependencies alive from now on */
-        v->deps = j->deps;
-        v->ndeps = j->ndeps;
+    if (j->ndeps && v->x && !v->x->ndeps) { /* it keeps its dependencies alive from now on */
+        v->x->deps = j->deps;
+        v->x->ndeps = j->ndeps;
         j->deps = NULL;
         j->ndeps = j->deps_cap = 0;
     }
@@ -124,14 +124,11 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     }
     /* the value's record first: a value must never be freed on this thread when its
      * loader frees on the flush thread, and without a record it could not be queued */
-    asset__value_t *v = asset__calloc(1, sizeof *v);
+    asset__value_t *v = asset__value_new(s, ld, false);
     if (!v) {
         job_fail(s, j, ASSET_E_NO_MEMORY, "parse", "out of memory");
         return;
     }
-    atomic_init(&v->refs, 1);
-    v->loader = ld;
-    v->server = s;
     asset_parse_t p;
     memset(&p, 0, sizeof p);
     p.req = r;
@@ -142,6 +139,10 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     if (st == ASSET_OK && !p.has_value)
         st = asset_parse_fail(&p, ASSET_E_PARSE, "loader set no value");
     asset__trace_job(s, j, ASSET__TR_PARSE_END, st);
+    /* dependencies and labels live in the record's extra part: give it one now, while
+     * nothing else holds the record */
+    if (st == ASSET_OK && (p.depended || p.nlabels) && !asset__value_add_extra(s, &v))
+        st = asset_parse_fail(&p, ASSET_E_NO_MEMORY, "out of memory");
     if (st != ASSET_OK) {
         uv_mutex_lock(&s->lock); /* introspection: per-loader counters */
         ld->parses++;
@@ -168,8 +169,10 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     asset_free(p.message);
     v->value = p.value;
     v->cost = p.cost;
-    v->labels = p.labels;
-    v->nlabels = p.nlabels;
+    if (p.nlabels) {
+        v->x->labels = p.labels;
+        v->x->nlabels = p.nlabels;
+    }
     uv_mutex_lock(&s->lock);
     ld->parses++;
     ld->parse_ns += dt;
@@ -240,7 +243,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
 /* A LIST job: the source lists the folder; the value is the struct asset_list. */
 static void run_list(asset_server_t *s, asset__job_t *j) {
     struct asset_list *l = asset__calloc(1, sizeof *l);
-    asset__value_t *v = l ? asset__calloc(1, sizeof *v) : NULL;
+    asset__value_t *v = l ? asset__value_new(s, &asset__list_slot, false) : NULL;
     if (!v) {
         asset_free(l);
         job_fail(s, j, ASSET_E_NO_MEMORY, "list", "out of memory");
@@ -261,11 +264,8 @@ static void run_list(asset_server_t *s, asset__job_t *j) {
         asset_free(v);
         return;
     }
-    atomic_init(&v->refs, 1);
     v->value = l;
     v->cost = l->count * 64;
-    v->loader = &asset__list_slot;
-    v->server = s;
     job_finish(s, j, ASSET_OK, NULL, v);
     asset__value_release(v);
 }

@@ -73,7 +73,10 @@ void asset__map_remove(asset__map_t *m, asset__map_node_t *n) {
         if (*p == n) {
             *p = n->next;
             n->next = NULL;
-            m->count--;
+            /* emptied: give a large table back (the in-flight map of a big batch would
+             * keep its high-water table for ever). Iterators stay valid: an emptied
+             * map has no buckets to visit. */
+            if (--m->count == 0 && m->nbuckets > 64) asset__map_free(m);
             return;
         }
     }

@@ -72,5 +72,12 @@ asset__job_t *asset__heap_pop(asset_server_t *s) {
     if (!s->heap_len) return NULL;
     asset__job_t *j = s->heap[0];
     asset__heap_remove(s, j);
+    /* emptied by a pop (never by a remove: a push right after a remove must not
+     * allocate, asset_handle_set_priority): give a big batch's array back */
+    if (s->heap_len == 0 && s->heap_cap > 256) {
+        asset_free(s->heap);
+        s->heap = NULL;
+        s->heap_cap = 0;
+    }
     return j;
 }

@@ -113,8 +113,8 @@ static void queue_dependents(asset_server_t *s, const char *base) {
     size_t bl = strlen(base);
     for (asset_handle_t *p = s->all; p; p = p->all_next) {
         if (!live(p) || !p->value) continue;
-        for (size_t i = 0; i < p->value->ndeps; i++) {
-            if (!base_match(p->value->deps[i]->uri, base, bl)) continue;
+        for (size_t i = 0; i < asset__value_ndeps(p->value); i++) {
+            if (!base_match(p->value->x->deps[i]->uri, base, bl)) continue;
             size_t pl = strcspn(p->uri, "#");
             char *pb = asset__strndup(p->uri, pl);
             if (pb) todo_push(s, pb);
@@ -157,8 +157,8 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         asset__value_t *nv = v;
         if (h->label) {
             nv = NULL;
-            for (size_t i = 0; i < v->nlabels && !nv; i++)
-                if (!strcmp(v->labels[i].name, h->label)) nv = v->labels[i].value;
+            for (size_t i = 0; i < asset__value_nlabels(v) && !nv; i++)
+                if (!strcmp(v->x->labels[i].name, h->label)) nv = v->x->labels[i].value;
             if (!nv) {
                 set_pending(
                     h, ASSET_E_NOT_FOUND, NULL,

@@ -85,21 +85,18 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
         asset_free(msg);
         return;
     }
-    asset__value_t *v = asset__calloc(1, sizeof *v);
+    asset__value_t *v = asset__value_new(s, &task_slot, true);
     if (!v) {
         char *msg = asset__asprintf("%s: task: out of memory", j->uri);
         finish(s, j, ASSET_E_NO_MEMORY, msg, NULL);
         asset_free(msg);
         return;
     }
-    atomic_init(&v->refs, 1);
     v->value = t->value;
     v->cost = t->cost;
-    v->loader = &task_slot;
-    v->server = s;
     /* a NULL free_fn means asset_free: the value's own free wins over the slot's */
-    v->free_fn = t->free_fn ? t->free_fn : NULL;
-    v->free_user = t->free_user;
+    v->x->free_fn = t->free_fn ? t->free_fn : NULL;
+    v->x->free_user = t->free_user;
     t->has_value = false; /* the value owns it now */
     uv_mutex_lock(&s->lock);
     asset__job_finish_locked(s, j, ASSET_OK, NULL, v);
