@@ -43,7 +43,7 @@ struct asset_batch {
     asset_handle_t *source;    /* listing or manifest handle, until it completes */
     item_t **items;            /* [flush thread] */
     size_t count, cap;
-    asset__map_t by_uri;
+    asset__map_t by_uri; /* [lock] built on the first asset_batch_value (by_uri_built) */
     bool listed;           /* children known */
     bool done;             /* every child done (or the listing failed) */
     atomic_bool cancelled; /* any thread */
@@ -58,6 +58,7 @@ struct asset_batch {
     bool queued;               /* [lock] in s->batch_queue for late callbacks */
     asset_batch_t *queue_next; /* [lock] */
     asset_batch_t *all_prev, *all_next; /* [lock] */
+    bool by_uri_built; /* [lock] most batches are never asked: no index per child */
     /* a folder still creating its children [flush thread]: its listing (sorted by the
      * LIST job), the next entry, and the folder's URI + "/" */
     asset__value_t *listing;
@@ -267,7 +268,11 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg) {
     b->items[b->count++] = it;
     h->batch = b; /* from now on its decision is counted (batch_ready) */
     if (h->decided) b->n_decided++;
-    if (!asset__map_get(&b->by_uri, h->uri)) (void)asset__map_put(&b->by_uri, &it->node);
+    if (b->by_uri_built && !asset__map_get(&b->by_uri, h->uri) &&
+        !asset__map_put(&b->by_uri, &it->node)) {
+        asset__map_free(&b->by_uri); /* out of memory: lookups scan until it is rebuilt */
+        b->by_uri_built = false;
+    }
     if (it->size) {
         b->total_bytes += it->size;
         b->n_sized++;
@@ -777,15 +782,41 @@ float asset_batch_progress(const asset_batch_t *cb) {
     return (float)p;
 }
 
-const void *asset_batch_value(const asset_batch_t *b, const char *uri) {
-    if (!b || !uri) return NULL;
+/* [lock] The child loaded from uri (as normalised), the first if several. The index
+ * is made on the first lookup and kept up to date from then on; without memory for it,
+ * a scan. */
+static asset__map_node_t *find_child(asset_batch_t *b, const char *uri) {
+    if (!b->by_uri_built) {
+        bool ok = true;
+        for (size_t i = 0; i < b->count && ok; i++)
+            if (!asset__map_get(&b->by_uri, b->items[i]->node.key))
+                ok = asset__map_put(&b->by_uri, &b->items[i]->node);
+        if (!ok) asset__map_free(&b->by_uri);
+        b->by_uri_built = ok;
+    }
+    if (b->by_uri_built) return asset__map_get(&b->by_uri, uri);
+    for (size_t i = 0; i < b->count; i++)
+        if (!strcmp(b->items[i]->node.key, uri)) return &b->items[i]->node;
+    return NULL;
+}
+
+static asset__map_node_t *find_child_locked(asset_batch_t *b, const char *uri) {
+    uv_mutex_lock(&b->server->lock);
+    asset__map_node_t *n = find_child(b, uri);
+    uv_mutex_unlock(&b->server->lock);
+    return n;
+}
+
+const void *asset_batch_value(const asset_batch_t *cb, const char *uri) {
+    if (!cb || !uri) return NULL;
+    asset_batch_t *b = (asset_batch_t *)cb; /* its index is made on demand */
     asset_server_t *s = b->server;
-    asset__map_node_t *n = asset__map_get(&b->by_uri, uri);
+    asset__map_node_t *n = find_child_locked(b, uri);
     if (!n) { /* as written: normalise, or resolve against the batch's URI */
         asset_uri_t u;
         const char *why;
         if (asset__uri_parse(uri, s->base_dir, s->file_root, &u, &why) == ASSET_OK) {
-            n = asset__map_get(&b->by_uri, u.uri);
+            n = find_child_locked(b, u.uri);
             asset__uri_dispose(&u);
         }
         if (!n && b->uri) {
@@ -796,7 +827,7 @@ const void *asset_batch_value(const asset_batch_t *b, const char *uri) {
                 r = dir ? asset__uri_resolve(dir, uri) : NULL;
                 asset_free(dir);
             }
-            if (r) n = asset__map_get(&b->by_uri, r);
+            if (r) n = find_child_locked(b, r);
             asset_free(r);
         }
     }
