@@ -245,6 +245,27 @@ static void test_folder_mem_and_pkg(void **state) {
     free(dir);
 }
 
+/* The URI index is made by the first lookup; children added after it (a folder's
+ * listing expands at a later flush) must be found too. */
+static void test_value_lookup_before_the_children_exist_finds_them_later(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    put_mem(s, "late/one", "1");
+    put_mem(s, "late/two", "22");
+    asset_batch_t *b = asset_server_load_folder(s, "mem://late", NULL);
+    /* no flush yet: the listing has not expanded, there is no child to find */
+    assert_int_equal(asset_batch_total(b), 0);
+    assert_null(asset_batch_value(b, "mem://late/two"));
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 2);
+    const asset_bytes_t *two = asset_batch_value(b, "mem://late/two");
+    assert_non_null(two);
+    assert_memory_equal(two->data, "22", 2);
+    assert_non_null(asset_batch_value(b, "one")); /* relative to the folder */
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 static void test_manifest_relative_entries_resolve_for_file_and_pkg(void **state) {
     (void)state;
     char *dir = tu_mkdtemp();
@@ -963,6 +984,7 @@ int main(void) {
         cmocka_unit_test(test_folder_file_recursive_sorted_and_values_by_uri),
         cmocka_unit_test(test_folder_empty_completes_and_missing_fails_with_message),
         cmocka_unit_test(test_folder_mem_and_pkg),
+        cmocka_unit_test(test_value_lookup_before_the_children_exist_finds_them_later),
         cmocka_unit_test(test_manifest_relative_entries_resolve_for_file_and_pkg),
         cmocka_unit_test(test_manifest_over_http_resolves_against_its_url),
         cmocka_unit_test(test_manifest_sha256_verified),
