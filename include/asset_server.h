@@ -731,6 +731,10 @@ ASSET_API size_t asset_handle_size(const asset_handle_t *h); /* the value's byte
 ASSET_API int asset_handle_http_status(const asset_handle_t *h);
 /* Waits until the handle is done. On the flush thread it flushes while it waits, so
  * it cannot deadlock; from another thread it blocks until a flush makes it done.
+ * On the flush thread it sleeps until the handle has its result (or a finalize or
+ * batch step needs a flush), then flushes once: other results that arrive meanwhile,
+ * its dependencies' say, are delivered by that flush, in order, not one by one (and at
+ * least every 2 ms while it waits, so their callbacks never wait for this handle).
  * timeout_ms -1: forever. Returns the handle's error (ASSET_OK when LOADED), or
  * ASSET_E_TIMEOUT if the wait ran out first (the load goes on), or ASSET_E_BUSY when
  * called from a callback on the flush thread before the handle is done.

@@ -939,6 +939,6 @@ void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h) {
 
 asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
     if (!b) return ASSET_E_INVALID;
-    asset_status_t rc = asset__wait(b->server, batch_done, batch_ready, b, timeout_ms);
+    asset_status_t rc = asset__wait(b->server, batch_done, batch_ready, b, timeout_ms, NULL);
     return rc == ASSET_OK ? b->status : rc;
 }

@@ -71,6 +71,7 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     if (h->timer_idx != SIZE_MAX) asset__timer_remove(s, h);
     h->decided = true;
     if (h->batch) asset__batch_child_decided(s, h);
+    if (h->waited && s->lazy_waiters) uv_cond_broadcast(&s->done_cond); /* it is ready */
     h->status = st;
     h->http_status = http_status;
     if (st != ASSET_OK) {
@@ -436,13 +437,14 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
 
 /* ---- wait ---- */
 
-/* A lazy waiter on the flush thread still delivers queued results this often: a
- * result it is not waiting for may have a callback that the awaited load needs (a
- * user source finished from a completion callback), so it must not wait for ever. */
+/* A lazy waiter on the flush thread wakes at least this often and delivers what is
+ * queued: a result it is not waiting for may have a callback that the awaited load
+ * needs (a user source finished from a completion callback), and a reload may wait for
+ * the pump that runs at the end of a flush; so it never sleeps long on a missed cue. */
 #define LAZY_FLUSH_NS 2000000u
 
 asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
-                           void *arg, int64_t timeout_ms) {
+                           void *arg, int64_t timeout_ms, unsigned *waited) {
     /* -1, or a timeout so large (> ~34 years) that ms -> ns would wrap into the past: forever */
     uint64_t deadline = timeout_ms < 0 || (uint64_t)timeout_ms > ((uint64_t)1 << 40)
                             ? UINT64_MAX
@@ -450,6 +452,7 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
     asset_status_t rc = ASSET_OK;
     bool stale = false; /* results waited in the queue for LAZY_FLUSH_NS */
     uv_mutex_lock(&s->lock);
+    if (waited) ++*waited;
     while (!done(arg)) {
         if (asset__on_flush_thread(s)) {
             if (s->in_flush) { /* inside a callback: flushing is refused, waiting would hang */
@@ -457,7 +460,8 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
                 break;
             }
             /* a finalize or a batch step is work only a flush does: always worth it */
-            if (s->bq_head || s->fin_head || (s->q_head && (!ready || stale || ready(arg)))) {
+            if (s->bq_head || s->fin_head || (stale && s->reload_ntodo) ||
+                (s->q_head && (!ready || stale || ready(arg)))) {
                 stale = false;
                 uv_mutex_unlock(&s->lock);
                 asset_server_flush(s);
@@ -480,7 +484,7 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
          * becomes ready only by what wakes lazy waiters too */
         bool lazy = ready && !ready(arg);
         uint64_t wait_ns = deadline == UINT64_MAX ? UINT64_MAX : deadline - now;
-        bool capped = lazy && s->q_head && asset__on_flush_thread(s) && wait_ns > LAZY_FLUSH_NS;
+        bool capped = lazy && asset__on_flush_thread(s) && wait_ns > LAZY_FLUSH_NS;
         if (capped) wait_ns = LAZY_FLUSH_NS;
         s->waiters++;
         s->lazy_waiters += lazy;
@@ -491,6 +495,7 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
         s->waiters--;
         s->lazy_waiters -= lazy;
     }
+    if (waited) --*waited;
     uv_mutex_unlock(&s->lock);
     return rc;
 }
@@ -498,6 +503,11 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
 static bool handle_done(void *h) {
     return state_terminal(atomic_load(&((asset_handle_t *)h)->state));
 }
+
+/* [lock] A flush helps a handle's waiter once the handle has its result: until then
+ * the results of others (its dependencies, say) need not wake it one by one; they are
+ * delivered by the same flush, dependencies first (and at least every LAZY_FLUSH_NS). */
+static bool handle_ready(void *h) { return ((asset_handle_t *)h)->decided; }
 
 /* Run-on-wait: the waiter would only sleep until a worker takes the job and hands the
  * result back (two thread hand-offs, each a futex wake-up); when the job is still
@@ -538,7 +548,12 @@ asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
     asset_server_t *s = h->server;
     if (timeout_ms != 0) run_queued_job_here(s, h);
-    asset_status_t rc = asset__wait(s, handle_done, NULL, h, timeout_ms);
+    /* lazy only where it flushes: another thread just sleeps until the flush thread
+     * has delivered the result. h->waited: its decision wakes lazy waiters
+     * (asset__handle_decide) */
+    bool lazy = asset__on_flush_thread(s);
+    asset_status_t rc = asset__wait(s, handle_done, lazy ? handle_ready : NULL, h, timeout_ms,
+                                    lazy ? &h->waited : NULL);
     return rc == ASSET_OK ? h->status : rc;
 }
 

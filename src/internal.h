@@ -303,6 +303,7 @@ struct asset_handle {
     bool counted;                     /* [lock] its result is in the stats */
     uint64_t trace_id;                /* [lock] its job's trace id, once decided (trace.c) */
     struct asset_batch *batch;        /* [lock] the group it is a child of (batch.c), or NULL */
+    unsigned waited;                  /* [lock] lazy waiters in asset_handle_wait (handle.c) */
 };
 
 #include "io_thread.h"
@@ -471,9 +472,11 @@ bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
  * meanwhile on the flush thread, whenever results are queued, or, with ready given,
  * only once ready(arg) (lock held) says a flush would help: such a waiter sleeps
  * through single results (asset__queue_push does not wake it) and is woken when
- * ready() may have become true. ASSET_OK, ASSET_E_TIMEOUT or ASSET_E_BUSY. */
+ * ready() may have become true; *waited (lock held, may be NULL) counts it meanwhile,
+ * so that what makes ready() true knows to wake it. ASSET_OK, ASSET_E_TIMEOUT or
+ * ASSET_E_BUSY. */
 asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
-                           void *arg, int64_t timeout_ms);
+                           void *arg, int64_t timeout_ms, unsigned *waited);
 bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const char *why);
 void asset__timer_remove(asset_server_t *s, asset_handle_t *h);
 /* Called on the I/O thread: fails handles whose deadline passed; returns the next

@@ -1165,6 +1165,29 @@ static void test_wait_delivers_other_results_the_awaited_load_depends_on(void **
     uv_sem_destroy(&hd.started);
 }
 
+/* The same for one handle: on the flush thread its wait sleeps until the handle has its
+ * result, and still delivers the others (here the one whose callback ends its read). */
+static void test_handle_wait_delivers_other_results_the_awaited_load_depends_on(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    held_t hd;
+    assert_int_equal(uv_sem_init(&hd.started, 0), 0);
+    asset_source_t src = {ASSET_SOURCE_ABI, "held", ASSET_SOURCE_ASYNC, held_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, &hd), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "other.txt", "other", 5), ASSET_OK);
+    asset_handle_t *a = asset_server_load(s, "held://a", NULL);
+    uv_sem_wait(&hd.started); /* its read is pending */
+    asset_handle_t *b = asset_server_load(s, "mem://other.txt", NULL);
+    assert_true(asset_handle_on_completed(b, finish_held, &hd) != 0);
+    assert_int_equal(asset_handle_wait(a, 20000), ASSET_OK);
+    tu_expect_bytes(a, "done", 4);
+    assert_int_equal(asset_handle_state(b), ASSET_STATE_LOADED);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    uv_sem_destroy(&hd.started);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1208,6 +1231,7 @@ int main(void) {
         cmocka_unit_test(test_null_handle_is_tolerated),
         cmocka_unit_test(test_on_completed_with_null_callback_returns_zero),
         cmocka_unit_test(test_wait_delivers_other_results_the_awaited_load_depends_on),
+        cmocka_unit_test(test_handle_wait_delivers_other_results_the_awaited_load_depends_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
