@@ -266,24 +266,40 @@ static void attach(asset__job_t *j, asset_handle_t *h) {
     j->live++;
 }
 
+/* Whether a cached entry of an immutable source is served without I/O: unless it carries
+ * a real version (a watched directory mount), which is revalidated. */
+static bool entry_immutable(const asset__cache_entry_t *e) {
+    return !e->version || !strcmp(e->version, "immutable");
+}
+
+/* What load_hit_fast leaves the full path on a miss, so that a miss does neither twice:
+ * the loader it chose for the URI as given (claims() is user code) and the handle it
+ * made from it with the same options (never linked: asset_free alone frees it). */
+typedef struct fast_miss {
+    bool selected; /* ld is the choice for uri (NULL: none) */
+    asset__loader_slot_t *ld;
+    asset_handle_t *h; /* or NULL */
+} fast_miss_t;
+
 /* A cache hit on an immutable source, found by the URI as given: cache keys are
  * normalised URIs, and normalising one gives it back unchanged, so a URI equal to a key
  * is that key. No parse and no allocation but the handle's. Returns the decided handle,
- * or NULL to take the full path (a miss, or anything this one does not handle). */
+ * or NULL to take the full path (a miss, or anything this one does not handle), with
+ * what it made in *miss. */
 static asset_handle_t *load_hit_fast(asset_server_t *s, const char *uri,
                                      const asset_load_options_t *opt, asset__load_hook_fn hook,
-                                     void *hook_arg) {
-    char scheme[24];
-    size_t sl = 0;
-    while (sl < sizeof scheme - 1 && uri[sl] >= 'a' && uri[sl] <= 'z') {
-        scheme[sl] = uri[sl];
-        sl++;
-    }
-    scheme[sl] = 0;
+                                     void *hook_arg, fast_miss_t *miss) {
+    char scheme[sizeof(((asset_uri_t *)0)->scheme)];
+    bool lower;
+    size_t sl = asset__uri_scheme_len(uri, &lower);
     /* a normalised key: a lowercase scheme, "://", no label */
-    if (!sl || strncmp(uri + sl, "://", 3) != 0 || strchr(uri + sl, '#')) return NULL;
+    if (!lower || sl >= sizeof scheme || strchr(uri + sl, '#')) return NULL;
+    memcpy(scheme, uri, sl);
+    scheme[sl] = 0;
     asset__loader_slot_t *ld =
         opt->loader ? asset__loader_find(s, opt->loader) : asset__loader_select(s, uri);
+    miss->selected = true;
+    miss->ld = ld;
     if (!ld) return NULL;
     asset_handle_t *h = asset__handle_new(s, uri, opt);
     if (!h) return NULL;
@@ -291,9 +307,9 @@ static asset_handle_t *load_hit_fast(asset_server_t *s, const char *uri,
     asset__source_slot_t *src = s->stopping ? NULL : asset__source_find(s, scheme);
     asset__cache_entry_t *e =
         src && (src->vt.flags & ASSET_SOURCE_IMMUTABLE) ? asset__cache_get(&ld->cache, uri) : NULL;
-    if (!e || (e->version && strcmp(e->version, "immutable") != 0)) {
+    if (!e || !entry_immutable(e)) {
         uv_mutex_unlock(&s->lock);
-        asset_free(h); /* never linked: its strings are in its own block */
+        miss->h = h;
         return NULL;
     }
     asset__handle_link(s, h);
@@ -330,8 +346,9 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
     if (!s) return NULL;
     asset_load_options_t opt = {0};
     if (o) opt = *o;
+    fast_miss_t miss = {0};
     if (uri && !list && !sha256 && !flags && !opt.no_cache) {
-        asset_handle_t *hit = load_hit_fast(s, uri, &opt, hook, hook_arg);
+        asset_handle_t *hit = load_hit_fast(s, uri, &opt, hook, hook_arg, &miss);
         if (hit) return hit;
     }
     asset_uri_t parsed;
@@ -340,7 +357,10 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
      * the sub-asset; '#' always starts the label (a literal one is %23) */
     const char *hash = uri && !list ? strchr(uri, '#') : NULL;
     char *base = hash ? asset__strndup(uri, (size_t)(hash - uri)) : NULL;
-    if (hash && !base) return NULL;
+    if (hash && !base) {
+        asset_free(miss.h);
+        return NULL;
+    }
     asset_status_t pst =
         asset__uri_parse(base ? base : uri, s->base_dir, s->file_root, &parsed, &why);
     asset_free(base);
@@ -350,9 +370,15 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
         why = "empty label after '#'";
     }
     char *named = pst == ASSET_OK && hash ? asset__asprintf("%s%s", parsed.uri, hash) : NULL;
-    asset_handle_t *h = NULL;
-    if (pst != ASSET_OK || !hash || named)
-        h = asset__handle_new(s, pst == ASSET_OK ? (named ? named : parsed.uri) : uri, &opt);
+    const char *huri = pst == ASSET_OK ? (named ? named : parsed.uri) : uri;
+    /* the fast path's handle when it names huri (uri was normalised already, or is
+     * invalid): made with the same options, so the same handle */
+    asset_handle_t *h = miss.h;
+    if (h && strcmp(h->uri, huri) != 0) {
+        asset_free(h);
+        h = NULL;
+    }
+    if (!h && (pst != ASSET_OK || !hash || named)) h = asset__handle_new(s, huri, &opt);
     asset_free(named);
     if (h && named && !(h->label = asset__strdup(hash + 1))) {
         uv_mutex_lock(&s->lock);
@@ -372,10 +398,13 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
     h->reload_forced = (flags & ASSET__LOAD_FORCED) != 0;
     asset__source_slot_t *src = NULL;
     asset__loader_slot_t *ld = NULL;
-    if (pst == ASSET_OK) /* claims() is user code: never under the lock */
-        ld = list         ? &asset__list_slot
-             : opt.loader ? asset__loader_find(s, opt.loader)
-                          : asset__loader_select(s, parsed.uri);
+    /* claims() is user code: never under the lock, and once (the fast path's choice
+     * holds when uri was normalised already) */
+    if (pst == ASSET_OK)
+        ld = list                                        ? &asset__list_slot
+             : miss.selected && !strcmp(parsed.uri, uri) ? miss.ld
+             : opt.loader                                ? asset__loader_find(s, opt.loader)
+                                                         : asset__loader_select(s, parsed.uri);
     if (list) opt.no_cache = true;
 
     uv_mutex_lock(&s->lock);
@@ -403,8 +432,8 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
         asset__job_t *j = NULL;
         /* immutable: no I/O, unless the entry carries a real version (a watched
          * directory mount) or this is a reload */
-        bool immutable = (src->vt.flags & ASSET_SOURCE_IMMUTABLE) && !h->reload &&
-                         (!e || !e->version || !strcmp(e->version, "immutable"));
+        bool immutable =
+            (src->vt.flags & ASSET_SOURCE_IMMUTABLE) && !h->reload && (!e || entry_immutable(e));
         if (e && immutable) {
             s->stats.cache_hits++; /* no I/O: done at the next flush */
             asset__handle_decide_value(h, e->value, 0);

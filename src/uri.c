@@ -6,6 +6,22 @@
 #include <stdio.h>
 #include <string.h>
 
+size_t asset__uri_scheme_len(const char *s, bool *lower) {
+    bool low = true;
+    size_t n = 0;
+    for (;; n++) { /* ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), ASCII whatever the locale */
+        char c = s[n];
+        if (c >= 'A' && c <= 'Z')
+            low = false;
+        else if (!(c >= 'a' && c <= 'z') &&
+                 (n == 0 || !((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')))
+            break;
+    }
+    if (n && strncmp(s + n, "://", 3) != 0) n = 0;
+    if (lower) *lower = n && low;
+    return n;
+}
+
 static int hexval(int c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -189,14 +205,7 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
     size_t len = strnlen(in, ASSET__URI_MAX + 1);
     if (len > ASSET__URI_MAX) return fail(out, ASSET_E_INVALID, why, "URI too long", NULL);
 
-    /* scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) "://" */
-    size_t sl = 0;
-    if (isalpha((unsigned char)in[0])) {
-        sl = 1;
-        while (isalnum((unsigned char)in[sl]) || in[sl] == '+' || in[sl] == '-' || in[sl] == '.')
-            sl++;
-        if (strncmp(in + sl, "://", 3) != 0) sl = 0;
-    }
+    size_t sl = asset__uri_scheme_len(in, NULL);
     if (sl == 0) { /* a bare path: taken literally, no percent-decoding */
         char *rel = asset__strdup(in);
         if (!rel) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
@@ -279,13 +288,7 @@ void asset__uri_dispose(asset_uri_t *u) {
 
 char *asset__uri_resolve(const char *base, const char *ref) {
     if (!base || !ref) return NULL;
-    size_t i = 0;
-    if (isalpha((unsigned char)ref[0])) { /* a reference with a scheme stands alone */
-        i = 1;
-        while (isalnum((unsigned char)ref[i]) || ref[i] == '+' || ref[i] == '-' || ref[i] == '.')
-            i++;
-        if (!strncmp(ref + i, "://", 3)) return asset__strdup(ref);
-    }
+    if (asset__uri_scheme_len(ref, NULL)) return asset__strdup(ref); /* stands alone */
     /* split base into prefix ("scheme://authority") and path */
     const char *sep = strstr(base, "://");
     const char *path = base;

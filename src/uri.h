@@ -21,6 +21,10 @@ typedef struct asset_uri {
 asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char *root,
                                 asset_uri_t *out, const char **why);
 void asset__uri_dispose(asset_uri_t *u);
+/* The length of the scheme of a "scheme://" prefix of s (RFC 3986: an ASCII letter, then
+ * letters, digits, '+', '-', '.'), or 0 when s has none. *lower (may be NULL): whether
+ * that scheme is lowercase already, as a normalised URI's is. */
+size_t asset__uri_scheme_len(const char *s, bool *lower);
 /* The normalised URI of a decoded path: prefix ("mem://") + path, '%' and '#' encoded. */
 char *asset__uri_from_path(const char *prefix, const char *path);
 /* Normalises an absolute or relative '/'-path: collapses "//", ".", "..". Writes into

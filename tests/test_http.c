@@ -69,6 +69,32 @@ static asset_handle_t *load_url(asset_server_t *s, const char *path,
     return h;
 }
 
+/* Puts n files <dir>/000.txt ... holding "<words> 0" ..., loads them all at once through
+ * a new server with http_max_connections = conns into h[n], then waits for each and
+ * checks its bytes, naming the first that failed and why. Returns the server. */
+static asset_server_t *load_many(const char *dir, const char *words, int n, unsigned conns,
+                                 asset_handle_t **h) {
+    char rel[64], body[96];
+    for (int i = 0; i < n; i++) {
+        snprintf(rel, sizeof rel, "%s/%03d.txt", dir, i);
+        snprintf(body, sizeof body, "%s %d", words, i);
+        put(rel, body);
+    }
+    asset_server_config_t cfg = {.http_max_connections = conns};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    for (int i = 0; i < n; i++) {
+        snprintf(rel, sizeof rel, "%s/%03d.txt", dir, i);
+        h[i] = load_url(s, rel, NULL);
+    }
+    for (int i = 0; i < n; i++) {
+        expect_status(h[i], ASSET_OK);
+        snprintf(body, sizeof body, "%s %d", words, i);
+        tu_expect_text(h[i], body);
+    }
+    return s;
+}
+
 static void test_http_200_json_loads_with_progress_to_one(void **state) {
     (void)state;
     NEED_NGINX();
@@ -169,29 +195,8 @@ static void test_http_100_concurrent_loads_reuse_connections(void **state) {
     (void)state;
     NEED_NGINX();
     enum { N = 100 };
-    for (int i = 0; i < N; i++) {
-        char rel[64], body[64];
-        snprintf(rel, sizeof rel, "many/%03d.txt", i);
-        snprintf(body, sizeof body, "file number %d", i);
-        put(rel, body);
-    }
-    asset_server_config_t cfg = {0};
-    cfg.http_max_connections = 8;
-    asset_server_t *s = asset_server_create(&cfg);
     asset_handle_t *h[N];
-    for (int i = 0; i < N; i++) {
-        char rel[64];
-        snprintf(rel, sizeof rel, "many/%03d.txt", i);
-        h[i] = load_url(s, rel, NULL);
-    }
-    for (int i = 0; i < N; i++) {
-        assert_int_equal(tu_wait(h[i]), ASSET_OK);
-        char body[64];
-        snprintf(body, sizeof body, "file number %d", i);
-        const asset_bytes_t *v = asset_handle_value(h[i]);
-        assert_int_equal(v->size, strlen(body));
-        assert_memory_equal(v->data, body, v->size);
-    }
+    asset_server_t *s = load_many("many", "file number", N, 8, h);
     asset_stats_t st;
     asset_server_stats(s, &st);
     assert_int_equal(st.http_requests, N);
@@ -433,29 +438,8 @@ static void test_http_300_concurrent_loads_over_two_connections_all_succeed(void
     (void)state;
     NEED_NGINX();
     enum { N = 300 };
-    for (int i = 0; i < N; i++) {
-        char rel[64], body[64];
-        snprintf(rel, sizeof rel, "two/%03d.txt", i);
-        snprintf(body, sizeof body, "two connections %d", i);
-        put(rel, body);
-    }
-    asset_server_config_t cfg = {0};
-    cfg.http_max_connections = 2;
-    asset_server_t *s = asset_server_create(&cfg);
     asset_handle_t *h[N];
-    for (int i = 0; i < N; i++) {
-        char rel[64];
-        snprintf(rel, sizeof rel, "two/%03d.txt", i);
-        h[i] = load_url(s, rel, NULL);
-    }
-    for (int i = 0; i < N; i++) {
-        asset_status_t st = tu_wait(h[i]);
-        if (st != ASSET_OK)
-            fail_msg("load %d: %s (%s)", i, asset_err_name(st), asset_handle_error_message(h[i]));
-        char body[64];
-        snprintf(body, sizeof body, "two connections %d", i);
-        tu_expect_text(h[i], body);
-    }
+    asset_server_t *s = load_many("two", "two connections", N, 2, h);
     for (int i = 0; i < N; i++) asset_handle_release(h[i]);
     asset_server_destroy(s);
 }

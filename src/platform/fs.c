@@ -8,6 +8,7 @@
 #include <string.h>
 
 int (*asset__fs_walk_fault)(const char *step, const char *rel) = NULL;
+int (*asset__fs_read_fault)(const char *path) = NULL;
 
 /* The status for an errno from open/opendir/read, and why in words: shared by reads
  * and listings so that both say the same thing about the same failure. */
@@ -107,7 +108,10 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
             if ((rc = asset__request_reserve(r, 64 * 1024)) != ASSET_OK) goto out;
         }
         size_t room = r->cap - r->size - 1;
-        int64_t n = asset__file_read(f, r->data + r->size, room < READ_CHUNK ? room : READ_CHUNK);
+        int err = asset__fs_read_fault ? asset__fs_read_fault(asset_request_path(r)) : 0;
+        int64_t n =
+            err ? -err
+                : asset__file_read(f, r->data + r->size, room < READ_CHUNK ? room : READ_CHUNK);
         if (n < 0) {
             rc = asset__errno_status(r, (int)-n, "read");
             goto out;

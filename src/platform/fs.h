@@ -13,6 +13,11 @@
  * step fail with that errno. Lets tests reach EACCES even as root. Set it before the
  * server's threads exist; NULL otherwise. */
 extern int (*asset__fs_walk_fault)(const char *step, const char *rel);
+/* Test hook (fault injection), the same for reads: when set, asset__fs_read_file calls
+ * it before each read of the file with the request's path; a nonzero return makes that
+ * read fail with that errno. Tests count reads with it (none after the size the stat
+ * gave). Set it before the server's threads exist; NULL otherwise. */
+extern int (*asset__fs_read_fault)(const char *path);
 
 /* Maps an errno from open/read to a status and records "<what>: <why>". */
 asset_status_t asset__errno_status(asset_request_t *r, int err, const char *what);

@@ -1,0 +1,295 @@
+/* test_fastpath.c - the load path's fast paths, which change speed and not results, so
+ * that no other suite would notice them break: a cache hit on an immutable source,
+ * loaded by the URI as the cache keys it, allocates the handle and nothing else; a
+ * load that misses that path selects its loader (claims()) once and allocates one
+ * handle; a file is read up to the size its stat gave and no further read() follows.
+ * A counting allocator (asset_set_allocator, counting only the test's own thread)
+ * counts blocks; the platform's read hook (asset__fs_read_fault) counts reads. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "internal.h"
+#include "test_util.h"
+
+/* ---- a counting allocator: blocks asked for by this thread while counting ---- */
+
+static _Thread_local bool t_counting;
+static _Thread_local size_t t_blocks, t_sized, t_size;
+
+static void note(size_t n) {
+    if (!t_counting) return;
+    t_blocks++;
+    if (n == t_size) t_sized++;
+}
+static void *c_alloc(size_t n, void *user) {
+    (void)user;
+    note(n);
+    return malloc(n);
+}
+static void *c_realloc(void *p, size_t n, void *user) {
+    (void)user;
+    note(n);
+    return realloc(p, n);
+}
+static void c_free(void *p, void *user) {
+    (void)user;
+    free(p);
+}
+static const asset_allocator_t g_hook = {c_alloc, c_realloc, c_free, NULL};
+
+/* Starts counting: every block, and those of `size` bytes apart. */
+static void count_start(size_t size) {
+    t_blocks = t_sized = 0;
+    t_size = size;
+    t_counting = true;
+}
+static void count_stop(void) { t_counting = false; }
+
+/* The size of the block asset__handle_new makes for uri (no tag). */
+static size_t handle_block(const char *uri) {
+    return sizeof(struct asset_handle) + strlen(uri) + 1;
+}
+
+/* ---- a loader that counts claims() and claims nothing (bytes loads it) ---- */
+
+typedef struct claimer {
+    int calls;
+    char last[256];
+} claimer_t;
+
+static bool claimer_claims(void *ctx, const char *uri) {
+    claimer_t *c = ctx;
+    c->calls++; /* the thread that calls load: this one */
+    snprintf(c->last, sizeof c->last, "%s", uri);
+    return false;
+}
+static asset_status_t claimer_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    return asset_parse_fail(p, ASSET_E_PARSE, "never claims anything");
+}
+
+static void claimer_register(asset_server_t *s, claimer_t *c) {
+    asset_loader_t ld = {
+        ASSET_LOADER_ABI, "claimer", NULL, claimer_claims, claimer_parse, NULL, NULL, 0, NULL};
+    assert_int_equal(asset_server_register_loader(s, &ld, c, 0), ASSET_OK);
+}
+
+/* ---- fixture: a package "game" with one small file ---- */
+
+typedef struct fx {
+    char *dir, *game;
+    asset_server_t *s;
+    claimer_t claimer;
+} fx_t;
+
+static int setup(void **state) {
+    fx_t *f = calloc(1, sizeof *f);
+    f->dir = tu_mkdtemp();
+    f->game = tu_path(f->dir, "game");
+    free(tu_write_file(f->game, "hero.txt", "hero", 4));
+    f->s = tu_server(2);
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    claimer_register(f->s, &f->claimer);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fx_t *f = *state;
+    asset_server_destroy(f->s);
+    tu_rmrf(f->dir);
+    free(f->game);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- the immutable cache hit ---- */
+
+static void test_cache_hit_on_immutable_source_allocates_only_the_handle(void **state) {
+    fx_t *f = *state;
+    const char *uri = "pkg://game/hero.txt"; /* normalised: the cache's key */
+    asset_handle_t *first = tu_load_wait(f->s, uri, ASSET_OK);
+    count_start(handle_block(uri));
+    asset_handle_t *h = asset_server_load(f->s, uri, NULL);
+    count_stop();
+    assert_non_null(h);
+    if (t_blocks != 1 || t_sized != 1)
+        fail_msg("a cache hit by its key made %zu blocks (%zu of the handle's size), expected "
+                 "the handle alone",
+                 t_blocks, t_sized);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h), asset_handle_value(first));
+    asset_stats_t st;
+    asset_server_stats(f->s, &st);
+    assert_int_equal(st.cache_hits, 1);
+    assert_int_equal(st.source_reads, 1);
+    asset_handle_release(h);
+    asset_handle_release(first);
+}
+
+/* ---- a miss: one claims(), one handle ---- */
+
+/* Loads uri (a miss of the fast path) and checks that the loaders were asked once and
+ * one handle block was made; returns the handle, done. */
+static asset_handle_t *load_counting_claims(fx_t *f, const char *uri, asset_status_t want) {
+    int calls = f->claimer.calls;
+    count_start(handle_block(uri));
+    asset_handle_t *h = asset_server_load(f->s, uri, NULL);
+    count_stop();
+    assert_non_null(h);
+    if (f->claimer.calls - calls != 1)
+        fail_msg("%s: claims() called %d times by one load", uri, f->claimer.calls - calls);
+    if (t_sized != 1) fail_msg("%s: %zu handle blocks made by one load", uri, t_sized);
+    assert_string_equal(f->claimer.last, uri);
+    assert_int_equal(tu_wait(h), want);
+    return h;
+}
+
+static void test_miss_selects_the_loader_once_and_makes_one_handle(void **state) {
+    fx_t *f = *state;
+    /* an immutable source not cached yet, and a source that is not immutable */
+    asset_handle_release(load_counting_claims(f, "pkg://game/hero.txt", ASSET_OK));
+    assert_int_equal(asset_mem_put(f->s, "k.txt", "mem", 3), ASSET_OK);
+    asset_handle_t *h = load_counting_claims(f, "mem://k.txt", ASSET_OK);
+    tu_expect_text(h, "mem");
+    asset_handle_release(h);
+    h = load_counting_claims(f, "mem://k.txt", ASSET_OK); /* a mem:// cache hit */
+    tu_expect_text(h, "mem");
+    asset_handle_release(h);
+    h = load_counting_claims(f, "pkg://game/none.txt", ASSET_E_NOT_FOUND);
+    assert_non_null(strstr(asset_handle_error_message(h), "pkg://game/none.txt"));
+    asset_handle_release(h);
+}
+
+static void test_miss_by_a_uri_that_normalises_otherwise_gets_the_normalised_handle(void **state) {
+    fx_t *f = *state;
+    asset_handle_t *first = tu_load_wait(f->s, "pkg://game/hero.txt", ASSET_OK);
+    int calls = f->claimer.calls;
+    asset_handle_t *h = asset_server_load(f->s, "pkg://game/./hero.txt", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_string_equal(asset_handle_uri(h), "pkg://game/hero.txt");
+    assert_ptr_equal(asset_handle_value(h), asset_handle_value(first)); /* the cached one */
+    /* the loader is chosen for the normalised URI, not for the one given */
+    assert_string_equal(f->claimer.last, "pkg://game/hero.txt");
+    assert_true(f->claimer.calls - calls <= 2); /* at most once more for the URI as given */
+    asset_handle_release(h);
+    /* with a label: the handle names the normalised URI and the label */
+    h = asset_server_load(f->s, "pkg://game/./hero.txt#part", NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_NOT_FOUND);
+    assert_string_equal(asset_handle_uri(h), "pkg://game/hero.txt#part");
+    asset_handle_release(h);
+    asset_handle_release(first);
+}
+
+static void test_bad_uri_past_the_prefix_check_fails_naming_uri_and_reason(void **state) {
+    fx_t *f = *state;
+    int calls = f->claimer.calls;
+    asset_handle_t *h = asset_server_load(f->s, "pkg://../game/hero.txt", NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_FORBIDDEN);
+    assert_string_equal(asset_handle_uri(h), "pkg://../game/hero.txt");
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, "pkg://../game/hero.txt"));
+    assert_non_null(strstr(msg, "'..'"));
+    assert_true(f->claimer.calls - calls <= 1);
+    asset_handle_release(h);
+}
+
+/* ---- reads: none after the size the stat gave ---- */
+
+static atomic_int g_reads;
+static atomic_int g_read_errno; /* injected into every read while nonzero */
+
+static int count_reads(const char *path) {
+    (void)path;
+    atomic_fetch_add(&g_reads, 1);
+    return atomic_load(&g_read_errno);
+}
+
+/* Loads uri (a file of n bytes) and returns how many reads it made. */
+static int reads_of(asset_server_t *s, const char *uri, size_t n) {
+    atomic_store(&g_reads, 0);
+    asset_handle_t *h = tu_load_wait(s, uri, ASSET_OK);
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_int_equal(b->size, n);
+    asset_handle_release(h);
+    return atomic_load(&g_reads);
+}
+
+static void test_file_is_read_up_to_its_stat_size_and_no_further(void **state) {
+    (void)state;
+    asset__fs_read_fault = count_reads; /* before the server's threads exist */
+    asset_server_t *s = tu_server(1);
+    char *dir = tu_mkdtemp();
+    char *small = tu_write_file(dir, "small.txt", "small file", 10);
+    char *empty = tu_write_file(dir, "empty.txt", "", 0);
+    /* two chunks of fs.c's READ_CHUNK (1 MiB): two reads, not three */
+    char *big = tu_write_pattern(dir, "big.bin", (size_t)2 << 20);
+    char *usmall = tu_file_uri(small), *uempty = tu_file_uri(empty), *ubig = tu_file_uri(big);
+    assert_int_equal(reads_of(s, usmall, 10), 1);
+    assert_int_equal(reads_of(s, ubig, (size_t)2 << 20), 2);
+    assert_int_equal(reads_of(s, uempty, 0), 1); /* size 0: the one read that says EOF */
+    assert_int_equal(asset_server_mount(s, "dir", dir), ASSET_OK);
+    assert_int_equal(reads_of(s, "pkg://dir/small.txt", 10), 1);
+    asset_server_destroy(s);
+    asset__fs_read_fault = NULL;
+    tu_rmrf(dir);
+    free(usmall);
+    free(uempty);
+    free(ubig);
+    free(small);
+    free(empty);
+    free(big);
+    free(dir);
+}
+
+static void test_read_error_names_the_uri_and_the_step(void **state) {
+    (void)state;
+    asset__fs_read_fault = count_reads;
+    atomic_store(&g_read_errno, EIO);
+    asset_server_t *s = tu_server(1);
+    char *dir = tu_mkdtemp();
+    char *path = tu_write_file(dir, "a.txt", "a", 1);
+    char *uri = tu_file_uri(path);
+    asset_handle_t *h = tu_load_wait(s, uri, ASSET_E_IO);
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, uri));
+    assert_non_null(strstr(msg, "read: "));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    atomic_store(&g_read_errno, 0);
+    asset__fs_read_fault = NULL;
+    tu_rmrf(dir);
+    free(uri);
+    free(path);
+    free(dir);
+}
+
+int main(void) {
+    asset_set_allocator(&g_hook); /* before any server */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_cache_hit_on_immutable_source_allocates_only_the_handle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_miss_selects_the_loader_once_and_makes_one_handle,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_miss_by_a_uri_that_normalises_otherwise_gets_the_normalised_handle, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_bad_uri_past_the_prefix_check_fails_naming_uri_and_reason, setup, teardown),
+        cmocka_unit_test(test_file_is_read_up_to_its_stat_size_and_no_further),
+        cmocka_unit_test(test_read_error_names_the_uri_and_the_step),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    asset_set_allocator(NULL); /* the default again */
+    return rc;
+}
