@@ -32,6 +32,15 @@ typedef struct item {
     bool done;
 } item_t;
 
+/* Items are carved from chunks that grow to ITEM_CHUNK_MAX and live as long as the
+ * batch: one allocation per chunk, not per child, and neighbours in memory. */
+#define ITEM_CHUNK_MAX 256
+typedef struct item_chunk {
+    struct item_chunk *next;
+    size_t n, used;
+    item_t items[];
+} item_chunk_t;
+
 enum { KIND_GROUP, KIND_FOLDER, KIND_MANIFEST };
 
 struct asset_batch {
@@ -59,6 +68,7 @@ struct asset_batch {
     asset_batch_t *queue_next; /* [lock] */
     asset_batch_t *all_prev, *all_next; /* [lock] */
     bool by_uri_built; /* [lock] most batches are never asked: no index per child */
+    item_chunk_t *chunks; /* newest first; only the thread that adds children takes one */
     /* a folder still creating its children [flush thread]: its listing (sorted by the
      * LIST job), the next entry, and the folder's URI + "/" */
     asset__value_t *listing;
@@ -137,7 +147,10 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
             it->h->refs--;
             asset__handle_maybe_free(it->h);
         }
-        asset_free(it);
+    }
+    for (item_chunk_t *c = b->chunks, *n; c; c = n) {
+        n = c->next;
+        asset_free(c);
     }
     if (b->source && touch_handles) {
         b->source->refs--;
@@ -302,13 +315,22 @@ static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
         uv_mutex_unlock(&s->lock);
         if (!items) return false;
     }
-    item_t *it = asset__calloc(1, sizeof *it);
-    if (!it) return false;
+    item_chunk_t *c = b->chunks;
+    if (!c || c->used == c->n) {
+        size_t n = c ? (c->n * 2 < ITEM_CHUNK_MAX ? c->n * 2 : ITEM_CHUNK_MAX) : 8;
+        c = asset__calloc(1, sizeof *c + n * sizeof c->items[0]);
+        if (!c) return false;
+        c->n = n;
+        c->next = b->chunks;
+        b->chunks = c;
+    }
+    item_t *it = &c->items[c->used++];
     it->batch = b;
     it->size = size;
     asset_handle_t *h = asset__load_hooked(s, uri, o, sha256, false, false, 0, item_linked, it);
-    if (!h) {
-        asset_free(it);
+    if (!h) { /* never linked: give the slot back, as new */
+        memset(it, 0, sizeof *it);
+        c->used--;
         return false;
     }
     return true;
