@@ -204,8 +204,8 @@ typedef struct asset__job {
     asset__source_slot_t *source;
     asset__loader_slot_t *loader;
     int priority;    /* [lock] */
-    uint64_t seq;    /* [lock] FIFO within a priority */
-    size_t heap_idx; /* [lock] SIZE_MAX when not in the heap */
+    int queue_ring;  /* [lock] the ring it is queued in (pool_heap.c) */
+    size_t heap_idx; /* [lock] its position in that ring, SIZE_MAX when not queued */
     int phase;       /* [lock] */
     int state;       /* [lock] */
     bool no_cache;
@@ -244,6 +244,13 @@ typedef struct asset__job {
     uint64_t queued_ns;       /* when the job was created */
     bool map_file;            /* the load opted in to mapping a file:// file */
 } asset__job_t;
+
+/* A FIFO of queued jobs of one priority (pool_heap.c): positions head..tail, slot
+ * pos & (cap - 1), NULL where a job was taken out of the middle. */
+typedef struct asset__ring {
+    asset__job_t **slots;
+    size_t cap, head, tail, live;
+} asset__ring_t;
 
 /* ---- handles ---- */
 typedef struct asset__cb {
@@ -341,10 +348,9 @@ struct asset_server {
     uv_thread_t *workers;
     unsigned nworkers;
     bool stopping; /* [lock] */
-    /* job heap [lock] */
-    asset__job_t **heap;
-    size_t heap_len, heap_cap;
-    uint64_t seq;
+    /* queued jobs [lock]: a FIFO ring per priority (pool_heap.c) */
+    asset__ring_t rings[3];
+    size_t heap_len; /* jobs in the rings */
     asset__map_t inflight;  /* [lock] coalescing */
     unsigned running_async; /* [lock] ASYNC reads not finished yet */
     /* completion queue [lock] */

@@ -9,6 +9,7 @@ bool asset__heap_push(asset_server_t *s, asset__job_t *j);
 void asset__heap_remove(asset_server_t *s, asset__job_t *j);
 void asset__heap_update(asset_server_t *s, asset__job_t *j);
 asset__job_t *asset__heap_pop(asset_server_t *s);
+void asset__heap_free(asset_server_t *s); /* destroy: the rings' arrays */
 int asset__pool_start(asset_server_t *s);
 void asset__pool_join(asset_server_t *s); /* after stopping = true */
 /* [lock] A job entered the heap: wake a worker (pool.c), or ask the host for a flush

@@ -1,83 +1,101 @@
-/* pool_heap.c - the pool's job heap: HIGH first, FIFO within a priority. Shared by the
- * threaded pool (pool.c) and the web's single-threaded one (web/pool_web.c), which
- * differ only in who pops the jobs. [lock] held for all of these. */
+/* pool_heap.c - the pool's job queue: HIGH first, FIFO within a priority. One ring per
+ * priority (there are three), so a push and a pop are O(1) and touch no other job; a
+ * job taken out of the middle (cancel, run-on-wait, a priority change) leaves a hole
+ * that a pop skips. Shared by the threaded pool (pool.c) and the web's single-threaded
+ * one (web/pool_web.c), which differ only in who pops the jobs. [lock] held for all of
+ * these. */
 #include "internal.h"
 
-static bool job_before(const asset__job_t *a, const asset__job_t *b) {
-    return a->priority != b->priority ? a->priority < b->priority : a->seq < b->seq;
+#include <string.h>
+
+#define NRINGS (ASSET_PRIORITY_LOW - ASSET_PRIORITY_HIGH + 1)
+
+static asset__ring_t *ring_of(asset_server_t *s, int priority) {
+    int i = priority - ASSET_PRIORITY_HIGH;
+    return &s->rings[i < 0 ? 0 : i >= NRINGS ? NRINGS - 1 : i];
 }
 
-static void heap_swap(asset_server_t *s, size_t a, size_t b) {
-    asset__job_t *t = s->heap[a];
-    s->heap[a] = s->heap[b];
-    s->heap[b] = t;
-    s->heap[a]->heap_idx = a;
-    s->heap[b]->heap_idx = b;
-}
-
-static void heap_up(asset_server_t *s, size_t i) {
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!job_before(s->heap[i], s->heap[p])) break;
-        heap_swap(s, i, p);
-        i = p;
+/* Room for one more at the tail: packs the live jobs to the front of a new array (twice
+ * as large, unless holes made room), renumbering their positions. */
+static bool ring_reserve(asset__ring_t *r) {
+    if (r->tail - r->head < r->cap) return true;
+    size_t cap = r->live * 2 > r->cap ? r->cap * 2 : r->cap;
+    if (cap < 64) cap = 64;
+    asset__job_t **slots = asset__calloc(cap, sizeof *slots);
+    if (!slots) return false;
+    size_t n = 0;
+    for (size_t p = r->head; p != r->tail; p++) {
+        asset__job_t *j = r->slots[p & (r->cap - 1)];
+        if (!j) continue;
+        j->heap_idx = n;
+        slots[n++] = j;
     }
+    asset_free(r->slots);
+    r->slots = slots;
+    r->cap = cap;
+    r->head = 0;
+    r->tail = n;
+    return true;
 }
 
-static void heap_down(asset_server_t *s, size_t i) {
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < s->heap_len && job_before(s->heap[l], s->heap[m])) m = l;
-        if (r < s->heap_len && job_before(s->heap[r], s->heap[m])) m = r;
-        if (m == i) return;
-        heap_swap(s, i, m);
-        i = m;
-    }
+static bool ring_push(asset__ring_t *r, asset__job_t *j) {
+    if (!ring_reserve(r)) return false;
+    j->heap_idx = r->tail;
+    r->slots[r->tail++ & (r->cap - 1)] = j;
+    r->live++;
+    return true;
 }
 
 bool asset__heap_push(asset_server_t *s, asset__job_t *j) {
-    if (s->heap_len == s->heap_cap) {
-        size_t cap = s->heap_cap ? s->heap_cap * 2 : 64;
-        asset__job_t **h = asset_realloc(s->heap, cap * sizeof *h);
-        if (!h) return false;
-        s->heap = h;
-        s->heap_cap = cap;
-    }
-    j->seq = s->seq++;
-    j->heap_idx = s->heap_len;
-    s->heap[s->heap_len++] = j;
-    heap_up(s, j->heap_idx);
+    asset__ring_t *r = ring_of(s, j->priority);
+    if (!ring_push(r, j)) return false;
+    j->queue_ring = (int)(r - s->rings);
+    s->heap_len++;
     asset__pool_notify(s);
     return true;
 }
 
 void asset__heap_remove(asset_server_t *s, asset__job_t *j) {
-    size_t i = j->heap_idx;
-    if (i == SIZE_MAX) return;
+    if (j->heap_idx == SIZE_MAX) return;
+    asset__ring_t *r = &s->rings[j->queue_ring];
+    r->slots[j->heap_idx & (r->cap - 1)] = NULL; /* a hole: pops skip it */
     j->heap_idx = SIZE_MAX;
+    r->live--;
     s->heap_len--;
-    if (i != s->heap_len) {
-        s->heap[i] = s->heap[s->heap_len];
-        s->heap[i]->heap_idx = i;
-        heap_up(s, i);
-        heap_down(s, s->heap[i]->heap_idx);
-    }
+    while (r->head != r->tail && !r->slots[r->head & (r->cap - 1)]) r->head++;
 }
 
+/* j->priority changed while it may be queued: it moves to the tail of its new ring.
+ * Without memory for that it stays where it was (it still runs, at its old rank). */
 void asset__heap_update(asset_server_t *s, asset__job_t *j) {
-    if (j->heap_idx != SIZE_MAX) heap_up(s, j->heap_idx);
+    if (j->heap_idx == SIZE_MAX) return;
+    asset__ring_t *from = &s->rings[j->queue_ring], *to = ring_of(s, j->priority);
+    if (from == to || !ring_reserve(to)) return;
+    from->slots[j->heap_idx & (from->cap - 1)] = NULL;
+    from->live--;
+    while (from->head != from->tail && !from->slots[from->head & (from->cap - 1)]) from->head++;
+    (void)ring_push(to, j); /* cannot fail: reserved */
+    j->queue_ring = (int)(to - s->rings);
 }
 
 asset__job_t *asset__heap_pop(asset_server_t *s) {
-    if (!s->heap_len) return NULL;
-    asset__job_t *j = s->heap[0];
-    asset__heap_remove(s, j);
-    /* emptied by a pop (never by a remove: a push right after a remove must not
-     * allocate, asset_handle_set_priority): give a big batch's array back */
-    if (s->heap_len == 0 && s->heap_cap > 256) {
-        asset_free(s->heap);
-        s->heap = NULL;
-        s->heap_cap = 0;
+    for (int i = 0; i < NRINGS; i++) {
+        asset__ring_t *r = &s->rings[i];
+        if (!r->live) continue;
+        asset__job_t *j = r->slots[r->head & (r->cap - 1)]; /* the head is never a hole */
+        asset__heap_remove(s, j);
+        if (!r->live && r->cap > 256) { /* emptied: give a big batch's array back */
+            asset_free(r->slots);
+            memset(r, 0, sizeof *r);
+        }
+        return j;
     }
-    return j;
+    return NULL;
+}
+
+void asset__heap_free(asset_server_t *s) {
+    for (int i = 0; i < NRINGS; i++) {
+        asset_free(s->rings[i].slots);
+        memset(&s->rings[i], 0, sizeof s->rings[i]);
+    }
 }

@@ -17,13 +17,7 @@ asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p) 
             asset__heap_update(s, j);
             asset__graph_raise(s, j, best); /* and the queued loads it waits for */
         } else if (best > j->priority && j->heap_idx != SIZE_MAX) {
-            /* lower: out of the heap and back in at its new rank, keeping its place in
-             * the FIFO of that priority (a push after a remove never reallocates) */
-            uint64_t seq = j->seq;
-            asset__heap_remove(s, j);
-            j->priority = best;
-            asset__heap_push(s, j);
-            j->seq = seq;
+            j->priority = best; /* lower: to the tail of its new priority's FIFO */
             asset__heap_update(s, j);
         } else if (best > j->priority) {
             j->priority = best; /* not queued: what it declares from now on follows */
