@@ -1,6 +1,6 @@
 /* pool.c - the worker pool: max_workers threads on libuv's thread primitives taking
- * jobs from a priority heap (HIGH first, FIFO within a priority). Not uv_queue_work:
- * that pool is process-global, FIFO and sized by an environment variable. The heap
+ * jobs from the priority queue (HIGH first, FIFO within a priority). Not uv_queue_work:
+ * that pool is process-global, FIFO and sized by an environment variable. The queue
  * itself is pool_heap.c. */
 #include "internal.h"
 
