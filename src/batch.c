@@ -52,7 +52,7 @@ struct asset_batch {
     asset_handle_t *source;    /* listing or manifest handle, until it completes */
     item_t **items;            /* [flush thread] */
     size_t count, cap;
-    asset__map_t by_uri; /* [lock] built on the first asset_batch_value (by_uri_built) */
+    asset__map_t by_uri;   /* [lock] built on the first asset_batch_value (by_uri_built) */
     bool listed;           /* children known */
     bool done;             /* every child done (or the listing failed) */
     atomic_bool cancelled; /* any thread */
@@ -67,7 +67,7 @@ struct asset_batch {
     bool queued;               /* [lock] in s->batch_queue for late callbacks */
     asset_batch_t *queue_next; /* [lock] */
     asset_batch_t *all_prev, *all_next; /* [lock] */
-    bool by_uri_built; /* [lock] most batches are never asked: no index per child */
+    bool by_uri_built;    /* [lock] most batches are never asked: no index per child */
     item_chunk_t *chunks; /* newest first; only the thread that adds children takes one */
     /* a folder still creating its children [flush thread]: its listing (sorted by the
      * LIST job), the next entry, and the folder's URI + "/" */

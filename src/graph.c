@@ -65,9 +65,9 @@ void asset__handle_decide_value(asset_handle_t *h, asset__value_t *v, int http_s
             return;
         }
     }
-    char *msg = asset__asprintf("%s: label '%s' not found (the asset has %zu label%s)", h->uri,
-                                h->label, asset__value_nlabels(v),
-                                asset__value_nlabels(v) == 1 ? "" : "s");
+    char *msg =
+        asset__asprintf("%s: label '%s' not found (the asset has %zu label%s)", h->uri, h->label,
+                        asset__value_nlabels(v), asset__value_nlabels(v) == 1 ? "" : "s");
     asset__handle_decide(h, ASSET_E_NOT_FOUND, msg, NULL, http_status);
     asset_free(msg);
 }

@@ -350,7 +350,7 @@ struct asset_server {
     bool stopping; /* [lock] */
     /* queued jobs [lock]: a FIFO ring per priority (pool_heap.c) */
     asset__ring_t rings[3];
-    size_t heap_len; /* jobs in the rings */
+    size_t heap_len;        /* jobs in the rings */
     asset__map_t inflight;  /* [lock] coalescing */
     unsigned running_async; /* [lock] ASYNC reads not finished yet */
     /* completion queue [lock] */

@@ -1,6 +1,6 @@
 /* pool.h - the worker pool's interface: the priority queue of jobs (pool_heap.c) and
- * the threads that drain it. Kept small so a web build can swap it (pthreads under Emscripten) without
- * touching handles, caches, loaders or batches. Included by internal.h. */
+ * the threads that drain it. Kept small so a web build can swap it (pthreads under Emscripten)
+ * without touching handles, caches, loaders or batches. Included by internal.h. */
 #ifndef ASSET_POOL_H
 #define ASSET_POOL_H
 
