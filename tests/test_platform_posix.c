@@ -87,11 +87,38 @@ static void test_file_versions_carry_nanoseconds(void **state) {
     free(dir);
 }
 
+/* The version string is written without printf; it must read as the printf form did
+ * (versions stored by an older build compare equal): every field's extremes. */
+static void test_version_string_matches_its_printf_form(void **state) {
+    (void)state;
+    const int64_t secs[] = {0, 1, -1, 1700000000, INT64_MAX, INT64_MIN};
+    const int64_t nsecs[] = {0, 7, 123456789, 999999999};
+    const uint64_t sizes[] = {0, 4096, (uint64_t)INT64_MAX};
+    const uint64_t inos[] = {0, 42, UINT64_MAX};
+    for (size_t a = 0; a < sizeof secs / sizeof secs[0]; a++)
+        for (size_t b = 0; b < sizeof nsecs / sizeof nsecs[0]; b++)
+            for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++)
+                for (size_t d = 0; d < sizeof inos / sizeof inos[0]; d++) {
+                    asset__fstat_t st;
+                    memset(&st, 0, sizeof st);
+                    st.vraw[0] = (uint64_t)secs[a];
+                    st.vraw[1] = (uint64_t)nsecs[b];
+                    st.vraw[2] = sizes[c];
+                    st.vraw[3] = inos[d];
+                    char got[96], want[96];
+                    asset__fstat_version(&st, got);
+                    snprintf(want, sizeof want, "%lld.%09lld:%lld:%llu", (long long)secs[a],
+                             (long long)nsecs[b], (long long)sizes[c], (unsigned long long)inos[d]);
+                    assert_string_equal(got, want);
+                }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_built_implementation_is_the_one_running),
         cmocka_unit_test(test_backslash_is_forbidden_not_a_separator),
         cmocka_unit_test(test_file_versions_carry_nanoseconds),
+        cmocka_unit_test(test_version_string_matches_its_printf_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

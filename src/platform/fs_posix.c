@@ -175,9 +175,35 @@ static void fill_stat(const struct stat *s, asset__fstat_t *st) {
     st->vraw[3] = (uint64_t)s->st_ino;
 }
 
+/* Writes v in decimal, at least `width` digits (zero-padded), after a '-' when neg. */
+static char *put_dec(char *w, uint64_t v, bool neg, int width) {
+    char tmp[24];
+    int n = 0;
+    do tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n < width) tmp[n++] = '0';
+    if (neg) *w++ = '-';
+    while (n) *w++ = tmp[--n];
+    return w;
+}
+
+static char *put_signed(char *w, uint64_t raw) {
+    long long v = (long long)raw;
+    return put_dec(w, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, 1);
+}
+
+/* "sec.nsec:size:ino", as snprintf's "%lld.%09lld:%lld:%llu" would write it, without
+ * the format parser: every file read makes one. */
 void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
-    snprintf(out, 96, "%lld.%09lld:%lld:%llu", (long long)st->vraw[0], (long long)st->vraw[1],
-             (long long)st->vraw[2], (unsigned long long)st->vraw[3]);
+    char *w = put_signed(out, st->vraw[0]);
+    *w++ = '.';
+    long long ns = (long long)st->vraw[1];
+    w = ns < 0 ? put_signed(w, st->vraw[1]) : put_dec(w, (uint64_t)ns, false, 9);
+    *w++ = ':';
+    w = put_signed(w, st->vraw[2]);
+    *w++ = ':';
+    w = put_dec(w, st->vraw[3], false, 1);
+    *w = 0;
 }
 
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st) {
