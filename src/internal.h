@@ -148,6 +148,7 @@ struct asset_request {
     asset_status_t refused; /* a write or adopt refused (TOO_LARGE, NO_MEMORY): the
                                read fails with it even if the source says OK */
     bool lent;              /* adopted data lent without a copy (asset__request_lend) */
+    char version_buf[96];   /* version lives here when it fits (a file's always does) */
 };
 void asset__request_init(struct asset_request *r, struct asset__job *job);
 void asset__request_reset_data(struct asset_request *r);

@@ -27,9 +27,14 @@ void asset__request_reset_data(struct asset_request *r) {
     r->lent = false;
 }
 
+static void version_free(struct asset_request *r) {
+    if (r->version != r->version_buf) asset_free(r->version);
+    r->version = NULL;
+}
+
 void asset__request_dispose(struct asset_request *r) {
     asset__request_reset_data(r);
-    asset_free(r->version);
+    version_free(r);
     asset_free(r->message);
     r->version = r->message = NULL;
 }
@@ -39,8 +44,12 @@ const char *asset_request_path(const asset_request_t *r) { return r->path; }
 const char *asset_request_cached_version(const asset_request_t *r) { return r->cached_version; }
 
 void asset_request_set_version(asset_request_t *r, const char *version) {
-    asset_free(r->version);
-    r->version = asset__strdup(version);
+    version_free(r);
+    size_t n = version ? strlen(version) : 0;
+    if (version && n < sizeof r->version_buf)
+        r->version = memcpy(r->version_buf, version, n + 1);
+    else
+        r->version = asset__strdup(version); /* NULL: no memory, unversioned */
 }
 
 void asset_request_set_total(asset_request_t *r, uint64_t bytes) {
