@@ -1135,12 +1135,12 @@ static void finish_held(asset_handle_t *h, void *user) {
     asset_request_finish(hd->req, ASSET_OK);
 }
 
-/* A group's wait sleeps until every child has a result, but still delivers the other
- * results that arrive meanwhile within a few milliseconds: here the child's read ends
- * only in another load's completion callback. (A wait that delivered nothing before
- * its own result hung here until its timeout.) */
-static void test_wait_delivers_other_results_the_awaited_load_depends_on(void **state) {
-    (void)state;
+/* A lazy wait (a group's; a handle's on the flush thread) sleeps until what it waits
+ * for has a result, but still delivers the other results that arrive meanwhile within
+ * a few milliseconds: here the awaited read ends only in another load's completion
+ * callback. (A wait that delivered nothing before its own result hung here until its
+ * timeout.) */
+static void wait_delivers_other_results(bool group) {
     asset_server_t *s = tu_server(2);
     held_t hd;
     assert_int_equal(uv_sem_init(&hd.started, 0), 0);
@@ -1148,16 +1148,21 @@ static void test_wait_delivers_other_results_the_awaited_load_depends_on(void **
     assert_int_equal(asset_server_register_source(s, &src, &hd), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "other.txt", "other", 5), ASSET_OK);
     const char *uris[] = {"held://a"};
-    asset_batch_t *g = asset_server_load_group(s, uris, 1, NULL);
-    assert_non_null(g);
-    asset_handle_t *a = asset_handle_retain(asset_batch_handle(g, 0));
+    asset_batch_t *g = group ? asset_server_load_group(s, uris, 1, NULL) : NULL;
+    asset_handle_t *a =
+        group ? asset_handle_retain(asset_batch_handle(g, 0)) : asset_server_load(s, uris[0], NULL);
+    assert_non_null(a);
     uv_sem_wait(&hd.started); /* its read is pending */
     asset_handle_t *b = asset_server_load(s, "mem://other.txt", NULL);
     assert_true(asset_handle_on_completed(b, finish_held, &hd) != 0);
-    assert_int_equal(asset_batch_wait(g, 20000), ASSET_OK);
-    assert_int_equal(asset_batch_completed_count(g), 1);
+    if (group) {
+        assert_int_equal(asset_batch_wait(g, 20000), ASSET_OK);
+        assert_int_equal(asset_batch_completed_count(g), 1);
+        asset_batch_release(g);
+    } else {
+        assert_int_equal(asset_handle_wait(a, 20000), ASSET_OK);
+    }
     tu_expect_bytes(a, "done", 4);
-    asset_batch_release(g);
     assert_int_equal(asset_handle_state(b), ASSET_STATE_LOADED);
     asset_handle_release(a);
     asset_handle_release(b);
@@ -1165,27 +1170,14 @@ static void test_wait_delivers_other_results_the_awaited_load_depends_on(void **
     uv_sem_destroy(&hd.started);
 }
 
-/* The same for one handle: on the flush thread its wait sleeps until the handle has its
- * result, and still delivers the others (here the one whose callback ends its read). */
+static void test_wait_delivers_other_results_the_awaited_load_depends_on(void **state) {
+    (void)state;
+    wait_delivers_other_results(true);
+}
+
 static void test_handle_wait_delivers_other_results_the_awaited_load_depends_on(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(2);
-    held_t hd;
-    assert_int_equal(uv_sem_init(&hd.started, 0), 0);
-    asset_source_t src = {ASSET_SOURCE_ABI, "held", ASSET_SOURCE_ASYNC, held_read, NULL, NULL};
-    assert_int_equal(asset_server_register_source(s, &src, &hd), ASSET_OK);
-    assert_int_equal(asset_mem_put(s, "other.txt", "other", 5), ASSET_OK);
-    asset_handle_t *a = asset_server_load(s, "held://a", NULL);
-    uv_sem_wait(&hd.started); /* its read is pending */
-    asset_handle_t *b = asset_server_load(s, "mem://other.txt", NULL);
-    assert_true(asset_handle_on_completed(b, finish_held, &hd) != 0);
-    assert_int_equal(asset_handle_wait(a, 20000), ASSET_OK);
-    tu_expect_bytes(a, "done", 4);
-    assert_int_equal(asset_handle_state(b), ASSET_STATE_LOADED);
-    asset_handle_release(a);
-    asset_handle_release(b);
-    asset_server_destroy(s);
-    uv_sem_destroy(&hd.started);
+    wait_delivers_other_results(false);
 }
 
 int main(void) {
