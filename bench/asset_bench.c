@@ -1236,9 +1236,10 @@ static int run_serial_latency(void) {
     char fig[96], cpu[96], extra[192];
     snprintf(fig, sizeof fig, "%s vs %s per load", fmt_ns(l), fmt_ns(b));
     double added_us = (l - b) / 1000.0;
-    snprintf(extra, sizeof extra, "added=%.2f us/load; %s [goal added <= 15 us: %s]", added_us,
+    /* issue 13's goal (it was 15 us before) */
+    snprintf(extra, sizeof extra, "added=%.2f us/load; %s [goal added <= 10 us: %s]", added_us,
              cpu_note(cpu, sizeof cpu, m.lib_cpu, m.base_cpu, SERIAL_LOADS, "load"),
-             added_us <= 15.0 ? "met" : "MISSED");
+             added_us <= 10.0 ? "met" : "MISSED");
     printf("serial_latency: ratio=%.2f (%s) %s\n", b / l, fig, extra);
     fflush(stdout);
     return 0;
