@@ -452,6 +452,8 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
     asset_status_t rc = ASSET_OK;
     bool stale = false; /* results waited in the queue for LAZY_FLUSH_NS */
     uv_mutex_lock(&s->lock);
+    if (waited && !asset__on_flush_thread(s)) /* [lock]: flush_thread is written by flush */
+        ready = NULL, waited = NULL;
     if (waited) ++*waited;
     while (!done(arg)) {
         if (asset__on_flush_thread(s)) {
@@ -548,12 +550,10 @@ asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
     asset_server_t *s = h->server;
     if (timeout_ms != 0) run_queued_job_here(s, h);
-    /* lazy only where it flushes: another thread just sleeps until the flush thread
-     * has delivered the result. h->waited: its decision wakes lazy waiters
-     * (asset__handle_decide) */
-    bool lazy = asset__on_flush_thread(s);
-    asset_status_t rc = asset__wait(s, handle_done, lazy ? handle_ready : NULL, h, timeout_ms,
-                                    lazy ? &h->waited : NULL);
+    /* lazy only where it flushes (asset__wait decides under the lock): another thread
+     * just sleeps until the flush thread has delivered the result. h->waited: its
+     * decision wakes lazy waiters (asset__handle_decide) */
+    asset_status_t rc = asset__wait(s, handle_done, handle_ready, h, timeout_ms, &h->waited);
     return rc == ASSET_OK ? h->status : rc;
 }
 

@@ -480,8 +480,8 @@ bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
  * only once ready(arg) (lock held) says a flush would help: such a waiter sleeps
  * through single results (asset__queue_push does not wake it) and is woken when
  * ready() may have become true; *waited (lock held, may be NULL) counts it meanwhile,
- * so that what makes ready() true knows to wake it. ASSET_OK, ASSET_E_TIMEOUT or
- * ASSET_E_BUSY. */
+ * so that what makes ready() true knows to wake it; with waited given, the wait is
+ * lazy only on the flush thread. ASSET_OK, ASSET_E_TIMEOUT or ASSET_E_BUSY. */
 asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
                            void *arg, int64_t timeout_ms, unsigned *waited);
 bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const char *why);

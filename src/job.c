@@ -172,6 +172,8 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     if (p.nlabels) {
         v->x->labels = p.labels;
         v->x->nlabels = p.nlabels;
+    } else {
+        asset_free(p.labels); /* grown for a label that then found no memory */
     }
     uv_mutex_lock(&s->lock);
     ld->parses++;
