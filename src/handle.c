@@ -452,8 +452,10 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
     asset_status_t rc = ASSET_OK;
     bool stale = false; /* results waited in the queue for LAZY_FLUSH_NS */
     uv_mutex_lock(&s->lock);
-    if (waited && !asset__on_flush_thread(s)) /* [lock]: flush_thread is written by flush */
-        ready = NULL, waited = NULL;
+    if (waited && !asset__on_flush_thread(s)) { /* [lock]: each flush writes flush_thread */
+        ready = NULL;
+        waited = NULL;
+    }
     if (waited) ++*waited;
     while (!done(arg)) {
         if (asset__on_flush_thread(s)) {
