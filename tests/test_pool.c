@@ -19,7 +19,7 @@
 /* ---- helpers ---- */
 
 /* A source that records the order in which reads happen, and delivers the path. */
-#define REC_MAX 64
+#define REC_MAX 512
 typedef struct rec {
     uv_mutex_t mu;
     char seen[REC_MAX][32];
@@ -74,6 +74,65 @@ static asset_handle_t *load_prio(asset_server_t *s, const char *uri, int prio) {
 }
 
 /* ---- priority ---- */
+
+/* The queue is a FIFO ring per priority: loads cancelled while queued leave holes that
+ * a pop skips and that a push into a full ring packs away (renumbering the survivors:
+ * one of them is cancelled after that); the rest still run in arrival order, HIGH
+ * first. */
+static void test_fifo_order_survives_cancelled_holes_and_ring_growth(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    rec_t *rc = malloc(sizeof *rc);
+    assert_non_null(rc);
+    rec_init(rc, s);
+    asset_handle_t *blocker = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(g, 1); /* the one worker is busy: everything below queues */
+    enum { FIRST = 250, MORE = 100, HIGH = 5 };
+    asset_handle_t *n[FIRST + MORE], *hi[HIGH];
+    char uri[32];
+    for (int i = 0; i < FIRST; i++) {
+        snprintf(uri, sizeof uri, "rec://n%03d", i);
+        n[i] = load_prio(s, uri, ASSET_PRIORITY_NORMAL);
+    }
+    for (int i = 0; i < FIRST; i++) /* keep 10 of 250, not the first */
+        if (i % 25 != 7) asset_handle_cancel(n[i]);
+    for (int i = FIRST, k = 0; i < FIRST + MORE; i++) {
+        snprintf(uri, sizeof uri, "rec://n%03d", i);
+        n[i] = load_prio(s, uri, ASSET_PRIORITY_NORMAL);
+        if (i % 20 == 0 && k < HIGH) {
+            snprintf(uri, sizeof uri, "rec://h%03d", k);
+            hi[k++] = load_prio(s, uri, ASSET_PRIORITY_HIGH);
+        }
+    }
+    asset_handle_cancel(n[32]); /* a survivor the packing moved */
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.pending, 9 + MORE + HIGH);
+    tu_gate_open(g);
+    for (int i = 0; i < FIRST + MORE; i++)
+        assert_int_equal(tu_wait(n[i]),
+                         i < FIRST && (i % 25 != 7 || i == 32) ? ASSET_E_CANCELLED : ASSET_OK);
+    for (int k = 0; k < HIGH; k++) assert_int_equal(tu_wait(hi[k]), ASSET_OK);
+    assert_int_equal(rc->n, HIGH + 9 + MORE);
+    int at = 0;
+    for (int k = 0; k < HIGH; k++) {
+        snprintf(uri, sizeof uri, "h%03d", k);
+        assert_string_equal(rc->seen[at++], uri);
+    }
+    for (int i = 0; i < FIRST + MORE; i++) {
+        if (i < FIRST && (i % 25 != 7 || i == 32)) continue;
+        snprintf(uri, sizeof uri, "n%03d", i);
+        assert_string_equal(rc->seen[at++], uri);
+    }
+    for (int i = 0; i < FIRST + MORE; i++) asset_handle_release(n[i]);
+    for (int k = 0; k < HIGH; k++) asset_handle_release(hi[k]);
+    asset_handle_release(blocker);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    rec_free(rc);
+    free(rc);
+}
 
 static void test_priority_high_before_normal_before_low_fifo_within(void **state) {
     (void)state;
@@ -516,6 +575,7 @@ static void test_stats_null_arguments(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_priority_high_before_normal_before_low_fifo_within),
+        cmocka_unit_test(test_fifo_order_survives_cancelled_holes_and_ring_growth),
         cmocka_unit_test(test_coalesced_higher_priority_promotes_the_job),
         cmocka_unit_test(test_max_workers_bounds_concurrent_reads),
         cmocka_unit_test(test_destroy_with_a_thousand_loads_in_flight),
