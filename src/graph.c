@@ -173,6 +173,9 @@ void asset__graph_release_deps(asset_server_t *s, asset__job_t *j) {
  * Iterative DFS. */
 static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from, char **msg) {
     *msg = NULL;
+    /* the common edge: a leaf (nothing declared yet) reaches nothing, and the search
+     * would cost an allocation per dependency */
+    if (from != parent && from->ndeps == 0) return 0;
     uint64_t mark = ++s->graph_epoch;
     size_t cap = 64, len = 0;
     asset__job_t **stack = asset_alloc(cap * sizeof *stack);
