@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+const char asset__version_immutable[] = "immutable";
+
 asset__value_t *asset__value_retain(asset__value_t *v) {
     if (v) atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
     return v;
@@ -136,8 +138,7 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, a
     if (old) entry_drop(c, old);
     if (v->cost > c->budget) return false;
     /* one block: the entry, its key, its version (but the one every pkg:// file has) */
-    static const char immutable[] = "immutable";
-    bool shared = version && !strcmp(version, immutable);
+    bool shared = version && !strcmp(version, asset__version_immutable);
     size_t kl = strlen(uri) + 1, vl = version && !shared ? strlen(version) + 1 : 0;
     asset__cache_entry_t *e = asset_alloc(sizeof *e + kl + vl);
     if (!e) return false;
@@ -146,7 +147,7 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, a
     memcpy(key, uri, kl);
     e->node.key = key;
     if (shared)
-        e->version = immutable; /* static: entries are freed as one block */
+        e->version = asset__version_immutable; /* static: entries are freed as one block */
     else if (version)
         e->version = memcpy(key + kl, version, vl);
     if (!asset__map_put(&c->map, &e->node)) {

@@ -80,6 +80,9 @@ static inline size_t asset__value_nlabels(const asset__value_t *v) {
 }
 
 /* ---- caches (cache.c): byte-budget LRU keyed on URI, each entry one version ---- */
+/* The version of what never changes (every pkg:// file): such an entry is served
+ * without I/O, and all of them share this one string. */
+extern const char asset__version_immutable[];
 typedef struct asset__cache_entry {
     asset__map_node_t node; /* key: URI */
     const char *version;    /* NULL: unversioned; key and version are in the entry's own block */

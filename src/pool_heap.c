@@ -38,6 +38,13 @@ static bool ring_reserve(asset__ring_t *r) {
     return true;
 }
 
+/* Takes j out of r, leaving a hole; the head moves past holes, so it is never one. */
+static void ring_take(asset__ring_t *r, asset__job_t *j) {
+    r->slots[j->heap_idx & (r->cap - 1)] = NULL;
+    r->live--;
+    while (r->head != r->tail && !r->slots[r->head & (r->cap - 1)]) r->head++;
+}
+
 static bool ring_push(asset__ring_t *r, asset__job_t *j) {
     if (!ring_reserve(r)) return false;
     j->heap_idx = r->tail;
@@ -57,12 +64,9 @@ bool asset__heap_push(asset_server_t *s, asset__job_t *j) {
 
 void asset__heap_remove(asset_server_t *s, asset__job_t *j) {
     if (j->heap_idx == SIZE_MAX) return;
-    asset__ring_t *r = &s->rings[j->queue_ring];
-    r->slots[j->heap_idx & (r->cap - 1)] = NULL; /* a hole: pops skip it */
+    ring_take(&s->rings[j->queue_ring], j);
     j->heap_idx = SIZE_MAX;
-    r->live--;
     s->heap_len--;
-    while (r->head != r->tail && !r->slots[r->head & (r->cap - 1)]) r->head++;
 }
 
 /* j->priority changed while it may be queued: it moves to the tail of its new ring.
@@ -71,9 +75,7 @@ void asset__heap_update(asset_server_t *s, asset__job_t *j) {
     if (j->heap_idx == SIZE_MAX) return;
     asset__ring_t *from = &s->rings[j->queue_ring], *to = ring_of(s, j->priority);
     if (from == to || !ring_reserve(to)) return;
-    from->slots[j->heap_idx & (from->cap - 1)] = NULL;
-    from->live--;
-    while (from->head != from->tail && !from->slots[from->head & (from->cap - 1)]) from->head++;
+    ring_take(from, j);
     (void)ring_push(to, j); /* cannot fail: reserved */
     j->queue_ring = (int)(to - s->rings);
 }

@@ -36,7 +36,7 @@ void asset__request_dispose(struct asset_request *r) {
     asset__request_reset_data(r);
     version_free(r);
     asset_free(r->message);
-    r->version = r->message = NULL;
+    r->message = NULL;
 }
 
 const char *asset_request_uri(const asset_request_t *r) { return r->uri; }

@@ -269,7 +269,7 @@ static void attach(asset__job_t *j, asset_handle_t *h) {
 /* Whether a cached entry of an immutable source is served without I/O: unless it carries
  * a real version (a watched directory mount), which is revalidated. */
 static bool entry_immutable(const asset__cache_entry_t *e) {
-    return !e->version || !strcmp(e->version, "immutable");
+    return !e->version || !strcmp(e->version, asset__version_immutable);
 }
 
 /* What load_hit_fast leaves the full path on a miss, so that a miss does neither twice:

@@ -197,8 +197,7 @@ static char *put_signed(char *w, uint64_t raw) {
 void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
     char *w = put_signed(out, st->vraw[0]);
     *w++ = '.';
-    long long ns = (long long)st->vraw[1];
-    w = ns < 0 ? put_signed(w, st->vraw[1]) : put_dec(w, (uint64_t)ns, false, 9);
+    w = put_dec(w, st->vraw[1], false, 9); /* nanoseconds: 0 to 999,999,999 */
     *w++ = ':';
     w = put_signed(w, st->vraw[2]);
     *w++ = ':';

@@ -196,7 +196,7 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
     if (!m)
         return asset_request_fail(r, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                   path);
-    asset_request_set_version(r, "immutable");
+    asset_request_set_version(r, asset__version_immutable);
     if (!m->dir) {
         emb_node_t *e = (emb_node_t *)asset__map_get(&m->index, rel);
         if (!e) return asset_request_fail(r, ASSET_E_NOT_FOUND, "not in the embedded package");
