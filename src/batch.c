@@ -273,7 +273,8 @@ static void child_completed(asset_handle_t *h, void *user) {
 /* [lock] add_item's hook: records the new child in the critical section that creates
  * it (asset__load_hooked), so a child costs one lock round trip, and cannot fail: the
  * room in b->items was made before. */
-static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg) {
+static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool before) {
+    if (before) return;
     item_t *it = arg;
     asset_batch_t *b = it->batch;
     it->h = h;

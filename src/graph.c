@@ -270,31 +270,29 @@ static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
 
 void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio) { raise_deps(s, j, prio); }
 
-asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
-                                   const asset_load_options_t *o) {
-    if (!p || !uri) return NULL;
-    asset__job_t *j = p->req->job;
-    asset_server_t *s = p->req->server;
-    char *abs = asset__uri_resolve(j->uri, uri);
-    if (!abs) return NULL;
-    asset_load_options_t opt = {0};
-    if (o) opt = *o;
-    if (!opt.priority) {
-        uv_mutex_lock(&s->lock);
-        opt.priority = (asset_priority_t)j->priority;
-        uv_mutex_unlock(&s->lock);
+/* What asset_parse_depend's hook needs: the parent's job, whether the dependency takes
+ * its priority, and whether the edge could not be recorded (the handle is gone). */
+typedef struct dep_edge {
+    asset__job_t *parent;
+    bool inherit, dropped;
+} dep_edge_t;
+
+/* [lock] asset_parse_depend's load hook: the edge is made in the critical section that
+ * makes the dependency's handle, so a dependency costs one lock round trip. Before the
+ * handle is dispatched it takes the parent's priority (read here, under the lock: it
+ * may be raised while the parse runs); once dispatched it becomes the edge. */
+static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool before) {
+    dep_edge_t *d = arg;
+    asset__job_t *j = d->parent;
+    if (before) {
+        if (d->inherit) h->priority = j->priority;
+        return;
     }
-    asset_handle_t *h = asset__load(s, abs, &opt, NULL, false, false);
-    asset_free(abs);
-    p->depended = true; /* even when h is NULL: j may hold other dependencies */
-    if (!h) return NULL;
-    uv_mutex_lock(&s->lock);
-    h->optional = opt.optional;
     if (!deps_push(j, h)) {
         asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "out of memory");
         h->refs--;
         asset__handle_maybe_free(h);
-        h = NULL;
+        d->dropped = true;
     } else if (!h->decided) {
         h->dep_parent = j;
         j->deps_pending++;
@@ -310,9 +308,20 @@ asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
         dep_failed(j, h);
     }
     asset__graph_drain(s);
-    uv_mutex_unlock(&s->lock);
-    asset__maybe_wake(s);
-    return h;
+}
+
+asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
+                                   const asset_load_options_t *o) {
+    if (!p || !uri) return NULL;
+    asset__job_t *j = p->req->job;
+    asset_server_t *s = p->req->server;
+    char *abs = asset__uri_resolve(j->uri, uri);
+    if (!abs) return NULL;
+    dep_edge_t d = {.parent = j, .inherit = !o || !o->priority};
+    asset_handle_t *h = asset__load_hooked(s, abs, o, NULL, false, false, 0, dep_linked, &d);
+    asset_free(abs);
+    p->depended = true; /* even when h is NULL: j may hold other dependencies */
+    return d.dropped ? NULL : h;
 }
 
 /* ---- handles ---- */

@@ -410,6 +410,11 @@ struct asset_server {
     atomic_uint trace_busy;                 /* threads inside a hook call (trace.c) */
     atomic_uint_fast64_t trace_seq;         /* job trace ids */
     unsigned lazy_waiters; /* [lock] waiters (of the waiters) that flush only once ready() */
+    /* asset__scheme_bit of every scheme an IMMUTABLE source was ever registered for:
+     * read without the lock by the cache-hit fast path, which skips its lock round trip
+     * for a scheme whose bit is clear. Bits are never cleared (a stale one costs only
+     * that lock round trip). */
+    atomic_uint_fast64_t immutable_schemes;
 };
 
 /* registry.c */
@@ -440,10 +445,13 @@ enum { ASSET__LOAD_RELOAD = 1, ASSET__LOAD_FORCED = 2 };
  * immutable fast path); FORCED reads afresh instead of revalidating. */
 asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_load_options_t *o,
                                const char *sha256, bool list, bool recursive, unsigned flags);
-/* asset__load_ex with a hook called [lock] held, in the critical section that links and
- * dispatches the new handle (decided or not, never published yet): a batch records its
- * child there without a lock round trip of its own. It must not fail or unlock. */
-typedef void (*asset__load_hook_fn)(asset_server_t *s, asset_handle_t *h, void *arg);
+/* asset__load_ex with a hook called [lock] held, twice in the critical section that
+ * links and dispatches the new handle: with `before` right after it is linked (nothing
+ * decided or attached yet: h->priority may still be changed), then once it is
+ * dispatched (decided or not, never published yet). A batch records its child there,
+ * a parse its dependency edge, without a lock round trip of their own. It must not
+ * unlock; it may decide h (then it must not touch h once it dropped its reference). */
+typedef void (*asset__load_hook_fn)(asset_server_t *s, asset_handle_t *h, void *arg, bool before);
 asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
                                    const asset_load_options_t *o, const char *sha256, bool list,
                                    bool recursive, unsigned flags, asset__load_hook_fn hook,

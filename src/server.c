@@ -294,6 +294,11 @@ static asset_handle_t *load_hit_fast(asset_server_t *s, const char *uri,
     size_t sl = asset__uri_scheme_len(uri, &lower);
     /* a normalised key: a lowercase scheme, "://", no label */
     if (!lower || sl >= sizeof scheme || strchr(uri + sl, '#')) return NULL;
+    /* no IMMUTABLE source was ever registered for this scheme (file://, http://): no
+     * hit is possible, and the lock round trip is saved */
+    if (!(atomic_load_explicit(&s->immutable_schemes, memory_order_relaxed) &
+          asset__scheme_bit(uri, sl)))
+        return NULL;
     memcpy(scheme, uri, sl);
     scheme[sl] = 0;
     asset__loader_slot_t *ld =
@@ -313,12 +318,13 @@ static asset_handle_t *load_hit_fast(asset_server_t *s, const char *uri,
         return NULL;
     }
     asset__handle_link(s, h);
+    if (hook) hook(s, h, hook_arg, true);
     h->loader = ld;
     h->timeout_ms = opt->timeout_ms;
     h->optional = opt->optional;
     s->stats.cache_hits++;
     asset__handle_decide_value(h, e->value, 0);
-    if (hook) hook(s, h, hook_arg);
+    if (hook) hook(s, h, hook_arg, false);
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
     return h;
@@ -411,6 +417,7 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
     /* the handle becomes visible to cancel_tag in the same critical section that
      * attaches it: a cancel can never decide it between the two */
     asset__handle_link(s, h);
+    if (hook) hook(s, h, hook_arg, true);
     h->loader = ld;
     if (pst == ASSET_OK) src = asset__source_find(s, parsed.scheme);
     if (pst != ASSET_OK) {
@@ -495,7 +502,7 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
             }
         }
     }
-    if (hook) hook(s, h, hook_arg);
+    if (hook) hook(s, h, hook_arg, false);
     uv_mutex_unlock(&s->lock);
     asset__uri_dispose(&parsed);
     asset__maybe_wake(s);

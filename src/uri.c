@@ -22,6 +22,12 @@ size_t asset__uri_scheme_len(const char *s, bool *lower) {
     return n;
 }
 
+uint64_t asset__scheme_bit(const char *scheme, size_t len) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)scheme[i]) * 16777619u;
+    return (uint64_t)1 << ((h ^ (h >> 6)) & 63);
+}
+
 static int hexval(int c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;

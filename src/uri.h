@@ -25,6 +25,8 @@ void asset__uri_dispose(asset_uri_t *u);
  * letters, digits, '+', '-', '.'), or 0 when s has none. *lower (may be NULL): whether
  * that scheme is lowercase already, as a normalised URI's is. */
 size_t asset__uri_scheme_len(const char *s, bool *lower);
+/* One of 64 bits for the scheme's first len bytes (a hash: schemes may share one). */
+uint64_t asset__scheme_bit(const char *scheme, size_t len);
 /* The normalised URI of a decoded path: prefix ("mem://") + path, '%' and '#' encoded. */
 char *asset__uri_from_path(const char *prefix, const char *path);
 /* Normalises an absolute or relative '/'-path: collapses "//", ".", "..". Writes into

@@ -137,6 +137,47 @@ static void test_cache_hit_on_immutable_source_allocates_only_the_handle(void **
     asset_handle_release(first);
 }
 
+/* A source of the user's, registered IMMUTABLE under a new scheme: its hits take the
+ * same fast path (the lock-free scheme filter learns of it when it is registered). */
+static asset_status_t imm_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    return asset_request_write(r, "imm", 3);
+}
+
+static void test_cache_hit_on_a_users_immutable_source_allocates_only_the_handle(void **state) {
+    fx_t *f = *state;
+    asset_source_t src = {ASSET_SOURCE_ABI, "imm", ASSET_SOURCE_IMMUTABLE, imm_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(f->s, &src, NULL), ASSET_OK);
+    const char *uri = "imm://a/b.txt";
+    asset_handle_t *first = tu_load_wait(f->s, uri, ASSET_OK);
+    count_start(handle_block(uri));
+    asset_handle_t *h = asset_server_load(f->s, uri, NULL);
+    count_stop();
+    assert_non_null(h);
+    if (t_blocks != 1 || t_sized != 1)
+        fail_msg("a hit on imm:// made %zu blocks (%zu of the handle's size), expected the "
+                 "handle alone",
+                 t_blocks, t_sized);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h), asset_handle_value(first));
+    asset_handle_release(h);
+    asset_handle_release(first);
+}
+
+/* The filter that lets a file:// or http(s):// load skip the fast path's lock round
+ * trip: no built-in source that can change shares a bit with pkg:// or mem://. */
+static void test_the_scheme_filter_tells_mutable_builtins_from_immutable_ones(void **state) {
+    (void)state;
+    const char *imm[] = {"pkg", "mem"}, *mut[] = {"file", "http", "https"};
+    for (size_t i = 0; i < 2; i++)
+        for (size_t k = 0; k < 3; k++)
+            if (asset__scheme_bit(imm[i], strlen(imm[i])) ==
+                asset__scheme_bit(mut[k], strlen(mut[k])))
+                fail_msg("%s:// and %s:// share a filter bit", imm[i], mut[k]);
+    /* only the first len bytes count: "pkg" as the prefix of a URI */
+    assert_true(asset__scheme_bit("pkg://x", 3) == asset__scheme_bit("pkg", 3));
+}
+
 /* ---- a miss: one claims(), one handle ---- */
 
 /* Loads uri (a miss of the fast path) and checks that the loaders were asked once and
@@ -279,6 +320,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_cache_hit_on_immutable_source_allocates_only_the_handle, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cache_hit_on_a_users_immutable_source_allocates_only_the_handle, setup, teardown),
+        cmocka_unit_test(test_the_scheme_filter_tells_mutable_builtins_from_immutable_ones),
         cmocka_unit_test_setup_teardown(test_miss_selects_the_loader_once_and_makes_one_handle,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -203,6 +203,36 @@ static void test_dependencies_follow_a_raised_parent(void **state) {
     teardown(&f);
 }
 
+/* A dependency declared without a priority takes its parent's, read in the critical
+ * section that makes it. q.rec (NORMAL) is queued before the parent's d.rec when the
+ * parent is HIGH (so d.rec, HIGH, must still run first), after it when the parent is
+ * LOW (so q.rec must run first): both orders fail if d.rec is made NORMAL. */
+static void parent_priority_case(asset_priority_t parent, const char *first, const char *second) {
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *q = NULL;
+    if (parent == ASSET_PRIORITY_HIGH) q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
+    asset_handle_t *p = load(&f, "mem://p.par", parent);
+    tu_gate_open(f.gate);            /* the parent runs next (HIGH, or alone) and parses */
+    tu_gate_wait_entered(f.hold, 1); /* the worker holds in hold://x; d.rec is queued */
+    if (!q) q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
+    tu_gate_open(f.hold);
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    assert_int_equal(tu_wait(q), ASSET_OK);
+    assert_int_equal(f.order.n, 2);
+    assert_string_equal(f.order.seen[0], first);
+    assert_string_equal(f.order.seen[1], second);
+    asset_handle_release(p);
+    asset_handle_release(q);
+    teardown(&f);
+}
+
+static void test_dependencies_take_their_parents_priority(void **state) {
+    (void)state;
+    parent_priority_case(ASSET_PRIORITY_HIGH, "mem://d.rec", "mem://q.rec");
+    parent_priority_case(ASSET_PRIORITY_LOW, "mem://q.rec", "mem://d.rec");
+}
+
 static void test_a_raise_through_a_parent_survives_a_later_set_priority(void **state) {
     (void)state;
     fixture_t f;
@@ -253,6 +283,7 @@ int main(void) {
         cmocka_unit_test(test_lowering_every_handle_lowers_the_shared_job),
         cmocka_unit_test(test_dependencies_follow_a_raised_parent),
         cmocka_unit_test(test_a_raise_through_a_parent_survives_a_later_set_priority),
+        cmocka_unit_test(test_dependencies_take_their_parents_priority),
         cmocka_unit_test(test_bad_priority_and_null_handle_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
