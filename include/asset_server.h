@@ -738,6 +738,13 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * timeout_ms -1: forever. Returns the handle's error (ASSET_OK when LOADED), or
  * ASSET_E_TIMEOUT if the wait ran out first (the load goes on), or ASSET_E_BUSY when
  * called from a callback on the flush thread before the handle is done.
+ * Run-on-wait (timeout_ms != 0): while the load is still queued and reads from a
+ * built-in local source (file://, pkg://, mem://), the waiting thread runs it itself
+ * instead of sleeping until a worker has; once it parsed (or while its parse runs), the
+ * same for the dependencies it declared that are still queued, one at a time. They may
+ * so run ahead of loads queued before them, and a wait with a timeout may return late
+ * by one read and parse. Never user sources (their reads may wait for this very
+ * thread) or HTTP (the I/O thread's).
  * Web, single-threaded build (no -pthread, docs/web.md): the wait runs queued jobs
  * itself; when what is left can only finish after the caller returns to the JS event
  * loop (a fetch, a timeout), it returns ASSET_E_BUSY at once instead of spinning. */
@@ -850,10 +857,12 @@ ASSET_API bool asset_batch_is_done(const asset_batch_t *b);
 ASSET_API asset_status_t asset_batch_error(const asset_batch_t *b);
 ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" unless failed */
 /* Like asset_handle_wait: flushes on the flush thread. Returns asset_batch_error(),
- * or ASSET_E_TIMEOUT / ASSET_E_BUSY as asset_handle_wait does. A group's wait sleeps
- * until every child has a result and then delivers them in one flush (item callbacks
- * fire then, in order), instead of waking per child: the thread leaves the cores to the
- * workers. Other results queued meanwhile are delivered at least every 2 ms. */
+ * or ASSET_E_TIMEOUT / ASSET_E_BUSY as asset_handle_wait does. It runs its children's
+ * loads that are still queued from a built-in local source itself, in the batch's
+ * order, as asset_handle_wait runs its handle's (run-on-wait); then a group's wait
+ * sleeps until every child has a result and delivers them in one flush (item callbacks
+ * fire then, in order), instead of waking per child. Other results queued meanwhile
+ * are delivered at least every 2 ms, also while it runs loads. */
 ASSET_API asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms);
 /* The value of the child loaded from uri (as normalised, as written in the manifest,
  * or relative to the folder); NULL unless that child is LOADED. */

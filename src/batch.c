@@ -960,8 +960,20 @@ void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h) {
         uv_cond_broadcast(&s->done_cond);
 }
 
+/* [lock] Run-on-wait for a batch (asset__wait): its children's jobs that are still
+ * queued, in the batch's order. */
+static asset__job_t *batch_help(void *arg, size_t *cursor) {
+    asset_batch_t *b = arg;
+    for (; *cursor < b->count; ++*cursor) {
+        asset_handle_t *h = b->items[*cursor]->h;
+        if (h && asset__job_runnable_here(h->job)) return h->job;
+    }
+    return NULL;
+}
+
 asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
     if (!b) return ASSET_E_INVALID;
-    asset_status_t rc = asset__wait(b->server, batch_done, batch_ready, b, timeout_ms, NULL);
+    asset_status_t rc = asset__wait(b->server, batch_done, batch_ready,
+                                    timeout_ms ? batch_help : NULL, b, timeout_ms, NULL);
     return rc == ASSET_OK ? b->status : rc;
 }

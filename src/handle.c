@@ -443,14 +443,27 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
  * the pump that runs at the end of a flush; so it never sleeps long on a missed cue. */
 #define LAZY_FLUSH_NS 2000000u
 
+/* Runs a job asset__job_take_here took, on this thread ([lock] not held). */
+static void run_here(asset_server_t *s, asset__job_t *j) {
+    asset_server_t *owner = asset__thread_owner; /* as on a worker: destroy refuses here */
+    asset__thread_owner = s;
+    asset__job_run(s, j);
+    asset__thread_owner = owner;
+    uv_mutex_lock(&s->lock);
+    if (--s->caller_runs == 0 && s->stopping) uv_cond_broadcast(&s->done_cond);
+    uv_mutex_unlock(&s->lock);
+}
+
 asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
-                           void *arg, int64_t timeout_ms, unsigned *waited) {
+                           asset__help_fn help, void *arg, int64_t timeout_ms, unsigned *waited) {
     /* -1, or a timeout so large (> ~34 years) that ms -> ns would wrap into the past: forever */
     uint64_t deadline = timeout_ms < 0 || (uint64_t)timeout_ms > ((uint64_t)1 << 40)
                             ? UINT64_MAX
                             : asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
     asset_status_t rc = ASSET_OK;
-    bool stale = false; /* results waited in the queue for LAZY_FLUSH_NS */
+    bool stale = false;     /* results waited in the queue for LAZY_FLUSH_NS */
+    size_t cursor = 0;      /* help's */
+    uint64_t helped_ns = 0; /* since when this waiter has been running jobs, or 0 */
     uv_mutex_lock(&s->lock);
     if (waited && !asset__on_flush_thread(s)) { /* [lock]: each flush writes flush_thread */
         ready = NULL;
@@ -478,6 +491,24 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
             rc = ASSET_E_TIMEOUT;
             break;
         }
+        /* run-on-wait: a queued job of what it waits for, run here rather than waiting
+         * for a worker to take it and hand the result back; a lazy waiter still
+         * delivers other results at least every LAZY_FLUSH_NS meanwhile */
+        asset__job_t *j = help && !s->stopping ? help(arg, &cursor) : NULL;
+        if (j) {
+            asset__job_take_here(s, j);
+            uv_mutex_unlock(&s->lock);
+            run_here(s, j);
+            now = asset__now_ns();
+            if (!helped_ns) helped_ns = now;
+            if (now - helped_ns >= LAZY_FLUSH_NS) {
+                stale = true;
+                helped_ns = now;
+            }
+            uv_mutex_lock(&s->lock);
+            continue;
+        }
+        helped_ns = 0;
         int step = asset__pool_wait_step(s); /* web single-threaded: run a job, or BUSY */
         if (step) {
             if (step > 0) continue;
@@ -513,49 +544,45 @@ static bool handle_done(void *h) {
  * delivered by the same flush, dependencies first (and at least every LAZY_FLUSH_NS). */
 static bool handle_ready(void *h) { return ((asset_handle_t *)h)->decided; }
 
-/* Run-on-wait: the waiter would only sleep until a worker takes the job and hands the
- * result back (two thread hand-offs, each a futex wake-up); when the job is still
- * queued and reads from a built-in local source (file, pkg, mem: no I/O thread, nothing
- * to wait for), the waiting thread runs it itself. A wait with a timeout may then
- * return late by as long as that one read and parse take. */
-static void run_queued_job_here(asset_server_t *s, asset_handle_t *h) {
-    uv_mutex_lock(&s->lock);
-    asset__job_t *j = h->job;
-    /* only the built-in local sources: their reads wait for nothing (a user source may
-     * block until this very thread does something) */
-    bool local = j && j->source &&
-                 (j->source->vt.read == asset__file_source.read ||
-                  j->source->vt.read == asset__mem_source.read ||
-                  j->source->vt.read == asset__pkg_source.read);
-    if (!local || j->state != ASSET__JOB_QUEUED || j->heap_idx == SIZE_MAX || s->stopping ||
-        (s->in_flush && asset__on_flush_thread(s))) {
-        uv_mutex_unlock(&s->lock);
-        return;
-    }
+bool asset__job_runnable_here(const asset__job_t *j) {
+    return j && j->state == ASSET__JOB_QUEUED && j->heap_idx != SIZE_MAX && j->source &&
+           (j->source->vt.read == asset__file_source.read ||
+            j->source->vt.read == asset__mem_source.read ||
+            j->source->vt.read == asset__pkg_source.read);
+}
+
+void asset__job_take_here(asset_server_t *s, asset__job_t *j) {
     asset__heap_remove(s, j);
     j->state = ASSET__JOB_RUNNING;
     s->running++;
-    s->caller_runs++;
+    s->caller_runs++; /* destroy waits for it: this may be a user's thread */
     for (asset_handle_t *o = j->handles; o; o = o->job_next)
         atomic_store(&o->state, ASSET_STATE_LOADING);
-    uv_mutex_unlock(&s->lock);
-    asset_server_t *owner = asset__thread_owner; /* as on a worker: destroy refuses here */
-    asset__thread_owner = s;
-    asset__job_run(s, j);
-    asset__thread_owner = owner;
-    uv_mutex_lock(&s->lock);
-    if (--s->caller_runs == 0 && s->stopping) uv_cond_broadcast(&s->done_cond);
-    uv_mutex_unlock(&s->lock);
+}
+
+/* [lock] Run-on-wait for a handle: the waiter would only sleep until a worker takes
+ * the job and hands the result back (two thread hand-offs, each a futex wake-up), so
+ * it runs the handle's job itself while that is still queued; once the job parsed
+ * (or while its parse runs), the dependencies it declared that are still queued. */
+static asset__job_t *handle_help(void *arg, size_t *cursor) {
+    asset__job_t *j = ((asset_handle_t *)arg)->job;
+    if (!j) return NULL;
+    if (asset__job_runnable_here(j)) return j;
+    for (; *cursor < j->ndeps; ++*cursor) {
+        asset__job_t *d = j->deps[*cursor]->job;
+        if (asset__job_runnable_here(d)) return d;
+    }
+    return NULL;
 }
 
 asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
     asset_server_t *s = h->server;
-    if (timeout_ms != 0) run_queued_job_here(s, h);
     /* lazy only where it flushes (asset__wait decides under the lock): another thread
      * just sleeps until the flush thread has delivered the result. h->waited: its
      * decision wakes lazy waiters (asset__handle_decide) */
-    asset_status_t rc = asset__wait(s, handle_done, handle_ready, h, timeout_ms, &h->waited);
+    asset_status_t rc = asset__wait(s, handle_done, handle_ready, timeout_ms ? handle_help : NULL,
+                                    h, timeout_ms, &h->waited);
     return rc == ASSET_OK ? h->status : rc;
 }
 

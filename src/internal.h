@@ -493,8 +493,19 @@ bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
  * ready() may have become true; *waited (lock held, may be NULL) counts it meanwhile,
  * so that what makes ready() true knows to wake it; with waited given, the wait is
  * lazy only on the flush thread. ASSET_OK, ASSET_E_TIMEOUT or ASSET_E_BUSY. */
+/* help (may be NULL), [lock]: a job of what is waited for that this thread may run
+ * instead of sleeping (taken with asset__job_take_here), or NULL; *cursor starts at 0
+ * and is its own between calls. Run-on-wait: the waiter runs such jobs one at a time,
+ * and so may return late by one job's read and parse. */
+typedef asset__job_t *(*asset__help_fn)(void *arg, size_t *cursor);
 asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
-                           void *arg, int64_t timeout_ms, unsigned *waited);
+                           asset__help_fn help, void *arg, int64_t timeout_ms, unsigned *waited);
+/* [lock] Whether j is a queued load this (waiting) thread may run itself: from a
+ * built-in local source (file, pkg, mem), whose reads wait for nothing (a user source
+ * may block until this very thread does something; HTTP needs the I/O thread). */
+bool asset__job_runnable_here(const asset__job_t *j);
+/* [lock] Takes a job asset__job_runnable_here allowed out of the queue for this thread. */
+void asset__job_take_here(asset_server_t *s, asset__job_t *j);
 bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const char *why);
 void asset__timer_remove(asset_server_t *s, asset_handle_t *h);
 /* Called on the I/O thread: fails handles whose deadline passed; returns the next

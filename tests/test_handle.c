@@ -1114,6 +1114,76 @@ static void test_wait_runs_a_queued_local_load_on_the_waiting_thread(void **stat
     tu_gate_free(g);
 }
 
+/* The same for a batch: its wait runs its children's queued local loads, in order,
+ * while the only worker is held; a child from a user source is left to the workers. */
+static void test_batch_wait_runs_its_queued_local_children_on_the_waiting_thread(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *blocker = asset_server_load(s, "gate://hold", NULL);
+    tu_gate_wait_entered(g, 1);
+    put(s, "a", "A");
+    put(s, "b", "B");
+    put(s, "c", "C");
+    const char *uris[] = {"mem://a", "mem://b", "mem://c"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 3, NULL);
+    assert_int_equal(asset_batch_wait(b, 30000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 3);
+    tu_expect_text(asset_batch_handle(b, 2), "C");
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.loading, 1); /* the gated read */
+    const char *mixed[] = {"mem://a", "gate://queued"};
+    asset_batch_t *m = asset_server_load_group(s, mixed, 2, NULL);
+    assert_int_equal(asset_batch_wait(m, 50), ASSET_E_TIMEOUT);
+    tu_gate_open(g);
+    assert_int_equal(asset_batch_wait(m, 30000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(m), 2);
+    asset_batch_release(m);
+    asset_batch_release(b);
+    asset_handle_release(blocker);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+/* ... and a handle's wait, once its load parsed, runs the dependencies that load
+ * declared and that are still queued (before: it slept until a worker was free). */
+static asset_status_t two_deps_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    if (!asset_parse_depend(p, "mem://d1", NULL) || !asset_parse_depend(p, "mem://d2", NULL))
+        return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    asset_parse_set_value(p, asset_parse_take_data(p), asset_parse_size(p));
+    return ASSET_OK;
+}
+
+static void test_wait_runs_the_queued_dependencies_of_its_load(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    static const char *const suffixes[] = {".par", NULL};
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "par", .suffixes = suffixes, .parse = two_deps_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    asset_handle_t *blocker = asset_server_load(s, "gate://hold", NULL);
+    tu_gate_wait_entered(g, 1);
+    put(s, "p.par", "parent");
+    put(s, "d1", "one");
+    put(s, "d2", "two");
+    asset_handle_t *p = asset_server_load(s, "mem://p.par", NULL);
+    assert_int_equal(asset_handle_wait(p, 30000), ASSET_OK);
+    assert_int_equal(asset_handle_dependency_count(p), 2);
+    tu_expect_text(asset_handle_dependency(p, 1), "two");
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.loading, 1); /* the gated read */
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(blocker), ASSET_OK);
+    asset_handle_release(blocker);
+    asset_handle_release(p);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* A user ASYNC source whose reads end only when another load's completion callback
  * says so, on the flush thread. */
 typedef struct held {
@@ -1183,6 +1253,8 @@ static void test_handle_wait_delivers_other_results_the_awaited_load_depends_on(
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
+        cmocka_unit_test(test_batch_wait_runs_its_queued_local_children_on_the_waiting_thread),
+        cmocka_unit_test(test_wait_runs_the_queued_dependencies_of_its_load),
         cmocka_unit_test(test_terminal_state_visible_only_at_flush),
         cmocka_unit_test(test_failed_state_visible_only_at_flush),
         cmocka_unit_test(test_progress_reaches_one_when_loaded),

@@ -19,6 +19,7 @@
  * hold://x, then mem://d.rec as dependencies (".par"). */
 typedef struct order {
     uv_mutex_t lock;
+    uv_cond_t parsed; /* signalled at each parse */
     char seen[16][64];
     int n;
 } order_t;
@@ -27,6 +28,7 @@ static asset_status_t rec_parse(void *ctx, asset_parse_t *p) {
     order_t *o = ctx;
     uv_mutex_lock(&o->lock);
     if (o->n < 16) snprintf(o->seen[o->n++], 64, "%s", asset_parse_uri(p));
+    uv_cond_broadcast(&o->parsed);
     uv_mutex_unlock(&o->lock);
     asset_parse_set_value(p, asset_parse_take_data(p), asset_parse_size(p));
     return ASSET_OK;
@@ -54,6 +56,7 @@ typedef struct fixture {
 static void setup(fixture_t *f) {
     memset(f, 0, sizeof *f);
     uv_mutex_init(&f->order.lock);
+    uv_cond_init(&f->order.parsed);
     f->s = tu_server(1);
     f->gate = tu_gate_register(f->s, "gate");
     f->hold = tu_gate_register(f->s, "hold");
@@ -76,11 +79,24 @@ static void teardown(fixture_t *f) {
     tu_gate_free(f->gate);
     tu_gate_free(f->hold);
     uv_mutex_destroy(&f->order.lock);
+    uv_cond_destroy(&f->order.parsed);
 }
 
 /* Waits until n results are queued (the blocker and the loads) without waiting on a
  * handle: a waiter would run a queued mem:// load itself, out of priority order. */
 static void drain(fixture_t *f, size_t n) { tu_wait_queued(f->s, n); }
+
+/* Waits (at most a minute) until n parses were recorded, without waiting on a handle
+ * either: a handle's waiter runs its queued dependencies itself, out of order. */
+static void wait_parsed(fixture_t *f, int n) {
+    uint64_t give_up = uv_hrtime() + 60 * (uint64_t)1000000000;
+    uv_mutex_lock(&f->order.lock);
+    while (f->order.n < n && uv_hrtime() < give_up)
+        (void)uv_cond_timedwait(&f->order.parsed, &f->order.lock, 100000000);
+    int got = f->order.n;
+    uv_mutex_unlock(&f->order.lock);
+    assert_int_equal(got, n);
+}
 
 static asset_handle_t *load(fixture_t *f, const char *uri, asset_priority_t p) {
     asset_load_options_t o = {.priority = p};
@@ -194,6 +210,7 @@ static void test_dependencies_follow_a_raised_parent(void **state) {
     asset_handle_t *q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
     assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_HIGH), ASSET_OK);
     tu_gate_open(f.hold);
+    wait_parsed(&f, 2); /* the worker's order, before a wait could run d.rec itself */
     assert_int_equal(tu_wait(p), ASSET_OK);
     assert_int_equal(tu_wait(q), ASSET_OK);
     assert_string_equal(f.order.seen[0], "mem://d.rec");
@@ -217,9 +234,9 @@ static void parent_priority_case(asset_priority_t parent, const char *first, con
     tu_gate_wait_entered(f.hold, 1); /* the worker holds in hold://x; d.rec is queued */
     if (!q) q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
     tu_gate_open(f.hold);
+    wait_parsed(&f, 2);
     assert_int_equal(tu_wait(p), ASSET_OK);
     assert_int_equal(tu_wait(q), ASSET_OK);
-    assert_int_equal(f.order.n, 2);
     assert_string_equal(f.order.seen[0], first);
     assert_string_equal(f.order.seen[1], second);
     asset_handle_release(p);
@@ -248,6 +265,7 @@ static void test_a_raise_through_a_parent_survives_a_later_set_priority(void **s
     asset_handle_t *d = load(&f, "mem://d.rec", ASSET_PRIORITY_LOW);
     assert_int_equal(asset_handle_set_priority(d, ASSET_PRIORITY_LOW), ASSET_OK);
     tu_gate_open(f.hold);
+    wait_parsed(&f, 2); /* the worker's order, before a wait could run d.rec itself */
     assert_int_equal(tu_wait(p), ASSET_OK);
     assert_int_equal(tu_wait(q), ASSET_OK);
     assert_string_equal(f.order.seen[0], "mem://d.rec");
