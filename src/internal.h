@@ -486,18 +486,19 @@ void asset__handle_publish(asset_server_t *s, asset_handle_t *h);
 void asset__handle_free_all(asset_server_t *s);
 void asset__queue_push(asset_server_t *s, asset_handle_t *h);
 bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
+/* asset__wait's help (may be NULL), [lock]: a job of what is waited for that this
+ * thread may run instead of sleeping (taken with asset__job_take_here), or NULL;
+ * *cursor starts at 0 and is its own between calls. Run-on-wait: the waiter runs such
+ * jobs one at a time, and so may return late by one job's read and parse. */
+typedef asset__job_t *(*asset__help_fn)(void *arg, size_t *cursor);
 /* Waits (lock not held) until done(arg), called with the lock held, is true: flushes
  * meanwhile on the flush thread, whenever results are queued, or, with ready given,
  * only once ready(arg) (lock held) says a flush would help: such a waiter sleeps
  * through single results (asset__queue_push does not wake it) and is woken when
  * ready() may have become true; *waited (lock held, may be NULL) counts it meanwhile,
  * so that what makes ready() true knows to wake it; with waited given, the wait is
- * lazy only on the flush thread. ASSET_OK, ASSET_E_TIMEOUT or ASSET_E_BUSY. */
-/* help (may be NULL), [lock]: a job of what is waited for that this thread may run
- * instead of sleeping (taken with asset__job_take_here), or NULL; *cursor starts at 0
- * and is its own between calls. Run-on-wait: the waiter runs such jobs one at a time,
- * and so may return late by one job's read and parse. */
-typedef asset__job_t *(*asset__help_fn)(void *arg, size_t *cursor);
+ * lazy only on the flush thread. Before it sleeps it runs what help gives it.
+ * ASSET_OK, ASSET_E_TIMEOUT or ASSET_E_BUSY. */
 asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
                            asset__help_fn help, void *arg, int64_t timeout_ms, unsigned *waited);
 /* [lock] Whether j is a queued load this (waiting) thread may run itself: from a
