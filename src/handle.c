@@ -447,7 +447,9 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
 static void run_here(asset_server_t *s, asset__job_t *j) {
     asset_server_t *owner = asset__thread_owner; /* as on a worker: destroy refuses here */
     asset__thread_owner = s;
+    asset__pool_nested(true);
     asset__job_run(s, j);
+    asset__pool_nested(false);
     asset__thread_owner = owner;
     uv_mutex_lock(&s->lock);
     if (--s->caller_runs == 0 && s->stopping) uv_cond_broadcast(&s->done_cond);

@@ -8,6 +8,10 @@
  * one (asset__pool_take_next): one lock round trip per job instead of two. */
 static _Thread_local bool tl_worker;
 static _Thread_local asset__job_t *tl_next;
+/* Jobs this thread runs for a wait (run-on-wait) inside the job it runs as a worker: a
+ * next job taken when one of them finishes would only run once the outer job is over,
+ * and what the wait waits for may be that very job. */
+static _Thread_local unsigned tl_nested;
 
 /* [lock] */
 static asset__job_t *take(asset_server_t *s) {
@@ -20,7 +24,14 @@ static asset__job_t *take(asset_server_t *s) {
 }
 
 void asset__pool_take_next(asset_server_t *s) {
-    if (tl_worker && !tl_next && !s->stopping && s->heap_len) tl_next = take(s);
+    if (tl_worker && !tl_nested && !tl_next && !s->stopping && s->heap_len) tl_next = take(s);
+}
+
+void asset__pool_nested(bool enter) {
+    if (enter)
+        tl_nested++;
+    else
+        tl_nested--;
 }
 
 static void worker_main(void *arg) {

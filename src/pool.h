@@ -26,4 +26,7 @@ int asset__pool_wait_step(asset_server_t *s);
 /* [lock] Called by a job's last critical section: on a pool worker, takes the next
  * queued job for that worker to run once it returns (nothing elsewhere). */
 void asset__pool_take_next(asset_server_t *s);
+/* Around a job a waiting thread runs itself (run-on-wait): no next job is taken when it
+ * finishes, even on a worker (whose own job waits for it). */
+void asset__pool_nested(bool enter);
 #endif

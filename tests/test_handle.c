@@ -1184,6 +1184,49 @@ static void test_wait_runs_the_queued_dependencies_of_its_load(void **state) {
     tu_gate_free(g);
 }
 
+/* A parse that waits, on its worker, for a group it loads: the wait runs the queued
+ * children there. A job finished by such a nested run must not make the worker take
+ * its next job (which only runs once the outer job is over): with one worker, a child
+ * taken so would never run, and the wait would never end. */
+static asset_status_t waits_for_group_parse(void *ctx, asset_parse_t *p) {
+    asset_server_t *s = ctx;
+    const char *uris[] = {"mem://g1", "mem://g2", "mem://g3", "mem://g4"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 4, NULL);
+    if (!b) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    asset_status_t st = asset_batch_wait(b, 20000);
+    size_t n = asset_batch_completed_count(b);
+    asset_batch_release(b);
+    if (st != ASSET_OK || n != 4)
+        return asset_parse_fail(p, ASSET_E_PARSE, "group: %s, %zu of 4 loaded", asset_strerror(st),
+                                n);
+    asset_parse_set_value(p, asset_parse_take_data(p), asset_parse_size(p));
+    return ASSET_OK;
+}
+
+static void test_a_parse_may_wait_for_a_group_it_loads(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    /* the outer loads read through a user source, so that no waiter here runs them:
+     * their parses run on the worker */
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    tu_gate_open(g);
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "grp", .parse = waits_for_group_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, s, 0), ASSET_OK);
+    put(s, "g1", "1");
+    put(s, "g2", "2");
+    put(s, "g3", "3");
+    put(s, "g4", "4");
+    asset_load_options_t o = {.loader = "grp"};
+    asset_handle_t *a = asset_server_load(s, "gate://a", &o);
+    asset_handle_t *b = asset_server_load(s, "gate://b", &o);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* A user ASYNC source whose reads end only when another load's completion callback
  * says so, on the flush thread. */
 typedef struct held {
@@ -1255,6 +1298,7 @@ int main(void) {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
         cmocka_unit_test(test_batch_wait_runs_its_queued_local_children_on_the_waiting_thread),
         cmocka_unit_test(test_wait_runs_the_queued_dependencies_of_its_load),
+        cmocka_unit_test(test_a_parse_may_wait_for_a_group_it_loads),
         cmocka_unit_test(test_terminal_state_visible_only_at_flush),
         cmocka_unit_test(test_failed_state_visible_only_at_flush),
         cmocka_unit_test(test_progress_reaches_one_when_loaded),
