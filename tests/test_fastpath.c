@@ -115,26 +115,31 @@ static int teardown(void **state) {
 
 /* ---- the immutable cache hit ---- */
 
-static void test_cache_hit_on_immutable_source_allocates_only_the_handle(void **state) {
-    fx_t *f = *state;
-    const char *uri = "pkg://game/hero.txt"; /* normalised: the cache's key */
+/* Loads uri twice: the second load, a hit by the cache's key, must allocate the handle
+ * alone and give the first load's value. */
+static void expect_hit_allocates_only_the_handle(fx_t *f, const char *uri) {
     asset_handle_t *first = tu_load_wait(f->s, uri, ASSET_OK);
     count_start(handle_block(uri));
     asset_handle_t *h = asset_server_load(f->s, uri, NULL);
     count_stop();
     assert_non_null(h);
     if (t_blocks != 1 || t_sized != 1)
-        fail_msg("a cache hit by its key made %zu blocks (%zu of the handle's size), expected "
-                 "the handle alone",
-                 t_blocks, t_sized);
+        fail_msg("a cache hit on %s by its key made %zu blocks (%zu of the handle's size), "
+                 "expected the handle alone",
+                 uri, t_blocks, t_sized);
     assert_int_equal(tu_wait(h), ASSET_OK);
     assert_ptr_equal(asset_handle_value(h), asset_handle_value(first));
+    asset_handle_release(h);
+    asset_handle_release(first);
+}
+
+static void test_cache_hit_on_immutable_source_allocates_only_the_handle(void **state) {
+    fx_t *f = *state;
+    expect_hit_allocates_only_the_handle(f, "pkg://game/hero.txt"); /* normalised: the key */
     asset_stats_t st;
     asset_server_stats(f->s, &st);
     assert_int_equal(st.cache_hits, 1);
     assert_int_equal(st.source_reads, 1);
-    asset_handle_release(h);
-    asset_handle_release(first);
 }
 
 /* A source of the user's, registered IMMUTABLE under a new scheme: its hits take the
@@ -148,20 +153,7 @@ static void test_cache_hit_on_a_users_immutable_source_allocates_only_the_handle
     fx_t *f = *state;
     asset_source_t src = {ASSET_SOURCE_ABI, "imm", ASSET_SOURCE_IMMUTABLE, imm_read, NULL, NULL};
     assert_int_equal(asset_server_register_source(f->s, &src, NULL), ASSET_OK);
-    const char *uri = "imm://a/b.txt";
-    asset_handle_t *first = tu_load_wait(f->s, uri, ASSET_OK);
-    count_start(handle_block(uri));
-    asset_handle_t *h = asset_server_load(f->s, uri, NULL);
-    count_stop();
-    assert_non_null(h);
-    if (t_blocks != 1 || t_sized != 1)
-        fail_msg("a hit on imm:// made %zu blocks (%zu of the handle's size), expected the "
-                 "handle alone",
-                 t_blocks, t_sized);
-    assert_int_equal(tu_wait(h), ASSET_OK);
-    assert_ptr_equal(asset_handle_value(h), asset_handle_value(first));
-    asset_handle_release(h);
-    asset_handle_release(first);
+    expect_hit_allocates_only_the_handle(f, "imm://a/b.txt");
 }
 
 /* The filter that lets a file:// or http(s):// load skip the fast path's lock round
