@@ -361,6 +361,9 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
                 job_fail(s, j, ASSET_E_NO_MEMORY, "read", "out of memory requeueing the job");
                 return;
             }
+            /* told under the lock, unlike a load: this may be a user's thread that
+             * destroy does not wait for once the lock is released */
+            asset__pool_notify(s);
         }
     }
     uv_mutex_unlock(&s->lock);

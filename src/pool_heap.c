@@ -58,7 +58,6 @@ bool asset__heap_push(asset_server_t *s, asset__job_t *j) {
     if (!ring_push(r, j)) return false;
     j->queue_ring = (int)(r - s->rings);
     s->heap_len++;
-    asset__pool_notify(s);
     return true;
 }
 

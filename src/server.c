@@ -413,6 +413,7 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
                                                          : asset__loader_select(s, parsed.uri);
     if (list) opt.no_cache = true;
 
+    bool pushed = false; /* a worker is told after the unlock (it would wait for it) */
     uv_mutex_lock(&s->lock);
     /* the handle becomes visible to cancel_tag in the same critical section that
      * attaches it: a cancel can never decide it between the two */
@@ -474,7 +475,7 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
                 }
             }
             bool mapped = asset__map_put(&s->inflight, &j->node);
-            if (!mapped || !asset__heap_push(s, j)) {
+            if (!mapped || !(pushed = asset__heap_push(s, j))) {
                 if (mapped) asset__map_remove(&s->inflight, &j->node);
                 asset__job_free(j);
                 fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
@@ -504,6 +505,7 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
     }
     if (hook) hook(s, h, hook_arg, false);
     uv_mutex_unlock(&s->lock);
+    if (pushed) asset__pool_notify(s);
     asset__uri_dispose(&parsed);
     asset__maybe_wake(s);
     return h;

@@ -141,6 +141,7 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
         t->arg = arg;
         t->free_arg = free_arg; /* from here on the task owns arg */
     }
+    bool pushed = false; /* a worker is told after the unlock */
     uv_mutex_lock(&s->lock);
     asset__handle_link(s, h);
     if (!fn) {
@@ -174,7 +175,7 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
         /* mapped like a load: destroy cancels it, introspection lists it; no load can
          * join it (find_inflight matches the loader, and no load picks "task") */
         bool mapped = asset__map_put(&s->inflight, &j->node);
-        if (!mapped || !asset__heap_push(s, j)) {
+        if (!mapped || !(pushed = asset__heap_push(s, j))) {
             if (mapped) asset__map_remove(&s->inflight, &j->node);
             asset__job_free(j);
             asset__handle_decide(h, ASSET_E_NO_MEMORY, NULL, NULL, 0);
@@ -188,6 +189,7 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
         }
     }
     uv_mutex_unlock(&s->lock);
+    if (pushed) asset__pool_notify(s);
     asset__maybe_wake(s);
     return h;
 }
