@@ -309,20 +309,27 @@ char *asset__uri_resolve(const char *base, const char *ref) {
     const char *slash = NULL;
     for (const char *c = path; c < path + plen; c++)
         if (*c == '/') slash = c;
-    char *joined;
-    if (ref[0] == '/')
-        joined = asset__strdup(ref);
-    else if (authority && !slash) /* "http://host" or "pkg://name": the path is "/" */
-        joined = asset__asprintf("/%s", ref);
-    else
-        joined = asset__asprintf("%.*s%s", slash ? (int)(slash + 1 - path) : 0, path, ref);
-    char *norm = joined ? asset_alloc(strlen(joined) + 2) : NULL;
-    char *res = NULL;
-    if (norm) {
-        const char *use = asset__path_normalize(joined, norm) ? norm : joined;
-        res = asset__asprintf("%.*s%s", (int)(path - base), base, use);
+    /* the path to normalise: the base's directory (nothing for a rooted ref, "/" for a
+     * bare authority) then ref; on the stack unless long. A dependency is resolved
+     * once per declaration, so this is one allocation, not three. */
+    size_t dl = ref[0] == '/'         ? 0
+                : authority && !slash ? 1
+                : slash               ? (size_t)(slash + 1 - path)
+                                      : 0;
+    const char *dir = authority && !slash ? "/" : path;
+    size_t rl = strlen(ref), jl = dl + rl;
+    char stack[512];
+    char *joined = jl < sizeof stack ? stack : asset_alloc(jl + 1);
+    if (!joined) return NULL;
+    memcpy(joined, dir, dl);
+    memcpy(joined + dl, ref, rl + 1);
+    size_t pl = (size_t)(path - base); /* "scheme://authority" */
+    char *res = asset_alloc(pl + jl + 2);
+    if (res) {
+        memcpy(res, base, pl);
+        if (!asset__path_normalize(joined, res + pl)) /* climbs out: left for the parse */
+            memcpy(res + pl, joined, jl + 1);
     }
-    asset_free(norm);
-    asset_free(joined);
+    if (joined != stack) asset_free(joined);
     return res;
 }

@@ -438,6 +438,13 @@ static void test_resolve_against_http_base(void **state) {
 
 static void test_resolve_against_mem_base(void **state) {
     (void)state;
+    /* a reference longer than the resolver's stack buffer */
+    char ref[1200], want[1300];
+    memset(ref, 'x', sizeof ref - 1);
+    ref[sizeof ref - 1] = 0;
+    memcpy(ref, "../", 3);
+    snprintf(want, sizeof want, "mem://levels/%s", ref + 3);
+    check_resolve("mem://levels/deep/one.json", ref, want);
     check_resolve("mem://levels/one.json", "two.json", "mem://levels/two.json");
     check_resolve("mem://levels/one.json", "../top.json", "mem://top.json");
     check_resolve("mem://one.json", "two.json", "mem://two.json");
