@@ -223,19 +223,37 @@ static void fire_done(asset_batch_t *b) {
     uv_mutex_unlock(&s->lock);
 }
 
+/* [lock] All its children are known: from here on the batch can be done. Under the
+ * lock, because a group may be made on any thread while the flush thread delivers its
+ * first children (check_done) or another thread asks for its progress. */
+static void set_listed_locked(asset_batch_t *b) { b->listed = true; }
+
+static void set_listed(asset_batch_t *b) {
+    uv_mutex_lock(&b->server->lock);
+    set_listed_locked(b);
+    uv_mutex_unlock(&b->server->lock);
+}
+
 static void check_done(asset_batch_t *b) {
-    if (b->done || !b->listed) return;
-    if (b->n_loaded + b->n_failed + b->n_cancelled < b->count) return;
     asset_server_t *s = b->server;
-    uv_mutex_lock(&s->lock);
+    uv_mutex_lock(&s->lock); /* listed and count may be written by a group's maker */
+    if (b->done || !b->listed || b->n_loaded + b->n_failed + b->n_cancelled < b->count) {
+        uv_mutex_unlock(&s->lock);
+        return;
+    }
     b->done = true;
-    b->queued = true; /* held while its callbacks run */
+    /* held while its callbacks run; one in the batch queue stays there (a group listed
+     * when its children were decided): the queue's drain lets go of it */
+    bool in_queue = b->queued;
+    b->queued = true;
     if (s->waiters) uv_cond_broadcast(&s->done_cond);
     uv_mutex_unlock(&s->lock);
     fire_done(b);
     uv_mutex_lock(&s->lock);
-    b->queued = false;
-    batch_maybe_free(b);
+    if (!in_queue) {
+        b->queued = false;
+        batch_maybe_free(b);
+    }
     uv_mutex_unlock(&s->lock);
 }
 
@@ -341,7 +359,7 @@ static void fail_batch(asset_batch_t *b, asset_status_t st, const char *msg) {
     b->status = st;
     asset_free(b->message);
     b->message = asset__strdup(msg);
-    b->listed = true;
+    set_listed(b);
     check_done(b);
 }
 
@@ -368,7 +386,7 @@ static bool expand_slice(asset_batch_t *b) {
     b->listing = NULL;
     asset_free(b->dir);
     b->dir = NULL;
-    b->listed = true;
+    set_listed(b);
     return true;
 }
 
@@ -600,7 +618,7 @@ static void manifest_completed(asset_handle_t *h, void *user) {
             return;
         }
     }
-    b->listed = true;
+    set_listed(b);
     check_done(b);
 }
 
@@ -611,21 +629,26 @@ asset_batch_t *asset_server_load_group(asset_server_t *s, const char *const *uri
     if (!s || (n && !uris)) return NULL;
     asset_batch_t *b = batch_new(s, KIND_GROUP, NULL, o);
     if (!b) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (!add_item(b, uris[i] ? uris[i] : "", 0, &b->opts, NULL)) {
-            b->status = ASSET_E_NO_MEMORY;
-            b->message = asset__strdup("out of memory creating the group's loads");
-            break;
-        }
+    bool oom = false;
+    for (size_t i = 0; i < n && !oom; i++)
+        oom = !add_item(b, uris[i] ? uris[i] : "", 0, &b->opts, NULL);
+    char *msg = oom ? asset__strdup("out of memory creating the group's loads") : NULL;
+    /* this may be any thread, while the flush thread delivers the first children */
+    uv_mutex_lock(&s->lock);
+    if (oom) {
+        b->status = ASSET_E_NO_MEMORY;
+        b->message = msg;
     }
-    b->listed = true;
-    if (b->count == 0) { /* an empty group is done at once */
-        uv_mutex_lock(&s->lock);
+    set_listed_locked(b);
+    bool empty = b->count == 0, decided = b->n_decided >= b->count;
+    if (empty) /* an empty group is done at once */
         b->done = true;
-        asset__batch_queue_push(s, b);
-        uv_mutex_unlock(&s->lock);
-        asset__maybe_wake(s);
-    }
+    /* Every child is decided, and the flush thread may have delivered them all before
+     * the group was listed (their check_done returned early): the next flush looks at it
+     * again (asset__batch_queue_drain). */
+    if (empty || decided) asset__batch_queue_push(s, b);
+    uv_mutex_unlock(&s->lock);
+    if (empty || decided) asset__maybe_wake(s);
     return b;
 }
 
@@ -664,8 +687,8 @@ static asset_batch_t *load_with_source(asset_server_t *s, int kind, const char *
         asset_handle_cancel(h);
         b->status = ASSET_E_NO_MEMORY;
         b->message = asset__strdup("out of memory");
-        b->listed = true;
         uv_mutex_lock(&s->lock);
+        set_listed_locked(b);
         b->done = true;
         asset__batch_queue_push(s, b);
         uv_mutex_unlock(&s->lock);
@@ -712,6 +735,14 @@ size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t b
             b->queued = false;
             uv_mutex_unlock(&s->lock);
             folder_step(b); /* requeues it at the tail, or finishes (and may free) it */
+            uv_mutex_lock(&s->lock);
+            continue;
+        }
+        if (!b->done) { /* a group listed after its children were delivered (see
+                           asset_server_load_group); not done, so nothing frees it */
+            b->queued = false;
+            uv_mutex_unlock(&s->lock);
+            check_done(b); /* done now, unless some delivery is still to come */
             uv_mutex_lock(&s->lock);
             continue;
         }

@@ -975,8 +975,94 @@ static void test_manifest_schemes_config_replaces_the_default(void **state) {
     free(dir);
 }
 
+/* Group waits on three threads at once, each running its group's queued loads itself
+ * (run-on-wait) over keys the groups share (so children of different groups join one
+ * job), while this thread flushes: every group completes with every child. */
+#define SHARED_KEYS 40
+/* config.wake: the flush thread sleeps until the server (or a waiter that finished)
+ * says there is something to flush, as an event-driven host would */
+typedef struct kick {
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    bool pending;
+} kick_t;
+
+static void kick(void *user) {
+    kick_t *k = user;
+    uv_mutex_lock(&k->mu);
+    k->pending = true;
+    uv_cond_signal(&k->cv);
+    uv_mutex_unlock(&k->mu);
+}
+
+typedef struct group_waiter {
+    asset_server_t *s;
+    kick_t *k;
+    int offset;
+    atomic_int done;
+    asset_status_t st;
+    size_t completed;
+} group_waiter_t;
+
+static void group_waiter_main(void *arg) {
+    group_waiter_t *w = arg;
+    char names[SHARED_KEYS][24];
+    const char *uris[SHARED_KEYS];
+    for (int i = 0; i < SHARED_KEYS; i++) {
+        snprintf(names[i], sizeof names[i], "mem://k%d", (i * 7 + w->offset) % SHARED_KEYS);
+        uris[i] = names[i];
+    }
+    asset_batch_t *b = asset_server_load_group(w->s, uris, SHARED_KEYS, NULL);
+    w->st = b ? asset_batch_wait(b, 120000) : ASSET_E_NO_MEMORY;
+    w->completed = asset_batch_completed_count(b);
+    asset_batch_release(b);
+    atomic_store(&w->done, 1);
+    kick(w->k);
+}
+
+static void test_group_waits_on_several_threads_run_shared_loads(void **state) {
+    (void)state;
+    kick_t k = {.pending = false};
+    uv_mutex_init(&k.mu);
+    uv_cond_init(&k.cv);
+    asset_server_config_t cfg = {.max_workers = 2, .wake = kick, .user = &k};
+    asset_server_t *s = asset_server_create(&cfg);
+    for (int i = 0; i < SHARED_KEYS; i++) {
+        char key[16], val[16];
+        snprintf(key, sizeof key, "k%d", i);
+        int n = snprintf(val, sizeof val, "v%d", i);
+        assert_int_equal(asset_mem_put(s, key, val, (size_t)n), ASSET_OK);
+    }
+    group_waiter_t w[3];
+    uv_thread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (group_waiter_t){.s = s, .k = &k, .offset = i * 13};
+        assert_int_equal(uv_thread_create(&t[i], group_waiter_main, &w[i]), 0);
+    }
+    /* this thread flushes (the waiters are not the flush thread) whenever woken */
+    uint64_t give_up = uv_hrtime() + 120 * (uint64_t)1000000000;
+    for (bool all = false; !all && uv_hrtime() < give_up;) {
+        uv_mutex_lock(&k.mu);
+        if (!k.pending) (void)uv_cond_timedwait(&k.cv, &k.mu, 100000000);
+        k.pending = false;
+        uv_mutex_unlock(&k.mu);
+        asset_server_flush(s);
+        all = true;
+        for (int i = 0; i < 3; i++) all = all && atomic_load(&w[i].done);
+    }
+    for (int i = 0; i < 3; i++) {
+        uv_thread_join(&t[i]);
+        assert_int_equal(w[i].st, ASSET_OK);
+        assert_int_equal(w[i].completed, SHARED_KEYS);
+    }
+    asset_server_destroy(s);
+    uv_cond_destroy(&k.cv);
+    uv_mutex_destroy(&k.mu);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_waits_on_several_threads_run_shared_loads),
         cmocka_unit_test(test_group_counts_and_callbacks_fire_once_each),
         cmocka_unit_test(test_empty_group_completes_at_next_flush),
         cmocka_unit_test(test_cancel_batch_midway_counts_add_up),
