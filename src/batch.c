@@ -816,9 +816,12 @@ static float item_progress(const item_t *it) {
 float asset_batch_progress(const asset_batch_t *cb) {
     if (!cb) return 0.f;
     asset_batch_t *b = (asset_batch_t *)cb;
-    if (b->done) return 1.f;
     asset_server_t *s = b->server;
-    uv_mutex_lock(&s->lock);
+    uv_mutex_lock(&s->lock); /* done is set under it, on the flush thread */
+    if (b->done) {
+        uv_mutex_unlock(&s->lock);
+        return 1.f;
+    }
     double p = 0;
     if (b->listed && b->count) {
         bool by_bytes = b->n_sized == b->count && b->total_bytes > 0;
