@@ -88,9 +88,11 @@ int asset_server_register_source(asset_server_t *s, const asset_source_t *src, v
     } else {
         s->sources[s->nsources++] = slot;
     }
-    if (rc == ASSET_OK && (src->flags & ASSET_SOURCE_IMMUTABLE))
-        atomic_fetch_or_explicit(&s->immutable_schemes, asset__scheme_bit(scheme, strlen(scheme)),
-                                 memory_order_relaxed);
+    if (rc == ASSET_OK && (src->flags & ASSET_SOURCE_IMMUTABLE)) /* writers hold the lock */
+        atomic_store_explicit(&s->immutable_schemes,
+                              atomic_load_explicit(&s->immutable_schemes, memory_order_relaxed) |
+                                  asset__scheme_bit(scheme, strlen(scheme)),
+                              memory_order_relaxed);
     uv_mutex_unlock(&s->lock);
     if (rc != ASSET_OK) {
         asset_free(scheme);
