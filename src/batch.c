@@ -223,14 +223,12 @@ static void fire_done(asset_batch_t *b) {
     uv_mutex_unlock(&s->lock);
 }
 
-/* [lock] All its children are known: from here on the batch can be done. Under the
+/* All its children are known: from here on the batch can be done. Written under the
  * lock, because a group may be made on any thread while the flush thread delivers its
  * first children (check_done) or another thread asks for its progress. */
-static void set_listed_locked(asset_batch_t *b) { b->listed = true; }
-
 static void set_listed(asset_batch_t *b) {
     uv_mutex_lock(&b->server->lock);
-    set_listed_locked(b);
+    b->listed = true;
     uv_mutex_unlock(&b->server->lock);
 }
 
@@ -284,8 +282,10 @@ static void child_completed(asset_handle_t *h, void *user) {
         uv_mutex_lock(&s->lock);
     }
     b->queued = was_queued;
+    /* decided in this critical section: check_done's own lock only for the last child */
+    bool complete = !b->done && b->listed && b->n_loaded + b->n_failed + b->n_cancelled >= b->count;
     uv_mutex_unlock(&s->lock);
-    check_done(b);
+    if (complete) check_done(b);
 }
 
 /* [lock] add_item's hook: records the new child in the critical section that creates
@@ -639,7 +639,7 @@ asset_batch_t *asset_server_load_group(asset_server_t *s, const char *const *uri
         b->status = ASSET_E_NO_MEMORY;
         b->message = msg;
     }
-    set_listed_locked(b);
+    b->listed = true;
     bool empty = b->count == 0, decided = b->n_decided >= b->count;
     if (empty) /* an empty group is done at once */
         b->done = true;
@@ -688,7 +688,7 @@ static asset_batch_t *load_with_source(asset_server_t *s, int kind, const char *
         b->status = ASSET_E_NO_MEMORY;
         b->message = asset__strdup("out of memory");
         uv_mutex_lock(&s->lock);
-        set_listed_locked(b);
+        b->listed = true;
         b->done = true;
         asset__batch_queue_push(s, b);
         uv_mutex_unlock(&s->lock);
