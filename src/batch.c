@@ -319,40 +319,76 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     h->cbs = &it->cb;
 }
 
-/* Adds a child load. Flush thread or the creating thread (groups). */
-static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
-                     const asset_load_options_t *o, const char *sha256) {
+/* Room for up to `want` new children, in b->items and in one chunk (so that the slots
+ * handed out are consecutive and the last ones can be given back): how many slots *out
+ * has, 0 when out of memory. The slots are taken; give unused ones back with
+ * items_unreserve. */
+static size_t items_reserve(asset_batch_t *b, size_t want, item_t **out) {
     asset_server_t *s = b->server;
-    if (b->count == b->cap) {    /* room first: item_linked cannot fail */
-        uv_mutex_lock(&s->lock); /* other threads may read the list (cancel, getters) */
-        size_t cap = b->cap ? b->cap * 2 : 16;
+    if (b->cap - b->count < want) { /* room first: item_linked cannot fail */
+        uv_mutex_lock(&s->lock);    /* other threads may read the list (cancel, getters) */
+        size_t cap = b->cap ? b->cap : 16;
+        while (cap - b->count < want) cap *= 2;
         item_t **items = asset_realloc(b->items, cap * sizeof *items);
         if (items) {
             b->items = items;
             b->cap = cap;
         }
         uv_mutex_unlock(&s->lock);
-        if (!items) return false;
+        if (!items) return 0;
     }
     item_chunk_t *c = b->chunks;
     if (!c || c->used == c->n) {
         size_t n = c ? (c->n * 2 < ITEM_CHUNK_MAX ? c->n * 2 : ITEM_CHUNK_MAX) : 8;
         c = asset__calloc(1, sizeof *c + n * sizeof c->items[0]);
-        if (!c) return false;
+        if (!c) return 0;
         c->n = n;
         c->next = b->chunks;
         b->chunks = c;
     }
-    item_t *it = &c->items[c->used++];
-    it->batch = b;
+    size_t k = c->n - c->used < want ? c->n - c->used : want;
+    *out = &c->items[c->used];
+    c->used += k;
+    for (size_t i = 0; i < k; i++) (*out)[i].batch = b;
+    return k;
+}
+
+/* Gives back the last n slots of the newest chunk (never linked), as new. */
+static void items_unreserve(asset_batch_t *b, size_t n) {
+    item_chunk_t *c = b->chunks;
+    c->used -= n;
+    memset(&c->items[c->used], 0, n * sizeof c->items[0]);
+}
+
+/* Adds a child load. Flush thread or the creating thread (groups). */
+static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
+                     const asset_load_options_t *o, const char *sha256) {
+    item_t *it;
+    if (!items_reserve(b, 1, &it)) return false;
     it->size = size;
-    asset_handle_t *h = asset__load_hooked(s, uri, o, sha256, false, false, 0, item_linked, it);
-    if (!h) { /* never linked: give the slot back, as new */
-        memset(it, 0, sizeof *it);
-        c->used--;
+    asset_handle_t *h =
+        asset__load_hooked(b->server, uri, o, sha256, false, false, 0, item_linked, it);
+    if (!h) { /* never linked: give the slot back */
+        items_unreserve(b, 1);
         return false;
     }
     return true;
+}
+
+/* Adds up to ASSET__LOAD_SLICE of a group's children, a lock round trip or two for all
+ * of them (asset__load_many). Returns how many; fewer than n: out of memory. */
+static size_t add_items(asset_batch_t *b, const char *const *uris, size_t n) {
+    item_t *its;
+    size_t k = items_reserve(b, n < ASSET__LOAD_SLICE ? n : ASSET__LOAD_SLICE, &its);
+    const char *u[ASSET__LOAD_SLICE];
+    void *args[ASSET__LOAD_SLICE];
+    for (size_t i = 0; i < k; i++) {
+        u[i] = uris[i] ? uris[i] : "";
+        args[i] = &its[i];
+    }
+    size_t made = k ? asset__load_many(b->server, u, k, &b->opts, item_linked, args) : 0;
+    if (made < k) items_unreserve(b, k - made);
+    return made;
 }
 
 static void fail_batch(asset_batch_t *b, asset_status_t st, const char *msg) {
@@ -630,8 +666,7 @@ asset_batch_t *asset_server_load_group(asset_server_t *s, const char *const *uri
     asset_batch_t *b = batch_new(s, KIND_GROUP, NULL, o);
     if (!b) return NULL;
     bool oom = false;
-    for (size_t i = 0; i < n && !oom; i++)
-        oom = !add_item(b, uris[i] ? uris[i] : "", 0, &b->opts, NULL);
+    for (size_t i = 0, k; i < n && !oom; i += k) oom = (k = add_items(b, uris + i, n - i)) == 0;
     char *msg = oom ? asset__strdup("out of memory creating the group's loads") : NULL;
     /* this may be any thread, while the flush thread delivers the first children */
     uv_mutex_lock(&s->lock);

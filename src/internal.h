@@ -436,7 +436,7 @@ void asset__log(asset_server_t *s, int level, const char *fmt, ...) ASSET_PRINTF
 void asset__maybe_wake(asset_server_t *s);
 bool asset__on_flush_thread(asset_server_t *s); /* [lock] */
 
-/* server.c: the one way loads are made. sha256: expected digest (hex) or NULL;
+/* load.c: the one way loads are made. sha256: expected digest (hex) or NULL;
  * list: a LIST job (the value is a struct asset_list) instead of a load. */
 asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load_options_t *o,
                             const char *sha256, bool list, bool recursive);
@@ -456,6 +456,16 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
                                    const asset_load_options_t *o, const char *sha256, bool list,
                                    bool recursive, unsigned flags, asset__load_hook_fn hook,
                                    void *hook_arg);
+/* A group's children, a slice at a time: the first n (at most ASSET__LOAD_SLICE) of
+ * uris loaded as asset__load_hooked(s, uris[i], o, NULL, false, false, 0, hook,
+ * hook_args[i]) would, one after another, but in one critical section for the run of
+ * cache hits at the start and one for the rest, with the workers told after. Returns
+ * how many were made: the first ones, in order; fewer than n only when out of memory
+ * (none of the others was made). */
+#define ASSET__LOAD_SLICE 32
+size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
+                        const asset_load_options_t *o, asset__load_hook_fn hook,
+                        void *const *hook_args);
 /* batch.c */
 extern asset__loader_slot_t asset__list_slot;
 void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b); /* [lock] */

@@ -86,6 +86,81 @@ static void test_group_counts_and_callbacks_fire_once_each(void **state) {
     asset_server_destroy(s);
 }
 
+/* A group's children are made a slice at a time (src/load.c: one critical section for
+ * a run of cache hits, one for the rest): child i is still uris[i] whatever mix of
+ * hits, misses, joins, failures and labels the slices hold, across slice boundaries. */
+static void test_group_children_keep_their_order_across_slices_of_hits_and_misses(void **state) {
+    (void)state;
+    enum { N = 150 };
+    asset_server_t *s = asset_server_create(NULL);
+    /* an embedded table: pkg:// is immutable, so a cached child is a cache hit */
+    static char names[N][16], texts[N][16];
+    asset_embedded_file_t files[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "k%d", i);
+        snprintf(texts[i], sizeof texts[i], "value %d", i);
+        files[i] =
+            (asset_embedded_file_t){names[i], (const unsigned char *)texts[i], strlen(texts[i])};
+    }
+    assert_int_equal(asset_server_mount_embedded(s, "t", files, N), ASSET_OK);
+    /* what kind child i is: 0 a hit (cached by the warm-up), 1 not cached yet (a job),
+     * 2 missing, 3 no such scheme, 4 invalid (NULL), 5 a load of the same key as child
+     * i - 1 (a hit after a hit; after a job, it joins it, or hits if it is done); the
+     * first 40 are hits, a run longer than a slice */
+    static const int pattern[] = {0, 1, 5, 2, 0, 5, 3, 4, 1, 1, 5, 0, 0};
+    enum { NP = sizeof pattern / sizeof pattern[0] };
+    int kind[N];
+    char *uris[N];
+    const char *warm[N];
+    size_t nwarm = 0, hits = 0;
+    for (int i = 0; i < N; i++) {
+        kind[i] = i < 40 ? 0 : pattern[i % NP];
+        int k = kind[i] == 5 ? i - 1 : i;
+        uris[i] = malloc(48);
+        switch (kind[i]) {
+        case 2: snprintf(uris[i], 48, "pkg://t/missing%d", i); break;
+        case 3: snprintf(uris[i], 48, "nosuch://x%d", i); break;
+        case 4:
+            free(uris[i]);
+            uris[i] = NULL;
+            break;
+        default: snprintf(uris[i], 48, "pkg://t/k%d", k); break;
+        }
+        if (kind[i] == 0) warm[nwarm++] = uris[i];
+        if (kind[i] == 0 || (kind[i] == 5 && kind[i - 1] == 0)) hits++;
+    }
+    asset_batch_t *w = asset_server_load_group(s, warm, nwarm, NULL);
+    assert_int_equal(asset_batch_wait(w, 60000), ASSET_OK);
+    asset_batch_release(w);
+    asset_stats_t before, after;
+    asset_server_stats(s, &before);
+    asset_batch_t *b = asset_server_load_group(s, (const char *const *)uris, N, NULL);
+    assert_non_null(b);
+    assert_int_equal(asset_batch_count(b), N);
+    asset_batch_wait(b, 60000);
+    assert_true(asset_batch_is_done(b));
+    asset_server_stats(s, &after);
+    /* a join may be a hit instead when the job it follows ended first */
+    assert_true(after.cache_hits - before.cache_hits >= hits);
+    for (int i = 0; i < N; i++) {
+        asset_handle_t *h = asset_batch_handle(b, i);
+        assert_non_null(h);
+        if (uris[i]) assert_string_equal(asset_handle_uri(h), uris[i]);
+        static const asset_status_t want[] = {ASSET_OK,          ASSET_OK,        ASSET_E_NOT_FOUND,
+                                              ASSET_E_NO_SOURCE, ASSET_E_INVALID, ASSET_OK};
+        assert_int_equal(asset_handle_error(h), want[kind[i]]);
+        if (want[kind[i]] != ASSET_OK) continue;
+        const char *text = texts[kind[i] == 5 ? i - 1 : i];
+        const asset_bytes_t *v = asset_handle_value(h);
+        assert_non_null(v);
+        assert_int_equal(v->size, strlen(text));
+        assert_memory_equal(v->data, text, v->size);
+    }
+    asset_batch_release(b);
+    for (int i = 0; i < N; i++) free(uris[i]);
+    asset_server_destroy(s);
+}
+
 static void test_empty_group_completes_at_next_flush(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -1064,6 +1139,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_waits_on_several_threads_run_shared_loads),
         cmocka_unit_test(test_group_counts_and_callbacks_fire_once_each),
+        cmocka_unit_test(test_group_children_keep_their_order_across_slices_of_hits_and_misses),
         cmocka_unit_test(test_empty_group_completes_at_next_flush),
         cmocka_unit_test(test_cancel_batch_midway_counts_add_up),
         cmocka_unit_test(test_release_before_done_still_completes_callbacks),

@@ -1536,6 +1536,66 @@ static void test_group_whose_child_cannot_be_watched_still_finishes(void **state
     assert_true(k > 5);
 }
 
+/* A group's children are made a slice at a time (src/load.c: asset__load_many), a run
+ * of cache hits in one critical section and the rest in another. Every allocation of
+ * load_group on the calling thread is failed in turn, over 40 children (more than one
+ * slice) that mix hits, jobs and missing files: the children made are always the
+ * first ones, in order (child i is uris[i]), the group finishes, and one it could not
+ * finish making says so. */
+static void test_group_slices_under_failed_allocations_keep_order_and_finish(void **state) {
+    (void)state;
+    enum { N = 40 };
+    static char names[N][16], texts[N][16], uris[N][32];
+    asset_embedded_file_t files[N];
+    const char *u[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "k%d", i);
+        snprintf(texts[i], sizeof texts[i], "value %d", i);
+        files[i] =
+            (asset_embedded_file_t){names[i], (const unsigned char *)texts[i], strlen(texts[i])};
+        snprintf(uris[i], sizeof uris[i], i % 4 == 3 ? "pkg://t/missing%d" : "pkg://t/k%d", i);
+        u[i] = uris[i];
+    }
+    unsigned long k;
+    int short_groups = 0;
+    for (k = 1; k < 400; k++) {
+        asset_server_t *s = asset_server_create(NULL);
+        assert_non_null(s);
+        assert_int_equal(asset_server_mount_embedded(s, "t", files, N), ASSET_OK);
+        asset_batch_t *warm = asset_server_load_group(s, u, N / 2, NULL); /* hits after */
+        assert_non_null(warm);
+        asset_batch_wait(warm, 60000);
+        asset_batch_release(warm);
+        arm_this_thread(k);
+        asset_batch_t *b = asset_server_load_group(s, u, N, NULL);
+        bool hit = atomic_load(&g_injected) > 0;
+        arm_this_thread(0);
+        if (b) {
+            asset_status_t w = asset_batch_wait(b, 10000);
+            assert_int_not_equal(w, ASSET_E_TIMEOUT);
+            assert_true(asset_batch_is_done(b));
+            size_t n = asset_batch_count(b);
+            for (size_t i = 0; i < n; i++) {
+                asset_handle_t *h = asset_batch_handle(b, i);
+                assert_true(asset_handle_is_done(h));
+                assert_string_equal(asset_handle_uri(h), uris[i]);
+            }
+            assert_int_equal(asset_batch_completed_count(b) + asset_batch_failed_count(b) +
+                                 asset_batch_cancelled_count(b),
+                             n);
+            if (n < N) {
+                short_groups++;
+                assert_int_equal(asset_batch_error(b), ASSET_E_NO_MEMORY);
+            }
+            asset_batch_release(b);
+        }
+        asset_server_destroy(s);
+        if (!hit) break;
+    }
+    assert_true(k > 20);       /* it went through the slices' allocations */
+    assert_true(short_groups); /* and some of them ended a group early */
+}
+
 /* ---- the graph: bugs found in the core (src/graph.c, src/job.c), not fixed here ---- */
 
 typedef struct cycle_oom {
@@ -1773,6 +1833,7 @@ int main(void) {
         cmocka_unit_test(test_json_loader_reports_no_memory_not_a_parse_error),
         cmocka_unit_test(test_pkg_lookup_out_of_memory_is_not_not_found),
         cmocka_unit_test(test_group_whose_child_cannot_be_watched_still_finishes),
+        cmocka_unit_test(test_group_slices_under_failed_allocations_keep_order_and_finish),
         cmocka_unit_test(test_cycle_search_out_of_memory_does_not_hang),
         cmocka_unit_test(test_dependency_failure_keeps_its_reason_when_its_message_cannot_be_made),
         cmocka_unit_test(test_free_on_flush_thread_value_is_never_freed_on_a_worker),

@@ -1,0 +1,383 @@
+/* load.c - turning URIs into dispatched handles: the cache-hit fast path, coalescing
+ * with a load in flight, job creation. One load (asset__load_hooked) or a slice of a
+ * group's (asset__load_many) goes through the same phases: what needs no lock (URI
+ * parse, loader choice, the handle) for each, then one critical section for all. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* [lock] Fails h at once (delivered at the next flush) with "<uri>: <what>". */
+static void fail_now(asset_handle_t *h, asset_status_t st, const char *fmt, ...) ASSET_PRINTF(3, 4);
+static void fail_now(asset_handle_t *h, asset_status_t st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *what = asset__vasprintf(fmt, ap);
+    va_end(ap);
+    char *msg = what ? asset__asprintf("%s: %s", h->uri, what) : NULL;
+    asset__handle_decide(h, st, msg, NULL, 0);
+    asset_free(what);
+    asset_free(msg);
+}
+
+/* [lock] The job in flight that a load of uri with these settings can join: same URI,
+ * loader, cache use, listing mode and expected digest. */
+static asset__job_t *find_inflight(asset_server_t *s, const char *uri, asset__loader_slot_t *ld,
+                                   bool no_cache, bool recursive, const char *sha256) {
+    for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
+         n = asset__map_get_next(&s->inflight, n)) {
+        asset__job_t *j = (asset__job_t *)n;
+        if (j->loader == ld && j->no_cache == no_cache && j->recursive == recursive &&
+            (j->sha256 ? sha256 && !asset__strcasecmp(j->sha256, sha256) : !sha256))
+            return j;
+    }
+    return NULL;
+}
+
+static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,
+                             asset__loader_slot_t *ld, bool no_cache) {
+    asset__job_t *j = asset__calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->parsed = *parsed;
+    memset(parsed, 0, sizeof *parsed);
+    j->uri = j->parsed.uri;
+    j->source = src;
+    src->users++; /* [lock] a replaced source lives until its last job is freed */
+    j->loader = ld;
+    j->no_cache = no_cache;
+    j->heap_idx = SIZE_MAX;
+    j->state = ASSET__JOB_QUEUED;
+    j->node.key = j->uri;
+    return j;
+}
+
+static void attach(asset__job_t *j, asset_handle_t *h) {
+    h->job = j;
+    h->job_next = j->handles;
+    j->handles = h;
+    j->live++;
+}
+
+/* Whether a cached entry of an immutable source is served without I/O: unless it carries
+ * a real version (a watched directory mount), which is revalidated. */
+static bool entry_immutable(const asset__cache_entry_t *e) {
+    return !e->version || !strcmp(e->version, asset__version_immutable);
+}
+
+/* One load's state across its phases. */
+typedef struct load_req {
+    const char *uri;
+    const char *sha256;
+    bool list, recursive;
+    unsigned flags;
+    void *hook_arg;
+    /* the fast path: its loader choice (claims() is user code) and the handle it made
+     * from the URI as given; a miss hands both to the full path, so a miss does neither
+     * twice (the handle is never linked before: asset_free alone frees it) */
+    bool selected; /* ld is the choice for uri (NULL: none) */
+    asset__loader_slot_t *ld;
+    asset_handle_t *h;
+    char scheme[sizeof(((asset_uri_t *)0)->scheme)];
+    /* the full path */
+    asset_uri_t parsed;
+    asset_status_t pst;
+    const char *why;
+    bool pushed; /* a job was queued: a worker is told after the unlock */
+} load_req_t;
+
+static void req_init(load_req_t *r, const char *uri, const char *sha256, bool list, bool recursive,
+                     unsigned flags, void *hook_arg) {
+    memset(r, 0, sizeof *r);
+    r->uri = uri;
+    r->sha256 = sha256;
+    r->list = list;
+    r->recursive = recursive;
+    r->flags = flags;
+    r->hook_arg = hook_arg;
+}
+
+/* The fast path's part without the lock. A cache hit on an immutable source is found
+ * by the URI as given: cache keys are normalised URIs, and normalising one gives it
+ * back unchanged, so a URI equal to a key is that key. No parse and no allocation but
+ * the handle's. True: r->h is made, for fast_commit to look the URI up. */
+static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt) {
+    const char *uri = r->uri;
+    if (!uri || r->list || r->sha256 || r->flags || opt->no_cache) return false;
+    bool lower;
+    size_t sl = asset__uri_scheme_len(uri, &lower);
+    /* a normalised key: a lowercase scheme, "://", no label */
+    if (!lower || sl >= sizeof r->scheme || strchr(uri + sl, '#')) return false;
+    /* no IMMUTABLE source was ever registered for this scheme (file://, http://): no
+     * hit is possible, and the lock round trip is saved */
+    if (!(atomic_load_explicit(&s->immutable_schemes, memory_order_relaxed) &
+          asset__scheme_bit(uri, sl)))
+        return false;
+    memcpy(r->scheme, uri, sl);
+    r->scheme[sl] = 0;
+    r->ld = opt->loader ? asset__loader_find(s, opt->loader) : asset__loader_select(s, uri);
+    r->selected = true;
+    return r->ld && (r->h = asset__handle_new(s, uri, opt)) != NULL;
+}
+
+/* [lock] The fast path's lookup. True: a hit, r->h decided with the cached value and
+ * linked (the hook called around it). False: the full path takes r over. */
+static bool fast_commit(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt,
+                        asset__load_hook_fn hook) {
+    asset__source_slot_t *src = s->stopping ? NULL : asset__source_find(s, r->scheme);
+    asset__cache_entry_t *e = src && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)
+                                  ? asset__cache_get(&r->ld->cache, r->uri)
+                                  : NULL;
+    if (!e || !entry_immutable(e)) return false;
+    asset_handle_t *h = r->h;
+    asset__handle_link(s, h);
+    if (hook) hook(s, h, r->hook_arg, true);
+    h->loader = r->ld;
+    h->timeout_ms = opt->timeout_ms;
+    h->optional = opt->optional;
+    s->stats.cache_hits++;
+    asset__handle_decide_value(h, e->value, 0);
+    if (hook) hook(s, h, r->hook_arg, false);
+    return true;
+}
+
+/* The full path's part without the lock: the URI parsed, the handle (the fast path's
+ * when it names the same URI), the loader chosen. False: out of memory, nothing made
+ * (r owns nothing then). */
+static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt) {
+    const char *uri = r->uri;
+    /* "uri#label": the job loads uri (shared with every load of it), the handle wants
+     * the sub-asset; '#' always starts the label (a literal one is %23) */
+    const char *hash = uri && !r->list ? strchr(uri, '#') : NULL;
+    char *base = hash ? asset__strndup(uri, (size_t)(hash - uri)) : NULL;
+    if (hash && !base) {
+        asset_free(r->h);
+        r->h = NULL;
+        return false;
+    }
+    r->pst = asset__uri_parse(base ? base : uri, s->base_dir, s->file_root, &r->parsed, &r->why);
+    asset_free(base);
+    if (r->pst == ASSET_OK && hash && !hash[1]) {
+        asset__uri_dispose(&r->parsed);
+        r->pst = ASSET_E_INVALID;
+        r->why = "empty label after '#'";
+    }
+    char *named = r->pst == ASSET_OK && hash ? asset__asprintf("%s%s", r->parsed.uri, hash) : NULL;
+    const char *huri = r->pst == ASSET_OK ? (named ? named : r->parsed.uri) : uri;
+    /* the fast path's handle when it names huri (uri was normalised already, or is
+     * invalid): made with the same options, so the same handle */
+    asset_handle_t *h = r->h;
+    if (h && strcmp(h->uri, huri) != 0) {
+        asset_free(h);
+        h = NULL;
+    }
+    if (!h && (r->pst != ASSET_OK || !hash || named)) h = asset__handle_new(s, huri, opt);
+    asset_free(named);
+    if (h && named && !(h->label = asset__strdup(hash + 1))) {
+        uv_mutex_lock(&s->lock);
+        asset__handle_link(s, h); /* freed the usual way */
+        h->refs = 0;
+        asset__handle_maybe_free(h);
+        uv_mutex_unlock(&s->lock);
+        h = NULL;
+    }
+    r->h = h;
+    if (!h) {
+        asset__uri_dispose(&r->parsed);
+        return false;
+    }
+    h->timeout_ms = opt->timeout_ms;
+    h->optional = opt->optional;
+    h->reload = (r->flags & ASSET__LOAD_RELOAD) != 0;
+    h->reload_forced = (r->flags & ASSET__LOAD_FORCED) != 0;
+    /* claims() is user code: never under the lock, and once (the fast path's choice
+     * holds when uri was normalised already) */
+    r->ld = r->pst != ASSET_OK                           ? NULL
+            : r->list                                    ? &asset__list_slot
+            : r->selected && !strcmp(r->parsed.uri, uri) ? r->ld
+            : opt->loader                                ? asset__loader_find(s, opt->loader)
+                                                         : asset__loader_select(s, r->parsed.uri);
+    return true;
+}
+
+/* [lock] The full path's critical section: r->h linked (visible to cancel_tag in the
+ * same critical section that attaches it, so a cancel can never decide it between the
+ * two), then decided at once, served from the cache, joined to a load in flight, or
+ * given a new queued job (r->pushed). */
+static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t opt,
+                        asset__load_hook_fn hook) {
+    asset_handle_t *h = r->h;
+    asset__loader_slot_t *ld = r->ld;
+    const char *sha256 = r->sha256;
+    if (r->list) opt.no_cache = true;
+    asset__handle_link(s, h);
+    if (hook) hook(s, h, r->hook_arg, true);
+    h->loader = ld;
+    asset__source_slot_t *src = r->pst == ASSET_OK ? asset__source_find(s, r->parsed.scheme) : NULL;
+    if (r->pst != ASSET_OK) {
+        fail_now(h, r->pst, "%s URI: %s", r->pst == ASSET_E_FORBIDDEN ? "forbidden" : "invalid",
+                 r->why);
+    } else if (!src) {
+        fail_now(h, ASSET_E_NO_SOURCE, "no source registered for scheme '%s'", r->parsed.scheme);
+    } else if (r->list && !src->vt.list) {
+        fail_now(h, ASSET_E_UNSUPPORTED, "the '%s' source cannot list folders", r->parsed.scheme);
+    } else if (!ld) {
+        fail_now(h, ASSET_E_NO_LOADER, "no loader named '%s'", opt.loader);
+    } else if (s->stopping) {
+        fail_now(h, ASSET_E_SHUTDOWN, "server is shutting down");
+    } else {
+        bool forced = (r->flags & ASSET__LOAD_FORCED) != 0;
+        asset__cache_entry_t *e =
+            opt.no_cache || forced ? NULL : asset__cache_get(&ld->cache, r->parsed.uri);
+        if (e && sha256 && (!e->sha256 || asset__strcasecmp(e->sha256, sha256) != 0))
+            e = NULL; /* not verified against this digest: read it again */
+        asset__job_t *j = NULL;
+        /* immutable: no I/O, unless the entry carries a real version (a watched
+         * directory mount) or this is a reload */
+        bool immutable =
+            (src->vt.flags & ASSET_SOURCE_IMMUTABLE) && !h->reload && (!e || entry_immutable(e));
+        if (e && immutable) {
+            s->stats.cache_hits++; /* no I/O: done at the next flush */
+            asset__handle_decide_value(h, e->value, 0);
+        } else if (!h->reload &&
+                   (j = find_inflight(s, r->parsed.uri, ld, opt.no_cache, r->recursive, sha256))) {
+            attach(j, h);
+            s->stats.coalesced++;
+            asset__log(s, ASSET_LOG_DEBUG, "%s: joined the load in flight", h->uri);
+            if (h->priority < j->priority) {
+                j->priority = h->priority;
+                asset__heap_update(s, j);
+                asset__graph_raise(s, j, j->priority); /* and what it waits for */
+            }
+            if (j->state != ASSET__JOB_QUEUED) atomic_store(&h->state, ASSET_STATE_LOADING);
+        } else if (!(j = job_new(&r->parsed, src, ld, opt.no_cache))) {
+            fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
+        } else if (sha256 && !(j->sha256 = asset__strdup(sha256))) {
+            asset__job_free(j);
+            fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
+        } else {
+            j->priority = h->priority;
+            j->is_list = r->list;
+            j->recursive = r->recursive;
+            j->map_file = opt.map_file;
+            if (e) {
+                j->cached_version = e->version ? asset__strdup(e->version) : NULL;
+                j->cached = asset__value_retain(e->value);
+                if (e->version && !j->cached_version) { /* no memory: read it all again */
+                    asset__value_release(j->cached);
+                    j->cached = NULL;
+                }
+            }
+            bool mapped = asset__map_put(&s->inflight, &j->node);
+            if (!mapped || !(r->pushed = asset__heap_push(s, j))) {
+                if (mapped) asset__map_remove(&s->inflight, &j->node);
+                asset__job_free(j);
+                fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
+            } else {
+                j->mapped = true;
+                attach(j, h);
+                asset__trace_job_new(s, j);
+            }
+        }
+        if (!h->decided && opt.timeout_ms) {
+            h->deadline_ns = asset__now_ns() + (uint64_t)opt.timeout_ms * 1000000u;
+            if (!asset__io_get(s)) { /* say why: "too many open files" is something to act on */
+                char why[160];
+                snprintf(why, sizeof why,
+                         "cannot arm the timeout: the I/O thread could not start (%s)",
+                         s->io_error ? uv_strerror(s->io_error) : "unknown error");
+                asset__handle_cancel_locked(
+                    h, !s->io_error || s->io_error == UV_ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
+                    why);
+            } else if (!asset__timer_add(s, h)) {
+                asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY,
+                                            "cannot arm the timeout: out of memory");
+            } else if (h->timer_idx == 0) {
+                asset__io_kick(s->io);
+            }
+        }
+    }
+    if (hook) hook(s, h, r->hook_arg, false);
+}
+
+asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
+                                  const asset_load_options_t *o) {
+    return asset__load(s, uri, o, NULL, false, false);
+}
+
+asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load_options_t *o,
+                            const char *sha256, bool list, bool recursive) {
+    return asset__load_ex(s, uri, o, sha256, list, recursive, 0);
+}
+
+asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_load_options_t *o,
+                               const char *sha256, bool list, bool recursive, unsigned flags) {
+    return asset__load_hooked(s, uri, o, sha256, list, recursive, flags, NULL, NULL);
+}
+
+asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
+                                   const asset_load_options_t *o, const char *sha256, bool list,
+                                   bool recursive, unsigned flags, asset__load_hook_fn hook,
+                                   void *hook_arg) {
+    if (!s) return NULL;
+    asset_load_options_t opt = {0};
+    if (o) opt = *o;
+    load_req_t r;
+    req_init(&r, uri, sha256, list, recursive, flags, hook_arg);
+    if (fast_prepare(s, &r, &opt)) {
+        uv_mutex_lock(&s->lock);
+        bool hit = fast_commit(s, &r, &opt, hook);
+        uv_mutex_unlock(&s->lock);
+        if (hit) {
+            asset__maybe_wake(s);
+            return r.h;
+        }
+    }
+    if (!full_prepare(s, &r, &opt)) return NULL;
+    uv_mutex_lock(&s->lock);
+    full_commit(s, &r, opt, hook);
+    uv_mutex_unlock(&s->lock);
+    if (r.pushed) asset__pool_notify(s);
+    asset__uri_dispose(&r.parsed);
+    asset__maybe_wake(s);
+    return r.h;
+}
+
+size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
+                        const asset_load_options_t *o, asset__load_hook_fn hook,
+                        void *const *hook_args) {
+    if (!s) return 0;
+    if (n > ASSET__LOAD_SLICE) n = ASSET__LOAD_SLICE;
+    asset_load_options_t opt = {0};
+    if (o) opt = *o;
+    load_req_t r[ASSET__LOAD_SLICE];
+    for (size_t i = 0; i < n; i++)
+        req_init(&r[i], uris[i], NULL, false, false, 0, hook_args ? hook_args[i] : NULL);
+    /* hits first, in order: the longest run of them is decided in one critical section
+     * (the children are linked in the caller's order, so the run stops at a miss) */
+    size_t fast = 0, done = 0;
+    while (fast < n && fast_prepare(s, &r[fast], &opt)) fast++;
+    if (fast) {
+        uv_mutex_lock(&s->lock);
+        while (done < fast && fast_commit(s, &r[done], &opt, hook)) done++;
+        uv_mutex_unlock(&s->lock);
+    }
+    /* the rest through the full path, in one more critical section; an allocation that
+     * fails ends the slice there (what the fast path made after it is freed unlinked) */
+    size_t made = done;
+    while (made < n && full_prepare(s, &r[made], &opt)) made++;
+    for (size_t i = made + 1; i < n; i++) asset_free(r[i].h);
+    size_t pushed = 0;
+    if (made > done) {
+        uv_mutex_lock(&s->lock);
+        for (size_t i = done; i < made; i++) {
+            full_commit(s, &r[i], opt, hook);
+            pushed += r[i].pushed;
+        }
+        uv_mutex_unlock(&s->lock);
+    }
+    for (size_t i = 0; i < pushed; i++) asset__pool_notify(s);
+    for (size_t i = done; i < made; i++) asset__uri_dispose(&r[i].parsed);
+    if (made) asset__maybe_wake(s);
+    return made;
+}
