@@ -1699,22 +1699,33 @@ typedef struct lvl_ctx {
 static lvl_ctx_t g_lvl_graph = {true}, g_lvl_flat = {false};
 static char **g_graph_uris; /* [0]: the level, then its GRAPH_DEPS dependencies */
 
+/* The level's lines are its dependencies' names, declared as one list
+ * (asset_parse_depend_many), as the flat group loads its files as one list. */
 static asset_status_t lvl_parse(void *ctx, asset_parse_t *p) {
     const lvl_ctx_t *c = ctx;
-    const char *t = (const char *)asset_parse_data(p);
-    size_t n = 0;
-    while (*t) {
-        size_t len = strcspn(t, "\n");
-        char name[64];
-        if (len == 0 || len >= sizeof name)
-            return asset_parse_fail(p, ASSET_E_PARSE, "line %zu: want a file name", n + 1);
-        memcpy(name, t, len);
-        name[len] = 0;
-        if (c->depend && !asset_parse_depend(p, name, NULL))
-            return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
-        n++;
-        t += len + (t[len] == '\n');
+    size_t size = asset_parse_size(p);
+    char *text = malloc(size + 1);
+    if (text) {
+        memcpy(text, asset_parse_data(p), size);
+        text[size] = 0;
     }
+    const char **names = malloc((size / 2 + 1) * sizeof *names);
+    asset_status_t st = text && names ? ASSET_OK : ASSET_E_NO_MEMORY;
+    size_t n = 0;
+    for (char *t = text; st == ASSET_OK && *t;) {
+        size_t len = strcspn(t, "\n");
+        bool last = !t[len];
+        if (len == 0) st = ASSET_E_PARSE;
+        t[len] = 0;
+        names[n++] = t;
+        t += len + !last;
+    }
+    if (st == ASSET_OK && c->depend && asset_parse_depend_many(p, names, n, NULL, NULL) != n)
+        st = ASSET_E_NO_MEMORY;
+    free(names);
+    free(text);
+    if (st != ASSET_OK)
+        return asset_parse_fail(p, st, "%s", st == ASSET_E_PARSE ? "an empty line" : "no memory");
     size_t *v = asset_alloc(sizeof *v);
     if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
     *v = n;

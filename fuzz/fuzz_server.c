@@ -148,6 +148,8 @@ static const char *const k_contents[] = {
     "dep dir/g3.fzg\ndep g2.fzg\nopt nope.fzg\nlabel a",
     "dep fz://slow\ndep fz://fail\nlabel a\nlabel a",
     "opt %\ndep #\ndep g1.fzg#zz\npend\npend",
+    "deps g2.fzg - dir/g3.fzg g2.fzg\nlabel a",     /* a list (asset_parse_depend_many) */
+    "deps ../g1.fzg#a % g1.fzg fz://slow #\npend", /* a cycle, bad URIs, a label */
 };
 static const char *const k_tags[] = {NULL, "t1", "t2"};
 static const char *const k_loaders[] = {NULL, NULL, "json", "bytes", "fzl", "nope"};
@@ -194,8 +196,9 @@ static asset_status_t fzl_parse(void *ctx, asset_parse_t *p) {
 static const char *const fzl_suffixes[] = {".fz", NULL};
 
 /* "fzg" (.fzg): the asset graph. Lines: "dep URI", "opt URI" (asset_parse_depend),
- * "label NAME", "pend" (finalize returns PENDING once per such line), "finfail"; values
- * are freed on the flush thread and replaced by finalize. */
+ * "deps URI URI..." (asset_parse_depend_many; "-" is a NULL), "label NAME", "pend"
+ * (finalize returns PENDING once per such line), "finfail"; values are freed on the
+ * flush thread and replaced by finalize. */
 static asset_status_t fzg_parse(void *ctx, asset_parse_t *p) {
     (void)ctx;
     const char *text = (const char *)asset_parse_data(p);
@@ -209,6 +212,19 @@ static asset_status_t fzg_parse(void *ctx, asset_parse_t *p) {
             asset_load_options_t o = {0};
             o.optional = line[0] == 'o';
             if (!asset_parse_depend(p, line + 4, &o))
+                return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        } else if (!strncmp(line, "deps ", 5)) {
+            const char *u[8];
+            size_t k = 0, want = 0;
+            for (char *t = line + 5; *t && k < 8;) {
+                char *end = t + strcspn(t, " ");
+                bool last = !*end;
+                *end = 0;
+                u[k] = strcmp(t, "-") ? t : NULL;
+                want += u[k++] != NULL;
+                t = last ? end : end + 1;
+            }
+            if (asset_parse_depend_many(p, u, k, NULL, NULL) != want)
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
         } else if (!strncmp(line, "label ", 6)) {
             char *v = asset_alloc(8);

@@ -386,7 +386,7 @@ static size_t add_items(asset_batch_t *b, const char *const *uris, size_t n) {
         u[i] = uris[i] ? uris[i] : "";
         args[i] = &its[i];
     }
-    size_t made = k ? asset__load_many(b->server, u, k, &b->opts, item_linked, args) : 0;
+    size_t made = k ? asset__load_many(b->server, u, k, &b->opts, item_linked, args, NULL) : 0;
     if (made < k) items_unreserve(b, k - made);
     return made;
 }

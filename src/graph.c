@@ -324,6 +324,49 @@ asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
     return d.dropped ? NULL : h;
 }
 
+size_t asset_parse_depend_many(asset_parse_t *p, const char *const *uris, size_t n,
+                               const asset_load_options_t *o, asset_handle_t **out) {
+    if (out)
+        for (size_t i = 0; i < n; i++) out[i] = NULL;
+    if (!p || (n && !uris)) return 0;
+    asset__job_t *j = p->req->job;
+    asset_server_t *s = p->req->server;
+    p->depended = true; /* even when nothing is made: j may hold other dependencies */
+    size_t got = 0;
+    for (size_t i = 0; i < n;) {
+        /* a slice: the next ASSET__LOAD_SLICE URIs resolved (a NULL one is skipped, and
+         * one that cannot be resolved for want of memory is left NULL) */
+        char *abs[ASSET__LOAD_SLICE];
+        size_t idx[ASSET__LOAD_SLICE];
+        dep_edge_t d[ASSET__LOAD_SLICE];
+        void *args[ASSET__LOAD_SLICE];
+        size_t k = 0;
+        for (; i < n && k < ASSET__LOAD_SLICE; i++) {
+            if (!uris[i] || !(abs[k] = asset__uri_resolve(j->uri, uris[i]))) continue;
+            idx[k] = i;
+            d[k] = (dep_edge_t){.parent = j, .inherit = !o || !o->priority};
+            args[k] = &d[k];
+            k++;
+        }
+        /* out of memory part way: the rest of the slice is tried again as the next */
+        asset_handle_t *h[ASSET__LOAD_SLICE];
+        size_t made = 0;
+        while (made < k) {
+            size_t m = asset__load_many(s, (const char *const *)abs + made, k - made, o, dep_linked,
+                                        args + made, h + made);
+            if (!m) break;
+            made += m;
+        }
+        for (size_t m = 0; m < k; m++) asset_free(abs[m]);
+        for (size_t m = 0; m < made; m++)
+            if (!d[m].dropped) { /* else its edge could not be recorded: the handle is gone */
+                got++;
+                if (out) out[idx[m]] = h[m];
+            }
+    }
+    return got;
+}
+
 /* ---- handles ---- */
 
 static void job_bytes(const asset__job_t *j, unsigned depth, uint64_t *got, uint64_t *total) {

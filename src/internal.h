@@ -461,11 +461,12 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
  * hook_args[i]) would, one after another, but in one critical section for the run of
  * cache hits at the start and one for the rest, with the workers told after. Returns
  * how many were made: the first ones, in order; fewer than n only when out of memory
- * (none of the others was made). */
+ * (none of the others was made). out (may be NULL): their handles, as
+ * asset__load_hooked returns them (read only what the hook has not given away). */
 #define ASSET__LOAD_SLICE 32
 size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
                         const asset_load_options_t *o, asset__load_hook_fn hook,
-                        void *const *hook_args);
+                        void *const *hook_args, asset_handle_t **out);
 /* batch.c */
 extern asset__loader_slot_t asset__list_slot;
 void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b); /* [lock] */

@@ -345,7 +345,7 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
 
 size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
                         const asset_load_options_t *o, asset__load_hook_fn hook,
-                        void *const *hook_args) {
+                        void *const *hook_args, asset_handle_t **out) {
     if (!s) return 0;
     if (n > ASSET__LOAD_SLICE) n = ASSET__LOAD_SLICE;
     asset_load_options_t opt = {0};
@@ -378,6 +378,8 @@ size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
     }
     for (size_t i = 0; i < pushed; i++) asset__pool_notify(s);
     for (size_t i = done; i < made; i++) asset__uri_dispose(&r[i].parsed);
+    if (out)
+        for (size_t i = 0; i < made; i++) out[i] = r[i].h;
     if (made) asset__maybe_wake(s);
     return made;
 }

@@ -599,23 +599,32 @@ void test_set_priority_on_handles() {
     CHECK(asset::Handle().set_priority(ASSET_PRIORITY_LOW) == ASSET_E_INVALID);
 }
 
-// "lvl" files list their dependencies, one URI a line; the value is the line count,
-// finalized on the flush thread (doubled, to show the step ran).
+// "lvl" files list their dependencies, one URI a line (the first declared with depend,
+// the rest as one list with depend_many); the value is the line count, finalized on
+// the flush thread (doubled, to show the step ran).
 class LevelLoader : public asset::TypedLoader<int> {
   public:
     LevelLoader()
         : asset::TypedLoader<int>("lvl", {".lvl"}, ASSET_LOADER_FREE_ON_FLUSH_THREAD, true) {}
     asset_status_t parse(asset::Parse &p) override {
         std::string_view text = p.text();
-        int n = 0;
+        std::vector<std::string> lines;
         while (!text.empty()) {
             size_t nl = text.find('\n');
             std::string_view line = text.substr(0, nl);
-            if (!line.empty() && !p.depend(line)) return p.fail(ASSET_E_NO_MEMORY, "depend");
-            n += !line.empty();
+            if (!line.empty()) lines.emplace_back(line);
             text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
         }
-        p.set_value(std::make_unique<int>(n), sizeof(int));
+        if (!lines.empty() && !p.depend(lines[0])) return p.fail(ASSET_E_NO_MEMORY, "depend");
+        std::vector<std::string> rest(lines.begin() + (lines.empty() ? 0 : 1), lines.end());
+        std::vector<asset_handle_t *> hs = p.depend_many(rest);
+        for (size_t i = 0; i < rest.size(); i++) {
+            std::string uri = hs[i] ? asset_handle_uri(hs[i]) : "";
+            if (uri.size() < rest[i].size() ||
+                uri.compare(uri.size() - rest[i].size(), rest[i].size(), rest[i]) != 0)
+                return p.fail(ASSET_E_PARSE, "depend_many: " + rest[i] + " is " + uri);
+        }
+        p.set_value(std::make_unique<int>(static_cast<int>(lines.size())), sizeof(int));
         return ASSET_OK;
     }
     asset_status_t finalize(asset::Finalize &f) override {

@@ -6,6 +6,7 @@
  * The test loader reads a tiny line format; each line is one command:
  *   dep URI        asset_parse_depend (relative URIs resolve against the asset)
  *   opt URI        the same, optional
+ *   deps U1 U2 ... asset_parse_depend_many (at most 64; "-" passes a NULL URI)
  *   label NAME     asset_parse_add_labeled with the value "NAME"
  *   fail           parse fails with ASSET_E_PARSE
  *   block          parse waits until the test posts g_parse_release (posts g_parse_entered)
@@ -62,6 +63,28 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
             asset_load_options_t o = {.optional = line[0] == 'o'};
             if (!asset_parse_depend(p, line + 4, &o))
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        } else if (!strncmp(line, "deps ", 5)) {
+            const char *u[64];
+            asset_handle_t *out[64];
+            size_t n = 0, want = 0;
+            for (char *t = line + 5; *t && n < 64;) { /* split at spaces (no strtok: threads) */
+                char *end = t + strcspn(t, " ");
+                bool last = !*end;
+                *end = 0;
+                u[n] = strcmp(t, "-") ? t : NULL;
+                want += u[n++] != NULL;
+                t = last ? end : end + 1;
+            }
+            if (asset_parse_depend_many(p, u, n, NULL, out) != want)
+                return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+            /* out[i] is uris[i]'s handle: the URI it names ends with the one given */
+            for (size_t i = 0; i < n; i++) {
+                if (!u[i] != !out[i]) return asset_parse_fail(p, ASSET_E_PARSE, "out[%zu]", i);
+                const char *hu = out[i] ? asset_handle_uri(out[i]) : "";
+                size_t hl = strlen(hu), ul = u[i] ? strlen(u[i]) : 0;
+                if (hl < ul || strcmp(hu + hl - ul, u[i] ? u[i] : ""))
+                    return asset_parse_fail(p, ASSET_E_PARSE, "out[%zu] is %s", i, hu);
+            }
         } else if (!strncmp(line, "label ", 6)) {
             char *v = tu_asset_strndup(line + 6, strlen(line + 6));
             if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
@@ -292,6 +315,55 @@ static void test_optional_dependency_may_fail_and_required_failure_names_the_cha
     assert_int_equal(tu_wait(h), ASSET_E_DEPENDENCY);
     expect_msg(h, "mem://broken.n: dependency mem://gone/wall.n: read: no such key");
     asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* asset_parse_depend_many: 45 dependencies (more than one slice of 32) with a
+ * duplicate and a NULL: the same edges, in the same order, as one call each. */
+static void test_depend_many_declares_in_order_across_slices(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    char text[1024] = "deps", key[16];
+    for (int i = 0; i < 45; i++) {
+        snprintf(key, sizeof key, "c%d.n", i);
+        put(s, key, "leaf");
+        size_t l = strlen(text);
+        snprintf(text + l, sizeof text - l, " %s%s", i == 7 ? "- " : "", key);
+    }
+    size_t l = strlen(text);
+    snprintf(text + l, sizeof text - l, " c3.n"); /* a duplicate: joins, or hits */
+    put(s, "top.n", text);
+    asset_handle_t *h = load(s, "mem://top.n");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(asset_handle_dependency_count(h), 46);
+    for (int i = 0; i < 46; i++) {
+        snprintf(key, sizeof key, "mem://c%d.n", i < 45 ? i : 3);
+        asset_handle_t *d = asset_handle_dependency(h, i);
+        assert_string_equal(asset_handle_uri(d), key);
+        assert_int_equal(asset_handle_state(d), ASSET_STATE_LOADED);
+    }
+    assert_int_equal(atomic_load(&g_gl.parses), 46); /* c3.n once */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* ... and their failures: a missing one fails the parent naming it, an optional list
+ * may fail, a cycle closed inside a list fails its edge with the cycle named. */
+static void test_depend_many_failures_and_cycles_as_single_calls(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "ok.n", "leaf");
+    put(s, "a.n", "deps ok.n missing.n ok.n");
+    asset_handle_t *a = load(s, "mem://a.n");
+    assert_int_equal(tu_wait(a), ASSET_E_DEPENDENCY);
+    expect_msg(a, "missing.n");
+    put(s, "x.n", "deps ok.n y.n");
+    put(s, "y.n", "deps ok.n x.n");
+    asset_handle_t *x = load(s, "mem://x.n");
+    assert_int_equal(tu_wait(x), ASSET_E_DEPENDENCY);
+    expect_msg(x, "cycle");
+    asset_handle_release(a);
+    asset_handle_release(x);
     asset_server_destroy(s);
 }
 
@@ -677,6 +749,8 @@ int main(void) {
         cmocka_unit_test(test_cycle_of_two_fails_with_the_cycle_named),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_optional_dependency_may_fail_and_required_failure_names_the_chain),
+        cmocka_unit_test(test_depend_many_declares_in_order_across_slices),
+        cmocka_unit_test(test_depend_many_failures_and_cycles_as_single_calls),
         cmocka_unit_test(test_cancelling_one_parent_spares_a_shared_dependency),
         cmocka_unit_test(test_releasing_a_parent_mid_load_leaks_nothing),
         cmocka_unit_test(test_destroy_with_a_graph_in_flight_fires_nothing_and_leaks_nothing),

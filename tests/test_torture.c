@@ -603,10 +603,10 @@ done:
 /* ---- the asset graph: dependencies, labels, finalize, cancel, destroy in flight ----
  *
  * A line-format loader (as in test_graph.c): "dep URI" / "opt URI" (asset_parse_depend,
- * optional), "label NAME" (a sub-asset whose value is "NAME"), "pend N" (finalize
- * returns PENDING N times first), "gpu" (finalize replaces the value with "gpu:", cost
- * 7). The value is a copy of the text. Loader "g" (.g) has a finalize step and
- * FREE_ON_FLUSH_THREAD; loader "n" (.n) is ABI 1, with neither.
+ * optional), "deps URI URI..." (one list: asset_parse_depend_many), "label NAME" (a sub-asset whose
+ * value is "NAME"), "pend N" (finalize returns PENDING N times first), "gpu" (finalize replaces the
+ * value with "gpu:", cost 7). The value is a copy of the text. Loader "g" (.g) has a finalize step
+ * and FREE_ON_FLUSH_THREAD; loader "n" (.n) is ABI 1, with neither.
  *
  * What is acceptable once an allocation failed: a handle LOADED with the right value;
  * or FAILED with ASSET_E_NO_MEMORY; or FAILED with ASSET_E_DEPENDENCY whose message says
@@ -666,6 +666,18 @@ static asset_status_t gt_parse_lines(asset_parse_t *p, const char *text, bool *a
             asset_load_options_t o = {.optional = line[0] == 'o'};
             if (!asset_parse_depend(p, line + 4, &o))
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory adding %s", line + 4);
+        } else if (!strncmp(line, "deps ", 5)) {
+            const char *u[8];
+            size_t n = 0;
+            for (char *t = line + 5; *t && n < 8;) { /* split at spaces (no strtok: threads) */
+                char *end = t + strcspn(t, " ");
+                bool last = !*end;
+                *end = 0;
+                u[n++] = t;
+                t = last ? end : end + 1;
+            }
+            if (asset_parse_depend_many(p, u, n, NULL, NULL) != n)
+                return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory adding a list");
         } else if (!strncmp(line, "label ", 6)) {
             char *v = tu_asset_strndup(line + 6, strlen(line + 6));
             if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
@@ -855,7 +867,7 @@ static void sc_graph(run_t *r) {
         {"left.n", "dep bottom.g"},
         {"right.n", "dep bottom.g"},
         {"bottom.g", "leaf"},
-        {"p1.n", "dep gate://shared\ndep gate://only1"},
+        {"p1.n", "deps gate://shared gate://only1"},
         {"p2.n", "dep gate://shared"},
         {"inflight.g", "dep hold://x\ndep bottom.g\nlabel y\npend 2"},
         {"fin.g", "pend 1000000"},
