@@ -66,15 +66,7 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
         } else if (!strncmp(line, "deps ", 5)) {
             const char *u[64];
             asset_handle_t *out[64];
-            size_t n = 0, want = 0;
-            for (char *t = line + 5; *t && n < 64;) { /* split at spaces (no strtok: threads) */
-                char *end = t + strcspn(t, " ");
-                bool last = !*end;
-                *end = 0;
-                u[n] = strcmp(t, "-") ? t : NULL;
-                want += u[n++] != NULL;
-                t = last ? end : end + 1;
-            }
+            size_t want, n = tu_split_words(line + 5, u, 64, &want);
             if (asset_parse_depend_many(p, u, n, NULL, out) != want)
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
             /* out[i] is uris[i]'s handle: the URI it names ends with the one given */

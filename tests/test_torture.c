@@ -668,15 +668,8 @@ static asset_status_t gt_parse_lines(asset_parse_t *p, const char *text, bool *a
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory adding %s", line + 4);
         } else if (!strncmp(line, "deps ", 5)) {
             const char *u[8];
-            size_t n = 0;
-            for (char *t = line + 5; *t && n < 8;) { /* split at spaces (no strtok: threads) */
-                char *end = t + strcspn(t, " ");
-                bool last = !*end;
-                *end = 0;
-                u[n++] = t;
-                t = last ? end : end + 1;
-            }
-            if (asset_parse_depend_many(p, u, n, NULL, NULL) != n)
+            size_t want, n = tu_split_words(line + 5, u, 8, &want);
+            if (asset_parse_depend_many(p, u, n, NULL, NULL) != want)
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory adding a list");
         } else if (!strncmp(line, "label ", 6)) {
             char *v = tu_asset_strndup(line + 6, strlen(line + 6));

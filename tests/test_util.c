@@ -236,6 +236,20 @@ char *tu_asset_strndup(const char *s, size_t n) {
     return d;
 }
 
+size_t tu_split_words(char *line, const char **words, size_t max, size_t *nonnull) {
+    size_t n = 0;
+    *nonnull = 0;
+    for (char *t = line; *t && n < max;) {
+        char *end = t + strcspn(t, " ");
+        bool last = !*end;
+        *end = 0;
+        words[n] = strcmp(t, "-") ? t : NULL;
+        *nonnull += words[n++] != NULL;
+        t = last ? end : end + 1;
+    }
+    return n;
+}
+
 bool tu_next_line(const char **cursor, char *line, size_t cap) {
     const char *c = *cursor;
     if (!*c) return false;

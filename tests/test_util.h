@@ -68,5 +68,9 @@ char *tu_asset_strndup(const char *s, size_t n);
 /* Copies the line at *cursor (without its '\n', cut to cap - 1) into line and moves the
  * cursor past it. Returns false at the end of the text. For test loaders' line formats. */
 bool tu_next_line(const char **cursor, char *line, size_t cap);
+/* Splits line in place at single spaces into at most max words (no strtok: loaders run
+ * on several threads); a word "-" becomes NULL. Returns how many; *nonnull: how many
+ * of them are not NULL. For test loaders' "deps URI URI..." lines. */
+size_t tu_split_words(char *line, const char **words, size_t max, size_t *nonnull);
 
 #endif /* ASSET_TEST_UTIL_H */
