@@ -348,7 +348,9 @@ size_t asset_parse_depend_many(asset_parse_t *p, const char *const *uris, size_t
             args[k] = &d[k];
             k++;
         }
-        /* out of memory part way: the rest of the slice is tried again as the next */
+        /* out of memory part way: the rest of the slice is tried again at once; a call
+         * that makes none gives the rest of the slice up (left NULL), as n single calls
+         * would each fail on their own */
         asset_handle_t *h[ASSET__LOAD_SLICE];
         size_t made = 0;
         while (made < k) {
