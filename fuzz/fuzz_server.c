@@ -128,27 +128,20 @@ static const char *const k_keys[] = {"a.json", "b",           "dir/c.json", "dir
                                      "m.json", "dir/m2.json", "dir/e.fz",   "x",
                                      "g1.fzg", "g2.fzg",      "dir/g3.fzg"};
 static const char *const k_contents[] = {
-    "{\"k\": [1, 2, {\"x\": null}]}",
-    "[\"a.json\", \"b\", \"dir/c.json\"]",
+    "{\"k\": [1, 2, {\"x\": null}]}", "[\"a.json\", \"b\", \"dir/c.json\"]",
     "{\"assets\": [{\"uri\": \"c.json\", \"priority\": \"high\", \"size\": 9}, \"sub/d.bin\"]}",
     "{\"assets\": [\"fz://slow\", {\"uri\": \"mem://b\", \"loader\": \"bytes\"}, "
     "\"pkg://emb/x.json\", \"file:///x.json\", \"http://127.0.0.1/z\"]}",
     "[{\"uri\": \"b\", \"sha256\": "
     "\"0000000000000000000000000000000000000000000000000000000000000000\"}]",
-    "[\"../../x\", \"%\", \"#\", \"\", 5]",
-    "\xEF\xBB\xBF[\"\xC3\xA9\"]",
-    "[\"\xC0\xAF\"]",
-    "Fnot json",
-    "",
+    "[\"../../x\", \"%\", \"#\", \"\", 5]", "\xEF\xBB\xBF[\"\xC3\xA9\"]", "[\"\xC0\xAF\"]",
+    "Fnot json", "",
     /* the graph loader's documents: dependencies (relative, cyclic, optional, labeled,
      * failing), labels, a finalize that pends or fails */
-    "dep g2.fzg\nopt dir/g3.fzg\nlabel a\nlabel b",
-    "dep g1.fzg\npend",
-    "dep ../g1.fzg#a\ndep ../b\nfinfail",
-    "dep dir/g3.fzg\ndep g2.fzg\nopt nope.fzg\nlabel a",
-    "dep fz://slow\ndep fz://fail\nlabel a\nlabel a",
-    "opt %\ndep #\ndep g1.fzg#zz\npend\npend",
-    "deps g2.fzg - dir/g3.fzg g2.fzg\nlabel a",     /* a list (asset_parse_depend_many) */
+    "dep g2.fzg\nopt dir/g3.fzg\nlabel a\nlabel b", "dep g1.fzg\npend",
+    "dep ../g1.fzg#a\ndep ../b\nfinfail", "dep dir/g3.fzg\ndep g2.fzg\nopt nope.fzg\nlabel a",
+    "dep fz://slow\ndep fz://fail\nlabel a\nlabel a", "opt %\ndep #\ndep g1.fzg#zz\npend\npend",
+    "deps g2.fzg - dir/g3.fzg g2.fzg\nlabel a",    /* a list (asset_parse_depend_many) */
     "deps ../g1.fzg#a % g1.fzg fz://slow #\npend", /* a cycle, bad URIs, a label */
 };
 static const char *const k_tags[] = {NULL, "t1", "t2"};
