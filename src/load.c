@@ -315,46 +315,13 @@ asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_l
     return asset__load_hooked(s, uri, o, sha256, list, recursive, flags, NULL, NULL);
 }
 
-asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
-                                   const asset_load_options_t *o, const char *sha256, bool list,
-                                   bool recursive, unsigned flags, asset__load_hook_fn hook,
-                                   void *hook_arg) {
-    if (!s) return NULL;
-    asset_load_options_t opt = {0};
-    if (o) opt = *o;
-    load_req_t r;
-    req_init(&r, uri, sha256, list, recursive, flags, hook_arg);
-    if (fast_prepare(s, &r, &opt)) {
-        uv_mutex_lock(&s->lock);
-        bool hit = fast_commit(s, &r, &opt, hook);
-        uv_mutex_unlock(&s->lock);
-        if (hit) {
-            asset__maybe_wake(s);
-            return r.h;
-        }
-    }
-    if (!full_prepare(s, &r, &opt)) return NULL;
-    uv_mutex_lock(&s->lock);
-    full_commit(s, &r, opt, hook);
-    uv_mutex_unlock(&s->lock);
-    if (r.pushed) asset__pool_notify(s);
-    asset__uri_dispose(&r.parsed);
-    asset__maybe_wake(s);
-    return r.h;
-}
-
-size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
-                        const asset_load_options_t *o, asset__load_hook_fn hook,
-                        void *const *hook_args, asset_handle_t **out) {
-    if (!s) return 0;
-    if (n > ASSET__LOAD_SLICE) n = ASSET__LOAD_SLICE;
-    asset_load_options_t opt = {0};
-    if (o) opt = *o;
-    load_req_t r[ASSET__LOAD_SLICE];
-    for (size_t i = 0; i < n; i++)
-        req_init(&r[i], uris[i], NULL, false, false, 0, hook_args ? hook_args[i] : NULL);
-    /* hits first, in order: the longest run of them is decided in one critical section
-     * (the children are linked in the caller's order, so the run stops at a miss) */
+/* Runs the phases for r[0..n) (n <= ASSET__LOAD_SLICE), linking them in order. Hits
+ * first: the longest run of them at the start is decided in one critical section (the
+ * run stops at a miss, so the order holds); the rest go through the full path in one
+ * more. An allocation that fails ends it there (what the fast path made after it is
+ * freed unlinked). Returns how many were made; their handles are r[i].h. */
+static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options_t opt,
+                  asset__load_hook_fn hook) {
     size_t fast = 0, done = 0;
     while (fast < n && fast_prepare(s, &r[fast], &opt)) fast++;
     if (fast) {
@@ -362,8 +329,6 @@ size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
         while (done < fast && fast_commit(s, &r[done], &opt, hook)) done++;
         uv_mutex_unlock(&s->lock);
     }
-    /* the rest through the full path, in one more critical section; an allocation that
-     * fails ends the slice there (what the fast path made after it is freed unlinked) */
     size_t made = done;
     while (made < n && full_prepare(s, &r[made], &opt)) made++;
     for (size_t i = made + 1; i < n; i++) asset_free(r[i].h);
@@ -378,8 +343,34 @@ size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
     }
     for (size_t i = 0; i < pushed; i++) asset__pool_notify(s);
     for (size_t i = done; i < made; i++) asset__uri_dispose(&r[i].parsed);
+    if (made) asset__maybe_wake(s);
+    return made;
+}
+
+asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
+                                   const asset_load_options_t *o, const char *sha256, bool list,
+                                   bool recursive, unsigned flags, asset__load_hook_fn hook,
+                                   void *hook_arg) {
+    if (!s) return NULL;
+    asset_load_options_t opt = {0};
+    if (o) opt = *o;
+    load_req_t r;
+    req_init(&r, uri, sha256, list, recursive, flags, hook_arg);
+    return run(s, &r, 1, opt, hook) ? r.h : NULL;
+}
+
+size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
+                        const asset_load_options_t *o, asset__load_hook_fn hook,
+                        void *const *hook_args, asset_handle_t **out) {
+    if (!s) return 0;
+    if (n > ASSET__LOAD_SLICE) n = ASSET__LOAD_SLICE;
+    asset_load_options_t opt = {0};
+    if (o) opt = *o;
+    load_req_t r[ASSET__LOAD_SLICE];
+    for (size_t i = 0; i < n; i++)
+        req_init(&r[i], uris[i], NULL, false, false, 0, hook_args ? hook_args[i] : NULL);
+    size_t made = run(s, r, n, opt, hook);
     if (out)
         for (size_t i = 0; i < made; i++) out[i] = r[i].h;
-    if (made) asset__maybe_wake(s);
     return made;
 }
