@@ -3,7 +3,6 @@
 #include "platform/platform.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <string.h>
 
 size_t asset__uri_scheme_len(const char *s, bool *lower) {
@@ -93,16 +92,16 @@ bool asset__path_normalize(const char *path, char *out) {
     return true;
 }
 
-/* prefix + path with '%' and '#' percent-encoded: the normalised form, which decodes
- * back to path ('#' would otherwise start a label). */
-static char *percent_encode_pct(const char *prefix, const char *path) {
-    size_t extra = 0, n = strlen(path);
+/* How many bytes encoding path's n bytes adds: '%' and '#' percent-encoded, so that the
+ * normalised form decodes back to path ('#' would otherwise start a label). */
+static size_t pct_extra(const char *path, size_t n) {
+    size_t extra = 0;
     for (size_t i = 0; i < n; i++) extra += (path[i] == '%' || path[i] == '#') ? 2 : 0;
-    size_t pl = strlen(prefix);
-    char *o = asset_alloc(pl + n + extra + 1);
-    if (!o) return NULL;
-    memcpy(o, prefix, pl);
-    char *w = o + pl;
+    return extra;
+}
+
+/* Writes path's n bytes encoded at w; returns the end. */
+static char *pct_write(char *w, const char *path, size_t n) {
     for (size_t i = 0; i < n; i++) {
         if (path[i] == '%' || path[i] == '#') {
             memcpy(w, path[i] == '%' ? "%25" : "%23", 3);
@@ -111,7 +110,16 @@ static char *percent_encode_pct(const char *prefix, const char *path) {
             *w++ = path[i];
         }
     }
-    *w = 0;
+    return w;
+}
+
+/* prefix + path encoded, NUL-terminated: the normalised form. */
+static char *percent_encode_pct(const char *prefix, const char *path) {
+    size_t n = strlen(path), pl = strlen(prefix);
+    char *o = asset_alloc(pl + n + pct_extra(path, n) + 1);
+    if (!o) return NULL;
+    memcpy(o, prefix, pl);
+    *pct_write(o + pl, path, n) = 0;
     return o;
 }
 
@@ -151,144 +159,198 @@ static const char *component_refused(const char *p) {
     return NULL;
 }
 
-static asset_status_t fail(asset_uri_t *out, asset_status_t st, const char **why, const char *w,
-                           char *tmp) {
-    asset_free(tmp);
-    asset__uri_dispose(out);
+/* Scratch space for one step of a parse: on the stack when it fits (almost always),
+ * else on the heap. Not to be copied once got. */
+typedef struct scratch {
+    char *p;
+    char stack[512];
+} scratch_t;
+
+static char *scratch_get(scratch_t *s, size_t n) {
+    s->p = n <= sizeof s->stack ? s->stack : asset_alloc(n);
+    return s->p;
+}
+
+static void scratch_put(scratch_t *s) {
+    if (s->p != s->stack) asset_free(s->p);
+    s->p = NULL;
+}
+
+static asset_status_t fail(const char **why, asset_status_t st, const char *w) {
     *why = w;
     return st;
 }
 
+/* The result, in one block: out->uri (prefix + path, '%' and '#' encoded as in
+ * percent_encode_pct), then out->path after its NUL. */
+static asset_status_t finish(asset_uri_t *out, const char *prefix, size_t pl, const char *path,
+                             size_t n, const char **why) {
+    char *o = asset_alloc(pl + n + pct_extra(path, n) + 1 + n + 1);
+    if (!o) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(o, prefix, pl);
+    char *w = pct_write(o + pl, path, n);
+    *w++ = 0;
+    memcpy(w, path, n);
+    w[n] = 0;
+    out->uri = o;
+    out->path = w;
+    return ASSET_OK;
+}
+
 /* file paths: OS syntax (platform layer), resolve against base_dir, normalise,
- * confine to root. */
+ * confine to root. rel is scratch, changed in place. */
 static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir, const char *root,
                                  asset_uri_t *out, const char **why) {
     asset_status_t pst = ASSET_E_INVALID;
     const char *refused = asset__path_prepare(rel, from_uri, &pst);
-    if (refused) return fail(out, pst, why, refused, rel);
+    if (refused) return fail(why, pst, refused);
     if ((refused = component_refused(rel + asset__path_root_len(rel))))
-        return fail(out, ASSET_E_FORBIDDEN, why, refused, rel);
+        return fail(why, ASSET_E_FORBIDDEN, refused);
     const char *base = root ? root : base_dir;
-    char *joined;
+    if (!base) base = "";
+    /* joined: rel when it has a root; base's drive + rel when it is rooted without a
+     * drive (Windows); else base + "/" + rel */
+    size_t rl = strlen(rel), bl = 0;
+    bool sep = false;
     if (asset__path_root_len(rel)) {
-        joined = rel;
-        rel = NULL;
-    } else if (rel[0] == '/') { /* rooted without a drive (Windows): base's drive */
-        size_t bl = base ? asset__path_root_len(base) : 0;
-        joined = asset__asprintf("%.*s%s", (int)(bl > 1 ? bl - 1 : 0), base ? base : "", rel);
-        asset_free(rel);
-        rel = NULL;
-        if (!joined) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
+        bl = 0;
+    } else if (rel[0] == '/') {
+        size_t dl = asset__path_root_len(base);
+        bl = dl > 1 ? dl - 1 : 0;
     } else {
-        joined = asset__asprintf("%s/%s", base ? base : "", rel);
-        asset_free(rel);
-        rel = NULL;
-        if (!joined) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
+        bl = strlen(base);
+        sep = true;
     }
-    char *norm = asset_alloc(strlen(joined) + 2);
-    if (!norm) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", joined);
-    bool ok = asset__path_normalize(joined, norm);
-    asset_free(joined);
-    if (!ok) return fail(out, ASSET_E_FORBIDDEN, why, "'..' climbs above the root", norm);
-    if (root) {
-        size_t rl = strlen(root);
-        bool inside = rl == asset__path_root_len(root) ||
-                      (strncmp(norm, root, rl) == 0 && (norm[rl] == 0 || norm[rl] == '/'));
-        if (!inside) return fail(out, ASSET_E_FORBIDDEN, why, "path escapes file_root", norm);
+    scratch_t js, ns;
+    char *joined = scratch_get(&js, bl + sep + rl + 1);
+    if (!joined) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(joined, base, bl);
+    if (sep) joined[bl] = '/';
+    memcpy(joined + bl + sep, rel, rl + 1);
+    char *norm = scratch_get(&ns, bl + sep + rl + 2);
+    asset_status_t st = ASSET_OK;
+    if (!norm) {
+        st = fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    } else if (!asset__path_normalize(joined, norm)) {
+        st = fail(why, ASSET_E_FORBIDDEN, "'..' climbs above the root");
+    } else if (root) {
+        size_t tl = strlen(root);
+        bool inside = tl == asset__path_root_len(root) ||
+                      (strncmp(norm, root, tl) == 0 && (norm[tl] == 0 || norm[tl] == '/'));
+        if (!inside) st = fail(why, ASSET_E_FORBIDDEN, "path escapes file_root");
     }
-    out->path = norm;
-    /* "file:///abs/x", and "file:///C:/abs/x" for a path with a drive */
-    out->uri = percent_encode_pct(norm[0] == '/' ? "file://" : "file:///", norm);
-    if (!out->uri) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
-    strcpy(out->scheme, "file");
+    if (st == ASSET_OK) {
+        /* "file:///abs/x", and "file:///C:/abs/x" for a path with a drive */
+        const char *prefix = norm[0] == '/' ? "file://" : "file:///";
+        st = finish(out, prefix, strlen(prefix), norm, strlen(norm), why);
+        if (st == ASSET_OK) strcpy(out->scheme, "file");
+    }
+    scratch_put(&ns);
+    scratch_put(&js);
+    return st;
+}
+
+/* http(s): the URL up to its fragment with the host lowercased; the path is what
+ * follows "scheme://". */
+static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, const char **why) {
+    /* "http://#x" and "http://?x" have no host either (found by fuzz/fuzz_uri.c) */
+    if (strcspn(rest, "/?#") == 0) return fail(why, ASSET_E_INVALID, "missing host");
+    for (const char *c = rest; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return fail(why, ASSET_E_INVALID, "space or control character in URL");
+    const char *frag = strchr(rest, '#');
+    size_t rl = frag ? (size_t)(frag - rest) : strlen(rest);
+    size_t hl = strcspn(rest, "/?#"); /* the host: lowercased */
+    char *o = asset_alloc(sl + 3 + rl + 1 + rl + 1);
+    if (!o) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(o, out->scheme, sl);
+    memcpy(o + sl, "://", 3);
+    char *p = o + sl + 3;
+    memcpy(p, rest, rl);
+    for (size_t i = 0; i < hl && i < rl; i++) p[i] = (char)tolower((unsigned char)p[i]);
+    p[rl] = 0;
+    memcpy(p + rl + 1, p, rl + 1);
+    out->uri = o;
+    out->path = p + rl + 1;
     return ASSET_OK;
 }
 
+/* pkg://, mem:// and user schemes: dec is the decoded part after "scheme://" (scratch). */
+static asset_status_t parse_keyed(char *dec, size_t sl, asset_uri_t *out, const char **why) {
+    char prefix[sizeof out->scheme + 3];
+    memcpy(prefix, out->scheme, sl);
+    memcpy(prefix + sl, "://", 3);
+    if (strcmp(out->scheme, "pkg") != 0) /* mem:// and user schemes: the key as decoded */
+        return finish(out, prefix, sl + 3, dec, strlen(dec), why);
+    if (strchr(dec, '\\')) return fail(why, ASSET_E_FORBIDDEN, "contains a backslash");
+    if (dec[0] == '/') return fail(why, ASSET_E_FORBIDDEN, "absolute path in pkg://");
+    size_t nl = strcspn(dec, "/");
+    if (nl == 2 && dec[0] == '.' && dec[1] == '.')
+        return fail(why, ASSET_E_FORBIDDEN, "'..' as a package name");
+    if (!valid_pkg_name(dec, nl)) return fail(why, ASSET_E_INVALID, "bad package name");
+    if (has_dotdot_segment(dec + nl)) return fail(why, ASSET_E_FORBIDDEN, "'..' in a pkg:// path");
+    const char *refused = component_refused(dec);
+    if (refused) return fail(why, ASSET_E_FORBIDDEN, refused);
+    scratch_t ns;
+    char *norm = scratch_get(&ns, strlen(dec) + 2);
+    if (!norm) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    asset__path_normalize(dec, norm); /* no "..": cannot fail */
+    asset_status_t st = finish(out, prefix, sl + 3, norm, strlen(norm), why);
+    scratch_put(&ns);
+    return st;
+}
+
+/* One allocation for the result (out->uri, with out->path in the same block); the
+ * steps in between work in scratch space, on the stack unless the URI is long. */
 asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char *root,
                                 asset_uri_t *out, const char **why) {
     memset(out, 0, sizeof *out);
-    if (!in || !*in) return fail(out, ASSET_E_INVALID, why, "empty URI", NULL);
+    if (!in || !*in) return fail(why, ASSET_E_INVALID, "empty URI");
     size_t len = strnlen(in, ASSET__URI_MAX + 1);
-    if (len > ASSET__URI_MAX) return fail(out, ASSET_E_INVALID, why, "URI too long", NULL);
+    if (len > ASSET__URI_MAX) return fail(why, ASSET_E_INVALID, "URI too long");
 
     size_t sl = asset__uri_scheme_len(in, NULL);
+    scratch_t ds;
+    asset_status_t st;
     if (sl == 0) { /* a bare path: taken literally, no percent-decoding */
-        char *rel = asset__strdup(in);
-        if (!rel) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
-        return parse_file(rel, false, base_dir, root, out, why);
+        char *rel = scratch_get(&ds, len + 1);
+        if (!rel) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+        memcpy(rel, in, len + 1);
+        st = parse_file(rel, false, base_dir, root, out, why);
+        scratch_put(&ds);
+        return st;
     }
-    if (sl >= sizeof out->scheme) return fail(out, ASSET_E_INVALID, why, "scheme too long", NULL);
+    if (sl >= sizeof out->scheme) return fail(why, ASSET_E_INVALID, "scheme too long");
     for (size_t i = 0; i < sl; i++) out->scheme[i] = (char)tolower((unsigned char)in[i]);
     out->scheme[sl] = 0;
     const char *rest = in + sl + 3;
+    if (!strcmp(out->scheme, "http") || !strcmp(out->scheme, "https"))
+        return parse_http(rest, sl, out, why);
 
-    if (!strcmp(out->scheme, "http") || !strcmp(out->scheme, "https")) {
-        /* "http://#x" and "http://?x" have no host either (found by fuzz/fuzz_uri.c) */
-        if (strcspn(rest, "/?#") == 0) return fail(out, ASSET_E_INVALID, why, "missing host", NULL);
-        for (const char *c = rest; *c; c++)
-            if ((unsigned char)*c <= ' ' || *c == 0x7f)
-                return fail(out, ASSET_E_INVALID, why, "space or control character in URL", NULL);
-        const char *frag = strchr(rest, '#');
-        size_t rl = frag ? (size_t)(frag - rest) : strlen(rest);
-        /* lowercase the host */
-        size_t hl = strcspn(rest, "/?#");
-        out->uri = asset__asprintf("%s://%.*s", out->scheme, (int)rl, rest);
-        if (!out->uri) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
-        for (size_t i = 0; i < hl && i < rl; i++) {
-            char *c = out->uri + sl + 3 + i;
-            *c = (char)tolower((unsigned char)*c);
-        }
-        out->path = asset__strdup(out->uri + sl + 3);
-        if (!out->path) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
-        return ASSET_OK;
-    }
-
-    char *dec = asset__strdup(rest);
-    if (!dec) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
-    if (!strcmp(out->scheme, "file")) {
-        if (!asset__strncasecmp(dec, "localhost/", 10))
-            memmove(dec, dec + 9, strlen(dec + 9) + 1);
-        else if (*dec && *dec != '/') /* file://host/path: a file on another machine */
-            return fail(out, ASSET_E_INVALID, why,
-                        "file:// URI names a host other than localhost (use file:///path)", dec);
-        if (!percent_decode(dec, why)) return fail(out, ASSET_E_INVALID, why, *why, dec);
-        if (!*dec) return fail(out, ASSET_E_INVALID, why, "empty path", dec);
-        return parse_file(dec, true, base_dir, root, out, why);
-    }
-    if (!percent_decode(dec, why)) return fail(out, ASSET_E_INVALID, why, *why, dec);
-    if (!*dec) return fail(out, ASSET_E_INVALID, why, "empty path", dec);
-
-    if (!strcmp(out->scheme, "pkg")) {
-        if (strchr(dec, '\\'))
-            return fail(out, ASSET_E_FORBIDDEN, why, "contains a backslash", dec);
-        if (dec[0] == '/') return fail(out, ASSET_E_FORBIDDEN, why, "absolute path in pkg://", dec);
-        size_t nl = strcspn(dec, "/");
-        if (nl == 2 && dec[0] == '.' && dec[1] == '.')
-            return fail(out, ASSET_E_FORBIDDEN, why, "'..' as a package name", dec);
-        if (!valid_pkg_name(dec, nl))
-            return fail(out, ASSET_E_INVALID, why, "bad package name", dec);
-        if (has_dotdot_segment(dec + nl))
-            return fail(out, ASSET_E_FORBIDDEN, why, "'..' in a pkg:// path", dec);
-        const char *refused = component_refused(dec);
-        if (refused) return fail(out, ASSET_E_FORBIDDEN, why, refused, dec);
-        char *norm = asset_alloc(strlen(dec) + 2);
-        if (!norm) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", dec);
-        asset__path_normalize(dec, norm); /* no "..": cannot fail */
-        asset_free(dec);
-        out->path = norm;
-    } else {
-        out->path = dec; /* mem:// and user schemes: the key as decoded */
-    }
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, "%s://", out->scheme);
-    out->uri = percent_encode_pct(prefix, out->path);
-    if (!out->uri) return fail(out, ASSET_E_NO_MEMORY, why, "out of memory", NULL);
-    return ASSET_OK;
+    size_t rl = len - sl - 3;
+    char *dec = scratch_get(&ds, rl + 1);
+    if (!dec) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(dec, rest, rl + 1);
+    bool file = !strcmp(out->scheme, "file");
+    if (file && !asset__strncasecmp(dec, "localhost/", 10))
+        memmove(dec, dec + 9, strlen(dec + 9) + 1);
+    if (file && *dec && *dec != '/') /* file://host/path: a file on another machine */
+        st = fail(why, ASSET_E_INVALID,
+                  "file:// URI names a host other than localhost (use file:///path)");
+    else if (!percent_decode(dec, why))
+        st = ASSET_E_INVALID;
+    else if (!*dec)
+        st = fail(why, ASSET_E_INVALID, "empty path");
+    else if (file)
+        st = parse_file(dec, true, base_dir, root, out, why);
+    else
+        st = parse_keyed(dec, sl, out, why);
+    scratch_put(&ds);
+    return st;
 }
 
 void asset__uri_dispose(asset_uri_t *u) {
-    asset_free(u->uri);
-    asset_free(u->path);
+    asset_free(u->uri); /* u->path lives in the same block */
     u->uri = u->path = NULL;
 }
 

@@ -12,12 +12,14 @@ typedef struct asset_uri {
     char scheme[24]; /* lowercase: "file", "pkg", "mem", "http", ... */
     char *uri;       /* normalised, e.g. "file:///abs/a.png", "pkg://game/a.png" */
     char *path;      /* decoded part after "scheme://": "/abs/a.png", "game/a.png" */
-} asset_uri_t;
+} asset_uri_t;       /* uri and path are one block: asset__uri_dispose frees both */
 
 /* Parses `in`. `base_dir` (absolute, normalised, no trailing '/') is where bare
  * relative paths resolve; `root` (same form, or NULL) confines file paths. On error
- * returns ASSET_E_INVALID or ASSET_E_FORBIDDEN with *why set to a static reason;
- * out is then zeroed. */
+ * returns ASSET_E_INVALID, ASSET_E_FORBIDDEN (or ASSET_E_NO_MEMORY) with *why set to a
+ * static reason; out->uri and out->path are then NULL. One allocation on success (the
+ * block of uri and path), none on failure: the steps between work on the stack unless
+ * the URI or base_dir is long. */
 asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char *root,
                                 asset_uri_t *out, const char **why);
 void asset__uri_dispose(asset_uri_t *u);

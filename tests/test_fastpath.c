@@ -237,6 +237,48 @@ static void test_bad_uri_past_the_prefix_check_fails_naming_uri_and_reason(void 
     asset_handle_release(h);
 }
 
+/* ---- URI normalisation: one block for the URI and its path ---- */
+
+/* Parses in: OK, with uri and path as given, in one allocation of exactly their two
+ * strings (the steps between work on the stack). */
+static void expect_one_block(const char *in, const char *base, const char *uri, const char *path) {
+    asset_uri_t u;
+    const char *why = NULL;
+    count_start(strlen(uri) + 1 + strlen(path) + 1);
+    asset_status_t st = asset__uri_parse(in, base, NULL, &u, &why);
+    count_stop();
+    if (st != ASSET_OK) fail_msg("%s: %s (%s)", in, asset_err_name(st), why ? why : "?");
+    assert_string_equal(u.uri, uri);
+    assert_string_equal(u.path, path);
+    if (t_blocks != 1 || t_sized != 1)
+        fail_msg("%s: %zu blocks (%zu of the size of uri and path), expected one", in, t_blocks,
+                 t_sized);
+    asset__uri_dispose(&u);
+}
+
+static void test_uri_normalisation_allocates_one_block(void **state) {
+    (void)state;
+    expect_one_block("pkg://game/./ui//hero%23.txt", "/b", "pkg://game/ui/hero%23.txt",
+                     "game/ui/hero#.txt");
+    expect_one_block("file:///a//b/../c%25.txt", "/b", "file:///a/c%25.txt", "/a/c%.txt");
+    expect_one_block("file://localhost/x.txt", "/b", "file:///x.txt", "/x.txt");
+    expect_one_block("rel/./x.txt", "/base/dir", "file:///base/dir/rel/x.txt",
+                     "/base/dir/rel/x.txt");
+    expect_one_block("mem://k%20y", "/b", "mem://k y", "k y");
+    expect_one_block("HTTP://Host.Example:80/a/b?q#frag", "/b", "http://host.example:80/a/b?q",
+                     "host.example:80/a/b?q");
+    /* a refused URI allocates nothing */
+    asset_uri_t u;
+    const char *why = NULL;
+    count_start(0);
+    assert_int_equal(asset__uri_parse("pkg://game/../../x", "/b", NULL, &u, &why),
+                     ASSET_E_FORBIDDEN);
+    assert_int_equal(asset__uri_parse("file:///a/%zz", "/b", NULL, &u, &why), ASSET_E_INVALID);
+    count_stop();
+    assert_int_equal(t_blocks, 0);
+    assert_null(u.uri);
+}
+
 /* ---- reads: none after the size the stat gave ---- */
 
 static atomic_int g_reads;
@@ -322,6 +364,7 @@ int main(void) {
             teardown),
         cmocka_unit_test_setup_teardown(
             test_bad_uri_past_the_prefix_check_fails_naming_uri_and_reason, setup, teardown),
+        cmocka_unit_test(test_uri_normalisation_allocates_one_block),
         cmocka_unit_test(test_file_is_read_up_to_its_stat_size_and_no_further),
         cmocka_unit_test(test_read_error_names_the_uri_and_the_step),
     };

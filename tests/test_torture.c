@@ -1474,6 +1474,54 @@ static void test_json_loader_reports_no_memory_not_a_parse_error(void **state) {
     assert_true(oom > 5);
 }
 
+/* A URI parse makes one block, and works on the heap only past its stack scratch (512
+ * bytes a step): every allocation of a long URI's parse fails in turn, and each gives
+ * ASSET_E_NO_MEMORY with nothing made and nothing leaked, or the right result. */
+static void test_long_uri_parse_under_failed_allocations(void **state) {
+    (void)state;
+    enum { N = 1200 };
+    char seg[N + 1], base[N + 8], ins[5][N + 64], want[5][N + 64];
+    memset(seg, 's', N);
+    seg[N] = 0;
+    snprintf(base, sizeof base, "/b/%s", seg);
+    const char *bases[5] = {"/b", base, "/b", "/b", "/b"};
+    snprintf(ins[0], sizeof ins[0], "pkg://game/./%s//f.txt", seg);
+    snprintf(want[0], sizeof want[0], "pkg://game/%s/f.txt", seg);
+    snprintf(ins[1], sizeof ins[1], "x/../r.txt"); /* joined to the long base */
+    snprintf(want[1], sizeof want[1], "file:///b/%s/r.txt", seg);
+    snprintf(ins[2], sizeof ins[2], "file:///a/%s/./r%%25.txt", seg);
+    snprintf(want[2], sizeof want[2], "file:///a/%s/r%%25.txt", seg);
+    snprintf(ins[3], sizeof ins[3], "mem://%s", seg);
+    snprintf(want[3], sizeof want[3], "mem://%s", seg);
+    snprintf(ins[4], sizeof ins[4], "http://H/%s#f", seg);
+    snprintf(want[4], sizeof want[4], "http://h/%s", seg);
+    for (int i = 0; i < 5; i++) {
+        int oom = 0;
+        for (unsigned long k = 1; k < 10; k++) {
+            long live0 = atomic_load(&g_live);
+            asset_uri_t u;
+            const char *why = NULL;
+            arm_this_thread(k);
+            asset_status_t st = asset__uri_parse(ins[i], bases[i], NULL, &u, &why);
+            bool hit = atomic_load(&g_injected) > 0;
+            arm_this_thread(0);
+            if (st == ASSET_OK) {
+                assert_string_equal(u.uri, want[i]);
+                asset__uri_dispose(&u);
+            } else {
+                assert_true(hit);
+                assert_int_equal(st, ASSET_E_NO_MEMORY);
+                assert_null(u.uri);
+                assert_null(u.path);
+                oom++;
+            }
+            assert_int_equal(atomic_load(&g_live), live0);
+            if (!hit) break; /* past the parse's last allocation */
+        }
+        assert_true(oom >= 1);
+    }
+}
+
 /* Bug: a package found on pkg_path whose mount record could not be allocated was
  * reported as "package 'game' is not mounted" (ASSET_E_NOT_FOUND). */
 static void test_pkg_lookup_out_of_memory_is_not_not_found(void **state) {
@@ -1836,6 +1884,7 @@ static int group_teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_loader_reports_no_memory_not_a_parse_error),
+        cmocka_unit_test(test_long_uri_parse_under_failed_allocations),
         cmocka_unit_test(test_pkg_lookup_out_of_memory_is_not_not_found),
         cmocka_unit_test(test_group_whose_child_cannot_be_watched_still_finishes),
         cmocka_unit_test(test_group_slices_under_failed_allocations_keep_order_and_finish),

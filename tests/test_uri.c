@@ -313,6 +313,39 @@ static void test_too_long_uri_is_invalid(void **state) {
     free(in);
 }
 
+/* Past the parse's stack scratch (512 bytes a step): the same results from the heap. */
+static void test_long_uris_and_base_dirs_normalise_as_short_ones(void **state) {
+    (void)state;
+    enum { N = 1500 };
+    char seg[N + 1], base[N + 16], in[3 * N], uri[3 * N], path[3 * N];
+    memset(seg, 's', N);
+    seg[N] = 0;
+    /* a long pkg:// path with "." and "//" to remove */
+    snprintf(in, sizeof in, "pkg://game/./%s//%%23/./f.txt", seg);
+    snprintf(uri, sizeof uri, "pkg://game/%s/%%23/f.txt", seg);
+    snprintf(path, sizeof path, "game/%s/#/f.txt", seg);
+    check_ok(in, BASE, NULL, "pkg", uri, path);
+    /* a long base dir joined to a short relative path, and a long relative one */
+    snprintf(base, sizeof base, "/b/%s", seg);
+    snprintf(uri, sizeof uri, "file:///b/%s/r.txt", seg);
+    snprintf(path, sizeof path, "/b/%s/r.txt", seg);
+    check_ok("x/../r.txt", base, NULL, "file", uri, path);
+    snprintf(in, sizeof in, "%s/./r.txt", seg);
+    snprintf(uri, sizeof uri, "file:///base/dir/%s/r.txt", seg);
+    snprintf(path, sizeof path, "/base/dir/%s/r.txt", seg);
+    check_ok(in, BASE, NULL, "file", uri, path);
+    /* a long file:// URI, and its climb out of a root refused */
+    snprintf(in, sizeof in, "file:///srv/root/%s/../a%%25.txt", seg);
+    check_ok(in, BASE, ROOT, "file", "file:///srv/root/a%25.txt", "/srv/root/a%.txt");
+    snprintf(in, sizeof in, "file:///srv/root/%s/../../../a.txt", seg);
+    check_err(in, BASE, ROOT, ASSET_E_FORBIDDEN);
+    /* a long http:// URL */
+    snprintf(in, sizeof in, "http://H/%s#frag", seg);
+    snprintf(uri, sizeof uri, "http://h/%s", seg);
+    snprintf(path, sizeof path, "h/%s", seg);
+    check_ok(in, BASE, NULL, "http", uri, path);
+}
+
 /* ---- pkg:// ---- */
 
 static void test_pkg_names_and_paths(void **state) {
@@ -560,6 +593,7 @@ int main(void) {
         cmocka_unit_test(test_malformed_percent_escapes_are_invalid),
         cmocka_unit_test(test_empty_uri_and_empty_paths_are_invalid),
         cmocka_unit_test(test_too_long_uri_is_invalid),
+        cmocka_unit_test(test_long_uris_and_base_dirs_normalise_as_short_ones),
         cmocka_unit_test(test_pkg_names_and_paths),
         cmocka_unit_test(test_pkg_bad_names_are_rejected),
         cmocka_unit_test(test_pkg_dotdot_is_forbidden),
