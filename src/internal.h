@@ -201,52 +201,55 @@ enum {
 };
 
 typedef struct asset__job {
+    /* first (a map node is cast to its job), then ordered by size so that no field pads
+     * another */
     asset__map_node_t
         node;  /* in s->inflight, key: uri (shared by jobs of other loaders: find_inflight) */
     char *uri; /* normalised */
     asset_uri_t parsed;
     asset__source_slot_t *source;
     asset__loader_slot_t *loader;
-    int priority;    /* [lock] */
-    int queue_ring;  /* [lock] the ring it is queued in (pool_heap.c) */
-    size_t heap_idx; /* [lock] its position in that ring, SIZE_MAX when not queued */
-    int phase;       /* [lock] */
-    int state;       /* [lock] */
-    bool no_cache;
-    bool is_list;                      /* a LIST job: source->list, value is a struct asset_list */
-    bool recursive;                    /* LIST jobs */
-    char *sha256;                      /* expected digest of the bytes, or NULL */
-    bool mapped;                       /* [lock] in s->inflight */
-    bool finishing;                    /* [lock] deciding its handles: detaching does not cancel */
-    bool async_done;                   /* [lock] asset_request_finish was called */
-    atomic_bool cancelled;             /* every handle left: stop at the next check */
-    unsigned live;                     /* [lock] handles attached */
+    size_t heap_idx; /* [lock] its position in its ring (queue_ring), SIZE_MAX if none */
+    char *sha256;    /* expected digest of the bytes, or NULL */
     struct asset_handle *handles;      /* [lock] attached handles */
     char *cached_version;              /* the cache's version when the job started */
     asset__value_t *cached;            /* ref held for NOT_MODIFIED */
-    asset_status_t read_status;        /* ASYNC: set by asset_request_finish */
     _Atomic(uint64_t) received, total; /* progress, any thread */
     struct asset_request *req;         /* made when a worker starts the read */
     /* the graph (graph.c, finalize.c), all [lock] */
     struct asset_handle **deps; /* dependency handles, one reference each, until the
                                    value takes them */
     size_t ndeps, deps_cap;
-    size_t deps_pending;       /* dependencies not decided yet */
-    bool parsed_done;          /* parse returned: no dependency is added any more */
-    bool abandoned;            /* every handle left while waiting: free at the next step */
-    bool in_finalize;          /* a finalize call runs on it (lock released) */
-    asset_status_t dep_status; /* first required dependency failure, or OK */
+    size_t deps_pending; /* dependencies not decided yet */
     char *dep_message;
     asset__value_t *pvalue;        /* the value waiting for dependencies or finalize */
     struct asset__job *graph_next; /* in s->graph_ready */
     struct asset__job *fin_next;   /* in the finalize queue */
-    bool in_graph_ready;
-    uint64_t visit; /* cycle search mark */
+    uint64_t visit;                /* cycle search mark */
     struct asset__job *visit_from;
-    struct asset__task *task; /* a spawned task (spawn.c) instead of a read and parse */
-    uint64_t trace_id;        /* introspection and traces (trace.c): serial, never 0 */
-    uint64_t queued_ns;       /* when the job was created */
-    bool map_file;            /* the load opted in to mapping a file:// file */
+    struct asset__task *task;   /* a spawned task (spawn.c) instead of a read and parse */
+    uint64_t trace_id;          /* introspection and traces (trace.c): serial, never 0 */
+    uint64_t queued_ns;         /* when the job was created */
+    int priority;               /* [lock] */
+    int queue_ring;             /* [lock] the ring it is queued in (pool_heap.c) */
+    int phase;                  /* [lock] */
+    int state;                  /* [lock] */
+    unsigned live;              /* [lock] handles attached */
+    asset_status_t read_status; /* ASYNC: set by asset_request_finish */
+    asset_status_t dep_status;  /* [lock] first required dependency failure, or OK */
+    /* flags */
+    bool no_cache;
+    bool is_list;          /* a LIST job: source->list, value is a struct asset_list */
+    bool recursive;        /* LIST jobs */
+    bool mapped;           /* [lock] in s->inflight */
+    bool finishing;        /* [lock] deciding its handles: detaching does not cancel */
+    bool async_done;       /* [lock] asset_request_finish was called */
+    atomic_bool cancelled; /* every handle left: stop at the next check */
+    bool parsed_done;      /* [lock] parse returned: no dependency is added any more */
+    bool abandoned;        /* [lock] every handle left while waiting: free at the next step */
+    bool in_finalize;      /* [lock] a finalize call runs on it (lock released) */
+    bool in_graph_ready;   /* [lock] */
+    bool map_file;         /* the load opted in to mapping a file:// file */
 } asset__job_t;
 
 /* A FIFO of queued jobs of one priority (pool_heap.c): positions head..tail, slot
@@ -270,51 +273,53 @@ typedef struct asset__cb {
 #define ASSET__HANDLE_DEAD 0xdeadbeefu
 
 struct asset_handle {
+    /* ordered by size, so that no field pads another: every handle pays for it */
     uint32_t magic; /* ASSET__HANDLE_MAGIC while alive; poisoned when freed */
+    int refs;       /* [lock] user references */
     asset_server_t *server;
     char *uri;        /* normalised, or as given when invalid: in the handle's own block */
     char *tag;        /* in the handle's own block, or NULL */
-    int refs;         /* [lock] user references */
     atomic_int state; /* written [lock]; terminal ones only by flush */
     /* result: decided [lock] before queueing, published by flush */
-    bool decided;          /* [lock] a result is waiting for flush */
     asset_status_t status; /* [lock] */
     char *message;         /* [lock] */
     asset__value_t *value; /* [lock] */
     int http_status;       /* [lock] */
     int priority;
     /* links */
-    asset__job_t *job;               /* [lock] */
-    struct asset_handle *job_next;   /* [lock] */
-    bool queued;                     /* [lock] in the completion queue or being dispatched */
-    struct asset_handle *queue_next; /* [lock] */
+    asset__job_t *job;                        /* [lock] */
+    struct asset_handle *job_next;            /* [lock] */
+    struct asset_handle *queue_next;          /* [lock] */
     struct asset_handle *all_prev, *all_next; /* [lock] every live handle */
     size_t timer_idx;                         /* [lock] index in s->timers, SIZE_MAX if none */
     uint64_t deadline_ns;                     /* [lock] */
-    uint32_t timeout_ms;
-    asset__cb_t *cbs; /* [lock] */
+    asset__cb_t *cbs;                         /* [lock] */
     /* the graph */
     char *label;                   /* "uri#label": the sub-asset wanted, or NULL */
-    bool optional;                 /* as a dependency: failing does not fail the parent */
     struct asset__job *dep_parent; /* [lock] the job waiting for this handle, until decided */
     uint64_t bytes;                /* [lock] bytes its load read, recorded when decided */
     /* hot reload (reload.c) */
     asset__loader_slot_t *loader;     /* the loader its value came from, or NULL */
     uint64_t version;                 /* published: 1 once LOADED, +1 per reload */
-    asset_status_t reload_error;      /* published: the last attempt */
     asset__cb_t *rcbs;                /* [lock] reloaded callbacks */
-    bool reload;                      /* an internal reload handle, never the user's */
-    bool reload_again;                /* [lock] (reload handle) a change came while it ran */
-    bool reload_forced;               /* reload handle: fresh read, not a revalidation */
     struct asset_handle *reload_next; /* [lock] in s->reloading */
-    bool reload_pending;              /* [lock] a reload result waits for flush */
-    asset_status_t reload_status;     /* [lock] pending result */
     asset__value_t *reload_value;     /* [lock] pending value (OK) */
     char *reload_message;             /* [lock] pending message (failed) */
-    bool counted;                     /* [lock] its result is in the stats */
+    asset_status_t reload_error;      /* published: the last attempt */
+    asset_status_t reload_status;     /* [lock] pending result */
     uint64_t trace_id;                /* [lock] its job's trace id, once decided (trace.c) */
     struct asset_batch *batch;        /* [lock] the group it is a child of (batch.c), or NULL */
-    unsigned waited;                  /* [lock] lazy waiters in asset_handle_wait (handle.c) */
+    uint32_t timeout_ms;
+    unsigned waited; /* [lock] lazy waiters in asset_handle_wait (handle.c) */
+    /* flags */
+    bool decided;        /* [lock] a result is waiting for flush */
+    bool queued;         /* [lock] in the completion queue or being dispatched */
+    bool optional;       /* as a dependency: failing does not fail the parent */
+    bool reload;         /* an internal reload handle, never the user's */
+    bool reload_again;   /* [lock] (reload handle) a change came while it ran */
+    bool reload_forced;  /* reload handle: fresh read, not a revalidation */
+    bool reload_pending; /* [lock] a reload result waits for flush */
+    bool counted;        /* [lock] its result is in the stats */
 };
 
 #include "io_thread.h"
