@@ -375,20 +375,46 @@ static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
     return true;
 }
 
-/* Adds up to ASSET__LOAD_SLICE of a group's children, a lock round trip or two for all
- * of them (asset__load_many). Returns how many; fewer than n: out of memory. */
-static size_t add_items(asset_batch_t *b, const char *const *uris, size_t n) {
+/* Adds up to ASSET__LOAD_SLICE children (a group's, or a folder's with the sizes its
+ * listing gave, else sizes is NULL), a lock round trip or two for all of them
+ * (asset__load_many). Returns how many; fewer than n: out of memory. */
+static size_t add_items(asset_batch_t *b, const char *const *uris, const uint64_t *sizes,
+                        size_t n) {
     item_t *its;
     size_t k = items_reserve(b, n < ASSET__LOAD_SLICE ? n : ASSET__LOAD_SLICE, &its);
     const char *u[ASSET__LOAD_SLICE];
     void *args[ASSET__LOAD_SLICE];
     for (size_t i = 0; i < k; i++) {
         u[i] = uris[i] ? uris[i] : "";
+        its[i].size = sizes ? sizes[i] : 0;
         args[i] = &its[i];
     }
     size_t made = k ? asset__load_many(b->server, u, k, &b->opts, item_linked, args, NULL) : 0;
     if (made < k) items_unreserve(b, k - made);
     return made;
+}
+
+/* Adds every one of uris[0..n) as children, in order, a slice at a time (a chunk's end
+ * can cut one short: the rest goes into the next). False: out of memory. */
+static bool add_all(asset_batch_t *b, const char *const *uris, const uint64_t *sizes, size_t n) {
+    for (size_t i = 0, k; i < n; i += k)
+        if (!(k = add_items(b, uris + i, sizes ? sizes + i : NULL, n - i))) return false;
+    return true;
+}
+
+/* The folder's entries [first, first + n) (n <= ASSET__LOAD_SLICE) as children, in
+ * the listing's order. False: out of memory (some may have been made). */
+static bool add_entries(asset_batch_t *b, const struct asset_list *l, size_t first, size_t n) {
+    char *u[ASSET__LOAD_SLICE];
+    uint64_t sizes[ASSET__LOAD_SLICE];
+    size_t k = 0;
+    for (; k < n; k++) {
+        if (!(u[k] = asset__uri_resolve(b->dir, l->paths[first + k]))) break;
+        sizes[k] = l->sizes[first + k] > 0 ? (uint64_t)l->sizes[first + k] : 0;
+    }
+    bool ok = k == n && add_all(b, (const char *const *)u, sizes, k);
+    for (size_t i = 0; i < k; i++) asset_free(u[i]);
+    return ok;
 }
 
 static void fail_batch(asset_batch_t *b, asset_status_t st, const char *msg) {
@@ -407,10 +433,10 @@ static bool expand_slice(asset_batch_t *b) {
     size_t end = l->count - b->next_entry > FOLDER_SLICE ? b->next_entry + FOLDER_SLICE : l->count;
     bool ok = true;
     while (ok && b->next_entry < end && !b->cancelled) {
-        size_t k = b->next_entry++;
-        char *u = asset__uri_resolve(b->dir, l->paths[k]);
-        ok = u && add_item(b, u, l->sizes[k] > 0 ? (uint64_t)l->sizes[k] : 0, &b->opts, NULL);
-        asset_free(u);
+        size_t n =
+            end - b->next_entry < ASSET__LOAD_SLICE ? end - b->next_entry : ASSET__LOAD_SLICE;
+        ok = add_entries(b, l, b->next_entry, n);
+        b->next_entry += n;
     }
     if (ok && b->next_entry < l->count && !b->cancelled) return false;
     if (!ok) {
@@ -665,8 +691,7 @@ asset_batch_t *asset_server_load_group(asset_server_t *s, const char *const *uri
     if (!s || (n && !uris)) return NULL;
     asset_batch_t *b = batch_new(s, KIND_GROUP, NULL, o);
     if (!b) return NULL;
-    bool oom = false;
-    for (size_t i = 0, k; i < n && !oom; i += k) oom = (k = add_items(b, uris + i, n - i)) == 0;
+    bool oom = !add_all(b, uris, NULL, n);
     char *msg = oom ? asset__strdup("out of memory creating the group's loads") : NULL;
     /* this may be any thread, while the flush thread delivers the first children */
     uv_mutex_lock(&s->lock);

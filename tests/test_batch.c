@@ -480,6 +480,72 @@ static void test_malformed_manifests_fail_with_useful_messages(void **state) {
     asset_server_destroy(s);
 }
 
+/* A loader whose parse of a URI containing "/s" waits until the test opens it. */
+typedef struct parse_gate {
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    bool open;
+} parse_gate_t;
+
+static asset_status_t gated_parse(void *ctx, asset_parse_t *p) {
+    parse_gate_t *g = ctx;
+    if (strstr(asset_parse_uri(p), "/s")) {
+        uv_mutex_lock(&g->mu);
+        while (!g->open) uv_cond_wait(&g->cv, &g->mu);
+        uv_mutex_unlock(&g->mu);
+    }
+    size_t n = asset_parse_size(p);
+    void *d = asset_parse_take_data(p);
+    if (!d) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    asset_parse_set_value(p, d, n);
+    return ASSET_OK;
+}
+
+/* A folder's children carry the sizes its listing gave, slice after slice (they are
+ * made 32 at a time): with one big child loaded and 40 small ones held in their parse,
+ * progress is by bytes (about 1), not by count (about 0.07). */
+static void test_folder_progress_is_byte_weighted_across_slices(void **state) {
+    (void)state;
+    parse_gate_t g = {.open = false};
+    uv_mutex_init(&g.mu);
+    uv_cond_init(&g.cv);
+    asset_server_t *s = asset_server_create(NULL);
+    const asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "gated", .parse = gated_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, &g, 0), ASSET_OK);
+    char *big = calloc(1, 1 << 20);
+    assert_int_equal(asset_mem_put(s, "pf/a_big", big, 1 << 20), ASSET_OK);
+    free(big);
+    enum { SMALL = 40 };
+    for (int i = 0; i < SMALL; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "pf/s%02d", i);
+        assert_int_equal(asset_mem_put(s, key, "0123456789abcdef", 16), ASSET_OK);
+    }
+    asset_load_options_t o = {.loader = "gated"};
+    asset_batch_t *b = asset_server_load_folder(s, "mem://pf", &o);
+    tu_wait_queued(s, 1); /* the listing: flushes expand it */
+    for (int i = 0; i < 100 && asset_batch_total(b) < SMALL + 1; i++) asset_server_flush(s);
+    assert_int_equal(asset_batch_total(b), SMALL + 1);
+    asset_handle_t *h0 = asset_batch_handle(b, 0); /* the listing's order: a_big first */
+    assert_string_equal(asset_handle_uri(h0), "mem://pf/a_big");
+    assert_int_equal(asset_handle_wait(h0, 60000), ASSET_OK);
+    float p = asset_batch_progress(b);
+    print_message("  progress with the big child loaded: %.4f\n", (double)p);
+    assert_true(p > 0.99f);
+    assert_true(p < 1.0f);
+    uv_mutex_lock(&g.mu);
+    g.open = true;
+    uv_cond_broadcast(&g.cv);
+    uv_mutex_unlock(&g.mu);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), SMALL + 1);
+    assert_true(asset_batch_progress(b) == 1.0f);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    uv_cond_destroy(&g.cv);
+    uv_mutex_destroy(&g.mu);
+}
+
 static void test_progress_is_byte_weighted_and_monotonic(void **state) {
     (void)state;
     asset_server_config_t cfg = {0};
@@ -1152,6 +1218,7 @@ int main(void) {
         cmocka_unit_test(test_manifest_sha256_verified),
         cmocka_unit_test(test_malformed_manifests_fail_with_useful_messages),
         cmocka_unit_test(test_progress_is_byte_weighted_and_monotonic),
+        cmocka_unit_test(test_folder_progress_is_byte_weighted_across_slices),
         cmocka_unit_test(test_manifest_with_10000_entries),
         cmocka_unit_test(test_disconnected_batch_callbacks_do_not_fire),
         cmocka_unit_test(test_destroy_with_batch_in_flight_frees_everything),
