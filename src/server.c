@@ -103,7 +103,8 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
         s->cfg.file_root = s->file_root;
         if (s->file_root && asset__dir_open(s->file_root, &s->file_root_dir) == -ENOMEM) oom = true;
     }
-    uv_mutex_init(&s->lock);
+    /* taken by every thread for short critical sections: spins before it sleeps */
+    if (asset__mutex_init_hot(&s->lock) != 0) uv_mutex_init(&s->lock);
     uv_cond_init(&s->work_cond);
     uv_cond_init(&s->done_cond);
     s->flush_thread = uv_thread_self();

@@ -148,9 +148,49 @@ static void test_file_map_gives_the_bytes_and_a_zero_after_them(void **state) {
     free(dir);
 }
 
+/* ---- the server's lock (asset__mutex_init_hot) ---- */
+
+typedef struct counted {
+    uv_mutex_t mu;
+    uint64_t n; /* guarded by mu */
+} counted_t;
+
+enum { LOCK_THREADS = 4, LOCK_ROUNDS = 100000 };
+
+static void bump_many(void *arg) {
+    counted_t *c = arg;
+    for (int i = 0; i < LOCK_ROUNDS; i++) {
+        uv_mutex_lock(&c->mu);
+        c->n++;
+        uv_mutex_unlock(&c->mu);
+    }
+}
+
+/* However the OS makes it spin, it excludes: four threads, no increment lost (the
+ * web's single-threaded build has no threads: the rounds run here instead). */
+static void test_hot_mutex_excludes_under_contention(void **state) {
+    (void)state;
+    counted_t c = {.n = 0};
+    assert_int_equal(asset__mutex_init_hot(&c.mu), 0);
+    uv_thread_t t[LOCK_THREADS];
+    bool made[LOCK_THREADS];
+    for (int i = 0; i < LOCK_THREADS; i++) made[i] = uv_thread_create(&t[i], bump_many, &c) == 0;
+    for (int i = 0; i < LOCK_THREADS; i++) {
+        if (made[i])
+            uv_thread_join(&t[i]);
+        else
+            bump_many(&c);
+    }
+    uv_mutex_lock(&c.mu);
+    assert_true(c.n == (uint64_t)LOCK_THREADS * LOCK_ROUNDS);
+    uv_mutex_unlock(&c.mu);
+    uv_mutex_destroy(&c.mu);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pkg_path_splits_on_the_platform_separator),
+        cmocka_unit_test(test_hot_mutex_excludes_under_contention),
         cmocka_unit_test(test_temp_paths_are_absolute_and_load_both_ways),
         cmocka_unit_test(test_version_hint_follows_the_content),
         cmocka_unit_test(test_file_root_confines_and_lists),

@@ -113,9 +113,28 @@ static void test_version_string_matches_its_printf_form(void **state) {
                 }
 }
 
+/* On glibc the server's lock is an adaptive mutex (it spins before it sleeps); the
+ * type lives in the mutex itself (glibc's __kind), there is no getter for it. */
+static void test_server_lock_is_adaptive_on_glibc(void **state) {
+    (void)state;
+#if defined(__GLIBC__)
+    uv_mutex_t m;
+    assert_int_equal(asset__mutex_init_hot(&m), 0);
+    assert_int_equal(m.__data.__kind & 0x7f, PTHREAD_MUTEX_ADAPTIVE_NP);
+    uv_mutex_destroy(&m);
+    asset_server_t *s = asset_server_create(NULL); /* and the server makes its lock so */
+    assert_non_null(s);
+    assert_int_equal(s->lock.__data.__kind & 0x7f, PTHREAD_MUTEX_ADAPTIVE_NP);
+    asset_server_destroy(s);
+#else
+    skip();
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_built_implementation_is_the_one_running),
+        cmocka_unit_test(test_server_lock_is_adaptive_on_glibc),
         cmocka_unit_test(test_backslash_is_forbidden_not_a_separator),
         cmocka_unit_test(test_file_versions_carry_nanoseconds),
         cmocka_unit_test(test_version_string_matches_its_printf_form),

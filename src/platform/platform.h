@@ -7,7 +7,8 @@
  *                                  -DASSET_SERVER_GENERIC_POSIX=ON: an O_NOFOLLOW walk
  *   fs_win32.c                     Windows: CreateFileW, UTF-16, reparse points refused
  * fs.c, shared by all of them, reads files into requests and walks directories into
- * listings on top of the primitives below.
+ * listings on top of the primitives below. Locks: lock_posix.c (POSIX and the web
+ * build), lock_win32.c.
  *
  * Paths. The library's own form of an OS path uses '/' separators everywhere: POSIX
  * "/abs/x", Windows "C:/abs/x" (drive letter upper-cased). Conversions to the OS's form
@@ -20,6 +21,8 @@
 #define ASSET_PLATFORM_H
 
 #include "asset_server.h"
+
+#include <uv.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -107,6 +110,16 @@ int asset__file_map(asset__file_t *f, size_t size, void **data, void **token);
 /* Releases a mapping of asset__file_map (the signature of asset_request_adopt's
  * free_fn). Any thread. */
 void asset__unmap(void *data, void *token);
+
+/* ---- locks (any thread) ---- */
+
+/* Initialises m for a lock that many threads take for short critical sections (the
+ * server's): on contention it spins a short while before it sleeps, where the OS
+ * offers that (glibc's adaptive mutex; a critical section's spin count on Windows;
+ * elsewhere a plain uv_mutex_init), so that a thread waiting out a critical section
+ * of a microsecond is not put to sleep and woken, a context switch each way. Returns
+ * 0 or a negative error; uv_mutex_destroy releases it. */
+int asset__mutex_init_hot(uv_mutex_t *m);
 
 /* sockets: platform/socket.h (needs libcurl's types; the web build has no libcurl) */
 
