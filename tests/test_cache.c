@@ -528,9 +528,74 @@ static void test_set_cache_budget_refuses_unknown_loaders_and_bad_arguments(void
     assert_int_equal(asset_server_set_cache_budget(NULL, "json", 10), ASSET_E_INVALID);
 }
 
+/* ---- the hash map under every cache and the in-flight index (map.c) ---- */
+
+/* Keys that differ only in their last byte, in their first, or by length, as URIs of
+ * one folder do: every one is found, duplicates are found through get_next, removal
+ * takes exactly one, and the chains stay short (a hash that ignored some bytes would
+ * pile these keys into a few buckets). */
+static void test_map_finds_every_key_and_spreads_similar_ones(void **state) {
+    (void)state;
+    enum { N = 30000 };
+    asset__map_t m;
+    asset__map_init(&m);
+    asset__map_node_t *nodes = calloc(N + 1, sizeof *nodes);
+    char **keys = calloc(N, sizeof *keys);
+    for (int i = 0; i < N; i++) {
+        char k[160];
+        switch (i % 3) {
+        case 0: /* a long common prefix, the difference at the end */
+            snprintf(k, sizeof k, "file:///home/user/game/assets/textures/tile%05d", i);
+            break;
+        case 1: /* the difference first */ snprintf(k, sizeof k, "%05d/pkg://game/a.png", i); break;
+        default: /* every length from 1 to 100 */
+            memset(k, 'a' + i % 26, 1 + (size_t)(i / 3) % 100);
+            k[1 + (i / 3) % 100] = 0;
+            snprintf(k + strlen(k), sizeof k - strlen(k), "#%d", i);
+        }
+        keys[i] = strdup(k);
+        nodes[i].key = keys[i];
+        assert_true(asset__map_put(&m, &nodes[i]));
+    }
+    nodes[N].key = keys[7]; /* a second node under one key */
+    assert_true(asset__map_put(&m, &nodes[N]));
+    for (int i = 0; i < N; i++) {
+        asset__map_node_t *n = asset__map_get(&m, keys[i]);
+        if (!n || strcmp(n->key, keys[i]) != 0) fail_msg("key %d (%s) not found", i, keys[i]);
+    }
+    assert_null(asset__map_get(&m, "file:///home/user/game/assets/textures/tile99999"));
+    asset__map_node_t *a = asset__map_get(&m, keys[7]), *b = asset__map_get_next(&m, a);
+    assert_non_null(b);
+    assert_true((a == &nodes[7] && b == &nodes[N]) || (a == &nodes[N] && b == &nodes[7]));
+    assert_null(asset__map_get_next(&m, b));
+    size_t longest = 0, used = 0;
+    for (size_t i = 0; i < m.nbuckets; i++) {
+        size_t len = 0;
+        for (asset__map_node_t *n = m.buckets[i]; n; n = n->next) len++;
+        used += len > 0;
+        if (len > longest) longest = len;
+    }
+    print_message("  %d keys in %zu buckets: %zu used, longest chain %zu\n", N + 1, m.nbuckets,
+                  used, longest);
+    assert_true(longest <= 12);
+    assert_true(used * 2 >= m.count); /* random placement uses about 60 % at this load */
+    asset__map_remove(&m, &nodes[N]);
+    assert_ptr_equal(asset__map_get(&m, keys[7]), &nodes[7]);
+    assert_null(asset__map_get_next(&m, &nodes[7]));
+    for (int i = 0; i < N; i++) {
+        asset__map_remove(&m, &nodes[i]);
+        free(keys[i]);
+    }
+    assert_int_equal(m.count, 0);
+    asset__map_free(&m);
+    free(keys);
+    free(nodes);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_never_exceeded_over_10000_random_inserts),
+        cmocka_unit_test(test_map_finds_every_key_and_spreads_similar_ones),
         cmocka_unit_test(test_value_larger_than_budget_is_not_cached),
         cmocka_unit_test(test_new_version_replaces_old_entry),
         cmocka_unit_test(test_eviction_follows_least_recent_use),
