@@ -319,10 +319,8 @@ ASSET_API void asset_server_shutdown_instance(void);
 
 /* Delivers every completion queued so far: sets terminal states and fires callbacks,
  * on the calling thread, in completion order. That thread becomes the server's flush
- * thread. It also frees what the loads finished since the last flush left behind
- * (their job records; a program that never flushes keeps them until destroy). Returns
- * how many handles were dispatched. Called from inside a callback (a flush already
- * running) it does nothing, logs an error and returns 0. */
+ * thread. Returns how many handles were dispatched. Called from inside a callback
+ * (a flush already running) it does nothing, logs an error and returns 0. */
 ASSET_API size_t asset_server_flush(asset_server_t *s);
 /* Like asset_server_flush(), but stops once budget_ns nanoseconds are spent; what is
  * left stays queued, in order, for the next flush. At least one completion is

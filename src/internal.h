@@ -401,7 +401,6 @@ struct asset_server {
     asset__job_t *fin_head, *fin_tail;     /* finalize queue (flush thread runs it) */
     bool handles_gone;                     /* destroy freed every handle */
     _Atomic(asset__value_t *) dead_values; /* values the flush thread frees (lock-free push) */
-    asset__job_t *graveyard; /* [lock] finished jobs whose memory the flush thread frees */
     /* hot reload (reload.c) [lock] */
     asset_handle_t *reloading; /* internal reload handles in flight */
     char **reload_todo;        /* URIs to reload at the next pump (dependents) */
@@ -590,9 +589,6 @@ void asset__job_drop(asset_server_t *s, asset__job_t *j);
 void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t st,
                               const char *msg, asset__value_t *v);
 void asset__job_free(asset__job_t *j);
-/* Frees the memory of the jobs finished since the last call (flush thread, and destroy
- * once every other thread stopped). No lock held. */
-void asset__jobs_reap(asset_server_t *s);
 void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
 
 /* platform/portable.c: ASCII case-insensitive compares (no <strings.h> on Windows) */

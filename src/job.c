@@ -6,60 +6,21 @@
 #include <stdio.h>
 #include <string.h>
 
-/* [lock] What of a job must be let go under the lock, or on the thread that ran it
- * (its request: a source's free_fn), leaving only memory to free. */
-static void job_release(asset__job_t *j) {
+void asset__job_free(asset__job_t *j) {
     if (j->source) j->source->users--; /* [lock] */
-    j->source = NULL;
     if (j->deps) asset__graph_release_deps(j->deps[0]->server, j);
     asset__value_release(j->pvalue);
-    j->pvalue = NULL;
     asset_free(j->dep_message);
-    j->dep_message = NULL;
     if (j->req) {
         asset__request_dispose(j->req);
         asset_free(j->req);
-        j->req = NULL;
     }
     asset__value_release(j->cached);
-    j->cached = NULL;
-    asset__task_free(j->task);
-    j->task = NULL;
-}
-
-/* The memory left after job_release. Any thread, no lock. */
-static void job_free_memory(asset__job_t *j) {
     asset__uri_dispose(&j->parsed);
     asset_free(j->cached_version);
     asset_free(j->sha256);
+    asset__task_free(j->task);
     asset_free(j);
-}
-
-void asset__job_free(asset__job_t *j) {
-    job_release(j);
-    job_free_memory(j);
-}
-
-/* [lock] A finished job's memory goes to the flush thread (asset__jobs_reap), which
- * most often allocated it: a worker that freed it here would hold the server's lock
- * while it waited for that thread's malloc arena. The graveyard links through the
- * map node, unused once the job is unmapped. */
-static void job_bury(asset_server_t *s, asset__job_t *j) {
-    job_release(j);
-    j->node.next = s->graveyard ? &s->graveyard->node : NULL;
-    s->graveyard = j;
-}
-
-void asset__jobs_reap(asset_server_t *s) {
-    uv_mutex_lock(&s->lock);
-    asset__job_t *j = s->graveyard;
-    s->graveyard = NULL;
-    uv_mutex_unlock(&s->lock);
-    while (j) {
-        asset__job_t *next = (asset__job_t *)j->node.next;
-        job_free_memory(j);
-        j = next;
-    }
 }
 
 /* [lock] Removes the job from the coalescing map so no new load joins it. */
@@ -118,7 +79,7 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
         else
             asset__handle_decide(j->handles, st, msg, NULL, http);
     }
-    job_bury(s, j);
+    asset__job_free(j);
 }
 
 void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) {

@@ -237,31 +237,6 @@ static void test_bad_uri_past_the_prefix_check_fails_naming_uri_and_reason(void 
     asset_handle_release(h);
 }
 
-/* ---- a finished job's memory: freed by the flush thread ---- */
-
-static bool graveyard_empty(asset_server_t *s) {
-    uv_mutex_lock(&s->lock);
-    bool empty = s->graveyard == NULL;
-    uv_mutex_unlock(&s->lock);
-    return empty;
-}
-
-/* The worker that finishes a job leaves its memory to the flush thread, which made it:
- * freeing it there would hold the server's lock while it waits for the main thread's
- * malloc arena. Finished, not yet flushed: the job waits in the graveyard; the flush
- * frees it. */
-static void test_finished_jobs_are_freed_by_the_flush(void **state) {
-    fx_t *f = *state;
-    assert_true(graveyard_empty(f->s));
-    asset_handle_t *h = asset_server_load(f->s, "pkg://game/hero.txt", NULL);
-    tu_wait_queued(f->s, 1); /* decided by the worker; the job is finished */
-    assert_false(graveyard_empty(f->s));
-    asset_server_flush(f->s);
-    assert_true(graveyard_empty(f->s));
-    tu_expect_text(h, "hero");
-    asset_handle_release(h);
-}
-
 /* ---- URI normalisation: one block for the URI and its path ---- */
 
 /* Parses in: OK, with uri and path as given, in one allocation of exactly their two
@@ -401,7 +376,6 @@ int main(void) {
             teardown),
         cmocka_unit_test_setup_teardown(
             test_bad_uri_past_the_prefix_check_fails_naming_uri_and_reason, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_finished_jobs_are_freed_by_the_flush, setup, teardown),
         cmocka_unit_test(test_uri_normalisation_allocates_one_block),
         cmocka_unit_test(test_handle_and_job_records_stay_packed),
         cmocka_unit_test(test_file_is_read_up_to_its_stat_size_and_no_further),
