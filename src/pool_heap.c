@@ -38,11 +38,17 @@ static bool ring_reserve(asset__ring_t *r) {
     return true;
 }
 
-/* Takes j out of r, leaving a hole; the head moves past holes, so it is never one. */
+/* Takes j out of r, leaving a hole; the head moves past holes, so it is never one. An
+ * emptied ring gives a big batch's array back, whether its last job was popped or
+ * taken from the middle (a cancel, run-on-wait). */
 static void ring_take(asset__ring_t *r, asset__job_t *j) {
     r->slots[j->heap_idx & (r->cap - 1)] = NULL;
     r->live--;
     while (r->head != r->tail && !r->slots[r->head & (r->cap - 1)]) r->head++;
+    if (!r->live && r->cap > 256) {
+        asset_free(r->slots);
+        memset(r, 0, sizeof *r);
+    }
 }
 
 static bool ring_push(asset__ring_t *r, asset__job_t *j) {
@@ -85,10 +91,6 @@ asset__job_t *asset__heap_pop(asset_server_t *s) {
         if (!r->live) continue;
         asset__job_t *j = r->slots[r->head & (r->cap - 1)]; /* the head is never a hole */
         asset__heap_remove(s, j);
-        if (!r->live && r->cap > 256) { /* emptied: give a big batch's array back */
-            asset_free(r->slots);
-            memset(r, 0, sizeof *r);
-        }
         return j;
     }
     return NULL;
