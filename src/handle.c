@@ -221,7 +221,11 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (more) atomic_store(&s->wake_pending, true);
     bool reap = s->retired_sources != NULL;
     bool pump = s->reload_ntodo != 0;
+    /* finished jobs' memory (job.c, job_return): a budgeted flush leaves it to a load,
+     * a wait or a flush without a budget, since freeing can take glibc's heap trims */
+    asset__job_t *ret = budget_ns ? NULL : asset__jobs_take_returned(s, SIZE_MAX);
     uv_mutex_unlock(&s->lock);
+    asset__jobs_free_returned(ret);
     if (pump) asset__reload_pump(s); /* dependents of what reloaded: re-parse them */
     if (more) asset__maybe_wake(s);
     if (reap) asset__sources_reap(s); /* replaced sources whose last read ended */
@@ -456,6 +460,17 @@ static void run_here(asset_server_t *s, asset__job_t *j) {
     uv_mutex_unlock(&s->lock);
 }
 
+/* [lock] Frees up to max finished jobs (job.c, job_return), the lock released around
+ * it. Returns whether there were any. */
+static bool free_returned(asset_server_t *s, size_t max) {
+    asset__job_t *ret = asset__jobs_take_returned(s, max);
+    if (!ret) return false;
+    uv_mutex_unlock(&s->lock);
+    asset__jobs_free_returned(ret);
+    uv_mutex_lock(&s->lock);
+    return true;
+}
+
 asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
                            asset__help_fn help, void *arg, int64_t timeout_ms, unsigned *waited) {
     /* -1, or a timeout so large (> ~34 years) that ms -> ns would wrap into the past: forever */
@@ -508,10 +523,12 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
                 helped_ns = now;
             }
             uv_mutex_lock(&s->lock);
+            free_returned(s, 64);
             continue;
         }
         helped_ns = 0;
-        int step = asset__pool_wait_step(s); /* web single-threaded: run a job, or BUSY */
+        if (free_returned(s, SIZE_MAX)) continue; /* time it would sleep anyway */
+        int step = asset__pool_wait_step(s);      /* web single-threaded: run a job, or BUSY */
         if (step) {
             if (step > 0) continue;
             rc = ASSET_E_BUSY;

@@ -401,6 +401,8 @@ struct asset_server {
     asset__job_t *fin_head, *fin_tail;     /* finalize queue (flush thread runs it) */
     bool handles_gone;                     /* destroy freed every handle */
     _Atomic(asset__value_t *) dead_values; /* values the flush thread frees (lock-free push) */
+    asset__job_t *returned; /* [lock] finished jobs a loading or waiting thread frees */
+    size_t returned_n;      /* [lock] */
     /* hot reload (reload.c) [lock] */
     asset_handle_t *reloading; /* internal reload handles in flight */
     char **reload_todo;        /* URIs to reload at the next pump (dependents) */
@@ -589,6 +591,10 @@ void asset__job_drop(asset_server_t *s, asset__job_t *j);
 void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t st,
                               const char *msg, asset__value_t *v);
 void asset__job_free(asset__job_t *j);
+/* [lock] Takes up to max of the finished jobs waiting to be freed (job.c says why),
+ * for asset__jobs_free_returned once the lock is released. SIZE_MAX: all. */
+asset__job_t *asset__jobs_take_returned(asset_server_t *s, size_t max);
+void asset__jobs_free_returned(asset__job_t *j);         /* no lock */
 void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
 
 /* platform/portable.c: ASCII case-insensitive compares (no <strings.h> on Windows) */

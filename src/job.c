@@ -6,21 +6,80 @@
 #include <stdio.h>
 #include <string.h>
 
-void asset__job_free(asset__job_t *j) {
+/* [lock] What of a job must be let go under the lock, or on the thread that ran it
+ * (its request: a source's free_fn), leaving only memory to free. */
+static void job_release(asset__job_t *j) {
     if (j->source) j->source->users--; /* [lock] */
+    j->source = NULL;
     if (j->deps) asset__graph_release_deps(j->deps[0]->server, j);
     asset__value_release(j->pvalue);
+    j->pvalue = NULL;
     asset_free(j->dep_message);
+    j->dep_message = NULL;
     if (j->req) {
         asset__request_dispose(j->req);
         asset_free(j->req);
+        j->req = NULL;
     }
     asset__value_release(j->cached);
+    j->cached = NULL;
+    asset__task_free(j->task);
+    j->task = NULL;
+}
+
+/* The memory job_release leaves. Any thread, no lock. */
+static void job_free_memory(asset__job_t *j) {
     asset__uri_dispose(&j->parsed);
     asset_free(j->cached_version);
     asset_free(j->sha256);
-    asset__task_free(j->task);
     asset_free(j);
+}
+
+void asset__job_free(asset__job_t *j) {
+    job_release(j);
+    job_free_memory(j);
+}
+
+/* At most this many finished jobs wait to be freed by a loading or waiting thread; past
+ * it, the thread that finishes one frees it (docs/threads.md). */
+#define RETURNED_MAX 1024
+
+/* [lock] A finished job's memory goes back to be freed by the next thread that loads
+ * or waits (asset__jobs_take_returned), most often the one that made it: a worker
+ * that freed it went through the maker's malloc arena lock (glibc keeps 7 blocks of a
+ * size per thread), against that thread's own allocations. Linked through the map
+ * node, unused once the job is unmapped. */
+static void job_return(asset_server_t *s, asset__job_t *j) {
+    if (s->returned_n >= RETURNED_MAX) {
+        asset__job_free(j);
+        return;
+    }
+    job_release(j);
+    j->node.next = s->returned ? &s->returned->node : NULL;
+    s->returned = j;
+    s->returned_n++;
+}
+
+asset__job_t *asset__jobs_take_returned(asset_server_t *s, size_t max) {
+    asset__job_t *head = s->returned, *j = head;
+    if (!j || !max) return NULL;
+    size_t n = 1;
+    while (n < max && j->node.next) {
+        j = (asset__job_t *)j->node.next;
+        n++;
+    }
+    s->returned = (asset__job_t *)j->node.next;
+    j->node.next = NULL;
+    s->returned_n -= n;
+    return head;
+}
+
+void asset__jobs_free_returned(asset__job_t *j) {
+    while (j) {
+        asset__job_t *next = (asset__job_t *)j->node.next;
+        job_free_memory(j);
+        j = next;
+    }
 }
 
 /* [lock] Removes the job from the coalescing map so no new load joins it. */
@@ -79,7 +138,7 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
         else
             asset__handle_decide(j->handles, st, msg, NULL, http);
     }
-    asset__job_free(j);
+    job_return(s, j);
 }
 
 void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) {

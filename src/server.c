@@ -170,6 +170,7 @@ void asset_server_destroy(asset_server_t *s) {
     asset__batch_free_all(s);
     asset__graph_free_all(s); /* jobs waiting for dependencies or finalize */
     asset__handle_free_all(s);
+    asset__jobs_free_returned(asset__jobs_take_returned(s, SIZE_MAX));
     asset__heap_free(s);
     asset__map_free(&s->inflight);
     asset__registry_free(s);

@@ -575,8 +575,9 @@ static void test_map_finds_every_key_and_spreads_similar_ones(void **state) {
         used += len > 0;
         if (len > longest) longest = len;
     }
-    print_message("  %d keys in %zu buckets: %zu used, longest chain %zu\n", N + 1, m.nbuckets,
-                  used, longest);
+    /* cmocka prints with the C library's printf: msvcrt's has no %zu */
+    print_message("  %d keys in %u buckets: %u used, longest chain %u\n", N + 1,
+                  (unsigned)m.nbuckets, (unsigned)used, (unsigned)longest);
     assert_true(longest <= 12);
     assert_true(used * 2 >= m.count); /* random placement uses about 60 % at this load */
     asset__map_remove(&m, &nodes[N]);

@@ -30,19 +30,39 @@ static void note(size_t n) {
     t_blocks++;
     if (n == t_size) t_sized++;
 }
+/* Blocks carry their size in a 16-byte header, for c_free's probe. */
 static void *c_alloc(size_t n, void *user) {
     (void)user;
     note(n);
-    return malloc(n);
+    size_t *b = malloc(16 + n);
+    if (!b) return NULL;
+    b[0] = n;
+    return (char *)b + 16;
 }
 static void *c_realloc(void *p, size_t n, void *user) {
-    (void)user;
+    if (!p) return c_alloc(n, user);
     note(n);
-    return realloc(p, n);
+    size_t *b = realloc((char *)p - 16, 16 + n);
+    if (!b) return NULL;
+    b[0] = n;
+    return (char *)b + 16;
 }
+/* While set: frees of blocks of a job record's size, and those on another thread than
+ * the one that set it. */
+static _Atomic bool g_probe;
+static uv_thread_t g_probe_thread;
+static atomic_int g_job_frees, g_job_frees_elsewhere;
+
 static void c_free(void *p, void *user) {
     (void)user;
-    free(p);
+    if (!p) return;
+    size_t *b = (size_t *)((char *)p - 16);
+    if (atomic_load(&g_probe) && b[0] == sizeof(asset__job_t)) {
+        atomic_fetch_add(&g_job_frees, 1);
+        uv_thread_t self = uv_thread_self();
+        if (!uv_thread_equal(&self, &g_probe_thread)) atomic_fetch_add(&g_job_frees_elsewhere, 1);
+    }
+    free(b);
 }
 static const asset_allocator_t g_hook = {c_alloc, c_realloc, c_free, NULL};
 
@@ -237,6 +257,40 @@ static void test_bad_uri_past_the_prefix_check_fails_naming_uri_and_reason(void 
     asset_handle_release(h);
 }
 
+/* ---- a finished job's memory goes back to the thread that loads or waits ---- */
+
+/* A worker that finishes a job leaves its memory to the next thread that loads, waits
+ * or flushes without a budget (the one that made it, most often): freeing it on the
+ * worker went through that thread's malloc arena lock. Twenty loads waited for one by
+ * one and a group of twenty, waited for: every job record freed, all on this thread. */
+static void test_finished_jobs_are_freed_by_the_loading_thread(void **state) {
+    fx_t *f = *state;
+    enum { N = 20 };
+    char *uris[2 * N];
+    for (int i = 0; i < 2 * N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "f%02d.txt", i);
+        free(tu_write_file(f->game, name, name, strlen(name)));
+        uris[i] = malloc(48);
+        snprintf(uris[i], 48, "pkg://game/%s", name);
+    }
+    g_probe_thread = uv_thread_self();
+    atomic_store(&g_job_frees, 0);
+    atomic_store(&g_job_frees_elsewhere, 0);
+    atomic_store(&g_probe, true);
+    for (int i = 0; i < N; i++) asset_handle_release(tu_load_wait(f->s, uris[i], ASSET_OK));
+    asset_batch_t *b = asset_server_load_group(f->s, (const char *const *)uris + N, N, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    asset_batch_release(b);
+    asset_server_flush(f->s);
+    atomic_store(&g_probe, false);
+    print_message("  %d job records freed, %d on another thread\n", atomic_load(&g_job_frees),
+                  atomic_load(&g_job_frees_elsewhere));
+    assert_int_equal(atomic_load(&g_job_frees), 2 * N);
+    assert_int_equal(atomic_load(&g_job_frees_elsewhere), 0);
+    for (int i = 0; i < 2 * N; i++) free(uris[i]);
+}
+
 /* ---- URI normalisation: one block for the URI and its path ---- */
 
 /* Parses in: OK, with uri and path as given, in one allocation of exactly their two
@@ -376,6 +430,8 @@ int main(void) {
             teardown),
         cmocka_unit_test_setup_teardown(
             test_bad_uri_past_the_prefix_check_fails_naming_uri_and_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finished_jobs_are_freed_by_the_loading_thread, setup,
+                                        teardown),
         cmocka_unit_test(test_uri_normalisation_allocates_one_block),
         cmocka_unit_test(test_handle_and_job_records_stay_packed),
         cmocka_unit_test(test_file_is_read_up_to_its_stat_size_and_no_further),

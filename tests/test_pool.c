@@ -173,6 +173,50 @@ static void test_ring_emptied_by_cancels_gives_its_array_back(void **state) {
     tu_gate_free(g);
 }
 
+static size_t returned_jobs(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    size_t n = s->returned_n;
+    uv_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* A finished job's memory waits for the thread that loads or waits (job.c,
+ * job_return; test_fastpath checks who frees it). At most 1,024 finished jobs wait (the worker
+ * frees the rest itself); a budgeted flush leaves them (freeing can take glibc's heap trims, which
+ * no budget foresees); a flush without a budget frees them. */
+static void test_returned_jobs_are_bounded_and_freed_by_a_full_flush(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *blocker = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(g, 1); /* the one worker is busy: the loads below queue */
+    enum { N = 1100 };
+    asset_handle_t **h = malloc(N * sizeof *h);
+    for (int i = 0; i < N; i++) {
+        char key[16], uri[32];
+        snprintf(key, sizeof key, "k%04d", i);
+        assert_int_equal(asset_mem_put(s, key, key, strlen(key)), ASSET_OK);
+        snprintf(uri, sizeof uri, "mem://%s", key);
+        h[i] = asset_server_load(s, uri, NULL);
+    }
+    assert_int_equal(returned_jobs(s), 0);
+    tu_gate_open(g);
+    tu_wait_queued(s, N + 1); /* every job finished; nothing flushed */
+    assert_int_equal(returned_jobs(s), 1024);
+    asset_server_flush_budget(s, 1);
+    assert_int_equal(returned_jobs(s), 1024);
+    asset_server_flush(s);
+    assert_int_equal(returned_jobs(s), 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(asset_handle_state(h[i]), ASSET_STATE_LOADED);
+        asset_handle_release(h[i]);
+    }
+    asset_handle_release(blocker);
+    free(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 static void test_priority_high_before_normal_before_low_fifo_within(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -616,6 +660,7 @@ int main(void) {
         cmocka_unit_test(test_priority_high_before_normal_before_low_fifo_within),
         cmocka_unit_test(test_fifo_order_survives_cancelled_holes_and_ring_growth),
         cmocka_unit_test(test_ring_emptied_by_cancels_gives_its_array_back),
+        cmocka_unit_test(test_returned_jobs_are_bounded_and_freed_by_a_full_flush),
         cmocka_unit_test(test_coalesced_higher_priority_promotes_the_job),
         cmocka_unit_test(test_max_workers_bounds_concurrent_reads),
         cmocka_unit_test(test_destroy_with_a_thousand_loads_in_flight),
