@@ -319,11 +319,15 @@ ASSET_API void asset_server_shutdown_instance(void);
 
 /* Delivers every completion queued so far: sets terminal states and fires callbacks,
  * on the calling thread, in completion order. That thread becomes the server's flush
- * thread. Returns how many handles were dispatched. Called from inside a callback
- * (a flush already running) it does nothing, logs an error and returns 0. */
+ * thread. It also frees the records that finished loads left to be freed by a loading
+ * or waiting thread (at most 1,024 wait; docs/threads.md). Returns how many handles
+ * were dispatched. Called from inside a callback (a flush already running) it does
+ * nothing, logs an error and returns 0. */
 ASSET_API size_t asset_server_flush(asset_server_t *s);
 /* Like asset_server_flush(), but stops once budget_ns nanoseconds are spent; what is
- * left stays queued, in order, for the next flush. At least one completion is
+ * left stays queued, in order, for the next flush. It frees no finished load's record
+ * (freeing can take the C library's heap trims, which no budget foresees): loads,
+ * waits and asset_server_flush() do. At least one completion is
  * dispatched when any is queued; when no handle completion is queued, at least one
  * batch step is taken (late batch callbacks, or a folder creating its next children),
  * so a small budget never starves batches. */

@@ -134,6 +134,15 @@ static void test_fifo_order_survives_cancelled_holes_and_ring_growth(void **stat
     free(rc);
 }
 
+/* A server whose one worker is held in a gate:// read: every load after it queues. */
+static asset_server_t *one_busy_worker(tu_gate_t **g, asset_handle_t **blocker) {
+    asset_server_t *s = tu_server(1);
+    *g = tu_gate_register(s, "gate");
+    *blocker = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(*g, 1);
+    return s;
+}
+
 static size_t ring_slots(asset_server_t *s) {
     uv_mutex_lock(&s->lock);
     size_t n = 0;
@@ -148,10 +157,9 @@ static size_t ring_slots(asset_server_t *s) {
  * the last job). */
 static void test_ring_emptied_by_cancels_gives_its_array_back(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(1);
-    tu_gate_t *g = tu_gate_register(s, "gate");
-    asset_handle_t *blocker = asset_server_load(s, "gate://block", NULL);
-    tu_gate_wait_entered(g, 1); /* the one worker is busy: everything below queues */
+    tu_gate_t *g;
+    asset_handle_t *blocker;
+    asset_server_t *s = one_busy_worker(&g, &blocker);
     enum { N = 1000 };
     asset_handle_t *h[N];
     char uri[32];
@@ -180,16 +188,15 @@ static size_t returned_jobs(asset_server_t *s) {
     return n;
 }
 
-/* A finished job's memory waits for the thread that loads or waits (job.c,
- * job_return; test_fastpath checks who frees it). At most 1,024 finished jobs wait (the worker
- * frees the rest itself); a budgeted flush leaves them (freeing can take glibc's heap trims, which
- * no budget foresees); a flush without a budget frees them. */
+/* A finished job's memory waits for the thread that loads or waits (job.c, job_return;
+ * test_fastpath checks who frees it). At most 1,024 wait (the worker frees the rest
+ * itself); a budgeted flush leaves them (freeing can take glibc's heap trims, which no
+ * budget foresees); a flush without a budget frees them. */
 static void test_returned_jobs_are_bounded_and_freed_by_a_full_flush(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(1);
-    tu_gate_t *g = tu_gate_register(s, "gate");
-    asset_handle_t *blocker = asset_server_load(s, "gate://block", NULL);
-    tu_gate_wait_entered(g, 1); /* the one worker is busy: the loads below queue */
+    tu_gate_t *g;
+    asset_handle_t *blocker;
+    asset_server_t *s = one_busy_worker(&g, &blocker);
     enum { N = 1100 };
     asset_handle_t **h = malloc(N * sizeof *h);
     for (int i = 0; i < N; i++) {
