@@ -63,6 +63,11 @@ static void job_return(asset_server_t *s, asset__job_t *j) {
 asset__job_t *asset__jobs_take_returned(asset_server_t *s, size_t max) {
     asset__job_t *head = s->returned, *j = head;
     if (!j || !max) return NULL;
+    if (s->returned_n <= max) { /* all of them: no walk under the lock */
+        s->returned = NULL;
+        s->returned_n = 0;
+        return head;
+    }
     size_t n = 1;
     while (n < max && j->node.next) {
         j = (asset__job_t *)j->node.next;

@@ -190,8 +190,9 @@ static size_t returned_jobs(asset_server_t *s) {
 
 /* A finished job's memory waits for the thread that loads or waits (job.c, job_return;
  * test_fastpath checks who frees it). At most 1,024 wait (the worker frees the rest
- * itself); a budgeted flush leaves them (freeing can take glibc's heap trims, which no
- * budget foresees); a flush without a budget frees them. */
+ * itself); a load frees two for each it makes; a budgeted flush leaves them (freeing can
+ * take glibc's heap trims, which no budget foresees); a flush without a budget frees
+ * them. */
 static void test_returned_jobs_are_bounded_and_freed_by_a_full_flush(void **state) {
     (void)state;
     tu_gate_t *g;
@@ -212,6 +213,11 @@ static void test_returned_jobs_are_bounded_and_freed_by_a_full_flush(void **stat
     assert_int_equal(returned_jobs(s), 1024);
     asset_server_flush_budget(s, 1);
     assert_int_equal(returned_jobs(s), 1024);
+    /* a load frees two (one that fails at once: no job of its own to finish meanwhile) */
+    asset_handle_t *again = asset_server_load(s, "nosuch://x", NULL);
+    assert_int_equal(returned_jobs(s), 1022);
+    assert_int_equal(tu_wait(again), ASSET_E_NO_SOURCE);
+    asset_handle_release(again);
     asset_server_flush(s);
     assert_int_equal(returned_jobs(s), 0);
     for (int i = 0; i < N; i++) {
