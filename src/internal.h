@@ -591,6 +591,9 @@ void asset__job_drop(asset_server_t *s, asset__job_t *j);
 void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t st,
                               const char *msg, asset__value_t *v);
 void asset__job_free(asset__job_t *j);
+/* At most this many finished jobs wait to be freed by a loading or waiting thread; past
+ * it, the thread that finishes one frees it (docs/threads.md). */
+#define ASSET__RETURNED_MAX 1024
 /* [lock] Takes up to max of the finished jobs waiting to be freed (job.c says why),
  * for asset__jobs_free_returned once the lock is released. SIZE_MAX: all. */
 asset__job_t *asset__jobs_take_returned(asset_server_t *s, size_t max);

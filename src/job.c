@@ -40,17 +40,13 @@ void asset__job_free(asset__job_t *j) {
     job_free_memory(j);
 }
 
-/* At most this many finished jobs wait to be freed by a loading or waiting thread; past
- * it, the thread that finishes one frees it (docs/threads.md). */
-#define RETURNED_MAX 1024
-
 /* [lock] A finished job's memory goes back to be freed by the next thread that loads
  * or waits (asset__jobs_take_returned), most often the one that made it: a worker
  * that freed it went through the maker's malloc arena lock (glibc keeps 7 blocks of a
  * size per thread), against that thread's own allocations. Linked through the map
  * node, unused once the job is unmapped. */
 static void job_return(asset_server_t *s, asset__job_t *j) {
-    if (s->returned_n >= RETURNED_MAX) {
+    if (s->returned_n >= ASSET__RETURNED_MAX) {
         asset__job_free(j);
         return;
     }

@@ -323,14 +323,15 @@ asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_l
 static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options_t opt,
                   asset__load_hook_fn hook) {
     size_t fast = 0, done = 0;
-    /* finished jobs this thread most likely made, freed here after the unlock: their
-     * memory goes to the records this call makes (job.c, job_return) */
-    asset__job_t *ret = NULL, *ret2 = NULL;
+    /* finished jobs this thread most likely made, taken in the last critical section
+     * and freed after it: their memory goes to the records this call makes (job.c,
+     * job_return) */
+    asset__job_t *ret = NULL;
     while (fast < n && fast_prepare(s, &r[fast], &opt)) fast++;
     if (fast) {
         uv_mutex_lock(&s->lock);
         while (done < fast && fast_commit(s, &r[done], &opt, hook)) done++;
-        ret = asset__jobs_take_returned(s, 2 * fast);
+        if (done == n) ret = asset__jobs_take_returned(s, 2 * n); /* no second section */
         uv_mutex_unlock(&s->lock);
     }
     size_t made = done;
@@ -343,13 +344,12 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
             full_commit(s, &r[i], opt, hook);
             pushed += r[i].pushed;
         }
-        ret2 = asset__jobs_take_returned(s, 2 * (made - done));
+        ret = asset__jobs_take_returned(s, 2 * n);
         uv_mutex_unlock(&s->lock);
     }
     for (size_t i = 0; i < pushed; i++) asset__pool_notify(s);
     for (size_t i = done; i < made; i++) asset__uri_dispose(&r[i].parsed);
     asset__jobs_free_returned(ret);
-    asset__jobs_free_returned(ret2);
     if (made) asset__maybe_wake(s);
     return made;
 }

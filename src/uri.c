@@ -212,12 +212,10 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
      * drive (Windows); else base + "/" + rel */
     size_t rl = strlen(rel), bl = 0;
     bool sep = false;
-    if (asset__path_root_len(rel)) {
-        bl = 0;
-    } else if (rel[0] == '/') {
+    if (asset__path_root_len(rel) == 0 && rel[0] == '/') {
         size_t dl = asset__path_root_len(base);
         bl = dl > 1 ? dl - 1 : 0;
-    } else {
+    } else if (asset__path_root_len(rel) == 0) {
         bl = strlen(base);
         sep = true;
     }

@@ -189,7 +189,7 @@ static size_t returned_jobs(asset_server_t *s) {
 }
 
 /* A finished job's memory waits for the thread that loads or waits (job.c, job_return;
- * test_fastpath checks who frees it). At most 1,024 wait (the worker frees the rest
+ * test_fastpath checks who frees it). At most ASSET__RETURNED_MAX wait (the worker frees the rest
  * itself); a load frees two for each it makes; a budgeted flush leaves them (freeing can
  * take glibc's heap trims, which no budget foresees); a flush without a budget frees
  * them. */
@@ -198,7 +198,7 @@ static void test_returned_jobs_are_bounded_and_freed_by_a_full_flush(void **stat
     tu_gate_t *g;
     asset_handle_t *blocker;
     asset_server_t *s = one_busy_worker(&g, &blocker);
-    enum { N = 1100 };
+    enum { N = ASSET__RETURNED_MAX + 76 };
     asset_handle_t **h = malloc(N * sizeof *h);
     for (int i = 0; i < N; i++) {
         char key[16], uri[32];
@@ -210,12 +210,12 @@ static void test_returned_jobs_are_bounded_and_freed_by_a_full_flush(void **stat
     assert_int_equal(returned_jobs(s), 0);
     tu_gate_open(g);
     tu_wait_queued(s, N + 1); /* every job finished; nothing flushed */
-    assert_int_equal(returned_jobs(s), 1024);
+    assert_int_equal(returned_jobs(s), ASSET__RETURNED_MAX);
     asset_server_flush_budget(s, 1);
-    assert_int_equal(returned_jobs(s), 1024);
+    assert_int_equal(returned_jobs(s), ASSET__RETURNED_MAX);
     /* a load frees two (one that fails at once: no job of its own to finish meanwhile) */
     asset_handle_t *again = asset_server_load(s, "nosuch://x", NULL);
-    assert_int_equal(returned_jobs(s), 1022);
+    assert_int_equal(returned_jobs(s), ASSET__RETURNED_MAX - 2);
     assert_int_equal(tu_wait(again), ASSET_E_NO_SOURCE);
     asset_handle_release(again);
     asset_server_flush(s);
