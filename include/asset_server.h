@@ -374,7 +374,7 @@ typedef struct asset_cache_info {
     const char *loader;
     const char *version; /* NULL: unversioned */
     size_t bytes;        /* the value's cost */
-    uint64_t age_ns;     /* since it was inserted */
+    uint64_t age_ns;     /* since it was inserted, to about 17 ms */
     unsigned handles;    /* references besides the cache's own: handles holding the
                             value, loads finishing with it */
 } asset_cache_info_t;

@@ -17,30 +17,31 @@ static bool frees_on_flush_thread(const asset__loader_slot_t *ld) {
 
 asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra) {
     extra = extra || frees_on_flush_thread(ld);
-    asset__value_t *v = asset__calloc(1, sizeof *v + (extra ? sizeof *v->x : 0));
+    asset__value_t *v = asset__calloc(1, sizeof *v + (extra ? sizeof(asset__value_extra_t) : 0));
     if (!v) return NULL;
     atomic_init(&v->refs, 1);
     v->loader = ld;
     if (extra) {
-        v->x = (asset__value_extra_t *)(v + 1);
-        v->x->server = s;
+        v->has_x = true;
+        asset__value_x(v)->server = s;
     }
     return v;
 }
 
 bool asset__value_add_extra(asset_server_t *s, asset__value_t **pv) {
-    if ((*pv)->x) return true;
-    asset__value_t *v = asset_realloc(*pv, sizeof *v + sizeof *v->x);
+    if ((*pv)->has_x) return true;
+    asset__value_t *v = asset_realloc(*pv, sizeof *v + sizeof(asset__value_extra_t));
     if (!v) return false;
-    v->x = (asset__value_extra_t *)(v + 1);
-    memset(v->x, 0, sizeof *v->x);
-    v->x->server = s;
+    v->has_x = true;
+    asset__value_extra_t *x = asset__value_x(v);
+    memset(x, 0, sizeof *x);
+    x->server = s;
     *pv = v;
     return true;
 }
 
 void asset__value_free_now(asset__value_t *v) {
-    asset__value_extra_t *x = v->x;
+    asset__value_extra_t *x = asset__value_x(v);
     asset__loader_slot_t *ld = v->loader;
     if (x) {
         asset__labels_free(x->labels, x->nlabels);
@@ -57,7 +58,7 @@ void asset__value_free_now(asset__value_t *v) {
 
 void asset__value_release(asset__value_t *v) {
     if (!v || atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1) return;
-    asset__value_extra_t *x = v->x;
+    asset__value_extra_t *x = asset__value_x(v);
     /* dependency handles need the lock, which the caller may hold; GPU-like values
      * need the flush thread: both wait in a lock-free list for the next flush (such a
      * value always has its extra part: asset__value_new) */
@@ -74,8 +75,9 @@ void asset__value_release(asset__value_t *v) {
 
 void asset__cache_init(asset__cache_t *c, size_t budget) {
     memset(c, 0, sizeof *c);
-    asset__map_init(&c->map);
+    asset__map_init_inline(&c->map);
     c->budget = budget;
+    c->epoch_ns = asset__now_ns();
 }
 
 static void lru_unlink(asset__cache_t *c, asset__cache_entry_t *e) {
@@ -101,18 +103,57 @@ static void lru_push_front(asset__cache_t *c, asset__cache_entry_t *e) {
 }
 
 static void entry_drop(asset__cache_t *c, asset__cache_entry_t *e) {
-    asset__map_remove(&c->map, &e->node);
+    asset__map_link_remove(&c->map, &e->link);
     lru_unlink(c, e);
     c->bytes -= e->value->cost;
     asset__value_release(e->value);
-    asset_free(e->sha256); /* key and version live in the entry's own block */
-    asset_free(e);
+    asset_free(e); /* key, version and digest: one block */
+}
+
+/* the map finds the key right after the link, where asset__cache_entry_key puts it */
+_Static_assert(offsetof(asset__cache_entry_t, link) + sizeof(asset__map_link_t) ==
+                   sizeof(asset__cache_entry_t),
+               "a cache entry's link is its last field, unpadded");
+
+static asset__cache_entry_t *entry_of(asset__map_link_t *l) {
+    return l ? (asset__cache_entry_t *)((char *)l - offsetof(asset__cache_entry_t, link)) : NULL;
+}
+
+/* The strings after the key, in the order they were written (asset__cache_put). */
+const char *asset__cache_entry_version(const asset__cache_entry_t *e) {
+    switch (e->link.aux & ASSET__CV_MASK) {
+    case ASSET__CV_IMMUTABLE: return asset__version_immutable;
+    case ASSET__CV_INLINE: {
+        const char *k = asset__cache_entry_key(e);
+        return k + strlen(k) + 1;
+    }
+    default: return NULL;
+    }
+}
+
+const char *asset__cache_entry_sha256(const asset__cache_entry_t *e) {
+    if (!(e->link.aux & ASSET__CE_SHA256)) return NULL;
+    const char *p = asset__cache_entry_key(e);
+    p += strlen(p) + 1;
+    if ((e->link.aux & ASSET__CV_MASK) == ASSET__CV_INLINE) p += strlen(p) + 1;
+    return p;
+}
+
+static uint32_t ticks(const asset__cache_t *c, uint64_t now_ns) {
+    return (uint32_t)((now_ns - c->epoch_ns) >> ASSET__CE_TICK_SHIFT);
+}
+
+uint64_t asset__cache_entry_age_ns(const asset__cache_t *c, const asset__cache_entry_t *e,
+                                   uint64_t now_ns) {
+    uint32_t mask = UINT32_MAX >> ASSET__CE_TIME_SHIFT;
+    uint32_t added = e->link.aux >> ASSET__CE_TIME_SHIFT;
+    uint32_t age = (ticks(c, now_ns) - added) & mask; /* modulo: right for 2^29 ticks */
+    return (uint64_t)age << ASSET__CE_TICK_SHIFT;
 }
 
 asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri) {
-    asset__map_node_t *n = asset__map_get(&c->map, uri);
-    if (!n) return NULL;
-    asset__cache_entry_t *e = (asset__cache_entry_t *)n;
+    asset__cache_entry_t *e = entry_of(asset__map_find(&c->map, uri));
+    if (!e) return NULL;
     if (c->lru_head != e) {
         lru_unlink(c, e);
         lru_push_front(c, e);
@@ -125,7 +166,8 @@ size_t asset__cache_evict(asset__cache_t *c) {
     while (c->bytes > c->budget && c->lru_tail) {
         if (c->server) /* formats nothing unless a log is set */
             asset__log(c->server, ASSET_LOG_DEBUG, "evicted %s from the %s cache (%zu bytes)",
-                       c->lru_tail->node.key, c->name ? c->name : "?", c->lru_tail->value->cost);
+                       asset__cache_entry_key(c->lru_tail), c->name ? c->name : "?",
+                       c->lru_tail->value->cost);
         entry_drop(c, c->lru_tail);
         c->evictions++;
         n++;
@@ -133,29 +175,33 @@ size_t asset__cache_evict(asset__cache_t *c) {
     return n;
 }
 
-bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, asset__value_t *v) {
-    asset__cache_entry_t *old = (asset__cache_entry_t *)asset__map_get(&c->map, uri);
+bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, const char *sha256,
+                      asset__value_t *v) {
+    asset__cache_entry_t *old = entry_of(asset__map_find(&c->map, uri));
     if (old) entry_drop(c, old);
     if (v->cost > c->budget) return false;
-    /* one block: the entry, its key, its version (but the one every pkg:// file has) */
-    bool shared = version && !strcmp(version, asset__version_immutable);
-    size_t kl = strlen(uri) + 1, vl = version && !shared ? strlen(version) + 1 : 0;
-    asset__cache_entry_t *e = asset_alloc(sizeof *e + kl + vl);
+    /* one block: the entry, its key, its version (but the one every pkg:// file has),
+     * its digest */
+    uint32_t kind = !version                                     ? ASSET__CV_NONE
+                    : !strcmp(version, asset__version_immutable) ? ASSET__CV_IMMUTABLE
+                                                                 : ASSET__CV_INLINE;
+    size_t kl = strlen(uri) + 1, vl = kind == ASSET__CV_INLINE ? strlen(version) + 1 : 0;
+    size_t dl = sha256 ? strlen(sha256) + 1 : 0;
+    asset__cache_entry_t *e = asset_alloc(sizeof *e + kl + vl + dl);
     if (!e) return false;
     memset(e, 0, sizeof *e);
     char *key = (char *)(e + 1);
     memcpy(key, uri, kl);
-    e->node.key = key;
-    if (shared)
-        e->version = asset__version_immutable; /* static: entries are freed as one block */
-    else if (version)
-        e->version = memcpy(key + kl, version, vl);
-    if (!asset__map_put(&c->map, &e->node)) {
+    if (vl) memcpy(key + kl, version, vl);
+    if (dl) memcpy(key + kl + vl, sha256, dl);
+    uint64_t now = asset__now_ns();
+    e->link.aux =
+        kind | (sha256 ? ASSET__CE_SHA256 : 0) | (uint32_t)(ticks(c, now) << ASSET__CE_TIME_SHIFT);
+    if (!asset__map_link_put(&c->map, &e->link)) {
         asset_free(e);
         return false;
     }
     e->value = asset__value_retain(v);
-    e->added_ns = asset__now_ns();
     lru_push_front(c, e);
     c->bytes += v->cost;
     asset__cache_evict(c);
@@ -163,7 +209,7 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, a
 }
 
 bool asset__cache_remove(asset__cache_t *c, const char *uri) {
-    asset__cache_entry_t *e = (asset__cache_entry_t *)asset__map_get(&c->map, uri);
+    asset__cache_entry_t *e = entry_of(asset__map_find(&c->map, uri));
     if (!e) return false;
     entry_drop(c, e);
     return true;

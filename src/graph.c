@@ -46,8 +46,9 @@ asset_status_t asset_parse_add_labeled(asset_parse_t *p, const char *label, void
     }
     v->value = value;
     v->cost = cost_bytes;
-    v->x->free_fn = free_fn;
-    v->x->free_user = user;
+    asset__value_extra_t *x = asset__value_x(v);
+    x->free_fn = free_fn;
+    x->free_user = user;
     nl[p->nlabels].name = name;
     nl[p->nlabels].value = v;
     p->nlabels++;
@@ -60,8 +61,9 @@ void asset__handle_decide_value(asset_handle_t *h, asset__value_t *v, int http_s
         return;
     }
     for (size_t i = 0; i < asset__value_nlabels(v); i++) {
-        if (!strcmp(v->x->labels[i].name, h->label)) {
-            asset__handle_decide(h, ASSET_OK, NULL, v->x->labels[i].value, http_status);
+        const asset__label_t *l = &asset__value_x(v)->labels[i];
+        if (!strcmp(l->name, h->label)) {
+            asset__handle_decide(h, ASSET_OK, NULL, l->value, http_status);
             return;
         }
     }
@@ -396,7 +398,7 @@ static asset_handle_t *const *handle_deps(const asset_handle_t *h, size_t *n) {
     if (h->label) return NULL;
     if (h->decided && h->value) {
         *n = asset__value_ndeps(h->value);
-        return *n ? h->value->x->deps : NULL;
+        return *n ? asset__value_x(h->value)->deps : NULL;
     }
     if (h->job) {
         *n = h->job->ndeps;
@@ -432,11 +434,12 @@ void asset__values_drain(asset_server_t *s) {
     asset__value_t *v;
     while ((v = atomic_exchange_explicit(&s->dead_values, NULL, memory_order_acquire))) {
         while (v) {
-            asset__value_t *next = v->x->dead_next; /* queued values have the extra part */
-            if (v->x->ndeps && !s->handles_gone) {
+            asset__value_extra_t *x = asset__value_x(v); /* queued values have the extra part */
+            asset__value_t *next = x->dead_next;
+            if (x->ndeps && !s->handles_gone) {
                 uv_mutex_lock(&s->lock);
-                for (size_t i = 0; i < v->x->ndeps; i++) {
-                    asset_handle_t *h = v->x->deps[i];
+                for (size_t i = 0; i < x->ndeps; i++) {
+                    asset_handle_t *h = x->deps[i];
                     if (h->refs > 0) h->refs--;
                     asset__handle_maybe_free(h);
                 }

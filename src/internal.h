@@ -52,11 +52,14 @@ typedef struct asset__value_extra {
 } asset__value_extra_t;
 typedef struct asset__value {
     atomic_uint refs;
+    bool has_x; /* its extra part follows the record (asset__value_new): asset__value_x */
     void *value;
     size_t cost;
     asset__loader_slot_t *loader;
-    asset__value_extra_t *x; /* NULL, or right after the record (asset__value_new) */
 } asset__value_t;
+static inline asset__value_extra_t *asset__value_x(const asset__value_t *v) {
+    return v->has_x ? (asset__value_extra_t *)(void *)(v + 1) : NULL;
+}
 struct asset__label {
     char *name;
     asset__value_t *value; /* one reference */
@@ -74,23 +77,42 @@ asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bo
  * memory, *v unchanged. */
 bool asset__value_add_extra(asset_server_t *s, asset__value_t **v);
 /* The graph parts, empty for a value without them. */
-static inline size_t asset__value_ndeps(const asset__value_t *v) { return v->x ? v->x->ndeps : 0; }
+static inline size_t asset__value_ndeps(const asset__value_t *v) {
+    return v->has_x ? asset__value_x(v)->ndeps : 0;
+}
 static inline size_t asset__value_nlabels(const asset__value_t *v) {
-    return v->x ? v->x->nlabels : 0;
+    return v->has_x ? asset__value_x(v)->nlabels : 0;
 }
 
 /* ---- caches (cache.c): byte-budget LRU keyed on URI, each entry one version ---- */
 /* The version of what never changes (every pkg:// file): such an entry is served
  * without I/O, and all of them share this one string. */
 extern const char asset__version_immutable[];
+/* One block: the entry, then its key, its version unless it has none or is the shared
+ * immutable one, and the digest it was verified against if any:
+ *   [asset__cache_entry_t][key \0][version \0][sha256 \0]
+ * link.aux holds the rest: the version's kind (ASSET__CV_*), whether a digest follows
+ * (ASSET__CE_SHA256) and when the entry was added, in ASSET__CE_TICK_NS units since the
+ * cache was made (introspection's age; it wraps after 2^29 ticks, about 104 days).
+ * A cached value costs what docs/performance.md (cache_overhead) counts. */
+enum { ASSET__CV_NONE = 0, ASSET__CV_IMMUTABLE = 1, ASSET__CV_INLINE = 2, ASSET__CV_MASK = 3 };
+enum { ASSET__CE_SHA256 = 4, ASSET__CE_TIME_SHIFT = 3, ASSET__CE_TICK_SHIFT = 24 };
+#define ASSET__CE_TICK_NS ((uint64_t)1 << ASSET__CE_TICK_SHIFT) /* about 16.8 ms */
 typedef struct asset__cache_entry {
-    asset__map_node_t node; /* key: URI */
-    const char *version;    /* NULL: unversioned; key and version are in the entry's own block */
-    char *sha256;           /* digest verified when it was read, or NULL */
-    asset__value_t *value;  /* the cache's reference */
+    asset__value_t *value;                          /* the cache's reference */
     struct asset__cache_entry *lru_prev, *lru_next; /* head: most recent */
-    uint64_t added_ns;                              /* when it was inserted (introspection) */
+    asset__map_link_t link; /* last: the key follows it (an inline-keyed map) */
 } asset__cache_entry_t;
+static inline const char *asset__cache_entry_key(const asset__cache_entry_t *e) {
+    return (const char *)(e + 1);
+}
+/* Whether an entry of an immutable source is served without I/O: unless it carries a
+ * real version (a watched directory mount), which is revalidated. */
+static inline bool asset__cache_entry_immutable(const asset__cache_entry_t *e) {
+    return (e->link.aux & ASSET__CV_MASK) != ASSET__CV_INLINE;
+}
+const char *asset__cache_entry_version(const asset__cache_entry_t *e); /* or NULL */
+const char *asset__cache_entry_sha256(const asset__cache_entry_t *e);  /* or NULL */
 
 typedef struct asset__cache {
     asset__map_t map;
@@ -99,6 +121,7 @@ typedef struct asset__cache {
     uint64_t hits, misses, evictions;
     struct asset_server *server; /* for the eviction log line; NULL: silent */
     const char *name;            /* its loader's name, for the same */
+    uint64_t epoch_ns;           /* when it was made: entries' times count from it */
 } asset__cache_t;
 
 void asset__cache_init(asset__cache_t *c, size_t budget);
@@ -106,8 +129,14 @@ void asset__cache_free(asset__cache_t *c);
 /* Borrowed entry or NULL; touches it in the LRU. */
 asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri);
 /* Inserts (replacing any entry for uri) and evicts to the budget. Takes a new reference
- * on v. A value larger than the budget is not cached. Returns false if not cached. */
-bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, asset__value_t *v);
+ * on v. version (or NULL: unversioned) and sha256 (the digest the bytes were verified
+ * against, or NULL) are copied. A value larger than the budget is not cached. Returns
+ * false if not cached. */
+bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, const char *sha256,
+                      asset__value_t *v);
+/* Nanoseconds since e was added, to ASSET__CE_TICK_NS. */
+uint64_t asset__cache_entry_age_ns(const asset__cache_t *c, const asset__cache_entry_t *e,
+                                   uint64_t now_ns);
 bool asset__cache_remove(asset__cache_t *c, const char *uri);
 /* Evicts least recently used entries until bytes <= budget; returns how many. */
 size_t asset__cache_evict(asset__cache_t *c);
@@ -171,6 +200,8 @@ struct asset_parse {
     asset__label_t *labels; /* asset_parse_add_labeled, moved into the value */
     size_t nlabels;
     bool depended; /* asset_parse_depend was called: the value needs its extra part */
+    void (*free_fn)(void *value, void *user); /* asset__parse_set_value_free, or NULL */
+    void *free_user;
 };
 
 struct asset_finalize {
@@ -642,5 +673,10 @@ asset_status_t asset__request_lend(struct asset_request *r, void *data, size_t n
  * it when freed). False, with nothing taken, when the data is not lent. */
 bool asset__parse_borrow(asset_parse_t *p, const uint8_t **data,
                          void (**release)(void *data, void *user), void **user);
+/* asset_parse_set_value with the value's own free instead of the loader's: the value's
+ * record gets its extra part to hold it (the bytes loader's lent data, whose value is
+ * larger than an owned one's). */
+void asset__parse_set_value_free(asset_parse_t *p, void *value, size_t cost_bytes,
+                                 void (*free_fn)(void *value, void *user), void *user);
 
 #endif

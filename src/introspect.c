@@ -113,11 +113,11 @@ size_t asset_server_foreach_cached(asset_server_t *s,
         for (const asset__cache_entry_t *e = ls[l]->cache.lru_head; e; e = e->lru_next) {
             asset_cache_info_t *i = snap_add(&sn);
             if (!i) break;
-            i->uri = snap_str(&sn, e->node.key);
+            i->uri = snap_str(&sn, asset__cache_entry_key(e));
             i->loader = ls[l]->name;
-            i->version = snap_str(&sn, e->version);
+            i->version = snap_str(&sn, asset__cache_entry_version(e));
             i->bytes = e->value->cost;
-            i->age_ns = e->added_ns && now > e->added_ns ? now - e->added_ns : 0;
+            i->age_ns = asset__cache_entry_age_ns(&ls[l]->cache, e, now);
             unsigned refs = atomic_load_explicit(&e->value->refs, memory_order_relaxed);
             i->handles = refs > 0 ? refs - 1 : 0;
         }

@@ -51,7 +51,7 @@ static void job_return(asset_server_t *s, asset__job_t *j) {
         return;
     }
     job_release(j);
-    j->node.next = s->returned ? &s->returned->node : NULL;
+    j->node.link.next = s->returned ? &s->returned->node.link : NULL;
     s->returned = j;
     s->returned_n++;
 }
@@ -65,19 +65,19 @@ asset__job_t *asset__jobs_take_returned(asset_server_t *s, size_t max) {
         return head;
     }
     size_t n = 1;
-    while (n < max && j->node.next) {
-        j = (asset__job_t *)j->node.next;
+    while (n < max && j->node.link.next) {
+        j = (asset__job_t *)j->node.link.next;
         n++;
     }
-    s->returned = (asset__job_t *)j->node.next;
-    j->node.next = NULL;
+    s->returned = (asset__job_t *)j->node.link.next;
+    j->node.link.next = NULL;
     s->returned_n -= n;
     return head;
 }
 
 void asset__jobs_free_returned(asset__job_t *j) {
     while (j) {
-        asset__job_t *next = (asset__job_t *)j->node.next;
+        asset__job_t *next = (asset__job_t *)j->node.link.next;
         job_free_memory(j);
         j = next;
     }
@@ -143,18 +143,16 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
 }
 
 void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) {
-    if (j->ndeps && v->x && !v->x->ndeps) { /* it keeps its dependencies alive from now on */
-        v->x->deps = j->deps;
-        v->x->ndeps = j->ndeps;
+    asset__value_extra_t *x = asset__value_x(v);
+    if (j->ndeps && x && !x->ndeps) { /* it keeps its dependencies alive from now on */
+        x->deps = j->deps;
+        x->ndeps = j->ndeps;
         j->deps = NULL;
         j->ndeps = j->deps_cap = 0;
     }
     asset__loader_slot_t *ld = j->loader;
-    if (!j->no_cache && asset__cache_put(&ld->cache, j->uri, j->req ? j->req->version : NULL, v) &&
-        j->sha256) {
-        asset__cache_entry_t *e = asset__cache_get(&ld->cache, j->uri);
-        if (e) e->sha256 = asset__strdup(j->sha256); /* NULL on no memory: just unverified */
-    }
+    if (!j->no_cache)
+        asset__cache_put(&ld->cache, j->uri, j->req ? j->req->version : NULL, j->sha256, v);
     asset__reload_watch_job(s, j);
     asset__job_finish_locked(s, j, ASSET_OK, NULL, v);
 }
@@ -201,8 +199,13 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     asset__trace_job(s, j, ASSET__TR_PARSE_END, st);
     /* dependencies and labels live in the record's extra part: give it one now, while
      * nothing else holds the record */
-    if (st == ASSET_OK && (p.depended || p.nlabels) && !asset__value_add_extra(s, &v))
+    if (st == ASSET_OK && (p.depended || p.nlabels || p.free_fn) && !asset__value_add_extra(s, &v))
         st = asset_parse_fail(&p, ASSET_E_NO_MEMORY, "out of memory");
+    asset__value_extra_t *x = asset__value_x(v); /* v may have moved */
+    if (p.free_fn && x) {                        /* the value's own free, wherever it ends */
+        x->free_fn = p.free_fn;
+        x->free_user = p.free_user;
+    }
     if (st != ASSET_OK) {
         uv_mutex_lock(&s->lock); /* introspection: per-loader counters */
         ld->parses++;
@@ -210,7 +213,10 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         ld->parse_ns += dt;
         uv_mutex_unlock(&s->lock);
         asset__labels_free(p.labels, p.nlabels);
-        if (p.has_value) { /* a loader that set a value and then failed: do not leak it */
+        if (p.has_value && p.free_fn && !x) { /* no room for its free */
+            p.free_fn(p.value, p.free_user);
+            asset_free(v);
+        } else if (p.has_value) { /* a loader that set a value and then failed: free it */
             v->value = p.value;
             asset__value_release(v); /* on the flush thread if the loader says so */
         } else {
@@ -230,8 +236,8 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     v->value = p.value;
     v->cost = p.cost;
     if (p.nlabels) {
-        v->x->labels = p.labels;
-        v->x->nlabels = p.nlabels;
+        x->labels = p.labels;
+        x->nlabels = p.nlabels;
     } else {
         asset_free(p.labels); /* grown for a label that then found no memory */
     }

@@ -59,12 +59,6 @@ static void attach(asset__job_t *j, asset_handle_t *h) {
     j->live++;
 }
 
-/* Whether a cached entry of an immutable source is served without I/O: unless it carries
- * a real version (a watched directory mount), which is revalidated. */
-static bool entry_immutable(const asset__cache_entry_t *e) {
-    return !e->version || !strcmp(e->version, asset__version_immutable);
-}
-
 /* One load's state across its phases. */
 typedef struct load_req {
     const char *uri;
@@ -128,7 +122,7 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, const asset_load_optio
     asset__cache_entry_t *e = src && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)
                                   ? asset__cache_get(&r->ld->cache, r->uri)
                                   : NULL;
-    if (!e || !entry_immutable(e)) return false;
+    if (!e || !asset__cache_entry_immutable(e)) return false;
     asset_handle_t *h = r->h;
     asset__handle_link(s, h);
     if (hook) hook(s, h, r->hook_arg, true);
@@ -229,13 +223,14 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
         bool forced = (r->flags & ASSET__LOAD_FORCED) != 0;
         asset__cache_entry_t *e =
             opt.no_cache || forced ? NULL : asset__cache_get(&ld->cache, r->parsed.uri);
-        if (e && sha256 && (!e->sha256 || asset__strcasecmp(e->sha256, sha256) != 0))
+        const char *had = e && sha256 ? asset__cache_entry_sha256(e) : NULL;
+        if (e && sha256 && (!had || asset__strcasecmp(had, sha256) != 0))
             e = NULL; /* not verified against this digest: read it again */
         asset__job_t *j = NULL;
         /* immutable: no I/O, unless the entry carries a real version (a watched
          * directory mount) or this is a reload */
-        bool immutable =
-            (src->vt.flags & ASSET_SOURCE_IMMUTABLE) && !h->reload && (!e || entry_immutable(e));
+        bool immutable = (src->vt.flags & ASSET_SOURCE_IMMUTABLE) && !h->reload &&
+                         (!e || asset__cache_entry_immutable(e));
         if (e && immutable) {
             s->stats.cache_hits++; /* no I/O: done at the next flush */
             asset__handle_decide_value(h, e->value, 0);
@@ -261,9 +256,10 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
             j->recursive = r->recursive;
             j->map_file = opt.map_file;
             if (e) {
-                j->cached_version = e->version ? asset__strdup(e->version) : NULL;
+                const char *version = asset__cache_entry_version(e);
+                j->cached_version = version ? asset__strdup(version) : NULL;
                 j->cached = asset__value_retain(e->value);
-                if (e->version && !j->cached_version) { /* no memory: read it all again */
+                if (version && !j->cached_version) { /* no memory: read it all again */
                     asset__value_release(j->cached);
                     j->cached = NULL;
                 }

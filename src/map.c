@@ -15,38 +15,44 @@ uint64_t asset__hash(const char *s) {
 
 void asset__map_init(asset__map_t *m) { memset(m, 0, sizeof *m); }
 
-void asset__map_free(asset__map_t *m) {
-    asset_free(m->buckets);
+void asset__map_init_inline(asset__map_t *m) {
     memset(m, 0, sizeof *m);
+    m->inline_keys = true;
 }
 
-asset__map_node_t *asset__map_get(const asset__map_t *m, const char *key) {
+void asset__map_free(asset__map_t *m) {
+    asset_free(m->buckets);
+    m->buckets = NULL;
+    m->nbuckets = m->count = 0;
+}
+
+asset__map_link_t *asset__map_find(const asset__map_t *m, const char *key) {
     if (m->nbuckets == 0) return NULL;
-    uint64_t h = asset__hash(key);
-    for (asset__map_node_t *n = m->buckets[h & (m->nbuckets - 1)]; n; n = n->next)
-        if (n->hash == h && strcmp(n->key, key) == 0) return n;
+    uint32_t h = (uint32_t)asset__hash(key);
+    for (asset__map_link_t *l = m->buckets[h & (m->nbuckets - 1)]; l; l = l->next)
+        if (l->hash == h && strcmp(asset__map_key(m, l), key) == 0) return l;
     return NULL;
 }
 
 asset__map_node_t *asset__map_get_next(const asset__map_t *m, const asset__map_node_t *n) {
-    (void)m;
-    for (asset__map_node_t *o = n->next; o; o = o->next)
-        if (o->hash == n->hash && strcmp(o->key, n->key) == 0) return o;
+    for (asset__map_link_t *o = n->link.next; o; o = o->next)
+        if (o->hash == n->link.hash && strcmp(asset__map_key(m, o), n->key) == 0)
+            return (asset__map_node_t *)o;
     return NULL;
 }
 
 static bool grow(asset__map_t *m) {
     size_t nb = m->nbuckets ? m->nbuckets * 2 : 16;
-    asset__map_node_t **b = asset__calloc(nb, sizeof *b);
+    asset__map_link_t **b = asset__calloc(nb, sizeof *b);
     if (!b) return false;
     for (size_t i = 0; i < m->nbuckets; i++) {
-        asset__map_node_t *n = m->buckets[i];
-        while (n) {
-            asset__map_node_t *next = n->next;
-            size_t j = n->hash & (nb - 1);
-            n->next = b[j];
-            b[j] = n;
-            n = next;
+        asset__map_link_t *l = m->buckets[i];
+        while (l) {
+            asset__map_link_t *next = l->next;
+            size_t j = l->hash & (nb - 1);
+            l->next = b[j];
+            b[j] = l;
+            l = next;
         }
     }
     asset_free(m->buckets);
@@ -55,24 +61,24 @@ static bool grow(asset__map_t *m) {
     return true;
 }
 
-bool asset__map_put(asset__map_t *m, asset__map_node_t *n) {
+bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l) {
     if (m->count + 1 > m->nbuckets - m->nbuckets / 4 || m->nbuckets == 0)
         if (!grow(m)) return false;
-    n->hash = asset__hash(n->key);
-    size_t i = n->hash & (m->nbuckets - 1);
-    n->next = m->buckets[i];
-    m->buckets[i] = n;
+    l->hash = (uint32_t)asset__hash(asset__map_key(m, l));
+    size_t i = l->hash & (m->nbuckets - 1);
+    l->next = m->buckets[i];
+    m->buckets[i] = l;
     m->count++;
     return true;
 }
 
-void asset__map_remove(asset__map_t *m, asset__map_node_t *n) {
+void asset__map_link_remove(asset__map_t *m, asset__map_link_t *l) {
     if (m->nbuckets == 0) return;
-    asset__map_node_t **p = &m->buckets[n->hash & (m->nbuckets - 1)];
+    asset__map_link_t **p = &m->buckets[l->hash & (m->nbuckets - 1)];
     for (; *p; p = &(*p)->next) {
-        if (*p == n) {
-            *p = n->next;
-            n->next = NULL;
+        if (*p == l) {
+            *p = l->next;
+            l->next = NULL;
             /* emptied: give a large table back (the in-flight map of a big batch would
              * keep its high-water table for ever). Iterators stay valid: an emptied
              * map has no buckets to visit. */
@@ -83,12 +89,12 @@ void asset__map_remove(asset__map_t *m, asset__map_node_t *n) {
 }
 
 asset__map_node_t *asset__map_next(const asset__map_t *m, asset__map_node_t *it, size_t *bucket) {
-    if (it && it->next) return it->next;
+    if (it && it->link.next) return (asset__map_node_t *)it->link.next;
     size_t i = it ? *bucket + 1 : 0;
     for (; i < m->nbuckets; i++) {
         if (m->buckets[i]) {
             *bucket = i;
-            return m->buckets[i];
+            return (asset__map_node_t *)m->buckets[i];
         }
     }
     return NULL;

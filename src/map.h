@@ -1,6 +1,14 @@
 /* map.h - an intrusive string-keyed hash map (chained, power-of-two buckets).
  * Not thread-safe: the owner's lock guards it. The key string belongs to the node's
- * owner and must live as long as the node is in the map. */
+ * owner and must live as long as the node is in the map.
+ *
+ * Every node starts with a link (asset__map_link_t: the chain, a 32-bit hash and a
+ * word for the owner). Where the key is depends on the map:
+ *   - asset__map_init: nodes are asset__map_node_t, the link and a key pointer;
+ *   - asset__map_init_inline: the key's bytes follow the link itself, so a node whose
+ *     key lives in its own block needs no pointer to it (the cache's entries:
+ *     docs/performance.md, cache_overhead). Such a map takes links (asset__map_find,
+ *     asset__map_link_put, asset__map_link_remove). */
 #ifndef ASSET_MAP_H
 #define ASSET_MAP_H
 
@@ -8,28 +16,54 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct asset__map_link {
+    struct asset__map_link *next;
+    uint32_t hash; /* of the key; set by put */
+    uint32_t aux;  /* the owner's: the map never reads or writes it */
+} asset__map_link_t;
+
 typedef struct asset__map_node {
-    struct asset__map_node *next;
+    asset__map_link_t link; /* first: a link found by the map is cast to its node */
     const char *key;
-    uint64_t hash;
 } asset__map_node_t;
 
 typedef struct asset__map {
-    asset__map_node_t **buckets;
+    asset__map_link_t **buckets;
     size_t nbuckets; /* 0 or a power of two */
     size_t count;
+    bool inline_keys; /* the key follows the link (asset__map_init_inline) */
 } asset__map_t;
 
 uint64_t asset__hash(const char *s);
 void asset__map_init(asset__map_t *m);
-void asset__map_free(asset__map_t *m); /* frees buckets only, not nodes */
-asset__map_node_t *asset__map_get(const asset__map_t *m, const char *key);
+void asset__map_init_inline(asset__map_t *m);
+void asset__map_free(asset__map_t *m); /* frees buckets only, not nodes; keeps the kind */
+/* The key of a node of m. */
+static inline const char *asset__map_key(const asset__map_t *m, const asset__map_link_t *l) {
+    return m->inline_keys ? (const char *)(l + 1) : ((const asset__map_node_t *)l)->key;
+}
+
+/* ---- any map, on links ---- */
+asset__map_link_t *asset__map_find(const asset__map_t *m, const char *key);
+/* Inserts l (its key in place). Returns false when out of memory. Keys are not checked
+ * for duplicates: find first. */
+bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l);
+void asset__map_link_remove(asset__map_t *m, asset__map_link_t *l);
+
+/* ---- maps of asset__map_node_t (asset__map_init) ---- */
+static inline asset__map_node_t *asset__map_get(const asset__map_t *m, const char *key) {
+    return (asset__map_node_t *)asset__map_find(m, key);
+}
 /* Inserts n (n->key set by the caller). Returns false when out of memory. Keys are
  * not checked for duplicates: get first. */
-bool asset__map_put(asset__map_t *m, asset__map_node_t *n);
+static inline bool asset__map_put(asset__map_t *m, asset__map_node_t *n) {
+    return asset__map_link_put(m, &n->link);
+}
+static inline void asset__map_remove(asset__map_t *m, asset__map_node_t *n) {
+    asset__map_link_remove(m, &n->link);
+}
 /* The next node after n with the same key (several may share one), or NULL. */
 asset__map_node_t *asset__map_get_next(const asset__map_t *m, const asset__map_node_t *n);
-void asset__map_remove(asset__map_t *m, asset__map_node_t *n);
 /* Iteration: for (it = NULL; (it = asset__map_next(m, it, &b));) ; safe to remove `it`
  * only after fetching the next one. */
 asset__map_node_t *asset__map_next(const asset__map_t *m, asset__map_node_t *it, size_t *bucket);

@@ -114,7 +114,7 @@ static void queue_dependents(asset_server_t *s, const char *base) {
     for (asset_handle_t *p = s->all; p; p = p->all_next) {
         if (!live(p) || !p->value) continue;
         for (size_t i = 0; i < asset__value_ndeps(p->value); i++) {
-            if (!base_match(p->value->x->deps[i]->uri, base, bl)) continue;
+            if (!base_match(asset__value_x(p->value)->deps[i]->uri, base, bl)) continue;
             size_t pl = strcspn(p->uri, "#");
             char *pb = asset__strndup(p->uri, pl);
             if (pb) todo_push(s, pb);
@@ -158,7 +158,8 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         if (h->label) {
             nv = NULL;
             for (size_t i = 0; i < asset__value_nlabels(v) && !nv; i++)
-                if (!strcmp(v->x->labels[i].name, h->label)) nv = v->x->labels[i].value;
+                if (!strcmp(asset__value_x(v)->labels[i].name, h->label))
+                    nv = asset__value_x(v)->labels[i].value;
             if (!nv) {
                 set_pending(
                     h, ASSET_E_NOT_FOUND, NULL,

@@ -185,6 +185,15 @@ void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_bytes) {
     p->value = value;
     p->cost = cost_bytes;
     p->has_value = true;
+    p->free_fn = NULL;
+    p->free_user = NULL;
+}
+
+void asset__parse_set_value_free(asset_parse_t *p, void *value, size_t cost_bytes,
+                                 void (*free_fn)(void *value, void *user), void *user) {
+    asset_parse_set_value(p, value, cost_bytes);
+    p->free_fn = free_fn;
+    p->free_user = user;
 }
 
 asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, const char *fmt, ...) {

@@ -95,8 +95,8 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
     v->value = t->value;
     v->cost = t->cost;
     /* a NULL free_fn means asset_free: the value's own free wins over the slot's */
-    v->x->free_fn = t->free_fn ? t->free_fn : NULL;
-    v->x->free_user = t->free_user;
+    asset__value_x(v)->free_fn = t->free_fn ? t->free_fn : NULL;
+    asset__value_x(v)->free_user = t->free_user;
     t->has_value = false; /* the value owns it now */
     uv_mutex_lock(&s->lock);
     asset__job_finish_locked(s, j, ASSET_OK, NULL, v);

@@ -54,7 +54,7 @@ static asset__value_t *mkval(fake_t *f, size_t cost) {
 /* Inserts a fresh value and drops the caller's reference: the cache holds the only one. */
 static bool put_owned(asset__cache_t *c, fake_t *f, const char *uri, const char *ver, size_t cost) {
     asset__value_t *v = mkval(f, cost);
-    bool ok = asset__cache_put(c, uri, ver, v);
+    bool ok = asset__cache_put(c, uri, ver, NULL, v);
     asset__value_release(v);
     return ok;
 }
@@ -148,13 +148,13 @@ static void test_new_version_replaces_old_entry(void **state) {
     asset__cache_t c;
     asset__cache_init(&c, 1000);
     asset__value_t *v1 = mkval(&f, 100), *v2 = mkval(&f, 30);
-    assert_true(asset__cache_put(&c, "file:///a", "v1", v1));
-    assert_true(asset__cache_put(&c, "file:///a", "v2", v2));
+    assert_true(asset__cache_put(&c, "file:///a", "v1", NULL, v1));
+    assert_true(asset__cache_put(&c, "file:///a", "v2", NULL, v2));
     assert_int_equal(c.map.count, 1);
     assert_int_equal(c.bytes, 30);
     asset__cache_entry_t *e = asset__cache_get(&c, "file:///a");
     assert_non_null(e);
-    assert_string_equal(e->version, "v2");
+    assert_string_equal(asset__cache_entry_version(e), "v2");
     assert_ptr_equal(e->value, v2);
     assert_int_equal(c.evictions, 0); /* replacement is not eviction */
     assert_int_equal(f.frees, 0);     /* we still hold v1 */
@@ -162,13 +162,79 @@ static void test_new_version_replaces_old_entry(void **state) {
     assert_int_equal(f.frees, 1);
     /* a new version too large for the budget still drops the stale entry */
     asset__value_t *big = mkval(&f, 5000);
-    assert_false(asset__cache_put(&c, "file:///a", "v3", big));
+    assert_false(asset__cache_put(&c, "file:///a", "v3", NULL, big));
     assert_null(asset__cache_get(&c, "file:///a"));
     assert_int_equal(c.bytes, 0);
     asset__value_release(big);
     asset__value_release(v2);
     assert_int_equal(f.frees, 3);
     asset__cache_free(&c);
+}
+
+/* An entry's key, version and digest live in its own block after it, and the word
+ * beside its hash says which of them there are and when it was added: every
+ * combination reads back as it was put, a replaced entry reads as the new one, and the
+ * age counts from the put (to a tick, ASSET__CE_TICK_NS). */
+static void test_entry_keeps_version_digest_and_age_in_its_block(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 100000);
+    static const char digest[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    const char *versions[] = {NULL, asset__version_immutable, "1700000000.123456789:4096"};
+    for (int k = 0; k < 6; k++) {
+        const char *ver = versions[k % 3], *sha = k >= 3 ? digest : NULL;
+        char uri[64];
+        snprintf(uri, sizeof uri, "file:///game/asset-%d.bin", k);
+        uint64_t t0 = asset__now_ns();
+        asset__value_t *v = mkval(&f, 10);
+        assert_true(asset__cache_put(&c, uri, ver, sha, v));
+        asset__value_release(v);
+        asset__cache_entry_t *e = asset__cache_get(&c, uri);
+        assert_non_null(e);
+        assert_string_equal(asset__cache_entry_key(e), uri);
+        if (ver)
+            assert_string_equal(asset__cache_entry_version(e), ver);
+        else
+            assert_null(asset__cache_entry_version(e));
+        if (sha)
+            assert_string_equal(asset__cache_entry_sha256(e), sha);
+        else
+            assert_null(asset__cache_entry_sha256(e));
+        /* served without I/O: no version, or the immutable one (a copy of its text
+         * too: a source may hand its own string) */
+        assert_int_equal(asset__cache_entry_immutable(e), k % 3 != 2);
+        uint64_t now = asset__now_ns();
+        assert_true(asset__cache_entry_age_ns(&c, e, now) <= now - t0 + ASSET__CE_TICK_NS);
+    }
+    char imm[16];
+    snprintf(imm, sizeof imm, "%s", asset__version_immutable);
+    asset__value_t *v = mkval(&f, 10);
+    assert_true(asset__cache_put(&c, "pkg://game/a.png", imm, digest, v));
+    asset__value_release(v);
+    asset__cache_entry_t *e = asset__cache_get(&c, "pkg://game/a.png");
+    assert_true(asset__cache_entry_immutable(e));
+    assert_ptr_equal(asset__cache_entry_version(e), asset__version_immutable);
+    assert_string_equal(asset__cache_entry_sha256(e), digest);
+    /* the age grows with the clock: spin (no sleep) for four ticks */
+    uint64_t t0 = asset__now_ns();
+    while (asset__now_ns() - t0 < 4 * ASSET__CE_TICK_NS) continue;
+    uint64_t age = asset__cache_entry_age_ns(&c, e, asset__now_ns());
+    assert_true(age >= 3 * ASSET__CE_TICK_NS);
+    assert_true(age <= asset__now_ns() - t0 + 2 * ASSET__CE_TICK_NS);
+    /* a replacement is a new entry: new version, no digest, age from now */
+    v = mkval(&f, 10);
+    assert_true(asset__cache_put(&c, "pkg://game/a.png", "v2", NULL, v));
+    asset__value_release(v);
+    e = asset__cache_get(&c, "pkg://game/a.png");
+    assert_string_equal(asset__cache_entry_version(e), "v2");
+    assert_null(asset__cache_entry_sha256(e));
+    assert_false(asset__cache_entry_immutable(e));
+    assert_true(asset__cache_entry_age_ns(&c, e, asset__now_ns()) <= ASSET__CE_TICK_NS);
+    if (sizeof(void *) == 8) assert_int_equal(sizeof(asset__cache_entry_t), 40);
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 8);
 }
 
 static void test_eviction_follows_least_recent_use(void **state) {
@@ -194,8 +260,8 @@ static void test_eviction_follows_least_recent_use(void **state) {
     assert_null(asset__cache_get(&c, "mem://d"));
     assert_int_equal(c.evictions, 3);
     assert_int_equal(c.bytes, 250);
-    assert_string_equal(c.lru_head->node.key, "mem://e");
-    assert_string_equal(c.lru_tail->node.key, "mem://c");
+    assert_string_equal(asset__cache_entry_key(c.lru_head), "mem://e");
+    assert_string_equal(asset__cache_entry_key(c.lru_tail), "mem://c");
     asset__cache_free(&c);
     assert_int_equal(f.frees, 5);
 }
@@ -207,7 +273,7 @@ static void test_remove_and_clear_release_only_the_cache_reference(void **state)
     asset__cache_t c;
     asset__cache_init(&c, 1000);
     asset__value_t *held = mkval(&f, 10); /* a "handle" keeps this one */
-    assert_true(asset__cache_put(&c, "mem://held", NULL, held));
+    assert_true(asset__cache_put(&c, "mem://held", NULL, NULL, held));
     assert_true(put_owned(&c, &f, "mem://x", NULL, 20));
     assert_true(put_owned(&c, &f, "mem://y", NULL, 30));
     assert_true(asset__cache_remove(&c, "mem://x"));
@@ -571,7 +637,7 @@ static void test_map_finds_every_key_and_spreads_similar_ones(void **state) {
     size_t longest = 0, used = 0;
     for (size_t i = 0; i < m.nbuckets; i++) {
         size_t len = 0;
-        for (asset__map_node_t *n = m.buckets[i]; n; n = n->next) len++;
+        for (asset__map_link_t *l = m.buckets[i]; l; l = l->next) len++;
         used += len > 0;
         if (len > longest) longest = len;
     }
@@ -593,12 +659,62 @@ static void test_map_finds_every_key_and_spreads_similar_ones(void **state) {
     free(nodes);
 }
 
+/* An inline-keyed map (the cache's): the key's bytes follow the link, no pointer to
+ * them. Every key is found, the owner's word is never touched, removal takes exactly
+ * the one node, and an emptied map stays inline-keyed. */
+typedef struct inline_node {
+    asset__map_link_t link; /* last and only: the key follows */
+} inline_node_t;
+
+static void test_inline_keyed_map_finds_keys_after_the_link(void **state) {
+    (void)state;
+    enum { N = 3000 };
+    asset__map_t m;
+    asset__map_init_inline(&m);
+    inline_node_t *nodes[N];
+    for (int i = 0; i < N; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "pkg://small/f%05d.bin", i);
+        size_t kl = strlen(k) + 1;
+        nodes[i] = malloc(sizeof(inline_node_t) + kl);
+        assert_non_null(nodes[i]);
+        memcpy(nodes[i] + 1, k, kl);
+        nodes[i]->link.aux = 0xA5A50000u | (unsigned)i;
+        assert_true(asset__map_link_put(&m, &nodes[i]->link));
+    }
+    if (sizeof(void *) == 8) assert_int_equal(sizeof(asset__map_link_t), 16);
+    for (int i = 0; i < N; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "pkg://small/f%05d.bin", i);
+        asset__map_link_t *l = asset__map_find(&m, k);
+        if (l != &nodes[i]->link)
+            fail_msg("key %s found at %p, not %p", k, (void *)l, (void *)nodes[i]);
+        assert_string_equal(asset__map_key(&m, l), k);
+        assert_int_equal(l->aux, 0xA5A50000u | (unsigned)i);
+    }
+    assert_null(asset__map_find(&m, "pkg://small/f99999.bin"));
+    assert_null(asset__map_find(&m, "pkg://small/f00001.bi")); /* a prefix is not the key */
+    asset__map_link_remove(&m, &nodes[1]->link);
+    assert_null(asset__map_find(&m, "pkg://small/f00001.bin"));
+    assert_ptr_equal(asset__map_find(&m, "pkg://small/f00002.bin"), &nodes[2]->link);
+    for (int i = 0; i < N; i++) {
+        if (i != 1) asset__map_link_remove(&m, &nodes[i]->link);
+        free(nodes[i]);
+    }
+    assert_int_equal(m.count, 0);
+    assert_true(m.inline_keys); /* the emptied map gave its table back, not its kind */
+    asset__map_free(&m);
+    assert_true(m.inline_keys);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_never_exceeded_over_10000_random_inserts),
         cmocka_unit_test(test_map_finds_every_key_and_spreads_similar_ones),
+        cmocka_unit_test(test_inline_keyed_map_finds_keys_after_the_link),
         cmocka_unit_test(test_value_larger_than_budget_is_not_cached),
         cmocka_unit_test(test_new_version_replaces_old_entry),
+        cmocka_unit_test(test_entry_keeps_version_digest_and_age_in_its_block),
         cmocka_unit_test(test_eviction_follows_least_recent_use),
         cmocka_unit_test(test_remove_and_clear_release_only_the_cache_reference),
         cmocka_unit_test_setup_teardown(test_evicted_value_stays_valid_while_a_handle_holds_it,

@@ -291,6 +291,8 @@ typedef struct cseen {
     char loader[8][16];
     size_t bytes[8];
     unsigned handles[8];
+    bool versioned[8];
+    uint64_t age_ns[8];
 } cseen_t;
 
 static bool see_cached(const asset_cache_info_t *i, void *user) {
@@ -300,6 +302,8 @@ static bool see_cached(const asset_cache_info_t *i, void *user) {
         snprintf(c->loader[c->n], 16, "%s", i->loader);
         c->bytes[c->n] = i->bytes;
         c->handles[c->n] = i->handles;
+        c->versioned[c->n] = i->version && *i->version;
+        c->age_ns[c->n] = i->age_ns;
     }
     c->n++;
     return true;
@@ -324,6 +328,7 @@ static bool see_loader(const asset_loader_info_t *i, void *user) {
 static void test_cache_entries_and_loader_stats_are_listed(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
+    uint64_t t0 = uv_hrtime();
     assert_int_equal(asset_mem_put(s, "a.json", "[1]", 3), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "b.json", "[", 1), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "c.bin", "cc", 2), ASSET_OK);
@@ -342,6 +347,15 @@ static void test_cache_entries_and_loader_stats_are_listed(void **state) {
     assert_string_equal(cs.uri[ic], "mem://c.bin");
     assert_string_equal(cs.loader[ic], "bytes");
     assert_int_equal(cs.handles[ic], 0);
+    /* a mem:// entry carries its key's version; its age counts from the insert, to the
+     * cache's tick of about 17 ms */
+    uint64_t took = uv_hrtime() - t0;
+    for (int k = 0; k < 2; k++) {
+        assert_true(cs.versioned[k]);
+        if (cs.age_ns[k] > took + (1u << 24))
+            fail_msg("entry %d: age %llu ns, after %llu ns", k, (unsigned long long)cs.age_ns[k],
+                     (unsigned long long)took);
+    }
     lseen_t ls = {0};
     assert_int_equal(asset_server_foreach_loader(s, see_loader, &ls), 2);
     assert_string_equal(ls.name[0], "json");

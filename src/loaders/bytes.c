@@ -4,18 +4,22 @@
  * is: the value points into it and releases it (unmaps) when freed. */
 #include "../internal.h"
 
-/* An owned buffer needs nothing beyond the public struct and this flag (a cached
- * value's overhead: docs/performance.md); lent data also needs its release. */
-typedef struct bytes_value {
-    asset_bytes_t pub; /* first: the value pointer is the public struct */
-    bool lent;         /* a lent_value_t; else pub.data is owned (asset_free) */
-} bytes_value_t;
-
+/* An owned buffer's value is the public struct alone (a cached value's overhead:
+ * docs/performance.md); lent data's also carries its release, and frees through its
+ * record's own free (asset__parse_set_value_free), so that the loader's free needs no
+ * flag to tell the two apart. */
 typedef struct lent_value {
-    bytes_value_t b;
+    asset_bytes_t pub;                       /* first: the value pointer is the public struct */
     void (*release)(void *data, void *user); /* or NULL */
     void *release_user;
 } lent_value_t;
+
+static void lent_free(void *value, void *user) {
+    (void)user;
+    lent_value_t *l = value;
+    if (l->release) l->release((void *)l->pub.data, l->release_user);
+    asset_free(l);
+}
 
 static asset_status_t bytes_parse(void *ctx, asset_parse_t *p) {
     (void)ctx;
@@ -23,37 +27,35 @@ static asset_status_t bytes_parse(void *ctx, asset_parse_t *p) {
     const uint8_t *data = NULL;
     void (*release)(void *data, void *user) = NULL;
     void *release_user = NULL;
-    bool lent = asset__parse_borrow(p, &data, &release, &release_user);
-    bytes_value_t *v = asset__calloc(1, lent ? sizeof(lent_value_t) : sizeof *v);
-    if (!v) { /* lent data stays the request's: it releases it */
-        if (lent && release) release((void *)data, release_user);
-        return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
-    }
-    if (lent) {
-        lent_value_t *l = (lent_value_t *)v;
+    if (asset__parse_borrow(p, &data, &release, &release_user)) {
+        lent_value_t *l = asset__calloc(1, sizeof *l);
+        if (!l) { /* lent data stays the request's: it releases it */
+            if (release) release((void *)data, release_user);
+            return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        }
+        l->pub.data = data;
+        l->pub.size = n;
         l->release = release;
         l->release_user = release_user;
-        v->lent = true;
-    } else if (!(data = asset_parse_take_data(p))) {
+        /* a mapped value costs its size too: the cache budget bounds what it keeps alive */
+        asset__parse_set_value_free(p, l, n + sizeof *l, lent_free, NULL);
+        return ASSET_OK;
+    }
+    asset_bytes_t *v = asset__calloc(1, sizeof *v);
+    if (!v || !(data = asset_parse_take_data(p))) {
         asset_free(v);
         return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
     }
-    v->pub.data = data;
-    v->pub.size = n;
-    /* a mapped value costs its size too: the cache budget bounds what it keeps alive */
-    asset_parse_set_value(p, v, n + (lent ? sizeof(lent_value_t) : sizeof *v));
+    v->data = data;
+    v->size = n;
+    asset_parse_set_value(p, v, n + sizeof *v);
     return ASSET_OK;
 }
 
-static void bytes_free(void *ctx, void *value) {
+static void bytes_free(void *ctx, void *value) { /* an owned buffer's: lent data's is lent_free */
     (void)ctx;
-    bytes_value_t *v = value;
-    if (!v->lent) {
-        asset_free((void *)v->pub.data);
-    } else {
-        lent_value_t *l = value;
-        if (l->release) l->release((void *)v->pub.data, l->release_user);
-    }
+    asset_bytes_t *v = value;
+    asset_free((void *)v->data);
     asset_free(v);
 }
 
