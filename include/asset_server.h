@@ -806,7 +806,11 @@ ASSET_API asset_status_t asset_handle_reload_error(const asset_handle_t *h);
 /* 0 until LOADED, then 1, +1 per published reload. */
 ASSET_API uint64_t asset_handle_version(const asset_handle_t *h);
 /* Reloads uri's live handles as if it had changed (a fresh read and parse, even when
- * the source says it is unchanged); works without config.watch. Any thread. */
+ * the source says it is unchanged); works without config.watch. Every live handle of
+ * uri hears of it at a flush: its reloaded callbacks fire, with the new value or with
+ * asset_handle_reload_error() saying why it kept the old one (ASSET_E_NO_MEMORY when
+ * memory ran out on the way; then uri is matched as given, unnormalised, if it could
+ * not even be normalised). Any thread. */
 ASSET_API void asset_server_reload(asset_server_t *s, const char *uri);
 
 /* The dependencies the loader declared (asset_parse_depend), in its order: known once

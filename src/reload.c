@@ -43,6 +43,35 @@ static asset_handle_t *find_reloading(asset_server_t *s, const char *uri,
     return NULL;
 }
 
+static void set_pending(asset_handle_t *h, asset_status_t st, asset__value_t *v, char *msg) {
+    asset__value_release(h->reload_value);
+    asset_free(h->reload_message);
+    h->reload_pending = true;
+    h->reload_status = st;
+    h->reload_value = asset__value_retain(v);
+    h->reload_message = msg;
+}
+
+/* [lock] A change that found no memory to be loaded is not lost silently: h keeps its
+ * value and hears of it (reloaded callback, asset_handle_reload_error() NO_MEMORY),
+ * unless a result is already pending for it, which it will hear instead. */
+static void fail_no_memory(asset_server_t *s, asset_handle_t *h) {
+    if (h->reload_pending) return;
+    set_pending(h, ASSET_E_NO_MEMORY, NULL,
+                asset__asprintf("reload failed: %s: out of memory", h->uri));
+    asset__queue_push(s, h);
+}
+
+/* [lock] The same for every live handle of base (its first bl bytes) and loader ld
+ * (NULL: any). */
+static void fail_live_no_memory(asset_server_t *s, const char *base, size_t bl,
+                                const asset__loader_slot_t *ld) {
+    if (s->stopping) return;
+    for (asset_handle_t *h = s->all; h; h = h->all_next)
+        if (live(h) && (!ld || h->loader == ld) && base_match(h->uri, base, bl))
+            fail_no_memory(s, h);
+}
+
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     asset__loader_slot_t *lds[ASSET__MAX_LOADERS];
     size_t n = 0, bl = strlen(uri);
@@ -67,6 +96,9 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
         asset_handle_t *rh = asset__load_ex(s, uri, &o, NULL, false, false, flags);
         if (!rh) {
             asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", uri);
+            uv_mutex_lock(&s->lock);
+            fail_live_no_memory(s, uri, bl, lds[i]);
+            uv_mutex_unlock(&s->lock);
             continue;
         }
         uv_mutex_lock(&s->lock);
@@ -80,18 +112,22 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     }
 }
 
-static void todo_push(asset_server_t *s, const char *uri) {
+/* [lock] Queues a forced reload of uri for the pump. False: no memory (the caller
+ * tells the handles that then keep their value). */
+static bool todo_push(asset_server_t *s, const char *uri) {
     for (size_t i = 0; i < s->reload_ntodo; i++)
-        if (!strcmp(s->reload_todo[i], uri)) return;
+        if (!strcmp(s->reload_todo[i], uri)) return true;
     if (s->reload_ntodo == s->reload_todo_cap) {
         size_t cap = s->reload_todo_cap ? s->reload_todo_cap * 2 : 8;
         char **t = asset_realloc(s->reload_todo, cap * sizeof *t);
-        if (!t) return; /* no memory: that dependent keeps its value */
+        if (!t) return false;
         s->reload_todo = t;
         s->reload_todo_cap = cap;
     }
     char *d = asset__strdup(uri);
-    if (d) s->reload_todo[s->reload_ntodo++] = d;
+    if (!d) return false;
+    s->reload_todo[s->reload_ntodo++] = d;
+    return true;
 }
 
 void asset__reload_pump(asset_server_t *s) {
@@ -117,20 +153,11 @@ static void queue_dependents(asset_server_t *s, const char *base) {
             if (!base_match(asset__value_x(p->value)->deps[i]->uri, base, bl)) continue;
             size_t pl = strcspn(p->uri, "#");
             char *pb = asset__strndup(p->uri, pl);
-            if (pb) todo_push(s, pb);
+            if (!pb || !todo_push(s, pb)) fail_no_memory(s, p); /* it keeps its value */
             asset_free(pb);
             break;
         }
     }
-}
-
-static void set_pending(asset_handle_t *h, asset_status_t st, asset__value_t *v, char *msg) {
-    asset__value_release(h->reload_value);
-    asset_free(h->reload_message);
-    h->reload_pending = true;
-    h->reload_status = st;
-    h->reload_value = asset__value_retain(v);
-    h->reload_message = msg;
 }
 
 void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
@@ -183,7 +210,7 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     else if (changed)
         asset__log(s, ASSET_LOG_INFO, "reloaded %s", base);
     if (changed) queue_dependents(s, base);
-    if (rh->reload_again) todo_push(s, base);
+    if (rh->reload_again && !todo_push(s, base)) fail_live_no_memory(s, base, bl, rh->loader);
     if ((changed || rh->reload_again) && !s->stopping) atomic_store(&s->wake_pending, true);
 }
 
@@ -249,12 +276,17 @@ void asset_server_reload(asset_server_t *s, const char *uri) {
     if (!s || !uri) return;
     size_t n = strcspn(uri, "#");
     char *base = asset__strndup(uri, n);
-    if (!base) return;
     asset_uri_t u;
     const char *why;
-    if (asset__uri_parse(base, s->base_dir, s->file_root, &u, &why) == ASSET_OK) {
+    asset_status_t st =
+        base ? asset__uri_parse(base, s->base_dir, s->file_root, &u, &why) : ASSET_E_NO_MEMORY;
+    if (st == ASSET_OK) {
         asset__reload_request(s, u.uri, true);
         asset__uri_dispose(&u);
+    } else if (st == ASSET_E_NO_MEMORY) { /* the handles of uri as given hear of it */
+        uv_mutex_lock(&s->lock);
+        fail_live_no_memory(s, uri, n, NULL);
+        uv_mutex_unlock(&s->lock);
     }
     asset_free(base);
 }
