@@ -651,7 +651,7 @@ struct asset_load_options {    /* NULL or zero: defaults */
     asset_priority_t priority; /* 0: NORMAL */
     bool no_cache;             /* fresh read, no cache lookup or write */
     uint32_t timeout_ms;       /* 0: none; else ASSET_E_TIMEOUT when exceeded */
-    const char *tag;           /* for asset_server_cancel_tag; copied */
+    const char *tag;           /* for asset_server_cancel_tag; copied ("" is no tag) */
     const char *loader;        /* force a loader by name; copied */
     bool non_recursive;        /* load_folder: only the folder's own files */
     bool optional;             /* asset_parse_depend: failing does not fail the parent */

@@ -296,11 +296,11 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     item_t *it = arg;
     asset_batch_t *b = it->batch;
     it->h = h;
-    it->node.key = h->uri;
+    it->node.key = asset__handle_uri(h);
     b->items[b->count++] = it;
     h->batch = b; /* from now on its decision is counted (batch_ready) */
     if (h->decided) b->n_decided++;
-    if (b->by_uri_built && !asset__map_get(&b->by_uri, h->uri) &&
+    if (b->by_uri_built && !asset__map_get(&b->by_uri, asset__handle_uri(h)) &&
         !asset__map_put(&b->by_uri, &it->node)) {
         asset__map_free(&b->by_uri); /* out of memory: lookups scan until it is rebuilt */
         b->by_uri_built = false;
@@ -741,7 +741,7 @@ static asset_batch_t *load_with_source(asset_server_t *s, int kind, const char *
     }
     b->source = h;
     asset_free(b->uri);
-    b->uri = asset__strdup(h->uri);
+    b->uri = asset__strdup(asset__handle_uri(h));
     if (!asset_handle_on_completed(h, kind == KIND_FOLDER ? listing_completed : manifest_completed,
                                    b)) {
         asset_handle_cancel(h);

@@ -14,10 +14,10 @@
 #include <string.h>
 
 void asset__finalize_push(asset_server_t *s, asset__job_t *j) {
-    j->state = ASSET__JOB_FINALIZING;
-    j->fin_next = NULL;
+    j->state = ASSET__JOB_FINALIZING; /* a job with a finalize step has its graph part */
+    j->g->fin_next = NULL;
     if (s->fin_tail)
-        s->fin_tail->fin_next = j;
+        s->fin_tail->g->fin_next = j;
     else
         s->fin_head = j;
     s->fin_tail = j;
@@ -28,9 +28,9 @@ void asset__finalize_push(asset_server_t *s, asset__job_t *j) {
 
 static asset__job_t *pop(asset_server_t *s) {
     asset__job_t *j = s->fin_head;
-    s->fin_head = j->fin_next;
+    s->fin_head = j->g->fin_next;
     if (!s->fin_head) s->fin_tail = NULL;
-    j->fin_next = NULL;
+    j->g->fin_next = NULL;
     return j;
 }
 
@@ -58,10 +58,10 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
             continue;
         }
         asset__loader_slot_t *ld = j->loader;
-        asset_finalize_t f = {.job = j, .v = j->pvalue};
+        asset_finalize_t f = {.job = j, .v = j->g->pvalue};
         /* dependencies decided in this flush are published before their parent's
          * finalize reads them (their callbacks still fire in queue order, first) */
-        for (size_t i = 0; i < j->ndeps; i++) asset__handle_publish(s, j->deps[i]);
+        for (size_t i = 0; i < j->g->ndeps; i++) asset__handle_publish(s, j->g->deps[i]);
         j->in_finalize = true;
         uv_mutex_unlock(&s->lock);
         asset__trace_job(s, j, ASSET__TR_FINALIZE_START, ASSET_OK);
@@ -74,12 +74,12 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
             asset__job_drop(s, j);
         } else if (st == ASSET_PENDING) {
             if (later_tail)
-                later_tail->fin_next = j;
+                later_tail->g->fin_next = j;
             else
                 later = j;
             later_tail = j;
         } else if (st == ASSET_OK) {
-            asset__job_complete(s, j, j->pvalue);
+            asset__job_complete(s, j, j->g->pvalue);
         } else {
             fail(s, j, st, f.message);
         }
@@ -87,7 +87,7 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
     }
     if (later) { /* behind what is queued: every job gets its turn */
         if (s->fin_tail)
-            s->fin_tail->fin_next = later;
+            s->fin_tail->g->fin_next = later;
         else
             s->fin_head = later;
         s->fin_tail = later_tail;
@@ -117,10 +117,12 @@ void asset_finalize_set_value(asset_finalize_t *f, void *value, size_t cost_byte
 
 /* The job's dependency array is stable during finalize: nothing adds to it after
  * parse and an abandoned job is not freed while its finalize runs. */
-size_t asset_finalize_dependency_count(const asset_finalize_t *f) { return f ? f->job->ndeps : 0; }
+size_t asset_finalize_dependency_count(const asset_finalize_t *f) {
+    return f ? asset__job_ndeps(f->job) : 0;
+}
 
 asset_handle_t *asset_finalize_dependency(const asset_finalize_t *f, size_t i) {
-    return f && i < f->job->ndeps ? f->job->deps[i] : NULL;
+    return f && i < asset__job_ndeps(f->job) ? f->job->g->deps[i] : NULL;
 }
 
 asset_status_t asset_finalize_fail(asset_finalize_t *f, asset_status_t st, const char *fmt, ...) {

@@ -67,21 +67,28 @@ void asset__handle_decide_value(asset_handle_t *h, asset__value_t *v, int http_s
             return;
         }
     }
-    char *msg =
-        asset__asprintf("%s: label '%s' not found (the asset has %zu label%s)", h->uri, h->label,
-                        asset__value_nlabels(v), asset__value_nlabels(v) == 1 ? "" : "s");
+    char *msg = asset__asprintf("%s: label '%s' not found (the asset has %zu label%s)",
+                                asset__handle_uri(h), h->label, asset__value_nlabels(v),
+                                asset__value_nlabels(v) == 1 ? "" : "s");
     asset__handle_decide(h, ASSET_E_NOT_FOUND, msg, NULL, http_status);
     asset_free(msg);
 }
 
 /* ---- the work list ---- */
 
+/* The job's graph part, made on first use. NULL: out of memory. */
+static asset__job_graph_t *graph_of(asset__job_t *j) {
+    if (!j->g) j->g = asset__calloc(1, sizeof *j->g);
+    return j->g;
+}
+
+/* Only jobs with their graph part are in the work list. */
 static void ready_push(asset_server_t *s, asset__job_t *j) {
     if (j->in_graph_ready) return;
     j->in_graph_ready = true;
-    j->graph_next = NULL;
+    j->g->graph_next = NULL;
     if (s->graph_ready_tail)
-        s->graph_ready_tail->graph_next = j;
+        s->graph_ready_tail->g->graph_next = j;
     else
         s->graph_ready = j;
     s->graph_ready_tail = j;
@@ -96,15 +103,16 @@ static void step(asset_server_t *s, asset__job_t *j) {
         asset__job_drop(s, j);
         return;
     }
-    if (j->dep_status != ASSET_OK) {
-        asset__job_finish_locked(s, j, j->dep_status, j->dep_message, NULL);
+    asset__job_graph_t *g = j->g;
+    if (g->dep_status != ASSET_OK) {
+        asset__job_finish_locked(s, j, g->dep_status, g->dep_message, NULL);
         return;
     }
-    if (j->deps_pending) return;
+    if (g->deps_pending) return;
     if (j->loader->vt.finalize)
         asset__finalize_push(s, j);
     else
-        asset__job_complete(s, j, j->pvalue);
+        asset__job_complete(s, j, g->pvalue);
 }
 
 void asset__graph_drain(asset_server_t *s) {
@@ -112,7 +120,7 @@ void asset__graph_drain(asset_server_t *s) {
     s->graph_draining = true;
     while (s->graph_ready) {
         asset__job_t *j = s->graph_ready;
-        s->graph_ready = j->graph_next;
+        s->graph_ready = j->g->graph_next;
         if (!s->graph_ready) s->graph_ready_tail = NULL;
         j->in_graph_ready = false;
         step(s, j);
@@ -121,11 +129,24 @@ void asset__graph_drain(asset_server_t *s) {
 }
 
 void asset__graph_parsed(asset_server_t *s, asset__job_t *j, asset__value_t *v) {
-    j->pvalue = v;
     j->parsed_done = true;
     if (j->state == ASSET__JOB_RUNNING) s->running--; /* no worker on it any more */
     j->state = ASSET__JOB_WAITING_DEPS;
-    ready_push(s, j);
+    if (!j->g && !j->loader->vt.finalize) { /* nothing to wait for: step() at once */
+        if (j->abandoned || j->live == 0) {
+            asset__value_release(v);
+            asset__job_drop(s, j);
+        } else {
+            asset__job_complete(s, j, v);
+            asset__value_release(v); /* the parse's reference: the cache and handles hold theirs */
+        }
+    } else if (!graph_of(j)) { /* a finalize step, and no memory for its part */
+        asset__value_release(v);
+        asset__job_finish_locked(s, j, ASSET_E_NO_MEMORY, "out of memory", NULL);
+    } else {
+        j->g->pvalue = v;
+        ready_push(s, j);
+    }
     asset__graph_drain(s);
 }
 
@@ -138,26 +159,28 @@ void asset__graph_abandon(asset_server_t *s, asset__job_t *j) {
 
 /* Records the first required failure. Its message names the chain; when that message
  * cannot be made, the parent fails with NO_MEMORY, which says why by itself. */
-static void dep_failed(asset__job_t *j, const asset_handle_t *h) {
-    if (j->dep_status != ASSET_OK) return;
+static void dep_failed(asset__job_t *j, const asset_handle_t *h) { /* j has its part */
+    asset__job_graph_t *g = j->g;
+    if (g->dep_status != ASSET_OK) return;
     const char *why = h->message ? h->message : asset_strerror(h->status);
-    j->dep_message = asset__asprintf("%s: dependency %s", j->uri, why);
-    j->dep_status = j->dep_message ? ASSET_E_DEPENDENCY : ASSET_E_NO_MEMORY;
+    g->dep_message = asset__asprintf("%s: dependency %s", j->uri, why);
+    g->dep_status = g->dep_message ? ASSET_E_DEPENDENCY : ASSET_E_NO_MEMORY;
 }
 
 void asset__graph_dep_decided(asset_server_t *s, asset_handle_t *h) {
-    asset__job_t *j = h->dep_parent;
+    asset__job_t *j = h->dep_parent; /* a parent: it has its part */
     h->dep_parent = NULL;
-    j->deps_pending--;
+    j->g->deps_pending--;
     if (h->status != ASSET_OK && !h->optional) dep_failed(j, h);
-    if (j->dep_status != ASSET_OK || j->deps_pending == 0) ready_push(s, j);
+    if (j->g->dep_status != ASSET_OK || j->g->deps_pending == 0) ready_push(s, j);
 }
 
 void asset__graph_release_deps(asset_server_t *s, asset__job_t *j) {
-    asset_handle_t **deps = j->deps;
-    size_t n = j->ndeps;
-    j->deps = NULL;
-    j->ndeps = j->deps_cap = 0;
+    if (!j->g) return;
+    asset_handle_t **deps = j->g->deps;
+    size_t n = j->g->ndeps;
+    j->g->deps = NULL;
+    j->g->ndeps = j->g->deps_cap = 0;
     for (size_t i = 0; i < n && !s->handles_gone; i++) {
         asset_handle_t *h = deps[i];
         if (h->dep_parent == j) h->dep_parent = NULL;
@@ -177,13 +200,15 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
     *msg = NULL;
     /* the common edge: a leaf (nothing declared yet) reaches nothing, and the search
      * would cost an allocation per dependency */
-    if (from != parent && from->ndeps == 0) return 0;
+    if (from != parent && asset__job_ndeps(from) == 0) return 0;
+    /* from and parent have their parts (dependencies); so has every job the search
+     * marks: one without reaches nothing and is not the parent, so it is skipped */
     uint64_t mark = ++s->graph_epoch;
     size_t cap = 64, len = 0;
     asset__job_t **stack = asset_alloc(cap * sizeof *stack);
     if (!stack) return -1;
-    from->visit = mark;
-    from->visit_from = parent;
+    from->g->visit = mark;
+    from->g->visit_from = parent;
     stack[len++] = from;
     asset__job_t *hit = NULL;
     while (len && !hit) {
@@ -192,11 +217,12 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
             hit = x;
             break;
         }
-        for (size_t i = 0; i < x->ndeps; i++) {
-            asset__job_t *y = x->deps[i]->dep_parent == x ? x->deps[i]->job : NULL;
-            if (!y || y->visit == mark) continue;
-            y->visit = mark;
-            y->visit_from = x;
+        for (size_t i = 0; i < x->g->ndeps; i++) {
+            asset_handle_t *dh = x->g->deps[i];
+            asset__job_t *y = dh->dep_parent == x ? dh->job : NULL;
+            if (!y || !y->g || y->g->visit == mark) continue;
+            y->g->visit = mark;
+            y->g->visit_from = x;
             if (len == cap) {
                 asset__job_t **ns = asset_realloc(stack, cap * 2 * sizeof *ns);
                 if (!ns) {
@@ -216,7 +242,7 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
     asset__job_t *x = parent;
     do {
         bytes += strlen(x->uri) + 4;
-        x = x->visit_from;
+        x = x->g->visit_from;
         n++;
     } while (x != parent && n < 10000);
     char *text = asset_alloc(bytes + strlen(parent->uri));
@@ -231,7 +257,7 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
     x = parent;
     for (size_t i = 0; i < n; i++) {
         chain[n - 1 - i] = x;
-        x = x->visit_from;
+        x = x->g->visit_from;
     }
     /* chain[n-1] == parent; chain[0] == the job parent reached first (from) */
     char *w = text;
@@ -243,25 +269,28 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
 }
 
 static bool deps_push(asset__job_t *j, asset_handle_t *h) {
-    if (j->ndeps == j->deps_cap) {
-        size_t cap = j->deps_cap ? j->deps_cap * 2 : 4;
-        asset_handle_t **d = asset_realloc(j->deps, cap * sizeof *d);
+    asset__job_graph_t *g = graph_of(j);
+    if (!g) return false;
+    if (g->ndeps == g->deps_cap) {
+        size_t cap = g->deps_cap ? g->deps_cap * 2 : 4;
+        asset_handle_t **d = asset_realloc(g->deps, cap * sizeof *d);
         if (!d) return false;
-        j->deps = d;
-        j->deps_cap = cap;
+        g->deps = d;
+        g->deps_cap = cap;
     }
-    j->deps[j->ndeps++] = h;
+    g->deps[g->ndeps++] = h;
     return true;
 }
 
 /* Raises the priority of the jobs j waits for, transitively (a raised parent raises
  * its dependencies). */
 static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
-    for (size_t i = 0; i < j->ndeps; i++) {
-        asset__job_t *d = j->deps[i]->job;
+    for (size_t i = 0; i < asset__job_ndeps(j); i++) {
+        asset_handle_t *dh = j->g->deps[i];
+        asset__job_t *d = dh->job;
         /* the parent's handle on it too: a later set_priority recomputes the job's
          * priority from its handles and must not undo the raise */
-        if (j->deps[i]->priority > prio) j->deps[i]->priority = prio;
+        if (dh->priority > prio) dh->priority = prio;
         if (d && d->priority > prio) {
             d->priority = prio;
             asset__heap_update(s, d);
@@ -297,7 +326,7 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
         d->dropped = true;
     } else if (!h->decided) {
         h->dep_parent = j;
-        j->deps_pending++;
+        j->g->deps_pending++;
         char *cycle = NULL;
         int found = h->job ? find_cycle(s, j, h->job, &cycle) : 0;
         if (found > 0) /* fails this edge; the failure travels up the chain */
@@ -377,8 +406,8 @@ static void job_bytes(const asset__job_t *j, unsigned depth, uint64_t *got, uint
     *total += atomic_load_explicit(&((asset__job_t *)j)->total, memory_order_relaxed);
     *got += atomic_load_explicit(&((asset__job_t *)j)->received, memory_order_relaxed);
     if (depth >= 8) return;
-    for (size_t i = 0; i < j->ndeps; i++) {
-        const asset_handle_t *d = j->deps[i];
+    for (size_t i = 0; i < asset__job_ndeps(j); i++) {
+        const asset_handle_t *d = j->g->deps[i];
         if (d->job)
             job_bytes(d->job, depth + 1, got, total);
         else if (d->decided) {
@@ -401,8 +430,8 @@ static asset_handle_t *const *handle_deps(const asset_handle_t *h, size_t *n) {
         return *n ? asset__value_x(h->value)->deps : NULL;
     }
     if (h->job) {
-        *n = h->job->ndeps;
-        return h->job->deps;
+        *n = asset__job_ndeps(h->job);
+        return asset__job_deps(h->job);
     }
     return NULL;
 }
@@ -455,7 +484,7 @@ void asset__graph_free_all(asset_server_t *s) {
     s->handles_gone = true; /* destroy frees every handle next: touch none */
     while (s->fin_head) {
         asset__job_t *j = s->fin_head;
-        s->fin_head = j->fin_next;
+        s->fin_head = j->g->fin_next;
         asset__job_drop(s, j);
     }
     s->fin_tail = NULL;

@@ -9,19 +9,17 @@ static bool state_terminal(int st) { return st >= ASSET_STATE_LOADED; }
 
 asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
                                   const asset_load_options_t *o) {
-    /* one block: the handle, then its URI and tag strings (a load allocates less) */
+    /* one block: the handle, then its URI and its tag ("" for none: a load allocates
+     * less, and the handle needs no pointers to them) */
     if (!uri) uri = "";
-    const char *tag = o ? o->tag : NULL;
-    size_t ul = strlen(uri) + 1, tl = tag ? strlen(tag) + 1 : 0;
+    const char *tag = o && o->tag ? o->tag : "";
+    size_t ul = strlen(uri) + 1, tl = strlen(tag) + 1;
     asset_handle_t *h = asset_alloc(sizeof *h + ul + tl);
     if (!h) return NULL;
     memset(h, 0, sizeof *h);
-    h->uri = (char *)(h + 1);
-    memcpy(h->uri, uri, ul);
-    if (tag) {
-        h->tag = h->uri + ul;
-        memcpy(h->tag, tag, tl);
-    }
+    char *w = (char *)(h + 1);
+    memcpy(w, uri, ul);
+    memcpy(w + ul, tag, tl);
     h->server = s;
     h->refs = 1;
     atomic_init(&h->state, ASSET_STATE_PENDING);
@@ -75,12 +73,13 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     h->status = st;
     h->http_status = http_status;
     if (st != ASSET_OK) {
-        h->message =
-            msg ? asset__strdup(msg) : asset__asprintf("%s: %s", h->uri, asset_strerror(st));
+        h->message = msg ? asset__strdup(msg)
+                         : asset__asprintf("%s: %s", asset__handle_uri(h), asset_strerror(st));
         /* a dependency failure without its message would name no reason at all */
         if (!h->message && st == ASSET_E_DEPENDENCY) h->status = ASSET_E_NO_MEMORY;
         if (st != ASSET_E_CANCELLED && !h->reload) /* reload.c logs its own */
-            asset__log(s, ASSET_LOG_WARN, "load failed: %s", h->message ? h->message : h->uri);
+            asset__log(s, ASSET_LOG_WARN, "load failed: %s",
+                       h->message ? h->message : asset__handle_uri(h));
     } else {
         h->value = asset__value_retain(v);
     }
@@ -276,7 +275,7 @@ const char *asset_handle_error_message(const asset_handle_t *h) {
     return asset_handle_is_done(h) && h->message ? h->message : "";
 }
 
-const char *asset_handle_uri(const asset_handle_t *h) { return h ? h->uri : ""; }
+const char *asset_handle_uri(const asset_handle_t *h) { return h ? asset__handle_uri(h) : ""; }
 
 const void *asset_handle_value(const asset_handle_t *h) {
     return asset_handle_state(h) == ASSET_STATE_LOADED && h->value ? h->value->value : NULL;
@@ -331,7 +330,7 @@ void asset_handle_release(asset_handle_t *h) {
     }
     /* still alive (queued or loading) but every reference is gone: released too often.
      * The next release after it is freed would be a use after free: say so now. */
-    char *uri = asset__strdup(h->uri);
+    char *uri = asset__strdup(asset__handle_uri(h));
     uv_mutex_unlock(&s->lock);
     asset__log(s, ASSET_LOG_ERROR,
                "asset_handle_release(%s): released more often than retained; ignored",
@@ -350,11 +349,11 @@ bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const cha
         h->value = NULL;
         asset_free(h->message);
         h->status = st;
-        h->message = asset__asprintf("%s: %s", h->uri, why);
+        h->message = asset__asprintf("%s: %s", asset__handle_uri(h), why);
         if (!h->message && st == ASSET_E_DEPENDENCY) h->status = ASSET_E_NO_MEMORY;
         return true;
     }
-    char *msg = asset__asprintf("%s: %s", h->uri, why);
+    char *msg = asset__asprintf("%s: %s", asset__handle_uri(h), why);
     if (!msg && st == ASSET_E_DEPENDENCY) st = ASSET_E_NO_MEMORY; /* keep a reason */
     asset__handle_decide(h, st, msg, NULL, 0);
     asset_free(msg);
@@ -375,7 +374,8 @@ size_t asset_server_cancel_tag(asset_server_t *s, const char *tag, const asset_h
     size_t n = 0;
     uv_mutex_lock(&s->lock);
     for (asset_handle_t *h = s->all; h; h = h->all_next) {
-        if (h == keep || !h->tag || strcmp(h->tag, tag) != 0) continue;
+        const char *ht = asset__handle_tag(h);
+        if (h == keep || !ht || strcmp(ht, tag) != 0) continue;
         n += asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled by tag");
     }
     uv_mutex_unlock(&s->lock);
@@ -587,8 +587,8 @@ static asset__job_t *handle_help(void *arg, size_t *cursor) {
     asset__job_t *j = ((asset_handle_t *)arg)->job;
     if (!j) return NULL;
     if (asset__job_runnable_here(j)) return j;
-    for (; *cursor < j->ndeps; ++*cursor) {
-        asset__job_t *d = j->deps[*cursor]->job;
+    for (; *cursor < asset__job_ndeps(j); ++*cursor) {
+        asset__job_t *d = j->g->deps[*cursor]->job;
         if (asset__job_runnable_here(d)) return d;
     }
     return NULL;
@@ -668,9 +668,9 @@ uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns) {
         asset_handle_t *h = s->timers[0];
         asset__timer_remove(s, h);
         if (!h->decided) {
-            asset__log(s, ASSET_LOG_DEBUG, "%s: timed out after %lu ms", h->uri,
+            asset__log(s, ASSET_LOG_DEBUG, "%s: timed out after %lu ms", asset__handle_uri(h),
                        (unsigned long)h->timeout_ms);
-            char *msg = asset__asprintf("%s: timed out (timeout_ms %llu)", h->uri,
+            char *msg = asset__asprintf("%s: timed out (timeout_ms %llu)", asset__handle_uri(h),
                                         (unsigned long long)h->timeout_ms);
             asset__handle_decide(h, ASSET_E_TIMEOUT, msg, NULL, 0);
             asset_free(msg);

@@ -12,6 +12,7 @@
 #include "asset_server.h"
 
 #include <stdarg.h>
+#include <string.h>
 #include "platform/atomic.h" /* <stdatomic.h>, or the shim where there is none */
 #include <uv.h>
 
@@ -231,23 +232,10 @@ enum {
     ASSET__JOB_FINALIZING    /* in the flush side's finalize queue */
 };
 
-typedef struct asset__job {
-    /* first (a map node is cast to its job), then ordered by size so that no field pads
-     * another */
-    asset__map_node_t
-        node;  /* in s->inflight, key: uri (shared by jobs of other loaders: find_inflight) */
-    char *uri; /* normalised */
-    asset_uri_t parsed;
-    asset__source_slot_t *source;
-    asset__loader_slot_t *loader;
-    size_t heap_idx; /* [lock] its position in its ring (queue_ring), SIZE_MAX if none */
-    char *sha256;    /* expected digest of the bytes, or NULL */
-    struct asset_handle *handles;      /* [lock] attached handles */
-    char *cached_version;              /* the cache's version when the job started */
-    asset__value_t *cached;            /* ref held for NOT_MODIFIED */
-    _Atomic(uint64_t) received, total; /* progress, any thread */
-    struct asset_request *req;         /* made when a worker starts the read */
-    /* the graph (graph.c, finalize.c), all [lock] */
+/* What only a job with dependencies or a finalize step needs (graph.c, finalize.c),
+ * made by its first dependency or when its parse ends: a plain load has none, so the
+ * record of a pending load stays small (asset_bench's scale). All [lock]. */
+typedef struct asset__job_graph {
     struct asset_handle **deps; /* dependency handles, one reference each, until the
                                    value takes them */
     size_t ndeps, deps_cap;
@@ -258,17 +246,36 @@ typedef struct asset__job {
     struct asset__job *fin_next;   /* in the finalize queue */
     uint64_t visit;                /* cycle search mark */
     struct asset__job *visit_from;
-    struct asset__task *task;   /* a spawned task (spawn.c) instead of a read and parse */
-    uint64_t trace_id;          /* introspection and traces (trace.c): serial, never 0 */
-    uint64_t queued_ns;         /* when the job was created */
-    int priority;               /* [lock] */
-    int queue_ring;             /* [lock] the ring it is queued in (pool_heap.c) */
-    int phase;                  /* [lock] */
-    int state;                  /* [lock] */
-    unsigned live;              /* [lock] handles attached */
-    asset_status_t read_status; /* ASYNC: set by asset_request_finish */
-    asset_status_t dep_status;  /* [lock] first required dependency failure, or OK */
-    /* flags */
+    asset_status_t dep_status; /* first required dependency failure, or OK */
+} asset__job_graph_t;
+
+typedef struct asset__job {
+    /* first (a map node is cast to its job), then ordered by size so that no field pads
+     * another */
+    asset__map_node_t
+        node;   /* in s->inflight, key: uri (shared by jobs of other loaders: find_inflight) */
+    char *uri;  /* normalised; owns the block of uri and path (asset__uri_parse) */
+    char *path; /* decoded part after "scheme://", in uri's block; a task's is NULL */
+    asset__source_slot_t *source;
+    asset__loader_slot_t *loader;
+    size_t heap_idx; /* [lock] its position in its ring (queue_ring), SIZE_MAX if none */
+    char *sha256;    /* expected digest of the bytes, or NULL */
+    struct asset_handle *handles;      /* [lock] attached handles */
+    char *cached_version;              /* the cache's version when the job started */
+    asset__value_t *cached;            /* ref held for NOT_MODIFIED */
+    _Atomic(uint64_t) received, total; /* progress, any thread */
+    struct asset_request *req;         /* made when a worker starts the read */
+    struct asset__job_graph *g;        /* [lock] the graph's part, or NULL (below) */
+    struct asset__task *task;          /* a spawned task (spawn.c) instead of a read and parse */
+    uint64_t trace_id;                 /* introspection and traces (trace.c): serial, never 0 */
+    uint64_t queued_ns;                /* when the job was created */
+    unsigned live;                     /* [lock] handles attached */
+    asset_status_t read_status;        /* ASYNC: set by asset_request_finish */
+    /* small numbers, then flags */
+    int8_t priority;   /* [lock] an asset_priority_t */
+    int8_t queue_ring; /* [lock] the ring it is queued in (pool_heap.c) */
+    int8_t phase;      /* [lock] ASSET__PHASE_* */
+    int8_t state;      /* [lock] ASSET__JOB_* */
     bool no_cache;
     bool is_list;          /* a LIST job: source->list, value is a struct asset_list */
     bool recursive;        /* LIST jobs */
@@ -282,6 +289,11 @@ typedef struct asset__job {
     bool in_graph_ready;   /* [lock] */
     bool map_file;         /* the load opted in to mapping a file:// file */
 } asset__job_t;
+/* The job's dependencies so far (none without its graph part). [lock] */
+static inline size_t asset__job_ndeps(const asset__job_t *j) { return j->g ? j->g->ndeps : 0; }
+static inline struct asset_handle *const *asset__job_deps(const asset__job_t *j) {
+    return j->g ? j->g->deps : NULL;
+}
 
 /* A FIFO of queued jobs of one priority (pool_heap.c): positions head..tail, slot
  * pos & (cap - 1), NULL where a job was taken out of the middle. */
@@ -308,8 +320,6 @@ struct asset_handle {
     uint32_t magic; /* ASSET__HANDLE_MAGIC while alive; poisoned when freed */
     int refs;       /* [lock] user references */
     asset_server_t *server;
-    char *uri;        /* normalised, or as given when invalid: in the handle's own block */
-    char *tag;        /* in the handle's own block, or NULL */
     atomic_int state; /* written [lock]; terminal ones only by flush */
     /* result: decided [lock] before queueing, published by flush */
     asset_status_t status; /* [lock] */
@@ -352,6 +362,16 @@ struct asset_handle {
     bool reload_pending; /* [lock] a reload result waits for flush */
     bool counted;        /* [lock] its result is in the stats */
 };
+
+/* A handle's URI (normalised, or as given when invalid) and tag (NULL: none) follow it
+ * in its own block (asset__handle_new). */
+static inline const char *asset__handle_uri(const struct asset_handle *h) {
+    return (const char *)(h + 1);
+}
+static inline const char *asset__handle_tag(const struct asset_handle *h) {
+    const char *u = asset__handle_uri(h), *t = u + strlen(u) + 1;
+    return *t ? t : NULL;
+}
 
 #include "io_thread.h"
 

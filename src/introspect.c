@@ -88,7 +88,7 @@ size_t asset_server_foreach_job(asset_server_t *s,
         i->bytes_total = atomic_load_explicit(&((asset__job_t *)j)->total, memory_order_relaxed);
         i->age_ns = j->queued_ns && now > j->queued_ns ? now - j->queued_ns : 0;
         i->handles = j->live;
-        i->dependencies = j->ndeps;
+        i->dependencies = asset__job_ndeps(j);
     }
     uv_mutex_unlock(&s->lock);
     size_t seen = 0;

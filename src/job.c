@@ -11,11 +11,13 @@
 static void job_release(asset__job_t *j) {
     if (j->source) j->source->users--; /* [lock] */
     j->source = NULL;
-    if (j->deps) asset__graph_release_deps(j->deps[0]->server, j);
-    asset__value_release(j->pvalue);
-    j->pvalue = NULL;
-    asset_free(j->dep_message);
-    j->dep_message = NULL;
+    if (j->g) { /* the graph's part */
+        if (j->g->deps) asset__graph_release_deps(j->g->deps[0]->server, j);
+        asset__value_release(j->g->pvalue);
+        asset_free(j->g->dep_message);
+        asset_free(j->g);
+        j->g = NULL;
+    }
     if (j->req) {
         asset__request_dispose(j->req);
         asset_free(j->req);
@@ -29,7 +31,7 @@ static void job_release(asset__job_t *j) {
 
 /* The memory job_release leaves. Any thread, no lock. */
 static void job_free_memory(asset__job_t *j) {
-    asset__uri_dispose(&j->parsed);
+    asset_free(j->uri); /* its path too: one block */
     asset_free(j->cached_version);
     asset_free(j->sha256);
     asset_free(j);
@@ -144,11 +146,12 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
 
 void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) {
     asset__value_extra_t *x = asset__value_x(v);
-    if (j->ndeps && x && !x->ndeps) { /* it keeps its dependencies alive from now on */
-        x->deps = j->deps;
-        x->ndeps = j->ndeps;
-        j->deps = NULL;
-        j->ndeps = j->deps_cap = 0;
+    asset__job_graph_t *g = j->g;
+    if (g && g->ndeps && x && !x->ndeps) { /* it keeps its dependencies alive from now on */
+        x->deps = g->deps;
+        x->ndeps = g->ndeps;
+        g->deps = NULL;
+        g->ndeps = g->deps_cap = 0;
     }
     asset__loader_slot_t *ld = j->loader;
     if (!j->no_cache)
@@ -319,7 +322,7 @@ static void run_list(asset_server_t *s, asset__job_t *j) {
     }
     l->recursive = j->recursive;
     l->uri = j->uri;
-    l->path = j->parsed.path;
+    l->path = j->path;
     asset__source_slot_t *src = j->source;
     asset_status_t st = src->vt.list(src->ctx, j->uri, l);
     if (st == ASSET_OK) st = asset__list_sort(l); /* here, not on the flush thread */

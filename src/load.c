@@ -15,7 +15,7 @@ static void fail_now(asset_handle_t *h, asset_status_t st, const char *fmt, ...)
     va_start(ap, fmt);
     char *what = asset__vasprintf(fmt, ap);
     va_end(ap);
-    char *msg = what ? asset__asprintf("%s: %s", h->uri, what) : NULL;
+    char *msg = what ? asset__asprintf("%s: %s", asset__handle_uri(h), what) : NULL;
     asset__handle_decide(h, st, msg, NULL, 0);
     asset_free(what);
     asset_free(msg);
@@ -39,9 +39,9 @@ static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,
                              asset__loader_slot_t *ld, bool no_cache) {
     asset__job_t *j = asset__calloc(1, sizeof *j);
     if (!j) return NULL;
-    j->parsed = *parsed;
+    j->uri = parsed->uri; /* the job owns the block now */
+    j->path = parsed->path;
     memset(parsed, 0, sizeof *parsed);
-    j->uri = j->parsed.uri;
     j->source = src;
     src->users++; /* [lock] a replaced source lives until its last job is freed */
     j->loader = ld;
@@ -161,7 +161,7 @@ static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     /* the fast path's handle when it names huri (uri was normalised already, or is
      * invalid): made with the same options, so the same handle */
     asset_handle_t *h = r->h;
-    if (h && strcmp(h->uri, huri) != 0) {
+    if (h && strcmp(asset__handle_uri(h), huri) != 0) {
         asset_free(h);
         h = NULL;
     }
@@ -240,7 +240,7 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
                    (j = find_inflight(s, r->parsed.uri, ld, opt.no_cache, r->recursive, sha256))) {
             attach(j, h);
             s->stats.coalesced++;
-            asset__log(s, ASSET_LOG_DEBUG, "%s: joined the load in flight", h->uri);
+            asset__log(s, ASSET_LOG_DEBUG, "%s: joined the load in flight", asset__handle_uri(h));
             if (h->priority < j->priority) {
                 j->priority = h->priority;
                 asset__heap_update(s, j);

@@ -62,7 +62,7 @@ static bool grow(asset__map_t *m) {
 }
 
 bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l) {
-    if (m->count + 1 > m->nbuckets - m->nbuckets / 4 || m->nbuckets == 0)
+    if (m->count + 1 > m->nbuckets || m->nbuckets == 0) /* at most one node per bucket on average */
         if (!grow(m)) return false;
     l->hash = (uint32_t)asset__hash(asset__map_key(m, l));
     size_t i = l->hash & (m->nbuckets - 1);

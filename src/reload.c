@@ -39,7 +39,7 @@ static bool live(const asset_handle_t *h) {
 static asset_handle_t *find_reloading(asset_server_t *s, const char *uri,
                                       const asset__loader_slot_t *ld) {
     for (asset_handle_t *r = s->reloading; r; r = r->reload_next)
-        if (r->loader == ld && !strcmp(r->uri, uri)) return r;
+        if (r->loader == ld && !strcmp(asset__handle_uri(r), uri)) return r;
     return NULL;
 }
 
@@ -58,7 +58,7 @@ static void set_pending(asset_handle_t *h, asset_status_t st, asset__value_t *v,
 static void fail_no_memory(asset_server_t *s, asset_handle_t *h) {
     if (h->reload_pending) return;
     set_pending(h, ASSET_E_NO_MEMORY, NULL,
-                asset__asprintf("reload failed: %s: out of memory", h->uri));
+                asset__asprintf("reload failed: %s: out of memory", asset__handle_uri(h)));
     asset__queue_push(s, h);
 }
 
@@ -68,7 +68,7 @@ static void fail_live_no_memory(asset_server_t *s, const char *base, size_t bl,
                                 const asset__loader_slot_t *ld) {
     if (s->stopping) return;
     for (asset_handle_t *h = s->all; h; h = h->all_next)
-        if (live(h) && (!ld || h->loader == ld) && base_match(h->uri, base, bl))
+        if (live(h) && (!ld || h->loader == ld) && base_match(asset__handle_uri(h), base, bl))
             fail_no_memory(s, h);
 }
 
@@ -77,7 +77,7 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     size_t n = 0, bl = strlen(uri);
     uv_mutex_lock(&s->lock);
     for (asset_handle_t *h = s->stopping ? NULL : s->all; h; h = h->all_next) {
-        if (!live(h) || !base_match(h->uri, uri, bl)) continue;
+        if (!live(h) || !base_match(asset__handle_uri(h), uri, bl)) continue;
         bool seen = false;
         for (size_t i = 0; i < n && !seen; i++) seen = lds[i] == h->loader;
         if (seen || n == ASSET__MAX_LOADERS) continue;
@@ -150,9 +150,10 @@ static void queue_dependents(asset_server_t *s, const char *base) {
     for (asset_handle_t *p = s->all; p; p = p->all_next) {
         if (!live(p) || !p->value) continue;
         for (size_t i = 0; i < asset__value_ndeps(p->value); i++) {
-            if (!base_match(asset__value_x(p->value)->deps[i]->uri, base, bl)) continue;
-            size_t pl = strcspn(p->uri, "#");
-            char *pb = asset__strndup(p->uri, pl);
+            if (!base_match(asset__handle_uri(asset__value_x(p->value)->deps[i]), base, bl))
+                continue;
+            size_t pl = strcspn(asset__handle_uri(p), "#");
+            char *pb = asset__strndup(asset__handle_uri(p), pl);
             if (!pb || !todo_push(s, pb)) fail_no_memory(s, p); /* it keeps its value */
             asset_free(pb);
             break;
@@ -168,12 +169,13 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         }
     }
     if (s->stopping) return;
-    const char *base = rh->uri;
+    const char *base = asset__handle_uri(rh);
     size_t bl = strlen(base);
     asset__value_t *v = rh->status == ASSET_OK ? rh->value : NULL;
     bool changed = false;
     for (asset_handle_t *h = s->all; h; h = h->all_next) {
-        if (h == rh || !live(h) || h->loader != rh->loader || !base_match(h->uri, base, bl))
+        if (h == rh || !live(h) || h->loader != rh->loader ||
+            !base_match(asset__handle_uri(h), base, bl))
             continue;
         asset__value_t *cur = h->reload_pending && h->reload_value ? h->reload_value : h->value;
         if (!v) {
@@ -188,9 +190,9 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
                 if (!strcmp(asset__value_x(v)->labels[i].name, h->label))
                     nv = asset__value_x(v)->labels[i].value;
             if (!nv) {
-                set_pending(
-                    h, ASSET_E_NOT_FOUND, NULL,
-                    asset__asprintf("reload failed: %s: label '%s' not found", h->uri, h->label));
+                set_pending(h, ASSET_E_NOT_FOUND, NULL,
+                            asset__asprintf("reload failed: %s: label '%s' not found",
+                                            asset__handle_uri(h), h->label));
                 asset__queue_push(s, h);
                 continue;
             }
@@ -509,11 +511,13 @@ static void http_poll(uv_timer_t *t) {
     size_t n = 0, cap = 0;
     uv_mutex_lock(&s->lock);
     for (asset_handle_t *h = s->all; h; h = h->all_next) {
-        if (!live(h) || (strncmp(h->uri, "http://", 7) && strncmp(h->uri, "https://", 8))) continue;
-        size_t bl = strcspn(h->uri, "#");
+        if (!live(h) || (strncmp(asset__handle_uri(h), "http://", 7) &&
+                         strncmp(asset__handle_uri(h), "https://", 8)))
+            continue;
+        size_t bl = strcspn(asset__handle_uri(h), "#");
         bool dup = false;
         for (size_t i = 0; i < n && !dup; i++)
-            dup = strlen(uris[i]) == bl && !strncmp(uris[i], h->uri, bl);
+            dup = strlen(uris[i]) == bl && !strncmp(uris[i], asset__handle_uri(h), bl);
         if (dup) continue;
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 16;
@@ -522,7 +526,7 @@ static void http_poll(uv_timer_t *t) {
             uris = u;
             cap = nc;
         }
-        if ((uris[n] = asset__strndup(h->uri, bl))) n++;
+        if ((uris[n] = asset__strndup(asset__handle_uri(h), bl))) n++;
     }
     uv_mutex_unlock(&s->lock);
     for (size_t i = 0; i < n; i++) {
@@ -594,9 +598,9 @@ void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
     if (!s->cfg.watch || j->is_list || !j->source || asset__map_get(&s->watched, j->uri)) return;
     char *path = NULL;
     if (j->source->vt.read == asset__file_source.read)
-        path = asset__strdup(j->parsed.path);
+        path = asset__strdup(j->path);
     else if (j->source->vt.read == asset__pkg_source.read)
-        path = asset__pkg_real_path(s->pkg, j->parsed.path); /* NULL: embedded */
+        path = asset__pkg_real_path(s->pkg, j->path); /* NULL: embedded */
     if (!path) return;
     asset__map_node_t *node = asset__calloc(1, sizeof *node);
     char *key = node ? asset__strdup(j->uri) : NULL;

@@ -8,7 +8,7 @@ void asset__request_init(struct asset_request *r, asset__job_t *job) {
     memset(r, 0, sizeof *r);
     r->job = job;
     r->uri = job->uri;
-    r->path = job->parsed.path;
+    r->path = job->path;
     r->cached_version = job->cached_version;
 }
 

@@ -162,9 +162,7 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
         asset_free(uri);
         asset__handle_decide(h, ASSET_E_SHUTDOWN, NULL, NULL, 0);
     } else {
-        j->parsed.uri = uri;
         j->uri = uri;
-        strcpy(j->parsed.scheme, "task");
         j->loader = &task_slot;
         j->no_cache = true;
         j->heap_idx = SIZE_MAX;

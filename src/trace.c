@@ -91,7 +91,7 @@ void asset__trace_delivered(asset_server_t *s, const asset_handle_t *h) {
     const char *loader = h->value && h->value->loader ? h->value->loader->name
                          : h->loader                  ? h->loader->name
                                                       : "";
-    emit(s, ASSET__TR_DELIVERED, h->trace_id, h->uri, loader, h->status);
+    emit(s, ASSET__TR_DELIVERED, h->trace_id, asset__handle_uri(h), loader, h->status);
 }
 
 /* ---- the recorder ---- */

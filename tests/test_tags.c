@@ -32,6 +32,9 @@ static void test_cancel_tag_cancels_unfinished_loads_except_keep(void **state) {
     asset_handle_t *keep = asset_server_load(s, "gate://keep", &lvl1);
     asset_handle_t *other = asset_server_load(s, "gate://other", &lvl2);
     asset_handle_t *untagged = asset_server_load(s, "gate://untagged", NULL);
+    asset_load_options_t empty = {.tag = ""}; /* "" is no tag: cancel_tag("") finds none */
+    asset_handle_t *untagged2 = asset_server_load(s, "gate://untagged2", &empty);
+    assert_int_equal(asset_server_cancel_tag(s, "", NULL), 0);
     assert_int_equal(asset_server_cancel_tag(s, "level1", keep), 3);
     asset_handle_t *cancelled[] = {a, b, c};
     for (int i = 0; i < 3; i++) {
@@ -46,11 +49,12 @@ static void test_cancel_tag_cancels_unfinished_loads_except_keep(void **state) {
     assert_int_equal(tu_wait(keep), ASSET_OK);
     assert_int_equal(tu_wait(other), ASSET_OK);
     assert_int_equal(tu_wait(untagged), ASSET_OK);
+    assert_int_equal(tu_wait(untagged2), ASSET_OK);
     asset_stats_t st = stats(s);
     assert_int_equal(st.cancelled, 3);
-    assert_int_equal(st.completed, 3);
-    asset_handle_t *all[] = {a, b, c, keep, other, untagged};
-    for (int i = 0; i < 6; i++) asset_handle_release(all[i]);
+    assert_int_equal(st.completed, 4);
+    asset_handle_t *all[] = {a, b, c, keep, other, untagged, untagged2};
+    for (int i = 0; i < 7; i++) asset_handle_release(all[i]);
     asset_server_destroy(s);
     tu_gate_free(g);
 }

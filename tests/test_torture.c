@@ -1550,7 +1550,7 @@ static void test_pkg_lookup_out_of_memory_is_not_not_found(void **state) {
     struct asset_request req; /* a job owns its request while it runs */
     job.req = &req;
     job.uri = "pkg://game/c.txt";
-    job.parsed.path = "game/c.txt";
+    job.path = "game/c.txt";
     asset__request_init(&req, &job);
     req.server = s;
     req.max_size = 1 << 20;
