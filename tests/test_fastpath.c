@@ -351,7 +351,7 @@ static void test_handle_and_job_records_stay_packed(void **state) {
     (void)state;
     if (sizeof(void *) != 8) skip();
     assert_true(sizeof(struct asset_handle) <= 224); /* no pointers to its URI and tag */
-    assert_true(sizeof(asset__job_t) <= 176);         /* the graph's fields in their part */
+    assert_true(sizeof(asset__job_t) <= 176);        /* the graph's fields in their part */
 }
 
 /* What a cached value costs beyond its bytes (asset_bench's cache_overhead, goal
