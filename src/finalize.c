@@ -53,7 +53,7 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
     while (s->fin_head) {
         if (n && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
         asset__job_t *j = pop(s);
-        if (j->abandoned || j->live == 0) {
+        if (asset__job_unwanted(j)) {
             asset__job_drop(s, j);
             continue;
         }
@@ -70,7 +70,7 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
         uv_mutex_lock(&s->lock);
         j->in_finalize = false;
         n++;
-        if (j->abandoned || j->live == 0) {
+        if (asset__job_unwanted(j)) {
             asset__job_drop(s, j);
         } else if (st == ASSET_PENDING) {
             if (later_tail)

@@ -99,7 +99,7 @@ static void step(asset_server_t *s, asset__job_t *j) {
     /* a worker is still in its parse: the parse's end queues it again (freeing it now
      * would pull the job from under that worker) */
     if (!j->parsed_done) return;
-    if (j->abandoned || j->live == 0) {
+    if (asset__job_unwanted(j)) {
         asset__job_drop(s, j);
         return;
     }
@@ -133,7 +133,7 @@ void asset__graph_parsed(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
     if (j->state == ASSET__JOB_RUNNING) s->running--; /* no worker on it any more */
     j->state = ASSET__JOB_WAITING_DEPS;
     if (!j->g && !j->loader->vt.finalize) { /* nothing to wait for: step() at once */
-        if (j->abandoned || j->live == 0) {
+        if (asset__job_unwanted(j)) {
             asset__value_release(v);
             asset__job_drop(s, j);
         } else {
@@ -175,8 +175,7 @@ void asset__graph_dep_decided(asset_server_t *s, asset_handle_t *h) {
     if (j->g->dep_status != ASSET_OK || j->g->deps_pending == 0) ready_push(s, j);
 }
 
-void asset__graph_release_deps(asset_server_t *s, asset__job_t *j) {
-    if (!j->g) return;
+void asset__graph_release_deps(asset_server_t *s, asset__job_t *j) { /* j has its part */
     asset_handle_t **deps = j->g->deps;
     size_t n = j->g->ndeps;
     j->g->deps = NULL;

@@ -289,6 +289,11 @@ typedef struct asset__job {
     bool in_graph_ready;   /* [lock] */
     bool map_file;         /* the load opted in to mapping a file:// file */
 } asset__job_t;
+/* Every handle left it (or, waiting, it was marked abandoned): free it at its next
+ * step. [lock] */
+static inline bool asset__job_unwanted(const asset__job_t *j) {
+    return j->abandoned || j->live == 0;
+}
 /* The job's dependencies so far (none without its graph part). [lock] */
 static inline size_t asset__job_ndeps(const asset__job_t *j) { return j->g ? j->g->ndeps : 0; }
 static inline struct asset_handle *const *asset__job_deps(const asset__job_t *j) {
@@ -595,7 +600,7 @@ void asset__graph_parsed(asset_server_t *s, asset__job_t *j, asset__value_t *v);
 void asset__graph_abandon(asset_server_t *s, asset__job_t *j);
 /* Runs the steps queued by the above until none is left (iterative: deep chains). */
 void asset__graph_drain(asset_server_t *s);
-/* Drops j's dependency handles (cancelling the undecided ones). */
+/* Drops j's dependency handles (cancelling the undecided ones); j has its graph part. */
 void asset__graph_release_deps(asset_server_t *s, asset__job_t *j);
 /* A parent's priority was raised: raise the loads it waits for. */
 void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio);

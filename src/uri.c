@@ -204,18 +204,18 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
     asset_status_t pst = ASSET_E_INVALID;
     const char *refused = asset__path_prepare(rel, from_uri, &pst);
     if (refused) return fail(why, pst, refused);
-    if ((refused = component_refused(rel + asset__path_root_len(rel))))
-        return fail(why, ASSET_E_FORBIDDEN, refused);
+    size_t root_len = asset__path_root_len(rel);
+    if ((refused = component_refused(rel + root_len))) return fail(why, ASSET_E_FORBIDDEN, refused);
     const char *base = root ? root : base_dir;
     if (!base) base = "";
     /* joined: rel when it has a root; base's drive + rel when it is rooted without a
      * drive (Windows); else base + "/" + rel */
     size_t rl = strlen(rel), bl = 0;
     bool sep = false;
-    if (asset__path_root_len(rel) == 0 && rel[0] == '/') {
+    if (root_len == 0 && rel[0] == '/') {
         size_t dl = asset__path_root_len(base);
         bl = dl > 1 ? dl - 1 : 0;
-    } else if (asset__path_root_len(rel) == 0) {
+    } else if (root_len == 0) {
         bl = strlen(base);
         sep = true;
     }
