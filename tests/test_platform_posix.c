@@ -131,6 +131,94 @@ static void test_server_lock_is_adaptive_on_glibc(void **state) {
 #endif
 }
 
+/* ---- large mappings: 2 MiB-aligned and advised for huge pages (Linux) ---- */
+
+/* Bytes mapped in this process, from /proc/self/maps, leaving out the heap and the
+ * stack (which malloc and calls move); read with read() into a static buffer, so the
+ * count allocates nothing. -1 where there is no /proc. */
+static long long mapped_bytes(void) {
+    static char buf[1 << 20];
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)r;
+    close(fd);
+    buf[n] = 0;
+    long long sum = 0;
+    for (char *line = buf; *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        unsigned long long lo = 0, hi = 0;
+        if (sscanf(line, "%llx-%llx", &lo, &hi) == 2 && !strstr(line, "[heap]") &&
+            !strstr(line, "[stack]"))
+            sum += (long long)(hi - lo);
+        if (!end) break;
+        line = end + 1;
+    }
+    return sum;
+}
+
+/* Whether the mapping holding p is advised for huge pages ("hg" in its VmFlags). */
+static bool advised_huge(const void *p) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return false;
+    char line[512];
+    bool in = false, hg = false;
+    uintptr_t a = (uintptr_t)p;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi;
+        char c;
+        if (sscanf(line, "%llx-%llx %c", &lo, &hi, &c) == 3) /* a mapping's first line */
+            in = a >= lo && a < hi;
+        else if (in && !strncmp(line, "VmFlags:", 8))
+            hg = strstr(line, " hg") != NULL;
+    }
+    fclose(f);
+    return hg;
+}
+
+/* A mapping of 2 MiB or more starts on a 2 MiB boundary and is advised for huge pages,
+ * so that a page cache holding the file in 2 MiB folios maps it with one entry per
+ * 2 MiB; it still gives the bytes and a 0 after them; it maps exactly its pages (the
+ * reservation made to align it is trimmed at both ends) and unmapping gives all back. */
+static void test_large_mapping_is_aligned_and_advised_huge(void **state) {
+    (void)state;
+    if (mapped_bytes() < 0) skip();
+    char *dir = tu_mkdtemp();
+    const size_t mib2 = (size_t)2 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t sizes[] = {mib2 - 1, mib2, mib2 + 17, 2 * mib2 + 3 * page};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t n = sizes[i];
+        char *p = tu_write_pattern(dir, "big.bin", n);
+        asset__file_t *f = NULL;
+        assert_int_equal(asset__file_open(p, &f), 0);
+        void *data = NULL, *token = NULL;
+        long long before = mapped_bytes();
+        assert_int_equal(asset__file_map(f, n, &data, &token), 0);
+        long long during = mapped_bytes();
+        asset__file_close(f);
+        size_t pages = n / page + 1; /* the file's pages, or a zero page after a full one */
+        assert_int_equal(during - before, (long long)(pages * page));
+        if (n >= mib2) {
+            assert_int_equal((uintptr_t)data % mib2, 0);
+            /* a kernel without transparent huge pages refuses the hint */
+            if (access("/sys/kernel/mm/transparent_hugepage", F_OK) == 0)
+                assert_true(advised_huge(data));
+        }
+        const unsigned char *d = data;
+        for (size_t k = 0; k < n; k++)
+            if (d[k] != (unsigned char)(k * 31 + 7)) fail_msg("byte %zu of %zu differs", k, n);
+        assert_int_equal(d[n], 0);
+        before = mapped_bytes();
+        asset__unmap(data, token);
+        assert_int_equal(before - mapped_bytes(), (long long)(pages * page));
+        free(p);
+    }
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_built_implementation_is_the_one_running),
@@ -138,6 +226,7 @@ int main(void) {
         cmocka_unit_test(test_backslash_is_forbidden_not_a_separator),
         cmocka_unit_test(test_file_versions_carry_nanoseconds),
         cmocka_unit_test(test_version_string_matches_its_printf_form),
+        cmocka_unit_test(test_large_mapping_is_aligned_and_advised_huge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -245,27 +245,49 @@ void asset__unmap(void *data, void *token) {
 #define MAP_ANONYMOUS MAP_ANON
 #endif
 
+/* A mapping of at least this many bytes starts on a boundary of this size and is
+ * advised for huge pages (where the OS has MADV_HUGEPAGE): when the page cache holds
+ * the file in folios of that size (a file read from disk, not one just written), each
+ * 2 MiB is one page-table entry, so touching the data takes 1/512 of the faults and
+ * TLB entries (docs/performance.md, large_file). */
+#define HUGE_MAP ((size_t)2 << 20)
+
 int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
     *data = *token = NULL;
     long pg = sysconf(_SC_PAGESIZE);
     size_t page = pg > 0 ? (size_t)pg : 4096;
-    if (!size || size > SIZE_MAX - page) return -EINVAL;
+    if (!size || size > SIZE_MAX - page - HUGE_MAP) return -EINVAL;
     /* the kernel zero-fills the rest of the file's last page: that is the 0 byte after
-     * the data, unless the data fills the page; then an anonymous (zero) page follows,
-     * reserved first and the file mapped over the front of it */
-    size_t len = size % page ? size : size + page;
-    void *base = MAP_FAILED;
-    if (len != size) {
-        base = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+     * the data, unless the data fills the page; then an anonymous (zero) page follows.
+     * An anonymous reservation is made first (with room to align a large mapping) and
+     * the file mapped over its front; what is left of it at either end is unmapped */
+    size_t len = (size / page + 1) * page; /* the file's pages, or those and a zero page */
+    size_t align = 0;
+#ifdef MADV_HUGEPAGE
+    if (size >= HUGE_MAP) align = HUGE_MAP;
+#endif
+    if (size % page && !align) {
+        void *base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->fd, 0);
         if (base == MAP_FAILED) return -errno;
-        if (mmap(base, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, f->fd, 0) == MAP_FAILED) {
-            int err = errno;
-            munmap(base, len);
-            return -err;
-        }
-    } else if ((base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->fd, 0)) == MAP_FAILED) {
-        return -errno;
+        *data = base;
+        *token = (void *)(uintptr_t)len;
+        return 0;
     }
+    size_t span = len + align;
+    char *res = mmap(NULL, span, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (res == MAP_FAILED) return -errno;
+    char *base = align ? (char *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1)) : res;
+    if (mmap(base, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, f->fd, 0) == MAP_FAILED) {
+        int err = errno;
+        munmap(res, span);
+        return -err;
+    }
+    size_t head = (size_t)(base - res), tail = span - head - len;
+    if (head) munmap(res, head);
+    if (tail) munmap(base + len, tail);
+#ifdef MADV_HUGEPAGE
+    if (align) (void)madvise(base, size, MADV_HUGEPAGE); /* a hint only; the whole file part */
+#endif
     *data = base;
     *token = (void *)(uintptr_t)len;
     return 0;
