@@ -152,7 +152,36 @@ uint64_t asset__cache_entry_age_ns(const asset__cache_t *c, const asset__cache_e
 }
 
 asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri) {
-    asset__cache_entry_t *e = entry_of(asset__map_find(&c->map, uri));
+    return asset__cache_get_hashed(c, uri, asset__map_hash(uri));
+}
+
+void asset__cache_prefetch(const asset__cache_t *c, uint32_t h, int stage) {
+#if defined(__GNUC__) || defined(__clang__)
+    asset__map_link_t *const *b = asset__map_bucket(&c->map, h);
+    if (!b) return;
+    if (stage == 0) {
+        __builtin_prefetch(b);
+        return;
+    }
+    const asset__cache_entry_t *e = entry_of(*b);
+    if (!e) return;
+    if (stage == 1) { /* the entry and its key: two lines at most */
+        __builtin_prefetch(e);
+        __builtin_prefetch((const char *)(e + 1) + 31);
+    } else if (e->link.hash == h) { /* what a hit writes: the reference count, the LRU */
+        __builtin_prefetch(e->value, 1);
+        if (e->lru_prev) __builtin_prefetch(e->lru_prev, 1);
+        if (e->lru_next) __builtin_prefetch(e->lru_next, 1);
+    }
+#else
+    (void)c;
+    (void)h;
+    (void)stage;
+#endif
+}
+
+asset__cache_entry_t *asset__cache_get_hashed(asset__cache_t *c, const char *uri, uint32_t h) {
+    asset__cache_entry_t *e = entry_of(asset__map_find_hashed(&c->map, uri, h));
     if (!e) return NULL;
     if (c->lru_head != e) {
         lru_unlink(c, e);

@@ -73,6 +73,7 @@ typedef struct load_req {
     asset__loader_slot_t *ld;
     asset_handle_t *h;
     char scheme[sizeof(((asset_uri_t *)0)->scheme)];
+    uint32_t hash; /* asset__map_hash(uri), for the cache lookup */
     /* the full path */
     asset_uri_t parsed;
     asset_status_t pst;
@@ -111,16 +112,17 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     r->scheme[sl] = 0;
     r->ld = opt->loader ? asset__loader_find(s, opt->loader) : asset__loader_select(s, uri);
     r->selected = true;
+    r->hash = asset__map_hash(uri);
     return r->ld && (r->h = asset__handle_new(s, uri, opt)) != NULL;
 }
 
-/* [lock] The fast path's lookup. True: a hit, r->h decided with the cached value and
- * linked (the hook called around it). False: the full path takes r over. */
-static bool fast_commit(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt,
-                        asset__load_hook_fn hook) {
-    asset__source_slot_t *src = s->stopping ? NULL : asset__source_find(s, r->scheme);
+/* [lock] The fast path's lookup, src the source of r's scheme (or NULL). True: a hit,
+ * r->h decided with the cached value and linked (the hook called around it). False:
+ * the full path takes r over. */
+static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *src,
+                        const asset_load_options_t *opt, asset__load_hook_fn hook) {
     asset__cache_entry_t *e = src && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)
-                                  ? asset__cache_get(&r->ld->cache, r->uri)
+                                  ? asset__cache_get_hashed(&r->ld->cache, r->uri, r->hash)
                                   : NULL;
     if (!e || !asset__cache_entry_immutable(e)) return false;
     asset_handle_t *h = r->h;
@@ -328,7 +330,16 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
     while (fast < n && fast_prepare(s, &r[fast], &opt)) fast++;
     if (fast) {
         uv_mutex_lock(&s->lock);
-        while (done < fast && fast_commit(s, &r[done], &opt, hook)) done++;
+        /* the lookups' cache misses overlapped: each stage for all, then the next */
+        for (int stage = 0; fast > 1 && stage < 3; stage++)
+            for (size_t i = 0; i < fast; i++)
+                asset__cache_prefetch(&r[i].ld->cache, r[i].hash, stage);
+        asset__source_slot_t *src = NULL;
+        for (; done < fast; done++) { /* one source lookup per run of a scheme */
+            if (!done || strcmp(r[done].scheme, r[done - 1].scheme) != 0)
+                src = s->stopping ? NULL : asset__source_find(s, r[done].scheme);
+            if (!fast_commit(s, &r[done], src, &opt, hook)) break;
+        }
         if (done == n) ret = asset__jobs_take_returned(s, 2 * n); /* no second section */
         uv_mutex_unlock(&s->lock);
     }

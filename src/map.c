@@ -1,16 +1,25 @@
-/* map.c - the intrusive hash map of map.h: FNV-1a hashing, chains, doubling growth. */
+/* map.c - the intrusive hash map of map.h: word-at-a-time hashing, chains, doubling growth. */
 #include "map.h"
 #include "internal.h"
 
 #include <string.h>
 
+/* Eight bytes a step (a key is a URI: tens of bytes), each step a multiply and a
+ * shift, then a final mix, so that the low bits (the bucket) depend on every byte. */
 uint64_t asset__hash(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
+    size_t n = strlen(s);
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
     }
-    return h;
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 29);
 }
 
 void asset__map_init(asset__map_t *m) { memset(m, 0, sizeof *m); }
@@ -27,8 +36,11 @@ void asset__map_free(asset__map_t *m) {
 }
 
 asset__map_link_t *asset__map_find(const asset__map_t *m, const char *key) {
+    return asset__map_find_hashed(m, key, asset__map_hash(key));
+}
+
+asset__map_link_t *asset__map_find_hashed(const asset__map_t *m, const char *key, uint32_t h) {
     if (m->nbuckets == 0) return NULL;
-    uint32_t h = (uint32_t)asset__hash(key);
     for (asset__map_link_t *l = m->buckets[h & (m->nbuckets - 1)]; l; l = l->next)
         if (l->hash == h && strcmp(asset__map_key(m, l), key) == 0) return l;
     return NULL;
@@ -64,7 +76,7 @@ static bool grow(asset__map_t *m) {
 bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l) {
     if (m->count + 1 > m->nbuckets || m->nbuckets == 0) /* at most one node per bucket on average */
         if (!grow(m)) return false;
-    l->hash = (uint32_t)asset__hash(asset__map_key(m, l));
+    l->hash = asset__map_hash(asset__map_key(m, l));
     size_t i = l->hash & (m->nbuckets - 1);
     l->next = m->buckets[i];
     m->buckets[i] = l;

@@ -43,8 +43,17 @@ static inline const char *asset__map_key(const asset__map_t *m, const asset__map
     return m->inline_keys ? (const char *)(l + 1) : ((const asset__map_node_t *)l)->key;
 }
 
+/* The hash a map keeps for key (asset__map_find_hashed: computed before a lock). */
+static inline uint32_t asset__map_hash(const char *key) { return (uint32_t)asset__hash(key); }
+
 /* ---- any map, on links ---- */
 asset__map_link_t *asset__map_find(const asset__map_t *m, const char *key);
+/* The same, with h = asset__map_hash(key). */
+asset__map_link_t *asset__map_find_hashed(const asset__map_t *m, const char *key, uint32_t h);
+/* The bucket a find of hash h starts from (NULL: an empty map): for prefetching. */
+static inline asset__map_link_t *const *asset__map_bucket(const asset__map_t *m, uint32_t h) {
+    return m->nbuckets ? &m->buckets[h & (m->nbuckets - 1)] : NULL;
+}
 /* Inserts l (its key in place). Returns false when out of memory. Keys are not checked
  * for duplicates: find first. */
 bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l);

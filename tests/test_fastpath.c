@@ -199,6 +199,57 @@ static void test_the_scheme_filter_tells_mutable_builtins_from_immutable_ones(vo
     assert_true(asset__scheme_bit("pkg://x", 3) == asset__scheme_bit("pkg", 3));
 }
 
+/* A group's hits look each scheme's source up once per run of it: a URI of a mutable
+ * source right after a pkg:// hit is not served from the cache as if it were pkg://'s.
+ * The mutable scheme is one that shares pkg's filter bit, so that it reaches the fast
+ * path's critical section (where the source is found) at all. */
+static atomic_int g_mut_reads;
+static asset_status_t mut_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    atomic_fetch_add(&g_mut_reads, 1); /* on a worker */
+    return asset_request_write(r, "mut", 3);
+}
+
+static void test_a_groups_hits_find_each_uris_own_source(void **state) {
+    fx_t *f = *state;
+    char scheme[16] = "";
+    uint64_t pkg = asset__scheme_bit("pkg", 3);
+    for (int i = 0; i < 10000 && !scheme[0]; i++) {
+        char c[16];
+        snprintf(c, sizeof c, "m%d", i);
+        if (asset__scheme_bit(c, strlen(c)) == pkg) snprintf(scheme, sizeof scheme, "%s", c);
+    }
+    assert_true(scheme[0]);
+    asset_source_t src = {ASSET_SOURCE_ABI, scheme, 0, mut_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(f->s, &src, NULL), ASSET_OK);
+    enum { N = 8 };
+    char uris[N][64];
+    const char *list[N];
+    for (int i = 0; i < N; i++) {
+        if (i % 2)
+            snprintf(uris[i], sizeof uris[i], "%s://m/%d.txt", scheme, i);
+        else
+            snprintf(uris[i], sizeof uris[i], "pkg://game/hero.txt");
+        list[i] = uris[i];
+        asset_handle_release(tu_load_wait(f->s, uris[i], ASSET_OK)); /* all cached */
+    }
+    int reads = atomic_load(&g_mut_reads);
+    asset_stats_t before, after;
+    asset_server_stats(f->s, &before);
+    asset_batch_t *b = asset_server_load_group(f->s, list, N, NULL);
+    assert_non_null(b);
+    assert_int_equal(asset_batch_wait(b, -1), ASSET_OK);
+    asset_server_stats(f->s, &after);
+    for (int i = 0; i < N; i++) {
+        const asset_bytes_t *v = asset_handle_value(asset_batch_handle(b, (size_t)i));
+        assert_non_null(v);
+        assert_memory_equal(v->data, i % 2 ? "mut" : "hero", i % 2 ? 3 : 4);
+    }
+    asset_batch_release(b);
+    assert_int_equal(atomic_load(&g_mut_reads) - reads, N / 2); /* a mutable source is read again */
+    assert_int_equal(after.cache_hits - before.cache_hits, N / 2); /* pkg:// hits */
+}
+
 /* ---- a miss: one claims(), one handle ---- */
 
 /* Loads uri (a miss of the fast path) and checks that the loaders were asked once and
@@ -495,6 +546,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(
             test_cache_hit_on_a_users_immutable_source_allocates_only_the_handle, setup, teardown),
         cmocka_unit_test(test_the_scheme_filter_tells_mutable_builtins_from_immutable_ones),
+        cmocka_unit_test_setup_teardown(test_a_groups_hits_find_each_uris_own_source, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_miss_selects_the_loader_once_and_makes_one_handle,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
