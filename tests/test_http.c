@@ -432,6 +432,31 @@ static void test_http_reused_connection_dropped_by_server_is_retried(void **stat
     tu_bad_stop(b);
 }
 
+/* A kept connection that the server closes while it is idle (its keep-alive timeout):
+ * the I/O thread has kept watching the socket between transfers (src/sources/http.c,
+ * parked sockets) and sees the FIN there, or libcurl sees it when it reuses the
+ * connection; either way the next load goes out on a new connection and succeeds, and
+ * nothing spins on the closed socket. */
+static void test_http_idle_connection_closed_by_server_is_replaced(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    enum { N = 20 };
+    for (int i = 0; i < N; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/idle-close?%d", i);
+        char *u = tu_bad_url(b, path);
+        asset_handle_t *h = tu_load_wait(s, u, ASSET_OK);
+        tu_expect_text(h, "hello");
+        asset_handle_release(h);
+        free(u);
+        tu_bad_idle_close(b);
+    }
+    assert_int_equal(tu_bad_connections(b), N); /* each closed one was replaced */
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* Issue 10.2: many more loads than connections; transfers wait in libcurl and in the
  * server's queue for a connection, and every one succeeds. */
 static void test_http_300_concurrent_loads_over_two_connections_all_succeed(void **state) {
@@ -715,6 +740,7 @@ int main(void) {
         cmocka_unit_test(test_http_coalesced_loads_make_one_request),
         cmocka_unit_test(test_https_with_untrusted_certificate_is_refused),
         cmocka_unit_test(test_http_reused_connection_dropped_by_server_is_retried),
+        cmocka_unit_test(test_http_idle_connection_closed_by_server_is_replaced),
         cmocka_unit_test(test_http_300_concurrent_loads_over_two_connections_all_succeed),
         cmocka_unit_test(test_http_huge_response_header_is_a_network_error_not_no_memory),
         cmocka_unit_test(test_http_stalled_transfer_fails_after_http_low_speed_ms),

@@ -307,10 +307,19 @@ struct tu_bad {
     uv_mutex_t mu;
     int connections;
     uv_sem_t stalled, peer_closed;
+    tu_sock_t go_pipe[2]; /* "/idle-close": the test says when to close (tu_bad_idle_close) */
+    uv_sem_t idle_closed;
 };
+
+static bool wake_send(tu_sock_t s);
+static bool wake_recv(tu_sock_t s);
 
 void tu_bad_wait_stalled(tu_bad_t *b) { uv_sem_wait(&b->stalled); }
 void tu_bad_wait_peer_closed(tu_bad_t *b) { uv_sem_wait(&b->peer_closed); }
+void tu_bad_idle_close(tu_bad_t *b) {
+    if (!wake_send(b->go_pipe[1])) abort();
+    uv_sem_wait(&b->idle_closed);
+}
 
 static bool send_all(tu_sock_t fd, const char *s, size_t n) {
     while (n) {
@@ -392,6 +401,16 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                             : "HTTP/1.1 302 Found\r\nLocation: /keepalive\r\n"
                               "Content-Length: 0\r\n\r\n";
         if (send_all(fd, h, strlen(h))) close_on_next_request(b, fd);
+    } else if (!strcmp(path, "/idle-close")) {
+        /* keep-alive, then, once the test says so (the client is done with the
+         * response), a FIN on the idle connection: a server's keep-alive timeout */
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        if (!send_all(fd, h, strlen(h))) return;
+        struct pollfd p[2] = {{b->go_pipe[0], POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
+        while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
+        if (p[1].revents || !wake_recv(b->go_pipe[0])) return;
+        shutdown(fd, 1); /* SHUT_WR, SD_SEND */
+        uv_sem_post(&b->idle_closed);
     } else if (!strcmp(path, "/bigheader")) {
         /* one 300 KB header line: more than libcurl buffers for a header (100 KiB) */
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Big: ";
@@ -445,6 +464,10 @@ static bool wake_pair(tu_sock_t out[2]) {
     return ok && out[0] != TU_NO_SOCK;
 }
 static bool wake_send(tu_sock_t s) { return send(s, "x", 1, 0) == 1; }
+static bool wake_recv(tu_sock_t s) {
+    char c;
+    return recv(s, &c, 1, 0) == 1;
+}
 static void wake_close(tu_sock_t p[2]) {
     closesocket(p[0]);
     closesocket(p[1]); /* winsock stays started: tu_net_init is cheap to repeat */
@@ -452,6 +475,10 @@ static void wake_close(tu_sock_t p[2]) {
 #else
 static bool wake_pair(tu_sock_t out[2]) { return pipe(out) == 0; }
 static bool wake_send(tu_sock_t s) { return write(s, "x", 1) == 1; }
+static bool wake_recv(tu_sock_t s) {
+    char c;
+    return read(s, &c, 1) == 1;
+}
 static void wake_close(tu_sock_t p[2]) {
     close(p[0]);
     close(p[1]);
@@ -461,11 +488,13 @@ static void wake_close(tu_sock_t p[2]) {
 tu_bad_t *tu_bad_start(void) {
     tu_bad_t *b = calloc(1, sizeof *b);
     b->listen_fd = bind_loopback(&b->port);
-    if (b->listen_fd == TU_NO_SOCK || listen(b->listen_fd, 64) != 0 || !wake_pair(b->stop_pipe))
+    if (b->listen_fd == TU_NO_SOCK || listen(b->listen_fd, 64) != 0 || !wake_pair(b->stop_pipe) ||
+        !wake_pair(b->go_pipe))
         abort();
     uv_mutex_init(&b->mu);
     uv_sem_init(&b->stalled, 0);
     uv_sem_init(&b->peer_closed, 0);
+    uv_sem_init(&b->idle_closed, 0);
     if (uv_thread_create(&b->thread, bad_main, b) != 0) abort();
     return b;
 }
@@ -490,8 +519,10 @@ void tu_bad_stop(tu_bad_t *b) {
     uv_thread_join(&b->thread);
     tu_sock_close(b->listen_fd);
     wake_close(b->stop_pipe);
+    wake_close(b->go_pipe);
     uv_mutex_destroy(&b->mu);
     uv_sem_destroy(&b->stalled);
     uv_sem_destroy(&b->peer_closed);
+    uv_sem_destroy(&b->idle_closed);
     free(b);
 }

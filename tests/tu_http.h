@@ -47,6 +47,9 @@ void tu_bad_stop(tu_bad_t *b);
  * the client of a /stall request closed its connection. */
 void tu_bad_wait_stalled(tu_bad_t *b);
 void tu_bad_wait_peer_closed(tu_bad_t *b);
+/* "/idle-close" answers with a kept-alive connection, then waits for this call to end
+ * it with a FIN (a server's keep-alive timeout); returns once the FIN is sent. */
+void tu_bad_idle_close(tu_bad_t *b);
 
 /* A loopback port with nothing listening (bound, then closed). */
 int tu_closed_port(void);

@@ -14,3 +14,5 @@ curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *er
     }
     return s;
 }
+
+int asset__socket_close(curl_socket_t s) { return closesocket(s) == 0 ? 0 : -1; }

@@ -64,13 +64,22 @@ struct host {
     char key[];
 };
 
+/* A socket libcurl asked us to watch. A connected one outlives libcurl's interest in
+ * it (CURL_POLL_REMOVE when its transfer ends): it is *parked*, its poll left running,
+ * until libcurl watches it again (the next transfer on the kept connection: then
+ * nothing has to change, where a new poll costs a socket ioctl and three epoll_ctl
+ * calls) or closes it (closesocket_cb). An event on a parked socket (the peer closed the
+ * idle connection) stops its poll: libcurl finds out when it next uses it. */
 typedef struct sock {
     uv_poll_t poll;
     curl_socket_t fd;
     struct asset__http *http;
     struct sock *prev, *next;
-    int events;   /* UV_* last asked for by libcurl */
-    bool closing; /* CURL_POLL_REMOVE came: uv_close pending */
+    int events;     /* UV_* last asked for by libcurl; 0: the poll is stopped */
+    bool closing;   /* uv_close pending */
+    bool parked;    /* CURL_POLL_REMOVE came, the socket is still open */
+    bool wrote;     /* libcurl asked to write it (a TCP connect in progress asks that) */
+    bool connected; /* then to read it: the connect is done (below) */
 } sock_t;
 
 struct asset__http {
@@ -282,10 +291,12 @@ static host_t *host_get(asset__http_t *http, const char *uri) {
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *user);
 static size_t header_cb(char *line, size_t size, size_t nmemb, void *user);
 static curl_socket_t opensocket_cb(void *user, curlsocktype purpose, struct curl_sockaddr *a);
+static int closesocket_cb(void *user, curl_socket_t fd);
 
 /* Sets on a new or reset easy handle every option that is the same for all of this
  * server's transfers. */
-static CURLcode easy_setup(CURL *e, const asset_server_t *s) {
+static CURLcode easy_setup(CURL *e, asset__http_t *http) {
+    const asset_server_t *s = http->server;
     /* the options that copy a string can fail for want of memory */
     CURLcode rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     if (rc == CURLE_OK) rc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -306,6 +317,8 @@ static CURLcode easy_setup(CURL *e, const asset_server_t *s) {
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, http); /* kept by the connection */
     return CURLE_OK;
 }
 
@@ -328,7 +341,7 @@ static CURLcode easy_bind(asset__http_t *http, xfer_t *x) {
                    uri);
     }
     x->easy = e;
-    CURLcode sc = easy_setup(e, http->server);
+    CURLcode sc = easy_setup(e, http);
     if (sc == CURLE_OK) sc = curl_easy_setopt(e, CURLOPT_URL, uri);
     if (sc != CURLE_OK) {
         asset_request_fail(r, sc == CURLE_OUT_OF_MEMORY ? ASSET_E_NO_MEMORY : ASSET_E_NETWORK,
@@ -471,6 +484,13 @@ static void check_done(asset__http_t *http) {
 
 static void sock_closed(uv_handle_t *h) { c_free(h->data); }
 
+/* The parked sock_t of fd, or NULL (a list of at most the open connections). */
+static sock_t *sock_parked(asset__http_t *http, curl_socket_t fd) {
+    for (sock_t *k = http->socks; k; k = k->next)
+        if (k->fd == fd && k->parked) return k;
+    return NULL;
+}
+
 static void sock_close(asset__http_t *http, sock_t *k) {
     if (k->prev)
         k->prev->next = k->next;
@@ -486,6 +506,11 @@ static void sock_close(asset__http_t *http, sock_t *k) {
 static void poll_cb(uv_poll_t *p, int status, int events) {
     sock_t *k = p->data;
     asset__http_t *http = k->http;
+    if (k->parked) { /* nobody's transfer: libcurl sees the close when it reuses it */
+        uv_poll_stop(&k->poll);
+        k->events = 0;
+        return;
+    }
     int flags = 0;
     /* A socket error (libuv says UV_EBADF and stops the poll: a reset) or the peer's
      * close: libcurl must read the socket to see it. CURL_CSELECT_ERR alone makes it
@@ -511,11 +536,24 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
     if (what == CURL_POLL_REMOVE) {
         if (k) {
             curl_multi_assign(http->multi, fd, NULL);
-            sock_close(http, k);
+            /* A connected socket is closed through closesocket_cb, after this: park it
+             * until then. Others may be closed before this, unannounced (libcurl 7.88:
+             * a connect that lost or failed, cf-socket.c; the threaded resolver's
+             * socket pair, asyn-thread.c, which libcurl only reads): their fd may be
+             * another socket's already. "Connected" is a socket libcurl first asked to
+             * write (the connect) and then to read: never the resolver's. One that
+             * connected at once, never asked for writing, is closed here: slower only */
+            if (k->connected)
+                k->parked = true;
+            else
+                sock_close(http, k);
         }
         return 0;
     }
-    if (!k) {
+    if (!k && (k = sock_parked(http, fd)) != NULL) { /* the kept connection's next use */
+        k->parked = false;
+        curl_multi_assign(http->multi, fd, k);
+    } else if (!k) {
         /* from libcurl's allocator: libcurl 7.88 does not survive this callback failing
          * either (it may crash in a later curl_multi_socket_action) */
         k = c_calloc(1, sizeof *k);
@@ -537,9 +575,23 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
     }
     int ev = ((what & CURL_POLL_IN) ? UV_READABLE | ASSET__UV_DISCONNECT : 0) |
              ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
-    k->events = ev;
-    uv_poll_start(&k->poll, ev, poll_cb);
+    if (what & CURL_POLL_OUT) k->wrote = true;
+    if ((what & CURL_POLL_IN) && k->wrote) k->connected = true;
+    if (k->events != ev) { /* libuv's poll start removes and re-adds the fd: only on change */
+        k->events = ev;
+        uv_poll_start(&k->poll, ev, poll_cb);
+    }
     return 0;
+}
+
+/* libcurl closes a socket of one of its connections (the socket callback has already
+ * heard CURL_POLL_REMOVE for it, so its sock_t, if any, is parked): the sock_t goes
+ * first, so that no poll outlives the fd. */
+static int closesocket_cb(void *user, curl_socket_t fd) {
+    asset__http_t *http = user;
+    sock_t *k = sock_parked(http, fd);
+    if (k) sock_close(http, k);
+    return asset__socket_close(fd);
 }
 
 static void timeout_cb(uv_timer_t *t) {
