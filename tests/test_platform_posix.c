@@ -206,10 +206,7 @@ static void test_large_mapping_is_aligned_and_advised_huge(void **state) {
             if (access("/sys/kernel/mm/transparent_hugepage", F_OK) == 0)
                 assert_true(advised_huge(data));
         }
-        const unsigned char *d = data;
-        for (size_t k = 0; k < n; k++)
-            if (d[k] != (unsigned char)(k * 31 + 7)) fail_msg("byte %zu of %zu differs", k, n);
-        assert_int_equal(d[n], 0);
+        tu_expect_pattern(data, n);
         before = mapped_bytes();
         asset__unmap(data, token);
         assert_int_equal(before - mapped_bytes(), (long long)(pages * page));

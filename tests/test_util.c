@@ -56,6 +56,13 @@ char *tu_write_pattern(const char *dir, const char *rel, size_t n) {
     return p;
 }
 
+void tu_expect_pattern(const void *d, size_t n) {
+    const unsigned char *b = d;
+    for (size_t k = 0; k < n; k++)
+        if (b[k] != (unsigned char)(k * 31 + 7)) fail_msg("byte %zu of %zu differs", k, n);
+    assert_int_equal(b[n], 0);
+}
+
 char *tu_file_uri(const char *path) {
     size_t n = strlen(path) + 9;
     char *u = malloc(n);

@@ -19,6 +19,9 @@ char *tu_path(const char *dir, const char *rel);
 char *tu_write_file(const char *dir, const char *rel, const void *data, size_t n);
 /* Writes n bytes of a repeating pattern. */
 char *tu_write_pattern(const char *dir, const char *rel, size_t n);
+/* Fails the test unless d holds tu_write_pattern's n bytes, then a 0 byte (a mapping's
+ * or a read buffer's promise to loaders). */
+void tu_expect_pattern(const void *d, size_t n);
 /* "file://" + path; free() it. */
 char *tu_file_uri(const char *path);
 /* A server with max_workers = workers, other settings default; asserts it was made. */
