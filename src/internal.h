@@ -132,9 +132,10 @@ asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri);
 /* The same, with h = asset__map_hash(uri) (computed before the lock). */
 asset__cache_entry_t *asset__cache_get_hashed(asset__cache_t *c, const char *uri, uint32_t h);
 /* [lock] A hint for a coming get of hash h: stage 0 fetches its bucket, stage 1 (once
- * that arrived) the bucket's first entry and key, stage 2 what a hit on that entry writes (its value record's reference count, its LRU neighbours).
- * A lookup of many URIs runs each stage for all of them before the next, so that
- * their cache misses overlap (load.c, the group's hits). Changes nothing. */
+ * that arrived) the bucket's first entry and key, stage 2 what a hit on that entry
+ * writes (its value record's reference count, its LRU neighbours). A lookup of many
+ * URIs runs each stage for all of them before the next, so that their cache misses
+ * overlap (load.c, the group's hits). Changes nothing. */
 void asset__cache_prefetch(const asset__cache_t *c, uint32_t h, int stage);
 /* Inserts (replacing any entry for uri) and evicts to the budget. Takes a new reference
  * on v. version (or NULL: unversioned) and sha256 (the digest the bytes were verified

@@ -434,9 +434,9 @@ static void test_http_reused_connection_dropped_by_server_is_retried(void **stat
 
 /* A kept connection that the server closes while it is idle (its keep-alive timeout):
  * the I/O thread has kept watching the socket between transfers (src/sources/http.c,
- * parked sockets) and sees the FIN there, or libcurl sees it when it reuses the
- * connection; either way the next load goes out on a new connection and succeeds, and
- * nothing spins on the closed socket. */
+ * parked sockets) and sees the FIN there (which stops the parked poll), or libcurl
+ * sees it when it reuses the connection; either way the next load goes out on a new
+ * connection and succeeds. */
 static void test_http_idle_connection_closed_by_server_is_replaced(void **state) {
     (void)state;
     tu_bad_t *b = tu_bad_start();
