@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "platform/platform.h"
 #include "platform/posix.h"
+#include "platform/socket.h"
 #include "test_util.h"
 
 /* CI runs the suite twice on Linux; this proves the second run really ran the code
@@ -131,6 +133,19 @@ static void test_server_lock_is_adaptive_on_glibc(void **state) {
 #endif
 }
 
+/* The HTTP source's sockets (asset__socket_open) are close-on-exec: a process the host
+ * starts does not inherit its connections. */
+static void test_sockets_are_close_on_exec(void **state) {
+    (void)state;
+    int err = -1;
+    curl_socket_t fd = asset__socket_open(AF_INET, SOCK_STREAM, 0, &err);
+    assert_true(fd != CURL_SOCKET_BAD);
+    assert_int_equal(err, 0);
+    int flags = fcntl(fd, F_GETFD);
+    assert_true(flags >= 0 && (flags & FD_CLOEXEC));
+    assert_int_equal(asset__socket_close(fd), 0);
+}
+
 /* ---- large mappings: 2 MiB-aligned and advised for huge pages (Linux) ---- */
 
 /* Bytes mapped in this process, from /proc/self/maps, leaving out the heap and the
@@ -224,6 +239,7 @@ int main(void) {
         cmocka_unit_test(test_file_versions_carry_nanoseconds),
         cmocka_unit_test(test_version_string_matches_its_printf_form),
         cmocka_unit_test(test_large_mapping_is_aligned_and_advised_huge),
+        cmocka_unit_test(test_sockets_are_close_on_exec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

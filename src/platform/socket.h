@@ -6,8 +6,9 @@
 
 #include <curl/curl.h>
 
-/* socket() for libcurl's CURLOPT_OPENSOCKETFUNCTION; on failure *err is the reason
- * as an errno value (EMFILE...; Windows' WSA errors mapped), else 0. */
+/* socket() for libcurl's CURLOPT_OPENSOCKETFUNCTION, close-on-exec on POSIX (Windows'
+ * sockets are not inherited unless asked); on failure *err is the reason as an errno
+ * value (EMFILE...; Windows' WSA errors mapped), else 0. */
 curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *err);
 /* Closes a socket of asset__socket_open (libcurl's CURLOPT_CLOSESOCKETFUNCTION).
  * Returns 0, or -1. */
