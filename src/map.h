@@ -34,6 +34,8 @@ typedef struct asset__map {
     bool inline_keys; /* the key follows the link (asset__map_init_inline) */
 } asset__map_t;
 
+/* A 64-bit hash of the string s (map.c: eight bytes a step, then a final mix). Only
+ * for this process's maps: not stable across versions or builds, never stored. */
 uint64_t asset__hash(const char *s);
 void asset__map_init(asset__map_t *m);
 void asset__map_init_inline(asset__map_t *m);

@@ -234,12 +234,9 @@ static void test_large_mapping_is_aligned_and_advised_huge(void **state) {
     const size_t sizes[] = {mib2 - 1, mib2, mib2 + 17, 2 * mib2 + 3 * page};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         size_t n = sizes[i];
-        char *p = tu_write_pattern(dir, "big.bin", n);
-        asset__file_t *f = NULL;
-        assert_int_equal(asset__file_open(p, &f), 0);
-        void *data = NULL, *token = NULL;
-        assert_int_equal(asset__file_map(f, n, &data, &token), 0);
-        asset__file_close(f);
+        char *p;
+        void *data, *token;
+        assert_int_equal(tu_map_pattern(dir, "big.bin", n, &p, &data, &token), 0);
         uintptr_t a = (uintptr_t)data, file_end = a + (n + page - 1) / page * page;
         uintptr_t end = a + (n / page + 1) * page; /* with the zero page after a full one */
         pr = (probe_t){.a = a};

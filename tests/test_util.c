@@ -1,6 +1,7 @@
 /* test_util.c - see test_util.h. */
 #include "test_util.h"
 #include "internal.h"
+#include "platform/platform.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,6 +62,17 @@ void tu_expect_pattern(const void *d, size_t n) {
     for (size_t k = 0; k < n; k++)
         if (b[k] != (unsigned char)(k * 31 + 7)) fail_msg("byte %zu of %zu differs", k, n);
     assert_int_equal(b[n], 0);
+}
+
+int tu_map_pattern(const char *dir, const char *rel, size_t n, char **path, void **data,
+                   void **token) {
+    *path = tu_write_pattern(dir, rel, n);
+    *data = *token = NULL;
+    asset__file_t *f = NULL;
+    assert_int_equal(asset__file_open(*path, &f), 0);
+    int rc = asset__file_map(f, n, data, token);
+    asset__file_close(f);
+    return rc;
 }
 
 char *tu_file_uri(const char *path) {

@@ -22,6 +22,11 @@ char *tu_write_pattern(const char *dir, const char *rel, size_t n);
 /* Fails the test unless d holds tu_write_pattern's n bytes, then a 0 byte (a mapping's
  * or a read buffer's promise to loaders). */
 void tu_expect_pattern(const void *d, size_t n);
+/* Writes tu_write_pattern's n bytes to dir/rel, maps them (asset__file_map, the file
+ * opened and closed around it) and returns the map's result; *path is the file's
+ * (free() it), *data and *token what asset__unmap takes. */
+int tu_map_pattern(const char *dir, const char *rel, size_t n, char **path, void **data,
+                   void **token);
 /* "file://" + path; free() it. */
 char *tu_file_uri(const char *path);
 /* A server with max_workers = workers, other settings default; asserts it was made. */
