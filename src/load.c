@@ -95,8 +95,10 @@ static void req_init(load_req_t *r, const char *uri, const char *sha256, bool li
 /* The fast path's part without the lock. A cache hit on an immutable source is found
  * by the URI as given: cache keys are normalised URIs, and normalising one gives it
  * back unchanged, so a URI equal to a key is that key. No parse and no allocation but
- * the handle's. True: r->h is made, for fast_commit to look the URI up. */
-static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt) {
+ * the handle's. named: opt->loader's slot (or NULL), looked up by the caller. True:
+ * r->h is made, for fast_commit to look the URI up. */
+static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt,
+                         asset__loader_slot_t *named) {
     const char *uri = r->uri;
     if (!uri || r->list || r->sha256 || r->flags || opt->no_cache) return false;
     bool lower;
@@ -110,7 +112,7 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
         return false;
     memcpy(r->scheme, uri, sl);
     r->scheme[sl] = 0;
-    r->ld = opt->loader ? asset__loader_find(s, opt->loader) : asset__loader_select(s, uri);
+    r->ld = opt->loader ? named : asset__loader_select(s, uri);
     r->selected = true;
     r->hash = asset__map_hash(uri);
     return r->ld && (r->h = asset__handle_new(s, uri, opt)) != NULL;
@@ -327,7 +329,9 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
      * and freed after it: their memory goes to the records this call makes (job.c,
      * job_return) */
     asset__job_t *ret = NULL;
-    while (fast < n && fast_prepare(s, &r[fast], &opt)) fast++;
+    /* a named loader is looked up once for the slice (a scan of the registry) */
+    asset__loader_slot_t *named = opt.loader ? asset__loader_find(s, opt.loader) : NULL;
+    while (fast < n && fast_prepare(s, &r[fast], &opt, named)) fast++;
     if (fast) {
         uv_mutex_lock(&s->lock);
         /* the lookups' cache misses overlapped: each stage for all, then the next */
