@@ -255,15 +255,13 @@ static void check_done(asset_batch_t *b) {
     uv_mutex_unlock(&s->lock);
 }
 
+/* [lock] A locked callback (fire_callbacks calls it with the lock held): released
+ * only around the item callbacks and the batch's end. */
 static void child_completed(asset_handle_t *h, void *user) {
     item_t *it = user;
     asset_batch_t *b = it->batch;
     asset_server_t *s = b->server;
-    uv_mutex_lock(&s->lock);
-    if (it->done || b->done) {
-        uv_mutex_unlock(&s->lock);
-        return;
-    }
+    if (it->done || b->done) return;
     it->done = true;
     switch (asset_handle_state(h)) {
     case ASSET_STATE_LOADED: b->n_loaded++; break;
@@ -284,8 +282,11 @@ static void child_completed(asset_handle_t *h, void *user) {
     b->queued = was_queued;
     /* decided in this critical section: check_done's own lock only for the last child */
     bool complete = !b->done && b->listed && b->n_loaded + b->n_failed + b->n_cancelled >= b->count;
-    uv_mutex_unlock(&s->lock);
-    if (complete) check_done(b);
+    if (complete) {
+        uv_mutex_unlock(&s->lock);
+        check_done(b);
+        uv_mutex_lock(&s->lock);
+    }
 }
 
 /* [lock] add_item's hook: records the new child in the critical section that creates
@@ -314,6 +315,7 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     it->cb.cb = child_completed;
     it->cb.user = it;
     it->cb.embedded = true;
+    it->cb.locked = true;
     it->cb.id = ++s->next_cb_id;
     it->cb.next = h->cbs;
     h->cbs = &it->cb;

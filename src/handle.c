@@ -168,6 +168,10 @@ static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
         c->fired = true;
         asset_handle_cb cb = c->cb;
         void *user = c->user;
+        if (c->locked) { /* a batch's: saves two lock round trips per child */
+            cb(h, user);
+            continue;
+        }
         uv_mutex_unlock(&s->lock);
         cb(h, user);
         uv_mutex_lock(&s->lock);

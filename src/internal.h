@@ -323,6 +323,8 @@ typedef struct asset__cb {
     void *user;
     bool fired;
     bool embedded; /* part of its owner's struct (a batch item): never freed on its own */
+    bool locked;   /* internal: called with s->lock held (a batch item's), which it may
+                      release and take again */
 } asset__cb_t;
 
 #define ASSET__HANDLE_MAGIC 0x48414e44u /* "HAND" */
