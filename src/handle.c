@@ -7,15 +7,51 @@
 
 static bool state_terminal(int st) { return st >= ASSET_STATE_LOADED; }
 
-asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
-                                  const asset_load_options_t *o) {
-    /* one block: the handle, then its URI and its tag ("" for none: a load allocates
-     * less, and the handle needs no pointers to them) */
-    if (!uri) uri = "";
-    const char *tag = o && o->tag ? o->tag : "";
-    size_t ul = strlen(uri) + 1, tl = strlen(tag) + 1;
-    asset_handle_t *h = asset_alloc(sizeof *h + ul + tl);
-    if (!h) return NULL;
+/* A block of handles made together (a slice of a group's cache hits): one allocation
+ * instead of one per handle. The header keeps the handles' alignment. */
+typedef struct asset__handle_slab {
+    union {
+        struct {
+            atomic_size_t live; /* handles not freed yet: the last one frees the block */
+            size_t size;        /* of the block, header included */
+        } u;
+        max_align_t align;
+    };
+} asset__handle_slab_t;
+
+/* Under ASan a handle freed inside its block is poisoned until the block goes, so a use
+ * after free is still reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HANDLE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HANDLE_ASAN 1
+#endif
+#endif
+#ifdef HANDLE_ASAN
+#include <sanitizer/asan_interface.h>
+#define HANDLE_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define HANDLE_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define HANDLE_POISON(p, n) ((void)(p), (void)(n))
+#define HANDLE_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define HANDLE_ALIGN (_Alignof(max_align_t))
+#define HANDLE_ROUND(n) (((n) + HANDLE_ALIGN - 1) & ~(size_t)(HANDLE_ALIGN - 1))
+
+/* A handle's place in a slab: the handle, its URI and tag, then (aligned, at the end)
+ * the pointer to the slab's header. ut: the URI's and the tag's bytes, NULs included. */
+static size_t slot_size(size_t ut) {
+    return HANDLE_ROUND(sizeof(asset_handle_t) + ut + sizeof(asset__handle_slab_t *));
+}
+static asset__handle_slab_t **slot_owner(asset_handle_t *h, size_t ut) {
+    return (asset__handle_slab_t **)(void *)((char *)h + slot_size(ut) -
+                                             sizeof(asset__handle_slab_t *));
+}
+
+static void handle_init(asset_handle_t *h, asset_server_t *s, const char *uri, size_t ul,
+                        const char *tag, size_t tl, const asset_load_options_t *o) {
     memset(h, 0, sizeof *h);
     char *w = (char *)(h + 1);
     memcpy(w, uri, ul);
@@ -26,9 +62,70 @@ asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
     h->timer_idx = SIZE_MAX;
     int prio = o ? (int)o->priority : 0;
     h->priority =
-        (prio < ASSET_PRIORITY_HIGH || prio > ASSET_PRIORITY_LOW) ? ASSET_PRIORITY_NORMAL : prio;
+        (int16_t)((prio < ASSET_PRIORITY_HIGH || prio > ASSET_PRIORITY_LOW) ? ASSET_PRIORITY_NORMAL
+                                                                            : prio);
     h->magic = ASSET__HANDLE_MAGIC;
+}
+
+asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
+                                  const asset_load_options_t *o) {
+    /* one block: the handle, then its URI and its tag ("" for none: a load allocates
+     * less, and the handle needs no pointers to them) */
+    if (!uri) uri = "";
+    const char *tag = o && o->tag ? o->tag : "";
+    size_t ul = strlen(uri) + 1, tl = strlen(tag) + 1;
+    asset_handle_t *h = asset_alloc(sizeof *h + ul + tl);
+    if (h) handle_init(h, s, uri, ul, tag, tl, o);
     return h;
+}
+
+size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, size_t n,
+                              const asset_load_options_t *o, asset_handle_t **out) {
+    const char *tag = o && o->tag ? o->tag : "";
+    size_t tl = strlen(tag) + 1;
+    size_t ul[ASSET__LOAD_SLICE];
+    asset__handle_slab_t *slab = NULL;
+    size_t total = sizeof *slab;
+    if (n > 1 && n <= ASSET__LOAD_SLICE) {
+        for (size_t i = 0; i < n; i++) {
+            ul[i] = strlen(uris[i]) + 1;
+            total += slot_size(ul[i] + tl);
+        }
+        slab = asset_alloc(total);
+    }
+    if (!slab) { /* one each */
+        for (size_t i = 0; i < n; i++)
+            if (!(out[i] = asset__handle_new(s, uris[i], o))) return i;
+        return n;
+    }
+    atomic_init(&slab->u.live, n);
+    slab->u.size = total;
+    char *w = (char *)(slab + 1);
+    for (size_t i = 0; i < n; i++) {
+        asset_handle_t *h = out[i] = (asset_handle_t *)(void *)w;
+        handle_init(h, s, uris[i], ul[i], tag, tl, o);
+        h->in_slab = true;
+        *slot_owner(h, ul[i] + tl) = slab;
+        w += slot_size(ul[i] + tl);
+    }
+    return n;
+}
+
+void asset__handle_discard(asset_handle_t *h) {
+    if (!h) return;
+    h->magic = ASSET__HANDLE_DEAD; /* a later release of it can be recognised (debug) */
+    if (!h->in_slab) {
+        asset_free(h);
+        return;
+    }
+    const char *uri = asset__handle_uri(h), *tag = uri + strlen(uri) + 1;
+    size_t ut = (size_t)(tag - uri) + strlen(tag) + 1;
+    asset__handle_slab_t *slab = *slot_owner(h, ut);
+    HANDLE_POISON(h, slot_size(ut));
+    if (atomic_fetch_sub_explicit(&slab->u.live, 1, memory_order_acq_rel) == 1) {
+        HANDLE_UNPOISON(slab, slab->u.size); /* as the allocator gave it */
+        asset_free(slab);
+    }
 }
 
 void asset__handle_link(asset_server_t *s, asset_handle_t *h) {
@@ -108,9 +205,8 @@ static void handle_free(asset_handle_t *h) {
     asset_free(h->reload_message);
     asset__value_release(h->value);
     asset_free(h->message);
-    asset_free(h->label);          /* uri and tag live in the handle's own block */
-    h->magic = ASSET__HANDLE_DEAD; /* a later release of it can be recognised (debug) */
-    asset_free(h);
+    asset_free(h->label); /* uri and tag live in the handle's own block */
+    asset__handle_discard(h);
 }
 
 void asset__handle_maybe_free(asset_handle_t *h) {

@@ -341,7 +341,8 @@ struct asset_handle {
     char *message;         /* [lock] */
     asset__value_t *value; /* [lock] */
     int http_status;       /* [lock] */
-    int priority;
+    int16_t priority;      /* an asset_priority_t */
+    bool in_slab;          /* its block is shared (asset__handle_new_many): set once, made */
     /* links */
     asset__job_t *job;                        /* [lock] */
     struct asset_handle *job_next;            /* [lock] */
@@ -557,6 +558,14 @@ asset_status_t asset__list_sort(struct asset_list *l);
 /* Lock not held: the handle is private until asset__handle_link puts it in s->all. */
 asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
                                   const asset_load_options_t *o);
+/* Lock not held: handles for uris[0..n), out[i] for uris[i], with the same options. n > 1:
+ * one block (a slab) for all, freed when the last of them is; out of memory for it, one
+ * block each. Returns how many were made (the first ones). */
+size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, size_t n,
+                              const asset_load_options_t *o, asset_handle_t **out);
+/* Frees a handle that is not linked (never was, or handle_free unlinked it): its block,
+ * or its place in a slab, which goes with its last handle. Lock held or not. */
+void asset__handle_discard(asset_handle_t *h);
 void asset__handle_link(asset_server_t *s, asset_handle_t *h);
 /* Lock not held: appends a completion (or, reloaded, a reload) callback; its id or 0. */
 uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user);

@@ -95,8 +95,9 @@ static void req_init(load_req_t *r, const char *uri, const char *sha256, bool li
 /* The fast path's part without the lock. A cache hit on an immutable source is found
  * by the URI as given: cache keys are normalised URIs, and normalising one gives it
  * back unchanged, so a URI equal to a key is that key. No parse and no allocation but
- * the handle's. named: opt->loader's slot (or NULL), looked up by the caller. True:
- * r->h is made, for fast_commit to look the URI up. */
+ * the handle's, which run() makes for the slice's fast ones at once. named:
+ * opt->loader's slot (or NULL), looked up by the caller. True: fast_commit may look the
+ * URI up. */
 static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt,
                          asset__loader_slot_t *named) {
     const char *uri = r->uri;
@@ -115,7 +116,7 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     r->ld = opt->loader ? named : asset__loader_select(s, uri);
     r->selected = true;
     r->hash = asset__map_hash(uri);
-    return r->ld && (r->h = asset__handle_new(s, uri, opt)) != NULL;
+    return r->ld != NULL;
 }
 
 /* [lock] The fast path's lookup, src the source of r's scheme (or NULL). True: a hit,
@@ -149,7 +150,7 @@ static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     const char *hash = uri && !r->list ? strchr(uri, '#') : NULL;
     char *base = hash ? asset__strndup(uri, (size_t)(hash - uri)) : NULL;
     if (hash && !base) {
-        asset_free(r->h);
+        asset__handle_discard(r->h);
         r->h = NULL;
         return false;
     }
@@ -166,7 +167,7 @@ static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
      * invalid): made with the same options, so the same handle */
     asset_handle_t *h = r->h;
     if (h && strcmp(asset__handle_uri(h), huri) != 0) {
-        asset_free(h);
+        asset__handle_discard(h);
         h = NULL;
     }
     if (!h && (r->pst != ASSET_OK || !hash || named)) h = asset__handle_new(s, huri, opt);
@@ -332,6 +333,13 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
     /* a named loader is looked up once for the slice (a scan of the registry) */
     asset__loader_slot_t *named = opt.loader ? asset__loader_find(s, opt.loader) : NULL;
     while (fast < n && fast_prepare(s, &r[fast], &opt, named)) fast++;
+    if (fast) { /* their handles in one block: a slice of hits allocates once */
+        const char *uris[ASSET__LOAD_SLICE];
+        asset_handle_t *hs[ASSET__LOAD_SLICE];
+        for (size_t i = 0; i < fast; i++) uris[i] = r[i].uri;
+        fast = asset__handle_new_many(s, uris, fast, &opt, hs);
+        for (size_t i = 0; i < fast; i++) r[i].h = hs[i];
+    }
     if (fast) {
         uv_mutex_lock(&s->lock);
         /* the lookups' cache misses overlapped: each stage for all, then the next */
@@ -349,7 +357,7 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
     }
     size_t made = done;
     while (made < n && full_prepare(s, &r[made], &opt)) made++;
-    for (size_t i = made + 1; i < n; i++) asset_free(r[i].h);
+    for (size_t i = made + 1; i < n; i++) asset__handle_discard(r[i].h);
     size_t pushed = 0;
     if (made > done) {
         uv_mutex_lock(&s->lock);

@@ -250,6 +250,43 @@ static void test_a_groups_hits_find_each_uris_own_source(void **state) {
     assert_int_equal(after.cache_hits - before.cache_hits, N / 2); /* pkg:// hits */
 }
 
+/* A group's slice of hits makes its handles in one block (a slab): no block of a single
+ * handle's size, a dozen blocks at most for 40 children (two slices: the batch, its items,
+ * a slab each). Each handle lives on its own: two kept past the batch still give their
+ * values, and once every one is released, no byte of the group is left (the block goes
+ * with the last of its handles, whichever that is). */
+static void test_a_slice_of_hits_makes_its_handles_in_one_block(void **state) {
+    fx_t *f = *state;
+    const char *uri = "pkg://game/hero.txt";
+    asset_handle_release(tu_load_wait(f->s, uri, ASSET_OK)); /* cached */
+    enum { N = 40 };
+    const char *list[N];
+    for (int i = 0; i < N; i++) list[i] = uri;
+    size_t live = atomic_load(&g_live);
+    count_start(handle_block(uri));
+    asset_batch_t *b = asset_server_load_group(f->s, list, N, NULL);
+    count_stop();
+    assert_non_null(b);
+    if (t_sized != 0 || t_blocks > 12)
+        fail_msg("a group of %d hits made %zu blocks, %zu of a single handle's size", N, t_blocks,
+                 t_sized);
+    assert_int_equal(asset_batch_wait(b, -1), ASSET_OK);
+    asset_handle_t *kept[2] = {asset_handle_retain(asset_batch_handle(b, 5)),
+                               asset_handle_retain(asset_batch_handle(b, 31))};
+    asset_batch_release(b);
+    asset_server_flush(f->s);
+    for (int i = 0; i < 2; i++) {
+        const asset_bytes_t *v = asset_handle_value(kept[i]);
+        assert_non_null(v);
+        assert_memory_equal(v->data, "hero", 4);
+        assert_string_equal(asset_handle_uri(kept[i]), uri);
+    }
+    asset_handle_release(kept[1]);
+    asset_handle_release(kept[0]);
+    asset_server_flush(f->s);
+    assert_int_equal(atomic_load(&g_live), live);
+}
+
 /* ---- a miss: one claims(), one handle ---- */
 
 /* Loads uri (a miss of the fast path) and checks that the loaders were asked once and
@@ -546,6 +583,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(
             test_cache_hit_on_a_users_immutable_source_allocates_only_the_handle, setup, teardown),
         cmocka_unit_test(test_the_scheme_filter_tells_mutable_builtins_from_immutable_ones),
+        cmocka_unit_test_setup_teardown(test_a_slice_of_hits_makes_its_handles_in_one_block, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_groups_hits_find_each_uris_own_source, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_miss_selects_the_loader_once_and_makes_one_handle,
