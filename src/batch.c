@@ -384,6 +384,14 @@ static size_t add_items(asset_batch_t *b, const char *const *uris, const uint64_
                         size_t n) {
     item_t *its;
     size_t k = items_reserve(b, n < ASSET__LOAD_SLICE ? n : ASSET__LOAD_SLICE, &its);
+    /* the caller's strings are read first in the slice, wherever they are: this slice's
+     * misses overlap, and the next slice's are on their way while this one is made (two
+     * lines each: string functions read whole vectors, across a line's end) */
+    for (size_t i = 0; i < n && i < 2 * k; i++) {
+        if (!uris[i]) continue;
+        asset__prefetch(uris[i]);
+        asset__prefetch((const void *)((uintptr_t)uris[i] + 63)); /* may be past its end */
+    }
     const char *u[ASSET__LOAD_SLICE];
     void *args[ASSET__LOAD_SLICE];
     for (size_t i = 0; i < k; i++) {

@@ -35,6 +35,15 @@ unsigned asset__alloc_failures(void);
 /* ---- time ---- */
 static inline uint64_t asset__now_ns(void) { return uv_hrtime(); }
 
+/* A hint to start reading p's cache line (a no-op where the compiler has none). */
+static inline void asset__prefetch(const void *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
+
 /* ---- values: ref-counted loader results shared by the cache and handles ---- */
 typedef struct asset__loader_slot asset__loader_slot_t;
 typedef struct asset__label asset__label_t;
