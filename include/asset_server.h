@@ -830,7 +830,7 @@ ASSET_API asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_
 
 /* Loads every URI of the array (copied) as one batch; total is n at once. Child i is
  * uris[i]. Cheaper per child than n asset_server_load() calls: the children are made
- * 32 at a time, with about one lock round trip per 32. Any thread. */
+ * 64 at a time, with about one lock round trip per 64. Any thread. */
 ASSET_API asset_batch_t *asset_server_load_group(asset_server_t *s, const char *const *uris,
                                                  size_t n, const asset_load_options_t *o);
 /* Lists the folder `uri` (file://, bare path, pkg://, mem://; recursive unless

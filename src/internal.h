@@ -546,7 +546,7 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
  * how many were made: the first ones, in order; fewer than n only when out of memory
  * (none of the others was made). out (may be NULL): their handles, as
  * asset__load_hooked returns them (read only what the hook has not given away). */
-#define ASSET__LOAD_SLICE 32
+#define ASSET__LOAD_SLICE 64
 size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
                         const asset_load_options_t *o, asset__load_hook_fn hook,
                         void *const *hook_args, asset_handle_t **out);

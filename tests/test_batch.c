@@ -166,7 +166,7 @@ static void test_group_children_keep_their_order_across_slices_of_hits_and_misse
     /* what kind child i is: 0 a hit (cached by the warm-up), 1 not cached yet (a job),
      * 2 missing, 3 no such scheme, 4 invalid (NULL), 5 a load of the same key as child
      * i - 1 (a hit after a hit; after a job, it joins it, or hits if it is done); the
-     * first 40 are hits, a run longer than a slice */
+     * first ASSET__LOAD_SLICE + 8 are hits, a run longer than a slice */
     static const int pattern[] = {0, 1, 5, 2, 0, 5, 3, 4, 1, 1, 5, 0, 0};
     enum { NP = sizeof pattern / sizeof pattern[0] };
     int kind[N];
@@ -174,7 +174,7 @@ static void test_group_children_keep_their_order_across_slices_of_hits_and_misse
     const char *warm[N];
     size_t nwarm = 0, hits = 0;
     for (int i = 0; i < N; i++) {
-        kind[i] = i < 40 ? 0 : pattern[i % NP];
+        kind[i] = i < ASSET__LOAD_SLICE + 8 ? 0 : pattern[i % NP];
         int k = kind[i] == 5 ? i - 1 : i;
         uris[i] = malloc(48);
         switch (kind[i]) {
@@ -562,8 +562,9 @@ static asset_status_t gated_parse(void *ctx, asset_parse_t *p) {
 }
 
 /* A folder's children carry the sizes its listing gave, slice after slice (they are
- * made 32 at a time): with one big child loaded and 40 small ones held in their parse,
- * progress is by bytes (about 1), not by count (about 0.07). */
+ * made ASSET__LOAD_SLICE at a time): with one big child loaded and more small ones than
+ * a slice held in their parse, progress is by bytes (about 1), not by count (under
+ * 0.02). */
 static void test_folder_progress_is_byte_weighted_across_slices(void **state) {
     (void)state;
     parse_gate_t g = {.open = false};
@@ -575,7 +576,7 @@ static void test_folder_progress_is_byte_weighted_across_slices(void **state) {
     char *big = calloc(1, 1 << 20);
     assert_int_equal(asset_mem_put(s, "pf/a_big", big, 1 << 20), ASSET_OK);
     free(big);
-    enum { SMALL = 40 };
+    enum { SMALL = ASSET__LOAD_SLICE + 8 };
     for (int i = 0; i < SMALL; i++) {
         char key[32];
         snprintf(key, sizeof key, "pf/s%02d", i);

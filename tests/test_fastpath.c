@@ -251,7 +251,7 @@ static void test_a_groups_hits_find_each_uris_own_source(void **state) {
 }
 
 /* A group's slice of hits makes its handles in one block (a slab): no block of a single
- * handle's size, a dozen blocks at most for 40 children (two slices: the batch, its items,
+ * handle's size, a dozen blocks at most for N children (two slices: the batch, its items,
  * a slab each). Each handle lives on its own: two kept past the batch still give their
  * values, and once every one is released, no byte of the group is left (the block goes
  * with the last of its handles, whichever that is). */
@@ -259,7 +259,7 @@ static void test_a_slice_of_hits_makes_its_handles_in_one_block(void **state) {
     fx_t *f = *state;
     const char *uri = "pkg://game/hero.txt";
     asset_handle_release(tu_load_wait(f->s, uri, ASSET_OK)); /* cached */
-    enum { N = 40 };
+    enum { N = ASSET__LOAD_SLICE + 8 };
     const char *list[N];
     for (int i = 0; i < N; i++) list[i] = uri;
     size_t live = atomic_load(&g_live);
@@ -272,7 +272,7 @@ static void test_a_slice_of_hits_makes_its_handles_in_one_block(void **state) {
                  t_sized);
     assert_int_equal(asset_batch_wait(b, -1), ASSET_OK);
     asset_handle_t *kept[2] = {asset_handle_retain(asset_batch_handle(b, 5)),
-                               asset_handle_retain(asset_batch_handle(b, 31))};
+                               asset_handle_retain(asset_batch_handle(b, N - 2))};
     asset_batch_release(b);
     asset_server_flush(f->s);
     for (int i = 0; i < 2; i++) {

@@ -64,9 +64,9 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
             if (!asset_parse_depend(p, line + 4, &o))
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
         } else if (!strncmp(line, "deps ", 5)) {
-            const char *u[64];
-            asset_handle_t *out[64];
-            size_t want, n = tu_split_words(line + 5, u, 64, &want);
+            const char *u[128];
+            asset_handle_t *out[128];
+            size_t want, n = tu_split_words(line + 5, u, 128, &want);
             if (asset_parse_depend_many(p, u, n, NULL, out) != want)
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
             /* out[i] is uris[i]'s handle: the URI it names ends with the one given */
@@ -310,13 +310,14 @@ static void test_optional_dependency_may_fail_and_required_failure_names_the_cha
     asset_server_destroy(s);
 }
 
-/* asset_parse_depend_many: 45 dependencies (more than one slice of 32) with a
- * duplicate and a NULL: the same edges, in the same order, as one call each. */
+/* asset_parse_depend_many: ND dependencies (more than one slice, ASSET__LOAD_SLICE)
+ * with a duplicate and a NULL: the same edges, in the same order, as one call each. */
 static void test_depend_many_declares_in_order_across_slices(void **state) {
     (void)state;
+    enum { ND = ASSET__LOAD_SLICE + 13 };
     asset_server_t *s = graph_server(2);
-    char text[1024] = "deps", key[16];
-    for (int i = 0; i < 45; i++) {
+    char text[2048] = "deps", key[16];
+    for (int i = 0; i < ND; i++) {
         snprintf(key, sizeof key, "c%d.n", i);
         put(s, key, "leaf");
         size_t l = strlen(text);
@@ -327,14 +328,14 @@ static void test_depend_many_declares_in_order_across_slices(void **state) {
     put(s, "top.n", text);
     asset_handle_t *h = load(s, "mem://top.n");
     assert_int_equal(tu_wait(h), ASSET_OK);
-    assert_int_equal(asset_handle_dependency_count(h), 46);
-    for (int i = 0; i < 46; i++) {
-        snprintf(key, sizeof key, "mem://c%d.n", i < 45 ? i : 3);
+    assert_int_equal(asset_handle_dependency_count(h), ND + 1);
+    for (int i = 0; i < ND + 1; i++) {
+        snprintf(key, sizeof key, "mem://c%d.n", i < ND ? i : 3);
         asset_handle_t *d = asset_handle_dependency(h, i);
         assert_string_equal(asset_handle_uri(d), key);
         assert_int_equal(asset_handle_state(d), ASSET_STATE_LOADED);
     }
-    assert_int_equal(atomic_load(&g_gl.parses), 46); /* c3.n once */
+    assert_int_equal(atomic_load(&g_gl.parses), ND + 1); /* c3.n once */
     asset_handle_release(h);
     asset_server_destroy(s);
 }

@@ -1607,13 +1607,13 @@ static void test_group_whose_child_cannot_be_watched_still_finishes(void **state
 
 /* A group's children are made a slice at a time (src/load.c: asset__load_many), a run
  * of cache hits in one critical section and the rest in another. Every allocation of
- * load_group on the calling thread is failed in turn, over 40 children (more than one
- * slice) that mix hits, jobs and missing files: the children made are always the
+ * load_group on the calling thread is failed in turn, over more children than a slice
+ * that mix hits, jobs and missing files: the children made are always the
  * first ones, in order (child i is uris[i]), the group finishes, and one it could not
  * finish making says so. */
 static void test_group_slices_under_failed_allocations_keep_order_and_finish(void **state) {
     (void)state;
-    enum { N = 40 };
+    enum { N = ASSET__LOAD_SLICE + 8 };
     static char names[N][16], texts[N][16], uris[N][32];
     asset_embedded_file_t files[N];
     const char *u[N];
