@@ -587,7 +587,7 @@ ASSET_API asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
                                              const asset_load_options_t *o);
 /* Declares n dependencies at once: as n calls of asset_parse_depend(p, uris[i], o) in
  * order (the same edges, order, priorities, cycle checks and failures), but about one
- * lock round trip per 32 of them instead of one each: what a loader with a list of
+ * lock round trip per 64 of them instead of one each: what a loader with a list of
  * dependencies calls (a level, a scene, a material set). A NULL uris[i] is skipped.
  * out (NULL, or n slots): out[i] the handle of uris[i], owned by the parent as
  * asset_parse_depend's is, or NULL where it was skipped or out of memory. Returns how

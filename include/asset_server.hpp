@@ -605,7 +605,7 @@ class Parse {
         return asset_parse_depend(p_, detail::str(uri).c_str(), o);
     }
     /* asset_parse_depend_many: a list of dependencies at once (about one lock round trip
-     * per 32 instead of one each); the C handles, borrowed as depend()'s, in the list's
+     * per 64 instead of one each); the C handles, borrowed as depend()'s, in the list's
      * order, nullptr where out of memory. */
     std::vector<asset_handle_t *> depend_many(const std::vector<std::string> &uris,
                                               const asset_load_options_t *o = nullptr) {
