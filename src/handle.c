@@ -8,14 +8,16 @@
 static bool state_terminal(int st) { return st >= ASSET_STATE_LOADED; }
 
 /* A block of handles made together (a slice of a group's cache hits): one allocation
- * instead of one per handle. The header keeps the handles' alignment. */
+ * instead of one per handle. The header is HANDLE_ALIGN bytes, so the handles after it
+ * keep the block's alignment. */
 typedef struct asset__handle_slab {
     union {
         struct {
-            atomic_size_t live; /* handles not freed yet: the last one frees the block */
-            size_t size;        /* of the block, header included */
+            atomic_uint live; /* handles not freed yet (a slice's at most): the last one
+                                 frees the block */
+            size_t size;      /* of the block, header included */
         } u;
-        max_align_t align;
+        char align[16]; /* HANDLE_ALIGN */
     };
 } asset__handle_slab_t;
 
@@ -37,7 +39,8 @@ typedef struct asset__handle_slab {
 #define HANDLE_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define HANDLE_ALIGN (_Alignof(max_align_t))
+#define HANDLE_ALIGN ((size_t)16) /* malloc's on 64-bit targets, and enough for a handle */
+_Static_assert(sizeof(asset__handle_slab_t) == 16, "the slab header is HANDLE_ALIGN bytes");
 #define HANDLE_ROUND(n) (((n) + HANDLE_ALIGN - 1) & ~(size_t)(HANDLE_ALIGN - 1))
 
 /* A handle's place in a slab: the handle, its URI and tag, then (aligned, at the end)
@@ -98,7 +101,7 @@ size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, size_t
             if (!(out[i] = asset__handle_new(s, uris[i], o))) return i;
         return n;
     }
-    atomic_init(&slab->u.live, n);
+    atomic_init(&slab->u.live, (unsigned)n);
     slab->u.size = total;
     char *w = (char *)(slab + 1);
     for (size_t i = 0; i < n; i++) {
