@@ -384,14 +384,6 @@ static size_t add_items(asset_batch_t *b, const char *const *uris, const uint64_
                         size_t n) {
     item_t *its;
     size_t k = items_reserve(b, n < ASSET__LOAD_SLICE ? n : ASSET__LOAD_SLICE, &its);
-    /* the caller's strings are read first in the slice, wherever they are: this slice's
-     * misses overlap, and the next slice's are on their way while this one is made (two
-     * lines each: string functions read whole vectors, across a line's end) */
-    for (size_t i = 0; i < n && i < 2 * k; i++) {
-        if (!uris[i]) continue;
-        asset__prefetch(uris[i]);
-        asset__prefetch((const void *)((uintptr_t)uris[i] + 63)); /* may be past its end */
-    }
     const char *u[ASSET__LOAD_SLICE];
     void *args[ASSET__LOAD_SLICE];
     for (size_t i = 0; i < k; i++) {
@@ -404,11 +396,31 @@ static size_t add_items(asset_batch_t *b, const char *const *uris, const uint64_
     return made;
 }
 
+/* Prefetches uris[from..to) (to <= n): the caller's strings are read first in a
+ * slice, wherever they are. Two lines each: string functions read whole vectors,
+ * across a line's end. */
+static void prefetch_strings(const char *const *uris, size_t from, size_t to) {
+    for (size_t i = from; i < to; i++) {
+        if (!uris[i]) continue;
+        asset__prefetch(uris[i]);
+        asset__prefetch((const void *)((uintptr_t)uris[i] + 63)); /* may be past its end */
+    }
+}
+
 /* Adds every one of uris[0..n) as children, in order, a slice at a time (a chunk's end
- * can cut one short: the rest goes into the next). False: out of memory. */
+ * can cut one short: the rest goes into the next). The next slice's strings are on
+ * their way while one is made. False: out of memory. */
 static bool add_all(asset_batch_t *b, const char *const *uris, const uint64_t *sizes, size_t n) {
-    for (size_t i = 0, k; i < n; i += k)
+    size_t fetched = n < ASSET__LOAD_SLICE ? n : ASSET__LOAD_SLICE;
+    prefetch_strings(uris, 0, fetched);
+    for (size_t i = 0, k; i < n; i += k) {
+        size_t to = i + 2 * ASSET__LOAD_SLICE < n ? i + 2 * ASSET__LOAD_SLICE : n;
+        if (to > fetched) {
+            prefetch_strings(uris, fetched, to);
+            fetched = to;
+        }
         if (!(k = add_items(b, uris + i, sizes ? sizes + i : NULL, n - i))) return false;
+    }
     return true;
 }
 

@@ -156,28 +156,22 @@ asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri) {
 }
 
 void asset__cache_prefetch(const asset__cache_t *c, uint32_t h, int stage) {
-#if defined(__GNUC__) || defined(__clang__)
     asset__map_link_t *const *b = asset__map_bucket(&c->map, h);
-    if (!b) return;
+    if (!ASSET__HAS_PREFETCH || !b) return;
     if (stage == 0) {
-        __builtin_prefetch(b);
+        asset__prefetch(b);
         return;
     }
     const asset__cache_entry_t *e = entry_of(*b);
     if (!e) return;
     if (stage == 1) { /* the entry and its key: two lines at most */
-        __builtin_prefetch(e);
-        __builtin_prefetch((const char *)(e + 1) + 31);
+        asset__prefetch(e);
+        asset__prefetch((const char *)(e + 1) + 31);
     } else if (e->link.hash == h) { /* what a hit writes: the reference count, the LRU */
-        __builtin_prefetch(e->value, 1);
-        if (e->lru_prev) __builtin_prefetch(e->lru_prev, 1);
-        if (e->lru_next) __builtin_prefetch(e->lru_next, 1);
+        asset__prefetch_w(e->value);
+        if (e->lru_prev) asset__prefetch_w(e->lru_prev);
+        if (e->lru_next) asset__prefetch_w(e->lru_next);
     }
-#else
-    (void)c;
-    (void)h;
-    (void)stage;
-#endif
 }
 
 asset__cache_entry_t *asset__cache_get_hashed(asset__cache_t *c, const char *uri, uint32_t h) {

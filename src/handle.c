@@ -10,6 +10,7 @@ static bool state_terminal(int st) { return st >= ASSET_STATE_LOADED; }
 /* A block of handles made together (a slice of a group's cache hits): one allocation
  * instead of one per handle. The header is HANDLE_ALIGN bytes, so the handles after it
  * keep the block's alignment. */
+#define HANDLE_ALIGN ((size_t)16) /* malloc's on 64-bit targets, and enough for a handle */
 typedef struct asset__handle_slab {
     union {
         struct {
@@ -17,7 +18,7 @@ typedef struct asset__handle_slab {
                                  frees the block */
             size_t size;      /* of the block, header included */
         } u;
-        char align[16]; /* HANDLE_ALIGN */
+        char align[HANDLE_ALIGN];
     };
 } asset__handle_slab_t;
 
@@ -39,8 +40,7 @@ typedef struct asset__handle_slab {
 #define HANDLE_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define HANDLE_ALIGN ((size_t)16) /* malloc's on 64-bit targets, and enough for a handle */
-_Static_assert(sizeof(asset__handle_slab_t) == 16, "the slab header is HANDLE_ALIGN bytes");
+_Static_assert(sizeof(asset__handle_slab_t) == HANDLE_ALIGN, "the slab header keeps alignment");
 #define HANDLE_ROUND(n) (((n) + HANDLE_ALIGN - 1) & ~(size_t)(HANDLE_ALIGN - 1))
 
 /* A handle's place in a slab: the handle, its URI and tag, then (aligned, at the end)

@@ -35,14 +35,18 @@ unsigned asset__alloc_failures(void);
 /* ---- time ---- */
 static inline uint64_t asset__now_ns(void) { return uv_hrtime(); }
 
-/* A hint to start reading p's cache line (a no-op where the compiler has none). */
-static inline void asset__prefetch(const void *p) {
+/* Hints to start reading p's cache line, or to take it for writing (no-ops where the
+ * compiler has no prefetch: ASSET__HAS_PREFETCH 0, and then work done only to compute
+ * an address to prefetch can be skipped). */
 #if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p);
+#define ASSET__HAS_PREFETCH 1
+static inline void asset__prefetch(const void *p) { __builtin_prefetch(p); }
+static inline void asset__prefetch_w(const void *p) { __builtin_prefetch(p, 1); }
 #else
-    (void)p;
+#define ASSET__HAS_PREFETCH 0
+static inline void asset__prefetch(const void *p) { (void)p; }
+static inline void asset__prefetch_w(const void *p) { (void)p; }
 #endif
-}
 
 /* ---- values: ref-counted loader results shared by the cache and handles ---- */
 typedef struct asset__loader_slot asset__loader_slot_t;
