@@ -34,7 +34,9 @@ static asset_status_t no_network(void *ctx, asset_request_t *r) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    char tmpl[] = "/tmp/asset_fuzz_root_XXXXXX";
+    char tmpl[4096]; /* under $TMPDIR: fuzz/run.sh gives each target one it removes */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(tmpl, sizeof tmpl, "%s/asset_fuzz_root_XXXXXX", tmp && *tmp ? tmp : "/tmp");
     const char *root = mkdtemp(tmpl);
     if (!root) abort();
     asset_server_config_t cfg = {.max_workers = 1,

@@ -36,7 +36,9 @@ static void mk(const char *path, const char *text) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    char tmpl[] = "/tmp/asset_fuzz_pkg_XXXXXX";
+    char tmpl[PATH_MAX]; /* under $TMPDIR: fuzz/run.sh gives each target one it removes */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(tmpl, sizeof tmpl, "%s/asset_fuzz_pkg_XXXXXX", tmp && *tmp ? tmp : "/tmp");
     char *t = mkdtemp(tmpl);
     if (!t) abort();
     char p[PATH_MAX], q[PATH_MAX];

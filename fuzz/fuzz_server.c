@@ -40,7 +40,7 @@
 
 enum { MAX_OPS = 64, NH = 16, NB = 4, NCB = 64 };
 
-static char g_root[64];
+static char g_root[4096];
 
 /* ---- input ---- */
 
@@ -350,9 +350,10 @@ static void uri_from(in_t *in, char *out, size_t cap) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    snprintf(g_root, sizeof g_root, "/tmp/asset_fuzz_server_XXXXXX");
+    const char *tmp = getenv("TMPDIR"); /* fuzz/run.sh gives each target one it removes */
+    snprintf(g_root, sizeof g_root, "%s/asset_fuzz_server_XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(g_root)) abort();
-    char path[128];
+    char path[4200];
     snprintf(path, sizeof path, "%s/sub", g_root);
     if (mkdir(path, 0755) != 0) abort();
     const char *files[][2] = {{"x.json", "{\"file\": 1}"},

@@ -15,16 +15,17 @@ targets=("$@")
 total=0
 for t in "${targets[@]}"; do
     work=$(mktemp -d)
+    scratch=$(mktemp -d) # the target's TMPDIR: the files it makes at start, removed after
     log="$out/fuzz_$t.log"
     start=$(date +%s)
-    if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
+    if ! TMPDIR="$scratch" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
          "$out/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
              -print_final_stats=1 -artifact_prefix="$out/crash-$t-" "$work" "fuzz/corpus/$t" \
              >"$log" 2>&1; then
         tail -n 60 "$log"
         echo "fuzz_$t: FAILED (log: $log)" >&2
-        rm -rf "$work"
+        rm -rf "$work" "$scratch"
         exit 1
     fi
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n 1)
@@ -32,6 +33,6 @@ for t in "${targets[@]}"; do
     echo "fuzz_$t: ${execs:-0} executions in $(( $(date +%s) - start )) s, coverage ${cov:-?} edges," \
          "$(find "$work" -type f | wc -l) new corpus inputs, no crash"
     total=$(( total + ${execs:-0} ))
-    rm -rf "$work"
+    rm -rf "$work" "$scratch"
 done
 echo "fuzz: $total executions in total, ${#targets[@]} targets, ${secs} s each"

@@ -249,7 +249,15 @@ static bool fork_nginx(tu_nginx_t *n) {
         waitpid(pid, NULL, 0);
         n->pid = 0;
     }
-    fprintf(stderr, "tu_nginx_start: nginx did not start (see %s/error.log)\n", n->dir);
+    fprintf(stderr, "tu_nginx_start: nginx did not start\n");
+    char *log = tu_path(n->dir, "error.log"); /* its tail, before the directory goes */
+    FILE *f = fopen(log, "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) fprintf(stderr, "  nginx: %s", line);
+        fclose(f);
+    }
+    free(log);
     return false;
 }
 
@@ -266,7 +274,9 @@ bool tu_nginx_start(tu_nginx_t *n) {
     bool configured;
     if (external_nginx(n, &configured)) return true;
     if (configured) return false;
-    return fork_nginx(n);
+    if (fork_nginx(n)) return true;
+    tu_nginx_stop(n); /* its directory (made before fork failed, as under node) */
+    return false;
 }
 
 void tu_nginx_stop(tu_nginx_t *n) {
