@@ -427,8 +427,9 @@ static bool add_all(asset_batch_t *b, const char *const *uris, const uint64_t *s
 /* The folder's entries [first, first + n) (n <= ASSET__LOAD_SLICE) as children, in
  * the listing's order. False: out of memory (some may have been made). */
 static bool add_entries(asset_batch_t *b, const struct asset_list *l, size_t first, size_t n) {
-    char *u[ASSET__LOAD_SLICE];
-    uint64_t sizes[ASSET__LOAD_SLICE];
+    /* zeroed: GCC at -O3 cannot tell that add_all reads only the k made */
+    char *u[ASSET__LOAD_SLICE] = {0};
+    uint64_t sizes[ASSET__LOAD_SLICE] = {0};
     size_t k = 0;
     for (; k < n; k++) {
         if (!(u[k] = asset__uri_resolve(b->dir, l->paths[first + k]))) break;
