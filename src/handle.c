@@ -82,8 +82,8 @@ asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
     return h;
 }
 
-size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, size_t n,
-                              const asset_load_options_t *o, asset_handle_t **out) {
+size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, const size_t *lens,
+                              size_t n, const asset_load_options_t *o, asset_handle_t **out) {
     const char *tag = o && o->tag ? o->tag : "";
     size_t tl = strlen(tag) + 1;
     size_t ul[ASSET__LOAD_SLICE];
@@ -91,7 +91,7 @@ size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, size_t
     size_t total = sizeof *slab;
     if (n > 1 && n <= ASSET__LOAD_SLICE) {
         for (size_t i = 0; i < n; i++) {
-            ul[i] = strlen(uris[i]) + 1;
+            ul[i] = (lens ? lens[i] : strlen(uris[i])) + 1;
             total += slot_size(ul[i] + tl);
         }
         slab = asset_alloc(total);

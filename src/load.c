@@ -74,6 +74,7 @@ typedef struct load_req {
     asset_handle_t *h;
     char scheme[sizeof(((asset_uri_t *)0)->scheme)];
     uint32_t hash; /* asset__map_hash(uri), for the cache lookup */
+    size_t len;    /* strlen(uri), for the hash and the handle */
     /* the full path */
     asset_uri_t parsed;
     asset_status_t pst;
@@ -103,9 +104,9 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     const char *uri = r->uri;
     if (!uri || r->list || r->sha256 || r->flags || opt->no_cache) return false;
     bool lower;
-    size_t sl = asset__uri_scheme_len(uri, &lower);
+    size_t sl = asset__uri_scheme_len(uri, &lower), len = strlen(uri);
     /* a normalised key: a lowercase scheme, "://", no label */
-    if (!lower || sl >= sizeof r->scheme || strchr(uri + sl, '#')) return false;
+    if (!lower || sl >= sizeof r->scheme || memchr(uri + sl, '#', len - sl)) return false;
     /* no IMMUTABLE source was ever registered for this scheme (file://, http://): no
      * hit is possible, and the lock round trip is saved */
     if (!(atomic_load_explicit(&s->immutable_schemes, memory_order_relaxed) &
@@ -115,7 +116,8 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     r->scheme[sl] = 0;
     r->ld = opt->loader ? named : asset__loader_select(s, uri);
     r->selected = true;
-    r->hash = asset__map_hash(uri);
+    r->hash = (uint32_t)asset__hash_n(uri, len); /* asset__map_hash(uri) */
+    r->len = len;
     return r->ld != NULL;
 }
 
@@ -335,9 +337,13 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
     while (fast < n && fast_prepare(s, &r[fast], &opt, named)) fast++;
     if (fast) { /* their handles in one block: a slice of hits allocates once */
         const char *uris[ASSET__LOAD_SLICE];
+        size_t lens[ASSET__LOAD_SLICE];
         asset_handle_t *hs[ASSET__LOAD_SLICE];
-        for (size_t i = 0; i < fast; i++) uris[i] = r[i].uri;
-        fast = asset__handle_new_many(s, uris, fast, &opt, hs);
+        for (size_t i = 0; i < fast; i++) {
+            uris[i] = r[i].uri;
+            lens[i] = r[i].len;
+        }
+        fast = asset__handle_new_many(s, uris, lens, fast, &opt, hs);
         for (size_t i = 0; i < fast; i++) r[i].h = hs[i];
     }
     if (fast) {

@@ -6,16 +6,19 @@
 
 /* Eight bytes a step (a key is a URI: tens of bytes), each step a multiply and a
  * shift, then a final mix, so that the low bits (the bucket) depend on every byte. */
-uint64_t asset__hash(const char *s) {
-    size_t n = strlen(s);
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+uint64_t asset__hash(const char *s) { return asset__hash_n(s, strlen(s)); }
+
+uint64_t asset__hash_n(const char *s, size_t n) {
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w = 0;
     for (; n >= 8; s += 8, n -= 8) {
         memcpy(&w, s, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdull;
         h ^= h >> 29;
     }
+    /* the last 0 to 7 bytes, a byte at a time: no call to memcpy for a length it
+     * cannot know (the same on any byte order) */
     w = 0;
-    memcpy(&w, s, n);
+    for (size_t i = 0; i < n; i++) w |= (uint64_t)(unsigned char)s[i] << (8 * i);
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 32;
     h *= 0xff51afd7ed558ccdull;

@@ -37,6 +37,7 @@ typedef struct asset__map {
 /* A 64-bit hash of the string s (map.c: eight bytes a step, then a final mix). Only
  * for this process's maps: not stable across versions or builds, never stored. */
 uint64_t asset__hash(const char *s);
+uint64_t asset__hash_n(const char *s, size_t n); /* the same, n = strlen(s) known */
 void asset__map_init(asset__map_t *m);
 void asset__map_init_inline(asset__map_t *m);
 void asset__map_free(asset__map_t *m); /* frees buckets only, not nodes; keeps the kind */

@@ -662,6 +662,26 @@ static void test_map_finds_every_key_and_spreads_similar_ones(void **state) {
     free(nodes);
 }
 
+/* asset__hash_n (the fast path's, its length known) is asset__hash; every byte counts,
+ * the last 1 to 7 after the whole words included, and so does the length. */
+static void test_hash_of_a_known_length_matches_and_every_byte_counts(void **state) {
+    (void)state;
+    char s[64];
+    for (size_t n = 0; n < sizeof s; n++) {
+        memset(s, 'a', n);
+        s[n] = 0;
+        uint64_t h = asset__hash(s);
+        assert_true(asset__hash_n(s, n) == h);
+        for (size_t i = 0; i < n; i++) { /* one byte changed, anywhere: another hash */
+            s[i] = 'b';
+            assert_true(asset__hash(s) != h);
+            assert_true(asset__hash_n(s, n) == asset__hash(s));
+            s[i] = 'a';
+        }
+        if (n) assert_true(asset__hash_n(s, n - 1) != h); /* a prefix */
+    }
+}
+
 /* An inline-keyed map (the cache's): the key's bytes follow the link, no pointer to
  * them. Every key is found, the owner's word is never touched, removal takes exactly
  * the one node, and an emptied map stays inline-keyed. */
@@ -715,6 +735,7 @@ int main(void) {
         cmocka_unit_test(test_budget_never_exceeded_over_10000_random_inserts),
         cmocka_unit_test(test_map_finds_every_key_and_spreads_similar_ones),
         cmocka_unit_test(test_inline_keyed_map_finds_keys_after_the_link),
+        cmocka_unit_test(test_hash_of_a_known_length_matches_and_every_byte_counts),
         cmocka_unit_test(test_value_larger_than_budget_is_not_cached),
         cmocka_unit_test(test_new_version_replaces_old_entry),
         cmocka_unit_test(test_entry_keeps_version_digest_and_age_in_its_block),
