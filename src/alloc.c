@@ -58,6 +58,8 @@ void asset_free(void *p) {
     if (p) g_alloc.free(p, g_alloc.user);
 }
 
+void asset__zero(void *p, size_t n) { memset(p, 0, n); }
+
 void *asset__calloc(size_t n, size_t size) {
     if (size && n > SIZE_MAX / size) return NULL;
     void *p = asset_alloc(n * size);

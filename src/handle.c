@@ -55,7 +55,7 @@ static asset__handle_slab_t **slot_owner(asset_handle_t *h, size_t ut) {
 
 static void handle_init(asset_handle_t *h, asset_server_t *s, const char *uri, size_t ul,
                         const char *tag, size_t tl, const asset_load_options_t *o) {
-    memset(h, 0, sizeof *h);
+    asset__zero(h, sizeof *h);
     char *w = (char *)(h + 1);
     memcpy(w, uri, ul);
     memcpy(w + ul, tag, tl);

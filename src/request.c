@@ -5,7 +5,7 @@
 #include <string.h>
 
 void asset__request_init(struct asset_request *r, asset__job_t *job) {
-    memset(r, 0, sizeof *r);
+    asset__zero(r, sizeof *r);
     r->job = job;
     r->uri = job->uri;
     r->path = job->path;
