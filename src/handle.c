@@ -91,7 +91,7 @@ size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, const 
     size_t total = sizeof *slab;
     if (n > 1 && n <= ASSET__LOAD_SLICE) {
         for (size_t i = 0; i < n; i++) {
-            ul[i] = (lens ? lens[i] : strlen(uris[i])) + 1;
+            ul[i] = lens[i] + 1;
             total += slot_size(ul[i] + tl);
         }
         slab = asset_alloc(total);

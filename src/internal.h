@@ -577,9 +577,9 @@ asset_status_t asset__list_sort(struct asset_list *l);
 asset_handle_t *asset__handle_new(asset_server_t *s, const char *uri,
                                   const asset_load_options_t *o);
 /* Lock not held: handles for uris[0..n), out[i] for uris[i], with the same options;
- * lens[i] is strlen(uris[i]) when the caller knows it (lens may be NULL). n > 1: one
- * block (a slab) for all, freed when the last of them is; out of memory for it, one
- * block each. Returns how many were made (the first ones). */
+ * lens[i] is strlen(uris[i]) (the fast path measured them). n > 1: one block (a slab)
+ * for all, freed when the last of them is; out of memory for it, one block each.
+ * Returns how many were made (the first ones). */
 size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, const size_t *lens,
                               size_t n, const asset_load_options_t *o, asset_handle_t **out);
 /* Frees a handle that is not linked (never was, or handle_free unlinked it): its block,

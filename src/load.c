@@ -74,7 +74,7 @@ typedef struct load_req {
     asset__loader_slot_t *ld;
     asset_handle_t *h;
     char scheme[sizeof(((asset_uri_t *)0)->scheme)];
-    uint32_t hash; /* asset__map_hash(uri), for the cache lookup */
+    uint32_t hash; /* asset__map_hash_n(uri, len), for the cache lookup */
     size_t len;    /* strlen(uri), for the hash and the handle */
     /* the full path */
     asset_uri_t parsed;
@@ -129,7 +129,7 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     r->scheme[sl] = 0;
     r->ld = opt->loader ? named : asset__loader_select(s, uri);
     r->selected = true;
-    r->hash = (uint32_t)asset__hash_n(uri, len); /* asset__map_hash(uri) */
+    r->hash = asset__map_hash_n(uri, len);
     r->len = len;
     return r->ld != NULL;
 }

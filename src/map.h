@@ -48,6 +48,10 @@ static inline const char *asset__map_key(const asset__map_t *m, const asset__map
 
 /* The hash a map keeps for key (asset__map_find_hashed: computed before a lock). */
 static inline uint32_t asset__map_hash(const char *key) { return (uint32_t)asset__hash(key); }
+/* The same, n = strlen(key) known. */
+static inline uint32_t asset__map_hash_n(const char *key, size_t n) {
+    return (uint32_t)asset__hash_n(key, n);
+}
 
 /* ---- any map, on links ---- */
 asset__map_link_t *asset__map_find(const asset__map_t *m, const char *key);
