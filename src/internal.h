@@ -333,6 +333,26 @@ typedef struct asset__ring {
     size_t cap, head, tail, live;
 } asset__ring_t;
 
+/* A reload the next flush's end requests (reload.c): a dependency's parent, or a URI
+ * that changed again while its reload ran. forced: a fresh parse; otherwise a
+ * revalidation, which publishes nothing when the source is unchanged. */
+typedef struct asset__reload_todo {
+    char *uri;
+    bool forced;
+} asset__reload_todo_t;
+
+/* A reload of uri by ld that asset__reload_request (reload.c) is starting: from the
+ * moment it decides to start one until the reload handle is in s->reloading, a request
+ * for the same reload marks the claim instead of starting a second one. Two reloads of
+ * one asset at once could publish in the wrong order (a revalidation that began before
+ * a fresh parse ended would put the older value back). On the requester's stack. */
+typedef struct asset__reload_claim {
+    struct asset__reload_claim *next;
+    const char *uri;
+    const asset__loader_slot_t *ld;
+    bool again, forced; /* as reload_again and reload_forced of a running reload */
+} asset__reload_claim_t;
+
 /* ---- handles ---- */
 typedef struct asset__cb {
     struct asset__cb *next;
@@ -392,7 +412,9 @@ struct asset_handle {
     bool optional;       /* as a dependency: failing does not fail the parent */
     bool reload;         /* an internal reload handle, never the user's */
     bool reload_again;   /* [lock] (reload handle) a change came while it ran */
-    bool reload_forced;  /* reload handle: fresh read, not a revalidation */
+    bool reload_forced;  /* [lock] (reload handle) and one of those changes asked for a
+                          * fresh parse (a dependency's, asset_server_reload): the reload
+                          * after it parses again; otherwise it only revalidates */
     bool reload_pending; /* [lock] a reload result waits for flush */
     bool counted;        /* [lock] its result is in the stats */
 };
@@ -489,8 +511,9 @@ struct asset_server {
     asset__job_t *returned; /* [lock] finished jobs a loading or waiting thread frees */
     size_t returned_n;      /* [lock] */
     /* hot reload (reload.c) [lock] */
-    asset_handle_t *reloading; /* internal reload handles in flight */
-    char **reload_todo;        /* URIs to reload at the next pump (dependents) */
+    asset_handle_t *reloading;            /* internal reload handles in flight */
+    asset__reload_todo_t *reload_todo;    /* reloads to request at the next pump */
+    asset__reload_claim_t *reload_claims; /* reloads being started */
     size_t reload_ntodo, reload_todo_cap;
     asset__map_t watched;   /* URIs whose files the I/O thread watches */
     bool rio_started;       /* the I/O thread's reload state was set up */

@@ -72,74 +72,116 @@ static void fail_live_no_memory(asset_server_t *s, const char *base, size_t bl,
             fail_no_memory(s, h);
 }
 
+typedef asset__reload_claim_t claim_t;
+
+static bool todo_push(asset_server_t *s, const char *uri, bool forced);
+
+/* [lock] Marks the reload of uri by ld running or being started, if there is one: a
+ * change while it runs makes one more after it. */
+static bool mark_running(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
+                         bool forced) {
+    asset_handle_t *r = find_reloading(s, uri, ld);
+    if (r) {
+        r->reload_again = true;
+        r->reload_forced |= forced;
+        return true;
+    }
+    for (claim_t *c = s->reload_claims; c; c = c->next) {
+        if (c->ld == ld && !strcmp(c->uri, uri)) {
+            c->again = true;
+            c->forced |= forced;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void claim_unlink(asset_server_t *s, claim_t *c) {
+    for (claim_t **p = &s->reload_claims; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            return;
+        }
+    }
+}
+
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
-    asset__loader_slot_t *lds[ASSET__MAX_LOADERS];
+    claim_t claims[ASSET__MAX_LOADERS];
     size_t n = 0, bl = strlen(uri);
     uv_mutex_lock(&s->lock);
     for (asset_handle_t *h = s->stopping ? NULL : s->all; h; h = h->all_next) {
         if (!live(h) || !base_match(asset__handle_uri(h), uri, bl)) continue;
         bool seen = false;
-        for (size_t i = 0; i < n && !seen; i++) seen = lds[i] == h->loader;
-        if (seen || n == ASSET__MAX_LOADERS) continue;
-        asset_handle_t *r = find_reloading(s, uri, h->loader);
-        if (r) { /* one at a time; a change while it runs reloads once more after it */
-            r->reload_again = true;
-            r->reload_forced |= forced;
-            continue;
-        }
-        lds[n++] = h->loader;
+        for (size_t i = 0; i < n && !seen; i++) seen = claims[i].ld == h->loader;
+        if (seen || n == ASSET__MAX_LOADERS || mark_running(s, uri, h->loader, forced)) continue;
+        claims[n] = (claim_t){.next = s->reload_claims, .uri = uri, .ld = h->loader};
+        s->reload_claims = &claims[n++];
     }
     uv_mutex_unlock(&s->lock);
     for (size_t i = 0; i < n; i++) {
-        asset_load_options_t o = {.loader = lds[i]->name};
+        claim_t *c = &claims[i];
+        asset_load_options_t o = {.loader = c->ld->name};
         unsigned flags = ASSET__LOAD_RELOAD | (forced ? ASSET__LOAD_FORCED : 0);
         asset_handle_t *rh = asset__load_ex(s, uri, &o, NULL, false, false, flags);
-        if (!rh) {
+        if (!rh)
             asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", uri);
-            uv_mutex_lock(&s->lock);
-            fail_live_no_memory(s, uri, bl, lds[i]);
-            uv_mutex_unlock(&s->lock);
-            continue;
-        }
         uv_mutex_lock(&s->lock);
-        if (!rh->decided) {
+        claim_unlink(s, c);
+        if (!rh) {
+            fail_live_no_memory(s, uri, bl, c->ld); /* what marked the claim hears it too */
+        } else if (!rh->decided) { /* what marked the claim is rh's to run after it */
             rh->reload_next = s->reloading;
             s->reloading = rh;
+            rh->reload_again = c->again;
+            rh->reload_forced = c->forced;
+        } else if (c->again) { /* rh was decided already: run it after rh here */
+            if (!todo_push(s, uri, c->forced))
+                fail_live_no_memory(s, uri, bl, c->ld);
+            else if (!s->stopping)
+                atomic_store(&s->wake_pending, true);
         }
-        rh->refs = 0; /* the flush frees it once decided, like any released handle */
-        asset__handle_maybe_free(rh);
+        if (rh) {
+            rh->refs = 0; /* the flush frees it once decided, like any released handle */
+            asset__handle_maybe_free(rh);
+        }
         uv_mutex_unlock(&s->lock);
+        asset__maybe_wake(s);
     }
 }
 
-/* [lock] Queues a forced reload of uri for the pump. False: no memory (the caller
- * tells the handles that then keep their value). */
-static bool todo_push(asset_server_t *s, const char *uri) {
-    for (size_t i = 0; i < s->reload_ntodo; i++)
-        if (!strcmp(s->reload_todo[i], uri)) return true;
+/* [lock] Queues a reload of uri for the pump (forced: a fresh parse; a URI queued
+ * twice is forced if either asked). False: no memory (the caller tells the handles
+ * that then keep their value). */
+static bool todo_push(asset_server_t *s, const char *uri, bool forced) {
+    for (size_t i = 0; i < s->reload_ntodo; i++) {
+        if (!strcmp(s->reload_todo[i].uri, uri)) {
+            s->reload_todo[i].forced |= forced;
+            return true;
+        }
+    }
     if (s->reload_ntodo == s->reload_todo_cap) {
         size_t cap = s->reload_todo_cap ? s->reload_todo_cap * 2 : 8;
-        char **t = asset_realloc(s->reload_todo, cap * sizeof *t);
+        asset__reload_todo_t *t = asset_realloc(s->reload_todo, cap * sizeof *t);
         if (!t) return false;
         s->reload_todo = t;
         s->reload_todo_cap = cap;
     }
     char *d = asset__strdup(uri);
     if (!d) return false;
-    s->reload_todo[s->reload_ntodo++] = d;
+    s->reload_todo[s->reload_ntodo++] = (asset__reload_todo_t){d, forced};
     return true;
 }
 
 void asset__reload_pump(asset_server_t *s) {
     uv_mutex_lock(&s->lock);
-    char **todo = s->reload_todo;
+    asset__reload_todo_t *todo = s->reload_todo;
     size_t n = s->reload_ntodo;
     s->reload_todo = NULL;
     s->reload_ntodo = s->reload_todo_cap = 0;
     uv_mutex_unlock(&s->lock);
     for (size_t i = 0; i < n; i++) {
-        asset__reload_request(s, todo[i], true);
-        asset_free(todo[i]);
+        asset__reload_request(s, todo[i].uri, todo[i].forced);
+        asset_free(todo[i].uri);
     }
     asset_free(todo);
 }
@@ -154,7 +196,7 @@ static void queue_dependents(asset_server_t *s, const char *base) {
                 continue;
             size_t pl = strcspn(asset__handle_uri(p), "#");
             char *pb = asset__strndup(asset__handle_uri(p), pl);
-            if (!pb || !todo_push(s, pb)) fail_no_memory(s, p); /* it keeps its value */
+            if (!pb || !todo_push(s, pb, true)) fail_no_memory(s, p); /* it keeps its value */
             asset_free(pb);
             break;
         }
@@ -212,7 +254,10 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     else if (changed)
         asset__log(s, ASSET_LOG_INFO, "reloaded %s", base);
     if (changed) queue_dependents(s, base);
-    if (rh->reload_again && !todo_push(s, base)) fail_live_no_memory(s, base, bl, rh->loader);
+    /* a change seen while rh ran: revalidate, which finds nothing to publish when rh
+     * read it already, unless a fresh parse was asked for meanwhile */
+    if (rh->reload_again && !todo_push(s, base, rh->reload_forced))
+        fail_live_no_memory(s, base, bl, rh->loader);
     if ((changed || rh->reload_again) && !s->stopping) atomic_store(&s->wake_pending, true);
 }
 
@@ -634,7 +679,7 @@ void asset__reload_free(asset_server_t *s) {
         asset_free(n);
     }
     asset__map_free(&s->watched);
-    for (size_t i = 0; i < s->reload_ntodo; i++) asset_free(s->reload_todo[i]);
+    for (size_t i = 0; i < s->reload_ntodo; i++) asset_free(s->reload_todo[i].uri);
     asset_free(s->reload_todo);
     s->reload_todo = NULL;
     s->reload_ntodo = s->reload_todo_cap = 0;

@@ -4,7 +4,8 @@
  * two levels up, dependencies' callbacks first; released handles not reloaded; labels;
  * budgeted flushes; destroy with reloads pending; mem:// puts; pkg:// directory mounts
  * (embedded ones never change); the polling fallback; http_poll_ms against nginx;
- * batches; asset_server_reload.
+ * batches; asset_server_reload; a change while the asset's reload runs (one more reload
+ * after it only when the change is new to it or a fresh parse was asked for).
  *
  * Nothing sleeps to wait for the watcher: waits block on the server's condition
  * variable until a result is queued (with a generous deadline), and "exactly one" is
@@ -32,9 +33,18 @@
 
 static atomic_int g_parses;
 
+/* A gate: armed, the next parse posts g_gate_in and waits for g_gate_out, so a test
+ * can act while a reload is running, after its read. */
+static atomic_bool g_gate;
+static uv_sem_t g_gate_in, g_gate_out;
+
 static asset_status_t dl_parse(void *ctx, asset_parse_t *p) {
     (void)ctx;
     atomic_fetch_add(&g_parses, 1);
+    if (atomic_load(&g_gate) && atomic_exchange(&g_gate, false)) {
+        uv_sem_post(&g_gate_in);
+        uv_sem_wait(&g_gate_out);
+    }
     const char *text = (const char *)asset_parse_data(p);
     char line[256];
     for (const char *c = text; tu_next_line(&c, line, sizeof line);) {
@@ -150,7 +160,7 @@ static void barrier(asset_server_t *s, const char *other, rec_t *orec) {
     wait_count(s, &orec->count, want, false);
     uv_mutex_lock(&s->lock);
     uint64_t deadline = now_ms() + DEADLINE_MS;
-    while ((s->reloading || s->reload_ntodo) && now_ms() < deadline) {
+    while ((s->reloading || s->reload_ntodo || s->reload_claims) && now_ms() < deadline) {
         s->waiters++;
         uv_cond_timedwait(&s->done_cond, &s->lock, 10 * 1000000ull);
         s->waiters--;
@@ -493,6 +503,234 @@ static void test_asset_server_reload_forces_a_fresh_parse(void **state) {
     asset_server_destroy(s);
 }
 
+/* ---- a change while the asset's reload runs ---- */
+
+/* Flushes until the gated parse has begun. */
+static void gate_wait(asset_server_t *s) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (uv_sem_trywait(&g_gate_in) != 0) {
+        assert_true(now_ms() < deadline);
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10 * 1000000ull);
+        s->waiters--;
+        uv_mutex_unlock(&s->lock);
+    }
+}
+
+/* Flushes until no reload runs or waits to be requested (the pump runs in the flush,
+ * on this thread), then once more: every reload they caused is published by then. */
+static void settle(asset_server_t *s) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (;;) {
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        bool idle = !s->reloading && !s->reload_ntodo && !s->reload_claims;
+        if (!idle) {
+            s->waiters++;
+            uv_cond_timedwait(&s->done_cond, &s->lock, 10 * 1000000ull);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+        if (idle) break;
+        assert_true(now_ms() < deadline);
+    }
+    asset_server_flush(s);
+}
+
+static bool reload_again_marked(asset_server_t *s, const char *uri) {
+    uv_mutex_lock(&s->lock);
+    bool again = false;
+    for (asset_handle_t *r = s->reloading; r; r = r->reload_next)
+        again |= !strcmp(asset_handle_uri(r), uri) && r->reload_again;
+    uv_mutex_unlock(&s->lock);
+    return again;
+}
+
+/* A mem:// key "k.d" holding "v1", loaded, its reloads recorded in *r. */
+static asset_handle_t *gated_asset(asset_server_t *s, rec_t *r) {
+    assert_int_equal(asset_mem_put(s, "k.d", "v1", 2), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://k.d", ASSET_OK);
+    asset_handle_on_reloaded(h, on_reloaded, r);
+    atomic_store(&g_parses, 0);
+    atomic_store(&g_gate, true);
+    return h;
+}
+
+/* A watch event or a poll for a change the running reload has read already (here
+ * called as the debounce calls it: a forced reload that a revalidation of the same
+ * file meets is what a loaded CI machine hit) publishes once, not twice. */
+static void test_change_a_running_reload_has_read_reloads_once(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    rec_t r = {0};
+    asset_handle_t *h = gated_asset(s, &r);
+    asset_server_reload(s, "mem://k.d");
+    gate_wait(s);
+    asset__reload_request(s, "mem://k.d", false);
+    bool again = reload_again_marked(s, "mem://k.d");
+    uv_sem_post(&g_gate_out);
+    assert_true(again);
+    settle(s);
+    assert_int_equal(r.count, 1);
+    assert_int_equal(atomic_load(&g_parses), 1); /* the revalidation parsed nothing */
+    assert_int_equal(asset_handle_version(h), 2);
+    assert_string_equal(asset_handle_value(h), "v1");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* A change made after the running reload's read reloads once more, with it. */
+static void test_change_after_a_running_reload_read_reloads_again(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    rec_t r = {0};
+    asset_handle_t *h = gated_asset(s, &r);
+    assert_int_equal(asset_mem_put(s, "k.d", "v2", 2), ASSET_OK); /* a reload: it reads v2 */
+    gate_wait(s);
+    assert_int_equal(asset_mem_put(s, "k.d", "v3", 2), ASSET_OK);
+    bool again = reload_again_marked(s, "mem://k.d");
+    uv_sem_post(&g_gate_out);
+    assert_true(again);
+    settle(s);
+    assert_int_equal(r.count, 2);
+    assert_int_equal(asset_handle_version(h), 3);
+    assert_string_equal(asset_handle_value(h), "v3");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* asset_server_reload while a reload runs parses again after it, changed or not. */
+static void test_forced_reload_while_a_reload_runs_parses_again(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    rec_t r = {0};
+    asset_handle_t *h = gated_asset(s, &r);
+    asset_server_reload(s, "mem://k.d");
+    gate_wait(s);
+    asset_server_reload(s, "mem://k.d");
+    bool again = reload_again_marked(s, "mem://k.d");
+    uv_sem_post(&g_gate_out);
+    assert_true(again);
+    settle(s);
+    assert_int_equal(r.count, 2);
+    assert_int_equal(atomic_load(&g_parses), 2);
+    assert_int_equal(asset_handle_version(h), 3);
+    assert_string_equal(asset_handle_value(h), "v1");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* A request that comes while another thread is starting the same reload (its claim
+ * made, its reload handle not yet running) marks that start, and starts nothing. */
+static void test_request_while_a_reload_starts_marks_it(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_mem_put(s, "k.d", "v1", 2), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://k.d", ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    atomic_store(&g_parses, 0);
+    asset__reload_claim_t c = {.uri = "mem://k.d", .ld = h->loader};
+    uv_mutex_lock(&s->lock);
+    c.next = s->reload_claims;
+    s->reload_claims = &c;
+    uv_mutex_unlock(&s->lock);
+    asset__reload_request(s, "mem://k.d", false); /* as the watch's debounce does */
+    uv_mutex_lock(&s->lock);
+    bool again = c.again, forced = c.forced, started = s->reloading != NULL;
+    uv_mutex_unlock(&s->lock);
+    asset_server_reload(s, "mem://k.d");
+    uv_mutex_lock(&s->lock);
+    bool forced_after = c.forced;
+    started |= s->reloading != NULL;
+    s->reload_claims = c.next;
+    uv_mutex_unlock(&s->lock);
+    assert_true(again);
+    assert_false(forced);
+    assert_true(forced_after);
+    assert_false(started);
+    settle(s);
+    assert_int_equal(r.count, 0);
+    assert_int_equal(atomic_load(&g_parses), 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* Changes and forced reloads of one asset from two threads at once: one reload at a
+ * time, so what is published never goes back to an older value, and the last change
+ * is what the handle ends with. */
+#define RACE_ROUNDS 300
+
+typedef struct race {
+    asset_server_t *s;
+    atomic_int done, put_failures;
+    int last, backwards, count; /* flush thread only */
+} race_t;
+
+static void race_put(void *arg) {
+    race_t *x = arg;
+    char text[32];
+    for (int i = 1; i <= RACE_ROUNDS; i++) {
+        int n = snprintf(text, sizeof text, "v%d", i);
+        if (asset_mem_put(x->s, "k.d", text, (size_t)n) != ASSET_OK)
+            atomic_fetch_add(&x->put_failures, 1); /* no cmocka asserts off the main thread */
+    }
+    atomic_fetch_add(&x->done, 1);
+}
+
+static void race_force(void *arg) {
+    race_t *x = arg;
+    for (int i = 0; i < RACE_ROUNDS; i++) asset_server_reload(x->s, "mem://k.d");
+    atomic_fetch_add(&x->done, 1);
+}
+
+static void race_reloaded(asset_handle_t *h, void *user) {
+    race_t *x = user;
+    int v = atoi((const char *)asset_handle_value(h) + 1);
+    if (v < x->last) x->backwards++;
+    x->last = v;
+    x->count++;
+}
+
+static void test_reloads_from_two_threads_never_publish_an_older_value(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_mem_put(s, "k.d", "v0", 2), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://k.d", ASSET_OK);
+    race_t x = {.s = s};
+    asset_handle_on_reloaded(h, race_reloaded, &x);
+    uv_thread_t a, b;
+    assert_int_equal(uv_thread_create(&a, race_put, &x), 0);
+    assert_int_equal(uv_thread_create(&b, race_force, &x), 0);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&x.done) < 2 && now_ms() < deadline) {
+        asset_server_flush(s); /* publish while they race */
+        uv_mutex_lock(&s->lock);
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 1000000ull);
+        s->waiters--;
+        uv_mutex_unlock(&s->lock);
+    }
+    uv_thread_join(&a);
+    uv_thread_join(&b);
+    settle(s);
+    assert_int_equal(atomic_load(&x.put_failures), 0);
+    assert_int_equal(x.backwards, 0);
+    assert_true(x.count >= 1);
+    char last[32];
+    snprintf(last, sizeof last, "v%d", RACE_ROUNDS);
+    assert_string_equal(asset_handle_value(h), last);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* ---- mem://, pkg://, polling, batches ---- */
 
 static void test_mem_put_of_a_loaded_key_reloads_it(void **state) {
@@ -632,7 +870,9 @@ static void test_http_poll_reloads_changed_and_not_unchanged(void **state) {
 }
 
 int main(void) {
-    if (uv_mutex_init(&g_log_mu) != 0) return 1;
+    if (uv_mutex_init(&g_log_mu) != 0 || uv_sem_init(&g_gate_in, 0) != 0 ||
+        uv_sem_init(&g_gate_out, 0) != 0)
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_in_place_reloads_once),
         cmocka_unit_test(test_temp_file_renamed_over_reloads_once),
@@ -649,6 +889,11 @@ int main(void) {
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
         cmocka_unit_test(test_destroy_with_reloads_pending),
         cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
+        cmocka_unit_test(test_change_a_running_reload_has_read_reloads_once),
+        cmocka_unit_test(test_change_after_a_running_reload_read_reloads_again),
+        cmocka_unit_test(test_forced_reload_while_a_reload_runs_parses_again),
+        cmocka_unit_test(test_request_while_a_reload_starts_marks_it),
+        cmocka_unit_test(test_reloads_from_two_threads_never_publish_an_older_value),
         cmocka_unit_test(test_mem_put_of_a_loaded_key_reloads_it),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
@@ -657,5 +902,7 @@ int main(void) {
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     uv_mutex_destroy(&g_log_mu);
+    uv_sem_destroy(&g_gate_in);
+    uv_sem_destroy(&g_gate_out);
     return rc;
 }
