@@ -134,11 +134,11 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
             s->reloading = rh;
             rh->reload_again = c->again;
             rh->reload_forced = c->forced;
-        } else if (c->again) { /* rh was decided already: run it after rh here */
-            if (!todo_push(s, uri, c->forced))
-                fail_live_no_memory(s, uri, bl, c->ld);
-            else if (!s->stopping)
+        } else if (c->again && !s->stopping) { /* rh was decided already: queue it */
+            if (todo_push(s, uri, c->forced))
                 atomic_store(&s->wake_pending, true);
+            else
+                fail_live_no_memory(s, uri, bl, c->ld);
         }
         if (rh) {
             rh->refs = 0; /* the flush frees it once decided, like any released handle */
