@@ -548,81 +548,68 @@ static bool reload_again_marked(asset_server_t *s, const char *uri) {
     return again;
 }
 
-/* A mem:// key "k.d" holding "v1", loaded, its reloads recorded in *r. */
-static asset_handle_t *gated_asset(asset_server_t *s, rec_t *r) {
+/* A mem:// key "k.d" holding "v1", loaded; parses counted from here. */
+static asset_handle_t *load_k(asset_server_t *s) {
     assert_int_equal(asset_mem_put(s, "k.d", "v1", 2), ASSET_OK);
     asset_handle_t *h = tu_load_wait(s, "mem://k.d", ASSET_OK);
-    asset_handle_on_reloaded(h, on_reloaded, r);
     atomic_store(&g_parses, 0);
-    atomic_store(&g_gate, true);
     return h;
 }
 
-/* A watch event or a poll for a change the running reload has read already (here
- * called as the debounce calls it: a forced reload that a revalidation of the same
- * file meets is what a loaded CI machine hit) publishes once, not twice. */
-static void test_change_a_running_reload_has_read_reloads_once(void **state) {
-    (void)state;
+static void force_k(asset_server_t *s) { asset_server_reload(s, "mem://k.d"); }
+/* what the watch's debounce or an HTTP poll calls for a change (here: none) */
+static void request_k(asset_server_t *s) { asset__reload_request(s, "mem://k.d", false); }
+static void put_k_v2(asset_server_t *s) {
+    assert_int_equal(asset_mem_put(s, "k.d", "v2", 2), ASSET_OK);
+}
+static void put_k_v3(asset_server_t *s) {
+    assert_int_equal(asset_mem_put(s, "k.d", "v3", 2), ASSET_OK);
+}
+
+/* start() starts a reload of k.d; while it parses (it has read k.d), during() asks for
+ * another: k.d ends reloaded `reloads` times (a revalidation that finds nothing new
+ * parses nothing), holding `value`. */
+static void gated_case(void (*start)(asset_server_t *), void (*during)(asset_server_t *),
+                       int reloads, const char *value) {
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = load_k(s);
     rec_t r = {0};
-    asset_handle_t *h = gated_asset(s, &r);
-    asset_server_reload(s, "mem://k.d");
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    atomic_store(&g_gate, true);
+    start(s);
     gate_wait(s);
-    asset__reload_request(s, "mem://k.d", false);
+    during(s);
     bool again = reload_again_marked(s, "mem://k.d");
     uv_sem_post(&g_gate_out);
     assert_true(again);
     settle(s);
-    assert_int_equal(r.count, 1);
-    assert_int_equal(atomic_load(&g_parses), 1); /* the revalidation parsed nothing */
-    assert_int_equal(asset_handle_version(h), 2);
-    assert_string_equal(asset_handle_value(h), "v1");
+    assert_int_equal(r.count, reloads);
+    assert_int_equal(atomic_load(&g_parses), reloads);
+    assert_int_equal(asset_handle_version(h), 1 + reloads);
+    assert_string_equal(asset_handle_value(h), value);
     asset_handle_release(h);
     asset_server_destroy(s);
+}
+
+/* A watch event or a poll for a change the running reload has read already publishes
+ * once, not twice (what a loaded CI machine hit: a forced reload, and a revalidation of
+ * the same file meeting it). */
+static void test_change_a_running_reload_has_read_reloads_once(void **state) {
+    (void)state;
+    gated_case(force_k, request_k, 1, "v1");
 }
 
 /* A change made after the running reload's read reloads once more, with it. */
 static void test_change_after_a_running_reload_read_reloads_again(void **state) {
     (void)state;
-    logcap_t log = {0};
-    asset_server_t *s = watch_server(&log);
-    rec_t r = {0};
-    asset_handle_t *h = gated_asset(s, &r);
-    assert_int_equal(asset_mem_put(s, "k.d", "v2", 2), ASSET_OK); /* a reload: it reads v2 */
-    gate_wait(s);
-    assert_int_equal(asset_mem_put(s, "k.d", "v3", 2), ASSET_OK);
-    bool again = reload_again_marked(s, "mem://k.d");
-    uv_sem_post(&g_gate_out);
-    assert_true(again);
-    settle(s);
-    assert_int_equal(r.count, 2);
-    assert_int_equal(asset_handle_version(h), 3);
-    assert_string_equal(asset_handle_value(h), "v3");
-    asset_handle_release(h);
-    asset_server_destroy(s);
+    gated_case(put_k_v2, put_k_v3, 2, "v3");
 }
 
 /* asset_server_reload while a reload runs parses again after it, changed or not. */
 static void test_forced_reload_while_a_reload_runs_parses_again(void **state) {
     (void)state;
-    logcap_t log = {0};
-    asset_server_t *s = watch_server(&log);
-    rec_t r = {0};
-    asset_handle_t *h = gated_asset(s, &r);
-    asset_server_reload(s, "mem://k.d");
-    gate_wait(s);
-    asset_server_reload(s, "mem://k.d");
-    bool again = reload_again_marked(s, "mem://k.d");
-    uv_sem_post(&g_gate_out);
-    assert_true(again);
-    settle(s);
-    assert_int_equal(r.count, 2);
-    assert_int_equal(atomic_load(&g_parses), 2);
-    assert_int_equal(asset_handle_version(h), 3);
-    assert_string_equal(asset_handle_value(h), "v1");
-    asset_handle_release(h);
-    asset_server_destroy(s);
+    gated_case(force_k, force_k, 2, "v1");
 }
 
 /* A request that comes while another thread is starting the same reload (its claim
@@ -631,21 +618,19 @@ static void test_request_while_a_reload_starts_marks_it(void **state) {
     (void)state;
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
-    assert_int_equal(asset_mem_put(s, "k.d", "v1", 2), ASSET_OK);
-    asset_handle_t *h = tu_load_wait(s, "mem://k.d", ASSET_OK);
+    asset_handle_t *h = load_k(s);
     rec_t r = {0};
     asset_handle_on_reloaded(h, on_reloaded, &r);
-    atomic_store(&g_parses, 0);
     asset__reload_claim_t c = {.uri = "mem://k.d", .ld = h->loader};
     uv_mutex_lock(&s->lock);
     c.next = s->reload_claims;
     s->reload_claims = &c;
     uv_mutex_unlock(&s->lock);
-    asset__reload_request(s, "mem://k.d", false); /* as the watch's debounce does */
+    request_k(s);
     uv_mutex_lock(&s->lock);
     bool again = c.again, forced = c.forced, started = s->reloading != NULL;
     uv_mutex_unlock(&s->lock);
-    asset_server_reload(s, "mem://k.d");
+    force_k(s);
     uv_mutex_lock(&s->lock);
     bool forced_after = c.forced;
     started |= s->reloading != NULL;
@@ -676,7 +661,7 @@ typedef struct race {
 static void race_put(void *arg) {
     race_t *x = arg;
     char text[32];
-    for (int i = 1; i <= RACE_ROUNDS; i++) {
+    for (int i = 2; i <= RACE_ROUNDS; i++) { /* k.d holds v1 */
         int n = snprintf(text, sizeof text, "v%d", i);
         if (asset_mem_put(x->s, "k.d", text, (size_t)n) != ASSET_OK)
             atomic_fetch_add(&x->put_failures, 1); /* no cmocka asserts off the main thread */
@@ -686,7 +671,7 @@ static void race_put(void *arg) {
 
 static void race_force(void *arg) {
     race_t *x = arg;
-    for (int i = 0; i < RACE_ROUNDS; i++) asset_server_reload(x->s, "mem://k.d");
+    for (int i = 0; i < RACE_ROUNDS; i++) force_k(x->s);
     atomic_fetch_add(&x->done, 1);
 }
 
@@ -702,8 +687,7 @@ static void test_reloads_from_two_threads_never_publish_an_older_value(void **st
     (void)state;
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
-    assert_int_equal(asset_mem_put(s, "k.d", "v0", 2), ASSET_OK);
-    asset_handle_t *h = tu_load_wait(s, "mem://k.d", ASSET_OK);
+    asset_handle_t *h = load_k(s);
     race_t x = {.s = s};
     asset_handle_on_reloaded(h, race_reloaded, &x);
     uv_thread_t a, b;
