@@ -13,6 +13,12 @@
  * the end of the flush (asset__reload_pump), so a change travels up the graph,
  * dependencies' callbacks first.
  *
+ * One reload per asset and loader at a time, counted from the critical section that
+ * decides to start it (a claim, until its handle is on s->reloading): a request
+ * meanwhile marks it, and one more reload follows, a revalidation unless a marking
+ * request asked for a fresh parse. So what is published never goes back to an older
+ * value, and a change the running reload read already is not published twice.
+ *
  * Server-side state is [lock]; struct asset__rio belongs to the I/O thread. */
 #include "internal.h"
 
