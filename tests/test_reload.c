@@ -190,12 +190,14 @@ static void fx_open(fixture_t *f) {
     asset_handle_on_reloaded(f->ha, on_reloaded, &f->ra);
     asset_handle_on_reloaded(f->hb, on_reloaded, &f->rb);
     assert_int_equal(asset_handle_version(f->ha), 1);
-    /* the watch is registered on the I/O thread after the load: wait for it */
+    /* the watch is registered on the I/O thread after the load, and revalidates each
+     * file once after the debounce (cache hits: NOT_MODIFIED): wait for both, so that
+     * no revalidation can read a file while a test writes it */
     uint64_t deadline = now_ms() + DEADLINE_MS;
     for (;;) {
         asset_stats_t st;
         asset_server_stats(f->s, &st);
-        if (st.watches >= 1) break;
+        if (st.watches >= 1 && st.cache_hits >= 2) break;
         assert_true(now_ms() < deadline);
         uv_mutex_lock(&f->s->lock);
         f->s->waiters++;
