@@ -797,8 +797,10 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
  * the callback). A failed reload (parse error, deleted file, HTTP error) keeps the old
  * value and the LOADED state, sets asset_handle_reload_error(), and fires the
  * callbacks too. A reloaded dependency reloads the live assets that depend on it
- * (dependencies' callbacks fire first). Returns an id (never 0), 0 when out of
- * memory. Any thread. */
+ * (dependencies' callbacks fire first). An asset reloads one reload at a time: a
+ * change during one makes one more after it, which publishes nothing when the first
+ * had read the change already. Returns an id (never 0), 0 when out of memory. Any
+ * thread. */
 ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* The last reload attempt: ASSET_OK, or why the old value was kept (then
  * asset_handle_error_message() says more, while the state stays LOADED). */
@@ -810,7 +812,8 @@ ASSET_API uint64_t asset_handle_version(const asset_handle_t *h);
  * uri hears of it at a flush: its reloaded callbacks fire, with the new value or with
  * asset_handle_reload_error() saying why it kept the old one (ASSET_E_NO_MEMORY when
  * memory ran out on the way; then uri is matched as given, unnormalised, if it could
- * not even be normalised). Any thread. */
+ * not even be normalised). Called while uri's reload runs, it makes one more fresh
+ * reload after that one. Any thread. */
 ASSET_API void asset_server_reload(asset_server_t *s, const char *uri);
 
 /* The dependencies the loader declared (asset_parse_depend), in its order: known once
