@@ -350,7 +350,7 @@ typedef struct asset__reload_claim {
     struct asset__reload_claim *next;
     const char *uri;
     const asset__loader_slot_t *ld;
-    bool again, forced; /* as reload_again and reload_forced of a running reload */
+    bool again, forced; /* as reload_again and reload_again_forced of a running reload */
 } asset__reload_claim_t;
 
 /* ---- handles ---- */
@@ -407,16 +407,16 @@ struct asset_handle {
     uint32_t timeout_ms;
     unsigned waited; /* [lock] lazy waiters in asset_handle_wait (handle.c) */
     /* flags */
-    bool decided;        /* [lock] a result is waiting for flush */
-    bool queued;         /* [lock] in the completion queue or being dispatched */
-    bool optional;       /* as a dependency: failing does not fail the parent */
-    bool reload;         /* an internal reload handle, never the user's */
-    bool reload_again;   /* [lock] (reload handle) a change came while it ran */
-    bool reload_forced;  /* [lock] (reload handle) and one of those changes asked for a
-                          * fresh parse (a dependency's, asset_server_reload): the reload
-                          * after it parses again; otherwise it only revalidates */
-    bool reload_pending; /* [lock] a reload result waits for flush */
-    bool counted;        /* [lock] its result is in the stats */
+    bool decided;             /* [lock] a result is waiting for flush */
+    bool queued;              /* [lock] in the completion queue or being dispatched */
+    bool optional;            /* as a dependency: failing does not fail the parent */
+    bool reload;              /* an internal reload handle, never the user's */
+    bool reload_again;        /* [lock] (reload handle) a change came while it ran */
+    bool reload_again_forced; /* [lock] (reload handle) one of those changes asked for a
+                               * fresh parse (a dependency's, asset_server_reload): the
+                               * reload after it parses again; else it revalidates */
+    bool reload_pending;      /* [lock] a reload result waits for flush */
+    bool counted;             /* [lock] its result is in the stats */
 };
 
 /* A handle's URI (normalised, or as given when invalid) and tag (NULL: none) follow it

@@ -9,7 +9,7 @@
 uint64_t asset__hash(const char *s) { return asset__hash_n(s, strlen(s)); }
 
 uint64_t asset__hash_n(const char *s, size_t n) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w = 0;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
     for (; n >= 8; s += 8, n -= 8) {
         memcpy(&w, s, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdull;

@@ -89,7 +89,7 @@ static bool mark_running(asset_server_t *s, const char *uri, const asset__loader
     asset_handle_t *r = find_reloading(s, uri, ld);
     if (r) {
         r->reload_again = true;
-        r->reload_forced |= forced;
+        r->reload_again_forced |= forced;
         return true;
     }
     for (claim_t *c = s->reload_claims; c; c = c->next) {
@@ -139,7 +139,7 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
             rh->reload_next = s->reloading;
             s->reloading = rh;
             rh->reload_again = c->again;
-            rh->reload_forced = c->forced;
+            rh->reload_again_forced = c->forced;
         } else if (c->again && !s->stopping) { /* rh was decided already: queue it */
             if (todo_push(s, uri, c->forced))
                 atomic_store(&s->wake_pending, true);
@@ -262,7 +262,7 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     if (changed) queue_dependents(s, base);
     /* a change seen while rh ran: revalidate, which finds nothing to publish when rh
      * read it already, unless a fresh parse was asked for meanwhile */
-    if (rh->reload_again && !todo_push(s, base, rh->reload_forced))
+    if (rh->reload_again && !todo_push(s, base, rh->reload_again_forced))
         fail_live_no_memory(s, base, bl, rh->loader);
     if ((changed || rh->reload_again) && !s->stopping) atomic_store(&s->wake_pending, true);
 }

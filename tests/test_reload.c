@@ -128,6 +128,36 @@ static void write_in_place(const char *path, const char *text, int chunks);
 
 static uint64_t now_ms(void) { return uv_hrtime() / 1000000u; }
 
+/* [s->lock held] Blocks until a result is queued or ms pass (a bounded wait: some
+ * conditions, a watch's or a stat's, signal nothing). */
+static void wait_locked(asset_server_t *s, unsigned ms) {
+    s->waiters++;
+    uv_cond_timedwait(&s->done_cond, &s->lock, ms * 1000000ull);
+    s->waiters--;
+}
+
+static void wait_news(asset_server_t *s, unsigned ms) {
+    uv_mutex_lock(&s->lock);
+    wait_locked(s, ms);
+    uv_mutex_unlock(&s->lock);
+}
+
+/* Flushes until no reload runs or waits to be requested (the pump runs in the flush,
+ * on this thread), then once more: every reload they caused is published by then. */
+static void settle(asset_server_t *s) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (;;) {
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        bool idle = !s->reloading && !s->reload_ntodo && !s->reload_claims;
+        if (!idle) wait_locked(s, 10);
+        uv_mutex_unlock(&s->lock);
+        if (idle) break;
+        assert_true(now_ms() < deadline);
+    }
+    asset_server_flush(s);
+}
+
 /* Flushes until *count reaches n; blocks between flushes until something is queued. */
 static void wait_count(asset_server_t *s, const int *count, int n, bool budget) {
     uint64_t deadline = now_ms() + DEADLINE_MS;
@@ -140,11 +170,7 @@ static void wait_count(asset_server_t *s, const int *count, int n, bool budget) 
         if (now_ms() > deadline)
             fail_msg("waited %d ms for %d reloads, saw %d", DEADLINE_MS, n, *count);
         uv_mutex_lock(&s->lock);
-        if (!s->q_head && !s->fin_head) {
-            s->waiters++;
-            uv_cond_timedwait(&s->done_cond, &s->lock, 100 * 1000000ull);
-            s->waiters--;
-        }
+        if (!s->q_head && !s->fin_head) wait_locked(s, 100);
         uv_mutex_unlock(&s->lock);
     }
 }
@@ -158,15 +184,7 @@ static void barrier(asset_server_t *s, const char *other, rec_t *orec) {
     snprintf(buf, sizeof buf, "barrier %d", want);
     write_in_place(other, buf, 1);
     wait_count(s, &orec->count, want, false);
-    uv_mutex_lock(&s->lock);
-    uint64_t deadline = now_ms() + DEADLINE_MS;
-    while ((s->reloading || s->reload_ntodo || s->reload_claims) && now_ms() < deadline) {
-        s->waiters++;
-        uv_cond_timedwait(&s->done_cond, &s->lock, 10 * 1000000ull);
-        s->waiters--;
-    }
-    uv_mutex_unlock(&s->lock);
-    asset_server_flush(s);
+    settle(s);
 }
 
 typedef struct fixture {
@@ -199,11 +217,7 @@ static void fx_open(fixture_t *f) {
         asset_server_stats(f->s, &st);
         if (st.watches >= 1 && st.cache_hits >= 2) break;
         assert_true(now_ms() < deadline);
-        uv_mutex_lock(&f->s->lock);
-        f->s->waiters++;
-        uv_cond_timedwait(&f->s->done_cond, &f->s->lock, 10 * 1000000ull);
-        f->s->waiters--;
-        uv_mutex_unlock(&f->s->lock);
+        wait_news(f->s, 10);
     }
 }
 
@@ -513,32 +527,8 @@ static void gate_wait(asset_server_t *s) {
     while (uv_sem_trywait(&g_gate_in) != 0) {
         assert_true(now_ms() < deadline);
         asset_server_flush(s);
-        uv_mutex_lock(&s->lock);
-        s->waiters++;
-        uv_cond_timedwait(&s->done_cond, &s->lock, 10 * 1000000ull);
-        s->waiters--;
-        uv_mutex_unlock(&s->lock);
+        wait_news(s, 10);
     }
-}
-
-/* Flushes until no reload runs or waits to be requested (the pump runs in the flush,
- * on this thread), then once more: every reload they caused is published by then. */
-static void settle(asset_server_t *s) {
-    uint64_t deadline = now_ms() + DEADLINE_MS;
-    for (;;) {
-        asset_server_flush(s);
-        uv_mutex_lock(&s->lock);
-        bool idle = !s->reloading && !s->reload_ntodo && !s->reload_claims;
-        if (!idle) {
-            s->waiters++;
-            uv_cond_timedwait(&s->done_cond, &s->lock, 10 * 1000000ull);
-            s->waiters--;
-        }
-        uv_mutex_unlock(&s->lock);
-        if (idle) break;
-        assert_true(now_ms() < deadline);
-    }
-    asset_server_flush(s);
 }
 
 static bool reload_again_marked(asset_server_t *s, const char *uri) {
@@ -698,11 +688,7 @@ static void test_reloads_from_two_threads_never_publish_an_older_value(void **st
     uint64_t deadline = now_ms() + DEADLINE_MS;
     while (atomic_load(&x.done) < 2 && now_ms() < deadline) {
         asset_server_flush(s); /* publish while they race */
-        uv_mutex_lock(&s->lock);
-        s->waiters++;
-        uv_cond_timedwait(&s->done_cond, &s->lock, 1000000ull);
-        s->waiters--;
-        uv_mutex_unlock(&s->lock);
+        wait_news(s, 1);
     }
     uv_thread_join(&a);
     uv_thread_join(&b);
@@ -834,11 +820,7 @@ static void test_http_poll_reloads_changed_and_not_unchanged(void **state) {
         asset_server_flush(s);
         asset_server_stats(s, &st);
         if (st.http_not_modified >= 3) break;
-        uv_mutex_lock(&s->lock);
-        s->waiters++;
-        uv_cond_timedwait(&s->done_cond, &s->lock, 20 * 1000000ull);
-        s->waiters--;
-        uv_mutex_unlock(&s->lock);
+        wait_news(s, 20);
     } while (now_ms() < deadline);
     assert_true(st.http_not_modified >= 3);
     asset_server_flush(s);

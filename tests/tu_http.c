@@ -250,7 +250,7 @@ static bool fork_nginx(tu_nginx_t *n) {
         n->pid = 0;
     }
     fprintf(stderr, "tu_nginx_start: nginx did not start\n");
-    char *log = tu_path(n->dir, "error.log"); /* its tail, before the directory goes */
+    char *log = tu_path(n->dir, "error.log"); /* printed: the directory goes next */
     FILE *f = fopen(log, "r");
     if (f) {
         char line[512];
