@@ -530,6 +530,9 @@ struct asset_server {
      * for a scheme whose bit is clear. Bits are never cleared (a stale one costs only
      * that lock round trip). */
     atomic_uint_fast64_t immutable_schemes;
+    /* the pool's wake-ups (pool.c, asset__pool_wake_claim) [lock] */
+    unsigned idle_workers; /* workers in work_cond */
+    bool wake_inflight;    /* a worker was signalled and has not woken yet */
 };
 
 /* registry.c */

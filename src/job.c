@@ -432,7 +432,7 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
             }
             /* told under the lock, unlike a load: this may be a user's thread that
              * destroy does not wait for once the lock is released */
-            asset__pool_notify(s);
+            if (asset__pool_wake_claim(s)) asset__pool_notify(s);
         }
     }
     uv_mutex_unlock(&s->lock);

@@ -383,10 +383,11 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
             full_commit(s, &r[i], opt, hook);
             pushed += r[i].pushed;
         }
+        pushed = pushed && asset__pool_wake_claim(s); /* one wakes the next (pool.c) */
         ret = asset__jobs_take_returned(s, 2 * n);
         uv_mutex_unlock(&s->lock);
     }
-    for (size_t i = 0; i < pushed; i++) asset__pool_notify(s);
+    if (pushed) asset__pool_notify(s);
     for (size_t i = done; i < made; i++) asset__uri_dispose(&r[i].parsed);
     asset__jobs_free_returned(ret);
     if (made) asset__maybe_wake(s);

@@ -40,10 +40,18 @@ static void worker_main(void *arg) {
     tl_worker = true;
     uv_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->stopping && s->heap_len == 0) uv_cond_wait(&s->work_cond, &s->lock);
+        while (!s->stopping && s->heap_len == 0) {
+            s->idle_workers++;
+            uv_cond_wait(&s->work_cond, &s->lock);
+            s->idle_workers--;
+            s->wake_inflight = false; /* awake (signalled or not): it sees the heap */
+        }
         if (s->stopping) break;
         asset__job_t *j = take(s);
+        /* more queued than this worker takes: the next sleeping one, one at a time */
+        bool more = s->heap_len && asset__pool_wake_claim(s);
         uv_mutex_unlock(&s->lock);
+        if (more) asset__pool_notify(s);
         while (j) {
             asset__job_run(s, j); /* decrements s->running when it lets go of the job */
             j = tl_next;          /* taken while it finished, if there was one */
@@ -69,6 +77,17 @@ void asset__pool_join(asset_server_t *s) {
     asset_free(s->workers);
     s->workers = NULL;
     s->nworkers = 0;
+}
+
+/* No job is left queued with every worker asleep: a push whose claim is refused finds
+ * either a worker awake, which looks at the heap before it sleeps (under the lock), or
+ * a signal on its way to a worker that was in work_cond when it was claimed; a worker
+ * that leaves work_cond, woken by it or not, clears wake_inflight, so a signal that
+ * found nobody left in work_cond cannot leave it set. */
+bool asset__pool_wake_claim(asset_server_t *s) {
+    if (!s->idle_workers || s->wake_inflight) return false;
+    s->wake_inflight = true;
+    return true;
 }
 
 void asset__pool_notify(asset_server_t *s) { uv_cond_signal(&s->work_cond); }

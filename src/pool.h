@@ -5,7 +5,8 @@
 #define ASSET_POOL_H
 
 /* [lock] held for the queue functions (still named heap) */
-/* Queues j; the caller then calls asset__pool_notify (after its unlock, preferably). */
+/* Queues j; the caller then asks asset__pool_wake_claim whether to call
+ * asset__pool_notify (after its unlock, preferably). */
 bool asset__heap_push(asset_server_t *s, asset__job_t *j);
 void asset__heap_remove(asset_server_t *s, asset__job_t *j);
 void asset__heap_update(asset_server_t *s, asset__job_t *j);
@@ -13,11 +14,19 @@ asset__job_t *asset__heap_pop(asset_server_t *s);
 void asset__heap_free(asset_server_t *s); /* destroy: the rings' arrays */
 int asset__pool_start(asset_server_t *s);
 void asset__pool_join(asset_server_t *s); /* after stopping = true */
-/* A job entered the heap: wake a worker (pool.c), or ask the host for a flush
- * (web/pool_web.c, single-threaded: the flush runs it). Lock held or not. A load calls
- * it after the unlock: a worker woken while the pusher still holds the lock would only
- * wake to wait for it (on this VM that hand-off cost 2 to 3 us per serial load); an
- * async read's requeue calls it under the lock (see asset_request_finish). */
+/* [lock] A job entered the heap: whether the caller is to call asset__pool_notify.
+ * False when no worker sleeps, or when one was signalled and has not woken yet: an
+ * awake worker looks at the heap before it sleeps again, and a worker that wakes with
+ * more queued wakes the next (pool.c). glibc's pthread_cond_signal waits, in the
+ * signaller, for a signalled waiter that has not woken yet: measured 0.17 times per
+ * load of serial_latency before this rule (docs/performance.md). */
+bool asset__pool_wake_claim(asset_server_t *s);
+/* Wakes a worker (pool.c), or asks the host for a flush (web/pool_web.c,
+ * single-threaded: the flush runs it), once asset__pool_wake_claim said so. Lock held
+ * or not. A load calls it after the unlock: a worker woken while the pusher still holds
+ * the lock would only wake to wait for it (on this VM that hand-off cost 2 to 3 us per
+ * serial load); an async read's requeue calls it under the lock (see
+ * asset_request_finish). */
 void asset__pool_notify(asset_server_t *s);
 /* [lock] Flush calls this first: runs queued jobs on the flush thread within the
  * budget (released around each job) and returns how many ran. 0 when threads run them. */

@@ -186,6 +186,7 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
             if (opt.timeout_ms) arm_timeout(s, h, opt.timeout_ms);
         }
     }
+    pushed = pushed && asset__pool_wake_claim(s);
     uv_mutex_unlock(&s->lock);
     if (pushed) asset__pool_notify(s);
     asset__maybe_wake(s);

@@ -338,6 +338,46 @@ static void test_max_workers_bounds_concurrent_reads(void **state) {
     tu_gate_free(g);
 }
 
+/* [s->lock held] Waits (bounded: going idle signals nothing) until every worker sleeps
+ * in work_cond. */
+static void wait_all_idle(asset_server_t *s) {
+    uint64_t deadline = uv_hrtime() + 10000000000ull;
+    while (s->idle_workers < s->nworkers) {
+        assert_true(uv_hrtime() < deadline);
+        (void)uv_cond_timedwait(&s->done_cond, &s->lock, 1000000);
+    }
+}
+
+/* A push wakes one sleeping worker (asset__pool_wake_claim: none while a signalled one
+ * has not woken); a worker that wakes with more queued wakes the next. So a group
+ * reaches every idle worker: with the chain broken only the first would run, and the
+ * other three gated reads would never start while it is held. */
+static void test_a_group_wakes_every_sleeping_worker(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(4);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    uv_mutex_lock(&s->lock);
+    wait_all_idle(s);
+    uv_mutex_unlock(&s->lock);
+    const char *uris[4] = {"gate://0", "gate://1", "gate://2", "gate://3"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 4, NULL);
+    bool all = tu_gate_wait_entered_for(g, 4, 10000);
+    tu_gate_open(g);
+    assert_true(all);
+    assert_int_equal(asset_batch_wait(b, 10000), ASSET_OK);
+    asset_batch_release(b);
+    /* and once they sleep again, single loads each wake one */
+    uv_mutex_lock(&s->lock);
+    wait_all_idle(s);
+    assert_false(s->wake_inflight);
+    uv_mutex_unlock(&s->lock);
+    asset_handle_t *h = asset_server_load(s, "gate://4", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* ---- destroy with loads in flight ---- */
 
 typedef struct fired {
@@ -676,6 +716,7 @@ int main(void) {
         cmocka_unit_test(test_returned_jobs_are_bounded_and_freed_by_a_full_flush),
         cmocka_unit_test(test_coalesced_higher_priority_promotes_the_job),
         cmocka_unit_test(test_max_workers_bounds_concurrent_reads),
+        cmocka_unit_test(test_a_group_wakes_every_sleeping_worker),
         cmocka_unit_test(test_destroy_with_a_thousand_loads_in_flight),
         cmocka_unit_test(test_destroy_with_unflushed_completions_fires_nothing),
         cmocka_unit_test(test_flush_budget_leaves_the_rest_queued_in_order),

@@ -169,6 +169,16 @@ void tu_gate_wait_entered(tu_gate_t *g, int n) {
     uv_mutex_unlock(&g->mu);
 }
 
+bool tu_gate_wait_entered_for(tu_gate_t *g, int n, unsigned ms) {
+    uint64_t deadline = uv_hrtime() + (uint64_t)ms * 1000000u;
+    uv_mutex_lock(&g->mu);
+    for (uint64_t now = uv_hrtime(); g->entered < n && now < deadline; now = uv_hrtime())
+        (void)uv_cond_timedwait(&g->cond, &g->mu, deadline - now);
+    bool ok = g->entered >= n;
+    uv_mutex_unlock(&g->mu);
+    return ok;
+}
+
 int tu_gate_entered(tu_gate_t *g) {
     uv_mutex_lock(&g->mu);
     int n = g->entered;

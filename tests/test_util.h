@@ -53,6 +53,8 @@ typedef struct tu_gate tu_gate_t;
 tu_gate_t *tu_gate_register(asset_server_t *s, const char *scheme);
 /* Blocks until at least n reads have entered the source (in total). */
 void tu_gate_wait_entered(tu_gate_t *g, int n);
+/* The same, for at most ms milliseconds; true when n entered. */
+bool tu_gate_wait_entered_for(tu_gate_t *g, int n, unsigned ms);
 int tu_gate_entered(tu_gate_t *g);
 int tu_gate_cancelled_seen(tu_gate_t *g); /* reads that returned because of cancel */
 void tu_gate_open(tu_gate_t *g);

@@ -18,6 +18,11 @@ void asset__pool_take_next(asset_server_t *s) { (void)s; } /* run_one takes them
 
 void asset__pool_nested(bool enter) { (void)enter; }
 
+bool asset__pool_wake_claim(asset_server_t *s) {
+    (void)s;
+    return true; /* no worker to wake: every push asks for a flush */
+}
+
 void asset__pool_notify(asset_server_t *s) {
     /* the next flush runs it: an event-driven host is told through cfg.wake */
     if (!s->stopping) atomic_store(&s->wake_pending, true);
