@@ -102,6 +102,17 @@ static bool mark_running(asset_server_t *s, const char *uri, const asset__loader
     return false;
 }
 
+/* [lock] Queues the reload that follows one marked while it ran (mark_running): a
+ * revalidation, which finds nothing to publish when the marked one read the change
+ * already, unless a marking request asked for a fresh parse. Out of memory: the live
+ * handles of ld hear of it. Not while stopping. */
+static void reload_after(asset_server_t *s, const char *uri, size_t bl,
+                         const asset__loader_slot_t *ld, bool forced) {
+    if (s->stopping) return;
+    if (!todo_push(s, uri, forced)) fail_live_no_memory(s, uri, bl, ld);
+    atomic_store(&s->wake_pending, true); /* the pump, or the failures, at a flush */
+}
+
 static void claim_unlink(asset_server_t *s, claim_t *c) {
     for (claim_t **p = &s->reload_claims; *p; p = &(*p)->next) {
         if (*p == c) {
@@ -140,11 +151,8 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
             s->reloading = rh;
             rh->reload_again = c->again;
             rh->reload_again_forced = c->forced;
-        } else if (c->again && !s->stopping) { /* rh was decided already: queue it */
-            if (todo_push(s, uri, c->forced))
-                atomic_store(&s->wake_pending, true);
-            else
-                fail_live_no_memory(s, uri, bl, c->ld);
+        } else if (c->again) { /* rh was decided already: what marked it comes after */
+            reload_after(s, uri, bl, c->ld, c->forced);
         }
         if (rh) {
             rh->refs = 0; /* the flush frees it once decided, like any released handle */
@@ -259,12 +267,11 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
                    rh->message ? rh->message : asset_strerror(rh->status));
     else if (changed)
         asset__log(s, ASSET_LOG_INFO, "reloaded %s", base);
-    if (changed) queue_dependents(s, base);
-    /* a change seen while rh ran: revalidate, which finds nothing to publish when rh
-     * read it already, unless a fresh parse was asked for meanwhile */
-    if (rh->reload_again && !todo_push(s, base, rh->reload_again_forced))
-        fail_live_no_memory(s, base, bl, rh->loader);
-    if ((changed || rh->reload_again) && !s->stopping) atomic_store(&s->wake_pending, true);
+    if (changed) {
+        queue_dependents(s, base);
+        atomic_store(&s->wake_pending, true); /* not stopping: checked above */
+    }
+    if (rh->reload_again) reload_after(s, base, bl, rh->loader, rh->reload_again_forced);
 }
 
 /* ---- publishing (flush thread, [lock]) ---- */

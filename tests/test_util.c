@@ -164,9 +164,10 @@ tu_gate_t *tu_gate_register(asset_server_t *s, const char *scheme) {
 }
 
 void tu_gate_wait_entered(tu_gate_t *g, int n) {
-    uv_mutex_lock(&g->mu);
-    while (g->entered < n) uv_cond_wait(&g->cond, &g->mu);
-    uv_mutex_unlock(&g->mu);
+    if (tu_gate_wait_entered_for(g, n, 60000)) return;
+    fprintf(stderr, "tu_gate_wait_entered: %d of %d reads entered in 60 s\n", tu_gate_entered(g),
+            n);
+    abort();
 }
 
 bool tu_gate_wait_entered_for(tu_gate_t *g, int n, unsigned ms) {

@@ -51,7 +51,8 @@ asset_status_t tu_wait(asset_handle_t *h);
  * paths fail with ASSET_E_IO. */
 typedef struct tu_gate tu_gate_t;
 tu_gate_t *tu_gate_register(asset_server_t *s, const char *scheme);
-/* Blocks until at least n reads have entered the source (in total). */
+/* Blocks until at least n reads have entered the source (in total); aborts the test
+ * program after 60 s. */
 void tu_gate_wait_entered(tu_gate_t *g, int n);
 /* The same, for at most ms milliseconds; true when n entered. */
 bool tu_gate_wait_entered_for(tu_gate_t *g, int n, unsigned ms);
