@@ -1,0 +1,385 @@
+/* small_floor - what the small_files CPU goal leaves a library on this machine.
+ *
+ * asset_bench's small_files_cpu compares the library's CPU per file, loading 10,000
+ * files of 4 KiB with two workers, with a single-thread open/fstat/malloc/read/close
+ * loop (goal: at most 1.3 times the loop's). This program measures, on the same kind
+ * of files, what any library built like this one pays before it runs a line of its own
+ * code:
+ *
+ *   loop          the single-thread loop (the goal's baseline)
+ *   pool          two threads reading, the loading thread handing out the paths and
+ *                 collecting the results (small_files_pool's hand-written pool)
+ *   pool+records  the same pool, and per file the records the library keeps: as many
+ *                 bytes as the library held at its peak per file, on the loading thread
+ *                 (handle, job, URI block, batch item, map tables) and on the workers
+ *                 (value, cache entry), one block each, written once, kept to the end
+ *   library       asset_server_load_group + asset_batch_wait, two workers
+ *
+ * The record sizes are measured first, in this run, with a counting allocator that
+ * tells the loading thread's allocations from the others'. pool+records then touches
+ * about as much fresh memory as the library: compare their page faults per file.
+ *
+ * Every run is a fresh process (fork): glibc keeps a thread arena's top chunk across
+ * threads and malloc_trim(0) does not release it, so a run after another could reuse
+ * memory the one before faulted in. Each run faults its memory in, as the bench's runs
+ * after malloc_trim(0) do. Prints medians; not a test (no goal is checked here).
+ *
+ * usage: small_floor [runs]      (default 5; docs/performance.md, twelfth round)
+ *        FRESH=1 small_floor     the same without the library's run first in each
+ *                                process (a fresh process's thread arenas grow as
+ *                                it runs) */
+#define _GNU_SOURCE
+#include "asset_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define COUNT 10000
+#define SIZE 4096
+
+static char *g_paths[COUNT], *g_uris[COUNT];
+
+static void die(const char *what) {
+    fprintf(stderr, "small_floor: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n);
+    if (!p) die("malloc");
+    return p;
+}
+
+static double cpu_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec * 1e-3;
+}
+
+static long faults(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_minflt;
+}
+
+/* ---- the records the library keeps, counted by allocating thread ---- */
+
+typedef struct hdr {
+    size_t size;
+    size_t main; /* allocated by the loading thread */
+} hdr_t;
+
+static _Thread_local bool t_main;
+static atomic_size_t g_live[2], g_peak[2]; /* [1]: the loading thread's */
+
+static void count(size_t n, bool m, bool add) {
+    if (!add) {
+        atomic_fetch_sub(&g_live[m], n);
+        return;
+    }
+    size_t cur = atomic_fetch_add(&g_live[m], n) + n, p = atomic_load(&g_peak[m]);
+    while (cur > p && !atomic_compare_exchange_weak(&g_peak[m], &p, cur)) {
+    }
+}
+
+/* A file's buffer (its size, a NUL and a byte or two the reader reserves) is not a
+ * record: the loop allocates it too. Everything else counts: handles, jobs, batch
+ * items, map tables. */
+static bool is_buffer(size_t n) { return n > SIZE && n <= SIZE + 16; }
+
+static void *c_alloc(size_t n, void *user) {
+    (void)user;
+    hdr_t *h = malloc(sizeof *h + n);
+    if (!h) return NULL;
+    h->size = n;
+    h->main = t_main;
+    if (!is_buffer(n)) count(n, t_main, true);
+    return h + 1;
+}
+
+static void c_free(void *p, void *user) {
+    (void)user;
+    if (!p) return;
+    hdr_t *h = (hdr_t *)p - 1;
+    if (!is_buffer(h->size)) count(h->size, h->main, false);
+    free(h);
+}
+
+static void *c_realloc(void *p, size_t n, void *user) {
+    if (!p) return c_alloc(n, user);
+    hdr_t *h = (hdr_t *)p - 1;
+    size_t old = h->size;
+    bool m = h->main;
+    hdr_t *nh = realloc(h, sizeof *nh + n);
+    if (!nh) return NULL;
+    if (!is_buffer(old)) count(old, m, false);
+    nh->size = n;
+    nh->main = t_main;
+    if (!is_buffer(n)) count(n, t_main, true);
+    return nh + 1;
+}
+
+/* ---- the runs ---- */
+
+typedef struct result {
+    double cpu;                  /* us per file */
+    double faults;               /* per file */
+    double rec_main, rec_worker; /* bytes per file (the counting run only) */
+} result_t;
+
+static size_t g_rec_main, g_rec_worker; /* pool+records: bytes per file */
+
+static asset_server_t *server(void) {
+    asset_server_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_workers = 2;
+    asset_server_t *s = asset_server_create(&cfg);
+    if (!s) die("asset_server_create");
+    return s;
+}
+
+static asset_batch_t *load_all(asset_server_t *s) {
+    asset_load_options_t o;
+    memset(&o, 0, sizeof o);
+    o.loader = "bytes";
+    asset_batch_t *b = asset_server_load_group(s, (const char *const *)g_uris, COUNT, &o);
+    if (!b || asset_batch_wait(b, -1) != ASSET_OK || asset_batch_completed_count(b) != COUNT) {
+        fprintf(stderr, "small_floor: the library did not load every file\n");
+        exit(1);
+    }
+    return b;
+}
+
+static void run_counting(result_t *r) {
+    asset_allocator_t a = {c_alloc, c_realloc, c_free, NULL};
+    asset_set_allocator(&a); /* before any other call of the library */
+    t_main = true;
+    asset_server_t *s = server();
+    size_t base[2] = {atomic_load(&g_live[0]), atomic_load(&g_live[1])};
+    atomic_store(&g_peak[0], base[0]);
+    atomic_store(&g_peak[1], base[1]);
+    asset_batch_t *b = load_all(s);
+    r->rec_worker = (double)(atomic_load(&g_peak[0]) - base[0]) / COUNT;
+    r->rec_main = (double)(atomic_load(&g_peak[1]) - base[1]) / COUNT;
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+static void run_library(result_t *r) {
+    asset_server_t *s = server();
+    malloc_trim(0);
+    long f0 = faults();
+    double c0 = cpu_us();
+    asset_batch_t *b = load_all(s);
+    r->cpu = (cpu_us() - c0) / COUNT;
+    r->faults = (double)(faults() - f0) / COUNT;
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+typedef struct slot {
+    uint8_t *data;
+    size_t size;
+    void *rec_main, *rec_worker;
+} slot_t;
+
+static slot_t g_slots[COUNT];
+
+static void *record(size_t n) {
+    if (!n) return NULL;
+    void *p = xmalloc(n);
+    memset(p, 0, n); /* written once, as a calloc'd record is */
+    return p;
+}
+
+static void read_one(size_t i) {
+    int fd = open(g_paths[i], O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) die(g_paths[i]);
+    size_t n = (size_t)st.st_size, got = 0;
+    uint8_t *buf = xmalloc(n + 1);
+    while (got < n) {
+        ssize_t k = read(fd, buf + got, n - got);
+        if (k <= 0) die(g_paths[i]);
+        got += (size_t)k;
+    }
+    close(fd);
+    buf[got] = 0;
+    g_slots[i].data = buf;
+    g_slots[i].size = got;
+}
+
+static void run_loop(result_t *r) {
+    malloc_trim(0);
+    long f0 = faults();
+    double c0 = cpu_us();
+    for (size_t i = 0; i < COUNT; i++) read_one(i);
+    r->cpu = (cpu_us() - c0) / COUNT;
+    r->faults = (double)(faults() - f0) / COUNT;
+}
+
+/* The loading thread hands out paths as it makes each file's record; two workers read
+ * them and make theirs; the loading thread waits for the last. */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_work = PTHREAD_COND_INITIALIZER, g_done = PTHREAD_COND_INITIALIZER;
+static size_t g_handed, g_taken, g_finished;
+
+static void *worker(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&g_lock);
+    for (;;) {
+        while (g_taken == g_handed && g_taken < COUNT) pthread_cond_wait(&g_work, &g_lock);
+        if (g_taken == COUNT) break;
+        size_t i = g_taken++;
+        pthread_mutex_unlock(&g_lock);
+        read_one(i);
+        g_slots[i].rec_worker = record(g_rec_worker);
+        pthread_mutex_lock(&g_lock);
+        if (++g_finished == COUNT) pthread_cond_signal(&g_done);
+    }
+    pthread_mutex_unlock(&g_lock);
+    return NULL;
+}
+
+static void run_pool(result_t *r) {
+    malloc_trim(0);
+    long f0 = faults();
+    double c0 = cpu_us();
+    pthread_t t[2];
+    for (int k = 0; k < 2; k++)
+        if (pthread_create(&t[k], NULL, worker, NULL) != 0) die("pthread_create");
+    for (size_t i = 0; i < COUNT; i++) {
+        g_slots[i].rec_main = record(g_rec_main);
+        pthread_mutex_lock(&g_lock);
+        g_handed = i + 1;
+        pthread_cond_signal(&g_work);
+        pthread_mutex_unlock(&g_lock);
+    }
+    pthread_mutex_lock(&g_lock);
+    pthread_cond_broadcast(&g_work);
+    while (g_finished < COUNT) pthread_cond_wait(&g_done, &g_lock);
+    pthread_mutex_unlock(&g_lock);
+    r->cpu = (cpu_us() - c0) / COUNT;
+    r->faults = (double)(faults() - f0) / COUNT;
+    pthread_mutex_lock(&g_lock);
+    g_handed = g_taken = COUNT; /* the workers leave */
+    pthread_cond_broadcast(&g_work);
+    pthread_mutex_unlock(&g_lock);
+    for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
+}
+
+enum { LOOP, POOL, POOL_RECORDS, LIBRARY, COUNTING, KINDS };
+static const char *const g_names[] = {"loop", "pool", "pool+records", "library"};
+
+/* Runs one kind in a fresh process; its result through a pipe. */
+static result_t in_child(int kind) {
+    int fd[2];
+    if (pipe(fd) != 0) die("pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        close(fd[0]);
+        result_t r;
+        memset(&r, 0, sizeof r);
+        if (kind != COUNTING && getenv("FRESH") == NULL) run_library(&r); /* the bench's history */
+        switch (kind) {
+        case LOOP: run_loop(&r); break;
+        case POOL:
+        case POOL_RECORDS: run_pool(&r); break;
+        case LIBRARY: run_library(&r); break;
+        default: run_counting(&r); break;
+        }
+        _exit(write(fd[1], &r, sizeof r) == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(fd[1]);
+    result_t r;
+    ssize_t n = read(fd[0], &r, sizeof r);
+    close(fd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (n != (ssize_t)sizeof r || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "small_floor: the %s run failed\n", kind < KINDS ? g_names[kind] : "?");
+        exit(1);
+    }
+    return r;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static char g_dir[] = "/tmp/asset_floor_XXXXXX";
+
+static void cleanup(void) {
+    for (size_t i = 0; i < COUNT; i++)
+        if (g_paths[i]) unlink(g_paths[i]);
+    rmdir(g_dir);
+}
+
+int main(int argc, char **argv) {
+    int runs = argc > 1 ? atoi(argv[1]) : 5;
+    if (runs < 1 || runs > 100) {
+        fprintf(stderr, "usage: small_floor [runs 1..100]\n");
+        return 2;
+    }
+    if (!mkdtemp(g_dir)) die("mkdtemp");
+    atexit(cleanup);
+    uint8_t buf[SIZE];
+    for (size_t i = 0; i < SIZE; i++) buf[i] = (uint8_t)(i * 131u + 7u);
+    for (size_t i = 0; i < COUNT; i++) {
+        if (asprintf(&g_paths[i], "%s/f%05zu.bin", g_dir, i) < 0 ||
+            asprintf(&g_uris[i], "file://%s", g_paths[i]) < 0)
+            die("asprintf");
+        int fd = open(g_paths[i], O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, buf, SIZE) != SIZE || close(fd) != 0) die(g_paths[i]);
+    }
+    result_t c = in_child(COUNTING);
+    g_rec_main = (size_t)(c.rec_main + 0.5);
+    g_rec_worker = (size_t)(c.rec_worker + 0.5);
+    printf("the library's records at their peak, per file: %zu B on the loading thread, "
+           "%zu B on the workers (the file's buffer not counted)\n",
+           g_rec_main, g_rec_worker);
+    in_child(LOOP); /* warm: the page cache, the dentries */
+    in_child(LIBRARY);
+    double cpu[4][100], flt[4][100];
+    for (int i = 0; i < runs; i++)
+        for (int k = 0; k < 4; k++) {
+            int kind = (k + i) % 4; /* a different one first each round */
+            size_t m = g_rec_main, w = g_rec_worker;
+            if (kind == POOL) g_rec_main = g_rec_worker = 0;
+            result_t r = in_child(kind);
+            g_rec_main = m;
+            g_rec_worker = w;
+            cpu[kind][i] = r.cpu;
+            flt[kind][i] = r.faults;
+        }
+    double loop = 0;
+    printf("%-13s %14s %14s %12s   (medians of %d fresh processes each)\n", "", "CPU per file",
+           "x the loop", "faults/file", runs);
+    for (int k = 0; k < 4; k++) {
+        double mc = median(cpu[k], runs), mf = median(flt[k], runs);
+        if (k == LOOP) loop = mc;
+        printf("%-13s %11.2f us %14.2f %12.3f\n", g_names[k], mc, mc / loop, mf);
+    }
+    return 0;
+}
