@@ -19,15 +19,16 @@
  * tells the loading thread's allocations from the others'. pool+records then touches
  * about as much fresh memory as the library: compare their page faults per file.
  *
- * Every run is a fresh process (fork): glibc keeps a thread arena's top chunk across
- * threads and malloc_trim(0) does not release it, so a run after another could reuse
- * memory the one before faulted in. Each run faults its memory in, as the bench's runs
- * after malloc_trim(0) do. Prints medians; not a test (no goal is checked here).
+ * Every run is a fresh process (fork) that first loads the files once with the
+ * library, as asset_bench's runs come after other library runs, then calls
+ * malloc_trim(0) and measures, so that it faults its memory in as the bench's runs do.
+ * A process per run because malloc_trim(0) gives back only the main arena's top, not a
+ * thread arena's: in one process, a run after another could reuse memory the one
+ * before faulted in. Prints medians; not a test (no goal is checked here). The files
+ * go to a directory under $TMPDIR (else /tmp), removed at exit and on Ctrl-C.
  *
  * usage: small_floor [runs]      (default 5; docs/performance.md, twelfth round)
- *        FRESH=1 small_floor     the same without the library's run first in each
- *                                process (a fresh process's thread arenas grow as
- *                                it runs) */
+ *        FRESH=1 small_floor     without the library's load first in each process */
 #define _GNU_SOURCE
 #include "asset_server.h"
 
@@ -35,6 +36,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -51,6 +53,9 @@
 #define SIZE 4096
 
 static char *g_paths[COUNT], *g_uris[COUNT];
+static char *g_dir; /* the files' directory */
+static pid_t g_parent;
+static volatile pid_t g_child; /* the run in progress, stopped first on Ctrl-C */
 
 static void die(const char *what) {
     fprintf(stderr, "small_floor: %s: %s\n", what, strerror(errno));
@@ -305,12 +310,14 @@ static result_t in_child(int kind) {
         }
         _exit(write(fd[1], &r, sizeof r) == (ssize_t)sizeof r ? 0 : 1);
     }
+    g_child = pid;
     close(fd[1]);
     result_t r;
     ssize_t n = read(fd[0], &r, sizeof r);
     close(fd[0]);
     int st = 0;
     waitpid(pid, &st, 0);
+    g_child = 0;
     if (n != (ssize_t)sizeof r || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fprintf(stderr, "small_floor: the %s run failed\n", kind < KINDS ? g_names[kind] : "?");
         exit(1);
@@ -328,12 +335,21 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static char g_dir[] = "/tmp/asset_floor_XXXXXX";
-
-static void cleanup(void) {
+static void cleanup(void) { /* async-signal-safe: unlink and rmdir only */
+    if (!g_dir || getpid() != g_parent) return;
     for (size_t i = 0; i < COUNT; i++)
         if (g_paths[i]) unlink(g_paths[i]);
     rmdir(g_dir);
+}
+
+static void on_signal(int sig) {
+    if (g_child > 0 && getpid() == g_parent) {
+        kill(g_child, SIGKILL);
+        waitpid(g_child, NULL, 0);
+    }
+    cleanup();
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 int main(int argc, char **argv) {
@@ -342,8 +358,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: small_floor [runs 1..100]\n");
         return 2;
     }
-    if (!mkdtemp(g_dir)) die("mkdtemp");
+    const char *tmp = getenv("TMPDIR");
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/asset_floor_XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) die("asprintf");
+    if (!mkdtemp(dir)) die("mkdtemp");
+    g_parent = getpid();
+    g_dir = dir;
     atexit(cleanup);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     uint8_t buf[SIZE];
     for (size_t i = 0; i < SIZE; i++) buf[i] = (uint8_t)(i * 131u + 7u);
     for (size_t i = 0; i < COUNT; i++) {
