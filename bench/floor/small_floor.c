@@ -145,7 +145,8 @@ typedef struct result {
     double rec_main, rec_worker; /* bytes per file (the counting run only) */
 } result_t;
 
-static size_t g_rec_main, g_rec_worker; /* pool+records: bytes per file */
+static size_t g_rec_main, g_rec_worker; /* the library's records: bytes per file */
+static size_t g_pool_worker;            /* what a pool run's worker makes per file */
 
 static asset_server_t *server(void) {
     asset_server_config_t cfg;
@@ -251,7 +252,7 @@ static void *worker(void *arg) {
         size_t i = g_taken++;
         pthread_mutex_unlock(&g_lock);
         read_one(i);
-        g_slots[i].rec_worker = record(g_rec_worker);
+        g_slots[i].rec_worker = record(g_pool_worker);
         pthread_mutex_lock(&g_lock);
         if (++g_finished == COUNT) pthread_cond_signal(&g_done);
     }
@@ -259,7 +260,9 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-static void run_pool(result_t *r) {
+/* rec_main and rec_worker: bytes of records per file on each side (0: none). */
+static void run_pool(result_t *r, size_t rec_main, size_t rec_worker) {
+    g_pool_worker = rec_worker;
     malloc_trim(0);
     long f0 = faults();
     double c0 = cpu_us();
@@ -267,22 +270,18 @@ static void run_pool(result_t *r) {
     for (int k = 0; k < 2; k++)
         if (pthread_create(&t[k], NULL, worker, NULL) != 0) die("pthread_create");
     for (size_t i = 0; i < COUNT; i++) {
-        g_slots[i].rec_main = record(g_rec_main);
+        g_slots[i].rec_main = record(rec_main);
         pthread_mutex_lock(&g_lock);
         g_handed = i + 1;
         pthread_cond_signal(&g_work);
         pthread_mutex_unlock(&g_lock);
     }
     pthread_mutex_lock(&g_lock);
-    pthread_cond_broadcast(&g_work);
+    pthread_cond_broadcast(&g_work); /* all handed out: a worker still waiting leaves */
     while (g_finished < COUNT) pthread_cond_wait(&g_done, &g_lock);
     pthread_mutex_unlock(&g_lock);
     r->cpu = (cpu_us() - c0) / COUNT;
     r->faults = (double)(faults() - f0) / COUNT;
-    pthread_mutex_lock(&g_lock);
-    g_handed = g_taken = COUNT; /* the workers leave */
-    pthread_cond_broadcast(&g_work);
-    pthread_mutex_unlock(&g_lock);
     for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
 }
 
@@ -303,8 +302,8 @@ static result_t in_child(int kind) {
         if (kind != COUNTING && getenv("FRESH") == NULL) run_library(&r); /* the bench's history */
         switch (kind) {
         case LOOP: run_loop(&r); break;
-        case POOL:
-        case POOL_RECORDS: run_pool(&r); break;
+        case POOL: run_pool(&r, 0, 0); break;
+        case POOL_RECORDS: run_pool(&r, g_rec_main, g_rec_worker); break;
         case LIBRARY: run_library(&r); break;
         default: run_counting(&r); break;
         }
@@ -388,11 +387,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < runs; i++)
         for (int k = 0; k < 4; k++) {
             int kind = (k + i) % 4; /* a different one first each round */
-            size_t m = g_rec_main, w = g_rec_worker;
-            if (kind == POOL) g_rec_main = g_rec_worker = 0;
             result_t r = in_child(kind);
-            g_rec_main = m;
-            g_rec_worker = w;
             cpu[kind][i] = r.cpu;
             flt[kind][i] = r.faults;
         }
