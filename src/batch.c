@@ -301,6 +301,9 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     b->items[b->count++] = it;
     h->batch = b; /* from now on its decision is counted (batch_ready) */
     if (h->decided) b->n_decided++;
+    /* a cancel that came while this child was being made (its preparation, a loader's
+     * claims() say, runs without the lock) walked the items before it was one */
+    if (b->cancelled) asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled");
     if (b->by_uri_built && !asset__map_get(&b->by_uri, asset__handle_uri(h)) &&
         !asset__map_put(&b->by_uri, &it->node)) {
         asset__map_free(&b->by_uri); /* out of memory: lookups scan until it is rebuilt */

@@ -1129,6 +1129,70 @@ static void test_cancel_during_expansion_stops_creating_children(void **state) {
     asset_server_destroy(s);
 }
 
+/* A cancel from another thread while the flush thread makes a manifest's child: the
+ * child's preparation (here a loader's claims(), user code) runs without the lock, after
+ * the batch last looked at its cancelled flag. The cancel returns before the child is an
+ * item; the child must still end cancelled, not load. */
+typedef struct claim_gate {
+    uv_sem_t entered, release;
+    atomic_int calls;
+    asset_batch_t *b;
+} claim_gate_t;
+
+static bool blk_claims(void *ctx, const char *uri) {
+    claim_gate_t *g = ctx;
+    size_t n = strlen(uri);
+    if (n < 4 || strcmp(uri + n - 4, ".blk") != 0) return false;
+    if (atomic_fetch_add(&g->calls, 1) == 0) {
+        uv_sem_post(&g->entered);
+        uv_sem_wait(&g->release);
+    }
+    return true;
+}
+
+static asset_status_t take_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    size_t n = asset_parse_size(p);
+    void *d = asset_parse_take_data(p);
+    if (!d) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    asset_parse_set_value(p, d, n);
+    return ASSET_OK;
+}
+
+static void cancel_when_claiming(void *arg) {
+    claim_gate_t *g = arg;
+    uv_sem_wait(&g->entered);
+    asset_batch_cancel(g->b); /* returns before the child exists */
+    uv_sem_post(&g->release);
+}
+
+static void test_cancel_while_a_manifest_child_is_made_cancels_it(void **state) {
+    (void)state;
+    claim_gate_t g = {.b = NULL};
+    assert_int_equal(uv_sem_init(&g.entered, 0), 0);
+    assert_int_equal(uv_sem_init(&g.release, 0), 0);
+    asset_server_t *s = asset_server_create(NULL);
+    const asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "blk", .claims = blk_claims, .parse = take_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, &g, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "x.blk", "x", 1), ASSET_OK);
+    const char *m = "[\"mem://x.blk\"]";
+    assert_int_equal(asset_mem_put(s, "m.json", m, strlen(m)), ASSET_OK);
+    g.b = asset_server_load_manifest(s, "mem://m.json", NULL);
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, cancel_when_claiming, &g), 0);
+    assert_int_equal(asset_batch_wait(g.b, 60000), ASSET_OK);
+    assert_int_equal(uv_thread_join(&t), 0);
+    assert_int_equal(asset_batch_total(g.b), 1);
+    assert_int_equal(asset_batch_completed_count(g.b), 0);
+    assert_int_equal(asset_batch_cancelled_count(g.b), 1);
+    assert_int_equal(asset_handle_state(asset_batch_handle(g.b, 0)), ASSET_STATE_CANCELLED);
+    asset_batch_release(g.b);
+    asset_server_destroy(s);
+    uv_sem_destroy(&g.entered);
+    uv_sem_destroy(&g.release);
+}
+
 static void test_manifest_schemes_config_replaces_the_default(void **state) {
     (void)state;
     char *dir = tu_mkdtemp();
@@ -1293,6 +1357,7 @@ int main(void) {
         cmocka_unit_test(test_folder_of_100000_mem_keys_loads_sorted),
         cmocka_unit_test(test_budgeted_flush_expands_a_huge_folder_in_slices),
         cmocka_unit_test(test_cancel_during_expansion_stops_creating_children),
+        cmocka_unit_test(test_cancel_while_a_manifest_child_is_made_cancels_it),
         cmocka_unit_test(test_http_manifest_may_not_name_local_schemes),
         cmocka_unit_test(test_manifest_scheme_privilege_order_by_default),
         cmocka_unit_test(test_manifest_schemes_config_replaces_the_default),
