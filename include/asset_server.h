@@ -765,7 +765,9 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
 ASSET_API asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms);
 /* Cancels the load for this handle: it becomes CANCELLED at the next flush. The job
  * stops only when every handle sharing it has cancelled: a queued job leaves the
- * queue, a running read stops at its next progress check. No-op once done. */
+ * queue, a running read stops at its next progress check. No-op once done, and for a
+ * dependency (asset_handle_dependency) once its parent has counted its result, even
+ * before a flush delivers it: the parent's value may be built on it. */
 ASSET_API void asset_handle_cancel(asset_handle_t *h);
 /* Changes the priority of h's load. A queued job runs at the highest priority of its
  * live handles (coalesced loads share a job), so raising one handle raises the job and,

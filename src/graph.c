@@ -170,6 +170,7 @@ static void dep_failed(asset__job_t *j, const asset_handle_t *h) { /* j has its 
 void asset__graph_dep_decided(asset_server_t *s, asset_handle_t *h) {
     asset__job_t *j = h->dep_parent; /* a parent: it has its part */
     h->dep_parent = NULL;
+    h->dep_counted = true;
     j->g->deps_pending--;
     if (h->status != ASSET_OK && !h->optional) dep_failed(j, h);
     if (j->g->dep_status != ASSET_OK || j->g->deps_pending == 0) ready_push(s, j);

@@ -451,8 +451,9 @@ void asset_handle_release(asset_handle_t *h) {
 /* [lock] Cancels h unless it is done. Returns whether it did. */
 bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const char *why) {
     if (state_terminal(atomic_load(&h->state))) return false;
-    if (h->decided) { /* finished but not flushed yet: the cancel still wins */
-        if (h->status == st) return false;
+    if (h->decided) { /* finished but not flushed yet: the cancel still wins, unless
+                       * a parent already counted it (its value may be built on this) */
+        if (h->status == st || h->dep_counted) return false;
         asset__value_release(h->value);
         h->value = NULL;
         asset_free(h->message);

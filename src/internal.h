@@ -417,6 +417,8 @@ struct asset_handle {
                                * reload after it parses again; else it revalidates */
     bool reload_pending;      /* [lock] a reload result waits for flush */
     bool counted;             /* [lock] its result is in the stats */
+    bool dep_counted;         /* [lock] a dependency whose parent counted its result (which
+                               * its parent's value is built on): a cancel leaves it be */
 };
 
 /* A handle's URI (normalised, or as given when invalid) and tag (NULL: none) follow it

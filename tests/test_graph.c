@@ -412,6 +412,44 @@ static void test_cancelling_one_parent_spares_a_shared_dependency(void **state) 
     tu_gate_free(gate);
 }
 
+/* A dependency decided by a worker is counted by its parent at once; a cancel of it
+ * before the flush that delivers it must not turn it CANCELLED under a parent that
+ * then loads on it (a required dependency that is cancelled fails its parent). */
+static void test_cancelling_a_dependency_its_parent_counted_changes_nothing(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    put(s, "fast.bin", "fast");
+    put(s, "p.n", "dep gate://slow.n\ndep mem://fast.bin");
+    asset_handle_t *p = load(s, "mem://p.n");
+    tu_wait_queued(s, 1); /* fast.bin decided (p waits for slow.n): not flushed yet */
+    assert_int_equal(asset_handle_dependency_count(p), 2);
+    asset_handle_t *d = asset_handle_retain(asset_handle_dependency(p, 1));
+    assert_string_equal(asset_handle_uri(d), "mem://fast.bin");
+    assert_false(asset_handle_is_done(d));
+    asset_handle_cancel(d);
+    tu_gate_open(gate);
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    assert_int_equal(asset_handle_state(d), ASSET_STATE_LOADED);
+    tu_expect_bytes(d, "fast", 4);
+    /* before its parent counted it, a cancel still fails the parent */
+    tu_gate_t *gate2 = tu_gate_register(s, "gate2");
+    put(s, "q.n", "dep gate2://slow2.n");
+    asset_handle_t *q = load(s, "mem://q.n");
+    tu_gate_wait_entered(gate2, 1);
+    asset_handle_t *d2 = asset_handle_retain(asset_handle_dependency(q, 0));
+    asset_handle_cancel(d2);
+    assert_int_equal(tu_wait(q), ASSET_E_DEPENDENCY);
+    assert_int_equal(tu_wait(d2), ASSET_E_CANCELLED);
+    asset_handle_release(d2);
+    asset_handle_release(q);
+    asset_handle_release(d);
+    asset_handle_release(p);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+    tu_gate_free(gate2);
+}
+
 static void test_releasing_a_parent_mid_load_leaks_nothing(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -753,6 +791,7 @@ int main(void) {
         cmocka_unit_test(test_depend_many_declares_in_order_across_slices),
         cmocka_unit_test(test_depend_many_failures_and_cycles_as_single_calls),
         cmocka_unit_test(test_cancelling_one_parent_spares_a_shared_dependency),
+        cmocka_unit_test(test_cancelling_a_dependency_its_parent_counted_changes_nothing),
         cmocka_unit_test(test_releasing_a_parent_mid_load_leaks_nothing),
         cmocka_unit_test(test_destroy_with_a_graph_in_flight_fires_nothing_and_leaks_nothing),
         cmocka_unit_test(test_labeled_loads_before_during_and_after_the_parse_share_it),
