@@ -381,6 +381,8 @@ struct asset_handle {
     int http_status;       /* [lock] */
     int16_t priority;      /* an asset_priority_t */
     bool in_slab;          /* its block is shared (asset__handle_new_many): set once, made */
+    bool dep_counted;      /* [lock] a dependency whose parent counted its result (which
+                            * the parent's value is built on): a cancel leaves it be */
     /* links */
     asset__job_t *job;                        /* [lock] */
     struct asset_handle *job_next;            /* [lock] */
@@ -417,8 +419,6 @@ struct asset_handle {
                                * reload after it parses again; else it revalidates */
     bool reload_pending;      /* [lock] a reload result waits for flush */
     bool counted;             /* [lock] its result is in the stats */
-    bool dep_counted;         /* [lock] a dependency whose parent counted its result (which
-                               * its parent's value is built on): a cancel leaves it be */
 };
 
 /* A handle's URI (normalised, or as given when invalid) and tag (NULL: none) follow it
@@ -721,6 +721,11 @@ void asset__job_free(asset__job_t *j);
 asset__job_t *asset__jobs_take_returned(asset_server_t *s, size_t max);
 void asset__jobs_free_returned(asset__job_t *j);         /* no lock */
 void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
+/* Test hook: when set, asset__job_run calls it, no lock held, right after an ASYNC
+ * source's read returned PENDING and before the job is marked waiting for it (a cancel
+ * there must still reach the I/O thread). Set it before the server's threads exist;
+ * NULL otherwise. */
+extern void (*asset__job_pending_hook)(asset__job_t *j);
 
 /* platform/portable.c: ASCII case-insensitive compares (no <strings.h> on Windows) */
 int asset__strcasecmp(const char *a, const char *b);

@@ -164,7 +164,7 @@ static void job_finish(asset_server_t *s, asset__job_t *j, asset_status_t st, co
                        asset__value_t *v) {
     uv_mutex_lock(&s->lock);
     asset__job_finish_locked(s, j, st, msg, v);
-    asset__pool_take_next(s);
+    asset__pool_take_next(s, j);
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
 }
@@ -250,7 +250,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     s->stats.parses++;
     s->stats.cache_misses++;
     asset__graph_parsed(s, j, v); /* the job holds v now: dependencies, finalize, done */
-    asset__pool_take_next(s);
+    asset__pool_take_next(s, j);
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
 }
@@ -275,7 +275,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         asset__cache_get(&j->loader->cache, j->uri); /* touch */
         asset__reload_watch_job(s, j);
         asset__job_finish_locked(s, j, ASSET_OK, NULL, j->cached);
-        asset__pool_take_next(s);
+        asset__pool_take_next(s, j);
         uv_mutex_unlock(&s->lock);
         asset__maybe_wake(s);
         return;
@@ -341,6 +341,8 @@ static void run_list(asset_server_t *s, asset__job_t *j) {
     asset__value_release(v);
 }
 
+void (*asset__job_pending_hook)(asset__job_t *j) = NULL;
+
 void asset__job_run(asset_server_t *s, asset__job_t *j) {
     if (j->task) { /* a spawned task (spawn.c) */
         asset__spawn_run(s, j);
@@ -372,11 +374,16 @@ void asset__job_run(asset_server_t *s, asset__job_t *j) {
     asset_status_t st = src->vt.read(src->ctx, r);
     atomic_fetch_add_explicit(&s->source_reads, 1, memory_order_relaxed);
     if (st == ASSET_PENDING && (src->vt.flags & ASSET_SOURCE_ASYNC)) {
+        if (asset__job_pending_hook) asset__job_pending_hook(j);
         uv_mutex_lock(&s->lock);
         if (!j->async_done) { /* asset_request_finish will requeue it */
             j->state = ASSET__JOB_WAITING_ASYNC;
             s->running--; /* no worker on it any more: counted in running_async */
             s->running_async++;
+            /* every handle left while the read was being started: the cancel only set
+             * the flag (RUNNING), and the I/O thread may have looked before it was */
+            if (atomic_load_explicit(&j->cancelled, memory_order_acquire) && s->io)
+                asset__io_kick(s->io);
             uv_mutex_unlock(&s->lock);
             return;
         }
@@ -425,9 +432,13 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
             if (--s->caller_runs == 0 && s->stopping) uv_cond_broadcast(&s->done_cond);
         } else {
             j->state = ASSET__JOB_QUEUED;
-            if (!asset__heap_push(s, j)) {
+            if (!asset__heap_push(s, j)) { /* failed in this critical section: a cancel
+                                            * between two would free the job (QUEUED) */
+                char *msg = asset__asprintf("%s: read: out of memory requeueing the job", j->uri);
+                asset__job_finish_locked(s, j, ASSET_E_NO_MEMORY, msg, NULL);
                 uv_mutex_unlock(&s->lock);
-                job_fail(s, j, ASSET_E_NO_MEMORY, "read", "out of memory requeueing the job");
+                asset_free(msg);
+                asset__maybe_wake(s);
                 return;
             }
             /* told under the lock, unlike a load: this may be a user's thread that

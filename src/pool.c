@@ -6,7 +6,7 @@
 
 /* The next job a worker runs, taken in the critical section that finished the last
  * one (asset__pool_take_next): one lock round trip per job instead of two. */
-static _Thread_local bool tl_worker;
+static _Thread_local const asset__job_t *tl_current; /* the job this worker runs, or NULL */
 static _Thread_local asset__job_t *tl_next;
 /* Jobs this thread runs for a wait (run-on-wait) inside the job it runs as a worker: a
  * next job taken when one of them finishes would only run once the outer job is over,
@@ -23,8 +23,12 @@ static asset__job_t *take(asset_server_t *s) {
     return j;
 }
 
-void asset__pool_take_next(asset_server_t *s) {
-    if (tl_worker && !tl_nested && !tl_next && !s->stopping && s->heap_len) tl_next = take(s);
+void asset__pool_take_next(asset_server_t *s, const asset__job_t *j) {
+    /* only the job worker_main runs: not one finished on this thread for another reason
+     * (a request an ASYNC source finishes, inline, from a task or parse of another job,
+     * or even of another server) */
+    if (j == tl_current && j && !tl_nested && !tl_next && !s->stopping && s->heap_len)
+        tl_next = take(s);
 }
 
 void asset__pool_nested(bool enter) {
@@ -37,7 +41,6 @@ void asset__pool_nested(bool enter) {
 static void worker_main(void *arg) {
     asset_server_t *s = arg;
     asset__thread_owner = s;
-    tl_worker = true;
     uv_mutex_lock(&s->lock);
     for (;;) {
         while (!s->stopping && s->heap_len == 0) {
@@ -53,10 +56,12 @@ static void worker_main(void *arg) {
         uv_mutex_unlock(&s->lock);
         if (more) asset__pool_notify(s);
         while (j) {
+            tl_current = j;
             asset__job_run(s, j); /* decrements s->running when it lets go of the job */
             j = tl_next;          /* taken while it finished, if there was one */
             tl_next = NULL;
         }
+        tl_current = NULL;
         uv_mutex_lock(&s->lock);
     }
     uv_mutex_unlock(&s->lock);

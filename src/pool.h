@@ -36,9 +36,10 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
  * progress until the caller returns to the event loop (single-threaded web): the wait
  * returns ASSET_E_BUSY. */
 int asset__pool_wait_step(asset_server_t *s);
-/* [lock] Called by a job's last critical section: on a pool worker, takes the next
- * queued job for that worker to run once it returns (nothing elsewhere). */
-void asset__pool_take_next(asset_server_t *s);
+/* [lock] Called by job j's last critical section: when j is the job a pool worker of s
+ * runs (asset__job_run from its loop), takes the next queued job for that worker to
+ * run once it returns; nothing elsewhere. */
+void asset__pool_take_next(asset_server_t *s, const asset__job_t *j);
 /* Around a job a waiting thread runs itself (run-on-wait): no next job is taken when it
  * finishes, even on a worker (whose own job waits for it). */
 void asset__pool_nested(bool enter);

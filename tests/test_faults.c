@@ -29,8 +29,13 @@
 /* ---- a counting allocator for the whole process: leaks show up per test ---- */
 
 static atomic_long g_live;
+static _Thread_local int tl_fail_allocs; /* the next allocations on this thread fail */
 static void *c_alloc(size_t n, void *u) {
     (void)u;
+    if (tl_fail_allocs > 0) {
+        tl_fail_allocs--;
+        return NULL;
+    }
     void *p = malloc(n);
     if (p) atomic_fetch_add(&g_live, 1);
     return p;
@@ -199,8 +204,17 @@ static asset_status_t spawn(fault_t *f, asset_request_t *r, int mode) {
     return ASSET_PENDING;
 }
 
+/* park/: returns PENDING and leaves the request to the test (g_parked) */
+static asset_request_t *g_parked;
+static uv_sem_t g_parked_sem;
+
 static asset_status_t afault_read(void *ctx, asset_request_t *r) {
     fault_t *f = ctx;
+    if (cmd(r, "park")) {
+        g_parked = r;
+        uv_sem_post(&g_parked_sem);
+        return ASSET_PENDING;
+    }
     if (cmd(r, "early")) { /* finishes before returning PENDING */
         write_n(r, 5);
         asset_request_finish(r, ASSET_OK);
@@ -470,6 +484,35 @@ static void test_async_sources_every_way_of_finishing(void **state) {
     pool_alive(x);
 }
 
+/* An ASYNC read finished while memory runs out for putting the job back in the queue
+ * (its priority's queue needs an array first): the load fails with NO_MEMORY, saying
+ * why, in the critical section that found it (a cancel between two freed the job
+ * that the failure then used). */
+static void test_async_finish_out_of_memory_requeueing_fails_the_load(void **state) {
+    fx_t *x = *state;
+    assert_int_equal(uv_sem_init(&g_parked_sem, 0), 0);
+    asset_load_options_t o = {.priority = ASSET_PRIORITY_HIGH, .loader = "json"};
+    asset_handle_t *h = asset_server_load(x->s, "afault://park/a.json", &o);
+    assert_true(asset_handle_on_completed(h, on_done, x) != 0);
+    uv_sem_wait(&g_parked_sem);
+    /* the only worker runs the next load once the parked read returned PENDING */
+    load_expect_release(x, "fault://ok/1", ASSET_OK);
+    /* not queued: only the job's priority follows; the LOW queue has no array yet */
+    asset_handle_set_priority(h, ASSET_PRIORITY_LOW);
+    assert_int_equal(asset_request_write(g_parked, "{}", 2), ASSET_OK);
+    int fired0 = x->fired;
+    tl_fail_allocs = 1; /* the queue's array */
+    asset_request_finish(g_parked, ASSET_OK);
+    tl_fail_allocs = 0;
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_NO_MEMORY);
+    assert_non_null(strstr(asset_handle_error_message(h), "requeueing"));
+    asset_server_flush(x->s);
+    assert_int_equal(x->fired, fired0 + 1);
+    asset_handle_release(h);
+    pool_alive(x);
+    uv_sem_destroy(&g_parked_sem);
+}
+
 static void test_async_stall_cancelled_then_destroy(void **state) {
     fx_t *x = *state;
     asset_handle_t *h = asset_server_load(x->s, "afault://stall/a", NULL);
@@ -571,6 +614,7 @@ int main(void) {
         T(test_stalled_source_is_cancelled_and_the_pool_serves_again),
         T(test_stalled_source_times_out),
         T(test_async_sources_every_way_of_finishing),
+        T(test_async_finish_out_of_memory_requeueing_fails_the_load),
         T(test_async_stall_cancelled_then_destroy),
         T(test_destroy_with_every_fault_in_flight),
         T(test_stats_add_up_after_faults),

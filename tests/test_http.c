@@ -223,6 +223,44 @@ static void test_http_cancel_mid_transfer_aborts_connection(void **state) {
     free(u);
 }
 
+/* A cancel that lands after the I/O thread started the transfer but before the worker
+ * that posted it marked the job as waiting for it (the hook holds it there): the
+ * transfer is still aborted, though nothing but a cancel would end it. */
+static tu_bad_t *g_pending_bad;
+static asset_handle_t *g_pending_h;
+static uv_sem_t g_pending_h_set;
+static void cancel_while_posting(asset__job_t *j) {
+    uv_sem_wait(&g_pending_h_set);
+    tu_bad_wait_stalled(g_pending_bad); /* the server sent headers and 3 bytes */
+    /* the I/O thread's last event: it hands those bytes to the request (a cancel before
+     * that is seen by its write). Nothing signals it: wait for them, bounded. */
+    uint64_t deadline = uv_hrtime() + 60 * 1000000000ull;
+    while (atomic_load(&j->received) < 3 && uv_hrtime() < deadline) uv_sleep(1);
+    assert_int_equal(atomic_load(&j->received), 3);
+    asset_handle_cancel(g_pending_h); /* the job is still RUNNING: only its flag */
+}
+
+static void test_http_cancel_while_the_worker_posts_the_transfer_aborts_it(void **state) {
+    (void)state;
+    g_pending_bad = tu_bad_start();
+    assert_int_equal(uv_sem_init(&g_pending_h_set, 0), 0);
+    asset__job_pending_hook = cancel_while_posting;
+    asset_server_config_t cfg = {.max_workers = 1};
+    cfg.http_low_speed_ms = UINT_MAX; /* no stall guard: only the cancel ends it */
+    asset_server_t *s = asset_server_create(&cfg);
+    char *u = tu_bad_url(g_pending_bad, "/stall");
+    g_pending_h = asset_server_load(s, u, NULL);
+    uv_sem_post(&g_pending_h_set);
+    tu_bad_wait_peer_closed(g_pending_bad); /* aborted (else: hangs until ctest's timeout) */
+    assert_int_equal(tu_wait(g_pending_h), ASSET_E_CANCELLED);
+    asset_handle_release(g_pending_h);
+    asset_server_destroy(s);
+    asset__job_pending_hook = NULL;
+    tu_bad_stop(g_pending_bad);
+    uv_sem_destroy(&g_pending_h_set);
+    free(u);
+}
+
 static void test_http_timeout_on_stalled_server(void **state) {
     (void)state;
     tu_bad_t *b = tu_bad_start();
@@ -729,6 +767,7 @@ int main(void) {
         cmocka_unit_test(test_http_changed_file_gives_new_value_and_replaces_cache),
         cmocka_unit_test(test_http_100_concurrent_loads_reuse_connections),
         cmocka_unit_test(test_http_cancel_mid_transfer_aborts_connection),
+        cmocka_unit_test(test_http_cancel_while_the_worker_posts_the_transfer_aborts_it),
         cmocka_unit_test(test_http_timeout_on_stalled_server),
         cmocka_unit_test(test_http_size_cap_on_huge_content_length),
         cmocka_unit_test(test_http_redirect_to_file_is_forbidden),

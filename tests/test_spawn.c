@@ -293,6 +293,119 @@ static void test_destroy_cancels_running_tasks_and_frees_queued_ones(void **stat
     targ_dispose(&queued);
 }
 
+/* ---- a task that finishes an ASYNC source's request ----
+ * asset_request_finish may be called from any thread; with the bytes loader it parses
+ * right there. On a pool worker busy with a task, that must not hand the worker one of
+ * the server's queued jobs to run after the task: of another server (which it would run
+ * as its own server's), or of its own (which the task may then wait for). */
+
+typedef struct parked {
+    uv_sem_t read; /* the async source's read returned PENDING */
+    asset_request_t *r;
+} parked_t;
+
+static asset_status_t park_read(void *ctx, asset_request_t *r) {
+    parked_t *p = ctx;
+    p->r = r;
+    uv_sem_post(&p->read);
+    return ASSET_PENDING;
+}
+
+static void parked_source(asset_server_t *s, parked_t *p) {
+    memset(p, 0, sizeof *p);
+    assert_int_equal(uv_sem_init(&p->read, 0), 0);
+    const asset_source_t src = {
+        .abi = ASSET_SOURCE_ABI, .scheme = "async", .flags = ASSET_SOURCE_ASYNC, .read = park_read};
+    assert_int_equal(asset_server_register_source(s, &src, p), ASSET_OK);
+}
+
+typedef struct finisher {
+    parked_t *p;
+    uv_sem_t in, go;          /* the task started; the test let it go on */
+    asset_handle_t *wait_for; /* then waits for it (NULL: none) */
+    asset_status_t waited;
+} finisher_t;
+
+static asset_status_t finish_parked(asset_task_t *t, void *arg) {
+    finisher_t *f = arg;
+    uv_sem_post(&f->in);
+    uv_sem_wait(&f->go);
+    assert_int_equal(asset_request_write(f->p->r, "async", 5), ASSET_OK);
+    asset_request_finish(f->p->r, ASSET_OK); /* parsed here, on this worker */
+    if (f->wait_for) f->waited = asset_handle_wait(f->wait_for, 60000); /* run-on-wait */
+    asset_task_set_value(t, NULL, 0, NULL, NULL);
+    return ASSET_OK;
+}
+
+static void test_a_task_finishing_a_request_takes_no_queued_job_of_another_server(void **state) {
+    (void)state;
+    asset_server_t *a = tu_server(1), *b = tu_server(1);
+    parked_t p;
+    parked_source(b, &p);
+    tu_gate_t *gate = tu_gate_register(b, "gate");
+    assert_int_equal(asset_mem_put(b, "z", "zzz", 3), ASSET_OK);
+    asset_handle_t *h1 = asset_server_load(b, "async://x", NULL);
+    uv_sem_wait(&p.read);
+    asset_handle_t *h2 = asset_server_load(b, "gate://y", NULL);
+    tu_gate_wait_entered(gate, 1);                              /* b's only worker is busy */
+    asset_handle_t *h3 = asset_server_load(b, "mem://z", NULL); /* queued on b */
+    finisher_t f = {.p = &p};
+    uv_sem_init(&f.in, 0);
+    uv_sem_init(&f.go, 0);
+    uv_sem_post(&f.go);
+    asset_handle_t *t = asset_server_spawn(a, finish_parked, &f, NULL, NULL);
+    assert_int_equal(tu_wait(t), ASSET_OK);
+    tu_gate_open(gate);
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    assert_int_equal(tu_wait(h3), ASSET_OK);
+    tu_expect_bytes(h3, "zzz", 3);
+    asset_server_flush(a);
+    asset_stats_t sa, sb;
+    asset_server_stats(a, &sa);
+    asset_server_stats(b, &sb);
+    assert_int_equal(sa.loading, 0); /* a's worker ran none of b's jobs as a's */
+    assert_int_equal(sb.loading, 0);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_handle_release(h3);
+    asset_handle_release(t);
+    asset_server_destroy(a);
+    asset_server_destroy(b); /* ASan: b's jobs all freed by b, once */
+    tu_gate_free(gate);
+    uv_sem_destroy(&f.in);
+    uv_sem_destroy(&f.go);
+    uv_sem_destroy(&p.read);
+}
+
+static void test_a_task_finishing_a_request_can_then_wait_for_a_queued_load(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    parked_t p;
+    parked_source(s, &p);
+    assert_int_equal(asset_mem_put(s, "z", "zzz", 3), ASSET_OK);
+    asset_handle_t *h1 = asset_server_load(s, "async://x", NULL);
+    uv_sem_wait(&p.read);
+    finisher_t f = {.p = &p};
+    uv_sem_init(&f.in, 0);
+    uv_sem_init(&f.go, 0);
+    asset_handle_t *t = asset_server_spawn(s, finish_parked, &f, NULL, NULL);
+    uv_sem_wait(&f.in);                                 /* the only worker runs the task */
+    f.wait_for = asset_server_load(s, "mem://z", NULL); /* queued */
+    uv_sem_post(&f.go);
+    assert_int_equal(asset_handle_wait(t, 60000), ASSET_OK);
+    assert_int_equal(f.waited, ASSET_OK); /* it ran the queued load itself */
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    tu_expect_bytes(f.wait_for, "zzz", 3);
+    asset_handle_release(f.wait_for);
+    asset_handle_release(h1);
+    asset_handle_release(t);
+    asset_server_destroy(s);
+    uv_sem_destroy(&f.in);
+    uv_sem_destroy(&f.go);
+    uv_sem_destroy(&p.read);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_result_becomes_the_handle_value),
@@ -303,6 +416,8 @@ int main(void) {
         cmocka_unit_test(test_cancel_tag_and_callbacks_work_for_tasks),
         cmocka_unit_test(test_task_timeout_fails_it_and_the_late_result_is_dropped),
         cmocka_unit_test(test_destroy_cancels_running_tasks_and_frees_queued_ones),
+        cmocka_unit_test(test_a_task_finishing_a_request_takes_no_queued_job_of_another_server),
+        cmocka_unit_test(test_a_task_finishing_a_request_can_then_wait_for_a_queued_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,10 @@ int asset__pool_start(asset_server_t *s) {
 
 void asset__pool_join(asset_server_t *s) { (void)s; }
 
-void asset__pool_take_next(asset_server_t *s) { (void)s; } /* run_one takes them */
+void asset__pool_take_next(asset_server_t *s, const asset__job_t *j) { /* run_one takes them */
+    (void)s;
+    (void)j;
+}
 
 void asset__pool_nested(bool enter) { (void)enter; }
 
