@@ -258,14 +258,17 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
             return fail(why, ASSET_E_INVALID, "space or control character in URL");
     const char *frag = strchr(rest, '#');
     size_t rl = frag ? (size_t)(frag - rest) : strlen(rest);
-    size_t hl = strcspn(rest, "/?#"); /* the host: lowercased */
+    size_t hl = strcspn(rest, "/?#"); /* the authority: its host lowercased */
+    size_t h0 = 0;                     /* where the host starts: after "user:password@" */
+    for (size_t i = 0; i < hl; i++)
+        if (rest[i] == '@') h0 = i + 1;
     char *o = asset_alloc(sl + 3 + rl + 1 + rl + 1);
     if (!o) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
     memcpy(o, out->scheme, sl);
     memcpy(o + sl, "://", 3);
     char *p = o + sl + 3;
     memcpy(p, rest, rl);
-    for (size_t i = 0; i < hl && i < rl; i++) p[i] = (char)tolower((unsigned char)p[i]);
+    for (size_t i = h0; i < hl && i < rl; i++) p[i] = (char)tolower((unsigned char)p[i]);
     p[rl] = 0;
     memcpy(p + rl + 1, p, rl + 1);
     out->uri = o;
@@ -364,6 +367,15 @@ char *asset__uri_resolve(const char *base, const char *ref) {
         http = !strncmp(base, "http://", 7) || !strncmp(base, "https://", 8);
         authority = http || !strncmp(base, "pkg://", 6);
         if (authority) path += strcspn(path, "/?#");
+    }
+    if (authority && ref[0] == '/' && ref[1] == '/') { /* "//host/x": the base's scheme only */
+        size_t sl = (size_t)(sep - base) + 1, rl = strlen(ref);
+        char *res = asset_alloc(sl + rl + 1);
+        if (res) {
+            memcpy(res, base, sl);
+            memcpy(res + sl, ref, rl + 1);
+        }
+        return res;
     }
     size_t plen = http ? strcspn(path, "?#") : strlen(path);
     const char *slash = NULL;

@@ -35,7 +35,9 @@ char *asset__uri_from_path(const char *prefix, const char *path);
  * out (capacity >= strlen(path) + 2). Returns false if ".." climbs above the start. */
 bool asset__path_normalize(const char *path, char *out);
 /* Resolves `ref` against the URI `base` (RFC 3986 style for the path part): a
- * reference with a scheme is returned as is. Returns a new string or NULL. */
+ * reference with a scheme is returned as is; against a base with an authority (http,
+ * https, pkg), "//authority/path" takes only the base's scheme (a network-path
+ * reference); elsewhere it is a rooted path. Returns a new string or NULL. */
 char *asset__uri_resolve(const char *base, const char *ref);
 
 #endif

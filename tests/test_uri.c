@@ -398,6 +398,12 @@ static void test_http_host_is_lowercased_path_kept(void **state) {
              "host.example?Q=Up");
     /* percent-escapes in http URLs are passed through untouched */
     check_ok("http://h/a%20b", BASE, NULL, "http", "http://h/a%20b", "h/a%20b");
+    /* credentials are case-sensitive: only the host after them is lowercased */
+    check_ok("http://User:PaSS@Host.Example:81/P", BASE, NULL, "http",
+             "http://User:PaSS@host.example:81/P", "User:PaSS@host.example:81/P");
+    check_ok("http://A@b@C.Example/", BASE, NULL, "http", "http://A@b@c.example/",
+             "A@b@c.example/");
+    check_ok("http://Host/A@B", BASE, NULL, "http", "http://host/A@B", "host/A@B");
 }
 
 static void test_http_fragment_is_dropped(void **state) {
@@ -467,6 +473,13 @@ static void test_resolve_against_http_base(void **state) {
     check_resolve("http://h.example", "a.png", "http://h.example/a.png");
     check_resolve("http://h.example/", "a.png", "http://h.example/a.png");
     check_resolve("http://h.example:8080?x=1", "a.png", "http://h.example:8080/a.png");
+    /* a network-path reference keeps only the scheme (RFC 3986, 5.2.2) */
+    check_resolve("http://h.example/a/b.json", "//cdn.example/x.bin", "http://cdn.example/x.bin");
+    check_resolve("https://h.example/a/b.json", "//cdn.example:8443/x?y",
+                  "https://cdn.example:8443/x?y");
+    check_resolve("pkg://game/ui/menu.json", "//other/x.png", "pkg://other/x.png");
+    /* where there is no authority, "//x" is a rooted path, as before */
+    check_resolve("file:///a/b.json", "//x/y", "file:///x/y");
 }
 
 static void test_resolve_against_mem_base(void **state) {
