@@ -820,7 +820,11 @@ ASSET_API void asset_server_reload(asset_server_t *s, const char *uri);
 
 /* The dependencies the loader declared (asset_parse_depend), in its order: known once
  * the parse ran (while LOADING they may still grow), also on a cache hit. 0 for a
- * labeled load. Borrowed handles, valid while h lives; retain one to keep it longer. */
+ * labeled load. Borrowed handles, valid while h lives (a reload's flush replaces them
+ * with the value); retain one to keep it longer. A FAILED or CANCELLED h keeps the ones
+ * it had (those not done are cancelled): which one failed can be looked up. Borrowed
+ * through a dependency handle (its own dependencies), they are valid while it is
+ * LOADING or LOADED. */
 ASSET_API size_t asset_handle_dependency_count(const asset_handle_t *h);
 ASSET_API asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_t i);
 

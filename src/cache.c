@@ -45,7 +45,7 @@ void asset__value_free_now(asset__value_t *v) {
     asset__loader_slot_t *ld = v->loader;
     if (x) {
         asset__labels_free(x->labels, x->nlabels);
-        asset_free(x->deps); /* the handles were released by asset__values_drain */
+        /* x->deps: released by asset__values_drain, which a value with any goes through */
     }
     if (x && x->free_fn)
         x->free_fn(v->value, x->free_user);
@@ -62,7 +62,7 @@ void asset__value_release(asset__value_t *v) {
     /* dependency handles need the lock, which the caller may hold; GPU-like values
      * need the flush thread: both wait in a lock-free list for the next flush (such a
      * value always has its extra part: asset__value_new) */
-    if (x && x->server && (x->ndeps || frees_on_flush_thread(v->loader))) {
+    if (x && x->server && (x->deps || frees_on_flush_thread(v->loader))) {
         asset_server_t *s = x->server;
         asset__value_t *head = atomic_load_explicit(&s->dead_values, memory_order_relaxed);
         do x->dead_next = head;

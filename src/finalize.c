@@ -61,7 +61,7 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
         asset_finalize_t f = {.job = j, .v = j->g->pvalue};
         /* dependencies decided in this flush are published before their parent's
          * finalize reads them (their callbacks still fire in queue order, first) */
-        for (size_t i = 0; i < j->g->ndeps; i++) asset__handle_publish(s, j->g->deps[i]);
+        for (size_t i = 0; i < asset__job_ndeps(j); i++) asset__handle_publish(s, j->g->deps->h[i]);
         j->in_finalize = true;
         uv_mutex_unlock(&s->lock);
         asset__trace_job(s, j, ASSET__TR_FINALIZE_START, ASSET_OK);
@@ -122,7 +122,7 @@ size_t asset_finalize_dependency_count(const asset_finalize_t *f) {
 }
 
 asset_handle_t *asset_finalize_dependency(const asset_finalize_t *f, size_t i) {
-    return f && i < asset__job_ndeps(f->job) ? f->job->g->deps[i] : NULL;
+    return f && i < asset__job_ndeps(f->job) ? f->job->g->deps->h[i] : NULL;
 }
 
 asset_status_t asset_finalize_fail(asset_finalize_t *f, asset_status_t st, const char *fmt, ...) {

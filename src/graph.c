@@ -170,26 +170,32 @@ static void dep_failed(asset__job_t *j, const asset_handle_t *h) { /* j has its 
 void asset__graph_dep_decided(asset_server_t *s, asset_handle_t *h) {
     asset__job_t *j = h->dep_parent; /* a parent: it has its part */
     h->dep_parent = NULL;
-    h->dep_counted = true;
+    h->dep = ASSET__DEP_COUNTED;
     j->g->deps_pending--;
     if (h->status != ASSET_OK && !h->optional) dep_failed(j, h);
     if (j->g->dep_status != ASSET_OK || j->g->deps_pending == 0) ready_push(s, j);
 }
 
-void asset__graph_release_deps(asset_server_t *s, asset__job_t *j) { /* j has its part */
-    asset_handle_t **deps = j->g->deps;
-    size_t n = j->g->ndeps;
-    j->g->deps = NULL;
-    j->g->ndeps = j->g->deps_cap = 0;
-    for (size_t i = 0; i < n && !s->handles_gone; i++) {
-        asset_handle_t *h = deps[i];
-        if (h->dep_parent == j) h->dep_parent = NULL;
-        /* a dependency nothing else wants stops; a shared one goes on for the others */
-        asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled: its parent was dropped");
+void asset__deps_unref(asset_server_t *s, asset__deps_t *d) {
+    if (!d || --d->refs > 0) return;
+    for (size_t i = 0; i < d->n && !s->handles_gone; i++) {
+        asset_handle_t *h = d->h[i];
         if (h->refs > 0) h->refs--;
         asset__handle_maybe_free(h);
     }
-    asset_free(deps);
+    asset_free(d);
+}
+
+void asset__graph_release_deps(asset_server_t *s, asset__job_t *j) { /* j has its part */
+    asset__deps_t *d = j->g->deps;
+    j->g->deps = NULL;
+    for (size_t i = 0; d && i < d->n && !s->handles_gone; i++) {
+        asset_handle_t *h = d->h[i];
+        if (h->dep_parent == j) h->dep_parent = NULL;
+        /* a dependency nothing else wants stops; a shared one goes on for the others */
+        asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled: its parent was dropped");
+    }
+    asset__deps_unref(s, d); /* a failed parent's handles may still hold it */
 }
 
 /* Is `parent` reachable from `from` through dependencies still in flight? Returns 1
@@ -217,8 +223,8 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
             hit = x;
             break;
         }
-        for (size_t i = 0; i < x->g->ndeps; i++) {
-            asset_handle_t *dh = x->g->deps[i];
+        for (size_t i = 0; i < asset__job_ndeps(x); i++) {
+            asset_handle_t *dh = x->g->deps->h[i];
             asset__job_t *y = dh->dep_parent == x ? dh->job : NULL;
             if (!y || !y->g || y->g->visit == mark) continue;
             y->g->visit = mark;
@@ -271,14 +277,28 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
 static bool deps_push(asset__job_t *j, asset_handle_t *h) {
     asset__job_graph_t *g = graph_of(j);
     if (!g) return false;
-    if (g->ndeps == g->deps_cap) {
-        size_t cap = g->deps_cap ? g->deps_cap * 2 : 4;
-        asset_handle_t **d = asset_realloc(g->deps, cap * sizeof *d);
-        if (!d) return false;
-        g->deps = d;
-        g->deps_cap = cap;
+    asset__deps_t *d = g->deps;
+    size_t n = asset__deps_n(d);
+    if (!d || n == d->cap || d->refs > 1) {
+        size_t cap = !d ? 4 : n == d->cap ? d->cap * 2 : d->cap;
+        size_t bytes = sizeof *d + cap * sizeof d->h[0];
+        asset__deps_t *nd;
+        if (d && d->refs == 1) { /* the job's alone: grow it */
+            if (!(nd = asset_realloc(d, bytes))) return false;
+        } else { /* new, or shared with failed parent handles: theirs stays as it is */
+            if (!(nd = asset_alloc(bytes))) return false;
+            nd->refs = 1;
+            nd->n = n;
+            for (size_t i = 0; i < n; i++) {
+                nd->h[i] = d->h[i];
+                nd->h[i]->refs++; /* the copy's own references */
+            }
+            if (d) d->refs--; /* the job's moves to the copy; the holders keep d */
+        }
+        nd->cap = cap;
+        g->deps = d = nd;
     }
-    g->deps[g->ndeps++] = h;
+    d->h[d->n++] = h;
     return true;
 }
 
@@ -286,7 +306,7 @@ static bool deps_push(asset__job_t *j, asset_handle_t *h) {
  * its dependencies). */
 static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
     for (size_t i = 0; i < asset__job_ndeps(j); i++) {
-        asset_handle_t *dh = j->g->deps[i];
+        asset_handle_t *dh = j->g->deps->h[i];
         asset__job_t *d = dh->job;
         /* the parent's handle on it too: a later set_priority recomputes the job's
          * priority from its handles and must not undo the raise */
@@ -315,7 +335,8 @@ typedef struct dep_edge {
 static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool before) {
     dep_edge_t *d = arg;
     asset__job_t *j = d->parent;
-    if (before) {
+    if (before) { /* nothing decided or attached yet */
+        h->dep = ASSET__DEP_EDGE;
         if (d->inherit) h->priority = j->priority;
         return;
     }
@@ -407,7 +428,7 @@ static void job_bytes(const asset__job_t *j, unsigned depth, uint64_t *got, uint
     *got += atomic_load_explicit(&((asset__job_t *)j)->received, memory_order_relaxed);
     if (depth >= 8) return;
     for (size_t i = 0; i < asset__job_ndeps(j); i++) {
-        const asset_handle_t *d = j->g->deps[i];
+        const asset_handle_t *d = j->g->deps->h[i];
         if (d->job)
             job_bytes(d->job, depth + 1, got, total);
         else if (d->decided) {
@@ -423,17 +444,17 @@ void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64
 }
 
 static asset_handle_t *const *handle_deps(const asset_handle_t *h, size_t *n) {
-    *n = 0;
-    if (h->label) return NULL;
-    if (h->decided && h->value) {
-        *n = asset__value_ndeps(h->value);
-        return *n ? asset__value_x(h->value)->deps : NULL;
-    }
-    if (h->job) {
-        *n = asset__job_ndeps(h->job);
-        return asset__job_deps(h->job);
-    }
-    return NULL;
+    const asset__deps_t *d = NULL;
+    if (h->label)
+        d = NULL;
+    else if (h->decided && h->value)
+        d = h->value->has_x ? asset__value_x(h->value)->deps : NULL;
+    else if (h->kept_deps) /* failed or cancelled: what it had */
+        d = h->kept_deps;
+    else if (h->job && h->job->g)
+        d = h->job->g->deps;
+    *n = asset__deps_n(d);
+    return *n ? d->h : NULL;
 }
 
 size_t asset_handle_dependency_count(const asset_handle_t *h) {
@@ -465,14 +486,11 @@ void asset__values_drain(asset_server_t *s) {
         while (v) {
             asset__value_extra_t *x = asset__value_x(v); /* queued values have the extra part */
             asset__value_t *next = x->dead_next;
-            if (x->ndeps && !s->handles_gone) {
-                uv_mutex_lock(&s->lock);
-                for (size_t i = 0; i < x->ndeps; i++) {
-                    asset_handle_t *h = x->deps[i];
-                    if (h->refs > 0) h->refs--;
-                    asset__handle_maybe_free(h);
-                }
-                uv_mutex_unlock(&s->lock);
+            if (x->deps) {
+                if (!s->handles_gone) uv_mutex_lock(&s->lock);
+                asset__deps_unref(s, x->deps);
+                if (!s->handles_gone) uv_mutex_unlock(&s->lock);
+                x->deps = NULL;
             }
             asset__value_free_now(v); /* may queue labeled values: the outer loop */
             v = next;

@@ -154,6 +154,15 @@ void asset__queue_push(asset_server_t *s, asset_handle_t *h) {
         uv_cond_broadcast(&s->done_cond);
 }
 
+/* [lock] h fails or is cancelled: it keeps the dependencies it may have lent out
+ * (asset_handle_dependency) for as long as it lives, whatever becomes of d's other
+ * holders. Not a dependency itself: those stay one level deep, so no cycle forms. */
+static void keep_deps(asset_handle_t *h, asset__deps_t *d) {
+    if (!d || h->kept_deps || h->dep != ASSET__DEP_NONE) return;
+    d->refs++;
+    h->kept_deps = d;
+}
+
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status) {
     asset_server_t *s = h->server;
@@ -164,6 +173,7 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     if (h->job) {
         h->bytes = atomic_load_explicit(&h->job->received, memory_order_relaxed);
         h->trace_id = h->job->trace_id;
+        if (st != ASSET_OK) keep_deps(h, h->job->g ? h->job->g->deps : NULL);
         asset__job_detach(h->job, h);
     }
     if (h->timer_idx != SIZE_MAX) asset__timer_remove(s, h);
@@ -207,6 +217,7 @@ static void handle_free(asset_handle_t *h) {
     asset__value_release(h->reload_value);
     asset_free(h->reload_message);
     asset__value_release(h->value);
+    asset__deps_unref(s, h->kept_deps);
     asset_free(h->message);
     asset_free(h->label); /* uri and tag live in the handle's own block */
     asset__handle_discard(h);
@@ -453,7 +464,8 @@ bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const cha
     if (state_terminal(atomic_load(&h->state))) return false;
     if (h->decided) { /* finished but not flushed yet: the cancel still wins, unless
                        * a parent already counted it (its value may be built on this) */
-        if (h->status == st || h->dep_counted) return false;
+        if (h->status == st || h->dep == ASSET__DEP_COUNTED) return false;
+        if (h->value && h->value->has_x) keep_deps(h, asset__value_x(h->value)->deps);
         asset__value_release(h->value);
         h->value = NULL;
         asset_free(h->message);
@@ -697,7 +709,7 @@ static asset__job_t *handle_help(void *arg, size_t *cursor) {
     if (!j) return NULL;
     if (asset__job_runnable_here(j)) return j;
     for (; *cursor < asset__job_ndeps(j); ++*cursor) {
-        asset__job_t *d = j->g->deps[*cursor]->job;
+        asset__job_t *d = j->g->deps->h[*cursor]->job;
         if (asset__job_runnable_here(d)) return d;
     }
     return NULL;

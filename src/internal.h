@@ -53,6 +53,21 @@ static inline void asset__prefetch(const void *p) { (void)p; }
 static inline void asset__prefetch_w(const void *p) { (void)p; }
 #endif
 
+/* ---- dependency arrays (graph.c) ---- */
+/* The handles a parent declared, in order, one reference each: its job's while it
+ * loads, then its value's; a parent handle that failed or was cancelled holds the array
+ * too, so that what asset_handle_dependency() lent stays valid while that handle lives.
+ * Frozen once shared (refs > 1): the job copies it before it adds more. [lock] */
+typedef struct asset__deps {
+    unsigned refs;
+    size_t n, cap;
+    struct asset_handle *h[];
+} asset__deps_t;
+static inline size_t asset__deps_n(const asset__deps_t *d) { return d ? d->n : 0; }
+/* [lock] Drops one reference; the last releases every handle (only frees the array
+ * once destroy frees all handles: s->handles_gone). */
+void asset__deps_unref(asset_server_t *s, asset__deps_t *d);
+
 /* ---- values: ref-counted loader results shared by the cache and handles ---- */
 typedef struct asset__loader_slot asset__loader_slot_t;
 typedef struct asset__label asset__label_t;
@@ -61,8 +76,7 @@ typedef struct asset__label asset__label_t;
  * the flush thread. A plain cached value has none, so the common record stays small. */
 typedef struct asset__value_extra {
     asset_server_t *server;
-    struct asset_handle **deps; /* dependency handles, one reference each */
-    size_t ndeps;
+    asset__deps_t *deps;    /* dependency handles (one reference), or NULL */
     asset__label_t *labels; /* sub-assets, each its own value */
     size_t nlabels;
     void (*free_fn)(void *value, void *user); /* a labeled value's own free, or NULL */
@@ -97,7 +111,7 @@ asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bo
 bool asset__value_add_extra(asset_server_t *s, asset__value_t **v);
 /* The graph parts, empty for a value without them. */
 static inline size_t asset__value_ndeps(const asset__value_t *v) {
-    return v->has_x ? asset__value_x(v)->ndeps : 0;
+    return v->has_x ? asset__deps_n(asset__value_x(v)->deps) : 0;
 }
 static inline size_t asset__value_nlabels(const asset__value_t *v) {
     return v->has_x ? asset__value_x(v)->nlabels : 0;
@@ -262,9 +276,8 @@ enum {
  * made by its first dependency or when its parse ends: a plain load has none, so the
  * record of a pending load stays small (asset_bench's scale). All [lock]. */
 typedef struct asset__job_graph {
-    struct asset_handle **deps; /* dependency handles, one reference each, until the
-                                   value takes them */
-    size_t ndeps, deps_cap;
+    asset__deps_t *deps; /* dependency handles (one reference) until the value takes
+                            them, or NULL */
     size_t deps_pending; /* dependencies not decided yet */
     char *dep_message;
     asset__value_t *pvalue;        /* the value waiting for dependencies or finalize */
@@ -321,9 +334,11 @@ static inline bool asset__job_unwanted(const asset__job_t *j) {
     return j->abandoned || j->live == 0;
 }
 /* The job's dependencies so far (none without its graph part). [lock] */
-static inline size_t asset__job_ndeps(const asset__job_t *j) { return j->g ? j->g->ndeps : 0; }
+static inline size_t asset__job_ndeps(const asset__job_t *j) {
+    return j->g ? asset__deps_n(j->g->deps) : 0;
+}
 static inline struct asset_handle *const *asset__job_deps(const asset__job_t *j) {
-    return j->g ? j->g->deps : NULL;
+    return j->g && j->g->deps ? j->g->deps->h : NULL;
 }
 
 /* A FIFO of queued jobs of one priority (pool_heap.c): positions head..tail, slot
@@ -381,8 +396,7 @@ struct asset_handle {
     int http_status;       /* [lock] */
     int16_t priority;      /* an asset_priority_t */
     bool in_slab;          /* its block is shared (asset__handle_new_many): set once, made */
-    bool dep_counted;      /* [lock] a dependency whose parent counted its result (which
-                            * the parent's value is built on): a cancel leaves it be */
+    uint8_t dep;           /* [lock] ASSET__DEP_*: whether it is a dependency */
     /* links */
     asset__job_t *job;                        /* [lock] */
     struct asset_handle *job_next;            /* [lock] */
@@ -394,6 +408,8 @@ struct asset_handle {
     /* the graph */
     char *label;                   /* "uri#label": the sub-asset wanted, or NULL */
     struct asset__job *dep_parent; /* [lock] the job waiting for this handle, until decided */
+    asset__deps_t *kept_deps;      /* [lock] decided failed or cancelled (not a dependency
+                                    * itself): its job's dependencies, one array reference */
     uint64_t bytes;                /* [lock] bytes its load read, recorded when decided */
     /* hot reload (reload.c) */
     asset__loader_slot_t *loader;     /* the loader its value came from, or NULL */
@@ -419,6 +435,13 @@ struct asset_handle {
                                * reload after it parses again; else it revalidates */
     bool reload_pending;      /* [lock] a reload result waits for flush */
     bool counted;             /* [lock] its result is in the stats */
+};
+enum {
+    ASSET__DEP_NONE,   /* a load of the user's (or a batch's, a reload's) */
+    ASSET__DEP_EDGE,   /* made by asset_parse_depend: when it fails, it keeps no
+                        * dependencies of its own (kept_deps: no cycle of references) */
+    ASSET__DEP_COUNTED /* and its parent counted its result, which the parent's value is
+                        * built on: a cancel leaves it be */
 };
 
 /* A handle's URI (normalised, or as given when invalid) and tag (NULL: none) follow it

@@ -12,7 +12,7 @@ static void job_release(asset__job_t *j) {
     if (j->source) j->source->users--; /* [lock] */
     j->source = NULL;
     if (j->g) { /* the graph's part */
-        if (j->g->deps) asset__graph_release_deps(j->g->deps[0]->server, j);
+        if (j->g->deps) asset__graph_release_deps(j->g->deps->h[0]->server, j);
         asset__value_release(j->g->pvalue);
         asset_free(j->g->dep_message);
         asset_free(j->g);
@@ -147,11 +147,9 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
 void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) {
     asset__value_extra_t *x = asset__value_x(v);
     asset__job_graph_t *g = j->g;
-    if (g && g->ndeps && x && !x->ndeps) { /* it keeps its dependencies alive from now on */
-        x->deps = g->deps;
-        x->ndeps = g->ndeps;
+    if (g && g->deps && x && !x->deps) { /* it keeps its dependencies alive from now on */
+        x->deps = g->deps;               /* the job's reference */
         g->deps = NULL;
-        g->ndeps = g->deps_cap = 0;
     }
     asset__loader_slot_t *ld = j->loader;
     if (!j->no_cache)

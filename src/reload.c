@@ -206,7 +206,7 @@ static void queue_dependents(asset_server_t *s, const char *base) {
     for (asset_handle_t *p = s->all; p; p = p->all_next) {
         if (!live(p) || !p->value) continue;
         for (size_t i = 0; i < asset__value_ndeps(p->value); i++) {
-            if (!base_match(asset__handle_uri(asset__value_x(p->value)->deps[i]), base, bl))
+            if (!base_match(asset__handle_uri(asset__value_x(p->value)->deps->h[i]), base, bl))
                 continue;
             size_t pl = strcspn(asset__handle_uri(p), "#");
             char *pb = asset__strndup(asset__handle_uri(p), pl);

@@ -259,7 +259,7 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
     const char *frag = strchr(rest, '#');
     size_t rl = frag ? (size_t)(frag - rest) : strlen(rest);
     size_t hl = strcspn(rest, "/?#"); /* the authority: its host lowercased */
-    size_t h0 = 0;                     /* where the host starts: after "user:password@" */
+    size_t h0 = 0;                    /* where the host starts: after "user:password@" */
     for (size_t i = 0; i < hl; i++)
         if (rest[i] == '@') h0 = i + 1;
     char *o = asset_alloc(sl + 3 + rl + 1 + rl + 1);

@@ -438,8 +438,9 @@ static void test_uri_normalisation_allocates_one_block(void **state) {
 static void test_handle_and_job_records_stay_packed(void **state) {
     (void)state;
     if (sizeof(void *) != 8) skip();
-    assert_true(sizeof(struct asset_handle) <= 224); /* no pointers to its URI and tag */
-    assert_true(sizeof(asset__job_t) <= 176);        /* the graph's fields in their part */
+    /* no pointers to its URI and tag; kept_deps (a failed parent keeps what it lent) */
+    assert_true(sizeof(struct asset_handle) <= 232);
+    assert_true(sizeof(asset__job_t) <= 176); /* the graph's fields in their part */
 }
 
 /* What a cached value costs beyond its bytes (asset_bench's cache_overhead, goal

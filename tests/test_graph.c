@@ -387,9 +387,9 @@ static void test_cancelling_one_parent_spares_a_shared_dependency(void **state) 
     bool early = p1->decided || p2->decided;
     /* a parent's job has the graph's part; a dependency that only reads has none (a
      * pending load's record stays small: asset__job_graph_t) */
-    bool parts_ok = p1->job && p1->job->g && p1->job->g->ndeps == 2;
+    bool parts_ok = p1->job && p1->job->g && asset__job_ndeps(p1->job) == 2;
     for (size_t i = 0; parts_ok && i < 2; i++) {
-        const asset__job_t *dj = p1->job->g->deps[i]->job;
+        const asset__job_t *dj = p1->job->g->deps->h[i]->job;
         parts_ok = dj && !dj->g;
     }
     uv_mutex_unlock(&s->lock);
@@ -445,6 +445,52 @@ static void test_cancelling_a_dependency_its_parent_counted_changes_nothing(void
     asset_handle_release(q);
     asset_handle_release(d);
     asset_handle_release(p);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+    tu_gate_free(gate2);
+}
+
+/* asset_handle_dependency lends handles "valid while h lives": a parent that fails
+ * (a required dependency failed) or is cancelled after it lent them keeps them, and
+ * still says what they were; its other dependencies stop. */
+static void test_a_failed_or_cancelled_parent_keeps_the_dependencies_it_lent(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    put(s, "fast.bin", "fast");
+    put(s, "p.n", "dep mem://fast.bin\ndep gate://fail/x.n");
+    asset_handle_t *p = load(s, "mem://p.n");
+    tu_wait_queued(s, 1);                              /* fast.bin decided (p waits for the gate) */
+    asset_handle_t *d = asset_handle_dependency(p, 0); /* borrowed, not retained */
+    assert_non_null(d);
+    assert_int_equal(tu_wait(d), ASSET_OK);
+    tu_gate_open(gate);
+    assert_int_equal(tu_wait(p), ASSET_E_DEPENDENCY);
+    expect_msg(p, "gate told to fail");
+    assert_int_equal(asset_handle_dependency_count(p), 2);
+    assert_ptr_equal(asset_handle_dependency(p, 0), d);
+    assert_int_equal(asset_handle_state(d), ASSET_STATE_LOADED); /* ASan: alive */
+    tu_expect_bytes(d, "fast", 4);
+    assert_int_equal(asset_handle_state(asset_handle_dependency(p, 1)), ASSET_STATE_FAILED);
+    asset_handle_release(p); /* and with it what it kept: ASan/valgrind see no leak */
+
+    tu_gate_t *gate2 = tu_gate_register(s, "gate2");
+    put(s, "fast2.bin", "fast2");
+    put(s, "q.n", "dep mem://fast2.bin\ndep gate2://slow.n");
+    asset_handle_t *q = load(s, "mem://q.n");
+    tu_wait_queued(s, 1);
+    d = asset_handle_dependency(q, 0);
+    assert_non_null(d);
+    assert_int_equal(tu_wait(d), ASSET_OK);
+    asset_handle_t *slow = asset_handle_dependency(q, 1);
+    asset_handle_cancel(q);
+    assert_int_equal(tu_wait(q), ASSET_E_CANCELLED);
+    assert_int_equal(asset_handle_dependency_count(q), 2);
+    assert_ptr_equal(asset_handle_dependency(q, 1), slow);
+    assert_int_equal(asset_handle_state(d), ASSET_STATE_LOADED);
+    assert_int_equal(tu_wait(slow), ASSET_E_CANCELLED); /* nothing else wanted it */
+    tu_gate_open(gate2);
+    asset_handle_release(q);
     asset_server_destroy(s);
     tu_gate_free(gate);
     tu_gate_free(gate2);
@@ -792,6 +838,7 @@ int main(void) {
         cmocka_unit_test(test_depend_many_failures_and_cycles_as_single_calls),
         cmocka_unit_test(test_cancelling_one_parent_spares_a_shared_dependency),
         cmocka_unit_test(test_cancelling_a_dependency_its_parent_counted_changes_nothing),
+        cmocka_unit_test(test_a_failed_or_cancelled_parent_keeps_the_dependencies_it_lent),
         cmocka_unit_test(test_releasing_a_parent_mid_load_leaks_nothing),
         cmocka_unit_test(test_destroy_with_a_graph_in_flight_fires_nothing_and_leaks_nothing),
         cmocka_unit_test(test_labeled_loads_before_during_and_after_the_parse_share_it),
