@@ -528,6 +528,14 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
     return d;
 }
 
+static bool is_link(const char *path) {
+    uv_fs_t req;
+    bool link =
+        uv_fs_lstat(NULL, &req, path, NULL) == 0 && (req.statbuf.st_mode & S_IFMT) == S_IFLNK;
+    uv_fs_req_cleanup(&req);
+    return link;
+}
+
 typedef struct watch_req {
     asset_server_t *s;
     char *path, *uri;
@@ -552,7 +560,9 @@ static void watch_add(void *arg) {
     f->rio = r;
     f->next = d->files;
     d->files = f;
-    if (!d->ev) start_poll(r, f, w->path);
+    /* a link's target changes in its own directory, which the watch of the link's does
+     * not see: poll it (a stat follows the link), as a directory that cannot be watched */
+    if (!d->ev || is_link(w->path)) start_poll(r, f, w->path);
     /* a change between the read and this watch would go unseen: revalidate once (a
      * NOT_MODIFIED answer when nothing changed; debounced like any change) */
     changed(r, f->uri);

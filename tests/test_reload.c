@@ -782,6 +782,45 @@ static void test_polling_fallback_when_watches_run_out(void **state) {
     atomic_store(&asset__watch_force_poll, false);
 }
 
+/* A watched path that is a symbolic link to a file in another directory: an edit of
+ * the target shows only in the target's directory, so the link is polled too. */
+static void test_a_symlink_to_another_directory_reloads_when_its_target_changes(void **state) {
+    (void)state;
+    if (!tu_os_has_symlinks()) skip();
+    char *dir = tu_mkdtemp();
+    char *tdir = tu_path(dir, "target"), *ldir = tu_path(dir, "links");
+    assert_int_equal(tu_os_mkdir(tdir), 0);
+    assert_int_equal(tu_os_mkdir(ldir), 0);
+    char *target = tu_write_file(tdir, "t.txt", "one", 3);
+    char *link = tu_path(ldir, "l.txt");
+    assert_int_equal(tu_os_symlink(target, link), 0);
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, link, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (;;) { /* watched, and revalidated once after the watch (a cache hit) */
+        asset_stats_t st;
+        asset_server_stats(s, &st);
+        if (st.watches >= 1 && st.cache_hits >= 1) break;
+        assert_true(now_ms() < deadline);
+        wait_news(s, 10);
+    }
+    write_in_place(target, "two, through the link", 1);
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_OK);
+    expect_text(h, "two, through the link");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(link);
+    free(target);
+    free(ldir);
+    free(tdir);
+    free(dir);
+}
+
 static void test_batch_child_reloads_and_the_batch_stays_done(void **state) {
     (void)state;
     fixture_t f;
@@ -867,6 +906,7 @@ int main(void) {
         cmocka_unit_test(test_mem_put_of_a_loaded_key_reloads_it),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
+        cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
         cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
     };
