@@ -356,8 +356,9 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
             asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY,
                                         "out of memory looking for a dependency cycle");
         asset_free(cycle);
-    } else if (h->status != ASSET_OK && !h->optional) {
-        dep_failed(j, h);
+    } else { /* decided already (a cache hit, a bad URI): counted now */
+        h->dep = ASSET__DEP_COUNTED;
+        if (h->status != ASSET_OK && !h->optional) dep_failed(j, h);
     }
     asset__graph_drain(s);
 }

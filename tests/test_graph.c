@@ -412,6 +412,13 @@ static void test_cancelling_one_parent_spares_a_shared_dependency(void **state) 
     tu_gate_free(gate);
 }
 
+/* imm://<path>: an immutable source whose bytes are the path */
+static asset_status_t imm_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    const char *p = asset_request_path(r);
+    return asset_request_write(r, p, strlen(p));
+}
+
 /* A dependency decided by a worker is counted by its parent at once; a cancel of it
  * before the flush that delivers it must not turn it CANCELLED under a parent that
  * then loads on it (a required dependency that is cancelled fails its parent). */
@@ -443,6 +450,24 @@ static void test_cancelling_a_dependency_its_parent_counted_changes_nothing(void
     assert_int_equal(tu_wait(d2), ASSET_E_CANCELLED);
     asset_handle_release(d2);
     asset_handle_release(q);
+    /* a dependency decided when it is made (a cache hit of an immutable source) is
+     * counted at once too; its parent may be decided before any flush */
+    const asset_source_t imm = {.abi = ASSET_SOURCE_ABI,
+                                .scheme = "imm",
+                                .flags = ASSET_SOURCE_IMMUTABLE,
+                                .read = imm_read};
+    assert_int_equal(asset_server_register_source(s, &imm, NULL), ASSET_OK);
+    asset_handle_release(tu_load_wait(s, "imm://c.bin", ASSET_OK)); /* cached */
+    put(s, "r.n", "dep imm://c.bin");
+    asset_handle_t *r = load(s, "mem://r.n");
+    tu_wait_queued(s, 2); /* c.bin (a hit) and r, neither flushed */
+    asset_handle_t *d3 = asset_handle_dependency(r, 0);
+    assert_false(asset_handle_is_done(d3));
+    asset_handle_cancel(d3);
+    assert_int_equal(tu_wait(r), ASSET_OK);
+    assert_int_equal(asset_handle_state(d3), ASSET_STATE_LOADED);
+    tu_expect_bytes(d3, "c.bin", 5);
+    asset_handle_release(r);
     asset_handle_release(d);
     asset_handle_release(p);
     asset_server_destroy(s);
@@ -478,11 +503,12 @@ static void test_a_failed_or_cancelled_parent_keeps_the_dependencies_it_lent(voi
     put(s, "fast2.bin", "fast2");
     put(s, "q.n", "dep mem://fast2.bin\ndep gate2://slow.n");
     asset_handle_t *q = load(s, "mem://q.n");
-    tu_wait_queued(s, 1);
+    tu_gate_wait_entered(gate2, 1); /* both declared: the second one's read started */
     d = asset_handle_dependency(q, 0);
     assert_non_null(d);
     assert_int_equal(tu_wait(d), ASSET_OK);
     asset_handle_t *slow = asset_handle_dependency(q, 1);
+    assert_non_null(slow);
     asset_handle_cancel(q);
     assert_int_equal(tu_wait(q), ASSET_E_CANCELLED);
     assert_int_equal(asset_handle_dependency_count(q), 2);
