@@ -14,8 +14,18 @@
  *                 (handle, job, URI block, batch item, map tables) and on the workers
  *                 (value, cache entry), one block each, written once, kept to the end
  *   library       asset_server_load_group + asset_batch_wait, two workers
+ *   loop, prefaulted / library, prefaulted
+ *                 the loop and the library again, their memory (the loop's buffers; every
+ *                 allocation of the library, through asset_set_allocator) carved from
+ *                 256 KiB chunks that the kernel populates in one call each
+ *                 (MADV_POPULATE_WRITE) instead of a page fault per page: what memory
+ *                 costs here when it is not faulted in page by page. Nothing is reused
+ *                 within a run (a bump allocator), so these touch more memory, not less.
  *
- * The record sizes are measured first, in this run, with a counting allocator that
+ * It first measures what a fresh page of memory costs here: written by the process
+ * (a page fault), or populated by the kernel in one call and then written.
+ *
+ * The record sizes are measured next, in this run, with a counting allocator that
  * tells the loading thread's allocations from the others'. pool+records then touches
  * about as much fresh memory as the library: compare their page faults per file.
  *
@@ -43,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -137,12 +148,62 @@ static void *c_realloc(void *p, size_t n, void *user) {
     return nh + 1;
 }
 
+/* ---- memory populated by the kernel, a chunk at a time ---- */
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#define CHUNK ((size_t)256 * 1024)
+
+static _Thread_local uint8_t *t_chunk; /* this thread's chunk, and what is left of it */
+static _Thread_local size_t t_left;
+static bool g_populate_failed;
+
+/* 16-byte aligned, from this thread's chunk; a block that does not fit gets a chunk of
+ * its own. Never freed: the process ends with the run. */
+static void *pf_alloc(size_t n, void *user) {
+    (void)user;
+    size_t need = (sizeof(size_t) * 2 + n + 15) & ~(size_t)15;
+    if (need > t_left) {
+        size_t len = need > CHUNK ? (need + 4095) & ~(size_t)4095 : CHUNK;
+        void *c = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (c == MAP_FAILED) return NULL;
+        if (madvise(c, len, MADV_POPULATE_WRITE) != 0) g_populate_failed = true;
+        if (need > CHUNK) { /* its own chunk; the current one stays */
+            *(size_t *)c = n;
+            return (uint8_t *)c + sizeof(size_t) * 2;
+        }
+        t_chunk = c;
+        t_left = CHUNK;
+    }
+    uint8_t *p = t_chunk;
+    t_chunk += need;
+    t_left -= need;
+    *(size_t *)(void *)p = n;
+    return p + sizeof(size_t) * 2;
+}
+
+static void pf_free(void *p, void *user) {
+    (void)p;
+    (void)user;
+}
+
+static void *pf_realloc(void *p, size_t n, void *user) {
+    void *q = pf_alloc(n, user);
+    if (q && p) {
+        size_t old = *(size_t *)(void *)((uint8_t *)p - sizeof(size_t) * 2);
+        memcpy(q, p, old < n ? old : n);
+    }
+    return q;
+}
+
 /* ---- the runs ---- */
 
 typedef struct result {
-    double cpu;                  /* us per file */
-    double faults;               /* per file */
-    double rec_main, rec_worker; /* bytes per file (the counting run only) */
+    double cpu;                                   /* us per file */
+    double faults;                                /* per file */
+    double rec_main, rec_worker;                  /* bytes per file (the counting run only) */
+    double page_fault, page_populate, page_touch; /* us per page (the pages run only) */
 } result_t;
 
 static size_t g_rec_main, g_rec_worker; /* the library's records: bytes per file */
@@ -211,12 +272,15 @@ static void *record(size_t n) {
     return p;
 }
 
+static bool g_prefaulted; /* read_one's buffers come from pf_alloc */
+
 static void read_one(size_t i) {
     int fd = open(g_paths[i], O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) die(g_paths[i]);
     size_t n = (size_t)st.st_size, got = 0;
-    uint8_t *buf = xmalloc(n + 1);
+    uint8_t *buf = g_prefaulted ? pf_alloc(n + 1, NULL) : xmalloc(n + 1);
+    if (!buf) die("pf_alloc");
     while (got < n) {
         ssize_t k = read(fd, buf + got, n - got);
         if (k <= 0) die(g_paths[i]);
@@ -285,8 +349,32 @@ static void run_pool(result_t *r, size_t rec_main, size_t rec_worker) {
     for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
 }
 
-enum { LOOP, POOL, POOL_RECORDS, LIBRARY, COUNTING, KINDS };
-static const char *const g_names[] = {"loop", "pool", "pool+records", "library"};
+enum { LOOP, POOL, POOL_RECORDS, LIBRARY, LOOP_PF, LIBRARY_PF, KINDS, COUNTING = KINDS, PAGES };
+
+/* What a fresh page of memory costs: written first by this process (a page fault), or
+ * populated by the kernel in one call for all (MADV_POPULATE_WRITE) and then written.
+ * COUNT pages, as many as the runs' files. */
+static void run_pages(result_t *r) {
+    size_t len = (size_t)COUNT * 4096;
+    for (int pass = 0; pass < 2; pass++) {
+        uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) die("mmap");
+        double c0 = cpu_us();
+        if (pass == 1 && madvise(p, len, MADV_POPULATE_WRITE) != 0) g_populate_failed = true;
+        double c1 = cpu_us();
+        for (size_t i = 0; i < len; i += 4096) p[i] = 1;
+        double c2 = cpu_us();
+        if (pass == 0) {
+            r->page_fault = (c2 - c1) / COUNT;
+        } else {
+            r->page_populate = (c1 - c0) / COUNT;
+            r->page_touch = (c2 - c1) / COUNT;
+        }
+        munmap(p, len);
+    }
+}
+static const char *const g_names[] = {"loop",    "pool",        "pool+records",
+                                      "library", "loop, pref.", "library, pref."};
 
 /* Runs one kind in a fresh process; its result through a pipe. */
 static result_t in_child(int kind) {
@@ -299,13 +387,27 @@ static result_t in_child(int kind) {
         close(fd[0]);
         result_t r;
         memset(&r, 0, sizeof r);
+        if (kind == LIBRARY_PF) { /* before any other call of the library */
+            asset_allocator_t a = {pf_alloc, pf_realloc, pf_free, NULL};
+            asset_set_allocator(&a);
+        }
         if (kind != COUNTING && getenv("FRESH") == NULL) run_library(&r); /* the bench's history */
         switch (kind) {
         case LOOP: run_loop(&r); break;
         case POOL: run_pool(&r, 0, 0); break;
         case POOL_RECORDS: run_pool(&r, g_rec_main, g_rec_worker); break;
         case LIBRARY: run_library(&r); break;
+        case LOOP_PF:
+            g_prefaulted = true;
+            run_loop(&r);
+            break;
+        case LIBRARY_PF: run_library(&r); break;
+        case PAGES: run_pages(&r); break;
         default: run_counting(&r); break;
+        }
+        if (g_populate_failed) {
+            fprintf(stderr, "small_floor: madvise(MADV_POPULATE_WRITE): %s\n", strerror(errno));
+            _exit(1);
         }
         _exit(write(fd[1], &r, sizeof r) == (ssize_t)sizeof r ? 0 : 1);
     }
@@ -383,21 +485,34 @@ int main(int argc, char **argv) {
            g_rec_main, g_rec_worker);
     in_child(LOOP); /* warm: the page cache, the dentries */
     in_child(LIBRARY);
-    double cpu[4][100], flt[4][100];
+    double pg[3][100];
+    for (int i = 0; i < runs; i++) {
+        result_t r = in_child(PAGES);
+        pg[0][i] = r.page_fault;
+        pg[1][i] = r.page_populate;
+        pg[2][i] = r.page_touch;
+    }
+    printf("a fresh page, written: %.2f us (a page fault); populated by the kernel: %.2f us, "
+           "then written: %.2f us\n",
+           median(pg[0], runs), median(pg[1], runs), median(pg[2], runs));
+    double cpu[KINDS][100], flt[KINDS][100], med[KINDS];
     for (int i = 0; i < runs; i++)
-        for (int k = 0; k < 4; k++) {
-            int kind = (k + i) % 4; /* a different one first each round */
+        for (int k = 0; k < KINDS; k++) {
+            int kind = (k + i) % KINDS; /* a different one first each round */
             result_t r = in_child(kind);
             cpu[kind][i] = r.cpu;
             flt[kind][i] = r.faults;
         }
-    double loop = 0;
-    printf("%-13s %14s %14s %12s   (medians of %d fresh processes each)\n", "", "CPU per file",
+    printf("%-15s %14s %14s %12s   (medians of %d fresh processes each)\n", "", "CPU per file",
            "x the loop", "faults/file", runs);
-    for (int k = 0; k < 4; k++) {
-        double mc = median(cpu[k], runs), mf = median(flt[k], runs);
-        if (k == LOOP) loop = mc;
-        printf("%-13s %11.2f us %14.2f %12.3f\n", g_names[k], mc, mc / loop, mf);
+    for (int k = 0; k < KINDS; k++) {
+        med[k] = median(cpu[k], runs);
+        printf("%-15s %11.2f us %14.2f %12.3f\n", g_names[k], med[k], med[k] / med[LOOP],
+               median(flt[k], runs));
     }
+    printf("prefaulted: the library at %.2f x the loop; memory populated by the kernel saves "
+           "the loop %.2f us per file, the library %.2f\n",
+           med[LIBRARY_PF] / med[LOOP_PF], med[LOOP] - med[LOOP_PF],
+           med[LIBRARY] - med[LIBRARY_PF]);
     return 0;
 }
