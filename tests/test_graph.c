@@ -522,6 +522,40 @@ static void test_a_failed_or_cancelled_parent_keeps_the_dependencies_it_lent(voi
     tu_gate_free(gate2);
 }
 
+/* Two handles share a parent's job; one is cancelled while the parse still declares
+ * dependencies: it keeps the list as it was (the job copies it before it adds to a
+ * list a handle holds), the other loads with the whole list. */
+static void test_a_cancelled_handle_keeps_its_list_while_the_parse_goes_on(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    uv_sem_init(&g_parse_entered, 0);
+    uv_sem_init(&g_parse_release, 0);
+    put(s, "a.bin", "a");
+    put(s, "b.bin", "b");
+    put(s, "p.n", "dep mem://a.bin\nblock\ndep mem://b.bin");
+    asset_handle_t *h1 = load(s, "mem://p.n"), *h2 = load(s, "mem://p.n"); /* one job */
+    uv_sem_wait(&g_parse_entered);                                         /* a.bin declared */
+    assert_int_equal(asset_handle_dependency_count(h1), 1);
+    asset_handle_t *a = asset_handle_dependency(h1, 0);
+    asset_handle_cancel(h1);
+    assert_int_equal(asset_server_flush(s) >= 1, true);
+    assert_int_equal(asset_handle_state(h1), ASSET_STATE_CANCELLED);
+    uv_sem_post(&g_parse_release); /* b.bin declared into a copy */
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    assert_int_equal(asset_handle_dependency_count(h2), 2);
+    assert_ptr_equal(asset_handle_dependency(h2, 0), a);
+    assert_int_equal(asset_handle_dependency_count(h1), 1); /* as it was */
+    assert_ptr_equal(asset_handle_dependency(h1, 0), a);
+    tu_expect_bytes(a, "a", 1);
+    asset_handle_release(h1); /* its array goes; a stays with h2's value */
+    assert_int_equal(asset_handle_state(a), ASSET_STATE_LOADED);
+    tu_expect_bytes(asset_handle_dependency(h2, 1), "b", 1);
+    asset_handle_release(h2);
+    asset_server_destroy(s); /* ASan/valgrind: both arrays and every handle freed */
+    uv_sem_destroy(&g_parse_entered);
+    uv_sem_destroy(&g_parse_release);
+}
+
 static void test_releasing_a_parent_mid_load_leaks_nothing(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -865,6 +899,7 @@ int main(void) {
         cmocka_unit_test(test_cancelling_one_parent_spares_a_shared_dependency),
         cmocka_unit_test(test_cancelling_a_dependency_its_parent_counted_changes_nothing),
         cmocka_unit_test(test_a_failed_or_cancelled_parent_keeps_the_dependencies_it_lent),
+        cmocka_unit_test(test_a_cancelled_handle_keeps_its_list_while_the_parse_goes_on),
         cmocka_unit_test(test_releasing_a_parent_mid_load_leaks_nothing),
         cmocka_unit_test(test_destroy_with_a_graph_in_flight_fires_nothing_and_leaks_nothing),
         cmocka_unit_test(test_labeled_loads_before_during_and_after_the_parse_share_it),
