@@ -262,6 +262,7 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
     size_t h0 = 0;                    /* where the host starts: after "user:password@" */
     for (size_t i = 0; i < hl; i++)
         if (rest[i] == '@') h0 = i + 1;
+    if (h0 == hl) return fail(why, ASSET_E_INVALID, "missing host");
     char *o = asset_alloc(sl + 3 + rl + 1 + rl + 1);
     if (!o) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
     memcpy(o, out->scheme, sl);

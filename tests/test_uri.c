@@ -404,6 +404,8 @@ static void test_http_host_is_lowercased_path_kept(void **state) {
     check_ok("http://A@b@C.Example/", BASE, NULL, "http", "http://A@b@c.example/",
              "A@b@c.example/");
     check_ok("http://Host/A@B", BASE, NULL, "http", "http://host/A@B", "host/A@B");
+    check_err("http://user:pw@/x", BASE, NULL, ASSET_E_INVALID); /* credentials, no host */
+    check_err("https://user@", BASE, NULL, ASSET_E_INVALID);
 }
 
 static void test_http_fragment_is_dropped(void **state) {
