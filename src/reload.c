@@ -21,6 +21,7 @@
  *
  * Server-side state is [lock]; struct asset__rio belongs to the I/O thread. */
 #include "internal.h"
+#include "platform/platform.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -528,14 +529,6 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
     return d;
 }
 
-static bool is_link(const char *path) {
-    uv_fs_t req;
-    bool link =
-        uv_fs_lstat(NULL, &req, path, NULL) == 0 && (req.statbuf.st_mode & S_IFMT) == S_IFLNK;
-    uv_fs_req_cleanup(&req);
-    return link;
-}
-
 typedef struct watch_req {
     asset_server_t *s;
     char *path, *uri;
@@ -562,7 +555,7 @@ static void watch_add(void *arg) {
     d->files = f;
     /* a link's target changes in its own directory, which the watch of the link's does
      * not see: poll it (a stat follows the link), as a directory that cannot be watched */
-    if (!d->ev || is_link(w->path)) start_poll(r, f, w->path);
+    if (!d->ev || asset__path_is_link(w->path)) start_poll(r, f, w->path);
     /* a change between the read and this watch would go unseen: revalidate once (a
      * NOT_MODIFIED answer when nothing changed; debounced like any change) */
     changed(r, f->uri);

@@ -154,6 +154,11 @@ int asset__file_open(const char *path, asset__file_t **out) {
     return fd < 0 ? -errno : new_file(fd, out);
 }
 
+bool asset__path_is_link(const char *path) {
+    struct stat s;
+    return lstat(path, &s) == 0 && S_ISLNK(s.st_mode);
+}
+
 /* ---- files ---- */
 
 static void fill_stat(const struct stat *s, asset__fstat_t *st) {

@@ -338,6 +338,15 @@ int asset__file_open(const char *path, asset__file_t **out) {
     return h == INVALID_HANDLE_VALUE ? last_error() : new_file(h, out);
 }
 
+bool asset__path_is_link(const char *path) {
+    int err = 0;
+    wchar_t *w = to_wide(path, &err);
+    if (!w) return false;
+    DWORD a = GetFileAttributesW(w);
+    asset_free(w);
+    return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_REPARSE_POINT);
+}
+
 /* ---- files ---- */
 
 static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, asset__fstat_t *st) {

@@ -79,6 +79,9 @@ int asset__file_open_beneath(asset__dir_t *root, const char *rel, asset__file_t 
 /* Opens the file at `path` (library form, absolute), links followed. Never blocks
  * on a FIFO. */
 int asset__file_open(const char *path, asset__file_t **out);
+/* Whether `path` (library form, absolute) is itself a symbolic link (Windows: a
+ * reparse point), not followed; false when it is not or cannot be looked at. */
+bool asset__path_is_link(const char *path);
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st);
 /* Reads up to n bytes: the count, 0 at the end, or a negative errno. */
 int64_t asset__file_read(asset__file_t *f, void *buf, size_t n);
