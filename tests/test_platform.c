@@ -18,6 +18,7 @@
 #include "internal.h"
 #include "platform/platform.h"
 #include "test_util.h"
+#include "tu_os.h"
 
 /* pkg_path is split on the OS's separator (';' on Windows, where ':' is part of
  * "C:/dir"); a package found in the second directory loads. */
@@ -162,6 +163,28 @@ static void bump_many(void *arg) {
 
 /* However the OS makes it spin, it excludes: four threads, no increment lost (the
  * web's single-threaded build has no threads: the rounds run here instead). */
+/* asset__path_is_link: a link itself (not followed), never a file, a directory or
+ * nothing (hot reload polls a loaded path that is one). */
+static void test_path_is_link_tells_a_link_from_a_file(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *file = tu_write_file(dir, "f.txt", "x", 1);
+    char *link = tu_path(dir, "l.txt"), *none = tu_path(dir, "none.txt");
+    assert_false(asset__path_is_link(file));
+    assert_false(asset__path_is_link(dir));
+    assert_false(asset__path_is_link(none));
+    if (tu_os_has_symlinks()) {
+        assert_int_equal(tu_os_symlink(file, link), 0);
+        assert_true(asset__path_is_link(link));
+        assert_false(asset__path_is_link(file));
+    }
+    tu_rmrf(dir);
+    free(none);
+    free(link);
+    free(file);
+    free(dir);
+}
+
 static void test_hot_mutex_excludes_under_contention(void **state) {
     (void)state;
     counted_t c = {.n = 0};
@@ -189,6 +212,7 @@ int main(void) {
         cmocka_unit_test(test_version_hint_follows_the_content),
         cmocka_unit_test(test_file_root_confines_and_lists),
         cmocka_unit_test(test_file_map_gives_the_bytes_and_a_zero_after_them),
+        cmocka_unit_test(test_path_is_link_tells_a_link_from_a_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
