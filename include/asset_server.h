@@ -268,7 +268,7 @@ typedef struct asset_server_config {  /* zero means default, for every field */
  *   loader name given to set_cache_budget; a watch that fell back to polling.
  * INFO: reloads ("reloaded <uri>", "reload failed: <message>") and mounts
  *   ("mounted <pkg> at <dir>", "mounted <pkg>: N embedded files").
- * DEBUG: cache evictions ("cache <loader>: evicted <uri> (N bytes)"), coalesced loads
+ * DEBUG: cache evictions ("evicted <uri> from the <loader> cache (N bytes)"), coalesced loads
  *   ("<uri>: joined the load in flight"), HTTP retries ("<uri>: http: N connections
  *   opened (a dropped connection was retried, or redirected)") and timeouts ("<uri>:
  *   timed out after N ms").
@@ -350,8 +350,8 @@ ASSET_API void asset_server_set_trace(asset_server_t *s, asset_trace_fn fn, void
 
 /* Introspection (docs/introspection.md). Each function takes a consistent snapshot under
  * the server's lock, then calls fn for every record without the lock (fn may call the
- * server); a record's strings are borrowed for the call. fn returns false to stop.
- * Returns how many records fn saw. Any thread. */
+ * server, even destroy it: the records are copies); a record's strings are borrowed for
+ * the call. fn returns false to stop. Returns how many records fn saw. Any thread. */
 typedef struct asset_job_info {
     uint64_t id;          /* the trace id of the job */
     const char *uri;      /* normalised ("task://N" for spawned tasks) */
@@ -686,7 +686,9 @@ ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
  * set_priority and destroy work as for loads: a task cancelled before it starts never
  * runs; one cancelled while it runs goes on until fn returns (poll asset_task_cancelled)
  * and its value is then freed. free_arg(arg), if not NULL, is called exactly once when
- * the task is over (after fn returned, or when it will never run), on any thread. The
+ * the task is over (after fn returned, or when it will never run): on the flush thread
+ * by the next flush (or by destroy), without the server's lock, so it may call the
+ * library (release a handle it holds, say). The
  * value is never cached. Returns NULL only when the handle cannot be allocated (then
  * free_arg is not called: arg stays the caller's); otherwise the caller owns one
  * reference. Any thread. */

@@ -348,6 +348,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (more) asset__maybe_wake(s);
     if (reap) asset__sources_reap(s); /* replaced sources whose last read ended */
     asset__values_drain(s);           /* values only this thread may free */
+    asset__tasks_drain(s);            /* finished tasks' arguments, without the lock */
     return n;
 }
 

@@ -530,9 +530,11 @@ struct asset_server {
     asset__job_t *graph_ready, *graph_ready_tail; /* jobs with a step to take */
     bool graph_draining;
     uint64_t graph_epoch;
-    asset__job_t *fin_head, *fin_tail;     /* finalize queue (flush thread runs it) */
-    bool handles_gone;                     /* destroy freed every handle */
-    _Atomic(asset__value_t *) dead_values; /* values the flush thread frees (lock-free push) */
+    asset__job_t *fin_head, *fin_tail;        /* finalize queue (flush thread runs it) */
+    bool handles_gone;                        /* destroy freed every handle */
+    _Atomic(asset__value_t *) dead_values;    /* values the flush thread frees (lock-free push) */
+    _Atomic(struct asset__task *) dead_tasks; /* tasks whose free_arg the flush thread
+                                                 calls, without the lock (spawn.c) */
     asset__job_t *returned; /* [lock] finished jobs a loading or waiting thread frees */
     size_t returned_n;      /* [lock] */
     /* hot reload (reload.c) [lock] */
@@ -758,7 +760,12 @@ const void *asset__memmem(const void *hay, size_t hn, const void *needle, size_t
 /* spawn.c */
 typedef struct asset__task asset__task_t;
 void asset__spawn_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
-void asset__task_free(asset__task_t *t); /* frees the argument if fn never ran; any lock state */
+/* Any lock state: the task goes to s->dead_tasks, whose drain calls its free_arg
+ * (user code that may call the library) without the lock. */
+void asset__task_free(asset__task_t *t);
+/* Frees the tasks asset__task_free queued: free_arg, their unused value. The flush
+ * thread (every flush) and destroy; no lock held. */
+void asset__tasks_drain(asset_server_t *s);
 
 /* trace.c: the trace hook. Cheap when none is set: one atomic load. */
 enum {

@@ -81,7 +81,8 @@ size_t asset_server_foreach_job(asset_server_t *s,
         if (!i) break;
         i->id = j->trace_id;
         i->uri = snap_str(&sn, j->uri);
-        i->loader = j->loader ? j->loader->name : ""; /* slots live until destroy */
+        /* copied too: the callback may destroy the server, and its loaders with it */
+        i->loader = j->loader ? snap_str(&sn, j->loader->name) : "";
         i->state = job_state_name(j);
         i->priority = j->priority;
         i->bytes = atomic_load_explicit(&((asset__job_t *)j)->received, memory_order_relaxed);
@@ -110,11 +111,13 @@ size_t asset_server_foreach_cached(asset_server_t *s,
     asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
     uv_mutex_lock(&s->lock);
     for (size_t l = 0; l < nl && !sn.oom; l++) {
+        const char *name = NULL; /* copied once per loader (the callback may destroy) */
         for (const asset__cache_entry_t *e = ls[l]->cache.lru_head; e; e = e->lru_next) {
             asset_cache_info_t *i = snap_add(&sn);
             if (!i) break;
+            if (!name) name = snap_str(&sn, ls[l]->name);
             i->uri = snap_str(&sn, asset__cache_entry_key(e));
-            i->loader = ls[l]->name;
+            i->loader = name;
             i->version = snap_str(&sn, asset__cache_entry_version(e));
             i->bytes = e->value->cost;
             i->age_ns = asset__cache_entry_age_ns(&ls[l]->cache, e, now);
@@ -144,7 +147,7 @@ size_t asset_server_foreach_loader(asset_server_t *s,
         asset_loader_info_t *i = snap_add(&sn);
         if (!i) break;
         const asset__cache_t *c = &ls[l]->cache;
-        i->name = ls[l]->name;
+        i->name = snap_str(&sn, ls[l]->name);
         for (const asset__cache_entry_t *e = c->lru_head; e; e = e->lru_next) i->entries++;
         i->bytes = c->bytes;
         i->budget = c->budget;

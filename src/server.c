@@ -166,6 +166,7 @@ void asset_server_destroy(asset_server_t *s) {
     uv_mutex_lock(&s->lock);
     while (s->running_async || s->caller_runs) uv_cond_wait(&s->done_cond, &s->lock);
     uv_mutex_unlock(&s->lock);
+    asset__tasks_drain(s); /* free_arg may still release handles of this server */
     /* no other thread touches the server from here */
     asset__batch_free_all(s);
     asset__graph_free_all(s); /* jobs waiting for dependencies or finalize */
@@ -173,6 +174,7 @@ void asset_server_destroy(asset_server_t *s) {
     asset__jobs_free_returned(asset__jobs_take_returned(s, SIZE_MAX));
     asset__heap_free(s);
     asset__map_free(&s->inflight);
+    asset__tasks_drain(s); /* none left: every job was freed above */
     asset__registry_free(s);
     asset__reload_free(s);
     asset__trace_free(s);

@@ -19,6 +19,8 @@ struct asset__task {
     void *free_user;
     bool has_value;
     char *message;
+    asset_server_t *server;
+    struct asset__task *dead_next; /* in server->dead_tasks */
 };
 
 /* Tasks' values are freed through their own free_fn; the slot names them "task". */
@@ -37,12 +39,33 @@ static void value_drop(asset__task_t *t) {
     t->value = NULL;
 }
 
-void asset__task_free(asset__task_t *t) {
-    if (!t) return;
+static void task_free_now(asset__task_t *t) {
     value_drop(t);
     if (t->free_arg) t->free_arg(t->arg); /* once: after fn, or instead of it */
     asset_free(t->message);
     asset_free(t);
+}
+
+void asset__task_free(asset__task_t *t) {
+    if (!t) return;
+    /* the caller may hold the lock, and free_arg may release a handle (a C++ callable
+     * holding one, say): it runs at the next flush */
+    asset_server_t *s = t->server;
+    asset__task_t *head = atomic_load_explicit(&s->dead_tasks, memory_order_relaxed);
+    do t->dead_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&s->dead_tasks, &head, t, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+void asset__tasks_drain(asset_server_t *s) {
+    asset__task_t *t;
+    while ((t = atomic_exchange_explicit(&s->dead_tasks, NULL, memory_order_acquire))) {
+        while (t) {
+            asset__task_t *next = t->dead_next;
+            task_free_now(t);
+            t = next;
+        }
+    }
 }
 
 static void finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
@@ -140,8 +163,10 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
         t->fn = fn;
         t->arg = arg;
         t->free_arg = free_arg; /* from here on the task owns arg */
+        t->server = s;
     }
-    bool pushed = false; /* a worker is told after the unlock */
+    if (!t && free_arg) free_arg(arg); /* it will never run: the handle fails below */
+    bool pushed = false;               /* a worker is told after the unlock */
     uv_mutex_lock(&s->lock);
     asset__handle_link(s, h);
     if (!fn) {

@@ -30,9 +30,10 @@
 
 static atomic_long g_live;
 static _Thread_local int tl_fail_allocs; /* the next allocations on this thread fail */
+static _Thread_local int tl_alloc_skip;  /* after letting this many through */
 static void *c_alloc(size_t n, void *u) {
     (void)u;
-    if (tl_fail_allocs > 0) {
+    if (tl_fail_allocs > 0 && tl_alloc_skip-- <= 0) {
         tl_fail_allocs--;
         return NULL;
     }
@@ -513,6 +514,29 @@ static void test_async_finish_out_of_memory_requeueing_fails_the_load(void **sta
     uv_sem_destroy(&g_parked_sem);
 }
 
+/* asset_server_spawn with the handle made but not the task: the handle fails with
+ * NO_MEMORY, and free_arg still runs, once (the argument leaked). */
+static asset_status_t never_runs(asset_task_t *t, void *arg) {
+    (void)t;
+    (void)arg;
+    return ASSET_E_IO;
+}
+static void count_free(void *arg) { atomic_fetch_add((atomic_int *)arg, 1); }
+
+static void test_spawn_out_of_memory_for_the_task_still_frees_its_argument(void **state) {
+    fx_t *x = *state;
+    atomic_int frees = 0;
+    tl_alloc_skip = 1;  /* the handle */
+    tl_fail_allocs = 1; /* the task */
+    asset_handle_t *h = asset_server_spawn(x->s, never_runs, &frees, count_free, NULL);
+    tl_fail_allocs = tl_alloc_skip = 0;
+    assert_non_null(h);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_NO_MEMORY);
+    assert_int_equal(atomic_load(&frees), 1);
+    asset_handle_release(h);
+    pool_alive(x);
+}
+
 static void test_async_stall_cancelled_then_destroy(void **state) {
     fx_t *x = *state;
     asset_handle_t *h = asset_server_load(x->s, "afault://stall/a", NULL);
@@ -615,6 +639,7 @@ int main(void) {
         T(test_stalled_source_times_out),
         T(test_async_sources_every_way_of_finishing),
         T(test_async_finish_out_of_memory_requeueing_fails_the_load),
+        T(test_spawn_out_of_memory_for_the_task_still_frees_its_argument),
         T(test_async_stall_cancelled_then_destroy),
         T(test_destroy_with_every_fault_in_flight),
         T(test_stats_add_up_after_faults),

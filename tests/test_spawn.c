@@ -406,6 +406,67 @@ static void test_a_task_finishing_a_request_can_then_wait_for_a_queued_load(void
     uv_sem_destroy(&p.read);
 }
 
+/* free_arg may call the library: here it releases a handle of the same server that
+ * the task's argument held (a C++ callable capturing a Handle does so). It ran with
+ * the server's lock held, on the worker, and deadlocked in asset_handle_release. */
+typedef struct holder {
+    asset_handle_t *h;
+    atomic_int released;
+} holder_t;
+
+static void release_held(void *arg) {
+    holder_t *k = arg;
+    asset_handle_release(k->h);
+    atomic_fetch_add(&k->released, 1);
+}
+
+static asset_status_t set_one(asset_task_t *t, void *arg) {
+    (void)arg;
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    *v = 1;
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL);
+    return ASSET_OK;
+}
+
+static void test_free_arg_may_release_a_handle_of_its_server(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(s, "k", "k", 1), ASSET_OK);
+    holder_t ran = {.h = tu_load_wait(s, "mem://k", ASSET_OK)};
+    asset_handle_t *t = asset_server_spawn(s, set_one, &ran, release_held, NULL);
+    assert_int_equal(tu_wait(t), ASSET_OK); /* hung before */
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&ran.released), 1);
+    /* and for a task that never runs: cancelled while queued behind a busy worker */
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *busy = asset_server_load(s, "gate://busy", NULL);
+    tu_gate_wait_entered(g, 1);
+    holder_t never = {.h = tu_load_wait(s, "mem://k", ASSET_OK)};
+    asset_handle_t *t2 = asset_server_spawn(s, set_one, &never, release_held, NULL);
+    asset_handle_cancel(t2);
+    assert_int_equal(tu_wait(t2), ASSET_E_CANCELLED);
+    assert_int_equal(atomic_load(&never.released), 1);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(busy), ASSET_OK);
+    /* and one destroy frees unrun */
+    tu_gate_t *g2 = tu_gate_register(s, "gate2");
+    asset_handle_t *busy2 = asset_server_load(s, "gate2://busy", NULL);
+    tu_gate_wait_entered(g2, 1);
+    holder_t dropped = {.h = tu_load_wait(s, "mem://k", ASSET_OK)};
+    asset_handle_t *t3 = asset_server_spawn(s, set_one, &dropped, release_held, NULL);
+    (void)t3;
+    asset_handle_release(busy);
+    asset_handle_release(t2);
+    asset_handle_release(t);
+    tu_gate_open(g2);
+    (void)busy2;
+    asset_server_destroy(s); /* t3 may run or be dropped: its free_arg runs either way */
+    assert_int_equal(atomic_load(&dropped.released), 1);
+    tu_gate_free(g);
+    tu_gate_free(g2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_result_becomes_the_handle_value),
@@ -418,6 +479,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_cancels_running_tasks_and_frees_queued_ones),
         cmocka_unit_test(test_a_task_finishing_a_request_takes_no_queued_job_of_another_server),
         cmocka_unit_test(test_a_task_finishing_a_request_can_then_wait_for_a_queued_load),
+        cmocka_unit_test(test_free_arg_may_release_a_handle_of_its_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

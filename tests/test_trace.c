@@ -225,6 +225,7 @@ typedef struct seen {
     asset_job_info_t job[8];
     char uri[8][64];
     char state[8][16];
+    char loader[8][16]; /* a record's strings are borrowed for the call: copied */
 } seen_t;
 
 static bool see_job(const asset_job_info_t *i, void *user) {
@@ -233,6 +234,7 @@ static bool see_job(const asset_job_info_t *i, void *user) {
         s->job[s->n] = *i;
         snprintf(s->uri[s->n], 64, "%s", i->uri);
         snprintf(s->state[s->n], 16, "%s", i->state);
+        snprintf(s->loader[s->n], 16, "%s", i->loader);
     }
     s->n++;
     return true;
@@ -383,7 +385,7 @@ static void test_tasks_are_listed_as_jobs_of_the_task_loader(void **state) {
     asset_server_foreach_job(s, see_job, &seen);
     int i = find(&seen, "task://1");
     assert_true(i >= 0);
-    assert_string_equal(seen.job[i].loader, "task");
+    assert_string_equal(seen.loader[i], "task");
     assert_string_equal(seen.state[i], "queued");
     tu_gate_open(g);
     assert_int_equal(tu_wait(t), ASSET_OK);
@@ -392,6 +394,42 @@ static void test_tasks_are_listed_as_jobs_of_the_task_loader(void **state) {
     asset_handle_release(busy);
     asset_server_destroy(s);
     tu_gate_free(g);
+}
+
+/* An introspection callback may even destroy the server: the records after it are
+ * copies, loader names included (they were the loaders' own, freed by destroy). */
+typedef struct doomed {
+    asset_server_t *s;
+    int seen;
+    char names[4][32];
+} doomed_t;
+
+static bool destroy_on_first_loader(const asset_loader_info_t *i, void *user) {
+    doomed_t *d = user;
+    if (d->seen < 4) snprintf(d->names[d->seen], sizeof d->names[0], "%s", i->name);
+    if (d->seen++ == 0) asset_server_destroy(d->s);
+    return true;
+}
+
+static bool destroy_on_first_entry(const asset_cache_info_t *i, void *user) {
+    doomed_t *d = user;
+    if (d->seen < 4) snprintf(d->names[d->seen], sizeof d->names[0], "%s", i->loader);
+    if (d->seen++ == 0) asset_server_destroy(d->s);
+    return true;
+}
+
+static void test_an_introspection_callback_may_destroy_the_server(void **state) {
+    (void)state;
+    doomed_t d = {.s = tu_server(1)};
+    assert_int_equal(asset_server_foreach_loader(d.s, destroy_on_first_loader, &d), 2);
+    assert_string_equal(d.names[1], d.names[0][0] == 'j' ? "bytes" : "json"); /* ASan */
+    doomed_t c = {.s = tu_server(1)};
+    assert_int_equal(asset_mem_put(c.s, "a.json", "1", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(c.s, "b.bin", "2", 1), ASSET_OK);
+    asset_handle_release(tu_load_wait(c.s, "mem://a.json", ASSET_OK));
+    asset_handle_release(tu_load_wait(c.s, "mem://b.bin", ASSET_OK));
+    assert_int_equal(asset_server_foreach_cached(c.s, destroy_on_first_entry, &c), 2);
+    assert_true(strcmp(c.names[1], "json") == 0 || strcmp(c.names[1], "bytes") == 0);
 }
 
 int main(void) {
@@ -403,6 +441,7 @@ int main(void) {
         cmocka_unit_test(test_jobs_in_flight_are_listed_with_state_and_handles),
         cmocka_unit_test(test_cache_entries_and_loader_stats_are_listed),
         cmocka_unit_test(test_tasks_are_listed_as_jobs_of_the_task_loader),
+        cmocka_unit_test(test_an_introspection_callback_may_destroy_the_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
