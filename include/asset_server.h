@@ -688,7 +688,7 @@ ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
  * and its value is then freed. free_arg(arg), if not NULL, is called exactly once when
  * the task is over (after fn returned, or when it will never run): on the flush thread
  * by the next flush (or by destroy), without the server's lock, so it may call the
- * library (release a handle it holds, say). The
+ * library (release a handle it holds, say), except destroy this server. The
  * value is never cached. Returns NULL only when the handle cannot be allocated (then
  * free_arg is not called: arg stays the caller's); otherwise the caller owns one
  * reference. Any thread. */

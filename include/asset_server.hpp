@@ -88,6 +88,19 @@ struct CallbackBox {
     virtual ~CallbackBox() = default;
 };
 
+struct Core;
+/* The Core whose callable this thread runs inside that server's flush (a callback, a
+ * task's argument freed): destroying that server from there is refused by the C library,
+ * so its boxes must stay (they may still fire). */
+inline thread_local const Core *tl_in_flush = nullptr;
+struct InFlush {
+    const Core *prev;
+    explicit InFlush(const Core *c) noexcept : prev(tl_in_flush) { tl_in_flush = c; }
+    ~InFlush() { tl_in_flush = prev; }
+    InFlush(const InFlush &) = delete;
+    InFlush &operator=(const InFlush &) = delete;
+};
+
 /* The control block: owns the C server; shared by every Server, Handle and Batch. */
 struct Core : std::enable_shared_from_this<Core> {
     asset_server_t *s = nullptr;
@@ -99,6 +112,9 @@ struct Core : std::enable_shared_from_this<Core> {
     Core &operator=(const Core &) = delete;
     ~Core() {
         asset_server_destroy(s); /* no callback fires during or after it */
+        /* inside its own flush the destroy was refused (logged): the server leaks, and
+         * its boxes with it, since callbacks later in this flush may still fire */
+        if (tl_in_flush == this) return;
         CallbackBox *b = boxes;
         boxes = nullptr;
         while (b) {
@@ -313,8 +329,10 @@ template <class F> struct HandleCallback final : CallbackBox {
     static void fire(asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<HandleCallback *>(user);
         Core *core = self->core;
+        InFlush in(core);
+        std::shared_ptr<Core> keep = core->shared_from_this(); /* past the retire */
         {
-            Handle arg(core->shared_from_this(), h, false);
+            Handle arg(keep, h, false);
             call_handle_cb(self->f, arg);
         }
         core->retire(self); /* fired exactly once: the callable goes now */
@@ -347,6 +365,7 @@ template <class F> struct ReloadCallback final : CallbackBox {
     template <class G> explicit ReloadCallback(G &&g) : f(std::forward<G>(g)) {}
     static void fire(asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<ReloadCallback *>(user);
+        InFlush in(self->core);
         Handle arg(self->core->shared_from_this(), h, false);
         call_handle_cb(self->f, arg); /* fires again at the next reload: kept */
     }
@@ -475,6 +494,7 @@ template <class F> struct BatchItemCallback final : CallbackBox {
     static void fire(asset_batch_t *b, asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<BatchItemCallback *>(user);
         if (self->silenced.load(std::memory_order_acquire)) return;
+        InFlush in(self->core);
         std::shared_ptr<Core> core = self->core->shared_from_this();
         Batch ab(core, b, false);
         Handle ah(core, h, false);
@@ -496,8 +516,10 @@ template <class F> struct BatchDoneCallback final : CallbackBox {
     static void fire(asset_batch_t *b, void *user) noexcept {
         auto *self = static_cast<BatchDoneCallback *>(user);
         Core *core = self->core;
+        InFlush in(core);
+        std::shared_ptr<Core> keep = core->shared_from_this(); /* past the retire */
         {
-            Batch arg(core->shared_from_this(), b, false);
+            Batch arg(keep, b, false);
             if constexpr (std::is_invocable_v<F &, Batch &>)
                 self->f(arg);
             else
@@ -997,18 +1019,23 @@ class Task {
 namespace detail {
 template <class F> struct TaskBox {
     F f;
+    const Core *core; /* freed inside its flush: the callable may hold the last share */
     static asset_status_t run(asset_task_t *t, void *arg) noexcept {
         Task task(t);
         return static_cast<TaskBox *>(arg)->f(task);
     }
-    static void free(void *arg) noexcept { delete static_cast<TaskBox *>(arg); }
+    static void free(void *arg) noexcept {
+        auto *box = static_cast<TaskBox *>(arg);
+        InFlush in(box->core);
+        delete box;
+    }
 };
 } // namespace detail
 
 template <class F> Handle Server::spawn(F &&f, const asset_load_options_t *o) const {
     if (!core_) return Handle();
     using Box = detail::TaskBox<std::decay_t<F>>;
-    auto *box = new Box{std::forward<F>(f)};
+    auto *box = new Box{std::forward<F>(f), core_.get()};
     asset_handle_t *h = asset_server_spawn(core_->s, &Box::run, box, &Box::free, o);
     if (!h) delete box; /* not spawned: free is not called */
     return Handle(core_, h, true);

@@ -331,6 +331,13 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
      * small budget must not starve them (a huge folder expands there, step by step) */
     if (!budget_ns || n == 0 || asset__now_ns() - start < budget_ns)
         n += asset__batch_queue_drain(s, start, budget_ns);
+    if (atomic_load_explicit(&s->dead_tasks, memory_order_relaxed)) {
+        /* finished tasks' arguments: without the lock, and still inside the flush (a
+         * free_arg that destroys the server is refused, as a callback's is) */
+        uv_mutex_unlock(&s->lock);
+        asset__tasks_drain(s);
+        uv_mutex_lock(&s->lock);
+    }
     s->in_flush = false;
     if (n && s->waiters) uv_cond_broadcast(&s->done_cond);
     /* the budget ran out with work left: the queue never went empty, so no push will
@@ -348,7 +355,6 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (more) asset__maybe_wake(s);
     if (reap) asset__sources_reap(s); /* replaced sources whose last read ended */
     asset__values_drain(s);           /* values only this thread may free */
-    asset__tasks_drain(s);            /* finished tasks' arguments, without the lock */
     return n;
 }
 

@@ -589,6 +589,24 @@ void test_spawned_callable_is_destroyed_when_cancelled_before_it_runs() {
     }
 }
 
+// A callable may capture a Handle of its own server (docs/cxx.md): its destruction
+// releases it. It ran with the C server's lock held and deadlocked there.
+void test_spawned_callable_may_capture_a_handle_of_its_server() {
+    asset::Server s(config());
+    CHECK(s.mem_put("k.txt", "k") == ASSET_OK);
+    asset::Handle other = s.load("mem://k.txt");
+    CHECK(other.wait(kGenerous) == ASSET_OK);
+    asset::Handle task = s.spawn([other, p = Probe()](asset::Task &t) {
+        (void)p;
+        t.set_value(std::make_unique<int>(other.done() ? 1 : 0), sizeof(int));
+        return ASSET_OK;
+    });
+    CHECK(task.wait(kGenerous) == ASSET_OK); // hung before
+    CHECK(task.value<int>() && *task.value<int>() == 1);
+    s.flush();
+    CHECK(Probe::live == 0); // the callable, and its copy of other, are gone
+}
+
 void test_set_priority_on_handles() {
     asset::Server s(config());
     CHECK(s.mem_put("a.txt", "a") == ASSET_OK);
@@ -722,6 +740,8 @@ int main() {
          test_spawn_runs_a_callable_whose_result_is_the_value},
         {"spawned_callable_is_destroyed_when_cancelled_before_it_runs",
          test_spawned_callable_is_destroyed_when_cancelled_before_it_runs},
+        {"spawned_callable_may_capture_a_handle_of_its_server",
+         test_spawned_callable_may_capture_a_handle_of_its_server},
         {"set_priority_on_handles", test_set_priority_on_handles},
         {"loader_class_with_dependencies_and_finalize",
          test_loader_class_with_dependencies_and_finalize},
