@@ -16,8 +16,11 @@
 #   #include "<name>.h"
 #   asset_server_mount_embedded(s, "game", <name>_files, <name>_files_count);
 #
-# Adding, removing or editing a file under <dir> regenerates the table on the next
-# build (the file list is a CONFIGURE_DEPENDS glob). <name> must be a C identifier.
+# Adding, removing, renaming or editing a file under <dir> regenerates the table on the
+# next build: the file list is a CONFIGURE_DEPENDS glob, and the table depends on every
+# file and on the list itself (written to <name>.files only when it changes, so a file
+# removed, or one moved in with an old time, rebuilds the table too). <name> must be a C
+# identifier.
 #
 # The tool: ASSET_SERVER_EMBED_EXECUTABLE when set (a path), else the asset-embed target
 # when this file is part of the asset_server source tree (add_subdirectory or the
@@ -81,7 +84,21 @@ function(asset_server_embed target name dir)
     endif()
 
     file(GLOB_RECURSE _files CONFIGURE_DEPENDS LIST_DIRECTORIES false "${dir}/*")
+    list(SORT _files)
     set(_out "${CMAKE_CURRENT_BINARY_DIR}/asset_embed/${name}")
+    # The list of files, rewritten only when it changes: the table depends on it,
+    # because a file removed changes no file the table depends on, and a file renamed
+    # or moved in keeps its old time. (Compared by hand: file(CONFIGURE) would expand
+    # an @name@ in a file name.)
+    set(_list "${_out}/${name}.files")
+    string(REPLACE ";" "\n" _lines "${_files}\n")
+    set(_had "")
+    if(EXISTS "${_list}")
+        file(READ "${_list}" _had)
+    endif()
+    if(NOT _had STREQUAL _lines)
+        file(WRITE "${_list}" "${_lines}")
+    endif()
     # The table is compiled as C when the project enabled C, else as C++ (the tool's
     # output is both). enable_language() cannot be called from a function, so a
     # C++-only project gets a .cpp file rather than a .c file it would not compile.
@@ -116,7 +133,7 @@ extern const size_t ${name}_files_count;
     add_custom_command(
         OUTPUT "${_c}"
         COMMAND ${_tool} ${name} "${dir}" "${_c}"
-        DEPENDS ${_files} ${_tool_dep}
+        DEPENDS ${_files} "${_list}" ${_tool_dep}
         COMMENT "asset-embed: ${dir} -> ${name}_files"
         VERBATIM)
     target_sources(${target} PRIVATE "${_c}" "${_h}")
