@@ -185,7 +185,11 @@ static asset_status_t fail(const char **why, asset_status_t st, const char *w) {
  * percent_encode_pct), then out->path after its NUL. */
 static asset_status_t finish(asset_uri_t *out, const char *prefix, size_t pl, const char *path,
                              size_t n, const char **why) {
-    char *o = asset_alloc(pl + n + pct_extra(path, n) + 1 + n + 1);
+    size_t ul = pl + n + pct_extra(path, n);
+    /* the normal form is a URI too: one too long to parse again is refused now (a
+     * '#' becomes "%23", and a bare path gains its base dir; found by fuzz_uri) */
+    if (ul > ASSET__URI_MAX) return fail(why, ASSET_E_INVALID, "URI too long");
+    char *o = asset_alloc(ul + 1 + n + 1);
     if (!o) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
     memcpy(o, prefix, pl);
     char *w = pct_write(o + pl, path, n);

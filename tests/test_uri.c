@@ -310,6 +310,28 @@ static void test_too_long_uri_is_invalid(void **state) {
     in[ASSET__URI_MAX] = 'k';
     in[ASSET__URI_MAX + 1] = 0; /* one more */
     check_err(in, BASE, NULL, ASSET_E_INVALID);
+    /* short enough, but its normal form is not: each '#' is written "%23" (the normal
+     * form would not parse again) */
+    memset(in + 6, '#', ASSET__URI_MAX / 3);
+    in[6 + ASSET__URI_MAX / 3] = 0;
+    check_err(in, BASE, NULL, ASSET_E_INVALID);
+    /* a bare path: its normal form gains "file://" and the base dir */
+    memset(in, 'p', ASSET__URI_MAX - 4);
+    in[ASSET__URI_MAX - 4] = 0;
+    check_err(in, BASE, NULL, ASSET_E_INVALID);
+    /* a normal form of exactly the limit parses, and parses again to itself */
+    size_t n = (ASSET__URI_MAX - 6) / 3;
+    memcpy(in, "mem://", 6);
+    memset(in + 6, '#', n);
+    memset(in + 6 + n, 'k', ASSET__URI_MAX - 6 - 3 * n);
+    in[6 + n + ASSET__URI_MAX - 6 - 3 * n] = 0;
+    assert_int_equal(asset__uri_parse(in, BASE, NULL, &u, &why), ASSET_OK);
+    assert_int_equal(strlen(u.uri), ASSET__URI_MAX);
+    asset_uri_t v;
+    assert_int_equal(asset__uri_parse(u.uri, BASE, NULL, &v, &why), ASSET_OK);
+    assert_string_equal(v.uri, u.uri);
+    asset__uri_dispose(&v);
+    asset__uri_dispose(&u);
     free(in);
 }
 
