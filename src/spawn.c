@@ -24,7 +24,7 @@ struct asset__task {
 };
 
 /* Tasks' values are freed through their own free_fn; the slot names them "task". */
-static asset__loader_slot_t task_slot = {
+asset__loader_slot_t asset__task_slot = {
     .vt = {ASSET_LOADER_ABI, "task", NULL, NULL, NULL, NULL, NULL, 0, NULL},
     .name = "task",
 };
@@ -108,7 +108,7 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
         asset_free(msg);
         return;
     }
-    asset__value_t *v = asset__value_new(s, &task_slot, true);
+    asset__value_t *v = asset__value_new(s, &asset__task_slot, true);
     if (!v) {
         char *msg = asset__asprintf("%s: task: out of memory", j->uri);
         finish(s, j, ASSET_E_NO_MEMORY, msg, NULL);
@@ -156,6 +156,7 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
     asset_handle_t *h = asset__handle_new(s, name, &opt);
     if (!h) return NULL;
     h->timeout_ms = opt.timeout_ms;
+    h->loader = &asset__task_slot; /* named "task" however it ends */
     asset__task_t *t = asset__calloc(1, sizeof *t);
     asset__job_t *j = t ? asset__calloc(1, sizeof *j) : NULL;
     char *uri = j ? asset__strdup(name) : NULL;
@@ -188,7 +189,7 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
         asset__handle_decide(h, ASSET_E_SHUTDOWN, NULL, NULL, 0);
     } else {
         j->uri = uri;
-        j->loader = &task_slot;
+        j->loader = &asset__task_slot;
         j->no_cache = true;
         j->heap_idx = SIZE_MAX;
         j->state = ASSET__JOB_QUEUED;

@@ -519,6 +519,42 @@ static void test_asset_server_reload_forces_a_fresh_parse(void **state) {
     asset_server_destroy(s);
 }
 
+static asset_status_t make_seven(asset_task_t *t, void *arg) {
+    (void)arg;
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return asset_task_fail(t, ASSET_E_NO_MEMORY, "no memory");
+    *v = 7;
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL);
+    return ASSET_OK;
+}
+
+/* A spawned task has nothing to read again: asset_server_reload of its URI does
+ * nothing (a mem asset reloaded after it tells when the reloads have been seen). */
+static void test_a_spawned_task_is_never_reloaded(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *t = asset_server_spawn(s, make_seven, NULL, NULL, NULL);
+    assert_int_equal(tu_wait(t), ASSET_OK);
+    assert_string_equal(asset_handle_uri(t), "task://1");
+    assert_int_equal(asset_mem_put(s, "k.txt", "k", 1), ASSET_OK);
+    asset_handle_t *k = tu_load_wait(s, "mem://k.txt", ASSET_OK);
+    rec_t rt = {0}, rk = {0};
+    asset_handle_on_reloaded(t, on_reloaded, &rt);
+    asset_handle_on_reloaded(k, on_reloaded, &rk);
+    const void *before = asset_handle_value(t);
+    asset_server_reload(s, "task://1");
+    asset_server_reload(s, "mem://k.txt");
+    wait_count(s, &rk.count, 1, false);
+    asset_server_flush(s);
+    assert_int_equal(rt.count, 0);
+    assert_int_equal(asset_handle_version(t), 1);
+    assert_ptr_equal(asset_handle_value(t), before);
+    assert_int_equal(*(const int *)asset_handle_value(t), 7);
+    asset_handle_release(t);
+    asset_handle_release(k);
+    asset_server_destroy(s);
+}
+
 /* ---- a change while the asset's reload runs ---- */
 
 /* Flushes until the gated parse has begun. */
@@ -898,6 +934,7 @@ int main(void) {
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
         cmocka_unit_test(test_destroy_with_reloads_pending),
         cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
+        cmocka_unit_test(test_a_spawned_task_is_never_reloaded),
         cmocka_unit_test(test_change_a_running_reload_has_read_reloads_once),
         cmocka_unit_test(test_change_after_a_running_reload_read_reloads_again),
         cmocka_unit_test(test_forced_reload_while_a_reload_runs_parses_again),

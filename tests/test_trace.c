@@ -396,6 +396,42 @@ static void test_tasks_are_listed_as_jobs_of_the_task_loader(void **state) {
     tu_gate_free(g);
 }
 
+static asset_status_t refuse(asset_task_t *t, void *arg) {
+    (void)arg;
+    return asset_task_fail(t, ASSET_E_PARSE, "refused");
+}
+
+/* Every event of a task names the "task" loader, its DELIVERED too, whether it
+ * succeeded or failed (a failed one's DELIVERED named none). */
+static void test_every_event_of_a_task_names_the_task_loader(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_t *s = tu_server(1);
+    asset_server_set_trace(s, asset_trace_record, tr);
+    asset_handle_t *ok = asset_server_spawn(s, bake, NULL, NULL, NULL);
+    asset_handle_t *bad = asset_server_spawn(s, refuse, NULL, NULL, NULL);
+    assert_int_equal(tu_wait(ok), ASSET_OK);
+    assert_int_equal(tu_wait(bad), ASSET_E_PARSE);
+    asset_server_set_trace(s, NULL, NULL);
+    const char *uris[] = {"task://1", "task://2"};
+    for (int k = 0; k < 2; k++) {
+        uint64_t id = id_of(tr, uris[k], ASSET_TRACE_DELIVERED);
+        assert_true(id != 0);
+        int n = 0;
+        asset_trace_event_t e;
+        for (size_t i = 0; asset_trace_event(tr, i, &e); i++) {
+            if (e.id != id) continue;
+            assert_string_equal(e.loader, "task");
+            n++;
+        }
+        assert_true(n >= 4); /* queued, run begin and end, delivered */
+    }
+    asset_handle_release(ok);
+    asset_handle_release(bad);
+    asset_server_destroy(s);
+    asset_trace_destroy(tr);
+}
+
 /* An introspection callback may even destroy the server: the records after it are
  * copies, loader names included (they were the loaders' own, freed by destroy). */
 typedef struct doomed {
@@ -441,6 +477,7 @@ int main(void) {
         cmocka_unit_test(test_jobs_in_flight_are_listed_with_state_and_handles),
         cmocka_unit_test(test_cache_entries_and_loader_stats_are_listed),
         cmocka_unit_test(test_tasks_are_listed_as_jobs_of_the_task_loader),
+        cmocka_unit_test(test_every_event_of_a_task_names_the_task_loader),
         cmocka_unit_test(test_an_introspection_callback_may_destroy_the_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
