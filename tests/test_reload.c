@@ -530,9 +530,16 @@ static asset_status_t make_seven(asset_task_t *t, void *arg) {
 
 /* A spawned task has nothing to read again: asset_server_reload of its URI does
  * nothing (a mem asset reloaded after it tells when the reloads have been seen). */
+static void count_task_lines(int level, const char *msg, void *user) {
+    (void)level;
+    if (strstr(msg, "task://")) atomic_fetch_add((atomic_int *)user, 1);
+}
+
 static void test_a_spawned_task_is_never_reloaded(void **state) {
     (void)state;
-    asset_server_t *s = asset_server_create(NULL);
+    atomic_int lines = 0; /* log lines about the task: a reload attempt would log one */
+    asset_server_config_t cfg = {.log = count_task_lines, .user = &lines};
+    asset_server_t *s = asset_server_create(&cfg);
     asset_handle_t *t = asset_server_spawn(s, make_seven, NULL, NULL, NULL);
     assert_int_equal(tu_wait(t), ASSET_OK);
     assert_string_equal(asset_handle_uri(t), "task://1");
@@ -547,6 +554,7 @@ static void test_a_spawned_task_is_never_reloaded(void **state) {
     wait_count(s, &rk.count, 1, false);
     asset_server_flush(s);
     assert_int_equal(rt.count, 0);
+    assert_int_equal(atomic_load(&lines), 0);
     assert_int_equal(asset_handle_version(t), 1);
     assert_ptr_equal(asset_handle_value(t), before);
     assert_int_equal(*(const int *)asset_handle_value(t), 7);
