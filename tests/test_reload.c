@@ -196,6 +196,20 @@ typedef struct fixture {
     rec_t ra, rb;
 } fixture_t;
 
+/* Waits until a watch is registered and the revalidation each watched file gets once
+ * after its watch has run (a cache hit, NOT_MODIFIED) for `files` files, so that no
+ * revalidation can read a file while a test writes it. */
+static void wait_watched(asset_server_t *s, uint64_t files) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (;;) {
+        asset_stats_t st;
+        asset_server_stats(s, &st);
+        if (st.watches >= 1 && st.cache_hits >= files) break;
+        assert_true(now_ms() < deadline);
+        wait_news(s, 10);
+    }
+}
+
 static void fx_open(fixture_t *f) {
     memset(f, 0, sizeof *f);
     f->dir = tu_mkdtemp();
@@ -211,14 +225,7 @@ static void fx_open(fixture_t *f) {
     /* the watch is registered on the I/O thread after the load, and revalidates each
      * file once after the debounce (cache hits: NOT_MODIFIED): wait for both, so that
      * no revalidation can read a file while a test writes it */
-    uint64_t deadline = now_ms() + DEADLINE_MS;
-    for (;;) {
-        asset_stats_t st;
-        asset_server_stats(f->s, &st);
-        if (st.watches >= 1 && st.cache_hits >= 2) break;
-        assert_true(now_ms() < deadline);
-        wait_news(f->s, 10);
-    }
+    wait_watched(f->s, 2);
 }
 
 static void fx_close(fixture_t *f) {
@@ -843,14 +850,7 @@ static void test_a_symlink_to_another_directory_reloads_when_its_target_changes(
     asset_handle_t *h = tu_load_wait(s, link, ASSET_OK);
     rec_t r = {0};
     asset_handle_on_reloaded(h, on_reloaded, &r);
-    uint64_t deadline = now_ms() + DEADLINE_MS;
-    for (;;) { /* watched, and revalidated once after the watch (a cache hit) */
-        asset_stats_t st;
-        asset_server_stats(s, &st);
-        if (st.watches >= 1 && st.cache_hits >= 1) break;
-        assert_true(now_ms() < deadline);
-        wait_news(s, 10);
-    }
+    wait_watched(s, 1);
     write_in_place(target, "two, through the link", 1);
     wait_count(s, &r.count, 1, false);
     assert_int_equal(r.err, ASSET_OK);
