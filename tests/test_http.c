@@ -301,6 +301,76 @@ static void test_http_size_cap_on_huge_content_length(void **state) {
     free(u2);
 }
 
+/* An error answer is ASSET_E_HTTP with its status, whatever its body: an endless one
+ * is cut (it ran until the stall guard), and a large announced one is not "too large"
+ * (it was, with no status). */
+static void test_http_error_answers_with_endless_or_huge_bodies_keep_their_status(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {0};
+    cfg.max_asset_size = 1 << 20;
+    cfg.http_low_speed_ms = 5000; /* what the unfixed endless case ran into */
+    asset_server_t *s = asset_server_create(&cfg);
+    const char *paths[] = {"/endless-404", "/huge-404"};
+    for (int i = 0; i < 2; i++) {
+        char *u = tu_bad_url(b, paths[i]);
+        asset_handle_t *h = asset_server_load(s, u, NULL);
+        assert_int_equal(tu_wait(h), ASSET_E_HTTP);
+        assert_int_equal(asset_handle_http_status(h), 404);
+        assert_non_null(strstr(asset_handle_error_message(h), "HTTP 404 Not Found"));
+        asset_handle_release(h);
+        free(u);
+    }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
+/* A chunked body's trailers are not headers: a Content-Length or an ETag there
+ * changes nothing. */
+static void test_http_trailers_change_nothing(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {0};
+    cfg.max_asset_size = 1 << 20;
+    asset_server_t *s = asset_server_create(&cfg);
+    char *u = tu_bad_url(b, "/trailer");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(asset_handle_http_status(h), 200);
+    tu_expect_bytes(h, "hello", 5);
+    asset_handle_release(h);
+    /* unversioned (the ETag came as a trailer): a second load asks without a condition,
+     * and the 200 it gets is a fresh body, not a 304 */
+    asset_handle_t *h2 = asset_server_load(s, u, NULL);
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    assert_int_equal(asset_handle_http_status(h2), 200);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
+/* A validator with a bare CR is not sent back: it would write a header into the next
+ * request. The answer counts as unversioned. */
+static void test_http_validator_with_a_control_character_is_not_sent_back(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/etag-cr");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_t *h2 = asset_server_load(s, u, NULL); /* a revalidation, if versioned */
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    tu_expect_bytes(h2, "hello", 5);
+    assert_int_equal(tu_bad_connections(b), 2);
+    assert_int_equal(tu_bad_bare_cr_requests(b), 0);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
 static void test_http_redirect_to_file_is_forbidden(void **state) {
     (void)state;
     tu_bad_t *b = tu_bad_start();
@@ -770,6 +840,9 @@ int main(void) {
         cmocka_unit_test(test_http_cancel_while_the_worker_posts_the_transfer_aborts_it),
         cmocka_unit_test(test_http_timeout_on_stalled_server),
         cmocka_unit_test(test_http_size_cap_on_huge_content_length),
+        cmocka_unit_test(test_http_error_answers_with_endless_or_huge_bodies_keep_their_status),
+        cmocka_unit_test(test_http_trailers_change_nothing),
+        cmocka_unit_test(test_http_validator_with_a_control_character_is_not_sent_back),
         cmocka_unit_test(test_http_redirect_to_file_is_forbidden),
         cmocka_unit_test(test_http_connection_refused_is_network_error),
         cmocka_unit_test(test_http_truncated_body_and_bad_status_are_network_errors),

@@ -316,6 +316,7 @@ struct tu_bad {
     uv_thread_t thread;
     uv_mutex_t mu;
     int connections;
+    int bare_cr; /* requests with a CR not followed by LF (a header written into them) */
     uv_sem_t stalled, peer_closed;
     tu_sock_t go_pipe[2]; /* "/idle-close": the test says when to close (tu_bad_idle_close) */
     uv_sem_t idle_closed;
@@ -375,6 +376,13 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         req[got] = 0;
         if (strstr(req, "\r\n\r\n")) break;
     }
+    for (const char *c = req; (c = strchr(c, '\r')); c++)
+        if (c[1] != '\n') {
+            uv_mutex_lock(&b->mu);
+            b->bare_cr++;
+            uv_mutex_unlock(&b->mu);
+            break;
+        }
     char path[256] = "";
     sscanf(req, "GET %255s", path);
     path[strcspn(path, "?")] = 0; /* "/stall?3": distinct URLs, same behaviour */
@@ -390,15 +398,36 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
     } else if (!strcmp(path, "/huge")) {
         send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\n\r\n", 51);
         wait_peer_or_stop(b, fd);
-    } else if (!strcmp(path, "/endless")) {
-        const char *h = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    } else if (!strcmp(path, "/huge-404")) {
+        const char *h = "HTTP/1.1 404 Not Found\r\nContent-Length: 1099511627776\r\n\r\n";
+        static char body[128 << 10]; /* then 128 KiB of it, then nothing */
+        memset(body, 'x', sizeof body);
+        if (send_all(fd, h, strlen(h)) && send_all(fd, body, sizeof body)) wait_peer_or_stop(b, fd);
+    } else if (!strcmp(path, "/trailer")) {
+        /* trailers after the body that, taken as headers, would fail it or version it */
+        const char *h = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+                        "Trailer: Content-Length, ETag\r\n\r\n5\r\nhello\r\n0\r\n"
+                        "Content-Length: 1099511627776\r\nETag: \"trailer\"\r\n\r\n";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/etag-cr")) {
+        /* a validator with a bare CR: sent back as is, it would write a header into the
+         * next request */
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n"
+                        "ETag: \"a\rX-Injected: 1\"\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/endless") || !strcmp(path, "/endless-404")) {
+        const char *h = !strcmp(path, "/endless")
+                            ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            : "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n";
         if (!send_all(fd, h, strlen(h))) return;
         static char chunk[8192 + 16];
         int hl = snprintf(chunk, sizeof chunk, "2000\r\n");
         memset(chunk + hl, 'x', 8192);
         memcpy(chunk + hl + 8192, "\r\n", 2);
-        for (int i = 0; i < 64 * 128; i++) /* 64 MiB at most */
-            if (!send_all(fd, chunk, (size_t)hl + 8192 + 2)) break;
+        bool sent = true;
+        for (int i = 0; i < 64 * 128 && sent; i++) /* 64 MiB at most */
+            sent = send_all(fd, chunk, (size_t)hl + 8192 + 2);
+        if (sent && strcmp(path, "/endless")) wait_peer_or_stop(b, fd); /* never ends */
     } else if (!strcmp(path, "/redirect-file")) {
         const char *h =
             "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n";
@@ -520,6 +549,13 @@ char *tu_bad_url(const tu_bad_t *b, const char *path) {
 int tu_bad_connections(tu_bad_t *b) {
     uv_mutex_lock(&b->mu);
     int n = b->connections;
+    uv_mutex_unlock(&b->mu);
+    return n;
+}
+
+int tu_bad_bare_cr_requests(tu_bad_t *b) {
+    uv_mutex_lock(&b->mu);
+    int n = b->bare_cr;
     uv_mutex_unlock(&b->mu);
     return n;
 }

@@ -35,13 +35,17 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * /redirect-file (302 to file:///etc/passwd), /badstatus (garbage status line),
  * /keepalive (200 "hello" without "Connection: close", then the connection is closed,
  * with a reset, as soon as the client sends its next request on it), /keepalive-302
- * (the same with a 302 to /keepalive), /bigheader (a 300 KB header line), /ok (200,
- * "hello"). */
+ * (the same with a 302 to /keepalive), /bigheader (a 300 KB header line), /endless-404
+ * (a 404 with a chunked body of 64 MiB that never ends), /huge-404 (a 404 announcing
+ * 1 TiB, sending 128 KiB of it, then nothing), /trailer (200 "hello" chunked, then
+ * trailers: a Content-Length of 1 TiB and an ETag), /etag-cr (200 "hello" with an ETag
+ * holding a bare CR), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 int tu_bad_port(const tu_bad_t *b);
 char *tu_bad_url(const tu_bad_t *b, const char *path); /* free() it */
 int tu_bad_connections(tu_bad_t *b);
+int tu_bad_bare_cr_requests(tu_bad_t *b); /* requests holding a CR not followed by LF */
 void tu_bad_stop(tu_bad_t *b);
 /* Block until a /stall request has had its headers and first bytes sent, and until
  * the client of a /stall request closed its connection. */

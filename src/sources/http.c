@@ -48,6 +48,9 @@ typedef struct xfer {
     char reason[64];
     char *etag, *last_modified; /* as versions: "etag:<ETag>", "lm:<Last-Modified>" */
     bool too_large;
+    bool error_cut;     /* a non-2xx answer's body passed ERROR_BODY_MAX: the transfer was cut */
+    bool in_body;       /* the current response's body began: headers after it are trailers */
+    size_t error_bytes; /* of the current non-2xx answer's body, counted and dropped */
     bool cancelled;
     bool oom;                /* the body could not be buffered: out of memory */
     bool spoilt;             /* the multi failed under it (fail_all): no reuse of easy */
@@ -178,10 +181,18 @@ static void curl_init_once(void) {
 
 /* ---- finishing ---- */
 
+/* A non-2xx answer: ASSET_E_HTTP with its status and reason. */
+static asset_status_t http_error(xfer_t *x, asset_request_t *r) {
+    r->http_status = (int)x->status;
+    return asset_request_fail(r, ASSET_E_HTTP, "HTTP %ld%s%s", x->status, x->reason[0] ? " " : "",
+                              x->reason);
+}
+
 static asset_status_t map_result(xfer_t *x, CURLcode rc) {
     asset_request_t *r = x->req;
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
     if (x->cancelled || asset_request_cancelled(r)) return ASSET_E_CANCELLED;
+    if (x->error_cut) return http_error(x, r); /* an error answer, its endless body cut */
     if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED)
         return asset_request_fail(r, ASSET_E_TOO_LARGE,
                                   "body larger than max_asset_size (%zu bytes)", r->max_size);
@@ -230,9 +241,7 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
     }
     r->http_status = (int)x->status;
     if (x->status == 304) return ASSET_NOT_MODIFIED; /* counted by xfer_done */
-    if (x->status < 200 || x->status > 299)
-        return asset_request_fail(r, ASSET_E_HTTP, "HTTP %ld%s%s", x->status,
-                                  x->reason[0] ? " " : "", x->reason);
+    if (x->status < 200 || x->status > 299) return http_error(x, r);
     if (x->etag || x->last_modified) /* made by header_cb: "etag:<ETag>", "lm:<date>" */
         asset_request_set_version(r, x->etag ? x->etag : x->last_modified);
     return ASSET_OK;
@@ -354,7 +363,8 @@ static CURLcode easy_bind(asset__http_t *http, xfer_t *x) {
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers); /* NULL: only libcurl's own */
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_size);
+    /* no CURLOPT_MAXFILESIZE: header_cb and write_cb hold a 2xx body to max_size, and
+     * libcurl's check also failed a 404 announcing a large body as too large */
     /* waiting for a connection to multiplex on pays only where HTTP/2 can be had: over
      * TLS (CURL_HTTP_VERSION_2TLS). On HTTP/1.1 it holds a transfer back for nothing */
     long pipewait = http->http2 && !asset__strncasecmp(uri, "https:", 6);
@@ -732,10 +742,20 @@ static void xfer_start(void *arg) {
 
 /* ---- easy-handle callbacks (I/O thread) ---- */
 
+/* A non-2xx answer's body is read and dropped, so that its connection can serve the
+ * next transfer, but only this much of it: an endless one is cut (ASSET_E_HTTP). */
+#define ERROR_BODY_MAX ((size_t)64 << 10)
+
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
     xfer_t *x = user;
     size_t n = size * nmemb;
-    if (x->status < 200 || x->status > 299) return n; /* error bodies are not kept */
+    x->in_body = true;
+    if (x->status < 200 || x->status > 299) { /* error bodies are not kept */
+        x->error_bytes += n;
+        if (x->error_bytes <= ERROR_BODY_MAX) return n;
+        x->error_cut = true;
+        return 0;
+    }
     asset_status_t st = asset_request_write(x->req, data, n);
     if (st == ASSET_E_TOO_LARGE) x->too_large = true;
     if (st == ASSET_E_CANCELLED) x->cancelled = true;
@@ -772,9 +792,23 @@ static void versioned(char **slot, const char *prefix, size_t pn, const char *v,
     *slot = d;
 }
 
+/* A validator goes back to the server in the next request's If-None-Match or
+ * If-Modified-Since: one with a control character (a bare CR) would let a server write
+ * headers into our requests. Such a one is not kept (the answer is unversioned). */
+static bool printable(const char *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)v[i] < ' ' && v[i] != '\t') || v[i] == 0x7f) return false;
+    return true;
+}
+
 static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     xfer_t *x = user;
     size_t n = size * nmemb;
+    /* a chunked body's trailers: the response's headers are settled (a trailer that
+     * looked like a status line would even make an error answer look like a 200).
+     * Only a response with a body gets here: a redirect's libcurl skips, and libcurl
+     * retries a request only when nothing of its answer came */
+    if (x->in_body) return n;
     if (n > 5 && !strncmp(line, "HTTP/", 5)) { /* a new response (redirects, 100) */
         const char *sp = memchr(line, ' ', n);
         x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
@@ -792,14 +826,15 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         asset_free(x->etag);
         asset_free(x->last_modified);
         x->etag = x->last_modified = NULL;
+        x->error_bytes = 0;
         return n;
     }
     const char *v;
     size_t vn;
     if (HEADER_IS(line, n, "ETag", &v, &vn)) {
-        versioned(&x->etag, "etag:", 5, v, vn);
+        if (printable(v, vn)) versioned(&x->etag, "etag:", 5, v, vn);
     } else if (HEADER_IS(line, n, "Last-Modified", &v, &vn)) {
-        versioned(&x->last_modified, "lm:", 3, v, vn);
+        if (printable(v, vn)) versioned(&x->last_modified, "lm:", 3, v, vn);
     } else if (HEADER_IS(line, n, "Content-Length", &v, &vn)) {
         char num[32]; /* strtoull wants a terminated string; a longer value is nonsense */
         unsigned long long len = ULLONG_MAX;
