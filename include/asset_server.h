@@ -660,7 +660,7 @@ struct asset_load_options {    /* NULL or zero: defaults */
        shares the file with every other program: if the file is truncated while the
        value lives, touching the lost pages kills the process with SIGBUS (POSIX; Windows
        refuses to truncate a mapped file), and bytes written into the file in place show
-       through the value. Set it only for files that never change in place (replaced by
+       through the value (bytes appended do not: data[size] stays 0). Set it only for files that never change in place (replaced by
        rename, or not at all). The value is shared as usual: a load that joins this one
        in flight, and later cache hits, get the mapped value too. pkg:// packages are
        immutable and mapped without it. */

@@ -113,13 +113,15 @@ static void test_file_root_confines_and_lists(void **state) {
 }
 
 /* asset__file_map: the bytes of the file, then a readable 0 (what the parse step
- * promises), for sizes that end inside a page and sizes that fill their last page;
- * the mapping outlives the file's handle. Windows may refuse a size that fills its last
- * page (-ENOSYS: the caller reads instead); the web build refuses every file. */
+ * promises), for sizes that end inside a page and sizes that fill their last page
+ * (and a large one, mapped on a 2 MiB boundary); the mapping outlives the file's
+ * handle, and the 0 stays when the file grows (it showed the appended bytes). Windows
+ * may refuse a size that fills its last page (-ENOSYS: the caller reads instead); the
+ * web build refuses every file. */
 static void test_file_map_gives_the_bytes_and_a_zero_after_them(void **state) {
     (void)state;
     char *dir = tu_mkdtemp();
-    const size_t sizes[] = {1, 4095, 4096, 8192, 65536 + 17};
+    const size_t sizes[] = {1, 4095, 4096, 8192, 65536 + 17, (2u << 20) + 17};
     const char *pf = getenv("ASSET_TEST_PLATFORM");
     bool win = pf && !strcmp(pf, "win32");
     bool web = pf && !strcmp(pf, "web");
@@ -135,6 +137,13 @@ static void test_file_map_gives_the_bytes_and_a_zero_after_them(void **state) {
             continue;
         }
         if (rc != 0) fail_msg("map of %zu bytes: %d", n, rc);
+        tu_expect_pattern(data, n);
+        assert_int_equal(((const char *)data)[n], 0);
+        FILE *grow = fopen(p, "ab"); /* a writer appends to the mapped file */
+        assert_non_null(grow);
+        assert_int_equal(fwrite("appended", 1, 8, grow), 8);
+        assert_int_equal(fclose(grow), 0);
+        assert_int_equal(((const volatile char *)data)[n], 0);
         tu_expect_pattern(data, n);
         asset__unmap(data, token);
         free(p);

@@ -257,13 +257,31 @@ void asset__unmap(void *data, void *token) {
  * TLB entries (docs/performance.md, large_file). */
 #define HUGE_MAP ((size_t)2 << 20)
 
+/* The 0 after the data, where the data ends inside a page: the kernel zero-filled the
+ * rest of that page, but it is the file's page, and bytes appended to the file since
+ * its size was taken (or later) would show there. Writing the 0 gives the mapping its
+ * own copy of that one page (MAP_PRIVATE): the 0 stays whatever happens to the file.
+ * A file found shorter than size by now is not mapped (-EAGAIN: the caller reads it;
+ * the write would fault). */
+static int terminate(asset__file_t *f, char *base, size_t size, size_t page) {
+    if (size % page == 0) return 0; /* an anonymous zero page follows */
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) return -errno;
+    if ((uint64_t)st.st_size < (uint64_t)size) return -EAGAIN;
+    char *last = base + size / page * page;
+    if (mprotect(last, page, PROT_READ | PROT_WRITE) != 0) return -errno;
+    last[size % page] = 0;
+    (void)mprotect(last, page, PROT_READ);
+    return 0;
+}
+
 int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
     *data = *token = NULL;
     long pg = sysconf(_SC_PAGESIZE);
     size_t page = pg > 0 ? (size_t)pg : 4096;
     if (!size || size > SIZE_MAX - page - HUGE_MAP) return -EINVAL;
-    /* the kernel zero-fills the rest of the file's last page: that is the 0 byte after
-     * the data, unless the data fills the page; then an anonymous (zero) page follows.
+    /* the 0 byte after the data: in the file's last page (terminate), unless the data
+     * fills the page; then an anonymous (zero) page follows.
      * An anonymous reservation is made first (with room to align a large mapping) and
      * the file mapped over its front; what is left of it at either end is unmapped */
     size_t len = (size / page + 1) * page; /* the file's pages, or those and a zero page */
@@ -274,6 +292,11 @@ int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
     if (size % page && !align) {
         void *base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->fd, 0);
         if (base == MAP_FAILED) return -errno;
+        int err = terminate(f, base, size, page);
+        if (err) {
+            munmap(base, len);
+            return err;
+        }
         *data = base;
         *token = (void *)(uintptr_t)len;
         return 0;
@@ -290,6 +313,11 @@ int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
     size_t head = (size_t)(base - res), tail = span - head - len;
     if (head) munmap(res, head);
     if (tail) munmap(base + len, tail);
+    int err = terminate(f, base, size, page);
+    if (err) {
+        munmap(base, len);
+        return err;
+    }
 #ifdef MADV_HUGEPAGE
     if (align) (void)madvise(base, size, MADV_HUGEPAGE); /* a hint only; the whole file part */
 #endif

@@ -398,12 +398,27 @@ int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
     size_t page = si.dwPageSize ? si.dwPageSize : 4096;
     if (!size) return -EINVAL;
     if (size % page == 0) return -ENOSYS;
-    HANDLE m = CreateFileMappingW(f->h, NULL, PAGE_READONLY, 0, 0, NULL);
+    /* A copy-on-write view: the 0 after the data is written into the view's own copy
+     * of its last page, so bytes appended to the file (since its size was taken, or
+     * later) never show there; the other pages stay the file's. Then read-only. */
+    HANDLE m = CreateFileMappingW(f->h, NULL, PAGE_WRITECOPY, 0, 0, NULL);
     if (!m) return last_error();
-    void *v = MapViewOfFile(m, FILE_MAP_READ, 0, 0, size);
+    char *v = MapViewOfFile(m, FILE_MAP_COPY, 0, 0, size);
     int err = v ? 0 : last_error();
     CloseHandle(m); /* the view keeps the mapping object alive */
     if (err) return err;
+    DWORD old;
+    LARGE_INTEGER now;
+    if (!GetFileSizeEx(f->h, &now) || (uint64_t)now.QuadPart < (uint64_t)size) {
+        UnmapViewOfFile(v); /* shorter by now: read it (the write would fault) */
+        return -EAGAIN;
+    }
+    v[size] = 0;
+    if (!VirtualProtect(v, size, PAGE_READONLY, &old)) {
+        err = last_error();
+        UnmapViewOfFile(v);
+        return err;
+    }
     *data = v;
     return 0;
 }
