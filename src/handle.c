@@ -607,6 +607,8 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
                             : asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
     asset_status_t rc = ASSET_OK;
     bool stale = false;     /* results waited in the queue for LAZY_FLUSH_NS */
+    bool paced = false;     /* a flush delivered nothing while a finalize stayed pending */
+    bool flushed = false;   /* this wait has flushed: a 0 timeout still flushes once */
     size_t cursor = 0;      /* help's */
     uint64_t helped_ns = 0; /* since when this waiter has been running jobs, or 0 */
     uv_mutex_lock(&s->lock);
@@ -616,18 +618,28 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
     }
     if (waited) ++*waited;
     while (!done(arg)) {
+        /* checked before flushing too: a flush always has work while a finalize is
+         * pending, and the wait ran past its timeout (and spun) as long as it was */
+        if (flushed && asset__now_ns() >= deadline) {
+            rc = ASSET_E_TIMEOUT;
+            break;
+        }
         if (asset__on_flush_thread(s)) {
             if (s->in_flush) { /* inside a callback: flushing is refused, waiting would hang */
                 rc = ASSET_E_BUSY;
                 break;
             }
-            /* a finalize or a batch step is work only a flush does: always worth it */
-            if (s->bq_head || s->fin_head || (stale && s->reload_ntodo) ||
+            /* a finalize or a batch step is work only a flush does: always worth it; but
+             * a finalize that stays PENDING (a GPU fence, say) is asked again only every
+             * LAZY_FLUSH_NS, as a frame loop would, not in a tight loop */
+            if (s->bq_head || (s->fin_head && !paced) || (stale && s->reload_ntodo) ||
                 (s->q_head && (!ready || stale || ready(arg)))) {
                 stale = false;
                 uv_mutex_unlock(&s->lock);
-                asset_server_flush(s);
+                size_t n = asset_server_flush(s);
                 uv_mutex_lock(&s->lock);
+                flushed = true;
+                paced = n == 0 && s->fin_head && !s->bq_head && !s->q_head;
                 continue;
             }
         }
@@ -666,8 +678,9 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
          * becomes ready only by what wakes lazy waiters too */
         bool lazy = ready && !ready(arg);
         uint64_t wait_ns = deadline == UINT64_MAX ? UINT64_MAX : deadline - now;
-        bool capped = lazy && asset__on_flush_thread(s) && wait_ns > LAZY_FLUSH_NS;
+        bool capped = (lazy || paced) && asset__on_flush_thread(s) && wait_ns > LAZY_FLUSH_NS;
         if (capped) wait_ns = LAZY_FLUSH_NS;
+        paced = false; /* the pending finalize is asked again after this wait */
         s->waiters++;
         s->lazy_waiters += lazy;
         if (wait_ns == UINT64_MAX)

@@ -718,6 +718,26 @@ static void test_finalize_pending_continues_at_later_flushes(void **state) {
     asset_server_destroy(s);
 }
 
+/* A wait on the flush thread honours its timeout while a finalize stays PENDING, and
+ * asks it again at a pace (it flushed in a tight loop, never checking the deadline:
+ * millions of calls, returning only when the finalize was done). */
+static void test_a_wait_times_out_while_a_finalize_stays_pending(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    put(s, "fence.g", "pend 100000000");
+    asset_handle_t *h = load(s, "mem://fence.g");
+    assert_int_equal(asset_handle_wait(h, 100), ASSET_E_TIMEOUT);
+    assert_false(asset_handle_is_done(h));
+    int calls = atomic_load(&g_gl.finalizes);
+    assert_true(calls >= 1);
+    if (calls > 1000) fail_msg("a 100 ms wait asked the pending finalize %d times", calls);
+    *pend_slot(&g_gl, "mem://fence.g", 0) = 0; /* the fence is signalled */
+    assert_int_equal(asset_handle_wait(h, -1), ASSET_OK);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static size_t fin_queued(asset_server_t *s) {
     size_t n = 0;
     for (asset__job_t *j = s->fin_head; j; j = j->g->fin_next) n++;
@@ -906,6 +926,7 @@ int main(void) {
         cmocka_unit_test(test_labels_of_an_immutable_cache_hit),
         cmocka_unit_test(test_finalize_runs_dependencies_first_once_on_the_flush_thread),
         cmocka_unit_test(test_finalize_pending_continues_at_later_flushes),
+        cmocka_unit_test(test_a_wait_times_out_while_a_finalize_stays_pending),
         cmocka_unit_test(test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
