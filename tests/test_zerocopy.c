@@ -51,7 +51,10 @@ static bool on_windows(void) {
     return pf && !strcmp(pf, "win32");
 }
 
-/* -1: this OS has no /proc/self/maps (or it is Windows under wine: not its maps) */
+/* -1: this OS has no /proc/self/maps (or it is Windows under wine: not its maps). A
+ * mapping listed in pieces counts once: a piece follows the one before in memory and
+ * in the file (the last page of a mapping is its own copy, with the 0 after the data:
+ * a line of its own). */
 static int maps_of(const char *name) {
     if (on_windows()) return -1;
     FILE *f = fopen("/proc/self/maps", "r");
@@ -59,10 +62,16 @@ static int maps_of(const char *name) {
     char line[4096];
     int n = 0;
     size_t nl = strlen(name);
+    unsigned long long prev_end = 0, next_off = 0; /* where a piece of the last one starts */
     while (fgets(line, sizeof line, f)) {
         size_t l = strlen(line);
         while (l && (line[l - 1] == '\n' || line[l - 1] == ' ')) line[--l] = 0;
-        if (l >= nl && !strcmp(line + l - nl, name)) n++;
+        if (l < nl || strcmp(line + l - nl, name)) continue;
+        unsigned long long start = 0, end = 0, off = 0;
+        if (sscanf(line, "%llx-%llx %*s %llx", &start, &end, &off) != 3) continue;
+        if (start != prev_end || off != next_off) n++; /* not the next piece: another one */
+        prev_end = end;
+        next_off = off + (end - start);
     }
     fclose(f);
     return n;
