@@ -288,6 +288,15 @@ static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
     }
 }
 
+/* [lock] Whether h, delivered, has more for a flush: a callback connected or a reload
+ * decided while its callbacks ran (asset__queue_push could not queue it then). */
+static bool more_to_deliver(const asset_handle_t *h) {
+    if (h->reload_pending) return true;
+    for (const asset__cb_t *c = h->cbs; c; c = c->next)
+        if (!c->fired) return true;
+    return false;
+}
+
 static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (!s) return 0;
     uv_mutex_lock(&s->lock);
@@ -302,7 +311,8 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     s->flush_thread = uv_thread_self();
     uint64_t start = budget_ns ? asset__now_ns() : 0;
     size_t n = 0;
-    asset__pool_flush_run(s, start, budget_ns); /* web single-threaded: jobs run here */
+    asset_handle_t *again = NULL, **again_tail = &again; /* for the next flush */
+    asset__pool_flush_run(s, start, budget_ns);          /* web single-threaded: jobs run here */
     /* finalize first: what it completes is delivered by the loop below, in order */
     asset__finalize_run(s, start, budget_ns);
     while (s->q_head) {
@@ -322,10 +332,26 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         fire_callbacks(s, h);
         if (reloaded) asset__reload_fire(s, h);
         asset__value_release(old); /* after the reloaded callbacks re-read the value */
-        h->queued = false;
-        asset__handle_maybe_free(h);
         n++;
+        if (more_to_deliver(h)) { /* still queued: the next flush delivers it */
+            h->queue_next = NULL;
+            *again_tail = h;
+            again_tail = &h->queue_next;
+        } else {
+            h->queued = false;
+            asset__handle_maybe_free(h);
+        }
         if (budget_ns && asset__now_ns() - start >= budget_ns) break;
+    }
+    for (asset_handle_t *h = again, *next; h; h = next) { /* the queue's tail, as pushes */
+        next = h->queue_next;
+        h->queue_next = NULL;
+        if (s->q_tail)
+            s->q_tail->queue_next = h;
+        else
+            s->q_head = h;
+        s->q_tail = h;
+        s->q_len++;
     }
     /* batches get a turn when time is left, or when there was nothing else to do: a
      * small budget must not starve them (a huge folder expands there, step by step) */

@@ -526,6 +526,74 @@ static void test_asset_server_reload_forces_a_fresh_parse(void **state) {
     asset_server_destroy(s);
 }
 
+/* ---- what comes while a handle's own callbacks run ---- */
+
+static asset_server_t *g_cb_server;
+static int g_completed;
+
+static void count_completed(asset_handle_t *h, void *user) {
+    (void)h;
+    (*(int *)user)++;
+}
+
+/* Connects a completion callback from inside the reloaded one (the handle is done:
+ * "fires at the next flush"). */
+static void connect_completed(asset_handle_t *h, void *user) {
+    on_reloaded(h, user);
+    asset_handle_on_completed(h, count_completed, &g_completed);
+}
+
+/* The first time: changes the asset again and waits, bounded, until that reload is
+ * decided (pending on h), all before returning. */
+static void change_again(asset_handle_t *h, void *user) {
+    rec_t *r = user;
+    on_reloaded(h, r);
+    if (r->count != 1) return;
+    asset_server_t *s = g_cb_server;
+    assert_int_equal(asset_mem_put(s, "again.d", "three", 5), ASSET_OK);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock);
+    while (!h->reload_pending) {
+        if (now_ms() > deadline) fail_msg("the second reload was not decided");
+        wait_locked(s, 10); /* nothing signals it: the push is refused while queued */
+    }
+    uv_mutex_unlock(&s->lock);
+}
+
+/* A callback connected, or a reload decided, while the handle's own callbacks run is
+ * delivered at a later flush (both were lost: the flush had the handle marked queued
+ * until its callbacks returned, so nothing could queue it again). */
+static void test_what_comes_during_a_handles_callbacks_is_delivered_later(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.watch = true, .reload_debounce_ms = 20};
+    asset_server_t *s = g_cb_server = asset_server_create(&cfg);
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    /* a completion callback connected from a reloaded callback */
+    assert_int_equal(asset_mem_put(s, "k.d", "one", 3), ASSET_OK);
+    asset_handle_t *k = tu_load_wait(s, "mem://k.d", ASSET_OK);
+    rec_t rk = {0};
+    asset_handle_on_reloaded(k, connect_completed, &rk);
+    g_completed = 0;
+    asset_server_reload(s, "mem://k.d");
+    wait_count(s, &rk.count, 1, false);
+    wait_count(s, &g_completed, 1, false);
+    assert_int_equal(rk.count, 1);
+    /* a reload decided while the reloaded callback of the one before runs */
+    assert_int_equal(asset_mem_put(s, "again.d", "one", 3), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://again.d", ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, change_again, &r);
+    assert_int_equal(asset_mem_put(s, "again.d", "two", 3), ASSET_OK);
+    wait_count(s, &r.count, 2, false);
+    assert_int_equal(r.version, 3);
+    assert_string_equal(asset_handle_value(h), "three");
+    asset_handle_release(h);
+    asset_handle_release(k);
+    asset_server_destroy(s);
+}
+
 static asset_status_t make_seven(asset_task_t *t, void *arg) {
     (void)arg;
     int *v = asset_alloc(sizeof *v);
@@ -943,6 +1011,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_with_reloads_pending),
         cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
         cmocka_unit_test(test_a_spawned_task_is_never_reloaded),
+        cmocka_unit_test(test_what_comes_during_a_handles_callbacks_is_delivered_later),
         cmocka_unit_test(test_change_a_running_reload_has_read_reloads_once),
         cmocka_unit_test(test_change_after_a_running_reload_read_reloads_again),
         cmocka_unit_test(test_forced_reload_while_a_reload_runs_parses_again),
