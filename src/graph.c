@@ -303,19 +303,29 @@ static bool deps_push(asset__job_t *j, asset_handle_t *h) {
 }
 
 /* Raises the priority of the jobs j waits for, transitively (a raised parent raises
- * its dependencies). */
+ * its dependencies). Iterative, with the stack threaded through the jobs (no memory to
+ * run out of): a chain of 30,000 levels overflowed a 1 MiB stack when it recursed. A
+ * job is pushed only as its priority is lowered to prio, so at most once. */
 static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
-    for (size_t i = 0; i < asset__job_ndeps(j); i++) {
-        asset_handle_t *dh = j->g->deps->h[i];
-        asset__job_t *d = dh->job;
-        /* the parent's handle on it too: a later set_priority recomputes the job's
-         * priority from its handles and must not undo the raise */
-        if (dh->priority > prio) dh->priority = prio;
-        if (d && d->priority > prio) {
-            d->priority = prio;
-            asset__heap_update(s, d);
-            raise_deps(s, d, prio); /* each level lowers d->priority: ends */
+    asset__job_t *stack = NULL;
+    for (asset__job_t *x = j; x;) {
+        for (size_t i = 0; i < asset__job_ndeps(x); i++) {
+            asset_handle_t *dh = x->g->deps->h[i];
+            asset__job_t *d = dh->job;
+            /* the parent's handle on it too: a later set_priority recomputes the job's
+             * priority from its handles and must not undo the raise */
+            if (dh->priority > prio) dh->priority = prio;
+            if (d && d->priority > prio) {
+                d->priority = prio;
+                asset__heap_update(s, d);
+                if (asset__job_ndeps(d)) {
+                    d->g->raise_next = stack;
+                    stack = d;
+                }
+            }
         }
+        x = stack;
+        if (stack) stack = stack->g->raise_next;
     }
 }
 

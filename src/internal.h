@@ -285,7 +285,8 @@ typedef struct asset__job_graph {
     struct asset__job *fin_next;   /* in the finalize queue */
     uint64_t visit;                /* cycle search mark */
     struct asset__job *visit_from;
-    asset_status_t dep_status; /* first required dependency failure, or OK */
+    asset_status_t dep_status;     /* first required dependency failure, or OK */
+    struct asset__job *raise_next; /* on the stack of a priority raise (graph.c) */
 } asset__job_graph_t;
 
 typedef struct asset__job {

@@ -255,6 +255,59 @@ static void test_deep_chain_completes_without_recursing(void **state) {
     asset_server_destroy(s);
 }
 
+static void raise_top(void *h) {
+    assert_int_equal(asset_handle_set_priority(h, ASSET_PRIORITY_HIGH), ASSET_OK);
+}
+
+/* Raising the priority of the top of a long chain waiting for its leaf raises every
+ * level, in constant stack: from a thread with a 64 KiB stack (it recursed once per
+ * level, and overflowed). */
+static void test_raising_a_deep_chain_does_not_recurse(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    enum { DEPTH = 10000 };
+    char key[32], text[64];
+    for (int i = 0; i < DEPTH - 1; i++) {
+        snprintf(key, sizeof key, "r%d.n", i);
+        if (i + 1 < DEPTH - 1)
+            snprintf(text, sizeof text, "dep r%d.n", i + 1);
+        else
+            snprintf(text, sizeof text, "dep gate://leaf.n");
+        put(s, key, text);
+    }
+    asset_load_options_t low = {.priority = ASSET_PRIORITY_LOW};
+    asset_handle_t *h = asset_server_load(s, "mem://r0.n", &low);
+    tu_gate_wait_entered(gate, 1);
+    /* every level parsed and waiting: nothing signals the last parse's end, poll */
+    uint64_t deadline = uv_hrtime() + 120 * 1000000000ull;
+    while (atomic_load(&g_gl.parses) < DEPTH - 1) {
+        if (uv_hrtime() > deadline) fail_msg("the chain was not parsed in 120 s");
+        uv_mutex_lock(&s->lock);
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 1000000);
+        s->waiters--;
+        uv_mutex_unlock(&s->lock);
+    }
+    uv_thread_t t;
+    uv_thread_options_t opt = {.flags = UV_THREAD_HAS_STACK_SIZE, .stack_size = 64 << 10};
+    assert_int_equal(uv_thread_create_ex(&t, &opt, raise_top, h), 0);
+    assert_int_equal(uv_thread_join(&t), 0);
+    uv_mutex_lock(&s->lock);
+    int levels = 0;
+    for (asset_handle_t *d = h; d && d->job; levels++) {
+        assert_int_equal(d->job->priority, ASSET_PRIORITY_HIGH);
+        d = asset__job_ndeps(d->job) ? d->job->g->deps->h[0] : NULL;
+    }
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(levels, DEPTH); /* the leaf's read too */
+    tu_gate_open(gate);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+}
+
 static void test_cycle_of_two_fails_with_the_cycle_named(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -911,6 +964,7 @@ int main(void) {
         cmocka_unit_test(test_diamond_dependency_loads_once_and_parent_waits_for_it),
         cmocka_unit_test(test_dependencies_in_real_files_resolve_relative_to_the_parent),
         cmocka_unit_test(test_deep_chain_completes_without_recursing),
+        cmocka_unit_test(test_raising_a_deep_chain_does_not_recurse),
         cmocka_unit_test(test_cycle_of_two_fails_with_the_cycle_named),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_optional_dependency_may_fail_and_required_failure_names_the_chain),
