@@ -159,11 +159,29 @@ void asset__graph_abandon(asset_server_t *s, asset__job_t *j) {
 
 /* Records the first required failure. Its message names the chain; when that message
  * cannot be made, the parent fails with NO_MEMORY, which says why by itself. */
+/* A failure's message names the chain up to its cause, each level prefixing the one
+ * below: past this many bytes its middle is left out (" ... "), keeping the levels
+ * nearest the parent and the end, where the cause is. Unbounded, a failing chain of N
+ * levels held N^2/2 bytes of messages until the flush (800 MB for 8,000 levels). */
+#define DEP_MESSAGE_MAX 1024
+#define DEP_MESSAGE_HEAD 384
+
+/* Records the first required failure. Its message names the chain; when that message
+ * cannot be made, the parent fails with NO_MEMORY, which says why by itself. */
 static void dep_failed(asset__job_t *j, const asset_handle_t *h) { /* j has its part */
     asset__job_graph_t *g = j->g;
     if (g->dep_status != ASSET_OK) return;
     const char *why = h->message ? h->message : asset_strerror(h->status);
-    g->dep_message = asset__asprintf("%s: dependency %s", j->uri, why);
+    size_t wl = strlen(why);
+    if (wl <= DEP_MESSAGE_MAX) {
+        g->dep_message = asset__asprintf("%s: dependency %s", j->uri, why);
+    } else { /* cut between UTF-8 sequences, never inside one */
+        size_t head = DEP_MESSAGE_HEAD, tail = wl - (DEP_MESSAGE_MAX - DEP_MESSAGE_HEAD);
+        while (head && ((unsigned char)why[head] & 0xc0) == 0x80) head--;
+        while (tail < wl && ((unsigned char)why[tail] & 0xc0) == 0x80) tail++;
+        g->dep_message =
+            asset__asprintf("%s: dependency %.*s ... %s", j->uri, (int)head, why, why + tail);
+    }
     g->dep_status = g->dep_message ? ASSET_E_DEPENDENCY : ASSET_E_NO_MEMORY;
 }
 
