@@ -355,8 +355,9 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     }
     /* batches get a turn when time is left, or when there was nothing else to do: a
      * small budget must not starve them (a huge folder expands there, step by step) */
+    size_t steps = 0; /* not in the count returned: that is handles (the header's) */
     if (!budget_ns || n == 0 || asset__now_ns() - start < budget_ns)
-        n += asset__batch_queue_drain(s, start, budget_ns);
+        steps = asset__batch_queue_drain(s, start, budget_ns);
     if (atomic_load_explicit(&s->dead_tasks, memory_order_relaxed)) {
         /* finished tasks' arguments: without the lock, and still inside the flush (a
          * free_arg that destroys the server is refused, as a callback's is) */
@@ -365,7 +366,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         uv_mutex_lock(&s->lock);
     }
     s->in_flush = false;
-    if (n && s->waiters) uv_cond_broadcast(&s->done_cond);
+    if ((n || steps) && s->waiters) uv_cond_broadcast(&s->done_cond);
     /* the budget ran out with work left: the queue never went empty, so no push will
      * wake an event-driven host; wake it now or the rest waits for an unrelated load */
     bool more = (s->q_head || s->bq_head || s->fin_head) && !s->stopping;
