@@ -62,13 +62,11 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
         /* dependencies decided in this flush are published before their parent's
          * finalize reads them (their callbacks still fire in queue order, first) */
         for (size_t i = 0; i < asset__job_ndeps(j); i++) asset__handle_publish(s, j->g->deps->h[i]);
-        j->in_finalize = true;
         uv_mutex_unlock(&s->lock);
         asset__trace_job(s, j, ASSET__TR_FINALIZE_START, ASSET_OK);
         asset_status_t st = ld->vt.finalize(ld->ctx, &f);
         asset__trace_job(s, j, ASSET__TR_FINALIZE_END, st);
         uv_mutex_lock(&s->lock);
-        j->in_finalize = false;
         n++;
         if (asset__job_unwanted(j)) {
             asset__job_drop(s, j);

@@ -325,10 +325,15 @@ typedef struct asset__job {
     atomic_bool cancelled; /* every handle left: stop at the next check */
     bool parsed_done;      /* [lock] parse returned: no dependency is added any more */
     bool abandoned;        /* [lock] every handle left while waiting: free at the next step */
-    bool in_finalize;      /* [lock] a finalize call runs on it (lock released) */
+    uint8_t stale;         /* [lock] ASSET__STALE_*: its URI changed after its read began */
     bool in_graph_ready;   /* [lock] */
     bool map_file;         /* the load opted in to mapping a file:// file */
 } asset__job_t;
+enum {
+    ASSET__STALE_NONE,
+    ASSET__STALE,       /* once decided, its handles revalidate (reload.c) */
+    ASSET__STALE_FORCED /* ... reload with a fresh parse (asset_server_reload) */
+};
 /* Every handle left it (or, waiting, it was marked abandoned): free it at its next
  * step. [lock] */
 static inline bool asset__job_unwanted(const asset__job_t *j) {
@@ -714,6 +719,10 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh);
  * forced: fresh read; else a revalidation that changes nothing when unchanged. */
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced);
 void asset__reload_pump(asset_server_t *s); /* lock not held: queued dependents */
+/* [lock] j completes: when its URI changed after its read began (ASSET__STALE_*), its
+ * handles, decided with what it read, are reloaded after the flush that delivers them
+ * (the reload skipped them: not live while their job ran). */
+void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j);
 /* [lock] Flush: publishes h's pending reload; returns the old value to release after
  * the reloaded callbacks (fire them with asset__reload_fire), or NULL. */
 bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t **old);

@@ -155,6 +155,7 @@ void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
     if (!j->no_cache)
         asset__cache_put(&ld->cache, j->uri, j->req ? j->req->version : NULL, j->sha256, v);
     asset__reload_watch_job(s, j);
+    asset__reload_stale_job(s, j);
     asset__job_finish_locked(s, j, ASSET_OK, NULL, v);
 }
 

@@ -124,10 +124,35 @@ static void claim_unlink(asset_server_t *s, claim_t *c) {
     }
 }
 
+/* [lock] The jobs of uri in flight whose read began before this change (a queued one
+ * reads the change): their handles are not live yet, so this reload passes them by;
+ * they reload once decided (asset__reload_stale_job). Not a reload's own job: a change
+ * during a reload makes one more through its claim. */
+static void mark_stale_jobs(asset_server_t *s, const char *uri, bool forced) {
+    for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
+         n = asset__map_get_next(&s->inflight, n)) {
+        asset__job_t *j = (asset__job_t *)n; /* the node is the job's first member */
+        if (j->state == ASSET__JOB_QUEUED || j->task || (j->handles && j->handles->reload))
+            continue;
+        if (forced)
+            j->stale = ASSET__STALE_FORCED;
+        else if (!j->stale)
+            j->stale = ASSET__STALE;
+    }
+}
+
+void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j) {
+    if (!j->stale || s->stopping) return;
+    /* out of memory: its handles keep what it read, as a reload that failed would */
+    if (!todo_push(s, j->uri, j->stale == ASSET__STALE_FORCED))
+        asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", j->uri);
+}
+
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     claim_t claims[ASSET__MAX_LOADERS];
     size_t n = 0, bl = strlen(uri);
     uv_mutex_lock(&s->lock);
+    if (!s->stopping) mark_stale_jobs(s, uri, forced);
     for (asset_handle_t *h = s->stopping ? NULL : s->all; h; h = h->all_next) {
         if (!live(h) || !base_match(asset__handle_uri(h), uri, bl)) continue;
         bool seen = false;

@@ -677,6 +677,34 @@ static void put_k_v3(asset_server_t *s) {
     assert_int_equal(asset_mem_put(s, "k.d", "v3", 2), ASSET_OK);
 }
 
+/* A load in flight when its asset changes (its job read the old bytes): once loaded,
+ * it reloads to the change, as the handles already loaded do (it stayed stale for
+ * ever: not live while its job ran, the reload passed it by). */
+static void test_a_load_in_flight_during_a_change_reloads_once_loaded(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h0 = load_k(s); /* "v1", loaded */
+    rec_t r0 = {0}, r1 = {0};
+    asset_handle_on_reloaded(h0, on_reloaded, &r0);
+    atomic_store(&g_gate, true);
+    asset_load_options_t fresh = {.no_cache = true}; /* a job of its own, not a cache hit */
+    asset_handle_t *h1 = asset_server_load(s, "mem://k.d", &fresh);
+    gate_wait(s); /* h1's job has read "v1" and parses it */
+    put_k_v2(s);  /* h0 reloads; h1's job is in flight */
+    wait_count(s, &r0.count, 1, false);
+    asset_handle_on_reloaded(h1, on_reloaded, &r1);
+    uv_sem_post(&g_gate_out); /* h1 loads "v1", then reloads */
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    wait_count(s, &r1.count, 1, false);
+    assert_int_equal(r1.err, ASSET_OK);
+    assert_string_equal(asset_handle_value(h1), "v2");
+    assert_string_equal(asset_handle_value(h0), "v2");
+    asset_handle_release(h0);
+    asset_handle_release(h1);
+    asset_server_destroy(s);
+}
+
 /* start() starts a reload of k.d; while it parses (it has read k.d), during() asks for
  * another: k.d ends reloaded `reloads` times (a revalidation that finds nothing new
  * parses nothing), holding `value`. */
@@ -1012,6 +1040,7 @@ int main(void) {
         cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
         cmocka_unit_test(test_a_spawned_task_is_never_reloaded),
         cmocka_unit_test(test_what_comes_during_a_handles_callbacks_is_delivered_later),
+        cmocka_unit_test(test_a_load_in_flight_during_a_change_reloads_once_loaded),
         cmocka_unit_test(test_change_a_running_reload_has_read_reloads_once),
         cmocka_unit_test(test_change_after_a_running_reload_read_reloads_again),
         cmocka_unit_test(test_forced_reload_while_a_reload_runs_parses_again),
