@@ -660,10 +660,10 @@ struct asset_load_options {    /* NULL or zero: defaults */
        shares the file with every other program: if the file is truncated while the
        value lives, touching the lost pages kills the process with SIGBUS (POSIX; Windows
        refuses to truncate a mapped file), and bytes written into the file in place show
-       through the value (bytes appended do not: data[size] stays 0). Set it only for files that never change in place (replaced by
-       rename, or not at all). The value is shared as usual: a load that joins this one
-       in flight, and later cache hits, get the mapped value too. pkg:// packages are
-       immutable and mapped without it. */
+       through the value (bytes appended do not: data[size] stays 0). Set it only for
+       files that never change in place (replaced by rename, or not at all). The value
+       is shared as usual: a load that joins this one in flight, and later cache hits,
+       get the mapped value too. pkg:// packages are immutable and mapped without it. */
     bool map_file;
 };
 
@@ -791,7 +791,10 @@ typedef void (*asset_handle_cb)(asset_handle_t *h, void *user);
  * is done; connected after done, it fires at the next flush. Returns an id (never 0),
  * or 0 when out of memory. */
 ASSET_API uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user);
-/* Disconnects a callback that has not fired yet. Returns whether it was connected. */
+/* Disconnects a callback that has not fired yet (a reloaded callback: that fires no
+ * more). Returns whether it was connected. Called from another thread than the flush
+ * thread, the callback may be running at that moment (callbacks run without the lock):
+ * free what its user data points to on the flush thread, or after the next flush. */
 ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
 /* Hot reload. Connects a callback that fires at every reload attempt of this handle
  * that reaches a flush (on the flush thread), until disconnected with

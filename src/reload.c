@@ -491,10 +491,57 @@ static void debounce_fire(uv_timer_t *t) {
     rearm_debounce(r);
 }
 
+static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, int status);
+static void start_poll(rio_t *r, wfile_t *f, const char *path);
+
+/* The directory itself was renamed, deleted or replaced (a re-export, a branch switch):
+ * its watch followed the old one, or died. Watch the path again (the directory now
+ * there), or, when there is none yet, poll its files (a poll sees a file appear); and
+ * revalidate every file, since each may have changed. */
+static void rewatch(wdir_t *d) {
+    rio_t *r = d->rio;
+    const char *dir = d->node.key;
+    uv_fs_event_stop(d->ev);
+    if (uv_fs_event_start(d->ev, on_dir_event, dir, 0) != 0) {
+        close_handle(r, (uv_handle_t *)d->ev);
+        d->ev = NULL;
+        atomic_fetch_sub(&r->s->watches, 1);
+        asset__log(r->s, ASSET_LOG_WARN,
+                   "watch: %s was replaced and cannot be watched again: "
+                   "polling its files every %u ms",
+                   dir, poll_ms(r->s));
+        size_t dl = strlen(dir);
+        for (wfile_t *f = d->files; f; f = f->next) {
+            if (f->poll) continue;
+            char *path = asset_alloc(dl + 1 + strlen(f->name) + 1);
+            if (!path) continue; /* that file is not seen again: out of memory */
+            memcpy(path, dir, dl);
+            path[dl] = '/';
+            strcpy(path + dl + 1, f->name);
+            start_poll(r, f, path);
+            asset_free(path);
+        }
+    }
+    for (wfile_t *f = d->files; f; f = f->next) changed(r, f->uri);
+}
+
+/* Whether filename names the watched directory itself: libuv reports an event on the
+ * directory (moved, deleted) with its own base name. */
+static bool names_the_dir(const wdir_t *d, const char *filename) {
+    const char *slash = strrchr(d->node.key, '/');
+    return filename && slash && !strcmp(filename, slash + 1);
+}
+
 static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, int status) {
-    (void)events;
     wdir_t *d = ev->data;
-    if (status < 0) return;
+    if (d->rio->stopping) return;
+    /* an error (the directory is gone) or the directory's own rename: watch it anew. A
+     * file of the directory's own name is also seen here; watching anew changes
+     * nothing for it, and it is revalidated with the others */
+    if (status < 0 || ((events & UV_RENAME) && names_the_dir(d, filename))) {
+        rewatch(d);
+        return;
+    }
     for (wfile_t *f = d->files; f; f = f->next)
         if (!filename || !strcmp(filename, f->name)) changed(d->rio, f->uri);
 }

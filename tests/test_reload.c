@@ -961,6 +961,63 @@ static void test_a_symlink_to_another_directory_reloads_when_its_target_changes(
     free(dir);
 }
 
+/* The watched directory is replaced (renamed away, a new one made in its place: a
+ * re-export, a branch switch): later edits of the loaded file still reload (the watch
+ * followed the old directory, and nothing reloaded again). POSIX: Windows refuses to
+ * rename a directory that is watched. */
+static void test_a_replaced_directory_is_watched_again(void **state) {
+    (void)state;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    char *top = tu_mkdtemp();
+    char *dir = tu_path(top, "assets"), *away = tu_path(top, "assets.old");
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    char *a = tu_write_file(dir, "a.txt", "one", 3);
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, a, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(s, 1);
+    write_in_place(a, "two", 1); /* the watch works */
+    wait_count(s, &r.count, 1, false);
+    expect_text(h, "two");
+    /* replaced at once: watched anew (or, if the event came between the two steps,
+     * polled: the log says so) */
+    int warns0 = log_snapshot(&log).warns;
+    assert_int_equal(rename(dir, away), 0);
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    free(tu_write_file(dir, "a.txt", "three", 5));
+    wait_count(s, &r.count, 2, false);
+    expect_text(h, "three");
+    write_in_place(a, "four, later", 1); /* and edits after it */
+    wait_count(s, &r.count, 3, false);
+    expect_text(h, "four, later");
+    /* gone for a while: its files are polled, and seen when they come back */
+    char *away2 = tu_path(top, "assets.old2");
+    int warns = log_snapshot(&log).warns;
+    bool polled = warns > warns0; /* already */
+    assert_int_equal(rename(dir, away2), 0);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (!polled && (!strstr(log_snapshot(&log).last, "cannot be watched again") ||
+                       log_snapshot(&log).warns == warns)) {
+        if (now_ms() > deadline) fail_msg("no fallback to polling: %s", log_snapshot(&log).last);
+        wait_news(s, 10);
+    }
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    free(tu_write_file(dir, "a.txt", "five", 4));
+    wait_count(s, &r.count, 4, false);
+    expect_text(h, "five");
+    free(away2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(top);
+    free(a);
+    free(dir);
+    free(away);
+    free(top);
+}
+
 static void test_batch_child_reloads_and_the_batch_stays_done(void **state) {
     (void)state;
     fixture_t f;
@@ -1050,6 +1107,7 @@ int main(void) {
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
+        cmocka_unit_test(test_a_replaced_directory_is_watched_again),
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
         cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
     };
