@@ -552,6 +552,7 @@ struct asset_server {
     bool rio_started;       /* the I/O thread's reload state was set up */
     struct asset__rio *rio; /* I/O thread only */
     atomic_uint watches;
+    atomic_uint watched_files; /* files whose watch is set up, for tests to wait on */
     /* spawn, traces, introspection (spawn.c, trace.c, introspect.c) */
     uint64_t task_seq;                      /* [lock] task://N names */
     _Atomic(struct asset__tracer *) tracer; /* the trace hook, or NULL: read lock-free */

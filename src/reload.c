@@ -605,7 +605,24 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
 typedef struct watch_req {
     asset_server_t *s;
     char *path, *uri;
+    char *version; /* of the bytes the load read, or NULL (unknown) */
 } watch_req_t;
+
+/* Whether the file at path still has this version (asset__fstat_version): it cannot
+ * have changed since the load read it. */
+static bool same_version(const char *path, const char *version) {
+    asset__file_t *f = NULL;
+    if (asset__file_open(path, &f) != 0) return false;
+    asset__fstat_t st;
+    bool same = false;
+    if (asset__file_stat(f, &st) == 0) {
+        char now[96];
+        asset__fstat_version(&st, now);
+        same = !strcmp(now, version);
+    }
+    asset__file_close(f);
+    return same;
+}
 
 static void watch_add(void *arg) {
     watch_req_t *w = arg;
@@ -629,12 +646,16 @@ static void watch_add(void *arg) {
     /* a link's target changes in its own directory, which the watch of the link's does
      * not see: poll it (a stat follows the link), as a directory that cannot be watched */
     if (!d->ev || asset__path_is_link(w->path)) start_poll(r, f, w->path);
-    /* a change between the read and this watch would go unseen: revalidate once (a
-     * NOT_MODIFIED answer when nothing changed; debounced like any change) */
-    changed(r, f->uri);
+    /* a change between the read and this watch would go unseen: one is treated as a
+     * change (debounced like any). Only a real one: a revalidation of a load that was
+     * not cached (no_cache, or evicted) reads afresh and publishes a reload even when
+     * nothing changed */
+    if (!w->version || !same_version(w->path, w->version)) changed(r, f->uri);
+    atomic_fetch_add(&w->s->watched_files, 1);
 out:
     asset_free(w->path);
     asset_free(w->uri);
+    asset_free(w->version);
     asset_free(w);
 }
 
@@ -747,6 +768,9 @@ void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
     w->s = s;
     w->path = path;
     w->uri = uri;
+    /* the version it read (a NOT_MODIFIED read kept the cached one); NULL: unknown */
+    const char *v = j->req && j->req->version ? j->req->version : j->cached_version;
+    w->version = v ? asset__strdup(v) : NULL;
     if (!asset__io_post(io, watch_add, w)) {
         asset__map_remove(&s->watched, node);
         goto fail;
@@ -755,6 +779,7 @@ void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
 fail:
     asset_free(path);
     asset_free(uri);
+    if (w) asset_free(w->version);
     asset_free(w);
     asset_free(key);
     asset_free(node);

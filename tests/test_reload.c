@@ -196,15 +196,12 @@ typedef struct fixture {
     rec_t ra, rb;
 } fixture_t;
 
-/* Waits until a watch is registered and the revalidation each watched file gets once
- * after its watch has run (a cache hit, NOT_MODIFIED) for `files` files, so that no
- * revalidation can read a file while a test writes it. */
-static void wait_watched(asset_server_t *s, uint64_t files) {
+/* Waits until `files` files are watched (the I/O thread set their watches up after
+ * their loads; nothing signals it). A change before that is seen too (the file's
+ * version is compared once its watch is set up); a test that counts reloads waits. */
+static void wait_watched(asset_server_t *s, unsigned files) {
     uint64_t deadline = now_ms() + DEADLINE_MS;
-    for (;;) {
-        asset_stats_t st;
-        asset_server_stats(s, &st);
-        if (st.watches >= 1 && st.cache_hits >= files) break;
+    while (atomic_load(&s->watched_files) < files) {
         assert_true(now_ms() < deadline);
         wait_news(s, 10);
     }
@@ -1018,6 +1015,50 @@ static void test_a_replaced_directory_is_watched_again(void **state) {
     free(top);
 }
 
+/* A load that was not cached (no_cache) of a file that did not change is not reloaded
+ * when its watch is set up (the revalidation for a change between the read and the
+ * watch found no cache entry, read afresh, and published a reload of the same bytes).
+ * The I/O thread handles changes in order: b's change comes after the watches are set
+ * up, so a reload of a would have been queued before b's. */
+static void test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *a = tu_write_file(dir, "a.d", "one", 3), *b = tu_write_file(dir, "b.d", "bee", 3);
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_config_t cfg = {
+        .watch = true, .reload_debounce_ms = 50, .trace = asset_trace_record, .trace_user = tr};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    asset_load_options_t fresh = {.no_cache = true};
+    asset_handle_t *ha = asset_server_load(s, a, &fresh);
+    assert_int_equal(tu_wait(ha), ASSET_OK);
+    asset_handle_t *hb = tu_load_wait(s, b, ASSET_OK);
+    rec_t ra = {0}, rb = {0};
+    asset_handle_on_reloaded(ha, on_reloaded, &ra);
+    asset_handle_on_reloaded(hb, on_reloaded, &rb);
+    wait_watched(s, 2);
+    write_in_place(b, "bee, changed", 1);
+    wait_count(s, &rb.count, 1, false);
+    asset_server_set_trace(s, NULL, NULL);
+    int jobs_of_a = 0;
+    asset_trace_event_t e;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++)
+        jobs_of_a += e.phase == ASSET_TRACE_QUEUED && !strcmp(e.uri, asset_handle_uri(ha));
+    assert_int_equal(jobs_of_a, 1); /* its load; no reload */
+    assert_int_equal(ra.count, 0);
+    assert_int_equal(asset_handle_version(ha), 1);
+    asset_handle_release(ha);
+    asset_handle_release(hb);
+    asset_server_destroy(s);
+    asset_trace_destroy(tr);
+    tu_rmrf(dir);
+    free(a);
+    free(b);
+    free(dir);
+}
+
 static void test_batch_child_reloads_and_the_batch_stays_done(void **state) {
     (void)state;
     fixture_t f;
@@ -1108,6 +1149,7 @@ int main(void) {
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
+        cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
         cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
     };
