@@ -244,6 +244,51 @@ static void queue_dependents(asset_server_t *s, const char *base) {
     }
 }
 
+/* Whether v was built on an asset of URI base (a dependency of base, or of a label of
+ * it). */
+static bool built_on(const asset__value_t *v, const char *base, size_t bl) {
+    for (size_t i = 0; i < asset__value_ndeps(v); i++)
+        if (base_match(asset__handle_uri(asset__value_x(v)->deps->h[i]), base, bl)) return true;
+    return false;
+}
+
+/* [lock] base changed: the cached values built on it, and on those in turn, leave
+ * their caches, so that the next load parses them again (a cache entry is revalidated
+ * by its own version, which says nothing of its dependencies': a new load of a released
+ * parent got the one built on the old dependency). Live ones re-parse as well
+ * (queue_dependents). */
+static void drop_cached_dependents(asset_server_t *s, const char *base) {
+    char **todo = NULL;
+    size_t n = 0, cap = 0, nl = 0;
+    asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
+    char *cur = asset__strdup(base);
+    while (cur) {
+        size_t bl = strlen(cur);
+        for (size_t k = 0; k < nl; k++) {
+            asset__cache_t *c = &ls[k]->cache;
+            for (asset__cache_entry_t *e = c->lru_head, *next; e; e = next) {
+                next = e->lru_next;
+                if (!built_on(e->value, cur, bl)) continue;
+                if (n == cap) {
+                    size_t nc = cap ? cap * 2 : 8;
+                    char **t = asset_realloc(todo, nc * sizeof *t);
+                    if (!t) break; /* out of memory: what is left stays cached */
+                    todo = t;
+                    cap = nc;
+                }
+                char *key = asset__strdup(asset__cache_entry_key(e));
+                if (!key) break;
+                todo[n++] = key;             /* its own dependents next */
+                asset__cache_remove(c, key); /* next is another entry: still there */
+            }
+        }
+        asset_free(cur);
+        cur = n ? todo[--n] : NULL;
+    }
+    while (n) asset_free(todo[--n]);
+    asset_free(todo);
+}
+
 void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     for (asset_handle_t **p = &s->reloading; *p; p = &(*p)->reload_next) {
         if (*p == rh) {
@@ -295,6 +340,7 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     else if (changed)
         asset__log(s, ASSET_LOG_INFO, "reloaded %s", base);
     if (changed) {
+        drop_cached_dependents(s, base);
         queue_dependents(s, base);
         atomic_store(&s->wake_pending, true); /* not stopping: checked above */
     }

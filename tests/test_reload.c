@@ -1059,6 +1059,58 @@ static void test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch(void **
     free(dir);
 }
 
+/* A loader whose value is built, at finalize, from its first dependency's:
+ * "P<-<dependency's value>". */
+static asset_status_t built_finalize(void *ctx, asset_finalize_t *f) {
+    (void)ctx;
+    if (!asset_finalize_dependency_count(f)) return ASSET_OK;
+    const char *dv = asset_handle_value(asset_finalize_dependency(f, 0));
+    size_t n = strlen(dv) + 3;
+    char *v = asset_alloc(n + 1);
+    if (!v) return asset_finalize_fail(f, ASSET_E_NO_MEMORY, "out of memory");
+    snprintf(v, n + 1, "P<-%s", dv);
+    asset_finalize_set_value(f, v, n);
+    return ASSET_OK;
+}
+static const char *const p_suffix[] = {".p", NULL};
+
+/* A released parent, still cached, whose dependency changes: its next load is built
+ * on the new dependency (its cache entry was served, built on the old one: an entry
+ * is revalidated by its own version only). */
+static void test_a_cached_parent_is_rebuilt_when_its_dependency_changes(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.watch = true, .reload_debounce_ms = 20};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_loader_t d = {
+        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
+    asset_loader_t pl = {.abi = ASSET_LOADER_ABI,
+                         .name = "p",
+                         .suffixes = p_suffix,
+                         .parse = dl_parse,
+                         .finalize = built_finalize};
+    assert_int_equal(asset_server_register_loader(s, &d, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(s, &pl, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "c.d", "c1", 2), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "top.p", "dep mem://mid.p", 15), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "mid.p", "dep mem://c.d", 13), ASSET_OK);
+    asset_handle_t *top = tu_load_wait(s, "mem://top.p", ASSET_OK);
+    assert_string_equal(asset_handle_value(top), "P<-P<-c1");
+    asset_handle_t *c = asset_handle_retain(
+        asset_handle_dependency(asset_handle_dependency(top, 0), 0)); /* to hear it */
+    rec_t rc = {0};
+    asset_handle_on_reloaded(c, on_reloaded, &rc);
+    asset_handle_release(top); /* top and mid: released, cached */
+    asset_server_flush(s);
+    assert_int_equal(asset_mem_put(s, "c.d", "c2", 2), ASSET_OK);
+    wait_count(s, &rc.count, 1, false);
+    assert_string_equal(asset_handle_value(c), "c2");
+    top = tu_load_wait(s, "mem://top.p", ASSET_OK); /* both levels built again */
+    assert_string_equal(asset_handle_value(top), "P<-P<-c2");
+    asset_handle_release(top);
+    asset_handle_release(c);
+    asset_server_destroy(s);
+}
+
 static void test_batch_child_reloads_and_the_batch_stays_done(void **state) {
     (void)state;
     fixture_t f;
@@ -1150,6 +1202,7 @@ int main(void) {
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
         cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),
+        cmocka_unit_test(test_a_cached_parent_is_rebuilt_when_its_dependency_changes),
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
         cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
     };
