@@ -137,16 +137,21 @@ void asset__handle_link(asset_server_t *s, asset_handle_t *h) {
     s->all = h;
 }
 
-void asset__queue_push(asset_server_t *s, asset_handle_t *h) {
-    if (h->queued) return;
-    h->queued = true;
+/* [lock] Appends h to the completion queue; returns whether the queue was empty. */
+static bool queue_append(asset_server_t *s, asset_handle_t *h) {
     h->queue_next = NULL;
     if (s->q_tail)
         s->q_tail->queue_next = h;
     else
         s->q_head = h;
     s->q_tail = h;
-    bool first = s->q_len++ == 0;
+    return s->q_len++ == 0;
+}
+
+void asset__queue_push(asset_server_t *s, asset_handle_t *h) {
+    if (h->queued) return;
+    h->queued = true;
+    bool first = queue_append(s, h);
     if (first && !s->stopping) atomic_store(&s->wake_pending, true);
     /* a waiter that flushes only once ready() (asset__wait) hears of the first result
      * only: it then delivers what is queued at least every LAZY_FLUSH_NS */
@@ -345,13 +350,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     }
     for (asset_handle_t *h = again, *next; h; h = next) { /* the queue's tail, as pushes */
         next = h->queue_next;
-        h->queue_next = NULL;
-        if (s->q_tail)
-            s->q_tail->queue_next = h;
-        else
-            s->q_head = h;
-        s->q_tail = h;
-        s->q_len++;
+        queue_append(s, h); /* still marked queued; `more` below wakes the host */
     }
     /* batches get a turn when time is left, or when there was nothing else to do: a
      * small budget must not starve them (a huge folder expands there, step by step) */
