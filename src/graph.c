@@ -157,8 +157,6 @@ void asset__graph_abandon(asset_server_t *s, asset__job_t *j) {
 
 /* ---- dependencies ---- */
 
-/* Records the first required failure. Its message names the chain; when that message
- * cannot be made, the parent fails with NO_MEMORY, which says why by itself. */
 /* A failure's message names the chain up to its cause, each level prefixing the one
  * below: past this many bytes its middle is left out (" ... "), keeping the levels
  * nearest the parent and the end, where the cause is. Unbounded, a failing chain of N
