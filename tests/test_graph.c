@@ -296,8 +296,11 @@ static void test_raising_a_deep_chain_does_not_recurse(void **state) {
     }
     uv_thread_t t;
     uv_thread_options_t opt = {.flags = UV_THREAD_HAS_STACK_SIZE, .stack_size = 64 << 10};
-    assert_int_equal(uv_thread_create_ex(&t, &opt, raise_top, h), 0);
-    assert_int_equal(uv_thread_join(&t), 0);
+    int rc = uv_thread_create_ex(&t, &opt, raise_top, h);
+    if (rc == UV_ENOSYS) /* the single-threaded web build: no thread, this stack */
+        raise_top(h);
+    else
+        assert_int_equal(rc == 0 && uv_thread_join(&t) == 0, true);
     uv_mutex_lock(&s->lock);
     int levels = 0;
     for (asset_handle_t *d = h; d && d->job; levels++) {

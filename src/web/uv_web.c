@@ -48,14 +48,23 @@ static void *thread_start(void *p) {
     return NULL;
 }
 
-int uv_thread_create(uv_thread_t *t, uv_thread_cb fn, void *arg) {
+int uv_thread_create_ex(uv_thread_t *t, const uv_thread_options_t *o, uv_thread_cb fn, void *arg) {
     tstart_t *p = malloc(sizeof *p);
     if (!p) return UV_ENOMEM;
     p->fn = fn;
     p->arg = arg;
-    int rc = pthread_create(t, NULL, thread_start, p);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (o && (o->flags & UV_THREAD_HAS_STACK_SIZE) && o->stack_size)
+        pthread_attr_setstacksize(&attr, o->stack_size);
+    int rc = pthread_create(t, &attr, thread_start, p);
+    pthread_attr_destroy(&attr);
     if (rc) free(p);
     return -rc;
+}
+
+int uv_thread_create(uv_thread_t *t, uv_thread_cb fn, void *arg) {
+    return uv_thread_create_ex(t, NULL, fn, arg);
 }
 #else
 /* One thread: nobody else can signal. Reaching a wait is a bug of the caller. */
@@ -83,6 +92,11 @@ int uv_thread_create(uv_thread_t *t, uv_thread_cb fn, void *arg) {
     (void)fn;
     (void)arg;
     return UV_ENOSYS;
+}
+
+int uv_thread_create_ex(uv_thread_t *t, const uv_thread_options_t *o, uv_thread_cb fn, void *arg) {
+    (void)o;
+    return uv_thread_create(t, fn, arg);
 }
 #endif
 
@@ -131,6 +145,11 @@ int uv_fs_event_start(uv_fs_event_t *h, uv_fs_event_cb cb, const char *path, uns
     (void)path;
     (void)flags;
     return UV_ENOSYS;
+}
+
+int uv_fs_event_stop(uv_fs_event_t *h) {
+    (void)h;
+    return 0;
 }
 
 int uv_fs_poll_init(uv_loop_t *loop, uv_fs_poll_t *h) {

@@ -71,6 +71,12 @@ static inline int uv_barrier_wait(uv_barrier_t *b) {
 static inline void uv_once(uv_once_t *o, void (*fn)(void)) { pthread_once(o, fn); }
 typedef void (*uv_thread_cb)(void *arg);
 int uv_thread_create(uv_thread_t *t, uv_thread_cb fn, void *arg);
+enum { UV_THREAD_NO_FLAGS = 0x00, UV_THREAD_HAS_STACK_SIZE = 0x01 };
+typedef struct uv_thread_options_s {
+    unsigned int flags;
+    size_t stack_size;
+} uv_thread_options_t;
+int uv_thread_create_ex(uv_thread_t *t, const uv_thread_options_t *o, uv_thread_cb fn, void *arg);
 static inline int uv_thread_join(uv_thread_t *t) { return -pthread_join(*t, NULL); }
 static inline uv_thread_t uv_thread_self(void) { return pthread_self(); }
 static inline int uv_thread_equal(const uv_thread_t *a, const uv_thread_t *b) {
@@ -137,6 +143,7 @@ int uv_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout_ms, uint64_t 
 int uv_timer_stop(uv_timer_t *t);
 int uv_fs_event_init(uv_loop_t *loop, uv_fs_event_t *h);
 int uv_fs_event_start(uv_fs_event_t *h, uv_fs_event_cb cb, const char *path, unsigned flags);
+int uv_fs_event_stop(uv_fs_event_t *h);
 int uv_fs_poll_init(uv_loop_t *loop, uv_fs_poll_t *h);
 int uv_fs_poll_start(uv_fs_poll_t *h, uv_fs_poll_cb cb, const char *path, unsigned interval_ms);
 /* The close callback runs at the end of the loop's turn (uv__web_run_closing). */
