@@ -695,8 +695,10 @@ static void watch_add(void *arg) {
     /* a change between the read and this watch would go unseen: one is treated as a
      * change (debounced like any). Only a real one: a revalidation of a load that was
      * not cached (no_cache, or evicted) reads afresh and publishes a reload even when
-     * nothing changed */
-    if (!w->version || !same_version(w->path, w->version)) changed(r, f->uri);
+     * nothing changed. A polled file (a link, a directory that cannot be watched) is
+     * revalidated anyway: its poll takes its first stat later, on its own, and a change
+     * before that stat would be its starting point, never seen */
+    if (f->poll || !w->version || !same_version(w->path, w->version)) changed(r, f->uri);
     atomic_fetch_add(&w->s->watched_files, 1);
 out:
     asset_free(w->path);
