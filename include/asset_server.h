@@ -204,8 +204,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                    stalled server keeps its transfer until the load is
                                    cancelled). Fairness: transfers wait per host (scheme, host,
                                    port) and start round-robin over the hosts, at most
-                                   2 x http_max_connections per host and 8 x in all, so a host
-                                   whose transfers all stall does not hold up other hosts.
+                                   http_max_connections per host (2 x for https when libcurl
+                                   has HTTP/2) and 8 x in all, so a host whose transfers all
+                                   stall does not hold up other hosts.
                                    The curl easy handles of finished transfers are reset and
                                    reused (up to 2 x http_max_connections kept until destroy). */
     /* The json loader refuses a document that is not valid UTF-8 (overlong forms,

@@ -63,6 +63,7 @@ typedef struct xfer {
 struct host {
     host_t *prev, *next;           /* in http->hosts, in round-robin order */
     unsigned active;               /* its transfers in the multi */
+    unsigned max;                  /* of them: http_max_connections, 2 x where HTTP/2 may be */
     xfer_t *wait_head, *wait_tail; /* FIFO of its transfers not yet in the multi */
     char key[];
 };
@@ -96,7 +97,7 @@ struct asset__http {
     host_t *hosts;       /* with a transfer in the multi or waiting; round-robin order */
     unsigned active;     /* transfers in the multi */
     unsigned max_active; /* 8 x http_max_connections: more only cost CPU */
-    unsigned host_max;   /* 2 x http_max_connections per host */
+    unsigned host_max;   /* 2 x http_max_connections: a host's most (HTTP/2), idle's size */
     sock_t *socks;
     CURL **idle;     /* easy handles free for the next transfer (a stack) */
     unsigned n_idle; /* how many; at most host_max */
@@ -291,6 +292,13 @@ static host_t *host_get(asset__http_t *http, const char *uri) {
     host_t *h = asset__calloc(1, sizeof *h + n + 1);
     if (!h) return NULL;
     memcpy(h->key, uri, n);
+    /* HTTP/1.1 carries one transfer per connection: each transfer beyond the connections
+     * sits in libcurl's pending list, and every finished transfer makes libcurl try them
+     * again (its whole connect step: URL parse, cache lookup), about two extra tries
+     * per transfer (docs/performance.md, fourteenth round). HTTP/2 (https, when libcurl
+     * has it) multiplexes: more transfers than connections keep its streams busy */
+    h->max =
+        http->http2 && !asset__strncasecmp(uri, "https:", 6) ? http->host_max : http->host_max / 2;
     host_link_tail(http, h);
     return h;
 }
@@ -431,14 +439,14 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
 static void fail_all(asset__http_t *http, CURLMcode mc);
 
 /* Moves waiting transfers into the multi while fewer than max_active are there, taking
- * one at a time from the next host (round-robin) that has fewer than host_max there.
+ * one at a time from the next host (round-robin) that has fewer than its max there.
  * With a thousand easy handles in one multi, libcurl spends more CPU walking them than
  * the connections can use (docs/performance.md, http_many); per host, so that a host
  * whose transfers all stall cannot hold the slots of the others. */
 static void pump(asset__http_t *http) {
     while (http->active < http->max_active) {
         host_t *h = http->hosts;
-        while (h && (!h->wait_head || h->active >= http->host_max)) h = h->next;
+        while (h && (!h->wait_head || h->active >= h->max)) h = h->next;
         if (!h) break;
         xfer_t *x = h->wait_head;
         CURLcode sc = easy_bind(http, x);
