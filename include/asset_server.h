@@ -598,7 +598,10 @@ ASSET_API size_t asset_parse_depend_many(asset_parse_t *p, const char *const *ur
                                          const asset_load_options_t *o, asset_handle_t **out);
 /* Publishes a sub-asset beside the main value: "uri#label" loads yield it (sharing
  * this parse). Cached and ref-counted on its own; free_fn(value, user) frees it
- * (NULL: the loader's free_value). Labels are unique per asset (a duplicate gives
+ * (NULL: the loader's free_value), where the loader's free_value would run: any
+ * thread, possibly with the server's lock held (a cache eviction), so it must not call
+ * the server; on the flush thread for an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader.
+ * Labels are unique per asset (a duplicate gives
  * ASSET_E_INVALID and value stays the caller's); ASSET_E_NO_MEMORY when it cannot be
  * recorded (value stays the caller's). */
 ASSET_API asset_status_t asset_parse_add_labeled(asset_parse_t *p, const char *label, void *value,
@@ -799,7 +802,8 @@ ASSET_API uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb 
 ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
 /* Hot reload. Connects a callback that fires at every reload attempt of this handle
  * that reaches a flush (on the flush thread), until disconnected with
- * asset_handle_disconnect(). Only live LOADED handles reload: a reload re-reads and
+ * asset_handle_disconnect(). Only live LOADED handles reload, never one loaded with a
+ * sha256 (a manifest entry's: its bytes are pinned). A reload re-reads and
  * re-parses in the background; at a flush the value switches, the version bumps, the
  * callbacks fire, and only then is the old value released (re-read value pointers in
  * the callback). A failed reload (parse error, deleted file, HTTP error) keeps the old

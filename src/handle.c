@@ -65,8 +65,8 @@ static void handle_init(asset_handle_t *h, asset_server_t *s, const char *uri, s
     h->timer_idx = SIZE_MAX;
     int prio = o ? (int)o->priority : 0;
     h->priority =
-        (int16_t)((prio < ASSET_PRIORITY_HIGH || prio > ASSET_PRIORITY_LOW) ? ASSET_PRIORITY_NORMAL
-                                                                            : prio);
+        (int8_t)((prio < ASSET_PRIORITY_HIGH || prio > ASSET_PRIORITY_LOW) ? ASSET_PRIORITY_NORMAL
+                                                                           : prio);
     h->magic = ASSET__HANDLE_MAGIC;
 }
 

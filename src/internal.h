@@ -400,7 +400,8 @@ struct asset_handle {
     char *message;         /* [lock] */
     asset__value_t *value; /* [lock] */
     int http_status;       /* [lock] */
-    int16_t priority;      /* an asset_priority_t */
+    int8_t priority;       /* an asset_priority_t */
+    bool pinned;           /* loaded with a sha256 (a manifest's): never reloaded */
     bool in_slab;          /* its block is shared (asset__handle_new_many): set once, made */
     uint8_t dep;           /* [lock] ASSET__DEP_*: whether it is a dependency */
     /* links */

@@ -228,6 +228,7 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
     asset__handle_link(s, h);
     if (hook) hook(s, h, r->hook_arg, true);
     h->loader = ld;
+    h->pinned = sha256 != NULL;
     asset__source_slot_t *src = r->pst == ASSET_OK ? asset__source_find(s, r->parsed.scheme) : NULL;
     if (r->pst != ASSET_OK) {
         fail_now(h, r->pst, "%s URI: %s", r->pst == ASSET_E_FORBIDDEN ? "forbidden" : "invalid",

@@ -6,7 +6,7 @@ asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p) 
     if (!h || p < ASSET_PRIORITY_HIGH || p > ASSET_PRIORITY_LOW) return ASSET_E_INVALID;
     asset_server_t *s = h->server;
     uv_mutex_lock(&s->lock);
-    h->priority = (int)p;
+    h->priority = (int8_t)p;
     asset__job_t *j = h->job;
     if (j) {
         int best = ASSET_PRIORITY_LOW;

@@ -38,7 +38,8 @@ static bool base_match(const char *huri, const char *base, size_t bl) {
 /* Held by someone and loaded (or decided loaded, about to be published). */
 static bool live(const asset_handle_t *h) {
     if (h->reload || h->refs <= 0 || h->job || !h->loader || h->loader == &asset__list_slot ||
-        h->loader == &asset__task_slot) /* a task has nothing to read again */
+        h->loader == &asset__task_slot || /* a task has nothing to read again */
+        h->pinned) /* its bytes are the ones its digest names: a change is not them */
         return false;
     int st = atomic_load_explicit(&((asset_handle_t *)h)->state, memory_order_relaxed);
     return st == ASSET_STATE_LOADED || (h->decided && h->status == ASSET_OK && h->value);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "sha256.h"
 #include "test_util.h"
 #include "tu_http.h"
 #include "tu_os.h"
@@ -877,6 +878,47 @@ static void test_mem_put_of_a_loaded_key_reloads_it(void **state) {
     asset_server_destroy(s);
 }
 
+/* A load made with a digest (a manifest's sha256) holds the bytes the digest names: a
+ * change is not those bytes, so that handle is never reloaded; a plain load of the same
+ * URI is. */
+static void test_a_load_pinned_by_a_digest_is_not_reloaded(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_mem_put(s, "pin.d", "v1", 2), ASSET_OK);
+    char digest[65], m[256];
+    asset__sha256_hex("v1", 2, digest);
+    int n =
+        snprintf(m, sizeof m, "{\"assets\": [{\"uri\": \"pin.d\", \"sha256\": \"%s\"}]}", digest);
+    assert_int_equal(asset_mem_put(s, "m.json", m, (size_t)n), ASSET_OK);
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://m.json", NULL);
+    assert_int_equal(asset_batch_wait(b, DEADLINE_MS), ASSET_OK);
+    asset_handle_t *pinned = asset_batch_handle(b, 0);
+    assert_string_equal(asset_handle_value(pinned), "v1");
+    asset_handle_t *plain = tu_load_wait(s, "mem://pin.d", ASSET_OK);
+    rec_t rp = {0}, rq = {0};
+    asset_handle_on_reloaded(pinned, on_reloaded, &rp);
+    asset_handle_on_reloaded(plain, on_reloaded, &rq);
+    assert_int_equal(asset_mem_put(s, "pin.d", "v2", 2), ASSET_OK); /* a change */
+    wait_count(s, &rq.count, 1, false);
+    asset_server_reload(s, "mem://pin.d"); /* and a reload asked for */
+    wait_count(s, &rq.count, 2, false);
+    settle(s);
+    assert_int_equal(rq.err, ASSET_OK);
+    assert_string_equal(asset_handle_value(plain), "v2");
+    assert_int_equal(asset_handle_version(plain), 3);
+    assert_int_equal(rp.count, 0);
+    assert_string_equal(asset_handle_value(pinned), "v1");
+    assert_int_equal(asset_handle_version(pinned), 1);
+    asset_batch_t *again = asset_server_load_manifest(s, "mem://m.json", NULL);
+    assert_int_equal(asset_batch_wait(again, DEADLINE_MS), ASSET_OK);
+    assert_int_equal(asset_handle_error(asset_batch_handle(again, 0)), ASSET_E_INTEGRITY);
+    asset_batch_release(again);
+    asset_handle_release(plain);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 static void test_watched_directory_mount_reloads_embedded_never_changes(void **state) {
     (void)state;
     logcap_t log = {0};
@@ -1197,6 +1239,7 @@ int main(void) {
         cmocka_unit_test(test_request_while_a_reload_starts_marks_it),
         cmocka_unit_test(test_reloads_from_two_threads_never_publish_an_older_value),
         cmocka_unit_test(test_mem_put_of_a_loaded_key_reloads_it),
+        cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
