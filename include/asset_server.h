@@ -331,7 +331,9 @@ ASSET_API size_t asset_server_flush(asset_server_t *s);
  * waits and asset_server_flush() do. At least one completion is
  * dispatched when any is queued; when no handle completion is queued, at least one
  * batch step is taken (late batch callbacks, or a folder creating its next children),
- * so a small budget never starves batches. */
+ * so a small budget never starves batches. Values that an
+ * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees here are freed within the budget too,
+ * at least one per flush; the rest wait for the next flush (config.wake is called). */
 ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns);
 /* Drops every cached entry of `uri` (all loaders); in-flight loads are unaffected. */
 ASSET_API void asset_server_invalidate(asset_server_t *s, const char *uri);

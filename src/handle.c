@@ -380,7 +380,12 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (pump) asset__reload_pump(s); /* dependents of what reloaded: re-parse them */
     if (more) asset__maybe_wake(s);
     if (reap) asset__sources_reap(s); /* replaced sources whose last read ended */
-    asset__values_drain(s);           /* values only this thread may free */
+    /* values only this thread may free; those a budget leaves wait for the next flush,
+     * which the host is told of, as of work a budget left in the queues */
+    if (asset__values_drain(s, start, budget_ns)) {
+        atomic_store(&s->wake_pending, true);
+        asset__maybe_wake(s);
+    }
     return n;
 }
 

@@ -705,8 +705,10 @@ void asset__graph_release_deps(asset_server_t *s, asset__job_t *j);
 void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio);
 /* Bytes received and expected by h's load and its dependencies. */
 void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64_t *total);
-/* Lock not held: frees the values queued for the flush thread. */
-void asset__values_drain(asset_server_t *s);
+/* Lock not held: frees the values queued for the flush thread; with a budget (ns since
+ * start_ns), at least one and then as many as it allows. Returns whether some are left
+ * queued. */
+bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
 void asset__labels_free(asset__label_t *l, size_t n); /* any thread */
 /* Destroy, after every thread stopped: frees jobs left waiting for dependencies or
  * finalize. */

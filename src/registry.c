@@ -233,7 +233,7 @@ void asset__registry_free(asset_server_t *s) {
     /* every value first (some wait for the flush thread: this one, now), then the
      * loaders their free_value belongs to */
     for (size_t i = 0; l && i < l->n; i++) asset__cache_free(&l->v[i]->cache);
-    asset__values_drain(s);
+    asset__values_drain(s, 0, 0);
     for (size_t i = 0; l && i < l->n; i++) loader_free(l->v[i]);
     while (l) {
         asset__loaders_t *older = l->older;

@@ -138,10 +138,16 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
 static const char *const g_suffix[] = {".g", NULL};
 static const char *const n_suffix[] = {".n", NULL};
 
-static asset_server_t *graph_server(unsigned workers) {
+/* cfg: NULL, or the server's configuration (its max_workers is set to workers) */
+static asset_server_t *graph_server_cfg(unsigned workers, asset_server_config_t *cfg) {
     memset(&g_gl, 0, sizeof g_gl);
     g_gl.flush_thread = uv_thread_self();
-    asset_server_t *s = tu_server(workers);
+    asset_server_t *s = cfg ? NULL : tu_server(workers);
+    if (cfg) {
+        cfg->max_workers = workers;
+        s = asset_server_create(cfg);
+        assert_non_null(s);
+    }
     asset_loader_t g = {.abi = ASSET_LOADER_ABI,
                         .name = "g",
                         .suffixes = g_suffix,
@@ -157,6 +163,8 @@ static asset_server_t *graph_server(unsigned workers) {
     assert_int_equal(asset_server_register_loader(s, &n, &g_gl, 0), ASSET_OK);
     return s;
 }
+
+static asset_server_t *graph_server(unsigned workers) { return graph_server_cfg(workers, NULL); }
 
 static void put(asset_server_t *s, const char *key, const char *text) {
     assert_int_equal(asset_mem_put(s, key, text, strlen(text)), ASSET_OK);
@@ -880,6 +888,42 @@ static void test_free_on_flush_thread_defers_a_release_from_another_thread(void 
     asset_server_destroy(s);
 }
 
+/* Freeing values on the flush thread keeps to a flush's budget (a cleared cache of GPU
+ * objects can take longer than a frame): one value at least per budgeted flush, the
+ * rest later, with the host told that a flush has work. */
+static void count_wake(void *user) { atomic_fetch_add((atomic_int *)user, 1); }
+
+static void test_a_budgeted_flush_frees_values_within_its_budget(void **state) {
+    (void)state;
+    atomic_int wakes = 0;
+    asset_server_config_t cfg = {.wake = count_wake, .user = &wakes};
+    asset_server_t *s = graph_server_cfg(2, &cfg);
+    enum { N = 20 };
+    asset_handle_t *h[N];
+    asset_load_options_t nc = {.no_cache = true};
+    for (int i = 0; i < N; i++) {
+        char key[32], uri[48];
+        snprintf(key, sizeof key, "tex%d.g", i);
+        snprintf(uri, sizeof uri, "mem://%s", key);
+        put(s, key, "texture");
+        h[i] = asset_server_load(s, uri, &nc);
+        assert_int_equal(tu_wait(h[i]), ASSET_OK);
+    }
+    asset_server_flush(s); /* nothing left queued: a wake from now on is the values' */
+    int woken = atomic_load(&wakes);
+    for (int i = 0; i < N; i++) asset_handle_release(h[i]); /* queued for a flush */
+    assert_int_equal(atomic_load(&g_gl.frees), 0);
+    asset_server_flush_budget(s, 1); /* spent after the first */
+    assert_int_equal(atomic_load(&g_gl.frees), 1);
+    assert_int_equal(atomic_load(&wakes), woken + 1); /* the rest is work for a flush */
+    asset_server_flush_budget(s, 1);
+    assert_int_equal(atomic_load(&g_gl.frees), 2);
+    asset_server_flush(s); /* no budget: all of them */
+    assert_int_equal(atomic_load(&g_gl.frees), N);
+    assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
+    asset_server_destroy(s);
+}
+
 /* ---- scale, progress, batches, HTTP ---- */
 
 static void test_ten_thousand_node_graph(void **state) {
@@ -992,6 +1036,7 @@ int main(void) {
         cmocka_unit_test(test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
+        cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
         cmocka_unit_test(test_ten_thousand_node_graph),
         cmocka_unit_test(test_progress_counts_dependency_bytes_and_batches_wait_for_them),
         cmocka_unit_test(test_http_graph_through_nginx),
