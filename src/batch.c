@@ -435,7 +435,7 @@ static bool add_entries(asset_batch_t *b, const struct asset_list *l, size_t fir
     uint64_t sizes[ASSET__LOAD_SLICE] = {0};
     size_t k = 0;
     for (; k < n; k++) {
-        if (!(u[k] = asset__uri_resolve(b->dir, l->paths[first + k]))) break;
+        if (!(u[k] = asset__uri_resolve_path(b->dir, l->paths[first + k]))) break;
         sizes[k] = l->sizes[first + k] > 0 ? (uint64_t)l->sizes[first + k] : 0;
     }
     bool ok = k == n && add_all(b, (const char *const *)u, sizes, k);
@@ -964,14 +964,20 @@ const void *asset_batch_value(const asset_batch_t *cb, const char *uri) {
         }
         if (!n && b->uri) {
             char *r = asset__uri_resolve(b->kind == KIND_FOLDER ? NULL : b->uri, uri);
+            char *dir = NULL;
             if (b->kind == KIND_FOLDER) {
-                char *dir = asset__asprintf("%s/", b->uri);
+                dir = asset__asprintf("%s/", b->uri);
                 asset_free(r);
                 r = dir ? asset__uri_resolve(dir, uri) : NULL;
-                asset_free(dir);
             }
             if (r) n = find_child_locked(b, r);
             asset_free(r);
+            if (!n && dir) { /* a file's name as listed: its '%' and '#' its own */
+                r = asset__uri_resolve_path(dir, uri);
+                if (r) n = find_child_locked(b, r);
+                asset_free(r);
+            }
+            asset_free(dir);
         }
     }
     return n ? asset_handle_value(((item_t *)n)->h) : NULL;

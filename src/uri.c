@@ -394,19 +394,35 @@ char *asset__uri_resolve(const char *base, const char *ref) {
                 : slash               ? (size_t)(slash + 1 - path)
                                       : 0;
     const char *dir = authority && !slash ? "/" : path;
-    size_t rl = strlen(ref), jl = dl + rl;
+    /* only ref's path is joined and normalised: its "#label" (and an http query) are
+     * not path segments, and come after the result unchanged */
+    size_t rl = strlen(ref), rp = http ? strcspn(ref, "?#") : strcspn(ref, "#");
+    size_t jl = dl + rp;
     char stack[512];
     char *joined = jl < sizeof stack ? stack : asset_alloc(jl + 1);
     if (!joined) return NULL;
     memcpy(joined, dir, dl);
-    memcpy(joined + dl, ref, rl + 1);
+    memcpy(joined + dl, ref, rp);
+    joined[jl] = 0;
     size_t pl = (size_t)(path - base); /* "scheme://authority" */
-    char *res = asset_alloc(pl + jl + 2);
+    char *res = asset_alloc(pl + jl + 2 + (rl - rp));
     if (res) {
         memcpy(res, base, pl);
         if (!asset__path_normalize(joined, res + pl)) /* climbs out: left for the parse */
             memcpy(res + pl, joined, jl + 1);
+        size_t end = pl + strlen(res + pl);
+        memcpy(res + end, ref + rp, rl - rp + 1);
     }
     if (joined != stack) asset_free(joined);
+    return res;
+}
+
+char *asset__uri_resolve_path(const char *base, const char *path) {
+    if (!path) return NULL;
+    size_t n = strlen(path), extra = pct_extra(path, n);
+    if (!extra) return asset__uri_resolve(base, path);
+    char *ref = percent_encode_pct("", path);
+    char *res = ref ? asset__uri_resolve(base, ref) : NULL;
+    asset_free(ref);
     return res;
 }

@@ -352,6 +352,60 @@ static void test_folder_empty_completes_and_missing_fails_with_message(void **st
     free(dir);
 }
 
+/* A listed file's name is the file's own: its '%' and '#' are not escapes or labels. */
+static void expect_child_text(asset_batch_t *b, size_t i, const char *text) {
+    asset_handle_t *h = asset_batch_handle(b, i);
+    if (asset_handle_state(h) != ASSET_STATE_LOADED)
+        fail_msg("child %zu (%s): %s", i, asset_handle_uri(h), asset_handle_error_message(h));
+    const asset_bytes_t *v = asset_handle_value(h);
+    assert_int_equal(v->size, strlen(text));
+    assert_memory_equal(v->data, text, v->size);
+}
+
+static void test_folder_names_with_percent_and_hash_load_their_own_files(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    free(tu_write_file(dir, "100%.txt", "pct", 3));
+    free(tu_write_file(dir, "a%41.txt", "a41", 3));
+    free(tu_write_file(dir, "aA.txt", "aA", 2));
+    free(tu_write_file(dir, "b#c.txt", "bc", 2));
+    asset_server_t *s = asset_server_create(NULL);
+    assert_int_equal(asset_server_mount(s, "game", dir), ASSET_OK);
+    put_mem(s, "lvl/50%", "half");
+    put_mem(s, "lvl/x#y", "xy");
+    char *pkg_uri = NULL;
+    for (int pass = 0; pass < 2; pass++) { /* file://, then the same files through pkg:// */
+        asset_batch_t *b = asset_server_load_folder(s, pass ? "pkg://game" : dir, NULL);
+        assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+        assert_int_equal(asset_batch_completed_count(b), 4);
+        expect_child_text(b, 0, "pct"); /* listed in byte order */
+        expect_child_text(b, 1, "a41");
+        expect_child_text(b, 2, "aA");
+        expect_child_text(b, 3, "bc");
+        /* by name: a reference first (a%41 is aA), else the name as listed */
+        const asset_bytes_t *v = asset_batch_value(b, "100%.txt");
+        assert_non_null(v);
+        assert_memory_equal(v->data, "pct", 3);
+        assert_non_null(v = asset_batch_value(b, "b#c.txt"));
+        assert_memory_equal(v->data, "bc", 2);
+        assert_non_null(v = asset_batch_value(b, "a%2541.txt"));
+        assert_memory_equal(v->data, "a41", 3);
+        if (pass) pkg_uri = strdup(asset_handle_uri(asset_batch_handle(b, 3)));
+        asset_batch_release(b);
+    }
+    assert_string_equal(pkg_uri, "pkg://game/b%23c.txt");
+    free(pkg_uri);
+    asset_batch_t *b = asset_server_load_folder(s, "mem://lvl", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 2);
+    expect_child_text(b, 0, "half");
+    expect_child_text(b, 1, "xy");
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 static void test_folder_mem_and_pkg(void **state) {
     (void)state;
     char *dir = tu_mkdtemp();
@@ -1338,6 +1392,7 @@ int main(void) {
         cmocka_unit_test(test_release_before_done_still_completes_callbacks),
         cmocka_unit_test(test_folder_file_recursive_sorted_and_values_by_uri),
         cmocka_unit_test(test_folder_empty_completes_and_missing_fails_with_message),
+        cmocka_unit_test(test_folder_names_with_percent_and_hash_load_their_own_files),
         cmocka_unit_test(test_folder_mem_and_pkg),
         cmocka_unit_test(test_value_lookup_before_the_children_exist_finds_them_later),
         cmocka_unit_test(test_manifest_relative_entries_resolve_for_file_and_pkg),

@@ -506,6 +506,24 @@ static void test_resolve_against_http_base(void **state) {
     check_resolve("file:///a/b.json", "//x/y", "file:///x/y");
 }
 
+/* A reference's "#label" and, for http, its query are not path: resolving normalises
+ * only the path before them ("//" and ".." inside them stay as written). */
+static void test_resolve_leaves_the_label_and_the_query_alone(void **state) {
+    (void)state;
+    check_resolve("pkg://game/m.json", "atlas.json#sprites/../hero",
+                  "pkg://game/atlas.json#sprites/../hero");
+    check_resolve("mem://dir/m.json", "data.json#a/../b", "mem://dir/data.json#a/../b");
+    check_resolve("mem://dir/m.json", "../x/./y.json#l//m", "mem://x/y.json#l//m");
+    check_resolve("file:///a/b.json", "c?d/../e", "file:///a/e"); /* '?' is path here */
+    check_resolve("http://127.0.0.1/packs/m.json", "img?src=http://cdn/x.png",
+                  "http://127.0.0.1/packs/img?src=http://cdn/x.png");
+    check_resolve("http://127.0.0.1/packs/m.json", "a/get?path=/lvl/../secret",
+                  "http://127.0.0.1/packs/a/get?path=/lvl/../secret");
+    check_resolve("http://127.0.0.1/packs/m.json", "../x?a=/../../b",
+                  "http://127.0.0.1/x?a=/../../b");
+    check_resolve("https://h/a/m.json", "b/../c#frag/../x", "https://h/a/c#frag/../x");
+}
+
 static void test_resolve_against_mem_base(void **state) {
     (void)state;
     /* a reference longer than the resolver's stack buffer */
@@ -642,6 +660,7 @@ int main(void) {
         cmocka_unit_test(test_resolve_against_pkg_base),
         cmocka_unit_test(test_resolve_climbing_out_of_pkg_stays_forbidden),
         cmocka_unit_test(test_resolve_against_http_base),
+        cmocka_unit_test(test_resolve_leaves_the_label_and_the_query_alone),
         cmocka_unit_test(test_resolve_against_mem_base),
         cmocka_unit_test(test_resolve_absolute_ref_stands_alone),
         cmocka_unit_test(test_bad_uri_gives_failed_handle_at_next_flush),
