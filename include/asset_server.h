@@ -214,7 +214,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
        continuation bytes) with ASSET_E_PARSE, "invalid UTF-8 at byte N (line L,
        column C): why"; N counts from 0 over the bytes as stored, a byte order mark
        included. true: pass such bytes through to cJSON unchecked (legacy Latin-1 data).
-       Manifests are read by the json loader, so this applies to them too. */
+       Manifests are read by the json loader, so this applies to them too. The escape
+       \u0000 is always refused (ASSET_E_PARSE): a cJSON string would end there. */
     bool json_allow_invalid_utf8;
     /* Which schemes a manifest may name: a manifest is data, often from a server, and
        must not reach further than where it came from. NULL means "default": the

@@ -582,6 +582,8 @@ static void test_malformed_manifests_fail_with_useful_messages(void **state) {
     expect_bad_manifest(s, "{\"assets\": 5}", ASSET_E_PARSE, "expected");
     expect_bad_manifest(s, "{\"files\": []}", ASSET_E_PARSE, "assets");
     expect_bad_manifest(s, "[\"ok\", 42]", ASSET_E_PARSE, "entry 1");
+    /* an escaped NUL would cut the entry short: "mem://secret.txt" for this one */
+    expect_bad_manifest(s, "[\"mem://secret.txt\\u0000.png\"]", ASSET_E_PARSE, "u0000 at line 1");
     expect_bad_manifest(s, "[{\"size\": 3}]", ASSET_E_PARSE, "entry 0: missing \"uri\"");
     expect_bad_manifest(s, "[{\"uri\": 7}]", ASSET_E_PARSE, "\"uri\" must be a string");
     expect_bad_manifest(s, "[{\"uri\": \"a\", \"size\": \"big\"}]", ASSET_E_PARSE, "\"size\"");

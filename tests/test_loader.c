@@ -318,6 +318,15 @@ static void test_json_trailing_garbage_is_rejected(void **state) {
     expect_parse_error(s, "t2.json", "[1]\n[2]", 7, "line 2, column 1");
     /* a NUL byte ends a C string but not the document: refused, not truncated */
     expect_parse_error(s, "t3.json", "[1]\0garbage", 11, "NUL byte at line 1, column 4");
+    /* so is the escape of one: cJSON would end the string there ("x\u0000.png" is "x") */
+    const char *esc = "[\"ok\", \"x\\u0000.png\"]";
+    expect_parse_error(s, "t4.json", esc, strlen(esc), "\\u0000 at line 1, column 10");
+    /* an escaped backslash then "u0000" is text, not a NUL */
+    const char *text = "[\"a\\\\u0000\"]";
+    asset_handle_t *t = load_text(s, "t5.json", text, strlen(text));
+    assert_int_equal(asset_handle_error(t), ASSET_OK);
+    assert_string_equal(cJSON_GetArrayItem(asset_handle_value(t), 0)->valuestring, "a\\u0000");
+    asset_handle_release(t);
     /* trailing whitespace is fine, and so is a UTF-8 byte order mark */
     const char *ws = "\xEF\xBB\xBF {\"k\": true}  \r\n";
     asset_handle_t *h = load_text(s, "ws.json", ws, strlen(ws));

@@ -126,6 +126,20 @@ static size_t utf8_invalid_at(const uint8_t *s, size_t n, const char **why) {
     return n;
 }
 
+/* The first escape of a NUL (a backslash, then "u0000") in text, or NULL. cJSON
+ * decodes it to a NUL, which ends its C string: the rest of the string would be
+ * dropped without a word (a manifest entry "x" + that escape + ".png" loaded "x"). A
+ * backslash and the byte after it are one escape, so an escaped backslash followed by
+ * "u0000" is text. */
+static const char *escaped_nul(const char *text, size_t n) {
+    const char *end = text + n, *c = text;
+    while (c < end && (c = memchr(c, '\\', (size_t)(end - c)))) {
+        if (end - c >= 6 && c[1] == 'u' && !memcmp(c + 2, "0000", 4)) return c;
+        c += 2;
+    }
+    return NULL;
+}
+
 static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
     const asset_server_t *s = ctx; /* NULL (fuzz_json): the defaults */
     const char *data = (const char *)asset_parse_data(p);
@@ -151,6 +165,14 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
         size_t line, col;
         position(text, nul, &line, &col);
         return asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON: NUL byte at line %zu, column %zu",
+                                line, col);
+    }
+    if ((nul = escaped_nul(text, n))) {
+        size_t line, col;
+        position(text, nul, &line, &col);
+        return asset_parse_fail(p, ASSET_E_PARSE,
+                                "unsupported JSON: \\u0000 at line %zu, column %zu (a string "
+                                "cannot hold a NUL here)",
                                 line, col);
     }
     const char *end = NULL;
