@@ -765,6 +765,9 @@ void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
  * there must still reach the I/O thread). Set it before the server's threads exist;
  * NULL otherwise. */
 extern void (*asset__job_pending_hook)(asset__job_t *j);
+/* Tests: called by a pkg:// lookup that found its package on pkg_path, before it
+ * records it (sources/pkg.c). */
+extern void (*asset__pkg_found_hook)(const char *name);
 
 /* platform/portable.c: ASCII case-insensitive compares (no <strings.h> on Windows) */
 int asset__strcasecmp(const char *a, const char *b);

@@ -115,6 +115,16 @@ static void test_mount_refuses_bad_names_and_missing_dirs(void **state) {
     free(file);
     assert_int_equal(asset_server_mount(f->s, "My-Pack_2.v1", f->game), ASSET_OK);
     expect_text(f->s, "pkg://My-Pack_2.v1/hero.txt", "hero");
+    /* 255 characters at most: a longer name could never be found */
+    char name[300], uri[400];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    name[256] = 0;
+    assert_int_equal(asset_server_mount(f->s, name, f->game), ASSET_E_INVALID);
+    name[255] = 0;
+    assert_int_equal(asset_server_mount(f->s, name, f->game), ASSET_OK);
+    snprintf(uri, sizeof uri, "pkg://%s/hero.txt", name);
+    expect_text(f->s, uri, "hero");
 }
 
 static void test_unknown_package_is_not_found(void **state) {
@@ -169,6 +179,32 @@ static void test_pkg_path_from_config_finds_packages(void **state) {
     /* a mount wins over the search path */
     assert_int_equal(asset_server_mount(s, "dlc", f->game), ASSET_OK);
     expect_text(s, "pkg://dlc/hero.txt", "hero");
+    asset_server_destroy(s);
+    free(root);
+}
+
+/* A mount made while a load looks its package up on pkg_path wins over what that
+ * lookup found (mounts come before pkg_path): the hook mounts it at that moment. */
+static asset_server_t *g_hook_server;
+static const char *g_hook_dir;
+static void mount_during_lookup(const char *name) {
+    if (strcmp(name, "dlc")) return;
+    assert_int_equal(asset_server_mount(g_hook_server, "dlc", g_hook_dir), ASSET_OK);
+}
+
+static void test_a_mount_made_during_a_pkg_path_lookup_wins(void **state) {
+    fx_t *f = *state;
+    char *root = tu_path(f->dir, "root");
+    free(tu_write_file(root, "dlc/hero.txt", "searched", 8));
+    asset_server_config_t cfg = {.pkg_path = root};
+    asset_server_t *s = asset_server_create(&cfg);
+    g_hook_server = s;
+    g_hook_dir = f->game;
+    asset__pkg_found_hook = mount_during_lookup;
+    expect_text(s, "pkg://dlc/hero.txt", "hero"); /* the mount, made before it recorded */
+    asset__pkg_found_hook = NULL;
+    asset_server_clear_caches(s);
+    expect_text(s, "pkg://dlc/hero.txt", "hero"); /* and every load after */
     asset_server_destroy(s);
     free(root);
 }
@@ -468,6 +504,7 @@ int main(void) {
         FX(test_remount_replaces_the_package),
         FX(test_remount_keeps_cached_values_until_invalidated),
         FX(test_pkg_path_from_config_finds_packages),
+        FX(test_a_mount_made_during_a_pkg_path_lookup_wins),
         FX(test_pkg_path_from_environment_unless_configured),
         FX(test_paths_leaving_the_package_are_refused),
         FX(test_symlink_out_of_package_is_refused),

@@ -33,8 +33,11 @@ struct asset__pkg {
     size_t nsearch;
 };
 
+/* A package name's longest (find looks names up in a buffer of this size + 1). */
+#define PKG_NAME_MAX 255
+
 static bool valid_name(const char *n) {
-    if (!*n || !strcmp(n, ".") || !strcmp(n, "..")) return false;
+    if (!*n || !strcmp(n, ".") || !strcmp(n, "..") || strlen(n) > PKG_NAME_MAX) return false;
     for (; *n; n++)
         if (!((*n >= 'a' && *n <= 'z') || (*n >= 'A' && *n <= 'Z') || (*n >= '0' && *n <= '9') ||
               *n == '_' || *n == '-' || *n == '.'))
@@ -150,8 +153,10 @@ oom:
  * remembered as a mount. NULL with *err 0: no such package; else *err says why it
  * could not be looked for (ENOMEM, EMFILE...), so that is not reported as "not
  * mounted". */
+void (*asset__pkg_found_hook)(const char *name) = NULL;
+
 static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
-    char buf[256];
+    char buf[PKG_NAME_MAX + 1];
     *err = 0;
     if (n >= sizeof buf) return NULL;
     memcpy(buf, name, n);
@@ -178,8 +183,19 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
             return NULL;
         }
         m->dir = d;
-        add_mount(p, m);
-        return m;
+        if (asset__pkg_found_hook) asset__pkg_found_hook(buf);
+        /* a mount of the name made since the scan above wins (mounts come before
+         * pkg_path), and so does another lookup's hit: the name is looked up again */
+        uv_mutex_lock(&p->lock);
+        mount_t *had = p->mounts;
+        while (had && strcmp(had->name, buf)) had = had->next;
+        if (!had) {
+            m->next = p->mounts;
+            p->mounts = m;
+        }
+        uv_mutex_unlock(&p->lock);
+        if (had) mount_free(m);
+        return had ? had : m;
     }
     return NULL;
 }
