@@ -84,6 +84,15 @@ function(asset_server_embed target name dir)
     endif()
 
     file(GLOB_RECURSE _files CONFIGURE_DEPENDS LIST_DIRECTORIES false "${dir}/*")
+    # A ';' in a file name splits it into two list elements that name no file (the
+    # second one is not even absolute), and the build would then fail on a missing
+    # dependency: say why instead
+    foreach(_f IN LISTS _files)
+        if(NOT IS_ABSOLUTE "${_f}" OR NOT EXISTS "${_f}")
+            message(FATAL_ERROR "asset_server_embed: a file name under ${dir} contains ';' "
+                "(near \"${_f}\"), which a CMake list cannot hold: rename the file")
+        endif()
+    endforeach()
     list(SORT _files)
     set(_out "${CMAKE_CURRENT_BINARY_DIR}/asset_embed/${name}")
     # The list of files, rewritten only when it changes: the table depends on it,

@@ -84,3 +84,18 @@ if grep -q 'asset-embed:' "$tmp/build.log"; then
     exit 1
 fi
 step "nothing changed: not regenerated"
+
+# a ';' in a file name: CMake's lists split it, so the configure refuses it by name
+printf x >"$tmp/src/assets/x;y.txt"
+if "$cmake_cmd" --build "$tmp/build" >"$tmp/build.log" 2>&1; then
+    echo "embed_rebuild: a file named x;y.txt built" >&2
+    exit 1
+fi
+if ! grep -q "contains ';'" "$tmp/build.log"; then
+    cat "$tmp/build.log" >&2
+    echo "embed_rebuild: a file named x;y.txt failed without saying why" >&2
+    exit 1
+fi
+step "a ';' in a file name: refused by name"
+rm "$tmp/src/assets/x;y.txt"
+expect 'a.txt=A' "that file removed"
