@@ -27,6 +27,9 @@
  * is destroyed, whichever comes first. Callables run on the flush thread like the C
  * callbacks and must not throw (the trampolines are noexcept). A callable that captures a
  * Handle, Batch or Server of its own server keeps that server alive until it fires.
+ * An exception out of a loader's parse() or finalize(), a source's read() or list(), or
+ * a spawned task fails that load instead (std::bad_alloc: ASSET_E_NO_MEMORY; another:
+ * ASSET_E_PARSE from parse, else ASSET_E_IO, the message saying what() it threw).
  *
  * Loaders and sources as classes. Derive from asset::Loader (or asset::TypedLoader<T>
  * whose values are `new T`) or asset::Source, override parse() / read() (and list()),
@@ -64,6 +67,8 @@
 #include <vector>
 
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
+#include <exception>
+#include <new>
 #include <stdexcept>
 #define ASSET_SERVER_HPP_EXCEPTIONS 1
 #endif
@@ -85,6 +90,7 @@ struct CallbackBox {
     uint64_t done_id = 0; /* item callbacks: the internal batch-done callback's id */
     bool item = false;    /* a batch item callback (deleted only on the flush thread) */
     std::atomic<bool> silenced{false}; /* item callbacks: disconnected, do not call */
+    asset_batch_t *batch = nullptr;    /* item callbacks: the batch they belong to */
     virtual ~CallbackBox() = default;
 };
 
@@ -241,8 +247,13 @@ class Handle {
     int http_status() const { return h_ ? asset_handle_http_status(h_) : 0; }
     /* asset_handle_wait: ASSET_OK when loaded, the error, or ASSET_E_TIMEOUT / _BUSY. */
     asset_status_t wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) const {
-        std::shared_ptr<detail::Core> keep = core_; /* a callback may drop this object */
-        return asset_handle_wait(h_, static_cast<int64_t>(timeout.count()));
+        /* a callback may drop this object, and with it the server and the C handle that
+         * the wait goes on reading: hold both */
+        std::shared_ptr<detail::Core> keep = core_;
+        asset_handle_t *h = h_ ? asset_handle_retain(h_) : nullptr;
+        asset_status_t st = asset_handle_wait(h, static_cast<int64_t>(timeout.count()));
+        asset_handle_release(h);
+        return st;
     }
     void cancel() const { asset_handle_cancel(h_); }
 
@@ -458,8 +469,12 @@ class Batch {
                   : nullptr;
     }
     asset_status_t wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) const {
+        /* as Handle::wait: a callback may drop this object and the C batch with it */
         std::shared_ptr<detail::Core> keep = core_;
-        return asset_batch_wait(b_, static_cast<int64_t>(timeout.count()));
+        asset_batch_t *b = b_ ? asset_batch_retain(b_) : nullptr;
+        asset_status_t st = asset_batch_wait(b, static_cast<int64_t>(timeout.count()));
+        asset_batch_release(b);
+        return st;
     }
     void cancel() const { asset_batch_cancel(b_); }
 
@@ -503,6 +518,7 @@ template <class F> struct BatchItemCallback final : CallbackBox {
     /* The batch is done: no item callback can fire any more. Flush thread. */
     static void finish(asset_batch_t *b, void *user) noexcept {
         auto *self = static_cast<BatchItemCallback *>(user);
+        InFlush in(self->core); /* the callable may hold the last share */
         asset_batch_disconnect(b, self->id);
         self->core->retire(self);
     }
@@ -537,6 +553,7 @@ template <class F> uint64_t Batch::on_item_completed(F &&f) const {
     detail::Core *core = core_.get();
     std::unique_lock<std::mutex> g(core->lock);
     core->link(box);
+    box->batch = b_;
     box->id = asset_batch_on_item_completed(b_, &Box::fire, box);
     if (box->id) box->done_id = asset_batch_on_completed(b_, &Box::finish, box);
     if (!box->id || !box->done_id) {
@@ -582,6 +599,7 @@ inline bool Batch::disconnect(uint64_t id) const {
         box = core->find(id);
         if (!box) return false;
         if (box->item) { /* the finisher (batch done) or the server's end deletes it */
+            if (box->batch != b_) return false; /* another batch's */
             bool was = !box->silenced.exchange(true, std::memory_order_acq_rel);
             asset_batch_disconnect(b_, id);
             return was;
@@ -803,23 +821,61 @@ class Source {
 
 namespace detail {
 
+/* Runs a user's parse, finalize, read, list or task body: an exception it lets out
+ * fails that one load through fail(status, message) instead of ending the process
+ * (these run from C, through noexcept trampolines). std::bad_alloc is
+ * ASSET_E_NO_MEMORY; any other exception is `other`, with its what(). */
+template <class Body, class Fail>
+inline asset_status_t guarded(Body &&body, Fail &&fail, asset_status_t other) noexcept {
+#if ASSET_SERVER_HPP_EXCEPTIONS
+    try {
+        return body();
+    } catch (const std::bad_alloc &) {
+        return fail(ASSET_E_NO_MEMORY, "out of memory (std::bad_alloc)");
+    } catch (const std::exception &e) {
+        return fail(other, e.what());
+    } catch (...) {
+        return fail(other, "an exception that is not a std::exception");
+    }
+#else
+    (void)fail;
+    (void)other;
+    return body();
+#endif
+}
+
 struct LoaderHolder {
     std::shared_ptr<Loader> obj;
     std::vector<const char *> suffixes; /* into obj->suffixes(), NULL-terminated */
 
     static bool claims(void *ctx, const char *uri) noexcept {
-        return static_cast<LoaderHolder *>(ctx)->obj->claims(view(uri));
+        bool yes = false; /* an exception: not claimed */
+        guarded(
+            [&] {
+                yes = static_cast<LoaderHolder *>(ctx)->obj->claims(view(uri));
+                return ASSET_OK;
+            },
+            [](asset_status_t st, const char *) { return st; }, ASSET_E_INVALID);
+        return yes;
     }
     static asset_status_t parse(void *ctx, asset_parse_t *p) noexcept {
         Parse wp(p);
-        return static_cast<LoaderHolder *>(ctx)->obj->parse(wp);
+        return guarded([&] { return static_cast<LoaderHolder *>(ctx)->obj->parse(wp); },
+                       [p](asset_status_t st, const char *why) {
+                           return asset_parse_fail(p, st, "parse threw: %s", why);
+                       },
+                       ASSET_E_PARSE);
     }
     static void free_value(void *ctx, void *value) noexcept {
         static_cast<LoaderHolder *>(ctx)->obj->free_value(value);
     }
     static asset_status_t finalize(void *ctx, asset_finalize_t *f) noexcept {
         Finalize wf(f);
-        return static_cast<LoaderHolder *>(ctx)->obj->finalize(wf);
+        return guarded([&] { return static_cast<LoaderHolder *>(ctx)->obj->finalize(wf); },
+                       [f](asset_status_t st, const char *why) {
+                           return asset_finalize_fail(f, st, "finalize threw: %s", why);
+                       },
+                       ASSET_E_IO);
     }
     static void destroy(void *ctx) noexcept { delete static_cast<LoaderHolder *>(ctx); }
 };
@@ -829,11 +885,19 @@ struct SourceHolder {
 
     static asset_status_t read(void *ctx, asset_request_t *r) noexcept {
         Request wr(r);
-        return static_cast<SourceHolder *>(ctx)->obj->read(wr);
+        return guarded([&] { return static_cast<SourceHolder *>(ctx)->obj->read(wr); },
+                       [r](asset_status_t st, const char *why) {
+                           return asset_request_fail(r, st, "read threw: %s", why);
+                       },
+                       ASSET_E_IO);
     }
     static asset_status_t list(void *ctx, const char *uri, asset_list_t *l) noexcept {
         List wl(l);
-        return static_cast<SourceHolder *>(ctx)->obj->list(view(uri), wl);
+        return guarded([&] { return static_cast<SourceHolder *>(ctx)->obj->list(view(uri), wl); },
+                       [l](asset_status_t st, const char *why) {
+                           return asset_list_fail(l, st, "list threw: %s", why);
+                       },
+                       ASSET_E_IO);
     }
     static void destroy(void *ctx) noexcept { delete static_cast<SourceHolder *>(ctx); }
 };
@@ -946,7 +1010,9 @@ class Server {
 
     /* asset_server_spawn: f(Task &) -> asset_status_t runs on a worker; what it sets with
      * Task::set_value becomes the handle's value. The callable is destroyed once the task
-     * is over (ran, cancelled before it ran, or the server destroyed). */
+     * is over (ran, cancelled before it ran, or the server destroyed), at the flush after
+     * that: a callable that holds a Handle, Batch or Server of its own server keeps the
+     * server alive until then, so flush it again before dropping its last Server. */
     template <class F> Handle spawn(F &&f, const asset_load_options_t *o = nullptr) const;
 
     /* Registers a loader object; the server holds a reference until it is destroyed.
@@ -1022,7 +1088,11 @@ template <class F> struct TaskBox {
     const Core *core; /* freed inside its flush: the callable may hold the last share */
     static asset_status_t run(asset_task_t *t, void *arg) noexcept {
         Task task(t);
-        return static_cast<TaskBox *>(arg)->f(task);
+        return guarded([&] { return static_cast<TaskBox *>(arg)->f(task); },
+                       [t](asset_status_t st, const char *why) {
+                           return asset_task_fail(t, st, "threw: %s", why);
+                       },
+                       ASSET_E_IO);
     }
     static void free(void *arg) noexcept {
         auto *box = static_cast<TaskBox *>(arg);

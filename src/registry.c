@@ -197,7 +197,10 @@ int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, vo
         asset__loader_slot_t *l =
             loader_new(s, ld, ctx, cache_budget ? cache_budget : s->cfg.cache_budget);
         if (!l || !loaders_insert(s, l, cur ? cur->nuser : 0, true)) { /* before built-ins */
-            if (l) loader_free(l);
+            if (l) {
+                l->vt.destroy = NULL; /* not registered: ctx stays the caller's */
+                loader_free(l);
+            }
             rc = ASSET_E_NO_MEMORY;
         }
     }

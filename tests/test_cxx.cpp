@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -703,6 +704,105 @@ void test_on_reloaded_fires_until_disconnected_and_version_bumps() {
     CHECK(!h.disconnect(id));
 }
 
+// ---- found by the fourth hostile review ----
+
+// A callback that drops the very Handle or Batch being waited on: the wait holds the C
+// handle (and batch) too, not only the server (ASan: a use after free before).
+void test_wait_survives_a_callback_that_drops_the_waited_object() {
+    asset::Server s(config());
+    CHECK(s.mem_put("a.txt", "hello") == ASSET_OK);
+    asset::Handle h = s.load("mem://a.txt");
+    int fired = 0;
+    h.on_completed([&h, &fired] {
+        ++fired;
+        h.reset();
+    });
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    CHECK(fired == 1);
+    CHECK(!h);
+    asset::Batch b = s.load_group({"mem://a.txt"});
+    b.on_completed([&b, &fired] {
+        ++fired;
+        b.reset();
+    });
+    CHECK(b.wait(kGenerous) == ASSET_OK);
+    CHECK(fired == 2);
+    CHECK(!b);
+    CHECK(g_errors == 0);
+}
+
+// Batch::disconnect acts on this batch's own item callbacks only.
+void test_batch_disconnect_leaves_another_batchs_callback() {
+    asset::Server s(config());
+    CHECK(s.mem_put("a.txt", "a") == ASSET_OK);
+    CHECK(s.mem_put("b.txt", "b") == ASSET_OK);
+    asset::Batch a = s.load_group({"mem://a.txt"});
+    asset::Batch b = s.load_group({"mem://b.txt"});
+    int fired_b = 0;
+    uint64_t id = b.on_item_completed([&fired_b] { ++fired_b; });
+    CHECK(id != 0);
+    CHECK(!a.disconnect(id)); // not a's
+    CHECK(b.wait(kGenerous) == ASSET_OK);
+    CHECK(a.wait(kGenerous) == ASSET_OK);
+    s.flush();
+    CHECK(fired_b == 1);
+}
+
+#if ASSET_SERVER_HPP_EXCEPTIONS
+// An exception out of a loader, a source or a task fails that load, with what() in its
+// message; std::bad_alloc is out of memory. Before, the noexcept trampolines ended the
+// process (std::terminate).
+class ThrowingLoader : public asset::TypedLoader<int> {
+  public:
+    ThrowingLoader() : asset::TypedLoader<int>("throws", {".throw"}, 0, true) {}
+    asset_status_t parse(asset::Parse &p) override {
+        std::string t(p.text());
+        if (t == "oom") throw std::bad_alloc();
+        if (t == "parse") throw std::runtime_error("no such format");
+        p.set_value(std::make_unique<int>(1), sizeof(int));
+        return ASSET_OK;
+    }
+    asset_status_t finalize(asset::Finalize &) override {
+        throw std::runtime_error("no GPU today");
+    }
+};
+
+class ThrowingSource : public asset::Source {
+  public:
+    ThrowingSource() : Source("boom", 0, true) {}
+    asset_status_t read(asset::Request &) override { throw std::runtime_error("disk on fire"); }
+    asset_status_t list(std::string_view, asset::List &) override { throw 42; }
+};
+
+void test_exceptions_from_loaders_sources_and_tasks_fail_the_load() {
+    asset::Server s(config());
+    CHECK(s.add_loader(std::make_shared<ThrowingLoader>()) == ASSET_OK);
+    CHECK(s.add_source(std::make_shared<ThrowingSource>()) == ASSET_OK);
+    CHECK(s.mem_put("a.throw", "parse") == ASSET_OK);
+    CHECK(s.mem_put("b.throw", "oom") == ASSET_OK);
+    CHECK(s.mem_put("c.throw", "fine") == ASSET_OK);
+    auto expect = [](const asset::Handle &h, asset_status_t st, const char *part) {
+        CHECK(h.wait(kGenerous) == st);
+        std::string msg(h.error_message());
+        if (msg.find(part) == std::string::npos)
+            std::fprintf(stderr, "message '%s' lacks '%s'\n", msg.c_str(), part);
+        CHECK(msg.find(part) != std::string::npos);
+    };
+    expect(s.load("mem://a.throw"), ASSET_E_PARSE, "parse threw: no such format");
+    expect(s.load("mem://b.throw"), ASSET_E_NO_MEMORY, "std::bad_alloc");
+    expect(s.load("mem://c.throw"), ASSET_E_IO, "finalize threw: no GPU today");
+    expect(s.load("boom://x"), ASSET_E_IO, "read threw: disk on fire");
+    asset::Batch folder = s.load_folder("boom://dir");
+    CHECK(folder.wait(kGenerous) == ASSET_E_IO);
+    CHECK(std::string(asset_batch_error_message(folder.get())).find("list threw") !=
+          std::string::npos);
+    asset::Handle t =
+        s.spawn([](asset::Task &) -> asset_status_t { throw std::runtime_error("task gave up"); });
+    expect(t, ASSET_E_IO, "threw: task gave up");
+    CHECK(s.load("mem://c.throw").wait(kGenerous) == ASSET_E_IO); // the server goes on
+}
+#endif
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -747,6 +847,14 @@ int main() {
          test_loader_class_with_dependencies_and_finalize},
         {"on_reloaded_fires_until_disconnected_and_version_bumps",
          test_on_reloaded_fires_until_disconnected_and_version_bumps},
+        {"wait_survives_a_callback_that_drops_the_waited_object",
+         test_wait_survives_a_callback_that_drops_the_waited_object},
+        {"batch_disconnect_leaves_another_batchs_callback",
+         test_batch_disconnect_leaves_another_batchs_callback},
+#if ASSET_SERVER_HPP_EXCEPTIONS
+        {"exceptions_from_loaders_sources_and_tasks_fail_the_load",
+         test_exceptions_from_loaders_sources_and_tasks_fail_the_load},
+#endif
     };
     int passed = 0, failed = 0;
     for (const Test &t : tests) {

@@ -601,6 +601,33 @@ static asset_status_t odd_parse(void *ctx, asset_parse_t *p) {
     return (asset_status_t)strtol(code, NULL, 10); /* no value set */
 }
 
+/* A registration that runs out of memory at any of its allocations leaves ctx the
+ * caller's: the loader's destroy is not called (a C++ holder was deleted twice). */
+static void count_destroy(void *ctx) { atomic_fetch_add((atomic_int *)ctx, 1); }
+
+static void test_a_loader_registration_out_of_memory_does_not_destroy_its_ctx(void **state) {
+    fx_t *x = *state;
+    static atomic_int destroyed; /* ctx outlives the server: destroy comes at teardown */
+    atomic_store(&destroyed, 0);
+    asset_loader_t ld = {ASSET_LOADER_ABI, "oom", NULL, NULL, odd_parse, NULL,
+                         count_destroy,    0,     NULL};
+    int rc = ASSET_E_NO_MEMORY, failures = 0;
+    for (int skip = 0; rc != ASSET_OK && skip < 16; skip++) {
+        tl_alloc_skip = skip;
+        tl_fail_allocs = 1;
+        rc = asset_server_register_loader(x->s, &ld, &destroyed, 0);
+        tl_fail_allocs = tl_alloc_skip = 0;
+        if (rc != ASSET_OK) {
+            assert_int_equal(rc, ASSET_E_NO_MEMORY);
+            failures++;
+        }
+        assert_int_equal(atomic_load(&destroyed), 0);
+    }
+    assert_int_equal(rc, ASSET_OK); /* once every allocation it makes was let through */
+    assert_true(failures >= 2);     /* the slot, and the array it is published in */
+    pool_alive(x);
+}
+
 static void test_loader_statuses_that_make_no_sense_fail_with_parse(void **state) {
     fx_t *x = *state;
     asset_loader_t ld = {ASSET_LOADER_ABI, "odd", NULL, NULL, odd_parse, NULL, NULL, 0, NULL};
@@ -644,6 +671,7 @@ int main(void) {
         T(test_destroy_with_every_fault_in_flight),
         T(test_stats_add_up_after_faults),
         T(test_loader_statuses_that_make_no_sense_fail_with_parse),
+        T(test_a_loader_registration_out_of_memory_does_not_destroy_its_ctx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
