@@ -697,10 +697,11 @@ ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
  * and its value is then freed. free_arg(arg), if not NULL, is called exactly once when
  * the task is over (after fn returned, or when it will never run): on the flush thread
  * by the next flush (or by destroy), without the server's lock, so it may call the
- * library (release a handle it holds, say), except destroy this server. The
- * value is never cached. Returns NULL only when the handle cannot be allocated (then
- * free_arg is not called: arg stays the caller's); otherwise the caller owns one
- * reference. Any thread. */
+ * library (release a handle it holds, say), except destroy this server; only when the
+ * task itself cannot be allocated is it called at once, on the calling thread (the
+ * handle then fails with ASSET_E_NO_MEMORY). The value is never cached. Returns NULL
+ * only when the handle cannot be allocated (then free_arg is not called: arg stays the
+ * caller's); otherwise the caller owns one reference. Any thread. */
 typedef struct asset_task asset_task_t;
 typedef asset_status_t (*asset_task_fn)(asset_task_t *t, void *arg);
 ASSET_API asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *arg,

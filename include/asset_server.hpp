@@ -1087,6 +1087,8 @@ template <class F> struct TaskBox {
     F f;
     const Core *core; /* freed inside its flush: the callable may hold the last share */
     static asset_status_t run(asset_task_t *t, void *arg) noexcept {
+        /* on a worker, where a destroy is refused: the callable may drop the last share */
+        InFlush in(static_cast<TaskBox *>(arg)->core);
         Task task(t);
         return guarded([&] { return static_cast<TaskBox *>(arg)->f(task); },
                        [t](asset_status_t st, const char *why) {
