@@ -23,12 +23,14 @@ typedef struct batch_cb {
     bool fired; /* done callbacks only */
 } batch_cb_t;
 
+#define SIZE_UNKNOWN UINT64_MAX /* an item's expected size, when none was given */
+
 typedef struct item {
     asset__map_node_t node; /* key: the child's normalised URI */
     asset_handle_t *h;      /* our reference */
     asset__cb_t cb;         /* child_completed, in h->cbs (no allocation of its own) */
     asset_batch_t *batch;
-    uint64_t size; /* expected bytes, 0: unknown */
+    uint64_t size; /* expected bytes, or SIZE_UNKNOWN (0 is a size: an empty file) */
     bool done;
 } item_t;
 
@@ -309,7 +311,7 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
         asset__map_free(&b->by_uri); /* out of memory: lookups scan until it is rebuilt */
         b->by_uri_built = false;
     }
-    if (it->size) {
+    if (it->size != SIZE_UNKNOWN) {
         b->total_bytes += it->size;
         b->n_sized++;
     }
@@ -391,7 +393,7 @@ static size_t add_items(asset_batch_t *b, const char *const *uris, const uint64_
     void *args[ASSET__LOAD_SLICE];
     for (size_t i = 0; i < k; i++) {
         u[i] = uris[i] ? uris[i] : "";
-        its[i].size = sizes ? sizes[i] : 0;
+        its[i].size = sizes ? sizes[i] : SIZE_UNKNOWN;
         args[i] = &its[i];
     }
     size_t made = k ? asset__load_many(b->server, u, k, &b->opts, item_linked, args, NULL) : 0;
@@ -436,7 +438,7 @@ static bool add_entries(asset_batch_t *b, const struct asset_list *l, size_t fir
     size_t k = 0;
     for (; k < n; k++) {
         if (!(u[k] = asset__uri_resolve_path(b->dir, l->paths[first + k]))) break;
-        sizes[k] = l->sizes[first + k] > 0 ? (uint64_t)l->sizes[first + k] : 0;
+        sizes[k] = l->sizes[first + k] >= 0 ? (uint64_t)l->sizes[first + k] : SIZE_UNKNOWN;
     }
     bool ok = k == n && add_all(b, (const char *const *)u, sizes, k);
     for (size_t i = 0; i < k; i++) asset_free(u[i]);
@@ -529,7 +531,7 @@ static bool is_hex64(const char *s) {
 /* Checks one manifest entry; on error writes a message naming it and returns false. */
 static bool manifest_entry(const cJSON *e, size_t i, const char **uri, uint64_t *size,
                            asset_load_options_t *o, const char **sha, char *err, size_t errn) {
-    *size = 0;
+    *size = SIZE_UNKNOWN;
     *sha = NULL;
     if (cJSON_IsString(e)) {
         *uri = e->valuestring;
@@ -678,7 +680,7 @@ static void manifest_completed(asset_handle_t *h, void *user) {
     const cJSON *e;
     cJSON_ArrayForEach(e, arr) {
         const char *uri = NULL, *sha = NULL;
-        uint64_t size = 0;
+        uint64_t size = SIZE_UNKNOWN;
         asset_load_options_t o = b->opts;
         asset_status_t st = ASSET_E_PARSE;
         if (!manifest_entry(e, i, &uri, &size, &o, &sha, err, sizeof err) ||
@@ -695,7 +697,7 @@ static void manifest_completed(asset_handle_t *h, void *user) {
     cJSON_ArrayForEach(e, arr) {
         if (b->cancelled) break;
         const char *uri = NULL, *sha = NULL;
-        uint64_t size = 0;
+        uint64_t size = SIZE_UNKNOWN;
         asset_load_options_t o = b->opts;
         manifest_entry(e, i++, &uri, &size, &o, &sha, err, sizeof err);
         char *full = asset__uri_resolve(asset_handle_uri(h), uri);
