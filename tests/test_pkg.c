@@ -374,6 +374,16 @@ static void test_mount_embedded_validates_its_table(void **state) {
     assert_int_equal(asset_server_mount_embedded(f->s, "x", nodata, 1), ASSET_E_INVALID);
     assert_int_equal(asset_server_mount_embedded(f->s, "a/b", emb_files, 3), ASSET_E_INVALID);
     assert_int_equal(asset_server_mount_embedded(f->s, NULL, emb_files, 3), ASSET_E_INVALID);
+    /* paths a lookup could never give: not relative, or not in normal form */
+    const char *odd[] = {"", "/a", "a/", "./a", "a//b", "a/./b", "a/../b", "..", "a/.."};
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
+        asset_embedded_file_t t[] = {{"ok.txt", "x", 1}, {odd[i], "y", 1}};
+        if (asset_server_mount_embedded(f->s, "x", t, 2) != ASSET_E_INVALID)
+            fail_msg("an entry named '%s' was mounted", odd[i]);
+    }
+    asset_embedded_file_t fine[] = {{".hidden", "h", 1}, {"a/..b/c.d", "c", 1}};
+    assert_int_equal(asset_server_mount_embedded(f->s, "y", fine, 2), ASSET_OK);
+    expect_text(f->s, "pkg://y/a/..b/c.d", "c");
     expect_fail(f->s, "pkg://x/a", ASSET_E_NOT_FOUND, "not mounted");
 }
 

@@ -124,6 +124,20 @@ int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
     return ASSET_OK;
 }
 
+/* Whether path is a package path in normal form, as lookups give them: relative,
+ * '/'-separated, no empty, "." or ".." segment. Any other would never be found (or be
+ * found as another entry, "a/../b" as "b"). */
+static bool normal_path(const char *path) {
+    if (!*path) return false;
+    for (const char *seg = path;;) {
+        size_t n = strcspn(seg, "/");
+        if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            return false;
+        if (!seg[n]) return true;
+        seg += n + 1;
+    }
+}
+
 int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
                               size_t count) {
     if (!valid_name(name)) return ASSET_E_INVALID;
@@ -134,7 +148,7 @@ int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_emb
     m->nodes = count ? asset__calloc(count, sizeof *m->nodes) : NULL;
     if (count && !m->nodes) goto oom;
     for (size_t i = 0; i < count; i++) {
-        if (!files[i].path || (!files[i].data && files[i].size)) {
+        if (!files[i].path || !normal_path(files[i].path) || (!files[i].data && files[i].size)) {
             mount_free(m);
             return ASSET_E_INVALID;
         }
