@@ -652,6 +652,57 @@ static void test_http_stalled_host_does_not_starve_another_host(void **state) {
     tu_bad_stop(b);
 }
 
+/* Many hosts whose transfers all stall hold neither every connection (libcurl's cap on
+ * connections in all was 4 x http_max_connections) nor every slot in the multi (8 x):
+ * a load from yet another host still goes ahead. */
+static void test_http_many_stalled_hosts_do_not_starve_another_host(void **state) {
+    (void)state;
+    enum { STALLED_HOSTS = 9 }; /* past both caps with one connection per host */
+    tu_bad_t *bad[STALLED_HOSTS + 1];
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;              /* reads start in load order: the stalls come first */
+    cfg.http_max_connections = 1;     /* caps of 4 connections and 8 transfers in all */
+    cfg.http_low_speed_ms = UINT_MAX; /* the stall guard does not come to the rescue */
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *st[STALLED_HOSTS];
+    for (int i = 0; i <= STALLED_HOSTS; i++) bad[i] = tu_bad_start(); /* a port: a host */
+    for (int i = 0; i < STALLED_HOSTS; i++) {
+        char *u = tu_bad_url(bad[i], "/stall");
+        st[i] = asset_server_load(s, u, NULL);
+        free(u);
+    }
+    for (int i = 0; i < 4; i++) tu_bad_wait_stalled(bad[i]); /* within the old caps */
+    char *u = tu_bad_url(bad[STALLED_HOSTS], "/ok");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    free(u);
+    asset_status_t rc = asset_handle_wait(h, 30000);
+    if (rc != ASSET_OK)
+        fail_msg("load behind %d stalled hosts: %s (%s)", STALLED_HOSTS, asset_err_name(rc),
+                 asset_handle_error_message(h));
+    tu_expect_text(h, "hello");
+    for (int i = 0; i < STALLED_HOSTS; i++) assert_false(asset_handle_is_done(st[i]));
+    asset_handle_release(h);
+    asset_server_destroy(s); /* aborts the stalled ones */
+    for (int i = 0; i <= STALLED_HOSTS; i++) tu_bad_stop(bad[i]);
+}
+
+/* A 3xx whose Location is a malformed http URL is a malformed answer, not a refused
+ * protocol (libcurl says "URL malformed" for both). */
+static void test_http_malformed_redirect_is_a_network_error(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/badloc");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    expect_status(h, ASSET_E_NETWORK);
+    if (!strstr(asset_handle_error_message(h), "malformed redirect"))
+        fail_msg("message: %s", asset_handle_error_message(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
 /* Issue 13: easy handles are kept and reused. A log sink that counts the handles made. */
 typedef struct easy_count {
     uv_mutex_t mu;
@@ -857,6 +908,8 @@ int main(void) {
         cmocka_unit_test(test_http_huge_response_header_is_a_network_error_not_no_memory),
         cmocka_unit_test(test_http_stalled_transfer_fails_after_http_low_speed_ms),
         cmocka_unit_test(test_http_stalled_host_does_not_starve_another_host),
+        cmocka_unit_test(test_http_many_stalled_hosts_do_not_starve_another_host),
+        cmocka_unit_test(test_http_malformed_redirect_is_a_network_error),
         cmocka_unit_test(test_http_reused_easy_handle_forgets_the_conditional_header),
         cmocka_unit_test(test_http_cancelled_and_failed_transfers_easy_handle_is_reused_cleanly),
         cmocka_unit_test(test_http_body_with_content_length_is_buffered_at_its_size),

@@ -428,6 +428,10 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         for (int i = 0; i < 64 * 128 && sent; i++) /* 64 MiB at most */
             sent = send_all(fd, chunk, (size_t)hl + 8192 + 2);
         if (sent && strcmp(path, "/endless")) wait_peer_or_stop(b, fd); /* never ends */
+    } else if (!strcmp(path, "/badloc")) {
+        const char *h = "HTTP/1.1 302 Found\r\nLocation: http://[zz::1/x\r\nContent-Length: "
+                        "0\r\n\r\n";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/redirect-file")) {
         const char *h =
             "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\nContent-Length: 0\r\n\r\n";

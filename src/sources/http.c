@@ -57,7 +57,10 @@ typedef struct xfer {
     int sock_errno;          /* socket() failed with this (EMFILE...), 0 if not */
     unsigned alloc_failures; /* asset__alloc_failures() on the I/O thread at the start */
     char errbuf[CURL_ERROR_SIZE];
+    uint8_t location; /* a 3xx's Location: LOCATION_NONE, _HTTP or _OTHER (its scheme) */
 } xfer_t;
+
+enum { LOCATION_NONE, LOCATION_HTTP, LOCATION_OTHER }; /* xfer_t.location */
 
 /* The transfers of one "scheme://authority": those in the multi and those waiting. */
 struct host {
@@ -211,6 +214,9 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
     case CURLE_UNSUPPORTED_PROTOCOL: {
         char *target = NULL; /* set when the refused protocol came from a redirect */
         if (x->easy) curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &target);
+        if (rc == CURLE_URL_MALFORMAT && x->status / 100 == 3 && x->location != LOCATION_OTHER)
+            return asset_request_fail(r, ASSET_E_NETWORK, "malformed redirect: %s%s%s", detail,
+                                      target ? ": " : "", target ? target : "");
         if (target || x->status / 100 == 3)
             return asset_request_fail(
                 r, ASSET_E_FORBIDDEN,
@@ -444,9 +450,12 @@ static void fail_all(asset__http_t *http, CURLMcode mc);
  * the connections can use (docs/performance.md, http_many); per host, so that a host
  * whose transfers all stall cannot hold the slots of the others. */
 static void pump(asset__http_t *http) {
-    while (http->active < http->max_active) {
+    for (;;) {
+        /* past max_active, a host with nothing in the multi still gets one transfer in:
+         * hosts whose transfers all stall must not hold every slot */
+        bool room = http->active < http->max_active;
         host_t *h = http->hosts;
-        while (h && (!h->wait_head || h->active >= h->max)) h = h->next;
+        while (h && (!h->wait_head || h->active >= h->max || (!room && h->active))) h = h->next;
         if (!h) break;
         xfer_t *x = h->wait_head;
         CURLcode sc = easy_bind(http, x);
@@ -702,7 +711,9 @@ static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
-    curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 4 * (long)conns);
+    /* no cap on connections in all: pump() admits transfers (at most max_active, and
+     * one more per host with none), and a transfer admitted must not then wait inside
+     * libcurl for a connection that stalled hosts hold */
     /* a fixed connection cache: by default libcurl sizes it at 4 x the easy handles in
      * the multi, which falls to a few between bursts (finished transfers leave the
      * multi), closing idle connections the next burst then has to open again */
@@ -835,12 +846,22 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         asset_free(x->last_modified);
         x->etag = x->last_modified = NULL;
         x->error_bytes = 0;
+        x->location = LOCATION_NONE;
         return n;
     }
     const char *v;
     size_t vn;
     if (HEADER_IS(line, n, "ETag", &v, &vn)) {
         if (printable(v, vn)) versioned(&x->etag, "etag:", 5, v, vn);
+    } else if (x->status / 100 == 3 && HEADER_IS(line, n, "Location", &v, &vn)) {
+        /* its scheme, to tell a refused protocol from a malformed URL (map_result) */
+        size_t sl = strcspn(v, ":/?#");
+        bool scheme = sl < vn && v[sl] == ':' && sl > 0;
+        x->location = !scheme ? LOCATION_NONE
+                      : (sl == 4 && !asset__strncasecmp(v, "http", 4)) ||
+                              (sl == 5 && !asset__strncasecmp(v, "https", 5))
+                          ? LOCATION_HTTP
+                          : LOCATION_OTHER;
     } else if (HEADER_IS(line, n, "Last-Modified", &v, &vn)) {
         if (printable(v, vn)) versioned(&x->last_modified, "lm:", 3, v, vn);
     } else if (HEADER_IS(line, n, "Content-Length", &v, &vn)) {
