@@ -796,6 +796,15 @@ asset_batch_t *asset_server_load_manifest(asset_server_t *s, const char *uri,
 
 /* ---- late callbacks: the batch queue, drained by flush ---- */
 
+void asset__batches_cancel_tag(asset_server_t *s, const char *tag) {
+    for (asset_batch_t *b = s->batches; b; b = b->all_next) {
+        if (b->done || !b->opts.tag || strcmp(b->opts.tag, tag) != 0) continue;
+        b->cancelled = true; /* a folder or a group makes no more children that load */
+        if (b->source)
+            asset__handle_cancel_locked(b->source, ASSET_E_CANCELLED, "cancelled by tag");
+    }
+}
+
 void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b) {
     if (b->queued) return;
     b->queued = true;

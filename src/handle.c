@@ -537,6 +537,7 @@ size_t asset_server_cancel_tag(asset_server_t *s, const char *tag, const asset_h
         if (h == keep || !ht || strcmp(ht, tag) != 0) continue;
         n += asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled by tag");
     }
+    asset__batches_cancel_tag(s, tag);
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
     return n;

@@ -626,6 +626,9 @@ void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b); /* [lock] */
 /* [lock] budget_ns 0: drains it all; else stops once budget_ns since start_ns is spent
  * (after at least one step). */
 size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
+/* [lock] asset_server_cancel_tag's part for batches made with that tag: cancelled, so
+ * that the children a folder, manifest or group makes later are cancelled too. */
+void asset__batches_cancel_tag(asset_server_t *s, const char *tag);
 void asset__batch_free_all(asset_server_t *s);
 /* [lock] h, a child of h->batch, was decided: counts it, and wakes a waiter of the
  * batch once every child is. */

@@ -176,6 +176,37 @@ static void test_cancel_tag_racing_tagged_loads_never_livelocks(void **state) {
     tu_os_watchdog(0);
 }
 
+/* A folder made with a tag makes its children a slice per flush: cancel_tag stops the
+ * ones it has not made yet too (they loaded before). */
+static void test_cancel_tag_stops_a_tagged_folders_later_children(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    enum { N = 2000 };
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "lvl/%04d", i);
+        assert_int_equal(asset_mem_put(s, key, "x", 1), ASSET_OK);
+    }
+    asset_load_options_t o = {.tag = "level1"};
+    asset_batch_t *b = asset_server_load_folder(s, "mem://lvl", &o);
+    assert_non_null(b);
+    tu_wait_queued(s, 1); /* the listing */
+    /* budgeted flushes: the listing, then the folder's first slice of children */
+    for (int i = 0; i < 10000 && asset_batch_total(b) == 0; i++) asset_server_flush_budget(s, 1);
+    size_t made = asset_batch_total(b);
+    assert_true(made > 0 && made < N);
+    asset_server_cancel_tag(s, "level1", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    if (asset_batch_completed_count(b) > made)
+        fail_msg("%zu children loaded after cancel_tag, %zu were made before it",
+                 asset_batch_completed_count(b), made);
+    assert_int_equal(asset_batch_completed_count(b) + asset_batch_cancelled_count(b) +
+                         asset_batch_failed_count(b),
+                     asset_batch_total(b));
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 static void test_cancel_tag_ignores_null_arguments(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -316,6 +347,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_tag_leaves_done_handles_untouched),
         cmocka_unit_test(test_cancel_tag_on_shared_job_keeps_the_kept_handle_loading),
         cmocka_unit_test(test_cancel_tag_ignores_null_arguments),
+        cmocka_unit_test(test_cancel_tag_stops_a_tagged_folders_later_children),
         cmocka_unit_test(test_cancel_tag_racing_tagged_loads_never_livelocks),
         cmocka_unit_test(test_blocked_load_times_out_with_message),
         cmocka_unit_test(test_load_finishing_before_its_timeout_is_loaded),
