@@ -103,7 +103,21 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
     }
     h->job = NULL;
     h->job_next = NULL;
-    if (--j->live > 0 || j->finishing) return;
+    if (--j->live > 0 && !j->finishing) {
+        /* a queued job runs at the best priority of its live handles: the one leaving
+         * (cancelled, timed out) may have been what raised it */
+        if (h->priority == j->priority && j->heap_idx != SIZE_MAX) {
+            int best = ASSET_PRIORITY_LOW;
+            for (const asset_handle_t *x = j->handles; x && best > j->priority; x = x->job_next)
+                if (x->priority < best) best = x->priority;
+            if (best > j->priority) {
+                j->priority = (int8_t)best; /* to the tail of its new priority's FIFO */
+                asset__heap_update(s, j);
+            }
+        }
+        return;
+    }
+    if (j->finishing) return;
     /* nobody wants the result any more */
     job_unmap(s, j);
     if (j->state == ASSET__JOB_QUEUED) {

@@ -197,6 +197,40 @@ static void test_lowering_every_handle_lowers_the_shared_job(void **state) {
     teardown(&f);
 }
 
+/* A HIGH handle that joined a LOW load and then left (cancelled, or timed out) takes
+ * its raise with it: the job runs at the best priority of the handles still on it. */
+static void promoter_leaves(bool by_timeout) {
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *low = load(&f, "mem://a.rec", ASSET_PRIORITY_LOW);
+    asset_load_options_t ho = {.priority = ASSET_PRIORITY_HIGH, .timeout_ms = by_timeout};
+    asset_handle_t *high = asset_server_load(f.s, "mem://a.rec", &ho); /* joins, raises */
+    if (by_timeout) { /* the I/O thread decides it: delivered at a flush */
+        tu_wait_queued(f.s, 1);
+        asset_server_flush(f.s);
+        assert_int_equal(asset_handle_error(high), ASSET_E_TIMEOUT);
+    } else {
+        asset_handle_cancel(high);
+    }
+    asset_handle_t *normal = load(&f, "mem://b.rec", ASSET_PRIORITY_NORMAL);
+    tu_gate_open(f.gate);
+    wait_parsed(&f, 2);
+    assert_string_equal(f.order.seen[0], "mem://b.rec");
+    assert_string_equal(f.order.seen[1], "mem://a.rec");
+    assert_int_equal(tu_wait(low), ASSET_OK);
+    assert_int_equal(tu_wait(normal), ASSET_OK);
+    asset_handle_release(low);
+    asset_handle_release(high);
+    asset_handle_release(normal);
+    teardown(&f);
+}
+
+static void test_a_cancelled_raiser_leaves_the_job_at_its_own_priority(void **state) {
+    (void)state;
+    promoter_leaves(false);
+    promoter_leaves(true);
+}
+
 static void test_dependencies_follow_a_raised_parent(void **state) {
     (void)state;
     fixture_t f;
@@ -299,6 +333,7 @@ int main(void) {
         cmocka_unit_test(test_lowered_load_runs_after_the_others),
         cmocka_unit_test(test_shared_job_keeps_the_highest_priority_of_its_live_handles),
         cmocka_unit_test(test_lowering_every_handle_lowers_the_shared_job),
+        cmocka_unit_test(test_a_cancelled_raiser_leaves_the_job_at_its_own_priority),
         cmocka_unit_test(test_dependencies_follow_a_raised_parent),
         cmocka_unit_test(test_a_raise_through_a_parent_survives_a_later_set_priority),
         cmocka_unit_test(test_dependencies_take_their_parents_priority),
