@@ -797,12 +797,11 @@ asset_batch_t *asset_server_load_manifest(asset_server_t *s, const char *uri,
 /* ---- late callbacks: the batch queue, drained by flush ---- */
 
 void asset__batches_cancel_tag(asset_server_t *s, const char *tag) {
-    for (asset_batch_t *b = s->batches; b; b = b->all_next) {
-        if (b->done || !b->opts.tag || strcmp(b->opts.tag, tag) != 0) continue;
-        b->cancelled = true; /* a folder or a group makes no more children that load */
-        if (b->source)
-            asset__handle_cancel_locked(b->source, ASSET_E_CANCELLED, "cancelled by tag");
-    }
+    /* a folder's or manifest's source load carries the tag: the handles' walk cancelled
+     * it (b->source itself may still be being written by the thread making b) */
+    for (asset_batch_t *b = s->batches; b; b = b->all_next)
+        if (!b->done && b->opts.tag && !strcmp(b->opts.tag, tag))
+            b->cancelled = true; /* the children it makes from now on are cancelled */
 }
 
 void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b) {
