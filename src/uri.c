@@ -236,9 +236,11 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
     } else if (!asset__path_normalize(joined, norm)) {
         st = fail(why, ASSET_E_FORBIDDEN, "'..' climbs above the root");
     } else if (root) {
+        /* a root that is only a root ("/", or a drive's "C:/") takes every path on it,
+         * and only those: not another drive's */
         size_t tl = strlen(root);
-        bool inside = tl == asset__path_root_len(root) ||
-                      (strncmp(norm, root, tl) == 0 && (norm[tl] == 0 || norm[tl] == '/'));
+        bool inside = strncmp(norm, root, tl) == 0 &&
+                      (tl == asset__path_root_len(root) || norm[tl] == 0 || norm[tl] == '/');
         if (!inside) st = fail(why, ASSET_E_FORBIDDEN, "path escapes file_root");
     }
     if (st == ASSET_OK) {

@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <winsock2.h> /* before windows.h */
 #include <windows.h>
 #include <winioctl.h>
 
+#include "platform/socket.h"
 #include "test_util.h"
 
 typedef struct fx {
@@ -220,6 +222,23 @@ static void test_junction_out_of_the_root_is_forbidden(void **state) {
     free(link);
 }
 
+/* The HTTP source's sockets are not inherited by child processes (Windows makes a
+ * socket inheritable by default; POSIX's are close-on-exec). */
+static void test_sockets_are_not_inherited(void **state) {
+    (void)state;
+    WSADATA wsa;
+    assert_int_equal(WSAStartup(MAKEWORD(2, 2), &wsa), 0);
+    int err = -1;
+    curl_socket_t s = asset__socket_open(AF_INET, SOCK_STREAM, IPPROTO_TCP, &err);
+    assert_int_equal(err, 0);
+    assert_true(s != CURL_SOCKET_BAD);
+    DWORD flags = 0;
+    assert_true(GetHandleInformation((HANDLE)s, &flags));
+    assert_int_equal(flags & HANDLE_FLAG_INHERIT, 0);
+    assert_int_equal(asset__socket_close(s), 0);
+    WSACleanup();
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -232,6 +251,7 @@ int main(void) {
         FX(test_escapes_spelled_as_file_uris_are_refused),
         FX(test_escapes_spelled_as_pkg_uris_are_refused),
         FX(test_junction_out_of_the_root_is_forbidden),
+        cmocka_unit_test(test_sockets_are_not_inherited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -222,9 +222,13 @@ static void test_file_root_relative_paths_resolve_under_root(void **state) {
     check_ok("../root/c.png", BASE, ROOT, "file", "file:///srv/root/c.png", "/srv/root/c.png");
     /* root "/" confines nothing (on Windows, a drive's root: the server makes file_root
      * absolute with a drive) */
-    if (tu_os_windows_paths())
+    if (tu_os_windows_paths()) {
         check_ok("C:/etc/hosts", BASE, "C:/", "file", "file:///C:/etc/hosts", "C:/etc/hosts");
-    else
+        /* only that drive: another drive's path was read from C: (file.c strips the
+         * root's length) */
+        check_err("Z:/etc/hosts", BASE, "C:/", ASSET_E_FORBIDDEN);
+        check_err("file:///D:/x", BASE, "C:/", ASSET_E_FORBIDDEN);
+    } else
         check_ok("/etc/hosts", BASE, "/", "file", "file:///etc/hosts", "/etc/hosts");
 }
 

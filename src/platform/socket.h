@@ -6,8 +6,9 @@
 
 #include <curl/curl.h>
 
-/* socket() for libcurl's CURLOPT_OPENSOCKETFUNCTION, close-on-exec on POSIX (Windows'
- * sockets are not inherited unless asked); on failure *err is the reason as an errno
+/* socket() for libcurl's CURLOPT_OPENSOCKETFUNCTION, never inherited by a child
+ * process (close-on-exec on POSIX; on Windows, where sockets are inheritable by
+ * default, HANDLE_FLAG_INHERIT cleared); on failure *err is the reason as an errno
  * value (EMFILE...; Windows' WSA errors mapped), else 0. */
 curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *err);
 /* Closes a socket of asset__socket_open (libcurl's CURLOPT_CLOSESOCKETFUNCTION).

@@ -11,6 +11,8 @@ curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *er
     if (s == INVALID_SOCKET) {
         int e = WSAGetLastError();
         *err = e == WSAEMFILE ? EMFILE : e == WSAENOBUFS ? ENOBUFS : e == WSAEACCES ? EACCES : EIO;
+    } else { /* not inherited by child processes, as close-on-exec on POSIX */
+        (void)SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
     }
     return s;
 }
