@@ -222,6 +222,29 @@ static void test_junction_out_of_the_root_is_forbidden(void **state) {
     free(link);
 }
 
+/* A folder holding a name Windows cannot open as named ("d.", made through \\?\\, WSL
+ * or an archive) lists it as one child that fails, instead of failing the listing. */
+static void test_a_name_windows_refuses_fails_alone_in_a_folder(void **state) {
+    fx_t *f = *state;
+    char *odd = tu_path(f->root, "game/d.");
+    wchar_t w[1024] = L"\\\\?\\";
+    size_t n = wcslen(w);
+    for (const char *c = odd; *c && n + 1 < sizeof w / sizeof *w; c++)
+        w[n++] = *c == '/' ? L'\\' : (wchar_t)(unsigned char)*c;
+    w[n] = 0;
+    free(odd);
+    if (!CreateDirectoryW(w, NULL)) skip(); /* this file system refuses it too */
+    /* and "d": "d." opened as named would be this one */
+    free(tu_write_file(f->root, "game/d/inside.txt", "in d", 4));
+    assert_int_equal(asset_server_mount(f->s, "g", f->root), ASSET_OK);
+    asset_batch_t *b = asset_server_load_folder(f->s, "pkg://g/game", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 2); /* hero.txt, d/inside.txt */
+    assert_int_equal(asset_batch_failed_count(b), 1);    /* d. */
+    RemoveDirectoryW(w);
+    asset_batch_release(b);
+}
+
 /* The HTTP source's sockets are not inherited by child processes (Windows makes a
  * socket inheritable by default; POSIX's are close-on-exec). */
 static void test_sockets_are_not_inherited(void **state) {
@@ -251,6 +274,7 @@ int main(void) {
         FX(test_escapes_spelled_as_file_uris_are_refused),
         FX(test_escapes_spelled_as_pkg_uris_are_refused),
         FX(test_junction_out_of_the_root_is_forbidden),
+        FX(test_a_name_windows_refuses_fails_alone_in_a_folder),
         cmocka_unit_test(test_sockets_are_not_inherited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

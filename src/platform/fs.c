@@ -156,7 +156,10 @@ static int fault(const char *step, const char *rel) {
  * entry stays in the listing and its own load reports it. Anything else (EMFILE,
  * ENFILE, ENOMEM, EIO...) means the walk cannot see the whole folder: it fails. */
 static bool entry_error(int err) {
-    return err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR || err == ELOOP;
+    /* EXDEV: a name the platform refuses (Windows: "d." or "a " cannot be opened as
+     * named), or an entry replaced by a link out of the root since it was listed */
+    return err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR || err == ELOOP ||
+           err == EXDEV;
 }
 
 /* Fails the listing: "<step> <rel>: <why>" (the job prefixes the URI). */

@@ -476,6 +476,8 @@ int asset__dir_next(asset__dir_t *d, const char **name, int *kind) {
 }
 
 int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st) {
+    /* "d." would be opened as "d" (Windows drops the trailing dot): another entry */
+    if (asset__path_component_refused(name, strlen(name))) return -EXDEV;
     int err = 0;
     wchar_t *w = join(d->path, name, &err);
     if (!w) return err;
