@@ -160,8 +160,12 @@ static void xfer_finish(xfer_t *x, asset_status_t st) {
         g_xfers = x->next;
     if (x->next) x->next->prev = x->prev;
     asset_request_t *r = x->req;
+    asset_server_t *s = x->server;
     xfer_free(x);
     asset_request_finish(r, st);
+    /* a parse it put back in the heap runs only in a flush on the single-threaded build
+     * (asset__pool_notify cannot call config.wake: it runs under the lock) */
+    asset__maybe_wake(s);
 }
 
 static asset_status_t fail_too_large(xfer_t *x) {
@@ -230,6 +234,10 @@ EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double
 EMSCRIPTEN_KEEPALIVE int asset__fetch_on_data(uint32_t id, size_t n) {
     xfer_t *x = xfer_find(id);
     if (!x) return 0;
+    if (x->req->size + n > x->req->max_size) { /* the message of the desktop source */
+        xfer_finish(x, fail_too_large(x));
+        return 0;
+    }
     asset_status_t st = asset_request_write(x->req, x->buf, n);
     if (st == ASSET_OK) return 1;
     if (st == ASSET_E_TOO_LARGE)

@@ -222,6 +222,40 @@ static void test_fetch_404_fails_with_status_and_message(void **state) {
     asset_server_destroy(s);
 }
 
+/* A host that flushes only when config.wake says so gets every load done, also one
+ * whose parse goes back to the queue after the fetch (a json asset): single-threaded,
+ * nothing asked for that flush. */
+static void count_wake(void *user) { ++*(int *)user; }
+
+static void test_a_host_that_flushes_only_when_woken_gets_its_fetches(void **state) {
+    (void)state;
+    NEED_HTTP();
+#ifdef __EMSCRIPTEN_PTHREADS__
+    skip(); /* the I/O worker and the pool's wake-ups: the other suites cover it */
+#endif
+    put("woken.json", "{\"woken\": true}");
+    int wakes = 0, seen = 0;
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 2;
+    cfg.wake = count_wake;
+    cfg.user = &wakes;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_url(s, "woken.json");
+    double end = emscripten_get_now() + 60000;
+    while (!asset_handle_is_done(h) && emscripten_get_now() < end) {
+        if (wakes != seen) { /* on the flush thread: this one */
+            seen = wakes;
+            asset_server_flush(s);
+        }
+        turn();
+    }
+    if (!asset_handle_is_done(h)) fail_msg("not done after 60 s (%d wakes)", wakes);
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_body_over_max_asset_size_is_too_large(void **state) {
     (void)state;
     NEED_HTTP();
@@ -299,6 +333,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_load_timeout_fails_and_ends_the_transfer),
         cmocka_unit_test(test_fetch_stalled_body_fails_after_http_low_speed_ms),
         cmocka_unit_test(test_fetch_404_fails_with_status_and_message),
+        cmocka_unit_test(test_a_host_that_flushes_only_when_woken_gets_its_fetches),
         cmocka_unit_test(test_fetch_body_over_max_asset_size_is_too_large),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
