@@ -972,14 +972,10 @@ const void *asset_batch_value(const asset_batch_t *cb, const char *uri) {
             n = find_child_locked(b, u.uri);
             asset__uri_dispose(&u);
         }
-        if (!n && b->uri) {
-            char *r = asset__uri_resolve(b->kind == KIND_FOLDER ? NULL : b->uri, uri);
-            char *dir = NULL;
-            if (b->kind == KIND_FOLDER) {
-                dir = asset__asprintf("%s/", b->uri);
-                asset_free(r);
-                r = dir ? asset__uri_resolve(dir, uri) : NULL;
-            }
+        if (!n && b->uri) { /* a folder's children resolve against it as a directory */
+            char *dir = b->kind == KIND_FOLDER ? asset__asprintf("%s/", b->uri) : NULL;
+            const char *base = b->kind == KIND_FOLDER ? dir : b->uri;
+            char *r = base ? asset__uri_resolve(base, uri) : NULL;
             if (r) n = find_child_locked(b, r);
             asset_free(r);
             if (!n && dir) { /* a file's name as listed: its '%' and '#' its own */

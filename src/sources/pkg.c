@@ -101,10 +101,22 @@ static mount_t *mount_new(const char *name) {
     return m;
 }
 
-static void add_mount(asset__pkg_t *p, mount_t *m) {
-    uv_mutex_lock(&p->lock);
+/* [p->lock] The newest mount named `name`, or NULL. */
+static mount_t *mount_named(const asset__pkg_t *p, const char *name) {
+    mount_t *m = p->mounts;
+    while (m && strcmp(m->name, name)) m = m->next;
+    return m;
+}
+
+/* [p->lock] m becomes the newest mount of its name. */
+static void push_mount(asset__pkg_t *p, mount_t *m) {
     m->next = p->mounts;
     p->mounts = m;
+}
+
+static void add_mount(asset__pkg_t *p, mount_t *m) {
+    uv_mutex_lock(&p->lock);
+    push_mount(p, m);
     uv_mutex_unlock(&p->lock);
 }
 
@@ -176,8 +188,7 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     memcpy(buf, name, n);
     buf[n] = 0;
     uv_mutex_lock(&p->lock);
-    mount_t *m = p->mounts;
-    while (m && strcmp(m->name, buf)) m = m->next;
+    mount_t *m = mount_named(p, buf);
     uv_mutex_unlock(&p->lock);
     if (m) return m;
     for (size_t i = 0; i < p->nsearch; i++) {
@@ -201,12 +212,8 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
         /* a mount of the name made since the scan above wins (mounts come before
          * pkg_path), and so does another lookup's hit: the name is looked up again */
         uv_mutex_lock(&p->lock);
-        mount_t *had = p->mounts;
-        while (had && strcmp(had->name, buf)) had = had->next;
-        if (!had) {
-            m->next = p->mounts;
-            p->mounts = m;
-        }
+        mount_t *had = mount_named(p, buf);
+        if (!had) push_mount(p, m);
         uv_mutex_unlock(&p->lock);
         if (had) mount_free(m);
         return had ? had : m;
