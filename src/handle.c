@@ -62,7 +62,7 @@ static void handle_init(asset_handle_t *h, asset_server_t *s, const char *uri, s
     h->server = s;
     h->refs = 1;
     atomic_init(&h->state, ASSET_STATE_PENDING);
-    h->timer_idx = SIZE_MAX;
+    h->timer_idx = ASSET__NO_TIMER;
     int prio = o ? (int)o->priority : 0;
     h->priority =
         (int8_t)((prio < ASSET_PRIORITY_HIGH || prio > ASSET_PRIORITY_LOW) ? ASSET_PRIORITY_NORMAL
@@ -181,12 +181,12 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
         if (st != ASSET_OK) keep_deps(h, h->job->g ? h->job->g->deps : NULL);
         asset__job_detach(h->job, h);
     }
-    if (h->timer_idx != SIZE_MAX) asset__timer_remove(s, h);
+    if (h->timer_idx != ASSET__NO_TIMER) asset__timer_remove(s, h);
     h->decided = true;
     if (h->batch) asset__batch_child_decided(s, h);
     if (h->waited && s->lazy_waiters) uv_cond_broadcast(&s->done_cond); /* it is ready */
     h->status = st;
-    h->http_status = http_status;
+    h->http_status = (int16_t)http_status;
     if (st != ASSET_OK) {
         h->message = msg ? asset__strdup(msg)
                          : asset__asprintf("%s: %s", asset__handle_uri(h), asset_strerror(st));
@@ -229,14 +229,14 @@ static void handle_free(asset_handle_t *h) {
 }
 
 void asset__handle_maybe_free(asset_handle_t *h) {
-    if (h->refs == 0 && !h->queued && !h->job && h->timer_idx == SIZE_MAX) handle_free(h);
+    if (h->refs == 0 && !h->queued && !h->job && h->timer_idx == ASSET__NO_TIMER) handle_free(h);
 }
 
 void asset__handle_free_all(asset_server_t *s) {
     while (s->all) {
         asset_handle_t *h = s->all;
         h->job = NULL; /* jobs are gone by now */
-        h->timer_idx = SIZE_MAX;
+        h->timer_idx = ASSET__NO_TIMER;
         handle_free(h);
     }
     s->q_head = s->q_tail = NULL;
@@ -632,7 +632,7 @@ static bool free_returned(asset_server_t *s, size_t max) {
 }
 
 asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
-                           asset__help_fn help, void *arg, int64_t timeout_ms, unsigned *waited) {
+                           asset__help_fn help, void *arg, int64_t timeout_ms, uint16_t *waited) {
     /* -1, or a timeout so large (> ~34 years) that ms -> ns would wrap into the past: forever */
     uint64_t deadline = timeout_ms < 0 || (uint64_t)timeout_ms > ((uint64_t)1 << 40)
                             ? UINT64_MAX
@@ -784,8 +784,8 @@ static void timer_swap(asset_server_t *s, size_t a, size_t b) {
     asset_handle_t *t = s->timers[a];
     s->timers[a] = s->timers[b];
     s->timers[b] = t;
-    s->timers[a]->timer_idx = a;
-    s->timers[b]->timer_idx = b;
+    s->timers[a]->timer_idx = (uint32_t)a;
+    s->timers[b]->timer_idx = (uint32_t)b;
 }
 
 static void timer_up(asset_server_t *s, size_t i) {
@@ -809,6 +809,7 @@ static void timer_down(asset_server_t *s, size_t i) {
 }
 
 bool asset__timer_add(asset_server_t *s, asset_handle_t *h) {
+    if (s->timers_len >= ASSET__NO_TIMER) return false; /* 2^32 handles: never */
     if (s->timers_len == s->timers_cap) {
         size_t cap = s->timers_cap ? s->timers_cap * 2 : 64;
         asset_handle_t **t = asset_realloc(s->timers, cap * sizeof *t);
@@ -816,7 +817,7 @@ bool asset__timer_add(asset_server_t *s, asset_handle_t *h) {
         s->timers = t;
         s->timers_cap = cap;
     }
-    h->timer_idx = s->timers_len;
+    h->timer_idx = (uint32_t)s->timers_len;
     s->timers[s->timers_len++] = h;
     timer_up(s, h->timer_idx);
     return true;
@@ -824,12 +825,12 @@ bool asset__timer_add(asset_server_t *s, asset_handle_t *h) {
 
 void asset__timer_remove(asset_server_t *s, asset_handle_t *h) {
     size_t i = h->timer_idx;
-    h->timer_idx = SIZE_MAX;
-    if (i == SIZE_MAX) return;
+    h->timer_idx = ASSET__NO_TIMER;
+    if (i == ASSET__NO_TIMER) return;
     s->timers_len--;
     if (i != s->timers_len) {
         s->timers[i] = s->timers[s->timers_len];
-        s->timers[i]->timer_idx = i;
+        s->timers[i]->timer_idx = (uint32_t)i;
         timer_up(s, i);
         timer_down(s, s->timers[i]->timer_idx);
     }

@@ -399,17 +399,18 @@ struct asset_handle {
     asset_status_t status; /* [lock] */
     char *message;         /* [lock] */
     asset__value_t *value; /* [lock] */
-    int http_status;       /* [lock] */
+    int16_t http_status;   /* [lock] three digits (libcurl's parse, fetch's 0..599) */
     int8_t priority;       /* an asset_priority_t */
     bool pinned;           /* loaded with a sha256 (a manifest's): never reloaded */
     bool in_slab;          /* its block is shared (asset__handle_new_many): set once, made */
     uint8_t dep;           /* [lock] ASSET__DEP_*: whether it is a dependency */
+    bool optional;         /* as a dependency: failing does not fail the parent */
+    bool reload;           /* an internal reload handle, never the user's */
     /* links */
     asset__job_t *job;                        /* [lock] */
-    struct asset_handle *job_next;            /* [lock] */
+    struct asset_handle *job_next, *job_prev; /* [lock] in j->handles: a detach is O(1) */
     struct asset_handle *queue_next;          /* [lock] */
     struct asset_handle *all_prev, *all_next; /* [lock] every live handle */
-    size_t timer_idx;                         /* [lock] index in s->timers, SIZE_MAX if none */
     uint64_t deadline_ns;                     /* [lock] */
     asset__cb_t *cbs;                         /* [lock] */
     /* the graph */
@@ -430,12 +431,12 @@ struct asset_handle {
     uint64_t trace_id;                /* [lock] its job's trace id, once decided (trace.c) */
     struct asset_batch *batch;        /* [lock] the group it is a child of (batch.c), or NULL */
     uint32_t timeout_ms;
-    unsigned waited; /* [lock] lazy waiters in asset_handle_wait (handle.c) */
+    uint32_t timer_idx; /* [lock] index in s->timers, ASSET__NO_TIMER if none */
+    uint16_t waited;    /* [lock] lazy waiters in asset_handle_wait (handle.c): nested
+                         * waits on the flush thread, bounded by its stack */
     /* flags */
     bool decided;             /* [lock] a result is waiting for flush */
     bool queued;              /* [lock] in the completion queue or being dispatched */
-    bool optional;            /* as a dependency: failing does not fail the parent */
-    bool reload;              /* an internal reload handle, never the user's */
     bool reload_again;        /* [lock] (reload handle) a change came while it ran */
     bool reload_again_forced; /* [lock] (reload handle) one of those changes asked for a
                                * fresh parse (a dependency's, asset_server_reload): the
@@ -443,6 +444,7 @@ struct asset_handle {
     bool reload_pending;      /* [lock] a reload result waits for flush */
     bool counted;             /* [lock] its result is in the stats */
 };
+#define ASSET__NO_TIMER UINT32_MAX /* asset_handle.timer_idx: not in s->timers */
 enum {
     ASSET__DEP_NONE,   /* a load of the user's (or a batch's, a reload's) */
     ASSET__DEP_EDGE,   /* made by asset_parse_depend: when it fails, it keeps no
@@ -676,7 +678,7 @@ typedef asset__job_t *(*asset__help_fn)(void *arg, size_t *cursor);
  * lazy only on the flush thread. Before it sleeps it runs what help gives it.
  * ASSET_OK, ASSET_E_TIMEOUT or ASSET_E_BUSY. */
 asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
-                           asset__help_fn help, void *arg, int64_t timeout_ms, unsigned *waited);
+                           asset__help_fn help, void *arg, int64_t timeout_ms, uint16_t *waited);
 /* [lock] Whether j is a queued load this (waiting) thread may run itself: from a
  * built-in local source (file, pkg, mem), whose reads wait for nothing (a user source
  * may block until this very thread does something; HTTP needs the I/O thread). */

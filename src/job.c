@@ -95,14 +95,13 @@ static void job_unmap(asset_server_t *s, asset__job_t *j) {
 
 void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
     asset_server_t *s = h->server;
-    for (asset_handle_t **p = &j->handles; *p; p = &(*p)->job_next) {
-        if (*p == h) {
-            *p = h->job_next;
-            break;
-        }
-    }
+    if (h->job_prev) /* unlinked in O(1): a job may have tens of thousands (coalescing) */
+        h->job_prev->job_next = h->job_next;
+    else if (j->handles == h)
+        j->handles = h->job_next;
+    if (h->job_next) h->job_next->job_prev = h->job_prev;
     h->job = NULL;
-    h->job_next = NULL;
+    h->job_next = h->job_prev = NULL;
     if (--j->live > 0 && !j->finishing) {
         /* a queued job runs at the best priority of its live handles: the one leaving
          * (cancelled, timed out) may have been what raised it */

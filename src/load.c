@@ -55,6 +55,8 @@ static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,
 static void attach(asset__job_t *j, asset_handle_t *h) {
     h->job = j;
     h->job_next = j->handles;
+    h->job_prev = NULL;
+    if (j->handles) j->handles->job_prev = h;
     j->handles = h;
     j->live++;
 }

@@ -328,10 +328,10 @@ static void test_cancel_disarms_the_timeout(void **state) {
     /* the deadline left the timer heap with the cancel (internal state) */
     uv_mutex_lock(&s->lock);
     size_t armed = s->timers_len;
-    size_t idx = h->timer_idx;
+    uint32_t idx = h->timer_idx;
     uv_mutex_unlock(&s->lock);
     assert_int_equal(armed, 0);
-    assert_true(idx == SIZE_MAX);
+    assert_true(idx == ASSET__NO_TIMER);
     assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
     asset_stats_t st = stats(s);
     assert_int_equal(st.failed, 0);
