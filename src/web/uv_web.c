@@ -5,6 +5,7 @@
 
 #include <emscripten/emscripten.h>
 #include <emscripten/eventloop.h>
+#include <emscripten/threading.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,17 @@ static void *thread_start(void *p) {
     return NULL;
 }
 
+/* The Web Workers of Emscripten's pool (-sPTHREAD_POOL_SIZE) not running a thread. */
+EM_JS(int, js_unused_workers, (void), { return PThread.unusedWorkers.length; });
+
 int uv_thread_create_ex(uv_thread_t *t, const uv_thread_options_t *o, uv_thread_cb fn, void *arg) {
+    /* With the pool empty, Emscripten makes a new Worker, and the thread starts only
+     * once the main thread returns to its event loop. A main thread that blocks instead
+     * (the I/O thread's start waits for it to run; destroy joins the workers) waits for
+     * ever, with the server's lock held: refused at once on the main thread, as
+     * -sPTHREAD_POOL_SIZE_STRICT=2 would (elsewhere the creation is proxied to the main
+     * thread, which may well return to its event loop). */
+    if (emscripten_is_main_runtime_thread() && js_unused_workers() == 0) return UV_EAGAIN;
     tstart_t *p = malloc(sizeof *p);
     if (!p) return UV_ENOMEM;
     p->fn = fn;

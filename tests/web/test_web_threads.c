@@ -1,0 +1,71 @@
+/* test_web_threads.c - the pthreads web build past its pool of Web Workers
+ * (-sPTHREAD_POOL_SIZE). A thread the pool cannot give would start only once the main
+ * thread returned to its event loop; a main thread blocked in the I/O thread's start or
+ * in destroy's join never does. Such a thread is refused instead: a server gets fewer
+ * workers, or is not made; a load that needs the I/O thread fails with a message. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "test_util.h"
+
+#define MAX_SERVERS 40 /* far past the pool: the loop is bounded */
+
+static asset_server_t *one_worker(void) {
+    asset_server_config_t cfg = {.max_workers = 1};
+    return asset_server_create(&cfg);
+}
+
+/* A load with a timeout: its deadline is armed on the I/O thread. */
+static asset_handle_t *timed_load(asset_server_t *s) {
+    static const char data[] = "data";
+    assert_int_equal(asset_mem_put(s, "k", data, sizeof data - 1), 0);
+    asset_load_options_t o = {.timeout_ms = 60000};
+    asset_handle_t *h = asset_server_load(s, "mem://k", &o);
+    assert_non_null(h);
+    return h;
+}
+
+static void test_a_thread_past_the_pool_is_refused_not_waited_for(void **state) {
+    (void)state;
+    asset_server_t *s[MAX_SERVERS];
+    int n = 0;
+    /* every server takes one worker of the pool, until one cannot be made */
+    while (n < MAX_SERVERS && (s[n] = one_worker()) != NULL) {
+        asset_handle_t *h = tu_load_wait(s[n], "mem://missing", ASSET_E_NOT_FOUND);
+        asset_handle_release(h);
+        n++;
+    }
+    assert_true(n > 0);
+    assert_true(n < MAX_SERVERS); /* refused: not made with a worker that never starts */
+    /* one worker back to the pool, and a server takes it: none left for its I/O thread */
+    asset_server_destroy(s[--n]);
+    assert_non_null(s[n] = one_worker());
+    asset_handle_t *h = timed_load(s[n]);
+    assert_int_equal(asset_handle_wait(h, 60000), ASSET_E_IO);
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, "the I/O thread could not start"));
+    asset_handle_release(h);
+    /* a load that needs no I/O thread still works there */
+    asset_handle_release(tu_load_wait(s[n], "mem://missing", ASSET_E_NOT_FOUND));
+    n++;
+    for (int i = 0; i < n; i++) asset_server_destroy(s[i]);
+    /* the pool is whole again: a server and its I/O thread start */
+    asset_server_t *again = one_worker();
+    assert_non_null(again);
+    h = timed_load(again);
+    assert_int_equal(asset_handle_wait(h, 60000), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(again);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_thread_past_the_pool_is_refused_not_waited_for),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
