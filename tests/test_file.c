@@ -371,6 +371,30 @@ static void test_symlink_without_file_root_is_followed(void **state) {
     free(link);
 }
 
+/* Without file_root there is no root to escape: a loop of symlinks is an I/O error in
+ * the OS's words, not "path escapes its root" (FORBIDDEN, as it was). */
+static void test_symlink_loop_without_file_root_is_an_io_error(void **state) {
+    TU_SKIP_UNLESS(tu_os_has_symlinks(), "no symlinks (test_platform_win32 covers reparse points)");
+    fixture_t *f = *state;
+    char *a = tu_path(f->dir, "loop_a"), *b = tu_path(f->dir, "loop_b");
+    assert_int_equal(tu_os_symlink(b, a), 0);
+    assert_int_equal(tu_os_symlink(a, b), 0);
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h = tu_load_wait(s, a, ASSET_E_IO);
+    const char *msg = asset_handle_error_message(h);
+    assert_null(strstr(msg, "escapes"));
+    assert_non_null(strstr(msg, "open: "));
+    asset_handle_release(h);
+    asset_batch_t *batch = asset_server_load_folder(s, a, NULL); /* the same for a listing */
+    assert_non_null(batch);
+    assert_int_equal(asset_batch_wait(batch, 60000), ASSET_E_IO);
+    assert_null(strstr(asset_batch_error_message(batch), "escapes"));
+    asset_batch_release(batch);
+    asset_server_destroy(s);
+    free(a);
+    free(b);
+}
+
 /* ---- versions and revalidation ---- */
 
 static void test_unchanged_file_revalidates_as_cache_hit(void **state) {
@@ -556,6 +580,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_file_root_walk_fallback_reads_nested_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_loading_the_root_itself_leaks_no_descriptor, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_symlink_loop_without_file_root_is_an_io_error, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_symlink_without_file_root_is_followed, setup,
                                         teardown),

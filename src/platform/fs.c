@@ -11,14 +11,17 @@ int (*asset__fs_walk_fault)(const char *step, const char *rel) = NULL;
 int (*asset__fs_read_fault)(const char *path) = NULL;
 
 /* The status for an errno from open/opendir/read, and why in words: shared by reads
- * and listings so that both say the same thing about the same failure. */
-static asset_status_t describe_errno(int err, char *why, size_t n) {
+ * and listings so that both say the same thing about the same failure. Beneath a root
+ * (*_open_beneath), EXDEV and ELOOP are the walk refusing a way out; elsewhere ELOOP is
+ * only a loop of symlinks (an I/O error, in the OS's words). */
+static asset_status_t describe_errno(int err, bool beneath, char *why, size_t n) {
     asset_status_t st = ASSET_E_IO;
     switch (err) {
     case ENOENT:
     case ENOTDIR: st = ASSET_E_NOT_FOUND; break;
     case EXDEV:
     case ELOOP:
+        if (!beneath) break;
         snprintf(why, n, "path escapes its root (symlink, junction or reparse point?)");
         return ASSET_E_FORBIDDEN;
     case EACCES:
@@ -32,15 +35,15 @@ static asset_status_t describe_errno(int err, char *why, size_t n) {
     return st;
 }
 
-asset_status_t asset__errno_status(asset_request_t *r, int err, const char *what) {
+asset_status_t asset__errno_status(asset_request_t *r, int err, bool beneath, const char *what) {
     char why[128];
-    asset_status_t st = describe_errno(err, why, sizeof why);
+    asset_status_t st = describe_errno(err, beneath, why, sizeof why);
     return asset_request_fail(r, st, "%s: %s", what, why);
 }
 
-asset_status_t asset__list_errno(asset_list_t *l, int err, const char *what) {
+asset_status_t asset__list_errno(asset_list_t *l, int err, bool beneath, const char *what) {
     char why[128];
-    asset_status_t st = describe_errno(err, why, sizeof why);
+    asset_status_t st = describe_errno(err, beneath, why, sizeof why);
     return asset_list_fail(l, st, "%s: %s", what, why);
 }
 
@@ -52,7 +55,7 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
     asset_status_t rc = ASSET_OK;
     int err = asset__file_stat(f, &st);
     if (err) {
-        rc = asset__errno_status(r, -err, "stat");
+        rc = asset__errno_status(r, -err, false, "stat");
         goto out;
     }
     if (st.kind == ASSET__KIND_DIR) {
@@ -113,7 +116,7 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
             err ? -err
                 : asset__file_read(f, r->data + r->size, room < READ_CHUNK ? room : READ_CHUNK);
         if (n < 0) {
-            rc = asset__errno_status(r, (int)-n, "read");
+            rc = asset__errno_status(r, (int)-n, false, "read");
             goto out;
         }
         if (n == 0) break;
@@ -166,7 +169,7 @@ static bool entry_error(int err) {
 static asset_status_t walk_fail(asset_list_t *l, int err, const char *step, const char *rel) {
     char what[64 + 4096];
     snprintf(what, sizeof what, "%s%s%s", step, *rel ? " " : "", rel);
-    return asset__list_errno(l, err, what);
+    return asset__list_errno(l, err, true, what); /* the walk is beneath its folder */
 }
 
 /* Reads every name of the directory d (prefix: its path in the listing) into *out. */

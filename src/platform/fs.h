@@ -19,10 +19,12 @@ extern int (*asset__fs_walk_fault)(const char *step, const char *rel);
  * gave). Set it before the server's threads exist; NULL otherwise. */
 extern int (*asset__fs_read_fault)(const char *path);
 
-/* Maps an errno from open/read to a status and records "<what>: <why>". */
-asset_status_t asset__errno_status(asset_request_t *r, int err, const char *what);
+/* Maps an errno from open/read to a status and records "<what>: <why>". beneath: the
+ * open went through *_open_beneath, where EXDEV and ELOOP mean an escape (FORBIDDEN);
+ * otherwise ELOOP is a loop of symlinks (ASSET_E_IO). */
+asset_status_t asset__errno_status(asset_request_t *r, int err, bool beneath, const char *what);
 /* The same for a listing that cannot open its folder (the same statuses and words). */
-asset_status_t asset__list_errno(asset_list_t *l, int err, const char *what);
+asset_status_t asset__list_errno(asset_list_t *l, int err, bool beneath, const char *what);
 /* Reads the regular file f into the request (closes it): version from its stat,
  * NOT_MODIFIED when it matches the cached one, size cap, progress, cancel checks.
  * A file of at least map_min bytes (SIZE_MAX: none) is mapped and lent to the request

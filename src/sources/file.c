@@ -21,7 +21,7 @@ static asset_status_t file_read(void *ctx, asset_request_t *r) {
               : !s->file_root_dir
                   ? -ENOENT
                   : asset__file_open_beneath(s->file_root_dir, beneath_root(s, path), &f);
-    if (err) return asset__errno_status(r, -err, "open");
+    if (err) return asset__errno_status(r, -err, s->file_root != NULL, "open");
     /* mapped only when the load opted in: a file truncated under a mapping raises
      * SIGBUS in whoever touches the value (map_file in the header) */
     return asset__fs_read_file(r, f, true, r->job->map_file ? s->cfg.map_threshold : SIZE_MAX);
@@ -43,7 +43,7 @@ static asset_status_t file_list(void *ctx, const char *uri, asset_list_t *l) {
                   : asset__dir_open_beneath(s->file_root_dir, beneath_root(s, l->path), &d);
     }
     /* as for reads: a symlink out of file_root is FORBIDDEN, like pkg:// */
-    if (err) return asset__list_errno(l, -err, "opendir");
+    if (err) return asset__list_errno(l, -err, s->file_root != NULL, "opendir");
     return asset__fs_list_dir(l, d);
 }
 

@@ -229,7 +229,7 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
     const char *rel = path[nl] ? path + nl + 1 : "";
     int err;
     mount_t *m = find(p, path, nl, &err);
-    if (!m && err) return asset__errno_status(r, err, "looking for the package");
+    if (!m && err) return asset__errno_status(r, err, true, "looking for the package");
     if (!m)
         return asset_request_fail(r, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                   path);
@@ -248,7 +248,7 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
     if (!*rel) return asset_request_fail(r, ASSET_E_IO, "is a directory, not a file");
     asset__file_t *f = NULL;
     int e = asset__file_open_beneath(m->dir, rel, &f);
-    if (e) return asset__errno_status(r, -e, "open");
+    if (e) return asset__errno_status(r, -e, true, "open");
     /* watched, a directory package is mutable: versioned like file://, and never mapped
      * (a file truncated in place under a mapping raises SIGBUS: see map_file) */
     return asset__fs_read_file(r, f, s->cfg.watch, s->cfg.watch ? SIZE_MAX : s->cfg.map_threshold);
@@ -286,7 +286,7 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     if (m->dir) {
         asset__dir_t *d = NULL;
         int e = asset__dir_open_beneath(m->dir, rel, &d);
-        if (e) return asset__list_errno(l, -e, "opendir");
+        if (e) return asset__list_errno(l, -e, true, "opendir");
         return asset__fs_list_dir(l, d);
     }
     size_t rl = strlen(rel);
