@@ -239,9 +239,12 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
         /* a root that is only a root ("/", or a drive's "C:/") takes every path on it,
          * and only those: not another drive's */
         size_t tl = strlen(root);
-        bool inside = strncmp(norm, root, tl) == 0 &&
+        bool inside = asset__path_prefix_equal(norm, root, tl) &&
                       (tl == asset__path_root_len(root) || norm[tl] == 0 || norm[tl] == '/');
-        if (!inside) st = fail(why, ASSET_E_FORBIDDEN, "path escapes file_root");
+        if (!inside)
+            st = fail(why, ASSET_E_FORBIDDEN, "path escapes file_root");
+        else /* spelled as the root is (Windows: "c:/GAME/x" is "C:/Game/x"): one URI */
+            memcpy(norm, root, tl);
     }
     if (st == ASSET_OK) {
         /* "file:///abs/x", and "file:///C:/abs/x" for a path with a drive */

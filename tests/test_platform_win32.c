@@ -111,6 +111,51 @@ static void test_drive_paths_in_every_spelling_load(void **state) {
     tu_expect_text(tu_load_wait(f->s, "pkg://game/hero.txt", ASSET_OK), "hero");
 }
 
+/* Windows file systems ignore case: a path under file_root spelled in other letters is
+ * under it (it was refused as escaping), and names one URI, the root's spelling. */
+static void test_file_root_is_compared_without_case(void **state) {
+    fx_t *f = *state;
+    char *p = tu_path(f->root, "a.txt"), *upper = strdup(p);
+    for (char *c = upper; *c; c++)
+        if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
+    assert_string_not_equal(p, upper);
+    asset_handle_t *h1 = tu_load_wait(f->s, p, ASSET_OK);
+    asset_handle_t *h2 = tu_load_wait(f->s, upper, ASSET_OK);
+    tu_expect_text(h2, "aaa");
+    /* the root's part spelled as the root is; the rest as given (A.TXT) */
+    const char *u1 = asset_handle_uri(h1), *u2 = asset_handle_uri(h2);
+    size_t rl = strlen("file:///") + strlen(f->root);
+    assert_memory_equal(u1, u2, rl);
+    assert_string_equal(u2 + rl, "/A.TXT");
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    /* a sibling whose name only starts like the root's stays out */
+    char *sibling = tu_path(f->dir, "ROOT2/a.txt");
+    refused(f, sibling, ASSET_E_FORBIDDEN, "escapes");
+    free(sibling);
+    free(upper);
+    free(p);
+}
+
+/* A file another program holds open without sharing: a state that passes, so an I/O
+ * error saying so (it was E_FORBIDDEN "Permission denied"); readable once let go. */
+static void test_a_file_in_use_without_sharing_is_an_io_error(void **state) {
+    fx_t *f = *state;
+    char *p = tu_path(f->root, "a.txt");
+    wchar_t w[1024];
+    assert_true(MultiByteToWideChar(CP_UTF8, 0, p, -1, w, 1024) > 0);
+    HANDLE held = CreateFileW(w, GENERIC_READ, 0, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    assert_true(held != INVALID_HANDLE_VALUE);
+    refused(f, p, ASSET_E_IO, "in use by another program");
+    CloseHandle(held);
+    asset_load_options_t o = {.no_cache = true};
+    asset_handle_t *h = asset_server_load(f->s, p, &o);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    tu_expect_text(h, "aaa");
+    asset_handle_release(h);
+    free(p);
+}
+
 /* The same escapes spelled as file:// URIs (absolute, below file_root's directory) and
  * as pkg:// URIs, through the public API: refused before any I/O. */
 static void test_escapes_spelled_as_file_uris_are_refused(void **state) {
@@ -271,6 +316,8 @@ int main(void) {
         FX(test_unc_and_device_paths_are_forbidden),
         FX(test_drive_relative_path_is_invalid),
         FX(test_drive_paths_in_every_spelling_load),
+        FX(test_file_root_is_compared_without_case),
+        FX(test_a_file_in_use_without_sharing_is_an_io_error),
         FX(test_escapes_spelled_as_file_uris_are_refused),
         FX(test_escapes_spelled_as_pkg_uris_are_refused),
         FX(test_junction_out_of_the_root_is_forbidden),

@@ -29,6 +29,9 @@ static asset_status_t describe_errno(int err, bool beneath, char *why, size_t n)
     case ENOMEM: st = ASSET_E_NO_MEMORY; break;
     case EMFILE:
     case ENFILE: snprintf(why, n, "too many open files (%s)", strerror(err)); return ASSET_E_IO;
+    case EBUSY: /* Windows: a sharing or lock violation, a state that passes */
+        snprintf(why, n, "in use by another program, without sharing (%s)", strerror(err));
+        return ASSET_E_IO;
     default: break;
     }
     snprintf(why, n, "%s", strerror(err));

@@ -40,6 +40,10 @@ bool asset__fs_force_walk = false;
 
 size_t asset__path_root_len(const char *p) { return p[0] == '/' ? 1 : 0; }
 
+bool asset__path_prefix_equal(const char *path, const char *prefix, size_t n) {
+    return strncmp(path, prefix, n) == 0;
+}
+
 const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st) {
     (void)from_uri;
     if (strchr(p, '\\')) {

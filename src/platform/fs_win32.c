@@ -43,9 +43,9 @@ static int map_error(DWORD e) {
     case ERROR_INVALID_NAME: return ENOENT;
     case ERROR_DIRECTORY: return ENOTDIR;
     case ERROR_ACCESS_DENIED:
-    case ERROR_SHARING_VIOLATION:
-    case ERROR_LOCK_VIOLATION:
     case ERROR_PRIVILEGE_NOT_HELD: return EACCES;
+    case ERROR_SHARING_VIOLATION: /* open elsewhere without sharing: for now */
+    case ERROR_LOCK_VIOLATION: return EBUSY;
     case ERROR_NOT_ENOUGH_MEMORY:
     case ERROR_OUTOFMEMORY: return ENOMEM;
     case ERROR_TOO_MANY_OPEN_FILES: return EMFILE;
@@ -63,6 +63,17 @@ static int last_error(void) { return -map_error(GetLastError()); }
 static bool has_drive(const char *p) { return isalpha((unsigned char)p[0]) && p[1] == ':'; }
 
 size_t asset__path_root_len(const char *p) { return has_drive(p) && p[2] == '/' ? 3 : 0; }
+
+bool asset__path_prefix_equal(const char *path, const char *prefix, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char a = (unsigned char)path[i], b = (unsigned char)prefix[i];
+        if (a >= 'A' && a <= 'Z') a = (unsigned char)(a - 'A' + 'a');
+        if (b >= 'A' && b <= 'Z') b = (unsigned char)(b - 'A' + 'a');
+        if (a != b) return false;
+        if (!a) return true;
+    }
+    return true;
+}
 
 const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st) {
     if (from_uri && p[0] == '/' && has_drive(p + 1)) /* file:///C:/x */

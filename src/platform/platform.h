@@ -35,6 +35,10 @@ extern const char asset__path_list_sep;
 /* Length of the root of a path in the library's form: POSIX "/x" -> 1; Windows
  * "C:/x" -> 3. 0: relative (Windows: also "/x", which has no drive). */
 size_t asset__path_root_len(const char *p);
+/* Whether the first n bytes of path and prefix name the same directories: POSIX
+ * compares bytes; Windows ignores the case of ASCII letters, as its file systems do
+ * (another letter's case differing is refused: the safe way). */
+bool asset__path_prefix_equal(const char *path, const char *prefix, size_t n);
 /* Rewrites a path the user gave (a bare path, or the decoded path of a file:// URI,
  * from_uri) into the library's form, in place: Windows turns '\\' into '/', drops the
  * '/' of "/C:/x" and upper-cases the drive letter. Returns NULL, or why the path is
