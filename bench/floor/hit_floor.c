@@ -23,7 +23,9 @@
  *
  * usage: hit_floor [runs]      (default 5; docs/performance.md, fifteenth round) */
 #define _GNU_SOURCE
+#define FLOOR_NAME "hit_floor"
 #include "asset_server.h"
+#include "floor_common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,25 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define COUNT 10000
-#define SIZE 4096
 #define BUCKETS 16384
 #define SLICE 64
 #define HANDLE 232
-
-static char *g_paths[COUNT], *g_uris[COUNT];
-static char *g_dir;
-
-static void die(const char *what) {
-    fprintf(stderr, "hit_floor: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n);
-    if (!p) die("malloc");
-    return p;
-}
 
 static uint64_t now_ns(void) {
     struct timespec t;
@@ -202,43 +188,14 @@ static double hits(uint8_t *slab) {
 
 /* ---- main ---- */
 
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void cleanup(void) {
-    if (!g_dir) return;
-    for (size_t i = 0; i < COUNT; i++)
-        if (g_paths[i]) unlink(g_paths[i]);
-    rmdir(g_dir);
-}
-
 int main(int argc, char **argv) {
     int runs = argc > 1 ? atoi(argv[1]) : 5;
     if (runs < 1 || runs > 100) {
         fprintf(stderr, "usage: hit_floor [runs 1..100]\n");
         return 2;
     }
-    const char *tmp = getenv("TMPDIR");
-    if (asprintf(&g_dir, "%s/asset_hit_floor_XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0)
-        die("asprintf");
-    if (!mkdtemp(g_dir)) die("mkdtemp");
-    atexit(cleanup);
-    uint8_t buf[SIZE];
-    for (size_t i = 0; i < SIZE; i++) buf[i] = (uint8_t)(i * 131u + 7u);
-    for (size_t i = 0; i < COUNT; i++) {
-        if (asprintf(&g_paths[i], "%s/f%05zu.bin", g_dir, i) < 0 ||
-            asprintf(&g_uris[i], "pkg://small/f%05zu.bin", i) < 0)
-            die("asprintf");
-        int fd = open(g_paths[i], O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || write(fd, buf, SIZE) != SIZE || close(fd) != 0) die(g_paths[i]);
-    }
+    atexit(floor_remove_files);
+    floor_make_files(NULL);
     uint8_t *slab = xmalloc((size_t)COUNT * HANDLE);
     memset(slab, 1, (size_t)COUNT * HANDLE); /* faulted in once */
     double cold[100], hit[100], look[100], handle[100], c, h;

@@ -40,7 +40,9 @@
  * usage: small_floor [runs]      (default 5; docs/performance.md, twelfth round)
  *        FRESH=1 small_floor     without the library's load first in each process */
 #define _GNU_SOURCE
+#define FLOOR_NAME "small_floor"
 #include "asset_server.h"
+#include "floor_common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,24 +62,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define COUNT 10000
-#define SIZE 4096
-
-static char *g_paths[COUNT], *g_uris[COUNT];
-static char *g_dir; /* the files' directory */
 static pid_t g_parent;
 static volatile pid_t g_child; /* the run in progress, stopped first on Ctrl-C */
-
-static void die(const char *what) {
-    fprintf(stderr, "small_floor: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n);
-    if (!p) die("malloc");
-    return p;
-}
 
 static double cpu_us(void) {
     struct timespec t;
@@ -426,21 +412,8 @@ static result_t in_child(int kind) {
     return r;
 }
 
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void cleanup(void) { /* async-signal-safe: unlink and rmdir only */
-    if (!g_dir || getpid() != g_parent) return;
-    for (size_t i = 0; i < COUNT; i++)
-        if (g_paths[i]) unlink(g_paths[i]);
-    rmdir(g_dir);
+    if (getpid() == g_parent) floor_remove_files();
 }
 
 static void on_signal(int sig) {
@@ -459,24 +432,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: small_floor [runs 1..100]\n");
         return 2;
     }
-    const char *tmp = getenv("TMPDIR");
-    char *dir = NULL;
-    if (asprintf(&dir, "%s/asset_floor_XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) die("asprintf");
-    if (!mkdtemp(dir)) die("mkdtemp");
     g_parent = getpid();
-    g_dir = dir;
     atexit(cleanup);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    uint8_t buf[SIZE];
-    for (size_t i = 0; i < SIZE; i++) buf[i] = (uint8_t)(i * 131u + 7u);
-    for (size_t i = 0; i < COUNT; i++) {
-        if (asprintf(&g_paths[i], "%s/f%05zu.bin", g_dir, i) < 0 ||
-            asprintf(&g_uris[i], "file://%s", g_paths[i]) < 0)
-            die("asprintf");
-        int fd = open(g_paths[i], O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || write(fd, buf, SIZE) != SIZE || close(fd) != 0) die(g_paths[i]);
-    }
+    floor_make_files("file://");
     result_t c = in_child(COUNTING);
     g_rec_main = (size_t)(c.rec_main + 0.5);
     g_rec_worker = (size_t)(c.rec_worker + 0.5);
