@@ -15,7 +15,6 @@
 #include <windows.h>
 #include <winioctl.h>
 
-#include "platform/platform.h"
 #include "platform/socket.h"
 #include "test_util.h"
 
@@ -246,65 +245,6 @@ static bool make_junction(const char *link, const char *target) {
     return ok;
 }
 
-/* The walk beneath a root opens by path, so each directory on the way is held pinned
- * until the open ends: renaming it away meanwhile (to put a junction in its place, which
- * wine cannot make: a plain directory stands in) is refused, and the file read is the
- * one the walk checked. Before, the directories were held for their attributes only,
- * which take no part in share checks: the rename went through and the stand-in's file
- * was read. */
-typedef struct swap {
-    wchar_t dir[1024], moved[1024], file[1024];
-    int tried;
-    BOOL renamed;
-} swap_t;
-static swap_t g_swap;
-
-static void swap_on_held(const wchar_t *path) {
-    if (_wcsicmp(path, g_swap.dir) != 0 || g_swap.tried++) return;
-    g_swap.renamed = MoveFileW(g_swap.dir, g_swap.moved);
-    if (!g_swap.renamed) return;
-    CreateDirectoryW(g_swap.dir, NULL); /* the stand-in, with a file of its own */
-    HANDLE h = CreateFileW(g_swap.file, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
-    DWORD wrote;
-    WriteFile(h, "swapped", 7, &wrote, NULL);
-    CloseHandle(h);
-}
-
-static void wide(const char *utf8, wchar_t *out) {
-    assert_true(MultiByteToWideChar(CP_UTF8, 0, utf8, -1, out, 1024) > 0);
-    for (wchar_t *c = out; *c; c++)
-        if (*c == L'/') *c = L'\\';
-}
-
-static void swap_during_walk(fx_t *f, const char *held, const char *uri) {
-    char *dir = tu_path(f->root, held), *moved = tu_path(f->dir, "moved");
-    char *file = tu_path(f->root, "game/hero.txt");
-    memset(&g_swap, 0, sizeof g_swap);
-    wide(dir, g_swap.dir);
-    wide(moved, g_swap.moved);
-    wide(file, g_swap.file);
-    asset__win_walk_held = swap_on_held;
-    asset_load_options_t o = {.no_cache = true};
-    asset_handle_t *h = asset_server_load(f->s, uri, &o);
-    assert_int_equal(tu_wait(h), ASSET_OK);
-    asset__win_walk_held = NULL;
-    assert_int_equal(g_swap.tried, 1);
-    assert_false(g_swap.renamed); /* pinned */
-    tu_expect_text(h, "hero");
-    asset_handle_release(h);
-    free(dir);
-    free(moved);
-    free(file);
-}
-
-static void test_directories_on_the_walk_are_pinned(void **state) {
-    fx_t *f = *state;
-    swap_during_walk(f, "game", "pkg://game/hero.txt"); /* the package's root */
-    char *p = tu_path(f->root, "game/hero.txt");
-    swap_during_walk(f, "game", p); /* file_root's subdirectory */
-    free(p);
-}
-
 /* A junction (or a symlink) inside the root to a directory outside: refused with
  * FORBIDDEN, through file:// and pkg://, the rest of the root still loads. */
 static void test_junction_out_of_the_root_is_forbidden(void **state) {
@@ -378,7 +318,6 @@ int main(void) {
         FX(test_drive_paths_in_every_spelling_load),
         FX(test_file_root_is_compared_without_case),
         FX(test_a_file_in_use_without_sharing_is_an_io_error),
-        FX(test_directories_on_the_walk_are_pinned),
         FX(test_escapes_spelled_as_file_uris_are_refused),
         FX(test_escapes_spelled_as_pkg_uris_are_refused),
         FX(test_junction_out_of_the_root_is_forbidden),

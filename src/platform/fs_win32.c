@@ -17,11 +17,10 @@
 #include <windows.h>
 
 struct asset__dir {
-    HANDLE h;      /* its attributes only: shares delete (a root may be renamed) */
+    HANDLE h;      /* keeps the directory from being renamed or deleted */
     wchar_t *path; /* full path, '\\'-separated, no trailing '\\' (but "C:\\") */
     HANDLE find;   /* FindFirstFileW stream, INVALID_HANDLE_VALUE before the first */
     bool done;
-    bool link; /* a root whose path was itself a link when opened (asset__dir_open) */
     WIN32_FIND_DATAW data;
     char name[MAX_PATH * 4];
 };
@@ -204,23 +203,13 @@ static int new_file(HANDLE h, asset__file_t **out) {
     return 0;
 }
 
-/* What an open asks for: a file's data; a directory held on the walk's way, pinned
- * (listing access takes part in the share checks, so without FILE_SHARE_DELETE nobody
- * can rename or delete it while held: FILE_READ_ATTRIBUTES alone takes no part in
- * them); or its attributes only, sharing everything (a long-lived root). */
-enum { OPEN_DATA, OPEN_PINNED, OPEN_ATTRIBUTES };
-
 /* Opens w; link: do not follow a final reparse point. */
-static HANDLE open_w(const wchar_t *w, int how, bool link) {
-    DWORD share = FILE_SHARE_READ | FILE_SHARE_WRITE | (how != OPEN_PINNED ? FILE_SHARE_DELETE : 0);
+static HANDLE open_w(const wchar_t *w, bool read, bool link, bool share_delete) {
+    DWORD share = FILE_SHARE_READ | FILE_SHARE_WRITE | (share_delete ? FILE_SHARE_DELETE : 0);
     DWORD flags = FILE_FLAG_BACKUP_SEMANTICS | (link ? FILE_FLAG_OPEN_REPARSE_POINT : 0);
-    DWORD access = how == OPEN_DATA     ? GENERIC_READ
-                   : how == OPEN_PINNED ? FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES | SYNCHRONIZE
-                                        : FILE_READ_ATTRIBUTES;
-    return CreateFileW(w, access, share, NULL, OPEN_EXISTING, flags, NULL);
+    return CreateFileW(w, read ? GENERIC_READ : FILE_READ_ATTRIBUTES, share, NULL, OPEN_EXISTING,
+                       flags, NULL);
 }
-
-void (*asset__win_walk_held)(const wchar_t *path) = NULL;
 
 static DWORD attributes(HANDLE h) {
     BY_HANDLE_FILE_INFORMATION info;
@@ -237,9 +226,7 @@ int asset__dir_open(const char *path, asset__dir_t **out) {
     asset_free(w);
     if (!n || n >= 32768) return -ENAMETOOLONG;
     while (n > 3 && full[n - 1] == L'\\') full[--n] = 0;
-    DWORD fa = GetFileAttributesW(full); /* the path itself a link: the user's choice */
-    bool link = fa != INVALID_FILE_ATTRIBUTES && (fa & FILE_ATTRIBUTE_REPARSE_POINT);
-    HANDLE h = open_w(full, OPEN_ATTRIBUTES, false);
+    HANDLE h = open_w(full, false, false, true);
     if (h == INVALID_HANDLE_VALUE) return last_error();
     DWORD a = attributes(h);
     if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY)) {
@@ -252,20 +239,13 @@ int asset__dir_open(const char *path, asset__dir_t **out) {
         return -ENOMEM;
     }
     memcpy(copy, full, (n + 1) * sizeof *copy);
-    int rc = new_dir(h, copy, out);
-    if (!rc) (*out)->link = link;
-    return rc;
+    return new_dir(h, copy, out);
 }
 
 #define MAX_COMPONENTS 128
 
 /* Opens rel beneath root, one component at a time, refusing reparse points. want_dir:
- * the last component must be a directory (then *dir_out), else a file read handle.
- * Every open goes by path, so each directory on the way, the root's path first, is
- * held pinned (OPEN_PINNED) until the end: none can be renamed away and replaced by a
- * link meanwhile. The root's path is checked to be no link unless it was one when the
- * root was opened (a root renamed and made again is read anew; one replaced by a
- * junction is refused). */
+ * the last component must be a directory (then *dir_out), else a file read handle. */
 static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asset__dir_t **dir_out,
                         asset__file_t **file_out) {
     HANDLE held[MAX_COMPONENTS];
@@ -274,22 +254,8 @@ static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asse
     wchar_t *cur = asset_alloc((wcslen(root->path) + 1) * sizeof *cur);
     if (!cur) return -ENOMEM;
     memcpy(cur, root->path, (wcslen(root->path) + 1) * sizeof *cur);
-    HANDLE pin = open_w(cur, OPEN_PINNED, !root->link);
-    DWORD pa = pin == INVALID_HANDLE_VALUE ? INVALID_FILE_ATTRIBUTES : attributes(pin);
-    if (pa == INVALID_FILE_ATTRIBUTES) {
-        rc = last_error();
-    } else if (!(pa & FILE_ATTRIBUTE_DIRECTORY)) {
-        rc = -ENOTDIR;
-    } else if ((pa & FILE_ATTRIBUTE_REPARSE_POINT) && !root->link) {
-        rc = -ELOOP; /* the root's path is a link now */
-    } else {
-        held[nheld++] = pin;
-        pin = INVALID_HANDLE_VALUE;
-        if (asset__win_walk_held) asset__win_walk_held(cur);
-    }
-    if (pin != INVALID_HANDLE_VALUE) CloseHandle(pin);
     const char *p = rel;
-    while (!rc) {
+    for (;;) {
         size_t n = strcspn(p, "/");
         bool last = p[n] == 0;
         if (!*rel) { /* the root itself */
@@ -313,7 +279,8 @@ static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asse
             asset_free(cur);
             cur = next;
         }
-        HANDLE h = open_w(cur, !last ? OPEN_PINNED : want_dir ? OPEN_ATTRIBUTES : OPEN_DATA, true);
+        bool file = last && !want_dir;
+        HANDLE h = open_w(cur, file, true, last);
         if (h == INVALID_HANDLE_VALUE) {
             rc = last_error();
             break;
@@ -341,7 +308,6 @@ static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asse
                 break;
             }
             held[nheld++] = h;
-            if (asset__win_walk_held) asset__win_walk_held(cur);
             p += n + 1;
             continue;
         }
@@ -378,7 +344,7 @@ int asset__file_open(const char *path, asset__file_t **out) {
     int err = 0;
     wchar_t *w = to_wide(path, &err);
     if (!w) return err;
-    HANDLE h = open_w(w, OPEN_DATA, false);
+    HANDLE h = open_w(w, true, false, true);
     asset_free(w);
     return h == INVALID_HANDLE_VALUE ? last_error() : new_file(h, out);
 }
@@ -526,7 +492,7 @@ int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st)
     int err = 0;
     wchar_t *w = join(d->path, name, &err);
     if (!w) return err;
-    HANDLE h = open_w(w, OPEN_ATTRIBUTES, true);
+    HANDLE h = open_w(w, false, true, true);
     asset_free(w);
     if (h == INVALID_HANDLE_VALUE) return last_error();
     BY_HANDLE_FILE_INFORMATION info;

@@ -73,10 +73,6 @@ void asset__fstat_version(const asset__fstat_t *st, char out[96]);
 /* Test hook: when true, implementations with a kernel fast path (Linux's openat2)
  * take their portable path instead. Set it before the server's threads exist. */
 extern bool asset__fs_force_walk;
-/* Test hook (Windows): the walk beneath a root calls it with each directory's path
- * (UTF-16) once that directory is held pinned. NULL otherwise; set it before the
- * server's threads exist. */
-extern void (*asset__win_walk_held)(const wchar_t *path);
 
 /* Opens the directory at `path` (library form, absolute), following links: a root. */
 int asset__dir_open(const char *path, asset__dir_t **out);
