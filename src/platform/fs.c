@@ -163,9 +163,10 @@ static int fault(const char *step, const char *rel) {
  * ENFILE, ENOMEM, EIO...) means the walk cannot see the whole folder: it fails. */
 static bool entry_error(int err) {
     /* EXDEV: a name the platform refuses (Windows: "d." or "a " cannot be opened as
-     * named), or an entry replaced by a link out of the root since it was listed */
+     * named), or an entry replaced by a link out of the root since it was listed;
+     * EBUSY: Windows, an entry held without sharing (pagefile.sys in a drive's root) */
     return err == EACCES || err == EPERM || err == ENOENT || err == ENOTDIR || err == ELOOP ||
-           err == EXDEV;
+           err == EXDEV || err == EBUSY;
 }
 
 /* Fails the listing: "<step> <rel>: <why>" (the job prefixes the URI). */
