@@ -49,17 +49,29 @@ static void *thread_start(void *p) {
     return NULL;
 }
 
-/* The Web Workers of Emscripten's pool (-sPTHREAD_POOL_SIZE) not running a thread. */
+/* The Web Workers of Emscripten's pool (-sPTHREAD_POOL_SIZE) not running a thread:
+ * main thread only (the pool lives there). */
 EM_JS(int, js_unused_workers, (void), { return PThread.unusedWorkers.length; });
 
+/* With the pool empty, Emscripten makes a new Worker, and the thread starts only once
+ * the main thread returns to its event loop. A program blocked in a wait never does:
+ * the I/O thread's start waits for its thread with the server's lock held (asked for
+ * by the main thread, or by a worker starting an HTTP read), destroy joins the workers.
+ * So a thread the pool cannot give is refused (EAGAIN), as -sPTHREAD_POOL_SIZE_STRICT=2
+ * would do. On the main thread, the count and the creation are one step; another
+ * thread asks the main thread to take both (as pthread_create itself would be
+ * proxied), so two threads cannot both take the last Worker. */
+static int create_checked(pthread_t *t, const pthread_attr_t *a, void *arg) {
+    if (js_unused_workers() == 0) return EAGAIN;
+    return pthread_create(t, a, thread_start, arg);
+}
+
+static int create_on_main(int t, int a, int arg) {
+    return create_checked((pthread_t *)(intptr_t)t, (const pthread_attr_t *)(intptr_t)a,
+                          (void *)(intptr_t)arg);
+}
+
 int uv_thread_create_ex(uv_thread_t *t, const uv_thread_options_t *o, uv_thread_cb fn, void *arg) {
-    /* With the pool empty, Emscripten makes a new Worker, and the thread starts only
-     * once the main thread returns to its event loop. A main thread that blocks instead
-     * (the I/O thread's start waits for it to run; destroy joins the workers) waits for
-     * ever, with the server's lock held: refused at once on the main thread, as
-     * -sPTHREAD_POOL_SIZE_STRICT=2 would (elsewhere the creation is proxied to the main
-     * thread, which may well return to its event loop). */
-    if (emscripten_is_main_runtime_thread() && js_unused_workers() == 0) return UV_EAGAIN;
     tstart_t *p = malloc(sizeof *p);
     if (!p) return UV_ENOMEM;
     p->fn = fn;
@@ -68,7 +80,11 @@ int uv_thread_create_ex(uv_thread_t *t, const uv_thread_options_t *o, uv_thread_
     pthread_attr_init(&attr);
     if (o && (o->flags & UV_THREAD_HAS_STACK_SIZE) && o->stack_size)
         pthread_attr_setstacksize(&attr, o->stack_size);
-    int rc = pthread_create(t, &attr, thread_start, p);
+    int rc = emscripten_is_main_runtime_thread()
+                 ? create_checked(t, &attr, p)
+                 : (int)emscripten_sync_run_in_main_runtime_thread(
+                       EM_FUNC_SIG_IIII, create_on_main, (int)(intptr_t)t, (int)(intptr_t)&attr,
+                       (int)(intptr_t)p);
     pthread_attr_destroy(&attr);
     if (rc) free(p);
     return -rc;

@@ -42,16 +42,25 @@ static void test_a_thread_past_the_pool_is_refused_not_waited_for(void **state) 
     }
     assert_true(n > 0);
     assert_true(n < MAX_SERVERS); /* refused: not made with a worker that never starts */
-    /* one worker back to the pool, and a server takes it: none left for its I/O thread */
+    /* one worker back to the pool, and a server takes it: none left for its I/O thread.
+     * An HTTP read starts the I/O thread from the server's worker (a thread whose
+     * creation Emscripten proxies to the main thread, blocked here in the wait) */
     asset_server_destroy(s[--n]);
     assert_non_null(s[n] = one_worker());
-    asset_handle_t *h = timed_load(s[n]);
+    asset_handle_t *h = asset_server_load(s[n], "http://127.0.0.1:9/x", NULL);
+    assert_non_null(h);
     assert_int_equal(asset_handle_wait(h, 60000), ASSET_E_IO);
-    const char *msg = asset_handle_error_message(h);
-    assert_non_null(strstr(msg, "the I/O thread could not start"));
+    assert_non_null(strstr(asset_handle_error_message(h), "the I/O thread could not start"));
     asset_handle_release(h);
     /* a load that needs no I/O thread still works there */
     asset_handle_release(tu_load_wait(s[n], "mem://missing", ASSET_E_NOT_FOUND));
+    /* the same again for a timeout, whose I/O thread the main thread starts */
+    asset_server_destroy(s[n]);
+    assert_non_null(s[n] = one_worker());
+    h = timed_load(s[n]);
+    assert_int_equal(asset_handle_wait(h, 60000), ASSET_E_IO);
+    assert_non_null(strstr(asset_handle_error_message(h), "the I/O thread could not start"));
+    asset_handle_release(h);
     n++;
     for (int i = 0; i < n; i++) asset_server_destroy(s[i]);
     /* the pool is whole again: a server and its I/O thread start */
