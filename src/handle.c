@@ -186,7 +186,8 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     if (h->batch) asset__batch_child_decided(s, h);
     if (h->waited && s->lazy_waiters) uv_cond_broadcast(&s->done_cond); /* it is ready */
     h->status = st;
-    h->http_status = (int16_t)http_status;
+    /* three digits from the sources; anything else is no status (16 bits here) */
+    h->http_status = (int16_t)(http_status >= 0 && http_status <= 999 ? http_status : 0);
     if (st != ASSET_OK) {
         h->message = msg ? asset__strdup(msg)
                          : asset__asprintf("%s: %s", asset__handle_uri(h), asset_strerror(st));

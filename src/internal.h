@@ -399,7 +399,7 @@ struct asset_handle {
     asset_status_t status; /* [lock] */
     char *message;         /* [lock] */
     asset__value_t *value; /* [lock] */
-    int16_t http_status;   /* [lock] three digits (libcurl's parse, fetch's 0..599) */
+    int16_t http_status;   /* [lock] three digits, or 0 (asset__handle_decide) */
     int8_t priority;       /* an asset_priority_t */
     bool pinned;           /* loaded with a sha256 (a manifest's): never reloaded */
     bool in_slab;          /* its block is shared (asset__handle_new_many): set once, made */

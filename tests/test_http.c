@@ -425,6 +425,24 @@ static void test_http_truncated_body_and_bad_status_are_network_errors(void **st
     free(u2);
 }
 
+/* A status that is not three digits is a malformed response: a network error whose
+ * message says so, and no HTTP status on the handle (65736 read as 200 in the handle's
+ * 16 bits, on a load that failed). */
+static void test_http_status_of_more_than_three_digits_is_malformed(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/longstatus");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_NETWORK);
+    assert_int_equal(asset_handle_http_status(h), 0);
+    assert_non_null(strstr(asset_handle_error_message(h), "65736"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
 static void test_http_listing_is_unsupported(void **state) {
     (void)state;
     struct asset_list l;
@@ -897,6 +915,7 @@ int main(void) {
         cmocka_unit_test(test_http_redirect_to_file_is_forbidden),
         cmocka_unit_test(test_http_connection_refused_is_network_error),
         cmocka_unit_test(test_http_truncated_body_and_bad_status_are_network_errors),
+        cmocka_unit_test(test_http_status_of_more_than_three_digits_is_malformed),
         cmocka_unit_test(test_http_listing_is_unsupported),
         cmocka_unit_test(test_http_destroy_with_transfers_in_flight_leaks_nothing),
         cmocka_unit_test(test_http_waiting_transfers_cancel_and_destroy_cleanly),

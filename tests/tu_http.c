@@ -465,6 +465,11 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
     } else if (!strcmp(path, "/badstatus")) {
         const char *h = "HTTZ/9.9 abc what\r\n\r\n";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/longstatus")) {
+        /* "HTTP/2 " over HTTP/1: libcurl 7.88 takes a status of any length there;
+         * 65736 is 200 in 16 bits */
+        const char *h = "HTTP/2 65736 Odd\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else {
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
