@@ -1451,8 +1451,10 @@ static void handoff_post(http_handoff_t *h, bool over) {
 /* Raw curl_multi, what a hand-written loader would do: HTTP_CONNS easy handles, each
  * reused for the next file as soon as its transfer ends, in one multi allowed
  * HTTP_CONNS connections to the host (as many as the library); bodies kept. Each
- * finished body is posted to h (if any). Returns whether all were fetched. */
-static bool http_fetch_all(http_handoff_t *h) {
+ * finished body is posted to h (if any). Without h, the window that began at t0 ends
+ * (*t) when the last transfer does, before the clean-up, as the library's ends at its
+ * wait. Returns whether all were fetched. */
+static bool http_fetch_all(http_handoff_t *h, uint64_t t0, uint64_t *t) {
     membuf_t *bufs = calloc(g_http.n, sizeof *bufs);
     CURL *easy[HTTP_CONNS] = {0};
     curl_off_t bytes = 0;
@@ -1506,6 +1508,7 @@ static bool http_fetch_all(http_handoff_t *h) {
             ok = false;
         }
     }
+    if (!h) *t = win_end(t0);
     handoff_post(h, true);
     if (ok) g_http_base_bytes = (uint64_t)bytes;
     for (int k = 0; k < HTTP_CONNS; k++) {
@@ -1521,16 +1524,16 @@ static bool http_fetch_all(http_handoff_t *h) {
 
 static uint64_t http_base(void *ctx) {
     (void)ctx;
-    uint64_t t0 = win_begin();
-    bool ok = http_fetch_all(NULL);
-    uint64_t t = win_end(t0);
+    uint64_t t = 0;
+    bool ok = http_fetch_all(NULL, win_begin(), &t);
     return ok ? t : FAILED_RUN;
 }
 
-static void *http_fetch_thread(void *arg) { return http_fetch_all(arg) ? arg : NULL; }
+static void *http_fetch_thread(void *arg) { return http_fetch_all(arg, 0, NULL) ? arg : NULL; }
 
-/* The same transfers on a thread of their own, each finished body handed to the
- * loading thread, which takes them as they come: the least an asynchronous loader
+/* The same transfers on a thread of their own, each finished transfer handed to the
+ * loading thread (a count: the bodies stay with the thread), which takes them as they
+ * come: the least an asynchronous loader
  * pays on this machine (the transfers share the cores with nginx and the loading
  * thread), with none of a library's own work. */
 static uint64_t http_base_thread(void *ctx) {
@@ -1550,9 +1553,10 @@ static uint64_t http_base_thread(void *ctx) {
             h.taken = h.posted; /* a loader would deliver them here */
         }
         pthread_mutex_unlock(&h.lock);
+        uint64_t end = win_end(t0); /* before the thread's clean-up, as http_base */
         void *res = NULL;
         pthread_join(th, &res);
-        if (res && h.taken == g_http.n) t = win_end(t0);
+        if (res && h.taken == g_http.n) t = end;
     }
     pthread_mutex_destroy(&h.lock);
     pthread_cond_destroy(&h.cond);
@@ -1578,7 +1582,7 @@ static int run_http_many(void) {
     if (!g_only && !alternate(http_base_thread, http_base, NULL, g_runs, false, &f)) return -1;
     size_t len = strlen(extra);
     snprintf(extra + len, sizeof extra - len,
-             "; floor: the same curl_multi on its own thread, handing each body to this "
+             "; floor: the same curl_multi on its own thread, handing each transfer to this "
              "one: ratio=%.2f",
              (double)f.base / (double)f.lib);
     double r = (double)m.base / (double)m.lib;
