@@ -436,7 +436,10 @@ static void test_http_status_of_more_than_three_digits_is_malformed(void **state
     asset_handle_t *h = asset_server_load(s, u, NULL);
     assert_int_equal(tu_wait(h), ASSET_E_NETWORK);
     assert_int_equal(asset_handle_http_status(h), 0);
-    assert_non_null(strstr(asset_handle_error_message(h), "65736"));
+    /* ours; a libcurl without HTTP/2 (the Windows build's) refuses the line itself */
+    const char *msg = asset_handle_error_message(h);
+    if (!strstr(msg, "65736 is not three digits") && !strstr(msg, "nsupported"))
+        fail_msg("message: %s", msg);
     asset_handle_release(h);
     asset_server_destroy(s);
     tu_bad_stop(b);
