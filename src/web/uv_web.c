@@ -66,6 +66,8 @@ static int create_checked(pthread_t *t, const pthread_attr_t *a, void *arg) {
     return pthread_create(t, a, thread_start, arg);
 }
 
+/* its arguments travel as the proxy's 32-bit ints */
+_Static_assert(sizeof(void *) == sizeof(int), "wasm32: a pointer fits a proxied int argument");
 static int create_on_main(int t, int a, int arg) {
     return create_checked((pthread_t *)(intptr_t)t, (const pthread_attr_t *)(intptr_t)a,
                           (void *)(intptr_t)arg);
