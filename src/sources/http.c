@@ -58,7 +58,6 @@ typedef struct xfer {
     unsigned alloc_failures; /* asset__alloc_failures() on the I/O thread at the start */
     char errbuf[CURL_ERROR_SIZE];
     uint8_t location; /* a 3xx's Location: LOCATION_NONE, _HTTP or _OTHER (its scheme) */
-    bool bad_status;  /* the status line's status is not three digits */
 } xfer_t;
 
 enum { LOCATION_NONE, LOCATION_HTTP, LOCATION_OTHER }; /* xfer_t.location */
@@ -187,8 +186,12 @@ static void curl_init_once(void) {
 /* ---- finishing ---- */
 
 /* A non-2xx answer: ASSET_E_HTTP with its status and reason. */
+/* The last status line's status is not three digits (RFC 9110): libcurl lets any
+ * length through after "HTTP/2 " on an HTTP/1 connection, and the handle keeps 16 bits. */
+static bool status_malformed(const xfer_t *x) { return x->status < 100 || x->status > 999; }
+
 static asset_status_t http_error(xfer_t *x, asset_request_t *r) {
-    if (x->bad_status)
+    if (status_malformed(x))
         return asset_request_fail(r, ASSET_E_NETWORK,
                                   "malformed response: status %ld is not three digits", x->status);
     r->http_status = (int)x->status;
@@ -250,7 +253,7 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
                                       strerror(x->sock_errno), detail);
         return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
     }
-    if (x->bad_status) return http_error(x, r);
+    if (status_malformed(x)) return http_error(x, r);
     r->http_status = (int)x->status;
     if (x->status == 304) return ASSET_NOT_MODIFIED; /* counted by xfer_done */
     if (x->status < 200 || x->status > 299) return http_error(x, r);
@@ -835,10 +838,7 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     if (x->in_body) return n;
     if (n > 5 && !strncmp(line, "HTTP/", 5)) { /* a new response (redirects, 100) */
         const char *sp = memchr(line, ' ', n);
-        x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-        /* three digits (RFC 9110): libcurl lets any length through after "HTTP/2 " on
-         * an HTTP/1 connection, and the handle keeps 16 bits */
-        x->bad_status = x->status < 100 || x->status > 999;
+        x->status = sp ? strtol(sp + 1, NULL, 10) : 0; /* checked by status_malformed */
         x->reason[0] = 0;
         const char *rs = sp ? memchr(sp + 1, ' ', (size_t)(line + n - sp - 1)) : NULL;
         if (rs) {
