@@ -525,6 +525,7 @@ bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_n
             asset__value_t *next = x->dead_next;
             if (x->deps) {
                 if (!s->handles_gone) uv_mutex_lock(&s->lock);
+                s->dep_values--;
                 asset__deps_unref(s, x->deps);
                 if (!s->handles_gone) uv_mutex_unlock(&s->lock);
                 x->deps = NULL;

@@ -358,12 +358,13 @@ typedef struct asset__ring {
  * that changed again while its reload ran. forced: a fresh parse; otherwise a
  * revalidation, which publishes nothing when the source is unchanged. */
 typedef struct asset__reload_todo {
-    char *uri;
+    asset__map_node_t node; /* in s->reload_todo_map; key: uri */
     bool forced;
+    char uri[];
 } asset__reload_todo_t;
 
 /* A reload of uri by ld that asset__reload_request (reload.c) is starting: from the
- * moment it decides to start one until the reload handle is in s->reloading, a request
+ * moment it decides to start one until the reload handle is marked in_reloading, a request
  * for the same reload marks the claim instead of starting a second one. Two reloads of
  * one asset at once could publish in the wrong order (a revalidation that began before
  * a fresh parse ended would put the older value back). On the requester's stack. */
@@ -420,29 +421,31 @@ struct asset_handle {
                                     * itself): its job's dependencies, one array reference */
     uint64_t bytes;                /* [lock] bytes its load read, recorded when decided */
     /* hot reload (reload.c) */
-    asset__loader_slot_t *loader;     /* the loader its value came from, or NULL */
-    uint64_t version;                 /* published: 1 once LOADED, +1 per reload */
-    asset__cb_t *rcbs;                /* [lock] reloaded callbacks */
-    struct asset_handle *reload_next; /* [lock] in s->reloading */
-    asset__value_t *reload_value;     /* [lock] pending value (OK) */
-    char *reload_message;             /* [lock] pending message (failed) */
-    asset_status_t reload_error;      /* published: the last attempt */
-    asset_status_t reload_status;     /* [lock] pending result */
-    uint64_t trace_id;                /* [lock] its job's trace id, once decided (trace.c) */
-    struct asset_batch *batch;        /* [lock] the group it is a child of (batch.c), or NULL */
+    asset__loader_slot_t *loader; /* the loader its value came from, or NULL */
+    uint64_t version;             /* published: 1 once LOADED, +1 per reload */
+    asset__cb_t *rcbs;            /* [lock] reloaded callbacks */
+    asset__value_t *reload_value; /* [lock] pending value (OK) */
+    char *reload_message;         /* [lock] pending message (failed) */
+    uint64_t trace_id;            /* [lock] its job's trace id, once decided (trace.c) */
+    struct asset_batch *batch;    /* [lock] the group it is a child of (batch.c), or NULL */
     uint32_t timeout_ms;
-    uint32_t timer_idx; /* [lock] index in s->timers, ASSET__NO_TIMER if none */
-    uint16_t waited;    /* [lock] lazy waiters in asset_handle_wait (handle.c): nested
-                         * waits on the flush thread, bounded by its stack */
+    uint32_t timer_idx;    /* [lock] index in s->timers, ASSET__NO_TIMER if none */
+    uint32_t uri_slot;     /* [lock] its place in its URI's group (uri_index.c), while on */
+    int16_t reload_error;  /* published: the last attempt's asset_status_t */
+    int16_t reload_status; /* [lock] pending result (an asset_status_t) */
+    uint16_t waited;       /* [lock] lazy waiters in asset_handle_wait (handle.c): nested
+                            * waits on the flush thread, bounded by its stack */
     /* flags */
-    bool decided;             /* [lock] a result is waiting for flush */
-    bool queued;              /* [lock] in the completion queue or being dispatched */
-    bool reload_again;        /* [lock] (reload handle) a change came while it ran */
-    bool reload_again_forced; /* [lock] (reload handle) one of those changes asked for a
-                               * fresh parse (a dependency's, asset_server_reload): the
-                               * reload after it parses again; else it revalidates */
-    bool reload_pending;      /* [lock] a reload result waits for flush */
-    bool counted;             /* [lock] its result is in the stats */
+    bool decided; /* [lock] a result is waiting for flush */
+    bool queued;  /* [lock] in the completion queue or being dispatched */
+    bool counted; /* [lock] its result is in the stats */
+    /* hot reload's, one byte: every access holds the lock (bit-fields share it) */
+    bool reload_again : 1;        /* [lock] (reload handle) a change came while it ran */
+    bool reload_again_forced : 1; /* [lock] (reload handle) one of those changes asked for a
+                                   * fresh parse (a dependency's, asset_server_reload): the
+                                   * reload after it parses again; else it revalidates */
+    bool reload_pending : 1;      /* [lock] a reload result waits for flush */
+    bool in_reloading : 1;        /* [lock] (reload handle) started, not decided yet */
 };
 #define ASSET__NO_TIMER UINT32_MAX /* asset_handle.timer_idx: not in s->timers */
 enum {
@@ -547,8 +550,7 @@ struct asset_server {
     asset__job_t *returned; /* [lock] finished jobs a loading or waiting thread frees */
     size_t returned_n;      /* [lock] */
     /* hot reload (reload.c) [lock] */
-    asset_handle_t *reloading;            /* internal reload handles in flight */
-    asset__reload_todo_t *reload_todo;    /* reloads to request at the next pump */
+    asset__reload_todo_t **reload_todo;   /* reloads to request at the next pump */
     asset__reload_claim_t *reload_claims; /* reloads being started */
     size_t reload_ntodo, reload_todo_cap;
     asset__map_t watched;   /* URIs whose files the I/O thread watches */
@@ -570,7 +572,37 @@ struct asset_server {
     /* the pool's wake-ups (pool.c, asset__pool_wake_claim) [lock] */
     unsigned idle_workers; /* workers in work_cond */
     bool wake_inflight;    /* a worker was signalled and has not woken yet */
+    /* the handles of each URI (uri_index.c) [lock] */
+    asset__map_t uri_index;
+    bool uri_index_on;
+    asset__map_t reload_todo_map; /* [lock] reload_todo's entries by URI (reload.c) */
+    size_t reloads_running;       /* [lock] reload handles marked in_reloading */
+    uint64_t uri_iter_visits;     /* [lock] handles asset__uri_iter_next looked at (tests) */
+    size_t dep_values;            /* [lock] values holding dependencies: none, and a change has no
+                                   * dependents to look for (reload.c) */
 };
+
+/* uri_index.c [lock]: the handles naming a base URI (a handle's URI up to '#'), for
+ * hot reload. Kept once on (at create when watching or polling HTTP; else the first
+ * reload request turns it on); out of memory turns it off, and lookups then walk
+ * every handle. */
+bool asset__uri_index_on(asset_server_t *s); /* builds it if off; false: no memory (off) */
+void asset__uri_index_add(asset_server_t *s, asset_handle_t *h);    /* h linked */
+void asset__uri_index_remove(asset_server_t *s, asset_handle_t *h); /* h unlinked */
+void asset__uri_index_free(asset_server_t *s);
+/* The handles whose URI is base (its first bl bytes), or base#label: every handle of
+ * it, live or not. The caller links and frees no handle while it iterates. */
+typedef struct asset__uri_iter {
+    asset_server_t *s;
+    const char *base;
+    size_t bl;
+    void *group;          /* the index's, when on */
+    uint32_t i;           /* the next in group */
+    bool scanning;        /* the index is off: walking s->all */
+    asset_handle_t *scan; /* the next in s->all */
+} asset__uri_iter_t;
+void asset__uri_iter_init(asset__uri_iter_t *it, asset_server_t *s, const char *base, size_t bl);
+asset_handle_t *asset__uri_iter_next(asset__uri_iter_t *it);
 
 /* registry.c */
 asset_status_t asset__registry_init(asset_server_t *s); /* the built-ins */

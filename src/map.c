@@ -49,6 +49,16 @@ asset__map_link_t *asset__map_find_hashed(const asset__map_t *m, const char *key
     return NULL;
 }
 
+asset__map_link_t *asset__map_find_n(const asset__map_t *m, const char *key, size_t n) {
+    if (m->nbuckets == 0) return NULL;
+    uint32_t h = asset__map_hash_n(key, n);
+    for (asset__map_link_t *l = m->buckets[h & (m->nbuckets - 1)]; l; l = l->next) {
+        const char *k = asset__map_key(m, l);
+        if (l->hash == h && !strncmp(k, key, n) && k[n] == 0) return l;
+    }
+    return NULL;
+}
+
 asset__map_node_t *asset__map_get_next(const asset__map_t *m, const asset__map_node_t *n) {
     for (asset__map_link_t *o = n->link.next; o; o = o->next)
         if (o->hash == n->link.hash && strcmp(asset__map_key(m, o), n->key) == 0)

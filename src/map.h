@@ -57,6 +57,8 @@ static inline uint32_t asset__map_hash_n(const char *key, size_t n) {
 asset__map_link_t *asset__map_find(const asset__map_t *m, const char *key);
 /* The same, with h = asset__map_hash(key). */
 asset__map_link_t *asset__map_find_hashed(const asset__map_t *m, const char *key, uint32_t h);
+/* The node whose key is the first n bytes of key (not NUL-terminated there). */
+asset__map_link_t *asset__map_find_n(const asset__map_t *m, const char *key, size_t n);
 /* The bucket a find of hash h starts from (NULL: an empty map): for prefetching. */
 static inline asset__map_link_t *const *asset__map_bucket(const asset__map_t *m, uint32_t h) {
     return m->nbuckets ? &m->buckets[h & (m->nbuckets - 1)] : NULL;

@@ -14,7 +14,7 @@
  * dependencies' callbacks first.
  *
  * One reload per asset and loader at a time, counted from the critical section that
- * decides to start it (a claim, until its handle is on s->reloading): a request
+ * decides to start it (a claim, until its handle is marked in_reloading): a request
  * meanwhile marks it, and one more reload follows, a revalidation unless a marking
  * request asked for a fresh parse. So what is published never goes back to an older
  * value, and a change the running reload read already is not published twice.
@@ -45,10 +45,13 @@ static bool live(const asset_handle_t *h) {
     return st == ASSET_STATE_LOADED || (h->decided && h->status == ASSET_OK && h->value);
 }
 
+/* [lock] The reload of uri by ld in flight (a reload handle's URI has no label). */
 static asset_handle_t *find_reloading(asset_server_t *s, const char *uri,
                                       const asset__loader_slot_t *ld) {
-    for (asset_handle_t *r = s->reloading; r; r = r->reload_next)
-        if (r->loader == ld && !strcmp(asset__handle_uri(r), uri)) return r;
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, uri, strlen(uri));
+    for (asset_handle_t *r; (r = asset__uri_iter_next(&it));)
+        if (r->in_reloading && r->loader == ld && !asset__handle_uri(r)[it.bl]) return r;
     return NULL;
 }
 
@@ -56,7 +59,7 @@ static void set_pending(asset_handle_t *h, asset_status_t st, asset__value_t *v,
     asset__value_release(h->reload_value);
     asset_free(h->reload_message);
     h->reload_pending = true;
-    h->reload_status = st;
+    h->reload_status = (int16_t)st;
     h->reload_value = asset__value_retain(v);
     h->reload_message = msg;
 }
@@ -76,9 +79,10 @@ static void fail_no_memory(asset_server_t *s, asset_handle_t *h) {
 static void fail_live_no_memory(asset_server_t *s, const char *base, size_t bl,
                                 const asset__loader_slot_t *ld) {
     if (s->stopping) return;
-    for (asset_handle_t *h = s->all; h; h = h->all_next)
-        if (live(h) && (!ld || h->loader == ld) && base_match(asset__handle_uri(h), base, bl))
-            fail_no_memory(s, h);
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, base, bl);
+    for (asset_handle_t *h; (h = asset__uri_iter_next(&it));)
+        if (live(h) && (!ld || h->loader == ld)) fail_no_memory(s, h);
 }
 
 typedef asset__reload_claim_t claim_t;
@@ -154,8 +158,12 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     size_t n = 0, bl = strlen(uri);
     uv_mutex_lock(&s->lock);
     if (!s->stopping) mark_stale_jobs(s, uri, forced);
-    for (asset_handle_t *h = s->stopping ? NULL : s->all; h; h = h->all_next) {
-        if (!live(h) || !base_match(asset__handle_uri(h), uri, bl)) continue;
+    /* out of memory: the index stays off, and the walk below visits every handle */
+    if (!s->stopping) asset__uri_index_on(s);
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, uri, bl);
+    for (asset_handle_t *h; !s->stopping && (h = asset__uri_iter_next(&it));) {
+        if (!live(h)) continue;
         bool seen = false;
         for (size_t i = 0; i < n && !seen; i++) seen = claims[i].ld == h->loader;
         if (seen || n == ASSET__MAX_LOADERS || mark_running(s, uri, h->loader, forced)) continue;
@@ -175,8 +183,8 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
         if (!rh) {
             fail_live_no_memory(s, uri, bl, c->ld); /* what marked the claim hears it too */
         } else if (!rh->decided) { /* what marked the claim is rh's to run after it */
-            rh->reload_next = s->reloading;
-            s->reloading = rh;
+            rh->in_reloading = true;
+            s->reloads_running++;
             rh->reload_again = c->again;
             rh->reload_again_forced = c->forced;
         } else if (c->again) { /* rh was decided already: what marked it comes after */
@@ -195,35 +203,50 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
  * twice is forced if either asked). False: no memory (the caller tells the handles
  * that then keep their value). */
 static bool todo_push(asset_server_t *s, const char *uri, bool forced) {
-    for (size_t i = 0; i < s->reload_ntodo; i++) {
-        if (!strcmp(s->reload_todo[i].uri, uri)) {
-            s->reload_todo[i].forced |= forced;
-            return true;
-        }
+    asset__reload_todo_t *t = (asset__reload_todo_t *)asset__map_get(&s->reload_todo_map, uri);
+    if (t) {
+        t->forced |= forced;
+        return true;
     }
     if (s->reload_ntodo == s->reload_todo_cap) {
         size_t cap = s->reload_todo_cap ? s->reload_todo_cap * 2 : 8;
-        asset__reload_todo_t *t = asset_realloc(s->reload_todo, cap * sizeof *t);
-        if (!t) return false;
-        s->reload_todo = t;
+        asset__reload_todo_t **a = asset_realloc(s->reload_todo, cap * sizeof *a);
+        if (!a) return false;
+        s->reload_todo = a;
         s->reload_todo_cap = cap;
     }
-    char *d = asset__strdup(uri);
-    if (!d) return false;
-    s->reload_todo[s->reload_ntodo++] = (asset__reload_todo_t){d, forced};
+    size_t ul = strlen(uri) + 1;
+    if (!(t = asset_alloc(sizeof *t + ul))) return false;
+    memset(t, 0, sizeof *t);
+    memcpy(t->uri, uri, ul);
+    t->node.key = t->uri;
+    t->forced = forced;
+    if (!asset__map_put(&s->reload_todo_map, &t->node)) {
+        asset_free(t);
+        return false;
+    }
+    s->reload_todo[s->reload_ntodo++] = t;
     return true;
 }
 
-void asset__reload_pump(asset_server_t *s) {
-    uv_mutex_lock(&s->lock);
-    asset__reload_todo_t *todo = s->reload_todo;
-    size_t n = s->reload_ntodo;
+/* [lock] Takes the todo list (its count in *n), leaving it empty. */
+static asset__reload_todo_t **todo_take(asset_server_t *s, size_t *n) {
+    asset__reload_todo_t **todo = s->reload_todo;
+    *n = s->reload_ntodo;
     s->reload_todo = NULL;
     s->reload_ntodo = s->reload_todo_cap = 0;
+    asset__map_free(&s->reload_todo_map); /* the entries are the caller's now */
+    return todo;
+}
+
+void asset__reload_pump(asset_server_t *s) {
+    size_t n;
+    uv_mutex_lock(&s->lock);
+    asset__reload_todo_t **todo = todo_take(s, &n);
     uv_mutex_unlock(&s->lock);
     for (size_t i = 0; i < n; i++) {
-        asset__reload_request(s, todo[i].uri, todo[i].forced);
-        asset_free(todo[i].uri);
+        asset__reload_request(s, todo[i]->uri, todo[i]->forced);
+        asset_free(todo[i]);
     }
     asset_free(todo);
 }
@@ -291,21 +314,17 @@ static void drop_cached_dependents(asset_server_t *s, const char *base) {
 }
 
 void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
-    for (asset_handle_t **p = &s->reloading; *p; p = &(*p)->reload_next) {
-        if (*p == rh) {
-            *p = rh->reload_next;
-            break;
-        }
-    }
+    if (rh->in_reloading) s->reloads_running--;
+    rh->in_reloading = false;
     if (s->stopping) return;
     const char *base = asset__handle_uri(rh);
     size_t bl = strlen(base);
     asset__value_t *v = rh->status == ASSET_OK ? rh->value : NULL;
     bool changed = false;
-    for (asset_handle_t *h = s->all; h; h = h->all_next) {
-        if (h == rh || !live(h) || h->loader != rh->loader ||
-            !base_match(asset__handle_uri(h), base, bl))
-            continue;
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, base, bl);
+    for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
+        if (h == rh || !live(h) || h->loader != rh->loader) continue;
         asset__value_t *cur = h->reload_pending && h->reload_value ? h->reload_value : h->value;
         if (!v) {
             const char *why = rh->message ? rh->message : asset_strerror(rh->status);
@@ -333,18 +352,19 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     }
     /* failures were queued above only for labels; queue the others now (one pass
      * decides, a second queues, so a handle is queued once) */
-    for (asset_handle_t *h = s->all; h; h = h->all_next)
+    asset__uri_iter_init(&it, s, base, bl);
+    for (asset_handle_t *h; (h = asset__uri_iter_next(&it));)
         if (h->reload_pending && !h->queued) asset__queue_push(s, h);
     if (rh->status != ASSET_OK)
         asset__log(s, ASSET_LOG_INFO, "reload failed: %s",
                    rh->message ? rh->message : asset_strerror(rh->status));
     else if (changed)
         asset__log(s, ASSET_LOG_INFO, "reloaded %s", base);
-    if (changed) {
+    if (changed && s->dep_values) { /* each walks every live handle or cached value */
         drop_cached_dependents(s, base);
         queue_dependents(s, base);
-        atomic_store(&s->wake_pending, true); /* not stopping: checked above */
     }
+    if (changed) atomic_store(&s->wake_pending, true); /* not stopping: checked above */
     if (rh->reload_again) reload_after(s, base, bl, rh->loader, rh->reload_again_forced);
 }
 
@@ -708,6 +728,12 @@ out:
     asset_free(w);
 }
 
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every live http(s) URI, once each (labels share their URI's request): a walk of the
+ * handles, then a sort, so a poll costs n log n, not the square of the live URIs. */
 static void http_poll(uv_timer_t *t) {
     rio_t *r = t->data;
     asset_server_t *s = r->s;
@@ -718,25 +744,23 @@ static void http_poll(uv_timer_t *t) {
         if (!live(h) || (strncmp(asset__handle_uri(h), "http://", 7) &&
                          strncmp(asset__handle_uri(h), "https://", 8)))
             continue;
-        size_t bl = strcspn(asset__handle_uri(h), "#");
-        bool dup = false;
-        for (size_t i = 0; i < n && !dup; i++)
-            dup = strlen(uris[i]) == bl && !strncmp(uris[i], asset__handle_uri(h), bl);
-        if (dup) continue;
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 16;
             char **u = asset_realloc(uris, nc * sizeof *u);
-            if (!u) break;
+            if (!u) break; /* out of memory: these are polled, the rest next time */
             uris = u;
             cap = nc;
         }
-        if ((uris[n] = asset__strndup(asset__handle_uri(h), bl))) n++;
+        if ((uris[n] = asset__strndup(asset__handle_uri(h), strcspn(asset__handle_uri(h), "#"))))
+            n++;
     }
     uv_mutex_unlock(&s->lock);
+    if (n) qsort(uris, n, sizeof *uris, cmp_str);
     for (size_t i = 0; i < n; i++) {
-        asset__reload_request(s, uris[i], false); /* conditional GET: 304 changes nothing */
-        asset_free(uris[i]);
+        if (!i || strcmp(uris[i], uris[i - 1]))
+            asset__reload_request(s, uris[i], false); /* conditional GET: 304 changes nothing */
     }
+    for (size_t i = 0; i < n; i++) asset_free(uris[i]);
     asset_free(uris);
 }
 
@@ -842,8 +866,8 @@ void asset__reload_free(asset_server_t *s) {
         asset_free(n);
     }
     asset__map_free(&s->watched);
-    for (size_t i = 0; i < s->reload_ntodo; i++) asset_free(s->reload_todo[i].uri);
-    asset_free(s->reload_todo);
-    s->reload_todo = NULL;
-    s->reload_ntodo = s->reload_todo_cap = 0;
+    size_t n;
+    asset__reload_todo_t **todo = todo_take(s, &n);
+    for (size_t i = 0; i < n; i++) asset_free(todo[i]);
+    asset_free(todo);
 }

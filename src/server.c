@@ -111,6 +111,9 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     if (s->cfg.trace && !asset__trace_set(s, s->cfg.trace, s->cfg.trace_user)) oom = true;
     asset__map_init(&s->inflight);
     asset__map_init(&s->watched);
+    asset__map_init(&s->uri_index);
+    asset__map_init(&s->reload_todo_map);
+    s->uri_index_on = s->cfg.watch || s->cfg.http_poll_ms; /* empty: no handle yet */
     s->mem = asset__mem_create();
     s->pkg = asset__pkg_create(s->cfg.pkg_path);
     if (oom || !s->mem || !s->pkg) goto fail;
@@ -177,6 +180,7 @@ void asset_server_destroy(asset_server_t *s) {
     asset__tasks_drain(s); /* none left: every job was freed above */
     asset__registry_free(s);
     asset__reload_free(s);
+    asset__uri_index_free(s); /* empty by now: every handle was freed */
     asset__trace_free(s);
     asset__mem_destroy(s->mem);
     asset__pkg_destroy(s->pkg);

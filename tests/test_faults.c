@@ -647,6 +647,56 @@ static void test_loader_statuses_that_make_no_sense_fail_with_parse(void **state
     pool_alive(x);
 }
 
+/* A reload request that finds no memory to build the index of handles by URI walks
+ * every handle instead, and still reaches the loaded asset; one that finds no memory
+ * earlier tells it (NO_MEMORY). Either way the asset hears of each request once. */
+static void count_reloaded(asset_handle_t *h, void *user) {
+    int *n = user;
+    (void)h;
+    (*n)++;
+}
+
+static void test_a_reload_out_of_memory_for_its_index_still_reaches_the_asset(void **state) {
+    fx_t *x = *state;
+    asset_server_t *s = x->s;
+    assert_int_equal(asset_mem_put(s, "r.bin", "r", 1), ASSET_OK);
+    asset_handle_t *h = load_expect(x, "mem://r.bin", NULL, ASSET_OK);
+    int reloaded = 0, fell_back = 0, told = 0;
+    assert_true(asset_handle_on_reloaded(h, count_reloaded, &reloaded) != 0);
+    for (int skip = 0; skip < 12; skip++) {
+        uv_mutex_lock(&s->lock);
+        asset__uri_index_free(s); /* off: this request builds it */
+        uv_mutex_unlock(&s->lock);
+        int before = reloaded;
+        tl_alloc_skip = skip;
+        tl_fail_allocs = 1;
+        asset_server_reload(s, "mem://r.bin");
+        tl_fail_allocs = tl_alloc_skip = 0;
+        uv_mutex_lock(&s->lock);
+        bool off = !s->uri_index_on;
+        uv_mutex_unlock(&s->lock);
+        uint64_t deadline = uv_hrtime() + 30000000000ull;
+        while (reloaded == before) {
+            asset_server_flush(s);
+            if (uv_hrtime() > deadline) fail_msg("skip %d: the reload was lost", skip);
+            uv_mutex_lock(&s->lock);
+            if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+            uv_mutex_unlock(&s->lock);
+        }
+        assert_int_equal(reloaded, before + 1);
+        if (asset_handle_reload_error(h) == ASSET_E_NO_MEMORY)
+            told++;
+        else if (off && asset_handle_reload_error(h) == ASSET_OK)
+            fell_back++; /* the index could not be built: the walk found it */
+        else
+            assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    }
+    assert_true(told >= 1);
+    assert_true(fell_back >= 1);
+    asset_handle_release(h);
+    pool_alive(x);
+}
+
 int main(void) {
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
     asset_set_allocator(&hook); /* before any server */
@@ -672,6 +722,7 @@ int main(void) {
         T(test_stats_add_up_after_faults),
         T(test_loader_statuses_that_make_no_sense_fail_with_parse),
         T(test_a_loader_registration_out_of_memory_does_not_destroy_its_ctx),
+        T(test_a_reload_out_of_memory_for_its_index_still_reaches_the_asset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

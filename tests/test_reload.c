@@ -150,7 +150,7 @@ static void settle(asset_server_t *s) {
     for (;;) {
         asset_server_flush(s);
         uv_mutex_lock(&s->lock);
-        bool idle = !s->reloading && !s->reload_ntodo && !s->reload_claims;
+        bool idle = !s->reloads_running && !s->reload_ntodo && !s->reload_claims;
         if (!idle) wait_locked(s, 10);
         uv_mutex_unlock(&s->lock);
         if (idle) break;
@@ -524,6 +524,100 @@ static void test_asset_server_reload_forces_a_fresh_parse(void **state) {
     asset_server_destroy(s);
 }
 
+/* A reload looks only at the handles of its URI (its labels included), not at every
+ * handle of the server: an HTTP poll of n URIs used to cost n times the handles. The
+ * first asset_server_reload turns the index on; the 1,000 other assets are never
+ * looked at, and still not reloaded. */
+static void test_a_reload_visits_only_the_handles_of_its_uri(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    enum { OTHERS = 1000 };
+    char *uris[OTHERS];
+    for (int i = 0; i < OTHERS; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "o%d.d", i);
+        assert_int_equal(asset_mem_put(s, key, "x", 1), ASSET_OK);
+        uris[i] = asset__asprintf("mem://%s", key);
+    }
+    asset_batch_t *others = asset_server_load_group(s, (const char *const *)uris, OTHERS, NULL);
+    assert_int_equal(asset_batch_wait(others, DEADLINE_MS), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "atlas.d", "label hero\nlabel boss", 21), ASSET_OK);
+    asset_handle_t *hs[3] = {tu_load_wait(s, "mem://atlas.d", ASSET_OK),
+                             tu_load_wait(s, "mem://atlas.d#hero", ASSET_OK),
+                             tu_load_wait(s, "mem://atlas.d#boss", ASSET_OK)};
+    rec_t r[3] = {{0}};
+    for (int i = 0; i < 3; i++) asset_handle_on_reloaded(hs[i], on_reloaded, &r[i]);
+    atomic_store(&g_parses, 0);
+    uv_mutex_lock(&s->lock);
+    assert_false(s->uri_index_on); /* no watch, no poll: off until a reload */
+    s->uri_iter_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    asset_server_reload(s, "mem://atlas.d");
+    for (int i = 0; i < 3; i++) wait_count(s, &r[i].count, 1, false);
+    settle(s);
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->uri_iter_visits;
+    bool on = s->uri_index_on;
+    uv_mutex_unlock(&s->lock);
+    assert_true(on);
+    /* the three, and the reload's own handle, a few times each: never the others */
+    if (visits > 40) fail_msg("one reload looked at %llu handles", (unsigned long long)visits);
+    assert_int_equal(atomic_load(&g_parses), 1); /* the atlas only */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r[i].err, ASSET_OK);
+        assert_int_equal(asset_handle_version(hs[i]), 2);
+        asset_handle_release(hs[i]);
+    }
+    for (size_t i = 0; i < OTHERS; i++) {
+        assert_int_equal(asset_handle_version(asset_batch_handle(others, i)), 1);
+        asset_free(uris[i]);
+    }
+    asset_batch_release(others);
+    asset_server_destroy(s);
+}
+
+/* Two dependencies of one parent changing before the same flush queue the parent's
+ * reload once (the queue is a set: each change pushes the parent), and it parses once. */
+static void test_a_parent_queued_by_two_changes_reloads_once(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "a.d", "a", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b.d", "b", 1), ASSET_OK);
+    const char *pt = "dep mem://a.d\ndep mem://b.d";
+    assert_int_equal(asset_mem_put(s, "p.d", pt, strlen(pt)), ASSET_OK);
+    asset_handle_t *p = tu_load_wait(s, "mem://p.d", ASSET_OK);
+    asset_handle_t *a = tu_load_wait(s, "mem://a.d", ASSET_OK);
+    asset_handle_t *b = tu_load_wait(s, "mem://b.d", ASSET_OK);
+    rec_t rp = {0};
+    asset_handle_on_reloaded(p, on_reloaded, &rp);
+    atomic_store(&g_parses, 0);
+    asset_server_reload(s, "mem://a.d");
+    asset_server_reload(s, "mem://b.d");
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock); /* both decided, nothing flushed: the pump has not run */
+    while (s->reloads_running || s->reload_claims) {
+        if (now_ms() > deadline) fail_msg("the two reloads were not decided");
+        wait_locked(s, 10);
+    }
+    size_t queued = s->reload_ntodo;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(queued, 1);
+    wait_count(s, &rp.count, 1, false);
+    settle(s);
+    assert_int_equal(rp.count, 1);
+    assert_int_equal(atomic_load(&g_parses), 3); /* a, b, and the parent once */
+    asset_handle_release(p);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
 /* ---- what comes while a handle's own callbacks run ---- */
 
 static asset_server_t *g_cb_server;
@@ -651,8 +745,8 @@ static void gate_wait(asset_server_t *s) {
 static bool reload_again_marked(asset_server_t *s, const char *uri) {
     uv_mutex_lock(&s->lock);
     bool again = false;
-    for (asset_handle_t *r = s->reloading; r; r = r->reload_next)
-        again |= !strcmp(asset_handle_uri(r), uri) && r->reload_again;
+    for (asset_handle_t *r = s->all; r; r = r->all_next)
+        again |= r->in_reloading && !strcmp(asset_handle_uri(r), uri) && r->reload_again;
     uv_mutex_unlock(&s->lock);
     return again;
 }
@@ -765,12 +859,12 @@ static void test_request_while_a_reload_starts_marks_it(void **state) {
     uv_mutex_unlock(&s->lock);
     request_k(s);
     uv_mutex_lock(&s->lock);
-    bool again = c.again, forced = c.forced, started = s->reloading != NULL;
+    bool again = c.again, forced = c.forced, started = s->reloads_running != 0;
     uv_mutex_unlock(&s->lock);
     force_k(s);
     uv_mutex_lock(&s->lock);
     bool forced_after = c.forced;
-    started |= s->reloading != NULL;
+    started |= s->reloads_running != 0;
     s->reload_claims = c.next;
     uv_mutex_unlock(&s->lock);
     assert_true(again);
@@ -1238,6 +1332,8 @@ int main(void) {
         cmocka_unit_test(test_forced_reload_while_a_reload_runs_parses_again),
         cmocka_unit_test(test_request_while_a_reload_starts_marks_it),
         cmocka_unit_test(test_reloads_from_two_threads_never_publish_an_older_value),
+        cmocka_unit_test(test_a_reload_visits_only_the_handles_of_its_uri),
+        cmocka_unit_test(test_a_parent_queued_by_two_changes_reloads_once),
         cmocka_unit_test(test_mem_put_of_a_loaded_key_reloads_it),
         cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
