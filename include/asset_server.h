@@ -237,7 +237,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
        the I/O thread; when the OS runs out of watches the files are polled, with a
        log line), and so are mem:// keys that asset_mem_put replaces. Directory mounts
        become mutable: their cache entries carry a version and are revalidated.
-       Embedded packages never change. */
+       Embedded packages never change. A file is watched while a handle names it:
+       its watch (its directory's, once none of its files is watched) goes when the
+       last one is freed. */
     bool watch;
     uint32_t http_poll_ms;       /* 0: never; else every live http(s) asset is revalidated
                                     this often with a conditional GET (a 304 changes
@@ -832,7 +834,9 @@ ASSET_API asset_status_t asset_handle_reload_error(const asset_handle_t *h);
 /* 0 until LOADED, then 1, +1 per published reload. */
 ASSET_API uint64_t asset_handle_version(const asset_handle_t *h);
 /* Reloads uri's live handles as if it had changed (a fresh read and parse, even when
- * the source says it is unchanged); works without config.watch. Every live handle of
+ * the source says it is unchanged); works without config.watch (the first call then
+ * starts an index of the handles of each URI, kept from then on: docs/hot-reload.md,
+ * "What a reload costs"). Every live handle of
  * uri hears of it at a flush: its reloaded callbacks fire, with the new value or with
  * asset_handle_reload_error() saying why it kept the old one (ASSET_E_NO_MEMORY when
  * memory ran out on the way; then uri is matched as given, unnormalised, if it could

@@ -213,7 +213,8 @@ static void handle_free(asset_handle_t *h) {
     else
         s->all = h->all_next;
     if (h->all_next) h->all_next->all_prev = h->all_prev;
-    asset__uri_index_remove(s, h);
+    if (asset__uri_index_remove(s, h)) /* its URI's last handle */
+        asset__reload_unwatch(s, asset__handle_uri(h), strcspn(asset__handle_uri(h), "#"));
     for (asset__cb_t *c = h->cbs, *n; c; c = n) {
         n = c->next;
         if (!c->embedded) asset_free(c);

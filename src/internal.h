@@ -587,8 +587,9 @@ struct asset_server {
  * reload request turns it on); out of memory turns it off, and lookups then walk
  * every handle. */
 bool asset__uri_index_on(asset_server_t *s); /* builds it if off; false: no memory (off) */
-void asset__uri_index_add(asset_server_t *s, asset_handle_t *h);    /* h linked */
-void asset__uri_index_remove(asset_server_t *s, asset_handle_t *h); /* h unlinked */
+void asset__uri_index_add(asset_server_t *s, asset_handle_t *h); /* h linked */
+/* h unlinked; returns whether it was the last handle of its URI (false while off) */
+bool asset__uri_index_remove(asset_server_t *s, asset_handle_t *h);
 void asset__uri_index_free(asset_server_t *s);
 /* The handles whose URI is base (its first bl bytes), or base#label: every handle of
  * it, live or not. The caller links and frees no handle while it iterates. */
@@ -754,6 +755,9 @@ void asset__graph_free_all(asset_server_t *s);
 /* reload.c */
 /* [lock] j completed from a watchable source: have the I/O thread watch its file. */
 void asset__reload_watch_job(asset_server_t *s, asset__job_t *j);
+/* [lock] No handle names uri (its first n bytes: normalised, no label) any more: the
+ * I/O thread stops watching its file (a new load watches it again). */
+void asset__reload_unwatch(asset_server_t *s, const char *uri, size_t n);
 /* [lock] An internal reload handle was decided: hand the result to the live handles. */
 void asset__reload_decided(asset_server_t *s, asset_handle_t *rh);
 /* Lock not held: starts reloads of uri (normalised, no label) for its live handles.

@@ -447,20 +447,24 @@ void asset_server_reload(asset_server_t *s, const char *uri) {
 
 /* ---- the I/O thread: watches, debounce, HTTP polls ---- */
 
+typedef struct wdir wdir_t;
+
 typedef struct wfile {
-    struct wfile *next;
+    asset__map_node_t node; /* in rio->files; key: uri */
+    struct wfile *next, *prev;
     char *name; /* in its directory */
     char *uri;
     uv_fs_poll_t *poll; /* when the directory could not be watched */
     struct asset__rio *rio;
+    wdir_t *dir;
 } wfile_t;
 
-typedef struct wdir {
+struct wdir {
     asset__map_node_t node; /* key: the directory's path */
     uv_fs_event_t *ev;      /* NULL: its files are polled */
     wfile_t *files;
     struct asset__rio *rio;
-} wdir_t;
+};
 
 typedef struct pend {
     asset__map_node_t node; /* key: URI */
@@ -470,6 +474,7 @@ typedef struct pend {
 typedef struct asset__rio {
     asset_server_t *s;
     asset__map_t dirs, pending;
+    asset__map_t files; /* every wfile, by URI */
     uv_timer_t debounce, poll;
     unsigned open; /* uv handles not closed yet (the two timers included) */
     bool stopping;
@@ -669,6 +674,70 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
     return d;
 }
 
+/* A directory none of whose files is watched any more: its watch goes. */
+static void dir_maybe_drop(rio_t *r, wdir_t *d) {
+    if (d->files) return;
+    asset__map_remove(&r->dirs, &d->node);
+    if (d->ev) {
+        close_handle(r, (uv_handle_t *)d->ev);
+        atomic_fetch_sub(&r->s->watches, 1);
+    }
+    asset_free((char *)d->node.key);
+    asset_free(d);
+}
+
+/* f's URI has no handle any more: its poll and (when it was the last file of its
+ * directory) its directory's watch go. */
+static void file_drop(rio_t *r, wfile_t *f) {
+    wdir_t *d = f->dir;
+    asset__map_remove(&r->files, &f->node);
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        d->files = f->next;
+    if (f->next) f->next->prev = f->prev;
+    if (f->poll) {
+        close_handle(r, (uv_handle_t *)f->poll);
+        atomic_fetch_sub(&r->s->watches, 1);
+    }
+    asset_free(f->name);
+    asset_free(f->uri);
+    asset_free(f);
+    atomic_fetch_sub(&r->s->watched_files, 1);
+    dir_maybe_drop(r, d);
+}
+
+typedef struct unwatch_req {
+    asset_server_t *s;
+    char uri[];
+} unwatch_req_t;
+
+static void watch_remove(void *arg) {
+    unwatch_req_t *u = arg;
+    rio_t *r = u->s->rio;
+    wfile_t *f = r && !r->stopping ? (wfile_t *)asset__map_get(&r->files, u->uri) : NULL;
+    if (f) file_drop(r, f); /* none: its watch could not be set up */
+    asset_free(u);
+}
+
+void asset__reload_unwatch(asset_server_t *s, const char *uri, size_t n) {
+    if (!s->cfg.watch || s->stopping || !s->io) return;
+    asset__map_node_t *node = (asset__map_node_t *)asset__map_find_n(&s->watched, uri, n);
+    if (!node) return;
+    unwatch_req_t *u = asset_alloc(sizeof *u + n + 1);
+    if (!u) return; /* out of memory: the watch stays, and its events find no handle */
+    u->s = s;
+    memcpy(u->uri, uri, n);
+    u->uri[n] = 0;
+    if (!asset__io_post(s->io, watch_remove, u)) {
+        asset_free(u);
+        return;
+    }
+    asset__map_remove(&s->watched, node); /* a new load watches it again */
+    asset_free((char *)node->key);
+    asset_free(node);
+}
+
 typedef struct watch_req {
     asset_server_t *s;
     char *path, *uri;
@@ -703,12 +772,21 @@ static void watch_add(void *arg) {
     wfile_t *f = asset__calloc(1, sizeof *f);
     if (!f || !(f->name = asset__strdup(slash + 1))) {
         asset_free(f);
+        dir_maybe_drop(r, d);
         goto out;
     }
-    f->uri = w->uri;
+    f->node.key = f->uri = w->uri;
+    if (!asset__map_put(&r->files, &f->node)) {
+        asset_free(f->name);
+        asset_free(f);
+        dir_maybe_drop(r, d);
+        goto out;
+    }
     w->uri = NULL;
     f->rio = r;
+    f->dir = d;
     f->next = d->files;
+    if (d->files) d->files->prev = f;
     d->files = f;
     /* a link's target changes in its own directory, which the watch of the link's does
      * not see: poll it (a stat follows the link), as a directory that cannot be watched */
@@ -784,6 +862,7 @@ static void rio_stop(void *arg) {
         asset_free(d);
     }
     asset__map_free(&r->dirs);
+    asset__map_free(&r->files); /* its nodes were the files freed above */
     for (asset__map_node_t *n; (b = 0, n = asset__map_next(&r->pending, NULL, &b));) {
         asset__map_remove(&r->pending, n);
         asset_free((char *)n->key);
@@ -806,6 +885,7 @@ static void rio_init(void *arg) {
     r->s = s;
     asset__map_init(&r->dirs);
     asset__map_init(&r->pending);
+    asset__map_init(&r->files);
     uv_loop_t *loop = asset__io_loop(s->io);
     uv_timer_init(loop, &r->debounce);
     uv_timer_init(loop, &r->poll);

@@ -92,18 +92,18 @@ void asset__uri_index_add(asset_server_t *s, asset_handle_t *h) {
     if (s->uri_index_on && !add(s, h)) index_off(s);
 }
 
-void asset__uri_index_remove(asset_server_t *s, asset_handle_t *h) {
-    if (!s->uri_index_on) return;
+bool asset__uri_index_remove(asset_server_t *s, asset_handle_t *h) {
+    if (!s->uri_index_on) return false;
     group_t *g = group_find(s, asset__handle_uri(h), base_len(h));
     if (!g || h->uri_slot >= g->n || g->hs[h->uri_slot] != h)
-        return; /* linked before it was on? never */
+        return false; /* never: every linked handle is in the index while it is on */
     asset_handle_t *last = g->hs[--g->n];
     g->hs[h->uri_slot] = last;
     last->uri_slot = h->uri_slot;
-    if (g->n == 0) {
-        asset__map_remove(&s->uri_index, &g->node);
-        group_free(g);
-    }
+    if (g->n) return false;
+    asset__map_remove(&s->uri_index, &g->node);
+    group_free(g);
+    return true;
 }
 
 void asset__uri_index_free(asset_server_t *s) { index_off(s); }

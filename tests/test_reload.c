@@ -476,6 +476,56 @@ static void test_released_handle_is_not_reloaded(void **state) {
     fx_close(&f);
 }
 
+/* Waits until the I/O thread watches `files` files in `dirs` directories and polls
+ * none (after unwatching, which nothing signals). */
+static void wait_watch_counts(asset_server_t *s, unsigned files, unsigned dirs) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&s->watched_files) != files || atomic_load(&s->watches) != dirs) {
+        if (now_ms() > deadline)
+            fail_msg("watching %u files, %u dirs; expected %u, %u", atomic_load(&s->watched_files),
+                     atomic_load(&s->watches), files, dirs);
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+}
+
+/* A file whose last handle is released stops being watched, and its directory too once
+ * none of its files is; loaded again, it is watched again and reloads. (Watches were
+ * kept until destroy: a tool loading from ever new directories ran out of them.) */
+static void test_a_released_asset_stops_being_watched(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f); /* a.txt and b.txt, one directory */
+    assert_int_equal(atomic_load(&f.s->watches), 1);
+    char *sub = tu_path(f.dir, "sub");
+    assert_int_equal(tu_os_mkdir(sub), 0);
+    char *c = tu_write_file(sub, "c.txt", "c1", 2);
+    asset_handle_t *hc = tu_load_wait(f.s, c, ASSET_OK);
+    asset_handle_t *hc2 = tu_load_wait(f.s, c, ASSET_OK); /* a second handle of it */
+    wait_watch_counts(f.s, 3, 2);
+    asset_handle_release(hc);
+    asset_server_flush(f.s);
+    wait_watch_counts(f.s, 3, 2); /* still held */
+    asset_handle_release(hc2);
+    wait_watch_counts(f.s, 2, 1); /* c.txt and sub/ unwatched */
+    asset_handle_release(f.ha);
+    f.ha = NULL;
+    wait_watch_counts(f.s, 1, 1); /* a.txt unwatched; its directory holds b.txt still */
+    /* loaded again: watched again, and a change reloads it */
+    hc = tu_load_wait(f.s, c, ASSET_OK);
+    rec_t rc = {0};
+    asset_handle_on_reloaded(hc, on_reloaded, &rc);
+    wait_watch_counts(f.s, 2, 2);
+    write_in_place(c, "c2", 1);
+    wait_count(f.s, &rc.count, 1, false);
+    assert_int_equal(rc.err, ASSET_OK);
+    expect_text(hc, "c2");
+    asset_handle_release(hc);
+    free(c);
+    free(sub);
+    fx_close(&f);
+}
+
 static void test_reload_is_delivered_under_a_flush_budget(void **state) {
     (void)state;
     fixture_t f;
@@ -1058,6 +1108,10 @@ static void test_polling_fallback_when_watches_run_out(void **state) {
     write_in_place(f.a, "polled change", 1);
     wait_count(f.s, &f.ra.count, 1, false);
     expect_text(f.ha, "polled change");
+    wait_watch_counts(f.s, 2, 2); /* two files polled */
+    asset_handle_release(f.ha);   /* released: its poll stops */
+    f.ha = NULL;
+    wait_watch_counts(f.s, 1, 1);
     fx_close(&f);
     atomic_store(&asset__watch_force_poll, false);
 }
@@ -1321,6 +1375,7 @@ int main(void) {
         cmocka_unit_test(test_dependency_change_reaches_a_parent_two_levels_up),
         cmocka_unit_test(test_labels_reload_with_their_file),
         cmocka_unit_test(test_released_handle_is_not_reloaded),
+        cmocka_unit_test(test_a_released_asset_stops_being_watched),
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
         cmocka_unit_test(test_destroy_with_reloads_pending),
         cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
