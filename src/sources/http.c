@@ -741,9 +741,13 @@ static void xfer_start(void *arg) {
     asset__io_t *io = s->io;
     s->stats.http_requests++;
     uv_mutex_unlock(&s->lock);
-    asset__http_t *http = io && !asset__io_stopping(io) ? http_ensure(s, io) : NULL;
+    bool stopping = !io || asset__io_stopping(io);
+    asset__http_t *http = stopping ? NULL : http_ensure(s, io);
     if (!http) {
-        asset_request_fail(x->req, ASSET_E_NO_MEMORY, "cannot start the HTTP client");
+        /* stopping: posted just before destroy, which cancelled every job first, so the
+         * request ends CANCELLED (map_result); no "out of memory" said for it */
+        if (!stopping)
+            asset_request_fail(x->req, ASSET_E_NO_MEMORY, "cannot start the HTTP client");
         xfer_done(NULL, x, CURLE_OUT_OF_MEMORY);
         return;
     }
