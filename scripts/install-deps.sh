@@ -10,7 +10,8 @@
 #                                   SDL2 and Xvfb for examples/sdl_gallery.c, which CI runs
 #                                   (the example is built only when SDL2 is found); and the
 #                                   web build: emscripten, node (with the acorn module emcc's
-#                                   pthread builds use), headless chromium
+#                                   pthread builds use), headless chromium; liburing, only for
+#                                   the bench's measuring tool bench/floor/uring_floor.c
 #   scripts/install-deps.sh windows the Windows cross build: mingw-w64 (C and C++) and
 #                                   wine to run its tests (.ci/run; docs/platforms.md)
 #
@@ -18,7 +19,7 @@
 set -euo pipefail
 mode=${1:-test}
 build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev)
-test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev libsdl2-dev xvfb xauth
+test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev libsdl2-dev xvfb xauth liburing-dev
            emscripten nodejs node-acorn chromium python3)
 windows_pkgs=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64 cmake)
 case "$mode" in
