@@ -430,7 +430,8 @@ struct asset_handle {
     struct asset_batch *batch;    /* [lock] the group it is a child of (batch.c), or NULL */
     uint32_t timeout_ms;
     uint32_t timer_idx;    /* [lock] index in s->timers, ASSET__NO_TIMER if none */
-    uint32_t uri_slot;     /* [lock] its place in its URI's group (uri_index.c), while on */
+    uint32_t uri_slot;     /* [lock] its place in its URI's group (uri_index.c), while on,
+                            * or ASSET__NOT_INDEXED */
     int16_t reload_error;  /* published: the last attempt's asset_status_t */
     int16_t reload_status; /* [lock] pending result (an asset_status_t) */
     uint16_t waited;       /* [lock] lazy waiters in asset_handle_wait (handle.c): nested
@@ -447,7 +448,8 @@ struct asset_handle {
     bool reload_pending : 1;      /* [lock] a reload result waits for flush */
     bool in_reloading : 1;        /* [lock] (reload handle) started, not decided yet */
 };
-#define ASSET__NO_TIMER UINT32_MAX /* asset_handle.timer_idx: not in s->timers */
+#define ASSET__NO_TIMER UINT32_MAX    /* asset_handle.timer_idx: not in s->timers */
+#define ASSET__NOT_INDEXED UINT32_MAX /* asset_handle.uri_slot: left out (uri_index.c) */
 enum {
     ASSET__DEP_NONE,   /* a load of the user's (or a batch's, a reload's) */
     ASSET__DEP_EDGE,   /* made by asset_parse_depend: when it fails, it keeps no
@@ -575,6 +577,7 @@ struct asset_server {
     /* the handles of each URI (uri_index.c) [lock] */
     asset__map_t uri_index;
     bool uri_index_on;
+    size_t uri_unindexed;         /* handles left out of it (no memory for their place) */
     asset__map_t reload_todo_map; /* [lock] reload_todo's entries by URI (reload.c) */
     size_t reloads_running;       /* [lock] reload handles marked in_reloading */
     uint64_t uri_iter_visits;     /* [lock] handles asset__uri_iter_next looked at (tests) */
@@ -583,14 +586,14 @@ struct asset_server {
 };
 
 /* uri_index.c [lock]: the handles naming a base URI (a handle's URI up to '#'), for
- * hot reload. Kept once on (at create when watching or polling HTTP; else the first
- * reload request turns it on); out of memory turns it off, and lookups then walk
- * every handle. */
-bool asset__uri_index_on(asset_server_t *s); /* builds it if off; false: no memory (off) */
+ * hot reload. On at create when watching or polling HTTP, else from the first reload
+ * request; once on, it stays on. A handle that finds no memory for its place is left
+ * out (ASSET__NOT_INDEXED) and found by a walk while any such handle lives. */
+void asset__uri_index_on(asset_server_t *s);                     /* builds it if off */
 void asset__uri_index_add(asset_server_t *s, asset_handle_t *h); /* h linked */
 /* h unlinked; returns whether it was the last handle of its URI (false while off) */
 bool asset__uri_index_remove(asset_server_t *s, asset_handle_t *h);
-void asset__uri_index_free(asset_server_t *s);
+void asset__uri_index_free(asset_server_t *s); /* destroy: off, emptied */
 /* The handles whose URI is base (its first bl bytes), or base#label: every handle of
  * it, live or not. The caller links and frees no handle while it iterates. */
 typedef struct asset__uri_iter {
@@ -599,8 +602,8 @@ typedef struct asset__uri_iter {
     size_t bl;
     void *group;          /* the index's, when on */
     uint32_t i;           /* the next in group */
-    bool scanning;        /* the index is off: walking s->all */
-    asset_handle_t *scan; /* the next in s->all */
+    asset_handle_t *scan; /* the next in s->all to look at: the index is off, or handles
+                           * were left out of it */
 } asset__uri_iter_t;
 void asset__uri_iter_init(asset__uri_iter_t *it, asset_server_t *s, const char *base, size_t bl);
 asset_handle_t *asset__uri_iter_next(asset__uri_iter_t *it);

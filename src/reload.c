@@ -155,18 +155,21 @@ void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j) {
 
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     claim_t claims[ASSET__MAX_LOADERS];
-    size_t n = 0, bl = strlen(uri);
+    const asset__loader_slot_t *seen[ASSET__MAX_LOADERS]; /* each loader once: a reload
+                                                           * running is looked for once */
+    size_t n = 0, nseen = 0, bl = strlen(uri);
     uv_mutex_lock(&s->lock);
     if (!s->stopping) mark_stale_jobs(s, uri, forced);
-    /* out of memory: the index stays off, and the walk below visits every handle */
     if (!s->stopping) asset__uri_index_on(s);
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, uri, bl);
     for (asset_handle_t *h; !s->stopping && (h = asset__uri_iter_next(&it));) {
         if (!live(h)) continue;
-        bool seen = false;
-        for (size_t i = 0; i < n && !seen; i++) seen = claims[i].ld == h->loader;
-        if (seen || n == ASSET__MAX_LOADERS || mark_running(s, uri, h->loader, forced)) continue;
+        bool known = false;
+        for (size_t i = 0; i < nseen && !known; i++) known = seen[i] == h->loader;
+        if (known || nseen == ASSET__MAX_LOADERS) continue;
+        seen[nseen++] = h->loader;
+        if (mark_running(s, uri, h->loader, forced)) continue;
         claims[n] = (claim_t){.next = s->reload_claims, .uri = uri, .ld = h->loader};
         s->reload_claims = &claims[n++];
     }

@@ -8,8 +8,11 @@
  *
  * It is on from create when the server watches files or polls HTTP, else from the
  * first reload request (asset_server_reload): a server that never reloads pays
- * nothing per load. Out of memory turns it off, freeing it; lookups then walk every
- * handle, as before it was on, and the next reload request builds it again.
+ * nothing per load. Once on it stays on. A handle that finds no memory for its place
+ * is left out of it (uri_slot ASSET__NOT_INDEXED, counted in s->uri_unindexed): while
+ * there are such handles, lookups also walk every handle for them, and the count goes
+ * back to 0 as they are freed. So a failed allocation never makes the index wrong:
+ * whether a URI has a handle left (which ends its file's watch) is still known.
  * Everything here is [lock]. */
 #include "internal.h"
 
@@ -25,6 +28,11 @@ typedef struct group {
 
 static size_t base_len(const asset_handle_t *h) { return strcspn(asset__handle_uri(h), "#"); }
 
+static bool names(const asset_handle_t *h, const char *base, size_t bl) {
+    const char *u = asset__handle_uri(h);
+    return !strncmp(u, base, bl) && (u[bl] == 0 || u[bl] == '#');
+}
+
 static group_t *group_find(const asset_server_t *s, const char *base, size_t bl) {
     return (group_t *)asset__map_find_n(&s->uri_index, base, bl);
 }
@@ -32,17 +40,6 @@ static group_t *group_find(const asset_server_t *s, const char *base, size_t bl)
 static void group_free(group_t *g) {
     if (g->hs != g->inl) asset_free(g->hs);
     asset_free(g);
-}
-
-/* Every group freed, the index off. */
-static void index_off(asset_server_t *s) {
-    size_t b;
-    for (asset__map_node_t *n; (b = 0, n = asset__map_next(&s->uri_index, NULL, &b));) {
-        asset__map_remove(&s->uri_index, n);
-        group_free((group_t *)n);
-    }
-    asset__map_free(&s->uri_index);
-    s->uri_index_on = false;
 }
 
 static bool add(asset_server_t *s, asset_handle_t *h) {
@@ -63,9 +60,9 @@ static bool add(asset_server_t *s, asset_handle_t *h) {
         }
     }
     if (g->n == g->cap) {
-        if (g->cap > UINT32_MAX / 2) return false;
-        asset_handle_t **hs = asset_alloc((size_t)g->cap * 2 * sizeof *hs);
-        if (!hs) return false;
+        asset_handle_t **hs =
+            g->cap <= UINT32_MAX / 4 ? asset_alloc((size_t)g->cap * 2 * sizeof *hs) : NULL;
+        if (!hs) return false; /* g has handles: it stays */
         memcpy(hs, g->hs, g->n * sizeof *hs);
         if (g->hs != g->inl) asset_free(g->hs);
         g->hs = hs;
@@ -76,63 +73,83 @@ static bool add(asset_server_t *s, asset_handle_t *h) {
     return true;
 }
 
-bool asset__uri_index_on(asset_server_t *s) {
-    if (s->uri_index_on) return true;
+static void add_or_leave_out(asset_server_t *s, asset_handle_t *h) {
+    if (add(s, h)) return;
+    h->uri_slot = ASSET__NOT_INDEXED;
+    s->uri_unindexed++;
+}
+
+void asset__uri_index_on(asset_server_t *s) {
+    if (s->uri_index_on) return;
     s->uri_index_on = true;
-    for (asset_handle_t *h = s->all; h; h = h->all_next) {
-        if (!add(s, h)) {
-            index_off(s);
-            return false;
-        }
-    }
-    return true;
+    for (asset_handle_t *h = s->all; h; h = h->all_next) add_or_leave_out(s, h);
 }
 
 void asset__uri_index_add(asset_server_t *s, asset_handle_t *h) {
-    if (s->uri_index_on && !add(s, h)) index_off(s);
+    if (s->uri_index_on) add_or_leave_out(s, h);
+}
+
+/* Whether a handle left out of the index names base (h, being freed, is unlinked). */
+static bool unindexed_names(const asset_server_t *s, const char *base, size_t bl) {
+    if (!s->uri_unindexed) return false;
+    for (const asset_handle_t *o = s->all; o; o = o->all_next)
+        if (o->uri_slot == ASSET__NOT_INDEXED && names(o, base, bl)) return true;
+    return false;
 }
 
 bool asset__uri_index_remove(asset_server_t *s, asset_handle_t *h) {
     if (!s->uri_index_on) return false;
-    group_t *g = group_find(s, asset__handle_uri(h), base_len(h));
-    if (!g || h->uri_slot >= g->n || g->hs[h->uri_slot] != h)
-        return false; /* never: every linked handle is in the index while it is on */
-    asset_handle_t *last = g->hs[--g->n];
-    g->hs[h->uri_slot] = last;
-    last->uri_slot = h->uri_slot;
-    if (g->n) return false;
-    asset__map_remove(&s->uri_index, &g->node);
-    group_free(g);
-    return true;
+    const char *base = asset__handle_uri(h);
+    size_t bl = base_len(h);
+    group_t *g = group_find(s, base, bl);
+    if (h->uri_slot == ASSET__NOT_INDEXED) {
+        s->uri_unindexed--;
+    } else if (g && h->uri_slot < g->n && g->hs[h->uri_slot] == h) {
+        asset_handle_t *last = g->hs[--g->n];
+        g->hs[h->uri_slot] = last;
+        last->uri_slot = h->uri_slot;
+        if (!g->n) {
+            asset__map_remove(&s->uri_index, &g->node);
+            group_free(g);
+            g = NULL;
+        }
+    }
+    return !g && !unindexed_names(s, base, bl);
 }
 
-void asset__uri_index_free(asset_server_t *s) { index_off(s); }
+void asset__uri_index_free(asset_server_t *s) {
+    size_t b = 0;
+    for (asset__map_node_t *n = asset__map_next(&s->uri_index, NULL, &b), *next; n; n = next) {
+        next = asset__map_next(&s->uri_index, n, &b); /* before n goes */
+        group_free((group_t *)n);
+    }
+    asset__map_free(&s->uri_index); /* its nodes are gone: the buckets only */
+    s->uri_index_on = false;
+    s->uri_unindexed = 0;
+}
 
 void asset__uri_iter_init(asset__uri_iter_t *it, asset_server_t *s, const char *base, size_t bl) {
     memset(it, 0, sizeof *it);
     it->s = s;
     it->base = base;
     it->bl = bl;
-    if (s->uri_index_on)
-        it->group = group_find(s, base, bl);
-    else
-        it->scan = s->all;
-    it->scanning = !s->uri_index_on;
+    it->group = s->uri_index_on ? group_find(s, base, bl) : NULL;
+    /* off: every handle; on, with handles left out of it: those */
+    it->scan = !s->uri_index_on || s->uri_unindexed ? s->all : NULL;
 }
 
 asset_handle_t *asset__uri_iter_next(asset__uri_iter_t *it) {
-    if (!it->scanning) {
-        group_t *g = it->group;
-        if (!g || it->i >= g->n) return NULL;
+    group_t *g = it->group;
+    if (g && it->i < g->n) {
         it->s->uri_iter_visits++;
         return g->hs[it->i++];
     }
+    bool all = !it->s->uri_index_on;
     while (it->scan) {
         asset_handle_t *h = it->scan;
         it->scan = h->all_next;
         it->s->uri_iter_visits++;
-        const char *u = asset__handle_uri(h);
-        if (!strncmp(u, it->base, it->bl) && (u[it->bl] == 0 || u[it->bl] == '#')) return h;
+        if ((all || h->uri_slot == ASSET__NOT_INDEXED) && names(h, it->base, it->bl)) return h;
     }
     return NULL;
 }

@@ -819,6 +819,37 @@ static void put_k_v3(asset_server_t *s) {
     assert_int_equal(asset_mem_put(s, "k.d", "v3", 2), ASSET_OK);
 }
 
+/* A change while a reload of an asset with many handles runs looks for that reload
+ * once per loader, not once per handle (each of 2,000 handles walked all 2,000 to find
+ * it: four million visits under the lock; review of this session's index). */
+static void test_a_change_during_a_reload_of_many_handles_is_linear(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    enum { N = 2000 };
+    assert_int_equal(asset_mem_put(s, "k.d", "v1", 2), ASSET_OK);
+    static asset_handle_t *hs[N];
+    for (int i = 0; i < N; i++) hs[i] = asset_server_load(s, "mem://k.d", NULL);
+    for (int i = 0; i < N; i++) assert_int_equal(asset_handle_wait(hs[i], DEADLINE_MS), ASSET_OK);
+    asset_server_flush(s);
+    atomic_store(&g_gate, true);
+    force_k(s); /* a reload of k.d, held in its parse */
+    gate_wait(s);
+    uv_mutex_lock(&s->lock);
+    s->uri_iter_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    request_k(s); /* a change while it runs: marks it */
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->uri_iter_visits;
+    uv_mutex_unlock(&s->lock);
+    assert_true(reload_again_marked(s, "mem://k.d"));
+    uv_sem_post(&g_gate_out);
+    settle(s);
+    for (int i = 0; i < N; i++) asset_handle_release(hs[i]);
+    asset_server_destroy(s);
+    if (visits > 4 * N) fail_msg("%llu visits for %d handles", (unsigned long long)visits, N);
+}
+
 /* A load in flight when its asset changes (its job read the old bytes): once loaded,
  * it reloads to the change, as the handles already loaded do (it stayed stale for
  * ever: not live while its job ran, the reload passed it by). */
@@ -1389,6 +1420,7 @@ int main(void) {
         cmocka_unit_test(test_reloads_from_two_threads_never_publish_an_older_value),
         cmocka_unit_test(test_a_reload_visits_only_the_handles_of_its_uri),
         cmocka_unit_test(test_a_parent_queued_by_two_changes_reloads_once),
+        cmocka_unit_test(test_a_change_during_a_reload_of_many_handles_is_linear),
         cmocka_unit_test(test_mem_put_of_a_loaded_key_reloads_it),
         cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
