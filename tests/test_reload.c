@@ -553,12 +553,18 @@ static void test_destroy_with_reloads_pending(void **state) {
     free(f.dir);
 }
 
-static void test_asset_server_reload_forces_a_fresh_parse(void **state) {
-    (void)state;
-    asset_server_t *s = asset_server_create(NULL); /* no watch needed */
+/* A server without watch or poll, with the "d" loader. */
+static asset_server_t *d_server(void) {
+    asset_server_t *s = asset_server_create(NULL);
     asset_loader_t ld = {
         .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
     assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    return s;
+}
+
+static void test_asset_server_reload_forces_a_fresh_parse(void **state) {
+    (void)state;
+    asset_server_t *s = d_server(); /* no watch needed */
     atomic_store(&g_parses, 0);
     assert_int_equal(asset_mem_put(s, "k.d", "same", 4), ASSET_OK);
     asset_handle_t *h = tu_load_wait(s, "mem://k.d", ASSET_OK);
@@ -580,10 +586,7 @@ static void test_asset_server_reload_forces_a_fresh_parse(void **state) {
  * looked at, and still not reloaded. */
 static void test_a_reload_visits_only_the_handles_of_its_uri(void **state) {
     (void)state;
-    asset_server_t *s = asset_server_create(NULL);
-    asset_loader_t ld = {
-        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
-    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    asset_server_t *s = d_server();
     enum { OTHERS = 1000 };
     char *uris[OTHERS];
     for (int i = 0; i < OTHERS; i++) {
@@ -633,10 +636,7 @@ static void test_a_reload_visits_only_the_handles_of_its_uri(void **state) {
  * reload once (the queue is a set: each change pushes the parent), and it parses once. */
 static void test_a_parent_queued_by_two_changes_reloads_once(void **state) {
     (void)state;
-    asset_server_t *s = asset_server_create(NULL);
-    asset_loader_t ld = {
-        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
-    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    asset_server_t *s = d_server();
     assert_int_equal(asset_mem_put(s, "a.d", "a", 1), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "b.d", "b", 1), ASSET_OK);
     const char *pt = "dep mem://a.d\ndep mem://b.d";
