@@ -906,7 +906,10 @@ void asset__reload_io_start(asset_server_t *s) {
 }
 
 void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
-    if (!s->cfg.watch || j->is_list || !j->source || asset__map_get(&s->watched, j->uri)) return;
+    /* no handle left: none names the file, and none would end its watch */
+    if (!s->cfg.watch || j->is_list || !j->source || !j->handles ||
+        asset__map_get(&s->watched, j->uri))
+        return;
     char *path = NULL;
     if (j->source->vt.read == asset__file_source.read)
         path = asset__strdup(j->path);

@@ -10,9 +10,11 @@
  * first reload request (asset_server_reload): a server that never reloads pays
  * nothing per load. Once on it stays on. A handle that finds no memory for its place
  * is left out of it (uri_slot ASSET__NOT_INDEXED, counted in s->uri_unindexed): while
- * there are such handles, lookups also walk every handle for them, and the count goes
- * back to 0 as they are freed. So a failed allocation never makes the index wrong:
- * whether a URI has a handle left (which ends its file's watch) is still known.
+ * there are such handles, lookups also walk every handle for them. They are given
+ * another place at the next reload request and at the next free of a URI's last
+ * handle, each a walk of the handles, as the lookup costs anyway; so the walks end
+ * once memory is back. A failed allocation never makes the index wrong: whether a URI
+ * has a handle left (which ends its file's watch) is still known.
  * Everything here is [lock]. */
 #include "internal.h"
 
@@ -79,8 +81,18 @@ static void add_or_leave_out(asset_server_t *s, asset_handle_t *h) {
     s->uri_unindexed++;
 }
 
+/* Gives the handles left out another try (memory may be back): one walk, which is
+ * what a lookup costs while any is left out, and after which none may be. */
+static void retry_left_out(asset_server_t *s) {
+    for (asset_handle_t *h = s->all; h && s->uri_unindexed; h = h->all_next)
+        if (h->uri_slot == ASSET__NOT_INDEXED && add(s, h)) s->uri_unindexed--;
+}
+
 void asset__uri_index_on(asset_server_t *s) {
-    if (s->uri_index_on) return;
+    if (s->uri_index_on) {
+        if (s->uri_unindexed) retry_left_out(s);
+        return;
+    }
     s->uri_index_on = true;
     for (asset_handle_t *h = s->all; h; h = h->all_next) add_or_leave_out(s, h);
 }
@@ -104,6 +116,8 @@ bool asset__uri_index_remove(asset_server_t *s, asset_handle_t *h) {
     group_t *g = group_find(s, base, bl);
     if (h->uri_slot == ASSET__NOT_INDEXED) {
         s->uri_unindexed--;
+        retry_left_out(s); /* h is unlinked: the others */
+        g = group_find(s, base, bl);
     } else if (g && h->uri_slot < g->n && g->hs[h->uri_slot] == h) {
         asset_handle_t *last = g->hs[--g->n];
         g->hs[h->uri_slot] = last;
@@ -112,6 +126,10 @@ bool asset__uri_index_remove(asset_server_t *s, asset_handle_t *h) {
             asset__map_remove(&s->uri_index, &g->node);
             group_free(g);
             g = NULL;
+        }
+        if (!g && s->uri_unindexed) { /* the others may have a place now */
+            retry_left_out(s);
+            g = group_find(s, base, bl);
         }
     }
     return !g && !unindexed_names(s, base, bl);

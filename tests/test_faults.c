@@ -753,6 +753,62 @@ static void test_an_index_allocation_failure_still_unwatches_a_released_file(voi
     free(dir);
 }
 
+/* A handle left out of the index of handles by URI (no memory for its place) gets a
+ * place again once memory is back: the next reload request gives it one, and lookups
+ * stop walking every handle (they did for as long as it lived: review of this session). */
+static void test_a_handle_left_out_of_the_index_gets_its_place_back(void **state) {
+    fx_t *x = *state;
+    asset_server_t *s = x->s;
+    enum { N = 2000 };
+    static asset_handle_t *hs[N];
+    uv_mutex_lock(&s->lock);
+    asset__uri_index_on(s);
+    uv_mutex_unlock(&s->lock);
+    for (int i = 0; i < N; i++) {
+        char key[32], uri[64];
+        snprintf(key, sizeof key, "o%d.bin", i);
+        assert_int_equal(asset_mem_put(s, key, "x", 1), ASSET_OK);
+        snprintf(uri, sizeof uri, "mem://%s", key);
+        hs[i] = asset_server_load(s, uri, NULL);
+    }
+    for (int i = 0; i < N; i++) assert_int_equal(asset_handle_wait(hs[i], 30000), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "left.bin", "l", 1), ASSET_OK);
+    asset_handle_t *left = NULL;
+    for (int skip = 0; skip < 60 && !left; skip++) {
+        tl_alloc_skip = skip;
+        tl_fail_allocs = 1;
+        asset_handle_t *h = asset_server_load(s, "mem://left.bin", NULL);
+        tl_fail_allocs = tl_alloc_skip = 0;
+        if (!h) continue;
+        uv_mutex_lock(&s->lock);
+        bool out = h->uri_slot == ASSET__NOT_INDEXED;
+        uv_mutex_unlock(&s->lock);
+        asset_handle_wait(h, 30000);
+        if (out)
+            left = h;
+        else
+            asset_handle_release(h);
+        asset_server_flush(s);
+    }
+    assert_non_null(left);
+    uv_mutex_lock(&s->lock);
+    s->uri_iter_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    asset__reload_request(s, "mem://nothing.bin", false); /* memory is back */
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->uri_iter_visits;
+    size_t unindexed = s->uri_unindexed;
+    bool placed = left->uri_slot != ASSET__NOT_INDEXED;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(unindexed, 0);
+    assert_true(placed);
+    if (visits > 40)
+        fail_msg("a request for an unloaded URI visited %llu handles", (unsigned long long)visits);
+    for (int i = 0; i < N; i++) asset_handle_release(hs[i]);
+    asset_handle_release(left);
+    asset_server_flush(s);
+}
+
 int main(void) {
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
     asset_set_allocator(&hook); /* before any server */
@@ -780,6 +836,7 @@ int main(void) {
         T(test_a_loader_registration_out_of_memory_does_not_destroy_its_ctx),
         T(test_a_reload_out_of_memory_for_its_index_still_reaches_the_asset),
         T(test_an_index_allocation_failure_still_unwatches_a_released_file),
+        T(test_a_handle_left_out_of_the_index_gets_its_place_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
