@@ -135,7 +135,7 @@ void asset__handle_link(asset_server_t *s, asset_handle_t *h) {
     h->all_next = s->all;
     if (s->all) s->all->all_prev = h;
     s->all = h;
-    asset__uri_index_add(s, h);
+    if (s->uri_index_on) asset__uri_index_add(s, h);
 }
 
 /* [lock] Appends h to the completion queue; returns whether the queue was empty. */
@@ -213,7 +213,7 @@ static void handle_free(asset_handle_t *h) {
     else
         s->all = h->all_next;
     if (h->all_next) h->all_next->all_prev = h->all_prev;
-    if (asset__uri_index_remove(s, h)) /* its URI's last handle */
+    if (s->uri_index_on && asset__uri_index_remove(s, h)) /* its URI's last handle */
         asset__reload_unwatch(s, asset__handle_uri(h), strcspn(asset__handle_uri(h), "#"));
     for (asset__cb_t *c = h->cbs, *n; c; c = n) {
         n = c->next;

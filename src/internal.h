@@ -463,6 +463,10 @@ enum {
 static inline const char *asset__handle_uri(const struct asset_handle *h) {
     return (const char *)(h + 1);
 }
+/* Whether uri names base (its first bl bytes): base itself, or base#label. */
+static inline bool asset__uri_names(const char *uri, const char *base, size_t bl) {
+    return !strncmp(uri, base, bl) && (uri[bl] == 0 || uri[bl] == '#');
+}
 static inline const char *asset__handle_tag(const struct asset_handle *h) {
     const char *u = asset__handle_uri(h), *t = u + strlen(u) + 1;
     return *t ? t : NULL;
@@ -589,9 +593,10 @@ struct asset_server {
  * hot reload. On at create when watching or polling HTTP, else from the first reload
  * request; once on, it stays on. A handle that finds no memory for its place is left
  * out (ASSET__NOT_INDEXED) and found by a walk while any such handle lives. */
-void asset__uri_index_on(asset_server_t *s);                     /* builds it if off */
+void asset__uri_index_on(asset_server_t *s); /* builds it if off */
+/* While on (the callers check uri_index_on: every load links and frees a handle) */
 void asset__uri_index_add(asset_server_t *s, asset_handle_t *h); /* h linked */
-/* h unlinked; returns whether it was the last handle of its URI (false while off) */
+/* h unlinked; returns whether it was the last handle of its URI */
 bool asset__uri_index_remove(asset_server_t *s, asset_handle_t *h);
 void asset__uri_index_free(asset_server_t *s); /* destroy: off, emptied */
 /* The handles whose URI is base (its first bl bytes), or base#label: every handle of

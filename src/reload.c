@@ -31,10 +31,6 @@ atomic_bool asset__watch_force_poll;
 
 /* ---- which handles ---- */
 
-static bool base_match(const char *huri, const char *base, size_t bl) {
-    return !strncmp(huri, base, bl) && (huri[bl] == 0 || huri[bl] == '#');
-}
-
 /* Held by someone and loaded (or decided loaded, about to be published). */
 static bool live(const asset_handle_t *h) {
     if (h->reload || h->refs <= 0 || h->job || !h->loader || h->loader == &asset__list_slot ||
@@ -260,7 +256,8 @@ static void queue_dependents(asset_server_t *s, const char *base) {
     for (asset_handle_t *p = s->all; p; p = p->all_next) {
         if (!live(p) || !p->value) continue;
         for (size_t i = 0; i < asset__value_ndeps(p->value); i++) {
-            if (!base_match(asset__handle_uri(asset__value_x(p->value)->deps->h[i]), base, bl))
+            if (!asset__uri_names(asset__handle_uri(asset__value_x(p->value)->deps->h[i]), base,
+                                  bl))
                 continue;
             size_t pl = strcspn(asset__handle_uri(p), "#");
             char *pb = asset__strndup(asset__handle_uri(p), pl);
@@ -275,7 +272,8 @@ static void queue_dependents(asset_server_t *s, const char *base) {
  * it). */
 static bool built_on(const asset__value_t *v, const char *base, size_t bl) {
     for (size_t i = 0; i < asset__value_ndeps(v); i++)
-        if (base_match(asset__handle_uri(asset__value_x(v)->deps->h[i]), base, bl)) return true;
+        if (asset__uri_names(asset__handle_uri(asset__value_x(v)->deps->h[i]), base, bl))
+            return true;
     return false;
 }
 

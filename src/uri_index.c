@@ -30,11 +30,6 @@ typedef struct group {
 
 static size_t base_len(const asset_handle_t *h) { return strcspn(asset__handle_uri(h), "#"); }
 
-static bool names(const asset_handle_t *h, const char *base, size_t bl) {
-    const char *u = asset__handle_uri(h);
-    return !strncmp(u, base, bl) && (u[bl] == 0 || u[bl] == '#');
-}
-
 static group_t *group_find(const asset_server_t *s, const char *base, size_t bl) {
     return (group_t *)asset__map_find_n(&s->uri_index, base, bl);
 }
@@ -97,20 +92,18 @@ void asset__uri_index_on(asset_server_t *s) {
     for (asset_handle_t *h = s->all; h; h = h->all_next) add_or_leave_out(s, h);
 }
 
-void asset__uri_index_add(asset_server_t *s, asset_handle_t *h) {
-    if (s->uri_index_on) add_or_leave_out(s, h);
-}
+void asset__uri_index_add(asset_server_t *s, asset_handle_t *h) { add_or_leave_out(s, h); }
 
 /* Whether a handle left out of the index names base (h, being freed, is unlinked). */
 static bool unindexed_names(const asset_server_t *s, const char *base, size_t bl) {
     if (!s->uri_unindexed) return false;
     for (const asset_handle_t *o = s->all; o; o = o->all_next)
-        if (o->uri_slot == ASSET__NOT_INDEXED && names(o, base, bl)) return true;
+        if (o->uri_slot == ASSET__NOT_INDEXED && asset__uri_names(asset__handle_uri(o), base, bl))
+            return true;
     return false;
 }
 
 bool asset__uri_index_remove(asset_server_t *s, asset_handle_t *h) {
-    if (!s->uri_index_on) return false;
     const char *base = asset__handle_uri(h);
     size_t bl = base_len(h);
     group_t *g = group_find(s, base, bl);
@@ -167,7 +160,9 @@ asset_handle_t *asset__uri_iter_next(asset__uri_iter_t *it) {
         asset_handle_t *h = it->scan;
         it->scan = h->all_next;
         it->s->uri_iter_visits++;
-        if ((all || h->uri_slot == ASSET__NOT_INDEXED) && names(h, it->base, it->bl)) return h;
+        if ((all || h->uri_slot == ASSET__NOT_INDEXED) &&
+            asset__uri_names(asset__handle_uri(h), it->base, it->bl))
+            return h;
     }
     return NULL;
 }

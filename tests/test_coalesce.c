@@ -51,13 +51,22 @@ static void test_two_loads_in_flight_share_one_read(void **state) {
     tu_gate_free(g);
 }
 
-static void test_queued_job_is_shared_too(void **state) {
-    (void)state;
+/* One worker, busy with gate://block (*block) until the gate (*g) opens: the next jobs
+ * stay queued. */
+static asset_server_t *blocked_server(tu_gate_t **g, asset_handle_t **block) {
     asset_server_config_t cfg = {.max_workers = 1};
     asset_server_t *s = asset_server_create(&cfg);
-    tu_gate_t *g = tu_gate_register(s, "gate");
-    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
-    tu_gate_wait_entered(g, 1); /* the only worker is busy: the next job stays queued */
+    *g = tu_gate_register(s, "gate");
+    *block = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(*g, 1);
+    return s;
+}
+
+static void test_queued_job_is_shared_too(void **state) {
+    (void)state;
+    tu_gate_t *g;
+    asset_handle_t *block;
+    asset_server_t *s = blocked_server(&g, &block);
     asset_handle_t *h[3];
     for (int i = 0; i < 3; i++) h[i] = asset_server_load(s, "gate://q", NULL);
     assert_int_equal(asset_handle_state(h[2]), ASSET_STATE_PENDING);
@@ -136,11 +145,9 @@ static void test_cancelling_every_coalesced_handle_stops_the_read(void **state) 
 #define MANY 3000
 static void test_cancelling_coalesced_handles_in_any_order_keeps_the_rest(void **state) {
     (void)state;
-    asset_server_config_t cfg = {.max_workers = 1};
-    asset_server_t *s = asset_server_create(&cfg);
-    tu_gate_t *g = tu_gate_register(s, "gate");
-    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
-    tu_gate_wait_entered(g, 1); /* the only worker is busy: the next jobs stay queued */
+    tu_gate_t *g;
+    asset_handle_t *block;
+    asset_server_t *s = blocked_server(&g, &block);
     asset_handle_t **h = calloc(MANY, sizeof *h), **q = calloc(MANY, sizeof *q);
     assert_non_null(h);
     assert_non_null(q);
@@ -206,11 +213,9 @@ static void record(asset_handle_t *h, void *user) {
 /* One worker, blocked by gate://block; then LOW "gate://low" and NORMAL "gate://norm"
  * are queued; `promote` adds a HIGH load of gate://low. Returns the completion order. */
 static void run_priority_scenario(bool promote, order_t *o) {
-    asset_server_config_t cfg = {.max_workers = 1};
-    asset_server_t *s = asset_server_create(&cfg);
-    tu_gate_t *g = tu_gate_register(s, "gate");
-    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
-    tu_gate_wait_entered(g, 1);
+    tu_gate_t *g;
+    asset_handle_t *block;
+    asset_server_t *s = blocked_server(&g, &block);
     asset_load_options_t low = {.priority = ASSET_PRIORITY_LOW},
                          high = {.priority = ASSET_PRIORITY_HIGH};
     asset_handle_t *hl = asset_server_load(s, "gate://low", &low);

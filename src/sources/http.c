@@ -185,11 +185,12 @@ static void curl_init_once(void) {
 
 /* ---- finishing ---- */
 
-/* A non-2xx answer: ASSET_E_HTTP with its status and reason. */
 /* The last status line's status is not three digits (RFC 9110): libcurl lets any
  * length through after "HTTP/2 " on an HTTP/1 connection, and the handle keeps 16 bits. */
 static bool status_malformed(const xfer_t *x) { return x->status < 100 || x->status > 999; }
 
+/* A non-2xx answer: ASSET_E_HTTP with its status and reason (ASSET_E_NETWORK when
+ * that status is malformed). */
 static asset_status_t http_error(xfer_t *x, asset_request_t *r) {
     if (status_malformed(x))
         return asset_request_fail(r, ASSET_E_NETWORK,
