@@ -305,6 +305,7 @@ static bool deps_push(asset__job_t *j, asset_handle_t *h) {
             if (!(nd = asset_alloc(bytes))) return false;
             nd->refs = 1;
             nd->n = n;
+            nd->uncounted = false;
             for (size_t i = 0; i < n; i++) {
                 nd->h[i] = d->h[i];
                 nd->h[i]->refs++; /* the copy's own references */
@@ -526,6 +527,7 @@ bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_n
             if (x->deps) {
                 if (!s->handles_gone) uv_mutex_lock(&s->lock);
                 s->dep_values--;
+                asset__dependents_remove(s, x->deps);
                 asset__deps_unref(s, x->deps);
                 if (!s->handles_gone) uv_mutex_unlock(&s->lock);
                 x->deps = NULL;

@@ -61,6 +61,7 @@ static inline void asset__prefetch_w(const void *p) { (void)p; }
 typedef struct asset__deps {
     unsigned refs;
     size_t n, cap;
+    bool uncounted; /* [lock] its value found no memory for its counts (dependents.c) */
     struct asset_handle *h[];
 } asset__deps_t;
 static inline size_t asset__deps_n(const asset__deps_t *d) { return d ? d->n : 0; }
@@ -587,7 +588,18 @@ struct asset_server {
     uint64_t uri_iter_visits;     /* [lock] handles asset__uri_iter_next looked at (tests) */
     size_t dep_values;            /* [lock] values holding dependencies: none, and a change has no
                                    * dependents to look for (reload.c) */
+    /* per base URI, the dependencies of values that name it (dependents.c) [lock] */
+    asset__map_t dependents;
+    size_t dependents_unknown; /* values that found no memory for their counts */
+    uint64_t dependents_walks; /* [lock] walks for a change's dependents (reload.c; tests) */
 };
+
+/* dependents.c [lock]: whether any value's dependencies may name a base URI, so that
+ * a change to one nothing depends on looks for no dependents. */
+void asset__dependents_add(asset_server_t *s, asset__deps_t *d);          /* a value took d */
+void asset__dependents_remove(asset_server_t *s, const asset__deps_t *d); /* it lets go */
+bool asset__dependents_any(const asset_server_t *s, const char *uri);     /* uri up to '#' */
+void asset__dependents_free(asset_server_t *s);                           /* destroy */
 
 /* uri_index.c [lock]: the handles naming a base URI (a handle's URI up to '#'), for
  * hot reload. On at create when watching or polling HTTP, else from the first reload

@@ -253,6 +253,7 @@ void asset__reload_pump(asset_server_t *s) {
 /* Live assets whose value holds a dependency on base: re-parse them. */
 static void queue_dependents(asset_server_t *s, const char *base) {
     size_t bl = strlen(base);
+    s->dependents_walks++;
     for (asset_handle_t *p = s->all; p; p = p->all_next) {
         if (!live(p) || !p->value) continue;
         for (size_t i = 0; i < asset__value_ndeps(p->value); i++) {
@@ -289,7 +290,11 @@ static void drop_cached_dependents(asset_server_t *s, const char *base) {
     char *cur = asset__strdup(base);
     while (cur) {
         size_t bl = strlen(cur);
-        for (size_t k = 0; k < nl; k++) {
+        /* a value nothing depends on (most of them: a shared texture's materials) needs
+         * no walk of its own */
+        size_t walk = asset__dependents_any(s, cur) ? nl : 0;
+        if (walk) s->dependents_walks++;
+        for (size_t k = 0; k < walk; k++) {
             asset__cache_t *c = &ls[k]->cache;
             for (asset__cache_entry_t *e = c->lru_head, *next; e; e = next) {
                 next = e->lru_next;
@@ -361,7 +366,8 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
                    rh->message ? rh->message : asset_strerror(rh->status));
     else if (changed)
         asset__log(s, ASSET_LOG_INFO, "reloaded %s", base);
-    if (changed && s->dep_values) { /* each walks every live handle or cached value */
+    /* each walks every live handle or cached value: only for a URI values depend on */
+    if (changed && s->dep_values && asset__dependents_any(s, base)) {
         drop_cached_dependents(s, base);
         queue_dependents(s, base);
     }

@@ -112,6 +112,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     asset__map_init(&s->inflight);
     asset__map_init(&s->watched);
     asset__map_init(&s->uri_index);
+    asset__map_init(&s->dependents);
     asset__map_init(&s->reload_todo_map);
     s->uri_index_on = s->cfg.watch || s->cfg.http_poll_ms; /* empty: no handle yet */
     s->mem = asset__mem_create();
@@ -181,6 +182,7 @@ void asset_server_destroy(asset_server_t *s) {
     asset__registry_free(s);
     asset__reload_free(s);
     asset__uri_index_free(s); /* empty by now: every handle was freed */
+    asset__dependents_free(s);
     asset__trace_free(s);
     asset__mem_destroy(s->mem);
     asset__pkg_destroy(s->pkg);

@@ -697,6 +697,95 @@ static void test_a_reload_out_of_memory_for_its_index_still_reaches_the_asset(vo
     pool_alive(x);
 }
 
+/* A value whose dependency counts (dependents.c) found no memory is still reloaded
+ * when its dependency changes: while one is uncounted, every change looks for
+ * dependents with a walk, as before the counts. The parent's job runs on this thread
+ * (the one worker is held by a gate: the wait runs it), so its allocations can fail. */
+static asset_status_t dep_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    const char *t = (const char *)asset_parse_data(p);
+    if (!strncmp(t, "dep ", 4) && !asset_parse_depend(p, t + 4, NULL))
+        return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    char *v = asset_alloc(asset_parse_size(p) + 1);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(v, t, asset_parse_size(p) + 1);
+    asset_parse_set_value(p, v, asset_parse_size(p));
+    return ASSET_OK;
+}
+
+static void test_a_dependent_uncounted_for_want_of_memory_still_reloads(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    static const char *const suffixes[] = {".d", NULL};
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = suffixes, .parse = dep_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    assert_int_equal(asset_mem_put(s, "shared.d", "v1", 2), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "parent.d", "dep mem://shared.d", 18), ASSET_OK);
+    asset_handle_t *shared = asset_server_load(s, "mem://shared.d", NULL);
+    assert_int_equal(asset_handle_wait(shared, 30000), ASSET_OK); /* cached: a hit below */
+    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(g, 1);
+    asset_handle_t *p = NULL;
+    bool uncounted = false;
+    for (int skip = 0; skip < 80 && !uncounted; skip++) {
+        asset_load_options_t o = {.no_cache = true}; /* parsed again each time */
+        p = asset_server_load(s, "mem://parent.d", &o);
+        assert_non_null(p);
+        tl_alloc_skip = skip;
+        tl_fail_allocs = 1;
+        asset_status_t st = asset_handle_wait(p, 30000);
+        tl_fail_allocs = tl_alloc_skip = 0;
+        uv_mutex_lock(&s->lock);
+        uncounted = s->dependents_unknown == 1;
+        uv_mutex_unlock(&s->lock);
+        if (uncounted) {
+            assert_int_equal(st, ASSET_OK);
+            break;
+        }
+        /* failed elsewhere for want of memory: the parent, or its dependency (whose
+         * message says so) */
+        if (st == ASSET_E_DEPENDENCY)
+            assert_non_null(strstr(asset_handle_error_message(p), "out of memory"));
+        else
+            assert_true(st == ASSET_OK || st == ASSET_E_NO_MEMORY);
+        asset_handle_release(p);
+        asset_server_flush(s);
+        p = NULL;
+    }
+    assert_true(uncounted);
+    tu_gate_open(g);
+    assert_int_equal(asset_handle_wait(block, 30000), ASSET_OK);
+    int reloaded = 0;
+    assert_true(asset_handle_on_reloaded(p, count_reloaded, &reloaded) != 0);
+    assert_int_equal(asset_mem_put(s, "shared.d", "v2", 2), ASSET_OK);
+    asset_server_reload(s, "mem://shared.d");
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    while (!reloaded) {
+        asset_server_flush(s);
+        if (uv_hrtime() > deadline) fail_msg("the uncounted dependent was not reloaded");
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+    assert_int_equal(asset_handle_reload_error(p), ASSET_OK);
+    const char *dep = asset_handle_value(asset_handle_dependency(p, 0));
+    assert_string_equal(dep, "v2"); /* rebuilt on the new value */
+    asset_handle_release(p);
+    asset_server_flush(s); /* its value goes: so does its place among the uncounted */
+    uv_mutex_lock(&s->lock);
+    size_t unknown = s->dependents_unknown;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(unknown, 0);
+    asset_handle_release(shared);
+    asset_handle_release(block);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* A failed allocation for one handle's place in the index of handles by URI (an
  * unrelated mem:// load here) does not stop the index from telling when a file's last
  * handle goes: its watch goes then. (It turned the whole index off, and from then on
@@ -837,6 +926,7 @@ int main(void) {
         T(test_a_reload_out_of_memory_for_its_index_still_reaches_the_asset),
         T(test_an_index_allocation_failure_still_unwatches_a_released_file),
         T(test_a_handle_left_out_of_the_index_gets_its_place_back),
+        T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

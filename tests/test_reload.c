@@ -1332,6 +1332,58 @@ static void test_a_cached_parent_is_rebuilt_when_its_dependency_changes(void **s
     asset_server_destroy(s);
 }
 
+/* A change to an asset many others depend on (a texture shared by materials) looks for
+ * its dependents once: the dependents' own reloads look for none, as no value depends
+ * on them (dependents.c). Each looked, with a walk of every live handle and another of
+ * every cached value: 4,000 materials took 2.8 s under the lock. Half the parents are
+ * held (they reload), half only cached (they leave the cache, and load rebuilt). */
+static void test_a_shared_dependencys_change_looks_for_dependents_once(void **state) {
+    (void)state;
+    enum { N = 400 };
+    asset_server_t *s = d_server();
+    assert_int_equal(asset_mem_put(s, "shared.d", "v1", 2), ASSET_OK);
+    char *uris[N];
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "m%03d.d", i);
+        assert_int_equal(asset_mem_put(s, key, "dep mem://shared.d", 18), ASSET_OK);
+        uris[i] = malloc(64);
+        snprintf(uris[i], 64, "mem://%s", key);
+    }
+    asset_handle_t *hs[N];
+    for (int i = 0; i < N; i++) hs[i] = tu_load_wait(s, uris[i], ASSET_OK);
+    rec_t r = {0};
+    for (int i = 0; i < N; i++) {
+        if (i % 2)
+            asset_handle_release(hs[i]); /* cached only */
+        else
+            asset_handle_on_reloaded(hs[i], on_reloaded, &r);
+    }
+    asset_server_flush(s);
+    uv_mutex_lock(&s->lock);
+    uint64_t walks = s->dependents_walks;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(asset_mem_put(s, "shared.d", "v2", 2), ASSET_OK);
+    asset_server_reload(s, "mem://shared.d");
+    wait_count(s, &r.count, N / 2, false);
+    settle(s);
+    uv_mutex_lock(&s->lock);
+    walks = s->dependents_walks - walks;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(r.count, N / 2);
+    assert_true(walks <= 2); /* shared's live and cached dependents: N + 2 before */
+    for (int i = 0; i < N; i += 2) {
+        const char *dep = asset_handle_value(asset_handle_dependency(hs[i], 0));
+        assert_string_equal(dep, "v2");
+        asset_handle_release(hs[i]);
+    }
+    asset_handle_t *again = tu_load_wait(s, uris[1], ASSET_OK); /* parsed again, on v2 */
+    assert_string_equal(asset_handle_value(asset_handle_dependency(again, 0)), "v2");
+    asset_handle_release(again);
+    for (int i = 0; i < N; i++) free(uris[i]);
+    asset_server_destroy(s);
+}
+
 static void test_batch_child_reloads_and_the_batch_stays_done(void **state) {
     (void)state;
     fixture_t f;
@@ -1429,6 +1481,7 @@ int main(void) {
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
         cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),
         cmocka_unit_test(test_a_cached_parent_is_rebuilt_when_its_dependency_changes),
+        cmocka_unit_test(test_a_shared_dependencys_change_looks_for_dependents_once),
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
         cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
     };
