@@ -497,9 +497,11 @@ ASSET_API void asset_request_set_total(asset_request_t *r, uint64_t bytes); /* f
  * cancel (ASSET_E_CANCELLED): return that status from read. Any thread for ASYNC. */
 ASSET_API asset_status_t asset_request_write(asset_request_t *r, const void *data, size_t n);
 /* Hands a whole buffer to the request; free_fn(data, user) is called when the library
- * is done with it (free_fn may be NULL for static data). Replaces anything written
- * before. The parse step needs data[size] == 0, so the buffer is copied once before
- * parsing; writing straight into the request avoids that. */
+ * is done with it (free_fn may be NULL for static data), on the thread that finished
+ * with the bytes and without the server's lock: it may call the library (but not
+ * destroy the server). Replaces anything written before. The parse step needs
+ * data[size] == 0, so the buffer is copied once before parsing; writing straight into
+ * the request avoids that. */
 ASSET_API asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
                                              void (*free_fn)(void *data, void *user), void *user);
 ASSET_API bool asset_request_cancelled(const asset_request_t *r); /* any thread */

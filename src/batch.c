@@ -1103,9 +1103,22 @@ static asset__job_t *batch_help(void *arg, size_t *cursor) {
     return NULL;
 }
 
+/* [lock] The wait's own reference: a callback its flush fires may release the batch. */
+static void batch_hold(void *arg, bool on) {
+    asset_batch_t *b = arg;
+    if (on) {
+        b->refs++;
+        return;
+    }
+    b->refs--;
+    batch_maybe_free(b);
+}
+
+static asset_status_t batch_result(void *arg) { return ((asset_batch_t *)arg)->status; }
+
 asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
     if (!b) return ASSET_E_INVALID;
-    asset_status_t rc = asset__wait(b->server, batch_done, batch_ready,
-                                    timeout_ms ? batch_help : NULL, b, timeout_ms, NULL);
-    return rc == ASSET_OK ? b->status : rc;
+    static const asset__wait_ops_t ops = {batch_done, batch_ready, batch_help, batch_hold,
+                                          batch_result};
+    return asset__wait(b->server, &ops, b, timeout_ms, NULL);
 }

@@ -635,8 +635,10 @@ static bool free_returned(asset_server_t *s, size_t max) {
     return true;
 }
 
-asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
-                           asset__help_fn help, void *arg, int64_t timeout_ms, uint16_t *waited) {
+asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void *arg,
+                           int64_t timeout_ms, uint16_t *waited) {
+    bool (*done)(void *arg) = ops->done, (*ready)(void *arg) = ops->ready;
+    asset__help_fn help = timeout_ms ? ops->help : NULL;
     /* -1, or a timeout so large (> ~34 years) that ms -> ns would wrap into the past: forever */
     uint64_t deadline = timeout_ms < 0 || (uint64_t)timeout_ms > ((uint64_t)1 << 40)
                             ? UINT64_MAX
@@ -653,7 +655,14 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
         waited = NULL;
     }
     if (waited) ++*waited;
+    ops->hold(arg, true); /* a callback of the flushes below may release the caller's */
     while (!done(arg)) {
+        /* destroy: what it waits for will never be delivered; a task waiting on one of
+         * the server's workers must let destroy join it (it hung there) */
+        if (s->stopping) {
+            rc = ASSET_E_SHUTDOWN;
+            break;
+        }
         /* checked before flushing too: a flush always has work while a finalize is
          * pending, and the wait ran past its timeout (and spun) as long as it was */
         if (flushed && asset__now_ns() >= deadline) {
@@ -727,6 +736,8 @@ asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*re
         s->lazy_waiters -= lazy;
     }
     if (waited) --*waited;
+    if (rc == ASSET_OK) rc = ops->result(arg);
+    ops->hold(arg, false); /* may free it */
     uv_mutex_unlock(&s->lock);
     return rc;
 }
@@ -771,15 +782,28 @@ static asset__job_t *handle_help(void *arg, size_t *cursor) {
     return NULL;
 }
 
+/* [lock] The wait's own reference: a completion callback that its flush fires may
+ * release the caller's last one (the handle was freed under the wait). */
+static void handle_hold(void *arg, bool on) {
+    asset_handle_t *h = arg;
+    if (on) {
+        h->refs++;
+        return;
+    }
+    h->refs--;
+    asset__handle_maybe_free(h);
+}
+
+static asset_status_t handle_result(void *arg) { return ((asset_handle_t *)arg)->status; }
+
 asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
-    asset_server_t *s = h->server;
     /* lazy only where it flushes (asset__wait decides under the lock): another thread
      * just sleeps until the flush thread has delivered the result. h->waited: its
      * decision wakes lazy waiters (asset__handle_decide) */
-    asset_status_t rc = asset__wait(s, handle_done, handle_ready, timeout_ms ? handle_help : NULL,
-                                    h, timeout_ms, &h->waited);
-    return rc == ASSET_OK ? h->status : rc;
+    static const asset__wait_ops_t ops = {handle_done, handle_ready, handle_help, handle_hold,
+                                          handle_result};
+    return asset__wait(h->server, &ops, h, timeout_ms, &h->waited);
 }
 
 /* ---- timeouts: a min-heap of handles on deadline_ns, [lock] ---- */

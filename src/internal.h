@@ -722,16 +722,24 @@ bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
  * *cursor starts at 0 and is its own between calls. Run-on-wait: the waiter runs such
  * jobs one at a time, and so may return late by one job's read and parse. */
 typedef asset__job_t *(*asset__help_fn)(void *arg, size_t *cursor);
-/* Waits (lock not held) until done(arg), called with the lock held, is true: flushes
- * meanwhile on the flush thread, whenever results are queued, or, with ready given,
- * only once ready(arg) (lock held) says a flush would help: such a waiter sleeps
- * through single results (asset__queue_push does not wake it) and is woken when
- * ready() may have become true; *waited (lock held, may be NULL) counts it meanwhile,
- * so that what makes ready() true knows to wake it; with waited given, the wait is
- * lazy only on the flush thread. Before it sleeps it runs what help gives it.
- * ASSET_OK, ASSET_E_TIMEOUT or ASSET_E_BUSY. */
-asset_status_t asset__wait(asset_server_t *s, bool (*done)(void *arg), bool (*ready)(void *arg),
-                           asset__help_fn help, void *arg, int64_t timeout_ms, uint16_t *waited);
+/* What asset__wait waits for; every function is called with the lock held. */
+typedef struct asset__wait_ops {
+    bool (*done)(void *arg);
+    bool (*ready)(void *arg);            /* may be NULL */
+    asset__help_fn help;                 /* may be NULL; not used for a timeout of 0 */
+    void (*hold)(void *arg, bool on);    /* a reference for the wait's length; off may free */
+    asset_status_t (*result)(void *arg); /* once done, before the hold goes */
+} asset__wait_ops_t;
+/* Waits (lock not held) until done(arg) is true: flushes meanwhile on the flush
+ * thread, whenever results are queued, or, with ready given, only once ready(arg) says
+ * a flush would help: such a waiter sleeps through single results (asset__queue_push
+ * does not wake it) and is woken when ready() may have become true; *waited (lock
+ * held, may be NULL) counts it meanwhile, so that what makes ready() true knows to
+ * wake it; with waited given, the wait is lazy only on the flush thread. Before it
+ * sleeps it runs what help gives it. result(arg), or ASSET_E_TIMEOUT, ASSET_E_BUSY, or
+ * ASSET_E_SHUTDOWN once destroy has begun (a task waiting on a worker). */
+asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void *arg,
+                           int64_t timeout_ms, uint16_t *waited);
 /* [lock] Whether j is a queued load this (waiting) thread may run itself: from a
  * built-in local source (file, pkg, mem), whose reads wait for nothing (a user source
  * may block until this very thread does something; HTTP needs the I/O thread). */

@@ -174,8 +174,15 @@ void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
     asset__job_finish_locked(s, j, ASSET_OK, NULL, v);
 }
 
+/* The bytes a source handed over (asset_request_adopt) go before the lock that
+ * finishes the job: its free_fn may call the server (it deadlocked there). */
+static void drop_bytes(asset__job_t *j) {
+    if (j->req) asset__request_reset_data(j->req);
+}
+
 static void job_finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
                        asset__value_t *v) {
+    drop_bytes(j);
     uv_mutex_lock(&s->lock);
     asset__job_finish_locked(s, j, st, msg, v);
     asset__pool_take_next(s, j);
@@ -284,6 +291,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
                      "source answered NOT_MODIFIED but nothing is cached");
             return;
         }
+        drop_bytes(j);
         uv_mutex_lock(&s->lock);
         s->stats.cache_hits++;
         asset__cache_get(&j->loader->cache, j->uri); /* touch */
@@ -425,6 +433,13 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
     uv_mutex_lock(&s->lock);
     j->read_status = st;
     j->async_done = true;
+    if (j->state == ASSET__JOB_WAITING_ASYNC && s->stopping) {
+        /* the bytes go without the lock (drop_bytes), while destroy still waits for
+         * this read (running_async): nothing else frees the job meanwhile */
+        uv_mutex_unlock(&s->lock);
+        drop_bytes(j);
+        uv_mutex_lock(&s->lock);
+    }
     if (j->state == ASSET__JOB_WAITING_ASYNC) {
         s->running_async--;
         j->phase = ASSET__PHASE_PARSE;

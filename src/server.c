@@ -162,6 +162,7 @@ void asset_server_destroy(asset_server_t *s) {
     for (asset__map_node_t *n = NULL; (n = asset__map_next(&s->inflight, n, &b));)
         atomic_store(&((asset__job_t *)n)->cancelled, true);
     uv_cond_broadcast(&s->work_cond);
+    uv_cond_broadcast(&s->done_cond); /* a task's wait on a worker: ASSET_E_SHUTDOWN */
     uv_mutex_unlock(&s->lock);
     asset__pool_join(s);
     asset__io_t *io = s->io;

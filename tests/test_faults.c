@@ -87,6 +87,14 @@ static void adopt_free(void *data, void *user) {
     free(data);
 }
 
+/* The test's server, for a free_fn that calls it (allowed: it runs without the lock) */
+static asset_server_t *g_fault_server;
+static void adopt_free_calling(void *data, void *user) {
+    asset_stats_t st;
+    asset_server_stats(g_fault_server, &st);
+    adopt_free(data, user);
+}
+
 static asset_status_t write_n(asset_request_t *r, size_t n) {
     char buf[256];
     memset(buf, 'x', sizeof buf);
@@ -154,6 +162,13 @@ static asset_status_t fault_read(void *ctx, asset_request_t *r) {
         char *a = malloc(4);
         memcpy(a, "aaaa", 4);
         asset_request_adopt(r, a, 4, adopt_free, f);
+        return asset_request_fail(r, ASSET_E_IO, "failed after adopting");
+    }
+    if (cmd(r, "adoptcall") || cmd(r, "adoptcancel")) { /* free_fn calls the server */
+        char *a = malloc(4);
+        memcpy(a, "aaaa", 4);
+        asset_request_adopt(r, a, 4, adopt_free_calling, f);
+        if (cmd(r, "adoptcancel")) return stall(f, r); /* then cancelled */
         return asset_request_fail(r, ASSET_E_IO, "failed after adopting");
     }
     if (cmd(r, "versionfail")) { /* a version, then failure: nothing may be cached */
@@ -258,6 +273,7 @@ static int setup(void **state) {
     asset_server_config_t cfg = {.max_workers = 1, .max_asset_size = 4096, .cache_budget = 1 << 20};
     x->s = asset_server_create(&cfg);
     assert_non_null(x->s);
+    g_fault_server = x->s;
     asset_source_t src = {ASSET_SOURCE_ABI, "fault", 0, fault_read, NULL, NULL};
     assert_int_equal(asset_server_register_source(x->s, &src, &g_fault), ASSET_OK);
     asset_source_t asrc = {ASSET_SOURCE_ABI, "afault", ASSET_SOURCE_ASYNC, afault_read, NULL, NULL};
@@ -424,6 +440,22 @@ static void test_adopted_buffers_are_freed_exactly_once(void **state) {
     load_expect_release(x, "fault://adoptfail/a", ASSET_E_IO);
     asset_server_clear_caches(x->s);
     assert_int_equal(atomic_load(&g_fault.adopt_frees), 3);
+}
+
+/* A free_fn given to asset_request_adopt may call the server: it ran with the server's
+ * lock held when the read failed or was cancelled, and deadlocked (found by a review). */
+static void test_an_adopted_buffers_free_fn_may_call_the_server(void **state) {
+    fx_t *x = *state;
+    load_expect_release(x, "fault://adoptcall/a", ASSET_E_IO);
+    asset_handle_t *h = asset_server_load(x->s, "fault://adoptcancel/a", NULL);
+    uv_mutex_lock(&g_fault.mu);
+    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    uv_mutex_unlock(&g_fault.mu);
+    asset_handle_cancel(h);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_CANCELLED);
+    asset_handle_release(h);
+    pool_alive(x); /* the one worker is past the cancelled read */
+    assert_int_equal(atomic_load(&g_fault.adopt_frees), 2);
 }
 
 static void test_a_failed_read_caches_nothing(void **state) {
@@ -927,6 +959,7 @@ int main(void) {
         T(test_an_index_allocation_failure_still_unwatches_a_released_file),
         T(test_a_handle_left_out_of_the_index_gets_its_place_back),
         T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
+        T(test_an_adopted_buffers_free_fn_may_call_the_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1293,6 +1293,45 @@ static void test_handle_wait_delivers_other_results_the_awaited_load_depends_on(
     wait_delivers_other_results(false);
 }
 
+/* A completion callback may release the handle (or batch) whose wait fired it: the
+ * wait's own flush ran the callback, which freed the handle under the wait (found by a
+ * review: a use after free). The wait holds a reference of its own meanwhile. */
+static void release_in_cb(asset_handle_t *h, void *user) {
+    (*(int *)user)++;
+    asset_handle_release(h);
+}
+
+static void release_batch_in_cb(asset_batch_t *b, void *user) {
+    (*(int *)user)++;
+    asset_batch_release(b);
+}
+
+static void test_a_callback_may_release_what_its_wait_waits_for(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_int_equal(asset_mem_put(s, "a.bin", "abc", 3), ASSET_OK);
+    int fired = 0;
+    asset_handle_t *h = asset_server_load(s, "mem://a.bin", NULL);
+    assert_true(asset_handle_on_completed(h, release_in_cb, &fired) != 0);
+    assert_int_equal(asset_handle_wait(h, -1), ASSET_OK);
+    assert_int_equal(fired, 1);
+    uv_mutex_lock(&s->lock);
+    bool freed = s->all == NULL; /* once the wait let go of it */
+    uv_mutex_unlock(&s->lock);
+    assert_true(freed);
+    const char *uris[] = {"mem://a.bin"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL);
+    assert_true(asset_batch_on_completed(b, release_batch_in_cb, &fired) != 0);
+    assert_int_equal(asset_batch_wait(b, -1), ASSET_OK);
+    assert_int_equal(fired, 2);
+    asset_server_flush(s);
+    uv_mutex_lock(&s->lock);
+    freed = s->batches == NULL && s->all == NULL;
+    uv_mutex_unlock(&s->lock);
+    assert_true(freed);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1340,6 +1379,7 @@ int main(void) {
         cmocka_unit_test(test_on_completed_with_null_callback_returns_zero),
         cmocka_unit_test(test_wait_delivers_other_results_the_awaited_load_depends_on),
         cmocka_unit_test(test_handle_wait_delivers_other_results_the_awaited_load_depends_on),
+        cmocka_unit_test(test_a_callback_may_release_what_its_wait_waits_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -467,6 +467,42 @@ static void test_free_arg_may_release_a_handle_of_its_server(void **state) {
     tu_gate_free(g2);
 }
 
+/* A task that waits for a load ends its wait with ASSET_E_SHUTDOWN when the server is
+ * destroyed: the load will never be delivered, and destroy joins the task's worker
+ * (it hung there for good: found by a review). */
+typedef struct waiter {
+    asset_server_t *s;
+    uv_sem_t started;
+    asset_status_t rc;
+} waiter_t;
+
+static asset_status_t waiting_task(asset_task_t *t, void *p) {
+    waiter_t *w = p;
+    asset_handle_t *h = asset_server_load(w->s, "gate://never", NULL);
+    uv_sem_post(&w->started);
+    w->rc = asset_handle_wait(h, -1);
+    asset_handle_release(h);
+    return asset_task_fail(t, w->rc, "its load ended");
+}
+
+static void test_destroy_ends_a_tasks_wait(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_workers = 2};
+    waiter_t w = {.rc = ASSET_OK};
+    w.s = asset_server_create(&cfg);
+    tu_gate_t *g = tu_gate_register(w.s, "gate");
+    assert_int_equal(uv_sem_init(&w.started, 0), 0);
+    asset_handle_t *th = asset_server_spawn(w.s, waiting_task, &w, NULL, NULL);
+    assert_non_null(th);
+    uv_sem_wait(&w.started);
+    tu_gate_wait_entered(g, 1); /* its load is running: only destroy ends it */
+    asset_handle_release(th);
+    asset_server_destroy(w.s);
+    assert_int_equal(w.rc, ASSET_E_SHUTDOWN);
+    uv_sem_destroy(&w.started);
+    tu_gate_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_result_becomes_the_handle_value),
@@ -480,6 +516,7 @@ int main(void) {
         cmocka_unit_test(test_a_task_finishing_a_request_takes_no_queued_job_of_another_server),
         cmocka_unit_test(test_a_task_finishing_a_request_can_then_wait_for_a_queued_load),
         cmocka_unit_test(test_free_arg_may_release_a_handle_of_its_server),
+        cmocka_unit_test(test_destroy_ends_a_tasks_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
