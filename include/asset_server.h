@@ -773,7 +773,10 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * least every 2 ms while it waits, so their callbacks never wait for this handle).
  * timeout_ms -1: forever. Returns the handle's error (ASSET_OK when LOADED), or
  * ASSET_E_TIMEOUT if the wait ran out first (the load goes on), or ASSET_E_BUSY when
- * called from a callback on the flush thread before the handle is done.
+ * called from a callback on the flush thread before the handle is done, or
+ * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
+ * joins the worker it runs on). The wait holds a reference of its own: a callback
+ * that its flushes fire may release the caller's.
  * Run-on-wait (timeout_ms != 0): while the load is still queued and reads from a
  * built-in local source (file://, pkg://, mem://), the waiting thread runs it itself
  * instead of sleeping until a worker has; once it parsed (or while its parse runs), the
@@ -914,12 +917,12 @@ ASSET_API bool asset_batch_is_done(const asset_batch_t *b);
 ASSET_API asset_status_t asset_batch_error(const asset_batch_t *b);
 ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" unless failed */
 /* Like asset_handle_wait: flushes on the flush thread. Returns asset_batch_error(),
- * or ASSET_E_TIMEOUT / ASSET_E_BUSY as asset_handle_wait does. It runs its children's
- * loads that are still queued from a built-in local source itself, in the batch's
- * order, as asset_handle_wait runs its handle's (run-on-wait); then a group's wait
- * sleeps until every child has a result and delivers them in one flush (item callbacks
- * fire then, in order), instead of waking per child. Other results queued meanwhile
- * are delivered at least every 2 ms, also while it runs loads. */
+ * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN as asset_handle_wait does. It runs its
+ * children's loads that are still queued from a built-in local source itself, in the batch's order,
+ * as asset_handle_wait runs its handle's (run-on-wait); then a group's wait sleeps until every
+ * child has a result and delivers them in one flush (item callbacks fire then, in order), instead
+ * of waking per child. Other results queued meanwhile are delivered at least every 2 ms, also while
+ * it runs loads. */
 ASSET_API asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms);
 /* The value of the child loaded from uri (as normalised, as written in the manifest,
  * or relative to the folder: a URI reference, else a file's name as listed, whose '%'
