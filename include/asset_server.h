@@ -332,10 +332,10 @@ ASSET_API size_t asset_server_flush(asset_server_t *s);
 /* Like asset_server_flush(), but stops once budget_ns nanoseconds are spent; what is
  * left stays queued, in order, for the next flush. It frees no finished load's record
  * (freeing can take the C library's heap trims, which no budget foresees): loads,
- * waits and asset_server_flush() do. At least one completion is
- * dispatched when any is queued; when no handle completion is queued, at least one
- * batch step is taken (late batch callbacks, or a folder creating its next children),
- * so a small budget never starves batches. Values that an
+ * waits and asset_server_flush() do. At least one completion is dispatched when any
+ * is queued, and at least one batch step is taken when any is queued (late batch
+ * callbacks, or a folder creating its next children), so a small budget never starves
+ * either. Values that an
  * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees here are freed within the budget too,
  * at least one per flush; the rest wait for the next flush (config.wake is called). */
 ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns);

@@ -273,8 +273,11 @@ static void child_completed(asset_handle_t *h, void *user) {
     /* item callbacks, then maybe the batch's end */
     bool was_queued = b->queued; /* a folder still expanding waits in the batch queue */
     b->queued = true;
+    /* only those connected before this child completed: one connected by an item
+     * callback here fired for this child too, and one that connected another looped */
+    uint64_t last = s->next_cb_id;
     for (batch_cb_t *c = b->cbs; c; c = c->next) {
-        if (!c->item) continue;
+        if (!c->item || c->id > last) continue;
         void (*cb)(asset_batch_t *, asset_handle_t *, void *) = c->item;
         void *cu = c->user;
         uv_mutex_unlock(&s->lock);

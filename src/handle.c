@@ -356,11 +356,12 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         next = h->queue_next;
         queue_append(s, h); /* still marked queued; `more` below wakes the host */
     }
-    /* batches get a turn when time is left, or when there was nothing else to do: a
-     * small budget must not starve them (a huge folder expands there, step by step) */
-    size_t steps = 0; /* not in the count returned: that is handles (the header's) */
-    if (!budget_ns || n == 0 || asset__now_ns() - start < budget_ns)
-        steps = asset__batch_queue_drain(s, start, budget_ns);
+    /* batches get a turn in every flush, at least one step (a huge folder expands
+     * there, step by step): under a stream of results and a small budget, skipping
+     * them once the budget was spent starved them for good (a review found a folder
+     * stuck at 256 children and a done callback that never fired) */
+    size_t steps = asset__batch_queue_drain(s, start, budget_ns); /* not in the count
+                                                                   * returned: handles */
     if (atomic_load_explicit(&s->dead_tasks, memory_order_relaxed)) {
         /* finished tasks' arguments: without the lock, and still inside the flush (a
          * free_arg that destroys the server is refused, as a callback's is) */
