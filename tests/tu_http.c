@@ -320,6 +320,7 @@ struct tu_bad {
     uv_sem_t stalled, peer_closed;
     tu_sock_t go_pipe[2]; /* "/idle-close": the test says when to close (tu_bad_idle_close) */
     uv_sem_t idle_closed;
+    int alias_hits; /* requests for "/alias" (under mu) */
 };
 
 static bool wake_send(tu_sock_t s);
@@ -462,6 +463,63 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         memset(big, 'a', n);
         if (send_all(fd, h, strlen(h)) && send_all(fd, big, n)) send_all(fd, "\r\n\r\nhello", 9);
         free(big);
+    } else if (!strcmp(path, "/cut-headers")) {
+        /* the connection closes inside the headers, after the status line and an ETag */
+        const char *h = "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Le";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/redirect-endless")) {
+        /* a 302 whose chunked body does not end (64 MiB at most), then /ok */
+        const char *h = "HTTP/1.1 302 Found\r\nLocation: /ok\r\nTransfer-Encoding: chunked\r\n\r\n";
+        if (!send_all(fd, h, strlen(h))) return;
+        static char chunk[8192 + 16];
+        int hl = snprintf(chunk, sizeof chunk, "2000\r\n");
+        memset(chunk + hl, 'x', 8192);
+        memcpy(chunk + hl + 8192, "\r\n", 2);
+        bool sent = true;
+        for (int i = 0; i < 64 * 128 && sent; i++)
+            sent = send_all(fd, chunk, (size_t)hl + 8192 + 2);
+        if (sent) send_all(fd, "0\r\n\r\n", 5);
+    } else if (!strcmp(path, "/redirect-garbage")) {
+        const char *h = "HTTP/1.1 302 Found\r\nLocation: /badstatus\r\nContent-Length: 0\r\n"
+                        "Connection: close\r\n\r\n";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/clte")) {
+        /* a Content-Length beside chunked coding: the chunks say the size (RFC 9112 6.3) */
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n"
+                        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                        "5\r\nhello\r\n0\r\n\r\n";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/gzip")) {
+        /* {"level": 1}, gzip-coded, whatever the request asked (a stored object) */
+        static const char h[] =
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 32\r\n"
+            "Connection: close\r\n\r\n"
+            "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xca\x49\x2d\x4b"
+            "\xcd\x51\xb2\x52\x30\xac\x05\x00\x90\xe9\x66\x15\x0c\x00\x00\x00";
+        send_all(fd, h, sizeof h - 1);
+    } else if (!strcmp(path, "/unasked-304")) {
+        const char *h = "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/alias") || !strcmp(path, "/v2")) {
+        /* "/alias" answers "one" itself the first time, then redirects to "/v2" ("two");
+         * both have the ETag "same" (as two files of one size and second may have), and
+         * a matching If-None-Match gets a 304 */
+        uv_mutex_lock(&b->mu);
+        int hit = !strcmp(path, "/alias") ? b->alias_hits++ : -1;
+        uv_mutex_unlock(&b->mu);
+        const char *h;
+        if (hit > 0)
+            h = "HTTP/1.1 302 Found\r\nLocation: /v2\r\nContent-Length: 0\r\n"
+                "Connection: close\r\n\r\n";
+        else if (strstr(req, "If-None-Match: \"same\""))
+            h = "HTTP/1.1 304 Not Modified\r\nETag: \"same\"\r\nConnection: close\r\n\r\n";
+        else if (hit == 0)
+            h = "HTTP/1.1 200 OK\r\nETag: \"same\"\r\nContent-Length: 3\r\n"
+                "Connection: close\r\n\r\none";
+        else
+            h = "HTTP/1.1 200 OK\r\nETag: \"same\"\r\nContent-Length: 3\r\n"
+                "Connection: close\r\n\r\ntwo";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/badstatus")) {
         const char *h = "HTTZ/9.9 abc what\r\n\r\n";
         send_all(fd, h, strlen(h));

@@ -39,8 +39,12 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * (a 404 with a chunked body of 64 MiB that never ends), /huge-404 (a 404 announcing
  * 1 TiB, sending 128 KiB of it, then nothing), /trailer (200 "hello" chunked, then
  * trailers: a Content-Length of 1 TiB and an ETag), /etag-cr (200 "hello" with an ETag
- * holding a bare CR), /badloc (302 to the malformed "http://[zz::1/x"), /ok (200,
- * "hello"). */
+ * holding a bare CR), /badloc (302 to the malformed "http://[zz::1/x"), /cut-headers
+ * (closed inside the headers), /redirect-endless (a 302 whose body runs 64 MiB),
+ * /redirect-garbage (302 to /badstatus), /clte (Content-Length beside chunked coding),
+ * /gzip (a gzip-coded JSON body), /unasked-304 (a 304 to any request), /alias ("one"
+ * with ETag "same" the first time, then a 302 to /v2: "two" with the same ETag; both
+ * answer 304 to If-None-Match "same"), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 int tu_bad_port(const tu_bad_t *b);

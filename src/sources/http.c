@@ -57,10 +57,24 @@ typedef struct xfer {
     int sock_errno;          /* socket() failed with this (EMFILE...), 0 if not */
     unsigned alloc_failures; /* asset__alloc_failures() on the I/O thread at the start */
     char errbuf[CURL_ERROR_SIZE];
-    uint8_t location; /* a 3xx's Location: LOCATION_NONE, _HTTP or _OTHER (its scheme) */
+    uint8_t location;  /* a 3xx's Location: LOCATION_NONE, _HTTP or _OTHER (its scheme) */
+    bool headers_done; /* the current response's headers ended (their blank line) */
+    bool chunked;      /* it has a Transfer-Encoding: its Content-Length is no size */
+    bool coded;        /* it has a Content-Encoding other than identity */
+    bool has_length;   /* it has a Content-Length: `length` */
+    unsigned long long length;
+    bool redirect_cut; /* a followed redirect's body passed ERROR_BODY_MAX: cut */
+    bool asked_again;  /* sent again without its condition (xfer_done) */
+    bool decodes;      /* its libcurl decodes a Content-Encoding (http->decodes) */
+    bool undecodable;  /* a coded 2xx body this libcurl cannot decode: cut */
 } xfer_t;
 
 enum { LOCATION_NONE, LOCATION_HTTP, LOCATION_OTHER }; /* xfer_t.location */
+
+/* A non-2xx answer's body is read and dropped, so that its connection can serve the
+ * next transfer, but only this much of it: an endless one is cut (ASSET_E_HTTP). The
+ * same for the body of a redirect libcurl follows (it reads and drops it itself). */
+#define ERROR_BODY_MAX ((size_t)64 << 10)
 
 /* The transfers of one "scheme://authority": those in the multi and those waiting. */
 struct host {
@@ -104,6 +118,7 @@ struct asset__http {
     sock_t *socks;
     CURL **idle;     /* easy handles free for the next transfer (a stack) */
     unsigned n_idle; /* how many; at most host_max */
+    bool decodes;    /* libcurl has zlib: it decodes a gzip or deflate Content-Encoding */
 };
 
 /* ---- curl's allocator goes through ours ---- */
@@ -205,6 +220,14 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
     if (x->cancelled || asset_request_cancelled(r)) return ASSET_E_CANCELLED;
     if (x->error_cut) return http_error(x, r); /* an error answer, its endless body cut */
+    if (x->undecodable)
+        return asset_request_fail(r, ASSET_E_UNSUPPORTED,
+                                  "the body is coded (Content-Encoding), and this build's "
+                                  "libcurl cannot decode it");
+    if (x->redirect_cut)
+        return asset_request_fail(r, ASSET_E_HTTP,
+                                  "HTTP %ld redirect whose body passed %zu KiB: cut", x->status,
+                                  ERROR_BODY_MAX >> 10);
     if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED)
         return asset_request_fail(r, ASSET_E_TOO_LARGE,
                                   "body larger than max_asset_size (%zu bytes)", r->max_size);
@@ -254,12 +277,33 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
                                       strerror(x->sock_errno), detail);
         return asset_request_fail(r, ASSET_E_NETWORK, "%s", detail);
     }
+    /* libcurl says OK for a connection closed inside the headers (after the status
+     * line): that answer has no body, not an empty one */
+    if (!x->headers_done)
+        return asset_request_fail(r, ASSET_E_NETWORK,
+                                  "connection closed inside the response's headers");
     if (status_malformed(x)) return http_error(x, r);
     r->http_status = (int)x->status;
-    if (x->status == 304) return ASSET_NOT_MODIFIED; /* counted by xfer_done */
+    /* a 304 to a request that asked nothing conditional answers nothing */
+    if (x->status == 304 && x->headers) return ASSET_NOT_MODIFIED; /* counted by xfer_done */
     if (x->status < 200 || x->status > 299) return http_error(x, r);
-    if (x->etag || x->last_modified) /* made by header_cb: "etag:<ETag>", "lm:<date>" */
-        asset_request_set_version(r, x->etag ? x->etag : x->last_modified);
+    long hops = 0;
+    if (x->easy) curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &hops);
+    /* a validator is a resource's (RFC 9110 8.8.3), and where a URL redirects to may
+     * change: an answer reached through a redirect is versioned by its bytes */
+    const char *validator = hops ? NULL : x->etag ? x->etag : x->last_modified;
+    if (validator) { /* made by header_cb: "etag:<ETag>", "lm:<date>" */
+        asset_request_set_version(r, validator);
+        return ASSET_OK;
+    }
+    /* no validator: the bytes' hash is the version, so that an unchanged answer (a poll,
+     * a revalidating load) keeps the cached value instead of being parsed again */
+    char digest[32];
+    snprintf(digest, sizeof digest, "hash:%016llx",
+             (unsigned long long)asset__hash_n(r->data ? (const char *)r->data : "", r->size));
+    const char *cached = asset_request_cached_version(r);
+    if (cached && !strcmp(cached, digest)) return ASSET_NOT_MODIFIED;
+    asset_request_set_version(r, digest);
     return ASSET_OK;
 }
 
@@ -324,6 +368,9 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user);
 static size_t header_cb(char *line, size_t size, size_t nmemb, void *user);
 static curl_socket_t opensocket_cb(void *user, curlsocktype purpose, struct curl_sockaddr *a);
 static int closesocket_cb(void *user, curl_socket_t fd);
+static int prereq_cb(void *user, char *ip, char *local_ip, int port, int local_port);
+static int progress_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow);
 
 /* Sets on a new or reset easy handle every option that is the same for all of this
  * server's transfers. */
@@ -333,6 +380,11 @@ static CURLcode easy_setup(CURL *e, asset__http_t *http) {
     CURLcode rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     if (rc == CURLE_OK) rc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     if (rc == CURLE_OK) rc = curl_easy_setopt(e, CURLOPT_USERAGENT, "asset_server/0.1");
+    /* no Accept-Encoding means any coding will do (RFC 9110 12.5.3), and some servers
+     * send stored gzip whatever is asked: the loaders get the bytes decoded, or, where
+     * libcurl cannot decode, a refusal (headers_end) rather than gzip */
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, http->decodes ? "" : "identity");
     if (rc != CURLE_OK) return rc;
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
@@ -349,6 +401,9 @@ static CURLcode easy_setup(CURL *e, asset__http_t *http) {
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, progress_cb);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, http); /* kept by the connection */
     return CURLE_OK;
@@ -381,10 +436,13 @@ static CURLcode easy_bind(asset__http_t *http, xfer_t *x) {
         return sc;
     }
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    x->decodes = http->decodes;
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers); /* NULL: only libcurl's own */
     /* no CURLOPT_MAXFILESIZE: header_cb and write_cb hold a 2xx body to max_size, and
      * libcurl's check also failed a 404 announcing a large body as too large */
@@ -410,6 +468,8 @@ static void easy_unbind(asset__http_t *http, xfer_t *x, CURLcode rc) {
     x->easy = NULL;
 }
 
+static void xfer_again(asset__http_t *http, xfer_t *x);
+
 /* I/O thread: the transfer left the multi (or never entered it). */
 static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (x->prev)
@@ -434,14 +494,23 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (host && !host->active && !host->wait_head) host_free(http, host);
     long conns = 0;
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns) != CURLE_OK) conns = 0;
+    long hops = 0;
+    if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &hops) != CURLE_OK) hops = 0;
     asset_status_t st = map_result(x, rc);
     easy_unbind(http, x, rc);
     asset_request_t *r = x->req;
     asset_server_t *s = x->server;
+    bool again = st == ASSET_NOT_MODIFIED && x->status == 304 && hops && http && !x->asked_again;
     uv_mutex_lock(&s->lock);
     s->stats.http_connections += (uint64_t)conns;
-    if (st == ASSET_NOT_MODIFIED) s->stats.http_not_modified++;
+    if (st == ASSET_NOT_MODIFIED && x->status == 304 && !again) s->stats.http_not_modified++;
     uv_mutex_unlock(&s->lock);
+    if (again) {
+        /* a redirect target judged the condition, a validator of another resource (the
+         * URL's, when it did not redirect): its 304 says nothing. Asked again, whole */
+        xfer_again(http, x);
+        return;
+    }
     if (conns > 1) /* libcurl retried a dropped reused connection, or followed a redirect */
         asset__log(s, ASSET_LOG_DEBUG,
                    "%s: http: %ld connections opened (a dropped connection was retried, or "
@@ -452,6 +521,23 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
 }
 
 static void fail_all(asset__http_t *http, CURLMcode mc);
+static void xfer_file(asset__http_t *http, xfer_t *x);
+
+/* [I/O thread] x, out of every list, is sent again without its conditional header. */
+static void xfer_again(asset__http_t *http, xfer_t *x) {
+    if (x->easy) curl_easy_cleanup(x->easy); /* not taken back by easy_unbind */
+    x->easy = NULL;
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    x->asked_again = true;
+    x->req->http_status = 0;
+    x->in_multi = false;
+    x->prev = x->next = x->wprev = x->wnext = NULL;
+    x->host = NULL;
+    x->errbuf[0] = 0;
+    x->status = 0;
+    xfer_file(http, x);
+}
 
 /* Moves waiting transfers into the multi while fewer than max_active are there, taking
  * one at a time from the next host (round-robin) that has fewer than its max there.
@@ -716,6 +802,7 @@ static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
     http->max_active = 8 * conns;
     const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
     http->http2 = cv && (cv->features & CURL_VERSION_HTTP2);
+    http->decodes = cv && (cv->features & CURL_VERSION_LIBZ);
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -752,6 +839,11 @@ static void xfer_start(void *arg) {
         xfer_done(NULL, x, CURLE_OUT_OF_MEMORY);
         return;
     }
+    xfer_file(http, x);
+}
+
+/* Files x under its host's waiting transfers and lets the pump start what may start. */
+static void xfer_file(asset__http_t *http, xfer_t *x) {
     x->alloc_failures = asset__alloc_failures();
     host_t *h = host_get(http, asset_request_uri(x->req));
     if (!h) {
@@ -773,10 +865,6 @@ static void xfer_start(void *arg) {
 }
 
 /* ---- easy-handle callbacks (I/O thread) ---- */
-
-/* A non-2xx answer's body is read and dropped, so that its connection can serve the
- * next transfer, but only this much of it: an endless one is cut (ASSET_E_HTTP). */
-#define ERROR_BODY_MAX ((size_t)64 << 10)
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
     xfer_t *x = user;
@@ -833,6 +921,76 @@ static bool printable(const char *v, size_t n) {
     return true;
 }
 
+/* What is known of the current response goes: a new one begins (its status line, or
+ * a request sent again: a redirect followed, a dropped connection retried). */
+static void response_reset(xfer_t *x) {
+    x->reason[0] = 0;
+    asset_free(x->etag);
+    asset_free(x->last_modified);
+    x->etag = x->last_modified = NULL;
+    x->error_bytes = 0;
+    x->location = LOCATION_NONE;
+    x->headers_done = x->chunked = x->coded = x->has_length = false;
+}
+
+/* A request is about to go out (each hop of a redirect too): the last hop's answer
+ * says nothing of this one's (a 302 kept as the status of a hop that failed before
+ * its status line came made that failure a refused redirect). */
+static int prereq_cb(void *user, char *ip, char *local_ip, int port, int local_port) {
+    xfer_t *x = user;
+    (void)ip;
+    (void)local_ip;
+    (void)port;
+    (void)local_port;
+    x->status = 0;
+    response_reset(x);
+    return CURL_PREREQFUNC_OK;
+}
+
+/* libcurl reads a followed redirect's body and drops it itself, unseen by write_cb and
+ * its cap: an endless one kept the load for ever (data kept coming, so no stall). */
+static int progress_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+    xfer_t *x = user;
+    (void)dltotal;
+    (void)ultotal;
+    (void)ulnow;
+    if (x->status / 100 == 3 && !x->in_body && dlnow > (curl_off_t)ERROR_BODY_MAX) {
+        x->redirect_cut = true;
+        return 1; /* CURLE_ABORTED_BY_CALLBACK */
+    }
+    return 0;
+}
+
+/* The headers ended: a 2xx's Content-Length sets the size, unless a Transfer-Encoding
+ * says it is no size (RFC 9112 6.3: a 5-byte chunked body announced as 1 TB failed as
+ * too large) or a Content-Encoding that it is the coded one. Returns false to abort. */
+static bool headers_end(xfer_t *x, bool decodes) {
+    x->headers_done = true;
+    if (x->coded && !decodes && x->status >= 200 && x->status <= 299) {
+        x->undecodable = true;
+        return false;
+    }
+    if (x->status < 200 || x->status > 299 || !x->has_length || x->chunked) return true;
+    unsigned long long len = x->length;
+    if (!x->coded && len > x->req->max_size) {
+        x->too_large = true;
+        return false; /* abort before the body */
+    }
+    if (x->coded) return true; /* decoded, the body has another size */
+    asset_request_set_total(x->req, len);
+    /* the body's buffer made once, at the size announced, instead of doubled from the
+     * first piece (a 256 KiB body took 512 KiB, and four copies); only up to
+     * PRESIZE_MAX, so a server that announces more than it sends cannot make us
+     * reserve max_asset_size */
+    if (!x->req->size && len <= PRESIZE_MAX &&
+        asset__request_reserve(x->req, (size_t)len) != ASSET_OK) {
+        x->oom = true;
+        return false;
+    }
+    return true;
+}
+
 static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     xfer_t *x = user;
     size_t n = size * nmemb;
@@ -841,7 +999,9 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
      * Only a response with a body gets here: a redirect's libcurl skips, and libcurl
      * retries a request only when nothing of its answer came */
     if (x->in_body) return n;
-    if (n > 5 && !strncmp(line, "HTTP/", 5)) { /* a new response (redirects, 100) */
+    if ((n == 2 && line[0] == '\r' && line[1] == '\n') || (n == 1 && line[0] == '\n'))
+        return headers_end(x, x->decodes) ? n : 0; /* the blank line that ends them */
+    if (n > 5 && !strncmp(line, "HTTP/", 5)) {     /* a new response (redirects, 100) */
         const char *sp = memchr(line, ' ', n);
         x->status = sp ? strtol(sp + 1, NULL, 10) : 0; /* checked by status_malformed */
         x->reason[0] = 0;
@@ -855,11 +1015,10 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
             char *cr = strpbrk(x->reason, "\r\n");
             if (cr) *cr = 0;
         }
-        asset_free(x->etag);
-        asset_free(x->last_modified);
-        x->etag = x->last_modified = NULL;
-        x->error_bytes = 0;
-        x->location = LOCATION_NONE;
+        char reason[sizeof x->reason];
+        memcpy(reason, x->reason, sizeof reason);
+        response_reset(x);
+        memcpy(x->reason, reason, sizeof reason);
         return n;
     }
     const char *v;
@@ -885,22 +1044,12 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
             num[vn] = 0;
             len = strtoull(num, NULL, 10);
         }
-        if (x->status >= 200 && x->status <= 299) {
-            if (len > x->req->max_size) {
-                x->too_large = true;
-                return 0; /* abort before the body */
-            }
-            asset_request_set_total(x->req, len);
-            /* the body's buffer made once, at the size announced, instead of doubled from
-             * the first piece (a 256 KiB body took 512 KiB, and four copies); only up to
-             * PRESIZE_MAX, so a server that announces more than it sends cannot make us
-             * reserve max_asset_size */
-            if (!x->req->size && len <= PRESIZE_MAX &&
-                asset__request_reserve(x->req, (size_t)len) != ASSET_OK) {
-                x->oom = true;
-                return 0;
-            }
-        }
+        x->has_length = true; /* acted on at the headers' end (headers_end) */
+        x->length = len;
+    } else if (HEADER_IS(line, n, "Transfer-Encoding", &v, &vn)) {
+        x->chunked = true;
+    } else if (HEADER_IS(line, n, "Content-Encoding", &v, &vn)) {
+        if (!(vn == 8 && !asset__strncasecmp(v, "identity", 8))) x->coded = true;
     }
     return n;
 }
