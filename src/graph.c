@@ -331,7 +331,7 @@ static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
             asset__job_t *d = dh->job;
             /* the parent's handle on it too: a later set_priority recomputes the job's
              * priority from its handles and must not undo the raise */
-            if (dh->priority > prio) dh->priority = prio;
+            if (dh->priority > prio) asset__handle_set_prio(dh, prio);
             if (d && d->priority > prio) {
                 d->priority = prio;
                 asset__heap_update(s, d);
@@ -364,7 +364,7 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
     asset__job_t *j = d->parent;
     if (before) { /* nothing decided or attached yet */
         h->dep = ASSET__DEP_EDGE;
-        if (d->inherit) h->priority = j->priority;
+        if (d->inherit) asset__handle_set_prio(h, j->priority); /* not attached yet */
         return;
     }
     if (!deps_push(j, h)) {

@@ -312,29 +312,46 @@ typedef struct asset__job {
     uint64_t queued_ns;                /* when the job was created */
     unsigned live;                     /* [lock] handles attached */
     asset_status_t read_status;        /* ASYNC: set by asset_request_finish */
+    /* [lock] of the attached handles, those HIGH and those NORMAL (the rest are LOW): its
+     * best priority without a walk of them (each priority change and cancel walked every
+     * coalesced handle) */
+    uint32_t nprio[2];
     /* small numbers, then flags */
-    int8_t priority;   /* [lock] an asset_priority_t */
-    int8_t queue_ring; /* [lock] the ring it is queued in (pool_heap.c) */
-    int8_t phase;      /* [lock] ASSET__PHASE_* */
-    int8_t state;      /* [lock] ASSET__JOB_* */
-    bool no_cache;
-    bool is_list;          /* a LIST job: source->list, value is a struct asset_list */
-    bool recursive;        /* LIST jobs */
-    bool mapped;           /* [lock] in s->inflight */
-    bool finishing;        /* [lock] deciding its handles: detaching does not cancel */
-    bool async_done;       /* [lock] asset_request_finish was called */
+    int8_t priority;       /* [lock] an asset_priority_t */
+    int8_t queue_ring;     /* [lock] the ring it is queued in (pool_heap.c) */
+    int8_t phase;          /* [lock] ASSET__PHASE_* */
+    int8_t state;          /* [lock] ASSET__JOB_* */
     atomic_bool cancelled; /* every handle left: stop at the next check */
-    bool parsed_done;      /* [lock] parse returned: no dependency is added any more */
-    bool abandoned;        /* [lock] every handle left while waiting: free at the next step */
-    uint8_t stale;         /* [lock] ASSET__STALE_*: its URI changed after its read began */
-    bool in_graph_ready;   /* [lock] */
-    bool map_file;         /* the load opted in to mapping a file:// file */
+    /* set as it is made, then only read (any thread): one byte of their own */
+    uint8_t no_cache : 1;
+    uint8_t is_list : 1;   /* a LIST job: source->list, value is a struct asset_list */
+    uint8_t recursive : 1; /* LIST jobs */
+    uint8_t map_file : 1;  /* the load opted in to mapping a file:// file */
+    uint8_t : 0;
+    /* [lock], every access: one byte (bit-fields share it) */
+    uint8_t mapped : 1;         /* in s->inflight */
+    uint8_t finishing : 1;      /* deciding its handles: detaching does not cancel */
+    uint8_t async_done : 1;     /* asset_request_finish was called */
+    uint8_t parsed_done : 1;    /* parse returned: no dependency is added any more */
+    uint8_t abandoned : 1;      /* every handle left while waiting: free at the next step */
+    uint8_t in_graph_ready : 1; /* in the graph's ready list */
+    uint8_t stale : 2;          /* ASSET__STALE_*: its URI changed after its read began */
 } asset__job_t;
 enum {
     ASSET__STALE_NONE,
     ASSET__STALE,       /* once decided, its handles revalidate (reload.c) */
     ASSET__STALE_FORCED /* ... reload with a fresh parse (asset_server_reload) */
 };
+/* [lock] The best (lowest) priority of j's attached handles; LOW when it has none. */
+static inline int asset__job_best_priority(const asset__job_t *j) {
+    return j->nprio[0]   ? ASSET_PRIORITY_HIGH
+           : j->nprio[1] ? ASSET_PRIORITY_NORMAL
+                         : ASSET_PRIORITY_LOW;
+}
+/* [lock] Counts a handle of priority p on j (by +1) or off it (by -1). */
+static inline void asset__job_count_prio(asset__job_t *j, int p, int by) {
+    if (p < ASSET_PRIORITY_LOW) j->nprio[p - ASSET_PRIORITY_HIGH] += (uint32_t)by;
+}
 /* Every handle left it (or, waiting, it was marked abandoned): free it at its next
  * step. [lock] */
 static inline bool asset__job_unwanted(const asset__job_t *j) {
@@ -449,6 +466,18 @@ struct asset_handle {
     bool reload_pending : 1;      /* [lock] a reload result waits for flush */
     bool in_reloading : 1;        /* [lock] (reload handle) started, not decided yet */
 };
+/* [lock] h joins j's handles (at their head), counted at its priority. */
+static inline void asset__job_attach(asset__job_t *j, asset_handle_t *h) {
+    h->job = j;
+    h->job_next = j->handles;
+    h->job_prev = NULL;
+    if (j->handles) j->handles->job_prev = h;
+    j->handles = h;
+    j->live++;
+    asset__job_count_prio(j, h->priority, 1);
+}
+/* [lock] h's priority becomes p; its job's counts follow (priority.c). */
+void asset__handle_set_prio(asset_handle_t *h, int p);
 #define ASSET__NO_TIMER UINT32_MAX    /* asset_handle.timer_idx: not in s->timers */
 #define ASSET__NOT_INDEXED UINT32_MAX /* asset_handle.uri_slot: left out (uri_index.c) */
 enum {

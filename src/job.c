@@ -102,13 +102,12 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
     if (h->job_next) h->job_next->job_prev = h->job_prev;
     h->job = NULL;
     h->job_next = h->job_prev = NULL;
+    asset__job_count_prio(j, h->priority, -1);
     if (--j->live > 0 && !j->finishing) {
         /* a queued job runs at the best priority of its live handles: the one leaving
          * (cancelled, timed out) may have been what raised it */
         if (h->priority == j->priority && j->heap_idx != SIZE_MAX) {
-            int best = ASSET_PRIORITY_LOW;
-            for (const asset_handle_t *x = j->handles; x && best > j->priority; x = x->job_next)
-                if (x->priority < best) best = x->priority;
+            int best = asset__job_best_priority(j);
             if (best > j->priority) {
                 j->priority = (int8_t)best; /* to the tail of its new priority's FIFO */
                 asset__heap_update(s, j);

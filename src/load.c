@@ -52,14 +52,7 @@ static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,
     return j;
 }
 
-static void attach(asset__job_t *j, asset_handle_t *h) {
-    h->job = j;
-    h->job_next = j->handles;
-    h->job_prev = NULL;
-    if (j->handles) j->handles->job_prev = h;
-    j->handles = h;
-    j->live++;
-}
+static void attach(asset__job_t *j, asset_handle_t *h) { asset__job_attach(j, h); }
 
 /* One load's state across its phases. A new field needs its line in req_init, which
  * sets each one (no memset). */

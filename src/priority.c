@@ -2,16 +2,23 @@
  * of its live handles; a raised job raises what it waits for (asset__graph_raise). */
 #include "internal.h"
 
+void asset__handle_set_prio(asset_handle_t *h, int p) {
+    asset__job_t *j = h->job;
+    if (j) {
+        asset__job_count_prio(j, h->priority, -1);
+        asset__job_count_prio(j, p, 1);
+    }
+    h->priority = (int8_t)p;
+}
+
 asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p) {
     if (!h || p < ASSET_PRIORITY_HIGH || p > ASSET_PRIORITY_LOW) return ASSET_E_INVALID;
     asset_server_t *s = h->server;
     uv_mutex_lock(&s->lock);
-    h->priority = (int8_t)p;
+    asset__handle_set_prio(h, p);
     asset__job_t *j = h->job;
     if (j) {
-        int best = ASSET_PRIORITY_LOW;
-        for (const asset_handle_t *x = j->handles; x; x = x->job_next)
-            if (x->priority < best) best = x->priority;
+        int best = asset__job_best_priority(j); /* counted: no walk of its handles */
         if (best < j->priority) {
             j->priority = best;
             asset__heap_update(s, j);

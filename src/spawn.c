@@ -205,9 +205,7 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
             asset__handle_decide(h, ASSET_E_NO_MEMORY, NULL, NULL, 0);
         } else {
             j->mapped = true;
-            h->job = j;
-            j->handles = h;
-            j->live = 1;
+            asset__job_attach(j, h);
             asset__trace_job_new(s, j);
             if (opt.timeout_ms) arm_timeout(s, h, opt.timeout_ms);
         }
