@@ -72,14 +72,39 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     s->cfg.pkg_path = dup_config_string(pkg_path, &oom);
     s->cfg.manifest_schemes = dup_config_string(s->cfg.manifest_schemes, &oom);
     s->cfg.file_root = NULL;
-    char cwd[4096];
-    if (!asset__getcwd(cwd, sizeof cwd)) strcpy(cwd, "/");
-    s->base_dir = asset_alloc(strlen(cwd) + 2);
-    if (s->base_dir)
-        asset__path_normalize(cwd, s->base_dir);
-    else
-        oom = true;
-    if (cfg && cfg->file_root) {
+    /* the working directory, however long; unknown (removed, say), relative paths fail
+     * to load: "/" in its place resolved them against the file system's root */
+    char *cwd = NULL;
+    for (size_t n = 4096; !cwd && n <= ((size_t)1 << 22); n *= 4) {
+        if (!(cwd = asset_alloc(n))) {
+            oom = true;
+            break;
+        }
+        if (!asset__getcwd(cwd, n)) {
+            asset_free(cwd);
+            cwd = NULL;
+        }
+    }
+    if (cwd) {
+        s->base_dir = asset_alloc(strlen(cwd) + 2);
+        if (s->base_dir)
+            asset__path_normalize(cwd, s->base_dir);
+        else
+            oom = true;
+    }
+    if (cfg && cfg->file_root && !cwd && !oom) {
+        char *fr = asset__strdup(cfg->file_root);
+        asset_status_t pst;
+        if (fr && !asset__path_prepare(fr, false, &pst) && !asset__path_root_len(fr)) {
+            asset__log(s, ASSET_LOG_ERROR,
+                       "asset_server_create: file_root \"%s\" is relative, and the working "
+                       "directory cannot be read",
+                       cfg->file_root);
+            oom = true; /* fails the create */
+        }
+        asset_free(fr);
+    }
+    if (cfg && cfg->file_root && cwd) {
         /* in the library's form ('/', Windows: "C:/x"); a root the OS cannot take
          * as a path stays as given, and no file opens beneath it */
         char *fr = asset__strdup(cfg->file_root);
@@ -102,7 +127,13 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
         asset_free(abs);
         s->cfg.file_root = s->file_root;
         if (s->file_root && asset__dir_open(s->file_root, &s->file_root_dir) == -ENOMEM) oom = true;
+    } else if (cfg && cfg->file_root && !oom) { /* the cwd unknown: absolute only (above) */
+        s->file_root = asset__strdup(cfg->file_root);
+        if (!s->file_root) oom = true;
+        s->cfg.file_root = s->file_root;
+        if (s->file_root && asset__dir_open(s->file_root, &s->file_root_dir) == -ENOMEM) oom = true;
     }
+    asset_free(cwd);
     /* taken by every thread for short critical sections: spins before it sleeps */
     if (asset__mutex_init_hot(&s->lock) != 0) uv_mutex_init(&s->lock);
     uv_cond_init(&s->work_cond);

@@ -211,6 +211,10 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
     size_t root_len = asset__path_root_len(rel);
     if ((refused = component_refused(rel + root_len))) return fail(why, ASSET_E_FORBIDDEN, refused);
     const char *base = root ? root : base_dir;
+    if (!base && root_len == 0) /* relative, or rooted without its drive */
+        return fail(why, ASSET_E_INVALID,
+                    "a relative path, and the working directory could not be read when "
+                    "the server was made");
     if (!base) base = "";
     /* joined: rel when it has a root; base's drive + rel when it is rooted without a
      * drive (Windows); else base + "/" + rel */
@@ -423,11 +427,9 @@ char *asset__uri_resolve(const char *base, const char *ref) {
 }
 
 char *asset__uri_resolve_path(const char *base, const char *path) {
-    if (!path) return NULL;
-    size_t n = strlen(path), extra = pct_extra(path, n);
-    if (!extra) return asset__uri_resolve(base, path);
-    char *ref = percent_encode_pct("", path);
-    char *res = ref ? asset__uri_resolve(base, ref) : NULL;
-    asset_free(ref);
-    return res;
+    if (!base || !path) return NULL;
+    /* appended as listed, not resolved: a mem:// or user source's key may hold "..",
+     * "." or empty segments, which resolution took as path steps (a folder's child
+     * "../secret" loaded the key "secret", outside the folder: a review found) */
+    return percent_encode_pct(base, path);
 }

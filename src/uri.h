@@ -39,8 +39,10 @@ bool asset__path_normalize(const char *path, char *out);
  * https, pkg), "//authority/path" takes only the base's scheme (a network-path
  * reference); elsewhere it is a rooted path. Returns a new string or NULL. */
 char *asset__uri_resolve(const char *base, const char *ref);
-/* Resolves a decoded relative path (a name from a folder's listing, whose '%' and '#'
- * are the file's own) against base: the path is encoded first. New string or NULL. */
+/* The URI of a decoded relative path (a name from a folder's listing, whose '%' and
+ * '#' are the file's own) in the folder base ("<folder URI>/"): base + the path,
+ * encoded, with no dot-segment resolution (a mem:// key "d/../x" is a key of its own,
+ * in d). New string or NULL. */
 char *asset__uri_resolve_path(const char *base, const char *path);
 
 #endif

@@ -1458,6 +1458,38 @@ static void test_a_small_budget_under_a_stream_of_results_does_not_starve_batche
     asset_server_destroy(s);
 }
 
+/* A mem:// key is taken as written: a folder's children are its keys under the folder,
+ * "..", "." and empty segments included. The listed names were resolved as paths, so
+ * the child for "d/../secret" loaded the key "secret", outside the folder (a review). */
+static void test_a_mem_folders_children_are_its_keys_as_written(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_int_equal(asset_mem_put(s, "secret", "outside", 7), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "x", "outside", 7), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "d/../secret", "dotdot", 6), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "d/./x", "dot", 3), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "d//y", "empty", 5), ASSET_OK);
+    asset_load_options_t o = {.loader = "bytes"};
+    asset_batch_t *b = asset_server_load_folder(s, "mem://d", &o);
+    assert_int_equal(asset_batch_wait(b, 30000), ASSET_OK);
+    assert_int_equal(asset_batch_count(b), 3);
+    assert_int_equal(asset_batch_completed_count(b), 3);
+    const char *want[] = {"dotdot", "dot", "empty"};
+    const char *names[] = {"../secret", "./x", "/y"};
+    for (int i = 0; i < 3; i++) {
+        const asset_bytes_t *v = asset_batch_value(b, names[i]);
+        assert_non_null(v);
+        assert_int_equal(v->size, strlen(want[i]));
+        assert_memory_equal(v->data, want[i], v->size);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        const asset_bytes_t *v = asset_handle_value(asset_batch_handle(b, i));
+        assert_false(v->size == 7 && !memcmp(v->data, "outside", 7));
+    }
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_waits_on_several_threads_run_shared_loads),
@@ -1495,6 +1527,7 @@ int main(void) {
         cmocka_unit_test(test_manifest_scheme_privilege_order_by_default),
         cmocka_unit_test(test_manifest_schemes_config_replaces_the_default),
         cmocka_unit_test(test_an_item_callback_connected_by_one_waits_for_the_next_child),
+        cmocka_unit_test(test_a_mem_folders_children_are_its_keys_as_written),
         cmocka_unit_test(test_a_small_budget_under_a_stream_of_results_does_not_starve_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

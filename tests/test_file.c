@@ -558,6 +558,46 @@ static void test_folder_through_symlink_out_is_forbidden_with_walk_fallback(void
     asset__fs_force_walk = false;
 }
 
+/* A file that shrinks while it is read (rewritten in place: truncated, then written)
+ * fails with E_IO: an end of file before the size fstat gave loaded the torn prefix as
+ * a success, cached under the version of the whole file (a review found). The read
+ * hook rewrites the file between the first and the second read of 1 MiB. */
+static char *g_shrink_dir;
+static int g_shrink_reads;
+static char *g_small;
+static int shrink_between_reads(const char *path) {
+    (void)path;
+    if (++g_shrink_reads == 2)
+        free(tu_write_file(g_shrink_dir, "big.bin", g_small, (1 << 20) + 10));
+    return 0;
+}
+
+static void test_a_file_that_shrinks_while_it_is_read_fails(void **state) {
+    fixture_t *f = *state;
+    size_t n = (size_t)3 << 20;
+    char *big = malloc(n);
+    memset(big, 'a', n);
+    g_small = malloc((1 << 20) + 10);
+    memset(g_small, 'b', (1 << 20) + 10);
+    char *path = tu_write_file(f->dir, "big.bin", big, n);
+    g_shrink_dir = f->dir;
+    g_shrink_reads = 0;
+    asset__fs_read_fault = shrink_between_reads; /* before the server's threads exist */
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h = asset_server_load(s, path, NULL);
+    asset_status_t st = tu_wait(h);
+    const char *msg = asset_handle_error_message(h);
+    bool said = msg && strstr(msg, "shrank while it was read");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    asset__fs_read_fault = NULL;
+    free(path);
+    free(big);
+    free(g_small);
+    assert_int_equal(st, ASSET_E_IO);
+    assert_true(said);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_loads_bytes, setup, teardown),
@@ -590,6 +630,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_rewritten_file_is_seen_on_next_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_file_fails_even_when_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_cache_load_reads_and_parses_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_file_that_shrinks_while_it_is_read_fails, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_folder_through_symlink_out_of_file_root_is_forbidden,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -271,6 +272,86 @@ static void test_large_mapping_is_aligned_and_advised_huge(void **state) {
     free(dir);
 }
 
+/* A UNIX socket is not a regular file: E_UNSUPPORTED, as a FIFO is (its open fails
+ * with ENXIO before any fstat could say so: it was E_IO, found by a review). */
+static void test_a_unix_socket_is_not_a_regular_file(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "sock");
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof a.sun_path) { /* a long $TMPDIR: no room for the name */
+        close(fd);
+        tu_rmrf(dir);
+        free(path);
+        free(dir);
+        skip();
+    }
+    strcpy(a.sun_path, path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = asset_server_load(s, path, NULL);
+    asset_status_t st = tu_wait(h);
+    const char *msg = asset_handle_error_message(h);
+    bool said = msg && strstr(msg, "not a regular file");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    close(fd);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    assert_int_equal(st, ASSET_E_UNSUPPORTED);
+    assert_true(said);
+}
+
+/* Relative paths resolve against the working directory however long it is (such a
+ * path may then be too long to open: its error says so), and fail when it cannot be
+ * read (removed): "/" took its place, so a relative path loaded a file of the file
+ * system's root (a review). */
+static void test_relative_paths_need_the_working_directory(void **state) {
+    (void)state;
+    char *here = getcwd(NULL, 0);
+    assert_non_null(here);
+    char *dir = tu_mkdtemp();
+    assert_int_equal(chdir(dir), 0);
+    char name[201];
+    memset(name, 'd', 200);
+    name[200] = 0;
+    for (int i = 0; i < 22; i++) { /* about 4,500 bytes: more than PATH_MAX */
+        assert_int_equal(mkdir(name, 0700), 0);
+        assert_int_equal(chdir(name), 0);
+    }
+    FILE *f = fopen("a.txt", "wb");
+    assert_non_null(f);
+    fputs("deep", f);
+    fclose(f);
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = asset_server_load(s, "a.txt", NULL);
+    (void)tu_wait(h); /* longer than open() takes, here: only its URI is checked */
+    size_t deep = strlen(asset_handle_uri(h)); /* was file:///a.txt */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    /* a removed working directory */
+    assert_int_equal(mkdir("gone", 0700), 0);
+    assert_int_equal(chdir("gone"), 0);
+    assert_int_equal(rmdir("../gone"), 0);
+    s = asset_server_create(NULL);
+    h = asset_server_load(s, "a.txt", NULL);
+    asset_status_t gone = tu_wait(h);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    asset_server_config_t cfg = {.file_root = "assets"}; /* relative, against nothing */
+    asset_server_t *confined = asset_server_create(&cfg);
+    assert_int_equal(chdir(here), 0);
+    tu_rmrf(dir);
+    free(dir);
+    free(here);
+    assert_true(deep > 4400);
+    assert_int_equal(gone, ASSET_E_INVALID);
+    assert_null(confined);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_built_implementation_is_the_one_running),
@@ -280,6 +361,8 @@ int main(void) {
         cmocka_unit_test(test_version_string_matches_its_printf_form),
         cmocka_unit_test(test_large_mapping_is_aligned_and_advised_huge),
         cmocka_unit_test(test_sockets_are_close_on_exec),
+        cmocka_unit_test(test_a_unix_socket_is_not_a_regular_file),
+        cmocka_unit_test(test_relative_paths_need_the_working_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

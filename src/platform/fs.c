@@ -27,6 +27,12 @@ static asset_status_t describe_errno(int err, bool beneath, char *why, size_t n)
     case EACCES:
     case EPERM: st = ASSET_E_FORBIDDEN; break;
     case ENOMEM: st = ASSET_E_NO_MEMORY; break;
+    case ENXIO: /* a UNIX socket (or a device with nothing behind it) refuses open() */
+#ifdef EOPNOTSUPP
+    case EOPNOTSUPP:
+#endif
+        snprintf(why, n, "not a regular file (%s)", strerror(err));
+        return ASSET_E_UNSUPPORTED;
     case EMFILE:
     case ENFILE: snprintf(why, n, "too many open files (%s)", strerror(err)); return ASSET_E_IO;
     case EBUSY: /* Windows: a sharing or lock violation, a state that passes */
@@ -122,7 +128,14 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
             rc = asset__errno_status(r, (int)-n, false, "read");
             goto out;
         }
-        if (n == 0) break;
+        if (n == 0) { /* the end of the file: where fstat said, unless it shrank since */
+            if (st.size && r->size < st.size)
+                rc = asset_request_fail(r, ASSET_E_IO,
+                                        "the file shrank while it was read (%llu of %llu "
+                                        "bytes): it is being written",
+                                        (unsigned long long)r->size, (unsigned long long)st.size);
+            break;
+        }
         r->size += (size_t)n;
         if (r->size > r->max_size) {
             rc = asset_request_fail(r, ASSET_E_TOO_LARGE, "grew past max_asset_size (%llu)",
