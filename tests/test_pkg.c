@@ -146,6 +146,41 @@ static void test_remount_replaces_the_package(void **state) {
     free(v2);
 }
 
+/* Remounts while loads read the package: a mount a remount hid is freed once the reads
+ * using it are done, not under them (each read holds it: run under ASan and TSan). */
+typedef struct remounter {
+    asset_server_t *s;
+    const char *dir;
+    int rc;
+} remounter_t;
+
+static void remount_main(void *arg) {
+    remounter_t *r = arg;
+    for (int i = 0; i < 300 && r->rc == ASSET_OK; i++)
+        r->rc = asset_server_mount(r->s, "game", r->dir);
+}
+
+static void test_remounts_while_loads_read_the_package(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    remounter_t r = {f->s, f->game, ASSET_OK};
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, remount_main, &r), 0);
+    asset_load_options_t o = {.no_cache = true};
+    for (int i = 0; i < 300; i++) {
+        asset_handle_t *h = asset_server_load(f->s, "pkg://game/hero.txt", &o);
+        assert_int_equal(tu_wait(h), ASSET_OK);
+        asset_handle_release(h);
+        if (i % 50 == 0) { /* and listings */
+            asset_batch_t *b = asset_server_load_folder(f->s, "pkg://game", &o);
+            assert_int_equal(asset_batch_wait(b, 30000), ASSET_OK);
+            asset_batch_release(b);
+        }
+    }
+    uv_thread_join(&t);
+    assert_int_equal(r.rc, ASSET_OK);
+}
+
 static void test_remount_keeps_cached_values_until_invalidated(void **state) {
     fx_t *f = *state;
     char v2[4096];
@@ -512,6 +547,7 @@ int main(void) {
         FX(test_mount_refuses_bad_names_and_missing_dirs),
         FX(test_unknown_package_is_not_found),
         FX(test_remount_replaces_the_package),
+        FX(test_remounts_while_loads_read_the_package),
         FX(test_remount_keeps_cached_values_until_invalidated),
         FX(test_pkg_path_from_config_finds_packages),
         FX(test_a_mount_made_during_a_pkg_path_lookup_wins),

@@ -162,6 +162,26 @@ static void test_file_and_pkg_loads_fail_clearly_without_descriptors(void **stat
     free(mounted);
 }
 
+/* A remount frees the mount it hides once no read uses it: each kept its directory
+ * open until destroy, and an editor remounting ran out of descriptors, which a mount
+ * then reported as "not found" (a review). Out of descriptors, a mount says E_IO. */
+static void test_remounts_give_their_descriptors_back(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    char *game = tu_path(g_dir, "pkgs/game");
+    int before = open_fds();
+    for (int i = 0; i < 200; i++) assert_int_equal(asset_server_mount(s, "game", game), ASSET_OK);
+    int after = open_fds();
+    expect_ok(s, "pkg://game/c.txt");
+    exhaust_fds(&e);
+    int rc = asset_server_mount(s, "other", game);
+    restore_fds(&e);
+    asset_server_destroy(s);
+    free(game);
+    assert_true(after <= before + 1); /* the newest mount's only */
+    assert_int_equal(rc, ASSET_E_IO);
+}
+
 static void test_io_thread_that_cannot_start_fails_loads_clearly(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -356,6 +376,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_and_pkg_loads_fail_clearly_without_descriptors,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remounts_give_their_descriptors_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_thread_that_cannot_start_fails_loads_clearly, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_http_without_descriptors_fails_clearly, setup,

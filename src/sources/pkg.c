@@ -11,7 +11,10 @@
 #include <string.h>
 
 typedef struct mount {
-    struct mount *next; /* newest first */
+    asset__map_node_t name_node; /* in p->names while it is the newest of its name */
+    struct mount *next;          /* newest first */
+    unsigned users;              /* [p->lock] reads and listings using it (find) */
+    bool hidden;                 /* [p->lock] a newer mount took its name: freed unused */
     char *name;
     asset__dir_t *dir; /* directory packages, else NULL */
     const asset_embedded_file_t *files;
@@ -28,8 +31,10 @@ typedef struct emb_node {
 
 struct asset__pkg {
     uv_mutex_t lock;
-    mount_t *mounts;
-    char **search; /* from pkg_path */
+    mount_t *mounts;    /* every mount in use: the newest of each name, and older ones
+                         * still read from */
+    asset__map_t names; /* [lock] name -> its newest mount: a lookup walked them all */
+    char **search;      /* from pkg_path */
     size_t nsearch;
 };
 
@@ -49,6 +54,7 @@ asset__pkg_t *asset__pkg_create(const char *search_path) {
     asset__pkg_t *p = asset__calloc(1, sizeof *p);
     if (!p) return NULL;
     uv_mutex_init(&p->lock);
+    asset__map_init(&p->names);
     for (const char *s = search_path; s && *s;) {
         char sep[2] = {asset__path_list_sep, 0}; /* ':' POSIX, ';' Windows */
         size_t n = strcspn(s, sep);
@@ -84,6 +90,7 @@ void asset__pkg_destroy(asset__pkg_t *p) {
         p->mounts = m->next;
         mount_free(m);
     }
+    asset__map_free(&p->names);
     for (size_t i = 0; i < p->nsearch; i++) asset_free(p->search[i]);
     asset_free(p->search);
     uv_mutex_destroy(&p->lock);
@@ -98,25 +105,53 @@ static mount_t *mount_new(const char *name) {
         asset_free(m);
         return NULL;
     }
+    m->name_node.key = m->name;
     return m;
 }
 
 /* [p->lock] The newest mount named `name`, or NULL. */
 static mount_t *mount_named(const asset__pkg_t *p, const char *name) {
-    mount_t *m = p->mounts;
-    while (m && strcmp(m->name, name)) m = m->next;
-    return m;
+    return (mount_t *)asset__map_get(&p->names, name);
 }
 
-/* [p->lock] m becomes the newest mount of its name. */
-static void push_mount(asset__pkg_t *p, mount_t *m) {
+/* [p->lock] Takes m out of the list and frees it. */
+static void mount_unlink(asset__pkg_t *p, mount_t *m) {
+    mount_t **pp = &p->mounts;
+    while (*pp != m) pp = &(*pp)->next;
+    *pp = m->next;
+    mount_free(m);
+}
+
+/* [p->lock] m becomes the newest mount of its name; the one before it is freed once no
+ * read uses it (a remount kept its directory open until destroy: an editor remounting
+ * ran out of descriptors). False: out of memory (nothing changed). */
+static bool push_mount(asset__pkg_t *p, mount_t *m) {
+    mount_t *old = mount_named(p, m->name);
+    if (old) asset__map_remove(&p->names, &old->name_node);
+    if (!asset__map_put(&p->names, &m->name_node)) {
+        if (old) asset__map_put(&p->names, &old->name_node); /* its room is still there */
+        return false;
+    }
     m->next = p->mounts;
     p->mounts = m;
+    if (old) {
+        old->hidden = true;
+        if (!old->users) mount_unlink(p, old);
+    }
+    return true;
 }
 
-static void add_mount(asset__pkg_t *p, mount_t *m) {
+static bool add_mount(asset__pkg_t *p, mount_t *m) {
     uv_mutex_lock(&p->lock);
-    push_mount(p, m);
+    bool ok = push_mount(p, m);
+    uv_mutex_unlock(&p->lock);
+    return ok;
+}
+
+/* A read or listing is done with m (find gave it). */
+static void mount_release(asset__pkg_t *p, mount_t *m) {
+    uv_mutex_lock(&p->lock);
+    if (--m->users == 0 && m->hidden) mount_unlink(p, m);
     uv_mutex_unlock(&p->lock);
 }
 
@@ -124,7 +159,11 @@ int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
     if (!valid_name(name)) return ASSET_E_INVALID;
     asset__dir_t *d = NULL;
     int err = asset__dir_open(dir, &d);
-    if (err) return err == -ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_NOT_FOUND;
+    if (err) /* out of descriptors is not "not found" */
+        return err == -ENOMEM                      ? ASSET_E_NO_MEMORY
+               : err == -ENOENT || err == -ENOTDIR ? ASSET_E_NOT_FOUND
+               : err == -EACCES || err == -EPERM   ? ASSET_E_FORBIDDEN
+                                                   : ASSET_E_IO;
     mount_t *m = mount_new(name);
     if (!m || !(m->path = asset__strdup(dir))) {
         if (m) mount_free(m);
@@ -132,7 +171,10 @@ int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
         return ASSET_E_NO_MEMORY;
     }
     m->dir = d;
-    add_mount(p, m);
+    if (!add_mount(p, m)) {
+        mount_free(m);
+        return ASSET_E_NO_MEMORY;
+    }
     return ASSET_OK;
 }
 
@@ -168,7 +210,7 @@ int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_emb
         m->nodes[i].i = i;
         if (!asset__map_put(&m->index, &m->nodes[i].node)) goto oom;
     }
-    add_mount(p, m);
+    if (!add_mount(p, m)) goto oom;
     return ASSET_OK;
 oom:
     mount_free(m);
@@ -189,6 +231,7 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     buf[n] = 0;
     uv_mutex_lock(&p->lock);
     mount_t *m = mount_named(p, buf);
+    if (m) m->users++; /* mount_release */
     uv_mutex_unlock(&p->lock);
     if (m) return m;
     for (size_t i = 0; i < p->nsearch; i++) {
@@ -213,26 +256,37 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
          * pkg_path), and so does another lookup's hit: the name is looked up again */
         uv_mutex_lock(&p->lock);
         mount_t *had = mount_named(p, buf);
-        if (!had) push_mount(p, m);
+        bool pushed = !had && push_mount(p, m);
+        mount_t *use = had ? had : pushed ? m : NULL;
+        if (use) use->users++; /* mount_release */
         uv_mutex_unlock(&p->lock);
-        if (had) mount_free(m);
-        return had ? had : m;
+        if (!pushed) mount_free(m);
+        if (!use) *err = ENOMEM;
+        return use;
     }
     return NULL;
 }
+
+static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r, const char *rel);
 
 static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
     asset_server_t *s = ctx;
     asset__pkg_t *p = s->pkg;
     const char *path = asset_request_path(r);
     size_t nl = strcspn(path, "/");
-    const char *rel = path[nl] ? path + nl + 1 : "";
     int err;
     mount_t *m = find(p, path, nl, &err);
     if (!m && err) return asset__errno_status(r, err, true, "looking for the package");
     if (!m)
         return asset_request_fail(r, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                   path);
+    asset_status_t st = read_in(s, m, r, path[nl] ? path + nl + 1 : "");
+    mount_release(p, m);
+    return st;
+}
+
+/* pkg_read's part with its mount in hand (kept alive by its use count). */
+static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r, const char *rel) {
     asset_request_set_version(r, asset__version_immutable);
     if (!m->dir) {
         emb_node_t *e = (emb_node_t *)asset__map_get(&m->index, rel);
@@ -259,22 +313,19 @@ char *asset__pkg_real_path(asset__pkg_t *p, const char *path) {
     if (!path[nl]) return NULL;
     char *res = NULL;
     uv_mutex_lock(&p->lock);
-    for (mount_t *m = p->mounts; m; m = m->next) {
-        if (strlen(m->name) == nl && !strncmp(m->name, path, nl)) {
-            if (m->path) res = asset__asprintf("%s/%s", m->path, path + nl + 1);
-            break;
-        }
-    }
+    mount_t *m = (mount_t *)asset__map_find_n(&p->names, path, nl);
+    if (m && m->path) res = asset__asprintf("%s/%s", m->path, path + nl + 1);
     uv_mutex_unlock(&p->lock);
     return res;
 }
+
+static asset_status_t list_in(mount_t *m, asset_list_t *l, const char *rel);
 
 static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     (void)uri;
     asset__pkg_t *p = ((asset_server_t *)ctx)->pkg;
     const char *path = l->path;
     size_t nl = strcspn(path, "/");
-    const char *rel = path[nl] ? path + nl + 1 : "";
     int err;
     mount_t *m = find(p, path, nl, &err);
     if (!m && err)
@@ -283,6 +334,13 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     if (!m)
         return asset_list_fail(l, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                path);
+    asset_status_t st = list_in(m, l, path[nl] ? path + nl + 1 : "");
+    mount_release(p, m);
+    return st;
+}
+
+/* pkg_list's part with its mount in hand (kept alive by its use count). */
+static asset_status_t list_in(mount_t *m, asset_list_t *l, const char *rel) {
     if (m->dir) {
         asset__dir_t *d = NULL;
         int e = asset__dir_open_beneath(m->dir, rel, &d);
