@@ -323,9 +323,10 @@ ASSET_API asset_server_t *asset_server_instance(void);
 ASSET_API void asset_server_shutdown_instance(void);
 
 /* Delivers every completion queued so far: sets terminal states and fires callbacks,
- * on the calling thread, in completion order. That thread becomes the server's flush
- * thread. It also frees the records that finished loads left to be freed by a loading
- * or waiting thread (at most 1,024 wait; docs/threads.md). Returns how many handles
+ * on the calling thread, in completion order. What is queued while it runs (by its
+ * callbacks, or other threads) waits for the next flush, so a flush always ends. That thread
+ * becomes the server's flush thread. It also frees the records that finished loads left to be freed
+ * by a loading or waiting thread (at most 1,024 wait; docs/threads.md). Returns how many handles
  * were dispatched. Called from inside a callback (a flush already running) it does
  * nothing, logs an error and returns 0. */
 ASSET_API size_t asset_server_flush(asset_server_t *s);

@@ -324,8 +324,13 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     asset__pool_flush_run(s, start, budget_ns);          /* web single-threaded: jobs run here */
     /* finalize first: what it completes is delivered by the loop below, in order */
     asset__finalize_run(s, start, budget_ns);
+    /* what is queued so far, and no more: a callback that loads (a bad URI, a cache
+     * hit, decided at once) or other threads loading as fast kept one flush going for
+     * ever (a review); the rest waits for the next flush, and the host is woken */
+    const asset_handle_t *last = s->q_tail;
     while (s->q_head) {
         asset_handle_t *h = s->q_head;
+        bool end = h == last;
         s->q_head = h->queue_next;
         if (!s->q_head) {
             s->q_tail = NULL;
@@ -350,6 +355,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
             h->queued = false;
             asset__handle_maybe_free(h);
         }
+        if (end) break;
         if (budget_ns && asset__now_ns() - start >= budget_ns) break;
     }
     for (asset_handle_t *h = again, *next; h; h = next) { /* the queue's tail, as pushes */
