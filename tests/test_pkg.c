@@ -165,7 +165,11 @@ static void test_remounts_while_loads_read_the_package(void **state) {
     assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
     remounter_t r = {f->s, f->game, ASSET_OK};
     uv_thread_t t;
-    assert_int_equal(uv_thread_create(&t, remount_main, &r), 0);
+    int trc = uv_thread_create(&t, remount_main, &r);
+    if (trc == UV_ENOSYS) /* the single-threaded web build: the remounts first, here */
+        remount_main(&r);
+    else
+        assert_int_equal(trc, 0);
     asset_load_options_t o = {.no_cache = true};
     for (int i = 0; i < 300; i++) {
         asset_handle_t *h = asset_server_load(f->s, "pkg://game/hero.txt", &o);
@@ -177,7 +181,7 @@ static void test_remounts_while_loads_read_the_package(void **state) {
             asset_batch_release(b);
         }
     }
-    uv_thread_join(&t);
+    if (trc == 0) uv_thread_join(&t);
     assert_int_equal(r.rc, ASSET_OK);
 }
 
