@@ -116,11 +116,16 @@ struct Core : std::enable_shared_from_this<Core> {
     explicit Core(asset_server_t *server) : s(server) {}
     Core(const Core &) = delete;
     Core &operator=(const Core &) = delete;
+    /* The shared_ptr's deleter. Inside its own flush (or a task on its own worker) the C
+     * server cannot be destroyed: there the Core is left as it is, with its boxes and its
+     * server (a leak, logged by the C library), and the callbacks later in that flush
+     * find it expired and do not run. Freed there, its boxes still fired into it. */
+    static void release(Core *c) noexcept {
+        if (tl_in_flush == c) return;
+        delete c;
+    }
     ~Core() {
         asset_server_destroy(s); /* no callback fires during or after it */
-        /* inside its own flush the destroy was refused (logged): the server leaks, and
-         * its boxes with it, since callbacks later in this flush may still fire */
-        if (tl_in_flush == this) return;
         CallbackBox *b = boxes;
         boxes = nullptr;
         while (b) {
@@ -161,6 +166,19 @@ struct Core : std::enable_shared_from_this<Core> {
         delete b;
     }
 };
+
+/* A trampoline's share that is the last one, inside its server's own flush, where the C
+ * server cannot be destroyed: kept here until this thread ends, so that the callbacks
+ * later in that flush still fire into a live Core (Core::release leaves the Core when
+ * another thread's share goes at the same moment, or a task's on a worker). */
+inline thread_local std::vector<std::shared_ptr<Core>> tl_parked;
+inline void park_if_last(std::shared_ptr<Core> &keep) noexcept {
+    if (!keep || keep.use_count() != 1) return;
+    try {
+        tl_parked.push_back(std::move(keep));
+    } catch (...) { /* no memory: Core::release leaves it */
+    }
+}
 
 inline std::string str(std::string_view v) { return std::string(v.data(), v.size()); }
 
@@ -341,12 +359,14 @@ template <class F> struct HandleCallback final : CallbackBox {
         auto *self = static_cast<HandleCallback *>(user);
         Core *core = self->core;
         InFlush in(core);
-        std::shared_ptr<Core> keep = core->shared_from_this(); /* past the retire */
+        std::shared_ptr<Core> keep = core->weak_from_this().lock(); /* past the retire */
+        if (!keep) return; /* its last share went earlier in this flush: left (release) */
         {
             Handle arg(keep, h, false);
             call_handle_cb(self->f, arg);
         }
         core->retire(self); /* fired exactly once: the callable goes now */
+        park_if_last(keep);
     }
 };
 } // namespace detail
@@ -377,8 +397,13 @@ template <class F> struct ReloadCallback final : CallbackBox {
     static void fire(asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<ReloadCallback *>(user);
         InFlush in(self->core);
-        Handle arg(self->core->shared_from_this(), h, false);
-        call_handle_cb(self->f, arg); /* fires again at the next reload: kept */
+        std::shared_ptr<Core> keep = self->core->weak_from_this().lock();
+        if (!keep) return; /* its last share went earlier in this flush: left (release) */
+        {
+            Handle arg(keep, h, false);
+            call_handle_cb(self->f, arg); /* fires again at the next reload: kept */
+        }
+        park_if_last(keep);
     }
 };
 } // namespace detail
@@ -510,17 +535,24 @@ template <class F> struct BatchItemCallback final : CallbackBox {
         auto *self = static_cast<BatchItemCallback *>(user);
         if (self->silenced.load(std::memory_order_acquire)) return;
         InFlush in(self->core);
-        std::shared_ptr<Core> core = self->core->shared_from_this();
-        Batch ab(core, b, false);
-        Handle ah(core, h, false);
-        call_item_cb(self->f, ab, ah);
+        std::shared_ptr<Core> core = self->core->weak_from_this().lock();
+        if (!core) return; /* its last share went earlier in this flush: left (release) */
+        {
+            Batch ab(core, b, false);
+            Handle ah(core, h, false);
+            call_item_cb(self->f, ab, ah);
+        }
+        park_if_last(core);
     }
     /* The batch is done: no item callback can fire any more. Flush thread. */
     static void finish(asset_batch_t *b, void *user) noexcept {
         auto *self = static_cast<BatchItemCallback *>(user);
-        InFlush in(self->core); /* the callable may hold the last share */
+        Core *core = self->core;
+        InFlush in(core); /* the callable may hold the last share */
+        std::shared_ptr<Core> keep = core->weak_from_this().lock(); /* past the retire */
         asset_batch_disconnect(b, self->id);
-        self->core->retire(self);
+        core->retire(self);
+        park_if_last(keep);
     }
 };
 } // namespace detail
@@ -533,7 +565,8 @@ template <class F> struct BatchDoneCallback final : CallbackBox {
         auto *self = static_cast<BatchDoneCallback *>(user);
         Core *core = self->core;
         InFlush in(core);
-        std::shared_ptr<Core> keep = core->shared_from_this(); /* past the retire */
+        std::shared_ptr<Core> keep = core->weak_from_this().lock(); /* past the retire */
+        if (!keep) return; /* its last share went earlier in this flush: left (release) */
         {
             Batch arg(keep, b, false);
             if constexpr (std::is_invocable_v<F &, Batch &>)
@@ -542,6 +575,7 @@ template <class F> struct BatchDoneCallback final : CallbackBox {
                 self->f();
         }
         core->retire(self);
+        park_if_last(keep);
     }
 };
 } // namespace detail
@@ -1054,7 +1088,9 @@ class Server {
     }
 
   private:
-    Server(asset_server_t *s, bool) : core_(s ? std::make_shared<detail::Core>(s) : nullptr) {}
+    Server(asset_server_t *s, bool)
+        : core_(s ? std::shared_ptr<detail::Core>(new detail::Core(s), &detail::Core::release)
+                  : nullptr) {}
     std::shared_ptr<detail::Core> core_;
 };
 

@@ -803,6 +803,29 @@ void test_exceptions_from_loaders_sources_and_tasks_fail_the_load() {
 }
 #endif
 
+/* A callable holding the last share of its server, fired by a flush called through the
+ * C API, drops that share inside the flush, where the C server cannot be destroyed: the
+ * Core was freed there, and a callback later in the same flush fired into it (a use
+ * after free, found by a review). The share is kept until the thread ends; both fire. */
+void test_a_callable_dropping_the_last_share_in_a_c_flush() {
+    asset_server_t *raw = nullptr;
+    int fired = 0;
+    {
+        asset::Server srv(config());
+        raw = srv.get();
+        CHECK(srv.mem_put("a.bin", "x") == ASSET_OK);
+        CHECK(srv.mem_put("b.bin", "y") == ASSET_OK);
+        asset::Handle a = srv.load("mem://a.bin");
+        asset::Handle b = srv.load("mem://b.bin");
+        CHECK(a.wait(kGenerous) == ASSET_OK);
+        CHECK(b.wait(kGenerous) == ASSET_OK);
+        a.on_completed([keep = a, &fired](asset::Handle &) { fired++; }); /* late: next flush */
+        b.on_completed([&fired](asset::Handle &) { fired++; });
+    } /* a's callable holds the only share now */
+    asset_server_flush(raw);
+    CHECK(fired == 2);
+}
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -812,6 +835,8 @@ struct Test {
 
 int main() {
     const Test tests[] = {
+        {"a_callable_dropping_the_last_share_in_a_c_flush",
+         test_a_callable_dropping_the_last_share_in_a_c_flush},
         {"callback_captures_are_destroyed_once_after_it_fires",
          test_callback_captures_are_destroyed_once_after_it_fires},
         {"callback_that_never_fires_is_destroyed_with_the_server",
