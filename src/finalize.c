@@ -34,6 +34,14 @@ static asset__job_t *pop(asset_server_t *s) {
     return j;
 }
 
+/* [lock] The sum of the published versions of j's dependencies: it grows when one of
+ * them reloads (each publish adds one). */
+static uint64_t deps_versions(const asset__job_t *j) {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < asset__job_ndeps(j); i++) sum += j->g->deps->h[i]->version;
+    return sum;
+}
+
 static void fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *why) {
     /* a status that is no error of ours is a finalize error, with its number */
     char odd[64];
@@ -62,6 +70,10 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
         /* dependencies decided in this flush are published before their parent's
          * finalize reads them (their callbacks still fire in queue order, first) */
         for (size_t i = 0; i < asset__job_ndeps(j); i++) asset__handle_publish(s, j->g->deps->h[i]);
+        if (!j->g->fin_started) {
+            j->g->fin_started = true;
+            j->g->fin_versions = deps_versions(j);
+        }
         uv_mutex_unlock(&s->lock);
         asset__trace_job(s, j, ASSET__TR_FINALIZE_START, ASSET_OK);
         asset_status_t st = ld->vt.finalize(ld->ctx, &f);
@@ -77,6 +89,10 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
                 later = j;
             later_tail = j;
         } else if (st == ASSET_OK) {
+            /* a dependency reloaded while this finalize spanned flushes: its value was
+             * built on the old one (a review found it LOADED on it for good); it reloads,
+             * with a fresh parse, once done */
+            if (deps_versions(j) != j->g->fin_versions) j->stale = ASSET__STALE_FORCED;
             asset__job_complete(s, j, j->g->pvalue);
         } else {
             fail(s, j, st, f.message);

@@ -288,6 +288,11 @@ typedef struct asset__job_graph {
     struct asset__job *visit_from;
     asset_status_t dep_status;     /* first required dependency failure, or OK */
     struct asset__job *raise_next; /* on the stack of a priority raise (graph.c) */
+    /* the sum of its dependencies' published versions at its first finalize call: a
+     * finalize that spans flushes (PENDING) builds on what it read then; a dependency
+     * reloaded meanwhile makes it reload once done (finalize.c) */
+    uint64_t fin_versions;
+    bool fin_started;
 } asset__job_graph_t;
 
 typedef struct asset__job {

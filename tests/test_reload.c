@@ -1384,6 +1384,71 @@ static void test_a_shared_dependencys_change_looks_for_dependents_once(void **st
     asset_server_destroy(s);
 }
 
+/* A parent whose finalize spans flushes (PENDING) while its dependency reloads: it is
+ * built on what its first finalize call read, and then reloads on the new dependency
+ * (it stayed LOADED on the old one, never reloaded: a review). */
+static atomic_bool g_fin_hold;
+static char g_fin_read[64];
+static asset_status_t pending_finalize(void *ctx, asset_finalize_t *f) {
+    (void)ctx;
+    if (!g_fin_read[0]) { /* reads the dependency at its first call, and builds on it */
+        const char *dv = asset_handle_value(asset_finalize_dependency(f, 0));
+        snprintf(g_fin_read, sizeof g_fin_read, "%s", dv);
+    }
+    if (atomic_load(&g_fin_hold)) return ASSET_PENDING;
+    size_t n = strlen(g_fin_read);
+    char *v = asset_alloc(n + 1);
+    if (!v) return asset_finalize_fail(f, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(v, g_fin_read, n + 1);
+    asset_finalize_set_value(f, v, n);
+    g_fin_read[0] = 0;
+    return ASSET_OK;
+}
+
+static void test_a_dependency_reloaded_during_a_pending_finalize_reloads_the_parent(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.watch = true, .reload_debounce_ms = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_loader_t d = {
+        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
+    asset_loader_t pl = {.abi = ASSET_LOADER_ABI,
+                         .name = "p",
+                         .suffixes = p_suffix,
+                         .parse = dl_parse,
+                         .finalize = pending_finalize};
+    assert_int_equal(asset_server_register_loader(s, &d, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(s, &pl, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "dep.d", "OLD", 3), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "top.p", "dep mem://dep.d", 15), ASSET_OK);
+    g_fin_read[0] = 0;
+    atomic_store(&g_fin_hold, true);
+    asset_handle_t *top = asset_server_load(s, "mem://top.p", NULL);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (!g_fin_read[0]) { /* its finalize ran once (PENDING) */
+        asset_server_flush(s);
+        assert_true(now_ms() < deadline);
+        uv_mutex_lock(&s->lock);
+        wait_locked(s, 10);
+        uv_mutex_unlock(&s->lock);
+    }
+    assert_string_equal(g_fin_read, "OLD");
+    asset_handle_t *dep = asset_handle_retain(asset_handle_dependency(top, 0));
+    rec_t rd = {0}, rt = {0};
+    asset_handle_on_reloaded(dep, on_reloaded, &rd);
+    assert_int_equal(asset_mem_put(s, "dep.d", "NEW", 3), ASSET_OK);
+    wait_count(s, &rd.count, 1, false); /* the dependency reloaded meanwhile */
+    assert_string_equal(asset_handle_value(dep), "NEW");
+    atomic_store(&g_fin_hold, false);
+    assert_int_equal(asset_handle_wait(top, DEADLINE_MS), ASSET_OK);
+    assert_string_equal(asset_handle_value(top), "OLD"); /* what its finalize read */
+    asset_handle_on_reloaded(top, on_reloaded, &rt);
+    wait_count(s, &rt.count, 1, false);
+    assert_string_equal(asset_handle_value(top), "NEW");
+    asset_handle_release(dep);
+    asset_handle_release(top);
+    asset_server_destroy(s);
+}
+
 static void test_batch_child_reloads_and_the_batch_stays_done(void **state) {
     (void)state;
     fixture_t f;
@@ -1481,6 +1546,7 @@ int main(void) {
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
         cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),
         cmocka_unit_test(test_a_cached_parent_is_rebuilt_when_its_dependency_changes),
+        cmocka_unit_test(test_a_dependency_reloaded_during_a_pending_finalize_reloads_the_parent),
         cmocka_unit_test(test_a_shared_dependencys_change_looks_for_dependents_once),
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
         cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
