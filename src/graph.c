@@ -166,10 +166,9 @@ void asset__graph_abandon(asset_server_t *s, asset__job_t *j) {
 
 /* Records the first required failure. Its message names the chain; when that message
  * cannot be made, the parent fails with NO_MEMORY, which says why by itself. */
-static void dep_failed(asset__job_t *j, const asset_handle_t *h) { /* j has its part */
+static void dep_failed_why(asset__job_t *j, const char *why) { /* j has its part */
     asset__job_graph_t *g = j->g;
     if (g->dep_status != ASSET_OK) return;
-    const char *why = h->message ? h->message : asset_strerror(h->status);
     size_t wl = strlen(why);
     if (wl <= DEP_MESSAGE_MAX) {
         g->dep_message = asset__asprintf("%s: dependency %s", j->uri, why);
@@ -183,11 +182,30 @@ static void dep_failed(asset__job_t *j, const asset_handle_t *h) { /* j has its 
     g->dep_status = g->dep_message ? ASSET_E_DEPENDENCY : ASSET_E_NO_MEMORY;
 }
 
+static void dep_failed(asset__job_t *j, const asset_handle_t *h) {
+    dep_failed_why(j, h->message ? h->message : asset_strerror(h->status));
+}
+
+static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_handle_t *from,
+                       char **msg);
+
+/* [lock] j's dependency h has its value: an edge that closes a cycle through values
+ * (value_cycle) fails j, whatever the dependency's own result. */
+static void dep_cycle_check(asset_server_t *s, asset__job_t *j, const asset_handle_t *h) {
+    if (h->status != ASSET_OK) return;
+    char *cycle = NULL;
+    int found = value_cycle(s, j, h, &cycle);
+    if (found)
+        dep_failed_why(j, found > 0 ? cycle : "out of memory looking for a dependency cycle");
+    asset_free(cycle);
+}
+
 void asset__graph_dep_decided(asset_server_t *s, asset_handle_t *h) {
     asset__job_t *j = h->dep_parent; /* a parent: it has its part */
     h->dep_parent = NULL;
     h->dep = ASSET__DEP_COUNTED;
     j->g->deps_pending--;
+    dep_cycle_check(s, j, h);
     if (h->status != ASSET_OK && !h->optional) dep_failed(j, h);
     if (j->g->dep_status != ASSET_OK || j->g->deps_pending == 0) ready_push(s, j);
 }
@@ -355,6 +373,62 @@ typedef struct dep_edge {
     bool inherit, dropped;
 } dep_edge_t;
 
+/* [lock] Whether the edge j -> from, from decided already with its value (a cache hit),
+ * closes a cycle of values: from's value, or one it depends on through values, names
+ * j's URI. A reload of one asset of a pair made such a pair hold each other, so that
+ * neither was ever freed before destroy (a review); only jobs in flight were searched.
+ * 1 with *msg set, 0, or -1 when out of memory (the edge fails: accepting it could
+ * leak). Iterative; each value once. */
+static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_handle_t *from,
+                       char **msg) {
+    *msg = NULL;
+    size_t bl = strlen(j->uri);
+    const char *hit =
+        asset__uri_names(asset__handle_uri(from), j->uri, bl) ? asset__handle_uri(from) : NULL;
+    /* the common edges: a dependency without any of its own, and a parent that no value
+     * depends on (a first load: no value can name it, so none is walked) */
+    if (!hit &&
+        (!from->value || !asset__value_ndeps(from->value) || !asset__dependents_any(s, j->uri)))
+        return 0;
+    uint64_t mark = ++s->graph_epoch;
+    size_t cap = 16, len = 0;
+    const asset__value_t **stack = NULL;
+    if (!hit) {
+        if (!(stack = asset_alloc(cap * sizeof *stack))) return -1;
+        stack[len++] = from->value;
+    }
+    while (len && !hit) {
+        const asset__value_t *v = stack[--len];
+        asset__value_extra_t *x = asset__value_x(v);
+        if (x->visit == mark) continue;
+        x->visit = mark;
+        for (size_t i = 0; i < asset__value_ndeps(v) && !hit; i++) {
+            const asset_handle_t *dh = x->deps->h[i];
+            if (asset__uri_names(asset__handle_uri(dh), j->uri, bl)) {
+                hit = asset__handle_uri(dh);
+                break;
+            }
+            if (!dh->value || !asset__value_ndeps(dh->value)) continue; /* failed, optional */
+            if (len == cap) {
+                const asset__value_t **ns = asset_realloc(stack, 2 * cap * sizeof *ns);
+                if (!ns) {
+                    asset_free(stack);
+                    return -1;
+                }
+                stack = ns;
+                cap *= 2;
+            }
+            stack[len++] = dh->value;
+        }
+    }
+    asset_free(stack);
+    if (!hit) return 0;
+    *msg = asset__asprintf("dependency cycle: %s -> %s%s%s", j->uri, asset__handle_uri(from),
+                           hit == asset__handle_uri(from) ? "" : " -> ... -> ",
+                           hit == asset__handle_uri(from) ? "" : hit);
+    return 1;
+}
+
 /* [lock] asset_parse_depend's load hook: the edge is made in the critical section that
  * makes the dependency's handle, so a dependency costs one lock round trip. Before the
  * handle is dispatched it takes the parent's priority (read here, under the lock: it
@@ -385,6 +459,7 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
         asset_free(cycle);
     } else { /* decided already (a cache hit, a bad URI): counted now */
         h->dep = ASSET__DEP_COUNTED;
+        dep_cycle_check(s, j, h);
         if (h->status != ASSET_OK && !h->optional) dep_failed(j, h);
     }
     asset__graph_drain(s);

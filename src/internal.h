@@ -83,6 +83,7 @@ typedef struct asset__value_extra {
     void (*free_fn)(void *value, void *user); /* a labeled value's own free, or NULL */
     void *free_user;
     struct asset__value *dead_next; /* in s->dead_values until the flush thread frees it */
+    uint64_t visit;                 /* [lock] a cycle search's mark (graph.c, value_cycle) */
 } asset__value_extra_t;
 typedef struct asset__value {
     atomic_uint refs;

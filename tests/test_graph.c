@@ -1011,6 +1011,46 @@ static void test_http_graph_through_nginx(void **state) {
     tu_nginx_stop(&ng);
 }
 
+/* A reload that would close a cycle through an asset already loaded (a cache hit, not
+ * a job in flight) fails it, as a cycle in flight fails: the pair held each other's
+ * values, and neither was freed until destroy (a review). */
+static void count_reload(asset_handle_t *h, void *user) {
+    (void)h;
+    (*(int *)user)++;
+}
+
+static void test_a_reload_closing_a_cycle_through_a_loaded_asset_fails(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "q.g", "leaf");
+    put(s, "p.g", "dep mem://q.g");
+    asset_handle_t *hp = asset_server_load(s, "mem://p.g", NULL);
+    assert_int_equal(tu_wait(hp), ASSET_OK);
+    asset_handle_t *hq = asset_server_load(s, "mem://q.g", NULL);
+    assert_int_equal(tu_wait(hq), ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(hq, count_reload, &reloads) != 0);
+    put(s, "q.g", "dep mem://p.g"); /* q now depends on p, which depends on q */
+    asset_server_reload(s, "mem://q.g");
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    while (!reloads) {
+        asset_server_flush(s);
+        assert_true(uv_hrtime() < deadline);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+    assert_int_equal(asset_handle_reload_error(hq), ASSET_E_DEPENDENCY);
+    assert_non_null(strstr(asset_handle_error_message(hq), "dependency cycle"));
+    assert_string_equal(asset_handle_value(hq), "leaf"); /* kept */
+    asset_handle_release(hp);
+    asset_handle_release(hq);
+    asset_server_clear_caches(s);
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&g_gl.frees), atomic_load(&g_gl.parses)); /* none held */
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_diamond_dependency_loads_once_and_parent_waits_for_it),
@@ -1037,6 +1077,7 @@ int main(void) {
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
         cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
+        cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_loaded_asset_fails),
         cmocka_unit_test(test_ten_thousand_node_graph),
         cmocka_unit_test(test_progress_counts_dependency_bytes_and_batches_wait_for_them),
         cmocka_unit_test(test_http_graph_through_nginx),
