@@ -1295,12 +1295,11 @@ static asset_status_t built_finalize(void *ctx, asset_finalize_t *f) {
 }
 static const char *const p_suffix[] = {".p", NULL};
 
-/* A released parent, still cached, whose dependency changes: its next load is built
- * on the new dependency (its cache entry was served, built on the old one: an entry
- * is revalidated by its own version only). */
-static void test_a_cached_parent_is_rebuilt_when_its_dependency_changes(void **state) {
-    (void)state;
-    asset_server_config_t cfg = {.watch = true, .reload_debounce_ms = 20};
+/* A watching server with the "d" loader and a "p" loader (dl_parse) whose finalize is
+ * the one given. */
+static asset_server_t *dp_server(unsigned debounce_ms,
+                                 asset_status_t (*finalize)(void *, asset_finalize_t *)) {
+    asset_server_config_t cfg = {.watch = true, .reload_debounce_ms = debounce_ms};
     asset_server_t *s = asset_server_create(&cfg);
     asset_loader_t d = {
         .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
@@ -1308,9 +1307,18 @@ static void test_a_cached_parent_is_rebuilt_when_its_dependency_changes(void **s
                          .name = "p",
                          .suffixes = p_suffix,
                          .parse = dl_parse,
-                         .finalize = built_finalize};
+                         .finalize = finalize};
     assert_int_equal(asset_server_register_loader(s, &d, NULL, 0), ASSET_OK);
     assert_int_equal(asset_server_register_loader(s, &pl, NULL, 0), ASSET_OK);
+    return s;
+}
+
+/* A released parent, still cached, whose dependency changes: its next load is built
+ * on the new dependency (its cache entry was served, built on the old one: an entry
+ * is revalidated by its own version only). */
+static void test_a_cached_parent_is_rebuilt_when_its_dependency_changes(void **state) {
+    (void)state;
+    asset_server_t *s = dp_server(20, built_finalize);
     assert_int_equal(asset_mem_put(s, "c.d", "c1", 2), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "top.p", "dep mem://mid.p", 15), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "mid.p", "dep mem://c.d", 13), ASSET_OK);
@@ -1407,17 +1415,7 @@ static asset_status_t pending_finalize(void *ctx, asset_finalize_t *f) {
 
 static void test_a_dependency_reloaded_during_a_pending_finalize_reloads_the_parent(void **state) {
     (void)state;
-    asset_server_config_t cfg = {.watch = true, .reload_debounce_ms = 1};
-    asset_server_t *s = asset_server_create(&cfg);
-    asset_loader_t d = {
-        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
-    asset_loader_t pl = {.abi = ASSET_LOADER_ABI,
-                         .name = "p",
-                         .suffixes = p_suffix,
-                         .parse = dl_parse,
-                         .finalize = pending_finalize};
-    assert_int_equal(asset_server_register_loader(s, &d, NULL, 0), ASSET_OK);
-    assert_int_equal(asset_server_register_loader(s, &pl, NULL, 0), ASSET_OK);
+    asset_server_t *s = dp_server(1, pending_finalize);
     assert_int_equal(asset_mem_put(s, "dep.d", "OLD", 3), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "top.p", "dep mem://dep.d", 15), ASSET_OK);
     g_fin_read[0] = 0;

@@ -344,6 +344,18 @@ static bool send_all(tu_sock_t fd, const char *s, size_t n) {
     return true;
 }
 
+/* 64 MiB of a chunked body, 8 KiB chunks (the client goes first, mostly): whether it
+ * was all sent */
+static bool send_chunks(tu_sock_t fd) {
+    static char chunk[8192 + 16];
+    int hl = snprintf(chunk, sizeof chunk, "2000\r\n");
+    memset(chunk + hl, 'x', 8192);
+    memcpy(chunk + hl + 8192, "\r\n", 2);
+    bool sent = true;
+    for (int i = 0; i < 64 * 128 && sent; i++) sent = send_all(fd, chunk, (size_t)hl + 8192 + 2);
+    return sent;
+}
+
 /* waits until the client closes or the server stops; returns false on stop */
 static bool wait_peer_or_stop(tu_bad_t *b, tu_sock_t fd) {
     struct pollfd p[2] = {{fd, POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
@@ -420,15 +432,8 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         const char *h = !strcmp(path, "/endless")
                             ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                             : "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n";
-        if (!send_all(fd, h, strlen(h))) return;
-        static char chunk[8192 + 16];
-        int hl = snprintf(chunk, sizeof chunk, "2000\r\n");
-        memset(chunk + hl, 'x', 8192);
-        memcpy(chunk + hl + 8192, "\r\n", 2);
-        bool sent = true;
-        for (int i = 0; i < 64 * 128 && sent; i++) /* 64 MiB at most */
-            sent = send_all(fd, chunk, (size_t)hl + 8192 + 2);
-        if (sent && strcmp(path, "/endless")) wait_peer_or_stop(b, fd); /* never ends */
+        if (send_all(fd, h, strlen(h)) && send_chunks(fd) && strcmp(path, "/endless"))
+            wait_peer_or_stop(b, fd); /* never ends */
     } else if (!strcmp(path, "/badloc")) {
         const char *h = "HTTP/1.1 302 Found\r\nLocation: http://[zz::1/x\r\nContent-Length: "
                         "0\r\n\r\n";
@@ -470,15 +475,7 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
     } else if (!strcmp(path, "/redirect-endless")) {
         /* a 302 whose chunked body does not end (64 MiB at most), then /ok */
         const char *h = "HTTP/1.1 302 Found\r\nLocation: /ok\r\nTransfer-Encoding: chunked\r\n\r\n";
-        if (!send_all(fd, h, strlen(h))) return;
-        static char chunk[8192 + 16];
-        int hl = snprintf(chunk, sizeof chunk, "2000\r\n");
-        memset(chunk + hl, 'x', 8192);
-        memcpy(chunk + hl + 8192, "\r\n", 2);
-        bool sent = true;
-        for (int i = 0; i < 64 * 128 && sent; i++)
-            sent = send_all(fd, chunk, (size_t)hl + 8192 + 2);
-        if (sent) send_all(fd, "0\r\n\r\n", 5);
+        if (send_all(fd, h, strlen(h)) && send_chunks(fd)) send_all(fd, "0\r\n\r\n", 5);
     } else if (!strcmp(path, "/redirect-garbage")) {
         const char *h = "HTTP/1.1 302 Found\r\nLocation: /badstatus\r\nContent-Length: 0\r\n"
                         "Connection: close\r\n\r\n";
