@@ -95,7 +95,8 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     if (cfg && cfg->file_root && !cwd && !oom) {
         char *fr = asset__strdup(cfg->file_root);
         asset_status_t pst;
-        if (fr && !asset__path_prepare(fr, false, &pst) && !asset__path_root_len(fr)) {
+        if (fr) (void)asset__path_prepare(fr, false, &pst); /* '/', Windows: "C:/x" */
+        if (fr && !asset__path_root_len(fr)) {
             asset__log(s, ASSET_LOG_ERROR,
                        "asset_server_create: file_root \"%s\" is relative, and the working "
                        "directory cannot be read",
@@ -104,17 +105,19 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
         }
         asset_free(fr);
     }
-    if (cfg && cfg->file_root && cwd) {
+    if (cfg && cfg->file_root && !oom) {
         /* in the library's form ('/', Windows: "C:/x"); a root the OS cannot take
-         * as a path stays as given, and no file opens beneath it */
+         * as a path stays as given, and no file opens beneath it. Relative to the
+         * working directory, which is known here unless the root is absolute (above) */
+        const char *wd = cwd ? cwd : "";
         char *fr = asset__strdup(cfg->file_root);
         asset_status_t pst;
         if (fr && asset__path_prepare(fr, false, &pst)) strcpy(fr, cfg->file_root);
-        size_t cl = asset__path_root_len(cwd);
+        size_t cl = asset__path_root_len(wd);
         char *abs = !fr                        ? NULL
                     : asset__path_root_len(fr) ? asset__strdup(fr)
-                    : fr[0] == '/' && cl > 1   ? asset__asprintf("%.*s%s", (int)(cl - 1), cwd, fr)
-                                               : asset__asprintf("%s/%s", cwd, fr);
+                    : fr[0] == '/' && cl > 1   ? asset__asprintf("%.*s%s", (int)(cl - 1), wd, fr)
+                                               : asset__asprintf("%s/%s", wd, fr);
         asset_free(fr);
         s->file_root = abs ? asset_alloc(strlen(abs) + 2) : NULL;
         if (s->file_root) {
@@ -125,11 +128,6 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
             oom = true;
         }
         asset_free(abs);
-        s->cfg.file_root = s->file_root;
-        if (s->file_root && asset__dir_open(s->file_root, &s->file_root_dir) == -ENOMEM) oom = true;
-    } else if (cfg && cfg->file_root && !oom) { /* the cwd unknown: absolute only (above) */
-        s->file_root = asset__strdup(cfg->file_root);
-        if (!s->file_root) oom = true;
         s->cfg.file_root = s->file_root;
         if (s->file_root && asset__dir_open(s->file_root, &s->file_root_dir) == -ENOMEM) oom = true;
     }
