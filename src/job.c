@@ -20,7 +20,7 @@ static void job_release(asset__job_t *j) {
     }
     if (j->req) {
         asset__request_dispose(j->req);
-        asset_free(j->req);
+        if (!asset__pool_keep_request(j->req)) asset_free(j->req);
         j->req = NULL;
     }
     asset__value_release(j->cached);
@@ -382,7 +382,9 @@ void asset__job_run(asset_server_t *s, asset__job_t *j) {
         return;
     }
     /* the request exists only while the job runs: a queued load stays small */
-    struct asset_request *r = j->req = asset__calloc(1, sizeof *j->req);
+    struct asset_request *r = asset__pool_spare_request();
+    if (!r) r = asset_alloc(sizeof *r);
+    j->req = r;
     if (!r) {
         job_fail(s, j, ASSET_E_NO_MEMORY, "read", "out of memory");
         return;

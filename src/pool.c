@@ -12,6 +12,10 @@ static _Thread_local asset__job_t *tl_next;
  * next job taken when one of them finishes would only run once the outer job is over,
  * and what the wait waits for may be that very job. */
 static _Thread_local unsigned tl_nested;
+/* One request's memory (224 bytes), from the job this worker last finished: a small
+ * file's read takes no allocation for it. */
+static _Thread_local struct asset_request *tl_spare_req;
+atomic_int asset__pool_spares;
 
 /* [lock] */
 static asset__job_t *take(asset_server_t *s) {
@@ -29,6 +33,20 @@ void asset__pool_take_next(asset_server_t *s, const asset__job_t *j) {
      * or even of another server) */
     if (j == tl_current && j && !tl_nested && !tl_next && !s->stopping && s->heap_len)
         tl_next = take(s);
+}
+
+struct asset_request *asset__pool_spare_request(void) {
+    struct asset_request *r = tl_spare_req;
+    if (r) atomic_fetch_sub_explicit(&asset__pool_spares, 1, memory_order_relaxed);
+    tl_spare_req = NULL;
+    return r;
+}
+
+bool asset__pool_keep_request(struct asset_request *r) {
+    if (!tl_current || tl_spare_req) return false;
+    tl_spare_req = r;
+    atomic_fetch_add_explicit(&asset__pool_spares, 1, memory_order_relaxed);
+    return true;
 }
 
 void asset__pool_nested(bool enter) {
@@ -65,6 +83,7 @@ static void worker_main(void *arg) {
         uv_mutex_lock(&s->lock);
     }
     uv_mutex_unlock(&s->lock);
+    asset_free(asset__pool_spare_request());
 }
 
 int asset__pool_start(asset_server_t *s) {

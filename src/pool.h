@@ -43,4 +43,12 @@ void asset__pool_take_next(asset_server_t *s, const asset__job_t *j);
 /* Around a job a waiting thread runs itself (run-on-wait): no next job is taken when it
  * finishes, even on a worker (whose own job waits for it). */
 void asset__pool_nested(bool enter);
+/* The memory of a request a worker let go of, kept for the worker's next job (one per
+ * worker thread, freed when the worker ends): NULL when there is none. Any thread. */
+struct asset_request *asset__pool_spare_request(void);
+/* Keeps r's memory for this worker's next job: false on a thread that is not a worker
+ * running a job, or that keeps one already (the caller frees r). Any thread. */
+bool asset__pool_keep_request(struct asset_request *r);
+/* How many requests workers keep so, in every server (tests: memory per value). */
+extern atomic_int asset__pool_spares;
 #endif

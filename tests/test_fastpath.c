@@ -27,7 +27,19 @@ static _Thread_local size_t t_blocks, t_sized, t_size;
 
 static atomic_size_t g_live; /* bytes in blocks not yet freed, every thread */
 
+/* While set: blocks asked for by every thread but the one that set it (the workers). */
+static _Atomic bool g_count_others;
+static uv_thread_t g_count_thread;
+static atomic_size_t g_other_blocks, g_other_requests;
+
 static void note(size_t n) {
+    if (atomic_load(&g_count_others)) {
+        uv_thread_t self = uv_thread_self();
+        if (!uv_thread_equal(&self, &g_count_thread)) {
+            atomic_fetch_add(&g_other_blocks, 1);
+            if (n == sizeof(struct asset_request)) atomic_fetch_add(&g_other_requests, 1);
+        }
+    }
     if (!t_counting) return;
     t_blocks++;
     if (n == t_size) t_sized++;
@@ -483,6 +495,8 @@ static void test_a_cached_value_costs_its_records_and_key_and_nothing_more(void 
         for (size_t r = 0; r < sizeof s->rings / sizeof s->rings[0]; r++)
             live[g] -= s->rings[r].cap * sizeof(asset__job_t *); /* kept up to 256 slots */
         live[g] -= s->inflight.nbuckets * sizeof(void *);        /* kept up to 64 buckets */
+        /* a request a worker keeps for its next job (pool.c), if it ran one */
+        live[g] -= (size_t)atomic_load(&asset__pool_spares) * sizeof(struct asset_request);
         uv_mutex_unlock(&s->lock);
     }
     assert_int_equal(c->map.count, 2 * N);
@@ -554,6 +568,82 @@ static void test_file_is_read_up_to_its_stat_size_and_no_further(void **state) {
     free(dir);
 }
 
+/* ---- a worker's read of a small file: the value's blocks and nothing else ---- */
+
+typedef struct woken {
+    uv_mutex_t m;
+    uv_cond_t c;
+    int n;
+} woken_t;
+static void on_wake(void *user) {
+    woken_t *w = user;
+    uv_mutex_lock(&w->m);
+    w->n++;
+    uv_cond_signal(&w->c);
+    uv_mutex_unlock(&w->m);
+}
+/* Blocks until the server's wake hook ran since the last call (10 s at most). */
+static void wait_woken(woken_t *w) {
+    uv_mutex_lock(&w->m);
+    while (!w->n) assert_int_equal(uv_cond_timedwait(&w->c, &w->m, 10u * 1000000000u), 0);
+    w->n = 0;
+    uv_mutex_unlock(&w->m);
+}
+
+/* Loads uri with a worker, this thread never running the job (no wait: the server's
+ * wake hook says when to flush), and returns its state. */
+static asset_state_t load_on_the_worker(asset_server_t *s, woken_t *woken, const char *uri) {
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    assert_non_null(h);
+    for (int i = 0; i < 1000 && asset_handle_state(h) <= ASSET_STATE_LOADING; i++) {
+        wait_woken(woken);
+        asset_server_flush(s);
+    }
+    asset_state_t st = asset_handle_state(h);
+    asset_handle_release(h);
+    return st;
+}
+
+/* A worker reads a small file into the blocks its value keeps (the buffer, the value's
+ * record, the bytes loader's value, the cache entry) and no other: its request is the
+ * one its last job let go of, and an open file is its descriptor (no box). */
+static void test_a_workers_small_file_read_allocates_only_what_the_value_keeps(void **state) {
+    (void)state;
+    woken_t woken = {0};
+    assert_int_equal(uv_mutex_init(&woken.m), 0);
+    assert_int_equal(uv_cond_init(&woken.c), 0);
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;
+    cfg.wake = on_wake;
+    cfg.user = &woken;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    char *dir = tu_mkdtemp();
+    char *a = tu_write_file(dir, "a.bin", "first", 5),
+         *b = tu_write_file(dir, "b.bin", "second", 6);
+    char *ua = tu_file_uri(a), *ub = tu_file_uri(b);
+    assert_int_equal(load_on_the_worker(s, &woken, ua), ASSET_STATE_LOADED); /* the first job */
+    g_count_thread = uv_thread_self();
+    atomic_store(&g_other_blocks, 0);
+    atomic_store(&g_other_requests, 0);
+    atomic_store(&g_count_others, true);
+    assert_int_equal(load_on_the_worker(s, &woken, ub), ASSET_STATE_LOADED);
+    atomic_store(&g_count_others, false);
+    print_message("  the second file: %zu blocks on the worker, %zu of a request's size\n",
+                  atomic_load(&g_other_blocks), atomic_load(&g_other_requests));
+    assert_int_equal(atomic_load(&g_other_requests), 0);
+    assert_int_equal(atomic_load(&g_other_blocks), 4);
+    asset_server_destroy(s);
+    uv_cond_destroy(&woken.c);
+    uv_mutex_destroy(&woken.m);
+    tu_rmrf(dir);
+    free(ua);
+    free(ub);
+    free(a);
+    free(b);
+    free(dir);
+}
+
 static void test_read_error_names_the_uri_and_the_step(void **state) {
     (void)state;
     asset__fs_read_fault = count_reads;
@@ -602,6 +692,7 @@ int main(void) {
         cmocka_unit_test(test_a_cached_value_costs_its_records_and_key_and_nothing_more),
         cmocka_unit_test(test_file_is_read_up_to_its_stat_size_and_no_further),
         cmocka_unit_test(test_read_error_names_the_uri_and_the_step),
+        cmocka_unit_test(test_a_workers_small_file_read_allocates_only_what_the_value_keeps),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     asset_set_allocator(NULL); /* the default again */

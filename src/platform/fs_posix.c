@@ -29,9 +29,10 @@ struct asset__dir {
     int fd;
     DIR *stream; /* made from fd by the first asset__dir_next; owns fd from then on */
 };
-struct asset__file {
-    int fd;
-};
+/* An open file is its descriptor, carried in the handle's pointer (descriptor + 1, so
+ * never NULL): no allocation per file read. struct asset__file is never defined. */
+static asset__file_t *file_of(int fd) { return (asset__file_t *)(uintptr_t)((unsigned)fd + 1u); }
+static int fd_of(const asset__file_t *f) { return (int)((uintptr_t)f - 1u); }
 
 const char asset__path_list_sep = ':';
 bool asset__fs_force_walk = false;
@@ -122,13 +123,7 @@ static int new_dir(int fd, asset__dir_t **out) {
 }
 
 static int new_file(int fd, asset__file_t **out) {
-    asset__file_t *f = asset_alloc(sizeof *f);
-    if (!f) {
-        close(fd);
-        return -ENOMEM;
-    }
-    f->fd = fd;
-    *out = f;
+    *out = file_of(fd);
     return 0;
 }
 
@@ -216,23 +211,21 @@ void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
 
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st) {
     struct stat s;
-    if (fstat(f->fd, &s) != 0) return -errno;
+    if (fstat(fd_of(f), &s) != 0) return -errno;
     fill_stat(&s, st);
     return 0;
 }
 
 int64_t asset__file_read(asset__file_t *f, void *buf, size_t n) {
     for (;;) {
-        ssize_t got = read(f->fd, buf, n);
+        ssize_t got = read(fd_of(f), buf, n);
         if (got >= 0) return (int64_t)got;
         if (errno != EINTR) return -errno;
     }
 }
 
 void asset__file_close(asset__file_t *f) {
-    if (!f) return;
-    close(f->fd);
-    asset_free(f);
+    if (f) close(fd_of(f));
 }
 
 /* ---- mappings ---- */
@@ -270,7 +263,7 @@ void asset__unmap(void *data, void *token) {
 static int terminate(asset__file_t *f, char *base, size_t size, size_t page) {
     if (size % page == 0) return 0; /* an anonymous zero page follows */
     struct stat st;
-    if (fstat(f->fd, &st) != 0) return -errno;
+    if (fstat(fd_of(f), &st) != 0) return -errno;
     if ((uint64_t)st.st_size < (uint64_t)size) return -EAGAIN;
     char *last = base + size / page * page;
     if (mprotect(last, page, PROT_READ | PROT_WRITE) != 0) return -errno;
@@ -294,7 +287,7 @@ int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
     if (size >= HUGE_MAP) align = HUGE_MAP;
 #endif
     if (size % page && !align) {
-        void *base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->fd, 0);
+        void *base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd_of(f), 0);
         if (base == MAP_FAILED) return -errno;
         int err = terminate(f, base, size, page);
         if (err) {
@@ -309,7 +302,7 @@ int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
     char *res = mmap(NULL, span, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (res == MAP_FAILED) return -errno;
     char *base = align ? (char *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1)) : res;
-    if (mmap(base, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, f->fd, 0) == MAP_FAILED) {
+    if (mmap(base, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd_of(f), 0) == MAP_FAILED) {
         int err = errno;
         munmap(res, span);
         return -err;
