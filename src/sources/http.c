@@ -215,7 +215,8 @@ static asset_status_t http_error(xfer_t *x, asset_request_t *r) {
                               x->reason);
 }
 
-static asset_status_t map_result(xfer_t *x, CURLcode rc) {
+/* hops: the redirects libcurl followed (CURLINFO_REDIRECT_COUNT, read by xfer_done) */
+static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
     asset_request_t *r = x->req;
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
     if (x->cancelled || asset_request_cancelled(r)) return ASSET_E_CANCELLED;
@@ -287,8 +288,6 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc) {
     /* a 304 to a request that asked nothing conditional answers nothing */
     if (x->status == 304 && x->headers) return ASSET_NOT_MODIFIED; /* counted by xfer_done */
     if (x->status < 200 || x->status > 299) return http_error(x, r);
-    long hops = 0;
-    if (x->easy) curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &hops);
     /* a validator is a resource's (RFC 9110 8.8.3), and where a URL redirects to may
      * change: an answer reached through a redirect is versioned by its bytes */
     const char *validator = hops ? NULL : x->etag ? x->etag : x->last_modified;
@@ -496,7 +495,7 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns) != CURLE_OK) conns = 0;
     long hops = 0;
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &hops) != CURLE_OK) hops = 0;
-    asset_status_t st = map_result(x, rc);
+    asset_status_t st = map_result(x, rc, hops);
     easy_unbind(http, x, rc);
     asset_request_t *r = x->req;
     asset_server_t *s = x->server;
@@ -948,7 +947,11 @@ static int prereq_cb(void *user, char *ip, char *local_ip, int port, int local_p
 }
 
 /* libcurl reads a followed redirect's body and drops it itself, unseen by write_cb and
- * its cap: an endless one kept the load for ever (data kept coming, so no stall). */
+ * its cap: an endless one kept the load for ever (data kept coming, so no stall).
+ * On for every transfer: any answer may redirect (CURLOPT_FOLLOWLOCATION), and it cannot
+ * be turned on once one does (curl_easy_setopt is not for libcurl's callbacks, and the
+ * hops of a redirect have no hook between them that is not one). libcurl 7.88 calls it
+ * at each Curl_pgrsUpdate (about 10 times for a 10 KiB load): a compare that fails. */
 static int progress_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow) {
     xfer_t *x = user;
