@@ -6,10 +6,16 @@
  *
  *   - revalidation: the cached version "etag:<ETag>" / "lm:<Last-Modified>" becomes
  *     If-None-Match / If-Modified-Since (fetch with cache: "no-store", so the browser's
- *     own cache neither answers nor hides the 304); a 304 finishes NOT_MODIFIED.
+ *     own cache neither answers nor hides the 304); a 304 finishes NOT_MODIFIED. As on
+ *     desktop: an answer without a validator, or reached through a redirect (fetch
+ *     sends the condition on to the target, another resource), is versioned by a hash
+ *     of its bytes; a 304 that came through a redirect is asked again without the
+ *     condition, and a 304 nothing asked for is an HTTP error.
  *   - progress: Content-Length is the total, the body stream's chunks the received.
  *   - max_asset_size: a larger Content-Length is refused before the body; a body that
- *     grows past it while streaming is aborted at that chunk.
+ *     grows past it while streaming is aborted at that chunk. A coded answer's
+ *     Content-Length (Content-Encoding, where fetch lets it be seen: same origin, or
+ *     exposed by CORS) is the coded size: neither a total nor refused.
  *   - cancel: an AbortController per transfer; the I/O thread's kick notices cancelled
  *     requests (as on desktop) and aborts them.
  *   - timeouts: no response within http_connect_timeout_ms, or no data for
@@ -33,6 +39,7 @@ typedef struct xfer {
     char *url;
     char *cond_name, *cond_value; /* the conditional header, or NULL */
     int status;
+    bool redirected; /* the answer came through a redirect (Response.redirected) */
     char *reason, *etag, *last_modified;
     uint8_t *buf; /* staging area JS copies strings and chunks into */
     size_t buf_cap;
@@ -90,7 +97,10 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         var lm = resp.headers.get("Last-Modified");
         if (lm !== null) { put(lm); _asset__fetch_on_header(id, 2); }
         var cl = resp.headers.get("Content-Length");
-        if (!_asset__fetch_on_headers(id, resp.status, cl === null ? -1 : Number(cl))) {
+        var ce = (resp.headers.get("Content-Encoding") || "").trim().toLowerCase();
+        var coded = ce !== "" && ce !== "identity";
+        if (!_asset__fetch_on_headers(id, resp.status, cl === null ? -1 : Number(cl),
+                                      (resp.redirected ? 1 : 0) | (coded ? 2 : 0))) {
             drop();
             return;
         }
@@ -194,19 +204,46 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which) {
     *slot = asset__strdup((const char *)x->buf);
 }
 
-/* The response's head. Returns 1 to read the body, 0 when the transfer is over (its
- * request finished here). */
-EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double content_length) {
+static void xfer_fetch(xfer_t *x);
+
+/* [I/O thread] A 304 from a redirect's target: fetch sent the condition on, and the
+ * target judged a validator of another resource (the URL's own, when it did not
+ * redirect). x is asked again, without the condition (so once), under a new id (JS
+ * drops the old one). */
+static void xfer_again(xfer_t *x) {
+    asset_free(x->cond_name);
+    asset_free(x->cond_value);
+    asset_free(x->reason);
+    asset_free(x->etag);
+    asset_free(x->last_modified);
+    x->cond_name = x->cond_value = x->reason = x->etag = x->last_modified = NULL;
+    x->redirected = false;
+    x->status = 0;
+    x->req->http_status = 0;
+    x->id = ++g_next_id;
+    xfer_fetch(x);
+}
+
+/* The response's head; flags: 1 it came through a redirect, 2 its body is coded
+ * (Content-Encoding). Returns 1 to read the body, 0 when this fetch is over (its
+ * request finished here, or asked again). */
+EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double content_length,
+                                                 int flags) {
     xfer_t *x = xfer_find(id);
     if (!x) return 0;
     asset_request_t *r = x->req;
     x->status = status;
+    x->redirected = flags & 1;
     r->http_status = status;
     if (asset_request_cancelled(r)) {
         xfer_finish(x, ASSET_E_CANCELLED);
         return 0;
     }
-    if (status == 304) {
+    if (status == 304 && x->cond_name && x->redirected) {
+        xfer_again(x);
+        return 0;
+    }
+    if (status == 304 && x->cond_name) { /* else nothing was asked: an HTTP error */
         uv_mutex_lock(&x->server->lock);
         x->server->stats.http_not_modified++;
         uv_mutex_unlock(&x->server->lock);
@@ -220,7 +257,7 @@ EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double
         xfer_finish(x, st);
         return 0;
     }
-    if (content_length >= 0) {
+    if (content_length >= 0 && !(flags & 2)) {
         if (content_length > (double)r->max_size) {
             xfer_finish(x, fail_too_large(x));
             return 0;
@@ -270,11 +307,22 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_end(uint32_t id, int kind) {
         st =
             asset_request_fail(r, ASSET_E_TIMEOUT, "stalled: no data for %u ms (http_low_speed_ms)",
                                cfg->http_low_speed_ms);
-    else if (x->etag || x->last_modified) {
+    else if (!x->redirected && (x->etag || x->last_modified)) {
         char *v = x->etag ? asset__asprintf("etag:%s", x->etag)
                           : asset__asprintf("lm:%s", x->last_modified);
         if (v) asset_request_set_version(r, v);
         asset_free(v);
+    } else {
+        /* no validator, or one of a redirect's target (where the URL redirects may
+         * change): the bytes' hash, so that an unchanged answer keeps the cached value */
+        char digest[32];
+        snprintf(digest, sizeof digest, "hash:%016llx",
+                 (unsigned long long)asset__hash_n(r->data ? (const char *)r->data : "", r->size));
+        const char *cached = asset_request_cached_version(r);
+        if (cached && !strcmp(cached, digest))
+            st = ASSET_NOT_MODIFIED;
+        else
+            asset_request_set_version(r, digest);
     }
     xfer_finish(x, st);
 }
@@ -326,7 +374,12 @@ static void xfer_start(void *arg) {
     x->next = g_xfers;
     if (g_xfers) g_xfers->prev = x;
     g_xfers = x;
-    const asset_server_config_t *cfg = &s->cfg;
+    xfer_fetch(x);
+}
+
+/* starts x's fetch, under x->id */
+static void xfer_fetch(xfer_t *x) {
+    const asset_server_config_t *cfg = &x->server->cfg;
     double stall = cfg->http_low_speed_ms == UINT_MAX ? 0 : (double)cfg->http_low_speed_ms;
     js_fetch_start(x->id, x->url, x->cond_name, x->cond_value, (double)cfg->http_connect_timeout_ms,
                    stall);

@@ -3,7 +3,8 @@
 # ephemeral port, document root DIR/root, the same settings as tests/tu_http.c (ETag on,
 # /status500), plus /slow/ (1 byte a second: a transfer that stays in flight for the
 # cancel and timeout tests), /stall/ (the first KiB at once, then 1 byte a second: the
-# low-speed test), and every response with the COOP/COEP headers a pthread page needs.
+# low-speed test), the hostile answers of test_web_http.c (below), and every response
+# with the COOP/COEP headers a pthread page needs.
 # `start` prints the base URL ("http://127.0.0.1:PORT") once nginx answers.
 set -euo pipefail
 cmd=$1 dir=$2
@@ -36,6 +37,16 @@ http {
     location ~ /status500\$ { return 500; } # also under tu_http.c's t<n>/
     location /slow/ { limit_rate 1; }
     location /stall/ { limit_rate_after 1k; limit_rate 1; }
+    # test_web_http.c's answers nginx gives only when told: a 304 nobody asked for, a
+    # body without ETag or Last-Modified, a stored gzip object sent coded whatever was
+    # asked, and moved<sfx>.txt, which redirects to target<sfx>.txt once moved<sfx>.flag
+    # exists (<sfx>: the suite's mode, so that _st and _mt share the root)
+    location = /always304 { return 304; }
+    location ~ /novalidator[^/]*\.cnt\$ { return 200 "same bytes"; }
+    location /gz/ { add_header Content-Encoding gzip; }
+    location ~ ^/moved(\w*)\.txt\$ {
+      if (-f \$document_root/moved\$1.flag) { return 302 /target\$1.txt; }
+    }
   }
 }
 CONF

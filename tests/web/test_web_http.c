@@ -16,9 +16,20 @@
 #include <cmocka.h>
 
 #include <emscripten/emscripten.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The suites _st and _mt run at once against one nginx root: files a test changes
+ * carry the mode in their names */
+#ifdef __EMSCRIPTEN_PTHREADS__
+#define MODE "_mt"
+#else
+#define MODE "_st"
+#endif
 
 static const char *g_base, *g_root;
 
@@ -276,6 +287,161 @@ static void test_fetch_body_over_max_asset_size_is_too_large(void **state) {
     asset_server_destroy(s);
 }
 
+/* gzip of 2,000 'y' (35 bytes), served by nginx's /gz/ as stored, Content-Encoding: gzip */
+static const unsigned char g_gz_2000y[] = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
+                                           0x03, 0xab, 0xac, 0x1c, 0x05, 0xa3, 0x60, 0x14, 0x8c,
+                                           0x82, 0x51, 0x30, 0x0a, 0x46, 0xc1, 0x50, 0x07, 0x00,
+                                           0xb5, 0xed, 0xb3, 0x7b, 0xd0, 0x07, 0x00, 0x00};
+
+static void put_bytes(const char *rel, const void *data, size_t n) {
+    free(tu_write_file(g_root, rel, data, n));
+}
+
+/* A body that grows past max_asset_size only once decoded (its Content-Length is the
+ * coded size, 35 bytes) fails with the source's message, as on desktop: it was the
+ * request's own ("larger than max_asset_size") before the fourth hostile review. */
+static void test_fetch_a_coded_body_past_max_asset_size_says_so(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put_bytes("gz/big" MODE ".txt", g_gz_2000y, sizeof g_gz_2000y);
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 2;
+    cfg.max_asset_size = 1000;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_url(s, "gz/big" MODE ".txt");
+    assert_int_equal(wait_done(s, h), ASSET_E_TOO_LARGE);
+    assert_non_null(
+        strstr(asset_handle_error_message(h), "body larger than max_asset_size (1000 bytes)"));
+    assert_null(asset_handle_value(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+static uint32_t crc32_of(const unsigned char *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+/* A gzip member of n bytes in one stored (uncompressed) deflate block: n + 23 bytes. */
+static size_t gzip_stored(unsigned char *out, const unsigned char *data, size_t n) {
+    static const unsigned char head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    size_t o = 0;
+    memcpy(out, head, sizeof head);
+    o += sizeof head;
+    out[o++] = 1; /* BFINAL, stored */
+    out[o++] = (unsigned char)n;
+    out[o++] = (unsigned char)(n >> 8);
+    out[o++] = (unsigned char)~n;
+    out[o++] = (unsigned char)(~n >> 8);
+    memcpy(out + o, data, n);
+    o += n;
+    uint32_t crc = crc32_of(data, n);
+    for (int i = 0; i < 4; i++) out[o++] = (unsigned char)(crc >> (8 * i));
+    for (int i = 0; i < 4; i++) out[o++] = (unsigned char)(n >> (8 * i));
+    return o;
+}
+
+/* A coded body's Content-Length is the coded size: it says nothing of the body the
+ * loaders get (desktop does not act on it either). 990 bytes stored in 1,013 coded
+ * ones (already compressed data sent gzip'd grows so) were refused as over 1,000. */
+static void test_fetch_a_coded_content_length_is_not_the_bodys_size(void **state) {
+    (void)state;
+    NEED_HTTP();
+    unsigned char body[990], gz[990 + 23];
+    memset(body, 'z', sizeof body);
+    size_t n = gzip_stored(gz, body, sizeof body);
+    assert_int_equal(n, sizeof gz);
+    put_bytes("gz/stored" MODE ".txt", gz, n);
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 2;
+    cfg.max_asset_size = 1000;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_url(s, "gz/stored" MODE ".txt");
+    assert_int_equal(wait_done(s, h), ASSET_OK);
+    tu_expect_bytes(h, body, sizeof body);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* A 304 to a request that asked nothing conditional answers nothing: an HTTP error
+ * (it was NOT_MODIFIED, and the load failed E_IO "nothing is cached"). */
+static void test_fetch_an_unasked_304_is_an_http_error(void **state) {
+    (void)state;
+    NEED_HTTP();
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *h = load_url(s, "always304");
+    assert_int_equal(wait_done(s, h), ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 304);
+    assert_non_null(strstr(asset_handle_error_message(h), "HTTP 304"));
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_not_modified, 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* fetch() sends If-None-Match on to a redirect's target, another resource, whose ETag
+ * may match (nginx's are mtime-size): its 304 kept the old bytes of a URL that now
+ * redirects elsewhere. Asked again without the condition, the target's bytes come. */
+static void test_fetch_a_304_from_a_redirect_target_is_asked_again(void **state) {
+    (void)state;
+    NEED_HTTP();
+    char *moved = tu_write_file(g_root, "moved" MODE ".txt", "one", 3);
+    char *target = tu_write_file(g_root, "target" MODE ".txt", "two", 3);
+    char flag[1024];
+    snprintf(flag, sizeof flag, "%s/moved" MODE ".flag", g_root);
+    unlink(flag);
+    struct timespec ts[2] = {{.tv_sec = 1600000000}, {.tv_sec = 1600000000}};
+    assert_int_equal(utimensat(AT_FDCWD, moved, ts, 0), 0); /* the same ETag */
+    assert_int_equal(utimensat(AT_FDCWD, target, ts, 0), 0);
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *a = load_url(s, "moved" MODE ".txt");
+    assert_int_equal(wait_done(s, a), ASSET_OK);
+    tu_expect_bytes(a, "one", 3);
+    free(tu_write_file(g_root, "moved" MODE ".flag", "", 0)); /* now it redirects */
+    asset_handle_t *b = load_url(s, "moved" MODE ".txt");
+    assert_int_equal(wait_done(s, b), ASSET_OK);
+    tu_expect_bytes(b, "two", 3);
+    assert_int_equal(asset_handle_http_status(b), 200);
+    /* versioned by its bytes, not the target's validator: the next load asks whole */
+    asset_handle_t *c = load_url(s, "moved" MODE ".txt");
+    assert_int_equal(wait_done(s, c), ASSET_OK);
+    tu_expect_bytes(c, "two", 3);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    asset_server_destroy(s);
+    unlink(flag);
+    free(moved);
+    free(target);
+}
+
+/* An answer with neither ETag nor Last-Modified is versioned by its bytes: unchanged,
+ * the next load keeps the cached value (no parse; it was parsed each time). */
+static void test_fetch_an_unchanged_answer_without_validators_is_not_modified(void **state) {
+    (void)state;
+    NEED_HTTP();
+    asset_server_t *s = tu_server(2);
+    tu_counter_t c = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c, 0), ASSET_OK);
+    asset_handle_t *a = load_url(s, "novalidator" MODE ".cnt");
+    assert_int_equal(wait_done(s, a), ASSET_OK);
+    tu_expect_bytes(a, "same bytes", 10);
+    asset_handle_t *b = load_url(s, "novalidator" MODE ".cnt");
+    assert_int_equal(wait_done(s, b), ASSET_OK);
+    assert_int_equal(tu_counter_parses(&c), 1);
+    assert_ptr_equal(asset_handle_value(a), asset_handle_value(b));
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_refused_connection_is_a_network_error(void **state) {
     (void)state;
     NEED_HTTP();
@@ -335,6 +501,11 @@ int main(void) {
         cmocka_unit_test(test_fetch_404_fails_with_status_and_message),
         cmocka_unit_test(test_a_host_that_flushes_only_when_woken_gets_its_fetches),
         cmocka_unit_test(test_fetch_body_over_max_asset_size_is_too_large),
+        cmocka_unit_test(test_fetch_a_coded_body_past_max_asset_size_says_so),
+        cmocka_unit_test(test_fetch_a_coded_content_length_is_not_the_bodys_size),
+        cmocka_unit_test(test_fetch_an_unasked_304_is_an_http_error),
+        cmocka_unit_test(test_fetch_a_304_from_a_redirect_target_is_asked_again),
+        cmocka_unit_test(test_fetch_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
