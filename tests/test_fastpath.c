@@ -618,6 +618,12 @@ static void test_a_workers_small_file_read_allocates_only_what_the_value_keeps(v
     cfg.user = &woken;
     asset_server_t *s = asset_server_create(&cfg);
     assert_non_null(s);
+    if (s->nworkers == 0) { /* the single-threaded web build: jobs run in flush */
+        asset_server_destroy(s);
+        uv_cond_destroy(&woken.c);
+        uv_mutex_destroy(&woken.m);
+        skip();
+    }
     char *dir = tu_mkdtemp();
     char *a = tu_write_file(dir, "a.bin", "first", 5),
          *b = tu_write_file(dir, "b.bin", "second", 6);
