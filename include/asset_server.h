@@ -910,7 +910,10 @@ ASSET_API size_t asset_batch_completed_count(const asset_batch_t *b); /* LOADED 
 ASSET_API size_t asset_batch_failed_count(const asset_batch_t *b);
 ASSET_API size_t asset_batch_cancelled_count(const asset_batch_t *b);
 /* 0..1, weighted by bytes when every child's size is known (listing or manifest
- * sizes), else by count; never goes backwards; exactly 1 once done. */
+ * sizes), else by count; never goes backwards; exactly 1 once done. A child counts
+ * in full once a flush delivered it; of the others, the first 64 in the batch's order
+ * (where loads start, priorities aside) count their bytes in flight, the rest 0, so a
+ * call costs the same for 50 children or 50,000 (call it every frame). */
 ASSET_API float asset_batch_progress(const asset_batch_t *b);
 /* Child i (0 <= i < count), borrowed: valid while the batch lives. */
 ASSET_API asset_handle_t *asset_batch_handle(const asset_batch_t *b, size_t i);

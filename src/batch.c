@@ -32,6 +32,8 @@ typedef struct item {
     asset_batch_t *batch;
     uint64_t size; /* expected bytes, or SIZE_UNKNOWN (0 is a size: an empty file) */
     bool done;
+    /* [lock] the next in the batch's list of children not known done */
+    struct item *undone_next;
 } item_t;
 
 /* Items are carved from chunks that grow to ITEM_CHUNK_MAX and live as long as the
@@ -76,6 +78,11 @@ struct asset_batch {
     asset__value_t *listing;
     size_t next_entry;
     char *dir;
+    /* for asset_batch_progress [lock]: the sum of the known sizes of done children, and
+     * the children not known done, in the batch's order (a done one leaves the list
+     * when asset_batch_progress meets it: each once) */
+    uint64_t done_bytes;
+    item_t *undone_head, *undone_tail;
 };
 
 /* Children a folder creates per step: a budgeted flush does at least one step. */
@@ -265,6 +272,7 @@ static void child_completed(asset_handle_t *h, void *user) {
     asset_server_t *s = b->server;
     if (it->done || b->done) return;
     it->done = true;
+    if (it->size != SIZE_UNKNOWN) b->done_bytes += it->size; /* for asset_batch_progress */
     switch (asset_handle_state(h)) {
     case ASSET_STATE_LOADED: b->n_loaded++; break;
     case ASSET_STATE_CANCELLED: b->n_cancelled++; break;
@@ -304,6 +312,12 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     it->h = h;
     it->node.key = asset__handle_uri(h);
     b->items[b->count++] = it;
+    it->undone_next = NULL;
+    if (b->undone_tail)
+        b->undone_tail->undone_next = it;
+    else
+        b->undone_head = it;
+    b->undone_tail = it;
     h->batch = b; /* from now on its decision is counted (batch_ready) */
     if (h->decided) b->n_decided++;
     /* a cancel that came while this child was being made (its preparation, a loader's
@@ -912,6 +926,11 @@ static float item_progress(const item_t *it) {
     return got >= total ? 0.999f : (float)((double)got / (double)total);
 }
 
+/* Children whose bytes in flight asset_batch_progress looks at: the first unfinished
+ * ones in the batch's order (loads start in that order, priorities aside). The others
+ * count only once done, so a call costs the same for 50 children or 50,000. */
+#define PROGRESS_WINDOW 64
+
 float asset_batch_progress(const asset_batch_t *cb) {
     if (!cb) return 0.f;
     asset_batch_t *b = (asset_batch_t *)cb;
@@ -924,10 +943,25 @@ float asset_batch_progress(const asset_batch_t *cb) {
     double p = 0;
     if (b->listed && b->count) {
         bool by_bytes = b->n_sized == b->count && b->total_bytes > 0;
-        double sum = 0;
-        for (size_t i = 0; i < b->count; i++) {
-            double w = by_bytes ? (double)b->items[i]->size : 1.0;
-            sum += w * item_progress(b->items[i]);
+        /* done children, counted where they completed (child_completed) */
+        double sum =
+            by_bytes ? (double)b->done_bytes : (double)(b->n_loaded + b->n_failed + b->n_cancelled);
+        /* and the bytes in flight of the first unfinished ones; a done child met on the
+         * way leaves the list, so each is passed over once in the batch's life */
+        item_t **link = &b->undone_head, *prev = NULL;
+        for (size_t seen = 0; *link && seen < PROGRESS_WINDOW;) {
+            item_t *it = *link;
+            s->batch_progress_visits++;
+            if (it->done) {
+                *link = it->undone_next;
+                if (b->undone_tail == it) b->undone_tail = prev;
+                continue;
+            }
+            double w = by_bytes ? (double)it->size : 1.0;
+            sum += w * item_progress(it);
+            seen++;
+            prev = it;
+            link = &it->undone_next;
         }
         p = sum / (by_bytes ? (double)b->total_bytes : (double)b->count);
         if (p >= 1.0) p = 0.999; /* exactly 1.0 only once done */

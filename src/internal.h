@@ -623,6 +623,8 @@ struct asset_server {
     uint64_t uri_iter_visits;     /* [lock] handles asset__uri_iter_next looked at (tests) */
     size_t dep_values;            /* [lock] values holding dependencies: none, and a change has no
                                    * dependents to look for (reload.c) */
+    /* [lock] children asset_batch_progress looked at (tests) */
+    uint64_t batch_progress_visits;
     /* per base URI, the dependencies of values that name it (dependents.c) [lock] */
     asset__map_t dependents;
     size_t dependents_unknown; /* values that found no memory for their counts */

@@ -700,6 +700,50 @@ static void test_progress_is_byte_weighted_and_monotonic(void **state) {
     tu_gate_free(g);
 }
 
+/* asset_batch_progress() is called every frame: it must not walk every child. It
+ * walked them all, under the server's lock (a review: 50,000 children, every frame).
+ * Done children are counted where they complete; only a bounded window of the first
+ * unfinished ones is looked at for their bytes in flight (the visits are counted). */
+static void test_batch_progress_does_not_walk_every_child(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    enum { N = 2000 };
+    static char keys[N][24];
+    static const char *uris[N + 1];
+    uris[0] = "gate://stuck"; /* first in the batch's order, held until the end */
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "mem://pw/k%04d", i);
+        assert_int_equal(asset_mem_put(s, keys[i] + 6, "x", 1), ASSET_OK);
+        uris[i + 1] = keys[i];
+    }
+    asset_batch_t *b = asset_server_load_group(s, uris, N + 1, NULL);
+    assert_non_null(b);
+    for (size_t i = 1; i <= N; i++)
+        assert_int_equal(asset_handle_wait(asset_batch_handle(b, i), 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), N);
+    assert_false(asset_batch_is_done(b));
+    float p = asset_batch_progress(b);
+    assert_true(p >= (float)N / (float)(N + 1) - 0.001f); /* by count: N of N + 1 */
+    assert_true(p < 1.0f);
+    uv_mutex_lock(&s->lock);
+    s->batch_progress_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    for (int i = 0; i < 100; i++) assert_true(asset_batch_progress(b) >= p);
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->batch_progress_visits;
+    uv_mutex_unlock(&s->lock);
+    print_message("  100 calls looked at %llu children\n", (unsigned long long)visits);
+    if (visits > 100 * 8) /* one unfinished child: one look per call, not N + 1 */
+        fail_msg("100 calls looked at %llu children", (unsigned long long)visits);
+    tu_gate_open(g);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_true(asset_batch_progress(b) == 1.0f);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 static void test_manifest_with_10000_entries(void **state) {
     (void)state;
     enum { N = 10000 };
@@ -1509,6 +1553,7 @@ int main(void) {
         cmocka_unit_test(test_manifest_sha256_verified),
         cmocka_unit_test(test_malformed_manifests_fail_with_useful_messages),
         cmocka_unit_test(test_progress_is_byte_weighted_and_monotonic),
+        cmocka_unit_test(test_batch_progress_does_not_walk_every_child),
         cmocka_unit_test(test_folder_progress_is_byte_weighted_across_slices),
         cmocka_unit_test(test_manifest_with_10000_entries),
         cmocka_unit_test(test_disconnected_batch_callbacks_do_not_fire),
