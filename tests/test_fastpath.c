@@ -635,8 +635,8 @@ static void test_a_workers_small_file_read_allocates_only_what_the_value_keeps(v
     atomic_store(&g_count_others, true);
     assert_int_equal(load_on_the_worker(s, &woken, ub), ASSET_STATE_LOADED);
     atomic_store(&g_count_others, false);
-    print_message("  the second file: %zu blocks on the worker, %zu of a request's size\n",
-                  atomic_load(&g_other_blocks), atomic_load(&g_other_requests));
+    print_message("  the second file: %u blocks on the worker, %u of a request's size\n",
+                  (unsigned)atomic_load(&g_other_blocks), (unsigned)atomic_load(&g_other_requests));
     assert_int_equal(atomic_load(&g_other_requests), 0);
     assert_int_equal(atomic_load(&g_other_blocks), 4);
     asset_server_destroy(s);
