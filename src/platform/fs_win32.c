@@ -24,9 +24,10 @@ struct asset__dir {
     WIN32_FIND_DATAW data;
     char name[MAX_PATH * 4];
 };
-struct asset__file {
-    HANDLE h;
-};
+/* An open file is its HANDLE, carried in the handle's pointer (an open file's HANDLE
+ * is never NULL): no allocation per file read. struct asset__file is never defined. */
+static asset__file_t *file_of(HANDLE h) { return (asset__file_t *)h; }
+static HANDLE handle_of(const asset__file_t *f) { return (HANDLE)f; }
 
 const char asset__path_list_sep = ';';
 bool asset__fs_force_walk = false;
@@ -124,14 +125,16 @@ const char *asset__path_component_refused(const char *name, size_t n) {
     return NULL;
 }
 
-/* UTF-8 (library form) -> UTF-16 with '\\'; NULL with *err set. asset_free it. */
-static wchar_t *to_wide(const char *s, int *err) {
+/* UTF-8 (library form) -> UTF-16 with '\\' separators, NULL with *err set: into buf
+ * (cap wide characters) when it fits, else a new block (the caller frees what is not
+ * buf). */
+static wchar_t *to_wide_in(const char *s, wchar_t *buf, size_t cap, int *err) {
     int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
     if (n <= 0) {
         *err = -EILSEQ;
         return NULL;
     }
-    wchar_t *w = asset_alloc((size_t)n * sizeof *w);
+    wchar_t *w = (size_t)n <= cap ? buf : asset_alloc((size_t)n * sizeof *w);
     if (!w) {
         *err = -ENOMEM;
         return NULL;
@@ -141,6 +144,9 @@ static wchar_t *to_wide(const char *s, int *err) {
         if (*c == L'/') *c = L'\\';
     return w;
 }
+
+/* the same, always a new block: asset_free it */
+static wchar_t *to_wide(const char *s, int *err) { return to_wide_in(s, NULL, 0, err); }
 
 /* UTF-16 -> UTF-8 into buf; false if it does not fit or is not valid. */
 static bool to_utf8(const wchar_t *w, char *buf, size_t n) {
@@ -193,13 +199,7 @@ static int new_dir(HANDLE h, wchar_t *path, asset__dir_t **out) {
 }
 
 static int new_file(HANDLE h, asset__file_t **out) {
-    asset__file_t *f = asset_alloc(sizeof *f);
-    if (!f) {
-        CloseHandle(h);
-        return -ENOMEM;
-    }
-    f->h = h;
-    *out = f;
+    *out = file_of(h);
     return 0;
 }
 
@@ -342,10 +342,12 @@ int asset__file_open_beneath(asset__dir_t *root, const char *rel, asset__file_t 
 int asset__file_open(const char *path, asset__file_t **out) {
     *out = NULL;
     int err = 0;
-    wchar_t *w = to_wide(path, &err);
+    wchar_t stack[MAX_PATH], *w = to_wide_in(path, stack, MAX_PATH, &err);
     if (!w) return err;
     HANDLE h = open_w(w, true, false, true);
-    asset_free(w);
+    DWORD e = GetLastError(); /* asset_free may change it */
+    if (w != stack) asset_free(w);
+    SetLastError(e);
     return h == INVALID_HANDLE_VALUE ? last_error() : new_file(h, out);
 }
 
@@ -384,14 +386,14 @@ void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
 
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st) {
     BY_HANDLE_FILE_INFORMATION info;
-    if (!GetFileInformationByHandle(f->h, &info)) return last_error();
-    fill_stat(&info, GetFileType(f->h), st);
+    if (!GetFileInformationByHandle(handle_of(f), &info)) return last_error();
+    fill_stat(&info, GetFileType(handle_of(f)), st);
     return 0;
 }
 
 int64_t asset__file_read(asset__file_t *f, void *buf, size_t n) {
     DWORD got = 0;
-    if (!ReadFile(f->h, buf, n > (1u << 30) ? (1u << 30) : (DWORD)n, &got, NULL)) {
+    if (!ReadFile(handle_of(f), buf, n > (1u << 30) ? (1u << 30) : (DWORD)n, &got, NULL)) {
         DWORD e = GetLastError();
         return e == ERROR_HANDLE_EOF ? 0 : -map_error(e);
     }
@@ -412,7 +414,7 @@ int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
     /* A copy-on-write view: the 0 after the data is written into the view's own copy
      * of its last page, so bytes appended to the file (since its size was taken, or
      * later) never show there; the other pages stay the file's. Then read-only. */
-    HANDLE m = CreateFileMappingW(f->h, NULL, PAGE_WRITECOPY, 0, 0, NULL);
+    HANDLE m = CreateFileMappingW(handle_of(f), NULL, PAGE_WRITECOPY, 0, 0, NULL);
     if (!m) return last_error();
     char *v = MapViewOfFile(m, FILE_MAP_COPY, 0, 0, size);
     int err = v ? 0 : last_error();
@@ -420,7 +422,7 @@ int asset__file_map(asset__file_t *f, size_t size, void **data, void **token) {
     if (err) return err;
     DWORD old;
     LARGE_INTEGER now;
-    if (!GetFileSizeEx(f->h, &now) || (uint64_t)now.QuadPart < (uint64_t)size) {
+    if (!GetFileSizeEx(handle_of(f), &now) || (uint64_t)now.QuadPart < (uint64_t)size) {
         UnmapViewOfFile(v); /* shorter by now: read it (the write would fault) */
         return -EAGAIN;
     }
@@ -440,9 +442,7 @@ void asset__unmap(void *data, void *token) {
 }
 
 void asset__file_close(asset__file_t *f) {
-    if (!f) return;
-    CloseHandle(f->h);
-    asset_free(f);
+    if (f) CloseHandle(handle_of(f));
 }
 
 /* ---- directories ---- */
