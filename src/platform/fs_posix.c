@@ -179,15 +179,29 @@ static void fill_stat(const struct stat *s, asset__fstat_t *st) {
     st->vraw[3] = (uint64_t)s->st_ino;
 }
 
+/* "00" to "99": two digits a division */
+static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
+                                     "2021222324252627282930313233343536373839"
+                                     "4041424344454647484950515253545556575859"
+                                     "6061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
 /* Writes v in decimal, at least `width` digits (zero-padded), after a '-' when neg. */
 static char *put_dec(char *w, uint64_t v, bool neg, int width) {
-    char tmp[24];
-    int n = 0;
-    do tmp[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    while (n < width) tmp[n++] = '0';
+    char tmp[24], *end = tmp + sizeof tmp, *p = end;
+    for (; v >= 100; v /= 100) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * (v % 100), 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    while (end - p < width) *--p = '0';
     if (neg) *w++ = '-';
-    while (n) *w++ = tmp[--n];
+    while (p < end) *w++ = *p++;
     return w;
 }
 
