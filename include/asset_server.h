@@ -194,7 +194,12 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                          work; UNC paths, streams, device names and "C:x"
                                          are refused (docs/platforms.md). */
     void (*wake)(void *user);         /* any thread, no lock held: "flush has work".
-                                         Called when the completion queue becomes non-empty. */
+                                         Called when the completion queue becomes non-empty,
+                                         and when a thread other than the flush thread
+                                         leaves a value that only a flush may free (an
+                                         ASSET_LOADER_FREE_ON_FLUSH_THREAD loader's, or one
+                                         holding dependency handles: a release, an eviction,
+                                         a budget change, invalidate, clear_caches). */
     void (*log)(int level, const char *msg, void *user); /* any thread; level: ASSET_LOG_* */
     void *user;                                          /* passed to wake and log; not owned */
     unsigned http_low_speed_ms; /* 30000: an HTTP transfer that moves under 1 byte/s for this
@@ -531,9 +536,9 @@ ASSET_API asset_status_t asset_list_fail(asset_list_t *l, asset_status_t st, con
 /* asset_loader_t.flags */
 enum {
     /* free_value runs only on the flush thread: inside asset_server_flush() (a value
-     * released on another thread, or by a cache eviction, is freed at the next flush)
-     * or inside asset_server_destroy(). For values that only that thread may touch
-     * (GPU objects). */
+     * released on another thread, or by a cache eviction, is freed at the next flush;
+     * when another thread let it go, config.wake is called) or inside
+     * asset_server_destroy(). For values that only that thread may touch (GPU objects). */
     ASSET_LOADER_FREE_ON_FLUSH_THREAD = 1u << 0
 };
 

@@ -68,6 +68,11 @@ void asset__value_release(asset__value_t *v) {
         do x->dead_next = head;
         while (!atomic_compare_exchange_weak_explicit(&s->dead_values, &head, v,
                                                       memory_order_release, memory_order_relaxed));
+        /* a host that sleeps until woken must hear of it: an eviction by a worker or a
+         * budget change on another thread left a GPU value waiting for an unrelated event
+         * (a review). The caller wakes it after its unlock (asset__maybe_wake); a flush
+         * that frees it first takes the flag back (asset__values_drain) */
+        atomic_store(&s->dead_wake, true);
         return;
     }
     asset__value_free_now(v);

@@ -15,5 +15,6 @@ int asset_server_set_cache_budget(asset_server_t *s, const char *loader, size_t 
     ld->cache.budget = bytes ? bytes : s->cfg.cache_budget;
     asset__cache_evict(&ld->cache);
     uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s); /* evicted values to free on the flush thread: the host flushes */
     return ASSET_OK;
 }

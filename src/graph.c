@@ -595,6 +595,9 @@ static void values_requeue(asset_server_t *s, asset__value_t *v) {
 
 bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
     asset__value_t *v;
+    /* what is queued from here on is freed here or wakes the host: a wake for values
+     * this flush frees would be an empty flush */
+    atomic_exchange(&s->dead_wake, false); /* ordered before the list is taken */
     while ((v = atomic_exchange_explicit(&s->dead_values, NULL, memory_order_acquire))) {
         while (v) {
             asset__value_extra_t *x = asset__value_x(v); /* queued values have the extra part */

@@ -493,7 +493,11 @@ void asset_handle_release(asset_handle_t *h) {
     if (h->refs > 0) {
         h->refs--;
         asset__handle_maybe_free(h);
+        /* a value freed only on the flush thread may wait for it now: another thread
+         * tells the host (the flush thread flushes when it likes) */
+        bool off = !asset__on_flush_thread(s); /* [lock]: each flush writes flush_thread */
         uv_mutex_unlock(&s->lock);
+        if (off) asset__maybe_wake(s);
         return;
     }
     /* still alive (queued or loading) but every reference is gone: released too often.

@@ -584,9 +584,11 @@ struct asset_server {
     asset__job_t *graph_ready, *graph_ready_tail; /* jobs with a step to take */
     bool graph_draining;
     uint64_t graph_epoch;
-    asset__job_t *fin_head, *fin_tail;        /* finalize queue (flush thread runs it) */
-    bool handles_gone;                        /* destroy freed every handle */
-    _Atomic(asset__value_t *) dead_values;    /* values the flush thread frees (lock-free push) */
+    asset__job_t *fin_head, *fin_tail;     /* finalize queue (flush thread runs it) */
+    bool handles_gone;                     /* destroy freed every handle */
+    _Atomic(asset__value_t *) dead_values; /* values the flush thread frees (lock-free push) */
+    atomic_bool dead_wake; /* a value was queued in dead_values: the host must flush (a wake) */
+    atomic_bool wake_off;  /* destroy began: config.wake is never called again */
     _Atomic(struct asset__task *) dead_tasks; /* tasks whose free_arg the flush thread
                                                  calls, without the lock (spawn.c) */
     asset__job_t *returned; /* [lock] finished jobs a loading or waiting thread frees */

@@ -23,8 +23,12 @@ void asset__log(asset_server_t *s, int level, const char *fmt, ...) {
 }
 
 void asset__maybe_wake(asset_server_t *s) {
-    if (atomic_load_explicit(&s->wake_pending, memory_order_relaxed) &&
-        atomic_exchange(&s->wake_pending, false) && s->cfg.wake)
+    bool work = atomic_load_explicit(&s->wake_pending, memory_order_relaxed) &&
+                atomic_exchange(&s->wake_pending, false);
+    /* values queued for the flush thread (asset__value_release): also work for a flush */
+    bool dead = atomic_load_explicit(&s->dead_wake, memory_order_relaxed) &&
+                atomic_exchange(&s->dead_wake, false);
+    if ((work || dead) && s->cfg.wake && !atomic_load_explicit(&s->wake_off, memory_order_acquire))
         s->cfg.wake(s->cfg.user);
 }
 
@@ -178,6 +182,7 @@ void asset_server_destroy(asset_server_t *s) {
     }
     s->stopping = true;
     atomic_store(&s->wake_pending, false);
+    atomic_store(&s->wake_off, true); /* no wake during destroy, whoever queues a value */
     /* queued jobs: drop them; their handles are freed below */
     while (s->heap_len) {
         asset__job_t *j = asset__heap_pop(s);
@@ -265,6 +270,7 @@ void asset_server_invalidate(asset_server_t *s, const char *uri) {
     asset__loader_slot_t *const *ls = asset__loaders(s, &n);
     for (size_t i = 0; i < n; i++) asset__cache_remove(&ls[i]->cache, u.uri);
     uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s); /* a value to free on the flush thread: the host flushes */
     asset__uri_dispose(&u);
 }
 
@@ -275,6 +281,7 @@ void asset_server_clear_caches(asset_server_t *s) {
     asset__loader_slot_t *const *ls = asset__loaders(s, &n);
     for (size_t i = 0; i < n; i++) asset__cache_clear(&ls[i]->cache);
     uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s); /* values to free on the flush thread: the host flushes */
 }
 
 void asset_server_stats(const asset_server_t *cs, asset_stats_t *out) {

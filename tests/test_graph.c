@@ -924,6 +924,46 @@ static void test_a_budgeted_flush_frees_values_within_its_budget(void **state) {
     asset_server_destroy(s);
 }
 
+/* A value an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees waits for a flush when
+ * another thread lets it go: a budget change that evicts it, a cleared cache, an
+ * invalidation, the last handle released there. A host that flushes only when woken
+ * must be woken then, or it holds the values until some unrelated event (a review). */
+static void shrink_g_budget(void *arg) { asset_server_set_cache_budget(arg, "g", 1); }
+static void clear_on_thread(void *arg) { asset_server_clear_caches(arg); }
+static void invalidate_on_thread(void *arg) { asset_server_invalidate(arg, "mem://gpu.g"); }
+
+static void test_values_queued_for_the_flush_thread_by_another_thread_wake_the_host(void **state) {
+    (void)state;
+    atomic_int wakes = 0;
+    asset_server_config_t cfg = {.wake = count_wake, .user = &wakes};
+    asset_server_t *s = graph_server_cfg(2, &cfg);
+    put(s, "gpu.g", "texture");
+    void (*const on_thread[])(void *) = {shrink_g_budget, clear_on_thread, invalidate_on_thread,
+                                         release_on_thread};
+    for (int i = 0; i < 4; i++) {
+        asset_server_set_cache_budget(s, "g", 0); /* the server's: it fits again */
+        asset_handle_t *h = load(s, "mem://gpu.g");
+        assert_int_equal(tu_wait(h), ASSET_OK);
+        if (on_thread[i] != release_on_thread) asset_handle_release(h); /* the cache keeps it */
+        asset_server_flush(s); /* nothing left queued: a wake from now on is the value's */
+        assert_int_equal(atomic_load(&g_gl.frees), i);
+        int woken = atomic_load(&wakes);
+        if (on_thread[i] == release_on_thread) asset_server_invalidate(s, "mem://gpu.g");
+        uv_thread_t t;
+        assert_int_equal(
+            uv_thread_create(&t, on_thread[i],
+                             on_thread[i] == release_on_thread ? (void *)h : (void *)s),
+            0);
+        uv_thread_join(&t);
+        assert_int_equal(atomic_load(&g_gl.frees), i); /* not on that thread */
+        if (atomic_load(&wakes) <= woken) fail_msg("case %d: the host was not woken", i);
+        asset_server_flush(s);
+        assert_int_equal(atomic_load(&g_gl.frees), i + 1); /* here, on the flush thread */
+    }
+    assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
+    asset_server_destroy(s);
+}
+
 /* ---- scale, progress, batches, HTTP ---- */
 
 static void test_ten_thousand_node_graph(void **state) {
@@ -1077,6 +1117,7 @@ int main(void) {
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
         cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
+        cmocka_unit_test(test_values_queued_for_the_flush_thread_by_another_thread_wake_the_host),
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_loaded_asset_fails),
         cmocka_unit_test(test_ten_thousand_node_graph),
         cmocka_unit_test(test_progress_counts_dependency_bytes_and_batches_wait_for_them),
