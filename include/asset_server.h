@@ -388,7 +388,7 @@ typedef struct asset_cache_info {
     const char *uri;
     const char *loader;
     const char *version; /* NULL: unversioned */
-    size_t bytes;        /* the value's cost */
+    size_t bytes;        /* the value's cost, its labeled values' included */
     uint64_t age_ns;     /* since it was inserted, to about 17 ms */
     unsigned handles;    /* references besides the cache's own: handles holding the
                             value, loads finishing with it */
@@ -620,7 +620,8 @@ ASSET_API asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
 ASSET_API size_t asset_parse_depend_many(asset_parse_t *p, const char *const *uris, size_t n,
                                          const asset_load_options_t *o, asset_handle_t **out);
 /* Publishes a sub-asset beside the main value: "uri#label" loads yield it (sharing
- * this parse). Cached and ref-counted on its own; free_fn(value, user) frees it
+ * this parse). Cached with the main value (the entry charges the loader's cache budget
+ * cost_bytes for it too) and ref-counted on its own; free_fn(value, user) frees it
  * (NULL: the loader's free_value), where the loader's free_value would run: any
  * thread, possibly with the server's lock held (a cache eviction), so it must not call
  * the server; on the flush thread for an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader.

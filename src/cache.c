@@ -107,10 +107,20 @@ static void lru_push_front(asset__cache_t *c, asset__cache_entry_t *e) {
     c->lru_head = e;
 }
 
+size_t asset__value_charge(const asset__value_t *v) {
+    size_t sum = v->cost;
+    const asset__value_extra_t *x = asset__value_x(v);
+    for (size_t i = 0; x && i < x->nlabels; i++) { /* set by the parse, fixed since */
+        size_t c = x->labels[i].value->cost;
+        sum = c > SIZE_MAX - sum ? SIZE_MAX : sum + c;
+    }
+    return sum;
+}
+
 static void entry_drop(asset__cache_t *c, asset__cache_entry_t *e) {
     asset__map_link_remove(&c->map, &e->link);
     lru_unlink(c, e);
-    c->bytes -= e->value->cost;
+    c->bytes -= asset__value_charge(e->value);
     asset__value_release(e->value);
     asset_free(e); /* key, version and digest: one block */
 }
@@ -197,7 +207,7 @@ size_t asset__cache_evict(asset__cache_t *c) {
         if (c->server) /* formats nothing unless a log is set */
             asset__log(c->server, ASSET_LOG_DEBUG, "evicted %s from the %s cache (%zu bytes)",
                        asset__cache_entry_key(c->lru_tail), c->name ? c->name : "?",
-                       c->lru_tail->value->cost);
+                       asset__value_charge(c->lru_tail->value));
         entry_drop(c, c->lru_tail);
         c->evictions++;
         n++;
@@ -209,7 +219,8 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, c
                       asset__value_t *v) {
     asset__cache_entry_t *old = entry_of(asset__map_find(&c->map, uri));
     if (old) entry_drop(c, old);
-    if (v->cost > c->budget) return false;
+    size_t charge = asset__value_charge(v);
+    if (charge > c->budget) return false;
     /* one block: the entry, its key, its version (but the one every pkg:// file has),
      * its digest */
     uint32_t kind = !version                                     ? ASSET__CV_NONE
@@ -233,7 +244,7 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, c
     }
     e->value = asset__value_retain(v);
     lru_push_front(c, e);
-    c->bytes += v->cost;
+    c->bytes += charge;
     asset__cache_evict(c);
     return true;
 }

@@ -118,6 +118,9 @@ static inline size_t asset__value_ndeps(const asset__value_t *v) {
 static inline size_t asset__value_nlabels(const asset__value_t *v) {
     return v->has_x ? asset__value_x(v)->nlabels : 0;
 }
+/* What a cache entry of v charges its cache: v's cost and its labeled values' (which
+ * it holds, and which have no entry of their own). */
+size_t asset__value_charge(const asset__value_t *v);
 
 /* ---- caches (cache.c): byte-budget LRU keyed on URI, each entry one version ---- */
 /* The version of what never changes (every pkg:// file): such an entry is served

@@ -119,7 +119,7 @@ size_t asset_server_foreach_cached(asset_server_t *s,
             i->uri = snap_str(&sn, asset__cache_entry_key(e));
             i->loader = name;
             i->version = snap_str(&sn, asset__cache_entry_version(e));
-            i->bytes = e->value->cost;
+            i->bytes = asset__value_charge(e->value);
             i->age_ns = asset__cache_entry_age_ns(&ls[l]->cache, e, now);
             unsigned refs = atomic_load_explicit(&e->value->refs, memory_order_relaxed);
             i->handles = refs > 0 ? refs - 1 : 0;

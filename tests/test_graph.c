@@ -737,6 +737,46 @@ static void test_labels_of_an_immutable_cache_hit(void **state) {
     asset_server_destroy(s);
 }
 
+/* The labeled values of a cached asset are held through its entry and have none of
+ * their own: the entry charges them to the loader's budget, or an atlas whose memory
+ * is in its sprites never counted against any budget (a review). */
+static bool n_cache_bytes(const asset_loader_info_t *i, void *user) {
+    if (!strcmp(i->name, "n")) *(size_t *)user = i->bytes;
+    return true;
+}
+
+static void test_labeled_values_are_charged_to_the_cache_budget(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    static const char atlas[] = "label aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+                                "label bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const size_t main_cost = sizeof atlas - 1, labels_cost = 2 * 40;
+    put(s, "atlas.n", atlas);
+    asset_handle_t *h = load(s, "mem://atlas.n#" /* the sprite's handle only */
+                                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(asset_handle_size(h), 40); /* a label's own cost */
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_cached, main_cost + labels_cost);
+    size_t bytes = 0;
+    asset_server_foreach_loader(s, n_cache_bytes, &bytes);
+    assert_int_equal(bytes, main_cost + labels_cost);
+    /* a budget the main value alone fits in, its labels not: evicted, not cached again */
+    assert_int_equal(asset_server_set_cache_budget(s, "n", main_cost + labels_cost - 1), ASSET_OK);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+    assert_int_equal(st.cache_evictions, 1);
+    asset_handle_t *again = load(s, "mem://atlas.n");
+    assert_int_equal(tu_wait(again), ASSET_OK);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+    assert_int_equal(atomic_load(&g_gl.parses), 2);
+    asset_handle_release(h);
+    asset_handle_release(again);
+    asset_server_destroy(s);
+}
+
 /* ---- finalize ---- */
 
 static void test_finalize_runs_dependencies_first_once_on_the_flush_thread(void **state) {
@@ -1110,6 +1150,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_with_a_graph_in_flight_fires_nothing_and_leaks_nothing),
         cmocka_unit_test(test_labeled_loads_before_during_and_after_the_parse_share_it),
         cmocka_unit_test(test_labels_of_an_immutable_cache_hit),
+        cmocka_unit_test(test_labeled_values_are_charged_to_the_cache_budget),
         cmocka_unit_test(test_finalize_runs_dependencies_first_once_on_the_flush_thread),
         cmocka_unit_test(test_finalize_pending_continues_at_later_flushes),
         cmocka_unit_test(test_a_wait_times_out_while_a_finalize_stays_pending),
