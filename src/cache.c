@@ -218,7 +218,10 @@ size_t asset__cache_evict(asset__cache_t *c) {
 bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, const char *sha256,
                       asset__value_t *v) {
     asset__cache_entry_t *old = entry_of(asset__map_find(&c->map, uri));
-    if (old) entry_drop(c, old);
+    if (old) {
+        if (old->value != v) old->value->dropped = true;
+        entry_drop(c, old);
+    }
     size_t charge = asset__value_charge(v);
     if (charge > c->budget) return false;
     /* one block: the entry, its key, its version (but the one every pkg:// file has),
@@ -252,12 +255,16 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, c
 bool asset__cache_remove(asset__cache_t *c, const char *uri) {
     asset__cache_entry_t *e = entry_of(asset__map_find(&c->map, uri));
     if (!e) return false;
+    e->value->dropped = true;
     entry_drop(c, e);
     return true;
 }
 
 void asset__cache_clear(asset__cache_t *c) {
-    while (c->lru_head) entry_drop(c, c->lru_head);
+    while (c->lru_head) {
+        c->lru_head->value->dropped = true;
+        entry_drop(c, c->lru_head);
+    }
 }
 
 void asset__cache_free(asset__cache_t *c) {

@@ -88,6 +88,10 @@ typedef struct asset__value_extra {
 typedef struct asset__value {
     atomic_uint refs;
     bool has_x; /* its extra part follows the record (asset__value_new): asset__value_x */
+    /* [lock] its cache entry was removed or replaced on purpose (invalidate, clear, a
+     * newer value, a dependency's change), not evicted: a revalidation that finds it
+     * current does not cache it again (job.c, NOT_MODIFIED). In the padding after has_x */
+    bool dropped;
     void *value;
     size_t cost;
     asset__loader_slot_t *loader;

@@ -293,7 +293,14 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         drop_bytes(j);
         uv_mutex_lock(&s->lock);
         s->stats.cache_hits++;
-        asset__cache_get(&j->loader->cache, j->uri); /* touch */
+        /* touch; or, evicted while it revalidated, cached again: the value was just
+         * found current, and without an entry the next load read and parsed it afresh
+         * (a review). Not when an entry was removed or replaced meanwhile (invalidate,
+         * clear_caches, a reload's new value, a dependency's change): that one stays
+         * gone. */
+        asset__cache_t *c = &j->loader->cache;
+        if (!asset__cache_get(c, j->uri) && !j->cached->dropped)
+            asset__cache_put(c, j->uri, j->cached_version, j->sha256, j->cached);
         asset__reload_watch_job(s, j);
         asset__job_finish_locked(s, j, ASSET_OK, NULL, j->cached);
         asset__pool_take_next(s, j);

@@ -484,6 +484,60 @@ static void test_no_cache_skips_lookup_and_insert(void **state) {
     free(u);
 }
 
+/* A revalidation that finds its value current ("not modified") after the cache evicted
+ * it caches it again: the next load had to read and parse it afresh (a review). An
+ * entry removed on purpose (invalidate) stays gone. */
+static bool count_cache_bytes(const asset_loader_info_t *i, void *user) {
+    if (!strcmp(i->name, "count")) *(size_t *)user = i->bytes;
+    return true;
+}
+
+static size_t count_bytes(asset_server_t *s) {
+    size_t n = SIZE_MAX;
+    asset_server_foreach_loader(s, count_cache_bytes, &n);
+    return n;
+}
+
+static void test_a_not_modified_revalidation_caches_an_evicted_value_again(void **state) {
+    fixture_t *fx = *state;
+    asset_server_config_t cfg = {.max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    tu_counter_t c = {0};
+    assert_int_equal(tu_counting_loader_register(s, "count", ".dat", &c, 250), ASSET_OK);
+    tu_gate_t *g[2] = {tu_gate_register(s, "gate0"), tu_gate_register(s, "gate1")};
+    char *u = write_uri(fx, "nm.dat", 100);
+    asset_handle_release(load_ok(s, u, NULL)); /* cached */
+    for (int drop = 0; drop < 2; drop++) {
+        /* the one worker waits at the gate: the revalidation stays queued */
+        asset_handle_t *gh =
+            asset_server_load(s, drop ? "gate1://block.bin" : "gate0://block.bin", NULL);
+        tu_gate_wait_entered(g[drop], 1);
+        asset_handle_t *h = asset_server_load(s, u, NULL); /* a hit to revalidate */
+        if (drop) {
+            asset_server_invalidate(s, u);
+        } else { /* evicted, then room again */
+            assert_int_equal(asset_server_set_cache_budget(s, "count", 1), ASSET_OK);
+            assert_int_equal(asset_server_set_cache_budget(s, "count", 250), ASSET_OK);
+        }
+        assert_int_equal(count_bytes(s), 0);
+        assert_int_equal(tu_wait(h), ASSET_OK); /* runs the queued job here: not modified */
+        check_pattern(asset_handle_value(h), 100);
+        assert_int_equal(tu_counter_parses(&c), 1);
+        assert_int_equal(count_bytes(s), drop ? 0 : 100);
+        asset_handle_release(h);
+        asset_handle_release(load_ok(s, u, NULL)); /* a revalidated hit, or a parse */
+        assert_int_equal(tu_counter_parses(&c), 1 + drop);
+        tu_gate_open(g[drop]);
+        assert_int_equal(tu_wait(gh), ASSET_OK);
+        asset_handle_release(gh);
+    }
+    asset_server_destroy(s);
+    tu_gate_free(g[0]);
+    tu_gate_free(g[1]);
+    free(u);
+}
+
 static void test_stats_count_hits_misses_evictions_and_bytes(void **state) {
     fixture_t *fx = *state;
     char *a = write_uri(fx, "sa.dat", 100), *b = write_uri(fx, "sb.dat", 100),
@@ -747,6 +801,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_invalidate_forces_a_reparse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_caches_keeps_held_values_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_cache_skips_lookup_and_insert, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_not_modified_revalidation_caches_an_evicted_value_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_count_hits_misses_evictions_and_bytes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_set_cache_budget_evicts_down_to_the_new_budget_at_once,
