@@ -677,7 +677,9 @@ typedef enum asset_priority {
 
 struct asset_load_options {    /* NULL or zero: defaults */
     asset_priority_t priority; /* 0: NORMAL */
-    bool no_cache;             /* fresh read, no cache lookup or write */
+    bool no_cache;             /* fresh read, no cache lookup or write: it joins another
+                                  no_cache load of the URI only while that one's read has
+                                  not started (docs/loaders-and-caches.md, Coalescing) */
     uint32_t timeout_ms;       /* 0: none; else ASSET_E_TIMEOUT when exceeded */
     const char *tag;           /* for asset_server_cancel_tag; copied ("" is no tag) */
     const char *loader;        /* force a loader by name; copied */

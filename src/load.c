@@ -22,14 +22,19 @@ static void fail_now(asset_handle_t *h, asset_status_t st, const char *fmt, ...)
 }
 
 /* [lock] The job in flight that a load of uri with these settings can join: same URI,
- * loader, cache use, listing mode and expected digest. */
+ * loader, cache use, listing mode and expected digest. A no_cache load promises a fresh
+ * read: it joins only a job whose read has not started yet (a review found one issued
+ * after a file changed given the bytes of a read that began before). Folder listings
+ * (no_cache too) join as before. */
 static asset__job_t *find_inflight(asset_server_t *s, const char *uri, asset__loader_slot_t *ld,
                                    bool no_cache, bool recursive, const char *sha256) {
     for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
          n = asset__map_get_next(&s->inflight, n)) {
         asset__job_t *j = (asset__job_t *)n;
         if (j->loader == ld && j->no_cache == no_cache && j->recursive == recursive &&
-            (j->sha256 ? sha256 && !asset__strcasecmp(j->sha256, sha256) : !sha256))
+            (j->sha256 ? sha256 && !asset__strcasecmp(j->sha256, sha256) : !sha256) &&
+            (!no_cache || j->is_list ||
+             (j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)))
             return j;
     }
     return NULL;

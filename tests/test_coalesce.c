@@ -262,7 +262,10 @@ static void test_high_load_joining_queued_low_job_promotes_it(void **state) {
 
 static void test_no_cache_and_other_loaders_do_not_join_cached_loads(void **state) {
     (void)state;
-    asset_server_t *s = asset_server_create(NULL);
+    /* one worker, at the gate with `cached`: fresh1's job stays queued, so fresh2 may
+     * join it (a no_cache load joins no job whose read began) */
+    asset_server_config_t cfg = {.max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
     tu_gate_t *g = tu_gate_register(s, "gate");
     tu_counter_t c = {0};
     assert_int_equal(tu_counting_loader_register(s, "count", NULL, &c, 0), ASSET_OK);
@@ -283,6 +286,47 @@ static void test_no_cache_and_other_loaders_do_not_join_cached_loads(void **stat
     asset_stats_t st = stats(s);
     assert_int_equal(st.bytes_cached, asset_handle_size(cached) + asset_handle_size(counted));
     for (int i = 0; i < 4; i++) asset_handle_release(all[i]);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+/* no_cache promises a fresh read: a second no_cache load joins the first one's job
+ * while it is queued (its read starts after both calls), never once its read began:
+ * a file changed in between would give the second load the older bytes (a review). */
+static void test_a_no_cache_load_joins_no_job_whose_read_began(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL); /* two workers */
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_load_options_t nc = {.no_cache = true};
+    asset_handle_t *h1 = asset_server_load(s, "gate://x", &nc);
+    tu_gate_wait_entered(g, 1); /* its read is running */
+    asset_handle_t *h2 = asset_server_load(s, "gate://x", &nc);
+    assert_int_equal(stats(s).coalesced, 0); /* a job of its own */
+    tu_gate_wait_entered(g, 2);              /* a read of its own, on the other worker */
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    assert_ptr_not_equal(asset_handle_value(h1), asset_handle_value(h2));
+    expect_bytes(h2, "x");
+    assert_int_equal(stats(s).source_reads, 2);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    /* queued: joined, one read for both */
+    asset_handle_t *block;
+    s = blocked_server(&g, &block);
+    h1 = asset_server_load(s, "gate://q", &nc);
+    h2 = asset_server_load(s, "gate://q", &nc);
+    assert_int_equal(stats(s).coalesced, 1);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h1), asset_handle_value(h2));
+    assert_int_equal(tu_gate_entered(g), 2); /* block, then q once */
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_handle_release(block);
     asset_server_destroy(s);
     tu_gate_free(g);
 }
@@ -405,6 +449,7 @@ int main(void) {
         cmocka_unit_test(test_low_job_runs_after_normal_without_promotion),
         cmocka_unit_test(test_high_load_joining_queued_low_job_promotes_it),
         cmocka_unit_test(test_no_cache_and_other_loaders_do_not_join_cached_loads),
+        cmocka_unit_test(test_a_no_cache_load_joins_no_job_whose_read_began),
         cmocka_unit_test(test_finished_job_is_not_joined),
         cmocka_unit_test_setup_teardown(test_unchanged_file_is_revalidated_without_parse, setup,
                                         teardown),
