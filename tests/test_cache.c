@@ -503,6 +503,10 @@ static void test_a_not_modified_revalidation_caches_an_evicted_value_again(void 
     asset_server_config_t cfg = {.max_workers = 1};
     asset_server_t *s = asset_server_create(&cfg);
     assert_non_null(s);
+    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold at a gate */
+        asset_server_destroy(s);
+        skip();
+    }
     tu_counter_t c = {0};
     assert_int_equal(tu_counting_loader_register(s, "count", ".dat", &c, 250), ASSET_OK);
     tu_gate_t *g[2] = {tu_gate_register(s, "gate0"), tu_gate_register(s, "gate1")};
