@@ -15,6 +15,7 @@
 #include <windows.h>
 #include <winioctl.h>
 
+#include "platform/platform.h" /* asset__fs_walk_hook */
 #include "platform/socket.h"
 #include "test_util.h"
 
@@ -267,6 +268,72 @@ static void test_junction_out_of_the_root_is_forbidden(void **state) {
     free(link);
 }
 
+/* The walk's hook (asset__fs_walk_hook): once the walk has opened and checked root/sub,
+ * sub is renamed away and a junction to a directory outside the root takes its name,
+ * the race the walk must not lose. Where no junction can be made (wine 8 makes none),
+ * the outside directory itself is moved into sub's place: a walk that goes back to
+ * the path string reads it just the same. g_swap: 1 junction, 2 moved in, -1 the
+ * rename failed. */
+static char *g_swap_sub, *g_swap_moved, *g_swap_target;
+static int g_swap;
+
+static void swap_sub_for_the_outside(const char *rel, size_t n) {
+    if (g_swap || n != 3 || memcmp(rel, "sub", 3) != 0) return;
+    wchar_t from[MAX_PATH], to[MAX_PATH], out[MAX_PATH];
+    if (!MultiByteToWideChar(CP_UTF8, 0, g_swap_sub, -1, from, MAX_PATH) ||
+        !MultiByteToWideChar(CP_UTF8, 0, g_swap_moved, -1, to, MAX_PATH) ||
+        !MultiByteToWideChar(CP_UTF8, 0, g_swap_target, -1, out, MAX_PATH) ||
+        !MoveFileW(from, to)) {
+        g_swap = -1;
+        return;
+    }
+    if (make_junction(g_swap_sub, g_swap_target))
+        g_swap = 1;
+    else
+        g_swap = MoveFileW(out, from) ? 2 : -1;
+}
+
+/* root/sub swapped, while the walk is inside it, for a junction out of the root (or
+ * for the outside directory itself): the walk goes on in the directory it opened
+ * (reads sub's own file, now in sub_moved) or refuses; it never reads the file
+ * outside. (The walk went back to the path string for each component, and read it.) */
+static void test_a_directory_swapped_mid_walk_is_not_followed_out(void **state) {
+    fx_t *f = *state;
+    free(tu_write_file(f->root, "sub/secret.txt", "inside", 6));
+    free(tu_write_file(f->dir, "outside/secret.txt", "outside", 7));
+    g_swap_sub = tu_path(f->root, "sub");
+    g_swap_moved = tu_path(f->root, "sub_moved");
+    g_swap_target = tu_path(f->dir, "outside");
+    g_swap = 0;
+    asset__fs_walk_hook = swap_sub_for_the_outside;
+    asset_handle_t *h = asset_server_load(f->s, "sub/secret.txt", NULL);
+    asset_status_t st = tu_wait(h);
+    asset__fs_walk_hook = NULL;
+    int swap = g_swap;
+    wchar_t w[MAX_PATH];
+    if (swap == 1 && MultiByteToWideChar(CP_UTF8, 0, g_swap_sub, -1, w, MAX_PATH))
+        RemoveDirectoryW(w); /* the junction, not what it points to */
+    free(g_swap_sub);
+    free(g_swap_moved);
+    free(g_swap_target);
+    print_message("  sub swapped for %s; the load: %s\n",
+                  swap == 1   ? "a junction"
+                  : swap == 2 ? "the outside directory"
+                              : "nothing",
+                  st == ASSET_OK ? "loaded" : asset_handle_error_message(h));
+    assert_true(swap > 0); /* the walk let sub be renamed, and reached the hook */
+    if (st == ASSET_OK) {
+        const asset_bytes_t *b = asset_handle_value(h);
+        assert_non_null(b);
+        if (b->size == 7 && !memcmp(b->data, "outside", 7))
+            fail_msg("the walk read the file outside the root, through a directory swapped in");
+        tu_expect_text(h, "inside");
+    } else if (st != ASSET_E_FORBIDDEN && st != ASSET_E_NOT_FOUND) {
+        fail_msg("status %d: %s", (int)st, asset_handle_error_message(h));
+    }
+    asset_handle_release(h);
+}
+
 /* A folder holding a name Windows cannot open as named ("d.", made through \\?\\, WSL
  * or an archive) lists it as one child that fails, instead of failing the listing. */
 static void test_a_name_windows_refuses_fails_alone_in_a_folder(void **state) {
@@ -321,6 +388,7 @@ int main(void) {
         FX(test_escapes_spelled_as_file_uris_are_refused),
         FX(test_escapes_spelled_as_pkg_uris_are_refused),
         FX(test_junction_out_of_the_root_is_forbidden),
+        FX(test_a_directory_swapped_mid_walk_is_not_followed_out),
         FX(test_a_name_windows_refuses_fails_alone_in_a_folder),
         cmocka_unit_test(test_sockets_are_not_inherited),
     };

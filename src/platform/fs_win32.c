@@ -1,10 +1,13 @@
 /* platform/fs_win32.c - platform.h on Windows. Paths are UTF-8 in the library's form
  * ("C:/dir/x") and converted to UTF-16 with '\\' right before each Win32 call.
- * Beneath a root, every component is opened with FILE_FLAG_OPEN_REPARSE_POINT, so a
- * symlink or junction is seen instead of followed (-ELOOP), and kept open without
- * FILE_SHARE_DELETE until the walk ends, so no directory on the way can be renamed
- * or replaced by a link meanwhile. Names Windows treats specially (device names,
- * streams, trailing dots) are refused before any call. */
+ * Beneath a root, the walk never goes back to a path string: every component is
+ * opened by its name alone relative to the directory handle opened before it
+ * (NtCreateFile with OBJECT_ATTRIBUTES.RootDirectory), with FILE_OPEN_REPARSE_POINT,
+ * so a symlink or junction is seen instead of followed (-ELOOP). A directory on the
+ * way renamed away and replaced by a link meanwhile is not seen: the walk stays in
+ * the directories it opened, as openat does on POSIX. A directory is listed through
+ * its handle too. Names Windows treats specially (device names, streams, trailing
+ * dots) are refused before any call. */
 #include "platform.h"
 
 #include "../internal.h" /* asset_alloc */
@@ -15,13 +18,15 @@
 #include <string.h>
 #include <wchar.h>
 #include <windows.h>
+#include <winternl.h> /* NtCreateFile, OBJECT_ATTRIBUTES (ntdll, looked up at run time) */
 
 struct asset__dir {
-    HANDLE h;      /* keeps the directory from being renamed or deleted */
-    wchar_t *path; /* full path, '\\'-separated, no trailing '\\' (but "C:\\") */
-    HANDLE find;   /* FindFirstFileW stream, INVALID_HANDLE_VALUE before the first */
+    HANDLE h;     /* what everything beneath is opened relative to, and listed from */
+    char *buf;    /* FILE_ID_BOTH_DIR_INFO records of the listing, NULL before it */
+    size_t off;   /* the next record in buf */
+    bool started; /* the listing was restarted once (its first call) */
+    bool have;    /* buf holds records from off on */
     bool done;
-    WIN32_FIND_DATAW data;
     char name[MAX_PATH * 4];
 };
 /* An open file is its HANDLE, carried in the handle's pointer (an open file's HANDLE
@@ -31,6 +36,7 @@ static HANDLE handle_of(const asset__file_t *f) { return (HANDLE)f; }
 
 const char asset__path_list_sep = ';';
 bool asset__fs_force_walk = false;
+void (*asset__fs_walk_hook)(const char *rel, size_t n) = NULL;
 
 /* ---- errors ---- */
 
@@ -58,6 +64,52 @@ static int map_error(DWORD e) {
     }
 }
 static int last_error(void) { return -map_error(GetLastError()); }
+
+/* ---- ntdll: NtCreateFile, relative to a handle ---- */
+
+typedef NTSTATUS(NTAPI *nt_create_file_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES,
+                                           PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG, ULONG, ULONG,
+                                           ULONG, PVOID, ULONG);
+typedef ULONG(NTAPI *nt_status_to_dos_fn)(NTSTATUS);
+static nt_create_file_fn nt_create_file;
+static nt_status_to_dos_fn nt_status_to_dos;
+static INIT_ONCE nt_once = INIT_ONCE_STATIC_INIT;
+
+/* ntdll is in every process: looked up, not linked (no import library to add) */
+static BOOL CALLBACK nt_resolve(PINIT_ONCE once, PVOID param, PVOID *ctx) {
+    (void)once, (void)param, (void)ctx;
+    HMODULE m = GetModuleHandleW(L"ntdll.dll");
+    if (m) {
+        nt_create_file = (nt_create_file_fn)(void (*)(void))GetProcAddress(m, "NtCreateFile");
+        nt_status_to_dos =
+            (nt_status_to_dos_fn)(void (*)(void))GetProcAddress(m, "RtlNtStatusToDosError");
+    }
+    return TRUE;
+}
+
+/* Opens name (one component, UTF-16, no separator; L"" is dir itself, again) relative
+ * to dir, never following a reparse point it names, sharing everything: 0 and *out, or
+ * a negative errno (NTSTATUS -> Win32 error -> errno, as for CreateFileW). */
+static int open_rel(HANDLE dir, const wchar_t *name, ACCESS_MASK access, HANDLE *out) {
+    *out = INVALID_HANDLE_VALUE;
+    InitOnceExecuteOnce(&nt_once, nt_resolve, NULL, NULL);
+    if (!nt_create_file || !nt_status_to_dos) return -ENOSYS;
+    size_t n = wcslen(name) * sizeof(wchar_t);
+    if (n > 0xfffe) return -ENAMETOOLONG;
+    UNICODE_STRING us;
+    us.Length = us.MaximumLength = (USHORT)n;
+    us.Buffer = (PWSTR)name;
+    OBJECT_ATTRIBUTES oa;
+    InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, dir, NULL);
+    IO_STATUS_BLOCK io;
+    HANDLE h = NULL;
+    NTSTATUS s = nt_create_file(&h, access | SYNCHRONIZE, &oa, &io, NULL, 0,
+                                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN,
+                                FILE_OPEN_REPARSE_POINT | FILE_SYNCHRONOUS_IO_NONALERT, NULL, 0);
+    if (s < 0) return -map_error(nt_status_to_dos(s));
+    *out = h;
+    return 0;
+}
 
 /* ---- path syntax ---- */
 
@@ -164,36 +216,14 @@ bool asset__getcwd(char *buf, size_t n) {
 
 /* ---- opening ---- */
 
-/* a + "\\" + b (UTF-16, b UTF-8 with '/'), asset_free it */
-static wchar_t *join(const wchar_t *a, const char *b, int *err) {
-    wchar_t *wb = to_wide(b, err);
-    if (!wb) return NULL;
-    size_t na = wcslen(a), nb = wcslen(wb);
-    bool sep = na && a[na - 1] != L'\\';
-    wchar_t *w = asset_alloc((na + nb + 2) * sizeof *w);
-    if (!w) {
-        asset_free(wb);
-        *err = -ENOMEM;
-        return NULL;
-    }
-    memcpy(w, a, na * sizeof *w);
-    if (sep) w[na] = L'\\';
-    memcpy(w + na + sep, wb, (nb + 1) * sizeof *w);
-    asset_free(wb);
-    return w;
-}
-
-static int new_dir(HANDLE h, wchar_t *path, asset__dir_t **out) {
+static int new_dir(HANDLE h, asset__dir_t **out) {
     asset__dir_t *d = asset_alloc(sizeof *d);
     if (!d) {
         CloseHandle(h);
-        asset_free(path);
         return -ENOMEM;
     }
     memset(d, 0, sizeof *d);
     d->h = h;
-    d->path = path;
-    d->find = INVALID_HANDLE_VALUE;
     *out = d;
     return 0;
 }
@@ -216,6 +246,9 @@ static DWORD attributes(HANDLE h) {
     return GetFileInformationByHandle(h, &info) ? info.dwFileAttributes : INVALID_FILE_ATTRIBUTES;
 }
 
+/* what a directory handle is opened with: listed, and opened relative to */
+#define DIR_ACCESS (FILE_LIST_DIRECTORY | FILE_TRAVERSE | FILE_READ_ATTRIBUTES | SYNCHRONIZE)
+
 int asset__dir_open(const char *path, asset__dir_t **out) {
     *out = NULL;
     int err = 0;
@@ -226,44 +259,39 @@ int asset__dir_open(const char *path, asset__dir_t **out) {
     asset_free(w);
     if (!n || n >= 32768) return -ENAMETOOLONG;
     while (n > 3 && full[n - 1] == L'\\') full[--n] = 0;
-    HANDLE h = open_w(full, false, false, true);
+    HANDLE h = CreateFileW(full, DIR_ACCESS, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                           NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
     if (h == INVALID_HANDLE_VALUE) return last_error();
     DWORD a = attributes(h);
     if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY)) {
         CloseHandle(h);
         return -ENOTDIR;
     }
-    wchar_t *copy = asset_alloc((n + 1) * sizeof *copy);
-    if (!copy) {
-        CloseHandle(h);
-        return -ENOMEM;
-    }
-    memcpy(copy, full, (n + 1) * sizeof *copy);
-    return new_dir(h, copy, out);
+    return new_dir(h, out);
 }
 
 #define MAX_COMPONENTS 128
 
-/* Opens rel beneath root, one component at a time, refusing reparse points. want_dir:
- * the last component must be a directory (then *dir_out), else a file read handle. */
+/* Opens rel beneath root, one component at a time, each relative to the handle of the
+ * one before (the root's first), refusing reparse points. want_dir: the last component
+ * must be a directory (then *dir_out), else a file read handle. */
 static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asset__dir_t **dir_out,
                         asset__file_t **file_out) {
     HANDLE held[MAX_COMPONENTS];
     size_t nheld = 0;
     int rc = 0;
-    wchar_t *cur = asset_alloc((wcslen(root->path) + 1) * sizeof *cur);
-    if (!cur) return -ENOMEM;
-    memcpy(cur, root->path, (wcslen(root->path) + 1) * sizeof *cur);
+    HANDLE parent = root->h;
     const char *p = rel;
     for (;;) {
         size_t n = strcspn(p, "/");
         bool last = p[n] == 0;
-        if (!*rel) { /* the root itself */
+        wchar_t comp[1024];
+        comp[0] = 0;
+        if (!*rel) { /* the root itself: its handle opened again */
             n = 0;
             last = true;
         } else {
-            char comp[1024];
-            if (n == 0 || n >= sizeof comp) {
+            if (n == 0 || n >= sizeof comp / sizeof *comp) {
                 rc = n ? -ENAMETOOLONG : -ENOENT;
                 break;
             }
@@ -272,19 +300,22 @@ static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asse
                 rc = -EXDEV; /* the URI parser says why; this is the last line */
                 break;
             }
-            memcpy(comp, p, n);
-            comp[n] = 0;
-            wchar_t *next = join(cur, comp, &rc);
-            if (!next) break;
-            asset_free(cur);
-            cur = next;
+            int got = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, p, (int)n, comp,
+                                          (int)(sizeof comp / sizeof *comp) - 1);
+            if (got <= 0) {
+                rc = GetLastError() == ERROR_INSUFFICIENT_BUFFER ? -ENAMETOOLONG : -EILSEQ;
+                break;
+            }
+            comp[got] = 0;
         }
         bool file = last && !want_dir;
-        HANDLE h = open_w(cur, file, true, last);
-        if (h == INVALID_HANDLE_VALUE) {
-            rc = last_error();
-            break;
-        }
+        HANDLE h;
+        rc = open_rel(parent, comp,
+                      file   ? GENERIC_READ
+                      : last ? DIR_ACCESS
+                             : FILE_TRAVERSE | FILE_READ_ATTRIBUTES,
+                      &h);
+        if (rc) break;
         DWORD a = attributes(h);
         if (a == INVALID_FILE_ATTRIBUTES) {
             rc = last_error();
@@ -307,7 +338,8 @@ static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asse
                 rc = -ENAMETOOLONG;
                 break;
             }
-            held[nheld++] = h;
+            held[nheld++] = parent = h;
+            if (asset__fs_walk_hook) asset__fs_walk_hook(rel, (size_t)(p + n - rel));
             p += n + 1;
             continue;
         }
@@ -317,15 +349,13 @@ static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asse
                 rc = -ENOTDIR;
                 break;
             }
-            rc = new_dir(h, cur, dir_out);
-            cur = NULL;
+            rc = new_dir(h, dir_out);
         } else {
             rc = new_file(h, file_out);
         }
         break;
     }
     while (nheld) CloseHandle(held[--nheld]);
-    asset_free(cur);
     return rc;
 }
 
@@ -449,35 +479,41 @@ void asset__file_close(asset__file_t *f) {
 
 void asset__dir_close(asset__dir_t *d) {
     if (!d) return;
-    if (d->find != INVALID_HANDLE_VALUE) FindClose(d->find);
     CloseHandle(d->h);
-    asset_free(d->path);
+    asset_free(d->buf);
     asset_free(d);
 }
+
+#define LIST_BUF 16384
 
 int asset__dir_next(asset__dir_t *d, const char **name, int *kind) {
     for (;;) {
         if (d->done) return 0;
-        if (d->find == INVALID_HANDLE_VALUE) {
-            int err = 0;
-            wchar_t *pattern = join(d->path, "*", &err);
-            if (!pattern) return err;
-            d->find = FindFirstFileW(pattern, &d->data);
-            asset_free(pattern);
-            if (d->find == INVALID_HANDLE_VALUE) {
+        if (!d->have) {
+            if (!d->buf && !(d->buf = asset_alloc(LIST_BUF))) return -ENOMEM;
+            FILE_INFO_BY_HANDLE_CLASS c =
+                d->started ? FileIdBothDirectoryInfo : FileIdBothDirectoryRestartInfo;
+            if (!GetFileInformationByHandleEx(d->h, c, d->buf, LIST_BUF)) {
                 DWORD e = GetLastError();
                 d->done = true;
                 return e == ERROR_FILE_NOT_FOUND || e == ERROR_NO_MORE_FILES ? 0 : -map_error(e);
             }
-        } else if (!FindNextFileW(d->find, &d->data)) {
-            DWORD e = GetLastError();
-            d->done = true;
-            return e == ERROR_NO_MORE_FILES ? 0 : -map_error(e);
+            d->started = d->have = true;
+            d->off = 0;
         }
-        const wchar_t *w = d->data.cFileName;
-        if (!wcscmp(w, L".") || !wcscmp(w, L"..")) continue;
-        if (!to_utf8(w, d->name, sizeof d->name)) return -EILSEQ;
-        DWORD a = d->data.dwFileAttributes;
+        const FILE_ID_BOTH_DIR_INFO *e = (const FILE_ID_BOTH_DIR_INFO *)(d->buf + d->off);
+        if (e->NextEntryOffset)
+            d->off += e->NextEntryOffset;
+        else
+            d->have = false;
+        int nw = (int)(e->FileNameLength / sizeof(WCHAR));
+        const WCHAR *w = e->FileName;
+        if (!nw || (nw == 1 && w[0] == L'.') || (nw == 2 && w[0] == L'.' && w[1] == L'.')) continue;
+        int got = WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, nw, d->name,
+                                      (int)sizeof d->name - 1, NULL, NULL);
+        if (got <= 0) return -EILSEQ;
+        d->name[got] = 0;
+        DWORD a = e->FileAttributes;
         *name = d->name;
         *kind = (a & FILE_ATTRIBUTE_REPARSE_POINT) ? ASSET__KIND_LINK
                 : (a & FILE_ATTRIBUTE_DIRECTORY)   ? ASSET__KIND_DIR
@@ -489,12 +525,14 @@ int asset__dir_next(asset__dir_t *d, const char **name, int *kind) {
 int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st) {
     /* "d." would be opened as "d" (Windows drops the trailing dot): another entry */
     if (asset__path_component_refused(name, strlen(name))) return -EXDEV;
+    if (strchr(name, '/') || strchr(name, '\\')) return -EXDEV;
     int err = 0;
-    wchar_t *w = join(d->path, name, &err);
+    wchar_t *w = to_wide(name, &err);
     if (!w) return err;
-    HANDLE h = open_w(w, false, true, true);
+    HANDLE h;
+    err = open_rel(d->h, w, FILE_READ_ATTRIBUTES, &h);
     asset_free(w);
-    if (h == INVALID_HANDLE_VALUE) return last_error();
+    if (err) return err;
     BY_HANDLE_FILE_INFORMATION info;
     int rc = GetFileInformationByHandle(h, &info) ? 0 : last_error();
     if (!rc) fill_stat(&info, GetFileType(h), st);

@@ -73,6 +73,11 @@ void asset__fstat_version(const asset__fstat_t *st, char out[96]);
 /* Test hook: when true, implementations with a kernel fast path (Linux's openat2)
  * take their portable path instead. Set it before the server's threads exist. */
 extern bool asset__fs_force_walk;
+/* Test hook (defined by fs_win32.c only), NULL but in tests: called by the walk beneath a root
+ * after each directory on the way (not the last component) is opened and checked, with that
+ * directory's path beneath the root (rel, its first n bytes); a test swaps the
+ * directory for a junction there. Set it while no load runs. */
+extern void (*asset__fs_walk_hook)(const char *rel, size_t n);
 
 /* Opens the directory at `path` (library form, absolute), following links: a root. */
 int asset__dir_open(const char *path, asset__dir_t **out);
