@@ -16,6 +16,9 @@
 void asset__finalize_push(asset_server_t *s, asset__job_t *j) {
     j->state = ASSET__JOB_FINALIZING; /* a job with a finalize step has its graph part */
     j->g->fin_next = NULL;
+    /* queued while a finalize call runs (by a worker, or by that call): the run leaves
+     * it to the next flush, as a flush leaves what is queued while it runs */
+    j->g->fin_arrived = s->fin_open ? s->fin_run : 0;
     if (s->fin_tail)
         s->fin_tail->g->fin_next = j;
     else
@@ -58,7 +61,11 @@ static void fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const ch
 size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
     size_t n = 0;
     asset__job_t *later = NULL, *later_tail = NULL; /* PENDING: again at the next flush */
-    while (s->fin_head) {
+    uint64_t run = ++s->fin_run;
+    /* what is queued so far, and what this run's own completions queue (parents whose
+     * dependencies it finalized: a graph has an end), no more: workers queueing
+     * finalize steps as fast as this thread ran them kept one flush going for ever */
+    while (s->fin_head && s->fin_head->g->fin_arrived != run) {
         if (n && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
         asset__job_t *j = pop(s);
         if (asset__job_unwanted(j)) {
@@ -74,11 +81,13 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
             j->g->fin_started = true;
             j->g->fin_versions = deps_versions(j);
         }
+        s->fin_open = true;
         uv_mutex_unlock(&s->lock);
         asset__trace_job(s, j, ASSET__TR_FINALIZE_START, ASSET_OK);
         asset_status_t st = ld->vt.finalize(ld->ctx, &f);
         asset__trace_job(s, j, ASSET__TR_FINALIZE_END, st);
         uv_mutex_lock(&s->lock);
+        s->fin_open = false;
         n++;
         if (asset__job_unwanted(j)) {
             asset__job_drop(s, j);

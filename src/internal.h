@@ -300,6 +300,9 @@ typedef struct asset__job_graph {
      * finalize that spans flushes (PENDING) builds on what it read then; a dependency
      * reloaded meanwhile makes it reload once done (finalize.c) */
     uint64_t fin_versions;
+    /* the finalize run (s->fin_run) during whose callback it was queued, or 0: it waits
+     * for the next flush (finalize.c) */
+    uint64_t fin_arrived;
     bool fin_started;
 } asset__job_graph_t;
 
@@ -592,6 +595,8 @@ struct asset_server {
     bool graph_draining;
     uint64_t graph_epoch;
     asset__job_t *fin_head, *fin_tail;     /* finalize queue (flush thread runs it) */
+    uint64_t fin_run;                      /* finalize runs so far (finalize.c) */
+    bool fin_open;                         /* a finalize call of the run is running */
     bool handles_gone;                     /* destroy freed every handle */
     _Atomic(asset__value_t *) dead_values; /* values the flush thread frees (lock-free push) */
     atomic_bool dead_wake; /* a value was queued in dead_values: the host must flush (a wake) */

@@ -883,6 +883,87 @@ static void test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent(void
     asset_server_destroy(s);
 }
 
+/* A finalize queued while the finalize step runs (by a worker, or by a finalize
+ * callback's own load) waits for the next flush, as a completion does: a flush always
+ * ends. Each finalize of this chain loads the next asset and returns once a worker has
+ * queued that one's finalize; a flush ran the whole chain (unbounded while workers keep
+ * queueing finalize steps as fast as the flush thread runs them). */
+#define CHAIN_LEN 16
+typedef struct chain {
+    asset_server_t *s;
+    asset_handle_t *h[CHAIN_LEN + 1];
+    int finalizes;
+} chain_t;
+static chain_t g_chain;
+
+static asset_status_t chain_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    char *v = asset_alloc(2);
+    strcpy(v, "c");
+    asset_parse_set_value(p, v, 1);
+    return ASSET_OK;
+}
+
+static asset_status_t chain_finalize(void *ctx, asset_finalize_t *f) {
+    chain_t *c = ctx;
+    int k = atoi(asset_finalize_uri(f) + strlen("mem://c"));
+    c->finalizes++;
+    if (k >= CHAIN_LEN) return ASSET_OK;
+    char uri[32];
+    snprintf(uri, sizeof uri, "mem://c%d.chain", k + 1);
+    c->h[k + 1] = load(c->s, uri);
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    uv_mutex_lock(&c->s->lock); /* not held during a finalize call */
+    while (!c->s->fin_head && uv_hrtime() < deadline) {
+        c->s->waiters++;
+        uv_cond_timedwait(&c->s->done_cond, &c->s->lock, 10000000ull);
+        c->s->waiters--;
+    }
+    assert_non_null(c->s->fin_head);
+    uv_mutex_unlock(&c->s->lock);
+    return ASSET_OK;
+}
+
+static void test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_flush(void **state) {
+    (void)state;
+    memset(&g_chain, 0, sizeof g_chain);
+    asset_server_t *s = g_chain.s = tu_server(2);
+    static const char *const suffix[] = {".chain", NULL};
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "chain",
+                         .suffixes = suffix,
+                         .parse = chain_parse,
+                         .finalize = chain_finalize};
+    assert_int_equal(asset_server_register_loader(s, &ld, &g_chain, 0), ASSET_OK);
+    for (int i = 0; i <= CHAIN_LEN; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "c%d.chain", i);
+        put(s, key, "c");
+    }
+    g_chain.h[0] = load(s, "mem://c0.chain");
+    uv_mutex_lock(&s->lock);
+    while (!s->fin_head) {
+        s->waiters++;
+        uv_cond_wait(&s->done_cond, &s->lock);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+    for (int i = 1; i <= CHAIN_LEN + 1; i++) {
+        asset_server_flush(s);
+        assert_int_equal(g_chain.finalizes, i); /* one per flush: the one queued before it */
+        if (i <= CHAIN_LEN) {
+            uv_mutex_lock(&s->lock);
+            assert_non_null(s->fin_head); /* the next one waits, queued */
+            uv_mutex_unlock(&s->lock);
+        }
+    }
+    for (int i = 0; i <= CHAIN_LEN; i++) {
+        assert_int_equal(tu_wait(g_chain.h[i]), ASSET_OK);
+        asset_handle_release(g_chain.h[i]);
+    }
+    asset_server_destroy(s);
+}
+
 static void test_finalize_may_replace_the_value_or_fail(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -1155,6 +1236,7 @@ int main(void) {
         cmocka_unit_test(test_finalize_pending_continues_at_later_flushes),
         cmocka_unit_test(test_a_wait_times_out_while_a_finalize_stays_pending),
         cmocka_unit_test(test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent),
+        cmocka_unit_test(test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_flush),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
         cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
