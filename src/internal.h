@@ -614,6 +614,9 @@ struct asset_server {
     struct asset__rio *rio; /* I/O thread only */
     atomic_uint watches;
     atomic_uint watched_files; /* files whose watch is set up, for tests to wait on */
+    /* I/O thread, for tests: changes seen (before the debounce), and what they looked
+     * at (pending changes, files of a directory) */
+    atomic_uint_fast64_t rio_changes, rio_visits;
     /* spawn, traces, introspection (spawn.c, trace.c, introspect.c) */
     uint64_t task_seq;                      /* [lock] task://N names */
     _Atomic(struct asset__tracer *) tracer; /* the trace hook, or NULL: read lock-free */

@@ -526,6 +526,47 @@ static void test_a_released_asset_stops_being_watched(void **state) {
     fx_close(&f);
 }
 
+/* Changes to many watched files of one directory (a checkout) cost the I/O thread a
+ * look per change: each event walked every file of the directory for its name, and
+ * each change every pending change for the first deadline (400 files: about 160,000
+ * looks; a directory of 10,000, 10^8). The changes wait for a long debounce, so none
+ * is requested while the test counts. */
+#define MANY_FILES 400
+static void test_many_changed_files_of_a_directory_cost_a_look_each(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    asset_server_config_t cfg = {.watch = true, .reload_debounce_ms = 600000};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    static asset_handle_t *hs[MANY_FILES];
+    static char *paths[MANY_FILES];
+    for (int i = 0; i < MANY_FILES; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "f%03d.txt", i);
+        paths[i] = tu_write_file(dir, name, "one", 3);
+        hs[i] = tu_load_wait(s, paths[i], ASSET_OK);
+    }
+    wait_watched(s, MANY_FILES);
+    uint64_t changes0 = atomic_load(&s->rio_changes), visits0 = atomic_load(&s->rio_visits);
+    for (int i = 0; i < MANY_FILES; i++) write_in_place(paths[i], "two", 1);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&s->rio_changes) - changes0 < MANY_FILES) { /* each seen once at least */
+        assert_true(now_ms() < deadline);
+        wait_news(s, 10);
+    }
+    uint64_t changes = atomic_load(&s->rio_changes) - changes0;
+    uint64_t visits = atomic_load(&s->rio_visits) - visits0;
+    if (visits > 4 * changes)
+        fail_msg("%llu changes looked at %llu files or pending changes",
+                 (unsigned long long)changes, (unsigned long long)visits);
+    for (int i = 0; i < MANY_FILES; i++) {
+        asset_handle_release(hs[i]);
+        free(paths[i]);
+    }
+    asset_server_destroy(s); /* the pending changes go with it */
+    tu_rmrf(dir);
+    free(dir);
+}
 static void test_reload_is_delivered_under_a_flush_budget(void **state) {
     (void)state;
     fixture_t f;
@@ -1522,6 +1563,7 @@ int main(void) {
         cmocka_unit_test(test_labels_reload_with_their_file),
         cmocka_unit_test(test_released_handle_is_not_reloaded),
         cmocka_unit_test(test_a_released_asset_stops_being_watched),
+        cmocka_unit_test(test_many_changed_files_of_a_directory_cost_a_look_each),
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
         cmocka_unit_test(test_destroy_with_reloads_pending),
         cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
