@@ -62,6 +62,8 @@ typedef struct asset__deps {
     unsigned refs;
     size_t n, cap;
     bool uncounted; /* [lock] its value found no memory for its counts (dependents.c) */
+    struct asset__dependent *dependent; /* [lock] its value's places there (dependents.c:
+                                           set by asset__dependents_add, else unset) */
     struct asset_handle *h[];
 } asset__deps_t;
 static inline size_t asset__deps_n(const asset__deps_t *d) { return d ? d->n : 0; }
@@ -644,16 +646,25 @@ struct asset_server {
     uint64_t batch_progress_visits;
     /* per base URI, the dependencies of values that name it (dependents.c) [lock] */
     asset__map_t dependents;
-    size_t dependents_unknown; /* values that found no memory for their counts */
-    uint64_t dependents_walks; /* [lock] walks for a change's dependents (reload.c; tests) */
+    size_t dependents_unknown;  /* values that found no memory for their counts */
+    uint64_t dependents_walks;  /* [lock] walks for a change's dependents (reload.c; tests) */
+    uint64_t dependents_visits; /* [lock] values, handles and cache entries they looked at */
 };
 
-/* dependents.c [lock]: whether any value's dependencies may name a base URI, so that
- * a change to one nothing depends on looks for no dependents. */
-void asset__dependents_add(asset_server_t *s, asset__deps_t *d);          /* a value took d */
-void asset__dependents_remove(asset_server_t *s, const asset__deps_t *d); /* it lets go */
-bool asset__dependents_any(const asset_server_t *s, const char *uri);     /* uri up to '#' */
-void asset__dependents_free(asset_server_t *s);                           /* destroy */
+/* dependents.c [lock]: the values whose dependencies name a base URI, so that a change
+ * to one looks only at those (and nothing for one nothing depends on). */
+/* value v, loaded as the URI parent (no label), took d */
+void asset__dependents_add(asset_server_t *s, asset__deps_t *d, asset__value_t *v,
+                           const char *parent);
+void asset__dependents_remove(asset_server_t *s, asset__deps_t *d);   /* it lets go */
+bool asset__dependents_any(const asset_server_t *s, const char *uri); /* uri up to '#' */
+void asset__dependents_free(asset_server_t *s);                       /* destroy */
+/* The values whose dependencies name base (a base URI), one a call: *it NULL first;
+ * NULL at the end. *parent: the URI the value was loaded as. Valid while the lock is
+ * held (a value leaves at the flush that frees it). Only while none is unknown
+ * (s->dependents_unknown 0): else any value may depend on any URI. */
+asset__value_t *asset__dependents_next(const asset_server_t *s, const char *base, const void **it,
+                                       const char **parent);
 
 /* uri_index.c [lock]: the handles naming a base URI (a handle's URI up to '#'), for
  * hot reload. On at create when watching or polling HTTP, else from the first reload

@@ -163,7 +163,7 @@ void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
         x->deps = g->deps;               /* the job's reference */
         g->deps = NULL;
         s->dep_values++;
-        asset__dependents_add(s, x->deps);
+        asset__dependents_add(s, x->deps, v, j->uri);
     }
     asset__loader_slot_t *ld = j->loader;
     if (!j->no_cache)

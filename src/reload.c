@@ -250,11 +250,41 @@ void asset__reload_pump(asset_server_t *s) {
     asset_free(todo);
 }
 
+/* [lock] The live handles of v, loaded as parent, re-parse (a reload queued), or hear
+ * that memory ran out. */
+static void queue_value(asset_server_t *s, const asset__value_t *v, const char *parent) {
+    size_t pl = strcspn(parent, "#");
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, parent, pl);
+    bool queued = false;
+    for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
+        s->dependents_visits++;
+        if (!live(h) || h->value != v) continue;
+        if (!queued) {
+            char *pb = asset__strndup(parent, pl);
+            queued = pb && todo_push(s, pb, true);
+            asset_free(pb);
+            if (queued) return; /* its handles reload with it */
+        }
+        fail_no_memory(s, h); /* it keeps its value */
+    }
+}
+
 /* Live assets whose value holds a dependency on base: re-parse them. */
 static void queue_dependents(asset_server_t *s, const char *base) {
     size_t bl = strlen(base);
     s->dependents_walks++;
+    if (!s->dependents_unknown) { /* the values depending on base, not every handle */
+        const void *it = NULL;
+        const char *parent;
+        for (asset__value_t *v; (v = asset__dependents_next(s, base, &it, &parent));) {
+            s->dependents_visits++;
+            queue_value(s, v, parent);
+        }
+        return;
+    }
     for (asset_handle_t *p = s->all; p; p = p->all_next) {
+        s->dependents_visits++;
         if (!live(p) || !p->value) continue;
         for (size_t i = 0; i < asset__value_ndeps(p->value); i++) {
             if (!asset__uri_names(asset__handle_uri(asset__value_x(p->value)->deps->h[i]), base,
@@ -294,10 +324,37 @@ static void drop_cached_dependents(asset_server_t *s, const char *base) {
          * no walk of its own */
         size_t walk = asset__dependents_any(s, cur) ? nl : 0;
         if (walk) s->dependents_walks++;
+        if (walk && !s->dependents_unknown) { /* the values depending on cur: cached? */
+            const void *it = NULL;
+            const char *parent;
+            for (asset__value_t *v; (v = asset__dependents_next(s, cur, &it, &parent));) {
+                s->dependents_visits++;
+                asset__cache_t *c = &v->loader->cache;
+                asset__map_link_t *l = asset__map_find(&c->map, parent);
+                if (!l) continue;
+                const asset__cache_entry_t *e =
+                    (const asset__cache_entry_t *)((const char *)l -
+                                                   offsetof(asset__cache_entry_t, link));
+                if (e->value != v) continue; /* another value of it: not built on cur */
+                if (n == cap) {
+                    size_t nc = cap ? cap * 2 : 8;
+                    char **t = asset_realloc(todo, nc * sizeof *t);
+                    if (!t) break; /* out of memory: what is left stays cached */
+                    todo = t;
+                    cap = nc;
+                }
+                char *key = asset__strdup(parent);
+                if (!key) break;
+                todo[n++] = key;             /* its own dependents next */
+                asset__cache_remove(c, key); /* v's place stays until it is freed */
+            }
+            walk = 0;
+        }
         for (size_t k = 0; k < walk; k++) {
             asset__cache_t *c = &ls[k]->cache;
             for (asset__cache_entry_t *e = c->lru_head, *next; e; e = next) {
                 next = e->lru_next;
+                s->dependents_visits++;
                 if (!built_on(e->value, cur, bl)) continue;
                 if (n == cap) {
                     size_t nc = cap ? cap * 2 : 8;
