@@ -763,10 +763,11 @@ static bool handle_done(void *h) {
 static bool handle_ready(void *h) { return ((asset_handle_t *)h)->decided; }
 
 bool asset__job_runnable_here(const asset__job_t *j) {
-    return j && j->state == ASSET__JOB_QUEUED && j->heap_idx != SIZE_MAX && j->source &&
-           (j->source->vt.read == asset__file_source.read ||
-            j->source->vt.read == asset__mem_source.read ||
-            j->source->vt.read == asset__pkg_source.read);
+    if (!j || j->state != ASSET__JOB_QUEUED || j->heap_idx == SIZE_MAX) return false;
+    if (j->task) return asset__spawn_runnable_here(j); /* inside a task of its server */
+    return j->source && (j->source->vt.read == asset__file_source.read ||
+                         j->source->vt.read == asset__mem_source.read ||
+                         j->source->vt.read == asset__pkg_source.read);
 }
 
 void asset__job_take_here(asset_server_t *s, asset__job_t *j) {

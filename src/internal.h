@@ -911,6 +911,9 @@ const void *asset__memmem(const void *hay, size_t hn, const void *needle, size_t
 /* spawn.c */
 typedef struct asset__task asset__task_t;
 void asset__spawn_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
+/* [lock] Whether task job j (queued) may run on this thread, a waiter's: inside a task
+ * of the same server, whose worker would otherwise wait for a worker (run-on-wait). */
+bool asset__spawn_runnable_here(const asset__job_t *j);
 /* Any lock state: the task goes to s->dead_tasks, whose drain calls its free_arg
  * (user code that may call the library) without the lock. */
 void asset__task_free(asset__task_t *t);

@@ -68,6 +68,17 @@ void asset__tasks_drain(asset_server_t *s) {
     }
 }
 
+/* The server whose task this thread runs (inside fn), or NULL. */
+static _Thread_local asset_server_t *tl_task_server;
+
+bool asset__spawn_runnable_here(const asset__job_t *j) {
+    /* a task waiting for a task it spawned held its worker while the other waited for
+     * one: with every worker so held (one, say) it waited for ever. Run it here, as a
+     * wait runs a local load; only inside a task, so that a task always runs on a
+     * worker, never on the flush thread or a user's */
+    return tl_task_server && j->task && j->task->server == tl_task_server;
+}
+
 static void finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
                    asset__value_t *v) {
     uv_mutex_lock(&s->lock);
@@ -84,7 +95,10 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
     }
     t->job = j;
     asset__trace_job(s, j, ASSET__TR_PARSE_START, ASSET_OK);
+    asset_server_t *outer = tl_task_server; /* a task run by a task's wait: nested */
+    tl_task_server = s;
     asset_status_t st = t->fn((asset_task_t *)t, t->arg);
+    tl_task_server = outer;
     asset__trace_job(s, j, ASSET__TR_PARSE_END, st);
     if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
         finish(s, j, ASSET_E_CANCELLED, NULL, NULL); /* the value goes with the task */

@@ -503,6 +503,49 @@ static void test_destroy_ends_a_tasks_wait(void **state) {
     tu_gate_free(g);
 }
 
+/* A task that spawns a task and waits for it, on the server's only worker: the wait
+ * runs the queued task itself, as it runs a queued local load (it waited for a worker
+ * that it held: for ever, with no timeout). Two levels deep. */
+typedef struct nest {
+    asset_server_t *s;
+    int depth;
+    asset_status_t rc;
+    uv_thread_t main;
+    atomic_int on_main; /* tasks run on the test's thread: never */
+} nest_t;
+
+static asset_status_t nested_task(asset_task_t *t, void *arg) {
+    nest_t *n = arg;
+    uv_thread_t self = uv_thread_self();
+    if (uv_thread_equal(&self, &n->main)) atomic_fetch_add(&n->on_main, 1);
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    *v = 0;
+    if (n->depth < 2) {
+        n->depth++;
+        asset_handle_t *in = asset_server_spawn(n->s, nested_task, n, NULL, NULL);
+        n->rc = asset_handle_wait(in, 10000);
+        if (n->rc == ASSET_OK) *v = *(const int *)asset_handle_value(in) + 1;
+        asset_handle_release(in);
+    }
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL);
+    return ASSET_OK;
+}
+
+static void test_a_task_waiting_for_a_task_it_spawned_runs_it(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_workers = 1};
+    nest_t n = {.s = asset_server_create(&cfg), .rc = ASSET_E_INVALID};
+    assert_non_null(n.s);
+    n.main = uv_thread_self();
+    asset_handle_t *h = asset_server_spawn(n.s, nested_task, &n, NULL, NULL);
+    assert_int_equal(asset_handle_wait(h, -1), ASSET_OK);
+    assert_int_equal(n.rc, ASSET_OK); /* E_TIMEOUT before, after 10 s */
+    assert_int_equal(*(const int *)asset_handle_value(h), 2);
+    assert_int_equal(atomic_load(&n.on_main), 0);
+    asset_handle_release(h);
+    asset_server_destroy(n.s);
+}
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_result_becomes_the_handle_value),
@@ -517,6 +560,7 @@ int main(void) {
         cmocka_unit_test(test_a_task_finishing_a_request_can_then_wait_for_a_queued_load),
         cmocka_unit_test(test_free_arg_may_release_a_handle_of_its_server),
         cmocka_unit_test(test_destroy_ends_a_tasks_wait),
+        cmocka_unit_test(test_a_task_waiting_for_a_task_it_spawned_runs_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
