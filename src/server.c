@@ -12,14 +12,24 @@
 
 _Thread_local asset_server_t *asset__thread_owner;
 
+/* The whole line, however long (a failed load's message ends with its reason, after a
+ * URI of up to 8 KiB): on the stack when it fits, else on the heap; out of memory, its
+ * first 1,023 bytes. */
 void asset__log(asset_server_t *s, int level, const char *fmt, ...) {
     if (!s || !s->cfg.log) return;
-    char buf[1024];
-    va_list ap;
+    char buf[1024], *line = buf;
+    va_list ap, ap2;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_copy(ap2, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    if (n >= (int)sizeof buf && (line = asset_alloc((size_t)n + 1)) != NULL)
+        vsnprintf(line, (size_t)n + 1, fmt, ap2);
+    else
+        line = buf;
+    va_end(ap2);
     va_end(ap);
-    s->cfg.log(level, buf, s->cfg.user);
+    s->cfg.log(level, line, s->cfg.user);
+    if (line != buf) asset_free(line);
 }
 
 void asset__maybe_wake(asset_server_t *s) {

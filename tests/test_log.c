@@ -180,6 +180,51 @@ static void test_evictions_coalesced_loads_and_timeouts_are_debug(void **state) 
     uv_mutex_destroy(&c.lock);
 }
 
+/* The whole message reaches the log, however long: a failed load's line ends with its
+ * reason, which a fixed 1 KiB buffer cut off after a long URI. */
+typedef struct longcap {
+    uv_mutex_t lock;
+    char *warn; /* the last WARN line, whole */
+} longcap_t;
+
+static void capture_whole(int level, const char *msg, void *user) {
+    longcap_t *c = user;
+    if (level != ASSET_LOG_WARN) return;
+    uv_mutex_lock(&c->lock);
+    free(c->warn);
+    c->warn = strdup(msg);
+    uv_mutex_unlock(&c->lock);
+}
+
+static void test_a_long_message_is_logged_whole(void **state) {
+    (void)state;
+    longcap_t c = {0};
+    uv_mutex_init(&c.lock);
+    asset_server_config_t cfg = {.log = capture_whole, .user = &c, .max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    char key[3000];
+    memset(key, 'k', 2990);
+    strcpy(key + 2990, ".json");
+    assert_int_equal(asset_mem_put(s, key, "{bad", 4), ASSET_OK);
+    char uri[3100];
+    snprintf(uri, sizeof uri, "mem://%s", key);
+    asset_handle_t *h = tu_load_wait(s, uri, ASSET_E_PARSE);
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, "invalid JSON")); /* the reason, after the URI */
+    char *want = malloc(strlen(msg) + 32);
+    sprintf(want, "load failed: %s", msg);
+    uv_mutex_lock(&c.lock);
+    assert_non_null(c.warn);
+    assert_string_equal(c.warn, want);
+    uv_mutex_unlock(&c.lock);
+    free(want);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(c.warn);
+    uv_mutex_destroy(&c.lock);
+}
+
 static void test_levels_are_the_documented_numbers(void **state) {
     (void)state;
     /* a log callback filters by number: the values are part of the API */
@@ -197,6 +242,7 @@ int main(void) {
         cmocka_unit_test(test_reloads_are_info),
         cmocka_unit_test(test_evictions_coalesced_loads_and_timeouts_are_debug),
         cmocka_unit_test(test_levels_are_the_documented_numbers),
+        cmocka_unit_test(test_a_long_message_is_logged_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
