@@ -488,7 +488,9 @@ typedef struct asset_source {
 
 /* Registers a source for src->scheme (lowercase); a later registration of a scheme
  * replaces the earlier one (built-ins included): loads started after it use the new
- * source, reads already running finish on the old one, whose destroy is called once
+ * source (the scheme's cache entries are dropped, and no load joins a read of the old
+ * one; values handles hold stay), reads already running finish on the old one (and
+ * are not cached), whose destroy is called once
  * the last of them ended (see destroy above). The vtable is copied; ctx must stay valid
  * until that destroy call (or the server's destroy). Returns ASSET_OK, ASSET_E_INVALID
  * or ASSET_E_NO_MEMORY (also: more than 32 sources). Any thread, also while loads run. */

@@ -201,6 +201,7 @@ typedef struct asset__source_slot {
     void *ctx;
     unsigned users;                          /* [lock] jobs that read through this slot */
     struct asset__source_slot *next_retired; /* [lock] replaced: destroyed at users == 0 */
+    bool retired; /* [lock] replaced: no load joins its jobs, nothing it read is cached */
 } asset__source_slot_t;
 typedef struct asset__loaders asset__loaders_t;
 

@@ -32,6 +32,7 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, asset__lo
          n = asset__map_get_next(&s->inflight, n)) {
         asset__job_t *j = (asset__job_t *)n;
         if (j->loader == ld && j->no_cache == no_cache && j->recursive == recursive &&
+            !(j->source && j->source->retired) && /* loads after a replace use the new one */
             (j->sha256 ? sha256 && !asset__strcasecmp(j->sha256, sha256) : !sha256) &&
             (!no_cache || j->is_list ||
              (j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)))

@@ -56,6 +56,22 @@ void asset__sources_reap(asset_server_t *s) {
     }
 }
 
+/* [lock] A replaced scheme: what its old source read is no answer for the loads after
+ * the registration, which "use the new source" (an IMMUTABLE one's entries would be
+ * served without asking it). Values held by handles stay. */
+static void drop_cached_scheme(asset_server_t *s, const char *scheme) {
+    size_t sl = strlen(scheme), nl;
+    asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
+    for (size_t l = 0; l < nl; l++) {
+        asset__cache_t *c = &ls[l]->cache;
+        for (asset__cache_entry_t *e = c->lru_head, *next; e; e = next) {
+            next = e->lru_next;
+            const char *k = asset__cache_entry_key(e);
+            if (!strncmp(k, scheme, sl) && !strncmp(k + sl, "://", 3)) asset__cache_remove(c, k);
+        }
+    }
+}
+
 int asset_server_register_source(asset_server_t *s, const asset_source_t *src, void *ctx) {
     if (!s || !src || src->abi < 1 || !src->scheme || !*src->scheme || !src->read)
         return ASSET_E_INVALID;
@@ -80,9 +96,11 @@ int asset_server_register_source(asset_server_t *s, const asset_source_t *src, v
     if (i < s->nsources) { /* replace: the old one dies once no job reads through it */
         asset__source_slot_t *old = s->sources[i];
         old->next_retired = s->retired_sources;
+        old->retired = true;
         s->retired_sources = old;
         s->sources[i] = slot;
         replaced = true;
+        drop_cached_scheme(s, scheme);
     } else if (s->nsources == ASSET__MAX_SOURCES) {
         rc = ASSET_E_NO_MEMORY;
     } else {

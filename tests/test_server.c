@@ -650,6 +650,55 @@ static void test_replaced_source_is_destroyed_only_after_its_read_ends(void **st
     uv_sem_destroy(&b.release);
 }
 
+/* Seventh review: loads started after a scheme is replaced use the new source. An
+ * IMMUTABLE old source's cache entries were served without asking the new one; a load
+ * joined a job of the old source still in flight; and that job, once done, cached the
+ * old source's bytes for the loads after it. */
+static void test_a_replaced_sources_cached_and_running_loads_do_not_serve_new_loads(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    echo_t o = {.tag = "old"}, n = {.tag = "new"};
+    asset_source_t imm = echo_vt("imm");
+    imm.flags = ASSET_SOURCE_IMMUTABLE;
+    assert_int_equal(asset_server_register_source(s, &imm, &o), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "imm://x", ASSET_OK);
+    tu_expect_text(h, "old:x");
+    asset_handle_release(h);
+    assert_int_equal(asset_server_register_source(s, &imm, &n), ASSET_OK);
+    h = tu_load_wait(s, "imm://x", ASSET_OK); /* cached by the old source */
+    tu_expect_text(h, "new:x");
+    asset_handle_release(h);
+
+    /* a read of the old source in flight when it is replaced */
+    blocking_src_t b = {0};
+    uv_sem_init(&b.entered, 0);
+    uv_sem_init(&b.release, 0);
+    asset_source_t old = {ASSET_SOURCE_ABI, "blk", ASSET_SOURCE_IMMUTABLE,
+                          blocking_read,    NULL,  blocking_destroy};
+    assert_int_equal(asset_server_register_source(s, &old, &b), ASSET_OK);
+    asset_handle_t *h1 = asset_server_load(s, "blk://z", NULL);
+    uv_sem_wait(&b.entered);
+    echo_t e = {.tag = "new"};
+    asset_source_t nvt = echo_vt("blk");
+    nvt.flags = ASSET_SOURCE_IMMUTABLE;
+    assert_int_equal(asset_server_register_source(s, &nvt, &e), ASSET_OK);
+    asset_handle_t *h2 = asset_server_load(s, "blk://z", NULL); /* not the old job */
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    tu_expect_text(h2, "new:z");
+    uv_sem_post(&b.release);
+    assert_int_equal(tu_wait(h1), ASSET_OK); /* it started on the old source */
+    tu_expect_text(h1, "old");
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    h = tu_load_wait(s, "blk://z", ASSET_OK); /* the old job cached nothing */
+    tu_expect_text(h, "new:z");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&b.destroys), 1);
+    uv_sem_destroy(&b.entered);
+    uv_sem_destroy(&b.release);
+}
+
 /* #6: registering sources and loaders while other threads load used to memmove the
  * registries under the lock while loads read them without it (TSan: data races). */
 static const char *const race_suffixes[] = {".race", NULL};
@@ -836,6 +885,7 @@ int main(void) {
         cmocka_unit_test(test_unexpected_status_from_a_source_fails),
         cmocka_unit_test(test_source_error_without_message_still_names_uri),
         cmocka_unit_test(test_replaced_source_is_destroyed_only_after_its_read_ends),
+        cmocka_unit_test(test_a_replaced_sources_cached_and_running_loads_do_not_serve_new_loads),
         cmocka_unit_test(test_registering_while_other_threads_load_is_safe),
         cmocka_unit_test(test_destroy_inside_its_own_callback_is_refused),
         cmocka_unit_test(test_destroy_from_a_worker_thread_is_refused),
