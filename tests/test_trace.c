@@ -218,6 +218,48 @@ static void test_chrome_json_opens_and_every_slice_is_closed(void **state) {
     asset_trace_destroy(tr);
 }
 
+/* Seventh review: JSON is UTF-8 (RFC 8259), and a URI may hold any byte (a mem:// key
+ * written raw): the recorder wrote such bytes as they were, a file that strict readers
+ * (Python's json, the library's own json loader) refuse. */
+static void test_chrome_json_is_utf8_whatever_the_uris_bytes(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_t *s = tu_server(1);
+    asset_server_set_trace(s, asset_trace_record, tr);
+    /* a stray byte, an overlong '/', a surrogate, a truncated sequence, and a valid é */
+    const char *key = "k\xff\xc0\xaf\xed\xa0\x80\xc3\xc3\xa9.bin";
+    assert_int_equal(asset_mem_put(s, key, "v", 1), ASSET_OK);
+    char uri[64];
+    snprintf(uri, sizeof uri, "mem://%s", key);
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    tu_wait(h);
+    asset_handle_release(h);
+    asset_server_set_trace(s, NULL, NULL);
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_true(len > 0 && len < sizeof buf);
+    /* the json loader validates UTF-8 strictly: the file must load with it */
+    assert_int_equal(asset_mem_put(s, "trace.json", buf, len), ASSET_OK);
+    h = asset_server_load(s, "mem://trace.json", NULL);
+    if (tu_wait(h) != ASSET_OK) fail_msg("%s", asset_handle_error_message(h));
+    const cJSON *evs = cJSON_GetObjectItem(asset_handle_value(h), "traceEvents");
+    assert_true(cJSON_GetArraySize(evs) > 0);
+    /* the valid sequence is kept as it is */
+    assert_non_null(strstr(buf, "\xc3\xa9.bin"));
+    asset_handle_release(h);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    asset_server_destroy(s);
+    asset_trace_destroy(tr);
+}
+
 /* ---- introspection ---- */
 
 typedef struct seen {
@@ -474,6 +516,7 @@ int main(void) {
         cmocka_unit_test(test_finalize_and_delivery_are_reported_on_the_flush_thread),
         cmocka_unit_test(test_coalesced_loads_and_cache_hits_deliver_too),
         cmocka_unit_test(test_chrome_json_opens_and_every_slice_is_closed),
+        cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
         cmocka_unit_test(test_jobs_in_flight_are_listed_with_state_and_handles),
         cmocka_unit_test(test_cache_entries_and_loader_stats_are_listed),
         cmocka_unit_test(test_tasks_are_listed_as_jobs_of_the_task_loader),
