@@ -166,7 +166,8 @@ typedef enum asset_trace_phase {
 typedef struct asset_trace_event {
     asset_trace_phase_t phase;
     uint64_t time_ns;      /* monotonic (uv_hrtime), the same clock for every event */
-    uint64_t id;           /* the job's id (never 0): pairs a load's events; DELIVERED of a
+    uint64_t id;           /* the job's id (never 0; unique in the process, so one hook may
+                              hear several servers): pairs a load's events; DELIVERED of a
                               handle served from the cache without a job has id 0 */
     const char *uri;       /* the job's normalised URI (a handle's, for DELIVERED; "task://N"
                               for spawned tasks); borrowed for the call */

@@ -624,7 +624,6 @@ struct asset_server {
     uint64_t task_seq;                      /* [lock] task://N names */
     _Atomic(struct asset__tracer *) tracer; /* the trace hook, or NULL: read lock-free */
     atomic_uint trace_busy;                 /* threads inside a hook call (trace.c) */
-    atomic_uint_fast64_t trace_seq;         /* job trace ids */
     unsigned lazy_waiters; /* [lock] waiters (of the waiters) that flush only once ready() */
     /* asset__scheme_bit of every scheme an IMMUTABLE source was ever registered for:
      * read without the lock by the cache-hit fast path, which skips its lock round trip

@@ -23,6 +23,7 @@ struct asset__tracer {
 static void trace_yield(void) { uv_sleep(0); } /* libuv has no yield: sleep(0) */
 
 static atomic_uint g_thread_seq;
+static atomic_uint_fast64_t g_trace_seq; /* job trace ids */
 static _Thread_local uint32_t t_thread_id;
 
 static uint32_t thread_id(void) {
@@ -76,7 +77,8 @@ static void emit(asset_server_t *s, int phase, uint64_t id, const char *uri, con
 }
 
 void asset__trace_job_new(asset_server_t *s, asset__job_t *j) {
-    j->trace_id = atomic_fetch_add_explicit(&s->trace_seq, 1, memory_order_relaxed) + 1;
+    /* unique in the process, not per server: one recorder may hear several servers */
+    j->trace_id = atomic_fetch_add_explicit(&g_trace_seq, 1, memory_order_relaxed) + 1;
     j->queued_ns = asset__now_ns();
     asset__trace_job(s, j, ASSET__TR_QUEUED, ASSET_OK);
 }

@@ -260,6 +260,62 @@ static void test_chrome_json_is_utf8_whatever_the_uris_bytes(void **state) {
     asset_trace_destroy(tr);
 }
 
+/* Seventh review: one recorder may serve several servers (its hook takes only the
+ * recorder), but each server counted job ids from 1: two servers' first loads shared
+ * id 1, their slices were one track, and only one "load" was ever closed. */
+static void test_one_recorder_for_two_servers_keeps_their_loads_apart(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_config_t cfg = {.max_workers = 1, .trace = asset_trace_record, .trace_user = tr};
+    asset_server_t *a = asset_server_create(&cfg), *b = asset_server_create(&cfg);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(asset_mem_put(a, "a.bin", "a", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(b, "b.bin", "b", 1), ASSET_OK);
+    asset_handle_t *ha = tu_load_wait(a, "mem://a.bin", ASSET_OK);
+    asset_handle_t *hb = tu_load_wait(b, "mem://b.bin", ASSET_OK);
+    asset_handle_release(ha);
+    asset_handle_release(hb);
+    asset_server_destroy(a);
+    asset_server_destroy(b);
+    uint64_t ida = 0, idb = 0;
+    asset_trace_event_t e;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++) {
+        if (e.phase != ASSET_TRACE_QUEUED) continue;
+        if (!strcmp(e.uri, "mem://a.bin")) ida = e.id;
+        if (!strcmp(e.uri, "mem://b.bin")) idb = e.id;
+    }
+    assert_true(ida != 0 && idb != 0);
+    assert_true(ida != idb);
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    cJSON *root = cJSON_Parse(buf);
+    assert_non_null(root);
+    int open_a = 0, open_b = 0;
+    cJSON *ev;
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItem(root, "traceEvents")) {
+        const char *ph = cJSON_GetObjectItem(ev, "ph")->valuestring;
+        const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
+        int d = !strcmp(ph, "b") ? 1 : !strcmp(ph, "e") ? -1 : 0;
+        if (!strcmp(name, "load mem://a.bin")) open_a += d;
+        if (!strcmp(name, "load mem://b.bin")) open_b += d;
+    }
+    assert_int_equal(open_a, 0); /* each load's track is closed */
+    assert_int_equal(open_b, 0);
+    cJSON_Delete(root);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    asset_trace_destroy(tr);
+}
+
 /* ---- introspection ---- */
 
 typedef struct seen {
@@ -517,6 +573,7 @@ int main(void) {
         cmocka_unit_test(test_coalesced_loads_and_cache_hits_deliver_too),
         cmocka_unit_test(test_chrome_json_opens_and_every_slice_is_closed),
         cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
+        cmocka_unit_test(test_one_recorder_for_two_servers_keeps_their_loads_apart),
         cmocka_unit_test(test_jobs_in_flight_are_listed_with_state_and_handles),
         cmocka_unit_test(test_cache_entries_and_loader_stats_are_listed),
         cmocka_unit_test(test_tasks_are_listed_as_jobs_of_the_task_loader),
