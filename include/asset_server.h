@@ -325,7 +325,8 @@ ASSET_API void asset_server_destroy(asset_server_t *s);
 /* A process-wide server with default config, created on first call (thread-safe). */
 ASSET_API asset_server_t *asset_server_instance(void);
 /* Destroys the process-wide server, if any; the next asset_server_instance() makes
- * a new one. */
+ * a new one. Where asset_server_destroy() would be refused (inside one of its
+ * callbacks) it is refused too, logged, and the instance stays. */
 ASSET_API void asset_server_shutdown_instance(void);
 
 /* Delivers every completion queued so far: sets terminal states and fires callbacks,

@@ -263,9 +263,18 @@ void asset_server_shutdown_instance(void) {
     uv_once(&g_instance_once, instance_init);
     uv_mutex_lock(&g_instance_lock);
     asset_server_t *s = g_instance;
-    g_instance = NULL;
+    const char *refused = NULL;
+    if (s) { /* a destroy refused here (its own callback) keeps the instance: not lost */
+        uv_mutex_lock(&s->lock);
+        refused = destroy_refused(s);
+        uv_mutex_unlock(&s->lock);
+    }
+    if (!refused) g_instance = NULL;
     uv_mutex_unlock(&g_instance_lock);
-    asset_server_destroy(s);
+    if (refused)
+        asset__log(s, ASSET_LOG_ERROR, "asset_server_shutdown_instance: refused, %s", refused);
+    else
+        asset_server_destroy(s);
 }
 
 /* ---- caches and stats ---- */

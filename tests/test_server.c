@@ -161,6 +161,31 @@ static void test_instance_is_one_lazy_server_until_shutdown(void **state) {
 
 /* ---- source registration ---- */
 
+/* Seventh review: asset_server_shutdown_instance() from the instance's own callback
+ * forgot the instance before the refused destroy: that server lived on unreachable
+ * (its threads too), and the next asset_server_instance() made a second one. */
+static void shutdown_instance_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    (*(int *)user)++;
+    asset_server_shutdown_instance(); /* refused: inside its flush */
+}
+static void test_shutdown_instance_refused_in_its_callback_keeps_the_instance(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_instance();
+    assert_non_null(s);
+    assert_int_equal(asset_server_flush(s), 0); /* this thread flushes it */
+    assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    int fired = 0;
+    assert_true(asset_handle_on_completed(h, shutdown_instance_cb, &fired) != 0);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(fired, 1);
+    asset_server_t *again = asset_server_instance();
+    assert_ptr_equal(again, s); /* still the instance, reachable */
+    asset_handle_release(h);
+    asset_server_shutdown_instance(); /* outside the flush: it goes */
+}
+
 static void test_register_source_validates_the_vtable(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -868,6 +893,7 @@ int main(void) {
         cmocka_unit_test(test_create_with_config_applies_and_copies_it),
         cmocka_unit_test(test_relative_file_root_resolves_against_cwd),
         cmocka_unit_test(test_instance_is_one_lazy_server_until_shutdown),
+        cmocka_unit_test(test_shutdown_instance_refused_in_its_callback_keeps_the_instance),
         cmocka_unit_test(test_register_source_validates_the_vtable),
         cmocka_unit_test(test_register_source_copies_the_vtable_and_scheme),
         cmocka_unit_test(test_user_source_replaces_a_builtin),
