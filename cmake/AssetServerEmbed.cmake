@@ -87,10 +87,40 @@ function(asset_server_embed target name dir)
     # A ';' in a file name splits it into two list elements that name no file (the
     # second one is not even absolute), and the build would then fail on a missing
     # dependency: say why instead
+    # Other names no build can carry as a dependency fail later with a message that names
+    # no cause ("No rule to make target", "target pattern contains no '%'", a parse error
+    # in CMake's own glob check): '"' (CMake's VerifyGlobs), '\\' (taken for '/'), '|'
+    # (Ninja and Make split there), control characters such as a newline; and with a
+    # Makefile generator ':' (a rule's separator) and a name ending in "(...)" (make's
+    # archive member syntax). Refused by name too.
+    string(ASCII 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
+        30 31 127 _ctl)
     foreach(_f IN LISTS _files)
         if(NOT IS_ABSOLUTE "${_f}" OR NOT EXISTS "${_f}")
             message(FATAL_ERROR "asset_server_embed: a file name under ${dir} contains ';' "
                 "(near \"${_f}\"), which a CMake list cannot hold: rename the file")
+        endif()
+        string(LENGTH "${dir}/" _dl) # not file(RELATIVE_PATH): it turns '\\' into '/'
+        string(SUBSTRING "${_f}" ${_dl} -1 _rel)
+        set(_why "")
+        if(_rel MATCHES "\"")
+            set(_why "'\"'")
+        elseif(_rel MATCHES "[\\]")
+            set(_why "'\\'")
+        elseif(_rel MATCHES "[|]")
+            set(_why "'|'")
+        elseif(_rel MATCHES "[${_ctl}]")
+            set(_why "a control character")
+        elseif(CMAKE_GENERATOR MATCHES "Make" AND _rel MATCHES ":")
+            set(_why "':' (with the ${CMAKE_GENERATOR} generator)")
+        elseif(CMAKE_GENERATOR MATCHES "Make" AND _rel MATCHES "\\(.*\\)$")
+            set(_why "\"(...)\" at its end (make's archive syntax, with the ${CMAKE_GENERATOR} "
+                "generator)")
+        endif()
+        if(_why)
+            message(FATAL_ERROR "asset_server_embed: the file name \"${_rel}\" under ${dir} "
+                "contains ${_why}, which the build cannot carry as a dependency: rename the "
+                "file (then configure again: CMake's glob check may have kept the name)")
         endif()
     endforeach()
     list(SORT _files)
