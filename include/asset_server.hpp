@@ -1053,9 +1053,12 @@ class Server {
      * cache_budget 0: the server's. Returns as asset_server_register_loader. */
     asset_status_t add_loader(std::shared_ptr<Loader> loader, size_t cache_budget = 0) const {
         if (!core_ || !loader) return ASSET_E_INVALID;
-        auto *holder = new detail::LoaderHolder{std::move(loader), {}};
-        for (const std::string &s : holder->obj->suffixes()) holder->suffixes.push_back(s.c_str());
-        holder->suffixes.push_back(nullptr);
+        /* owned here until registered: the suffix list may throw std::bad_alloc */
+        std::unique_ptr<detail::LoaderHolder> owned(
+            new detail::LoaderHolder{std::move(loader), {}});
+        for (const std::string &s : owned->obj->suffixes()) owned->suffixes.push_back(s.c_str());
+        owned->suffixes.push_back(nullptr);
+        detail::LoaderHolder *holder = owned.get();
         asset_loader_t vt{};
         vt.abi = ASSET_LOADER_ABI;
         vt.name = holder->obj->name().c_str();
@@ -1067,7 +1070,7 @@ class Server {
         vt.flags = holder->obj->flags();
         vt.finalize = holder->obj->finalizes() ? &detail::LoaderHolder::finalize : nullptr;
         int rc = asset_server_register_loader(core_->s, &vt, holder, cache_budget);
-        if (rc != ASSET_OK) delete holder; /* not registered: destroy will not come */
+        if (rc == ASSET_OK) owned.release(); /* the server's: its destroy deletes it */
         return static_cast<asset_status_t>(rc);
     }
     /* Registers a source object (replacing any source of its scheme); the server holds
