@@ -174,10 +174,14 @@ struct Core : std::enable_shared_from_this<Core> {
 inline thread_local std::vector<std::shared_ptr<Core>> tl_parked;
 inline void park_if_last(std::shared_ptr<Core> &keep) noexcept {
     if (!keep || keep.use_count() != 1) return;
+#if ASSET_SERVER_HPP_EXCEPTIONS
     try {
         tl_parked.push_back(std::move(keep));
     } catch (...) { /* no memory: Core::release leaves it */
     }
+#else
+    tl_parked.push_back(std::move(keep)); /* without exceptions no memory ends the process */
+#endif
 }
 
 inline std::string str(std::string_view v) { return std::string(v.data(), v.size()); }
