@@ -571,8 +571,9 @@ typedef struct asset_loader {
 
 /* Registers a loader; user loaders are tried in registration order before the
  * built-ins (json, then bytes). cache_budget 0: the server's. The vtable is copied;
- * ctx must outlive the server. Returns ASSET_OK, ASSET_E_INVALID (bad vtable or a
- * name already registered) or ASSET_E_NO_MEMORY (also: more than 32 loaders); on an
+ * ctx must outlive the server. Returns ASSET_OK, ASSET_E_INVALID (bad vtable, a
+ * name already registered, or "task" or "listing", which name spawned tasks and folder
+ * listings) or ASSET_E_NO_MEMORY (also: more than 32 loaders); on an
  * error the loader's destroy is not called (ctx stays the caller's). Any
  * thread, also while loads run: loads started after it returns see the loader. */
 ASSET_API int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, void *ctx,

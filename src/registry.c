@@ -204,6 +204,9 @@ static bool loaders_insert(asset_server_t *s, asset__loader_slot_t *slot, size_t
 int asset_server_register_loader(asset_server_t *s, const asset_loader_t *ld, void *ctx,
                                  size_t cache_budget) {
     if (!s || !ld || ld->abi < 1 || !ld->name || !*ld->name || !ld->parse) return ASSET_E_INVALID;
+    /* the names of the library's own slots (asset__task_slot, asset__list_slot): a loader
+     * by one would read as tasks or listings in traces and introspection */
+    if (!strcmp(ld->name, "task") || !strcmp(ld->name, "listing")) return ASSET_E_INVALID;
     int rc = ASSET_OK;
     uv_mutex_lock(&s->lock);
     asset__loaders_t *cur = loaders_now(s);

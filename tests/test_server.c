@@ -325,6 +325,22 @@ static void test_register_loader_validates(void **state) {
     asset_server_destroy(s);
 }
 
+/* Seventh review: "task" and "listing" name the library's own slots (spawned tasks,
+ * folder listings) in traces, introspection and messages. A user loader by either name
+ * was accepted: its jobs read as tasks or listings ("run" slices in the Chrome JSON),
+ * and nothing told them apart. */
+static void test_register_loader_refuses_the_librarys_own_names(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    asset_loader_t v = {ASSET_LOADER_ABI, "task", NULL, NULL, dummy_parse, NULL, NULL, 0, NULL};
+    assert_int_equal(asset_server_register_loader(s, &v, NULL, 0), ASSET_E_INVALID);
+    v.name = "listing";
+    assert_int_equal(asset_server_register_loader(s, &v, NULL, 0), ASSET_E_INVALID);
+    v.name = "tasks"; /* only the names themselves */
+    assert_int_equal(asset_server_register_loader(s, &v, NULL, 0), ASSET_OK);
+    asset_server_destroy(s);
+}
+
 /* ---- ASYNC sources ---- */
 
 typedef struct async_src {
@@ -900,6 +916,7 @@ int main(void) {
         cmocka_unit_test(test_replacing_a_user_source_destroys_the_old_one_once),
         cmocka_unit_test(test_unknown_scheme_and_loader_fail_with_message),
         cmocka_unit_test(test_register_loader_validates),
+        cmocka_unit_test(test_register_loader_refuses_the_librarys_own_names),
         cmocka_unit_test(test_async_source_finishes_from_another_thread),
         cmocka_unit_test(test_async_source_failure_from_another_thread),
         cmocka_unit_test(test_async_source_finishing_before_returning_pending),
