@@ -308,6 +308,23 @@ static bool built_on(const asset__value_t *v, const char *base, size_t bl) {
     return false;
 }
 
+/* [lock] Drops uri's entry from c and adds uri to the todo list (its own dependents
+ * are looked at next). False: out of memory (what is left stays cached). */
+static bool todo_drop(char ***todo, size_t *n, size_t *cap, asset__cache_t *c, const char *uri) {
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        char **t = asset_realloc(*todo, nc * sizeof *t);
+        if (!t) return false;
+        *todo = t;
+        *cap = nc;
+    }
+    char *key = asset__strdup(uri);
+    if (!key) return false;
+    (*todo)[(*n)++] = key;
+    asset__cache_remove(c, key);
+    return true;
+}
+
 /* [lock] base changed: the cached values built on it, and on those in turn, leave
  * their caches, so that the next load parses them again (a cache entry is revalidated
  * by its own version, which says nothing of its dependencies': a new load of a released
@@ -336,17 +353,8 @@ static void drop_cached_dependents(asset_server_t *s, const char *base) {
                     (const asset__cache_entry_t *)((const char *)l -
                                                    offsetof(asset__cache_entry_t, link));
                 if (e->value != v) continue; /* another value of it: not built on cur */
-                if (n == cap) {
-                    size_t nc = cap ? cap * 2 : 8;
-                    char **t = asset_realloc(todo, nc * sizeof *t);
-                    if (!t) break; /* out of memory: what is left stays cached */
-                    todo = t;
-                    cap = nc;
-                }
-                char *key = asset__strdup(parent);
-                if (!key) break;
-                todo[n++] = key;             /* its own dependents next */
-                asset__cache_remove(c, key); /* v's place stays until it is freed */
+                /* v's place stays until it is freed: the iteration goes on */
+                if (!todo_drop(&todo, &n, &cap, c, parent)) break;
             }
             walk = 0;
         }
@@ -356,17 +364,8 @@ static void drop_cached_dependents(asset_server_t *s, const char *base) {
                 next = e->lru_next;
                 s->dependents_visits++;
                 if (!built_on(e->value, cur, bl)) continue;
-                if (n == cap) {
-                    size_t nc = cap ? cap * 2 : 8;
-                    char **t = asset_realloc(todo, nc * sizeof *t);
-                    if (!t) break; /* out of memory: what is left stays cached */
-                    todo = t;
-                    cap = nc;
-                }
-                char *key = asset__strdup(asset__cache_entry_key(e));
-                if (!key) break;
-                todo[n++] = key;             /* its own dependents next */
-                asset__cache_remove(c, key); /* next is another entry: still there */
+                /* next is another entry: still there */
+                if (!todo_drop(&todo, &n, &cap, c, asset__cache_entry_key(e))) break;
             }
         }
         asset_free(cur);
