@@ -914,6 +914,8 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
 /* [lock] Whether task job j (queued) may run on this thread, a waiter's: inside a task
  * of the same server, whose worker would otherwise wait for a worker (run-on-wait). */
 bool asset__spawn_runnable_here(const asset__job_t *j);
+/* Whether this thread runs a task of s (inside its fn): a worker of s. */
+bool asset__spawn_in_task_of(const asset_server_t *s);
 /* Any lock state: the task goes to s->dead_tasks, whose drain calls its free_arg
  * (user code that may call the library) without the lock. */
 void asset__task_free(asset__task_t *t);

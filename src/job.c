@@ -480,7 +480,10 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
             }
             /* told under the lock, unlike a load: this may be a user's thread that
              * destroy does not wait for once the lock is released */
-            if (asset__pool_wake_claim(s)) asset__pool_notify(s);
+            if (asset__pool_wake_claim(s))
+                asset__pool_notify(s);
+            else if (s->waiters) /* no worker free: a task's wait may run the parse */
+                uv_cond_broadcast(&s->done_cond);
         }
     }
     uv_mutex_unlock(&s->lock);

@@ -71,12 +71,14 @@ void asset__tasks_drain(asset_server_t *s) {
 /* The server whose task this thread runs (inside fn), or NULL. */
 static _Thread_local asset_server_t *tl_task_server;
 
+bool asset__spawn_in_task_of(const asset_server_t *s) { return s && tl_task_server == s; }
+
 bool asset__spawn_runnable_here(const asset__job_t *j) {
     /* a task waiting for a task it spawned held its worker while the other waited for
      * one: with every worker so held (one, say) it waited for ever. Run it here, as a
      * wait runs a local load; only inside a task, so that a task always runs on a
      * worker, never on the flush thread or a user's */
-    return tl_task_server && j->task && j->task->server == tl_task_server;
+    return j->task && asset__spawn_in_task_of(j->task->server);
 }
 
 static void finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,

@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include <cjson/cJSON.h>
 
 #include "internal.h"
 #include "test_util.h"
+#include "tu_http.h"
 
 typedef struct targ {
     int n;             /* input */
@@ -546,6 +548,104 @@ static void test_a_task_waiting_for_a_task_it_spawned_runs_it(void **state) {
     asset_handle_release(h);
     asset_server_destroy(n.s);
 }
+
+/* A task that loads through a user source and waits, on the server's only worker: the
+ * wait runs the read itself, on this worker, as the worker it holds would have (it
+ * waited for that worker: E_TIMEOUT here, for ever with no timeout). */
+typedef struct usrc_wait {
+    asset_server_t *s;
+    asset_status_t rc;
+    size_t size;
+    uv_thread_t main;
+    atomic_int reads, reads_on_main;
+} usrc_wait_t;
+
+static asset_status_t usrc_read(void *ctx, asset_request_t *r) {
+    usrc_wait_t *w = ctx;
+    uv_thread_t self = uv_thread_self();
+    atomic_fetch_add(&w->reads, 1);
+    if (uv_thread_equal(&self, &w->main)) atomic_fetch_add(&w->reads_on_main, 1);
+    return asset_request_write(r, "[1, 2, 3]", 9);
+}
+
+static asset_status_t usrc_task(asset_task_t *t, void *arg) {
+    usrc_wait_t *w = arg;
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    *v = 1;
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL);
+    asset_handle_t *h = asset_server_load(w->s, "usrc://list.json", NULL);
+    w->rc = asset_handle_wait(h, 10000);
+    if (w->rc == ASSET_OK) w->size = asset_handle_size(h);
+    asset_handle_release(h);
+    return ASSET_OK;
+}
+
+static void test_a_task_waiting_for_a_user_source_load_runs_its_read(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_workers = 1};
+    usrc_wait_t w = {.s = asset_server_create(&cfg), .rc = ASSET_E_INVALID};
+    assert_non_null(w.s);
+    w.main = uv_thread_self();
+    asset_source_t src = {ASSET_SOURCE_ABI, "usrc", 0, usrc_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(w.s, &src, &w), ASSET_OK);
+    asset_handle_t *h = asset_server_spawn(w.s, usrc_task, &w, NULL, NULL);
+    assert_int_equal(asset_handle_wait(h, -1), ASSET_OK);
+    assert_int_equal(w.rc, ASSET_OK); /* E_TIMEOUT before, after 10 s */
+    assert_true(w.size > 0);
+    assert_int_equal(atomic_load(&w.reads), 1);
+    assert_int_equal(atomic_load(&w.reads_on_main), 0); /* user code: never this thread */
+    asset_handle_release(h);
+    asset_server_destroy(w.s);
+}
+
+/* The same over HTTP with the json loader, on the only worker: the task's wait starts
+ * the read (a worker's part), the I/O thread transfers, and the parse comes back to be
+ * run: by the waiting task, which must hear of it (nothing else would wake it). */
+typedef struct http_wait {
+    asset_server_t *s;
+    char *url;
+    asset_status_t rc;
+    int count;
+} http_wait_t;
+
+static asset_status_t http_task(asset_task_t *t, void *arg) {
+    http_wait_t *w = arg;
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    *v = 1;
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL);
+    asset_load_options_t o = {0};
+    o.loader = "json";
+    asset_handle_t *h = asset_server_load(w->s, w->url, &o);
+    w->rc = asset_handle_wait(h, 10000);
+    if (w->rc == ASSET_OK) w->count = cJSON_GetArraySize(asset_handle_value(h));
+    asset_handle_release(h);
+    return ASSET_OK;
+}
+
+static void test_a_task_waiting_for_an_http_load_runs_its_start_and_parse(void **state) {
+    (void)state;
+    tu_nginx_t ng;
+    if (!tu_nginx_start(&ng)) {
+        skip();
+        return;
+    }
+    free(tu_write_file(ng.root, "list.json", "[1, 2, 3, 4]", 12));
+    asset_server_config_t cfg = {.max_workers = 1};
+    http_wait_t w = {.s = asset_server_create(&cfg), .rc = ASSET_E_INVALID};
+    assert_non_null(w.s);
+    w.url = tu_nginx_url(&ng, "list.json");
+    asset_handle_t *h = asset_server_spawn(w.s, http_task, &w, NULL, NULL);
+    assert_int_equal(asset_handle_wait(h, -1), ASSET_OK);
+    assert_int_equal(w.rc, ASSET_OK); /* E_TIMEOUT before, after 10 s */
+    assert_int_equal(w.count, 4);
+    asset_handle_release(h);
+    asset_server_destroy(w.s);
+    free(w.url);
+    tu_nginx_stop(&ng);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_result_becomes_the_handle_value),
@@ -561,6 +661,8 @@ int main(void) {
         cmocka_unit_test(test_free_arg_may_release_a_handle_of_its_server),
         cmocka_unit_test(test_destroy_ends_a_tasks_wait),
         cmocka_unit_test(test_a_task_waiting_for_a_task_it_spawned_runs_it),
+        cmocka_unit_test(test_a_task_waiting_for_a_user_source_load_runs_its_read),
+        cmocka_unit_test(test_a_task_waiting_for_an_http_load_runs_its_start_and_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
