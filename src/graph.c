@@ -232,6 +232,25 @@ void asset__graph_release_deps(asset_server_t *s, asset__job_t *j) { /* j has it
     asset__deps_unref(s, d); /* a failed parent's handles may still hold it */
 }
 
+/* A search's stack of records (jobs, values): grown on demand, freed by its user. */
+typedef struct ptr_stack {
+    void **p;
+    size_t len, cap;
+} ptr_stack_t;
+
+/* False: out of memory (the stack is as it was). */
+static bool stack_push(ptr_stack_t *st, const void *x) {
+    if (st->len == st->cap) {
+        size_t nc = st->cap ? 2 * st->cap : 16;
+        void **np = asset_realloc(st->p, nc * sizeof *np);
+        if (!np) return false;
+        st->p = np;
+        st->cap = nc;
+    }
+    st->p[st->len++] = (void *)(uintptr_t)x; /* the searches' own records */
+    return true;
+}
+
 /* Is `parent` reachable from `from` through dependencies still in flight? Returns 1
  * with *msg naming the cycle ("dependency cycle: a -> b -> a"), 0 when not, -1 when
  * out of memory (the caller fails the edge: accepting it could hang on a cycle).
@@ -244,15 +263,13 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
     /* from and parent have their parts (dependencies); so has every job the search
      * marks: one without reaches nothing and is not the parent, so it is skipped */
     uint64_t mark = ++s->graph_epoch;
-    size_t cap = 64, len = 0;
-    asset__job_t **stack = asset_alloc(cap * sizeof *stack);
-    if (!stack) return -1;
+    ptr_stack_t st = {0};
     from->g->visit = mark;
     from->g->visit_from = parent;
-    stack[len++] = from;
+    if (!stack_push(&st, from)) return -1;
     asset__job_t *hit = NULL;
-    while (len && !hit) {
-        asset__job_t *x = stack[--len];
+    while (st.len && !hit) {
+        asset__job_t *x = st.p[--st.len];
         if (x == parent) {
             hit = x;
             break;
@@ -263,19 +280,13 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
             if (!y || !y->g || y->g->visit == mark) continue;
             y->g->visit = mark;
             y->g->visit_from = x;
-            if (len == cap) {
-                asset__job_t **ns = asset_realloc(stack, cap * 2 * sizeof *ns);
-                if (!ns) {
-                    asset_free(stack);
-                    return -1;
-                }
-                stack = ns;
-                cap *= 2;
+            if (!stack_push(&st, y)) {
+                asset_free(st.p);
+                return -1;
             }
-            stack[len++] = y;
         }
     }
-    asset_free(stack);
+    asset_free(st.p);
     if (!hit) return 0;
     /* hit == parent; walk back: parent <- ... <- from <- parent */
     size_t n = 0, bytes = 32;
@@ -391,14 +402,10 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
         (!from->value || !asset__value_ndeps(from->value) || !asset__dependents_any(s, j->uri)))
         return 0;
     uint64_t mark = ++s->graph_epoch;
-    size_t cap = 16, len = 0;
-    const asset__value_t **stack = NULL;
-    if (!hit) {
-        if (!(stack = asset_alloc(cap * sizeof *stack))) return -1;
-        stack[len++] = from->value;
-    }
-    while (len && !hit) {
-        const asset__value_t *v = stack[--len];
+    ptr_stack_t st = {0};
+    if (!hit && !stack_push(&st, from->value)) return -1;
+    while (st.len && !hit) {
+        const asset__value_t *v = st.p[--st.len];
         asset__value_extra_t *x = asset__value_x(v);
         if (x->visit == mark) continue;
         x->visit = mark;
@@ -409,19 +416,13 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
                 break;
             }
             if (!dh->value || !asset__value_ndeps(dh->value)) continue; /* failed, optional */
-            if (len == cap) {
-                const asset__value_t **ns = asset_realloc(stack, 2 * cap * sizeof *ns);
-                if (!ns) {
-                    asset_free(stack);
-                    return -1;
-                }
-                stack = ns;
-                cap *= 2;
+            if (!stack_push(&st, dh->value)) {
+                asset_free(st.p);
+                return -1;
             }
-            stack[len++] = dh->value;
         }
     }
-    asset_free(stack);
+    asset_free(st.p);
     if (!hit) return 0;
     *msg = asset__asprintf("dependency cycle: %s -> %s%s%s", j->uri, asset__handle_uri(from),
                            hit == asset__handle_uri(from) ? "" : " -> ... -> ",
