@@ -555,7 +555,11 @@ struct asset_server {
     uv_cond_t done_cond; /* waiters: something became done / queued */
     uv_thread_t *workers;
     unsigned nworkers;
-    bool stopping; /* [lock] */
+    /* per worker, the request memory it keeps for its next job (pool.c): each slot
+     * written by its worker alone; read under the lock by tests */
+    struct asset_request **spare_reqs;
+    unsigned spare_claimed; /* [lock] slots the workers took so far */
+    bool stopping;          /* [lock] */
     /* queued jobs [lock]: a FIFO ring per priority (pool_heap.c) */
     asset__ring_t rings[3];
     size_t heap_len;        /* jobs in the rings */

@@ -12,10 +12,10 @@ static _Thread_local asset__job_t *tl_next;
  * next job taken when one of them finishes would only run once the outer job is over,
  * and what the wait waits for may be that very job. */
 static _Thread_local unsigned tl_nested;
-/* One request's memory (224 bytes), from the job this worker last finished: a small
- * file's read takes no allocation for it. */
-static _Thread_local struct asset_request *tl_spare_req;
-atomic_int asset__pool_spares;
+/* This worker's slot in s->spare_reqs: one request's memory (224 bytes), from the job
+ * it last finished, so that a small file's read takes no allocation for it. NULL on a
+ * thread that is no worker. */
+static _Thread_local struct asset_request **tl_spare;
 
 /* [lock] */
 static asset__job_t *take(asset_server_t *s) {
@@ -36,17 +36,22 @@ void asset__pool_take_next(asset_server_t *s, const asset__job_t *j) {
 }
 
 struct asset_request *asset__pool_spare_request(void) {
-    struct asset_request *r = tl_spare_req;
-    if (r) atomic_fetch_sub_explicit(&asset__pool_spares, 1, memory_order_relaxed);
-    tl_spare_req = NULL;
+    if (!tl_spare) return NULL;
+    struct asset_request *r = *tl_spare;
+    *tl_spare = NULL;
     return r;
 }
 
 bool asset__pool_keep_request(struct asset_request *r) {
-    if (!tl_current || tl_spare_req) return false;
-    tl_spare_req = r;
-    atomic_fetch_add_explicit(&asset__pool_spares, 1, memory_order_relaxed);
+    if (!tl_current || !tl_spare || *tl_spare) return false;
+    *tl_spare = r;
     return true;
+}
+
+size_t asset__pool_spare_count(const asset_server_t *s) {
+    size_t n = 0;
+    for (unsigned i = 0; s->spare_reqs && i < s->spare_claimed; i++) n += s->spare_reqs[i] != NULL;
+    return n;
 }
 
 void asset__pool_nested(bool enter) {
@@ -60,6 +65,7 @@ static void worker_main(void *arg) {
     asset_server_t *s = arg;
     asset__thread_owner = s;
     uv_mutex_lock(&s->lock);
+    tl_spare = &s->spare_reqs[s->spare_claimed++]; /* one slot per worker started */
     for (;;) {
         while (!s->stopping && s->heap_len == 0) {
             s->idle_workers++;
@@ -84,11 +90,19 @@ static void worker_main(void *arg) {
     }
     uv_mutex_unlock(&s->lock);
     asset_free(asset__pool_spare_request());
+    tl_spare = NULL;
 }
 
 int asset__pool_start(asset_server_t *s) {
     s->workers = asset__calloc(s->cfg.max_workers, sizeof *s->workers);
-    if (!s->workers) return ASSET_E_NO_MEMORY;
+    s->spare_reqs = asset__calloc(s->cfg.max_workers, sizeof *s->spare_reqs);
+    if (!s->workers || !s->spare_reqs) {
+        asset_free(s->workers);
+        asset_free(s->spare_reqs);
+        s->workers = NULL;
+        s->spare_reqs = NULL;
+        return ASSET_E_NO_MEMORY;
+    }
     for (unsigned i = 0; i < s->cfg.max_workers; i++) {
         if (uv_thread_create(&s->workers[i], worker_main, s) != 0) break;
         s->nworkers++;
@@ -99,8 +113,10 @@ int asset__pool_start(asset_server_t *s) {
 void asset__pool_join(asset_server_t *s) {
     for (unsigned i = 0; i < s->nworkers; i++) uv_thread_join(&s->workers[i]);
     asset_free(s->workers);
+    asset_free(s->spare_reqs); /* each worker freed its own request */
     s->workers = NULL;
-    s->nworkers = 0;
+    s->spare_reqs = NULL;
+    s->nworkers = s->spare_claimed = 0;
 }
 
 /* No job is left queued with every worker asleep: a push whose claim is refused finds

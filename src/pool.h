@@ -49,6 +49,6 @@ struct asset_request *asset__pool_spare_request(void);
 /* Keeps r's memory for this worker's next job: false on a thread that is not a worker
  * running a job, or that keeps one already (the caller frees r). Any thread. */
 bool asset__pool_keep_request(struct asset_request *r);
-/* How many requests workers keep so, in every server (tests: memory per value). */
-extern atomic_int asset__pool_spares;
+/* [lock] How many requests s's workers keep so (tests: memory per value). */
+size_t asset__pool_spare_count(const asset_server_t *s);
 #endif

@@ -496,7 +496,7 @@ static void test_a_cached_value_costs_its_records_and_key_and_nothing_more(void 
             live[g] -= s->rings[r].cap * sizeof(asset__job_t *); /* kept up to 256 slots */
         live[g] -= s->inflight.nbuckets * sizeof(void *);        /* kept up to 64 buckets */
         /* a request a worker keeps for its next job (pool.c), if it ran one */
-        live[g] -= (size_t)atomic_load(&asset__pool_spares) * sizeof(struct asset_request);
+        live[g] -= asset__pool_spare_count(s) * sizeof(struct asset_request);
         uv_mutex_unlock(&s->lock);
     }
     assert_int_equal(c->map.count, 2 * N);

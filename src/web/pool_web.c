@@ -22,13 +22,16 @@ void asset__pool_take_next(asset_server_t *s, const asset__job_t *j) { /* run_on
 void asset__pool_nested(bool enter) { (void)enter; }
 
 /* no worker threads: every request is allocated and freed */
-atomic_int asset__pool_spares;
 struct asset_request *asset__pool_spare_request(void) {
     return NULL;
 }
 bool asset__pool_keep_request(struct asset_request *r) {
     (void)r;
     return false;
+}
+size_t asset__pool_spare_count(const asset_server_t *s) {
+    (void)s;
+    return 0;
 }
 
 bool asset__pool_wake_claim(asset_server_t *s) {
