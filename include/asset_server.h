@@ -95,9 +95,9 @@ extern "C" {
     X(E_DEPENDENCY, -18, "a dependency failed")
 
 typedef enum asset_status {
-#define ASSET__STATUS_ENUM(name, code, text) ASSET_##name = code,
-    ASSET_STATUS_MAP(ASSET__STATUS_ENUM)
-#undef ASSET__STATUS_ENUM
+#define ASSET_STATUS_ENUM_(name, code, text) ASSET_##name = code,
+    ASSET_STATUS_MAP(ASSET_STATUS_ENUM_)
+#undef ASSET_STATUS_ENUM_
 } asset_status_t;
 
 /* A sentence for a status ("not found"). Never NULL; unknown codes give "unknown status". */
@@ -430,7 +430,16 @@ ASSET_API void asset_trace_record(const asset_trace_event_t *e, void *trace); /*
 ASSET_API size_t asset_trace_count(const asset_trace_t *tr);                  /* events so far */
 /* Copies event i (0 <= i < count) into *out; its uri and loader stay valid while tr
  * lives. Returns false past the end. */
+#if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__)
+/* in C++ the function's name hides struct asset_trace_event's (g++ -Wshadow says so);
+ * the struct is meant by its typedef, asset_trace_event_t */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_event_t *out);
+#if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 /* Writes the events to path. ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set). */
 ASSET_API asset_status_t asset_trace_write_chrome_json(const asset_trace_t *tr, const char *path);
 ASSET_API void asset_trace_destroy(asset_trace_t *tr);

@@ -81,6 +81,14 @@ class Batch;
 
 namespace detail {
 
+/* A timeout as the C API takes it. milliseconds::rep is a signed type of at least 45
+ * bits, int64_t on some platforms and long long on others: converted without a cast,
+ * which g++ -Wuseless-cast flags where the two are the same type. */
+inline int64_t to_ms(std::chrono::milliseconds timeout) {
+    const int64_t ms = timeout.count();
+    return ms;
+}
+
 /* One heap box per connected callable; linked into its Core so that the boxes whose
  * callback never fires are deleted when the C server is destroyed. */
 struct CallbackBox {
@@ -273,7 +281,7 @@ class Handle {
          * the wait goes on reading: hold both */
         std::shared_ptr<detail::Core> keep = core_;
         asset_handle_t *h = h_ ? asset_handle_retain(h_) : nullptr;
-        asset_status_t st = asset_handle_wait(h, static_cast<int64_t>(timeout.count()));
+        asset_status_t st = asset_handle_wait(h, detail::to_ms(timeout));
         asset_handle_release(h);
         return st;
     }
@@ -501,7 +509,7 @@ class Batch {
         /* as Handle::wait: a callback may drop this object and the C batch with it */
         std::shared_ptr<detail::Core> keep = core_;
         asset_batch_t *b = b_ ? asset_batch_retain(b_) : nullptr;
-        asset_status_t st = asset_batch_wait(b, static_cast<int64_t>(timeout.count()));
+        asset_status_t st = asset_batch_wait(b, detail::to_ms(timeout));
         asset_batch_release(b);
         return st;
     }
