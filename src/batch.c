@@ -194,10 +194,13 @@ static asset_batch_t *batch_new(asset_server_t *s, int kind, const char *uri,
     b->refs = 1;
     asset__map_init(&b->by_uri);
     if (o) b->opts = *o;
-    b->opts.tag = o && o->tag ? asset__strdup(o->tag) : NULL;
+    /* "" is no tag, as for a load: cancel_tag("") cancelled such a batch (a folder then
+     * made none of its children and still reported success) */
+    b->opts.tag = o && o->tag && *o->tag ? asset__strdup(o->tag) : NULL;
     b->opts.loader = o && o->loader ? asset__strdup(o->loader) : NULL;
     b->uri = uri ? asset__strdup(uri) : NULL;
-    if ((o && o->tag && !b->opts.tag) || (o && o->loader && !b->opts.loader) || (uri && !b->uri)) {
+    if ((o && o->tag && *o->tag && !b->opts.tag) || (o && o->loader && !b->opts.loader) ||
+        (uri && !b->uri)) {
         asset_free((char *)b->opts.tag);
         asset_free((char *)b->opts.loader);
         asset_free(b->uri);

@@ -207,6 +207,33 @@ static void test_cancel_tag_stops_a_tagged_folders_later_children(void **state) 
     asset_server_destroy(s);
 }
 
+/* "" is no tag, for a batch as for a load: cancel_tag("") cancelled a folder (or
+ * manifest) made with tag "", which then made none of its children and still reported
+ * success, total 0 (found by a review). */
+static void test_cancel_tag_of_empty_tag_leaves_batches_made_with_it(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_int_equal(asset_mem_put(s, "dir/a", "1", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "dir/b", "2", 1), ASSET_OK);
+    const char *manifest = "[\"mem://dir/a\", \"mem://dir/b\"]";
+    assert_int_equal(asset_mem_put(s, "m.json", manifest, strlen(manifest)), ASSET_OK);
+    asset_load_options_t empty = {.tag = ""};
+    asset_batch_t *folder = asset_server_load_folder(s, "mem://dir", &empty);
+    asset_batch_t *man = asset_server_load_manifest(s, "mem://m.json", &empty);
+    assert_non_null(folder);
+    assert_non_null(man);
+    assert_int_equal(asset_server_cancel_tag(s, "", NULL), 0);
+    asset_batch_t *both[] = {folder, man};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(asset_batch_wait(both[i], 30000), ASSET_OK);
+        assert_int_equal(asset_batch_total(both[i]), 2);
+        assert_int_equal(asset_batch_completed_count(both[i]), 2);
+        assert_int_equal(asset_batch_cancelled_count(both[i]), 0);
+        asset_batch_release(both[i]);
+    }
+    asset_server_destroy(s);
+}
+
 static void test_cancel_tag_ignores_null_arguments(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -347,6 +374,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_tag_leaves_done_handles_untouched),
         cmocka_unit_test(test_cancel_tag_on_shared_job_keeps_the_kept_handle_loading),
         cmocka_unit_test(test_cancel_tag_ignores_null_arguments),
+        cmocka_unit_test(test_cancel_tag_of_empty_tag_leaves_batches_made_with_it),
         cmocka_unit_test(test_cancel_tag_stops_a_tagged_folders_later_children),
         cmocka_unit_test(test_cancel_tag_racing_tagged_loads_never_livelocks),
         cmocka_unit_test(test_blocked_load_times_out_with_message),
