@@ -438,6 +438,18 @@ static bool parse_inline(const asset__job_t *j) {
 void asset_request_finish(asset_request_t *r, asset_status_t st) {
     asset__job_t *j = r->job;
     asset_server_t *s = r->server;
+    /* adopted bytes go here, without the lock, or become the request's own copy (which
+     * the parse makes anyway): their free_fn may call the server, and a cancel or a
+     * destroy frees the job requeued below under the lock (it deadlocked there) */
+    if (r->adopted && !r->lent) {
+        bool keep = st == ASSET_OK && !atomic_load_explicit(&j->cancelled, memory_order_acquire);
+        if (keep && asset__request_seal(r) != ASSET_OK) {
+            r->refused = asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory copying %zu bytes",
+                                            r->size);
+            keep = false;
+        }
+        if (!keep) asset__request_reset_data(r);
+    }
     uv_mutex_lock(&s->lock);
     j->read_status = st;
     j->async_done = true;

@@ -858,6 +858,93 @@ static void test_cancel_of_every_sharer_stops_the_read(void **state) {
     tu_gate_free(echo);
 }
 
+/* An ASYNC read finished with an adopted buffer, and its job waits in the queue for a
+ * worker to parse it: a cancel then freed the job with the server's lock held, and so
+ * the buffer's free_fn, which may call the server, deadlocked; destroy did the same
+ * with such a job (found by a review). The cancel and the destroy run on a thread of
+ * their own, so that a deadlock fails the test instead of hanging it. */
+typedef struct parked {
+    asset_server_t *s;
+    asset_request_t *r[2];
+    int n;
+    uv_sem_t read;
+    atomic_int frees;
+    asset_handle_t *cancel;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    bool over;
+} parked_t;
+
+static void adopted_free_calling_the_server(void *data, void *user) {
+    parked_t *p = user;
+    asset_stats_t st;
+    asset_server_stats(p->s, &st); /* allowed: free_fn runs without the lock */
+    free(data);
+    atomic_fetch_add(&p->frees, 1);
+}
+
+static asset_status_t parking_read(void *ctx, asset_request_t *r) {
+    parked_t *p = ctx;
+    char *d = malloc(2);
+    memcpy(d, "{}", 2);
+    asset_request_adopt(r, d, 2, adopted_free_calling_the_server, p);
+    p->r[p->n++] = r; /* one worker: the reads come one after the other */
+    uv_sem_post(&p->read);
+    return ASSET_PENDING;
+}
+
+static void cancel_then_destroy_main(void *arg) {
+    parked_t *p = arg;
+    asset_handle_cancel(p->cancel);
+    asset_handle_release(p->cancel);
+    asset_server_destroy(p->s); /* the other one is still queued for its parse */
+    uv_mutex_lock(&p->mu);
+    p->over = true;
+    uv_cond_signal(&p->cond);
+    uv_mutex_unlock(&p->mu);
+}
+
+static void
+test_cancel_of_an_async_read_queued_for_its_parse_frees_its_buffer_unlocked(void **state) {
+    (void)state;
+    parked_t p = {.n = 0};
+    assert_int_equal(uv_sem_init(&p.read, 0), 0);
+    assert_int_equal(uv_mutex_init(&p.mu), 0);
+    assert_int_equal(uv_cond_init(&p.cond), 0);
+    p.s = tu_server(1);
+    asset_source_t src = {ASSET_SOURCE_ABI, "park", ASSET_SOURCE_ASYNC, parking_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(p.s, &src, &p), ASSET_OK);
+    tu_gate_t *g = tu_gate_register(p.s, "gate");
+    asset_handle_t *a = asset_server_load(p.s, "park://a.json", NULL);
+    asset_handle_t *b = asset_server_load(p.s, "park://b.json", NULL);
+    uv_sem_wait(&p.read);
+    uv_sem_wait(&p.read);
+    asset_handle_t *busy = asset_server_load(p.s, "gate://busy", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker is held */
+    /* json, not bytes: each goes back to the queue for a worker to parse it */
+    asset_request_finish(p.r[0], ASSET_OK);
+    asset_request_finish(p.r[1], ASSET_OK);
+    asset_handle_release(b);
+    asset_handle_release(busy);
+    p.cancel = a;
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, cancel_then_destroy_main, &p), 0);
+    uv_mutex_lock(&p.mu);
+    uint64_t deadline = uv_hrtime() + 30 * (uint64_t)1000000000;
+    while (!p.over && uv_hrtime() < deadline)
+        (void)uv_cond_timedwait(&p.cond, &p.mu, deadline - uv_hrtime());
+    bool over = p.over;
+    uv_mutex_unlock(&p.mu);
+    if (!over) /* the thread is stuck for good: leave it */
+        fail_msg("cancel or destroy of a job queued for its parse hung (free_fn under the lock)");
+    uv_thread_join(&t);
+    assert_int_equal(atomic_load(&p.frees), 2);
+    tu_gate_free(g);
+    uv_cond_destroy(&p.cond);
+    uv_mutex_destroy(&p.mu);
+    uv_sem_destroy(&p.read);
+}
+
 static void test_cancel_after_done_is_a_noop(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -1404,6 +1491,8 @@ int main(void) {
         cmocka_unit_test(test_cancel_while_reading_stops_the_read),
         cmocka_unit_test(test_cancel_of_shared_job_stops_only_when_all_cancel),
         cmocka_unit_test(test_cancel_of_every_sharer_stops_the_read),
+        cmocka_unit_test(
+            test_cancel_of_an_async_read_queued_for_its_parse_frees_its_buffer_unlocked),
         cmocka_unit_test(test_cancel_after_done_is_a_noop),
         cmocka_unit_test(test_cancel_after_completion_before_flush_wins),
         cmocka_unit_test(test_cancel_twice_counts_once),
