@@ -316,9 +316,12 @@ typedef struct asset_stats {
  * thread starts on first need (timeouts, HTTP). Any thread. */
 ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
 /* Cancels every load, joins every thread, frees every handle, value and cache of the
- * server. No callback fires during or after destroy. Called from inside one of the
+ * server. No callback fires during or after destroy. Waits of other threads
+ * (asset_handle_wait, asset_batch_wait) end with ASSET_E_SHUTDOWN, and destroy returns
+ * once they have. Called from inside one of the
  * server's own callbacks (a completion or batch callback during its flush, or a
- * source's or loader's callback on its worker or I/O thread) it is refused: it logs an
+ * source's or loader's callback on its worker or I/O thread), or on a thread that waits
+ * on the server (config.wake called by the wait's flush), it is refused: it logs an
  * ASSET_LOG_ERROR and returns without destroying; call it after flush returns. NULL is
  * ignored. */
 ASSET_API void asset_server_destroy(asset_server_t *s);
@@ -800,7 +803,9 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * ASSET_E_TIMEOUT if the wait ran out first (the load goes on), or ASSET_E_BUSY when
  * called from a callback on the flush thread before the handle is done, or
  * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
- * joins the worker it runs on). The wait holds a reference of its own: a callback
+ * joins the worker it runs on; a wait on another thread: destroy returns only after the
+ * wait has, a callback its flush runs included, and h went with the server, so do not
+ * release it then). The wait holds a reference of its own: a callback
  * that its flushes fire may release the caller's.
  * Run-on-wait (timeout_ms != 0): while the load is still queued and reads from a
  * built-in local source (file://, pkg://, mem://), the waiting thread runs it itself

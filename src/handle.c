@@ -661,6 +661,9 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
     size_t cursor = 0;      /* help's */
     uint64_t helped_ns = 0; /* since when this waiter has been running jobs, or 0 */
     uv_mutex_lock(&s->lock);
+    s->in_waits++; /* destroy waits for it to leave */
+    asset_server_t *outer = asset__thread_waiting;
+    asset__thread_waiting = s;
     if (waited && !asset__on_flush_thread(s)) { /* [lock]: each flush writes flush_thread */
         ready = NULL;
         waited = NULL;
@@ -749,6 +752,8 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
     if (waited) --*waited;
     if (rc == ASSET_OK) rc = ops->result(arg);
     ops->hold(arg, false); /* may free it */
+    asset__thread_waiting = outer;
+    if (--s->in_waits == 0 && s->stopping) uv_cond_broadcast(&s->done_cond); /* destroy */
     uv_mutex_unlock(&s->lock);
     return rc;
 }

@@ -653,6 +653,9 @@ struct asset_server {
     size_t dependents_unknown;  /* values that found no memory for their counts */
     uint64_t dependents_walks;  /* [lock] walks for a change's dependents (reload.c; tests) */
     uint64_t dependents_visits; /* [lock] values, handles and cache entries they looked at */
+    /* [lock] threads inside asset__wait (handle.c), any thread's: destroy waits until
+     * they have left, so that none touches the server, its handles or its batches after */
+    unsigned in_waits;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change
@@ -709,6 +712,9 @@ asset__loader_slot_t *asset__loader_select(const asset_server_t *s, const char *
 /* server.c */
 /* The server whose worker or I/O thread this is, NULL on other threads. */
 extern _Thread_local asset_server_t *asset__thread_owner;
+/* The server this thread waits on (asset__wait, the innermost), NULL when none: its
+ * destroy from here (config.wake, called by the wait's flush) would wait for itself. */
+extern _Thread_local asset_server_t *asset__thread_waiting;
 void asset__log(asset_server_t *s, int level, const char *fmt, ...) ASSET_PRINTF(3, 4);
 void asset__maybe_wake(asset_server_t *s);
 bool asset__on_flush_thread(asset_server_t *s); /* [lock] */

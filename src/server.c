@@ -11,6 +11,7 @@
 #define MiB (1024u * 1024u)
 
 _Thread_local asset_server_t *asset__thread_owner;
+_Thread_local asset_server_t *asset__thread_waiting;
 
 /* The whole line, however long (a failed load's message ends with its reason, after a
  * URI of up to 8 KiB): on the stack when it fits, else on the heap; out of memory, its
@@ -178,6 +179,9 @@ static const char *destroy_refused(asset_server_t *s) {
     if (s->in_flush && asset__on_flush_thread(s))
         return "called from inside its own flush (a completion or batch callback); "
                "destroy after asset_server_flush() returns";
+    if (asset__thread_waiting == s)
+        return "called while this thread waits on it (asset_handle_wait or asset_batch_wait: "
+               "config.wake, say); it would wait for itself";
     return NULL;
 }
 
@@ -213,7 +217,14 @@ void asset_server_destroy(asset_server_t *s) {
     if (io) asset__io_stop(io); /* aborts transfers, which finish their requests */
     s->io = NULL;
     uv_mutex_lock(&s->lock);
-    while (s->running_async || s->caller_runs) uv_cond_wait(&s->done_cond, &s->lock);
+    /* and for the waits of other threads, which end with ASSET_E_SHUTDOWN (woken above):
+     * one on the flush thread may be inside a flush, its callbacks running; freed under
+     * them, they touched the server, the handle and the lock after (found by a review) */
+    while (s->running_async || s->caller_runs || s->in_waits) {
+        s->waiters++; /* a thread in done_cond, as the waits count themselves */
+        uv_cond_wait(&s->done_cond, &s->lock);
+        s->waiters--;
+    }
     uv_mutex_unlock(&s->lock);
     asset__tasks_drain(s); /* free_arg may still release handles of this server */
     /* no other thread touches the server from here */

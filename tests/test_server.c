@@ -863,6 +863,67 @@ static void test_destroy_from_a_worker_thread_is_refused(void **state) {
     asset_server_destroy(d.s);
 }
 
+/* asset_server_destroy() from another thread while the flush thread waits: the wait ends
+ * with ASSET_E_SHUTDOWN, and destroy returns only once it has. Destroy did not wait for
+ * it: with the wait inside its flush (a completion callback running), destroy freed the
+ * server, its handles and its lock under it, and the flush went on in freed memory
+ * (found by a review). */
+typedef struct destroy_during_wait {
+    asset_server_t *s;
+    uv_sem_t go;
+    atomic_bool destroyed;
+} destroy_during_wait_t;
+
+static void destroyer_main(void *arg) {
+    destroy_during_wait_t *d = arg;
+    uv_sem_wait(&d->go);
+    asset_server_destroy(d->s);
+    atomic_store(&d->destroyed, true);
+}
+
+/* Runs inside the wait's flush; returns once destroy is blocked for the wait (a thread
+ * in done_cond: with one worker and no task, only destroy can be), fails the test if
+ * destroy returned meanwhile. */
+static void callback_outlasting_destroy(asset_handle_t *h, void *user) {
+    (void)h;
+    destroy_during_wait_t *d = user;
+    uv_sem_post(&d->go);
+    uint64_t deadline = uv_hrtime() + 30 * (uint64_t)1000000000;
+    while (uv_hrtime() < deadline) {
+        if (atomic_load(&d->destroyed))
+            fail_msg("asset_server_destroy returned while a wait's flush still ran a callback");
+        uv_mutex_lock(&d->s->lock);
+        bool blocked = d->s->stopping && d->s->waiters > 0;
+        uv_mutex_unlock(&d->s->lock);
+        if (blocked) return;
+        tu_os_yield();
+    }
+    fail_msg("asset_server_destroy neither returned nor waited for the wait");
+}
+
+static void test_destroy_from_another_thread_waits_for_the_flush_threads_wait(void **state) {
+    (void)state;
+    destroy_during_wait_t d = {.s = tu_server(1)};
+    atomic_init(&d.destroyed, false);
+    assert_int_equal(uv_sem_init(&d.go, 0), 0);
+    tu_gate_t *g = tu_gate_register(d.s, "gate");
+    assert_int_equal(asset_mem_put(d.s, "k", "v", 1), ASSET_OK);
+    asset_handle_t *m = asset_server_load(d.s, "mem://k", NULL);
+    assert_true(asset_handle_on_completed(m, callback_outlasting_destroy, &d) != 0);
+    asset_handle_release(m);
+    tu_wait_queued(d.s, 1); /* m's result, for the wait's flush */
+    asset_handle_t *never = asset_server_load(d.s, "gate://never", NULL);
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, destroyer_main, &d), 0);
+    /* the flush thread's wait delivers m: its callback lets destroy begin */
+    assert_int_equal(asset_handle_wait(never, -1), ASSET_E_SHUTDOWN);
+    uv_thread_join(&t);
+    assert_true(atomic_load(&d.destroyed));
+    /* `never` went with the server */
+    uv_sem_destroy(&d.go);
+    tu_gate_free(g);
+}
+
 /* #11: releasing a handle more often than it was retained used to saturate the count
  * at zero silently (and became a use after free once the handle was freed). */
 static void test_releasing_a_handle_too_often_is_reported(void **state) {
@@ -932,6 +993,7 @@ int main(void) {
         cmocka_unit_test(test_registering_while_other_threads_load_is_safe),
         cmocka_unit_test(test_destroy_inside_its_own_callback_is_refused),
         cmocka_unit_test(test_destroy_from_a_worker_thread_is_refused),
+        cmocka_unit_test(test_destroy_from_another_thread_waits_for_the_flush_threads_wait),
         cmocka_unit_test(test_releasing_a_handle_too_often_is_reported),
 #ifndef NDEBUG
         cmocka_unit_test(test_debug_builds_poison_freed_handles),
