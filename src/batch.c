@@ -217,10 +217,12 @@ static asset_batch_t *batch_new(asset_server_t *s, int kind, const char *uri,
 
 /* ---- completion (flush thread) ---- */
 
-/* [lock not held] Fires the done callbacks that have not fired. */
+/* [lock] Fires the done callbacks that have not fired, the lock released around each.
+ * Held on return: the caller lets go of b->queued in the critical section that found no
+ * callback left (a late connect in between found the batch queued, did not queue it,
+ * and its callback never fired: found by a review). */
 static void fire_done(asset_batch_t *b) {
     asset_server_t *s = b->server;
-    uv_mutex_lock(&s->lock);
     for (;;) {
         batch_cb_t *c = b->cbs;
         while (c && (c->fired || !c->done)) c = c->next;
@@ -232,7 +234,6 @@ static void fire_done(asset_batch_t *b) {
         cb(b, user);
         uv_mutex_lock(&s->lock);
     }
-    uv_mutex_unlock(&s->lock);
 }
 
 /* All its children are known: from here on the batch can be done. Written under the
@@ -257,9 +258,7 @@ static void check_done(asset_batch_t *b) {
     bool in_queue = b->queued;
     b->queued = true;
     if (s->waiters) uv_cond_broadcast(&s->done_cond);
-    uv_mutex_unlock(&s->lock);
     fire_done(b);
-    uv_mutex_lock(&s->lock);
     if (!in_queue) {
         b->queued = false;
         batch_maybe_free(b);
@@ -862,9 +861,7 @@ size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t b
             uv_mutex_lock(&s->lock);
             continue;
         }
-        uv_mutex_unlock(&s->lock);
         fire_done(b);
-        uv_mutex_lock(&s->lock);
         b->queued = false;
         if (s->waiters) uv_cond_broadcast(&s->done_cond);
         batch_maybe_free(b);
