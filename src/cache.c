@@ -44,7 +44,7 @@ void asset__value_free_now(asset__value_t *v) {
     asset__value_extra_t *x = asset__value_x(v);
     asset__loader_slot_t *ld = v->loader;
     if (x) {
-        asset__labels_free(x->labels, x->nlabels);
+        asset__labels_free(x->labels, x->nlabels, &x->label_ix);
         /* x->deps: released by asset__values_drain, which a value with any goes through */
     }
     if (x && x->free_fn)

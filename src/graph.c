@@ -21,24 +21,78 @@
 
 /* ---- labels ---- */
 
-void asset__labels_free(asset__label_t *l, size_t n) {
+void asset__labels_free(asset__label_t *l, size_t n, asset__label_index_t *ix) {
     for (size_t i = 0; i < n; i++) {
         asset_free(l[i].name);
         asset__value_release(l[i].value);
     }
     asset_free(l);
+    if (ix) {
+        asset_free(ix->slots);
+        ix->slots = NULL;
+    }
+}
+
+/* Up to this many labels a scan is as quick as the index, and costs no block. */
+#define LABEL_SCAN_MAX 16
+
+size_t asset__labels_find(asset_server_t *s, const asset__label_t *l, size_t n,
+                          const asset__label_index_t *ix, const char *name) {
+    size_t looks = 0, at = n;
+    if (ix && ix->slots) {
+        for (size_t i = asset__map_hash(name) & ix->mask; ix->slots[i]; i = (i + 1) & ix->mask) {
+            looks++;
+            if (!strcmp(l[ix->slots[i] - 1].name, name)) {
+                at = ix->slots[i] - 1;
+                break;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < n && at == n; i++) {
+            looks++;
+            if (!strcmp(l[i].name, name)) at = i;
+        }
+    }
+    if (s) atomic_fetch_add_explicit(&s->label_looks, looks, memory_order_relaxed);
+    return at;
+}
+
+static void label_index_put(asset__label_index_t *ix, const char *name, size_t k) {
+    size_t i = asset__map_hash(name) & ix->mask;
+    while (ix->slots[i]) i = (i + 1) & ix->mask;
+    ix->slots[i] = (uint32_t)(k + 1);
+}
+
+/* An index of l[0..n) with room for n + 1 at most half full. False: no memory (the old
+ * index is gone then: lookups scan). */
+static bool label_index_build(asset__label_index_t *ix, const asset__label_t *l, size_t n) {
+    size_t cap = 64;
+    while (cap / 2 < n + 1) cap *= 2;
+    asset_free(ix->slots);
+    ix->slots = asset__calloc(cap, sizeof *ix->slots);
+    if (!ix->slots) return false;
+    ix->mask = cap - 1;
+    for (size_t k = 0; k < n; k++) label_index_put(ix, l[k].name, k);
+    return true;
 }
 
 asset_status_t asset_parse_add_labeled(asset_parse_t *p, const char *label, void *value,
                                        size_t cost_bytes, void (*free_fn)(void *value, void *user),
                                        void *user) {
     if (!p || !label || !*label) return ASSET_E_INVALID;
-    for (size_t i = 0; i < p->nlabels; i++)
-        if (!strcmp(p->labels[i].name, label)) return ASSET_E_INVALID;
-    asset__label_t *nl = asset_realloc(p->labels, (p->nlabels + 1) * sizeof *nl);
-    if (!nl) return ASSET_E_NO_MEMORY;
-    p->labels = nl;
-    asset__value_t *v = asset__value_new(p->req->server, p->req->job->loader, true);
+    asset_server_t *s = p->req->server;
+    if (asset__labels_find(s, p->labels, p->nlabels, &p->label_ix, label) < p->nlabels)
+        return ASSET_E_INVALID;
+    if (p->nlabels >= UINT32_MAX - 1) return ASSET_E_NO_MEMORY; /* the index's slots */
+    if (p->nlabels == p->labels_cap) { /* doubling: a label at a time copied them all */
+        size_t cap = p->labels_cap ? p->labels_cap * 2 : 4;
+        if (cap > SIZE_MAX / sizeof *p->labels) return ASSET_E_NO_MEMORY;
+        asset__label_t *nl = asset_realloc(p->labels, cap * sizeof *nl);
+        if (!nl) return ASSET_E_NO_MEMORY;
+        p->labels = nl;
+        p->labels_cap = cap;
+    }
+    asset__value_t *v = asset__value_new(s, p->req->job->loader, true);
     char *name = v ? asset__strdup(label) : NULL;
     if (!name) {
         asset_free(v);
@@ -49,9 +103,18 @@ asset_status_t asset_parse_add_labeled(asset_parse_t *p, const char *label, void
     asset__value_extra_t *x = asset__value_x(v);
     x->free_fn = free_fn;
     x->free_user = user;
-    nl[p->nlabels].name = name;
-    nl[p->nlabels].value = v;
+    asset__label_index_t *ix = &p->label_ix;
+    size_t k = p->nlabels;
+    p->labels[k].name = name;
+    p->labels[k].value = v;
     p->nlabels++;
+    /* past a few, an index at most half full; no memory for it: lookups scan */
+    if (p->nlabels > LABEL_SCAN_MAX) {
+        if (!ix->slots || 2 * p->nlabels > ix->mask + 1)
+            label_index_build(ix, p->labels, p->nlabels);
+        else
+            label_index_put(ix, name, k);
+    }
     return ASSET_OK;
 }
 
@@ -60,16 +123,15 @@ void asset__handle_decide_value(asset_handle_t *h, asset__value_t *v, int http_s
         asset__handle_decide(h, ASSET_OK, NULL, v, http_status);
         return;
     }
-    for (size_t i = 0; i < asset__value_nlabels(v); i++) {
-        const asset__label_t *l = &asset__value_x(v)->labels[i];
-        if (!strcmp(l->name, h->label)) {
-            asset__handle_decide(h, ASSET_OK, NULL, l->value, http_status);
-            return;
-        }
+    asset__value_extra_t *x = asset__value_x(v);
+    size_t n = asset__value_nlabels(v);
+    size_t i = x ? asset__labels_find(h->server, x->labels, n, &x->label_ix, h->label) : n;
+    if (i < n) {
+        asset__handle_decide(h, ASSET_OK, NULL, x->labels[i].value, http_status);
+        return;
     }
     char *msg = asset__asprintf("%s: label '%s' not found (the asset has %zu label%s)",
-                                asset__handle_uri(h), h->label, asset__value_nlabels(v),
-                                asset__value_nlabels(v) == 1 ? "" : "s");
+                                asset__handle_uri(h), h->label, n, n == 1 ? "" : "s");
     asset__handle_decide(h, ASSET_E_NOT_FOUND, msg, NULL, http_status);
     asset_free(msg);
 }

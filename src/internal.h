@@ -74,6 +74,14 @@ void asset__deps_unref(asset_server_t *s, asset__deps_t *d);
 /* ---- values: ref-counted loader results shared by the cache and handles ---- */
 typedef struct asset__loader_slot asset__loader_slot_t;
 typedef struct asset__label asset__label_t;
+/* Labels by name (graph.c), so that an atlas of 40,000 sprites neither checks each new
+ * label against every earlier one nor makes each "uri#label" handle scan them under the
+ * lock: open addressing, each slot a label's index + 1 (0: free), at most half full.
+ * Empty (slots NULL) while there are few labels, or when memory ran out: then a scan. */
+typedef struct asset__label_index {
+    uint32_t *slots;
+    size_t mask; /* slots - 1, a power of two less one */
+} asset__label_index_t;
 /* What only some values carry (graph.c), in the record's own block when there: a value
  * with dependencies or labels, its own free (labels, tasks), or a loader that frees on
  * the flush thread. A plain cached value has none, so the common record stays small. */
@@ -86,6 +94,7 @@ typedef struct asset__value_extra {
     void *free_user;
     struct asset__value *dead_next; /* in s->dead_values until the flush thread frees it */
     uint64_t visit;                 /* [lock] a cycle search's mark (graph.c, value_cycle) */
+    asset__label_index_t label_ix;  /* labels by name, when there are many (graph.c) */
 } asset__value_extra_t;
 typedef struct asset__value {
     atomic_uint refs;
@@ -255,6 +264,8 @@ struct asset_parse {
     bool depended; /* asset_parse_depend was called: the value needs its extra part */
     void (*free_fn)(void *value, void *user); /* asset__parse_set_value_free, or NULL */
     void *free_user;
+    size_t labels_cap;             /* labels allocated (grown by doubling) */
+    asset__label_index_t label_ix; /* labels by name, moved into the value with them */
 };
 
 struct asset_finalize {
@@ -656,6 +667,8 @@ struct asset_server {
     /* [lock] threads inside asset__wait (handle.c), any thread's: destroy waits until
      * they have left, so that none touches the server, its handles or its batches after */
     unsigned in_waits;
+    /* label names compared by asset__labels_find (adds and lookups; tests) */
+    atomic_uint_fast64_t label_looks;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change
@@ -850,7 +863,12 @@ void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64
  * start_ns), at least one and then as many as it allows. Returns whether some are left
  * queued. */
 bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
-void asset__labels_free(asset__label_t *l, size_t n); /* any thread */
+/* Frees the labels and their index (ix may be NULL). Any thread. */
+void asset__labels_free(asset__label_t *l, size_t n, asset__label_index_t *ix);
+/* Where name is in l[0..n) (ix: their index, possibly empty): its place, or n. Counts
+ * the names it compared in s->label_looks (s may be NULL). Any thread. */
+size_t asset__labels_find(asset_server_t *s, const asset__label_t *l, size_t n,
+                          const asset__label_index_t *ix, const char *name);
 /* Destroy, after every thread stopped: frees jobs left waiting for dependencies or
  * finalize. */
 void asset__graph_free_all(asset_server_t *s);

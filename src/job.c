@@ -235,7 +235,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         ld->parse_failures++;
         ld->parse_ns += dt;
         uv_mutex_unlock(&s->lock);
-        asset__labels_free(p.labels, p.nlabels);
+        asset__labels_free(p.labels, p.nlabels, &p.label_ix);
         if (p.has_value && p.free_fn && !x) { /* no room for its free */
             p.free_fn(p.value, p.free_user);
             asset_free(v);
@@ -261,8 +261,10 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     if (p.nlabels) {
         x->labels = p.labels;
         x->nlabels = p.nlabels;
+        x->label_ix = p.label_ix;
     } else {
         asset_free(p.labels); /* grown for a label that then found no memory */
+        asset_free(p.label_ix.slots);
     }
     uv_mutex_lock(&s->lock);
     ld->parses++;

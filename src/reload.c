@@ -395,10 +395,10 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         }
         asset__value_t *nv = v;
         if (h->label) {
-            nv = NULL;
-            for (size_t i = 0; i < asset__value_nlabels(v) && !nv; i++)
-                if (!strcmp(asset__value_x(v)->labels[i].name, h->label))
-                    nv = asset__value_x(v)->labels[i].value;
+            asset__value_extra_t *x = asset__value_x(v);
+            size_t n = asset__value_nlabels(v);
+            size_t i = x ? asset__labels_find(s, x->labels, n, &x->label_ix, h->label) : n;
+            nv = i < n ? x->labels[i].value : NULL;
             if (!nv) {
                 set_pending(h, ASSET_E_NOT_FOUND, NULL,
                             asset__asprintf("reload failed: %s: label '%s' not found",
