@@ -610,7 +610,9 @@ ASSET_API size_t asset_parse_size(const asset_parse_t *p);
  * here once, and the mapping released; NULL when out of memory. */
 ASSET_API void *asset_parse_take_data(asset_parse_t *p);
 /* Sets the value and what it costs in the cache, in bytes. The value is freed with
- * the loader's free_value once no cache entry and no handle holds it. */
+ * the loader's free_value once no cache entry and no handle holds it. A second call
+ * replaces the value: the first one is freed as the loader's values are (with
+ * free_value; at the next flush for an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader). */
 ASSET_API void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_bytes);
 ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, const char *fmt, ...)
     ASSET_PRINTF(3, 4);

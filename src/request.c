@@ -181,7 +181,38 @@ bool asset__parse_borrow(asset_parse_t *p, const uint8_t **data,
     return true;
 }
 
+/* The value a second asset_parse_set_value replaced goes where its loader's values go
+ * (it leaked: a review): through a record of its own, which frees it now or, for a
+ * loader that frees on the flush thread, queues it for the next flush. */
+static void parse_drop_value(asset_parse_t *p) {
+    struct asset_request *r = p->req;
+    asset__loader_slot_t *ld = r->job->loader;
+    asset__value_t *old = asset__value_new(r->server, ld, p->free_fn != NULL);
+    if (old) {
+        old->value = p->value;
+        asset__value_extra_t *x = asset__value_x(old);
+        if (x && p->free_fn) {
+            x->free_fn = p->free_fn;
+            x->free_user = p->free_user;
+        }
+        asset__value_release(old);
+    } else if (!(ld->vt.flags & ASSET_LOADER_FREE_ON_FLUSH_THREAD)) { /* any thread may */
+        if (p->free_fn)
+            p->free_fn(p->value, p->free_user);
+        else if (ld->vt.free_value)
+            ld->vt.free_value(ld->ctx, p->value);
+        else
+            asset_free(p->value);
+    } else { /* never on this thread; and without a record it cannot reach the flush */
+        asset__log(r->server, ASSET_LOG_ERROR,
+                   "%s: out of memory: the value replaced by a second asset_parse_set_value "
+                   "cannot be freed on the flush thread and is kept",
+                   r->uri);
+    }
+}
+
 void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_bytes) {
+    if (p->has_value && p->value != value) parse_drop_value(p);
     p->value = value;
     p->cost = cost_bytes;
     p->has_value = true;
