@@ -350,7 +350,9 @@ ASSET_API size_t asset_server_flush(asset_server_t *s);
  * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees here are freed within the budget too,
  * at least one per flush; the rest wait for the next flush (config.wake is called). */
 ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns);
-/* Drops every cached entry of `uri` (all loaders); in-flight loads are unaffected. */
+/* Drops every cached entry of `uri` (all loaders); in-flight loads are unaffected.
+ * "uri#label" drops uri's entries, its labels' with them ('#' starts a label, as in
+ * asset_server_load). */
 ASSET_API void asset_server_invalidate(asset_server_t *s, const char *uri);
 /* Drops every cached entry. Values still held by handles stay valid. */
 ASSET_API void asset_server_clear_caches(asset_server_t *s);

@@ -292,9 +292,15 @@ void asset_server_shutdown_instance(void) {
 
 void asset_server_invalidate(asset_server_t *s, const char *uri) {
     if (!s || !uri) return;
+    /* '#' starts a label, as in a load: "atlas.json#hero" names atlas.json's entry
+     * (parsed whole, the '#' became "%23": another key, a name with a '#' in it) */
+    char *base = asset__strndup(uri, strcspn(uri, "#"));
     asset_uri_t u;
     const char *why;
-    if (asset__uri_parse(uri, s->base_dir, s->file_root, &u, &why) != ASSET_OK) return;
+    asset_status_t st =
+        base ? asset__uri_parse(base, s->base_dir, s->file_root, &u, &why) : ASSET_E_NO_MEMORY;
+    asset_free(base);
+    if (st != ASSET_OK) return;
     uv_mutex_lock(&s->lock);
     size_t n;
     asset__loader_slot_t *const *ls = asset__loaders(s, &n);

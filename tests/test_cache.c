@@ -429,6 +429,29 @@ static void test_invalidate_forces_a_reparse(void **state) {
     free(u);
 }
 
+/* "uri#label" names uri's asset in a load, and in asset_server_reload; invalidate
+ * parsed it whole, so the '#' became "%23": the asset's entry stayed (the next load got
+ * the old value) and the entry of a name with a '#' in it went instead. */
+static void test_invalidate_of_a_labeled_uri_drops_its_assets_entry(void **state) {
+    fixture_t *fx = *state;
+    assert_int_equal(asset_mem_put(fx->s, "atlas.dat", "0123456789", 10), ASSET_OK);
+    assert_int_equal(asset_mem_put(fx->s, "b#c.dat", "abc", 3), ASSET_OK);
+    asset_handle_release(load_ok(fx->s, "mem://atlas.dat", NULL));
+    asset_handle_release(load_ok(fx->s, "mem://b%23c.dat", NULL));
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 13);
+    asset_server_invalidate(fx->s, "mem://atlas.dat#hero");
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 3);
+    /* mem://b with the label c.dat: not the key "b#c.dat" */
+    asset_server_invalidate(fx->s, "mem://b#c.dat");
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 3);
+    asset_handle_release(load_ok(fx->s, "mem://atlas.dat", NULL));
+    assert_int_equal(tu_counter_parses(&fx->c), 3); /* parsed afresh */
+}
+
 static void test_clear_caches_keeps_held_values_valid(void **state) {
     fixture_t *fx = *state;
     char *a = write_uri(fx, "ca.dat", 60), *b = write_uri(fx, "cb.dat", 70);
@@ -803,6 +826,8 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test(test_values_freed_exactly_once_at_destroy),
         cmocka_unit_test_setup_teardown(test_invalidate_forces_a_reparse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalidate_of_a_labeled_uri_drops_its_assets_entry,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_caches_keeps_held_values_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_cache_skips_lookup_and_insert, setup, teardown),
         cmocka_unit_test_setup_teardown(
