@@ -481,7 +481,8 @@ ASSET_API int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
 
 #define ASSET_SOURCE_ABI 1u
 enum {
-    ASSET_SOURCE_IMMUTABLE = 1u << 0, /* content never changes: a cache hit needs no I/O */
+    ASSET_SOURCE_IMMUTABLE = 1u << 0, /* content never changes: a cache hit needs no I/O
+                                         (also when its reads set a version) */
     ASSET_SOURCE_ASYNC = 1u << 1      /* read may return ASSET_PENDING, then _finish() */
 };
 

@@ -211,6 +211,10 @@ typedef struct asset__source_slot {
     unsigned users;                          /* [lock] jobs that read through this slot */
     struct asset__source_slot *next_retired; /* [lock] replaced: destroyed at users == 0 */
     bool retired; /* [lock] replaced: no load joins its jobs, nothing it read is cached */
+    /* IMMUTABLE, but an entry it gave a version of its own (not asset__version_immutable)
+     * is revalidated: the built-in pkg source, whose watched directory mounts are
+     * mutable. Set once, at create. Any other IMMUTABLE source's hits need no I/O. */
+    bool versions_revalidate;
 } asset__source_slot_t;
 typedef struct asset__loaders asset__loaders_t;
 

@@ -143,7 +143,7 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
     asset__cache_entry_t *e = src && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)
                                   ? asset__cache_get_hashed(&r->ld->cache, r->uri, r->hash)
                                   : NULL;
-    if (!e || !asset__cache_entry_immutable(e)) return false;
+    if (!e || !(asset__cache_entry_immutable(e) || !src->versions_revalidate)) return false;
     asset_handle_t *h = r->h;
     asset__handle_link(s, h);
     if (hook) hook(s, h, r->hook_arg, true);
@@ -250,10 +250,11 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
         if (e && sha256 && (!had || asset__strcasecmp(had, sha256) != 0))
             e = NULL; /* not verified against this digest: read it again */
         asset__job_t *j = NULL;
-        /* immutable: no I/O, unless the entry carries a real version (a watched
-         * directory mount) or this is a reload */
+        /* immutable: no I/O, unless the entry carries a real version of a source whose
+         * versions mean a change (a watched directory mount) or this is a reload; a user
+         * IMMUTABLE source that set a version was read and parsed at every load */
         bool immutable = (src->vt.flags & ASSET_SOURCE_IMMUTABLE) && !h->reload &&
-                         (!e || asset__cache_entry_immutable(e));
+                         (!e || asset__cache_entry_immutable(e) || !src->versions_revalidate);
         if (e && immutable) {
             s->stats.cache_hits++; /* no I/O: done at the next flush */
             asset__handle_decide_value(h, e->value, 0);

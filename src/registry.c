@@ -240,6 +240,10 @@ asset_status_t asset__registry_init(asset_server_t *s) {
     for (size_t i = 0; i < sizeof builtin_sources / sizeof *builtin_sources; i++)
         if (asset_server_register_source(s, builtin_sources[i], s) != ASSET_OK)
             return ASSET_E_NO_MEMORY;
+    /* the pkg source versions the files of watched directory mounts, which change */
+    uv_mutex_lock(&s->lock);
+    asset__source_find(s, asset__pkg_source.scheme)->versions_revalidate = true;
+    uv_mutex_unlock(&s->lock);
     const asset_loader_t *builtin_loaders[] = {&asset__json_loader, &asset__bytes_loader};
     for (size_t i = 0; i < 2; i++) {
         asset__loader_slot_t *l = loader_new(s, builtin_loaders[i], s, s->cfg.cache_budget);

@@ -452,6 +452,33 @@ static void test_invalidate_of_a_labeled_uri_drops_its_assets_entry(void **state
     assert_int_equal(tu_counter_parses(&fx->c), 3); /* parsed afresh */
 }
 
+/* An IMMUTABLE source that versions what it reads (a content hash, say). */
+static atomic_int cdn_reads;
+static asset_status_t cdn_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    atomic_fetch_add(&cdn_reads, 1);
+    asset_request_set_version(r, "sha-1234");
+    return asset_request_write(r, "0123456789", 10);
+}
+
+/* ASSET_SOURCE_IMMUTABLE: "content never changes: a cache hit needs no I/O". One whose
+ * reads set a version had its entries revalidated like a mutable source's (the built-in
+ * pkg source's watched mounts use that): each load read it again and, since it knew
+ * nothing of NOT_MODIFIED, parsed it again. */
+static void test_an_immutable_source_that_sets_a_version_is_served_from_the_cache(void **state) {
+    fixture_t *fx = *state;
+    atomic_store(&cdn_reads, 0);
+    asset_source_t src = {ASSET_SOURCE_ABI, "cdn", ASSET_SOURCE_IMMUTABLE, cdn_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(fx->s, &src, NULL), ASSET_OK);
+    for (int i = 0; i < 3; i++) asset_handle_release(load_ok(fx->s, "cdn://host/a.dat", NULL));
+    assert_int_equal(atomic_load(&cdn_reads), 1);
+    assert_int_equal(tu_counter_parses(&fx->c), 1);
+    asset_server_invalidate(fx->s, "cdn://host/a.dat"); /* what still reads it again */
+    asset_handle_release(load_ok(fx->s, "cdn://host/a.dat", NULL));
+    assert_int_equal(atomic_load(&cdn_reads), 2);
+    assert_int_equal(tu_counter_parses(&fx->c), 2);
+}
+
 static void test_clear_caches_keeps_held_values_valid(void **state) {
     fixture_t *fx = *state;
     char *a = write_uri(fx, "ca.dat", 60), *b = write_uri(fx, "cb.dat", 70);
@@ -828,6 +855,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_invalidate_forces_a_reparse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalidate_of_a_labeled_uri_drops_its_assets_entry,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_immutable_source_that_sets_a_version_is_served_from_the_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clear_caches_keeps_held_values_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_cache_skips_lookup_and_insert, setup, teardown),
         cmocka_unit_test_setup_teardown(
