@@ -45,6 +45,16 @@ static uint64_t deps_versions(const asset__job_t *j) {
     return sum;
 }
 
+/* [lock] Whether a dependency of j has a reloaded value decided but not published yet:
+ * the flush swaps it in after the finalize calls, which read the old one. */
+static bool deps_reload_pending(const asset__job_t *j) {
+    for (size_t i = 0; i < asset__job_ndeps(j); i++) {
+        const asset_handle_t *d = j->g->deps->h[i];
+        if (d->reload_pending && d->reload_status == ASSET_OK) return true;
+    }
+    return false;
+}
+
 static void fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *why) {
     /* a status that is no error of ours is a finalize error, with its number */
     char odd[64];
@@ -98,10 +108,12 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
                 later = j;
             later_tail = j;
         } else if (st == ASSET_OK) {
-            /* a dependency reloaded while this finalize spanned flushes: its value was
-             * built on the old one (a review found it LOADED on it for good); it reloads,
-             * with a fresh parse, once done */
-            if (deps_versions(j) != j->g->fin_versions) j->stale = ASSET__STALE_FORCED;
+            /* a dependency reloaded while this finalize spanned flushes, or reloaded and
+             * not published yet (the finalize read its old value): its value was built
+             * on the old one (reviews found it LOADED on it for good); it reloads, with a
+             * fresh parse, once done */
+            if (deps_versions(j) != j->g->fin_versions || deps_reload_pending(j))
+                j->stale = ASSET__STALE_FORCED;
             asset__job_complete(s, j, j->g->pvalue);
         } else {
             fail(s, j, st, f.message);

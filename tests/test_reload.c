@@ -1551,6 +1551,44 @@ static void test_a_dependency_reloaded_during_a_pending_finalize_reloads_the_par
     asset_server_destroy(s);
 }
 
+/* A parent whose first finalize runs while its dependency's reload is decided but not
+ * yet published (both waiting for the same flush): the finalize read the dependency's
+ * old value (the swap comes later in that flush), and the parent stayed LOADED on it
+ * for good, never reloaded (the dependency's change came before the parent was a
+ * value, so no dependent was found to re-parse). */
+static void
+test_a_dependency_reload_pending_at_the_first_finalize_reloads_the_parent(void **state) {
+    (void)state;
+    asset_server_t *s = dp_server(20, built_finalize);
+    assert_int_equal(asset_mem_put(s, "dep.d", "OLD", 3), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "top.p", "dep mem://dep.d", 15), ASSET_OK);
+    asset_handle_t *top = asset_server_load(s, "mem://top.p", NULL);
+    rec_t rt = {0};
+    asset_handle_on_reloaded(top, on_reloaded, &rt);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock); /* no flush: top waits in the finalize queue */
+    while (!s->fin_head) {
+        assert_true(now_ms() < deadline);
+        wait_locked(s, 10);
+    }
+    uv_mutex_unlock(&s->lock);
+    asset_handle_t *dep = asset_handle_retain(asset_handle_dependency(top, 0));
+    assert_int_equal(asset_mem_put(s, "dep.d", "NEW", 3), ASSET_OK); /* dep reloads */
+    uv_mutex_lock(&s->lock); /* decided, still no flush: its new value is pending */
+    while (s->reloads_running || s->reload_claims || !dep->reload_pending) {
+        assert_true(now_ms() < deadline);
+        wait_locked(s, 10);
+    }
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(asset_handle_wait(top, DEADLINE_MS), ASSET_OK);
+    settle(s);
+    assert_string_equal(asset_handle_value(dep), "NEW");
+    assert_int_equal(rt.count, 1); /* built on OLD, then reloaded on NEW */
+    assert_string_equal(asset_handle_value(top), "P<-NEW");
+    asset_handle_release(dep);
+    asset_handle_release(top);
+    asset_server_destroy(s);
+}
 static void test_batch_child_reloads_and_the_batch_stays_done(void **state) {
     (void)state;
     fixture_t f;
@@ -1650,6 +1688,7 @@ int main(void) {
         cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),
         cmocka_unit_test(test_a_cached_parent_is_rebuilt_when_its_dependency_changes),
         cmocka_unit_test(test_a_dependency_reloaded_during_a_pending_finalize_reloads_the_parent),
+        cmocka_unit_test(test_a_dependency_reload_pending_at_the_first_finalize_reloads_the_parent),
         cmocka_unit_test(test_a_shared_dependencys_change_looks_for_dependents_once),
         cmocka_unit_test(test_dependents_of_dependents_are_found_without_walks),
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
