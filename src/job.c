@@ -304,6 +304,8 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         if (!asset__cache_get(c, j->uri) && !j->cached->dropped)
             asset__cache_put(c, j->uri, j->cached_version, j->sha256, j->cached);
         asset__reload_watch_job(s, j);
+        /* a change after its read began: it reloads once loaded, as a parsed one does */
+        asset__reload_stale_job(s, j);
         asset__job_finish_locked(s, j, ASSET_OK, NULL, j->cached);
         asset__pool_take_next(s, j);
         uv_mutex_unlock(&s->lock);

@@ -919,6 +919,77 @@ static void test_a_load_in_flight_during_a_change_reloads_once_loaded(void **sta
     asset_server_destroy(s);
 }
 
+/* A user source "gen://" versioned by a generation: a read whose cached version is
+ * current answers NOT_MODIFIED; armed (g_gen.gate), that answer waits for the test
+ * (g_gate_in / g_gate_out), as a slow revalidation would. */
+static struct {
+    uv_mutex_t mu;
+    int gen;
+    char text[16];
+    atomic_bool gate;
+} g_gen;
+
+static asset_status_t gen_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    char ver[32], text[16];
+    uv_mutex_lock(&g_gen.mu);
+    snprintf(ver, sizeof ver, "g%d", g_gen.gen);
+    snprintf(text, sizeof text, "%s", g_gen.text);
+    uv_mutex_unlock(&g_gen.mu);
+    const char *cached = asset_request_cached_version(r);
+    if (cached && !strcmp(cached, ver)) {
+        if (atomic_exchange(&g_gen.gate, false)) {
+            uv_sem_post(&g_gate_in);
+            uv_sem_wait(&g_gate_out);
+        }
+        return ASSET_NOT_MODIFIED;
+    }
+    asset_request_set_version(r, ver);
+    return asset_request_write(r, text, strlen(text));
+}
+
+static void gen_set(int gen, const char *text) {
+    uv_mutex_lock(&g_gen.mu);
+    g_gen.gen = gen;
+    snprintf(g_gen.text, sizeof g_gen.text, "%s", text);
+    uv_mutex_unlock(&g_gen.mu);
+}
+
+/* A load in flight whose revalidation read began before a change, and found the old
+ * version current (NOT_MODIFIED), reloads once loaded, as one that read the old bytes
+ * does: it stayed LOADED on the old value for good while the other handles of the URI
+ * reloaded (only the parse path looked at the job's stale mark). */
+static void test_a_revalidation_in_flight_during_a_change_reloads_once_loaded(void **state) {
+    (void)state;
+    assert_int_equal(uv_mutex_init(&g_gen.mu), 0);
+    atomic_store(&g_gen.gate, false);
+    gen_set(1, "v1");
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "gen", 0, gen_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    asset_handle_t *h0 = tu_load_wait(s, "gen://k.d", ASSET_OK); /* "v1", cached */
+    rec_t r0 = {0}, r1 = {0};
+    asset_handle_on_reloaded(h0, on_reloaded, &r0);
+    atomic_store(&g_gen.gate, true);
+    asset_handle_t *h1 = asset_server_load(s, "gen://k.d", NULL); /* revalidates */
+    assert_non_null(h1);
+    gate_wait(s); /* its read found "g1" current, and has not answered yet */
+    gen_set(2, "v2");
+    asset_server_reload(s, "gen://k.d"); /* h0 reloads; h1's job is in flight */
+    wait_count(s, &r0.count, 1, false);
+    assert_string_equal(asset_handle_value(h0), "v2");
+    asset_handle_on_reloaded(h1, on_reloaded, &r1);
+    uv_sem_post(&g_gate_out); /* h1 loads "v1" (NOT_MODIFIED), then reloads */
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    settle(s);
+    assert_int_equal(r1.count, 1);
+    assert_int_equal(r1.err, ASSET_OK);
+    assert_string_equal(asset_handle_value(h1), "v2");
+    asset_handle_release(h0);
+    asset_handle_release(h1);
+    asset_server_destroy(s);
+    uv_mutex_destroy(&g_gen.mu);
+}
 /* start() starts a reload of k.d; while it parses (it has read k.d), during() asks for
  * another: k.d ends reloaded `reloads` times (a revalidation that finds nothing new
  * parses nothing), holding `value`. */
@@ -1671,6 +1742,7 @@ int main(void) {
         cmocka_unit_test(test_a_spawned_task_is_never_reloaded),
         cmocka_unit_test(test_what_comes_during_a_handles_callbacks_is_delivered_later),
         cmocka_unit_test(test_a_load_in_flight_during_a_change_reloads_once_loaded),
+        cmocka_unit_test(test_a_revalidation_in_flight_during_a_change_reloads_once_loaded),
         cmocka_unit_test(test_change_a_running_reload_has_read_reloads_once),
         cmocka_unit_test(test_change_after_a_running_reload_read_reloads_again),
         cmocka_unit_test(test_forced_reload_while_a_reload_runs_parses_again),
