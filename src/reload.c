@@ -250,6 +250,24 @@ void asset__reload_pump(asset_server_t *s) {
     asset_free(todo);
 }
 
+/* Whether v was built on an asset of URI base (a dependency of base, or of a label of
+ * it). */
+static bool built_on(const asset__value_t *v, const char *base, size_t bl) {
+    for (size_t i = 0; i < asset__value_ndeps(v); i++)
+        if (asset__uri_names(asset__handle_uri(asset__value_x(v)->deps->h[i]), base, bl))
+            return true;
+    return false;
+}
+
+/* [lock] The value h will show: a reloaded one decided and not published yet, or the
+ * one it shows. Both may be built on a changed asset: a parent whose reload was decided
+ * before its dependency's holds the new one only as pending (it was missed, and
+ * published on the old dependency for good). */
+static const asset__value_t *shown(const asset_handle_t *h) {
+    return h->reload_pending && h->reload_status == ASSET_OK && h->reload_value ? h->reload_value
+                                                                                : h->value;
+}
+
 /* [lock] The live handles of v, loaded as parent, re-parse (a reload queued), or hear
  * that memory ran out. */
 static void queue_value(asset_server_t *s, const asset__value_t *v, const char *parent) {
@@ -259,7 +277,7 @@ static void queue_value(asset_server_t *s, const asset__value_t *v, const char *
     bool queued = false;
     for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
         s->dependents_visits++;
-        if (!live(h) || h->value != v) continue;
+        if (!live(h) || (h->value != v && shown(h) != v)) continue;
         if (!queued) {
             char *pb = asset__strndup(parent, pl);
             queued = pb && todo_push(s, pb, true);
@@ -286,26 +304,12 @@ static void queue_dependents(asset_server_t *s, const char *base) {
     for (asset_handle_t *p = s->all; p; p = p->all_next) {
         s->dependents_visits++;
         if (!live(p) || !p->value) continue;
-        for (size_t i = 0; i < asset__value_ndeps(p->value); i++) {
-            if (!asset__uri_names(asset__handle_uri(asset__value_x(p->value)->deps->h[i]), base,
-                                  bl))
-                continue;
-            size_t pl = strcspn(asset__handle_uri(p), "#");
-            char *pb = asset__strndup(asset__handle_uri(p), pl);
-            if (!pb || !todo_push(s, pb, true)) fail_no_memory(s, p); /* it keeps its value */
-            asset_free(pb);
-            break;
-        }
+        if (!built_on(p->value, base, bl) && !built_on(shown(p), base, bl)) continue;
+        size_t pl = strcspn(asset__handle_uri(p), "#");
+        char *pb = asset__strndup(asset__handle_uri(p), pl);
+        if (!pb || !todo_push(s, pb, true)) fail_no_memory(s, p); /* it keeps its value */
+        asset_free(pb);
     }
-}
-
-/* Whether v was built on an asset of URI base (a dependency of base, or of a label of
- * it). */
-static bool built_on(const asset__value_t *v, const char *base, size_t bl) {
-    for (size_t i = 0; i < asset__value_ndeps(v); i++)
-        if (asset__uri_names(asset__handle_uri(asset__value_x(v)->deps->h[i]), base, bl))
-            return true;
-    return false;
 }
 
 /* [lock] Drops uri's entry from c and adds uri to the todo list (its own dependents

@@ -1660,6 +1660,53 @@ test_a_dependency_reload_pending_at_the_first_finalize_reloads_the_parent(void *
     asset_handle_release(top);
     asset_server_destroy(s);
 }
+
+/* A dependency that changes while its parent's reload is decided but not yet published
+ * (here a budgeted flush finalized the parent and delivered something else first): the
+ * parent's new value, built on the dependency's old one, was not looked at (only the
+ * values handles show were), and the parent, whose edit had added the dependency, was
+ * published on the old one for good. */
+static void test_a_dependency_change_while_its_parents_reload_is_pending_reloads_it(void **state) {
+    (void)state;
+    asset_server_t *s = dp_server(20, built_finalize);
+    assert_int_equal(asset_mem_put(s, "dep.d", "d1", 2), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "top.p", "x", 1), ASSET_OK);
+    asset_handle_t *top = tu_load_wait(s, "mem://top.p", ASSET_OK);
+    asset_handle_t *dep = tu_load_wait(s, "mem://dep.d", ASSET_OK);
+    assert_string_equal(asset_handle_value(top), "x");
+    rec_t rt = {0}, rd = {0};
+    asset_handle_on_reloaded(top, on_reloaded, &rt);
+    asset_handle_on_reloaded(dep, on_reloaded, &rd);
+    asset_server_flush(s);
+    assert_int_equal(asset_mem_put(s, "top.p", "dep mem://dep.d", 15), ASSET_OK);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock); /* no flush: top's reload waits in the finalize queue */
+    while (!s->fin_head) {
+        assert_true(now_ms() < deadline);
+        wait_locked(s, 10);
+    }
+    uv_mutex_unlock(&s->lock);
+    asset_server_flush_budget(s, 1); /* finalizes it; delivers one handle, not top */
+    uv_mutex_lock(&s->lock);
+    bool pending = top->reload_pending;
+    uv_mutex_unlock(&s->lock);
+    assert_true(pending);
+    assert_int_equal(asset_mem_put(s, "dep.d", "d2", 2), ASSET_OK); /* dep reloads */
+    uv_mutex_lock(&s->lock);
+    while (s->reloads_running || s->reload_claims || !dep->reload_pending) {
+        assert_true(now_ms() < deadline);
+        wait_locked(s, 10);
+    }
+    uv_mutex_unlock(&s->lock);
+    wait_count(s, &rd.count, 1, false);
+    settle(s);
+    assert_string_equal(asset_handle_value(dep), "d2");
+    assert_string_equal(asset_handle_value(top), "P<-d2");
+    assert_int_equal(rt.count, 2); /* its edit, then its dependency's change */
+    asset_handle_release(dep);
+    asset_handle_release(top);
+    asset_server_destroy(s);
+}
 static void test_batch_child_reloads_and_the_batch_stays_done(void **state) {
     (void)state;
     fixture_t f;
@@ -1761,6 +1808,7 @@ int main(void) {
         cmocka_unit_test(test_a_cached_parent_is_rebuilt_when_its_dependency_changes),
         cmocka_unit_test(test_a_dependency_reloaded_during_a_pending_finalize_reloads_the_parent),
         cmocka_unit_test(test_a_dependency_reload_pending_at_the_first_finalize_reloads_the_parent),
+        cmocka_unit_test(test_a_dependency_change_while_its_parents_reload_is_pending_reloads_it),
         cmocka_unit_test(test_a_shared_dependencys_change_looks_for_dependents_once),
         cmocka_unit_test(test_dependents_of_dependents_are_found_without_walks),
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
