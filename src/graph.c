@@ -589,15 +589,31 @@ size_t asset_parse_depend_many(asset_parse_t *p, const char *const *uris, size_t
 
 /* ---- handles ---- */
 
-static void job_bytes(const asset__job_t *j, unsigned depth, uint64_t *got, uint64_t *total) {
-    *total += atomic_load_explicit(&((asset__job_t *)j)->total, memory_order_relaxed);
-    *got += atomic_load_explicit(&((asset__job_t *)j)->received, memory_order_relaxed);
+/* [lock] Adds j's bytes and its dependencies', eight levels deep. Each job with
+ * dependencies is walked once per call (mark), again only when reached at a shallower
+ * depth (at most 8 times), and its own bytes counted once: walked once per path, levels
+ * sharing their dependencies (8 levels of 5, each depending on all 5 below) cost 5^8
+ * looks per call under the lock. */
+static void job_bytes(asset_server_t *s, const asset__job_t *j, unsigned depth, uint64_t mark,
+                      uint64_t *got, uint64_t *total) {
+    s->progress_visits++;
+    asset__job_graph_t *g = j->g;
+    bool seen = g && g->visit == mark;
+    if (seen && g->progress_depth <= depth) return;
+    if (g) {
+        g->visit = mark;
+        g->progress_depth = (uint8_t)depth;
+    }
+    if (!seen) {
+        *total += atomic_load_explicit(&((asset__job_t *)j)->total, memory_order_relaxed);
+        *got += atomic_load_explicit(&((asset__job_t *)j)->received, memory_order_relaxed);
+    }
     if (depth >= 8) return;
     for (size_t i = 0; i < asset__job_ndeps(j); i++) {
-        const asset_handle_t *d = j->g->deps->h[i];
+        const asset_handle_t *d = g->deps->h[i];
         if (d->job)
-            job_bytes(d->job, depth + 1, got, total);
-        else if (d->decided) {
+            job_bytes(s, d->job, depth + 1, mark, got, total);
+        else if (d->decided && !seen) {
             *got += d->bytes;
             *total += d->bytes;
         }
@@ -606,7 +622,8 @@ static void job_bytes(const asset__job_t *j, unsigned depth, uint64_t *got, uint
 
 void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64_t *total) {
     *got = *total = 0;
-    if (h->job) job_bytes(h->job, 0, got, total);
+    asset_server_t *s = h->server;
+    if (h->job) job_bytes(s, h->job, 0, ++s->graph_epoch, got, total);
 }
 
 static asset_handle_t *const *handle_deps(const asset_handle_t *h, size_t *n) {

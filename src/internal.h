@@ -322,6 +322,7 @@ typedef struct asset__job_graph {
      * for the next flush (finalize.c) */
     uint64_t fin_arrived;
     bool fin_started;
+    uint8_t progress_depth; /* the depth a progress walk marked (visit) reached it at */
 } asset__job_graph_t;
 
 typedef struct asset__job {
@@ -673,6 +674,7 @@ struct asset_server {
     unsigned in_waits;
     /* label names compared by asset__labels_find (adds and lookups; tests) */
     atomic_uint_fast64_t label_looks;
+    uint64_t progress_visits;   /* [lock] jobs a handle's progress looked at (graph.c; tests) */
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change

@@ -1145,6 +1145,58 @@ static void test_progress_counts_dependency_bytes_and_batches_wait_for_them(void
     tu_gate_free(gate);
 }
 
+/* A handle's progress walks what it waits for, eight levels deep: once per path, not
+ * once per job. A graph whose levels share their dependencies (prefabs made of the
+ * same prefabs: 8 levels of 5, each depending on all 5 below) cost 5^8 = 390,625
+ * looks per asset_handle_progress() call under the server's lock, which a loading
+ * screen makes every frame (and asset_batch_progress for each unfinished child). Now
+ * each job is looked at once per call (again only when reached at a shallower depth). */
+static void test_progress_of_a_graph_of_shared_levels_looks_at_each_job_once(void **state) {
+    (void)state;
+    enum { K = 5, LEVELS = 8 };
+    asset_server_t *s = graph_server(2);
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    char key[32], text[512];
+    for (int l = 0; l <= LEVELS; l++) {
+        for (int i = 0; i < (l ? K : 1); i++) {
+            size_t n = 0;
+            if (l == LEVELS) {
+                n = (size_t)snprintf(text, sizeof text, "dep gate://leaf.n");
+            } else {
+                n = (size_t)snprintf(text, sizeof text, "deps");
+                for (int j = 0; j < K; j++)
+                    n += (size_t)snprintf(text + n, sizeof text - n, " mem://l%d_%d.n", l + 1, j);
+            }
+            snprintf(key, sizeof key, "l%d_%d.n", l, i);
+            assert_int_equal(asset_mem_put(s, key, text, n), ASSET_OK);
+        }
+    }
+    asset_handle_t *root = load(s, "mem://l0_0.n");
+    tu_gate_wait_entered(gate, 1);
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    uv_mutex_lock(&s->lock); /* every level parsed, and waiting for the leaf */
+    while (atomic_load(&g_gl.parses) < 1 + K * LEVELS || s->running > 1) {
+        assert_true(uv_hrtime() < deadline);
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000ull);
+        s->waiters--;
+    }
+    s->progress_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    float p = asset_handle_progress(root);
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->progress_visits;
+    uv_mutex_unlock(&s->lock);
+    assert_true(p < 1.f);
+    if (visits > 16 * (1 + K * LEVELS))
+        fail_msg("%llu looks for %d jobs", (unsigned long long)visits, 1 + K * LEVELS);
+    tu_gate_open(gate);
+    assert_int_equal(tu_wait(root), ASSET_OK);
+    asset_handle_release(root);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+}
+
 static void test_http_graph_through_nginx(void **state) {
     (void)state;
     tu_nginx_t ng;
@@ -1244,6 +1296,7 @@ int main(void) {
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_loaded_asset_fails),
         cmocka_unit_test(test_ten_thousand_node_graph),
         cmocka_unit_test(test_progress_counts_dependency_bytes_and_batches_wait_for_them),
+        cmocka_unit_test(test_progress_of_a_graph_of_shared_levels_looks_at_each_job_once),
         cmocka_unit_test(test_http_graph_through_nginx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
