@@ -444,6 +444,7 @@ void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio) { raise_de
 typedef struct dep_edge {
     asset__job_t *parent;
     bool inherit, dropped;
+    bool no_cache; /* the dependency's load: it joins no job of its asset whose read began */
 } dep_edge_t;
 
 /* [lock] Whether the edge j -> from, from decided already with its value (a cache hit),
@@ -492,6 +493,22 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
     return 1;
 }
 
+/* [lock] For a no_cache dependency, which joins no job of its asset whose read began:
+ * whether a job of the same asset and loader in flight beside its own (twin) reaches j,
+ * as find_cycle. Its own job is new, so the search from it finds nothing, and its parse
+ * would declare the same edges again: a cycle through no_cache dependencies made a new
+ * job at each turn, for ever (a review: 57,000 parses in 10 s, memory growing). */
+static int twin_cycle(asset_server_t *s, asset__job_t *j, const asset__job_t *own, char **msg) {
+    for (asset__map_node_t *n = asset__map_get(&s->inflight, own->uri); n;
+         n = asset__map_get_next(&s->inflight, n)) {
+        asset__job_t *twin = (asset__job_t *)n; /* the node is the job's first member */
+        if (twin == own || twin->loader != own->loader) continue;
+        int found = find_cycle(s, j, twin, msg);
+        if (found) return found;
+    }
+    return 0;
+}
+
 /* [lock] asset_parse_depend's load hook: the edge is made in the critical section that
  * makes the dependency's handle, so a dependency costs one lock round trip. Before the
  * handle is dispatched it takes the parent's priority (read here, under the lock: it
@@ -514,6 +531,7 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
         j->g->deps_pending++;
         char *cycle = NULL;
         int found = h->job ? find_cycle(s, j, h->job, &cycle) : 0;
+        if (!found && h->job && d->no_cache) found = twin_cycle(s, j, h->job, &cycle);
         if (found > 0) /* fails this edge; the failure travels up the chain */
             asset__handle_cancel_locked(h, ASSET_E_DEPENDENCY, cycle);
         else if (found < 0)
@@ -535,7 +553,7 @@ asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
     asset_server_t *s = p->req->server;
     char *abs = asset__uri_resolve(j->uri, uri);
     if (!abs) return NULL;
-    dep_edge_t d = {.parent = j, .inherit = !o || !o->priority};
+    dep_edge_t d = {.parent = j, .inherit = !o || !o->priority, .no_cache = o && o->no_cache};
     asset_handle_t *h = asset__load_hooked(s, abs, o, NULL, false, false, 0, dep_linked, &d);
     asset_free(abs);
     p->depended = true; /* even when h is NULL: j may hold other dependencies */
@@ -562,7 +580,8 @@ size_t asset_parse_depend_many(asset_parse_t *p, const char *const *uris, size_t
         for (; i < n && k < ASSET__LOAD_SLICE; i++) {
             if (!uris[i] || !(abs[k] = asset__uri_resolve(j->uri, uris[i]))) continue;
             idx[k] = i;
-            d[k] = (dep_edge_t){.parent = j, .inherit = !o || !o->priority};
+            d[k] = (dep_edge_t){
+                .parent = j, .inherit = !o || !o->priority, .no_cache = o && o->no_cache};
             args[k] = &d[k];
             k++;
         }

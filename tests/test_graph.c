@@ -6,6 +6,7 @@
  * The test loader reads a tiny line format; each line is one command:
  *   dep URI        asset_parse_depend (relative URIs resolve against the asset)
  *   opt URI        the same, optional
+ *   new URI        the same, with no_cache
  *   deps U1 U2 ... asset_parse_depend_many (at most 64; "-" passes a NULL URI)
  *   label NAME     asset_parse_add_labeled with the value "NAME"
  *   fail           parse fails with ASSET_E_PARSE
@@ -59,8 +60,8 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
     const char *text = (const char *)asset_parse_data(p);
     char line[512];
     for (const char *c = text; tu_next_line(&c, line, sizeof line);) {
-        if (!strncmp(line, "dep ", 4) || !strncmp(line, "opt ", 4)) {
-            asset_load_options_t o = {.optional = line[0] == 'o'};
+        if (!strncmp(line, "dep ", 4) || !strncmp(line, "opt ", 4) || !strncmp(line, "new ", 4)) {
+            asset_load_options_t o = {.optional = line[0] == 'o', .no_cache = line[0] == 'n'};
             if (!asset_parse_depend(p, line + 4, &o))
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
         } else if (!strncmp(line, "deps ", 5)) {
@@ -357,6 +358,27 @@ static void test_cycle_of_three_and_self_dependency_fail_cleanly(void **state) {
     expect_msg(self, "dependency cycle: mem://self.g -> mem://self.g");
     asset_handle_release(h);
     asset_handle_release(self);
+    asset_server_destroy(s);
+}
+
+/* A cycle whose edges are no_cache dependencies: a no_cache load joins no job whose
+ * read has begun, so each edge made a new job of the asset, whose parse made another:
+ * an endless chain of loads (memory and workers, for ever), never a cycle found. */
+static void test_a_cycle_of_no_cache_dependencies_fails_cleanly(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "self.n", "new mem://self.n");
+    put(s, "a.n", "new mem://b.n");
+    put(s, "b.n", "new mem://a.n");
+    asset_handle_t *self = load(s, "mem://self.n");
+    asset_handle_t *a = load(s, "mem://a.n");
+    assert_int_equal(asset_handle_wait(self, 30000), ASSET_E_DEPENDENCY);
+    expect_msg(self, "dependency cycle");
+    assert_int_equal(asset_handle_wait(a, 30000), ASSET_E_DEPENDENCY);
+    expect_msg(a, "dependency cycle");
+    assert_true(atomic_load(&g_gl.parses) <= 4);
+    asset_handle_release(self);
+    asset_handle_release(a);
     asset_server_destroy(s);
 }
 
@@ -1272,6 +1294,7 @@ int main(void) {
         cmocka_unit_test(test_raising_a_deep_chain_does_not_recurse),
         cmocka_unit_test(test_cycle_of_two_fails_with_the_cycle_named),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
+        cmocka_unit_test(test_a_cycle_of_no_cache_dependencies_fails_cleanly),
         cmocka_unit_test(test_optional_dependency_may_fail_and_required_failure_names_the_chain),
         cmocka_unit_test(test_depend_many_declares_in_order_across_slices),
         cmocka_unit_test(test_depend_many_failures_and_cycles_as_single_calls),
