@@ -323,6 +323,7 @@ typedef struct asset__job_graph {
     uint64_t fin_arrived;
     bool fin_started;
     uint8_t progress_depth; /* the depth a progress walk marked (visit) reached it at */
+    uint64_t cycle_mark;    /* the mark of values its value cycle searches walked (graph.c) */
 } asset__job_graph_t;
 
 typedef struct asset__job {
@@ -675,6 +676,7 @@ struct asset_server {
     /* label names compared by asset__labels_find (adds and lookups; tests) */
     atomic_uint_fast64_t label_looks;
     uint64_t progress_visits;   /* [lock] jobs a handle's progress looked at (graph.c; tests) */
+    uint64_t cycle_visits;      /* [lock] dependencies value cycle searches looked at (tests) */
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change

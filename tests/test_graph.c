@@ -1286,6 +1286,60 @@ static void test_a_reload_closing_a_cycle_through_a_loaded_asset_fails(void **st
     asset_server_destroy(s);
 }
 
+/* A reload of a parent that values depend on (a level in a world) searches each of its
+ * dependencies' values for a cycle back to it. Each search walked every value it could
+ * reach afresh: 200 prefabs sharing one palette of 200 textures cost each prefab the
+ * whole palette again, 40,000 looks under the lock for one reload (N x M). Values a
+ * search for the same parent walked already reach nothing of it: each is walked once
+ * per parent now. */
+static void test_a_reload_searches_shared_dependencies_for_cycles_once(void **state) {
+    (void)state;
+    enum { N = 200, M = 200 };
+    asset_server_t *s = graph_server(2);
+    size_t cap = 64 * (N > M ? N : M), len = 0;
+    char *text = malloc(cap), key[32];
+    assert_non_null(text);
+    for (int i = 0; i < M; i++) {
+        snprintf(key, sizeof key, "t%03d.n", i);
+        put(s, key, "t");
+        len += (size_t)snprintf(text + len, cap - len, "dep mem://%s\n", key);
+    }
+    put(s, "pal.n", text);
+    len = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "p%03d.n", i);
+        put(s, key, "dep mem://pal.n");
+        len += (size_t)snprintf(text + len, cap - len, "dep mem://%s\n", key);
+    }
+    put(s, "lvl.n", text);
+    put(s, "world.n", "dep mem://lvl.n");
+    asset_handle_t *w = load(s, "mem://world.n");
+    assert_int_equal(tu_wait(w), ASSET_OK);
+    asset_handle_t *lvl = asset_handle_dependency(w, 0);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(lvl, count_reload, &reloads) != 0);
+    uv_mutex_lock(&s->lock);
+    s->cycle_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    asset_server_reload(s, "mem://lvl.n");
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    while (!reloads) {
+        asset_server_flush(s);
+        assert_true(uv_hrtime() < deadline);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+    assert_int_equal(asset_handle_reload_error(lvl), ASSET_OK);
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->cycle_visits;
+    uv_mutex_unlock(&s->lock);
+    if (visits > 4 * (N + M))
+        fail_msg("%llu looks for %d prefabs on a palette of %d", (unsigned long long)visits, N, M);
+    asset_handle_release(w);
+    free(text);
+    asset_server_destroy(s);
+}
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_diamond_dependency_loads_once_and_parent_waits_for_it),
@@ -1317,6 +1371,7 @@ int main(void) {
         cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
         cmocka_unit_test(test_values_queued_for_the_flush_thread_by_another_thread_wake_the_host),
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_loaded_asset_fails),
+        cmocka_unit_test(test_a_reload_searches_shared_dependencies_for_cycles_once),
         cmocka_unit_test(test_ten_thousand_node_graph),
         cmocka_unit_test(test_progress_counts_dependency_bytes_and_batches_wait_for_them),
         cmocka_unit_test(test_progress_of_a_graph_of_shared_levels_looks_at_each_job_once),
