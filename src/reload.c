@@ -533,6 +533,7 @@ struct wdir {
     wfile_t *files;
     asset__map_t names; /* its files by name: an event finds its file(s) at once */
     struct asset__rio *rio;
+    uint64_t dev, ino; /* the directory its watch follows (dir_check), while ev */
 };
 
 /* A change waiting for its quiet time. Every deadline is a change's time plus the same
@@ -550,7 +551,8 @@ typedef struct asset__rio {
     pend_t *pend_head, *pend_tail; /* the pending changes, by deadline */
     asset__map_t files;            /* every wfile, by URI */
     uv_timer_t debounce, poll;
-    unsigned open; /* uv handles not closed yet (the two timers included) */
+    uv_timer_t dir_check; /* whether each watched path still names its directory */
+    unsigned open;        /* uv handles not closed yet (the three timers included) */
     bool stopping;
 } rio_t;
 
@@ -657,6 +659,18 @@ static void debounce_fire(uv_timer_t *t) {
 static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, int status);
 static void start_poll(rio_t *r, wfile_t *f, const char *path);
 
+/* The identity of what is at path now; false: nothing (or no memory). */
+static bool path_identity(rio_t *r, const char *path, uint64_t *dev, uint64_t *ino) {
+    uv_fs_t req;
+    bool ok = uv_fs_stat(asset__io_loop(r->s->io), &req, path, NULL) == 0;
+    if (ok) {
+        *dev = req.statbuf.st_dev;
+        *ino = req.statbuf.st_ino;
+    }
+    uv_fs_req_cleanup(&req);
+    return ok;
+}
+
 /* The directory itself was renamed, deleted or replaced (a re-export, a branch switch):
  * its watch followed the old one, or died. Watch the path again (the directory now
  * there), or, when there is none yet, poll its files (a poll sees a file appear); and
@@ -665,7 +679,10 @@ static void rewatch(wdir_t *d) {
     rio_t *r = d->rio;
     const char *dir = d->node.key;
     uv_fs_event_stop(d->ev);
-    if (uv_fs_event_start(d->ev, on_dir_event, dir, 0) != 0) {
+    if (uv_fs_event_start(d->ev, on_dir_event, dir, 0) == 0) {
+        d->dev = d->ino = 0; /* what it follows now (0: unknown, looked at again) */
+        path_identity(r, dir, &d->dev, &d->ino);
+    } else {
         close_handle(r, (uv_handle_t *)d->ev);
         d->ev = NULL;
         atomic_fetch_sub(&r->s->watches, 1);
@@ -766,6 +783,7 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
         rc = uv_fs_event_start(ev, on_dir_event, dir, 0);
         if (rc == 0) {
             d->ev = ev;
+            path_identity(r, dir, &d->dev, &d->ino);
             atomic_fetch_add(&r->s->watches, 1);
             return d;
         }
@@ -954,6 +972,29 @@ static void http_poll(uv_timer_t *t) {
     asset_free(uris);
 }
 
+/* A watch follows its directory, and only the directory's own rename or deletion is
+ * reported: one whose parent is replaced (a tree re-exported: renamed away, a new one
+ * made in its place) reports nothing, and the edits at its path were never seen again.
+ * Each watched path is looked at (a stat per directory) every dir_check_ms: one that
+ * names another directory now, or none, is watched anew (rewatch). */
+static void dir_check(uv_timer_t *t) {
+    rio_t *r = t->data;
+    if (r->stopping) return;
+    size_t b = 0;
+    for (asset__map_node_t *n = asset__map_next(&r->dirs, NULL, &b); n;
+         n = asset__map_next(&r->dirs, n, &b)) {
+        wdir_t *d = (wdir_t *)n;
+        if (!d->ev) continue; /* its files are polled at their paths */
+        uint64_t dev = 0, ino = 0;
+        if (!path_identity(r, d->node.key, &dev, &ino) || dev != d->dev || ino != d->ino)
+            rewatch(d); /* keeps d in r->dirs */
+    }
+}
+
+static unsigned dir_check_ms(const asset_server_t *s) {
+    return poll_ms(s) < 1000 ? 1000 : poll_ms(s);
+}
+
 static void rio_stop(void *arg) {
     rio_t *r = arg;
     r->stopping = true;
@@ -987,6 +1028,7 @@ static void rio_stop(void *arg) {
     r->s->rio = NULL;
     uv_close((uv_handle_t *)&r->debounce, timer_closed);
     uv_close((uv_handle_t *)&r->poll, timer_closed);
+    uv_close((uv_handle_t *)&r->dir_check, timer_closed);
 }
 
 static void rio_init(void *arg) {
@@ -1003,10 +1045,12 @@ static void rio_init(void *arg) {
     uv_loop_t *loop = asset__io_loop(s->io);
     uv_timer_init(loop, &r->debounce);
     uv_timer_init(loop, &r->poll);
-    r->open = 2;
-    r->debounce.data = r->poll.data = r;
+    uv_timer_init(loop, &r->dir_check);
+    r->open = 3;
+    r->debounce.data = r->poll.data = r->dir_check.data = r;
     if (s->cfg.http_poll_ms)
         uv_timer_start(&r->poll, http_poll, s->cfg.http_poll_ms, s->cfg.http_poll_ms);
+    if (s->cfg.watch) uv_timer_start(&r->dir_check, dir_check, dir_check_ms(s), dir_check_ms(s));
     asset__io_set_hooks(s->io, NULL, rio_stop, r);
     s->rio = r; /* I/O thread only */
 }

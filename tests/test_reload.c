@@ -1348,6 +1348,48 @@ static void test_a_replaced_directory_is_watched_again(void **state) {
     free(top);
 }
 
+/* A watched directory whose parent is replaced (the whole tree re-exported: renamed
+ * away, a new one made in its place) gets no event at all: a watch follows its
+ * directory, and only the directory's own rename or deletion is reported. Its files'
+ * edits were never seen again. The I/O thread now checks that each watched path still
+ * names the directory it watches, and watches it anew when not. */
+static void test_a_watched_directory_whose_parent_is_replaced_is_watched_again(void **state) {
+    (void)state;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    char *top = tu_mkdtemp();
+    char *tree = tu_path(top, "export"), *away = tu_path(top, "export.old");
+    char *dir = tu_path(tree, "textures");
+    assert_int_equal(tu_os_mkdir(tree), 0);
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    char *a = tu_write_file(dir, "a.txt", "one", 3);
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, a, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(s, 1);
+    write_in_place(a, "two", 1); /* the watch works */
+    wait_count(s, &r.count, 1, false);
+    expect_text(h, "two");
+    assert_int_equal(rename(tree, away), 0); /* the tree replaced */
+    assert_int_equal(tu_os_mkdir(tree), 0);
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    free(tu_write_file(dir, "a.txt", "three", 5));
+    wait_count(s, &r.count, 2, false);
+    expect_text(h, "three");
+    write_in_place(a, "four, later", 1); /* and edits after it */
+    wait_count(s, &r.count, 3, false);
+    expect_text(h, "four, later");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(top);
+    free(a);
+    free(dir);
+    free(tree);
+    free(away);
+    free(top);
+}
 /* A load that was not cached (no_cache) of a file that did not change is not reloaded
  * when its watch is set up (the revalidation for a change between the read and the
  * watch found no cache entry, read afresh, and published a reload of the same bytes).
@@ -1804,6 +1846,7 @@ int main(void) {
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
+        cmocka_unit_test(test_a_watched_directory_whose_parent_is_replaced_is_watched_again),
         cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),
         cmocka_unit_test(test_a_cached_parent_is_rebuilt_when_its_dependency_changes),
         cmocka_unit_test(test_a_dependency_reloaded_during_a_pending_finalize_reloads_the_parent),

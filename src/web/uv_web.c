@@ -195,6 +195,16 @@ int uv_fs_poll_start(uv_fs_poll_t *h, uv_fs_poll_cb cb, const char *path, unsign
     return UV_ENOSYS;
 }
 
+int uv_fs_stat(uv_loop_t *loop, uv_fs_t *req, const char *path, uv_fs_cb cb) {
+    (void)loop;
+    (void)path;
+    (void)cb;
+    memset(req, 0, sizeof *req);
+    return UV_ENOSYS;
+}
+
+void uv_fs_req_cleanup(uv_fs_t *req) { (void)req; }
+
 /* ---- close: the callback at the end of the turn, as libuv does ---- */
 
 void uv_close(uv_handle_t *h, uv_close_cb cb) {

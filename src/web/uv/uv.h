@@ -121,9 +121,16 @@ typedef struct {
     int64_t tv_sec, tv_nsec;
 } uv_timespec_t;
 typedef struct {
+    uint64_t st_dev, st_ino;
     uint64_t st_size;
     uv_timespec_t st_mtim;
 } uv_stat_t;
+/* a synchronous stat only (cb NULL), for reload.c's watched directories: there are
+ * none on the web (uv_fs_event_start fails), so it is never called */
+typedef struct {
+    uv_stat_t statbuf;
+} uv_fs_t;
+typedef void (*uv_fs_cb)(uv_fs_t *req);
 
 typedef struct uv_fs_event_s uv_fs_event_t;
 typedef void (*uv_fs_event_cb)(uv_fs_event_t *h, const char *filename, int events, int status);
@@ -146,6 +153,8 @@ int uv_fs_event_start(uv_fs_event_t *h, uv_fs_event_cb cb, const char *path, uns
 int uv_fs_event_stop(uv_fs_event_t *h);
 int uv_fs_poll_init(uv_loop_t *loop, uv_fs_poll_t *h);
 int uv_fs_poll_start(uv_fs_poll_t *h, uv_fs_poll_cb cb, const char *path, unsigned interval_ms);
+int uv_fs_stat(uv_loop_t *loop, uv_fs_t *req, const char *path, uv_fs_cb cb);
+void uv_fs_req_cleanup(uv_fs_t *req);
 /* The close callback runs at the end of the loop's turn (uv__web_run_closing). */
 void uv_close(uv_handle_t *h, uv_close_cb cb);
 
