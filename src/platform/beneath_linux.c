@@ -30,7 +30,17 @@ int asset__open_beneath_fast(int root, const char *rel, int flags) {
     memset(&how, 0, sizeof how);
     how.flags = (uint64_t)(flags | O_CLOEXEC);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    long fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+    /* EAGAIN: a ".." on the way (a symlink inside the root, "d/x -> ../y") met a
+     * rename or mount anywhere in the system since the lookup began, and the kernel
+     * cannot vouch that it stayed beneath: asked again, as openat2(2) says. A load
+     * through such a link failed E_IO "Resource temporarily unavailable" whenever
+     * another program renamed a file (editors save so). Bounded: a storm of renames
+     * that outlasts every try fails as before. */
+    long fd = -1;
+    for (int tries = 0; tries < 64; tries++) {
+        fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+        if (fd >= 0 || errno != EAGAIN) break;
+    }
     if (fd >= 0) return (int)fd;
     if (errno != ENOSYS && errno != EPERM && errno != E2BIG) return -errno;
 #else
