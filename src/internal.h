@@ -563,10 +563,12 @@ extern const asset_loader_t asset__json_loader;
 
 /* ---- the server ---- */
 struct asset_server {
-    asset_server_config_t cfg;        /* defaults applied; strings owned */
-    char *file_root;                  /* normalised absolute, or NULL */
-    struct asset__dir *file_root_dir; /* file_root opened (platform/platform.h), or NULL */
-    char *base_dir;                   /* where bare relative paths resolve: cwd at create */
+    asset_server_config_t cfg; /* defaults applied; strings owned */
+    char *file_root;           /* normalised absolute, or NULL */
+    /* file_root opened (platform/platform.h), or NULL: not yet (it did not exist or
+     * could not be opened at create); the first load that can open it sets it (file.c) */
+    _Atomic(struct asset__dir *) file_root_dir;
+    char *base_dir; /* where bare relative paths resolve: cwd at create */
     uv_mutex_t lock;
     uv_cond_t work_cond; /* workers: the heap has work or stopping */
     uv_cond_t done_cond; /* waiters: something became done / queued */

@@ -144,7 +144,9 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
         }
         asset_free(abs);
         s->cfg.file_root = s->file_root;
-        if (s->file_root && asset__dir_open(s->file_root, &s->file_root_dir) == -ENOMEM) oom = true;
+        asset__dir_t *rd = NULL;
+        if (s->file_root && asset__dir_open(s->file_root, &rd) == -ENOMEM) oom = true;
+        atomic_init(&s->file_root_dir, rd);
     }
     asset_free(cwd);
     /* taken by every thread for short critical sections: spins before it sleeps */
@@ -248,7 +250,7 @@ void asset_server_destroy(asset_server_t *s) {
     asset_free((char *)s->cfg.pkg_path);
     asset_free((char *)s->cfg.manifest_schemes);
     asset_free(s->file_root);
-    asset__dir_close(s->file_root_dir);
+    asset__dir_close(atomic_load(&s->file_root_dir));
     asset_free(s->base_dir);
     asset_free(s);
 }

@@ -598,6 +598,33 @@ static void test_a_file_that_shrinks_while_it_is_read_fails(void **state) {
     assert_true(said);
 }
 
+/* Regression: file_root was opened once, when the server was made; a root that did not
+ * exist yet (made by the game after the server: a mods or downloads folder), or could
+ * not be opened then (out of descriptors), left every file:// load and folder
+ * NOT_FOUND for the server's life, with the files right there. */
+static void test_a_file_root_made_after_the_server_is_read(void **state) {
+    fixture_t *f = *state;
+    char *later = tu_path(f->dir, "later");
+    asset_server_t *s = mk_server(later, 0);
+    asset_handle_t *before = tu_load_wait(s, "a.txt", ASSET_E_NOT_FOUND);
+    asset_handle_release(before);
+    write_text(later, "a.txt", "made later");
+    asset_handle_t *h = tu_load_wait(s, "a.txt", ASSET_OK);
+    tu_expect_text(h, "made later");
+    asset_handle_release(h);
+    write_text(later, "d/b.txt", "b");
+    char *d = tu_path(later, "d");
+    asset_batch_t *b = asset_server_load_folder(s, d, NULL);
+    assert_non_null(b);
+    assert_int_equal(asset_batch_wait(b, 30000), ASSET_OK);
+    assert_int_equal(asset_batch_count(b), 1);
+    assert_int_equal(asset_batch_failed_count(b), 0);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    free(d);
+    free(later);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_loads_bytes, setup, teardown),
@@ -636,6 +663,8 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_folder_through_symlink_out_is_forbidden_with_walk_fallback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_file_root_made_after_the_server_is_read, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,14 +13,35 @@ static const char *beneath_root(asset_server_t *s, const char *path) {
     return rel;
 }
 
+/* file_root's directory: opened at create, else by the first load that can (it was
+ * opened only at create: a root made after the server, or one that could not be opened
+ * then, out of descriptors, left every load NOT_FOUND for the server's life). */
+static int root_dir(asset_server_t *s, asset__dir_t **out) {
+    asset__dir_t *d = atomic_load_explicit(&s->file_root_dir, memory_order_acquire);
+    if (!d) {
+        int err = asset__dir_open(s->file_root, &d);
+        if (err) return err;
+        asset__dir_t *none = NULL;
+        if (!atomic_compare_exchange_strong_explicit(&s->file_root_dir, &none, d,
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            asset__dir_close(d); /* another load's open won */
+            d = none;
+        }
+    }
+    *out = d;
+    return 0;
+}
+
 static asset_status_t file_read(void *ctx, asset_request_t *r) {
     asset_server_t *s = ctx;
     const char *path = asset_request_path(r);
     asset__file_t *f = NULL;
-    int err = !s->file_root ? asset__file_open(path, &f)
-              : !s->file_root_dir
-                  ? -ENOENT
-                  : asset__file_open_beneath(s->file_root_dir, beneath_root(s, path), &f);
+    asset__dir_t *root = NULL;
+    int err;
+    if (!s->file_root)
+        err = asset__file_open(path, &f);
+    else if (!(err = root_dir(s, &root)))
+        err = asset__file_open_beneath(root, beneath_root(s, path), &f);
     if (err) return asset__errno_status(r, -err, s->file_root != NULL, "open");
     /* mapped only when the load opted in: a file truncated under a mapping raises
      * SIGBUS in whoever touches the value (map_file in the header) */
@@ -30,17 +51,15 @@ static asset_status_t file_read(void *ctx, asset_request_t *r) {
 static asset_status_t file_list(void *ctx, const char *uri, asset_list_t *l) {
     (void)uri;
     asset_server_t *s = ctx;
-    asset__dir_t *d = NULL, *tmp = NULL;
+    asset__dir_t *d = NULL, *tmp = NULL, *root = NULL;
     int err;
     if (!s->file_root) {
         /* opened as a root, then "" beneath it: a directory stream of its own */
         err = asset__dir_open(l->path, &tmp);
         if (!err) err = asset__dir_open_beneath(tmp, "", &d);
         asset__dir_close(tmp);
-    } else {
-        err = !s->file_root_dir
-                  ? -ENOENT
-                  : asset__dir_open_beneath(s->file_root_dir, beneath_root(s, l->path), &d);
+    } else if (!(err = root_dir(s, &root))) {
+        err = asset__dir_open_beneath(root, beneath_root(s, l->path), &d);
     }
     /* as for reads: a symlink out of file_root is FORBIDDEN, like pkg:// */
     if (err) return asset__list_errno(l, -err, s->file_root != NULL, "opendir");
