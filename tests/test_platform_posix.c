@@ -99,22 +99,26 @@ static void test_version_string_matches_its_printf_form(void **state) {
     const int64_t nsecs[] = {0, 7, 123456789, 999999999};
     const uint64_t sizes[] = {0, 4096, (uint64_t)INT64_MAX};
     const uint64_t inos[] = {0, 42, UINT64_MAX};
+    const uint64_t changes[] = {0, 1700000000123456789u, UINT64_MAX};
     for (size_t a = 0; a < sizeof secs / sizeof secs[0]; a++)
         for (size_t b = 0; b < sizeof nsecs / sizeof nsecs[0]; b++)
             for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++)
-                for (size_t d = 0; d < sizeof inos / sizeof inos[0]; d++) {
-                    asset__fstat_t st;
-                    memset(&st, 0, sizeof st);
-                    st.vraw[0] = (uint64_t)secs[a];
-                    st.vraw[1] = (uint64_t)nsecs[b];
-                    st.vraw[2] = sizes[c];
-                    st.vraw[3] = inos[d];
-                    char got[96], want[96];
-                    asset__fstat_version(&st, got);
-                    snprintf(want, sizeof want, "%lld.%09lld:%lld:%llu", (long long)secs[a],
-                             (long long)nsecs[b], (long long)sizes[c], (unsigned long long)inos[d]);
-                    assert_string_equal(got, want);
-                }
+                for (size_t d = 0; d < sizeof inos / sizeof inos[0]; d++)
+                    for (size_t e = 0; e < sizeof changes / sizeof changes[0]; e++) {
+                        asset__fstat_t st;
+                        memset(&st, 0, sizeof st);
+                        st.vraw[0] = (uint64_t)secs[a];
+                        st.vraw[1] = (uint64_t)nsecs[b];
+                        st.vraw[2] = sizes[c];
+                        st.vraw[3] = inos[d];
+                        st.vchange = changes[e];
+                        char got[96], want[96];
+                        asset__fstat_version(&st, got);
+                        snprintf(want, sizeof want, "%lld.%09lld:%lld:%llu:%llu",
+                                 (long long)secs[a], (long long)nsecs[b], (long long)sizes[c],
+                                 (unsigned long long)inos[d], (unsigned long long)changes[e]);
+                        assert_string_equal(got, want);
+                    }
 }
 
 /* On glibc the server's lock is an adaptive mutex (it spins before it sleeps); the
@@ -434,6 +438,57 @@ static void test_an_open_through_a_dotdot_link_survives_renames_elsewhere(void *
     assert_int_equal(failed, 0);
 }
 
+static long long ctime_ns(const struct stat *st) {
+#if defined(__APPLE__)
+    return (long long)st->st_ctimespec.tv_sec * 1000000000LL + st->st_ctimespec.tv_nsec;
+#else
+    return (long long)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+#endif
+}
+
+/* Regression: a file's version was its mtime, size and inode, all three of which stay
+ * when a file is rewritten in place with bytes of the same size and its mtime set back
+ * (cp -p, install -p, rsync -t --inplace, touch -r, a build that pins mtimes with
+ * SOURCE_DATE_EPOCH): the next load (and hot reload) found it NOT_MODIFIED and served
+ * the old bytes. The change time, which no program can set, now counts too. */
+static void test_a_same_size_rewrite_with_its_mtime_restored_is_seen(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *path = tu_write_file(dir, "v.txt", "AAAA", 4);
+    const struct timespec ts[2] = {{.tv_sec = 1700000000, .tv_nsec = 0},
+                                   {.tv_sec = 1700000000, .tv_nsec = 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    asset_server_t *s = tu_server(1);
+    asset_load_options_t o = {.loader = "bytes"};
+    asset_handle_t *h1 = asset_server_load(s, path, &o);
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    FILE *fp = fopen(path, "r+b"); /* in place: the same inode */
+    assert_non_null(fp);
+    assert_int_equal(fwrite("BBBB", 1, 4, fp), 4);
+    assert_int_equal(fclose(fp), 0);
+    /* the mtime set back; again until the change time moved on (a coarse clock) */
+    int tries = 0;
+    do {
+        assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+        assert_int_equal(stat(path, &after), 0);
+    } while (ctime_ns(&after) == ctime_ns(&before) && ++tries < 10000000);
+    assert_int_equal(after.st_ino, before.st_ino);
+    assert_int_equal(after.st_size, before.st_size);
+    asset_handle_t *h2 = asset_server_load(s, path, &o);
+    asset_status_t st = tu_wait(h2);
+    const asset_bytes_t *b = asset_handle_value(h2);
+    bool fresh = st == ASSET_OK && b && b->size == 4 && !memcmp(b->data, "BBBB", 4);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    assert_true(fresh);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_built_implementation_is_the_one_running),
@@ -446,6 +501,7 @@ int main(void) {
         cmocka_unit_test(test_a_unix_socket_is_not_a_regular_file),
         cmocka_unit_test(test_relative_paths_need_the_working_directory),
         cmocka_unit_test(test_an_open_through_a_dotdot_link_survives_renames_elsewhere),
+        cmocka_unit_test(test_a_same_size_rewrite_with_its_mtime_restored_is_seen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

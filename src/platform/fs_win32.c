@@ -406,6 +406,7 @@ static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, asset__fs
     st->vraw[1] = st->size;
     st->vraw[2] = i->dwVolumeSerialNumber;
     st->vraw[3] = ((uint64_t)i->nFileIndexHigh << 32) | i->nFileIndexLow;
+    st->vchange = 0; /* not in this version (platform.h) */
 }
 
 void asset__fstat_version(const asset__fstat_t *st, char out[96]) {

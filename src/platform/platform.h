@@ -64,6 +64,8 @@ typedef struct asset__fstat {
     int kind;         /* ASSET__KIND_* (a symlink or reparse point: LINK) */
     uint64_t size;    /* files */
     uint64_t vraw[4]; /* what the version is made of (mtime, size, identity), as numbers */
+    uint64_t vchange; /* POSIX: the change time (ctime) in ns, which no program can set
+                       * back; 0 where the OS has none to give (Windows) */
 } asset__fstat_t;
 
 /* The version string of a stat: changes whenever the content may have (mtime, size,
