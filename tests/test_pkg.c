@@ -545,6 +545,32 @@ static void test_listing_an_embedded_package(void **state) {
 
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
+/* Regression: a package on pkg_path was opened beneath its search directory, so one
+ * that is a symlink to its directory elsewhere (packs/dlc -> /opt/dlc, as a distribution
+ * installs data) was "not mounted" (E_NOT_FOUND), though asset_server_mount() of the
+ * same path follows the link. The package's own paths stay confined. */
+static void test_a_pkg_path_package_may_be_a_symlink_to_its_directory(void **state) {
+    TU_SKIP_UNLESS(tu_os_has_symlinks(), "no symlinks");
+    fx_t *f = *state;
+    char *root = tu_path(f->dir, "packs");
+    tu_os_mkdir(root);
+    char *link = tu_path(root, "dlc");
+    assert_int_equal(tu_os_symlink(f->game, link), 0);
+    asset_server_config_t cfg = {.pkg_path = root};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    expect_text(s, "pkg://dlc/levels/one.txt", "level one");
+    char *secret = tu_path(f->outside, "secret.txt");
+    char *esc = tu_path(f->game, "esc.txt");
+    assert_int_equal(tu_os_symlink(secret, esc), 0);
+    expect_fail(s, "pkg://dlc/esc.txt", ASSET_E_FORBIDDEN, "escapes its root");
+    asset_server_destroy(s);
+    free(esc);
+    free(secret);
+    free(link);
+    free(root);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         FX(test_mounted_directory_serves_its_files),
@@ -556,6 +582,7 @@ int main(void) {
         FX(test_pkg_path_from_config_finds_packages),
         FX(test_a_mount_made_during_a_pkg_path_lookup_wins),
         FX(test_pkg_path_from_environment_unless_configured),
+        FX(test_a_pkg_path_package_may_be_a_symlink_to_its_directory),
         FX(test_paths_leaving_the_package_are_refused),
         FX(test_symlink_out_of_package_is_refused),
         FX(test_symlink_out_of_package_is_refused_by_nofollow_walk),

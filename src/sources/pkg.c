@@ -235,21 +235,31 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     uv_mutex_unlock(&p->lock);
     if (m) return m;
     for (size_t i = 0; i < p->nsearch; i++) {
-        asset__dir_t *root = NULL, *d = NULL;
-        int e = asset__dir_open(p->search[i], &root);
-        if (!e) e = asset__dir_open_beneath(root, buf, &d);
-        asset__dir_close(root);
+        /* opened by its path, links followed, as asset_server_mount() opens a directory:
+         * the name is one component (valid_pkg_name in the URI parser), and a package
+         * that is a symlink to its directory elsewhere (packs/dlc -> /opt/dlc) was "not
+         * mounted" when it was opened beneath the search directory. Its own paths are
+         * confined beneath it, as for any mount. */
+        char *path = asset__asprintf("%s/%s", p->search[i], buf);
+        if (!path) {
+            *err = ENOMEM;
+            return NULL;
+        }
+        asset__dir_t *d = NULL;
+        int e = asset__dir_open(path, &d);
         if (e) {
+            asset_free(path);
             if (e == -EMFILE || e == -ENFILE || e == -ENOMEM) *err = -e;
             continue;
         }
         m = mount_new(buf);
-        if (!m || !(m->path = asset__asprintf("%s/%s", p->search[i], buf))) {
-            if (m) mount_free(m);
+        if (!m) {
+            asset_free(path);
             asset__dir_close(d);
             *err = ENOMEM;
             return NULL;
         }
+        m->path = path;
         m->dir = d;
         if (asset__pkg_found_hook) asset__pkg_found_hook(buf);
         /* a mount of the name made since the scan above wins (mounts come before
