@@ -316,6 +316,24 @@ static void test_concurrent_remove_while_loading_is_found_or_not_found(void **st
     asset_server_destroy(s);
 }
 
+/* Regression: the stored copy's size was sizeof header + size + 1, unchecked: a size
+ * near SIZE_MAX (a read()'s -1 passed on as size_t, say) wrapped to a few bytes, and
+ * the copy of `size` bytes into them overran the heap (a crash). Such a size cannot be
+ * allocated: ASSET_E_NO_MEMORY, and the key is left as it was. */
+static void test_a_size_that_cannot_be_allocated_is_no_memory(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    const char buf[32] = "kept";
+    assert_int_equal(asset_mem_put(s, "k", buf, 4), ASSET_OK);
+    const size_t sizes[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 8}; /* each wraps */
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        assert_int_equal(asset_mem_put(s, "k", buf, sizes[i]), ASSET_E_NO_MEMORY);
+    asset_handle_t *h = tu_load_wait(s, "mem://k", ASSET_OK);
+    tu_expect_bytes(h, "kept", 4);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_then_load_gives_the_bytes),
@@ -330,6 +348,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_frees_stored_values),
         cmocka_unit_test(test_concurrent_puts_while_loading),
         cmocka_unit_test(test_concurrent_remove_while_loading_is_found_or_not_found),
+        cmocka_unit_test(test_a_size_that_cannot_be_allocated_is_no_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,6 +70,9 @@ static void reload_key(asset_server_t *s, const char *key) {
 int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size) {
     if (!s || !key || !*key || (!data && size)) return ASSET_E_INVALID;
     asset__mem_t *m = s->mem;
+    /* the header, the bytes and their 0: a size near SIZE_MAX (a read()'s -1 passed
+     * on) wrapped to a few bytes, and the copy overran them */
+    if (size > SIZE_MAX - sizeof(blob_t) - 1) return ASSET_E_NO_MEMORY;
     blob_t *b = asset_alloc(sizeof *b + size + 1);
     if (!b) return ASSET_E_NO_MEMORY;
     atomic_init(&b->refs, 1);
