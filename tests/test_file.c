@@ -625,6 +625,56 @@ static void test_a_file_root_made_after_the_server_is_read(void **state) {
     free(later);
 }
 
+/* A file empty when its size was taken (a pseudo-file of /proc, which says 0, or one
+ * written since it was opened) is read to its end, within max_asset_size. Regression:
+ * one of exactly max_asset_size bytes failed E_TOO_LARGE ("grew past max_asset_size")
+ * when the limit fell where the read's buffer was full: the read stopped there without
+ * looking for the end of the file. The read hook writes the bytes after the stat,
+ * before the first read. */
+#define GROW_MAX ((size_t)131071) /* where the read's buffer (doubled from 2) is full */
+static char *g_grow_dir;
+static atomic_int g_grown;
+static int grow_before_first_read(const char *path) {
+    const char *name = strrchr(path, '/');
+    if (name && !strcmp(name, "/grow_fits.bin") && !(atomic_fetch_or(&g_grown, 1) & 1))
+        free(tu_write_pattern(g_grow_dir, "grow_fits.bin", GROW_MAX));
+    if (name && !strcmp(name, "/grow_big.bin") && !(atomic_fetch_or(&g_grown, 2) & 2))
+        free(tu_write_pattern(g_grow_dir, "grow_big.bin", GROW_MAX + 1));
+    return 0;
+}
+
+static void test_a_file_empty_at_its_stat_may_reach_max_asset_size_exactly(void **state) {
+    fixture_t *f = *state;
+    char *fits = tu_write_file(f->dir, "grow_fits.bin", "", 0);
+    char *big = tu_write_file(f->dir, "grow_big.bin", "", 0);
+    g_grow_dir = f->dir;
+    atomic_store(&g_grown, 0);
+    asset__fs_read_fault = grow_before_first_read; /* before the server's threads exist */
+    asset_server_t *s = mk_server(NULL, GROW_MAX);
+    asset_handle_t *ok = asset_server_load(s, fits, NULL);
+    asset_status_t st_ok = tu_wait(ok);
+    const asset_bytes_t *b = asset_handle_value(ok);
+    size_t got = b ? b->size : 0;
+    bool same = false;
+    if (b && got == GROW_MAX) {
+        same = true;
+        for (size_t k = 0; k < GROW_MAX; k++) same = same && b->data[k] == (uint8_t)(k * 31 + 7);
+    }
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", asset_handle_error_message(ok));
+    asset_handle_t *h = asset_server_load(s, big, NULL);
+    asset_status_t st_big = tu_wait(h);
+    asset_handle_release(ok);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    asset__fs_read_fault = NULL;
+    free(fits);
+    free(big);
+    if (st_ok != ASSET_OK) fail_msg("exactly max_asset_size: %d (%s)", st_ok, msg);
+    assert_true(same);
+    assert_int_equal(st_big, ASSET_E_TOO_LARGE);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_loads_bytes, setup, teardown),
@@ -665,6 +715,8 @@ int main(void) {
             test_folder_through_symlink_out_is_forbidden_with_walk_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_file_root_made_after_the_server_is_read, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_file_empty_at_its_stat_may_reach_max_asset_size_exactly, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

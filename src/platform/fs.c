@@ -111,14 +111,12 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
             rc = ASSET_E_CANCELLED;
             goto out;
         }
-        if (r->cap - r->size <= 1) { /* the file grew since the stat */
-            if (r->size >= r->max_size) {
-                rc = asset_request_fail(r, ASSET_E_TOO_LARGE, "grew past max_asset_size (%llu)",
-                                        (unsigned long long)r->max_size);
-                goto out;
-            }
-            if ((rc = asset__request_reserve(r, 64 * 1024)) != ASSET_OK) goto out;
-        }
+        /* the file grew since the stat (or the stat said 0: /proc): more room. At
+         * exactly max_asset_size too, where only the next read tells the end of the
+         * file (0) from a byte too many (failed below): stopping there failed a file
+         * of exactly the limit when the buffer happened to be full at it */
+        if (r->cap - r->size <= 1 && (rc = asset__request_reserve(r, 64 * 1024)) != ASSET_OK)
+            goto out;
         size_t room = r->cap - r->size - 1;
         int err = asset__fs_read_fault ? asset__fs_read_fault(asset_request_path(r)) : 0;
         int64_t n =
