@@ -188,7 +188,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
     unsigned http_connect_timeout_ms; /* 10000 */
     const char *pkg_path;             /* ':'-separated (';' on Windows) dirs whose subdirs
                                          are pkg:// roots; NULL: $ASSET_SERVER_PKG_PATH.
-                                         Copied. */
+                                         Copied; relative dirs are taken against the
+                                         working directory at create, as bare paths. */
     const char *file_root;            /* if set, file:// and bare paths may not escape it
                                          and bare relative paths resolve against it. Copied.
                                          Windows: "C:\\x", "C:/x" and "file:///C:/x" all

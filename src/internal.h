@@ -551,7 +551,9 @@ extern const asset_source_t asset__http_source;
 extern const asset_source_t asset__https_source;
 typedef struct asset__http asset__http_t;
 typedef struct asset__pkg asset__pkg_t;
-asset__pkg_t *asset__pkg_create(const char *search_path);
+/* search_path: pkg_path; its relative directories are taken against base_dir (the
+ * server's, the working directory at create), or kept as they are when it is NULL. */
+asset__pkg_t *asset__pkg_create(const char *search_path, const char *base_dir);
 void asset__pkg_destroy(asset__pkg_t *p);
 int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir);
 /* The file behind "name/rel" of a directory package (NULL: embedded, unknown, no memory). */

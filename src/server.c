@@ -162,7 +162,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     asset__map_init(&s->reload_todo_map);
     s->uri_index_on = s->cfg.watch || s->cfg.http_poll_ms; /* empty: no handle yet */
     s->mem = asset__mem_create();
-    s->pkg = asset__pkg_create(s->cfg.pkg_path);
+    s->pkg = asset__pkg_create(s->cfg.pkg_path, s->base_dir);
     if (oom || !s->mem || !s->pkg) goto fail;
     if (asset__registry_init(s) != ASSET_OK) goto fail;
     if (asset__pool_start(s) != ASSET_OK) goto fail;

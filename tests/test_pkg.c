@@ -571,6 +571,34 @@ static void test_a_pkg_path_package_may_be_a_symlink_to_its_directory(void **sta
     free(root);
 }
 
+/* Regression: pkg_path is read once, at create, and bare relative paths resolve against
+ * the working directory of that moment, but a relative pkg_path directory was opened
+ * against the working directory of each lookup: after the host changed directory its
+ * packages were "not mounted" (or others of the same name were found). It is made
+ * absolute at create, against the same directory as bare paths. */
+static void test_a_relative_pkg_path_is_taken_at_create(void **state) {
+    fx_t *f = *state;
+    free(tu_write_file(f->dir, "packs/dlc/map.txt", "dlc map", 7));
+    char *elsewhere = tu_path(f->dir, "elsewhere");
+    tu_os_mkdir(elsewhere);
+    char old[4096];
+    assert_int_equal(tu_os_getcwd(old, sizeof old), 0);
+    assert_int_equal(tu_os_chdir(f->dir), 0);
+    asset_server_config_t cfg = {.pkg_path = "packs"};
+    asset_server_t *s = asset_server_create(&cfg);
+    int moved = tu_os_chdir(elsewhere);
+    asset_handle_t *h = asset_server_load(s, "pkg://dlc/map.txt", NULL);
+    asset_status_t st = tu_wait(h);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", asset_handle_error_message(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_int_equal(tu_os_chdir(old), 0);
+    free(elsewhere);
+    assert_int_equal(moved, 0);
+    if (st != ASSET_OK) fail_msg("pkg://dlc/map.txt: %s", msg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         FX(test_mounted_directory_serves_its_files),
@@ -583,6 +611,7 @@ int main(void) {
         FX(test_a_mount_made_during_a_pkg_path_lookup_wins),
         FX(test_pkg_path_from_environment_unless_configured),
         FX(test_a_pkg_path_package_may_be_a_symlink_to_its_directory),
+        FX(test_a_relative_pkg_path_is_taken_at_create),
         FX(test_paths_leaving_the_package_are_refused),
         FX(test_symlink_out_of_package_is_refused),
         FX(test_symlink_out_of_package_is_refused_by_nofollow_walk),

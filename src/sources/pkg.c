@@ -50,7 +50,28 @@ static bool valid_name(const char *n) {
     return true;
 }
 
-asset__pkg_t *asset__pkg_create(const char *search_path) {
+/* dir (n bytes of pkg_path) as the lookups open it: a relative one joined to base_dir,
+ * the working directory at create, as bare paths are (it was opened against the
+ * working directory of each lookup: after a chdir, its packages were not found). */
+static char *search_dir(const char *dir, size_t n, const char *base_dir) {
+    char *d = asset__strndup(dir, n);
+    if (!d || !base_dir) return d;
+    char *form = asset__strdup(d); /* in the library's form ('/'; Windows "C:/x") */
+    asset_status_t pst;
+    if (!form) {
+        asset_free(d);
+        return NULL;
+    }
+    bool relative =
+        !asset__path_prepare(form, false, &pst) && !asset__path_root_len(form) && form[0] != '/';
+    char *abs = relative ? asset__asprintf("%s/%s", base_dir, form) : NULL;
+    asset_free(form);
+    if (!relative) return d;
+    asset_free(d);
+    return abs;
+}
+
+asset__pkg_t *asset__pkg_create(const char *search_path, const char *base_dir) {
     asset__pkg_t *p = asset__calloc(1, sizeof *p);
     if (!p) return NULL;
     uv_mutex_init(&p->lock);
@@ -60,7 +81,7 @@ asset__pkg_t *asset__pkg_create(const char *search_path) {
         size_t n = strcspn(s, sep);
         if (n) {
             char **ns = asset_realloc(p->search, (p->nsearch + 1) * sizeof *ns);
-            char *d = ns ? asset__strndup(s, n) : NULL;
+            char *d = ns ? search_dir(s, n, base_dir) : NULL;
             if (ns) p->search = ns;
             if (!d) {
                 asset__pkg_destroy(p);
