@@ -1000,6 +1000,20 @@ static void test_http_a_gzip_coded_body_is_decoded_or_refused(void **state) {
     free(u);
 }
 
+/* A header line that reads like a status line ("HTTP/1.1 200: OK", which libcurl passes
+ * on as a header) was taken for a new response: a 404 loaded its error page as a 200. */
+static void test_http_a_status_line_inside_the_headers_is_a_header(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/status-header", ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 404);
+    assert_null(asset_handle_value(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A 304 to a request that asked nothing conditional is an HTTP error, not "not
  * modified, but nothing is cached" (E_IO). */
 static void test_http_an_unasked_304_is_an_http_error(void **state) {
@@ -1102,6 +1116,7 @@ int main(void) {
         cmocka_unit_test(test_http_an_unasked_304_is_an_http_error),
         cmocka_unit_test(test_http_a_304_from_a_redirect_target_is_asked_again),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
+        cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -517,6 +517,11 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
             h = "HTTP/1.1 200 OK\r\nETag: \"same\"\r\nContent-Length: 3\r\n"
                 "Connection: close\r\n\r\ntwo";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/status-header")) {
+        /* a 404 holding a header line that reads like a status line */
+        const char *h = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n"
+                        "HTTP/1.1 200: OK\r\n\r\nnot found";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/badstatus")) {
         const char *h = "HTTZ/9.9 abc what\r\n\r\n";
         send_all(fd, h, strlen(h));

@@ -67,6 +67,8 @@ typedef struct xfer {
     bool asked_again;  /* sent again without its condition (xfer_done) */
     bool decodes;      /* its libcurl decodes a Content-Encoding (http->decodes) */
     bool undecodable;  /* a coded 2xx body this libcurl cannot decode: cut */
+    bool in_head;      /* inside a response's headers: its status line came, its blank
+                          line not yet (a line there is a header, whatever it says) */
 } xfer_t;
 
 enum { LOCATION_NONE, LOCATION_HTTP, LOCATION_OTHER }; /* xfer_t.location */
@@ -942,6 +944,7 @@ static int prereq_cb(void *user, char *ip, char *local_ip, int port, int local_p
     (void)port;
     (void)local_port;
     x->status = 0;
+    x->in_head = false;
     response_reset(x);
     return CURL_PREREQFUNC_OK;
 }
@@ -1002,9 +1005,15 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
      * Only a response with a body gets here: a redirect's libcurl skips, and libcurl
      * retries a request only when nothing of its answer came */
     if (x->in_body) return n;
-    if ((n == 2 && line[0] == '\r' && line[1] == '\n') || (n == 1 && line[0] == '\n'))
+    if ((n == 2 && line[0] == '\r' && line[1] == '\n') || (n == 1 && line[0] == '\n')) {
+        x->in_head = false;
         return headers_end(x, x->decodes) ? n : 0; /* the blank line that ends them */
-    if (n > 5 && !strncmp(line, "HTTP/", 5)) {     /* a new response (redirects, 100) */
+    }
+    /* a new response (redirects, 100) begins with its status line; inside the headers
+     * a line "HTTP/1.1 200: OK" is a header (libcurl passes it on), not a status: a 404
+     * holding one loaded its error page as a 200 */
+    if (!x->in_head && n > 5 && !strncmp(line, "HTTP/", 5)) {
+        x->in_head = true;
         const char *sp = memchr(line, ' ', n);
         x->status = sp ? strtol(sp + 1, NULL, 10) : 0; /* checked by status_malformed */
         x->reason[0] = 0;
