@@ -1014,6 +1014,19 @@ static void test_http_a_status_line_inside_the_headers_is_a_header(void **state)
     tu_bad_stop(b);
 }
 
+/* A Content-Length is 1*DIGIT: leading zeros do not make it larger (a value longer than
+ * 31 characters was taken for one past max_asset_size: E_TOO_LARGE for 5 bytes). */
+static void test_http_a_content_length_with_leading_zeros_is_its_value(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/zeros", ASSET_OK);
+    tu_expect_bytes(h, "hello", 5);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A 304 to a request that asked nothing conditional is an HTTP error, not "not
  * modified, but nothing is cached" (E_IO). */
 static void test_http_an_unasked_304_is_an_http_error(void **state) {
@@ -1117,6 +1130,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_304_from_a_redirect_target_is_asked_again),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
+        cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -522,6 +522,12 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         const char *h = "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n"
                         "HTTP/1.1 200: OK\r\n\r\nnot found";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/zeros")) {
+        /* a Content-Length of 5 with 40 leading zeros (1*DIGIT: still 5) */
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: "
+                        "00000000000000000000000000000000000000005\r\n"
+                        "Connection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/badstatus")) {
         const char *h = "HTTZ/9.9 abc what\r\n\r\n";
         send_all(fd, h, strlen(h));

@@ -1051,6 +1051,12 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     } else if (HEADER_IS(line, n, "Content-Length", &v, &vn)) {
         char num[32]; /* strtoull wants a terminated string; a longer value is nonsense */
         unsigned long long len = ULLONG_MAX;
+        /* but for its leading zeros (1*DIGIT, RFC 9110 8.6: "000...0005" is 5, as libcurl
+         * reads it; it failed a 5-byte body as too large) */
+        while (vn > 1 && v[0] == '0') {
+            v++;
+            vn--;
+        }
         if (vn < sizeof num) {
             memcpy(num, v, vn);
             num[vn] = 0;
