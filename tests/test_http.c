@@ -1027,6 +1027,20 @@ static void test_http_a_content_length_with_leading_zeros_is_its_value(void **st
     tu_bad_stop(b);
 }
 
+/* A 206 is a part of the body (no request asks for a range): it loaded its 5 bytes of
+ * 1000 as the whole asset. */
+static void test_http_a_partial_answer_is_an_http_error(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/partial", ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 206);
+    assert_null(asset_handle_value(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A 304 to a request that asked nothing conditional is an HTTP error, not "not
  * modified, but nothing is cached" (E_IO). */
 static void test_http_an_unasked_304_is_an_http_error(void **state) {
@@ -1131,6 +1145,7 @@ int main(void) {
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),
+        cmocka_unit_test(test_http_a_partial_answer_is_an_http_error),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -528,6 +528,11 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                         "00000000000000000000000000000000000000005\r\n"
                         "Connection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/partial")) {
+        /* a part of a body nobody asked a range of */
+        const char *h = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4/1000\r\n"
+                        "Content-Length: 5\r\nConnection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/badstatus")) {
         const char *h = "HTTZ/9.9 abc what\r\n\r\n";
         send_all(fd, h, strlen(h));

@@ -290,6 +290,9 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
     /* a 304 to a request that asked nothing conditional answers nothing */
     if (x->status == 304 && x->headers) return ASSET_NOT_MODIFIED; /* counted by xfer_done */
     if (x->status < 200 || x->status > 299) return http_error(x, r);
+    /* a part of the body (Content-Range) is no asset, and no request of ours asks for a
+     * range: a 206 loaded its part as the whole */
+    if (x->status == 206) return http_error(x, r);
     /* a validator is a resource's (RFC 9110 8.8.3), and where a URL redirects to may
      * change: an answer reached through a redirect is versioned by its bytes */
     const char *validator = hops ? NULL : x->etag ? x->etag : x->last_modified;
