@@ -1041,6 +1041,24 @@ static void test_http_a_partial_answer_is_an_http_error(void **state) {
     tu_bad_stop(b);
 }
 
+/* A redirect's failures are HTTP errors whose last answer was a 302: the handle said
+ * HTTP status 0 ("not HTTP") for too many redirects and for a redirect body cut. */
+static void test_http_a_failed_redirect_keeps_its_status(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/loop", ASSET_E_HTTP);
+    expect_message(h, "too many redirects");
+    assert_int_equal(asset_handle_http_status(h), 302);
+    asset_handle_t *h2 = bad_load(s, b, "/redirect-endless", ASSET_E_HTTP);
+    expect_message(h2, "redirect whose body passed");
+    assert_int_equal(asset_handle_http_status(h2), 302);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A 304 to a request that asked nothing conditional is an HTTP error, not "not
  * modified, but nothing is cached" (E_IO). */
 static void test_http_an_unasked_304_is_an_http_error(void **state) {
@@ -1146,6 +1164,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),
         cmocka_unit_test(test_http_a_partial_answer_is_an_http_error),
+        cmocka_unit_test(test_http_a_failed_redirect_keeps_its_status),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

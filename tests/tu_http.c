@@ -533,6 +533,10 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         const char *h = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4/1000\r\n"
                         "Content-Length: 5\r\nConnection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/loop")) {
+        const char *h = "HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n"
+                        "Connection: close\r\n\r\n";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/badstatus")) {
         const char *h = "HTTZ/9.9 abc what\r\n\r\n";
         send_all(fd, h, strlen(h));

@@ -46,8 +46,8 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * with ETag "same" the first time, then a 302 to /v2: "two" with the same ETag; both
  * answer 304 to If-None-Match "same"), /status-header (a 404 "not found" holding the
  * header line "HTTP/1.1 200: OK"), /zeros (200 "hello", its Content-Length 5 written
- * with 40 leading zeros), /partial (a 206 with bytes 0-4 of 1000, unasked), /ok (200,
- * "hello"). */
+ * with 40 leading zeros), /partial (a 206 with bytes 0-4 of 1000, unasked), /loop (a
+ * 302 to itself), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 int tu_bad_port(const tu_bad_t *b);

@@ -227,6 +227,10 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
         return asset_request_fail(r, ASSET_E_UNSUPPORTED,
                                   "the body is coded (Content-Encoding), and this build's "
                                   "libcurl cannot decode it");
+    /* a redirect's failures are HTTP ones: the handle keeps its status (the last
+     * answer's, a 3xx; it said 0, "not HTTP") */
+    if ((x->redirect_cut || rc == CURLE_TOO_MANY_REDIRECTS) && !status_malformed(x))
+        r->http_status = (int)x->status;
     if (x->redirect_cut)
         return asset_request_fail(r, ASSET_E_HTTP,
                                   "HTTP %ld redirect whose body passed %zu KiB: cut", x->status,
