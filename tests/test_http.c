@@ -1059,6 +1059,35 @@ static void test_http_a_failed_redirect_keeps_its_status(void **state) {
     tu_bad_stop(b);
 }
 
+/* A server that ignores If-None-Match answers 200 with the ETag that was asked about:
+ * the same resource, unchanged. It was parsed again (a new value) at each revalidating
+ * load, and each http_poll_ms poll published a reload of the unchanged bytes. */
+static void test_http_a_200_with_the_cached_validator_is_not_modified(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h = bad_load(s, b, "/unconditional", ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
+    asset_handle_t *h2 = bad_load(s, b, "/unconditional", ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h)); /* the same value */
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    while (tu_bad_connections(b) < 6) { /* two loads, then polls */
+        asset_server_flush(s);
+        assert_true(uv_hrtime() < deadline);
+        uv_mutex_lock(&s->lock);
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+    asset_server_flush(s);
+    assert_int_equal(reloads, 0);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A 304 to a request that asked nothing conditional is an HTTP error, not "not
  * modified, but nothing is cached" (E_IO). */
 static void test_http_an_unasked_304_is_an_http_error(void **state) {
@@ -1165,6 +1194,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),
         cmocka_unit_test(test_http_a_partial_answer_is_an_http_error),
         cmocka_unit_test(test_http_a_failed_redirect_keeps_its_status),
+        cmocka_unit_test(test_http_a_200_with_the_cached_validator_is_not_modified),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -537,6 +537,11 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         const char *h = "HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n"
                         "Connection: close\r\n\r\n";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/unconditional")) {
+        /* the same ETag every time, and never a 304: If-None-Match is not looked at */
+        const char *h = "HTTP/1.1 200 OK\r\nETag: \"same\"\r\nContent-Length: 5\r\n"
+                        "Connection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/badstatus")) {
         const char *h = "HTTZ/9.9 abc what\r\n\r\n";
         send_all(fd, h, strlen(h));

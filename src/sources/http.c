@@ -301,6 +301,11 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
      * change: an answer reached through a redirect is versioned by its bytes */
     const char *validator = hops ? NULL : x->etag ? x->etag : x->last_modified;
     if (validator) { /* made by header_cb: "etag:<ETag>", "lm:<date>" */
+        /* the cached one: a server that ignores the condition answers 200 where it meant
+         * 304 (every poll published a reload of unchanged bytes, every revalidating
+         * load parsed again) */
+        const char *cached = asset_request_cached_version(r);
+        if (cached && !strcmp(cached, validator)) return ASSET_NOT_MODIFIED;
         asset_request_set_version(r, validator);
         return ASSET_OK;
     }
