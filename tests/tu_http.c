@@ -542,6 +542,11 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         const char *h = "HTTP/1.1 200 OK\r\nETag: \"same\"\r\nContent-Length: 5\r\n"
                         "Connection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/compress")) {
+        /* a content coding libcurl does not know */
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Encoding: compress\r\nContent-Length: 5\r\n"
+                        "Connection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/badstatus")) {
         const char *h = "HTTZ/9.9 abc what\r\n\r\n";
         send_all(fd, h, strlen(h));

@@ -63,13 +63,18 @@ typedef struct xfer {
     bool coded;        /* it has a Content-Encoding other than identity */
     bool has_length;   /* it has a Content-Length: `length` */
     unsigned long long length;
-    bool redirect_cut; /* a followed redirect's body passed ERROR_BODY_MAX: cut */
-    bool asked_again;  /* sent again without its condition (xfer_done) */
-    bool decodes;      /* its libcurl decodes a Content-Encoding (http->decodes) */
-    bool undecodable;  /* a coded 2xx body this libcurl cannot decode: cut */
-    bool in_head;      /* inside a response's headers: its status line came, its blank
-                          line not yet (a line there is a header, whatever it says) */
+    bool redirect_cut;   /* a followed redirect's body passed ERROR_BODY_MAX: cut */
+    bool asked_again;    /* sent again without its condition (xfer_done) */
+    bool decodes;        /* its libcurl decodes a Content-Encoding (http->decodes) */
+    bool undecodable;    /* a coded 2xx body this libcurl cannot decode: cut */
+    bool in_head;        /* inside a response's headers: its status line came, its blank
+                            line not yet (a line there is a header, whatever it says) */
+    uint8_t codings;     /* CODING_*: what its libcurl decodes (http->codings) */
+    bool unknown_coding; /* a Content-Encoding none of those: refused, as undecodable */
 } xfer_t;
+
+/* Content codings a libcurl decodes (curl_version_info's features) */
+enum { CODING_ZLIB = 1, CODING_BROTLI = 2, CODING_ZSTD = 4 };
 
 enum { LOCATION_NONE, LOCATION_HTTP, LOCATION_OTHER }; /* xfer_t.location */
 
@@ -121,6 +126,7 @@ struct asset__http {
     CURL **idle;     /* easy handles free for the next transfer (a stack) */
     unsigned n_idle; /* how many; at most host_max */
     bool decodes;    /* libcurl has zlib: it decodes a gzip or deflate Content-Encoding */
+    uint8_t codings; /* CODING_*: the codings libcurl decodes */
 };
 
 /* ---- curl's allocator goes through ours ---- */
@@ -450,6 +456,7 @@ static CURLcode easy_bind(asset__http_t *http, xfer_t *x) {
     }
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     x->decodes = http->decodes;
+    x->codings = http->codings;
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
@@ -816,6 +823,10 @@ static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
     const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
     http->http2 = cv && (cv->features & CURL_VERSION_HTTP2);
     http->decodes = cv && (cv->features & CURL_VERSION_LIBZ);
+    http->codings = (uint8_t)(!cv ? 0
+                                  : (http->decodes ? CODING_ZLIB : 0) |
+                                        (cv->features & CURL_VERSION_BROTLI ? CODING_BROTLI : 0) |
+                                        (cv->features & CURL_VERSION_ZSTD ? CODING_ZSTD : 0));
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -934,6 +945,33 @@ static bool printable(const char *v, size_t n) {
     return true;
 }
 
+/* Whether every coding of a Content-Encoding value ("gzip", "deflate, br") is one this
+ * libcurl decodes: libcurl fails another as "Unrecognized content encoding type", a
+ * network error, where it is a coding this build does not support. */
+static bool coding_is(const char *t, size_t tn, const char *name) {
+    return tn == strlen(name) && !asset__strncasecmp(t, name, tn);
+}
+
+static bool codings_known(const char *v, size_t vn, uint8_t codings) {
+    const char *end = v + vn;
+    while (v < end) {
+        const char *comma = memchr(v, ',', (size_t)(end - v));
+        const char *te = comma ? comma : end;
+        while (v < te && (*v == ' ' || *v == '\t')) v++;
+        size_t tn = (size_t)(te - v);
+        while (tn && (v[tn - 1] == ' ' || v[tn - 1] == '\t')) tn--;
+        bool ok =
+            !tn || coding_is(v, tn, "identity") || coding_is(v, tn, "none") || /* libcurl's alias */
+            ((codings & CODING_ZLIB) && (coding_is(v, tn, "gzip") || coding_is(v, tn, "x-gzip") ||
+                                         coding_is(v, tn, "deflate"))) ||
+            ((codings & CODING_BROTLI) && coding_is(v, tn, "br")) ||
+            ((codings & CODING_ZSTD) && coding_is(v, tn, "zstd"));
+        if (!ok) return false;
+        v = comma ? comma + 1 : end;
+    }
+    return true;
+}
+
 /* What is known of the current response goes: a new one begins (its status line, or
  * a request sent again: a redirect followed, a dropped connection retried). */
 static void response_reset(xfer_t *x) {
@@ -943,7 +981,7 @@ static void response_reset(xfer_t *x) {
     x->etag = x->last_modified = NULL;
     x->error_bytes = 0;
     x->location = LOCATION_NONE;
-    x->headers_done = x->chunked = x->coded = x->has_length = false;
+    x->headers_done = x->chunked = x->coded = x->has_length = x->unknown_coding = false;
 }
 
 /* A request is about to go out (each hop of a redirect too): the last hop's answer
@@ -985,7 +1023,7 @@ static int progress_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
  * too large) or a Content-Encoding that it is the coded one. Returns false to abort. */
 static bool headers_end(xfer_t *x, bool decodes) {
     x->headers_done = true;
-    if (x->coded && !decodes && x->status >= 200 && x->status <= 299) {
+    if ((x->unknown_coding || (x->coded && !decodes)) && x->status >= 200 && x->status <= 299) {
         x->undecodable = true;
         return false;
     }
@@ -1080,6 +1118,7 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         x->chunked = true;
     } else if (HEADER_IS(line, n, "Content-Encoding", &v, &vn)) {
         if (!(vn == 8 && !asset__strncasecmp(v, "identity", 8))) x->coded = true;
+        if (!codings_known(v, vn, x->codings)) x->unknown_coding = true;
     }
     return n;
 }
