@@ -309,9 +309,11 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
     if (validator) { /* made by header_cb: "etag:<ETag>", "lm:<date>" */
         /* the cached one: a server that ignores the condition answers 200 where it meant
          * 304 (every poll published a reload of unchanged bytes, every revalidating
-         * load parsed again) */
+         * load parsed again). Only a strong ETag says the bytes are the same: a weak one
+         * (W/) or a Last-Modified (whole seconds) may name other bytes */
         const char *cached = asset_request_cached_version(r);
-        if (cached && !strcmp(cached, validator)) return ASSET_NOT_MODIFIED;
+        if (cached && !strncmp(validator, "etag:\"", 6) && !strcmp(cached, validator))
+            return ASSET_NOT_MODIFIED;
         asset_request_set_version(r, validator);
         return ASSET_OK;
     }
