@@ -47,13 +47,18 @@ void asset__value_free_now(asset__value_t *v) {
         asset__labels_free(x->labels, x->nlabels, &x->label_ix);
         /* x->deps: released by asset__values_drain, which a value with any goes through */
     }
-    if (x && x->free_fn)
-        x->free_fn(v->value, x->free_user);
-    else if (ld->vt.free_value)
-        ld->vt.free_value(ld->ctx, v->value);
-    else
-        asset_free(v->value);
+    asset__loader_free_value(ld, v->value, x ? x->free_fn : NULL, x ? x->free_user : NULL);
     asset_free(v); /* the extra part too: one block */
+}
+
+void asset__loader_free_value(const asset__loader_slot_t *ld, void *value,
+                              void (*free_fn)(void *value, void *user), void *free_user) {
+    if (free_fn)
+        free_fn(value, free_user);
+    else if (ld->vt.free_value)
+        ld->vt.free_value(ld->ctx, value);
+    else
+        asset_free(value);
 }
 
 void asset__value_release(asset__value_t *v) {

@@ -140,12 +140,7 @@ void asset_finalize_set_value(asset_finalize_t *f, void *value, size_t cost_byte
     if (!f) return;
     asset__value_t *v = f->v;
     asset__loader_slot_t *ld = v->loader;
-    if (v->value != value) {
-        if (ld->vt.free_value)
-            ld->vt.free_value(ld->ctx, v->value);
-        else
-            asset_free(v->value);
-    }
+    if (v->value != value) asset__loader_free_value(ld, v->value, NULL, NULL);
     v->value = value;
     v->cost = cost_bytes;
 }

@@ -120,6 +120,10 @@ asset__value_t *asset__value_retain(asset__value_t *v);
  * held or not. */
 void asset__value_release(asset__value_t *v);
 void asset__value_free_now(asset__value_t *v); /* labels, deps array, the loader's free */
+/* Frees a loader's value as its loader says: free_fn if any (asset_parse_set_value_fn),
+ * else the loader's free_value, else asset_free. The caller decides the thread. */
+void asset__loader_free_value(const asset__loader_slot_t *ld, void *value,
+                              void (*free_fn)(void *value, void *user), void *free_user);
 /* A record with one reference and no value yet; with `extra` (or a loader that frees
  * on the flush thread), its extra part too, server set. NULL: out of memory. */
 asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra);
@@ -679,8 +683,8 @@ struct asset_server {
     unsigned in_waits;
     /* label names compared by asset__labels_find (adds and lookups; tests) */
     atomic_uint_fast64_t label_looks;
-    uint64_t progress_visits;   /* [lock] jobs a handle's progress looked at (graph.c; tests) */
-    uint64_t cycle_visits;      /* [lock] dependencies value cycle searches looked at (tests) */
+    uint64_t progress_visits; /* [lock] jobs a handle's progress looked at (graph.c; tests) */
+    uint64_t cycle_visits;    /* [lock] dependencies value cycle searches looked at (tests) */
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change

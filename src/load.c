@@ -135,6 +135,13 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     return r->ld != NULL;
 }
 
+/* Whether a cached entry of an IMMUTABLE source is served without I/O: unless it
+ * carries a real version of a source whose versions mean a change (the built-in pkg
+ * slot's watched directory mounts); a user source's version never makes a hit read. */
+static bool entry_serves(const asset__source_slot_t *src, const asset__cache_entry_t *e) {
+    return asset__cache_entry_immutable(e) || !src->versions_revalidate;
+}
+
 /* [lock] The fast path's lookup, src the source of r's scheme (or NULL). True: a hit,
  * r->h decided with the cached value and linked (the hook called around it). False:
  * the full path takes r over. */
@@ -143,7 +150,7 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
     asset__cache_entry_t *e = src && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)
                                   ? asset__cache_get_hashed(&r->ld->cache, r->uri, r->hash)
                                   : NULL;
-    if (!e || !(asset__cache_entry_immutable(e) || !src->versions_revalidate)) return false;
+    if (!e || !entry_serves(src, e)) return false;
     asset_handle_t *h = r->h;
     asset__handle_link(s, h);
     if (hook) hook(s, h, r->hook_arg, true);
@@ -253,8 +260,8 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
         /* immutable: no I/O, unless the entry carries a real version of a source whose
          * versions mean a change (a watched directory mount) or this is a reload; a user
          * IMMUTABLE source that set a version was read and parsed at every load */
-        bool immutable = (src->vt.flags & ASSET_SOURCE_IMMUTABLE) && !h->reload &&
-                         (!e || asset__cache_entry_immutable(e) || !src->versions_revalidate);
+        bool immutable =
+            (src->vt.flags & ASSET_SOURCE_IMMUTABLE) && !h->reload && (!e || entry_serves(src, e));
         if (e && immutable) {
             s->stats.cache_hits++; /* no I/O: done at the next flush */
             asset__handle_decide_value(h, e->value, 0);

@@ -197,12 +197,7 @@ static void parse_drop_value(asset_parse_t *p) {
         }
         asset__value_release(old);
     } else if (!(ld->vt.flags & ASSET_LOADER_FREE_ON_FLUSH_THREAD)) { /* any thread may */
-        if (p->free_fn)
-            p->free_fn(p->value, p->free_user);
-        else if (ld->vt.free_value)
-            ld->vt.free_value(ld->ctx, p->value);
-        else
-            asset_free(p->value);
+        asset__loader_free_value(ld, p->value, p->free_fn, p->free_user);
     } else { /* never on this thread; and without a record it cannot reach the flush */
         asset__log(r->server, ASSET_LOG_ERROR,
                    "%s: out of memory: the value replaced by a second asset_parse_set_value "
