@@ -409,6 +409,10 @@ static void test_dependency_change_reaches_a_parent_two_levels_up(void **state) 
     asset_handle_on_reloaded(mid, on_reloaded, &rm);
     asset_handle_on_reloaded(lf, on_reloaded, &rl);
     g_order[0] = 0;
+    /* the fixture's two files and these three: each watch's set-up opens its file to
+     * compare versions, and on Windows a rename over a file open anywhere fails
+     * (ERROR_ACCESS_DENIED, even shared for delete) */
+    wait_watched(f.s, 5);
     /* one change to the watcher: a file renamed over the leaf. Written in place, it is
      * two (truncated, then written) whenever the writer is preempted between them for
      * longer than the debounce, as on a loaded CI machine; this test is about the graph,
