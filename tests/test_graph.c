@@ -361,6 +361,28 @@ static void test_cycle_of_three_and_self_dependency_fail_cleanly(void **state) {
     asset_server_destroy(s);
 }
 
+/* A cycle through labels: each asset depends on a label of the other. A label's load
+ * joins its asset's job, so the search follows it there and names the assets. */
+static void test_a_cycle_through_labels_fails_cleanly(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    put(s, "p.n", "label x\ndep q.n#y");
+    put(s, "q.n", "label y\ndep p.n#x");
+    put(s, "r.n", "label z\ndep r.n#z");
+    asset_handle_t *p = load(s, "mem://p.n");
+    asset_handle_t *r = load(s, "mem://r.n");
+    assert_int_equal(asset_handle_wait(p, 30000), ASSET_E_DEPENDENCY);
+    expect_msg(p, "dependency cycle: ");
+    assert_int_equal(asset_handle_wait(r, 30000), ASSET_E_DEPENDENCY);
+    expect_msg(r, "dependency cycle: ");
+    asset_handle_release(p);
+    asset_handle_release(r);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.pending + st.loading, 0);
+    asset_server_destroy(s);
+}
+
 /* A cycle whose edges are no_cache dependencies: a no_cache load joins no job whose
  * read has begun, so each edge made a new job of the asset, whose parse made another:
  * an endless chain of loads (memory and workers, for ever), never a cycle found. */
@@ -1348,6 +1370,7 @@ int main(void) {
         cmocka_unit_test(test_raising_a_deep_chain_does_not_recurse),
         cmocka_unit_test(test_cycle_of_two_fails_with_the_cycle_named),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
+        cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
         cmocka_unit_test(test_a_cycle_of_no_cache_dependencies_fails_cleanly),
         cmocka_unit_test(test_optional_dependency_may_fail_and_required_failure_names_the_chain),
         cmocka_unit_test(test_depend_many_declares_in_order_across_slices),

@@ -310,7 +310,14 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_end(uint32_t id, int kind) {
     else if (!x->redirected && (x->etag || x->last_modified)) {
         char *v = x->etag ? asset__asprintf("etag:%s", x->etag)
                           : asset__asprintf("lm:%s", x->last_modified);
-        if (v) asset_request_set_version(r, v);
+        /* a 200 with the cached strong ETag (a server that ignores If-None-Match) is the
+         * same bytes: NOT_MODIFIED, as natively (sources/http.c). A weak one, or a
+         * Last-Modified (whole seconds), may name other bytes */
+        const char *cached = asset_request_cached_version(r);
+        if (v && cached && x->etag && x->etag[0] == '"' && !strcmp(cached, v))
+            st = ASSET_NOT_MODIFIED;
+        else if (v)
+            asset_request_set_version(r, v);
         asset_free(v);
     } else {
         /* no validator, or one of a redirect's target (where the URL redirects may

@@ -38,11 +38,12 @@ http {
     location /slow/ { limit_rate 1; }
     location /stall/ { limit_rate_after 1k; limit_rate 1; }
     # test_web_http.c's answers nginx gives only when told: a 304 nobody asked for, a
-    # body without ETag or Last-Modified, a stored gzip object sent coded whatever was
+    # body without ETag or Last-Modified, one with a fixed ETag whatever was asked, a stored gzip object sent coded whatever was
     # asked, and moved<sfx>.txt, which redirects to target<sfx>.txt once moved<sfx>.flag
     # exists (<sfx>: the suite's mode, so that _st and _mt share the root)
     location = /always304 { return 304; }
     location ~ /novalidator[^/]*\.cnt\$ { return 200 "same bytes"; }
+    location ~ /unconditional[^/]*\.cnt\$ { add_header ETag '"fixed"'; return 200 "same bytes"; }
     location /gz/ { add_header Content-Encoding gzip; }
     location ~ ^/moved(\w*)\.txt\$ {
       if (-f \$document_root/moved\$1.flag) { return 302 /target\$1.txt; }

@@ -442,6 +442,30 @@ static void test_fetch_an_unchanged_answer_without_validators_is_not_modified(vo
     asset_server_destroy(s);
 }
 
+/* A server that ignores If-None-Match answers 200 with the ETag that was asked about:
+ * the same bytes (a strong ETag says so). The next load keeps the cached value; it was
+ * parsed again, as natively before the eighth review (test_http.c). */
+static void test_fetch_a_200_with_the_cached_strong_etag_is_not_modified(void **state) {
+    (void)state;
+    NEED_HTTP();
+    asset_server_t *s = tu_server(2);
+    tu_counter_t c = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c, 0), ASSET_OK);
+    asset_handle_t *a = load_url(s, "unconditional" MODE ".cnt");
+    assert_int_equal(wait_done(s, a), ASSET_OK);
+    tu_expect_bytes(a, "same bytes", 10);
+    asset_handle_t *b = load_url(s, "unconditional" MODE ".cnt");
+    assert_int_equal(wait_done(s, b), ASSET_OK);
+    assert_int_equal(tu_counter_parses(&c), 1);
+    assert_ptr_equal(asset_handle_value(a), asset_handle_value(b));
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, 2); /* the second load asked */
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_refused_connection_is_a_network_error(void **state) {
     (void)state;
     NEED_HTTP();
@@ -506,6 +530,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_an_unasked_304_is_an_http_error),
         cmocka_unit_test(test_fetch_a_304_from_a_redirect_target_is_asked_again),
         cmocka_unit_test(test_fetch_an_unchanged_answer_without_validators_is_not_modified),
+        cmocka_unit_test(test_fetch_a_200_with_the_cached_strong_etag_is_not_modified),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
