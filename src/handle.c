@@ -278,11 +278,15 @@ static void count_delivered(asset_server_t *s, asset_handle_t *h) {
         s->stats.failed++;
 }
 
-/* Fires every callback of h that has not fired. [lock] held; released around calls. */
+/* Fires every callback of h that has not fired and was connected before its delivery
+ * began: one connected by a callback (or another thread) meanwhile waits for the next
+ * flush (more_to_deliver), or a callback connecting another each time kept the flush
+ * going for ever (a review). [lock] held; released around calls. */
 static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
+    uint64_t last = s->next_cb_id;
     for (;;) {
         asset__cb_t *c = h->cbs;
-        while (c && c->fired) c = c->next;
+        while (c && (c->fired || c->id > last)) c = c->next;
         if (!c) return;
         c->fired = true;
         asset_handle_cb cb = c->cb;

@@ -1456,6 +1456,33 @@ static void test_a_flush_delivers_what_was_queued_when_it_began(void **state) {
     asset_server_destroy(g_chain_server);
 }
 
+/* A completion callback that connects another to its (done) handle, which the header
+ * says fires at the next flush: one that did so each time (a "next frame" poll) was
+ * fired again inside the same delivery, so the flush never ended. Capped here at 1,000
+ * so that the unfixed code fails instead of hanging. */
+static int g_reconnects;
+static void reconnect_cb(asset_handle_t *h, void *user) {
+    (void)user;
+    if (++g_reconnects < 1000) assert_true(asset_handle_on_completed(h, reconnect_cb, NULL) != 0);
+}
+
+static void test_a_callback_connecting_another_each_time_lets_the_flush_end(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+    g_reconnects = 0;
+    assert_true(asset_handle_on_completed(h, reconnect_cb, NULL) != 0);
+    assert_int_equal(tu_wait(h), ASSET_OK); /* its flush fires the first */
+    assert_int_equal(g_reconnects, 1);      /* the one it connected waits for the next flush */
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(g_reconnects, 2);
+    while (g_reconnects < 1000) asset_server_flush(s);
+    assert_int_equal(asset_server_flush(s), 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1507,6 +1534,7 @@ int main(void) {
         cmocka_unit_test(test_handle_wait_delivers_other_results_the_awaited_load_depends_on),
         cmocka_unit_test(test_a_callback_may_release_what_its_wait_waits_for),
         cmocka_unit_test(test_a_flush_delivers_what_was_queued_when_it_began),
+        cmocka_unit_test(test_a_callback_connecting_another_each_time_lets_the_flush_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
