@@ -83,6 +83,9 @@ struct asset_batch {
      * when asset_batch_progress meets it: each once) */
     uint64_t done_bytes;
     item_t *undone_head, *undone_tail;
+    /* [lock] done callbacks that its done callbacks connected wait in the batch queue
+     * for the next flush, not this one's drain */
+    bool fire_later;
 };
 
 /* Children a folder creates per step: a budgeted flush does at least one step. */
@@ -220,12 +223,16 @@ static asset_batch_t *batch_new(asset_server_t *s, int kind, const char *uri,
 /* [lock] Fires the done callbacks that have not fired, the lock released around each.
  * Held on return: the caller lets go of b->queued in the critical section that found no
  * callback left (a late connect in between found the batch queued, did not queue it,
- * and its callback never fired: found by a review). */
-static void fire_done(asset_batch_t *b) {
+ * and its callback never fired: found by a review). Only those connected before it
+ * began: one that a done callback connects (or another thread, meanwhile) is left for
+ * the batch queue, or a done callback connecting another each time never let the flush
+ * end (a review). Returns whether such a callback is left. */
+static bool fire_done(asset_batch_t *b) {
     asset_server_t *s = b->server;
+    uint64_t last = s->next_cb_id;
     for (;;) {
         batch_cb_t *c = b->cbs;
-        while (c && (c->fired || !c->done)) c = c->next;
+        while (c && (c->fired || !c->done || c->id > last)) c = c->next;
         if (!c) break;
         c->fired = true;
         void (*cb)(asset_batch_t *, void *) = c->done;
@@ -234,6 +241,9 @@ static void fire_done(asset_batch_t *b) {
         cb(b, user);
         uv_mutex_lock(&s->lock);
     }
+    for (batch_cb_t *c = b->cbs; c; c = c->next)
+        if (c->done && !c->fired) return true;
+    return false;
 }
 
 /* All its children are known: from here on the batch can be done. Written under the
@@ -258,10 +268,14 @@ static void check_done(asset_batch_t *b) {
     bool in_queue = b->queued;
     b->queued = true;
     if (s->waiters) uv_cond_broadcast(&s->done_cond);
-    fire_done(b);
+    /* those its done callbacks connected: the next flush's drain fires them */
+    if (fire_done(b)) b->fire_later = true;
     if (!in_queue) {
         b->queued = false;
-        batch_maybe_free(b);
+        if (b->fire_later)
+            asset__batch_queue_push(s, b);
+        else
+            batch_maybe_free(b);
     }
     uv_mutex_unlock(&s->lock);
 }
@@ -839,6 +853,7 @@ void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b) {
 /* [lock] held on entry and exit. */
 size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
     size_t n = 0;
+    asset_batch_t *later = NULL, *later_last = NULL; /* for the next flush */
     while (s->bq_head) {
         if (n && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
         asset_batch_t *b = s->bq_head;
@@ -861,10 +876,26 @@ size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t b
             uv_mutex_lock(&s->lock);
             continue;
         }
-        fire_done(b);
+        if (b->fire_later || fire_done(b)) { /* connected by its own: the next flush */
+            b->fire_later = false;
+            b->queue_next = NULL;
+            if (later_last)
+                later_last->queue_next = b;
+            else
+                later = b;
+            later_last = b;
+            continue;
+        }
         b->queued = false;
         if (s->waiters) uv_cond_broadcast(&s->done_cond);
         batch_maybe_free(b);
+    }
+    if (later) { /* the queue's tail, as pushes (the flush wakes the host: bq_head) */
+        if (s->bq_tail)
+            s->bq_tail->queue_next = later;
+        else
+            s->bq_head = later;
+        s->bq_tail = later_last;
     }
     return n;
 }

@@ -1593,6 +1593,40 @@ static void test_done_callback_connected_while_a_flush_ends_the_batch_fires(void
     if (lost) fail_msg("round %d: a done callback connected to a done batch never fired", lost);
 }
 
+/* A done callback that connects another (which the header says fires at the next flush,
+ * the batch being done) was fired again by the same flush: one that did so each time (a
+ * "next frame" poll) never let the flush end. Capped at 1,000 here, so that the unfixed
+ * code fails instead of hanging. */
+static int g_done_rearms;
+static void rearming_done(asset_batch_t *b, void *user) {
+    (void)user;
+    if (++g_done_rearms < 1000) assert_true(asset_batch_on_completed(b, rearming_done, NULL) != 0);
+}
+
+static void test_a_done_callback_connecting_another_each_time_lets_the_flush_end(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    put_mem(s, "a", "aaa");
+    const char *one[] = {"mem://a"};
+    asset_batch_t *batches[2] = {asset_server_load_group(s, NULL, 0, NULL), /* done at once */
+                                 asset_server_load_group(s, one, 1, NULL)};
+    for (int i = 0; i < 2; i++) {
+        asset_batch_t *b = batches[i];
+        g_done_rearms = 0;
+        assert_true(asset_batch_on_completed(b, rearming_done, NULL) != 0);
+        assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+        while (!g_done_rearms) asset_server_flush(s); /* the empty group's end */
+        assert_int_equal(g_done_rearms, 1);           /* the one it connected: the next flush */
+        asset_server_flush(s);
+        assert_int_equal(g_done_rearms, 2);
+        while (g_done_rearms < 1000) asset_server_flush(s);
+        asset_server_flush(s);
+        assert_int_equal(g_done_rearms, 1000);
+        asset_batch_release(b);
+    }
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_waits_on_several_threads_run_shared_loads),
@@ -1601,6 +1635,7 @@ int main(void) {
         cmocka_unit_test(test_group_children_keep_their_order_across_slices_of_hits_and_misses),
         cmocka_unit_test(test_empty_group_completes_at_next_flush),
         cmocka_unit_test(test_done_callback_connected_while_a_flush_ends_the_batch_fires),
+        cmocka_unit_test(test_a_done_callback_connecting_another_each_time_lets_the_flush_end),
         cmocka_unit_test(test_cancel_batch_midway_counts_add_up),
         cmocka_unit_test(test_release_before_done_still_completes_callbacks),
         cmocka_unit_test(test_folder_file_recursive_sorted_and_values_by_uri),
