@@ -930,7 +930,9 @@ ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char 
  * strings or objects with "uri", "size", "priority", "loader", "sha256"), then every
  * entry, relative ones resolved against the manifest's URI. A malformed manifest
  * fails the batch with a message naming the entry and loads nothing; a sha256
- * mismatch fails that entry with ASSET_E_INTEGRITY. */
+ * mismatch fails that entry with ASSET_E_INTEGRITY. The whole manifest is checked
+ * when it arrives; its children are then created 256 per step inside flush, as a
+ * folder's (total grows until every child exists). */
 ASSET_API asset_batch_t *asset_server_load_manifest(asset_server_t *s, const char *uri,
                                                     const asset_load_options_t *o);
 
