@@ -468,9 +468,13 @@ bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t 
 
 void asset__reload_fire(asset_server_t *s, asset_handle_t *h) {
     uint64_t after = 0; /* ids grow: fire each once, whatever callbacks do meanwhile */
+    /* and only those connected before: one connected by a callback here waits for the
+     * next reload, or one connecting another each time kept the flush going (a review) */
+    uint64_t last = s->next_cb_id;
     for (;;) {
         asset__cb_t *c = h->rcbs;
         while (c && c->id <= after) c = c->next;
+        if (c && c->id > last) return;
         if (!c) return;
         after = c->id;
         asset_handle_cb cb = c->cb;

@@ -1483,6 +1483,36 @@ static void test_a_callback_connecting_another_each_time_lets_the_flush_end(void
     asset_server_destroy(s);
 }
 
+/* The same for reloaded callbacks: one that connected another at every reload had it
+ * fired for the same reload (ids grow: the loop took every newer one), so the flush that
+ * published the reload never ended. Capped at 1,000 so that the unfixed code fails. */
+static int g_reload_arms;
+static void rearming_reloaded_cb(asset_handle_t *h, void *user) {
+    (void)user;
+    if (++g_reload_arms < 1000)
+        assert_true(asset_handle_on_reloaded(h, rearming_reloaded_cb, NULL) != 0);
+}
+
+static void test_a_reloaded_callback_connecting_another_each_time_lets_the_flush_end(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put(s, "r", "v1");
+    asset_handle_t *h = asset_server_load(s, "mem://r", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    g_reload_arms = 0;
+    assert_true(asset_handle_on_reloaded(h, rearming_reloaded_cb, NULL) != 0);
+    put(s, "r", "v2");
+    asset_server_reload(s, "mem://r");
+    /* flushes until the reload is published (its read and parse run on a worker) */
+    for (uint64_t deadline = uv_hrtime() + 60000000000ull;
+         asset_handle_version(h) < 2 && uv_hrtime() < deadline;)
+        asset_server_flush(s);
+    assert_int_equal(asset_handle_version(h), 2);
+    assert_int_equal(g_reload_arms, 1); /* the one it connected waits for the next reload */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1535,6 +1565,7 @@ int main(void) {
         cmocka_unit_test(test_a_callback_may_release_what_its_wait_waits_for),
         cmocka_unit_test(test_a_flush_delivers_what_was_queued_when_it_began),
         cmocka_unit_test(test_a_callback_connecting_another_each_time_lets_the_flush_end),
+        cmocka_unit_test(test_a_reloaded_callback_connecting_another_each_time_lets_the_flush_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
