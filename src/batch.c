@@ -532,6 +532,17 @@ static void folder_step(asset_batch_t *b) {
     uv_mutex_unlock(&s->lock);
 }
 
+/* The directory a folder's children are named in: its URI without trailing slashes
+ * (past "://"), then one: a mem:// URI keeps them as written ("mem://d/"), and the
+ * mem source lists it as d, so its children were made "mem://d//a", keys not there
+ * (a review). Allocated; NULL when out of memory. */
+static char *folder_dir(const char *uri) {
+    const char *sep = strstr(uri, "://");
+    size_t min = sep ? (size_t)(sep - uri) + 3 : 0, n = strlen(uri);
+    while (n > min && uri[n - 1] == '/') n--;
+    return asset__asprintf("%.*s/", (int)n, uri);
+}
+
 /* The folder listing arrived (flush thread), already sorted by path by the LIST job, so
  * every source lists in the same order and nothing here is worse than linear. */
 static void listing_completed(asset_handle_t *h, void *user) {
@@ -540,7 +551,7 @@ static void listing_completed(asset_handle_t *h, void *user) {
         fail_batch(b, asset_handle_error(h), asset_handle_error_message(h));
         return;
     }
-    b->dir = asset__asprintf("%s/", asset_handle_uri(h));
+    b->dir = folder_dir(asset_handle_uri(h));
     if (!b->dir) {
         fail_batch(b, ASSET_E_NO_MEMORY, "out of memory creating the folder's loads");
         return;
@@ -1065,7 +1076,7 @@ const void *asset_batch_value(const asset_batch_t *cb, const char *uri) {
             asset__uri_dispose(&u);
         }
         if (!n && b->uri) { /* a folder's children resolve against it as a directory */
-            char *dir = b->kind == KIND_FOLDER ? asset__asprintf("%s/", b->uri) : NULL;
+            char *dir = b->kind == KIND_FOLDER ? folder_dir(b->uri) : NULL;
             const char *base = b->kind == KIND_FOLDER ? dir : b->uri;
             char *r = base ? asset__uri_resolve(base, uri) : NULL;
             if (r) n = find_child_locked(b, r);

@@ -1576,6 +1576,43 @@ static void test_a_mem_folders_children_are_its_keys_as_written(void **state) {
     asset_server_destroy(s);
 }
 
+/* A mem:// folder named with a trailing slash ("mem://d/"): its listing takes it for d
+ * (the mem source drops trailing slashes), but the children were made as the folder's
+ * URI + "/" + name, "mem://d//a", a key that is not there: every child failed
+ * NOT_FOUND while the batch said ASSET_OK. */
+static void test_a_mem_folder_with_a_trailing_slash_loads_its_keys(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    put_mem(s, "d/a", "A");
+    put_mem(s, "d/sub/b", "BB");
+    put_mem(s, "d//c", "CCC");
+    put_mem(s, "/e", "EEEE");
+    const char *folders[] = {"mem://d/", "mem://d//", "mem://d"};
+    for (int f = 0; f < 3; f++) {
+        asset_batch_t *b = asset_server_load_folder(s, folders[f], NULL);
+        assert_int_equal(asset_batch_wait(b, 30000), ASSET_OK);
+        assert_int_equal(asset_batch_total(b), 3);
+        for (size_t i = 0; i < 3; i++)
+            if (asset_handle_state(asset_batch_handle(b, i)) != ASSET_STATE_LOADED)
+                fail_msg("%s: child %s: %s", folders[f], asset_handle_uri(asset_batch_handle(b, i)),
+                         asset_handle_error_message(asset_batch_handle(b, i)));
+        assert_string_equal(asset_handle_uri(asset_batch_handle(b, 0)), "mem://d//c");
+        assert_string_equal(asset_handle_uri(asset_batch_handle(b, 1)), "mem://d/a");
+        assert_non_null(asset_batch_value(b, "a")); /* relative to the folder, as listed */
+        assert_non_null(asset_batch_value(b, "sub/b"));
+        assert_non_null(asset_batch_value(b, "/c"));
+        asset_batch_release(b);
+    }
+    /* the root's keys that start with '/' (mem:/// names the key "/") */
+    asset_batch_t *b = asset_server_load_folder(s, "mem:///", NULL);
+    assert_int_equal(asset_batch_wait(b, 30000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 1);
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 0)), "mem:///e");
+    assert_int_equal(asset_handle_state(asset_batch_handle(b, 0)), ASSET_STATE_LOADED);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 /* A done callback connected on another thread to a batch that is done ("it fires at the
  * next flush") while a flush fires that batch's end: connected just after the flush had
  * looked for callbacks left, and before it let go of the batch, it found the batch still
@@ -1711,6 +1748,7 @@ int main(void) {
         cmocka_unit_test(test_manifest_schemes_config_replaces_the_default),
         cmocka_unit_test(test_an_item_callback_connected_by_one_waits_for_the_next_child),
         cmocka_unit_test(test_a_mem_folders_children_are_its_keys_as_written),
+        cmocka_unit_test(test_a_mem_folder_with_a_trailing_slash_loads_its_keys),
         cmocka_unit_test(test_a_small_budget_under_a_stream_of_results_does_not_starve_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
