@@ -372,18 +372,19 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
      * stuck at 256 children and a done callback that never fired) */
     size_t steps = asset__batch_queue_drain(s, start, budget_ns); /* not in the count
                                                                    * returned: handles */
+    bool tasks_left = false; /* died while their free_args ran: the next flush's */
     if (atomic_load_explicit(&s->dead_tasks, memory_order_relaxed)) {
         /* finished tasks' arguments: without the lock, and still inside the flush (a
          * free_arg that destroys the server is refused, as a callback's is) */
         uv_mutex_unlock(&s->lock);
-        asset__tasks_drain(s);
+        tasks_left = asset__tasks_drain_once(s);
         uv_mutex_lock(&s->lock);
     }
     s->in_flush = false;
     if ((n || steps) && s->waiters) uv_cond_broadcast(&s->done_cond);
     /* the budget ran out with work left: the queue never went empty, so no push will
      * wake an event-driven host; wake it now or the rest waits for an unrelated load */
-    bool more = (s->q_head || s->bq_head || s->fin_head) && !s->stopping;
+    bool more = (s->q_head || s->bq_head || s->fin_head || tasks_left) && !s->stopping;
     if (more) atomic_store(&s->wake_pending, true);
     bool reap = s->retired_sources != NULL;
     bool pump = s->reload_ntodo != 0;

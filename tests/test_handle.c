@@ -1513,6 +1513,43 @@ static void test_a_reloaded_callback_connecting_another_each_time_lets_the_flush
     asset_server_destroy(s);
 }
 
+/* The same for tasks' free_arg, which the flush calls: it took every task that died
+ * while it ran them, so free_args that spawned a task each (or other threads' tasks
+ * ending as fast) kept the flush going. Here each free_arg spawns a task and waits until
+ * a worker has run it (it is dead), as a stream of tasks would; capped at 1,000 so that
+ * the unfixed code fails. */
+static asset_server_t *g_task_server;
+static int g_task_frees;
+static asset_status_t noop_task(asset_task_t *t, void *arg) {
+    (void)t;
+    (void)arg;
+    return ASSET_OK;
+}
+static void chain_free_arg(void *arg) {
+    (void)arg;
+    if (++g_task_frees >= 1000) return;
+    asset_handle_release(asset_server_spawn(g_task_server, noop_task, NULL, chain_free_arg, NULL));
+    for (uint64_t deadline = uv_hrtime() + 60000000000ull;
+         !atomic_load(&g_task_server->dead_tasks) && uv_hrtime() < deadline;)
+        tu_os_yield();
+}
+
+static void test_free_args_spawning_tasks_let_the_flush_end(void **state) {
+    (void)state;
+    g_task_server = tu_server(1);
+    g_task_frees = 0;
+    asset_handle_t *h = asset_server_spawn(g_task_server, noop_task, NULL, chain_free_arg, NULL);
+    tu_wait(h); /* E_INVALID, "the task set no value": its free_arg is what counts */
+    assert_true(asset_handle_is_done(h));
+    asset_handle_release(h);
+    for (uint64_t deadline = uv_hrtime() + 60000000000ull; !g_task_frees && uv_hrtime() < deadline;)
+        asset_server_flush(g_task_server);
+    assert_int_equal(g_task_frees, 1); /* the task its free_arg spawned: a later flush */
+    while (g_task_frees < 1000) asset_server_flush(g_task_server);
+    asset_server_destroy(g_task_server);
+    assert_int_equal(g_task_frees, 1000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1566,6 +1603,7 @@ int main(void) {
         cmocka_unit_test(test_a_flush_delivers_what_was_queued_when_it_began),
         cmocka_unit_test(test_a_callback_connecting_another_each_time_lets_the_flush_end),
         cmocka_unit_test(test_a_reloaded_callback_connecting_another_each_time_lets_the_flush_end),
+        cmocka_unit_test(test_free_args_spawning_tasks_let_the_flush_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
