@@ -347,6 +347,11 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
         asset__map_free(&b->by_uri); /* out of memory: lookups scan until it is rebuilt */
         b->by_uri_built = false;
     }
+    /* a size that would wrap the sum (a manifest's, up to 9e15 each) is not known:
+     * the batch's progress then counts children (2,050 of 9e15 wrapped to 3.3e15, and
+     * one child made it 0.999: a review) */
+    if (it->size != SIZE_UNKNOWN && b->total_bytes + it->size < b->total_bytes)
+        it->size = SIZE_UNKNOWN;
     if (it->size != SIZE_UNKNOWN) {
         b->total_bytes += it->size;
         b->n_sized++;

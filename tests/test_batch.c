@@ -704,6 +704,45 @@ static void test_progress_is_byte_weighted_and_monotonic(void **state) {
  * walked them all, under the server's lock (a review: 50,000 children, every frame).
  * Done children are counted where they complete; only a bounded window of the first
  * unfinished ones is looked at for their bytes in flight (the visits are counted). */
+/* A manifest's sizes (each up to 9e15) were summed in 64 bits unchecked: 2,050 of
+ * 9e15 wrapped to 3.3e15, so one loaded child of 9e15 read as more than the whole and
+ * progress stood at 0.999 with 2,049 children still to come. */
+static void test_manifest_sizes_past_64_bits_do_not_wrap_progress(void **state) {
+    (void)state;
+    enum { N = 2050 };
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    put_mem(s, "first0", "1");
+    size_t cap = (size_t)N * 48 + 64;
+    char *m = malloc(cap);
+    assert_non_null(m);
+    size_t len = (size_t)snprintf(m, cap, "[");
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(m + len, cap - len, "%s{\"uri\": \"%s%d\", \"size\": 9e15}",
+                                i ? "," : "", i ? "gate://g" : "mem://first", i);
+    snprintf(m + len, cap - len, "]");
+    put_mem(s, "sizes.json", m);
+    free(m);
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://sizes.json", NULL);
+    /* every child made, the first one delivered; the others wait in the gate */
+    for (uint64_t deadline = uv_hrtime() + 60000000000ull;
+         !(asset_batch_total(b) == N && asset_batch_completed_count(b) == 1) &&
+         uv_hrtime() < deadline;)
+        asset_server_flush(s);
+    assert_int_equal(asset_batch_total(b), N);
+    assert_int_equal(asset_batch_completed_count(b), 1);
+    float p = asset_batch_progress(b);
+    print_message("  progress with 1 of %d children loaded: %f\n", N, (double)p);
+    assert_true(p < 0.01f);
+    tu_gate_open(g);
+    assert_int_equal(asset_batch_wait(b, 120000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), N);
+    assert_true(asset_batch_progress(b) == 1.0f);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 static void test_batch_progress_does_not_walk_every_child(void **state) {
     (void)state;
     asset_server_t *s = tu_server(2);
@@ -1728,6 +1767,7 @@ int main(void) {
         cmocka_unit_test(test_malformed_manifests_fail_with_useful_messages),
         cmocka_unit_test(test_progress_is_byte_weighted_and_monotonic),
         cmocka_unit_test(test_batch_progress_does_not_walk_every_child),
+        cmocka_unit_test(test_manifest_sizes_past_64_bits_do_not_wrap_progress),
         cmocka_unit_test(test_folder_progress_is_byte_weighted_across_slices),
         cmocka_unit_test(test_manifest_with_10000_entries),
         cmocka_unit_test(test_disconnected_batch_callbacks_do_not_fire),
