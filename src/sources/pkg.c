@@ -176,6 +176,38 @@ static void mount_release(asset__pkg_t *p, mount_t *m) {
     uv_mutex_unlock(&p->lock);
 }
 
+/* dir as the mount opens it, for hot reload's watches (by path, on the I/O thread): a
+ * relative one joined to the working directory of this moment. It was kept relative,
+ * so after the host changed directory a file loaded from it was watched under the new
+ * one, and its edits were never seen. The working directory unknown (removed): dir
+ * as given. NULL: out of memory. */
+static char *mount_path(const char *dir) {
+    char *form = asset__strdup(dir); /* in the library's form ('/'; Windows "C:/x") */
+    if (!form) return NULL;
+    asset_status_t pst;
+    if (asset__path_prepare(form, false, &pst) || asset__path_root_len(form) || form[0] == '/') {
+        asset_free(form);
+        return asset__strdup(dir);
+    }
+    char *cwd = NULL;
+    for (size_t n = 4096; n <= ((size_t)1 << 22); n *= 4) {
+        if (!(cwd = asset_alloc(n))) break;
+        if (asset__getcwd(cwd, n)) break;
+        asset_free(cwd);
+        cwd = NULL;
+        if (n == ((size_t)1 << 22)) { /* unknown */
+            asset_free(form);
+            return asset__strdup(dir);
+        }
+    }
+    size_t cl = cwd ? strlen(cwd) : 0; /* "/" (or "C:/") ends in its separator */
+    char *abs =
+        cwd ? asset__asprintf("%s%s%s", cwd, cl && cwd[cl - 1] == '/' ? "" : "/", form) : NULL;
+    asset_free(cwd);
+    asset_free(form);
+    return abs;
+}
+
 int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
     if (!valid_name(name)) return ASSET_E_INVALID;
     asset__dir_t *d = NULL;
@@ -186,7 +218,7 @@ int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
                : err == -EACCES || err == -EPERM   ? ASSET_E_FORBIDDEN
                                                    : ASSET_E_IO;
     mount_t *m = mount_new(name);
-    if (!m || !(m->path = asset__strdup(dir))) {
+    if (!m || !(m->path = mount_path(dir))) {
         if (m) mount_free(m);
         asset__dir_close(d);
         return ASSET_E_NO_MEMORY;
