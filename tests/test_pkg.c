@@ -426,6 +426,15 @@ static void test_mount_embedded_validates_its_table(void **state) {
     expect_fail(f->s, "pkg://x/a", ASSET_E_NOT_FOUND, "not mounted");
 }
 
+/* A path given twice was mounted: the first entry's data was never served, and a
+ * folder listed the path twice (two children, both with the second's data). */
+static void test_mount_embedded_refuses_a_path_given_twice(void **state) {
+    fx_t *f = *state;
+    asset_embedded_file_t twice[] = {{"a.txt", "one", 3}, {"b.txt", "b", 1}, {"a.txt", "two", 3}};
+    assert_int_equal(asset_server_mount_embedded(f->s, "e2", twice, 3), ASSET_E_INVALID);
+    expect_fail(f->s, "pkg://e2/b.txt", ASSET_E_NOT_FOUND, "not mounted");
+}
+
 static void test_embedded_and_directory_mounts_replace_each_other(void **state) {
     fx_t *f = *state;
     /* the newest mount of a name is the package, whichever kind it is */
@@ -685,6 +694,7 @@ int main(void) {
         FX(test_embedded_package_loads_without_file_io),
         cmocka_unit_test(test_embedded_package_without_any_disk_package),
         FX(test_mount_embedded_validates_its_table),
+        FX(test_mount_embedded_refuses_a_path_given_twice),
         FX(test_embedded_and_directory_mounts_replace_each_other),
         FX(test_listing_a_directory_package),
         FX(test_listing_package_root_does_not_leak_descriptors),

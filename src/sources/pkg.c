@@ -255,7 +255,9 @@ int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_emb
     m->nodes = count ? asset__calloc(count, sizeof *m->nodes) : NULL;
     if (count && !m->nodes) goto oom;
     for (size_t i = 0; i < count; i++) {
-        if (!files[i].path || !normal_path(files[i].path) || (!files[i].data && files[i].size)) {
+        /* a path given twice: only one entry could be served, and listed twice */
+        if (!files[i].path || !normal_path(files[i].path) || (!files[i].data && files[i].size) ||
+            asset__map_get(&m->index, files[i].path)) {
             mount_free(m);
             return ASSET_E_INVALID;
         }
