@@ -435,6 +435,30 @@ static void test_mount_embedded_refuses_a_path_given_twice(void **state) {
     expect_fail(f->s, "pkg://e2/b.txt", ASSET_E_NOT_FOUND, "not mounted");
 }
 
+/* An embedded table opens no file, so names Windows cannot open (device names, a
+ * trailing dot, '?', ':') are fine in it, as on the POSIX machine that embedded them:
+ * on Windows every pkg:// URI with one was refused (E_FORBIDDEN "a Windows device
+ * name"), so a table with an "aux" folder never loaded there. Directory packages still
+ * refuse them on Windows (test_platform_win32). */
+static void test_embedded_names_windows_cannot_open_load_everywhere(void **state) {
+    fx_t *f = *state;
+    static const asset_embedded_file_t t[] = {{"aux.txt", "a", 1}, {"con/x.txt", "c", 1},
+                                              {"notes.", "n", 1},  {"what?.txt", "w", 1},
+                                              {"a:b.txt", "s", 1}, {"lpt1", "l", 1}};
+    assert_int_equal(asset_server_mount_embedded(f->s, "aux", t, 6), ASSET_OK);
+    expect_text(f->s, "pkg://aux/aux.txt", "a");
+    expect_text(f->s, "pkg://aux/con/x.txt", "c");
+    expect_text(f->s, "pkg://aux/notes.", "n");
+    expect_text(f->s, "pkg://aux/what%3F.txt", "w");
+    expect_text(f->s, "pkg://aux/a:b.txt", "s");
+    expect_text(f->s, "pkg://aux/lpt1", "l");
+    asset_batch_t *b = asset_server_load_folder(f->s, "pkg://aux", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 6);
+    assert_int_equal(asset_batch_completed_count(b), 6);
+    asset_batch_release(b);
+}
+
 static void test_embedded_and_directory_mounts_replace_each_other(void **state) {
     fx_t *f = *state;
     /* the newest mount of a name is the package, whichever kind it is */
@@ -695,6 +719,7 @@ int main(void) {
         cmocka_unit_test(test_embedded_package_without_any_disk_package),
         FX(test_mount_embedded_validates_its_table),
         FX(test_mount_embedded_refuses_a_path_given_twice),
+        FX(test_embedded_names_windows_cannot_open_load_everywhere),
         FX(test_embedded_and_directory_mounts_replace_each_other),
         FX(test_listing_a_directory_package),
         FX(test_listing_package_root_does_not_leak_descriptors),

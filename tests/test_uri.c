@@ -403,13 +403,9 @@ static void test_pkg_dotdot_is_forbidden(void **state) {
     /* ".." as the package name climbs out of the package space too */
     check_err("pkg://../etc/passwd", BASE, NULL, ASSET_E_FORBIDDEN);
     check_err("pkg://%2e%2e/etc/passwd", BASE, NULL, ASSET_E_FORBIDDEN);
-    /* names that merely contain dots are fine (but not at the end on Windows) */
-    if (tu_os_windows_paths()) {
-        check_ok("pkg://game/..a/b", BASE, NULL, "pkg", "pkg://game/..a/b", "game/..a/b");
-        check_err("pkg://game/..a/b..", BASE, NULL, ASSET_E_FORBIDDEN);
-    } else {
-        check_ok("pkg://game/..a/b..", BASE, NULL, "pkg", "pkg://game/..a/b..", "game/..a/b..");
-    }
+    /* names that merely contain dots are fine (at the end too: on Windows a directory
+     * package refuses that name when it reads, an embedded one serves it) */
+    check_ok("pkg://game/..a/b..", BASE, NULL, "pkg", "pkg://game/..a/b..", "game/..a/b..");
 }
 
 /* ---- http ---- */
