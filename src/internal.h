@@ -376,6 +376,8 @@ typedef struct asset__job {
     uint8_t abandoned : 1;      /* every handle left while waiting: free at the next step */
     uint8_t in_graph_ready : 1; /* in the graph's ready list */
     uint8_t stale : 2;          /* ASSET__STALE_*: its URI changed after its read began */
+    uint8_t changed : 1;        /* [lock] its mem:// key was put or removed after its read began:
+                                 * a later load does not join it (asset__jobs_changed) */
 } asset__job_t;
 enum {
     ASSET__STALE_NONE,
@@ -900,6 +902,9 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh);
 /* Lock not held: starts reloads of uri (normalised, no label) for its live handles.
  * forced: fresh read; else a revalidation that changes nothing when unchanged. */
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced);
+/* The data of uri changed (a mem:// put or remove): its jobs in flight whose read began
+ * are joined by no later load, which would get the old bytes (load.c). Any thread. */
+void asset__jobs_changed(asset_server_t *s, const char *uri);
 void asset__reload_pump(asset_server_t *s); /* lock not held: queued dependents */
 /* [lock] j completes: when its URI changed after its read began (ASSET__STALE_*), its
  * handles, decided with what it read, are reloaded after the flush that delivers them

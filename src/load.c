@@ -32,6 +32,7 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, asset__lo
          n = asset__map_get_next(&s->inflight, n)) {
         asset__job_t *j = (asset__job_t *)n;
         if (j->loader == ld && j->no_cache == no_cache && j->recursive == recursive &&
+            !j->changed &&                        /* read before a change the server was told of */
             !(j->source && j->source->retired) && /* loads after a replace use the new one */
             (j->sha256 ? sha256 && !asset__strcasecmp(j->sha256, sha256) : !sha256) &&
             (!no_cache || j->is_list ||
@@ -39,6 +40,16 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, asset__lo
             return j;
     }
     return NULL;
+}
+
+void asset__jobs_changed(asset_server_t *s, const char *uri) {
+    uv_mutex_lock(&s->lock);
+    for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
+         n = asset__map_get_next(&s->inflight, n)) {
+        asset__job_t *j = (asset__job_t *)n; /* a queued one reads the change */
+        if (!(j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)) j->changed = 1;
+    }
+    uv_mutex_unlock(&s->lock);
 }
 
 static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,

@@ -334,6 +334,121 @@ static void test_a_size_that_cannot_be_allocated_is_no_memory(void **state) {
     asset_server_destroy(s);
 }
 
+/* A mem:// folder named with a trailing slash ("mem://lvl/", as a path to a directory
+ * is often written) lists the keys under "lvl/", as "mem://lvl" does; its children
+ * were made as "mem://lvl//a", a key that does not exist: every child failed
+ * E_NOT_FOUND. The root spelled "mem:///" lists the keys that start with '/'. */
+static void test_a_folder_with_a_trailing_slash_loads_its_keys(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(s, "lvl/a", "A", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "lvl/sub/b", "BB", 2), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "/abs", "C", 1), ASSET_OK);
+    const char *folders[] = {"mem://lvl/", "mem://lvl//", "mem:///"};
+    const size_t totals[] = {2, 2, 1};
+    const char *first[] = {"mem://lvl/a", "mem://lvl/a", "mem:///abs"};
+    for (size_t f = 0; f < 3; f++) {
+        asset_batch_t *b = asset_server_load_folder(s, folders[f], NULL);
+        assert_non_null(b);
+        assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+        assert_int_equal(asset_batch_total(b), totals[f]);
+        for (size_t i = 0; i < asset_batch_total(b); i++) {
+            asset_handle_t *h = asset_batch_handle(b, i);
+            if (asset_handle_state(h) != ASSET_STATE_LOADED)
+                fail_msg("%s: child %s: %s", folders[f], asset_handle_uri(h),
+                         asset_handle_error_message(h));
+        }
+        assert_string_equal(asset_handle_uri(asset_batch_handle(b, 0)), first[f]);
+        assert_int_equal(asset_batch_failed_count(b), 0);
+        asset_batch_release(b);
+    }
+    asset_server_destroy(s);
+}
+
+/* ---- a loader whose parse waits until released ---- */
+
+typedef struct gate {
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int entered;
+    bool open;
+} gate_t;
+
+static asset_status_t gated_parse(void *ctx, asset_parse_t *p) {
+    gate_t *g = ctx;
+    uv_mutex_lock(&g->mu);
+    g->entered++;
+    uv_cond_broadcast(&g->cond);
+    while (!g->open) uv_cond_wait(&g->cond, &g->mu);
+    uv_mutex_unlock(&g->mu);
+    size_t n = asset_parse_size(p);
+    char *v = asset_alloc(n + 1);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(v, asset_parse_data(p), n + 1);
+    asset_parse_set_value(p, v, n);
+    return ASSET_OK;
+}
+
+static void gated_free(void *ctx, void *value) {
+    (void)ctx;
+    asset_free(value);
+}
+
+/* "Replacing a key bumps its version, so the next load re-parses": a load made after
+ * asset_mem_put() returned joined a load of the key whose read had taken the old bytes
+ * (its parse still running) and got the old value; after asset_mem_remove() too, where
+ * it must fail E_NOT_FOUND. */
+static void test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes(void **state) {
+    (void)state;
+    for (int remove = 0; remove < 2; remove++) {
+        asset_server_t *s = tu_server(2);
+        gate_t g = {.entered = 0, .open = false};
+        uv_mutex_init(&g.mu);
+        uv_cond_init(&g.cond);
+        static const char *const suffixes[] = {".gated", NULL};
+        asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                             .name = "gated",
+                             .suffixes = suffixes,
+                             .parse = gated_parse,
+                             .free_value = gated_free};
+        assert_int_equal(asset_server_register_loader(s, &ld, &g, 0), ASSET_OK);
+        assert_int_equal(asset_mem_put(s, "k.gated", "old", 3), ASSET_OK);
+        asset_handle_t *a = asset_server_load(s, "mem://k.gated", NULL);
+        uv_mutex_lock(&g.mu); /* a's read is over: its parse has the old bytes */
+        while (g.entered < 1)
+            assert_int_equal(uv_cond_timedwait(&g.cond, &g.mu, 60000000000ull), 0);
+        uv_mutex_unlock(&g.mu);
+        if (remove)
+            assert_int_equal(asset_mem_remove(s, "k.gated"), ASSET_OK);
+        else
+            assert_int_equal(asset_mem_put(s, "k.gated", "new", 3), ASSET_OK);
+        asset_handle_t *b = asset_server_load(s, "mem://k.gated", NULL);
+        uv_mutex_lock(&g.mu);
+        g.open = true;
+        uv_cond_broadcast(&g.cond);
+        uv_mutex_unlock(&g.mu);
+        assert_int_equal(asset_handle_wait(a, 60000), ASSET_OK);
+        asset_status_t st = asset_handle_wait(b, 60000);
+        char got[16] = "";
+        if (st == ASSET_OK) snprintf(got, sizeof got, "%s", (const char *)asset_handle_value(b));
+        asset_stats_t stats;
+        asset_server_stats(s, &stats);
+        asset_handle_release(a);
+        asset_handle_release(b);
+        asset_server_destroy(s);
+        uv_mutex_destroy(&g.mu);
+        uv_cond_destroy(&g.cond);
+        if (remove) {
+            if (st != ASSET_E_NOT_FOUND)
+                fail_msg("a load after the remove: %s '%s'", asset_err_name(st), got);
+        } else {
+            assert_int_equal(st, ASSET_OK);
+            if (strcmp(got, "new")) fail_msg("a load after the put got '%s'", got);
+        }
+        assert_int_equal(stats.coalesced, 0);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_then_load_gives_the_bytes),
@@ -349,6 +464,8 @@ int main(void) {
         cmocka_unit_test(test_concurrent_puts_while_loading),
         cmocka_unit_test(test_concurrent_remove_while_loading_is_found_or_not_found),
         cmocka_unit_test(test_a_size_that_cannot_be_allocated_is_no_memory),
+        cmocka_unit_test(test_a_folder_with_a_trailing_slash_loads_its_keys),
+        cmocka_unit_test(test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,11 +59,13 @@ void asset__mem_destroy(asset__mem_t *m) {
     asset_free(m);
 }
 
-/* Watched, a replaced (or removed) key reloads its live handles at once. */
+/* A replaced (or removed) key: no later load joins a read of the old bytes (one made
+ * after the put got them); watched, its live handles reload at once. Out of memory for
+ * the URI: neither (a load may still join the read in flight). */
 static void reload_key(asset_server_t *s, const char *key) {
-    if (!s->cfg.watch) return;
     char *uri = asset__uri_from_path("mem://", key);
-    if (uri) asset__reload_request(s, uri, false);
+    if (uri) asset__jobs_changed(s, uri);
+    if (uri && s->cfg.watch) asset__reload_request(s, uri, false);
     asset_free(uri);
 }
 
