@@ -281,7 +281,9 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     for (size_t i = 0; i < n; i++) {
         const rec_t *r = &tr->v[i];
         const asset_trace_event_t *e = &r->e;
-        double ts = (double)(e->time_ns - t0) / 1000.0;
+        /* microseconds with 3 decimals, written as integers: "%.3f" would follow the
+         * host's LC_NUMERIC (a decimal comma is not JSON) */
+        uint64_t dt = e->time_ns - t0;
         char ph[2] = {0, 0};
         const char *name = NULL;
         bool close_load = false;
@@ -309,8 +311,9 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
         for (int pass = 0; pass < 1 + close_load; pass++) {
             fputs(first ? "" : ",\n", f);
             first = false;
-            fprintf(f, "{\"ph\":\"%s\",\"cat\":\"asset\",\"pid\":1,\"tid\":%u,\"ts\":%.3f,",
-                    pass ? "e" : ph, e->thread, ts);
+            fprintf(f, "{\"ph\":\"%s\",\"cat\":\"asset\",\"pid\":1,\"tid\":%u,\"ts\":%llu.%03u,",
+                    pass ? "e" : ph, e->thread, (unsigned long long)(dt / 1000),
+                    (unsigned)(dt % 1000));
             if (ph[0] == 'i')
                 fputs("\"s\":\"t\",", f);
             else

@@ -7,6 +7,10 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <locale.h>
+#if defined(__APPLE__)
+#include <xlocale.h> /* newlocale, uselocale on older SDKs */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +257,83 @@ static void test_chrome_json_is_utf8_whatever_the_uris_bytes(void **state) {
     /* the valid sequence is kept as it is */
     assert_non_null(strstr(buf, "\xc3\xa9.bin"));
     asset_handle_release(h);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    asset_server_destroy(s);
+    asset_trace_destroy(tr);
+}
+
+/* Ninth review: the timestamps were written with "%.3f", which follows LC_NUMERIC: a host
+ * that set a locale whose decimal separator is a comma (setlocale(LC_ALL, "") in a German
+ * or French desktop session; Qt and GTK tools do it for you) got "ts":12,345, a file no
+ * JSON reader opens. */
+/* This thread's LC_NUMERIC becomes one with a decimal comma, if any is installed: per
+ * thread where POSIX has it (glibc's setlocale keeps a block for good, which LeakSanitizer
+ * reports), else process-wide. */
+#ifndef _WIN32
+static locale_t comma_locale;
+static locale_t comma_prev;
+#endif
+static bool comma_numeric_set(bool on) {
+    const char *names[] = {"de_DE.UTF-8",         "de_DE.utf8",        "de_DE",
+                           "fr_FR.UTF-8",         "fr_FR.utf8",        "ru_RU.UTF-8",
+                           "German_Germany.1252", "French_France.1252"};
+#ifndef _WIN32
+    if (!on) {
+        uselocale(comma_prev);
+        freelocale(comma_locale);
+        return true;
+    }
+    comma_locale = (locale_t)0;
+    for (size_t i = 0; i < sizeof names / sizeof *names && !comma_locale; i++)
+        comma_locale = newlocale(LC_NUMERIC_MASK, names[i], (locale_t)0);
+    if (!comma_locale) return false;
+    comma_prev = uselocale(comma_locale);
+#else
+    if (!on) {
+        setlocale(LC_NUMERIC, "C");
+        return true;
+    }
+    const char *got = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof *names && !got; i++)
+        got = setlocale(LC_NUMERIC, names[i]);
+    if (!got) return false;
+#endif
+    if (strcmp(localeconv()->decimal_point, ",") == 0) return true;
+    comma_numeric_set(false);
+    return false;
+}
+
+static void test_chrome_json_is_valid_whatever_the_hosts_locale(void **state) {
+    (void)state;
+    if (!comma_numeric_set(true)) skip(); /* none here (Debian: the locales package) */
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_t *s = tu_server(1);
+    asset_server_set_trace(s, asset_trace_record, tr);
+    assert_int_equal(asset_mem_put(s, "a.bin", "a", 1), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://a.bin", ASSET_OK);
+    asset_handle_release(h);
+    asset_server_set_trace(s, NULL, NULL);
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    asset_status_t st = asset_trace_write_chrome_json(tr, path);
+    comma_numeric_set(false); /* cJSON reads numbers by the locale too: in C, as a JSON
+                                 reader elsewhere would */
+    assert_int_equal(st, ASSET_OK);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    cJSON *root = cJSON_Parse(buf);
+    if (!root) fail_msg("not JSON: %.300s", buf);
+    cJSON *evs = cJSON_GetObjectItem(root, "traceEvents");
+    assert_true(cJSON_GetArraySize(evs) >= 5);
+    cJSON *ev;
+    cJSON_ArrayForEach(ev, evs) assert_true(cJSON_IsNumber(cJSON_GetObjectItem(ev, "ts")));
+    cJSON_Delete(root);
     tu_rmrf(dir);
     free(path);
     free(dir);
@@ -573,6 +654,7 @@ int main(void) {
         cmocka_unit_test(test_coalesced_loads_and_cache_hits_deliver_too),
         cmocka_unit_test(test_chrome_json_opens_and_every_slice_is_closed),
         cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
+        cmocka_unit_test(test_chrome_json_is_valid_whatever_the_hosts_locale),
         cmocka_unit_test(test_one_recorder_for_two_servers_keeps_their_loads_apart),
         cmocka_unit_test(test_jobs_in_flight_are_listed_with_state_and_handles),
         cmocka_unit_test(test_cache_entries_and_loader_stats_are_listed),
