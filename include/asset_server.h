@@ -201,7 +201,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                          leaves a value that only a flush may free (an
                                          ASSET_LOADER_FREE_ON_FLUSH_THREAD loader's, or one
                                          holding dependency handles: a release, an eviction,
-                                         a budget change, invalidate, clear_caches). */
+                                         a budget change, invalidate, clear_caches), or a
+                                         spawned task's free_arg (the task ended after its
+                                         handle was delivered: cancelled while it ran). */
     void (*log)(int level, const char *msg, void *user); /* any thread; level: ASSET_LOG_* */
     void *user;                                          /* passed to wake and log; not owned */
     unsigned http_low_speed_ms; /* 30000: an HTTP transfer that moves under 1 byte/s for this

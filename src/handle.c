@@ -402,6 +402,11 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         atomic_store(&s->wake_pending, true);
         asset__maybe_wake(s);
     }
+    /* a task freed after this flush took the list, whose flag the drain above cleared */
+    if (atomic_load(&s->dead_tasks)) {
+        atomic_store(&s->dead_wake, true);
+        asset__maybe_wake(s);
+    }
     return n;
 }
 

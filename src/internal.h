@@ -633,7 +633,8 @@ struct asset_server {
     bool fin_open;                         /* a finalize call of the run is running */
     bool handles_gone;                     /* destroy freed every handle */
     _Atomic(asset__value_t *) dead_values; /* values the flush thread frees (lock-free push) */
-    atomic_bool dead_wake; /* a value was queued in dead_values: the host must flush (a wake) */
+    atomic_bool dead_wake; /* a value was queued in dead_values (or a task in dead_tasks): the
+                              host must flush (a wake) */
     atomic_bool wake_off;  /* destroy began: config.wake is never called again */
     _Atomic(struct asset__task *) dead_tasks; /* tasks whose free_arg the flush thread
                                                  calls, without the lock (spawn.c) */

@@ -53,8 +53,12 @@ void asset__task_free(asset__task_t *t) {
     asset_server_t *s = t->server;
     asset__task_t *head = atomic_load_explicit(&s->dead_tasks, memory_order_relaxed);
     do t->dead_next = head;
-    while (!atomic_compare_exchange_weak_explicit(&s->dead_tasks, &head, t, memory_order_release,
+    while (!atomic_compare_exchange_weak_explicit(&s->dead_tasks, &head, t, memory_order_seq_cst,
                                                   memory_order_relaxed));
+    /* a host that flushes only when woken must hear of it (a task cancelled while it
+     * ran ends after its handle was delivered: nothing else is queued). The caller wakes
+     * it after its unlock; a flush that ends with tasks left wakes it too */
+    atomic_store(&s->dead_wake, true);
 }
 
 bool asset__tasks_drain_once(asset_server_t *s) {

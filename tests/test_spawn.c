@@ -172,6 +172,39 @@ static void test_task_cancelled_while_running_sees_the_flag_and_its_value_is_fre
     targ_dispose(&a);
 }
 
+/* Ninth review: a task cancelled while it runs is delivered (CANCELLED) at once; when fn
+ * returns later, its free_arg waits for the next flush, but nothing told an event-driven
+ * host (one that flushes only when config.wake says so) that a flush had work: the
+ * argument (a C++ callable and the handles it holds) stayed until an unrelated event. */
+static void count_wake(void *user) { atomic_fetch_add((atomic_int *)user, 1); }
+
+static void test_a_task_over_after_its_cancel_was_delivered_wakes_the_host(void **state) {
+    (void)state;
+    atomic_int wakes = 0;
+    asset_server_config_t cfg = {.max_workers = 1, .wake = count_wake, .user = &wakes};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    targ_t a;
+    targ_init(&a, 3, true);
+    asset_handle_t *h = asset_server_spawn(s, square, &a, free_arg, NULL);
+    uv_sem_wait(&a.started);
+    asset_handle_cancel(h);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED); /* delivered: nothing else is queued */
+    asset_handle_release(h);
+    int before = atomic_load(&wakes);
+    uv_sem_post(&a.go);
+    /* the host sleeps until woken: the task's end must wake it */
+    uint64_t deadline = uv_hrtime() + 10 * 1000000000ull;
+    while (atomic_load(&wakes) == before && uv_hrtime() < deadline) uv_sleep(1);
+    assert_true(atomic_load(&wakes) > before);
+    assert_int_equal(atomic_load(&a.frees), 0); /* not yet: at the flush it asked for */
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&a.frees), 1);
+    assert_int_equal(atomic_load(&a.vfrees), 1); /* the unwanted result too */
+    asset_server_destroy(s);
+    targ_dispose(&a);
+}
+
 static void test_high_priority_task_runs_before_queued_low_ones(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -652,6 +685,7 @@ int main(void) {
         cmocka_unit_test(test_task_failure_names_the_task_and_why),
         cmocka_unit_test(test_task_cancelled_before_it_starts_never_runs),
         cmocka_unit_test(test_task_cancelled_while_running_sees_the_flag_and_its_value_is_freed),
+        cmocka_unit_test(test_a_task_over_after_its_cancel_was_delivered_wakes_the_host),
         cmocka_unit_test(test_high_priority_task_runs_before_queued_low_ones),
         cmocka_unit_test(test_cancel_tag_and_callbacks_work_for_tasks),
         cmocka_unit_test(test_task_timeout_fails_it_and_the_late_result_is_dropped),
