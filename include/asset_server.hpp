@@ -57,6 +57,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -99,8 +100,13 @@ struct CallbackBox {
     bool item = false;    /* a batch item callback (deleted only on the flush thread) */
     std::atomic<bool> silenced{false}; /* item callbacks: disconnected, do not call */
     asset_batch_t *batch = nullptr;    /* item callbacks: the batch they belong to */
+    CallbackBox *hnext = nullptr;      /* the next box in its Core::by_id bucket */
+    uint64_t key = 0;                  /* the id it is filed under there (0: not filed) */
     virtual ~CallbackBox() = default;
 };
+
+/* Boxes that Core::find() looked at on this thread (tests count them: one per find). */
+inline thread_local uint64_t tl_find_looks = 0;
 
 struct Core;
 /* The Core whose callable this thread runs inside that server's flush (a callback, a
@@ -120,6 +126,11 @@ struct Core : std::enable_shared_from_this<Core> {
     asset_server_t *s = nullptr;
     std::mutex lock; /* guards the box list. Order: lock, then the C server's lock */
     CallbackBox *boxes = nullptr;
+    /* [lock] the boxes by id, chained through hnext (a power of two of buckets, at least
+     * twice the boxes filed): disconnect finds one in O(1), not by walking every box of
+     * the server (10,000 disconnects of 40,000 callbacks took seconds) */
+    std::vector<CallbackBox *> by_id;
+    size_t filed = 0;
 
     explicit Core(asset_server_t *server) : s(server) {}
     Core(const Core &) = delete;
@@ -158,12 +169,58 @@ struct Core : std::enable_shared_from_this<Core> {
             boxes = b->next;
         if (b->next) b->next->prev = b->prev;
         b->prev = b->next = nullptr;
+        if (b->key) { /* out of by_id too */
+            CallbackBox **p = &by_id[bucket(b->key)];
+            while (*p != b) p = &(*p)->hnext;
+            *p = b->hnext;
+            b->hnext = nullptr;
+            b->key = 0;
+            filed--;
+        }
+    }
+    /* [lock] by_id has room to file one more box; false when out of memory. Called
+     * before the C connect, so that filing after it cannot fail. */
+    bool make_room() noexcept {
+        if (2 * (filed + 1) <= by_id.size()) return true;
+#if ASSET_SERVER_HPP_EXCEPTIONS
+        try {
+#endif
+            std::vector<CallbackBox *> old(by_id.size() ? 2 * by_id.size() : 16, nullptr);
+            old.swap(by_id);
+            for (CallbackBox *b : old)
+                while (b) {
+                    CallbackBox *next = b->hnext;
+                    CallbackBox *&head = by_id[bucket(b->key)];
+                    b->hnext = head;
+                    head = b;
+                    b = next;
+                }
+#if ASSET_SERVER_HPP_EXCEPTIONS
+        } catch (...) { /* no memory: by_id is as it was */
+            return false;
+        }
+#endif
+        return true;
+    }
+    /* [lock] after make_room() */
+    void file(CallbackBox *b, uint64_t id) noexcept {
+        b->key = id;
+        CallbackBox *&head = by_id[bucket(id)];
+        b->hnext = head;
+        head = b;
+        filed++;
     }
     /* [lock] */
     CallbackBox *find(uint64_t id) {
-        for (CallbackBox *b = boxes; b; b = b->next)
-            if (b->id == id) return b;
+        if (!id || by_id.empty()) return nullptr;
+        for (CallbackBox *b = by_id[bucket(id)]; b; b = b->hnext) {
+            ++tl_find_looks;
+            if (b->key == id) return b;
+        }
         return nullptr;
+    }
+    size_t bucket(uint64_t id) const noexcept {
+        return std::hash<uint64_t>{}(id) & (by_id.size() - 1);
     }
     /* A fired or disconnected box: unlink under the lock, destroy the callable outside. */
     void retire(CallbackBox *b) {
@@ -389,6 +446,11 @@ template <class F> uint64_t Handle::on_completed(F &&f) const {
     detail::Core *core = core_.get();
     std::unique_lock<std::mutex> g(core->lock); /* the callback may fire on the flush thread
                                                    at once: it retires under this lock */
+    if (!core->make_room()) {
+        g.unlock();
+        delete box;
+        return 0;
+    }
     core->link(box);
     uint64_t id =
         asset_handle_on_completed(h_, &detail::HandleCallback<std::decay_t<F>>::fire, box);
@@ -399,6 +461,7 @@ template <class F> uint64_t Handle::on_completed(F &&f) const {
         return 0;
     }
     box->id = id;
+    core->file(box, id);
     return id;
 }
 
@@ -425,6 +488,11 @@ template <class F> uint64_t Handle::on_reloaded(F &&f) const {
     auto *box = new detail::ReloadCallback<std::decay_t<F>>(std::forward<F>(f));
     detail::Core *core = core_.get();
     std::unique_lock<std::mutex> g(core->lock);
+    if (!core->make_room()) {
+        g.unlock();
+        delete box;
+        return 0;
+    }
     core->link(box);
     uint64_t id = asset_handle_on_reloaded(h_, &detail::ReloadCallback<std::decay_t<F>>::fire, box);
     if (!id) {
@@ -434,6 +502,7 @@ template <class F> uint64_t Handle::on_reloaded(F &&f) const {
         return 0;
     }
     box->id = id;
+    core->file(box, id);
     return id;
 }
 
@@ -598,6 +667,11 @@ template <class F> uint64_t Batch::on_item_completed(F &&f) const {
     auto *box = new Box(std::forward<F>(f));
     detail::Core *core = core_.get();
     std::unique_lock<std::mutex> g(core->lock);
+    if (!core->make_room()) {
+        g.unlock();
+        delete box;
+        return 0;
+    }
     core->link(box);
     box->batch = b_;
     box->id = asset_batch_on_item_completed(b_, &Box::fire, box);
@@ -616,6 +690,7 @@ template <class F> uint64_t Batch::on_item_completed(F &&f) const {
         delete box;
         return 0;
     }
+    core->file(box, box->id);
     return box->id;
 }
 
@@ -625,6 +700,11 @@ template <class F> uint64_t Batch::on_completed(F &&f) const {
     auto *box = new Box(std::forward<F>(f));
     detail::Core *core = core_.get();
     std::unique_lock<std::mutex> g(core->lock);
+    if (!core->make_room()) {
+        g.unlock();
+        delete box;
+        return 0;
+    }
     core->link(box);
     box->id = asset_batch_on_completed(b_, &Box::fire, box);
     if (!box->id) {
@@ -633,6 +713,7 @@ template <class F> uint64_t Batch::on_completed(F &&f) const {
         delete box;
         return 0;
     }
+    core->file(box, box->id);
     return box->id;
 }
 
