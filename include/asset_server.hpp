@@ -100,6 +100,9 @@ struct CallbackBox {
     bool item = false;    /* a batch item callback (deleted only on the flush thread) */
     std::atomic<bool> silenced{false}; /* item callbacks: disconnected, do not call */
     asset_batch_t *batch = nullptr;    /* item callbacks: the batch they belong to */
+    bool firing = false;               /* [lock] reload callbacks: inside the callable */
+    bool gone = false;                 /* [lock] disconnected while firing: the trampoline
+                                          destroys it once the callable returned */
     CallbackBox *hnext = nullptr;      /* the next box in its Core::by_id bucket */
     uint64_t key = 0;                  /* the id it is filed under there (0: not filed) */
     virtual ~CallbackBox() = default;
@@ -353,7 +356,8 @@ class Handle {
 
     /* Hot reload (asset_handle_on_reloaded): f, called as f(Handle &) or f() on the flush
      * thread at every reload attempt, until disconnect(id) (call that on the flush thread,
-     * or while no flush runs: a firing callable must not be destroyed). The callable
+     * or while no flush runs: a firing callable must not be destroyed; from inside the
+     * callable itself it is destroyed once it returns). The callable
      * lives until then or until the C server is destroyed, also after the handle goes.
      * Returns the id, 0 when empty or out of memory. */
     template <class F> uint64_t on_reloaded(F &&f) const;
@@ -471,13 +475,25 @@ template <class F> struct ReloadCallback final : CallbackBox {
     template <class G> explicit ReloadCallback(G &&g) : f(std::forward<G>(g)) {}
     static void fire(asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<ReloadCallback *>(user);
-        InFlush in(self->core);
-        std::shared_ptr<Core> keep = self->core->weak_from_this().lock();
+        Core *core = self->core;
+        InFlush in(core);
+        std::shared_ptr<Core> keep = core->weak_from_this().lock();
         if (!keep) return; /* its last share went earlier in this flush: left (release) */
+        {
+            std::lock_guard<std::mutex> g(core->lock);
+            self->firing = true; /* a disconnect from inside the callable must not free it */
+        }
         {
             Handle arg(keep, h, false);
             call_handle_cb(self->f, arg); /* fires again at the next reload: kept */
         }
+        bool gone;
+        {
+            std::lock_guard<std::mutex> g(core->lock);
+            self->firing = false;
+            gone = self->gone;
+        }
+        if (gone) core->retire(self); /* it disconnected itself: destroyed now */
         park_if_last(keep);
     }
 };
@@ -513,7 +529,11 @@ inline bool Handle::disconnect(uint64_t id) const {
     {
         std::lock_guard<std::mutex> g(core->lock);
         box = core->find(id);
-        if (!box || box->item || !asset_handle_disconnect(h_, id)) return false;
+        if (!box || box->item || box->gone || !asset_handle_disconnect(h_, id)) return false;
+        if (box->firing) { /* a reload callable disconnecting itself: freed once it returns */
+            box->gone = true;
+            return true;
+        }
         core->unlink(box); /* not fired and never will: ours to delete */
     }
     delete box;

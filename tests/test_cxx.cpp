@@ -720,6 +720,42 @@ void test_on_reloaded_fires_until_disconnected_and_version_bumps() {
     CHECK(!h.disconnect(id));
 }
 
+/* Ninth review: a reload listener that disconnects itself from inside its callable (a
+ * one-shot listener) is on the flush thread, as the header asks, yet disconnect deleted
+ * the firing callable under it: what it touched after the call was freed (ASan). Such a
+ * callable is destroyed once it has returned. */
+void test_a_reload_callable_may_disconnect_itself() {
+    asset::Server s(config());
+    CHECK(s.mem_put("cfg.txt", "v1") == ASSET_OK);
+    asset::Handle h = s.load("mem://cfg.txt");
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    int fired = 0;
+    uint64_t id = 0;
+    std::string seen;
+    id = h.on_reloaded([&, p = Probe(), name = std::string("one-shot listener")](asset::Handle &r) {
+        (void)p;
+        CHECK(r.disconnect(id));
+        CHECK(Probe::live == 1); /* not destroyed under its own call */
+        seen = name;             /* a capture, read after the disconnect */
+        fired++;
+    });
+    CHECK(id != 0);
+    for (int round = 0; round < 2; round++) {
+        uint64_t v = h.version();
+        s.reload("mem://cfg.txt");
+        auto deadline = std::chrono::steady_clock::now() + kGenerous;
+        while (h.version() == v && std::chrono::steady_clock::now() < deadline) {
+            s.flush();
+            std::this_thread::yield();
+        }
+        CHECK(h.version() == v + 1);
+    }
+    CHECK(fired == 1); /* disconnected: the second reload did not call it */
+    CHECK(seen == "one-shot listener");
+    CHECK(Probe::live == 0); /* destroyed once it returned */
+    CHECK(!h.disconnect(id));
+}
+
 // ---- found by the fourth hostile review ----
 
 // A callback that drops the very Handle or Batch being waited on: the wait holds the C
@@ -970,6 +1006,7 @@ int main() {
          test_loader_class_with_dependencies_and_finalize},
         {"on_reloaded_fires_until_disconnected_and_version_bumps",
          test_on_reloaded_fires_until_disconnected_and_version_bumps},
+        {"a_reload_callable_may_disconnect_itself", test_a_reload_callable_may_disconnect_itself},
         {"wait_survives_a_callback_that_drops_the_waited_object",
          test_wait_survives_a_callback_that_drops_the_waited_object},
         {"batch_disconnect_leaves_another_batchs_callback",
