@@ -168,7 +168,8 @@ typedef struct asset_trace_event {
     uint64_t time_ns;      /* monotonic (uv_hrtime), the same clock for every event */
     uint64_t id;           /* the job's id (never 0; unique in the process, so one hook may
                               hear several servers): pairs a load's events; DELIVERED of a
-                              handle served from the cache without a job has id 0 */
+                              handle served from the cache without a job has id 0, as has
+                              one that failed before it had a job (an unknown scheme) */
     const char *uri;       /* the job's normalised URI (a handle's, for DELIVERED; "task://N"
                               for spawned tasks); borrowed for the call */
     const char *loader;    /* loader name ("json", "task", ...); borrowed; "" if none */

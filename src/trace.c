@@ -303,7 +303,10 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
             break;
         case ASSET_TRACE_DELIVERED:
             ph[0] = e->id ? 'n' : 'i';
-            name = e->id ? "delivered" : "delivered from cache";
+            /* id 0: no job, a cache hit or a load that failed before it had one */
+            name = e->id                   ? "delivered"
+                   : e->status == ASSET_OK ? "delivered from cache"
+                                           : "failed without a job";
             close_load = e->id && last[i];
             break;
         default: continue;

@@ -341,6 +341,63 @@ static void test_chrome_json_is_valid_whatever_the_hosts_locale(void **state) {
     asset_trace_destroy(tr);
 }
 
+/* Ninth review: a handle that failed before it had a job (an unknown scheme, a URI that
+ * does not parse) is delivered with id 0, as a cache hit is: the Chrome JSON named its
+ * instant "delivered from cache". */
+static void test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_t *s = tu_server(1);
+    asset_server_set_trace(s, asset_trace_record, tr);
+    char *dir = tu_mkdtemp();
+    free(tu_write_file(dir, "a.bin", "a", 1));
+    assert_int_equal(asset_server_mount(s, "p", dir), ASSET_OK); /* immutable: hits need no job */
+    asset_handle_t *a = tu_load_wait(s, "pkg://p/a.bin", ASSET_OK);
+    asset_handle_t *hit = tu_load_wait(s, "pkg://p/a.bin", ASSET_OK); /* from the cache */
+    asset_handle_t *bad = tu_load_wait(s, "nope://x", ASSET_E_NO_SOURCE);
+    asset_server_set_trace(s, NULL, NULL);
+    char *path = tu_path(dir, "trace.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    cJSON *root = cJSON_Parse(buf);
+    assert_non_null(root);
+    int hits = 0, failed = 0;
+    cJSON *ev;
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItem(root, "traceEvents")) {
+        if (strcmp(cJSON_GetObjectItem(ev, "ph")->valuestring, "i") != 0) continue;
+        const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
+        const cJSON *args = cJSON_GetObjectItem(ev, "args");
+        const char *uri = cJSON_GetObjectItem(args, "uri")->valuestring;
+        const char *status = cJSON_GetObjectItem(args, "status")->valuestring;
+        if (!strcmp(uri, "pkg://p/a.bin")) {
+            assert_string_equal(name, "delivered from cache");
+            assert_string_equal(status, "OK");
+            hits++;
+        } else {
+            assert_string_equal(uri, "nope://x");
+            assert_string_equal(status, "E_NO_SOURCE");
+            assert_string_equal(name, "failed without a job");
+            failed++;
+        }
+    }
+    assert_int_equal(hits, 1);
+    assert_int_equal(failed, 1);
+    cJSON_Delete(root);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    asset_handle_release(a);
+    asset_handle_release(hit);
+    asset_handle_release(bad);
+    asset_server_destroy(s);
+    asset_trace_destroy(tr);
+}
+
 /* Seventh review: one recorder may serve several servers (its hook takes only the
  * recorder), but each server counted job ids from 1: two servers' first loads shared
  * id 1, their slices were one track, and only one "load" was ever closed. */
@@ -655,6 +712,7 @@ int main(void) {
         cmocka_unit_test(test_chrome_json_opens_and_every_slice_is_closed),
         cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
         cmocka_unit_test(test_chrome_json_is_valid_whatever_the_hosts_locale),
+        cmocka_unit_test(test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit),
         cmocka_unit_test(test_one_recorder_for_two_servers_keeps_their_loads_apart),
         cmocka_unit_test(test_jobs_in_flight_are_listed_with_state_and_handles),
         cmocka_unit_test(test_cache_entries_and_loader_stats_are_listed),
