@@ -185,7 +185,7 @@ struct Core : std::enable_shared_from_this<Core> {
      * before the C connect, so that filing after it cannot fail. */
     bool make_room() noexcept {
         if (2 * (filed + 1) <= by_id.size()) return true;
-#if ASSET_SERVER_HPP_EXCEPTIONS
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
         try {
 #endif
             std::vector<CallbackBox *> old(by_id.size() ? 2 * by_id.size() : 16, nullptr);
@@ -198,7 +198,7 @@ struct Core : std::enable_shared_from_this<Core> {
                     head = b;
                     b = next;
                 }
-#if ASSET_SERVER_HPP_EXCEPTIONS
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
         } catch (...) { /* no memory: by_id is as it was */
             return false;
         }
@@ -242,7 +242,7 @@ struct Core : std::enable_shared_from_this<Core> {
 inline thread_local std::vector<std::shared_ptr<Core>> tl_parked;
 inline void park_if_last(std::shared_ptr<Core> &keep) noexcept {
     if (!keep || keep.use_count() != 1) return;
-#if ASSET_SERVER_HPP_EXCEPTIONS
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
     try {
         tl_parked.push_back(std::move(keep));
     } catch (...) { /* no memory: Core::release leaves it */
@@ -974,7 +974,7 @@ namespace detail {
  * ASSET_E_NO_MEMORY; any other exception is `other`, with its what(). */
 template <class Body, class Fail>
 inline asset_status_t guarded(Body &&body, Fail &&fail, asset_status_t other) noexcept {
-#if ASSET_SERVER_HPP_EXCEPTIONS
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
     try {
         return body();
     } catch (const std::bad_alloc &) {

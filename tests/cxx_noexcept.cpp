@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#if ASSET_SERVER_HPP_EXCEPTIONS
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
 #error "cxx_noexcept.cpp must be compiled with exceptions off"
 #endif
 
