@@ -755,9 +755,12 @@ ASSET_API asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn
                                              void (*free_arg)(void *arg),
                                              const asset_load_options_t *o);
 /* The task API, inside fn (worker thread). Sets the result: value with its byte cost,
- * freed with free_fn(value, user) (NULL: asset_free) once no handle holds it: any thread,
- * possibly with the server's lock held (it must not call the server). A second
- * call frees the first value. */
+ * freed with free_fn(value, user) (NULL: asset_free) once no handle holds it: on the
+ * flush thread at the next flush (config.wake says so), without the server's lock, so
+ * it may release handles of the server, as free_arg may; in destroy, after every handle
+ * was freed (touch none there). A value a task sets and does not hand over (a second
+ * call frees the first; a failed or cancelled task's) is freed where free_arg runs, or
+ * on the worker. */
 ASSET_API void asset_task_set_value(asset_task_t *t, void *value, size_t cost_bytes,
                                     void (*free_fn)(void *value, void *user), void *user);
 /* True once every handle of the task was cancelled (or timed out, or the server is

@@ -1213,12 +1213,13 @@ class Server {
 /* What a spawned task's function gets (asset_task_t). Worker thread. */
 class Task {
   public:
-    explicit Task(asset_task_t *t) noexcept : t_(t) {}
+    explicit Task(asset_task_t *t, detail::Core *core = nullptr) noexcept : t_(t), core_(core) {}
     bool cancelled() const { return asset_task_cancelled(t_); }
     std::string_view uri() const { return detail::view(asset_task_uri(t_)); }
-    /* The value: a T made with new, deleted once no handle holds it. */
+    /* The value: a T made with new, deleted once no handle holds it (at the next flush,
+     * on the flush thread, without the server's lock: T may hold Handles of the server). */
     template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes) {
-        asset_task_set_value(t_, value.release(), cost_bytes, &del<T>, nullptr);
+        asset_task_set_value(t_, value.release(), cost_bytes, &del<T>, core_);
     }
     void set_value(void *value, size_t cost_bytes, void (*free_fn)(void *, void *) = nullptr,
                    void *user = nullptr) {
@@ -1230,18 +1231,27 @@ class Task {
     asset_task_t *get() const noexcept { return t_; }
 
   private:
-    template <class T> static void del(void *v, void *) { delete static_cast<T *>(v); }
+    /* At a flush, after its callbacks: a T holding the last share of its server (every
+     * Server and Handle dropped, the flush called through the C API) destroyed the server
+     * under that flush; the share is parked instead, as a trampoline's is. */
+    template <class T> static void del(void *v, void *core) noexcept {
+        std::shared_ptr<detail::Core> keep;
+        if (core) keep = static_cast<detail::Core *>(core)->weak_from_this().lock();
+        delete static_cast<T *>(v);
+        detail::park_if_last(keep);
+    }
     asset_task_t *t_;
+    detail::Core *core_; /* its server's, for del */
 };
 
 namespace detail {
 template <class F> struct TaskBox {
     F f;
-    const Core *core; /* freed inside its flush: the callable may hold the last share */
+    Core *core; /* freed inside its flush: the callable may hold the last share */
     static asset_status_t run(asset_task_t *t, void *arg) noexcept {
         /* on a worker, where a destroy is refused: the callable may drop the last share */
         InFlush in(static_cast<TaskBox *>(arg)->core);
-        Task task(t);
+        Task task(t, static_cast<TaskBox *>(arg)->core);
         return guarded([&] { return static_cast<TaskBox *>(arg)->f(task); },
                        [t](asset_status_t st, const char *why) {
                            return asset_task_fail(t, st, "threw: %s", why);

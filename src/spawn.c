@@ -23,9 +23,12 @@ struct asset__task {
     struct asset__task *dead_next; /* in server->dead_tasks */
 };
 
-/* Tasks' values are freed through their own free_fn; the slot names them "task". */
+/* Tasks' values are freed through their own free_fn; the slot names them "task". They
+ * are freed on the flush thread, without the lock (FREE_ON_FLUSH_THREAD): a value may hold
+ * handles of its server (a C++ value holding an asset::Handle), as free_arg may. */
 asset__loader_slot_t asset__task_slot = {
-    .vt = {ASSET_LOADER_ABI, "task", NULL, NULL, NULL, NULL, NULL, 0, NULL},
+    .vt = {ASSET_LOADER_ABI, "task", NULL, NULL, NULL, NULL, NULL,
+           ASSET_LOADER_FREE_ON_FLUSH_THREAD, NULL},
     .name = "task",
 };
 

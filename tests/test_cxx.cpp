@@ -756,6 +756,77 @@ void test_a_reload_callable_may_disconnect_itself() {
     CHECK(!h.disconnect(id));
 }
 
+/* Ninth review: a task's value (Task::set_value) was freed where its last holder let it
+ * go, the server's lock held: a value holding a Handle of its own server (a result built
+ * on its source, as a spawned callable may hold one) released that Handle there and the
+ * thread deadlocked on the lock it held. Task values are freed at the next flush, on the
+ * flush thread, without the lock, as a spawned callable is. */
+struct Baked {
+    asset::Handle source;
+    Probe p;
+};
+void test_a_task_value_may_hold_a_handle_of_its_server() {
+    asset::Server s(config());
+    CHECK(s.mem_put("level.bin", "x") == ASSET_OK);
+    asset::Handle level = s.load("mem://level.bin");
+    CHECK(level.wait(kGenerous) == ASSET_OK);
+    asset::Handle task = s.spawn([level](asset::Task &t) {
+        auto b = std::make_unique<Baked>();
+        b->source = level;
+        t.set_value(std::move(b), sizeof(Baked));
+        return ASSET_OK;
+    });
+    CHECK(task.wait(kGenerous) == ASSET_OK);
+    CHECK(task.value<Baked>() && task.value<Baked>()->source.get() == level.get());
+    CHECK(Probe::live == 1);
+    /* the last holder lets the value go, on another thread, so that a hang is a failure */
+    std::mutex m;
+    std::condition_variable cv;
+    bool released = false;
+    std::thread th([&] {
+        task.reset();
+        std::lock_guard<std::mutex> g(m);
+        released = true;
+        cv.notify_all();
+    });
+    {
+        std::unique_lock<std::mutex> g(m);
+        if (!cv.wait_for(g, kGenerous, [&] { return released; })) {
+            std::fprintf(stderr, "a task value holding a Handle hung its release\n");
+            std::_Exit(1); /* the thread holds the server's lock for good */
+        }
+    }
+    th.join();
+    s.flush(); /* frees it here */
+    CHECK(Probe::live == 0);
+}
+
+/* The same value, freed at a flush called through the C API once every Server and Handle
+ * of its server is gone: it holds the last share, and destroyed the server under that
+ * flush (ASan: a use after free in asset__values_drain). The share is parked as a
+ * trampoline's is (see a_callable_dropping_the_last_share_in_a_c_flush). */
+void test_a_task_value_holding_the_last_share_in_a_c_flush() {
+    asset_server_t *raw = nullptr;
+    {
+        asset::Server s(config());
+        raw = s.get();
+        CHECK(s.mem_put("level.bin", "x") == ASSET_OK);
+        asset::Handle level = s.load("mem://level.bin");
+        CHECK(level.wait(kGenerous) == ASSET_OK);
+        asset::Handle task = s.spawn([level](asset::Task &t) {
+            auto b = std::make_unique<Baked>();
+            b->source = level;
+            t.set_value(std::move(b), sizeof(Baked));
+            return ASSET_OK;
+        });
+        CHECK(task.wait(kGenerous) == ASSET_OK);
+        s.flush(); /* the callable, and its copy of level, go */
+        CHECK(Probe::live == 1);
+    } /* the value, queued for the next flush, holds the only share */
+    asset_server_flush(raw);
+    CHECK(Probe::live == 0);
+}
+
 // ---- found by the fourth hostile review ----
 
 // A callback that drops the very Handle or Batch being waited on: the wait holds the C
@@ -1007,6 +1078,10 @@ int main() {
         {"on_reloaded_fires_until_disconnected_and_version_bumps",
          test_on_reloaded_fires_until_disconnected_and_version_bumps},
         {"a_reload_callable_may_disconnect_itself", test_a_reload_callable_may_disconnect_itself},
+        {"a_task_value_may_hold_a_handle_of_its_server",
+         test_a_task_value_may_hold_a_handle_of_its_server},
+        {"a_task_value_holding_the_last_share_in_a_c_flush",
+         test_a_task_value_holding_the_last_share_in_a_c_flush},
         {"wait_survives_a_callback_that_drops_the_waited_object",
          test_wait_survives_a_callback_that_drops_the_waited_object},
         {"batch_disconnect_leaves_another_batchs_callback",
