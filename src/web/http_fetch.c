@@ -11,6 +11,7 @@
  *     sends the condition on to the target, another resource), is versioned by a hash
  *     of its bytes; a 304 that came through a redirect is asked again without the
  *     condition, and a 304 nothing asked for is an HTTP error.
+ *   - statuses: a non-2xx, or a 206 (a part; nothing asks for a range), is an HTTP error.
  *   - progress: Content-Length is the total, the body stream's chunks the received.
  *   - max_asset_size: a larger Content-Length is refused before the body; a body that
  *     grows past it while streaming is aborted at that chunk. A coded answer's
@@ -250,7 +251,9 @@ EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double
         xfer_finish(x, ASSET_NOT_MODIFIED);
         return 0;
     }
-    if (status < 200 || status > 299) {
+    /* a part of the body (Content-Range) is no asset, and no request of ours asks for a
+     * range: a 206 loaded its part as the whole (as natively) */
+    if (status < 200 || status > 299 || status == 206) {
         const char *reason = x->reason ? x->reason : "";
         asset_status_t st = asset_request_fail(r, ASSET_E_HTTP, "HTTP %d%s%s", status,
                                                reason[0] ? " " : "", reason);

@@ -45,6 +45,7 @@ http {
     location ~ /novalidator[^/]*\.cnt\$ { return 200 "same bytes"; }
     location ~ /unconditional[^/]*\.cnt\$ { add_header ETag '"fixed"'; return 200 "same bytes"; }
     location /gz/ { add_header Content-Encoding gzip; }
+    location = /partial { return 206 "abc"; } # a part, never asked for (no Range)
     location ~ ^/moved(\w*)\.txt\$ {
       if (-f \$document_root/moved\$1.flag) { return 302 /target\$1.txt; }
     }

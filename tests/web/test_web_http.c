@@ -460,6 +460,22 @@ static void test_fetch_a_200_with_the_cached_strong_etag_is_not_modified(void **
     expect_second_load_not_modified("unconditional" MODE ".cnt");
 }
 
+/* A 206 Partial Content (Content-Range: a part of the body) answers no request of ours,
+ * which never asks for a range: an HTTP error, as natively (the eighth review). It
+ * loaded its 3 bytes as the whole asset, ASSET_OK. */
+static void test_fetch_a_partial_answer_is_an_http_error(void **state) {
+    (void)state;
+    NEED_HTTP();
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *h = load_url(s, "partial");
+    assert_int_equal(wait_done(s, h), ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 206);
+    assert_non_null(strstr(asset_handle_error_message(h), "HTTP 206"));
+    assert_null(asset_handle_value(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_refused_connection_is_a_network_error(void **state) {
     (void)state;
     NEED_HTTP();
@@ -525,6 +541,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_a_304_from_a_redirect_target_is_asked_again),
         cmocka_unit_test(test_fetch_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_fetch_a_200_with_the_cached_strong_etag_is_not_modified),
+        cmocka_unit_test(test_fetch_a_partial_answer_is_an_http_error),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
