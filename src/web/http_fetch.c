@@ -16,7 +16,8 @@
  *   - max_asset_size: a larger Content-Length is refused before the body; a body that
  *     grows past it while streaming is aborted at that chunk. A coded answer's
  *     Content-Length (Content-Encoding, where fetch lets it be seen: same origin, or
- *     exposed by CORS) is the coded size: neither a total nor refused.
+ *     exposed by CORS) is the coded size: neither a total nor refused. A coding fetch()
+ *     does not decode (compress) comes through coded: ASSET_E_UNSUPPORTED, as natively.
  *   - cancel: an AbortController per transfer; the I/O thread's kick notices cancelled
  *     requests (as on desktop) and aborts them.
  *   - timeouts: no response within http_connect_timeout_ms, or no data for
@@ -98,10 +99,18 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         var lm = resp.headers.get("Last-Modified");
         if (lm !== null) { put(lm); _asset__fetch_on_header(id, 2); }
         var cl = resp.headers.get("Content-Length");
-        var ce = (resp.headers.get("Content-Encoding") || "").trim().toLowerCase();
-        var coded = ce !== "" && ce !== "identity";
+        /* the codings fetch() decodes (zstd: browsers that ask for it); another comes
+         * through still coded */
+        var ce = (resp.headers.get("Content-Encoding") || "").toLowerCase().split(",")
+            .map(function(c) { return c.trim(); })
+            .filter(function(c) { return c !== "" && c !== "identity"; });
+        var coded = ce.length > 0;
+        var unknown = ce.some(function(c) {
+            return ["gzip", "x-gzip", "deflate", "br", "zstd"].indexOf(c) < 0;
+        });
         if (!_asset__fetch_on_headers(id, resp.status, cl === null ? -1 : Number(cl),
-                                      (resp.redirected ? 1 : 0) | (coded ? 2 : 0))) {
+                                      (resp.redirected ? 1 : 0) | (coded ? 2 : 0) |
+                                      (unknown ? 4 : 0))) {
             drop();
             return;
         }
@@ -226,8 +235,8 @@ static void xfer_again(xfer_t *x) {
 }
 
 /* The response's head; flags: 1 it came through a redirect, 2 its body is coded
- * (Content-Encoding). Returns 1 to read the body, 0 when this fetch is over (its
- * request finished here, or asked again). */
+ * (Content-Encoding), 4 in a coding fetch() does not decode. Returns 1 to read the
+ * body, 0 when this fetch is over (its request finished here, or asked again). */
 EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double content_length,
                                                  int flags) {
     xfer_t *x = xfer_find(id);
@@ -258,6 +267,12 @@ EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double
         asset_status_t st = asset_request_fail(r, ASSET_E_HTTP, "HTTP %d%s%s", status,
                                                reason[0] ? " " : "", reason);
         xfer_finish(x, st);
+        return 0;
+    }
+    if (flags & 4) { /* its bytes are still coded: as natively, no asset */
+        xfer_finish(x, asset_request_fail(r, ASSET_E_UNSUPPORTED,
+                                          "the body is coded (Content-Encoding), and fetch() "
+                                          "does not decode it"));
         return 0;
     }
     if (content_length >= 0 && !(flags & 2)) {

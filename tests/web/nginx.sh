@@ -46,6 +46,7 @@ http {
     location ~ /unconditional[^/]*\.cnt\$ { add_header ETag '"fixed"'; return 200 "same bytes"; }
     location /gz/ { add_header Content-Encoding gzip; }
     location = /partial { return 206 "abc"; } # a part, never asked for (no Range)
+    location /compress/ { add_header Content-Encoding compress; } # a coding fetch passes on coded
     location ~ ^/moved(\w*)\.txt\$ {
       if (-f \$document_root/moved\$1.flag) { return 302 /target\$1.txt; }
     }

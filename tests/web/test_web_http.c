@@ -476,6 +476,22 @@ static void test_fetch_a_partial_answer_is_an_http_error(void **state) {
     asset_server_destroy(s);
 }
 
+/* A body in a content coding fetch() does not decode (compress) comes through still
+ * coded: it loaded those bytes as the asset, ASSET_OK. As natively (the eighth review):
+ * ASSET_E_UNSUPPORTED, the body is coded. */
+static void test_fetch_an_unknown_content_coding_is_unsupported(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("compress/coded" MODE ".txt", "coded bytes");
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *h = load_url(s, "compress/coded" MODE ".txt");
+    assert_int_equal(wait_done(s, h), ASSET_E_UNSUPPORTED);
+    assert_non_null(strstr(asset_handle_error_message(h), "the body is coded (Content-Encoding"));
+    assert_null(asset_handle_value(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_refused_connection_is_a_network_error(void **state) {
     (void)state;
     NEED_HTTP();
@@ -542,6 +558,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_fetch_a_200_with_the_cached_strong_etag_is_not_modified),
         cmocka_unit_test(test_fetch_a_partial_answer_is_an_http_error),
+        cmocka_unit_test(test_fetch_an_unknown_content_coding_is_unsupported),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
