@@ -198,7 +198,12 @@ EMSCRIPTEN_KEEPALIVE uint8_t *asset__fetch_buf(uint32_t id, size_t n) {
     if (!x) return NULL;
     if (n > x->buf_cap) {
         uint8_t *b = asset_realloc(x->buf, n);
-        if (!b) return NULL;
+        if (!b) { /* JS drops the transfer on NULL: its request ends here */
+            xfer_finish(x,
+                        asset_request_fail(x->req, ASSET_E_NO_MEMORY,
+                                           "out of memory staging %zu bytes of the response", n));
+            return NULL;
+        }
         x->buf = b;
         x->buf_cap = n;
     }

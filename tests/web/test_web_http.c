@@ -11,6 +11,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -32,6 +33,34 @@
 #endif
 
 static const char *g_base, *g_root;
+
+/* The library's allocator (asset_set_allocator, set in main before any other call):
+ * counts the blocks it holds, and fails on demand the growth of a block (a realloc of
+ * a non-NULL pointer) to a size in [g_fail_lo, g_fail_hi]. */
+static atomic_long g_live;
+static atomic_size_t g_fail_lo, g_fail_hi;
+
+static void *hook_alloc(size_t n, void *user) {
+    (void)user;
+    void *p = malloc(n);
+    if (p) atomic_fetch_add(&g_live, 1);
+    return p;
+}
+
+static void *hook_realloc(void *p, size_t n, void *user) {
+    (void)user;
+    size_t lo = atomic_load(&g_fail_lo), hi = atomic_load(&g_fail_hi);
+    if (p && lo && n >= lo && n <= hi) return NULL;
+    void *q = realloc(p, n);
+    if (q && !p) atomic_fetch_add(&g_live, 1);
+    return q;
+}
+
+static void hook_free(void *p, void *user) {
+    (void)user;
+    if (p) atomic_fetch_sub(&g_live, 1);
+    free(p);
+}
 
 #define NEED_HTTP()                                                                           \
     do {                                                                                      \
@@ -492,6 +521,29 @@ static void test_fetch_an_unknown_content_coding_is_unsupported(void **state) {
     asset_server_destroy(s);
 }
 
+/* Out of memory for the staging area of a body's chunk (asset__fetch_buf): JS dropped
+ * the transfer, and nothing finished its request: the load never ended (until a
+ * timeout_ms, or destroy). It fails ASSET_E_NO_MEMORY. */
+static void test_fetch_out_of_memory_for_a_chunk_fails_the_load(void **state) {
+    (void)state;
+    NEED_HTTP();
+    char body[3001];
+    memset(body, 'q', sizeof body - 1);
+    body[sizeof body - 1] = 0;
+    put("oom" MODE ".txt", body); /* 3,000 bytes: the staging area grows to a chunk's size */
+    asset_server_t *s = tu_server(2);
+    atomic_store(&g_fail_hi, 3000);
+    atomic_store(&g_fail_lo, 1500);
+    asset_handle_t *h = load_url(s, "oom" MODE ".txt");
+    /* until the transfer failed: a bounded wait (it ended only at 60 s, E_TIMEOUT) */
+    asset_status_t st = wait_done(s, h);
+    atomic_store(&g_fail_lo, 0);
+    assert_int_equal(st, ASSET_E_NO_MEMORY);
+    assert_non_null(strstr(asset_handle_error_message(h), "out of memory"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_refused_connection_is_a_network_error(void **state) {
     (void)state;
     NEED_HTTP();
@@ -540,6 +592,7 @@ static void test_wait_on_a_fetch_without_threads_returns_busy(void **state) {
 #endif
 
 int main(void) {
+    asset_set_allocator(&(asset_allocator_t){hook_alloc, hook_realloc, hook_free, NULL});
     g_base = getenv("ASSET_TEST_HTTP_BASE");
     g_root = getenv("ASSET_TEST_HTTP_ROOT");
     const struct CMUnitTest tests[] = {
@@ -559,6 +612,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_a_200_with_the_cached_strong_etag_is_not_modified),
         cmocka_unit_test(test_fetch_a_partial_answer_is_an_http_error),
         cmocka_unit_test(test_fetch_an_unknown_content_coding_is_unsupported),
+        cmocka_unit_test(test_fetch_out_of_memory_for_a_chunk_fails_the_load),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
