@@ -85,9 +85,12 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         put(msg || "");
         _asset__fetch_on_end(id, kind);
     }
-    function arm(ms, kind) {
+    function arm(ms, kind) { /* setTimeout fires a delay past 2^31 - 1 ms at once */
         clearTimeout(st.timer);
-        if (ms > 0) st.timer = setTimeout(function() { end(kind, ""); }, ms);
+        if (ms > 0x7fffffff)
+            st.timer = setTimeout(function() { arm(ms - 0x7fffffff, kind); }, 0x7fffffff);
+        else if (ms > 0)
+            st.timer = setTimeout(function() { end(kind, ""); }, ms);
     }
     arm(connect_ms, 2);
     fetch(UTF8ToString(url), { signal: ac.signal, headers: headers, cache: "no-store",

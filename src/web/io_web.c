@@ -91,6 +91,9 @@ static void rearm(asset__io_t *io) {
     if (!next) return;
     uint64_t now = asset__now_ns();
     double ms = next > now ? (double)(next - now) / 1e6 : 0;
+    /* setTimeout fires a delay past 2^31 - 1 ms (24.8 days) at once: a longer one fires
+     * early, and the turn arms again for the rest */
+    if (ms > 2147483647.0) ms = 2147483647.0;
     io->timer_id = emscripten_set_timeout(timer_fire, ms, io);
 }
 

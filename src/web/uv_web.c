@@ -131,10 +131,26 @@ int uv_thread_create_ex(uv_thread_t *t, const uv_thread_options_t *o, uv_thread_
 
 /* ---- timers ---- */
 
+/* setTimeout fires a delay past 2^31 - 1 ms (24.8 days) at once: a longer one waits in
+ * steps (an http_poll_ms of UINT32_MAX polled every millisecond) */
+#define JS_DELAY_MAX 2147483647u
+
+static void timer_fire(void *p);
+
+static void timer_arm(uv_timer_t *t, uint64_t ms) {
+    t->left = ms > JS_DELAY_MAX ? ms - JS_DELAY_MAX : 0;
+    t->js_id =
+        emscripten_set_timeout(timer_fire, (double)(ms > JS_DELAY_MAX ? JS_DELAY_MAX : ms), t);
+}
+
 static void timer_fire(void *p) {
     uv_timer_t *t = p;
     t->js_id = 0;
-    if (t->repeat) t->js_id = emscripten_set_timeout(timer_fire, (double)t->repeat, t);
+    if (t->left) {
+        timer_arm(t, t->left);
+        return;
+    }
+    if (t->repeat) timer_arm(t, t->repeat);
     t->cb(t);
 }
 
@@ -156,7 +172,7 @@ int uv_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout_ms, uint64_t 
     uv_timer_stop(t);
     t->cb = cb;
     t->repeat = repeat_ms;
-    t->js_id = emscripten_set_timeout(timer_fire, (double)timeout_ms, t);
+    timer_arm(t, timeout_ms);
     return 0;
 }
 

@@ -18,6 +18,7 @@
 
 #include <emscripten/emscripten.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -544,6 +545,37 @@ static void test_fetch_out_of_memory_for_a_chunk_fails_the_load(void **state) {
     asset_server_destroy(s);
 }
 
+/* setTimeout takes a delay of at most 2^31 - 1 ms (24.8 days) and fires a longer one
+ * at once. A connect timeout or low-speed time past it (UINT_MAX: "as good as none")
+ * failed every fetch at once, ASSET_E_TIMEOUT; an http_poll_ms past it polled every
+ * millisecond. */
+static void test_timeouts_past_24_days_are_not_at_once(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("longtimers.txt", "patient");
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 2;
+    cfg.http_connect_timeout_ms = UINT_MAX;
+    cfg.http_low_speed_ms = UINT_MAX - 1;
+    cfg.http_poll_ms = UINT32_MAX;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_url(s, "longtimers.txt");
+    assert_int_equal(wait_done(s, h), ASSET_OK);
+    tu_expect_text(h, "patient");
+    /* a second load (a round trip of its own, so the I/O thread's timers had time to
+     * fire): no poll came between */
+    asset_handle_t *h2 = load_url(s, "hello.txt");
+    assert_int_equal(wait_done(s, h2), ASSET_OK);
+    for (int i = 0; i < 20; i++) turn();
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, 2);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_refused_connection_is_a_network_error(void **state) {
     (void)state;
     NEED_HTTP();
@@ -613,6 +645,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_a_partial_answer_is_an_http_error),
         cmocka_unit_test(test_fetch_an_unknown_content_coding_is_unsupported),
         cmocka_unit_test(test_fetch_out_of_memory_for_a_chunk_fails_the_load),
+        cmocka_unit_test(test_timeouts_past_24_days_are_not_at_once),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__

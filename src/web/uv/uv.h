@@ -114,7 +114,8 @@ struct uv_timer_s {
     UV__HANDLE_FIELDS
     uv_timer_cb cb;
     uint64_t repeat;
-    long js_id; /* emscripten_set_timeout id, 0 when not armed */
+    long js_id;    /* emscripten_set_timeout id, 0 when not armed */
+    uint64_t left; /* ms still to wait when js_id fires (setTimeout's delays end at 2^31 - 1) */
 };
 
 typedef struct {
