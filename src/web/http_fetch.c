@@ -45,10 +45,26 @@ typedef struct xfer {
     char *reason, *etag, *last_modified;
     uint8_t *buf; /* staging area JS copies strings and chunks into */
     size_t buf_cap;
+    struct host *host;          /* its URI's host (NULL: out of memory, not limited) */
+    struct xfer *wprev, *wnext; /* in host's queue while waiting */
+    bool waiting;               /* queued behind http_max_connections fetches of its host */
 } xfer_t;
+
+/* A server's fetches of one host (scheme://authority): at most http_max_connections at
+ * once, as natively; the others wait in order. Every fetch started at once: under node
+ * each is a connection of its own, and a server that takes fewer at once left the rest
+ * without an answer. */
+typedef struct host {
+    struct host *next; /* in http->hosts */
+    unsigned active;
+    xfer_t *wait_head, *wait_tail;
+    char key[];
+} host_t;
 
 struct asset__http {
     asset_server_t *server;
+    host_t *hosts;
+    bool stopping; /* on_stop runs: no waiting fetch starts */
 };
 
 /* the I/O thread's transfers (one I/O thread per server; the single-threaded build's
@@ -160,9 +176,11 @@ EM_JS(void, js_fetch_abort, (uint32_t id), {
 
 static xfer_t *xfer_find(uint32_t id) {
     for (xfer_t *x = g_xfers; x; x = x->next)
-        if (x->id == id) return x;
+        if (x->id == id && !x->waiting) return x;
     return NULL;
 }
+
+static void xfer_fetch(xfer_t *x);
 
 static void xfer_free(xfer_t *x) {
     asset_free(x->url);
@@ -175,6 +193,44 @@ static void xfer_free(xfer_t *x) {
     asset_free(x);
 }
 
+/* Takes x out of its host: the next fetch waiting there starts in its place (unless
+ * the server stops); a host with none left is freed. */
+static void host_leave(xfer_t *x) {
+    host_t *h = x->host;
+    if (!h) return;
+    asset__http_t *http = x->server->http;
+    if (x->waiting) {
+        if (x->wprev)
+            x->wprev->wnext = x->wnext;
+        else
+            h->wait_head = x->wnext;
+        if (x->wnext)
+            x->wnext->wprev = x->wprev;
+        else
+            h->wait_tail = x->wprev;
+    } else {
+        h->active--;
+        xfer_t *w = h->wait_head;
+        if (w && !http->stopping) {
+            h->wait_head = w->wnext;
+            if (h->wait_head)
+                h->wait_head->wprev = NULL;
+            else
+                h->wait_tail = NULL;
+            w->waiting = false;
+            h->active++;
+            w->id = ++g_next_id;
+            xfer_fetch(w);
+        }
+    }
+    if (!h->active && !h->wait_head) {
+        host_t **pp = &http->hosts;
+        while (*pp != h) pp = &(*pp)->next;
+        *pp = h->next;
+        asset_free(h);
+    }
+}
+
 /* Unlinks x, finishes its request with st and frees it. */
 static void xfer_finish(xfer_t *x, asset_status_t st) {
     if (x->prev)
@@ -182,6 +238,7 @@ static void xfer_finish(xfer_t *x, asset_status_t st) {
     else
         g_xfers = x->next;
     if (x->next) x->next->prev = x->prev;
+    host_leave(x);
     asset_request_t *r = x->req;
     asset_server_t *s = x->server;
     xfer_free(x);
@@ -222,12 +279,10 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which) {
     *slot = asset__strdup((const char *)x->buf);
 }
 
-static void xfer_fetch(xfer_t *x);
-
 /* [I/O thread] A 304 from a redirect's target: fetch sent the condition on, and the
  * target judged a validator of another resource (the URL's own, when it did not
  * redirect). x is asked again, without the condition (so once), under a new id (JS
- * drops the old one). */
+ * drops the old one), in its place at its host. */
 static void xfer_again(xfer_t *x) {
     asset_free(x->cond_name);
     asset_free(x->cond_value);
@@ -375,6 +430,7 @@ static void on_kick(void *arg) {
 static void on_stop(void *arg) {
     asset__http_t *http = arg;
     asset_server_t *s = http->server;
+    http->stopping = true;
     for (xfer_t *x = g_xfers, *next; x; x = next) {
         next = x->next;
         if (x->server != s) continue;
@@ -403,10 +459,32 @@ static void xfer_start(void *arg) {
         s->http->server = s;
         asset__io_set_hooks(s->io, on_kick, on_stop, s->http);
     }
-    x->id = ++g_next_id;
     x->next = g_xfers;
     if (g_xfers) g_xfers->prev = x;
     g_xfers = x;
+    /* its host: scheme://authority */
+    const char *a = strstr(x->url, "://");
+    size_t kn = a ? (size_t)(a + 3 - x->url) + strcspn(a + 3, "/?#") : strlen(x->url);
+    host_t *h = s->http->hosts;
+    while (h && (strncmp(h->key, x->url, kn) || h->key[kn])) h = h->next;
+    if (!h && (h = asset__calloc(1, sizeof *h + kn + 1))) {
+        memcpy(h->key, x->url, kn);
+        h->next = s->http->hosts;
+        s->http->hosts = h;
+    }
+    x->host = h; /* NULL (out of memory): fetched at once, not counted */
+    if (h && h->active >= s->cfg.http_max_connections) {
+        x->waiting = true;
+        x->wprev = h->wait_tail;
+        if (h->wait_tail)
+            h->wait_tail->wnext = x;
+        else
+            h->wait_head = x;
+        h->wait_tail = x;
+        return;
+    }
+    if (h) h->active++;
+    x->id = ++g_next_id;
     xfer_fetch(x);
 }
 

@@ -598,6 +598,53 @@ static void test_timeouts_past_24_days_are_not_at_once(void **state) {
     asset_server_destroy(s);
 }
 
+/* Many loads of one host at once: at most http_max_connections of them are fetched at
+ * a time, as natively. Every fetch was started at once: under node each is a connection
+ * of its own, and past what the server takes at once (this nginx: 256 connections)
+ * the rest got no answer: ASSET_E_TIMEOUT, "no response within 10000 ms". */
+static void test_many_loads_of_one_host_all_load(void **state) {
+    (void)state;
+    NEED_HTTP();
+    enum { N = 400 };
+    put("many.txt", "one of many");
+    long live = atomic_load(&g_live);
+    asset_server_t *s = tu_server(2);
+    asset_handle_t **h = calloc(N, sizeof *h);
+    assert_non_null(h);
+    for (int i = 0; i < N; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "many.txt?%d", i);
+        h[i] = load_url(s, path);
+    }
+    for (int i = N / 2; i < N; i += 7) asset_handle_cancel(h[i]); /* some while waiting */
+    int failed = 0;
+    for (int i = 0; i < N; i++) {
+        asset_status_t st = wait_done(s, h[i]);
+        if (i >= N / 2 && (i - N / 2) % 7 == 0) {
+            assert_int_equal(st, ASSET_E_CANCELLED);
+            continue;
+        }
+        if (st != ASSET_OK && !failed++)
+            print_message("load %d: %s\n", i, asset_handle_error_message(h[i]));
+    }
+    assert_int_equal(failed, 0);
+    for (int i = 0; i < N; i++) asset_handle_release(h[i]);
+    /* destroyed with fetches running and waiting: every block given back */
+    for (int i = 0; i < N; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "many.txt?again%d", i);
+        h[i] = load_url(s, path);
+    }
+    double end = emscripten_get_now() + 30000;
+    while (reads_in_flight(s) < 20 && emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    free(h);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&g_live), live);
+}
+
 static void test_fetch_refused_connection_is_a_network_error(void **state) {
     (void)state;
     NEED_HTTP();
@@ -668,6 +715,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_an_unknown_content_coding_is_unsupported),
         cmocka_unit_test(test_fetch_out_of_memory_for_a_chunk_fails_the_load),
         cmocka_unit_test(test_timeouts_past_24_days_are_not_at_once),
+        cmocka_unit_test(test_many_loads_of_one_host_all_load),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
