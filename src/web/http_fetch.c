@@ -242,10 +242,16 @@ static void xfer_finish(xfer_t *x, asset_status_t st) {
     asset_request_t *r = x->req;
     asset_server_t *s = x->server;
     xfer_free(x);
+    /* as s's I/O thread (a promise callback of the single-threaded build ran as no
+     * server's thread): a destroy from config.wake here is refused, as natively; it
+     * went ahead inside the fetch's end (and aborted: a wait that would block) */
+    asset_server_t *owner = asset__thread_owner;
+    asset__thread_owner = s;
     asset_request_finish(r, st);
     /* a parse it put back in the heap runs only in a flush on the single-threaded build
      * (asset__pool_notify cannot call config.wake: it runs under the lock) */
     asset__maybe_wake(s);
+    asset__thread_owner = owner;
 }
 
 static asset_status_t fail_too_large(xfer_t *x) {

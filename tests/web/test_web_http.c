@@ -645,6 +645,52 @@ static void test_many_loads_of_one_host_all_load(void **state) {
     assert_int_equal(atomic_load(&g_live), live);
 }
 
+/* config.wake called as a fetch ends is the I/O thread's (natively, and on the web's
+ * I/O worker): a destroy there is refused, as the header says, and logged. In the
+ * single-threaded build the promise callbacks ran as nobody's thread: the destroy went
+ * ahead inside the fetch's end, which then went on with the freed server. */
+static asset_server_t *_Atomic g_destroy_in_wake;
+static atomic_int g_destroy_refused;
+
+static void wake_destroys(void *user) {
+    (void)user;
+    asset_server_t *s = atomic_exchange(&g_destroy_in_wake, NULL);
+    if (s) asset_server_destroy(s);
+}
+
+static void log_destroy_refused(int level, const char *msg, void *user) {
+    (void)user;
+    if (level == ASSET_LOG_ERROR && strstr(msg, "asset_server_destroy: refused"))
+        atomic_fetch_add(&g_destroy_refused, 1);
+}
+
+static void test_destroy_from_wake_as_a_fetch_ends_is_refused(void **state) {
+    (void)state;
+    NEED_HTTP();
+#ifdef __EMSCRIPTEN_PTHREADS__
+    skip(); /* a wake may come from the main thread there (a legitimate destroy) */
+#endif
+    put("wakedestroy.txt", "still here");
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;
+    cfg.wake = wake_destroys;
+    cfg.log = log_destroy_refused;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    atomic_store(&g_destroy_refused, 0);
+    asset_handle_t *h = load_url(s, "wakedestroy.txt");
+    asset_server_flush(s); /* runs the read: the fetch is posted */
+    atomic_store(&g_destroy_in_wake, s);
+    double end = emscripten_get_now() + 30000;
+    while (atomic_load(&g_destroy_in_wake) && emscripten_get_now() < end) turn();
+    assert_null(atomic_load(&g_destroy_in_wake)); /* a wake came */
+    assert_int_equal(atomic_load(&g_destroy_refused), 1);
+    assert_int_equal(wait_done(s, h), ASSET_OK);
+    tu_expect_text(h, "still here");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_refused_connection_is_a_network_error(void **state) {
     (void)state;
     NEED_HTTP();
@@ -716,6 +762,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_out_of_memory_for_a_chunk_fails_the_load),
         cmocka_unit_test(test_timeouts_past_24_days_are_not_at_once),
         cmocka_unit_test(test_many_loads_of_one_host_all_load),
+        cmocka_unit_test(test_destroy_from_wake_as_a_fetch_ends_is_refused),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
