@@ -19,6 +19,7 @@
 #include <emscripten/eventloop.h>
 #include <emscripten/threading.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 typedef struct post {
@@ -318,6 +319,19 @@ bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg) {
 }
 
 uv_loop_t *asset__io_loop(asset__io_t *io) { return &io->loop; }
+
+/* A timer of the loop (reload's: debounce, http_poll_ms) fires from the JS event loop:
+ * as the server's I/O thread, as on desktop, so that a destroy from a config.wake it
+ * calls is refused (single-threaded, it ran as no server's thread: the destroy went
+ * ahead inside the callback, which went on with the freed server) */
+void *uv__web_loop_enter(uv_loop_t *loop) {
+    asset__io_t *io = (asset__io_t *)((char *)loop - offsetof(asset__io_t, loop));
+    asset_server_t *prev = asset__thread_owner;
+    asset__thread_owner = io->server;
+    return prev;
+}
+
+void uv__web_loop_leave(void *prev) { asset__thread_owner = prev; }
 
 bool asset__io_stopping(asset__io_t *io) {
     uv_mutex_lock(&io->lock);

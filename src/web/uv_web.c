@@ -151,7 +151,9 @@ static void timer_fire(void *p) {
         return;
     }
     if (t->repeat) timer_arm(t, t->repeat);
+    void *prev = uv__web_loop_enter(t->loop);
     t->cb(t);
+    uv__web_loop_leave(prev);
 }
 
 int uv_timer_init(uv_loop_t *loop, uv_timer_t *t) {

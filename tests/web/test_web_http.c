@@ -691,6 +691,36 @@ static void test_destroy_from_wake_as_a_fetch_ends_is_refused(void **state) {
     asset_server_destroy(s);
 }
 
+/* The same for a wake from the I/O thread's timers (an http_poll_ms poll starting its
+ * reload): they ran as no server's thread in the single-threaded build. */
+static void test_destroy_from_wake_in_a_poll_is_refused(void **state) {
+    (void)state;
+    NEED_HTTP();
+#ifdef __EMSCRIPTEN_PTHREADS__
+    skip(); /* a wake may come from the main thread there (a legitimate destroy) */
+#endif
+    put("wakepoll.txt", "polled");
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;
+    cfg.http_poll_ms = 20;
+    cfg.wake = wake_destroys;
+    cfg.log = log_destroy_refused;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    atomic_store(&g_destroy_refused, 0);
+    asset_handle_t *h = load_url(s, "wakepoll.txt");
+    assert_int_equal(wait_done(s, h), ASSET_OK);
+    atomic_store(&g_destroy_in_wake, s); /* the next wake: a poll's (nothing else runs) */
+    double end = emscripten_get_now() + 30000;
+    while (atomic_load(&g_destroy_in_wake) && emscripten_get_now() < end) turn();
+    assert_null(atomic_load(&g_destroy_in_wake));
+    assert_int_equal(atomic_load(&g_destroy_refused), 1);
+    asset_server_flush(s);
+    tu_expect_text(h, "polled");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_refused_connection_is_a_network_error(void **state) {
     (void)state;
     NEED_HTTP();
@@ -763,6 +793,7 @@ int main(void) {
         cmocka_unit_test(test_timeouts_past_24_days_are_not_at_once),
         cmocka_unit_test(test_many_loads_of_one_host_all_load),
         cmocka_unit_test(test_destroy_from_wake_as_a_fetch_ends_is_refused),
+        cmocka_unit_test(test_destroy_from_wake_in_a_poll_is_refused),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__

@@ -107,6 +107,10 @@ struct uv_loop_s {
 /* The owner of the loop (src/web/io_web.c) calls this at the end of every turn and
  * when it stops: runs the pending close callbacks, like the end of a uv_run turn. */
 void uv__web_run_closing(uv_loop_t *loop);
+/* Around a timer's callback (web/io_web.c): it runs as the loop's server's I/O thread.
+ * Returns what leave restores. */
+void *uv__web_loop_enter(uv_loop_t *loop);
+void uv__web_loop_leave(void *prev);
 
 typedef struct uv_timer_s uv_timer_t;
 typedef void (*uv_timer_cb)(uv_timer_t *t);
