@@ -575,6 +575,7 @@ static void test_timeouts_past_24_days_are_not_at_once(void **state) {
     (void)state;
     NEED_HTTP();
     put("longtimers.txt", "patient");
+    put("hello.txt", "hello from nginx");
     asset_server_config_t cfg = {0};
     cfg.max_workers = 2;
     cfg.http_connect_timeout_ms = UINT_MAX;
