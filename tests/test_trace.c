@@ -34,6 +34,20 @@ static uint64_t id_of(asset_trace_t *tr, const char *uri, asset_trace_phase_t ph
     return 0;
 }
 
+/* The JSON document in the file at path (cJSON_Delete it); fails the test, showing the
+ * file's start, when it is not JSON. */
+static cJSON *read_json_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 20];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    cJSON *root = cJSON_Parse(buf);
+    if (!root) fail_msg("not JSON: %.300s", buf);
+    return root;
+}
+
 static void test_a_load_reports_each_phase_in_order_with_one_id(void **state) {
     (void)state;
     asset_trace_t *tr = asset_trace_create();
@@ -182,14 +196,7 @@ static void test_chrome_json_opens_and_every_slice_is_closed(void **state) {
     char *dir = tu_mkdtemp();
     char *path = tu_path(dir, "trace.json");
     assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char buf[1 << 20];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = 0;
-    cJSON *root = cJSON_Parse(buf);
-    assert_non_null(root);
+    cJSON *root = read_json_file(path);
     cJSON *evs = cJSON_GetObjectItem(root, "traceEvents");
     assert_true(cJSON_IsArray(evs));
     int open_loads = 0, reads = 0, runs = 0, named = 0;
@@ -321,14 +328,7 @@ static void test_chrome_json_is_valid_whatever_the_hosts_locale(void **state) {
     comma_numeric_set(false); /* cJSON reads numbers by the locale too: in C, as a JSON
                                  reader elsewhere would */
     assert_int_equal(st, ASSET_OK);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char buf[1 << 16];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = 0;
-    cJSON *root = cJSON_Parse(buf);
-    if (!root) fail_msg("not JSON: %.300s", buf);
+    cJSON *root = read_json_file(path);
     cJSON *evs = cJSON_GetObjectItem(root, "traceEvents");
     assert_true(cJSON_GetArraySize(evs) >= 5);
     cJSON *ev;
@@ -358,14 +358,7 @@ static void test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit(v
     asset_server_set_trace(s, NULL, NULL);
     char *path = tu_path(dir, "trace.json");
     assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char buf[1 << 16];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = 0;
-    cJSON *root = cJSON_Parse(buf);
-    assert_non_null(root);
+    cJSON *root = read_json_file(path);
     int hits = 0, failed = 0;
     cJSON *ev;
     cJSON_ArrayForEach(ev, cJSON_GetObjectItem(root, "traceEvents")) {
@@ -428,14 +421,7 @@ static void test_one_recorder_for_two_servers_keeps_their_loads_apart(void **sta
     char *dir = tu_mkdtemp();
     char *path = tu_path(dir, "trace.json");
     assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char buf[1 << 16];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = 0;
-    cJSON *root = cJSON_Parse(buf);
-    assert_non_null(root);
+    cJSON *root = read_json_file(path);
     int open_a = 0, open_b = 0;
     cJSON *ev;
     cJSON_ArrayForEach(ev, cJSON_GetObjectItem(root, "traceEvents")) {
