@@ -372,19 +372,18 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
      * stuck at 256 children and a done callback that never fired) */
     size_t steps = asset__batch_queue_drain(s, start, budget_ns); /* not in the count
                                                                    * returned: handles */
-    bool tasks_left = false; /* died while their free_args ran: the next flush's */
     if (atomic_load_explicit(&s->dead_tasks, memory_order_relaxed)) {
         /* finished tasks' arguments: without the lock, and still inside the flush (a
          * free_arg that destroys the server is refused, as a callback's is) */
         uv_mutex_unlock(&s->lock);
-        tasks_left = asset__tasks_drain_once(s);
+        asset__tasks_drain_once(s); /* those that die meanwhile: woken for below */
         uv_mutex_lock(&s->lock);
     }
     s->in_flush = false;
     if ((n || steps) && s->waiters) uv_cond_broadcast(&s->done_cond);
     /* the budget ran out with work left: the queue never went empty, so no push will
      * wake an event-driven host; wake it now or the rest waits for an unrelated load */
-    bool more = (s->q_head || s->bq_head || s->fin_head || tasks_left) && !s->stopping;
+    bool more = (s->q_head || s->bq_head || s->fin_head) && !s->stopping;
     if (more) atomic_store(&s->wake_pending, true);
     bool reap = s->retired_sources != NULL;
     bool pump = s->reload_ntodo != 0;
@@ -402,7 +401,8 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         atomic_store(&s->wake_pending, true);
         asset__maybe_wake(s);
     }
-    /* a task freed after this flush took the list, whose flag the drain above cleared */
+    /* a task freed after this flush took the list (during its free_args, or on another
+     * thread), whose flag the drain above cleared: the next flush frees it */
     if (atomic_load(&s->dead_tasks)) {
         atomic_store(&s->dead_wake, true);
         asset__maybe_wake(s);

@@ -973,8 +973,9 @@ void asset__task_free(asset__task_t *t);
  * thread (every flush) and destroy; no lock held. */
 void asset__tasks_drain(asset_server_t *s);
 /* The flush's: the tasks dead when it begins, no more (a free_arg that spawns a task, or
- * other threads' tasks ending as fast, kept a flush going); true when some are left. */
-bool asset__tasks_drain_once(asset_server_t *s);
+ * other threads' tasks ending as fast, kept a flush going); the flush wakes the host for
+ * those left. */
+void asset__tasks_drain_once(asset_server_t *s);
 /* The loader slot that names tasks ("task"): their jobs', values' and handles' (so a
  * failed task's DELIVERED trace event names it too); never reloaded (reload.c). */
 extern asset__loader_slot_t asset__task_slot;

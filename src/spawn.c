@@ -64,14 +64,13 @@ void asset__task_free(asset__task_t *t) {
     atomic_store(&s->dead_wake, true);
 }
 
-bool asset__tasks_drain_once(asset_server_t *s) {
+void asset__tasks_drain_once(asset_server_t *s) {
     asset__task_t *t = atomic_exchange_explicit(&s->dead_tasks, NULL, memory_order_acquire);
     while (t) {
         asset__task_t *next = t->dead_next;
         task_free_now(t);
         t = next;
     }
-    return atomic_load_explicit(&s->dead_tasks, memory_order_relaxed) != NULL;
 }
 
 void asset__tasks_drain(asset_server_t *s) {
