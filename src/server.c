@@ -89,17 +89,9 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     s->cfg.file_root = NULL;
     /* the working directory, however long; unknown (removed, say), relative paths fail
      * to load: "/" in its place resolved them against the file system's root */
-    char *cwd = NULL;
-    for (size_t n = 4096; !cwd && n <= ((size_t)1 << 22); n *= 4) {
-        if (!(cwd = asset_alloc(n))) {
-            oom = true;
-            break;
-        }
-        if (!asset__getcwd(cwd, n)) {
-            asset_free(cwd);
-            cwd = NULL;
-        }
-    }
+    bool cwd_oom = false;
+    char *cwd = asset__getcwd_dup(&cwd_oom);
+    oom = oom || cwd_oom;
     if (cwd) {
         s->base_dir = asset_alloc(strlen(cwd) + 2);
         if (s->base_dir)

@@ -7,6 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+char *asset__getcwd_dup(bool *oom) {
+    *oom = false;
+    for (size_t n = 4096; n <= ((size_t)1 << 22); n *= 4) {
+        char *cwd = asset_alloc(n);
+        if (!cwd) {
+            *oom = true;
+            return NULL;
+        }
+        if (asset__getcwd(cwd, n)) return cwd;
+        asset_free(cwd);
+    }
+    return NULL;
+}
+
 int (*asset__fs_walk_fault)(const char *step, const char *rel) = NULL;
 int (*asset__fs_read_fault)(const char *path) = NULL;
 

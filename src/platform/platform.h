@@ -52,6 +52,9 @@ const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st);
 const char *asset__path_component_refused(const char *name, size_t n);
 /* The current directory in the library's form, or false. */
 bool asset__getcwd(char *buf, size_t n);
+/* The same, however long, allocated (asset_free it; fs.c): NULL when it is unknown
+ * (removed, say), or when out of memory (*oom then set). */
+char *asset__getcwd_dup(bool *oom);
 
 /* ---- files and directories (worker threads) ---- */
 

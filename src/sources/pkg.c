@@ -189,16 +189,11 @@ static char *mount_path(const char *dir) {
         asset_free(form);
         return asset__strdup(dir);
     }
-    char *cwd = NULL;
-    for (size_t n = 4096; n <= ((size_t)1 << 22); n *= 4) {
-        if (!(cwd = asset_alloc(n))) break;
-        if (asset__getcwd(cwd, n)) break;
-        asset_free(cwd);
-        cwd = NULL;
-        if (n == ((size_t)1 << 22)) { /* unknown */
-            asset_free(form);
-            return asset__strdup(dir);
-        }
+    bool oom = false;
+    char *cwd = asset__getcwd_dup(&oom);
+    if (!cwd && !oom) { /* unknown */
+        asset_free(form);
+        return asset__strdup(dir);
     }
     size_t cl = cwd ? strlen(cwd) : 0; /* "/" (or "C:/") ends in its separator */
     char *abs =
