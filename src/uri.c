@@ -153,19 +153,6 @@ static bool has_dotdot_segment(const char *p) {
     return false;
 }
 
-/* Why a component of path p cannot be opened safely on this OS, or NULL (Windows:
- * device names, streams; platform.h). */
-static const char *component_refused(const char *p) {
-    while (*p) {
-        size_t n = strcspn(p, "/");
-        const char *why = n ? asset__path_component_refused(p, n) : NULL;
-        if (why) return why;
-        p += n;
-        while (*p == '/') p++;
-    }
-    return NULL;
-}
-
 /* Scratch space for one step of a parse: on the stack when it fits (almost always),
  * else on the heap. Not to be copied once got. */
 typedef struct scratch {
@@ -216,7 +203,8 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
     const char *refused = asset__path_prepare(rel, from_uri, &pst);
     if (refused) return fail(why, pst, refused);
     size_t root_len = asset__path_root_len(rel);
-    if ((refused = component_refused(rel + root_len))) return fail(why, ASSET_E_FORBIDDEN, refused);
+    if ((refused = asset__path_components_refused(rel + root_len)))
+        return fail(why, ASSET_E_FORBIDDEN, refused);
     const char *base = root ? root : base_dir;
     if (!base && root_len == 0) /* relative, or rooted without its drive */
         return fail(why, ASSET_E_INVALID,

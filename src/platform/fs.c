@@ -7,6 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *asset__path_components_refused(const char *path) {
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, "/");
+        const char *why = n ? asset__path_component_refused(p, n) : NULL;
+        if (why) return why;
+        p += n;
+        while (*p == '/') p++;
+    }
+    return NULL;
+}
+
 char *asset__getcwd_dup(bool *oom) {
     *oom = false;
     for (size_t n = 4096; n <= ((size_t)1 << 22); n *= 4) {

@@ -50,6 +50,8 @@ const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st);
  * a trailing dot or space (which Windows strips, so "a.txt." would open "a.txt");
  * POSIX accepts every name. Used for pkg:// paths and file:// paths alike. */
 const char *asset__path_component_refused(const char *name, size_t n);
+/* The same for each '/'-separated component of path: the first reason, or NULL (fs.c). */
+const char *asset__path_components_refused(const char *path);
 /* The current directory in the library's form, or false. */
 bool asset__getcwd(char *buf, size_t n);
 /* The same, however long, allocated (asset_free it; fs.c): NULL when it is unknown

@@ -267,21 +267,6 @@ oom:
     return ASSET_E_NO_MEMORY;
 }
 
-/* Why a component of the package path rel cannot be opened safely on this OS, or NULL
- * (Windows: device names, streams; platform.h). Asked of directory packages only,
- * before anything is opened: an embedded table opens nothing, and its "aux.json" or
- * "what?.txt" loads on every OS. */
-static const char *os_refused(const char *rel) {
-    for (const char *p = rel; *p;) {
-        size_t n = strcspn(p, "/");
-        const char *why = n ? asset__path_component_refused(p, n) : NULL;
-        if (why) return why;
-        p += n;
-        if (*p) p++;
-    }
-    return NULL;
-}
-
 /* Finds the package `name` (len n): mounts first, then the search path, whose hit is
  * remembered as a mount. NULL with *err 0: no such package; else *err says why it
  * could not be looked for (ENOMEM, EMFILE...), so that is not reported as "not
@@ -376,7 +361,10 @@ static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r,
         return asset_request_adopt(r, (void *)f->data, f->size, NULL, NULL);
     }
     if (!*rel) return asset_request_fail(r, ASSET_E_IO, "is a directory, not a file");
-    const char *why = os_refused(rel);
+    /* names this OS cannot open safely (Windows: device names, streams): directory
+     * packages only, before anything is opened; an embedded table opens nothing, and
+     * its "aux.json" loads on every OS */
+    const char *why = asset__path_components_refused(rel);
     if (why) return asset_request_fail(r, ASSET_E_FORBIDDEN, "forbidden path: %s", why);
     asset__file_t *f = NULL;
     int e = asset__file_open_beneath(m->dir, rel, &f);
@@ -420,7 +408,7 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
 /* pkg_list's part with its mount in hand (kept alive by its use count). */
 static asset_status_t list_in(mount_t *m, asset_list_t *l, const char *rel) {
     if (m->dir) {
-        const char *why = os_refused(rel);
+        const char *why = asset__path_components_refused(rel);
         if (why) return asset_list_fail(l, ASSET_E_FORBIDDEN, "forbidden path: %s", why);
         asset__dir_t *d = NULL;
         int e = asset__dir_open_beneath(m->dir, rel, &d);
