@@ -217,7 +217,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                    http_max_connections per host (2 x for https when libcurl
                                    has HTTP/2) and 8 x in all (but always one for a host with
                                    none), so hosts whose transfers all stall do not hold up
-                                   other hosts. A redirect counts against the host of the URI.
+                                   other hosts. A redirect to another host counts against that
+                                   host from the redirect on (its first host's slot is free).
                                    The curl easy handles of finished transfers are reset and
                                    reused (up to 2 x http_max_connections kept until destroy). */
     /* The json loader refuses a document that is not valid UTF-8 (overlong forms,

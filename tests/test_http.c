@@ -707,6 +707,45 @@ static void test_http_many_stalled_hosts_do_not_starve_another_host(void **state
     for (int i = 0; i <= STALLED_HOSTS; i++) tu_bad_stop(bad[i]);
 }
 
+/* A load redirected to another host counts against that host from its redirect on: it
+ * held its first host's slot while it waited for the second's (every connection of
+ * which a stalled transfer held), and a load of the first host waited behind it. */
+static void test_http_a_redirect_to_a_busy_host_frees_its_first_host(void **state) {
+    (void)state;
+    tu_bad_t *a = tu_bad_start(), *b = tu_bad_start();
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;              /* reads start in load order */
+    cfg.http_max_connections = 1;     /* one transfer per host in the multi */
+    cfg.http_low_speed_ms = UINT_MAX; /* the stall guard does not come to the rescue */
+    asset_server_t *s = asset_server_create(&cfg);
+    char *u = tu_bad_url(b, "/stall");
+    asset_handle_t *st = asset_server_load(s, u, NULL); /* b's one connection, stalled */
+    free(u);
+    tu_bad_wait_stalled(b);
+    char *ok = tu_bad_url(b, "/ok"), path[300];
+    snprintf(path, sizeof path, "/goto?%s", ok);
+    u = tu_bad_url(a, path);
+    asset_handle_t *r = asset_server_load(s, u, NULL); /* a, then waits for b */
+    free(u);
+    free(ok);
+    u = tu_bad_url(a, "/ok");
+    asset_handle_t *h = asset_server_load(s, u, NULL); /* a's own */
+    free(u);
+    asset_status_t rc = asset_handle_wait(h, 20000);
+    if (rc != ASSET_OK)
+        fail_msg("a load behind a redirect to a busy host: %s (%s)", asset_err_name(rc),
+                 asset_handle_error_message(h) ? asset_handle_error_message(h) : "-");
+    tu_expect_text(h, "hello");
+    assert_false(asset_handle_is_done(r)); /* still waiting for b */
+    assert_false(asset_handle_is_done(st));
+    asset_handle_release(h);
+    asset_handle_release(r);
+    asset_handle_release(st);
+    asset_server_destroy(s); /* aborts the stalled one and the one waiting */
+    tu_bad_stop(a);
+    tu_bad_stop(b);
+}
+
 /* A 3xx whose Location is a malformed http URL is a malformed answer, not a refused
  * protocol (libcurl says "URL malformed" for both). */
 static void test_http_malformed_redirect_is_a_network_error(void **state) {
@@ -1176,6 +1215,7 @@ int main(void) {
         cmocka_unit_test(test_http_stalled_transfer_fails_after_http_low_speed_ms),
         cmocka_unit_test(test_http_stalled_host_does_not_starve_another_host),
         cmocka_unit_test(test_http_many_stalled_hosts_do_not_starve_another_host),
+        cmocka_unit_test(test_http_a_redirect_to_a_busy_host_frees_its_first_host),
         cmocka_unit_test(test_http_malformed_redirect_is_a_network_error),
         cmocka_unit_test(test_http_reused_easy_handle_forgets_the_conditional_header),
         cmocka_unit_test(test_http_cancelled_and_failed_transfers_easy_handle_is_reused_cleanly),

@@ -71,6 +71,7 @@ typedef struct xfer {
                             line not yet (a line there is a header, whatever it says) */
     uint8_t codings;     /* CODING_*: what its libcurl decodes (http->codings) */
     bool unknown_coding; /* a Content-Encoding none of those: refused, as undecodable */
+    bool location_seen;  /* the current response's Location came (libcurl follows the first) */
 } xfer_t;
 
 /* Content codings a libcurl decodes (curl_version_info's features) */
@@ -984,6 +985,7 @@ static void response_reset(xfer_t *x) {
     x->error_bytes = 0;
     x->location = LOCATION_NONE;
     x->headers_done = x->chunked = x->coded = x->has_length = x->unknown_coding = false;
+    x->location_seen = false;
 }
 
 /* A request is about to go out (each hop of a redirect too): the last hop's answer
@@ -1049,6 +1051,29 @@ static bool headers_end(xfer_t *x, bool decodes) {
     return true;
 }
 
+/* A redirect to another host ("<scheme>://<authority>", sn and an bytes): from now on x
+ * counts against that host, not its first one, whose slot it held while it waited for
+ * a connection to a busy host (holding that host's next loads back). The pump, after
+ * this libcurl call, lets the first host's next load in. No memory: it stays put. */
+static void xfer_move(xfer_t *x, const char *scheme, size_t sn, const char *auth, size_t an) {
+    asset__http_t *http = x->server->http;
+    char *key = asset_alloc(sn + 3 + an + 1);
+    if (!key) return;
+    for (size_t i = 0; i < sn; i++) /* a scheme is case-insensitive; the URIs' are lower */
+        key[i] = (char)(scheme[i] >= 'A' && scheme[i] <= 'Z' ? scheme[i] - 'A' + 'a' : scheme[i]);
+    memcpy(key + sn, "://", 3);
+    memcpy(key + sn + 3, auth, an);
+    key[sn + 3 + an] = 0;
+    host_t *h = host_get(http, key);
+    asset_free(key);
+    if (!h || h == x->host) return;
+    host_t *from = x->host;
+    from->active--;
+    if (!from->active && !from->wait_head) host_free(http, from);
+    h->active++; /* past its max, maybe: its next waits the longer, as libcurl would */
+    x->host = h;
+}
+
 static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     xfer_t *x = user;
     size_t n = size * nmemb;
@@ -1089,8 +1114,11 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     size_t vn;
     if (HEADER_IS(line, n, "ETag", &v, &vn)) {
         if (printable(v, vn)) versioned(&x->etag, "etag:", 5, v, vn);
-    } else if (x->status / 100 == 3 && HEADER_IS(line, n, "Location", &v, &vn)) {
-        /* its scheme, to tell a refused protocol from a malformed URL (map_result) */
+    } else if (x->status / 100 == 3 && !x->location_seen &&
+               HEADER_IS(line, n, "Location", &v, &vn)) {
+        /* its scheme, to tell a refused protocol from a malformed URL (map_result); the
+         * first one, which libcurl follows */
+        x->location_seen = true;
         size_t sl = strcspn(v, ":/?#");
         bool scheme = sl < vn && v[sl] == ':' && sl > 0;
         x->location = !scheme ? LOCATION_NONE
@@ -1098,6 +1126,21 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
                               (sl == 5 && !asset__strncasecmp(v, "https", 5))
                           ? LOCATION_HTTP
                           : LOCATION_OTHER;
+        /* another host's: "http://host..." or "//host..." (a relative one stays) */
+        const char *sch = v, *auth = NULL;
+        size_t schn = sl;
+        if (x->location == LOCATION_HTTP && vn > sl + 3 && !strncmp(v + sl, "://", 3)) {
+            auth = v + sl + 3;
+        } else if (!scheme && vn > 2 && v[0] == '/' && v[1] == '/') {
+            auth = v + 2;
+            sch = x->host->key;
+            schn = (size_t)(strstr(sch, "://") - sch);
+        }
+        if (auth) {
+            size_t an = 0, left = vn - (size_t)(auth - v);
+            while (an < left && !strchr("/?#", auth[an])) an++;
+            xfer_move(x, sch, schn, auth, an);
+        }
     } else if (HEADER_IS(line, n, "Last-Modified", &v, &vn)) {
         if (printable(v, vn)) versioned(&x->last_modified, "lm:", 3, v, vn);
     } else if (HEADER_IS(line, n, "Content-Length", &v, &vn)) {
