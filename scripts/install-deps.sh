@@ -18,7 +18,7 @@
 # With no argument it installs everything (test).
 set -euo pipefail
 mode=${1:-test}
-build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev)
+build_pkgs=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev zlib1g-dev)
 test_pkgs=(libcmocka-dev nginx-light openssl clang valgrind libclang-rt-14-dev libsdl2-dev xvfb xauth liburing-dev
            emscripten nodejs node-acorn chromium python3)
 windows_pkgs=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64 cmake)

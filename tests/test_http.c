@@ -1021,18 +1021,56 @@ static void test_http_a_gzip_coded_body_is_decoded_or_refused(void **state) {
     (void)state;
     tu_bad_t *b = tu_bad_start();
     asset_server_t *s = asset_server_create(NULL);
-    char *u = tu_bad_url(b, "/gzip");
-    asset_load_options_t o = {.loader = "json"};
-    asset_handle_t *h = asset_server_load(s, u, &o);
-    asset_status_t st = tu_wait(h);
-    if (st == ASSET_OK) {
-        const cJSON *level = cJSON_GetObjectItemCaseSensitive(asset_handle_value(h), "level");
-        assert_non_null(level);
-        assert_int_equal(level->valueint, 1);
-    } else {
-        assert_int_equal(st, ASSET_E_UNSUPPORTED);
-        expect_message(h, "Content-Encoding");
+    const char *paths[] = {"/gzip", "/gzip-chunked"}; /* sized, and chunked */
+    for (int i = 0; i < 2; i++) {
+        char *u = tu_bad_url(b, paths[i]);
+        asset_load_options_t o = {.loader = "json"};
+        asset_handle_t *h = asset_server_load(s, u, &o);
+        asset_status_t st = tu_wait(h);
+        if (st == ASSET_OK) {
+            const cJSON *level = cJSON_GetObjectItemCaseSensitive(asset_handle_value(h), "level");
+            assert_non_null(level);
+            assert_int_equal(level->valueint, 1);
+        } else {
+            if (st != ASSET_E_UNSUPPORTED)
+                fail_msg("%s: %s (%s)", paths[i], asset_err_name(st),
+                         asset_handle_error_message(h));
+            expect_message(h, "Content-Encoding");
+        }
+        asset_handle_release(h);
+        free(u);
     }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
+/* A gzip-coded body whose stream ends early (its Content-Length is what was sent) is a
+ * truncated body: libcurl 7.88 does not check that a coded stream ended (its gzip
+ * writer's close ignores the decoder's state), and 241 of its 244 bytes loaded OK. */
+static void test_http_a_truncated_gzip_body_is_an_error(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/gzip-cut");
+    for (int i = 0; i < 2; i++) { /* the second reads it again: nothing was cached */
+        asset_handle_t *h = asset_server_load(s, u, NULL);
+        asset_status_t st = tu_wait(h);
+        if (st == ASSET_OK) fail_msg("a cut gzip body loaded OK: %zu bytes", asset_handle_size(h));
+        if (st == ASSET_E_NETWORK) {
+            expect_message(h, "truncated");
+        } else { /* no zlib: a coded body is refused */
+            assert_int_equal(st, ASSET_E_UNSUPPORTED);
+            expect_message(h, "Content-Encoding");
+        }
+        asset_handle_release(h);
+        assert_int_equal(tu_bad_connections(b), i + 1);
+    }
+    free(u);
+    u = tu_bad_url(b, "/gzip-badcrc"); /* whole, but not the bytes it was made of */
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    asset_status_t st = tu_wait(h);
+    assert_int_not_equal(st, ASSET_OK);
+    if (st == ASSET_E_NETWORK) expect_message(h, "corrupt");
     asset_handle_release(h);
     asset_server_destroy(s);
     tu_bad_stop(b);
@@ -1226,6 +1264,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_redirect_to_a_malformed_answer_is_not_a_refused_redirect),
         cmocka_unit_test(test_http_chunked_coding_overrides_a_content_length),
         cmocka_unit_test(test_http_a_gzip_coded_body_is_decoded_or_refused),
+        cmocka_unit_test(test_http_a_truncated_gzip_body_is_an_error),
         cmocka_unit_test(test_http_an_unasked_304_is_an_http_error),
         cmocka_unit_test(test_http_a_304_from_a_redirect_target_is_asked_again),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),

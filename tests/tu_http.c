@@ -494,6 +494,32 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
             "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xca\x49\x2d\x4b"
             "\xcd\x51\xb2\x52\x30\xac\x05\x00\x90\xe9\x66\x15\x0c\x00\x00\x00";
         send_all(fd, h, sizeof h - 1);
+    } else if (!strcmp(path, "/gzip-chunked")) {
+        /* /gzip's body in two chunks, no Content-Length (nginx's gzip filter's way) */
+        static const char h[] =
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"
+            "Connection: close\r\n\r\n"
+            "10\r\n\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xca\x49\x2d\x4b\r\n"
+            "10\r\n\xcd\x51\xb2\x52\x30\xac\x05\x00\x90\xe9\x66\x15\x0c\x00\x00\x00\r\n"
+            "0\r\n\r\n";
+        send_all(fd, h, sizeof h - 1);
+    } else if (!strcmp(path, "/gzip-badcrc")) {
+        /* /gzip's body with its CRC's first byte changed */
+        static const char h[] =
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 32\r\n"
+            "Connection: close\r\n\r\n"
+            "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xca\x49\x2d\x4b"
+            "\xcd\x51\xb2\x52\x30\xac\x05\x00\x91\xe9\x66\x15\x0c\x00\x00\x00";
+        send_all(fd, h, sizeof h - 1);
+    } else if (!strcmp(path, "/gzip-cut")) {
+        /* "hello " x 40 "end\n", gzip-coded (python3's gzip, mtime 0), its last 12 bytes
+         * (the stream's end, its CRC and size) cut: the Content-Length is what is sent */
+        static const char h[] =
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 21\r\n"
+            "Connection: close\r\n\r\n"
+            "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xcb\x48\xcd\xc9\xc9\x57"
+            "\xc8\x18\x31\x64\x6a";
+        send_all(fd, h, sizeof h - 1);
     } else if (!strcmp(path, "/unasked-304")) {
         const char *h = "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n";
         send_all(fd, h, strlen(h));

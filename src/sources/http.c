@@ -33,6 +33,10 @@
 #include "../platform/platform.h"
 #include "../platform/socket.h"
 
+#ifdef ASSET_SERVER_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
 typedef struct host host_t;
 
 typedef struct xfer {
@@ -63,19 +67,26 @@ typedef struct xfer {
     bool coded;        /* it has a Content-Encoding other than identity */
     bool has_length;   /* it has a Content-Length: `length` */
     unsigned long long length;
-    bool redirect_cut;   /* a followed redirect's body passed ERROR_BODY_MAX: cut */
-    bool asked_again;    /* sent again without its condition (xfer_done) */
-    bool decodes;        /* its libcurl decodes a Content-Encoding (http->decodes) */
-    bool undecodable;    /* a coded 2xx body this libcurl cannot decode: cut */
-    bool in_head;        /* inside a response's headers: its status line came, its blank
-                            line not yet (a line there is a header, whatever it says) */
-    uint8_t codings;     /* CODING_*: what its libcurl decodes (http->codings) */
-    bool unknown_coding; /* a Content-Encoding none of those: refused, as undecodable */
-    bool location_seen;  /* the current response's Location came (libcurl follows the first) */
+    bool redirect_cut;        /* a followed redirect's body passed ERROR_BODY_MAX: cut */
+    bool asked_again;         /* sent again without its condition (xfer_done) */
+    bool decodes;             /* gzip and deflate are decoded (http->decodes) */
+    bool undecodable;         /* a coded 2xx body this libcurl cannot decode: cut */
+    bool in_head;             /* inside a response's headers: its status line came, its blank
+                                 line not yet (a line there is a header, whatever it says) */
+    uint8_t coding;           /* CODING_*: the current response's Content-Encoding */
+    bool unknown_coding;      /* a Content-Encoding none of those: refused, as undecodable */
+    bool location_seen;       /* the current response's Location came (libcurl follows the first) */
+    struct inflater *inf;     /* decoding the current 2xx body (its coding), or NULL */
+    const char *coding_error; /* the coded body is corrupt: zlib's word (static), or NULL */
 } xfer_t;
 
-/* Content codings a libcurl decodes (curl_version_info's features) */
-enum { CODING_ZLIB = 1, CODING_BROTLI = 2, CODING_ZSTD = 4 };
+/* The content codings decoded here (libcurl's decoding is off: libcurl 7.88 does not
+ * check that a coded stream ended, and loaded a cut one as a whole) */
+enum { CODING_NONE, CODING_GZIP, CODING_DEFLATE };
+static bool body_write(xfer_t *x, const char *data, size_t n);
+static bool inflater_write(xfer_t *x, const char *data, size_t n);
+static void inflater_free(xfer_t *x);
+static bool inflater_done(const xfer_t *x);
 
 enum { LOCATION_NONE, LOCATION_HTTP, LOCATION_OTHER }; /* xfer_t.location */
 
@@ -126,8 +137,7 @@ struct asset__http {
     sock_t *socks;
     CURL **idle;     /* easy handles free for the next transfer (a stack) */
     unsigned n_idle; /* how many; at most host_max */
-    bool decodes;    /* libcurl has zlib: it decodes a gzip or deflate Content-Encoding */
-    uint8_t codings; /* CODING_*: the codings libcurl decodes */
+    bool decodes;    /* built with zlib: a gzip or deflate Content-Encoding is decoded */
 };
 
 /* ---- curl's allocator goes through ours ---- */
@@ -232,8 +242,13 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
     if (x->error_cut) return http_error(x, r); /* an error answer, its endless body cut */
     if (x->undecodable)
         return asset_request_fail(r, ASSET_E_UNSUPPORTED,
-                                  "the body is coded (Content-Encoding), and this build's "
-                                  "libcurl cannot decode it");
+                                  "the body is coded (Content-Encoding), and this build "
+                                  "cannot decode it");
+    if (x->coding_error)
+        return asset_request_fail(r, ASSET_E_NETWORK,
+                                  "corrupt body: its Content-Encoding (%s) "
+                                  "does not decode: %s",
+                                  x->coding == CODING_GZIP ? "gzip" : "deflate", x->coding_error);
     /* a redirect's failures are HTTP ones: the handle keeps its status (the last
      * answer's, a 3xx; it said 0, "not HTTP") */
     if ((x->redirect_cut || rc == CURLE_TOO_MANY_REDIRECTS) && !status_malformed(x))
@@ -304,6 +319,13 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
     /* a part of the body (Content-Range) is no asset, and no request of ours asks for a
      * range: a 206 loaded its part as the whole */
     if (x->status == 206) return http_error(x, r);
+    /* libcurl sees the bytes the Content-Length (or the chunks) announced: a coded
+     * stream cut short is seen by its decoder only */
+    if (x->inf && !inflater_done(x))
+        return asset_request_fail(r, ASSET_E_NETWORK,
+                                  "truncated body: its Content-Encoding (%s) stream ended early "
+                                  "(%zu bytes decoded)",
+                                  x->coding == CODING_GZIP ? "gzip" : "deflate", r->size);
     /* a validator is a resource's (RFC 9110 8.8.3), and where a URL redirects to may
      * change: an answer reached through a redirect is versioned by its bytes */
     const char *validator = hops ? NULL : x->etag ? x->etag : x->last_modified;
@@ -330,6 +352,7 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
 }
 
 static void xfer_free(xfer_t *x) {
+    inflater_free(x);
     if (x->easy) curl_easy_cleanup(x->easy); /* not handed back to a free list */
     curl_slist_free_all(x->headers);
     asset_free(x->etag);
@@ -403,11 +426,14 @@ static CURLcode easy_setup(CURL *e, asset__http_t *http) {
     if (rc == CURLE_OK) rc = curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     if (rc == CURLE_OK) rc = curl_easy_setopt(e, CURLOPT_USERAGENT, "asset_server/0.1");
     /* no Accept-Encoding means any coding will do (RFC 9110 12.5.3), and some servers
-     * send stored gzip whatever is asked: the loaders get the bytes decoded, or, where
-     * libcurl cannot decode, a refusal (headers_end) rather than gzip */
+     * send stored gzip whatever is asked: the loaders get the bytes decoded (write_cb),
+     * or, without zlib, a refusal (headers_end) rather than gzip. libcurl decodes
+     * nothing: it does not check that a coded stream ended */
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, http->decodes ? "" : "identity");
+        rc = curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING,
+                              http->decodes ? "gzip, deflate" : "identity");
     if (rc != CURLE_OK) return rc;
+    curl_easy_setopt(e, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
@@ -459,7 +485,6 @@ static CURLcode easy_bind(asset__http_t *http, xfer_t *x) {
     }
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     x->decodes = http->decodes;
-    x->codings = http->codings;
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
@@ -825,11 +850,9 @@ static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
     http->max_active = 8 * conns;
     const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
     http->http2 = cv && (cv->features & CURL_VERSION_HTTP2);
-    http->decodes = cv && (cv->features & CURL_VERSION_LIBZ);
-    http->codings = (uint8_t)(!cv ? 0
-                                  : (http->decodes ? CODING_ZLIB : 0) |
-                                        (cv->features & CURL_VERSION_BROTLI ? CODING_BROTLI : 0) |
-                                        (cv->features & CURL_VERSION_ZSTD ? CODING_ZSTD : 0));
+#ifdef ASSET_SERVER_HAVE_ZLIB
+    http->decodes = true;
+#endif
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
     curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -903,11 +926,8 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
         x->error_cut = true;
         return 0;
     }
-    asset_status_t st = asset_request_write(x->req, data, n);
-    if (st == ASSET_E_TOO_LARGE) x->too_large = true;
-    if (st == ASSET_E_CANCELLED) x->cancelled = true;
-    if (st == ASSET_E_NO_MEMORY) x->oom = true;
-    return st == ASSET_OK ? n : 0;
+    if (x->inf) return inflater_write(x, data, n) ? n : 0;
+    return body_write(x, data, n) ? n : 0;
 }
 
 #define PRESIZE_MAX ((unsigned long long)16 << 20)
@@ -948,14 +968,14 @@ static bool printable(const char *v, size_t n) {
     return true;
 }
 
-/* Whether every coding of a Content-Encoding value ("gzip", "deflate, br") is one this
- * libcurl decodes: libcurl fails another as "Unrecognized content encoding type", a
- * network error, where it is a coding this build does not support. */
 static bool coding_is(const char *t, size_t tn, const char *name) {
     return tn == strlen(name) && !asset__strncasecmp(t, name, tn);
 }
 
-static bool codings_known(const char *v, size_t vn, uint8_t codings) {
+/* Adds the codings of a Content-Encoding value ("gzip", "deflate, br") to x->coding;
+ * false for one not decoded here (compress, br, zstd: a coding this build does not
+ * support) or a second one (layered codings are not decoded). */
+static bool codings_add(xfer_t *x, const char *v, size_t vn) {
     const char *end = v + vn;
     while (v < end) {
         const char *comma = memchr(v, ',', (size_t)(end - v));
@@ -963,17 +983,129 @@ static bool codings_known(const char *v, size_t vn, uint8_t codings) {
         while (v < te && (*v == ' ' || *v == '\t')) v++;
         size_t tn = (size_t)(te - v);
         while (tn && (v[tn - 1] == ' ' || v[tn - 1] == '\t')) tn--;
-        bool ok =
-            !tn || coding_is(v, tn, "identity") || coding_is(v, tn, "none") || /* libcurl's alias */
-            ((codings & CODING_ZLIB) && (coding_is(v, tn, "gzip") || coding_is(v, tn, "x-gzip") ||
-                                         coding_is(v, tn, "deflate"))) ||
-            ((codings & CODING_BROTLI) && coding_is(v, tn, "br")) ||
-            ((codings & CODING_ZSTD) && coding_is(v, tn, "zstd"));
-        if (!ok) return false;
+        uint8_t c = !tn || coding_is(v, tn, "identity") || coding_is(v, tn, "none") ? CODING_NONE
+                    : coding_is(v, tn, "gzip") || coding_is(v, tn, "x-gzip")        ? CODING_GZIP
+                    : coding_is(v, tn, "deflate")                                   ? CODING_DEFLATE
+                                                                                    : UINT8_MAX;
+        if (c == UINT8_MAX || (c != CODING_NONE && x->coding != CODING_NONE)) return false;
+        if (c != CODING_NONE) x->coding = c;
         v = comma ? comma + 1 : end;
     }
     return true;
 }
+
+/* ---- decoding a coded body (zlib) ---- */
+
+/* Whether x's body has been written; false: write_cb stops the transfer. */
+static bool body_write(xfer_t *x, const char *data, size_t n) {
+    asset_status_t st = asset_request_write(x->req, data, n);
+    if (st == ASSET_E_TOO_LARGE) x->too_large = true;
+    if (st == ASSET_E_CANCELLED) x->cancelled = true;
+    if (st == ASSET_E_NO_MEMORY) x->oom = true;
+    return st == ASSET_OK;
+}
+
+#ifdef ASSET_SERVER_HAVE_ZLIB
+struct inflater {
+    z_stream z;
+    bool ended;     /* the coded stream's end came (gzip: its CRC and size checked) */
+    bool raw_tried; /* "deflate" without its zlib header (raw), as libcurl takes it */
+};
+
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
+    (void)opaque;
+    return asset__calloc(items, size);
+}
+static void z_free(voidpf opaque, voidpf p) {
+    (void)opaque;
+    asset_free(p);
+}
+
+/* The headers of a coded 2xx ended: its decoder. False: no memory. */
+static bool inflater_new(xfer_t *x) {
+    struct inflater *d = asset__calloc(1, sizeof *d);
+    if (!d) return false;
+    d->z.zalloc = z_alloc;
+    d->z.zfree = z_free;
+    /* gzip: its header (16); deflate: a zlib stream (RFC 9110 8.4.1.2) */
+    if (inflateInit2(&d->z, x->coding == CODING_GZIP ? 16 + MAX_WBITS : MAX_WBITS) != Z_OK) {
+        asset_free(d);
+        return false;
+    }
+    x->inf = d;
+    return true;
+}
+
+static void inflater_free(xfer_t *x) {
+    if (!x->inf) return;
+    inflateEnd(&x->inf->z);
+    asset_free(x->inf);
+    x->inf = NULL;
+}
+
+/* Whether the body is complete: its coded stream ended, or there was none (no bytes). */
+static bool inflater_done(const xfer_t *x) { return x->inf->ended || !x->inf->z.total_in; }
+
+/* A piece of the coded body, decoded into the request. False: stop the transfer (a
+ * corrupt stream says why in x->coding_error; else the request's write refused). */
+static bool inflater_write(xfer_t *x, const char *data, size_t n) {
+    struct inflater *d = x->inf;
+    z_stream *z = &d->z;
+    bool first = !z->total_in;
+    unsigned char out[16384];
+    z->next_in = (Bytef *)(uintptr_t)data; /* zlib does not write it */
+    z->avail_in = (uInt)n;                 /* libcurl's pieces are CURL_MAX_WRITE_SIZE */
+    for (bool full = false; z->avail_in || full;) {
+        if (d->ended) { /* bytes after the stream's end */
+            x->coding_error = "data after the end of the coded stream";
+            return false;
+        }
+        z->next_out = out;
+        z->avail_out = sizeof out;
+        int zr = inflate(z, Z_NO_FLUSH);
+        if (zr == Z_DATA_ERROR && x->coding == CODING_DEFLATE && first && !z->total_out &&
+            !d->raw_tried && inflateReset2(z, -MAX_WBITS) == Z_OK) {
+            d->raw_tried = true; /* no zlib header: a raw deflate stream, from its start */
+            z->next_in = (Bytef *)(uintptr_t)data;
+            z->avail_in = (uInt)n;
+            continue;
+        }
+        if (zr == Z_MEM_ERROR) {
+            x->oom = true;
+            return false;
+        }
+        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+            x->coding_error = z->msg ? z->msg : "undecodable";
+            return false;
+        }
+        size_t got = sizeof out - z->avail_out;
+        if (got && !body_write(x, (const char *)out, got)) return false;
+        if (zr == Z_STREAM_END) d->ended = true;
+        full = !z->avail_out && !d->ended;
+        if (zr == Z_BUF_ERROR) break; /* no progress possible: it wants more input */
+    }
+    return true;
+}
+#else /* no zlib: a coded 2xx body is refused (headers_end), never decoded */
+struct inflater {
+    int unused;
+};
+static bool inflater_new(xfer_t *x) {
+    (void)x;
+    return false;
+}
+static void inflater_free(xfer_t *x) { (void)x; }
+static bool inflater_done(const xfer_t *x) {
+    (void)x;
+    return true;
+}
+static bool inflater_write(xfer_t *x, const char *data, size_t n) {
+    (void)x;
+    (void)data;
+    (void)n;
+    return false;
+}
+#endif
 
 /* What is known of the current response goes: a new one begins (its status line, or
  * a request sent again: a redirect followed, a dropped connection retried). */
@@ -986,6 +1118,8 @@ static void response_reset(xfer_t *x) {
     x->location = LOCATION_NONE;
     x->headers_done = x->chunked = x->coded = x->has_length = x->unknown_coding = false;
     x->location_seen = false;
+    x->coding = CODING_NONE;
+    inflater_free(x);
 }
 
 /* A request is about to go out (each hop of a redirect too): the last hop's answer
@@ -1031,7 +1165,12 @@ static bool headers_end(xfer_t *x, bool decodes) {
         x->undecodable = true;
         return false;
     }
-    if (x->status < 200 || x->status > 299 || !x->has_length || x->chunked) return true;
+    if (x->status < 200 || x->status > 299) return true;
+    if (x->coding != CODING_NONE && !inflater_new(x)) { /* chunked or not, sized or not */
+        x->oom = true;
+        return false;
+    }
+    if (!x->has_length || x->chunked) return true;
     unsigned long long len = x->length;
     if (!x->coded && len > x->req->max_size) {
         x->too_large = true;
@@ -1163,7 +1302,7 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         x->chunked = true;
     } else if (HEADER_IS(line, n, "Content-Encoding", &v, &vn)) {
         if (!(vn == 8 && !asset__strncasecmp(v, "identity", 8))) x->coded = true;
-        if (!codings_known(v, vn, x->codings)) x->unknown_coding = true;
+        if (!codings_add(x, v, vn)) x->unknown_coding = true;
     }
     return n;
 }
