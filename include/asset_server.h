@@ -706,7 +706,10 @@ struct asset_load_options {    /* NULL or zero: defaults */
     asset_priority_t priority; /* 0: NORMAL */
     bool no_cache;             /* fresh read, no cache lookup or write: it joins another
                                   no_cache load of the URI only while that one's read has
-                                  not started (docs/loaders-and-caches.md, Coalescing) */
+                                  not started (docs/loaders-and-caches.md, Coalescing).
+                                  Its hot reloads write no cache either (unless a handle
+                                  loaded without it reloads with it); they revalidate
+                                  against the handle's own value and version. */
     uint32_t timeout_ms;       /* 0: none; else ASSET_E_TIMEOUT when exceeded */
     const char *tag;           /* for asset_server_cancel_tag; copied ("" is no tag) */
     const char *loader;        /* force a loader by name; copied */

@@ -433,6 +433,7 @@ typedef struct asset__reload_claim {
     const char *uri;
     const asset__loader_slot_t *ld;
     bool again, forced; /* as reload_again and reload_again_forced of a running reload */
+    bool no_cache;      /* every live handle it reloads was loaded no_cache: so is it */
 } asset__reload_claim_t;
 
 /* ---- handles ---- */
@@ -507,6 +508,11 @@ struct asset_handle {
                                    * reload after it parses again; else it revalidates */
     bool reload_pending : 1;      /* [lock] a reload result waits for flush */
     bool in_reloading : 1;        /* [lock] (reload handle) started, not decided yet */
+    bool no_cache : 1;            /* [lock] loaded with options.no_cache: so are its reloads */
+    /* [lock] a no_cache handle's (and a reload handle's): the source's version of the
+     * value it holds or has pending, for its reloads' revalidation (there is no cache
+     * entry to hold it), or NULL */
+    char *nc_version;
 };
 /* [lock] h joins j's handles (at their head), counted at its priority. */
 static inline void asset__job_attach(asset__job_t *j, asset_handle_t *h) {
@@ -900,6 +906,11 @@ void asset__reload_watch_job(asset_server_t *s, asset__job_t *j);
 void asset__reload_unwatch(asset_server_t *s, const char *uri, size_t n);
 /* [lock] An internal reload handle was decided: hand the result to the live handles. */
 void asset__reload_decided(asset_server_t *s, asset_handle_t *rh);
+/* [lock] For a no_cache reload of uri by ld, which finds no cache entry: the value a
+ * live no_cache handle of uri (no label) holds or has pending, and the source's version
+ * of it (nc_version), to revalidate against. False: none. */
+bool asset__reload_no_cache_base(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
+                                 asset__value_t **v, const char **version);
 /* Lock not held: starts reloads of uri (normalised, no label) for its live handles.
  * forced: fresh read; else a revalidation that changes nothing when unchanged. */
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced);

@@ -147,6 +147,14 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
     }
     job_unmap(s, j);
     int http = j->req ? j->req->http_status : 0;
+    /* a no_cache handle keeps its value's version itself (no cache entry does), for
+     * its reloads' revalidation; a reload handle, for the live handles it serves */
+    const char *version = j->req && j->req->version ? j->req->version : j->cached_version;
+    for (asset_handle_t *h = j->handles; h && st == ASSET_OK; h = h->job_next) {
+        if (!h->no_cache && !h->reload) continue;
+        asset_free(h->nc_version);
+        h->nc_version = version ? asset__strdup(version) : NULL;
+    }
     while (j->handles) {
         if (st == ASSET_OK)
             asset__handle_decide_value(j->handles, v, http);
@@ -301,7 +309,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
          * clear_caches, a reload's new value, a dependency's change): that one stays
          * gone. */
         asset__cache_t *c = &j->loader->cache;
-        if (!asset__cache_get(c, j->uri) && !j->cached->dropped)
+        if (!j->no_cache && !asset__cache_get(c, j->uri) && !j->cached->dropped)
             asset__cache_put(c, j->uri, j->cached_version, j->sha256, j->cached);
         asset__reload_watch_job(s, j);
         /* a change after its read began: it reloads once loaded, as a parsed one does */

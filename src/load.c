@@ -248,6 +248,7 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
     if (hook) hook(s, h, r->hook_arg, true);
     h->loader = ld;
     h->pinned = sha256 != NULL;
+    h->no_cache = opt.no_cache;
     asset__source_slot_t *src = r->pst == ASSET_OK ? asset__source_find(s, r->parsed.scheme) : NULL;
     if (r->pst != ASSET_OK) {
         fail_now(h, r->pst, "%s URI: %s", r->pst == ASSET_E_FORBIDDEN ? "forbidden" : "invalid",
@@ -297,10 +298,15 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
             j->is_list = r->list;
             j->recursive = r->recursive;
             j->map_file = opt.map_file;
-            if (e) {
-                const char *version = asset__cache_entry_version(e);
+            asset__value_t *base = e ? e->value : NULL;
+            const char *version = e ? asset__cache_entry_version(e) : NULL;
+            /* a no_cache reload revalidates against its live handles' value */
+            if (!e && h->reload && opt.no_cache && !forced &&
+                !asset__reload_no_cache_base(s, j->uri, ld, &base, &version))
+                base = NULL;
+            if (base) {
                 j->cached_version = version ? asset__strdup(version) : NULL;
-                j->cached = asset__value_retain(e->value);
+                j->cached = asset__value_retain(base);
                 if (version && !j->cached_version) { /* no memory: read it all again */
                     asset__value_release(j->cached);
                     j->cached = NULL;

@@ -153,6 +153,7 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     claim_t claims[ASSET__MAX_LOADERS];
     const asset__loader_slot_t *seen[ASSET__MAX_LOADERS]; /* each loader once: a reload
                                                            * running is looked for once */
+    int seen_claim[ASSET__MAX_LOADERS]; /* its claim's index, or -1 (one running) */
     size_t n = 0, nseen = 0, bl = strlen(uri);
     uv_mutex_lock(&s->lock);
     if (!s->stopping) mark_stale_jobs(s, uri, forced);
@@ -162,17 +163,24 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     for (asset_handle_t *h; !s->stopping && (h = asset__uri_iter_next(&it));) {
         if (!live(h)) continue;
         bool known = false;
-        for (size_t i = 0; i < nseen && !known; i++) known = seen[i] == h->loader;
+        for (size_t i = 0; i < nseen && !known; i++) {
+            known = seen[i] == h->loader;
+            if (known && seen_claim[i] >= 0 && !h->no_cache) claims[seen_claim[i]].no_cache = false;
+        }
         if (known || nseen == ASSET__MAX_LOADERS) continue;
+        seen_claim[nseen] = -1;
         seen[nseen++] = h->loader;
         if (mark_running(s, uri, h->loader, forced)) continue;
-        claims[n] = (claim_t){.next = s->reload_claims, .uri = uri, .ld = h->loader};
+        seen_claim[nseen - 1] = (int)n;
+        claims[n] = (claim_t){
+            .next = s->reload_claims, .uri = uri, .ld = h->loader, .no_cache = h->no_cache};
         s->reload_claims = &claims[n++];
     }
     uv_mutex_unlock(&s->lock);
     for (size_t i = 0; i < n; i++) {
         claim_t *c = &claims[i];
-        asset_load_options_t o = {.loader = c->ld->name};
+        /* a no_cache load's value goes in no cache, its reloads' neither (they cached it) */
+        asset_load_options_t o = {.loader = c->ld->name, .no_cache = c->no_cache};
         unsigned flags = ASSET__LOAD_RELOAD | (forced ? ASSET__LOAD_FORCED : 0);
         asset_handle_t *rh = asset__load_ex(s, uri, &o, NULL, false, false, flags);
         if (!rh)
@@ -379,6 +387,19 @@ static void drop_cached_dependents(asset_server_t *s, const char *base) {
     asset_free(todo);
 }
 
+bool asset__reload_no_cache_base(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
+                                 asset__value_t **v, const char **version) {
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, uri, strlen(uri));
+    for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
+        if (!live(h) || h->loader != ld || !h->no_cache || h->label || !h->nc_version) continue;
+        *v = h->reload_pending && h->reload_value ? h->reload_value : h->value;
+        *version = h->nc_version;
+        return *v != NULL;
+    }
+    return false;
+}
+
 void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     if (rh->in_reloading) s->reloads_running--;
     rh->in_reloading = false;
@@ -410,6 +431,10 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
                 asset__queue_push(s, h);
                 continue;
             }
+        }
+        if (h->no_cache) { /* the version of what it will hold, for its next reload */
+            asset_free(h->nc_version);
+            h->nc_version = rh->nc_version ? asset__strdup(rh->nc_version) : NULL;
         }
         if (nv == cur && !h->reload_pending) continue; /* revalidated: unchanged */
         set_pending(h, ASSET_OK, nv, NULL);

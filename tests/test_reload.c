@@ -923,6 +923,42 @@ static void test_a_load_in_flight_during_a_change_reloads_once_loaded(void **sta
     asset_server_destroy(s);
 }
 
+/* A no_cache load's reloads do not cache its value either (a reload was an ordinary
+ * load, which put the changed value in the cache); they still revalidate: a request
+ * that finds nothing changed publishes nothing (the handle's own value and version
+ * stand in for the cache entry it has not). */
+static void test_a_no_cache_loads_reloads_do_not_cache_it(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_mem_put(s, "k.d", "v1", 2), ASSET_OK);
+    asset_load_options_t fresh = {.no_cache = true};
+    asset_handle_t *h = asset_server_load(s, "mem://k.d", &fresh);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    put_k_v2(s);
+    wait_count(s, &r.count, 1, false);
+    assert_string_equal(asset_handle_value(h), "v2");
+    asset__loader_slot_t *ld = asset__loader_find(s, "d");
+    uv_mutex_lock(&s->lock);
+    bool cached = asset__cache_get(&ld->cache, "mem://k.d") != NULL;
+    uv_mutex_unlock(&s->lock);
+    assert_false(cached);
+    atomic_store(&g_parses, 0);
+    request_k(s); /* nothing changed */
+    settle(s);
+    assert_int_equal(r.count, 1);
+    assert_int_equal(atomic_load(&g_parses), 0);
+    assert_string_equal(asset_handle_value(h), "v2");
+    uv_mutex_lock(&s->lock);
+    cached = asset__cache_get(&ld->cache, "mem://k.d") != NULL;
+    uv_mutex_unlock(&s->lock);
+    assert_false(cached);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* A user source "gen://" versioned by a generation: a read whose cached version is
  * current answers NOT_MODIFIED; armed (g_gen.gate), that answer waits for the test
  * (g_gate_in / g_gate_out), as a slow revalidation would. */
@@ -1879,6 +1915,7 @@ int main(void) {
         cmocka_unit_test(test_a_spawned_task_is_never_reloaded),
         cmocka_unit_test(test_what_comes_during_a_handles_callbacks_is_delivered_later),
         cmocka_unit_test(test_a_load_in_flight_during_a_change_reloads_once_loaded),
+        cmocka_unit_test(test_a_no_cache_loads_reloads_do_not_cache_it),
         cmocka_unit_test(test_a_revalidation_in_flight_during_a_change_reloads_once_loaded),
         cmocka_unit_test(test_change_a_running_reload_has_read_reloads_once),
         cmocka_unit_test(test_change_after_a_running_reload_read_reloads_again),
