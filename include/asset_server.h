@@ -882,7 +882,9 @@ ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb c
 /* The last reload attempt: ASSET_OK, or why the old value was kept (then
  * asset_handle_error_message() says more, while the state stays LOADED). */
 ASSET_API asset_status_t asset_handle_reload_error(const asset_handle_t *h);
-/* 0 until LOADED, then 1, +1 per published reload. */
+/* 0 until LOADED, then 1, +1 per published reload. Any thread, also while the flush
+ * thread publishes (a thread may poll it to see reloads): it is written after the state
+ * and value it numbers, so once it reads 1 the handle reads LOADED. */
 ASSET_API uint64_t asset_handle_version(const asset_handle_t *h);
 /* Reloads uri's live handles as if it had changed (a fresh read and parse, even when
  * the source says it is unchanged); works without config.watch (the first call then

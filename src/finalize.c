@@ -41,7 +41,8 @@ static asset__job_t *pop(asset_server_t *s) {
  * them reloads (each publish adds one). */
 static uint64_t deps_versions(const asset__job_t *j) {
     uint64_t sum = 0;
-    for (size_t i = 0; i < asset__job_ndeps(j); i++) sum += j->g->deps->h[i]->version;
+    for (size_t i = 0; i < asset__job_ndeps(j); i++)
+        sum += atomic_load_explicit(&j->g->deps->h[i]->version, memory_order_relaxed);
     return sum;
 }
 

@@ -259,8 +259,9 @@ void asset__handle_publish(asset_server_t *s, asset_handle_t *h) {
     int state = h->status == ASSET_OK            ? ASSET_STATE_LOADED
                 : h->status == ASSET_E_CANCELLED ? ASSET_STATE_CANCELLED
                                                  : ASSET_STATE_FAILED;
-    if (state == ASSET_STATE_LOADED) h->version = 1;
     atomic_store_explicit(&h->state, state, memory_order_release);
+    /* after the state: a thread that reads version 1 reads LOADED */
+    if (state == ASSET_STATE_LOADED) atomic_store_explicit(&h->version, 1, memory_order_release);
 }
 
 /* The stats count a result when the flush delivers it with its callbacks (a handle

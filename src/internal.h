@@ -483,7 +483,9 @@ struct asset_handle {
     uint64_t bytes;                /* [lock] bytes its load read, recorded when decided */
     /* hot reload (reload.c) */
     asset__loader_slot_t *loader; /* the loader its value came from, or NULL */
-    uint64_t version;             /* published: 1 once LOADED, +1 per reload */
+    /* published: 1 once LOADED, +1 per reload. Written [lock] by flush, after the state
+     * and value it numbers (release); asset_handle_version() reads it on any thread */
+    _Atomic(uint64_t) version;
     asset__cb_t *rcbs;            /* [lock] reloaded callbacks */
     asset__value_t *reload_value; /* [lock] pending value (OK) */
     char *reload_message;         /* [lock] pending message (failed) */

@@ -479,7 +479,10 @@ bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t 
     if (h->reload_status == ASSET_OK) {
         *old = h->value; /* released after the callbacks */
         h->value = h->reload_value;
-        h->version++;
+        /* after the value it numbers (the reloaded callbacks read it on this thread) */
+        atomic_store_explicit(&h->version,
+                              atomic_load_explicit(&h->version, memory_order_relaxed) + 1,
+                              memory_order_release);
         s->stats.reloads++;
     } else {
         asset__value_release(h->reload_value);
@@ -520,7 +523,11 @@ asset_status_t asset_handle_reload_error(const asset_handle_t *h) {
     return h ? h->reload_error : ASSET_E_INVALID;
 }
 
-uint64_t asset_handle_version(const asset_handle_t *h) { return h ? h->version : 0; }
+uint64_t asset_handle_version(const asset_handle_t *h) {
+    /* any thread: the flush thread writes it (a plain read raced with the flush's write,
+     * also at the first publish) */
+    return h ? atomic_load_explicit(&((asset_handle_t *)h)->version, memory_order_acquire) : 0;
+}
 
 void asset_server_reload(asset_server_t *s, const char *uri) {
     if (!s || !uri) return;

@@ -625,6 +625,53 @@ static void test_asset_server_reload_forces_a_fresh_parse(void **state) {
     asset_server_destroy(s);
 }
 
+/* asset_handle_version() is a getter of any thread: a thread that polls it (to see a
+ * reload) while the flush thread publishes the load, then its reloads, races with
+ * nothing (TSan reported the plain read against the flush's write, also with no reload
+ * at all: the first publish sets it to 1). Once it reads 1, the handle reads LOADED. */
+typedef struct vpoll {
+    asset_handle_t *h;
+    atomic_bool stop;
+    atomic_uint_fast64_t seen; /* the highest version it read */
+    uint64_t bad;
+} vpoll_t;
+
+static void poll_version(void *arg) {
+    vpoll_t *p = arg;
+    while (!atomic_load(&p->stop)) {
+        uint64_t v = asset_handle_version(p->h);
+        /* numbered, so published: LOADED */
+        if (v && asset_handle_state(p->h) != ASSET_STATE_LOADED) p->bad++;
+        if (v > atomic_load(&p->seen)) atomic_store(&p->seen, v);
+    }
+}
+
+static void test_version_may_be_polled_from_another_thread_while_reloads_publish(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    assert_int_equal(asset_mem_put(s, "v.d", "v", 1), ASSET_OK);
+    vpoll_t p = {.h = asset_server_load(s, "mem://v.d", NULL)};
+    assert_non_null(p.h);
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, poll_version, &p), 0);
+    assert_int_equal(asset_handle_wait(p.h, DEADLINE_MS), ASSET_OK); /* publishes version 1 */
+    rec_t r = {0};
+    asset_handle_on_reloaded(p.h, on_reloaded, &r);
+    for (int i = 1; i <= 20; i++) {
+        asset_server_reload(s, "mem://v.d");
+        wait_count(s, &r.count, i, false);
+    }
+    assert_int_equal(asset_handle_version(p.h), 21);
+    uint64_t deadline = now_ms() + DEADLINE_MS; /* the poller may not have run yet */
+    while (atomic_load(&p.seen) < 21 && now_ms() < deadline) wait_news(s, 1);
+    atomic_store(&p.stop, true);
+    uv_thread_join(&t);
+    assert_int_equal(atomic_load(&p.seen), 21);
+    assert_int_equal(p.bad, 0);
+    asset_handle_release(p.h);
+    asset_server_destroy(s);
+}
+
 /* A reload looks only at the handles of its URI (its labels included), not at every
  * handle of the server: an HTTP poll of n URIs used to cost n times the handles. The
  * first asset_server_reload turns the index on; the 1,000 other assets are never
@@ -1912,6 +1959,7 @@ int main(void) {
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
         cmocka_unit_test(test_destroy_with_reloads_pending),
         cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
+        cmocka_unit_test(test_version_may_be_polled_from_another_thread_while_reloads_publish),
         cmocka_unit_test(test_a_spawned_task_is_never_reloaded),
         cmocka_unit_test(test_what_comes_during_a_handles_callbacks_is_delivered_later),
         cmocka_unit_test(test_a_load_in_flight_during_a_change_reloads_once_loaded),
