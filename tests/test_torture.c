@@ -1125,6 +1125,149 @@ out:
     free(a);
 }
 
+/* A graph's reload callback: a reload either switches to a value (LOADED, a new version)
+ * or keeps the old one with its reason: out of memory (NO_MEMORY, or a dependency's
+ * failure naming it), or, for a label, NOT_FOUND. */
+static void greload_cb(asset_handle_t *h, void *user) {
+    reload_rec_t *x = user;
+    x->fired++;
+    asset_status_t e = asset_handle_reload_error(h);
+    const char *why = NULL;
+    if (atomic_load(&x->r->destroying))
+        why = "a reload callback fired during destroy";
+    else if (asset_handle_state(h) != ASSET_STATE_LOADED || !asset_handle_value(h))
+        why = "a reloaded handle is not LOADED with a value";
+    else if (e == ASSET_E_DEPENDENCY && strstr(asset_handle_error_message(h), "out of memory"))
+        why = NULL;
+    else if (e != ASSET_OK && e != ASSET_E_NO_MEMORY && e != ASSET_E_NOT_FOUND)
+        why = asset_handle_error_message(h);
+    else if (e == ASSET_OK && asset_handle_version(h) < 2)
+        why = "reloaded without a new version";
+    if (why && !x->bad++) snprintf(x->why, sizeof x->why, "%s: %s", asset_handle_uri(h), why);
+}
+
+/* The text of h's dependency i ("" when it has none or no value). */
+static const char *dep_text(asset_handle_t *h, size_t i) {
+    const char *v = asset_handle_value(asset_handle_dependency(h, i));
+    return v ? v : "";
+}
+
+/* Hot reload along the graph (watch, mem://): a changed dependency re-parses (and
+ * re-finalizes) the live parents built on it (src/dependents.c's lists, reload.c's
+ * queue_dependents) and drops a released parent built on it from its cache
+ * (drop_cached_dependents); a labeled handle reloads with its asset, and fails, keeping
+ * its value, when the new version lacks its label; destroy with a dependency's reload
+ * in flight. Without a failed allocation every value is checked. */
+static void sc_reload_graph(run_t *r) {
+    gtl_t gl;
+    memset(&gl, 0, sizeof gl);
+    gl.flush_thread = uv_thread_self();
+    uv_mutex_init(&gl.mu);
+    reload_rec_t xt = {.r = r}, xl = {.r = r}, xa = {.r = r}, xm = {.r = r};
+    asset_handle_t *tex = NULL, *lvl = NULL, *lab = NULL, *mat = NULL, *cached = NULL;
+    reload_rec_t *xs[4] = {&xt, &xl, &xa, &xm}; /* before the first goto: out reads them */
+    asset_server_config_t cfg = {.max_workers = 2, .watch = true, .reload_debounce_ms = 1};
+    asset_server_t *s = create(r, &cfg);
+    if (!s) goto done;
+    static const char *const g_suf[] = {".g", NULL}, *const n_suf[] = {".n", NULL};
+    asset_loader_t g = {.abi = ASSET_LOADER_ABI,
+                        .name = "g",
+                        .suffixes = g_suf,
+                        .parse = gt_parse,
+                        .free_value = gt_free,
+                        .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD,
+                        .finalize = gt_finalize};
+    asset_loader_t n = {.abi = 1, .name = "n", .suffixes = n_suf, .parse = gt_parse};
+    int rc[2] = {asset_server_register_loader(s, &g, &gl, 0),
+                 asset_server_register_loader(s, &n, &gl, 0)};
+    for (int i = 0; i < 2; i++) {
+        if (rc[i] == ASSET_OK) continue;
+        if (rc[i] == ASSET_E_NO_MEMORY && injected()) goto out;
+        FAIL("register %d: %s", i, asset_err_name(rc[i]));
+    }
+    static const char *const docs[][2] = {
+        {"tex.g", "t1"},
+        {"lvl.n", "dep tex.g\nlabel a"},
+        {"mat.g", "dep tex.g\npend 1\ngpu"},
+        {"cached.n", "dep tex.g"},
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
+        int m = asset_mem_put(s, docs[i][0], docs[i][1], strlen(docs[i][1]));
+        if (m == ASSET_OK) continue;
+        if (m == ASSET_E_NO_MEMORY && injected()) goto out;
+        FAIL("mem_put %s: %s", docs[i][0], asset_err_name(m));
+    }
+    tex = load(r, s, "mem://tex.g", NULL);
+    lvl = load(r, s, "mem://lvl.n", NULL);
+    lab = load(r, s, "mem://lvl.n#a", NULL);
+    mat = load(r, s, "mem://mat.g", NULL);
+    cached = load(r, s, "mem://cached.n", NULL);
+    if (!gjudge(r, tex, ASSET_OK, verify_text, "t1", NULL)) goto out;
+    if (!gjudge(r, lvl, ASSET_OK, verify_prefix, "dep tex.g", NULL)) goto out;
+    if (!gjudge(r, lab, ASSET_OK, verify_text, "a", NULL)) goto out;
+    if (!gjudge(r, mat, ASSET_OK, verify_text, "gpu:", NULL)) goto out;
+    if (!gjudge(r, cached, ASSET_OK, verify_text, "dep tex.g", NULL)) goto out;
+    asset_handle_release(cached); /* cached, built on tex */
+    cached = NULL;
+    asset_handle_t *hs[4] = {tex, lvl, lab, mat};
+    for (int i = 0; i < 4; i++) {
+        if (!hs[i] || asset_handle_error(hs[i]) != ASSET_OK) goto out; /* nothing to reload */
+        if (!asset_handle_on_reloaded(hs[i], greload_cb, xs[i])) {
+            if (!injected()) FAIL("on_reloaded returned 0 with no failed allocation");
+            goto out;
+        }
+    }
+    /* 1. the dependency changes: it reloads, and so do its parents and the label */
+    if (asset_mem_put(s, "tex.g", "t2", 2) == ASSET_OK) {
+        bool heard = wait_reloads(s, &xt, 1, false) && wait_reloads(s, &xl, 1, false) &&
+                     wait_reloads(s, &xa, 1, false) && wait_reloads(s, &xm, 1, false);
+        if (!injected()) {
+            if (!heard) FAIL("a dependency's change did not reload its parents and label");
+            if (!verify_text(asset_handle_value(tex), "t2")) FAIL("tex: not reloaded");
+            if (strcmp(dep_text(lvl, 0), "t2") || strcmp(dep_text(mat, 0), "t2"))
+                FAIL("a parent reloaded on the old dependency (%s, %s)", dep_text(lvl, 0),
+                     dep_text(mat, 0));
+            if (!verify_text(asset_handle_value(mat), "gpu:")) FAIL("mat: not finalized again");
+        }
+    }
+    /* 2. the released parent left its cache: loaded again, it is built on the new one */
+    cached = load(r, s, "mem://cached.n", NULL);
+    if (!gjudge(r, cached, ASSET_OK, verify_text, "dep tex.g", NULL)) goto out;
+    if (!injected() && strcmp(dep_text(cached, 0), "t2"))
+        FAIL("a cached parent kept the old dependency (%s)", dep_text(cached, 0));
+    /* 3. the parent loses its label: the labeled handle keeps its value, NOT_FOUND */
+    int fired = xa.fired;
+    if (asset_mem_put(s, "lvl.n", "dep tex.g", 9) == ASSET_OK) {
+        bool heard = wait_reloads(s, &xa, fired + 1, false);
+        if (!injected()) {
+            if (!heard) FAIL("a label's asset changed and the label heard nothing");
+            if (asset_handle_reload_error(lab) != ASSET_E_NOT_FOUND)
+                FAIL("a label gone from the new version: %s",
+                     asset_err_name(asset_handle_reload_error(lab)));
+        }
+        if (!verify_text(asset_handle_value(lab), "a"))
+            FAIL("a failed label reload lost its value");
+    }
+    /* 4. destroy with the dependency's reload (and its parents') in flight */
+    asset_mem_put(s, "tex.g", "t3", 2);
+    for (int i = 0; i < 4; i++)
+        if (xs[i]->bad) FAIL("%s", xs[i]->why);
+out:
+    asset_handle_release(tex);
+    asset_handle_release(lvl);
+    asset_handle_release(lab);
+    asset_handle_release(mat);
+    asset_handle_release(cached);
+    destroy(r, s);
+    for (int i = 0; i < 4 && !r->err[0]; i++) /* after destroy: not FAIL, which jumps back */
+        if (xs[i]->bad) snprintf(r->err, sizeof r->err, "%s", xs[i]->why);
+    if (atomic_load(&gl.frees_off_flush_thread) && !r->err[0])
+        snprintf(r->err, sizeof r->err, "%d FREE_ON_FLUSH_THREAD value(s) freed on another thread",
+                 atomic_load(&gl.frees_off_flush_thread));
+done:
+    uv_mutex_destroy(&gl.mu);
+}
+
 /* Zero-copy (config.map_threshold): files served as mappings, lent to the request and
  * kept by the bytes loader's value, read in place by the json loader; a file:// load
  * that opts in, and an embedded file served from its table. */
@@ -1192,6 +1335,7 @@ static const scenario_t g_scenarios[] = {
     {"graphcycle", sc_graph_cycle, false, NULL},
     {"reload", sc_reload, false, NULL},
     {"mapped", sc_mapped, false, NULL},
+    {"reloadgraph", sc_reload_graph, false, NULL},
 };
 
 /* Runs a scenario with failure point k (0: none). Returns true when every rule held;
@@ -1439,6 +1583,7 @@ SCENARIO_TEST(graph, 6)
 SCENARIO_TEST(graphcycle, 7)
 SCENARIO_TEST(reload, 8)
 SCENARIO_TEST(mapped, 9)
+SCENARIO_TEST(reloadgraph, 10)
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic regressions for what the torture found                      */
@@ -1920,6 +2065,7 @@ int main(void) {
         cmocka_unit_test(test_torture_graphcycle),
         cmocka_unit_test(test_torture_reload),
         cmocka_unit_test(test_torture_mapped),
+        cmocka_unit_test(test_torture_reloadgraph),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
