@@ -1362,6 +1362,191 @@ static void test_a_reload_searches_shared_dependencies_for_cycles_once(void **st
     free(text);
     asset_server_destroy(s);
 }
+/* ---- the public API from a second thread during graphs, finalize and reloads ---- */
+
+/* A second thread calls the public API on the handles of graphs (dependencies, labels,
+ * finalize steps that pend and replace their values) while this thread loads, releases,
+ * flushes and waits; with `reload`, documents change and reloads run too. What the
+ * thread calls is what the header allows there: while reloads publish it reads no
+ * value, message or borrowed dependency of a handle (a reload's flush frees the old
+ * ones: hot-reload.md), only what is its own or counted (state, progress, version,
+ * dependency_count). Every handle ends; a LOADED parent's dependencies are done;
+ * FREE_ON_FLUSH_THREAD values are freed on this thread only. */
+#define CH_SLOTS 24
+#define CH_DOCS 12
+typedef struct chaos {
+    asset_server_t *s;
+    bool reload;
+    uv_mutex_t mu;
+    asset_handle_t *slot[CH_SLOTS];
+    atomic_bool stop;
+    atomic_int calls, fired;
+} chaos_t;
+
+static uint32_t ch_rand(uint32_t *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+static const char *ch_ext(unsigned k) { return k % 2 ? "g" : "n"; }
+
+static void ch_uri(uint32_t *rng, char *buf, size_t n) {
+    unsigned k = ch_rand(rng) % CH_DOCS;
+    snprintf(buf, n, "mem://ch/%u.%s%s", k, ch_ext(k), ch_rand(rng) % 5 ? "" : "#x");
+}
+
+/* Document k: label x, dependencies on some of the four below it (no cycle), some
+ * optional; a .g one may pend once and replace its value in finalize. */
+static void ch_put(asset_server_t *s, uint32_t *rng, unsigned k) {
+    char text[256], key[32];
+    int len = snprintf(text, sizeof text, "label x\n");
+    for (unsigned d = 1; d <= k && d <= 4; d++)
+        if (ch_rand(rng) % 2)
+            len += snprintf(text + len, sizeof text - len, "%s %u.%s\n",
+                            ch_rand(rng) % 4 ? "dep" : "opt", k - d, ch_ext(k - d));
+    if (k % 2 && ch_rand(rng) % 2) len += snprintf(text + len, sizeof text - len, "pend 1\n");
+    if (k % 2 && ch_rand(rng) % 2) len += snprintf(text + len, sizeof text - len, "gpu\n");
+    snprintf(key, sizeof key, "ch/%u.%s", k, ch_ext(k));
+    assert_int_equal(asset_mem_put(s, key, text, (size_t)len), ASSET_OK);
+}
+
+static void ch_fired(asset_handle_t *h, void *user) {
+    (void)h;
+    atomic_fetch_add(&((chaos_t *)user)->fired, 1);
+}
+
+static void ch_thread(void *arg) {
+    chaos_t *c = arg;
+    uint32_t rng = 0x9e3779b9u;
+    char uri[64];
+    while (!atomic_load(&c->stop)) {
+        uv_mutex_lock(&c->mu);
+        asset_handle_t *h = asset_handle_retain(c->slot[ch_rand(&rng) % CH_SLOTS]);
+        uv_mutex_unlock(&c->mu);
+        atomic_fetch_add(&c->calls, 1);
+        switch (ch_rand(&rng) % 14) {
+        case 0: asset_handle_cancel(h); break;
+        case 1: asset_handle_set_priority(h, (asset_priority_t)(ch_rand(&rng) % 3 + 1)); break;
+        case 2:
+            if (c->reload) { /* a reload's flush frees the dependencies it lent */
+                (void)asset_handle_dependency_count(h);
+                break;
+            }
+            for (size_t i = 0, n = asset_handle_dependency_count(h); i < n; i++) {
+                asset_handle_t *d = asset_handle_dependency(h, i);
+                (void)asset_handle_state(d);
+                (void)asset_handle_progress(d);
+                (void)asset_handle_value(d);
+                (void)asset_handle_dependency_count(d);
+            }
+            break;
+        case 3: (void)asset_handle_progress(h); break;
+        case 4: (void)asset_handle_on_completed(h, ch_fired, c); break;
+        case 5: {
+            uint64_t id = asset_handle_on_reloaded(h, ch_fired, c);
+            if (ch_rand(&rng) % 2) (void)asset_handle_disconnect(h, id);
+            break;
+        }
+        case 6: (void)asset_handle_wait(h, 0); break;
+        case 7: {
+            ch_uri(&rng, uri, sizeof uri);
+            asset_handle_t *n = asset_server_load(c->s, uri, NULL);
+            if (ch_rand(&rng) % 2) asset_handle_cancel(n);
+            asset_handle_release(n);
+            break;
+        }
+        case 8:
+            ch_uri(&rng, uri, sizeof uri);
+            asset_server_invalidate(c->s, uri);
+            break;
+        case 9:
+            if (ch_rand(&rng) % 8 == 0) asset_server_clear_caches(c->s);
+            break;
+        case 10:
+            asset_server_set_cache_budget(c->s, ch_ext(ch_rand(&rng)), ch_rand(&rng) % 3 ? 0 : 64);
+            break;
+        case 11:
+            if (c->reload) {
+                ch_uri(&rng, uri, sizeof uri);
+                asset_server_reload(c->s, uri);
+            }
+            break;
+        case 12:
+            if (c->reload) ch_put(c->s, &rng, ch_rand(&rng) % CH_DOCS);
+            break;
+        default:
+            (void)asset_handle_state(h);
+            (void)asset_handle_version(h);
+            if (!c->reload) {
+                (void)asset_handle_value(h);
+                (void)asset_handle_error_message(h);
+            }
+            break;
+        }
+        asset_handle_release(h);
+    }
+}
+
+static void chaos_run(bool reload) {
+    asset_server_config_t cfg = {.watch = reload, .reload_debounce_ms = 1};
+    asset_server_t *s = graph_server_cfg(2, &cfg);
+    chaos_t c = {.s = s, .reload = reload};
+    uv_mutex_init(&c.mu);
+    uint32_t rng = 12345;
+    char uri[64];
+    for (unsigned k = 0; k < CH_DOCS; k++) ch_put(s, &rng, k);
+    for (int i = 0; i < CH_SLOTS; i++) {
+        ch_uri(&rng, uri, sizeof uri);
+        c.slot[i] = load(s, uri);
+    }
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, ch_thread, &c), 0);
+    for (int it = 0; it < 10000; it++) {
+        ch_uri(&rng, uri, sizeof uri);
+        asset_handle_t *n = load(s, uri);
+        unsigned i = ch_rand(&rng) % CH_SLOTS;
+        uv_mutex_lock(&c.mu);
+        asset_handle_t *old = c.slot[i];
+        c.slot[i] = n;
+        uv_mutex_unlock(&c.mu);
+        asset_handle_release(old);
+        switch (ch_rand(&rng) % 4) {
+        case 0: asset_server_flush(s); break;
+        case 1: asset_server_flush_budget(s, 1); break;
+        case 2: (void)asset_handle_wait(n, 1); break;
+        default: break;
+        }
+        if (reload && ch_rand(&rng) % 64 == 0) ch_put(s, &rng, ch_rand(&rng) % CH_DOCS);
+    }
+    atomic_store(&c.stop, true);
+    uv_thread_join(&t);
+    for (int i = 0; i < CH_SLOTS; i++) {
+        asset_handle_t *h = c.slot[i];
+        asset_status_t st = asset_handle_wait(h, 30000);
+        assert_int_not_equal(st, ASSET_E_TIMEOUT);
+        for (size_t d = 0; st == ASSET_OK && d < asset_handle_dependency_count(h); d++)
+            assert_true(asset_handle_is_done(asset_handle_dependency(h, d)));
+        asset_handle_release(h);
+    }
+    asset_server_flush(s);
+    assert_true(atomic_load(&c.calls) > 0);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
+    uv_mutex_destroy(&c.mu);
+}
+
+static void test_the_api_from_a_second_thread_during_graphs(void **state) {
+    (void)state;
+    chaos_run(false);
+}
+
+static void test_the_api_from_a_second_thread_during_graphs_and_reloads(void **state) {
+    (void)state;
+    chaos_run(true);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_diamond_dependency_loads_once_and_parent_waits_for_it),
@@ -1399,6 +1584,8 @@ int main(void) {
         cmocka_unit_test(test_progress_counts_dependency_bytes_and_batches_wait_for_them),
         cmocka_unit_test(test_progress_of_a_graph_of_shared_levels_looks_at_each_job_once),
         cmocka_unit_test(test_http_graph_through_nginx),
+        cmocka_unit_test(test_the_api_from_a_second_thread_during_graphs),
+        cmocka_unit_test(test_the_api_from_a_second_thread_during_graphs_and_reloads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
