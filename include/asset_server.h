@@ -817,7 +817,8 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * least every 2 ms while it waits, so their callbacks never wait for this handle).
  * timeout_ms -1: forever. Returns the handle's error (ASSET_OK when LOADED), or
  * ASSET_E_TIMEOUT if the wait ran out first (the load goes on), or ASSET_E_BUSY when
- * called from a callback on the flush thread before the handle is done, or
+ * called from a callback or a loader's finalize step (inside a flush) before the
+ * handle is done, or
  * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
  * joins the worker it runs on; a wait on another thread: destroy returns only after the
  * wait has, a callback its flush runs included, and h went with the server, so do not

@@ -14,6 +14,7 @@
  *   pend N         finalize returns PENDING N times first
  *   finfail        finalize fails
  *   gpu            finalize replaces the value with "gpu:<uri>" (cost 7)
+ *   waitload URI   finalize loads URI and waits for it (g_wait_server, g_wait_rc)
  * The value is a heap copy of the text. Loader "g" (suffix .g) has a finalize step and
  * frees on the flush thread; loader "n" (suffix .n) has neither (ABI 1). */
 #include <stdarg.h>
@@ -44,6 +45,8 @@ typedef struct gl {
 } gl_t;
 
 static gl_t g_gl;
+static asset_server_t *g_wait_server; /* "waitload": the server to load from */
+static asset_status_t g_wait_rc;      /* "waitload": what the wait returned */
 static uv_sem_t g_parse_entered, g_parse_release;
 
 static void gl_free(void *ctx, void *value) {
@@ -120,6 +123,15 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
         assert_non_null(d);
         assert_true(asset_handle_is_done(d)); /* published, even if decided this flush */
         if (asset_handle_state(d) == ASSET_STATE_LOADED) assert_non_null(asset_handle_value(d));
+    }
+    const char *wl = strstr(text, "waitload ");
+    if (wl && g_wait_server) { /* a load made and waited for inside finalize */
+        char u[128];
+        if (sscanf(wl + 9, "%127s", u) == 1) {
+            asset_handle_t *x = asset_server_load(g_wait_server, u, NULL);
+            g_wait_rc = asset_handle_wait(x, 10000);
+            asset_handle_release(x);
+        }
     }
     const char *pend = strstr(text, "pend ");
     if (pend) {
@@ -1008,6 +1020,28 @@ static void test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_f
     asset_server_destroy(s);
 }
 
+/* A finalize step runs inside a flush, which cannot flush again: a wait there for a
+ * handle that is not done returns ASSET_E_BUSY at once (as from a callback), never
+ * hangs; the load it made goes on and loads. */
+static void test_a_wait_inside_finalize_is_busy_and_the_load_goes_on(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    g_wait_server = s;
+    g_wait_rc = ASSET_OK;
+    put(s, "inner.g", "inner");
+    put(s, "outer.g", "waitload mem://inner.g");
+    asset_handle_t *o = load(s, "mem://outer.g");
+    assert_int_equal(tu_wait(o), ASSET_OK);
+    assert_int_equal(g_wait_rc, ASSET_E_BUSY);
+    asset_handle_t *i = load(s, "mem://inner.g");
+    assert_int_equal(tu_wait(i), ASSET_OK);
+    assert_string_equal(asset_handle_value(i), "inner");
+    asset_handle_release(i);
+    asset_handle_release(o);
+    g_wait_server = NULL;
+    asset_server_destroy(s);
+}
+
 static void test_finalize_may_replace_the_value_or_fail(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -1575,6 +1609,7 @@ int main(void) {
         cmocka_unit_test(test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent),
         cmocka_unit_test(test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_flush),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
+        cmocka_unit_test(test_a_wait_inside_finalize_is_busy_and_the_load_goes_on),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
         cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
         cmocka_unit_test(test_values_queued_for_the_flush_thread_by_another_thread_wake_the_host),
