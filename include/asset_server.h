@@ -789,7 +789,10 @@ typedef enum asset_state {
 
 /* Handle getters: any thread. Terminal states, the error and the value change only
  * inside flush (or a wait that flushes), so between two flushes they are stable.
- * PENDING becomes LOADING when a worker takes the job (any time).
+ * PENDING becomes LOADING when a worker takes the job (any time). A flush that publishes
+ * a reload replaces a LOADED handle's value, size, message and reload error and frees
+ * the old ones after the reloaded callbacks: with hot reload, a thread other than the
+ * flush thread reads those only while no flush runs (state and version: any time).
  * A NULL handle (a load that could not allocate its handle) reads as FAILED in every
  * getter: state FAILED, is_done true, error ASSET_E_INVALID, error_message "invalid
  * handle", uri "", value NULL, size 0, progress 0; wait returns
