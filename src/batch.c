@@ -153,7 +153,7 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
          * that lives in the item (it fired, or never will: no dispatch is on it) */
         for (asset__cb_t **p = &it->h->cbs; *p; p = &(*p)->next) {
             if (*p == &it->cb) {
-                *p = it->cb.next;
+                asset__cb_unlink(s, it->h, p);
                 break;
             }
         }
@@ -363,8 +363,7 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     it->cb.embedded = true;
     it->cb.locked = true;
     it->cb.id = ++s->next_cb_id;
-    it->cb.next = h->cbs;
-    h->cbs = &it->cb;
+    asset__cb_append(h, &it->cb);
 }
 
 /* Room for up to `want` new children, in b->items and in one chunk (so that the slots

@@ -283,13 +283,17 @@ static void count_delivered(asset_server_t *s, asset_handle_t *h) {
 /* Fires every callback of h that has not fired and was connected before its delivery
  * began: one connected by a callback (or another thread) meanwhile waits for the next
  * flush (more_to_deliver), or a callback connecting another each time kept the flush
- * going for ever (a review). [lock] held; released around calls. */
+ * going for ever (a review). The walk goes on from s->cb_cursor, which an unlink moves
+ * past what it takes out: a callback may disconnect the next one, and a batch's may free
+ * itself (its batch's end); looking again from the list's start after each callback
+ * cost n^2 / 2 looks for n callbacks on one handle (a review). [lock] held; released
+ * around calls. */
 static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
     uint64_t last = s->next_cb_id;
-    for (;;) {
-        asset__cb_t *c = h->cbs;
-        while (c && (c->fired || c->id > last)) c = c->next;
-        if (!c) return;
+    for (asset__cb_t *c = h->cbs; c; c = s->cb_cursor) {
+        s->cb_cursor = c->next;
+        s->cb_visits++;
+        if (c->fired || c->id > last) continue;
         c->fired = true;
         asset_handle_cb cb = c->cb;
         void *user = c->user;
@@ -581,16 +585,33 @@ uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb,
     c->user = user;
     uv_mutex_lock(&s->lock);
     c->id = ++s->next_cb_id;
-    /* append: callbacks fire in connection order */
-    asset__cb_t **p = reloaded ? &h->rcbs : &h->cbs;
-    while (*p) p = &(*p)->next;
-    *p = c;
+    if (reloaded) { /* append: callbacks fire in connection order */
+        asset__cb_t **p = &h->rcbs;
+        while (*p) p = &(*p)->next;
+        *p = c;
+    } else {
+        asset__cb_append(h, c);
+    }
     /* late connect: a completion callback of a done handle fires at the next flush */
     if (!reloaded && state_terminal(atomic_load(&h->state))) asset__queue_push(s, h);
     uint64_t id = c->id;
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
     return id;
+}
+
+void asset__cb_append(asset_handle_t *h, asset__cb_t *c) {
+    asset__cb_t **end = h->cbs_end ? h->cbs_end : &h->cbs;
+    c->next = NULL;
+    *end = c;
+    h->cbs_end = &c->next;
+}
+
+void asset__cb_unlink(asset_server_t *s, asset_handle_t *h, asset__cb_t **p) {
+    asset__cb_t *c = *p;
+    *p = c->next;
+    if (h->cbs_end == &c->next) h->cbs_end = p;
+    if (s->cb_cursor == c) s->cb_cursor = c->next;
 }
 
 uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user) {
@@ -607,7 +628,7 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
             asset__cb_t *c = *p;
             found = !c->fired;
             if (found) { /* fired ones stay until the handle dies: a dispatch may be on them */
-                *p = c->next;
+                asset__cb_unlink(s, h, p);
                 if (!c->embedded) asset_free(c);
             }
             break;

@@ -515,6 +515,8 @@ struct asset_handle {
      * value it holds or has pending, for its reloads' revalidation (there is no cache
      * entry to hold it), or NULL */
     char *nc_version;
+    asset__cb_t **cbs_end;        /* [lock] the last next link of cbs (an append is O(1)), or NULL:
+                                   * &cbs */
 };
 /* [lock] h joins j's handles (at their head), counted at its priority. */
 static inline void asset__job_attach(asset__job_t *j, asset_handle_t *h) {
@@ -696,6 +698,10 @@ struct asset_server {
     atomic_uint_fast64_t label_looks;
     uint64_t progress_visits; /* [lock] jobs a handle's progress looked at (graph.c; tests) */
     uint64_t cycle_visits;    /* [lock] dependencies value cycle searches looked at (tests) */
+    uint64_t cb_visits;       /* [lock] completion callbacks deliveries looked at (tests) */
+    /* [lock] the next completion callback the delivery running looks at (fire_callbacks,
+     * one at a time: the flush's); an unlink of that one moves it on (asset__cb_unlink) */
+    asset__cb_t *cb_cursor;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change
@@ -822,6 +828,11 @@ void asset__handle_discard(asset_handle_t *h);
 void asset__handle_link(asset_server_t *s, asset_handle_t *h);
 /* Lock not held: appends a completion (or, reloaded, a reload) callback; its id or 0. */
 uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user);
+/* [lock] c becomes the last of h's completion callbacks (they fire in connection order). */
+void asset__cb_append(asset_handle_t *h, asset__cb_t *c);
+/* [lock] Takes *p out of h's completion callbacks (it is not freed): the delivery
+ * walking them goes on from the next one. */
+void asset__cb_unlink(asset_server_t *s, asset_handle_t *h, asset__cb_t **p);
 /* Decides h's result and queues it for flush; detaches it from its job. */
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);

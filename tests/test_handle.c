@@ -1550,6 +1550,74 @@ static void test_free_args_spawning_tasks_let_the_flush_end(void **state) {
     assert_int_equal(g_task_frees, 1000);
 }
 
+/* Many callbacks on one handle (a level's entities each waiting for one shared asset):
+ * a delivery looked for the next callback to fire from the list's start after each one,
+ * and a connect walked the whole list to append, so 20,000 callbacks cost 200 million
+ * looks per flush and as many to connect them (a review). Each fires once, in order; one
+ * that disconnects itself and the next one, and one connected while they fire (it waits
+ * for the next flush), are the guarantees the start-over kept. */
+#define MANY_CBS 20000
+typedef struct many {
+    asset_handle_t *h;
+    uint64_t ids[MANY_CBS];
+    int fired[MANY_CBS];
+    int order[MANY_CBS];
+    int n;
+    uint64_t late; /* connected by a callback during the delivery */
+    int late_fired;
+} many_t;
+static many_t g_many;
+static void many_late_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    (void)user;
+    g_many.late_fired++;
+}
+static void many_cb(asset_handle_t *h, void *user) {
+    int i = (int)(intptr_t)user;
+    g_many.fired[i]++;
+    g_many.order[g_many.n++] = i;
+    if (i % 1000 == 0 && i + 1 < MANY_CBS) { /* itself (fired: false) and the next one */
+        assert_false(asset_handle_disconnect(h, g_many.ids[i]));
+        assert_true(asset_handle_disconnect(h, g_many.ids[i + 1]));
+    }
+    if (i == MANY_CBS / 2) g_many.late = asset_handle_on_completed(h, many_late_cb, NULL);
+}
+
+static void test_many_callbacks_on_one_handle_fire_in_linear_time(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put(s, "k", "v");
+    many_t *m = &g_many;
+    memset(m, 0, sizeof *m);
+    m->h = load_done(s, "mem://k");
+    uv_mutex_lock(&s->lock);
+    s->cb_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    for (int i = 0; i < MANY_CBS; i++) {
+        m->ids[i] = asset_handle_on_completed(m->h, many_cb, (void *)(intptr_t)i);
+        assert_true(m->ids[i] != 0);
+    }
+    assert_int_equal(asset_server_flush(s), 1);
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->cb_visits;
+    uv_mutex_unlock(&s->lock);
+    int expect = 0;
+    for (int i = 0; i < MANY_CBS; i++) {
+        bool gone = i % 1000 == 1;
+        assert_int_equal(m->fired[i], gone ? 0 : 1);
+        if (!gone) assert_int_equal(m->order[expect++], i);
+    }
+    assert_int_equal(m->n, expect);
+    assert_int_equal(m->late_fired, 0); /* the next flush's */
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(m->late_fired, 1);
+    assert_int_equal(m->n, expect); /* none fired twice */
+    /* linear: a few looks per callback (20,000 x 20,000 / 2 before) */
+    assert_true(visits <= 4ull * MANY_CBS);
+    asset_handle_release(m->h);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1604,6 +1672,7 @@ int main(void) {
         cmocka_unit_test(test_a_callback_connecting_another_each_time_lets_the_flush_end),
         cmocka_unit_test(test_a_reloaded_callback_connecting_another_each_time_lets_the_flush_end),
         cmocka_unit_test(test_free_args_spawning_tasks_let_the_flush_end),
+        cmocka_unit_test(test_many_callbacks_on_one_handle_fire_in_linear_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
