@@ -352,8 +352,9 @@ ASSET_API size_t asset_server_flush(asset_server_t *s);
  * is queued, and at least one batch step is taken when any is queued (late batch
  * callbacks, or a folder creating its next children), so a small budget never starves
  * either. Values that an
- * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees here are freed within the budget too,
- * at least one per flush; the rest wait for the next flush (config.wake is called). */
+ * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees here, and the free_args of spawned tasks
+ * that ended, are freed within the budget too, at least one of each per flush; the rest
+ * wait for the next flush (config.wake is called). */
 ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns);
 /* Drops every cached entry of `uri` (all loaders); in-flight loads are unaffected.
  * "uri#label" drops uri's entries, its labels' with them ('#' starts a label, as in
@@ -747,7 +748,8 @@ ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
  * runs; one cancelled while it runs goes on until fn returns (poll asset_task_cancelled)
  * and its value is then freed. free_arg(arg), if not NULL, is called exactly once when
  * the task is over (after fn returned, or when it will never run): on the flush thread
- * by the next flush (or by destroy), without the server's lock, so it may call the
+ * by the next flush (a budgeted one may leave it to a later one: asset_server_flush_budget),
+ * or by destroy, without the server's lock, so it may call the
  * library (release a handle it holds, say), except destroy this server; only when the
  * task itself cannot be allocated is it called at once, on the calling thread (the
  * handle then fails with ASSET_E_NO_MEMORY). The value is never cached. Returns NULL

@@ -378,11 +378,14 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
      * stuck at 256 children and a done callback that never fired) */
     size_t steps = asset__batch_queue_drain(s, start, budget_ns); /* not in the count
                                                                    * returned: handles */
-    if (atomic_load_explicit(&s->dead_tasks, memory_order_relaxed)) {
+    bool tasks_left = false;
+    if (s->tasks_left || atomic_load_explicit(&s->dead_tasks, memory_order_relaxed)) {
         /* finished tasks' arguments: without the lock, and still inside the flush (a
-         * free_arg that destroys the server is refused, as a callback's is) */
+         * free_arg that destroys the server is refused, as a callback's is); within the
+         * budget, as completions: a budgeted flush ran every free_arg (a review) */
         uv_mutex_unlock(&s->lock);
-        asset__tasks_drain_once(s); /* those that die meanwhile: woken for below */
+        tasks_left = asset__tasks_drain_once(s, start, budget_ns); /* and those that die
+                                                                    * meanwhile: woken below */
         uv_mutex_lock(&s->lock);
     }
     s->in_flush = false;
@@ -408,8 +411,9 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         asset__maybe_wake(s);
     }
     /* a task freed after this flush took the list (during its free_args, or on another
-     * thread), whose flag the drain above cleared: the next flush frees it */
-    if (atomic_load(&s->dead_tasks)) {
+     * thread), whose flag the drain above cleared, or left by the budget: the next flush
+     * frees it */
+    if (tasks_left || atomic_load(&s->dead_tasks)) {
         atomic_store(&s->dead_wake, true);
         asset__maybe_wake(s);
     }

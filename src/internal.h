@@ -702,6 +702,9 @@ struct asset_server {
     /* [lock] the next completion callback the delivery running looks at (fire_callbacks,
      * one at a time: the flush's); an unlink of that one moves it on (asset__cb_unlink) */
     asset__cb_t *cb_cursor;
+    /* [in a flush, or destroy] tasks a budgeted flush took from dead_tasks and left, linked
+     * by dead_next: the next flush frees them first (spawn.c) */
+    struct asset__task *tasks_left;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change
@@ -997,9 +1000,10 @@ void asset__task_free(asset__task_t *t);
  * thread (every flush) and destroy; no lock held. */
 void asset__tasks_drain(asset_server_t *s);
 /* The flush's: the tasks dead when it begins, no more (a free_arg that spawns a task, or
- * other threads' tasks ending as fast, kept a flush going); the flush wakes the host for
- * those left. */
-void asset__tasks_drain_once(asset_server_t *s);
+ * other threads' tasks ending as fast, kept a flush going), and those a budget (from
+ * start_ns; 0: none) left in s->tasks_left first. Whether a budget left some: the flush
+ * wakes the host for those, as for those that died meanwhile. */
+bool asset__tasks_drain_once(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
 /* The loader slot that names tasks ("task"): their jobs', values' and handles' (so a
  * failed task's DELIVERED trace event names it too); never reloaded (reload.c). */
 extern asset__loader_slot_t asset__task_slot;

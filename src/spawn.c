@@ -64,24 +64,38 @@ void asset__task_free(asset__task_t *t) {
     atomic_store(&s->dead_wake, true);
 }
 
-void asset__tasks_drain_once(asset_server_t *s) {
-    asset__task_t *t = atomic_exchange_explicit(&s->dead_tasks, NULL, memory_order_acquire);
+/* Frees the list from t on, a budget stopping it after one task at least (so none
+ * starves): the rest is left in s->tasks_left, and true returned. */
+static bool tasks_free_list(asset_server_t *s, asset__task_t *t, uint64_t start_ns,
+                            uint64_t budget_ns) {
     while (t) {
         asset__task_t *next = t->dead_next;
         task_free_now(t);
         t = next;
+        if (t && budget_ns && asset__now_ns() - start_ns >= budget_ns) {
+            s->tasks_left = t;
+            return true;
+        }
     }
+    return false;
+}
+
+bool asset__tasks_drain_once(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
+    asset__task_t *left = s->tasks_left;
+    s->tasks_left = NULL;
+    if (left && (tasks_free_list(s, left, start_ns, budget_ns) ||
+                 (budget_ns && asset__now_ns() - start_ns >= budget_ns)))
+        return true; /* those that died since: the next flush's too */
+    asset__task_t *t = atomic_exchange_explicit(&s->dead_tasks, NULL, memory_order_acquire);
+    return tasks_free_list(s, t, start_ns, budget_ns);
 }
 
 void asset__tasks_drain(asset_server_t *s) {
-    asset__task_t *t;
-    while ((t = atomic_exchange_explicit(&s->dead_tasks, NULL, memory_order_acquire))) {
-        while (t) {
-            asset__task_t *next = t->dead_next;
-            task_free_now(t);
-            t = next;
-        }
-    }
+    asset__task_t *t = s->tasks_left;
+    s->tasks_left = NULL;
+    tasks_free_list(s, t, 0, 0);
+    while ((t = atomic_exchange_explicit(&s->dead_tasks, NULL, memory_order_acquire)))
+        tasks_free_list(s, t, 0, 0);
 }
 
 /* The server whose task this thread runs (inside fn), or NULL. */

@@ -16,6 +16,7 @@
 #include "internal.h"
 #include "test_util.h"
 #include "tu_http.h"
+#include "tu_os.h"
 
 typedef struct targ {
     int n;             /* input */
@@ -679,6 +680,59 @@ static void test_a_task_waiting_for_an_http_load_runs_its_start_and_parse(void *
     tu_nginx_stop(&ng);
 }
 
+/* A budgeted flush called the free_arg of every task ended since the last flush, however
+ * long they took (a C++ callable and what it captured, each): all 8 here, in a flush of
+ * a 1 ns budget. Like the values only this thread frees, they stop once the budget is
+ * spent (one at least, so none starves); the rest wait for the next flush, and the host
+ * is woken for them (a review). */
+#define BUDGET_TASKS 8
+static atomic_int g_budget_frees;
+static void budget_free_arg(void *p) {
+    (void)p;
+    atomic_fetch_add(&g_budget_frees, 1);
+}
+static asset_status_t no_value_task(asset_task_t *t, void *p) {
+    (void)t;
+    (void)p;
+    return ASSET_E_INVALID; /* its free_arg is what counts */
+}
+
+static void test_a_budgeted_flush_runs_free_args_within_its_budget(void **state) {
+    (void)state;
+    atomic_int wakes = 0;
+    asset_server_config_t cfg = {.max_workers = 1, .wake = count_wake, .user = &wakes};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    atomic_store(&g_budget_frees, 0);
+    asset_handle_t *h[BUDGET_TASKS];
+    for (int i = 0; i < BUDGET_TASKS; i++) {
+        h[i] = asset_server_spawn(s, no_value_task, NULL, budget_free_arg, NULL);
+        assert_non_null(h[i]);
+    }
+    /* every task ended (its handle decided in the critical section that queues its
+     * free_arg), none flushed yet */
+    uint64_t deadline = uv_hrtime() + 60 * 1000000000ull;
+    for (int i = 0; i < BUDGET_TASKS; i++) {
+        for (;;) {
+            uv_mutex_lock(&s->lock);
+            bool decided = h[i]->decided;
+            uv_mutex_unlock(&s->lock);
+            if (decided || uv_hrtime() > deadline) break;
+            tu_os_yield();
+        }
+    }
+    assert_int_equal(atomic_load(&g_budget_frees), 0);
+    int before = atomic_load(&wakes);
+    asset_server_flush_budget(s, 1); /* spent at once: one free_arg, not all */
+    assert_int_equal(atomic_load(&g_budget_frees), 1);
+    assert_true(atomic_load(&wakes) > before); /* the host hears of the rest */
+    for (int i = 1; i < BUDGET_TASKS; i++) asset_server_flush_budget(s, 1); /* one each */
+    assert_int_equal(atomic_load(&g_budget_frees), BUDGET_TASKS);           /* none lost */
+    for (int i = 0; i < BUDGET_TASKS; i++) asset_handle_release(h[i]);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&g_budget_frees), BUDGET_TASKS); /* none twice */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_result_becomes_the_handle_value),
@@ -686,6 +740,7 @@ int main(void) {
         cmocka_unit_test(test_task_cancelled_before_it_starts_never_runs),
         cmocka_unit_test(test_task_cancelled_while_running_sees_the_flag_and_its_value_is_freed),
         cmocka_unit_test(test_a_task_over_after_its_cancel_was_delivered_wakes_the_host),
+        cmocka_unit_test(test_a_budgeted_flush_runs_free_args_within_its_budget),
         cmocka_unit_test(test_high_priority_task_runs_before_queued_low_ones),
         cmocka_unit_test(test_cancel_tag_and_callbacks_work_for_tasks),
         cmocka_unit_test(test_task_timeout_fails_it_and_the_late_result_is_dropped),
