@@ -950,7 +950,10 @@ ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char 
  * fails the batch with a message naming the entry and loads nothing; a sha256
  * mismatch fails that entry with ASSET_E_INTEGRITY. The whole manifest is checked
  * when it arrives; its children are then created 256 per step inside flush, as a
- * folder's (total grows until every child exists). */
+ * folder's (total grows until every child exists). The batch keeps no handle of the
+ * manifest once it arrived: with watch, a later change of it is not reloaded (nothing
+ * would use it: load the manifest again for its new entries); a load of it of your own
+ * reloads as usual. */
 ASSET_API asset_batch_t *asset_server_load_manifest(asset_server_t *s, const char *uri,
                                                     const asset_load_options_t *o);
 

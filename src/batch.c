@@ -53,7 +53,7 @@ struct asset_batch {
     int refs;                  /* [lock] user references */
     char *uri;                 /* folder or manifest URI (normalised when it parsed) */
     asset_load_options_t opts; /* for children; tag and loader owned */
-    asset_handle_t *source;    /* listing or manifest handle, until it completes */
+    asset_handle_t *source;    /* [lock] listing or manifest handle, until it completes */
     item_t **items;            /* [flush thread] */
     size_t count, cap;
     asset__map_t by_uri;   /* [lock] built on the first asset_batch_value (by_uri_built) */
@@ -73,8 +73,9 @@ struct asset_batch {
     asset_batch_t *all_prev, *all_next; /* [lock] */
     bool by_uri_built;    /* [lock] most batches are never asked: no index per child */
     item_chunk_t *chunks; /* newest first; only the thread that adds children takes one */
-    /* a folder still creating its children [flush thread]: its listing (sorted by the
-     * LIST job), the next entry, and the folder's URI + "/" */
+    /* a folder or manifest still creating its children [flush thread]: its listing (sorted
+     * by the LIST job) or manifest, the next entry, and the folder's URI + "/" (the
+     * manifest's URI, which its entries are resolved against) */
     asset__value_t *listing;
     size_t next_entry;
     char *dir;
@@ -549,8 +550,25 @@ static char *folder_dir(const char *uri) {
 
 /* The folder listing arrived (flush thread), already sorted by path by the LIST job, so
  * every source lists in the same order and nothing here is worse than linear. */
+/* [flush thread] The listing or manifest arrived (its completion callback, h's): the
+ * batch lets go of its handle, keeping what it needs (the value, the URI). Kept, a
+ * manifest's handle was a live asset for as long as the batch: with watch, each change
+ * of the manifest was read and parsed again for nothing, the batch making its children
+ * once (a review); and it held the listing or manifest all that time. h itself stays
+ * valid until its dispatch ends. */
+static void source_release(asset_batch_t *b) {
+    asset_server_t *s = b->server;
+    uv_mutex_lock(&s->lock);
+    asset_handle_t *h = b->source;
+    b->source = NULL;
+    h->refs--;
+    asset__handle_maybe_free(h);
+    uv_mutex_unlock(&s->lock);
+}
+
 static void listing_completed(asset_handle_t *h, void *user) {
     asset_batch_t *b = user;
+    source_release(b);
     if (asset_handle_state(h) != ASSET_STATE_LOADED) {
         fail_batch(b, asset_handle_error(h), asset_handle_error_message(h));
         return;
@@ -715,6 +733,7 @@ static asset_status_t entry_allowed(const char *rules, const char *m, const char
 /* The manifest arrived (flush thread). Validates every entry before loading any. */
 static void manifest_completed(asset_handle_t *h, void *user) {
     asset_batch_t *b = user;
+    source_release(b);
     if (asset_handle_state(h) != ASSET_STATE_LOADED) {
         fail_batch(b, asset_handle_error(h), asset_handle_error_message(h));
         return;
@@ -749,7 +768,12 @@ static void manifest_completed(asset_handle_t *h, void *user) {
     }
     /* the children, FOLDER_SLICE per step as a folder's (a budgeted flush made them all
      * at once: 242 ms for 100,000), from the value validated here: a reload of the
-     * manifest meanwhile swaps the handle's value, not this one */
+     * manifest meanwhile (a load of the user's) swaps that handle's value, not this one */
+    b->dir = asset__strdup(asset_handle_uri(h));
+    if (!b->dir) {
+        fail_batch(b, ASSET_E_NO_MEMORY, "out of memory creating the manifest's loads");
+        return;
+    }
     b->listing = asset__value_retain(h->value);
     b->next_manifest_entry = arr->child;
     b->next_entry = 0;
@@ -766,7 +790,7 @@ static bool manifest_slice(asset_batch_t *b) {
         uint64_t size = SIZE_UNKNOWN;
         asset_load_options_t o = b->opts;
         manifest_entry(e, b->next_entry++, &uri, &size, &o, &sha, err, sizeof err);
-        char *full = asset__uri_resolve(asset__handle_uri(b->source), uri);
+        char *full = asset__uri_resolve(b->dir, uri);
         ok = full && add_item(b, full, size, &o, sha);
         asset_free(full);
         b->next_manifest_entry = e->next;
@@ -780,6 +804,8 @@ static bool manifest_slice(asset_batch_t *b) {
     b->next_manifest_entry = NULL;
     asset__value_release(b->listing);
     b->listing = NULL;
+    asset_free(b->dir);
+    b->dir = NULL;
     set_listed(b);
     return true;
 }

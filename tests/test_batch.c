@@ -1745,6 +1745,64 @@ static void test_a_done_callback_connecting_another_each_time_lets_the_flush_end
     asset_server_destroy(s);
 }
 
+/* With watch on, a manifest batch kept its manifest's handle for as long as the batch
+ * lived: every change to the manifest was read and parsed again (a reload), for nothing,
+ * since a batch makes its children once. Its handle goes once the children are made; a
+ * load of the manifest of the user's own still reloads (a review). */
+typedef struct parses {
+    const char *uri;
+    atomic_int n;
+} parses_t;
+static void count_parses(const asset_trace_event_t *e, void *user) {
+    parses_t *p = user;
+    if (e->phase == ASSET_TRACE_PARSE_START && !strcmp(e->uri, p->uri)) atomic_fetch_add(&p->n, 1);
+}
+
+static void flush_until_version(asset_server_t *s, asset_handle_t *h, uint64_t v) {
+    uint64_t deadline = uv_hrtime() + 60 * 1000000000ull;
+    while (asset_handle_version(h) < v && uv_hrtime() < deadline) {
+        asset_server_flush(s);
+        tu_os_yield();
+    }
+    assert_true(asset_handle_version(h) >= v);
+}
+
+static void test_a_changed_manifest_is_parsed_again_only_for_a_load_of_its_own(void **state) {
+    (void)state;
+    parses_t p = {.uri = "mem://m.json"};
+    asset_server_config_t cfg = {
+        .watch = true, .max_workers = 1, .trace = count_parses, .trace_user = &p};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    put_mem(s, "a", "A");
+    put_mem(s, "m.json", "[\"a\"]");
+    put_mem(s, "sentinel", "1");
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://m.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 1);
+    assert_int_equal(atomic_load(&p.n), 1);
+    asset_handle_t *sentinel = asset_server_load(s, "mem://sentinel", NULL);
+    assert_int_equal(tu_wait(sentinel), ASSET_OK);
+    /* a change of the manifest, then of the sentinel: one worker, reloads in order, so
+     * once the sentinel's is published the manifest's parse would have run */
+    put_mem(s, "m.json", "[\"a\", \"b\"]");
+    put_mem(s, "sentinel", "2");
+    flush_until_version(s, sentinel, 2);
+    assert_int_equal(atomic_load(&p.n), 1); /* 2 before: parsed again for nothing */
+    assert_int_equal(asset_batch_total(b), 1);
+    /* a load of the manifest of the user's own is a live asset as any */
+    asset_handle_t *m = asset_server_load(s, "mem://m.json", NULL);
+    assert_int_equal(tu_wait(m), ASSET_OK);
+    int before = atomic_load(&p.n);
+    put_mem(s, "m.json", "[\"a\", \"b\", \"c\"]");
+    flush_until_version(s, m, 2);
+    assert_int_equal(atomic_load(&p.n), before + 1);
+    asset_handle_release(m);
+    asset_handle_release(sentinel);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_waits_on_several_threads_run_shared_loads),
@@ -1790,6 +1848,7 @@ int main(void) {
         cmocka_unit_test(test_a_mem_folders_children_are_its_keys_as_written),
         cmocka_unit_test(test_a_mem_folder_with_a_trailing_slash_loads_its_keys),
         cmocka_unit_test(test_a_small_budget_under_a_stream_of_results_does_not_starve_batches),
+        cmocka_unit_test(test_a_changed_manifest_is_parsed_again_only_for_a_load_of_its_own),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
