@@ -434,6 +434,7 @@ ASSET_API size_t asset_server_foreach_loader(asset_server_t *s,
  *     asset_server_set_trace(s, NULL, NULL);
  *     asset_trace_write_chrome_json(tr, "loading.json");
  *     asset_trace_destroy(tr);   // after the hook is replaced, or after destroy
+ * An event the recorder has no memory for is dropped and counted (see the writer).
  * NULL when out of memory. */
 typedef struct asset_trace asset_trace_t;
 ASSET_API asset_trace_t *asset_trace_create(void);
@@ -451,7 +452,9 @@ ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_
 #if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
-/* Writes the events to path. ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set). */
+/* Writes the events to path, and how many the recorder dropped for want of memory
+ * ("otherData":{"dropped_events":N}, and a global instant saying so when N > 0).
+ * ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set), ASSET_E_NO_MEMORY. */
 ASSET_API asset_status_t asset_trace_write_chrome_json(const asset_trace_t *tr, const char *path);
 ASSET_API void asset_trace_destroy(asset_trace_t *tr);
 

@@ -276,8 +276,21 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     uint64_t t0 = n ? tr->v[0].e.time_ns : 0;
     for (size_t i = 0; i < n; i++)
         if (tr->v[i].e.time_ns < t0) t0 = tr->v[i].e.time_ns;
-    fputs("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n", f);
+    /* events lost to out of memory (asset_trace_record): said, or the trace's holes (a
+     * load without its end) read as what happened (a review). For tools, in otherData;
+     * for a person, as a global instant at the start of the timeline */
+    fprintf(
+        f, "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"dropped_events\":%zu},\"traceEvents\":[\n",
+        tr->dropped);
     bool first = true;
+    if (tr->dropped) {
+        fprintf(f,
+                "{\"ph\":\"i\",\"s\":\"g\",\"cat\":\"asset\",\"pid\":1,\"tid\":0,\"ts\":0.000,"
+                "\"name\":\"%zu event%s dropped (out of memory): this trace is incomplete\","
+                "\"args\":{\"dropped_events\":%zu}}",
+                tr->dropped, tr->dropped == 1 ? "" : "s", tr->dropped);
+        first = false;
+    }
     for (size_t i = 0; i < n; i++) {
         const rec_t *r = &tr->v[i];
         const asset_trace_event_t *e = &r->e;

@@ -19,6 +19,30 @@
 #include "internal.h"
 #include "test_util.h"
 
+/* The process's allocator: malloc's, except that the next tl_fail_allocs allocations
+ * of this thread fail (out of memory on demand). */
+static _Thread_local int tl_fail_allocs;
+static void *fail_alloc(size_t n, void *u) {
+    (void)u;
+    if (tl_fail_allocs > 0) {
+        tl_fail_allocs--;
+        return NULL;
+    }
+    return malloc(n);
+}
+static void *fail_realloc(void *p, size_t n, void *u) {
+    (void)u;
+    if (tl_fail_allocs > 0) {
+        tl_fail_allocs--;
+        return NULL;
+    }
+    return realloc(p, n);
+}
+static void plain_free(void *p, void *u) {
+    (void)u;
+    free(p);
+}
+
 static int phases_of(asset_trace_t *tr, uint64_t id, asset_trace_phase_t *out, int max) {
     int n = 0;
     asset_trace_event_t e;
@@ -690,7 +714,68 @@ static void test_an_introspection_callback_may_destroy_the_server(void **state) 
     assert_true(strcmp(c.names[1], "json") == 0 || strcmp(c.names[1], "bytes") == 0);
 }
 
+/* The recorder counted the events it lost to out of memory (no room for the event or
+ * its strings) but wrote nothing of it: a trace with holes (a load with no end, a
+ * phase missing) read as complete. The written file says how many were dropped, as
+ * "otherData" (read by tools) and as a global instant on the timeline (a review). */
+static void test_chrome_json_says_how_many_events_were_dropped(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    asset_trace_event_t e = {.phase = ASSET_TRACE_QUEUED,
+                             .time_ns = 1000,
+                             .id = 7,
+                             .uri = "mem://a",
+                             .loader = "bytes",
+                             .thread = 1};
+    asset_trace_record(&e, tr);
+    tl_fail_allocs = 1; /* the next event's uri copy */
+    e.phase = ASSET_TRACE_READ_START;
+    e.time_ns = 2000;
+    asset_trace_record(&e, tr);
+    assert_int_equal(tl_fail_allocs, 0);
+    e.phase = ASSET_TRACE_DELIVERED;
+    e.time_ns = 3000;
+    asset_trace_record(&e, tr);
+    assert_int_equal(asset_trace_count(tr), 2);
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "dropped.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    cJSON *root = read_json_file(path);
+    cJSON *other = cJSON_GetObjectItemCaseSensitive(root, "otherData");
+    cJSON *dropped = cJSON_GetObjectItemCaseSensitive(other, "dropped_events");
+    assert_true(cJSON_IsNumber(dropped));
+    assert_int_equal(dropped->valueint, 1);
+    bool marked = false;
+    cJSON *ev;
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(root, "traceEvents")) {
+        cJSON *name = cJSON_GetObjectItemCaseSensitive(ev, "name");
+        if (cJSON_IsString(name) && strstr(name->valuestring, "1 event dropped")) marked = true;
+    }
+    assert_true(marked);
+    cJSON_Delete(root);
+    asset_trace_destroy(tr);
+    /* a complete trace says 0 and marks nothing */
+    tr = asset_trace_create();
+    asset_trace_record(&e, tr);
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    root = read_json_file(path);
+    other = cJSON_GetObjectItemCaseSensitive(root, "otherData");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(other, "dropped_events")->valueint, 0);
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(root, "traceEvents")) {
+        cJSON *name = cJSON_GetObjectItemCaseSensitive(ev, "name");
+        assert_null(strstr(name->valuestring, "dropped"));
+    }
+    cJSON_Delete(root);
+    asset_trace_destroy(tr);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+}
+
 int main(void) {
+    static const asset_allocator_t hook = {fail_alloc, fail_realloc, plain_free, NULL};
+    asset_set_allocator(&hook); /* before anything: failures on demand (tl_fail_allocs) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_load_reports_each_phase_in_order_with_one_id),
         cmocka_unit_test(test_finalize_and_delivery_are_reported_on_the_flush_thread),
@@ -705,6 +790,7 @@ int main(void) {
         cmocka_unit_test(test_tasks_are_listed_as_jobs_of_the_task_loader),
         cmocka_unit_test(test_every_event_of_a_task_names_the_task_loader),
         cmocka_unit_test(test_an_introspection_callback_may_destroy_the_server),
+        cmocka_unit_test(test_chrome_json_says_how_many_events_were_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
