@@ -151,10 +151,10 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
     for (size_t i = 0; i < b->count; i++) {
         item_t *it = b->items[i];
         /* the handle may outlive the batch (a user reference): unlink the callback
-         * that lives in the item (it fired, or never will: no dispatch is on it) */
+         * that lives in the item if it never fired (one that fired left the list) */
         for (asset__cb_t **p = &it->h->cbs; *p; p = &(*p)->next) {
             if (*p == &it->cb) {
-                asset__cb_unlink(s, it->h, p);
+                asset__cb_unlink(it->h, p);
                 break;
             }
         }

@@ -283,37 +283,43 @@ static void count_delivered(asset_server_t *s, asset_handle_t *h) {
 /* Fires every callback of h that has not fired and was connected before its delivery
  * began: one connected by a callback (or another thread) meanwhile waits for the next
  * flush (more_to_deliver), or a callback connecting another each time kept the flush
- * going for ever (a review). The walk goes on from s->cb_cursor, which an unlink moves
- * past what it takes out: a callback may disconnect the next one, and a batch's may free
- * itself (its batch's end); looking again from the list's start after each callback
- * cost n^2 / 2 looks for n callbacks on one handle (a review). [lock] held; released
- * around calls. */
+ * going for ever (a review). A callback leaves the list as it fires (a batch's record,
+ * which lives in the batch, is only unlinked): kept until the handle died, one per use
+ * of a long-lived handle piled up, and every delivery walked them (a review). So the
+ * next one to fire is at the list's head, behind none but those connected meanwhile
+ * (appended: ids grow along the list), and a callback may disconnect any other, and a
+ * batch's free its batch, without leaving this walk on freed memory. [lock] held;
+ * released around calls. */
 static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
     uint64_t last = s->next_cb_id;
-    for (asset__cb_t *c = h->cbs; c; c = s->cb_cursor) {
-        s->cb_cursor = c->next;
+    for (;;) {
+        asset__cb_t **p = &h->cbs;
+        while (*p && (*p)->id > last) {
+            s->cb_visits++;
+            p = &(*p)->next;
+        }
+        asset__cb_t *c = *p;
+        if (!c) return;
         s->cb_visits++;
-        if (c->fired || c->id > last) continue;
-        c->fired = true;
+        asset__cb_unlink(h, p);
         asset_handle_cb cb = c->cb;
         void *user = c->user;
-        if (c->locked) { /* a batch's: saves two lock round trips per child */
+        bool own = !c->embedded; /* an embedded one is its batch's, which its call may free */
+        if (c->locked) {         /* a batch's: saves two lock round trips per child */
             cb(h, user);
-            continue;
+        } else {
+            uv_mutex_unlock(&s->lock);
+            cb(h, user);
+            uv_mutex_lock(&s->lock);
         }
-        uv_mutex_unlock(&s->lock);
-        cb(h, user);
-        uv_mutex_lock(&s->lock);
+        if (own) asset_free(c);
     }
 }
 
 /* [lock] Whether h, delivered, has more for a flush: a callback connected or a reload
  * decided while its callbacks ran (asset__queue_push could not queue it then). */
 static bool more_to_deliver(const asset_handle_t *h) {
-    if (h->reload_pending) return true;
-    for (const asset__cb_t *c = h->cbs; c; c = c->next)
-        if (!c->fired) return true;
-    return false;
+    return h->reload_pending || h->cbs; /* fired ones left the list */
 }
 
 static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
@@ -611,11 +617,10 @@ void asset__cb_append(asset_handle_t *h, asset__cb_t *c) {
     h->cbs_end = &c->next;
 }
 
-void asset__cb_unlink(asset_server_t *s, asset_handle_t *h, asset__cb_t **p) {
+void asset__cb_unlink(asset_handle_t *h, asset__cb_t **p) {
     asset__cb_t *c = *p;
     *p = c->next;
     if (h->cbs_end == &c->next) h->cbs_end = p;
-    if (s->cb_cursor == c) s->cb_cursor = c->next;
 }
 
 uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user) {
@@ -628,13 +633,11 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
     bool found = false;
     uv_mutex_lock(&s->lock);
     for (asset__cb_t **p = &h->cbs; *p; p = &(*p)->next) {
-        if ((*p)->id == id) {
+        if ((*p)->id == id) { /* not fired: a callback leaves the list as it fires */
             asset__cb_t *c = *p;
-            found = !c->fired;
-            if (found) { /* fired ones stay until the handle dies: a dispatch may be on them */
-                asset__cb_unlink(s, h, p);
-                if (!c->embedded) asset_free(c);
-            }
+            asset__cb_unlink(h, p);
+            if (!c->embedded) asset_free(c);
+            found = true;
             break;
         }
     }

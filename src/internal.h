@@ -442,7 +442,6 @@ typedef struct asset__cb {
     uint64_t id;
     asset_handle_cb cb;
     void *user;
-    bool fired;
     bool embedded; /* part of its owner's struct (a batch item): never freed on its own */
     bool locked;   /* internal: called with s->lock held (a batch item's), which it may
                       release and take again */
@@ -699,9 +698,6 @@ struct asset_server {
     uint64_t progress_visits; /* [lock] jobs a handle's progress looked at (graph.c; tests) */
     uint64_t cycle_visits;    /* [lock] dependencies value cycle searches looked at (tests) */
     uint64_t cb_visits;       /* [lock] completion callbacks deliveries looked at (tests) */
-    /* [lock] the next completion callback the delivery running looks at (fire_callbacks,
-     * one at a time: the flush's); an unlink of that one moves it on (asset__cb_unlink) */
-    asset__cb_t *cb_cursor;
     /* [in a flush, or destroy] tasks a budgeted flush took from dead_tasks and left, linked
      * by dead_next: the next flush frees them first (spawn.c) */
     struct asset__task *tasks_left;
@@ -833,9 +829,8 @@ void asset__handle_link(asset_server_t *s, asset_handle_t *h);
 uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user);
 /* [lock] c becomes the last of h's completion callbacks (they fire in connection order). */
 void asset__cb_append(asset_handle_t *h, asset__cb_t *c);
-/* [lock] Takes *p out of h's completion callbacks (it is not freed): the delivery
- * walking them goes on from the next one. */
-void asset__cb_unlink(asset_server_t *s, asset_handle_t *h, asset__cb_t **p);
+/* [lock] Takes *p out of h's completion callbacks (it is not freed). */
+void asset__cb_unlink(asset_handle_t *h, asset__cb_t **p);
 /* Decides h's result and queues it for flush; detaches it from its job. */
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);

@@ -1618,6 +1618,38 @@ static void test_many_callbacks_on_one_handle_fire_in_linear_time(void **state) 
     asset_server_destroy(s);
 }
 
+/* A fired completion callback stayed in its handle's list until the handle died, and
+ * every delivery walked the fired ones: a long-lived handle that got a callback at each
+ * use (a UI element asking a loaded font "tell me when ready" each frame) grew by one
+ * record per use for ever, and its n-th delivery looked at n records (a review). A
+ * callback leaves the list as it fires. */
+#define REUSES 5000
+static void test_callbacks_of_a_long_lived_handle_leave_it_as_they_fire(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put(s, "k", "v");
+    asset_handle_t *h = load_done(s, "mem://k");
+    uv_mutex_lock(&s->lock);
+    s->cb_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    int fired = 0;
+    for (int i = 0; i < REUSES; i++) {
+        uint64_t id = asset_handle_on_completed(h, count_cb, &fired);
+        assert_true(id != 0);
+        assert_int_equal(asset_server_flush(s), 1);
+        assert_int_equal(fired, i + 1);
+        assert_false(asset_handle_disconnect(h, id)); /* fired: nothing to disconnect */
+    }
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->cb_visits;
+    bool empty = h->cbs == NULL;
+    uv_mutex_unlock(&s->lock);
+    assert_true(empty);                   /* REUSES records kept before */
+    assert_true(visits <= 4ull * REUSES); /* 12.5 million before */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1673,6 +1705,7 @@ int main(void) {
         cmocka_unit_test(test_a_reloaded_callback_connecting_another_each_time_lets_the_flush_end),
         cmocka_unit_test(test_free_args_spawning_tasks_let_the_flush_end),
         cmocka_unit_test(test_many_callbacks_on_one_handle_fire_in_linear_time),
+        cmocka_unit_test(test_callbacks_of_a_long_lived_handle_leave_it_as_they_fire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
