@@ -67,7 +67,7 @@ struct asset_batch {
     uint64_t total_bytes;      /* sum of known sizes */
     size_t n_sized;            /* children with a known size */
     float progress_floor;      /* [lock] progress never goes backwards */
-    batch_cb_t *cbs;           /* [lock] */
+    batch_cb_t *cbs;           /* [lock] in connection order */
     bool queued;               /* [lock] in s->batch_queue for late callbacks */
     asset_batch_t *queue_next; /* [lock] */
     asset_batch_t *all_prev, *all_next; /* [lock] */
@@ -90,6 +90,7 @@ struct asset_batch {
     /* a manifest still creating its children [flush thread]: the next entry (in
      * `listing`, the manifest's value, kept while it expands), or NULL */
     const cJSON *next_manifest_entry;
+    batch_cb_t **cbs_end; /* [lock] the last next link of cbs (an append is O(1)); NULL: &cbs */
 };
 
 /* Children a folder creates per step: a budgeted flush does at least one step. */
@@ -234,10 +235,17 @@ static asset_batch_t *batch_new(asset_server_t *s, int kind, const char *uri,
 static bool fire_done(asset_batch_t *b) {
     asset_server_t *s = b->server;
     uint64_t last = s->next_cb_id;
-    for (;;) {
-        batch_cb_t *c = b->cbs;
-        while (c && (c->fired || !c->done || c->id > last)) c = c->next;
-        if (!c) break;
+    bool left = false;
+    /* one walk: b->queued is held, so no callback is freed meanwhile (a disconnect only
+     * silences it) and the list only grows at its end; looking again from its start after
+     * each one cost n^2 / 2 looks for n done callbacks (a review) */
+    for (batch_cb_t *c = b->cbs; c; c = c->next) {
+        s->cb_visits++;
+        if (c->fired || !c->done) continue;
+        if (c->id > last) {
+            left = true;
+            continue;
+        }
         c->fired = true;
         void (*cb)(asset_batch_t *, void *) = c->done;
         void *user = c->user;
@@ -245,9 +253,7 @@ static bool fire_done(asset_batch_t *b) {
         cb(b, user);
         uv_mutex_lock(&s->lock);
     }
-    for (batch_cb_t *c = b->cbs; c; c = c->next)
-        if (c->done && !c->fired) return true;
-    return false;
+    return left;
 }
 
 /* All its children are known: from here on the batch can be done. Written under the
@@ -1155,9 +1161,10 @@ static uint64_t add_cb(asset_batch_t *b, batch_cb_t *c) {
     asset_server_t *s = b->server;
     uv_mutex_lock(&s->lock);
     c->id = ++s->next_cb_id;
-    batch_cb_t **p = &b->cbs;
-    while (*p) p = &(*p)->next;
-    *p = c;
+    batch_cb_t **end = b->cbs_end ? b->cbs_end : &b->cbs; /* connect order (a walk to
+                                                           * the end was O(n): a review) */
+    *end = c;
+    b->cbs_end = &c->next;
     if (c->done && b->done) asset__batch_queue_push(s, b); /* late connect */
     uint64_t id = c->id;
     uv_mutex_unlock(&s->lock);
@@ -1197,6 +1204,7 @@ bool asset_batch_disconnect(asset_batch_t *b, uint64_t id) {
             found = !c->fired;
             if (found && !b->queued) {
                 *p = c->next;
+                if (b->cbs_end == &c->next) b->cbs_end = p;
                 asset_free(c);
             } else if (found) {
                 c->fired = true; /* a dispatch may be walking the list: just silence it */

@@ -1803,6 +1803,51 @@ static void test_a_changed_manifest_is_parsed_again_only_for_a_load_of_its_own(v
     asset_server_destroy(s);
 }
 
+/* Many done callbacks on one batch (each system of a level waiting for its load): the
+ * batch's end looked for the next one to fire from the list's start after each one, and
+ * each connect walked the list to append: 20,000 cost 200 million looks each way (a
+ * review). Each fires once, in order; one connected meanwhile waits for the next flush. */
+#define MANY_DONE 20000
+static int g_done_order[MANY_DONE], g_done_n, g_done_late;
+static void late_done(asset_batch_t *b, void *user) {
+    (void)b;
+    (void)user;
+    g_done_late++;
+}
+static void ordered_done(asset_batch_t *b, void *user) {
+    int i = (int)(intptr_t)user;
+    g_done_order[g_done_n++] = i;
+    if (i == MANY_DONE / 2) assert_true(asset_batch_on_completed(b, late_done, NULL) != 0);
+}
+
+static void test_many_done_callbacks_on_one_batch_fire_in_linear_time(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put_mem(s, "a", "A");
+    const char *uris[] = {"mem://a"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    g_done_n = g_done_late = 0;
+    uv_mutex_lock(&s->lock);
+    s->cb_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    for (int i = 0; i < MANY_DONE; i++)
+        assert_true(asset_batch_on_completed(b, ordered_done, (void *)(intptr_t)i) != 0);
+    asset_server_flush(s);
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->cb_visits;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(g_done_n, MANY_DONE);
+    for (int i = 0; i < MANY_DONE; i++) assert_int_equal(g_done_order[i], i);
+    assert_int_equal(g_done_late, 0);
+    asset_server_flush(s);
+    assert_int_equal(g_done_late, 1);
+    assert_int_equal(g_done_n, MANY_DONE); /* none twice */
+    assert_true(visits <= 4ull * MANY_DONE);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_waits_on_several_threads_run_shared_loads),
@@ -1849,6 +1894,7 @@ int main(void) {
         cmocka_unit_test(test_a_mem_folder_with_a_trailing_slash_loads_its_keys),
         cmocka_unit_test(test_a_small_budget_under_a_stream_of_results_does_not_starve_batches),
         cmocka_unit_test(test_a_changed_manifest_is_parsed_again_only_for_a_load_of_its_own),
+        cmocka_unit_test(test_many_done_callbacks_on_one_batch_fire_in_linear_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
