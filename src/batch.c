@@ -236,22 +236,30 @@ static bool fire_done(asset_batch_t *b) {
     asset_server_t *s = b->server;
     uint64_t last = s->next_cb_id;
     bool left = false;
-    /* one walk: b->queued is held, so no callback is freed meanwhile (a disconnect only
-     * silences it) and the list only grows at its end; looking again from its start after
-     * each one cost n^2 / 2 looks for n done callbacks (a review) */
-    for (batch_cb_t *c = b->cbs; c; c = c->next) {
+    /* one walk: b->queued is held, so no callback is freed or unlinked by another meanwhile
+     * (a disconnect only silences it: `fired`) and the list only grows at its end; looking
+     * again from its start after each one cost n^2 / 2 looks for n done callbacks. One
+     * that fired (or was silenced) leaves the list here: kept until the batch went, one
+     * per use of a long-lived batch piled up (reviews) */
+    for (batch_cb_t **p = &b->cbs; *p;) {
+        batch_cb_t *c = *p;
         s->cb_visits++;
-        if (c->fired || !c->done) continue;
-        if (c->id > last) {
-            left = true;
+        if (!c->fired && c->done && c->id <= last) {
+            c->fired = true;
+            void (*cb)(asset_batch_t *, void *) = c->done;
+            void *user = c->user;
+            uv_mutex_unlock(&s->lock);
+            cb(b, user);
+            uv_mutex_lock(&s->lock);
+        }
+        if (!c->fired) { /* an item callback, or one connected meanwhile */
+            left |= c->done != NULL;
+            p = &c->next;
             continue;
         }
-        c->fired = true;
-        void (*cb)(asset_batch_t *, void *) = c->done;
-        void *user = c->user;
-        uv_mutex_unlock(&s->lock);
-        cb(b, user);
-        uv_mutex_lock(&s->lock);
+        *p = c->next;
+        if (b->cbs_end == &c->next) b->cbs_end = p;
+        asset_free(c);
     }
     return left;
 }

@@ -1848,6 +1848,37 @@ static void test_many_done_callbacks_on_one_batch_fire_in_linear_time(void **sta
     asset_server_destroy(s);
 }
 
+/* A fired done callback stayed in its batch's list until the batch was freed, and every
+ * end walked the fired ones: a long-lived batch (a level's manifest) given a done
+ * callback at each use grew by one record per use, and its n-th late connect cost n
+ * looks (a review). A done callback leaves the list once it fired. */
+#define BATCH_REUSES 3000
+static void test_done_callbacks_of_a_long_lived_batch_leave_it_as_they_fire(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put_mem(s, "a", "A");
+    const char *uris[] = {"mem://a"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    uv_mutex_lock(&s->lock);
+    s->cb_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    counts_t c = {0};
+    for (int i = 0; i < BATCH_REUSES; i++) {
+        uint64_t id = asset_batch_on_completed(b, on_done, &c);
+        assert_true(id != 0);
+        asset_server_flush(s);
+        assert_int_equal(c.done, i + 1);
+        assert_false(asset_batch_disconnect(b, id)); /* fired: nothing to disconnect */
+    }
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->cb_visits;
+    uv_mutex_unlock(&s->lock);
+    assert_true(visits <= 4ull * BATCH_REUSES); /* about BATCH_REUSES^2 before */
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_waits_on_several_threads_run_shared_loads),
@@ -1895,6 +1926,7 @@ int main(void) {
         cmocka_unit_test(test_a_small_budget_under_a_stream_of_results_does_not_starve_batches),
         cmocka_unit_test(test_a_changed_manifest_is_parsed_again_only_for_a_load_of_its_own),
         cmocka_unit_test(test_many_done_callbacks_on_one_batch_fire_in_linear_time),
+        cmocka_unit_test(test_done_callbacks_of_a_long_lived_batch_leave_it_as_they_fire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
