@@ -250,49 +250,55 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     asset_trace_t *tr = (asset_trace_t *)ctr;
     FILE *f = fopen(path, "w");
     if (!f) return ASSET_E_IO;
+    /* the events so far, copied under the lock and written without it: held for the
+     * whole write, every event of every server thread (some with the server's lock held)
+     * waited for the disk (a review). A record's strings stay until the recorder goes */
     uv_mutex_lock(&tr->lock);
+    size_t n = tr->n, dropped = tr->dropped;
+    rec_t *v = n ? asset_alloc(n * sizeof *v) : NULL;
+    if (v) memcpy(v, tr->v, n * sizeof *v);
+    uv_mutex_unlock(&tr->lock);
     /* closing: for each DELIVERED, whether it is the last one of its id */
-    size_t n = tr->n;
     key_t_ *idx = n ? asset_alloc(n * sizeof *idx) : NULL;
     bool *last = n ? asset__calloc(n, sizeof *last) : NULL;
-    if (n && (!idx || !last)) {
+    if (n && (!v || !idx || !last)) {
+        asset_free(v);
         asset_free(idx);
         asset_free(last);
-        uv_mutex_unlock(&tr->lock);
         fclose(f);
         return ASSET_E_NO_MEMORY;
     }
-    for (size_t i = 0; i < n; i++) idx[i] = (key_t_){tr->v[i].e.id, i};
+    for (size_t i = 0; i < n; i++) idx[i] = (key_t_){v[i].e.id, i};
     if (n) qsort(idx, n, sizeof *idx, by_id);
     /* walking each id's run backwards, the first DELIVERED met is its last */
     bool seen = false;
     for (size_t k = n; k-- > 0;) {
         if (k + 1 == n || idx[k + 1].id != idx[k].id) seen = false; /* a run ends here */
-        if (!seen && tr->v[idx[k].i].e.phase == ASSET_TRACE_DELIVERED) {
+        if (!seen && v[idx[k].i].e.phase == ASSET_TRACE_DELIVERED) {
             last[idx[k].i] = true;
             seen = true;
         }
     }
-    uint64_t t0 = n ? tr->v[0].e.time_ns : 0;
+    uint64_t t0 = n ? v[0].e.time_ns : 0;
     for (size_t i = 0; i < n; i++)
-        if (tr->v[i].e.time_ns < t0) t0 = tr->v[i].e.time_ns;
+        if (v[i].e.time_ns < t0) t0 = v[i].e.time_ns;
     /* events lost to out of memory (asset_trace_record): said, or the trace's holes (a
      * load without its end) read as what happened (a review). For tools, in otherData;
      * for a person, as a global instant at the start of the timeline */
     fprintf(
         f, "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"dropped_events\":%zu},\"traceEvents\":[\n",
-        tr->dropped);
+        dropped);
     bool first = true;
-    if (tr->dropped) {
+    if (dropped) {
         fprintf(f,
                 "{\"ph\":\"i\",\"s\":\"g\",\"cat\":\"asset\",\"pid\":1,\"tid\":0,\"ts\":0.000,"
                 "\"name\":\"%zu event%s dropped (out of memory): this trace is incomplete\","
                 "\"args\":{\"dropped_events\":%zu}}",
-                tr->dropped, tr->dropped == 1 ? "" : "s", tr->dropped);
+                dropped, dropped == 1 ? "" : "s", dropped);
         first = false;
     }
     for (size_t i = 0; i < n; i++) {
-        const rec_t *r = &tr->v[i];
+        const rec_t *r = &v[i];
         const asset_trace_event_t *e = &r->e;
         /* microseconds with 3 decimals, written as integers: "%.3f" would follow the
          * host's LC_NUMERIC (a decimal comma is not JSON) */
@@ -348,9 +354,9 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
         }
     }
     fputs("\n]}\n", f);
+    asset_free(v);
     asset_free(idx);
     asset_free(last);
-    uv_mutex_unlock(&tr->lock);
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0) bad = true;
     return bad ? ASSET_E_IO : ASSET_OK;

@@ -18,6 +18,7 @@
 
 #include "internal.h"
 #include "test_util.h"
+#include "tu_os.h"
 
 /* The process's allocator: malloc's, except that the next tl_fail_allocs allocations
  * of this thread fail (out of memory on demand). */
@@ -773,6 +774,80 @@ static void test_chrome_json_says_how_many_events_were_dropped(void **state) {
     free(dir);
 }
 
+/* The writer held the recorder's lock while it wrote the file: every event of every
+ * server thread (the hook is called with the server's lock held, at times) waited for
+ * the disk, so writing the trace so far mid-run (a "dump" key) stalled all loads for as
+ * long. It copies the record list under the lock and writes without it. Shown with a
+ * FIFO whose reader takes the first bytes, then waits for an event recorded meanwhile
+ * before it reads the rest: the writer, stuck on the full pipe, held the lock. */
+typedef struct dump {
+    const char *path;
+    asset_trace_t *tr;
+    atomic_bool started, recorded, timed_out;
+    size_t bytes;
+} dump_t;
+static void dump_reader(void *arg) {
+    dump_t *d = arg;
+    FILE *f = fopen(d->path, "rb");
+    if (!f) return;
+    char buf[4096];
+    size_t n = fread(buf, 1, 1, f); /* the writer is inside its write */
+    d->bytes = n;
+    atomic_store(&d->started, true);
+    uint64_t deadline = uv_hrtime() + 10 * 1000000000ull;
+    while (!atomic_load(&d->recorded) && uv_hrtime() < deadline) tu_os_yield();
+    if (!atomic_load(&d->recorded)) atomic_store(&d->timed_out, true);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) d->bytes += n;
+    fclose(f);
+}
+static void dump_recorder(void *arg) {
+    dump_t *d = arg;
+    uint64_t deadline = uv_hrtime() + 60 * 1000000000ull;
+    while (!atomic_load(&d->started) && uv_hrtime() < deadline) tu_os_yield();
+    asset_trace_event_t e = {.phase = ASSET_TRACE_QUEUED,
+                             .time_ns = 1,
+                             .id = 1,
+                             .uri = "mem://late",
+                             .loader = "bytes",
+                             .thread = 2};
+    asset_trace_record(&e, d->tr);
+    atomic_store(&d->recorded, true);
+}
+
+static void test_writing_a_trace_does_not_stall_its_recording(void **state) {
+    (void)state;
+    if (!tu_os_has_fifos()) skip();
+    dump_t d = {0};
+    d.tr = asset_trace_create();
+    assert_non_null(d.tr);
+    for (uint64_t i = 1; i <= 4000; i++) { /* far more than a pipe holds once written */
+        asset_trace_event_t e = {.phase = ASSET_TRACE_QUEUED,
+                                 .time_ns = i,
+                                 .id = i,
+                                 .uri = "mem://some/asset/with/a/longish/name.json",
+                                 .loader = "json",
+                                 .thread = 1};
+        asset_trace_record(&e, d.tr);
+    }
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "fifo");
+    assert_int_equal(tu_os_mkfifo(path), 0);
+    d.path = path;
+    uv_thread_t reader, recorder;
+    assert_int_equal(uv_thread_create(&reader, dump_reader, &d), 0);
+    assert_int_equal(uv_thread_create(&recorder, dump_recorder, &d), 0);
+    assert_int_equal(asset_trace_write_chrome_json(d.tr, path), ASSET_OK);
+    uv_thread_join(&reader);
+    uv_thread_join(&recorder);
+    assert_false(atomic_load(&d.timed_out)); /* the event waited for the write before */
+    assert_true(d.bytes > 4000 * 100);
+    assert_int_equal(asset_trace_count(d.tr), 4001);
+    asset_trace_destroy(d.tr);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+}
+
 int main(void) {
     static const asset_allocator_t hook = {fail_alloc, fail_realloc, plain_free, NULL};
     asset_set_allocator(&hook); /* before anything: failures on demand (tl_fail_allocs) */
@@ -791,6 +866,7 @@ int main(void) {
         cmocka_unit_test(test_every_event_of_a_task_names_the_task_loader),
         cmocka_unit_test(test_an_introspection_callback_may_destroy_the_server),
         cmocka_unit_test(test_chrome_json_says_how_many_events_were_dropped),
+        cmocka_unit_test(test_writing_a_trace_does_not_stall_its_recording),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
