@@ -36,8 +36,9 @@ static int hexval(int c) {
 
 /* Decodes %XX in place. Returns false on a malformed escape or a decoded NUL. */
 static bool percent_decode(char *s, const char **why) {
-    char *w = s;
-    for (const char *r = s; *r; r++) {
+    char *w = strchr(s, '%'); /* most paths have none: one vector scan, nothing moved */
+    if (!w) return true;
+    for (const char *r = w; *r; r++) {
         if (*r == '%') {
             int hi = hexval((unsigned char)r[1]), lo = hi < 0 ? -1 : hexval((unsigned char)r[2]);
             if (hi < 0 || lo < 0) {
@@ -59,7 +60,15 @@ static bool percent_decode(char *s, const char **why) {
     return true;
 }
 
-bool asset__path_normalize(const char *path, char *out) {
+/* The one pass over a path's components: collapses "//", "." and ".." into out (as
+ * asset__path_normalize says), and puts each non-empty component that starts at or after
+ * `check` ("." and ".." too, and those a ".." takes back) to the platform's
+ * asset__path_component_refused, which is asset__path_components_refused's check in the
+ * same pass. check NULL: none checked. Returns the first refusal (out then unfinished);
+ * else NULL, with *climbed set (and out unfinished) when a ".." climbs above the start:
+ * the components after it are still checked, so a refusal anywhere wins, as when the
+ * path was checked whole before it was normalised. */
+static const char *normalize_pass(const char *path, const char *check, char *out, bool *climbed) {
     /* a drive ("C:" of "C:/x", Windows) is kept as it is; the rest is '/'-rooted */
     size_t rl = asset__path_root_len(path), pre = rl > 1 ? rl - 1 : 0;
     memcpy(out, path, pre);
@@ -68,28 +77,44 @@ bool asset__path_normalize(const char *path, char *out) {
     bool abs = p[0] == '/';
     char *w = out;
     size_t depth = 0;
-    while (*p) {
+    *climbed = false;
+    for (;;) {
         while (*p == '/') p++;
         if (!*p) break;
-        size_t n = strcspn(p, "/");
-        if (n == 1 && p[0] == '.') {
-            /* nothing */
-        } else if (n == 2 && p[0] == '.' && p[1] == '.') {
-            if (depth == 0) return false;
+        const char *c = p;
+        while (*p && *p != '/') p++;
+        size_t n = (size_t)(p - c);
+        if (check && c >= check) {
+            const char *why = asset__path_component_refused(c, n);
+            if (why) return why;
+        }
+        if (*climbed || (n == 1 && c[0] == '.')) continue;
+        if (n == 2 && c[0] == '.' && c[1] == '.') {
+            if (depth == 0) {
+                *climbed = true;
+                if (!check) return NULL; /* nothing left to check */
+                continue;
+            }
             depth--;
             while (w > out && w[-1] != '/') w--;
             if (w > out) w--;
-        } else {
-            if (w > out || abs) *w++ = '/';
-            memcpy(w, p, n);
-            w += n;
-            depth++;
+            continue;
         }
-        p += n;
+        if (w > out || abs) *w++ = '/';
+        memcpy(w, c, n);
+        w += n;
+        depth++;
     }
+    if (*climbed) return NULL;
     if (w == out && abs) *w++ = '/';
     *w = 0;
-    return true;
+    return NULL;
+}
+
+bool asset__path_normalize(const char *path, char *out) {
+    bool climbed;
+    normalize_pass(path, NULL, out, &climbed);
+    return !climbed;
 }
 
 /* How many bytes encoding path's n bytes adds: '%' and '#' percent-encoded, so that the
@@ -166,7 +191,7 @@ static char *scratch_get(scratch_t *s, size_t n) {
 }
 
 static void scratch_put(scratch_t *s) {
-    if (s->p != s->stack) asset_free(s->p);
+    if (s->p && s->p != s->stack) asset_free(s->p);
     s->p = NULL;
 }
 
@@ -203,13 +228,14 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
     const char *refused = asset__path_prepare(rel, from_uri, &pst);
     if (refused) return fail(why, pst, refused);
     size_t root_len = asset__path_root_len(rel);
-    if ((refused = asset__path_components_refused(rel + root_len)))
-        return fail(why, ASSET_E_FORBIDDEN, refused);
     const char *base = root ? root : base_dir;
-    if (!base && root_len == 0) /* relative, or rooted without its drive */
+    if (!base && root_len == 0) { /* relative, or rooted without its drive */
+        if ((refused = asset__path_components_refused(rel)))
+            return fail(why, ASSET_E_FORBIDDEN, refused); /* a refusal comes first */
         return fail(why, ASSET_E_INVALID,
                     "a relative path, and the working directory could not be read when "
                     "the server was made");
+    }
     if (!base) base = "";
     /* joined: rel when it has a root; base's drive + rel when it is rooted without a
      * drive (Windows); else base + "/" + rel */
@@ -223,16 +249,24 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
         sep = true;
     }
     scratch_t js, ns;
-    char *joined = scratch_get(&js, bl + sep + rl + 1);
-    if (!joined) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
-    memcpy(joined, base, bl);
-    if (sep) joined[bl] = '/';
-    memcpy(joined + bl + sep, rel, rl + 1);
+    js.p = NULL;
+    char *joined = rel; /* rel alone when it has its root: no copy */
+    if (bl + sep) {
+        if (!(joined = scratch_get(&js, bl + sep + rl + 1)))
+            return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+        memcpy(joined, base, bl);
+        if (sep) joined[bl] = '/';
+        memcpy(joined + bl + sep, rel, rl + 1);
+    }
     char *norm = scratch_get(&ns, bl + sep + rl + 2);
     asset_status_t st = ASSET_OK;
+    bool climbed = false;
+    /* rel's own components are checked (from its root on), not base's */
     if (!norm) {
         st = fail(why, ASSET_E_NO_MEMORY, "out of memory");
-    } else if (!asset__path_normalize(joined, norm)) {
+    } else if ((refused = normalize_pass(joined, joined + bl + sep + root_len, norm, &climbed))) {
+        st = fail(why, ASSET_E_FORBIDDEN, refused);
+    } else if (climbed) {
         st = fail(why, ASSET_E_FORBIDDEN, "'..' climbs above the root");
     } else if (root) {
         /* a root that is only a root ("/", or a drive's "C:/") takes every path on it,
@@ -311,6 +345,11 @@ static asset_status_t parse_keyed(char *dec, size_t sl, asset_uri_t *out, const 
     return st;
 }
 
+/* Whether the lowercased scheme (sl bytes) is name: lengths first, no strcmp. */
+static bool scheme_is(const char *scheme, size_t sl, const char *name) {
+    return strlen(name) == sl && !memcmp(scheme, name, sl);
+}
+
 /* One allocation for the result (out->uri, with out->path in the same block); the
  * steps in between work in scratch space, on the stack unless the URI is long. */
 asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char *root,
@@ -335,14 +374,14 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
     for (size_t i = 0; i < sl; i++) out->scheme[i] = (char)tolower((unsigned char)in[i]);
     out->scheme[sl] = 0;
     const char *rest = in + sl + 3;
-    if (!strcmp(out->scheme, "http") || !strcmp(out->scheme, "https"))
+    if (scheme_is(out->scheme, sl, "http") || scheme_is(out->scheme, sl, "https"))
         return parse_http(rest, sl, out, why);
 
     size_t rl = len - sl - 3;
     char *dec = scratch_get(&ds, rl + 1);
     if (!dec) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
     memcpy(dec, rest, rl + 1);
-    bool file = !strcmp(out->scheme, "file");
+    bool file = scheme_is(out->scheme, sl, "file");
     if (file && !asset__strncasecmp(dec, "localhost/", 10))
         memmove(dec, dec + 9, strlen(dec + 9) + 1);
     if (file && *dec && *dec != '/') /* file://host/path: a file on another machine */

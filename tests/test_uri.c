@@ -201,6 +201,34 @@ static void test_dotdot_above_filesystem_root_is_forbidden(void **state) {
     check_err("/a/../../etc/passwd", BASE, NULL, ASSET_E_FORBIDDEN);
 }
 
+/* The reason given for a path both climbing out and holding a name the OS refuses: the
+ * name, wherever it is (after the climb too), as when every component was checked
+ * before the path was normalised; a base's own components are not checked. */
+static void check_why_at(const char *in, const char *base, const char *want, int line) {
+    asset_uri_t u;
+    const char *why = NULL;
+    asset_status_t st = asset__uri_parse(in, base, NULL, &u, &why);
+    if (st != ASSET_E_FORBIDDEN || !why || strcmp(why, want))
+        fail_msg("line %d: parse(\"%s\") = %s (%s), expected FORBIDDEN (%s)", line, in,
+                 asset_err_name(st), why ? why : "?", want);
+}
+
+static void test_a_refused_name_is_the_reason_before_a_climb(void **state) {
+    (void)state;
+    const char *climb = "'..' climbs above the root";
+    check_why_at("file:///../etc/passwd", BASE, climb, __LINE__);
+    check_why_at("a/../../../../x", BASE, climb, __LINE__);
+    if (tu_os_windows_paths()) { /* POSIX refuses no name */
+        const char *stream = "':' in a file name (an NTFS alternate data stream)";
+        check_why_at("file:///../a:b", BASE, stream, __LINE__);
+        check_why_at("file:///x/../../y/a:b", BASE, stream, __LINE__);
+        check_why_at("../../../../a:b", BASE, stream, __LINE__);
+        check_why_at("C:/a:b/../..", BASE, stream, __LINE__);
+        /* base's components are the server's, not the URI's: only climbing counts */
+        check_why_at("../../../x", "C:/con/a:b", climb, __LINE__);
+    }
+}
+
 static void test_percent_encoded_dotdot_above_root_is_forbidden(void **state) {
     (void)state;
     check_err("file:///%2e%2e/etc/passwd", BASE, NULL, ASSET_E_FORBIDDEN);
@@ -638,6 +666,7 @@ int main(void) {
         cmocka_unit_test(test_normalised_uri_round_trips),
         cmocka_unit_test(test_plain_dotdot_climbs_within_the_path),
         cmocka_unit_test(test_dotdot_above_filesystem_root_is_forbidden),
+        cmocka_unit_test(test_a_refused_name_is_the_reason_before_a_climb),
         cmocka_unit_test(test_percent_encoded_dotdot_above_root_is_forbidden),
         cmocka_unit_test(test_file_root_relative_paths_resolve_under_root),
         cmocka_unit_test(test_file_root_absolute_path_outside_is_forbidden),
