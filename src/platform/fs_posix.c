@@ -193,23 +193,43 @@ static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
                                      "6061626364656667686970717273747576777879"
                                      "8081828384858687888990919293949596979899";
 
-/* Writes v in decimal, at least `width` digits (zero-padded), after a '-' when neg. */
+/* How many decimal digits v has (1 for 0): the bit length's log10, then one compare. */
+static int dec_digits(uint64_t v) {
+    /* clang-format off */
+    static const uint64_t pow10[20] = {
+        1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u, 1000000000u,
+        10000000000u, 100000000000u, 1000000000000u, 10000000000000u, 100000000000000u,
+        1000000000000000u, 10000000000000000u, 100000000000000000u, 1000000000000000000u,
+        10000000000000000000u};
+    /* clang-format on */
+    if (v < 10) return 1;
+    int t = ((64 - __builtin_clzll(v)) * 1233) >> 12; /* 1233 / 4096: log10(2) */
+    return t + (v >= pow10[t]);
+}
+
+/* Writes v in decimal, at least `width` digits (zero-padded), after a '-' when neg:
+ * straight into w, two digits a division from the end. */
 static char *put_dec(char *w, uint64_t v, bool neg, int width) {
-    char tmp[24], *end = tmp + sizeof tmp, *p = end;
-    for (; v >= 100; v /= 100) {
-        p -= 2;
-        memcpy(p, digit_pairs + 2 * (v % 100), 2);
-    }
-    if (v >= 10) {
-        p -= 2;
-        memcpy(p, digit_pairs + 2 * v, 2);
-    } else {
-        *--p = (char)('0' + v);
-    }
-    while (end - p < width) *--p = '0';
     if (neg) *w++ = '-';
-    while (p < end) *w++ = *p++;
-    return w;
+    int n = dec_digits(v);
+    for (; width > n; width--) *w++ = '0';
+    char *end = w + n, *p = end;
+    for (; v > UINT32_MAX; p -= 2) { /* 64-bit divisions only while they are needed */
+        uint64_t q = v / 100;
+        memcpy(p - 2, digit_pairs + 2 * (v - q * 100), 2);
+        v = q;
+    }
+    uint32_t u = (uint32_t)v;
+    for (; u >= 100; p -= 2) {
+        uint32_t q = u / 100;
+        memcpy(p - 2, digit_pairs + 2 * (u - q * 100), 2);
+        u = q;
+    }
+    if (u >= 10)
+        memcpy(p - 2, digit_pairs + 2 * u, 2);
+    else
+        p[-1] = (char)('0' + u);
+    return end;
 }
 
 static char *put_signed(char *w, uint64_t raw) {
