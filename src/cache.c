@@ -222,7 +222,12 @@ size_t asset__cache_evict(asset__cache_t *c) {
 
 bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, const char *sha256,
                       asset__value_t *v) {
-    asset__cache_entry_t *old = entry_of(asset__map_find(&c->map, uri));
+    return asset__cache_put_hashed(c, uri, asset__map_hash(uri), version, sha256, v);
+}
+
+bool asset__cache_put_hashed(asset__cache_t *c, const char *uri, uint32_t h, const char *version,
+                             const char *sha256, asset__value_t *v) {
+    asset__cache_entry_t *old = entry_of(asset__map_find_hashed(&c->map, uri, h));
     if (old) {
         if (old->value != v) old->value->dropped = true;
         entry_drop(c, old);
@@ -246,7 +251,7 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, c
     uint64_t now = asset__now_ns();
     e->link.aux =
         kind | (sha256 ? ASSET__CE_SHA256 : 0) | (uint32_t)(ticks(c, now) << ASSET__CE_TIME_SHIFT);
-    if (!asset__map_link_put(&c->map, &e->link)) {
+    if (!asset__map_link_put_hashed(&c->map, &e->link, h)) {
         asset_free(e);
         return false;
     }

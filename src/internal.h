@@ -199,6 +199,9 @@ void asset__cache_prefetch(const asset__cache_t *c, uint32_t h, int stage);
  * false if not cached. */
 bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, const char *sha256,
                       asset__value_t *v);
+/* The same, with h = asset__map_hash(uri) (a job's: asset__job_uri_hash). */
+bool asset__cache_put_hashed(asset__cache_t *c, const char *uri, uint32_t h, const char *version,
+                             const char *sha256, asset__value_t *v);
 /* Nanoseconds since e was added, to ASSET__CE_TICK_NS. */
 uint64_t asset__cache_entry_age_ns(const asset__cache_t *c, const asset__cache_entry_t *e,
                                    uint64_t now_ns);
@@ -384,6 +387,9 @@ enum {
     ASSET__STALE,       /* once decided, its handles revalidate (reload.c) */
     ASSET__STALE_FORCED /* ... reload with a fresh parse (asset_server_reload) */
 };
+/* asset__map_hash(j->uri), hashed once: every job is put in s->inflight as it is made
+ * (load.c, spawn.c), which sets its node's hash, and keeps it after it leaves. */
+static inline uint32_t asset__job_uri_hash(const asset__job_t *j) { return j->node.link.hash; }
 /* [lock] The best (lowest) priority of j's attached handles; LOW when it has none. */
 static inline int asset__job_best_priority(const asset__job_t *j) {
     return j->nprio[0]   ? ASSET_PRIORITY_HIGH

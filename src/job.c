@@ -175,7 +175,8 @@ void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
     }
     asset__loader_slot_t *ld = j->loader;
     if (!j->no_cache && !(j->source && j->source->retired)) /* a replaced source's: stale */
-        asset__cache_put(&ld->cache, j->uri, j->req ? j->req->version : NULL, j->sha256, v);
+        asset__cache_put_hashed(&ld->cache, j->uri, asset__job_uri_hash(j),
+                                j->req ? j->req->version : NULL, j->sha256, v);
     asset__reload_watch_job(s, j);
     asset__reload_stale_job(s, j);
     asset__job_finish_locked(s, j, ASSET_OK, NULL, v);

@@ -26,10 +26,11 @@ static void fail_now(asset_handle_t *h, asset_status_t st, const char *fmt, ...)
  * read: it joins only a job whose read has not started yet (a review found one issued
  * after a file changed given the bytes of a read that began before). Folder listings
  * (no_cache too) join as before. */
-static asset__job_t *find_inflight(asset_server_t *s, const char *uri, asset__loader_slot_t *ld,
-                                   bool no_cache, bool recursive, const char *sha256) {
-    for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
-         n = asset__map_get_next(&s->inflight, n)) {
+static asset__job_t *find_inflight(asset_server_t *s, const char *uri, uint32_t h,
+                                   asset__loader_slot_t *ld, bool no_cache, bool recursive,
+                                   const char *sha256) {
+    for (asset__map_node_t *n = (asset__map_node_t *)asset__map_find_hashed(&s->inflight, uri, h);
+         n; n = asset__map_get_next(&s->inflight, n)) {
         asset__job_t *j = (asset__job_t *)n;
         if (j->loader == ld && j->no_cache == no_cache && j->recursive == recursive &&
             !j->changed &&                        /* read before a change the server was told of */
@@ -90,6 +91,7 @@ typedef struct load_req {
     size_t len;    /* strlen(uri), for the hash and the handle */
     /* the full path */
     asset_uri_t parsed;
+    uint32_t phash; /* asset__map_hash(parsed.uri): the cache's, the coalescing map's, the job's */
     asset_status_t pst;
     const char *why;
     bool pushed; /* a job was queued: a worker is told after the unlock */
@@ -113,6 +115,7 @@ static void req_init(load_req_t *r, const char *uri, const char *sha256, bool li
     r->len = 0;
     r->parsed.scheme[0] = 0;
     r->parsed.uri = r->parsed.path = NULL;
+    r->phash = 0;
     r->pst = ASSET_OK;
     r->why = NULL;
     r->pushed = false;
@@ -195,6 +198,9 @@ static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
         r->pst = ASSET_E_INVALID;
         r->why = "empty label after '#'";
     }
+    /* hashed once, here, without the lock: the cache lookup, the coalescing map's find
+     * and put, and the cache's put after the read (asset__job_uri_hash) take it */
+    if (r->pst == ASSET_OK) r->phash = asset__map_hash(r->parsed.uri);
     char *named = r->pst == ASSET_OK && hash ? asset__asprintf("%s%s", r->parsed.uri, hash) : NULL;
     const char *huri = r->pst == ASSET_OK ? (named ? named : r->parsed.uri) : uri;
     /* the fast path's handle when it names huri (uri was normalised already, or is
@@ -264,7 +270,8 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
     } else {
         bool forced = (r->flags & ASSET__LOAD_FORCED) != 0;
         asset__cache_entry_t *e =
-            opt.no_cache || forced ? NULL : asset__cache_get(&ld->cache, r->parsed.uri);
+            opt.no_cache || forced ? NULL
+                                   : asset__cache_get_hashed(&ld->cache, r->parsed.uri, r->phash);
         const char *had = e && sha256 ? asset__cache_entry_sha256(e) : NULL;
         if (e && sha256 && (!had || asset__strcasecmp(had, sha256) != 0))
             e = NULL; /* not verified against this digest: read it again */
@@ -277,8 +284,8 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
         if (e && immutable) {
             s->stats.cache_hits++; /* no I/O: done at the next flush */
             asset__handle_decide_value(h, e->value, 0);
-        } else if (!h->reload &&
-                   (j = find_inflight(s, r->parsed.uri, ld, opt.no_cache, r->recursive, sha256))) {
+        } else if (!h->reload && (j = find_inflight(s, r->parsed.uri, r->phash, ld, opt.no_cache,
+                                                    r->recursive, sha256))) {
             attach(j, h);
             s->stats.coalesced++;
             asset__log(s, ASSET_LOG_DEBUG, "%s: joined the load in flight", asset__handle_uri(h));
@@ -312,7 +319,7 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
                     j->cached = NULL;
                 }
             }
-            bool mapped = asset__map_put(&s->inflight, &j->node);
+            bool mapped = asset__map_put_hashed(&s->inflight, &j->node, r->phash);
             if (!mapped || !(r->pushed = asset__heap_push(s, j))) {
                 if (mapped) asset__map_remove(&s->inflight, &j->node);
                 asset__job_free(j);

@@ -87,9 +87,13 @@ static bool grow(asset__map_t *m) {
 }
 
 bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l) {
+    return asset__map_link_put_hashed(m, l, asset__map_hash(asset__map_key(m, l)));
+}
+
+bool asset__map_link_put_hashed(asset__map_t *m, asset__map_link_t *l, uint32_t h) {
     if (m->count + 1 > m->nbuckets || m->nbuckets == 0) /* at most one node per bucket on average */
         if (!grow(m)) return false;
-    l->hash = asset__map_hash(asset__map_key(m, l));
+    l->hash = h;
     size_t i = l->hash & (m->nbuckets - 1);
     l->next = m->buckets[i];
     m->buckets[i] = l;

@@ -66,6 +66,8 @@ static inline asset__map_link_t *const *asset__map_bucket(const asset__map_t *m,
 /* Inserts l (its key in place). Returns false when out of memory. Keys are not checked
  * for duplicates: find first. */
 bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l);
+/* The same, with h = asset__map_hash of l's key (computed once for several maps). */
+bool asset__map_link_put_hashed(asset__map_t *m, asset__map_link_t *l, uint32_t h);
 void asset__map_link_remove(asset__map_t *m, asset__map_link_t *l);
 
 /* ---- maps of asset__map_node_t (asset__map_init) ---- */
@@ -76,6 +78,10 @@ static inline asset__map_node_t *asset__map_get(const asset__map_t *m, const cha
  * not checked for duplicates: get first. */
 static inline bool asset__map_put(asset__map_t *m, asset__map_node_t *n) {
     return asset__map_link_put(m, &n->link);
+}
+/* The same, with h = asset__map_hash(n->key). */
+static inline bool asset__map_put_hashed(asset__map_t *m, asset__map_node_t *n, uint32_t h) {
+    return asset__map_link_put_hashed(m, &n->link, h);
 }
 static inline void asset__map_remove(asset__map_t *m, asset__map_node_t *n) {
     asset__map_link_remove(m, &n->link);
