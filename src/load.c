@@ -178,9 +178,11 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
 }
 
 /* The full path's part without the lock: the URI parsed, the handle (the fast path's
- * when it names the same URI), the loader chosen. False: out of memory, nothing made
- * (r owns nothing then). */
-static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt) {
+ * when it names the same URI), the loader chosen. named_ld: opt->loader's slot (or
+ * NULL), looked up once for the slice by the caller. False: out of memory, nothing made (r
+ * owns nothing then). */
+static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt,
+                         asset__loader_slot_t *named_ld) {
     const char *uri = r->uri;
     /* "uri#label": the job loads uri (shared with every load of it), the handle wants
      * the sub-asset; '#' always starts the label (a literal one is %23) */
@@ -231,11 +233,10 @@ static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     /* claims() is user code: never under the lock, and once (the fast path's choice
      * holds when uri was normalised already). A reload that failed to parse its URI
      * (no memory) keeps its loader: the live handles of that loader hear of it. */
-    r->ld = r->pst != ASSET_OK
-                ? (h->reload && opt->loader ? asset__loader_find(s, opt->loader) : NULL)
-            : r->list                                    ? &asset__list_slot
+    r->ld = r->pst != ASSET_OK ? (h->reload && opt->loader ? named_ld : NULL)
+            : r->list          ? &asset__list_slot
             : r->selected && !strcmp(r->parsed.uri, uri) ? r->ld
-            : opt->loader                                ? asset__loader_find(s, opt->loader)
+            : opt->loader                                ? named_ld
                                                          : asset__loader_select(s, r->parsed.uri);
     return true;
 }
@@ -408,7 +409,7 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
         uv_mutex_unlock(&s->lock);
     }
     size_t made = done;
-    while (made < n && full_prepare(s, &r[made], &opt)) made++;
+    while (made < n && full_prepare(s, &r[made], &opt, named)) made++;
     for (size_t i = made + 1; i < n; i++) asset__handle_discard(r[i].h);
     size_t pushed = 0;
     if (made > done) {
