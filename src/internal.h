@@ -258,6 +258,9 @@ struct asset_request {
 void asset__request_init(struct asset_request *r, struct asset__job *job);
 void asset__request_reset_data(struct asset_request *r);
 void asset__request_dispose(struct asset_request *r);
+/* The request's version is its version_buf from now on (the one it had let go): for a
+ * version written there in place, not copied in by asset_request_set_version. */
+char *asset__request_version_buf(struct asset_request *r);
 /* Make room for n more bytes (for sources that know the size up front). */
 asset_status_t asset__request_reserve(struct asset_request *r, size_t n);
 /* Pointer to the NUL-terminated, owned buffer (copies an adopted one that has no

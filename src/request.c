@@ -52,6 +52,11 @@ void asset_request_set_version(asset_request_t *r, const char *version) {
         r->version = asset__strdup(version); /* NULL: no memory, unversioned */
 }
 
+char *asset__request_version_buf(struct asset_request *r) {
+    version_free(r);
+    return r->version = r->version_buf;
+}
+
 void asset_request_set_total(asset_request_t *r, uint64_t bytes) {
     atomic_store_explicit(&r->job->total, bytes, memory_order_relaxed);
 }

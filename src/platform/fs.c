@@ -83,6 +83,9 @@ asset_status_t asset__list_errno(asset_list_t *l, int err, bool beneath, const c
 
 #define READ_CHUNK (1u << 20)
 
+_Static_assert(sizeof(((struct asset_request *)0)->version_buf) >= 96,
+               "asset__fstat_version writes up to 96 bytes into a request's version_buf");
+
 asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool versioned,
                                    size_t map_min) {
     asset__fstat_t st;
@@ -102,13 +105,12 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
     }
     if (versioned) {
         const char *cached = asset_request_cached_version(r);
-        char version[96];
+        char *version = asset__request_version_buf(r); /* written in place: no copy */
         asset__fstat_version(&st, version);
-        if (cached && !strcmp(cached, version)) {
+        if (cached && !strcmp(cached, version)) { /* the version stays: the cached one */
             rc = ASSET_NOT_MODIFIED;
             goto out;
         }
-        asset_request_set_version(r, version);
     }
     if (st.size > r->max_size) {
         rc = asset_request_fail(r, ASSET_E_TOO_LARGE,
