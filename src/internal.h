@@ -341,7 +341,8 @@ typedef struct asset__job {
      * another */
     asset__map_node_t
         node;   /* in s->inflight, key: uri (shared by jobs of other loaders: find_inflight) */
-    char *uri;  /* normalised; owns the block of uri and path (asset__uri_parse) */
+    char *uri;  /* normalised; owns the block of uri and path (asset__uri_parse), unless
+                 * that block is the job's own (uri_inline) */
     char *path; /* decoded part after "scheme://", in uri's block; a task's is NULL */
     asset__source_slot_t *source;
     asset__loader_slot_t *loader;
@@ -370,9 +371,10 @@ typedef struct asset__job {
     atomic_bool cancelled; /* every handle left: stop at the next check */
     /* set as it is made, then only read (any thread): one byte of their own */
     uint8_t no_cache : 1;
-    uint8_t is_list : 1;   /* a LIST job: source->list, value is a struct asset_list */
-    uint8_t recursive : 1; /* LIST jobs */
-    uint8_t map_file : 1;  /* the load opted in to mapping a file:// file */
+    uint8_t is_list : 1;    /* a LIST job: source->list, value is a struct asset_list */
+    uint8_t recursive : 1;  /* LIST jobs */
+    uint8_t map_file : 1;   /* the load opted in to mapping a file:// file */
+    uint8_t uri_inline : 1; /* uri's block is the job's own (load.c): freed with it */
     uint8_t : 0;
     /* [lock], every access: one byte (bit-fields share it) */
     uint8_t mapped : 1;         /* in s->inflight */
@@ -385,6 +387,11 @@ typedef struct asset__job {
     uint8_t changed : 1;        /* [lock] its mem:// key was put or removed after its read began:
                                  * a later load does not join it (asset__jobs_changed) */
 } asset__job_t;
+/* The room a parse leaves before a URI for the job a miss makes there (load.c,
+ * asset__uri_parse_room): a job and its URI are one block, the job first. */
+#define ASSET__JOB_ROOM                                                           \
+    ((sizeof(asset__job_t) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * \
+     _Alignof(max_align_t))
 enum {
     ASSET__STALE_NONE,
     ASSET__STALE,       /* once decided, its handles revalidate (reload.c) */

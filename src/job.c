@@ -31,7 +31,7 @@ static void job_release(asset__job_t *j) {
 
 /* The memory job_release leaves. Any thread, no lock. */
 static void job_free_memory(asset__job_t *j) {
-    asset_free(j->uri); /* its path too: one block */
+    if (!j->uri_inline) asset_free(j->uri); /* its path too: one block (else the job's) */
     asset_free(j->cached_version);
     asset_free(j->sha256);
     asset_free(j);

@@ -53,11 +53,14 @@ void asset__jobs_changed(asset_server_t *s, const char *uri) {
     uv_mutex_unlock(&s->lock);
 }
 
+/* [lock] The new job, made in the room of parsed's block (ASSET__JOB_ROOM), which it owns
+ * from now on; NULL (that block freed) when out of memory for its copy of sha256. */
 static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,
-                             asset__loader_slot_t *ld, bool no_cache) {
-    asset__job_t *j = asset__calloc(1, sizeof *j);
-    if (!j) return NULL;
-    j->uri = parsed->uri; /* the job owns the block now */
+                             asset__loader_slot_t *ld, bool no_cache, const char *sha256) {
+    asset__job_t *j = (asset__job_t *)(void *)(parsed->uri - parsed->room);
+    memset(j, 0, sizeof *j);
+    j->uri_inline = true;
+    j->uri = parsed->uri;
     j->path = parsed->path;
     memset(parsed, 0, sizeof *parsed);
     j->source = src;
@@ -67,6 +70,10 @@ static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,
     j->heap_idx = SIZE_MAX;
     j->state = ASSET__JOB_QUEUED;
     j->node.key = j->uri;
+    if (sha256 && !(j->sha256 = asset__strdup(sha256))) {
+        asset__job_free(j);
+        return NULL;
+    }
     return j;
 }
 
@@ -193,7 +200,8 @@ static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
         r->h = NULL;
         return false;
     }
-    r->pst = asset__uri_parse(base ? base : uri, s->base_dir, s->file_root, &r->parsed, &r->why);
+    r->pst = asset__uri_parse_room(base ? base : uri, s->base_dir, s->file_root, ASSET__JOB_ROOM,
+                                   &r->parsed, &r->why);
     asset_free(base);
     if (r->pst == ASSET_OK && hash && !hash[1]) {
         asset__uri_dispose(&r->parsed);
@@ -296,10 +304,7 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
                 asset__graph_raise(s, j, j->priority); /* and what it waits for */
             }
             if (j->state != ASSET__JOB_QUEUED) atomic_store(&h->state, ASSET_STATE_LOADING);
-        } else if (!(j = job_new(&r->parsed, src, ld, opt.no_cache))) {
-            fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
-        } else if (sha256 && !(j->sha256 = asset__strdup(sha256))) {
-            asset__job_free(j);
+        } else if (!(j = job_new(&r->parsed, src, ld, opt.no_cache, sha256))) {
             fail_now(h, ASSET_E_NO_MEMORY, "out of memory");
         } else {
             j->priority = h->priority;

@@ -208,8 +208,9 @@ static asset_status_t finish(asset_uri_t *out, const char *prefix, size_t pl, co
     /* the normal form is a URI too: one too long to parse again is refused now (a
      * '#' becomes "%23", and a bare path gains its base dir; found by fuzz_uri) */
     if (ul > ASSET__URI_MAX) return fail(why, ASSET_E_INVALID, "URI too long");
-    char *o = asset_alloc(ul + 1 + n + 1);
+    char *o = asset_alloc(out->room + ul + 1 + n + 1);
     if (!o) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    o += out->room;
     memcpy(o, prefix, pl);
     char *w = pct_write(o + pl, path, n, extra);
     *w++ = 0;
@@ -305,8 +306,9 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
     for (size_t i = 0; i < hl; i++)
         if (rest[i] == '@') h0 = i + 1;
     if (h0 == hl) return fail(why, ASSET_E_INVALID, "missing host");
-    char *o = asset_alloc(sl + 3 + rl + 1 + rl + 1);
+    char *o = asset_alloc(out->room + sl + 3 + rl + 1 + rl + 1);
     if (!o) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    o += out->room;
     memcpy(o, out->scheme, sl);
     memcpy(o + sl, "://", 3);
     char *p = o + sl + 3;
@@ -354,7 +356,13 @@ static bool scheme_is(const char *scheme, size_t sl, const char *name) {
  * steps in between work in scratch space, on the stack unless the URI is long. */
 asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char *root,
                                 asset_uri_t *out, const char **why) {
+    return asset__uri_parse_room(in, base_dir, root, 0, out, why);
+}
+
+asset_status_t asset__uri_parse_room(const char *in, const char *base_dir, const char *root,
+                                     size_t room, asset_uri_t *out, const char **why) {
     memset(out, 0, sizeof *out);
+    out->room = room; /* read by finish and parse_http, which allocate the block */
     if (!in || !*in) return fail(why, ASSET_E_INVALID, "empty URI");
     size_t len = strnlen(in, ASSET__URI_MAX + 1);
     if (len > ASSET__URI_MAX) return fail(why, ASSET_E_INVALID, "URI too long");
@@ -400,7 +408,7 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
 }
 
 void asset__uri_dispose(asset_uri_t *u) {
-    asset_free(u->uri); /* u->path lives in the same block */
+    asset_free(u->uri ? u->uri - u->room : NULL); /* u->path lives in the same block */
     u->uri = u->path = NULL;
 }
 

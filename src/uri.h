@@ -12,6 +12,7 @@ typedef struct asset_uri {
     char scheme[24]; /* lowercase: "file", "pkg", "mem", "http", ... */
     char *uri;       /* normalised, e.g. "file:///abs/a.png", "pkg://game/a.png" */
     char *path;      /* decoded part after "scheme://": "/abs/a.png", "game/a.png" */
+    size_t room;     /* bytes of the block before uri (asset__uri_parse_room) */
 } asset_uri_t;       /* uri and path are one block: asset__uri_dispose frees both */
 
 /* Parses `in`. `base_dir` (absolute, normalised, no trailing '/') is where bare
@@ -22,6 +23,11 @@ typedef struct asset_uri {
  * the URI or base_dir is long. */
 asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char *root,
                                 asset_uri_t *out, const char **why);
+/* The same, with `room` bytes (a multiple of alignof(max_align_t)) at the start of the
+ * block, before out->uri, for a record the caller makes there (load.c: a new job, so
+ * that a job and its URI are one allocation); out->room says how many. */
+asset_status_t asset__uri_parse_room(const char *in, const char *base_dir, const char *root,
+                                     size_t room, asset_uri_t *out, const char **why);
 void asset__uri_dispose(asset_uri_t *u);
 /* The length of the scheme of a "scheme://" prefix of s (RFC 3986: an ASCII letter, then
  * letters, digits, '+', '-', '.'), or 0 when s has none. *lower (may be NULL): whether

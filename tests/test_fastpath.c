@@ -65,8 +65,8 @@ static void *c_realloc(void *p, size_t n, void *user) {
     atomic_fetch_sub(&g_live, old);
     return (char *)b + 16;
 }
-/* While set: frees of blocks of a job record's size, and those on another thread than
- * the one that set it. */
+/* While set: frees of job records (a loaded URI's job is the start of its URI's block,
+ * ASSET__JOB_ROOM before it), and those on another thread than the one that set it. */
 static _Atomic bool g_probe;
 static uv_thread_t g_probe_thread;
 static atomic_int g_job_frees, g_job_frees_elsewhere;
@@ -76,9 +76,9 @@ static void c_free(void *p, void *user) {
     if (!p) return;
     size_t *b = (size_t *)((char *)p - 16);
     atomic_fetch_sub(&g_live, b[0]);
-    const asset__job_t *j = p; /* a job record's key is its URI: no other block of its size */
-    if (atomic_load(&g_probe) && b[0] == sizeof(asset__job_t) && j->node.key &&
-        j->node.key == j->uri) {
+    const asset__job_t *j = p; /* a job record's key is its URI, in the same block */
+    if (atomic_load(&g_probe) && b[0] >= sizeof(asset__job_t) && j->node.key &&
+        j->node.key == j->uri && j->uri == (const char *)p + ASSET__JOB_ROOM) {
         atomic_fetch_add(&g_job_frees, 1);
         uv_thread_t self = uv_thread_self();
         if (!uv_thread_equal(&self, &g_probe_thread)) atomic_fetch_add(&g_job_frees_elsewhere, 1);
