@@ -310,8 +310,9 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
          * clear_caches, a reload's new value, a dependency's change): that one stays
          * gone. */
         asset__cache_t *c = &j->loader->cache;
-        if (!j->no_cache && !asset__cache_get(c, j->uri) && !j->cached->dropped)
-            asset__cache_put(c, j->uri, j->cached_version, j->sha256, j->cached);
+        uint32_t h = asset__job_uri_hash(j);
+        if (!j->no_cache && !asset__cache_get_hashed(c, j->uri, h) && !j->cached->dropped)
+            asset__cache_put_hashed(c, j->uri, h, j->cached_version, j->sha256, j->cached);
         asset__reload_watch_job(s, j);
         /* a change after its read began: it reloads once loaded, as a parsed one does */
         asset__reload_stale_job(s, j);
