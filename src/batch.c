@@ -153,12 +153,7 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
         item_t *it = b->items[i];
         /* the handle may outlive the batch (a user reference): unlink the callback
          * that lives in the item if it never fired (one that fired left the list) */
-        for (asset__cb_t **p = &it->h->cbs; *p; p = &(*p)->next) {
-            if (*p == &it->cb) {
-                asset__cb_unlink(it->h, p);
-                break;
-            }
-        }
+        asset__cb_unlink(it->h, &it->cb, 0);
         if (touch_handles) {
             it->h->batch = NULL;
             it->h->refs--;

@@ -215,8 +215,8 @@ static void handle_free(asset_handle_t *h) {
     if (h->all_next) h->all_next->all_prev = h->all_prev;
     if (s->uri_index_on && asset__uri_index_remove(s, h)) /* its URI's last handle */
         asset__reload_unwatch(s, asset__handle_uri(h), strcspn(asset__handle_uri(h), "#"));
-    for (asset__cb_t *c = h->cbs, *n; c; c = n) {
-        n = c->next;
+    for (asset__cb_t *last = h->cbs, *c = last ? last->next : NULL, *n; c; c = n) {
+        n = c == last ? NULL : c->next;
         if (!c->embedded) asset_free(c);
     }
     for (asset__cb_t *c = h->rcbs, *n; c; c = n) {
@@ -290,18 +290,21 @@ static void count_delivered(asset_server_t *s, asset_handle_t *h) {
  * (appended: ids grow along the list), and a callback may disconnect any other, and a
  * batch's free its batch, without leaving this walk on freed memory. [lock] held;
  * released around calls. */
+static void cb_unlink_after(asset_handle_t *h, asset__cb_t *prev, asset__cb_t *c);
 static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
-    uint64_t last = s->next_cb_id;
+    uint64_t upto = s->next_cb_id; /* connected later: the next flush's */
     for (;;) {
-        asset__cb_t **p = &h->cbs;
-        while (*p && (*p)->id > last) {
+        asset__cb_t *last = h->cbs, *prev = last, *c = NULL;
+        if (!last) return;
+        do {
             s->cb_visits++;
-            p = &(*p)->next;
-        }
-        asset__cb_t *c = *p;
+            if (prev->next->id <= upto)
+                c = prev->next;
+            else
+                prev = prev->next;
+        } while (!c && prev != last);
         if (!c) return;
-        s->cb_visits++;
-        asset__cb_unlink(h, p);
+        cb_unlink_after(h, prev, c);
         asset_handle_cb cb = c->cb;
         void *user = c->user;
         bool own = !c->embedded; /* an embedded one is its batch's, which its call may free */
@@ -611,16 +614,35 @@ uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb,
 }
 
 void asset__cb_append(asset_handle_t *h, asset__cb_t *c) {
-    asset__cb_t **end = h->cbs_end ? h->cbs_end : &h->cbs;
-    c->next = NULL;
-    *end = c;
-    h->cbs_end = &c->next;
+    asset__cb_t *last = h->cbs;
+    c->next = last ? last->next : c;
+    if (last) last->next = c;
+    h->cbs = c;
 }
 
-void asset__cb_unlink(asset_handle_t *h, asset__cb_t **p) {
-    asset__cb_t *c = *p;
-    *p = c->next;
-    if (h->cbs_end == &c->next) h->cbs_end = p;
+/* [lock] Takes c, which follows prev in h's circle of completion callbacks, out of it. */
+static void cb_unlink_after(asset_handle_t *h, asset__cb_t *prev, asset__cb_t *c) {
+    if (prev == c) { /* the only one */
+        h->cbs = NULL;
+    } else {
+        prev->next = c->next;
+        if (h->cbs == c) h->cbs = prev;
+    }
+    c->next = NULL;
+}
+
+asset__cb_t *asset__cb_unlink(asset_handle_t *h, const asset__cb_t *which, uint64_t id) {
+    asset__cb_t *last = h->cbs, *prev = last;
+    if (!last) return NULL;
+    do {
+        asset__cb_t *c = prev->next;
+        if (c == which || (id && c->id == id)) {
+            cb_unlink_after(h, prev, c);
+            return c;
+        }
+        prev = c;
+    } while (prev != last);
+    return NULL;
 }
 
 uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user) {
@@ -632,14 +654,10 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
     asset_server_t *s = h->server;
     bool found = false;
     uv_mutex_lock(&s->lock);
-    for (asset__cb_t **p = &h->cbs; *p; p = &(*p)->next) {
-        if ((*p)->id == id) { /* not fired: a callback leaves the list as it fires */
-            asset__cb_t *c = *p;
-            asset__cb_unlink(h, p);
-            if (!c->embedded) asset_free(c);
-            found = true;
-            break;
-        }
+    asset__cb_t *c = asset__cb_unlink(h, NULL, id); /* not fired: one leaves as it fires */
+    if (c) {
+        if (!c->embedded) asset_free(c);
+        found = true;
     }
     for (asset__cb_t **p = &h->rcbs; *p && !found; p = &(*p)->next) {
         if ((*p)->id == id) { /* reloaded callbacks are found by id at every dispatch */

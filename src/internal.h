@@ -489,7 +489,8 @@ struct asset_handle {
     struct asset_handle *queue_next;          /* [lock] */
     struct asset_handle *all_prev, *all_next; /* [lock] every live handle */
     uint64_t deadline_ns;                     /* [lock] */
-    asset__cb_t *cbs;                         /* [lock] */
+    asset__cb_t *cbs; /* [lock] the LAST completion callback, whose next is the first (a
+                       * circle: an append and taking the first are O(1)), or NULL */
     /* the graph */
     char *label;                   /* "uri#label": the sub-asset wanted, or NULL */
     struct asset__job *dep_parent; /* [lock] the job waiting for this handle, until decided */
@@ -530,8 +531,6 @@ struct asset_handle {
      * value it holds or has pending, for its reloads' revalidation (there is no cache
      * entry to hold it), or NULL */
     char *nc_version;
-    asset__cb_t **cbs_end;        /* [lock] the last next link of cbs (an append is O(1)), or NULL:
-                                   * &cbs */
 };
 /* [lock] h joins j's handles (at their head), counted at its priority. */
 static inline void asset__job_attach(asset__job_t *j, asset_handle_t *h) {
@@ -845,8 +844,9 @@ void asset__handle_link(asset_server_t *s, asset_handle_t *h);
 uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user);
 /* [lock] c becomes the last of h's completion callbacks (they fire in connection order). */
 void asset__cb_append(asset_handle_t *h, asset__cb_t *c);
-/* [lock] Takes *p out of h's completion callbacks (it is not freed). */
-void asset__cb_unlink(asset_handle_t *h, asset__cb_t **p);
+/* [lock] Takes h's completion callback `which`, or the one numbered `id` (0: none), out
+ * of its list, not freed: the callback, or NULL if it is not there. */
+asset__cb_t *asset__cb_unlink(asset_handle_t *h, const asset__cb_t *which, uint64_t id);
 /* Decides h's result and queues it for flush; detaches it from its job. */
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);
