@@ -153,7 +153,7 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
         item_t *it = b->items[i];
         /* the handle may outlive the batch (a user reference): unlink the callback
          * that lives in the item if it never fired (one that fired left the list) */
-        asset__cb_unlink(it->h, &it->cb, 0);
+        asset__cb_unlink(&it->h->cbs, &it->cb, 0, NULL);
         if (touch_handles) {
             it->h->batch = NULL;
             it->h->refs--;
@@ -373,7 +373,7 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     it->cb.embedded = true;
     it->cb.locked = true;
     it->cb.id = ++s->next_cb_id;
-    asset__cb_append(h, &it->cb);
+    asset__cb_append(&h->cbs, &it->cb);
 }
 
 /* Room for up to `want` new children, in b->items and in one chunk (so that the slots

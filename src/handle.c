@@ -206,6 +206,15 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     asset__graph_drain(s);
 }
 
+/* [lock] Frees the circle of callbacks whose last is `last` (but those that live in their
+ * batch's item). */
+static void cb_free_all(asset__cb_t *last) {
+    for (asset__cb_t *c = last ? last->next : NULL, *n; c; c = n) {
+        n = c == last ? NULL : c->next;
+        if (!c->embedded) asset_free(c);
+    }
+}
+
 static void handle_free(asset_handle_t *h) {
     asset_server_t *s = h->server;
     if (h->all_prev)
@@ -215,14 +224,8 @@ static void handle_free(asset_handle_t *h) {
     if (h->all_next) h->all_next->all_prev = h->all_prev;
     if (s->uri_index_on && asset__uri_index_remove(s, h)) /* its URI's last handle */
         asset__reload_unwatch(s, asset__handle_uri(h), strcspn(asset__handle_uri(h), "#"));
-    for (asset__cb_t *last = h->cbs, *c = last ? last->next : NULL, *n; c; c = n) {
-        n = c == last ? NULL : c->next;
-        if (!c->embedded) asset_free(c);
-    }
-    for (asset__cb_t *c = h->rcbs, *n; c; c = n) {
-        n = c->next;
-        asset_free(c);
-    }
+    cb_free_all(h->cbs);
+    cb_free_all(h->rcbs);
     asset__value_release(h->reload_value);
     asset_free(h->reload_message);
     asset_free(h->nc_version);
@@ -290,7 +293,7 @@ static void count_delivered(asset_server_t *s, asset_handle_t *h) {
  * (appended: ids grow along the list), and a callback may disconnect any other, and a
  * batch's free its batch, without leaving this walk on freed memory. [lock] held;
  * released around calls. */
-static void cb_unlink_after(asset_handle_t *h, asset__cb_t *prev, asset__cb_t *c);
+static void cb_unlink_after(asset__cb_t **list, asset__cb_t *prev, asset__cb_t *c);
 static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
     uint64_t upto = s->next_cb_id; /* connected later: the next flush's */
     for (;;) {
@@ -304,7 +307,7 @@ static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
                 prev = prev->next;
         } while (!c && prev != last);
         if (!c) return;
-        cb_unlink_after(h, prev, c);
+        cb_unlink_after(&h->cbs, prev, c);
         asset_handle_cb cb = c->cb;
         void *user = c->user;
         bool own = !c->embedded; /* an embedded one is its batch's, which its call may free */
@@ -598,13 +601,7 @@ uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb,
     c->user = user;
     uv_mutex_lock(&s->lock);
     c->id = ++s->next_cb_id;
-    if (reloaded) { /* append: callbacks fire in connection order */
-        asset__cb_t **p = &h->rcbs;
-        while (*p) p = &(*p)->next;
-        *p = c;
-    } else {
-        asset__cb_append(h, c);
-    }
+    asset__cb_append(reloaded ? &h->rcbs : &h->cbs, c); /* they fire in connection order */
     /* late connect: a completion callback of a done handle fires at the next flush */
     if (!reloaded && state_terminal(atomic_load(&h->state))) asset__queue_push(s, h);
     uint64_t id = c->id;
@@ -613,31 +610,33 @@ uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb,
     return id;
 }
 
-void asset__cb_append(asset_handle_t *h, asset__cb_t *c) {
-    asset__cb_t *last = h->cbs;
+void asset__cb_append(asset__cb_t **list, asset__cb_t *c) {
+    asset__cb_t *last = *list;
     c->next = last ? last->next : c;
     if (last) last->next = c;
-    h->cbs = c;
+    *list = c;
 }
 
-/* [lock] Takes c, which follows prev in h's circle of completion callbacks, out of it. */
-static void cb_unlink_after(asset_handle_t *h, asset__cb_t *prev, asset__cb_t *c) {
+/* [lock] Takes c, which follows prev in the circle *list, out of it. */
+static void cb_unlink_after(asset__cb_t **list, asset__cb_t *prev, asset__cb_t *c) {
     if (prev == c) { /* the only one */
-        h->cbs = NULL;
+        *list = NULL;
     } else {
         prev->next = c->next;
-        if (h->cbs == c) h->cbs = prev;
+        if (*list == c) *list = prev;
     }
     c->next = NULL;
 }
 
-asset__cb_t *asset__cb_unlink(asset_handle_t *h, const asset__cb_t *which, uint64_t id) {
-    asset__cb_t *last = h->cbs, *prev = last;
+asset__cb_t *asset__cb_unlink(asset__cb_t **list, const asset__cb_t *which, uint64_t id,
+                              asset__cb_t **cursor) {
+    asset__cb_t *last = *list, *prev = last;
     if (!last) return NULL;
     do {
         asset__cb_t *c = prev->next;
         if (c == which || (id && c->id == id)) {
-            cb_unlink_after(h, prev, c);
+            if (cursor && *cursor == c) *cursor = c == last ? NULL : c->next;
+            cb_unlink_after(list, prev, c);
             return c;
         }
         prev = c;
@@ -654,19 +653,13 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
     asset_server_t *s = h->server;
     bool found = false;
     uv_mutex_lock(&s->lock);
-    asset__cb_t *c = asset__cb_unlink(h, NULL, id); /* not fired: one leaves as it fires */
+    /* a completion callback not fired yet (one leaves as it fires), or a reloaded one
+     * (they stay): one the reload's delivery was to call next moves it on (reload.c) */
+    asset__cb_t *c = asset__cb_unlink(&h->cbs, NULL, id, NULL);
+    if (!c) c = asset__cb_unlink(&h->rcbs, NULL, id, &s->rcb_cursor);
     if (c) {
         if (!c->embedded) asset_free(c);
         found = true;
-    }
-    for (asset__cb_t **p = &h->rcbs; *p && !found; p = &(*p)->next) {
-        if ((*p)->id == id) { /* reloaded callbacks are found by id at every dispatch */
-            asset__cb_t *c = *p;
-            *p = c->next;
-            asset_free(c);
-            found = true;
-            break;
-        }
     }
     uv_mutex_unlock(&s->lock);
     return found;

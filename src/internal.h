@@ -502,7 +502,7 @@ struct asset_handle {
     /* published: 1 once LOADED, +1 per reload. Written [lock] by flush, after the state
      * and value it numbers (release); asset_handle_version() reads it on any thread */
     _Atomic(uint64_t) version;
-    asset__cb_t *rcbs;            /* [lock] reloaded callbacks */
+    asset__cb_t *rcbs;            /* [lock] reloaded callbacks: the last, as cbs */
     asset__value_t *reload_value; /* [lock] pending value (OK) */
     char *reload_message;         /* [lock] pending message (failed) */
     uint64_t trace_id;            /* [lock] its job's trace id, once decided (trace.c) */
@@ -712,10 +712,13 @@ struct asset_server {
     atomic_uint_fast64_t label_looks;
     uint64_t progress_visits; /* [lock] jobs a handle's progress looked at (graph.c; tests) */
     uint64_t cycle_visits;    /* [lock] dependencies value cycle searches looked at (tests) */
-    uint64_t cb_visits;       /* [lock] completion callbacks deliveries looked at (tests) */
+    uint64_t cb_visits;       /* [lock] callbacks connects and deliveries looked at (tests) */
     /* [in a flush, or destroy] tasks a budgeted flush took from dead_tasks and left, linked
      * by dead_next: the next flush frees them first (spawn.c) */
     struct asset__task *tasks_left;
+    /* [flush thread, lock] the reloaded callback asset__reload_fire calls next, or NULL: a
+     * disconnect of that one moves it on */
+    struct asset__cb *rcb_cursor;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change
@@ -842,11 +845,15 @@ void asset__handle_discard(asset_handle_t *h);
 void asset__handle_link(asset_server_t *s, asset_handle_t *h);
 /* Lock not held: appends a completion (or, reloaded, a reload) callback; its id or 0. */
 uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user);
-/* [lock] c becomes the last of h's completion callbacks (they fire in connection order). */
-void asset__cb_append(asset_handle_t *h, asset__cb_t *c);
-/* [lock] Takes h's completion callback `which`, or the one numbered `id` (0: none), out
- * of its list, not freed: the callback, or NULL if it is not there. */
-asset__cb_t *asset__cb_unlink(asset_handle_t *h, const asset__cb_t *which, uint64_t id);
+/* [lock] A handle's callbacks (h->cbs, h->rcbs) are a circle: the list points at the
+ * last one, whose next is the first, so that an append and taking the first are O(1)
+ * with one pointer. c becomes the last of *list (they fire in connection order). */
+void asset__cb_append(asset__cb_t **list, asset__cb_t *c);
+/* [lock] Takes the callback `which`, or the one numbered `id` (0: none), out of *list,
+ * not freed: the callback, or NULL if it is not there. A *cursor (or NULL) that was at
+ * it moves on to the one after it (NULL: it was the last). */
+asset__cb_t *asset__cb_unlink(asset__cb_t **list, const asset__cb_t *which, uint64_t id,
+                              asset__cb_t **cursor);
 /* Decides h's result and queues it for flush; detaches it from its job. */
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);

@@ -495,22 +495,24 @@ bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t 
 }
 
 void asset__reload_fire(asset_server_t *s, asset_handle_t *h) {
-    uint64_t after = 0; /* ids grow: fire each once, whatever callbacks do meanwhile */
-    /* and only those connected before: one connected by a callback here waits for the
-     * next reload, or one connecting another each time kept the flush going (a review) */
-    uint64_t last = s->next_cb_id;
-    for (;;) {
-        asset__cb_t *c = h->rcbs;
-        while (c && c->id <= after) c = c->next;
-        if (c && c->id > last) return;
-        if (!c) return;
-        after = c->id;
+    /* only those connected before: one connected by a callback here waits for the next
+     * reload, or one connecting another each time kept the flush going (a review) */
+    uint64_t upto = s->next_cb_id;
+    /* each once, in order, whatever the callbacks disconnect meanwhile: the cursor is the
+     * next one, and a disconnect of it moves it on (restarting from the first after each
+     * call, to be safe from that, was quadratic: a review) */
+    s->rcb_cursor = h->rcbs ? h->rcbs->next : NULL;
+    asset__cb_t *c;
+    while ((c = s->rcb_cursor) && c->id <= upto) {
+        s->cb_visits++;
+        s->rcb_cursor = c == h->rcbs ? NULL : c->next;
         asset_handle_cb cb = c->cb;
         void *user = c->user;
         uv_mutex_unlock(&s->lock);
         cb(h, user);
         uv_mutex_lock(&s->lock);
     }
+    s->rcb_cursor = NULL;
 }
 
 /* ---- the public API ---- */

@@ -607,6 +607,83 @@ static asset_server_t *d_server(void) {
     return s;
 }
 
+/* Many reloaded callbacks on one handle (every material watching one shader): a connect
+ * walked the list to append, and a delivery looked for the next one from the list's
+ * start after each call, so 20,000 cost 200 million looks each way (a review). Each
+ * fires once per reload, in order; one that disconnects itself and the next one, and one
+ * connected during the delivery (it fires from the next reload on), are the guarantees
+ * the start-over kept. */
+#define MANY_RCBS 20000
+static struct {
+    uint64_t ids[MANY_RCBS];
+    int fired[MANY_RCBS];
+    int order[MANY_RCBS];
+    int n, late;
+} g_mr;
+static void mr_late(asset_handle_t *h, void *user) {
+    (void)h;
+    (void)user;
+    g_mr.late++;
+}
+static void mr_cb(asset_handle_t *h, void *user) {
+    int i = (int)(intptr_t)user;
+    g_mr.fired[i]++;
+    g_mr.order[g_mr.n++] = i;
+    if (i % 1000 == 0 && i + 1 < MANY_RCBS) { /* itself and the next one */
+        assert_true(asset_handle_disconnect(h, g_mr.ids[i]));
+        assert_true(asset_handle_disconnect(h, g_mr.ids[i + 1]));
+    }
+    if (i == MANY_RCBS / 2) assert_true(asset_handle_on_reloaded(h, mr_late, NULL) != 0);
+}
+
+static uint64_t take_cb_visits(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    uint64_t v = s->cb_visits;
+    s->cb_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    return v;
+}
+
+static void test_many_reloaded_callbacks_on_one_handle_cost_a_look_each(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    assert_int_equal(asset_mem_put(s, "many.d", "one", 3), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://many.d", ASSET_OK);
+    memset(&g_mr, 0, sizeof g_mr);
+    take_cb_visits(s);
+    for (int i = 0; i < MANY_RCBS; i++) {
+        g_mr.ids[i] = asset_handle_on_reloaded(h, mr_cb, (void *)(intptr_t)i);
+        assert_true(g_mr.ids[i] != 0);
+    }
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r); /* the last one: the reload's end */
+    uint64_t connect_visits = take_cb_visits(s);
+    asset_server_reload(s, "mem://many.d");
+    wait_count(s, &r.count, 1, false);
+    uint64_t fire_visits = take_cb_visits(s);
+    int expect = 0;
+    for (int i = 0; i < MANY_RCBS; i++) {
+        bool gone = i % 1000 == 1;
+        assert_int_equal(g_mr.fired[i], gone ? 0 : 1);
+        if (!gone) assert_int_equal(g_mr.order[expect++], i);
+    }
+    assert_int_equal(g_mr.n, expect);
+    assert_int_equal(g_mr.late, 0); /* connected during the delivery: the next reload's */
+    /* linear: a few looks per callback (20,000 x 20,000 / 2 before, each way) */
+    assert_true(connect_visits <= 4ull * MANY_RCBS);
+    assert_true(fire_visits <= 4ull * MANY_RCBS);
+    /* the next reload: the late one fires, the disconnected ones do not */
+    g_mr.n = 0;
+    asset_server_reload(s, "mem://many.d");
+    wait_count(s, &r.count, 2, false);
+    assert_int_equal(g_mr.late, 1);
+    for (int i = 0; i < MANY_RCBS; i++)
+        assert_int_equal(g_mr.fired[i],
+                         i % 1000 <= 1 && i + 1 < MANY_RCBS ? (i % 1000 ? 0 : 1) : 2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_asset_server_reload_forces_a_fresh_parse(void **state) {
     (void)state;
     asset_server_t *s = d_server(); /* no watch needed */
@@ -1962,6 +2039,7 @@ int main(void) {
         cmocka_unit_test(test_version_may_be_polled_from_another_thread_while_reloads_publish),
         cmocka_unit_test(test_a_spawned_task_is_never_reloaded),
         cmocka_unit_test(test_what_comes_during_a_handles_callbacks_is_delivered_later),
+        cmocka_unit_test(test_many_reloaded_callbacks_on_one_handle_cost_a_look_each),
         cmocka_unit_test(test_a_load_in_flight_during_a_change_reloads_once_loaded),
         cmocka_unit_test(test_a_no_cache_loads_reloads_do_not_cache_it),
         cmocka_unit_test(test_a_revalidation_in_flight_during_a_change_reloads_once_loaded),
