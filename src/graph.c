@@ -688,22 +688,15 @@ asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_t i) {
 
 /* ---- values freed by the flush thread ---- */
 
-/* Puts the list from v on (linked by dead_next) back in s->dead_values. */
-static void values_requeue(asset_server_t *s, asset__value_t *v) {
-    asset__value_extra_t *tail = asset__value_x(v);
-    while (tail->dead_next) tail = asset__value_x(tail->dead_next);
-    asset__value_t *head = atomic_load_explicit(&s->dead_values, memory_order_relaxed);
-    do tail->dead_next = head;
-    while (!atomic_compare_exchange_weak_explicit(&s->dead_values, &head, v, memory_order_release,
-                                                  memory_order_relaxed));
-}
-
 bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
-    asset__value_t *v;
     /* what is queued from here on is freed here or wakes the host: a wake for values
      * this flush frees would be an empty flush */
     atomic_exchange(&s->dead_wake, false); /* ordered before the list is taken */
-    while ((v = atomic_exchange_explicit(&s->dead_values, NULL, memory_order_acquire))) {
+    /* what a budget left last time first: it was pushed back on dead_values, whose end
+     * the push walked to, n^2/2 looks for n values freed one a flush (a review) */
+    asset__value_t *v = s->values_left;
+    s->values_left = NULL;
+    while (v || (v = atomic_exchange_explicit(&s->dead_values, NULL, memory_order_acquire))) {
         while (v) {
             asset__value_extra_t *x = asset__value_x(v); /* queued values have the extra part */
             asset__value_t *next = x->dead_next;
@@ -715,14 +708,14 @@ bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_n
                 if (!s->handles_gone) uv_mutex_unlock(&s->lock);
                 x->deps = NULL;
             }
+            s->drain_visits++;
             asset__value_free_now(v); /* may queue labeled values: the outer loop */
             v = next;
             /* a budget stops it after one value at least (so values never starve):
              * a cleared cache of GPU objects can take longer than a frame to free */
-            bool spent = budget_ns && asset__now_ns() - start_ns >= budget_ns;
-            if (spent && v) values_requeue(s, v);
-            if (spent && (v || atomic_load_explicit(&s->dead_values, memory_order_relaxed)))
-                return true;
+            if (!budget_ns || asset__now_ns() - start_ns < budget_ns) continue;
+            s->values_left = v; /* spent: the rest is the next flush's */
+            if (v || atomic_load_explicit(&s->dead_values, memory_order_relaxed)) return true;
         }
     }
     return false;

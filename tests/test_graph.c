@@ -1123,6 +1123,40 @@ static void test_a_budgeted_flush_frees_values_within_its_budget(void **state) {
     asset_server_destroy(s);
 }
 
+/* Many values left by budgeted flushes, one freed per flush (each free as long as the
+ * budget: GPU objects of a cleared cache): the rest was pushed back on the list, whose
+ * end the push walked to, so n values cost n^2/2 looks over the flushes that freed them
+ * (a review). Each is freed once, on this thread, one per budgeted flush. */
+static void test_values_left_by_budgeted_flushes_cost_a_look_each(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    enum { N = 4000 };
+    asset_handle_t **h = malloc(N * sizeof *h);
+    assert_non_null(h);
+    asset_load_options_t nc = {.no_cache = true};
+    for (int i = 0; i < N; i++) {
+        char key[32], uri[48];
+        snprintf(key, sizeof key, "many%d.g", i);
+        snprintf(uri, sizeof uri, "mem://%s", key);
+        put(s, key, "texture");
+        h[i] = asset_server_load(s, uri, &nc);
+    }
+    for (int i = 0; i < N; i++) assert_int_equal(tu_wait(h[i]), ASSET_OK);
+    asset_server_flush(s);
+    int before = atomic_load(&g_gl.frees);
+    for (int i = 0; i < N; i++) asset_handle_release(h[i]); /* queued for a flush */
+    s->drain_visits = 0;
+    for (int i = 1; i <= N; i++) {
+        asset_server_flush_budget(s, 1); /* spent after the first */
+        assert_int_equal(atomic_load(&g_gl.frees), before + i);
+    }
+    /* linear: one look per value (n^2/2, 8 million here, before) */
+    assert_true(s->drain_visits <= 2ull * N);
+    assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
+    free(h);
+    asset_server_destroy(s);
+}
+
 /* A value an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees waits for a flush when
  * another thread lets it go: a budget change that evicts it, a cleared cache, an
  * invalidation, the last handle released there. A host that flushes only when woken
@@ -1612,6 +1646,7 @@ int main(void) {
         cmocka_unit_test(test_a_wait_inside_finalize_is_busy_and_the_load_goes_on),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
         cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
+        cmocka_unit_test(test_values_left_by_budgeted_flushes_cost_a_look_each),
         cmocka_unit_test(test_values_queued_for_the_flush_thread_by_another_thread_wake_the_host),
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_loaded_asset_fails),
         cmocka_unit_test(test_a_reload_searches_shared_dependencies_for_cycles_once),
