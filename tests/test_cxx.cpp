@@ -765,17 +765,21 @@ struct Baked {
     asset::Handle source;
     Probe p;
 };
-void test_a_task_value_may_hold_a_handle_of_its_server() {
-    asset::Server s(config());
-    CHECK(s.mem_put("level.bin", "x") == ASSET_OK);
-    asset::Handle level = s.load("mem://level.bin");
-    CHECK(level.wait(kGenerous) == ASSET_OK);
-    asset::Handle task = s.spawn([level](asset::Task &t) {
+/* A task whose value (a Baked) holds a share of `level`. */
+asset::Handle spawn_baked(asset::Server &s, const asset::Handle &level) {
+    return s.spawn([level](asset::Task &t) {
         auto b = std::make_unique<Baked>();
         b->source = level;
         t.set_value(std::move(b), sizeof(Baked));
         return ASSET_OK;
     });
+}
+void test_a_task_value_may_hold_a_handle_of_its_server() {
+    asset::Server s(config());
+    CHECK(s.mem_put("level.bin", "x") == ASSET_OK);
+    asset::Handle level = s.load("mem://level.bin");
+    CHECK(level.wait(kGenerous) == ASSET_OK);
+    asset::Handle task = spawn_baked(s, level);
     CHECK(task.wait(kGenerous) == ASSET_OK);
     CHECK(task.value<Baked>() && task.value<Baked>()->source.get() == level.get());
     CHECK(Probe::live == 1);
@@ -813,12 +817,7 @@ void test_a_task_value_holding_the_last_share_in_a_c_flush() {
         CHECK(s.mem_put("level.bin", "x") == ASSET_OK);
         asset::Handle level = s.load("mem://level.bin");
         CHECK(level.wait(kGenerous) == ASSET_OK);
-        asset::Handle task = s.spawn([level](asset::Task &t) {
-            auto b = std::make_unique<Baked>();
-            b->source = level;
-            t.set_value(std::move(b), sizeof(Baked));
-            return ASSET_OK;
-        });
+        asset::Handle task = spawn_baked(s, level);
         CHECK(task.wait(kGenerous) == ASSET_OK);
         s.flush(); /* the callable, and its copy of level, go */
         CHECK(Probe::live == 1);

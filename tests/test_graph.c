@@ -1092,6 +1092,21 @@ static void test_free_on_flush_thread_defers_a_release_from_another_thread(void 
  * rest later, with the host told that a flush has work. */
 static void count_wake(void *user) { atomic_fetch_add((atomic_int *)user, 1); }
 
+/* n loads of mem://<prefix><i>.g, no_cache (their values are freed when their handles
+ * go, on the flush thread: the g loader's), each LOADED. */
+static void load_flush_thread_values(asset_server_t *s, const char *prefix, asset_handle_t **h,
+                                     int n) {
+    asset_load_options_t nc = {.no_cache = true};
+    for (int i = 0; i < n; i++) {
+        char key[32], uri[48];
+        snprintf(key, sizeof key, "%s%d.g", prefix, i);
+        snprintf(uri, sizeof uri, "mem://%s", key);
+        put(s, key, "texture");
+        h[i] = asset_server_load(s, uri, &nc);
+    }
+    for (int i = 0; i < n; i++) assert_int_equal(tu_wait(h[i]), ASSET_OK);
+}
+
 static void test_a_budgeted_flush_frees_values_within_its_budget(void **state) {
     (void)state;
     atomic_int wakes = 0;
@@ -1099,15 +1114,7 @@ static void test_a_budgeted_flush_frees_values_within_its_budget(void **state) {
     asset_server_t *s = graph_server_cfg(2, &cfg);
     enum { N = 20 };
     asset_handle_t *h[N];
-    asset_load_options_t nc = {.no_cache = true};
-    for (int i = 0; i < N; i++) {
-        char key[32], uri[48];
-        snprintf(key, sizeof key, "tex%d.g", i);
-        snprintf(uri, sizeof uri, "mem://%s", key);
-        put(s, key, "texture");
-        h[i] = asset_server_load(s, uri, &nc);
-        assert_int_equal(tu_wait(h[i]), ASSET_OK);
-    }
+    load_flush_thread_values(s, "tex", h, N);
     asset_server_flush(s); /* nothing left queued: a wake from now on is the values' */
     int woken = atomic_load(&wakes);
     for (int i = 0; i < N; i++) asset_handle_release(h[i]); /* queued for a flush */
@@ -1133,15 +1140,7 @@ static void test_values_left_by_budgeted_flushes_cost_a_look_each(void **state) 
     enum { N = 4000 };
     asset_handle_t **h = malloc(N * sizeof *h);
     assert_non_null(h);
-    asset_load_options_t nc = {.no_cache = true};
-    for (int i = 0; i < N; i++) {
-        char key[32], uri[48];
-        snprintf(key, sizeof key, "many%d.g", i);
-        snprintf(uri, sizeof uri, "mem://%s", key);
-        put(s, key, "texture");
-        h[i] = asset_server_load(s, uri, &nc);
-    }
-    for (int i = 0; i < N; i++) assert_int_equal(tu_wait(h[i]), ASSET_OK);
+    load_flush_thread_values(s, "many", h, N);
     asset_server_flush(s);
     int before = atomic_load(&g_gl.frees);
     for (int i = 0; i < N; i++) asset_handle_release(h[i]); /* queued for a flush */

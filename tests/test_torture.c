@@ -196,6 +196,30 @@ static bool g_strict = true;
         goto out;                                                     \
     } while (0)
 
+/* The graph scenarios' set-up steps: false when one failed (a failure not injected is
+ * the run's error), so that the scenario goes to its end. */
+static bool all_registered(run_t *r, const int *rc, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (rc[i] == ASSET_OK) continue;
+        if (!(rc[i] == ASSET_E_NO_MEMORY && injected()) && !r->err[0])
+            snprintf(r->err, sizeof r->err, "register %u: %s", (unsigned)i, asset_err_name(rc[i]));
+        return false;
+    }
+    return true;
+}
+
+/* Puts docs[i][1] at mem key docs[i][0], each. */
+static bool docs_put(run_t *r, asset_server_t *s, const char *const (*docs)[2], size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int m = asset_mem_put(s, docs[i][0], docs[i][1], strlen(docs[i][1]));
+        if (m == ASSET_OK) continue;
+        if (!(m == ASSET_E_NO_MEMORY && injected()) && !r->err[0])
+            snprintf(r->err, sizeof r->err, "mem_put %s: %s", docs[i][0], asset_err_name(m));
+        return false;
+    }
+    return true;
+}
+
 static void count_cb(asset_handle_t *h, void *user) {
     run_t *r = user;
     (void)h;
@@ -850,11 +874,7 @@ static void sc_graph(run_t *r) {
     int rc[4] = {
         asset_server_register_loader(s, &g, &gl, 0), asset_server_register_loader(s, &n, &gl, 0),
         asset_server_register_source(s, &gs, &gate), asset_server_register_source(s, &hs, &hold)};
-    for (int i = 0; i < 4; i++) {
-        if (rc[i] == ASSET_OK) continue;
-        if (rc[i] == ASSET_E_NO_MEMORY && injected()) goto out;
-        FAIL("register %d: %s", i, asset_err_name(rc[i]));
-    }
+    if (!all_registered(r, rc, 4)) goto out;
     static const char *const docs[][2] = {
         {"top.g", "dep left.n\ndep right.n\nopt nope.n\nlabel hero\npend 1\ngpu"},
         {"left.n", "dep bottom.g"},
@@ -865,12 +885,7 @@ static void sc_graph(run_t *r) {
         {"inflight.g", "dep hold://x\ndep bottom.g\nlabel y\npend 2"},
         {"fin.g", "pend 1000000"},
     };
-    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
-        int m = asset_mem_put(s, docs[i][0], docs[i][1], strlen(docs[i][1]));
-        if (m == ASSET_OK) continue;
-        if (m == ASSET_E_NO_MEMORY && injected()) goto out;
-        FAIL("mem_put %s: %s", docs[i][0], asset_err_name(m));
-    }
+    if (!docs_put(r, s, docs, sizeof docs / sizeof *docs)) goto out;
     /* 1. a diamond (top -> left, right -> bottom), an optional missing dependency, a
      * label asked for before the parse and after it, a finalize that returns PENDING
      * once and replaces the value; a cycle of two beside it */
@@ -1180,23 +1195,14 @@ static void sc_reload_graph(run_t *r) {
     asset_loader_t n = {.abi = 1, .name = "n", .suffixes = n_suf, .parse = gt_parse};
     int rc[2] = {asset_server_register_loader(s, &g, &gl, 0),
                  asset_server_register_loader(s, &n, &gl, 0)};
-    for (int i = 0; i < 2; i++) {
-        if (rc[i] == ASSET_OK) continue;
-        if (rc[i] == ASSET_E_NO_MEMORY && injected()) goto out;
-        FAIL("register %d: %s", i, asset_err_name(rc[i]));
-    }
+    if (!all_registered(r, rc, 2)) goto out;
     static const char *const docs[][2] = {
         {"tex.g", "t1"},
         {"lvl.n", "dep tex.g\nlabel a"},
         {"mat.g", "dep tex.g\npend 1\ngpu"},
         {"cached.n", "dep tex.g"},
     };
-    for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
-        int m = asset_mem_put(s, docs[i][0], docs[i][1], strlen(docs[i][1]));
-        if (m == ASSET_OK) continue;
-        if (m == ASSET_E_NO_MEMORY && injected()) goto out;
-        FAIL("mem_put %s: %s", docs[i][0], asset_err_name(m));
-    }
+    if (!docs_put(r, s, docs, sizeof docs / sizeof *docs)) goto out;
     tex = load(r, s, "mem://tex.g", NULL);
     lvl = load(r, s, "mem://lvl.n", NULL);
     lab = load(r, s, "mem://lvl.n#a", NULL);
