@@ -283,31 +283,24 @@ static void count_delivered(asset_server_t *s, asset_handle_t *h) {
         s->stats.failed++;
 }
 
+static void cb_unlink_after(asset__cb_t **list, asset__cb_t *prev, asset__cb_t *c);
+
 /* Fires every callback of h that has not fired and was connected before its delivery
  * began: one connected by a callback (or another thread) meanwhile waits for the next
  * flush (more_to_deliver), or a callback connecting another each time kept the flush
  * going for ever (a review). A callback leaves the list as it fires (a batch's record,
  * which lives in the batch, is only unlinked): kept until the handle died, one per use
  * of a long-lived handle piled up, and every delivery walked them (a review). So the
- * next one to fire is at the list's head, behind none but those connected meanwhile
- * (appended: ids grow along the list), and a callback may disconnect any other, and a
- * batch's free its batch, without leaving this walk on freed memory. [lock] held;
- * released around calls. */
-static void cb_unlink_after(asset__cb_t **list, asset__cb_t *prev, asset__cb_t *c);
+ * next one to fire is the list's first, and a callback may disconnect any other, and a
+ * batch's free its batch, without leaving this walk on freed memory. Ids grow along the
+ * list (each is numbered as it is appended, under the lock): once the first one is
+ * later than the delivery, so are the rest. [lock] held; released around calls. */
 static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
     uint64_t upto = s->next_cb_id; /* connected later: the next flush's */
-    for (;;) {
-        asset__cb_t *last = h->cbs, *prev = last, *c = NULL;
-        if (!last) return;
-        do {
-            s->cb_visits++;
-            if (prev->next->id <= upto)
-                c = prev->next;
-            else
-                prev = prev->next;
-        } while (!c && prev != last);
-        if (!c) return;
-        cb_unlink_after(&h->cbs, prev, c);
+    asset__cb_t *last, *c;
+    while ((last = h->cbs) && (c = last->next)->id <= upto) {
+        s->cb_visits++;
+        cb_unlink_after(&h->cbs, last, c);
         asset_handle_cb cb = c->cb;
         void *user = c->user;
         bool own = !c->embedded; /* an embedded one is its batch's, which its call may free */
