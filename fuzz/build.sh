@@ -9,16 +9,16 @@ out=${1:-build/fuzz}
 cc=${FUZZ_CC:-clang}
 mkdir -p "$out/obj"
 # shellcheck disable=SC2207
-deps_cflags=($(pkg-config --cflags libuv libcurl libcjson))
+deps_cflags=($(pkg-config --cflags libuv libcurl libcjson zlib))
 # shellcheck disable=SC2207
-deps_libs=($(pkg-config --libs libuv libcurl libcjson) -lpthread)
+deps_libs=($(pkg-config --libs libuv libcurl libcjson zlib) -lpthread)
 common=(-g -O1 -std=c11 -D_GNU_SOURCE -fno-omit-frame-pointer -fno-sanitize-recover=all
         -Wall -Wextra -Iinclude -Isrc "${deps_cflags[@]}")
 export cc out
 export common_flags="${common[*]}"
 # the library (its Linux platform layer, as the default build picks it), two files at a
 # time; ASSET_HAVE_ST_MTIM as CMake finds it on Linux (file versions with nanoseconds)
-common+=(-DASSET_HAVE_ST_MTIM)
+common+=(-DASSET_HAVE_ST_MTIM -DASSET_SERVER_HAVE_ZLIB)
 export common_flags="${common[*]}"
 {
     find src -maxdepth 1 -name '*.c'

@@ -11,7 +11,7 @@ out=${FUZZ_OUT:-build/fuzz}
 secs=${FUZZ_SECONDS:-45}
 fuzz/build.sh "$out"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(uri json manifest pkg server)
+[ ${#targets[@]} -gt 0 ] || targets=(uri json manifest pkg server http)
 total=0
 for t in "${targets[@]}"; do
     work=$(mktemp -d)

@@ -220,7 +220,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                    other hosts. A redirect to another host counts against that
                                    host from the redirect on (its first host's slot is free).
                                    The curl easy handles of finished transfers are reset and
-                                   reused (up to 2 x http_max_connections kept until destroy). */
+                                   reused (up to 2 x http_max_connections kept until destroy)
+                                   with libcurl 8.1.0 or later; older ones get a new handle per
+                                   transfer (docs/http.md: a libcurl bug on reused handles). */
     /* The json loader refuses a document that is not valid UTF-8 (overlong forms,
        surrogates U+D800..U+DFFF, code points above U+10FFFF, stray or missing
        continuation bytes) with ASSET_E_PARSE, "invalid UTF-8 at byte N (line L,

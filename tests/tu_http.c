@@ -582,6 +582,11 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                  "Connection: close\r\n\r\n",
                  to);
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/folded")) {
+        /* a folded line (obs-fold) as the first header: nothing to continue */
+        const char *h = "HTTP/1.1 200 OK\r\n folded: on nothing\r\nContent-Length: 5\r\n"
+                        "Connection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/badstatus")) {
         const char *h = "HTTZ/9.9 abc what\r\n\r\n";
         send_all(fd, h, strlen(h));

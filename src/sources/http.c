@@ -212,9 +212,18 @@ static void *c_calloc(size_t n, size_t sz) {
 
 static uv_once_t g_curl_once = UV_ONCE_INIT;
 static CURLcode g_curl_init_rc;
+/* Whether a finished transfer's easy handle may carry the next one. Not before libcurl
+ * 8.1.0: there a reused handle kept a pointer to the last header of its previous
+ * transfer, which it frees when the next one starts, and a folded line as the next
+ * answer's first header was appended to it (curl #11101, fixed by #11103): a hostile
+ * server made libcurl read and reallocate freed memory. Those versions get a fresh
+ * handle per transfer (test_http: a folded first header). */
+static bool g_reuse_easy;
 static void curl_init_once(void) {
     g_curl_init_rc =
         curl_global_init_mem(CURL_GLOBAL_DEFAULT, c_malloc, c_free, c_realloc, c_strdup, c_calloc);
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    g_reuse_easy = v && v->version_num >= 0x080100;
 }
 
 /* ---- finishing ---- */
@@ -503,10 +512,12 @@ static CURLcode easy_bind(asset__http_t *http, xfer_t *x) {
 
 /* x's transfer is over: its easy handle goes back to the free list, or away (in
  * xfer_free) when the list is full, or libcurl ran out of memory or failed the multi
- * during the transfer: its state may be half made. */
+ * during the transfer: its state may be half made, or this libcurl must not reuse
+ * handles (g_reuse_easy). */
 static void easy_unbind(asset__http_t *http, xfer_t *x, CURLcode rc) {
     CURL *e = x->easy;
-    if (!e || !http || rc == CURLE_OUT_OF_MEMORY || x->spoilt || http->n_idle >= http->host_max)
+    if (!e || !http || !g_reuse_easy || rc == CURLE_OUT_OF_MEMORY || x->spoilt ||
+        http->n_idle >= http->host_max)
         return;
     if (!http->idle) {
         http->idle = asset__calloc(http->host_max, sizeof *http->idle);
