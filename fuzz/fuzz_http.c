@@ -61,15 +61,15 @@ static size_t g_resp_len[MAX_RESPONSES], g_nresp;
 static unsigned g_answers; /* requests answered for the current input */
 static bool g_keep_alive;  /* the connection stays open after an answer */
 
-/* Reads a request's headers: true at their blank line, false at EOF, after 250 ms of
+/* Reads a request's headers: true at their blank line, false at EOF, after wait_ms of
  * silence or REQUEST_MAX bytes. */
-static bool read_request(int fd) {
+static bool read_request(int fd, int wait_ms) {
     char buf[1024];
     size_t got = 0;
     char tail[4] = {0};
     while (got < REQUEST_MAX) {
         struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 250) <= 0) return false;
+        if (poll(&p, 1, wait_ms) <= 0) return false;
         ssize_t n = recv(fd, buf, sizeof buf, 0);
         if (n <= 0) return false;
         for (ssize_t i = 0; i < n; i++) {
@@ -84,9 +84,12 @@ static bool read_request(int fd) {
 
 /* Answers fd's requests: the k-th request of the input gets its k-th response (the
  * last one from then on); one request per connection unless the input keeps them
- * alive. */
+ * alive. A client sends its first request at once; a next one on a kept-alive
+ * connection is waited for briefly: when the answer was cut short, the client waits
+ * for the rest of it while the server waits for a request, and only the server's
+ * timeout (then a close) ends that. */
 static void serve(int fd) {
-    while (read_request(fd)) {
+    for (int wait_ms = 1000; read_request(fd, wait_ms); wait_ms = 30) {
         pthread_mutex_lock(&g_lock);
         size_t k = g_nresp ? (g_answers < g_nresp ? g_answers : g_nresp - 1) : 0;
         g_answers++;
