@@ -366,6 +366,68 @@ static void test_a_name_windows_refuses_fails_alone_in_a_folder(void **state) {
     asset_batch_release(b);
 }
 
+/* The change time (FILE_BASIC_INFO.ChangeTime) of the file at w; 0 if unknown. */
+static LONGLONG change_time(const wchar_t *w) {
+    HANDLE h =
+        CreateFileW(w, FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                    NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    if (h == INVALID_HANDLE_VALUE) return 0;
+    FILE_BASIC_INFO bi;
+    LONGLONG t =
+        GetFileInformationByHandleEx(h, FileBasicInfo, &bi, sizeof bi) ? bi.ChangeTime.QuadPart : 0;
+    CloseHandle(h);
+    return t;
+}
+
+/* Sets the last-write time of the file at w to t. */
+static bool set_write_time(const wchar_t *w, const FILETIME *t) {
+    HANDLE h = CreateFileW(w, FILE_WRITE_ATTRIBUTES,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    if (h == INVALID_HANDLE_VALUE) return false;
+    BOOL ok = SetFileTime(h, NULL, NULL, t);
+    CloseHandle(h);
+    return ok;
+}
+
+/* Regression: a file's version on Windows was its last-write time, size and file index,
+ * all of which stay when a file is overwritten in place with as many bytes and its
+ * last-write time set back (CopyFile and robocopy over an existing file, an archive
+ * tool, any program restoring times): the next load (and hot reload) found it
+ * NOT_MODIFIED and served the old bytes. The change time, which the file system moves
+ * on every write, counts too, as ctime does on POSIX. */
+static void test_a_same_size_rewrite_with_its_write_time_restored_is_seen(void **state) {
+    fx_t *f = *state;
+    char *path = tu_write_file(f->root, "v.txt", "AAAA", 4);
+    wchar_t w[1024];
+    assert_true(MultiByteToWideChar(CP_UTF8, 0, path, -1, w, 1024) > 0);
+    FILETIME pinned = {.dwLowDateTime = 0x12345000u, .dwHighDateTime = 0x01d9f000u};
+    assert_true(set_write_time(w, &pinned));
+    asset_load_options_t o = {.loader = "bytes"};
+    asset_handle_t *h1 = asset_server_load(f->s, "v.txt", &o);
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    LONGLONG before = change_time(w);
+    HANDLE fh = CreateFileW(w, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+                            OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL); /* in place */
+    assert_true(fh != INVALID_HANDLE_VALUE);
+    DWORD put = 0;
+    assert_true(WriteFile(fh, "BBBB", 4, &put, NULL) && put == 4);
+    CloseHandle(fh);
+    /* the write time set back; again until the change time moved on (a coarse clock) */
+    int tries = 0;
+    do assert_true(set_write_time(w, &pinned));
+    while (change_time(w) == before && ++tries < 100000);
+    print_message("  change time %s\n", change_time(w) != before ? "moved on" : "stayed");
+    asset_handle_t *h2 = asset_server_load(f->s, "v.txt", &o);
+    asset_status_t st = tu_wait(h2);
+    const asset_bytes_t *b = asset_handle_value(h2);
+    bool fresh = st == ASSET_OK && b && b->size == 4 && !memcmp(b->data, "BBBB", 4);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    free(path);
+    assert_true(fresh);
+}
+
 /* The HTTP source's sockets are not inherited by child processes (Windows makes a
  * socket inheritable by default; POSIX's are close-on-exec). */
 static void test_sockets_are_not_inherited(void **state) {
@@ -399,6 +461,7 @@ int main(void) {
         FX(test_junction_out_of_the_root_is_forbidden),
         FX(test_a_directory_swapped_mid_walk_is_not_followed_out),
         FX(test_a_name_windows_refuses_fails_alone_in_a_folder),
+        FX(test_a_same_size_rewrite_with_its_write_time_restored_is_seen),
         cmocka_unit_test(test_sockets_are_not_inherited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

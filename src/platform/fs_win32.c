@@ -406,21 +406,33 @@ static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, asset__fs
     st->vraw[1] = st->size;
     st->vraw[2] = i->dwVolumeSerialNumber;
     st->vraw[3] = ((uint64_t)i->nFileIndexHigh << 32) | i->nFileIndexLow;
-    st->vchange = 0; /* not in this version (platform.h) */
+}
+
+/* What h is (fill_stat), and its change time: the last-write time, size and file index
+ * all stay when a file is overwritten in place with as many bytes and its last-write
+ * time set back (CopyFile or robocopy over it, an archive tool restoring times); the
+ * change time (FILE_BASIC_INFO, 100 ns ticks) moves on with every write and every
+ * change of the file's times, as ctime does on POSIX. 0 where the file system keeps
+ * none (FAT). */
+static int stat_handle(HANDLE h, asset__fstat_t *st) {
+    BY_HANDLE_FILE_INFORMATION info;
+    if (!GetFileInformationByHandle(h, &info)) return last_error();
+    fill_stat(&info, GetFileType(h), st);
+    FILE_BASIC_INFO basic;
+    st->vchange = GetFileInformationByHandleEx(h, FileBasicInfo, &basic, sizeof basic)
+                      ? (uint64_t)basic.ChangeTime.QuadPart
+                      : 0;
+    return 0;
 }
 
 void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
-    snprintf(out, 96, "%llu:%llu:%08lx%08lx%08lx", (unsigned long long)st->vraw[0],
+    snprintf(out, 96, "%llu:%llu:%08lx%08lx%08lx:%llu", (unsigned long long)st->vraw[0],
              (unsigned long long)st->vraw[1], (unsigned long)st->vraw[2],
-             (unsigned long)(st->vraw[3] >> 32), (unsigned long)(st->vraw[3] & 0xffffffffu));
+             (unsigned long)(st->vraw[3] >> 32), (unsigned long)(st->vraw[3] & 0xffffffffu),
+             (unsigned long long)st->vchange);
 }
 
-int asset__file_stat(asset__file_t *f, asset__fstat_t *st) {
-    BY_HANDLE_FILE_INFORMATION info;
-    if (!GetFileInformationByHandle(handle_of(f), &info)) return last_error();
-    fill_stat(&info, GetFileType(handle_of(f)), st);
-    return 0;
-}
+int asset__file_stat(asset__file_t *f, asset__fstat_t *st) { return stat_handle(handle_of(f), st); }
 
 int64_t asset__file_read(asset__file_t *f, void *buf, size_t n) {
     DWORD got = 0;
@@ -534,9 +546,7 @@ int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st)
     err = open_rel(d->h, w, FILE_READ_ATTRIBUTES, &h);
     asset_free(w);
     if (err) return err;
-    BY_HANDLE_FILE_INFORMATION info;
-    int rc = GetFileInformationByHandle(h, &info) ? 0 : last_error();
-    if (!rc) fill_stat(&info, GetFileType(h), st);
+    int rc = stat_handle(h, st);
     CloseHandle(h);
     return rc;
 }

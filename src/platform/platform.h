@@ -69,8 +69,9 @@ typedef struct asset__fstat {
     int kind;         /* ASSET__KIND_* (a symlink or reparse point: LINK) */
     uint64_t size;    /* files */
     uint64_t vraw[4]; /* what the version is made of (mtime, size, identity), as numbers */
-    uint64_t vchange; /* POSIX: the change time (ctime) in ns, which no program can set
-                       * back; 0 where the OS has none to give (Windows) */
+    uint64_t vchange; /* the change time, which a tool restoring the mtime does not set
+                       * back: POSIX ctime in ns; Windows FILE_BASIC_INFO.ChangeTime in
+                       * 100 ns ticks; 0 where the file system keeps none (FAT) */
 } asset__fstat_t;
 
 /* The version string of a stat: changes whenever the content may have (mtime, size,

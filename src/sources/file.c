@@ -1,5 +1,6 @@
 /* sources/file.c - file:// and bare paths. Version: what the platform layer says
- * (POSIX: mtime in ns, size, inode and ctime; Windows: last-write time, size and file index).
+ * (POSIX: mtime in ns, size, inode and ctime; Windows: last-write time, size, file index
+ * and change time).
  * With file_root set, every open goes through the platform's *_open_beneath(root). */
 #include "../platform/fs.h"
 
