@@ -558,7 +558,7 @@ typedef struct wfile {
     asset__map_node_t node;  /* in rio->files; key: uri */
     asset__map_node_t named; /* in its directory's names; key: name */
     struct wfile *next, *prev;
-    char *name; /* in its directory */
+    char *name; /* in its directory, folded as the OS compares names (asset__path_fold_name) */
     char *uri;
     uv_fs_poll_t *poll; /* when the directory could not be watched */
     struct asset__rio *rio;
@@ -569,7 +569,7 @@ struct wdir {
     asset__map_node_t node; /* key: the directory's path */
     uv_fs_event_t *ev;      /* NULL: its files are polled */
     wfile_t *files;
-    asset__map_t names; /* its files by name: an event finds its file(s) at once */
+    asset__map_t names; /* its files by folded name: an event finds its file(s) at once */
     struct asset__rio *rio;
     uint64_t dev, ino; /* the directory its watch follows (dir_check), while ev */
 };
@@ -764,14 +764,24 @@ static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, in
         for (wfile_t *f = d->files; f; f = f->next) changed(d->rio, f->uri);
         return;
     }
-    /* its file(s) by name: a walk of the directory's files for each event cost the
-     * square of them when all changed (a checkout) */
-    for (asset__map_node_t *n = asset__map_get(&d->names, filename); n;
+    /* its file(s) by name, folded as the names were (Windows: an event names a.txt,
+     * whichever letters the load used): a walk of the directory's files for each
+     * event cost the square of them when all changed (a checkout) */
+    char stack[256], *name = stack;
+    size_t len = strlen(filename);
+    if (len >= sizeof stack && !(name = asset_alloc(len + 1))) {
+        for (wfile_t *f = d->files; f; f = f->next) changed(d->rio, f->uri); /* any of them */
+        return;
+    }
+    memcpy(name, filename, len + 1);
+    asset__path_fold_name(name);
+    for (asset__map_node_t *n = asset__map_get(&d->names, name); n;
          n = asset__map_get_next(&d->names, n)) {
         atomic_fetch_add_explicit(&d->rio->s->rio_visits, 1, memory_order_relaxed);
         wfile_t *f = (wfile_t *)((char *)n - offsetof(wfile_t, named));
         changed(d->rio, f->uri);
     }
+    if (name != stack) asset_free(name);
 }
 
 static void on_poll(uv_fs_poll_t *p, int status, const uv_stat_t *prev, const uv_stat_t *curr) {
@@ -935,6 +945,7 @@ static void watch_add(void *arg) {
         dir_maybe_drop(r, d);
         goto out;
     }
+    asset__path_fold_name(f->name); /* Windows: "A.TXT" loaded, "a.txt" in the events */
     f->node.key = f->uri = w->uri;
     f->named.key = f->name;
     if (!asset__map_put(&d->names, &f->named)) {

@@ -1499,6 +1499,34 @@ static void test_a_symlink_to_another_directory_reloads_when_its_target_changes(
     free(dir);
 }
 
+/* Windows: a file loaded by a name in other letters than its own ("A.TXT" for a.txt,
+ * one file on a case-insensitive file system) reloads when it changes: the directory
+ * watch names the file as the directory spells it, and found no watched file of that
+ * name, so the change was never seen. */
+static void test_a_file_loaded_in_other_letters_reloads(void **state) {
+    (void)state;
+    TU_SKIP_UNLESS(tu_os_windows_paths(), "file names are case-sensitive");
+    char *dir = tu_mkdtemp();
+    char *path = tu_write_file(dir, "a.txt", "one", 3);
+    char *upper = tu_path(dir, "A.TXT");
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, upper, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(s, 1);
+    write_in_place(path, "two, in small letters", 1);
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_OK);
+    expect_text(h, "two, in small letters");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(upper);
+    free(path);
+    free(dir);
+}
+
 /* The watched directory is replaced (renamed away, a new one made in its place: a
  * re-export, a branch switch): later edits of the loaded file still reload (the watch
  * followed the old directory, and nothing reloaded again). POSIX: Windows refuses to
@@ -2057,6 +2085,7 @@ int main(void) {
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
+        cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
         cmocka_unit_test(test_a_watched_directory_whose_parent_is_replaced_is_watched_again),
         cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),

@@ -60,6 +60,8 @@ const char *asset__path_component_refused(const char *name, size_t n) {
     return NULL;
 }
 
+void asset__path_fold_name(char *name) { (void)name; }
+
 bool asset__getcwd(char *buf, size_t n) { return getcwd(buf, n) != NULL; }
 
 /* ---- opening ---- */

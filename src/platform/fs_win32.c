@@ -147,6 +147,11 @@ const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st) {
     return NULL;
 }
 
+void asset__path_fold_name(char *name) {
+    for (char *c = name; *c; c++)
+        if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+}
+
 static bool name_is(const char *name, size_t n, const char *dev) {
     size_t dl = strlen(dev);
     if (n != dl) return false;

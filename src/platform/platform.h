@@ -52,6 +52,12 @@ const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st);
 const char *asset__path_component_refused(const char *name, size_t n);
 /* The same for each '/'-separated component of path: the first reason, or NULL (fs.c). */
 const char *asset__path_components_refused(const char *path);
+/* Rewrites one file name, in place, into the form under which this OS's file systems
+ * find it, so that two spellings of one file compare equal (the watch's events name a
+ * file as its directory spells it): Windows folds ASCII letters to lower case ("A.TXT"
+ * is a.txt; other letters keep their case, as in asset__path_prefix_equal); POSIX
+ * keeps every byte. */
+void asset__path_fold_name(char *name);
 /* The current directory in the library's form, or false. */
 bool asset__getcwd(char *buf, size_t n);
 /* The same, however long, allocated (asset_free it; fs.c): NULL when it is unknown
