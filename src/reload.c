@@ -729,13 +729,14 @@ static void rewatch(wdir_t *d) {
                    "polling its files every %u ms",
                    dir, poll_ms(r->s));
         size_t dl = strlen(dir);
+        bool sep = dl && dir[dl - 1] != '/'; /* a root ("/", "C:/") ends in one */
         for (wfile_t *f = d->files; f; f = f->next) {
             if (f->poll) continue;
-            char *path = asset_alloc(dl + 1 + strlen(f->name) + 1);
+            char *path = asset_alloc(dl + sep + strlen(f->name) + 1);
             if (!path) continue; /* that file is not seen again: out of memory */
             memcpy(path, dir, dl);
-            path[dl] = '/';
-            strcpy(path + dl + 1, f->name);
+            if (sep) path[dl] = '/';
+            strcpy(path + dl + sep, f->name);
             start_poll(r, f, path);
             asset_free(path);
         }
@@ -935,10 +936,17 @@ static void watch_add(void *arg) {
     rio_t *r = w->s->rio; /* rio_init was posted first */
     char *slash = strrchr(w->path, '/');
     if (!r || r->stopping || !slash || !slash[1]) goto out;
-    *slash = 0;
-    wdir_t *d = (wdir_t *)asset__map_get(&r->dirs, *w->path ? w->path : "/");
-    if (!d && !(d = dir_new(r, *w->path ? w->path : "/"))) goto out;
-    *slash = '/';
+    /* the directory: the path up to its last '/', or its root when that is the root's
+     * own ("/" of "/x"; Windows "C:/" of "C:/x": "C:" alone is drive C's working
+     * directory) */
+    size_t rl = asset__path_root_len(w->path), dl = (size_t)(slash - w->path);
+    if (dl < rl) dl = rl;
+    char cut = w->path[dl];
+    w->path[dl] = 0;
+    wdir_t *d = (wdir_t *)asset__map_get(&r->dirs, w->path);
+    if (!d) d = dir_new(r, w->path);
+    w->path[dl] = cut;
+    if (!d) goto out;
     wfile_t *f = asset__calloc(1, sizeof *f);
     if (!f || !(f->name = asset__strdup(slash + 1))) {
         asset_free(f);
