@@ -424,6 +424,11 @@ char *asset__uri_resolve(const char *base, const char *ref) {
         http = !strncmp(base, "http://", 7) || !strncmp(base, "https://", 8);
         authority = http || !strncmp(base, "pkg://", 6);
         if (authority) path += strcspn(path, "/?#");
+        /* a file URI's drive (Windows: "/C:" of "file:///C:/x") is its path's root, as
+         * the parse reads it: a ".." never takes it away (that climbs above the root,
+         * left for the parse to refuse), and a rooted ref keeps it */
+        if (!strncmp(base, "file://", 7) && path[0] == '/' && asset__path_root_len(path + 1) > 1)
+            path += asset__path_root_len(path + 1); /* "/C:" */
     }
     if (authority && ref[0] == '/' && ref[1] == '/') { /* "//host/x": the base's scheme only */
         size_t sl = (size_t)(sep - base) + 1, rl = strlen(ref);

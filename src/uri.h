@@ -43,7 +43,10 @@ bool asset__path_normalize(const char *path, char *out);
 /* Resolves `ref` against the URI `base` (RFC 3986 style for the path part): a
  * reference with a scheme is returned as is; against a base with an authority (http,
  * https, pkg), "//authority/path" takes only the base's scheme (a network-path
- * reference); elsewhere it is a rooted path. Returns a new string or NULL. */
+ * reference); elsewhere it is a rooted path. A file URI's drive (Windows: "/C:" of
+ * "file:///C:/x") is its root: a ".." never takes it away (a climb above it is left
+ * for the parse, which refuses it) and a rooted ref keeps it. Returns a new string or
+ * NULL. */
 char *asset__uri_resolve(const char *base, const char *ref);
 /* The URI of a decoded relative path (a name from a folder's listing, whose '%' and
  * '#' are the file's own) in the folder base ("<folder URI>/"): base + the path,

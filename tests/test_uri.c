@@ -498,6 +498,25 @@ static void test_resolve_against_file_base(void **state) {
     check_resolve("file:///a/b/", "c", "file:///a/b/c");
 }
 
+/* Windows: a file URI's drive ("/D:" of "file:///D:/a/x") is its path's root, as the
+ * parse reads it. A ".." took it away as if it were a directory ("../../y" from
+ * D:/a/x.json gave "file:///y", the drive of the working directory or of file_root:
+ * another drive's file loaded, where POSIX refuses the climb above the root), and a
+ * rooted reference lost it too. POSIX: "D:" is a directory name like any. */
+static void test_resolve_keeps_a_file_uris_drive(void **state) {
+    (void)state;
+    TU_SKIP_UNLESS(tu_os_windows_paths(), "no drive letters");
+    check_resolve("file:///D:/a/x.json", "../y.png", "file:///D:/y.png");
+    check_resolve("file:///D:/a/x.json", "/y.png", "file:///D:/y.png");
+    check_resolve("file:///D:/x.json", "sub/../y.png", "file:///D:/y.png");
+    /* climbing above the drive's root: left for the parse, which refuses it */
+    check_resolve("file:///D:/a/x.json", "../../y.png", "file:///D:/a/../../y.png");
+    char *r = asset__uri_resolve("file:///D:/a/x.json", "../../y.png");
+    assert_non_null(r);
+    check_err(r, BASE, NULL, ASSET_E_FORBIDDEN);
+    asset_free(r);
+}
+
 static void test_resolve_against_pkg_base(void **state) {
     (void)state;
     check_resolve("pkg://game/ui/menu.json", "icons/a.png", "pkg://game/ui/icons/a.png");
@@ -686,6 +705,7 @@ int main(void) {
         cmocka_unit_test(test_http_malformed_is_invalid),
         cmocka_unit_test(test_mem_keys_are_decoded_and_kept_verbatim),
         cmocka_unit_test(test_resolve_against_file_base),
+        cmocka_unit_test(test_resolve_keeps_a_file_uris_drive),
         cmocka_unit_test(test_resolve_against_pkg_base),
         cmocka_unit_test(test_resolve_climbing_out_of_pkg_stays_forbidden),
         cmocka_unit_test(test_resolve_against_http_base),
