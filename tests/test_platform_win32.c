@@ -77,6 +77,18 @@ static void test_device_names_are_forbidden(void **state) {
     refused(*state, "a.txt.", ASSET_E_FORBIDDEN, "dot or space");
 }
 
+/* Windows takes the ISO 8859-1 superscript digits as digits of COM# and LPT#: "COM\u00b9"
+ * (UTF-8 C2 B9), "LPT\u00b2" and "com\u00b3.txt" are devices as COM1 is (Microsoft's "Naming
+ * Files, Paths, and Namespaces"); another letter after one is a name like any other */
+static void test_superscript_com_and_lpt_names_are_device_names(void **state) {
+    refused(*state, "COM\xc2\xb9", ASSET_E_FORBIDDEN, "device name");
+    refused(*state, "sub/lpt\xc2\xb2.txt", ASSET_E_FORBIDDEN, "device name");
+    refused(*state, "file:///C:/x/com%C2%B3.json", ASSET_E_FORBIDDEN, "device name");
+    refused(*state, "pkg://game/LPT\xc2\xb3.txt", ASSET_E_FORBIDDEN, "device name");
+    asset_handle_release(tu_load_wait(((fx_t *)*state)->s, "COM\xc2\xb9x.txt", ASSET_E_NOT_FOUND));
+    asset_handle_release(tu_load_wait(((fx_t *)*state)->s, "COM\xc2\xb4.txt", ASSET_E_NOT_FOUND));
+}
+
 static void test_unc_and_device_paths_are_forbidden(void **state) {
     refused(*state, "\\\\server\\share\\x.txt", ASSET_E_FORBIDDEN, "UNC");
     refused(*state, "//server/share/x.txt", ASSET_E_FORBIDDEN, "UNC");
@@ -451,6 +463,7 @@ int main(void) {
         FX(test_dotdot_out_of_the_root_is_forbidden),
         FX(test_alternate_data_streams_are_forbidden),
         FX(test_device_names_are_forbidden),
+        FX(test_superscript_com_and_lpt_names_are_device_names),
         FX(test_unc_and_device_paths_are_forbidden),
         FX(test_drive_relative_path_is_invalid),
         FX(test_drive_paths_in_every_spelling_load),

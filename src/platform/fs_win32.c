@@ -176,8 +176,13 @@ const char *asset__path_component_refused(const char *name, size_t n) {
     static const char *const devs[] = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"};
     for (size_t i = 0; i < sizeof devs / sizeof *devs; i++)
         if (name_is(name, base, devs[i])) return "a Windows device name (CON, NUL, COM1...)";
-    if (base == 4 && (name_is(name, 3, "COM") || name_is(name, 3, "LPT")) && name[3] >= '0' &&
-        name[3] <= '9')
+    /* COM# and LPT#: # a digit, or a superscript 1, 2 or 3 (U+00B9, U+00B2, U+00B3: UTF-8
+     * C2 B9, C2 B2, C2 B3), which Windows takes as the same digits ("COM\u00b9" is COM1) */
+    const unsigned char *d = (const unsigned char *)name + 3;
+    bool digit = base == 4   ? d[0] >= '0' && d[0] <= '9'
+                 : base == 5 ? d[0] == 0xC2 && (d[1] == 0xB9 || d[1] == 0xB2 || d[1] == 0xB3)
+                             : false;
+    if (digit && (name_is(name, 3, "COM") || name_is(name, 3, "LPT")))
         return "a Windows device name (CON, NUL, COM1...)";
     return NULL;
 }
