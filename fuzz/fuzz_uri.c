@@ -8,6 +8,8 @@
  * Properties checked (abort on violation, so libFuzzer reports it):
  *   - a parse succeeds with a URI and a path, or fails with INVALID/FORBIDDEN (or
  *     NO_MEMORY) and a reason;
+ *   - asset__uri_parse_room (room for a job before the URI, as load.c makes it) gives
+ *     the same status, URI and path, and its room can be written;
  *   - a normalised file path is absolute and has no empty, "." or ".." segment, and
  *     stays inside file_root when one is set; a pkg path has no "..", no leading '/',
  *     no backslash;
@@ -49,10 +51,34 @@ static void check_segments(const char *p, bool allow_leading_slash) {
     }
 }
 
+/* The parse with room for a record before the URI (load.c's jobs) gives what the plain
+ * parse gives, and the room is the caller's to write (ASan: no overlap). */
+static void check_room(const char *in, const char *root, asset_status_t st, const asset_uri_t *u) {
+    enum { ROOM = 4 * sizeof(max_align_t) };
+    asset_uri_t w;
+    const char *why = NULL;
+    asset_status_t sw = asset__uri_parse_room(in, kBase, root, ROOM, &w, &why);
+    if (sw == ASSET_E_NO_MEMORY || st == ASSET_E_NO_MEMORY) {
+        asset__uri_dispose(&w);
+        return;
+    }
+    CHECK(sw == st);
+    if (sw != ASSET_OK) {
+        CHECK(why && *why && !w.uri && !w.path);
+        return;
+    }
+    CHECK(w.room == ROOM && !strcmp(w.uri, u->uri) && !strcmp(w.path, u->path));
+    CHECK(!strcmp(w.scheme, u->scheme));
+    memset(w.uri - ROOM, 0xA5, ROOM);
+    CHECK(!strcmp(w.uri, u->uri));
+    asset__uri_dispose(&w);
+}
+
 static void parse_one(const char *in, const char *root) {
     asset_uri_t u;
     const char *why = NULL;
     asset_status_t st = asset__uri_parse(in, kBase, root, &u, &why);
+    check_room(in, root, st, &u);
     if (st != ASSET_OK) {
         CHECK(st == ASSET_E_INVALID || st == ASSET_E_FORBIDDEN || st == ASSET_E_NO_MEMORY);
         CHECK(why && *why);
