@@ -520,6 +520,25 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
             "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xcb\x48\xcd\xc9\xc9\x57"
             "\xc8\x18\x31\x64\x6a";
         send_all(fd, h, sizeof h - 1);
+    } else if (!strcmp(path, "/gzip-members") || !strcmp(path, "/gzip-members-cut") ||
+               !strcmp(path, "/gzip-members-junk")) {
+        /* {"level": 1} as two gzip members, '{"level":' and ' 1}' (python3's gzip, mtime
+         * 0, one after the other: RFC 1952 2.2, a gzip file is a series of members); cut:
+         * the second member's last 8 bytes (its CRC and size) are not sent; junk: the
+         * second member's first 4 bytes are "junk" */
+        static const char h[] =
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 52\r\n"
+            "Connection: close\r\n\r\n"
+            "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xca\x49\x2d\x4b"
+            "\xcd\x51\xb2\x02\x00\x7d\x2b\x9a\x61\x09\x00\x00\x00"
+            "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\x53\x30\xac\x05\x00"
+            "\xc1\x95\xe5\x2f\x03\x00\x00\x00";
+        bool cut = !strcmp(path, "/gzip-members-cut");
+        char msg[sizeof h];
+        memcpy(msg, h, sizeof h);
+        if (cut) memcpy(strstr(msg, "52\r\n"), "44", 2);
+        if (!strcmp(path, "/gzip-members-junk")) memcpy(msg + sizeof h - 1 - 23, "junk", 4);
+        send_all(fd, msg, sizeof h - 1 - (cut ? 8 : 0));
     } else if (!strcmp(path, "/unasked-304")) {
         const char *h = "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n";
         send_all(fd, h, strlen(h));

@@ -1019,7 +1019,8 @@ static bool body_write(xfer_t *x, const char *data, size_t n) {
 #ifdef ASSET_SERVER_HAVE_ZLIB
 struct inflater {
     z_stream z;
-    bool ended;     /* the coded stream's end came (gzip: its CRC and size checked) */
+    bool ended;     /* the coded stream's end came (gzip: its last member's, CRC and size
+                       checked; a next one resets it) */
     bool raw_tried; /* "deflate" without its zlib header (raw), as libcurl takes it */
 };
 
@@ -1067,9 +1068,14 @@ static bool inflater_write(xfer_t *x, const char *data, size_t n) {
     z->next_in = (Bytef *)(uintptr_t)data; /* zlib does not write it */
     z->avail_in = (uInt)n;                 /* libcurl's pieces are CURL_MAX_WRITE_SIZE */
     for (bool full = false; z->avail_in || full;) {
-        if (d->ended) { /* bytes after the stream's end */
-            x->coding_error = "data after the end of the coded stream";
-            return false;
+        if (d->ended) { /* bytes after the stream's end: gzip's next member (RFC 1952 2.2:
+                         * a series of them, as gunzip decodes; the reset's inflate below
+                         * takes some of them, so total_in says the body went on) */
+            if (x->coding != CODING_GZIP || inflateReset(z) != Z_OK) {
+                x->coding_error = "data after the end of the coded stream";
+                return false;
+            }
+            d->ended = false;
         }
         z->next_out = out;
         z->avail_out = sizeof out;
