@@ -539,6 +539,24 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         if (cut) memcpy(strstr(msg, "52\r\n"), "44", 2);
         if (!strcmp(path, "/gzip-members-junk")) memcpy(msg + sizeof h - 1 - 23, "junk", 4);
         send_all(fd, msg, sizeof h - 1 - (cut ? 8 : 0));
+    } else if (!strcmp(path, "/deflate") || !strcmp(path, "/deflate-raw")) {
+        /* {"level": 1}, deflate-coded: a zlib stream (RFC 9110 8.4.1.2), or raw (without
+         * its zlib header and check, as some servers send it); in two chunks, the first
+         * one byte long (a chunk's bytes reach the client's writer on their own) */
+        static const char zl[] = "\x78\x9c\xab\x56\xca\x49\x2d\x4b\xcd\x51\xb2\x52\x30\xac"
+                                 "\x05\x00\x1a\xd7\x03\xe0";
+        bool raw = !strcmp(path, "/deflate-raw");
+        const char *body = raw ? zl + 2 : zl;
+        char msg[256];
+        int n = snprintf(msg, sizeof msg,
+                         "HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\n"
+                         "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                         "1\r\n%c\r\n%x\r\n",
+                         body[0], (unsigned)(raw ? 13 : 19));
+        memcpy(msg + n, body + 1, raw ? 13 : 19);
+        n += raw ? 13 : 19;
+        memcpy(msg + n, "\r\n0\r\n\r\n", 7);
+        send_all(fd, msg, (size_t)n + 7);
     } else if (!strcmp(path, "/unasked-304")) {
         const char *h = "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n";
         send_all(fd, h, strlen(h));

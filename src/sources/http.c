@@ -1022,6 +1022,8 @@ struct inflater {
     bool ended;     /* the coded stream's end came (gzip: its last member's, CRC and size
                        checked; a next one resets it) */
     bool raw_tried; /* "deflate" without its zlib header (raw), as libcurl takes it */
+    Bytef lead;     /* the body's first byte: a raw stream starts again from it when it came
+                       in a piece of its own (zlib's header check needs two) */
 };
 
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
@@ -1063,7 +1065,8 @@ static bool inflater_done(const xfer_t *x) { return x->inf->ended || !x->inf->z.
 static bool inflater_write(xfer_t *x, const char *data, size_t n) {
     struct inflater *d = x->inf;
     z_stream *z = &d->z;
-    bool first = !z->total_in;
+    uLong before = z->total_in; /* of the stream, in earlier pieces */
+    if (!before && n) d->lead = (Bytef)data[0];
     unsigned char out[16384];
     z->next_in = (Bytef *)(uintptr_t)data; /* zlib does not write it */
     z->avail_in = (uInt)n;                 /* libcurl's pieces are CURL_MAX_WRITE_SIZE */
@@ -1080,9 +1083,19 @@ static bool inflater_write(xfer_t *x, const char *data, size_t n) {
         z->next_out = out;
         z->avail_out = sizeof out;
         int zr = inflate(z, Z_NO_FLUSH);
-        if (zr == Z_DATA_ERROR && x->coding == CODING_DEFLATE && first && !z->total_out &&
+        if (zr == Z_DATA_ERROR && x->coding == CODING_DEFLATE && before <= 1 && !z->total_out &&
             !d->raw_tried && inflateReset2(z, -MAX_WBITS) == Z_OK) {
-            d->raw_tried = true; /* no zlib header: a raw deflate stream, from its start */
+            d->raw_tried = true; /* no zlib header: a raw deflate stream, from its start: this
+                                  * piece, after the first byte when that came alone (a chunk
+                                  * of its own), which alone decodes to nothing */
+            z->next_in = &d->lead;
+            z->avail_in = (uInt)before;
+            z->next_out = out;
+            z->avail_out = sizeof out;
+            if (before && (zr = inflate(z, Z_NO_FLUSH)) != Z_OK) {
+                x->coding_error = z->msg ? z->msg : "undecodable";
+                return false;
+            }
             z->next_in = (Bytef *)(uintptr_t)data;
             z->avail_in = (uInt)n;
             continue;
