@@ -694,8 +694,7 @@ bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_n
     atomic_exchange(&s->dead_wake, false); /* ordered before the list is taken */
     /* what a budget left last time first: it was pushed back on dead_values, whose end
      * the push walked to, n^2/2 looks for n values freed one a flush (a review) */
-    asset__value_t *v = s->values_left;
-    s->values_left = NULL;
+    asset__value_t *v = atomic_exchange_explicit(&s->values_left, NULL, memory_order_acquire);
     while (v || (v = atomic_exchange_explicit(&s->dead_values, NULL, memory_order_acquire))) {
         while (v) {
             asset__value_extra_t *x = asset__value_x(v); /* queued values have the extra part */
@@ -708,13 +707,19 @@ bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_n
                 if (!s->handles_gone) uv_mutex_unlock(&s->lock);
                 x->deps = NULL;
             }
-            s->drain_visits++;
+            atomic_fetch_add_explicit(&s->drain_visits, 1, memory_order_relaxed);
             asset__value_free_now(v); /* may queue labeled values: the outer loop */
             v = next;
             /* a budget stops it after one value at least (so values never starve):
              * a cleared cache of GPU objects can take longer than a frame to free */
             if (!budget_ns || asset__now_ns() - start_ns < budget_ns) continue;
-            s->values_left = v; /* spent: the rest is the next flush's */
+            /* spent: the rest is the next flush's, unless another thread's flush left its
+             * own rest there meanwhile (two threads flushing): then this one frees on. A
+             * plain pointer lost one rest, whose values were never freed (a review) */
+            asset__value_t *none = NULL;
+            if (v && !atomic_compare_exchange_strong_explicit(
+                         &s->values_left, &none, v, memory_order_release, memory_order_relaxed))
+                continue;
             if (v || atomic_load_explicit(&s->dead_values, memory_order_relaxed)) return true;
         }
     }

@@ -719,11 +719,12 @@ struct asset_server {
     /* [flush thread, lock] the reloaded callback asset__reload_fire calls next, or NULL: a
      * disconnect of that one moves it on */
     struct asset__cb *rcb_cursor;
-    /* [flush thread] values asset__values_drain looked at: freed, or walked (tests) */
-    uint64_t drain_visits;
-    /* [flush thread] values a budgeted flush took from dead_values and left, linked by
-     * dead_next: the next drain frees them first (graph.c) */
-    struct asset__value *values_left;
+    /* values asset__values_drain looked at: freed, or walked (tests) */
+    _Atomic(uint64_t) drain_visits;
+    /* values a budgeted flush took from dead_values and left, linked by dead_next: the
+     * next drain frees them first (graph.c). Atomic: a flush drains after it let go of
+     * in_flush, so a second thread's flush may drain at the same time */
+    _Atomic(struct asset__value *) values_left;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change

@@ -49,8 +49,34 @@ static asset_server_t *g_wait_server; /* "waitload": the server to load from */
 static asset_status_t g_wait_rc;      /* "waitload": what the wait returned */
 static uv_sem_t g_parse_entered, g_parse_release;
 
+/* A gate for gl_free: armed, the next free says it began and waits until opened (or
+ * 30 s: then the test fails on what it finds). */
+static struct {
+    atomic_bool armed;
+    uv_mutex_t mu; /* made by the test that arms it */
+    uv_cond_t cv;
+    bool entered, open;
+} g_free_gate;
+
+static bool free_gate_wait(bool *flag) { /* [mu] */
+    uint64_t end = uv_hrtime() + 30000000000ull;
+    while (!*flag) {
+        uint64_t now = uv_hrtime();
+        if (now >= end || uv_cond_timedwait(&g_free_gate.cv, &g_free_gate.mu, end - now) != 0)
+            break;
+    }
+    return *flag;
+}
+
 static void gl_free(void *ctx, void *value) {
     gl_t *g = ctx;
+    if (atomic_exchange(&g_free_gate.armed, false)) {
+        uv_mutex_lock(&g_free_gate.mu);
+        g_free_gate.entered = true;
+        uv_cond_broadcast(&g_free_gate.cv);
+        free_gate_wait(&g_free_gate.open);
+        uv_mutex_unlock(&g_free_gate.mu);
+    }
     uv_thread_t self = uv_thread_self();
     if (!uv_thread_equal(&self, &g->flush_thread)) atomic_fetch_add(&g->frees_off_flush_thread, 1);
     atomic_fetch_add(&g->frees, 1);
@@ -1144,16 +1170,59 @@ static void test_values_left_by_budgeted_flushes_cost_a_look_each(void **state) 
     asset_server_flush(s);
     int before = atomic_load(&g_gl.frees);
     for (int i = 0; i < N; i++) asset_handle_release(h[i]); /* queued for a flush */
-    s->drain_visits = 0;
+    atomic_store(&s->drain_visits, 0);
     for (int i = 1; i <= N; i++) {
         asset_server_flush_budget(s, 1); /* spent after the first */
         assert_int_equal(atomic_load(&g_gl.frees), before + i);
     }
     /* linear: one look per value (n^2/2, 8 million here, before) */
-    assert_true(s->drain_visits <= 2ull * N);
+    assert_true(atomic_load(&s->drain_visits) <= 2ull * N);
     assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
     free(h);
     asset_server_destroy(s);
+}
+
+/* Two threads flushing: a flush lets go of in_flush before it frees the flush-thread
+ * values, so a second thread's flush may run whole meanwhile (it is not refused), and
+ * free values too. The rest a budget left was kept in one plain pointer: the first
+ * flush's rest overwrote the second's, whose values were never freed (not even by
+ * destroy), and the two drains raced on it. Every value is freed once. */
+static void flush_budget_on_thread(void *arg) { asset_server_flush_budget(arg, 1); }
+
+static void test_values_left_by_two_threads_flushing_are_all_freed(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    enum { N = 3 };
+    asset_handle_t *a[N], *b[N];
+    load_flush_thread_values(s, "a", a, N);
+    load_flush_thread_values(s, "b", b, N);
+    asset_server_flush(s);
+    uv_mutex_init(&g_free_gate.mu);
+    uv_cond_init(&g_free_gate.cv);
+    g_free_gate.entered = g_free_gate.open = false;
+    atomic_store(&g_free_gate.armed, true);
+    for (int i = 0; i < N; i++) asset_handle_release(a[i]); /* queued for a flush */
+    uv_thread_t t; /* its flush frees the a values: the first one waits at the gate */
+    assert_int_equal(uv_thread_create(&t, flush_budget_on_thread, s), 0);
+    uv_mutex_lock(&g_free_gate.mu);
+    bool entered = free_gate_wait(&g_free_gate.entered);
+    uv_mutex_unlock(&g_free_gate.mu);
+    assert_true(entered);
+    for (int i = 0; i < N; i++) asset_handle_release(b[i]);
+    asset_server_flush_budget(s, 1); /* not refused: frees one b value, leaves two */
+    assert_int_equal(atomic_load(&g_gl.frees), 1);
+    uv_mutex_lock(&g_free_gate.mu);
+    g_free_gate.open = true; /* the other's budget is spent too: it leaves two a values */
+    uv_cond_broadcast(&g_free_gate.cv);
+    uv_mutex_unlock(&g_free_gate.mu);
+    uv_thread_join(&t);
+    asset_server_flush(s); /* no budget: all that is left */
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&g_gl.frees), 2 * N); /* 4 before: two b values lost */
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&g_gl.frees), 2 * N);
+    uv_cond_destroy(&g_free_gate.cv);
+    uv_mutex_destroy(&g_free_gate.mu);
 }
 
 /* A value an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees waits for a flush when
@@ -1646,6 +1715,7 @@ int main(void) {
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
         cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
         cmocka_unit_test(test_values_left_by_budgeted_flushes_cost_a_look_each),
+        cmocka_unit_test(test_values_left_by_two_threads_flushing_are_all_freed),
         cmocka_unit_test(test_values_queued_for_the_flush_thread_by_another_thread_wake_the_host),
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_loaded_asset_fails),
         cmocka_unit_test(test_a_reload_searches_shared_dependencies_for_cycles_once),
