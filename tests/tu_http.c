@@ -557,6 +557,19 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         n += raw ? 13 : 19;
         memcpy(msg + n, "\r\n0\r\n\r\n", 7);
         send_all(fd, msg, (size_t)n + 7);
+    } else if (!strcmp(path, "/deflate-noheader") || !strcmp(path, "/deflate-noheader-5")) {
+        /* /deflate's zlib stream without its 2-byte header, its Adler-32 kept (what a
+         * server that strips the header sends: libcurl took up to 4 bytes after a raw
+         * stream's end), in one piece; -5: and one byte more */
+        static const char h[] = "HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\n"
+                                "Content-Length: 18\r\nConnection: close\r\n\r\n"
+                                "\xab\x56\xca\x49\x2d\x4b\xcd\x51\xb2\x52\x30\xac\x05\x00"
+                                "\x1a\xd7\x03\xe0!";
+        bool five = !strcmp(path, "/deflate-noheader-5");
+        char msg[sizeof h];
+        memcpy(msg, h, sizeof h);
+        if (five) memcpy(strstr(msg, "18\r\n"), "19", 2);
+        send_all(fd, msg, sizeof h - (five ? 1 : 2));
     } else if (!strcmp(path, "/unasked-304")) {
         const char *h = "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n";
         send_all(fd, h, strlen(h));

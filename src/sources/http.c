@@ -1019,11 +1019,13 @@ static bool body_write(xfer_t *x, const char *data, size_t n) {
 #ifdef ASSET_SERVER_HAVE_ZLIB
 struct inflater {
     z_stream z;
-    bool ended;     /* the coded stream's end came (gzip: its last member's, CRC and size
-                       checked; a next one resets it) */
-    bool raw_tried; /* "deflate" without its zlib header (raw), as libcurl takes it */
-    Bytef lead;     /* the body's first byte: a raw stream starts again from it when it came
-                       in a piece of its own (zlib's header check needs two) */
+    bool ended;           /* the coded stream's end came (gzip: its last member's, CRC and size
+                             checked; a next one resets it) */
+    bool raw_tried;       /* "deflate" without its zlib header (raw), as libcurl takes it */
+    Bytef lead;           /* the body's first byte: a raw stream starts again from it when it came
+                             in a piece of its own (zlib's header check needs two) */
+    uint8_t trailer_left; /* raw: bytes after its end still taken unread, up to 4 as libcurl
+                             did (a zlib stream stripped of its header only: its Adler-32) */
 };
 
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
@@ -1071,6 +1073,13 @@ static bool inflater_write(xfer_t *x, const char *data, size_t n) {
     z->next_in = (Bytef *)(uintptr_t)data; /* zlib does not write it */
     z->avail_in = (uInt)n;                 /* libcurl's pieces are CURL_MAX_WRITE_SIZE */
     for (bool full = false; z->avail_in || full;) {
+        if (d->ended && d->trailer_left) {
+            uInt k = z->avail_in < d->trailer_left ? z->avail_in : d->trailer_left;
+            d->trailer_left = (uint8_t)(d->trailer_left - k);
+            z->next_in += k;
+            z->avail_in -= k;
+            if (!z->avail_in) break;
+        }
         if (d->ended) { /* bytes after the stream's end: gzip's next member (RFC 1952 2.2:
                          * a series of them, as gunzip decodes; the reset's inflate below
                          * takes some of them, so total_in says the body went on) */
@@ -1085,9 +1094,11 @@ static bool inflater_write(xfer_t *x, const char *data, size_t n) {
         int zr = inflate(z, Z_NO_FLUSH);
         if (zr == Z_DATA_ERROR && x->coding == CODING_DEFLATE && before <= 1 && !z->total_out &&
             !d->raw_tried && inflateReset2(z, -MAX_WBITS) == Z_OK) {
-            d->raw_tried = true; /* no zlib header: a raw deflate stream, from its start: this
-                                  * piece, after the first byte when that came alone (a chunk
-                                  * of its own), which alone decodes to nothing */
+            /* no zlib header: a raw deflate stream, from its start: this piece, after the
+             * first byte when that came alone (a chunk of its own), which alone decodes to
+             * nothing */
+            d->raw_tried = true;
+            d->trailer_left = 4;
             z->next_in = &d->lead;
             z->avail_in = (uInt)before;
             z->next_out = out;
