@@ -1514,6 +1514,8 @@ typedef struct chaos {
     asset_server_t *s;
     bool reload;
     uv_mutex_t mu;
+    uv_cond_t began_cv; /* [mu] began: the thread's first call is made */
+    bool began;
     asset_handle_t *slot[CH_SLOTS];
     atomic_bool stop;
     atomic_int calls, fired;
@@ -1561,7 +1563,12 @@ static void ch_thread(void *arg) {
         uv_mutex_lock(&c->mu);
         asset_handle_t *h = asset_handle_retain(c->slot[ch_rand(&rng) % CH_SLOTS]);
         uv_mutex_unlock(&c->mu);
-        atomic_fetch_add(&c->calls, 1);
+        if (atomic_fetch_add(&c->calls, 1) == 0) { /* the main loop waits for it */
+            uv_mutex_lock(&c->mu);
+            c->began = true;
+            uv_cond_broadcast(&c->began_cv);
+            uv_mutex_unlock(&c->mu);
+        }
         switch (ch_rand(&rng) % 14) {
         case 0: asset_handle_cancel(h); break;
         case 1: asset_handle_set_priority(h, (asset_priority_t)(ch_rand(&rng) % 3 + 1)); break;
@@ -1637,8 +1644,18 @@ static void chaos_run(bool reload) {
         ch_uri(&rng, uri, sizeof uri);
         c.slot[i] = load(s, uri);
     }
+    uv_cond_init(&c.began_cv);
     uv_thread_t t;
     assert_int_equal(uv_thread_create(&t, ch_thread, &c), 0);
+    /* the loop below runs alongside the thread's calls: started before the thread ran
+     * (wine, a loaded machine), it could end first, the thread making none */
+    uint64_t end = uv_hrtime() + 30000000000ull;
+    uv_mutex_lock(&c.mu);
+    for (uint64_t now; !c.began && (now = uv_hrtime()) < end;)
+        (void)uv_cond_timedwait(&c.began_cv, &c.mu, end - now);
+    bool began = c.began;
+    uv_mutex_unlock(&c.mu);
+    assert_true(began);
     for (int it = 0; it < 10000; it++) {
         ch_uri(&rng, uri, sizeof uri);
         asset_handle_t *n = load(s, uri);
@@ -1670,6 +1687,7 @@ static void chaos_run(bool reload) {
     assert_true(atomic_load(&c.calls) > 0);
     asset_server_destroy(s);
     assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
+    uv_cond_destroy(&c.began_cv);
     uv_mutex_destroy(&c.mu);
 }
 
