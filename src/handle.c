@@ -298,7 +298,7 @@ static void cb_unlink_after(asset__cb_t **list, asset__cb_t *prev, asset__cb_t *
 static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
     uint64_t upto = s->next_cb_id; /* connected later: the next flush's */
     asset__cb_t *last, *c;
-    while ((last = h->cbs) && (c = last->next)->id <= upto) {
+    while (!s->stopping && (last = h->cbs) && (c = last->next)->id <= upto) {
         s->cb_visits++;
         cb_unlink_after(&h->cbs, last, c);
         asset_handle_cb cb = c->cb;
@@ -331,6 +331,10 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
                    "(called from a completion callback?)");
         return 0;
     }
+    if (s->stopping) { /* a wait's flush that destroy overtook: no callback from here on */
+        uv_mutex_unlock(&s->lock);
+        return 0;
+    }
     s->in_flush = true;
     s->flush_thread = uv_thread_self();
     uint64_t start = budget_ns ? asset__now_ns() : 0;
@@ -343,7 +347,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
      * hit, decided at once) or other threads loading as fast kept one flush going for
      * ever (a review); the rest waits for the next flush, and the host is woken */
     const asset_handle_t *last = s->q_tail;
-    while (s->q_head) {
+    while (s->q_head && !s->stopping) { /* destroy began in a callback: it frees the rest */
         asset_handle_t *h = s->q_head;
         bool end = h == last;
         s->q_head = h->queue_next;
@@ -381,8 +385,8 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
      * there, step by step): under a stream of results and a small budget, skipping
      * them once the budget was spent starved them for good (a review found a folder
      * stuck at 256 children and a done callback that never fired) */
-    size_t steps = asset__batch_queue_drain(s, start, budget_ns); /* not in the count
-                                                                   * returned: handles */
+    size_t steps = 0; /* not in the count returned: handles */
+    if (!s->stopping) steps = asset__batch_queue_drain(s, start, budget_ns); /* not in destroy */
     bool tasks_left = false;
     if (s->tasks_left || atomic_load_explicit(&s->dead_tasks, memory_order_relaxed)) {
         /* finished tasks' arguments: without the lock, and still inside the flush (a

@@ -503,7 +503,7 @@ void asset__reload_fire(asset_server_t *s, asset_handle_t *h) {
      * call, to be safe from that, was quadratic: a review) */
     s->rcb_cursor = h->rcbs ? h->rcbs->next : NULL;
     asset__cb_t *c;
-    while ((c = s->rcb_cursor) && c->id <= upto) {
+    while (!s->stopping && (c = s->rcb_cursor) && c->id <= upto) { /* none during destroy */
         s->cb_visits++;
         s->rcb_cursor = c == h->rcbs ? NULL : c->next;
         asset_handle_cb cb = c->cb;

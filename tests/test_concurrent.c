@@ -1,0 +1,557 @@
+/* test_concurrent.c - every API called at once from several threads against one live
+ * server (mem:// and pkg:// loads, tags, cancels, priorities, waits with run-on-wait,
+ * invalidate, clear_caches, cache budgets, stats and introspection, spawned tasks that
+ * wait inside themselves), then the counters checked once everything is delivered;
+ * and destroy with loads, tasks and waits in flight. Threads never call cmocka's
+ * asserts (they longjmp): they count errors, the test thread asserts. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "test_util.h"
+#include "tu_os.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+#define NKEYS 24
+#define NHOST 4
+
+static atomic_long g_live; /* the library's live allocations */
+static void *c_alloc(size_t n, void *u) {
+    (void)u;
+    void *p = malloc(n);
+    if (p) atomic_fetch_add_explicit(&g_live, 1, memory_order_relaxed);
+    return p;
+}
+static void *c_realloc(void *p, size_t n, void *u) {
+    (void)u;
+    void *q = realloc(p, n);
+    if (q && !p) atomic_fetch_add_explicit(&g_live, 1, memory_order_relaxed);
+    return q;
+}
+static void c_free(void *p, void *u) {
+    (void)u;
+    if (p) {
+        atomic_fetch_sub_explicit(&g_live, 1, memory_order_relaxed);
+        free(p);
+    }
+}
+
+static char *g_dir; /* holds pkg "p" */
+
+static uint64_t rnd(uint64_t *r) { /* xorshift64* */
+    *r ^= *r >> 12;
+    *r ^= *r << 25;
+    *r ^= *r >> 27;
+    return *r * 2685821657736338717ull;
+}
+static unsigned rn(uint64_t *r, unsigned n) { return (unsigned)(rnd(r) % n); }
+
+typedef struct shared {
+    asset_server_t *s;
+    atomic_int errors;
+    char first_error[256];
+    atomic_int hosts_done;
+    atomic_long made;     /* handles made by load/spawn */
+    atomic_long cb_fired; /* completion callbacks fired */
+    atomic_long cb_connected;
+    atomic_long cb_disconnected;
+    atomic_long tasks_run, free_args, spawned;
+    atomic_long logs, wakes;
+} shared_t;
+
+static void err(shared_t *sh, const char *fmt, ...) {
+    if (atomic_fetch_add(&sh->errors, 1) == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(sh->first_error, sizeof sh->first_error, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static void on_log(int level, const char *msg, void *user) {
+    (void)level;
+    (void)msg;
+    atomic_fetch_add(&((shared_t *)user)->logs, 1);
+}
+static void on_wake(void *user) { atomic_fetch_add(&((shared_t *)user)->wakes, 1); }
+
+static void on_done(asset_handle_t *h, void *user) {
+    (void)h;
+    atomic_fetch_add(&((shared_t *)user)->cb_fired, 1);
+}
+
+static const char *tags[] = {"a", "b", "c"};
+
+static void uri_of(uint64_t *r, char *buf, size_t cap) {
+    unsigned k = rn(r, NKEYS);
+    switch (rn(r, 4)) {
+    case 0: snprintf(buf, cap, "mem://k%u.json", k); break;
+    case 1: snprintf(buf, cap, "mem://k%u.bin", k); break;
+    case 2: snprintf(buf, cap, "pkg://p/f%u.json", k); break;
+    default: snprintf(buf, cap, "pkg://p/f%u.bin", k); break;
+    }
+}
+
+/* a task: loads something and waits for it inside the task (a wait on a worker), or
+ * spawns a task and waits for that one (nested), or just sets a value */
+typedef struct task_arg {
+    shared_t *sh;
+    uint64_t seed;
+    int depth;
+} task_arg_t;
+
+static void task_free_arg(void *arg) {
+    task_arg_t *a = arg;
+    atomic_fetch_add(&a->sh->free_args, 1);
+    free(a);
+}
+
+static asset_status_t task_fn(asset_task_t *t, void *arg);
+
+static asset_handle_t *spawn_task(shared_t *sh, uint64_t seed, int depth,
+                                  const asset_load_options_t *o) {
+    task_arg_t *a = malloc(sizeof *a);
+    a->sh = sh;
+    a->seed = seed;
+    a->depth = depth;
+    asset_handle_t *h = asset_server_spawn(sh->s, task_fn, a, task_free_arg, o);
+    if (!h) {
+        free(a);
+        err(sh, "spawn returned NULL");
+        return NULL;
+    }
+    atomic_fetch_add(&sh->made, 1);
+    atomic_fetch_add(&sh->spawned, 1);
+    return h;
+}
+
+static asset_status_t task_fn(asset_task_t *t, void *arg) {
+    task_arg_t *a = arg;
+    shared_t *sh = a->sh;
+    atomic_fetch_add(&sh->tasks_run, 1);
+    uint64_t r = a->seed | 1;
+    asset_handle_t *h = NULL;
+    switch (a->depth < 2 ? rn(&r, 3) : 2) {
+    case 0: {
+        char uri[64];
+        uri_of(&r, uri, sizeof uri);
+        h = asset_server_load(sh->s, uri, NULL);
+        if (h) atomic_fetch_add(&sh->made, 1);
+        break;
+    }
+    case 1: h = spawn_task(sh, rnd(&r), a->depth + 1, NULL); break;
+    default: break;
+    }
+    if (h) {
+        /* a worker's wait: it runs what it waits for if still queued; it returns when a
+         * flush delivered it, or SHUTDOWN/CANCELLED */
+        asset_status_t st = asset_handle_wait(h, 60000);
+        if (st == ASSET_E_TIMEOUT)
+            err(sh, "a wait inside a task timed out (%s)", asset_handle_uri(h));
+        asset_handle_release(h);
+    }
+    int *v = asset_alloc(sizeof *v);
+    *v = 7;
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL);
+    return ASSET_OK;
+}
+
+#define NLIVE 32
+
+typedef struct host {
+    shared_t *sh;
+    uint64_t rng;
+    unsigned iters;
+} host_t;
+
+static bool count_job(const asset_job_info_t *i, void *user) {
+    (void)i;
+    ++*(size_t *)user;
+    return true;
+}
+static bool count_cached(const asset_cache_info_t *i, void *user) {
+    (void)i;
+    ++*(size_t *)user;
+    return true;
+}
+static bool count_loader(const asset_loader_info_t *i, void *user) {
+    (void)i;
+    ++*(size_t *)user;
+    return true;
+}
+
+static void host_main(void *arg) {
+    host_t *ho = arg;
+    shared_t *sh = ho->sh;
+    asset_server_t *s = sh->s;
+    uint64_t *r = &ho->rng;
+    asset_handle_t *live[NLIVE] = {0};
+    uint64_t ids[NLIVE] = {0};
+    for (unsigned it = 0; it < ho->iters; it++) {
+        unsigned slot = rn(r, NLIVE);
+        asset_handle_t *h = live[slot];
+        char uri[64];
+        switch (rn(r, 20)) {
+        case 0:
+        case 1:
+        case 2:
+        case 3: { /* load (replacing the slot's handle) */
+            if (h) asset_handle_release(h);
+            uri_of(r, uri, sizeof uri);
+            asset_load_options_t o = {.priority = (asset_priority_t)(1 + rn(r, 3)),
+                                      .tag = rn(r, 2) ? tags[rn(r, 3)] : NULL};
+            live[slot] = asset_server_load(s, uri, &o);
+            ids[slot] = 0;
+            if (!live[slot]) {
+                err(sh, "load returned NULL");
+                break;
+            }
+            atomic_fetch_add(&sh->made, 1);
+            if (rn(r, 2)) {
+                ids[slot] = asset_handle_on_completed(live[slot], on_done, sh);
+                if (ids[slot]) atomic_fetch_add(&sh->cb_connected, 1);
+            }
+            break;
+        }
+        case 4: { /* spawn */
+            if (h) asset_handle_release(h);
+            asset_load_options_t o = {.priority = (asset_priority_t)(1 + rn(r, 3)),
+                                      .tag = rn(r, 2) ? tags[rn(r, 3)] : NULL};
+            live[slot] = spawn_task(sh, rnd(r), 0, &o);
+            ids[slot] = 0;
+            break;
+        }
+        case 5:
+            if (h) {
+                asset_status_t st = asset_handle_wait(h, 60000);
+                if (st == ASSET_E_TIMEOUT) err(sh, "wait timed out (%s)", asset_handle_uri(h));
+                if (st != ASSET_E_TIMEOUT && !asset_handle_is_done(h))
+                    err(sh, "wait returned %d with the handle not done", (int)st);
+            }
+            break;
+        case 6:
+            if (h) asset_handle_cancel(h);
+            break;
+        case 7:
+            if (h) asset_handle_set_priority(h, (asset_priority_t)(1 + rn(r, 3)));
+            break;
+        case 8:
+            if (h && ids[slot] && asset_handle_disconnect(h, ids[slot]))
+                atomic_fetch_add(&sh->cb_disconnected, 1);
+            ids[slot] = 0;
+            break;
+        case 9: asset_server_cancel_tag(s, tags[rn(r, 3)], rn(r, 2) ? h : NULL); break;
+        case 10:
+            uri_of(r, uri, sizeof uri);
+            asset_server_invalidate(s, uri);
+            break;
+        case 11:
+            if (rn(r, 4) == 0) asset_server_clear_caches(s);
+            break;
+        case 12:
+            asset_server_set_cache_budget(s, rn(r, 2) ? "json" : "bytes",
+                                          rn(r, 2) ? 64 + rn(r, 512) : 0);
+            break;
+        case 13: {
+            asset_stats_t st;
+            asset_server_stats(s, &st);
+            break;
+        }
+        case 14: {
+            size_t n = 0;
+            asset_server_foreach_job(s, count_job, &n);
+            asset_server_foreach_cached(s, count_cached, &n);
+            asset_server_foreach_loader(s, count_loader, &n);
+            break;
+        }
+        case 15: {
+            unsigned k = rn(r, NKEYS);
+            char key[32], val[64];
+            snprintf(key, sizeof key, rn(r, 2) ? "k%u.json" : "k%u.bin", k);
+            int n = snprintf(val, sizeof val, "{\"k\": %u, \"v\": %u}", k, rn(r, 1000));
+            if (rn(r, 8) == 0)
+                asset_mem_remove(s, key);
+            else
+                asset_mem_put(s, key, val, (size_t)n);
+            break;
+        }
+        case 16:
+            if (h) {
+                (void)asset_handle_state(h);
+                (void)asset_handle_progress(h);
+                (void)asset_handle_version(h);
+                (void)asset_handle_dependency_count(h);
+            }
+            break;
+        case 17:
+            if (h) {
+                asset_handle_t *x = asset_handle_retain(h);
+                asset_handle_release(x);
+            }
+            break;
+        default:
+            if (h) {
+                asset_handle_release(h);
+                live[slot] = NULL;
+            }
+            break;
+        }
+    }
+    for (unsigned i = 0; i < NLIVE; i++)
+        if (live[i]) asset_handle_release(live[i]);
+    atomic_fetch_add(&sh->hosts_done, 1);
+}
+
+static void put_keys(asset_server_t *s) {
+    for (unsigned k = 0; k < NKEYS; k++) {
+        char key[32], val[64];
+        int n = snprintf(val, sizeof val, "{\"k\": %u}", k);
+        snprintf(key, sizeof key, "k%u.json", k);
+        assert_int_equal(asset_mem_put(s, key, val, (size_t)n), ASSET_OK);
+        snprintf(key, sizeof key, "k%u.bin", k);
+        assert_int_equal(asset_mem_put(s, key, val, (size_t)n), ASSET_OK);
+    }
+}
+
+static size_t cached_bytes(asset_server_t *s) {
+    size_t n = 0;
+    (void)n;
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    return (size_t)st.bytes_cached;
+}
+
+typedef struct bytes_sum {
+    uint64_t bytes;
+    size_t entries, handles;
+} bytes_sum_t;
+static bool sum_cached(const asset_cache_info_t *i, void *user) {
+    bytes_sum_t *b = user;
+    b->bytes += i->bytes;
+    b->entries++;
+    b->handles += i->handles;
+    return true;
+}
+static bool sum_loader(const asset_loader_info_t *i, void *user) {
+    bytes_sum_t *b = user;
+    b->bytes += i->bytes;
+    b->entries += i->entries;
+    return true;
+}
+
+/* Every API from NHOST threads at once, the test thread flushing; then every counter
+ * must come back: nothing pending or loading, every handle delivered once, every
+ * connected callback fired or disconnected, every task's free_arg called, the caches'
+ * bytes the sum of their entries, zero once cleared, no allocation left. */
+static void test_every_api_from_many_threads_counters_settle(void **state) {
+    (void)state;
+    tu_os_watchdog(280);
+    long live0 = atomic_load(&g_live);
+    shared_t *sh = calloc(1, sizeof *sh);
+    const char *w = getenv("ASSET_CONC_WORKERS"), *n = getenv("ASSET_CONC_ITERS"),
+               *seed = getenv("ASSET_CONC_SEED");
+    asset_server_config_t cfg = {
+        .max_workers = w ? (unsigned)atoi(w) : 2, .log = on_log, .wake = on_wake, .user = sh};
+    sh->s = asset_server_create(&cfg);
+    assert_non_null(sh->s);
+    put_keys(sh->s);
+    char *pdir = tu_path(g_dir, "p");
+    assert_int_equal(asset_server_mount(sh->s, "p", pdir), ASSET_OK);
+    free(pdir);
+    asset_server_flush(sh->s); /* this thread is the flush thread */
+    unsigned iters = n ? (unsigned)atoi(n) : RUNNING_ON_VALGRIND ? 1500 : 6000;
+    uint64_t seed0 = seed ? strtoull(seed, NULL, 10) : 1;
+    host_t hosts[NHOST];
+    uv_thread_t th[NHOST];
+    for (unsigned i = 0; i < NHOST; i++) {
+        hosts[i] = (host_t){.sh = sh, .rng = 0x9e3779b97f4a7c15ull * (i + seed0), .iters = iters};
+        assert_int_equal(uv_thread_create(&th[i], host_main, &hosts[i]), 0);
+    }
+    while (atomic_load(&sh->hosts_done) < NHOST) asset_server_flush(sh->s);
+    for (unsigned i = 0; i < NHOST; i++) uv_thread_join(&th[i]);
+    /* drain: until nothing is in flight and the queue is empty (bounded) */
+    uint64_t t0 = uv_hrtime();
+    asset_stats_t st;
+    for (;;) {
+        asset_server_flush(sh->s);
+        asset_server_stats(sh->s, &st);
+        uint64_t delivered = st.completed + st.failed + st.cancelled;
+        if (st.pending == 0 && st.loading == 0 && delivered == (uint64_t)atomic_load(&sh->made) &&
+            atomic_load(&sh->free_args) == atomic_load(&sh->spawned))
+            break;
+        if (uv_hrtime() - t0 > 60ull * 1000000000ull) break; /* asserted below */
+    }
+    if (atomic_load(&sh->errors))
+        fail_msg("%d error(s), first: %s", atomic_load(&sh->errors), sh->first_error);
+    print_message("made %ld handles, %ld tasks ran, %ld callbacks; delivered %llu loaded %llu "
+                  "failed %llu cancelled %llu; pending %llu loading %llu\n",
+                  atomic_load(&sh->made), atomic_load(&sh->tasks_run), atomic_load(&sh->cb_fired),
+                  (unsigned long long)(st.completed + st.failed + st.cancelled),
+                  (unsigned long long)st.completed, (unsigned long long)st.failed,
+                  (unsigned long long)st.cancelled, (unsigned long long)st.pending,
+                  (unsigned long long)st.loading);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(st.loading, 0);
+    assert_int_equal(st.completed + st.failed + st.cancelled, atomic_load(&sh->made));
+    assert_int_equal(atomic_load(&sh->cb_fired),
+                     atomic_load(&sh->cb_connected) - atomic_load(&sh->cb_disconnected));
+    assert_int_equal(atomic_load(&sh->free_args), atomic_load(&sh->spawned));
+    size_t jobs = 0;
+    asset_server_foreach_job(sh->s, count_job, &jobs);
+    assert_int_equal(jobs, 0);
+    bytes_sum_t c = {0}, l = {0};
+    asset_server_foreach_cached(sh->s, sum_cached, &c);
+    asset_server_foreach_loader(sh->s, sum_loader, &l);
+    assert_int_equal(c.bytes, cached_bytes(sh->s));
+    assert_int_equal(l.bytes, cached_bytes(sh->s));
+    assert_int_equal(c.entries, l.entries);
+    assert_int_equal(c.handles, 0); /* every handle released */
+    asset_server_clear_caches(sh->s);
+    asset_server_flush(sh->s);
+    assert_int_equal(cached_bytes(sh->s), 0);
+    asset_server_destroy(sh->s);
+    free(sh);
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+}
+
+/* ---- destroy while the flush thread's wait delivers ---- */
+
+typedef struct dest {
+    asset_server_t *s;
+    uv_sem_t first_cb; /* the first callback runs */
+    atomic_int fired;  /* callbacks fired */
+    atomic_int late;   /* of those, fired once destroy had begun */
+    atomic_int wait_rc;
+    atomic_int task_started;
+    uv_sem_t task_sem;
+} dest_t;
+
+static bool stopping(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    bool v = s->stopping;
+    uv_mutex_unlock(&s->lock);
+    return v;
+}
+
+static void dest_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    dest_t *d = user;
+    if (stopping(d->s)) atomic_fetch_add(&d->late, 1);
+    if (atomic_fetch_add(&d->fired, 1) == 0) {
+        uv_sem_post(&d->first_cb);
+        /* until destroy has begun: it broadcasts done_cond then */
+        asset_server_t *s = d->s;
+        uv_mutex_lock(&s->lock);
+        while (!s->stopping) {
+            s->waiters++;
+            uv_cond_wait(&s->done_cond, &s->lock);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+    }
+}
+
+static asset_status_t spin_until_cancelled(asset_task_t *t, void *arg) {
+    dest_t *d = arg;
+    if (!atomic_exchange(&d->task_started, 1)) uv_sem_post(&d->task_sem);
+    while (!asset_task_cancelled(t)) tu_os_yield();
+    return ASSET_E_CANCELLED;
+}
+
+#define NDEST 8
+
+static void dest_flusher(void *arg) {
+    dest_t *d = arg;
+    asset_server_t *s = d->s;
+    asset_server_flush(s); /* this thread is the flush thread */
+    asset_handle_t *blocker = asset_server_spawn(s, spin_until_cancelled, d, NULL, NULL);
+    uv_sem_wait(&d->task_sem); /* the task holds one worker, the loads take the other */
+    for (int i = 0; i < NDEST; i++) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "mem://k%d.bin", i);
+        asset_handle_t *h = asset_server_load(s, uri, NULL);
+        asset_handle_on_completed(h, dest_cb, d);
+        asset_handle_release(h); /* still delivered: callbacks fire */
+    }
+    tu_wait_queued(s, NDEST); /* decided and queued, not delivered */
+    /* a lazy wait: it delivers the queued results within LAZY_FLUSH_NS; the first
+     * callback holds that flush until destroy has begun */
+    atomic_store(&d->wait_rc, asset_handle_wait(blocker, -1));
+    /* blocker went with the server: not released */
+}
+
+/* "No callback fires during or after destroy": a wait on the flush thread whose flush
+ * is in a callback when destroy begins finishes that callback (destroy waits for it),
+ * but fires no other. */
+static void test_destroy_during_a_waits_flush_fires_no_more_callbacks(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    long live0 = atomic_load(&g_live);
+    dest_t d = {0};
+    uv_sem_init(&d.first_cb, 0);
+    uv_sem_init(&d.task_sem, 0);
+    asset_server_config_t cfg = {.max_workers = 2};
+    d.s = asset_server_create(&cfg);
+    assert_non_null(d.s);
+    put_keys(d.s);
+    uv_thread_t f;
+    assert_int_equal(uv_thread_create(&f, dest_flusher, &d), 0);
+    uv_sem_wait(&d.first_cb);
+    asset_server_destroy(d.s);
+    uv_thread_join(&f);
+    assert_int_equal(atomic_load(&d.wait_rc), ASSET_E_SHUTDOWN);
+    assert_int_equal(atomic_load(&d.late), 0);
+    assert_int_equal(atomic_load(&d.fired), 1);
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+    uv_sem_destroy(&d.first_cb);
+    uv_sem_destroy(&d.task_sem);
+}
+
+static int group_setup(void **state) {
+    (void)state;
+    static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
+    asset_set_allocator(&hook);
+    g_dir = tu_mkdtemp();
+    for (unsigned i = 0; i < NKEYS; i++) {
+        char name[64], text[128];
+        int n =
+            snprintf(text, sizeof text, "{\"f\": %u, \"pad\": \"%0*u\"}", i, (int)(i * 3 % 60), i);
+        snprintf(name, sizeof name, "p/f%u.json", i);
+        free(tu_write_file(g_dir, name, text, (size_t)n));
+        snprintf(name, sizeof name, "p/f%u.bin", i);
+        free(tu_write_pattern(g_dir, name, 40 + i * 13));
+    }
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    tu_rmrf(g_dir);
+    free(g_dir);
+    asset_set_allocator(NULL);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_api_from_many_threads_counters_settle),
+        cmocka_unit_test(test_destroy_during_a_waits_flush_fires_no_more_callbacks),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
