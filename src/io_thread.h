@@ -18,7 +18,9 @@ bool asset__io_stopping(asset__io_t *io);
  * on_stop once when the thread stops, before the loop closes. */
 void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
                          void *arg);
-/* [lock] The I/O thread, started if needed; NULL when it cannot start. */
+/* [lock] The I/O thread, started if needed; NULL when it cannot start, and once destroy
+ * began (it stops and frees the thread without the lock, while threads it still waits
+ * for, a wait's callback or run-on-wait job, may get here). */
 asset__io_t *asset__io_get(asset_server_t *s);
 
 #endif

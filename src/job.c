@@ -126,8 +126,10 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
         asset__graph_drain(s);
     } else {
         atomic_store_explicit(&j->cancelled, true, memory_order_release);
-        /* an async read (HTTP) notices on the I/O thread's next turn */
-        if (j->state == ASSET__JOB_WAITING_ASYNC && s->io) asset__io_kick(s->io);
+        /* an async read (HTTP) notices on the I/O thread's next turn; not once destroy
+         * began: it aborts every transfer, and stops and frees the thread without the
+         * lock (a wait's callback may cancel meanwhile) */
+        if (j->state == ASSET__JOB_WAITING_ASYNC && !s->stopping && s->io) asset__io_kick(s->io);
     }
 }
 

@@ -49,7 +49,8 @@ bool asset__on_flush_thread(asset_server_t *s) {
 }
 
 asset__io_t *asset__io_get(asset_server_t *s) {
-    if (!s->io && !s->stopping) {
+    if (s->stopping) return NULL; /* destroy stops and frees it, without the lock */
+    if (!s->io) {
         s->io = asset__io_start(s);
         if (s->io) asset__reload_io_start(s); /* watches and HTTP polls live there */
     }

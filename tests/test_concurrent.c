@@ -44,8 +44,19 @@ static void *c_realloc(void *p, size_t n, void *u) {
     if (q && !p) atomic_fetch_add_explicit(&g_live, 1, memory_order_relaxed);
     return q;
 }
+/* A block to watch (the I/O thread's record, say): once freed, c_free calls
+ * g_on_watched_free, on the freeing thread, before it returns. */
+static void *_Atomic g_watched;
+static void (*g_on_watched_free)(void);
 static void c_free(void *p, void *u) {
     (void)u;
+    void *w = p ? atomic_load(&g_watched) : NULL;
+    if (w == p && w && atomic_compare_exchange_strong(&g_watched, &w, NULL)) {
+        atomic_fetch_sub_explicit(&g_live, 1, memory_order_relaxed);
+        free(p);
+        g_on_watched_free();
+        return;
+    }
     if (p) {
         atomic_fetch_sub_explicit(&g_live, 1, memory_order_relaxed);
         free(p);
@@ -523,6 +534,194 @@ static void test_destroy_during_a_waits_flush_fires_no_more_callbacks(void **sta
     uv_sem_destroy(&d.task_sem);
 }
 
+/* ---- the I/O thread's record, freed by destroy while a wait's callback runs ---- */
+
+typedef struct iof {
+    asset_server_t *s;
+    asset_request_t *req; /* the pending ASYNC read */
+    asset_handle_t *async_h;
+    uv_sem_t entered, in_cb, io_freed, cb_done;
+    atomic_int wait_rc;
+} iof_t;
+static iof_t *g_iof;
+
+static asset_status_t pending_read(void *ctx, asset_request_t *r) {
+    iof_t *f = ctx;
+    f->req = r;
+    uv_sem_post(&f->entered);
+    return ASSET_PENDING; /* finished by the callback below */
+}
+
+static void iof_freed(void) {
+    uv_sem_post(&g_iof->io_freed);
+    uv_sem_wait(&g_iof->cb_done); /* destroy goes on once the callback did its calls */
+}
+
+static void iof_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    iof_t *f = user;
+    uv_sem_post(&f->in_cb);
+    uv_sem_wait(&f->io_freed); /* destroy stopped and freed the I/O thread meanwhile */
+    /* a callback may call the library: the last handle of an ASYNC read leaves it */
+    asset_handle_cancel(f->async_h);
+    asset_request_finish(f->req, ASSET_E_CANCELLED);
+    uv_sem_post(&f->cb_done);
+}
+
+static void iof_flusher(void *arg) {
+    iof_t *f = arg;
+    asset_server_t *s = f->s;
+    asset_server_flush(s); /* the flush thread from here on */
+    asset_handle_t *h = asset_server_load(s, "mem://k1.bin", NULL);
+    asset_handle_on_completed(h, iof_cb, f);
+    asset_handle_release(h); /* still delivered */
+    tu_wait_queued(s, 1);
+    /* lazy: delivers h's result within LAZY_FLUSH_NS, whose callback runs through destroy */
+    atomic_store(&f->wait_rc, asset_handle_wait(f->async_h, -1));
+}
+
+/* A completion callback that a wait's flush runs while another thread destroys the
+ * server may call the library (destroy waits for it). It cancelled the last handle of
+ * an ASYNC read, whose detach kicked the I/O thread through s->io: destroy had stopped
+ * and freed that thread, and cleared s->io only after (without the lock): libuv wrote to
+ * the closed loop's descriptor (abort) or to freed memory. */
+static void
+test_a_waits_callback_during_destroy_does_not_touch_the_stopped_io_thread(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    long live0 = atomic_load(&g_live);
+    iof_t f = {0};
+    g_iof = &f;
+    uv_sem_init(&f.entered, 0);
+    uv_sem_init(&f.in_cb, 0);
+    uv_sem_init(&f.io_freed, 0);
+    uv_sem_init(&f.cb_done, 0);
+    f.s = asset_server_create(NULL);
+    assert_non_null(f.s);
+    put_keys(f.s);
+    asset_source_t src = {ASSET_SOURCE_ABI, "pend", ASSET_SOURCE_ASYNC, pending_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(f.s, &src, &f), ASSET_OK);
+    /* a timeout starts the I/O thread */
+    asset_load_options_t t = {.timeout_ms = 600000};
+    asset_handle_t *th = asset_server_load(f.s, "mem://k0.bin", &t);
+    assert_int_equal(tu_wait(th), ASSET_OK);
+    asset_handle_release(th);
+    f.async_h = asset_server_load(f.s, "pend://x", NULL);
+    uv_sem_wait(&f.entered);
+    for (;;) { /* until the worker parked it (WAITING_ASYNC) */
+        uv_mutex_lock(&f.s->lock);
+        bool parked = f.async_h->job && f.async_h->job->state == ASSET__JOB_WAITING_ASYNC;
+        uv_mutex_unlock(&f.s->lock);
+        if (parked) break;
+        tu_os_yield();
+    }
+    uv_thread_t fl;
+    assert_int_equal(uv_thread_create(&fl, iof_flusher, &f), 0);
+    uv_sem_wait(&f.in_cb);
+    uv_mutex_lock(&f.s->lock);
+    g_on_watched_free = iof_freed;
+    atomic_store(&g_watched, (void *)f.s->io);
+    uv_mutex_unlock(&f.s->lock);
+    asset_server_destroy(f.s);
+    uv_thread_join(&fl);
+    assert_null(atomic_load(&g_watched)); /* it was freed, and the callback ran then */
+    assert_int_equal(atomic_load(&f.wait_rc), ASSET_E_SHUTDOWN);
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+    uv_sem_destroy(&f.entered);
+    uv_sem_destroy(&f.in_cb);
+    uv_sem_destroy(&f.io_freed);
+    uv_sem_destroy(&f.cb_done);
+    g_iof = NULL;
+}
+
+/* The same with a job a waiting thread runs itself (run-on-wait), finishing once destroy
+ * freed the I/O thread: with config.watch, its completion posted the file's watch to that
+ * thread (asset__io_get gave the freed record; libuv aborted on its destroyed mutex). */
+typedef struct iow {
+    asset_server_t *s;
+    uv_sem_t in_parse, io_freed;
+    atomic_int wait_rc;
+} iow_t;
+static iow_t *g_iow;
+
+static asset_status_t iow_parse(void *ctx, asset_parse_t *p) {
+    iow_t *w = ctx;
+    uv_sem_post(&w->in_parse);
+    uv_sem_wait(&w->io_freed);
+    asset_parse_set_value(p, asset_alloc(1), 1);
+    return ASSET_OK;
+}
+
+static void iow_freed(void) {
+    asset_server_t *s = g_iow->s;
+    uv_sem_post(&g_iow->io_freed);
+    uv_mutex_lock(&s->lock); /* destroy goes on once the waiter's job is over */
+    while (s->caller_runs) {
+        s->waiters++;
+        uv_cond_wait(&s->done_cond, &s->lock); /* run_here broadcasts while stopping */
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+}
+
+static asset_status_t iow_spin(asset_task_t *t, void *arg) {
+    (void)arg;
+    while (!asset_task_cancelled(t)) tu_os_yield();
+    return ASSET_E_CANCELLED;
+}
+
+static void iow_waiter(void *arg) {
+    asset_handle_t *h = arg;
+    atomic_store(&g_iow->wait_rc, asset_handle_wait(h, 600000));
+}
+
+static void
+test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    long live0 = atomic_load(&g_live);
+    iow_t w = {0};
+    g_iow = &w;
+    uv_sem_init(&w.in_parse, 0);
+    uv_sem_init(&w.io_freed, 0);
+    char *path = tu_write_file(g_dir, "w/a.slow", "x", 1);
+    char *uri = tu_file_uri(path);
+    asset_server_config_t cfg = {.max_workers = 1, .watch = true};
+    w.s = asset_server_create(&cfg);
+    assert_non_null(w.s);
+    static const char *suf[] = {".slow", NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI, "slow", suf, NULL, iow_parse, NULL, NULL, 0, NULL};
+    assert_int_equal(asset_server_register_loader(w.s, &ld, &w, 0), ASSET_OK);
+    asset_load_options_t t = {.timeout_ms = 600000}; /* starts the I/O thread */
+    asset_handle_t *sp = asset_server_spawn(w.s, iow_spin, NULL, NULL, &t);
+    assert_non_null(sp);
+    for (;;) { /* the only worker is taken */
+        uv_mutex_lock(&w.s->lock);
+        bool busy = w.s->running == 1 && w.s->io;
+        uv_mutex_unlock(&w.s->lock);
+        if (busy) break;
+        tu_os_yield();
+    }
+    asset_handle_t *h = asset_server_load(w.s, uri, NULL);
+    uv_thread_t th;
+    assert_int_equal(uv_thread_create(&th, iow_waiter, h), 0);
+    uv_sem_wait(&w.in_parse); /* the waiter runs the load itself */
+    uv_mutex_lock(&w.s->lock);
+    g_on_watched_free = iow_freed;
+    atomic_store(&g_watched, (void *)w.s->io);
+    uv_mutex_unlock(&w.s->lock);
+    asset_server_destroy(w.s); /* sp and h went with it */
+    uv_thread_join(&th);
+    assert_null(atomic_load(&g_watched));
+    assert_int_equal(atomic_load(&w.wait_rc), ASSET_E_SHUTDOWN);
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+    uv_sem_destroy(&w.in_parse);
+    uv_sem_destroy(&w.io_freed);
+    free(uri);
+    free(path);
+    g_iow = NULL;
+}
+
 static int group_setup(void **state) {
     (void)state;
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
@@ -552,6 +751,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_api_from_many_threads_counters_settle),
         cmocka_unit_test(test_destroy_during_a_waits_flush_fires_no_more_callbacks),
+        cmocka_unit_test(test_a_waits_callback_during_destroy_does_not_touch_the_stopped_io_thread),
+        cmocka_unit_test(
+            test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
