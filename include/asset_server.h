@@ -325,8 +325,8 @@ ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
 /* Cancels every load, joins every thread, frees every handle, value and cache of the
  * server. No callback fires during or after destroy. Waits of other threads
  * (asset_handle_wait, asset_batch_wait) end with ASSET_E_SHUTDOWN, and destroy returns
- * once they have (a callback that a wait's flush was running when destroy began
- * finishes first; that flush fires no other). Called from inside one of the
+ * once they have (a callback or finalize step that a wait's flush was running when
+ * destroy began finishes first; that flush runs no other). Called from inside one of the
  * server's own callbacks (a completion or batch callback during its flush, or a
  * source's or loader's callback on its worker or I/O thread), or on a thread that waits
  * on the server (config.wake called by the wait's flush), it is refused: it logs an

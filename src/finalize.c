@@ -75,8 +75,9 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
     uint64_t run = ++s->fin_run;
     /* what is queued so far, and what this run's own completions queue (parents whose
      * dependencies it finalized: a graph has an end), no more: workers queueing
-     * finalize steps as fast as this thread ran them kept one flush going for ever */
-    while (s->fin_head && s->fin_head->g->fin_arrived != run) {
+     * finalize steps as fast as this thread ran them kept one flush going for ever;
+     * none once destroy began (in a finalize of a wait's flush): it frees the rest */
+    while (s->fin_head && s->fin_head->g->fin_arrived != run && !s->stopping) {
         if (n && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
         asset__job_t *j = pop(s);
         if (asset__job_unwanted(j)) {

@@ -534,6 +534,94 @@ static void test_destroy_during_a_waits_flush_fires_no_more_callbacks(void **sta
     uv_sem_destroy(&d.task_sem);
 }
 
+/* The same for a loader's finalize steps, which a flush runs before its callbacks. */
+typedef struct fin {
+    asset_server_t *s;
+    uv_sem_t in_fin, spinning;
+    atomic_int calls, late, wait_rc;
+} fin_t;
+
+static asset_status_t fin_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    asset_parse_set_value(p, asset_alloc(1), 1);
+    return ASSET_OK;
+}
+
+static asset_status_t fin_finalize(void *ctx, asset_finalize_t *f) {
+    (void)f;
+    fin_t *d = ctx;
+    if (stopping(d->s)) atomic_fetch_add(&d->late, 1);
+    if (atomic_fetch_add(&d->calls, 1) == 0) {
+        uv_sem_post(&d->in_fin);
+        asset_server_t *s = d->s; /* until destroy has begun: it broadcasts done_cond */
+        uv_mutex_lock(&s->lock);
+        while (!s->stopping) {
+            s->waiters++;
+            uv_cond_wait(&s->done_cond, &s->lock);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+    }
+    return ASSET_OK;
+}
+
+static asset_status_t fin_spin(asset_task_t *t, void *arg) {
+    uv_sem_post(&((fin_t *)arg)->spinning);
+    while (!asset_task_cancelled(t)) tu_os_yield();
+    return ASSET_E_CANCELLED;
+}
+
+static void fin_flusher(void *arg) {
+    fin_t *d = arg;
+    asset_server_t *s = d->s;
+    asset_server_flush(s); /* the flush thread from here on */
+    asset_handle_t *blocker = asset_server_spawn(s, fin_spin, d, NULL, NULL);
+    uv_sem_wait(&d->spinning);
+    asset_handle_t *a = asset_server_load(s, "mem://a.fin", NULL);
+    asset_handle_t *b = asset_server_load(s, "mem://b.fin", NULL);
+    for (;;) { /* both parsed (by the other worker), their finalize steps queued */
+        uv_mutex_lock(&s->lock);
+        size_t n = 0;
+        for (asset__job_t *j = s->fin_head; j; j = j->g->fin_next) n++;
+        uv_mutex_unlock(&s->lock);
+        if (n == 2) break;
+        tu_os_yield();
+    }
+    asset_handle_release(a);
+    asset_handle_release(b);
+    /* its flushes run the finalize steps; the first holds its flush until destroy began */
+    atomic_store(&d->wait_rc, asset_handle_wait(blocker, -1));
+}
+
+static void test_destroy_during_a_waits_finalize_runs_no_more_finalize_steps(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    long live0 = atomic_load(&g_live);
+    fin_t d = {0};
+    uv_sem_init(&d.in_fin, 0);
+    uv_sem_init(&d.spinning, 0);
+    asset_server_config_t cfg = {.max_workers = 2};
+    d.s = asset_server_create(&cfg);
+    assert_non_null(d.s);
+    static const char *suf[] = {".fin", NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI, "fin", suf, NULL, fin_parse, NULL, NULL, 0,
+                         fin_finalize};
+    assert_int_equal(asset_server_register_loader(d.s, &ld, &d, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(d.s, "a.fin", "a", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(d.s, "b.fin", "b", 1), ASSET_OK);
+    uv_thread_t f;
+    assert_int_equal(uv_thread_create(&f, fin_flusher, &d), 0);
+    uv_sem_wait(&d.in_fin);
+    asset_server_destroy(d.s);
+    uv_thread_join(&f);
+    assert_int_equal(atomic_load(&d.wait_rc), ASSET_E_SHUTDOWN);
+    assert_int_equal(atomic_load(&d.late), 0);
+    assert_int_equal(atomic_load(&d.calls), 1);
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+    uv_sem_destroy(&d.in_fin);
+    uv_sem_destroy(&d.spinning);
+}
+
 /* ---- the I/O thread's record, freed by destroy while a wait's callback runs ---- */
 
 typedef struct iof {
@@ -751,6 +839,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_api_from_many_threads_counters_settle),
         cmocka_unit_test(test_destroy_during_a_waits_flush_fires_no_more_callbacks),
+        cmocka_unit_test(test_destroy_during_a_waits_finalize_runs_no_more_finalize_steps),
         cmocka_unit_test(test_a_waits_callback_during_destroy_does_not_touch_the_stopped_io_thread),
         cmocka_unit_test(
             test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread),
