@@ -19,15 +19,6 @@
 #include "test_util.h"
 #include "tu_os.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-
 #define NKEYS 24
 #define NHOST 4
 

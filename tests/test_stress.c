@@ -42,14 +42,6 @@
 #include "test_util.h"
 #include "tu_http.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
 #if defined(__SANITIZE_THREAD__)
 #define S_TSAN 1
 #elif defined(__has_feature)

@@ -7,6 +7,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* RUNNING_ON_VALGRIND: nonzero under valgrind (its header where installed, else 0), for
+ * tests that scale their loops down there. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 /* The source tree ($ASSET_TEST_SRCDIR, set by CTest), or "." when run by hand. */
 const char *tu_srcdir(void);
 
