@@ -323,7 +323,8 @@ typedef struct asset_stats {
  * thread starts on first need (timeouts, HTTP). Any thread. */
 ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
 /* Cancels every load, joins every thread, frees every handle, value and cache of the
- * server. No callback fires during or after destroy. Waits of other threads
+ * server; a pending read of an ASYNC source is waited for until the source finishes it
+ * (asset_request_finish). No callback fires during or after destroy. Waits of other threads
  * (asset_handle_wait, asset_batch_wait) end with ASSET_E_SHUTDOWN, and destroy returns
  * once they have (a callback or finalize step that a wait's flush was running when
  * destroy began finishes first; that flush runs no other). Called from inside one of the
@@ -549,7 +550,10 @@ ASSET_API bool asset_request_cancelled(const asset_request_t *r); /* any thread 
 ASSET_API asset_status_t asset_request_fail(asset_request_t *r, asset_status_t st, const char *fmt,
                                             ...) ASSET_PRINTF(3, 4);
 /* ASYNC sources only, any thread, exactly once per read that returned ASSET_PENDING:
- * the request is done with status st. The request must not be touched afterwards. */
+ * the request is done with status st. The request must not be touched afterwards.
+ * asset_server_destroy() waits for every pending read to be finished (it cancels them
+ * first: asset_request_cancelled() turns true), before it calls the source's destroy: a
+ * source must finish its pending reads without waiting for its destroy. */
 ASSET_API void asset_request_finish(asset_request_t *r, asset_status_t st);
 
 /* The listing API, for sources. Entries are paths relative to the listed URI,
