@@ -580,6 +580,10 @@ extern const asset_source_t asset__pkg_source;
 extern const asset_source_t asset__http_source;
 extern const asset_source_t asset__https_source;
 typedef struct asset__http asset__http_t;
+/* Tests only: whether a finished transfer's easy handle carries the next one, whatever
+ * libcurl's version says (1: reuse, 0: never; -1, the default: reuse from libcurl 8.1.0
+ * on). The reuse path is the one most users run; a test sets it on an older libcurl. */
+void asset__http_set_easy_reuse(int mode);
 typedef struct asset__pkg asset__pkg_t;
 /* search_path: pkg_path; its relative directories are taken against base_dir (the
  * server's, the working directory at create), or kept as they are when it is NULL. */

@@ -219,6 +219,14 @@ static CURLcode g_curl_init_rc;
  * server made libcurl read and reallocate freed memory. Those versions get a fresh
  * handle per transfer (test_http: a folded first header). */
 static bool g_reuse_easy;
+static atomic_int g_reuse_mode = -1; /* asset__http_set_easy_reuse */
+void asset__http_set_easy_reuse(int mode) {
+    atomic_store_explicit(&g_reuse_mode, mode < 0 ? -1 : mode > 0, memory_order_relaxed);
+}
+static bool reuse_easy(void) {
+    int mode = atomic_load_explicit(&g_reuse_mode, memory_order_relaxed);
+    return mode < 0 ? g_reuse_easy : mode;
+}
 static void curl_init_once(void) {
     g_curl_init_rc =
         curl_global_init_mem(CURL_GLOBAL_DEFAULT, c_malloc, c_free, c_realloc, c_strdup, c_calloc);
@@ -513,10 +521,10 @@ static CURLcode easy_bind(asset__http_t *http, xfer_t *x) {
 /* x's transfer is over: its easy handle goes back to the free list, or away (in
  * xfer_free) when the list is full, or libcurl ran out of memory or failed the multi
  * during the transfer: its state may be half made, or this libcurl must not reuse
- * handles (g_reuse_easy). */
+ * handles (reuse_easy). */
 static void easy_unbind(asset__http_t *http, xfer_t *x, CURLcode rc) {
     CURL *e = x->easy;
-    if (!e || !http || !g_reuse_easy || rc == CURLE_OUT_OF_MEMORY || x->spoilt ||
+    if (!e || !http || !reuse_easy() || rc == CURLE_OUT_OF_MEMORY || x->spoilt ||
         http->n_idle >= http->host_max)
         return;
     if (!http->idle) {
