@@ -377,7 +377,9 @@ ASSET_API void asset_server_stats(const asset_server_t *s, asset_stats_t *out);
 
 /* Replaces the trace hook (NULL: none). Calls of the old hook that already started
  * finish before this returns; after it, the old hook is never called again (its user,
- * e.g. a recorder, may be destroyed). Not from inside a hook. Any thread. */
+ * e.g. a recorder, may be destroyed). It waits for those calls only, not for calls of
+ * the new hook, so tracing from several threads without pause does not hold it up;
+ * concurrent calls take turns. Not from inside a hook. Any thread. */
 ASSET_API void asset_server_set_trace(asset_server_t *s, asset_trace_fn fn, void *user);
 
 /* Introspection (docs/introspection.md). Each function takes a consistent snapshot under

@@ -681,10 +681,19 @@ struct asset_server {
      * at (pending changes, files of a directory) */
     atomic_uint_fast64_t rio_changes, rio_visits;
     /* spawn, traces, introspection (spawn.c, trace.c, introspect.c) */
-    uint64_t task_seq;                      /* [lock] task://N names */
-    _Atomic(struct asset__tracer *) tracer; /* the trace hook, or NULL: read lock-free */
-    atomic_uint trace_busy;                 /* threads inside a hook call (trace.c) */
-    unsigned lazy_waiters; /* [lock] waiters (of the waiters) that flush only once ready() */
+    uint64_t task_seq; /* [lock] task://N names */
+    /* the trace hook, or NULL: read lock-free, only to skip a trace point when NULL (the
+     * hook called is the one in the calls' slot below) */
+    _Atomic(struct asset__tracer *) tracer;
+    /* two slots, the current one trace_epoch's parity: its hook and the threads inside
+     * a call of it (trace.c) */
+    struct asset__trace_slot {
+        _Atomic(struct asset__tracer *) hook;
+        atomic_uint busy;
+    } trace_slot[2];
+    atomic_uint trace_epoch;
+    atomic_bool trace_setting; /* a setter is inside asset__trace_set (one at a time) */
+    unsigned lazy_waiters;     /* [lock] waiters (of the waiters) that flush only once ready() */
     /* asset__scheme_bit of every scheme an IMMUTABLE source was ever registered for:
      * read without the lock by the cache-hit fast path, which skips its lock round trip
      * for a scheme whose bit is clear. Bits are never cleared (a stale one costs only

@@ -1,13 +1,18 @@
 /* trace.c - the trace hook (each load's phases with timestamps) and the trace
  * recorder that writes Chrome trace JSON (chrome://tracing, ui.perfetto.dev).
  *
- * The hook is read lock-free on every phase: one atomic pointer to an immutable
- * {fn, user} record; NULL costs that one load. A thread about to call the hook counts
- * itself in s->trace_busy first and loads the pointer again; asset_server_set_trace
- * swaps the pointer, then waits for trace_busy to reach 0, so once it returns the old
- * hook is never called again (its user, a recorder, may be destroyed). Both sides use
- * sequentially consistent operations: the store-then-load on each side must not be
- * reordered. */
+ * The hook is read lock-free on every phase: s->tracer points to an immutable
+ * {fn, user} record; NULL costs that one load. A thread about to call the hook joins
+ * the current one of two slots (trace_epoch's parity): it counts itself in the slot's
+ * busy, checks that the epoch did not move meanwhile (else it leaves and tries again),
+ * and calls the slot's hook. asset_server_set_trace puts the new hook in the other
+ * slot, moves the epoch there, and waits for the old slot's busy to reach 0: only the
+ * calls that may hold the old hook, which are finitely many (a call that starts after
+ * the move is counted in the new slot), so under tracing from several threads, whose
+ * calls overlap, it still returns (it waited for every call of any hook: twelfth review).
+ * Once it returns the old hook is never called again (its user, a recorder, may be
+ * destroyed). Setters take turns (trace_setting). Every operation is sequentially
+ * consistent: the store-then-load on each side must not be reordered. */
 #include "internal.h"
 
 #include <errno.h>
@@ -39,10 +44,17 @@ bool asset__trace_set(asset_server_t *s, asset_trace_fn fn, void *user) {
         t->fn = fn;
         t->user = user;
     }
-    asset__tracer_t *old = atomic_exchange(&s->tracer, t); /* racing setters: each frees its own */
-    /* callers that loaded `old` finish their call (a hook is quick and never calls the
-     * server, so this ends); no lock held: a hook may run under the server's lock */
-    while (atomic_load(&s->trace_busy) != 0) trace_yield();
+    while (atomic_exchange(&s->trace_setting, true)) trace_yield(); /* one setter at a time */
+    unsigned e = atomic_load(&s->trace_epoch);
+    struct asset__trace_slot *cur = &s->trace_slot[e & 1], *next = &s->trace_slot[~e & 1];
+    atomic_store(&next->hook, t); /* next: idle since the last setter waited for it */
+    atomic_store(&s->trace_epoch, e + 1);
+    atomic_store(&s->tracer, t); /* after the move: a call it lets through sees t */
+    /* the calls that joined the old slot finish theirs (a hook is quick and never calls
+     * the server, so this ends); no lock held: a hook may run under the server's lock */
+    while (atomic_load(&cur->busy) != 0) trace_yield();
+    asset__tracer_t *old = atomic_exchange(&cur->hook, NULL);
+    atomic_store(&s->trace_setting, false);
     asset_free(old);
     return true;
 }
@@ -52,15 +64,25 @@ void asset_server_set_trace(asset_server_t *s, asset_trace_fn fn, void *user) {
         asset__log(s, ASSET_LOG_ERROR, "asset_server_set_trace: out of memory; hook unchanged");
 }
 
-void asset__trace_free(asset_server_t *s) { asset_free(atomic_exchange(&s->tracer, NULL)); }
+void asset__trace_free(asset_server_t *s) {
+    atomic_store(&s->tracer, NULL);
+    for (int i = 0; i < 2; i++) asset_free(atomic_exchange(&s->trace_slot[i].hook, NULL));
+}
 
 /* Calls the hook, if there still is one; see the top of the file. */
 static void emit(asset_server_t *s, int phase, uint64_t id, const char *uri, const char *loader,
                  asset_status_t st) {
-    atomic_fetch_add(&s->trace_busy, 1);
-    asset__tracer_t *t = atomic_load(&s->tracer);
+    struct asset__trace_slot *slot;
+    for (;;) {
+        unsigned e = atomic_load(&s->trace_epoch);
+        slot = &s->trace_slot[e & 1];
+        atomic_fetch_add(&slot->busy, 1);
+        if (atomic_load(&s->trace_epoch) == e) break; /* a setter waits for this call */
+        atomic_fetch_sub(&slot->busy, 1);             /* moved meanwhile: the new slot */
+    }
+    asset__tracer_t *t = atomic_load(&slot->hook);
     if (!t) {
-        atomic_fetch_sub(&s->trace_busy, 1);
+        atomic_fetch_sub(&slot->busy, 1);
         return;
     }
     asset_trace_event_t e = {
@@ -73,7 +95,7 @@ static void emit(asset_server_t *s, int phase, uint64_t id, const char *uri, con
         .thread = thread_id(),
     };
     t->fn(&e, t->user);
-    atomic_fetch_sub(&s->trace_busy, 1);
+    atomic_fetch_sub(&slot->busy, 1);
 }
 
 void asset__trace_job_new(asset_server_t *s, asset__job_t *j) {

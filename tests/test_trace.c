@@ -848,6 +848,121 @@ static void test_writing_a_trace_does_not_stall_its_recording(void **state) {
     free(dir);
 }
 
+/* asset_server_set_trace waits for the calls of the OLD hook only. It counted every
+ * call in flight, of any hook, and waited for none to be: under tracing from several
+ * threads whose calls overlap, it never returned. Shown with two calls: one of the old
+ * hook that the setter must wait for, and one of the new hook, started after the swap,
+ * that lasts until the setter returns (or a deadline: before, the setter waited for it). */
+typedef struct starve {
+    asset_server_t *s;
+    uv_sem_t old_entered, new_entered, release_old;
+    atomic_bool set_returned, new_timed_out;
+    int old_user, new_user;
+} starve_t;
+static starve_t g_starve;
+static void starve_hook(const asset_trace_event_t *e, void *user) {
+    (void)e;
+    starve_t *st = &g_starve;
+    if (user == &st->old_user) {
+        uv_sem_post(&st->old_entered);
+        uv_sem_wait(&st->release_old);
+        return;
+    }
+    uv_sem_post(&st->new_entered);
+    uint64_t deadline = uv_hrtime() + 5 * 1000000000ull;
+    while (!atomic_load(&st->set_returned) && uv_hrtime() < deadline) tu_os_yield();
+    if (!atomic_load(&st->set_returned)) atomic_store(&st->new_timed_out, true);
+}
+static void starve_trace_point(void *arg) {
+    char uri[] = "task://starve";
+    asset__job_t j = {0};
+    j.trace_id = (uint64_t)(uintptr_t)arg;
+    j.uri = uri;
+    asset__trace_job(g_starve.s, &j, ASSET__TR_PARSE_START, ASSET_OK);
+}
+static void starve_setter(void *arg) {
+    (void)arg;
+    asset_server_set_trace(g_starve.s, starve_hook, &g_starve.new_user);
+    atomic_store(&g_starve.set_returned, true);
+}
+
+static void test_set_trace_waits_only_for_calls_of_the_old_hook(void **state) {
+    (void)state;
+    starve_t *st = &g_starve;
+    memset(st, 0, sizeof *st);
+    uv_sem_init(&st->old_entered, 0);
+    uv_sem_init(&st->new_entered, 0);
+    uv_sem_init(&st->release_old, 0);
+    asset_server_config_t cfg = {.trace = starve_hook, .trace_user = &st->old_user};
+    st->s = asset_server_create(&cfg);
+    assert_non_null(st->s);
+    asset__tracer_t *old = atomic_load(&st->s->tracer);
+    uv_thread_t t_old, t_set, t_new;
+    assert_int_equal(uv_thread_create(&t_old, starve_trace_point, (void *)1), 0);
+    uv_sem_wait(&st->old_entered); /* a call of the old hook is in flight */
+    assert_int_equal(uv_thread_create(&t_set, starve_setter, NULL), 0);
+    /* the swap is done when the setter has published the new hook for new calls */
+    uint64_t deadline = uv_hrtime() + 60 * 1000000000ull;
+    while (atomic_load(&st->s->tracer) == old && uv_hrtime() < deadline) tu_os_yield();
+    assert_ptr_not_equal(atomic_load(&st->s->tracer), old);
+    assert_int_equal(uv_thread_create(&t_new, starve_trace_point, (void *)2), 0);
+    uv_sem_wait(&st->new_entered);                /* a call of the new hook is in flight */
+    assert_false(atomic_load(&st->set_returned)); /* the old hook's call has not ended */
+    uv_sem_post(&st->release_old);
+    uv_thread_join(&t_old);
+    uv_thread_join(&t_set);
+    uv_thread_join(&t_new);
+    assert_false(atomic_load(&st->new_timed_out)); /* the setter waited for the new hook */
+    asset_server_destroy(st->s);
+    uv_sem_destroy(&st->old_entered);
+    uv_sem_destroy(&st->new_entered);
+    uv_sem_destroy(&st->release_old);
+}
+
+/* Hooks replaced while three threads trace without pause: once asset_server_set_trace
+ * returns, the replaced recorder gets no event (it is destroyed then; asan would see a
+ * late one), and the new one gets events. */
+typedef struct churn {
+    asset_server_t *s;
+    atomic_bool stop;
+} churn_t;
+static void churn_tracer(void *arg) {
+    churn_t *c = arg;
+    char uri[] = "task://churn";
+    asset__job_t j = {0};
+    j.trace_id = 7;
+    j.uri = uri;
+    while (!atomic_load(&c->stop)) asset__trace_job(c->s, &j, ASSET__TR_PARSE_START, ASSET_OK);
+}
+
+static void test_a_replaced_hook_is_not_called_once_set_trace_returned(void **state) {
+    (void)state;
+    churn_t c = {0};
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_config_t cfg = {.trace = asset_trace_record, .trace_user = tr};
+    c.s = asset_server_create(&cfg);
+    assert_non_null(c.s);
+    uv_thread_t t[3];
+    for (int i = 0; i < 3; i++) assert_int_equal(uv_thread_create(&t[i], churn_tracer, &c), 0);
+    uint64_t deadline = uv_hrtime() + 60 * 1000000000ull;
+    for (int round = 0; round < 50; round++) {
+        asset_trace_t *next = asset_trace_create();
+        assert_non_null(next);
+        asset_server_set_trace(c.s, asset_trace_record, next);
+        size_t n = asset_trace_count(tr);
+        while (asset_trace_count(next) < 3 && uv_hrtime() < deadline) tu_os_yield();
+        assert_true(asset_trace_count(next) >= 3);
+        assert_int_equal(asset_trace_count(tr), n); /* none after the set returned */
+        asset_trace_destroy(tr);
+        tr = next;
+    }
+    atomic_store(&c.stop, true);
+    for (int i = 0; i < 3; i++) uv_thread_join(&t[i]);
+    asset_server_set_trace(c.s, NULL, NULL);
+    asset_server_destroy(c.s);
+    asset_trace_destroy(tr);
+}
+
 int main(void) {
     static const asset_allocator_t hook = {fail_alloc, fail_realloc, plain_free, NULL};
     asset_set_allocator(&hook); /* before anything: failures on demand (tl_fail_allocs) */
@@ -867,6 +982,8 @@ int main(void) {
         cmocka_unit_test(test_an_introspection_callback_may_destroy_the_server),
         cmocka_unit_test(test_chrome_json_says_how_many_events_were_dropped),
         cmocka_unit_test(test_writing_a_trace_does_not_stall_its_recording),
+        cmocka_unit_test(test_set_trace_waits_only_for_calls_of_the_old_hook),
+        cmocka_unit_test(test_a_replaced_hook_is_not_called_once_set_trace_returned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
