@@ -140,8 +140,9 @@ struct Core : std::enable_shared_from_this<Core> {
     Core &operator=(const Core &) = delete;
     /* The shared_ptr's deleter. Inside its own flush (or a task on its own worker) the C
      * server cannot be destroyed: there the Core is left as it is, with its boxes and its
-     * server (a leak, logged by the C library), and the callbacks later in that flush
-     * find it expired and do not run. Freed there, its boxes still fired into it. */
+     * server (a leak; the trampolines and a task's frees park the last share instead,
+     * park_if_last), and the callbacks later in that flush find it expired and do not
+     * run. Freed there, its boxes still fired into it. */
     static void release(Core *c) noexcept {
         if (tl_in_flush == c) return;
         delete c;
@@ -1258,10 +1259,16 @@ template <class F> struct TaskBox {
                        },
                        ASSET_E_IO);
     }
+    /* At a flush (or destroy). The callable may hold the last share: inside a flush
+     * called through the C API it is parked, as a trampoline's is (left in Core::release,
+     * the server stayed for good) */
     static void free(void *arg) noexcept {
         auto *box = static_cast<TaskBox *>(arg);
-        InFlush in(box->core);
+        Core *core = box->core;
+        InFlush in(core);
+        std::shared_ptr<Core> keep = core->weak_from_this().lock(); /* none in destroy */
         delete box;
+        park_if_last(keep);
     }
 };
 } // namespace detail

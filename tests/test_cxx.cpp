@@ -1002,6 +1002,52 @@ void test_disconnect_looks_at_one_box_whatever_else_is_connected() {
     CHECK(Probe::live == 0);
 }
 
+/* Twelfth review: a spawned callable holding the last share of its server, freed at a
+ * flush called through the C API (it ran on after its handle was cancelled and
+ * delivered): its share went inside that flush with no trampoline's share to park, and
+ * the Core was left there for good, the C server and its threads with it (LeakSanitizer:
+ * the Core and the server). Parked now as a trampoline's share is: destroyed when the
+ * thread ends. */
+void test_a_spawned_callable_holding_the_last_share_in_a_c_flush() {
+    std::mutex m;
+    std::condition_variable cv;
+    bool started = false, go = false;
+    asset_server_t *raw = nullptr;
+    const size_t parked = asset::detail::tl_parked.size();
+    {
+        asset::Server s(config());
+        raw = s.get();
+        asset::Handle task = s.spawn([&, keep = s, p = Probe()](asset::Task &t) {
+            (void)keep;
+            (void)p;
+            std::unique_lock<std::mutex> g(m);
+            started = true;
+            cv.notify_all();
+            cv.wait_for(g, kGenerous, [&] { return go; });
+            t.set_value(std::make_unique<int>(1), 1);
+            return ASSET_OK;
+        });
+        {
+            std::unique_lock<std::mutex> g(m);
+            cv.wait_for(g, kGenerous, [&] { return started; });
+        }
+        task.cancel();
+        CHECK(task.wait(kGenerous) == ASSET_E_CANCELLED); /* delivered while it runs */
+        {
+            std::lock_guard<std::mutex> g(m);
+            go = true;
+        }
+        cv.notify_all();
+    } /* the callable holds the only share now */
+    const auto deadline = std::chrono::steady_clock::now() + kGenerous;
+    while (Probe::live > 0 && std::chrono::steady_clock::now() < deadline) {
+        asset_server_flush(raw); /* frees the callable once its task ended */
+        std::this_thread::yield();
+    }
+    CHECK(Probe::live == 0);
+    CHECK(asset::detail::tl_parked.size() == parked + 1); /* not left for good */
+}
+
 #if ASSET_SERVER_HPP_EXCEPTIONS
 /* Filing a box may need memory (the table grows); out of it, the connect returns 0 and
  * its callable is destroyed, as when the C library is out of memory. */
@@ -1087,6 +1133,8 @@ int main() {
          test_batch_disconnect_leaves_another_batchs_callback},
         {"disconnect_looks_at_one_box_whatever_else_is_connected",
          test_disconnect_looks_at_one_box_whatever_else_is_connected},
+        {"a_spawned_callable_holding_the_last_share_in_a_c_flush",
+         test_a_spawned_callable_holding_the_last_share_in_a_c_flush},
 #if ASSET_SERVER_HPP_EXCEPTIONS
         {"exceptions_from_loaders_sources_and_tasks_fail_the_load",
          test_exceptions_from_loaders_sources_and_tasks_fail_the_load},
