@@ -69,15 +69,31 @@ static void fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const ch
     asset_free(msg);
 }
 
+/* Appends j to the list *head .. *tail. */
+static void list_append(asset__job_t **head, asset__job_t **tail, asset__job_t *j) {
+    if (*tail)
+        (*tail)->g->fin_next = j;
+    else
+        *head = j;
+    *tail = j;
+}
+
 size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
     size_t n = 0;
     asset__job_t *later = NULL, *later_tail = NULL; /* PENDING: again at the next flush */
+    asset__job_t *next = NULL, *next_tail = NULL;   /* queued during this run's calls */
     uint64_t run = ++s->fin_run;
     /* what is queued so far, and what this run's own completions queue (parents whose
      * dependencies it finalized: a graph has an end), no more: workers queueing
      * finalize steps as fast as this thread ran them kept one flush going for ever;
-     * none once destroy began (in a finalize of a wait's flush): it frees the rest */
-    while (s->fin_head && s->fin_head->g->fin_arrived != run && !s->stopping) {
+     * none once destroy began (in a finalize of a wait's flush): it frees the rest.
+     * What was queued during a call is set aside, not a stop: a parent that this run
+     * completed, queued behind it, waited for the next flush (a review) */
+    while (s->fin_head && !s->stopping) {
+        if (s->fin_head->g->fin_arrived == run) {
+            list_append(&next, &next_tail, pop(s));
+            continue;
+        }
         if (n && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
         asset__job_t *j = pop(s);
         if (asset__job_unwanted(j)) {
@@ -104,11 +120,7 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
         if (asset__job_unwanted(j)) {
             asset__job_drop(s, j);
         } else if (st == ASSET_PENDING) {
-            if (later_tail)
-                later_tail->g->fin_next = j;
-            else
-                later = j;
-            later_tail = j;
+            list_append(&later, &later_tail, j);
         } else if (st == ASSET_OK) {
             /* a dependency reloaded while this finalize spanned flushes, or reloaded and
              * not published yet (the finalize read its old value): its value was built
@@ -121,6 +133,11 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
             fail(s, j, st, f.message);
         }
         asset_free(f.message);
+    }
+    if (next) { /* where they were: ahead of what a budget left, which came after them */
+        next_tail->g->fin_next = s->fin_head;
+        if (!s->fin_head) s->fin_tail = next_tail;
+        s->fin_head = next;
     }
     if (later) { /* behind what is queued: every job gets its turn */
         if (s->fin_tail)

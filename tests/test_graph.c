@@ -15,6 +15,7 @@
  *   finfail        finalize fails
  *   gpu            finalize replaces the value with "gpu:<uri>" (cost 7)
  *   waitload URI   finalize loads URI and waits for it (g_wait_server, g_wait_rc)
+ *   loadx URI      finalize loads URI (g_loadx) and returns once its finalize is queued
  * The value is a heap copy of the text. Loader "g" (suffix .g) has a finalize step and
  * frees on the flush thread; loader "n" (suffix .n) has neither (ABI 1). */
 #include <stdarg.h>
@@ -47,6 +48,7 @@ typedef struct gl {
 static gl_t g_gl;
 static asset_server_t *g_wait_server; /* "waitload": the server to load from */
 static asset_status_t g_wait_rc;      /* "waitload": what the wait returned */
+static asset_handle_t *g_loadx;       /* "loadx": the load made */
 static uv_sem_t g_parse_entered, g_parse_release;
 
 /* A gate for gl_free: armed, the next free says it began and waits until opened (or
@@ -157,6 +159,23 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
             asset_handle_t *x = asset_server_load(g_wait_server, u, NULL);
             g_wait_rc = asset_handle_wait(x, 10000);
             asset_handle_release(x);
+        }
+    }
+    const char *lx = strstr(text, "loadx ");
+    if (lx && g_wait_server) { /* a load made inside finalize, queued for finalize meanwhile */
+        char u[128];
+        if (sscanf(lx + 6, "%127s", u) == 1) {
+            asset_server_t *s = g_wait_server;
+            g_loadx = asset_server_load(s, u, NULL);
+            uint64_t deadline = uv_hrtime() + 30000000000ull;
+            uv_mutex_lock(&s->lock); /* not held during a finalize call */
+            while (!s->fin_head && uv_hrtime() < deadline) {
+                s->waiters++;
+                uv_cond_timedwait(&s->done_cond, &s->lock, 10000000ull);
+                s->waiters--;
+            }
+            assert_non_null(s->fin_head);
+            uv_mutex_unlock(&s->lock);
         }
     }
     const char *pend = strstr(text, "pend ");
@@ -1046,6 +1065,38 @@ static void test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_f
     asset_server_destroy(s);
 }
 
+/* A parent whose last dependency finalized in a flush finalizes in that flush, also
+ * when a worker queued another finalize while the dependency's call ran. That one
+ * waits for the next flush, and the run stopped at it: the parent, queued behind it,
+ * waited too, a frame per level of a graph whenever workers finished meanwhile. */
+static void test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    g_wait_server = s;
+    put(s, "x.g", "x");
+    put(s, "d.g", "loadx mem://x.g");
+    put(s, "p.g", "dep d.g");
+    asset_handle_t *p = load(s, "mem://p.g");
+    uv_mutex_lock(&s->lock);
+    while (!s->fin_head) { /* d.g's finalize queued, p waits for it */
+        s->waiters++;
+        uv_cond_wait(&s->done_cond, &s->lock);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+    asset_server_flush(s); /* d.g; x.g queued meanwhile; p.g once d.g is done */
+    assert_string_equal(g_gl.order, "mem://d.g mem://p.g ");
+    assert_int_equal(asset_handle_state(p), ASSET_STATE_LOADED);
+    asset_server_flush(s); /* x.g's turn */
+    assert_string_equal(g_gl.order, "mem://d.g mem://p.g mem://x.g ");
+    assert_int_equal(tu_wait(g_loadx), ASSET_OK);
+    asset_handle_release(g_loadx);
+    g_loadx = NULL;
+    g_wait_server = NULL;
+    asset_handle_release(p);
+    asset_server_destroy(s);
+}
+
 /* A finalize step runs inside a flush, which cannot flush again: a wait there for a
  * handle that is not done returns ASSET_E_BUSY at once (as from a callback), never
  * hangs; the load it made goes on and loads. */
@@ -1728,6 +1779,7 @@ int main(void) {
         cmocka_unit_test(test_a_wait_times_out_while_a_finalize_stays_pending),
         cmocka_unit_test(test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent),
         cmocka_unit_test(test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_flush),
+        cmocka_unit_test(test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
         cmocka_unit_test(test_a_wait_inside_finalize_is_busy_and_the_load_goes_on),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
