@@ -480,11 +480,15 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
         for (size_t i = 0; i < asset__value_ndeps(v) && !hit; i++) {
             const asset_handle_t *dh = x->deps->h[i];
             s->cycle_visits++;
+            /* one that failed (optional) holds no value: no cycle of references runs
+             * through it, whatever it names (it named j's URI when it was the edge that
+             * closed a cycle in flight, and failed for it: j failed too, a review) */
+            if (dh->status != ASSET_OK || !dh->value) continue;
             if (asset__uri_names(asset__handle_uri(dh), j->uri, bl)) {
                 hit = asset__handle_uri(dh);
                 break;
             }
-            if (!dh->value || !asset__value_ndeps(dh->value)) continue; /* failed, optional */
+            if (!asset__value_ndeps(dh->value)) continue;
             if (!stack_push(&st, dh->value)) {
                 asset_free(st.p);
                 return -1;

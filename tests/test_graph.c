@@ -461,6 +461,37 @@ static void test_a_cycle_of_no_cache_dependencies_fails_cleanly(void **state) {
     asset_server_destroy(s);
 }
 
+/* An optional edge that closes a cycle fails that edge only, and its parent loads.
+ * The check for cycles through values took a dependency that had failed (an optional
+ * one) for a reference: it holds no value, but it named the parent's URI, so a pair of
+ * optional edges failed the first asset ("dependency cycle"), and so did an asset
+ * loaded after one that had optionally depended on it while it did not exist. */
+static void test_an_optional_edge_closing_a_cycle_fails_only_that_edge(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "a.n", "opt b.n");
+    put(s, "b.n", "opt a.n");
+    asset_handle_t *a = load(s, "mem://a.n");
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    asset_handle_t *b = asset_handle_dependency(a, 0);
+    assert_int_equal(asset_handle_state(b), ASSET_STATE_LOADED);
+    asset_handle_t *ba = asset_handle_dependency(b, 0); /* the edge that closed it */
+    assert_int_equal(asset_handle_error(ba), ASSET_E_DEPENDENCY);
+    expect_msg(ba, "dependency cycle: mem://b.n -> mem://a.n -> mem://b.n");
+    asset_handle_release(a);
+    /* d optionally depends on c, which does not exist yet; c made later depends on d */
+    put(s, "d.n", "opt c.n");
+    asset_handle_t *d = load(s, "mem://d.n");
+    assert_int_equal(tu_wait(d), ASSET_OK);
+    assert_int_equal(asset_handle_error(asset_handle_dependency(d, 0)), ASSET_E_NOT_FOUND);
+    put(s, "c.n", "dep d.n");
+    asset_handle_t *c = load(s, "mem://c.n");
+    assert_int_equal(tu_wait(c), ASSET_OK); /* d's value holds no c: no cycle */
+    asset_handle_release(c);
+    asset_handle_release(d);
+    asset_server_destroy(s);
+}
+
 static void test_optional_dependency_may_fail_and_required_failure_names_the_chain(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -1762,6 +1793,7 @@ int main(void) {
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
         cmocka_unit_test(test_a_cycle_of_no_cache_dependencies_fails_cleanly),
+        cmocka_unit_test(test_an_optional_edge_closing_a_cycle_fails_only_that_edge),
         cmocka_unit_test(test_optional_dependency_may_fail_and_required_failure_names_the_chain),
         cmocka_unit_test(test_depend_many_declares_in_order_across_slices),
         cmocka_unit_test(test_depend_many_failures_and_cycles_as_single_calls),
