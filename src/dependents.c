@@ -50,6 +50,7 @@ static dgroup_t *find(const asset_server_t *s, const char *uri, size_t bl) {
 
 static void unlink_place(asset_server_t *s, dlink_t *l) {
     dgroup_t *g = l->g;
+    if (!g) return; /* a dependency that failed has no place */
     if (l->prev)
         l->prev->next = l->next;
     else
@@ -74,6 +75,12 @@ void asset__dependents_add(asset_server_t *s, asset__deps_t *d, asset__value_t *
         memcpy(p, parent, pl);
         dep->parent = p;
         for (; i < d->n; i++) {
+            dlink_t *l = &dep->links[i];
+            l->g = NULL;
+            /* one that failed (optional) holds no value: v is not built on its asset.
+             * Listed, each change of a pair whose optional edge closed a cycle (one
+             * FAILED, holding nothing) re-parsed the other, for ever (a review) */
+            if (!asset__dep_loaded(d->h[i])) continue;
             const char *uri = asset__handle_uri(d->h[i]);
             size_t bl = strcspn(uri, "#");
             dgroup_t *g = find(s, uri, bl);
@@ -88,7 +95,6 @@ void asset__dependents_add(asset_server_t *s, asset__deps_t *d, asset__value_t *
                     break;
                 }
             }
-            dlink_t *l = &dep->links[i];
             l->g = g;
             l->owner = dep;
             l->prev = NULL;

@@ -251,14 +251,24 @@ static void dep_failed(asset__job_t *j, const asset_handle_t *h) {
 static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_handle_t *from,
                        char **msg);
 
-/* [lock] j's dependency h has its value: an edge that closes a cycle through values
- * (value_cycle) fails j, whatever the dependency's own result. */
-static void dep_cycle_check(asset_server_t *s, asset__job_t *j, const asset_handle_t *h) {
+/* [lock] j's dependency h, just decided (not published), loaded: an edge that closes a
+ * cycle through values (value_cycle) fails j, whatever the dependency's own result; an
+ * optional one fails alone, as in flight (dep_linked): h lets its value go and becomes
+ * FAILED, so no cycle of references forms, and j goes on without it (j failed whole:
+ * a reload of it kept its old value, a review). */
+static void dep_cycle_check(asset_server_t *s, asset__job_t *j, asset_handle_t *h) {
     if (h->status != ASSET_OK) return;
     char *cycle = NULL;
     int found = value_cycle(s, j, h, &cycle);
-    if (found)
-        dep_failed_why(j, found > 0 ? cycle : "out of memory looking for a dependency cycle");
+    const char *why = found > 0 ? cycle : "out of memory looking for a dependency cycle";
+    if (found && h->optional) {
+        h->message = asset__strdup(why);
+        h->status = found > 0 && h->message ? ASSET_E_DEPENDENCY : ASSET_E_NO_MEMORY;
+        asset__value_release(h->value);
+        h->value = NULL;
+    } else if (found) {
+        dep_failed_why(j, why);
+    }
     asset_free(cycle);
 }
 
@@ -483,7 +493,7 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
             /* one that failed (optional) holds no value: no cycle of references runs
              * through it, whatever it names (it named j's URI when it was the edge that
              * closed a cycle in flight, and failed for it: j failed too, a review) */
-            if (dh->status != ASSET_OK || !dh->value) continue;
+            if (!asset__dep_loaded(dh)) continue;
             if (asset__uri_names(asset__handle_uri(dh), j->uri, bl)) {
                 hit = asset__handle_uri(dh);
                 break;

@@ -532,6 +532,13 @@ struct asset_handle {
      * entry to hold it), or NULL */
     char *nc_version;
 };
+
+/* [lock] Whether a dependency handle in a value loaded: one that failed (an optional
+ * one) holds no value, so nothing is built on its asset through it, and no cycle of
+ * references runs through it. */
+static inline bool asset__dep_loaded(const asset_handle_t *h) {
+    return h->status == ASSET_OK && h->value;
+}
 /* [lock] h joins j's handles (at their head), counted at its priority. */
 static inline void asset__job_attach(asset__job_t *j, asset_handle_t *h) {
     h->job = j;

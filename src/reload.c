@@ -259,11 +259,12 @@ void asset__reload_pump(asset_server_t *s) {
 }
 
 /* Whether v was built on an asset of URI base (a dependency of base, or of a label of
- * it). */
+ * it, that loaded: as asset__dependents_add lists it). */
 static bool built_on(const asset__value_t *v, const char *base, size_t bl) {
-    for (size_t i = 0; i < asset__value_ndeps(v); i++)
-        if (asset__uri_names(asset__handle_uri(asset__value_x(v)->deps->h[i]), base, bl))
-            return true;
+    for (size_t i = 0; i < asset__value_ndeps(v); i++) {
+        const asset_handle_t *d = asset__value_x(v)->deps->h[i];
+        if (asset__dep_loaded(d) && asset__uri_names(asset__handle_uri(d), base, bl)) return true;
+    }
     return false;
 }
 
