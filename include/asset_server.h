@@ -584,7 +584,9 @@ typedef struct asset_loader {
     uint32_t abi;                /* ASSET_LOADER_ABI; fields are only ever appended */
     const char *name;            /* "bytes", "json", ...; copied at registration */
     const char *const *suffixes; /* NULL-terminated, case-insensitive: {".json", NULL};
-                                    must outlive the server */
+                                    matched before a '?' query, except in file://,
+                                    pkg:// and mem:// names, where '?' is part of the
+                                    name; must outlive the server */
     bool (*claims)(void *ctx, const char *uri);           /* NULL: suffix match. On the thread
                                                              that calls asset_server_load. */
     asset_status_t (*parse)(void *ctx, asset_parse_t *p); /* worker thread */

@@ -853,9 +853,12 @@ class Loader {
     unsigned flags() const noexcept { return flags_; }
     bool finalizes() const noexcept { return finalizes_; }
 
-    /* Default: the URI (before '?' or '#') ends with one of suffixes(), any case. */
+    /* Default: the URI (before '#', and before a '?' query but in file://, pkg:// and
+       mem:// names, where '?' is part of the name) ends with one of suffixes(), any case. */
     virtual bool claims(std::string_view uri) {
-        uri = uri.substr(0, uri.find_first_of("?#"));
+        bool named = uri.substr(0, 7) == "file://" || uri.substr(0, 6) == "pkg://" ||
+                     uri.substr(0, 6) == "mem://";
+        uri = uri.substr(0, uri.find_first_of(named ? "#" : "?#"));
         for (const std::string &s : suffixes_) {
             if (s.size() > uri.size()) continue;
             std::string_view tail = uri.substr(uri.size() - s.size());

@@ -167,7 +167,7 @@ asset__loader_slot_t *asset__loader_find(const asset_server_t *s, const char *na
 
 static bool suffix_match(const char *const *suffixes, const char *uri) {
     if (!suffixes) return false;
-    size_t ul = strcspn(uri, "?#");
+    size_t ul = asset__uri_name_len(uri); /* "a?.json" is JSON in a file name */
     for (; *suffixes; suffixes++) {
         size_t sl = strlen(*suffixes);
         if (sl <= ul && !asset__strncasecmp(uri + ul - sl, *suffixes, sl)) return true;

@@ -412,6 +412,12 @@ void asset__uri_dispose(asset_uri_t *u) {
     u->uri = u->path = NULL;
 }
 
+size_t asset__uri_name_len(const char *uri) {
+    bool named =
+        !strncmp(uri, "file://", 7) || !strncmp(uri, "pkg://", 6) || !strncmp(uri, "mem://", 6);
+    return strcspn(uri, named ? "#" : "?#");
+}
+
 char *asset__uri_resolve(const char *base, const char *ref) {
     if (!base || !ref) return NULL;
     if (asset__uri_scheme_len(ref, NULL)) return asset__strdup(ref); /* stands alone */

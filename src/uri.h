@@ -33,6 +33,10 @@ void asset__uri_dispose(asset_uri_t *u);
  * letters, digits, '+', '-', '.'), or 0 when s has none. *lower (may be NULL): whether
  * that scheme is lowercase already, as a normalised URI's is. */
 size_t asset__uri_scheme_len(const char *s, bool *lower);
+/* The length of uri's name, for matching its suffix: up to a '#' label, and up to a '?'
+ * query except in the library's own file://, pkg:// and mem:// names, where '?' is a
+ * character of the name (a file "a?.json"). */
+size_t asset__uri_name_len(const char *uri);
 /* One of 64 bits for the scheme's first len bytes (a hash: schemes may share one). */
 uint64_t asset__scheme_bit(const char *scheme, size_t len);
 /* The normalised URI of a decoded path: prefix ("mem://") + path, '%' and '#' encoded. */

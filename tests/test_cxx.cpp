@@ -292,6 +292,21 @@ void test_handle_and_batch_outlive_their_server_object() {
     CHECK(Text::live == 0);
 }
 
+// In file://, pkg:// and mem:// names '?' is part of the name, not a query: the default
+// claims() matched "mem://x?.up" as "mem://x" (the C loaders' rule too).
+void test_default_claims_keeps_a_question_mark_in_file_pkg_and_mem_names() {
+    std::atomic<int> destroyed{0};
+    UpperLoader ld(&destroyed);
+    CHECK(ld.claims("mem://x?.up"));
+    CHECK(ld.claims("file:///tmp/what?.UP"));
+    CHECK(!ld.claims("mem://x.up?.bin"));
+    CHECK(ld.claims("http://127.0.0.1/x.up?v=2"));
+    CHECK(ld.claims("https://127.0.0.1/x.up?v=.bin"));
+    CHECK(!ld.claims("https://127.0.0.1/x.bin?v=.up"));
+    CHECK(ld.claims("cdn://x.up?v=2"));
+    CHECK(ld.claims("pkg://g/x?.up"));
+}
+
 void test_server_copies_share_one_server() {
     std::atomic<int> destroyed{0};
     asset::Server a(config());
@@ -1101,6 +1116,8 @@ int main() {
         {"copies_retain_and_moves_transfer", test_copies_retain_and_moves_transfer},
         {"handle_and_batch_outlive_their_server_object",
          test_handle_and_batch_outlive_their_server_object},
+        {"default_claims_keeps_a_question_mark_in_file_pkg_and_mem_names",
+         test_default_claims_keeps_a_question_mark_in_file_pkg_and_mem_names},
         {"server_copies_share_one_server", test_server_copies_share_one_server},
         {"loader_class_parses_fails_and_frees", test_loader_class_parses_fails_and_frees},
         {"source_class_reads_fails_and_lists", test_source_class_reads_fails_and_lists},

@@ -176,6 +176,35 @@ static void test_suffix_match_is_case_insensitive(void **state) {
     asset_server_destroy(s);
 }
 
+/* In a file name, a package path or a mem:// key '?' is a character of the name, not
+ * a query, and the suffix is the name's: "a?.json" was matched as "a" and given to
+ * bytes, a value the host then read as a cJSON tree. */
+static void test_a_question_mark_in_a_file_pkg_or_mem_name_is_part_of_it(void **state) {
+    (void)state;
+    asset_server_t *s = server_with_mem();
+    assert_int_equal(asset_mem_put(s, "q?.json", "[1, 2]", 6), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "r.json?.bin", "[1, 2]", 6), ASSET_OK);
+    assert_string_equal(loaded_by(s, "mem://q?.json", NULL, NULL), "json");
+    assert_string_equal(loaded_by(s, "mem://q%3F.json", NULL, NULL), "json");
+    assert_string_equal(loaded_by(s, "mem://r.json?.bin", NULL, NULL), "bytes");
+    char *dir = tu_mkdtemp();
+    char *path = tu_write_file(dir, "what?.json", "{\"a\": 1}", 8);
+    asset_handle_t *h;
+    assert_string_equal(loaded_by(s, path, NULL, &h), "json");
+    assert_true(cJSON_IsObject((const cJSON *)asset_handle_value(h)));
+    asset_handle_release(h);
+    /* a query is not part of the name (http(s), a custom scheme's) */
+    assert_string_equal(asset__loader_select(s, "http://127.0.0.1/a.json?v=2")->name, "json");
+    assert_string_equal(asset__loader_select(s, "https://127.0.0.1/a.bin?x=.json")->name, "bytes");
+    assert_string_equal(asset__loader_select(s, "cdn://a.json?v=2")->name, "json");
+    assert_string_equal(asset__loader_select(s, "file:///a.bin?x=.json")->name, "json");
+    assert_string_equal(asset__loader_select(s, "pkg://g/a?.json")->name, "json");
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+}
+
 static void test_unknown_loader_name_fails_with_no_loader(void **state) {
     (void)state;
     asset_server_t *s = server_with_mem();
@@ -771,6 +800,7 @@ int main(void) {
         cmocka_unit_test(test_user_loaders_tried_in_registration_order_before_builtins),
         cmocka_unit_test(test_claims_callback_replaces_suffix_match),
         cmocka_unit_test(test_suffix_match_is_case_insensitive),
+        cmocka_unit_test(test_a_question_mark_in_a_file_pkg_or_mem_name_is_part_of_it),
         cmocka_unit_test(test_unknown_loader_name_fails_with_no_loader),
         cmocka_unit_test(test_register_refuses_bad_vtables_and_duplicate_names),
         cmocka_unit_test(test_each_loader_has_its_own_cache_budget),
