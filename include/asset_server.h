@@ -631,7 +631,9 @@ ASSET_API const uint8_t *asset_parse_data(const asset_parse_t *p);
 ASSET_API size_t asset_parse_size(const asset_parse_t *p);
 /* Takes the buffer (size + 1 bytes, NUL-terminated): free it with asset_free(). Data
  * served without a copy (a mapping, an embedded table: see map_threshold) is copied
- * here once, and the mapping released; NULL when out of memory. */
+ * here once, and the mapping released; NULL when out of memory, and on a second call
+ * (the buffer was taken). After it, asset_parse_data() is the taken buffer (until the
+ * loader frees it) and asset_parse_size() its size. */
 ASSET_API void *asset_parse_take_data(asset_parse_t *p);
 /* Sets the value and what it costs in the cache, in bytes. The value is freed with
  * the loader's free_value once no cache entry and no handle holds it. A second call

@@ -280,6 +280,8 @@ struct asset_parse {
     void *free_user;
     size_t labels_cap;             /* labels allocated (grown by doubling) */
     asset__label_index_t label_ix; /* labels by name, moved into the value with them */
+    const uint8_t *taken;          /* the bytes take_data (or borrow) handed over, or NULL: still
+                                    * asset_parse_data's, and a second take has none to give */
 };
 
 struct asset_finalize {

@@ -154,13 +154,15 @@ asset_status_t asset__request_lend(struct asset_request *r, void *data, size_t n
 /* ---- parse ---- */
 const char *asset_parse_uri(const asset_parse_t *p) { return p->req->uri; }
 const uint8_t *asset_parse_data(const asset_parse_t *p) {
-    return p->req->data ? p->req->data : (const uint8_t *)"";
+    /* after a take, the bytes taken: the size still counts them */
+    return p->req->data ? p->req->data : p->taken ? p->taken : (const uint8_t *)"";
 }
 size_t asset_parse_size(const asset_parse_t *p) { return p->req->size; }
 
 void *asset_parse_take_data(asset_parse_t *p) {
     struct asset_request *r = p->req;
-    if (r->adopted) { /* a foreign buffer: hand out an owned copy */
+    if (p->taken) return NULL; /* the loader has them already */
+    if (r->adopted) {          /* a foreign buffer: hand out an owned copy */
         if (asset__request_reserve(r, 0) != ASSET_OK) return NULL;
         r->data[r->size] = 0;
     }
@@ -168,6 +170,7 @@ void *asset_parse_take_data(asset_parse_t *p) {
     if (!d) d = asset__calloc(1, 1);
     r->data = NULL;
     r->cap = 0; /* size stays readable */
+    p->taken = d;
     return d;
 }
 
@@ -178,6 +181,7 @@ bool asset__parse_borrow(asset_parse_t *p, const uint8_t **data,
     *data = r->data;
     *release = r->adopt_free;
     *user = r->adopt_user;
+    p->taken = r->data;
     r->data = NULL; /* the value owns it now; size stays readable, as after take_data */
     r->cap = 0;
     r->adopted = r->lent = r->adopt_terminated = false;

@@ -472,8 +472,23 @@ static asset_status_t take_parse(void *ctx, asset_parse_t *p) {
     char *buf = asset_parse_take_data(p);
     if (!buf) return ASSET_E_NO_MEMORY;
     if (buf[n] != 0) return asset_parse_fail(p, ASSET_E_PARSE, "not NUL-terminated");
-    /* the size stays readable after the take */
+    /* the size stays readable after the take, and the data with it: the taken bytes
+     * (it was "" with the old size: data[size] read past the end) */
     if (asset_parse_size(p) != n) return asset_parse_fail(p, ASSET_E_PARSE, "size changed");
+    const uint8_t *d = asset_parse_data(p);
+    if (memcmp(d, buf, n) != 0 || d[n] != 0) {
+        asset_status_t st = asset_parse_fail(
+            p, ASSET_E_PARSE, "asset_parse_data after the take: '%s'", (const char *)d);
+        asset_free(buf);
+        return st;
+    }
+    /* a second take has nothing to give (it gave a 1-byte buffer for n bytes) */
+    void *again = asset_parse_take_data(p);
+    if (again) {
+        asset_free(again);
+        asset_free(buf);
+        return asset_parse_fail(p, ASSET_E_PARSE, "a second take gave a buffer");
+    }
     for (size_t i = 0; i < n; i++) buf[i] = (char)toupper((unsigned char)buf[i]);
     taken_t *t = asset_alloc(sizeof *t);
     if (!t) {
@@ -496,10 +511,11 @@ static void take_free(void *ctx, void *v) {
 static const char emb_text[] = "static text";
 static const asset_embedded_file_t emb_files[] = {{"t.txt", emb_text, sizeof emb_text - 1}};
 
-static void test_parse_take_data_hands_over_a_buffer_the_loader_owns(void **state) {
-    (void)state;
+/* lent: every file of at least 1 byte is mapped or pointed to (map_threshold 1) */
+static void take_data_from_each_source(bool lent) {
     char *dir = tu_mkdtemp();
-    asset_server_t *s = asset_server_create(NULL);
+    asset_server_config_t cfg = {.map_threshold = lent ? 1 : 0};
+    asset_server_t *s = asset_server_create(&cfg);
     asset_loader_t ld = {ASSET_LOADER_ABI, "take", NULL, NULL, take_parse,
                          take_free,        NULL,   0,    NULL};
     assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
@@ -507,10 +523,11 @@ static void test_parse_take_data_hands_over_a_buffer_the_loader_owns(void **stat
     assert_int_equal(asset_server_mount_embedded(s, "emb", emb_files, 1), ASSET_OK);
     char *path = tu_write_file(dir, "f.txt", "file text", 9);
     char *furi = tu_file_uri(path);
-    const char *uris[] = {"mem://m.txt", "pkg://emb/t.txt", furi};
-    const char *want[] = {"MEM TEXT", "STATIC TEXT", "FILE TEXT"};
+    assert_int_equal(asset_server_mount(s, "dir", dir), ASSET_OK);
+    const char *uris[] = {"mem://m.txt", "pkg://emb/t.txt", furi, "pkg://dir/f.txt"};
+    const char *want[] = {"MEM TEXT", "STATIC TEXT", "FILE TEXT", "FILE TEXT"};
     asset_load_options_t take = {.loader = "take"}, bytes = {.loader = "bytes"};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         asset_handle_t *h = asset_server_load(s, uris[i], &take);
         assert_int_equal(tu_wait(h), ASSET_OK);
         const taken_t *t = asset_handle_value(h);
@@ -530,6 +547,12 @@ static void test_parse_take_data_hands_over_a_buffer_the_loader_owns(void **stat
     free(dir);
     free(path);
     free(furi);
+}
+
+static void test_parse_take_data_hands_over_a_buffer_the_loader_owns(void **state) {
+    (void)state;
+    take_data_from_each_source(false);
+    take_data_from_each_source(true);
 }
 
 static asset_status_t uri_parse(void *ctx, asset_parse_t *p) {
