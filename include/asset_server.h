@@ -536,15 +536,17 @@ ASSET_API const char *asset_request_path(const asset_request_t *r);           /*
 ASSET_API const char *asset_request_cached_version(const asset_request_t *r); /* NULL: none */
 ASSET_API void asset_request_set_version(asset_request_t *r, const char *version); /* copied */
 ASSET_API void asset_request_set_total(asset_request_t *r, uint64_t bytes); /* for progress */
-/* Appends n bytes (copied). Refuses past max_asset_size (ASSET_E_TOO_LARGE) and after
- * cancel (ASSET_E_CANCELLED): return that status from read. Any thread for ASYNC. */
+/* Appends n bytes (copied). Refuses past max_asset_size (ASSET_E_TOO_LARGE), after
+ * cancel (ASSET_E_CANCELLED) and NULL data with n > 0 (ASSET_E_INVALID): return that
+ * status from read (the load fails with it even if read says OK). Any thread for ASYNC. */
 ASSET_API asset_status_t asset_request_write(asset_request_t *r, const void *data, size_t n);
 /* Hands a whole buffer to the request; free_fn(data, user) is called when the library
  * is done with it (free_fn may be NULL for static data), on the thread that finished
  * with the bytes and without the server's lock: it may call the library (but not
- * destroy the server). Replaces anything written before. The parse step needs
- * data[size] == 0, so the buffer is copied once before parsing; writing straight into
- * the request avoids that. */
+ * destroy the server). Replaces anything written before. Refused as a write is (and
+ * free_fn called at once): past max_asset_size, after cancel, NULL data with n > 0. The parse step
+ * needs data[size] == 0, so the buffer is copied once before parsing; writing straight into the
+ * request avoids that. */
 ASSET_API asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
                                              void (*free_fn)(void *data, void *user), void *user);
 ASSET_API bool asset_request_cancelled(const asset_request_t *r); /* any thread */

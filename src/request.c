@@ -91,6 +91,9 @@ asset_status_t asset__request_reserve(struct asset_request *r, size_t n) {
 
 asset_status_t asset_request_write(asset_request_t *r, const void *data, size_t n) {
     if (asset_request_cancelled(r)) return ASSET_E_CANCELLED;
+    if (!data && n) /* a source's bug: the copy read NULL and killed the process */
+        return r->refused = asset_request_fail(r, ASSET_E_INVALID,
+                                               "asset_request_write: NULL data of %zu bytes", n);
     if (n > r->max_size || r->size > r->max_size - n)
         return r->refused = asset_request_fail(
                    r, ASSET_E_TOO_LARGE, "larger than max_asset_size (%zu bytes)", r->max_size);
@@ -108,6 +111,11 @@ asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
     if (asset_request_cancelled(r)) {
         if (free_fn) free_fn(data, user);
         return ASSET_E_CANCELLED;
+    }
+    if (!data && n) { /* as asset_request_write: nothing to read n bytes from */
+        if (free_fn) free_fn(data, user);
+        return r->refused = asset_request_fail(r, ASSET_E_INVALID,
+                                               "asset_request_adopt: NULL data of %zu bytes", n);
     }
     if (n > r->max_size) {
         if (free_fn) free_fn(data, user);

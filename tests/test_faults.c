@@ -171,6 +171,14 @@ static asset_status_t fault_read(void *ctx, asset_request_t *r) {
         if (cmd(r, "adoptcancel")) return stall(f, r); /* then cancelled */
         return asset_request_fail(r, ASSET_E_IO, "failed after adopting");
     }
+    if (cmd(r, "nullwrite")) { /* NULL data with a size; the refusal ignored */
+        (void)asset_request_write(r, NULL, 5);
+        return ASSET_OK;
+    }
+    if (cmd(r, "nulladopt")) {
+        (void)asset_request_adopt(r, NULL, 5, adopt_free, f);
+        return ASSET_OK;
+    }
     if (cmd(r, "versionfail")) { /* a version, then failure: nothing may be cached */
         asset_request_set_version(r, "v-fail");
         write_n(r, 4);
@@ -421,6 +429,23 @@ static void test_writes_past_max_asset_size_fail_even_if_the_source_says_ok(void
     asset_handle_t *h = load_expect(x, "fault://huge/5000", NULL, ASSET_E_TOO_LARGE);
     assert_non_null(strstr(asset_handle_error_message(h), "max_asset_size"));
     asset_handle_release(h);
+    pool_alive(x);
+}
+
+/* NULL data with a nonzero size (a source's bug): copied from NULL, the process
+ * crashed (SIGSEGV in memcpy); now the load fails saying which call, and an adopted
+ * NULL's free_fn still runs once */
+static void test_null_data_with_a_size_fails_the_load_not_the_process(void **state) {
+    fx_t *x = *state;
+    int frees0 = atomic_load(&g_fault.adopt_frees);
+    const char *uris[] = {"fault://nullwrite/a", "fault://nulladopt/a"};
+    const char *calls[] = {"asset_request_write", "asset_request_adopt"};
+    for (int i = 0; i < 2; i++) {
+        asset_handle_t *h = load_expect(x, uris[i], NULL, ASSET_E_INVALID);
+        assert_non_null(strstr(asset_handle_error_message(h), calls[i]));
+        asset_handle_release(h);
+    }
+    assert_int_equal(atomic_load(&g_fault.adopt_frees), frees0 + 1);
     pool_alive(x);
 }
 
@@ -942,6 +967,7 @@ int main(void) {
         T(test_not_modified_returns_the_cached_value_even_if_evicted_meanwhile),
         T(test_short_data_loads_what_arrived),
         T(test_writes_past_max_asset_size_fail_even_if_the_source_says_ok),
+        T(test_null_data_with_a_size_fails_the_load_not_the_process),
         T(test_a_message_with_success_is_ignored),
         T(test_adopted_buffers_are_freed_exactly_once),
         T(test_a_failed_read_caches_nothing),
