@@ -252,7 +252,10 @@ typedef struct asset_server_config {  /* zero means default, for every field */
        become mutable: their cache entries carry a version and are revalidated.
        Embedded packages never change. A file is watched while a handle names it:
        its watch (its directory's, once none of its files is watched) goes when the
-       last one is freed. */
+       last one is freed. A reload that finds its file in use (another program holds
+       it open without sharing while it saves: a Windows sharing or lock violation) is
+       tried again, quietly, after 50 ms and then doubling, for up to 3 s; only then
+       does it fail as any reload does (asset_handle_on_reloaded). */
     bool watch;
     uint32_t http_poll_ms;       /* 0: never; else every live http(s) asset is revalidated
                                     this often with a conditional GET (a 304 changes
@@ -900,7 +903,10 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
  * callbacks fire, and only then is the old value released (re-read value pointers in
  * the callback). A failed reload (parse error, deleted file, HTTP error) keeps the old
  * value and the LOADED state, sets asset_handle_reload_error(), and fires the
- * callbacks too. A reloaded dependency reloads the live assets that depend on it
+ * callbacks too. A file found in use (held open elsewhere without sharing) is no
+ * failure yet: the reload is tried again for up to 3 s (50 ms, then doubling; a change
+ * meanwhile joins it), and fails (ASSET_E_IO, "... in use ... (tried again for N ms)")
+ * only if the file stays in use. A reloaded dependency reloads the live assets that depend on it
  * (dependencies' callbacks fire first). An asset reloads one reload at a time: a
  * change during one makes one more after it, which publishes nothing when the first
  * had read the change already. Returns an id (never 0), 0 when out of memory. Any

@@ -254,6 +254,9 @@ struct asset_request {
                                read fails with it even if the source says OK */
     bool lent;              /* adopted data lent without a copy (asset__request_lend) */
     char version_buf[96];   /* version lives here when it fits (a file's always does) */
+    /* it failed for a state that passes (asset__errno_transient: a file another program
+     * holds without sharing): a reload of it is tried again (reload.c) */
+    bool transient;
 };
 void asset__request_init(struct asset_request *r, struct asset__job *job);
 void asset__request_reset_data(struct asset_request *r);
@@ -529,6 +532,10 @@ struct asset_handle {
     bool reload_pending : 1;      /* [lock] a reload result waits for flush */
     bool in_reloading : 1;        /* [lock] (reload handle) started, not decided yet */
     bool no_cache : 1;            /* [lock] loaded with options.no_cache: so are its reloads */
+    bool reload_forced : 1;       /* (reload handle) a fresh parse, not a revalidation: so is
+                                   * a retry of it (set as it is made) */
+    bool reload_transient : 1;    /* [lock] (reload handle) failed for a state that passes (its
+                                   * request's transient): tried again (reload.c) */
     /* [lock] a no_cache handle's (and a reload handle's): the source's version of the
      * value it holds or has pending, for its reloads' revalidation (there is no cache
      * entry to hold it), or NULL */
@@ -747,6 +754,9 @@ struct asset_server {
      * next drain frees them first (graph.c). Atomic: a flush drains after it let go of
      * in_flush, so a second thread's flush may drain at the same time */
     _Atomic(struct asset__value *) values_left;
+    /* [lock] the URIs whose reload found the file in use (a state that passes) and is
+     * tried again, with when the first attempt failed (reload.c) */
+    asset__map_t reload_retries;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change

@@ -157,11 +157,15 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
         asset_free(h->nc_version);
         h->nc_version = version ? asset__strdup(version) : NULL;
     }
+    /* a file another program holds without sharing: a reload tries it again */
+    bool transient = st != ASSET_OK && j->req && j->req->transient;
     while (j->handles) {
-        if (st == ASSET_OK)
+        if (st == ASSET_OK) {
             asset__handle_decide_value(j->handles, v, http);
-        else
+        } else {
+            if (j->handles->reload) j->handles->reload_transient = transient;
             asset__handle_decide(j->handles, st, msg, NULL, http);
+        }
     }
     job_return(s, j);
 }

@@ -238,6 +238,7 @@ static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     h->timeout_ms = opt->timeout_ms;
     h->optional = opt->optional;
     h->reload = (r->flags & ASSET__LOAD_RELOAD) != 0;
+    h->reload_forced = (r->flags & ASSET__LOAD_FORCED) != 0; /* not linked yet: no lock */
     /* claims() is user code: never under the lock, and once (the fast path's choice
      * holds when uri was normalised already). A reload that failed to parse its URI
      * (no memory) keeps its loader: the live handles of that loader hear of it. */

@@ -19,6 +19,12 @@
  * request asked for a fresh parse. So what is published never goes back to an older
  * value, and a change the running reload read already is not published twice.
  *
+ * A reload that finds its file in use (another program holds it without sharing while
+ * it saves: a state that passes, asset__errno_transient, and no event says when) is
+ * tried again on the I/O thread's debounce timer, quietly, after 50 ms and then as long
+ * again as it has been tried (the delays double) for up to RETRY_FOR_MS; then its failure
+ * is published as any. A change meanwhile is one reload with the retry.
+ *
  * Server-side state is [lock]; struct asset__rio belongs to the I/O thread. */
 #include "internal.h"
 #include "platform/platform.h"
@@ -401,6 +407,97 @@ bool asset__reload_no_cache_base(asset_server_t *s, const char *uri, const asset
     return false;
 }
 
+/* ---- a file in use: tried again ---- */
+
+/* A reload that found its file in use is tried again RETRY_FIRST_MS after the first
+ * failure, then after as long again as it has been tried (50, 50, 100, 200... ms), until
+ * RETRY_FOR_MS after the first: then it fails as any reload does. An editor or exporter
+ * holds a file for the moments of a save; one that holds it longer is reported. */
+#define RETRY_FIRST_MS 50u
+#define RETRY_FOR_MS 3000u
+
+/* [lock] a URI whose reload is being tried again */
+typedef struct retry {
+    asset__map_node_t node; /* in s->reload_retries; key: uri */
+    uint64_t since_ns;      /* when its first attempt found the file in use */
+    char uri[];
+} retry_t;
+
+/* [lock] uri (its first n bytes) is not being tried again any more. */
+static void retry_forget(asset_server_t *s, const char *uri, size_t n) {
+    if (!s->reload_retries.count) return; /* nearly always: no hash to make */
+    asset__map_node_t *node = (asset__map_node_t *)asset__map_find_n(&s->reload_retries, uri, n);
+    if (!node) return;
+    asset__map_remove(&s->reload_retries, node);
+    asset_free(node);
+}
+
+static void rio_init(void *arg);
+static void retry_add(void *arg);
+
+/* [lock] The I/O thread's reload state (its debounce timer), set up if it is not yet:
+ * with watch or http_poll_ms from the start, else by the first retry. */
+static bool rio_start(asset_server_t *s, asset__io_t *io) {
+    if (!s->rio_started) s->rio_started = asset__io_post(io, rio_init, s);
+    return s->rio_started;
+}
+
+/* A reload of uri the I/O thread requests at due (retry_add). */
+typedef struct retry_req {
+    asset_server_t *s;
+    uint64_t due_ns;
+    bool forced;
+    char uri[];
+} retry_req_t;
+
+/* [lock] rh found its file in use: its URI's reload is requested again in a while
+ * (true). False, and the failure is published, when it has been tried for RETRY_FOR_MS
+ * (*tried_ms: how long), when no live handle is left to reload, or out of memory. */
+static bool retry_later(asset_server_t *s, asset_handle_t *rh, uint64_t *tried_ms) {
+    const char *base = asset__handle_uri(rh);
+    size_t bl = strlen(base);
+    retry_t *t = (retry_t *)asset__map_get(&s->reload_retries, base);
+    uint64_t now = asset__now_ns(), ms = t ? (now - t->since_ns) / 1000000u : 0;
+    bool held = false;
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, base, bl);
+    for (asset_handle_t *h; !held && (h = asset__uri_iter_next(&it));)
+        held = h != rh && live(h) && h->loader == rh->loader;
+    *tried_ms = ms;
+    if (!held || ms >= RETRY_FOR_MS) {
+        retry_forget(s, base, bl);
+        return false;
+    }
+    if (!t) {
+        if (!(t = asset_alloc(sizeof *t + bl + 1))) return false;
+        memcpy(t->uri, base, bl + 1);
+        t->node.key = t->uri;
+        t->since_ns = now;
+        if (!asset__map_put(&s->reload_retries, &t->node)) {
+            asset_free(t);
+            return false;
+        }
+    }
+    uint64_t delay = ms < RETRY_FIRST_MS ? RETRY_FIRST_MS : ms;
+    if (ms + delay > RETRY_FOR_MS) delay = RETRY_FOR_MS - ms; /* the last: at the limit */
+    asset__io_t *io = asset__io_get(s);
+    retry_req_t *q = io && rio_start(s, io) ? asset_alloc(sizeof *q + bl + 1) : NULL;
+    if (q) {
+        q->s = s;
+        q->due_ns = now + delay * 1000000u;
+        q->forced = rh->reload_forced;
+        memcpy(q->uri, base, bl + 1);
+    }
+    if (!q || !asset__io_post(io, retry_add, q)) {
+        asset_free(q);
+        retry_forget(s, base, bl);
+        return false;
+    }
+    asset__log(s, ASSET_LOG_INFO, "reload of %s: %s: trying again in %llu ms", base,
+               rh->message ? rh->message : asset_strerror(rh->status), (unsigned long long)delay);
+    return true;
+}
+
 void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     if (rh->in_reloading) s->reloads_running--;
     rh->in_reloading = false;
@@ -408,6 +505,18 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     const char *base = asset__handle_uri(rh);
     size_t bl = strlen(base);
     asset__value_t *v = rh->status == ASSET_OK ? rh->value : NULL;
+    /* its file was in use, and no event will say when it is free: tried again later,
+     * quietly (or at once, when a change came meanwhile); given up, it fails as any */
+    uint64_t tried_ms = 0;
+    if (!v && rh->reload_transient) {
+        if (rh->reload_again) {
+            reload_after(s, base, bl, rh->loader, rh->reload_again_forced || rh->reload_forced);
+            return;
+        }
+        if (retry_later(s, rh, &tried_ms)) return;
+    } else {
+        retry_forget(s, base, bl);
+    }
     bool changed = false;
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, base, bl);
@@ -416,7 +525,10 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         asset__value_t *cur = h->reload_pending && h->reload_value ? h->reload_value : h->value;
         if (!v) {
             const char *why = rh->message ? rh->message : asset_strerror(rh->status);
-            set_pending(h, rh->status, NULL, asset__asprintf("reload failed: %s", why));
+            set_pending(h, rh->status, NULL,
+                        tried_ms ? asset__asprintf("reload failed: %s (tried again for %llu ms)",
+                                                   why, (unsigned long long)tried_ms)
+                                 : asset__asprintf("reload failed: %s", why));
             continue;
         }
         asset__value_t *nv = v;
@@ -575,13 +687,15 @@ struct wdir {
     uint64_t dev, ino; /* the directory its watch follows (dir_check), while ev */
 };
 
-/* A change waiting for its quiet time. Every deadline is a change's time plus the same
- * debounce: in the order of the last change of each, which the list keeps, the first
- * is due first. */
+/* A change waiting for its quiet time, or a retry of a reload that found its file in
+ * use (retry_later) waiting for its delay. A change's deadline is its time plus the same
+ * debounce, the latest so far but for the retries': the list, by deadline, takes a
+ * change at its end, past those few. */
 typedef struct pend {
     asset__map_node_t node; /* key: URI */
     uint64_t deadline;
     struct pend *prev, *next; /* in rio's list, by deadline */
+    bool forced;              /* a retry of a fresh parse: so is the reload */
 } pend_t;
 
 typedef struct asset__rio {
@@ -631,14 +745,21 @@ static void pend_unlink(rio_t *r, pend_t *p) {
     p->prev = p->next = NULL;
 }
 
-static void pend_append(rio_t *r, pend_t *p) {
-    p->prev = r->pend_tail;
-    p->next = NULL;
-    if (r->pend_tail)
-        r->pend_tail->next = p;
+/* p goes in the list by its deadline, looked for from the end: a change's is at the end
+ * but for the retries due later than it. */
+static void pend_insert(rio_t *r, pend_t *p) {
+    pend_t *after = r->pend_tail;
+    while (after && after->deadline > p->deadline) after = after->prev;
+    p->prev = after;
+    p->next = after ? after->next : r->pend_head;
+    if (p->next)
+        p->next->prev = p;
+    else
+        r->pend_tail = p;
+    if (after)
+        after->next = p;
     else
         r->pend_head = p;
-    r->pend_tail = p;
 }
 
 /* The timer for the first deadline: a look at one change, not at every one (a
@@ -655,11 +776,15 @@ static void rearm_debounce(rio_t *r) {
                    0);
 }
 
-static void changed(rio_t *r, const char *uri) {
-    if (r->stopping) return;
-    atomic_fetch_add_explicit(&r->s->rio_changes, 1, memory_order_relaxed);
-    uint64_t deadline = asset__now_ns() + (uint64_t)r->s->cfg.reload_debounce_ms * 1000000u;
+/* uri's reload is due at deadline (forced: a fresh parse). A change's moves one pending
+ * to it (the quiet time runs from the last change); a retry's leaves one pending as it
+ * is: that reload is the retry too. */
+static void pend_at(rio_t *r, const char *uri, uint64_t deadline, bool forced, bool retry) {
     pend_t *p = (pend_t *)asset__map_get(&r->pending, uri);
+    if (p && retry) {
+        p->forced |= forced;
+        return;
+    }
     if (!p) {
         p = asset__calloc(1, sizeof *p);
         char *key = p ? asset__strdup(uri) : NULL;
@@ -676,9 +801,25 @@ static void changed(rio_t *r, const char *uri) {
     } else {
         pend_unlink(r, p);
     }
-    p->deadline = deadline; /* quiet time after the last change: the last in the list */
-    pend_append(r, p);
+    p->forced |= forced;
+    p->deadline = deadline;
+    pend_insert(r, p);
     rearm_debounce(r);
+}
+
+static void changed(rio_t *r, const char *uri) {
+    if (r->stopping) return;
+    atomic_fetch_add_explicit(&r->s->rio_changes, 1, memory_order_relaxed);
+    pend_at(r, uri, asset__now_ns() + (uint64_t)r->s->cfg.reload_debounce_ms * 1000000u, false,
+            false);
+}
+
+/* A reload that found its file in use, due again (retry_later). */
+static void retry_add(void *arg) {
+    retry_req_t *q = arg;
+    rio_t *r = q->s->rio; /* NULL: stopped (or never set up: no memory) */
+    if (r && !r->stopping) pend_at(r, q->uri, q->due_ns, q->forced, true);
+    asset_free(q);
 }
 
 static void debounce_fire(uv_timer_t *t) {
@@ -688,7 +829,7 @@ static void debounce_fire(uv_timer_t *t) {
         atomic_fetch_add_explicit(&r->s->rio_visits, 1, memory_order_relaxed);
         pend_unlink(r, due);
         asset__map_remove(&r->pending, &due->node);
-        asset__reload_request(r->s, due->node.key, false);
+        asset__reload_request(r->s, due->node.key, due->forced);
         asset_free((char *)due->node.key);
         asset_free(due);
     }
@@ -893,6 +1034,7 @@ static void watch_remove(void *arg) {
 }
 
 void asset__reload_unwatch(asset_server_t *s, const char *uri, size_t n) {
+    retry_forget(s, uri, n); /* a retry that waits finds nothing to reload */
     if (!s->cfg.watch || s->stopping || !s->io) return;
     asset__map_node_t *node = (asset__map_node_t *)asset__map_find_n(&s->watched, uri, n);
     if (!node) return;
@@ -1114,8 +1256,7 @@ static void rio_init(void *arg) {
 }
 
 void asset__reload_io_start(asset_server_t *s) {
-    if (s->rio_started || !(s->cfg.watch || s->cfg.http_poll_ms)) return;
-    s->rio_started = asset__io_post(s->io, rio_init, s);
+    if (s->cfg.watch || s->cfg.http_poll_ms) rio_start(s, s->io);
 }
 
 void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
@@ -1165,6 +1306,11 @@ void asset__reload_free(asset_server_t *s) {
         asset_free(n);
     }
     asset__map_free(&s->watched);
+    for (asset__map_node_t *n; (b = 0, n = asset__map_next(&s->reload_retries, NULL, &b));) {
+        asset__map_remove(&s->reload_retries, n);
+        asset_free(n);
+    }
+    asset__map_free(&s->reload_retries);
     size_t n;
     asset__reload_todo_t **todo = todo_take(s, &n);
     for (size_t i = 0; i < n; i++) asset_free(todo[i]);

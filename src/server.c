@@ -153,6 +153,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     asset__map_init(&s->uri_index);
     asset__map_init(&s->dependents);
     asset__map_init(&s->reload_todo_map);
+    asset__map_init(&s->reload_retries);
     s->uri_index_on = s->cfg.watch || s->cfg.http_poll_ms; /* empty: no handle yet */
     s->mem = asset__mem_create();
     s->pkg = asset__pkg_create(s->cfg.pkg_path, s->base_dir);

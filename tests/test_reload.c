@@ -18,11 +18,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "platform/fs.h"
 #include "sha256.h"
 #include "test_util.h"
 #include "tu_http.h"
@@ -72,10 +74,16 @@ static const char *const d_suffix[] = {".d", NULL};
 typedef struct logcap {
     int warns;
     char last[512];
+    int in_use; /* messages, of any level, saying a file was in use */
 } logcap_t;
 static uv_mutex_t g_log_mu;
 static void log_cb(int level, const char *msg, void *user) {
     logcap_t *l = user;
+    if (strstr(msg, "in use")) {
+        uv_mutex_lock(&g_log_mu);
+        l->in_use++;
+        uv_mutex_unlock(&g_log_mu);
+    }
     if (level == ASSET_LOG_WARN) {
         uv_mutex_lock(&g_log_mu);
         l->warns++;
@@ -388,6 +396,247 @@ static void test_parse_error_then_fix(void **state) {
     assert_int_equal(asset_handle_version(h), 2);
     asset_handle_release(h);
     free(cfg);
+    fx_close(&f);
+}
+
+/* ---- a file in use: another program holds it without sharing ---- */
+
+/* Reads of a file named held.txt fail with EBUSY while g_busy is set: what the platform
+ * layer makes of a Windows sharing violation, on every OS (asset__fs_read_fault, set in
+ * main before any server exists). g_busy_hits counts the reads that failed. */
+static atomic_bool g_busy;
+static atomic_int g_busy_hits;
+static int busy_fault(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!atomic_load(&g_busy) || !slash || strcmp(slash + 1, "held.txt")) return 0;
+    atomic_fetch_add(&g_busy_hits, 1);
+    return EBUSY;
+}
+
+/* Flushes until the reads of held.txt have failed `hits` times in all, or something
+ * was published to r (nothing should be while the file is in use: its reload is tried
+ * again, quietly, and the handle keeps its value). */
+static void wait_busy(asset_server_t *s, int hits, const rec_t *r) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (;;) {
+        asset_server_flush(s);
+        if (atomic_load(&g_busy_hits) >= hits || r->count) return;
+        if (now_ms() > deadline)
+            fail_msg("waited %d ms for %d failed reads, saw %d", DEADLINE_MS, hits,
+                     atomic_load(&g_busy_hits));
+        wait_news(s, 10);
+    }
+}
+
+/* held.txt ("one") in the fixture's directory, loaded, watched, its reloads in *r; its
+ * reads fail from now on (g_busy). */
+static asset_handle_t *load_held(fixture_t *f, char **path, rec_t *r) {
+    atomic_store(&g_busy, false); /* a failed test's */
+    *path = tu_write_file(f->dir, "held.txt", "one", 3);
+    asset_handle_t *h = tu_load_wait(f->s, *path, ASSET_OK);
+    memset(r, 0, sizeof *r);
+    asset_handle_on_reloaded(h, on_reloaded, r);
+    wait_watched(f->s, 3);
+    settle(f->s); /* its watch's first look, which reads nothing new */
+    atomic_store(&g_busy_hits, 0);
+    atomic_store(&g_busy, true);
+    return h;
+}
+
+/* The defect: a file saved while another program held it without sharing failed its
+ * reload ("in use"), and no event came when the program let go of it: the asset stayed
+ * stale for good. The reload is tried again (50 ms, then doubling), quietly: once the
+ * file can be read, its new bytes are published, once. */
+static void test_a_reload_that_finds_its_file_in_use_is_tried_again(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *held;
+    rec_t r;
+    asset_handle_t *h = load_held(&f, &held, &r);
+    write_in_place(held, "two", 1);
+    wait_busy(f.s, 3, &r);        /* the change's reload, then two more */
+    assert_int_equal(r.count, 0); /* no failure published meanwhile */
+    expect_text(h, "one");
+    atomic_store(&g_busy, false); /* the other program lets go: no event says so */
+    wait_count(f.s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_OK);
+    expect_text(h, "two");
+    assert_int_equal(asset_handle_version(h), 2);
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(r.count, 1); /* once */
+    asset_handle_release(h);
+    free(held);
+    fx_close(&f);
+}
+
+/* A file that stays in use: after some seconds of retries its reload fails as any
+ * failed reload does (the old value kept, the error and why), once; a save after it is
+ * free reloads it. */
+static void test_a_file_in_use_for_good_fails_its_reload_once_after_retries(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *held;
+    rec_t r;
+    asset_handle_t *h = load_held(&f, &held, &r);
+    uint64_t t0 = now_ms();
+    write_in_place(held, "two", 1);
+    wait_count(f.s, &r.count, 1, false);
+    assert_true(now_ms() - t0 >= 2000);          /* it was tried again for seconds */
+    assert_true(atomic_load(&g_busy_hits) >= 5); /* 50, 100, 200... ms apart */
+    assert_int_equal(r.err, ASSET_E_IO);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_LOADED);
+    expect_text(h, "one");
+    assert_int_equal(asset_handle_version(h), 1);
+    assert_non_null(strstr(asset_handle_error_message(h), "in use"));
+    assert_non_null(strstr(asset_handle_error_message(h), "tried again for"));
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(r.count, 1); /* one failure, not one per attempt */
+    atomic_store(&g_busy, false);
+    write_in_place(held, "three", 1);
+    wait_count(f.s, &r.count, 2, false);
+    assert_int_equal(r.err, ASSET_OK);
+    expect_text(h, "three");
+    asset_handle_release(h);
+    free(held);
+    fx_close(&f);
+}
+
+/* A change while a retry waits is one reload with it, not a second one beside it. */
+static void test_a_change_while_a_retry_waits_reloads_once(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *held;
+    rec_t r;
+    asset_handle_t *h = load_held(&f, &held, &r);
+    write_in_place(held, "two", 1);
+    wait_busy(f.s, 2, &r);
+    uint64_t changes = atomic_load(&f.s->rio_changes);
+    write_in_place(held, "three", 1); /* saved again, still in use */
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&f.s->rio_changes) == changes) { /* the I/O thread saw it */
+        assert_true(now_ms() < deadline);
+        wait_news(f.s, 10);
+    }
+    wait_busy(f.s, atomic_load(&g_busy_hits) + 1, &r);
+    assert_int_equal(r.count, 0);
+    atomic_store(&g_busy, false);
+    wait_count(f.s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_OK);
+    expect_text(h, "three");
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(r.count, 1);
+    assert_int_equal(asset_handle_version(h), 2);
+    asset_handle_release(h);
+    free(held);
+    fx_close(&f);
+}
+
+/* Released while its retry waits: the retry finds nothing to reload and the server
+ * forgets the file (its watch ends as usual); destroyed while one waits: nothing leaks
+ * (ASan), nothing fires. */
+static void test_release_or_destroy_while_a_retry_waits(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *held;
+    rec_t r;
+    asset_handle_t *h = load_held(&f, &held, &r);
+    write_in_place(held, "two", 1);
+    wait_busy(f.s, 2, &r);
+    asset_handle_release(h);
+    settle(f.s);
+    uv_mutex_lock(&f.s->lock);
+    assert_int_equal(f.s->reload_retries.count, 0);
+    uv_mutex_unlock(&f.s->lock);
+    uint64_t deadline = now_ms() + DEADLINE_MS; /* its watch ended */
+    while (atomic_load(&f.s->watched_files) > 2) {
+        assert_true(now_ms() < deadline);
+        wait_news(f.s, 10);
+    }
+    /* and a destroy with a retry waiting */
+    atomic_store(&g_busy, false);
+    h = tu_load_wait(f.s, held, ASSET_OK);
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(f.s, 3);
+    settle(f.s);
+    atomic_store(&g_busy, true);
+    int hits = atomic_load(&g_busy_hits);
+    write_in_place(held, "three", 1);
+    wait_busy(f.s, hits + 1, &r);
+    asset_handle_release(h);
+    asset_handle_release(f.ha);
+    asset_handle_release(f.hb);
+    asset_server_destroy(f.s);
+    atomic_store(&g_busy, false);
+    assert_int_equal(r.count + f.ra.count + f.rb.count, 0);
+    tu_rmrf(f.dir);
+    free(f.a);
+    free(f.b);
+    free(f.other);
+    free(f.dir);
+    free(held);
+}
+
+static asset_server_t *d_server(void);
+
+/* Without watch, asset_server_reload of a file in use is tried again too (the I/O
+ * thread's timer is set up for it), and as what it was: a fresh parse, published
+ * although the file did not change (a revalidation would find nothing to publish). */
+static void test_asset_server_reload_of_a_file_in_use_is_tried_again_without_watch(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *held = tu_write_file(dir, "held.txt", "one", 3);
+    asset_server_t *s = d_server();
+    atomic_store(&g_busy, false);
+    asset_handle_t *h = tu_load_wait(s, held, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    atomic_store(&g_busy_hits, 0);
+    atomic_store(&g_busy, true);
+    asset_server_reload(s, held);
+    wait_busy(s, 2, &r);
+    assert_int_equal(r.count, 0);
+    atomic_store(&g_busy, false);
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_OK);
+    assert_int_equal(asset_handle_version(h), 2);
+    expect_text(h, "one");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(held);
+    free(dir);
+}
+
+/* The same with a real hold where the OS has one (Windows, under wine too): an editor
+ * that opened the file without sharing writes it and closes it. The reload during the
+ * hold fails with a sharing violation; the one tried again after it reads the bytes. */
+static void test_a_file_saved_while_held_without_sharing_reloads_once_free(void **state) {
+    (void)state;
+    TU_SKIP_UNLESS(tu_os_windows_paths(),
+                   "POSIX opens do not exclude each other (test_a_reload_that_finds_its_"
+                   "file_in_use_is_tried_again injects the error one meets on Windows)");
+    fixture_t f;
+    fx_open(&f);
+    tu_os_hold_t *hold = tu_os_hold_exclusive(f.a);
+    assert_non_null(hold);
+    assert_int_equal(tu_os_hold_write(hold, "two"), 0);
+    uint64_t deadline = now_ms() + DEADLINE_MS; /* the reload met the hold */
+    while (log_snapshot(&f.log).in_use == 0 && !f.ra.count) {
+        assert_true(now_ms() < deadline);
+        asset_server_flush(f.s);
+        wait_news(f.s, 10);
+    }
+    tu_os_hold_release(hold); /* no change event comes from this */
+    wait_count(f.s, &f.ra.count, 1, false);
+    assert_int_equal(f.ra.err, ASSET_OK);
+    expect_text(f.ha, "two");
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(f.ra.count, 1);
+    assert_int_equal(asset_handle_version(f.ha), 2);
     fx_close(&f);
 }
 
@@ -2091,6 +2340,7 @@ int main(void) {
     if (uv_mutex_init(&g_log_mu) != 0 || uv_sem_init(&g_gate_in, 0) != 0 ||
         uv_sem_init(&g_gate_out, 0) != 0)
         return 1;
+    asset__fs_read_fault = busy_fault; /* before any server: it fails nothing but held.txt */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_in_place_reloads_once),
         cmocka_unit_test(test_temp_file_renamed_over_reloads_once),
@@ -2101,6 +2351,12 @@ int main(void) {
         cmocka_unit_test(test_unrelated_file_in_the_directory_reloads_nothing),
         cmocka_unit_test(test_deleted_then_restored_file_keeps_then_replaces_the_value),
         cmocka_unit_test(test_parse_error_then_fix),
+        cmocka_unit_test(test_a_reload_that_finds_its_file_in_use_is_tried_again),
+        cmocka_unit_test(test_a_file_in_use_for_good_fails_its_reload_once_after_retries),
+        cmocka_unit_test(test_a_change_while_a_retry_waits_reloads_once),
+        cmocka_unit_test(test_release_or_destroy_while_a_retry_waits),
+        cmocka_unit_test(test_asset_server_reload_of_a_file_in_use_is_tried_again_without_watch),
+        cmocka_unit_test(test_a_file_saved_while_held_without_sharing_reloads_once_free),
         cmocka_unit_test(test_dependency_change_reaches_a_parent_two_levels_up),
         cmocka_unit_test(test_labels_reload_with_their_file),
         cmocka_unit_test(test_released_handle_is_not_reloaded),

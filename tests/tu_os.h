@@ -49,6 +49,17 @@ int tu_os_touch(const char *path);
  * untouched) where the OS or file system has no O_TMPFILE: Windows, some file systems. */
 int tu_os_link_tmpfile(const char *dir, const char *path, const char *text);
 
+/* A file held open for writing without sharing, as some editors and exporters save
+ * (Windows: CreateFileW with share mode 0): every other open of it fails with a sharing
+ * violation until tu_os_hold_release. NULL where the OS has no such open (POSIX: opens
+ * do not exclude each other), or on failure. */
+typedef struct tu_os_hold tu_os_hold_t;
+tu_os_hold_t *tu_os_hold_exclusive(const char *path);
+/* Replaces the held file's content by text, through the hold. 0 or -1. */
+int tu_os_hold_write(tu_os_hold_t *h, const char *text);
+/* Closes the hold (NULL: nothing): the file can be opened again. */
+void tu_os_hold_release(tu_os_hold_t *h);
+
 /* Whether the OS (as the tests run) has what the POSIX-only cases need. On Windows:
  * false for all; the case is skipped with the reason printed (tu_os_skip). */
 bool tu_os_has_symlinks(void); /* symlink(2) */

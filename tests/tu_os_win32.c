@@ -209,3 +209,38 @@ void tu_rmrf(const char *path) {
     }
     RemoveDirectoryA(path);
 }
+
+struct tu_os_hold {
+    HANDLE h;
+};
+
+tu_os_hold_t *tu_os_hold_exclusive(const char *path) {
+    wchar_t *w = wide(path);
+    HANDLE h = w ? CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0 /* no sharing */, NULL,
+                               OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL)
+                 : INVALID_HANDLE_VALUE;
+    free(w);
+    if (h == INVALID_HANDLE_VALUE) return NULL;
+    tu_os_hold_t *x = malloc(sizeof *x);
+    if (!x) {
+        CloseHandle(h);
+        return NULL;
+    }
+    x->h = h;
+    return x;
+}
+
+int tu_os_hold_write(tu_os_hold_t *x, const char *text) {
+    LARGE_INTEGER zero = {0};
+    DWORD n = (DWORD)strlen(text), done = 0;
+    if (!SetFilePointerEx(x->h, zero, NULL, FILE_BEGIN) || !WriteFile(x->h, text, n, &done, NULL) ||
+        done != n || !SetEndOfFile(x->h))
+        return -1;
+    return 0;
+}
+
+void tu_os_hold_release(tu_os_hold_t *x) {
+    if (!x) return;
+    CloseHandle(x->h);
+    free(x);
+}

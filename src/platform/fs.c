@@ -60,7 +60,8 @@ static asset_status_t describe_errno(int err, bool beneath, char *why, size_t n)
         return ASSET_E_UNSUPPORTED;
     case EMFILE:
     case ENFILE: snprintf(why, n, "too many open files (%s)", strerror(err)); return ASSET_E_IO;
-    case EBUSY: /* Windows: a sharing or lock violation, a state that passes */
+    case EBUSY: /* Windows: a sharing or lock violation, a state that passes
+                 * (asset__errno_transient) */
         snprintf(why, n, "in use by another program, without sharing (%s)", strerror(err));
         return ASSET_E_IO;
     default: break;
@@ -72,6 +73,7 @@ static asset_status_t describe_errno(int err, bool beneath, char *why, size_t n)
 asset_status_t asset__errno_status(asset_request_t *r, int err, bool beneath, const char *what) {
     char why[128];
     asset_status_t st = describe_errno(err, beneath, why, sizeof why);
+    r->transient = asset__errno_transient(err); /* a reload tries it again (reload.c) */
     return asset_request_fail(r, st, "%s: %s", what, why);
 }
 

@@ -254,6 +254,12 @@ void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
     *w = 0;
 }
 
+/* EAGAIN / EWOULDBLOCK: an O_NONBLOCK open (asset__file_open) that meets a conflicting
+ * lease (Linux: F_SETLEASE, which Samba takes for oplocks; the lease is broken and let go
+ * of) or a mandatory lock; EBUSY: a file system that says the file is in use. ETXTBSY
+ * is met only by an open for writing, which no read makes. */
+bool asset__errno_transient(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EBUSY; }
+
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st) {
     struct stat s;
     if (fstat(fd_of(f), &s) != 0) return -errno;

@@ -51,8 +51,8 @@ static int map_error(DWORD e) {
     case ERROR_DIRECTORY: return ENOTDIR;
     case ERROR_ACCESS_DENIED:
     case ERROR_PRIVILEGE_NOT_HELD: return EACCES;
-    case ERROR_SHARING_VIOLATION: /* open elsewhere without sharing: for now */
-    case ERROR_LOCK_VIOLATION: return EBUSY;
+    case ERROR_SHARING_VIOLATION:            /* open elsewhere without sharing: for now */
+    case ERROR_LOCK_VIOLATION: return EBUSY; /* (asset__errno_transient) */
     case ERROR_NOT_ENOUGH_MEMORY:
     case ERROR_OUTOFMEMORY: return ENOMEM;
     case ERROR_TOO_MANY_OPEN_FILES: return EMFILE;
@@ -64,6 +64,10 @@ static int map_error(DWORD e) {
     }
 }
 static int last_error(void) { return -map_error(GetLastError()); }
+
+/* A sharing or lock violation: another program holds the file (an editor or exporter
+ * that opened it without sharing while it saves) and lets go of it. */
+bool asset__errno_transient(int err) { return err == EBUSY; }
 
 /* ---- ntdll: NtCreateFile, relative to a handle ---- */
 

@@ -106,6 +106,14 @@ int asset__file_open(const char *path, asset__file_t **out);
  * reparse point), not followed; false when it is not or cannot be looked at. */
 bool asset__path_is_link(const char *path);
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st);
+/* Whether err (an errno value from opening or reading a file) is a state that passes by
+ * itself, another program's hold on the file, so that the same open a moment later may
+ * succeed: Windows, a sharing or lock violation (EBUSY: the file is open elsewhere
+ * without sharing, or its range locked); POSIX, EAGAIN / EWOULDBLOCK (the O_NONBLOCK
+ * open meets a conflicting lease, as Samba takes for its oplocks, or a mandatory lock)
+ * and EBUSY (a file system that says so); never ETXTBSY (met only by an open for
+ * writing). A reload that fails so is tried again (reload.c); a load fails at once. */
+bool asset__errno_transient(int err);
 /* Reads up to n bytes: the count, 0 at the end, or a negative errno. */
 int64_t asset__file_read(asset__file_t *f, void *buf, size_t n);
 void asset__file_close(asset__file_t *f);
