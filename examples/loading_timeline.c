@@ -56,8 +56,9 @@ int main(int argc, char **argv) {
     asset_server_set_trace(s, NULL, NULL);
     bool ok = asset_batch_is_done(b) && asset_batch_error(b) == ASSET_OK &&
               asset_batch_failed_count(b) == 0 && asset_handle_error(task) == ASSET_OK;
+    const char *summary = asset_handle_value(task); /* NULL: the task failed or timed out */
     printf("%zu assets loaded, %zu events traced; task: %s\n", asset_batch_completed_count(b),
-           asset_trace_count(tr), (const char *)asset_handle_value(task));
+           asset_trace_count(tr), summary ? summary : asset_handle_error_message(task));
 
     /* the text timeline */
     static row_t rows[MAX_ROWS];
