@@ -547,9 +547,9 @@ ASSET_API asset_status_t asset_request_write(asset_request_t *r, const void *dat
  * is done with it (free_fn may be NULL for static data), on the thread that finished
  * with the bytes and without the server's lock: it may call the library (but not
  * destroy the server). Replaces anything written before. Refused as a write is (and
- * free_fn called at once): past max_asset_size, after cancel, NULL data with n > 0. The parse step
- * needs data[size] == 0, so the buffer is copied once before parsing; writing straight into the
- * request avoids that. */
+ * free_fn called at once): past max_asset_size, after cancel, NULL data with n > 0.
+ * The parse step needs data[size] == 0, so the buffer is copied once before parsing;
+ * writing straight into the request avoids that. */
 ASSET_API asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
                                              void (*free_fn)(void *data, void *user), void *user);
 ASSET_API bool asset_request_cancelled(const asset_request_t *r); /* any thread */
@@ -906,8 +906,8 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
  * callbacks too. A file found in use (held open elsewhere without sharing) is no
  * failure yet: the reload is tried again for up to 3 s (50 ms, then doubling; a change
  * meanwhile joins it), and fails (ASSET_E_IO, "... in use ... (tried again for N ms)")
- * only if the file stays in use. A reloaded dependency reloads the live assets that depend on it
- * (dependencies' callbacks fire first). An asset reloads one reload at a time: a
+ * only if the file stays in use. A reloaded dependency reloads the live assets that
+ * depend on it (dependencies' callbacks fire first). An asset reloads one reload at a time: a
  * change during one makes one more after it, which publishes nothing when the first
  * had read the change already. Returns an id (never 0), 0 when out of memory. Any
  * thread. */
