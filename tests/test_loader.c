@@ -16,6 +16,7 @@
 
 #include "internal.h"
 #include "test_util.h"
+#include "tu_os.h"
 
 /* ---- a loader that says who it is ---- */
 
@@ -187,12 +188,14 @@ static void test_a_question_mark_in_a_file_pkg_or_mem_name_is_part_of_it(void **
     assert_string_equal(loaded_by(s, "mem://q?.json", NULL, NULL), "json");
     assert_string_equal(loaded_by(s, "mem://q%3F.json", NULL, NULL), "json");
     assert_string_equal(loaded_by(s, "mem://r.json?.bin", NULL, NULL), "bytes");
-    char *dir = tu_mkdtemp();
-    char *path = tu_write_file(dir, "what?.json", "{\"a\": 1}", 8);
-    asset_handle_t *h;
-    assert_string_equal(loaded_by(s, path, NULL, &h), "json");
-    assert_true(cJSON_IsObject((const cJSON *)asset_handle_value(h)));
-    asset_handle_release(h);
+    char *dir = tu_mkdtemp(), *path = NULL;
+    if (tu_os_any_file_name()) { /* Windows has no file named "what?.json" */
+        path = tu_write_file(dir, "what?.json", "{\"a\": 1}", 8);
+        asset_handle_t *h;
+        assert_string_equal(loaded_by(s, path, NULL, &h), "json");
+        assert_true(cJSON_IsObject((const cJSON *)asset_handle_value(h)));
+        asset_handle_release(h);
+    }
     /* a query is not part of the name (http(s), a custom scheme's) */
     assert_string_equal(asset__loader_select(s, "http://127.0.0.1/a.json?v=2")->name, "json");
     assert_string_equal(asset__loader_select(s, "https://127.0.0.1/a.bin?x=.json")->name, "bytes");
