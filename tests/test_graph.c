@@ -1494,27 +1494,40 @@ static void count_reload(asset_handle_t *h, void *user) {
     (*(int *)user)++;
 }
 
-static void test_a_reload_closing_a_cycle_through_a_loaded_asset_fails(void **state) {
-    (void)state;
-    asset_server_t *s = graph_server(2);
-    put(s, "q.g", "leaf");
-    put(s, "p.g", "dep mem://q.g");
-    asset_handle_t *hp = asset_server_load(s, "mem://p.g", NULL);
-    assert_int_equal(tu_wait(hp), ASSET_OK);
-    asset_handle_t *hq = asset_server_load(s, "mem://q.g", NULL);
-    assert_int_equal(tu_wait(hq), ASSET_OK);
-    int reloads = 0;
-    assert_true(asset_handle_on_reloaded(hq, count_reload, &reloads) != 0);
-    put(s, "q.g", "dep mem://p.g"); /* q now depends on p, which depends on q */
-    asset_server_reload(s, "mem://q.g");
+/* Flushes (the flush thread: this one) until *reloads counted a reload callback, waiting
+ * for completions in between; 30 s at most. */
+static void flush_until_reloaded(asset_server_t *s, const int *reloads) {
     uint64_t deadline = uv_hrtime() + 30000000000ull;
-    while (!reloads) {
+    while (!*reloads) {
         asset_server_flush(s);
         assert_true(uv_hrtime() < deadline);
         uv_mutex_lock(&s->lock);
         if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
         uv_mutex_unlock(&s->lock);
     }
+}
+
+/* p.g depends on q.g ("leaf"), both loaded; *hq counts its reloads in *reloads. */
+static asset_server_t *loaded_pair(asset_handle_t **hp, asset_handle_t **hq, int *reloads) {
+    asset_server_t *s = graph_server(2);
+    put(s, "q.g", "leaf");
+    put(s, "p.g", "dep mem://q.g");
+    *hp = asset_server_load(s, "mem://p.g", NULL);
+    assert_int_equal(tu_wait(*hp), ASSET_OK);
+    *hq = asset_server_load(s, "mem://q.g", NULL);
+    assert_int_equal(tu_wait(*hq), ASSET_OK);
+    assert_true(asset_handle_on_reloaded(*hq, count_reload, reloads) != 0);
+    return s;
+}
+
+static void test_a_reload_closing_a_cycle_through_a_loaded_asset_fails(void **state) {
+    (void)state;
+    asset_handle_t *hp, *hq;
+    int reloads = 0;
+    asset_server_t *s = loaded_pair(&hp, &hq, &reloads);
+    put(s, "q.g", "dep mem://p.g"); /* q now depends on p, which depends on q */
+    asset_server_reload(s, "mem://q.g");
+    flush_until_reloaded(s, &reloads);
     assert_int_equal(asset_handle_reload_error(hq), ASSET_E_DEPENDENCY);
     assert_non_null(strstr(asset_handle_error_message(hq), "dependency cycle"));
     assert_string_equal(asset_handle_value(hq), "leaf"); /* kept */
@@ -1532,26 +1545,13 @@ static void test_a_reload_closing_a_cycle_through_a_loaded_asset_fails(void **st
 static void
 test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge(void **state) {
     (void)state;
-    asset_server_t *s = graph_server(2);
-    put(s, "q.g", "leaf");
-    put(s, "p.g", "dep mem://q.g");
-    asset_handle_t *hp = asset_server_load(s, "mem://p.g", NULL);
-    assert_int_equal(tu_wait(hp), ASSET_OK);
-    asset_handle_t *hq = asset_server_load(s, "mem://q.g", NULL);
-    assert_int_equal(tu_wait(hq), ASSET_OK);
+    asset_handle_t *hp, *hq;
     int reloads = 0;
-    assert_true(asset_handle_on_reloaded(hq, count_reload, &reloads) != 0);
+    asset_server_t *s = loaded_pair(&hp, &hq, &reloads);
     int p_reloads = 0;
     put(s, "q.g", "opt mem://p.g"); /* q now depends on p, optionally */
     asset_server_reload(s, "mem://q.g");
-    uint64_t deadline = uv_hrtime() + 30000000000ull;
-    while (!reloads) {
-        asset_server_flush(s);
-        assert_true(uv_hrtime() < deadline);
-        uv_mutex_lock(&s->lock);
-        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
-    }
+    flush_until_reloaded(s, &reloads);
     assert_int_equal(asset_handle_reload_error(hq), ASSET_OK);
     assert_string_equal(asset_handle_value(hq), "opt mem://p.g");
     assert_int_equal(asset_handle_dependency_count(hq), 1);
@@ -1563,13 +1563,7 @@ test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge(void
     /* p, built on q, reloads on q's change; q, whose edge to p failed, is not built on
      * p and does not: the pair re-parsed each other for ever (a review) */
     assert_true(asset_handle_on_reloaded(hp, count_reload, &p_reloads) != 0);
-    while (!p_reloads) {
-        asset_server_flush(s); /* its pump starts the reloads of what p's change reaches */
-        assert_true(uv_hrtime() < deadline);
-        uv_mutex_lock(&s->lock);
-        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
-    }
+    flush_until_reloaded(s, &p_reloads); /* its pump starts the reloads p's change reaches */
     assert_int_equal(asset_handle_reload_error(hp), ASSET_OK);
     uv_mutex_lock(&s->lock);
     assert_int_equal(s->reloads_running, 0);
@@ -1620,14 +1614,7 @@ static void test_a_reload_searches_shared_dependencies_for_cycles_once(void **st
     s->cycle_visits = 0;
     uv_mutex_unlock(&s->lock);
     asset_server_reload(s, "mem://lvl.n");
-    uint64_t deadline = uv_hrtime() + 30000000000ull;
-    while (!reloads) {
-        asset_server_flush(s);
-        assert_true(uv_hrtime() < deadline);
-        uv_mutex_lock(&s->lock);
-        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
-    }
+    flush_until_reloaded(s, &reloads);
     assert_int_equal(asset_handle_reload_error(lvl), ASSET_OK);
     uv_mutex_lock(&s->lock);
     uint64_t visits = s->cycle_visits;

@@ -443,6 +443,16 @@ static asset_handle_t *load_held(fixture_t *f, char **path, rec_t *r) {
     return h;
 }
 
+/* A fixture with held.txt loaded, held (g_busy), then saved as "two": once the reload
+ * has found it in use `hits` times (wait_busy). */
+static asset_handle_t *saved_while_held(fixture_t *f, char **held, rec_t *r, int hits) {
+    fx_open(f);
+    asset_handle_t *h = load_held(f, held, r);
+    write_in_place(*held, "two", 1);
+    wait_busy(f->s, hits, r);
+    return h;
+}
+
 /* The defect: a file saved while another program held it without sharing failed its
  * reload ("in use"), and no event came when the program let go of it: the asset stayed
  * stale for good. The reload is tried again (50 ms, then doubling), quietly: once the
@@ -450,13 +460,10 @@ static asset_handle_t *load_held(fixture_t *f, char **path, rec_t *r) {
 static void test_a_reload_that_finds_its_file_in_use_is_tried_again(void **state) {
     (void)state;
     fixture_t f;
-    fx_open(&f);
     char *held;
     rec_t r;
-    asset_handle_t *h = load_held(&f, &held, &r);
-    write_in_place(held, "two", 1);
-    wait_busy(f.s, 3, &r);        /* the change's reload, then two more */
-    assert_int_equal(r.count, 0); /* no failure published meanwhile */
+    asset_handle_t *h = saved_while_held(&f, &held, &r, 3); /* the change's reload, then two more */
+    assert_int_equal(r.count, 0);                           /* no failure published meanwhile */
     expect_text(h, "one");
     atomic_store(&g_busy, false); /* the other program lets go: no event says so */
     wait_count(f.s, &r.count, 1, false);
@@ -507,12 +514,9 @@ static void test_a_file_in_use_for_good_fails_its_reload_once_after_retries(void
 static void test_a_change_while_a_retry_waits_reloads_once(void **state) {
     (void)state;
     fixture_t f;
-    fx_open(&f);
     char *held;
     rec_t r;
-    asset_handle_t *h = load_held(&f, &held, &r);
-    write_in_place(held, "two", 1);
-    wait_busy(f.s, 2, &r);
+    asset_handle_t *h = saved_while_held(&f, &held, &r, 2);
     uint64_t changes = atomic_load(&f.s->rio_changes);
     write_in_place(held, "three", 1); /* saved again, still in use */
     uint64_t deadline = now_ms() + DEADLINE_MS;
@@ -540,12 +544,9 @@ static void test_a_change_while_a_retry_waits_reloads_once(void **state) {
 static void test_release_or_destroy_while_a_retry_waits(void **state) {
     (void)state;
     fixture_t f;
-    fx_open(&f);
     char *held;
     rec_t r;
-    asset_handle_t *h = load_held(&f, &held, &r);
-    write_in_place(held, "two", 1);
-    wait_busy(f.s, 2, &r);
+    asset_handle_t *h = saved_while_held(&f, &held, &r, 2);
     asset_handle_release(h);
     settle(f.s);
     uv_mutex_lock(&f.s->lock);
