@@ -560,6 +560,10 @@ static inline void asset__job_attach(asset__job_t *j, asset_handle_t *h) {
 }
 /* [lock] h's priority becomes p; its job's counts follow (priority.c). */
 void asset__handle_set_prio(asset_handle_t *h, int p);
+/* [lock] j takes the best priority of its live handles (their counts): raised, it raises
+ * the queued loads it waits for; lowered, a queued one goes to the tail of its new
+ * priority's FIFO, and a started one declares its dependencies at it (priority.c). */
+void asset__job_reprioritize(asset_server_t *s, asset__job_t *j);
 #define ASSET__NO_TIMER UINT32_MAX    /* asset_handle.timer_idx: not in s->timers */
 #define ASSET__NOT_INDEXED UINT32_MAX /* asset_handle.uri_slot: left out (uri_index.c) */
 enum {

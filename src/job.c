@@ -104,15 +104,10 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
     h->job_next = h->job_prev = NULL;
     asset__job_count_prio(j, h->priority, -1);
     if (--j->live > 0 && !j->finishing) {
-        /* a queued job runs at the best priority of its live handles: the one leaving
-         * (cancelled, timed out) may have been what raised it */
-        if (h->priority == j->priority && j->heap_idx != SIZE_MAX) {
-            int best = asset__job_best_priority(j);
-            if (best > j->priority) {
-                j->priority = (int8_t)best; /* to the tail of its new priority's FIFO */
-                asset__heap_update(s, j);
-            }
-        }
+        /* a job runs at the best priority of its live handles: the one leaving
+         * (cancelled, timed out) may have been what raised it, also once a worker
+         * started it (what its parse declares later followed the raise for nobody) */
+        if (h->priority == j->priority) asset__job_reprioritize(s, j);
         return;
     }
     if (j->finishing) return;

@@ -11,25 +11,26 @@ void asset__handle_set_prio(asset_handle_t *h, int p) {
     h->priority = (int8_t)p;
 }
 
+void asset__job_reprioritize(asset_server_t *s, asset__job_t *j) {
+    int best = asset__job_best_priority(j); /* counted: no walk of its handles */
+    if (best < j->priority) {
+        j->priority = (int8_t)best;
+        asset__heap_update(s, j);
+        asset__graph_raise(s, j, best); /* and the queued loads it waits for */
+    } else if (best > j->priority) {
+        /* lower: a queued job to the tail of its new priority's FIFO; a started one,
+         * what it declares from now on (and an ASYNC read's requeued parse) follows */
+        j->priority = (int8_t)best;
+        asset__heap_update(s, j);
+    }
+}
+
 asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p) {
     if (!h || p < ASSET_PRIORITY_HIGH || p > ASSET_PRIORITY_LOW) return ASSET_E_INVALID;
     asset_server_t *s = h->server;
     uv_mutex_lock(&s->lock);
     asset__handle_set_prio(h, p);
-    asset__job_t *j = h->job;
-    if (j) {
-        int best = asset__job_best_priority(j); /* counted: no walk of its handles */
-        if (best < j->priority) {
-            j->priority = best;
-            asset__heap_update(s, j);
-            asset__graph_raise(s, j, best); /* and the queued loads it waits for */
-        } else if (best > j->priority && j->heap_idx != SIZE_MAX) {
-            j->priority = best; /* lower: to the tail of its new priority's FIFO */
-            asset__heap_update(s, j);
-        } else if (best > j->priority) {
-            j->priority = best; /* not queued: what it declares from now on follows */
-        }
-    }
+    if (h->job) asset__job_reprioritize(s, h->job);
     uv_mutex_unlock(&s->lock);
     return ASSET_OK;
 }

@@ -231,6 +231,34 @@ static void test_a_cancelled_raiser_leaves_the_job_at_its_own_priority(void **st
     promoter_leaves(true);
 }
 
+/* The same once a worker has started the job: a HIGH handle that joined it and left
+ * took its raise with it too (set_priority lowers a started job, but a cancel did not),
+ * so the dependencies its parse declared later, and a requeued parse, ran at HIGH for
+ * nobody. Here the LOW parent, raised and left while its read runs, declares d.rec:
+ * d.rec must queue behind q.rec (NORMAL). */
+static void test_a_raiser_leaving_a_started_job_takes_its_raise_with_it(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *p = load(&f, "hold://p.par", ASSET_PRIORITY_LOW);
+    tu_gate_open(f.gate);            /* gate://block finishes, the parent starts */
+    tu_gate_wait_entered(f.hold, 1); /* its read runs */
+    asset_handle_t *high = load(&f, "hold://p.par", ASSET_PRIORITY_HIGH); /* joins, raises */
+    asset_handle_cancel(high);
+    asset_handle_t *q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
+    tu_gate_open(f.hold); /* the parent parses, declaring hold://x and d.rec */
+    wait_parsed(&f, 2);   /* the worker's order, before a wait could run d.rec itself */
+    assert_string_equal(f.order.seen[0], "mem://q.rec");
+    assert_string_equal(f.order.seen[1], "mem://d.rec");
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    assert_int_equal(tu_wait(q), ASSET_OK);
+    assert_int_equal(asset_handle_error(high), ASSET_E_CANCELLED);
+    asset_handle_release(p);
+    asset_handle_release(high);
+    asset_handle_release(q);
+    teardown(&f);
+}
+
 static void test_dependencies_follow_a_raised_parent(void **state) {
     (void)state;
     fixture_t f;
@@ -373,6 +401,7 @@ int main(void) {
         cmocka_unit_test(test_shared_job_keeps_the_highest_priority_of_its_live_handles),
         cmocka_unit_test(test_lowering_every_handle_lowers_the_shared_job),
         cmocka_unit_test(test_a_cancelled_raiser_leaves_the_job_at_its_own_priority),
+        cmocka_unit_test(test_a_raiser_leaving_a_started_job_takes_its_raise_with_it),
         cmocka_unit_test(test_dependencies_follow_a_raised_parent),
         cmocka_unit_test(test_a_raise_through_a_parent_survives_a_later_set_priority),
         cmocka_unit_test(test_dependencies_take_their_parents_priority),
