@@ -564,7 +564,9 @@ ASSET_API asset_status_t asset_request_fail(asset_request_t *r, asset_status_t s
 ASSET_API void asset_request_finish(asset_request_t *r, asset_status_t st);
 
 /* The listing API, for sources. Entries are paths relative to the listed URI,
- * '/'-separated ("sub/b.png"); size may be -1 when unknown. Copied. */
+ * '/'-separated ("sub/b.png"); size may be -1 when unknown. Copied. An add that fails
+ * (ASSET_E_NO_MEMORY, or ASSET_E_INVALID for a NULL path) fails the listing, even if
+ * the source's list returns ASSET_OK. */
 ASSET_API asset_status_t asset_list_add(asset_list_t *l, const char *relpath, int64_t size);
 ASSET_API bool asset_list_recursive(const asset_list_t *l);
 ASSET_API asset_status_t asset_list_fail(asset_list_t *l, asset_status_t st, const char *fmt, ...)

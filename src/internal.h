@@ -301,6 +301,9 @@ struct asset_list {
     char *message;
     const char *uri;
     const char *path; /* decoded path of uri */
+    /* an asset_list_add that failed (its entry dropped): the listing fails with it, even
+     * when the source returns ASSET_OK (a listing is complete or fails) */
+    asset_status_t add_failed;
 };
 void asset__list_dispose(struct asset_list *l);
 

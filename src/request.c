@@ -250,19 +250,29 @@ asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, const char 
 }
 
 /* ---- list ---- */
+/* A failed add drops its entry: remembered, so that the listing fails with it even
+ * when the source ignores the status and returns ASSET_OK (run_list). */
+static asset_status_t list_add_failed(asset_list_t *l, asset_status_t st, const char *relpath) {
+    if (!l->add_failed) l->add_failed = st;
+    return asset_list_fail(l, st, "%s adding '%s' to the listing",
+                           st == ASSET_E_NO_MEMORY ? "out of memory" : "no path",
+                           relpath ? relpath : "(null)");
+}
+
 asset_status_t asset_list_add(asset_list_t *l, const char *relpath, int64_t size) {
+    if (!relpath) return list_add_failed(l, ASSET_E_INVALID, relpath);
     if (l->count == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
         char **p = asset_realloc(l->paths, cap * sizeof *p);
-        if (!p) return ASSET_E_NO_MEMORY;
+        if (!p) return list_add_failed(l, ASSET_E_NO_MEMORY, relpath);
         l->paths = p;
         int64_t *s = asset_realloc(l->sizes, cap * sizeof *s);
-        if (!s) return ASSET_E_NO_MEMORY;
+        if (!s) return list_add_failed(l, ASSET_E_NO_MEMORY, relpath);
         l->sizes = s;
         l->cap = cap;
     }
     char *d = asset__strdup(relpath);
-    if (!d) return ASSET_E_NO_MEMORY;
+    if (!d) return list_add_failed(l, ASSET_E_NO_MEMORY, relpath);
     l->paths[l->count] = d;
     l->sizes[l->count++] = size;
     return ASSET_OK;

@@ -955,6 +955,33 @@ static void test_a_handle_left_out_of_the_index_gets_its_place_back(void **state
     asset_server_flush(s);
 }
 
+/* A listing is complete or fails: a source that lists with asset_list_add() and
+ * returns ASSET_OK although an add failed (out of memory: the entry was dropped, and
+ * the source did not look at the status) gave a folder batch that completed with
+ * ASSET_OK and silently lacked that file. The failed add now fails the listing. */
+static asset_status_t dropping_list(void *ctx, const char *uri, asset_list_t *l) {
+    (void)ctx;
+    (void)uri;
+    asset_list_add(l, "a", 1);
+    tl_fail_allocs = 1; /* this worker thread: the next add runs out of memory */
+    asset_list_add(l, "b", 1);
+    tl_fail_allocs = tl_alloc_skip = 0;
+    asset_list_add(l, "c", 1);
+    return ASSET_OK; /* the status of the adds ignored */
+}
+
+static void test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok(void **state) {
+    fx_t *x = *state;
+    asset_source_t src = {ASSET_SOURCE_ABI, "droplist", 0, fault_read, dropping_list, NULL};
+    assert_int_equal(asset_server_register_source(x->s, &src, &g_fault), ASSET_OK);
+    asset_batch_t *b = asset_server_load_folder(x->s, "droplist://dir", NULL);
+    assert_non_null(b);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_NO_MEMORY);
+    assert_int_equal(asset_batch_total(b), 0);
+    assert_non_null(strstr(asset_batch_error_message(b), "'b'"));
+    asset_batch_release(b);
+}
+
 int main(void) {
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
     asset_set_allocator(&hook); /* before any server */
@@ -986,6 +1013,7 @@ int main(void) {
         T(test_a_handle_left_out_of_the_index_gets_its_place_back),
         T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
         T(test_an_adopted_buffers_free_fn_may_call_the_server),
+        T(test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
