@@ -18,6 +18,8 @@
  *     Content-Length (Content-Encoding, where fetch lets it be seen: same origin, or
  *     exposed by CORS) is the coded size: neither a total nor refused. A coding fetch()
  *     does not decode (compress) comes through coded: ASSET_E_UNSUPPORTED, as natively.
+ *   - credentials in the URL ("user:password@"): fetch() refuses such a URL; they are
+ *     sent as Basic authentication, to the URL without them, as libcurl does natively.
  *   - cancel: an AbortController per transfer; the I/O thread's kick notices cancelled
  *     requests (as on desktop) and aborts them.
  *   - timeouts: no response within http_connect_timeout_ms, or no data for
@@ -81,6 +83,22 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
     A.live.set(id, st);
     var headers = {};
     if (cond_name) headers[UTF8ToString(cond_name)] = UTF8ToString(cond_value);
+    var u = UTF8ToString(url);
+    /* credentials in the URL: fetch() refuses such a URL, libcurl sends them as Basic
+     * authentication: so do we, their percent-decoded bytes, the URL without them */
+    var pu = null;
+    try { pu = new URL(u); } catch (e) {}
+    if (pu && (pu.username || pu.password)) {
+        var bytes = function(s) {
+            return s.replace(/%([0-9a-fA-F]{2})/g, function(m, h) {
+                return String.fromCharCode(parseInt(h, 16));
+            });
+        };
+        headers["Authorization"] = "Basic " + btoa(bytes(pu.username) + ":" + bytes(pu.password));
+        pu.username = "";
+        pu.password = "";
+        u = pu.href;
+    }
     function drop() {
         st.dead = true;
         clearTimeout(st.timer);
@@ -109,7 +127,7 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
             st.timer = setTimeout(function() { end(kind, ""); }, ms);
     }
     arm(connect_ms, 2);
-    fetch(UTF8ToString(url), { signal: ac.signal, headers: headers, cache: "no-store",
+    fetch(u, { signal: ac.signal, headers: headers, cache: "no-store",
                                redirect: "follow" }).then(function(resp) {
         if (st.dead) return;
         put(resp.statusText || ""); _asset__fetch_on_header(id, 0);

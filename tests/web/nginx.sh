@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/web/nginx.sh start|stop DIR - the nginx of the web tests on 127.0.0.1, an
 # ephemeral port, document root DIR/root, the same settings as tests/tu_http.c (ETag on,
-# /status500), plus /slow/ (1 byte a second: a transfer that stays in flight for the
+# /status500), plus /auth/ (Basic authentication: user "user", password "p@ss"), /slow/ (1 byte a second: a transfer that stays in flight for the
 # cancel and timeout tests), /stall/ (the first KiB at once, then 1 byte a second: the
 # low-speed test), the hostile answers of test_web_http.c (below), and every response
 # with the COOP/COEP headers a pthread page needs.
@@ -13,6 +13,7 @@ case "$cmd" in
 start)
   mkdir -p "$dir/root"
   chmod 755 "$dir" "$dir/root" # nginx workers may run as another user
+  printf 'user:{PLAIN}p@ss\n' > "$dir/htpasswd" # /auth/: Basic authentication
   for attempt in 1 2 3 4 5; do
     port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
     cat > "$dir/nginx.conf" <<CONF
@@ -44,6 +45,7 @@ http {
     location = /always304 { return 304; }
     location ~ /novalidator[^/]*\.cnt\$ { return 200 "same bytes"; }
     location ~ /unconditional[^/]*\.cnt\$ { add_header ETag '"fixed"'; return 200 "same bytes"; }
+    location /auth/ { auth_basic "test"; auth_basic_user_file $dir/htpasswd; }
     location /gz/ { add_header Content-Encoding gzip; }
     location = /partial { return 206 "abc"; } # a part, never asked for (no Range)
     location /compress/ { add_header Content-Encoding compress; } # a coding fetch passes on coded

@@ -267,6 +267,37 @@ static void test_fetch_stalled_body_fails_after_http_low_speed_ms(void **state) 
     asset_server_destroy(s);
 }
 
+/* Credentials in the URL ("user:password@", percent-encoded) are Basic authentication,
+ * as libcurl sends them natively (nginx's /auth/ wants user "user", password "p@ss").
+ * fetch() refuses such a URL ("Request cannot be constructed from a URL that includes
+ * credentials"): the load failed ASSET_E_NETWORK, with any password. */
+static void test_fetch_credentials_in_the_url_are_basic_auth(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("auth/secret.txt", "behind a password");
+    const char *hostport = strstr(g_base, "://") + 3;
+    char good[512], bad[512], none[512];
+    snprintf(good, sizeof good, "http://user:p%%40ss@%s/auth/secret.txt", hostport);
+    snprintf(bad, sizeof bad, "http://user:wrong@%s/auth/secret.txt", hostport);
+    snprintf(none, sizeof none, "http://%s/auth/secret.txt", hostport);
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *a = asset_server_load(s, good, NULL);
+    asset_handle_t *b = asset_server_load(s, bad, NULL);
+    asset_handle_t *c = asset_server_load(s, none, NULL);
+    asset_status_t sa = wait_done(s, a);
+    if (sa != ASSET_OK) print_message("%s\n", asset_handle_error_message(a));
+    assert_int_equal(sa, ASSET_OK);
+    tu_expect_text(a, "behind a password");
+    assert_int_equal(wait_done(s, b), ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(b), 401);
+    assert_int_equal(wait_done(s, c), ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(c), 401);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    asset_server_destroy(s);
+}
+
 static void test_fetch_404_fails_with_status_and_message(void **state) {
     (void)state;
     NEED_HTTP();
@@ -780,6 +811,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_load_timeout_fails_and_ends_the_transfer),
         cmocka_unit_test(test_fetch_stalled_body_fails_after_http_low_speed_ms),
         cmocka_unit_test(test_fetch_404_fails_with_status_and_message),
+        cmocka_unit_test(test_fetch_credentials_in_the_url_are_basic_auth),
         cmocka_unit_test(test_a_host_that_flushes_only_when_woken_gets_its_fetches),
         cmocka_unit_test(test_fetch_body_over_max_asset_size_is_too_large),
         cmocka_unit_test(test_fetch_a_coded_body_past_max_asset_size_says_so),
