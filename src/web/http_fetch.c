@@ -53,9 +53,10 @@ typedef struct xfer {
 } xfer_t;
 
 /* A server's fetches of one host (scheme://authority): at most http_max_connections at
- * once, as natively; the others wait in order. Every fetch started at once: under node
- * each is a connection of its own, and a server that takes fewer at once left the rest
- * without an answer. */
+ * once, and 8 x that of all hosts (but one for a host with none: total_max), as
+ * natively; the others wait in order and start round-robin over the hosts
+ * (hosts_start). Every fetch started at once: under node each is a connection of its
+ * own, and a server that takes fewer at once left the rest without an answer. */
 typedef struct host {
     struct host *next; /* in http->hosts */
     unsigned active;
@@ -66,7 +67,8 @@ typedef struct host {
 struct asset__http {
     asset_server_t *server;
     host_t *hosts;
-    bool stopping; /* on_stop runs: no waiting fetch starts */
+    bool stopping;   /* on_stop runs: no waiting fetch starts */
+    unsigned active; /* fetches running, of every host (total_max) */
 };
 
 /* the I/O thread's transfers (one I/O thread per server; the single-threaded build's
@@ -211,8 +213,49 @@ static void xfer_free(xfer_t *x) {
     asset_free(x);
 }
 
-/* Takes x out of its host: the next fetch waiting there starts in its place (unless
- * the server stops); a host with none left is freed. */
+/* A server's fetches at once, of every host: 8 x http_max_connections, as natively
+ * (sources/http.c), but always one for a host with none (so that hosts whose fetches
+ * all stall do not hold up the others) */
+static unsigned total_max(const asset_server_t *s) {
+    unsigned per = s->cfg.http_max_connections;
+    return per > UINT_MAX / 8 ? UINT_MAX : 8 * per;
+}
+
+/* Whether one more fetch of h may start now. */
+static bool host_may_start(const asset__http_t *http, const host_t *h) {
+    return h->active < http->server->cfg.http_max_connections &&
+           (!h->active || http->active < total_max(http->server));
+}
+
+/* Starts waiting fetches while the caps allow, round-robin over the hosts from the one
+ * after from (a host's own in order), as natively. */
+static void hosts_start(asset__http_t *http, host_t *from) {
+    unsigned n = 0;
+    for (host_t *h = http->hosts; h; h = h->next) n++;
+    host_t *h = from;
+    for (unsigned idle = 0; idle < n;) {
+        h = h->next ? h->next : http->hosts;
+        xfer_t *w = h->wait_head;
+        if (!w || !host_may_start(http, h)) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        h->wait_head = w->wnext;
+        if (h->wait_head)
+            h->wait_head->wprev = NULL;
+        else
+            h->wait_tail = NULL;
+        w->waiting = false;
+        h->active++;
+        http->active++;
+        w->id = ++g_next_id;
+        xfer_fetch(w);
+    }
+}
+
+/* Takes x out of its host: the fetches waiting for its place start (unless the server
+ * stops); a host with none left is freed. */
 static void host_leave(xfer_t *x) {
     host_t *h = x->host;
     if (!h) return;
@@ -228,18 +271,8 @@ static void host_leave(xfer_t *x) {
             h->wait_tail = x->wprev;
     } else {
         h->active--;
-        xfer_t *w = h->wait_head;
-        if (w && !http->stopping) {
-            h->wait_head = w->wnext;
-            if (h->wait_head)
-                h->wait_head->wprev = NULL;
-            else
-                h->wait_tail = NULL;
-            w->waiting = false;
-            h->active++;
-            w->id = ++g_next_id;
-            xfer_fetch(w);
-        }
+        http->active--;
+        if (!http->stopping) hosts_start(http, h);
     }
     if (!h->active && !h->wait_head) {
         host_t **pp = &http->hosts;
@@ -497,7 +530,7 @@ static void xfer_start(void *arg) {
         s->http->hosts = h;
     }
     x->host = h; /* NULL (out of memory): fetched at once, not counted */
-    if (h && h->active >= s->cfg.http_max_connections) {
+    if (h && (h->wait_head || !host_may_start(s->http, h))) {
         x->waiting = true;
         x->wprev = h->wait_tail;
         if (h->wait_tail)
@@ -507,7 +540,10 @@ static void xfer_start(void *arg) {
         h->wait_tail = x;
         return;
     }
-    if (h) h->active++;
+    if (h) {
+        h->active++;
+        s->http->active++;
+    }
     x->id = ++g_next_id;
     xfer_fetch(x);
 }

@@ -677,6 +677,63 @@ static void test_many_loads_of_one_host_all_load(void **state) {
     assert_int_equal(atomic_load(&g_live), live);
 }
 
+/* Loads of many hosts at once: at most 8 x http_max_connections fetches run, of every
+ * host, but always one for a host with none, as natively (the header's
+ * http_low_speed_ms); the others wait, and start as places free. Ten spellings of
+ * 127.0.0.1 are ten hosts (the host of the URI is its text). With 2 per host: eight
+ * hosts' 16 fetches fill the total, the ninth host still gets its first, not its
+ * second. There was only the cap per host: its second started too. */
+static void test_loads_of_many_hosts_are_capped_in_all(void **state) {
+    (void)state;
+    NEED_HTTP();
+    char big[4096];
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    put("slow/cap" MODE ".txt", big); /* nginx sends /slow/ at 1 byte a second */
+    put("capped" MODE ".txt", "after the slow ones");
+    const char *port = strrchr(g_base, ':');
+    static const char *const hosts[] = {"127.0.0.1",  "127.1",      "0x7f.1", "2130706433",
+                                        "127.0.1",    "0x7f000001", "0177.1", "0x7f.0.0.1",
+                                        "0177.0.0.1", "127.00.1"};
+    enum { HOSTS = sizeof hosts / sizeof hosts[0], N = 18 };
+    long live = atomic_load(&g_live);
+    asset_server_config_t cfg = {.max_workers = 2, .http_max_connections = 2};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h[N];
+    char u[256];
+    for (int i = 0; i < N; i++) { /* hosts 0..7 twice, host 8 twice (17: its second) */
+        snprintf(u, sizeof u, "http://%s%s/slow/cap" MODE ".txt?%d", hosts[i / 2], port, i);
+        h[i] = asset_server_load(s, u, NULL);
+    }
+    double end = emscripten_get_now() + 30000;
+    while (reads_in_flight(s) < N && emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    assert_int_equal(reads_in_flight(s), N);
+#ifndef __EMSCRIPTEN_PTHREADS__
+    for (int i = 0; i < 5; i++) { /* the I/O turns that start them */
+        asset_server_flush(s);
+        turn();
+    }
+    assert_int_equal(js_live(), 17);
+#endif
+    /* the waiting one starts when one ends, and ends when cancelled */
+    asset_handle_cancel(h[0]);
+    assert_int_equal(wait_done(s, h[0]), ASSET_E_CANCELLED);
+    for (int i = 1; i < N; i++) asset_handle_cancel(h[i]);
+    for (int i = 1; i < N; i++) assert_int_equal(wait_done(s, h[i]), ASSET_E_CANCELLED);
+    snprintf(u, sizeof u, "http://%s%s/capped" MODE ".txt", hosts[HOSTS - 1], port);
+    asset_handle_t *last = asset_server_load(s, u, NULL);
+    assert_int_equal(wait_done(s, last), ASSET_OK);
+    tu_expect_text(last, "after the slow ones");
+    asset_handle_release(last);
+    for (int i = 0; i < N; i++) asset_handle_release(h[i]);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&g_live), live);
+}
+
 /* config.wake called as a fetch ends is the I/O thread's (natively, and on the web's
  * I/O worker): a destroy there is refused, as the header says, and logged. In the
  * single-threaded build the promise callbacks ran as nobody's thread: the destroy went
@@ -825,6 +882,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_out_of_memory_for_a_chunk_fails_the_load),
         cmocka_unit_test(test_timeouts_past_24_days_are_not_at_once),
         cmocka_unit_test(test_many_loads_of_one_host_all_load),
+        cmocka_unit_test(test_loads_of_many_hosts_are_capped_in_all),
         cmocka_unit_test(test_destroy_from_wake_as_a_fetch_ends_is_refused),
         cmocka_unit_test(test_destroy_from_wake_in_a_poll_is_refused),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
