@@ -539,9 +539,10 @@ struct asset_handle {
                                    * a retry of it (set as it is made) */
     bool reload_transient : 1;    /* [lock] (reload handle) failed for a state that passes (its
                                    * request's transient): tried again (reload.c) */
-    /* [lock] a no_cache handle's (and a reload handle's): the source's version of the
-     * value it holds or has pending, for its reloads' revalidation (there is no cache
-     * entry to hold it), or NULL */
+    /* [lock] the source's version of the value it holds or has pending (a reload
+     * handle's: of the value it read), for its reloads' revalidation when there is no
+     * cache entry to hold it (no_cache, or the entry evicted, cleared, over its
+     * budget), or NULL. A cached handle's only with watch or http_poll_ms (job.c) */
     char *nc_version;
 };
 
@@ -985,11 +986,12 @@ void asset__reload_watch_job(asset_server_t *s, asset__job_t *j);
 void asset__reload_unwatch(asset_server_t *s, const char *uri, size_t n);
 /* [lock] An internal reload handle was decided: hand the result to the live handles. */
 void asset__reload_decided(asset_server_t *s, asset_handle_t *rh);
-/* [lock] For a no_cache reload of uri by ld, which finds no cache entry: the value a
- * live no_cache handle of uri (no label) holds or has pending, and the source's version
- * of it (nc_version), to revalidate against. False: none. */
-bool asset__reload_no_cache_base(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
-                                 asset__value_t **v, const char **version);
+/* [lock] For a reload of uri by ld that finds no cache entry (a no_cache one, or its
+ * entry evicted, cleared or over its budget): the value a live handle of uri (no label,
+ * no_cache as the reload) holds or has pending, and the source's version of it
+ * (nc_version), to revalidate against. False: none. */
+bool asset__reload_live_base(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
+                             bool no_cache, asset__value_t **v, const char **version);
 /* Lock not held: starts reloads of uri (normalised, no label) for its live handles.
  * forced: fresh read; else a revalidation that changes nothing when unchanged. */
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced);

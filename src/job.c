@@ -144,11 +144,15 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
     }
     job_unmap(s, j);
     int http = j->req ? j->req->http_status : 0;
-    /* a no_cache handle keeps its value's version itself (no cache entry does), for
-     * its reloads' revalidation; a reload handle, for the live handles it serves */
+    /* a handle keeps its value's version itself, for its reloads' revalidation: a
+     * no_cache one has no cache entry to hold it, and a cached one's entry may be gone
+     * (evicted, cleared, over its budget) when a watch or an http_poll_ms poll reloads
+     * it (without them no reload revalidates: a load allocates nothing for it); a
+     * reload handle, for the live handles it serves */
     const char *version = j->req && j->req->version ? j->req->version : j->cached_version;
+    bool polled = s->cfg.watch || s->cfg.http_poll_ms;
     for (asset_handle_t *h = j->handles; h && st == ASSET_OK; h = h->job_next) {
-        if (!h->no_cache && !h->reload) continue;
+        if (!h->no_cache && !h->reload && !polled) continue;
         asset_free(h->nc_version);
         h->nc_version = version ? asset__strdup(version) : NULL;
     }

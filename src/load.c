@@ -314,9 +314,11 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
             j->map_file = opt.map_file;
             asset__value_t *base = e ? e->value : NULL;
             const char *version = e ? asset__cache_entry_version(e) : NULL;
-            /* a no_cache reload revalidates against its live handles' value */
-            if (!e && h->reload && opt.no_cache && !forced &&
-                !asset__reload_no_cache_base(s, j->uri, ld, &base, &version))
+            /* a reload that finds no cache entry (a no_cache one; or the entry evicted,
+             * cleared, over its budget) revalidates against its live handles' value: an
+             * http_poll_ms poll of such a value published a reload of unchanged bytes */
+            if (!e && h->reload && !forced &&
+                !asset__reload_live_base(s, j->uri, ld, opt.no_cache, &base, &version))
                 base = NULL;
             if (base) {
                 j->cached_version = version ? asset__strdup(version) : NULL;

@@ -394,12 +394,13 @@ static void drop_cached_dependents(asset_server_t *s, const char *base) {
     asset_free(todo);
 }
 
-bool asset__reload_no_cache_base(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
-                                 asset__value_t **v, const char **version) {
+bool asset__reload_live_base(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
+                             bool no_cache, asset__value_t **v, const char **version) {
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, uri, strlen(uri));
     for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
-        if (!live(h) || h->loader != ld || !h->no_cache || h->label || !h->nc_version) continue;
+        if (!live(h) || h->loader != ld || h->no_cache != no_cache || h->label || !h->nc_version)
+            continue;
         *v = h->reload_pending && h->reload_value ? h->reload_value : h->value;
         *version = h->nc_version;
         return *v != NULL;
@@ -545,10 +546,9 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
                 continue;
             }
         }
-        if (h->no_cache) { /* the version of what it will hold, for its next reload */
-            asset_free(h->nc_version);
-            h->nc_version = rh->nc_version ? asset__strdup(rh->nc_version) : NULL;
-        }
+        /* the version of what it will hold, for its next reload */
+        asset_free(h->nc_version);
+        h->nc_version = rh->nc_version ? asset__strdup(rh->nc_version) : NULL;
         if (nv == cur && !h->reload_pending) continue; /* revalidated: unchanged */
         set_pending(h, ASSET_OK, nv, NULL);
         asset__queue_push(s, h);

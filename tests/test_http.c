@@ -1212,8 +1212,9 @@ static void test_http_a_failed_redirect_keeps_its_status(void **state) {
 
 /* Loads path from the misbehaving server twice, then lets http_poll_ms (10 ms) poll it
  * until six requests were answered: the second load keeps the first's value, and no
- * poll publishes a reload (the answers do not change). */
-static void expect_unchanged_answers_keep_the_value(const char *path) {
+ * poll publishes a reload (the answers do not change). clear: the cache is emptied
+ * before the polls (the handles keep their values). */
+static void expect_unchanged_answers_keep_the_value(const char *path, bool clear) {
     tu_bad_t *b = tu_bad_start();
     asset_server_config_t cfg = {.http_poll_ms = 10};
     asset_server_t *s = asset_server_create(&cfg);
@@ -1222,6 +1223,7 @@ static void expect_unchanged_answers_keep_the_value(const char *path) {
     assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
     asset_handle_t *h2 = bad_load(s, b, path, ASSET_OK);
     assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h)); /* the same value */
+    if (clear) asset_server_clear_caches(s);
     uint64_t deadline = uv_hrtime() + 30000000000ull;
     while (tu_bad_connections(b) < 6) { /* two loads, then polls */
         asset_server_flush(s);
@@ -1243,7 +1245,7 @@ static void expect_unchanged_answers_keep_the_value(const char *path) {
  * load, and each http_poll_ms poll published a reload of the unchanged bytes. */
 static void test_http_a_200_with_the_cached_validator_is_not_modified(void **state) {
     (void)state;
-    expect_unchanged_answers_keep_the_value("/unconditional");
+    expect_unchanged_answers_keep_the_value("/unconditional", false);
 }
 
 /* A coding libcurl does not decode is one this build does not support, as a gzip body
@@ -1323,7 +1325,17 @@ static void test_http_a_304_from_a_redirect_target_is_asked_again(void **state) 
  * cached value (no parse), and a poll publishes no reload for it (every poll was one). */
 static void test_http_an_unchanged_answer_without_validators_is_not_modified(void **state) {
     (void)state;
-    expect_unchanged_answers_keep_the_value("/ok");
+    expect_unchanged_answers_keep_the_value("/ok", false);
+}
+
+/* A live handle whose cache entry is gone (evicted, cleared, or a value over its
+ * loader's budget, never cached) was polled with no condition and no version to compare
+ * with: every http_poll_ms poll fetched, parsed and published a reload of the unchanged
+ * bytes. The poll revalidates against the value the live handles hold. */
+static void test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload(void **state) {
+    (void)state;
+    expect_unchanged_answers_keep_the_value("/ok", true);
+    expect_unchanged_answers_keep_the_value("/unconditional", true);
 }
 
 int main(void) {
@@ -1381,6 +1393,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_failed_redirect_keeps_its_status),
         cmocka_unit_test(test_http_a_200_with_the_cached_validator_is_not_modified),
         cmocka_unit_test(test_http_an_unknown_content_coding_is_unsupported),
+        cmocka_unit_test(test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
