@@ -1336,6 +1336,27 @@ static void test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload(voi
     (void)state;
     expect_unchanged_answers_keep_the_value("/ok", true);
     expect_unchanged_answers_keep_the_value("/unconditional", true);
+    /* a value over its loader's budget is never cached: every poll published one */
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_poll_ms = 10, .cache_budget = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h = bad_load(s, b, "/ok", ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    while (tu_bad_connections(b) < 5) { /* the load, then polls */
+        asset_server_flush(s);
+        assert_true(uv_hrtime() < deadline);
+        uv_mutex_lock(&s->lock);
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+    asset_server_flush(s);
+    assert_int_equal(reloads, 0);
+    tu_expect_bytes(h, "hello", 5);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
 }
 
 int main(void) {
