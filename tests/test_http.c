@@ -1210,6 +1210,19 @@ static void test_http_a_failed_redirect_keeps_its_status(void **state) {
     tu_bad_stop(b);
 }
 
+/* Flushes (the flush thread: this one) until the misbehaving server has seen n
+ * connections, waiting for completions in between; 30 s at most. */
+static void flush_until_connections(asset_server_t *s, tu_bad_t *b, int n) {
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    while (tu_bad_connections(b) < n) {
+        asset_server_flush(s);
+        assert_true(uv_hrtime() < deadline);
+        uv_mutex_lock(&s->lock);
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+}
+
 /* Loads path from the misbehaving server twice, then lets http_poll_ms (10 ms) poll it
  * until six requests were answered: the second load keeps the first's value, and no
  * poll publishes a reload (the answers do not change). clear: the cache is emptied
@@ -1224,14 +1237,7 @@ static void expect_unchanged_answers_keep_the_value(const char *path, bool clear
     asset_handle_t *h2 = bad_load(s, b, path, ASSET_OK);
     assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h)); /* the same value */
     if (clear) asset_server_clear_caches(s);
-    uint64_t deadline = uv_hrtime() + 30000000000ull;
-    while (tu_bad_connections(b) < 6) { /* two loads, then polls */
-        asset_server_flush(s);
-        assert_true(uv_hrtime() < deadline);
-        uv_mutex_lock(&s->lock);
-        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
-    }
+    flush_until_connections(s, b, 6); /* two loads, then polls */
     asset_server_flush(s);
     assert_int_equal(reloads, 0);
     asset_handle_release(h);
@@ -1343,14 +1349,7 @@ static void test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload(voi
     asset_handle_t *h = bad_load(s, b, "/ok", ASSET_OK);
     int reloads = 0;
     assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
-    uint64_t deadline = uv_hrtime() + 30000000000ull;
-    while (tu_bad_connections(b) < 5) { /* the load, then polls */
-        asset_server_flush(s);
-        assert_true(uv_hrtime() < deadline);
-        uv_mutex_lock(&s->lock);
-        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
-    }
+    flush_until_connections(s, b, 5); /* the load, then polls */
     asset_server_flush(s);
     assert_int_equal(reloads, 0);
     tu_expect_bytes(h, "hello", 5);
