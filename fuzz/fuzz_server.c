@@ -5,10 +5,11 @@
  * '..', unknown schemes - optionally with fuzz bytes appended, or raw) with fuzzed
  * options (priority, no_cache, tag, loader, timeout), cancel, release, cancel_tag,
  * flush, budgeted flush, wait, manifest / folder / group batches, batch cancel and
- * release, invalidate, clear caches, callbacks (some of which release their handle,
- * start a load or try to flush from inside the flush), getters and stats. At most
- * 64 ops. Then either destroy at once with whatever is in flight, or wait for every
- * handle and batch first; destroy always ends the input.
+ * release, invalidate, clear caches, hot reload (asset_server_reload, reloaded callbacks
+ * that count, reload again, flush or disconnect themselves), callbacks (some of which release their
+ * handle, start a load or try to flush from inside the flush), getters and stats. At most 64 ops.
+ * Then either destroy at once with whatever is in flight, or wait for every handle and batch first;
+ * destroy always ends the input.
  *
  * The server is boxed in: file_root is a temp dir with three files, pkg_path is empty
  * (one embedded package, "emb"), http:// and https:// fail at once, and a custom
@@ -20,13 +21,16 @@
  * handle has an error and a message; a LOADED one a value; a done batch's counts add
  * up and its progress is 1; every callback fires at most once, and every connected,
  * not disconnected callback has fired once everything is done and flushed; a
- * callback sees its handle done; a flush from inside a callback dispatches nothing;
+ * callback sees its handle done; a reloaded callback sees its handle LOADED with a
+ * value, a version that never goes back, and a message when the reload failed; a
+ * flush from inside a callback dispatches nothing;
  * ASan/LSan: no memory error, no leak after destroy. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <asset_server.h>
 
@@ -273,6 +277,9 @@ typedef struct cb_rec {
     int kind; /* 0: count; 1: release the extra reference; 2: load and release; 3: flush */
     int fired;
     bool disconnected;
+    bool reloaded;    /* a reloaded callback (kind: 0 count, 1 reload again, 2 flush,
+                         3 disconnect itself); it fires any number of times */
+    uint64_t version; /* the handle's version when it last fired */
     asset_server_t *s;
     asset_handle_t *h; /* a reference, so the end can wait for it */
 } cb_rec_t;
@@ -291,6 +298,51 @@ static void on_done(asset_handle_t *h, void *user) {
     case 2: asset_handle_release(asset_server_load(c->s, "mem://a.json", NULL)); break;
     case 3: CHECK(asset_server_flush(c->s) == 0); break;
     default: break;
+    }
+}
+
+/* A reloaded callback: its handle stays LOADED with a value, its version never goes
+ * back, and a failed reload says why. */
+static void on_reloaded(asset_handle_t *h, void *user) {
+    cb_rec_t *c = user;
+    CHECK(!c->disconnected);
+    CHECK(asset_handle_state(h) == ASSET_STATE_LOADED);
+    CHECK(asset_handle_value(h) != NULL);
+    uint64_t v = asset_handle_version(h);
+    CHECK(v >= 1 && v >= c->version);
+    c->version = v;
+    if (asset_handle_reload_error(h) != ASSET_OK) CHECK(asset_handle_error_message(h)[0]);
+    c->fired++;
+    switch (c->kind) {
+    case 1:
+        if (c->fired < 3) asset_server_reload(c->s, asset_handle_uri(h)); /* bounded */
+        break;
+    case 2: CHECK(asset_server_flush(c->s) == 0); break;
+    case 3: c->disconnected = asset_handle_disconnect(h, c->id); break;
+    default: break;
+    }
+}
+
+static uint64_t reload_count(asset_server_t *s) {
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    return st.reloads + st.reload_failures;
+}
+
+/* Reloads h's URI; wait: when h is LOADED, flushes until its reload (or another) is
+ * published: a reload of a live LOADED handle reaches a flush. */
+static void reload_handle(asset_server_t *s, asset_handle_t *h, bool wait) {
+    wait = wait && asset_handle_state(h) == ASSET_STATE_LOADED;
+    uint64_t before = wait ? reload_count(s) : 0;
+    asset_server_reload(s, asset_handle_uri(h));
+    struct timespec t0, now, pause = {0, 20000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (wait) {
+        asset_server_flush(s);
+        if (reload_count(s) > before) break;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        CHECK(now.tv_sec - t0.tv_sec < 5); /* lost, or a livelock */
+        nanosleep(&pause, NULL);
     }
 }
 
@@ -481,14 +533,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             }
             break;
         }
-        case 13:
-            if (byte(&in) & 1) {
+        case 13: { /* invalidate, clear, hot reload */
+            uint8_t how = byte(&in) % 4;
+            if (how == 0 || how == 2) {
                 uri_from(&in, uri, sizeof uri);
-                asset_server_invalidate(s, uri);
-            } else {
+                uint8_t f = byte(&in);
+                if (how == 0)
+                    asset_server_invalidate(s, uri);
+                else if (!(f & 1) || !h)
+                    asset_server_reload(s, uri);
+                else
+                    reload_handle(s, h, f & 2);
+            } else if (how == 1) {
                 asset_server_clear_caches(s);
+            } else if (h && g_ncb < NCB) { /* a reloaded callback */
+                cb_rec_t *c = &g_cbs[g_ncb++];
+                memset(c, 0, sizeof *c);
+                c->reloaded = true;
+                c->kind = byte(&in) % 4;
+                c->s = s;
+                c->h = asset_handle_retain(h);
+                c->id = asset_handle_on_reloaded(h, on_reloaded, c);
+                CHECK(c->id);
             }
             break;
+        }
         case 14: /* callbacks */
             if (h && g_ncb < NCB) {
                 cb_rec_t *c = &g_cbs[g_ncb];
@@ -544,12 +613,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         asset_server_flush(s); /* callbacks connected after done fire here */
         for (size_t i = 0; i < g_ncb; i++)
-            if (!g_cbs[i].disconnected) CHECK(g_cbs[i].fired == 1);
+            if (!g_cbs[i].disconnected && !g_cbs[i].reloaded) CHECK(g_cbs[i].fired == 1);
     }
     for (size_t i = 0; i < g_ncb; i++) asset_handle_release(g_cbs[i].h);
     for (size_t i = 0; i < NH; i++) asset_handle_release(hs[i]);
     for (size_t b = 0; b < NB; b++) asset_batch_release(bs[b]);
     asset_server_destroy(s);
-    for (size_t i = 0; i < g_ncb; i++) CHECK(g_cbs[i].fired <= 1);
+    for (size_t i = 0; i < g_ncb; i++) CHECK(g_cbs[i].reloaded || g_cbs[i].fired <= 1);
     return 0;
 }
