@@ -755,7 +755,9 @@ struct asset_load_options {    /* NULL or zero: defaults */
 /* Starts loading uri ("file:///abs", "rel/path", "pkg://name/path", "mem://key",
  * "http(s)://..."). "uri#label" yields the sub-asset `label` that the loader published
  * with asset_parse_add_labeled (the parse of uri is shared with every other load of
- * it); '#' starts the label in every URI, a literal '#' in a name is written %23.
+ * it); '#' starts the label in every URI, a literal '#' in a name is written %23. A
+ * label is percent-decoded as a name is ("#Mesh%200" and "#Mesh 0" are the label
+ * "Mesh 0"; a '%' or '#' in a label is %25 or %23), and the handle's URI writes it so.
  * Never fails synchronously: a bad URI gives a handle that is FAILED
  * at the next flush, with a message. Returns NULL only when the handle itself cannot
  * be allocated. The caller owns one reference: asset_handle_release() it. Any thread. */

@@ -203,15 +203,25 @@ static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     r->pst = asset__uri_parse_room(base ? base : uri, s->base_dir, s->file_root, ASSET__JOB_ROOM,
                                    &r->parsed, &r->why);
     asset_free(base);
-    if (r->pst == ASSET_OK && hash && !hash[1]) {
-        asset__uri_dispose(&r->parsed);
-        r->pst = ASSET_E_INVALID;
-        r->why = "empty label after '#'";
+    /* the label percent-decoded as a name is ("#Mesh%200" is the label "Mesh 0") */
+    char *label = NULL;
+    if (r->pst == ASSET_OK && hash) {
+        asset_status_t lst = asset__uri_label_decode(hash + 1, &label, &r->why);
+        if (lst == ASSET_E_NO_MEMORY) {
+            asset__uri_dispose(&r->parsed);
+            asset__handle_discard(r->h);
+            r->h = NULL;
+            return false;
+        }
+        if (lst != ASSET_OK) {
+            asset__uri_dispose(&r->parsed);
+            r->pst = lst;
+        }
     }
     /* hashed once, here, without the lock: the cache lookup, the coalescing map's find
      * and put, and the cache's put after the read (asset__job_uri_hash) take it */
     if (r->pst == ASSET_OK) r->phash = asset__map_hash(r->parsed.uri);
-    char *named = r->pst == ASSET_OK && hash ? asset__asprintf("%s%s", r->parsed.uri, hash) : NULL;
+    char *named = label ? asset__uri_labeled(r->parsed.uri, label) : NULL;
     const char *huri = r->pst == ASSET_OK ? (named ? named : r->parsed.uri) : uri;
     /* the fast path's handle when it names huri (uri was normalised already, or is
      * invalid): made with the same options, so the same handle */
@@ -222,14 +232,11 @@ static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     }
     if (!h && (r->pst != ASSET_OK || !hash || named)) h = asset__handle_new(s, huri, opt);
     asset_free(named);
-    if (h && named && !(h->label = asset__strdup(hash + 1))) {
-        uv_mutex_lock(&s->lock);
-        asset__handle_link(s, h); /* freed the usual way */
-        h->refs = 0;
-        asset__handle_maybe_free(h);
-        uv_mutex_unlock(&s->lock);
-        h = NULL;
+    if (h && named) { /* the handle owns it */
+        h->label = label;
+        label = NULL;
     }
+    asset_free(label);
     r->h = h;
     if (!h) {
         asset__uri_dispose(&r->parsed);

@@ -200,6 +200,29 @@ static asset_status_t fail(const char **why, asset_status_t st, const char *w) {
     return st;
 }
 
+asset_status_t asset__uri_label_decode(const char *raw, char **out, const char **why) {
+    *out = NULL;
+    if (!*raw) return fail(why, ASSET_E_INVALID, "empty label after '#'");
+    char *l = asset__strdup(raw);
+    if (!l) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    if (!percent_decode(l, why)) {
+        asset_free(l);
+        return ASSET_E_INVALID;
+    }
+    *out = l;
+    return ASSET_OK;
+}
+
+char *asset__uri_labeled(const char *uri, const char *label) {
+    size_t ul = strlen(uri), n = strlen(label), extra = pct_extra(label, n);
+    char *o = asset_alloc(ul + 1 + n + extra + 1);
+    if (!o) return NULL;
+    memcpy(o, uri, ul);
+    o[ul] = '#';
+    *pct_write(o + ul + 1, label, n, extra) = 0;
+    return o;
+}
+
 /* The result, in one block: out->uri (prefix + path, '%' and '#' encoded as in
  * percent_encode_pct), then out->path after its NUL. */
 static asset_status_t finish(asset_uri_t *out, const char *prefix, size_t pl, const char *path,

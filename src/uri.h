@@ -41,6 +41,13 @@ size_t asset__uri_name_len(const char *uri);
 uint64_t asset__scheme_bit(const char *scheme, size_t len);
 /* The normalised URI of a decoded path: prefix ("mem://") + path, '%' and '#' encoded. */
 char *asset__uri_from_path(const char *prefix, const char *path);
+/* The label of "uri#label" (raw: what follows the '#'), percent-decoded as a name is,
+ * into *out (new string): ASSET_OK, ASSET_E_INVALID (*why: empty, a malformed escape or
+ * a NUL) or ASSET_E_NO_MEMORY. */
+asset_status_t asset__uri_label_decode(const char *raw, char **out, const char **why);
+/* The normal form of a labeled URI: uri + '#' + label with its '%' and '#' encoded (so
+ * that it decodes back to label). New string or NULL. */
+char *asset__uri_labeled(const char *uri, const char *label);
 /* Normalises an absolute or relative '/'-path: collapses "//", ".", "..". Writes into
  * out (capacity >= strlen(path) + 2). Returns false if ".." climbs above the start. */
 bool asset__path_normalize(const char *path, char *out);

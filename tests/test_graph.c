@@ -849,6 +849,43 @@ static void test_labeled_loads_before_during_and_after_the_parse_share_it(void *
     uv_sem_destroy(&g_parse_release);
 }
 
+/* A label is percent-decoded as a name is: "#Mesh%200" is the label "Mesh 0" (a URI
+ * built with an encoder finds it), a literal '%' or '#' in a label is %25 or %23, and
+ * the handle's URI is the normal form, which decodes back to the label. */
+static void test_a_label_is_percent_decoded_as_a_name_is(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    put(s, "names.n", "label Mesh 0\nlabel 100%\nlabel a#b");
+    static const struct {
+        const char *uri, *value, *normal;
+    } ok[] = {
+        {"mem://names.n#Mesh%200", "Mesh 0", "mem://names.n#Mesh 0"},
+        {"mem://names.n#Mesh 0", "Mesh 0", "mem://names.n#Mesh 0"},
+        {"mem://names.n#100%25", "100%", "mem://names.n#100%25"},
+        {"mem://names.n#a%23b", "a#b", "mem://names.n#a%23b"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        asset_handle_t *h = load(s, ok[i].uri);
+        if (tu_wait(h) != ASSET_OK) fail_msg("%s: %s", ok[i].uri, asset_handle_error_message(h));
+        assert_string_equal(asset_handle_value(h), ok[i].value);
+        assert_string_equal(asset_handle_uri(h), ok[i].normal);
+        asset_handle_release(h);
+    }
+    static const char *const bad[][2] = {
+        {"mem://names.n#100%", "malformed percent-escape"},
+        {"mem://names.n#a%2", "malformed percent-escape"},
+        {"mem://names.n#a%00", "NUL"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        asset_handle_t *h = load(s, bad[i][0]);
+        assert_int_equal(tu_wait(h), ASSET_E_INVALID);
+        expect_msg(h, bad[i][1]);
+        asset_handle_release(h);
+    }
+    assert_int_equal(atomic_load(&g_gl.parses), 1);
+    asset_server_destroy(s);
+}
+
 static void test_labels_of_an_immutable_cache_hit(void **state) {
     (void)state;
     asset_server_t *s = graph_server(1);
@@ -1849,6 +1886,7 @@ int main(void) {
         cmocka_unit_test(test_releasing_a_parent_mid_load_leaks_nothing),
         cmocka_unit_test(test_destroy_with_a_graph_in_flight_fires_nothing_and_leaks_nothing),
         cmocka_unit_test(test_labeled_loads_before_during_and_after_the_parse_share_it),
+        cmocka_unit_test(test_a_label_is_percent_decoded_as_a_name_is),
         cmocka_unit_test(test_labels_of_an_immutable_cache_hit),
         cmocka_unit_test(test_labeled_values_are_charged_to_the_cache_budget),
         cmocka_unit_test(test_finalize_runs_dependencies_first_once_on_the_flush_thread),
