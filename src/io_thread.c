@@ -40,6 +40,9 @@ void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_sto
     io->nhooks++;
 }
 
+void (*asset__io_stop_hook)(asset__io_t *io) = NULL;
+void (*asset__io_exit_hook)(void) = NULL;
+
 static void timer_cb(uv_timer_t *t);
 
 static void rearm(asset__io_t *io) {
@@ -109,6 +112,7 @@ static void io_main(void *arg) {
     uv_run(&io->loop, UV_RUN_DEFAULT);
     run_posts(io); /* posted after the last turn: still run, so they can clean up */
     uv_loop_close(&io->loop);
+    if (asset__io_exit_hook) asset__io_exit_hook();
 }
 
 asset__io_t *asset__io_start(asset_server_t *s) {
@@ -140,7 +144,17 @@ asset__io_t *asset__io_start(asset_server_t *s) {
     return io;
 }
 
-void asset__io_kick(asset__io_t *io) { uv_async_send(&io->async); }
+/* Every wake-up is written under the lock, and only while the thread is not stopping:
+ * the thread reads stopping under that lock, then closes its async handle and loop (the
+ * eventfd). A wake-up written after the unlock could come once the thread saw the stop
+ * and closed them: libuv's write to the closed descriptor failed and it aborted
+ * (found by fuzz/fuzz_server.c in destroy, which stopped the thread as it handled a
+ * timed load's wake-up). uv_async_send never blocks; the lock is a leaf lock. */
+void asset__io_kick(asset__io_t *io) {
+    uv_mutex_lock(&io->lock);
+    if (!io->stopping) uv_async_send(&io->async);
+    uv_mutex_unlock(&io->lock);
+}
 
 bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg) {
     post_t *p = asset__calloc(1, sizeof *p);
@@ -155,13 +169,13 @@ bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg) {
         else
             io->posts = p;
         io->posts_tail = p;
+        uv_async_send(&io->async); /* under the lock: see asset__io_kick */
     }
     uv_mutex_unlock(&io->lock);
     if (!ok) {
         asset_free(p);
         return false;
     }
-    uv_async_send(&io->async);
     return true;
 }
 
@@ -177,8 +191,9 @@ bool asset__io_stopping(asset__io_t *io) {
 void asset__io_stop(asset__io_t *io) {
     uv_mutex_lock(&io->lock);
     io->stopping = true;
+    uv_async_send(&io->async); /* under the lock: see asset__io_kick */
     uv_mutex_unlock(&io->lock);
-    uv_async_send(&io->async);
+    if (asset__io_stop_hook) asset__io_stop_hook(io);
     uv_thread_join(&io->thread);
     uv_sem_destroy(&io->ready);
     uv_mutex_destroy(&io->lock);

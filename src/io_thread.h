@@ -7,7 +7,8 @@
 typedef struct asset__io asset__io_t;
 asset__io_t *asset__io_start(asset_server_t *s);
 void asset__io_stop(asset__io_t *io);
-/* Wakes the I/O thread so it re-reads the timer heap. Any thread. */
+/* Wakes the I/O thread so it re-reads the timer heap. Any thread; nothing once the
+ * thread is stopping. */
 void asset__io_kick(asset__io_t *io);
 /* Runs fn(arg) on the I/O thread. Returns false when the thread is stopping. */
 bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg);
@@ -22,5 +23,11 @@ void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_sto
  * began (it stops and frees the thread without the lock, while threads it still waits
  * for, a wait's callback or run-on-wait job, may get here). */
 asset__io_t *asset__io_get(asset_server_t *s);
+/* Tests: when set, asset__io_stop calls asset__io_stop_hook once the stop is asked for,
+ * before it waits for the thread, and a started I/O thread calls asset__io_exit_hook as
+ * it ends, its loop closed. Set before the stop (asset_server_destroy), NULL again once it
+ * returned. */
+extern void (*asset__io_stop_hook)(asset__io_t *io);
+extern void (*asset__io_exit_hook)(void);
 
 #endif
