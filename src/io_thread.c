@@ -2,14 +2,7 @@
  * first need. It fires load timeouts from one uv_timer_t over the server's deadline
  * heap, and runs work posted by other threads through a queue and a uv_async_t. */
 #include "internal.h"
-
-#include <stdlib.h>
-
-typedef struct post {
-    struct post *next;
-    void (*fn)(void *arg);
-    void *arg;
-} post_t;
+#include "io_queue.h"
 
 struct asset__io {
     asset_server_t *server;
@@ -20,24 +13,14 @@ struct asset__io {
     uv_sem_t ready;
     int init_rc;
     uv_mutex_t lock; /* leaf lock: guards posts and stopping */
-    post_t *posts, *posts_tail;
+    asset__io_posts_t posts;
     bool stopping;
-    /* hooks (HTTP, hot reload), set and run on the I/O thread */
-    struct {
-        void (*on_kick)(void *arg);
-        void (*on_stop)(void *arg);
-        void *arg;
-    } hooks[4];
-    unsigned nhooks;
+    asset__io_hooks_t hooks; /* HTTP, hot reload: set and run on the I/O thread */
 };
 
 void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
                          void *arg) {
-    if (io->nhooks == sizeof io->hooks / sizeof io->hooks[0]) abort(); /* a fixed set of users */
-    io->hooks[io->nhooks].on_kick = on_kick;
-    io->hooks[io->nhooks].on_stop = on_stop;
-    io->hooks[io->nhooks].arg = arg;
-    io->nhooks++;
+    asset__io_hooks_add(&io->hooks, on_kick, on_stop, arg);
 }
 
 void (*asset__io_stop_hook)(asset__io_t *io) = NULL;
@@ -60,15 +43,9 @@ static void timer_cb(uv_timer_t *t) { rearm(t->data); }
 
 static void run_posts(asset__io_t *io) {
     uv_mutex_lock(&io->lock);
-    post_t *p = io->posts;
-    io->posts = io->posts_tail = NULL;
+    asset__io_post_t *p = asset__io_posts_take(&io->posts);
     uv_mutex_unlock(&io->lock);
-    while (p) {
-        post_t *next = p->next;
-        p->fn(p->arg);
-        asset_free(p);
-        p = next;
-    }
+    asset__io_posts_run(p);
 }
 
 static void async_cb(uv_async_t *a) {
@@ -78,15 +55,12 @@ static void async_cb(uv_async_t *a) {
     bool stop = io->stopping;
     uv_mutex_unlock(&io->lock);
     if (stop) {
-        for (unsigned i = 0; i < io->nhooks; i++)
-            if (io->hooks[i].on_stop) io->hooks[i].on_stop(io->hooks[i].arg);
-        io->nhooks = 0;
+        asset__io_hooks_stop(&io->hooks);
         uv_close((uv_handle_t *)&io->async, NULL);
         uv_close((uv_handle_t *)&io->timer, NULL);
         return;
     }
-    for (unsigned i = 0; i < io->nhooks; i++)
-        if (io->hooks[i].on_kick) io->hooks[i].on_kick(io->hooks[i].arg);
+    asset__io_hooks_kick(&io->hooks);
     rearm(io);
 }
 
@@ -157,26 +131,17 @@ void asset__io_kick(asset__io_t *io) {
 }
 
 bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg) {
-    post_t *p = asset__calloc(1, sizeof *p);
+    asset__io_post_t *p = asset__io_post_new(fn, arg);
     if (!p) return false;
-    p->fn = fn;
-    p->arg = arg;
     uv_mutex_lock(&io->lock);
     bool ok = !io->stopping;
     if (ok) {
-        if (io->posts_tail)
-            io->posts_tail->next = p;
-        else
-            io->posts = p;
-        io->posts_tail = p;
+        asset__io_posts_push(&io->posts, p);
         uv_async_send(&io->async); /* under the lock: see asset__io_kick */
     }
     uv_mutex_unlock(&io->lock);
-    if (!ok) {
-        asset_free(p);
-        return false;
-    }
-    return true;
+    if (!ok) asset__io_post_free(p);
+    return ok;
 }
 
 uv_loop_t *asset__io_loop(asset__io_t *io) { return &io->loop; }

@@ -14,6 +14,7 @@
  *     server's I/O thread is a parked worker when there is one (io_worker_t).
  * Either way every field below `owner thread only` is touched only by that thread. */
 #include "../internal.h"
+#include "../io_queue.h"
 
 #include <emscripten/emscripten.h>
 #include <emscripten/eventloop.h>
@@ -21,12 +22,6 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
-
-typedef struct post {
-    struct post *next;
-    void (*fn)(void *arg);
-    void *arg;
-} post_t;
 
 #ifdef __EMSCRIPTEN_PTHREADS__
 /* A Web Worker serving as I/O thread. Its exit would be completed by the main thread's
@@ -49,7 +44,7 @@ static io_worker_t *g_parked;
 struct asset__io {
     asset_server_t *server;
     uv_mutex_t lock; /* leaf lock: posts, stopping, turn_pending */
-    post_t *posts, *posts_tail;
+    asset__io_posts_t posts;
     bool stopping;
     bool turn_pending; /* a turn is scheduled and has not started */
 #ifdef __EMSCRIPTEN_PTHREADS__
@@ -60,21 +55,12 @@ struct asset__io {
     uv_loop_t loop;
     long timer_id; /* the timeout timer's setTimeout id, 0 if none */
     long turn_id;  /* single-threaded: the scheduled turn's id */
-    struct {
-        void (*on_kick)(void *arg);
-        void (*on_stop)(void *arg);
-        void *arg;
-    } hooks[4];
-    unsigned nhooks;
+    asset__io_hooks_t hooks;
 };
 
 void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
                          void *arg) {
-    if (io->nhooks == sizeof io->hooks / sizeof io->hooks[0]) abort(); /* a fixed set of users */
-    io->hooks[io->nhooks].on_kick = on_kick;
-    io->hooks[io->nhooks].on_stop = on_stop;
-    io->hooks[io->nhooks].arg = arg;
-    io->nhooks++;
+    asset__io_hooks_add(&io->hooks, on_kick, on_stop, arg);
 }
 
 static void turn(void *arg);
@@ -100,16 +86,10 @@ static void rearm(asset__io_t *io) {
 
 static void run_posts(asset__io_t *io) {
     uv_mutex_lock(&io->lock);
-    post_t *p = io->posts;
-    io->posts = io->posts_tail = NULL;
+    asset__io_post_t *p = asset__io_posts_take(&io->posts);
     io->turn_pending = false;
     uv_mutex_unlock(&io->lock);
-    while (p) {
-        post_t *next = p->next;
-        p->fn(p->arg);
-        asset_free(p);
-        p = next;
-    }
+    asset__io_posts_run(p);
 }
 
 /* One turn of the loop: what uv_run's async callback does on desktop. */
@@ -121,8 +101,7 @@ static void turn(void *arg) {
     io->turn_id = 0;
 #endif
     run_posts(io);
-    for (unsigned i = 0; i < io->nhooks; i++)
-        if (io->hooks[i].on_kick) io->hooks[i].on_kick(io->hooks[i].arg);
+    asset__io_hooks_kick(&io->hooks);
     rearm(io);
     uv__web_run_closing(&io->loop);
     asset__thread_owner = owner;
@@ -135,9 +114,7 @@ static void stop_turn(asset__io_t *io) {
     asset_server_t *owner = asset__thread_owner;
     asset__thread_owner = io->server;
     run_posts(io);
-    for (unsigned i = 0; i < io->nhooks; i++)
-        if (io->hooks[i].on_stop) io->hooks[i].on_stop(io->hooks[i].arg);
-    io->nhooks = 0;
+    asset__io_hooks_stop(&io->hooks);
     if (io->timer_id) emscripten_clear_timeout(io->timer_id);
     io->timer_id = 0;
     uv__web_run_closing(&io->loop);
@@ -296,22 +273,14 @@ void asset__io_stop(asset__io_t *io) {
 void asset__io_kick(asset__io_t *io) { schedule(io); }
 
 bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg) {
-    post_t *p = asset__calloc(1, sizeof *p);
+    asset__io_post_t *p = asset__io_post_new(fn, arg);
     if (!p) return false;
-    p->fn = fn;
-    p->arg = arg;
     uv_mutex_lock(&io->lock);
     bool ok = !io->stopping;
-    if (ok) {
-        if (io->posts_tail)
-            io->posts_tail->next = p;
-        else
-            io->posts = p;
-        io->posts_tail = p;
-    }
+    if (ok) asset__io_posts_push(&io->posts, p);
     uv_mutex_unlock(&io->lock);
     if (!ok) {
-        asset_free(p);
+        asset__io_post_free(p);
         return false;
     }
     schedule(io);

@@ -1,0 +1,66 @@
+/* io_queue.c - the I/O thread's post queue and hooks (io_queue.h), shared by the
+ * desktop and web I/O threads. */
+#include "io_queue.h"
+
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct asset__io_post {
+    asset__io_post_t *next;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+asset__io_post_t *asset__io_post_new(void (*fn)(void *arg), void *arg) {
+    asset__io_post_t *p = asset__calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->fn = fn;
+    p->arg = arg;
+    return p;
+}
+
+void asset__io_post_free(asset__io_post_t *p) { asset_free(p); }
+
+void asset__io_posts_push(asset__io_posts_t *q, asset__io_post_t *p) {
+    if (q->tail)
+        q->tail->next = p;
+    else
+        q->head = p;
+    q->tail = p;
+}
+
+asset__io_post_t *asset__io_posts_take(asset__io_posts_t *q) {
+    asset__io_post_t *p = q->head;
+    q->head = q->tail = NULL;
+    return p;
+}
+
+void asset__io_posts_run(asset__io_post_t *p) {
+    while (p) {
+        asset__io_post_t *next = p->next;
+        p->fn(p->arg);
+        asset_free(p);
+        p = next;
+    }
+}
+
+void asset__io_hooks_add(asset__io_hooks_t *hk, void (*on_kick)(void *), void (*on_stop)(void *),
+                         void *arg) {
+    if (hk->n == sizeof hk->h / sizeof hk->h[0]) abort(); /* a fixed set of users */
+    hk->h[hk->n].on_kick = on_kick;
+    hk->h[hk->n].on_stop = on_stop;
+    hk->h[hk->n].arg = arg;
+    hk->n++;
+}
+
+void asset__io_hooks_kick(asset__io_hooks_t *hk) {
+    for (unsigned i = 0; i < hk->n; i++)
+        if (hk->h[i].on_kick) hk->h[i].on_kick(hk->h[i].arg);
+}
+
+void asset__io_hooks_stop(asset__io_hooks_t *hk) {
+    for (unsigned i = 0; i < hk->n; i++)
+        if (hk->h[i].on_stop) hk->h[i].on_stop(hk->h[i].arg);
+    hk->n = 0;
+}
