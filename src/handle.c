@@ -247,7 +247,7 @@ void asset__handle_free_all(asset_server_t *s) {
         h->timer_idx = ASSET__NO_TIMER;
         handle_free(h);
     }
-    s->q_head = s->q_tail = NULL;
+    s->q_head = s->q_tail = s->q_published = NULL;
     s->q_len = 0;
     asset_free(s->timers);
     s->timers = NULL;
@@ -265,6 +265,21 @@ void asset__handle_publish(asset_server_t *s, asset_handle_t *h) {
     atomic_store_explicit(&h->state, state, memory_order_release);
     /* after the state: a thread that reads version 1 reads LOADED */
     if (state == ASSET_STATE_LOADED) atomic_store_explicit(&h->version, 1, memory_order_release);
+}
+
+/* Delivery (callbacks, stats) keeps the queue's order; states only are published here.
+ * The queue's published start ends at s->q_published, so each queued handle is looked at
+ * once however many early publications there are (each reload of a flush). */
+void asset__handle_publish_early(asset_server_t *s, asset_handle_t *h) {
+    if (!h->decided || state_terminal(atomic_load(&h->state))) return;
+    /* decided and not published: in the queue (a delivered one was published first) */
+    for (asset_handle_t *x = s->q_published ? s->q_published->queue_next : s->q_head; x;
+         x = x->queue_next) {
+        asset__handle_publish(s, x);
+        s->q_published = x;
+        if (x == h) return;
+    }
+    asset__handle_publish(s, h);
 }
 
 /* The stats count a result when the flush delivers it with its callbacks (a handle
@@ -351,6 +366,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         asset_handle_t *h = s->q_head;
         bool end = h == last;
         s->q_head = h->queue_next;
+        if (s->q_published == h) s->q_published = NULL; /* the rest of them went before it */
         if (!s->q_head) {
             s->q_tail = NULL;
         } else { /* the next one's lines, while this one is delivered (a group's are cold) */

@@ -765,6 +765,9 @@ struct asset_server {
     /* [lock] the URIs whose reload found the file in use (a state that passes) and is
      * tried again, with when the first attempt failed (reload.c) */
     asset__map_t reload_retries;
+    /* [lock] the last of the completion queue's first handles that are all published
+     * (asset__handle_publish_early), or NULL: none known */
+    asset_handle_t *q_published;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change
@@ -907,6 +910,11 @@ void asset__handle_maybe_free(asset_handle_t *h);
 /* Flush thread: makes a decided result visible (its state); the flush counts it in the
  * stats and fires its callbacks when it delivers it. */
 void asset__handle_publish(asset_server_t *s, asset_handle_t *h);
+/* Flush thread, [lock]: publishes h ahead of its delivery, for a step that reads it
+ * before the flush delivers it (a reload's value brings new dependencies, whose parent
+ * may be queued ahead of them), with every handle queued before it: a handle is queued
+ * when decided, after what it was built on, so that is published too, at any depth. */
+void asset__handle_publish_early(asset_server_t *s, asset_handle_t *h);
 void asset__handle_free_all(asset_server_t *s);
 void asset__queue_push(asset_server_t *s, asset_handle_t *h);
 bool asset__timer_add(asset_server_t *s, asset_handle_t *h);

@@ -590,6 +590,12 @@ bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t 
     h->message = NULL;
     h->reload_error = h->reload_status;
     if (h->reload_status == ASSET_OK) {
+        /* its new dependencies (decided before it, but queued behind h when h was queued
+         * already: a late completion callback, an earlier reload) are published with it:
+         * h read LOADED on a dependency not done, past a budgeted flush (a review) */
+        const asset__value_t *nv = h->reload_value;
+        for (size_t i = 0, n = nv ? asset__value_ndeps(nv) : 0; i < n; i++)
+            asset__handle_publish_early(s, asset__value_x(nv)->deps->h[i]);
         *old = h->value; /* released after the callbacks */
         h->value = h->reload_value;
         /* after the value it numbers (the reloaded callbacks read it on this thread) */

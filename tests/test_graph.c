@@ -1662,6 +1662,77 @@ static void test_a_reload_searches_shared_dependencies_for_cycles_once(void **st
     free(text);
     asset_server_destroy(s);
 }
+/* A reload's value lends its dependency handles (asset_handle_dependency), each decided
+ * before the reload and queued then. A parent already in the completion queue when its
+ * reload was decided (a completion callback connected once it was done, here; an earlier
+ * reload not yet delivered) kept its earlier place, ahead of them: the flush published
+ * its new value first, and a budgeted flush stopped there, leaving a LOADED parent with
+ * a dependency not done until the next flush (the second-thread test below saw it once).
+ * Checked in its reloaded callback, and after a flush of one handle. */
+typedef struct {
+    int reloads;
+    bool deps_done;
+} deps_seen_t;
+
+static void check_reload_deps(asset_handle_t *h, void *user) {
+    deps_seen_t *seen = user;
+    seen->reloads++;
+    seen->deps_done = true;
+    for (size_t i = 0, n = asset_handle_dependency_count(h); i < n; i++) {
+        asset_handle_t *d = asset_handle_dependency(h, i);
+        if (!asset_handle_is_done(d)) seen->deps_done = false;
+        for (size_t j = 0, m = asset_handle_dependency_count(d); j < m; j++)
+            if (!asset_handle_is_done(asset_handle_dependency(d, j))) seen->deps_done = false;
+    }
+}
+
+static void test_a_reload_queued_behind_its_parent_publishes_its_dependencies_first(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "c.n", "leaf c");
+    put(s, "e.n", "leaf e");
+    put(s, "d.n", "dep e.n");
+    put(s, "p.n", "dep c.n");
+    asset_handle_t *p = load(s, "mem://p.n");
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    int completed = 0;
+    deps_seen_t seen = {0};
+    assert_true(asset_handle_on_reloaded(p, check_reload_deps, &seen) != 0);
+    assert_true(asset_handle_on_completed(p, count_reload, &completed) != 0); /* queues p */
+    put(s, "p.n", "dep d.n"); /* d, then its dependency e: loaded by the reload */
+    asset_server_reload(s, "mem://p.n");
+    /* until the reload is decided (p's result pending), without a flush */
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    uv_mutex_lock(&s->lock);
+    while (!p->reload_pending && uv_hrtime() < deadline) {
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000ull);
+        s->waiters--;
+    }
+    bool pending = p->reload_pending;
+    uv_mutex_unlock(&s->lock);
+    assert_true(pending);
+    asset_server_flush_budget(s, 1); /* one handle: p, the queue's first */
+    assert_int_equal(completed, 1);
+    if (seen.reloads) { /* published now: its dependencies too */
+        assert_true(seen.deps_done);
+        assert_string_equal(asset_handle_value(p), "dep d.n");
+        asset_handle_t *d = asset_handle_dependency(p, 0);
+        assert_true(asset_handle_is_done(d));
+        assert_true(asset_handle_is_done(asset_handle_dependency(d, 0)));
+    }
+    flush_until_reloaded(s, &seen.reloads);
+    assert_int_equal(seen.reloads, 1);
+    assert_true(seen.deps_done);
+    assert_string_equal(asset_handle_value(p), "dep d.n");
+    asset_handle_t *d = asset_handle_dependency(p, 0);
+    assert_string_equal(asset_handle_uri(d), "mem://d.n");
+    assert_int_equal(asset_handle_state(d), ASSET_STATE_LOADED);
+    assert_int_equal(asset_handle_state(asset_handle_dependency(d, 0)), ASSET_STATE_LOADED);
+    asset_handle_release(p);
+    asset_server_destroy(s);
+}
+
 /* ---- the public API from a second thread during graphs, finalize and reloads ---- */
 
 /* A second thread calls the public API on the handles of graphs (dependencies, labels,
@@ -1906,6 +1977,7 @@ int main(void) {
         cmocka_unit_test(
             test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge),
         cmocka_unit_test(test_a_reload_searches_shared_dependencies_for_cycles_once),
+        cmocka_unit_test(test_a_reload_queued_behind_its_parent_publishes_its_dependencies_first),
         cmocka_unit_test(test_ten_thousand_node_graph),
         cmocka_unit_test(test_progress_counts_dependency_bytes_and_batches_wait_for_them),
         cmocka_unit_test(test_progress_of_a_graph_of_shared_levels_looks_at_each_job_once),
