@@ -692,7 +692,8 @@ ASSET_API void *asset_finalize_value(const asset_finalize_t *f); /* what parse s
  * e.g. a GPU texture in, the CPU pixels out. */
 ASSET_API void asset_finalize_set_value(asset_finalize_t *f, void *value, size_t cost_bytes);
 ASSET_API size_t asset_finalize_dependency_count(const asset_finalize_t *f);
-/* Borrowed; LOADED, or FAILED/CANCELLED when optional. */
+/* Borrowed; LOADED, or FAILED/CANCELLED when optional. A LOADED one's own dependencies
+ * read done too, at any depth. */
 ASSET_API asset_handle_t *asset_finalize_dependency(const asset_finalize_t *f, size_t i);
 /* Records a message ("<uri>: finalize: <message>") and returns st. */
 ASSET_API asset_status_t asset_finalize_fail(asset_finalize_t *f, asset_status_t st,

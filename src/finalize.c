@@ -103,8 +103,10 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
         asset__loader_slot_t *ld = j->loader;
         asset_finalize_t f = {.job = j, .v = j->g->pvalue};
         /* dependencies decided in this flush are published before their parent's
-         * finalize reads them (their callbacks still fire in queue order, first) */
-        for (size_t i = 0; i < asset__job_ndeps(j); i++) asset__handle_publish(s, j->g->deps->h[i]);
+         * finalize reads them, with theirs (their callbacks still fire in queue order,
+         * first): a dependency alone read LOADED with its own not done (a review) */
+        for (size_t i = 0; i < asset__job_ndeps(j); i++)
+            asset__handle_publish_early(s, j->g->deps->h[i]);
         if (!j->g->fin_started) {
             j->g->fin_started = true;
             j->g->fin_versions = deps_versions(j);

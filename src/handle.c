@@ -269,7 +269,7 @@ void asset__handle_publish(asset_server_t *s, asset_handle_t *h) {
 
 /* Delivery (callbacks, stats) keeps the queue's order; states only are published here.
  * The queue's published start ends at s->q_published, so each queued handle is looked at
- * once however many early publications there are (each reload of a flush). */
+ * once however many early publications there are (a finalize of each node of a graph). */
 void asset__handle_publish_early(asset_server_t *s, asset_handle_t *h) {
     if (!h->decided || state_terminal(atomic_load(&h->state))) return;
     /* decided and not published: in the queue (a delivered one was published first) */

@@ -911,9 +911,10 @@ void asset__handle_maybe_free(asset_handle_t *h);
  * stats and fires its callbacks when it delivers it. */
 void asset__handle_publish(asset_server_t *s, asset_handle_t *h);
 /* Flush thread, [lock]: publishes h ahead of its delivery, for a step that reads it
- * before the flush delivers it (a reload's value brings new dependencies, whose parent
- * may be queued ahead of them), with every handle queued before it: a handle is queued
- * when decided, after what it was built on, so that is published too, at any depth. */
+ * before the flush delivers it (a finalize reads its dependencies; a reload's value
+ * brings new ones, whose parent may be queued ahead of them), with every handle queued
+ * before it: a handle is queued when decided, after what it was built on, so that is
+ * published too, at any depth. */
 void asset__handle_publish_early(asset_server_t *s, asset_handle_t *h);
 void asset__handle_free_all(asset_server_t *s);
 void asset__queue_push(asset_server_t *s, asset_handle_t *h);

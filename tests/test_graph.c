@@ -151,6 +151,11 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
         assert_non_null(d);
         assert_true(asset_handle_is_done(d)); /* published, even if decided this flush */
         if (asset_handle_state(d) == ASSET_STATE_LOADED) assert_non_null(asset_handle_value(d));
+        /* and so is what it was built on, at any depth: its own dependencies */
+        for (size_t k = 0;
+             asset_handle_state(d) == ASSET_STATE_LOADED && k < asset_handle_dependency_count(d);
+             k++)
+            assert_true(asset_handle_is_done(asset_handle_dependency(d, k)));
     }
     const char *wl = strstr(text, "waitload ");
     if (wl && g_wait_server) { /* a load made and waited for inside finalize */
@@ -969,6 +974,38 @@ static void test_finalize_runs_dependencies_first_once_on_the_flush_thread(void 
     asset_handle_release(h);
     asset_handle_release(co);
     asset_handle_release(hit);
+    asset_server_destroy(s);
+}
+
+/* A finalize reads its dependencies published, even those decided since the last
+ * flush; and what they were built on too (gl_finalize checks both levels): the flush
+ * published the dependencies alone, so a finalize (or another thread meanwhile) read one
+ * LOADED whose own dependency was not done, and a budgeted flush left it so. Here no
+ * flush runs until the finalize is queued: the three results wait in the queue. */
+static void test_a_finalize_reads_what_its_dependencies_were_built_on_done(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "top.g", "dep mid.n");
+    put(s, "mid.n", "dep leaf.n");
+    put(s, "leaf.n", "leaf");
+    asset_handle_t *h = load(s, "mem://top.g");
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    uv_mutex_lock(&s->lock);
+    while (!s->fin_head && uv_hrtime() < deadline) {
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000ull);
+        s->waiters--;
+    }
+    bool queued = s->fin_head != NULL;
+    uv_mutex_unlock(&s->lock);
+    assert_true(queued);
+    asset_server_flush_budget(s, 1); /* the finalize, then one handle: leaf, the first */
+    assert_int_equal(atomic_load(&g_gl.finalizes), 1);
+    asset_handle_t *mid = asset_handle_dependency(h, 0);
+    assert_int_equal(asset_handle_state(mid), ASSET_STATE_LOADED);
+    assert_int_equal(asset_handle_state(asset_handle_dependency(mid, 0)), ASSET_STATE_LOADED);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(h);
     asset_server_destroy(s);
 }
 
@@ -1961,6 +1998,7 @@ int main(void) {
         cmocka_unit_test(test_labels_of_an_immutable_cache_hit),
         cmocka_unit_test(test_labeled_values_are_charged_to_the_cache_budget),
         cmocka_unit_test(test_finalize_runs_dependencies_first_once_on_the_flush_thread),
+        cmocka_unit_test(test_a_finalize_reads_what_its_dependencies_were_built_on_done),
         cmocka_unit_test(test_finalize_pending_continues_at_later_flushes),
         cmocka_unit_test(test_a_wait_times_out_while_a_finalize_stays_pending),
         cmocka_unit_test(test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent),
