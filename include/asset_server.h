@@ -841,7 +841,9 @@ ASSET_API const char *asset_handle_uri(const asset_handle_t *h); /* normalised; 
  * the handle lives, even after the cache evicts it. */
 ASSET_API const void *asset_handle_value(const asset_handle_t *h);
 ASSET_API size_t asset_handle_size(const asset_handle_t *h); /* the value's byte cost */
-/* HTTP status of the last response (200, 304, 404...), 0 when not HTTP. */
+/* HTTP status of the last response (200, 304, 404...), 0 when not HTTP. 0 when
+ * CANCELLED, also when the cancel came after the response (before a flush delivered
+ * it): the cancel discards the response with its value. */
 ASSET_API int asset_handle_http_status(const asset_handle_t *h);
 /* Waits until the handle is done. On the flush thread it flushes while it waits, so
  * it cannot deadlock; from another thread it blocks until a flush makes it done.

@@ -568,6 +568,7 @@ bool asset__handle_cancel_locked(asset_handle_t *h, asset_status_t st, const cha
         h->value = NULL;
         asset_free(h->message);
         h->status = st;
+        h->http_status = 0; /* the answer is discarded with its value, as before it came */
         h->message = asset__asprintf("%s: %s", asset__handle_uri(h), why);
         if (!h->message && st == ASSET_E_DEPENDENCY) h->status = ASSET_E_NO_MEMORY;
         return true;

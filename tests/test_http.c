@@ -1360,6 +1360,25 @@ static void test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload(voi
     tu_bad_stop(b);
 }
 
+/* A cancel that comes after the answer arrived but before a flush delivered it still
+ * wins (the handle becomes CANCELLED): it kept that answer's status, where a handle
+ * cancelled before its answer reads 0. A CANCELLED handle reads 0 either way. */
+static void test_http_a_handle_cancelled_after_its_answer_has_no_status(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("cancelled_late.txt", "late");
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = load_url(s, "cancelled_late.txt", NULL);
+    tu_wait_queued(s, 1); /* its result is in, not delivered */
+    asset_handle_cancel(h);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_CANCELLED);
+    assert_int_equal(asset_handle_http_status(h), 0);
+    assert_null(asset_handle_value(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
@@ -1416,6 +1435,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_200_with_the_cached_validator_is_not_modified),
         cmocka_unit_test(test_http_an_unknown_content_coding_is_unsupported),
         cmocka_unit_test(test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload),
+        cmocka_unit_test(test_http_a_handle_cancelled_after_its_answer_has_no_status),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
