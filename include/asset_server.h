@@ -1024,7 +1024,8 @@ ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" u
 ASSET_API asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms);
 /* The value of the child loaded from uri (as normalised, as written in the manifest,
  * or relative to the folder: a URI reference, else a file's name as listed, whose '%'
- * and '#' are its own); NULL unless that child is LOADED. */
+ * and '#' are its own); NULL unless that child is LOADED. Of several children of one
+ * URI (the same URI twice in a group or manifest), the first LOADED one's. */
 ASSET_API const void *asset_batch_value(const asset_batch_t *b, const char *uri);
 /* Cancels the listing/manifest and every unfinished child. */
 ASSET_API void asset_batch_cancel(asset_batch_t *b);

@@ -26,7 +26,7 @@ typedef struct batch_cb {
 #define SIZE_UNKNOWN UINT64_MAX /* an item's expected size, when none was given */
 
 typedef struct item {
-    asset__map_node_t node; /* key: the child's normalised URI */
+    asset__map_node_t node; /* key: the child's normalised URI; link.aux: its index */
     asset_handle_t *h;      /* our reference */
     asset__cb_t cb;         /* child_completed, in h->cbs (no allocation of its own) */
     asset_batch_t *batch;
@@ -340,6 +340,7 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     asset_batch_t *b = it->batch;
     it->h = h;
     it->node.key = asset__handle_uri(h);
+    it->node.link.aux = (uint32_t)b->count; /* orders children of one URI (find_child) */
     b->items[b->count++] = it;
     it->undone_next = NULL;
     if (b->undone_tail)
@@ -352,8 +353,7 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     /* a cancel that came while this child was being made (its preparation, a loader's
      * claims() say, runs without the lock) walked the items before it was one */
     if (b->cancelled) asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled");
-    if (b->by_uri_built && !asset__map_get(&b->by_uri, asset__handle_uri(h)) &&
-        !asset__map_put(&b->by_uri, &it->node)) {
+    if (b->by_uri_built && !asset__map_put(&b->by_uri, &it->node)) {
         asset__map_free(&b->by_uri); /* out of memory: lookups scan until it is rebuilt */
         b->by_uri_built = false;
     }
@@ -1077,36 +1077,51 @@ float asset_batch_progress(const asset_batch_t *cb) {
     return (float)p;
 }
 
-/* [lock] The child loaded from uri (as normalised), the first if several. The index
- * is made on the first lookup and kept up to date from then on; without memory for it,
- * a scan. */
-static asset__map_node_t *find_child(asset_batch_t *b, const char *uri) {
+/* Whether child a is the one to answer for its URI rather than b (NULL): LOADED before
+ * not, then the first in the batch's order. */
+static bool child_better(const item_t *a, const item_t *b) {
+    if (!b) return true;
+    bool la = asset_handle_state(a->h) == ASSET_STATE_LOADED;
+    bool lb = asset_handle_state(b->h) == ASSET_STATE_LOADED;
+    return la != lb ? la : a->node.link.aux < b->node.link.aux;
+}
+
+/* [lock] The child loaded from uri (as normalised); of several (the same URI twice),
+ * the first LOADED one, else the first. The index of every child is made on the first
+ * lookup and kept up to date from then on; without memory for it, a scan. */
+static item_t *find_child(asset_batch_t *b, const char *uri) {
     if (!b->by_uri_built) {
         bool ok = true;
         for (size_t i = 0; i < b->count && ok; i++)
-            if (!asset__map_get(&b->by_uri, b->items[i]->node.key))
-                ok = asset__map_put(&b->by_uri, &b->items[i]->node);
+            ok = asset__map_put(&b->by_uri, &b->items[i]->node);
         if (!ok) asset__map_free(&b->by_uri);
         b->by_uri_built = ok;
     }
-    if (b->by_uri_built) return asset__map_get(&b->by_uri, uri);
+    item_t *best = NULL;
+    if (b->by_uri_built) {
+        for (asset__map_node_t *n = asset__map_get(&b->by_uri, uri); n;
+             n = asset__map_get_next(&b->by_uri, n))
+            if (child_better((item_t *)n, best)) best = (item_t *)n;
+        return best;
+    }
     for (size_t i = 0; i < b->count; i++)
-        if (!strcmp(b->items[i]->node.key, uri)) return &b->items[i]->node;
-    return NULL;
+        if (!strcmp(b->items[i]->node.key, uri) && child_better(b->items[i], best))
+            best = b->items[i];
+    return best;
 }
 
-static asset__map_node_t *find_child_locked(asset_batch_t *b, const char *uri) {
+static item_t *find_child_locked(asset_batch_t *b, const char *uri) {
     uv_mutex_lock(&b->server->lock);
-    asset__map_node_t *n = find_child(b, uri);
+    item_t *it = find_child(b, uri);
     uv_mutex_unlock(&b->server->lock);
-    return n;
+    return it;
 }
 
 const void *asset_batch_value(const asset_batch_t *cb, const char *uri) {
     if (!cb || !uri) return NULL;
     asset_batch_t *b = (asset_batch_t *)cb; /* its index is made on demand */
     asset_server_t *s = b->server;
-    asset__map_node_t *n = find_child_locked(b, uri);
+    item_t *n = find_child_locked(b, uri);
     if (!n) { /* as written: normalise, or resolve against the batch's URI */
         asset_uri_t u;
         const char *why;
@@ -1128,7 +1143,7 @@ const void *asset_batch_value(const asset_batch_t *cb, const char *uri) {
             asset_free(dir);
         }
     }
-    return n ? asset_handle_value(((item_t *)n)->h) : NULL;
+    return n ? asset_handle_value(n->h) : NULL;
 }
 
 void asset_batch_cancel(asset_batch_t *b) {

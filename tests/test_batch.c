@@ -1870,8 +1870,51 @@ static void test_done_callbacks_of_a_long_lived_batch_leave_it_as_they_fire(void
     asset_server_destroy(s);
 }
 
+/* The same URI twice in one batch: asset_batch_value() returned the first child's value
+ * (NULL when that one was cancelled or failed) even when a later child of that URI had
+ * loaded. It returns the first LOADED one's, with its URI index made before the
+ * children were done (a group) or after (a manifest). */
+static void test_batch_value_of_a_duplicate_uri_is_a_loaded_childs(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    const char *uris[] = {"gate://dup", "gate://dup", "gate://dup"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 3, NULL);
+    assert_int_equal(asset_batch_total(b), 3);
+    asset_handle_cancel(asset_batch_handle(b, 0));   /* the others share its job: it goes on */
+    assert_null(asset_batch_value(b, "gate://dup")); /* none loaded yet; makes the index */
+    tu_gate_open(g);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_handle_state(asset_batch_handle(b, 0)), ASSET_STATE_CANCELLED);
+    assert_int_equal(asset_batch_completed_count(b), 2);
+    assert_non_null(asset_batch_value(b, "gate://dup"));
+    assert_ptr_equal(asset_batch_value(b, "gate://dup"),
+                     asset_handle_value(asset_batch_handle(b, 1)));
+    asset_batch_release(b);
+
+    /* a manifest: the first entry fails its sha256, the second loads */
+    put_mem(s, "d.txt", "dup");
+    put_mem(s, "dups.json",
+            "[{\"uri\": \"mem://d.txt\", \"sha256\": "
+            "\"0000000000000000000000000000000000000000000000000000000000000000\"},"
+            " \"mem://d.txt\"]");
+    b = asset_server_load_manifest(s, "mem://dups.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 2);
+    assert_int_equal(asset_handle_error(asset_batch_handle(b, 0)), ASSET_E_INTEGRITY);
+    assert_int_equal(asset_handle_state(asset_batch_handle(b, 1)), ASSET_STATE_LOADED);
+    const asset_bytes_t *v = asset_batch_value(b, "mem://d.txt");
+    assert_non_null(v);
+    assert_string_equal((const char *)v->data, "dup");
+    assert_ptr_equal(asset_batch_value(b, "d.txt"), v); /* as written: resolved */
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_value_of_a_duplicate_uri_is_a_loaded_childs),
         cmocka_unit_test(test_group_waits_on_several_threads_run_shared_loads),
         cmocka_unit_test(test_group_counts_and_callbacks_fire_once_each),
         cmocka_unit_test(test_group_callbacks_may_call_the_api_while_children_are_delivered),
