@@ -916,8 +916,10 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
  * only if the file stays in use. A reloaded dependency reloads the live assets that
  * depend on it (dependencies' callbacks fire first). An asset reloads one reload at
  * a time: a change during one makes one more after it, which publishes nothing when
- * the first had read the change already. Returns an id (never 0), 0 when out of
- * memory. Any thread. */
+ * the first had read the change already. Of two results decided between two flushes
+ * the later is published; an unchanged one (a 304, an unchanged file) publishes
+ * nothing, also after a failed one, which is then not published either. Returns an id
+ * (never 0), 0 when out of memory. Any thread. */
 ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* The last reload attempt: ASSET_OK, or why the old value was kept (then
  * asset_handle_error_message() says more, while the state stays LOADED). */

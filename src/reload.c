@@ -66,6 +66,15 @@ static void set_pending(asset_handle_t *h, asset_status_t st, asset__value_t *v,
     h->reload_message = msg;
 }
 
+/* [lock] h's pending result, if any, is not published. */
+static void drop_pending(asset_handle_t *h) {
+    asset__value_release(h->reload_value);
+    asset_free(h->reload_message);
+    h->reload_pending = false;
+    h->reload_value = NULL;
+    h->reload_message = NULL;
+}
+
 /* [lock] A change that found no memory to be loaded is not lost silently: h keeps its
  * value and hears of it (reloaded callback, asset_handle_reload_error() NO_MEMORY),
  * unless a result is already pending for it, which it will hear instead. */
@@ -549,7 +558,11 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         /* the version of what it will hold, for its next reload */
         asset_free(h->nc_version);
         h->nc_version = rh->nc_version ? asset__strdup(rh->nc_version) : NULL;
-        if (nv == cur && !h->reload_pending) continue; /* revalidated: unchanged */
+        if (nv == cur) { /* revalidated: unchanged, publishes nothing; the later result
+                          * wins, so a failure decided before it is not published either */
+            if (h->reload_pending && h->reload_status != ASSET_OK) drop_pending(h);
+            continue;
+        }
         set_pending(h, ASSET_OK, nv, NULL);
         asset__queue_push(s, h);
         changed = true;
@@ -578,14 +591,11 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
 bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t **old) {
     *old = NULL;
     if (!h->reload_pending) return false;
-    h->reload_pending = false;
     if (atomic_load(&h->state) != ASSET_STATE_LOADED) { /* cancelled or failed meanwhile */
-        asset__value_release(h->reload_value);
-        asset_free(h->reload_message);
-        h->reload_value = NULL;
-        h->reload_message = NULL;
+        drop_pending(h);
         return false;
     }
+    h->reload_pending = false;
     asset_free(h->message);
     h->message = NULL;
     h->reload_error = h->reload_status;

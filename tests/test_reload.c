@@ -1623,6 +1623,69 @@ static void test_the_later_of_two_reloads_between_flushes_is_published(void **st
     asset_server_destroy(s);
 }
 
+/* A source whose reads fail (ASSET_E_IO) while g_flaky_fails is set, and otherwise
+ * answer "v1", version "1", or NOT_MODIFIED to a read that holds that version. */
+static atomic_bool g_flaky_fails;
+static asset_status_t flaky_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    if (atomic_load(&g_flaky_fails)) return ASSET_E_IO;
+    const char *cached = asset_request_cached_version(r);
+    if (cached && !strcmp(cached, "1")) return ASSET_NOT_MODIFIED;
+    asset_request_set_version(r, "1");
+    return asset_request_write(r, "v1", 2);
+}
+
+/* [s->lock free] Blocks until no reload runs (without flushing). */
+static void wait_reloads_decided(asset_server_t *s) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock);
+    while (s->reloads_running || s->reload_ntodo || s->reload_claims) {
+        if (now_ms() > deadline) {
+            uv_mutex_unlock(&s->lock);
+            fail_msg("a reload still runs after %d ms", DEADLINE_MS);
+        }
+        wait_locked(s, 10);
+    }
+    uv_mutex_unlock(&s->lock);
+}
+
+/* A failed reload, then a revalidation that finds the source unchanged (a 304, an
+ * unchanged file), both decided between two flushes: the unchanged result was published
+ * as a reload of the value the handle held already (version + 1, reload_error OK, the
+ * callbacks fired): a reload event for nothing. The later result is the one published
+ * (see the test above), and an unchanged one publishes nothing: the failure is dropped. */
+static void test_an_unchanged_revalidation_after_a_pending_failure_publishes_nothing(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    atomic_store(&g_flaky_fails, false);
+    asset_handle_t *h = tu_load_wait(s, "flaky://k.d", ASSET_OK);
+    const void *v = asset_handle_value(h);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    atomic_store(&g_flaky_fails, true);
+    asset__reload_request(s, "flaky://k.d", false); /* as a watch or a poll asks */
+    wait_pending(s, h, ASSET_E_IO);
+    atomic_store(&g_flaky_fails, false);
+    asset__reload_request(s, "flaky://k.d", false); /* NOT_MODIFIED */
+    wait_reloads_decided(s);
+    asset_server_flush(s);
+    assert_int_equal(r.count, 0);
+    assert_int_equal(asset_handle_version(h), 1);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h), v);
+    assert_string_equal(asset_handle_error_message(h), "");
+    /* a failure on its own is published as any */
+    atomic_store(&g_flaky_fails, true);
+    asset__reload_request(s, "flaky://k.d", false);
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_E_IO);
+    assert_int_equal(asset_handle_version(h), 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* A load made with a digest (a manifest's sha256) holds the bytes the digest names: a
  * change is not those bytes, so that handle is never reloaded; a plain load of the same
  * URI is. */
@@ -2383,6 +2446,7 @@ int main(void) {
         cmocka_unit_test(test_a_change_during_a_reload_of_many_handles_is_linear),
         cmocka_unit_test(test_mem_put_of_a_loaded_key_reloads_it),
         cmocka_unit_test(test_the_later_of_two_reloads_between_flushes_is_published),
+        cmocka_unit_test(test_an_unchanged_revalidation_after_a_pending_failure_publishes_nothing),
         cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
