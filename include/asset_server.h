@@ -310,7 +310,8 @@ typedef struct asset_stats {
     uint64_t cache_evictions;   /* entries evicted to stay within budget */
     uint64_t bytes_cached;      /* bytes charged to all caches (now) */
     uint64_t bytes_read;        /* bytes delivered by sources (total) */
-    uint64_t http_requests;     /* HTTP transfers started (total) */
+    uint64_t http_requests;     /* HTTP transfers started (total): a redirect's hops are
+                                   one; a 304 through a redirect, asked again, is two */
     uint64_t http_not_modified; /* HTTP 304 answers (total) */
     uint64_t coalesced;         /* loads that joined a job already in flight (total) */
     uint64_t source_reads;      /* source read calls (total) */

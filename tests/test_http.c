@@ -1313,7 +1313,8 @@ static void test_http_an_unasked_304_is_an_http_error(void **state) {
 
 /* A URL whose ETag was kept now redirects: libcurl sends the If-None-Match on to the
  * target, another resource, whose ETag happens to match, and its 304 kept the old
- * bytes. A 304 reached through a redirect is asked again without the condition. */
+ * bytes. A 304 reached through a redirect is asked again without the condition, a
+ * transfer that stats.http_requests counts too (it did not: 2 where 3 were made). */
 static void test_http_a_304_from_a_redirect_target_is_asked_again(void **state) {
     (void)state;
     tu_bad_t *b = tu_bad_start();
@@ -1323,6 +1324,10 @@ static void test_http_a_304_from_a_redirect_target_is_asked_again(void **state) 
     asset_handle_t *h2 = bad_load(s, b, "/alias", ASSET_OK); /* revalidates "same" */
     tu_expect_bytes(h2, "two", 3);
     assert_int_equal(asset_handle_http_status(h2), 200);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, 3); /* the load, the revalidation, asked again */
+    assert_int_equal(st.http_not_modified, 0);
     asset_handle_release(h);
     asset_handle_release(h2);
     asset_server_destroy(s);

@@ -571,6 +571,7 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     uv_mutex_lock(&s->lock);
     s->stats.http_connections += (uint64_t)conns;
     if (st == ASSET_NOT_MODIFIED && x->status == 304 && !again) s->stats.http_not_modified++;
+    if (again) s->stats.http_requests++; /* xfer_again starts another transfer */
     uv_mutex_unlock(&s->lock);
     if (again) {
         /* a redirect target judged the condition, a validator of another resource (the

@@ -341,6 +341,9 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which) {
  * redirect). x is asked again, without the condition (so once), under a new id (JS
  * drops the old one), in its place at its host. */
 static void xfer_again(xfer_t *x) {
+    uv_mutex_lock(&x->server->lock);
+    x->server->stats.http_requests++; /* another request, as xfer_start counts its first */
+    uv_mutex_unlock(&x->server->lock);
     asset_free(x->cond_name);
     asset_free(x->cond_value);
     asset_free(x->reason);

@@ -493,6 +493,10 @@ static void test_fetch_a_304_from_a_redirect_target_is_asked_again(void **state)
     assert_int_equal(wait_done(s, b), ASSET_OK);
     tu_expect_bytes(b, "two", 3);
     assert_int_equal(asset_handle_http_status(b), 200);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, 3); /* a, b, and b asked again (2 before) */
+    assert_int_equal(st.http_not_modified, 0);
     /* versioned by its bytes, not the target's validator: the next load asks whole */
     asset_handle_t *c = load_url(s, "moved" MODE ".txt");
     assert_int_equal(wait_done(s, c), ASSET_OK);
