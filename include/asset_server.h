@@ -914,13 +914,14 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
  * callbacks too. A file found in use (held open elsewhere without sharing) is no
  * failure yet: the reload is tried again for up to 3 s (50 ms, then doubling; a change
  * meanwhile joins it), and fails (ASSET_E_IO, "... in use ... (tried again for N ms)")
- * only if the file stays in use. A reloaded dependency reloads the live assets that
- * depend on it (dependencies' callbacks fire first). An asset reloads one reload at
- * a time: a change during one makes one more after it, which publishes nothing when
- * the first had read the change already. Of two results decided between two flushes
- * the later is published; an unchanged one (a 304, an unchanged file) publishes
- * nothing, also after a failed one, which is then not published either. Returns an id
- * (never 0), 0 when out of memory. Any thread. */
+ * only if the file stays in use (the same for EAGAIN, also from Linux's openat2 when
+ * renames elsewhere outlast its tries: docs/hot-reload.md). A reloaded dependency
+ * reloads the live assets that depend on it (dependencies' callbacks fire first). An
+ * asset reloads one reload at a time: a change during one makes one more after it,
+ * which publishes nothing when the first had read the change already. Of two results
+ * decided between two flushes the later is published; an unchanged one (a 304, an
+ * unchanged file) publishes nothing, also after a failed one, which is then not
+ * published either. Returns an id (never 0), 0 when out of memory. Any thread. */
 ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* The last reload attempt: ASSET_OK, or why the old value was kept (then
  * asset_handle_error_message() says more, while the state stays LOADED). */
@@ -984,8 +985,9 @@ ASSET_API asset_batch_t *asset_server_load_group(asset_server_t *s, const char *
 ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char *uri,
                                                   const asset_load_options_t *o);
 /* Loads the JSON manifest `uri` ({"assets": [...]} or a bare array; entries are URI
- * strings or objects with "uri", "size", "priority", "loader", "sha256"), then every
- * entry, relative ones resolved against the manifest's URI. A malformed manifest
+ * strings or objects with "uri", "size", "priority", "loader", "sha256"; of a key given
+ * twice in one object the first counts, the later is neither used nor checked), then
+ * every entry, relative ones resolved against the manifest's URI. A malformed manifest
  * fails the batch with a message naming the entry and loads nothing; a sha256
  * mismatch fails that entry with ASSET_E_INTEGRITY. The whole manifest is checked
  * when it arrives; its children are then created 256 per step inside flush, as a

@@ -1912,9 +1912,32 @@ static void test_batch_value_of_a_duplicate_uri_is_a_loaded_childs(void **state)
     tu_gate_free(g);
 }
 
+/* A key given twice in one manifest object: cJSON keeps both, and the manifest reads
+ * the first (cJSON_GetObjectItemCaseSensitive); the later one is neither used nor
+ * checked (docs/loaders-and-caches.md). Pins what the header says. */
+static void test_a_manifest_key_given_twice_reads_the_first(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put_mem(s, "a.txt", "a");
+    put_mem(s, "b.txt", "b");
+    put_mem(s, "twice.json",
+            "{\"assets\": [{\"uri\": \"mem://a.txt\", \"uri\": \"mem://b.txt\","
+            " \"priority\": \"low\", \"priority\": 7}],"
+            " \"assets\": [\"mem://nope\"]}");
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://twice.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 1);
+    assert_int_equal(asset_batch_completed_count(b), 1);
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 0)), "mem://a.txt");
+    assert_null(asset_batch_value(b, "mem://b.txt"));
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_value_of_a_duplicate_uri_is_a_loaded_childs),
+        cmocka_unit_test(test_a_manifest_key_given_twice_reads_the_first),
         cmocka_unit_test(test_group_waits_on_several_threads_run_shared_loads),
         cmocka_unit_test(test_group_counts_and_callbacks_fire_once_each),
         cmocka_unit_test(test_group_callbacks_may_call_the_api_while_children_are_delivered),

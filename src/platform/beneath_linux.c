@@ -35,7 +35,8 @@ int asset__open_beneath_fast(int root, const char *rel, int flags) {
      * cannot vouch that it stayed beneath: asked again, as openat2(2) says. A load
      * through such a link failed E_IO "Resource temporarily unavailable" whenever
      * another program renamed a file (editors save so). Bounded: a storm of renames
-     * that outlasts every try fails as before. */
+     * that outlasts every try fails with EAGAIN, which asset__errno_transient counts
+     * as passing: a reload is then tried again later (reload.c), a load fails. */
     long fd = -1;
     for (int tries = 0; tries < 64; tries++) {
         fd = syscall(SYS_openat2, root, rel, &how, sizeof how);

@@ -112,7 +112,9 @@ int asset__file_stat(asset__file_t *f, asset__fstat_t *st);
  * without sharing, or its range locked); POSIX, EAGAIN / EWOULDBLOCK (the O_NONBLOCK
  * open meets a conflicting lease, as Samba takes for its oplocks, or a mandatory lock)
  * and EBUSY (a file system that says so); never ETXTBSY (met only by an open for
- * writing). A reload that fails so is tried again (reload.c); a load fails at once. */
+ * writing). EAGAIN also comes from Linux's openat2() (beneath_linux.c) when renames
+ * elsewhere outlast its tries: transient too, so such a reload is tried again as well.
+ * A reload that fails so is tried again (reload.c); a load fails at once. */
 bool asset__errno_transient(int err);
 /* Reads up to n bytes: the count, 0 at the end, or a negative errno. */
 int64_t asset__file_read(asset__file_t *f, void *buf, size_t n);
