@@ -1,10 +1,11 @@
 /* io_queue.c - the I/O thread's post queue and hooks (io_queue.h), shared by the
- * desktop and web I/O threads. */
+ * desktop and web I/O threads, and the post its users make (asset__io_post_for). */
 #include "io_queue.h"
 
-#include <stdlib.h>
-
 #include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 
 struct asset__io_post {
     asset__io_post_t *next;
@@ -63,4 +64,27 @@ void asset__io_hooks_stop(asset__io_hooks_t *hk) {
     for (unsigned i = 0; i < hk->n; i++)
         if (hk->h[i].on_stop) hk->h[i].on_stop(hk->h[i].arg);
     hk->n = 0;
+}
+
+asset_status_t asset__io_start_failure(int io_error, char *why, size_t n) {
+    snprintf(why, n, "the I/O thread could not start (%s)",
+             io_error ? uv_strerror(io_error) : "unknown error");
+    return !io_error || io_error == UV_ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO;
+}
+
+asset_status_t asset__io_post_for(asset_server_t *s, void (*fn)(void *arg), void *arg, char *why,
+                                  size_t n) {
+    uv_mutex_lock(&s->lock);
+    asset__io_t *io = asset__io_get(s);
+    int io_error = s->io_error;
+    uv_mutex_unlock(&s->lock);
+    if (!io) return asset__io_start_failure(io_error, why, n);
+    if (asset__io_post(io, fn, arg)) return ASSET_PENDING;
+    /* a post fails when the thread stops, or for want of memory */
+    if (asset__io_stopping(io)) {
+        snprintf(why, n, "cannot reach the I/O thread: stopping");
+        return ASSET_E_SHUTDOWN;
+    }
+    snprintf(why, n, "cannot reach the I/O thread: out of memory");
+    return ASSET_E_NO_MEMORY;
 }

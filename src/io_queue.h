@@ -1,7 +1,8 @@
 /* io_queue.h - what the desktop I/O thread (io_thread.c) and the web one
  * (web/io_web.c) share: the queue of work posted to the thread, and the hooks its
  * users (HTTP, hot reload) set. Neither locks: the posts are guarded by the I/O
- * state's leaf lock, the hooks are set and run on the I/O thread. */
+ * state's leaf lock, the hooks are set and run on the I/O thread. (io_queue.c also
+ * has the thread users' asset__io_post_for, declared in io_thread.h.) */
 #ifndef ASSET_IO_QUEUE_H
 #define ASSET_IO_QUEUE_H
 

@@ -23,6 +23,16 @@ void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_sto
  * began (it stops and frees the thread without the lock, while threads it still waits
  * for, a wait's callback or run-on-wait job, may get here). */
 asset__io_t *asset__io_get(asset_server_t *s);
+/* The status and message (into why, n bytes) of an I/O thread that could not start,
+ * from s->io_error (io_error): ASSET_E_NO_MEMORY for want of memory, else ASSET_E_IO. */
+asset_status_t asset__io_start_failure(int io_error, char *why, size_t n);
+/* Posts fn(arg) to s's I/O thread, started on first need ([lock] not held):
+ * ASSET_PENDING, or why it could not (the message into why, n bytes; arg is the
+ * caller's still): ASSET_E_SHUTDOWN when the thread stops, ASSET_E_NO_MEMORY, or
+ * asset__io_start_failure's. */
+asset_status_t asset__io_post_for(asset_server_t *s, void (*fn)(void *arg), void *arg, char *why,
+                                  size_t n);
+
 /* Tests: when set, asset__io_stop calls asset__io_stop_hook once the stop is asked for,
  * before it waits for the thread, and a started I/O thread calls asset__io_exit_hook as
  * it ends, its loop closed. Set before the stop (asset_server_destroy), NULL again once it

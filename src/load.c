@@ -349,13 +349,10 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
         if (!h->decided && opt.timeout_ms) {
             h->deadline_ns = asset__now_ns() + (uint64_t)opt.timeout_ms * 1000000u;
             if (!asset__io_get(s)) { /* say why: "too many open files" is something to act on */
-                char why[160];
-                snprintf(why, sizeof why,
-                         "cannot arm the timeout: the I/O thread could not start (%s)",
-                         s->io_error ? uv_strerror(s->io_error) : "unknown error");
-                asset__handle_cancel_locked(
-                    h, !s->io_error || s->io_error == UV_ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
-                    why);
+                char why[160], msg[192];
+                asset_status_t st = asset__io_start_failure(s->io_error, why, sizeof why);
+                snprintf(msg, sizeof msg, "cannot arm the timeout: %s", why);
+                asset__handle_cancel_locked(h, st, msg);
             } else if (!asset__timer_add(s, h)) {
                 asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY,
                                             "cannot arm the timeout: out of memory");

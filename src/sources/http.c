@@ -1396,22 +1396,11 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
         x->headers = l;
     }
 
-    uv_mutex_lock(&s->lock);
-    asset__io_t *io = asset__io_get(s);
-    int io_error = s->io_error;
-    uv_mutex_unlock(&s->lock);
-    if (!io || !asset__io_post(io, xfer_start, x)) {
+    char why[160];
+    asset_status_t st = asset__io_post_for(s, xfer_start, x, why, sizeof why);
+    if (st != ASSET_PENDING) {
         xfer_free(x);
-        /* io_post fails when the thread stops, or for want of memory */
-        if (io && asset__io_stopping(io))
-            return asset_request_fail(r, ASSET_E_SHUTDOWN, "cannot reach the I/O thread: stopping");
-        if (io)
-            return asset_request_fail(r, ASSET_E_NO_MEMORY,
-                                      "cannot reach the I/O thread: out of memory");
-        return asset_request_fail(
-            r, !io_error || io_error == UV_ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
-            "the I/O thread could not start (%s)",
-            io_error ? uv_strerror(io_error) : "unknown error");
+        return asset_request_fail(r, st, "%s", why);
     }
     return ASSET_PENDING;
 }

@@ -578,18 +578,11 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
         xfer_free(x);
         return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory");
     }
-    uv_mutex_lock(&s->lock);
-    asset__io_t *io = asset__io_get(s);
-    uv_mutex_unlock(&s->lock);
-    if (!io || !asset__io_post(io, xfer_start, x)) {
+    char why[160];
+    asset_status_t st = asset__io_post_for(s, xfer_start, x, why, sizeof why);
+    if (st != ASSET_PENDING) {
         xfer_free(x);
-        if (io && asset__io_stopping(io))
-            return asset_request_fail(r, ASSET_E_SHUTDOWN, "cannot reach the I/O thread: stopping");
-        if (io)
-            return asset_request_fail(r, ASSET_E_NO_MEMORY,
-                                      "cannot reach the I/O thread: out of memory");
-        return asset_request_fail(r, ASSET_E_IO, "the I/O thread could not start (%s)",
-                                  s->io_error ? uv_strerror(s->io_error) : "unknown error");
+        return asset_request_fail(r, st, "%s", why);
     }
     return ASSET_PENDING;
 }
