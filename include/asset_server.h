@@ -947,8 +947,8 @@ ASSET_API void asset_server_reload(asset_server_t *s, const char *uri);
  * with the value); retain one to keep it longer. A FAILED or CANCELLED h keeps the ones
  * it had (those not done are cancelled): which one failed can be looked up. Borrowed
  * through a dependency handle (its own dependencies), they are valid while it is
- * LOADING or LOADED. A LOADED h's read done (LOADED, or FAILED/CANCELLED when
- * optional), at any depth: also those a reloaded value brings, from the flush that
+ * LOADING or LOADED. A LOADED h's dependencies read done (LOADED, or FAILED/CANCELLED
+ * when optional), at any depth: also those a reloaded value brings, from the flush that
  * publishes it (their own callbacks may fire later in that flush, or the next). */
 ASSET_API size_t asset_handle_dependency_count(const asset_handle_t *h);
 ASSET_API asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_t i);
