@@ -11,6 +11,7 @@
 
 #include "asset_server.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 #include "platform/atomic.h" /* <stdatomic.h>, or the shim where there is none */
@@ -604,6 +605,11 @@ extern const asset_source_t asset__pkg_source;
 extern const asset_source_t asset__http_source;
 extern const asset_source_t asset__https_source;
 typedef struct asset__http asset__http_t;
+/* Transfers of a server in flight at once, of every host: 8 x http_max_connections
+ * (more only cost CPU), but a host with none always gets one (both HTTP sources). */
+static inline unsigned asset__http_max_active(unsigned conns) {
+    return conns > UINT_MAX / 8 ? UINT_MAX : 8 * conns;
+}
 /* Tests only: whether a finished transfer's easy handle carries the next one, whatever
  * libcurl's version says (1: reuse, 0: never; -1, the default: reuse from libcurl 8.1.0
  * on). The reuse path is the one most users run; a test sets it on an older libcurl. */

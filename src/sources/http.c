@@ -132,7 +132,7 @@ struct asset__http {
     xfer_t *xfers;
     host_t *hosts;       /* with a transfer in the multi or waiting; round-robin order */
     unsigned active;     /* transfers in the multi */
-    unsigned max_active; /* 8 x http_max_connections: more only cost CPU */
+    unsigned max_active; /* asset__http_max_active() */
     unsigned host_max;   /* 2 x http_max_connections: a host's most (HTTP/2), idle's size */
     sock_t *socks;
     CURL **idle;     /* easy handles free for the next transfer (a stack) */
@@ -867,7 +867,7 @@ static asset__http_t *http_ensure(asset_server_t *s, asset__io_t *io) {
     /* more than 65536 connections per host is no use, and the products below fit */
     unsigned conns = s->cfg.http_max_connections < 65536 ? s->cfg.http_max_connections : 65536;
     http->host_max = 2 * conns;
-    http->max_active = 8 * conns;
+    http->max_active = asset__http_max_active(conns);
     const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
     http->http2 = cv && (cv->features & CURL_VERSION_HTTP2);
 #ifdef ASSET_SERVER_HAVE_ZLIB

@@ -53,7 +53,7 @@ typedef struct xfer {
 } xfer_t;
 
 /* A server's fetches of one host (scheme://authority): at most http_max_connections at
- * once, and 8 x that of all hosts (but one for a host with none: total_max), as
+ * once, and asset__http_max_active() of all hosts (but one for a host with none), as
  * natively; the others wait in order and start round-robin over the hosts
  * (hosts_start). Every fetch started at once: under node each is a connection of its
  * own, and a server that takes fewer at once left the rest without an answer. */
@@ -68,7 +68,8 @@ struct asset__http {
     asset_server_t *server;
     host_t *hosts;
     bool stopping;   /* on_stop runs: no waiting fetch starts */
-    unsigned active; /* fetches running, of every host (total_max) */
+    unsigned active; /* fetches running, of every host (asset__http_max_active) */
+    unsigned nhosts; /* in hosts */
 };
 
 /* the I/O thread's transfers (one I/O thread per server; the single-threaded build's
@@ -213,27 +214,18 @@ static void xfer_free(xfer_t *x) {
     asset_free(x);
 }
 
-/* A server's fetches at once, of every host: 8 x http_max_connections, as natively
- * (sources/http.c), but always one for a host with none (so that hosts whose fetches
- * all stall do not hold up the others) */
-static unsigned total_max(const asset_server_t *s) {
-    unsigned per = s->cfg.http_max_connections;
-    return per > UINT_MAX / 8 ? UINT_MAX : 8 * per;
-}
-
 /* Whether one more fetch of h may start now. */
 static bool host_may_start(const asset__http_t *http, const host_t *h) {
     return h->active < http->server->cfg.http_max_connections &&
-           (!h->active || http->active < total_max(http->server));
+           (!h->active ||
+            http->active < asset__http_max_active(http->server->cfg.http_max_connections));
 }
 
 /* Starts waiting fetches while the caps allow, round-robin over the hosts from the one
  * after from (a host's own in order), as natively. */
 static void hosts_start(asset__http_t *http, host_t *from) {
-    unsigned n = 0;
-    for (host_t *h = http->hosts; h; h = h->next) n++;
     host_t *h = from;
-    for (unsigned idle = 0; idle < n;) {
+    for (unsigned idle = 0; idle < http->nhosts;) {
         h = h->next ? h->next : http->hosts;
         xfer_t *w = h->wait_head;
         if (!w || !host_may_start(http, h)) {
@@ -278,6 +270,7 @@ static void host_leave(xfer_t *x) {
         host_t **pp = &http->hosts;
         while (*pp != h) pp = &(*pp)->next;
         *pp = h->next;
+        http->nhosts--;
         asset_free(h);
     }
 }
@@ -531,6 +524,7 @@ static void xfer_start(void *arg) {
         memcpy(h->key, x->url, kn);
         h->next = s->http->hosts;
         s->http->hosts = h;
+        s->http->nhosts++;
     }
     x->host = h; /* NULL (out of memory): fetched at once, not counted */
     if (h && (h->wait_head || !host_may_start(s->http, h))) {
