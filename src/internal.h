@@ -395,6 +395,9 @@ typedef struct asset__job {
     uint8_t stale : 2;          /* ASSET__STALE_*: its URI changed after its read began */
     uint8_t changed : 1;        /* [lock] its mem:// key was put or removed after its read began:
                                  * a later load does not join it (asset__jobs_changed) */
+    uint8_t remounted : 1;      /* [lock] its package was mounted again after its read began:
+                                 * changed too, and its value is not cached (the old bytes
+                                 * would be served without I/O) (asset__jobs_remounted) */
 } asset__job_t;
 /* The room a parse leaves before a URI for the job a miss makes there (load.c,
  * asset__uri_parse_room): a job and its URI are one block, the job first. */
@@ -1013,6 +1016,10 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced);
 /* The data of uri changed (a mem:// put or remove): its jobs in flight whose read began
  * are joined by no later load, which would get the old bytes (load.c). Any thread. */
 void asset__jobs_changed(asset_server_t *s, const char *uri);
+/* Package pkg was mounted: its pkg:// jobs in flight whose read began read the mount it
+ * replaced; no later load joins them and their values are not cached (load.c). Any
+ * thread. */
+void asset__jobs_remounted(asset_server_t *s, const char *pkg);
 void asset__reload_pump(asset_server_t *s); /* lock not held: queued dependents */
 /* [lock] j completes: when its URI changed after its read began (ASSET__STALE_*), its
  * handles, decided with what it read, are reloaded after the flush that delivers them

@@ -53,6 +53,23 @@ void asset__jobs_changed(asset_server_t *s, const char *uri) {
     uv_mutex_unlock(&s->lock);
 }
 
+void asset__jobs_remounted(asset_server_t *s, const char *pkg) {
+    size_t pl = strlen(pkg);
+    uv_mutex_lock(&s->lock);
+    size_t b = 0;
+    for (asset__map_node_t *n = NULL; (n = asset__map_next(&s->inflight, n, &b));) {
+        asset__job_t *j = (asset__job_t *)n;
+        const char *u = j->uri + 6; /* after "pkg://": the package's name, then '/' or end */
+        if (strncmp(j->uri, "pkg://", 6) != 0 || strncmp(u, pkg, pl) != 0 ||
+            (u[pl] && u[pl] != '/'))
+            continue;
+        if (j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ) continue;
+        j->changed = 1;
+        j->remounted = 1;
+    }
+    uv_mutex_unlock(&s->lock);
+}
+
 /* [lock] The new job, made in the room of parsed's block (ASSET__JOB_ROOM), which it owns
  * from now on; NULL (that block freed) when out of memory for its copy of sha256. */
 static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,

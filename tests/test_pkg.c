@@ -203,6 +203,90 @@ static void test_remount_keeps_cached_values_until_invalidated(void **state) {
     expect_text(f->s, "pkg://game/hero.txt", "hero");
 }
 
+/* A loader whose parse waits until the test opens its gate (the read is over then). */
+typedef struct gate {
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int entered;
+    bool open;
+} gate_t;
+
+static asset_status_t gated_parse(void *ctx, asset_parse_t *p) {
+    gate_t *g = ctx;
+    uv_mutex_lock(&g->mu);
+    g->entered++;
+    uv_cond_broadcast(&g->cond);
+    while (!g->open) uv_cond_wait(&g->cond, &g->mu);
+    uv_mutex_unlock(&g->mu);
+    size_t n = asset_parse_size(p);
+    char *v = asset_alloc(n + 1);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(v, asset_parse_data(p), n + 1);
+    asset_parse_set_value(p, v, n);
+    return ASSET_OK;
+}
+
+static void gated_free(void *ctx, void *value) {
+    (void)ctx;
+    asset_free(value);
+}
+
+/* "Mounting a name again ... replaces it for later reads", and a cached value is
+ * dropped with asset_server_invalidate() or asset_server_clear_caches() after it: a
+ * load made after the remount joined a load whose read had taken the old package's
+ * bytes (its parse still running) and got the old value; and that load, once parsed,
+ * cached the old bytes after the invalidate, served without I/O from then on. */
+static void test_a_remount_during_a_load_serves_later_loads_the_new_package(void **state) {
+    fx_t *f = *state;
+    char *v2 = tu_path(f->dir, "game_v2");
+    free(tu_write_file(f->game, "x.gated", "old", 3));
+    free(tu_write_file(v2, "x.gated", "new", 3));
+    gate_t g = {.entered = 0, .open = false};
+    uv_mutex_init(&g.mu);
+    uv_cond_init(&g.cond);
+    static const char *const suffixes[] = {".gated", NULL};
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "gated",
+                         .suffixes = suffixes,
+                         .parse = gated_parse,
+                         .free_value = gated_free};
+    assert_int_equal(asset_server_register_loader(f->s, &ld, &g, 0), ASSET_OK);
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    asset_handle_t *a = asset_server_load(f->s, "pkg://game/x.gated", NULL);
+    uv_mutex_lock(&g.mu); /* a's read is over: its parse has the old bytes */
+    while (g.entered < 1) assert_int_equal(uv_cond_timedwait(&g.cond, &g.mu, 60000000000ull), 0);
+    uv_mutex_unlock(&g.mu);
+    assert_int_equal(asset_server_mount(f->s, "game", v2), ASSET_OK);
+    asset_server_invalidate(f->s, "pkg://game/x.gated");
+    asset_handle_t *b = asset_server_load(f->s, "pkg://game/x.gated", NULL);
+    uv_mutex_lock(&g.mu);
+    g.open = true;
+    uv_cond_broadcast(&g.cond);
+    uv_mutex_unlock(&g.mu);
+    assert_int_equal(asset_handle_wait(a, 60000), ASSET_OK);
+    asset_status_t st = asset_handle_wait(b, 60000);
+    char got_b[16] = "", got_c[16] = "";
+    if (st == ASSET_OK) snprintf(got_b, sizeof got_b, "%s", (const char *)asset_handle_value(b));
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_t *c = asset_server_load(f->s, "pkg://game/x.gated", NULL);
+    asset_status_t st_c = asset_handle_wait(c, 60000);
+    if (st_c == ASSET_OK) snprintf(got_c, sizeof got_c, "%s", (const char *)asset_handle_value(c));
+    asset_handle_release(c);
+    asset_server_destroy(f->s);
+    f->s = asset_server_create(NULL); /* teardown's; the loader's gate goes now */
+    uv_mutex_destroy(&g.mu);
+    uv_cond_destroy(&g.cond);
+    free(v2);
+    assert_int_equal(st, ASSET_OK);
+    if (strcmp(got_b, "new")) fail_msg("a load after the remount got '%s'", got_b);
+    assert_int_equal(st_c, ASSET_OK);
+    if (strcmp(got_c, "new"))
+        fail_msg("a load after the remount and the invalidate got '%s' "
+                 "(cached from the old package)",
+                 got_c);
+}
+
 static void test_pkg_path_from_config_finds_packages(void **state) {
     fx_t *f = *state;
     char *root = tu_path(f->dir, "root");
@@ -710,6 +794,7 @@ int main(void) {
         FX(test_remount_replaces_the_package),
         FX(test_remounts_while_loads_read_the_package),
         FX(test_remount_keeps_cached_values_until_invalidated),
+        FX(test_a_remount_during_a_load_serves_later_loads_the_new_package),
         FX(test_pkg_path_from_config_finds_packages),
         FX(test_a_mount_made_during_a_pkg_path_lookup_wins),
         FX(test_pkg_path_from_environment_unless_configured),
