@@ -315,7 +315,7 @@ typedef struct asset_stats {
     uint64_t http_not_modified; /* HTTP 304 answers (total) */
     uint64_t coalesced;         /* loads that joined a job already in flight (total) */
     uint64_t source_reads;      /* source read calls (total) */
-    uint64_t parses;            /* loader parse calls (total) */
+    uint64_t parses;            /* loader parse calls (total), failed ones too */
     uint64_t http_connections;  /* new HTTP connections opened (total; reuse keeps it low) */
     uint64_t reloads;           /* hot reloads published to handles (total, per handle) */
     uint64_t reload_failures;   /* reload attempts that kept the old value (total, per handle) */

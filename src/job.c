@@ -249,6 +249,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         ld->parses++;
         ld->parse_failures++;
         ld->parse_ns += dt;
+        s->stats.parses++; /* a call too ("loader parse calls"), as the loader's count says */
         uv_mutex_unlock(&s->lock);
         asset__labels_free(p.labels, p.nlabels, &p.label_ix);
         if (p.has_value && p.free_fn && !x) { /* no room for its free */

@@ -621,6 +621,28 @@ static void test_cache_entries_and_loader_stats_are_listed(void **state) {
     asset_server_destroy(s);
 }
 
+/* stats.parses is "loader parse calls (total)", and foreach_loader's parses "parse
+ * calls that returned": a parse that failed counted in the loader's but not in the
+ * server's, so the two disagreed after any bad file (cache_misses counts the parses
+ * that produced a value). */
+static void test_stats_parses_counts_the_failed_parses_too(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(s, "a.json", "[1]", 3), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b.json", "[", 1), ASSET_OK);
+    asset_handle_release(tu_load_wait(s, "mem://a.json", ASSET_OK));
+    asset_handle_release(tu_load_wait(s, "mem://b.json", ASSET_E_PARSE));
+    lseen_t ls = {0};
+    assert_int_equal(asset_server_foreach_loader(s, see_loader, &ls), 2);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    asset_server_destroy(s);
+    assert_int_equal(ls.info[0].parses, 2);
+    assert_int_equal(ls.info[0].parse_failures, 1);
+    assert_int_equal(st.cache_misses, 1); /* the parse that produced a value */
+    assert_int_equal(st.parses, 2);
+}
+
 static void test_tasks_are_listed_as_jobs_of_the_task_loader(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -992,6 +1014,7 @@ int main(void) {
         cmocka_unit_test(test_one_recorder_for_two_servers_keeps_their_loads_apart),
         cmocka_unit_test(test_jobs_in_flight_are_listed_with_state_and_handles),
         cmocka_unit_test(test_cache_entries_and_loader_stats_are_listed),
+        cmocka_unit_test(test_stats_parses_counts_the_failed_parses_too),
         cmocka_unit_test(test_tasks_are_listed_as_jobs_of_the_task_loader),
         cmocka_unit_test(test_every_event_of_a_task_names_the_task_loader),
         cmocka_unit_test(test_an_introspection_callback_may_destroy_the_server),
