@@ -488,6 +488,29 @@ static void test_embedded_package_without_any_disk_package(void **state) {
     asset_server_destroy(s);
 }
 
+/* The same tree answers the same in either kind of package: a directory of a directory
+ * package (or its root) is E_IO "is a directory, not a file", but the same directory of
+ * an embedded table was E_NOT_FOUND "not in the embedded package", though it lists as a
+ * folder, so a game moved from a mount (development) to a table (release) saw another
+ * status for the same URI. */
+static void test_a_directory_of_an_embedded_package_is_a_directory(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    assert_int_equal(asset_server_mount_embedded(f->s, "emb", emb_files, 3), ASSET_OK);
+    expect_fail(f->s, "pkg://game/levels", ASSET_E_IO, "is a directory");
+    expect_fail(f->s, "pkg://game", ASSET_E_IO, "is a directory");
+    expect_fail(f->s, "pkg://emb/data", ASSET_E_IO, "is a directory");
+    expect_fail(f->s, "pkg://emb/data/sub", ASSET_E_IO, "is a directory");
+    expect_fail(f->s, "pkg://emb", ASSET_E_IO, "is a directory");
+    assert_int_equal(asset_server_mount_embedded(f->s, "none", NULL, 0), ASSET_OK);
+    expect_fail(f->s, "pkg://none", ASSET_E_IO, "is a directory"); /* an empty root too */
+    /* a prefix of a name is no directory; a path under a file is not found, as on disk */
+    expect_fail(f->s, "pkg://emb/dat", ASSET_E_NOT_FOUND, "embedded");
+    expect_fail(f->s, "pkg://emb/data/su", ASSET_E_NOT_FOUND, "embedded");
+    expect_fail(f->s, "pkg://emb/hero.txt/x", ASSET_E_NOT_FOUND, NULL);
+    expect_fail(f->s, "pkg://game/hero.txt/x", ASSET_E_NOT_FOUND, NULL);
+}
+
 static void test_mount_embedded_validates_its_table(void **state) {
     fx_t *f = *state;
     asset_embedded_file_t bad[] = {{NULL, "x", 1}};
@@ -807,6 +830,7 @@ int main(void) {
         FX(test_cached_pkg_asset_completes_at_next_flush_without_io),
         FX(test_embedded_package_loads_without_file_io),
         cmocka_unit_test(test_embedded_package_without_any_disk_package),
+        FX(test_a_directory_of_an_embedded_package_is_a_directory),
         FX(test_mount_embedded_validates_its_table),
         FX(test_mount_embedded_refuses_a_path_given_twice),
         FX(test_embedded_names_windows_cannot_open_load_everywhere),

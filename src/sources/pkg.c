@@ -346,11 +346,23 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
     return st;
 }
 
+/* Whether rel is a directory of embedded mount m: its root, or a path some file is
+ * under (a table has directories only through its files). Only a miss asks: one walk. */
+static bool embedded_dir(const mount_t *m, const char *rel) {
+    size_t rl = strlen(rel);
+    if (!rl) return true;
+    for (size_t i = 0; i < m->count; i++)
+        if (!strncmp(m->files[i].path, rel, rl) && m->files[i].path[rl] == '/') return true;
+    return false;
+}
+
 /* pkg_read's part with its mount in hand (kept alive by its use count). */
 static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r, const char *rel) {
     asset_request_set_version(r, asset__version_immutable);
     if (!m->dir) {
         emb_node_t *e = (emb_node_t *)asset__map_get(&m->index, rel);
+        if (!e && embedded_dir(m, rel)) /* as a directory package says (it was NOT_FOUND) */
+            return asset_request_fail(r, ASSET_E_IO, "is a directory, not a file");
         if (!e) return asset_request_fail(r, ASSET_E_NOT_FOUND, "not in the embedded package");
         const asset_embedded_file_t *f = &m->files[e->i];
         asset_request_set_total(r, f->size);
