@@ -310,8 +310,9 @@ static void cb_unlink_after(asset__cb_t **list, asset__cb_t *prev, asset__cb_t *
  * batch's free its batch, without leaving this walk on freed memory. Ids grow along the
  * list (each is numbered as it is appended, under the lock): once the first one is
  * later than the delivery, so are the rest. [lock] held; released around calls. */
-static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
+static size_t fire_callbacks(asset_server_t *s, asset_handle_t *h) {
     uint64_t upto = s->next_cb_id; /* connected later: the next flush's */
+    size_t fired = 0;
     asset__cb_t *last, *c;
     while (!s->stopping && (last = h->cbs) && (c = last->next)->id <= upto) {
         s->cb_visits++;
@@ -327,7 +328,9 @@ static void fire_callbacks(asset_server_t *s, asset_handle_t *h) {
             uv_mutex_lock(&s->lock);
         }
         if (own) asset_free(c);
+        fired++;
     }
+    return fired;
 }
 
 /* [lock] Whether h, delivered, has more for a flush: a callback connected or a reload
@@ -353,7 +356,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     s->in_flush = true;
     s->flush_thread = uv_thread_self();
     uint64_t start = budget_ns ? asset__now_ns() : 0;
-    size_t n = 0;
+    size_t n = 0, popped = 0;
     asset_handle_t *again = NULL, **again_tail = &again; /* for the next flush */
     asset__pool_flush_run(s, start, budget_ns);          /* web single-threaded: jobs run here */
     /* finalize first: what it completes is delivered by the loop below, in order */
@@ -375,13 +378,18 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         }
         s->q_len--;
         asset__handle_publish(s, h);
+        bool first = !h->counted;
         count_delivered(s, h);
+        first = first && h->counted;
         asset__value_t *old = NULL;
         bool reloaded = asset__reload_publish(s, h, &old);
-        fire_callbacks(s, h);
+        size_t fired = fire_callbacks(s, h);
         if (reloaded) asset__reload_fire(s, h);
         asset__value_release(old); /* after the reloaded callbacks re-read the value */
-        n++;
+        popped++;
+        /* the user's handles a result reached: not a reload's own handle, nor one whose
+         * pending reload was dropped (a later unchanged revalidation, a cancel) */
+        if (!h->reload && (first || reloaded || fired)) n++;
         if (more_to_deliver(h)) { /* still queued: the next flush delivers it */
             h->queue_next = NULL;
             *again_tail = h;
@@ -414,7 +422,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         uv_mutex_lock(&s->lock);
     }
     s->in_flush = false;
-    if ((n || steps) && s->waiters) uv_cond_broadcast(&s->done_cond);
+    if ((popped || steps) && s->waiters) uv_cond_broadcast(&s->done_cond);
     /* the budget ran out with work left: the queue never went empty, so no push will
      * wake an event-driven host; wake it now or the rest waits for an unrelated load */
     bool more = (s->q_head || s->bq_head || s->fin_head) && !s->stopping;

@@ -1686,6 +1686,60 @@ static void test_an_unchanged_revalidation_after_a_pending_failure_publishes_not
     asset_server_destroy(s);
 }
 
+/* asset_server_flush() returns how many handles it dispatched: the user's handles a
+ * result reached. A reload's own internal handle was counted (a reload made the flush
+ * return 2 for one handle, a revalidation that changed nothing 1), and so was a handle
+ * whose pending reload failure a later unchanged revalidation dropped: nothing fired, no
+ * state changed, yet the flush said 1 (a host redrawing when the flush returns non-zero
+ * redrew at every http_poll_ms poll). */
+static void test_flush_counts_only_the_handles_a_result_reached(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "c.d", "v1", 2), ASSET_OK);
+    asset_handle_t *m = tu_load_wait(s, "mem://c.d", ASSET_OK);
+    atomic_store(&g_flaky_fails, false);
+    asset_handle_t *h = tu_load_wait(s, "flaky://c.d", ASSET_OK);
+    assert_int_equal(asset_server_flush(s), 0);
+    rec_t rm = {0}, r = {0};
+    asset_handle_on_reloaded(m, on_reloaded, &rm);
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    /* a reload that changes the value: one handle reached */
+    assert_int_equal(asset_mem_put(s, "c.d", "v2", 2), ASSET_OK);
+    asset_server_reload(s, "mem://c.d");
+    wait_pending(s, m, ASSET_OK);
+    wait_reloads_decided(s);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(rm.count, 1);
+    assert_string_equal(asset_handle_value(m), "v2");
+    /* a revalidation that finds nothing changed: nothing reached */
+    asset__reload_request(s, "flaky://c.d", false);
+    wait_reloads_decided(s);
+    assert_int_equal(asset_server_flush(s), 0);
+    /* a failure, then an unchanged revalidation before the flush: nothing published */
+    atomic_store(&g_flaky_fails, true);
+    asset__reload_request(s, "flaky://c.d", false);
+    wait_pending(s, h, ASSET_E_IO);
+    atomic_store(&g_flaky_fails, false);
+    asset__reload_request(s, "flaky://c.d", false); /* NOT_MODIFIED */
+    wait_reloads_decided(s);
+    assert_int_equal(asset_server_flush(s), 0);
+    assert_int_equal(r.count, 0);
+    assert_int_equal(asset_handle_version(h), 1);
+    /* a failure alone reaches its handle */
+    atomic_store(&g_flaky_fails, true);
+    asset__reload_request(s, "flaky://c.d", false);
+    wait_pending(s, h, ASSET_E_IO);
+    wait_reloads_decided(s);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(r.count, 1);
+    atomic_store(&g_flaky_fails, false);
+    asset_handle_release(h);
+    asset_handle_release(m);
+    asset_server_destroy(s);
+}
+
 /* A load made with a digest (a manifest's sha256) holds the bytes the digest names: a
  * change is not those bytes, so that handle is never reloaded; a plain load of the same
  * URI is. */
@@ -2447,6 +2501,7 @@ int main(void) {
         cmocka_unit_test(test_mem_put_of_a_loaded_key_reloads_it),
         cmocka_unit_test(test_the_later_of_two_reloads_between_flushes_is_published),
         cmocka_unit_test(test_an_unchanged_revalidation_after_a_pending_failure_publishes_nothing),
+        cmocka_unit_test(test_flush_counts_only_the_handles_a_result_reached),
         cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
