@@ -179,9 +179,11 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
 /* [lock] Arms h's timeout, as asset__load does; fails h when it cannot. */
 static void arm_timeout(asset_server_t *s, asset_handle_t *h, uint32_t timeout_ms) {
     h->deadline_ns = asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    if (!asset__io_get(s)) {
-        asset__handle_cancel_locked(h, ASSET_E_IO,
-                                    "cannot arm the timeout: the I/O thread could not start");
+    if (!asset__io_get(s)) { /* say why, as a load does: "too many open files" (a review) */
+        char why[160], msg[192];
+        asset_status_t st = asset__io_start_failure(s->io_error, why, sizeof why);
+        snprintf(msg, sizeof msg, "cannot arm the timeout: %s", why);
+        asset__handle_cancel_locked(h, st, msg);
     } else if (!asset__timer_add(s, h)) {
         asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "cannot arm the timeout: out of memory");
     } else if (h->timer_idx == 0) {

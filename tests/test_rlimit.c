@@ -182,6 +182,34 @@ static void test_remounts_give_their_descriptors_back(void **state) {
     assert_int_equal(rc, ASSET_E_IO);
 }
 
+static asset_status_t never_run(asset_task_t *t, void *arg) {
+    (void)arg;
+    asset_task_set_value(t, NULL, 0, NULL, NULL);
+    return ASSET_OK;
+}
+
+/* A spawned task with a timeout needs the I/O thread as a timed load does: it said
+ * only "the I/O thread could not start", never why, and ASSET_E_IO even for want of
+ * memory, where a load says "too many open files" (the rlimit row of reliability.md). */
+static void test_a_timed_task_whose_io_thread_cannot_start_says_why(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    exhaust_fds(&e);
+    asset_load_options_t o = {.timeout_ms = 10000};
+    asset_handle_t *h = asset_server_spawn(s, never_run, NULL, NULL, &o);
+    assert_non_null(h);
+    asset_status_t st = asset_handle_wait(h, 30000);
+    const char *msg = asset_handle_error_message(h);
+    print_message("  task -> %s: %s\n", asset_err_name(st), msg);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    assert_int_equal(st, ASSET_E_IO);
+    if (!strcasestr(msg, "too many open files")) fail_msg("message does not say why: '%s'", msg);
+    assert_non_null(strstr(msg, asset_handle_uri(h)));
+    asset_handle_release(h);
+    restore_fds(&e);
+    asset_server_destroy(s);
+}
+
 static void test_io_thread_that_cannot_start_fails_loads_clearly(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -379,6 +407,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_remounts_give_their_descriptors_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_thread_that_cannot_start_fails_loads_clearly, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_timed_task_whose_io_thread_cannot_start_says_why,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_without_descriptors_fails_clearly, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failing_parses_never_stall_the_pool, setup, teardown),
