@@ -399,7 +399,10 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
             asset__handle_maybe_free(h);
         }
         if (end) break;
-        if (budget_ns && asset__now_ns() - start >= budget_ns) break;
+        /* a budget stops after one of the user's completions at least: a reload's own
+         * handle (a poll's revalidation) or one whose reload came to nothing, ahead of a
+         * load's result, took the only turn of a small budget (a review) */
+        if (budget_ns && n && asset__now_ns() - start >= budget_ns) break;
     }
     for (asset_handle_t *h = again, *next; h; h = next) { /* the queue's tail, as pushes */
         next = h->queue_next;

@@ -1740,6 +1740,43 @@ static void test_flush_counts_only_the_handles_a_result_reached(void **state) {
     asset_server_destroy(s);
 }
 
+/* [s->lock free] Blocks until h is decided (without flushing). */
+static void wait_decided(asset_server_t *s, asset_handle_t *h) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock);
+    while (!h->decided) {
+        if (now_ms() > deadline) {
+            uv_mutex_unlock(&s->lock);
+            fail_msg("not decided in %d ms", DEADLINE_MS);
+        }
+        wait_locked(s, 10);
+    }
+    uv_mutex_unlock(&s->lock);
+}
+
+/* asset_server_flush_budget() promises at least one completion when any is queued. A
+ * revalidation's internal handle (an http_poll_ms poll's, a watch's) queued ahead of a
+ * load's result took the one turn of a small budget: the flush delivered nothing and
+ * the load waited for the next one. */
+static void test_a_small_budget_delivers_a_completion_behind_a_reloads_own_handle(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    atomic_store(&g_flaky_fails, false);
+    asset_handle_t *h = tu_load_wait(s, "flaky://b.d", ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b.d", "v1", 2), ASSET_OK);
+    asset__reload_request(s, "flaky://b.d", false); /* NOT_MODIFIED: nothing to publish */
+    wait_reloads_decided(s);
+    asset_handle_t *m = asset_server_load(s, "mem://b.d", NULL);
+    wait_decided(s, m);
+    assert_int_equal(asset_server_flush_budget(s, 1), 1);
+    assert_true(asset_handle_is_done(m));
+    asset_handle_release(m);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* A load made with a digest (a manifest's sha256) holds the bytes the digest names: a
  * change is not those bytes, so that handle is never reloaded; a plain load of the same
  * URI is. */
@@ -2502,6 +2539,7 @@ int main(void) {
         cmocka_unit_test(test_the_later_of_two_reloads_between_flushes_is_published),
         cmocka_unit_test(test_an_unchanged_revalidation_after_a_pending_failure_publishes_nothing),
         cmocka_unit_test(test_flush_counts_only_the_handles_a_result_reached),
+        cmocka_unit_test(test_a_small_budget_delivers_a_completion_behind_a_reloads_own_handle),
         cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
