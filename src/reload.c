@@ -66,6 +66,18 @@ static void set_pending(asset_handle_t *h, asset_status_t st, asset__value_t *v,
     h->reload_message = msg;
 }
 
+/* [lock] A failure replaces h's pending result: h keeps the value it shows, so the
+ * version a pending good result gave it (its next revalidation's) is not its value's.
+ * Forgotten: the next reload reads afresh. Kept, a no_cache handle's revalidation sent
+ * it, heard NOT_MODIFIED and took the old value as current, for good (a review). */
+static void fail_pending(asset_handle_t *h, asset_status_t st, char *msg) {
+    if (h->reload_pending && h->reload_status == ASSET_OK) {
+        asset_free(h->nc_version);
+        h->nc_version = NULL;
+    }
+    set_pending(h, st, NULL, msg);
+}
+
 /* [lock] h's pending result, if any, is not published. */
 static void drop_pending(asset_handle_t *h) {
     asset__value_release(h->reload_value);
@@ -535,10 +547,10 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         asset__value_t *cur = h->reload_pending && h->reload_value ? h->reload_value : h->value;
         if (!v) {
             const char *why = rh->message ? rh->message : asset_strerror(rh->status);
-            set_pending(h, rh->status, NULL,
-                        tried_ms ? asset__asprintf("reload failed: %s (tried again for %llu ms)",
-                                                   why, (unsigned long long)tried_ms)
-                                 : asset__asprintf("reload failed: %s", why));
+            fail_pending(h, rh->status,
+                         tried_ms ? asset__asprintf("reload failed: %s (tried again for %llu ms)",
+                                                    why, (unsigned long long)tried_ms)
+                                  : asset__asprintf("reload failed: %s", why));
             continue;
         }
         asset__value_t *nv = v;
@@ -548,9 +560,9 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
             size_t i = x ? asset__labels_find(s, x->labels, n, &x->label_ix, h->label) : n;
             nv = i < n ? x->labels[i].value : NULL;
             if (!nv) {
-                set_pending(h, ASSET_E_NOT_FOUND, NULL,
-                            asset__asprintf("reload failed: %s: label '%s' not found",
-                                            asset__handle_uri(h), h->label));
+                fail_pending(h, ASSET_E_NOT_FOUND,
+                             asset__asprintf("reload failed: %s: label '%s' not found",
+                                             asset__handle_uri(h), h->label));
                 asset__queue_push(s, h);
                 continue;
             }

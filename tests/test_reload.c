@@ -1777,6 +1777,67 @@ static void test_a_small_budget_delivers_a_completion_behind_a_reloads_own_handl
     asset_server_destroy(s);
 }
 
+/* A source whose content and version the test sets, failing with ASSET_E_IO while
+ * g_vs_fails is set, answering NOT_MODIFIED to a read that holds its version. */
+static atomic_bool g_vs_fails;
+static const char *volatile g_vs_body = "v1";
+static const char *volatile g_vs_version = "1";
+static asset_status_t vs_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    if (atomic_load(&g_vs_fails)) return ASSET_E_IO;
+    const char *cached = asset_request_cached_version(r);
+    if (cached && !strcmp(cached, g_vs_version)) return ASSET_NOT_MODIFIED;
+    asset_request_set_version(r, g_vs_version);
+    return asset_request_write(r, g_vs_body, strlen(g_vs_body));
+}
+
+/* A reload that read a change (v2) and a failed one after it, both decided between two
+ * flushes: the failure is published and the handle keeps v1 (the later result wins).
+ * But the handle kept v2's version as the one of its value: a no_cache handle's next
+ * revalidation (the source good again, still v2) sent that version, heard NOT_MODIFIED
+ * and took the handle's value, v1, as current: the handle stayed on v1 for good while
+ * the source held v2, and no later poll could see it. */
+static void test_a_failure_after_a_pending_reload_does_not_keep_its_version(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "vs", 0, vs_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    atomic_store(&g_vs_fails, false);
+    g_vs_body = "v1";
+    g_vs_version = "1";
+    asset_load_options_t nc = {.no_cache = true};
+    asset_handle_t *h = asset_server_load(s, "vs://a.d", &nc);
+    assert_int_equal(asset_handle_wait(h, DEADLINE_MS), ASSET_OK);
+    assert_string_equal(asset_handle_value(h), "v1");
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    g_vs_body = "v2";
+    g_vs_version = "2";
+    asset__reload_request(s, "vs://a.d", false); /* as a watch or a poll asks */
+    wait_pending(s, h, ASSET_OK);
+    atomic_store(&g_vs_fails, true);
+    asset__reload_request(s, "vs://a.d", false);
+    wait_pending(s, h, ASSET_E_IO);
+    wait_reloads_decided(s);
+    asset_server_flush(s);
+    assert_int_equal(r.count, 1);
+    assert_int_equal(r.err, ASSET_E_IO);
+    assert_string_equal(asset_handle_value(h), "v1");
+    atomic_store(&g_vs_fails, false);
+    asset__reload_request(s, "vs://a.d", false); /* the next poll: the source holds v2 */
+    wait_reloads_decided(s);
+    asset_server_flush(s);
+    assert_int_equal(r.count, 2);
+    assert_int_equal(r.err, ASSET_OK);
+    assert_string_equal(asset_handle_value(h), "v2");
+    asset__reload_request(s, "vs://a.d", false); /* and then it is current */
+    wait_reloads_decided(s);
+    assert_int_equal(asset_server_flush(s), 0);
+    assert_int_equal(r.count, 2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* A load made with a digest (a manifest's sha256) holds the bytes the digest names: a
  * change is not those bytes, so that handle is never reloaded; a plain load of the same
  * URI is. */
@@ -2540,6 +2601,7 @@ int main(void) {
         cmocka_unit_test(test_an_unchanged_revalidation_after_a_pending_failure_publishes_nothing),
         cmocka_unit_test(test_flush_counts_only_the_handles_a_result_reached),
         cmocka_unit_test(test_a_small_budget_delivers_a_completion_behind_a_reloads_own_handle),
+        cmocka_unit_test(test_a_failure_after_a_pending_reload_does_not_keep_its_version),
         cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
