@@ -752,7 +752,11 @@ struct asset_load_options {    /* NULL or zero: defaults */
        value lives, touching the lost pages kills the process with SIGBUS (POSIX; Windows
        refuses to truncate a mapped file), and bytes written into the file in place show
        through the value (bytes appended do not: data[size] stays 0). Set it only for
-       files that never change in place (replaced by rename, or not at all). The value
+       files that never change in place (replaced by rename, or not at all). On Windows
+       a mapped file cannot change at all while the value lives: a rename over it fails
+       (MoveFileEx: access denied) as does a save that truncates it (fopen "wb":
+       ERROR_USER_MAPPED_FILE), so an editor cannot save an asset loaded so, hot reload
+       or not, until the last handle and cache entry let the value go. The value
        is shared as usual: a load that joins this one in flight, and later cache hits,
        get the mapped value too. pkg:// packages are immutable and mapped without it. */
     bool map_file;

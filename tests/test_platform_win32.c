@@ -440,6 +440,44 @@ static void test_a_same_size_rewrite_with_its_write_time_restored_is_seen(void *
     assert_true(fresh);
 }
 
+/* Pins what the header's map_file and docs/platforms.md say of Windows: while a file is
+ * mapped (a map_file load's value, a directory package's mapped file), Windows refuses
+ * to replace it by a rename (MoveFileEx: ERROR_ACCESS_DENIED) and to truncate it (an
+ * editor's fopen "wb": ERROR_USER_MAPPED_FILE), for as long as the value lives; both go
+ * through once it is unmapped. The header advised "replaced by rename" as the safe way
+ * to change such a file, which on Windows fails until the value is let go. */
+static void test_a_mapped_file_is_neither_replaced_nor_truncated_until_unmapped(void **state) {
+    fx_t *f = *state;
+    size_t n = 3 * 4096 + 5; /* not a multiple of the page: mapped, not read */
+    char *bytes = malloc(n);
+    memset(bytes, 'm', n);
+    char *path = tu_write_file(f->root, "mapped.bin", bytes, n);
+    char *next = tu_write_file(f->root, "next.bin", "new", 3);
+    wchar_t wp[1024], wn[1024];
+    assert_true(MultiByteToWideChar(CP_UTF8, 0, path, -1, wp, 1024) > 0);
+    assert_true(MultiByteToWideChar(CP_UTF8, 0, next, -1, wn, 1024) > 0);
+    asset__file_t *fh = NULL;
+    assert_int_equal(asset__file_open(path, &fh), 0);
+    void *data = NULL, *token = NULL;
+    assert_int_equal(asset__file_map(fh, n, &data, &token), 0);
+    asset__file_close(fh); /* the view alone holds the file now */
+    assert_memory_equal(data, bytes, n);
+    assert_false(MoveFileExW(wn, wp, MOVEFILE_REPLACE_EXISTING));
+    assert_int_equal(GetLastError(), ERROR_ACCESS_DENIED);
+    HANDLE t =
+        CreateFileW(wp, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                    TRUNCATE_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    DWORD e = GetLastError();
+    if (t != INVALID_HANDLE_VALUE) CloseHandle(t);
+    assert_true(t == INVALID_HANDLE_VALUE);
+    assert_int_equal(e, ERROR_USER_MAPPED_FILE);
+    asset__unmap(data, token);
+    assert_true(MoveFileExW(wn, wp, MOVEFILE_REPLACE_EXISTING));
+    free(bytes);
+    free(path);
+    free(next);
+}
+
 /* The HTTP source's sockets are not inherited by child processes (Windows makes a
  * socket inheritable by default; POSIX's are close-on-exec). */
 static void test_sockets_are_not_inherited(void **state) {
@@ -475,6 +513,7 @@ int main(void) {
         FX(test_a_directory_swapped_mid_walk_is_not_followed_out),
         FX(test_a_name_windows_refuses_fails_alone_in_a_folder),
         FX(test_a_same_size_rewrite_with_its_write_time_restored_is_seen),
+        FX(test_a_mapped_file_is_neither_replaced_nor_truncated_until_unmapped),
         cmocka_unit_test(test_sockets_are_not_inherited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
