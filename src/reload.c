@@ -882,17 +882,31 @@ static bool path_identity(rio_t *r, const char *path, uint64_t *dev, uint64_t *i
 /* The directory itself was renamed, deleted or replaced (a re-export, a branch switch):
  * its watch followed the old one, or died. Watch the path again (the directory now
  * there), or, when there is none yet, poll its files (a poll sees a file appear); and
- * revalidate every file, since each may have changed. */
+ * revalidate every file, since each may have changed. The watch is a new handle, the
+ * old one closed: libuv on Windows cannot start a uv_fs_event_t again while its last
+ * ReadDirectoryChangesW is in flight (stop closes the directory and leaves it; start
+ * issues another on the same OVERLAPPED and buffer, and inside the handle's own
+ * callback, where this runs for an event, libuv then queues a third: a debug libuv
+ * asserts "!handle->req_pending"). */
 static void rewatch(wdir_t *d) {
     rio_t *r = d->rio;
     const char *dir = d->node.key;
-    uv_fs_event_stop(d->ev);
-    if (uv_fs_event_start(d->ev, on_dir_event, dir, 0) == 0) {
-        d->dev = d->ino = 0; /* what it follows now (0: unknown, looked at again) */
-        path_identity(r, dir, &d->dev, &d->ino);
-    } else {
-        close_handle(r, (uv_handle_t *)d->ev);
-        d->ev = NULL;
+    close_handle(r, (uv_handle_t *)d->ev); /* no event of it is delivered any more */
+    d->ev = NULL;
+    uv_fs_event_t *ev = asset__calloc(1, sizeof *ev);
+    if (ev) {
+        uv_fs_event_init(asset__io_loop(r->s->io), ev);
+        r->open++;
+        ev->data = d;
+        if (uv_fs_event_start(ev, on_dir_event, dir, 0) == 0) {
+            d->ev = ev;
+            d->dev = d->ino = 0; /* what it follows now (0: unknown, looked at again) */
+            path_identity(r, dir, &d->dev, &d->ino);
+        } else {
+            close_handle(r, (uv_handle_t *)ev);
+        }
+    }
+    if (!d->ev) {
         atomic_fetch_sub(&r->s->watches, 1);
         asset__log(r->s, ASSET_LOG_WARN,
                    "watch: %s was replaced and cannot be watched again: "
