@@ -879,6 +879,25 @@ static bool path_identity(rio_t *r, const char *path, uint64_t *dev, uint64_t *i
     return ok;
 }
 
+/* Watches dir for d with a new handle (d->ev), and notes what it follows; a libuv error
+ * (UV_ENOMEM for want of memory) when it cannot. */
+static int dir_watch_start(rio_t *r, wdir_t *d, const char *dir) {
+    uv_fs_event_t *ev = asset__calloc(1, sizeof *ev);
+    if (!ev) return UV_ENOMEM;
+    uv_fs_event_init(asset__io_loop(r->s->io), ev);
+    r->open++;
+    ev->data = d;
+    int rc = uv_fs_event_start(ev, on_dir_event, dir, 0);
+    if (rc != 0) {
+        close_handle(r, (uv_handle_t *)ev);
+        return rc;
+    }
+    d->ev = ev;
+    d->dev = d->ino = 0; /* what it follows now (0: unknown, looked at again) */
+    path_identity(r, dir, &d->dev, &d->ino);
+    return 0;
+}
+
 /* The directory itself was renamed, deleted or replaced (a re-export, a branch switch):
  * its watch followed the old one, or died. Watch the path again (the directory now
  * there), or, when there is none yet, poll its files (a poll sees a file appear); and
@@ -893,20 +912,7 @@ static void rewatch(wdir_t *d) {
     const char *dir = d->node.key;
     close_handle(r, (uv_handle_t *)d->ev); /* no event of it is delivered any more */
     d->ev = NULL;
-    uv_fs_event_t *ev = asset__calloc(1, sizeof *ev);
-    if (ev) {
-        uv_fs_event_init(asset__io_loop(r->s->io), ev);
-        r->open++;
-        ev->data = d;
-        if (uv_fs_event_start(ev, on_dir_event, dir, 0) == 0) {
-            d->ev = ev;
-            d->dev = d->ino = 0; /* what it follows now (0: unknown, looked at again) */
-            path_identity(r, dir, &d->dev, &d->ino);
-        } else {
-            close_handle(r, (uv_handle_t *)ev);
-        }
-    }
-    if (!d->ev) {
+    if (dir_watch_start(r, d, dir) != 0) {
         atomic_fetch_sub(&r->s->watches, 1);
         asset__log(r->s, ASSET_LOG_WARN,
                    "watch: %s was replaced and cannot be watched again: "
@@ -1007,20 +1013,10 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
         asset_free(d);
         return NULL;
     }
-    int rc = UV_ENOSPC;
-    uv_fs_event_t *ev = atomic_load(&asset__watch_force_poll) ? NULL : asset__calloc(1, sizeof *ev);
-    if (ev) {
-        uv_fs_event_init(asset__io_loop(r->s->io), ev);
-        r->open++;
-        ev->data = d;
-        rc = uv_fs_event_start(ev, on_dir_event, dir, 0);
-        if (rc == 0) {
-            d->ev = ev;
-            path_identity(r, dir, &d->dev, &d->ino);
-            atomic_fetch_add(&r->s->watches, 1);
-            return d;
-        }
-        close_handle(r, (uv_handle_t *)ev);
+    int rc = atomic_load(&asset__watch_force_poll) ? UV_ENOSPC : dir_watch_start(r, d, dir);
+    if (rc == 0) {
+        atomic_fetch_add(&r->s->watches, 1);
+        return d;
     }
     asset__log(r->s, ASSET_LOG_WARN, "watch: cannot watch %s (%s): polling its files every %u ms",
                dir, uv_strerror(rc), poll_ms(r->s));
