@@ -287,6 +287,54 @@ static void test_a_remount_during_a_load_serves_later_loads_the_new_package(void
                  got_c);
 }
 
+static void count_reload(asset_handle_t *h, void *user);
+
+/* docs/hot-reload.md: a remount is not a change a watch sees; asset_server_reload() of a
+ * live handle's URI after it moves the handle to the new package, whichever kinds the
+ * old and new mounts are (an embedded table's version never changes: it must still be
+ * read again). */
+static void reload_after_remount(asset_server_t *s, const char *uri, bool embedded, const char *dir,
+                                 const asset_embedded_file_t *files, const char *want) {
+    asset_load_options_t o = {.loader = "bytes"};
+    asset_handle_t *h = asset_server_load(s, uri, &o);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    int reloads = 0;
+    asset_handle_on_reloaded(h, count_reload, &reloads);
+    if (embedded)
+        assert_int_equal(asset_server_mount_embedded(s, "swap", files, 1), ASSET_OK);
+    else
+        assert_int_equal(asset_server_mount(s, "swap", dir), ASSET_OK);
+    asset_server_reload(s, uri);
+    uint64_t deadline = uv_hrtime() + 60000000000ull;
+    while (!reloads && uv_hrtime() < deadline) {
+        asset_server_flush(s);
+        asset_handle_wait(h, 10);
+    }
+    const asset_bytes_t *b = asset_handle_value(h);
+    char got[32];
+    snprintf(got, sizeof got, "%.*s", b ? (int)b->size : 0, b ? (const char *)b->data : "");
+    asset_handle_release(h);
+    if (strcmp(got, want)) fail_msg("%s after the remount: want '%s', got '%s'", uri, want, got);
+    assert_int_equal(reloads, 1);
+}
+
+static void test_a_reload_after_a_remount_moves_a_live_handle_to_the_new_package(void **state) {
+    fx_t *f = *state;
+    char *d1 = tu_path(f->dir, "swap1"), *d2 = tu_path(f->dir, "swap2");
+    free(tu_write_file(d1, "x.txt", "dir one", 7));
+    free(tu_write_file(d2, "x.txt", "dir two", 7));
+    static const asset_embedded_file_t e1[] = {{"x.txt", "table one", 9}};
+    static const asset_embedded_file_t e2[] = {{"x.txt", "table two", 9}};
+    asset_server_t *s = f->s;
+    assert_int_equal(asset_server_mount(s, "swap", d1), ASSET_OK);
+    reload_after_remount(s, "pkg://swap/x.txt", false, d2, NULL, "dir two");
+    reload_after_remount(s, "pkg://swap/x.txt", true, NULL, e1, "table one");
+    reload_after_remount(s, "pkg://swap/x.txt", true, NULL, e2, "table two");
+    reload_after_remount(s, "pkg://swap/x.txt", false, d1, NULL, "dir one");
+    free(d1);
+    free(d2);
+}
+
 static void test_pkg_path_from_config_finds_packages(void **state) {
     fx_t *f = *state;
     char *root = tu_path(f->dir, "root");
@@ -818,6 +866,7 @@ int main(void) {
         FX(test_remounts_while_loads_read_the_package),
         FX(test_remount_keeps_cached_values_until_invalidated),
         FX(test_a_remount_during_a_load_serves_later_loads_the_new_package),
+        FX(test_a_reload_after_a_remount_moves_a_live_handle_to_the_new_package),
         FX(test_pkg_path_from_config_finds_packages),
         FX(test_a_mount_made_during_a_pkg_path_lookup_wins),
         FX(test_pkg_path_from_environment_unless_configured),
