@@ -8,9 +8,10 @@
  * into If-None-Match / If-Modified-Since, and a 304 finishes with ASSET_NOT_MODIFIED.
  *
  * Fairness: transfers wait in a FIFO per host ("scheme://authority" of the URI) and
- * enter the multi round-robin over the hosts, at most 2 x http_max_connections per
- * host and 8 x in all; libcurl opens at most http_max_connections connections per host
- * and 4 x in all. So a host whose every slot is stalled holds only its own loads.
+ * enter the multi round-robin over the hosts, at most http_max_connections per host
+ * (2 x for https with HTTP/2) and 8 x in all; libcurl opens at most
+ * http_max_connections connections per host and has no cap in all (its cache keeps up
+ * to 4 x idle). So a host whose every slot is stalled holds only its own loads.
  *
  * Easy handles: a worker prepares the transfer (its conditional header), the I/O thread
  * gives it an easy handle when it enters the multi: one from a free list of the handles
