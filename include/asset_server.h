@@ -284,12 +284,16 @@ typedef struct asset_server_config {  /* zero means default, for every field */
 } asset_server_config_t;
 
 /* Log levels of config.log (off when log is NULL; the library formats nothing then).
- * ERROR: misuse (destroy or flush from a callback, a handle released too often).
+ * ERROR: misuse (destroy or flush from a callback, a handle released too often), and
+ *   what running out of memory cost beyond one load ("<uri>: reload: out of memory;
+ *   change not loaded", "watch: out of memory: hot reload is off", a trace hook left
+ *   unchanged, a replaced value kept).
  * WARN: every failed load, once per handle, with its message ("load failed: <message>";
  *   timeouts too; cancellations are not failures and are not logged); an unknown
  *   loader name given to set_cache_budget; a watch that fell back to polling.
- * INFO: reloads ("reloaded <uri>", "reload failed: <message>") and mounts
- *   ("mounted <pkg> at <dir>", "mounted <pkg>: N embedded files").
+ * INFO: reloads ("reloaded <uri>", "reload failed: <message>", and "reload of <uri>:
+ *   <why>: trying again in N ms" for a file in use) and mounts ("mounted <pkg> at
+ *   <dir>", "mounted <pkg>: N embedded files").
  * DEBUG: cache evictions ("evicted <uri> from the <loader> cache (N bytes)"), coalesced loads
  *   ("<uri>: joined the load in flight"), HTTP retries ("<uri>: http: N connections
  *   opened (a dropped connection was retried, or redirected)") and timeouts ("<uri>:
