@@ -311,7 +311,8 @@ typedef struct asset_stats {
     uint64_t failed;            /* handles that became FAILED (total) */
     uint64_t cancelled;         /* handles that became CANCELLED (total) */
     uint64_t cache_hits;        /* loads served from a cache, with or without revalidation */
-    uint64_t cache_misses;      /* loads that had to read and parse */
+    uint64_t cache_misses;      /* parses that produced a value (total): a failed parse or
+                                   read is not one, loads that joined one job are one */
     uint64_t cache_evictions;   /* entries evicted to stay within budget */
     uint64_t bytes_cached;      /* bytes charged to all caches (now) */
     uint64_t bytes_read;        /* bytes delivered by sources (total) */
