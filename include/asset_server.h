@@ -484,7 +484,8 @@ ASSET_API void asset_trace_destroy(asset_trace_t *tr);
  * remount is joined by no later load, and its value is not cached.
  * A name is 1 to 255 of A-Z a-z 0-9 _ - . (not "." or ".."). Both strings copied. The
  * mount a remount hides is let go (its directory closed) once no read uses it.
- * Returns ASSET_OK, ASSET_E_INVALID (bad name), ASSET_E_NOT_FOUND (no such directory),
+ * Returns ASSET_OK, ASSET_E_INVALID (bad name), ASSET_E_NOT_FOUND (no such directory,
+ * or not a directory),
  * ASSET_E_FORBIDDEN (no permission), ASSET_E_IO (another failure to open it: out of
  * descriptors, say) or ASSET_E_NO_MEMORY. Any thread. */
 ASSET_API int asset_server_mount(asset_server_t *s, const char *pkg, const char *dir);
@@ -842,7 +843,9 @@ typedef enum asset_state {
  * handle", uri "", value NULL, size 0, progress 0; wait returns
  * ASSET_E_INVALID; cancel, release, on_completed (returns 0) and disconnect do nothing. */
 ASSET_API asset_state_t asset_handle_state(const asset_handle_t *h);
-/* 0..1; bytes-based when the source told the size; 1 once LOADED. */
+/* 0..1; bytes-based when the source told the size (its dependencies' bytes counted in,
+ * once its parse declared them); below 1 until its result is decided, 1 once LOADED;
+ * 0 when FAILED or CANCELLED. */
 ASSET_API float asset_handle_progress(const asset_handle_t *h);
 ASSET_API bool asset_handle_is_done(const asset_handle_t *h); /* LOADED, FAILED or CANCELLED */
 /* ASSET_OK unless FAILED or CANCELLED (then ASSET_E_CANCELLED). */
@@ -856,7 +859,8 @@ ASSET_API const char *asset_handle_uri(const asset_handle_t *h); /* normalised; 
  * the handle lives, even after the cache evicts it. */
 ASSET_API const void *asset_handle_value(const asset_handle_t *h);
 ASSET_API size_t asset_handle_size(const asset_handle_t *h); /* the value's byte cost */
-/* HTTP status of the last response (200, 304, 404...), 0 when not HTTP. 0 when
+/* HTTP status of the last response (200, 304, 404...), 0 when not HTTP, and 0 until
+ * the handle is done (a flush delivered it). 0 when
  * CANCELLED, also when the cancel came after the response (before a flush delivered
  * it): the cancel discards the response with its value. */
 ASSET_API int asset_handle_http_status(const asset_handle_t *h);
