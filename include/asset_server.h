@@ -546,8 +546,8 @@ ASSET_API int asset_server_register_source(asset_server_t *s, const asset_source
 
 /* The request API, for sources. Worker thread unless noted. */
 ASSET_API const char *asset_request_uri(const asset_request_t *r);            /* normalised URI */
-ASSET_API const char *asset_request_path(const asset_request_t *r);           /* after "scheme://",
-                                                       percent-decoded (except http/https: as sent) */
+/* after "scheme://", percent-decoded (except http/https: as sent) */
+ASSET_API const char *asset_request_path(const asset_request_t *r);
 ASSET_API const char *asset_request_cached_version(const asset_request_t *r); /* NULL: none */
 ASSET_API void asset_request_set_version(asset_request_t *r, const char *version); /* copied */
 ASSET_API void asset_request_set_total(asset_request_t *r, uint64_t bytes); /* for progress */
