@@ -365,35 +365,6 @@ static void test_a_folder_with_a_trailing_slash_loads_its_keys(void **state) {
     asset_server_destroy(s);
 }
 
-/* ---- a loader whose parse waits until released ---- */
-
-typedef struct gate {
-    uv_mutex_t mu;
-    uv_cond_t cond;
-    int entered;
-    bool open;
-} gate_t;
-
-static asset_status_t gated_parse(void *ctx, asset_parse_t *p) {
-    gate_t *g = ctx;
-    uv_mutex_lock(&g->mu);
-    g->entered++;
-    uv_cond_broadcast(&g->cond);
-    while (!g->open) uv_cond_wait(&g->cond, &g->mu);
-    uv_mutex_unlock(&g->mu);
-    size_t n = asset_parse_size(p);
-    char *v = asset_alloc(n + 1);
-    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
-    memcpy(v, asset_parse_data(p), n + 1);
-    asset_parse_set_value(p, v, n);
-    return ASSET_OK;
-}
-
-static void gated_free(void *ctx, void *value) {
-    (void)ctx;
-    asset_free(value);
-}
-
 /* "Replacing a key bumps its version, so the next load re-parses": a load made after
  * asset_mem_put() returned joined a load of the key whose read had taken the old bytes
  * (its parse still running) and got the old value; after asset_mem_remove() too, where
@@ -402,15 +373,15 @@ static void test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes(void **s
     (void)state;
     for (int remove = 0; remove < 2; remove++) {
         asset_server_t *s = tu_server(2);
-        gate_t g = {.entered = 0, .open = false};
+        tu_parse_gate_t g = {.entered = 0, .open = false};
         uv_mutex_init(&g.mu);
         uv_cond_init(&g.cond);
         static const char *const suffixes[] = {".gated", NULL};
         asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
                              .name = "gated",
                              .suffixes = suffixes,
-                             .parse = gated_parse,
-                             .free_value = gated_free};
+                             .parse = tu_gated_parse,
+                             .free_value = tu_gated_free};
         assert_int_equal(asset_server_register_loader(s, &ld, &g, 0), ASSET_OK);
         assert_int_equal(asset_mem_put(s, "k.gated", "old", 3), ASSET_OK);
         asset_handle_t *a = asset_server_load(s, "mem://k.gated", NULL);

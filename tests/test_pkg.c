@@ -203,34 +203,6 @@ static void test_remount_keeps_cached_values_until_invalidated(void **state) {
     expect_text(f->s, "pkg://game/hero.txt", "hero");
 }
 
-/* A loader whose parse waits until the test opens its gate (the read is over then). */
-typedef struct gate {
-    uv_mutex_t mu;
-    uv_cond_t cond;
-    int entered;
-    bool open;
-} gate_t;
-
-static asset_status_t gated_parse(void *ctx, asset_parse_t *p) {
-    gate_t *g = ctx;
-    uv_mutex_lock(&g->mu);
-    g->entered++;
-    uv_cond_broadcast(&g->cond);
-    while (!g->open) uv_cond_wait(&g->cond, &g->mu);
-    uv_mutex_unlock(&g->mu);
-    size_t n = asset_parse_size(p);
-    char *v = asset_alloc(n + 1);
-    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
-    memcpy(v, asset_parse_data(p), n + 1);
-    asset_parse_set_value(p, v, n);
-    return ASSET_OK;
-}
-
-static void gated_free(void *ctx, void *value) {
-    (void)ctx;
-    asset_free(value);
-}
-
 static void nothing_main(void *arg) { (void)arg; }
 
 /* "Mounting a name again ... replaces it for later reads", and a cached value is
@@ -249,15 +221,15 @@ static void test_a_remount_during_a_load_serves_later_loads_the_new_package(void
     char *v2 = tu_path(f->dir, "game_v2");
     free(tu_write_file(f->game, "x.gated", "old", 3));
     free(tu_write_file(v2, "x.gated", "new", 3));
-    gate_t g = {.entered = 0, .open = false};
+    tu_parse_gate_t g = {.entered = 0, .open = false};
     uv_mutex_init(&g.mu);
     uv_cond_init(&g.cond);
     static const char *const suffixes[] = {".gated", NULL};
     asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
                          .name = "gated",
                          .suffixes = suffixes,
-                         .parse = gated_parse,
-                         .free_value = gated_free};
+                         .parse = tu_gated_parse,
+                         .free_value = tu_gated_free};
     assert_int_equal(asset_server_register_loader(f->s, &ld, &g, 0), ASSET_OK);
     assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
     asset_handle_t *a = asset_server_load(f->s, "pkg://game/x.gated", NULL);

@@ -288,3 +288,23 @@ bool tu_next_line(const char **cursor, char *line, size_t cap) {
     *cursor = c + n + (c[n] == '\n');
     return true;
 }
+
+asset_status_t tu_gated_parse(void *ctx, asset_parse_t *p) {
+    tu_parse_gate_t *g = ctx;
+    uv_mutex_lock(&g->mu);
+    g->entered++;
+    uv_cond_broadcast(&g->cond);
+    while (!g->open) uv_cond_wait(&g->cond, &g->mu);
+    uv_mutex_unlock(&g->mu);
+    size_t n = asset_parse_size(p);
+    char *v = asset_alloc(n + 1);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(v, asset_parse_data(p), n + 1);
+    asset_parse_set_value(p, v, n);
+    return ASSET_OK;
+}
+
+void tu_gated_free(void *ctx, void *value) {
+    (void)ctx;
+    asset_free(value);
+}

@@ -6,6 +6,7 @@
 #include <asset_server.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <uv.h>
 
 /* RUNNING_ON_VALGRIND: nonzero under valgrind (its header where installed, else 0), for
  * tests that scale their loops down there. */
@@ -60,6 +61,20 @@ asset_status_t tu_wait(asset_handle_t *h);
 /* A source (scheme given) whose reads block until the gate opens, or until the
  * request is cancelled. Each read delivers the request path as bytes, and "fail/..."
  * paths fail with ASSET_E_IO. */
+/* A loader's parse that waits until the test opens its gate (the read is over then):
+ * register a loader with .parse = tu_gated_parse, .free_value = tu_gated_free and the
+ * gate as its ctx (mu and cond initialised by the test). Each parse counts itself in
+ * `entered` (broadcast on cond), waits for `open`, and makes a NUL-terminated copy of
+ * the bytes its value. */
+typedef struct tu_parse_gate {
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int entered;
+    bool open;
+} tu_parse_gate_t;
+asset_status_t tu_gated_parse(void *ctx, asset_parse_t *p);
+void tu_gated_free(void *ctx, void *value);
+
 typedef struct tu_gate tu_gate_t;
 tu_gate_t *tu_gate_register(asset_server_t *s, const char *scheme);
 /* Blocks until at least n reads have entered the source (in total); aborts the test
