@@ -485,9 +485,8 @@ ASSET_API void asset_trace_destroy(asset_trace_t *tr);
  * A name is 1 to 255 of A-Z a-z 0-9 _ - . (not "." or ".."). Both strings copied. The
  * mount a remount hides is let go (its directory closed) once no read uses it.
  * Returns ASSET_OK, ASSET_E_INVALID (bad name), ASSET_E_NOT_FOUND (no such directory,
- * or not a directory),
- * ASSET_E_FORBIDDEN (no permission), ASSET_E_IO (another failure to open it: out of
- * descriptors, say) or ASSET_E_NO_MEMORY. Any thread. */
+ * or not a directory), ASSET_E_FORBIDDEN (no permission), ASSET_E_IO (another failure
+ * to open it: out of descriptors, say) or ASSET_E_NO_MEMORY. Any thread. */
 ASSET_API int asset_server_mount(asset_server_t *s, const char *pkg, const char *dir);
 
 typedef struct asset_embedded_file {
