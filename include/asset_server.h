@@ -544,10 +544,10 @@ typedef struct asset_source {
 ASSET_API int asset_server_register_source(asset_server_t *s, const asset_source_t *src, void *ctx);
 
 /* The request API, for sources. Worker thread unless noted. */
-ASSET_API const char *asset_request_uri(const asset_request_t *r);            /* normalised URI */
+ASSET_API const char *asset_request_uri(const asset_request_t *r); /* normalised URI */
 /* after "scheme://", percent-decoded (except http/https: as sent) */
 ASSET_API const char *asset_request_path(const asset_request_t *r);
-ASSET_API const char *asset_request_cached_version(const asset_request_t *r); /* NULL: none */
+ASSET_API const char *asset_request_cached_version(const asset_request_t *r);      /* NULL: none */
 ASSET_API void asset_request_set_version(asset_request_t *r, const char *version); /* copied */
 ASSET_API void asset_request_set_total(asset_request_t *r, uint64_t bytes); /* for progress */
 /* Appends n bytes (copied). Refuses past max_asset_size (ASSET_E_TOO_LARGE), after
