@@ -341,6 +341,7 @@ static bool more_to_deliver(const asset_handle_t *h) {
 
 static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (!s) return 0;
+    asset__io_flush_turn(); /* the web: the workers' file system calls (io_thread.h) */
     uv_mutex_lock(&s->lock);
     if (s->in_flush) {
         uv_mutex_unlock(&s->lock);

@@ -146,6 +146,8 @@ bool asset__io_post(asset__io_t *io, void (*fn)(void *arg), void *arg) {
 
 uv_loop_t *asset__io_loop(asset__io_t *io) { return &io->loop; }
 
+void asset__io_flush_turn(void) {} /* no thread hands the flush thread work */
+
 bool asset__io_stopping(asset__io_t *io) {
     uv_mutex_lock(&io->lock);
     bool stop = io->stopping;

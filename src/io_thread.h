@@ -19,6 +19,12 @@ bool asset__io_stopping(asset__io_t *io);
  * on_stop once when the thread stops, before the loop closes. */
 void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_stop)(void *),
                          void *arg);
+/* The flush thread's turn at I/O other threads handed to it, at each flush before it
+ * takes the lock. Desktop: nothing. The web's pthreads build: the file system calls Web
+ * Workers proxy to the main thread, which run only while it blocks or returns to the
+ * browser: a host that loops on asset_server_flush() (a loading screen, a test) without
+ * either starved every read, and a reload's waited until the loop ended. */
+void asset__io_flush_turn(void);
 /* [lock] The I/O thread, started if needed; NULL when it cannot start, and once destroy
  * began (it stops and frees the thread without the lock, while threads it still waits
  * for, a wait's callback or run-on-wait job, may get here). */

@@ -306,11 +306,6 @@ static void reload_after_remount(asset_server_t *s, const char *uri, bool embedd
 
 static void test_a_reload_after_a_remount_moves_a_live_handle_to_the_new_package(void **state) {
     fx_t *f = *state;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && !strcmp(pf, "web")) { /* docs/web.md, Limits: a pkg:// reload fails there */
-        print_message("  skipped: a reload of a pkg:// directory file fails in the web build\n");
-        skip();
-    }
     char *d1 = tu_path(f->dir, "swap1"), *d2 = tu_path(f->dir, "swap2");
     free(tu_write_file(d1, "x.txt", "dir one", 7));
     free(tu_write_file(d2, "x.txt", "dir two", 7));

@@ -302,6 +302,9 @@ void *uv__web_loop_enter(uv_loop_t *loop) {
 
 void uv__web_loop_leave(void *prev) { asset__thread_owner = prev; }
 
+/* A no-op without pthreads (Emscripten's stub): nothing is proxied there. */
+void asset__io_flush_turn(void) { emscripten_current_thread_process_queued_calls(); }
+
 bool asset__io_stopping(asset__io_t *io) {
     uv_mutex_lock(&io->lock);
     bool stop = io->stopping;
