@@ -723,10 +723,12 @@ typedef struct asset_bytes {
 /* ------------------------------------------------------------------------ */
 
 /* Stores a copy of data under key (loadable as mem://key). Replacing a key bumps its
- * version, so the next load re-parses even when the length is the same. Any thread.
+ * version, so the next load re-parses even when the length is the same, and drops the
+ * old value's cache entries at once (handles keep their values). Any thread.
  * Returns ASSET_OK, ASSET_E_INVALID or ASSET_E_NO_MEMORY. */
 ASSET_API int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size);
-/* Removes key. Returns ASSET_OK or ASSET_E_NOT_FOUND. Any thread. */
+/* Removes key, and its value's cache entries (handles keep their values). Returns
+ * ASSET_OK or ASSET_E_NOT_FOUND. Any thread. */
 ASSET_API int asset_mem_remove(asset_server_t *s, const char *key);
 
 /* ------------------------------------------------------------------------ */

@@ -394,7 +394,8 @@ typedef struct asset__job {
     uint8_t in_graph_ready : 1; /* in the graph's ready list */
     uint8_t stale : 2;          /* ASSET__STALE_*: its URI changed after its read began */
     uint8_t changed : 1;        /* [lock] its mem:// key was put or removed after its read began:
-                                 * a later load does not join it (asset__jobs_changed) */
+                                 * a later load does not join it and its value is not cached
+                                 * (asset__jobs_changed) */
     uint8_t remounted : 1;      /* [lock] its package was mounted again after its read began:
                                  * changed too, and its value is not cached (the old bytes
                                  * would be served without I/O) (asset__jobs_remounted) */
@@ -1014,7 +1015,8 @@ bool asset__reload_live_base(asset_server_t *s, const char *uri, const asset__lo
  * forced: fresh read; else a revalidation that changes nothing when unchanged. */
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced);
 /* The data of uri changed (a mem:// put or remove): its jobs in flight whose read began
- * are joined by no later load, which would get the old bytes (load.c). Any thread. */
+ * are joined by no later load, which would get the old bytes, and their values are not
+ * cached; uri's entries leave every cache (load.c). Any thread. */
 void asset__jobs_changed(asset_server_t *s, const char *uri);
 /* Package pkg was mounted: its pkg:// jobs in flight whose read began read the mount it
  * replaced; no later load joins them and their values are not cached (load.c). Any

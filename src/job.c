@@ -179,8 +179,9 @@ void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
         asset__dependents_add(s, x->deps, v, j->uri);
     }
     asset__loader_slot_t *ld = j->loader;
-    /* a replaced source's, or one read from a package mounted again since: stale */
-    if (!j->no_cache && !j->remounted && !(j->source && j->source->retired))
+    /* a replaced source's, or one read from a package mounted again since, or from a
+     * mem:// key put or removed since: stale */
+    if (!j->no_cache && !j->remounted && !j->changed && !(j->source && j->source->retired))
         asset__cache_put_hashed(&ld->cache, j->uri, asset__job_uri_hash(j),
                                 j->req ? j->req->version : NULL, j->sha256, v);
     asset__reload_watch_job(s, j);
@@ -318,8 +319,8 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
          * gone. */
         asset__cache_t *c = &j->loader->cache;
         uint32_t h = asset__job_uri_hash(j);
-        if (!j->no_cache && !j->remounted && !asset__cache_get_hashed(c, j->uri, h) &&
-            !j->cached->dropped)
+        if (!j->no_cache && !j->remounted && !j->changed &&
+            !asset__cache_get_hashed(c, j->uri, h) && !j->cached->dropped)
             asset__cache_put_hashed(c, j->uri, h, j->cached_version, j->sha256, j->cached);
         asset__reload_watch_job(s, j);
         /* a change after its read began: it reloads once loaded, as a parsed one does */
@@ -337,6 +338,13 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         snprintf(why, sizeof why, "source returned an unknown status (%d)", (int)st);
         job_fail(s, j, ASSET_E_IO, "read", why);
         return;
+    }
+    if (st == ASSET_E_NOT_FOUND) {
+        /* the source says it is gone: its cached value, which no load gets from now on,
+         * left the cache (it stayed charged against the budget until evicted) */
+        uv_mutex_lock(&s->lock);
+        asset__cache_remove(&j->loader->cache, j->uri);
+        uv_mutex_unlock(&s->lock);
     }
     if (st < 0) {
         job_fail(s, j, st, "read", r->message);

@@ -50,7 +50,14 @@ void asset__jobs_changed(asset_server_t *s, const char *uri) {
         asset__job_t *j = (asset__job_t *)n; /* a queued one reads the change */
         if (!(j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)) j->changed = 1;
     }
+    /* the old bytes' entries can never be served again (a removed key is gone; a put's
+     * version is new): they left no cache, and stayed charged against its budget until
+     * the LRU evicted them (a review) */
+    size_t n;
+    asset__loader_slot_t *const *ls = asset__loaders(s, &n);
+    for (size_t i = 0; i < n; i++) asset__cache_remove(&ls[i]->cache, uri);
     uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s); /* a value to free on the flush thread: the host flushes */
 }
 
 void asset__jobs_remounted(asset_server_t *s, const char *pkg) {

@@ -14,6 +14,7 @@
 
 #include "internal.h"
 #include "test_util.h"
+#include "tu_os.h"
 
 /* ------------------------------------------------------------------------ */
 /* Internal API: a fake loader slot whose free_value counts                  */
@@ -702,6 +703,54 @@ static void test_set_cache_budget_refuses_unknown_loaders_and_bad_arguments(void
     assert_int_equal(asset_server_set_cache_budget(NULL, "json", 10), ASSET_E_INVALID);
 }
 
+/* The source said the key is gone: asset_mem_remove() left the removed value's entry in
+ * its loader's cache, charged against the budget (stats.bytes_cached) until the LRU
+ * evicted it; a put that replaced the key left the old version's entry too, which no
+ * load can be served again (every put's version is new). */
+static void test_a_removed_or_replaced_mem_key_leaves_the_caches(void **state) {
+    fixture_t *fx = *state;
+    assert_int_equal(asset_mem_put(fx->s, "gone.dat", "0123456789", 10), ASSET_OK);
+    assert_int_equal(asset_mem_put(fx->s, "kept.dat", "abc", 3), ASSET_OK);
+    asset_handle_t *held = load_ok(fx->s, "mem://gone.dat", NULL);
+    asset_handle_release(load_ok(fx->s, "mem://kept.dat", NULL));
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 13);
+    assert_int_equal(asset_mem_remove(fx->s, "gone.dat"), ASSET_OK);
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 3);
+    tu_expect_bytes(held, "0123456789", 10); /* a handle's value stays valid */
+    asset_handle_release(held);
+    assert_int_equal(asset_mem_put(fx->s, "kept.dat", "abcdefgh", 8), ASSET_OK);
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+    asset_handle_t *h = load_ok(fx->s, "mem://kept.dat", NULL);
+    tu_expect_bytes(h, "abcdefgh", 8);
+    asset_handle_release(h);
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 8);
+}
+
+/* A file deleted from disk: the load that found it gone (E_NOT_FOUND) left its old
+ * value's entry cached and charged; the source said the file is gone, so it goes. */
+static void test_a_file_found_gone_leaves_the_cache(void **state) {
+    fixture_t *fx = *state;
+    char *p = tu_write_pattern(fx->dir, "del.dat", 100);
+    char *u = tu_file_uri(p);
+    asset_handle_release(load_ok(fx->s, u, NULL));
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 100);
+    assert_int_equal(tu_os_unlink(p), 0);
+    asset_handle_t *h = asset_server_load(fx->s, u, NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_NOT_FOUND);
+    asset_handle_release(h);
+    asset_server_stats(fx->s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+    free(p);
+    free(u);
+}
+
 /* ---- the hash map under every cache and the in-flight index (map.c) ---- */
 
 /* Keys that differ only in their last byte, in their first, or by length, as URIs of
@@ -869,6 +918,9 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_set_cache_budget_refuses_unknown_loaders_and_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_removed_or_replaced_mem_key_leaves_the_caches, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_file_found_gone_leaves_the_cache, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
