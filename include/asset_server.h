@@ -314,7 +314,7 @@ typedef struct asset_stats {
     uint64_t cache_misses;      /* parses that produced a value (total): a failed parse or
                                    read is not one, loads that joined one job are one */
     uint64_t cache_evictions;   /* entries evicted to stay within budget */
-    uint64_t bytes_cached;      /* bytes charged to all caches (now) */
+    uint64_t bytes_cached;      /* bytes charged to all caches (now; at most UINT64_MAX) */
     uint64_t bytes_read;        /* bytes delivered by sources (total) */
     uint64_t http_requests;     /* HTTP transfers started (total): a redirect's hops are
                                    one; a 304 through a redirect, asked again, is two */

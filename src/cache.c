@@ -206,9 +206,10 @@ asset__cache_entry_t *asset__cache_get_hashed(asset__cache_t *c, const char *uri
     return e;
 }
 
-size_t asset__cache_evict(asset__cache_t *c) {
+/* Evicts least recently used entries until the cache holds at most limit bytes. */
+static size_t evict_to(asset__cache_t *c, size_t limit) {
     size_t n = 0;
-    while (c->bytes > c->budget && c->lru_tail) {
+    while (c->bytes > limit && c->lru_tail) {
         if (c->server) /* formats nothing unless a log is set */
             asset__log(c->server, ASSET_LOG_DEBUG, "evicted %s from the %s cache (%zu bytes)",
                        asset__cache_entry_key(c->lru_tail), c->name ? c->name : "?",
@@ -219,6 +220,8 @@ size_t asset__cache_evict(asset__cache_t *c) {
     }
     return n;
 }
+
+size_t asset__cache_evict(asset__cache_t *c) { return evict_to(c, c->budget); }
 
 bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, const char *sha256,
                       asset__value_t *v) {
@@ -256,9 +259,12 @@ bool asset__cache_put_hashed(asset__cache_t *c, const char *uri, uint32_t h, con
         return false;
     }
     e->value = asset__value_retain(v);
+    /* room first, then the charge: bytes + charge never exceeds the budget, so never
+     * SIZE_MAX (added first, costs near SIZE_MAX under a budget of SIZE_MAX wrapped the
+     * count to a few bytes and nothing was evicted: a review). e is in no LRU yet. */
+    evict_to(c, c->budget - charge);
     lru_push_front(c, e);
     c->bytes += charge;
-    asset__cache_evict(c);
     return true;
 }
 

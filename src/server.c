@@ -330,8 +330,9 @@ void asset_server_stats(const asset_server_t *cs, asset_stats_t *out) {
     out->loading = s->running + s->running_async;
     size_t n;
     asset__loader_slot_t *const *ls = asset__loaders(s, &n);
-    for (size_t i = 0; i < n; i++) {
-        out->bytes_cached += ls[i]->cache.bytes;
+    for (size_t i = 0; i < n; i++) { /* saturating: caches of SIZE_MAX bytes wrapped it */
+        uint64_t b = ls[i]->cache.bytes;
+        out->bytes_cached = b > UINT64_MAX - out->bytes_cached ? UINT64_MAX : out->bytes_cached + b;
         out->cache_evictions += ls[i]->cache.evictions;
     }
     uv_mutex_unlock(&s->lock);

@@ -267,6 +267,32 @@ static void test_eviction_follows_least_recent_use(void **state) {
     assert_int_equal(f.frees, 5);
 }
 
+/* Costs near SIZE_MAX (a loader's absurd report) under a budget of SIZE_MAX: the byte
+ * count wrapped (SIZE_MAX - 20 + 30 became 9), so nothing was evicted and the cache
+ * said it held 9 bytes; under a budget just below SIZE_MAX it went past the budget. */
+static void test_costs_near_size_max_never_wrap_the_byte_count(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    const size_t budgets[] = {SIZE_MAX, SIZE_MAX - 5};
+    for (size_t b = 0; b < 2; b++) {
+        asset__cache_t c;
+        asset__cache_init(&c, budgets[b]);
+        assert_true(put_owned(&c, &f, "mem://huge", "v", SIZE_MAX - 20));
+        assert_true(put_owned(&c, &f, "mem://small", "v", 30));
+        if (c.bytes != 30) fail_msg("budget %zu: %zu bytes counted, not 30", c.budget, c.bytes);
+        assert_null(asset__cache_get(&c, "mem://huge")); /* evicted: both do not fit */
+        assert_non_null(asset__cache_get(&c, "mem://small"));
+        assert_int_equal(c.evictions, 1);
+        assert_true(put_owned(&c, &f, "mem://max", "v", budgets[b])); /* fits alone */
+        assert_int_equal(c.bytes, budgets[b]);
+        assert_null(asset__cache_get(&c, "mem://small"));
+        asset__cache_free(&c);
+        assert_int_equal(c.bytes, 0);
+    }
+    assert_int_equal(f.frees, 6);
+}
+
 static void test_remove_and_clear_release_only_the_cache_reference(void **state) {
     (void)state;
     fake_t f;
@@ -703,6 +729,41 @@ static void test_set_cache_budget_refuses_unknown_loaders_and_bad_arguments(void
     assert_int_equal(asset_server_set_cache_budget(NULL, "json", 10), ASSET_E_INVALID);
 }
 
+/* A loader whose value costs what its bytes say (a decimal number). */
+static asset_status_t cost_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    unsigned long long n = strtoull((const char *)asset_parse_data(p), NULL, 10);
+    asset_parse_set_value(p, asset_alloc(1), n > SIZE_MAX ? SIZE_MAX : (size_t)n);
+    return ASSET_OK;
+}
+
+/* Two loaders' caches under budgets of SIZE_MAX, each holding a value that costs
+ * SIZE_MAX - 600: stats.bytes_cached, their sum, wrapped (64-bit size_t). */
+static void test_bytes_cached_saturates_over_the_loaders(void **state) {
+    fixture_t *fx = *state;
+    static const char *const s1[] = {".c1", NULL}, *const s2[] = {".c2", NULL};
+    asset_loader_t l1 = {ASSET_LOADER_ABI, "cost1", s1, NULL, cost_parse, NULL, NULL, 0, NULL};
+    asset_loader_t l2 = l1;
+    l2.name = "cost2";
+    l2.suffixes = s2;
+    assert_int_equal(asset_server_register_loader(fx->s, &l1, NULL, SIZE_MAX), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(fx->s, &l2, NULL, SIZE_MAX), ASSET_OK);
+    char num[32];
+    snprintf(num, sizeof num, "%zu", SIZE_MAX - 600);
+    assert_int_equal(asset_mem_put(fx->s, "a.c1", num, strlen(num)), ASSET_OK);
+    assert_int_equal(asset_mem_put(fx->s, "b.c2", num, strlen(num)), ASSET_OK);
+    asset_handle_t *a = load_ok(fx->s, "mem://a.c1", NULL);
+    assert_int_equal(asset_handle_size(a), SIZE_MAX - 600);
+    asset_handle_release(a);
+    asset_handle_release(load_ok(fx->s, "mem://b.c2", NULL));
+    asset_stats_t st;
+    asset_server_stats(fx->s, &st);
+    uint64_t one = SIZE_MAX - 600, want = one > UINT64_MAX - one ? UINT64_MAX : 2 * one;
+    if (st.bytes_cached != want)
+        fail_msg("bytes_cached %llu, not %llu", (unsigned long long)st.bytes_cached,
+                 (unsigned long long)want);
+}
+
 /* The source said the key is gone: asset_mem_remove() left the removed value's entry in
  * its loader's cache, charged against the budget (stats.bytes_cached) until the LRU
  * evicted it; a put that replaced the key left the old version's entry too, which no
@@ -898,6 +959,7 @@ int main(void) {
         cmocka_unit_test(test_entry_keeps_version_digest_and_age_in_its_block),
         cmocka_unit_test(test_eviction_follows_least_recent_use),
         cmocka_unit_test(test_remove_and_clear_release_only_the_cache_reference),
+        cmocka_unit_test(test_costs_near_size_max_never_wrap_the_byte_count),
         cmocka_unit_test_setup_teardown(test_evicted_value_stays_valid_while_a_handle_holds_it,
                                         setup, teardown),
         cmocka_unit_test(test_values_freed_exactly_once_at_destroy),
@@ -918,6 +980,8 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_set_cache_budget_refuses_unknown_loaders_and_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bytes_cached_saturates_over_the_loaders, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_a_removed_or_replaced_mem_key_leaves_the_caches, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_file_found_gone_leaves_the_cache, setup, teardown),
