@@ -724,7 +724,9 @@ typedef struct asset_bytes {
 
 /* Stores a copy of data under key (loadable as mem://key). Replacing a key bumps its
  * version, so the next load re-parses even when the length is the same, and drops the
- * old value's cache entries at once (handles keep their values). Any thread.
+ * old value's cache entries at once (handles keep their values). Keys are names, not
+ * paths: listing mem://dir gives the keys under "dir/"; there is no root folder
+ * (mem:/// lists the keys that start with '/'; mem:// is E_INVALID). Any thread.
  * Returns ASSET_OK, ASSET_E_INVALID or ASSET_E_NO_MEMORY. */
 ASSET_API int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size);
 /* Removes key, and its value's cache entries (handles keep their values). Returns

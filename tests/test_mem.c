@@ -365,6 +365,26 @@ static void test_a_folder_with_a_trailing_slash_loads_its_keys(void **state) {
     asset_server_destroy(s);
 }
 
+/* The store has no root folder: keys are names, not paths. "mem:///" is the folder of
+ * the keys that start with '/', and "mem://" is no URI (an empty path), so the keys
+ * "lvl/a" and "top" are under no listable folder but their own prefixes'. */
+static void test_the_store_root_is_no_folder(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(s, "lvl/a", "A", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "top", "T", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "/abs", "C", 1), ASSET_OK);
+    asset_batch_t *b = asset_server_load_folder(s, "mem:///", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 1);
+    assert_string_equal(asset_handle_uri(asset_batch_handle(b, 0)), "mem:///abs");
+    asset_batch_release(b);
+    b = asset_server_load_folder(s, "mem://", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_INVALID);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 /* "Replacing a key bumps its version, so the next load re-parses": a load made after
  * asset_mem_put() returned joined a load of the key whose read had taken the old bytes
  * (its parse still running) and got the old value; after asset_mem_remove() too, where
@@ -440,6 +460,7 @@ int main(void) {
         cmocka_unit_test(test_concurrent_remove_while_loading_is_found_or_not_found),
         cmocka_unit_test(test_a_size_that_cannot_be_allocated_is_no_memory),
         cmocka_unit_test(test_a_folder_with_a_trailing_slash_loads_its_keys),
+        cmocka_unit_test(test_the_store_root_is_no_folder),
         cmocka_unit_test(test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
