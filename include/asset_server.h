@@ -730,7 +730,7 @@ typedef struct asset_bytes {
  * Returns ASSET_OK, ASSET_E_INVALID or ASSET_E_NO_MEMORY. */
 ASSET_API int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size);
 /* Removes key, and its value's cache entries (handles keep their values). Returns
- * ASSET_OK or ASSET_E_NOT_FOUND. Any thread. */
+ * ASSET_OK, ASSET_E_NOT_FOUND or ASSET_E_INVALID (NULL s or key). Any thread. */
 ASSET_API int asset_mem_remove(asset_server_t *s, const char *key);
 
 /* ------------------------------------------------------------------------ */
