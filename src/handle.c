@@ -283,19 +283,21 @@ void asset__handle_publish_early(asset_server_t *s, asset_handle_t *h) {
 }
 
 /* The stats count a result when the flush delivers it with its callbacks (a handle
- * published early, for its parent's finalize, is counted here, later, once). */
-static void count_delivered(asset_server_t *s, asset_handle_t *h) {
+ * published early, for its parent's finalize, is counted here, later, once). Whether
+ * this delivery was its first. */
+static bool count_delivered(asset_server_t *s, asset_handle_t *h) {
     int state = atomic_load(&h->state);
-    if (h->counted || !state_terminal(state)) return;
+    if (h->counted || !state_terminal(state)) return false;
     h->counted = true;
     asset__trace_delivered(s, h); /* reload handles too: it closes their job's track */
-    if (h->reload) return;        /* internal: not the user's load, not in the stats */
+    if (h->reload) return true;   /* internal: not the user's load, not in the stats */
     if (state == ASSET_STATE_LOADED)
         s->stats.completed++;
     else if (state == ASSET_STATE_CANCELLED)
         s->stats.cancelled++;
     else
         s->stats.failed++;
+    return true;
 }
 
 static void cb_unlink_after(asset__cb_t **list, asset__cb_t *prev, asset__cb_t *c);
@@ -379,9 +381,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         }
         s->q_len--;
         asset__handle_publish(s, h);
-        bool first = !h->counted;
-        count_delivered(s, h);
-        first = first && h->counted;
+        bool first = count_delivered(s, h);
         asset__value_t *old = NULL;
         bool reloaded = asset__reload_publish(s, h, &old);
         size_t fired = fire_callbacks(s, h);

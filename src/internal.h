@@ -393,12 +393,11 @@ typedef struct asset__job {
     uint8_t abandoned : 1;      /* every handle left while waiting: free at the next step */
     uint8_t in_graph_ready : 1; /* in the graph's ready list */
     uint8_t stale : 2;          /* ASSET__STALE_*: its URI changed after its read began */
-    uint8_t changed : 1;        /* [lock] its mem:// key was put or removed after its read began:
-                                 * a later load does not join it and its value is not cached
-                                 * (asset__jobs_changed) */
-    uint8_t remounted : 1;      /* [lock] its package was mounted again after its read began:
-                                 * changed too, and its value is not cached (the old bytes
-                                 * would be served without I/O) (asset__jobs_remounted) */
+    uint8_t changed : 1;        /* [lock] its mem:// key was put or removed, or its package
+                                 * mounted again, after its read began: a later load does
+                                 * not join it and its value is not cached (the old bytes;
+                                 * a pkg:// entry is served without I/O) (asset__jobs_changed,
+                                 * asset__jobs_remounted) */
 } asset__job_t;
 /* The room a parse leaves before a URI for the job a miss makes there (load.c,
  * asset__uri_parse_room): a job and its URI are one block, the job first. */

@@ -181,7 +181,7 @@ void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
     asset__loader_slot_t *ld = j->loader;
     /* a replaced source's, or one read from a package mounted again since, or from a
      * mem:// key put or removed since: stale */
-    if (!j->no_cache && !j->remounted && !j->changed && !(j->source && j->source->retired))
+    if (!j->no_cache && !j->changed && !(j->source && j->source->retired))
         asset__cache_put_hashed(&ld->cache, j->uri, asset__job_uri_hash(j),
                                 j->req ? j->req->version : NULL, j->sha256, v);
     asset__reload_watch_job(s, j);
@@ -319,8 +319,8 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
          * gone. */
         asset__cache_t *c = &j->loader->cache;
         uint32_t h = asset__job_uri_hash(j);
-        if (!j->no_cache && !j->remounted && !j->changed &&
-            !asset__cache_get_hashed(c, j->uri, h) && !j->cached->dropped)
+        if (!j->no_cache && !j->changed && !asset__cache_get_hashed(c, j->uri, h) &&
+            !j->cached->dropped)
             asset__cache_put_hashed(c, j->uri, h, j->cached_version, j->sha256, j->cached);
         asset__reload_watch_job(s, j);
         /* a change after its read began: it reloads once loaded, as a parsed one does */

@@ -43,13 +43,17 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, uint32_t 
     return NULL;
 }
 
+/* [lock] j's source changed: unless still queued to read (it reads the change), no
+ * later load joins it and its value is not cached. */
+static void mark_changed(asset__job_t *j) {
+    if (!(j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)) j->changed = 1;
+}
+
 void asset__jobs_changed(asset_server_t *s, const char *uri) {
     uv_mutex_lock(&s->lock);
     for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
-         n = asset__map_get_next(&s->inflight, n)) {
-        asset__job_t *j = (asset__job_t *)n; /* a queued one reads the change */
-        if (!(j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)) j->changed = 1;
-    }
+         n = asset__map_get_next(&s->inflight, n))
+        mark_changed((asset__job_t *)n); /* the node is the job's first member */
     /* the old bytes' entries can never be served again (a removed key is gone; a put's
      * version is new): they left no cache, and stayed charged against its budget until
      * the LRU evicted them (a review) */
@@ -67,12 +71,8 @@ void asset__jobs_remounted(asset_server_t *s, const char *pkg) {
     for (asset__map_node_t *n = NULL; (n = asset__map_next(&s->inflight, n, &b));) {
         asset__job_t *j = (asset__job_t *)n;
         const char *u = j->uri + 6; /* after "pkg://": the package's name, then '/' or end */
-        if (strncmp(j->uri, "pkg://", 6) != 0 || strncmp(u, pkg, pl) != 0 ||
-            (u[pl] && u[pl] != '/'))
-            continue;
-        if (j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ) continue;
-        j->changed = 1;
-        j->remounted = 1;
+        if (!strncmp(j->uri, "pkg://", 6) && !strncmp(u, pkg, pl) && (!u[pl] || u[pl] == '/'))
+            mark_changed(j);
     }
     uv_mutex_unlock(&s->lock);
 }

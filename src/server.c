@@ -353,9 +353,9 @@ int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
                                 const asset_embedded_file_t *files, size_t count) {
     if (!s || !pkg || (!files && count)) return ASSET_E_INVALID;
     int rc = asset__pkg_mount_embedded(s->pkg, pkg, files, count);
-    if (rc == ASSET_OK) asset__jobs_remounted(s, pkg); /* as asset_server_mount */
-    if (rc == ASSET_OK)
-        asset__log(s, ASSET_LOG_INFO, "mounted %s: %zu embedded file%s", pkg, count,
-                   count == 1 ? "" : "s");
+    if (rc != ASSET_OK) return rc;
+    asset__jobs_remounted(s, pkg); /* as asset_server_mount */
+    asset__log(s, ASSET_LOG_INFO, "mounted %s: %zu embedded file%s", pkg, count,
+               count == 1 ? "" : "s");
     return rc;
 }
