@@ -876,7 +876,8 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * timeout_ms -1: forever. Returns the handle's error (ASSET_OK when LOADED), or
  * ASSET_E_TIMEOUT if the wait ran out first (the load goes on), or ASSET_E_BUSY when
  * called from a callback or a loader's finalize step (inside a flush) before the
- * handle is done, or
+ * handle is done, or inside a spawned task's fn on that task's own handle (decided only
+ * once fn returns: it would wait for itself; also from a task that fn's wait runs), or
  * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
  * joins the worker it runs on; a wait on another thread: destroy returns only after the
  * wait has, a callback its flush runs included, and h went with the server, so do not

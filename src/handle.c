@@ -901,7 +901,17 @@ asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
      * decision wakes lazy waiters (asset__handle_decide) */
     static const asset__wait_ops_t ops = {handle_done, handle_ready, handle_help, handle_hold,
                                           handle_result};
-    return asset__wait(h->server, &ops, h, timeout_ms, &h->waited);
+    asset_server_t *s = h->server;
+    if (asset__spawn_in_task_of(s)) {
+        /* inside a task's fn, waiting for that task's own handle: it is decided only once
+         * fn returns, so the wait slept until its timeout (for ever with none). Refused,
+         * as a wait inside a callback is (a review) */
+        uv_mutex_lock(&s->lock);
+        bool self = !h->decided && !handle_done(h) && asset__spawn_running_here(h->job);
+        uv_mutex_unlock(&s->lock);
+        if (self) return ASSET_E_BUSY;
+    }
+    return asset__wait(s, &ops, h, timeout_ms, &h->waited);
 }
 
 /* ---- timeouts: a min-heap of handles on deadline_ns, [lock] ---- */

@@ -1081,6 +1081,9 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
 bool asset__spawn_runnable_here(const asset__job_t *j);
 /* Whether this thread runs a task of s (inside its fn): a worker of s. */
 bool asset__spawn_in_task_of(const asset_server_t *s);
+/* Whether this thread is inside the fn of task job j (nested ones a task's wait runs
+ * included): a wait for j's handle here would wait for itself. */
+bool asset__spawn_running_here(const asset__job_t *j);
 /* Any lock state: the task goes to s->dead_tasks, whose drain calls its free_arg
  * (user code that may call the library) without the lock. */
 void asset__task_free(asset__task_t *t);

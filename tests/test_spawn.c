@@ -583,6 +583,57 @@ static void test_a_task_waiting_for_a_task_it_spawned_runs_it(void **state) {
     asset_server_destroy(n.s);
 }
 
+/* A task that waits for its own handle (handed to it through its argument) waits for
+ * itself: its handle is decided only once fn returns. It slept until its timeout ran out,
+ * for ever with none (destroy alone ended it). Like a wait inside a callback, it is
+ * refused: ASSET_E_BUSY at once; so is the wait of a task it runs itself (run-on-wait),
+ * on the outer task's handle. */
+typedef struct selfwait {
+    asset_server_t *s;
+    asset_handle_t *self; /* the outer task's handle */
+    uv_sem_t ready;       /* self is set */
+    asset_status_t rc, inner_rc;
+    int depth;
+} selfwait_t;
+
+static asset_status_t selfwait_task(asset_task_t *t, void *arg) {
+    selfwait_t *w = arg;
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    *v = 7;
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL);
+    if (w->depth++ == 0) {
+        uv_sem_wait(&w->ready);
+        w->rc = asset_handle_wait(w->self, 5000);
+        /* one it spawns, run by its wait here, waits for the outer one */
+        asset_handle_t *in = asset_server_spawn(w->s, selfwait_task, w, NULL, NULL);
+        if (asset_handle_wait(in, 10000) != ASSET_OK) w->inner_rc = ASSET_E_IO;
+        asset_handle_release(in);
+    } else {
+        w->inner_rc = asset_handle_wait(w->self, 5000);
+    }
+    return ASSET_OK;
+}
+
+static void test_a_task_waiting_for_its_own_handle_is_refused(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_workers = 1};
+    selfwait_t w = {.rc = ASSET_E_INVALID, .inner_rc = ASSET_E_INVALID};
+    w.s = asset_server_create(&cfg);
+    assert_non_null(w.s);
+    assert_int_equal(uv_sem_init(&w.ready, 0), 0);
+    w.self = asset_server_spawn(w.s, selfwait_task, &w, NULL, NULL);
+    assert_non_null(w.self);
+    uv_sem_post(&w.ready);
+    assert_int_equal(asset_handle_wait(w.self, -1), ASSET_OK);
+    assert_int_equal(w.rc, ASSET_E_BUSY);       /* E_TIMEOUT before, after 5 s */
+    assert_int_equal(w.inner_rc, ASSET_E_BUSY); /* the same */
+    assert_int_equal(*(const int *)asset_handle_value(w.self), 7);
+    asset_handle_release(w.self);
+    asset_server_destroy(w.s);
+    uv_sem_destroy(&w.ready);
+}
+
 /* A task that loads through a user source and waits, on the server's only worker: the
  * wait runs the read itself, on this worker, as the worker it holds would have (it
  * waited for that worker: E_TIMEOUT here, for ever with no timeout). */
@@ -750,6 +801,7 @@ int main(void) {
         cmocka_unit_test(test_free_arg_may_release_a_handle_of_its_server),
         cmocka_unit_test(test_destroy_ends_a_tasks_wait),
         cmocka_unit_test(test_a_task_waiting_for_a_task_it_spawned_runs_it),
+        cmocka_unit_test(test_a_task_waiting_for_its_own_handle_is_refused),
         cmocka_unit_test(test_a_task_waiting_for_a_user_source_load_runs_its_read),
         cmocka_unit_test(test_a_task_waiting_for_an_http_load_runs_its_start_and_parse),
     };
