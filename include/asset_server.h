@@ -796,7 +796,9 @@ ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
  * the task is over (after fn returned, or when it will never run): on the flush thread
  * by the next flush (a budgeted one may leave it to a later one: asset_server_flush_budget),
  * or by destroy, without the server's lock, so it may call the
- * library (release a handle it holds, say), except destroy this server; only when the
+ * library (release a handle it holds, say), except destroy this server; it runs inside
+ * that flush, as a completion callback does: a flush there is refused (logged) and a wait
+ * for a handle not done returns ASSET_E_BUSY (ASSET_E_SHUTDOWN in destroy); only when the
  * task itself cannot be allocated is it called at once, on the calling thread (the
  * handle then fails with ASSET_E_NO_MEMORY). The value is never cached. Returns NULL
  * only when the handle cannot be allocated (then free_arg is not called: arg stays the

@@ -465,6 +465,47 @@ static asset_status_t set_one(asset_task_t *t, void *arg) {
     return ASSET_OK;
 }
 
+/* free_arg "may call the library ... except destroy this server" (the header): a flush
+ * runs it inside its flush, where a flush is refused and a wait for a handle not done is
+ * ASSET_E_BUSY, as in a completion callback. */
+typedef struct inflush {
+    asset_server_t *s;
+    size_t flushed;
+    asset_status_t waited;
+    atomic_int errors, calls;
+} inflush_t;
+
+static void inflush_log(int level, const char *msg, void *user) {
+    (void)msg;
+    if (level == ASSET_LOG_ERROR) atomic_fetch_add(&((inflush_t *)user)->errors, 1);
+}
+
+static void inflush_free_arg(void *arg) {
+    inflush_t *f = arg;
+    atomic_fetch_add(&f->calls, 1);
+    asset_handle_t *h = asset_server_load(f->s, "mem://late", NULL);
+    f->flushed = asset_server_flush(f->s);
+    f->waited = asset_handle_wait(h, 10000);
+    asset_handle_release(h);
+}
+
+static void test_free_arg_at_a_flush_may_not_flush_or_wait(void **state) {
+    (void)state;
+    inflush_t f = {.flushed = 99, .waited = ASSET_E_INVALID};
+    asset_server_config_t cfg = {.log = inflush_log, .user = &f};
+    f.s = asset_server_create(&cfg);
+    assert_int_equal(asset_mem_put(f.s, "late", "x", 1), ASSET_OK);
+    asset_handle_t *h = asset_server_spawn(f.s, set_one, &f, inflush_free_arg, NULL);
+    assert_int_equal(asset_handle_wait(h, -1), ASSET_OK);
+    asset_server_flush(f.s); /* free_arg has run by now */
+    assert_int_equal(atomic_load(&f.calls), 1);
+    assert_int_equal(f.flushed, 0);              /* refused, */
+    assert_int_equal(atomic_load(&f.errors), 1); /* logged */
+    assert_int_equal(f.waited, ASSET_E_BUSY);
+    asset_handle_release(h);
+    asset_server_destroy(f.s);
+}
+
 static void test_free_arg_may_release_a_handle_of_its_server(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -799,6 +840,7 @@ int main(void) {
         cmocka_unit_test(test_a_task_finishing_a_request_takes_no_queued_job_of_another_server),
         cmocka_unit_test(test_a_task_finishing_a_request_can_then_wait_for_a_queued_load),
         cmocka_unit_test(test_free_arg_may_release_a_handle_of_its_server),
+        cmocka_unit_test(test_free_arg_at_a_flush_may_not_flush_or_wait),
         cmocka_unit_test(test_destroy_ends_a_tasks_wait),
         cmocka_unit_test(test_a_task_waiting_for_a_task_it_spawned_runs_it),
         cmocka_unit_test(test_a_task_waiting_for_its_own_handle_is_refused),
