@@ -284,7 +284,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
 } asset_server_config_t;
 
 /* Log levels of config.log (off when log is NULL; the library formats nothing then).
- * ERROR: misuse (destroy or flush from a callback, a handle released too often), and
+ * ERROR: misuse (destroy or flush from a callback, a handle released too often; a
+ *   relative file_root that create cannot resolve: "asset_server_create: file_root ..."), and
  *   what running out of memory cost beyond one load ("<uri>: reload: out of memory;
  *   change not loaded", "watch: out of memory: hot reload is off", a trace hook left
  *   unchanged, a replaced value kept).
@@ -329,8 +330,9 @@ typedef struct asset_stats {
 } asset_stats_t;
 
 /* Creates a server. NULL cfg: all defaults. Strings in cfg are copied. Returns NULL
- * only when memory or threads cannot be had. Worker threads start here; the I/O
- * thread starts on first need (timeouts, HTTP). Any thread. */
+ * only when memory or threads cannot be had, or when cfg->file_root is relative and the
+ * working directory cannot be read (removed, say; logged at ASSET_LOG_ERROR). Worker
+ * threads start here; the I/O thread starts on first need (timeouts, HTTP). Any thread. */
 ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
 /* Cancels every load, joins every thread, frees every handle, value and cache of the
  * server; a pending read of an ASYNC source is waited for until the source finishes it

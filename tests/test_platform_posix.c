@@ -314,6 +314,10 @@ static void test_a_unix_socket_is_not_a_regular_file(void **state) {
  * path may then be too long to open: its error says so), and fail when it cannot be
  * read (removed): "/" took its place, so a relative path loaded a file of the file
  * system's root (a review). */
+static void root_log(int level, const char *msg, void *user) {
+    if (level == ASSET_LOG_ERROR && strstr(msg, "file_root \"assets\" is relative")) ++*(int *)user;
+}
+
 static void test_relative_paths_need_the_working_directory(void **state) {
     (void)state;
     char *here = getcwd(NULL, 0);
@@ -348,7 +352,9 @@ static void test_relative_paths_need_the_working_directory(void **state) {
     asset_status_t gone = tu_wait(h);
     asset_handle_release(h);
     asset_server_destroy(s);
-    asset_server_config_t cfg = {.file_root = "assets"}; /* relative, against nothing */
+    /* relative, against nothing: the create fails, and says why (an ERROR line) */
+    int said_root = 0;
+    asset_server_config_t cfg = {.file_root = "assets", .log = root_log, .user = &said_root};
     asset_server_t *confined = asset_server_create(&cfg);
     /* removed from the inside: the tree's paths are longer than a path may be */
     assert_int_equal(fchdir(deepest), 0);
@@ -365,6 +371,7 @@ static void test_relative_paths_need_the_working_directory(void **state) {
     assert_true(deep > 4400);
     assert_int_equal(gone, ASSET_E_INVALID);
     assert_null(confined);
+    assert_int_equal(said_root, 1);
 }
 
 /* A renamer for the test below: renames one file back and forth until told to stop. */
