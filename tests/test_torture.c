@@ -1320,6 +1320,138 @@ out:
     free(a);
 }
 
+/* Background tasks, the trace recorder and introspection: tasks that set a value, fail,
+ * and hold a handle their free_arg releases; every walk, and the recorder written out.
+ * Each task that got a handle has its free_arg called exactly once by destroy's end; one
+ * that got none (NULL) never. */
+typedef struct spawn_arg {
+    atomic_int *freed;
+    asset_handle_t *hold; /* released by free_arg */
+} spawn_arg_t;
+
+static void spawn_free_arg(void *p) {
+    spawn_arg_t *a = p;
+    atomic_fetch_add(a->freed, 1);
+    asset_handle_release(a->hold);
+    a->hold = NULL;
+}
+
+static asset_status_t task_ok(asset_task_t *t, void *arg) {
+    (void)arg;
+    char *v = asset_alloc(6);
+    if (!v) return asset_task_fail(t, ASSET_E_NO_MEMORY, "value");
+    memcpy(v, "hello", 6);
+    asset_task_set_value(t, v, 6, NULL, NULL);
+    return ASSET_OK;
+}
+
+static asset_status_t task_bad(asset_task_t *t, void *arg) {
+    (void)arg;
+    return asset_task_fail(t, ASSET_E_NOT_FOUND, "nothing %s", "here");
+}
+
+/* spawns task_ok from inside a task and waits for it (run by this worker) */
+static asset_status_t task_nested(asset_task_t *t, void *arg) {
+    asset_server_t *s = arg;
+    asset_handle_t *h = asset_server_spawn(s, task_ok, NULL, NULL, NULL);
+    if (!h) return asset_task_fail(t, ASSET_E_NO_MEMORY, "spawn");
+    asset_status_t st = asset_handle_wait(h, 15000);
+    const char *v = asset_handle_value(h);
+    char *copy = v ? asset_alloc(6) : NULL;
+    if (copy) memcpy(copy, v, 6);
+    asset_handle_release(h);
+    if (st != ASSET_OK) return asset_task_fail(t, st, "inner");
+    if (!copy) return asset_task_fail(t, ASSET_E_NO_MEMORY, "copy");
+    asset_task_set_value(t, copy, 6, NULL, NULL);
+    return ASSET_OK;
+}
+
+static bool walk_job(const asset_job_info_t *i, void *user) {
+    (void)user;
+    return i->uri && i->loader && i->state;
+}
+static bool walk_cached(const asset_cache_info_t *i, void *user) {
+    (void)user;
+    return i->uri && i->loader;
+}
+static bool walk_loader(const asset_loader_info_t *i, void *user) {
+    (void)user;
+    return i->name != NULL;
+}
+
+static bool verify_hello(const void *value, const void *arg) {
+    (void)arg;
+    return value && !strcmp(value, "hello");
+}
+
+static void sc_spawn(run_t *r) {
+    asset_trace_t *tr = asset_trace_create();
+    if (!tr && !injected()) {
+        snprintf(r->err, sizeof r->err, "trace_create returned NULL with no failed allocation");
+        return;
+    }
+    asset_server_config_t cfg = {.trace = tr ? asset_trace_record : NULL, .trace_user = tr};
+    asset_server_t *s = create(r, &cfg);
+    atomic_int freed = 0;
+    int spawned = 0;
+    spawn_arg_t args[3] = {{&freed, NULL}, {&freed, NULL}, {&freed, NULL}};
+    asset_handle_t *hs[6] = {0};
+    char *path = NULL;
+    if (!s) goto done;
+    int put = asset_mem_put(s, "m.json", g_json_text, strlen(g_json_text));
+    hs[3] = load(r, s, "mem://m.json", NULL);
+    args[2].hold = hs[3] ? asset_handle_retain(hs[3]) : NULL;
+    asset_task_fn fns[3] = {task_ok, task_bad, task_ok};
+    for (int i = 0; i < 3; i++) {
+        hs[i] = asset_server_spawn(s, fns[i], &args[i], spawn_free_arg, NULL);
+        if (!hs[i]) {
+            if (!injected()) FAIL("spawn returned NULL with no failed allocation");
+            if (i == 2) asset_handle_release(args[2].hold); /* still ours */
+            args[i].hold = NULL;
+            continue;
+        }
+        spawned++;
+        if (asset_handle_on_completed(hs[i], count_cb, r))
+            r->cb_connected++;
+        else if (!injected())
+            FAIL("on_completed(task) returned 0 with no failed allocation");
+    }
+    (void)asset_server_foreach_job(s, walk_job, NULL);
+    asset_load_options_t lo = {.priority = ASSET_PRIORITY_LOW, .timeout_ms = 60000, .tag = "x"};
+    hs[4] = asset_server_spawn(s, task_nested, s, NULL, &lo);
+    hs[5] = asset_server_spawn(s, task_ok, NULL, NULL, &lo);
+    if ((!hs[4] || !hs[5]) && !injected()) FAIL("spawn returned NULL with no failed allocation");
+    asset_handle_cancel(hs[5]);
+    if (!wait_judge(r, hs[4], ASSET_OK, verify_hello, NULL)) goto out;
+    if (hs[5]) {
+        asset_status_t c = asset_handle_wait(hs[5], g_wait_ms);
+        if (c != ASSET_E_CANCELLED && c != ASSET_OK && !(c == ASSET_E_NO_MEMORY && injected()))
+            FAIL("cancelled task: %s", asset_err_name(c));
+    }
+    if (!wait_judge(r, hs[0], ASSET_OK, verify_hello, NULL)) goto out;
+    if (!wait_judge(r, hs[1], ASSET_E_NOT_FOUND, NULL, NULL)) goto out;
+    if (!wait_judge(r, hs[2], ASSET_OK, verify_hello, NULL)) goto out;
+    if (!wait_judge(r, hs[3], put == ASSET_OK ? ASSET_OK : ASSET_E_NOT_FOUND, verify_json, NULL))
+        goto out;
+    (void)asset_server_foreach_job(s, walk_job, NULL);
+    (void)asset_server_foreach_cached(s, walk_cached, NULL);
+    (void)asset_server_foreach_loader(s, walk_loader, NULL);
+    asset_server_set_trace(s, NULL, NULL);
+    path = tu_path(g_dir, "trace_out.json");
+    asset_status_t w = tr ? asset_trace_write_chrome_json(tr, path) : ASSET_OK;
+    if (w != ASSET_OK && !(w == ASSET_E_NO_MEMORY && injected()))
+        FAIL("trace_write_chrome_json: %s", asset_err_name(w));
+out:
+    for (int i = 0; i < 6; i++) asset_handle_release(hs[i]);
+    destroy(r, s);
+    if (!r->err[0] && atomic_load(&freed) != spawned)
+        snprintf(r->err, sizeof r->err, "%d free_arg calls for %d tasks spawned",
+                 atomic_load(&freed), spawned);
+done:
+    asset_trace_destroy(tr);
+    free(path);
+}
+
 typedef struct scenario {
     const char *name;
     void (*fn)(run_t *r);
@@ -1340,6 +1472,7 @@ static const scenario_t g_scenarios[] = {
     {"reload", sc_reload, false, NULL},
     {"mapped", sc_mapped, false, NULL},
     {"reloadgraph", sc_reload_graph, false, NULL},
+    {"spawn", sc_spawn, false, NULL},
 };
 
 /* Runs a scenario with failure point k (0: none). Returns true when every rule held;
@@ -1588,6 +1721,7 @@ SCENARIO_TEST(graphcycle, 7)
 SCENARIO_TEST(reload, 8)
 SCENARIO_TEST(mapped, 9)
 SCENARIO_TEST(reloadgraph, 10)
+SCENARIO_TEST(spawn, 11)
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic regressions for what the torture found                      */
@@ -2070,6 +2204,7 @@ int main(void) {
         cmocka_unit_test(test_torture_reload),
         cmocka_unit_test(test_torture_mapped),
         cmocka_unit_test(test_torture_reloadgraph),
+        cmocka_unit_test(test_torture_spawn),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
