@@ -29,7 +29,9 @@
  * Handle, Batch or Server of its own server keeps that server alive until it fires.
  * An exception out of a loader's parse() or finalize(), a source's read() or list(), or
  * a spawned task fails that load instead (std::bad_alloc: ASSET_E_NO_MEMORY; another:
- * ASSET_E_PARSE from parse, else ASSET_E_IO, the message saying what() it threw).
+ * ASSET_E_PARSE from parse, else ASSET_E_IO, the message saying what() it threw). One
+ * out of a loader's claims() fails nothing: that loader does not claim the URI (the next
+ * loader is asked). free_value() is noexcept.
  *
  * Loaders and sources as classes. Derive from asset::Loader (or asset::TypedLoader<T>
  * whose values are `new T`) or asset::Source, override parse() / read() (and list()),
@@ -854,7 +856,8 @@ class Loader {
     bool finalizes() const noexcept { return finalizes_; }
 
     /* Default: the URI (before '#', and before a '?' query but in file://, pkg:// and
-       mem:// names, where '?' is part of the name) ends with one of suffixes(), any case. */
+       mem:// names, where '?' is part of the name) ends with one of suffixes(), any case.
+       An exception out of it is "not claimed": the next loader is asked. */
     virtual bool claims(std::string_view uri) {
         bool named = uri.substr(0, 7) == "file://" || uri.substr(0, 6) == "pkg://" ||
                      uri.substr(0, 6) == "mem://";

@@ -939,6 +939,35 @@ void test_exceptions_from_loaders_sources_and_tasks_fail_the_load() {
     CHECK(s.load("mem://c.throw").wait(kGenerous) == ASSET_E_IO); // the server goes on
 }
 
+/* Fifteenth review: the header named parse(), finalize(), read(), list() and tasks as
+ * the user code whose exception fails its load; one out of claims() fails nothing: the
+ * loader does not claim the URI, and the next loader (here bytes) loads it. */
+class ThrowingClaims : public asset::Loader {
+  public:
+    ThrowingClaims() : Loader("claimsthrow", {".odd"}) {}
+    bool claims(std::string_view uri) override {
+        if (uri.find("bad") != std::string_view::npos) throw std::runtime_error("confused");
+        return Loader::claims(uri);
+    }
+    asset_status_t parse(asset::Parse &p) override {
+        p.set_value(asset_alloc(1), 1);
+        return ASSET_OK;
+    }
+};
+
+void test_an_exception_out_of_claims_is_not_claiming() {
+    asset::Server s(config());
+    CHECK(s.add_loader(std::make_shared<ThrowingClaims>()) == ASSET_OK);
+    CHECK(s.mem_put("bad.odd", "abc") == ASSET_OK);
+    CHECK(s.mem_put("good.odd", "abc") == ASSET_OK);
+    asset::Handle bad = s.load("mem://bad.odd"), good = s.load("mem://good.odd");
+    CHECK(bad.wait(kGenerous) == ASSET_OK);
+    const asset_bytes_t *b = bad.value<asset_bytes_t>(); /* the bytes loader's value */
+    CHECK(b != nullptr && b->size == 3 && std::memcmp(b->data, "abc", 3) == 0);
+    CHECK(good.wait(kGenerous) == ASSET_OK);
+    CHECK(good.size() == 1); /* its own */
+}
+
 /* Seventh review: add_loader's own allocations after its holder (the suffix list) may
  * throw std::bad_alloc, which the header lets through; the holder, and with it a
  * reference to the loader, leaked. */
@@ -1157,6 +1186,8 @@ int main() {
          test_exceptions_from_loaders_sources_and_tasks_fail_the_load},
         {"add_loader_out_of_memory_keeps_no_reference",
          test_add_loader_out_of_memory_keeps_no_reference},
+        {"an_exception_out_of_claims_is_not_claiming",
+         test_an_exception_out_of_claims_is_not_claiming},
         {"connect_out_of_memory_returns_0_and_destroys_the_callable",
          test_connect_out_of_memory_returns_0_and_destroys_the_callable},
 #endif
