@@ -475,7 +475,8 @@ ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_
 /* Writes the events to path, and how many the recorder dropped for want of memory
  * ("otherData":{"dropped_events":N}, and a global instant saying so when N > 0). The
  * events so far: the hook may go on recording meanwhile (it does not wait for the write).
- * ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set), ASSET_E_NO_MEMORY. */
+ * ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set), ASSET_E_NO_MEMORY (then the
+ * file at path is left as it was). */
 ASSET_API asset_status_t asset_trace_write_chrome_json(const asset_trace_t *tr, const char *path);
 ASSET_API void asset_trace_destroy(asset_trace_t *tr);
 

@@ -270,8 +270,6 @@ static const char *slice_name(const rec_t *r) {
 asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const char *path) {
     if (!ctr || !path) return ASSET_E_INVALID;
     asset_trace_t *tr = (asset_trace_t *)ctr;
-    FILE *f = fopen(path, "w");
-    if (!f) return ASSET_E_IO;
     /* the events so far, copied under the lock and written without it: held for the
      * whole write, every event of every server thread (some with the server's lock held)
      * waited for the disk (a review). A record's strings stay until the recorder goes */
@@ -287,8 +285,18 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
         asset_free(v);
         asset_free(idx);
         asset_free(last);
-        fclose(f);
         return ASSET_E_NO_MEMORY;
+    }
+    /* opened (truncated) only once the write can go through: one out of memory left an
+     * empty file where a good trace had been (a review) */
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        int err = errno; /* the caller reads it: the frees keep it */
+        asset_free(v);
+        asset_free(idx);
+        asset_free(last);
+        errno = err;
+        return ASSET_E_IO;
     }
     for (size_t i = 0; i < n; i++) idx[i] = (key_t_){v[i].e.id, i};
     if (n) qsort(idx, n, sizeof *idx, by_id);

@@ -2065,6 +2065,47 @@ static void test_free_on_flush_thread_value_is_never_freed_on_a_worker(void **st
     if (off) fail_msg("%d value(s) freed on a worker", off);
 }
 
+/* Bug (trace.c asset_trace_write_chrome_json): the file was opened ("w": truncated)
+ * before the copies the write needs were allocated, so a write that ran out of memory
+ * (ASSET_E_NO_MEMORY) left an empty file where a good trace had been. */
+static long file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+static void test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    asset_trace_event_t e = {
+        .phase = ASSET_TRACE_QUEUED, .id = 1, .uri = "mem://a", .loader = "bytes"};
+    asset_trace_record(&e, tr);
+    e.phase = ASSET_TRACE_DELIVERED;
+    asset_trace_record(&e, tr);
+    char *path = tu_path(g_dir, "kept_trace.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    long good = file_size(path);
+    assert_true(good > 0);
+    int oom = 0;
+    for (unsigned long k = 1; k <= 3; k++) { /* each of the write's copies */
+        arm_this_thread(k);
+        asset_status_t st = asset_trace_write_chrome_json(tr, path);
+        bool hit = atomic_load(&g_injected) > 0;
+        arm_this_thread(0);
+        if (!hit) continue;
+        assert_int_equal(st, ASSET_E_NO_MEMORY);
+        oom++;
+        assert_int_equal(file_size(path), good); /* was 0 */
+    }
+    assert_int_equal(oom, 3);
+    asset_trace_destroy(tr);
+    free(path);
+}
+
 /* Bug (graph.c step): a job is freed while its parse still runs. The parse of p.n
  * declared a dependency (x) and still runs; p's only handle is cancelled (the job is
  * RUNNING: detach only sets `cancelled`, live = 0); then x is decided: dep_decided
@@ -2191,6 +2232,7 @@ int main(void) {
         cmocka_unit_test(test_dependency_failure_keeps_its_reason_when_its_message_cannot_be_made),
         cmocka_unit_test(test_free_on_flush_thread_value_is_never_freed_on_a_worker),
         cmocka_unit_test(test_job_is_not_freed_while_its_parse_runs),
+        cmocka_unit_test(test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace),
         cmocka_unit_test(test_fuzz_regression_http_uri_without_host_is_invalid),
         cmocka_unit_test(test_fuzz_regression_walk_refuses_dotdot),
         cmocka_unit_test(test_torture_file),
