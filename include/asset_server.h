@@ -399,7 +399,9 @@ ASSET_API void asset_server_set_trace(asset_server_t *s, asset_trace_fn fn, void
 /* Introspection (docs/introspection.md). Each function takes a consistent snapshot under
  * the server's lock, then calls fn for every record without the lock (fn may call the
  * server, even destroy it: the records are copies); a record's strings are borrowed for
- * the call. fn returns false to stop. Returns how many records fn saw. Any thread. */
+ * the call. fn returns false to stop. Returns how many records fn saw. Out of memory, the
+ * snapshot holds the records it had room for (none when its first block cannot be had)
+ * and a string it could not copy reads "": fn sees fewer records. Any thread. */
 typedef struct asset_job_info {
     uint64_t id;          /* the trace id of the job */
     const char *uri;      /* normalised ("task://N" for spawned tasks) */

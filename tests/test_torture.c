@@ -2065,6 +2065,32 @@ static void test_free_on_flush_thread_value_is_never_freed_on_a_worker(void **st
     if (off) fail_msg("%d value(s) freed on a worker", off);
 }
 
+/* The header: each walk "calls fn for every record"; out of memory its snapshot holds
+ * the records it had room for (none when its first block fails), and a string it could
+ * not copy reads "". It never crashes and never hands out NULL. */
+static bool count_loader(const asset_loader_info_t *i, void *user) {
+    assert_non_null(i->name);
+    ++*(int *)user;
+    return true;
+}
+
+static void test_a_walk_out_of_memory_lists_what_it_had_room_for(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    int all = 0;
+    assert_int_equal(asset_server_foreach_loader(s, count_loader, &all), 2); /* json, bytes */
+    int seen = 0;
+    arm_this_thread(1); /* the snapshot's first block */
+    size_t n = asset_server_foreach_loader(s, count_loader, &seen);
+    bool hit = atomic_load(&g_injected) > 0;
+    arm_this_thread(0);
+    assert_true(hit);
+    assert_int_equal(n, (size_t)seen);
+    assert_int_equal(n, 0); /* not every record: none */
+    asset_server_destroy(s);
+}
+
 /* Bug (trace.c asset_trace_write_chrome_json): the file was opened ("w": truncated)
  * before the copies the write needs were allocated, so a write that ran out of memory
  * (ASSET_E_NO_MEMORY) left an empty file where a good trace had been. */
@@ -2233,6 +2259,7 @@ int main(void) {
         cmocka_unit_test(test_free_on_flush_thread_value_is_never_freed_on_a_worker),
         cmocka_unit_test(test_job_is_not_freed_while_its_parse_runs),
         cmocka_unit_test(test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace),
+        cmocka_unit_test(test_a_walk_out_of_memory_lists_what_it_had_room_for),
         cmocka_unit_test(test_fuzz_regression_http_uri_without_host_is_invalid),
         cmocka_unit_test(test_fuzz_regression_walk_refuses_dotdot),
         cmocka_unit_test(test_torture_file),
