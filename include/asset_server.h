@@ -346,6 +346,11 @@ ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
  * ASSET_LOG_ERROR and returns without destroying; call it after flush returns. NULL is
  * ignored. */
 ASSET_API void asset_server_destroy(asset_server_t *s);
+/* asset_server_destroy() that says whether it destroyed: ASSET_OK (s is gone), or
+ * ASSET_E_BUSY where destroy is refused (logged the same; s unchanged; try again after
+ * the flush, callback or wait returns), ASSET_E_INVALID for NULL. For wrappers that own
+ * more than the server (the C++ wrapper's callables: asset_server.hpp). Any thread. */
+ASSET_API asset_status_t asset_server_try_destroy(asset_server_t *s);
 /* A process-wide server with default config, created on first call (thread-safe). */
 ASSET_API asset_server_t *asset_server_instance(void);
 /* Destroys the process-wide server, if any; the next asset_server_instance() makes

@@ -145,12 +145,9 @@ struct Core : std::enable_shared_from_this<Core> {
      * server (a leak; the trampolines and a task's frees park the last share instead,
      * park_if_last), and the callbacks later in that flush find it expired and do not
      * run. Freed there, its boxes still fired into it. */
-    static void release(Core *c) noexcept {
-        if (tl_in_flush == c) return;
-        delete c;
-    }
+    static void release(Core *c) noexcept;
     ~Core() {
-        asset_server_destroy(s); /* no callback fires during or after it */
+        asset_server_destroy(s); /* no callback fires during or after it (NULL: done) */
         CallbackBox *b = boxes;
         boxes = nullptr;
         while (b) {
@@ -253,6 +250,37 @@ inline void park_if_last(std::shared_ptr<Core> &keep) noexcept {
 #else
     tl_parked.push_back(std::move(keep)); /* without exceptions no memory ends the process */
 #endif
+}
+
+/* Cores whose last share went where the C server refused its destroy though no
+ * callable of theirs runs (a C callback of the server, on a handle of it, deleting the
+ * last Server during a C flush): each is left, expired, with its callables (a later
+ * callback of that flush finds it expired and does not run), and deleted, its server
+ * destroyed, when this thread ends (~Orphans). Deleted there, a later callback of the
+ * flush fired into a freed callable (a review). */
+struct Orphans {
+    std::vector<Core *> cores;
+    ~Orphans() {
+        for (Core *c : cores) delete c;
+    }
+};
+inline thread_local Orphans tl_orphans;
+
+inline void Core::release(Core *c) noexcept {
+    if (tl_in_flush == c) return;
+    if (c->s && asset_server_try_destroy(c->s) != ASSET_OK) { /* refused (logged) */
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
+        try {
+            tl_orphans.cores.push_back(c);
+        } catch (...) { /* no memory: left for good, as the header says (a leak) */
+        }
+#else
+        tl_orphans.cores.push_back(c);    /* without exceptions no memory ends the process */
+#endif
+        return;
+    }
+    c->s = nullptr; /* destroyed: ~Core deletes the callables */
+    delete c;
 }
 
 inline std::string str(std::string_view v) { return std::string(v.data(), v.size()); }
@@ -1064,9 +1092,10 @@ struct SourceHolder {
 
 /* Shared ownership of one asset_server_t: copies share it; it is destroyed when the last
  * Server, Handle and Batch of it are gone. Dropping the last one from inside one of its
- * own callbacks is refused by the C library (logged, the server leaks): the wrapper's
- * flush() and wait() hold a reference while they run, so that happens only when a
- * callback is the last owner. */
+ * own callbacks is refused by the C library (logged): the server and the wrapper's
+ * callables are then destroyed when that thread ends. The wrapper's flush() and wait()
+ * hold a reference while they run, so that happens only when a callback is the last
+ * owner. */
 class Server {
   public:
     /* nullptr: defaults. operator bool is false if the server could not be made. */

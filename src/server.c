@@ -181,14 +181,16 @@ static const char *destroy_refused(asset_server_t *s) {
     return NULL;
 }
 
-void asset_server_destroy(asset_server_t *s) {
-    if (!s) return;
+void asset_server_destroy(asset_server_t *s) { (void)asset_server_try_destroy(s); }
+
+asset_status_t asset_server_try_destroy(asset_server_t *s) {
+    if (!s) return ASSET_E_INVALID;
     uv_mutex_lock(&s->lock);
     const char *refused = destroy_refused(s);
     if (refused) {
         uv_mutex_unlock(&s->lock);
         asset__log(s, ASSET_LOG_ERROR, "asset_server_destroy: refused, %s", refused);
-        return;
+        return ASSET_E_BUSY;
     }
     s->stopping = true;
     atomic_store(&s->wake_pending, false);
@@ -247,6 +249,7 @@ void asset_server_destroy(asset_server_t *s) {
     asset__dir_close(atomic_load(&s->file_root_dir));
     asset_free(s->base_dir);
     asset_free(s);
+    return ASSET_OK;
 }
 
 /* ---- the default instance ---- */

@@ -1012,6 +1012,33 @@ void test_a_callable_dropping_the_last_share_in_a_c_flush() {
     CHECK(fired == 2);
 }
 
+/* Fifteenth review: a C callback (connected with the C API on a handle of a wrapped
+ * server) that deletes the last Server during a C flush: the C destroy was refused
+ * there, but ~Core deleted every callable box, and a wrapper callback later in the same
+ * flush fired into freed memory (ASan: heap-use-after-free). The Core is left as in a
+ * wrapper callback: the later callbacks find it expired. */
+void delete_server(asset_handle_t *, void *user) { delete static_cast<asset::Server *>(user); }
+
+void test_a_c_callback_deleting_the_last_server_in_a_c_flush() {
+    auto *srv = new asset::Server(config());
+    asset_server_t *raw = srv->get();
+    int fired = 0, errors_before = g_errors;
+    CHECK(srv->mem_put("a.bin", "x") == ASSET_OK);
+    CHECK(srv->mem_put("b.bin", "y") == ASSET_OK);
+    {
+        asset::Handle a = srv->load("mem://a.bin");
+        asset::Handle b = srv->load("mem://b.bin");
+        CHECK(a.wait(kGenerous) == ASSET_OK);
+        CHECK(b.wait(kGenerous) == ASSET_OK);
+        /* both late, so queued for the next flush in this order */
+        CHECK(asset_handle_on_completed(a.get(), delete_server, srv) != 0);
+        CHECK(b.on_completed([&fired](asset::Handle &) { fired++; }) != 0);
+    } /* srv holds the only share now */
+    asset_server_flush(raw);
+    CHECK(fired == 0);                    /* its Server went first: it does not run */
+    CHECK(g_errors == errors_before + 1); /* "asset_server_destroy: refused", the leak */
+}
+
 /* Ninth review: disconnect(id) found its box by walking every callable the server's
  * wrapper held, newest first: disconnecting the callbacks of 40,000 handles, oldest first
  * (a level unloaded), took 3 s, under the lock every firing callback retires under. The
@@ -1131,6 +1158,8 @@ int main() {
     const Test tests[] = {
         {"a_callable_dropping_the_last_share_in_a_c_flush",
          test_a_callable_dropping_the_last_share_in_a_c_flush},
+        {"a_c_callback_deleting_the_last_server_in_a_c_flush",
+         test_a_c_callback_deleting_the_last_server_in_a_c_flush},
         {"callback_captures_are_destroyed_once_after_it_fires",
          test_callback_captures_are_destroyed_once_after_it_fires},
         {"callback_that_never_fires_is_destroyed_with_the_server",

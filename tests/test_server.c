@@ -839,6 +839,35 @@ static void test_destroy_inside_its_own_callback_is_refused(void **state) {
     asset_server_destroy(d.s); /* outside flush: destroys */
 }
 
+/* asset_server_try_destroy says what destroy did: ASSET_E_BUSY where it is refused (the
+ * same log line, the server intact), ASSET_OK once it destroyed (the C++ wrapper keeps
+ * its callables when it was refused). */
+typedef struct try_in_cb {
+    asset_server_t *s;
+    asset_status_t got;
+} try_in_cb_t;
+static void try_destroy_from_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    try_in_cb_t *t = user;
+    t->got = asset_server_try_destroy(t->s);
+}
+static void test_try_destroy_says_whether_it_destroyed(void **state) {
+    (void)state;
+    destroy_in_cb_t d = {0};
+    asset_server_config_t cfg = {.log = log_capture, .user = &d};
+    try_in_cb_t t = {asset_server_create(&cfg), ASSET_OK};
+    assert_int_equal(asset_mem_put(t.s, "k", "v", 1), ASSET_OK);
+    asset_handle_t *h = asset_server_load(t.s, "mem://k", NULL);
+    asset_handle_on_completed(h, try_destroy_from_cb, &t);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(t.got, ASSET_E_BUSY);
+    assert_int_equal(d.errors, 1);
+    assert_non_null(strstr(d.last, "asset_server_destroy: refused"));
+    asset_handle_release(h);
+    assert_int_equal(asset_server_try_destroy(NULL), ASSET_E_INVALID);
+    assert_int_equal(asset_server_try_destroy(t.s), ASSET_OK); /* outside flush: gone */
+}
+
 /* ... and from a worker thread (inside a source's read) it would join itself. */
 typedef struct destroy_in_read {
     asset_server_t *s;
@@ -992,6 +1021,7 @@ int main(void) {
         cmocka_unit_test(test_a_replaced_sources_cached_and_running_loads_do_not_serve_new_loads),
         cmocka_unit_test(test_registering_while_other_threads_load_is_safe),
         cmocka_unit_test(test_destroy_inside_its_own_callback_is_refused),
+        cmocka_unit_test(test_try_destroy_says_whether_it_destroyed),
         cmocka_unit_test(test_destroy_from_a_worker_thread_is_refused),
         cmocka_unit_test(test_destroy_from_another_thread_waits_for_the_flush_threads_wait),
         cmocka_unit_test(test_releasing_a_handle_too_often_is_reported),
