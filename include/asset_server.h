@@ -340,8 +340,9 @@ ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
  * (asset_handle_wait, asset_batch_wait) end with ASSET_E_SHUTDOWN, and destroy returns
  * once they have (a callback or finalize step that a wait's flush was running when
  * destroy began finishes first; that flush runs no other). Called from inside one of the
- * server's own callbacks (a completion or batch callback during its flush, or a
- * source's or loader's callback on its worker or I/O thread), or on a thread that waits
+ * server's own callbacks (a completion or batch callback during its flush, a free_value
+ * or free_arg its flush runs, or a source's or loader's callback on its worker or I/O
+ * thread), or on a thread that waits
  * on the server (config.wake called by the wait's flush), it is refused: it logs an
  * ASSET_LOG_ERROR and returns without destroying; call it after flush returns. NULL is
  * ignored. */

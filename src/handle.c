@@ -345,7 +345,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (!s) return 0;
     asset__io_flush_turn(); /* the web: the workers' file system calls (io_thread.h) */
     uv_mutex_lock(&s->lock);
-    if (s->in_flush) {
+    if (s->in_flush || asset__thread_flushing == s) { /* the latter: its values' frees */
         uv_mutex_unlock(&s->lock);
         asset__log(s, ASSET_LOG_ERROR,
                    "asset_server_flush: refused, a flush is already running "
@@ -358,6 +358,10 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     }
     s->in_flush = true;
     s->flush_thread = uv_thread_self();
+    /* to its return: the frees and reaps after in_flush is cleared run user code too,
+     * and a destroy there freed the server under this flush (a review) */
+    asset_server_t *outer = asset__thread_flushing;
+    asset__thread_flushing = s;
     uint64_t start = budget_ns ? asset__now_ns() : 0;
     size_t n = 0, popped = 0;
     asset_handle_t *again = NULL, **again_tail = &again; /* for the next flush */
@@ -454,6 +458,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         atomic_store(&s->dead_wake, true);
         asset__maybe_wake(s);
     }
+    asset__thread_flushing = outer;
     return n;
 }
 
@@ -761,7 +766,9 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
             break;
         }
         if (asset__on_flush_thread(s)) {
-            if (s->in_flush) { /* inside a callback: flushing is refused, waiting would hang */
+            /* inside a callback (or a free the flush runs): flushing is refused, waiting
+             * would hang */
+            if (s->in_flush || asset__thread_flushing == s) {
                 rc = ASSET_E_BUSY;
                 break;
             }

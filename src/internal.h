@@ -836,6 +836,11 @@ extern _Thread_local asset_server_t *asset__thread_owner;
 /* The server this thread waits on (asset__wait, the innermost), NULL when none: its
  * destroy from here (config.wake, called by the wait's flush) would wait for itself. */
 extern _Thread_local asset_server_t *asset__thread_waiting;
+/* The server whose flush this thread is inside (the innermost), from the flush's start
+ * to its return, NULL when none: also while it runs user code after its in_flush mark
+ * is cleared (a FREE_ON_FLUSH_THREAD free_value, a replaced source's destroy), where a
+ * destroy or a flush of that server must be refused as in a callback. */
+extern _Thread_local asset_server_t *asset__thread_flushing;
 void asset__log(asset_server_t *s, int level, const char *fmt, ...) ASSET_PRINTF(3, 4);
 void asset__maybe_wake(asset_server_t *s);
 bool asset__on_flush_thread(asset_server_t *s); /* [lock] */

@@ -12,6 +12,7 @@
 
 _Thread_local asset_server_t *asset__thread_owner;
 _Thread_local asset_server_t *asset__thread_waiting;
+_Thread_local asset_server_t *asset__thread_flushing;
 
 /* The whole line, however long (a failed load's message ends with its reason, after a
  * URI of up to 8 KiB): on the stack when it fits, else on the heap; out of memory, its
@@ -172,7 +173,7 @@ static const char *destroy_refused(asset_server_t *s) {
     if (asset__thread_owner == s)
         return "called from one of its own worker or I/O threads (a source or loader "
                "callback); it would wait for itself";
-    if (s->in_flush && asset__on_flush_thread(s))
+    if ((s->in_flush && asset__on_flush_thread(s)) || asset__thread_flushing == s)
         return "called from inside its own flush (a completion or batch callback); "
                "destroy after asset_server_flush() returns";
     if (asset__thread_waiting == s)

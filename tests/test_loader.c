@@ -748,6 +748,65 @@ static void test_a_value_set_twice_frees_the_first(void **state) {
     }
 }
 
+/* A free_value run by a flush (ASSET_LOADER_FREE_ON_FLUSH_THREAD) is inside that flush:
+ * a destroy from there is refused, as a callback's is. The flush freed such values after
+ * it had cleared its in-flush mark, so the destroy went through and freed the server
+ * under the flush still running (ASan: heap-use-after-free in flush_impl). */
+typedef struct selfkill {
+    asset_server_t *s;
+    int errors, frees;
+} selfkill_t;
+
+static void selfkill_log(int level, const char *msg, void *user) {
+    selfkill_t *k = user;
+    if (level == ASSET_LOG_ERROR && strstr(msg, "asset_server_destroy: refused")) k->errors++;
+}
+
+static asset_status_t selfkill_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    char *v = asset_alloc(1);
+    if (!v) return ASSET_E_NO_MEMORY;
+    asset_parse_set_value(p, v, 1);
+    return ASSET_OK;
+}
+
+static void selfkill_free(void *ctx, void *value) {
+    selfkill_t *k = ctx;
+    k->frees++;
+    asset_free(value);
+    asset_server_destroy(k->s); /* refused: inside the flush */
+}
+
+static void test_a_flush_thread_free_that_destroys_the_server_is_refused(void **state) {
+    (void)state;
+    selfkill_t k = {0};
+    asset_server_config_t cfg = {.max_workers = 1, .log = selfkill_log, .user = &k};
+    k.s = asset_server_create(&cfg);
+    assert_non_null(k.s);
+    static const char *const suffix[] = {".kill", NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI,
+                         "selfkill",
+                         suffix,
+                         NULL,
+                         selfkill_parse,
+                         selfkill_free,
+                         NULL,
+                         ASSET_LOADER_FREE_ON_FLUSH_THREAD,
+                         NULL};
+    assert_int_equal(asset_server_register_loader(k.s, &ld, &k, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(k.s, "a.kill", "x", 1), ASSET_OK);
+    asset_handle_release(tu_load_wait(k.s, "mem://a.kill", ASSET_OK));
+    asset_server_invalidate(k.s, "mem://a.kill"); /* its last reference: freed at a flush */
+    asset_server_flush(k.s);
+    assert_int_equal(k.frees, 1);
+    assert_int_equal(k.errors, 1);
+    asset_handle_release(tu_load_wait(k.s, "mem://a.kill", ASSET_OK)); /* it still works */
+    asset_server_t *s = k.s;
+    k.s = NULL; /* the value the destroy below frees destroys nothing */
+    asset_server_destroy(s);
+    assert_int_equal(k.frees, 2);
+}
+
 /* ---- many labels ---- */
 
 enum { ATLAS_LABELS = 4000 };
@@ -841,6 +900,7 @@ int main(void) {
         cmocka_unit_test(test_json_valid_multibyte_document_loads),
         cmocka_unit_test(test_json_allow_invalid_utf8_passes_the_bytes_through),
         cmocka_unit_test(test_a_value_set_twice_frees_the_first),
+        cmocka_unit_test(test_a_flush_thread_free_that_destroys_the_server_is_refused),
         cmocka_unit_test(test_an_atlas_of_thousands_of_labels_costs_linear_compares),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
