@@ -342,10 +342,9 @@ ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
  * destroy began finishes first; that flush runs no other). Called from inside one of the
  * server's own callbacks (a completion or batch callback during its flush, a free_value
  * or free_arg its flush runs, or a source's or loader's callback on its worker or I/O
- * thread), or on a thread that waits
- * on the server (config.wake called by the wait's flush), it is refused: it logs an
- * ASSET_LOG_ERROR and returns without destroying; call it after flush returns. NULL is
- * ignored. */
+ * thread), or on a thread that waits on the server (config.wake called by the wait's
+ * flush), it is refused: it logs an ASSET_LOG_ERROR and returns without destroying; call
+ * it after flush returns. NULL is ignored. */
 ASSET_API void asset_server_destroy(asset_server_t *s);
 /* asset_server_destroy() that says whether it destroyed: ASSET_OK (s is gone), or
  * ASSET_E_BUSY where destroy is refused (logged the same; s unchanged; try again after
