@@ -21,13 +21,20 @@ typedef struct mount {
     size_t count;
     asset__map_t index; /* embedded: path -> node */
     struct emb_node *nodes;
-    char *path; /* directory packages: where they are, for watching (hot reload) */
+    char *path;        /* directory packages: where they are, for watching (hot reload) */
+    asset__map_t dirs; /* embedded: every directory some file is under -> its emb_dir */
+    struct emb_dir *dir_list;
 } mount_t;
 
 typedef struct emb_node {
     asset__map_node_t node;
     size_t i;
 } emb_node_t;
+
+typedef struct emb_dir { /* one block: the node, then its key */
+    asset__map_node_t node;
+    struct emb_dir *next;
+} emb_dir_t;
 
 struct asset__pkg {
     uv_mutex_t lock;
@@ -98,6 +105,11 @@ asset__pkg_t *asset__pkg_create(const char *search_path, const char *base_dir) {
 static void mount_free(mount_t *m) {
     asset__dir_close(m->dir);
     asset__map_free(&m->index);
+    asset__map_free(&m->dirs);
+    for (emb_dir_t *d = m->dir_list, *next; d; d = next) {
+        next = d->next;
+        asset_free(d);
+    }
     asset_free(m->nodes);
     asset_free(m->name);
     asset_free(m->path);
@@ -122,6 +134,7 @@ static mount_t *mount_new(const char *name) {
     mount_t *m = asset__calloc(1, sizeof *m);
     if (!m) return NULL;
     asset__map_init(&m->index);
+    asset__map_init(&m->dirs);
     if (!(m->name = asset__strdup(name))) {
         asset_free(m);
         return NULL;
@@ -240,6 +253,28 @@ static bool normal_path(const char *path) {
     }
 }
 
+/* Files every directory path is under ("a" and "a/b" of "a/b/c.png") in m->dirs, so
+ * that a miss tells a directory in one look (embedded_dir). False: out of memory. */
+static bool index_dirs(mount_t *m, const char *path) {
+    for (const char *q = strchr(path, '/'); q; q = strchr(q + 1, '/')) {
+        size_t n = (size_t)(q - path);
+        if (asset__map_find_n(&m->dirs, path, n)) continue;
+        emb_dir_t *d = asset_alloc(sizeof *d + n + 1);
+        if (!d) return false;
+        char *key = (char *)(d + 1);
+        memcpy(key, path, n);
+        key[n] = 0;
+        d->node.key = key;
+        if (!asset__map_put(&m->dirs, &d->node)) {
+            asset_free(d);
+            return false;
+        }
+        d->next = m->dir_list;
+        m->dir_list = d;
+    }
+    return true;
+}
+
 int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
                               size_t count) {
     if (!valid_name(name)) return ASSET_E_INVALID;
@@ -258,7 +293,8 @@ int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_emb
         }
         m->nodes[i].node.key = files[i].path;
         m->nodes[i].i = i;
-        if (!asset__map_put(&m->index, &m->nodes[i].node)) goto oom;
+        if (!asset__map_put(&m->index, &m->nodes[i].node) || !index_dirs(m, files[i].path))
+            goto oom;
     }
     if (!add_mount(p, m)) goto oom;
     return ASSET_OK;
@@ -347,13 +383,10 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
 }
 
 /* Whether rel is a directory of embedded mount m: its root, or a path some file is
- * under (a table has directories only through its files). Only a miss asks: one walk. */
+ * under (a table has directories only through its files). Only a miss asks; one look
+ * (it walked the table: a game probing for optional files paid O(files) a probe). */
 static bool embedded_dir(const mount_t *m, const char *rel) {
-    size_t rl = strlen(rel);
-    if (!rl) return true;
-    for (size_t i = 0; i < m->count; i++)
-        if (!strncmp(m->files[i].path, rel, rl) && m->files[i].path[rl] == '/') return true;
-    return false;
+    return !*rel || asset__map_get(&m->dirs, rel);
 }
 
 /* pkg_read's part with its mount in hand (kept alive by its use count). */
