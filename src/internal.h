@@ -1039,6 +1039,8 @@ void asset__reload_io_start(asset_server_t *s); /* [lock] the I/O thread just st
 void asset__reload_free(asset_server_t *s);     /* destroy */
 /* Test hook: watch files by polling, as when the OS is out of watches. */
 extern atomic_bool asset__watch_force_poll;
+/* Test hook: a file's poll cannot be started (as libuv's uv_fs_poll_start out of memory). */
+extern atomic_bool asset__watch_fail_poll;
 
 /* finalize.c, [lock] */
 void asset__finalize_push(asset_server_t *s, asset__job_t *j);

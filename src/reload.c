@@ -34,6 +34,7 @@
 #include <string.h>
 
 atomic_bool asset__watch_force_poll;
+atomic_bool asset__watch_fail_poll;
 
 /* ---- which handles ---- */
 
@@ -983,18 +984,30 @@ static void on_poll(uv_fs_poll_t *p, int status, const uv_stat_t *prev, const uv
     changed(f->rio, f->uri);
 }
 
+/* Polls f at path. One that cannot be polled (no memory, libuv refused) is not watched
+ * at all: a warning says so, as for a directory that cannot be watched (it went unsaid,
+ * and the file's hot reload was lost silently: a review). */
 static void start_poll(rio_t *r, wfile_t *f, const char *path) {
     uv_fs_poll_t *p = asset__calloc(1, sizeof *p);
-    if (!p) return;
-    uv_fs_poll_init(asset__io_loop(r->s->io), p);
-    r->open++;
-    p->data = f;
-    if (uv_fs_poll_start(p, on_poll, path, poll_ms(r->s)) != 0) {
+    int rc = UV_ENOMEM;
+    if (p) {
+        uv_fs_poll_init(asset__io_loop(r->s->io), p);
+        r->open++;
+        p->data = f;
+        rc = atomic_load(&asset__watch_fail_poll)
+                 ? UV_ENOMEM
+                 : uv_fs_poll_start(p, on_poll, path, poll_ms(r->s));
+        if (rc == 0) {
+            f->poll = p;
+            atomic_fetch_add(&r->s->watches, 1);
+            return;
+        }
         close_handle(r, (uv_handle_t *)p);
-        return;
     }
-    f->poll = p;
-    atomic_fetch_add(&r->s->watches, 1);
+    asset__log(r->s, ASSET_LOG_WARN,
+               "watch: cannot poll %s (%s): changes of it are not seen "
+               "(asset_server_reload reloads it)",
+               path, uv_strerror(rc));
 }
 
 /* A new directory: watch it, or (out of watches, or forced by a test) poll its files. */

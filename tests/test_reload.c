@@ -1932,6 +1932,26 @@ static void test_polling_fallback_when_watches_run_out(void **state) {
     atomic_store(&asset__watch_force_poll, false);
 }
 
+/* A file whose poll cannot be started (libuv's uv_fs_poll_start failed, or no memory
+ * for it) is not watched at all: that went unsaid, and hot reload was lost for the file
+ * silently. Now a warning names it (one per file), as a directory that cannot be
+ * watched has one. */
+static void test_a_poll_that_cannot_start_is_logged(void **state) {
+    (void)state;
+    atomic_store(&asset__watch_force_poll, true); /* the directory's files are polled */
+    atomic_store(&asset__watch_fail_poll, true);  /* and their polls cannot start */
+    fixture_t f;
+    fx_open(&f); /* waits until both files' watches were set up */
+    logcap_t log = log_snapshot(&f.log);
+    assert_int_equal(log.warns, 3); /* the directory, then each file */
+    assert_non_null(strstr(log.last, "cannot poll"));
+    assert_non_null(strstr(log.last, "changes of it are not seen"));
+    assert_int_equal(atomic_load(&f.s->watches), 0);
+    fx_close(&f);
+    atomic_store(&asset__watch_fail_poll, false);
+    atomic_store(&asset__watch_force_poll, false);
+}
+
 /* A watched path that is a symbolic link to a file in another directory: an edit of
  * the target shows only in the target's directory, so the link is polled too. */
 static void test_a_symlink_to_another_directory_reloads_when_its_target_changes(void **state) {
@@ -2647,6 +2667,7 @@ int main(void) {
         cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
+        cmocka_unit_test(test_a_poll_that_cannot_start_is_logged),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
         cmocka_unit_test(test_a_file_in_a_drives_root_reloads),
