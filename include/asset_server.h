@@ -918,8 +918,10 @@ ASSET_API void asset_handle_cancel(asset_handle_t *h);
  * live handles (coalesced loads share a job), so raising one handle raises the job and,
  * transitively, the queued dependencies it waits for; lowering one lowers the job only
  * as far as its other handles allow (dependencies keep theirs). A job a worker has
- * started is not affected. Returns ASSET_OK, or ASSET_E_INVALID (NULL handle, or p not
- * HIGH, NORMAL or LOW). Any thread. */
+ * started is not affected. A queued job that finds no memory to move keeps its old
+ * priority (asset_server_foreach_job says which; a later call tries again). Returns
+ * ASSET_OK, or ASSET_E_INVALID (NULL handle, or p not HIGH, NORMAL or LOW). Any
+ * thread. */
 ASSET_API asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p);
 ASSET_API asset_handle_t *asset_handle_retain(asset_handle_t *h);
 /* Drops a reference. The load is not cancelled by a release: connected callbacks

@@ -435,8 +435,9 @@ static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
             if (dh->priority > prio) asset__handle_set_prio(dh, prio);
             if (d && d->priority > prio) {
                 d->priority = prio;
-                asset__heap_update(s, d);
-                if (asset__job_ndeps(d)) {
+                /* no memory to move it: it keeps its priority, and what it waits for
+                 * theirs (pushed only once raised: never twice on the stack) */
+                if (asset__heap_update(s, d) && asset__job_ndeps(d)) {
                     d->g->raise_next = stack;
                     stack = d;
                 }

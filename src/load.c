@@ -332,8 +332,8 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
             asset__log(s, ASSET_LOG_DEBUG, "%s: joined the load in flight", asset__handle_uri(h));
             if (h->priority < j->priority) {
                 j->priority = h->priority;
-                asset__heap_update(s, j);
-                asset__graph_raise(s, j, j->priority); /* and what it waits for */
+                if (asset__heap_update(s, j)) /* else no memory: it keeps its priority */
+                    asset__graph_raise(s, j, j->priority); /* and what it waits for */
             }
             if (j->state != ASSET__JOB_QUEUED) atomic_store(&h->state, ASSET_STATE_LOADING);
         } else if (!(j = job_new(&r->parsed, src, ld, opt.no_cache, sha256))) {

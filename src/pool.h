@@ -9,7 +9,9 @@
  * asset__pool_notify (after its unlock, preferably). */
 bool asset__heap_push(asset_server_t *s, asset__job_t *j);
 void asset__heap_remove(asset_server_t *s, asset__job_t *j);
-void asset__heap_update(asset_server_t *s, asset__job_t *j);
+/* j->priority changed: j moves to its new priority's queue. False: no memory for that;
+ * j stays, and j->priority is its old one again. */
+bool asset__heap_update(asset_server_t *s, asset__job_t *j);
 asset__job_t *asset__heap_pop(asset_server_t *s);
 void asset__heap_free(asset_server_t *s); /* destroy: the rings' arrays */
 int asset__pool_start(asset_server_t *s);

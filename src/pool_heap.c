@@ -75,14 +75,21 @@ void asset__heap_remove(asset_server_t *s, asset__job_t *j) {
 }
 
 /* j->priority changed while it may be queued: it moves to the tail of its new ring.
- * Without memory for that it stays where it was (it still runs, at its old rank). */
-void asset__heap_update(asset_server_t *s, asset__job_t *j) {
-    if (j->heap_idx == SIZE_MAX) return;
+ * Without memory for that it stays where it was (it still runs, at its old rank), and
+ * j->priority says so again (false): it said the new one, which introspection showed
+ * and which made a later raise to it do nothing (a review). */
+bool asset__heap_update(asset_server_t *s, asset__job_t *j) {
+    if (j->heap_idx == SIZE_MAX) return true;
     asset__ring_t *from = &s->rings[j->queue_ring], *to = ring_of(s, j->priority);
-    if (from == to || !ring_reserve(to)) return;
+    if (from == to) return true;
+    if (!ring_reserve(to)) {
+        j->priority = (int8_t)(ASSET_PRIORITY_HIGH + j->queue_ring);
+        return false;
+    }
     ring_take(from, j);
     (void)ring_push(to, j); /* cannot fail: reserved */
     j->queue_ring = (int)(to - s->rings);
+    return true;
 }
 
 asset__job_t *asset__heap_pop(asset_server_t *s) {

@@ -15,13 +15,13 @@ void asset__job_reprioritize(asset_server_t *s, asset__job_t *j) {
     int best = asset__job_best_priority(j); /* counted: no walk of its handles */
     if (best < j->priority) {
         j->priority = (int8_t)best;
-        asset__heap_update(s, j);
-        asset__graph_raise(s, j, best); /* and the queued loads it waits for */
+        /* no memory to move it: it keeps its priority (a later call tries again) */
+        if (asset__heap_update(s, j)) asset__graph_raise(s, j, best); /* and what it waits for */
     } else if (best > j->priority) {
         /* lower: a queued job to the tail of its new priority's FIFO; a started one,
          * what it declares from now on (and an ASYNC read's requeued parse) follows */
         j->priority = (int8_t)best;
-        asset__heap_update(s, j);
+        (void)asset__heap_update(s, j); /* no memory: it keeps the higher one */
     }
 }
 

@@ -1659,6 +1659,66 @@ static void run_scenario(const scenario_t *sc) {
  * their seed corpora ---- */
 
 /* fuzz_uri: "http://#frag" normalised to "http://", a URI with no host, accepted. */
+typedef struct prio_seen {
+    const char *uri;
+    int priority;
+} prio_seen_t;
+
+static bool prio_of(const asset_job_info_t *i, void *user) {
+    prio_seen_t *p = user;
+    if (!strcmp(i->uri, p->uri)) p->priority = i->priority;
+    return true;
+}
+
+static int job_priority(asset_server_t *s, const char *uri) {
+    prio_seen_t p = {uri, -1};
+    asset_server_foreach_job(s, prio_of, &p);
+    return p.priority;
+}
+
+static void record_order(asset_handle_t *h, void *user) {
+    char *order = user;
+    strcat(order, strrchr(asset_handle_uri(h), '/') + 1);
+}
+
+/* Bug (pool_heap.c asset__heap_update, priority.c): a queued job raised when its new
+ * priority's queue had no memory to grow stayed in its old queue, but j->priority said
+ * the new one: introspection showed HIGH for a job that ran at LOW, and raising it again
+ * once memory was back did nothing (the job "was" HIGH already), so it ran after the
+ * jobs queued ahead of it at LOW. Now the job keeps its old priority when it cannot
+ * move, and a later call moves it. */
+static void test_a_priority_change_without_memory_keeps_the_old_priority(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_load_options_t low = {.priority = ASSET_PRIORITY_LOW};
+    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker is busy: what follows stays queued */
+    asset_handle_t *a = asset_server_load(s, "gate://a", &low);
+    asset_handle_t *b = asset_server_load(s, "gate://b", &low);
+    char order[16] = "";
+    assert_true(asset_handle_on_completed(a, record_order, order) != 0);
+    assert_true(asset_handle_on_completed(b, record_order, order) != 0);
+    assert_int_equal(job_priority(s, "gate://b"), ASSET_PRIORITY_LOW);
+    arm_this_thread(1); /* the HIGH queue's first array */
+    assert_int_equal(asset_handle_set_priority(b, ASSET_PRIORITY_HIGH), ASSET_OK);
+    bool hit = atomic_load(&g_injected) > 0;
+    arm_this_thread(0);
+    assert_true(hit);
+    assert_int_equal(job_priority(s, "gate://b"), ASSET_PRIORITY_LOW); /* where it runs */
+    assert_int_equal(asset_handle_set_priority(b, ASSET_PRIORITY_HIGH), ASSET_OK);
+    assert_int_equal(job_priority(s, "gate://b"), ASSET_PRIORITY_HIGH);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    assert_string_equal(order, "ba"); /* b was moved ahead of a */
+    asset_handle_release(block);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 static void test_fuzz_regression_http_uri_without_host_is_invalid(void **state) {
     (void)state;
     const char *bad[] = {"HTTP://#8=rfag", "http://?x=1", "https://#", "http://", "http:///a"};
@@ -2260,6 +2320,7 @@ int main(void) {
         cmocka_unit_test(test_job_is_not_freed_while_its_parse_runs),
         cmocka_unit_test(test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace),
         cmocka_unit_test(test_a_walk_out_of_memory_lists_what_it_had_room_for),
+        cmocka_unit_test(test_a_priority_change_without_memory_keeps_the_old_priority),
         cmocka_unit_test(test_fuzz_regression_http_uri_without_host_is_invalid),
         cmocka_unit_test(test_fuzz_regression_walk_refuses_dotdot),
         cmocka_unit_test(test_torture_file),
