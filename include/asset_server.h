@@ -1010,8 +1010,9 @@ ASSET_API asset_batch_t *asset_server_load_group(asset_server_t *s, const char *
  * until the listing arrives; a failed listing fails the batch; an empty folder
  * completes with total 0.
  * The listing is sorted on the worker. Children are created 256 per step inside
- * flush: asset_server_flush() takes every step at once, asset_server_flush_budget()
- * as many as its budget allows (at least one), and the rest at the next flushes, so
+ * flush, from the flush that delivers the listing on: asset_server_flush() takes every
+ * step at once, asset_server_flush_budget() as many as its budget allows (at least
+ * one: 256 children when the budget is spent), and the rest at the next flushes, so
  * total grows until every child exists.
  * A listing is complete or fails: a walk that cannot go on (out of descriptors or
  * memory, a readdir or stat I/O error, more than 64 directory levels) fails the

@@ -546,6 +546,22 @@ static void folder_step(asset_batch_t *b) {
     uv_mutex_unlock(&s->lock);
 }
 
+/* The listing or manifest arrived (its completion, inside a flush): its first step is
+ * that flush's batch queue's, as every later one, so a budgeted flush makes one step
+ * (the arrival made one and the queue another: 512 children where the header says
+ * 256, a review). One without entries is done at once (no step: its done callback in
+ * this flush, as before). */
+static void first_step(asset_batch_t *b, bool entries) {
+    if (!entries) {
+        folder_step(b);
+        return;
+    }
+    asset_server_t *s = b->server;
+    uv_mutex_lock(&s->lock);
+    asset__batch_queue_push(s, b);
+    uv_mutex_unlock(&s->lock);
+}
+
 /* The directory a folder's children are named in: its URI without trailing slashes
  * (past "://"), then one: a mem:// URI keeps them as written ("mem://d/"), and the
  * mem source lists it as d, so its children were made "mem://d//a", keys not there
@@ -589,7 +605,7 @@ static void listing_completed(asset_handle_t *h, void *user) {
     }
     b->listing = asset__value_retain(h->value);
     b->next_entry = 0;
-    folder_step(b);
+    first_step(b, ((const struct asset_list *)h->value->value)->count != 0);
 }
 
 static asset_priority_t parse_priority(const char *p, bool *ok) {
@@ -786,7 +802,7 @@ static void manifest_completed(asset_handle_t *h, void *user) {
     b->listing = asset__value_retain(h->value);
     b->next_manifest_entry = arr->child;
     b->next_entry = 0;
-    folder_step(b);
+    first_step(b, arr->child != NULL);
 }
 
 /* Creates the manifest's next FOLDER_SLICE children (flush thread), as expand_slice. */
