@@ -327,7 +327,8 @@ typedef struct asset_stats {
     uint64_t parses;            /* loader parse calls (total), failed ones too */
     uint64_t http_connections;  /* new HTTP connections opened (total; reuse keeps it low) */
     uint64_t reloads;           /* hot reloads published to handles (total, per handle) */
-    uint64_t reload_failures;   /* reload attempts that kept the old value (total, per handle) */
+    uint64_t reload_failures;   /* reload attempts that kept the old value (total, per handle;
+                                   repeats of a failure told once included) */
     uint64_t watches;           /* directories (or files, when polling) watched (now) */
 } asset_stats_t;
 
@@ -942,19 +943,22 @@ ASSET_API uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb 
  * free what its user data points to on the flush thread, or after the next flush. */
 ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
 /* Hot reload. Connects a callback that fires at every reload attempt of this handle
- * that reaches a flush (on the flush thread), until disconnected with
- * asset_handle_disconnect(). Only live LOADED handles reload, never one loaded with a
- * sha256 (a manifest entry's: its bytes are pinned). A reload re-reads and
- * re-parses in the background; at a flush the value switches, the version bumps, the
- * callbacks fire, and only then is the old value released (re-read value pointers in
- * the callback). A failed reload (parse error, deleted file, HTTP error) keeps the old
- * value and the LOADED state, sets asset_handle_reload_error(), and fires the
- * callbacks too. A file found in use (held open elsewhere without sharing) is no
- * failure yet: the reload is tried again for up to 3 s (50 ms, then doubling; a change
- * meanwhile joins it), and fails (ASSET_E_IO, "... in use ... (tried again for N ms)")
- * only if the file stays in use (the same for EAGAIN, also from Linux's openat2 when
- * renames elsewhere outlast its tries: docs/hot-reload.md). A reloaded dependency
- * reloads the live assets that depend on it (dependencies' callbacks fire first). An
+ * that reaches a flush (on the flush thread; a failure told already does not: below),
+ * until disconnected with asset_handle_disconnect(). Only live LOADED handles reload,
+ * never one loaded with a sha256 (a manifest entry's: its bytes are pinned). A reload
+ * re-reads and re-parses in the background; at a flush the value switches, the version
+ * bumps, the callbacks fire, and only then is the old value released (re-read value
+ * pointers in the callback). A failed reload (parse error, deleted file, HTTP error)
+ * keeps the old value and the LOADED state, sets asset_handle_reload_error(), and fires
+ * the callbacks too, once: the same failure again (same error and message, same
+ * version of the source: a polled URL that stays a 500) fires nothing and logs nothing
+ * until the source or the error changes, or asset_server_reload() asks. A file found
+ * in use (held open elsewhere without sharing) is no failure yet: the reload is tried
+ * again for up to 3 s (50 ms, then doubling; a change meanwhile joins it), and fails
+ * (ASSET_E_IO, "... in use ... (tried again for N ms)") only if the file stays in use
+ * (the same for EAGAIN, also from Linux's openat2 when renames elsewhere outlast its
+ * tries: docs/hot-reload.md). A reloaded dependency reloads the live assets that depend
+ * on it (dependencies' callbacks fire first). An
  * asset reloads one reload at a time: a change during one makes one more after it,
  * which publishes nothing when the first had read the change already. Of two results
  * decided between two flushes the later is published; an unchanged one (a 304, an

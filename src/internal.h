@@ -548,6 +548,10 @@ struct asset_handle {
      * cache entry to hold it (no_cache, or the entry evicted, cleared, over its
      * budget), or NULL. A cached handle's only with watch or http_poll_ms (job.c) */
     char *nc_version;
+    /* [lock] a reload handle's, failed: the source's version of what it read (NULL:
+     * unknown); a live handle's: that of the failure it was last given (reload.c
+     * fail_pending), so the same failure again is not reported again, or NULL */
+    char *fail_version;
 };
 
 /* [lock] Whether a dependency handle in a value loaded: one that failed (an optional

@@ -71,12 +71,28 @@ static void set_pending(asset_handle_t *h, asset_status_t st, asset__value_t *v,
  * version a pending good result gave it (its next revalidation's) is not its value's.
  * Forgotten: the next reload reads afresh. Kept, a no_cache handle's revalidation sent
  * it, heard NOT_MODIFIED and took the old value as current, for good (a review). */
-static void fail_pending(asset_handle_t *h, asset_status_t st, char *msg) {
+static void fail_pending(asset_handle_t *h, asset_status_t st, char *msg, const char *version) {
     if (h->reload_pending && h->reload_status == ASSET_OK) {
         asset_free(h->nc_version);
         h->nc_version = NULL;
     }
     set_pending(h, st, NULL, msg);
+    asset_free(h->fail_version); /* NULL out of memory: it is told again next time */
+    h->fail_version = version ? asset__strdup(version) : NULL;
+}
+
+/* [lock] Whether h was told this failure already: its last published reload failed with
+ * the same status and message, of the same version of the source (NULL: unknown, as an
+ * HTTP error's), and nothing is pending. A source that stays broken (a poll answered
+ * 500 each time, a link polled while its target stays unparseable) was reported at
+ * every poll: a callback, a log line each period (a review). */
+static bool told_already(const asset_handle_t *h, asset_status_t st, const char *msg,
+                         const char *version) {
+    if (h->reload_pending || h->reload_error != st || !msg || !h->message ||
+        strcmp(h->message, msg))
+        return false;
+    if (!version || !h->fail_version) return !version && !h->fail_version;
+    return !strcmp(version, h->fail_version);
 }
 
 /* [lock] h's pending result, if any, is not published. */
@@ -93,8 +109,8 @@ static void drop_pending(asset_handle_t *h) {
  * unless a result is already pending for it, which it will hear instead. */
 static void fail_no_memory(asset_server_t *s, asset_handle_t *h) {
     if (h->reload_pending) return;
-    set_pending(h, ASSET_E_NO_MEMORY, NULL,
-                asset__asprintf("reload failed: %s: out of memory", asset__handle_uri(h)));
+    fail_pending(h, ASSET_E_NO_MEMORY,
+                 asset__asprintf("reload failed: %s: out of memory", asset__handle_uri(h)), NULL);
     asset__queue_push(s, h);
 }
 
@@ -541,6 +557,7 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         retry_forget(s, base, bl);
     }
     bool changed = false;
+    size_t told = 0, again = 0; /* failures told, and told already (not again) */
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, base, bl);
     for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
@@ -548,10 +565,19 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         asset__value_t *cur = h->reload_pending && h->reload_value ? h->reload_value : h->value;
         if (!v) {
             const char *why = rh->message ? rh->message : asset_strerror(rh->status);
-            fail_pending(h, rh->status,
-                         tried_ms ? asset__asprintf("reload failed: %s (tried again for %llu ms)",
-                                                    why, (unsigned long long)tried_ms)
-                                  : asset__asprintf("reload failed: %s", why));
+            char *msg = tried_ms ? asset__asprintf("reload failed: %s (tried again for %llu ms)",
+                                                   why, (unsigned long long)tried_ms)
+                                 : asset__asprintf("reload failed: %s", why);
+            /* the same failure of the same source: an attempt, not news (unless asked
+             * for: asset_server_reload, a dependency's change) */
+            if (!rh->reload_forced && told_already(h, rh->status, msg, rh->fail_version)) {
+                asset_free(msg);
+                s->stats.reload_failures++;
+                again++;
+                continue;
+            }
+            fail_pending(h, rh->status, msg, rh->fail_version);
+            told++;
             continue;
         }
         asset__value_t *nv = v;
@@ -561,9 +587,14 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
             size_t i = x ? asset__labels_find(s, x->labels, n, &x->label_ix, h->label) : n;
             nv = i < n ? x->labels[i].value : NULL;
             if (!nv) {
-                fail_pending(h, ASSET_E_NOT_FOUND,
-                             asset__asprintf("reload failed: %s: label '%s' not found",
-                                             asset__handle_uri(h), h->label));
+                char *msg = asset__asprintf("reload failed: %s: label '%s' not found",
+                                            asset__handle_uri(h), h->label);
+                if (!rh->reload_forced && told_already(h, ASSET_E_NOT_FOUND, msg, rh->nc_version)) {
+                    asset_free(msg);
+                    s->stats.reload_failures++;
+                    continue;
+                }
+                fail_pending(h, ASSET_E_NOT_FOUND, msg, rh->nc_version);
                 asset__queue_push(s, h);
                 continue;
             }
@@ -585,7 +616,7 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     asset__uri_iter_init(&it, s, base, bl);
     for (asset_handle_t *h; (h = asset__uri_iter_next(&it));)
         if (h->reload_pending && !h->queued) asset__queue_push(s, h);
-    if (rh->status != ASSET_OK)
+    if (rh->status != ASSET_OK && (told || !again)) /* not for a failure told already */
         asset__log(s, ASSET_LOG_INFO, "reload failed: %s",
                    rh->message ? rh->message : asset_strerror(rh->status));
     else if (changed)

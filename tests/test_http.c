@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <limits.h>
@@ -1365,6 +1366,50 @@ static void test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload(voi
     tu_bad_stop(b);
 }
 
+static void count_reload_failed(int level, const char *msg, void *user) {
+    (void)level;
+    if (strstr(msg, "reload failed")) atomic_fetch_add((atomic_int *)user, 1);
+}
+
+/* A polled URL whose server answers 500 from then on: every http_poll_ms poll reported
+ * the same failure again (a reloaded callback with the error, a log line), for as long
+ * as it lasted. Now it is reported once, and again only when it changes (another error,
+ * another version) or when asked (asset_server_reload); stats.reload_failures still
+ * counts each attempt. */
+static void test_http_a_poll_that_keeps_failing_reports_it_once(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    atomic_int lines = 0;
+    asset_server_config_t cfg = {.http_poll_ms = 10, .log = count_reload_failed, .user = &lines};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h = bad_load(s, b, "/then-500", ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
+    flush_until_connections(s, b, 6); /* the load, then five polls: four decided at least */
+    asset_server_flush(s);
+    assert_int_equal(reloads, 1);
+    assert_int_equal(atomic_load(&lines), 1);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_E_HTTP);
+    assert_non_null(strstr(asset_handle_error_message(h), "500"));
+    tu_expect_bytes(h, "hello", 5); /* the old value stays */
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_true(st.reload_failures >= 4); /* every attempt */
+    /* asked for, it is reported again */
+    asset_server_reload(s, asset_handle_uri(h));
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    while (reloads < 2) {
+        asset_server_flush(s);
+        assert_true(uv_hrtime() < deadline);
+        uv_mutex_lock(&s->lock);
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A cancel that comes after the answer arrived but before a flush delivered it still
  * wins (the handle becomes CANCELLED): it kept that answer's status, where a handle
  * cancelled before its answer reads 0. A CANCELLED handle reads 0 either way. */
@@ -1388,6 +1433,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
         cmocka_unit_test(test_http_404_and_500_fail_with_status_and_message),
+        cmocka_unit_test(test_http_a_poll_that_keeps_failing_reports_it_once),
         cmocka_unit_test(test_http_etag_revalidation_is_a_304_without_body_or_parse),
         cmocka_unit_test(test_http_changed_file_gives_new_value_and_replaces_cache),
         cmocka_unit_test(test_http_100_concurrent_loads_reuse_connections),

@@ -320,7 +320,8 @@ struct tu_bad {
     uv_sem_t stalled, peer_closed;
     tu_sock_t go_pipe[2]; /* "/idle-close": the test says when to close (tu_bad_idle_close) */
     uv_sem_t idle_closed;
-    int alias_hits; /* requests for "/alias" (under mu) */
+    int alias_hits;   /* requests for "/alias" (under mu) */
+    int then500_hits; /* requests for "/then-500" (under mu) */
 };
 
 static bool wake_send(tu_sock_t s);
@@ -592,6 +593,16 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         else
             h = "HTTP/1.1 200 OK\r\nETag: \"same\"\r\nContent-Length: 3\r\n"
                 "Connection: close\r\n\r\ntwo";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/then-500")) {
+        /* 200 "hello" the first time, then a 500 "broken" each time (a server gone bad) */
+        uv_mutex_lock(&b->mu);
+        int hit = b->then500_hits++;
+        uv_mutex_unlock(&b->mu);
+        const char *h =
+            hit ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 6\r\n"
+                  "Connection: close\r\n\r\nbroken"
+                : "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/status-header")) {
         /* a 404 holding a header line that reads like a status line */

@@ -52,7 +52,8 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * 302 to itself), /unconditional (200 "hello" with ETag "same", whatever the request's
  * If-None-Match), /compress (200 "hello" with Content-Encoding: compress, a coding
  * libcurl does not decode), /goto?<URL> (a 302 to URL), /folded (a 200 whose first header
- * line is a folded continuation), /ok (200, "hello"). */
+ * line is a folded continuation), /then-500 (200 "hello" the first time, then a 500
+ * each time), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 int tu_bad_port(const tu_bad_t *b);
