@@ -380,7 +380,8 @@ ASSET_API size_t asset_server_flush(asset_server_t *s);
  * either. Values that an
  * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees here, and the free_args of spawned tasks
  * that ended, are freed within the budget too, at least one of each per flush; the rest
- * wait for the next flush (config.wake is called). */
+ * wait for the next flush (config.wake is called). So are the reloads of the dependents
+ * of a reloaded asset started (docs/hot-reload.md): at least one per flush. */
 ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns);
 /* Drops every cached entry of `uri` (all loaders); in-flight loads are unaffected.
  * "uri#label" drops uri's entries, its labels' with them ('#' starts a label, as in

@@ -443,7 +443,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     asset__job_t *ret = budget_ns ? NULL : asset__jobs_take_returned(s, SIZE_MAX);
     uv_mutex_unlock(&s->lock);
     asset__jobs_free_returned(ret);
-    if (pump) asset__reload_pump(s); /* dependents of what reloaded: re-parse them */
+    if (pump) asset__reload_pump(s, start, budget_ns); /* dependents of what reloaded */
     if (more) asset__maybe_wake(s);
     if (reap) asset__sources_reap(s); /* replaced sources whose last read ended */
     /* values only this thread may free; those a budget leaves wait for the next flush,

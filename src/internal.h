@@ -1030,7 +1030,9 @@ void asset__jobs_changed(asset_server_t *s, const char *uri);
  * replaced; no later load joins them and their values are not cached (load.c). Any
  * thread. */
 void asset__jobs_remounted(asset_server_t *s, const char *pkg);
-void asset__reload_pump(asset_server_t *s); /* lock not held: queued dependents */
+/* Lock not held: starts the queued reloads (dependents, reloads after one that ran),
+ * within a flush's budget (0: all), at least one; the rest wait for the next flush. */
+void asset__reload_pump(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
 /* [lock] j completes: when its URI changed after its read began (ASSET__STALE_*), its
  * handles, decided with what it read, are reloaded after the flush that delivers them
  * (the reload skipped them: not live while their job ran). */

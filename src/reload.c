@@ -290,14 +290,31 @@ static asset__reload_todo_t **todo_take(asset_server_t *s, size_t *n) {
     return todo;
 }
 
-void asset__reload_pump(asset_server_t *s) {
-    size_t n;
+/* Each request starts a load: a budgeted flush started every one, whatever its budget
+ * (a texture shared by thousands of materials: thousands of loads; a review). Within
+ * the budget now, at least one; the rest are queued again for the next flush, which
+ * the host is woken for (out of memory for that, their handles hear of it). */
+void asset__reload_pump(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
+    size_t n, i = 0;
     uv_mutex_lock(&s->lock);
     asset__reload_todo_t **todo = todo_take(s, &n);
     uv_mutex_unlock(&s->lock);
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
+        if (i && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
         asset__reload_request(s, todo[i]->uri, todo[i]->forced);
         asset_free(todo[i]);
+    }
+    if (i < n) {
+        uv_mutex_lock(&s->lock);
+        for (; i < n; i++) {
+            const char *uri = todo[i]->uri;
+            if (!s->stopping && !todo_push(s, uri, todo[i]->forced))
+                fail_live_no_memory(s, uri, strlen(uri), NULL);
+            asset_free(todo[i]);
+        }
+        if (!s->stopping) atomic_store(&s->wake_pending, true);
+        uv_mutex_unlock(&s->lock);
+        asset__maybe_wake(s);
     }
     asset_free(todo);
 }

@@ -1754,6 +1754,49 @@ static void wait_decided(asset_server_t *s, asset_handle_t *h) {
     uv_mutex_unlock(&s->lock);
 }
 
+/* The flush that publishes a reloaded dependency starts its dependents' reloads (the
+ * pump): a budgeted one started every one of them whatever its budget, a load each (a
+ * texture shared by thousands of materials: thousands of loads in a 1 ns flush). Now
+ * it starts them within the budget, at least one per flush, the rest at the next. */
+static void test_a_budgeted_flush_starts_dependents_reloads_within_its_budget(void **state) {
+    (void)state;
+    enum { N = 64 };
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_mem_put(s, "tex.d", "t1", 2), ASSET_OK);
+    asset_handle_t *p[N];
+    rec_t pr = {0}, tr = {0};
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "p%03d.d", i);
+        assert_int_equal(asset_mem_put(s, key, "dep mem://tex.d", 15), ASSET_OK);
+        char uri[48];
+        snprintf(uri, sizeof uri, "mem://%s", key);
+        p[i] = tu_load_wait(s, uri, ASSET_OK);
+        asset_handle_on_reloaded(p[i], on_reloaded, &pr);
+    }
+    asset_handle_t *t = tu_load_wait(s, "mem://tex.d", ASSET_OK);
+    asset_handle_on_reloaded(t, on_reloaded, &tr);
+    asset_server_reload(s, "mem://tex.d");
+    /* its reload decided (on a worker, no flush needed): the N dependents are queued */
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock);
+    while (s->reload_ntodo < N) {
+        assert_true(now_ms() < deadline);
+        wait_locked(s, 10);
+    }
+    uv_mutex_unlock(&s->lock);
+    asset_server_flush_budget(s, 1);
+    uv_mutex_lock(&s->lock);
+    size_t left = s->reload_ntodo;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(left, N - 1);     /* one started in that 1 ns flush, not all N */
+    wait_count(s, &pr.count, N, true); /* and the rest at the next ones */
+    for (int i = 0; i < N; i++) asset_handle_release(p[i]);
+    asset_handle_release(t);
+    asset_server_destroy(s);
+}
+
 /* asset_server_flush_budget() promises at least one completion when any is queued. A
  * revalidation's internal handle (an http_poll_ms poll's, a watch's) queued ahead of a
  * load's result took the one turn of a small budget: the flush delivered nothing and
@@ -2668,6 +2711,7 @@ int main(void) {
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
         cmocka_unit_test(test_a_poll_that_cannot_start_is_logged),
+        cmocka_unit_test(test_a_budgeted_flush_starts_dependents_reloads_within_its_budget),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
         cmocka_unit_test(test_a_file_in_a_drives_root_reloads),
