@@ -229,7 +229,6 @@ static void handle_free(asset_handle_t *h) {
     asset__value_release(h->reload_value);
     asset_free(h->reload_message);
     asset_free(h->nc_version);
-    asset_free(h->fail_version);
     asset__value_release(h->value);
     asset__deps_unref(s, h->kept_deps);
     asset_free(h->message);

@@ -547,11 +547,7 @@ struct asset_handle {
      * handle's: of the value it read), for its reloads' revalidation when there is no
      * cache entry to hold it (no_cache, or the entry evicted, cleared, over its
      * budget), or NULL. A cached handle's only with watch or http_poll_ms (job.c) */
-    char *nc_version;
-    /* [lock] a reload handle's, failed: the source's version of what it read (NULL:
-     * unknown); a live handle's: that of the failure it was last given (reload.c
-     * fail_pending), so the same failure again is not reported again, or NULL */
-    char *fail_version;
+    char *nc_version; /* (a failed reload handle's: of what it read, reload.c told_already) */
 };
 
 /* [lock] Whether a dependency handle in a value loaded: one that failed (an optional

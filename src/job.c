@@ -157,11 +157,11 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
         h->nc_version = version ? asset__strdup(version) : NULL;
     }
     /* a failed reload: the version of what it read, so that the handles it serves are
-     * not told the same failure of the same source again (reload.c) */
+     * not told the same failure of the same source again (reload.c told_already) */
     for (asset_handle_t *h = j->handles; h && st != ASSET_OK; h = h->job_next) {
         if (!h->reload) continue;
-        asset_free(h->fail_version);
-        h->fail_version = version ? asset__strdup(version) : NULL;
+        asset_free(h->nc_version);
+        h->nc_version = version ? asset__strdup(version) : NULL;
     }
     /* a file another program holds without sharing: a reload tries it again */
     bool transient = st != ASSET_OK && j->req && j->req->transient;

@@ -76,9 +76,20 @@ static void fail_pending(asset_handle_t *h, asset_status_t st, char *msg, const 
         asset_free(h->nc_version);
         h->nc_version = NULL;
     }
-    set_pending(h, st, NULL, msg);
-    asset_free(h->fail_version); /* NULL out of memory: it is told again next time */
-    h->fail_version = version ? asset__strdup(version) : NULL;
+    /* the failure's source version rides behind the message's NUL ("" unknown), for
+     * told_already: no field of its own in every handle. Every reload failure's message
+     * is made here; out of memory it has none (NULL), and is told again next time */
+    char *m = NULL;
+    if (msg) {
+        size_t ml = strlen(msg), vl = version ? strlen(version) : 0;
+        if ((m = asset_alloc(ml + vl + 2))) {
+            memcpy(m, msg, ml + 1);
+            if (vl) memcpy(m + ml + 1, version, vl);
+            m[ml + 1 + vl] = 0;
+        }
+        asset_free(msg);
+    }
+    set_pending(h, st, NULL, m);
 }
 
 /* [lock] Whether h was told this failure already: its last published reload failed with
@@ -91,8 +102,8 @@ static bool told_already(const asset_handle_t *h, asset_status_t st, const char 
     if (h->reload_pending || h->reload_error != st || !msg || !h->message ||
         strcmp(h->message, msg))
         return false;
-    if (!version || !h->fail_version) return !version && !h->fail_version;
-    return !strcmp(version, h->fail_version);
+    /* a failed reload's message, published: fail_pending made it, its version behind */
+    return !strcmp(h->message + strlen(h->message) + 1, version ? version : "");
 }
 
 /* [lock] h's pending result, if any, is not published. */
@@ -587,13 +598,13 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
                                  : asset__asprintf("reload failed: %s", why);
             /* the same failure of the same source: an attempt, not news (unless asked
              * for: asset_server_reload, a dependency's change) */
-            if (!rh->reload_forced && told_already(h, rh->status, msg, rh->fail_version)) {
+            if (!rh->reload_forced && told_already(h, rh->status, msg, rh->nc_version)) {
                 asset_free(msg);
                 s->stats.reload_failures++;
                 again++;
                 continue;
             }
-            fail_pending(h, rh->status, msg, rh->fail_version);
+            fail_pending(h, rh->status, msg, rh->nc_version);
             told++;
             continue;
         }
