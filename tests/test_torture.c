@@ -1658,7 +1658,6 @@ static void run_scenario(const scenario_t *sc) {
 /* ---- regressions for what the fuzzers (fuzz/) found; the crashing inputs are also in
  * their seed corpora ---- */
 
-/* fuzz_uri: "http://#frag" normalised to "http://", a URI with no host, accepted. */
 typedef struct prio_seen {
     const char *uri;
     int priority;
@@ -1719,6 +1718,7 @@ static void test_a_priority_change_without_memory_keeps_the_old_priority(void **
     tu_gate_free(g);
 }
 
+/* fuzz_uri: "http://#frag" normalised to "http://", a URI with no host, accepted. */
 static void test_fuzz_regression_http_uri_without_host_is_invalid(void **state) {
     (void)state;
     const char *bad[] = {"HTTP://#8=rfag", "http://?x=1", "https://#", "http://", "http:///a"};
