@@ -495,6 +495,52 @@ static void test_sockets_are_not_inherited(void **state) {
     WSACleanup();
 }
 
+/* UTF-8 path -> UTF-16 (malloc'd), '/' as '\\' */
+static wchar_t *wpath(const char *p) {
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, p, -1, NULL, 0);
+    assert_true(n > 0);
+    wchar_t *w = malloc((size_t)n * sizeof *w);
+    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, p, -1, w, n);
+    for (wchar_t *c = w; *c; c++)
+        if (*c == L'/') *c = L'\\';
+    return w;
+}
+
+/* A file and a folder named in letters outside any ANSI code page load through a bare
+ * UTF-8 path, a %-encoded file:// URI and pkg://: the name reaches Windows as UTF-16
+ * (checked with the W API), and the test's own helpers make and remove such names. */
+static void test_a_non_ascii_name_loads_as_utf16(void **state) {
+    fx_t *f = *state;
+    /* game/日本/café-α.txt (a package's name is ASCII: the folder below it is not) */
+    const char *rel = "game/\xe6\x97\xa5\xe6\x9c\xac/caf\xc3\xa9-\xce\xb1.txt";
+    char *p = tu_write_file(f->root, rel, "kana", 4);
+    char *expect = tu_path(f->root, "");
+    wchar_t *w = wpath(expect);
+    size_t n = wcslen(w);
+    const wchar_t *tail = L"game\\\x65e5\x672c\\caf\x00e9-\x03b1.txt";
+    wchar_t *full = malloc((n + wcslen(tail) + 2) * sizeof *full);
+    wcscpy(full, w);
+    if (n && full[n - 1] != L'\\') wcscat(full, L"\\");
+    wcscat(full, tail);
+    assert_true(GetFileAttributesW(full) != INVALID_FILE_ATTRIBUTES);
+    char *uri = tu_file_uri(p);
+    char pkg[256];
+    snprintf(pkg, sizeof pkg, "pkg://%s", rel);
+    const char *uris[] = {p, rel, uri, pkg};
+    for (size_t i = 0; i < 4; i++) {
+        asset_handle_t *h = tu_load_wait(f->s, uris[i], ASSET_OK);
+        tu_expect_text(h, "kana");
+        asset_handle_release(h);
+    }
+    /* tu_rmrf removes what tu_write_file made (it left such names behind) */
+    char *top = tu_path(f->root, "game/\xe6\x97\xa5\xe6\x9c\xac");
+    tu_rmrf(top);
+    full[wcslen(full) - wcslen(L"\\caf\x00e9-\x03b1.txt")] = 0;
+    DWORD a = GetFileAttributesW(full);
+    free(top), free(uri), free(full), free(w), free(expect), free(p);
+    assert_true(a == INVALID_FILE_ATTRIBUTES);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -515,6 +561,7 @@ int main(void) {
         FX(test_a_same_size_rewrite_with_its_write_time_restored_is_seen),
         FX(test_a_mapped_file_is_neither_replaced_nor_truncated_until_unmapped),
         cmocka_unit_test(test_sockets_are_not_inherited),
+        FX(test_a_non_ascii_name_loads_as_utf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

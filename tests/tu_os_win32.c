@@ -59,15 +59,32 @@ int tu_os_chdir(const char *path) {
 int tu_os_setenv(const char *name, const char *value) { return _putenv_s(name, value) ? -1 : 0; }
 /* _putenv_s(name, "") removes the variable */
 int tu_os_unsetenv(const char *name) { return _putenv_s(name, "") ? -1 : 0; }
-int tu_os_unlink(const char *path) { return DeleteFileA(path) ? 0 : -1; }
+int tu_os_unlink(const char *path) {
+    wchar_t *w = wide(path);
+    int rc = w && DeleteFileW(w) ? 0 : -1;
+    free(w);
+    return rc;
+}
 int tu_os_rename_replace(const char *from, const char *to) {
-    return MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING) ? 0 : -1;
+    wchar_t *wf = wide(from), *wt = wide(to);
+    int rc = wf && wt && MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING) ? 0 : -1;
+    free(wf);
+    free(wt);
+    return rc;
+}
+
+/* CreateFileW(path) for FILE_WRITE_ATTRIBUTES and more, sharing everything */
+static HANDLE open_attributes(const char *path, DWORD access) {
+    wchar_t *w = wide(path);
+    HANDLE h = w ? CreateFileW(w, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                               NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL)
+                 : INVALID_HANDLE_VALUE;
+    free(w);
+    return h;
 }
 
 int tu_os_shift_mtime(const char *path, long delta_s) {
-    HANDLE h = CreateFileA(path, FILE_WRITE_ATTRIBUTES | FILE_READ_ATTRIBUTES,
-                           FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                           OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    HANDLE h = open_attributes(path, FILE_WRITE_ATTRIBUTES | FILE_READ_ATTRIBUTES);
     if (h == INVALID_HANDLE_VALUE) return -1;
     FILETIME mt;
     int rc = -1;
@@ -85,9 +102,7 @@ int tu_os_shift_mtime(const char *path, long delta_s) {
 }
 
 int tu_os_touch(const char *path) {
-    HANDLE h = CreateFileA(path, FILE_WRITE_ATTRIBUTES,
-                           FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                           OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    HANDLE h = open_attributes(path, FILE_WRITE_ATTRIBUTES);
     if (h == INVALID_HANDLE_VALUE) return -1;
     FILETIME now;
     GetSystemTimeAsFileTime(&now);
@@ -169,45 +184,75 @@ int tu_os_open_handles(void) {
 
 const char *tu_os_devnull(void) { return "NUL"; }
 
+/* UTF-16 -> UTF-8, malloc'd; NULL on bad input */
+static char *narrow(const wchar_t *w) {
+    int n = WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, -1, NULL, 0, NULL, NULL);
+    if (n <= 0) return NULL;
+    char *s = malloc((size_t)n);
+    if (s) WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, -1, s, n, NULL, NULL);
+    return s;
+}
+
+/* The W APIs throughout: a temporary directory or a name in letters outside the ANSI
+ * code page is made and removed as named (the A APIs saw '?' in its place). */
 char *tu_mkdtemp(void) {
-    char tmp[MAX_PATH];
-    DWORD n = GetTempPathA(sizeof tmp, tmp);
-    if (!n || n >= sizeof tmp) abort();
+    wchar_t tmp[MAX_PATH + 1];
+    DWORD n = GetTempPathW(MAX_PATH + 1, tmp);
+    if (!n || n > MAX_PATH) abort();
     static LONG counter;
     for (int attempt = 0; attempt < 1000; attempt++) {
-        char buf[MAX_PATH + 64];
-        snprintf(buf, sizeof buf, "%sasset_test_%lu_%ld", tmp, (unsigned long)GetCurrentProcessId(),
-                 (long)InterlockedIncrement(&counter));
-        for (char *c = buf; *c; c++)
-            if (*c == '\\') *c = '/';
-        if (CreateDirectoryA(buf, NULL)) return strdup(buf);
+        wchar_t buf[MAX_PATH + 64];
+        swprintf(buf, sizeof buf / sizeof *buf, L"%lsasset_test_%lu_%ld", tmp,
+                 (unsigned long)GetCurrentProcessId(), (long)InterlockedIncrement(&counter));
+        if (CreateDirectoryW(buf, NULL)) {
+            char *s = narrow(buf);
+            if (!s) abort();
+            for (char *c = s; *c; c++)
+                if (*c == '\\') *c = '/';
+            return s;
+        }
     }
-    fprintf(stderr, "tu_mkdtemp: cannot create a directory under %s\n", tmp);
+    fprintf(stderr, "tu_mkdtemp: cannot create a directory under %ls\n", tmp);
     abort();
+}
+
+static void rmrf_w(const wchar_t *path) {
+    size_t n = wcslen(path);
+    wchar_t *pattern = malloc((n + 3) * sizeof *pattern);
+    if (!pattern) return;
+    swprintf(pattern, n + 3, L"%ls\\*", path);
+    WIN32_FIND_DATAW d;
+    HANDLE f = FindFirstFileW(pattern, &d);
+    free(pattern);
+    if (f != INVALID_HANDLE_VALUE) {
+        do {
+            if (!wcscmp(d.cFileName, L".") || !wcscmp(d.cFileName, L"..")) continue;
+            size_t m = n + wcslen(d.cFileName) + 2;
+            wchar_t *sub = malloc(m * sizeof *sub);
+            if (!sub) continue;
+            swprintf(sub, m, L"%ls\\%ls", path, d.cFileName);
+            if ((d.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) &&
+                !(d.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT))
+                rmrf_w(sub);
+            else if (d.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+                RemoveDirectoryW(sub); /* a junction or directory link: not what it points to */
+            else
+                DeleteFileW(sub);
+            free(sub);
+        } while (FindNextFileW(f, &d));
+        FindClose(f);
+    }
+    RemoveDirectoryW(path);
 }
 
 void tu_rmrf(const char *path) {
     if (!path) return;
-    char pattern[MAX_PATH * 2];
-    snprintf(pattern, sizeof pattern, "%s/*", path);
-    WIN32_FIND_DATAA d;
-    HANDLE f = FindFirstFileA(pattern, &d);
-    if (f != INVALID_HANDLE_VALUE) {
-        do {
-            if (!strcmp(d.cFileName, ".") || !strcmp(d.cFileName, "..")) continue;
-            char sub[MAX_PATH * 2];
-            snprintf(sub, sizeof sub, "%s/%s", path, d.cFileName);
-            if ((d.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) &&
-                !(d.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT))
-                tu_rmrf(sub);
-            else if (d.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
-                RemoveDirectoryA(sub); /* a junction or directory link: not what it points to */
-            else
-                DeleteFileA(sub);
-        } while (FindNextFileA(f, &d));
-        FindClose(f);
-    }
-    RemoveDirectoryA(path);
+    wchar_t *w = wide(path);
+    if (!w) return;
+    for (wchar_t *c = w; *c; c++)
+        if (*c == L'/') *c = L'\\';
+    rmrf_w(w);
+    free(w);
 }
 
 struct tu_os_hold {
