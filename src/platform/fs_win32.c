@@ -63,7 +63,25 @@ static int map_error(DWORD e) {
     default: return EIO;
     }
 }
-static int last_error(void) { return -map_error(GetLastError()); }
+
+/* STATUS_DELETE_PENDING: the file was deleted while open elsewhere (with
+ * FILE_SHARE_DELETE) and goes once the last handle closes; Win32 reports it as
+ * ERROR_ACCESS_DENIED, but it is gone for every new open: ENOENT, not EACCES. */
+#define NT_DELETE_PENDING ((NTSTATUS)0xC0000056L)
+typedef NTSTATUS(NTAPI *rtl_get_last_nt_status_fn)(void);
+static rtl_get_last_nt_status_fn rtl_get_last_nt_status;
+static INIT_ONCE nt_once = INIT_ONCE_STATIC_INIT;
+static BOOL CALLBACK nt_resolve(PINIT_ONCE once, PVOID param, PVOID *ctx);
+
+/* The errno of the last Win32 error on this thread, told apart from a delete pending. */
+static int last_error(void) {
+    DWORD e = GetLastError();
+    if (e == ERROR_ACCESS_DENIED) {
+        InitOnceExecuteOnce(&nt_once, nt_resolve, NULL, NULL);
+        if (rtl_get_last_nt_status && rtl_get_last_nt_status() == NT_DELETE_PENDING) return -ENOENT;
+    }
+    return -map_error(e);
+}
 
 /* A sharing or lock violation: another program holds the file (an editor or exporter
  * that opened it without sharing while it saves) and lets go of it. */
@@ -77,7 +95,6 @@ typedef NTSTATUS(NTAPI *nt_create_file_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBU
 typedef ULONG(NTAPI *nt_status_to_dos_fn)(NTSTATUS);
 static nt_create_file_fn nt_create_file;
 static nt_status_to_dos_fn nt_status_to_dos;
-static INIT_ONCE nt_once = INIT_ONCE_STATIC_INIT;
 
 /* ntdll is in every process: looked up, not linked (no import library to add) */
 static BOOL CALLBACK nt_resolve(PINIT_ONCE once, PVOID param, PVOID *ctx) {
@@ -87,6 +104,8 @@ static BOOL CALLBACK nt_resolve(PINIT_ONCE once, PVOID param, PVOID *ctx) {
         nt_create_file = (nt_create_file_fn)(void (*)(void))GetProcAddress(m, "NtCreateFile");
         nt_status_to_dos =
             (nt_status_to_dos_fn)(void (*)(void))GetProcAddress(m, "RtlNtStatusToDosError");
+        rtl_get_last_nt_status =
+            (rtl_get_last_nt_status_fn)(void (*)(void))GetProcAddress(m, "RtlGetLastNtStatus");
     }
     return TRUE;
 }
@@ -110,6 +129,7 @@ static int open_rel(HANDLE dir, const wchar_t *name, ACCESS_MASK access, HANDLE 
     NTSTATUS s = nt_create_file(&h, access | SYNCHRONIZE, &oa, &io, NULL, 0,
                                 FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN,
                                 FILE_OPEN_REPARSE_POINT | FILE_SYNCHRONOUS_IO_NONALERT, NULL, 0);
+    if (s == NT_DELETE_PENDING) return -ENOENT;
     if (s < 0) return -map_error(nt_status_to_dos(s));
     *out = h;
     return 0;
@@ -389,10 +409,9 @@ int asset__file_open(const char *path, asset__file_t **out) {
     wchar_t stack[MAX_PATH], *w = to_wide_in(path, stack, MAX_PATH, &err);
     if (!w) return err;
     HANDLE h = open_w(w, true, false, true);
-    DWORD e = GetLastError(); /* asset_free may change it */
+    err = h == INVALID_HANDLE_VALUE ? last_error() : 0; /* before asset_free */
     if (w != stack) asset_free(w);
-    SetLastError(e);
-    return h == INVALID_HANDLE_VALUE ? last_error() : new_file(h, out);
+    return err ? err : new_file(h, out);
 }
 
 bool asset__path_is_link(const char *path) {
