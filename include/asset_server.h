@@ -196,7 +196,10 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                          and bare relative paths resolve against it. Copied.
                                          Windows: "C:\\x", "C:/x" and "file:///C:/x" all
                                          work; UNC paths, streams, device names and "C:x"
-                                         are refused (docs/platforms.md). */
+                                         are refused (docs/platforms.md). A file_root
+                                         refused so ("C:", a UNC share; POSIX: one with
+                                         a backslash) fails asset_server_create, and
+                                         the log says why. */
     void (*wake)(void *user);         /* any thread, no lock held: "flush has work".
                                          Called when the completion queue becomes non-empty,
                                          and when a thread other than the flush thread

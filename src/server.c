@@ -115,8 +115,20 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
         asset_free(fr);
     }
     if (cfg && cfg->file_root && !oom) {
-        /* in the library's form ('/', Windows: "C:/x"); a root the OS cannot take
-         * as a path stays as given, and no file opens beneath it. Relative to the
+        /* a root the OS cannot take as a path (Windows: "C:", which is that drive's
+         * current directory; a UNC share) fails the create: nothing would load beneath */
+        char *fr = asset__strdup(cfg->file_root);
+        asset_status_t pst;
+        const char *why = fr ? asset__path_prepare(fr, false, &pst) : NULL;
+        if (why) {
+            asset__log(s, ASSET_LOG_ERROR, "asset_server_create: file_root \"%s\" refused: %s",
+                       cfg->file_root, why);
+            oom = true; /* fails the create */
+        }
+        asset_free(fr);
+    }
+    if (cfg && cfg->file_root && !oom) {
+        /* in the library's form ('/', Windows: "C:/x"). Relative to the
          * working directory, which is known here unless the root is absolute (above) */
         const char *wd = cwd ? cwd : "";
         char *fr = asset__strdup(cfg->file_root);

@@ -550,6 +550,50 @@ static void test_a_file_pending_deletion_is_not_found(void **state) {
     assert_int_equal(s3, ASSET_E_NOT_FOUND);
 }
 
+static int g_log_hits;
+static char g_log_last[512];
+static void log_capture(int level, const char *msg, void *user) {
+    (void)user;
+    if (level != ASSET_LOG_ERROR) return;
+    g_log_hits++;
+    snprintf(g_log_last, sizeof g_log_last, "%s", msg);
+}
+
+/* file_root "fr" fails asset_server_create, logging an error that contains why */
+static void create_refused(const char *fr, const char *why) {
+    asset_server_config_t cfg = {0};
+    cfg.file_root = fr;
+    cfg.log = log_capture;
+    g_log_hits = 0;
+    g_log_last[0] = 0;
+    asset_server_t *s = asset_server_create(&cfg);
+    if (s) {
+        asset_server_destroy(s);
+        fail_msg("file_root \"%s\": the server was created (nothing would load)", fr);
+    }
+    if (!g_log_hits || !strstr(g_log_last, why))
+        fail_msg("file_root \"%s\": log '%s' lacks '%s'", fr, g_log_last, why);
+}
+
+/* A file_root Windows paths cannot name as a root of ours (a bare drive "C:", which
+ * is the drive's current directory, or a UNC share) was accepted, made relative to the
+ * working directory ("Z:/cwd/C:"), and then nothing loaded: create refuses it, saying
+ * why. */
+static void test_a_bare_drive_or_unc_file_root_is_refused_at_create(void **state) {
+    (void)state;
+    create_refused("C:", "drive-relative");
+    create_refused("c:", "drive-relative");
+    create_refused("C:assets", "drive-relative");
+    create_refused("\\\\server\\share", "UNC");
+    create_refused("//server/share/assets", "UNC");
+    /* "C:\\" (the drive's root) is a root like any other */
+    asset_server_config_t cfg = {0};
+    cfg.file_root = "C:\\";
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_server_destroy(s);
+}
+
 /* A file and a folder named in letters outside any ANSI code page load through a bare
  * UTF-8 path, a %-encoded file:// URI and pkg://: the name reaches Windows as UTF-16
  * (checked with the W API), and the test's own helpers make and remove such names. */
@@ -606,6 +650,7 @@ int main(void) {
         FX(test_a_mapped_file_is_neither_replaced_nor_truncated_until_unmapped),
         cmocka_unit_test(test_sockets_are_not_inherited),
         FX(test_a_file_pending_deletion_is_not_found),
+        cmocka_unit_test(test_a_bare_drive_or_unc_file_root_is_refused_at_create),
         FX(test_a_non_ascii_name_loads_as_utf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

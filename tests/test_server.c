@@ -114,6 +114,19 @@ static void test_relative_file_root_resolves_against_cwd(void **state) {
     free(dir);
 }
 
+/* A file_root the platform's path rules refuse (POSIX: a backslash; Windows: "C:", a
+ * UNC share, in test_platform_win32) fails the create: nothing could load beneath it
+ * (it was created, and every load under it was refused). */
+static void test_a_file_root_the_path_rules_refuse_fails_create(void **state) {
+    (void)state;
+    if (tu_os_windows_paths()) skip(); /* a separator there */
+    asset_server_config_t cfg = {0};
+    cfg.file_root = "/tmp/a\\b";
+    asset_server_t *s = asset_server_create(&cfg);
+    if (s) asset_server_destroy(s);
+    assert_null(s);
+}
+
 /* ---- the default instance ---- */
 
 typedef struct inst_rec {
@@ -998,6 +1011,7 @@ int main(void) {
         cmocka_unit_test(test_create_with_null_config_uses_defaults),
         cmocka_unit_test(test_create_with_config_applies_and_copies_it),
         cmocka_unit_test(test_relative_file_root_resolves_against_cwd),
+        cmocka_unit_test(test_a_file_root_the_path_rules_refuse_fails_create),
         cmocka_unit_test(test_instance_is_one_lazy_server_until_shutdown),
         cmocka_unit_test(test_shutdown_instance_refused_in_its_callback_keeps_the_instance),
         cmocka_unit_test(test_register_source_validates_the_vtable),
