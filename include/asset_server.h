@@ -1028,7 +1028,8 @@ ASSET_API asset_batch_t *asset_server_load_group(asset_server_t *s, const char *
  * cannot be stat'ed or a subdirectory that cannot be opened for a reason of its own
  * (permission denied, removed meanwhile) is still listed: its load fails and it
  * counts as a failed child. A folder reached through a symlink out of file_root or
- * out of its package is E_FORBIDDEN ("path escapes its root"). */
+ * out of its package is E_FORBIDDEN ("path escapes its root"). Windows: a name that is
+ * not valid UTF-16 (an unpaired surrogate), which no URI can name, is left out. */
 ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char *uri,
                                                   const asset_load_options_t *o);
 /* Loads the JSON manifest `uri` ({"assets": [...]} or a bare array; entries are URI

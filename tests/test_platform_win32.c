@@ -594,6 +594,40 @@ static void test_a_bare_drive_or_unc_file_root_is_refused_at_create(void **state
     asset_server_destroy(s);
 }
 
+/* A folder holding a name that is not valid UTF-16 (an unpaired surrogate, which NTFS
+ * allows) lists the other children: the listing failed as a whole (EILSEQ). */
+static void test_a_name_that_is_not_utf16_does_not_fail_the_listing(void **state) {
+    fx_t *f = *state;
+    char *dir = tu_path(f->root, "game");
+    wchar_t *wd = wpath(dir);
+    size_t n = wcslen(wd);
+    wchar_t *w = malloc((n + 8) * sizeof *w);
+    memcpy(w, wd, n * sizeof *w);
+    w[n] = L'\\';
+    w[n + 1] = L'x';
+    w[n + 2] = (wchar_t)0xD800; /* a high surrogate with no low one after it */
+    w[n + 3] = L'.';
+    w[n + 4] = L't';
+    w[n + 5] = 0;
+    HANDLE h = CreateFileW(w, GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE) {
+        print_message("  skipped: no such name here (error %lu)\n", (unsigned long)GetLastError());
+        free(w), free(wd), free(dir);
+        skip();
+    }
+    CloseHandle(h);
+    assert_int_equal(asset_server_mount(f->s, "g", f->root), ASSET_OK);
+    asset_batch_t *b = asset_server_load_folder(f->s, "pkg://g/game", NULL);
+    asset_status_t st = asset_batch_wait(b, 60000);
+    print_message("  the listing: %d, %u loaded, %u failed\n", (int)st,
+                  (unsigned)asset_batch_completed_count(b), (unsigned)asset_batch_failed_count(b));
+    DeleteFileW(w);
+    assert_int_equal(st, ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 1); /* hero.txt */
+    asset_batch_release(b);
+    free(w), free(wd), free(dir);
+}
+
 /* A file and a folder named in letters outside any ANSI code page load through a bare
  * UTF-8 path, a %-encoded file:// URI and pkg://: the name reaches Windows as UTF-16
  * (checked with the W API), and the test's own helpers make and remove such names. */
@@ -651,6 +685,7 @@ int main(void) {
         cmocka_unit_test(test_sockets_are_not_inherited),
         FX(test_a_file_pending_deletion_is_not_found),
         cmocka_unit_test(test_a_bare_drive_or_unc_file_root_is_refused_at_create),
+        FX(test_a_name_that_is_not_utf16_does_not_fail_the_listing),
         FX(test_a_non_ascii_name_loads_as_utf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

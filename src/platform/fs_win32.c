@@ -557,7 +557,7 @@ int asset__dir_next(asset__dir_t *d, const char **name, int *kind) {
         if (!nw || (nw == 1 && w[0] == L'.') || (nw == 2 && w[0] == L'.' && w[1] == L'.')) continue;
         int got = WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, nw, d->name,
                                       (int)sizeof d->name - 1, NULL, NULL);
-        if (got <= 0) return -EILSEQ;
+        if (got <= 0) continue; /* not valid UTF-16 (an unpaired surrogate): no URI names it */
         d->name[got] = 0;
         DWORD a = e->FileAttributes;
         *name = d->name;
