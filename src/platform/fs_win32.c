@@ -3,7 +3,9 @@
  * Beneath a root, the walk never goes back to a path string: every component is
  * opened by its name alone relative to the directory handle opened before it
  * (NtCreateFile with OBJECT_ATTRIBUTES.RootDirectory), with FILE_OPEN_REPARSE_POINT,
- * so a symlink or junction is seen instead of followed (-ELOOP). A directory on the
+ * so a symlink or junction is seen instead of followed (-ELOOP); a reparse point that
+ * is not a link (not a name surrogate: a cloud placeholder, a deduplicated or
+ * WOF-compressed file) is opened again through its filter and read. A directory on the
  * way renamed away and replaced by a link meanwhile is not seen: the walk stays in
  * the directories it opened, as openat does on POSIX. A directory is listed through
  * its handle too. Names Windows treats specially (device names, streams, trailing
@@ -111,9 +113,11 @@ static BOOL CALLBACK nt_resolve(PINIT_ONCE once, PVOID param, PVOID *ctx) {
 }
 
 /* Opens name (one component, UTF-16, no separator; L"" is dir itself, again) relative
- * to dir, never following a reparse point it names, sharing everything: 0 and *out, or
+ * to dir, sharing everything, following no reparse point it names unless follow (then
+ * its file system filter serves it, as for any open): 0 and *out, or
  * a negative errno (NTSTATUS -> Win32 error -> errno, as for CreateFileW). */
-static int open_rel(HANDLE dir, const wchar_t *name, ACCESS_MASK access, HANDLE *out) {
+static int open_rel_as(HANDLE dir, const wchar_t *name, ACCESS_MASK access, bool follow,
+                       HANDLE *out) {
     *out = INVALID_HANDLE_VALUE;
     InitOnceExecuteOnce(&nt_once, nt_resolve, NULL, NULL);
     if (!nt_create_file || !nt_status_to_dos) return -ENOSYS;
@@ -126,13 +130,18 @@ static int open_rel(HANDLE dir, const wchar_t *name, ACCESS_MASK access, HANDLE 
     InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, dir, NULL);
     IO_STATUS_BLOCK io;
     HANDLE h = NULL;
-    NTSTATUS s = nt_create_file(&h, access | SYNCHRONIZE, &oa, &io, NULL, 0,
-                                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN,
-                                FILE_OPEN_REPARSE_POINT | FILE_SYNCHRONOUS_IO_NONALERT, NULL, 0);
+    NTSTATUS s = nt_create_file(
+        &h, access | SYNCHRONIZE, &oa, &io, NULL, 0,
+        FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN,
+        (follow ? 0 : FILE_OPEN_REPARSE_POINT) | FILE_SYNCHRONOUS_IO_NONALERT, NULL, 0);
     if (s == NT_DELETE_PENDING) return -ENOENT;
     if (s < 0) return -map_error(nt_status_to_dos(s));
     *out = h;
     return 0;
+}
+
+static int open_rel(HANDLE dir, const wchar_t *name, ACCESS_MASK access, HANDLE *out) {
+    return open_rel_as(dir, name, access, false, out);
 }
 
 /* ---- path syntax ---- */
@@ -280,6 +289,34 @@ static DWORD attributes(HANDLE h) {
     return GetFileInformationByHandle(h, &info) ? info.dwFileAttributes : INVALID_FILE_ATTRIBUTES;
 }
 
+/* A reparse point that names another file (a symlink, a junction, a mount point: a
+ * name surrogate, IsReparseTagNameSurrogate) is a link. The others are the file itself
+ * stored another way (OneDrive and other cloud placeholders, deduplicated and
+ * WOF-compressed files, ...): not links. */
+static bool is_link(DWORD attrs, DWORD tag) {
+    return (attrs & FILE_ATTRIBUTE_REPARSE_POINT) && IsReparseTagNameSurrogate(tag);
+}
+
+/* h's attributes and, for a reparse point, its tag (a symlink's where the file system
+ * does not tell it: taken as a link) */
+static DWORD attributes_tag(HANDLE h, DWORD *tag) {
+    FILE_ATTRIBUTE_TAG_INFO t;
+    if (GetFileInformationByHandleEx(h, FileAttributeTagInfo, &t, sizeof t)) {
+        *tag = t.ReparseTag;
+        return t.FileAttributes;
+    }
+    *tag = IO_REPARSE_TAG_SYMLINK;
+    return attributes(h);
+}
+
+/* a and b are one file (volume and file index) */
+static bool same_file(HANDLE a, HANDLE b) {
+    BY_HANDLE_FILE_INFORMATION x, y;
+    return GetFileInformationByHandle(a, &x) && GetFileInformationByHandle(b, &y) &&
+           x.dwVolumeSerialNumber == y.dwVolumeSerialNumber &&
+           x.nFileIndexHigh == y.nFileIndexHigh && x.nFileIndexLow == y.nFileIndexLow;
+}
+
 /* what a directory handle is opened with: listed, and opened relative to */
 #define DIR_ACCESS (FILE_LIST_DIRECTORY | FILE_TRAVERSE | FILE_READ_ATTRIBUTES | SYNCHRONIZE)
 
@@ -343,23 +380,36 @@ static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asse
             comp[got] = 0;
         }
         bool file = last && !want_dir;
+        ACCESS_MASK access = file   ? GENERIC_READ
+                             : last ? DIR_ACCESS
+                                    : FILE_TRAVERSE | FILE_READ_ATTRIBUTES;
         HANDLE h;
-        rc = open_rel(parent, comp,
-                      file   ? GENERIC_READ
-                      : last ? DIR_ACCESS
-                             : FILE_TRAVERSE | FILE_READ_ATTRIBUTES,
-                      &h);
+        rc = open_rel(parent, comp, access, &h);
         if (rc) break;
-        DWORD a = attributes(h);
+        DWORD tag = 0, a = attributes_tag(h, &tag);
         if (a == INVALID_FILE_ATTRIBUTES) {
             rc = last_error();
             CloseHandle(h);
             break;
         }
-        if ((a & FILE_ATTRIBUTE_REPARSE_POINT) && *rel) { /* symlink or junction */
+        if (is_link(a, tag) && *rel) { /* symlink, junction, mount point */
             CloseHandle(h);
             rc = -ELOOP;
             break;
+        }
+        if ((a & FILE_ATTRIBUTE_REPARSE_POINT) && *rel) {
+            /* a placeholder, deduplicated or compressed file (or folder): opened again
+             * through its filter (opened as the reparse point itself, its data may not
+             * read), kept only if it is the same file (not a link swapped in meanwhile) */
+            HANDLE again;
+            rc = open_rel_as(parent, comp, access, true, &again);
+            if (!rc && !same_file(h, again)) {
+                CloseHandle(again);
+                rc = -ELOOP;
+            }
+            CloseHandle(h);
+            if (rc) break;
+            h = again;
         }
         if (!last) {
             if (!(a & FILE_ATTRIBUTE_DIRECTORY)) {
@@ -418,19 +468,27 @@ bool asset__path_is_link(const char *path) {
     int err = 0;
     wchar_t *w = to_wide(path, &err);
     if (!w) return false;
-    DWORD a = GetFileAttributesW(w);
+    HANDLE h = open_w(w, false, true, true);
+    DWORD tag = IO_REPARSE_TAG_SYMLINK, a; /* not opened: any reparse point is a link */
+    if (h == INVALID_HANDLE_VALUE) {
+        a = GetFileAttributesW(w);
+    } else {
+        a = attributes_tag(h, &tag);
+        CloseHandle(h);
+    }
     asset_free(w);
-    return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_REPARSE_POINT);
+    return a != INVALID_FILE_ATTRIBUTES && is_link(a, tag);
 }
 
 /* ---- files ---- */
 
-static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, asset__fstat_t *st) {
+static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, DWORD tag,
+                      asset__fstat_t *st) {
     DWORD a = i->dwFileAttributes;
-    st->kind = (a & FILE_ATTRIBUTE_REPARSE_POINT) ? ASSET__KIND_LINK
-               : (a & FILE_ATTRIBUTE_DIRECTORY)   ? ASSET__KIND_DIR
-               : type == FILE_TYPE_DISK           ? ASSET__KIND_FILE
-                                                  : ASSET__KIND_OTHER;
+    st->kind = is_link(a, tag)                  ? ASSET__KIND_LINK
+               : (a & FILE_ATTRIBUTE_DIRECTORY) ? ASSET__KIND_DIR
+               : type == FILE_TYPE_DISK         ? ASSET__KIND_FILE
+                                                : ASSET__KIND_OTHER;
     st->size = ((uint64_t)i->nFileSizeHigh << 32) | i->nFileSizeLow;
     uint64_t t =
         ((uint64_t)i->ftLastWriteTime.dwHighDateTime << 32) | i->ftLastWriteTime.dwLowDateTime;
@@ -450,7 +508,9 @@ static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, asset__fs
 static int stat_handle(HANDLE h, asset__fstat_t *st) {
     BY_HANDLE_FILE_INFORMATION info;
     if (!GetFileInformationByHandle(h, &info)) return last_error();
-    fill_stat(&info, GetFileType(h), st);
+    DWORD tag = 0;
+    (void)attributes_tag(h, &tag);
+    fill_stat(&info, GetFileType(h), tag, st);
     FILE_BASIC_INFO basic;
     st->vchange = GetFileInformationByHandleEx(h, FileBasicInfo, &basic, sizeof basic)
                       ? (uint64_t)basic.ChangeTime.QuadPart
@@ -561,9 +621,11 @@ int asset__dir_next(asset__dir_t *d, const char **name, int *kind) {
         d->name[got] = 0;
         DWORD a = e->FileAttributes;
         *name = d->name;
-        *kind = (a & FILE_ATTRIBUTE_REPARSE_POINT) ? ASSET__KIND_LINK
-                : (a & FILE_ATTRIBUTE_DIRECTORY)   ? ASSET__KIND_DIR
-                                                   : ASSET__KIND_FILE;
+        /* a reparse point's EaSize is its tag (MS-FSCC, FileIdBothDirectoryInformation);
+         * a hint only: the entry's stat (FileAttributeTagInfo) decides */
+        *kind = is_link(a, e->EaSize)            ? ASSET__KIND_LINK
+                : (a & FILE_ATTRIBUTE_DIRECTORY) ? ASSET__KIND_DIR
+                                                 : ASSET__KIND_FILE;
         return 1;
     }
 }
