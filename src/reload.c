@@ -92,18 +92,20 @@ static void fail_pending(asset_handle_t *h, asset_status_t st, char *msg, const 
     set_pending(h, st, NULL, m);
 }
 
-/* [lock] Whether h was told this failure already: its last published reload failed with
- * the same status and message, of the same version of the source (NULL: unknown, as an
- * HTTP error's), and nothing is pending. A source that stays broken (a poll answered
- * 500 each time, a link polled while its target stays unparseable) was reported at
- * every poll: a callback, a log line each period (a review). */
+/* [lock] Whether h was told this failure already, or has it pending: its last published
+ * reload (or the one pending) failed with the same status and message, of the same
+ * version of the source (NULL: unknown, as an HTTP error's). A source that stays broken
+ * (a poll answered 500 each time, a link polled while its target stays unparseable) was
+ * reported at every poll: a callback, a log line each period (a review); and two polls
+ * decided between flushes logged the same failure twice. */
 static bool told_already(const asset_handle_t *h, asset_status_t st, const char *msg,
                          const char *version) {
-    if (h->reload_pending || h->reload_error != st || !msg || !h->message ||
-        strcmp(h->message, msg))
+    /* either way a failed reload's message, made by fail_pending: its version behind */
+    const char *m = h->reload_pending ? h->reload_message : h->message;
+    if ((h->reload_pending ? h->reload_status : h->reload_error) != st || st == ASSET_OK || !msg ||
+        !m || strcmp(m, msg))
         return false;
-    /* a failed reload's message, published: fail_pending made it, its version behind */
-    return !strcmp(h->message + strlen(h->message) + 1, version ? version : "");
+    return !strcmp(m + strlen(m) + 1, version ? version : "");
 }
 
 /* [lock] h's pending result, if any, is not published. */

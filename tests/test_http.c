@@ -1410,6 +1410,36 @@ static void test_http_a_poll_that_keeps_failing_reports_it_once(void **state) {
     tu_bad_stop(b);
 }
 
+/* The same failure decided twice before a flush (polls faster than the host flushes)
+ * replaced the pending one, so one callback, but logged each time: "reload failed" once
+ * a poll until the flush (a TSan run of the test above saw 2 lines for 1 callback). The
+ * failure pending counts as told. */
+static void test_http_polls_failing_alike_between_flushes_log_it_once(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    atomic_int lines = 0;
+    asset_server_config_t cfg = {.http_poll_ms = 10, .log = count_reload_failed, .user = &lines};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h = bad_load(s, b, "/then-500", ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
+    /* no flush: the load, then four polls asked, so three decided (one at a time) */
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    while (tu_bad_connections(b) < 5) {
+        assert_true(uv_hrtime() < deadline);
+        uv_mutex_lock(&s->lock);
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+    assert_int_equal(atomic_load(&lines), 1); /* 3 before */
+    asset_server_flush(s);
+    assert_int_equal(reloads, 1);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_E_HTTP);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A cancel that comes after the answer arrived but before a flush delivered it still
  * wins (the handle becomes CANCELLED): it kept that answer's status, where a handle
  * cancelled before its answer reads 0. A CANCELLED handle reads 0 either way. */
@@ -1434,6 +1464,7 @@ int main(void) {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
         cmocka_unit_test(test_http_404_and_500_fail_with_status_and_message),
         cmocka_unit_test(test_http_a_poll_that_keeps_failing_reports_it_once),
+        cmocka_unit_test(test_http_polls_failing_alike_between_flushes_log_it_once),
         cmocka_unit_test(test_http_etag_revalidation_is_a_304_without_body_or_parse),
         cmocka_unit_test(test_http_changed_file_gives_new_value_and_replaces_cache),
         cmocka_unit_test(test_http_100_concurrent_loads_reuse_connections),
