@@ -440,7 +440,8 @@ static void test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes(void **s
         /* nor does the read of the removed bytes leave its value cached (it did, charged
          * against the budget until the LRU evicted it) */
         if (remove && stats.bytes_cached != 0)
-            fail_msg("the removed key's value cached: %zu bytes", stats.bytes_cached);
+            fail_msg("the removed key's value cached: %llu bytes",
+                     (unsigned long long)stats.bytes_cached);
     }
 }
 
