@@ -1219,15 +1219,20 @@ static void test_http_a_failed_redirect_keeps_its_status(void **state) {
 
 /* Flushes (the flush thread: this one) until the misbehaving server has seen n
  * connections, waiting for completions in between; 30 s at most. */
-static void flush_until_connections(asset_server_t *s, tu_bad_t *b, int n) {
+/* Until the misbehaving server accepted n connections, flushing meanwhile or not. */
+static void until_connections(asset_server_t *s, tu_bad_t *b, int n, bool flush) {
     uint64_t deadline = uv_hrtime() + 30000000000ull;
     while (tu_bad_connections(b) < n) {
-        asset_server_flush(s);
+        if (flush) asset_server_flush(s);
         assert_true(uv_hrtime() < deadline);
         uv_mutex_lock(&s->lock);
         uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
         uv_mutex_unlock(&s->lock);
     }
+}
+
+static void flush_until_connections(asset_server_t *s, tu_bad_t *b, int n) {
+    until_connections(s, b, n, true);
 }
 
 /* Loads path from the misbehaving server twice, then lets http_poll_ms (10 ms) poll it
@@ -1424,13 +1429,7 @@ static void test_http_polls_failing_alike_between_flushes_log_it_once(void **sta
     int reloads = 0;
     assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
     /* no flush: the load, then four polls asked, so three decided (one at a time) */
-    uint64_t deadline = uv_hrtime() + 30000000000ull;
-    while (tu_bad_connections(b) < 5) {
-        assert_true(uv_hrtime() < deadline);
-        uv_mutex_lock(&s->lock);
-        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
-    }
+    until_connections(s, b, 5, false);
     assert_int_equal(atomic_load(&lines), 1); /* 3 before */
     asset_server_flush(s);
     assert_int_equal(reloads, 1);
