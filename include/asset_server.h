@@ -436,7 +436,8 @@ typedef struct asset_cache_info {
     const char *loader;
     const char *version; /* NULL: unversioned */
     size_t bytes;        /* the value's cost, its labeled values' included */
-    uint64_t age_ns;     /* since it was inserted, to about 17 ms */
+    uint64_t age_ns;     /* since it was inserted, to about 17 ms; past 52 days it may
+                            read younger, never under 52 days */
     unsigned handles;    /* references besides the cache's own: handles holding the
                             value, loads finishing with it */
 } asset_cache_info_t;

@@ -159,16 +159,33 @@ const char *asset__cache_entry_sha256(const asset__cache_entry_t *e) {
     return p;
 }
 
-static uint32_t ticks(const asset__cache_t *c, uint64_t now_ns) {
-    return (uint32_t)((now_ns - c->epoch_ns) >> ASSET__CE_TICK_SHIFT);
+/* Ticks since the cache's epoch: not truncated, so an entry's age is right however old
+ * it is (its 29 bits, masked, wrapped after 2^29 ticks: one 105 days old read 1 day) */
+static uint64_t ticks(const asset__cache_t *c, uint64_t now_ns) {
+    return (now_ns - c->epoch_ns) >> ASSET__CE_TICK_SHIFT;
+}
+
+#define CE_TIME_MAX (UINT32_MAX >> ASSET__CE_TIME_SHIFT) /* the last tick an entry holds */
+
+/* The epoch moves so that now is CE_TIME_MAX / 2 ticks after it (about 52 days: the next
+ * move is as far): each entry's time moves back as much, one added before the new epoch
+ * reads as added at it (older than 52 days, it may read younger, never less than that).
+ * Once in 52 days of a cache's life, a walk of its entries. */
+static void epoch_move(asset__cache_t *c, uint64_t now_ns) {
+    uint64_t d = ticks(c, now_ns) - CE_TIME_MAX / 2;
+    c->epoch_ns += d << ASSET__CE_TICK_SHIFT;
+    for (asset__cache_entry_t *e = c->lru_head; e; e = e->lru_next) {
+        uint32_t added = e->link.aux >> ASSET__CE_TIME_SHIFT;
+        added = added > d ? (uint32_t)(added - d) : 0;
+        e->link.aux =
+            (e->link.aux & ((1u << ASSET__CE_TIME_SHIFT) - 1)) | (added << ASSET__CE_TIME_SHIFT);
+    }
 }
 
 uint64_t asset__cache_entry_age_ns(const asset__cache_t *c, const asset__cache_entry_t *e,
                                    uint64_t now_ns) {
-    uint32_t mask = UINT32_MAX >> ASSET__CE_TIME_SHIFT;
-    uint32_t added = e->link.aux >> ASSET__CE_TIME_SHIFT;
-    uint32_t age = (ticks(c, now_ns) - added) & mask; /* modulo: right for 2^29 ticks */
-    return (uint64_t)age << ASSET__CE_TICK_SHIFT;
+    uint64_t added = e->link.aux >> ASSET__CE_TIME_SHIFT, t = ticks(c, now_ns);
+    return t > added ? (t - added) << ASSET__CE_TICK_SHIFT : 0;
 }
 
 asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri) {
@@ -252,6 +269,7 @@ bool asset__cache_put_hashed(asset__cache_t *c, const char *uri, uint32_t h, con
     if (vl) memcpy(key + kl, version, vl);
     if (dl) memcpy(key + kl + vl, sha256, dl);
     uint64_t now = asset__now_ns();
+    if (ticks(c, now) > CE_TIME_MAX) epoch_move(c, now); /* its time fits its bits */
     e->link.aux =
         kind | (sha256 ? ASSET__CE_SHA256 : 0) | (uint32_t)(ticks(c, now) << ASSET__CE_TIME_SHIFT);
     if (!asset__map_link_put_hashed(&c->map, &e->link, h)) {

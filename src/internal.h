@@ -151,7 +151,9 @@ extern const char asset__version_immutable[];
  *   [asset__cache_entry_t][key \0][version \0][sha256 \0]
  * link.aux holds the rest: the version's kind (ASSET__CV_*), whether a digest follows
  * (ASSET__CE_SHA256) and when the entry was added, in ASSET__CE_TICK_NS units since the
- * cache was made (introspection's age; it wraps after 2^29 ticks, about 104 days).
+ * cache's epoch (introspection's age). 2^29 ticks (about 104 days) fit: past them a
+ * put moves the epoch (cache.c epoch_move), and an entry older than 52 days may read
+ * younger, never under 52 days.
  * A cached value costs what docs/performance.md (cache_overhead) counts. */
 enum { ASSET__CV_NONE = 0, ASSET__CV_IMMUTABLE = 1, ASSET__CV_INLINE = 2, ASSET__CV_MASK = 3 };
 enum { ASSET__CE_SHA256 = 4, ASSET__CE_TIME_SHIFT = 3, ASSET__CE_TICK_SHIFT = 24 };
@@ -179,7 +181,7 @@ typedef struct asset__cache {
     uint64_t hits, misses, evictions;
     struct asset_server *server; /* for the eviction log line; NULL: silent */
     const char *name;            /* its loader's name, for the same */
-    uint64_t epoch_ns;           /* when it was made: entries' times count from it */
+    uint64_t epoch_ns;           /* entries' times count from it (made; moved: epoch_move) */
 } asset__cache_t;
 
 void asset__cache_init(asset__cache_t *c, size_t budget);

@@ -238,6 +238,39 @@ static void test_entry_keeps_version_digest_and_age_in_its_block(void **state) {
     assert_int_equal(f.frees, 8);
 }
 
+/* An entry's age is right however long it stays: its time since the cache was made has
+ * 29 bits of ASSET__CE_TICK_NS (about 104 days), and its age, taken modulo that, read
+ * 105 days as 1 (a game server or an editor left running: a review). Past it, the
+ * cache's epoch moves at a put: a new entry reads its own age, an old one at least 52
+ * days. The clock is the argument: the times are made up. */
+static void test_an_entry_age_does_not_wrap_after_104_days(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 100000);
+    const uint64_t wrap = (uint64_t)1 << 29, tick = ASSET__CE_TICK_NS, day = 86400000000000u;
+    assert_true(put_owned(&c, &f, "file:///old.bin", NULL, 10));
+    asset__cache_entry_t *old = asset__cache_get(&c, "file:///old.bin");
+    uint64_t t0 = asset__now_ns();
+    uint64_t age = asset__cache_entry_age_ns(&c, old, t0 + (wrap + 5) * tick);
+    if (age < wrap * tick)
+        fail_msg("105 days old read as %llu ms", (unsigned long long)(age / 1000000u));
+    assert_true(asset__cache_entry_age_ns(&c, old, t0 + 3 * wrap * tick) >= 3 * wrap * tick - tick);
+    /* the cache made 200 days ago, its entry put then: a put now */
+    c.epoch_ns -= 200 * day;
+    assert_true(put_owned(&c, &f, "file:///new.bin", NULL, 10));
+    uint64_t now = asset__now_ns();
+    asset__cache_entry_t *e = asset__cache_get(&c, "file:///new.bin");
+    old = asset__cache_get(&c, "file:///old.bin");
+    assert_true(asset__cache_entry_age_ns(&c, e, now) <= tick);
+    age = asset__cache_entry_age_ns(&c, e, now + day);
+    assert_true(age >= day - tick && age <= day + tick);
+    assert_true(asset__cache_entry_age_ns(&c, old, now) >= 52 * day);
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 2);
+}
+
 static void test_eviction_follows_least_recent_use(void **state) {
     (void)state;
     fake_t f;
@@ -958,6 +991,7 @@ int main(void) {
         cmocka_unit_test(test_new_version_replaces_old_entry),
         cmocka_unit_test(test_entry_keeps_version_digest_and_age_in_its_block),
         cmocka_unit_test(test_eviction_follows_least_recent_use),
+        cmocka_unit_test(test_an_entry_age_does_not_wrap_after_104_days),
         cmocka_unit_test(test_remove_and_clear_release_only_the_cache_reference),
         cmocka_unit_test(test_costs_near_size_max_never_wrap_the_byte_count),
         cmocka_unit_test_setup_teardown(test_evicted_value_stays_valid_while_a_handle_holds_it,
