@@ -766,6 +766,7 @@ typedef struct wfile {
     uv_fs_poll_t *poll; /* when the directory could not be watched */
     struct asset__rio *rio;
     wdir_t *dir;
+    bool unpolled; /* its poll could not start, and a warning said so: once */
 } wfile_t;
 
 struct wdir {
@@ -927,7 +928,20 @@ static void debounce_fire(uv_timer_t *t) {
 }
 
 static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, int status);
-static void start_poll(rio_t *r, wfile_t *f, const char *path);
+static bool start_poll(rio_t *r, wfile_t *f, const char *path);
+
+/* The path of f in its directory d, to poll it at (NULL: no memory). */
+static char *file_path(const wdir_t *d, const wfile_t *f) {
+    const char *dir = d->node.key;
+    size_t dl = strlen(dir);
+    bool sep = dl && dir[dl - 1] != '/'; /* a root ("/", "C:/") ends in one */
+    char *path = asset_alloc(dl + sep + strlen(f->name) + 1);
+    if (!path) return NULL;
+    memcpy(path, dir, dl);
+    if (sep) path[dl] = '/';
+    strcpy(path + dl + sep, f->name);
+    return path;
+}
 
 /* The identity of what is at path now; false: nothing (or no memory). */
 static bool path_identity(rio_t *r, const char *path, uint64_t *dev, uint64_t *ino) {
@@ -980,15 +994,11 @@ static void rewatch(wdir_t *d) {
                    "watch: %s was replaced and cannot be watched again: "
                    "polling its files every %u ms",
                    dir, poll_ms(r->s));
-        size_t dl = strlen(dir);
-        bool sep = dl && dir[dl - 1] != '/'; /* a root ("/", "C:/") ends in one */
         for (wfile_t *f = d->files; f; f = f->next) {
             if (f->poll) continue;
-            char *path = asset_alloc(dl + sep + strlen(f->name) + 1);
-            if (!path) continue; /* that file is not seen again: out of memory */
-            memcpy(path, dir, dl);
-            if (sep) path[dl] = '/';
-            strcpy(path + dl + sep, f->name);
+            /* no memory for its path: said, and tried again (dir_check); it was not
+             * seen again, and nothing said so (a review) */
+            char *path = file_path(d, f);
             start_poll(r, f, path);
             asset_free(path);
         }
@@ -1045,11 +1055,13 @@ static void on_poll(uv_fs_poll_t *p, int status, const uv_stat_t *prev, const uv
     changed(f->rio, f->uri);
 }
 
-/* Polls f at path. One that cannot be polled (no memory, libuv refused) is not watched
- * at all: a warning says so, as for a directory that cannot be watched (it went unsaid,
- * and the file's hot reload was lost silently: a review). */
-static void start_poll(rio_t *r, wfile_t *f, const char *path) {
-    uv_fs_poll_t *p = asset__calloc(1, sizeof *p);
+/* Polls f at path (NULL: there was no memory for it). One that cannot be polled (no
+ * memory, libuv refused) is not watched at all: a warning says so, once, as for a
+ * directory that cannot be watched (it went unsaid, and the file's hot reload was lost
+ * silently: a review); a file of a directory that is not watched is tried again at
+ * each dir_check. */
+static bool start_poll(rio_t *r, wfile_t *f, const char *path) {
+    uv_fs_poll_t *p = path ? asset__calloc(1, sizeof *p) : NULL;
     int rc = UV_ENOMEM;
     if (p) {
         uv_fs_poll_init(asset__io_loop(r->s->io), p);
@@ -1060,15 +1072,20 @@ static void start_poll(rio_t *r, wfile_t *f, const char *path) {
                  : uv_fs_poll_start(p, on_poll, path, poll_ms(r->s));
         if (rc == 0) {
             f->poll = p;
+            f->unpolled = false;
             atomic_fetch_add(&r->s->watches, 1);
-            return;
+            return true;
         }
         close_handle(r, (uv_handle_t *)p);
     }
-    asset__log(r->s, ASSET_LOG_WARN,
-               "watch: cannot poll %s (%s): changes of it are not seen "
-               "(asset_server_reload reloads it)",
-               path, uv_strerror(rc));
+    if (!f->unpolled)
+        asset__log(r->s, ASSET_LOG_WARN,
+                   "watch: cannot poll %s%s%s (%s): changes of it are not seen "
+                   "(asset_server_reload reloads it)",
+                   path ? path : f->dir->node.key, path ? "" : "/", path ? "" : f->name,
+                   uv_strerror(rc));
+    f->unpolled = true;
+    return false;
 }
 
 /* A new directory: watch it, or (out of watches, or forced by a test) poll its files. */
@@ -1296,7 +1313,16 @@ static void dir_check(uv_timer_t *t) {
     for (asset__map_node_t *n = asset__map_next(&r->dirs, NULL, &b); n;
          n = asset__map_next(&r->dirs, n, &b)) {
         wdir_t *d = (wdir_t *)n;
-        if (!d->ev) continue; /* its files are polled at their paths */
+        if (!d->ev) { /* its files are polled at their paths: those that could not be
+                       * (no memory) are tried again, and revalidated once they are */
+            for (wfile_t *f = d->files; f; f = f->next) {
+                if (f->poll) continue;
+                char *path = file_path(d, f);
+                if (start_poll(r, f, path)) changed(r, f->uri); /* NULL: quietly */
+                asset_free(path);
+            }
+            continue;
+        }
         uint64_t dev = 0, ino = 0;
         if (!path_identity(r, d->node.key, &dev, &ino) || dev != d->dev || ino != d->ino)
             rewatch(d); /* keeps d in r->dirs */

@@ -31,6 +31,25 @@
 #include "tu_os.h"
 
 #define DEADLINE_MS 30000
+/* The process's allocator (installed in main, before any server): it fails the next
+ * g_fail_left allocations of exactly g_fail_size bytes, on any thread (the I/O thread's). */
+static atomic_long g_fail_size;
+static atomic_int g_fail_left;
+static void *t_alloc(size_t n, void *u) {
+    (void)u;
+    if (atomic_load(&g_fail_left) > 0 && (long)n == atomic_load(&g_fail_size) &&
+        atomic_fetch_sub(&g_fail_left, 1) > 0)
+        return NULL;
+    return malloc(n);
+}
+static void *t_realloc(void *p, size_t n, void *u) {
+    (void)u;
+    return realloc(p, n);
+}
+static void t_free(void *p, void *u) {
+    (void)u;
+    free(p);
+}
 
 /* ---- a loader with dependencies: lines "dep URI"; value: the text ---- */
 
@@ -2157,6 +2176,60 @@ static void test_a_replaced_directory_is_watched_again(void **state) {
     free(top);
 }
 
+/* The watched directory is renamed away and cannot be watched again: its files are
+ * polled, and one whose path found no memory was left neither watched nor polled, and
+ * nothing said so (a review): its later edits were never reloaded. Now a warning names
+ * it, and the directory check starts its poll again later. POSIX, as the test above. */
+static void test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later(void **state) {
+    (void)state;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    char *top = tu_mkdtemp();
+    char *dir = tu_path(top, "assets"), *away = tu_path(top, "assets.old");
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    char name[160];
+    memset(name, 'n', 150); /* a path of a length no other allocation has */
+    strcpy(name + 150, ".txt");
+    char *a = tu_write_file(dir, name, "one", 3);
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, a, ASSET_OK);
+    wait_watched(s, 1);
+    atomic_store(&g_fail_left, 0);
+    atomic_store(&g_fail_size, (long)strlen(a) + 1);
+    atomic_store(&g_fail_left, 1); /* the path to poll the file at */
+    assert_int_equal(rename(dir, away), 0);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&g_fail_left) > 0) { /* the directory is watched anew: it fails */
+        if (now_ms() > deadline) fail_msg("the directory was not watched anew");
+        wait_news(s, 10);
+    }
+    while (!strstr(log_snapshot(&log).last, "cannot poll")) {
+        if (now_ms() > deadline)
+            fail_msg("the file's watch was lost silently: %s", log_snapshot(&log).last);
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+    assert_non_null(strstr(log_snapshot(&log).last, name));
+    atomic_store(&g_fail_size, 0);
+    assert_int_equal(tu_os_mkdir(dir), 0); /* back, edited: polled again, it reloads */
+    free(tu_write_file(dir, name, "five", 4));
+    for (const asset_bytes_t *b;
+         (b = asset_handle_value(h)) && strcmp((const char *)b->data, "five");) {
+        if (now_ms() > deadline) fail_msg("the edit was never reloaded");
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+    expect_text(h, "five");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(top);
+    free(a);
+    free(dir);
+    free(away);
+    free(top);
+}
+
 /* A file named as its directory ("assets/assets", made, renamed or deleted next to a
  * watched file) reads to the watch like the directory's own rename, and the directory
  * is watched anew from inside the watch's own event. It used to stop and start the
@@ -2662,6 +2735,8 @@ int main(void) {
         uv_sem_init(&g_gate_out, 0) != 0)
         return 1;
     asset__fs_read_fault = busy_fault; /* before any server: it fails nothing but held.txt */
+    asset_allocator_t hook = {t_alloc, t_realloc, t_free, NULL};
+    asset_set_allocator(&hook); /* before any server */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_in_place_reloads_once),
         cmocka_unit_test(test_temp_file_renamed_over_reloads_once),
@@ -2716,6 +2791,7 @@ int main(void) {
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
         cmocka_unit_test(test_a_file_in_a_drives_root_reloads),
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
+        cmocka_unit_test(test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later),
         cmocka_unit_test(test_a_watched_directory_whose_parent_is_replaced_is_watched_again),
         cmocka_unit_test(test_a_file_named_as_its_directory_keeps_the_watch),
         cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),
