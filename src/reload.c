@@ -869,25 +869,25 @@ static void rearm_debounce(rio_t *r) {
 
 /* uri's reload is due at deadline (forced: a fresh parse). A change's moves one pending
  * to it (the quiet time runs from the last change); a retry's leaves one pending as it
- * is: that reload is the retry too. */
-static void pend_at(rio_t *r, const char *uri, uint64_t deadline, bool forced, bool retry) {
+ * is: that reload is the retry too. False: no memory (the caller tells the handles). */
+static bool pend_at(rio_t *r, const char *uri, uint64_t deadline, bool forced, bool retry) {
     pend_t *p = (pend_t *)asset__map_get(&r->pending, uri);
     if (p && retry) {
         p->forced |= forced;
-        return;
+        return true;
     }
     if (!p) {
         p = asset__calloc(1, sizeof *p);
         char *key = p ? asset__strdup(uri) : NULL;
         if (!key) {
             asset_free(p);
-            return;
+            return false;
         }
         p->node.key = key;
         if (!asset__map_put(&r->pending, &p->node)) {
             asset_free(key);
             asset_free(p);
-            return;
+            return false;
         }
     } else {
         pend_unlink(r, p);
@@ -896,20 +896,35 @@ static void pend_at(rio_t *r, const char *uri, uint64_t deadline, bool forced, b
     p->deadline = deadline;
     pend_insert(r, p);
     rearm_debounce(r);
+    return true;
+}
+
+/* A change of uri (or a retry of its reload) found no memory to wait for its reload:
+ * its live handles keep their value and hear of it (NO_MEMORY), as for any change that
+ * cannot be loaded; it was dropped, and nothing said so (a review). */
+static void pend_failed(rio_t *r, const char *uri) {
+    asset_server_t *s = r->s;
+    asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", uri);
+    uv_mutex_lock(&s->lock);
+    fail_live_no_memory(s, uri, strlen(uri), NULL);
+    uv_mutex_unlock(&s->lock);
+    asset__maybe_wake(s);
 }
 
 static void changed(rio_t *r, const char *uri) {
     if (r->stopping) return;
     atomic_fetch_add_explicit(&r->s->rio_changes, 1, memory_order_relaxed);
-    pend_at(r, uri, asset__now_ns() + (uint64_t)r->s->cfg.reload_debounce_ms * 1000000u, false,
-            false);
+    if (!pend_at(r, uri, asset__now_ns() + (uint64_t)r->s->cfg.reload_debounce_ms * 1000000u, false,
+                 false))
+        pend_failed(r, uri);
 }
 
 /* A reload that found its file in use, due again (retry_later). */
 static void retry_add(void *arg) {
     retry_req_t *q = arg;
     rio_t *r = q->s->rio; /* NULL: stopped (or never set up: no memory) */
-    if (r && !r->stopping) pend_at(r, q->uri, q->due_ns, q->forced, true);
+    if (r && !r->stopping && !pend_at(r, q->uri, q->due_ns, q->forced, true))
+        pend_failed(r, q->uri);
     asset_free(q);
 }
 

@@ -2230,6 +2230,46 @@ static void test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later(void
     free(top);
 }
 
+/* A change whose wait for the quiet time (its debounce entry) finds no memory was
+ * dropped on the I/O thread, and nothing said so (a review): the edit was never
+ * reloaded. Now its handles keep their value and hear of it (NO_MEMORY), as for any
+ * change that cannot be loaded, and the next change reloads. */
+static void test_a_change_that_finds_no_memory_to_wait_is_told(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char name[160];
+    memset(name, 'm', 140); /* a URI of a length no other allocation has */
+    strcpy(name + 140, ".txt");
+    char *a = tu_write_file(dir, name, "one", 3);
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, a, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(s, 1);
+    atomic_store(&g_fail_left, 0);
+    atomic_store(&g_fail_size, (long)strlen(asset_handle_uri(h)) + 1);
+    atomic_store(&g_fail_left, 1000); /* the debounce entry's key, for every event */
+    write_in_place(a, "two", 1);
+    wait_count(s, &r.count, 1, false);
+    atomic_store(&g_fail_left, 0);
+    assert_int_equal(r.err, ASSET_E_NO_MEMORY);
+    expect_text(h, "one"); /* kept */
+    write_in_place(a, "three", 1);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (const asset_bytes_t *b;
+         (b = asset_handle_value(h)) && strcmp((const char *)b->data, "three");) {
+        if (now_ms() > deadline) fail_msg("the next edit was never reloaded");
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(a);
+    free(dir);
+}
+
 /* A file named as its directory ("assets/assets", made, renamed or deleted next to a
  * watched file) reads to the watch like the directory's own rename, and the directory
  * is watched anew from inside the watch's own event. It used to stop and start the
@@ -2792,6 +2832,7 @@ int main(void) {
         cmocka_unit_test(test_a_file_in_a_drives_root_reloads),
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
         cmocka_unit_test(test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later),
+        cmocka_unit_test(test_a_change_that_finds_no_memory_to_wait_is_told),
         cmocka_unit_test(test_a_watched_directory_whose_parent_is_replaced_is_watched_again),
         cmocka_unit_test(test_a_file_named_as_its_directory_keeps_the_watch),
         cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),
