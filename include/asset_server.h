@@ -296,7 +296,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
  *   timeouts too; cancellations are not failures and are not logged); an unknown
  *   loader name given to set_cache_budget; a watch that fell back to polling, and a
  *   file that cannot be polled either ("watch: cannot poll <path>": its changes are
- *   not seen; said once, tried again while its directory is polled).
+ *   not seen; said once, tried again while its directory is polled), or watched for
+ *   want of memory ("watch: cannot watch <path> (not enough memory)").
  * INFO: reloads ("reloaded <uri>", "reload failed: <message>", and "reload of <uri>:
  *   <why>: trying again in N ms" for a file in use) and mounts ("mounted <pkg> at
  *   <dir>", "mounted <pkg>: N embedded files").

@@ -1233,12 +1233,12 @@ static void watch_add(void *arg) {
     wdir_t *d = (wdir_t *)asset__map_get(&r->dirs, w->path);
     if (!d) d = dir_new(r, w->path);
     w->path[dl] = cut;
-    if (!d) goto out;
+    if (!d) goto nomem;
     wfile_t *f = asset__calloc(1, sizeof *f);
     if (!f || !(f->name = asset__strdup(slash + 1))) {
         asset_free(f);
         dir_maybe_drop(r, d);
-        goto out;
+        goto nomem;
     }
     asset__path_fold_name(f->name); /* Windows: "A.TXT" loaded, "a.txt" in the events */
     f->node.key = f->uri = w->uri;
@@ -1247,14 +1247,14 @@ static void watch_add(void *arg) {
         asset_free(f->name);
         asset_free(f);
         dir_maybe_drop(r, d);
-        goto out;
+        goto nomem;
     }
     if (!asset__map_put(&r->files, &f->node)) {
         asset__map_remove(&d->names, &f->named);
         asset_free(f->name);
         asset_free(f);
         dir_maybe_drop(r, d);
-        goto out;
+        goto nomem;
     }
     w->uri = NULL;
     f->rio = r;
@@ -1273,6 +1273,12 @@ static void watch_add(void *arg) {
      * before that stat would be its starting point, never seen */
     if (f->poll || !w->version || !same_version(w->path, w->version)) changed(r, f->uri);
     atomic_fetch_add(&w->s->watched_files, 1);
+    goto out;
+nomem: /* not watched: said, as a file that cannot be polled (it went unsaid: a review) */
+    asset__log(w->s, ASSET_LOG_WARN,
+               "watch: cannot watch %s (%s): changes of it are not seen "
+               "(asset_server_reload reloads it)",
+               w->path, uv_strerror(UV_ENOMEM));
 out:
     asset_free(w->path);
     asset_free(w->uri);

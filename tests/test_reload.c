@@ -2270,6 +2270,41 @@ static void test_a_change_that_finds_no_memory_to_wait_is_told(void **state) {
     free(dir);
 }
 
+/* A loaded file whose watch finds no memory on the I/O thread (its entry, its name)
+ * was left unwatched, and nothing said so (a review): its edits were never reloaded.
+ * Now a warning names it, as for a file that cannot be polled. */
+static void test_a_watch_that_finds_no_memory_is_logged(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char name[160];
+    memset(name, 'w', 150); /* a name of a length no other allocation has */
+    strcpy(name + 150, ".txt");
+    char *a = tu_write_file(dir, name, "one", 3);
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    atomic_store(&g_fail_left, 0);
+    atomic_store(&g_fail_size, (long)strlen(name) + 1);
+    atomic_store(&g_fail_left, 1); /* the watched file's name */
+    asset_handle_t *h = tu_load_wait(s, a, ASSET_OK);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&g_fail_left) > 0) {
+        if (now_ms() > deadline) fail_msg("the file's name was never copied");
+        wait_news(s, 10);
+    }
+    while (!strstr(log_snapshot(&log).last, name)) {
+        if (now_ms() > deadline)
+            fail_msg("the file was left unwatched silently: %s", log_snapshot(&log).last);
+        wait_news(s, 10);
+    }
+    assert_non_null(strstr(log_snapshot(&log).last, "cannot watch"));
+    atomic_store(&g_fail_size, 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(a);
+    free(dir);
+}
+
 /* A file named as its directory ("assets/assets", made, renamed or deleted next to a
  * watched file) reads to the watch like the directory's own rename, and the directory
  * is watched anew from inside the watch's own event. It used to stop and start the
@@ -2833,6 +2868,7 @@ int main(void) {
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
         cmocka_unit_test(test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later),
         cmocka_unit_test(test_a_change_that_finds_no_memory_to_wait_is_told),
+        cmocka_unit_test(test_a_watch_that_finds_no_memory_is_logged),
         cmocka_unit_test(test_a_watched_directory_whose_parent_is_replaced_is_watched_again),
         cmocka_unit_test(test_a_file_named_as_its_directory_keeps_the_watch),
         cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),
