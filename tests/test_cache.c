@@ -271,6 +271,27 @@ static void test_an_entry_age_does_not_wrap_after_104_days(void **state) {
     assert_int_equal(f.frees, 2);
 }
 
+/* asset_server_foreach_cached reads the clock before it takes the lock: an entry put
+ * in between was added after that time, and its age, taken modulo 2^29 ticks, read
+ * about 104 days (a review). A time before the put reads 0. */
+static void test_an_entry_put_after_the_time_asked_reads_age_zero(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 100000);
+    uint64_t before = asset__now_ns();
+    while (asset__now_ns() - before < 2 * ASSET__CE_TICK_NS) continue; /* a later tick */
+    assert_true(put_owned(&c, &f, "file:///late.bin", NULL, 10));
+    asset__cache_entry_t *e = asset__cache_get(&c, "file:///late.bin");
+    uint64_t age = asset__cache_entry_age_ns(&c, e, before);
+    if (age)
+        fail_msg("an entry put after the time asked read %llu ms old",
+                 (unsigned long long)(age / 1000000u));
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 1);
+}
+
 static void test_eviction_follows_least_recent_use(void **state) {
     (void)state;
     fake_t f;
@@ -992,6 +1013,7 @@ int main(void) {
         cmocka_unit_test(test_entry_keeps_version_digest_and_age_in_its_block),
         cmocka_unit_test(test_eviction_follows_least_recent_use),
         cmocka_unit_test(test_an_entry_age_does_not_wrap_after_104_days),
+        cmocka_unit_test(test_an_entry_put_after_the_time_asked_reads_age_zero),
         cmocka_unit_test(test_remove_and_clear_release_only_the_cache_reference),
         cmocka_unit_test(test_costs_near_size_max_never_wrap_the_byte_count),
         cmocka_unit_test_setup_teardown(test_evicted_value_stays_valid_while_a_handle_holds_it,
