@@ -57,6 +57,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -65,6 +66,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -126,6 +128,17 @@ struct InFlush {
     InFlush &operator=(const InFlush &) = delete;
 };
 
+/* The Core whose task this thread runs, on a worker of that server (TaskBox::run): its
+ * last share dropped here goes to the Reaper (a destroy is refused on its own worker). */
+inline thread_local const Core *tl_in_task = nullptr;
+struct InTask {
+    const Core *prev;
+    explicit InTask(const Core *c) noexcept : prev(tl_in_task) { tl_in_task = c; }
+    ~InTask() { tl_in_task = prev; }
+    InTask(const InTask &) = delete;
+    InTask &operator=(const InTask &) = delete;
+};
+
 /* The control block: owns the C server; shared by every Server, Handle and Batch. */
 struct Core : std::enable_shared_from_this<Core> {
     asset_server_t *s = nullptr;
@@ -140,11 +153,12 @@ struct Core : std::enable_shared_from_this<Core> {
     explicit Core(asset_server_t *server) : s(server) {}
     Core(const Core &) = delete;
     Core &operator=(const Core &) = delete;
-    /* The shared_ptr's deleter. Inside its own flush (or a task on its own worker) the C
-     * server cannot be destroyed: there the Core is left as it is, with its boxes and its
-     * server (a leak; the trampolines and a task's frees park the last share instead,
-     * park_if_last), and the callbacks later in that flush find it expired and do not
-     * run. Freed there, its boxes still fired into it. */
+    /* The shared_ptr's deleter. Inside its own flush the C server cannot be destroyed:
+     * there the Core is left as it is, with its boxes and its server (a leak; the
+     * trampolines and a task's frees park the last share instead, park_if_last), and the
+     * callbacks later in that flush find it expired and do not run. Freed there, its boxes
+     * still fired into it. Inside one of its tasks, on its worker, it goes to the Reaper,
+     * which destroys it once that task returned. */
     static void release(Core *c) noexcept;
     ~Core() {
         asset_server_destroy(s); /* no callback fires during or after it (NULL: done) */
@@ -241,7 +255,9 @@ struct Core : std::enable_shared_from_this<Core> {
  * another thread's share goes at the same moment, or a task's on a worker). */
 inline thread_local std::vector<std::shared_ptr<Core>> tl_parked;
 inline void park_if_last(std::shared_ptr<Core> &keep) noexcept {
-    if (!keep || keep.use_count() != 1) return;
+    /* inside one of its tasks (a value replaced there): parked in the worker's tl_parked,
+     * it lived as long as the worker, that is for good; dropped, it goes to the Reaper */
+    if (!keep || keep.use_count() != 1 || tl_in_task == keep.get()) return;
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
     try {
         tl_parked.push_back(std::move(keep));
@@ -266,7 +282,58 @@ struct Orphans {
 };
 inline thread_local Orphans tl_orphans;
 
+/* Cores whose last share went inside one of their own tasks, on the worker running it
+ * (the callable dropped a Server it held, or a value holding one was replaced there):
+ * the C server refuses a destroy on its own worker, and no share is left to flush or
+ * destroy it, so it was left for good, its threads and callables with it (a review). A
+ * thread of the wrapper's own, started on first need, destroys each (Core::release):
+ * its destroy waits for that task to return, as any destroy does. At process end (static
+ * destruction) it destroys what is left and is joined: a task that never returns hangs
+ * the exit there, as it would hang any destroy. */
+class Reaper {
+  public:
+    static Reaper &get() {
+        static Reaper r;
+        return r;
+    }
+    void take(Core *c) noexcept {
+        std::lock_guard<std::mutex> g(lock_);
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
+        try {
+            cores_.push_back(c);
+            if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+        } catch (...) { /* no memory or thread: c is left (a leak), or left for process end */
+        }
+#else
+        cores_.push_back(c);              /* without exceptions no memory ends the process */
+        if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+#endif
+        cv_.notify_one();
+    }
+    ~Reaper() {
+        {
+            std::lock_guard<std::mutex> g(lock_);
+            stop_ = true;
+        }
+        cv_.notify_one();
+        if (thread_.joinable()) thread_.join();
+    }
+
+  private:
+    Reaper() = default;
+    void run() noexcept;
+    std::mutex lock_;
+    std::condition_variable cv_;
+    std::vector<Core *> cores_;
+    std::thread thread_;
+    bool stop_ = false;
+};
+
 inline void Core::release(Core *c) noexcept {
+    if (tl_in_task == c) { /* on its own worker: destroyed once the task returned */
+        Reaper::get().take(c);
+        return;
+    }
     if (tl_in_flush == c) return;
     if (c->s && asset_server_try_destroy(c->s) != ASSET_OK) { /* refused (logged) */
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
@@ -275,12 +342,25 @@ inline void Core::release(Core *c) noexcept {
         } catch (...) { /* no memory: left for good, as the header says (a leak) */
         }
 #else
-        tl_orphans.cores.push_back(c);    /* without exceptions no memory ends the process */
+        tl_orphans.cores.push_back(c); /* without exceptions no memory ends the process */
 #endif
         return;
     }
     c->s = nullptr; /* destroyed: ~Core deletes the callables */
     delete c;
+}
+
+inline void Reaper::run() noexcept {
+    std::unique_lock<std::mutex> g(lock_);
+    for (;;) {
+        cv_.wait(g, [this] { return stop_ || !cores_.empty(); });
+        if (cores_.empty()) return; /* stopping, nothing left */
+        Core *c = cores_.back();
+        cores_.pop_back();
+        g.unlock();
+        Core::release(c); /* not a thread of that server: its destroy is not refused */
+        g.lock();
+    }
 }
 
 inline std::string str(std::string_view v) { return std::string(v.data(), v.size()); }
@@ -1195,7 +1275,10 @@ class Server {
      * Task::set_value becomes the handle's value. The callable is destroyed once the task
      * is over (ran, cancelled before it ran, or the server destroyed), at the flush after
      * that: a callable that holds a Handle, Batch or Server of its own server keeps the
-     * server alive until then, so flush it again before dropping its last Server. */
+     * server alive until then, so flush it again before dropping its last Server. A
+     * callable that drops the last share inside f (a Server it held, or a value holding
+     * one that a second set_value replaced), on the worker, where the server cannot be
+     * destroyed: a thread of the wrapper's own destroys it once f returned (Reaper). */
     template <class F> Handle spawn(F &&f, const asset_load_options_t *o = nullptr) const;
 
     /* Registers a loader object; the server holds a reference until it is destroyed.
@@ -1285,8 +1368,9 @@ template <class F> struct TaskBox {
     F f;
     Core *core; /* freed inside its flush: the callable may hold the last share */
     static asset_status_t run(asset_task_t *t, void *arg) noexcept {
-        /* on a worker, where a destroy is refused: the callable may drop the last share */
-        InFlush in(static_cast<TaskBox *>(arg)->core);
+        /* on a worker, where a destroy is refused: the callable may drop the last share,
+         * which goes to the Reaper */
+        InTask in(static_cast<TaskBox *>(arg)->core);
         Task task(t, static_cast<TaskBox *>(arg)->core);
         return guarded([&] { return static_cast<TaskBox *>(arg)->f(task); },
                        [t](asset_status_t st, const char *why) {

@@ -1119,6 +1119,61 @@ void test_a_spawned_callable_holding_the_last_share_in_a_c_flush() {
     CHECK(asset::detail::tl_parked.size() == parked + 1); /* not left for good */
 }
 
+/* Sixteenth review: a spawned task's last share of its server dropped on the worker that
+ * runs it (the callable moves its Server out; or a value holding it is replaced by a
+ * second set_value, freed there): a destroy is refused there, and the Core was left for
+ * good (Core::release returned inside the task; Task's free parked the share in the
+ * worker's tl_parked, which only a destroy of that server ends): the server, its threads
+ * and its loaders were never destroyed. Its loader's destruction says it was. */
+struct Witness : asset::Loader {
+    static std::atomic<int> destroyed;
+    Witness() : Loader("witness", {".witness"}) {}
+    ~Witness() override { ++destroyed; }
+    asset_status_t parse(asset::Parse &) override { return ASSET_E_PARSE; }
+};
+std::atomic<int> Witness::destroyed{0};
+
+void last_share_dropped_in_its_task(bool through_a_value) {
+    std::mutex m;
+    std::condition_variable cv;
+    bool go = false;
+    const int before = Witness::destroyed;
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<Witness>()) == ASSET_OK);
+        s.spawn([&, keep = s, p = Probe()](asset::Task &t) mutable {
+            (void)p;
+            {
+                std::unique_lock<std::mutex> g(m);
+                cv.wait_for(g, kGenerous, [&] { return go; });
+            }
+            if (through_a_value) { /* the second value frees the first here, on the worker */
+                t.set_value(std::make_unique<asset::Server>(std::move(keep)), 1);
+                t.set_value(std::make_unique<int>(1), 1);
+            } else {
+                asset::Server last = std::move(keep);
+            }
+            return ASSET_OK;
+        });
+    } /* the callable holds the only share now; the Handle is dropped */
+    {
+        std::lock_guard<std::mutex> g(m);
+        go = true;
+    }
+    cv.notify_all();
+    const auto deadline = std::chrono::steady_clock::now() + kGenerous;
+    while (Witness::destroyed == before && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    CHECK(Witness::destroyed == before + 1); /* the server was destroyed */
+    CHECK(Probe::live == 0);                 /* and the callable with it */
+}
+
+void test_a_task_dropping_the_last_share_on_its_worker() { last_share_dropped_in_its_task(false); }
+
+void test_a_task_value_holding_the_last_share_replaced_on_its_worker() {
+    last_share_dropped_in_its_task(true);
+}
+
 #if ASSET_SERVER_HPP_EXCEPTIONS
 /* Filing a box may need memory (the table grows); out of it, the connect returns 0 and
  * its callable is destroyed, as when the C library is out of memory. */
@@ -1210,6 +1265,10 @@ int main() {
          test_disconnect_looks_at_one_box_whatever_else_is_connected},
         {"a_spawned_callable_holding_the_last_share_in_a_c_flush",
          test_a_spawned_callable_holding_the_last_share_in_a_c_flush},
+        {"a_task_dropping_the_last_share_on_its_worker",
+         test_a_task_dropping_the_last_share_on_its_worker},
+        {"a_task_value_holding_the_last_share_replaced_on_its_worker",
+         test_a_task_value_holding_the_last_share_replaced_on_its_worker},
 #if ASSET_SERVER_HPP_EXCEPTIONS
         {"exceptions_from_loaders_sources_and_tasks_fail_the_load",
          test_exceptions_from_loaders_sources_and_tasks_fail_the_load},
