@@ -348,8 +348,8 @@ ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
  * once they have (a callback or finalize step that a wait's flush was running when
  * destroy began finishes first; that flush runs no other). Called from inside one of the
  * server's own callbacks (a completion or batch callback during its flush, a free_value
- * or free_arg its flush runs, or a source's or loader's callback on its worker or I/O
- * thread), or on a thread that waits on the server (config.wake called by the wait's
+ * or free_arg its flush or its destroy runs, or a source's or loader's callback on its
+ * worker or I/O thread), or on a thread that waits on the server (config.wake called by the wait's
  * flush), it is refused: it logs an ASSET_LOG_ERROR and returns without destroying; call
  * it after flush returns. NULL is ignored. */
 ASSET_API void asset_server_destroy(asset_server_t *s);
@@ -815,9 +815,12 @@ ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
  * the task is over (after fn returned, or when it will never run): on the flush thread
  * by the next flush (a budgeted one may leave it to a later one: asset_server_flush_budget),
  * or by destroy, without the server's lock, so it may call the
- * library (release a handle it holds, say), except destroy this server; it runs inside
+ * library (release a handle it holds, say), except destroy this server (refused, logged:
+ * ASSET_E_BUSY); it runs inside
  * that flush, as a completion callback does: a flush there is refused (logged) and a wait
- * for a handle not done returns ASSET_E_BUSY (ASSET_E_SHUTDOWN in destroy); only when the
+ * for a handle not done returns ASSET_E_BUSY (in destroy: a wait returns ASSET_E_SHUTDOWN,
+ * a flush delivers nothing, and a spawn or load gets a handle failed with
+ * ASSET_E_SHUTDOWN, such a task's free_arg run in that destroy); only when the
  * task itself cannot be allocated is it called at once, on the calling thread (the
  * handle then fails with ASSET_E_NO_MEMORY). The value is never cached. Returns NULL
  * only when the handle cannot be allocated (then free_arg is not called: arg stays the

@@ -182,6 +182,11 @@ fail:
 /* [lock] Why destroying s from this thread would hang or free what the caller is
  * running in, or NULL when it is fine. */
 static const char *destroy_refused(asset_server_t *s) {
+    /* a spawned task's free_arg (or a value's free) that destroy runs without the lock:
+     * a second destroy under the first freed the server under it (a review) */
+    if (s->stopping)
+        return "called while it is being destroyed (a free_arg or free function that its "
+               "destroy runs)";
     if (asset__thread_owner == s)
         return "called from one of its own worker or I/O threads (a source or loader "
                "callback); it would wait for itself";

@@ -329,6 +329,65 @@ static void test_destroy_cancels_running_tasks_and_frees_queued_ones(void **stat
     targ_dispose(&queued);
 }
 
+/* Sixteenth review: destroy runs the free_args of the tasks it drops without the lock; one
+ * that calls the library on the server being destroyed: a spawn or a load gets a handle
+ * that fails with ASSET_E_SHUTDOWN (the spawned task's own free_arg runs once, in that
+ * destroy), a wait returns ASSET_E_SHUTDOWN, a flush delivers nothing. A destroy there
+ * destroyed the server under the destroy running it (abort, or ASan: use after free):
+ * refused now (ASSET_E_BUSY, logged), as in a flush's free_arg. */
+typedef struct indestroy {
+    asset_server_t *s;
+    targ_t late; /* the task the free_arg spawns */
+    asset_status_t spawn_waited, load_waited, destroyed;
+    size_t flushed;
+    atomic_int errors, calls;
+} indestroy_t;
+
+static void indestroy_log(int level, const char *msg, void *user) {
+    (void)msg;
+    if (level == ASSET_LOG_ERROR) atomic_fetch_add(&((indestroy_t *)user)->errors, 1);
+}
+
+static void indestroy_free_arg(void *arg) {
+    indestroy_t *f = arg;
+    atomic_fetch_add(&f->calls, 1);
+    asset_handle_t *t = asset_server_spawn(f->s, square, &f->late, free_arg, NULL);
+    asset_handle_t *h = asset_server_load(f->s, "mem://late", NULL);
+    f->spawn_waited = asset_handle_wait(t, 10000);
+    f->load_waited = asset_handle_wait(h, 10000);
+    f->flushed = asset_server_flush(f->s);
+    asset_handle_release(t);
+    asset_handle_release(h);
+    f->destroyed = asset_server_try_destroy(f->s);
+}
+
+static void test_free_arg_in_destroy_may_call_the_library_but_not_destroy(void **state) {
+    (void)state;
+    indestroy_t f = {.flushed = 99, .destroyed = ASSET_E_INVALID};
+    targ_init(&f.late, 3, false);
+    asset_server_config_t cfg = {.log = indestroy_log, .user = &f, .max_workers = 1};
+    f.s = asset_server_create(&cfg);
+    assert_int_equal(asset_mem_put(f.s, "late", "x", 1), ASSET_OK);
+    targ_t run;
+    targ_init(&run, 1, false);
+    asset_handle_t *r = asset_server_spawn(f.s, spin_until_cancelled, &run, free_arg, NULL);
+    uv_sem_wait(&run.started);
+    asset_handle_t *q = asset_server_spawn(f.s, square, &f, indestroy_free_arg, NULL);
+    assert_non_null(r);
+    assert_non_null(q);
+    asset_server_destroy(f.s); /* q never ran: its free_arg runs here */
+    assert_int_equal(atomic_load(&f.calls), 1);
+    assert_int_equal(atomic_load(&f.late.runs), 0);
+    assert_int_equal(atomic_load(&f.late.frees), 1);
+    assert_int_equal(f.spawn_waited, ASSET_E_SHUTDOWN);
+    assert_int_equal(f.load_waited, ASSET_E_SHUTDOWN);
+    assert_int_equal(f.flushed, 0);
+    assert_int_equal(f.destroyed, ASSET_E_BUSY);
+    assert_true(atomic_load(&f.errors) >= 1); /* the destroy, logged */
+    targ_dispose(&run);
+    targ_dispose(&f.late);
+}
+
 /* ---- a task that finishes an ASYNC source's request ----
  * asset_request_finish may be called from any thread; with the bytes loader it parses
  * right there. On a pool worker busy with a task, that must not hand the worker one of
@@ -837,6 +896,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_tag_and_callbacks_work_for_tasks),
         cmocka_unit_test(test_task_timeout_fails_it_and_the_late_result_is_dropped),
         cmocka_unit_test(test_destroy_cancels_running_tasks_and_frees_queued_ones),
+        cmocka_unit_test(test_free_arg_in_destroy_may_call_the_library_but_not_destroy),
         cmocka_unit_test(test_a_task_finishing_a_request_takes_no_queued_job_of_another_server),
         cmocka_unit_test(test_a_task_finishing_a_request_can_then_wait_for_a_queued_load),
         cmocka_unit_test(test_free_arg_may_release_a_handle_of_its_server),
