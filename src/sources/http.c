@@ -22,6 +22,7 @@
  * not reused.
  *
  * Threads: everything below `http state` is touched only on the I/O thread. */
+#include "../http_validator.h"
 #include "../internal.h"
 
 #include <curl/curl.h>
@@ -1381,12 +1382,9 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     x->server = s;
     x->req = r;
     /* the easy handle is the I/O thread's (easy_bind): only the request's header here */
-    const char *cached = asset_request_cached_version(r);
-    char *cond = NULL;
-    if (cached && !strncmp(cached, "etag:", 5))
-        cond = asset__asprintf("If-None-Match: %s", cached + 5);
-    else if (cached && !strncmp(cached, "lm:", 3))
-        cond = asset__asprintf("If-Modified-Since: %s", cached + 3);
+    const char *cond_value = NULL;
+    const char *cond_name = asset__http_condition(asset_request_cached_version(r), &cond_value);
+    char *cond = cond_name ? asset__asprintf("%s: %s", cond_name, cond_value) : NULL;
     if (cond) {
         struct curl_slist *l = curl_slist_append(NULL, cond);
         asset_free(cond);

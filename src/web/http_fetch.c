@@ -28,6 +28,7 @@
  * Threads: everything here runs on the I/O thread, except http_read. Transfers are
  * known to JS only by an id, so a late promise callback for a finished transfer finds
  * nothing and stops. */
+#include "../http_validator.h"
 #include "../internal.h"
 
 #include <emscripten/emscripten.h>
@@ -560,15 +561,13 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     x->server = s;
     x->req = r;
     x->url = asset__strdup(asset_request_uri(r));
-    const char *cached = asset_request_cached_version(r);
-    if (cached && !strncmp(cached, "etag:", 5)) {
-        x->cond_name = asset__strdup("If-None-Match");
-        x->cond_value = asset__strdup(cached + 5);
-    } else if (cached && !strncmp(cached, "lm:", 3)) {
-        x->cond_name = asset__strdup("If-Modified-Since");
-        x->cond_value = asset__strdup(cached + 3);
+    const char *cond_value = NULL;
+    const char *cond_name = asset__http_condition(asset_request_cached_version(r), &cond_value);
+    if (cond_name) {
+        x->cond_name = asset__strdup(cond_name);
+        x->cond_value = asset__strdup(cond_value);
     }
-    if (!x->url || (cached && x->cond_name && !x->cond_value) || (x->cond_value && !x->cond_name)) {
+    if (!x->url || (cond_name && (!x->cond_name || !x->cond_value))) {
         xfer_free(x);
         return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory");
     }
