@@ -170,6 +170,18 @@ static void wait_news(asset_server_t *s, unsigned ms) {
     uv_mutex_unlock(&s->lock);
 }
 
+/* Flushes until h's value reads text (a reload published it, or h has no value); fails
+ * with why past the deadline. */
+static void wait_text(asset_server_t *s, asset_handle_t *h, const char *text, const char *why) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (const asset_bytes_t *b;
+         (b = asset_handle_value(h)) && strcmp((const char *)b->data, text);) {
+        if (now_ms() > deadline) fail_msg("%s", why);
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+}
+
 /* Flushes until no reload runs or waits to be requested (the pump runs in the flush,
  * on this thread), then once more: every reload they caused is published by then. */
 static void settle(asset_server_t *s) {
@@ -2214,12 +2226,7 @@ static void test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later(void
     atomic_store(&g_fail_size, 0);
     assert_int_equal(tu_os_mkdir(dir), 0); /* back, edited: polled again, it reloads */
     free(tu_write_file(dir, name, "five", 4));
-    for (const asset_bytes_t *b;
-         (b = asset_handle_value(h)) && strcmp((const char *)b->data, "five");) {
-        if (now_ms() > deadline) fail_msg("the edit was never reloaded");
-        asset_server_flush(s);
-        wait_news(s, 10);
-    }
+    wait_text(s, h, "five", "the edit was never reloaded");
     expect_text(h, "five");
     asset_handle_release(h);
     asset_server_destroy(s);
@@ -2256,13 +2263,8 @@ static void test_a_change_that_finds_no_memory_to_wait_is_told(void **state) {
     assert_int_equal(r.err, ASSET_E_NO_MEMORY);
     expect_text(h, "one"); /* kept */
     write_in_place(a, "three", 1);
-    uint64_t deadline = now_ms() + DEADLINE_MS;
-    for (const asset_bytes_t *b;
-         (b = asset_handle_value(h)) && strcmp((const char *)b->data, "three");) {
-        if (now_ms() > deadline) fail_msg("the next edit was never reloaded");
-        asset_server_flush(s);
-        wait_news(s, 10);
-    }
+    wait_text(s, h, "three", "the next edit was never reloaded");
+    expect_text(h, "three");
     asset_handle_release(h);
     asset_server_destroy(s);
     tu_rmrf(dir);
