@@ -343,15 +343,15 @@ typedef struct asset_stats {
 ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
 /* Cancels every load, joins every thread, frees every handle, value and cache of the
  * server; a pending read of an ASYNC source is waited for until the source finishes it
- * (asset_request_finish). No callback fires during or after destroy. Waits of other threads
- * (asset_handle_wait, asset_batch_wait) end with ASSET_E_SHUTDOWN, and destroy returns
- * once they have (a callback or finalize step that a wait's flush was running when
+ * (asset_request_finish). No callback fires during or after destroy. Waits of other
+ * threads (asset_handle_wait, asset_batch_wait) end with ASSET_E_SHUTDOWN, and destroy
+ * returns once they have (a callback or finalize step that a wait's flush was running when
  * destroy began finishes first; that flush runs no other). Called from inside one of the
- * server's own callbacks (a completion or batch callback during its flush, a free_value
- * or free_arg its flush or its destroy runs, or a source's or loader's callback on its
- * worker or I/O thread), or on a thread that waits on the server (config.wake called by the wait's
- * flush), it is refused: it logs an ASSET_LOG_ERROR and returns without destroying; call
- * it after flush returns. NULL is ignored. */
+ * server's own callbacks (a completion or batch callback during its flush, a free_value or
+ * free_arg its flush or its destroy runs, or a source's or loader's callback on its worker
+ * or I/O thread), or on a thread that waits on the server (config.wake called by the
+ * wait's flush), it is refused: it logs an ASSET_LOG_ERROR and returns without destroying;
+ * call it after flush returns. NULL is ignored. */
 ASSET_API void asset_server_destroy(asset_server_t *s);
 /* asset_server_destroy() that says whether it destroyed: ASSET_OK (s is gone), or
  * ASSET_E_BUSY where destroy is refused (logged the same; s unchanged; try again after
@@ -803,28 +803,27 @@ struct asset_load_options {    /* NULL or zero: defaults */
 ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
                                             const asset_load_options_t *o);
 
-/* Background tasks (docs/guide.md, "Background tasks"). Runs fn(task, arg) on a
- * worker thread, in the same priority queue as loads (o->priority, o->tag, o->timeout_ms
- * apply; the other options are ignored). What fn sets with asset_task_set_value becomes
- * the handle's value when fn returns ASSET_OK; an error status fails the handle with the
- * message of asset_task_fail ("task://N: task: <message>"). The handle's URI is
- * "task://N" (N counts from 1 per server). Cancel, wait, callbacks, cancel_tag, timeouts,
+/* Background tasks (docs/guide.md, "Background tasks"). Runs fn(task, arg) on a worker
+ * thread, in the same priority queue as loads (o->priority, o->tag, o->timeout_ms apply;
+ * the other options are ignored). What fn sets with asset_task_set_value becomes the
+ * handle's value when fn returns ASSET_OK; an error status fails the handle with the
+ * message of asset_task_fail ("task://N: task: <message>"). The handle's URI is "task://N"
+ * (N counts from 1 per server). Cancel, wait, callbacks, cancel_tag, timeouts,
  * set_priority and destroy work as for loads: a task cancelled before it starts never
  * runs; one cancelled while it runs goes on until fn returns (poll asset_task_cancelled)
- * and its value is then freed. free_arg(arg), if not NULL, is called exactly once when
- * the task is over (after fn returned, or when it will never run): on the flush thread
- * by the next flush (a budgeted one may leave it to a later one: asset_server_flush_budget),
- * or by destroy, without the server's lock, so it may call the
- * library (release a handle it holds, say), except destroy this server (refused, logged:
- * ASSET_E_BUSY); it runs inside
+ * and its value is then freed. free_arg(arg), if not NULL, is called exactly once when the
+ * task is over (after fn returned, or when it will never run): on the flush thread by the
+ * next flush (a budgeted one may leave it to a later one: asset_server_flush_budget), or
+ * by destroy, without the server's lock, so it may call the library (release a handle it
+ * holds, say), except destroy this server (refused, logged: ASSET_E_BUSY); it runs inside
  * that flush, as a completion callback does: a flush there is refused (logged) and a wait
  * for a handle not done returns ASSET_E_BUSY (in destroy: a wait returns ASSET_E_SHUTDOWN,
  * a flush delivers nothing, and a spawn or load gets a handle failed with
- * ASSET_E_SHUTDOWN, such a task's free_arg run in that destroy); only when the
- * task itself cannot be allocated is it called at once, on the calling thread (the
- * handle then fails with ASSET_E_NO_MEMORY). The value is never cached. Returns NULL
- * only when the handle cannot be allocated (then free_arg is not called: arg stays the
- * caller's); otherwise the caller owns one reference. Any thread. */
+ * ASSET_E_SHUTDOWN, such a task's free_arg run in that destroy); only when the task itself
+ * cannot be allocated is it called at once, on the calling thread (the handle then fails
+ * with ASSET_E_NO_MEMORY). The value is never cached. Returns NULL only when the handle
+ * cannot be allocated (then free_arg is not called: arg stays the caller's); otherwise the
+ * caller owns one reference. Any thread. */
 typedef struct asset_task asset_task_t;
 typedef asset_status_t (*asset_task_fn)(asset_task_t *t, void *arg);
 ASSET_API asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *arg,
