@@ -1376,6 +1376,33 @@ static void count_reload_failed(int level, const char *msg, void *user) {
     if (strstr(msg, "reload failed")) atomic_fetch_add((atomic_int *)user, 1);
 }
 
+/* A URL polled every 10 ms, loaded from the misbehaving server, which answers 500 to
+ * each poll after the load: its "reload failed" log lines and reloaded callbacks are
+ * counted. Kept in place (the server's log and the callback point into it). */
+typedef struct then500 {
+    tu_bad_t *b;
+    asset_server_t *s;
+    asset_handle_t *h;
+    atomic_int lines; /* "reload failed" log lines */
+    int reloads;      /* reloaded callbacks */
+} then500_t;
+
+static void then500_start(then500_t *t) {
+    t->b = tu_bad_start();
+    atomic_init(&t->lines, 0);
+    t->reloads = 0;
+    asset_server_config_t cfg = {.http_poll_ms = 10, .log = count_reload_failed, .user = &t->lines};
+    t->s = asset_server_create(&cfg);
+    t->h = bad_load(t->s, t->b, "/then-500", ASSET_OK);
+    assert_true(asset_handle_on_reloaded(t->h, count_call, &t->reloads) != 0);
+}
+
+static void then500_stop(then500_t *t) {
+    asset_handle_release(t->h);
+    asset_server_destroy(t->s);
+    tu_bad_stop(t->b);
+}
+
 /* A polled URL whose server answers 500 from then on: every http_poll_ms poll reported
  * the same failure again (a reloaded callback with the error, a log line), for as long
  * as it lasted. Now it is reported once, and again only when it changes (another error,
@@ -1383,36 +1410,29 @@ static void count_reload_failed(int level, const char *msg, void *user) {
  * counts each attempt. */
 static void test_http_a_poll_that_keeps_failing_reports_it_once(void **state) {
     (void)state;
-    tu_bad_t *b = tu_bad_start();
-    atomic_int lines = 0;
-    asset_server_config_t cfg = {.http_poll_ms = 10, .log = count_reload_failed, .user = &lines};
-    asset_server_t *s = asset_server_create(&cfg);
-    asset_handle_t *h = bad_load(s, b, "/then-500", ASSET_OK);
-    int reloads = 0;
-    assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
-    flush_until_connections(s, b, 6); /* the load, then five polls: four decided at least */
-    asset_server_flush(s);
-    assert_int_equal(reloads, 1);
-    assert_int_equal(atomic_load(&lines), 1);
-    assert_int_equal(asset_handle_reload_error(h), ASSET_E_HTTP);
-    assert_non_null(strstr(asset_handle_error_message(h), "500"));
-    tu_expect_bytes(h, "hello", 5); /* the old value stays */
+    then500_t t;
+    then500_start(&t);
+    flush_until_connections(t.s, t.b, 6); /* the load, then five polls: four decided at least */
+    asset_server_flush(t.s);
+    assert_int_equal(t.reloads, 1);
+    assert_int_equal(atomic_load(&t.lines), 1);
+    assert_int_equal(asset_handle_reload_error(t.h), ASSET_E_HTTP);
+    assert_non_null(strstr(asset_handle_error_message(t.h), "500"));
+    tu_expect_bytes(t.h, "hello", 5); /* the old value stays */
     asset_stats_t st;
-    asset_server_stats(s, &st);
+    asset_server_stats(t.s, &st);
     assert_true(st.reload_failures >= 4); /* every attempt */
     /* asked for, it is reported again */
-    asset_server_reload(s, asset_handle_uri(h));
+    asset_server_reload(t.s, asset_handle_uri(t.h));
     uint64_t deadline = uv_hrtime() + 30000000000ull;
-    while (reloads < 2) {
-        asset_server_flush(s);
+    while (t.reloads < 2) {
+        asset_server_flush(t.s);
         assert_true(uv_hrtime() < deadline);
-        uv_mutex_lock(&s->lock);
-        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
+        uv_mutex_lock(&t.s->lock);
+        uv_cond_timedwait(&t.s->done_cond, &t.s->lock, 10000000);
+        uv_mutex_unlock(&t.s->lock);
     }
-    asset_handle_release(h);
-    asset_server_destroy(s);
-    tu_bad_stop(b);
+    then500_stop(&t);
 }
 
 /* The same failure decided twice before a flush (polls faster than the host flushes)
@@ -1421,22 +1441,15 @@ static void test_http_a_poll_that_keeps_failing_reports_it_once(void **state) {
  * failure pending counts as told. */
 static void test_http_polls_failing_alike_between_flushes_log_it_once(void **state) {
     (void)state;
-    tu_bad_t *b = tu_bad_start();
-    atomic_int lines = 0;
-    asset_server_config_t cfg = {.http_poll_ms = 10, .log = count_reload_failed, .user = &lines};
-    asset_server_t *s = asset_server_create(&cfg);
-    asset_handle_t *h = bad_load(s, b, "/then-500", ASSET_OK);
-    int reloads = 0;
-    assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
+    then500_t t;
+    then500_start(&t);
     /* no flush: the load, then four polls asked, so three decided (one at a time) */
-    until_connections(s, b, 5, false);
-    assert_int_equal(atomic_load(&lines), 1); /* 3 before */
-    asset_server_flush(s);
-    assert_int_equal(reloads, 1);
-    assert_int_equal(asset_handle_reload_error(h), ASSET_E_HTTP);
-    asset_handle_release(h);
-    asset_server_destroy(s);
-    tu_bad_stop(b);
+    until_connections(t.s, t.b, 5, false);
+    assert_int_equal(atomic_load(&t.lines), 1); /* 3 before */
+    asset_server_flush(t.s);
+    assert_int_equal(t.reloads, 1);
+    assert_int_equal(asset_handle_reload_error(t.h), ASSET_E_HTTP);
+    then500_stop(&t);
 }
 
 /* A cancel that comes after the answer arrived but before a flush delivered it still

@@ -50,6 +50,19 @@ static void t_free(void *p, void *u) {
     (void)u;
     free(p);
 }
+/* The next n allocations of size bytes fail; size 0: none (disarmed). */
+static void fail_allocs(size_t size, int n) {
+    atomic_store(&g_fail_left, 0); /* no allocation of the old size fails meanwhile */
+    atomic_store(&g_fail_size, (long)size);
+    atomic_store(&g_fail_left, n);
+}
+
+/* A file name of n letters c and ".txt" in name (n + 5 bytes): a length no other
+ * allocation has, so fail_allocs hits what is made of it. */
+static void long_name(char *name, char c, size_t n) {
+    memset(name, c, n);
+    strcpy(name + n, ".txt");
+}
 
 /* ---- a loader with dependencies: lines "dep URI"; value: the text ---- */
 
@@ -178,6 +191,27 @@ static void wait_text(asset_server_t *s, asset_handle_t *h, const char *text, co
          (b = asset_handle_value(h)) && strcmp((const char *)b->data, text);) {
         if (now_ms() > deadline) fail_msg("%s", why);
         asset_server_flush(s);
+        wait_news(s, 10);
+    }
+}
+
+/* Flushes until the last log line holds needle; fails with why (and that line) past the
+ * deadline. */
+static void wait_log(asset_server_t *s, const logcap_t *log, const char *needle, const char *why) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (!strstr(log_snapshot(log).last, needle)) {
+        if (now_ms() > deadline) fail_msg("%s: %s", why, log_snapshot(log).last);
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+}
+
+/* Waits until the armed failures (fail_allocs) were all used; fails with why past the
+ * deadline. */
+static void wait_failed(asset_server_t *s, const char *why) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&g_fail_left) > 0) {
+        if (now_ms() > deadline) fail_msg("%s", why);
         wait_news(s, 10);
     }
 }
@@ -2200,30 +2234,18 @@ static void test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later(void
     char *dir = tu_path(top, "assets"), *away = tu_path(top, "assets.old");
     assert_int_equal(tu_os_mkdir(dir), 0);
     char name[160];
-    memset(name, 'n', 150); /* a path of a length no other allocation has */
-    strcpy(name + 150, ".txt");
+    long_name(name, 'n', 150); /* the path to poll it at: a length of its own */
     char *a = tu_write_file(dir, name, "one", 3);
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
     asset_handle_t *h = tu_load_wait(s, a, ASSET_OK);
     wait_watched(s, 1);
-    atomic_store(&g_fail_left, 0);
-    atomic_store(&g_fail_size, (long)strlen(a) + 1);
-    atomic_store(&g_fail_left, 1); /* the path to poll the file at */
+    fail_allocs(strlen(a) + 1, 1); /* the path to poll the file at */
     assert_int_equal(rename(dir, away), 0);
-    uint64_t deadline = now_ms() + DEADLINE_MS;
-    while (atomic_load(&g_fail_left) > 0) { /* the directory is watched anew: it fails */
-        if (now_ms() > deadline) fail_msg("the directory was not watched anew");
-        wait_news(s, 10);
-    }
-    while (!strstr(log_snapshot(&log).last, "cannot poll")) {
-        if (now_ms() > deadline)
-            fail_msg("the file's watch was lost silently: %s", log_snapshot(&log).last);
-        asset_server_flush(s);
-        wait_news(s, 10);
-    }
+    wait_failed(s, "the directory was not watched anew"); /* watched anew: it fails */
+    wait_log(s, &log, "cannot poll", "the file's watch was lost silently");
     assert_non_null(strstr(log_snapshot(&log).last, name));
-    atomic_store(&g_fail_size, 0);
+    fail_allocs(0, 0);
     assert_int_equal(tu_os_mkdir(dir), 0); /* back, edited: polled again, it reloads */
     free(tu_write_file(dir, name, "five", 4));
     wait_text(s, h, "five", "the edit was never reloaded");
@@ -2245,8 +2267,7 @@ static void test_a_change_that_finds_no_memory_to_wait_is_told(void **state) {
     (void)state;
     char *dir = tu_mkdtemp();
     char name[160];
-    memset(name, 'm', 140); /* a URI of a length no other allocation has */
-    strcpy(name + 140, ".txt");
+    long_name(name, 'm', 140); /* its URI: a length of its own */
     char *a = tu_write_file(dir, name, "one", 3);
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
@@ -2254,12 +2275,10 @@ static void test_a_change_that_finds_no_memory_to_wait_is_told(void **state) {
     rec_t r = {0};
     asset_handle_on_reloaded(h, on_reloaded, &r);
     wait_watched(s, 1);
-    atomic_store(&g_fail_left, 0);
-    atomic_store(&g_fail_size, (long)strlen(asset_handle_uri(h)) + 1);
-    atomic_store(&g_fail_left, 1000); /* the debounce entry's key, for every event */
+    fail_allocs(strlen(asset_handle_uri(h)) + 1, 1000); /* the debounce entry's key, each */
     write_in_place(a, "two", 1);
     wait_count(s, &r.count, 1, false);
-    atomic_store(&g_fail_left, 0);
+    fail_allocs(0, 0);
     assert_int_equal(r.err, ASSET_E_NO_MEMORY);
     expect_text(h, "one"); /* kept */
     write_in_place(a, "three", 1);
@@ -2279,27 +2298,16 @@ static void test_a_watch_that_finds_no_memory_is_logged(void **state) {
     (void)state;
     char *dir = tu_mkdtemp();
     char name[160];
-    memset(name, 'w', 150); /* a name of a length no other allocation has */
-    strcpy(name + 150, ".txt");
+    long_name(name, 'w', 150); /* its name: a length of its own */
     char *a = tu_write_file(dir, name, "one", 3);
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
-    atomic_store(&g_fail_left, 0);
-    atomic_store(&g_fail_size, (long)strlen(name) + 1);
-    atomic_store(&g_fail_left, 1); /* the watched file's name */
+    fail_allocs(strlen(name) + 1, 1); /* the watched file's name */
     asset_handle_t *h = tu_load_wait(s, a, ASSET_OK);
-    uint64_t deadline = now_ms() + DEADLINE_MS;
-    while (atomic_load(&g_fail_left) > 0) {
-        if (now_ms() > deadline) fail_msg("the file's name was never copied");
-        wait_news(s, 10);
-    }
-    while (!strstr(log_snapshot(&log).last, name)) {
-        if (now_ms() > deadline)
-            fail_msg("the file was left unwatched silently: %s", log_snapshot(&log).last);
-        wait_news(s, 10);
-    }
+    wait_failed(s, "the file's name was never copied");
+    wait_log(s, &log, name, "the file was left unwatched silently");
     assert_non_null(strstr(log_snapshot(&log).last, "cannot watch"));
-    atomic_store(&g_fail_size, 0);
+    fail_allocs(0, 0);
     asset_handle_release(h);
     asset_server_destroy(s);
     tu_rmrf(dir);
