@@ -120,23 +120,21 @@ struct Core;
  * task's argument freed): destroying that server from there is refused by the C library,
  * so its boxes must stay (they may still fire). */
 inline thread_local const Core *tl_in_flush = nullptr;
-struct InFlush {
-    const Core *prev;
-    explicit InFlush(const Core *c) noexcept : prev(tl_in_flush) { tl_in_flush = c; }
-    ~InFlush() { tl_in_flush = prev; }
-    InFlush(const InFlush &) = delete;
-    InFlush &operator=(const InFlush &) = delete;
-};
 
-/* The Core whose task this thread runs, on a worker of that server (TaskBox::run): its
- * last share dropped here goes to the Reaper (a destroy is refused on its own worker). */
-inline thread_local const Core *tl_in_task = nullptr;
-struct InTask {
+/* The Core whose callable this thread runs for one of its jobs (a task, a source's read()
+ * or list(), a loader's parse()): on a worker or I/O thread of that server, or a thread
+ * running the job for its wait. Its last share dropped here goes to the Reaper (a destroy
+ * is refused on the server's own threads). */
+inline thread_local const Core *tl_on_worker = nullptr;
+
+/* Sets one of the markers above for a scope, and puts back the one before. */
+struct Mark {
+    const Core *&slot;
     const Core *prev;
-    explicit InTask(const Core *c) noexcept : prev(tl_in_task) { tl_in_task = c; }
-    ~InTask() { tl_in_task = prev; }
-    InTask(const InTask &) = delete;
-    InTask &operator=(const InTask &) = delete;
+    Mark(const Core *&marker, const Core *c) noexcept : slot(marker), prev(marker) { slot = c; }
+    ~Mark() { slot = prev; }
+    Mark(const Mark &) = delete;
+    Mark &operator=(const Mark &) = delete;
 };
 
 /* The control block: owns the C server; shared by every Server, Handle and Batch. */
@@ -157,8 +155,9 @@ struct Core : std::enable_shared_from_this<Core> {
      * there the Core is left as it is, with its boxes and its server (a leak; the
      * trampolines and a task's frees park the last share instead, park_if_last), and the
      * callbacks later in that flush find it expired and do not run. Freed there, its boxes
-     * still fired into it. Inside one of its tasks, on its worker, it goes to the Reaper,
-     * which destroys it once that task returned. */
+     * still fired into it. Inside one of its jobs' callables (a task, a source's read, a
+     * loader's parse), on its worker, it goes to the Reaper, which destroys it once that
+     * callable returned. */
     static void release(Core *c) noexcept;
     ~Core() {
         asset_server_destroy(s); /* no callback fires during or after it (NULL: done) */
@@ -257,7 +256,7 @@ inline thread_local std::vector<std::shared_ptr<Core>> tl_parked;
 inline void park_if_last(std::shared_ptr<Core> &keep) noexcept {
     /* inside one of its tasks (a value replaced there): parked in the worker's tl_parked,
      * it lived as long as the worker, that is for good; dropped, it goes to the Reaper */
-    if (!keep || keep.use_count() != 1 || tl_in_task == keep.get()) return;
+    if (!keep || keep.use_count() != 1 || tl_on_worker == keep.get()) return;
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
     try {
         tl_parked.push_back(std::move(keep));
@@ -282,12 +281,13 @@ struct Orphans {
 };
 inline thread_local Orphans tl_orphans;
 
-/* Cores whose last share went inside one of their own tasks, on the worker running it
- * (the callable dropped a Server it held, or a value holding one was replaced there):
- * the C server refuses a destroy on its own worker, and no share is left to flush or
- * destroy it, so it was left for good, its threads and callables with it (a review). A
- * thread of the wrapper's own, started on first need, destroys each (Core::release):
- * its destroy waits for that task to return, as any destroy does. At process end (static
+/* Cores whose last share went inside a callable of one of their own jobs, on the worker
+ * running it (a task, a source's read() or list(), a loader's parse() dropped a Server it
+ * held, or a task's value holding one was replaced there): the C server refuses a destroy
+ * on its own worker, and no share is left to flush or destroy it, so it was left for good,
+ * its threads and callables with it (two reviews). A thread of the wrapper's own, started
+ * on first need, destroys each (Core::release): its destroy waits for that callable to
+ * return, as any destroy does. At process end (static
  * destruction) it destroys what is left and is joined: a task that never returns hangs
  * the exit there, as it would hang any destroy. */
 class Reaper {
@@ -330,7 +330,7 @@ class Reaper {
 };
 
 inline void Core::release(Core *c) noexcept {
-    if (tl_in_task == c) { /* on its own worker: destroyed once the task returned */
+    if (tl_on_worker == c) { /* on its own worker: destroyed once the callable returned */
         Reaper::get().take(c);
         return;
     }
@@ -542,7 +542,7 @@ template <class F> struct HandleCallback final : CallbackBox {
     static void fire(asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<HandleCallback *>(user);
         Core *core = self->core;
-        InFlush in(core);
+        Mark in(tl_in_flush, core);
         std::shared_ptr<Core> keep = core->weak_from_this().lock(); /* past the retire */
         if (!keep) return; /* its last share went earlier in this flush: left (release) */
         {
@@ -587,7 +587,7 @@ template <class F> struct ReloadCallback final : CallbackBox {
     static void fire(asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<ReloadCallback *>(user);
         Core *core = self->core;
-        InFlush in(core);
+        Mark in(tl_in_flush, core);
         std::shared_ptr<Core> keep = core->weak_from_this().lock();
         if (!keep) return; /* its last share went earlier in this flush: left (release) */
         {
@@ -746,7 +746,7 @@ template <class F> struct BatchItemCallback final : CallbackBox {
     static void fire(asset_batch_t *b, asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<BatchItemCallback *>(user);
         if (self->silenced.load(std::memory_order_acquire)) return;
-        InFlush in(self->core);
+        Mark in(tl_in_flush, self->core);
         std::shared_ptr<Core> core = self->core->weak_from_this().lock();
         if (!core) return; /* its last share went earlier in this flush: left (release) */
         {
@@ -760,7 +760,7 @@ template <class F> struct BatchItemCallback final : CallbackBox {
     static void finish(asset_batch_t *b, void *user) noexcept {
         auto *self = static_cast<BatchItemCallback *>(user);
         Core *core = self->core;
-        InFlush in(core); /* the callable may hold the last share */
+        Mark in(tl_in_flush, core); /* the callable may hold the last share */
         std::shared_ptr<Core> keep = core->weak_from_this().lock(); /* past the retire */
         asset_batch_disconnect(b, self->id);
         core->retire(self);
@@ -776,7 +776,7 @@ template <class F> struct BatchDoneCallback final : CallbackBox {
     static void fire(asset_batch_t *b, void *user) noexcept {
         auto *self = static_cast<BatchDoneCallback *>(user);
         Core *core = self->core;
-        InFlush in(core);
+        Mark in(tl_in_flush, core);
         std::shared_ptr<Core> keep = core->weak_from_this().lock(); /* past the retire */
         if (!keep) return; /* its last share went earlier in this flush: left (release) */
         {
@@ -1109,6 +1109,7 @@ inline asset_status_t guarded(Body &&body, Fail &&fail, asset_status_t other) no
 struct LoaderHolder {
     std::shared_ptr<Loader> obj;
     std::vector<const char *> suffixes; /* into obj->suffixes(), NULL-terminated */
+    const Core *core;                   /* its server's: marks parse()'s thread */
 
     static bool claims(void *ctx, const char *uri) noexcept {
         bool yes = false; /* an exception: not claimed */
@@ -1122,6 +1123,7 @@ struct LoaderHolder {
     }
     static asset_status_t parse(void *ctx, asset_parse_t *p) noexcept {
         Parse wp(p);
+        Mark on(tl_on_worker, static_cast<LoaderHolder *>(ctx)->core); /* may drop the last */
         return guarded([&] { return static_cast<LoaderHolder *>(ctx)->obj->parse(wp); },
                        [p](asset_status_t st, const char *why) {
                            return asset_parse_fail(p, st, "parse threw: %s", why);
@@ -1144,9 +1146,11 @@ struct LoaderHolder {
 
 struct SourceHolder {
     std::shared_ptr<Source> obj;
+    const Core *core; /* its server's: marks read()'s and list()'s thread */
 
     static asset_status_t read(void *ctx, asset_request_t *r) noexcept {
         Request wr(r);
+        Mark on(tl_on_worker, static_cast<SourceHolder *>(ctx)->core); /* may drop the last */
         return guarded([&] { return static_cast<SourceHolder *>(ctx)->obj->read(wr); },
                        [r](asset_status_t st, const char *why) {
                            return asset_request_fail(r, st, "read threw: %s", why);
@@ -1155,6 +1159,7 @@ struct SourceHolder {
     }
     static asset_status_t list(void *ctx, const char *uri, asset_list_t *l) noexcept {
         List wl(l);
+        Mark on(tl_on_worker, static_cast<SourceHolder *>(ctx)->core); /* may drop the last */
         return guarded([&] { return static_cast<SourceHolder *>(ctx)->obj->list(view(uri), wl); },
                        [l](asset_status_t st, const char *why) {
                            return asset_list_fail(l, st, "list threw: %s", why);
@@ -1287,7 +1292,7 @@ class Server {
         if (!core_ || !loader) return ASSET_E_INVALID;
         /* owned here until registered: the suffix list may throw std::bad_alloc */
         std::unique_ptr<detail::LoaderHolder> owned(
-            new detail::LoaderHolder{std::move(loader), {}});
+            new detail::LoaderHolder{std::move(loader), {}, core_.get()});
         for (const std::string &s : owned->obj->suffixes()) owned->suffixes.push_back(s.c_str());
         owned->suffixes.push_back(nullptr);
         detail::LoaderHolder *holder = owned.get();
@@ -1309,7 +1314,7 @@ class Server {
      * a reference until the source is destroyed. Returns as asset_server_register_source. */
     asset_status_t add_source(std::shared_ptr<Source> source) const {
         if (!core_ || !source) return ASSET_E_INVALID;
-        auto *holder = new detail::SourceHolder{std::move(source)};
+        auto *holder = new detail::SourceHolder{std::move(source), core_.get()};
         asset_source_t vt{};
         vt.abi = ASSET_SOURCE_ABI;
         vt.scheme = holder->obj->scheme().c_str();
@@ -1370,7 +1375,7 @@ template <class F> struct TaskBox {
     static asset_status_t run(asset_task_t *t, void *arg) noexcept {
         /* on a worker, where a destroy is refused: the callable may drop the last share,
          * which goes to the Reaper */
-        InTask in(static_cast<TaskBox *>(arg)->core);
+        Mark in(tl_on_worker, static_cast<TaskBox *>(arg)->core);
         Task task(t, static_cast<TaskBox *>(arg)->core);
         return guarded([&] { return static_cast<TaskBox *>(arg)->f(task); },
                        [t](asset_status_t st, const char *why) {
@@ -1384,7 +1389,7 @@ template <class F> struct TaskBox {
     static void free(void *arg) noexcept {
         auto *box = static_cast<TaskBox *>(arg);
         Core *core = box->core;
-        InFlush in(core);
+        Mark in(tl_in_flush, core);
         std::shared_ptr<Core> keep = core->weak_from_this().lock(); /* none in destroy */
         delete box;
         park_if_last(keep);

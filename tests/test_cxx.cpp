@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -1174,6 +1175,77 @@ void test_a_task_value_holding_the_last_share_replaced_on_its_worker() {
     last_share_dropped_in_its_task(true);
 }
 
+/* Seventeenth review: the last share dropped inside a source's read() or a loader's
+ * parse(), on the server's worker (the callable took a Server that the rest of the
+ * program has since let go of): a destroy is refused there, and the Core went to that
+ * worker's tl_orphans, deleted when the worker ends, which only a destroy of that server
+ * ends: the server, its threads, its sources and loaders were never destroyed. */
+struct Gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool started = false, go = false;
+    std::optional<asset::Server> keep; /* the share the callable drops */
+    void drop_when_told() {
+        std::unique_lock<std::mutex> g(m);
+        started = true;
+        cv.notify_all();
+        cv.wait_for(g, kGenerous, [&] { return go; });
+        std::optional<asset::Server> last = std::move(keep);
+        keep.reset();
+        g.unlock();
+        last.reset(); /* the last share, on the worker */
+    }
+};
+
+struct GateSource : asset::Source {
+    static std::atomic<int> destroyed;
+    std::shared_ptr<Gate> gate;
+    bool drops;
+    GateSource(std::shared_ptr<Gate> g, bool d) : Source("gate"), gate(std::move(g)), drops(d) {}
+    ~GateSource() override { ++destroyed; }
+    asset_status_t read(asset::Request &r) override {
+        if (drops) gate->drop_when_told();
+        return r.write("gate");
+    }
+};
+std::atomic<int> GateSource::destroyed{0};
+
+struct GateLoader : asset::Loader {
+    std::shared_ptr<Gate> gate;
+    explicit GateLoader(std::shared_ptr<Gate> g) : Loader("gate", {".gate"}), gate(std::move(g)) {}
+    asset_status_t parse(asset::Parse &) override {
+        gate->drop_when_told();
+        return ASSET_E_PARSE;
+    }
+};
+
+void last_share_dropped_on_a_worker(bool in_parse) {
+    auto gate = std::make_shared<Gate>();
+    const int before = GateSource::destroyed;
+    {
+        asset::Server s(config());
+        CHECK(s.add_source(std::make_shared<GateSource>(gate, !in_parse)) == ASSET_OK);
+        if (in_parse) CHECK(s.add_loader(std::make_shared<GateLoader>(gate)) == ASSET_OK);
+        gate->keep = s;
+        asset::Handle h = s.load("gate://a.gate");
+        std::unique_lock<std::mutex> g(gate->m);
+        CHECK(gate->cv.wait_for(g, kGenerous, [&] { return gate->started; }));
+    } /* the callable's share is the only one now */
+    {
+        std::lock_guard<std::mutex> g(gate->m);
+        gate->go = true;
+    }
+    gate->cv.notify_all();
+    const auto deadline = std::chrono::steady_clock::now() + kGenerous;
+    while (GateSource::destroyed == before && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    CHECK(GateSource::destroyed == before + 1); /* the server was destroyed */
+}
+
+void test_a_source_dropping_the_last_share_on_a_worker() { last_share_dropped_on_a_worker(false); }
+
+void test_a_loader_dropping_the_last_share_on_a_worker() { last_share_dropped_on_a_worker(true); }
+
 #if ASSET_SERVER_HPP_EXCEPTIONS
 /* Filing a box may need memory (the table grows); out of it, the connect returns 0 and
  * its callable is destroyed, as when the C library is out of memory. */
@@ -1267,6 +1339,10 @@ int main() {
          test_a_spawned_callable_holding_the_last_share_in_a_c_flush},
         {"a_task_dropping_the_last_share_on_its_worker",
          test_a_task_dropping_the_last_share_on_its_worker},
+        {"a_source_dropping_the_last_share_on_a_worker",
+         test_a_source_dropping_the_last_share_on_a_worker},
+        {"a_loader_dropping_the_last_share_on_a_worker",
+         test_a_loader_dropping_the_last_share_on_a_worker},
         {"a_task_value_holding_the_last_share_replaced_on_its_worker",
          test_a_task_value_holding_the_last_share_replaced_on_its_worker},
 #if ASSET_SERVER_HPP_EXCEPTIONS
