@@ -625,8 +625,9 @@ typedef struct asset__pkg asset__pkg_t;
 asset__pkg_t *asset__pkg_create(const char *search_path, const char *base_dir);
 void asset__pkg_destroy(asset__pkg_t *p);
 int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir);
-/* The file behind "name/rel" of a directory package (NULL: embedded, unknown, no memory). */
-char *asset__pkg_real_path(asset__pkg_t *p, const char *path);
+/* The file behind "name/rel" of a directory package (NULL: embedded or unknown; or no
+ * memory, and *nomem says so). */
+char *asset__pkg_real_path(asset__pkg_t *p, const char *path, bool *nomem);
 int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
                               size_t count);
 extern const asset_loader_t asset__bytes_loader;

@@ -1418,17 +1418,24 @@ void asset__reload_io_start(asset_server_t *s) {
     if (s->cfg.watch || s->cfg.http_poll_ms) rio_start(s, s->io);
 }
 
+#define NOT_WATCHED \
+    "watch: cannot watch %s (not enough memory, or no I/O thread): changes of it are not seen"
+
 void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
     /* no handle left: none names the file, and none would end its watch */
     if (!s->cfg.watch || j->is_list || !j->source || !j->handles ||
         asset__map_get(&s->watched, j->uri))
         return;
     char *path = NULL;
+    bool nomem = false;
     if (j->source->vt.read == asset__file_source.read)
-        path = asset__strdup(j->path);
+        nomem = !(path = asset__strdup(j->path));
     else if (j->source->vt.read == asset__pkg_source.read)
-        path = asset__pkg_real_path(s->pkg, j->path); /* NULL: embedded */
-    if (!path) return;
+        path = asset__pkg_real_path(s->pkg, j->path, &nomem); /* NULL: embedded, or nomem */
+    if (!path) {
+        if (nomem) asset__log(s, ASSET_LOG_WARN, NOT_WATCHED, j->path);
+        return;
+    }
     asset__map_node_t *node = asset__calloc(1, sizeof *node);
     char *key = node ? asset__strdup(j->uri) : NULL;
     watch_req_t *w = key ? asset__calloc(1, sizeof *w) : NULL;
@@ -1449,6 +1456,9 @@ void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
     }
     return;
 fail:
+    /* no memory (or no I/O thread): said, or its edits go unseen without a word (a
+     * review); destroy, which takes the I/O thread away, is not worth a line */
+    if (!s->stopping) asset__log(s, ASSET_LOG_WARN, NOT_WATCHED, path);
     asset_free(path);
     asset_free(uri);
     if (w) asset_free(w->version);

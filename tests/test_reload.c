@@ -2315,6 +2315,31 @@ static void test_a_watch_that_finds_no_memory_is_logged(void **state) {
     free(dir);
 }
 
+/* A loaded file whose watch request found no memory on the loading side (the worker
+ * that finished its load: its path, its key, its request) was left unwatched, and nothing
+ * said so (the sixteenth review saw it and could not make it fail): its edits were never
+ * reloaded. Now a warning names it. */
+static void test_a_watch_request_that_finds_no_memory_is_logged(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char name[160];
+    long_name(name, 'j', 150); /* its path: a length of its own */
+    char *a = tu_write_file(dir, name, "one", 3);
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    fail_allocs(strlen(a) + 1, 1); /* the path to watch it at */
+    asset_handle_t *h = tu_load_wait(s, a, ASSET_OK);
+    wait_failed(s, "the file's path was never copied");
+    wait_log(s, &log, name, "the file was left unwatched silently");
+    assert_non_null(strstr(log_snapshot(&log).last, "cannot watch"));
+    fail_allocs(0, 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(a);
+    free(dir);
+}
+
 /* A file named as its directory ("assets/assets", made, renamed or deleted next to a
  * watched file) reads to the watch like the directory's own rename, and the directory
  * is watched anew from inside the watch's own event. It used to stop and start the
@@ -2879,6 +2904,7 @@ int main(void) {
         cmocka_unit_test(test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later),
         cmocka_unit_test(test_a_change_that_finds_no_memory_to_wait_is_told),
         cmocka_unit_test(test_a_watch_that_finds_no_memory_is_logged),
+        cmocka_unit_test(test_a_watch_request_that_finds_no_memory_is_logged),
         cmocka_unit_test(test_a_watched_directory_whose_parent_is_replaced_is_watched_again),
         cmocka_unit_test(test_a_file_named_as_its_directory_keeps_the_watch),
         cmocka_unit_test(test_an_unchanged_uncached_load_is_not_reloaded_by_its_watch),

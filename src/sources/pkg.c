@@ -419,13 +419,14 @@ static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r,
     return asset__fs_read_file(r, f, s->cfg.watch, s->cfg.watch ? SIZE_MAX : s->cfg.map_threshold);
 }
 
-char *asset__pkg_real_path(asset__pkg_t *p, const char *path) {
+char *asset__pkg_real_path(asset__pkg_t *p, const char *path, bool *nomem) {
     size_t nl = strcspn(path, "/");
+    *nomem = false;
     if (!path[nl]) return NULL;
     char *res = NULL;
     uv_mutex_lock(&p->lock);
     mount_t *m = (mount_t *)asset__map_find_n(&p->names, path, nl);
-    if (m && m->path) res = asset__asprintf("%s/%s", m->path, path + nl + 1);
+    if (m && m->path) *nomem = !(res = asset__asprintf("%s/%s", m->path, path + nl + 1));
     uv_mutex_unlock(&p->lock);
     return res;
 }
