@@ -455,7 +455,8 @@ typedef struct asset_loader_info {
     uint64_t parse_failures;       /* of those, failed (total) */
     uint64_t parse_ns;             /* time spent in parse (total) */
 } asset_loader_info_t;
-/* Every loader: user loaders in registration order, then json, then bytes. */
+/* Every loader: user loaders in registration order, then json, then bytes. Costs the
+ * number of loaders, not of cache entries: an overlay may call it every frame. */
 ASSET_API size_t asset_server_foreach_loader(asset_server_t *s,
                                              bool (*fn)(const asset_loader_info_t *i, void *user),
                                              void *user);

@@ -759,9 +759,10 @@ struct asset_server {
     unsigned in_waits;
     /* label names compared by asset__labels_find (adds and lookups; tests) */
     atomic_uint_fast64_t label_looks;
-    uint64_t progress_visits; /* [lock] jobs a handle's progress looked at (graph.c; tests) */
-    uint64_t cycle_visits;    /* [lock] dependencies value cycle searches looked at (tests) */
-    uint64_t cb_visits;       /* [lock] callbacks connects and deliveries looked at (tests) */
+    uint64_t progress_visits;   /* [lock] jobs a handle's progress looked at (graph.c; tests) */
+    uint64_t cycle_visits;      /* [lock] dependencies value cycle searches looked at (tests) */
+    uint64_t cb_visits;         /* [lock] callbacks connects and deliveries looked at (tests) */
+    uint64_t introspect_visits; /* [lock] cache entries introspection looked at (tests) */
     /* [in a flush, or destroy] tasks a budgeted flush took from dead_tasks and left, linked
      * by dead_next: the next flush frees them first (spawn.c) */
     struct asset__task *tasks_left;

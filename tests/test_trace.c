@@ -643,6 +643,55 @@ static void test_stats_parses_counts_the_failed_parses_too(void **state) {
     assert_int_equal(st.parses, 2);
 }
 
+/* asset_server_foreach_loader is for a debug overlay, called each frame: its entry
+ * counts walked every cache entry under the server's lock (200,000 cached values: 15 ms
+ * a call, every load and worker waiting), where the cache's map keeps the count. */
+static bool count_entries(const asset_loader_info_t *i, void *user) {
+    if (!strcmp(i->name, "bytes")) *(size_t *)user = i->entries;
+    return true;
+}
+
+static bool no_op_cached(const asset_cache_info_t *i, void *user) {
+    (void)i;
+    (void)user;
+    return true;
+}
+
+static void test_loader_entry_counts_walk_no_cache_entries(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    enum { N = 2000 };
+    static char names[N][32];
+    const char *uris[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "mem://k%d.bin", i);
+        assert_int_equal(asset_mem_put(s, names[i] + 6, "x", 1), ASSET_OK);
+        uris[i] = names[i];
+    }
+    asset_batch_t *b = asset_server_load_group(s, uris, N, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), N);
+    asset_batch_release(b);
+    asset_server_flush(s);
+    uv_mutex_lock(&s->lock);
+    uint64_t v0 = s->introspect_visits;
+    uv_mutex_unlock(&s->lock);
+    size_t entries = 0;
+    assert_int_equal(asset_server_foreach_loader(s, count_entries, &entries), 2);
+    assert_int_equal(entries, N);
+    uv_mutex_lock(&s->lock);
+    uint64_t walked = s->introspect_visits - v0;
+    uv_mutex_unlock(&s->lock);
+    if (walked) fail_msg("foreach_loader looked at %llu cache entries", (unsigned long long)walked);
+    /* the listing of the entries looks at each, once */
+    assert_int_equal(asset_server_foreach_cached(s, no_op_cached, NULL), N);
+    uv_mutex_lock(&s->lock);
+    walked = s->introspect_visits - v0;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(walked, N);
+    asset_server_destroy(s);
+}
+
 static void test_tasks_are_listed_as_jobs_of_the_task_loader(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -1015,6 +1064,7 @@ int main(void) {
         cmocka_unit_test(test_jobs_in_flight_are_listed_with_state_and_handles),
         cmocka_unit_test(test_cache_entries_and_loader_stats_are_listed),
         cmocka_unit_test(test_stats_parses_counts_the_failed_parses_too),
+        cmocka_unit_test(test_loader_entry_counts_walk_no_cache_entries),
         cmocka_unit_test(test_tasks_are_listed_as_jobs_of_the_task_loader),
         cmocka_unit_test(test_every_event_of_a_task_names_the_task_loader),
         cmocka_unit_test(test_an_introspection_callback_may_destroy_the_server),
