@@ -348,9 +348,11 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
     }
     if (st == ASSET_E_NOT_FOUND) {
         /* the source says it is gone: its cached value, which no load gets from now on,
-         * left the cache (it stayed charged against the budget until evicted) */
+         * left the cache (it stayed charged against the budget until evicted). Not when
+         * it changed while this read ran (a put, a remount): that change removed the old
+         * entry, and the one there now is a later load's, of what is there now (a review) */
         uv_mutex_lock(&s->lock);
-        asset__cache_remove(&j->loader->cache, j->uri);
+        if (!j->changed) asset__cache_remove(&j->loader->cache, j->uri);
         uv_mutex_unlock(&s->lock);
     }
     if (st < 0) {
