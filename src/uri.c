@@ -469,6 +469,19 @@ char *asset__uri_resolve(const char *base, const char *ref) {
         return res;
     }
     size_t plen = http ? strcspn(path, "?#") : strlen(path);
+    /* a reference with no path (a query or a label alone, or empty) names the base
+     * itself, with the reference's query (http), else the base's, and the reference's
+     * label (RFC 3986, 5.2.2): "?v=2" fetched the base's directory */
+    size_t rl = strlen(ref), rp = http ? strcspn(ref, "?#") : strcspn(ref, "#");
+    if (rp == 0) {
+        size_t keep = http && ref[0] == '?' ? (size_t)(path + plen - base) : strcspn(base, "#");
+        char *res = asset_alloc(keep + rl + 1);
+        if (res) {
+            memcpy(res, base, keep);
+            memcpy(res + keep, ref, rl + 1);
+        }
+        return res;
+    }
     const char *slash = NULL;
     for (const char *c = path; c < path + plen; c++)
         if (*c == '/') slash = c;
@@ -482,7 +495,6 @@ char *asset__uri_resolve(const char *base, const char *ref) {
     const char *dir = authority && !slash ? "/" : path;
     /* only ref's path is joined and normalised: its "#label" (and an http query) are
      * not path segments, and come after the result unchanged */
-    size_t rl = strlen(ref), rp = http ? strcspn(ref, "?#") : strcspn(ref, "#");
     size_t jl = dl + rp;
     char stack[512];
     char *joined = jl < sizeof stack ? stack : asset_alloc(jl + 1);

@@ -54,7 +54,9 @@ bool asset__path_normalize(const char *path, char *out);
 /* Resolves `ref` against the URI `base` (RFC 3986 style for the path part): a
  * reference with a scheme is returned as is; against a base with an authority (http,
  * https, pkg), "//authority/path" takes only the base's scheme (a network-path
- * reference); elsewhere it is a rooted path. A file URI's drive (Windows: "/C:" of
+ * reference); elsewhere it is a rooted path. A reference with no path (a query or a
+ * label alone, or "") names the base itself (RFC 3986, 5.2.2): base up to its label, or
+ * for http up to its query when ref has one, then ref. A file URI's drive (Windows: "/C:" of
  * "file:///C:/x") is its root: a ".." never takes it away (a climb above it is left
  * for the parse, which refuses it) and a rooted ref keeps it. Returns a new string or
  * NULL. */

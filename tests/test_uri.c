@@ -571,6 +571,25 @@ static void test_resolve_leaves_the_label_and_the_query_alone(void **state) {
     check_resolve("https://h/a/m.json", "b/../c#frag/../x", "https://h/a/c#frag/../x");
 }
 
+/* A reference with no path (a query or a label alone, or an empty one) names the base
+ * itself (RFC 3986, 5.2.2), which the guide promises for manifest entries: resolved as
+ * a path, "?v=2" against an http base fetched the base's directory with the query, and
+ * "#x" named a label of the directory. */
+static void test_resolve_a_reference_without_a_path_is_the_base_itself(void **state) {
+    (void)state;
+    check_resolve("http://a/b/c/d;p?q", "?y", "http://a/b/c/d;p?y");
+    check_resolve("http://a/b/c/d;p?q", "#s", "http://a/b/c/d;p?q#s");
+    check_resolve("http://a/b/c/d;p?q", "", "http://a/b/c/d;p?q");
+    check_resolve("http://api.example/asset?id=1", "?id=2", "http://api.example/asset?id=2");
+    check_resolve("https://h", "?x", "https://h?x");
+    check_resolve("file:///a/m.json", "#x", "file:///a/m.json#x");
+    check_resolve("file:///a/m.json", "", "file:///a/m.json");
+    check_resolve("pkg://game/d/m.json", "#Mesh%200", "pkg://game/d/m.json#Mesh%200");
+    check_resolve("mem://d/m.json", "#x", "mem://d/m.json#x");
+    /* '?' is a character of a file, pkg or mem name: "?q" is a relative name there */
+    check_resolve("pkg://game/d/m.json", "?q", "pkg://game/d/?q");
+}
+
 static void test_resolve_against_mem_base(void **state) {
     (void)state;
     /* a reference longer than the resolver's stack buffer */
@@ -710,6 +729,7 @@ int main(void) {
         cmocka_unit_test(test_resolve_climbing_out_of_pkg_stays_forbidden),
         cmocka_unit_test(test_resolve_against_http_base),
         cmocka_unit_test(test_resolve_leaves_the_label_and_the_query_alone),
+        cmocka_unit_test(test_resolve_a_reference_without_a_path_is_the_base_itself),
         cmocka_unit_test(test_resolve_against_mem_base),
         cmocka_unit_test(test_resolve_absolute_ref_stands_alone),
         cmocka_unit_test(test_bad_uri_gives_failed_handle_at_next_flush),
