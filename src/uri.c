@@ -441,6 +441,30 @@ size_t asset__uri_name_len(const char *uri) {
     return strcspn(uri, named ? "#" : "?#");
 }
 
+/* RFC 3986's remove_dot_segments (5.2.4) of an http(s) path that starts with '/', into
+ * out (room for strlen(in) + 1): "." and ".." segments go, a ".." above the root with
+ * them; empty segments and a trailing '/' stay (they name other resources there). */
+static void url_remove_dot_segments(const char *in, char *out) {
+    char *w = out;
+    for (const char *p = in; *p;) { /* p is at a '/' */
+        const char *seg = p + 1, *next = seg + strcspn(seg, "/");
+        size_t n = (size_t)(next - seg);
+        p = next;
+        if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) {
+            if (n == 2)
+                while (w > out && *--w != '/') {
+                }                   /* the last segment and its '/' */
+            if (!*next) *w++ = '/'; /* "/." or "/.." at the end: a directory */
+            continue;
+        }
+        *w++ = '/';
+        memcpy(w, seg, n);
+        w += n;
+    }
+    if (w == out) *w++ = '/';
+    *w = 0;
+}
+
 char *asset__uri_resolve(const char *base, const char *ref) {
     if (!base || !ref) return NULL;
     if (asset__uri_scheme_len(ref, NULL)) return asset__strdup(ref); /* stands alone */
@@ -506,7 +530,9 @@ char *asset__uri_resolve(const char *base, const char *ref) {
     char *res = asset_alloc(pl + jl + 2 + (rl - rp));
     if (res) {
         memcpy(res, base, pl);
-        if (!asset__path_normalize(joined, res + pl)) /* climbs out: left for the parse */
+        if (http) /* a URL's path: its empty segments and trailing '/' mean something */
+            url_remove_dot_segments(joined, res + pl);
+        else if (!asset__path_normalize(joined, res + pl)) /* climbs out: left for the parse */
             memcpy(res + pl, joined, jl + 1);
         size_t end = pl + strlen(res + pl);
         memcpy(res + end, ref + rp, rl - rp + 1);

@@ -56,10 +56,12 @@ bool asset__path_normalize(const char *path, char *out);
  * https, pkg), "//authority/path" takes only the base's scheme (a network-path
  * reference); elsewhere it is a rooted path. A reference with no path (a query or a
  * label alone, or "") names the base itself (RFC 3986, 5.2.2): base up to its label, or
- * for http up to its query when ref has one, then ref. A file URI's drive (Windows: "/C:" of
- * "file:///C:/x") is its root: a ".." never takes it away (a climb above it is left
- * for the parse, which refuses it) and a rooted ref keeps it. Returns a new string or
- * NULL. */
+ * for http up to its query when ref has one, then ref. An http(s) path is resolved as
+ * a URL's (RFC 3986, 5.2.4: empty segments and a trailing '/' kept, a ".." above the
+ * root dropped); a file, pkg or mem one as a path (asset__path_normalize). A file
+ * URI's drive (Windows: "/C:" of "file:///C:/x") is its root: a ".." never takes it
+ * away (a climb above it is left for the parse, which refuses it) and a rooted ref
+ * keeps it. Returns a new string or NULL. */
 char *asset__uri_resolve(const char *base, const char *ref);
 /* The URI of a decoded relative path (a name from a folder's listing, whose '%' and
  * '#' are the file's own) in the folder base ("<folder URI>/"): base + the path,

@@ -590,6 +590,41 @@ static void test_resolve_a_reference_without_a_path_is_the_base_itself(void **st
     check_resolve("pkg://game/d/m.json", "?q", "pkg://game/d/?q");
 }
 
+/* An http(s) path is resolved as RFC 3986 says (5.2.4, the examples of 5.4), not as a
+ * file path: a trailing '/' and an empty segment name another resource there (a
+ * directory's index, an object key with "//"), and a ".." above the root is dropped.
+ * Normalised as a file path, "g/" lost its '/', "g//h" became "g/h", and "../../../g"
+ * was kept as written: the URL libcurl asks for ("/g") was another handle URI, which
+ * coalesced and cached apart from a load of "http://a/g". */
+static void test_resolve_http_paths_as_rfc_3986_does(void **state) {
+    (void)state;
+    const char *b = "http://a/b/c/d;p?q";
+    check_resolve(b, "g", "http://a/b/c/g");
+    check_resolve(b, "g/", "http://a/b/c/g/");
+    check_resolve(b, ".", "http://a/b/c/");
+    check_resolve(b, "./", "http://a/b/c/");
+    check_resolve(b, "..", "http://a/b/");
+    check_resolve(b, "../", "http://a/b/");
+    check_resolve(b, "../g", "http://a/b/g");
+    check_resolve(b, "../..", "http://a/");
+    check_resolve(b, "../../g", "http://a/g");
+    check_resolve(b, "../../../g", "http://a/g");
+    check_resolve(b, "../../../../g", "http://a/g");
+    check_resolve(b, "/./g", "http://a/g");
+    check_resolve(b, "/../g", "http://a/g");
+    check_resolve(b, "g.", "http://a/b/c/g.");
+    check_resolve(b, "..g", "http://a/b/c/..g");
+    check_resolve(b, "./g/.", "http://a/b/c/g/");
+    check_resolve(b, "g/../h", "http://a/b/c/h");
+    check_resolve(b, "g;x=1/../y", "http://a/b/c/y");
+    check_resolve(b, "g?y/./x", "http://a/b/c/g?y/./x");
+    check_resolve(b, "g#s/../x", "http://a/b/c/g#s/../x");
+    check_resolve(b, "g//h", "http://a/b/c/g//h");
+    check_resolve("https://s3.example/bucket/a//b/m.json", "t.png",
+                  "https://s3.example/bucket/a//b/t.png");
+    check_resolve("http://h", "../x", "http://h/x");
+}
+
 static void test_resolve_against_mem_base(void **state) {
     (void)state;
     /* a reference longer than the resolver's stack buffer */
@@ -730,6 +765,7 @@ int main(void) {
         cmocka_unit_test(test_resolve_against_http_base),
         cmocka_unit_test(test_resolve_leaves_the_label_and_the_query_alone),
         cmocka_unit_test(test_resolve_a_reference_without_a_path_is_the_base_itself),
+        cmocka_unit_test(test_resolve_http_paths_as_rfc_3986_does),
         cmocka_unit_test(test_resolve_against_mem_base),
         cmocka_unit_test(test_resolve_absolute_ref_stands_alone),
         cmocka_unit_test(test_bad_uri_gives_failed_handle_at_next_flush),
