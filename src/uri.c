@@ -441,28 +441,36 @@ size_t asset__uri_name_len(const char *uri) {
     return strcspn(uri, named ? "#" : "?#");
 }
 
-/* RFC 3986's remove_dot_segments (5.2.4) of an http(s) path that starts with '/', into
- * out (room for strlen(in) + 1): "." and ".." segments go, a ".." above the root with
- * them; empty segments and a trailing '/' stay (they name other resources there). */
-static void url_remove_dot_segments(const char *in, char *out) {
+/* RFC 3986's remove_dot_segments (5.2.4) of a URL's path, or of a mem:// or custom
+ * key, into out (room for strlen(in) + 1): "." and ".." segments go; empty segments and
+ * a trailing '/' stay (they name other resources, other keys). A ".." above the start
+ * is dropped (strict false: a URL's) or makes it return false (strict: a key's, left
+ * as written; out is then unfinished). in may be rooted ("/a") or not ("d/a"). */
+static bool remove_dot_segments(const char *in, char *out, bool strict) {
+    bool rooted = in[0] == '/';
     char *w = out;
-    for (const char *p = in; *p;) { /* p is at a '/' */
-        const char *seg = p + 1, *next = seg + strcspn(seg, "/");
-        size_t n = (size_t)(next - seg);
-        p = next;
-        if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) {
-            if (n == 2)
-                while (w > out && *--w != '/') {
-                }                   /* the last segment and its '/' */
-            if (!*next) *w++ = '/'; /* "/." or "/.." at the end: a directory */
-            continue;
+    for (const char *p = in + rooted;;) {
+        const char *e = p + strcspn(p, "/");
+        size_t n = (size_t)(e - p);
+        bool dot = n == 1 && p[0] == '.', dotdot = n == 2 && p[0] == '.' && p[1] == '.';
+        if (dotdot && w == out && strict) return false;
+        if (dotdot) { /* the last segment and the '/' before it */
+            while (w > out && w[-1] != '/') w--;
+            if (w > out) w--;
         }
-        *w++ = '/';
-        memcpy(w, seg, n);
-        w += n;
+        /* a segment; after a last "." or "..", an empty one: "a/b/.." is "a/" */
+        if (!(dot || dotdot) || !*e) {
+            if (w > out || rooted) *w++ = '/';
+            if (!(dot || dotdot)) {
+                memcpy(w, p, n);
+                w += n;
+            }
+        }
+        if (!*e) break;
+        p = e + 1;
     }
-    if (w == out) *w++ = '/';
     *w = 0;
+    return true;
 }
 
 char *asset__uri_resolve(const char *base, const char *ref) {
@@ -530,9 +538,12 @@ char *asset__uri_resolve(const char *base, const char *ref) {
     char *res = asset_alloc(pl + jl + 2 + (rl - rp));
     if (res) {
         memcpy(res, base, pl);
-        if (http) /* a URL's path: its empty segments and trailing '/' mean something */
-            url_remove_dot_segments(joined, res + pl);
-        else if (!asset__path_normalize(joined, res + pl)) /* climbs out: left for the parse */
+        /* a URL's path and a key keep their empty segments and trailing '/' (they mean
+         * something); a file or pkg path is normalised as the parse does */
+        bool named = http || (sep && strncmp(base, "file://", 7) && strncmp(base, "pkg://", 6));
+        bool ok = named ? remove_dot_segments(joined, res + pl, !http)
+                        : asset__path_normalize(joined, res + pl);
+        if (!ok) /* climbs out: left for the parse */
             memcpy(res + pl, joined, jl + 1);
         size_t end = pl + strlen(res + pl);
         memcpy(res + end, ref + rp, rl - rp + 1);

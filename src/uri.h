@@ -58,7 +58,8 @@ bool asset__path_normalize(const char *path, char *out);
  * label alone, or "") names the base itself (RFC 3986, 5.2.2): base up to its label, or
  * for http up to its query when ref has one, then ref. An http(s) path is resolved as
  * a URL's (RFC 3986, 5.2.4: empty segments and a trailing '/' kept, a ".." above the
- * root dropped); a file, pkg or mem one as a path (asset__path_normalize). A file
+ * root dropped), a mem:// or custom key the same but for a ".." above its start (left
+ * as written); a file or pkg path as a path (asset__path_normalize). A file
  * URI's drive (Windows: "/C:" of "file:///C:/x") is its root: a ".." never takes it
  * away (a climb above it is left for the parse, which refuses it) and a rooted ref
  * keeps it. Returns a new string or NULL. */

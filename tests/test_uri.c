@@ -625,6 +625,23 @@ static void test_resolve_http_paths_as_rfc_3986_does(void **state) {
     check_resolve("http://h", "../x", "http://h/x");
 }
 
+/* mem:// keys and custom schemes' paths are names, kept as written (no normalisation):
+ * resolving against one keeps its empty segments and a trailing '/', as a URL's, and
+ * leaves a ".." above its start as written. As a file path, "x" from the key
+ * "a//b/m.json" was the key "a/b/x", another key. */
+static void test_resolve_keeps_the_empty_segments_of_a_key(void **state) {
+    (void)state;
+    check_resolve("mem://a//b/m.json", "x", "mem://a//b/x");
+    check_resolve("mem://d/m.json", "x/", "mem://d/x/");
+    check_resolve("mem://d/m.json", "x//y", "mem://d/x//y");
+    check_resolve("myfs://pack//lvl/m.json", "../t.png", "myfs://pack//t.png");
+    check_resolve("mem:///abs/m.json", "x", "mem:///abs/x");
+    check_resolve("mem://d/e/m.json", "./../x", "mem://d/x");
+    /* as before: a ".." above the key's start is left as written */
+    check_resolve("mem://d/m.json", "../../x", "mem://d/../../x");
+    check_resolve("mem://m.json", "../x", "mem://../x");
+}
+
 static void test_resolve_against_mem_base(void **state) {
     (void)state;
     /* a reference longer than the resolver's stack buffer */
@@ -766,6 +783,7 @@ int main(void) {
         cmocka_unit_test(test_resolve_leaves_the_label_and_the_query_alone),
         cmocka_unit_test(test_resolve_a_reference_without_a_path_is_the_base_itself),
         cmocka_unit_test(test_resolve_http_paths_as_rfc_3986_does),
+        cmocka_unit_test(test_resolve_keeps_the_empty_segments_of_a_key),
         cmocka_unit_test(test_resolve_against_mem_base),
         cmocka_unit_test(test_resolve_absolute_ref_stands_alone),
         cmocka_unit_test(test_bad_uri_gives_failed_handle_at_next_flush),
