@@ -553,7 +553,9 @@ typedef struct asset_source {
     void (*destroy)(void *ctx);
 } asset_source_t;
 
-/* Registers a source for src->scheme (lowercase); a later registration of a scheme
+/* Registers a source for src->scheme (lowercase: a letter, then letters, digits, '+', '-'
+ * or '.', at most 23 bytes, as a URI's scheme is; else ASSET_E_INVALID, since no URI could
+ * name it: "3d://x" is a bare path); a later registration of a scheme
  * replaces the earlier one (built-ins included): loads started after it use the new
  * source (the scheme's cache entries are dropped, and no load joins a read of the old
  * one; values handles hold stay), reads already running finish on the old one (and

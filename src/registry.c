@@ -75,6 +75,13 @@ static void drop_cached_scheme(asset_server_t *s, const char *scheme) {
 int asset_server_register_source(asset_server_t *s, const asset_source_t *src, void *ctx) {
     if (!s || !src || src->abi < 1 || !src->scheme || !*src->scheme || !src->read)
         return ASSET_E_INVALID;
+    /* a scheme a URI can name: a lowercase letter first (else "3d://x" is a bare path)
+     * and no longer than a URI's (else "scheme too long"); a source no load reaches was
+     * registered with ASSET_OK */
+    size_t sn = strlen(src->scheme);
+    if (sn >= sizeof(((asset_uri_t *)0)->scheme) ||
+        !(src->scheme[0] >= 'a' && src->scheme[0] <= 'z'))
+        return ASSET_E_INVALID;
     for (const char *c = src->scheme; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '+' || *c == '-' ||
               *c == '.'))

@@ -441,6 +441,38 @@ size_t asset__uri_name_len(const char *uri) {
     return strcspn(uri, named ? "#" : "?#");
 }
 
+/* RFC 3986's remove_dot_segments (5.2.4) of a URL's path, or of a mem:// or custom
+ * key, into out (room for strlen(in) + 1): "." and ".." segments go; empty segments and
+ * a trailing '/' stay (they name other resources, other keys). A ".." above the start
+ * is dropped (strict false: a URL's) or makes it return false (strict: a key's, left
+ * as written; out is then unfinished). in may be rooted ("/a") or not ("d/a"). */
+static bool remove_dot_segments(const char *in, char *out, bool strict) {
+    bool rooted = in[0] == '/';
+    char *w = out;
+    for (const char *p = in + rooted;;) {
+        const char *e = p + strcspn(p, "/");
+        size_t n = (size_t)(e - p);
+        bool dot = n == 1 && p[0] == '.', dotdot = n == 2 && p[0] == '.' && p[1] == '.';
+        if (dotdot && w == out && strict) return false;
+        if (dotdot) { /* the last segment and the '/' before it */
+            while (w > out && w[-1] != '/') w--;
+            if (w > out) w--;
+        }
+        /* a segment; after a last "." or "..", an empty one: "a/b/.." is "a/" */
+        if (!(dot || dotdot) || !*e) {
+            if (w > out || rooted) *w++ = '/';
+            if (!(dot || dotdot)) {
+                memcpy(w, p, n);
+                w += n;
+            }
+        }
+        if (!*e) break;
+        p = e + 1;
+    }
+    *w = 0;
+    return true;
+}
+
 char *asset__uri_resolve(const char *base, const char *ref) {
     if (!base || !ref) return NULL;
     if (asset__uri_scheme_len(ref, NULL)) return asset__strdup(ref); /* stands alone */
@@ -469,6 +501,19 @@ char *asset__uri_resolve(const char *base, const char *ref) {
         return res;
     }
     size_t plen = http ? strcspn(path, "?#") : strlen(path);
+    /* a reference with no path (a query or a label alone, or empty) names the base
+     * itself, with the reference's query (http), else the base's, and the reference's
+     * label (RFC 3986, 5.2.2): "?v=2" fetched the base's directory */
+    size_t rl = strlen(ref), rp = http ? strcspn(ref, "?#") : strcspn(ref, "#");
+    if (rp == 0) {
+        size_t keep = http && ref[0] == '?' ? (size_t)(path + plen - base) : strcspn(base, "#");
+        char *res = asset_alloc(keep + rl + 1);
+        if (res) {
+            memcpy(res, base, keep);
+            memcpy(res + keep, ref, rl + 1);
+        }
+        return res;
+    }
     const char *slash = NULL;
     for (const char *c = path; c < path + plen; c++)
         if (*c == '/') slash = c;
@@ -482,7 +527,6 @@ char *asset__uri_resolve(const char *base, const char *ref) {
     const char *dir = authority && !slash ? "/" : path;
     /* only ref's path is joined and normalised: its "#label" (and an http query) are
      * not path segments, and come after the result unchanged */
-    size_t rl = strlen(ref), rp = http ? strcspn(ref, "?#") : strcspn(ref, "#");
     size_t jl = dl + rp;
     char stack[512];
     char *joined = jl < sizeof stack ? stack : asset_alloc(jl + 1);
@@ -494,7 +538,12 @@ char *asset__uri_resolve(const char *base, const char *ref) {
     char *res = asset_alloc(pl + jl + 2 + (rl - rp));
     if (res) {
         memcpy(res, base, pl);
-        if (!asset__path_normalize(joined, res + pl)) /* climbs out: left for the parse */
+        /* a URL's path and a key keep their empty segments and trailing '/' (they mean
+         * something); a file or pkg path is normalised as the parse does */
+        bool named = http || (sep && strncmp(base, "file://", 7) && strncmp(base, "pkg://", 6));
+        bool ok = named ? remove_dot_segments(joined, res + pl, !http)
+                        : asset__path_normalize(joined, res + pl);
+        if (!ok) /* climbs out: left for the parse */
             memcpy(res + pl, joined, jl + 1);
         size_t end = pl + strlen(res + pl);
         memcpy(res + end, ref + rp, rl - rp + 1);

@@ -54,10 +54,15 @@ bool asset__path_normalize(const char *path, char *out);
 /* Resolves `ref` against the URI `base` (RFC 3986 style for the path part): a
  * reference with a scheme is returned as is; against a base with an authority (http,
  * https, pkg), "//authority/path" takes only the base's scheme (a network-path
- * reference); elsewhere it is a rooted path. A file URI's drive (Windows: "/C:" of
- * "file:///C:/x") is its root: a ".." never takes it away (a climb above it is left
- * for the parse, which refuses it) and a rooted ref keeps it. Returns a new string or
- * NULL. */
+ * reference); elsewhere it is a rooted path. A reference with no path (a query or a
+ * label alone, or "") names the base itself (RFC 3986, 5.2.2): base up to its label, or
+ * for http up to its query when ref has one, then ref. An http(s) path is resolved as
+ * a URL's (RFC 3986, 5.2.4: empty segments and a trailing '/' kept, a ".." above the
+ * root dropped), a mem:// or custom key the same but for a ".." above its start (left
+ * as written); a file or pkg path as a path (asset__path_normalize). A file
+ * URI's drive (Windows: "/C:" of "file:///C:/x") is its root: a ".." never takes it
+ * away (a climb above it is left for the parse, which refuses it) and a rooted ref
+ * keeps it. Returns a new string or NULL. */
 char *asset__uri_resolve(const char *base, const char *ref);
 /* The URI of a decoded relative path (a name from a folder's listing, whose '%' and
  * '#' are the file's own) in the folder base ("<folder URI>/"): base + the path,

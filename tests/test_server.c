@@ -216,13 +216,24 @@ static void test_register_source_validates_the_vtable(void **state) {
     v = ok;
     v.scheme = NULL;
     assert_int_equal(asset_server_register_source(s, &v, &e), ASSET_E_INVALID);
-    const char *bad[] = {"", "MyScheme", "UPPER", "has space", "a/b", "a:b", "caf\xc3\xa9"};
+    /* and schemes no URI can name: a URI's scheme starts with a letter (RFC 3986), else
+     * "3d://x" is a bare path, and is at most 23 bytes, else "scheme too long" */
+    const char *bad[] = {"",    "MyScheme", "UPPER",       "has space",
+                         "a/b", "a:b",      "caf\xc3\xa9", "3d",
+                         "+x",  "-x",       ".x",          "abcdefghijklmnopqrstuvwx"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         v = ok;
         v.scheme = bad[i];
         if (asset_server_register_source(s, &v, &e) != ASSET_E_INVALID)
             fail_msg("scheme \"%s\" was accepted", bad[i]);
     }
+    echo_t e23 = {"e", 0, 0};
+    v = ok;
+    v.scheme = "abcdefghijklmnopqrstuvw"; /* 23 bytes: the longest a URI may have */
+    assert_int_equal(asset_server_register_source(s, &v, &e23), ASSET_OK);
+    asset_handle_t *l = tu_load_wait(s, "abcdefghijklmnopqrstuvw://long", ASSET_OK);
+    tu_expect_text(l, "e:long");
+    asset_handle_release(l);
     /* refused registrations left nothing behind: such URIs have no source */
     asset_handle_t *h = tu_load_wait(s, "myscheme://x", ASSET_E_NO_SOURCE);
     asset_handle_release(h);
@@ -236,6 +247,7 @@ static void test_register_source_validates_the_vtable(void **state) {
     asset_handle_release(b);
     asset_server_destroy(s);
     assert_int_equal(atomic_load(&e.destroys), 1);
+    assert_int_equal(atomic_load(&e23.destroys), 1);
 }
 
 static void test_register_source_copies_the_vtable_and_scheme(void **state) {

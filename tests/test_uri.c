@@ -571,6 +571,77 @@ static void test_resolve_leaves_the_label_and_the_query_alone(void **state) {
     check_resolve("https://h/a/m.json", "b/../c#frag/../x", "https://h/a/c#frag/../x");
 }
 
+/* A reference with no path (a query or a label alone, or an empty one) names the base
+ * itself (RFC 3986, 5.2.2), which the guide promises for manifest entries: resolved as
+ * a path, "?v=2" against an http base fetched the base's directory with the query, and
+ * "#x" named a label of the directory. */
+static void test_resolve_a_reference_without_a_path_is_the_base_itself(void **state) {
+    (void)state;
+    check_resolve("http://a/b/c/d;p?q", "?y", "http://a/b/c/d;p?y");
+    check_resolve("http://a/b/c/d;p?q", "#s", "http://a/b/c/d;p?q#s");
+    check_resolve("http://a/b/c/d;p?q", "", "http://a/b/c/d;p?q");
+    check_resolve("http://api.example/asset?id=1", "?id=2", "http://api.example/asset?id=2");
+    check_resolve("https://h", "?x", "https://h?x");
+    check_resolve("file:///a/m.json", "#x", "file:///a/m.json#x");
+    check_resolve("file:///a/m.json", "", "file:///a/m.json");
+    check_resolve("pkg://game/d/m.json", "#Mesh%200", "pkg://game/d/m.json#Mesh%200");
+    check_resolve("mem://d/m.json", "#x", "mem://d/m.json#x");
+    /* '?' is a character of a file, pkg or mem name: "?q" is a relative name there */
+    check_resolve("pkg://game/d/m.json", "?q", "pkg://game/d/?q");
+}
+
+/* An http(s) path is resolved as RFC 3986 says (5.2.4, the examples of 5.4), not as a
+ * file path: a trailing '/' and an empty segment name another resource there (a
+ * directory's index, an object key with "//"), and a ".." above the root is dropped.
+ * Normalised as a file path, "g/" lost its '/', "g//h" became "g/h", and "../../../g"
+ * was kept as written: the URL libcurl asks for ("/g") was another handle URI, which
+ * coalesced and cached apart from a load of "http://a/g". */
+static void test_resolve_http_paths_as_rfc_3986_does(void **state) {
+    (void)state;
+    const char *b = "http://a/b/c/d;p?q";
+    check_resolve(b, "g", "http://a/b/c/g");
+    check_resolve(b, "g/", "http://a/b/c/g/");
+    check_resolve(b, ".", "http://a/b/c/");
+    check_resolve(b, "./", "http://a/b/c/");
+    check_resolve(b, "..", "http://a/b/");
+    check_resolve(b, "../", "http://a/b/");
+    check_resolve(b, "../g", "http://a/b/g");
+    check_resolve(b, "../..", "http://a/");
+    check_resolve(b, "../../g", "http://a/g");
+    check_resolve(b, "../../../g", "http://a/g");
+    check_resolve(b, "../../../../g", "http://a/g");
+    check_resolve(b, "/./g", "http://a/g");
+    check_resolve(b, "/../g", "http://a/g");
+    check_resolve(b, "g.", "http://a/b/c/g.");
+    check_resolve(b, "..g", "http://a/b/c/..g");
+    check_resolve(b, "./g/.", "http://a/b/c/g/");
+    check_resolve(b, "g/../h", "http://a/b/c/h");
+    check_resolve(b, "g;x=1/../y", "http://a/b/c/y");
+    check_resolve(b, "g?y/./x", "http://a/b/c/g?y/./x");
+    check_resolve(b, "g#s/../x", "http://a/b/c/g#s/../x");
+    check_resolve(b, "g//h", "http://a/b/c/g//h");
+    check_resolve("https://s3.example/bucket/a//b/m.json", "t.png",
+                  "https://s3.example/bucket/a//b/t.png");
+    check_resolve("http://h", "../x", "http://h/x");
+}
+
+/* mem:// keys and custom schemes' paths are names, kept as written (no normalisation):
+ * resolving against one keeps its empty segments and a trailing '/', as a URL's, and
+ * leaves a ".." above its start as written. As a file path, "x" from the key
+ * "a//b/m.json" was the key "a/b/x", another key. */
+static void test_resolve_keeps_the_empty_segments_of_a_key(void **state) {
+    (void)state;
+    check_resolve("mem://a//b/m.json", "x", "mem://a//b/x");
+    check_resolve("mem://d/m.json", "x/", "mem://d/x/");
+    check_resolve("mem://d/m.json", "x//y", "mem://d/x//y");
+    check_resolve("myfs://pack//lvl/m.json", "../t.png", "myfs://pack//t.png");
+    check_resolve("mem:///abs/m.json", "x", "mem:///abs/x");
+    check_resolve("mem://d/e/m.json", "./../x", "mem://d/x");
+    /* as before: a ".." above the key's start is left as written */
+    check_resolve("mem://d/m.json", "../../x", "mem://d/../../x");
+    check_resolve("mem://m.json", "../x", "mem://../x");
+}
+
 static void test_resolve_against_mem_base(void **state) {
     (void)state;
     /* a reference longer than the resolver's stack buffer */
@@ -710,6 +781,9 @@ int main(void) {
         cmocka_unit_test(test_resolve_climbing_out_of_pkg_stays_forbidden),
         cmocka_unit_test(test_resolve_against_http_base),
         cmocka_unit_test(test_resolve_leaves_the_label_and_the_query_alone),
+        cmocka_unit_test(test_resolve_a_reference_without_a_path_is_the_base_itself),
+        cmocka_unit_test(test_resolve_http_paths_as_rfc_3986_does),
+        cmocka_unit_test(test_resolve_keeps_the_empty_segments_of_a_key),
         cmocka_unit_test(test_resolve_against_mem_base),
         cmocka_unit_test(test_resolve_absolute_ref_stands_alone),
         cmocka_unit_test(test_bad_uri_gives_failed_handle_at_next_flush),
