@@ -77,6 +77,14 @@
 #include <stdexcept>
 #define ASSET_SERVER_HPP_EXCEPTIONS 1
 #endif
+/* Whether this build can start a thread: not a single-threaded Emscripten build (no
+ * -pthread), where std::thread aborts, and where the server has no worker either (its
+ * jobs run in the flush). There no server is handed to the Reaper (Core::release). */
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+#define ASSET_SERVER_HPP_THREADS 0
+#else
+#define ASSET_SERVER_HPP_THREADS 1
+#endif
 
 namespace asset {
 
@@ -330,7 +338,9 @@ class Reaper {
 };
 
 inline void Core::release(Core *c) noexcept {
-    if (tl_on_worker == c) { /* on its own worker: destroyed once the callable returned */
+    if (tl_on_worker == c && ASSET_SERVER_HPP_THREADS) {
+        /* on its own worker: destroyed once the callable returned. Single-threaded (the
+         * web without -pthread), a task runs inside a flush: as any share dropped there */
         Reaper::get().take(c);
         return;
     }
