@@ -206,6 +206,17 @@ static void test_remount_keeps_cached_values_until_invalidated(void **state) {
 
 static void nothing_main(void *arg) { (void)arg; }
 
+/* Skips the test where no thread can start (the single-threaded web build): what needs
+ * a worker there would wait for ever. */
+static void skip_without_threads(const char *what) {
+    uv_thread_t probe;
+    if (uv_thread_create(&probe, nothing_main, NULL) != 0) {
+        print_message("  skipped: %s needs a worker thread\n", what);
+        skip(); /* leaves the test */
+    }
+    uv_thread_join(&probe);
+}
+
 /* "Mounting a name again ... replaces it for later reads", and a cached value is
  * dropped with asset_server_invalidate() or asset_server_clear_caches() after it: a
  * load made after the remount joined a load whose read had taken the old package's
@@ -213,12 +224,7 @@ static void nothing_main(void *arg) { (void)arg; }
  * cached the old bytes after the invalidate, served without I/O from then on. */
 static void test_a_remount_during_a_load_serves_later_loads_the_new_package(void **state) {
     fx_t *f = *state;
-    uv_thread_t probe;
-    if (uv_thread_create(&probe, nothing_main, NULL) != 0) { /* the single-threaded web build */
-        print_message("  skipped: the gated parse needs a worker thread\n");
-        skip();
-    }
-    uv_thread_join(&probe);
+    skip_without_threads("the gated parse");
     char *v2 = tu_path(f->dir, "game_v2");
     free(tu_write_file(f->game, "x.gated", "old", 3));
     free(tu_write_file(v2, "x.gated", "new", 3));
@@ -298,12 +304,7 @@ static int gone_read(const char *path) {
  * failing then; the read hook makes its timing here). */
 static void test_a_stale_not_found_leaves_a_later_loads_cache_entry(void **state) {
     fx_t *f = *state;
-    uv_thread_t probe;
-    if (uv_thread_create(&probe, nothing_main, NULL) != 0) { /* the single-threaded web build */
-        print_message("  skipped: the gated read needs a worker thread\n");
-        skip();
-    }
-    uv_thread_join(&probe);
+    skip_without_threads("the gated read");
     free(tu_write_file(f->game, "stale.txt", "here", 4));
     asset_server_destroy(f->s); /* the hook is set before the server's threads exist */
     uv_mutex_init(&g_gone.mu);

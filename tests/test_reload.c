@@ -2291,20 +2291,18 @@ static void test_a_change_that_finds_no_memory_to_wait_is_told(void **state) {
     free(dir);
 }
 
-/* A loaded file whose watch finds no memory on the I/O thread (its entry, its name)
- * was left unwatched, and nothing said so (a review): its edits were never reloaded.
- * Now a warning names it, as for a file that cannot be polled. */
-static void test_a_watch_that_finds_no_memory_is_logged(void **state) {
-    (void)state;
+/* Loads a file of a long name (letter c) with its watch's allocation failing (the
+ * name's length, or the whole path's: path_size), and checks a warning names it. */
+static void watch_without_memory_is_logged(char c, bool path_size, const char *what) {
     char *dir = tu_mkdtemp();
     char name[160];
-    long_name(name, 'w', 150); /* its name: a length of its own */
+    long_name(name, c, 150); /* a length of its own */
     char *a = tu_write_file(dir, name, "one", 3);
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
-    fail_allocs(strlen(name) + 1, 1); /* the watched file's name */
+    fail_allocs(strlen(path_size ? a : name) + 1, 1);
     asset_handle_t *h = tu_load_wait(s, a, ASSET_OK);
-    wait_failed(s, "the file's name was never copied");
+    wait_failed(s, what);
     wait_log(s, &log, name, "the file was left unwatched silently");
     assert_non_null(strstr(log_snapshot(&log).last, "cannot watch"));
     fail_allocs(0, 0);
@@ -2315,29 +2313,21 @@ static void test_a_watch_that_finds_no_memory_is_logged(void **state) {
     free(dir);
 }
 
+/* A loaded file whose watch finds no memory on the I/O thread (its entry, its name)
+ * was left unwatched, and nothing said so (a review): its edits were never reloaded.
+ * Now a warning names it, as for a file that cannot be polled. */
+static void test_a_watch_that_finds_no_memory_is_logged(void **state) {
+    (void)state;
+    watch_without_memory_is_logged('w', false, "the file's name was never copied");
+}
+
 /* A loaded file whose watch request found no memory on the loading side (the worker
  * that finished its load: its path, its key, its request) was left unwatched, and nothing
  * said so (the sixteenth review saw it and could not make it fail): its edits were never
  * reloaded. Now a warning names it. */
 static void test_a_watch_request_that_finds_no_memory_is_logged(void **state) {
     (void)state;
-    char *dir = tu_mkdtemp();
-    char name[160];
-    long_name(name, 'j', 150); /* its path: a length of its own */
-    char *a = tu_write_file(dir, name, "one", 3);
-    logcap_t log = {0};
-    asset_server_t *s = watch_server(&log);
-    fail_allocs(strlen(a) + 1, 1); /* the path to watch it at */
-    asset_handle_t *h = tu_load_wait(s, a, ASSET_OK);
-    wait_failed(s, "the file's path was never copied");
-    wait_log(s, &log, name, "the file was left unwatched silently");
-    assert_non_null(strstr(log_snapshot(&log).last, "cannot watch"));
-    fail_allocs(0, 0);
-    asset_handle_release(h);
-    asset_server_destroy(s);
-    tu_rmrf(dir);
-    free(a);
-    free(dir);
+    watch_without_memory_is_logged('j', true, "the file's path was never copied");
 }
 
 /* A file named as its directory ("assets/assets", made, renamed or deleted next to a
