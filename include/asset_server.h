@@ -630,7 +630,9 @@ typedef struct asset_loader {
     asset_status_t (*parse)(void *ctx, asset_parse_t *p); /* worker thread */
     void (*free_value)(void *ctx, void *value);           /* any thread, possibly with the
                                                              server's lock held: must not
-                                                             call the server. NULL: asset_free */
+                                                             call the server, but for
+                                                             asset_handle_release (see
+                                                             there). NULL: asset_free */
     void (*destroy)(void *ctx);                           /* at server destroy; may be NULL */
     /* ABI 2 */
     unsigned flags; /* ASSET_LOADER_* */
@@ -707,7 +709,7 @@ ASSET_API size_t asset_parse_depend_many(asset_parse_t *p, const char *const *ur
  * cost_bytes for it too) and ref-counted on its own; free_fn(value, user) frees it
  * (NULL: the loader's free_value), where the loader's free_value would run: any
  * thread, possibly with the server's lock held (a cache eviction), so it must not call
- * the server; on the flush thread for an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader.
+ * the server but for asset_handle_release; on the flush thread for an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader.
  * Labels are unique per asset (a duplicate gives
  * ASSET_E_INVALID and value stays the caller's); ASSET_E_NO_MEMORY when it cannot be
  * recorded (value stays the caller's). */
@@ -938,7 +940,12 @@ ASSET_API asset_handle_t *asset_handle_retain(asset_handle_t *h);
  * still fire and the value still reaches the cache. Allowed inside callbacks.
  * Releasing more often than retained is a bug: while the handle still lives it is
  * ignored and logged (ASSET_LOG_ERROR); debug builds (NDEBUG unset) also recognise a
- * freed handle by its poisoned magic word and say so on stderr instead of touching it. */
+ * freed handle by its poisoned magic word and say so on stderr instead of touching it.
+ * Inside a value's free (a loader's free_value, a label's free_fn: a value that holds
+ * handles it loaded), which may run with the server's lock held, the release is only
+ * counted, and done by the handle's server's next flush (its value freed there if it
+ * was the last reference; config.wake is called), or dropped by its destroy, which frees
+ * every handle anyway. It is the one call into the server a free_value may make. */
 ASSET_API void asset_handle_release(asset_handle_t *h);
 
 typedef void (*asset_handle_cb)(asset_handle_t *h, void *user);

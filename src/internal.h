@@ -697,6 +697,10 @@ struct asset_server {
     bool fin_open;                         /* a finalize call of the run is running */
     bool handles_gone;                     /* destroy freed every handle */
     _Atomic(asset__value_t *) dead_values; /* values the flush thread frees (lock-free push) */
+    /* releases made inside a free_value (lock-free push): the next flush does them
+     * (asset__handles_release_later); destroy drops the list */
+    _Atomic(struct asset__later *) later_handles;
+    asset_handle_t *handles_freed; /* destroy: handles cleared, their memory freed last */
     atomic_bool dead_wake; /* a value was queued in dead_values (or a task in dead_tasks): the
                               host must flush (a wake) */
     atomic_bool wake_off;  /* destroy began: config.wake is never called again */
@@ -845,6 +849,10 @@ extern _Thread_local asset_server_t *asset__thread_waiting;
  * is cleared (a FREE_ON_FLUSH_THREAD free_value, a replaced source's destroy), where a
  * destroy or a flush of that server must be refused as in a callback. */
 extern _Thread_local asset_server_t *asset__thread_flushing;
+/* Nonzero while this thread runs a value's free (asset__loader_free_value): any server's
+ * lock may be held, so asset_handle_release only counts the release for the next flush
+ * of the handle's server. */
+extern _Thread_local unsigned asset__thread_freeing;
 void asset__log(asset_server_t *s, int level, const char *fmt, ...) ASSET_PRINTF(3, 4);
 void asset__maybe_wake(asset_server_t *s);
 bool asset__on_flush_thread(asset_server_t *s); /* [lock] */
@@ -909,6 +917,12 @@ size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, const 
 /* Frees a handle that is not linked (never was, or handle_free unlinked it): its block,
  * or its place in a slab, which goes with its last handle. Lock held or not. */
 void asset__handle_discard(asset_handle_t *h);
+/* Does the releases that free_values made (asset_handle_release inside one): flush,
+ * lock not held. */
+void asset__handles_release_later(asset_server_t *s);
+/* destroy, last: frees the memory of the handles asset__handle_free_all cleared (a value
+ * freed after them may still release one of them: asset__thread_freeing) */
+void asset__handle_discard_all(asset_server_t *s);
 void asset__handle_link(asset_server_t *s, asset_handle_t *h);
 /* Lock not held: appends a completion (or, reloaded, a reload) callback; its id or 0. */
 uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user);

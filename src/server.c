@@ -13,6 +13,7 @@
 _Thread_local asset_server_t *asset__thread_owner;
 _Thread_local asset_server_t *asset__thread_waiting;
 _Thread_local asset_server_t *asset__thread_flushing;
+_Thread_local unsigned asset__thread_freeing;
 
 /* The whole line, however long (a failed load's message ends with its reason, after a
  * URI of up to 8 KiB): on the stack when it fits, else on the heap; out of memory, its
@@ -255,6 +256,7 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     asset__reload_free(s);
     asset__uri_index_free(s); /* empty by now: every handle was freed */
     asset__dependents_free(s);
+    asset__handle_discard_all(s); /* after every value: their frees may release handles */
     asset__trace_free(s);
     asset__mem_destroy(s->mem);
     asset__pkg_destroy(s->pkg);

@@ -1274,6 +1274,86 @@ void test_connect_out_of_memory_returns_0_and_destroys_the_callable() {
 }
 #endif
 
+// ---- values that hold handles or servers ----
+
+// Fails the test, and ends the process, when a deadlock keeps the test from its end: a
+// value's free that dropped a Handle or a Server under the server's lock hung there.
+class Watchdog {
+  public:
+    explicit Watchdog(const char *what) : what_(what), t_([this] { watch(); }) {}
+    ~Watchdog() {
+        {
+            std::lock_guard<std::mutex> g(m_);
+            done_ = true;
+        }
+        cv_.notify_one();
+        t_.join();
+    }
+    Watchdog(const Watchdog &) = delete;
+    Watchdog &operator=(const Watchdog &) = delete;
+
+  private:
+    void watch() {
+        std::unique_lock<std::mutex> g(m_);
+        if (cv_.wait_for(g, 2 * kGenerous, [this] { return done_; })) return;
+        std::fprintf(stderr, "%s: still running after %lld s (a deadlock)\n", what_,
+                     static_cast<long long>(2 * kGenerous.count() / 1000));
+        std::_Exit(1);
+    }
+    const char *what_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread t_;
+};
+
+// A value holding a sub-asset its parse loaded with server.load(), not as a dependency.
+struct Composite {
+    asset::Handle part;
+};
+
+class CompositeLoader : public asset::TypedLoader<Composite> {
+  public:
+    explicit CompositeLoader(const asset::Server *s) : TypedLoader("composite", {".comp"}), s_(s) {}
+    asset_status_t parse(asset::Parse &p) override {
+        auto v = std::make_unique<Composite>();
+        v->part = s_->load("mem://part.txt");
+        p.set_value(std::move(v), 64);
+        return ASSET_OK;
+    }
+
+  private:
+    const asset::Server *s_;
+};
+
+void test_a_value_holding_handles_is_freed_under_the_servers_lock() {
+    Watchdog dog("a_value_holding_handles_is_freed_under_the_servers_lock");
+    asset::Server s(config());
+    CHECK(s.add_loader(std::make_shared<CompositeLoader>(&s), 100) == ASSET_OK); // one fits
+    CHECK(s.mem_put("part.txt", "part") == ASSET_OK);
+    for (const char *k : {"a.comp", "b.comp", "c.comp", "d.comp"})
+        CHECK(s.mem_put(k, "x") == ASSET_OK);
+    auto loaded = [&](const char *uri) {
+        asset::Handle h = s.load(uri);
+        CHECK(h.wait(kGenerous) == ASSET_OK);
+        const Composite *c = h.value<Composite>();
+        CHECK(c && c->part.wait(kGenerous) == ASSET_OK);
+    };
+    loaded("mem://a.comp");
+    loaded("mem://b.comp"); // a worker's insert evicts a: ~Composite under the lock
+    s.flush();
+    loaded("mem://c.comp");                                // evicts b
+    CHECK(s.set_cache_budget("composite", 1) == ASSET_OK); // evicts c, on this thread
+    loaded("mem://d.comp");                                // too big now: freed with its handle
+    CHECK(s.set_cache_budget("composite", 0) == ASSET_OK);
+    loaded("mem://a.comp");
+    s.clear_caches();
+    loaded("mem://b.comp");
+    s.invalidate("mem://b.comp");
+    loaded("mem://c.comp"); // cached at destroy
+    s.flush();              // the parts the frees released
+}
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -1355,6 +1435,8 @@ int main() {
         {"connect_out_of_memory_returns_0_and_destroys_the_callable",
          test_connect_out_of_memory_returns_0_and_destroys_the_callable},
 #endif
+        {"a_value_holding_handles_is_freed_under_the_servers_lock",
+         test_a_value_holding_handles_is_freed_under_the_servers_lock},
     };
     int passed = 0, failed = 0;
     for (const Test &t : tests) {
