@@ -1354,6 +1354,72 @@ void test_a_value_holding_handles_is_freed_under_the_servers_lock() {
     s.flush();              // the parts the frees released
 }
 
+// A value holding a share of its own server (a registry that keeps the server it came
+// from): once the program let go of every other share, an eviction by a worker's insert
+// drops the last one there, under the server's lock.
+struct Keeper {
+    asset::Server server; // empty for the values parsed once the program let go
+};
+
+class KeeperLoader : public asset::TypedLoader<Keeper> {
+  public:
+    KeeperLoader(const asset::Server *s, std::mutex *m, std::condition_variable *cv, bool *entered,
+                 bool *open, bool *destroyed)
+        : TypedLoader("keeper", {".keep"}), s_(s), m_(m), cv_(cv), entered_(entered), open_(open),
+          destroyed_(destroyed) {}
+    ~KeeperLoader() override {
+        std::lock_guard<std::mutex> g(*m_);
+        *destroyed_ = true;
+        cv_->notify_all();
+    }
+    asset_status_t parse(asset::Parse &p) override {
+        auto v = std::make_unique<Keeper>();
+        if (p.uri().find("gated") == std::string_view::npos) {
+            v->server = *s_;
+        } else { /* held until the program let go of its Server */
+            std::unique_lock<std::mutex> g(*m_);
+            *entered_ = true;
+            cv_->notify_all();
+            cv_->wait_for(g, kGenerous, [this] { return *open_; });
+        }
+        p.set_value(std::move(v), 64);
+        return ASSET_OK;
+    }
+
+  private:
+    const asset::Server *s_;
+    std::mutex *m_;
+    std::condition_variable *cv_;
+    bool *entered_, *open_, *destroyed_;
+};
+
+void test_a_value_holding_the_last_server_share_evicted_by_a_worker() {
+    Watchdog dog("a_value_holding_the_last_server_share_evicted_by_a_worker");
+    std::mutex m;
+    std::condition_variable cv;
+    bool entered = false, open = false, destroyed = false;
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<KeeperLoader>(&s, &m, &cv, &entered, &open, &destroyed),
+                           100) == ASSET_OK); /* room for one value */
+        CHECK(s.mem_put("a.keep", "a") == ASSET_OK);
+        CHECK(s.mem_put("gated.keep", "g") == ASSET_OK);
+        CHECK(s.load("mem://a.keep").wait(kGenerous) == ASSET_OK); /* cached, holds s */
+        s.load("mem://gated.keep"); /* released at once: the load goes on, to the cache */
+        std::unique_lock<std::mutex> g(m);
+        CHECK(cv.wait_for(g, kGenerous, [&] { return entered; }));
+    } /* the program's last share: a.keep's value holds the server now */
+    {
+        std::lock_guard<std::mutex> g(m);
+        open = true;
+    }
+    cv.notify_all();
+    /* the worker inserts gated.keep, evicting a.keep: its Keeper drops the last share
+     * there, under the server's lock; the server is destroyed (its loader with it) */
+    std::unique_lock<std::mutex> g(m);
+    CHECK(cv.wait_for(g, kGenerous, [&] { return destroyed; }));
+}
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -1437,6 +1503,8 @@ int main() {
 #endif
         {"a_value_holding_handles_is_freed_under_the_servers_lock",
          test_a_value_holding_handles_is_freed_under_the_servers_lock},
+        {"a_value_holding_the_last_server_share_evicted_by_a_worker",
+         test_a_value_holding_the_last_server_share_evicted_by_a_worker},
     };
     int passed = 0, failed = 0;
     for (const Test &t : tests) {
