@@ -346,7 +346,8 @@ ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
  * (asset_request_finish). No callback fires during or after destroy. Waits of other
  * threads (asset_handle_wait, asset_batch_wait) end with ASSET_E_SHUTDOWN, and destroy
  * returns once they have (a callback or finalize step that a wait's flush was running when
- * destroy began finishes first; that flush runs no other). Called from inside one of the
+ * destroy began finishes first; that flush runs no other); so does a flush running on
+ * another thread, which destroy waits for to return. Called from inside one of the
  * server's own callbacks (a completion or batch callback during its flush, a free_value or
  * free_arg its flush or its destroy runs, or a source's or loader's callback on its worker
  * or I/O thread), or on a thread that waits on the server (config.wake called by the
@@ -709,8 +710,8 @@ ASSET_API size_t asset_parse_depend_many(asset_parse_t *p, const char *const *ur
  * cost_bytes for it too) and ref-counted on its own; free_fn(value, user) frees it
  * (NULL: the loader's free_value), where the loader's free_value would run: any
  * thread, possibly with the server's lock held (a cache eviction), so it must not call
- * the server but for asset_handle_release; on the flush thread for an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader.
- * Labels are unique per asset (a duplicate gives
+ * the server but for asset_handle_release; on the flush thread for an
+ * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader. Labels are unique per asset (a duplicate gives
  * ASSET_E_INVALID and value stays the caller's); ASSET_E_NO_MEMORY when it cannot be
  * recorded (value stays the caller's). */
 ASSET_API asset_status_t asset_parse_add_labeled(asset_parse_t *p, const char *label, void *value,

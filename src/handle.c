@@ -390,6 +390,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         return 0;
     }
     s->in_flush = true;
+    s->flushes++; /* destroy waits for it to return */
     s->flush_thread = uv_thread_self();
     /* to its return: the frees and reaps after in_flush is cleared run user code too,
      * and a destroy there freed the server under this flush (a review) */
@@ -498,6 +499,9 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         atomic_store(&s->dead_wake, true);
         asset__maybe_wake(s);
     }
+    uv_mutex_lock(&s->lock);
+    if (--s->flushes == 0 && s->stopping) uv_cond_broadcast(&s->done_cond); /* destroy */
+    uv_mutex_unlock(&s->lock);
     asset__thread_flushing = outer;
     return n;
 }

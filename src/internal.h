@@ -761,6 +761,10 @@ struct asset_server {
     /* [lock] threads inside asset__wait (handle.c), any thread's: destroy waits until
      * they have left, so that none touches the server, its handles or its batches after */
     unsigned in_waits;
+    /* [lock] flushes running (flush_impl, from its start to its return), any thread's:
+     * destroy on another thread waits for them too (the C++ wrapper's Reaper destroys a
+     * server whose last share a value freed inside a flush let go: a review) */
+    unsigned flushes;
     /* label names compared by asset__labels_find (adds and lookups; tests) */
     atomic_uint_fast64_t label_looks;
     uint64_t progress_visits;   /* [lock] jobs a handle's progress looked at (graph.c; tests) */

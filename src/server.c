@@ -236,8 +236,10 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     uv_mutex_lock(&s->lock);
     /* and for the waits of other threads, which end with ASSET_E_SHUTDOWN (woken above):
      * one on the flush thread may be inside a flush, its callbacks running; freed under
-     * them, they touched the server, the handle and the lock after (found by a review) */
-    while (s->running_async || s->caller_runs || s->in_waits) {
+     * them, they touched the server, the handle and the lock after (found by a review);
+     * and for flushes on other threads (the C++ wrapper's Reaper destroys a server that a
+     * value freed inside a flush let go: it freed the server under that flush) */
+    while (s->running_async || s->caller_runs || s->in_waits || s->flushes) {
         s->waiters++; /* a thread in done_cond, as the waits count themselves */
         uv_cond_wait(&s->done_cond, &s->lock);
         s->waiters--;

@@ -1420,6 +1420,90 @@ void test_a_value_holding_the_last_server_share_evicted_by_a_worker() {
     CHECK(cv.wait_for(g, kGenerous, [&] { return destroyed; }));
 }
 
+// A value holding a share of its server, made by its parse from the Server object the
+// loader was given.
+class SelfKeeperLoader : public asset::TypedLoader<Keeper> {
+  public:
+    SelfKeeperLoader(const asset::Server *s, std::mutex *m, std::condition_variable *cv,
+                     bool *destroyed)
+        : TypedLoader("selfkeeper", {".self"}), s_(s), m_(m), cv_(cv), destroyed_(destroyed) {}
+    ~SelfKeeperLoader() override {
+        std::lock_guard<std::mutex> g(*m_);
+        *destroyed_ = true;
+        cv_->notify_all();
+    }
+    asset_status_t parse(asset::Parse &p) override {
+        auto v = std::make_unique<Keeper>();
+        v->server = *s_;
+        p.set_value(std::move(v), 64);
+        return ASSET_OK;
+    }
+
+  private:
+    const asset::Server *s_;
+    std::mutex *m_;
+    std::condition_variable *cv_;
+    bool *destroyed_;
+};
+
+struct InFlushDrop {
+    asset::Server *sp;
+    asset_server_t *raw;
+    std::mutex *m;
+    std::condition_variable *cv;
+    bool *destroyed;
+    bool fired = false, destroyed_in_flush = false;
+};
+
+// A flush called through the C API whose C callback deletes the last Server object, then
+// clears the caches: the value holding the server's last share is freed there, inside that
+// flush, under its lock. The server must be destroyed, but neither by that thread (it
+// waited for its own lock) nor under the flush still running (ASan saw the flush go on in
+// freed memory): a second callback of that flush, if it fires before destroy stops the
+// flush, waits a while for the destroy, which must wait for the flush instead.
+void test_a_value_holding_the_last_server_share_freed_inside_a_c_flush() {
+    Watchdog dog("a_value_holding_the_last_server_share_freed_inside_a_c_flush");
+    std::mutex m;
+    std::condition_variable cv;
+    bool destroyed = false;
+    auto *sp = new asset::Server(config());
+    CHECK(sp->add_loader(std::make_shared<SelfKeeperLoader>(sp, &m, &cv, &destroyed)) == ASSET_OK);
+    CHECK(sp->mem_put("a.self", "a") == ASSET_OK);
+    CHECK(sp->mem_put("x.bin", "x") == ASSET_OK);
+    CHECK(sp->mem_put("y.bin", "y") == ASSET_OK);
+    CHECK(sp->load("mem://a.self").wait(kGenerous) == ASSET_OK); /* cached: holds a share */
+    InFlushDrop d{sp, sp->get(), &m, &cv, &destroyed};
+    asset_handle_t *x = asset_server_load(d.raw, "mem://x.bin", nullptr);
+    asset_handle_t *y = asset_server_load(d.raw, "mem://y.bin", nullptr);
+    CHECK(asset_handle_wait(x, static_cast<int64_t>(kGenerous.count())) == ASSET_OK);
+    CHECK(asset_handle_wait(y, static_cast<int64_t>(kGenerous.count())) == ASSET_OK);
+    CHECK(asset_handle_on_completed(
+              x,
+              [](asset_handle_t *h, void *user) {
+                  auto *dd = static_cast<InFlushDrop *>(user);
+                  dd->fired = true;
+                  asset_handle_release(h);
+                  delete dd->sp;                      /* the value's share is the last now */
+                  asset_server_clear_caches(dd->raw); /* ... and goes here */
+              },
+              &d) != 0);
+    CHECK(asset_handle_on_completed(
+              y,
+              [](asset_handle_t *h, void *user) {
+                  auto *dd = static_cast<InFlushDrop *>(user);
+                  asset_handle_release(h);
+                  std::unique_lock<std::mutex> g(*dd->m);
+                  dd->destroyed_in_flush =
+                      dd->cv->wait_for(g, std::chrono::seconds(2), [dd] { return *dd->destroyed; });
+              },
+              &d) != 0);
+    asset_server_flush(d.raw); /* the server may be gone once it returns */
+    CHECK(d.fired);
+    CHECK(!d.destroyed_in_flush);
+    std::unique_lock<std::mutex> g(m);
+    CHECK(cv.wait_for(g, kGenerous, [&] { return destroyed; }));
+}
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -1505,6 +1589,8 @@ int main() {
          test_a_value_holding_handles_is_freed_under_the_servers_lock},
         {"a_value_holding_the_last_server_share_evicted_by_a_worker",
          test_a_value_holding_the_last_server_share_evicted_by_a_worker},
+        {"a_value_holding_the_last_server_share_freed_inside_a_c_flush",
+         test_a_value_holding_the_last_server_share_freed_inside_a_c_flush},
     };
     int passed = 0, failed = 0;
     for (const Test &t : tests) {
