@@ -1504,6 +1504,33 @@ void test_a_value_holding_the_last_server_share_freed_inside_a_c_flush() {
     CHECK(cv.wait_for(g, kGenerous, [&] { return destroyed; }));
 }
 
+class CountedCompositeLoader : public CompositeLoader {
+  public:
+    CountedCompositeLoader(const asset::Server *s, std::atomic<bool> *destroyed)
+        : CompositeLoader(s), destroyed_(destroyed) {}
+    ~CountedCompositeLoader() override { *destroyed_ = true; }
+
+  private:
+    std::atomic<bool> *destroyed_;
+};
+
+// What cxx.md tells: cached values holding Handles of their server keep it; clear_caches()
+// and a flush before the last Server goes let it be destroyed with that share.
+void test_values_holding_handles_let_their_server_go_after_clear_caches() {
+    Watchdog dog("values_holding_handles_let_their_server_go_after_clear_caches");
+    std::atomic<bool> destroyed{false};
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<CountedCompositeLoader>(&s, &destroyed)) == ASSET_OK);
+        CHECK(s.mem_put("part.txt", "part") == ASSET_OK);
+        CHECK(s.mem_put("a.comp", "a") == ASSET_OK);
+        CHECK(s.load("mem://a.comp").wait(kGenerous) == ASSET_OK); /* cached */
+        s.clear_caches(); /* the value goes: its part's release waits for the flush */
+        s.flush();
+    }
+    CHECK(destroyed); /* the last share went with s: destroyed there */
+}
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -1591,6 +1618,8 @@ int main() {
          test_a_value_holding_the_last_server_share_evicted_by_a_worker},
         {"a_value_holding_the_last_server_share_freed_inside_a_c_flush",
          test_a_value_holding_the_last_server_share_freed_inside_a_c_flush},
+        {"values_holding_handles_let_their_server_go_after_clear_caches",
+         test_values_holding_handles_let_their_server_go_after_clear_caches},
     };
     int passed = 0, failed = 0;
     for (const Test &t : tests) {
