@@ -632,7 +632,8 @@ typedef struct asset_loader {
     void (*free_value)(void *ctx, void *value);           /* any thread, possibly with the
                                                              server's lock held: must not
                                                              call the server, but for
-                                                             asset_handle_release (see
+                                                             asset_handle_release and
+                                                             asset_batch_release (see
                                                              there). NULL: asset_free */
     void (*destroy)(void *ctx);                           /* at server destroy; may be NULL */
     /* ABI 2 */
@@ -710,7 +711,7 @@ ASSET_API size_t asset_parse_depend_many(asset_parse_t *p, const char *const *ur
  * cost_bytes for it too) and ref-counted on its own; free_fn(value, user) frees it
  * (NULL: the loader's free_value), where the loader's free_value would run: any
  * thread, possibly with the server's lock held (a cache eviction), so it must not call
- * the server but for asset_handle_release; on the flush thread for an
+ * the server but for asset_handle_release and asset_batch_release; on the flush thread for an
  * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader. Labels are unique per asset (a duplicate gives
  * ASSET_E_INVALID and value stays the caller's); ASSET_E_NO_MEMORY when it cannot be
  * recorded (value stays the caller's). */
@@ -1096,7 +1097,9 @@ ASSET_API const void *asset_batch_value(const asset_batch_t *b, const char *uri)
 /* Cancels the listing/manifest and every unfinished child. */
 ASSET_API void asset_batch_cancel(asset_batch_t *b);
 /* References, as for handles: the batch (and the handles it holds) lives until it is
- * done and released, or until asset_server_destroy(). Any thread. */
+ * done and released, or until asset_server_destroy(). Any thread. A release inside a
+ * value's free (a free_value) is counted and done by the next flush, as a handle's
+ * (asset_handle_release). */
 ASSET_API asset_batch_t *asset_batch_retain(asset_batch_t *b);
 ASSET_API void asset_batch_release(asset_batch_t *b);
 /* Fires on the flush thread for each child that completes after the call. Returns an

@@ -215,11 +215,12 @@ static void cb_free_all(asset__cb_t *last) {
     }
 }
 
-/* A handle's release made inside a free_value, waiting for the next flush
- * (asset_handle_release, release_later): in s->later_handles. */
+/* A handle's or batch's release made inside a free_value, waiting for the next flush
+ * (asset__release_later): in s->later_handles. */
 typedef struct asset__later {
     struct asset__later *next;
-    asset_handle_t *h;
+    asset_handle_t *h;     /* the handle released, or NULL: */
+    struct asset_batch *b; /* the batch released */
 } asset__later_t;
 
 /* Everything of h but its memory (asset__handle_discard). */
@@ -595,17 +596,18 @@ asset_handle_t *asset_handle_retain(asset_handle_t *h) {
 /* A release inside a free_value, which may run with this server's lock held (or another
  * server's, whose free_value releases a handle of this one): recorded, done by the next
  * flush. h stays alive meanwhile: the record is a reference it still has. */
-static void release_later(asset_handle_t *h) {
-    asset_server_t *s = h->server;
+void asset__release_later(asset_server_t *s, asset_handle_t *h, struct asset_batch *b) {
     asset__later_t *l = asset_alloc(sizeof *l);
-    if (!l) { /* the reference stays: the handle lives until destroy, which frees it */
+    if (!l) { /* the reference stays: it lives until destroy, which frees it */
         asset__log(s, ASSET_LOG_ERROR,
-                   "asset_handle_release(%s) in a free_value: out of memory, the handle "
-                   "lives until the server is destroyed",
-                   asset__handle_uri(h));
+                   "%s(%s) in a free_value: out of memory, it lives until the server is "
+                   "destroyed",
+                   h ? "asset_handle_release" : "asset_batch_release",
+                   h ? asset__handle_uri(h) : "batch");
         return;
     }
     l->h = h;
+    l->b = b;
     l->next = atomic_load_explicit(&s->later_handles, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(&s->later_handles, &l->next, l,
                                                   memory_order_release, memory_order_relaxed))
@@ -620,8 +622,11 @@ void asset__handles_release_later(asset_server_t *s) {
         while (l) {
             asset__later_t *next = l->next;
             asset_handle_t *h = l->h;
+            struct asset_batch *b = l->b;
             asset_free(l);
-            if (h->refs > 0) {
+            if (!h) {
+                asset__batch_release_locked(b); /* its handles' values may record more */
+            } else if (h->refs > 0) {
                 h->refs--;
                 asset__handle_maybe_free(h); /* its value's free may record more: the loop */
             } else {
@@ -639,7 +644,7 @@ void asset__handles_release_later(asset_server_t *s) {
 void asset_handle_release(asset_handle_t *h) {
     if (!h || !handle_alive(h, "asset_handle_release")) return;
     if (asset__thread_freeing) { /* maybe under a server's lock: asset__loader_free_value */
-        release_later(h);
+        asset__release_later(h->server, h, NULL);
         return;
     }
     asset_server_t *s = h->server;

@@ -700,7 +700,8 @@ struct asset_server {
     /* releases made inside a free_value (lock-free push): the next flush does them
      * (asset__handles_release_later); destroy drops the list */
     _Atomic(struct asset__later *) later_handles;
-    asset_handle_t *handles_freed; /* destroy: handles cleared, their memory freed last */
+    asset_handle_t *handles_freed;     /* destroy: handles cleared, their memory freed last */
+    struct asset_batch *batches_freed; /* destroy: batches cleared, their memory freed last */
     atomic_bool dead_wake; /* a value was queued in dead_values (or a task in dead_tasks): the
                               host must flush (a wake) */
     atomic_bool wake_off;  /* destroy began: config.wake is never called again */
@@ -902,6 +903,9 @@ size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t b
  * that the children a folder, manifest or group makes later are cancelled too. */
 void asset__batches_cancel_tag(asset_server_t *s, const char *tag);
 void asset__batch_free_all(asset_server_t *s);
+/* destroy, last: frees the memory of the batches asset__batch_free_all cleared */
+void asset__batch_discard_all(asset_server_t *s);
+void asset__batch_release_locked(struct asset_batch *b); /* [lock] asset_batch_release's */
 /* [lock] h, a child of h->batch, was decided: counts it, and wakes a waiter of the
  * batch once every child is. */
 void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h);
@@ -924,6 +928,9 @@ void asset__handle_discard(asset_handle_t *h);
 /* Does the releases that free_values made (asset_handle_release inside one): flush,
  * lock not held. */
 void asset__handles_release_later(asset_server_t *s);
+/* Records a release of h, or of b (h NULL), made inside a free_value, for the next flush
+ * of s (asset_handle_release, asset_batch_release). */
+void asset__release_later(asset_server_t *s, asset_handle_t *h, struct asset_batch *b);
 /* destroy, last: frees the memory of the handles asset__handle_free_all cleared (a value
  * freed after them may still release one of them: asset__thread_freeing) */
 void asset__handle_discard_all(asset_server_t *s);

@@ -259,6 +259,7 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     asset__uri_index_free(s); /* empty by now: every handle was freed */
     asset__dependents_free(s);
     asset__handle_discard_all(s); /* after every value: their frees may release handles */
+    asset__batch_discard_all(s);  /* and batches */
     asset__trace_free(s);
     asset__mem_destroy(s->mem);
     asset__pkg_destroy(s->pkg);

@@ -1241,6 +1241,71 @@ static void test_a_flush_thread_value_holding_a_handle_frees_its_asset_in_that_f
     tu_os_watchdog(0);
 }
 
+/* A value holding a batch of its server (a level that loads its assets as a group in its
+ * parse), released by its free_value: as a handle's release, with the lock maybe held. */
+static _Atomic int bholder_frees;
+
+static asset_status_t bholder_parse(void *ctx, asset_parse_t *p) {
+    asset_server_t *s = ctx;
+    asset_batch_t **v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    const char *uris[] = {"mem://inner.bin"};
+    *v = asset_server_load_group(s, uris, 1, NULL);
+    asset_parse_set_value(p, v, 64);
+    return ASSET_OK;
+}
+
+static void bholder_free(void *ctx, void *value) {
+    (void)ctx;
+    asset_batch_t **v = value;
+    asset_batch_release(*v); /* the server's lock may be held here */
+    atomic_fetch_add(&bholder_frees, 1);
+    asset_free(v);
+}
+
+static const char *const bholder_suffixes[] = {".bhold", NULL};
+
+static asset_server_t *bholder_server(void) {
+    tu_os_watchdog(120);
+    atomic_store(&bholder_frees, 0);
+    asset_server_t *s = tu_server(2);
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "bholder",
+                         .suffixes = bholder_suffixes,
+                         .parse = bholder_parse,
+                         .free_value = bholder_free};
+    assert_int_equal(asset_server_register_loader(s, &ld, s, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "inner.bin", "in", 2), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "a.bhold", "a", 1), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://a.bhold", ASSET_OK);
+    asset_batch_t *const *v = asset_handle_value(h);
+    assert_int_equal(asset_batch_wait(*v, 60000), ASSET_OK);
+    asset_handle_release(h); /* cached */
+    return s;
+}
+
+static void test_a_value_holding_a_batch_is_freed_by_clear_caches(void **state) {
+    (void)state;
+    asset_server_t *s = bholder_server();
+    asset_server_clear_caches(s);
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&bholder_frees), 1);
+    uv_mutex_lock(&s->lock);
+    bool gone = s->batches == NULL; /* the value's reference was the batch's last */
+    uv_mutex_unlock(&s->lock);
+    assert_true(gone);
+    asset_server_destroy(s);
+    tu_os_watchdog(0);
+}
+
+static void test_a_value_holding_a_batch_is_freed_by_destroy(void **state) {
+    (void)state;
+    asset_server_t *s = bholder_server();
+    asset_server_destroy(s); /* frees the batch and the value: in either order */
+    assert_int_equal(atomic_load(&bholder_frees), 1);
+    tu_os_watchdog(0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_never_exceeded_over_10000_random_inserts),
@@ -1289,6 +1354,8 @@ int main(void) {
         cmocka_unit_test(test_a_value_holding_a_handle_is_replaced_by_a_reload),
         cmocka_unit_test(test_a_value_holding_a_handle_is_freed_by_destroy),
         cmocka_unit_test(test_a_flush_thread_value_holding_a_handle_frees_its_asset_in_that_flush),
+        cmocka_unit_test(test_a_value_holding_a_batch_is_freed_by_clear_caches),
+        cmocka_unit_test(test_a_value_holding_a_batch_is_freed_by_destroy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
