@@ -346,7 +346,8 @@ ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
  * (asset_request_finish). No callback fires during or after destroy. Waits of other
  * threads (asset_handle_wait, asset_batch_wait) end with ASSET_E_SHUTDOWN, and destroy
  * returns once they have (a callback or finalize step that a wait's flush was running when
- * destroy began finishes first; that flush runs no other). Called from inside one of the
+ * destroy began finishes first; that flush runs no other); so does a flush running on
+ * another thread, which destroy waits for to return. Called from inside one of the
  * server's own callbacks (a completion or batch callback during its flush, a free_value or
  * free_arg its flush or its destroy runs, or a source's or loader's callback on its worker
  * or I/O thread), or on a thread that waits on the server (config.wake called by the
@@ -632,7 +633,10 @@ typedef struct asset_loader {
     asset_status_t (*parse)(void *ctx, asset_parse_t *p); /* worker thread */
     void (*free_value)(void *ctx, void *value);           /* any thread, possibly with the
                                                              server's lock held: must not
-                                                             call the server. NULL: asset_free */
+                                                             call the server, but for
+                                                             asset_handle_release and
+                                                             asset_batch_release (see
+                                                             there). NULL: asset_free */
     void (*destroy)(void *ctx);                           /* at server destroy; may be NULL */
     /* ABI 2 */
     unsigned flags; /* ASSET_LOADER_* */
@@ -709,8 +713,8 @@ ASSET_API size_t asset_parse_depend_many(asset_parse_t *p, const char *const *ur
  * cost_bytes for it too) and ref-counted on its own; free_fn(value, user) frees it
  * (NULL: the loader's free_value), where the loader's free_value would run: any
  * thread, possibly with the server's lock held (a cache eviction), so it must not call
- * the server; on the flush thread for an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader.
- * Labels are unique per asset (a duplicate gives
+ * the server but for asset_handle_release and asset_batch_release; on the flush thread for an
+ * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader. Labels are unique per asset (a duplicate gives
  * ASSET_E_INVALID and value stays the caller's); ASSET_E_NO_MEMORY when it cannot be
  * recorded (value stays the caller's). */
 ASSET_API asset_status_t asset_parse_add_labeled(asset_parse_t *p, const char *label, void *value,
@@ -940,7 +944,12 @@ ASSET_API asset_handle_t *asset_handle_retain(asset_handle_t *h);
  * still fire and the value still reaches the cache. Allowed inside callbacks.
  * Releasing more often than retained is a bug: while the handle still lives it is
  * ignored and logged (ASSET_LOG_ERROR); debug builds (NDEBUG unset) also recognise a
- * freed handle by its poisoned magic word and say so on stderr instead of touching it. */
+ * freed handle by its poisoned magic word and say so on stderr instead of touching it.
+ * Inside a value's free (a loader's free_value, a label's free_fn: a value that holds
+ * handles it loaded), which may run with the server's lock held, the release is only
+ * counted, and done by the handle's server's next flush (its value freed there if it
+ * was the last reference; config.wake is called), or dropped by its destroy, which frees
+ * every handle anyway. It is the one call into the server a free_value may make. */
 ASSET_API void asset_handle_release(asset_handle_t *h);
 
 typedef void (*asset_handle_cb)(asset_handle_t *h, void *user);
@@ -1090,7 +1099,9 @@ ASSET_API const void *asset_batch_value(const asset_batch_t *b, const char *uri)
 /* Cancels the listing/manifest and every unfinished child. */
 ASSET_API void asset_batch_cancel(asset_batch_t *b);
 /* References, as for handles: the batch (and the handles it holds) lives until it is
- * done and released, or until asset_server_destroy(). Any thread. */
+ * done and released, or until asset_server_destroy(). Any thread. A release inside a
+ * value's free (a free_value) is counted and done by the next flush, as a handle's
+ * (asset_handle_release). */
 ASSET_API asset_batch_t *asset_batch_retain(asset_batch_t *b);
 ASSET_API void asset_batch_release(asset_batch_t *b);
 /* Fires on the flush thread for each child that completes after the call. Returns an

@@ -131,8 +131,9 @@ inline thread_local const Core *tl_in_flush = nullptr;
 
 /* The Core whose callable this thread runs for one of its jobs (a task, a source's read()
  * or list(), a loader's parse()): on a worker or I/O thread of that server, or a thread
- * running the job for its wait. Its last share dropped here goes to the Reaper (a destroy
- * is refused on the server's own threads). */
+ * running the job for its wait; or whose loader's free_value() this thread runs (any
+ * thread, maybe under that server's lock). Its last share dropped here goes to the Reaper
+ * (a destroy is refused on the server's own threads, and would wait for that lock). */
 inline thread_local const Core *tl_on_worker = nullptr;
 
 /* Sets one of the markers above for a scope, and puts back the one before. */
@@ -955,7 +956,9 @@ class Finalize {
 /* A loader. name and suffixes are fixed at construction; register with
  * Server::add_loader(). parse() runs on worker threads (several at once), claims() on the
  * loading thread, free_value() on any thread with the server's lock possibly held (it
- * must not call the server). */
+ * must not call the server; a value may hold Handles, whose release there the next flush
+ * does, and even Servers: one holding the last share of its own server hands it to the
+ * wrapper's Reaper thread, which destroys it). */
 class Loader {
   public:
     /* flags: ASSET_LOADER_FREE_ON_FLUSH_THREAD. finalizes: finalize() is a step of every
@@ -1141,6 +1144,10 @@ struct LoaderHolder {
                        ASSET_E_PARSE);
     }
     static void free_value(void *ctx, void *value) noexcept {
+        /* maybe on a worker, under the server's lock (an eviction by its insert): a value
+         * holding the last share of its server (an asset::Server in a T) hands it to the
+         * Reaper; its destroy here waited for that lock, held by this thread (a review) */
+        Mark on(tl_on_worker, static_cast<LoaderHolder *>(ctx)->core);
         static_cast<LoaderHolder *>(ctx)->obj->free_value(value);
     }
     static asset_status_t finalize(void *ctx, asset_finalize_t *f) noexcept {

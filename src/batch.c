@@ -176,7 +176,14 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
     asset_free(b->message);
     asset_free((char *)b->opts.tag);
     asset_free((char *)b->opts.loader);
-    asset_free(b);
+    if (touch_handles) {
+        asset_free(b);
+        return;
+    }
+    /* destroy: its memory goes last (asset__batch_discard_all), after every value, whose
+     * free may still release it (asset_batch_release in a free_value) */
+    b->all_next = s->batches_freed;
+    s->batches_freed = b;
 }
 
 /* [lock] */
@@ -186,6 +193,19 @@ static void batch_maybe_free(asset_batch_t *b) {
 
 void asset__batch_free_all(asset_server_t *s) {
     while (s->batches) batch_free(s->batches, false);
+}
+
+void asset__batch_discard_all(asset_server_t *s) {
+    while (s->batches_freed) {
+        asset_batch_t *b = s->batches_freed;
+        s->batches_freed = b->all_next;
+        asset_free(b);
+    }
+}
+
+void asset__batch_release_locked(asset_batch_t *b) {
+    if (b->refs > 0) b->refs--;
+    batch_maybe_free(b);
 }
 
 static asset_batch_t *batch_new(asset_server_t *s, int kind, const char *uri,
@@ -1185,9 +1205,12 @@ asset_batch_t *asset_batch_retain(asset_batch_t *b) {
 void asset_batch_release(asset_batch_t *b) {
     if (!b) return;
     asset_server_t *s = b->server;
+    if (asset__thread_freeing) { /* maybe under a server's lock: as asset_handle_release */
+        asset__release_later(s, NULL, b);
+        return;
+    }
     uv_mutex_lock(&s->lock);
-    if (b->refs > 0) b->refs--;
-    batch_maybe_free(b);
+    asset__batch_release_locked(b);
     uv_mutex_unlock(&s->lock);
 }
 

@@ -53,12 +53,17 @@ void asset__value_free_now(asset__value_t *v) {
 
 void asset__loader_free_value(const asset__loader_slot_t *ld, void *value,
                               void (*free_fn)(void *value, void *user), void *free_user) {
+    /* user code, maybe under the server's lock (an eviction, clear_caches, a handle's
+     * release): a handle it releases is released by the next flush instead (a value
+     * holding handles of its server deadlocked on that lock: a review) */
+    asset__thread_freeing++;
     if (free_fn)
         free_fn(value, free_user);
     else if (ld->vt.free_value)
         ld->vt.free_value(ld->ctx, value);
     else
         asset_free(value);
+    asset__thread_freeing--;
 }
 
 void asset__value_release(asset__value_t *v) {

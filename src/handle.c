@@ -215,7 +215,16 @@ static void cb_free_all(asset__cb_t *last) {
     }
 }
 
-static void handle_free(asset_handle_t *h) {
+/* A handle's or batch's release made inside a free_value, waiting for the next flush
+ * (asset__release_later): in s->later_handles. */
+typedef struct asset__later {
+    struct asset__later *next;
+    asset_handle_t *h;     /* the handle released, or NULL: */
+    struct asset_batch *b; /* the batch released */
+} asset__later_t;
+
+/* Everything of h but its memory (asset__handle_discard). */
+static void handle_clear(asset_handle_t *h) {
     asset_server_t *s = h->server;
     if (h->all_prev)
         h->all_prev->all_next = h->all_next;
@@ -233,6 +242,10 @@ static void handle_free(asset_handle_t *h) {
     asset__deps_unref(s, h->kept_deps);
     asset_free(h->message);
     asset_free(h->label); /* uri and tag live in the handle's own block */
+}
+
+static void handle_free(asset_handle_t *h) {
+    handle_clear(h);
     asset__handle_discard(h);
 }
 
@@ -241,17 +254,38 @@ void asset__handle_maybe_free(asset_handle_t *h) {
 }
 
 void asset__handle_free_all(asset_server_t *s) {
+    /* cleared now, freed last (asset__handle_discard_all): a value freed with one of them
+     * or after them (the caches go later) may release any handle of the server in its
+     * free_value, which only counts on the handle (asset_handle_release); freed here, that
+     * was a use after free (a review) */
     while (s->all) {
         asset_handle_t *h = s->all;
         h->job = NULL; /* jobs are gone by now */
         h->timer_idx = ASSET__NO_TIMER;
-        handle_free(h);
+        handle_clear(h);
+        h->all_next = s->handles_freed;
+        s->handles_freed = h;
     }
     s->q_head = s->q_tail = s->q_published = NULL;
     s->q_len = 0;
     asset_free(s->timers);
     s->timers = NULL;
     s->timers_len = s->timers_cap = 0;
+}
+
+void asset__handle_discard_all(asset_server_t *s) {
+    /* every handle goes: nothing to release */
+    asset__later_t *l = atomic_exchange(&s->later_handles, NULL);
+    while (l) {
+        asset__later_t *next = l->next;
+        asset_free(l);
+        l = next;
+    }
+    while (s->handles_freed) {
+        asset_handle_t *h = s->handles_freed;
+        s->handles_freed = h->all_next;
+        asset__handle_discard(h);
+    }
 }
 
 /* ---- flush ---- */
@@ -357,6 +391,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         return 0;
     }
     s->in_flush = true;
+    s->flushes++; /* destroy waits for it to return */
     s->flush_thread = uv_thread_self();
     /* to its return: the frees and reaps after in_flush is cleared run user code too,
      * and a destroy there freed the server under this flush (a review) */
@@ -445,9 +480,16 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (pump) asset__reload_pump(s, start, budget_ns); /* dependents of what reloaded */
     if (more) asset__maybe_wake(s);
     if (reap) asset__sources_reap(s); /* replaced sources whose last read ended */
+    asset__handles_release_later(s);  /* what free_values released: they may free values */
     /* values only this thread may free; those a budget leaves wait for the next flush,
      * which the host is told of, as of work a budget left in the queues */
-    if (asset__values_drain(s, start, budget_ns)) {
+    bool values_left;
+    do { /* a value's free that released the last handle of a value freed here: that one too
+          * (a GPU material holding its textures' handles) */
+        values_left = asset__values_drain(s, start, budget_ns);
+        asset__handles_release_later(s); /* those the values just freed released */
+    } while (!values_left && atomic_load_explicit(&s->dead_values, memory_order_relaxed));
+    if (values_left) {
         atomic_store(&s->wake_pending, true);
         asset__maybe_wake(s);
     }
@@ -458,6 +500,9 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         atomic_store(&s->dead_wake, true);
         asset__maybe_wake(s);
     }
+    uv_mutex_lock(&s->lock);
+    if (--s->flushes == 0 && s->stopping) uv_cond_broadcast(&s->done_cond); /* destroy */
+    uv_mutex_unlock(&s->lock);
     asset__thread_flushing = outer;
     return n;
 }
@@ -548,8 +593,60 @@ asset_handle_t *asset_handle_retain(asset_handle_t *h) {
     return h;
 }
 
+/* A release inside a free_value, which may run with this server's lock held (or another
+ * server's, whose free_value releases a handle of this one): recorded, done by the next
+ * flush. h stays alive meanwhile: the record is a reference it still has. */
+void asset__release_later(asset_server_t *s, asset_handle_t *h, struct asset_batch *b) {
+    asset__later_t *l = asset_alloc(sizeof *l);
+    if (!l) { /* the reference stays: it lives until destroy, which frees it */
+        asset__log(s, ASSET_LOG_ERROR,
+                   "%s(%s) in a free_value: out of memory, it lives until the server is "
+                   "destroyed",
+                   h ? "asset_handle_release" : "asset_batch_release",
+                   h ? asset__handle_uri(h) : "batch");
+        return;
+    }
+    l->h = h;
+    l->b = b;
+    l->next = atomic_load_explicit(&s->later_handles, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&s->later_handles, &l->next, l,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
+    atomic_store(&s->dead_wake, true); /* the host flushes: asset__maybe_wake after unlocks */
+}
+
+void asset__handles_release_later(asset_server_t *s) {
+    asset__later_t *l;
+    while ((l = atomic_exchange_explicit(&s->later_handles, NULL, memory_order_acquire))) {
+        uv_mutex_lock(&s->lock);
+        while (l) {
+            asset__later_t *next = l->next;
+            asset_handle_t *h = l->h;
+            struct asset_batch *b = l->b;
+            asset_free(l);
+            if (!h) {
+                asset__batch_release_locked(b); /* its handles' values may record more */
+            } else if (h->refs > 0) {
+                h->refs--;
+                asset__handle_maybe_free(h); /* its value's free may record more: the loop */
+            } else {
+                asset__log(s, ASSET_LOG_ERROR,
+                           "asset_handle_release(%s) in a free_value: released more often "
+                           "than retained; ignored",
+                           asset__handle_uri(h));
+            }
+            l = next;
+        }
+        uv_mutex_unlock(&s->lock);
+    }
+}
+
 void asset_handle_release(asset_handle_t *h) {
     if (!h || !handle_alive(h, "asset_handle_release")) return;
+    if (asset__thread_freeing) { /* maybe under a server's lock: asset__loader_free_value */
+        asset__release_later(h->server, h, NULL);
+        return;
+    }
     asset_server_t *s = h->server;
     uv_mutex_lock(&s->lock);
     if (h->refs > 0) {

@@ -697,6 +697,11 @@ struct asset_server {
     bool fin_open;                         /* a finalize call of the run is running */
     bool handles_gone;                     /* destroy freed every handle */
     _Atomic(asset__value_t *) dead_values; /* values the flush thread frees (lock-free push) */
+    /* releases made inside a free_value (lock-free push): the next flush does them
+     * (asset__handles_release_later); destroy drops the list */
+    _Atomic(struct asset__later *) later_handles;
+    asset_handle_t *handles_freed;     /* destroy: handles cleared, their memory freed last */
+    struct asset_batch *batches_freed; /* destroy: batches cleared, their memory freed last */
     atomic_bool dead_wake; /* a value was queued in dead_values (or a task in dead_tasks): the
                               host must flush (a wake) */
     atomic_bool wake_off;  /* destroy began: config.wake is never called again */
@@ -757,6 +762,10 @@ struct asset_server {
     /* [lock] threads inside asset__wait (handle.c), any thread's: destroy waits until
      * they have left, so that none touches the server, its handles or its batches after */
     unsigned in_waits;
+    /* [lock] flushes running (flush_impl, from its start to its return), any thread's:
+     * destroy on another thread waits for them too (the C++ wrapper's Reaper destroys a
+     * server whose last share a value freed inside a flush let go: a review) */
+    unsigned flushes;
     /* label names compared by asset__labels_find (adds and lookups; tests) */
     atomic_uint_fast64_t label_looks;
     uint64_t progress_visits;   /* [lock] jobs a handle's progress looked at (graph.c; tests) */
@@ -845,6 +854,10 @@ extern _Thread_local asset_server_t *asset__thread_waiting;
  * is cleared (a FREE_ON_FLUSH_THREAD free_value, a replaced source's destroy), where a
  * destroy or a flush of that server must be refused as in a callback. */
 extern _Thread_local asset_server_t *asset__thread_flushing;
+/* Nonzero while this thread runs a value's free (asset__loader_free_value): any server's
+ * lock may be held, so asset_handle_release only counts the release for the next flush
+ * of the handle's server. */
+extern _Thread_local unsigned asset__thread_freeing;
 void asset__log(asset_server_t *s, int level, const char *fmt, ...) ASSET_PRINTF(3, 4);
 void asset__maybe_wake(asset_server_t *s);
 bool asset__on_flush_thread(asset_server_t *s); /* [lock] */
@@ -890,6 +903,9 @@ size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t b
  * that the children a folder, manifest or group makes later are cancelled too. */
 void asset__batches_cancel_tag(asset_server_t *s, const char *tag);
 void asset__batch_free_all(asset_server_t *s);
+/* destroy, last: frees the memory of the batches asset__batch_free_all cleared */
+void asset__batch_discard_all(asset_server_t *s);
+void asset__batch_release_locked(struct asset_batch *b); /* [lock] asset_batch_release's */
 /* [lock] h, a child of h->batch, was decided: counts it, and wakes a waiter of the
  * batch once every child is. */
 void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h);
@@ -909,6 +925,15 @@ size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, const 
 /* Frees a handle that is not linked (never was, or handle_free unlinked it): its block,
  * or its place in a slab, which goes with its last handle. Lock held or not. */
 void asset__handle_discard(asset_handle_t *h);
+/* Does the releases that free_values made (asset_handle_release inside one): flush,
+ * lock not held. */
+void asset__handles_release_later(asset_server_t *s);
+/* Records a release of h, or of b (h NULL), made inside a free_value, for the next flush
+ * of s (asset_handle_release, asset_batch_release). */
+void asset__release_later(asset_server_t *s, asset_handle_t *h, struct asset_batch *b);
+/* destroy, last: frees the memory of the handles asset__handle_free_all cleared (a value
+ * freed after them may still release one of them: asset__thread_freeing) */
+void asset__handle_discard_all(asset_server_t *s);
 void asset__handle_link(asset_server_t *s, asset_handle_t *h);
 /* Lock not held: appends a completion (or, reloaded, a reload) callback; its id or 0. */
 uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user);

@@ -13,6 +13,7 @@
 _Thread_local asset_server_t *asset__thread_owner;
 _Thread_local asset_server_t *asset__thread_waiting;
 _Thread_local asset_server_t *asset__thread_flushing;
+_Thread_local unsigned asset__thread_freeing;
 
 /* The whole line, however long (a failed load's message ends with its reason, after a
  * URI of up to 8 KiB): on the stack when it fits, else on the heap; out of memory, its
@@ -235,8 +236,10 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     uv_mutex_lock(&s->lock);
     /* and for the waits of other threads, which end with ASSET_E_SHUTDOWN (woken above):
      * one on the flush thread may be inside a flush, its callbacks running; freed under
-     * them, they touched the server, the handle and the lock after (found by a review) */
-    while (s->running_async || s->caller_runs || s->in_waits) {
+     * them, they touched the server, the handle and the lock after (found by a review);
+     * and for flushes on other threads (the C++ wrapper's Reaper destroys a server that a
+     * value freed inside a flush let go: it freed the server under that flush) */
+    while (s->running_async || s->caller_runs || s->in_waits || s->flushes) {
         s->waiters++; /* a thread in done_cond, as the waits count themselves */
         uv_cond_wait(&s->done_cond, &s->lock);
         s->waiters--;
@@ -255,6 +258,8 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     asset__reload_free(s);
     asset__uri_index_free(s); /* empty by now: every handle was freed */
     asset__dependents_free(s);
+    asset__handle_discard_all(s); /* after every value: their frees may release handles */
+    asset__batch_discard_all(s);  /* and batches */
     asset__trace_free(s);
     asset__mem_destroy(s->mem);
     asset__pkg_destroy(s->pkg);

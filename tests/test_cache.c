@@ -1002,6 +1002,310 @@ static void test_inline_keyed_map_finds_keys_after_the_link(void **state) {
     assert_true(m.inline_keys);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Values that hold handles of their server (free_value releases them)      */
+/* ------------------------------------------------------------------------ */
+
+/* A loader whose value holds a handle of the same server, released by its free_value:
+ * every path that frees a value (a handle release, an eviction by a worker's insert,
+ * a budget change, clear_caches, invalidate, a mem:// replace, a reload, destroy) may
+ * run it with the server's lock held. A self-deadlock is caught by the watchdog. */
+typedef struct holder {
+    asset_handle_t *inner;
+    _Atomic int frees;
+} holder_t;
+
+typedef struct held {
+    asset_handle_t *h;
+} held_t;
+
+static asset_status_t holder_parse(void *ctx, asset_parse_t *p) {
+    holder_t *c = ctx;
+    held_t *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    v->h = asset_handle_retain(c->inner);
+    asset_parse_set_value(p, v, 64);
+    return ASSET_OK;
+}
+
+static void holder_free(void *ctx, void *value) {
+    holder_t *c = ctx;
+    held_t *v = value;
+    asset_handle_release(v->h); /* the server's lock may be held here */
+    atomic_fetch_add(&c->frees, 1);
+    asset_free(v);
+}
+
+static const char *const holder_suffixes[] = {".hold", NULL};
+
+typedef struct holder_fx {
+    asset_server_t *s;
+    holder_t c;
+} holder_fx_t;
+
+static holder_fx_t *holder_setup(size_t budget) {
+    tu_os_watchdog(120); /* a self-deadlock fails the test instead of hanging it */
+    holder_fx_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->s = tu_server(2);
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "holder",
+                         .suffixes = holder_suffixes,
+                         .parse = holder_parse,
+                         .free_value = holder_free};
+    assert_int_equal(asset_server_register_loader(fx->s, &ld, &fx->c, budget), ASSET_OK);
+    assert_int_equal(asset_mem_put(fx->s, "inner.bin", "in", 2), ASSET_OK);
+    assert_int_equal(asset_mem_put(fx->s, "a.hold", "a", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(fx->s, "b.hold", "b", 1), ASSET_OK);
+    fx->c.inner = tu_load_wait(fx->s, "mem://inner.bin", ASSET_OK);
+    return fx;
+}
+
+/* The inner handle's references: the test's own plus one per live value. */
+static unsigned holder_inner_refs(holder_fx_t *fx) {
+    uv_mutex_lock(&fx->s->lock);
+    unsigned n = (unsigned)fx->c.inner->refs;
+    uv_mutex_unlock(&fx->s->lock);
+    return n;
+}
+
+/* After the value went: one free, and after a flush the inner handle's reference is
+ * back (released, at once or by that flush). */
+static void holder_expect_freed(holder_fx_t *fx, int frees) {
+    asset_server_flush(fx->s);
+    assert_int_equal(atomic_load(&fx->c.frees), frees);
+    assert_int_equal(holder_inner_refs(fx), 1);
+}
+
+static void holder_teardown(holder_fx_t *fx) {
+    asset_handle_release(fx->c.inner);
+    asset_server_destroy(fx->s);
+    free(fx);
+    tu_os_watchdog(0);
+}
+
+static void test_a_value_holding_a_handle_is_freed_by_clear_caches(void **state) {
+    (void)state;
+    holder_fx_t *fx = holder_setup(0);
+    asset_handle_release(tu_load_wait(fx->s, "mem://a.hold", ASSET_OK));
+    assert_int_equal(holder_inner_refs(fx), 2);
+    asset_server_clear_caches(fx->s);
+    holder_expect_freed(fx, 1);
+    holder_teardown(fx);
+}
+
+static void test_a_value_holding_a_handle_is_freed_by_invalidate(void **state) {
+    (void)state;
+    holder_fx_t *fx = holder_setup(0);
+    asset_handle_release(tu_load_wait(fx->s, "mem://a.hold", ASSET_OK));
+    asset_server_invalidate(fx->s, "mem://a.hold");
+    holder_expect_freed(fx, 1);
+    holder_teardown(fx);
+}
+
+static void test_a_value_holding_a_handle_is_freed_by_a_budget_change(void **state) {
+    (void)state;
+    holder_fx_t *fx = holder_setup(0);
+    asset_handle_release(tu_load_wait(fx->s, "mem://a.hold", ASSET_OK));
+    assert_int_equal(asset_server_set_cache_budget(fx->s, "holder", 1), ASSET_OK);
+    holder_expect_freed(fx, 1);
+    holder_teardown(fx);
+}
+
+static void test_a_value_holding_a_handle_is_freed_by_a_mem_replace(void **state) {
+    (void)state;
+    holder_fx_t *fx = holder_setup(0);
+    asset_handle_release(tu_load_wait(fx->s, "mem://a.hold", ASSET_OK));
+    assert_int_equal(asset_mem_put(fx->s, "a.hold", "A", 1), ASSET_OK);
+    holder_expect_freed(fx, 1);
+    holder_teardown(fx);
+}
+
+static void test_a_value_holding_a_handle_is_freed_by_its_last_handle(void **state) {
+    (void)state;
+    holder_fx_t *fx = holder_setup(0);
+    asset_load_options_t nc = {.no_cache = true};
+    asset_handle_t *h = asset_server_load(fx->s, "mem://a.hold", &nc);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(h); /* not cached: the value goes with it */
+    holder_expect_freed(fx, 1);
+    holder_teardown(fx);
+}
+
+static void test_a_value_holding_a_handle_is_evicted_by_a_workers_insert(void **state) {
+    (void)state;
+    holder_fx_t *fx = holder_setup(100); /* room for one value of 64 */
+    asset_handle_release(tu_load_wait(fx->s, "mem://a.hold", ASSET_OK));
+    asset_handle_t *b = tu_load_wait(fx->s, "mem://b.hold", ASSET_OK); /* evicts a */
+    asset_server_flush(fx->s);
+    assert_int_equal(atomic_load(&fx->c.frees), 1);
+    assert_int_equal(holder_inner_refs(fx), 2); /* b's */
+    asset_handle_release(b);
+    asset_server_clear_caches(fx->s);
+    holder_expect_freed(fx, 2);
+    holder_teardown(fx);
+}
+
+static void reloaded_count(asset_handle_t *h, void *user) {
+    (void)h;
+    (*(int *)user)++;
+}
+
+static void test_a_value_holding_a_handle_is_replaced_by_a_reload(void **state) {
+    (void)state;
+    holder_fx_t *fx = holder_setup(0);
+    asset_handle_t *h = tu_load_wait(fx->s, "mem://a.hold", ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, reloaded_count, &reloads) != 0);
+    assert_int_equal(asset_mem_put(fx->s, "a.hold", "A", 1), ASSET_OK);
+    asset_server_reload(fx->s, "mem://a.hold");
+    while (!reloads) {
+        asset_handle_wait(h, 10); /* its flushes deliver the reload */
+        asset_server_flush(fx->s);
+    }
+    asset_server_flush(fx->s);
+    assert_int_equal(atomic_load(&fx->c.frees), 1); /* the old value */
+    assert_int_equal(holder_inner_refs(fx), 2);     /* the new one's */
+    asset_handle_release(h);
+    asset_server_clear_caches(fx->s);
+    holder_expect_freed(fx, 2);
+    holder_teardown(fx);
+}
+
+static void test_a_value_holding_a_handle_is_freed_by_destroy(void **state) {
+    (void)state;
+    holder_fx_t *fx = holder_setup(0);
+    asset_handle_release(tu_load_wait(fx->s, "mem://a.hold", ASSET_OK)); /* cached */
+    asset_handle_t *b = tu_load_wait(fx->s, "mem://b.hold", ASSET_OK);   /* held */
+    (void)b;
+    /* destroy frees both values and every handle, the inner one too: a free_value
+     * that releases it must not touch a freed handle (ASan) nor hang */
+    asset_server_destroy(fx->s);
+    assert_int_equal(atomic_load(&fx->c.frees), 2);
+    free(fx);
+    tu_os_watchdog(0);
+}
+
+static _Atomic int gpu_tex_frees;
+
+static asset_status_t gpu_tex_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    asset_parse_set_value(p, v, sizeof *v);
+    return ASSET_OK;
+}
+
+static void gpu_tex_free(void *ctx, void *value) {
+    (void)ctx;
+    atomic_fetch_add(&gpu_tex_frees, 1);
+    asset_free(value);
+}
+
+static const char *const gpu_tex_suffixes[] = {".tex", NULL};
+static const char *const gpu_mat_suffixes[] = {".mat", NULL};
+
+/* A GPU material holding its texture's handle, both loaders freeing on the flush thread:
+ * the flush that frees the material frees the texture too (its handle released there),
+ * as when the material's release was not deferred. */
+static void test_a_flush_thread_value_holding_a_handle_frees_its_asset_in_that_flush(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    atomic_store(&gpu_tex_frees, 0);
+    asset_server_t *s = tu_server(2);
+    holder_t c = {0};
+    asset_loader_t tex = {.abi = ASSET_LOADER_ABI,
+                          .name = "gputex",
+                          .suffixes = gpu_tex_suffixes,
+                          .parse = gpu_tex_parse,
+                          .free_value = gpu_tex_free,
+                          .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD};
+    asset_loader_t mat = {.abi = ASSET_LOADER_ABI,
+                          .name = "gpumat",
+                          .suffixes = gpu_mat_suffixes,
+                          .parse = holder_parse,
+                          .free_value = holder_free,
+                          .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD};
+    assert_int_equal(asset_server_register_loader(s, &tex, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(s, &mat, &c, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "t.tex", "t", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "m.mat", "m", 1), ASSET_OK);
+    c.inner = tu_load_wait(s, "mem://t.tex", ASSET_OK);
+    asset_handle_release(tu_load_wait(s, "mem://m.mat", ASSET_OK));
+    asset_handle_release(c.inner); /* the material's reference is the handle's last */
+    asset_server_clear_caches(s);
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&c.frees), 1);
+    assert_int_equal(atomic_load(&gpu_tex_frees), 1);
+    asset_server_destroy(s);
+    tu_os_watchdog(0);
+}
+
+/* A value holding a batch of its server (a level that loads its assets as a group in its
+ * parse), released by its free_value: as a handle's release, with the lock maybe held. */
+static _Atomic int bholder_frees;
+
+static asset_status_t bholder_parse(void *ctx, asset_parse_t *p) {
+    asset_server_t *s = ctx;
+    asset_batch_t **v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    const char *uris[] = {"mem://inner.bin"};
+    *v = asset_server_load_group(s, uris, 1, NULL);
+    asset_parse_set_value(p, v, 64);
+    return ASSET_OK;
+}
+
+static void bholder_free(void *ctx, void *value) {
+    (void)ctx;
+    asset_batch_t **v = value;
+    asset_batch_release(*v); /* the server's lock may be held here */
+    atomic_fetch_add(&bholder_frees, 1);
+    asset_free(v);
+}
+
+static const char *const bholder_suffixes[] = {".bhold", NULL};
+
+static asset_server_t *bholder_server(void) {
+    tu_os_watchdog(120);
+    atomic_store(&bholder_frees, 0);
+    asset_server_t *s = tu_server(2);
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "bholder",
+                         .suffixes = bholder_suffixes,
+                         .parse = bholder_parse,
+                         .free_value = bholder_free};
+    assert_int_equal(asset_server_register_loader(s, &ld, s, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "inner.bin", "in", 2), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "a.bhold", "a", 1), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://a.bhold", ASSET_OK);
+    asset_batch_t *const *v = asset_handle_value(h);
+    assert_int_equal(asset_batch_wait(*v, 60000), ASSET_OK);
+    asset_handle_release(h); /* cached */
+    return s;
+}
+
+static void test_a_value_holding_a_batch_is_freed_by_clear_caches(void **state) {
+    (void)state;
+    asset_server_t *s = bholder_server();
+    asset_server_clear_caches(s);
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&bholder_frees), 1);
+    uv_mutex_lock(&s->lock);
+    bool gone = s->batches == NULL; /* the value's reference was the batch's last */
+    uv_mutex_unlock(&s->lock);
+    assert_true(gone);
+    asset_server_destroy(s);
+    tu_os_watchdog(0);
+}
+
+static void test_a_value_holding_a_batch_is_freed_by_destroy(void **state) {
+    (void)state;
+    asset_server_t *s = bholder_server();
+    asset_server_destroy(s); /* frees the batch and the value: in either order */
+    assert_int_equal(atomic_load(&bholder_frees), 1);
+    tu_os_watchdog(0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_never_exceeded_over_10000_random_inserts),
@@ -1041,6 +1345,17 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_a_removed_or_replaced_mem_key_leaves_the_caches, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_file_found_gone_leaves_the_cache, setup, teardown),
+        cmocka_unit_test(test_a_value_holding_a_handle_is_freed_by_clear_caches),
+        cmocka_unit_test(test_a_value_holding_a_handle_is_freed_by_invalidate),
+        cmocka_unit_test(test_a_value_holding_a_handle_is_freed_by_a_budget_change),
+        cmocka_unit_test(test_a_value_holding_a_handle_is_freed_by_a_mem_replace),
+        cmocka_unit_test(test_a_value_holding_a_handle_is_freed_by_its_last_handle),
+        cmocka_unit_test(test_a_value_holding_a_handle_is_evicted_by_a_workers_insert),
+        cmocka_unit_test(test_a_value_holding_a_handle_is_replaced_by_a_reload),
+        cmocka_unit_test(test_a_value_holding_a_handle_is_freed_by_destroy),
+        cmocka_unit_test(test_a_flush_thread_value_holding_a_handle_frees_its_asset_in_that_flush),
+        cmocka_unit_test(test_a_value_holding_a_batch_is_freed_by_clear_caches),
+        cmocka_unit_test(test_a_value_holding_a_batch_is_freed_by_destroy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

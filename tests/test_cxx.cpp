@@ -1274,6 +1274,263 @@ void test_connect_out_of_memory_returns_0_and_destroys_the_callable() {
 }
 #endif
 
+// ---- values that hold handles or servers ----
+
+// Fails the test, and ends the process, when a deadlock keeps the test from its end: a
+// value's free that dropped a Handle or a Server under the server's lock hung there.
+class Watchdog {
+  public:
+    explicit Watchdog(const char *what) : what_(what), t_([this] { watch(); }) {}
+    ~Watchdog() {
+        {
+            std::lock_guard<std::mutex> g(m_);
+            done_ = true;
+        }
+        cv_.notify_one();
+        t_.join();
+    }
+    Watchdog(const Watchdog &) = delete;
+    Watchdog &operator=(const Watchdog &) = delete;
+
+  private:
+    void watch() {
+        std::unique_lock<std::mutex> g(m_);
+        if (cv_.wait_for(g, 2 * kGenerous, [this] { return done_; })) return;
+        std::fprintf(stderr, "%s: still running after %lld s (a deadlock)\n", what_,
+                     static_cast<long long>(2 * kGenerous.count() / 1000));
+        std::_Exit(1);
+    }
+    const char *what_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread t_;
+};
+
+// A value holding a sub-asset its parse loaded with server.load(), not as a dependency.
+struct Composite {
+    asset::Handle part;
+};
+
+class CompositeLoader : public asset::TypedLoader<Composite> {
+  public:
+    explicit CompositeLoader(const asset::Server *s) : TypedLoader("composite", {".comp"}), s_(s) {}
+    asset_status_t parse(asset::Parse &p) override {
+        auto v = std::make_unique<Composite>();
+        v->part = s_->load("mem://part.txt");
+        p.set_value(std::move(v), 64);
+        return ASSET_OK;
+    }
+
+  private:
+    const asset::Server *s_;
+};
+
+void test_a_value_holding_handles_is_freed_under_the_servers_lock() {
+    Watchdog dog("a_value_holding_handles_is_freed_under_the_servers_lock");
+    asset::Server s(config());
+    CHECK(s.add_loader(std::make_shared<CompositeLoader>(&s), 100) == ASSET_OK); // one fits
+    CHECK(s.mem_put("part.txt", "part") == ASSET_OK);
+    for (const char *k : {"a.comp", "b.comp", "c.comp", "d.comp"})
+        CHECK(s.mem_put(k, "x") == ASSET_OK);
+    auto loaded = [&](const char *uri) {
+        asset::Handle h = s.load(uri);
+        CHECK(h.wait(kGenerous) == ASSET_OK);
+        const Composite *c = h.value<Composite>();
+        CHECK(c && c->part.wait(kGenerous) == ASSET_OK);
+    };
+    loaded("mem://a.comp");
+    loaded("mem://b.comp"); // a worker's insert evicts a: ~Composite under the lock
+    s.flush();
+    loaded("mem://c.comp");                                // evicts b
+    CHECK(s.set_cache_budget("composite", 1) == ASSET_OK); // evicts c, on this thread
+    loaded("mem://d.comp");                                // too big now: freed with its handle
+    CHECK(s.set_cache_budget("composite", 0) == ASSET_OK);
+    loaded("mem://a.comp");
+    s.clear_caches();
+    loaded("mem://b.comp");
+    s.invalidate("mem://b.comp");
+    loaded("mem://c.comp"); // cached at destroy
+    s.flush();              // the parts the frees released
+}
+
+// A value holding a share of its own server (a registry that keeps the server it came
+// from): once the program let go of every other share, an eviction by a worker's insert
+// drops the last one there, under the server's lock.
+struct Keeper {
+    asset::Server server; // empty for the values parsed once the program let go
+};
+
+class KeeperLoader : public asset::TypedLoader<Keeper> {
+  public:
+    KeeperLoader(const asset::Server *s, std::mutex *m, std::condition_variable *cv, bool *entered,
+                 bool *open, bool *destroyed)
+        : TypedLoader("keeper", {".keep"}), s_(s), m_(m), cv_(cv), entered_(entered), open_(open),
+          destroyed_(destroyed) {}
+    ~KeeperLoader() override {
+        std::lock_guard<std::mutex> g(*m_);
+        *destroyed_ = true;
+        cv_->notify_all();
+    }
+    asset_status_t parse(asset::Parse &p) override {
+        auto v = std::make_unique<Keeper>();
+        if (p.uri().find("gated") == std::string_view::npos) {
+            v->server = *s_;
+        } else { /* held until the program let go of its Server */
+            std::unique_lock<std::mutex> g(*m_);
+            *entered_ = true;
+            cv_->notify_all();
+            cv_->wait_for(g, kGenerous, [this] { return *open_; });
+        }
+        p.set_value(std::move(v), 64);
+        return ASSET_OK;
+    }
+
+  private:
+    const asset::Server *s_;
+    std::mutex *m_;
+    std::condition_variable *cv_;
+    bool *entered_, *open_, *destroyed_;
+};
+
+void test_a_value_holding_the_last_server_share_evicted_by_a_worker() {
+    Watchdog dog("a_value_holding_the_last_server_share_evicted_by_a_worker");
+    std::mutex m;
+    std::condition_variable cv;
+    bool entered = false, open = false, destroyed = false;
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<KeeperLoader>(&s, &m, &cv, &entered, &open, &destroyed),
+                           100) == ASSET_OK); /* room for one value */
+        CHECK(s.mem_put("a.keep", "a") == ASSET_OK);
+        CHECK(s.mem_put("gated.keep", "g") == ASSET_OK);
+        CHECK(s.load("mem://a.keep").wait(kGenerous) == ASSET_OK); /* cached, holds s */
+        s.load("mem://gated.keep"); /* released at once: the load goes on, to the cache */
+        std::unique_lock<std::mutex> g(m);
+        CHECK(cv.wait_for(g, kGenerous, [&] { return entered; }));
+    } /* the program's last share: a.keep's value holds the server now */
+    {
+        std::lock_guard<std::mutex> g(m);
+        open = true;
+    }
+    cv.notify_all();
+    /* the worker inserts gated.keep, evicting a.keep: its Keeper drops the last share
+     * there, under the server's lock; the server is destroyed (its loader with it) */
+    std::unique_lock<std::mutex> g(m);
+    CHECK(cv.wait_for(g, kGenerous, [&] { return destroyed; }));
+}
+
+// A value holding a share of its server, made by its parse from the Server object the
+// loader was given.
+class SelfKeeperLoader : public asset::TypedLoader<Keeper> {
+  public:
+    SelfKeeperLoader(const asset::Server *s, std::mutex *m, std::condition_variable *cv,
+                     bool *destroyed)
+        : TypedLoader("selfkeeper", {".self"}), s_(s), m_(m), cv_(cv), destroyed_(destroyed) {}
+    ~SelfKeeperLoader() override {
+        std::lock_guard<std::mutex> g(*m_);
+        *destroyed_ = true;
+        cv_->notify_all();
+    }
+    asset_status_t parse(asset::Parse &p) override {
+        auto v = std::make_unique<Keeper>();
+        v->server = *s_;
+        p.set_value(std::move(v), 64);
+        return ASSET_OK;
+    }
+
+  private:
+    const asset::Server *s_;
+    std::mutex *m_;
+    std::condition_variable *cv_;
+    bool *destroyed_;
+};
+
+struct InFlushDrop {
+    asset::Server *sp;
+    asset_server_t *raw;
+    std::mutex *m;
+    std::condition_variable *cv;
+    bool *destroyed;
+    bool fired = false, destroyed_in_flush = false;
+};
+
+// A flush called through the C API whose C callback deletes the last Server object, then
+// clears the caches: the value holding the server's last share is freed there, inside that
+// flush, under its lock. The server must be destroyed, but neither by that thread (it
+// waited for its own lock) nor under the flush still running (ASan saw the flush go on in
+// freed memory): a second callback of that flush, if it fires before destroy stops the
+// flush, waits a while for the destroy, which must wait for the flush instead.
+void test_a_value_holding_the_last_server_share_freed_inside_a_c_flush() {
+    Watchdog dog("a_value_holding_the_last_server_share_freed_inside_a_c_flush");
+    std::mutex m;
+    std::condition_variable cv;
+    bool destroyed = false;
+    auto *sp = new asset::Server(config());
+    CHECK(sp->add_loader(std::make_shared<SelfKeeperLoader>(sp, &m, &cv, &destroyed)) == ASSET_OK);
+    CHECK(sp->mem_put("a.self", "a") == ASSET_OK);
+    CHECK(sp->mem_put("x.bin", "x") == ASSET_OK);
+    CHECK(sp->mem_put("y.bin", "y") == ASSET_OK);
+    CHECK(sp->load("mem://a.self").wait(kGenerous) == ASSET_OK); /* cached: holds a share */
+    InFlushDrop d{sp, sp->get(), &m, &cv, &destroyed};
+    asset_handle_t *x = asset_server_load(d.raw, "mem://x.bin", nullptr);
+    asset_handle_t *y = asset_server_load(d.raw, "mem://y.bin", nullptr);
+    CHECK(asset_handle_wait(x, static_cast<int64_t>(kGenerous.count())) == ASSET_OK);
+    CHECK(asset_handle_wait(y, static_cast<int64_t>(kGenerous.count())) == ASSET_OK);
+    CHECK(asset_handle_on_completed(
+              x,
+              [](asset_handle_t *h, void *user) {
+                  auto *dd = static_cast<InFlushDrop *>(user);
+                  dd->fired = true;
+                  asset_handle_release(h);
+                  delete dd->sp;                      /* the value's share is the last now */
+                  asset_server_clear_caches(dd->raw); /* ... and goes here */
+              },
+              &d) != 0);
+    CHECK(asset_handle_on_completed(
+              y,
+              [](asset_handle_t *h, void *user) {
+                  auto *dd = static_cast<InFlushDrop *>(user);
+                  asset_handle_release(h);
+                  std::unique_lock<std::mutex> g(*dd->m);
+                  dd->destroyed_in_flush =
+                      dd->cv->wait_for(g, std::chrono::seconds(2), [dd] { return *dd->destroyed; });
+              },
+              &d) != 0);
+    asset_server_flush(d.raw); /* the server may be gone once it returns */
+    CHECK(d.fired);
+    CHECK(!d.destroyed_in_flush);
+    std::unique_lock<std::mutex> g(m);
+    CHECK(cv.wait_for(g, kGenerous, [&] { return destroyed; }));
+}
+
+class CountedCompositeLoader : public CompositeLoader {
+  public:
+    CountedCompositeLoader(const asset::Server *s, std::atomic<bool> *destroyed)
+        : CompositeLoader(s), destroyed_(destroyed) {}
+    ~CountedCompositeLoader() override { *destroyed_ = true; }
+
+  private:
+    std::atomic<bool> *destroyed_;
+};
+
+// What cxx.md tells: cached values holding Handles of their server keep it; clear_caches()
+// and a flush before the last Server goes let it be destroyed with that share.
+void test_values_holding_handles_let_their_server_go_after_clear_caches() {
+    Watchdog dog("values_holding_handles_let_their_server_go_after_clear_caches");
+    std::atomic<bool> destroyed{false};
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<CountedCompositeLoader>(&s, &destroyed)) == ASSET_OK);
+        CHECK(s.mem_put("part.txt", "part") == ASSET_OK);
+        CHECK(s.mem_put("a.comp", "a") == ASSET_OK);
+        CHECK(s.load("mem://a.comp").wait(kGenerous) == ASSET_OK); /* cached */
+        s.clear_caches(); /* the value goes: its part's release waits for the flush */
+        s.flush();
+    }
+    CHECK(destroyed); /* the last share went with s: destroyed there */
+}
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -1355,6 +1612,14 @@ int main() {
         {"connect_out_of_memory_returns_0_and_destroys_the_callable",
          test_connect_out_of_memory_returns_0_and_destroys_the_callable},
 #endif
+        {"a_value_holding_handles_is_freed_under_the_servers_lock",
+         test_a_value_holding_handles_is_freed_under_the_servers_lock},
+        {"a_value_holding_the_last_server_share_evicted_by_a_worker",
+         test_a_value_holding_the_last_server_share_evicted_by_a_worker},
+        {"a_value_holding_the_last_server_share_freed_inside_a_c_flush",
+         test_a_value_holding_the_last_server_share_freed_inside_a_c_flush},
+        {"values_holding_handles_let_their_server_go_after_clear_caches",
+         test_values_holding_handles_let_their_server_go_after_clear_caches},
     };
     int passed = 0, failed = 0;
     for (const Test &t : tests) {
