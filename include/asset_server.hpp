@@ -165,8 +165,8 @@ struct Core : std::enable_shared_from_this<Core> {
      * trampolines and a task's frees park the last share instead, park_if_last), and the
      * callbacks later in that flush find it expired and do not run. Freed there, its boxes
      * still fired into it. Inside one of its jobs' callables (a task, a source's read, a
-     * loader's parse), on its worker, it goes to the Reaper, which destroys it once that
-     * callable returned. */
+     * loader's parse), on its worker, or a loader's free_value, it goes to the Reaper,
+     * which destroys it once that callable returned. */
     static void release(Core *c) noexcept;
     ~Core() {
         asset_server_destroy(s); /* no callback fires during or after it (NULL: done) */
@@ -292,9 +292,10 @@ inline thread_local Orphans tl_orphans;
 
 /* Cores whose last share went inside a callable of one of their own jobs, on the worker
  * running it (a task, a source's read() or list(), a loader's parse() dropped a Server it
- * held, or a task's value holding one was replaced there): the C server refuses a destroy
- * on its own worker, and no share is left to flush or destroy it, so it was left for good,
- * its threads and callables with it (two reviews). A thread of the wrapper's own, started
+ * held, or a task's value holding one was replaced there), or in a loader's free_value()
+ * (a cached value holding one, evicted under the server's lock): the C server refuses a
+ * destroy on its own worker (or waits for that lock), and no share is left to flush or
+ * destroy it, so it was left for good, its threads and callables with it (reviews). A thread of the wrapper's own, started
  * on first need, destroys each (Core::release): its destroy waits for that callable to
  * return, as any destroy does. At process end (static
  * destruction) it destroys what is left and is joined: a task that never returns hangs
