@@ -295,11 +295,11 @@ inline thread_local Orphans tl_orphans;
  * held, or a task's value holding one was replaced there), or in a loader's free_value()
  * (a cached value holding one, evicted under the server's lock): the C server refuses a
  * destroy on its own worker (or waits for that lock), and no share is left to flush or
- * destroy it, so it was left for good, its threads and callables with it (reviews). A thread of the
- * wrapper's own, started on first need, destroys each (Core::release): its destroy waits for that
- * callable to return, as any destroy does. At process end (static destruction) it destroys what is
- * left and is joined: a task that never returns hangs the exit there, as it would hang any destroy.
- */
+ * destroy it, so it was left for good, its threads and callables with it (reviews). A
+ * thread of the wrapper's own, started on first need, destroys each (Core::release): its
+ * destroy waits for that callable to return, as any destroy does. At process end (static
+ * destruction) it destroys what is left and is joined: a task that never returns hangs
+ * the exit there, as it would hang any destroy. */
 class Reaper {
   public:
     static Reaper &get() {
