@@ -17,7 +17,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -1184,14 +1183,13 @@ struct Gate {
     std::mutex m;
     std::condition_variable cv;
     bool started = false, go = false;
-    std::optional<asset::Server> keep; /* the share the callable drops */
+    std::unique_ptr<asset::Server> keep; /* the share the callable drops */
     void drop_when_told() {
         std::unique_lock<std::mutex> g(m);
         started = true;
         cv.notify_all();
         cv.wait_for(g, kGenerous, [&] { return go; });
-        std::optional<asset::Server> last = std::move(keep);
-        keep.reset();
+        std::unique_ptr<asset::Server> last = std::move(keep);
         g.unlock();
         last.reset(); /* the last share, on the worker */
     }
@@ -1226,7 +1224,7 @@ void last_share_dropped_on_a_worker(bool in_parse) {
         asset::Server s(config());
         CHECK(s.add_source(std::make_shared<GateSource>(gate, !in_parse)) == ASSET_OK);
         if (in_parse) CHECK(s.add_loader(std::make_shared<GateLoader>(gate)) == ASSET_OK);
-        gate->keep = s;
+        gate->keep = std::make_unique<asset::Server>(s);
         asset::Handle h = s.load("gate://a.gate");
         std::unique_lock<std::mutex> g(gate->m);
         CHECK(gate->cv.wait_for(g, kGenerous, [&] { return gate->started; }));
