@@ -9,7 +9,6 @@
 #include "internal.h"
 
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -720,15 +719,6 @@ static int scheme_rank(const char *scheme, size_t n) {
     return 1;
 }
 
-/* Length of uri's scheme ("ALPHA *(ALPHA / DIGIT / + - .)" before "://", as
- * asset__uri_parse reads it), or 0 for a reference without one. */
-static size_t scheme_len(const char *uri) {
-    size_t n = 0;
-    if (!isalpha((unsigned char)uri[0])) return 0;
-    while (isalnum((unsigned char)uri[n]) || uri[n] == '+' || uri[n] == '-' || uri[n] == '.') n++;
-    return strncmp(uri + n, "://", 3) ? 0 : n;
-}
-
 static bool rule_side_matches(const char *side, size_t n, const char *scheme, size_t sn) {
     return (n == 1 && side[0] == '*') || (n == sn && !asset__strncasecmp(side, scheme, n));
 }
@@ -737,7 +727,7 @@ static bool rule_side_matches(const char *side, size_t n, const char *scheme, si
  * ASSET_OK, or ASSET_E_FORBIDDEN / ASSET_E_INVALID with err saying why. */
 static asset_status_t entry_allowed(const char *rules, const char *m, const char *entry, size_t i,
                                     char *err, size_t errn) {
-    size_t mn = scheme_len(m), en = scheme_len(entry);
+    size_t mn = asset__uri_scheme_len(m, NULL), en = asset__uri_scheme_len(entry, NULL);
     if (!en || (en == mn && !asset__strncasecmp(entry, m, mn))) return ASSET_OK;
     bool ok = false;
     const char *r = rules ? rules : "default";

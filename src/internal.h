@@ -1106,6 +1106,17 @@ extern void (*asset__job_pending_hook)(asset__job_t *j);
  * records it (sources/pkg.c). */
 extern void (*asset__pkg_found_hook)(const char *name);
 
+/* ASCII classes, whatever the C locale: a program's setlocale(LC_ALL, "") makes <ctype.h>
+ * follow the user's locale (in tr_TR.UTF-8 tolower('I') is 'I'; in ISO-8859-1 isalnum(0xE9)
+ * is true), and URIs, schemes and HTTP header names are ASCII. */
+static inline int asset__ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
+static inline int asset__ascii_upper(int c) { return c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c; }
+static inline bool asset__ascii_alpha(int c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static inline bool asset__ascii_alnum(int c) {
+    return asset__ascii_alpha(c) || (c >= '0' && c <= '9');
+}
 /* platform/portable.c: ASCII case-insensitive compares (no <strings.h> on Windows) */
 int asset__strcasecmp(const char *a, const char *b);
 int asset__strncasecmp(const char *a, const char *b, size_t n);

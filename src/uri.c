@@ -2,7 +2,6 @@
 #include "internal.h"
 #include "platform/platform.h"
 
-#include <ctype.h>
 #include <string.h>
 
 size_t asset__uri_scheme_len(const char *s, bool *lower) {
@@ -162,7 +161,7 @@ char *asset__uri_from_path(const char *prefix, const char *path) {
 static bool valid_pkg_name(const char *s, size_t n) {
     if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return false;
     for (size_t i = 0; i < n; i++)
-        if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '-' || s[i] == '.'))
+        if (!(asset__ascii_alnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '-' || s[i] == '.'))
             return false;
     return true;
 }
@@ -314,8 +313,10 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
     return st;
 }
 
-/* http(s): the URL up to its fragment with the host lowercased; the path is what
- * follows "scheme://". */
+/* http(s): the URL up to its fragment, normalised as RFC 3986 6.2.3 says so that one
+ * resource is one URI (one cache entry, one coalesced load): the host lowercased, an
+ * empty port or the scheme's default port dropped, an empty path made "/". The path is
+ * what follows "scheme://". */
 static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, const char **why) {
     /* "http://#x" and "http://?x" have no host either (found by fuzz/fuzz_uri.c) */
     if (strcspn(rest, "/?#") == 0) return fail(why, ASSET_E_INVALID, "missing host");
@@ -329,18 +330,35 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
     for (size_t i = 0; i < hl; i++)
         if (rest[i] == '@') h0 = i + 1;
     if (h0 == hl) return fail(why, ASSET_E_INVALID, "missing host");
-    char *o = asset_alloc(out->room + sl + 3 + rl + 1 + rl + 1);
+    /* the port: after the first ':' past the host ("[v6]:port"); when it says nothing
+     * (empty, or the scheme's default) it goes, and the authority ends at ae */
+    size_t ae = hl, c = h0;
+    if (rest[h0] == '[')
+        while (c < hl && rest[c] != ']') c++;
+    while (c < hl && rest[c] != ':') c++;
+    if (c > h0 && c < hl) {
+        const char *port = rest + c + 1;
+        size_t pn = hl - c - 1;
+        if (!pn || (sl == 4 && pn == 2 && !memcmp(port, "80", 2)) ||
+            (sl == 5 && pn == 3 && !memcmp(port, "443", 3)))
+            ae = c;
+    }
+    size_t slash = rest[hl] == '/' ? 0 : 1; /* "http://h" and "http://h?q": the path "/" */
+    size_t ol = ae + slash + (rl - hl);
+    char *o = asset_alloc(out->room + sl + 3 + ol + 1 + ol + 1);
     if (!o) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
     o += out->room;
     memcpy(o, out->scheme, sl);
     memcpy(o + sl, "://", 3);
     char *p = o + sl + 3;
-    memcpy(p, rest, rl);
-    for (size_t i = h0; i < hl && i < rl; i++) p[i] = (char)tolower((unsigned char)p[i]);
-    p[rl] = 0;
-    memcpy(p + rl + 1, p, rl + 1);
+    memcpy(p, rest, ae);
+    for (size_t i = h0; i < ae; i++) p[i] = (char)asset__ascii_lower((unsigned char)p[i]);
+    if (slash) p[ae] = '/';
+    memcpy(p + ae + slash, rest + hl, rl - hl);
+    p[ol] = 0;
+    memcpy(p + ol + 1, p, ol + 1);
     out->uri = o;
-    out->path = p + rl + 1;
+    out->path = p + ol + 1;
     return ASSET_OK;
 }
 
@@ -402,7 +420,7 @@ asset_status_t asset__uri_parse_room(const char *in, const char *base_dir, const
         return st;
     }
     if (sl >= sizeof out->scheme) return fail(why, ASSET_E_INVALID, "scheme too long");
-    for (size_t i = 0; i < sl; i++) out->scheme[i] = (char)tolower((unsigned char)in[i]);
+    for (size_t i = 0; i < sl; i++) out->scheme[i] = (char)asset__ascii_lower((unsigned char)in[i]);
     out->scheme[sl] = 0;
     const char *rest = in + sl + 3;
     if (scheme_is(out->scheme, sl, "http") || scheme_is(out->scheme, sl, "https"))
@@ -413,8 +431,8 @@ asset_status_t asset__uri_parse_room(const char *in, const char *base_dir, const
     if (!dec) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
     memcpy(dec, rest, rl + 1);
     bool file = scheme_is(out->scheme, sl, "file");
-    if (file && !asset__strncasecmp(dec, "localhost/", 10))
-        memmove(dec, dec + 9, strlen(dec + 9) + 1);
+    if (file && !asset__strncasecmp(dec, "localhost", 9) && (dec[9] == '/' || !dec[9]))
+        memmove(dec, dec + 9, strlen(dec + 9) + 1); /* "file://localhost" alone: empty path */
     if (file && *dec && *dec != '/') /* file://host/path: a file on another machine */
         st = fail(why, ASSET_E_INVALID,
                   "file:// URI names a host other than localhost (use file:///path)");

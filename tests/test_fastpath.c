@@ -428,8 +428,9 @@ static void test_uri_normalisation_allocates_one_block(void **state) {
     expect_one_block("rel/./x.txt", "/base/dir", "file:///base/dir/rel/x.txt",
                      "/base/dir/rel/x.txt");
     expect_one_block("mem://k%20y", "/b", "mem://k y", "k y");
-    expect_one_block("HTTP://Host.Example:80/a/b?q#frag", "/b", "http://host.example:80/a/b?q",
-                     "host.example:80/a/b?q");
+    expect_one_block("HTTP://Host.Example:8080/a/b?q#frag", "/b", "http://host.example:8080/a/b?q",
+                     "host.example:8080/a/b?q");
+    expect_one_block("http://H:80?q", "/b", "http://h/?q", "h/?q"); /* port out, '/' in */
     /* a refused URI allocates nothing */
     asset_uri_t u;
     const char *why = NULL;

@@ -163,6 +163,18 @@ static void test_file_uri_with_a_remote_host_is_invalid(void **state) {
     check_ok("file://LocalHost/a", BASE, NULL, "file", "file:///a", "/a");
 }
 
+/* "file://localhost" with no path has no path; it names no other host */
+static void test_file_localhost_alone_is_an_empty_path(void **state) {
+    (void)state;
+    const char *forms[] = {"file://localhost", "file://LOCALHOST"};
+    for (size_t i = 0; i < 2; i++) {
+        asset_uri_t u;
+        const char *why = NULL;
+        assert_int_equal(asset__uri_parse(forms[i], BASE, NULL, &u, &why), ASSET_E_INVALID);
+        assert_string_equal(why, "empty path");
+    }
+}
+
 static void test_file_percent_decoding(void **state) {
     (void)state;
     check_ok("file:///a%20b/c%2Fd.png", BASE, NULL, "file", "file:///a b/c/d.png", "/a b/c/d.png");
@@ -444,8 +456,8 @@ static void test_http_host_is_lowercased_path_kept(void **state) {
              "example.com/Path/A.PNG");
     check_ok("https://CDN.Example.com:8443/x?Q=AbC", BASE, NULL, "https",
              "https://cdn.example.com:8443/x?Q=AbC", "cdn.example.com:8443/x?Q=AbC");
-    check_ok("http://Host.Example?Q=Up", BASE, NULL, "http", "http://host.example?Q=Up",
-             "host.example?Q=Up");
+    check_ok("http://Host.Example?Q=Up", BASE, NULL, "http", "http://host.example/?Q=Up",
+             "host.example/?Q=Up");
     /* percent-escapes in http URLs are passed through untouched */
     check_ok("http://h/a%20b", BASE, NULL, "http", "http://h/a%20b", "h/a%20b");
     /* credentials are case-sensitive: only the host after them is lowercased */
@@ -456,6 +468,88 @@ static void test_http_host_is_lowercased_path_kept(void **state) {
     check_ok("http://Host/A@B", BASE, NULL, "http", "http://host/A@B", "host/A@B");
     check_err("http://user:pw@/x", BASE, NULL, ASSET_E_INVALID); /* credentials, no host */
     check_err("https://user@", BASE, NULL, ASSET_E_INVALID);
+}
+
+/* RFC 3986 6.2.3: "http://h", "http://h/", "http://h:/" and "http://h:80/" are one
+ * resource, so one URI: one cache entry, one coalesced load (they were cached apart) */
+static void test_http_empty_path_and_default_port_are_normalised(void **state) {
+    (void)state;
+    const char *same[] = {"http://h.example",    "http://h.example/",    "http://h.example:/",
+                          "http://h.example:80", "http://H.Example:80/", "http://h.example#f"};
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++)
+        check_ok(same[i], BASE, NULL, "http", "http://h.example/", "h.example/");
+    check_ok("https://h:443?q", BASE, NULL, "https", "https://h/?q", "h/?q");
+    check_ok("http://u:80@h:80/x", BASE, NULL, "http", "http://u:80@h/x", "u:80@h/x");
+    check_ok("http://[::1]:80/x", BASE, NULL, "http", "http://[::1]/x", "[::1]/x");
+    /* a port that is not the scheme's default stays, and so does an IPv6 literal */
+    check_ok("http://h:443/x", BASE, NULL, "http", "http://h:443/x", "h:443/x");
+    check_ok("https://h:80/x", BASE, NULL, "https", "https://h:80/x", "h:80/x");
+    check_ok("http://h:8080", BASE, NULL, "http", "http://h:8080/", "h:8080/");
+    check_ok("http://h:080/", BASE, NULL, "http", "http://h:080/", "h:080/");
+    check_ok("http://[::1]", BASE, NULL, "http", "http://[::1]/", "[::1]/");
+    check_ok("http://[::80]/", BASE, NULL, "http", "http://[::80]/", "[::80]/");
+    /* only the port after the host: normalising twice changes nothing */
+    check_ok("http://h:80:80/", BASE, NULL, "http", "http://h:80:80/", "h:80:80/");
+    check_ok("http://h::/", BASE, NULL, "http", "http://h::/", "h::/");
+}
+
+/* Through the API: both spellings name one URI, the key of the cache and of coalescing */
+static void test_http_spellings_of_one_url_coalesce(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *a = asset_server_load(s, "http://127.0.0.1:9", NULL);
+    asset_handle_t *b = asset_server_load(s, "HTTP://127.0.0.1:9/", NULL);
+    assert_string_equal(asset_handle_uri(a), "http://127.0.0.1:9/");
+    assert_string_equal(asset_handle_uri(b), "http://127.0.0.1:9/");
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+#if defined(__GLIBC__)
+#include <locale.h>
+/* Compiles glibc's locale `name` ("tr_TR.UTF-8") into dir with localedef; false when
+ * this machine cannot (no localedef, no locale sources). */
+static bool compile_locale(const char *dir, const char *input, const char *charset) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "localedef -i %s -f %s '%s/%s.%s' >/dev/null 2>&1", input, charset,
+             dir, input, charset);
+    return system(cmd) == 0;
+}
+#endif
+
+/* A program that calls setlocale(LC_ALL, "") takes the user's locale for <ctype.h>: in
+ * tr_TR.UTF-8 tolower('I') is 'I' ("FILE://" became the scheme "fIle", a host's 'I' stayed
+ * upper, and "LAST-MODIFIED" did not match "last-modified"); in ISO-8859-9 isalnum(0xE9)
+ * is true (a package name "caf\xe9" was valid). The rules are ASCII whatever the locale. */
+static void test_uri_rules_ignore_the_c_locale(void **state) {
+    (void)state;
+#if !defined(__GLIBC__)
+    skip(); /* compiling a locale needs glibc's localedef */
+#else
+    char *dir = tu_mkdtemp();
+    if (!compile_locale(dir, "tr_TR", "UTF-8") || !compile_locale(dir, "tr_TR", "ISO-8859-9")) {
+        tu_rmrf(dir);
+        free(dir);
+        printf("  skipped: localedef cannot compile tr_TR here\n");
+        skip();
+    }
+    setenv("LOCPATH", dir, 1);
+    assert_non_null(setlocale(LC_ALL, "tr_TR.UTF-8"));
+    check_ok("FILE:///a", BASE, NULL, "file", "file:///a", "/a");
+    check_ok("HTTP://MIXI.EXAMPLE/I", BASE, NULL, "http", "http://mixi.example/I",
+             "mixi.example/I");
+    assert_int_equal(asset__strcasecmp("LAST-MODIFIED", "last-modified"), 0);
+    assert_int_equal(asset__strncasecmp("IDENTITY", "identity", 8), 0);
+    assert_non_null(setlocale(LC_ALL, "tr_TR.ISO-8859-9"));
+    check_err("pkg://caf\xe9/a", BASE, NULL, ASSET_E_INVALID);
+    check_ok("http://\xc0.example/x", BASE, NULL, "http", "http://\xc0.example/x",
+             "\xc0.example/x");
+    setlocale(LC_ALL, "C");
+    unsetenv("LOCPATH");
+    tu_rmrf(dir);
+    free(dir);
+#endif
 }
 
 static void test_http_fragment_is_dropped(void **state) {
@@ -751,6 +845,7 @@ int main(void) {
         cmocka_unit_test(test_bare_relative_path_becomes_file_uri_under_base),
         cmocka_unit_test(test_bare_absolute_path_becomes_file_uri),
         cmocka_unit_test(test_file_localhost_authority_is_dropped),
+        cmocka_unit_test(test_file_localhost_alone_is_an_empty_path),
         cmocka_unit_test(test_file_uri_with_a_remote_host_is_invalid),
         cmocka_unit_test(test_file_percent_decoding),
         cmocka_unit_test(test_normalised_uri_round_trips),
@@ -772,6 +867,9 @@ int main(void) {
         cmocka_unit_test(test_pkg_bad_names_are_rejected),
         cmocka_unit_test(test_pkg_dotdot_is_forbidden),
         cmocka_unit_test(test_http_host_is_lowercased_path_kept),
+        cmocka_unit_test(test_http_empty_path_and_default_port_are_normalised),
+        cmocka_unit_test(test_http_spellings_of_one_url_coalesce),
+        cmocka_unit_test(test_uri_rules_ignore_the_c_locale),
         cmocka_unit_test(test_http_fragment_is_dropped),
         cmocka_unit_test(test_http_malformed_is_invalid),
         cmocka_unit_test(test_mem_keys_are_decoded_and_kept_verbatim),

@@ -2,12 +2,12 @@
  * (<strings.h> is not on Windows' C library): the same on every OS. */
 #include "../internal.h"
 
-#include <ctype.h>
 #include <string.h>
 
 int asset__strncasecmp(const char *a, const char *b, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        int ca = tolower((unsigned char)a[i]), cb = tolower((unsigned char)b[i]);
+        int ca = asset__ascii_lower((unsigned char)a[i]),
+            cb = asset__ascii_lower((unsigned char)b[i]);
         if (ca != cb || !ca) return ca - cb;
     }
     return 0;
