@@ -83,7 +83,11 @@ function(asset_server_embed target name dir)
         set(_tool "${ASSET_SERVER_EMBED_EXECUTABLE}")
     endif()
 
-    file(GLOB_RECURSE _files CONFIGURE_DEPENDS LIST_DIRECTORIES false "${dir}/*")
+    # The folder's own '[', '*' and '?' are not the glob's: bracketed, they match only
+    # themselves (a folder "assets [v2]" matched no file, so the table depended on none
+    # and an edit or an added file was never embedded)
+    string(REGEX REPLACE "([[*?])" "[\\1]" _glob_dir "${dir}")
+    file(GLOB_RECURSE _files CONFIGURE_DEPENDS LIST_DIRECTORIES false "${_glob_dir}/*")
     # A ';' in a file name splits it into two list elements that name no file (the
     # second one is not even absolute), and the build would then fail on a missing
     # dependency: say why instead

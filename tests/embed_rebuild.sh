@@ -129,3 +129,16 @@ done
 printf i >"$tmp/src/assets/icon (1).png"
 printf d >"$tmp/src/assets/a\$b #c.txt"
 expect $'a$b #c.txt=d\na.txt=A\nicon (1).png=i' "names with spaces, '(1)', '\$' and '#'"
+
+# a folder whose own name has glob characters ('[...]', '?'): its files were globbed
+# with them as a pattern, matched none, so the table depended on no file and an edit or
+# an added file was never embedded
+odd="$tmp/src/odd [v2]?"
+mkdir -p "$odd"
+printf o >"$odd/o.txt"
+sed -i 's|/assets")|/odd [v2]?")|' "$tmp/src/CMakeLists.txt"
+expect 'o.txt=o' "a folder named 'odd [v2]?'"
+printf O >"$odd/o.txt"
+printf p >"$odd/p.txt"
+touch -t "$old" "$odd/p.txt"
+expect $'o.txt=O\np.txt=p' "in that folder, a file edited and an old one added"
