@@ -99,7 +99,13 @@ function(asset_server_embed target name dir)
     # archive member syntax). Refused by name too.
     string(ASCII 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
         30 31 127 _ctl)
+    set(_kept "")
     foreach(_f IN LISTS _files)
+        if(IS_ABSOLUTE "${_f}" AND IS_SYMLINK "${_f}" AND NOT EXISTS "${_f}")
+            # a dangling link (an editor's lock file: Emacs' ".#name"): the tool skips
+            # it, and no build can depend on it (the configure stopped, saying ';')
+            continue()
+        endif()
         if(NOT IS_ABSOLUTE "${_f}" OR NOT EXISTS "${_f}")
             message(FATAL_ERROR "asset_server_embed: a file name under ${dir} contains ';' "
                 "(near \"${_f}\"), which a CMake list cannot hold: rename the file")
@@ -126,7 +132,9 @@ function(asset_server_embed target name dir)
                 "contains ${_why}, which the build cannot carry as a dependency: rename the "
                 "file (then configure again: CMake's glob check may have kept the name)")
         endif()
+        list(APPEND _kept "${_f}")
     endforeach()
+    set(_files ${_kept})
     list(SORT _files)
     set(_out "${CMAKE_CURRENT_BINARY_DIR}/asset_embed/${name}")
     # The list of files, rewritten only when it changes: the table depends on it,

@@ -142,3 +142,10 @@ printf O >"$odd/o.txt"
 printf p >"$odd/p.txt"
 touch -t "$old" "$odd/p.txt"
 expect $'o.txt=O\np.txt=p' "in that folder, a file edited and an old one added"
+
+# a dangling symlink (an editor's lock file: Emacs makes ".#name" one while a file is
+# edited): the tool skips it, but the configure stopped on it, saying the name had a ';'
+ln -s 'user@host.1234:1700000000' "$odd/.#o.txt"
+expect $'o.txt=O\np.txt=p' "a dangling symlink in the folder (an editor's lock file)"
+rm "$odd/.#o.txt"
+expect $'o.txt=O\np.txt=p' "that link removed"
