@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,6 +389,44 @@ static void test_json_deep_nesting_fails_cleanly(void **state) {
     asset_handle_release(h);
     free(deep);
     free(bal);
+    asset_server_destroy(s);
+}
+
+/* JSON numbers of 64 characters or more: cJSON 1.7.15, which the Windows and web builds
+ * compile, reads a number through a 64-byte buffer and failed such a valid document
+ * ("invalid JSON at line 1, column 66, near '...'"); Debian's patched cJSON reads it. */
+static void test_json_numbers_longer_than_63_characters_load(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    char big[256] = "{\"n\": ", frac[256] = "[-0.", expo[256] = "[1.5e";
+    for (int i = 0; i < 100; i++) strcat(big, i ? "0" : "2"); /* 2e99, 100 digits */
+    strcat(big, ", \"s\": \"1111111111111111111111111111111111111111111111111111111111111111\"}");
+    for (int i = 0; i < 80; i++) strcat(frac, "0"); /* -0.000...0125 = -1.25e-81 */
+    strcat(frac, "125, 7]");
+    for (int i = 0; i < 70; i++) strcat(expo, "0"); /* 1.5e0000...0003 */
+    strcat(expo, "3]");
+    asset_handle_t *h = load_text(s, "big.json", big, strlen(big));
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    const cJSON *n = cJSON_GetObjectItem(asset_handle_value(h), "n");
+    assert_true(cJSON_IsNumber(n));
+    assert_true(fabs(n->valuedouble / 2e99 - 1) < 1e-15); /* wine's strtod: an ulp off */
+    /* a string of digits is no number: left as it is */
+    assert_int_equal(strlen(cJSON_GetObjectItem(asset_handle_value(h), "s")->valuestring), 64);
+    asset_handle_release(h);
+    h = load_text(s, "frac.json", frac, strlen(frac));
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    assert_true(fabs(cJSON_GetArrayItem(asset_handle_value(h), 0)->valuedouble / -1.25e-81 - 1) <
+                1e-15);
+    assert_true(cJSON_GetArrayItem(asset_handle_value(h), 1)->valuedouble == 7);
+    asset_handle_release(h);
+    h = load_text(s, "expo.json", expo, strlen(expo));
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    assert_true(cJSON_GetArrayItem(asset_handle_value(h), 0)->valuedouble == 1500);
+    asset_handle_release(h);
+    /* an error after such a number is still reported where it is, in the document */
+    char bad[300];
+    snprintf(bad, sizeof bad, "%.*s,\n x]", (int)strlen(frac) - 1, frac);
+    expect_parse_error(s, "bad.json", bad, strlen(bad), "at line 2, column 2, near 'x]'");
     asset_server_destroy(s);
 }
 
@@ -892,6 +931,7 @@ int main(void) {
         cmocka_unit_test(test_json_error_reports_line_and_column),
         cmocka_unit_test(test_json_trailing_garbage_is_rejected),
         cmocka_unit_test(test_json_deep_nesting_fails_cleanly),
+        cmocka_unit_test(test_json_numbers_longer_than_63_characters_load),
         cmocka_unit_test(test_failing_loader_message_names_loader_and_uri),
         cmocka_unit_test(test_misbehaving_loaders_fail_without_leaking),
         cmocka_unit_test(test_parse_take_data_hands_over_a_buffer_the_loader_owns),

@@ -8,6 +8,10 @@
 #include "../internal.h"
 
 #include <cjson/cJSON.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static size_t json_cost(const cJSON *n) {
@@ -140,6 +144,129 @@ static const char *escaped_nul(const char *text, size_t n) {
     return NULL;
 }
 
+/* ---- numbers of more than 63 characters ----
+ * cJSON 1.7.15, which the Windows and web builds compile (Debian's is patched), copies a
+ * number into a 64-byte buffer: a longer one (a 100-digit integer, a fraction with many
+ * zeros) failed a valid document, "invalid JSON at line 1, column 66, near '000...'".
+ * When a parse fails, a copy with each such number written shorter (its double, "%.17g",
+ * which reads back as the same value) is parsed; an error is still reported where it
+ * is in the document as given. */
+#define CJSON_NUMBER_MAX 63
+
+typedef struct shortened {
+    size_t at, len;           /* the number in the document */
+    size_t copy_at, copy_len; /* what stands for it in the copy */
+} shortened_t;
+
+static bool number_char(char c) {
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+/* The number tok (len bytes) written shorter into out (32 bytes); 0: it is no number
+ * strtod reads whole (left as it is, to fail as before). */
+static size_t short_number(const char *tok, size_t len, char *out, bool *oom) {
+    char *buf = asset_alloc(len + 1);
+    if (!buf) {
+        *oom = true;
+        return 0;
+    }
+    /* strtod and printf use the locale's decimal point, as cJSON does */
+    const struct lconv *lc = localeconv();
+    char dp = lc && lc->decimal_point && lc->decimal_point[0] ? lc->decimal_point[0] : '.';
+    for (size_t i = 0; i < len; i++) buf[i] = tok[i] == '.' ? dp : tok[i];
+    buf[len] = 0;
+    char *endp = NULL;
+    double d = strtod(buf, &endp);
+    bool whole = endp == buf + len;
+    asset_free(buf);
+    if (!whole) return 0;
+    if (!isfinite(d)) /* past DBL_MAX: cJSON reads it as infinity too */
+        return (size_t)snprintf(out, 32, "%s", d < 0 ? "-1e999" : "1e999");
+    int k = snprintf(out, 32, "%.17g", d);
+    if (k <= 0 || k >= 32) return 0;
+    for (int i = 0; i < k; i++)
+        if (out[i] == dp) out[i] = '.';
+    return (size_t)k;
+}
+
+/* A copy of text (n bytes) with its numbers of more than 63 characters written shorter,
+ * NUL-terminated (*cn bytes), and where they are (*sh, *nsh); NULL when there is none
+ * (or *oom: out of memory). */
+static char *shorten_numbers(const char *text, size_t n, size_t *cn, shortened_t **sh, size_t *nsh,
+                             bool *oom) {
+    size_t count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        char *copy = NULL;
+        shortened_t *list = NULL;
+        if (pass) {
+            copy = asset_alloc(n + 1); /* a number only ever gets shorter */
+            list = asset__calloc(count, sizeof *list);
+            if (!copy || !list) {
+                asset_free(copy);
+                asset_free(list);
+                *oom = true;
+                return NULL;
+            }
+        }
+        size_t w = 0, k = 0;
+        bool in_str = false;
+        for (size_t i = 0; i < n;) {
+            char c = text[i];
+            size_t len = 1;
+            if (in_str) {
+                if (c == '\\' && i + 1 < n)
+                    len = 2;
+                else if (c == '"')
+                    in_str = false;
+            } else if (c == '"') {
+                in_str = true;
+            } else if (c == '-' || (c >= '0' && c <= '9')) {
+                while (i + len < n && number_char(text[i + len])) len++;
+                if (len > CJSON_NUMBER_MAX && !pass) count++;
+                if (len > CJSON_NUMBER_MAX && pass) {
+                    char out[32];
+                    size_t m = short_number(text + i, len, out, oom);
+                    if (*oom) {
+                        asset_free(copy);
+                        asset_free(list);
+                        return NULL;
+                    }
+                    if (m) {
+                        list[k++] = (shortened_t){i, len, w, m};
+                        memcpy(copy + w, out, m);
+                        w += m;
+                        i += len;
+                        continue;
+                    }
+                }
+            }
+            if (pass) memcpy(copy + w, text + i, len);
+            w += len;
+            i += len;
+        }
+        if (!pass && !count) return NULL;
+        if (pass) {
+            copy[w] = 0;
+            *cn = w;
+            *sh = list;
+            *nsh = k;
+            return copy;
+        }
+    }
+    return NULL;
+}
+
+/* The offset in the document of offset off of the copy (a shortened number's start
+ * for any offset inside it). */
+static size_t document_offset(const shortened_t *sh, size_t nsh, size_t off) {
+    size_t shift = 0; /* document minus copy, after the numbers before off */
+    for (size_t i = 0; i < nsh && off >= sh[i].copy_at; i++) {
+        if (off < sh[i].copy_at + sh[i].copy_len) return sh[i].at;
+        shift = sh[i].at + sh[i].len - (sh[i].copy_at + sh[i].copy_len);
+    }
+    return off + shift;
+}
+
 static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
     const asset_server_t *s = ctx; /* NULL (fuzz_json): the defaults */
     const char *data = (const char *)asset_parse_data(p);
@@ -186,36 +313,63 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
         asset_parse_set_value(p, root, json_cost(root));
         return ASSET_OK;
     }
-    if (!end || end < text || end > text + n) end = text + n;
+    /* failed: numbers too long for cJSON 1.7.15? Then the copy is what is parsed, and
+     * looked at below (work, wn), and an error is placed in text */
+    const char *work = text;
+    size_t wn = n, nsh = 0;
+    shortened_t *sh = NULL;
+    char *copy = NULL;
+    if (!root) {
+        bool oom = false;
+        copy = shorten_numbers(text, n, &wn, &sh, &nsh, &oom);
+        if (oom) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory parsing JSON");
+        if (copy) {
+            work = copy;
+            root = cJSON_ParseWithLengthOpts(work, wn + 1, &end, 1);
+            if ((!root && asset__alloc_failures() != oom0) || (root && end == work + wn)) {
+                asset_free(copy);
+                asset_free(sh);
+                if (!root)
+                    return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory parsing JSON");
+                asset_parse_set_value(p, root, json_cost(root));
+                return ASSET_OK;
+            }
+        }
+    }
+    if (!end || end < work || end > work + wn) end = work + wn;
+    const char *at = text + document_offset(sh, nsh, (size_t)(end - work)); /* in text */
     size_t line, col;
-    position(text, end, &line, &col);
+    position(text, at, &line, &col);
+    asset_status_t st;
+    char near_text[32];
+    excerpt(at, text + n, near_text, sizeof near_text);
+    const char *vend = NULL;
+    cJSON *prefix = NULL;
     if (root) { /* cannot happen without a NUL inside; refuse rather than truncate */
         cJSON_Delete(root);
-        return asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON at line %zu, column %zu", line,
-                                col);
+        st = asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON at line %zu, column %zu", line, col);
+    } else if (open_depth(work, end) >= CJSON_NESTING_LIMIT) {
+        st = asset_parse_fail(p, ASSET_E_PARSE,
+                              "invalid JSON: nested deeper than %d levels at line %zu, column %zu",
+                              CJSON_NESTING_LIMIT, line, col);
+    } else if ((prefix = cJSON_ParseWithLengthOpts(work, wn + 1, &vend, 0))) {
+        /* a value followed by something else: parsed again without the end check */
+        cJSON_Delete(prefix);
+        st = asset_parse_fail(p, ASSET_E_PARSE,
+                              "invalid JSON: trailing characters after the value at line %zu, "
+                              "column %zu, near '%s'",
+                              line, col, near_text);
+    } else if (end == work + wn) {
+        st = asset_parse_fail(p, ASSET_E_PARSE,
+                              "invalid JSON: unexpected end of document at line %zu, column %zu",
+                              line, col);
+    } else {
+        st = asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON at line %zu, column %zu, near '%s'",
+                              line, col, near_text);
     }
-    char near_text[32];
-    excerpt(end, text + n, near_text, sizeof near_text);
-    if (open_depth(text, end) >= CJSON_NESTING_LIMIT)
-        return asset_parse_fail(
-            p, ASSET_E_PARSE, "invalid JSON: nested deeper than %d levels at line %zu, column %zu",
-            CJSON_NESTING_LIMIT, line, col);
-    /* a value followed by something else: parse again without the end check to tell */
-    const char *vend = NULL;
-    cJSON *prefix = cJSON_ParseWithLengthOpts(text, n + 1, &vend, 0);
-    bool trailing = prefix != NULL;
-    cJSON_Delete(prefix);
-    if (trailing)
-        return asset_parse_fail(p, ASSET_E_PARSE,
-                                "invalid JSON: trailing characters after the value at line %zu, "
-                                "column %zu, near '%s'",
-                                line, col, near_text);
-    if (end == text + n)
-        return asset_parse_fail(p, ASSET_E_PARSE,
-                                "invalid JSON: unexpected end of document at line %zu, column %zu",
-                                line, col);
-    return asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON at line %zu, column %zu, near '%s'",
-                            line, col, near_text);
+    asset_free(copy);
+    asset_free(sh);
+    return st;
 }
 
 static void json_free(void *ctx, void *value) {
