@@ -149,3 +149,18 @@ ln -s 'user@host.1234:1700000000' "$odd/.#o.txt"
 expect $'o.txt=O\np.txt=p' "a dangling symlink in the folder (an editor's lock file)"
 rm "$odd/.#o.txt"
 expect $'o.txt=O\np.txt=p' "that link removed"
+
+# a folder path with "*/" (it ended the generated header's comment: the build failed) and
+# "@x@" (file(CONFIGURE) took it for a variable in that comment)
+star="$tmp/src/star*/@x@"
+mkdir -p "$star"
+printf s >"$star/s.txt"
+sed -i 's|/odd \[v2\]?")|/star*/@x@")|' "$tmp/src/CMakeLists.txt"
+expect 's.txt=s' "a folder named 'star*/@x@'"
+if ! grep -qF "star*" "$tmp/build/asset_embed/table/table.h" ||
+    ! grep -qF "@x@" "$tmp/build/asset_embed/table/table.h"; then
+    cat "$tmp/build/asset_embed/table/table.h" >&2
+    echo "embed_rebuild: the header does not name the folder as it is" >&2
+    exit 1
+fi
+step "the header names that folder"
