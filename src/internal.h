@@ -1105,6 +1105,8 @@ extern void (*asset__job_pending_hook)(asset__job_t *j);
 /* Tests: called by a pkg:// lookup that found its package on pkg_path, before it
  * records it (sources/pkg.c). */
 extern void (*asset__pkg_found_hook)(const char *name);
+/* Tests: the table entries embedded listings have looked at (sources/pkg.c). */
+extern atomic_uint_fast64_t asset__pkg_list_visits;
 
 /* ASCII classes, whatever the C locale: a program's setlocale(LC_ALL, "") makes <ctype.h>
  * follow the user's locale (in tr_TR.UTF-8 tolower('I') is 'I'; in ISO-8859-1 isalnum(0xE9)

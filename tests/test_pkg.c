@@ -802,6 +802,76 @@ static void test_listing_an_embedded_package(void **state) {
     asset__list_dispose(&l);
 }
 
+/* A listing of an embedded package walked the whole table, whatever it listed: listing
+ * each directory of a table of n files cost n each (200 folders of 100 files in a
+ * table of 200,000: 1.4 ms a listing, 6.6 ms at 1,000,000). asset-embed's tables are
+ * sorted: a directory's files are one run, found by binary search, and a listing
+ * without recursion jumps over each subdirectory's run. */
+static void test_listing_a_sorted_embedded_table_walks_only_the_directory(void **state) {
+    fx_t *f = *state;
+    enum { DIRS = 200, FILES = 100, N = DIRS * FILES + 3 };
+    asset_embedded_file_t *t = calloc(N, sizeof *t);
+    char(*paths)[32] = calloc(N, sizeof *paths);
+    assert_non_null(t);
+    assert_non_null(paths);
+    size_t n = 0;
+    snprintf(paths[n++], 32, "a.txt"); /* sorted as asset-embed sorts: by bytes */
+    for (int d = 0; d < DIRS; d++) {
+        for (int i = 0; i < FILES; i++) snprintf(paths[n++], 32, "d%03d/f%03d.bin", d, i);
+        if (d == 100) snprintf(paths[n++], 32, "d100/sub/x.bin");
+        if (d == 100) snprintf(paths[n++], 32, "d100x.bin");
+    }
+    assert_int_equal(n, N);
+    for (size_t i = 0; i < n; i++) t[i] = (asset_embedded_file_t){paths[i], "x", 1};
+    assert_int_equal(asset_server_mount_embedded(f->s, "big", t, n), ASSET_OK);
+    asset_list_t l;
+    uint64_t v0 = atomic_load(&asset__pkg_list_visits);
+    assert_int_equal(list(f->s, "big/d100", false, &l), ASSET_OK);
+    assert_int_equal(l.count, FILES);
+    assert_string_equal(l.paths[0], "f000.bin");
+    assert_string_equal(l.paths[FILES - 1], "f099.bin");
+    asset__list_dispose(&l);
+    uint64_t v1 = atomic_load(&asset__pkg_list_visits);
+    if (v1 - v0 > 4 * FILES)
+        fail_msg("listing 100 files looked at %llu entries", (unsigned long long)(v1 - v0));
+    assert_int_equal(list(f->s, "big/d100", true, &l), ASSET_OK);
+    assert_int_equal(l.count, FILES + 1);
+    assert_string_equal(l.paths[FILES], "sub/x.bin");
+    asset__list_dispose(&l);
+    /* the root without recursion: one file, every directory jumped over */
+    v0 = atomic_load(&asset__pkg_list_visits);
+    assert_int_equal(list(f->s, "big", false, &l), ASSET_OK);
+    assert_int_equal(l.count, 2);
+    assert_string_equal(l.paths[0], "a.txt");
+    assert_string_equal(l.paths[1], "d100x.bin");
+    asset__list_dispose(&l);
+    v1 = atomic_load(&asset__pkg_list_visits);
+    if (v1 - v0 > (uint64_t)DIRS * 40)
+        fail_msg("listing the root looked at %llu entries", (unsigned long long)(v1 - v0));
+    assert_int_equal(list(f->s, "big", true, &l), ASSET_OK);
+    assert_int_equal(l.count, N);
+    asset__list_dispose(&l);
+    /* a prefix of a directory's name is none; a file is none */
+    assert_int_equal(list(f->s, "big/d10", false, &l), ASSET_E_NOT_FOUND);
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "big/a.txt", false, &l), ASSET_E_NOT_FOUND);
+    asset__list_dispose(&l);
+    assert_int_equal(list(f->s, "big/d199", false, &l), ASSET_OK);
+    assert_int_equal(l.count, FILES);
+    asset__list_dispose(&l);
+    /* through a folder load, as a game does */
+    asset_batch_t *b = asset_server_load_folder(f->s, "pkg://big/d007", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), FILES);
+    assert_int_equal(asset_batch_failed_count(b), 0);
+    asset_batch_release(b);
+    /* the table must outlive the server: the teardown destroys it */
+    asset_server_destroy(f->s);
+    f->s = NULL;
+    free(t);
+    free(paths);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 /* Regression: a package on pkg_path was opened beneath its search directory, so one
@@ -959,6 +1029,7 @@ int main(void) {
         FX(test_listing_a_directory_package),
         FX(test_listing_package_root_does_not_leak_descriptors),
         FX(test_listing_an_embedded_package),
+        FX(test_listing_a_sorted_embedded_table_walks_only_the_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@ typedef struct mount {
     char *path;        /* directory packages: where they are, for watching (hot reload) */
     asset__map_t dirs; /* embedded: every directory some file is under -> its emb_dir */
     struct emb_dir *dir_list;
+    bool sorted; /* embedded: paths in strictly increasing strcmp order (asset-embed's) */
 } mount_t;
 
 typedef struct emb_node {
@@ -296,6 +297,9 @@ int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_emb
         if (!asset__map_put(&m->index, &m->nodes[i].node) || !index_dirs(m, files[i].path))
             goto oom;
     }
+    m->sorted = true;
+    for (size_t i = 1; i < count && m->sorted; i++)
+        m->sorted = strcmp(files[i - 1].path, files[i].path) < 0;
     if (!add_mount(p, m)) goto oom;
     return ASSET_OK;
 oom:
@@ -308,6 +312,7 @@ oom:
  * could not be looked for (ENOMEM, EMFILE...), so that is not reported as "not
  * mounted". */
 void (*asset__pkg_found_hook)(const char *name) = NULL;
+atomic_uint_fast64_t asset__pkg_list_visits;
 
 static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     char buf[PKG_NAME_MAX + 1];
@@ -451,6 +456,27 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     return st;
 }
 
+/* path against the prefix rel + "/" (rl bytes of rel): <0, 0 (path starts with it), >0. */
+static int cmp_prefix(const char *path, const char *rel, size_t rl) {
+    int c = strncmp(path, rel, rl);
+    return c ? c : (int)(unsigned char)path[rl] - '/';
+}
+
+/* [m->sorted] The first entry from lo whose path does not start with the pl bytes at
+ * pre (all from lo on that do are one run: the table is sorted). *visits counts. */
+static size_t run_end(const mount_t *m, size_t lo, const char *pre, size_t pl, uint64_t *visits) {
+    size_t hi = m->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        ++*visits;
+        if (!strncmp(m->files[mid].path, pre, pl))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* pkg_list's part with its mount in hand (kept alive by its use count). */
 static asset_status_t list_in(mount_t *m, asset_list_t *l, const char *rel) {
     if (m->dir) {
@@ -463,15 +489,41 @@ static asset_status_t list_in(mount_t *m, asset_list_t *l, const char *rel) {
     }
     size_t rl = strlen(rel);
     bool any = false; /* a directory exists in a table only through its files */
-    for (size_t i = 0; i < m->count; i++) {
-        const char *f = m->files[i].path;
-        if (rl && (strncmp(f, rel, rl) != 0 || f[rl] != '/')) continue;
-        any = true;
-        const char *sub = rl ? f + rl + 1 : f;
-        if (!l->recursive && strchr(sub, '/')) continue;
-        asset_status_t st = asset_list_add(l, sub, (int64_t)m->files[i].size);
-        if (st != ASSET_OK) return asset_list_fail(l, st, "out of memory listing");
+    uint64_t visits = 0;
+    asset_status_t st = ASSET_OK;
+    size_t i = 0;
+    if (m->sorted && rl) { /* the directory's files are one run: where it starts */
+        for (size_t hi = m->count; i < hi; visits++) {
+            size_t mid = i + (hi - i) / 2;
+            if (cmp_prefix(m->files[mid].path, rel, rl) < 0)
+                i = mid + 1;
+            else
+                hi = mid;
+        }
     }
+    /* a walk of the whole table made each listing cost the table (a table's every
+     * directory listed: its size times the directories); sorted, the run alone, and
+     * without recursion each subdirectory's run is jumped over */
+    while (i < m->count && st == ASSET_OK) {
+        const char *f = m->files[i].path;
+        visits++;
+        if (rl && cmp_prefix(f, rel, rl) != 0) {
+            if (m->sorted) break; /* past the run */
+            i++;
+            continue;
+        }
+        any = true;
+        const char *sub = rl ? f + rl + 1 : f, *slash = strchr(sub, '/');
+        if (!l->recursive && slash) {
+            size_t pl = (size_t)(slash - f) + 1; /* "rel/sub/" */
+            i = m->sorted ? run_end(m, i + 1, f, pl, &visits) : i + 1;
+            continue;
+        }
+        st = asset_list_add(l, sub, (int64_t)m->files[i].size);
+        i++;
+    }
+    atomic_fetch_add_explicit(&asset__pkg_list_visits, visits, memory_order_relaxed);
+    if (st != ASSET_OK) return asset_list_fail(l, st, "out of memory listing");
     if (rl && !any)
         return asset_list_fail(l, ASSET_E_NOT_FOUND, "no directory '%s' in the embedded package",
                                rel);
