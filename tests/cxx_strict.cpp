@@ -11,6 +11,13 @@
 #include <memory>
 #include <string>
 
+// the table tests/CMakeLists.txt has asset-embed write from tests/data/embed, compiled
+// as C++ under this file's warnings
+extern "C" {
+extern const asset_embedded_file_t cxx_strict_table_files[];
+extern const size_t cxx_strict_table_files_count;
+}
+
 namespace {
 
 class Upper : public asset::TypedLoader<std::string> {
@@ -38,6 +45,11 @@ int run() {
     s.flush();
     asset::Batch b = s.load_group({"mem://a.up"});
     if (b.wait(deadline) != ASSET_OK) return 5;
+    if (asset_server_mount_embedded(s.get(), "strict", cxx_strict_table_files,
+                                    cxx_strict_table_files_count) != ASSET_OK)
+        return 7;
+    asset::Handle t = s.load("pkg://strict/hello.txt");
+    if (t.wait(deadline) != ASSET_OK) return 8;
     asset_trace_t *tr = asset_trace_create();
     asset_trace_event_t e;
     bool none = tr && !asset_trace_event(tr, 0, &e);

@@ -264,7 +264,11 @@ int main(int argc, char **argv) {
         put_literal(o, l.paths[i]);
         fprintf(o, ", %s_data_%zu, %zuu},\n", name, i, sizes[i]);
     }
-    fputs("    {0, 0, 0} /* end of table, not counted */\n};\n", o);
+    /* C++: {} (0 for a pointer warned under -Wzero-as-null-pointer-constant, and a C++
+     * project compiles this file with its own flags); C before C23 has no {} */
+    fputs("#ifdef __cplusplus\n    {} /* end of table, not counted */\n#else\n"
+          "    {0, 0, 0} /* end of table, not counted */\n#endif\n};\n",
+          o);
     fprintf(o, "const size_t %s_files_count = %zuu;\n", name, l.n);
     fprintf(o, "\n#ifdef __cplusplus\n}\n#endif\n");
     if (ferror(o) || fclose(o) != 0) die("cannot write", tmp);
