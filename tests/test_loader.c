@@ -430,6 +430,42 @@ static void test_json_numbers_longer_than_63_characters_load(void **state) {
     asset_server_destroy(s);
 }
 
+/* What cJSON lets through that JSON (RFC 8259) does not: the page said the loader is
+ * strict, with no word of these (pinned: loaders-and-caches.md lists them). */
+static void test_json_leniencies_of_cjson_are_the_documented_ones(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    static const struct {
+        const char *key, *text;
+    } lenient[] = {
+        {"tab.json", "[\"a\tb\"]"}, /* a raw control character in a string */
+        {"nl.json", "[\"a\nb\"]"},  /* a raw line break in a string */
+        {"ctl.json", "[\"a\x01"
+                     "b\"]"},                         /* any other control character too */
+        {"zero.json", "[012]"},                       /* a leading zero: 12 */
+        {"dot.json", "[1.]"},                         /* a point without digits: 1 */
+        {"ff.json", "\f[1]\v"},                       /* any byte below 0x21 as white space */
+        {"bom2.json", "\xEF\xBB\xBF\xEF\xBB\xBF[1]"}, /* a second byte order mark */
+    };
+    for (size_t i = 0; i < sizeof lenient / sizeof *lenient; i++) {
+        asset_handle_t *h = load_text(s, lenient[i].key, lenient[i].text, strlen(lenient[i].text));
+        if (asset_handle_error(h) != ASSET_OK)
+            fail_msg("%s: %s", lenient[i].key, asset_handle_error_message(h));
+        asset_handle_release(h);
+    }
+    asset_handle_t *h = load_text(s, "z.json", "[012]", 5);
+    assert_true(cJSON_GetArrayItem(asset_handle_value(h), 0)->valuedouble == 12);
+    asset_handle_release(h);
+    /* and what it refuses, as JSON does */
+    expect_parse_error(s, "plus.json", "[+1]", 4, "line 1, column 2");
+    expect_parse_error(s, "half.json", "[.5]", 4, "line 1, column 2");
+    expect_parse_error(s, "hex.json", "[0x1]", 5, "line 1, column 3");
+    expect_parse_error(s, "sq.json", "['a']", 5, "line 1, column 2");
+    expect_parse_error(s, "comma.json", "[1,]", 4, "line 1, column 4");
+    expect_parse_error(s, "nan.json", "[NaN]", 5, "line 1, column 2");
+    asset_server_destroy(s);
+}
+
 /* ---- failing loaders ---- */
 
 static void test_failing_loader_message_names_loader_and_uri(void **state) {
@@ -932,6 +968,7 @@ int main(void) {
         cmocka_unit_test(test_json_trailing_garbage_is_rejected),
         cmocka_unit_test(test_json_deep_nesting_fails_cleanly),
         cmocka_unit_test(test_json_numbers_longer_than_63_characters_load),
+        cmocka_unit_test(test_json_leniencies_of_cjson_are_the_documented_ones),
         cmocka_unit_test(test_failing_loader_message_names_loader_and_uri),
         cmocka_unit_test(test_misbehaving_loaders_fail_without_leaking),
         cmocka_unit_test(test_parse_take_data_hands_over_a_buffer_the_loader_owns),
