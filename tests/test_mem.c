@@ -151,6 +151,35 @@ static void test_invalid_arguments_are_rejected(void **state) {
     asset_server_destroy(s);
 }
 
+/* A key that no URI can name (over 8192 bytes as mem://key, its '%' and '#' escaped)
+ * is refused: stored, every load of it failed "URI too long". The longest that fits
+ * loads. */
+static void test_a_key_no_uri_can_name_is_refused(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    enum { MAX = 8192 - 6 };
+    char *key = malloc(MAX + 2), *uri = malloc(8192 + 16);
+    memset(key, 'k', MAX + 1);
+    key[MAX + 1] = 0;
+    assert_int_equal(asset_mem_put(s, key, "v", 1), ASSET_E_INVALID); /* one byte over */
+    key[MAX] = 0;
+    assert_int_equal(asset_mem_put(s, key, "v", 1), ASSET_OK); /* exactly fits */
+    snprintf(uri, 8192 + 16, "mem://%s", key);
+    asset_handle_t *h = tu_load_wait(s, uri, ASSET_OK);
+    asset_handle_release(h);
+    key[0] = '%'; /* written %25: two bytes more than it is */
+    assert_int_equal(asset_mem_put(s, key, "v", 1), ASSET_E_INVALID);
+    key[MAX - 2] = 0;
+    assert_int_equal(asset_mem_put(s, key, "w", 1), ASSET_OK);
+    snprintf(uri, 8192 + 16, "mem://%%25%s", key + 1);
+    h = tu_load_wait(s, uri, ASSET_OK);
+    assert_memory_equal(((const asset_bytes_t *)asset_handle_value(h))->data, "w", 1);
+    asset_handle_release(h);
+    free(key);
+    free(uri);
+    asset_server_destroy(s);
+}
+
 static void test_store_is_per_server(void **state) {
     (void)state;
     asset_server_t *a = tu_server(1);
@@ -455,6 +484,7 @@ int main(void) {
         cmocka_unit_test(test_unchanged_key_is_a_cache_hit),
         cmocka_unit_test(test_remove_then_load_is_not_found),
         cmocka_unit_test(test_invalid_arguments_are_rejected),
+        cmocka_unit_test(test_a_key_no_uri_can_name_is_refused),
         cmocka_unit_test(test_store_is_per_server),
         cmocka_unit_test(test_destroy_frees_stored_values),
         cmocka_unit_test(test_concurrent_puts_while_loading),

@@ -69,8 +69,16 @@ static void reload_key(asset_server_t *s, const char *key) {
     asset_free(uri);
 }
 
+/* Whether some URI names key: "mem://" and the key with '%' and '#' escaped fit
+ * ASSET__URI_MAX (a longer key was stored, and every load of it failed "URI too long"). */
+static bool nameable(const char *key) {
+    size_t n = sizeof "mem://" - 1;
+    for (const char *c = key; *c && n <= ASSET__URI_MAX; c++) n += *c == '%' || *c == '#' ? 3 : 1;
+    return n <= ASSET__URI_MAX;
+}
+
 int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size) {
-    if (!s || !key || !*key || (!data && size)) return ASSET_E_INVALID;
+    if (!s || !key || !*key || (!data && size) || !nameable(key)) return ASSET_E_INVALID;
     asset__mem_t *m = s->mem;
     /* the header, the bytes and their 0: a size near SIZE_MAX (a read()'s -1 passed
      * on) wrapped to a few bytes, and the copy overran them */
