@@ -59,8 +59,7 @@ static bool deps_reload_pending(const asset__job_t *j) {
 static void fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *why) {
     /* a status that is no error of ours is a finalize error, with its number */
     char odd[64];
-    if (st > 0 || !strcmp(asset_err_name(st), "UNKNOWN")) {
-        snprintf(odd, sizeof odd, "loader returned an unexpected status (%d)", (int)st);
+    if (asset__status_odd(st, "loader", odd)) {
         st = ASSET_E_PARSE;
         why = odd;
     }

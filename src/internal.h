@@ -1119,6 +1119,9 @@ static inline bool asset__ascii_alpha(int c) {
 static inline bool asset__ascii_alnum(int c) {
     return asset__ascii_alpha(c) || (c >= '0' && c <= '9');
 }
+/* status.c: whether st, from a loader, source or task, is no status of ours (positive,
+ * or negative and no ASSET_E_*); then odd says "<who> returned an unexpected status (st)" */
+bool asset__status_odd(asset_status_t st, const char *who, char odd[64]);
 /* platform/portable.c: ASCII case-insensitive compares (no <strings.h> on Windows) */
 int asset__strcasecmp(const char *a, const char *b);
 int asset__strncasecmp(const char *a, const char *b, size_t n);

@@ -273,8 +273,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         snprintf(step, sizeof step, "%s loader", ld->name);
         /* a positive or unknown code from a loader is a parse error, with its number */
         char why[64];
-        bool odd = st > 0 || !strcmp(asset_err_name(st), "UNKNOWN");
-        if (odd) snprintf(why, sizeof why, "loader returned an unexpected status (%d)", (int)st);
+        bool odd = asset__status_odd(st, "loader", why);
         job_fail(s, j, odd ? ASSET_E_PARSE : st, step, odd && !p.message ? why : p.message);
         asset_free(p.message);
         return;
@@ -340,9 +339,8 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
     }
     /* a source that ignored a refused write would deliver cut-off bytes as a success */
     if (st == ASSET_OK && r->refused) st = r->refused;
-    if (st < 0 && !strcmp(asset_err_name(st), "UNKNOWN")) { /* not ours: keep the enum closed */
-        char why[64];
-        snprintf(why, sizeof why, "source returned an unknown status (%d)", (int)st);
+    char why[64];
+    if (st != ASSET_OK && asset__status_odd(st, "source", why)) { /* keep the enum closed */
         job_fail(s, j, ASSET_E_IO, "read", why);
         return;
     }
@@ -357,12 +355,6 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
     }
     if (st < 0) {
         job_fail(s, j, st, "read", r->message);
-        return;
-    }
-    if (st != ASSET_OK) {
-        char why[64];
-        snprintf(why, sizeof why, "source returned an unexpected status (%d)", (int)st);
-        job_fail(s, j, ASSET_E_IO, "read", why);
         return;
     }
     if (j->sha256) {

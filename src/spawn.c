@@ -161,8 +161,7 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
         /* a status that is not an error of ours: say which */
         char odd[64];
         const char *why = t->message;
-        if (st > 0 || !strcmp(asset_err_name(st), "UNKNOWN")) {
-            snprintf(odd, sizeof odd, "task returned an unexpected status (%d)", (int)st);
+        if (asset__status_odd(st, "task", odd)) {
             st = ASSET_E_INVALID;
             why = odd;
         }

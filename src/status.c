@@ -1,5 +1,8 @@
 /* status.c - asset_strerror() and asset_err_name(), generated from ASSET_STATUS_MAP. */
-#include "asset_server.h"
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
 
 const char *asset_strerror(asset_status_t st) {
     switch (st) {
@@ -19,4 +22,10 @@ const char *asset_err_name(asset_status_t st) {
 #undef ASSET__STATUS_NAME
     }
     return "UNKNOWN";
+}
+
+bool asset__status_odd(asset_status_t st, const char *who, char odd[64]) {
+    if (st <= 0 && strcmp(asset_err_name(st), "UNKNOWN") != 0) return false;
+    snprintf(odd, 64, "%s returned an unexpected status (%d)", who, (int)st);
+    return true;
 }
