@@ -352,6 +352,34 @@ static void test_http_trailers_change_nothing(void **state) {
     free(u);
 }
 
+/* The same when the chunked body is empty: its trailers came before any of the body
+ * (a status line there made a 404 a "connection closed inside the response's headers",
+ * an ETag versioned the empty answer). */
+static void test_http_trailers_after_an_empty_body_change_nothing(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/trailer-status");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    expect_status(h, ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 404);
+    asset_handle_release(h);
+    free(u);
+    u = tu_bad_url(b, "/trailer-etag");
+    h = asset_server_load(s, u, &(asset_load_options_t){.loader = "bytes"});
+    expect_status(h, ASSET_OK);
+    assert_int_equal(asset_handle_http_status(h), 200);
+    /* unversioned: the second load asks without a condition (a 304 if it asks one) */
+    asset_handle_t *h2 = asset_server_load(s, u, &(asset_load_options_t){.loader = "bytes"});
+    expect_status(h2, ASSET_OK);
+    assert_int_equal(asset_handle_http_status(h2), 200);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
 /* A validator with a bare CR is not sent back: it would write a header into the next
  * request. The answer counts as unversioned. */
 static void test_http_validator_with_a_control_character_is_not_sent_back(void **state) {
@@ -1486,6 +1514,7 @@ int main(void) {
         cmocka_unit_test(test_http_size_cap_on_huge_content_length),
         cmocka_unit_test(test_http_error_answers_with_endless_or_huge_bodies_keep_their_status),
         cmocka_unit_test(test_http_trailers_change_nothing),
+        cmocka_unit_test(test_http_trailers_after_an_empty_body_change_nothing),
         cmocka_unit_test(test_http_validator_with_a_control_character_is_not_sent_back),
         cmocka_unit_test(test_http_redirect_to_file_is_forbidden),
         cmocka_unit_test(test_http_connection_refused_is_network_error),

@@ -423,6 +423,19 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                         "Trailer: Content-Length, ETag\r\n\r\n5\r\nhello\r\n0\r\n"
                         "Content-Length: 1099511627776\r\nETag: \"trailer\"\r\n\r\n";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/trailer-status")) {
+        /* a 404 whose chunked body is empty, then a trailer that reads like a status line */
+        const char *h = "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n"
+                        "Connection: close\r\n\r\n0\r\nHTTP/1.1 200: OK\r\n\r\n";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/trailer-etag")) {
+        /* a 200 whose chunked body is empty, then an ETag trailer; a 304 to a request
+         * asking If-None-Match with that ETag */
+        const char *h = strstr(req, "If-None-Match: \"trailer\"")
+                            ? "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n"
+                            : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                              "Connection: close\r\n\r\n0\r\nETag: \"trailer\"\r\n\r\n";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/etag-cr")) {
         /* a validator with a bare CR: sent back as is, it would write a header into the
          * next request */

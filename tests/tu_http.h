@@ -38,9 +38,11 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * (the same with a 302 to /keepalive), /bigheader (a 300 KB header line), /endless-404
  * (a 404 with a chunked body of 64 MiB that never ends), /huge-404 (a 404 announcing
  * 1 TiB, sending 128 KiB of it, then nothing), /trailer (200 "hello" chunked, then
- * trailers: a Content-Length of 1 TiB and an ETag), /etag-cr (200 "hello" with an ETag
- * holding a bare CR), /badloc (302 to the malformed "http://[zz::1/x"), /cut-headers
- * (closed inside the headers), /redirect-endless (a 302 whose body runs 64 MiB),
+ * trailers: a Content-Length of 1 TiB and an ETag), /trailer-status (a 404 whose chunked
+ * body is empty, then the trailer "HTTP/1.1 200: OK"), /trailer-etag (a 200 whose chunked
+ * body is empty, then an ETag trailer "trailer"; a 304 to If-None-Match "trailer"), /etag-cr (200
+ * "hello" with an ETag holding a bare CR), /badloc (302 to the malformed "http://[zz::1/x"),
+ * /cut-headers (closed inside the headers), /redirect-endless (a 302 whose body runs 64 MiB),
  * /redirect-garbage (302 to /badstatus), /clte (Content-Length beside chunked coding),
  * /gzip (a gzip-coded JSON body), /gzip-cut (a gzip-coded body whose stream is cut short,
  * its Content-Length what is sent), /gzip-badcrc (/gzip with a wrong CRC), /gzip-chunked

@@ -1271,8 +1271,10 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     /* a chunked body's trailers: the response's headers are settled (a trailer that
      * looked like a status line would even make an error answer look like a 200).
      * Only a response with a body gets here: a redirect's libcurl skips, and libcurl
-     * retries a request only when nothing of its answer came */
-    if (x->in_body) return n;
+     * retries a request only when nothing of its answer came. An empty chunked body
+     * never reaches write_cb: a final answer's headers that ended end its headers (a
+     * 1xx's do not; a redirect's next hop starts again in prereq_cb) */
+    if (x->in_body || (x->headers_done && x->status >= 200)) return n;
     if ((n == 2 && line[0] == '\r' && line[1] == '\n') || (n == 1 && line[0] == '\n')) {
         x->in_head = false;
         return headers_end(x, x->decodes) ? n : 0; /* the blank line that ends them */
