@@ -1142,6 +1142,33 @@ static void test_http_a_truncated_gzip_body_is_an_error(void **state) {
     free(u);
 }
 
+/* A coded body that decodes to nothing (a gzip header whose file name never ends) had
+ * no cap: only its decoded bytes were held to max_asset_size, so the load ran as long
+ * as the server sent (for ever, but for the stall guard or a timeout_ms). The coded
+ * bytes are held to max_asset_size and an eighth; a Content-Length over that fails
+ * before the body (as an uncoded one over max_asset_size does). */
+static void test_http_a_coded_body_that_decodes_to_nothing_is_capped(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.max_asset_size = 1 << 20, .http_low_speed_ms = 2000};
+    asset_server_t *s = asset_server_create(&cfg);
+    const char *paths[] = {"/gzip-endless", "/gzip-huge"};
+    for (int i = 0; i < 2; i++) {
+        char *u = tu_bad_url(b, paths[i]);
+        asset_handle_t *h = asset_server_load(s, u, NULL);
+        asset_status_t st = tu_wait(h);
+        if (st != ASSET_E_UNSUPPORTED) { /* no zlib: refused before its body */
+            if (st != ASSET_E_TOO_LARGE)
+                fail_msg("%s: %s: %s", paths[i], asset_err_name(st), asset_handle_error_message(h));
+            expect_message(h, "coded");
+        }
+        asset_handle_release(h);
+        free(u);
+    }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A gzip body of two members (RFC 1952 2.2: a gzip file is a series of members, as
  * `cat a.gz b.gz` makes; gunzip, zlib's gzread, python's gzip and node's gunzip, the web
  * build's, decode them all) loads as the members' bytes one after the other: it was
@@ -1546,6 +1573,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_truncated_gzip_body_is_an_error),
         cmocka_unit_test(test_http_a_folded_first_header_fails_on_a_reused_easy_handle),
         cmocka_unit_test(test_http_a_gzip_body_of_several_members_is_decoded_whole),
+        cmocka_unit_test(test_http_a_coded_body_that_decodes_to_nothing_is_capped),
         cmocka_unit_test(test_http_a_deflate_body_is_decoded_whatever_its_pieces),
         cmocka_unit_test(test_http_a_raw_deflate_body_with_its_checksum_after_it_loads),
         cmocka_unit_test(test_http_an_unasked_304_is_an_http_error),

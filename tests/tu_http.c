@@ -508,6 +508,17 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
             "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xca\x49\x2d\x4b"
             "\xcd\x51\xb2\x52\x30\xac\x05\x00\x90\xe9\x66\x15\x0c\x00\x00\x00";
         send_all(fd, h, sizeof h - 1);
+    } else if (!strcmp(path, "/gzip-huge")) {
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                        "Content-Length: 1099511627776\r\n\r\n";
+        if (send_all(fd, h, strlen(h))) wait_peer_or_stop(b, fd);
+    } else if (!strcmp(path, "/gzip-endless")) {
+        /* a gzip member's header whose file name (FNAME, zero-terminated) never ends: a
+         * coded body that decodes to nothing, chunked, 64 MiB of it, then nothing */
+        static const char h[] =
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "a\r\n\x1f\x8b\x08\x08\x00\x00\x00\x00\x02\x03\r\n";
+        if (send_all(fd, h, sizeof h - 1) && send_chunks(fd)) wait_peer_or_stop(b, fd);
     } else if (!strcmp(path, "/gzip-chunked")) {
         /* /gzip's body in two chunks, no Content-Length (nginx's gzip filter's way) */
         static const char h[] =

@@ -80,6 +80,8 @@ typedef struct xfer {
     bool location_seen;       /* the current response's Location came (libcurl follows the first) */
     struct inflater *inf;     /* decoding the current 2xx body (its coding), or NULL */
     const char *coding_error; /* the coded body is corrupt: zlib's word (static), or NULL */
+    unsigned long long coded_bytes; /* of the current 2xx body as it came, coded (x->inf) */
+    bool coded_cut; /* those passed coded_max: the transfer was cut (ASSET_E_TOO_LARGE) */
 } xfer_t;
 
 /* The content codings decoded here (libcurl's decoding is off: libcurl 7.88 does not
@@ -96,6 +98,16 @@ enum { LOCATION_NONE, LOCATION_HTTP, LOCATION_OTHER }; /* xfer_t.location */
  * next transfer, but only this much of it: an endless one is cut (ASSET_E_HTTP). The
  * same for the body of a redirect libcurl follows (it reads and drops it itself). */
 #define ERROR_BODY_MAX ((size_t)64 << 10)
+
+/* The most bytes of a coded body (as it comes, before decoding): max_size and an eighth
+ * more, for the coding's own bytes (an incompressible body gzip-coded is a little
+ * larger). Only the decoded bytes were held to max_size, and a coded stream that
+ * decodes to nothing (a gzip header whose file name never ends, empty deflate blocks)
+ * ran for as long as the server sent it. */
+static unsigned long long coded_max(size_t max_size) {
+    unsigned long long m = max_size, extra = m / 8 + ERROR_BODY_MAX;
+    return m > ULLONG_MAX - extra ? ULLONG_MAX : m + extra;
+}
 
 /* The transfers of one "scheme://authority": those in the multi and those waiting. */
 struct host {
@@ -272,6 +284,11 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
      * answer's, a 3xx; it said 0, "not HTTP") */
     if ((x->redirect_cut || rc == CURLE_TOO_MANY_REDIRECTS) && !status_malformed(x))
         r->http_status = (int)x->status;
+    if (x->coded_cut)
+        return asset_request_fail(r, ASSET_E_TOO_LARGE,
+                                  "coded body (Content-Encoding) over %llu bytes: "
+                                  "max_asset_size (%zu bytes) and an eighth for the coding",
+                                  coded_max(r->max_size), r->max_size);
     if (x->redirect_cut)
         return asset_request_fail(r, ASSET_E_HTTP,
                                   "HTTP %ld redirect whose body passed %zu KiB: cut", x->status,
@@ -948,7 +965,14 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
         x->error_cut = true;
         return 0;
     }
-    if (x->inf) return inflater_write(x, data, n) ? n : 0;
+    if (x->inf) {
+        x->coded_bytes += n;
+        if (x->coded_bytes > coded_max(x->req->max_size)) {
+            x->coded_cut = true;
+            return 0;
+        }
+        return inflater_write(x, data, n) ? n : 0;
+    }
     return body_write(x, data, n) ? n : 0;
 }
 
@@ -1171,6 +1195,7 @@ static void response_reset(xfer_t *x) {
     x->headers_done = x->chunked = x->coded = x->has_length = x->unknown_coding = false;
     x->location_seen = false;
     x->coding = CODING_NONE;
+    x->coded_bytes = 0;
     inflater_free(x);
 }
 
@@ -1226,6 +1251,10 @@ static bool headers_end(xfer_t *x, bool decodes) {
     unsigned long long len = x->length;
     if (!x->coded && len > x->req->max_size) {
         x->too_large = true;
+        return false; /* abort before the body */
+    }
+    if (x->coded && len > coded_max(x->req->max_size)) {
+        x->coded_cut = true;
         return false; /* abort before the body */
     }
     if (x->coded) return true; /* decoded, the body has another size */
