@@ -1372,6 +1372,42 @@ static void test_http_an_unasked_304_is_an_http_error(void **state) {
     tu_bad_stop(b);
 }
 
+/* A 304 names the representation it says is current (RFC 9110 15.4.5); one whose ETag
+ * is not the one asked about does not say the cached bytes are (RFC 9111 4.3.4: it must
+ * not freshen them): the handle kept "one" for good while the server's bytes were "two".
+ * Asked again without the condition, counted as a request. */
+static void test_http_a_304_naming_another_etag_is_asked_again(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/etag-moved", ASSET_OK);
+    tu_expect_bytes(h, "one", 3);
+    asset_handle_t *h2 = bad_load(s, b, "/etag-moved", ASSET_OK); /* revalidates "v1" */
+    tu_expect_bytes(h2, "two", 3);
+    assert_int_equal(asset_handle_http_status(h2), 200);
+    asset_handle_t *h3 = bad_load(s, b, "/etag-moved", ASSET_OK); /* "v2": a 304 that is */
+    assert_int_equal(asset_handle_http_status(h3), 304);
+    assert_ptr_equal(asset_handle_value(h3), asset_handle_value(h2));
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, 4);
+    assert_int_equal(st.http_not_modified, 1);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_handle_release(h3);
+    /* compared weakly: a weak ETag's 304 naming it strong (nginx's gzip) is the same */
+    h = bad_load(s, b, "/weak-200", ASSET_OK);
+    h2 = bad_load(s, b, "/weak-200", ASSET_OK);
+    assert_int_equal(asset_handle_http_status(h2), 304);
+    assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h));
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, 6);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A URL whose ETag was kept now redirects: libcurl sends the If-None-Match on to the
  * target, another resource, whose ETag happens to match, and its 304 kept the old
  * bytes. A 304 reached through a redirect is asked again without the condition, a
@@ -1578,6 +1614,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_raw_deflate_body_with_its_checksum_after_it_loads),
         cmocka_unit_test(test_http_an_unasked_304_is_an_http_error),
         cmocka_unit_test(test_http_a_304_from_a_redirect_target_is_asked_again),
+        cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),

@@ -322,6 +322,7 @@ struct tu_bad {
     uv_sem_t idle_closed;
     int alias_hits;   /* requests for "/alias" (under mu) */
     int then500_hits; /* requests for "/then-500" (under mu) */
+    int moved_hits;   /* unconditional requests for "/etag-moved" (under mu) */
 };
 
 static bool wake_send(tu_sock_t s);
@@ -617,6 +618,29 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         else
             h = "HTTP/1.1 200 OK\r\nETag: \"same\"\r\nContent-Length: 3\r\n"
                 "Connection: close\r\n\r\ntwo";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/etag-moved")) {
+        /* "one" with ETag "v1" the first time, "two" with ETag "v2" after; a conditional
+         * request gets a 304 naming "v2" (a server, or one of a pool, that answers 304 to
+         * any If-None-Match with its current ETag) */
+        bool cond = strstr(req, "If-None-Match:") != NULL;
+        uv_mutex_lock(&b->mu);
+        int hit = cond ? -1 : b->moved_hits++;
+        uv_mutex_unlock(&b->mu);
+        const char *h =
+            cond       ? "HTTP/1.1 304 Not Modified\r\nETag: \"v2\"\r\nConnection: close\r\n\r\n"
+            : hit == 0 ? "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: 3\r\n"
+                         "Connection: close\r\n\r\none"
+                       : "HTTP/1.1 200 OK\r\nETag: \"v2\"\r\nContent-Length: 3\r\n"
+                         "Connection: close\r\n\r\ntwo";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/weak-200")) {
+        /* nginx's gzip: a 200's ETag made weak, its 304's (to If-None-Match) not */
+        const char *h =
+            strstr(req, "If-None-Match: W/\"w\"")
+                ? "HTTP/1.1 304 Not Modified\r\nETag: \"w\"\r\nConnection: close\r\n\r\n"
+                : "HTTP/1.1 200 OK\r\nETag: W/\"w\"\r\nContent-Length: 5\r\n"
+                  "Connection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/then-500")) {
         /* 200 "hello" the first time, then a 500 "broken" each time (a server gone bad) */

@@ -556,6 +556,17 @@ static void easy_unbind(asset__http_t *http, xfer_t *x, CURLcode rc) {
 
 static void xfer_again(asset__http_t *http, xfer_t *x);
 
+/* Whether a 304's ETag (its version, "etag:<ETag>", or NULL) names another entity than
+ * the cached version: both are ETags, and their opaque tags differ (W/ aside). */
+static bool etag_moved(const char *cached, const char *etag) {
+    if (!cached || !etag || strncmp(cached, "etag:", 5)) return false;
+    cached += 5;
+    etag += 5;
+    if (!strncmp(cached, "W/", 2)) cached += 2;
+    if (!strncmp(etag, "W/", 2)) etag += 2;
+    return strcmp(cached, etag) != 0;
+}
+
 /* I/O thread: the transfer left the multi (or never entered it). */
 static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (x->prev)
@@ -586,7 +597,13 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     easy_unbind(http, x, rc);
     asset_request_t *r = x->req;
     asset_server_t *s = x->server;
-    bool again = st == ASSET_NOT_MODIFIED && x->status == 304 && hops && http && !x->asked_again;
+    /* a 304 names the representation it finds current (RFC 9110 15.4.5): an ETag other
+     * than the cached one says nothing of the cached bytes (RFC 9111 4.3.4: they must
+     * not be freshened by it; the handle kept them for good). Compared weakly: nginx's
+     * gzip makes a 200's ETag weak, not its 304's */
+    bool moved = etag_moved(asset_request_cached_version(r), x->etag);
+    bool again =
+        st == ASSET_NOT_MODIFIED && x->status == 304 && (hops || moved) && http && !x->asked_again;
     uv_mutex_lock(&s->lock);
     s->stats.http_connections += (uint64_t)conns;
     if (st == ASSET_NOT_MODIFIED && x->status == 304 && !again) s->stats.http_not_modified++;
@@ -594,7 +611,8 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     uv_mutex_unlock(&s->lock);
     if (again) {
         /* a redirect target judged the condition, a validator of another resource (the
-         * URL's, when it did not redirect): its 304 says nothing. Asked again, whole */
+         * URL's, when it did not redirect), or the 304 named another representation: it
+         * says nothing. Asked again, whole */
         xfer_again(http, x);
         return;
     }
