@@ -1169,6 +1169,24 @@ static void test_http_a_coded_body_that_decodes_to_nothing_is_capped(void **stat
     tu_bad_stop(b);
 }
 
+/* Header lines that never end, in the headers or as a chunked body's trailers, kept
+ * the load as long as the server sent them (data came: no stall), where libcurl does
+ * not cap them itself (before 8.3, as the Windows build's 7.88.1; trailers). */
+static void test_http_endless_header_lines_are_cut(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_low_speed_ms = 2000};
+    asset_server_t *s = asset_server_create(&cfg);
+    const char *paths[] = {"/header-flood", "/trailer-flood"};
+    for (int i = 0; i < 2; i++) {
+        asset_handle_t *h = bad_load(s, b, paths[i], ASSET_E_NETWORK);
+        expect_message(h, "headers");
+        asset_handle_release(h);
+    }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A gzip body of two members (RFC 1952 2.2: a gzip file is a series of members, as
  * `cat a.gz b.gz` makes; gunzip, zlib's gzread, python's gzip and node's gunzip, the web
  * build's, decode them all) loads as the members' bytes one after the other: it was
@@ -1577,6 +1595,7 @@ int main(void) {
         cmocka_unit_test(test_http_size_cap_on_huge_content_length),
         cmocka_unit_test(test_http_error_answers_with_endless_or_huge_bodies_keep_their_status),
         cmocka_unit_test(test_http_trailers_change_nothing),
+        cmocka_unit_test(test_http_endless_header_lines_are_cut),
         cmocka_unit_test(test_http_trailers_after_an_empty_body_change_nothing),
         cmocka_unit_test(test_http_validator_with_a_control_character_is_not_sent_back),
         cmocka_unit_test(test_http_redirect_to_file_is_forbidden),

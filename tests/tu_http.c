@@ -358,6 +358,19 @@ static bool send_chunks(tu_sock_t fd) {
     return sent;
 }
 
+/* 64 MiB of header lines "X-Flood: ...", the client goes first, mostly: whether they
+ * were all sent */
+static bool send_header_lines(tu_sock_t fd) {
+    static char blk[32 << 10];
+    static const char line[] = "X-Flood: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    size_t ll = sizeof line - 1, n = sizeof blk / ll * ll;
+    for (size_t i = 0; i < n; i += ll) memcpy(blk + i, line, ll);
+    bool sent = true;
+    for (size_t total = 0; total < ((size_t)64 << 20) && sent; total += n)
+        sent = send_all(fd, blk, n);
+    return sent;
+}
+
 /* waits until the client closes or the server stops; returns false on stop */
 static bool wait_peer_or_stop(tu_bad_t *b, tu_sock_t fd) {
     struct pollfd p[2] = {{fd, POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
@@ -437,6 +450,14 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                             : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                               "Connection: close\r\n\r\n0\r\nETag: \"trailer\"\r\n\r\n";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/header-flood") || !strcmp(path, "/trailer-flood")) {
+        /* header lines that do not end (64 MiB of them, then nothing): in the headers, or
+         * as trailers after a chunked body "hello" */
+        const char *h = !strcmp(path, "/header-flood")
+                            ? "HTTP/1.1 200 OK\r\n"
+                            : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "5\r\nhello\r\n0\r\n";
+        if (send_all(fd, h, strlen(h)) && send_header_lines(fd)) wait_peer_or_stop(b, fd);
     } else if (!strcmp(path, "/etag-cr")) {
         /* a validator with a bare CR: sent back as is, it would write a header into the
          * next request */

@@ -40,7 +40,9 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * 1 TiB, sending 128 KiB of it, then nothing), /trailer (200 "hello" chunked, then
  * trailers: a Content-Length of 1 TiB and an ETag), /trailer-status (a 404 whose chunked
  * body is empty, then the trailer "HTTP/1.1 200: OK"), /trailer-etag (a 200 whose chunked
- * body is empty, then an ETag trailer "trailer"; a 304 to If-None-Match "trailer"), /etag-cr (200
+ * body is empty, then an ETag trailer "trailer"; a 304 to If-None-Match "trailer"),
+ * /header-flood (a 200 whose header lines run 64 MiB, then nothing), /trailer-flood (a
+ * chunked "hello" whose trailers run 64 MiB, then nothing), /etag-cr (200
  * "hello" with an ETag holding a bare CR), /badloc (302 to the malformed "http://[zz::1/x"),
  * /cut-headers (closed inside the headers), /redirect-endless (a 302 whose body runs 64 MiB),
  * /redirect-garbage (302 to /badstatus), /clte (Content-Length beside chunked coding),
@@ -55,8 +57,10 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * with 40 leading zeros), /partial (a 206 with bytes 0-4 of 1000, unasked), /loop (a
  * 302 to itself), /unconditional (200 "hello" with ETag "same", whatever the request's
  * If-None-Match), /compress (200 "hello" with Content-Encoding: compress, a coding
- * libcurl does not decode), /goto?<URL> (a 302 to URL), /folded (a 200 whose first header
- * line is a folded continuation), /then-500 (200 "hello" the first time, then a 500
+ * libcurl does not decode), /etag-moved ("one" with ETag "v1" the first time, then "two"
+ * with "v2"; a 304 naming "v2" to any If-None-Match), /weak-200 (200 "hello" with ETag
+ * W/"w"; a 304 naming "w" to If-None-Match W/"w"), /goto?<URL> (a 302 to URL), /folded (a 200 whose
+ * first header line is a folded continuation), /then-500 (200 "hello" the first time, then a 500
  * each time), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);

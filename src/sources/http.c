@@ -81,7 +81,9 @@ typedef struct xfer {
     struct inflater *inf;     /* decoding the current 2xx body (its coding), or NULL */
     const char *coding_error; /* the coded body is corrupt: zlib's word (static), or NULL */
     unsigned long long coded_bytes; /* of the current 2xx body as it came, coded (x->inf) */
-    bool coded_cut; /* those passed coded_max: the transfer was cut (ASSET_E_TOO_LARGE) */
+    bool coded_cut;      /* those passed coded_max: the transfer was cut (ASSET_E_TOO_LARGE) */
+    size_t header_bytes; /* of the header lines (1xx, final, trailers) since the request */
+    bool headers_cut;    /* those passed HEADERS_MAX: the transfer was cut */
 } xfer_t;
 
 /* The content codings decoded here (libcurl's decoding is off: libcurl 7.88 does not
@@ -98,6 +100,12 @@ enum { LOCATION_NONE, LOCATION_HTTP, LOCATION_OTHER }; /* xfer_t.location */
  * next transfer, but only this much of it: an endless one is cut (ASSET_E_HTTP). The
  * same for the body of a redirect libcurl follows (it reads and drops it itself). */
 #define ERROR_BODY_MAX ((size_t)64 << 10)
+
+/* The most bytes of header lines an answer may have, its 1xx and trailers with it (as
+ * libcurl 8.3's own cap: 300 KiB); libcurl before 8.3 (the Windows build's 7.88.1) has
+ * none, and no version caps trailers: an endless stream of them kept the load for as
+ * long as the server sent. */
+#define HEADERS_MAX ((size_t)300 << 10)
 
 /* The most bytes of a coded body (as it comes, before decoding): max_size and an eighth
  * more, for the coding's own bytes (an incompressible body gzip-coded is a little
@@ -270,6 +278,10 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
     asset_request_t *r = x->req;
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
     if (x->cancelled || asset_request_cancelled(r)) return ASSET_E_CANCELLED;
+    if (x->headers_cut)
+        return asset_request_fail(r, ASSET_E_NETWORK,
+                                  "response headers (with its 1xx and trailers) over %zu KiB: cut",
+                                  HEADERS_MAX >> 10);
     if (x->error_cut) return http_error(x, r); /* an error answer, its endless body cut */
     if (x->undecodable)
         return asset_request_fail(r, ASSET_E_UNSUPPORTED,
@@ -1228,6 +1240,7 @@ static int prereq_cb(void *user, char *ip, char *local_ip, int port, int local_p
     (void)local_port;
     x->status = 0;
     x->in_head = false;
+    x->header_bytes = 0;
     response_reset(x);
     return CURL_PREREQFUNC_OK;
 }
@@ -1315,6 +1328,11 @@ static void xfer_move(xfer_t *x, const char *scheme, size_t sn, const char *auth
 static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     xfer_t *x = user;
     size_t n = size * nmemb;
+    x->header_bytes += n;
+    if (x->header_bytes > HEADERS_MAX) {
+        x->headers_cut = true;
+        return 0;
+    }
     /* a chunked body's trailers: the response's headers are settled (a trailer that
      * looked like a status line would even make an error answer look like a 200).
      * Only a response with a body gets here: a redirect's libcurl skips, and libcurl
