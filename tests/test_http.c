@@ -1352,6 +1352,24 @@ static void test_http_an_unknown_content_coding_is_unsupported(void **state) {
     tu_bad_stop(b);
 }
 
+/* A transfer coding other than chunked (Transfer-Encoding: gzip, which no request of
+ * ours accepts: no TE header) is not decoded by libcurl (CURLOPT_TRANSFER_ENCODING is
+ * off), which passed the coded bytes on: the gzip bytes loaded as the asset, ASSET_OK. */
+static void test_http_a_transfer_coding_other_than_chunked_is_unsupported(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    const char *paths[] = {"/te-gzip", "/te-gzip-close"};
+    for (int i = 0; i < 2; i++) {
+        asset_handle_t *h = bad_load(s, b, paths[i], ASSET_E_UNSUPPORTED);
+        expect_message(h, "Transfer-Encoding");
+        asset_handle_release(h);
+    }
+    asset_handle_release(bad_load(s, b, "/clte", ASSET_OK)); /* chunked alone */
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A folded line as an answer's first header continues nothing: the load fails. On an
  * easy handle that carried a transfer before, libcurl before 8.1.0 appended it to that
  * transfer's last header, which it had freed (curl #11101, fixed by #11103: a hostile
@@ -1641,6 +1659,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_failed_redirect_keeps_its_status),
         cmocka_unit_test(test_http_a_200_with_the_cached_validator_is_not_modified),
         cmocka_unit_test(test_http_an_unknown_content_coding_is_unsupported),
+        cmocka_unit_test(test_http_a_transfer_coding_other_than_chunked_is_unsupported),
         cmocka_unit_test(test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload),
         cmocka_unit_test(test_http_a_handle_cancelled_after_its_answer_has_no_status),
     };

@@ -541,6 +541,22 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
             "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
             "a\r\n\x1f\x8b\x08\x08\x00\x00\x00\x00\x02\x03\r\n";
         if (send_all(fd, h, sizeof h - 1) && send_chunks(fd)) wait_peer_or_stop(b, fd);
+    } else if (!strcmp(path, "/te-gzip") || !strcmp(path, "/te-gzip-close")) {
+        /* /gzip's body in the transfer coding gzip, nobody asked for (TE): chunked after
+         * it, or alone (the body until the close) */
+        static const char chunked[] =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n"
+            "20\r\n\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xca\x49\x2d\x4b"
+            "\xcd\x51\xb2\x52\x30\xac\x05\x00\x90\xe9\x66\x15\x0c\x00\x00\x00\r\n"
+            "0\r\n\r\n";
+        static const char alone[] =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: GZIP\r\nConnection: close\r\n\r\n"
+            "\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03\xab\x56\xca\x49\x2d\x4b"
+            "\xcd\x51\xb2\x52\x30\xac\x05\x00\x90\xe9\x66\x15\x0c\x00\x00\x00";
+        if (!strcmp(path, "/te-gzip"))
+            send_all(fd, chunked, sizeof chunked - 1);
+        else
+            send_all(fd, alone, sizeof alone - 1);
     } else if (!strcmp(path, "/gzip-chunked")) {
         /* /gzip's body in two chunks, no Content-Length (nginx's gzip filter's way) */
         static const char h[] =

@@ -48,7 +48,9 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * /redirect-garbage (302 to /badstatus), /clte (Content-Length beside chunked coding),
  * /gzip (a gzip-coded JSON body), /gzip-cut (a gzip-coded body whose stream is cut short,
  * its Content-Length what is sent), /gzip-badcrc (/gzip with a wrong CRC), /gzip-chunked
- * (/gzip's body chunked, no Content-Length), /gzip-endless (a gzip body, chunked, whose
+ * (/gzip's body chunked, no Content-Length), /te-gzip (/gzip's body in the transfer
+ * coding gzip, then chunked), /te-gzip-close (the same, not chunked: until the close),
+ * /gzip-endless (a gzip body, chunked, whose
  * header's file name runs 64 MiB, then nothing), /gzip-huge (a gzip body announcing
  * 1 TiB, then nothing), /unasked-304 (a 304 to any request), /alias ("one"
  * with ETag "same" the first time, then a 302 to /v2: "two" with the same ETag; both

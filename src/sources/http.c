@@ -84,6 +84,7 @@ typedef struct xfer {
     bool coded_cut;      /* those passed coded_max: the transfer was cut (ASSET_E_TOO_LARGE) */
     size_t header_bytes; /* of the header lines (1xx, final, trailers) since the request */
     bool headers_cut;    /* those passed HEADERS_MAX: the transfer was cut */
+    bool te_coded;       /* its Transfer-Encoding names a coding other than chunked (gzip...) */
 } xfer_t;
 
 /* The content codings decoded here (libcurl's decoding is off: libcurl 7.88 does not
@@ -283,6 +284,10 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
                                   "response headers (with its 1xx and trailers) over %zu KiB: cut",
                                   HEADERS_MAX >> 10);
     if (x->error_cut) return http_error(x, r); /* an error answer, its endless body cut */
+    if (x->undecodable && x->te_coded)
+        return asset_request_fail(r, ASSET_E_UNSUPPORTED,
+                                  "the body has a transfer coding (Transfer-Encoding) other "
+                                  "than chunked, which nothing asked for: not decoded");
     if (x->undecodable)
         return asset_request_fail(r, ASSET_E_UNSUPPORTED,
                                   "the body is coded (Content-Encoding), and this build "
@@ -1070,6 +1075,21 @@ static bool codings_add(xfer_t *x, const char *v, size_t vn) {
     return true;
 }
 
+/* Whether a Transfer-Encoding value names only chunked (and identity, RFC 2616's). */
+static bool transfer_codings_plain(const char *v, size_t vn) {
+    const char *end = v + vn;
+    while (v < end) {
+        const char *comma = memchr(v, ',', (size_t)(end - v));
+        const char *te = comma ? comma : end;
+        while (v < te && (*v == ' ' || *v == '\t')) v++;
+        size_t tn = (size_t)(te - v);
+        while (tn && (v[tn - 1] == ' ' || v[tn - 1] == '\t')) tn--;
+        if (tn && !coding_is(v, tn, "chunked") && !coding_is(v, tn, "identity")) return false;
+        v = comma ? comma + 1 : end;
+    }
+    return true;
+}
+
 /* ---- decoding a coded body (zlib) ---- */
 
 /* Whether x's body has been written; false: write_cb stops the transfer. */
@@ -1223,6 +1243,7 @@ static void response_reset(xfer_t *x) {
     x->error_bytes = 0;
     x->location = LOCATION_NONE;
     x->headers_done = x->chunked = x->coded = x->has_length = x->unknown_coding = false;
+    x->te_coded = false;
     x->location_seen = false;
     x->coding = CODING_NONE;
     x->coded_bytes = 0;
@@ -1269,7 +1290,8 @@ static int progress_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
  * too large) or a Content-Encoding that it is the coded one. Returns false to abort. */
 static bool headers_end(xfer_t *x, bool decodes) {
     x->headers_done = true;
-    if ((x->unknown_coding || (x->coded && !decodes)) && x->status >= 200 && x->status <= 299) {
+    if ((x->unknown_coding || x->te_coded || (x->coded && !decodes)) && x->status >= 200 &&
+        x->status <= 299) {
         x->undecodable = true;
         return false;
     }
@@ -1419,6 +1441,9 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         x->length = len;
     } else if (HEADER_IS(line, n, "Transfer-Encoding", &v, &vn)) {
         x->chunked = true;
+        /* libcurl takes chunked and passes any other coding on undecoded (no
+         * CURLOPT_TRANSFER_ENCODING, no TE header asking for one): gzip bytes loaded */
+        if (!transfer_codings_plain(v, vn)) x->te_coded = true;
     } else if (HEADER_IS(line, n, "Content-Encoding", &v, &vn)) {
         if (!(vn == 8 && !asset__strncasecmp(v, "identity", 8))) x->coded = true;
         if (!codings_add(x, v, vn)) x->unknown_coding = true;
