@@ -1258,6 +1258,26 @@ static void test_http_a_content_length_with_leading_zeros_is_its_value(void **st
     tu_bad_stop(b);
 }
 
+/* Two Content-Lengths that differ leave the answer without a framing (RFC 9112 6.3: an
+ * invalid Content-Length, an unrecoverable error): libcurl took the last one, and
+ * "hello12" loaded where the first said 5 bytes; of a list "5, 7", the first ("hello").
+ * The same value twice (in two fields or a list, RFC 9110 8.6) is one length. */
+static void test_http_content_lengths_that_differ_are_a_malformed_answer(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/two-lengths", ASSET_E_NETWORK);
+    expect_message(h, "Content-Length");
+    asset_handle_release(h);
+    h = bad_load(s, b, "/length-list", ASSET_E_NETWORK);
+    asset_handle_release(h);
+    h = bad_load(s, b, "/two-same-lengths", ASSET_OK);
+    tu_expect_bytes(h, "hello", 5);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A 206 is a part of the body (no request asks for a range): it loaded its 5 bytes of
  * 1000 as the whole asset. */
 static void test_http_a_partial_answer_is_an_http_error(void **state) {
@@ -1655,6 +1675,7 @@ int main(void) {
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),
+        cmocka_unit_test(test_http_content_lengths_that_differ_are_a_malformed_answer),
         cmocka_unit_test(test_http_a_partial_answer_is_an_http_error),
         cmocka_unit_test(test_http_a_failed_redirect_keeps_its_status),
         cmocka_unit_test(test_http_a_200_with_the_cached_validator_is_not_modified),

@@ -700,6 +700,19 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                         "00000000000000000000000000000000000000005\r\n"
                         "Connection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/two-lengths")) {
+        /* two Content-Lengths that differ (RFC 9112 6.3: an invalid one, framing lost) */
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n"
+                        "Connection: close\r\n\r\nhello12";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/length-list")) {
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5, 7\r\n"
+                        "Connection: close\r\n\r\nhello12";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/two-same-lengths")) {
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5, 05\r\nContent-Length: 005\r\n"
+                        "Connection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/partial")) {
         /* a part of a body nobody asked a range of */
         const char *h = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4/1000\r\n"

@@ -56,9 +56,11 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * with ETag "same" the first time, then a 302 to /v2: "two" with the same ETag; both
  * answer 304 to If-None-Match "same"), /status-header (a 404 "not found" holding the
  * header line "HTTP/1.1 200: OK"), /zeros (200 "hello", its Content-Length 5 written
- * with 40 leading zeros), /partial (a 206 with bytes 0-4 of 1000, unasked), /loop (a
- * 302 to itself), /unconditional (200 "hello" with ETag "same", whatever the request's
- * If-None-Match), /compress (200 "hello" with Content-Encoding: compress, a coding
+ * with 40 leading zeros), /two-lengths (200 "hello12" with Content-Lengths 5 and 7),
+ * /length-list (the same with one Content-Length "5, 7"), /two-same-lengths (200 "hello"
+ * with Content-Lengths "5, 05" and "005"), /partial (a 206 with bytes 0-4 of
+ * 1000, unasked), /loop (a 302 to itself), /unconditional (200 "hello" with ETag "same", whatever
+ * the request's If-None-Match), /compress (200 "hello" with Content-Encoding: compress, a coding
  * libcurl does not decode), /etag-moved ("one" with ETag "v1" the first time, then "two"
  * with "v2"; a 304 naming "v2" to any If-None-Match), /weak-200 (200 "hello" with ETag
  * W/"w"; a 304 naming "w" to If-None-Match W/"w"), /goto?<URL> (a 302 to URL), /folded (a 200 whose

@@ -85,6 +85,8 @@ typedef struct xfer {
     size_t header_bytes; /* of the header lines (1xx, final, trailers) since the request */
     bool headers_cut;    /* those passed HEADERS_MAX: the transfer was cut */
     bool te_coded;       /* its Transfer-Encoding names a coding other than chunked (gzip...) */
+    bool lengths_differ; /* it has two Content-Lengths that differ */
+    bool length_cut;     /* so a final answer without chunked coding was cut: no framing */
 } xfer_t;
 
 /* The content codings decoded here (libcurl's decoding is off: libcurl 7.88 does not
@@ -283,6 +285,9 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
         return asset_request_fail(r, ASSET_E_NETWORK,
                                   "response headers (with its 1xx and trailers) over %zu KiB: cut",
                                   HEADERS_MAX >> 10);
+    if (x->length_cut)
+        return asset_request_fail(r, ASSET_E_NETWORK,
+                                  "malformed response: Content-Length values that differ");
     if (x->error_cut) return http_error(x, r); /* an error answer, its endless body cut */
     if (x->undecodable && x->te_coded)
         return asset_request_fail(r, ASSET_E_UNSUPPORTED,
@@ -1243,7 +1248,7 @@ static void response_reset(xfer_t *x) {
     x->error_bytes = 0;
     x->location = LOCATION_NONE;
     x->headers_done = x->chunked = x->coded = x->has_length = x->unknown_coding = false;
-    x->te_coded = false;
+    x->te_coded = x->lengths_differ = false;
     x->location_seen = false;
     x->coding = CODING_NONE;
     x->coded_bytes = 0;
@@ -1290,6 +1295,12 @@ static int progress_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
  * too large) or a Content-Encoding that it is the coded one. Returns false to abort. */
 static bool headers_end(xfer_t *x, bool decodes) {
     x->headers_done = true;
+    /* which one says where the body ends? (RFC 9112 6.3: an invalid Content-Length, an
+     * unrecoverable error; libcurl took the last) */
+    if (x->lengths_differ && !x->chunked && x->status >= 200) {
+        x->length_cut = true;
+        return false;
+    }
     if ((x->unknown_coding || x->te_coded || (x->coded && !decodes)) && x->status >= 200 &&
         x->status <= 299) {
         x->undecodable = true;
@@ -1345,6 +1356,22 @@ static void xfer_move(xfer_t *x, const char *scheme, size_t sn, const char *auth
     if (!from->active && !from->wait_head) host_free(http, from);
     h->active++; /* past its max, maybe: its next waits the longer, as libcurl would */
     x->host = h;
+}
+
+/* A Content-Length value (vn bytes): its number, ULLONG_MAX when longer than any. */
+static unsigned long long length_value(const char *v, size_t vn) {
+    char num[32]; /* strtoull wants a terminated string; a longer value is nonsense */
+    /* but for its leading zeros (1*DIGIT, RFC 9110 8.6: "000...0005" is 5, as libcurl
+     * reads it; it failed a 5-byte body as too large) */
+    while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t')) vn--;
+    while (vn > 1 && v[0] == '0') {
+        v++;
+        vn--;
+    }
+    if (vn >= sizeof num) return ULLONG_MAX;
+    memcpy(num, v, vn);
+    num[vn] = 0;
+    return strtoull(num, NULL, 10);
 }
 
 static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
@@ -1424,19 +1451,18 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     } else if (HEADER_IS(line, n, "Last-Modified", &v, &vn)) {
         if (printable(v, vn)) versioned(&x->last_modified, "lm:", 3, v, vn);
     } else if (HEADER_IS(line, n, "Content-Length", &v, &vn)) {
-        char num[32]; /* strtoull wants a terminated string; a longer value is nonsense */
-        unsigned long long len = ULLONG_MAX;
-        /* but for its leading zeros (1*DIGIT, RFC 9110 8.6: "000...0005" is 5, as libcurl
-         * reads it; it failed a 5-byte body as too large) */
-        while (vn > 1 && v[0] == '0') {
-            v++;
-            vn--;
+        /* a list ("5, 5": a field an upstream duplicated) is one length if its values
+         * are one (RFC 9110 8.6), else invalid as two fields that differ */
+        const char *comma = memchr(v, ',', vn);
+        unsigned long long len = length_value(v, comma ? (size_t)(comma - v) : vn);
+        while (comma) {
+            const char *next = comma + 1, *end = v + vn;
+            while (next < end && (*next == ' ' || *next == '\t')) next++;
+            comma = memchr(next, ',', (size_t)(end - next));
+            if (length_value(next, comma ? (size_t)(comma - next) : (size_t)(end - next)) != len)
+                x->lengths_differ = true;
         }
-        if (vn < sizeof num) {
-            memcpy(num, v, vn);
-            num[vn] = 0;
-            len = strtoull(num, NULL, 10);
-        }
+        if (x->has_length && x->length != len) x->lengths_differ = true;
         x->has_length = true; /* acted on at the headers' end (headers_end) */
         x->length = len;
     } else if (HEADER_IS(line, n, "Transfer-Encoding", &v, &vn)) {
