@@ -498,7 +498,11 @@ static CURLcode easy_setup(CURL *e, asset__http_t *http) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->cfg.http_connect_timeout_ms);
+    /* long is 32 bits on Windows: 2^31 ms or more went negative, libcurl refused it
+     * (unchecked) and its 300 s default applied */
+    unsigned long long connect_ms = s->cfg.http_connect_timeout_ms;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     connect_ms > LONG_MAX ? LONG_MAX : (long)connect_ms);
     if (s->cfg.http_low_speed_ms != UINT_MAX) { /* under 1 byte/s for that long: stalled */
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
