@@ -5,6 +5,7 @@
 #ifndef ASSET_HTTP_VALIDATOR_H
 #define ASSET_HTTP_VALIDATOR_H
 
+#include <stdbool.h>
 #include <string.h>
 
 /* The conditional header for the cached version `cached` (NULL: none): its name
@@ -20,6 +21,19 @@ static inline const char *asset__http_condition(const char *cached, const char *
         return "If-Modified-Since";
     }
     return NULL;
+}
+
+/* Whether a 304 whose ETag is etag (as the header gives it; NULL: none) names another
+ * representation than the cached version `cached`: both are ETags and their opaque
+ * tags differ, "W/" aside (nginx's gzip makes a 200's ETag weak, not its 304's). Such a
+ * 304 says nothing of the cached bytes (RFC 9111 4.3.4: they must not be freshened by
+ * it): the request is made again without the condition. */
+static inline bool asset__http_etag_moved(const char *cached, const char *etag) {
+    if (!cached || !etag || strncmp(cached, "etag:", 5)) return false;
+    cached += 5;
+    if (!strncmp(cached, "W/", 2)) cached += 2;
+    if (!strncmp(etag, "W/", 2)) etag += 2;
+    return strcmp(cached, etag) != 0;
 }
 
 #endif

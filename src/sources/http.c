@@ -582,17 +582,6 @@ static void easy_unbind(asset__http_t *http, xfer_t *x, CURLcode rc) {
 
 static void xfer_again(asset__http_t *http, xfer_t *x);
 
-/* Whether a 304's ETag (its version, "etag:<ETag>", or NULL) names another entity than
- * the cached version: both are ETags, and their opaque tags differ (W/ aside). */
-static bool etag_moved(const char *cached, const char *etag) {
-    if (!cached || !etag || strncmp(cached, "etag:", 5)) return false;
-    cached += 5;
-    etag += 5;
-    if (!strncmp(cached, "W/", 2)) cached += 2;
-    if (!strncmp(etag, "W/", 2)) etag += 2;
-    return strcmp(cached, etag) != 0;
-}
-
 /* I/O thread: the transfer left the multi (or never entered it). */
 static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (x->prev)
@@ -627,7 +616,8 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
      * than the cached one says nothing of the cached bytes (RFC 9111 4.3.4: they must
      * not be freshened by it; the handle kept them for good). Compared weakly: nginx's
      * gzip makes a 200's ETag weak, not its 304's */
-    bool moved = etag_moved(asset_request_cached_version(r), x->etag);
+    bool moved =
+        asset__http_etag_moved(asset_request_cached_version(r), x->etag ? x->etag + 5 : NULL);
     bool again =
         st == ASSET_NOT_MODIFIED && x->status == 304 && (hops || moved) && http && !x->asked_again;
     uv_mutex_lock(&s->lock);

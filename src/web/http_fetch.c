@@ -9,8 +9,9 @@
  *     own cache neither answers nor hides the 304); a 304 finishes NOT_MODIFIED. As on
  *     desktop: an answer without a validator, or reached through a redirect (fetch
  *     sends the condition on to the target, another resource), is versioned by a hash
- *     of its bytes; a 304 that came through a redirect is asked again without the
- *     condition, and a 304 nothing asked for is an HTTP error.
+ *     of its bytes; a 304 that came through a redirect, or that names an ETag other
+ *     than the cached one, is asked again without the condition, and a 304 nothing
+ *     asked for is an HTTP error.
  *   - statuses: a non-2xx, or a 206 (a part; nothing asks for a range), is an HTTP error.
  *   - progress: Content-Length is the total, the body stream's chunks the received.
  *   - max_asset_size: a larger Content-Length is refused before the body; a body that
@@ -330,10 +331,10 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which) {
     *slot = asset__strdup((const char *)x->buf);
 }
 
-/* [I/O thread] A 304 from a redirect's target: fetch sent the condition on, and the
- * target judged a validator of another resource (the URL's own, when it did not
- * redirect). x is asked again, without the condition (so once), under a new id (JS
- * drops the old one), in its place at its host. */
+/* [I/O thread] A 304 from a redirect's target (fetch sent the condition on, and the
+ * target judged a validator of another resource: the URL's own, when it did not
+ * redirect), or one naming another ETag than the cached one. x is asked again, without the
+ * condition (so once), under a new id (JS drops the old one), in its place at its host. */
 static void xfer_again(xfer_t *x) {
     uv_mutex_lock(&x->server->lock);
     x->server->stats.http_requests++; /* another request, as xfer_start counts its first */
@@ -366,7 +367,10 @@ EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double
         xfer_finish(x, ASSET_E_CANCELLED);
         return 0;
     }
-    if (status == 304 && x->cond_name && x->redirected) {
+    /* a 304 from a redirect's target, or one naming an ETag other than the cached one:
+     * it says nothing of the cached bytes (as natively, sources/http.c) */
+    if (status == 304 && x->cond_name &&
+        (x->redirected || asset__http_etag_moved(asset_request_cached_version(r), x->etag))) {
         xfer_again(x);
         return 0;
     }

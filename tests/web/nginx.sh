@@ -43,6 +43,11 @@ http {
     # asked, and moved<sfx>.txt, which redirects to target<sfx>.txt once moved<sfx>.flag
     # exists (<sfx>: the suite's mode, so that _st and _mt share the root)
     location = /always304 { return 304; }
+    # a 304 to any If-None-Match, naming the ETag "v2"; else 200 "one" with the ETag "v1"
+    location = /etag-moved {
+      if (\$http_if_none_match) { add_header ETag '"v2"'; return 304; }
+      add_header ETag '"v1"'; return 200 "one";
+    }
     location ~ /novalidator[^/]*\.cnt\$ { return 200 "same bytes"; }
     location ~ /unconditional[^/]*\.cnt\$ { add_header ETag '"fixed"'; return 200 "same bytes"; }
     location /auth/ { auth_basic "test"; auth_basic_user_file $dir/htpasswd; }

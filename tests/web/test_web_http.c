@@ -470,6 +470,30 @@ static void test_fetch_an_unasked_304_is_an_http_error(void **state) {
     asset_server_destroy(s);
 }
 
+/* A 304 naming an ETag other than the cached one (a server that answers 304 to any
+ * If-None-Match with its current ETag) says nothing of the cached bytes: it kept them
+ * (as on desktop before the eighteenth review). Asked again without the condition. */
+static void test_fetch_a_304_naming_another_etag_is_asked_again(void **state) {
+    (void)state;
+    NEED_HTTP();
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *a = load_url(s, "etag-moved"); /* 200 "one", ETag "v1" */
+    assert_int_equal(wait_done(s, a), ASSET_OK);
+    asset_handle_t *b = load_url(s, "etag-moved"); /* If-None-Match "v1": 304 "v2" */
+    assert_int_equal(wait_done(s, b), ASSET_OK);
+    assert_int_equal(asset_handle_http_status(b), 200); /* asked again: the 200 */
+    const asset_bytes_t *v = asset_handle_value(b);
+    assert_int_equal(v->size, 3);
+    assert_memory_equal(v->data, "one", 3);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, 3);
+    assert_int_equal(st.http_not_modified, 0);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
 /* fetch() sends If-None-Match on to a redirect's target, another resource, whose ETag
  * may match (nginx's are mtime-size): its 304 kept the old bytes of a URL that now
  * redirects elsewhere. Asked again without the condition, the target's bytes come. */
@@ -880,6 +904,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_a_coded_content_length_is_not_the_bodys_size),
         cmocka_unit_test(test_fetch_an_unasked_304_is_an_http_error),
         cmocka_unit_test(test_fetch_a_304_from_a_redirect_target_is_asked_again),
+        cmocka_unit_test(test_fetch_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_fetch_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_fetch_a_200_with_the_cached_strong_etag_is_not_modified),
         cmocka_unit_test(test_fetch_a_partial_answer_is_an_http_error),
