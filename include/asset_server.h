@@ -297,7 +297,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
  *   loader name given to set_cache_budget; a watch that fell back to polling, and a
  *   file that cannot be polled either ("watch: cannot poll <path>": its changes are
  *   not seen; said once, tried again while its directory is polled), or watched for
- *   want of memory ("watch: cannot watch <path> (not enough memory)").
+ *   want of memory ("watch: cannot watch <path> (not enough memory)"); a burst of
+ *   change events that may have overflowed the system's queue (Linux: "watch: N
+ *   change events at once ...": every watched file is looked at again).
  * INFO: reloads ("reloaded <uri>", "reload failed: <message>", and "reload of <uri>:
  *   <why>: trying again in N ms" for a file in use) and mounts ("mounted <pkg> at
  *   <dir>", "mounted <pkg>: N embedded files").

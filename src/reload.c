@@ -796,8 +796,11 @@ typedef struct asset__rio {
     asset__map_t files;            /* every wfile, by URI */
     uv_timer_t debounce, poll;
     uv_timer_t dir_check; /* whether each watched path still names its directory */
-    unsigned open;        /* uv handles not closed yet (the three timers included) */
+    unsigned open;        /* uv handles not closed yet (the four timers included) */
     bool stopping;
+    uv_timer_t burst_end; /* after the events one read of the OS's queue gave (0 ms) */
+    unsigned burst;       /* events since that read began */
+    unsigned burst_max;   /* as many in one read: some may have been dropped (0: never) */
 } rio_t;
 
 static void rio_release(rio_t *r) {
@@ -1028,9 +1031,33 @@ static bool names_the_dir(const wdir_t *d, const char *filename) {
     return filename && slash && !strcmp(filename, slash + 1);
 }
 
+/* The events of one read of the OS's queue were delivered (libuv reads the whole queue
+ * in one callback; this 0 ms timer runs at the loop's next turn). Linux: inotify queues
+ * at most max_queued_events events, then one IN_Q_OVERFLOW and drops the rest, and
+ * libuv skips that notice (it names no watch): a change made while the queue was full
+ * (a checkout of a large folder while the I/O thread was busy) went unseen for good. A
+ * read that gave at least half as many events may have lost some: every watched file
+ * is taken as changed, as for an event that names no file (revalidated: reloaded only
+ * if its version moved). */
+static void burst_ended(uv_timer_t *t) {
+    rio_t *r = t->data;
+    unsigned n = r->burst;
+    r->burst = 0;
+    if (r->stopping || !r->burst_max || n < r->burst_max) return;
+    asset__log(r->s, ASSET_LOG_WARN,
+               "watch: %u change events at once (the system queues %u): some may have been "
+               "dropped, every watched file is looked at again",
+               n, r->burst_max * 2);
+    size_t b = 0;
+    for (asset__map_node_t *it = NULL; (it = asset__map_next(&r->files, it, &b));)
+        changed(r, ((wfile_t *)it)->uri);
+}
+
 static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, int status) {
     wdir_t *d = ev->data;
     if (d->rio->stopping) return;
+    if (d->rio->burst_max && d->rio->burst++ == 0)
+        uv_timer_start(&d->rio->burst_end, burst_ended, 0, 0);
     /* an error (the directory is gone) or the directory's own rename: watch it anew. A
      * file of the directory's own name is also seen here; watching anew changes
      * nothing for it, and it is revalidated with the others */
@@ -1388,6 +1415,7 @@ static void rio_stop(void *arg) {
     uv_close((uv_handle_t *)&r->debounce, timer_closed);
     uv_close((uv_handle_t *)&r->poll, timer_closed);
     uv_close((uv_handle_t *)&r->dir_check, timer_closed);
+    uv_close((uv_handle_t *)&r->burst_end, timer_closed);
 }
 
 static void rio_init(void *arg) {
@@ -1405,8 +1433,10 @@ static void rio_init(void *arg) {
     uv_timer_init(loop, &r->debounce);
     uv_timer_init(loop, &r->poll);
     uv_timer_init(loop, &r->dir_check);
-    r->open = 3;
-    r->debounce.data = r->poll.data = r->dir_check.data = r;
+    uv_timer_init(loop, &r->burst_end);
+    r->open = 4;
+    r->debounce.data = r->poll.data = r->dir_check.data = r->burst_end.data = r;
+    r->burst_max = asset__watch_queue_max() / 2;
     if (s->cfg.http_poll_ms)
         uv_timer_start(&r->poll, http_poll, s->cfg.http_poll_ms, s->cfg.http_poll_ms);
     if (s->cfg.watch) uv_timer_start(&r->dir_check, dir_check, dir_check_ms(s), dir_check_ms(s));

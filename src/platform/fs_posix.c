@@ -64,6 +64,18 @@ void asset__path_fold_name(char *name) { (void)name; }
 
 bool asset__getcwd(char *buf, size_t n) { return getcwd(buf, n) != NULL; }
 
+unsigned asset__watch_queue_max(void) {
+    unsigned max = 0;
+#if defined(__linux__) && !defined(__EMSCRIPTEN__)
+    FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "re");
+    if (f) {
+        if (fscanf(f, "%u", &max) != 1) max = 0;
+        fclose(f);
+    }
+#endif
+    return max;
+}
+
 /* ---- opening ---- */
 
 static int open_walk(int root, const char *rel, int flags) {

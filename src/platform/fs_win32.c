@@ -249,6 +249,10 @@ static bool to_utf8(const wchar_t *w, char *buf, size_t n) {
     return got > 0;
 }
 
+/* libuv's watcher reports a full ReadDirectoryChangesW buffer as an event naming no
+ * file */
+unsigned asset__watch_queue_max(void) { return 0; }
+
 bool asset__getcwd(char *buf, size_t n) {
     wchar_t w[32768];
     DWORD len = GetCurrentDirectoryW(32768, w);

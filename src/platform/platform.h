@@ -64,6 +64,12 @@ bool asset__getcwd(char *buf, size_t n);
  * (removed, say), or when out of memory (*oom then set). */
 char *asset__getcwd_dup(bool *oom);
 
+/* How many events the OS's queue of file change notifications holds before it drops
+ * the later ones with a notice the watcher (libuv) does not pass on: Linux, inotify's
+ * max_queued_events (16384 by default); 0 where there is no such queue, or a full one
+ * is reported to the watch (Windows: libuv then names no file). The I/O thread. */
+unsigned asset__watch_queue_max(void);
+
 /* ---- files and directories (worker threads) ---- */
 
 typedef struct asset__dir asset__dir_t;   /* an open directory */
