@@ -2021,6 +2021,43 @@ static void test_watched_directory_mount_reloads_embedded_never_changes(void **s
     free(dir);
 }
 
+/* Windows: a package mounted as a bare drive ("Z:"), which Windows opens as that
+ * drive's current directory: its files reload when they change. The watch was set
+ * on the drive's root ("Z:/ui.txt" cut at its last '/'), another directory, where no
+ * change of them is seen. */
+static void test_a_package_mounted_as_a_bare_drive_reloads(void **state) {
+    (void)state;
+    TU_SKIP_UNLESS(tu_os_windows_paths(), "no drive letters");
+    logcap_t log = {0};
+    char *dir = tu_mkdtemp();
+    char *file = tu_write_file(dir, "pk/ui.txt", "ui v1", 5);
+    char *pk = tu_path(dir, "pk"), cwd[4096];
+    assert_int_equal(tu_os_getcwd(cwd, sizeof cwd), 0);
+    char drive[3] = {pk[0], ':', 0};
+    assert_int_equal(tu_os_chdir(pk), 0); /* "Z:" is Z:'s working directory: pk */
+    asset_server_t *s = watch_server(&log);
+    int rc = asset_server_mount(s, "game", drive);
+    assert_int_equal(tu_os_chdir(cwd), 0);
+    assert_int_equal(rc, ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "pkg://game/ui.txt", ASSET_OK);
+    expect_text(h, "ui v1");
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(s, 1);
+    /* twice: the watch's first look, which revalidates when it finds no such file,
+     * could see the first edit alone */
+    write_in_place(file, "ui version 2", 1);
+    wait_text(s, h, "ui version 2", "the first edit was not reloaded");
+    write_in_place(file, "ui version 3, longer", 1);
+    wait_text(s, h, "ui version 3, longer", "the second edit was not reloaded");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(file);
+    free(pk);
+    free(dir);
+}
+
 /* Holds the I/O thread (posted to it): tells the test it is held, then waits. */
 typedef struct io_hold {
     uv_sem_t in, out;
@@ -2943,6 +2980,7 @@ int main(void) {
         cmocka_unit_test(test_a_failure_after_a_pending_reload_does_not_keep_its_version),
         cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
+        cmocka_unit_test(test_a_package_mounted_as_a_bare_drive_reloads),
         cmocka_unit_test(test_a_change_dropped_by_a_full_event_queue_is_still_reloaded),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
         cmocka_unit_test(test_a_poll_that_cannot_start_is_logged),

@@ -249,6 +249,32 @@ static bool to_utf8(const wchar_t *w, char *buf, size_t n) {
     return got > 0;
 }
 
+char *asset__path_drive_full(const char *path, bool *oom) {
+    *oom = false;
+    if (!has_drive(path) || path[2] == '/' || path[2] == '\\') return NULL;
+    int err = 0;
+    wchar_t *w = to_wide(path, &err), full[32768];
+    if (!w) {
+        *oom = err == -ENOMEM;
+        return NULL;
+    }
+    DWORD n = GetFullPathNameW(w, 32768, full, NULL); /* that drive's working directory */
+    asset_free(w);
+    char *out = n && n < 32768 ? asset_alloc((size_t)n * 4 + 1) : NULL;
+    if (!out) {
+        *oom = n && n < 32768;
+        return NULL;
+    }
+    asset_status_t st;
+    if (!to_utf8(full, out, (size_t)n * 4 + 1) || asset__path_prepare(out, false, &st)) {
+        asset_free(out);
+        return NULL;
+    }
+    size_t l = strlen(out); /* "C:/x/" -> "C:/x"; "C:/" stays */
+    while (l > 3 && out[l - 1] == '/') out[--l] = 0;
+    return out;
+}
+
 /* libuv's watcher reports a full ReadDirectoryChangesW buffer as an event naming no
  * file */
 unsigned asset__watch_queue_max(void) { return 0; }

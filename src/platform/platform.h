@@ -58,6 +58,11 @@ const char *asset__path_components_refused(const char *path);
  * is a.txt; other letters keep their case, as in asset__path_prefix_equal); POSIX
  * keeps every byte. */
 void asset__path_fold_name(char *name);
+/* A drive-relative path the user gave ("C:", "C:x": Windows reads it against drive C's
+ * working directory, not the process's unless that is on C:) made absolute as the OS
+ * resolves it now, in the library's form, allocated (asset_free). NULL when path is not
+ * drive-relative (any path on POSIX), cannot be resolved, or out of memory (*oom set). */
+char *asset__path_drive_full(const char *path, bool *oom);
 /* The current directory in the library's form, or false. */
 bool asset__getcwd(char *buf, size_t n);
 /* The same, however long, allocated (asset_free it; fs.c): NULL when it is unknown

@@ -63,6 +63,12 @@ static bool valid_name(const char *n) {
  * working directory of each lookup: after a chdir, its packages were not found). */
 static char *search_dir(const char *dir, size_t n, const char *base_dir) {
     char *d = asset__strndup(dir, n);
+    bool oom = false;
+    char *full = d ? asset__path_drive_full(d, &oom) : NULL; /* Windows: "C:x" */
+    if (full || oom) {
+        asset_free(d);
+        return full;
+    }
     if (!d || !base_dir) return d;
     char *form = asset__strdup(d); /* in the library's form ('/'; Windows "C:/x") */
     asset_status_t pst;
@@ -196,6 +202,11 @@ static void mount_release(asset__pkg_t *p, mount_t *m) {
  * one, and its edits were never seen. The working directory unknown (removed): dir
  * as given. NULL: out of memory. */
 static char *mount_path(const char *dir) {
+    bool oom = false;
+    /* Windows: "C:" or "C:x" is read against drive C's working directory, which the
+     * watch (the path up to its last '/': "C:/x") did not take: another directory */
+    char *full = asset__path_drive_full(dir, &oom);
+    if (full || oom) return full;
     char *form = asset__strdup(dir); /* in the library's form ('/'; Windows "C:/x") */
     if (!form) return NULL;
     asset_status_t pst;
@@ -203,7 +214,6 @@ static char *mount_path(const char *dir) {
         asset_free(form);
         return asset__strdup(dir);
     }
-    bool oom = false;
     char *cwd = asset__getcwd_dup(&oom);
     if (!cwd && !oom) { /* unknown */
         asset_free(form);
