@@ -1262,7 +1262,11 @@ static void watch_add(void *arg) {
     w->path[dl] = cut;
     if (!d) goto nomem;
     wfile_t *f = asset__calloc(1, sizeof *f);
-    if (!f || !(f->name = asset__strdup(slash + 1))) {
+    /* named as the directory stores it, which the events say (Windows: "LONGFI~1.TXT"
+     * or "\u00c9.txt" loaded, "long file.txt" or "\u00e9.txt" in the events) */
+    bool oom = false;
+    char *stored = f ? asset__path_stored_name(w->path, &oom) : NULL;
+    if (!f || oom || !(f->name = stored ? stored : asset__strdup(slash + 1))) {
         asset_free(f);
         dir_maybe_drop(r, d);
         goto nomem;

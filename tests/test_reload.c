@@ -317,7 +317,7 @@ static void expect_text(asset_handle_t *h, const char *text) {
 }
 
 static void write_in_place(const char *path, const char *text, int chunks) {
-    FILE *fp = fopen(path, "wb"); /* the same file, truncated; unbuffered: a write each */
+    FILE *fp = tu_os_fopen(path, "wb"); /* the same file, truncated; unbuffered: a write each */
     assert_non_null(fp);
     setvbuf(fp, NULL, _IONBF, 0);
     size_t n = strlen(text), step = (n + chunks - 1) / chunks;
@@ -2216,6 +2216,67 @@ static void test_a_file_loaded_in_other_letters_reloads(void **state) {
     free(dir);
 }
 
+/* Windows: a file loaded by a name that differs from the directory's in the case of a
+ * letter outside ASCII ("\u00c9.txt" for "\u00e9.txt": NTFS and wine compare names
+ * without the case of any letter) reloads when it changes. Its watch kept the name as
+ * the load spelled it, folded only in ASCII, and the events name the file as its
+ * directory stores it: no change of it was seen. */
+static void test_a_file_loaded_in_other_non_ascii_letters_reloads(void **state) {
+    (void)state;
+    TU_SKIP_UNLESS(tu_os_windows_paths(), "file names are case-sensitive");
+    char *dir = tu_mkdtemp();
+    char *path = tu_write_file(dir, "\xc3\xa9t\xc3\xa9.txt", "one", 3); /* "\u00e9t\u00e9" */
+    char *upper = tu_path(dir, "\xc3\x89t\xc3\x89.txt");                /* "\u00c9t\u00c9" */
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, upper, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(s, 1);
+    write_in_place(path, "two, in small letters", 1);
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_OK);
+    expect_text(h, "two, in small letters");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(upper);
+    free(path);
+    free(dir);
+}
+
+/* Windows: a file loaded by its 8.3 short name ("LONGFI~1.TXT", which Windows and wine
+ * open as the long name) reloads when it changes: the events name the long one. */
+static void test_a_file_loaded_by_its_short_name_reloads(void **state) {
+    (void)state;
+    TU_SKIP_UNLESS(tu_os_windows_paths(), "no 8.3 short names");
+    char *dir = tu_mkdtemp();
+    char *path = tu_write_file(dir, "a long file name.txt", "one", 3);
+    char *short_path = tu_os_short_name(path);
+    if (!short_path) {
+        tu_rmrf(dir);
+        free(path);
+        free(dir);
+        TU_SKIP_UNLESS(false, "the file system gives no short name");
+    }
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, short_path, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(s, 1);
+    write_in_place(path, "two, by its long name", 1);
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_OK);
+    expect_text(h, "two, by its long name");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(short_path);
+    free(path);
+    free(dir);
+}
+
 /* Windows: a file in a drive's root directory ("C:/x.txt") reloads when it changes. Its
  * directory was taken as the path up to its last '/', "C:", which Windows reads as the
  * current directory of drive C: the watch was set on the working directory, and no
@@ -2987,6 +3048,8 @@ int main(void) {
         cmocka_unit_test(test_a_budgeted_flush_starts_dependents_reloads_within_its_budget),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
+        cmocka_unit_test(test_a_file_loaded_in_other_non_ascii_letters_reloads),
+        cmocka_unit_test(test_a_file_loaded_by_its_short_name_reloads),
         cmocka_unit_test(test_a_file_in_a_drives_root_reloads),
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
         cmocka_unit_test(test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later),

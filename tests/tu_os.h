@@ -49,6 +49,11 @@ int tu_os_touch(const char *path);
  * untouched) where the OS or file system has no O_TMPFILE: Windows, some file systems. */
 int tu_os_link_tmpfile(const char *dir, const char *path, const char *text);
 
+/* The path with its last component spelled as its 8.3 short name (Windows:
+ * GetShortPathNameW, "Z:/tmp/x/LONGFI~1.TXT"), malloc'd; NULL where the OS or the file
+ * system has none for it, or it is the name itself. */
+char *tu_os_short_name(const char *path);
+
 /* A file held open for writing without sharing, as some editors and exporters save
  * (Windows: CreateFileW with share mode 0): every other open of it fails with a sharing
  * violation until tu_os_hold_release. NULL where the OS has no such open (POSIX: opens

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 #include <windows.h>
 
 /* UTF-8 -> UTF-16, malloc'd; NULL on bad input */
@@ -253,6 +254,29 @@ void tu_rmrf(const char *path) {
         if (*c == L'/') *c = L'\\';
     rmrf_w(w);
     free(w);
+}
+
+char *tu_os_short_name(const char *path) {
+    wchar_t *w = wide(path), s[32768];
+    if (!w) return NULL;
+    for (wchar_t *c = w; *c; c++)
+        if (*c == L'/') *c = L'\\';
+    DWORD n = GetShortPathNameW(w, s, 32768);
+    const wchar_t *ls = wcsrchr(s, L'\\'), *lw = wcsrchr(w, L'\\');
+    bool same = !n || n >= 32768 || !ls || !lw || !wcscmp(ls, lw);
+    free(w);
+    if (same) return NULL;
+    char name[1024];
+    if (WideCharToMultiByte(CP_UTF8, 0, ls + 1, -1, name, (int)sizeof name, NULL, NULL) <= 0)
+        return NULL;
+    const char *slash = strrchr(path, '/');
+    if (!slash) return NULL;
+    size_t dl = (size_t)(slash + 1 - path);
+    char *out = malloc(dl + strlen(name) + 1);
+    if (!out) return NULL;
+    memcpy(out, path, dl);
+    strcpy(out + dl, name);
+    return out;
 }
 
 struct tu_os_hold {

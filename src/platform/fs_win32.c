@@ -249,6 +249,34 @@ static bool to_utf8(const wchar_t *w, char *buf, size_t n) {
     return got > 0;
 }
 
+char *asset__path_stored_name(const char *path, bool *oom) {
+    *oom = false;
+    /* FindFirstFileW reads the name as a pattern: one with a wildcard is no file's */
+    const char *slash = strrchr(path, '/');
+    if (!slash || strpbrk(slash, "*?<>\"")) return NULL;
+    /* an ASCII name without '~' (which every generated 8.3 name has) is stored as given
+     * but for the case of ASCII letters, which asset__path_fold_name folds: no look */
+    bool plain = true;
+    for (const char *c = slash + 1; *c && plain; c++) plain = (unsigned char)*c < 0x80 && *c != '~';
+    if (plain) return NULL;
+    int err = 0;
+    wchar_t *w = to_wide(path, &err);
+    if (!w) {
+        *oom = err == -ENOMEM;
+        return NULL;
+    }
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(w, &fd); /* its entry, matched by either of its names */
+    asset_free(w);
+    if (h == INVALID_HANDLE_VALUE) return NULL;
+    FindClose(h);
+    char name[MAX_PATH * 4];
+    if (!to_utf8(fd.cFileName, name, sizeof name)) return NULL;
+    char *out = asset__strdup(name);
+    *oom = !out;
+    return out;
+}
+
 char *asset__path_drive_full(const char *path, bool *oom) {
     *oom = false;
     if (!has_drive(path) || path[2] == '/' || path[2] == '\\') return NULL;

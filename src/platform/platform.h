@@ -58,6 +58,14 @@ const char *asset__path_components_refused(const char *path);
  * is a.txt; other letters keep their case, as in asset__path_prefix_equal); POSIX
  * keeps every byte. */
 void asset__path_fold_name(char *name);
+/* The last component of path (library form, absolute) spelled as its directory stores
+ * it, allocated (asset_free): what a directory watch's events call the file. Windows:
+ * the name found in the directory, which opens under other spellings too (its 8.3
+ * short name "LONGFI~1.TXT" for "long file.txt"; "\u00c9.txt" for "\u00e9.txt", a case
+ * outside ASCII that asset__path_fold_name does not fold); NULL for an ASCII name
+ * without '~', which differs only so. POSIX: NULL, names are bytes. NULL also when it cannot be
+ * looked up (gone: the caller keeps the name as given), or out of memory (*oom set). */
+char *asset__path_stored_name(const char *path, bool *oom);
 /* A drive-relative path the user gave ("C:", "C:x": Windows reads it against drive C's
  * working directory, not the process's unless that is on C:) made absolute as the OS
  * resolves it now, in the library's form, allocated (asset_free). NULL when path is not
