@@ -663,6 +663,23 @@ static void test_a_non_ascii_name_loads_as_utf16(void **state) {
     assert_true(a == INVALID_FILE_ATTRIBUTES);
 }
 
+/* A name that is not valid UTF-8 (a byte 0xFF, an overlong "/") names no file on
+ * Windows, whose names are UTF-16: NOT_FOUND, saying why, as POSIX finds no such file;
+ * it was ASSET_E_IO ("Invalid or incomplete multibyte or wide character"), an I/O error
+ * for a load that can only miss. */
+static void test_a_name_that_is_not_utf8_is_not_found(void **state) {
+    fx_t *f = *state;
+    char *p = tu_path(f->root, "game/\xff.txt");
+    refused(f, p, ASSET_E_NOT_FOUND, "not valid UTF-8");
+    refused(f, "game/\xff.txt", ASSET_E_NOT_FOUND, "not valid UTF-8");
+    refused(f, "pkg://game/%FF.txt", ASSET_E_NOT_FOUND, "not valid UTF-8");
+    refused(f, "pkg://game/%C0%AF", ASSET_E_NOT_FOUND, "not valid UTF-8");
+    asset_batch_t *b = asset_server_load_folder(f->s, "pkg://game/%FF", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_NOT_FOUND);
+    asset_batch_release(b);
+    free(p);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -687,6 +704,7 @@ int main(void) {
         cmocka_unit_test(test_a_bare_drive_or_unc_file_root_is_refused_at_create),
         FX(test_a_name_that_is_not_utf16_does_not_fail_the_listing),
         FX(test_a_non_ascii_name_loads_as_utf16),
+        FX(test_a_name_that_is_not_utf8_is_not_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

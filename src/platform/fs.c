@@ -52,6 +52,9 @@ static asset_status_t describe_errno(int err, bool beneath, char *why, size_t n)
     case EACCES:
     case EPERM: st = ASSET_E_FORBIDDEN; break;
     case ENOMEM: st = ASSET_E_NO_MEMORY; break;
+    case EILSEQ: /* Windows: a name that is not UTF-8 has no UTF-16 form: no file has it */
+        snprintf(why, n, "no such file: the name is not valid UTF-8 (%s)", strerror(err));
+        return ASSET_E_NOT_FOUND;
     case ENXIO: /* a UNIX socket (or a device with nothing behind it) refuses open() */
 #ifdef EOPNOTSUPP
     case EOPNOTSUPP:
