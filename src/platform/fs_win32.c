@@ -14,7 +14,6 @@
 
 #include "../internal.h" /* asset_alloc */
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -146,7 +145,9 @@ static int open_rel(HANDLE dir, const wchar_t *name, ACCESS_MASK access, HANDLE 
 
 /* ---- path syntax ---- */
 
-static bool has_drive(const char *p) { return isalpha((unsigned char)p[0]) && p[1] == ':'; }
+static bool has_drive(const char *p) {
+    return asset__ascii_alpha((unsigned char)p[0]) && p[1] == ':';
+}
 
 size_t asset__path_root_len(const char *p) { return has_drive(p) && p[2] == '/' ? 3 : 0; }
 
@@ -175,7 +176,7 @@ const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st) {
             *st = ASSET_E_INVALID;
             return "drive-relative path (C:x): write C:/x";
         }
-        p[0] = (char)toupper((unsigned char)p[0]);
+        p[0] = (char)asset__ascii_upper((unsigned char)p[0]);
     }
     return NULL;
 }
@@ -189,7 +190,7 @@ static bool name_is(const char *name, size_t n, const char *dev) {
     size_t dl = strlen(dev);
     if (n != dl) return false;
     for (size_t i = 0; i < n; i++)
-        if (toupper((unsigned char)name[i]) != dev[i]) return false;
+        if (asset__ascii_upper((unsigned char)name[i]) != dev[i]) return false;
     return true;
 }
 
