@@ -2156,6 +2156,23 @@ static void test_a_poll_that_cannot_start_is_logged(void **state) {
     atomic_store(&asset__watch_force_poll, false);
 }
 
+/* Loads `loaded_as` (the file `path`, or another name of it: a spelling, a link), edits `path` in
+ * place and waits for the reload: the directory watch names the file as the directory stores it. */
+static void reloads_when_loaded_as(const char *path, const char *loaded_as, const char *text) {
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, loaded_as, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(s, 1);
+    write_in_place(path, text, 1);
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_OK);
+    expect_text(h, text);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* A watched path that is a symbolic link to a file in another directory: an edit of
  * the target shows only in the target's directory, so the link is polled too. */
 static void test_a_symlink_to_another_directory_reloads_when_its_target_changes(void **state) {
@@ -2168,18 +2185,7 @@ static void test_a_symlink_to_another_directory_reloads_when_its_target_changes(
     char *target = tu_write_file(tdir, "t.txt", "one", 3);
     char *link = tu_path(ldir, "l.txt");
     assert_int_equal(tu_os_symlink(target, link), 0);
-    logcap_t log = {0};
-    asset_server_t *s = watch_server(&log);
-    asset_handle_t *h = tu_load_wait(s, link, ASSET_OK);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
-    wait_watched(s, 1);
-    write_in_place(target, "two, through the link", 1);
-    wait_count(s, &r.count, 1, false);
-    assert_int_equal(r.err, ASSET_OK);
-    expect_text(h, "two, through the link");
-    asset_handle_release(h);
-    asset_server_destroy(s);
+    reloads_when_loaded_as(target, link, "two, through the link");
     tu_rmrf(dir);
     free(link);
     free(target);
@@ -2198,18 +2204,7 @@ static void test_a_file_loaded_in_other_letters_reloads(void **state) {
     char *dir = tu_mkdtemp();
     char *path = tu_write_file(dir, "a.txt", "one", 3);
     char *upper = tu_path(dir, "A.TXT");
-    logcap_t log = {0};
-    asset_server_t *s = watch_server(&log);
-    asset_handle_t *h = tu_load_wait(s, upper, ASSET_OK);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
-    wait_watched(s, 1);
-    write_in_place(path, "two, in small letters", 1);
-    wait_count(s, &r.count, 1, false);
-    assert_int_equal(r.err, ASSET_OK);
-    expect_text(h, "two, in small letters");
-    asset_handle_release(h);
-    asset_server_destroy(s);
+    reloads_when_loaded_as(path, upper, "two, in small letters");
     tu_rmrf(dir);
     free(upper);
     free(path);
@@ -2227,18 +2222,7 @@ static void test_a_file_loaded_in_other_non_ascii_letters_reloads(void **state) 
     char *dir = tu_mkdtemp();
     char *path = tu_write_file(dir, "\xc3\xa9t\xc3\xa9.txt", "one", 3); /* "\u00e9t\u00e9" */
     char *upper = tu_path(dir, "\xc3\x89t\xc3\x89.txt");                /* "\u00c9t\u00c9" */
-    logcap_t log = {0};
-    asset_server_t *s = watch_server(&log);
-    asset_handle_t *h = tu_load_wait(s, upper, ASSET_OK);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
-    wait_watched(s, 1);
-    write_in_place(path, "two, in small letters", 1);
-    wait_count(s, &r.count, 1, false);
-    assert_int_equal(r.err, ASSET_OK);
-    expect_text(h, "two, in small letters");
-    asset_handle_release(h);
-    asset_server_destroy(s);
+    reloads_when_loaded_as(path, upper, "two, in small letters");
     tu_rmrf(dir);
     free(upper);
     free(path);
@@ -2259,18 +2243,7 @@ static void test_a_file_loaded_by_its_short_name_reloads(void **state) {
         free(dir);
         TU_SKIP_UNLESS(false, "the file system gives no short name");
     }
-    logcap_t log = {0};
-    asset_server_t *s = watch_server(&log);
-    asset_handle_t *h = tu_load_wait(s, short_path, ASSET_OK);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
-    wait_watched(s, 1);
-    write_in_place(path, "two, by its long name", 1);
-    wait_count(s, &r.count, 1, false);
-    assert_int_equal(r.err, ASSET_OK);
-    expect_text(h, "two, by its long name");
-    asset_handle_release(h);
-    asset_server_destroy(s);
+    reloads_when_loaded_as(path, short_path, "two, by its long name");
     tu_rmrf(dir);
     free(short_path);
     free(path);
@@ -2303,18 +2276,7 @@ static void test_a_file_in_a_drives_root_reloads(void **state) {
     char old[4096];
     assert_int_equal(tu_os_getcwd(old, sizeof old), 0);
     assert_int_equal(tu_os_chdir(dir), 0);
-    logcap_t log = {0};
-    asset_server_t *s = watch_server(&log);
-    asset_handle_t *h = tu_load_wait(s, path, ASSET_OK);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
-    wait_watched(s, 1);
-    write_in_place(path, "two, in the root", 1);
-    wait_count(s, &r.count, 1, false);
-    assert_int_equal(r.err, ASSET_OK);
-    expect_text(h, "two, in the root");
-    asset_handle_release(h);
-    asset_server_destroy(s);
+    reloads_when_loaded_as(path, path, "two, in the root");
     assert_int_equal(tu_os_chdir(old), 0);
     assert_int_equal(tu_os_unlink(path), 0);
     tu_rmrf(dir);

@@ -1052,40 +1052,43 @@ static bool coding_is(const char *t, size_t tn, const char *name) {
     return tn == strlen(name) && !asset__strncasecmp(t, name, tn);
 }
 
+/* The next item of the comma-separated header value [*v, end), trimmed of spaces and
+ * tabs (*n bytes, maybe 0), and *v past it; false once none is left. */
+static bool list_item(const char **v, const char *end, const char **item, size_t *n) {
+    if (*v >= end) return false;
+    const char *comma = memchr(*v, ',', (size_t)(end - *v));
+    const char *b = *v, *e = comma ? comma : end;
+    while (b < e && (*b == ' ' || *b == '\t')) b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
+    *item = b;
+    *n = (size_t)(e - b);
+    *v = comma ? comma + 1 : end;
+    return true;
+}
+
 /* Adds the codings of a Content-Encoding value ("gzip", "deflate, br") to x->coding;
  * false for one not decoded here (compress, br, zstd: a coding this build does not
  * support) or a second one (layered codings are not decoded). */
 static bool codings_add(xfer_t *x, const char *v, size_t vn) {
-    const char *end = v + vn;
-    while (v < end) {
-        const char *comma = memchr(v, ',', (size_t)(end - v));
-        const char *te = comma ? comma : end;
-        while (v < te && (*v == ' ' || *v == '\t')) v++;
-        size_t tn = (size_t)(te - v);
-        while (tn && (v[tn - 1] == ' ' || v[tn - 1] == '\t')) tn--;
-        uint8_t c = !tn || coding_is(v, tn, "identity") || coding_is(v, tn, "none") ? CODING_NONE
-                    : coding_is(v, tn, "gzip") || coding_is(v, tn, "x-gzip")        ? CODING_GZIP
-                    : coding_is(v, tn, "deflate")                                   ? CODING_DEFLATE
+    const char *end = v + vn, *t;
+    size_t tn;
+    while (list_item(&v, end, &t, &tn)) {
+        uint8_t c = !tn || coding_is(t, tn, "identity") || coding_is(t, tn, "none") ? CODING_NONE
+                    : coding_is(t, tn, "gzip") || coding_is(t, tn, "x-gzip")        ? CODING_GZIP
+                    : coding_is(t, tn, "deflate")                                   ? CODING_DEFLATE
                                                                                     : UINT8_MAX;
         if (c == UINT8_MAX || (c != CODING_NONE && x->coding != CODING_NONE)) return false;
         if (c != CODING_NONE) x->coding = c;
-        v = comma ? comma + 1 : end;
     }
     return true;
 }
 
 /* Whether a Transfer-Encoding value names only chunked (and identity, RFC 2616's). */
 static bool transfer_codings_plain(const char *v, size_t vn) {
-    const char *end = v + vn;
-    while (v < end) {
-        const char *comma = memchr(v, ',', (size_t)(end - v));
-        const char *te = comma ? comma : end;
-        while (v < te && (*v == ' ' || *v == '\t')) v++;
-        size_t tn = (size_t)(te - v);
-        while (tn && (v[tn - 1] == ' ' || v[tn - 1] == '\t')) tn--;
-        if (tn && !coding_is(v, tn, "chunked") && !coding_is(v, tn, "identity")) return false;
-        v = comma ? comma + 1 : end;
-    }
+    const char *end = v + vn, *t;
+    size_t tn;
+    while (list_item(&v, end, &t, &tn))
+        if (tn && !coding_is(t, tn, "chunked") && !coding_is(t, tn, "identity")) return false;
     return true;
 }
 
@@ -1352,12 +1355,11 @@ static void xfer_move(xfer_t *x, const char *scheme, size_t sn, const char *auth
     x->host = h;
 }
 
-/* A Content-Length value (vn bytes): its number, ULLONG_MAX when longer than any. */
+/* A Content-Length value (vn bytes, trimmed): its number, ULLONG_MAX when longer than any. */
 static unsigned long long length_value(const char *v, size_t vn) {
     char num[32]; /* strtoull wants a terminated string; a longer value is nonsense */
     /* but for its leading zeros (1*DIGIT, RFC 9110 8.6: "000...0005" is 5, as libcurl
      * reads it; it failed a 5-byte body as too large) */
-    while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t')) vn--;
     while (vn > 1 && v[0] == '0') {
         v++;
         vn--;
@@ -1447,15 +1449,11 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     } else if (HEADER_IS(line, n, "Content-Length", &v, &vn)) {
         /* a list ("5, 5": a field an upstream duplicated) is one length if its values
          * are one (RFC 9110 8.6), else invalid as two fields that differ */
-        const char *comma = memchr(v, ',', vn);
-        unsigned long long len = length_value(v, comma ? (size_t)(comma - v) : vn);
-        while (comma) {
-            const char *next = comma + 1, *end = v + vn;
-            while (next < end && (*next == ' ' || *next == '\t')) next++;
-            comma = memchr(next, ',', (size_t)(end - next));
-            if (length_value(next, comma ? (size_t)(comma - next) : (size_t)(end - next)) != len)
-                x->lengths_differ = true;
-        }
+        const char *end = v + vn, *t;
+        size_t tn;
+        unsigned long long len = list_item(&v, end, &t, &tn) ? length_value(t, tn) : 0;
+        while (list_item(&v, end, &t, &tn))
+            if (length_value(t, tn) != len) x->lengths_differ = true;
         if (x->has_length && x->length != len) x->lengths_differ = true;
         x->has_length = true; /* acted on at the headers' end (headers_end) */
         x->length = len;
