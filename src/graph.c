@@ -323,66 +323,117 @@ static bool stack_push(ptr_stack_t *st, const void *x) {
     return true;
 }
 
+/* One side of find_cycle's search: its stack, its mark, the edges it looked at, and
+ * where it is. */
+typedef struct cycle_side {
+    ptr_stack_t st;
+    uint64_t mark;
+    uint64_t looks;
+    asset__job_t *x;   /* the job whose edges it is looking at, or NULL */
+    size_t i;          /* forward: x's next dependency */
+    asset_handle_t *h; /* backward: x's next handle */
+} cycle_side_t;
+
 /* Is `parent` reachable from `from` through dependencies still in flight? Returns 1
  * with *msg naming the cycle ("dependency cycle: a -> b -> a"), 0 when not, -1 when
  * out of memory (the caller fails the edge: accepting it could hang on a cycle).
- * Iterative DFS. */
+ * Two iterative searches take turns, the one that looked at fewer edges next: forward
+ * from `from` through what it waits for, backward from `parent` through the jobs
+ * waiting for it; they meet on a cycle, and the first to run out says there is none.
+ * Forward alone, each parent declaring a dependency whose own were in flight walked
+ * all of them: 10,000 props sharing a pack of 10,000 textures still downloading looked
+ * at 200 million edges under the lock (2 s), where a prop nothing waits for is done
+ * at once backward (a review). Each job is marked by the side that reached it (visit)
+ * and points to where it was reached from (visit_from): toward `from` forward, toward
+ * `parent` backward. */
 static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from, char **msg) {
     *msg = NULL;
     /* the common edge: a leaf (nothing declared yet) reaches nothing, and the search
      * would cost an allocation per dependency */
     if (from != parent && asset__job_ndeps(from) == 0) return 0;
-    /* from and parent have their parts (dependencies); so has every job the search
-     * marks: one without reaches nothing and is not the parent, so it is skipped */
-    uint64_t mark = ++s->graph_epoch;
-    ptr_stack_t st = {0};
-    from->g->visit = mark;
-    from->g->visit_from = parent;
-    if (!stack_push(&st, from)) return -1;
-    asset__job_t *hit = NULL;
-    while (st.len && !hit) {
-        asset__job_t *x = st.p[--st.len];
-        if (x == parent) {
-            hit = x;
+    /* from and parent have their parts (dependencies), and so has every job a side
+     * marks: forward, one without reaches nothing and is not the parent, so it is
+     * skipped; backward, each is a parent waiting for its dependencies */
+    cycle_side_t fw = {.mark = ++s->graph_epoch}, bw = {.mark = ++s->graph_epoch};
+    asset__job_t *f_end = NULL, *b_start = NULL; /* where the sides met: f_end -> b_start */
+    int rc = 0;
+    if (from == parent) {
+        f_end = b_start = from;
+        rc = 1;
+    } else {
+        from->g->visit = fw.mark;
+        from->g->visit_from = NULL;
+        parent->g->visit = bw.mark;
+        parent->g->visit_from = NULL;
+        if (!stack_push(&fw.st, from) || !stack_push(&bw.st, parent)) rc = -1;
+    }
+    /* an edge a turn: one job's edges at once could be all the work (a pack of 10,000
+     * textures, forward, from a prop that nothing waits for, backward) */
+    while (rc == 0) {
+        bool forward = fw.looks <= bw.looks;
+        cycle_side_t *me = forward ? &fw : &bw;
+        uint64_t other = forward ? bw.mark : fw.mark;
+        asset__job_t *x = me->x, *y = NULL;
+        me->looks++;
+        if (!x) { /* the next job of this side, or none: nothing closes a cycle */
+            if (!me->st.len) break;
+            me->x = me->st.p[--me->st.len];
+            me->i = 0;
+            me->h = me->x->handles;
+            continue;
+        }
+        if (forward) { /* x waits for y */
+            if (me->i == asset__job_ndeps(x)) {
+                me->x = NULL;
+                continue;
+            }
+            asset_handle_t *dh = x->g->deps->h[me->i++];
+            y = dh->dep_parent == x && dh->job && dh->job->g ? dh->job : NULL;
+        } else { /* y waits for x */
+            if (!me->h) {
+                me->x = NULL;
+                continue;
+            }
+            y = me->h->dep_parent;
+            me->h = me->h->job_next;
+        }
+        if (!y || y->g->visit == me->mark) continue;
+        if (y->g->visit == other) { /* reached by the other side: they meet */
+            f_end = forward ? x : y;
+            b_start = forward ? y : x;
+            rc = 1;
             break;
         }
-        for (size_t i = 0; i < asset__job_ndeps(x); i++) {
-            asset_handle_t *dh = x->g->deps->h[i];
-            asset__job_t *y = dh->dep_parent == x ? dh->job : NULL;
-            if (!y || !y->g || y->g->visit == mark) continue;
-            y->g->visit = mark;
-            y->g->visit_from = x;
-            if (!stack_push(&st, y)) {
-                asset_free(st.p);
-                return -1;
-            }
-        }
+        y->g->visit = me->mark;
+        y->g->visit_from = x;
+        if (!stack_push(&me->st, y)) rc = -1;
     }
-    asset_free(st.p);
-    if (!hit) return 0;
-    /* hit == parent; walk back: parent <- ... <- from <- parent */
-    size_t n = 0, bytes = 32;
-    asset__job_t *x = parent;
-    do {
-        bytes += strlen(x->uri) + 4;
-        x = x->g->visit_from;
-        n++;
-    } while (x != parent && n < 10000);
-    char *text = asset_alloc(bytes + strlen(parent->uri));
-    if (!text) return -1;
-    /* the chain is recorded backwards (each job points to where it was reached from):
-     * collect, then print forwards starting at the parent */
-    asset__job_t **chain = asset_alloc((n + 1) * sizeof *chain);
-    if (!chain) {
-        asset_free(text);
+    s->flight_visits += fw.looks + bw.looks;
+    asset_free(fw.st.p);
+    asset_free(bw.st.p);
+    if (rc != 1) return rc;
+    /* the cycle: parent -> from -> ... -> f_end -> b_start -> ... -> parent, each side's
+     * start pointing nowhere (a job to itself: parent -> parent) */
+    if (from == parent) f_end = NULL;
+    size_t nf = 0, n = 0, bytes = 32 + strlen(parent->uri);
+    for (asset__job_t *x = f_end; x; x = x->g->visit_from) nf++;
+    n = nf;
+    for (asset__job_t *x = b_start; x; x = x == parent ? NULL : x->g->visit_from) n++;
+    char *text = NULL;
+    asset__job_t **chain = asset_alloc(n * sizeof *chain);
+    if (chain) {
+        size_t k = nf;
+        for (asset__job_t *x = f_end; x; x = x->g->visit_from) chain[--k] = x; /* from first */
+        k = nf;
+        for (asset__job_t *x = b_start; x; x = x == parent ? NULL : x->g->visit_from)
+            chain[k++] = x;
+        for (size_t i = 0; i < n; i++) bytes += strlen(chain[i]->uri) + 4;
+        text = asset_alloc(bytes);
+    }
+    if (!text) {
+        asset_free(chain);
         return -1;
     }
-    x = parent;
-    for (size_t i = 0; i < n; i++) {
-        chain[n - 1 - i] = x;
-        x = x->g->visit_from;
-    }
-    /* chain[n-1] == parent; chain[0] == the job parent reached first (from) */
     char *w = text;
     w += sprintf(w, "dependency cycle: %s", parent->uri);
     for (size_t i = 0; i < n; i++) w += sprintf(w, " -> %s", chain[i]->uri);

@@ -770,6 +770,7 @@ struct asset_server {
     atomic_uint_fast64_t label_looks;
     uint64_t progress_visits;   /* [lock] jobs a handle's progress looked at (graph.c; tests) */
     uint64_t cycle_visits;      /* [lock] dependencies value cycle searches looked at (tests) */
+    uint64_t flight_visits;     /* [lock] edges in-flight cycle searches looked at (tests) */
     uint64_t cb_visits;         /* [lock] callbacks connects and deliveries looked at (tests) */
     uint64_t introspect_visits; /* [lock] cache entries introspection looked at (tests) */
     /* [in a flush, or destroy] tasks a budgeted flush took from dead_tasks and left, linked

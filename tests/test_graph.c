@@ -387,6 +387,69 @@ static void test_raising_a_deep_chain_does_not_recurse(void **state) {
     tu_gate_free(gate);
 }
 
+/* Waits (up to 120 s) until n parses ran: nothing signals a parse's end but its
+ * dependencies' progress, so this polls the server's condition. */
+static void wait_parses(asset_server_t *s, int n) {
+    uint64_t deadline = uv_hrtime() + 120 * 1000000000ull;
+    while (atomic_load(&g_gl.parses) < n) {
+        if (uv_hrtime() > deadline) fail_msg("%d of %d parses in 120 s", g_gl.parses, n);
+        uv_mutex_lock(&s->lock);
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 1000000);
+        s->waiters--;
+        uv_mutex_unlock(&s->lock);
+    }
+}
+
+/* K parents declaring a dependency on one asset whose own dependencies are still in
+ * flight (a level's props sharing a pack of textures still downloading): each edge
+ * searched the shared asset's whole subgraph for a way back to its parent, K x M looks
+ * under the lock (2,000 x 2,000: 8 million). A parent that nothing in flight depends
+ * on cannot close a cycle, whatever its dependency reaches. */
+static void test_parents_of_a_shared_dependency_in_flight_search_little(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    enum { M = 2000, K = 2000 };
+    char key[32], line[32];
+    size_t cap = (size_t)M * 16 + 1, len = 0;
+    char *pack = malloc(cap);
+    assert_non_null(pack);
+    for (int i = 0; i < M; i++) {
+        snprintf(key, sizeof key, "t%d.n", i);
+        put(s, key, "dep gate://leaf.n");
+        len += (size_t)snprintf(pack + len, cap - len, "dep t%d.n\n", i);
+    }
+    put(s, "pack.n", pack);
+    free(pack);
+    asset_handle_t *ph = load(s, "mem://pack.n");
+    wait_parses(s, 1 + M); /* the pack and its textures wait for the leaf */
+    asset_handle_t **h = calloc(K, sizeof *h);
+    assert_non_null(h);
+    for (int i = 0; i < K; i++) {
+        snprintf(key, sizeof key, "p%d.n", i);
+        put(s, key, "dep pack.n");
+        snprintf(line, sizeof line, "mem://p%d.n", i);
+        h[i] = load(s, line);
+    }
+    wait_parses(s, 1 + M + K);
+    uv_mutex_lock(&s->lock);
+    uint64_t looks = s->flight_visits;
+    uv_mutex_unlock(&s->lock);
+    if (looks > 16 * (K + M))
+        fail_msg("cycle searches looked at %llu edges", (unsigned long long)looks);
+    tu_gate_open(gate);
+    for (int i = 0; i < K; i++) {
+        assert_int_equal(tu_wait(h[i]), ASSET_OK);
+        asset_handle_release(h[i]);
+    }
+    assert_int_equal(tu_wait(ph), ASSET_OK);
+    asset_handle_release(ph);
+    free(h);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+}
+
 static void test_cycle_of_two_fails_with_the_cycle_named(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -411,16 +474,33 @@ static void test_cycle_of_three_and_self_dependency_fail_cleanly(void **state) {
     put(s, "y.n", "dep z.n");
     put(s, "z.n", "dep x.n");
     put(s, "self.g", "dep self.g");
+    /* a ring of six, each with a side branch: the search's two sides meet in it */
+    char key[16], text[48];
+    for (int i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "r%d.n", i);
+        snprintf(text, sizeof text, "dep b%d.n\ndep r%d.n", i, (i + 1) % 6);
+        put(s, key, text);
+        snprintf(key, sizeof key, "b%d.n", i);
+        put(s, key, "dep gate://b.n");
+    }
+    tu_gate_t *gate = tu_gate_register(s, "gate");
     asset_handle_t *h = load(s, "mem://x.n");
     asset_handle_t *self = load(s, "mem://self.g");
+    asset_handle_t *ring = load(s, "mem://r0.n");
     assert_int_equal(tu_wait(h), ASSET_E_DEPENDENCY);
     expect_msg(h, "dependency cycle: ");
     expect_msg(h, "mem://y.n -> mem://z.n");
     assert_int_equal(tu_wait(self), ASSET_E_DEPENDENCY);
     expect_msg(self, "dependency cycle: mem://self.g -> mem://self.g");
+    tu_gate_open(gate);
+    assert_int_equal(tu_wait(ring), ASSET_E_DEPENDENCY);
+    expect_msg(ring, "dependency cycle: mem://r5.n -> mem://r0.n -> mem://r1.n -> mem://r2.n -> "
+                     "mem://r3.n -> mem://r4.n -> mem://r5.n");
     asset_handle_release(h);
     asset_handle_release(self);
+    asset_handle_release(ring);
     asset_server_destroy(s);
+    tu_gate_free(gate);
 }
 
 /* A cycle through labels: each asset depends on a label of the other. A label's load
@@ -1979,6 +2059,7 @@ int main(void) {
         cmocka_unit_test(test_dependencies_in_real_files_resolve_relative_to_the_parent),
         cmocka_unit_test(test_deep_chain_completes_without_recursing),
         cmocka_unit_test(test_raising_a_deep_chain_does_not_recurse),
+        cmocka_unit_test(test_parents_of_a_shared_dependency_in_flight_search_little),
         cmocka_unit_test(test_cycle_of_two_fails_with_the_cycle_named),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
