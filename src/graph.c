@@ -329,12 +329,14 @@ typedef struct cycle_side {
     ptr_stack_t st;
     uint64_t mark;
     uint64_t looks;
-    asset__job_t *x;   /* the job whose edges it is looking at, or NULL */
-    size_t i;          /* forward: x's next dependency */
-    asset_handle_t *h; /* backward: x's next handle */
+    asset__job_t *x;         /* the job whose edges it is looking at, or NULL */
+    asset__map_node_t *twin; /* forward from twins: the next job of their URI in flight */
+    size_t i;                /* forward: x's next dependency */
+    asset_handle_t *h;       /* backward: x's next handle */
 } cycle_side_t;
 
-/* Is `parent` reachable from `from` through dependencies still in flight? Returns 1
+/* Is `parent` reachable from `from` (NULL: from any job of own's asset and loader in
+ * flight beside own, its twins) through dependencies still in flight? Returns 1
  * with *msg naming the cycle ("dependency cycle: a -> b -> a"), 0 when not, -1 when
  * out of memory (the caller fails the edge: accepting it could hang on a cycle).
  * Two iterative searches take turns, the one that looked at fewer edges next: forward
@@ -346,11 +348,12 @@ typedef struct cycle_side {
  * at once backward (a review). Each job is marked by the side that reached it (visit)
  * and points to where it was reached from (visit_from): toward `from` forward, toward
  * `parent` backward. */
-static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from, char **msg) {
+static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from,
+                      const asset__job_t *own, char **msg) {
     *msg = NULL;
     /* the common edge: a leaf (nothing declared yet) reaches nothing, and the search
      * would cost an allocation per dependency */
-    if (from != parent && asset__job_ndeps(from) == 0) return 0;
+    if (from && from != parent && asset__job_ndeps(from) == 0) return 0;
     /* from and parent have their parts (dependencies), and so has every job a side
      * marks: forward, one without reaches nothing and is not the parent, so it is
      * skipped; backward, each is a parent waiting for its dependencies */
@@ -361,11 +364,16 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
         f_end = b_start = from;
         rc = 1;
     } else {
-        from->g->visit = fw.mark;
-        from->g->visit_from = NULL;
         parent->g->visit = bw.mark;
         parent->g->visit_from = NULL;
-        if (!stack_push(&fw.st, from) || !stack_push(&bw.st, parent)) rc = -1;
+        if (!stack_push(&bw.st, parent)) rc = -1;
+        if (from) {
+            from->g->visit = fw.mark;
+            from->g->visit_from = NULL;
+            if (!stack_push(&fw.st, from)) rc = -1;
+        } else { /* own's twins, one a turn, as if a job waited for each of them */
+            fw.twin = asset__map_get(&s->inflight, own->uri);
+        }
     }
     /* an edge a turn: one job's edges at once could be all the work (a pack of 10,000
      * textures, forward, from a prop that nothing waits for, backward) */
@@ -375,14 +383,17 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
         uint64_t other = forward ? bw.mark : fw.mark;
         asset__job_t *x = me->x, *y = NULL;
         me->looks++;
-        if (!x) { /* the next job of this side, or none: nothing closes a cycle */
+        if (forward && fw.twin) {                      /* a start of its own (x is NULL) */
+            asset__job_t *t = (asset__job_t *)fw.twin; /* the node is the job's first member */
+            fw.twin = asset__map_get_next(&s->inflight, fw.twin);
+            y = t != own && t->loader == own->loader && t->g ? t : NULL;
+        } else if (!x) { /* the next job of this side, or none: nothing closes a cycle */
             if (!me->st.len) break;
             me->x = me->st.p[--me->st.len];
             me->i = 0;
             me->h = me->x->handles;
             continue;
-        }
-        if (forward) { /* x waits for y */
+        } else if (forward) { /* x waits for y */
             if (me->i == asset__job_ndeps(x)) {
                 me->x = NULL;
                 continue;
@@ -569,16 +580,11 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
  * whether a job of the same asset and loader in flight beside its own (twin) reaches j,
  * as find_cycle. Its own job is new, so the search from it finds nothing, and its parse
  * would declare the same edges again: a cycle through no_cache dependencies made a new
- * job at each turn, for ever (a review: 57,000 parses in 10 s, memory growing). */
+ * job at each turn, for ever (a review: 57,000 parses in 10 s, memory growing). One
+ * search from all of them: a search from each cost the square of the twins, which stay
+ * in flight while what they depend on does (a review). */
 static int twin_cycle(asset_server_t *s, asset__job_t *j, const asset__job_t *own, char **msg) {
-    for (asset__map_node_t *n = asset__map_get(&s->inflight, own->uri); n;
-         n = asset__map_get_next(&s->inflight, n)) {
-        asset__job_t *twin = (asset__job_t *)n; /* the node is the job's first member */
-        if (twin == own || twin->loader != own->loader) continue;
-        int found = find_cycle(s, j, twin, msg);
-        if (found) return found;
-    }
-    return 0;
+    return find_cycle(s, j, NULL, own, msg);
 }
 
 /* [lock] asset_parse_depend's load hook: the edge is made in the critical section that
@@ -602,7 +608,7 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
         h->dep_parent = j;
         j->g->deps_pending++;
         char *cycle = NULL;
-        int found = h->job ? find_cycle(s, j, h->job, &cycle) : 0;
+        int found = h->job ? find_cycle(s, j, h->job, NULL, &cycle) : 0;
         if (!found && h->job && d->no_cache) found = twin_cycle(s, j, h->job, &cycle);
         if (found > 0) /* fails this edge; the failure travels up the chain */
             asset__handle_cancel_locked(h, ASSET_E_DEPENDENCY, cycle);

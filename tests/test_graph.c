@@ -551,6 +551,45 @@ static void test_a_cycle_of_no_cache_dependencies_fails_cleanly(void **state) {
  * one) for a reference: it holds no value, but it named the parent's URI, so a pair of
  * optional edges failed the first asset ("dependency cycle"), and so did an asset
  * loaded after one that had optionally depended on it while it did not exist. */
+
+/* Parents loaded one after another, each with a no_cache dependency on one asset that
+ * waits for a dependency of its own: each makes a new job of it (the others' reads
+ * began), and each edge searched from every one of those twins for a way back to its
+ * parent, the square of the twins (600 parents: 1.26 million edges looked at). One
+ * search from all of them, taking turns with one backward from the parent, ends at
+ * once when nothing waits for the parent. */
+static void test_no_cache_dependencies_on_one_asset_search_its_twins_once(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    enum { K = 600 };
+    char key[32];
+    put(s, "shared.n", "dep gate://leaf.n");
+    asset_handle_t **h = calloc(K, sizeof *h);
+    assert_non_null(h);
+    for (int i = 0; i < K; i++) {
+        snprintf(key, sizeof key, "p%d.n", i);
+        put(s, key, "new shared.n");
+        snprintf(key, sizeof key, "mem://p%d.n", i);
+        h[i] = load(s, key);
+        wait_parses(s, 2 * (i + 1)); /* the parent's, and its twin's: its read began */
+    }
+    uv_mutex_lock(&s->lock);
+    uint64_t looks = s->flight_visits;
+    size_t twins = s->inflight.count;
+    uv_mutex_unlock(&s->lock);
+    assert_true(twins >= K); /* each parent made its own */
+    if (looks > 16 * K) fail_msg("cycle searches looked at %llu edges", (unsigned long long)looks);
+    tu_gate_open(gate);
+    for (int i = 0; i < K; i++) {
+        assert_int_equal(tu_wait(h[i]), ASSET_OK);
+        asset_handle_release(h[i]);
+    }
+    free(h);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+}
+
 static void test_an_optional_edge_closing_a_cycle_fails_only_that_edge(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -2064,6 +2103,7 @@ int main(void) {
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
         cmocka_unit_test(test_a_cycle_of_no_cache_dependencies_fails_cleanly),
+        cmocka_unit_test(test_no_cache_dependencies_on_one_asset_search_its_twins_once),
         cmocka_unit_test(test_an_optional_edge_closing_a_cycle_fails_only_that_edge),
         cmocka_unit_test(test_optional_dependency_may_fail_and_required_failure_names_the_chain),
         cmocka_unit_test(test_depend_many_declares_in_order_across_slices),
