@@ -53,6 +53,7 @@ http {
     location /auth/ { auth_basic "test"; auth_basic_user_file $dir/htpasswd; }
     location /gz/ { add_header Content-Encoding gzip; }
     location = /partial { return 206 "abc"; } # a part, never asked for (no Range)
+    location = /loop { return 302 /loop; } # a redirect to itself: fetch gives up after 20
     location /compress/ { add_header Content-Encoding compress; } # a coding fetch passes on coded
     location ~ ^/moved(\w*)\.txt\$ {
       if (-f \$document_root/moved\$1.flag) { return 302 /target\$1.txt; }

@@ -851,6 +851,22 @@ static void test_fetch_refused_connection_is_a_network_error(void **state) {
     asset_server_destroy(s);
 }
 
+/* A redirect loop: fetch() follows up to 20 redirects (libcurl on desktop: 5) and then
+ * only fails, without the last answer: ASSET_E_NETWORK with no HTTP status, where the
+ * desktop says ASSET_E_HTTP, the last 3xx, "too many redirects" (docs/web.md). Node's
+ * fetch names the reason; a browser's says "Failed to fetch". */
+static void test_fetch_a_redirect_loop_is_a_network_error(void **state) {
+    (void)state;
+    NEED_HTTP();
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *h = load_url(s, "loop");
+    assert_int_equal(wait_done(s, h), ASSET_E_NETWORK);
+    assert_int_equal(asset_handle_http_status(h), 0);
+    assert_non_null(strstr(asset_handle_error_message(h), "redirect count exceeded"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* Servers made and destroyed one after another, each fetching: with pthreads each one's
  * I/O thread is a Web Worker that cannot exit while main blocks, so a stopped one is
  * reused by the next server. More servers than -sPTHREAD_POOL_SIZE (12): before the
@@ -916,6 +932,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_from_wake_as_a_fetch_ends_is_refused),
         cmocka_unit_test(test_destroy_from_wake_in_a_poll_is_refused),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
+        cmocka_unit_test(test_fetch_a_redirect_loop_is_a_network_error),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
         cmocka_unit_test(test_wait_on_a_fetch_without_threads_returns_busy),
