@@ -85,6 +85,14 @@
 #else
 #define ASSET_SERVER_HPP_THREADS 1
 #endif
+/* Whether a thread made may never start: Emscripten's pthreads, where a thread made past
+ * its pool of Web Workers starts only once the main thread returns to its event loop
+ * (docs/web.md), which a program that blocks until its end never does. */
+#if defined(__EMSCRIPTEN_PTHREADS__)
+#define ASSET_SERVER_HPP_LATE_THREADS 1
+#else
+#define ASSET_SERVER_HPP_LATE_THREADS 0
+#endif
 
 namespace asset {
 
@@ -307,36 +315,58 @@ class Reaper {
         return r;
     }
     void take(Core *c) noexcept {
-        std::lock_guard<std::mutex> g(lock_);
+        std::lock_guard<std::mutex> g(st_->lock);
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
         try {
-            cores_.push_back(c);
-            if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+            st_->cores.push_back(c);
+            if (!thread_.joinable()) thread_ = std::thread(run, st_);
         } catch (...) { /* no memory or thread: c is left (a leak), or left for process end */
         }
 #else
-        cores_.push_back(c);              /* without exceptions no memory ends the process */
-        if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+        st_->cores.push_back(c);          /* without exceptions no memory ends the process */
+        if (!thread_.joinable()) thread_ = std::thread(run, st_);
 #endif
-        cv_.notify_one();
+        st_->cv.notify_one();
     }
+    /* Joins the thread, which destroys what is left. On the web (pthreads) a thread made
+     * past the pool of Web Workers has not started if the main thread never returned to
+     * its event loop since, and never will: joined, it hung the program's end. Such a
+     * thread is let go, what is left is destroyed here, and its state is never freed (it
+     * may yet start: it finds stop and nothing to do). */
     ~Reaper() {
+        std::vector<Core *> left;
+        bool started = true;
         {
-            std::lock_guard<std::mutex> g(lock_);
-            stop_ = true;
+            std::lock_guard<std::mutex> g(st_->lock);
+            st_->stop = true;
+            if (ASSET_SERVER_HPP_LATE_THREADS && !st_->started) {
+                started = false;
+                left.swap(st_->cores);
+            }
         }
-        cv_.notify_one();
-        if (thread_.joinable()) thread_.join();
+        st_->cv.notify_one();
+        if (thread_.joinable()) {
+            if (started)
+                thread_.join();
+            else
+                thread_.detach();
+        }
+        for (Core *c : left) Core::release(c); /* this thread is none of their servers' */
+        if (started) delete st_;
     }
 
   private:
+    struct State {
+        std::mutex lock;
+        std::condition_variable cv;
+        std::vector<Core *> cores;
+        bool stop = false;
+        bool started = false; /* run() began */
+    };
     Reaper() = default;
-    void run() noexcept;
-    std::mutex lock_;
-    std::condition_variable cv_;
-    std::vector<Core *> cores_;
+    static void run(State *st) noexcept;
+    State *st_ = new State; /* with exceptions, no memory here ends the process */
     std::thread thread_;
-    bool stop_ = false;
 };
 
 inline void Core::release(Core *c) noexcept {
@@ -362,13 +392,14 @@ inline void Core::release(Core *c) noexcept {
     delete c;
 }
 
-inline void Reaper::run() noexcept {
-    std::unique_lock<std::mutex> g(lock_);
+inline void Reaper::run(State *st) noexcept {
+    std::unique_lock<std::mutex> g(st->lock);
+    st->started = true;
     for (;;) {
-        cv_.wait(g, [this] { return stop_ || !cores_.empty(); });
-        if (cores_.empty()) return; /* stopping, nothing left */
-        Core *c = cores_.back();
-        cores_.pop_back();
+        st->cv.wait(g, [st] { return st->stop || !st->cores.empty(); });
+        if (st->cores.empty()) return; /* stopping, nothing left */
+        Core *c = st->cores.back();
+        st->cores.pop_back();
         g.unlock();
         Core::release(c); /* not a thread of that server: its destroy is not refused */
         g.lock();
