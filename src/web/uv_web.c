@@ -20,12 +20,23 @@ void uv_sleep(unsigned int msec) {
 
 const char *uv_strerror(int err) { return strerror(err < 0 ? -err : err); }
 
+int uv_cond_init(uv_cond_t *c) {
+    pthread_condattr_t a;
+    int rc = pthread_condattr_init(&a);
+    if (rc) return -rc;
+    rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    if (!rc) rc = pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+    return -rc;
+}
+
 #ifdef __EMSCRIPTEN_PTHREADS__
 void uv_cond_wait(uv_cond_t *c, uv_mutex_t *m) { pthread_cond_wait(c, m); }
 
+/* the deadline on CLOCK_MONOTONIC, the conditions' clock (uv_cond_init) */
 int uv_cond_timedwait(uv_cond_t *c, uv_mutex_t *m, uint64_t timeout_ns) {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t ns = (uint64_t)ts.tv_nsec + timeout_ns % 1000000000u;
     ts.tv_sec += (time_t)(timeout_ns / 1000000000u + ns / 1000000000u);
     ts.tv_nsec = (long)(ns % 1000000000u);

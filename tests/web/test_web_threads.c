@@ -9,7 +9,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <emscripten/emscripten.h>
 #include <string.h>
+#include <uv.h>
 
 #include "test_util.h"
 
@@ -72,9 +74,56 @@ static void test_a_thread_past_the_pool_is_refused_not_waited_for(void **state) 
     asset_server_destroy(again);
 }
 
+/* A source whose read blocks its worker until the test lets it go. */
+static uv_sem_t g_gate;
+
+static asset_status_t gated_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    uv_sem_wait(&g_gate);
+    return asset_request_write(r, "x", 1);
+}
+
+/* From now on this thread's wall clock (Date.now(): CLOCK_REALTIME) reads a day earlier
+ * than it did at its first reading; js_clock_restore() undoes it. */
+/* clang-format off */
+EM_JS(void, js_clock_back_after_one_reading, (void), {
+    var real = Date.now, n = 0;
+    Module.realDateNow = real;
+    Date.now = function() { return n++ ? real() - 86400000 : real(); };
+});
+EM_JS(void, js_clock_restore, (void), {
+    if (Module.realDateNow) Date.now = Module.realDateNow;
+});
+/* clang-format on */
+
+/* A wait with a timeout counts on a clock that only goes forward, as libuv's on desktop
+ * (CLOCK_MONOTONIC). The web's condition variables waited on CLOCK_REALTIME: a wall clock
+ * set back during a wait of 100 ms (NTP stepping it, the user, a resumed virtual machine)
+ * made it last as long as the step back, here a day (the test hung). */
+static void test_a_timed_wait_does_not_follow_the_wall_clock_back(void **state) {
+    (void)state;
+    assert_int_equal(uv_sem_init(&g_gate, 0), 0);
+    asset_server_t *s = one_worker();
+    assert_non_null(s);
+    static const asset_source_t gated = {ASSET_SOURCE_ABI, "gated", 0, gated_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &gated, NULL), 0);
+    asset_handle_t *h = asset_server_load(s, "gated://a", NULL);
+    assert_non_null(h);
+    js_clock_back_after_one_reading();
+    asset_status_t st = asset_handle_wait(h, 100);
+    js_clock_restore();
+    assert_int_equal(st, ASSET_E_TIMEOUT);
+    uv_sem_post(&g_gate);
+    assert_int_equal(asset_handle_wait(h, 60000), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    uv_sem_destroy(&g_gate);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_thread_past_the_pool_is_refused_not_waited_for),
+        cmocka_unit_test(test_a_timed_wait_does_not_follow_the_wall_clock_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

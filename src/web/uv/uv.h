@@ -47,7 +47,9 @@ static inline int uv_mutex_init(uv_mutex_t *m) { return -pthread_mutex_init(m, N
 static inline void uv_mutex_destroy(uv_mutex_t *m) { pthread_mutex_destroy(m); }
 static inline void uv_mutex_lock(uv_mutex_t *m) { pthread_mutex_lock(m); }
 static inline void uv_mutex_unlock(uv_mutex_t *m) { pthread_mutex_unlock(m); }
-static inline int uv_cond_init(uv_cond_t *c) { return -pthread_cond_init(c, NULL); }
+/* timed waits on CLOCK_MONOTONIC, as libuv's: on CLOCK_REALTIME (the default) a wall
+ * clock set back during a wait made it last as long as the step back (uv_web.c) */
+int uv_cond_init(uv_cond_t *c);
 static inline void uv_cond_destroy(uv_cond_t *c) { pthread_cond_destroy(c); }
 static inline void uv_cond_signal(uv_cond_t *c) { pthread_cond_signal(c); }
 static inline void uv_cond_broadcast(uv_cond_t *c) { pthread_cond_broadcast(c); }
