@@ -345,16 +345,20 @@ typedef struct asset_stats {
 ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
 /* Cancels every load, joins every thread, frees every handle, value and cache of the
  * server; a pending read of an ASYNC source is waited for until the source finishes it
- * (asset_request_finish). No callback fires during or after destroy. Waits of other
- * threads (asset_handle_wait, asset_batch_wait) end with ASSET_E_SHUTDOWN, and destroy
+ * (asset_request_finish; on the single-threaded web build, where only the JS event loop
+ * can finish it, destroy is refused instead, below). No callback fires during or after
+ * destroy. Waits of other threads (asset_handle_wait, asset_batch_wait) end with
+ * ASSET_E_SHUTDOWN, and destroy
  * returns once they have (a callback or finalize step that a wait's flush was running when
  * destroy began finishes first; that flush runs no other); so does a flush running on
  * another thread, which destroy waits for to return. Called from inside one of the
  * server's own callbacks (a completion or batch callback during its flush, a free_value or
  * free_arg its flush or its destroy runs, or a source's or loader's callback on its worker
  * or I/O thread), or on a thread that waits on the server (config.wake called by the
- * wait's flush), it is refused: it logs an ASSET_LOG_ERROR and returns without destroying;
- * call it after flush returns. NULL is ignored. */
+ * wait's flush), or, on the single-threaded web build, while a read of an ASYNC source
+ * other than http(s) is pending, it is refused: it logs an ASSET_LOG_ERROR and returns
+ * without destroying; call it after flush returns (or the read finished). NULL is
+ * ignored. */
 ASSET_API void asset_server_destroy(asset_server_t *s);
 /* asset_server_destroy() that says whether it destroyed: ASSET_OK (s is gone), or
  * ASSET_E_BUSY where destroy is refused (logged the same; s unchanged; try again after

@@ -791,6 +791,9 @@ struct asset_server {
     /* [lock] the last of the completion queue's first handles that are all published
      * (asset__handle_publish_early), or NULL: none known */
     asset_handle_t *q_published;
+    /* the web build's fetches of this server, from their read to their end (posted,
+     * waiting or running: web/http_fetch.c); 0 elsewhere */
+    atomic_uint web_fetches;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change

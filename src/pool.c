@@ -139,6 +139,11 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
     return 0; /* the workers run the jobs */
 }
 
+bool asset__pool_async_read_blocks_destroy(const asset_server_t *s) {
+    (void)s;
+    return false; /* a thread of the source's finishes it while destroy waits */
+}
+
 int asset__pool_wait_step(asset_server_t *s) {
     (void)s;
     return 0; /* block: a worker or the I/O thread will signal */

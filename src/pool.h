@@ -38,6 +38,10 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
  * progress until the caller returns to the event loop (single-threaded web): the wait
  * returns ASSET_E_BUSY. */
 int asset__pool_wait_step(asset_server_t *s);
+/* [lock] Whether destroy would wait forever for a pending ASYNC read: one of another
+ * source than the built-in fetch() on the single-threaded web build, which only the JS
+ * event loop can finish (destroy refuses then). false elsewhere. */
+bool asset__pool_async_read_blocks_destroy(const asset_server_t *s);
 /* [lock] Called by job j's last critical section: when j is the job a pool worker of s
  * runs (asset__job_run from its loop), takes the next queued job for that worker to
  * run once it returns; nothing elsewhere. */

@@ -197,6 +197,10 @@ static const char *destroy_refused(asset_server_t *s) {
     if (asset__thread_waiting == s)
         return "called while this thread waits on it (asset_handle_wait or asset_batch_wait: "
                "config.wake, say); it would wait for itself";
+    if (asset__pool_async_read_blocks_destroy(s))
+        return "a read of an ASYNC source is pending, which only the JS event loop can "
+               "finish (asset_request_finish; single-threaded web build); destroy after it "
+               "finished";
     return NULL;
 }
 

@@ -206,6 +206,7 @@ static xfer_t *xfer_find(uint32_t id) {
 static void xfer_fetch(xfer_t *x);
 
 static void xfer_free(xfer_t *x) {
+    atomic_fetch_sub(&x->server->web_fetches, 1);
     asset_free(x->url);
     asset_free(x->cond_name);
     asset_free(x->cond_value);
@@ -563,6 +564,7 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     xfer_t *x = asset__calloc(1, sizeof *x);
     if (!x) return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory");
     x->server = s;
+    atomic_fetch_add(&s->web_fetches, 1); /* until xfer_free (destroy_refused) */
     x->req = r;
     x->url = asset__strdup(asset_request_uri(r));
     const char *cond_value = NULL;

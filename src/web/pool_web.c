@@ -71,6 +71,14 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
     return n;
 }
 
+/* Destroy stops the I/O "thread" first, which ends the fetches (they finish their
+ * reads); any other ASYNC read (a source of the program's, finished from a JS callback)
+ * can only end after the caller returns to the event loop: destroy waiting for it on
+ * done_cond aborted the program ("a condition wait would block forever"). */
+bool asset__pool_async_read_blocks_destroy(const asset_server_t *s) {
+    return s->running_async > atomic_load(&((asset_server_t *)s)->web_fetches);
+}
+
 int asset__pool_wait_step(asset_server_t *s) {
     if (!s->heap_len || s->stopping) return -1;
     run_one(s);

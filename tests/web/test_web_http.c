@@ -889,6 +889,35 @@ static void test_more_servers_in_turn_than_workers_each_fetch(void **state) {
 /* The single-threaded rule: a wait on the flush thread runs queued jobs, but a fetch
  * resolves only after returning to the event loop, so the wait says BUSY instead of
  * spinning forever. */
+/* A read of a program's own ASYNC source, finished from a JS callback (the only way on
+ * the single-threaded build): destroy waits for pending reads, and there waiting could
+ * only block forever: the program aborted ("a condition wait would block forever").
+ * Destroy is refused (ASSET_E_BUSY, logged) until the read finished. */
+static asset_request_t *g_later;
+
+static asset_status_t later_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    g_later = r;
+    return ASSET_PENDING;
+}
+
+static void test_destroy_with_a_pending_async_read_is_refused_not_aborted(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    static const asset_source_t later = {ASSET_SOURCE_ABI, "later", ASSET_SOURCE_ASYNC,
+                                         later_read,       NULL,    NULL};
+    assert_int_equal(asset_server_register_source(s, &later, NULL), 0);
+    g_later = NULL;
+    asset_handle_t *h = asset_server_load(s, "later://a", NULL);
+    for (int i = 0; i < 100 && !g_later; i++) asset_server_flush(s);
+    assert_non_null(g_later);
+    asset_handle_release(h);
+    assert_int_equal(asset_server_try_destroy(s), ASSET_E_BUSY);
+    /* the source finishes it (a JS callback would): destroy goes ahead */
+    asset_request_finish(g_later, asset_request_write(g_later, "x", 1));
+    assert_int_equal(asset_server_try_destroy(s), ASSET_OK);
+}
+
 static void test_wait_on_a_fetch_without_threads_returns_busy(void **state) {
     (void)state;
     NEED_HTTP();
@@ -936,6 +965,7 @@ int main(void) {
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
         cmocka_unit_test(test_wait_on_a_fetch_without_threads_returns_busy),
+        cmocka_unit_test(test_destroy_with_a_pending_async_read_is_refused_not_aborted),
 #endif
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
