@@ -114,7 +114,12 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
         uv_mutex_unlock(&s->lock);
         asset__trace_job(s, j, ASSET__TR_FINALIZE_START, ASSET_OK);
         asset_status_t st = ld->vt.finalize(ld->ctx, &f);
-        asset__trace_job(s, j, ASSET__TR_FINALIZE_END, st);
+        /* the outcome, as fail() decides it: an odd code is a finalize error */
+        char odd[64];
+        asset__trace_job(s, j, ASSET__TR_FINALIZE_END,
+                         st == ASSET_OK || st == ASSET_PENDING || !asset__status_odd(st, "", odd)
+                             ? st
+                             : ASSET_E_PARSE);
         uv_mutex_lock(&s->lock);
         s->fin_open = false;
         n++;

@@ -242,11 +242,15 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     uint64_t dt = asset__now_ns() - t0;
     if (st == ASSET_OK && !p.has_value)
         st = asset_parse_fail(&p, ASSET_E_PARSE, "loader set no value");
-    asset__trace_job(s, j, ASSET__TR_PARSE_END, st);
     /* dependencies and labels live in the record's extra part: give it one now, while
      * nothing else holds the record */
     if (st == ASSET_OK && (p.depended || p.nlabels || p.free_fn) && !asset__value_add_extra(s, &v))
         st = asset_parse_fail(&p, ASSET_E_NO_MEMORY, "out of memory");
+    /* a positive or unknown code from a loader is a parse error, with its number: the
+     * event says so, as the handles will (it said the code) */
+    char why[64];
+    bool odd = st != ASSET_OK && asset__status_odd(st, "loader", why);
+    asset__trace_job(s, j, ASSET__TR_PARSE_END, odd ? ASSET_E_PARSE : st);
     asset__value_extra_t *x = asset__value_x(v); /* v may have moved */
     if (p.free_fn && x) {                        /* the value's own free, wherever it ends */
         x->free_fn = p.free_fn;
@@ -271,9 +275,6 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         }
         char step[96];
         snprintf(step, sizeof step, "%s loader", ld->name);
-        /* a positive or unknown code from a loader is a parse error, with its number */
-        char why[64];
-        bool odd = asset__status_odd(st, "loader", why);
         job_fail(s, j, odd ? ASSET_E_PARSE : st, step, odd && !p.message ? why : p.message);
         asset_free(p.message);
         return;
@@ -303,7 +304,13 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
 /* The read is over (synchronously or through asset_request_finish). */
 static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
     struct asset_request *r = j->req;
-    asset__trace_job(s, j, ASSET__TR_READ_END, st);
+    /* a source that ignored a refused write would deliver cut-off bytes as a success */
+    if (st == ASSET_OK && r->refused) st = r->refused;
+    char why[64]; /* a status no source may return: keep the enum closed */
+    bool odd = st != ASSET_OK && st != ASSET_NOT_MODIFIED && asset__status_odd(st, "source", why);
+    /* the read's outcome, as the handles get it: the source's OK after a refused write
+     * (E_TOO_LARGE) and its odd statuses (E_IO) said otherwise (a review) */
+    asset__trace_job(s, j, ASSET__TR_READ_END, odd ? ASSET_E_IO : st);
     atomic_fetch_add_explicit(&s->bytes_read, r->size, memory_order_relaxed);
     if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
         job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
@@ -337,10 +344,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         asset__maybe_wake(s);
         return;
     }
-    /* a source that ignored a refused write would deliver cut-off bytes as a success */
-    if (st == ASSET_OK && r->refused) st = r->refused;
-    char why[64];
-    if (st != ASSET_OK && asset__status_odd(st, "source", why)) { /* keep the enum closed */
+    if (odd) {
         job_fail(s, j, ASSET_E_IO, "read", why);
         return;
     }
@@ -453,6 +457,7 @@ void asset__job_run(asset_server_t *s, asset__job_t *j) {
         uv_mutex_unlock(&s->lock);
     }
     if (st == ASSET_PENDING) {
+        asset__trace_job(s, j, ASSET__TR_READ_END, ASSET_E_IO); /* its slice ends too */
         job_fail(s, j, ASSET_E_IO, "read", "source returned PENDING but is not ASYNC");
         return;
     }

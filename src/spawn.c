@@ -148,23 +148,25 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
     asset_status_t st = t->fn((asset_task_t *)t, t->arg);
     tl_running = self.outer;
     tl_task_server = outer;
+    if (st == ASSET_OK && !t->has_value) {
+        st = ASSET_E_INVALID;
+        if (!t->message) t->message = asset__strdup("the task set no value");
+    }
+    /* a status that is not an error of ours: say which */
+    char odd[64];
+    const char *why = t->message;
+    if (st != ASSET_OK && asset__status_odd(st, "task", odd)) {
+        st = ASSET_E_INVALID;
+        why = odd;
+    }
+    /* the outcome, as the handle gets it: OK for a task that set no value, or the odd
+     * code itself, said otherwise (a review) */
     asset__trace_job(s, j, ASSET__TR_PARSE_END, st);
     if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
         finish(s, j, ASSET_E_CANCELLED, NULL, NULL); /* the value goes with the task */
         return;
     }
-    if (st == ASSET_OK && !t->has_value) {
-        st = ASSET_E_INVALID;
-        if (!t->message) t->message = asset__strdup("the task set no value");
-    }
     if (st != ASSET_OK) {
-        /* a status that is not an error of ours: say which */
-        char odd[64];
-        const char *why = t->message;
-        if (asset__status_odd(st, "task", odd)) {
-            st = ASSET_E_INVALID;
-            why = odd;
-        }
         char *msg = asset__asprintf("%s: task: %s", j->uri, why ? why : asset_strerror(st));
         finish(s, j, st, msg, NULL);
         asset_free(msg);

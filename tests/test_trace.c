@@ -750,6 +750,107 @@ static void test_every_event_of_a_task_names_the_task_loader(void **state) {
     asset_trace_destroy(tr);
 }
 
+/* A source and a loader that return what they may not, and a source that ignores a
+ * refused write (past max_asset_size) and returns OK. */
+static asset_status_t liar_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    const char *uri = asset_request_uri(r);
+    if (strstr(uri, "huge")) {
+        static const char big[64] = {0};
+        (void)asset_request_write(r, big, sizeof big);
+        return ASSET_OK;
+    }
+    if (strstr(uri, "odd")) return (asset_status_t)7;
+    if (strstr(uri, "pending")) return ASSET_PENDING; /* not an ASYNC source */
+    return asset_request_write(r, "x", 1);
+}
+static asset_status_t odd_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    (void)p;
+    return (asset_status_t)7;
+}
+static asset_status_t one_byte_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    asset_parse_set_value(p, asset_alloc(1), 1);
+    return ASSET_OK;
+}
+static asset_status_t odd_finalize(void *ctx, asset_finalize_t *f) {
+    (void)ctx;
+    (void)f;
+    return (asset_status_t)7;
+}
+static asset_status_t no_value(asset_task_t *t, void *arg) {
+    (void)t;
+    (void)arg;
+    return ASSET_OK;
+}
+static asset_status_t odd_task(asset_task_t *t, void *arg) {
+    (void)t;
+    (void)arg;
+    return (asset_status_t)7;
+}
+
+/* The status of the END event of the step that decided h's failure. */
+static asset_status_t end_status(asset_trace_t *tr, asset_handle_t *h, asset_trace_phase_t end) {
+    uint64_t id = id_of(tr, asset_handle_uri(h), ASSET_TRACE_DELIVERED);
+    assert_true(id != 0);
+    asset_trace_event_t e;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++)
+        if (e.id == id && e.phase == end) return e.status;
+    fail_msg("%s: no END event", asset_handle_uri(h));
+    return ASSET_OK;
+}
+
+/* A READ_END or PARSE_END event says how the step ended, as the handle does: not OK
+ * for a read whose source ignored a refused write or a task that set no value, nor a
+ * status outside the enum for a source, loader, finalize or task that returned one
+ * (they said OK, and 7); and a read that returned PENDING from a source that is not
+ * ASYNC ends too (no READ_END: an unclosed slice in the Chrome JSON). */
+static void test_an_end_event_says_the_outcome_the_handle_gets(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_t *s = asset_server_create(&(asset_server_config_t){
+        .max_workers = 1, .max_asset_size = 10, .trace = asset_trace_record, .trace_user = tr});
+    assert_non_null(s);
+    static const asset_source_t liar = {ASSET_SOURCE_ABI, "liar", 0, liar_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &liar, NULL), ASSET_OK);
+    static const char *const odd_suf[] = {".lie", NULL};
+    asset_loader_t odd = {
+        .abi = ASSET_LOADER_ABI, .name = "odd", .suffixes = odd_suf, .parse = odd_parse};
+    assert_int_equal(asset_server_register_loader(s, &odd, NULL, 0), ASSET_OK);
+    static const char *const fin_suf[] = {".fin", NULL};
+    asset_loader_t fin = {.abi = ASSET_LOADER_ABI,
+                          .name = "fin",
+                          .suffixes = fin_suf,
+                          .parse = one_byte_parse,
+                          .finalize = odd_finalize};
+    assert_int_equal(asset_server_register_loader(s, &fin, NULL, 0), ASSET_OK);
+    asset_handle_t *h[7] = {
+        asset_server_load(s, "liar://huge", NULL),
+        asset_server_load(s, "liar://odd", NULL),
+        asset_server_load(s, "liar://x.lie", NULL),
+        asset_server_spawn(s, no_value, NULL, NULL, NULL),
+        asset_server_spawn(s, odd_task, NULL, NULL, NULL),
+        asset_server_load(s, "liar://x.fin", NULL),
+        asset_server_load(s, "liar://pending", NULL),
+    };
+    asset_trace_phase_t end[7] = {ASSET_TRACE_READ_END,  ASSET_TRACE_READ_END,
+                                  ASSET_TRACE_PARSE_END, ASSET_TRACE_PARSE_END,
+                                  ASSET_TRACE_PARSE_END, ASSET_TRACE_FINALIZE_END,
+                                  ASSET_TRACE_READ_END};
+    for (int i = 0; i < 7; i++) {
+        asset_status_t st = tu_wait(h[i]);
+        assert_true(st < 0);
+        asset_status_t got = end_status(tr, h[i], end[i]);
+        if (got != st)
+            fail_msg("%s: the END event says %s, the handle %s", asset_handle_uri(h[i]),
+                     asset_err_name(got), asset_err_name(st));
+    }
+    for (int i = 0; i < 7; i++) asset_handle_release(h[i]);
+    asset_server_destroy(s);
+    asset_trace_destroy(tr);
+}
+
 /* An introspection callback may even destroy the server: the records after it are
  * copies, loader names included (they were the loaders' own, freed by destroy). */
 typedef struct doomed {
@@ -1067,6 +1168,7 @@ int main(void) {
         cmocka_unit_test(test_loader_entry_counts_walk_no_cache_entries),
         cmocka_unit_test(test_tasks_are_listed_as_jobs_of_the_task_loader),
         cmocka_unit_test(test_every_event_of_a_task_names_the_task_loader),
+        cmocka_unit_test(test_an_end_event_says_the_outcome_the_handle_gets),
         cmocka_unit_test(test_an_introspection_callback_may_destroy_the_server),
         cmocka_unit_test(test_chrome_json_says_how_many_events_were_dropped),
         cmocka_unit_test(test_writing_a_trace_does_not_stall_its_recording),
