@@ -206,7 +206,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                          leaves a value that only a flush may free (an
                                          ASSET_LOADER_FREE_ON_FLUSH_THREAD loader's, or one
                                          holding dependency handles: a release, an eviction,
-                                         a budget change, invalidate, clear_caches), or a
+                                         a budget change, invalidate, clear_caches, a
+                                         source registered for its scheme), or a
                                          spawned task's free_arg (the task ended after its
                                          handle was delivered: cancelled while it ran). */
     void (*log)(int level, const char *msg, void *user); /* any thread; level: ASSET_LOG_* */

@@ -123,7 +123,12 @@ int asset_server_register_source(asset_server_t *s, const asset_source_t *src, v
         asset_free(scheme);
         asset_free(slot);
     }
-    if (replaced) asset__sources_reap(s);
+    if (replaced) {
+        /* a value to free on the flush thread (a dropped entry's): the host flushes, as
+         * after invalidate (it was never woken: a review) */
+        asset__maybe_wake(s);
+        asset__sources_reap(s);
+    }
     return rc;
 }
 

@@ -1502,11 +1502,21 @@ static void test_values_left_by_two_threads_flushing_are_all_freed(void **state)
 
 /* A value an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees waits for a flush when
  * another thread lets it go: a budget change that evicts it, a cleared cache, an
- * invalidation, the last handle released there. A host that flushes only when woken
+ * invalidation, the last handle released there, a source registered for its scheme (which
+ * drops the scheme's entries). A host that flushes only when woken
  * must be woken then, or it holds the values until some unrelated event (a review). */
 static void shrink_g_budget(void *arg) { asset_server_set_cache_budget(arg, "g", 1); }
 static void clear_on_thread(void *arg) { asset_server_clear_caches(arg); }
 static void invalidate_on_thread(void *arg) { asset_server_invalidate(arg, "mem://gpu.g"); }
+static asset_status_t nothing_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    return asset_request_fail(r, ASSET_E_NOT_FOUND, "nothing here");
+}
+/* a source registered for the scheme drops its cached entries */
+static void replace_mem_on_thread(void *arg) {
+    static const asset_source_t nothing = {ASSET_SOURCE_ABI, "mem", 0, nothing_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(arg, &nothing, NULL), ASSET_OK);
+}
 
 static void test_values_queued_for_the_flush_thread_by_another_thread_wake_the_host(void **state) {
     (void)state;
@@ -1515,8 +1525,8 @@ static void test_values_queued_for_the_flush_thread_by_another_thread_wake_the_h
     asset_server_t *s = graph_server_cfg(2, &cfg);
     put(s, "gpu.g", "texture");
     void (*const on_thread[])(void *) = {shrink_g_budget, clear_on_thread, invalidate_on_thread,
-                                         release_on_thread};
-    for (int i = 0; i < 4; i++) {
+                                         release_on_thread, replace_mem_on_thread};
+    for (int i = 0; i < 5; i++) {                 /* the last replaces mem:// for good */
         asset_server_set_cache_budget(s, "g", 0); /* the server's: it fits again */
         asset_handle_t *h = load(s, "mem://gpu.g");
         assert_int_equal(tu_wait(h), ASSET_OK);
