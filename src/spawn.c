@@ -289,7 +289,9 @@ void asset_task_set_value(asset_task_t *pt, void *value, size_t cost_bytes,
                           void (*free_fn)(void *value, void *user), void *user) {
     asset__task_t *t = (asset__task_t *)pt;
     if (!t) return;
-    value_drop(t);
+    /* the value set already, again (its final cost, say): kept, as asset_parse_set_value
+     * keeps it; it was freed, and the handle got the freed pointer (a review) */
+    if (!t->has_value || t->value != value) value_drop(t);
     t->value = value;
     t->cost = cost_bytes;
     t->free_fn = free_fn;

@@ -93,6 +93,39 @@ static void test_task_result_becomes_the_handle_value(void **state) {
     targ_dispose(&a);
 }
 
+/* Sets its value, then the same value again with its final cost (as
+ * asset_parse_set_value and asset_finalize_set_value allow: a value set early, updated). */
+static asset_status_t set_twice(asset_task_t *t, void *p) {
+    targ_t *a = p;
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return asset_task_fail(t, ASSET_E_NO_MEMORY, "no memory for the result");
+    *v = 5;
+    asset_task_set_value(t, v, 1, free_value, a);
+    *v = 6;
+    asset_task_set_value(t, v, sizeof *v, free_value, a);
+    return ASSET_OK;
+}
+
+/* Setting the value a task set already only updates its cost and free: the second call
+ * freed it (asset_task_set_value frees a replaced value), so the handle got a freed
+ * pointer and the value was freed twice. */
+static void test_a_task_setting_the_same_value_twice_keeps_it(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    targ_t a;
+    targ_init(&a, 0, false);
+    asset_handle_t *h = asset_server_spawn(s, set_twice, &a, NULL, NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(atomic_load(&a.vfrees), 0); /* the handle holds it */
+    assert_int_equal(*(const int *)asset_handle_value(h), 6);
+    assert_int_equal(asset_handle_size(h), sizeof(int));
+    asset_handle_release(h);
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&a.vfrees), 1);
+    asset_server_destroy(s);
+    targ_dispose(&a);
+}
+
 static asset_status_t failing(asset_task_t *t, void *p) {
     (void)p;
     return asset_task_fail(t, ASSET_E_PARSE, "bad input at %d", 3);
@@ -887,6 +920,7 @@ static void test_a_budgeted_flush_runs_free_args_within_its_budget(void **state)
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_result_becomes_the_handle_value),
+        cmocka_unit_test(test_a_task_setting_the_same_value_twice_keeps_it),
         cmocka_unit_test(test_task_failure_names_the_task_and_why),
         cmocka_unit_test(test_task_cancelled_before_it_starts_never_runs),
         cmocka_unit_test(test_task_cancelled_while_running_sees_the_flag_and_its_value_is_freed),
