@@ -849,9 +849,10 @@ ASSET_API asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn
  * freed with free_fn(value, user) (NULL: asset_free) once no handle holds it: on the
  * flush thread at the next flush (config.wake says so), without the server's lock, so
  * it may release handles of the server, as free_arg may; in destroy, after every handle
- * was freed (touch none there). A value a task sets and does not hand over (a second
- * call frees the first, unless it sets that same value again, which only updates its cost
- * and free; a failed or cancelled task's) is freed where free_arg runs, or on the worker. */
+ * was freed (touch none there; a spawn or load there is as in free_arg's destroy). A
+ * value a task sets and does not hand over (a second call frees the first, unless it sets
+ * that same value again, which only updates its cost and free; a failed or cancelled
+ * task's) is freed where free_arg runs, or on the worker. */
 ASSET_API void asset_task_set_value(asset_task_t *t, void *value, size_t cost_bytes,
                                     void (*free_fn)(void *value, void *user), void *user);
 /* True once every handle of the task was cancelled (or timed out, or the server is

@@ -257,7 +257,16 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     asset__jobs_free_returned(asset__jobs_take_returned(s, SIZE_MAX));
     asset__heap_free(s);
     asset__map_free(&s->inflight);
-    asset__tasks_drain(s); /* none left: every job was freed above */
+    /* the values the handles held that only this thread frees (a spawned task's), and
+     * what their frees start: a task's value may call the library as its free_arg may,
+     * so a spawn or load there gets a handle failed with ASSET_E_SHUTDOWN, and such a
+     * task's free_arg runs here (freed after the last drain, it never ran, and it and its
+     * handle leaked: a review) */
+    do {
+        asset__tasks_drain(s); /* the first time: none left, every job was freed above */
+        asset__values_drain(s, 0, 0);
+        asset__handle_free_all(s); /* those made meanwhile */
+    } while (s->all || atomic_load(&s->dead_tasks) || atomic_load(&s->dead_values));
     asset__registry_free(s);
     asset__reload_free(s);
     asset__uri_index_free(s); /* empty by now: every handle was freed */

@@ -421,6 +421,49 @@ static void test_free_arg_in_destroy_may_call_the_library_but_not_destroy(void *
     targ_dispose(&f.late);
 }
 
+/* A task's value whose free spawns a task and loads (the header: it may call the library,
+ * as free_arg may). Freed in destroy (its handle still held there), after the last drain of
+ * ended tasks: the new task's free_arg was never called, and it and the handles leaked. */
+typedef struct spawner {
+    asset_server_t *s;
+    targ_t inner;
+    asset_status_t spawned, loaded; /* the statuses the free saw */
+} spawner_t;
+
+static void spawn_in_free(void *v, void *user) {
+    spawner_t *sp = user;
+    asset_free(v);
+    asset_handle_t *h = asset_server_spawn(sp->s, square, &sp->inner, free_arg, NULL);
+    sp->spawned = h ? asset_handle_wait(h, 0) : ASSET_E_NO_MEMORY;
+    asset_handle_release(h);
+    h = asset_server_load(sp->s, "mem://x", NULL);
+    sp->loaded = h ? asset_handle_wait(h, 0) : ASSET_E_NO_MEMORY;
+    asset_handle_release(h);
+}
+
+static asset_status_t value_spawning_on_free(asset_task_t *t, void *arg) {
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return asset_task_fail(t, ASSET_E_NO_MEMORY, "no memory for the result");
+    *v = 1;
+    asset_task_set_value(t, v, sizeof *v, spawn_in_free, arg);
+    return ASSET_OK;
+}
+
+static void test_a_task_value_freed_in_destroy_may_spawn(void **state) {
+    (void)state;
+    spawner_t sp = {.s = tu_server(1), .spawned = ASSET_OK, .loaded = ASSET_OK};
+    targ_init(&sp.inner, 2, false);
+    asset_handle_t *h = asset_server_spawn(sp.s, value_spawning_on_free, &sp, NULL, NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    (void)h; /* still held: destroy frees the value */
+    asset_server_destroy(sp.s);
+    assert_int_equal(sp.spawned, ASSET_E_SHUTDOWN);
+    assert_int_equal(sp.loaded, ASSET_E_SHUTDOWN);
+    assert_int_equal(atomic_load(&sp.inner.runs), 0);
+    assert_int_equal(atomic_load(&sp.inner.frees), 1); /* exactly once, in that destroy */
+    targ_dispose(&sp.inner);
+}
+
 /* ---- a task that finishes an ASYNC source's request ----
  * asset_request_finish may be called from any thread; with the bytes loader it parses
  * right there. On a pool worker busy with a task, that must not hand the worker one of
@@ -931,6 +974,7 @@ int main(void) {
         cmocka_unit_test(test_task_timeout_fails_it_and_the_late_result_is_dropped),
         cmocka_unit_test(test_destroy_cancels_running_tasks_and_frees_queued_ones),
         cmocka_unit_test(test_free_arg_in_destroy_may_call_the_library_but_not_destroy),
+        cmocka_unit_test(test_a_task_value_freed_in_destroy_may_spawn),
         cmocka_unit_test(test_a_task_finishing_a_request_takes_no_queued_job_of_another_server),
         cmocka_unit_test(test_a_task_finishing_a_request_can_then_wait_for_a_queued_load),
         cmocka_unit_test(test_free_arg_may_release_a_handle_of_its_server),
