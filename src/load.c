@@ -35,6 +35,10 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, uint32_t 
         if (j->loader == ld && j->no_cache == no_cache && j->recursive == recursive &&
             !j->changed &&                        /* read before a change the server was told of */
             !(j->source && j->source->retired) && /* loads after a replace use the new one */
+            /* a revalidation of a value invalidated, cleared or replaced since: "not
+             * modified" hands out that very value, which a later load must not get (it
+             * got it, with no parse, after asset_server_invalidate: a review) */
+            !(j->cached && j->cached->dropped) &&
             (j->sha256 ? sha256 && !asset__strcasecmp(j->sha256, sha256) : !sha256) &&
             (!no_cache || j->is_list ||
              (j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)))

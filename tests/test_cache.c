@@ -673,6 +673,48 @@ static void test_a_not_modified_revalidation_caches_an_evicted_value_again(void 
     free(u);
 }
 
+/* A load after asset_server_invalidate() joined a revalidation of the invalidated value
+ * still in flight: "not modified" handed it the very value the invalidate dropped, with
+ * no parse (the loads before it, in flight, keep theirs: that is documented). */
+static void
+test_a_load_after_invalidate_does_not_join_a_revalidation_of_the_old_value(void **state) {
+    fixture_t *fx = *state;
+    asset_server_config_t cfg = {.max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold at a gate */
+        asset_server_destroy(s);
+        skip();
+    }
+    tu_counter_t c = {0};
+    assert_int_equal(tu_counting_loader_register(s, "count", ".dat", &c, 0), ASSET_OK);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    char *u = write_uri(fx, "inv.dat", 100);
+    asset_handle_t *first = load_ok(s, u, NULL); /* cached; held: its address stays its own */
+    const void *old = asset_handle_value(first);
+    /* the one worker waits at the gate: the revalidation stays queued */
+    asset_handle_t *gh = asset_server_load(s, "gate://block.bin", NULL);
+    tu_gate_wait_entered(g, 1);
+    asset_handle_t *before = asset_server_load(s, u, NULL); /* a hit to revalidate */
+    asset_server_invalidate(s, u);
+    asset_handle_t *after = asset_server_load(s, u, NULL);
+    assert_int_equal(tu_wait(before), ASSET_OK);
+    assert_ptr_equal(asset_handle_value(before), old); /* in flight: unaffected */
+    assert_int_equal(tu_wait(after), ASSET_OK);
+    check_pattern(asset_handle_value(after), 100);
+    assert_ptr_not_equal(asset_handle_value(after), old); /* parsed afresh */
+    assert_int_equal(tu_counter_parses(&c), 2);
+    asset_handle_release(before);
+    asset_handle_release(after);
+    asset_handle_release(first);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(gh), ASSET_OK);
+    asset_handle_release(gh);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    free(u);
+}
+
 static void test_stats_count_hits_misses_evictions_and_bytes(void **state) {
     fixture_t *fx = *state;
     char *a = write_uri(fx, "sa.dat", 100), *b = write_uri(fx, "sb.dat", 100),
@@ -1332,6 +1374,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_no_cache_skips_lookup_and_insert, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_not_modified_revalidation_caches_an_evicted_value_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_load_after_invalidate_does_not_join_a_revalidation_of_the_old_value, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_stats_count_hits_misses_evictions_and_bytes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_set_cache_budget_evicts_down_to_the_new_budget_at_once,
