@@ -930,7 +930,8 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * same for the dependencies it declared that are still queued, one at a time. They may
  * so run ahead of loads queued before them, and a wait with a timeout may return late
  * by one read and parse. Never user sources (their reads may wait for this very
- * thread) or HTTP (the I/O thread's).
+ * thread) or HTTP (the I/O thread's), but on one of the server's workers (a wait inside
+ * a task, a parse or a read): there any queued job of it, a spawned task's too.
  * Web, single-threaded build (no -pthread, docs/web.md): the wait runs queued jobs
  * itself; when what is left can only finish after the caller returns to the JS event
  * loop (a fetch, a timeout), it returns ASSET_E_BUSY at once instead of spinning. */

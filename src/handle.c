@@ -950,11 +950,14 @@ static bool handle_ready(void *h) { return ((asset_handle_t *)h)->decided; }
 
 bool asset__job_runnable_here(const asset__job_t *j) {
     if (!j || j->state != ASSET__JOB_QUEUED || j->heap_idx == SIZE_MAX) return false;
-    if (j->task) return asset__spawn_runnable_here(j); /* inside a task of its server */
-    /* inside a task of its server, this thread is a worker: it runs any job as a worker
-     * would (a user source's read, an HTTP read's start or its parse). A task waiting
-     * for such a load held the worker the read needed: with one, for ever */
-    if (j->handles && asset__spawn_in_task_of(j->handles->server)) return true;
+    if (j->task) return asset__spawn_runnable_here(j); /* on a worker of its server */
+    /* inside a task of its server, or a parse or read one of its workers runs, this
+     * thread is a worker: it runs any job as a worker would (a user source's read, an
+     * HTTP read's start or its parse). A task (or a parse) waiting for such a load held
+     * the worker the read needed: with one, for ever */
+    if (j->handles &&
+        (asset__spawn_in_task_of(j->handles->server) || asset__pool_worker_of(j->handles->server)))
+        return true;
     return j->source && (j->source->vt.read == asset__file_source.read ||
                          j->source->vt.read == asset__mem_source.read ||
                          j->source->vt.read == asset__pkg_source.read);

@@ -16,6 +16,10 @@ static _Thread_local unsigned tl_nested;
  * it last finished, so that a small file's read takes no allocation for it. NULL on a
  * thread that is no worker. */
 static _Thread_local struct asset_request **tl_spare;
+/* The server whose pool worker this thread is, or NULL. */
+static _Thread_local const asset_server_t *tl_worker_of;
+
+bool asset__pool_worker_of(const asset_server_t *s) { return s && tl_worker_of == s; }
 
 /* [lock] */
 static asset__job_t *take(asset_server_t *s) {
@@ -64,6 +68,7 @@ void asset__pool_nested(bool enter) {
 static void worker_main(void *arg) {
     asset_server_t *s = arg;
     asset__thread_owner = s;
+    tl_worker_of = s;
     uv_mutex_lock(&s->lock);
     tl_spare = &s->spare_reqs[s->spare_claimed++]; /* one slot per worker started */
     for (;;) {
@@ -91,6 +96,7 @@ static void worker_main(void *arg) {
     uv_mutex_unlock(&s->lock);
     asset_free(asset__pool_spare_request());
     tl_spare = NULL;
+    tl_worker_of = NULL;
 }
 
 int asset__pool_start(asset_server_t *s) {

@@ -55,6 +55,10 @@ struct asset_request *asset__pool_spare_request(void);
 /* Keeps r's memory for this worker's next job: false on a thread that is not a worker
  * running a job, or that keeps one already (the caller frees r). Any thread. */
 bool asset__pool_keep_request(struct asset_request *r);
+/* Whether this thread is one of s's pool workers (a parse, a read or a task runs there):
+ * its wait may run any queued job of s, as a worker would. False on the web's
+ * single-threaded build. Any thread. */
+bool asset__pool_worker_of(const asset_server_t *s);
 /* [lock] How many requests s's workers keep so (tests: memory per value). */
 size_t asset__pool_spare_count(const asset_server_t *s);
 #endif

@@ -120,9 +120,11 @@ bool asset__spawn_running_here(const asset__job_t *j) {
 bool asset__spawn_runnable_here(const asset__job_t *j) {
     /* a task waiting for a task it spawned held its worker while the other waited for
      * one: with every worker so held (one, say) it waited for ever. Run it here, as a
-     * wait runs a local load; only inside a task, so that a task always runs on a
-     * worker, never on the flush thread or a user's */
-    return j->task && asset__spawn_in_task_of(j->task->server);
+     * wait runs a local load; only on a worker (inside a task, or a parse or read a
+     * worker runs: a parse that waited for a task it spawned timed out so, a review), so
+     * that a task always runs on a worker, never on the flush thread or a user's */
+    return j->task &&
+           (asset__spawn_in_task_of(j->task->server) || asset__pool_worker_of(j->task->server));
 }
 
 static void finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,

@@ -464,6 +464,64 @@ static void test_a_task_value_freed_in_destroy_may_spawn(void **state) {
     targ_dispose(&sp.inner);
 }
 
+/* A loader's parse that spawns a task and waits for it, then loads through a user
+ * source and waits (a parse runs on a worker, as a task does): with one worker, each
+ * waited for the worker the parse held, and the wait ran out (ASSET_E_TIMEOUT), as a
+ * task's wait for a task did before it ran it. */
+typedef struct parse_waits {
+    asset_server_t *s;
+    targ_t a;
+    asset_status_t waited;
+} parse_waits_t;
+
+/* A user source: a wait on the test's thread does not run its read (and parse), which
+ * stay the worker's; mem://'s would run there, and the task on the free worker. */
+static asset_status_t plain_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    return asset_request_write(r, "x", 1);
+}
+
+static asset_status_t parse_waiting_for_a_task(void *ctx, asset_parse_t *p) {
+    parse_waits_t *pw = ctx;
+    asset_handle_t *h = asset_server_spawn(pw->s, square, &pw->a, NULL, NULL);
+    pw->waited = h ? asset_handle_wait(h, 20000) : ASSET_E_NO_MEMORY;
+    int *v = asset_alloc(sizeof *v);
+    *v = pw->waited == ASSET_OK ? *(const int *)asset_handle_value(h) : -1;
+    asset_handle_release(h);
+    /* and a load through a user source, whose read only a worker runs */
+    h = asset_server_load(pw->s, "plain://y.bin", NULL);
+    asset_status_t loaded = h ? asset_handle_wait(h, 20000) : ASSET_E_NO_MEMORY;
+    asset_handle_release(h);
+    if (pw->waited == ASSET_OK) pw->waited = loaded;
+    asset_parse_set_value(p, v, sizeof *v);
+    return pw->waited;
+}
+
+static void test_a_parse_waiting_for_a_task_it_spawned_runs_it(void **state) {
+    (void)state;
+    parse_waits_t pw = {.s = tu_server(1), .waited = ASSET_E_INVALID};
+    if (pw.s->nworkers == 0) { /* the single-threaded web build: parses run in the flush */
+        asset_server_destroy(pw.s);
+        skip();
+    }
+    targ_init(&pw.a, 9, false);
+    static const char *const suf[] = {".wait", NULL};
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "waiter",
+                         .suffixes = suf,
+                         .parse = parse_waiting_for_a_task};
+    assert_int_equal(asset_server_register_loader(pw.s, &ld, &pw, 0), ASSET_OK);
+    static const asset_source_t plain = {ASSET_SOURCE_ABI, "plain", 0, plain_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(pw.s, &plain, NULL), ASSET_OK);
+    asset_handle_t *h = asset_server_load(pw.s, "plain://x.wait", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK); /* flushes: the task's result reaches the parse */
+    assert_int_equal(pw.waited, ASSET_OK);
+    assert_int_equal(*(const int *)asset_handle_value(h), 81);
+    asset_handle_release(h);
+    asset_server_destroy(pw.s);
+    targ_dispose(&pw.a);
+}
+
 /* ---- a task that finishes an ASYNC source's request ----
  * asset_request_finish may be called from any thread; with the bytes loader it parses
  * right there. On a pool worker busy with a task, that must not hand the worker one of
@@ -975,6 +1033,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_cancels_running_tasks_and_frees_queued_ones),
         cmocka_unit_test(test_free_arg_in_destroy_may_call_the_library_but_not_destroy),
         cmocka_unit_test(test_a_task_value_freed_in_destroy_may_spawn),
+        cmocka_unit_test(test_a_parse_waiting_for_a_task_it_spawned_runs_it),
         cmocka_unit_test(test_a_task_finishing_a_request_takes_no_queued_job_of_another_server),
         cmocka_unit_test(test_a_task_finishing_a_request_can_then_wait_for_a_queued_load),
         cmocka_unit_test(test_free_arg_may_release_a_handle_of_its_server),

@@ -29,6 +29,10 @@ bool asset__pool_keep_request(struct asset_request *r) {
     (void)r;
     return false;
 }
+bool asset__pool_worker_of(const asset_server_t *s) { /* no workers: jobs run in the flush */
+    (void)s;
+    return false;
+}
 size_t asset__pool_spare_count(const asset_server_t *s) {
     (void)s;
     return 0;
