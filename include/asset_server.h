@@ -919,6 +919,8 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * called from a callback or a loader's finalize step (inside a flush) before the
  * handle is done, or inside a spawned task's fn on that task's own handle (decided only
  * once fn returns: it would wait for itself; also from a task that fn's wait runs), or
+ * inside a loader's parse or a source's read on a load that joined that very job (its
+ * own URI, with the same loader: the same), or
  * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
  * joins the worker it runs on; a wait on another thread: destroy returns only after the
  * wait has, a callback its flush runs included, and h went with the server, so do not
@@ -1096,7 +1098,8 @@ ASSET_API bool asset_batch_is_done(const asset_batch_t *b);
 ASSET_API asset_status_t asset_batch_error(const asset_batch_t *b);
 ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" unless failed */
 /* Like asset_handle_wait: flushes on the flush thread. Returns asset_batch_error(),
- * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN as asset_handle_wait does. It runs its
+ * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN as asset_handle_wait does (BUSY
+ * also inside a parse, a read or a task whose own job a child joined). It runs its
  * children's loads that are still queued from a built-in local source itself, in the batch's order,
  * as asset_handle_wait runs its handle's (run-on-wait); then a group's wait sleeps until every
  * child has a result and delivers them in one flush (item callbacks fire then, in order), instead

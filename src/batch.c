@@ -1308,5 +1308,18 @@ asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
     if (!b) return ASSET_E_INVALID;
     static const asset__wait_ops_t ops = {batch_done, batch_ready, batch_help, batch_hold,
                                           batch_result};
+    if (asset__job_runs_here()) {
+        /* inside a read, a parse or a task, for a child that joined that very job: it
+         * ends only once this returns (as asset_handle_wait, refused) */
+        asset_server_t *s = b->server;
+        bool self = false;
+        uv_mutex_lock(&s->lock);
+        for (size_t i = 0; i < b->count && !self; i++) {
+            const asset_handle_t *h = b->items[i]->h;
+            self = !h->decided && asset__job_running_here(h->job);
+        }
+        uv_mutex_unlock(&s->lock);
+        if (self) return ASSET_E_BUSY;
+    }
     return asset__wait(b->server, &ops, b, timeout_ms, NULL);
 }

@@ -1009,12 +1009,13 @@ asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     static const asset__wait_ops_t ops = {handle_done, handle_ready, handle_help, handle_hold,
                                           handle_result};
     asset_server_t *s = h->server;
-    if (asset__spawn_in_task_of(s)) {
-        /* inside a task's fn, waiting for that task's own handle: it is decided only once
-         * fn returns, so the wait slept until its timeout (for ever with none). Refused,
-         * as a wait inside a callback is (a review) */
+    if (asset__job_runs_here()) {
+        /* inside a task's fn, waiting for that task's own handle, or inside a read or a
+         * parse, for a load of its own URI (which joined it): it is decided only once
+         * this returns, so the wait slept until its timeout (for ever with none).
+         * Refused, as a wait inside a callback is (reviews) */
         uv_mutex_lock(&s->lock);
-        bool self = !h->decided && !handle_done(h) && asset__spawn_running_here(h->job);
+        bool self = !h->decided && !handle_done(h) && asset__job_running_here(h->job);
         uv_mutex_unlock(&s->lock);
         if (self) return ASSET_E_BUSY;
     }

@@ -1101,6 +1101,12 @@ void asset__job_free(asset__job_t *j);
 asset__job_t *asset__jobs_take_returned(asset_server_t *s, size_t max);
 void asset__jobs_free_returned(asset__job_t *j);         /* no lock */
 void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
+/* [lock] Whether this thread is inside asset__job_run of job j, still running (a read, a
+ * parse or a task's fn, or one that a wait of theirs runs): a wait for j's handle here
+ * would wait for itself. */
+bool asset__job_running_here(const asset__job_t *j);
+/* Whether this thread is inside asset__job_run of any job (cheap: no lock). */
+bool asset__job_runs_here(void);
 /* Test hook: when set, asset__job_run calls it, no lock held, right after an ASYNC
  * source's read returned PENDING and before the job is marked waiting for it (a cancel
  * there must still reach the I/O thread). Set it before the server's threads exist;
@@ -1139,9 +1145,6 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
 bool asset__spawn_runnable_here(const asset__job_t *j);
 /* Whether this thread runs a task of s (inside its fn): a worker of s. */
 bool asset__spawn_in_task_of(const asset_server_t *s);
-/* Whether this thread is inside the fn of task job j (nested ones a task's wait runs
- * included): a wait for j's handle here would wait for itself. */
-bool asset__spawn_running_here(const asset__job_t *j);
 /* Any lock state: the task goes to s->dead_tasks, whose drain calls its free_arg
  * (user code that may call the library) without the lock. */
 void asset__task_free(asset__task_t *t);

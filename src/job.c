@@ -407,7 +407,35 @@ static void run_list(asset_server_t *s, asset__job_t *j) {
 
 void (*asset__job_pending_hook)(asset__job_t *j) = NULL;
 
+/* The jobs this thread is inside asset__job_run of, innermost first (a wait inside a
+ * read, a parse or a task runs queued jobs on its own thread), on their stack frames. */
+struct job_frame {
+    const asset__job_t *job;
+    const struct job_frame *outer;
+};
+static _Thread_local const struct job_frame *tl_frames;
+
+bool asset__job_runs_here(void) { return tl_frames != NULL; }
+
+bool asset__job_running_here(const asset__job_t *j) {
+    /* RUNNING: a job finished early (a read that called asset_request_finish itself)
+     * may be freed meanwhile, and its address be a new job's */
+    if (!j || j->state != ASSET__JOB_RUNNING) return false;
+    for (const struct job_frame *f = tl_frames; f; f = f->outer)
+        if (f->job == j) return true;
+    return false;
+}
+
+static void job_run(asset_server_t *s, asset__job_t *j);
+
 void asset__job_run(asset_server_t *s, asset__job_t *j) {
+    struct job_frame self = {j, tl_frames};
+    tl_frames = &self;
+    job_run(s, j);
+    tl_frames = self.outer;
+}
+
+static void job_run(asset_server_t *s, asset__job_t *j) {
     if (j->task) { /* a spawned task (spawn.c) */
         asset__spawn_run(s, j);
         return;

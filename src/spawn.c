@@ -103,20 +103,6 @@ static _Thread_local asset_server_t *tl_task_server;
 
 bool asset__spawn_in_task_of(const asset_server_t *s) { return s && tl_task_server == s; }
 
-/* The task jobs whose fn this thread is inside, innermost first (a task's wait runs the
- * tasks it waits for on its own thread), on their stack frames. */
-struct running {
-    const asset__job_t *job;
-    const struct running *outer;
-};
-static _Thread_local const struct running *tl_running;
-
-bool asset__spawn_running_here(const asset__job_t *j) {
-    for (const struct running *r = tl_running; r && j; r = r->outer)
-        if (r->job == j) return true;
-    return false;
-}
-
 bool asset__spawn_runnable_here(const asset__job_t *j) {
     /* a task waiting for a task it spawned held its worker while the other waited for
      * one: with every worker so held (one, say) it waited for ever. Run it here, as a
@@ -145,10 +131,7 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
     asset__trace_job(s, j, ASSET__TR_PARSE_START, ASSET_OK);
     asset_server_t *outer = tl_task_server; /* a task run by a task's wait: nested */
     tl_task_server = s;
-    struct running self = {j, tl_running};
-    tl_running = &self;
     asset_status_t st = t->fn((asset_task_t *)t, t->arg);
-    tl_running = self.outer;
     tl_task_server = outer;
     if (st == ASSET_OK && !t->has_value) {
         st = ASSET_E_INVALID;

@@ -868,6 +868,65 @@ static void test_a_task_waiting_for_its_own_handle_is_refused(void **state) {
     uv_sem_destroy(&w.ready);
 }
 
+/* A parse, or a user source's read, that loads its own URI and waits for it: the load
+ * joins the job this very thread runs, which ends only once the wait returns. Refused
+ * at once, as a task's wait for its own handle (it slept until its timeout: for ever
+ * with none). Also a batch with such a child. */
+typedef struct own_wait {
+    asset_server_t *s;
+    asset_status_t parse_rc, parse_batch_rc, read_rc;
+} own_wait_t;
+
+static asset_status_t own_wait_parse(void *ctx, asset_parse_t *p) {
+    own_wait_t *w = ctx;
+    const char *uri = asset_parse_uri(p);
+    asset_handle_t *h = asset_server_load(w->s, uri, NULL);
+    w->parse_rc = h ? asset_handle_wait(h, 3000) : ASSET_E_NO_MEMORY;
+    asset_handle_release(h);
+    asset_batch_t *b = asset_server_load_group(w->s, &uri, 1, NULL);
+    w->parse_batch_rc = b ? asset_batch_wait(b, 3000) : ASSET_E_NO_MEMORY;
+    asset_batch_release(b);
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    *v = 5;
+    asset_parse_set_value(p, v, sizeof *v);
+    return ASSET_OK;
+}
+
+static asset_status_t own_wait_read(void *ctx, asset_request_t *r) {
+    own_wait_t *w = ctx;
+    asset_handle_t *h = asset_server_load(w->s, asset_request_uri(r), NULL);
+    w->read_rc = h ? asset_handle_wait(h, 3000) : ASSET_E_NO_MEMORY;
+    asset_handle_release(h);
+    return asset_request_write(r, "x", 1);
+}
+
+static void test_a_parse_or_read_waiting_for_its_own_uri_is_refused(void **state) {
+    (void)state;
+    own_wait_t w = {.s = tu_server(2),
+                    .parse_rc = ASSET_E_INVALID,
+                    .parse_batch_rc = ASSET_E_INVALID,
+                    .read_rc = ASSET_E_INVALID};
+    static const char *const suf[] = {".self", NULL};
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "selfwait", .suffixes = suf, .parse = own_wait_parse};
+    assert_int_equal(asset_server_register_loader(w.s, &ld, &w, 0), ASSET_OK);
+    static const asset_source_t own = {ASSET_SOURCE_ABI, "own", 0, own_wait_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(w.s, &own, &w), ASSET_OK);
+    assert_int_equal(asset_mem_put(w.s, "a.self", "x", 1), ASSET_OK);
+    asset_handle_t *h = asset_server_load(w.s, "mem://a.self", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(w.parse_rc, ASSET_E_BUSY);       /* E_TIMEOUT before, after 3 s */
+    assert_int_equal(w.parse_batch_rc, ASSET_E_BUSY); /* the same */
+    assert_int_equal(*(const int *)asset_handle_value(h), 5);
+    asset_handle_release(h);
+    h = asset_server_load(w.s, "own://b.bin", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(w.read_rc, ASSET_E_BUSY); /* E_TIMEOUT before */
+    asset_handle_release(h);
+    asset_server_destroy(w.s);
+}
+
 /* A task that loads through a user source and waits, on the server's only worker: the
  * wait runs the read itself, on this worker, as the worker it holds would have (it
  * waited for that worker: E_TIMEOUT here, for ever with no timeout). */
@@ -1041,6 +1100,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_ends_a_tasks_wait),
         cmocka_unit_test(test_a_task_waiting_for_a_task_it_spawned_runs_it),
         cmocka_unit_test(test_a_task_waiting_for_its_own_handle_is_refused),
+        cmocka_unit_test(test_a_parse_or_read_waiting_for_its_own_uri_is_refused),
         cmocka_unit_test(test_a_task_waiting_for_a_user_source_load_runs_its_read),
         cmocka_unit_test(test_a_task_waiting_for_an_http_load_runs_its_start_and_parse),
     };
