@@ -588,8 +588,10 @@ ASSET_API asset_status_t asset_request_write(asset_request_t *r, const void *dat
 /* Hands a whole buffer to the request; free_fn(data, user) is called when the library
  * is done with it (free_fn may be NULL for static data), on the thread that finished
  * with the bytes and without the server's lock: it may call the library (but not
- * destroy the server). Replaces anything written before. Refused as a write is (and
- * free_fn called at once): past max_asset_size, after cancel, NULL data with n > 0.
+ * destroy the server). Replaces anything written before; the buffer adopted already,
+ * again, is kept (its new size and free_fn count; freed once). Refused as a write is (and
+ * free_fn called at once, but not on the buffer adopted already): past max_asset_size,
+ * after cancel, NULL data with n > 0.
  * The parse step needs data[size] == 0, so the buffer is copied once before parsing;
  * writing straight into the request avoids that. */
 ASSET_API asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,

@@ -108,21 +108,30 @@ asset_status_t asset_request_write(asset_request_t *r, const void *data, size_t 
 
 asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
                                    void (*free_fn)(void *data, void *user), void *user) {
+    /* the buffer the request holds already (adopted again with its final size, say): the
+     * request frees it, once; the reset below freed it and took the freed pointer back,
+     * and a refusal freed it under the request (a review) */
+    bool same = data && r->adopted && r->data == data;
+    void (*drop)(void *data, void *user) = same ? NULL : free_fn;
     if (asset_request_cancelled(r)) {
-        if (free_fn) free_fn(data, user);
+        if (drop) drop(data, user);
         return ASSET_E_CANCELLED;
     }
     if (!data && n) { /* as asset_request_write: nothing to read n bytes from */
-        if (free_fn) free_fn(data, user);
+        if (drop) drop(data, user);
         return r->refused = asset_request_fail(r, ASSET_E_INVALID,
                                                "asset_request_adopt: NULL data of %zu bytes", n);
     }
     if (n > r->max_size) {
-        if (free_fn) free_fn(data, user);
+        if (drop) drop(data, user);
         return r->refused = asset_request_fail(
                    r, ASSET_E_TOO_LARGE, "larger than max_asset_size (%zu bytes)", r->max_size);
     }
     r->refused = ASSET_OK; /* replaces everything written (or refused) before */
+    if (same) {            /* taken out first: the reset frees nothing of it */
+        r->adopted = false;
+        r->data = NULL;
+    }
     asset__request_reset_data(r);
     r->data = data;
     r->size = n;

@@ -158,6 +158,14 @@ static asset_status_t fault_read(void *ctx, asset_request_t *r) {
         asset_request_adopt(r, b, 4, adopt_free, f);
         return asset_request_write(r, "cc", 2);
     }
+    if (cmd(r, "adoptsame") ||
+        cmd(r, "adoptsamebig")) { /* the same buffer again, with its final size: kept */
+        char *a = malloc(8);
+        memcpy(a, "abcdefgh", 8);
+        asset_request_adopt(r, a, 4, adopt_free, f);
+        /* adoptsamebig: again past max_asset_size: refused, and still freed once */
+        return asset_request_adopt(r, a, cmd(r, "adoptsamebig") ? 5000 : 6, adopt_free, f);
+    }
     if (cmd(r, "adoptfail")) { /* adopts, then fails: the buffer must still be freed */
         char *a = malloc(4);
         memcpy(a, "aaaa", 4);
@@ -465,6 +473,23 @@ static void test_adopted_buffers_are_freed_exactly_once(void **state) {
     load_expect_release(x, "fault://adoptfail/a", ASSET_E_IO);
     asset_server_clear_caches(x->s);
     assert_int_equal(atomic_load(&g_fault.adopt_frees), 3);
+}
+
+/* A source that adopts the buffer it adopted already (its final size, say): the second
+ * call freed it (the first's free_fn), then took the freed pointer, loaded and freed it
+ * again. It keeps the buffer, with the new size and free. */
+static void test_adopting_the_same_buffer_again_keeps_it(void **state) {
+    fx_t *x = *state;
+    int frees0 = atomic_load(&g_fault.adopt_frees);
+    asset_handle_t *h = load_expect(x, "fault://adoptsame/a", NULL, ASSET_OK);
+    assert_int_equal(bytes_of(h)->size, 6);
+    assert_memory_equal(bytes_of(h)->data, "abcdef", 6);
+    asset_handle_release(h);
+    asset_server_clear_caches(x->s);
+    /* once: the value is a copy (the parse needs a NUL after the bytes) */
+    assert_int_equal(atomic_load(&g_fault.adopt_frees), frees0 + 1);
+    load_expect_release(x, "fault://adoptsamebig/a", ASSET_E_TOO_LARGE);
+    assert_int_equal(atomic_load(&g_fault.adopt_frees), frees0 + 2);
 }
 
 /* A free_fn given to asset_request_adopt may call the server: it ran with the server's
@@ -997,6 +1022,7 @@ int main(void) {
         T(test_null_data_with_a_size_fails_the_load_not_the_process),
         T(test_a_message_with_success_is_ignored),
         T(test_adopted_buffers_are_freed_exactly_once),
+        T(test_adopting_the_same_buffer_again_keeps_it),
         T(test_a_failed_read_caches_nothing),
         T(test_stalled_source_is_cancelled_and_the_pool_serves_again),
         T(test_stalled_source_times_out),
