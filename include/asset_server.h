@@ -395,8 +395,11 @@ ASSET_API size_t asset_server_flush(asset_server_t *s);
  * wait for the next flush (config.wake is called). So are the reloads of the dependents
  * of a reloaded asset started (docs/hot-reload.md): at least one per flush. */
 ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns);
-/* Drops every cached entry of `uri` (all loaders); in-flight loads are unaffected (a
- * load made after it joins none that revalidates a dropped value: it reads and parses).
+/* Drops every cached entry of `uri` (all loaders): tells the server uri changed (an
+ * IMMUTABLE source of yours, whose entries are served without asking it). Loads in
+ * flight keep what they read; a load made after it joins none whose read began before
+ * (or that revalidates a dropped value): it reads and parses, and such a read's value is
+ * not cached.
  * "uri#label" drops uri's entries, its labels' with them ('#' starts a label, as in
  * asset_server_load). */
 ASSET_API void asset_server_invalidate(asset_server_t *s, const char *uri);

@@ -336,12 +336,11 @@ void asset_server_invalidate(asset_server_t *s, const char *uri) {
         base ? asset__uri_parse(base, s->base_dir, s->file_root, &u, &why) : ASSET_E_NO_MEMORY;
     asset_free(base);
     if (st != ASSET_OK) return;
-    uv_mutex_lock(&s->lock);
-    size_t n;
-    asset__loader_slot_t *const *ls = asset__loaders(s, &n);
-    for (size_t i = 0; i < n; i++) asset__cache_remove(&ls[i]->cache, u.uri);
-    uv_mutex_unlock(&s->lock);
-    asset__maybe_wake(s); /* a value to free on the flush thread: the host flushes */
+    /* what a change of the source does (a mem:// put, a watcher's event): the entries
+     * go, and a read in flight that began before (its bytes may be the old ones) is
+     * joined by no later load and caches nothing; it was, and then every load was
+     * served its bytes from the cache (a review). It wakes the host for the values. */
+    asset__jobs_changed(s, u.uri);
     asset__uri_dispose(&u);
 }
 

@@ -715,6 +715,75 @@ test_a_load_after_invalidate_does_not_join_a_revalidation_of_the_old_value(void 
     free(u);
 }
 
+/* An IMMUTABLE source of the program's whose content changes (a mod folder, an editor's
+ * buffer), told to the server by asset_server_invalidate(): a read that began before
+ * (it holds the old bytes) was joined by the loads after the invalidate, and its value
+ * was cached, so every later load was served the old bytes without a read. */
+typedef struct changing {
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    char content[8];
+    bool hold, held, go;
+    int reads;
+} changing_t;
+
+static asset_status_t changing_read(void *ctx, asset_request_t *r) {
+    changing_t *c = ctx;
+    char bytes[8];
+    uv_mutex_lock(&c->mu);
+    memcpy(bytes, c->content, sizeof bytes); /* the bytes as they are when the read begins */
+    c->reads++;
+    if (c->hold) { /* this read waits until the test lets it go */
+        c->hold = false;
+        c->held = true;
+        uv_cond_broadcast(&c->cond);
+        while (!c->go) uv_cond_wait(&c->cond, &c->mu);
+    }
+    uv_mutex_unlock(&c->mu);
+    return asset_request_write(r, bytes, strlen(bytes));
+}
+
+static void test_invalidate_tells_a_read_in_flight_its_bytes_are_old(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold a read */
+        asset_server_destroy(s);
+        skip();
+    }
+    changing_t c = {.content = "v1", .hold = true};
+    assert_int_equal(uv_mutex_init(&c.mu), 0);
+    assert_int_equal(uv_cond_init(&c.cond), 0);
+    const asset_source_t src = {.abi = ASSET_SOURCE_ABI,
+                                .scheme = "changing",
+                                .flags = ASSET_SOURCE_IMMUTABLE,
+                                .read = changing_read};
+    assert_int_equal(asset_server_register_source(s, &src, &c), ASSET_OK);
+    asset_handle_t *before = asset_server_load(s, "changing://a.bin", NULL);
+    uv_mutex_lock(&c.mu);
+    while (!c.held) uv_cond_wait(&c.cond, &c.mu); /* it read "v1" */
+    memcpy(c.content, "v2", 3);
+    uv_mutex_unlock(&c.mu);
+    asset_server_invalidate(s, "changing://a.bin");
+    asset_handle_t *after = asset_server_load(s, "changing://a.bin", NULL);
+    uv_mutex_lock(&c.mu);
+    c.go = true;
+    uv_cond_broadcast(&c.cond);
+    uv_mutex_unlock(&c.mu);
+    assert_int_equal(tu_wait(before), ASSET_OK);
+    tu_expect_text(before, "v1"); /* in flight: unaffected */
+    assert_int_equal(tu_wait(after), ASSET_OK);
+    tu_expect_text(after, "v2"); /* "v1" before: it joined the old read */
+    asset_handle_release(before);
+    asset_handle_release(after);
+    asset_handle_t *later = tu_load_wait(s, "changing://a.bin", ASSET_OK);
+    tu_expect_text(later, "v2"); /* "v1", from the cache, before */
+    asset_handle_release(later);
+    asset_server_destroy(s);
+    assert_int_equal(c.reads, 2);
+    uv_cond_destroy(&c.cond);
+    uv_mutex_destroy(&c.mu);
+}
+
 static void test_stats_count_hits_misses_evictions_and_bytes(void **state) {
     fixture_t *fx = *state;
     char *a = write_uri(fx, "sa.dat", 100), *b = write_uri(fx, "sb.dat", 100),
@@ -1377,6 +1446,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(
             test_a_load_after_invalidate_does_not_join_a_revalidation_of_the_old_value, setup,
             teardown),
+        cmocka_unit_test(test_invalidate_tells_a_read_in_flight_its_bytes_are_old),
         cmocka_unit_test_setup_teardown(test_stats_count_hits_misses_evictions_and_bytes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_set_cache_budget_evicts_down_to_the_new_budget_at_once,
