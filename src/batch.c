@@ -1160,6 +1160,12 @@ const void *asset_batch_value(const asset_batch_t *cb, const char *uri) {
             const char *base = b->kind == KIND_FOLDER ? dir : b->uri;
             char *r = base ? asset__uri_resolve(base, uri) : NULL;
             if (r) n = find_child_locked(b, r);
+            /* normalised as the child's URI was ("%61.txt" is "a.txt"): as resolved, a
+             * reference with escapes named no child (a review) */
+            if (!n && r && asset__uri_parse(r, s->base_dir, s->file_root, &u, &why) == ASSET_OK) {
+                n = find_child_locked(b, u.uri);
+                asset__uri_dispose(&u);
+            }
             asset_free(r);
             if (!n && dir) { /* a file's name as listed: its '%' and '#' its own */
                 r = asset__uri_resolve_path(dir, uri);

@@ -1934,8 +1934,47 @@ static void test_a_manifest_key_given_twice_reads_the_first(void **state) {
     asset_server_destroy(s);
 }
 
+/* asset_batch_value() of a child named with escapes, as written in the manifest
+ * ("%61.txt", "caf%C3%A9.txt") or as a reference in a folder ("a%20b.txt"): the
+ * reference was resolved against the batch's URI but not normalised, so it named the
+ * child in another spelling than the child's normalised URI and found nothing. */
+static void test_batch_value_of_an_escaped_reference_finds_its_child(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    free(tu_write_file(dir, "a.txt", "aa", 2));
+    free(tu_write_file(dir, "a b.txt", "sp", 2));
+    free(tu_write_file(dir, "caf\xc3\xa9.txt", "ca", 2));
+    const char *m = "[\"%61.txt\", \"a%20b.txt\", \"caf%C3%A9.txt\"]";
+    free(tu_write_file(dir, "m.json", m, strlen(m)));
+    asset_server_t *s = asset_server_create(NULL);
+    char *mp = tu_path(dir, "m.json");
+    asset_batch_t *b = asset_server_load_manifest(s, mp, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 3);
+    const asset_bytes_t *v;
+    const char *written[] = {"%61.txt", "a%20b.txt", "caf%C3%A9.txt", "caf%c3%a9.txt"};
+    const char *want[] = {"aa", "sp", "ca", "ca"};
+    for (size_t i = 0; i < 4; i++) { /* as written in the manifest */
+        assert_non_null(v = asset_batch_value(b, written[i]));
+        assert_memory_equal(v->data, want[i], 2);
+    }
+    asset_batch_release(b);
+    b = asset_server_load_folder(s, dir, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    for (size_t i = 0; i < 4; i++) { /* references relative to the folder */
+        assert_non_null(v = asset_batch_value(b, written[i]));
+        assert_memory_equal(v->data, want[i], 2);
+    }
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    free(mp);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_value_of_an_escaped_reference_finds_its_child),
         cmocka_unit_test(test_batch_value_of_a_duplicate_uri_is_a_loaded_childs),
         cmocka_unit_test(test_a_manifest_key_given_twice_reads_the_first),
         cmocka_unit_test(test_group_waits_on_several_threads_run_shared_loads),
