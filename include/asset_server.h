@@ -1068,8 +1068,9 @@ ASSET_API asset_batch_t *asset_server_load_group(asset_server_t *s, const char *
 ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char *uri,
                                                   const asset_load_options_t *o);
 /* Loads the JSON manifest `uri` ({"assets": [...]} or a bare array; entries are URI
- * strings or objects with "uri", "size", "priority", "loader", "sha256"; of a key given
- * twice in one object the first counts, the later is neither used nor checked), then
+ * strings or objects with "uri", "size" (bytes, 0 to 9e15), "priority", "loader",
+ * "sha256"; of a key given twice in one object the first counts, the later is neither
+ * used nor checked), then
  * every entry, relative ones resolved against the manifest's URI. A malformed manifest
  * fails the batch with a message naming the entry and loads nothing; a sha256
  * mismatch fails that entry with ASSET_E_INTEGRITY. The whole manifest is checked

@@ -672,7 +672,10 @@ static bool manifest_entry(const cJSON *e, size_t i, const char **uri, uint64_t 
     const cJSON *f;
     if ((f = cJSON_GetObjectItemCaseSensitive(e, "size"))) {
         if (!cJSON_IsNumber(f) || f->valuedouble < 0 || f->valuedouble > 9.0e15) {
-            snprintf(err, errn, "entry %zu (%s): \"size\" must be a non-negative number", i, *uri);
+            /* 9e15: every size up to it is exact in a double (a review: 1e16 was refused
+             * as not "a non-negative number") */
+            snprintf(err, errn, "entry %zu (%s): \"size\" must be a number of bytes from 0 to 9e15",
+                     i, *uri);
             return false;
         }
         *size = (uint64_t)f->valuedouble;

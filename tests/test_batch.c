@@ -588,6 +588,19 @@ static void test_malformed_manifests_fail_with_useful_messages(void **state) {
     asset_server_destroy(s);
 }
 
+/* A manifest's "size" past the largest one read (9e15 bytes, exact in a double) failed
+ * the manifest with "\"size\" must be a non-negative number", which it was: the message
+ * now names the range. */
+static void test_a_manifest_size_out_of_range_names_the_range(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    expect_bad_manifest(s, "[{\"uri\": \"a\", \"size\": 1e16}]", ASSET_E_PARSE,
+                        "entry 0 (a): \"size\" must be a number of bytes from 0 to 9e15");
+    expect_bad_manifest(s, "[{\"uri\": \"a\", \"size\": -1}]", ASSET_E_PARSE, "from 0 to 9e15");
+    expect_bad_manifest(s, "[{\"uri\": \"a\", \"size\": null}]", ASSET_E_PARSE, "from 0 to 9e15");
+    asset_server_destroy(s);
+}
+
 /* A loader whose parse of a URI containing "/s" waits until the test opens it. */
 typedef struct parse_gate {
     uv_mutex_t mu;
@@ -1995,6 +2008,7 @@ int main(void) {
         cmocka_unit_test(test_manifest_over_http_resolves_against_its_url),
         cmocka_unit_test(test_manifest_sha256_verified),
         cmocka_unit_test(test_malformed_manifests_fail_with_useful_messages),
+        cmocka_unit_test(test_a_manifest_size_out_of_range_names_the_range),
         cmocka_unit_test(test_progress_is_byte_weighted_and_monotonic),
         cmocka_unit_test(test_batch_progress_does_not_walk_every_child),
         cmocka_unit_test(test_manifest_sizes_past_64_bits_do_not_wrap_progress),
