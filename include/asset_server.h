@@ -1100,7 +1100,9 @@ ASSET_API float asset_batch_progress(const asset_batch_t *b);
 ASSET_API asset_handle_t *asset_batch_handle(const asset_batch_t *b, size_t i);
 /* True once the listing/manifest is in and every child is done (or the listing failed). */
 ASSET_API bool asset_batch_is_done(const asset_batch_t *b);
-/* Status of the listing or manifest: ASSET_OK even when children failed. */
+/* Status of the listing or manifest: ASSET_OK even when children failed.
+ * ASSET_E_CANCELLED when a cancel came before every entry had its child ("<uri>:
+ * cancelled after N of M entries"; total is N), as when it came before the listing. */
 ASSET_API asset_status_t asset_batch_error(const asset_batch_t *b);
 ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" unless failed */
 /* Like asset_handle_wait: flushes on the flush thread. Returns asset_batch_error(),
@@ -1117,7 +1119,8 @@ ASSET_API asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms);
  * and '#' are its own); NULL unless that child is LOADED. Of several children of one
  * URI (the same URI twice in a group or manifest), the first LOADED one's. */
 ASSET_API const void *asset_batch_value(const asset_batch_t *b, const char *uri);
-/* Cancels the listing/manifest and every unfinished child. */
+/* Cancels the listing/manifest and every unfinished child; a folder or manifest not
+ * done making its children makes no more (ASSET_E_CANCELLED: asset_batch_error). */
 ASSET_API void asset_batch_cancel(asset_batch_t *b);
 /* References, as for handles: the batch (and the handles it holds) lives until it is
  * done and released, or until asset_server_destroy(). Any thread. A release inside a

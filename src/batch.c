@@ -524,6 +524,17 @@ static void fail_batch(asset_batch_t *b, asset_status_t st, const char *msg) {
 
 static bool manifest_slice(asset_batch_t *b);
 
+/* A cancel stopped the expansion with entries left (of `entries`): the batch fails
+ * ASSET_E_CANCELLED, as when the listing or manifest itself was cancelled. It completed
+ * ASSET_OK with the children made so far, none when cancelled before its first step:
+ * an empty folder, as far as anyone could tell (a review). */
+static void expansion_cancelled(asset_batch_t *b, size_t entries) {
+    b->status = ASSET_E_CANCELLED;
+    asset_free(b->message);
+    b->message = asset__asprintf("%s: cancelled after %zu of %zu entries", b->uri ? b->uri : "",
+                                 b->count, entries);
+}
+
 /* Creates the folder's next FOLDER_SLICE children (flush thread). Returns true once it
  * is over: every entry has its child, the batch was cancelled, or a child could not be
  * made (the batch's status says so); the listing is then dropped and b->listed set. */
@@ -543,6 +554,8 @@ static bool expand_slice(asset_batch_t *b) {
         b->status = ASSET_E_NO_MEMORY;
         asset_free(b->message);
         b->message = asset__strdup("out of memory creating the folder's loads");
+    } else if (b->next_entry < l->count) {
+        expansion_cancelled(b, l->count);
     }
     asset__value_release(b->listing);
     b->listing = NULL;
@@ -838,6 +851,10 @@ static bool manifest_slice(asset_batch_t *b) {
         b->status = ASSET_E_NO_MEMORY;
         asset_free(b->message);
         b->message = asset__strdup("out of memory creating the manifest's loads");
+    } else if (b->next_manifest_entry) {
+        size_t left = 0;
+        for (const cJSON *e = b->next_manifest_entry; e; e = e->next) left++;
+        expansion_cancelled(b, b->next_entry + left);
     }
     b->next_manifest_entry = NULL;
     asset__value_release(b->listing);

@@ -1304,7 +1304,12 @@ static void test_cancel_during_expansion_stops_creating_children(void **state) {
     size_t total = asset_batch_total(b);
     assert_true(total < N);
     asset_batch_cancel(b);
-    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    /* cut short: E_CANCELLED, saying how far it got (it said ASSET_OK before) */
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_CANCELLED);
+    char want[64];
+    snprintf(want, sizeof want, "cancelled after %zu of %d entries", total, N);
+    if (!strstr(asset_batch_error_message(b), want))
+        fail_msg("message '%s' lacks '%s'", asset_batch_error_message(b), want);
     assert_int_equal(asset_batch_total(b), total);
     assert_int_equal(asset_batch_completed_count(b) + asset_batch_failed_count(b) +
                          asset_batch_cancelled_count(b),
@@ -1316,6 +1321,56 @@ static void test_cancel_during_expansion_stops_creating_children(void **state) {
     tu_wait_queued(s, 1);
     asset_server_flush_budget(s, 1);
     asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+/* A cancel that stops a folder's or manifest's expansion before every entry has its
+ * child fails the batch with ASSET_E_CANCELLED (saying how many were made), as a cancel
+ * before the listing or manifest arrived does. Two huge folders under budgeted flushes:
+ * the first one's steps take their turns, so the second, its listing delivered, waits
+ * for its first step; cancelled then, it completed with ASSET_OK, total 0 and nothing
+ * cancelled: an empty folder, as far as anyone could tell. */
+static void test_a_cancel_before_the_first_step_is_no_empty_success(void **state) {
+    (void)state;
+    enum { N = 2000 };
+    asset_server_t *s = asset_server_create(NULL);
+    put_many(s, "c0", N);
+    put_many(s, "c1", N);
+    asset_batch_t *b[2] = {asset_server_load_folder(s, "mem://c0", NULL),
+                           asset_server_load_folder(s, "mem://c1", NULL)};
+    tu_wait_queued(s, 2);
+    asset_server_flush_budget(s, 1); /* one listing delivered, and its first step */
+    asset_server_flush_budget(s, 1); /* the other listing; the first folder's next step */
+    size_t waiting = asset_batch_total(b[0]) ? 1 : 0;
+    assert_int_equal(asset_batch_total(b[1 - waiting]), 512);
+    assert_int_equal(asset_batch_total(b[waiting]), 0);
+    asset_batch_cancel(b[waiting]);
+    assert_int_equal(asset_batch_wait(b[waiting], 60000), ASSET_E_CANCELLED);
+    assert_int_equal(asset_batch_total(b[waiting]), 0);
+    const char *msg = asset_batch_error_message(b[waiting]);
+    if (!strstr(msg, "cancelled")) fail_msg("message '%s'", msg);
+    assert_true(asset_batch_progress(b[waiting]) == 1.0f);
+    assert_int_equal(asset_batch_wait(b[1 - waiting], 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b[1 - waiting]), N);
+    asset_batch_release(b[0]);
+    asset_batch_release(b[1]);
+    /* a manifest cut short says so too, counting its entries */
+    char *m = malloc((size_t)N * 12 + 8);
+    assert_non_null(m);
+    size_t len = (size_t)sprintf(m, "[");
+    for (int i = 0; i < N; i++) len += (size_t)sprintf(m + len, "%s\"c0/%d\"", i ? "," : "", i);
+    sprintf(m + len, "]");
+    put_mem(s, "c.json", m);
+    free(m);
+    asset_batch_t *mb = asset_server_load_manifest(s, "mem://c.json", NULL);
+    tu_wait_queued(s, 1);
+    asset_server_flush_budget(s, 1);
+    assert_int_equal(asset_batch_total(mb), 256);
+    asset_batch_cancel(mb);
+    assert_int_equal(asset_batch_wait(mb, 60000), ASSET_E_CANCELLED);
+    msg = asset_batch_error_message(mb);
+    if (!strstr(msg, "mem://c.json: cancelled after 256 of 2000 entries")) fail_msg("'%s'", msg);
+    asset_batch_release(mb);
     asset_server_destroy(s);
 }
 
@@ -2026,6 +2081,7 @@ int main(void) {
         cmocka_unit_test(test_budgeted_flush_expands_a_huge_folder_in_slices),
         cmocka_unit_test(test_budgeted_flush_expands_a_huge_manifest_in_slices),
         cmocka_unit_test(test_cancel_during_expansion_stops_creating_children),
+        cmocka_unit_test(test_a_cancel_before_the_first_step_is_no_empty_success),
         cmocka_unit_test(test_cancel_while_a_manifest_child_is_made_cancels_it),
         cmocka_unit_test(test_http_manifest_may_not_name_local_schemes),
         cmocka_unit_test(test_manifest_scheme_privilege_order_by_default),

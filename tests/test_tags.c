@@ -196,7 +196,8 @@ static void test_cancel_tag_stops_a_tagged_folders_later_children(void **state) 
     size_t made = asset_batch_total(b);
     assert_true(made > 0 && made < N);
     asset_server_cancel_tag(s, "level1", NULL);
-    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    /* cut short, it says so (test_batch: test_a_cancel_before_the_first_step_...) */
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_CANCELLED);
     if (asset_batch_completed_count(b) > made)
         fail_msg("%zu children loaded after cancel_tag, %zu were made before it",
                  asset_batch_completed_count(b), made);
