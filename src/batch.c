@@ -735,6 +735,17 @@ static int scheme_rank(const char *scheme, size_t n) {
     return 1;
 }
 
+/* A rule's side is "*" or a scheme (RFC 3986: a letter, then letters, digits, '+', '-',
+ * '.'): one that is neither ("mem://", "a->b->c"'s "b->c") matched no entry, so a rule
+ * written so was taken for one that does not allow it (a review). */
+static bool rule_side_ok(const char *side, size_t n) {
+    if (n == 1 && side[0] == '*') return true;
+    if (!n || !asset__ascii_alpha((unsigned char)side[0])) return false;
+    for (size_t i = 1; i < n; i++)
+        if (!asset__ascii_alnum((unsigned char)side[i]) && !strchr("+-.", side[i])) return false;
+    return true;
+}
+
 static bool rule_side_matches(const char *side, size_t n, const char *scheme, size_t sn) {
     return (n == 1 && side[0] == '*') || (n == sn && !asset__strncasecmp(side, scheme, n));
 }
@@ -754,7 +765,8 @@ static asset_status_t entry_allowed(const char *rules, const char *m, const char
         const char *arrow = asset__memmem(r, tn, "->", 2);
         if (tn == 7 && !strncmp(r, "default", 7)) {
             ok = ok || scheme_rank(entry, en) <= scheme_rank(m, mn);
-        } else if (arrow && arrow > r && arrow + 2 < r + tn) {
+        } else if (arrow && rule_side_ok(r, (size_t)(arrow - r)) &&
+                   rule_side_ok(arrow + 2, tn - (size_t)(arrow - r) - 2)) {
             size_t ln = (size_t)(arrow - r), rn = tn - ln - 2;
             ok = ok ||
                  (rule_side_matches(r, ln, m, mn) && rule_side_matches(arrow + 2, rn, entry, en));

@@ -1465,6 +1465,13 @@ static void test_manifest_schemes_config_replaces_the_default(void **state) {
         {"default ->file", "file.json", ASSET_E_INVALID, "'->file'"},
         {"mem->", "same.json", ASSET_OK, NULL}, /* same scheme: no rule is read */
         {"mem->", "http.json", ASSET_E_INVALID, "'mem->'"},
+        /* a side that is no scheme nor "*" is a rule that cannot be read: it matched
+         * nothing, so the entry was refused as if the rule did not let it (a review) */
+        {"mem://->file://", "file.json", ASSET_E_INVALID, "cannot read rule 'mem://->file://'"},
+        {"mem->file->pkg", "file.json", ASSET_E_INVALID, "'mem->file->pkg'"},
+        {"mem->*.", "file.json", ASSET_E_INVALID, "'mem->*.'"},
+        {"1mem->file", "file.json", ASSET_E_INVALID, "'1mem->file'"},
+        {"x-y+z.w->file default", "http.json", ASSET_OK, NULL}, /* a scheme's characters */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         asset_server_config_t cfg = {0};
