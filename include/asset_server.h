@@ -1137,7 +1137,10 @@ ASSET_API uint64_t asset_batch_on_item_completed(
 ASSET_API uint64_t asset_batch_on_completed(asset_batch_t *b,
                                             void (*cb)(asset_batch_t *b, void *user), void *user);
 /* Disconnects a batch callback that has not fired (done) or stops an item callback.
- * Returns whether it was connected. Any thread. */
+ * Returns whether it was connected. Any thread; called from another thread than the
+ * flush thread, the callback may be running at that moment (callbacks run without the
+ * lock): free what its user data points to on the flush thread, or after the next
+ * flush. */
 ASSET_API bool asset_batch_disconnect(asset_batch_t *b, uint64_t id);
 
 #ifdef __cplusplus
