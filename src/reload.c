@@ -1084,6 +1084,15 @@ static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, in
          n = asset__map_get_next(&d->names, n)) {
         atomic_fetch_add_explicit(&d->rio->s->rio_visits, 1, memory_order_relaxed);
         wfile_t *f = (wfile_t *)((char *)n - offsetof(wfile_t, named));
+        /* made anew (a rename or a creation): a link now (`ln -sf`, a file replaced by
+         * one) is polled, as one loaded as a link; its target's edits show only in the
+         * target's directory (whether it was a link was asked once, when its watch
+         * began: a review) */
+        if ((events & UV_RENAME) && !f->poll) {
+            char *path = file_path(d, f);
+            if (path && asset__path_is_link(path)) start_poll(d->rio, f, path);
+            asset_free(path);
+        }
         changed(d->rio, f->uri);
     }
     if (name != stack) asset_free(name);

@@ -2194,6 +2194,45 @@ static void test_a_symlink_to_another_directory_reloads_when_its_target_changes(
     free(dir);
 }
 
+/* A watched file that a tool replaces with a symbolic link to a file in another
+ * directory (a deploy script's `ln -sf`, an asset linked in from a shared library):
+ * the replacement is reloaded, and so is each later edit of the target, which shows
+ * only in the target's directory; whether a path is a link was asked once, when its
+ * watch began, so a file that became a link was never polled and its target's edits
+ * were never seen. */
+static void test_a_file_replaced_by_a_symlink_reloads_when_its_target_changes(void **state) {
+    (void)state;
+    if (!tu_os_has_symlinks()) skip();
+    char *dir = tu_mkdtemp();
+    char *tdir = tu_path(dir, "target"), *ldir = tu_path(dir, "links");
+    assert_int_equal(tu_os_mkdir(tdir), 0);
+    assert_int_equal(tu_os_mkdir(ldir), 0);
+    char *target = tu_write_file(tdir, "t.txt", "two", 3);
+    char *path = tu_write_file(ldir, "l.txt", "one", 3);
+    char *tmp = tu_path(ldir, "l.txt.new");
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, path, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(s, 1);
+    assert_int_equal(tu_os_symlink(target, tmp), 0); /* ln -sf: a link renamed over it */
+    assert_int_equal(tu_os_rename_replace(tmp, path), 0);
+    wait_text(s, h, "two", "the file replaced by a link was not reloaded");
+    write_in_place(target, "three, through the new link", 1);
+    wait_text(s, h, "three, through the new link", "an edit of the new link's target was not seen");
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(tmp);
+    free(path);
+    free(target);
+    free(ldir);
+    free(tdir);
+    free(dir);
+}
+
 /* Windows: a file loaded by a name in other letters than its own ("A.TXT" for a.txt,
  * one file on a case-insensitive file system) reloads when it changes: the directory
  * watch names the file as the directory spells it, and found no watched file of that
@@ -3009,6 +3048,7 @@ int main(void) {
         cmocka_unit_test(test_a_poll_that_cannot_start_is_logged),
         cmocka_unit_test(test_a_budgeted_flush_starts_dependents_reloads_within_its_budget),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
+        cmocka_unit_test(test_a_file_replaced_by_a_symlink_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
         cmocka_unit_test(test_a_file_loaded_in_other_non_ascii_letters_reloads),
         cmocka_unit_test(test_a_file_loaded_by_its_short_name_reloads),
