@@ -1232,6 +1232,13 @@ void asset__reload_unwatch(asset_server_t *s, const char *uri, size_t n) {
     asset_free(node);
 }
 
+/* [lock] A URI in s->watched, with the path its watch was asked for (a package's
+ * file: another one once the package is remounted). */
+typedef struct watched {
+    asset__map_node_t node; /* key: the URI */
+    char path[];
+} watched_t;
+
 typedef struct watch_req {
     asset_server_t *s;
     char *path, *uri;
@@ -1259,6 +1266,9 @@ static void watch_add(void *arg) {
     rio_t *r = w->s->rio; /* rio_init was posted first */
     char *slash = strrchr(w->path, '/');
     if (!r || r->stopping || !slash || !slash[1]) goto out;
+    /* watched at another path (a package remounted since): that watch goes */
+    wfile_t *old = (wfile_t *)asset__map_get(&r->files, w->uri);
+    if (old) file_drop(r, old);
     /* the directory: the path up to its last '/', or its root when that is the root's
      * own ("/" of "/x"; Windows "C:/" of "C:/x": "C:" alone is drive C's working
      * directory) */
@@ -1466,27 +1476,37 @@ void asset__reload_io_start(asset_server_t *s) {
 
 void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
     /* no handle left: none names the file, and none would end its watch */
-    if (!s->cfg.watch || j->is_list || !j->source || !j->handles ||
-        asset__map_get(&s->watched, j->uri))
-        return;
+    if (!s->cfg.watch || j->is_list || !j->source || !j->handles) return;
+    watched_t *was = (watched_t *)asset__map_get(&s->watched, j->uri);
+    bool pkg = j->source->vt.read == asset__pkg_source.read;
+    if (was && !pkg) return; /* a file:// URI names one path for good */
     char *path = NULL;
     bool nomem = false;
     if (j->source->vt.read == asset__file_source.read)
         nomem = !(path = asset__strdup(j->path));
-    else if (j->source->vt.read == asset__pkg_source.read)
+    else if (pkg)
         path = asset__pkg_real_path(s->pkg, j->path, &nomem); /* NULL: embedded, or nomem */
+    /* watched: a package remounted since reads from another directory now, which the
+     * watch follows from this read on (it followed the old one's file: a review) */
+    if (was && (!path || !strcmp(was->path, path))) {
+        asset_free(path);
+        return;
+    }
     if (!path) {
         if (nomem) asset__log(s, ASSET_LOG_WARN, NOT_WATCHED, j->path);
         return;
     }
-    asset__map_node_t *node = asset__calloc(1, sizeof *node);
+    size_t pl = strlen(path) + 1;
+    watched_t *node = asset_alloc(sizeof *node + pl);
     char *key = node ? asset__strdup(j->uri) : NULL;
     watch_req_t *w = key ? asset__calloc(1, sizeof *w) : NULL;
     char *uri = w ? asset__strdup(j->uri) : NULL;
     asset__io_t *io = uri ? asset__io_get(s) : NULL;
     if (!io || !s->rio_started) goto fail;
-    node->key = key;
-    if (!asset__map_put(&s->watched, node)) goto fail;
+    memset(&node->node, 0, sizeof node->node);
+    node->node.key = key;
+    memcpy(node->path, path, pl);
+    if (!asset__map_put(&s->watched, &node->node)) goto fail;
     w->s = s;
     w->path = path;
     w->uri = uri;
@@ -1494,8 +1514,13 @@ void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
     const char *v = j->req && j->req->version ? j->req->version : j->cached_version;
     w->version = v ? asset__strdup(v) : NULL;
     if (!asset__io_post(io, watch_add, w)) {
-        asset__map_remove(&s->watched, node);
+        asset__map_remove(&s->watched, &node->node); /* was stays: its watch too */
         goto fail;
+    }
+    if (was) { /* watch_add drops the URI's watch of the old path */
+        asset__map_remove(&s->watched, &was->node);
+        asset_free((char *)was->node.key);
+        asset_free(was);
     }
     return;
 fail:

@@ -2021,6 +2021,37 @@ static void test_watched_directory_mount_reloads_embedded_never_changes(void **s
     free(dir);
 }
 
+/* docs/hot-reload.md: after a remount, asset_server_reload() of a live handle's URI
+ * moves it to the new package. Its later edits there reload it too: the watch kept
+ * following the old directory's file (the URI was watched already), so the new
+ * package's edits were never seen, and the old directory's were taken for changes. */
+static void test_a_watched_package_remounted_and_reloaded_follows_the_new_directory(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    char *dir = tu_mkdtemp();
+    char *f1 = tu_write_file(dir, "one/ui.txt", "dir one", 7);
+    char *f2 = tu_write_file(dir, "two/ui.txt", "dir two", 7);
+    char *d1 = tu_path(dir, "one"), *d2 = tu_path(dir, "two");
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_server_mount(s, "game", d1), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "pkg://game/ui.txt", ASSET_OK);
+    wait_watched(s, 1);
+    assert_int_equal(asset_server_mount(s, "game", d2), ASSET_OK);
+    asset_server_reload(s, "pkg://game/ui.txt");
+    wait_text(s, h, "dir two", "the reload after the remount did not read the new package");
+    write_in_place(f2, "dir two, edited", 1);
+    wait_text(s, h, "dir two, edited", "an edit in the new package was not seen");
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(d2);
+    free(d1);
+    free(f2);
+    free(f1);
+    free(dir);
+}
+
 /* Windows: a package mounted as a bare drive ("Z:"), which Windows opens as that
  * drive's current directory: its files reload when they change. The watch was set
  * on the drive's root ("Z:/ui.txt" cut at its last '/'), another directory, where no
@@ -3049,6 +3080,7 @@ int main(void) {
         cmocka_unit_test(test_a_budgeted_flush_starts_dependents_reloads_within_its_budget),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_file_replaced_by_a_symlink_reloads_when_its_target_changes),
+        cmocka_unit_test(test_a_watched_package_remounted_and_reloaded_follows_the_new_directory),
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
         cmocka_unit_test(test_a_file_loaded_in_other_non_ascii_letters_reloads),
         cmocka_unit_test(test_a_file_loaded_by_its_short_name_reloads),
