@@ -776,6 +776,7 @@ struct wdir {
     asset__map_t names; /* its files by folded name: an event finds its file(s) at once */
     struct asset__rio *rio;
     uint64_t dev, ino; /* the directory its watch follows (dir_check), while ev */
+    bool lost;         /* it was watched, and could not be watched again (rewatch) */
 };
 
 /* A change waiting for its quiet time, or a retry of a reload that found its file in
@@ -1007,6 +1008,7 @@ static void rewatch(wdir_t *d) {
     close_handle(r, (uv_handle_t *)d->ev); /* no event of it is delivered any more */
     d->ev = NULL;
     if (dir_watch_start(r, d, dir) != 0) {
+        d->lost = true; /* watched again once a directory is there (dir_check) */
         atomic_fetch_sub(&r->s->watches, 1);
         asset__log(r->s, ASSET_LOG_WARN,
                    "watch: %s was replaced and cannot be watched again: "
@@ -1384,6 +1386,25 @@ static void dir_check(uv_timer_t *t) {
     for (asset__map_node_t *n = asset__map_next(&r->dirs, NULL, &b); n;
          n = asset__map_next(&r->dirs, n, &b)) {
         wdir_t *d = (wdir_t *)n;
+        /* a directory gone (its files polled meanwhile) and there again: watched again,
+         * its files' polls stop (but a link's), and each file is revalidated (a change
+         * between the two). It was polled for good: a stat of each file each period */
+        if (!d->ev && d->lost && dir_watch_start(r, d, d->node.key) == 0) {
+            d->lost = false;
+            atomic_fetch_add(&r->s->watches, 1);
+            asset__log(r->s, ASSET_LOG_INFO, "watch: %s is there again: watched", d->node.key);
+            for (wfile_t *f = d->files; f; f = f->next) {
+                char *path = f->poll ? file_path(d, f) : NULL;
+                if (path && !asset__path_is_link(path)) {
+                    close_handle(r, (uv_handle_t *)f->poll);
+                    f->poll = NULL;
+                    atomic_fetch_sub(&r->s->watches, 1);
+                }
+                asset_free(path);
+                changed(r, f->uri);
+            }
+            continue;
+        }
         if (!d->ev) { /* its files are polled at their paths: those that could not be
                        * (no memory) are tried again, and revalidated once they are */
             for (wfile_t *f = d->files; f; f = f->next) {

@@ -2264,6 +2264,70 @@ static void test_a_file_replaced_by_a_symlink_reloads_when_its_target_changes(vo
     free(dir);
 }
 
+static uint64_t watches_now(asset_server_t *s) {
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    return st.watches;
+}
+
+/* Flushes until stats.watches is n; fails with why past the deadline. */
+static void wait_watches(asset_server_t *s, uint64_t n, const char *why) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (watches_now(s) != n) {
+        if (now_ms() > deadline)
+            fail_msg("%s: %llu watches, want %llu", why, (unsigned long long)watches_now(s),
+                     (unsigned long long)n);
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+}
+
+/* docs/hot-reload.md: "while no directory is there, its files are polled". Once one is
+ * there again, it is watched again: its files were polled for as long as they were
+ * loaded (a stat of each every reload_debounce_ms, a directory of thousands restored
+ * after a clean export polled for good). POSIX: Windows refuses to rename a directory
+ * that is watched. */
+static void test_a_directory_gone_and_back_is_watched_again(void **state) {
+    (void)state;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    char *top = tu_mkdtemp();
+    char *dir = tu_path(top, "assets"), *away = tu_path(top, "assets.old");
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    char *a = tu_write_file(dir, "a.txt", "one", 3);
+    char *b = tu_write_file(dir, "b.txt", "bee", 3);
+    char *c = tu_write_file(dir, "c.txt", "sea", 3);
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *ha = tu_load_wait(s, a, ASSET_OK);
+    asset_handle_t *hb = tu_load_wait(s, b, ASSET_OK);
+    asset_handle_t *hc = tu_load_wait(s, c, ASSET_OK);
+    wait_watched(s, 3);
+    assert_int_equal(watches_now(s), 1);
+    assert_int_equal(rename(dir, away), 0); /* gone: its three files are polled */
+    wait_watches(s, 3, "the files of a directory gone were not polled");
+    assert_int_equal(tu_os_mkdir(dir), 0); /* back */
+    free(tu_write_file(dir, "a.txt", "one, back", 9));
+    free(tu_write_file(dir, "b.txt", "bee, back", 9));
+    free(tu_write_file(dir, "c.txt", "sea, back", 9));
+    wait_text(s, ha, "one, back", "a file of the directory back was not reloaded");
+    wait_watches(s, 1, "the directory back was not watched again");
+    write_in_place(b, "bee, edited once watched", 1); /* and seen by the watch */
+    wait_text(s, hb, "bee, edited once watched", "an edit after the directory came back");
+    wait_text(s, hc, "sea, back", "a file of the directory back was not reloaded");
+    asset_handle_release(ha);
+    asset_handle_release(hb);
+    asset_handle_release(hc);
+    asset_server_destroy(s);
+    tu_rmrf(top);
+    free(c);
+    free(b);
+    free(a);
+    free(away);
+    free(dir);
+    free(top);
+}
+
 /* Windows: a file loaded by a name in other letters than its own ("A.TXT" for a.txt,
  * one file on a case-insensitive file system) reloads when it changes: the directory
  * watch names the file as the directory spells it, and found no watched file of that
@@ -3081,6 +3145,7 @@ int main(void) {
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_file_replaced_by_a_symlink_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_watched_package_remounted_and_reloaded_follows_the_new_directory),
+        cmocka_unit_test(test_a_directory_gone_and_back_is_watched_again),
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
         cmocka_unit_test(test_a_file_loaded_in_other_non_ascii_letters_reloads),
         cmocka_unit_test(test_a_file_loaded_by_its_short_name_reloads),
