@@ -307,52 +307,70 @@ inline thread_local Orphans tl_orphans;
  * thread of the wrapper's own, started on first need, destroys each (Core::release): its
  * destroy waits for that callable to return, as any destroy does. At process end (static
  * destruction) it destroys what is left and is joined: a task that never returns hangs
- * the exit there, as it would hang any destroy. */
+ * the exit there, as it would hang any destroy. Its state is never freed: a Core may come
+ * after that end (a static object made before the Reaper is destroyed after it, and may
+ * let a last share go on a worker then); each such one gets a thread of its own, let go
+ * (the Reaper's freed state was used there, and the server never destroyed: a review). */
 class Reaper {
   public:
-    static Reaper &get() {
-        static Reaper r;
-        return r;
-    }
-    void take(Core *c) noexcept {
-        std::lock_guard<std::mutex> g(st_->lock);
+    static void take(Core *c) noexcept {
+        State &st = state();
+        {
+            std::lock_guard<std::mutex> g(st.lock);
+            if (!st.ended) {
+                get(); /* made on first need: its end, at process end, joins the thread */
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
+                try {
+                    st.cores.push_back(c);
+                    if (!st.thread.joinable()) st.thread = std::thread(run, &st);
+                } catch (...) { /* no memory or thread: c is left (a leak), or for the end */
+                }
+#else
+                st.cores.push_back(c);    /* without exceptions no memory ends the process */
+                if (!st.thread.joinable()) st.thread = std::thread(run, &st);
+#endif
+                st.cv.notify_one();
+                return;
+            }
+        }
+        /* after the Reaper's end (static destruction): a thread for this one, let go */
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
         try {
-            st_->cores.push_back(c);
-            if (!thread_.joinable()) thread_ = std::thread(run, st_);
-        } catch (...) { /* no memory or thread: c is left (a leak), or left for process end */
+            std::thread([c] { Core::release(c); }).detach();
+        } catch (...) { /* no thread: c is left (a leak) */
         }
 #else
-        st_->cores.push_back(c);          /* without exceptions no memory ends the process */
-        if (!thread_.joinable()) thread_ = std::thread(run, st_);
+        std::thread([c] { Core::release(c); }).detach();
 #endif
-        st_->cv.notify_one();
     }
     /* Joins the thread, which destroys what is left. On the web (pthreads) a thread made
      * past the pool of Web Workers has not started if the main thread never returned to
      * its event loop since, and never will: joined, it hung the program's end. Such a
-     * thread is let go, what is left is destroyed here, and its state is never freed (it
-     * may yet start: it finds stop and nothing to do). */
+     * thread is let go and what is left is destroyed here (it may yet start: it finds
+     * stop and nothing to do). */
     ~Reaper() {
+        State &st = state();
         std::vector<Core *> left;
         bool started = true;
+        std::thread t;
         {
-            std::lock_guard<std::mutex> g(st_->lock);
-            st_->stop = true;
-            if (ASSET_SERVER_HPP_LATE_THREADS && !st_->started) {
+            std::lock_guard<std::mutex> g(st.lock);
+            st.stop = true;
+            st.ended = true; /* later takes start threads of their own */
+            if (ASSET_SERVER_HPP_LATE_THREADS && !st.started) {
                 started = false;
-                left.swap(st_->cores);
+                left.swap(st.cores);
             }
+            t.swap(st.thread);
         }
-        st_->cv.notify_one();
-        if (thread_.joinable()) {
+        st.cv.notify_one();
+        if (t.joinable()) {
             if (started)
-                thread_.join();
+                t.join();
             else
-                thread_.detach();
+                t.detach();
         }
         for (Core *c : left) Core::release(c); /* this thread is none of their servers' */
-        if (started) delete st_;
     }
 
   private:
@@ -360,20 +378,29 @@ class Reaper {
         std::mutex lock;
         std::condition_variable cv;
         std::vector<Core *> cores;
+        std::thread thread;
         bool stop = false;
         bool started = false; /* run() began */
+        bool ended = false;   /* ~Reaper ran */
     };
     Reaper() = default;
+    static Reaper &get() {
+        static Reaper r;
+        return r;
+    }
+    /* Never freed (with exceptions, no memory here ends the process) */
+    static State &state() {
+        static State *st = new State;
+        return *st;
+    }
     static void run(State *st) noexcept;
-    State *st_ = new State; /* with exceptions, no memory here ends the process */
-    std::thread thread_;
 };
 
 inline void Core::release(Core *c) noexcept {
     if (tl_on_worker == c && ASSET_SERVER_HPP_THREADS) {
         /* on its own worker: destroyed once the callable returned. Single-threaded (the
          * web without -pthread), a task runs inside a flush: as any share dropped there */
-        Reaper::get().take(c);
+        Reaper::take(c);
         return;
     }
     if (tl_in_flush == c) return;
