@@ -901,7 +901,9 @@ ASSET_API bool asset_handle_is_done(const asset_handle_t *h); /* LOADED, FAILED 
 ASSET_API asset_status_t asset_handle_error(const asset_handle_t *h);
 /* "" unless FAILED or CANCELLED; then names the URI, the step and why. A LOADED handle
  * whose last reload failed (asset_handle_reload_error) says why it kept its value:
- * "reload failed: <uri>: <step>: <why>", until a reload succeeds. Borrowed. */
+ * "reload failed: <uri>: <step>: <why>", until a reload succeeds. Borrowed: a FAILED or
+ * CANCELLED h's lives as long as h; a LOADED h's only until a flush publishes its next
+ * reload (which frees it, also while h lives): copy it to keep it. */
 ASSET_API const char *asset_handle_error_message(const asset_handle_t *h);
 ASSET_API const char *asset_handle_uri(const asset_handle_t *h); /* normalised; borrowed */
 /* The loader's value (asset_bytes_t *, cJSON *, yours); NULL unless LOADED. Valid while

@@ -507,7 +507,9 @@ class Handle {
     bool done() const { return asset_handle_is_done(h_); }
     bool loaded() const { return state() == ASSET_STATE_LOADED; }
     asset_status_t error() const { return asset_handle_error(h_); }
-    /* Borrowed from the handle: valid while this object holds it. */
+    /* Borrowed from the handle: valid while this object holds it, but a LOADED handle's
+     * (a failed reload's "reload failed: ...") only until a flush publishes its next reload,
+     * which frees it: copy it (std::string) to keep it. uri() lives as long as the handle. */
     std::string_view error_message() const { return detail::view(asset_handle_error_message(h_)); }
     std::string_view uri() const { return detail::view(asset_handle_uri(h_)); }
     /* nullptr unless LOADED. T is the loader's value type (asset_bytes_t, cJSON, yours). */

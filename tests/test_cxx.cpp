@@ -735,6 +735,44 @@ void test_on_reloaded_fires_until_disconnected_and_version_bumps() {
     CHECK(!h.disconnect(id));
 }
 
+/* Nineteenth review: Handle::error_message() said "valid while this object holds it", but a
+ * LOADED handle's message ("reload failed: ...") is freed by the flush that publishes its
+ * next reload: a view kept across two failed reloads read freed memory. The header and
+ * cxx.md now say so (copy it); this checks the replacement they describe. */
+class FailsAfterFirst : public asset::Source {
+  public:
+    FailsAfterFirst() : asset::Source("flaky") {}
+    asset_status_t read(asset::Request &r) override {
+        int k = ++reads;
+        if (k == 1) return r.write("a");
+        return r.fail(ASSET_E_IO, "boom " + std::to_string(k));
+    }
+    std::atomic<int> reads{0};
+};
+
+void test_a_loaded_handles_error_message_is_replaced_by_its_next_reload() {
+    asset::Server s(config());
+    CHECK(s.add_source(std::make_shared<FailsAfterFirst>()) == ASSET_OK);
+    asset::Handle h = s.load("flaky://x.bin");
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    int fired = 0;
+    CHECK(h.on_reloaded([&fired] { fired++; }) != 0);
+    std::string first, second;
+    for (int round = 1; round <= 2; round++) {
+        s.reload("flaky://x.bin");
+        auto deadline = std::chrono::steady_clock::now() + kGenerous;
+        while (fired < round && std::chrono::steady_clock::now() < deadline) {
+            s.flush();
+            std::this_thread::yield();
+        }
+        (round == 1 ? first : second) = std::string(h.error_message()); /* a copy */
+    }
+    CHECK(fired == 2);
+    CHECK(h.loaded() && h.reload_error() == ASSET_E_IO);
+    CHECK(first.find("reload failed: ") == 0 && first.find("boom 2") != std::string::npos);
+    CHECK(second.find("boom 3") != std::string::npos); /* another string: the first freed */
+}
+
 /* Ninth review: a reload listener that disconnects itself from inside its callable (a
  * one-shot listener) is on the flush thread, as the header asks, yet disconnect deleted
  * the firing callable under it: what it touched after the call was freed (ASan). Such a
@@ -1558,6 +1596,8 @@ int main() {
         {"on_reloaded_fires_until_disconnected_and_version_bumps",
          test_on_reloaded_fires_until_disconnected_and_version_bumps},
         {"a_reload_callable_may_disconnect_itself", test_a_reload_callable_may_disconnect_itself},
+        {"a_loaded_handles_error_message_is_replaced_by_its_next_reload",
+         test_a_loaded_handles_error_message_is_replaced_by_its_next_reload},
         {"a_task_value_may_hold_a_handle_of_its_server",
          test_a_task_value_may_hold_a_handle_of_its_server},
         {"a_task_value_holding_the_last_share_in_a_c_flush",
