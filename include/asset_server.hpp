@@ -455,6 +455,22 @@ template <class F, class B, class H> inline void call_item_cb(F &f, B &b, H &h) 
         f();
 }
 
+template <class T> struct is_std_function : std::false_type {};
+template <class R, class... A> struct is_std_function<std::function<R(A...)>> : std::true_type {};
+/* A callable that cannot be called: a null function pointer or an empty std::function. The
+ * C API refuses a NULL callback or task function; boxed, it was called in the flush (SIGSEGV,
+ * or std::bad_function_call out of a noexcept trampoline) or on a worker (a review). */
+template <class F> inline bool is_null_callable(const F &f) noexcept {
+    using D = std::decay_t<F>;
+    if constexpr (std::is_pointer_v<D> || is_std_function<D>::value) {
+        const D &p = f;
+        return !static_cast<bool>(p);
+    } else {
+        (void)f;
+        return false;
+    }
+}
+
 template <class F> struct HandleCallback;
 template <class F> struct ReloadCallback;
 template <class F> struct BatchItemCallback;
@@ -532,7 +548,8 @@ class Handle {
 
     /* Connects f, called as f(Handle &) or f() once on the flush thread when the handle
      * is done. Returns the id for disconnect(), 0 when empty or out of memory (f is then
-     * destroyed at once). */
+     * destroyed at once), or when f is a null function pointer or an empty std::function
+     * (as the C API refuses NULL; the same for every connect). */
     template <class F> uint64_t on_completed(F &&f) const;
     /* Disconnects a callback that has not fired and destroys its callable. */
     bool disconnect(uint64_t id) const;
@@ -628,7 +645,7 @@ template <class F> struct HandleCallback final : CallbackBox {
 } // namespace detail
 
 template <class F> uint64_t Handle::on_completed(F &&f) const {
-    if (!h_) return 0;
+    if (!h_ || detail::is_null_callable(f)) return 0;
     auto *box = new detail::HandleCallback<std::decay_t<F>>(std::forward<F>(f));
     detail::Core *core = core_.get();
     std::unique_lock<std::mutex> g(core->lock); /* the callback may fire on the flush thread
@@ -683,7 +700,7 @@ template <class F> struct ReloadCallback final : CallbackBox {
 } // namespace detail
 
 template <class F> uint64_t Handle::on_reloaded(F &&f) const {
-    if (!h_) return 0;
+    if (!h_ || detail::is_null_callable(f)) return 0;
     auto *box = new detail::ReloadCallback<std::decay_t<F>>(std::forward<F>(f));
     detail::Core *core = core_.get();
     std::unique_lock<std::mutex> g(core->lock);
@@ -790,7 +807,7 @@ class Batch {
     /* f(Batch &, Handle &), f(Handle &) or f(), for each child that completes after the
      * call. Its callable is destroyed when the batch is done (or the server destroyed). */
     template <class F> uint64_t on_item_completed(F &&f) const;
-    /* f(Batch &) or f(), once when the batch is done. */
+    /* f(Batch &) or f(), once when the batch is done. Both return 0 as on_completed. */
     template <class F> uint64_t on_completed(F &&f) const;
     /* Disconnects either kind. A completion callable is destroyed at once; an item
      * callable stops being called at once and is destroyed when the batch is done. */
@@ -865,7 +882,7 @@ template <class F> struct BatchDoneCallback final : CallbackBox {
 } // namespace detail
 
 template <class F> uint64_t Batch::on_item_completed(F &&f) const {
-    if (!b_) return 0;
+    if (!b_ || detail::is_null_callable(f)) return 0;
     using Box = detail::BatchItemCallback<std::decay_t<F>>;
     auto *box = new Box(std::forward<F>(f));
     detail::Core *core = core_.get();
@@ -898,7 +915,7 @@ template <class F> uint64_t Batch::on_item_completed(F &&f) const {
 }
 
 template <class F> uint64_t Batch::on_completed(F &&f) const {
-    if (!b_) return 0;
+    if (!b_ || detail::is_null_callable(f)) return 0;
     using Box = detail::BatchDoneCallback<std::decay_t<F>>;
     auto *box = new Box(std::forward<F>(f));
     detail::Core *core = core_.get();
@@ -1361,7 +1378,9 @@ class Server {
      * server alive until then, so flush it again before dropping its last Server. A
      * callable that drops the last share inside f (a Server it held, or a value holding
      * one that a second set_value replaced), on the worker, where the server cannot be
-     * destroyed: a thread of the wrapper's own destroys it once f returned (Reaper). */
+     * destroyed: a thread of the wrapper's own destroys it once f returned (Reaper). A null
+     * function pointer or an empty std::function is the C API's NULL fn: the handle fails
+     * with ASSET_E_INVALID. */
     template <class F> Handle spawn(F &&f, const asset_load_options_t *o = nullptr) const;
 
     /* Registers a loader object; the server holds a reference until it is destroyed.
@@ -1477,6 +1496,8 @@ template <class F> struct TaskBox {
 
 template <class F> Handle Server::spawn(F &&f, const asset_load_options_t *o) const {
     if (!core_) return Handle();
+    if (detail::is_null_callable(f)) /* as the C API's NULL fn: failed ASSET_E_INVALID */
+        return Handle(core_, asset_server_spawn(core_->s, nullptr, nullptr, nullptr, o), true);
     using Box = detail::TaskBox<std::decay_t<F>>;
     auto *box = new Box{std::forward<F>(f), core_.get()};
     asset_handle_t *h = asset_server_spawn(core_->s, &Box::run, box, &Box::free, o);

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -733,6 +734,35 @@ void test_on_reloaded_fires_until_disconnected_and_version_bumps() {
     CHECK(h.disconnect(id));
     CHECK(Probe::live == 0);
     CHECK(!h.disconnect(id));
+}
+
+/* Nineteenth review: the C API refuses a NULL callback (0) and a NULL task function (a
+ * handle failed ASSET_E_INVALID), but the wrapper boxed a null function pointer or an empty
+ * std::function (a hook never set) and its trampoline called it in the flush: SIGSEGV, or
+ * std::bad_function_call out of a noexcept trampoline (std::terminate); a spawned one
+ * failed ASSET_E_IO "threw: bad_function_call" (null pointer: SIGSEGV on the worker). */
+void test_a_null_callable_is_refused_as_the_c_api_refuses_null() {
+    asset::Server s(config());
+    CHECK(s.mem_put("null.txt", "n") == ASSET_OK);
+    asset::Handle h = s.load("mem://null.txt");
+    asset::Batch b = s.load_group({"mem://null.txt"});
+    std::function<void(asset::Handle &)> unset;
+    std::function<void()> unset0;
+    void (*null_fn)() = nullptr;
+    CHECK(h.on_completed(unset) == 0);
+    CHECK(h.on_completed(null_fn) == 0);
+    CHECK(h.on_reloaded(unset0) == 0);
+    CHECK(b.on_item_completed(unset) == 0);
+    CHECK(b.on_completed(null_fn) == 0);
+    std::function<asset_status_t(asset::Task &)> no_task;
+    asset_status_t (*null_task)(asset::Task &) = nullptr;
+    asset::Handle t1 = s.spawn(no_task), t2 = s.spawn(null_task);
+    CHECK(t1.wait(kGenerous) == ASSET_E_INVALID);
+    CHECK(t2.wait(kGenerous) == ASSET_E_INVALID);
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    CHECK(b.wait(kGenerous) == ASSET_OK);
+    s.flush(); /* called them before: the process ended here */
+    s.flush();
 }
 
 /* Nineteenth review: Handle::error_message() said "valid while this object holds it", but a
@@ -1596,6 +1626,8 @@ int main() {
         {"on_reloaded_fires_until_disconnected_and_version_bumps",
          test_on_reloaded_fires_until_disconnected_and_version_bumps},
         {"a_reload_callable_may_disconnect_itself", test_a_reload_callable_may_disconnect_itself},
+        {"a_null_callable_is_refused_as_the_c_api_refuses_null",
+         test_a_null_callable_is_refused_as_the_c_api_refuses_null},
         {"a_loaded_handles_error_message_is_replaced_by_its_next_reload",
          test_a_loaded_handles_error_message_is_replaced_by_its_next_reload},
         {"a_task_value_may_hold_a_handle_of_its_server",
