@@ -907,7 +907,8 @@ ASSET_API asset_status_t asset_handle_error(const asset_handle_t *h);
 ASSET_API const char *asset_handle_error_message(const asset_handle_t *h);
 ASSET_API const char *asset_handle_uri(const asset_handle_t *h); /* normalised; borrowed */
 /* The loader's value (asset_bytes_t *, cJSON *, yours); NULL unless LOADED. Valid while
- * the handle lives, even after the cache evicts it. */
+ * the handle lives, even after the cache evicts it, until a reload of h succeeds: the flush
+ * that publishes it releases the old value after the reloaded callbacks (re-read it). */
 ASSET_API const void *asset_handle_value(const asset_handle_t *h);
 ASSET_API size_t asset_handle_size(const asset_handle_t *h); /* the value's byte cost */
 /* HTTP status of the last response (200, 304, 404...), 0 when not HTTP, and 0 until

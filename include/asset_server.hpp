@@ -528,7 +528,9 @@ class Handle {
      * which frees it: copy it (std::string) to keep it. uri() lives as long as the handle. */
     std::string_view error_message() const { return detail::view(asset_handle_error_message(h_)); }
     std::string_view uri() const { return detail::view(asset_handle_uri(h_)); }
-    /* nullptr unless LOADED. T is the loader's value type (asset_bytes_t, cJSON, yours). */
+    /* nullptr unless LOADED. T is the loader's value type (asset_bytes_t, cJSON, yours).
+     * Valid while this object holds the handle, until a reload of it succeeds: that flush
+     * frees the old value after the on_reloaded callables (read it again there). */
     template <class T> const T *value() const {
         return static_cast<const T *>(asset_handle_value(h_));
     }

@@ -736,6 +736,47 @@ void test_on_reloaded_fires_until_disconnected_and_version_bumps() {
     CHECK(!h.disconnect(id));
 }
 
+/* Nineteenth review: docs/cxx.md said a value<T>() pointer is "valid while `ship` lives"
+ * (and the C header "valid while the handle lives"), but a successful reload frees the old
+ * value in its flush while the handle is held: the docs now say to read it again. */
+struct Counted {
+    static std::atomic<int> live;
+    Counted() { ++live; }
+    ~Counted() { --live; }
+};
+std::atomic<int> Counted::live{0};
+
+class CountedLoader : public asset::TypedLoader<Counted> {
+  public:
+    CountedLoader() : asset::TypedLoader<Counted>("counted", {".cnt"}) {}
+    asset_status_t parse(asset::Parse &p) override {
+        p.set_value(std::make_unique<Counted>(), sizeof(Counted));
+        return ASSET_OK;
+    }
+};
+
+void test_a_successful_reload_frees_the_old_value_while_the_handle_is_held() {
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<CountedLoader>()) == ASSET_OK);
+        CHECK(s.mem_put("r.cnt", "x") == ASSET_OK);
+        asset::Handle h = s.load("mem://r.cnt");
+        CHECK(h.wait(kGenerous) == ASSET_OK);
+        const Counted *first = h.value<Counted>();
+        const Counted *seen = nullptr;
+        CHECK(h.on_reloaded([&seen](asset::Handle &r) { seen = r.value<Counted>(); }) != 0);
+        s.reload("mem://r.cnt");
+        auto deadline = std::chrono::steady_clock::now() + kGenerous;
+        while (!seen && std::chrono::steady_clock::now() < deadline) {
+            s.flush();
+            std::this_thread::yield();
+        }
+        CHECK(seen && seen == h.value<Counted>() && h.version() == 2);
+        CHECK(first && Counted::live == 1); /* the first freed though `h` is held */
+    }
+    CHECK(Counted::live == 0);
+}
+
 /* Nineteenth review: the C API refuses a NULL callback (0) and a NULL task function (a
  * handle failed ASSET_E_INVALID), but the wrapper boxed a null function pointer or an empty
  * std::function (a hook never set) and its trampoline called it in the flush: SIGSEGV, or
@@ -1626,6 +1667,8 @@ int main() {
         {"on_reloaded_fires_until_disconnected_and_version_bumps",
          test_on_reloaded_fires_until_disconnected_and_version_bumps},
         {"a_reload_callable_may_disconnect_itself", test_a_reload_callable_may_disconnect_itself},
+        {"a_successful_reload_frees_the_old_value_while_the_handle_is_held",
+         test_a_successful_reload_frees_the_old_value_while_the_handle_is_held},
         {"a_null_callable_is_refused_as_the_c_api_refuses_null",
          test_a_null_callable_is_refused_as_the_c_api_refuses_null},
         {"a_loaded_handles_error_message_is_replaced_by_its_next_reload",
