@@ -1386,7 +1386,9 @@ class Server {
     template <class F> Handle spawn(F &&f, const asset_load_options_t *o = nullptr) const;
 
     /* Registers a loader object; the server holds a reference until it is destroyed.
-     * cache_budget 0: the server's. Returns as asset_server_register_loader. */
+     * cache_budget 0: the server's. Returns as asset_server_register_loader. A loader or
+     * source holding a Server, Handle or Batch of this server is a cycle: the server is
+     * never destroyed. Hold get() (the C server outlives every call into them) instead. */
     asset_status_t add_loader(std::shared_ptr<Loader> loader, size_t cache_budget = 0) const {
         if (!core_ || !loader) return ASSET_E_INVALID;
         /* owned here until registered: the suffix list may throw std::bad_alloc */

@@ -736,6 +736,48 @@ void test_on_reloaded_fires_until_disconnected_and_version_bumps() {
     CHECK(!h.disconnect(id));
 }
 
+/* Nineteenth review: a source (or loader) object holding an asset::Server of the server it
+ * is registered with is a cycle: the server was never destroyed, its threads never stopped,
+ * and nothing said so (cxx.md promised the server goes with the last Server, Handle or
+ * Batch). The docs now say so and to hold the C server (get()), as this one does. */
+class HoldsItsServer : public asset::Source {
+  public:
+    HoldsItsServer(std::string scheme, asset::Server s, bool *gone)
+        : asset::Source(std::move(scheme)), cpp(std::move(s)), c(cpp.get()), gone_(gone) {}
+    ~HoldsItsServer() override { *gone_ = true; }
+    asset_status_t read(asset::Request &r) override {
+        asset_stats_t st{};
+        asset_server_stats(c, &st); /* the C server, usable here */
+        return r.write("x");
+    }
+    asset::Server cpp; /* the cycle, when kept */
+    asset_server_t *c; /* borrowed: valid through every read */
+
+  private:
+    bool *gone_;
+};
+
+void test_a_source_holding_its_server_is_a_cycle_the_c_server_is_not() {
+    bool gone_cycle = false, gone_c = false;
+    std::shared_ptr<HoldsItsServer> keep;
+    for (int cycle = 1; cycle >= 0; cycle--) {
+        asset::Server s(config());
+        auto src = std::make_shared<HoldsItsServer>(cycle ? "cyc" : "cee", s,
+                                                    cycle ? &gone_cycle : &gone_c);
+        if (!cycle) src->cpp = asset::Server(); /* only the C pointer */
+        CHECK(s.add_source(src) == ASSET_OK);
+        asset::Handle h = s.load(cycle ? "cyc://a.bin" : "cee://a.bin");
+        CHECK(h.wait(kGenerous) == ASSET_OK);
+        if (cycle) keep = src;
+    }
+    CHECK(!gone_cycle);          /* the cycle: that server is still alive */
+    CHECK(gone_c);               /* destroyed with the last Server */
+    keep->cpp = asset::Server(); /* breaks it: the server (and its holder) go now */
+    CHECK(!gone_cycle && keep.use_count() == 1);
+    keep.reset();
+    CHECK(gone_cycle);
+}
+
 /* Nineteenth review: docs/cxx.md said a value<T>() pointer is "valid while `ship` lives"
  * (and the C header "valid while the handle lives"), but a successful reload frees the old
  * value in its flush while the handle is held: the docs now say to read it again. */
@@ -1667,6 +1709,8 @@ int main() {
         {"on_reloaded_fires_until_disconnected_and_version_bumps",
          test_on_reloaded_fires_until_disconnected_and_version_bumps},
         {"a_reload_callable_may_disconnect_itself", test_a_reload_callable_may_disconnect_itself},
+        {"a_source_holding_its_server_is_a_cycle_the_c_server_is_not",
+         test_a_source_holding_its_server_is_a_cycle_the_c_server_is_not},
         {"a_successful_reload_frees_the_old_value_while_the_handle_is_held",
          test_a_successful_reload_frees_the_old_value_while_the_handle_is_held},
         {"a_null_callable_is_refused_as_the_c_api_refuses_null",
