@@ -1316,9 +1316,12 @@ class Server {
         std::shared_ptr<detail::Core> keep = core_;
         return keep ? asset_server_flush(keep->s) : 0;
     }
+    /* asset_server_flush_budget. A budget of 0 or less (what is left of a frame that ran
+     * late) is the smallest flush, one of each step; cast, a negative one was unbounded. */
     size_t flush(std::chrono::nanoseconds budget) const {
         std::shared_ptr<detail::Core> keep = core_;
-        return keep ? asset_server_flush_budget(keep->s, static_cast<uint64_t>(budget.count())) : 0;
+        const uint64_t ns = budget.count() > 0 ? static_cast<uint64_t>(budget.count()) : 0;
+        return keep ? asset_server_flush_budget(keep->s, ns) : 0;
     }
 
     void invalidate(std::string_view uri) const {

@@ -736,6 +736,37 @@ void test_on_reloaded_fires_until_disconnected_and_version_bumps() {
     CHECK(!h.disconnect(id));
 }
 
+/* Nineteenth review: Server::flush(budget) cast a negative budget to uint64_t: a frame loop
+ * that passes what is left of its frame (`frame_end - clock::now()`, negative once the frame
+ * ran late) got a flush without any bound, every queued completion at once, the late frame
+ * made later still. A negative budget is now none left: the smallest flush (one of each). */
+void test_a_negative_flush_budget_is_the_smallest_not_unbounded() {
+    asset::Server s(config());
+    enum { N = 64 };
+    std::vector<asset::Handle> hs;
+    int fired = 0;
+    for (int i = 0; i < N; i++) {
+        std::string key = "late" + std::to_string(i) + ".txt";
+        CHECK(s.mem_put(key, "x") == ASSET_OK);
+        hs.push_back(s.load("mem://" + key));
+        CHECK(hs.back().on_completed([&fired] { fired++; }) != 0);
+    }
+    /* every job over: their completions are queued for the flush */
+    auto over = [&s] {
+        asset_stats_t st = s.stats();
+        return st.pending == 0 && st.loading == 0 && st.parses >= N;
+    };
+    auto deadline = std::chrono::steady_clock::now() + kGenerous;
+    while (!over() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    CHECK(over());
+    const auto frame_end = std::chrono::steady_clock::now() - std::chrono::milliseconds(3);
+    size_t n = s.flush(frame_end - std::chrono::steady_clock::now()); /* negative: late */
+    CHECK(n == 1);
+    CHECK(fired == 1);
+    while (fired < N && std::chrono::steady_clock::now() < deadline) s.flush();
+    CHECK(fired == N);
+}
+
 /* Nineteenth review: a source (or loader) object holding an asset::Server of the server it
  * is registered with is a cycle: the server was never destroyed, its threads never stopped,
  * and nothing said so (cxx.md promised the server goes with the last Server, Handle or
@@ -1709,6 +1740,8 @@ int main() {
         {"on_reloaded_fires_until_disconnected_and_version_bumps",
          test_on_reloaded_fires_until_disconnected_and_version_bumps},
         {"a_reload_callable_may_disconnect_itself", test_a_reload_callable_may_disconnect_itself},
+        {"a_negative_flush_budget_is_the_smallest_not_unbounded",
+         test_a_negative_flush_budget_is_the_smallest_not_unbounded},
         {"a_source_holding_its_server_is_a_cycle_the_c_server_is_not",
          test_a_source_holding_its_server_is_a_cycle_the_c_server_is_not},
         {"a_successful_reload_frees_the_old_value_while_the_handle_is_held",
