@@ -31,7 +31,9 @@
  * a spawned task fails that load instead (std::bad_alloc: ASSET_E_NO_MEMORY; another:
  * ASSET_E_PARSE from parse, else ASSET_E_IO, the message saying what() it threw). One
  * out of a loader's claims() fails nothing: that loader does not claim the URI (the next
- * loader is asked). free_value() is noexcept.
+ * loader is asked). free_value() is noexcept. Compile every file of a program that
+ * includes this header in one exception mode (docs/cxx.md: mixed, the linker may keep
+ * the -fno-exceptions trampolines for a loader that throws).
  *
  * Loaders and sources as classes. Derive from asset::Loader (or asset::TypedLoader<T>
  * whose values are `new T`) or asset::Source, override parse() / read() (and list()),
