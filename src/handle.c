@@ -613,6 +613,12 @@ void asset__release_later(asset_server_t *s, asset_handle_t *h, struct asset_bat
                                                   memory_order_release, memory_order_relaxed))
         ;
     atomic_store(&s->dead_wake, true); /* the host flushes: asset__maybe_wake after unlocks */
+    /* that caller wakes its own server only: a value of another server that released a
+     * handle of this one (one server's values holding the other's handles) left this
+     * host unwoken, its handle and value kept until an unrelated event (a review). This
+     * thread may hold the other's lock, and wake is called with none: a worker of this
+     * server calls it. Not inside this server's own flush, which does the releases */
+    if (asset__thread_flushing != s) asset__pool_wake_later(s);
 }
 
 void asset__handles_release_later(asset_server_t *s) {

@@ -702,9 +702,10 @@ struct asset_server {
     _Atomic(struct asset__later *) later_handles;
     asset_handle_t *handles_freed;     /* destroy: handles cleared, their memory freed last */
     struct asset_batch *batches_freed; /* destroy: batches cleared, their memory freed last */
-    atomic_bool dead_wake; /* a value was queued in dead_values (or a task in dead_tasks): the
-                              host must flush (a wake) */
-    atomic_bool wake_off;  /* destroy began: config.wake is never called again */
+    atomic_bool dead_wake;  /* a value was queued in dead_values (or a task in dead_tasks): the
+                               host must flush (a wake) */
+    atomic_bool wake_off;   /* destroy began: config.wake is never called again */
+    atomic_bool wake_later; /* a worker is to call asset__maybe_wake (asset__pool_wake_later) */
     _Atomic(struct asset__task *) dead_tasks; /* tasks whose free_arg the flush thread
                                                  calls, without the lock (spawn.c) */
     asset__job_t *returned; /* [lock] finished jobs a loading or waiting thread frees */

@@ -73,6 +73,12 @@ static void worker_main(void *arg) {
     tl_spare = &s->spare_reqs[s->spare_claimed++]; /* one slot per worker started */
     for (;;) {
         while (!s->stopping && s->heap_len == 0) {
+            if (atomic_exchange(&s->wake_later, false)) { /* asset__pool_wake_later */
+                uv_mutex_unlock(&s->lock);
+                asset__maybe_wake(s);
+                uv_mutex_lock(&s->lock);
+                continue;
+            }
             s->idle_workers++;
             uv_cond_wait(&s->work_cond, &s->lock);
             s->idle_workers--;
@@ -137,6 +143,16 @@ bool asset__pool_wake_claim(asset_server_t *s) {
 }
 
 void asset__pool_notify(asset_server_t *s) { uv_cond_signal(&s->work_cond); }
+
+void asset__pool_wake_later(asset_server_t *s) {
+    atomic_store(&s->wake_later, true);
+    /* signalled under the lock when it can be had, so that a worker about to sleep sees
+     * the flag or the signal; this thread may hold it already (a value of this server
+     * freed under it: that caller wakes the host itself after its unlock) */
+    bool locked = uv_mutex_trylock(&s->lock) == 0;
+    uv_cond_signal(&s->work_cond);
+    if (locked) uv_mutex_unlock(&s->lock);
+}
 
 size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
     (void)s;

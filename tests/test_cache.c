@@ -1409,6 +1409,88 @@ static void test_a_value_holding_a_batch_is_freed_by_clear_caches(void **state) 
     tu_os_watchdog(0);
 }
 
+/* A value of one server holding a handle of another: its free, on a thread that is
+ * neither server's flush thread, records the release for the other server's next flush,
+ * which must be told (config.wake), as the header says: an event-driven host that
+ * flushes only when woken kept the handle, and its value, until an unrelated load. */
+typedef struct wake_watch {
+    asset_server_t *s; /* set once the wakes that count are those of a recorded release */
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int wakes;
+} wake_watch_t;
+
+static void watch_wake(void *user) {
+    wake_watch_t *w = user;
+    uv_mutex_lock(&w->mu);
+    if (w->s && atomic_load(&w->s->later_handles)) w->wakes++; /* a release waits */
+    uv_cond_broadcast(&w->cond);
+    uv_mutex_unlock(&w->mu);
+}
+
+static void release_on_a_thread(void *h) { asset_handle_release(h); }
+
+static void test_a_value_releasing_another_servers_handle_wakes_that_server(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    wake_watch_t w = {0};
+    uv_mutex_init(&w.mu);
+    uv_cond_init(&w.cond);
+    asset_server_config_t cfg = {.max_workers = 1, .wake = watch_wake, .user = &w};
+    asset_server_t *other = asset_server_create(&cfg);
+    assert_non_null(other);
+    if (other->nworkers == 0) { /* the single-threaded web build: no thread to release on */
+        asset_server_destroy(other);
+        uv_cond_destroy(&w.cond);
+        uv_mutex_destroy(&w.mu);
+        tu_os_watchdog(0);
+        skip();
+    }
+    assert_int_equal(asset_mem_put(other, "inner.bin", "in", 2), ASSET_OK);
+    holder_t c = {0};
+    c.inner = tu_load_wait(other, "mem://inner.bin", ASSET_OK);
+    asset_server_t *s = tu_server(1);
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "holder",
+                         .suffixes = holder_suffixes,
+                         .parse = holder_parse,
+                         .free_value = holder_free};
+    assert_int_equal(asset_server_register_loader(s, &ld, &c, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "a.hold", "a", 1), ASSET_OK);
+    asset_load_options_t nc = {.no_cache = true};
+    asset_handle_t *h = asset_server_load(s, "mem://a.hold", &nc);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    uv_mutex_lock(&other->lock);
+    assert_int_equal(c.inner->refs, 2); /* the test's and the value's */
+    uv_mutex_unlock(&other->lock);
+    uv_mutex_lock(&w.mu);
+    w.s = other;
+    uv_mutex_unlock(&w.mu);
+    uv_thread_t t; /* the flush thread of neither server */
+    assert_int_equal(uv_thread_create(&t, release_on_a_thread, h), 0);
+    uv_thread_join(&t);
+    assert_int_equal(atomic_load(&c.frees), 1);
+    /* told at once or by a worker soon after: 30 s is far more than either takes */
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    uv_mutex_lock(&w.mu);
+    for (uint64_t now = uv_hrtime(); !w.wakes && now < deadline; now = uv_hrtime())
+        (void)uv_cond_timedwait(&w.cond, &w.mu, deadline - now);
+    int wakes = w.wakes;
+    w.s = NULL;
+    uv_mutex_unlock(&w.mu);
+    assert_true(wakes >= 1);   /* was 0: `other` never heard of its handle's release */
+    asset_server_flush(other); /* which does it */
+    uv_mutex_lock(&other->lock);
+    assert_int_equal(c.inner->refs, 1);
+    uv_mutex_unlock(&other->lock);
+    asset_server_destroy(s);
+    asset_handle_release(c.inner);
+    asset_server_destroy(other);
+    uv_cond_destroy(&w.cond);
+    uv_mutex_destroy(&w.mu);
+    tu_os_watchdog(0);
+}
+
 static void test_a_value_holding_a_batch_is_freed_by_destroy(void **state) {
     (void)state;
     asset_server_t *s = bholder_server();
@@ -1471,6 +1553,7 @@ int main(void) {
         cmocka_unit_test(test_a_flush_thread_value_holding_a_handle_frees_its_asset_in_that_flush),
         cmocka_unit_test(test_a_value_holding_a_batch_is_freed_by_clear_caches),
         cmocka_unit_test(test_a_value_holding_a_batch_is_freed_by_destroy),
+        cmocka_unit_test(test_a_value_releasing_another_servers_handle_wakes_that_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,10 @@ void asset__pool_notify(asset_server_t *s) {
     if (!s->stopping) atomic_store(&s->wake_pending, true);
 }
 
+void asset__pool_wake_later(asset_server_t *s) {
+    (void)s; /* no worker: one thread, whose next flush does the releases */
+}
+
 /* [lock] Runs one queued job on this thread, lock released around it. */
 static void run_one(asset_server_t *s) {
     asset__job_t *j = asset__heap_pop(s);

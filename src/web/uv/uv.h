@@ -31,6 +31,7 @@
 #define UV_EMFILE (-EMFILE)
 #define UV_ENOSPC (-ENOSPC)
 #define UV_EBADF (-EBADF)
+#define UV_EBUSY (-EBUSY)
 
 typedef pthread_mutex_t uv_mutex_t;
 typedef pthread_cond_t uv_cond_t;
@@ -47,6 +48,8 @@ static inline int uv_mutex_init(uv_mutex_t *m) { return -pthread_mutex_init(m, N
 static inline void uv_mutex_destroy(uv_mutex_t *m) { pthread_mutex_destroy(m); }
 static inline void uv_mutex_lock(uv_mutex_t *m) { pthread_mutex_lock(m); }
 static inline void uv_mutex_unlock(uv_mutex_t *m) { pthread_mutex_unlock(m); }
+/* 0, or UV_EBUSY when held (by this thread too: a pthread mutex is not recursive) */
+static inline int uv_mutex_trylock(uv_mutex_t *m) { return -pthread_mutex_trylock(m); }
 /* timed waits on CLOCK_MONOTONIC, as libuv's: on CLOCK_REALTIME (the default) a wall
  * clock set back during a wait made it last as long as the step back (uv_web.c) */
 int uv_cond_init(uv_cond_t *c);
