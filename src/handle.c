@@ -206,12 +206,89 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
     asset__graph_drain(s);
 }
 
+/* ---- the callbacks' index by id (s->cb_ix): open addressing, linear probing ---- */
+
+static size_t cbix_home(uint64_t id, size_t cap) {
+    return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+/* [lock] Doubles the index. False: out of memory (it stays as it was). */
+static bool cbix_grow(asset_server_t *s) {
+    size_t cap = s->cb_ix_cap ? s->cb_ix_cap * 2 : 16;
+    asset__cb_t **ix = asset__calloc(cap, sizeof *ix);
+    if (!ix) return false;
+    for (size_t i = 0; i < s->cb_ix_cap; i++) {
+        asset__cb_t *c = s->cb_ix[i];
+        if (!c) continue;
+        size_t j = cbix_home(c->id, cap);
+        while (ix[j]) j = (j + 1) & (cap - 1);
+        ix[j] = c;
+    }
+    asset_free(s->cb_ix);
+    s->cb_ix = ix;
+    s->cb_ix_cap = cap;
+    return true;
+}
+
+/* [lock] Files c by its id. False: out of memory. */
+static bool cbix_add(asset_server_t *s, asset__cb_t *c) {
+    if (2 * (s->cb_ix_n + 1) > s->cb_ix_cap && !cbix_grow(s)) return false;
+    size_t j = cbix_home(c->id, s->cb_ix_cap);
+    while (s->cb_ix[j]) j = (j + 1) & (s->cb_ix_cap - 1);
+    s->cb_ix[j] = c;
+    s->cb_ix_n++;
+    return true;
+}
+
+/* [lock] The slot of the callback numbered id, or SIZE_MAX. */
+static size_t cbix_find(asset_server_t *s, uint64_t id) {
+    if (!s->cb_ix_n) return SIZE_MAX;
+    size_t mask = s->cb_ix_cap - 1;
+    for (size_t j = cbix_home(id, s->cb_ix_cap); s->cb_ix[j]; j = (j + 1) & mask) {
+        s->cb_visits++;
+        if (s->cb_ix[j]->id == id) return j;
+    }
+    return SIZE_MAX;
+}
+
+/* [lock] Empties slot i, moving back what probed past it (no tombstones). */
+static void cbix_del_at(asset_server_t *s, size_t i) {
+    size_t mask = s->cb_ix_cap - 1;
+    s->cb_ix[i] = NULL;
+    s->cb_ix_n--;
+    for (size_t j = (i + 1) & mask; s->cb_ix[j]; j = (j + 1) & mask) {
+        size_t k = cbix_home(s->cb_ix[j]->id, s->cb_ix_cap);
+        /* it stays unless its home is outside the cyclic range (i, j] */
+        if (i < j ? (k <= i || k > j) : (k <= i && k > j)) {
+            s->cb_ix[i] = s->cb_ix[j];
+            s->cb_ix[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+/* [lock] c leaves the index (a batch item's was never in it). */
+static void cbix_remove(asset_server_t *s, const asset__cb_t *c) {
+    if (c->embedded) return;
+    size_t i = cbix_find(s, c->id);
+    if (i != SIZE_MAX) cbix_del_at(s, i);
+}
+
+void asset__cb_index_free(asset_server_t *s) {
+    asset_free(s->cb_ix);
+    s->cb_ix = NULL;
+    s->cb_ix_cap = s->cb_ix_n = 0;
+}
+
 /* [lock] Frees the circle of callbacks whose last is `last` (but those that live in their
  * batch's item). */
-static void cb_free_all(asset__cb_t *last) {
+static void cb_free_all(asset_server_t *s, asset__cb_t *last) {
     for (asset__cb_t *c = last ? last->next : NULL, *n; c; c = n) {
         n = c == last ? NULL : c->next;
-        if (!c->embedded) asset_free(c);
+        if (!c->embedded) {
+            cbix_remove(s, c);
+            asset_free(c);
+        }
     }
 }
 
@@ -233,8 +310,8 @@ static void handle_clear(asset_handle_t *h) {
     if (h->all_next) h->all_next->all_prev = h->all_prev;
     if (s->uri_index_on && asset__uri_index_remove(s, h)) /* its URI's last handle */
         asset__reload_unwatch(s, asset__handle_uri(h), strcspn(asset__handle_uri(h), "#"));
-    cb_free_all(h->cbs);
-    cb_free_all(h->rcbs);
+    cb_free_all(s, h->cbs);
+    cb_free_all(s, h->rcbs);
     asset__value_release(h->reload_value);
     asset_free(h->reload_message);
     asset_free(h->nc_version);
@@ -334,7 +411,7 @@ static bool count_delivered(asset_server_t *s, asset_handle_t *h) {
     return true;
 }
 
-static void cb_unlink_after(asset__cb_t **list, asset__cb_t *prev, asset__cb_t *c);
+static void cb_unlink(asset__cb_t **list, asset__cb_t *c);
 
 /* Fires every callback of h that has not fired and was connected before its delivery
  * began: one connected by a callback (or another thread) meanwhile waits for the next
@@ -352,10 +429,11 @@ static size_t fire_callbacks(asset_server_t *s, asset_handle_t *h) {
     asset__cb_t *last, *c;
     while (!s->stopping && (last = h->cbs) && (c = last->next)->id <= upto) {
         s->cb_visits++;
-        cb_unlink_after(&h->cbs, last, c);
+        cb_unlink(&h->cbs, c);
         asset_handle_cb cb = c->cb;
         void *user = c->user;
         bool own = !c->embedded; /* an embedded one is its batch's, which its call may free */
+        cbix_remove(s, c);       /* a disconnect now finds nothing: it is running */
         if (c->locked) {         /* a batch's: saves two lock round trips per child */
             cb(h, user);
         } else {
@@ -735,6 +813,13 @@ uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb,
     c->user = user;
     uv_mutex_lock(&s->lock);
     c->id = ++s->next_cb_id;
+    c->owner = h;
+    c->reloaded = reloaded;
+    if (!cbix_add(s, c)) { /* out of memory: not connected */
+        uv_mutex_unlock(&s->lock);
+        asset_free(c);
+        return 0;
+    }
     asset__cb_append(reloaded ? &h->rcbs : &h->cbs, c); /* they fire in connection order */
     /* late connect: a completion callback of a done handle fires at the next flush */
     if (!reloaded && state_terminal(atomic_load(&h->state))) asset__queue_push(s, h);
@@ -746,36 +831,48 @@ uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb,
 
 void asset__cb_append(asset__cb_t **list, asset__cb_t *c) {
     asset__cb_t *last = *list;
-    c->next = last ? last->next : c;
-    if (last) last->next = c;
+    if (last) {
+        c->next = last->next;
+        c->prev = last;
+        last->next->prev = c;
+        last->next = c;
+    } else {
+        c->next = c->prev = c;
+    }
     *list = c;
 }
 
-/* [lock] Takes c, which follows prev in the circle *list, out of it. */
-static void cb_unlink_after(asset__cb_t **list, asset__cb_t *prev, asset__cb_t *c) {
-    if (prev == c) { /* the only one */
+/* [lock] Takes c out of the circle *list, which holds it. */
+static void cb_unlink(asset__cb_t **list, asset__cb_t *c) {
+    if (c->next == c) { /* the only one */
         *list = NULL;
     } else {
-        prev->next = c->next;
-        if (*list == c) *list = prev;
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+        if (*list == c) *list = c->prev;
     }
-    c->next = NULL;
+    c->next = c->prev = NULL;
 }
 
 asset__cb_t *asset__cb_unlink(asset__cb_t **list, const asset__cb_t *which, uint64_t id,
                               asset__cb_t **cursor) {
-    asset__cb_t *last = *list, *prev = last;
+    asset__cb_t *last = *list, *c = NULL;
     if (!last) return NULL;
-    do {
-        asset__cb_t *c = prev->next;
-        if (c == which || (id && c->id == id)) {
-            if (cursor && *cursor == c) *cursor = c == last ? NULL : c->next;
-            cb_unlink_after(list, prev, c);
-            return c;
+    if (which) { /* linked (next set) only in *list */
+        if (!which->next) return NULL;
+        c = (asset__cb_t *)which;
+    } else {
+        for (asset__cb_t *x = last->next;; x = x->next) {
+            if (id && x->id == id) {
+                c = x;
+                break;
+            }
+            if (x == last) return NULL;
         }
-        prev = c;
-    } while (prev != last);
-    return NULL;
+    }
+    if (cursor && *cursor == c) *cursor = c == last ? NULL : c->next;
+    cb_unlink(list, c);
+    return c;
 }
 
 uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user) {
@@ -787,12 +884,17 @@ bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {
     asset_server_t *s = h->server;
     bool found = false;
     uv_mutex_lock(&s->lock);
-    /* a completion callback not fired yet (one leaves as it fires), or a reloaded one
-     * (they stay): one the reload's delivery was to call next moves it on (reload.c) */
-    asset__cb_t *c = asset__cb_unlink(&h->cbs, NULL, id, NULL);
-    if (!c) c = asset__cb_unlink(&h->rcbs, NULL, id, &s->rcb_cursor);
-    if (c) {
-        if (!c->embedded) asset_free(c);
+    /* a completion callback not fired yet (one leaves the index as it fires), or a
+     * reloaded one (they stay): one the reload's delivery was to call next moves it on
+     * (reload.c). Found by its id: a walk of the handle's list cost n^2 / 2 looks to
+     * disconnect n callbacks newest first (a review) */
+    size_t at = cbix_find(s, id);
+    asset__cb_t *c = at != SIZE_MAX ? s->cb_ix[at] : NULL;
+    if (c && c->owner == h) {
+        cbix_del_at(s, at);
+        asset__cb_unlink(c->reloaded ? &h->rcbs : &h->cbs, c, 0,
+                         c->reloaded ? &s->rcb_cursor : NULL);
+        asset_free(c);
         found = true;
     }
     uv_mutex_unlock(&s->lock);

@@ -469,9 +469,12 @@ typedef struct asset__reload_claim {
 /* ---- handles ---- */
 typedef struct asset__cb {
     struct asset__cb *next;
+    struct asset__cb *prev; /* the circle both ways: a disconnect unlinks in O(1) */
     uint64_t id;
     asset_handle_cb cb;
     void *user;
+    struct asset_handle *owner; /* the handle whose list holds it (asset__cb_connect's) */
+    bool reloaded;              /* in owner->rcbs, not owner->cbs */
     bool embedded; /* part of its owner's struct (a batch item): never freed on its own */
     bool locked;   /* internal: called with s->lock held (a batch item's), which it may
                       release and take again */
@@ -780,6 +783,11 @@ struct asset_server {
     /* [flush thread, lock] the reloaded callback asset__reload_fire calls next, or NULL: a
      * disconnect of that one moves it on */
     struct asset__cb *rcb_cursor;
+    /* [lock] the callbacks asset__cb_connect made (not a batch item's), by id, for
+     * asset_handle_disconnect: open addressing, at most half full (handle.c). A walk of
+     * the handle's list cost n^2 / 2 looks to disconnect n callbacks newest first */
+    struct asset__cb **cb_ix;
+    size_t cb_ix_cap, cb_ix_n;
     /* values asset__values_drain looked at: freed, or walked (tests) */
     _Atomic(uint64_t) drain_visits;
     /* values a budgeted flush took from dead_values and left, linked by dead_next: the
@@ -951,6 +959,8 @@ void asset__cb_append(asset__cb_t **list, asset__cb_t *c);
  * it moves on to the one after it (NULL: it was the last). */
 asset__cb_t *asset__cb_unlink(asset__cb_t **list, const asset__cb_t *which, uint64_t id,
                               asset__cb_t **cursor);
+/* Destroy: the index of callbacks by id (every handle is freed by then). */
+void asset__cb_index_free(asset_server_t *s);
 /* Decides h's result and queues it for flush; detaches it from its job. */
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);

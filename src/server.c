@@ -271,6 +271,7 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     asset__reload_free(s);
     asset__uri_index_free(s); /* empty by now: every handle was freed */
     asset__dependents_free(s);
+    asset__cb_index_free(s);      /* every handle's callbacks left it */
     asset__handle_discard_all(s); /* after every value: their frees may release handles */
     asset__batch_discard_all(s);  /* and batches */
     asset__trace_free(s);

@@ -1650,6 +1650,61 @@ static void test_callbacks_of_a_long_lived_handle_leave_it_as_they_fire(void **s
     asset_server_destroy(s);
 }
 
+/* asset_handle_disconnect walked the handle's list for the id: reloaded callbacks stay
+ * there until disconnected, so n listeners of one handle (materials of one shader, UI
+ * widgets of one font) disconnected newest first (a screen torn down in reverse) cost
+ * n^2 / 2 looks under the server's lock: 40,000 took 1.1 s (a review). Found by id. */
+#define DISCONNECTS 4000
+static void test_disconnecting_many_callbacks_newest_first_is_linear(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put(s, "k", "v");
+    put(s, "other", "o");
+    asset_handle_t *h = load_done(s, "mem://k");
+    asset_handle_t *o = load_done(s, "mem://other");
+    static uint64_t ids[DISCONNECTS], pending_ids[DISCONNECTS];
+    int fired = 0;
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *p = asset_server_load(s, "gate://x", NULL); /* not done: they stay */
+    for (int i = 0; i < DISCONNECTS; i++) {
+        ids[i] = asset_handle_on_reloaded(h, count_cb, &fired);
+        pending_ids[i] = asset_handle_on_completed(p, count_cb, &fired);
+        assert_true(ids[i] != 0 && pending_ids[i] != 0);
+    }
+    uint64_t other = asset_handle_on_reloaded(o, count_cb, &fired);
+    assert_false(asset_handle_disconnect(h, other)); /* another handle's */
+    assert_false(asset_handle_disconnect(o, ids[0]));
+    assert_false(asset_handle_disconnect(h, pending_ids[0])); /* p's, not h's */
+    uv_mutex_lock(&s->lock);
+    s->cb_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    for (int i = DISCONNECTS - 1; i >= 0; i--) {
+        assert_true(asset_handle_disconnect(h, ids[i]));
+        assert_true(asset_handle_disconnect(p, pending_ids[i]));
+    }
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->cb_visits;
+    uv_mutex_unlock(&s->lock);
+    assert_false(asset_handle_disconnect(h, ids[0])); /* once */
+    /* linear: a few looks each (2 x 4,000 x 4,000 / 2 before) */
+    assert_true(visits <= 4ull * 2 * DISCONNECTS);
+    assert_null(h->rcbs);
+    assert_null(p->cbs);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    asset_server_reload(s, "mem://k");
+    asset_server_reload(s, "mem://other");
+    while (asset_handle_version(o) < 2) asset_handle_wait(o, 10), asset_server_flush(s);
+    asset_server_flush(s);
+    assert_int_equal(fired, 1); /* o's only */
+    assert_true(asset_handle_disconnect(o, other));
+    asset_handle_release(p);
+    asset_handle_release(o);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1706,6 +1761,7 @@ int main(void) {
         cmocka_unit_test(test_free_args_spawning_tasks_let_the_flush_end),
         cmocka_unit_test(test_many_callbacks_on_one_handle_fire_in_linear_time),
         cmocka_unit_test(test_callbacks_of_a_long_lived_handle_leave_it_as_they_fire),
+        cmocka_unit_test(test_disconnecting_many_callbacks_newest_first_is_linear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
