@@ -739,11 +739,7 @@ static int scheme_rank(const char *scheme, size_t n) {
  * '.'): one that is neither ("mem://", "a->b->c"'s "b->c") matched no entry, so a rule
  * written so was taken for one that does not allow it (a review). */
 static bool rule_side_ok(const char *side, size_t n) {
-    if (n == 1 && side[0] == '*') return true;
-    if (!n || !asset__ascii_alpha((unsigned char)side[0])) return false;
-    for (size_t i = 1; i < n; i++)
-        if (!asset__ascii_alnum((unsigned char)side[i]) && !strchr("+-.", side[i])) return false;
-    return true;
+    return (n == 1 && side[0] == '*') || (n && asset__uri_scheme_chars(side, n, NULL) == n);
 }
 
 static bool rule_side_matches(const char *side, size_t n, const char *scheme, size_t sn) {

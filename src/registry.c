@@ -79,13 +79,10 @@ int asset_server_register_source(asset_server_t *s, const asset_source_t *src, v
      * and no longer than a URI's (else "scheme too long"); a source no load reaches was
      * registered with ASSET_OK */
     size_t sn = strlen(src->scheme);
+    bool lower; /* lowercase schemes only: URIs are lowercased */
     if (sn >= sizeof(((asset_uri_t *)0)->scheme) ||
-        !(src->scheme[0] >= 'a' && src->scheme[0] <= 'z'))
+        asset__uri_scheme_chars(src->scheme, sn, &lower) != sn || !lower)
         return ASSET_E_INVALID;
-    for (const char *c = src->scheme; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '+' || *c == '-' ||
-              *c == '.'))
-            return ASSET_E_INVALID; /* lowercase schemes only: URIs are lowercased */
     asset__source_slot_t *slot = asset__calloc(1, sizeof *slot);
     char *scheme = slot ? asset__strdup(src->scheme) : NULL;
     if (!scheme) {

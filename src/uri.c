@@ -4,10 +4,11 @@
 
 #include <string.h>
 
-size_t asset__uri_scheme_len(const char *s, bool *lower) {
+size_t asset__uri_scheme_chars(const char *s, size_t max, bool *lower) {
     bool low = true;
     size_t n = 0;
-    for (;; n++) { /* ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), ASCII whatever the locale */
+    for (; n < max;
+         n++) { /* ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), ASCII whatever the locale */
         char c = s[n];
         if (c >= 'A' && c <= 'Z')
             low = false;
@@ -15,6 +16,13 @@ size_t asset__uri_scheme_len(const char *s, bool *lower) {
                  (n == 0 || !((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')))
             break;
     }
+    if (lower) *lower = n && low;
+    return n;
+}
+
+size_t asset__uri_scheme_len(const char *s, bool *lower) {
+    bool low;
+    size_t n = asset__uri_scheme_chars(s, SIZE_MAX, &low); /* a NUL ends it */
     if (n && strncmp(s + n, "://", 3) != 0) n = 0;
     if (lower) *lower = n && low;
     return n;

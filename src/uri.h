@@ -33,6 +33,10 @@ void asset__uri_dispose(asset_uri_t *u);
  * letters, digits, '+', '-', '.'), or 0 when s has none. *lower (may be NULL): whether
  * that scheme is lowercase already, as a normalised URI's is. */
 size_t asset__uri_scheme_len(const char *s, bool *lower);
+/* The length of the run of scheme characters at the start of s[0..max) (as above, with
+ * no "://" after it: 0 unless s starts with an ASCII letter); *lower (may be NULL): true
+ * when that run is not empty and has no uppercase letter. A NUL ends it. */
+size_t asset__uri_scheme_chars(const char *s, size_t max, bool *lower);
 /* The length of uri's name, for matching its suffix: up to a '#' label, and up to a '?'
  * query except in the library's own file://, pkg:// and mem:// names, where '?' is a
  * character of the name (a file "a?.json"). */
