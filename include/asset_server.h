@@ -257,7 +257,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
        become mutable: their cache entries carry a version and are revalidated.
        Embedded packages never change. A file is watched while a handle names it:
        its watch (its directory's, once none of its files is watched) goes when the
-       last one is freed. A reload that finds its file in use (another program holds
+       last one is freed; a dependency that failed (missing, malformed) is watched
+       for the parents it failed or, optional, loaded without: its fix reloads them,
+       if they are loaded. A reload that finds its file in use (another program holds
        it open without sharing while it saves: a Windows sharing or lock violation) is
        tried again, quietly, after 50 ms and then doubling, for up to 3 s; only then
        does it fail as any reload does (asset_handle_on_reloaded). */

@@ -803,6 +803,9 @@ struct asset_server {
     /* the web build's fetches of this server, from their read to their end (posted,
      * waiting or running: web/http_fetch.c); 0 elsewhere */
     atomic_uint web_fetches;
+    /* [lock] the failed dependencies whose change reloads the parents they failed
+     * (awaited.c) */
+    asset__map_t awaited;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change
@@ -1045,9 +1048,23 @@ size_t asset__labels_find(asset_server_t *s, const asset__label_t *l, size_t n,
  * finalize. */
 void asset__graph_free_all(asset_server_t *s);
 
+/* awaited.c ([lock]) */
+/* Parent (a base URI) failed, or loaded without it, because its dependency dep (its
+ * first dl bytes: a base URI) failed: a change of dep reloads parent. False: no memory. */
+bool asset__awaited_add(asset_server_t *s, const char *dep, size_t dl, const char *parent);
+/* Whether a parent waits for uri (its first n bytes). */
+bool asset__awaited_has(const asset_server_t *s, const char *uri, size_t n);
+/* Takes the parents waiting for uri: fn(s, parent, arg) for each. Returns how many. */
+typedef void (*asset__awaited_fn)(asset_server_t *s, const char *parent, void *arg);
+size_t asset__awaited_take(asset_server_t *s, const char *uri, asset__awaited_fn fn, void *arg);
+void asset__awaited_free(asset_server_t *s); /* destroy */
+
 /* reload.c */
 /* [lock] j completed from a watchable source: have the I/O thread watch its file. */
 void asset__reload_watch_job(asset_server_t *s, asset__job_t *j);
+/* [lock] j, a dependency, failed with st: its parents await it (asset__awaited_add), and
+ * its file is watched for them, if the server watches. */
+void asset__reload_watch_failed(asset_server_t *s, asset__job_t *j, asset_status_t st);
 /* [lock] No handle names uri (its first n bytes: normalised, no label) any more: the
  * I/O thread stops watching its file (a new load watches it again). */
 void asset__reload_unwatch(asset_server_t *s, const char *uri, size_t n);

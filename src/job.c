@@ -163,6 +163,8 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
         asset_free(h->nc_version);
         h->nc_version = version ? asset__strdup(version) : NULL;
     }
+    /* a dependency's failure: its fix reloads its parents */
+    if (st != ASSET_OK) asset__reload_watch_failed(s, j, st);
     /* a file another program holds without sharing: a reload tries it again */
     bool transient = st != ASSET_OK && j->req && j->req->transient;
     while (j->handles) {

@@ -206,6 +206,23 @@ void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j) {
         asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", j->uri);
 }
 
+static void awaiting_push(asset_server_t *s, const char *parent, void *arg) {
+    (void)arg;
+    if (!todo_push(s, parent, true)) fail_live_no_memory(s, parent, strlen(parent), NULL);
+}
+
+/* [lock] uri changed: the parents its failure failed (or loaded without it, optional)
+ * get fresh reloads, after this one (the pump). Its watch was theirs: when no handle
+ * names uri, it goes (a parent's reload that loads it watches it again). */
+static bool reload_awaiting(asset_server_t *s, const char *uri, size_t bl) {
+    if (!asset__awaited_take(s, uri, awaiting_push, NULL)) return false;
+    atomic_store(&s->wake_pending, true); /* the pump, at a flush */
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, uri, bl);
+    if (!asset__uri_iter_next(&it)) asset__reload_unwatch(s, uri, bl);
+    return true;
+}
+
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     claim_t claims[ASSET__MAX_LOADERS];
     const asset__loader_slot_t *seen[ASSET__MAX_LOADERS]; /* each loader once: a reload
@@ -215,6 +232,7 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     uv_mutex_lock(&s->lock);
     if (!s->stopping) mark_stale_jobs(s, uri, forced);
     if (!s->stopping) asset__uri_index_on(s);
+    bool awaited = !s->stopping && reload_awaiting(s, uri, bl);
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, uri, bl);
     for (asset_handle_t *h; !s->stopping && (h = asset__uri_iter_next(&it));) {
@@ -234,6 +252,7 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
         s->reload_claims = &claims[n++];
     }
     uv_mutex_unlock(&s->lock);
+    if (awaited) asset__maybe_wake(s); /* the parents' reloads, at the next pump */
     for (size_t i = 0; i < n; i++) {
         claim_t *c = &claims[i];
         /* a no_cache load's value goes in no cache, its reloads' neither (they cached it) */
@@ -767,6 +786,8 @@ typedef struct wfile {
     struct asset__rio *rio;
     wdir_t *dir;
     bool unpolled; /* its poll could not start, and a warning said so: once */
+    bool absent;   /* watched while not there (for a failed load's parents): its poll's
+                    * "no such file" is no change */
 } wfile_t;
 
 struct wdir {
@@ -1101,10 +1122,11 @@ static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, in
 }
 
 static void on_poll(uv_fs_poll_t *p, int status, const uv_stat_t *prev, const uv_stat_t *curr) {
-    (void)status;
     (void)prev;
     (void)curr;
     wfile_t *f = p->data;
+    if (status < 0 && f->absent) return; /* still not there */
+    f->absent = false;
     changed(f->rio, f->uri);
 }
 
@@ -1218,6 +1240,7 @@ static void watch_remove(void *arg) {
 void asset__reload_unwatch(asset_server_t *s, const char *uri, size_t n) {
     retry_forget(s, uri, n); /* a retry that waits finds nothing to reload */
     if (!s->cfg.watch || s->stopping || !s->io) return;
+    if (asset__awaited_has(s, uri, n)) return; /* watched for its parents */
     asset__map_node_t *node = (asset__map_node_t *)asset__map_find_n(&s->watched, uri, n);
     if (!node) return;
     unwatch_req_t *u = asset_alloc(sizeof *u + n + 1);
@@ -1245,7 +1268,12 @@ typedef struct watch_req {
     asset_server_t *s;
     char *path, *uri;
     char *version; /* of the bytes the load read, or NULL (unknown) */
+    /* a failed load's, for its parents (asset__reload_watch_failed): it found no file
+     * there (WATCH_ABSENT), or one it failed on (WATCH_FAILED) */
+    int failed;
 } watch_req_t;
+
+enum { WATCH_LOADED, WATCH_ABSENT, WATCH_FAILED };
 
 /* Whether the file at path still has this version (asset__fstat_version): it cannot
  * have changed since the load read it. */
@@ -1261,6 +1289,14 @@ static bool same_version(const char *path, const char *version) {
     }
     asset__file_close(f);
     return same;
+}
+
+/* Whether a file is at path now (a file that was not there when its load failed). */
+static bool file_there(const char *path) {
+    asset__file_t *f = NULL;
+    if (asset__file_open(path, &f) != 0) return false;
+    asset__file_close(f);
+    return true;
 }
 
 static void watch_add(void *arg) {
@@ -1309,6 +1345,7 @@ static void watch_add(void *arg) {
         goto nomem;
     }
     w->uri = NULL;
+    f->absent = w->failed == WATCH_ABSENT;
     f->rio = r;
     f->dir = d;
     f->next = d->files;
@@ -1322,8 +1359,17 @@ static void watch_add(void *arg) {
      * not cached (no_cache, or evicted) reads afresh and publishes a reload even when
      * nothing changed. A polled file (a link, a directory that cannot be watched) is
      * revalidated anyway: its poll takes its first stat later, on its own, and a change
-     * before that stat would be its starting point, never seen */
-    if (f->poll || !w->version || !same_version(w->path, w->version)) changed(r, f->uri);
+     * before that stat would be its starting point, never seen. A failed load's: a file
+     * there now where there was none, or another version than the one it failed on (a
+     * spurious change would reload its parents only to fail them again) */
+    bool change;
+    if (w->failed == WATCH_ABSENT)
+        change = file_there(w->path);
+    else if (w->failed == WATCH_FAILED)
+        change = w->version && !same_version(w->path, w->version);
+    else
+        change = f->poll || !w->version || !same_version(w->path, w->version);
+    if (change) changed(r, f->uri);
     atomic_fetch_add(&w->s->watched_files, 1);
     goto out;
 nomem: /* not watched: said, as a file that cannot be polled (it went unsaid: a review) */
@@ -1495,7 +1541,8 @@ void asset__reload_io_start(asset_server_t *s) {
 #define NOT_WATCHED \
     "watch: cannot watch %s (not enough memory, or no I/O thread): changes of it are not seen"
 
-void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
+/* failed: WATCH_LOADED, or j failed (a dependency's, watched for its parents). */
+static void watch_job(asset_server_t *s, asset__job_t *j, int failed) {
     /* no handle left: none names the file, and none would end its watch */
     if (!s->cfg.watch || j->is_list || !j->source || !j->handles) return;
     watched_t *was = (watched_t *)asset__map_get(&s->watched, j->uri);
@@ -1534,6 +1581,7 @@ void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) {
     /* the version it read (a NOT_MODIFIED read kept the cached one); NULL: unknown */
     const char *v = j->req && j->req->version ? j->req->version : j->cached_version;
     w->version = v ? asset__strdup(v) : NULL;
+    w->failed = failed;
     if (!asset__io_post(io, watch_add, w)) {
         asset__map_remove(&s->watched, &node->node); /* was stays: its watch too */
         goto fail;
@@ -1554,6 +1602,27 @@ fail:
     asset_free(w);
     asset_free(key);
     asset_free(node);
+}
+
+void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) { watch_job(s, j, WATCH_LOADED); }
+
+void asset__reload_watch_failed(asset_server_t *s, asset__job_t *j, asset_status_t st) {
+    /* a cancel or no memory says nothing of the file: its fix is not awaited */
+    if (!s->cfg.watch || s->stopping || j->is_list || st == ASSET_E_CANCELLED ||
+        st == ASSET_E_NO_MEMORY)
+        return;
+    size_t dl = strcspn(j->uri, "#");
+    bool awaited = false;
+    for (asset_handle_t *h = j->handles; h; h = h->job_next) {
+        if (!h->dep_parent) continue;
+        if (asset__awaited_add(s, j->uri, dl, h->dep_parent->uri))
+            awaited = true;
+        else /* its fix reloads nothing: said */
+            asset__log(s, ASSET_LOG_WARN,
+                       "%s: out of memory: once %s is fixed, reload it (asset_server_reload)",
+                       h->dep_parent->uri, j->uri);
+    }
+    if (awaited) watch_job(s, j, st == ASSET_E_NOT_FOUND ? WATCH_ABSENT : WATCH_FAILED);
 }
 
 void asset__reload_free(asset_server_t *s) {

@@ -168,6 +168,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     asset__map_init(&s->dependents);
     asset__map_init(&s->reload_todo_map);
     asset__map_init(&s->reload_retries);
+    asset__map_init(&s->awaited);
     s->uri_index_on = s->cfg.watch || s->cfg.http_poll_ms; /* empty: no handle yet */
     s->mem = asset__mem_create();
     s->pkg = asset__pkg_create(s->cfg.pkg_path, s->base_dir);
@@ -269,6 +270,7 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     } while (s->all || atomic_load(&s->dead_tasks) || atomic_load(&s->dead_values));
     asset__registry_free(s);
     asset__reload_free(s);
+    asset__awaited_free(s);
     asset__uri_index_free(s); /* empty by now: every handle was freed */
     asset__dependents_free(s);
     asset__cb_index_free(s);      /* every handle's callbacks left it */

@@ -85,6 +85,9 @@ static asset_status_t dl_parse(void *ctx, asset_parse_t *p) {
     for (const char *c = text; tu_next_line(&c, line, sizeof line);) {
         if (!strncmp(line, "dep ", 4) && !asset_parse_depend(p, line + 4, NULL))
             return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        asset_load_options_t opt = {.optional = true};
+        if (!strncmp(line, "opt ", 4) && !asset_parse_depend(p, line + 4, &opt))
+            return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
         if (!strncmp(line, "label ", 6)) {
             char *v = asset_alloc(strlen(line + 6) + 1);
             strcpy(v, line + 6);
@@ -277,6 +280,21 @@ static void wait_watched(asset_server_t *s, unsigned files) {
     uint64_t deadline = now_ms() + DEADLINE_MS;
     while (atomic_load(&s->watched_files) < files) {
         assert_true(now_ms() < deadline);
+        wait_news(s, 10);
+    }
+}
+
+/* Waits until at most `files` files are watched (their watches go on the I/O thread). */
+static void wait_watched_down(asset_server_t *s, unsigned files) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&s->watched_files) > files) {
+        if (now_ms() > deadline) {
+            size_t b = 0;
+            for (asset__map_node_t *n = NULL; (n = asset__map_next(&s->watched, n, &b));)
+                fprintf(stderr, "watched: %s\n", n->key);
+            fail_msg("%u files still watched, want %u", atomic_load(&s->watched_files), files);
+        }
+        asset_server_flush(s);
         wait_news(s, 10);
     }
 }
@@ -745,6 +763,169 @@ static void test_dependency_change_reaches_a_parent_two_levels_up(void **state) 
     asset_handle_release(h);
     free(leaf);
     free(top);
+    fx_close(&f);
+}
+
+/* Writes text to rel in dir through a temporary file renamed over it: one change to
+ * the watcher, whether rel was there or not. */
+static void save(const char *dir, const char *rel, const char *text) {
+    char tmpname[256];
+    snprintf(tmpname, sizeof tmpname, ".%s.swp", rel);
+    char *tmp = tu_write_file(dir, tmpname, text, strlen(text));
+    char *path = tu_path(dir, rel);
+    assert_int_equal(tu_os_rename_replace(tmp, path), 0);
+    free(tmp);
+    free(path);
+}
+
+/* Flushes until h's last reload reports st (its reloaded callbacks counted in r):
+ * count reloads, the last one st. */
+static void wait_reload(asset_server_t *s, rec_t *r, int count, asset_status_t st) {
+    wait_count(s, &r->count, count, false);
+    assert_int_equal(r->count, count);
+    assert_int_equal(r->err, st);
+}
+
+/* A level saved before its new texture is exported: its reload fails on the missing
+ * dependency and keeps the old value; the texture's export then reloads the level (a
+ * failed dependency's file is watched on its parent's behalf). It was not: a failed
+ * load is not watched, and a change reaches only the parents whose values depend on
+ * it, which no value of the level did. Polled (no directory watch left): a poll of a file
+ * that is not there says so once, which is no change (the level would fail again). */
+static void dependency_appears_later(bool polled) {
+    atomic_store(&asset__watch_force_poll, polled);
+    fixture_t f;
+    fx_open(&f);
+    free(tu_write_file(f.dir, "tex.d", "tex", 3));
+    free(tu_write_file(f.dir, "lvl.d", "dep tex.d", 9));
+    char *lvl = tu_path(f.dir, "lvl.d");
+    asset_handle_t *h = tu_load_wait(f.s, lvl, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(f.s, 4);
+    save(f.dir, "lvl.d", "dep tex.d\ndep new.d");
+    wait_reload(f.s, &r, 1, ASSET_E_DEPENDENCY);
+    assert_string_equal(asset_handle_value(h), "dep tex.d");
+    /* new.d's watch is set up, and its first look (a poll's first stat) found nothing:
+     * no change, no second failure */
+    wait_watched(f.s, 5);
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(r.count, 1);
+    save(f.dir, "new.d", "new");
+    wait_reload(f.s, &r, 2, ASSET_OK);
+    assert_string_equal(asset_handle_value(h), "dep tex.d\ndep new.d");
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 1)), "new");
+    /* and it is an ordinary dependency from then on: its edits reload the level */
+    save(f.dir, "new.d", "new v2");
+    wait_reload(f.s, &r, 3, ASSET_OK);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 1)), "new v2");
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(r.count, 3);
+    asset_handle_release(h);
+    free(lvl);
+    fx_close(&f);
+    atomic_store(&asset__watch_force_poll, false);
+}
+
+static void test_a_dependency_that_appears_later_reloads_its_parent(void **state) {
+    (void)state;
+    dependency_appears_later(false);
+}
+
+static void test_a_polled_dependency_that_appears_later_reloads_its_parent(void **state) {
+    (void)state;
+    dependency_appears_later(true);
+}
+
+/* The same two levels down (the level depends on a new material, whose texture is not
+ * there yet), and a dependency that failed to parse, fixed: each fix reloads the level.
+ * The middle one's load failed too: its file was watched for the level as well. */
+static void test_a_fixed_dependency_reloads_its_parent_at_any_depth(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    free(tu_write_file(f.dir, "lvl.d", "level", 5));
+    char *lvl = tu_path(f.dir, "lvl.d");
+    asset_handle_t *h = tu_load_wait(f.s, lvl, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(f.s, 3);
+    save(f.dir, "mat.d", "dep tex.d");
+    save(f.dir, "lvl.d", "dep mat.d");
+    wait_reload(f.s, &r, 1, ASSET_E_DEPENDENCY);
+    save(f.dir, "tex.d", "bad"); /* there, but malformed: it fails again */
+    wait_reload(f.s, &r, 2, ASSET_E_DEPENDENCY);
+    assert_string_equal(asset_handle_value(h), "level");
+    save(f.dir, "tex.d", "tex");
+    wait_reload(f.s, &r, 3, ASSET_OK);
+    assert_string_equal(asset_handle_value(h), "dep mat.d");
+    asset_handle_t *mat = asset_handle_dependency(h, 0);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(mat, 0)), "tex");
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(r.count, 3);
+    asset_handle_release(h);
+    free(lvl);
+    fx_close(&f);
+}
+
+/* A mem:// key put after a parent's reload failed for want of it reloads the parent. */
+static void test_a_mem_dependency_put_later_reloads_its_parent(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_mem_put(s, "lvl.d", "level", 5), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://lvl.d", ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    assert_int_equal(asset_mem_put(s, "lvl.d", "dep new.d", 9), ASSET_OK);
+    wait_reload(s, &r, 1, ASSET_E_DEPENDENCY);
+    assert_string_equal(asset_handle_value(h), "level");
+    assert_int_equal(asset_mem_put(s, "new.d", "new", 3), ASSET_OK);
+    wait_reload(s, &r, 2, ASSET_OK);
+    assert_string_equal(asset_handle_value(h), "dep new.d");
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 0)), "new");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* An optional dependency that is not there loads its parent without it; when it
+ * appears, the parent reloads with it. A parent released meanwhile is not reloaded,
+ * and the missing file's watch goes with it. */
+static void test_an_optional_dependency_that_appears_reloads_its_parent(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    free(tu_write_file(f.dir, "mat.d", "opt normal.d", 12));
+    free(tu_write_file(f.dir, "gone.d", "dep later.d", 11));
+    char *mat = tu_path(f.dir, "mat.d");
+    char *gone = tu_path(f.dir, "gone.d");
+    asset_handle_t *h = tu_load_wait(f.s, mat, ASSET_OK);
+    assert_int_equal(asset_handle_error(asset_handle_dependency(h, 0)), ASSET_E_NOT_FOUND);
+    asset_handle_release(tu_load_wait(f.s, gone, ASSET_E_DEPENDENCY));
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(f.s, 5); /* a, b, mat.d, and the missing normal.d and later.d */
+    save(f.dir, "later.d", "later");
+    save(f.dir, "normal.d", "bumpy");
+    wait_reload(f.s, &r, 1, ASSET_OK);
+    assert_int_equal(asset_handle_error(asset_handle_dependency(h, 0)), ASSET_OK);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 0)), "bumpy");
+    settle(f.s);
+    asset_handle_release(h);
+    settle(f.s);
+    /* the fixture's two files, and normal.d (mat.d's cached value holds it): later.d's
+     * watch went once it appeared, with no one to reload, and mat.d's with its handle */
+    wait_watched_down(f.s, 3);
+    char *later = tu_path(f.dir, "later.d");
+    char *later_uri = asset__uri_from_path(later[0] == '/' ? "file://" : "file:///", later);
+    uv_mutex_lock(&f.s->lock);
+    assert_null(asset__map_get(&f.s->watched, later_uri));
+    assert_false(asset__awaited_has(f.s, later_uri, strlen(later_uri)));
+    uv_mutex_unlock(&f.s->lock);
+    asset_free(later_uri);
+    free(later);
+    free(mat);
+    free(gone);
     fx_close(&f);
 }
 
@@ -3107,6 +3288,11 @@ int main(void) {
         cmocka_unit_test(test_asset_server_reload_of_a_file_in_use_is_tried_again_without_watch),
         cmocka_unit_test(test_a_file_saved_while_held_without_sharing_reloads_once_free),
         cmocka_unit_test(test_dependency_change_reaches_a_parent_two_levels_up),
+        cmocka_unit_test(test_a_dependency_that_appears_later_reloads_its_parent),
+        cmocka_unit_test(test_a_polled_dependency_that_appears_later_reloads_its_parent),
+        cmocka_unit_test(test_a_fixed_dependency_reloads_its_parent_at_any_depth),
+        cmocka_unit_test(test_a_mem_dependency_put_later_reloads_its_parent),
+        cmocka_unit_test(test_an_optional_dependency_that_appears_reloads_its_parent),
         cmocka_unit_test(test_labels_reload_with_their_file),
         cmocka_unit_test(test_released_handle_is_not_reloaded),
         cmocka_unit_test(test_a_released_asset_stops_being_watched),

@@ -1,0 +1,109 @@
+/* awaited.c - failed dependencies that their parents wait for, for hot reload.
+ *
+ * A change reaches the parents whose values depend on the changed asset (dependents.c).
+ * A dependency that failed (its file not there yet, malformed, or its own dependency
+ * failing) is in no value: its parent failed (a reload of it kept the old value) or, an
+ * optional one, loaded without it. So its fix reached no parent: a level saved before
+ * its new texture was exported was never reloaded once the texture was.
+ *
+ * This keeps, per failed dependency's base URI, the base URIs of the parents it failed
+ * (job.c adds them as the dependency's load fails, and has its file watched). A change
+ * of it (asset__reload_request) takes them: each parent gets a fresh reload, whose
+ * parse loads the dependency anew, and the entry goes. A parent that is not live by
+ * then (released, or its first load failed: a failed load is not reloaded) gets none;
+ * a parent awaited but fixed otherwise meanwhile gets one more fresh reload.
+ *
+ * One group per dependency, with a map of its parents: a missing texture that 4,000
+ * materials wait for is one lookup per material, and one walk when it appears.
+ * Everything here is [lock]. */
+#include "internal.h"
+
+#include <string.h>
+
+typedef struct waiter {
+    asset__map_node_t node; /* key: the parent's base URI, in uri[] */
+    struct waiter *next;
+    char uri[];
+} waiter_t;
+
+typedef struct group {
+    asset__map_node_t node; /* in s->awaited; key: the dependency's base URI, in dep[] */
+    asset__map_t parents;   /* waiter_t by URI */
+    waiter_t *head;
+    char dep[];
+} group_t;
+
+static group_t *find(const asset_server_t *s, const char *uri, size_t n) {
+    return (group_t *)asset__map_find_n(&s->awaited, uri, n);
+}
+
+bool asset__awaited_has(const asset_server_t *s, const char *uri, size_t n) {
+    return s->awaited.count && find(s, uri, n);
+}
+
+bool asset__awaited_add(asset_server_t *s, const char *dep, size_t dl, const char *parent) {
+    group_t *g = find(s, dep, dl);
+    bool made = !g;
+    if (made) {
+        if (!(g = asset_alloc(sizeof *g + dl + 1))) return false;
+        memset(g, 0, sizeof *g);
+        memcpy(g->dep, dep, dl);
+        g->dep[dl] = 0;
+        g->node.key = g->dep;
+        asset__map_init(&g->parents);
+        if (!asset__map_put(&s->awaited, &g->node)) {
+            asset_free(g);
+            return false;
+        }
+    } else if (asset__map_get(&g->parents, parent)) {
+        return true;
+    }
+    size_t pl = strlen(parent) + 1;
+    waiter_t *w = asset_alloc(sizeof *w + pl);
+    if (w) {
+        memcpy(w->uri, parent, pl);
+        memset(&w->node, 0, sizeof w->node);
+        w->node.key = w->uri;
+        w->next = g->head;
+    }
+    if (!w || !asset__map_put(&g->parents, &w->node)) {
+        asset_free(w);
+        if (made) {
+            asset__map_remove(&s->awaited, &g->node);
+            asset_free(g);
+        }
+        return false;
+    }
+    g->head = w;
+    return true;
+}
+
+static waiter_t *group_free(asset_server_t *s, group_t *g) {
+    waiter_t *head = g->head;
+    asset__map_remove(&s->awaited, &g->node);
+    asset__map_free(&g->parents);
+    asset_free(g);
+    return head;
+}
+
+size_t asset__awaited_take(asset_server_t *s, const char *uri, asset__awaited_fn fn, void *arg) {
+    group_t *g = s->awaited.count ? find(s, uri, strlen(uri)) : NULL;
+    size_t n = 0;
+    for (waiter_t *w = g ? group_free(s, g) : NULL, *next; w; w = next, n++) {
+        next = w->next;
+        fn(s, w->uri, arg);
+        asset_free(w);
+    }
+    return n;
+}
+
+void asset__awaited_free(asset_server_t *s) {
+    size_t b = 0;
+    for (asset__map_node_t *n; (b = 0, n = asset__map_next(&s->awaited, NULL, &b));) {
+        for (waiter_t *w = group_free(s, (group_t *)n), *next; w; w = next) {
+            next = w->next;
+            asset_free(w);
+        }
+    }
+    asset__map_free(&s->awaited);
+}
