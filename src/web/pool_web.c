@@ -69,8 +69,13 @@ static void run_one(asset_server_t *s) {
 
 size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
     size_t n = 0;
-    /* at least one job per flush, so a tiny budget still makes progress */
-    while (s->heap_len && !s->stopping) {
+    /* at least one job per flush, so a tiny budget still makes progress; and as many as
+     * were queued when it began, no more: what those jobs queue (a task spawning the
+     * next step of its work, a parse's loads and dependencies) is the next flush's. It
+     * ran them too, so a task that spawned its successor kept one flush going for as
+     * long as the chain did, for ever for one without an end (a review) */
+    size_t queued = s->heap_len;
+    while (n < queued && s->heap_len && !s->stopping) {
         run_one(s);
         n++;
         if (budget_ns && asset__now_ns() - start_ns >= budget_ns) break;

@@ -918,6 +918,36 @@ static void test_destroy_with_a_pending_async_read_is_refused_not_aborted(void *
     assert_int_equal(asset_server_try_destroy(s), ASSET_OK);
 }
 
+/* A task that spawns the next one, as incremental work done a step per task does: the
+ * single-threaded build runs jobs inside the flush, and ran the ones the flush's own
+ * jobs queued too, so a flush went on for as long as the chain did (for ever, for one
+ * without an end), against the header's "a flush always ends" (a review). A flush runs
+ * what was queued when it began; the rest is the next flush's. */
+static int g_chain_runs;
+static asset_server_t *g_chain_server;
+static asset_status_t chain_step(asset_task_t *t, void *arg) {
+    (void)arg;
+    if (++g_chain_runs < 1000)
+        asset_handle_release(asset_server_spawn(g_chain_server, chain_step, NULL, NULL, NULL));
+    asset_task_set_value(t, NULL, 0, NULL, NULL);
+    return ASSET_OK;
+}
+
+static void test_a_flush_runs_only_the_jobs_queued_when_it_began(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    g_chain_server = s;
+    g_chain_runs = 0;
+    asset_handle_t *h = asset_server_spawn(s, chain_step, NULL, NULL, NULL);
+    asset_server_flush(s);
+    assert_int_equal(g_chain_runs, 1); /* was 1,000: the whole chain in one flush */
+    assert_true(asset_handle_is_done(h));
+    for (int i = 0; i < 2000 && g_chain_runs < 1000; i++) asset_server_flush(s); /* a step each */
+    assert_int_equal(g_chain_runs, 1000);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_wait_on_a_fetch_without_threads_returns_busy(void **state) {
     (void)state;
     NEED_HTTP();
@@ -966,6 +996,7 @@ int main(void) {
 #ifndef __EMSCRIPTEN_PTHREADS__
         cmocka_unit_test(test_wait_on_a_fetch_without_threads_returns_busy),
         cmocka_unit_test(test_destroy_with_a_pending_async_read_is_refused_not_aborted),
+        cmocka_unit_test(test_a_flush_runs_only_the_jobs_queued_when_it_began),
 #endif
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
