@@ -982,11 +982,28 @@ void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b) {
 size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
     size_t n = 0;
     asset_batch_t *later = NULL, *later_last = NULL; /* for the next flush */
+    /* what is queued so far, and a folder's own next steps (asset_server_flush takes
+     * every step at once), no more: a done callback making an empty group (done at once)
+     * or connecting to another done batch queued a batch this drain took, whose callback
+     * did the same, so a chain of them kept one flush going for ever (a review). Those
+     * queued after `last` wait for the next flush, in order */
+    const asset_batch_t *last = s->bq_tail;
+    bool past = !last;
     while (s->bq_head) {
         if (n && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
         asset_batch_t *b = s->bq_head;
         s->bq_head = b->queue_next;
         if (!s->bq_head) s->bq_tail = NULL;
+        if (past && !b->listing) { /* still queued: the next flush's */
+            b->queue_next = NULL;
+            if (later_last)
+                later_last->queue_next = b;
+            else
+                later = b;
+            later_last = b;
+            continue;
+        }
+        if (b == last) past = true;
         n++;
         if (b->listing) { /* a folder creating its children: the next step (it is not done,
                              so nothing frees it meanwhile) */

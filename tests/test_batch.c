@@ -1811,6 +1811,59 @@ static void test_a_done_callback_connecting_another_each_time_lets_the_flush_end
     asset_server_destroy(s);
 }
 
+/* The same across batches: a done callback that makes an empty group (done at once) and
+ * connects itself to it, or connects itself to another batch that is done, had that one
+ * fired by the same flush, whose batch queue took what was queued while it ran: a chain
+ * of them (a "next frame" poll on a fresh empty group, two batches taking turns) never
+ * let the flush end. A flush takes the batches queued when its turn at them began (and
+ * a folder's own next steps); the rest is the next flush's. Capped at 1,000 here. */
+static int g_chain_dones;
+static asset_batch_t *g_chain_other[2];
+static void chain_empty_group(asset_batch_t *b, void *user) {
+    (void)b;
+    asset_server_t *s = user;
+    if (++g_chain_dones >= 1000) return;
+    asset_batch_t *n = asset_server_load_group(s, NULL, 0, NULL);
+    assert_non_null(n);
+    assert_true(asset_batch_on_completed(n, chain_empty_group, s) != 0);
+    asset_batch_release(n);
+}
+static void chain_turns(asset_batch_t *b, void *user) {
+    (void)user;
+    if (++g_chain_dones >= 1000) return;
+    asset_batch_t *o = b == g_chain_other[0] ? g_chain_other[1] : g_chain_other[0];
+    assert_true(asset_batch_on_completed(o, chain_turns, NULL) != 0);
+}
+
+static void test_done_callbacks_chained_across_batches_let_the_flush_end(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    g_chain_dones = 0;
+    asset_batch_t *first = asset_server_load_group(s, NULL, 0, NULL);
+    assert_true(asset_batch_on_completed(first, chain_empty_group, s) != 0);
+    asset_batch_release(first);
+    asset_server_flush(s);
+    assert_int_equal(g_chain_dones, 1); /* was 1,000: the whole chain in one flush */
+    asset_server_flush(s);
+    assert_int_equal(g_chain_dones, 2);
+    while (g_chain_dones < 1000) asset_server_flush(s);
+    /* two done batches, each callback connecting the next to the other one */
+    g_chain_dones = 0;
+    for (int i = 0; i < 2; i++) {
+        g_chain_other[i] = asset_server_load_group(s, NULL, 0, NULL);
+        assert_int_equal(asset_batch_wait(g_chain_other[i], 60000), ASSET_OK);
+    }
+    asset_server_flush(s); /* their ends: neither is queued from here on */
+    assert_true(asset_batch_on_completed(g_chain_other[0], chain_turns, NULL) != 0);
+    asset_server_flush(s);
+    assert_int_equal(g_chain_dones, 1);
+    while (g_chain_dones < 1000) asset_server_flush(s);
+    asset_server_flush(s);
+    assert_int_equal(g_chain_dones, 1000);
+    for (int i = 0; i < 2; i++) asset_batch_release(g_chain_other[i]);
+    asset_server_destroy(s);
+}
+
 /* With watch on, a manifest batch kept its manifest's handle for as long as the batch
  * lived: every change to the manifest was read and parsed again (a reload), for nothing,
  * since a batch makes its children once. Its handle goes once the children are made; a
@@ -2057,6 +2110,7 @@ int main(void) {
         cmocka_unit_test(test_group_callbacks_may_call_the_api_while_children_are_delivered),
         cmocka_unit_test(test_group_children_keep_their_order_across_slices_of_hits_and_misses),
         cmocka_unit_test(test_empty_group_completes_at_next_flush),
+        cmocka_unit_test(test_done_callbacks_chained_across_batches_let_the_flush_end),
         cmocka_unit_test(test_done_callback_connected_while_a_flush_ends_the_batch_fires),
         cmocka_unit_test(test_a_done_callback_connecting_another_each_time_lets_the_flush_end),
         cmocka_unit_test(test_cancel_batch_midway_counts_add_up),
