@@ -410,7 +410,7 @@ ASSET_API void asset_server_clear_caches(asset_server_t *s);
 /* Cancels every unfinished load whose options.tag equals `tag`, except `keep`
  * (may be NULL), and every unfinished batch made with that tag (the children a folder,
  * manifest or group makes later are cancelled as they are made). Returns how many
- * handles it cancelled. */
+ * handles it cancelled. Costs the handles not done yet, not every one held. */
 ASSET_API size_t asset_server_cancel_tag(asset_server_t *s, const char *tag,
                                          const asset_handle_t *keep);
 /* Fills *out with a consistent snapshot. */

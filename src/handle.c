@@ -135,6 +135,7 @@ void asset__handle_link(asset_server_t *s, asset_handle_t *h) {
     h->all_next = s->all;
     if (s->all) s->all->all_prev = h;
     s->all = h;
+    if (!s->all_tail) s->all_tail = h;
     if (s->uri_index_on) asset__uri_index_add(s, h);
 }
 
@@ -303,6 +304,7 @@ typedef struct asset__later {
 /* Everything of h but its memory (asset__handle_discard). */
 static void handle_clear(asset_handle_t *h) {
     asset_server_t *s = h->server;
+    if (s->all_tail == h) s->all_tail = h->all_prev;
     if (h->all_prev)
         h->all_prev->all_next = h->all_next;
     else
@@ -367,13 +369,28 @@ void asset__handle_discard_all(asset_server_t *s) {
 
 /* ---- flush ---- */
 
+/* [lock] h, done for good, goes to the tail of s->all, behind every handle not done
+ * (asset_server_cancel_tag's walk stops at the first done one). */
+static void all_to_tail(asset_server_t *s, asset_handle_t *h) {
+    if (s->all_tail == h) return;
+    if (h->all_prev)
+        h->all_prev->all_next = h->all_next;
+    else
+        s->all = h->all_next;
+    h->all_next->all_prev = h->all_prev; /* not the tail: it has a next */
+    h->all_prev = s->all_tail;
+    h->all_next = NULL;
+    s->all_tail->all_next = h;
+    s->all_tail = h;
+}
+
 void asset__handle_publish(asset_server_t *s, asset_handle_t *h) {
-    (void)s;
     if (!h->decided || state_terminal(atomic_load(&h->state))) return;
     int state = h->status == ASSET_OK            ? ASSET_STATE_LOADED
                 : h->status == ASSET_E_CANCELLED ? ASSET_STATE_CANCELLED
                                                  : ASSET_STATE_FAILED;
     atomic_store_explicit(&h->state, state, memory_order_release);
+    all_to_tail(s, h);
     /* after the state: a thread that reads version 1 reads LOADED */
     if (state == ASSET_STATE_LOADED) atomic_store_explicit(&h->version, 1, memory_order_release);
 }
@@ -791,7 +808,11 @@ size_t asset_server_cancel_tag(asset_server_t *s, const char *tag, const asset_h
     if (!s || !tag) return 0;
     size_t n = 0;
     uv_mutex_lock(&s->lock);
-    for (asset_handle_t *h = s->all; h; h = h->all_next) {
+    /* the handles not done, which come first: a walk of every live one, the loaded ones
+     * a program holds too, took 7 ms per call for 100,000 (a review) */
+    for (asset_handle_t *h = s->all; h && !state_terminal(atomic_load(&h->state));
+         h = h->all_next) {
+        s->tag_visits++;
         const char *ht = asset__handle_tag(h);
         if (h == keep || !ht || strcmp(ht, tag) != 0) continue;
         n += asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled by tag");

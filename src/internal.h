@@ -669,8 +669,11 @@ struct asset_server {
     unsigned waiters;         /* [lock] threads in done_cond */
     unsigned running;         /* [lock] jobs a worker (or a waiting caller) is on */
     unsigned caller_runs;     /* [lock] jobs run by asset_handle_wait on its own thread */
-    /* every live handle [lock] */
-    asset_handle_t *all;
+    /* every live handle [lock]: those not done first (made at its head), the done ones
+     * after (asset__handle_publish moves a handle to the tail as it makes it LOADED,
+     * FAILED or CANCELLED, for good), so asset_server_cancel_tag stops at the first
+     * done one; all_tail is the last */
+    asset_handle_t *all, *all_tail;
     /* batches [lock]: every live one, and those with late callbacks to fire */
     asset_batch_t *batches;
     asset_batch_t *bq_head, *bq_tail;
@@ -777,6 +780,7 @@ struct asset_server {
     uint64_t flight_visits;     /* [lock] edges in-flight cycle searches looked at (tests) */
     uint64_t cb_visits;         /* [lock] callbacks connects and deliveries looked at (tests) */
     uint64_t introspect_visits; /* [lock] cache entries introspection looked at (tests) */
+    uint64_t tag_visits;        /* [lock] handles asset_server_cancel_tag looked at (tests) */
     /* [in a flush, or destroy] tasks a budgeted flush took from dead_tasks and left, linked
      * by dead_next: the next flush frees them first (spawn.c) */
     struct asset__task *tasks_left;
