@@ -321,6 +321,8 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
     return st;
 }
 
+static bool remove_dot_segments(const char *in, char *out, bool strict);
+
 /* http(s): the URL up to its fragment, normalised as RFC 3986 6.2.3 says so that one
  * resource is one URI (one cache entry, one coalesced load): the host lowercased, an
  * empty port or the scheme's default port dropped, an empty path made "/". The path is
@@ -352,9 +354,27 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
             ae = c;
     }
     size_t slash = rest[hl] == '/' ? 0 : 1; /* "http://h" and "http://h?q": the path "/" */
-    size_t ol = ae + slash + (rl - hl);
+    /* its dot segments removed (RFC 3986 5.2.4), as libcurl and fetch() do before they
+     * send it: "http://h/a/../b" is the request for "/b", one URI with "http://h/b" */
+    const char *path = rest + hl;
+    size_t pn = slash ? 0 : strcspn(path, "?#"), dn = pn;
+    scratch_t ps;
+    ps.p = NULL;
+    char *dotless = NULL;
+    if (pn && asset__memmem(path, pn, "/.", 2)) {
+        if (!(dotless = scratch_get(&ps, 2 * (pn + 1))))
+            return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+        memcpy(dotless + pn + 1, path, pn);
+        dotless[pn + 1 + pn] = 0;
+        remove_dot_segments(dotless + pn + 1, dotless, false);
+        dn = strlen(dotless);
+    }
+    size_t ol = ae + slash + dn + (rl - hl - pn);
     char *o = asset_alloc(out->room + sl + 3 + ol + 1 + ol + 1);
-    if (!o) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    if (!o) {
+        scratch_put(&ps);
+        return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    }
     o += out->room;
     memcpy(o, out->scheme, sl);
     memcpy(o + sl, "://", 3);
@@ -362,8 +382,10 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
     memcpy(p, rest, ae);
     for (size_t i = h0; i < ae; i++) p[i] = (char)asset__ascii_lower((unsigned char)p[i]);
     if (slash) p[ae] = '/';
-    memcpy(p + ae + slash, rest + hl, rl - hl);
+    memcpy(p + ae + slash, dotless ? dotless : path, dn);
+    memcpy(p + ae + slash + dn, path + pn, rl - hl - pn);
     p[ol] = 0;
+    scratch_put(&ps);
     memcpy(p + ol + 1, p, ol + 1);
     out->uri = o;
     out->path = p + ol + 1;

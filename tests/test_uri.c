@@ -506,6 +506,30 @@ static void test_http_spellings_of_one_url_coalesce(void **state) {
     asset_server_destroy(s);
 }
 
+/* libcurl (and fetch() on the web) removes a URL's dot segments before it sends it
+ * (RFC 3986 5.2.4): "http://h/a/./b/../c" is the request "GET /a/c", the resource
+ * "http://h/a/c" names, which a reference "../c" resolves to; they were two URIs (two
+ * cache entries, two loads that did not coalesce). Empty segments, the query and
+ * escapes ("%2E%2E", which libcurl sends as written) are kept. */
+static void test_http_dot_segments_are_removed_as_libcurl_does(void **state) {
+    (void)state;
+    const char *same[] = {"http://h/a/c",          "http://h/a/./c",  "http://h/a/b/../c",
+                          "http://h/./a/b/./../c", "http://h/../a/c", "http://H:80/x/../a/c"};
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++)
+        check_ok(same[i], BASE, NULL, "http", "http://h/a/c", "h/a/c");
+    check_ok("http://h/a/b/..", BASE, NULL, "http", "http://h/a/", "h/a/");
+    check_ok("http://h/a/.?q=/./x/../y", BASE, NULL, "http", "http://h/a/?q=/./x/../y",
+             "h/a/?q=/./x/../y");
+    check_ok("https://h/..", BASE, NULL, "https", "https://h/", "h/");
+    check_ok("http://h/a//./b/", BASE, NULL, "http", "http://h/a//b/", "h/a//b/");
+    check_ok("http://h/a/%2E%2E/b", BASE, NULL, "http", "http://h/a/%2E%2E/b", "h/a/%2E%2E/b");
+    check_ok("http://h/a/..b/.c", BASE, NULL, "http", "http://h/a/..b/.c", "h/a/..b/.c");
+    /* the reference and the URL it resolves to are one URI */
+    char *r = asset__uri_resolve("http://h/a/b/m.json", "../c");
+    assert_string_equal(r, "http://h/a/c");
+    asset_free(r);
+}
+
 #if defined(__GLIBC__)
 #include <locale.h>
 /* Compiles glibc's locale `name` ("tr_TR.UTF-8") into dir with localedef; false when
@@ -878,6 +902,7 @@ int main(void) {
         cmocka_unit_test(test_http_host_is_lowercased_path_kept),
         cmocka_unit_test(test_http_empty_path_and_default_port_are_normalised),
         cmocka_unit_test(test_http_spellings_of_one_url_coalesce),
+        cmocka_unit_test(test_http_dot_segments_are_removed_as_libcurl_does),
         cmocka_unit_test_teardown(test_uri_rules_ignore_the_c_locale, locale_teardown),
         cmocka_unit_test(test_http_fragment_is_dropped),
         cmocka_unit_test(test_http_malformed_is_invalid),
