@@ -7,6 +7,7 @@
  * asset_server_flush_budget() bounds a huge folder's or manifest's work.
  * Fields marked [lock] are guarded by the server lock. */
 #include "internal.h"
+#include "platform/platform.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -1193,31 +1194,40 @@ const void *asset_batch_value(const asset_batch_t *cb, const char *uri) {
     asset_batch_t *b = (asset_batch_t *)cb; /* its index is made on demand */
     asset_server_t *s = b->server;
     item_t *n = find_child_locked(b, uri);
-    if (!n) { /* as written: normalise, or resolve against the batch's URI */
-        asset_uri_t u;
-        const char *why;
-        if (asset__uri_parse(uri, s->base_dir, s->file_root, &u, &why) == ASSET_OK) {
+    asset_uri_t u;
+    const char *why;
+    /* as written: resolved against the folder's or manifest's URI first, as its entries
+     * were ("a.txt" in levels/m.json is levels/a.txt; as a bare path, first, it named
+     * the manifest's "../a.txt" when file_root or the working directory was its
+     * parent: a review), else normalised as a load of it would be (a group's) */
+    if (!n && !b->uri && asset__uri_parse(uri, s->base_dir, s->file_root, &u, &why) == ASSET_OK) {
+        n = find_child_locked(b, u.uri);
+        asset__uri_dispose(&u);
+    }
+    if (!n && b->uri) { /* a folder's children resolve against it as a directory */
+        char *dir = b->kind == KIND_FOLDER ? folder_dir(b->uri) : NULL;
+        const char *base = b->kind == KIND_FOLDER ? dir : b->uri;
+        char *r = base ? asset__uri_resolve(base, uri) : NULL;
+        if (r) n = find_child_locked(b, r);
+        /* normalised as the child's URI was ("%61.txt" is "a.txt"): as resolved, a
+         * reference with escapes named no child (a review) */
+        if (!n && r && asset__uri_parse(r, s->base_dir, s->file_root, &u, &why) == ASSET_OK) {
             n = find_child_locked(b, u.uri);
             asset__uri_dispose(&u);
         }
-        if (!n && b->uri) { /* a folder's children resolve against it as a directory */
-            char *dir = b->kind == KIND_FOLDER ? folder_dir(b->uri) : NULL;
-            const char *base = b->kind == KIND_FOLDER ? dir : b->uri;
-            char *r = base ? asset__uri_resolve(base, uri) : NULL;
+        asset_free(r);
+        if (!n && dir) { /* a file's name as listed: its '%' and '#' its own */
+            r = asset__uri_resolve_path(dir, uri);
             if (r) n = find_child_locked(b, r);
-            /* normalised as the child's URI was ("%61.txt" is "a.txt"): as resolved, a
-             * reference with escapes named no child (a review) */
-            if (!n && r && asset__uri_parse(r, s->base_dir, s->file_root, &u, &why) == ASSET_OK) {
-                n = find_child_locked(b, u.uri);
-                asset__uri_dispose(&u);
-            }
             asset_free(r);
-            if (!n && dir) { /* a file's name as listed: its '%' and '#' its own */
-                r = asset__uri_resolve_path(dir, uri);
-                if (r) n = find_child_locked(b, r);
-                asset_free(r);
-            }
-            asset_free(dir);
+        }
+        asset_free(dir);
+        /* a path with its root, which is no reference (Windows: "C:/x"); a relative one
+         * is not looked up as a bare path: that names another entry, or none */
+        if (!n && asset__path_root_len(uri) &&
+            asset__uri_parse(uri, s->base_dir, s->file_root, &u, &why) == ASSET_OK) {
+            n = find_child_locked(b, u.uri);
+            asset__uri_dispose(&u);
         }
     }
     return n ? asset_handle_value(n->h) : NULL;

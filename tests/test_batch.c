@@ -2100,8 +2100,51 @@ static void test_batch_value_of_an_escaped_reference_finds_its_child(void **stat
     free(dir);
 }
 
+/* A relative reference "as written in the manifest" names the entry the manifest
+ * loaded from it, resolved against the manifest: looked up first as a bare path (against
+ * file_root or the working directory), "a.txt" in levels/m.json answered with the value
+ * of <root>/a.txt, the manifest's other entry "../a.txt", not levels/a.txt. */
+static void test_batch_value_of_a_relative_entry_is_its_own_childs(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    free(tu_write_file(dir, "a.txt", "root", 4));
+    free(tu_write_file(dir, "levels/a.txt", "levl", 4));
+    const char *m = "[\"../a.txt\", \"a.txt\"]";
+    free(tu_write_file(dir, "levels/m.json", m, strlen(m)));
+    asset_server_config_t cfg = {.file_root = dir};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_batch_t *b = asset_server_load_manifest(s, "levels/m.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 2);
+    const asset_bytes_t *v;
+    assert_non_null(v = asset_batch_value(b, "a.txt"));
+    assert_memory_equal(v->data, "levl", 4);
+    assert_non_null(v = asset_batch_value(b, "../a.txt"));
+    assert_memory_equal(v->data, "root", 4);
+    asset_batch_release(b);
+    /* the same for a folder: a reference relative to it */
+    b = asset_server_load_folder(s, "levels", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_null(asset_batch_value(b, "../a.txt")); /* not a child */
+    assert_non_null(v = asset_batch_value(b, "a.txt"));
+    assert_memory_equal(v->data, "levl", 4);
+    asset_batch_release(b);
+    /* a group's children are loads of their own: a bare path is what it named */
+    const char *g[] = {"a.txt", "levels/a.txt"};
+    b = asset_server_load_group(s, g, 2, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_non_null(v = asset_batch_value(b, "a.txt"));
+    assert_memory_equal(v->data, "root", 4);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_value_of_a_relative_entry_is_its_own_childs),
         cmocka_unit_test(test_batch_value_of_an_escaped_reference_finds_its_child),
         cmocka_unit_test(test_batch_value_of_a_duplicate_uri_is_a_loaded_childs),
         cmocka_unit_test(test_a_manifest_key_given_twice_reads_the_first),
