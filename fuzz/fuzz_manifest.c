@@ -16,6 +16,8 @@
 
 #include "internal.h"
 
+#include <cjson/cJSON.h>
+
 #define CHECK(c)                                                                             \
     do {                                                                                     \
         if (!(c)) {                                                                          \
@@ -58,6 +60,39 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
+/* asset_batch_value() of each entry as written in the manifest answers with the value of a
+ * LOADED child of that entry's URI (the header's promise), when the entry's child is
+ * LOADED: never NULL, never another entry's value. */
+static void check_values_as_written(asset_batch_t *b, const uint8_t *data, size_t size) {
+    size_t bom = size >= 3 && !memcmp(data, "\xEF\xBB\xBF", 3) ? 3 : 0; /* as the loader */
+    cJSON *root = cJSON_ParseWithLength((const char *)data + bom, size - bom);
+    const cJSON *arr =
+        cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "assets") : root;
+    size_t i = 0, n = asset_batch_total(b);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        if (i >= n) break; /* the loader may read more than cJSON here (long numbers) */
+        const cJSON *u = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "uri") : e;
+        asset_handle_t *h = asset_batch_handle(b, i++);
+        if (!cJSON_IsString(u) || asset_handle_state(h) != ASSET_STATE_LOADED) continue;
+        const void *v = asset_batch_value(b, u->valuestring);
+        if (!v)
+            fprintf(stderr, "fuzz_manifest: no value for '%s' (%s)\n", u->valuestring,
+                    asset_handle_uri(h));
+        CHECK(v);
+        bool found = false;
+        for (size_t j = 0; j < n && !found; j++) {
+            asset_handle_t *o = asset_batch_handle(b, j);
+            found = asset_handle_value(o) == v && !strcmp(asset_handle_uri(o), asset_handle_uri(h));
+        }
+        if (!found)
+            fprintf(stderr, "fuzz_manifest: '%s' (%s) found another child's value\n",
+                    u->valuestring, asset_handle_uri(h));
+        CHECK(found);
+    }
+    cJSON_Delete(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 65536) return 0;
     if (asset_mem_put(g_s, "pack/manifest.json", data, size) != ASSET_OK) return 0;
@@ -80,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (asset_handle_state(h) != ASSET_STATE_LOADED) CHECK(asset_handle_error_message(h)[0]);
     }
     CHECK(asset_batch_progress(b) == 1.0f);
+    if (st == ASSET_OK) check_values_as_written(b, data, size);
     asset_batch_release(b);
     asset_server_clear_caches(g_s);
     return 0;

@@ -14,6 +14,9 @@
  *     stays inside file_root when one is set; a pkg path has no "..", no leading '/',
  *     no backslash;
  *   - parsing is idempotent: the normalised URI parses to itself and the same path;
+ *   - an http(s) path has no "." or ".." segment (libcurl removes them before sending);
+ *   - a label, a mem:// key and a listed name in a mem:// folder, made into a URI as the
+ *     library makes them, come back unchanged (label decode, parse);
  *   - normalising writes at most strlen + 2 bytes (ASan sees the exact buffer) and
  *     its result has no "." or ".." segment. */
 #include <stdint.h>
@@ -96,6 +99,16 @@ static void parse_one(const char *in, const char *root) {
             size_t rl = strlen(root);
             CHECK(!strncmp(u.path, root, rl) && (u.path[rl] == 0 || u.path[rl] == '/'));
         }
+    } else if (!strcmp(u.scheme, "http") || !strcmp(u.scheme, "https")) {
+        /* no "." or ".." segment in the path (libcurl and fetch() remove them) */
+        const char *p = strchr(u.path, '/');
+        CHECK(p);
+        size_t pn = strcspn(p, "?");
+        for (const char *c = p; c < p + pn; c++) {
+            if (*c != '/') continue;
+            size_t n = strcspn(c + 1, "/?");
+            CHECK(!(n == 1 && c[1] == '.') && !(n == 2 && c[1] == '.' && c[2] == '.'));
+        }
     } else if (!strcmp(u.scheme, "pkg")) {
         CHECK(u.path[0] != '/');
         CHECK(!strchr(u.path, '\\'));
@@ -118,6 +131,40 @@ static void parse_one(const char *in, const char *root) {
     asset__uri_dispose(&u);
 }
 
+/* The names the parser does not see whole: a label ("uri#label", its '%' and '#' encoded
+ * by asset__uri_labeled) decodes back to itself and the URI's first '#' is its start;
+ * a mem:// key (asset__uri_from_path, what asset_mem_put stores) and a listed name in a
+ * mem:// folder (asset__uri_resolve_path) parse back to exactly that key. */
+static void check_names(const char *name) {
+    if (!*name) return;
+    const char *why = NULL;
+    char *l = asset__uri_labeled("mem://a.json", name);
+    if (l) {
+        CHECK(strchr(l, '#') == l + strlen("mem://a.json"));
+        char *back = NULL;
+        asset_status_t st = asset__uri_label_decode(strchr(l, '#') + 1, &back, &why);
+        CHECK(st == ASSET_OK || st == ASSET_E_NO_MEMORY);
+        if (back) CHECK(!strcmp(back, name));
+        asset_free(back);
+        asset_free(l);
+    }
+    char *k = asset__uri_from_path("mem://", name);
+    char *c = asset__uri_resolve_path("mem://d/", name);
+    const char *keys[] = {k, c};
+    for (int i = 0; i < 2; i++) {
+        if (!keys[i] || strlen(keys[i]) > ASSET__URI_MAX) continue;
+        asset_uri_t u;
+        asset_status_t st = asset__uri_parse(keys[i], kBase, NULL, &u, &why);
+        if (st == ASSET_E_NO_MEMORY) continue;
+        CHECK(st == ASSET_OK);
+        CHECK(!strcmp(u.uri, keys[i]));
+        CHECK(!strncmp(u.path, i ? "d/" : "", i ? 2 : 0) && !strcmp(u.path + 2 * i, name));
+        asset__uri_dispose(&u);
+    }
+    asset_free(k);
+    asset_free(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1 || size > 8192) return 0;
     unsigned flags = data[0];
@@ -130,6 +177,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* parse the first line */
     char *line = strndup(text, strcspn(text, "\n"));
     parse_one(line, (flags & 1) ? kRoot : NULL);
+
+    check_names(line);
 
     /* normalise it as a path, into an exact-size buffer */
     char *out = malloc(strlen(line) + 2);
