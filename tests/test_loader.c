@@ -392,6 +392,32 @@ static void test_json_deep_nesting_fails_cleanly(void **state) {
     asset_server_destroy(s);
 }
 
+/* The deepest document cJSON takes (CJSON_NESTING_LIMIT levels, objects and arrays)
+ * loads, and its value is freed, on whatever thread parses: the parse, the cost walk
+ * and the free recurse once per level, on a worker's stack (or, single-threaded on the
+ * web, the flush's). */
+static void test_json_deepest_document_loads_on_any_stack(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    size_t d = CJSON_NESTING_LIMIT, n = 0;
+    char *doc = malloc(d * 7 + 2);
+    assert_non_null(doc);
+    for (size_t i = 0; i < d; i++) {
+        memcpy(doc + n, i % 2 ? "[" : "{\"a\":", i % 2 ? 1 : 5);
+        n += i % 2 ? 1 : 5;
+    }
+    doc[n++] = '1';
+    for (size_t i = d; i-- > 0;) doc[n++] = i % 2 ? ']' : '}';
+    asset_handle_t *h = load_text(s, "deepest.json", doc, n);
+    if (asset_handle_error(h) != ASSET_OK) fail_msg("%s", asset_handle_error_message(h));
+    assert_true(cJSON_IsObject(asset_handle_value(h)));
+    asset_handle_release(h);
+    asset_server_clear_caches(s);
+    asset_server_flush(s);
+    free(doc);
+    asset_server_destroy(s);
+}
+
 /* JSON numbers of 64 characters or more: cJSON 1.7.15, which the Windows and web builds
  * compile, reads a number through a 64-byte buffer and failed such a valid document
  * ("invalid JSON at line 1, column 66, near '...'"); Debian's patched cJSON reads it. */
@@ -967,6 +993,7 @@ int main(void) {
         cmocka_unit_test(test_json_error_reports_line_and_column),
         cmocka_unit_test(test_json_trailing_garbage_is_rejected),
         cmocka_unit_test(test_json_deep_nesting_fails_cleanly),
+        cmocka_unit_test(test_json_deepest_document_loads_on_any_stack),
         cmocka_unit_test(test_json_numbers_longer_than_63_characters_load),
         cmocka_unit_test(test_json_leniencies_of_cjson_are_the_documented_ones),
         cmocka_unit_test(test_failing_loader_message_names_loader_and_uri),
