@@ -370,6 +370,11 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
         dn = strlen(dotless);
     }
     size_t ol = ae + slash + dn + (rl - hl - pn);
+    /* the normal form is a URI too (as in finish): "http://h?q..." gains its '/' */
+    if (sl + 3 + ol > ASSET__URI_MAX) {
+        scratch_put(&ps);
+        return fail(why, ASSET_E_INVALID, "URI too long");
+    }
     char *o = asset_alloc(out->room + sl + 3 + ol + 1 + ol + 1);
     if (!o) {
         scratch_put(&ps);

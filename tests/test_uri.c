@@ -379,6 +379,41 @@ static void test_too_long_uri_is_invalid(void **state) {
     free(in);
 }
 
+/* The same for an http URL: one of exactly the limit with no path ("http://h?q...") gains
+ * its '/', and its normal form, one byte past the limit, did not parse again ("URI too
+ * long": a handle's own URI that a reload or an invalidate could not name). */
+static void test_http_url_whose_normal_form_is_too_long_is_invalid(void **state) {
+    (void)state;
+    char *in = malloc(ASSET__URI_MAX + 1);
+    memcpy(in, "http://h?", 9);
+    memset(in + 9, 'q', ASSET__URI_MAX - 9);
+    in[ASSET__URI_MAX] = 0;
+    asset_uri_t u;
+    const char *why = NULL;
+    asset_status_t st = asset__uri_parse(in, BASE, NULL, &u, &why);
+    if (st == ASSET_OK) {
+        asset_uri_t v;
+        asset_status_t again = asset__uri_parse(u.uri, BASE, NULL, &v, &why);
+        size_t ul = strlen(u.uri);
+        asset__uri_dispose(&u);
+        if (again != ASSET_OK)
+            fail_msg("normal form of %zu bytes does not parse again: %s", ul, why);
+        asset__uri_dispose(&v);
+    } else {
+        assert_int_equal(st, ASSET_E_INVALID);
+    }
+    /* one byte shorter: the normal form is exactly the limit, and parses to itself */
+    in[ASSET__URI_MAX - 1] = 0;
+    assert_int_equal(asset__uri_parse(in, BASE, NULL, &u, &why), ASSET_OK);
+    assert_int_equal(strlen(u.uri), ASSET__URI_MAX);
+    asset_uri_t v;
+    assert_int_equal(asset__uri_parse(u.uri, BASE, NULL, &v, &why), ASSET_OK);
+    assert_string_equal(v.uri, u.uri);
+    asset__uri_dispose(&v);
+    asset__uri_dispose(&u);
+    free(in);
+}
+
 /* Past the parse's stack scratch (512 bytes a step): the same results from the heap. */
 static void test_long_uris_and_base_dirs_normalise_as_short_ones(void **state) {
     (void)state;
@@ -895,6 +930,7 @@ int main(void) {
         cmocka_unit_test(test_malformed_percent_escapes_are_invalid),
         cmocka_unit_test(test_empty_uri_and_empty_paths_are_invalid),
         cmocka_unit_test(test_too_long_uri_is_invalid),
+        cmocka_unit_test(test_http_url_whose_normal_form_is_too_long_is_invalid),
         cmocka_unit_test(test_long_uris_and_base_dirs_normalise_as_short_ones),
         cmocka_unit_test(test_pkg_names_and_paths),
         cmocka_unit_test(test_pkg_bad_names_are_rejected),
