@@ -277,6 +277,36 @@ static void test_large_mapping_is_aligned_and_advised_huge(void **state) {
     free(dir);
 }
 
+/* A file found shorter than the size asked (it shrank between the fstat that gave the
+ * size and the mmap: rewritten in place) is not mapped: -EAGAIN, the caller reads it.
+ * Only a size ending inside a page was checked: a size that fills its last page (4 KiB,
+ * 1 MiB, every power of two of a page or more) was mapped over the missing pages, and
+ * the first touch of them (the parse) killed the process with SIGBUS. */
+static void test_a_file_shorter_than_the_size_asked_is_not_mapped(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), mib2 = (size_t)2 << 20;
+    const size_t asked[] = {page + 17, 2 * page, 4 * page, mib2, 2 * mib2, mib2 + 17};
+    for (size_t i = 0; i < sizeof asked / sizeof *asked; i++) {
+        size_t n = asked[i];
+        char *p = tu_write_pattern(dir, "short.bin", n / 2); /* half of it is left */
+        asset__file_t *f = NULL;
+        assert_int_equal(asset__file_open(p, &f), 0);
+        void *data = (void *)1, *token = (void *)1;
+        int rc = asset__file_map(f, n, &data, &token);
+        asset__file_close(f);
+        if (rc == 0) {
+            asset__unmap(data, token);
+            fail_msg("a file of %zu bytes was mapped as %zu bytes", n / 2, n);
+        }
+        assert_int_equal(rc, -EAGAIN);
+        assert_null(data);
+        free(p);
+    }
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* A UNIX socket is not a regular file: E_UNSUPPORTED, as a FIFO is (its open fails
  * with ENXIO before any fstat could say so: it was E_IO, found by a review). */
 static void test_a_unix_socket_is_not_a_regular_file(void **state) {
@@ -504,6 +534,7 @@ int main(void) {
         cmocka_unit_test(test_file_versions_carry_nanoseconds),
         cmocka_unit_test(test_version_string_matches_its_printf_form),
         cmocka_unit_test(test_large_mapping_is_aligned_and_advised_huge),
+        cmocka_unit_test(test_a_file_shorter_than_the_size_asked_is_not_mapped),
         cmocka_unit_test(test_sockets_are_close_on_exec),
         cmocka_unit_test(test_a_unix_socket_is_not_a_regular_file),
         cmocka_unit_test(test_relative_paths_need_the_working_directory),

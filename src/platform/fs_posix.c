@@ -334,12 +334,13 @@ void asset__unmap(void *data, void *token) {
  * its size was taken (or later) would show there. Writing the 0 gives the mapping its
  * own copy of that one page (MAP_PRIVATE): the 0 stays whatever happens to the file.
  * A file found shorter than size by now is not mapped (-EAGAIN: the caller reads it;
- * the write would fault). */
+ * the write would fault), whatever the size: one that fills its last page was mapped
+ * over the pages the file had lost, which the first touch of them turned into SIGBUS. */
 static int terminate(asset__file_t *f, char *base, size_t size, size_t page) {
-    if (size % page == 0) return 0; /* an anonymous zero page follows */
     struct stat st;
     if (fstat(fd_of(f), &st) != 0) return -errno;
     if ((uint64_t)st.st_size < (uint64_t)size) return -EAGAIN;
+    if (size % page == 0) return 0; /* an anonymous zero page follows */
     char *last = base + size / page * page;
     if (mprotect(last, page, PROT_READ | PROT_WRITE) != 0) return -errno;
     last[size % page] = 0;
