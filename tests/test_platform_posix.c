@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -307,6 +308,57 @@ static void test_a_file_shorter_than_the_size_asked_is_not_mapped(void **state) 
     free(dir);
 }
 
+/* Loads a terminal's device (a pty made here) in a new session with no controlling
+ * terminal, as a daemon is, by its path or beneath root; 0 when the load failed
+ * E_UNSUPPORTED and the session still has no controlling terminal, else the step. */
+static int tty_session_child(bool beneath) {
+    if (setsid() < 0) return 10;
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return 11;
+    const char *name = ptsname(master);
+    if (!name) return 12;
+    char path[256];
+    snprintf(path, sizeof path, "%s", name);
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;
+    char root[256];
+    snprintf(root, sizeof root, "%s", path);
+    char *slash = strrchr(root, '/');
+    *slash = 0;
+    if (beneath) cfg.file_root = root;
+    asset_server_t *s = asset_server_create(&cfg);
+    if (!s) return 13;
+    asset_handle_t *h = asset_server_load(s, beneath ? slash + 1 : path, NULL);
+    asset_status_t st = h ? asset_handle_wait(h, 60000) : ASSET_E_NO_MEMORY;
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    if (st != ASSET_E_UNSUPPORTED) return 14;
+    int tty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (tty >= 0) return 15; /* the load made the pty this session's terminal */
+    close(master);
+    return 0;
+}
+
+/* A terminal device is refused as "not a regular file", and its open must not make it
+ * the controlling terminal of a session leader that has none (a daemon, a service):
+ * without O_NOCTTY the load's open did, and the process then got SIGHUP (and lost its
+ * terminal job control to that pty) when the terminal hung up. */
+static void test_loading_a_terminal_never_makes_it_the_controlling_one(void **state) {
+    (void)state;
+    if (access("/dev/ptmx", R_OK | W_OK) != 0) skip();
+    for (int beneath = 0; beneath < 2; beneath++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) _exit(tty_session_child(beneath != 0));
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0) assert_int_equal(errno, EINTR);
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) != 0)
+            fail_msg("%s: step %d", beneath ? "beneath file_root" : "by path", WEXITSTATUS(status));
+    }
+}
+
 /* A UNIX socket is not a regular file: E_UNSUPPORTED, as a FIFO is (its open fails
  * with ENXIO before any fstat could say so: it was E_IO, found by a review). */
 static void test_a_unix_socket_is_not_a_regular_file(void **state) {
@@ -537,6 +589,7 @@ int main(void) {
         cmocka_unit_test(test_a_file_shorter_than_the_size_asked_is_not_mapped),
         cmocka_unit_test(test_sockets_are_close_on_exec),
         cmocka_unit_test(test_a_unix_socket_is_not_a_regular_file),
+        cmocka_unit_test(test_loading_a_terminal_never_makes_it_the_controlling_one),
         cmocka_unit_test(test_relative_paths_need_the_working_directory),
         cmocka_unit_test(test_an_open_through_a_dotdot_link_survives_renames_elsewhere),
         cmocka_unit_test(test_a_same_size_rewrite_with_its_mtime_restored_is_seen),

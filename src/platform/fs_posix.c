@@ -166,16 +166,20 @@ int asset__dir_open_beneath(asset__dir_t *root, const char *rel, asset__dir_t **
 }
 
 /* O_NONBLOCK: opening a FIFO for reading would otherwise block the worker until a
- * writer shows up; the read refuses anything but a regular file anyway */
+ * writer shows up; the read refuses anything but a regular file anyway. O_NOCTTY: a
+ * terminal's device opened by a session leader without a terminal (a daemon) would
+ * otherwise become its controlling terminal (SIGHUP when it hangs up). */
+#define FILE_OPEN_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY)
+
 int asset__file_open_beneath(asset__dir_t *root, const char *rel, asset__file_t **out) {
     *out = NULL;
-    int fd = asset__open_beneath(root->fd, rel, O_RDONLY | O_NONBLOCK);
+    int fd = asset__open_beneath(root->fd, rel, FILE_OPEN_FLAGS);
     return fd < 0 ? fd : new_file(fd, out);
 }
 
 int asset__file_open(const char *path, asset__file_t **out) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int fd = open(path, FILE_OPEN_FLAGS | O_CLOEXEC);
     return fd < 0 ? -errno : new_file(fd, out);
 }
 
