@@ -359,6 +359,81 @@ static void test_loading_a_terminal_never_makes_it_the_controlling_one(void **st
     }
 }
 
+/* A file deeper than PATH_MAX: its path is longer than one open() or openat2() takes
+ * (ENAMETOOLONG), though no component is too long. A recursive folder listing (one
+ * directory descriptor at a time) found it; its load then failed E_IO "File name too
+ * long" by path and beneath file_root with openat2, while the O_NOFOLLOW walk (macOS,
+ * the BSDs) loaded it: the two implementations of an open beneath a root disagreed,
+ * and a listed file could not be loaded. */
+enum { DEEP_LEVELS = 24 };
+static int deep_fds[DEEP_LEVELS + 1];
+static const char *deep_name(void) {
+    static char comp[201];
+    memset(comp, 'd', 200);
+    return comp;
+}
+static void deep_make(const char *dir) {
+    deep_fds[0] = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(deep_fds[0] >= 0);
+    for (int i = 0; i < DEEP_LEVELS; i++) {
+        assert_int_equal(mkdirat(deep_fds[i], deep_name(), 0755), 0);
+        deep_fds[i + 1] = openat(deep_fds[i], deep_name(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(deep_fds[i + 1] >= 0);
+    }
+    int f = openat(deep_fds[DEEP_LEVELS], "deep.txt", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    assert_true(f >= 0);
+    assert_int_equal(write(f, "deep", 4), 4);
+    close(f);
+}
+static void deep_remove(void) {
+    assert_int_equal(unlinkat(deep_fds[DEEP_LEVELS], "deep.txt", 0), 0);
+    for (int i = DEEP_LEVELS; i > 0; i--) {
+        close(deep_fds[i]);
+        assert_int_equal(unlinkat(deep_fds[i - 1], deep_name(), AT_REMOVEDIR), 0);
+    }
+    close(deep_fds[0]);
+}
+
+static void check_deep_folder(const char *root, const char *folder, bool walk) {
+    asset__fs_force_walk = walk; /* before the server's threads exist */
+    asset_server_config_t cfg = {0};
+    cfg.max_workers = 1;
+    cfg.file_root = root;
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_batch_t *b = asset_server_load_folder(s, folder, NULL);
+    assert_non_null(b);
+    asset_status_t st = asset_batch_wait(b, 60000);
+    size_t total = asset_batch_total(b), ok = asset_batch_completed_count(b);
+    char msg[256] = "";
+    if (total && ok != total) {
+        const char *m = asset_handle_error_message(asset_batch_handle(b, 0));
+        size_t n = strlen(m);
+        snprintf(msg, sizeof msg, "%s", n > 120 ? m + n - 120 : m);
+    }
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    asset__fs_force_walk = false;
+    assert_int_equal(st, ASSET_OK);
+    assert_int_equal(total, 1);
+    if (ok != 1)
+        fail_msg("%s, %s: %s", root ? "beneath file_root" : "by path", walk ? "walk" : "fast", msg);
+}
+
+static void test_a_file_deeper_than_path_max_loads_as_it_lists(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    deep_make(dir);
+    char *uri = tu_file_uri(dir);
+    check_deep_folder(NULL, uri, false);
+    check_deep_folder(dir, ".", false);
+    check_deep_folder(dir, ".", true);
+    free(uri);
+    deep_remove();
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* A UNIX socket is not a regular file: E_UNSUPPORTED, as a FIFO is (its open fails
  * with ENXIO before any fstat could say so: it was E_IO, found by a review). */
 static void test_a_unix_socket_is_not_a_regular_file(void **state) {
@@ -589,6 +664,7 @@ int main(void) {
         cmocka_unit_test(test_a_file_shorter_than_the_size_asked_is_not_mapped),
         cmocka_unit_test(test_sockets_are_close_on_exec),
         cmocka_unit_test(test_a_unix_socket_is_not_a_regular_file),
+        cmocka_unit_test(test_a_file_deeper_than_path_max_loads_as_it_lists),
         cmocka_unit_test(test_loading_a_terminal_never_makes_it_the_controlling_one),
         cmocka_unit_test(test_relative_paths_need_the_working_directory),
         cmocka_unit_test(test_an_open_through_a_dotdot_link_survives_renames_elsewhere),

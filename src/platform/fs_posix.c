@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,10 @@
 #include <sys/mman.h>
 #endif
 #include <unistd.h>
+
+#ifndef PATH_MAX /* POSIX lets a system leave it undefined (the Hurd) */
+#define PATH_MAX 4096
+#endif
 
 /* A descriptor good only for openat() and fstat(): O_PATH where the OS has it. */
 #ifdef O_PATH
@@ -130,10 +135,45 @@ int asset__open_beneath(int root, const char *rel, int flags) {
         return fd < 0 ? -errno : fd;
     }
     if (!asset__fs_force_walk) {
+        /* ENAMETOOLONG: a path longer than the kernel takes in one call (PATH_MAX),
+         * which a listing (one directory at a time) finds; the walk takes it a
+         * component at a time, as it does where there is no fast path */
         int fd = asset__open_beneath_fast(root, rel, flags);
-        if (fd != -ENOSYS) return fd;
+        if (fd != -ENOSYS && fd != -ENAMETOOLONG) return fd;
     }
     return open_walk(root, rel, flags);
+}
+
+/* open(path), also for a path longer than PATH_MAX (a file a listing found, one
+ * directory at a time, deeper than that): the directories of its first PATH_MAX bytes
+ * opened, then the rest from there, as open() would resolve it (symlinks followed). */
+static int open_path(const char *path, int flags) {
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd >= 0) return fd;
+    if (errno != ENAMETOOLONG) return -errno;
+    int cur = AT_FDCWD;
+    const char *p = path;
+    char part[PATH_MAX];
+    while (strlen(p) >= sizeof part) {
+        size_t cut = sizeof part - 1;
+        while (cut > 0 && p[cut] != '/') cut--;
+        if (!cut) { /* one component longer than the kernel takes */
+            if (cur != AT_FDCWD) close(cur);
+            return -ENAMETOOLONG;
+        }
+        memcpy(part, p, cut);
+        part[cut] = 0;
+        int next = openat(cur, part, DIR_SEARCH | O_DIRECTORY | O_CLOEXEC);
+        int err = errno;
+        if (cur != AT_FDCWD) close(cur);
+        if (next < 0) return -err;
+        cur = next;
+        for (p += cut; *p == '/'; p++) continue;
+    }
+    fd = openat(cur, p, flags | O_CLOEXEC);
+    int err = errno;
+    if (cur != AT_FDCWD) close(cur);
+    return fd < 0 ? -err : fd;
 }
 
 static int new_dir(int fd, asset__dir_t **out) {
@@ -155,8 +195,8 @@ static int new_file(int fd, asset__file_t **out) {
 
 int asset__dir_open(const char *path, asset__dir_t **out) {
     *out = NULL;
-    int fd = open(path, DIR_SEARCH | O_DIRECTORY | O_CLOEXEC);
-    return fd < 0 ? -errno : new_dir(fd, out);
+    int fd = open_path(path, DIR_SEARCH | O_DIRECTORY);
+    return fd < 0 ? fd : new_dir(fd, out);
 }
 
 int asset__dir_open_beneath(asset__dir_t *root, const char *rel, asset__dir_t **out) {
@@ -179,8 +219,8 @@ int asset__file_open_beneath(asset__dir_t *root, const char *rel, asset__file_t 
 
 int asset__file_open(const char *path, asset__file_t **out) {
     *out = NULL;
-    int fd = open(path, FILE_OPEN_FLAGS | O_CLOEXEC);
-    return fd < 0 ? -errno : new_file(fd, out);
+    int fd = open_path(path, FILE_OPEN_FLAGS);
+    return fd < 0 ? fd : new_file(fd, out);
 }
 
 bool asset__path_is_link(const char *path) {
