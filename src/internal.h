@@ -307,8 +307,12 @@ struct asset_list {
     /* an asset_list_add that failed (its entry dropped): the listing fails with it, even
      * when the source returns ASSET_OK (a listing is complete or fails) */
     asset_status_t add_failed;
+    /* the LIST job's flag (run_list): a long walk (fs.c) stops at a cancel or destroy */
+    atomic_bool *cancelled; /* not const: the Windows shim loads by a compare-exchange */
 };
 void asset__list_dispose(struct asset_list *l);
+/* true once the listing's job is cancelled (every handle left, or destroy) */
+bool asset__list_cancelled(const struct asset_list *l);
 
 /* ---- jobs: one unit of work, shared by every handle that coalesced onto it ---- */
 enum { ASSET__PHASE_READ, ASSET__PHASE_PARSE };

@@ -388,11 +388,13 @@ static void run_list(asset_server_t *s, asset__job_t *j) {
     l->recursive = j->recursive;
     l->uri = j->uri;
     l->path = j->path;
+    l->cancelled = &j->cancelled;
     asset__source_slot_t *src = j->source;
     asset_status_t st = src->vt.list(src->ctx, j->uri, l);
     if (st == ASSET_OK && l->add_failed) st = l->add_failed; /* an entry was dropped */
     if (st == ASSET_OK) st = asset__list_sort(l);            /* here, not on the flush thread */
     l->uri = l->path = NULL;                                 /* borrowed from the job */
+    l->cancelled = NULL;
     if (st != ASSET_OK || atomic_load(&j->cancelled)) {
         if (atomic_load(&j->cancelled)) st = ASSET_E_CANCELLED;
         job_fail(s, j, st < 0 ? st : ASSET_E_IO, "list", l->message);

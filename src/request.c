@@ -289,6 +289,10 @@ asset_status_t asset_list_add(asset_list_t *l, const char *relpath, int64_t size
 
 bool asset_list_recursive(const asset_list_t *l) { return l->recursive; }
 
+bool asset__list_cancelled(const struct asset_list *l) {
+    return l->cancelled && atomic_load_explicit(l->cancelled, memory_order_relaxed);
+}
+
 asset_status_t asset_list_fail(asset_list_t *l, asset_status_t st, const char *fmt, ...) {
     if (!l->message) {
         va_list ap;

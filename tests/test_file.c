@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "fs.h"
 #include "internal.h"
@@ -675,6 +676,61 @@ static void test_a_file_empty_at_its_stat_may_reach_max_asset_size_exactly(void 
     assert_int_equal(st_big, ASSET_E_TOO_LARGE);
 }
 
+/* A folder's walk stops at a cancel: a recursive listing of a large tree (a game's
+ * whole asset folder, a network drive) went on to its last entry after its batch was
+ * cancelled, and asset_server_destroy(), which waits for requests in flight, waited
+ * for all of it. The walk's hook holds the first stat until the batch is cancelled,
+ * then counts the steps the walk still takes. */
+enum { CANCEL_DIRS = 4, CANCEL_FILES = 50 };
+static uv_sem_t g_walk_entered, g_walk_go;
+static atomic_int g_walk_steps;
+static int walk_until_cancelled(const char *step, const char *rel) {
+    (void)rel;
+    if (atomic_fetch_add(&g_walk_steps, 1) == 0) {
+        (void)step;
+        uv_sem_post(&g_walk_entered);
+        uv_sem_wait(&g_walk_go);
+    }
+    return 0;
+}
+
+static void test_a_cancelled_folder_stops_walking(void **state) {
+    fixture_t *f = *state;
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+    skip(); /* the walk runs on this thread: its hook cannot wait for the cancel */
+#endif
+    char rel[64];
+    for (int d = 0; d < CANCEL_DIRS; d++)
+        for (int i = 0; i < CANCEL_FILES; i++) {
+            snprintf(rel, sizeof rel, "big/d%d/f%03d.txt", d, i);
+            write_text(f->dir, rel, "x");
+        }
+    char *big = tu_path(f->dir, "big");
+    assert_int_equal(uv_sem_init(&g_walk_entered, 0), 0);
+    assert_int_equal(uv_sem_init(&g_walk_go, 0), 0);
+    atomic_store(&g_walk_steps, 0);
+    asset__fs_walk_fault = walk_until_cancelled; /* before the server's threads exist */
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_batch_t *b = asset_server_load_folder(s, big, NULL);
+    assert_non_null(b);
+    uv_sem_wait(&g_walk_entered);
+    int before = atomic_load(&g_walk_steps);
+    asset_batch_cancel(b);
+    uv_sem_post(&g_walk_go);
+    asset_status_t st = asset_batch_wait(b, 60000);
+    int after = atomic_load(&g_walk_steps) - before;
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    asset__fs_walk_fault = NULL;
+    uv_sem_destroy(&g_walk_entered);
+    uv_sem_destroy(&g_walk_go);
+    free(big);
+    assert_int_equal(st, ASSET_E_CANCELLED);
+    if (after > 2)
+        fail_msg("the walk took %d more steps after its folder was cancelled (of %d entries)",
+                 after, CANCEL_DIRS * (CANCEL_FILES + 1));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_loads_bytes, setup, teardown),
@@ -717,6 +773,7 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_a_file_empty_at_its_stat_may_reach_max_asset_size_exactly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_cancelled_folder_stops_walking, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

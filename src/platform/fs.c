@@ -226,6 +226,10 @@ static asset_status_t read_names(asset_list_t *l, asset__dir_t *d, const char *p
     size_t n = 0, cap = 0;
     asset_status_t rc = ASSET_OK;
     for (;;) {
+        if (asset__list_cancelled(l)) { /* a huge folder: its whole walk for nothing */
+            rc = ASSET_E_CANCELLED;
+            break;
+        }
         int err = fault("readdir", prefix);
         const char *name = NULL;
         int kind = ASSET__KIND_OTHER, got = 0;
@@ -301,6 +305,10 @@ static asset_status_t walk(asset_list_t *l, asset__dir_t *d, const char *prefix,
     asset_status_t rc = read_names(l, d, prefix, &names, &n);
     if (rc == ASSET_OK && n > 1) qsort(names, n, sizeof *names, cmp_dent);
     for (size_t i = 0; i < n && rc == ASSET_OK; i++) {
+        if (asset__list_cancelled(l)) {
+            rc = ASSET_E_CANCELLED;
+            break;
+        }
         char *rel = asset__asprintf("%s%s", prefix, names[i].name);
         rc = rel ? walk_entry(l, d, &names[i], rel, depth) : ASSET_E_NO_MEMORY;
         asset_free(rel);
