@@ -814,6 +814,13 @@ struct asset_server {
     /* [lock] the failed dependencies whose change reloads the parents they failed
      * (awaited.c) */
     asset__map_t awaited;
+    /* file_root's directories replaced in file_root_dir since (the root renamed away or
+     * deleted, and made anew: file.c), kept open until destroy: a load may be in them */
+    _Atomic(struct asset__retired_dir *) file_root_retired;
+};
+struct asset__retired_dir {
+    struct asset__dir *dir;
+    struct asset__retired_dir *next;
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change

@@ -286,6 +286,11 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     asset_free((char *)s->cfg.manifest_schemes);
     asset_free(s->file_root);
     asset__dir_close(atomic_load(&s->file_root_dir));
+    for (struct asset__retired_dir *r = atomic_load(&s->file_root_retired), *next; r; r = next) {
+        next = r->next;
+        asset__dir_close(r->dir);
+        asset_free(r);
+    }
     asset_free(s->base_dir);
     asset_free(s);
     return ASSET_OK;

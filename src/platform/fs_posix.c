@@ -228,6 +228,12 @@ bool asset__path_is_link(const char *path) {
     return lstat(path, &s) == 0 && S_ISLNK(s.st_mode);
 }
 
+bool asset__dir_is_at(asset__dir_t *d, const char *path) {
+    struct stat a, b;
+    if (fstat(d->fd, &a) != 0 || stat(path, &b) != 0) return true; /* nothing else seen */
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* ---- files ---- */
 
 static void fill_stat(const struct stat *s, asset__fstat_t *st) {

@@ -16,20 +16,40 @@ static const char *beneath_root(asset_server_t *s, const char *path) {
 
 /* file_root's directory: opened at create, else by the first load that can (it was
  * opened only at create: a root made after the server, or one that could not be opened
- * then, out of descriptors, left every load NOT_FOUND for the server's life). */
+ * then, out of descriptors, left every load NOT_FOUND for the server's life). Opened
+ * again when file_root no longer names it (renamed away or deleted, and made anew: a
+ * deploy swapping a release in; it was kept, and its old files read under the root's
+ * URIs); the one replaced stays open until destroy, as a load may be in it. */
 static int root_dir(asset_server_t *s, asset__dir_t **out) {
     asset__dir_t *d = atomic_load_explicit(&s->file_root_dir, memory_order_acquire);
-    if (!d) {
-        int err = asset__dir_open(s->file_root, &d);
-        if (err) return err;
-        asset__dir_t *none = NULL;
-        if (!atomic_compare_exchange_strong_explicit(&s->file_root_dir, &none, d,
-                                                     memory_order_acq_rel, memory_order_acquire)) {
-            asset__dir_close(d); /* another load's open won */
-            d = none;
+    if (d && asset__dir_is_at(d, s->file_root)) {
+        *out = d;
+        return 0;
+    }
+    asset__dir_t *fresh = NULL;
+    int err = asset__dir_open(s->file_root, &fresh);
+    if (err) return err;
+    struct asset__retired_dir *r = NULL;
+    if (d && !(r = asset_alloc(sizeof *r))) { /* no memory to keep the old one: it stays */
+        asset__dir_close(fresh);
+        *out = d;
+        return 0;
+    }
+    if (!atomic_compare_exchange_strong_explicit(&s->file_root_dir, &d, fresh, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        asset__dir_close(fresh); /* another load's open won */
+        asset_free(r);
+        *out = d;
+        return 0;
+    }
+    if (r) {
+        r->dir = d;
+        r->next = atomic_load_explicit(&s->file_root_retired, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(&s->file_root_retired, &r->next, r,
+                                                      memory_order_release, memory_order_relaxed)) {
         }
     }
-    *out = d;
+    *out = fresh;
     return 0;
 }
 
