@@ -1160,6 +1160,8 @@ extern void (*asset__job_pending_hook)(asset__job_t *j);
 extern void (*asset__pkg_found_hook)(const char *name);
 /* Tests: the table entries embedded listings have looked at (sources/pkg.c). */
 extern atomic_uint_fast64_t asset__pkg_list_visits;
+/* Tests: the mounts a remount's unlinking of the mount it hid has looked at. */
+extern atomic_uint_fast64_t asset__pkg_unlink_visits;
 
 /* ASCII classes, whatever the C locale: a program's setlocale(LC_ALL, "") makes <ctype.h>
  * follow the user's locale (in tr_TR.UTF-8 tolower('I') is 'I'; in ISO-8859-1 isalnum(0xE9)

@@ -12,7 +12,7 @@
 
 typedef struct mount {
     asset__map_node_t name_node; /* in p->names while it is the newest of its name */
-    struct mount *next;          /* newest first */
+    struct mount *next, *prev;   /* newest first; prev: a remount unlinks in O(1) */
     unsigned users;              /* [p->lock] reads and listings using it (find) */
     bool hidden;                 /* [p->lock] a newer mount took its name: freed unused */
     char *name;
@@ -155,11 +155,15 @@ static mount_t *mount_named(const asset__pkg_t *p, const char *name) {
     return (mount_t *)asset__map_get(&p->names, name);
 }
 
-/* [p->lock] Takes m out of the list and frees it. */
+/* [p->lock] Takes m out of the list and frees it. Linked both ways: walking the list
+ * to m made remounting each of n packages cost n each (40,000: 21 s under the lock). */
 static void mount_unlink(asset__pkg_t *p, mount_t *m) {
-    mount_t **pp = &p->mounts;
-    while (*pp != m) pp = &(*pp)->next;
-    *pp = m->next;
+    atomic_fetch_add_explicit(&asset__pkg_unlink_visits, 1, memory_order_relaxed);
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        p->mounts = m->next;
+    if (m->next) m->next->prev = m->prev;
     mount_free(m);
 }
 
@@ -174,6 +178,8 @@ static bool push_mount(asset__pkg_t *p, mount_t *m) {
         return false;
     }
     m->next = p->mounts;
+    m->prev = NULL;
+    if (m->next) m->next->prev = m;
     p->mounts = m;
     if (old) {
         old->hidden = true;
@@ -323,6 +329,7 @@ oom:
  * mounted". */
 void (*asset__pkg_found_hook)(const char *name) = NULL;
 atomic_uint_fast64_t asset__pkg_list_visits;
+atomic_uint_fast64_t asset__pkg_unlink_visits;
 
 static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     char buf[PKG_NAME_MAX + 1];
