@@ -1160,6 +1160,8 @@ extern void (*asset__job_pending_hook)(asset__job_t *j);
 extern void (*asset__pkg_found_hook)(const char *name);
 /* Tests: the table entries embedded listings have looked at (sources/pkg.c). */
 extern atomic_uint_fast64_t asset__pkg_list_visits;
+/* Tests: the mem:// keys listings have looked at (sources/mem.c). */
+extern atomic_uint_fast64_t asset__mem_list_visits;
 /* Tests: the mounts a remount's unlinking of the mount it hid has looked at. */
 extern atomic_uint_fast64_t asset__pkg_unlink_visits;
 

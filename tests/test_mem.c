@@ -414,6 +414,98 @@ static void test_the_store_root_is_no_folder(void **state) {
     asset_server_destroy(s);
 }
 
+static asset_status_t mem_list(asset_server_t *s, const char *path, bool recursive,
+                               asset_list_t *l) {
+    memset(l, 0, sizeof *l);
+    char uri[256];
+    snprintf(uri, sizeof uri, "mem://%s", path);
+    l->uri = uri;
+    l->path = path;
+    l->recursive = recursive;
+    asset_status_t st = asset__mem_source.list(s, uri, l);
+    l->uri = NULL; /* points at the stack */
+    return st;
+}
+
+/* Lists path and checks its entries are the n of want (in any order, each once). */
+static void expect_keys(asset_server_t *s, const char *path, bool recursive,
+                        const char *const *want, size_t n) {
+    asset_list_t l;
+    assert_int_equal(mem_list(s, path, recursive, &l), ASSET_OK);
+    bool ok = l.count == n;
+    for (size_t i = 0; ok && i < n; i++) {
+        size_t hits = 0;
+        for (size_t j = 0; j < l.count; j++) hits += !strcmp(l.paths[j], want[i]);
+        ok = hits == 1;
+    }
+    if (!ok)
+        for (size_t j = 0; j < l.count; j++) print_message("  got %s\n", l.paths[j]);
+    asset__list_dispose(&l);
+    if (!ok) fail_msg("%s%s: want %zu entries", path, recursive ? " (recursive)" : "", n);
+}
+
+/* A listing walked every key of the store, whatever folder it listed, under the store's
+ * lock (every mem:// read and put waits on it): listing each of 1,000 folders of 100
+ * keys took 9 s (9 ms a listing), 2,000 of them 49 s. Keys are filed by the folder
+ * they are in: a listing looks at its folder's keys and its subfolders' only. */
+static void test_listing_a_folder_looks_only_at_its_keys(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    enum { DIRS = 200, FILES = 100 };
+    char k[64];
+    for (int d = 0; d < DIRS; d++)
+        for (int i = 0; i < FILES; i++) {
+            snprintf(k, sizeof k, "lvl%03d/f%03d", d, i);
+            assert_int_equal(asset_mem_put(s, k, "x", 1), ASSET_OK);
+        }
+    const char *more[] = {"lvl100/sub/x", "lvl100/sub/deep/y", "lvl100//z", "lvl100x",
+                          "/abs",         "/abs/in",           "top",       "a/b/c/d"};
+    for (size_t i = 0; i < sizeof more / sizeof *more; i++)
+        assert_int_equal(asset_mem_put(s, more[i], "yy", 2), ASSET_OK);
+    asset_list_t l;
+    uint64_t v0 = atomic_load(&asset__mem_list_visits);
+    assert_int_equal(mem_list(s, "lvl100", false, &l), ASSET_OK);
+    uint64_t v = atomic_load(&asset__mem_list_visits) - v0;
+    assert_int_equal(l.count, FILES);
+    assert_int_equal(l.sizes[0], 1);
+    asset__list_dispose(&l);
+    if (v > 4 * FILES) fail_msg("listing %d keys looked at %llu", FILES, (unsigned long long)v);
+    /* what a listing gives is unchanged: the folder's keys, its subfolders' when
+     * recursive, a trailing '/' dropped, an empty segment a folder of its own */
+    const char *sub[] = {"sub/x", "sub/deep/y", "/z"};
+    const char *rec[FILES + 3];
+    char names[FILES][8];
+    for (int i = 0; i < FILES; i++) {
+        snprintf(names[i], sizeof names[i], "f%03d", i);
+        rec[i] = names[i];
+    }
+    for (int i = 0; i < 3; i++) rec[FILES + i] = sub[i];
+    expect_keys(s, "lvl100", false, rec, FILES);
+    expect_keys(s, "lvl100/", false, rec, FILES);
+    expect_keys(s, "lvl100//", true, rec, FILES + 3);
+    expect_keys(s, "lvl100/sub", false, (const char *[]){"x"}, 1);
+    expect_keys(s, "lvl100/sub", true, (const char *[]){"x", "deep/y"}, 2);
+    expect_keys(s, "/", false, (const char *[]){"abs"}, 1);
+    expect_keys(s, "/", true, (const char *[]){"abs", "abs/in"}, 2);
+    expect_keys(s, "a", true, (const char *[]){"b/c/d"}, 1);
+    expect_keys(s, "a/b", false, NULL, 0);
+    expect_keys(s, "lvl1", true, NULL, 0);
+    expect_keys(s, "top", true, NULL, 0);
+    /* removed keys leave their folders; a folder emptied and filled again lists */
+    assert_int_equal(asset_mem_remove(s, "lvl100/sub/deep/y"), ASSET_OK);
+    assert_int_equal(asset_mem_remove(s, "lvl100/sub/x"), ASSET_OK);
+    assert_int_equal(asset_mem_remove(s, "a/b/c/d"), ASSET_OK);
+    rec[FILES] = "/z";
+    expect_keys(s, "lvl100", true, rec, FILES + 1);
+    expect_keys(s, "lvl100/sub", true, NULL, 0);
+    expect_keys(s, "a", true, NULL, 0);
+    assert_int_equal(asset_mem_put(s, "a/b/c/e", "e", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "a/b/c/e", "ee", 2), ASSET_OK);
+    expect_keys(s, "a", true, (const char *[]){"b/c/e"}, 1);
+    expect_keys(s, "a/b/c", false, (const char *[]){"e"}, 1);
+    asset_server_destroy(s);
+}
+
 /* "Replacing a key bumps its version, so the next load re-parses": a load made after
  * asset_mem_put() returned joined a load of the key whose read had taken the old bytes
  * (its parse still running) and got the old value; after asset_mem_remove() too, where
@@ -492,6 +584,7 @@ int main(void) {
         cmocka_unit_test(test_a_size_that_cannot_be_allocated_is_no_memory),
         cmocka_unit_test(test_a_folder_with_a_trailing_slash_loads_its_keys),
         cmocka_unit_test(test_the_store_root_is_no_folder),
+        cmocka_unit_test(test_listing_a_folder_looks_only_at_its_keys),
         cmocka_unit_test(test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -400,6 +400,13 @@ static void sc_json(run_t *r) {
     int rc2 = asset_mem_put(s, "cfg/bad.json", bad, strlen(bad));
     if (rc2 != ASSET_OK && !(rc2 == ASSET_E_NO_MEMORY && injected()))
         FAIL("mem_put: %s", asset_err_name(rc2));
+    /* a key some folders deep: each folder filed (mem.c), or none when one cannot be */
+    int rc3 = asset_mem_put(s, "cfg/deep/er/x.json", bad, strlen(bad));
+    if (rc3 != ASSET_OK && !(rc3 == ASSET_E_NO_MEMORY && injected()))
+        FAIL("mem_put: %s", asset_err_name(rc3));
+    int rc4 = asset_mem_remove(s, "cfg/deep/er/x.json");
+    if (rc4 != (rc3 == ASSET_OK ? ASSET_OK : ASSET_E_NOT_FOUND))
+        FAIL("mem_remove: %s", asset_err_name(rc4));
     char *f = fixture_uri("b.json");
     h1 = load(r, s, "mem://cfg/hero.json", NULL);
     h2 = load(r, s, f, NULL);
