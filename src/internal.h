@@ -309,7 +309,6 @@ struct asset_list {
     asset_status_t add_failed;
     /* the LIST job's flag (run_list): a long walk (fs.c) stops at a cancel or destroy */
     atomic_bool *cancelled; /* not const: the Windows shim loads by a compare-exchange */
-    struct asset__job *job; /* its job (NULL: a test's listing); pkg_list sets pkg_seen */
 };
 void asset__list_dispose(struct asset_list *l);
 /* true once the listing's job is cancelled (every handle left, or destroy) */
@@ -403,12 +402,8 @@ typedef struct asset__job {
     uint8_t changed : 1;        /* [lock] its mem:// key was put or removed, or its package
                                  * mounted again, after its read began: a later load does
                                  * not join it and its value is not cached (the old bytes;
-                                 * a pkg:// entry is served without I/O) (asset__jobs_changed;
-                                 * a package mounted again: asset__job_changed) */
-    /* pkg://: the packages' mount count when its read looked its package up (0: not
-     * yet), under their lock: a mount of the package after that one makes it changed
-     * (asset__job_changed), as a mark on every load in flight did */
-    atomic_uint_fast64_t pkg_seen;
+                                 * a pkg:// entry is served without I/O) (asset__jobs_changed,
+                                 * asset__jobs_remounted) */
 } asset__job_t;
 /* The room a parse leaves before a URI for the job a miss makes there (load.c,
  * asset__uri_parse_room): a job and its URI are one block, the job first. */
@@ -1106,13 +1101,7 @@ void asset__jobs_changed(asset_server_t *s, const char *uri);
 /* Package pkg was mounted: its pkg:// jobs in flight whose read began read the mount it
  * replaced; no later load joins them and their values are not cached (load.c). Any
  * thread. */
-/* [lock] Whether j's source changed after its read began: j->changed (a mem:// key put
- * or removed), or its package (pkg://) mounted since its read looked it up. Such a job
- * is joined by no later load and its value is not cached. */
-bool asset__job_changed(asset_server_t *s, const asset__job_t *j);
-/* Whether the package of pkg:// path `path` ("name/...") was mounted after a lookup
- * that saw the mount count `seen` (0: none was made: false). Leaf lock. */
-bool asset__pkg_mounted_since(asset__pkg_t *p, const char *path, uint64_t seen);
+void asset__jobs_remounted(asset_server_t *s, const char *pkg);
 /* Lock not held: starts the queued reloads (dependents, reloads after one that ran),
  * within a flush's budget (0: all), at least one; the rest wait for the next flush. */
 void asset__reload_pump(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
@@ -1173,8 +1162,6 @@ extern void (*asset__pkg_found_hook)(const char *name);
 extern atomic_uint_fast64_t asset__pkg_list_visits;
 /* Tests: the mem:// keys listings have looked at (sources/mem.c). */
 extern atomic_uint_fast64_t asset__mem_list_visits;
-/* Tests: the loads in flight mounts have looked at (none: asset__job_changed asks). */
-extern atomic_uint_fast64_t asset__mount_job_visits;
 /* Tests: the mounts a remount's unlinking of the mount it hid has looked at. */
 extern atomic_uint_fast64_t asset__pkg_unlink_visits;
 

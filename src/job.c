@@ -190,7 +190,7 @@ void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
     asset__loader_slot_t *ld = j->loader;
     /* a replaced source's, or one read from a package mounted again since, or from a
      * mem:// key put or removed since: stale */
-    if (!j->no_cache && !asset__job_changed(s, j) && !(j->source && j->source->retired))
+    if (!j->no_cache && !j->changed && !(j->source && j->source->retired))
         asset__cache_put_hashed(&ld->cache, j->uri, asset__job_uri_hash(j),
                                 j->req ? j->req->version : NULL, j->sha256, v);
     asset__reload_watch_job(s, j);
@@ -334,7 +334,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
          * gone. */
         asset__cache_t *c = &j->loader->cache;
         uint32_t h = asset__job_uri_hash(j);
-        if (!j->no_cache && !asset__job_changed(s, j) && !asset__cache_get_hashed(c, j->uri, h) &&
+        if (!j->no_cache && !j->changed && !asset__cache_get_hashed(c, j->uri, h) &&
             !j->cached->dropped)
             asset__cache_put_hashed(c, j->uri, h, j->cached_version, j->sha256, j->cached);
         asset__reload_watch_job(s, j);
@@ -356,7 +356,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
          * it changed while this read ran (a put, a remount): that change removed the old
          * entry, and the one there now is a later load's, of what is there now (a review) */
         uv_mutex_lock(&s->lock);
-        if (!asset__job_changed(s, j)) asset__cache_remove(&j->loader->cache, j->uri);
+        if (!j->changed) asset__cache_remove(&j->loader->cache, j->uri);
         uv_mutex_unlock(&s->lock);
     }
     if (st < 0) {
@@ -389,14 +389,12 @@ static void run_list(asset_server_t *s, asset__job_t *j) {
     l->uri = j->uri;
     l->path = j->path;
     l->cancelled = &j->cancelled;
-    l->job = j;
     asset__source_slot_t *src = j->source;
     asset_status_t st = src->vt.list(src->ctx, j->uri, l);
     if (st == ASSET_OK && l->add_failed) st = l->add_failed; /* an entry was dropped */
     if (st == ASSET_OK) st = asset__list_sort(l);            /* here, not on the flush thread */
     l->uri = l->path = NULL;                                 /* borrowed from the job */
     l->cancelled = NULL;
-    l->job = NULL;
     if (st != ASSET_OK || atomic_load(&j->cancelled)) {
         if (atomic_load(&j->cancelled)) st = ASSET_E_CANCELLED;
         job_fail(s, j, st < 0 ? st : ASSET_E_IO, "list", l->message);

@@ -33,7 +33,7 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, uint32_t 
          n; n = asset__map_get_next(&s->inflight, n)) {
         asset__job_t *j = (asset__job_t *)n;
         if (j->loader == ld && j->no_cache == no_cache && j->recursive == recursive &&
-            !asset__job_changed(s, j) &&          /* read before a change the server was told of */
+            !j->changed &&                        /* read before a change the server was told of */
             !(j->source && j->source->retired) && /* loads after a replace use the new one */
             /* a revalidation of a value invalidated, cleared or replaced since: "not
              * modified" hands out that very value, which a later load must not get (it
@@ -68,15 +68,17 @@ void asset__jobs_changed(asset_server_t *s, const char *uri) {
     asset__maybe_wake(s); /* a value to free on the flush thread: the host flushes */
 }
 
-atomic_uint_fast64_t asset__mount_job_visits;
-
-bool asset__job_changed(asset_server_t *s, const asset__job_t *j) {
-    if (j->changed) return true;
-    /* a mount marked every load in flight of its package, walking every load in flight
-     * under the lock (5,000 mounts with 50,000 loads in flight: 27 s); a load asks */
-    uint64_t seen = atomic_load_explicit(&j->pkg_seen, memory_order_relaxed);
-    return seen && !strncmp(j->uri, "pkg://", 6) &&
-           asset__pkg_mounted_since(s->pkg, j->uri + 6, seen);
+void asset__jobs_remounted(asset_server_t *s, const char *pkg) {
+    size_t pl = strlen(pkg);
+    uv_mutex_lock(&s->lock);
+    size_t b = 0;
+    for (asset__map_node_t *n = NULL; (n = asset__map_next(&s->inflight, n, &b));) {
+        asset__job_t *j = (asset__job_t *)n;
+        const char *u = j->uri + 6; /* after "pkg://": the package's name, then '/' or end */
+        if (!strncmp(j->uri, "pkg://", 6) && !strncmp(u, pkg, pl) && (!u[pl] || u[pl] == '/'))
+            mark_changed(j);
+    }
+    uv_mutex_unlock(&s->lock);
 }
 
 /* [lock] The new job, made in the room of parsed's block (ASSET__JOB_ROOM), which it owns

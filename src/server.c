@@ -390,8 +390,7 @@ int asset_server_mount(asset_server_t *s, const char *pkg, const char *dir) {
     if (!s || !pkg || !dir) return ASSET_E_INVALID;
     int rc = asset__pkg_mount(s->pkg, pkg, dir);
     if (rc != ASSET_OK) return rc;
-    /* later loads read this mount, not the one it hid: loads in flight that looked the
-     * package up before it are changed (asset__job_changed) */
+    asset__jobs_remounted(s, pkg); /* later loads read this mount, not the one it hid */
     asset__log(s, ASSET_LOG_INFO, "mounted %s at %s", pkg, dir);
     return rc;
 }
@@ -401,6 +400,7 @@ int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
     if (!s || !pkg || (!files && count)) return ASSET_E_INVALID;
     int rc = asset__pkg_mount_embedded(s->pkg, pkg, files, count);
     if (rc != ASSET_OK) return rc;
+    asset__jobs_remounted(s, pkg); /* as asset_server_mount */
     asset__log(s, ASSET_LOG_INFO, "mounted %s: %zu embedded file%s", pkg, count,
                count == 1 ? "" : "s");
     return rc;

@@ -453,9 +453,7 @@ static void test_handle_and_job_records_stay_packed(void **state) {
     if (sizeof(void *) != 8) skip();
     /* no pointers to its URI and tag; kept_deps (a failed parent keeps what it lent) */
     assert_true(sizeof(struct asset_handle) <= 232);
-    /* the graph's fields in their part; 176 until pkg_seen (8 bytes: a mount no longer
-     * walks every load in flight under the server's lock, the twentieth review) */
-    assert_true(sizeof(asset__job_t) <= 184);
+    assert_true(sizeof(asset__job_t) <= 176); /* the graph's fields in their part */
 }
 
 /* What a cached value costs beyond its bytes (asset_bench's cache_overhead, goal

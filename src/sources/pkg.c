@@ -24,8 +24,7 @@ typedef struct mount {
     char *path;        /* directory packages: where they are, for watching (hot reload) */
     asset__map_t dirs; /* embedded: every directory some file is under -> its emb_dir */
     struct emb_dir *dir_list;
-    bool sorted;  /* embedded: paths in strictly increasing strcmp order (asset-embed's) */
-    uint64_t gen; /* p->gen when it was mounted */
+    bool sorted; /* embedded: paths in strictly increasing strcmp order (asset-embed's) */
 } mount_t;
 
 typedef struct emb_node {
@@ -45,8 +44,6 @@ struct asset__pkg {
     asset__map_t names; /* [lock] name -> its newest mount: a lookup walked them all */
     char **search;      /* from pkg_path */
     size_t nsearch;
-    uint64_t gen; /* [lock] 1 + the mounts made (pkg_path finds included): a job's read
-                   * records it when it looks its package up (asset__job_changed) */
 };
 
 /* A package name's longest (find looks names up in a buffer of this size + 1). */
@@ -93,7 +90,6 @@ asset__pkg_t *asset__pkg_create(const char *search_path, const char *base_dir) {
     if (!p) return NULL;
     uv_mutex_init(&p->lock);
     asset__map_init(&p->names);
-    p->gen = 1; /* a job's pkg_seen 0 is "not looked up yet" */
     for (const char *s = search_path; s && *s;) {
         char sep[2] = {asset__path_list_sep, 0}; /* ':' POSIX, ';' Windows */
         size_t n = strcspn(s, sep);
@@ -181,7 +177,6 @@ static bool push_mount(asset__pkg_t *p, mount_t *m) {
         if (old) asset__map_put(&p->names, &old->name_node); /* its room is still there */
         return false;
     }
-    m->gen = ++p->gen;
     m->next = p->mounts;
     m->prev = NULL;
     if (m->next) m->next->prev = m;
@@ -336,17 +331,13 @@ void (*asset__pkg_found_hook)(const char *name) = NULL;
 atomic_uint_fast64_t asset__pkg_list_visits;
 atomic_uint_fast64_t asset__pkg_unlink_visits;
 
-/* *seen: the mount count as the lookup saw it (asset__job_changed: a later mount of the
- * name makes the job's read stale), stored under the lock a mount takes. */
-static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err,
-                     atomic_uint_fast64_t *seen) {
+static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     char buf[PKG_NAME_MAX + 1];
     *err = 0;
-    if (n >= sizeof buf) return NULL; /* no mount has such a name */
+    if (n >= sizeof buf) return NULL;
     memcpy(buf, name, n);
     buf[n] = 0;
     uv_mutex_lock(&p->lock);
-    atomic_store_explicit(seen, p->gen, memory_order_relaxed);
     mount_t *m = mount_named(p, buf);
     if (m) m->users++; /* mount_release */
     uv_mutex_unlock(&p->lock);
@@ -386,10 +377,7 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err,
         mount_t *had = mount_named(p, buf);
         bool pushed = !had && push_mount(p, m);
         mount_t *use = had ? had : pushed ? m : NULL;
-        if (use) {
-            use->users++;                                              /* mount_release */
-            atomic_store_explicit(seen, p->gen, memory_order_relaxed); /* after its own push */
-        }
+        if (use) use->users++; /* mount_release */
         uv_mutex_unlock(&p->lock);
         if (!pushed) mount_free(m);
         if (!use) *err = ENOMEM;
@@ -406,7 +394,7 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
     const char *path = asset_request_path(r);
     size_t nl = strcspn(path, "/");
     int err;
-    mount_t *m = find(p, path, nl, &err, &r->job->pkg_seen);
+    mount_t *m = find(p, path, nl, &err);
     if (!m && err) return asset__errno_status(r, err, true, "looking for the package");
     if (!m)
         return asset_request_fail(r, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
@@ -453,16 +441,6 @@ static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r,
     return asset__fs_read_file(r, f, s->cfg.watch, s->cfg.watch ? SIZE_MAX : s->cfg.map_threshold);
 }
 
-bool asset__pkg_mounted_since(asset__pkg_t *p, const char *path, uint64_t seen) {
-    if (!seen) return false; /* not looked up yet: it reads what is mounted then */
-    size_t nl = strcspn(path, "/");
-    uv_mutex_lock(&p->lock);
-    const mount_t *m = (const mount_t *)asset__map_find_n(&p->names, path, nl);
-    bool since = m && m->gen > seen;
-    uv_mutex_unlock(&p->lock);
-    return since;
-}
-
 char *asset__pkg_real_path(asset__pkg_t *p, const char *path, bool *nomem) {
     size_t nl = strcspn(path, "/");
     *nomem = false;
@@ -483,8 +461,7 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     const char *path = l->path;
     size_t nl = strcspn(path, "/");
     int err;
-    atomic_uint_fast64_t none = 0; /* a test's listing: no job */
-    mount_t *m = find(p, path, nl, &err, l->job ? &l->job->pkg_seen : &none);
+    mount_t *m = find(p, path, nl, &err);
     if (!m && err)
         return asset_list_fail(l, err == ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
                                "looking for the package: %s", strerror(err));
