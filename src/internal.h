@@ -631,12 +631,14 @@ typedef struct asset__pkg asset__pkg_t;
  * server's, the working directory at create), or kept as they are when it is NULL. */
 asset__pkg_t *asset__pkg_create(const char *search_path, const char *base_dir);
 void asset__pkg_destroy(asset__pkg_t *p);
-int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir);
+/* *hid: whether the mount hides one of the same name (a remount), whose files loads in
+ * flight may have read (asset__jobs_remounted); a first mount hides none. */
+int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir, bool *hid);
 /* The file behind "name/rel" of a directory package (NULL: embedded or unknown; or no
  * memory, and *nomem says so). */
 char *asset__pkg_real_path(asset__pkg_t *p, const char *path, bool *nomem);
 int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
-                              size_t count);
+                              size_t count, bool *hid);
 extern const asset_loader_t asset__bytes_loader;
 extern const asset_loader_t asset__json_loader;
 
@@ -1162,6 +1164,8 @@ extern void (*asset__pkg_found_hook)(const char *name);
 extern atomic_uint_fast64_t asset__pkg_list_visits;
 /* Tests: the mem:// keys listings have looked at (sources/mem.c). */
 extern atomic_uint_fast64_t asset__mem_list_visits;
+/* Tests: the loads in flight remounts have looked at (load.c; a first mount: none). */
+extern atomic_uint_fast64_t asset__mount_job_visits;
 /* Tests: the mounts a remount's unlinking of the mount it hid has looked at. */
 extern atomic_uint_fast64_t asset__pkg_unlink_visits;
 

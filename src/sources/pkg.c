@@ -170,8 +170,10 @@ static void mount_unlink(asset__pkg_t *p, mount_t *m) {
 /* [p->lock] m becomes the newest mount of its name; the one before it is freed once no
  * read uses it (a remount kept its directory open until destroy: an editor remounting
  * ran out of descriptors). False: out of memory (nothing changed). */
-static bool push_mount(asset__pkg_t *p, mount_t *m) {
+/* *hid: whether m hides a mount of its name (loads in flight may have read that one). */
+static bool push_mount(asset__pkg_t *p, mount_t *m, bool *hid) {
     mount_t *old = mount_named(p, m->name);
+    *hid = old != NULL;
     if (old) asset__map_remove(&p->names, &old->name_node);
     if (!asset__map_put(&p->names, &m->name_node)) {
         if (old) asset__map_put(&p->names, &old->name_node); /* its room is still there */
@@ -188,9 +190,9 @@ static bool push_mount(asset__pkg_t *p, mount_t *m) {
     return true;
 }
 
-static bool add_mount(asset__pkg_t *p, mount_t *m) {
+static bool add_mount(asset__pkg_t *p, mount_t *m, bool *hid) {
     uv_mutex_lock(&p->lock);
-    bool ok = push_mount(p, m);
+    bool ok = push_mount(p, m, hid);
     uv_mutex_unlock(&p->lock);
     return ok;
 }
@@ -233,7 +235,7 @@ static char *mount_path(const char *dir) {
     return abs;
 }
 
-int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
+int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir, bool *hid) {
     if (!valid_name(name)) return ASSET_E_INVALID;
     asset__dir_t *d = NULL;
     int err = asset__dir_open(dir, &d);
@@ -249,7 +251,7 @@ int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir) {
         return ASSET_E_NO_MEMORY;
     }
     m->dir = d;
-    if (!add_mount(p, m)) {
+    if (!add_mount(p, m, hid)) {
         mount_free(m);
         return ASSET_E_NO_MEMORY;
     }
@@ -293,7 +295,7 @@ static bool index_dirs(mount_t *m, const char *path) {
 }
 
 int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
-                              size_t count) {
+                              size_t count, bool *hid) {
     if (!valid_name(name)) return ASSET_E_INVALID;
     mount_t *m = mount_new(name);
     if (!m) return ASSET_E_NO_MEMORY;
@@ -316,7 +318,7 @@ int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_emb
     m->sorted = true;
     for (size_t i = 1; i < count && m->sorted; i++)
         m->sorted = strcmp(files[i - 1].path, files[i].path) < 0;
-    if (!add_mount(p, m)) goto oom;
+    if (!add_mount(p, m, hid)) goto oom;
     return ASSET_OK;
 oom:
     mount_free(m);
@@ -375,7 +377,8 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
          * pkg_path), and so does another lookup's hit: the name is looked up again */
         uv_mutex_lock(&p->lock);
         mount_t *had = mount_named(p, buf);
-        bool pushed = !had && push_mount(p, m);
+        bool hid_none;
+        bool pushed = !had && push_mount(p, m, &hid_none);
         mount_t *use = had ? had : pushed ? m : NULL;
         if (use) use->users++; /* mount_release */
         uv_mutex_unlock(&p->lock);
