@@ -503,7 +503,8 @@ ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_
 #if defined(__cplusplus) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
-/* Writes the events to path, and how many the recorder dropped for want of memory
+/* Writes the events to path (UTF-8, as every path here; on Windows too), and how many the
+ * recorder dropped for want of memory
  * ("otherData":{"dropped_events":N}, and a global instant saying so when N > 0). The
  * events so far: the hook may go on recording meanwhile (it does not wait for the write).
  * ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set), ASSET_E_NO_MEMORY (then the

@@ -14,6 +14,7 @@
  * destroyed). Setters take turns (trace_setting). Every operation is sequentially
  * consistent: the store-then-load on each side must not be reordered. */
 #include "internal.h"
+#include "platform/platform.h" /* asset__fopen */
 
 #include <errno.h>
 #include <stdio.h>
@@ -289,7 +290,7 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     }
     /* opened (truncated) only once the write can go through: one out of memory left an
      * empty file where a good trace had been (a review) */
-    FILE *f = fopen(path, "w");
+    FILE *f = asset__fopen(path, "w"); /* UTF-8 (Windows: the UTF-16 name) */
     if (!f) {
         int err = errno; /* the caller reads it: the frees keep it */
         asset_free(v);

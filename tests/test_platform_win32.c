@@ -680,6 +680,24 @@ static void test_a_name_that_is_not_utf8_is_not_found(void **state) {
     free(p);
 }
 
+/* asset_trace_write_chrome_json takes a UTF-8 path, as every path of the library: a
+ * name outside the ANSI code page is made as named (UTF-16). It was opened with the C
+ * library's fopen, which reads the bytes in the ANSI code page: the trace went to a file
+ * of another name ("trace-\u00e6\u2014\u00a5..." under wine, "trace-??.json" on a
+ * Japanese-less system), and the call said ASSET_OK. */
+static void test_a_trace_written_to_a_non_ascii_name_is_made_as_named(void **state) {
+    fx_t *f = *state;
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    char *p = tu_path(f->dir, "trace-\xe6\x97\xa5\xe6\x9c\xac.json"); /* trace-日本.json */
+    assert_int_equal(asset_trace_write_chrome_json(tr, p), ASSET_OK);
+    asset_trace_destroy(tr);
+    wchar_t *w = wpath(p);
+    DWORD a = GetFileAttributesW(w);
+    free(w), free(p);
+    assert_true(a != INVALID_FILE_ATTRIBUTES);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -705,6 +723,7 @@ int main(void) {
         FX(test_a_name_that_is_not_utf16_does_not_fail_the_listing),
         FX(test_a_non_ascii_name_loads_as_utf16),
         FX(test_a_name_that_is_not_utf8_is_not_found),
+        FX(test_a_trace_written_to_a_non_ascii_name_is_made_as_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

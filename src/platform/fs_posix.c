@@ -81,6 +81,8 @@ char *asset__path_drive_full(const char *path, bool *oom) {
 
 bool asset__getcwd(char *buf, size_t n) { return getcwd(buf, n) != NULL; }
 
+FILE *asset__fopen(const char *path, const char *mode) { return fopen(path, mode); }
+
 unsigned asset__watch_queue_max(void) {
     unsigned max = 0;
 #if defined(__linux__) && !defined(__EMSCRIPTEN__)

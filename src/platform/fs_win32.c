@@ -316,6 +316,21 @@ bool asset__getcwd(char *buf, size_t n) {
     return asset__path_prepare(buf, false, &st) == NULL;
 }
 
+FILE *asset__fopen(const char *path, const char *mode) {
+    int err = 0;
+    wchar_t wm[16], *w = to_wide(path, &err);
+    if (!w || !MultiByteToWideChar(CP_UTF8, 0, mode, -1, wm, 16)) {
+        asset_free(w);
+        errno = w ? EINVAL : -err;
+        return NULL;
+    }
+    FILE *f = _wfopen(w, wm);
+    err = errno; /* the caller reads it: kept across the free */
+    asset_free(w);
+    errno = err;
+    return f;
+}
+
 /* ---- opening ---- */
 
 static int new_dir(HANDLE h, asset__dir_t **out) {

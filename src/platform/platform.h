@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- path syntax (any thread, pure) ---- */
 
@@ -76,6 +77,10 @@ bool asset__getcwd(char *buf, size_t n);
 /* The same, however long, allocated (asset_free it; fs.c): NULL when it is unknown
  * (removed, say), or when out of memory (*oom then set). */
 char *asset__getcwd_dup(bool *oom);
+/* fopen of a path in the library's form or as the user gave it, UTF-8: Windows opens it
+ * by its UTF-16 name (_wfopen; the C library's fopen reads the bytes in the ANSI code
+ * page, and made a file of another name); errno set on failure. */
+FILE *asset__fopen(const char *path, const char *mode);
 
 /* How many events the OS's queue of file change notifications holds before it drops
  * the later ones with a notice the watcher (libuv) does not pass on: Linux, inotify's
