@@ -86,8 +86,9 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
 #undef DEF
     if (s->cfg.max_workers > 256) s->cfg.max_workers = 256;
     bool oom = false;
-    const char *pkg_path = s->cfg.pkg_path ? s->cfg.pkg_path : getenv("ASSET_SERVER_PKG_PATH");
-    s->cfg.pkg_path = dup_config_string(pkg_path, &oom);
+    /* the environment's in UTF-8 (Windows: read as UTF-16, not in the ANSI code page) */
+    s->cfg.pkg_path = s->cfg.pkg_path ? dup_config_string(s->cfg.pkg_path, &oom)
+                                      : asset__getenv_dup("ASSET_SERVER_PKG_PATH", &oom);
     s->cfg.manifest_schemes = dup_config_string(s->cfg.manifest_schemes, &oom);
     s->cfg.file_root = NULL;
     /* the working directory, however long; unknown (removed, say), relative paths fail

@@ -698,6 +698,27 @@ static void test_a_trace_written_to_a_non_ascii_name_is_made_as_named(void **sta
     assert_true(a != INVALID_FILE_ATTRIBUTES);
 }
 
+/* $ASSET_SERVER_PKG_PATH naming a folder in letters outside the ANSI code page finds
+ * the packages in it, as pkg_path does: the environment is UTF-16 on Windows, and the
+ * C library's getenv gives it in the ANSI code page ('?' for each such letter), which
+ * the library then read as UTF-8: no package was found ("not mounted"). */
+static void test_a_non_ascii_pkg_path_from_the_environment_finds_its_packages(void **state) {
+    fx_t *f = *state;
+    char *dir = tu_path(f->dir, "\xe6\x97\xa5\xe6\x9c\xac"); /* 日本 */
+    free(tu_write_file(dir, "jp/x.txt", "nihon", 5));
+    wchar_t *w = wpath(dir);
+    assert_int_equal(_wputenv_s(L"ASSET_SERVER_PKG_PATH", w), 0);
+    asset_server_config_t cfg = {0};
+    asset_server_t *s = asset_server_create(&cfg); /* pkg_path NULL: the environment's */
+    _wputenv_s(L"ASSET_SERVER_PKG_PATH", L"");     /* read at create, not later */
+    assert_non_null(s);
+    asset_handle_t *h = tu_load_wait(s, "pkg://jp/x.txt", ASSET_OK);
+    tu_expect_text(h, "nihon");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(w), free(dir);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -724,6 +745,7 @@ int main(void) {
         FX(test_a_non_ascii_name_loads_as_utf16),
         FX(test_a_name_that_is_not_utf8_is_not_found),
         FX(test_a_trace_written_to_a_non_ascii_name_is_made_as_named),
+        FX(test_a_non_ascii_pkg_path_from_the_environment_finds_its_packages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h> /* getenv */
 #include <string.h>
 #include <sys/stat.h>
 #if !defined(__EMSCRIPTEN__) && !defined(ASSET_NO_MMAP)
@@ -82,6 +83,13 @@ char *asset__path_drive_full(const char *path, bool *oom) {
 bool asset__getcwd(char *buf, size_t n) { return getcwd(buf, n) != NULL; }
 
 FILE *asset__fopen(const char *path, const char *mode) { return fopen(path, mode); }
+
+char *asset__getenv_dup(const char *name, bool *oom) {
+    const char *v = getenv(name);
+    char *d = v && *v ? asset__strdup(v) : NULL;
+    *oom = v && *v && !d;
+    return d;
+}
 
 unsigned asset__watch_queue_max(void) {
     unsigned max = 0;

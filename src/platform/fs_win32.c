@@ -331,6 +331,27 @@ FILE *asset__fopen(const char *path, const char *mode) {
     return f;
 }
 
+char *asset__getenv_dup(const char *name, bool *oom) {
+    *oom = false;
+    wchar_t wn[64];
+    if (!MultiByteToWideChar(CP_UTF8, 0, name, -1, wn, 64)) return NULL;
+    DWORD n = GetEnvironmentVariableW(wn, NULL, 0); /* with its 0; 0: not set */
+    wchar_t *w = n ? asset_alloc((size_t)n * sizeof *w) : NULL;
+    if (!w) {
+        *oom = n != 0;
+        return NULL;
+    }
+    DWORD got = GetEnvironmentVariableW(wn, w, n);
+    char *out = NULL;
+    int len = got && got < n ? WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL) : 0;
+    if (len > 1 && !(out = asset_alloc((size_t)len)))
+        *oom = true;
+    else if (out)
+        WideCharToMultiByte(CP_UTF8, 0, w, -1, out, len, NULL, NULL);
+    asset_free(w);
+    return out;
+}
+
 /* ---- opening ---- */
 
 static int new_dir(HANDLE h, asset__dir_t **out) {

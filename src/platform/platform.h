@@ -81,6 +81,10 @@ char *asset__getcwd_dup(bool *oom);
  * by its UTF-16 name (_wfopen; the C library's fopen reads the bytes in the ANSI code
  * page, and made a file of another name); errno set on failure. */
 FILE *asset__fopen(const char *path, const char *mode);
+/* The environment variable name (ASCII), in UTF-8, allocated (asset_free): NULL when it
+ * is not set (or empty), or out of memory (*oom then set). Windows reads the UTF-16
+ * environment (getenv gives it in the ANSI code page: '?' for a letter outside it). */
+char *asset__getenv_dup(const char *name, bool *oom);
 
 /* How many events the OS's queue of file change notifications holds before it drops
  * the later ones with a notice the watcher (libuv) does not pass on: Linux, inotify's
