@@ -1302,6 +1302,13 @@ static bool file_there(const char *path) {
 static void watch_add(void *arg) {
     watch_req_t *w = arg;
     rio_t *r = w->s->rio; /* rio_init was posted first */
+    /* in the library's form (Windows: a package mounted as "C:\\pk\\" gave
+     * "C:\\pk\\/x"): libuv's Windows watcher joins its directory and an event's name
+     * with a '\\' and cuts after the directory less a final '\\', so the events of
+     * "C:\\pk\\" named "\\x", no watched file (a review). Windows turns every '\\'
+     * into '/' (a UNC path's too, then refused: watched so); POSIX keeps every byte. */
+    asset_status_t pst;
+    (void)asset__path_prepare(w->path, false, &pst);
     char *slash = strrchr(w->path, '/');
     if (!r || r->stopping || !slash || !slash[1]) goto out;
     /* watched at another path (a package remounted since): that watch goes */
@@ -1311,6 +1318,7 @@ static void watch_add(void *arg) {
      * own ("/" of "/x"; Windows "C:/" of "C:/x": "C:" alone is drive C's working
      * directory) */
     size_t rl = asset__path_root_len(w->path), dl = (size_t)(slash - w->path);
+    while (dl > rl && dl > 1 && w->path[dl - 1] == '/') dl--; /* "pk//x": "pk" */
     if (dl < rl) dl = rl;
     char cut = w->path[dl];
     w->path[dl] = 0;

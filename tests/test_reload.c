@@ -2270,6 +2270,40 @@ static void test_a_package_mounted_as_a_bare_drive_reloads(void **state) {
     free(dir);
 }
 
+/* Windows: a package mounted by a path spelled with backslashes and ending in one
+ * ("C:\games\pk\", as a folder picker or an environment variable gives it) reloads its
+ * files' edits. The watch was given the mount's spelling, "C:\games\pk\": libuv joins
+ * the directory and an event's file name with one more backslash and cuts the result
+ * after the directory's length less that backslash, so every event named "\ui.txt"
+ * (seen under wine), no watched file: no edit was reloaded. */
+static void test_a_package_mounted_with_a_trailing_backslash_reloads(void **state) {
+    (void)state;
+    TU_SKIP_UNLESS(tu_os_windows_paths(), "a backslash is not a separator");
+    for (int trailing = 0; trailing < 2; trailing++) {
+        logcap_t log = {0};
+        char *dir = tu_mkdtemp();
+        char *file = tu_write_file(dir, "pk/ui.txt", "ui v1", 5);
+        char *pk = tu_path(dir, "pk");
+        char spelled[4096];
+        snprintf(spelled, sizeof spelled, "%s%s", pk, trailing ? "\\" : "");
+        for (char *c = spelled; *c; c++)
+            if (*c == '/') *c = '\\';
+        asset_server_t *s = watch_server(&log);
+        assert_int_equal(asset_server_mount(s, "game", spelled), ASSET_OK);
+        asset_handle_t *h = tu_load_wait(s, "pkg://game/ui.txt", ASSET_OK);
+        wait_watched(s, 1);
+        /* twice: the watch's first look may see the first edit alone */
+        write_in_place(file, "ui version 2", 1);
+        wait_text(s, h, "ui version 2", "the first edit was not reloaded");
+        write_in_place(file, "ui version 3, longer", 1);
+        wait_text(s, h, "ui version 3, longer", "the second edit was not reloaded");
+        asset_handle_release(h);
+        asset_server_destroy(s);
+        tu_rmrf(dir);
+        free(file), free(pk), free(dir);
+    }
+}
+
 /* Holds the I/O thread (posted to it): tells the test it is held, then waits. */
 typedef struct io_hold {
     uv_sem_t in, out;
@@ -3324,6 +3358,7 @@ int main(void) {
         cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
         cmocka_unit_test(test_a_package_mounted_as_a_bare_drive_reloads),
+        cmocka_unit_test(test_a_package_mounted_with_a_trailing_backslash_reloads),
         cmocka_unit_test(test_a_change_dropped_by_a_full_event_queue_is_still_reloaded),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
         cmocka_unit_test(test_a_poll_that_cannot_start_is_logged),
