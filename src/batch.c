@@ -979,6 +979,16 @@ void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b) {
     if (s->waiters) uv_cond_broadcast(&s->done_cond);
 }
 
+/* Appends b to the list (*head .. *last) a drain leaves for the next flush. */
+static void later_push(asset_batch_t **head, asset_batch_t **last, asset_batch_t *b) {
+    b->queue_next = NULL;
+    if (*last)
+        (*last)->queue_next = b;
+    else
+        *head = b;
+    *last = b;
+}
+
 /* [lock] held on entry and exit. */
 size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
     size_t n = 0;
@@ -996,12 +1006,7 @@ size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t b
         s->bq_head = b->queue_next;
         if (!s->bq_head) s->bq_tail = NULL;
         if (past && !b->listing) { /* still queued: the next flush's */
-            b->queue_next = NULL;
-            if (later_last)
-                later_last->queue_next = b;
-            else
-                later = b;
-            later_last = b;
+            later_push(&later, &later_last, b);
             continue;
         }
         if (b == last) past = true;
@@ -1024,12 +1029,7 @@ size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t b
         }
         if (b->fire_later || fire_done(b)) { /* connected by its own: the next flush */
             b->fire_later = false;
-            b->queue_next = NULL;
-            if (later_last)
-                later_last->queue_next = b;
-            else
-                later = b;
-            later_last = b;
+            later_push(&later, &later_last, b);
             continue;
         }
         b->queued = false;

@@ -786,6 +786,16 @@ static void wait_reload(asset_server_t *s, rec_t *r, int count, asset_status_t s
     assert_int_equal(r->err, st);
 }
 
+/* Writes rel (text) in f's directory, loads it (ASSET_OK) and records its reloads in r. */
+static asset_handle_t *load_recorded(fixture_t *f, const char *rel, const char *text, rec_t *r) {
+    char *path = tu_write_file(f->dir, rel, text, strlen(text));
+    asset_handle_t *h = tu_load_wait(f->s, path, ASSET_OK);
+    free(path);
+    memset(r, 0, sizeof *r);
+    asset_handle_on_reloaded(h, on_reloaded, r);
+    return h;
+}
+
 /* A level saved before its new texture is exported: its reload fails on the missing
  * dependency and keeps the old value; the texture's export then reloads the level (a
  * failed dependency's file is watched on its parent's behalf). It was not: a failed
@@ -797,11 +807,8 @@ static void dependency_appears_later(bool polled) {
     fixture_t f;
     fx_open(&f);
     free(tu_write_file(f.dir, "tex.d", "tex", 3));
-    free(tu_write_file(f.dir, "lvl.d", "dep tex.d", 9));
-    char *lvl = tu_path(f.dir, "lvl.d");
-    asset_handle_t *h = tu_load_wait(f.s, lvl, ASSET_OK);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
+    rec_t r;
+    asset_handle_t *h = load_recorded(&f, "lvl.d", "dep tex.d", &r);
     wait_watched(f.s, 4);
     save(f.dir, "lvl.d", "dep tex.d\ndep new.d");
     wait_reload(f.s, &r, 1, ASSET_E_DEPENDENCY);
@@ -822,7 +829,6 @@ static void dependency_appears_later(bool polled) {
     barrier(f.s, f.b, &f.rb);
     assert_int_equal(r.count, 3);
     asset_handle_release(h);
-    free(lvl);
     fx_close(&f);
     atomic_store(&asset__watch_force_poll, false);
 }
@@ -844,11 +850,8 @@ static void test_a_fixed_dependency_reloads_its_parent_at_any_depth(void **state
     (void)state;
     fixture_t f;
     fx_open(&f);
-    free(tu_write_file(f.dir, "lvl.d", "level", 5));
-    char *lvl = tu_path(f.dir, "lvl.d");
-    asset_handle_t *h = tu_load_wait(f.s, lvl, ASSET_OK);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
+    rec_t r;
+    asset_handle_t *h = load_recorded(&f, "lvl.d", "level", &r);
     wait_watched(f.s, 3);
     save(f.dir, "mat.d", "dep tex.d");
     save(f.dir, "lvl.d", "dep mat.d");
@@ -864,7 +867,6 @@ static void test_a_fixed_dependency_reloads_its_parent_at_any_depth(void **state
     barrier(f.s, f.b, &f.rb);
     assert_int_equal(r.count, 3);
     asset_handle_release(h);
-    free(lvl);
     fx_close(&f);
 }
 
@@ -895,15 +897,12 @@ static void test_an_optional_dependency_that_appears_reloads_its_parent(void **s
     (void)state;
     fixture_t f;
     fx_open(&f);
-    free(tu_write_file(f.dir, "mat.d", "opt normal.d", 12));
     free(tu_write_file(f.dir, "gone.d", "dep later.d", 11));
-    char *mat = tu_path(f.dir, "mat.d");
     char *gone = tu_path(f.dir, "gone.d");
-    asset_handle_t *h = tu_load_wait(f.s, mat, ASSET_OK);
+    rec_t r;
+    asset_handle_t *h = load_recorded(&f, "mat.d", "opt normal.d", &r);
     assert_int_equal(asset_handle_error(asset_handle_dependency(h, 0)), ASSET_E_NOT_FOUND);
     asset_handle_release(tu_load_wait(f.s, gone, ASSET_E_DEPENDENCY));
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
     wait_watched(f.s, 5); /* a, b, mat.d, and the missing normal.d and later.d */
     save(f.dir, "later.d", "later");
     save(f.dir, "normal.d", "bumpy");
@@ -924,7 +923,6 @@ static void test_an_optional_dependency_that_appears_reloads_its_parent(void **s
     uv_mutex_unlock(&f.s->lock);
     asset_free(later_uri);
     free(later);
-    free(mat);
     free(gone);
     fx_close(&f);
 }
