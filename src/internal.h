@@ -819,6 +819,11 @@ struct asset_server {
     /* file_root's directories replaced in file_root_dir since (the root renamed away or
      * deleted, and made anew: file.c), kept open until destroy: a load may be in them */
     _Atomic(struct asset__retired_dir *) file_root_retired;
+    /* async reads cancelled (a job nobody wants, while its read runs or waits): the
+     * I/O thread looks for cancelled transfers only when this moved (sources/http.c) */
+    atomic_uint_fast64_t async_cancels;
+    /* transfers the I/O thread's looks for cancelled ones walked (sources/http.c; tests) */
+    atomic_uint_fast64_t http_kick_looks;
 };
 struct asset__retired_dir {
     struct asset__dir *dir;

@@ -121,6 +121,9 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
         asset__graph_drain(s);
     } else {
         atomic_store_explicit(&j->cancelled, true, memory_order_release);
+        /* counted before the kick: the I/O thread looks for cancelled reads only when
+         * the count moved (sources/http.c) */
+        atomic_fetch_add_explicit(&s->async_cancels, 1, memory_order_release);
         /* an async read (HTTP) notices on the I/O thread's next turn; not once destroy
          * began: it aborts every transfer, and stops and frees the thread without the
          * lock (a wait's callback may cancel meanwhile) */
@@ -480,8 +483,12 @@ static void job_run(asset_server_t *s, asset__job_t *j) {
             s->running_async++;
             /* every handle left while the read was being started: the cancel only set
              * the flag (RUNNING), and the I/O thread may have looked before it was */
-            if (atomic_load_explicit(&j->cancelled, memory_order_acquire) && s->io)
+            if (atomic_load_explicit(&j->cancelled, memory_order_acquire) && s->io) {
+                /* the I/O thread may have taken the count of the cancel before the
+                 * read was filed: moved again, so that it looks */
+                atomic_fetch_add_explicit(&s->async_cancels, 1, memory_order_release);
                 asset__io_kick(s->io);
+            }
             uv_mutex_unlock(&s->lock);
             return;
         }

@@ -1602,6 +1602,57 @@ static void test_http_polls_failing_alike_between_flushes_log_it_once(void **sta
 /* A cancel that comes after the answer arrived but before a flush delivered it still
  * wins (the handle becomes CANCELLED): it kept that answer's status, where a handle
  * cancelled before its answer reads 0. A CANCELLED handle reads 0 either way. */
+/* Waits (yielding, bounded) until the I/O thread started n transfers in all. */
+static void wait_http_requests(asset_server_t *s, uint64_t n) {
+    asset_stats_t st;
+    uint64_t deadline = uv_hrtime() + 60 * (uint64_t)1000000000;
+    for (asset_server_stats(s, &st); st.http_requests < n; asset_server_stats(s, &st)) {
+        if (uv_hrtime() > deadline)
+            fail_msg("%llu transfers of %llu", (unsigned long long)st.http_requests,
+                     (unsigned long long)n);
+        tu_os_yield();
+    }
+}
+
+/* Each wake-up of the I/O thread (each load posted to it, each timed load's timer, a
+ * cancel) walked every transfer in flight or waiting for cancelled ones: n loads made
+ * one at a time while W waited cost n x W looks (W = 3,000, n = 200: 600,000). Only a
+ * cancel of an async read makes it look now. */
+static void test_http_loads_beside_waiting_transfers_do_not_walk_them(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_max_connections = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    enum { W = 3000, N = 200 };
+    asset_handle_t **h = calloc(W + N, sizeof *h);
+    char path[32];
+    for (int i = 0; i < W; i++) {
+        snprintf(path, sizeof path, "/stall?%d", i); /* 2 in the multi, the rest waiting */
+        char *u = tu_bad_url(b, path);
+        h[i] = asset_server_load(s, u, NULL);
+        free(u);
+    }
+    wait_http_requests(s, W);
+    uint64_t looks0 = atomic_load(&s->http_kick_looks);
+    for (int i = W; i < W + N; i++) {
+        snprintf(path, sizeof path, "/stall?%d", i);
+        char *u = tu_bad_url(b, path);
+        h[i] = asset_server_load(s, u, NULL);
+        free(u);
+        wait_http_requests(s, (uint64_t)i + 1); /* the I/O thread took it */
+    }
+    uint64_t looks = atomic_load(&s->http_kick_looks) - looks0;
+    if (looks >= W)
+        fail_msg("%llu looks for %d loads beside %d transfers", (unsigned long long)looks, N, W);
+    /* a cancel is still seen */
+    asset_handle_cancel(h[W + N - 1]);
+    assert_int_equal(tu_wait(h[W + N - 1]), ASSET_E_CANCELLED);
+    for (int i = 0; i < W + N; i++) asset_handle_release(h[i]);
+    free(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 static void test_http_a_handle_cancelled_after_its_answer_has_no_status(void **state) {
     (void)state;
     NEED_NGINX();
@@ -1683,6 +1734,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_transfer_coding_other_than_chunked_is_unsupported),
         cmocka_unit_test(test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload),
         cmocka_unit_test(test_http_a_handle_cancelled_after_its_answer_has_no_status),
+        cmocka_unit_test(test_http_loads_beside_waiting_transfers_do_not_walk_them),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

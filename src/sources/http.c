@@ -160,9 +160,10 @@ struct asset__http {
     unsigned max_active; /* asset__http_max_active() */
     unsigned host_max;   /* 2 x http_max_connections: a host's most (HTTP/2), idle's size */
     sock_t *socks;
-    CURL **idle;     /* easy handles free for the next transfer (a stack) */
-    unsigned n_idle; /* how many; at most host_max */
-    bool decodes;    /* built with zlib: a gzip or deflate Content-Encoding is decoded */
+    CURL **idle;           /* easy handles free for the next transfer (a stack) */
+    unsigned n_idle;       /* how many; at most host_max */
+    bool decodes;          /* built with zlib: a gzip or deflate Content-Encoding is decoded */
+    uint64_t cancels_seen; /* server->async_cancels at http_kick's last walk */
 };
 
 /* ---- curl's allocator goes through ours ---- */
@@ -872,16 +873,28 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp) {
     return 0;
 }
 
-/* on_kick: abort transfers whose every handle went away */
+/* on_kick: abort transfers whose every handle went away. Every wake-up of the thread
+ * kicks (each load posted, a timed load's timer), and a walk of every transfer for each
+ * cost n x W looks for n loads made one at a time beside W waiting: only when an async
+ * read was cancelled since the last walk (s->async_cancels, counted before the kick) */
 static void http_kick(void *arg) {
     asset__http_t *http = arg;
+    uint64_t cancels = atomic_load_explicit(&http->server->async_cancels, memory_order_acquire);
+    if (cancels == http->cancels_seen) {
+        pump(http);
+        return;
+    }
+    http->cancels_seen = cancels;
+    uint64_t looks = 0;
     for (xfer_t *x = http->xfers, *next; x; x = next) {
         next = x->next;
+        looks++;
         if (!asset_request_cancelled(x->req)) continue;
         x->cancelled = true;
         curl_multi_remove_handle(http->multi, x->easy);
         xfer_done(http, x, CURLE_ABORTED_BY_CALLBACK);
     }
+    atomic_fetch_add_explicit(&http->server->http_kick_looks, looks, memory_order_relaxed);
     pump(http);
 }
 
