@@ -1390,6 +1390,23 @@ static void test_http_a_transfer_coding_other_than_chunked_is_unsupported(void *
     tu_bad_stop(b);
 }
 
+/* chunked applied twice (in one Transfer-Encoding or two): libcurl decodes one layer
+ * and passed the other on, so the asset was its chunks ("5\r\nhello\r\n0\r\n\r\n"
+ * loaded, ASSET_OK). A malformed answer. */
+static void test_http_chunked_applied_twice_is_a_malformed_answer(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    const char *paths[] = {"/te-chunked-twice", "/te-chunked-two-fields"};
+    for (int i = 0; i < 2; i++) {
+        asset_handle_t *h = bad_load(s, b, paths[i], ASSET_E_NETWORK);
+        expect_message(h, "chunked");
+        asset_handle_release(h);
+    }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A folded line as an answer's first header continues nothing: the load fails. On an
  * easy handle that carried a transfer before, libcurl before 8.1.0 appended it to that
  * transfer's last header, which it had freed (curl #11101, fixed by #11103: a hostile
@@ -1732,6 +1749,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_200_with_the_cached_validator_is_not_modified),
         cmocka_unit_test(test_http_an_unknown_content_coding_is_unsupported),
         cmocka_unit_test(test_http_a_transfer_coding_other_than_chunked_is_unsupported),
+        cmocka_unit_test(test_http_chunked_applied_twice_is_a_malformed_answer),
         cmocka_unit_test(test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload),
         cmocka_unit_test(test_http_a_handle_cancelled_after_its_answer_has_no_status),
         cmocka_unit_test(test_http_loads_beside_waiting_transfers_do_not_walk_them),

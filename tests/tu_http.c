@@ -541,6 +541,18 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
             "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
             "a\r\n\x1f\x8b\x08\x08\x00\x00\x00\x00\x02\x03\r\n";
         if (send_all(fd, h, sizeof h - 1) && send_chunks(fd)) wait_peer_or_stop(b, fd);
+    } else if (!strcmp(path, "/te-chunked-twice") || !strcmp(path, "/te-chunked-two-fields")) {
+        /* chunked applied twice (RFC 9112 7: a sender must not), in one field or two:
+         * libcurl takes one layer off and passes the inner chunks on as the body */
+        const char *te = !strcmp(path, "/te-chunked-twice")
+                             ? "Transfer-Encoding: chunked, chunked\r\n"
+                             : "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n";
+        char h[512];
+        snprintf(h, sizeof h,
+                 "HTTP/1.1 200 OK\r\n%sConnection: close\r\n\r\n"
+                 "f\r\n5\r\nhello\r\n0\r\n\r\n\r\n0\r\n\r\n",
+                 te);
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/te-gzip") || !strcmp(path, "/te-gzip-close")) {
         /* /gzip's body in the transfer coding gzip, nobody asked for (TE): chunked after
          * it, or alone (the body until the close) */

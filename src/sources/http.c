@@ -87,6 +87,8 @@ typedef struct xfer {
     bool te_coded;       /* its Transfer-Encoding names a coding other than chunked (gzip...) */
     bool lengths_differ; /* it has two Content-Lengths that differ */
     bool length_cut;     /* so a final answer without chunked coding was cut: no framing */
+    unsigned chunks;     /* the chunked codings its Transfer-Encodings name (one field or more) */
+    bool chunked_twice;  /* so a 2xx was cut: libcurl takes one layer off, the body is chunks */
 } xfer_t;
 
 /* The content codings decoded here (libcurl's decoding is off: libcurl 7.88 does not
@@ -289,6 +291,10 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
     if (x->length_cut)
         return asset_request_fail(r, ASSET_E_NETWORK,
                                   "malformed response: Content-Length values that differ");
+    if (x->chunked_twice)
+        return asset_request_fail(r, ASSET_E_NETWORK,
+                                  "malformed response: chunked applied more than once "
+                                  "(Transfer-Encoding)");
     if (x->error_cut) return http_error(x, r); /* an error answer, its endless body cut */
     if (x->undecodable && x->te_coded)
         return asset_request_fail(r, ASSET_E_UNSUPPORTED,
@@ -1096,13 +1102,19 @@ static bool codings_add(xfer_t *x, const char *v, size_t vn) {
     return true;
 }
 
-/* Whether a Transfer-Encoding value names only chunked (and identity, RFC 2616's). */
-static bool transfer_codings_plain(const char *v, size_t vn) {
+/* Whether a Transfer-Encoding value names only chunked (and identity, RFC 2616's);
+ * the chunked ones it names are added to *chunks. */
+static bool transfer_codings_plain(const char *v, size_t vn, unsigned *chunks) {
     const char *end = v + vn, *t;
     size_t tn;
-    while (list_item(&v, end, &t, &tn))
-        if (tn && !coding_is(t, tn, "chunked") && !coding_is(t, tn, "identity")) return false;
-    return true;
+    bool plain = true;
+    while (list_item(&v, end, &t, &tn)) {
+        if (coding_is(t, tn, "chunked"))
+            (*chunks)++;
+        else if (tn && !coding_is(t, tn, "identity"))
+            plain = false;
+    }
+    return plain;
 }
 
 /* ---- decoding a coded body (zlib) ---- */
@@ -1259,6 +1271,7 @@ static void response_reset(xfer_t *x) {
     x->location = LOCATION_NONE;
     x->headers_done = x->chunked = x->coded = x->has_length = x->unknown_coding = false;
     x->te_coded = x->lengths_differ = false;
+    x->chunks = 0;
     x->location_seen = false;
     x->coding = CODING_NONE;
     x->coded_bytes = 0;
@@ -1309,6 +1322,12 @@ static bool headers_end(xfer_t *x, bool decodes) {
      * unrecoverable error; libcurl took the last) */
     if (x->lengths_differ && !x->chunked && x->status >= 200) {
         x->length_cut = true;
+        return false;
+    }
+    /* chunked twice (RFC 9112 7: a sender must not): libcurl decodes one layer and
+     * passes the other on, so the asset was its chunks */
+    if (x->chunks > 1 && x->status >= 200 && x->status <= 299) {
+        x->chunked_twice = true;
         return false;
     }
     if ((x->unknown_coding || x->te_coded || (x->coded && !decodes)) && x->status >= 200 &&
@@ -1474,7 +1493,7 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         x->chunked = true;
         /* libcurl takes chunked and passes any other coding on undecoded (no
          * CURLOPT_TRANSFER_ENCODING, no TE header asking for one): gzip bytes loaded */
-        if (!transfer_codings_plain(v, vn)) x->te_coded = true;
+        if (!transfer_codings_plain(v, vn, &x->chunks)) x->te_coded = true;
     } else if (HEADER_IS(line, n, "Content-Encoding", &v, &vn)) {
         if (!(vn == 8 && !asset__strncasecmp(v, "identity", 8))) x->coded = true;
         if (!codings_add(x, v, vn)) x->unknown_coding = true;
