@@ -206,20 +206,31 @@ void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j) {
         asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", j->uri);
 }
 
+/* *arg: set when parent will reload (a live handle of it) and load the dependency again,
+ * or may (its own fix awaited: a failed material between a level and a texture). */
 static void awaiting_push(asset_server_t *s, const char *parent, void *arg) {
-    (void)arg;
-    if (!todo_push(s, parent, true)) fail_live_no_memory(s, parent, strlen(parent), NULL);
+    size_t pl = strlen(parent);
+    if (asset__awaited_has(s, parent, pl)) *(bool *)arg = true;
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, parent, pl);
+    for (asset_handle_t *h; !*(bool *)arg && (h = asset__uri_iter_next(&it));)
+        *(bool *)arg = live(h);
+    if (!todo_push(s, parent, true)) fail_live_no_memory(s, parent, pl, NULL);
 }
 
 /* [lock] uri changed: the parents its failure failed (or loaded without it, optional)
- * get fresh reloads, after this one (the pump). Its watch was theirs: when no handle
- * names uri, it goes (a parent's reload that loads it watches it again). */
+ * get fresh reloads, after this one (the pump). Its watch was theirs: it stays for
+ * their reloads, which load uri again (the watch set up already serves that load: a
+ * new one would open the file once more to compare versions, which on Windows makes an
+ * editor's next save over it fail), and goes when none of them will reload and no
+ * handle names uri. */
 static bool reload_awaiting(asset_server_t *s, const char *uri, size_t bl) {
-    if (!asset__awaited_take(s, uri, awaiting_push, NULL)) return false;
+    bool reloads = false;
+    if (!asset__awaited_take(s, uri, awaiting_push, &reloads)) return false;
     atomic_store(&s->wake_pending, true); /* the pump, at a flush */
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, uri, bl);
-    if (!asset__uri_iter_next(&it)) asset__reload_unwatch(s, uri, bl);
+    if (!reloads && !asset__uri_iter_next(&it)) asset__reload_unwatch(s, uri, bl);
     return true;
 }
 
