@@ -1087,6 +1087,9 @@ void asset__reload_watch_job(asset_server_t *s, asset__job_t *j);
 /* [lock] j, a dependency, failed with st: its parents await it (asset__awaited_add), and
  * its file is watched for them, if the server watches. */
 void asset__reload_watch_failed(asset_server_t *s, asset__job_t *j, asset_status_t st);
+/* [lock] j loaded v: the parents of its handles whose labels v lacks await it (as a
+ * failed dependency's), its file watched already (asset__reload_watch_job). */
+void asset__reload_await_labels(asset_server_t *s, asset__job_t *j, asset__value_t *v);
 /* [lock] No handle names uri (its first n bytes: normalised, no label) any more: the
  * I/O thread stops watching its file (a new load watches it again). */
 void asset__reload_unwatch(asset_server_t *s, const char *uri, size_t n);

@@ -166,8 +166,12 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
         asset_free(h->nc_version);
         h->nc_version = version ? asset__strdup(version) : NULL;
     }
-    /* a dependency's failure: its fix reloads its parents */
-    if (st != ASSET_OK) asset__reload_watch_failed(s, j, st);
+    /* a dependency's failure: its fix reloads its parents; so does a label's addition,
+     * for a parent that wanted one the file lacks */
+    if (st != ASSET_OK)
+        asset__reload_watch_failed(s, j, st);
+    else
+        asset__reload_await_labels(s, j, v);
     /* a file another program holds without sharing: a reload tries it again */
     bool transient = st != ASSET_OK && j->req && j->req->transient;
     while (j->handles) {

@@ -1644,6 +1644,21 @@ void asset__reload_watch_failed(asset_server_t *s, asset__job_t *j, asset_status
     if (awaited) watch_job(s, j, st == ASSET_E_NOT_FOUND ? WATCH_ABSENT : WATCH_FAILED);
 }
 
+void asset__reload_await_labels(asset_server_t *s, asset__job_t *j, asset__value_t *v) {
+    if (!s->cfg.watch || s->stopping || j->is_list) return;
+    asset__value_extra_t *x = v ? asset__value_x(v) : NULL;
+    size_t n = v ? asset__value_nlabels(v) : 0;
+    for (asset_handle_t *h = j->handles; h; h = h->job_next) {
+        if (!h->dep_parent || !h->label) continue;
+        if (x && asset__labels_find(s, x->labels, n, &x->label_ix, h->label) < n) continue;
+        if (!asset__awaited_add(s, j->uri, strlen(j->uri), h->dep_parent->uri))
+            asset__log(s, ASSET_LOG_WARN,
+                       "%s: out of memory: once %s has label '%s', reload it "
+                       "(asset_server_reload)",
+                       h->dep_parent->uri, j->uri, h->label);
+    }
+}
+
 void asset__reload_free(asset_server_t *s) {
     size_t b = 0;
     for (asset__map_node_t *n; (b = 0, n = asset__map_next(&s->watched, NULL, &b));) {

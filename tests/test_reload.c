@@ -931,6 +931,34 @@ static void test_an_optional_dependency_that_appears_reloads_its_parent(void **s
     fx_close(&f);
 }
 
+/* A labelled dependency whose label its file lacks ("atl.d#hero", atl.d loaded without
+ * hero) fails its parent as a missing file does: the label's addition reloads the
+ * parent. It did not: atl.d's load succeeded (only the label's handle failed), so no
+ * one awaited atl.d, and its change reached no parent (none's value held it). */
+static void test_a_missing_label_added_later_reloads_its_parent(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    free(tu_write_file(f.dir, "lvl.d", "level", 5));
+    free(tu_write_file(f.dir, "atl.d", "label other", 11));
+    char *lvl = tu_path(f.dir, "lvl.d");
+    asset_handle_t *h = tu_load_wait(f.s, lvl, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(f.s, 3);
+    save(f.dir, "lvl.d", "dep atl.d#hero");
+    wait_reload(f.s, &r, 1, ASSET_E_DEPENDENCY);
+    assert_string_equal(asset_handle_value(h), "level");
+    settle(f.s);
+    save(f.dir, "atl.d", "label other\nlabel hero");
+    wait_reload(f.s, &r, 2, ASSET_OK);
+    assert_string_equal(asset_handle_value(h), "dep atl.d#hero");
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 0)), "hero");
+    asset_handle_release(h);
+    free(lvl);
+    fx_close(&f);
+}
+
 static void test_labels_reload_with_their_file(void **state) {
     (void)state;
     fixture_t f;
@@ -3329,6 +3357,7 @@ int main(void) {
         cmocka_unit_test(test_a_fixed_dependency_reloads_its_parent_at_any_depth),
         cmocka_unit_test(test_a_mem_dependency_put_later_reloads_its_parent),
         cmocka_unit_test(test_an_optional_dependency_that_appears_reloads_its_parent),
+        cmocka_unit_test(test_a_missing_label_added_later_reloads_its_parent),
         cmocka_unit_test(test_labels_reload_with_their_file),
         cmocka_unit_test(test_released_handle_is_not_reloaded),
         cmocka_unit_test(test_a_released_asset_stops_being_watched),
