@@ -631,14 +631,18 @@ typedef struct asset__pkg asset__pkg_t;
  * server's, the working directory at create), or kept as they are when it is NULL. */
 asset__pkg_t *asset__pkg_create(const char *search_path, const char *base_dir);
 void asset__pkg_destroy(asset__pkg_t *p);
-/* *hid: whether the mount hides one of the same name (a remount), whose files loads in
- * flight may have read (asset__jobs_remounted); a first mount hides none. */
-int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir, bool *hid);
+/* *hid: ASSET__PKG_HID when the mount hides one of the same name (a remount), whose
+ * files loads in flight may have read (asset__jobs_remounted of its name);
+ * ASSET__PKG_MISSED when a read found some package not mounted since the last mount
+ * (it may be in flight, and be this one's: asset__jobs_remounted of every package);
+ * 0 otherwise (a first mount, no miss: no load in flight read anything of it). */
+enum { ASSET__PKG_HID = 1, ASSET__PKG_MISSED = 2 };
+int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir, int *hid);
 /* The file behind "name/rel" of a directory package (NULL: embedded or unknown; or no
  * memory, and *nomem says so). */
 char *asset__pkg_real_path(asset__pkg_t *p, const char *path, bool *nomem);
 int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
-                              size_t count, bool *hid);
+                              size_t count, int *hid);
 extern const asset_loader_t asset__bytes_loader;
 extern const asset_loader_t asset__json_loader;
 
@@ -1109,8 +1113,8 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced);
  * cached; uri's entries leave every cache (load.c). Any thread. */
 void asset__jobs_changed(asset_server_t *s, const char *uri);
 /* Package pkg was mounted: its pkg:// jobs in flight whose read began read the mount it
- * replaced; no later load joins them and their values are not cached (load.c). Any
- * thread. */
+ * replaced (or found none); no later load joins them and their values are not cached
+ * (load.c). pkg NULL: every pkg:// job. Any thread. */
 void asset__jobs_remounted(asset_server_t *s, const char *pkg);
 /* Lock not held: starts the queued reloads (dependents, reloads after one that ran),
  * within a flush's budget (0: all), at least one; the rest wait for the next flush. */

@@ -71,14 +71,15 @@ void asset__jobs_changed(asset_server_t *s, const char *uri) {
 atomic_uint_fast64_t asset__mount_job_visits;
 
 void asset__jobs_remounted(asset_server_t *s, const char *pkg) {
-    size_t pl = strlen(pkg);
+    size_t pl = pkg ? strlen(pkg) : 0;
     uv_mutex_lock(&s->lock);
     size_t b = 0;
     for (asset__map_node_t *n = NULL; (n = asset__map_next(&s->inflight, n, &b));) {
         asset__job_t *j = (asset__job_t *)n;
         atomic_fetch_add_explicit(&asset__mount_job_visits, 1, memory_order_relaxed);
         const char *u = j->uri + 6; /* after "pkg://": the package's name, then '/' or end */
-        if (!strncmp(j->uri, "pkg://", 6) && !strncmp(u, pkg, pl) && (!u[pl] || u[pl] == '/'))
+        if (!strncmp(j->uri, "pkg://", 6) &&
+            (!pkg || (!strncmp(u, pkg, pl) && (!u[pl] || u[pl] == '/'))))
             mark_changed(j);
     }
     uv_mutex_unlock(&s->lock);

@@ -1084,8 +1084,72 @@ static void test_a_relative_mount_is_watched_where_it_was_mounted(void **state) 
     if (!edited) fail_msg("edit %d of a relative mount's file was not reloaded", reloads + 1);
 }
 
+/* The allocator armed by test_a_load_after_a_first_mount_joins_no_read_that_found_none:
+ * the message of a read that found the package not mounted (a size no other allocation
+ * has: a long name) mounts it and loads the file again, from the reading worker, between
+ * the read's lookup and its job's end. */
+static struct {
+    atomic_bool armed;
+    size_t size;
+    asset_server_t *s;
+    const char *name, *dir;
+    char uri[256];
+    asset_handle_t *late;
+} g_late;
+
+static void *late_alloc(size_t n, void *user) {
+    (void)user;
+    if (n == g_late.size && atomic_exchange(&g_late.armed, false)) {
+        assert_int_equal(asset_server_mount(g_late.s, g_late.name, g_late.dir), ASSET_OK);
+        asset_load_options_t o = {.loader = "bytes"};
+        g_late.late = asset_server_load(g_late.s, g_late.uri, &o);
+    }
+    return malloc(n);
+}
+static void *late_realloc(void *p, size_t n, void *user) {
+    (void)user;
+    return realloc(p, n);
+}
+static void late_free(void *p, void *user) {
+    (void)user;
+    free(p);
+}
+
+/* A load made after a first mount of its package joined a read in flight that had
+ * found the package not mounted (before the mount) and failed with ASSET_E_NOT_FOUND:
+ * a first mount hides no mount, so it marked no load in flight as read before it, and a
+ * later load coalesces with any unmarked one. The late load reads the mount. */
+static void test_a_load_after_a_first_mount_joins_no_read_that_found_none(void **state) {
+    fx_t *f = *state;
+    skip_without_threads("a read on a worker");
+    char name[80];
+    memset(name, 'q', 70);
+    name[70] = 0;
+    g_late.s = f->s;
+    g_late.name = name;
+    g_late.dir = f->game;
+    g_late.late = NULL;
+    snprintf(g_late.uri, sizeof g_late.uri, "pkg://%s/hero.txt", name);
+    g_late.size = (size_t)snprintf(NULL, 0, "package '%s' is not mounted", name) + 1;
+    atomic_store(&g_late.armed, true);
+    asset_load_options_t o = {.loader = "bytes"};
+    asset_handle_t *h = asset_server_load(f->s, g_late.uri, &o);
+    assert_int_equal(tu_wait(h), ASSET_E_NOT_FOUND); /* it read before the mount */
+    assert_false(atomic_load(&g_late.armed));
+    assert_non_null(g_late.late);
+    asset_status_t st = tu_wait(g_late.late);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", asset_handle_error_message(g_late.late));
+    asset_handle_release(g_late.late);
+    asset_handle_release(h);
+    if (st != ASSET_OK) fail_msg("the load after the mount: %s", msg);
+}
+
 int main(void) {
+    /* test_a_load_after_a_first_mount_joins_no_read_that_found_none's hook */
+    asset_set_allocator(&(asset_allocator_t){late_alloc, late_realloc, late_free, NULL});
     const struct CMUnitTest tests[] = {
+        FX(test_a_load_after_a_first_mount_joins_no_read_that_found_none),
         FX(test_mounted_directory_serves_its_files),
         FX(test_mount_refuses_bad_names_and_missing_dirs),
         FX(test_unknown_package_is_not_found),

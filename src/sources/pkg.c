@@ -44,6 +44,9 @@ struct asset__pkg {
     asset__map_t names; /* [lock] name -> its newest mount: a lookup walked them all */
     char **search;      /* from pkg_path */
     size_t nsearch;
+    /* [lock] a lookup found no mount of its name since the last explicit mount: its
+     * read, which fails, may still be in flight when a mount of the name comes */
+    bool missed;
 };
 
 /* A package name's longest (find looks names up in a buffer of this size + 1). */
@@ -190,9 +193,15 @@ static bool push_mount(asset__pkg_t *p, mount_t *m, bool *hid) {
     return true;
 }
 
-static bool add_mount(asset__pkg_t *p, mount_t *m, bool *hid) {
+/* *walk: ASSET__PKG_HID (m hides a mount of its name), ASSET__PKG_MISSED (a lookup of
+ * some name found none since the last mount: the walk marks every pkg:// load, since it
+ * takes the flag for all names), or 0. */
+static bool add_mount(asset__pkg_t *p, mount_t *m, int *walk) {
     uv_mutex_lock(&p->lock);
-    bool ok = push_mount(p, m, hid);
+    bool hid = false;
+    bool ok = push_mount(p, m, &hid);
+    *walk = !ok ? 0 : p->missed ? ASSET__PKG_MISSED : hid ? ASSET__PKG_HID : 0;
+    if (ok) p->missed = false;
     uv_mutex_unlock(&p->lock);
     return ok;
 }
@@ -235,7 +244,7 @@ static char *mount_path(const char *dir) {
     return abs;
 }
 
-int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir, bool *hid) {
+int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir, int *hid) {
     if (!valid_name(name)) return ASSET_E_INVALID;
     asset__dir_t *d = NULL;
     int err = asset__dir_open(dir, &d);
@@ -295,7 +304,7 @@ static bool index_dirs(mount_t *m, const char *path) {
 }
 
 int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
-                              size_t count, bool *hid) {
+                              size_t count, int *hid) {
     if (!valid_name(name)) return ASSET_E_INVALID;
     mount_t *m = mount_new(name);
     if (!m) return ASSET_E_NO_MEMORY;
@@ -341,7 +350,10 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     buf[n] = 0;
     uv_mutex_lock(&p->lock);
     mount_t *m = mount_named(p, buf);
-    if (m) m->users++; /* mount_release */
+    if (m)
+        m->users++; /* mount_release */
+    else
+        p->missed = true; /* a mount of it now: this read is stale (asset_server_mount) */
     uv_mutex_unlock(&p->lock);
     if (m) return m;
     if (asset__path_component_refused(buf, n)) return NULL; /* no directory has that name */
