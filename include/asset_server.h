@@ -645,7 +645,12 @@ typedef struct asset_loader {
                                     pkg:// and mem:// names, where '?' is part of the
                                     name; must outlive the server */
     bool (*claims)(void *ctx, const char *uri);           /* NULL: suffix match. On the thread
-                                                             that calls asset_server_load. */
+                                                             that makes the load: the caller
+                                                             of asset_server_load or _group;
+                                                             the flush thread for a folder's
+                                                             or manifest's children; the
+                                                             parsing thread for a dependency.
+                                                             Thread-safe, no lock held. */
     asset_status_t (*parse)(void *ctx, asset_parse_t *p); /* worker thread */
     void (*free_value)(void *ctx, void *value);           /* any thread, possibly with the
                                                              server's lock held: must not
