@@ -510,6 +510,8 @@ ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_
  * ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set), ASSET_E_NO_MEMORY (then the
  * file at path is left as it was). */
 ASSET_API asset_status_t asset_trace_write_chrome_json(const asset_trace_t *tr, const char *path);
+/* Frees the recorder and its events (NULL is ignored). Only once no hook call can reach
+ * it: after asset_server_set_trace() replaced it, or after the server's destroy. */
 ASSET_API void asset_trace_destroy(asset_trace_t *tr);
 
 /* Mounts directory `dir` as package `pkg`, so pkg://pkg/x reads dir/x. The newest mount
@@ -969,6 +971,7 @@ ASSET_API void asset_handle_cancel(asset_handle_t *h);
  * ASSET_OK, or ASSET_E_INVALID (NULL handle, or p not HIGH, NORMAL or LOW). Any
  * thread. */
 ASSET_API asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p);
+/* Adds a reference (release each one). Returns h; NULL for NULL. Any thread, callbacks too. */
 ASSET_API asset_handle_t *asset_handle_retain(asset_handle_t *h);
 /* Drops a reference. The load is not cancelled by a release: connected callbacks
  * still fire and the value still reaches the cache. Allowed inside callbacks.
