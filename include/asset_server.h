@@ -853,7 +853,9 @@ ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
  * a flush delivers nothing, and a spawn or load gets a handle failed with
  * ASSET_E_SHUTDOWN, such a task's free_arg run in that destroy); only when the task itself
  * cannot be allocated is it called at once, on the calling thread (the handle then fails
- * with ASSET_E_NO_MEMORY). The value is never cached. Returns NULL only when the handle
+ * with ASSET_E_NO_MEMORY). A NULL fn gives a handle that fails with ASSET_E_INVALID
+ * ("invalid task: no function"), free_arg called as for a task that never runs. The
+ * value is never cached. Returns NULL only when the handle
  * cannot be allocated (then free_arg is not called: arg stays the caller's); otherwise the
  * caller owns one reference. Any thread. */
 typedef struct asset_task asset_task_t;
@@ -988,7 +990,7 @@ ASSET_API void asset_handle_release(asset_handle_t *h);
 typedef void (*asset_handle_cb)(asset_handle_t *h, void *user);
 /* Connects a callback that fires exactly once, on the flush thread, when the handle
  * is done; connected after done, it fires at the next flush. Returns an id (never 0),
- * or 0 when out of memory. */
+ * or 0 when out of memory or cb is NULL (nothing is connected). */
 ASSET_API uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* Disconnects a callback that has not fired yet (a reloaded callback: that fires no
  * more). Returns whether it was connected. Called from another thread than the flush
@@ -1016,7 +1018,8 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
  * which publishes nothing when the first had read the change already. Of two results
  * decided between two flushes the later is published; an unchanged one (a 304, an
  * unchanged file) publishes nothing, also after a failed one, which is then not
- * published either. Returns an id (never 0), 0 when out of memory. Any thread. */
+ * published either. Returns an id (never 0), 0 when out of memory or cb is NULL. Any
+ * thread. */
 ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* The last reload attempt: ASSET_OK, or why the old value was kept (then
  * asset_handle_error_message() says more, while the state stays LOADED). */
@@ -1143,11 +1146,11 @@ ASSET_API void asset_batch_cancel(asset_batch_t *b);
 ASSET_API asset_batch_t *asset_batch_retain(asset_batch_t *b);
 ASSET_API void asset_batch_release(asset_batch_t *b);
 /* Fires on the flush thread for each child that completes after the call. Returns an
- * id (0 when out of memory). */
+ * id (0 when out of memory, or b or cb is NULL). */
 ASSET_API uint64_t asset_batch_on_item_completed(
     asset_batch_t *b, void (*cb)(asset_batch_t *b, asset_handle_t *h, void *user), void *user);
 /* Fires once on the flush thread when the batch is done; connected after done, it fires
- * at the next flush. */
+ * at the next flush. Returns an id (0 when out of memory, or b or cb is NULL). */
 ASSET_API uint64_t asset_batch_on_completed(asset_batch_t *b,
                                             void (*cb)(asset_batch_t *b, void *user), void *user);
 /* Disconnects a batch callback that has not fired (done) or stops an item callback.
