@@ -1058,7 +1058,11 @@ ASSET_API asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_
 /* A batch is a group of loads with counts, combined progress and callbacks. All batch
  * callbacks run on the flush thread. The caller owns one reference: release it. Like
  * handles, releasing a batch does not cancel it. Counts and children change only
- * inside flush (or a wait that flushes). */
+ * inside flush (or a wait that flushes). The functions that make one return NULL only
+ * when it cannot be allocated (or s is NULL); a NULL batch reads as a failed batch that
+ * is done, as a NULL handle reads as FAILED: is_done true, error ASSET_E_INVALID,
+ * error_message "invalid batch", progress 1, counts 0; wait returns ASSET_E_INVALID,
+ * connects return 0, cancel and release do nothing. */
 
 /* Loads every URI of the array (copied) as one batch; total is n at once. Child i is
  * uris[i]. Cheaper per child than n asset_server_load() calls: the children are made

@@ -1069,8 +1069,10 @@ size_t asset_batch_failed_count(const asset_batch_t *b) {
 size_t asset_batch_cancelled_count(const asset_batch_t *b) {
     return b ? read_size(b, &b->n_cancelled) : 0;
 }
+/* A NULL batch (one that could not be made: out of memory) reads as a failed batch that
+ * is done, as a NULL handle reads as FAILED: a loop waiting for it to be done ends. */
 bool asset_batch_is_done(const asset_batch_t *b) {
-    if (!b) return false;
+    if (!b) return true;
     uv_mutex_lock(&b->server->lock);
     bool done = b->done;
     uv_mutex_unlock(&b->server->lock);
@@ -1081,6 +1083,7 @@ asset_status_t asset_batch_error(const asset_batch_t *b) {
     return asset_batch_is_done(b) ? b->status : ASSET_OK;
 }
 const char *asset_batch_error_message(const asset_batch_t *b) {
+    if (!b) return "invalid batch";
     return asset_batch_is_done(b) && b->message ? b->message : "";
 }
 
@@ -1109,7 +1112,7 @@ static float item_progress(const item_t *it) {
 #define PROGRESS_WINDOW 64
 
 float asset_batch_progress(const asset_batch_t *cb) {
-    if (!cb) return 0.f;
+    if (!cb) return 1.f; /* done (a NULL batch), and 1 once done */
     asset_batch_t *b = (asset_batch_t *)cb;
     asset_server_t *s = b->server;
     uv_mutex_lock(&s->lock); /* done is set under it, on the flush thread */

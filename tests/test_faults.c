@@ -1007,6 +1007,39 @@ static void test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_o
     asset_batch_release(b);
 }
 
+/* A batch that could not be made (out of memory: asset_server_load_group, _folder and
+ * _manifest return NULL) must read as a failed batch that is done, as a NULL handle reads
+ * as a FAILED handle: the guide's loading loop, `while (!asset_batch_is_done(b))
+ * flush`, spun for ever on it (is_done said false while asset_batch_error said
+ * ASSET_E_INVALID). */
+static void test_a_batch_that_could_not_be_made_reads_as_failed_and_done(void **state) {
+    fx_t *x = *state;
+    const char *uris[] = {"mem://a"};
+    tl_fail_allocs = 1; /* the batch */
+    asset_batch_t *b = asset_server_load_group(x->s, uris, 1, NULL);
+    tl_fail_allocs = tl_alloc_skip = 0;
+    assert_null(b);
+    int frames = 0;
+    while (!asset_batch_is_done(b) && frames < 100) { /* the guide's loop, bounded */
+        asset_server_flush(x->s);
+        frames++;
+    }
+    assert_int_equal(frames, 0);
+    assert_true(asset_batch_is_done(b));
+    assert_int_equal(asset_batch_error(b), ASSET_E_INVALID);
+    assert_string_equal(asset_batch_error_message(b), "invalid batch");
+    assert_true(asset_batch_progress(b) == 1.0f); /* "exactly 1 once done" */
+    assert_int_equal(asset_batch_total(b), 0);
+    assert_int_equal(asset_batch_wait(b, 0), ASSET_E_INVALID);
+    assert_string_equal(asset_batch_uri(b), "");
+    assert_int_equal(asset_batch_on_completed(b, NULL, NULL), 0);
+    asset_batch_cancel(b);
+    asset_batch_release(b);
+    assert_null(asset_server_load_folder(NULL, "mem://d", NULL));
+    assert_true(asset_batch_is_done(asset_server_load_manifest(NULL, "mem://m.json", NULL)));
+    pool_alive(x);
+}
+
 int main(void) {
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
     asset_set_allocator(&hook); /* before any server */
@@ -1040,6 +1073,7 @@ int main(void) {
         T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
         T(test_an_adopted_buffers_free_fn_may_call_the_server),
         T(test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok),
+        T(test_a_batch_that_could_not_be_made_reads_as_failed_and_done),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
