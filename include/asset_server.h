@@ -905,8 +905,9 @@ typedef enum asset_state {
  * ASSET_E_INVALID; cancel, release, on_completed (returns 0) and disconnect do nothing. */
 ASSET_API asset_state_t asset_handle_state(const asset_handle_t *h);
 /* 0..1; bytes-based when the source told the size (its dependencies' bytes counted in,
- * once its parse declared them); below 1 until its result is decided, 1 once LOADED;
- * 0 when FAILED or CANCELLED. */
+ * once its parse declared them); below 1 until its result is decided; 1 once it loaded,
+ * which may be before the flush that makes it LOADED (the value is readable only then:
+ * wait for the state, not for 1); 0 when it failed or was cancelled. */
 ASSET_API float asset_handle_progress(const asset_handle_t *h);
 ASSET_API bool asset_handle_is_done(const asset_handle_t *h); /* LOADED, FAILED or CANCELLED */
 /* ASSET_OK unless FAILED or CANCELLED (then ASSET_E_CANCELLED). */
