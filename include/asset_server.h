@@ -380,7 +380,8 @@ ASSET_API void asset_server_shutdown_instance(void);
  * callbacks, or other threads) waits for the next flush, so a flush always ends. That thread
  * becomes the server's flush thread. It also frees the records that finished loads left to be freed
  * by a loading or waiting thread (at most 1,024 wait; docs/threads.md). Returns how many handles
- * were dispatched: of yours, those a result reached (a load's end, a published reload, a
+ * were dispatched: of yours, and of the dependencies your loads' parses declared
+ * (asset_parse_depend), those a result reached (a load's end, a published reload, a
  * callback fired); a hot reload's internal handle, or a reload that came to nothing (see
  * asset_handle_on_reloaded), is not counted. Called from inside a callback (a flush
  * already running) it does nothing, logs an error and returns 0. */
