@@ -1091,7 +1091,8 @@ ASSET_API asset_batch_t *asset_server_load_group(asset_server_t *s, const char *
 ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char *uri,
                                                   const asset_load_options_t *o);
 /* Loads the JSON manifest `uri` ({"assets": [...]} or a bare array; entries are URI
- * strings or objects with "uri", "size" (bytes, 0 to 9e15), "priority", "loader",
+ * strings or objects with "uri", "size" (bytes, 0 to 9e15: weights the progress, is
+ * not checked against what loads; a fraction is cut), "priority", "loader",
  * "sha256"; of a key given twice in one object the first counts, the later is neither
  * used nor checked), then
  * every entry, relative ones resolved against the manifest's URI. A malformed manifest
