@@ -267,8 +267,12 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     do {
         asset__tasks_drain(s); /* the first time: none left, every job was freed above */
         asset__values_drain(s, 0, 0);
+        /* groups made meanwhile (a free that loads a group): never done, as no flush
+         * delivers here, so their release kept them, and they leaked (a review). Before
+         * the handles: a group unlinks its callbacks from its children */
+        asset__batch_free_all(s);
         asset__handle_free_all(s); /* those made meanwhile */
-    } while (s->all || atomic_load(&s->dead_tasks) || atomic_load(&s->dead_values));
+    } while (s->all || s->batches || atomic_load(&s->dead_tasks) || atomic_load(&s->dead_values));
     asset__registry_free(s);
     asset__reload_free(s);
     asset__awaited_free(s);

@@ -836,6 +836,53 @@ static void test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort(voi
     uv_sem_destroy(&g_io_ended);
 }
 
+/* ---- a group made in destroy ---- */
+
+/* A task's value whose free makes a group (the header: a value freed in destroy may
+ * call the library, as a free_arg may: a spawn or load there gets a handle failed with
+ * ASSET_E_SHUTDOWN) and releases it. The group was made after destroy had freed the
+ * batches, and no flush delivers there, so it was never done: its release kept it,
+ * and it leaked with its table of children. */
+typedef struct grouper {
+    asset_server_t *s;
+    asset_status_t waited; /* the group's wait, in the free */
+    size_t count;
+} grouper_t;
+
+static void group_in_free(void *v, void *user) {
+    grouper_t *g = user;
+    asset_free(v);
+    const char *uris[] = {"mem://a", "mem://b"};
+    asset_batch_t *b = asset_server_load_group(g->s, uris, 2, NULL);
+    g->waited = b ? asset_batch_wait(b, 0) : ASSET_E_NO_MEMORY;
+    g->count = asset_batch_count(b);
+    asset_batch_release(b);
+}
+
+static asset_status_t value_grouping_on_free(asset_task_t *t, void *arg) {
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return asset_task_fail(t, ASSET_E_NO_MEMORY, "no memory for the result");
+    *v = 1;
+    asset_task_set_value(t, v, sizeof *v, group_in_free, arg);
+    return ASSET_OK;
+}
+
+static void test_a_group_made_by_a_value_freed_in_destroy_is_freed(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    long live0 = atomic_load(&g_live);
+    asset_server_config_t cfg = {.max_workers = 1};
+    grouper_t g = {.s = asset_server_create(&cfg), .waited = ASSET_OK};
+    assert_non_null(g.s);
+    asset_handle_t *h = asset_server_spawn(g.s, value_grouping_on_free, &g, NULL, NULL);
+    assert_int_equal(asset_handle_wait(h, 60000), ASSET_OK);
+    (void)h; /* still held: destroy frees the value */
+    asset_server_destroy(g.s);
+    assert_int_equal(g.count, 2);
+    assert_int_equal(g.waited, ASSET_E_SHUTDOWN);
+    assert_int_equal(atomic_load(&g_live) - live0, 0); /* the group too */
+}
+
 static int group_setup(void **state) {
     (void)state;
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
@@ -870,6 +917,7 @@ int main(void) {
         cmocka_unit_test(
             test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread),
         cmocka_unit_test(test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort),
+        cmocka_unit_test(test_a_group_made_by_a_value_freed_in_destroy_is_freed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
