@@ -384,7 +384,9 @@ ASSET_API void asset_server_shutdown_instance(void);
  * (asset_parse_depend), those a result reached (a load's end, a published reload, a
  * callback fired); a hot reload's internal handle, or a reload that came to nothing (see
  * asset_handle_on_reloaded), is not counted. Called from inside a callback (a flush
- * already running) it does nothing, logs an error and returns 0. */
+ * already running) it does nothing, logs an error and returns 0; so it does from inside
+ * a spawned task's fn, a loader's parse or a source's read of this server, but on the
+ * flush thread (a wait there runs them): that worker would become the flush thread. */
 ASSET_API size_t asset_server_flush(asset_server_t *s);
 /* Like asset_server_flush(), but stops once budget_ns nanoseconds are spent; what is
  * left stays queued, in order, for the next flush. It frees no finished load's record

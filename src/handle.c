@@ -481,6 +481,17 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
                    "(called from a completion callback?)");
         return 0;
     }
+    /* a task's fn, a parse or a read of this server, on a worker (or a thread whose wait
+     * runs it; the flush thread's own waits inside one flush, as before) */
+    if (asset__job_of_runs_here(s) && !asset__on_flush_thread(s)) {
+        uv_mutex_unlock(&s->lock);
+        /* it made this worker the flush thread: the flush thread's wait (for that very
+         * task, say) then slept until a flush only it would run (a review) */
+        asset__log(s, ASSET_LOG_ERROR,
+                   "asset_server_flush: refused, called from inside a task, a parse or a "
+                   "read of this server (a worker); flush on the flush thread");
+        return 0;
+    }
     if (s->stopping) { /* a wait's flush that destroy overtook: no callback from here on */
         uv_mutex_unlock(&s->lock);
         return 0;

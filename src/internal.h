@@ -1164,6 +1164,8 @@ void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
 bool asset__job_running_here(const asset__job_t *j);
 /* Whether this thread is inside asset__job_run of any job (cheap: no lock). */
 bool asset__job_runs_here(void);
+/* Whether this thread is inside a job of s (a task's fn, a read, a parse). */
+bool asset__job_of_runs_here(const asset_server_t *s);
 /* Test hook: when set, asset__job_run calls it, no lock held, right after an ASYNC
  * source's read returned PENDING and before the job is marked waiting for it (a cancel
  * there must still reach the I/O thread). Set it before the server's threads exist;

@@ -422,11 +422,18 @@ void (*asset__job_pending_hook)(asset__job_t *j) = NULL;
  * read, a parse or a task runs queued jobs on its own thread), on their stack frames. */
 struct job_frame {
     const asset__job_t *job;
+    const asset_server_t *server;
     const struct job_frame *outer;
 };
 static _Thread_local const struct job_frame *tl_frames;
 
 bool asset__job_runs_here(void) { return tl_frames != NULL; }
+
+bool asset__job_of_runs_here(const asset_server_t *s) {
+    for (const struct job_frame *f = tl_frames; f; f = f->outer)
+        if (f->server == s) return true;
+    return false;
+}
 
 bool asset__job_running_here(const asset__job_t *j) {
     /* RUNNING: a job finished early (a read that called asset_request_finish itself)
@@ -440,7 +447,7 @@ bool asset__job_running_here(const asset__job_t *j) {
 static void job_run(asset_server_t *s, asset__job_t *j);
 
 void asset__job_run(asset_server_t *s, asset__job_t *j) {
-    struct job_frame self = {j, tl_frames};
+    struct job_frame self = {j, s, tl_frames};
     tl_frames = &self;
     job_run(s, j);
     tl_frames = self.outer;

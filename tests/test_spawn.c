@@ -817,6 +817,41 @@ static void test_a_task_waiting_for_a_task_it_spawned_runs_it(void **state) {
     asset_server_destroy(n.s);
 }
 
+/* A task (or a parse, or a read) that flushed its server made its worker the flush
+ * thread: the flush thread's wait for that task then took itself for another thread,
+ * slept until a flush that only it would run, and returned at its timeout (for ever with
+ * none). Such a flush is refused, as one from a callback is, and logged. */
+typedef struct flusher {
+    asset_server_t *s;
+    size_t flushed;
+} flusher_t;
+
+static asset_status_t flushing_task(asset_task_t *t, void *arg) {
+    flusher_t *f = arg;
+    f->flushed = asset_server_flush(f->s);
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return asset_task_fail(t, ASSET_E_NO_MEMORY, "no memory for the result");
+    *v = 3;
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL);
+    return ASSET_OK;
+}
+
+static void test_a_flush_inside_a_task_is_refused(void **state) {
+    (void)state;
+    flusher_t f = {.s = tu_server(1), .flushed = 99};
+    asset_server_flush(f.s); /* this thread is the flush thread */
+    asset_handle_t *a = asset_server_load(f.s, "mem://nothing", NULL); /* queued results */
+    asset_handle_t *h = asset_server_spawn(f.s, flushing_task, &f, NULL, NULL);
+    assert_non_null(h);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_OK); /* generous: it never came */
+    assert_int_equal(f.flushed, 0);
+    assert_int_equal(*(const int *)asset_handle_value(h), 3);
+    assert_int_equal(asset_handle_wait(a, 30000), ASSET_E_NOT_FOUND);
+    asset_handle_release(a);
+    asset_handle_release(h);
+    asset_server_destroy(f.s);
+}
+
 /* A task that waits for its own handle (handed to it through its argument) waits for
  * itself: its handle is decided only once fn returns. It slept until its timeout ran out,
  * for ever with none (destroy alone ended it). Like a wait inside a callback, it is
@@ -1100,6 +1135,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_ends_a_tasks_wait),
         cmocka_unit_test(test_a_task_waiting_for_a_task_it_spawned_runs_it),
         cmocka_unit_test(test_a_task_waiting_for_its_own_handle_is_refused),
+        cmocka_unit_test(test_a_flush_inside_a_task_is_refused),
         cmocka_unit_test(test_a_parse_or_read_waiting_for_its_own_uri_is_refused),
         cmocka_unit_test(test_a_task_waiting_for_a_user_source_load_runs_its_read),
         cmocka_unit_test(test_a_task_waiting_for_an_http_load_runs_its_start_and_parse),
