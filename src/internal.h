@@ -651,8 +651,9 @@ struct asset_server {
     asset_server_config_t cfg; /* defaults applied; strings owned */
     char *file_root;           /* normalised absolute, or NULL */
     /* file_root opened (platform/platform.h), or NULL: not yet (it did not exist or
-     * could not be opened at create); the first load that can open it sets it (file.c) */
-    _Atomic(struct asset__dir *) file_root_dir;
+     * could not be opened at create); the first load that can open it sets it, and one
+     * that finds the path naming another directory replaces it (file.c) [file_root_mu] */
+    struct asset__root *file_root_dir;
     char *base_dir; /* where bare relative paths resolve: cwd at create */
     uv_mutex_t lock;
     uv_cond_t work_cond; /* workers: the heap has work or stopping */
@@ -820,18 +821,19 @@ struct asset_server {
     /* [lock] the failed dependencies whose change reloads the parents they failed
      * (awaited.c) */
     asset__map_t awaited;
-    /* file_root's directories replaced in file_root_dir since (the root renamed away or
-     * deleted, and made anew: file.c), kept open until destroy: a load may be in them */
-    _Atomic(struct asset__retired_dir *) file_root_retired;
+    /* guards file_root_dir and its use counts (file.c): taken twice per file_root load */
+    uv_mutex_t file_root_mu;
     /* async reads cancelled (a job nobody wants, while its read runs or waits): the
      * I/O thread looks for cancelled transfers only when this moved (sources/http.c) */
     atomic_uint_fast64_t async_cancels;
     /* transfers the I/O thread's looks for cancelled ones walked (sources/http.c; tests) */
     atomic_uint_fast64_t http_kick_looks;
 };
-struct asset__retired_dir {
+/* file_root's open directory, and its users: the loads in it, and 1 while it is the
+ * server's (file_root_dir); closed when they are all gone (file.c). */
+struct asset__root {
     struct asset__dir *dir;
-    struct asset__retired_dir *next;
+    unsigned users; /* [file_root_mu] */
 };
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change

@@ -154,11 +154,18 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
         s->cfg.file_root = s->file_root;
         asset__dir_t *rd = NULL;
         if (s->file_root && asset__dir_open(s->file_root, &rd) == -ENOMEM) oom = true;
-        atomic_init(&s->file_root_dir, rd);
+        if (rd && !(s->file_root_dir = asset_alloc(sizeof *s->file_root_dir))) {
+            asset__dir_close(rd);
+            oom = true;
+        } else if (rd) {
+            s->file_root_dir->dir = rd;
+            s->file_root_dir->users = 1;
+        }
     }
     asset_free(cwd);
     /* taken by every thread for short critical sections: spins before it sleeps */
     if (asset__mutex_init_hot(&s->lock) != 0) uv_mutex_init(&s->lock);
+    uv_mutex_init(&s->file_root_mu);
     uv_cond_init(&s->work_cond);
     uv_cond_init(&s->done_cond);
     s->flush_thread = uv_thread_self();
@@ -290,12 +297,11 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     asset_free((char *)s->cfg.pkg_path);
     asset_free((char *)s->cfg.manifest_schemes);
     asset_free(s->file_root);
-    asset__dir_close(atomic_load(&s->file_root_dir));
-    for (struct asset__retired_dir *r = atomic_load(&s->file_root_retired), *next; r; r = next) {
-        next = r->next;
-        asset__dir_close(r->dir);
-        asset_free(r);
+    if (s->file_root_dir) { /* every load ended: the server's use is the last */
+        asset__dir_close(s->file_root_dir->dir);
+        asset_free(s->file_root_dir);
     }
+    uv_mutex_destroy(&s->file_root_mu);
     asset_free(s->base_dir);
     asset_free(s);
     return ASSET_OK;

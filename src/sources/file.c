@@ -14,42 +14,63 @@ static const char *beneath_root(asset_server_t *s, const char *path) {
     return rel;
 }
 
-/* file_root's directory: opened at create, else by the first load that can (it was
- * opened only at create: a root made after the server, or one that could not be opened
- * then, out of descriptors, left every load NOT_FOUND for the server's life). Opened
- * again when file_root no longer names it (renamed away or deleted, and made anew: a
- * deploy swapping a release in; it was kept, and its old files read under the root's
- * URIs); the one replaced stays open until destroy, as a load may be in it. */
-static int root_dir(asset_server_t *s, asset__dir_t **out) {
-    asset__dir_t *d = atomic_load_explicit(&s->file_root_dir, memory_order_acquire);
-    if (d && asset__dir_is_at(d, s->file_root)) {
-        *out = d;
+/* file_root's directory, for one load (root_put when done with it): opened at create,
+ * else by the first load that can (it was opened only at create: a root made after the
+ * server, or one that could not be opened then, out of descriptors, left every load
+ * NOT_FOUND for the server's life). Opened again when file_root no longer names it
+ * (renamed away or deleted, and made anew: a deploy swapping a release in; it was kept,
+ * and its old files read under the root's URIs); the one replaced is closed when its
+ * last load is done (kept until destroy, a server whose root each deploy swapped held
+ * one more descriptor per swap: a review). */
+static void root_put(asset_server_t *s, struct asset__root *rt) {
+    if (!rt) return;
+    uv_mutex_lock(&s->file_root_mu);
+    bool last = --rt->users == 0;
+    uv_mutex_unlock(&s->file_root_mu);
+    if (!last) return;
+    asset__dir_close(rt->dir);
+    asset_free(rt);
+}
+
+static int root_take(asset_server_t *s, struct asset__root **out) {
+    uv_mutex_lock(&s->file_root_mu);
+    struct asset__root *rt = s->file_root_dir;
+    if (rt) rt->users++;
+    uv_mutex_unlock(&s->file_root_mu);
+    if (rt && asset__dir_is_at(rt->dir, s->file_root)) {
+        *out = rt;
         return 0;
     }
     asset__dir_t *fresh = NULL;
     int err = asset__dir_open(s->file_root, &fresh);
-    if (err) return err;
-    struct asset__retired_dir *r = NULL;
-    if (d && !(r = asset_alloc(sizeof *r))) { /* no memory to keep the old one: it stays */
+    struct asset__root *nr = err ? NULL : asset_alloc(sizeof *nr);
+    if (!nr) {
         asset__dir_close(fresh);
-        *out = d;
-        return 0;
-    }
-    if (!atomic_compare_exchange_strong_explicit(&s->file_root_dir, &d, fresh, memory_order_acq_rel,
-                                                 memory_order_acquire)) {
-        asset__dir_close(fresh); /* another load's open won */
-        asset_free(r);
-        *out = d;
-        return 0;
-    }
-    if (r) {
-        r->dir = d;
-        r->next = atomic_load_explicit(&s->file_root_retired, memory_order_relaxed);
-        while (!atomic_compare_exchange_weak_explicit(&s->file_root_retired, &r->next, r,
-                                                      memory_order_release, memory_order_relaxed)) {
+        if (!err && rt) { /* no memory for the new one: the old one serves */
+            *out = rt;
+            return 0;
         }
+        root_put(s, rt);
+        return err ? err : -ENOMEM;
     }
-    *out = fresh;
+    nr->dir = fresh;
+    nr->users = 2; /* the server's, and this load's */
+    struct asset__root *use = nr;
+    uv_mutex_lock(&s->file_root_mu);
+    if (s->file_root_dir == rt) {
+        s->file_root_dir = nr;
+        if (rt) rt->users--; /* the server's use of it ended (this load's has not) */
+    } else {                 /* another load replaced it first: that one serves */
+        use = s->file_root_dir;
+        use->users++;
+    }
+    uv_mutex_unlock(&s->file_root_mu);
+    if (use != nr) {
+        asset__dir_close(fresh);
+        asset_free(nr);
+    }
+    root_put(s, rt); /* this load's use of the one it found */
+    *out = use;
     return 0;
 }
 
@@ -57,12 +78,14 @@ static asset_status_t file_read(void *ctx, asset_request_t *r) {
     asset_server_t *s = ctx;
     const char *path = asset_request_path(r);
     asset__file_t *f = NULL;
-    asset__dir_t *root = NULL;
+    struct asset__root *root = NULL;
     int err;
-    if (!s->file_root)
+    if (!s->file_root) {
         err = asset__file_open(path, &f);
-    else if (!(err = root_dir(s, &root)))
-        err = asset__file_open_beneath(root, beneath_root(s, path), &f);
+    } else if (!(err = root_take(s, &root))) {
+        err = asset__file_open_beneath(root->dir, beneath_root(s, path), &f);
+        root_put(s, root); /* the file, open, needs it no more */
+    }
     if (err) return asset__errno_status(r, -err, s->file_root != NULL, "open");
     /* mapped only when the load opted in: a file truncated under a mapping raises
      * SIGBUS in whoever touches the value (map_file in the header) */
@@ -72,15 +95,17 @@ static asset_status_t file_read(void *ctx, asset_request_t *r) {
 static asset_status_t file_list(void *ctx, const char *uri, asset_list_t *l) {
     (void)uri;
     asset_server_t *s = ctx;
-    asset__dir_t *d = NULL, *tmp = NULL, *root = NULL;
+    asset__dir_t *d = NULL, *tmp = NULL;
+    struct asset__root *root = NULL;
     int err;
     if (!s->file_root) {
         /* opened as a root, then "" beneath it: a directory stream of its own */
         err = asset__dir_open(l->path, &tmp);
         if (!err) err = asset__dir_open_beneath(tmp, "", &d);
         asset__dir_close(tmp);
-    } else if (!(err = root_dir(s, &root))) {
-        err = asset__dir_open_beneath(root, beneath_root(s, l->path), &d);
+    } else if (!(err = root_take(s, &root))) {
+        err = asset__dir_open_beneath(root->dir, beneath_root(s, l->path), &d);
+        root_put(s, root);
     }
     /* as for reads: a symlink out of file_root is FORBIDDEN, like pkg:// */
     if (err) return asset__list_errno(l, -err, s->file_root != NULL, "opendir");
