@@ -297,7 +297,8 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
         asset_free(idx);
         asset_free(last);
         errno = err;
-        return ASSET_E_IO;
+        /* no memory for the name's UTF-16 form (Windows) or the FILE: as any allocation */
+        return err == ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO;
     }
     for (size_t i = 0; i < n; i++) idx[i] = (key_t_){v[i].e.id, i};
     if (n) qsort(idx, n, sizeof *idx, by_id);
