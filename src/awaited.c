@@ -22,14 +22,12 @@
 
 typedef struct waiter {
     asset__map_node_t node; /* key: the parent's base URI, in uri[] */
-    struct waiter *next;
     char uri[];
 } waiter_t;
 
 typedef struct group {
     asset__map_node_t node; /* in s->awaited; key: the dependency's base URI, in dep[] */
     asset__map_t parents;   /* waiter_t by URI */
-    waiter_t *head;
     char dep[];
 } group_t;
 
@@ -64,7 +62,6 @@ bool asset__awaited_add(asset_server_t *s, const char *dep, size_t dl, const cha
         memcpy(w->uri, parent, pl);
         memset(&w->node, 0, sizeof w->node);
         w->node.key = w->uri;
-        w->next = g->head;
     }
     if (!w || !asset__map_put(&g->parents, &w->node)) {
         asset_free(w);
@@ -74,36 +71,34 @@ bool asset__awaited_add(asset_server_t *s, const char *dep, size_t dl, const cha
         }
         return false;
     }
-    g->head = w;
     return true;
 }
 
-static waiter_t *group_free(asset_server_t *s, group_t *g) {
-    waiter_t *head = g->head;
+/* Takes g out of s->awaited and frees it and its waiters, calling fn (if any) for each
+ * parent first. Returns how many there were. */
+static size_t group_free(asset_server_t *s, group_t *g, asset__awaited_fn fn, void *arg) {
     asset__map_remove(&s->awaited, &g->node);
+    size_t n = 0, b = 0;
+    for (asset__map_node_t *w = asset__map_next(&g->parents, NULL, &b), *next; w; w = next, n++) {
+        next = asset__map_next(&g->parents, w, &b); /* before w goes: the map stays whole */
+        if (fn) fn(s, w->key, arg);
+        asset_free(w);
+    }
     asset__map_free(&g->parents);
     asset_free(g);
-    return head;
+    return n;
 }
 
 size_t asset__awaited_take(asset_server_t *s, const char *uri, asset__awaited_fn fn, void *arg) {
     group_t *g = s->awaited.count ? find(s, uri, strlen(uri)) : NULL;
-    size_t n = 0;
-    for (waiter_t *w = g ? group_free(s, g) : NULL, *next; w; w = next, n++) {
-        next = w->next;
-        fn(s, w->uri, arg);
-        asset_free(w);
-    }
-    return n;
+    return g ? group_free(s, g, fn, arg) : 0;
 }
 
 void asset__awaited_free(asset_server_t *s) {
     size_t b = 0;
-    for (asset__map_node_t *n; (b = 0, n = asset__map_next(&s->awaited, NULL, &b));) {
-        for (waiter_t *w = group_free(s, (group_t *)n), *next; w; w = next) {
-            next = w->next;
-            asset_free(w);
-        }
+    for (asset__map_node_t *n = asset__map_next(&s->awaited, NULL, &b), *next; n; n = next) {
+        next = asset__map_next(&s->awaited, n, &b); /* before n leaves the map */
+        group_free(s, (group_t *)n, NULL, NULL);
     }
     asset__map_free(&s->awaited);
 }

@@ -284,16 +284,14 @@ static void wait_watched(asset_server_t *s, unsigned files) {
     }
 }
 
-/* Waits until at most `files` files are watched (their watches go on the I/O thread). */
-static void wait_watched_down(asset_server_t *s, unsigned files) {
+/* Waits until the I/O thread watches `files` files in `dirs` directories and polls
+ * none (after unwatching, which nothing signals). */
+static void wait_watch_counts(asset_server_t *s, unsigned files, unsigned dirs) {
     uint64_t deadline = now_ms() + DEADLINE_MS;
-    while (atomic_load(&s->watched_files) > files) {
-        if (now_ms() > deadline) {
-            size_t b = 0;
-            for (asset__map_node_t *n = NULL; (n = asset__map_next(&s->watched, n, &b));)
-                fprintf(stderr, "watched: %s\n", n->key);
-            fail_msg("%u files still watched, want %u", atomic_load(&s->watched_files), files);
-        }
+    while (atomic_load(&s->watched_files) != files || atomic_load(&s->watches) != dirs) {
+        if (now_ms() > deadline)
+            fail_msg("watching %u files, %u dirs; expected %u, %u", atomic_load(&s->watched_files),
+                     atomic_load(&s->watches), files, dirs);
         asset_server_flush(s);
         wait_news(s, 10);
     }
@@ -918,7 +916,7 @@ static void test_an_optional_dependency_that_appears_reloads_its_parent(void **s
     settle(f.s);
     /* the fixture's two files, and normal.d (mat.d's cached value holds it): later.d's
      * watch went once it appeared, with no one to reload, and mat.d's with its handle */
-    wait_watched_down(f.s, 3);
+    wait_watch_counts(f.s, 3, 1); /* all in one directory */
     char *later = tu_path(f.dir, "later.d");
     char *later_uri = asset__uri_from_path(later[0] == '/' ? "file://" : "file:///", later);
     uv_mutex_lock(&f.s->lock);
@@ -1003,19 +1001,6 @@ static void test_released_handle_is_not_reloaded(void **state) {
     assert_int_equal(atomic_load(&g_parses), parses); /* nobody held it: not even read */
     free(c);
     fx_close(&f);
-}
-
-/* Waits until the I/O thread watches `files` files in `dirs` directories and polls
- * none (after unwatching, which nothing signals). */
-static void wait_watch_counts(asset_server_t *s, unsigned files, unsigned dirs) {
-    uint64_t deadline = now_ms() + DEADLINE_MS;
-    while (atomic_load(&s->watched_files) != files || atomic_load(&s->watches) != dirs) {
-        if (now_ms() > deadline)
-            fail_msg("watching %u files, %u dirs; expected %u, %u", atomic_load(&s->watched_files),
-                     atomic_load(&s->watches), files, dirs);
-        asset_server_flush(s);
-        wait_news(s, 10);
-    }
 }
 
 /* A file whose last handle is released stops being watched, and its directory too once
