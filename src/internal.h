@@ -656,7 +656,7 @@ struct asset_server {
     struct asset__root *file_root_dir;
     char *base_dir; /* where bare relative paths resolve: cwd at create */
     uv_mutex_t lock;
-    uv_cond_t work_cond; /* workers: the heap has work or stopping */
+    uv_cond_t work_cond; /* workers: the heap has work or stopping (waited on with sleep_mu) */
     uv_cond_t done_cond; /* waiters: something became done / queued */
     uv_thread_t *workers;
     unsigned nworkers;
@@ -828,6 +828,10 @@ struct asset_server {
     atomic_uint_fast64_t async_cancels;
     /* transfers the I/O thread's looks for cancelled ones walked (sources/http.c; tests) */
     atomic_uint_fast64_t http_kick_looks;
+    /* the workers' sleep (pool.c): work_cond waits on this leaf lock (nothing is taken
+     * while it is held), so that a wake needs no server lock (asset__pool_wake_later) */
+    uv_mutex_t sleep_mu;
+    unsigned sleep_seq; /* [sleep_mu] bumped by each wake: a worker sleeps while unchanged */
 };
 /* file_root's open directory, and its users: the loads in it, and 1 while it is the
  * server's (file_root_dir); closed when they are all gone (file.c). */

@@ -19,6 +19,8 @@ static _Thread_local struct asset_request **tl_spare;
 /* The server whose pool worker this thread is, or NULL. */
 static _Thread_local const asset_server_t *tl_worker_of;
 
+_Atomic(const struct asset__pool_hook *) asset__pool_sleep_hook;
+
 bool asset__pool_worker_of(const asset_server_t *s) { return s && tl_worker_of == s; }
 
 /* [lock] */
@@ -65,6 +67,23 @@ void asset__pool_nested(bool enter) {
         tl_nested--;
 }
 
+/* [lock] Sleeps until a wake (asset__pool_notify, _wake_all, _wake_later), released
+ * meanwhile. A wake takes only sleep_mu: asset__pool_wake_later cannot wait for the
+ * server's lock, and when it waited on work_cond with that lock, a wake_later that could
+ * not have the lock signalled a worker that had looked at the flag but was not asleep
+ * yet: it slept through it (a review). A wake after this worker let go of the lock
+ * finds it either before its look at sleep_seq and the flag (it sees them changed) or
+ * asleep (the signal reaches it). */
+static void sleep_until_woken(asset_server_t *s) {
+    uv_mutex_lock(&s->sleep_mu);
+    unsigned seen = s->sleep_seq;
+    uv_mutex_unlock(&s->lock);
+    while (s->sleep_seq == seen && !atomic_load(&s->wake_later))
+        uv_cond_wait(&s->work_cond, &s->sleep_mu);
+    uv_mutex_unlock(&s->sleep_mu);
+    uv_mutex_lock(&s->lock);
+}
+
 static void worker_main(void *arg) {
     asset_server_t *s = arg;
     asset__thread_owner = s;
@@ -79,8 +98,11 @@ static void worker_main(void *arg) {
                 uv_mutex_lock(&s->lock);
                 continue;
             }
+            const struct asset__pool_hook *hook =
+                atomic_load_explicit(&asset__pool_sleep_hook, memory_order_acquire);
+            if (hook) hook->fn(s);
             s->idle_workers++;
-            uv_cond_wait(&s->work_cond, &s->lock);
+            sleep_until_woken(s);
             s->idle_workers--;
             s->wake_inflight = false; /* awake (signalled or not): it sees the heap */
         }
@@ -142,16 +164,25 @@ bool asset__pool_wake_claim(asset_server_t *s) {
     return true;
 }
 
-void asset__pool_notify(asset_server_t *s) { uv_cond_signal(&s->work_cond); }
+static void wake(asset_server_t *s, bool all) {
+    uv_mutex_lock(&s->sleep_mu);
+    s->sleep_seq++;
+    if (all)
+        uv_cond_broadcast(&s->work_cond);
+    else
+        uv_cond_signal(&s->work_cond);
+    uv_mutex_unlock(&s->sleep_mu);
+}
+
+void asset__pool_notify(asset_server_t *s) { wake(s, false); }
+
+void asset__pool_wake_all(asset_server_t *s) { wake(s, true); }
 
 void asset__pool_wake_later(asset_server_t *s) {
+    /* a sleeping worker sees the flag under sleep_mu (sleep_until_woken): this thread
+     * may hold this server's lock or another's, and takes only that leaf lock */
     atomic_store(&s->wake_later, true);
-    /* signalled under the lock when it can be had, so that a worker about to sleep sees
-     * the flag or the signal; this thread may hold it already (a value of this server
-     * freed under it: that caller wakes the host itself after its unlock) */
-    bool locked = uv_mutex_trylock(&s->lock) == 0;
-    uv_cond_signal(&s->work_cond);
-    if (locked) uv_mutex_unlock(&s->lock);
+    wake(s, false);
 }
 
 size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {

@@ -30,11 +30,19 @@ bool asset__pool_wake_claim(asset_server_t *s);
  * serial load); an async read's requeue calls it under the lock (see
  * asset_request_finish). */
 void asset__pool_notify(asset_server_t *s);
+/* Wakes every worker: destroy, once stopping is set (under the lock). Lock held or not. */
+void asset__pool_wake_all(asset_server_t *s);
 /* Lock held or not, by this thread or another: a worker calls asset__maybe_wake(s)
  * (which needs no lock held) as soon as one is idle. For a release recorded inside
  * another server's value free, whose caller wakes only its own server (handle.c,
  * asset__release_later). No-op on the single-threaded web build (no worker). */
 void asset__pool_wake_later(asset_server_t *s);
+/* Tests only, NULL otherwise: fn is called by a worker [lock] held, after its last look
+ * at the heap and at wake_later and before it sleeps (test_cache's lost-wake test). */
+struct asset__pool_hook {
+    void (*fn)(asset_server_t *s);
+};
+extern _Atomic(const struct asset__pool_hook *) asset__pool_sleep_hook;
 /* [lock] Flush calls this first: runs queued jobs on the flush thread within the
  * budget (released around each job) and returns how many ran. 0 when threads run them. */
 size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);

@@ -166,6 +166,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     /* taken by every thread for short critical sections: spins before it sleeps */
     if (asset__mutex_init_hot(&s->lock) != 0) uv_mutex_init(&s->lock);
     uv_mutex_init(&s->file_root_mu);
+    uv_mutex_init(&s->sleep_mu);
     uv_cond_init(&s->work_cond);
     uv_cond_init(&s->done_cond);
     s->flush_thread = uv_thread_self();
@@ -239,7 +240,7 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     size_t b = 0;
     for (asset__map_node_t *n = NULL; (n = asset__map_next(&s->inflight, n, &b));)
         atomic_store(&((asset__job_t *)n)->cancelled, true);
-    uv_cond_broadcast(&s->work_cond);
+    asset__pool_wake_all(s);
     uv_cond_broadcast(&s->done_cond); /* a task's wait on a worker: ASSET_E_SHUTDOWN */
     uv_mutex_unlock(&s->lock);
     asset__pool_join(s);
@@ -293,6 +294,7 @@ asset_status_t asset_server_try_destroy(asset_server_t *s) {
     asset__pkg_destroy(s->pkg);
     uv_cond_destroy(&s->done_cond);
     uv_cond_destroy(&s->work_cond);
+    uv_mutex_destroy(&s->sleep_mu);
     uv_mutex_destroy(&s->lock);
     asset_free((char *)s->cfg.pkg_path);
     asset_free((char *)s->cfg.manifest_schemes);

@@ -1491,6 +1491,92 @@ static void test_a_value_releasing_another_servers_handle_wakes_that_server(void
     tu_os_watchdog(0);
 }
 
+/* The same release, recorded while the other server's only worker is between its last
+ * look at the flag and its sleep (asset__pool_sleep_hook holds it there, with that
+ * server's lock): asset__pool_wake_later's signal found nobody asleep, and the worker
+ * then slept through it: the host was told nothing until an unrelated event. */
+static asset_handle_t *window_release; /* released by the hook's thread */
+static asset_server_t *window_server;  /* whose worker: the other one's may pass too */
+static atomic_int window_hooked;
+
+static void window_hook(asset_server_t *s) {
+    if (s != window_server || atomic_exchange(&window_hooked, 1)) return;
+    uv_thread_t t; /* not this worker: it holds its server's lock, which the release tries */
+    if (uv_thread_create(&t, release_on_a_thread, window_release) == 0) /* else: frees 0 */
+        uv_thread_join(&t);
+}
+
+static asset_status_t kick_task(asset_task_t *t, void *arg) {
+    (void)t;
+    (void)arg;
+    return ASSET_OK;
+}
+
+static void test_a_release_recorded_as_the_worker_goes_to_sleep_wakes_the_host(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    wake_watch_t w = {0};
+    uv_mutex_init(&w.mu);
+    uv_cond_init(&w.cond);
+    asset_server_config_t cfg = {.max_workers = 1, .wake = watch_wake, .user = &w};
+    asset_server_t *other = asset_server_create(&cfg);
+    assert_non_null(other);
+    if (other->nworkers == 0) { /* the single-threaded web build: no worker */
+        asset_server_destroy(other);
+        uv_cond_destroy(&w.cond);
+        uv_mutex_destroy(&w.mu);
+        tu_os_watchdog(0);
+        skip();
+    }
+    assert_int_equal(asset_mem_put(other, "inner.bin", "in", 2), ASSET_OK);
+    holder_t c = {0};
+    c.inner = tu_load_wait(other, "mem://inner.bin", ASSET_OK);
+    asset_server_t *s = tu_server(1);
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "holder",
+                         .suffixes = holder_suffixes,
+                         .parse = holder_parse,
+                         .free_value = holder_free};
+    assert_int_equal(asset_server_register_loader(s, &ld, &c, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "a.hold", "a", 1), ASSET_OK);
+    asset_load_options_t nc = {.no_cache = true};
+    window_release = asset_server_load(s, "mem://a.hold", &nc);
+    assert_int_equal(tu_wait(window_release), ASSET_OK);
+    uv_mutex_lock(&w.mu);
+    w.s = other;
+    uv_mutex_unlock(&w.mu);
+    atomic_store(&window_hooked, 0);
+    window_server = other;
+    static const struct asset__pool_hook hook = {window_hook};
+    atomic_store(&asset__pool_sleep_hook, &hook);
+    /* a task for the worker (a mem:// load may not need one): once it has run it, the
+     * worker goes back to sleep, through the hook */
+    asset_handle_t *kick = asset_server_spawn(other, kick_task, NULL, NULL, NULL);
+    assert_non_null(kick);
+    uint64_t deadline = uv_hrtime() + 10000000000ull; /* told at once with the fix */
+    uv_mutex_lock(&w.mu);
+    for (uint64_t now = uv_hrtime(); !w.wakes && now < deadline; now = uv_hrtime())
+        (void)uv_cond_timedwait(&w.cond, &w.mu, deadline - now);
+    int wakes = w.wakes;
+    w.s = NULL;
+    uv_mutex_unlock(&w.mu);
+    atomic_store(&asset__pool_sleep_hook, NULL);
+    assert_int_equal(atomic_load(&window_hooked), 1);
+    assert_int_equal(atomic_load(&c.frees), 1);
+    assert_true(wakes >= 1); /* was 0: the worker slept with the flag set */
+    asset_server_flush(other);
+    uv_mutex_lock(&other->lock);
+    assert_int_equal(c.inner->refs, 1);
+    uv_mutex_unlock(&other->lock);
+    asset_handle_release(kick);
+    asset_server_destroy(s);
+    asset_handle_release(c.inner);
+    asset_server_destroy(other);
+    uv_cond_destroy(&w.cond);
+    uv_mutex_destroy(&w.mu);
+    tu_os_watchdog(0);
+}
+
 static void test_a_value_holding_a_batch_is_freed_by_destroy(void **state) {
     (void)state;
     asset_server_t *s = bholder_server();
@@ -1554,6 +1640,7 @@ int main(void) {
         cmocka_unit_test(test_a_value_holding_a_batch_is_freed_by_clear_caches),
         cmocka_unit_test(test_a_value_holding_a_batch_is_freed_by_destroy),
         cmocka_unit_test(test_a_value_releasing_another_servers_handle_wakes_that_server),
+        cmocka_unit_test(test_a_release_recorded_as_the_worker_goes_to_sleep_wakes_the_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,8 @@ void asset__pool_notify(asset_server_t *s) {
     if (!s->stopping) atomic_store(&s->wake_pending, true);
 }
 
+void asset__pool_wake_all(asset_server_t *s) { (void)s; /* no worker */ }
+
 void asset__pool_wake_later(asset_server_t *s) {
     (void)s; /* no worker: one thread, whose next flush does the releases */
 }
