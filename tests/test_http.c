@@ -1481,6 +1481,24 @@ static void test_http_a_304_naming_another_etag_is_asked_again(void **state) {
     tu_bad_stop(b);
 }
 
+/* A validator followed by a tab (optional whitespace, as a space is) kept the tab, sent
+ * back in If-None-Match: the server matched no ETag and every revalidation got a
+ * 200 with the whole body again. */
+static void test_http_a_validator_ending_in_a_tab_revalidates(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/etag-tab", ASSET_OK);
+    tu_expect_bytes(h, "hello", 5);
+    asset_handle_t *h2 = bad_load(s, b, "/etag-tab", ASSET_OK); /* revalidates "t" */
+    assert_int_equal(asset_handle_http_status(h2), 304);        /* was 200 */
+    assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h));
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A URL whose ETag was kept now redirects: libcurl sends the If-None-Match on to the
  * target, another resource, whose ETag happens to match, and its 304 kept the old
  * bytes. A 304 reached through a redirect is asked again without the condition, a
@@ -1740,6 +1758,7 @@ int main(void) {
         cmocka_unit_test(test_http_an_unasked_304_is_an_http_error),
         cmocka_unit_test(test_http_a_304_from_a_redirect_target_is_asked_again),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
+        cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),

@@ -683,6 +683,17 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                        : "HTTP/1.1 200 OK\r\nETag: \"v2\"\r\nContent-Length: 3\r\n"
                          "Connection: close\r\n\r\ntwo";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/etag-tab")) {
+        /* its ETag and Last-Modified end in a tab (optional whitespace, RFC 9110 5.6.3);
+         * a request naming either exactly, without it, gets a 304 */
+        const char *h =
+            strstr(req, "If-None-Match: \"t\"\r\n") ||
+                    strstr(req, "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n")
+                ? "HTTP/1.1 304 Not Modified\r\nETag: \"t\"\r\nConnection: close\r\n\r\n"
+                : "HTTP/1.1 200 OK\r\nETag: \"t\"\t\r\n"
+                  "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\t\r\nContent-Length: 5\r\n"
+                  "Connection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/weak-200")) {
         /* nginx's gzip: a 200's ETag made weak, its 304's (to If-None-Match) not */
         const char *h =

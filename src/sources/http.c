@@ -1039,7 +1039,10 @@ static bool header_is(const char *line, size_t n, const char *name, size_t nl, c
     const char *p = line + nl + 1;
     const char *end = line + n;
     while (p < end && (*p == ' ' || *p == '\t')) p++;
-    while (end > p && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
+    /* optional whitespace is spaces and tabs at either end (RFC 9110 5.6.3): a trailing
+     * tab kept went back in If-None-Match, which then matched nothing (a review) */
+    while (end > p && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
     *v = p;
     *vn = (size_t)(end - p);
     return true;
