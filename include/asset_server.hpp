@@ -106,10 +106,14 @@ namespace detail {
 
 /* A timeout as the C API takes it. milliseconds::rep is a signed type of at least 45
  * bits, int64_t on some platforms and long long on others: converted without a cast,
- * which g++ -Wuseless-cast flags where the two are the same type. */
+ * which g++ -Wuseless-cast flags where the two are the same type. Forever (the waits'
+ * default, milliseconds::max()) is -1; a negative one is no time left (0), as for
+ * std::condition_variable::wait_for: passed on, the C API took it as -1, so a wait for
+ * what was left of a deadline already past (a late frame's) waited for ever (a review). */
 inline int64_t to_ms(std::chrono::milliseconds timeout) {
     const int64_t ms = timeout.count();
-    return ms;
+    if (timeout == std::chrono::milliseconds::max()) return -1;
+    return ms < 0 ? 0 : ms;
 }
 
 /* One heap box per connected callable; linked into its Core so that the boxes whose
@@ -538,8 +542,12 @@ class Handle {
     }
     size_t size() const { return asset_handle_size(h_); }
     int http_status() const { return h_ ? asset_handle_http_status(h_) : 0; }
-    /* asset_handle_wait: ASSET_OK when loaded, the error, or ASSET_E_TIMEOUT / _BUSY. */
-    asset_status_t wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) const {
+    /* asset_handle_wait: ASSET_OK when loaded, the error, or ASSET_E_TIMEOUT / _BUSY.
+     * The default waits for ever; a timeout of 0 or less (what is left of a deadline that
+     * has passed: -1 included, which is not the C API's "forever" here) waits no time:
+     * one flush on the flush thread, then the result or ASSET_E_TIMEOUT. */
+    asset_status_t
+    wait(std::chrono::milliseconds timeout = std::chrono::milliseconds::max()) const {
         /* a callback may drop this object, and with it the server and the C handle that
          * the wait goes on reading: hold both */
         std::shared_ptr<detail::Core> keep = core_;
@@ -798,7 +806,9 @@ class Batch {
         return b_ ? static_cast<const T *>(asset_batch_value(b_, detail::str(uri).c_str()))
                   : nullptr;
     }
-    asset_status_t wait(std::chrono::milliseconds timeout = std::chrono::milliseconds(-1)) const {
+    /* asset_batch_wait; the timeout as Handle::wait's (the default: for ever). */
+    asset_status_t
+    wait(std::chrono::milliseconds timeout = std::chrono::milliseconds::max()) const {
         /* as Handle::wait: a callback may drop this object and the C batch with it */
         std::shared_ptr<detail::Core> keep = core_;
         asset_batch_t *b = b_ ? asset_batch_retain(b_) : nullptr;

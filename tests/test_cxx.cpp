@@ -767,6 +767,59 @@ void test_a_negative_flush_budget_is_the_smallest_not_unbounded() {
     CHECK(fired == N);
 }
 
+/* Twenty-first review: a wait whose time ran out before it began (what is left of a
+ * deadline, `deadline - clock::now()`, negative for a late frame) waited for ever: the
+ * wrapper passed the negative count on, and the C API takes any negative timeout as -1.
+ * std::condition_variable::wait_for takes it as no time left; so does the wrapper now. */
+class LateGateSource : public asset::Source {
+  public:
+    LateGateSource(std::mutex *m, std::condition_variable *cv, bool *go)
+        : asset::Source("gate"), m_(m), cv_(cv), go_(go) {}
+    asset_status_t read(asset::Request &r) override {
+        std::unique_lock<std::mutex> g(*m_);
+        cv_->wait_for(g, kGenerous, [this] { return *go_; });
+        return r.write("x");
+    }
+
+  private:
+    std::mutex *m_;
+    std::condition_variable *cv_;
+    bool *go_;
+};
+
+void test_a_wait_with_no_time_left_does_not_wait_for_ever() {
+    std::mutex m;
+    std::condition_variable cv;
+    bool go = false, waited = false;
+    asset::Server s(config());
+    CHECK(s.add_source(std::make_shared<LateGateSource>(&m, &cv, &go)) == ASSET_OK);
+    asset::Handle h = s.load("gate://a");
+    asset::Batch b = s.load_group({"gate://b"});
+    /* before the fix the waits below never returned by themselves: this opens the gate
+     * after a generous while, so that they return (ASSET_OK: the check fails) */
+    std::thread opener([&] {
+        std::unique_lock<std::mutex> g(m);
+        cv.wait_for(g, std::chrono::seconds(20), [&] { return waited; });
+        go = true;
+        cv.notify_all();
+    });
+    const auto deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(5);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    CHECK(h.wait(left) == ASSET_E_TIMEOUT);
+    CHECK(b.wait(left) == ASSET_E_TIMEOUT);
+    CHECK(h.wait(std::chrono::milliseconds(-1)) == ASSET_E_TIMEOUT);
+    {
+        std::lock_guard<std::mutex> g(m);
+        waited = true;
+        go = true;
+    }
+    cv.notify_all();
+    opener.join();
+    CHECK(h.wait() == ASSET_OK); /* the default still waits until done */
+    CHECK(b.wait() == ASSET_OK);
+}
+
 /* Nineteenth review: a source (or loader) object holding an asset::Server of the server it
  * is registered with is a cycle: the server was never destroyed, its threads never stopped,
  * and nothing said so (cxx.md promised the server goes with the last Server, Handle or
@@ -1742,6 +1795,8 @@ int main() {
         {"a_reload_callable_may_disconnect_itself", test_a_reload_callable_may_disconnect_itself},
         {"a_negative_flush_budget_is_the_smallest_not_unbounded",
          test_a_negative_flush_budget_is_the_smallest_not_unbounded},
+        {"a_wait_with_no_time_left_does_not_wait_for_ever",
+         test_a_wait_with_no_time_left_does_not_wait_for_ever},
         {"a_source_holding_its_server_is_a_cycle_the_c_server_is_not",
          test_a_source_holding_its_server_is_a_cycle_the_c_server_is_not},
         {"a_successful_reload_frees_the_old_value_while_the_handle_is_held",
