@@ -77,9 +77,9 @@ static asset_status_t ppm_parse(void *ctx, asset_parse_t *p) {
     if (!ppm_number(&c, end, &w) || !ppm_number(&c, end, &h) || !ppm_number(&c, end, &maxval) ||
         w < 1 || h < 1 || w > 8192 || h > 8192 || maxval != 255)
         return asset_parse_fail(p, ASSET_E_PARSE, "PPM header: want P6 W H 255, W and H 1..8192");
-    c++;
-    size_t n = (size_t)w * (size_t)h * 3;
-    if ((size_t)(end - c) < n)
+    c++; /* the one whitespace byte after maxval: a file may end before it */
+    size_t n = (size_t)w * (size_t)h * 3, have = c < end ? (size_t)(end - c) : 0;
+    if (have < n)
         return asset_parse_fail(p, ASSET_E_PARSE, "truncated: %ldx%ld needs %zu bytes", w, h, n);
     image_t *img = asset_alloc(sizeof *img);
     uint8_t *rgb = img ? asset_alloc(n) : NULL;
