@@ -10,6 +10,7 @@
  * version after the debounce; a broken file keeps its old value and says why. */
 #include <asset_server.h>
 
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,28 @@ static void on_reloaded(asset_handle_t *h, void *user) {
         printf("reload of %s failed, keeping version %llu: %s\n", asset_handle_uri(h),
                (unsigned long long)v, asset_handle_error_message(h));
     fflush(stdout);
+}
+
+/* The file a file:// URI names: in the normal form a file name's own '%' and '#' are
+ * written %25 and %23 ("50%.json" is file:///.../50%25.json), so decode them. NULL when
+ * it does not fit. */
+static const char *file_path(const char *uri, char *out, size_t cap) {
+    static const char hex[] = "0123456789abcdef";
+    if (strncmp(uri, "file://", 7) != 0) return uri; /* a bare path */
+    size_t n = 0;
+    for (const char *p = uri + 7; *p; p++) {
+        const char *hi = p[0] == '%' && p[1] ? strchr(hex, tolower((unsigned char)p[1])) : NULL;
+        const char *lo = hi && p[2] ? strchr(hex, tolower((unsigned char)p[2])) : NULL;
+        if (n + 1 >= cap) return NULL;
+        if (lo) {
+            out[n++] = (char)((hi - hex) * 16 + (lo - hex));
+            p += 2;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    out[n] = 0;
+    return out;
 }
 
 static void frame_sleep(void) { /* stands in for rendering and vsync */
@@ -72,10 +95,15 @@ int main(int argc, char **argv) {
             frame_sleep();
         }
         victim = asset_handle_uri(asset_batch_handle(b, 0));
-        const char *path = strncmp(victim, "file://", 7) ? victim : victim + 7;
-        FILE *f = fopen(path, "ab");
-        if (!f || fputs("\n", f) < 0) { /* whitespace: still valid JSON, a new version */
-            fprintf(stderr, "cannot edit %s\n", path);
+        char buf[4096];
+        const char *path = file_path(victim, buf, sizeof buf);
+        /* "r+b": the file itself, never a new one beside it (a path read wrong made one) */
+        FILE *f = path ? fopen(path, "r+b") : NULL;
+        if (!f || fseek(f, 0, SEEK_END) != 0 || fputs("\n", f) < 0) { /* still valid JSON */
+            fprintf(stderr, "cannot edit %s\n", path ? path : victim);
+            if (f) fclose(f);
+            asset_batch_release(b);
+            asset_server_destroy(s);
             return 1;
         }
         fclose(f);
