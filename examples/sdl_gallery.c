@@ -17,6 +17,8 @@
  * Built only when pkg-config finds sdl2 (Debian: libsdl2-dev). CI runs it under Xvfb:
  * `xvfb-run -a sdl_gallery --screenshot shot.bmp` (docs/sdl_gallery.png is one).
  */
+#define _XOPEN_SOURCE 700 /* realpath */
+
 #include <asset_server.h>
 
 #include <SDL.h>
@@ -118,18 +120,40 @@ static int by_name(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Appends s to w, its '%' and '#' written %25 and %23; returns the end. */
+static char *put_escaped(char *w, const char *s) {
+    for (; *s; s++)
+        if (*s == '%' || *s == '#')
+            w += sprintf(w, "%%%02X", (unsigned char)*s);
+        else
+            *w++ = *s;
+    *w = 0;
+    return w;
+}
+
+/* Each *.ppm of dir as a file:// URI: a bare path "dir/a#1.ppm" would be the file
+ * "dir/a" with the label "1.ppm", so the path is absolute, '%' and '#' escaped. */
 static void list_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
+    char *abs = realpath(dir, NULL);
+    DIR *d = abs ? opendir(abs) : NULL;
+    if (!d) {
+        free(abs);
+        return;
+    }
     struct dirent *e;
     while ((e = readdir(d)) && g_count < MAX_IMAGES) {
         size_t n = strlen(e->d_name);
         if (n < 5 || strcmp(e->d_name + n - 4, ".ppm")) continue;
-        size_t len = strlen(dir) + n + 2;
-        g_uris[g_count] = malloc(len);
-        snprintf(g_uris[g_count++], len, "%s/%s", dir, e->d_name);
+        char *uri = malloc(7 + 3 * (strlen(abs) + 1 + n) + 1); /* each byte may take 3 */
+        if (!uri) break;
+        char *w = put_escaped(uri + 7, abs);
+        *w++ = '/';
+        put_escaped(w, e->d_name);
+        memcpy(uri, "file://", 7);
+        g_uris[g_count++] = uri;
     }
     closedir(d);
+    free(abs);
     qsort(g_uris, g_count, sizeof *g_uris, by_name);
 }
 
