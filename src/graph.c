@@ -526,7 +526,8 @@ typedef struct dep_edge {
  * neither was ever freed before destroy (a review); only jobs in flight were searched.
  * 1 with *msg set, 0, or -1 when out of memory (the edge fails: accepting it could
  * leak). Iterative; each value once per parent (j has its part): what a search from
- * another of j's dependencies walked reaches nothing named j's URI (else j failed), and
+ * another of j's dependencies walked whole reaches nothing named j's URI (a search that
+ * found one, or ran out of memory, drops the marks), and
  * is not walked again (200 prefabs on one palette of 200 textures walked the palette
  * once each: 40,200 looks under the lock for one reload of their level). */
 static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_handle_t *from,
@@ -564,12 +565,18 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
             if (!asset__value_ndeps(dh->value)) continue;
             if (!stack_push(&st, dh->value)) {
                 asset_free(st.p);
+                j->g->cycle_mark = 0; /* as below: what it marked was not all walked */
                 return -1;
             }
         }
     }
     asset_free(st.p);
     if (!hit) return 0;
+    /* a search that stopped at the cycle left values marked that it did not walk whole
+     * (the one it found the cycle through, too): an optional edge fails alone and j goes
+     * on, and the next edge's search, skipping them, missed a cycle through that same
+     * value (a review): the next search of j starts afresh */
+    j->g->cycle_mark = 0;
     *msg = asset__asprintf("dependency cycle: %s -> %s%s%s", j->uri, asset__handle_uri(from),
                            hit == asset__handle_uri(from) ? "" : " -> ... -> ",
                            hit == asset__handle_uri(from) ? "" : hit);

@@ -1784,6 +1784,40 @@ test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge(void
     asset_server_destroy(s);
 }
 
+/* Two dependencies of one reload reaching the same loaded value that names the parent:
+ * the first, optional, closes a cycle and fails alone; the second, required, closes one
+ * through the same value. Each value is searched once per parent, and the first search
+ * marked that value walked though it stopped at the cycle: the second found nothing, the
+ * reload published q on b on m on q, a cycle of references never freed until destroy. */
+static void test_a_second_edge_through_a_value_an_optional_cycle_reached_fails(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1); /* a's revalidation decided before b's */
+    put(s, "q.g", "leaf");
+    put(s, "m.g", "dep mem://q.g");
+    put(s, "a.g", "dep mem://m.g");
+    put(s, "b.g", "dep mem://m.g");
+    asset_handle_t *ha = load(s, "mem://a.g"), *hb = load(s, "mem://b.g");
+    assert_int_equal(tu_wait(ha), ASSET_OK);
+    assert_int_equal(tu_wait(hb), ASSET_OK);
+    asset_handle_t *hq = load(s, "mem://q.g");
+    assert_int_equal(tu_wait(hq), ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(hq, count_reload, &reloads) != 0);
+    put(s, "q.g", "opt mem://a.g\ndep mem://b.g"); /* both reach m, which names q */
+    asset_server_reload(s, "mem://q.g");
+    flush_until_reloaded(s, &reloads);
+    assert_int_equal(asset_handle_reload_error(hq), ASSET_E_DEPENDENCY);
+    expect_msg(hq, "dependency cycle: mem://q.g -> mem://b.g");
+    assert_string_equal(asset_handle_value(hq), "leaf"); /* kept */
+    asset_handle_release(ha);
+    asset_handle_release(hb);
+    asset_handle_release(hq);
+    asset_server_clear_caches(s);
+    for (int i = 0; i < 4; i++) asset_server_flush(s);
+    assert_int_equal(atomic_load(&g_gl.frees), atomic_load(&g_gl.parses)); /* none held */
+    asset_server_destroy(s);
+}
+
 /* A reload of a parent that values depend on (a level in a world) searches each of its
  * dependencies' values for a cycle back to it. Each search walked every value it could
  * reach afresh: 200 prefabs sharing one palette of 200 textures cost each prefab the
@@ -2148,6 +2182,7 @@ int main(void) {
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_loaded_asset_fails),
         cmocka_unit_test(
             test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge),
+        cmocka_unit_test(test_a_second_edge_through_a_value_an_optional_cycle_reached_fails),
         cmocka_unit_test(test_a_reload_searches_shared_dependencies_for_cycles_once),
         cmocka_unit_test(test_a_reload_queued_behind_its_parent_publishes_its_dependencies_first),
         cmocka_unit_test(test_ten_thousand_node_graph),
