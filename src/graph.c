@@ -348,6 +348,12 @@ typedef struct cycle_side {
  * at once backward (a review). Each job is marked by the side that reached it (visit)
  * and points to where it was reached from (visit_from): toward `from` forward, toward
  * `parent` backward. */
+/* Whether y is a twin of own: a job of its asset and loader in flight beside it (a
+ * start of find_cycle's forward search from twins). */
+static bool is_twin(const asset__job_t *y, const asset__job_t *own) {
+    return y != own && y->mapped && y->loader == own->loader && y->g && !strcmp(y->uri, own->uri);
+}
+
 static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from,
                       const asset__job_t *own, char **msg) {
     *msg = NULL;
@@ -360,8 +366,8 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
     cycle_side_t fw = {.mark = ++s->graph_epoch}, bw = {.mark = ++s->graph_epoch};
     asset__job_t *f_end = NULL, *b_start = NULL; /* where the sides met: f_end -> b_start */
     int rc = 0;
-    if (from == parent) {
-        f_end = b_start = from;
+    if (from == parent || (!from && is_twin(parent, own))) { /* a job to itself */
+        f_end = b_start = parent;
         rc = 1;
     } else {
         parent->g->visit = bw.mark;
@@ -417,6 +423,16 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
         }
         y->g->visit = me->mark;
         y->g->visit_from = x;
+        /* backward at a twin forward has not taken up yet: a start of forward's, so they
+         * meet. Forward takes the twins up one a turn, and backward running out first
+         * ended the search before it reached the one that waits for the parent (a
+         * review): the edge closing that cycle was accepted */
+        if (!forward && !from && is_twin(y, own)) {
+            f_end = NULL;
+            b_start = y;
+            rc = 1;
+            break;
+        }
         if (!stack_push(&me->st, y)) rc = -1;
     }
     s->flight_visits += fw.looks + bw.looks;
@@ -425,7 +441,7 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
     if (rc != 1) return rc;
     /* the cycle: parent -> from -> ... -> f_end -> b_start -> ... -> parent, each side's
      * start pointing nowhere (a job to itself: parent -> parent) */
-    if (from == parent) f_end = NULL;
+    if (f_end == parent && b_start == parent) f_end = NULL;
     size_t nf = 0, n = 0, bytes = 32 + strlen(parent->uri);
     for (asset__job_t *x = f_end; x; x = x->g->visit_from) nf++;
     n = nf;

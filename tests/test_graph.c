@@ -593,6 +593,64 @@ static void test_no_cache_dependencies_on_one_asset_search_its_twins_once(void *
     tu_gate_free(gate);
 }
 
+/* Waits until h (LOADING) lists n dependencies: its parse declared them. */
+static void wait_deps(asset_server_t *s, asset_handle_t *h, size_t n) {
+    uint64_t deadline = uv_hrtime() + 120 * 1000000000ull;
+    while (asset_handle_dependency_count(h) < n) {
+        if (uv_hrtime() > deadline)
+            fail_msg("%s declared no dependency in 120 s", asset_handle_uri(h));
+        uv_mutex_lock(&s->lock);
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 1000000);
+        s->waiters--;
+        uv_mutex_unlock(&s->lock);
+    }
+}
+
+/* A no_cache edge searches from the jobs of its asset in flight beside its own (its
+ * twins) for a way back to its parent, taking turns with a search backward from the
+ * parent. The twins were taken up one a turn, and the backward search running out
+ * first ended it: a twin that waits for the parent, behind a few that do not, was never
+ * looked at, and the edge closing the cycle through it was accepted. */
+static void test_a_no_cache_edge_finds_its_cycle_through_a_twin_behind_others(void **state) {
+    (void)state;
+    enum { DECOYS = 20 };
+    asset_server_t *s = graph_server(4); /* p's parse and the leaf's read hold two */
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    uv_sem_init(&g_parse_entered, 0);
+    uv_sem_init(&g_parse_release, 0);
+    asset_load_options_t nc = {.no_cache = true};
+    put(s, "p.n", "block\nnew mem://shared.n");
+    asset_handle_t *p = load(s, "mem://p.n");
+    uv_sem_wait(&g_parse_entered); /* p's parse runs, its edge not declared yet */
+    int parses = 1;
+    asset_handle_t *h[2 * DECOYS + 1];
+    for (int i = 0; i < 2 * DECOYS + 1; i++) {
+        /* twins of shared.n that wait for a leaf, and in their middle one, t, that
+         * waits for p */
+        put(s, "shared.n", i == DECOYS ? "dep mem://p.n" : "dep gate://leaf.n");
+        h[i] = asset_server_load(s, "mem://shared.n", &nc);
+        assert_non_null(h[i]);
+        wait_parses(s, ++parses); /* its read began: the next one is a job of its own */
+        wait_deps(s, h[i], 1);
+    }
+    put(s, "shared.n", "dep mem://p.n"); /* p's own edge: a twin of t */
+    uv_sem_post(&g_parse_release);
+    assert_int_equal(asset_handle_wait(p, 30000), ASSET_E_DEPENDENCY);
+    expect_msg(p, "dependency cycle: mem://p.n -> mem://shared.n -> mem://p.n");
+    assert_int_equal(asset_handle_wait(h[DECOYS], 30000), ASSET_E_DEPENDENCY); /* t, on p */
+    tu_gate_open(gate);
+    for (int i = 0; i < 2 * DECOYS + 1; i++) {
+        if (i != DECOYS) assert_int_equal(tu_wait(h[i]), ASSET_OK);
+        asset_handle_release(h[i]);
+    }
+    asset_handle_release(p);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+    uv_sem_destroy(&g_parse_entered);
+    uv_sem_destroy(&g_parse_release);
+}
+
 static void test_an_optional_edge_closing_a_cycle_fails_only_that_edge(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -2151,6 +2209,7 @@ int main(void) {
         cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
         cmocka_unit_test(test_a_cycle_of_no_cache_dependencies_fails_cleanly),
         cmocka_unit_test(test_no_cache_dependencies_on_one_asset_search_its_twins_once),
+        cmocka_unit_test(test_a_no_cache_edge_finds_its_cycle_through_a_twin_behind_others),
         cmocka_unit_test(test_an_optional_edge_closing_a_cycle_fails_only_that_edge),
         cmocka_unit_test(test_optional_dependency_may_fail_and_required_failure_names_the_chain),
         cmocka_unit_test(test_depend_many_declares_in_order_across_slices),
