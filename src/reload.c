@@ -1197,6 +1197,10 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
     }
     asset__log(r->s, ASSET_LOG_WARN, "watch: cannot watch %s (%s): polling its files every %u ms",
                dir, uv_strerror(rc), poll_ms(r->s));
+    /* not there yet (a failed dependency's, watched for its parents: a level saved
+     * before its new folder of textures was made): watched once it is (dir_check), as
+     * one gone and back; its files were polled for good */
+    d->lost = rc == UV_ENOENT;
     return d;
 }
 
@@ -1459,14 +1463,16 @@ static void dir_check(uv_timer_t *t) {
             atomic_fetch_add(&r->s->watches, 1);
             asset__log(r->s, ASSET_LOG_INFO, "watch: %s is there again: watched", d->node.key);
             for (wfile_t *f = d->files; f; f = f->next) {
-                char *path = f->poll ? file_path(d, f) : NULL;
-                if (path && !asset__path_is_link(path)) {
+                char *path = f->poll || f->absent ? file_path(d, f) : NULL;
+                if (path && f->poll && !asset__path_is_link(path)) {
                     close_handle(r, (uv_handle_t *)f->poll);
                     f->poll = NULL;
                     atomic_fetch_sub(&r->s->watches, 1);
                 }
+                /* a failed dependency's file still not there: no change (its parents
+                 * would reload only to fail again) */
+                if (!f->absent || !path || file_there(path)) changed(r, f->uri);
                 asset_free(path);
-                changed(r, f->uri);
             }
             continue;
         }

@@ -2557,6 +2557,54 @@ static void test_a_directory_gone_and_back_is_watched_again(void **state) {
     free(top);
 }
 
+/* Dependencies in a directory not made yet (a level saved before the exporter made its
+ * new folder of textures): their files are polled while there is no directory to
+ * watch, and once it is made, its watch takes over (as for a watched directory gone and
+ * back: nineteenth review). It was polled for good, a stat of each file every
+ * reload_debounce_ms for as long as the level was loaded. POSIX: Windows refuses to
+ * rename over a polled file (a poll's stat opens it). */
+static void test_dependencies_in_a_directory_made_later_are_watched_once_it_is(void **state) {
+    (void)state;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    fixture_t f;
+    fx_open(&f);
+    rec_t r1, r2;
+    asset_handle_t *h1 = load_recorded(&f, "lvl1.d", "level one", &r1);
+    asset_handle_t *h2 = load_recorded(&f, "lvl2.d", "level two", &r2);
+    wait_watched(f.s, 4);
+    assert_int_equal(watches_now(f.s), 1);
+    save(f.dir, "lvl1.d", "dep new/a.d");
+    save(f.dir, "lvl2.d", "dep new/b.d");
+    wait_reload(f.s, &r1, 1, ASSET_E_DEPENDENCY);
+    wait_reload(f.s, &r2, 1, ASSET_E_DEPENDENCY);
+    /* a.d and b.d are watched for their levels: polled, no directory there */
+    wait_watched(f.s, 6);
+    wait_watches(f.s, 3, "the files of a directory not there were not polled");
+    char *dir = tu_path(f.dir, "new");
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    save(dir, "a.d", "a");
+    save(dir, "b.d", "b");
+    wait_reload(f.s, &r1, 2, ASSET_OK);
+    wait_reload(f.s, &r2, 2, ASSET_OK);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h1, 0)), "a");
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h2, 0)), "b");
+    wait_watches(f.s, 2, "the directory made later was not watched: its files stay polled");
+    char *a = tu_path(dir, "a.d");
+    write_in_place(a, "a, edited once watched", 1); /* seen by the watch */
+    wait_reload(f.s, &r1, 3, ASSET_OK);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h1, 0)),
+                        "a, edited once watched");
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(r1.count, 3);
+    assert_int_equal(r2.count, 2);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    fx_close(&f);
+    free(a);
+    free(dir);
+}
+
 /* Windows: a file loaded by a name in other letters than its own ("A.TXT" for a.txt,
  * one file on a case-insensitive file system) reloads when it changes: the directory
  * watch names the file as the directory spells it, and found no watched file of that
@@ -3382,6 +3430,7 @@ int main(void) {
         cmocka_unit_test(test_a_file_replaced_by_a_symlink_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_watched_package_remounted_and_reloaded_follows_the_new_directory),
         cmocka_unit_test(test_a_directory_gone_and_back_is_watched_again),
+        cmocka_unit_test(test_dependencies_in_a_directory_made_later_are_watched_once_it_is),
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
         cmocka_unit_test(test_a_file_loaded_in_other_non_ascii_letters_reloads),
         cmocka_unit_test(test_a_file_loaded_by_its_short_name_reloads),
