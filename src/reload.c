@@ -1126,6 +1126,17 @@ static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, in
             char *path = file_path(d, f);
             if (path && asset__path_is_link(path)) start_poll(d->rio, f, path);
             asset_free(path);
+        } else if ((events & UV_RENAME) && f->poll) {
+            /* and a link no more (an editor's save renamed a file over it, or it went):
+             * its poll goes, this watch sees the file (it was polled for good); in a
+             * watched directory only a link is polled */
+            char *path = file_path(d, f);
+            if (path && !asset__path_is_link(path)) {
+                close_handle(d->rio, (uv_handle_t *)f->poll);
+                f->poll = NULL;
+                atomic_fetch_sub(&d->rio->s->watches, 1);
+            }
+            asset_free(path);
         }
         changed(d->rio, f->uri);
     }

@@ -2511,6 +2511,41 @@ static void wait_watches(asset_server_t *s, uint64_t n, const char *why) {
     }
 }
 
+/* The other way: a link replaced by a file of its own (an editor's save renames a new
+ * file over the link it opened; a deploy script's link taken out for a copy). The file
+ * is seen by its directory's watch; its poll, kept for the link's target, was kept for
+ * good (a stat every reload_debounce_ms for as long as it was loaded). */
+static void test_a_symlink_replaced_by_a_file_is_no_longer_polled(void **state) {
+    (void)state;
+    if (!tu_os_has_symlinks()) skip();
+    char *dir = tu_mkdtemp();
+    char *tdir = tu_path(dir, "target"), *ldir = tu_path(dir, "links");
+    assert_int_equal(tu_os_mkdir(tdir), 0);
+    assert_int_equal(tu_os_mkdir(ldir), 0);
+    char *target = tu_write_file(tdir, "t.txt", "one", 3);
+    char *path = tu_path(ldir, "l.txt");
+    assert_int_equal(tu_os_symlink(target, path), 0);
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, path, ASSET_OK);
+    wait_watched(s, 1);
+    wait_watches(s, 2, "a link was not polled"); /* its directory, and the link */
+    save(ldir, "l.txt", "two, a file of its own");
+    wait_text(s, h, "two, a file of its own", "the link replaced by a file was not reloaded");
+    wait_watches(s, 1, "the link replaced by a file is still polled");
+    write_in_place(path, "three, edited in place", 1); /* seen by the directory's watch */
+    wait_text(s, h, "three, edited in place", "an edit of the file was not seen");
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(path);
+    free(target);
+    free(ldir);
+    free(tdir);
+    free(dir);
+}
+
 /* docs/hot-reload.md: "while no directory is there, its files are polled". Once one is
  * there again, it is watched again: its files were polled for as long as they were
  * loaded (a stat of each every reload_debounce_ms, a directory of thousands restored
@@ -3429,6 +3464,7 @@ int main(void) {
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_file_replaced_by_a_symlink_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_watched_package_remounted_and_reloaded_follows_the_new_directory),
+        cmocka_unit_test(test_a_symlink_replaced_by_a_file_is_no_longer_polled),
         cmocka_unit_test(test_a_directory_gone_and_back_is_watched_again),
         cmocka_unit_test(test_dependencies_in_a_directory_made_later_are_watched_once_it_is),
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
