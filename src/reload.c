@@ -980,6 +980,7 @@ static void debounce_fire(uv_timer_t *t) {
 
 static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, int status);
 static bool start_poll(rio_t *r, wfile_t *f, const char *path);
+static bool file_there(const char *path);
 
 /* The path of f in its directory d, to poll it at (NULL: no memory). */
 static char *file_path(const wdir_t *d, const wfile_t *f) {
@@ -992,6 +993,20 @@ static char *file_path(const wdir_t *d, const wfile_t *f) {
     if (sep) path[dl] = '/';
     strcpy(path + dl + sep, f->name);
     return path;
+}
+
+/* f of d may have changed, unseen (its directory replaced or watched again, events
+ * lost): revalidated. A failed dependency's file still not there has not: taken as
+ * changed, each parent awaiting it reloaded (a fresh parse) only to fail again, and
+ * was told so again (a review). */
+static void revalidate(rio_t *r, wdir_t *d, wfile_t *f) {
+    if (f->absent) {
+        char *path = file_path(d, f);
+        f->absent = path && !file_there(path); /* no memory: looked at, as any */
+        asset_free(path);
+        if (f->absent) return;
+    }
+    changed(r, f->uri);
 }
 
 /* The identity of what is at path now; false: nothing (or no memory). */
@@ -1055,7 +1070,7 @@ static void rewatch(wdir_t *d) {
             asset_free(path);
         }
     }
-    for (wfile_t *f = d->files; f; f = f->next) changed(r, f->uri);
+    for (wfile_t *f = d->files; f; f = f->next) revalidate(r, d, f);
 }
 
 /* Whether filename names the watched directory itself: libuv reports an event on the
@@ -1084,7 +1099,7 @@ static void burst_ended(uv_timer_t *t) {
                n, r->burst_max * 2);
     size_t b = 0;
     for (asset__map_node_t *it = NULL; (it = asset__map_next(&r->files, it, &b));)
-        changed(r, ((wfile_t *)it)->uri);
+        revalidate(r, ((wfile_t *)it)->dir, (wfile_t *)it);
 }
 
 static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, int status) {
@@ -1100,7 +1115,7 @@ static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, in
         return;
     }
     if (!filename) { /* which file is not said: any of them */
-        for (wfile_t *f = d->files; f; f = f->next) changed(d->rio, f->uri);
+        for (wfile_t *f = d->files; f; f = f->next) revalidate(d->rio, d, f);
         return;
     }
     /* its file(s) by name, folded as the names were (Windows: an event names a.txt,
@@ -1109,7 +1124,7 @@ static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, in
     char stack[256], *name = stack;
     size_t len = strlen(filename);
     if (len >= sizeof stack && !(name = asset_alloc(len + 1))) {
-        for (wfile_t *f = d->files; f; f = f->next) changed(d->rio, f->uri); /* any of them */
+        for (wfile_t *f = d->files; f; f = f->next) revalidate(d->rio, d, f); /* any of them */
         return;
     }
     memcpy(name, filename, len + 1);
@@ -1379,7 +1394,6 @@ static void watch_add(void *arg) {
         goto nomem;
     }
     w->uri = NULL;
-    f->absent = w->failed == WATCH_ABSENT;
     f->rio = r;
     f->dir = d;
     f->next = d->files;
@@ -1398,7 +1412,7 @@ static void watch_add(void *arg) {
      * spurious change would reload its parents only to fail them again) */
     bool change;
     if (w->failed == WATCH_ABSENT)
-        change = file_there(w->path);
+        f->absent = !(change = file_there(w->path));
     else if (w->failed == WATCH_FAILED)
         change = w->version && !same_version(w->path, w->version);
     else
@@ -1474,16 +1488,14 @@ static void dir_check(uv_timer_t *t) {
             atomic_fetch_add(&r->s->watches, 1);
             asset__log(r->s, ASSET_LOG_INFO, "watch: %s is there again: watched", d->node.key);
             for (wfile_t *f = d->files; f; f = f->next) {
-                char *path = f->poll || f->absent ? file_path(d, f) : NULL;
-                if (path && f->poll && !asset__path_is_link(path)) {
+                char *path = f->poll ? file_path(d, f) : NULL;
+                if (path && !asset__path_is_link(path)) {
                     close_handle(r, (uv_handle_t *)f->poll);
                     f->poll = NULL;
                     atomic_fetch_sub(&r->s->watches, 1);
                 }
-                /* a failed dependency's file still not there: no change (its parents
-                 * would reload only to fail again) */
-                if (!f->absent || !path || file_there(path)) changed(r, f->uri);
                 asset_free(path);
+                revalidate(r, d, f);
             }
             continue;
         }
@@ -1492,7 +1504,7 @@ static void dir_check(uv_timer_t *t) {
             for (wfile_t *f = d->files; f; f = f->next) {
                 if (f->poll) continue;
                 char *path = file_path(d, f);
-                if (start_poll(r, f, path)) changed(r, f->uri); /* NULL: quietly */
+                if (start_poll(r, f, path)) revalidate(r, d, f); /* NULL: quietly */
                 asset_free(path);
             }
             continue;
