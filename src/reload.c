@@ -206,10 +206,19 @@ void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j) {
         asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", j->uri);
 }
 
+static void drop_cached_dependents(asset_server_t *s, const char *base);
+
 /* *arg: set when parent will reload (a live handle of it) and load the dependency again,
- * or may (its own fix awaited: a failed material between a level and a texture). */
+ * or may (its own fix awaited: a failed material between a level and a texture). Its
+ * cached value, built without the dependency (an optional one that was not there), and
+ * those built on it leave their caches, as for a dependency that changed: the next load
+ * of a released parent got it without the dependency, for good (a review). */
 static void awaiting_push(asset_server_t *s, const char *parent, void *arg) {
-    size_t pl = strlen(parent);
+    size_t pl = strlen(parent), nl = 0;
+    asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
+    bool cached = false;
+    for (size_t k = 0; k < nl; k++) cached |= asset__cache_remove(&ls[k]->cache, parent);
+    if (cached) drop_cached_dependents(s, parent);
     if (asset__awaited_has(s, parent, pl)) *(bool *)arg = true;
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, parent, pl);

@@ -929,6 +929,46 @@ static void test_an_optional_dependency_that_appears_reloads_its_parent(void **s
     fx_close(&f);
 }
 
+/* A released parent still cached, built without an optional dependency that was not
+ * there: once it appears, the next load of the parent is built with it, as one built
+ * on a dependency that changed is (the cached value leaves its cache). It was served
+ * from the cache without it: the entry's own version says nothing of it. */
+static void test_a_cached_parent_is_rebuilt_when_its_optional_dependency_appears(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *mat = tu_write_file(f.dir, "mat.d", "opt new.d", 9);
+    asset_handle_t *h = tu_load_wait(f.s, mat, ASSET_OK);
+    assert_int_equal(asset_handle_error(asset_handle_dependency(h, 0)), ASSET_E_NOT_FOUND);
+    wait_watched(f.s, 4);    /* a, b, mat.d, and the missing new.d */
+    asset_handle_release(h); /* mat.d stays cached */
+    char *uri = asset__uri_from_path(f.dir[0] == '/' ? "file://" : "file:///", f.dir);
+    size_t ul = strlen(uri) + strlen("/new.d") + 1;
+    char *dep = malloc(ul);
+    snprintf(dep, ul, "%s/new.d", uri);
+    uv_mutex_lock(&f.s->lock);
+    assert_true(asset__awaited_has(f.s, dep, strlen(dep)));
+    uv_mutex_unlock(&f.s->lock);
+    save(f.dir, "new.d", "new");
+    /* new.d's appearance was seen: its parents' list was taken, with no one to reload */
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (bool waiting = true; waiting;) {
+        uv_mutex_lock(&f.s->lock);
+        waiting = asset__awaited_has(f.s, dep, strlen(dep));
+        uv_mutex_unlock(&f.s->lock);
+        if (waiting) assert_true(now_ms() < deadline);
+        if (waiting) wait_news(f.s, 10);
+    }
+    free(dep);
+    asset_free(uri);
+    h = tu_load_wait(f.s, mat, ASSET_OK);
+    assert_int_equal(asset_handle_error(asset_handle_dependency(h, 0)), ASSET_OK);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 0)), "new");
+    asset_handle_release(h);
+    free(mat);
+    fx_close(&f);
+}
+
 /* A labelled dependency whose label its file lacks ("atl.d#hero", atl.d loaded without
  * hero) fails its parent as a missing file does: the label's addition reloads the
  * parent. It did not: atl.d's load succeeded (only the label's handle failed), so no
@@ -3466,6 +3506,7 @@ int main(void) {
         cmocka_unit_test(test_a_fixed_dependency_reloads_its_parent_at_any_depth),
         cmocka_unit_test(test_a_mem_dependency_put_later_reloads_its_parent),
         cmocka_unit_test(test_an_optional_dependency_that_appears_reloads_its_parent),
+        cmocka_unit_test(test_a_cached_parent_is_rebuilt_when_its_optional_dependency_appears),
         cmocka_unit_test(test_a_missing_label_added_later_reloads_its_parent),
         cmocka_unit_test(test_labels_reload_with_their_file),
         cmocka_unit_test(test_released_handle_is_not_reloaded),
