@@ -15,8 +15,14 @@
 #include <string.h>
 
 typedef struct batch_cb {
+    /* filed by its id (ix.id) in the server's index of callbacks while it may still
+     * fire, so that a disconnect finds it in O(1): a walk of the batch's list cost n^2 / 2
+     * looks for n listeners disconnected newest first (a review). ix.owner is NULL (no
+     * handle's); only ix.id is used */
+    asset__cb_t ix;
     struct batch_cb *next;
-    uint64_t id;
+    struct batch_cb **pprev; /* the link that points at it: unlinked in O(1) */
+    asset_batch_t *batch;
     void (*item)(asset_batch_t *b, asset_handle_t *h, void *user);
     void (*done)(asset_batch_t *b, void *user);
     void *user;
@@ -93,6 +99,15 @@ struct asset_batch {
     batch_cb_t **cbs_end; /* [lock] the last next link of cbs (an append is O(1)); NULL: &cbs */
 };
 
+/* [lock] Takes c out of b's list of callbacks (not freed). */
+static void cb_unlink(asset_batch_t *b, batch_cb_t *c) {
+    *c->pprev = c->next;
+    if (c->next)
+        c->next->pprev = c->pprev;
+    else
+        b->cbs_end = c->pprev;
+}
+
 /* Children a folder creates per step: a budgeted flush does at least one step. */
 #define FOLDER_SLICE 256
 
@@ -147,6 +162,7 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
     if (b->all_next) b->all_next->all_prev = b->all_prev;
     for (batch_cb_t *c = b->cbs, *n; c; c = n) {
         n = c->next;
+        if (!c->fired) asset__cbix_remove(s, &c->ix); /* a fired one left the index */
         asset_free(c);
     }
     for (size_t i = 0; i < b->count; i++) {
@@ -259,8 +275,9 @@ static bool fire_done(asset_batch_t *b) {
     for (batch_cb_t **p = &b->cbs; *p;) {
         batch_cb_t *c = *p;
         s->cb_visits++;
-        if (!c->fired && c->done && c->id <= last) {
+        if (!c->fired && c->done && c->ix.id <= last) {
             c->fired = true;
+            asset__cbix_remove(s, &c->ix); /* a disconnect now finds nothing: it is running */
             void (*cb)(asset_batch_t *, void *) = c->done;
             void *user = c->user;
             uv_mutex_unlock(&s->lock);
@@ -272,8 +289,7 @@ static bool fire_done(asset_batch_t *b) {
             p = &c->next;
             continue;
         }
-        *p = c->next;
-        if (b->cbs_end == &c->next) b->cbs_end = p;
+        cb_unlink(b, c); /* *p is its next now */
         asset_free(c);
     }
     return left;
@@ -334,7 +350,7 @@ static void child_completed(asset_handle_t *h, void *user) {
      * callback here fired for this child too, and one that connected another looped */
     uint64_t last = s->next_cb_id;
     for (batch_cb_t *c = b->cbs; c; c = c->next) {
-        if (!c->item || c->id > last) continue;
+        if (!c->item || c->ix.id > last) continue;
         void (*cb)(asset_batch_t *, asset_handle_t *, void *) = c->item;
         void *cu = c->user;
         uv_mutex_unlock(&s->lock);
@@ -1270,14 +1286,21 @@ void asset_batch_release(asset_batch_t *b) {
 
 static uint64_t add_cb(asset_batch_t *b, batch_cb_t *c) {
     asset_server_t *s = b->server;
+    c->batch = b;
     uv_mutex_lock(&s->lock);
-    c->id = ++s->next_cb_id;
+    c->ix.id = ++s->next_cb_id;
+    if (!asset__cbix_add(s, &c->ix)) { /* out of memory: not connected */
+        uv_mutex_unlock(&s->lock);
+        asset_free(c);
+        return 0;
+    }
     batch_cb_t **end = b->cbs_end ? b->cbs_end : &b->cbs; /* connect order (a walk to
                                                            * the end was O(n): a review) */
     *end = c;
+    c->pprev = end;
     b->cbs_end = &c->next;
     if (c->done && b->done) asset__batch_queue_push(s, b); /* late connect */
-    uint64_t id = c->id;
+    uint64_t id = c->ix.id;
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
     return id;
@@ -1309,19 +1332,19 @@ bool asset_batch_disconnect(asset_batch_t *b, uint64_t id) {
     asset_server_t *s = b->server;
     bool found = false;
     uv_mutex_lock(&s->lock);
-    for (batch_cb_t **p = &b->cbs; *p; p = &(*p)->next) {
-        if ((*p)->id == id) {
-            batch_cb_t *c = *p;
-            found = !c->fired;
-            if (found && !b->queued) {
-                *p = c->next;
-                if (b->cbs_end == &c->next) b->cbs_end = p;
-                asset_free(c);
-            } else if (found) {
-                c->fired = true; /* a dispatch may be walking the list: just silence it */
-                c->item = NULL;
-            }
-            break;
+    /* by its id in the server's index, which holds those that may still fire (a fired
+     * or silenced one left it): a handle's (owner set) or another batch's is not b's */
+    asset__cb_t *x = asset__cbix_get(s, id);
+    batch_cb_t *c = x && !x->owner ? (batch_cb_t *)(void *)x : NULL;
+    if (c && c->batch == b) {
+        found = true;
+        asset__cbix_remove(s, &c->ix);
+        if (!b->queued) {
+            cb_unlink(b, c);
+            asset_free(c);
+        } else {
+            c->fired = true; /* a dispatch may be walking the list: just silence it */
+            c->item = NULL;
         }
     }
     uv_mutex_unlock(&s->lock);

@@ -275,6 +275,15 @@ static void cbix_remove(asset_server_t *s, const asset__cb_t *c) {
     if (i != SIZE_MAX) cbix_del_at(s, i);
 }
 
+bool asset__cbix_add(asset_server_t *s, asset__cb_t *c) { return cbix_add(s, c); }
+
+asset__cb_t *asset__cbix_get(asset_server_t *s, uint64_t id) {
+    size_t i = cbix_find(s, id);
+    return i != SIZE_MAX ? s->cb_ix[i] : NULL;
+}
+
+void asset__cbix_remove(asset_server_t *s, const asset__cb_t *c) { cbix_remove(s, c); }
+
 void asset__cb_index_free(asset_server_t *s) {
     asset_free(s->cb_ix);
     s->cb_ix = NULL;

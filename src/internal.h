@@ -799,8 +799,10 @@ struct asset_server {
      * disconnect of that one moves it on */
     struct asset__cb *rcb_cursor;
     /* [lock] the callbacks asset__cb_connect made (not a batch item's), by id, for
-     * asset_handle_disconnect: open addressing, at most half full (handle.c). A walk of
-     * the handle's list cost n^2 / 2 looks to disconnect n callbacks newest first */
+     * asset_handle_disconnect, and a batch's that may still fire (owner NULL), for
+     * asset_batch_disconnect: open addressing, at most half full (handle.c). A walk of
+     * the handle's (or batch's) list cost n^2 / 2 looks to disconnect n callbacks newest
+     * first */
     struct asset__cb **cb_ix;
     size_t cb_ix_cap, cb_ix_n;
     /* values asset__values_drain looked at: freed, or walked (tests) */
@@ -994,8 +996,14 @@ void asset__cb_append(asset__cb_t **list, asset__cb_t *c);
  * it moves on to the one after it (NULL: it was the last). */
 asset__cb_t *asset__cb_unlink(asset__cb_t **list, const asset__cb_t *which, uint64_t id,
                               asset__cb_t **cursor);
-/* Destroy: the index of callbacks by id (every handle is freed by then). */
+/* Destroy: the index of callbacks by id (every handle and batch is freed by then). */
 void asset__cb_index_free(asset_server_t *s);
+/* [lock] The index of callbacks by id (s->cb_ix) for a batch's callbacks (batch.c), which
+ * file an asset__cb_t of theirs with owner NULL (no handle's: asset_handle_disconnect
+ * leaves it): add (false: out of memory), the one numbered id or NULL, remove. */
+bool asset__cbix_add(asset_server_t *s, asset__cb_t *c);
+asset__cb_t *asset__cbix_get(asset_server_t *s, uint64_t id);
+void asset__cbix_remove(asset_server_t *s, const asset__cb_t *c);
 /* Decides h's result and queues it for flush; detaches it from its job. */
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);

@@ -2142,6 +2142,70 @@ static void test_batch_value_of_a_relative_entry_is_its_own_childs(void **state)
     free(dir);
 }
 
+/* asset_batch_disconnect() looked for the id by walking the batch's list of callbacks
+ * under the server's lock: item callbacks stay there until disconnected (and done ones
+ * until the batch ends), so the n listeners of one batch (a loading screen's widgets
+ * each following a level's manifest) disconnected newest first, as a screen torn down
+ * in reverse does, cost n^2 / 2 looks, as asset_handle_disconnect did before the
+ * nineteenth review. A disconnect finds its callback by id, and unlinks it, in O(1). */
+#define MANY_LISTENERS 4000
+static void count_handle_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    ++*(int *)user;
+}
+
+static void test_disconnecting_many_batch_callbacks_newest_first_is_linear(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put_mem(s, "a", "A");
+    const char *uris[] = {"mem://a"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL); /* not done: no flush yet */
+    asset_batch_t *other = asset_server_load_group(s, uris, 1, NULL);
+    asset_handle_t *h = asset_server_load(s, "mem://a", NULL);
+    counts_t kept = {0}, gone = {0};
+    static uint64_t ids[2 * MANY_LISTENERS];
+    uint64_t keep_item = asset_batch_on_item_completed(b, on_item, &kept);
+    for (int i = 0; i < MANY_LISTENERS; i++) {
+        ids[2 * i] = asset_batch_on_item_completed(b, on_item, &gone);
+        ids[2 * i + 1] = asset_batch_on_completed(b, on_done, &gone);
+        assert_true(ids[2 * i] && ids[2 * i + 1]);
+    }
+    uint64_t keep_done = asset_batch_on_completed(b, on_done, &kept);
+    uint64_t other_id = asset_batch_on_completed(other, on_done, &gone);
+    int handle_fired = 0;
+    uint64_t handle_id = asset_handle_on_completed(h, count_handle_cb, &handle_fired);
+    assert_true(keep_item && keep_done && other_id && handle_id);
+    uv_mutex_lock(&s->lock);
+    s->cb_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    for (int i = 2 * MANY_LISTENERS - 1; i >= 0; i--)
+        assert_true(asset_batch_disconnect(b, ids[i]));
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->cb_visits;
+    uv_mutex_unlock(&s->lock);
+    assert_true(visits <= 4ull * 2 * MANY_LISTENERS); /* 32 million looks before */
+    /* gone once: a second disconnect, another batch's id or a handle's finds nothing */
+    assert_false(asset_batch_disconnect(b, ids[0]));
+    assert_false(asset_batch_disconnect(b, other_id));
+    assert_false(asset_batch_disconnect(b, handle_id));
+    assert_false(asset_handle_disconnect(h, keep_item));
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_wait(other, 60000), ASSET_OK);
+    assert_int_equal(kept.items, 1); /* the two kept fire, once each */
+    assert_int_equal(kept.done, 1);
+    assert_int_equal(gone.items, 0);
+    assert_int_equal(gone.done, 1); /* the other batch's */
+    assert_int_equal(asset_handle_wait(h, 60000), ASSET_OK);
+    assert_int_equal(handle_fired, 1);
+    asset_server_flush(s);
+    assert_false(asset_batch_disconnect(b, keep_done)); /* fired */
+    assert_true(asset_batch_disconnect(b, keep_item));  /* an item callback stays until then */
+    asset_handle_release(h);
+    asset_batch_release(other);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_value_of_a_relative_entry_is_its_own_childs),
@@ -2197,6 +2261,7 @@ int main(void) {
         cmocka_unit_test(test_a_changed_manifest_is_parsed_again_only_for_a_load_of_its_own),
         cmocka_unit_test(test_many_done_callbacks_on_one_batch_fire_in_linear_time),
         cmocka_unit_test(test_done_callbacks_of_a_long_lived_batch_leave_it_as_they_fire),
+        cmocka_unit_test(test_disconnecting_many_batch_callbacks_newest_first_is_linear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
