@@ -26,7 +26,9 @@ typedef struct batch_cb {
     void (*item)(asset_batch_t *b, asset_handle_t *h, void *user);
     void (*done)(asset_batch_t *b, void *user);
     void *user;
-    bool fired; /* done callbacks only */
+    bool fired;   /* a done callback that fired; or one disconnected (silenced) while the
+                     batch was queued */
+    bool is_item; /* in b->item_cbs, not b->cbs */
 } batch_cb_t;
 
 #define SIZE_UNKNOWN UINT64_MAX /* an item's expected size, when none was given */
@@ -73,7 +75,7 @@ struct asset_batch {
     uint64_t total_bytes;      /* sum of known sizes */
     size_t n_sized;            /* children with a known size */
     float progress_floor;      /* [lock] progress never goes backwards */
-    batch_cb_t *cbs;           /* [lock] in connection order */
+    batch_cb_t *cbs;           /* [lock] done callbacks, in connection order */
     bool queued;               /* [lock] in s->batch_queue for late callbacks */
     asset_batch_t *queue_next; /* [lock] */
     asset_batch_t *all_prev, *all_next; /* [lock] */
@@ -97,15 +99,30 @@ struct asset_batch {
      * `listing`, the manifest's value, kept while it expands), or NULL */
     const cJSON *next_manifest_entry;
     batch_cb_t **cbs_end; /* [lock] the last next link of cbs (an append is O(1)); NULL: &cbs */
+    /* [lock] item callbacks, in connection order, and the last next link (NULL: &item_cbs):
+     * a list of their own, so a child's end walks no done callback (n children and d done
+     * callbacks cost n x d looks: a review) */
+    batch_cb_t *item_cbs, **item_cbs_end;
 };
 
-/* [lock] Takes c out of b's list of callbacks (not freed). */
+/* [lock] Takes c out of its list of b's callbacks (not freed). */
 static void cb_unlink(asset_batch_t *b, batch_cb_t *c) {
     *c->pprev = c->next;
     if (c->next)
         c->next->pprev = c->pprev;
+    else if (c->is_item)
+        b->item_cbs_end = c->pprev;
     else
         b->cbs_end = c->pprev;
+}
+
+/* [lock] Frees a list of b's callbacks: those that may still fire leave the index. */
+static void cbs_free(asset_server_t *s, batch_cb_t *c) {
+    for (batch_cb_t *n; c; c = n) {
+        n = c->next;
+        if (!c->fired) asset__cbix_remove(s, &c->ix); /* a fired one left the index */
+        asset_free(c);
+    }
 }
 
 /* Children a folder creates per step: a budgeted flush does at least one step. */
@@ -160,11 +177,8 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
     else
         s->batches = b->all_next;
     if (b->all_next) b->all_next->all_prev = b->all_prev;
-    for (batch_cb_t *c = b->cbs, *n; c; c = n) {
-        n = c->next;
-        if (!c->fired) asset__cbix_remove(s, &c->ix); /* a fired one left the index */
-        asset_free(c);
-    }
+    cbs_free(s, b->cbs);
+    cbs_free(s, b->item_cbs);
     for (size_t i = 0; i < b->count; i++) {
         item_t *it = b->items[i];
         /* the handle may outlive the batch (a user reference): unlink the callback
@@ -284,8 +298,8 @@ static bool fire_done(asset_batch_t *b) {
             cb(b, user);
             uv_mutex_lock(&s->lock);
         }
-        if (!c->fired) { /* an item callback, or one connected meanwhile */
-            left |= c->done != NULL;
+        if (!c->fired) { /* connected meanwhile */
+            left = true;
             p = &c->next;
             continue;
         }
@@ -347,15 +361,25 @@ static void child_completed(asset_handle_t *h, void *user) {
     bool was_queued = b->queued; /* a folder still expanding waits in the batch queue */
     b->queued = true;
     /* only those connected before this child completed: one connected by an item
-     * callback here fired for this child too, and one that connected another looped */
+     * callback here fired for this child too, and one that connected another looped.
+     * b->queued is held: nobody else unlinks one meanwhile (a disconnect silences it),
+     * so this walk may, the silenced ones (they stayed until the batch went) */
     uint64_t last = s->next_cb_id;
-    for (batch_cb_t *c = b->cbs; c; c = c->next) {
-        if (!c->item || c->ix.id > last) continue;
-        void (*cb)(asset_batch_t *, asset_handle_t *, void *) = c->item;
-        void *cu = c->user;
-        uv_mutex_unlock(&s->lock);
-        cb(b, h, cu);
-        uv_mutex_lock(&s->lock);
+    for (batch_cb_t *c = b->item_cbs, *next; c; c = next) {
+        s->cb_visits++;
+        if (c->ix.id > last) break; /* ids grow along the list: the rest are later too */
+        if (c->item) {
+            void (*cb)(asset_batch_t *, asset_handle_t *, void *) = c->item;
+            void *cu = c->user;
+            uv_mutex_unlock(&s->lock);
+            cb(b, h, cu);
+            uv_mutex_lock(&s->lock);
+        }
+        next = c->next;
+        if (c->fired) { /* disconnected while a child was delivered */
+            cb_unlink(b, c);
+            asset_free(c);
+        }
     }
     b->queued = was_queued;
     /* decided in this critical section: check_done's own lock only for the last child */
@@ -1294,11 +1318,12 @@ static uint64_t add_cb(asset_batch_t *b, batch_cb_t *c) {
         asset_free(c);
         return 0;
     }
-    batch_cb_t **end = b->cbs_end ? b->cbs_end : &b->cbs; /* connect order (a walk to
-                                                           * the end was O(n): a review) */
+    /* connect order (a walk to the end was O(n): a review) */
+    batch_cb_t ***endp = c->is_item ? &b->item_cbs_end : &b->cbs_end;
+    batch_cb_t **end = *endp ? *endp : c->is_item ? &b->item_cbs : &b->cbs;
     *end = c;
     c->pprev = end;
-    b->cbs_end = &c->next;
+    *endp = &c->next;
     if (c->done && b->done) asset__batch_queue_push(s, b); /* late connect */
     uint64_t id = c->ix.id;
     uv_mutex_unlock(&s->lock);
@@ -1314,6 +1339,7 @@ uint64_t asset_batch_on_item_completed(asset_batch_t *b,
     if (!c) return 0;
     c->item = cb;
     c->user = user;
+    c->is_item = true;
     return add_cb(b, c);
 }
 

@@ -2206,6 +2206,54 @@ static void test_disconnecting_many_batch_callbacks_newest_first_is_linear(void 
     asset_server_destroy(s);
 }
 
+/* A child's end walked every callback of its batch, its done callbacks too (and item
+ * callbacks disconnected while a child was delivered, only silenced): a batch of n
+ * children with d done callbacks (the systems waiting for a level) cost n x d looks
+ * inside flush, under the server's lock: 100,000 children with 1,000 done callbacks took
+ * 0.45 s where one took 5 ms. A child's end walks the item callbacks only. */
+#define WALK_CHILDREN 2000
+#define WALK_DONE 2000
+static uint64_t g_to_silence;
+static void item_disconnects_once(asset_batch_t *b, asset_handle_t *h, void *user) {
+    on_item(b, h, user);
+    if (g_to_silence) assert_true(asset_batch_disconnect(b, g_to_silence));
+    g_to_silence = 0;
+}
+static void test_a_childs_end_does_not_walk_the_batchs_done_callbacks(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    static char keys[WALK_CHILDREN][24];
+    static const char *uris[WALK_CHILDREN];
+    for (int i = 0; i < WALK_CHILDREN; i++) {
+        snprintf(keys[i], sizeof keys[i], "w/%d", i);
+        put_mem(s, keys[i], "x");
+        snprintf(keys[i], sizeof keys[i], "mem://w/%d", i);
+        uris[i] = keys[i];
+    }
+    asset_batch_t *b = asset_server_load_group(s, uris, WALK_CHILDREN, NULL);
+    counts_t c = {0}, gone = {0};
+    assert_true(asset_batch_on_item_completed(b, item_disconnects_once, &c) != 0);
+    for (int i = 0; i < WALK_DONE; i++) assert_true(asset_batch_on_completed(b, on_done, &c) != 0);
+    /* disconnected by the first item callback while a child is delivered: only silenced */
+    uint64_t silenced = g_to_silence = asset_batch_on_item_completed(b, on_item, &gone);
+    assert_true(silenced != 0);
+    uv_mutex_lock(&s->lock);
+    s->cb_visits = 0;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    asset_server_flush(s);
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->cb_visits;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(c.items, WALK_CHILDREN);
+    assert_int_equal(c.done, WALK_DONE);
+    assert_int_equal(gone.items, 0);
+    assert_false(asset_batch_disconnect(b, silenced));
+    assert_true(visits <= 4ull * (WALK_CHILDREN + WALK_DONE)); /* 4 million before */
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_value_of_a_relative_entry_is_its_own_childs),
@@ -2262,6 +2310,7 @@ int main(void) {
         cmocka_unit_test(test_many_done_callbacks_on_one_batch_fire_in_linear_time),
         cmocka_unit_test(test_done_callbacks_of_a_long_lived_batch_leave_it_as_they_fire),
         cmocka_unit_test(test_disconnecting_many_batch_callbacks_newest_first_is_linear),
+        cmocka_unit_test(test_a_childs_end_does_not_walk_the_batchs_done_callbacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
