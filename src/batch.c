@@ -172,6 +172,7 @@ asset_status_t asset__list_sort(struct asset_list *l) {
 /* [lock] touch_handles: false only at destroy, which frees every handle itself. */
 static void batch_free(asset_batch_t *b, bool touch_handles) {
     asset_server_t *s = b->server;
+    if (s->batches_tail == b) s->batches_tail = b->all_prev;
     if (b->all_prev)
         b->all_prev->all_next = b->all_next;
     else
@@ -264,8 +265,28 @@ static asset_batch_t *batch_new(asset_server_t *s, int kind, const char *uri,
     b->all_next = s->batches;
     if (s->batches) s->batches->all_prev = b;
     s->batches = b;
+    if (!s->batches_tail) s->batches_tail = b;
     uv_mutex_unlock(&s->lock);
     return b;
+}
+
+/* [lock] b is done, for good: it goes to the tail of s->batches, behind every batch not
+ * done, so asset_server_cancel_tag's walk stops at the first done one (it looked at
+ * every live batch, those a program holds done too: 1.8 ms a call for 100,000, a
+ * review). */
+static void batch_set_done(asset_batch_t *b) {
+    asset_server_t *s = b->server;
+    b->done = true;
+    if (s->batches_tail == b) return;
+    if (b->all_prev)
+        b->all_prev->all_next = b->all_next;
+    else
+        s->batches = b->all_next;
+    b->all_next->all_prev = b->all_prev; /* not the tail: it has a next */
+    b->all_prev = s->batches_tail;
+    b->all_next = NULL;
+    s->batches_tail->all_next = b;
+    s->batches_tail = b;
 }
 
 /* ---- completion (flush thread) ---- */
@@ -325,7 +346,7 @@ static void check_done(asset_batch_t *b) {
         uv_mutex_unlock(&s->lock);
         return;
     }
-    b->done = true;
+    batch_set_done(b);
     /* held while its callbacks run; one in the batch queue stays there (a group listed
      * when its children were decided): the queue's drain lets go of it */
     bool in_queue = b->queued;
@@ -932,7 +953,7 @@ asset_batch_t *asset_server_load_group(asset_server_t *s, const char *const *uri
     b->listed = true;
     bool empty = b->count == 0, decided = b->n_decided >= b->count;
     if (empty) /* an empty group is done at once */
-        b->done = true;
+        batch_set_done(b);
     /* Every child is decided, and the flush thread may have delivered them all before
      * the group was listed (their check_done returned early): the next flush looks at it
      * again (asset__batch_queue_drain). */
@@ -963,7 +984,7 @@ static asset_batch_t *load_with_source(asset_server_t *s, int kind, const char *
     }
     if (!h) {
         uv_mutex_lock(&s->lock);
-        b->done = true;
+        batch_set_done(b);
         b->refs = 0;
         batch_maybe_free(b);
         uv_mutex_unlock(&s->lock);
@@ -979,7 +1000,7 @@ static asset_batch_t *load_with_source(asset_server_t *s, int kind, const char *
         b->message = asset__strdup("out of memory");
         uv_mutex_lock(&s->lock);
         b->listed = true;
-        b->done = true;
+        batch_set_done(b);
         asset__batch_queue_push(s, b);
         uv_mutex_unlock(&s->lock);
     }
@@ -1001,9 +1022,11 @@ asset_batch_t *asset_server_load_manifest(asset_server_t *s, const char *uri,
 void asset__batches_cancel_tag(asset_server_t *s, const char *tag) {
     /* a folder's or manifest's source load carries the tag: the handles' walk cancelled
      * it (b->source itself may still be being written by the thread making b) */
-    for (asset_batch_t *b = s->batches; b; b = b->all_next)
-        if (!b->done && b->opts.tag && !strcmp(b->opts.tag, tag))
+    for (asset_batch_t *b = s->batches; b && !b->done; b = b->all_next) { /* done: the rest */
+        s->tag_visits++;
+        if (b->opts.tag && !strcmp(b->opts.tag, tag))
             b->cancelled = true; /* the children it makes from now on are cancelled */
+    }
 }
 
 void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b) {

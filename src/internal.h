@@ -685,8 +685,10 @@ struct asset_server {
      * FAILED or CANCELLED, for good), so asset_server_cancel_tag stops at the first
      * done one; all_tail is the last */
     asset_handle_t *all, *all_tail;
-    /* batches [lock]: every live one, and those with late callbacks to fire */
-    asset_batch_t *batches;
+    /* batches [lock]: every live one, the unfinished first (a batch moves to the tail
+     * when it is done: asset_server_cancel_tag's walk stops at the first done one), and
+     * those with late callbacks to fire */
+    asset_batch_t *batches, *batches_tail;
     asset_batch_t *bq_head, *bq_tail;
     uint64_t next_cb_id; /* [lock] */
     /* timeouts [lock]: min-heap on deadline_ns */
@@ -791,7 +793,7 @@ struct asset_server {
     uint64_t flight_visits;     /* [lock] edges in-flight cycle searches looked at (tests) */
     uint64_t cb_visits;         /* [lock] callbacks connects and deliveries looked at (tests) */
     uint64_t introspect_visits; /* [lock] cache entries introspection looked at (tests) */
-    uint64_t tag_visits;        /* [lock] handles asset_server_cancel_tag looked at (tests) */
+    uint64_t tag_visits; /* [lock] handles and batches asset_server_cancel_tag looked at (tests) */
     /* [in a flush, or destroy] tasks a budgeted flush took from dead_tasks and left, linked
      * by dead_next: the next flush frees them first (spawn.c) */
     struct asset__task *tasks_left;
