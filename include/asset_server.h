@@ -1151,7 +1151,8 @@ ASSET_API void asset_batch_cancel(asset_batch_t *b);
 /* References, as for handles: the batch (and the handles it holds) lives until it is
  * done and released, or until asset_server_destroy(). Any thread. A release inside a
  * value's free (a free_value) is counted and done by the next flush, as a handle's
- * (asset_handle_release). */
+ * (asset_handle_release). Releasing more often than retained is a bug: while the batch
+ * still lives it is ignored and logged (ASSET_LOG_ERROR), as for handles. */
 ASSET_API asset_batch_t *asset_batch_retain(asset_batch_t *b);
 ASSET_API void asset_batch_release(asset_batch_t *b);
 /* Fires on the flush thread for each child that completes after the call. Returns an

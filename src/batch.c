@@ -234,9 +234,11 @@ void asset__batch_discard_all(asset_server_t *s) {
     }
 }
 
-void asset__batch_release_locked(asset_batch_t *b) {
-    if (b->refs > 0) b->refs--;
+bool asset__batch_release_locked(asset_batch_t *b) {
+    if (b->refs == 0) return false; /* released too often (alive: not done, or queued) */
+    b->refs--;
     batch_maybe_free(b);
+    return true;
 }
 
 static asset_batch_t *batch_new(asset_server_t *s, int kind, const char *uri,
@@ -1327,8 +1329,19 @@ void asset_batch_release(asset_batch_t *b) {
         return;
     }
     uv_mutex_lock(&s->lock);
-    asset__batch_release_locked(b);
+    if (asset__batch_release_locked(b)) {
+        uv_mutex_unlock(&s->lock);
+        return;
+    }
+    /* still alive but every reference is gone: released too often, which saturated at
+     * zero silently (a review; handles say so since issue 11). The next release after it
+     * is freed would be a use after free: say so now */
+    char *what = asset__strdup(b->uri ? b->uri : "a group");
     uv_mutex_unlock(&s->lock);
+    asset__log(s, ASSET_LOG_ERROR,
+               "asset_batch_release(%s): released more often than retained; ignored",
+               what ? what : "?");
+    asset_free(what);
 }
 
 static uint64_t add_cb(asset_batch_t *b, batch_cb_t *c) {

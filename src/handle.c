@@ -745,8 +745,12 @@ void asset__handles_release_later(asset_server_t *s) {
             asset_handle_t *h = l->h;
             struct asset_batch *b = l->b;
             asset_free(l);
-            if (!h) {
-                asset__batch_release_locked(b); /* its handles' values may record more */
+            if (!h) { /* its handles' values may record more */
+                if (!asset__batch_release_locked(b))
+                    asset__log(s, ASSET_LOG_ERROR,
+                               "asset_batch_release(%s) in a free_value: released more often "
+                               "than retained; ignored",
+                               asset_batch_uri(b)[0] ? asset_batch_uri(b) : "a group");
             } else if (h->refs > 0) {
                 h->refs--;
                 asset__handle_maybe_free(h); /* its value's free may record more: the loop */

@@ -957,7 +957,9 @@ void asset__batches_cancel_tag(asset_server_t *s, const char *tag);
 void asset__batch_free_all(asset_server_t *s);
 /* destroy, last: frees the memory of the batches asset__batch_free_all cleared */
 void asset__batch_discard_all(asset_server_t *s);
-void asset__batch_release_locked(struct asset_batch *b); /* [lock] asset_batch_release's */
+/* [lock] asset_batch_release's: false when b had no reference left (released too often:
+ * nothing done, the caller logs it) */
+bool asset__batch_release_locked(struct asset_batch *b);
 /* [lock] h, a child of h->batch, was decided: counts it, and wakes a waiter of the
  * batch once every child is. */
 void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h);

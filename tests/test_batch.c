@@ -2254,6 +2254,46 @@ static void test_a_childs_end_does_not_walk_the_batchs_done_callbacks(void **sta
     asset_server_destroy(s);
 }
 
+/* A batch released more often than it was retained: its count stayed at zero silently,
+ * where the header says references are "as for handles", whose extra release is logged
+ * (issue 11), and the batch, freed once done, made the next one a use after free with no
+ * word. It is ignored and logged (ASSET_LOG_ERROR), naming the folder or manifest. */
+typedef struct over_log {
+    int errors;
+    char last[512];
+} over_log_t;
+static void over_log(int level, const char *msg, void *user) {
+    over_log_t *l = user;
+    if (level != ASSET_LOG_ERROR) return;
+    l->errors++;
+    snprintf(l->last, sizeof l->last, "%s", msg);
+}
+
+static void test_releasing_a_batch_too_often_is_reported(void **state) {
+    (void)state;
+    over_log_t l = {0};
+    asset_server_config_t cfg = {.log = over_log, .user = &l};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    const char *uris[] = {"gate://x"};
+    asset_batch_t *group = asset_server_load_group(s, uris, 1, NULL);
+    asset_batch_t *man = asset_server_load_manifest(s, "gate://m.json", NULL);
+    asset_batch_release(group); /* fine: not done, it lives on */
+    asset_batch_release(man);
+    assert_int_equal(l.errors, 0);
+    asset_batch_release(group); /* one too many */
+    assert_int_equal(l.errors, 1);
+    assert_non_null(strstr(l.last, "asset_batch_release"));
+    assert_non_null(strstr(l.last, "released more often than retained"));
+    asset_batch_release(man);
+    assert_int_equal(l.errors, 2);
+    assert_non_null(strstr(l.last, "gate://m.json"));
+    tu_gate_open(g);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_value_of_a_relative_entry_is_its_own_childs),
@@ -2311,6 +2351,7 @@ int main(void) {
         cmocka_unit_test(test_done_callbacks_of_a_long_lived_batch_leave_it_as_they_fire),
         cmocka_unit_test(test_disconnecting_many_batch_callbacks_newest_first_is_linear),
         cmocka_unit_test(test_a_childs_end_does_not_walk_the_batchs_done_callbacks),
+        cmocka_unit_test(test_releasing_a_batch_too_often_is_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
