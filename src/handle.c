@@ -987,11 +987,12 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
                             ? UINT64_MAX
                             : asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
     asset_status_t rc = ASSET_OK;
-    bool stale = false;     /* results waited in the queue for LAZY_FLUSH_NS */
-    bool paced = false;     /* a flush delivered nothing while a finalize stayed pending */
-    bool flushed = false;   /* this wait has flushed: a 0 timeout still flushes once */
-    size_t cursor = 0;      /* help's */
-    uint64_t helped_ns = 0; /* since when this waiter has been running jobs, or 0 */
+    bool stale = false;      /* results waited in the queue for LAZY_FLUSH_NS */
+    bool paced = false;      /* a flush delivered nothing while a finalize stayed pending */
+    bool flushed = false;    /* this wait has flushed: a 0 timeout still flushes once */
+    size_t cursor = 0;       /* help's */
+    uint64_t helped_ns = 0;  /* since when this waiter has been running jobs, or 0 */
+    size_t tasks = SIZE_MAX; /* asset__pool_wait_step's */
     uv_mutex_lock(&s->lock);
     s->in_waits++; /* destroy waits for it to leave */
     asset_server_t *outer = asset__thread_waiting;
@@ -1060,8 +1061,8 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
             continue;
         }
         helped_ns = 0;
-        if (free_returned(s, SIZE_MAX)) continue; /* time it would sleep anyway */
-        int step = asset__pool_wait_step(s);      /* web single-threaded: run a job, or BUSY */
+        if (free_returned(s, SIZE_MAX)) continue;    /* time it would sleep anyway */
+        int step = asset__pool_wait_step(s, &tasks); /* web single-threaded: a job, or BUSY */
         if (step) {
             if (step > 0) continue;
             rc = ASSET_E_BUSY;

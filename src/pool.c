@@ -197,7 +197,8 @@ bool asset__pool_async_read_blocks_destroy(const asset_server_t *s) {
     return false; /* a thread of the source's finishes it while destroy waits */
 }
 
-int asset__pool_wait_step(asset_server_t *s) {
+int asset__pool_wait_step(asset_server_t *s, size_t *tasks) {
     (void)s;
+    (void)tasks;
     return 0; /* block: a worker or the I/O thread will signal */
 }

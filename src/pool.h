@@ -49,8 +49,10 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
 /* [lock] A wait on the flush thread is about to block: 0 block on done_cond (workers
  * will signal); 1 a job ran in place of blocking, check again; -1 nothing here can make
  * progress until the caller returns to the event loop (single-threaded web): the wait
- * returns ASSET_E_BUSY. */
-int asset__pool_wait_step(asset_server_t *s);
+ * returns ASSET_E_BUSY. *tasks: the wait's own, SIZE_MAX before its first step; the web
+ * runs at most as many spawned tasks in one wait as jobs were queued at that step (a
+ * task spawning its successor kept the heap from emptying: the wait never returned). */
+int asset__pool_wait_step(asset_server_t *s, size_t *tasks);
 /* [lock] Whether destroy would wait forever for a pending ASYNC read: one of another
  * source than the built-in fetch() on the single-threaded web build, which only the JS
  * event loop can finish (destroy refuses then). false elsewhere. */

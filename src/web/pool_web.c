@@ -54,9 +54,11 @@ void asset__pool_wake_later(asset_server_t *s) {
     (void)s; /* no worker: one thread, whose next flush does the releases */
 }
 
-/* [lock] Runs one queued job on this thread, lock released around it. */
-static void run_one(asset_server_t *s) {
+/* [lock] Runs one queued job on this thread, lock released around it. Whether it was
+ * a spawned task. */
+static bool run_one(asset_server_t *s) {
     asset__job_t *j = asset__heap_pop(s);
+    bool task = j->task != NULL;
     j->state = ASSET__JOB_RUNNING;
     s->running++;
     for (asset_handle_t *h = j->handles; h; h = h->job_next)
@@ -67,6 +69,7 @@ static void run_one(asset_server_t *s) {
     asset__job_run(s, j); /* decrements s->running when it lets go of the job */
     uv_mutex_lock(&s->lock);
     asset__thread_owner = owner;
+    return task;
 }
 
 size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {
@@ -94,8 +97,16 @@ bool asset__pool_async_read_blocks_destroy(const asset_server_t *s) {
     return s->running_async > atomic_load(&((asset_server_t *)s)->web_fetches);
 }
 
-int asset__pool_wait_step(asset_server_t *s) {
+/* The wait runs queued jobs until none is left, but at most as many spawned tasks as
+ * jobs were queued when it first got here: a task that spawns the next step of its
+ * work (for ever, a background job) kept the heap from emptying, and a wait for a fetch
+ * beside it ran the chain instead of returning ASSET_E_BUSY (for ever with no timeout:
+ * a review). Loads are not counted: a document's dependencies, and theirs, are queued
+ * by the parses this wait runs, and a wait for a local one still finishes. */
+int asset__pool_wait_step(asset_server_t *s, size_t *tasks) {
     if (!s->heap_len || s->stopping) return -1;
-    run_one(s);
+    if (*tasks == SIZE_MAX) *tasks = s->heap_len;
+    if (!*tasks) return -1;
+    if (run_one(s)) --*tasks;
     return 1;
 }

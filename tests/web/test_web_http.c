@@ -959,6 +959,43 @@ static void test_wait_on_a_fetch_without_threads_returns_busy(void **state) {
     asset_handle_release(h);
     asset_server_destroy(s);
 }
+
+/* A task that spawns the next step of its work, with no end in sight (a background
+ * job done a step per task): a wait for a fetch beside it ran the chain's tasks one
+ * after the other, each queuing the next, so the heap never emptied and the wait never
+ * reached ASSET_E_BUSY: for ever with no timeout (here, until the chain's guard), where
+ * the header promises BUSY at once instead of spinning (a review). A wait runs at most
+ * as many tasks as were queued when it first ran one; loads are not counted. */
+enum { SPIN_GUARD = 20000 };
+static int g_spin_runs;
+static asset_server_t *g_spin_server;
+static asset_status_t spin_step(asset_task_t *t, void *arg) {
+    (void)arg;
+    if (++g_spin_runs < SPIN_GUARD)
+        asset_handle_release(asset_server_spawn(g_spin_server, spin_step, NULL, NULL, NULL));
+    asset_task_set_value(t, NULL, 0, NULL, NULL);
+    return ASSET_OK;
+}
+
+static void test_a_wait_on_a_fetch_beside_an_endless_task_chain_returns_busy(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("busy_chain.txt", "later");
+    asset_server_t *s = tu_server(1);
+    g_spin_server = s;
+    g_spin_runs = 0;
+    asset_handle_release(asset_server_spawn(s, spin_step, NULL, NULL, NULL));
+    asset_handle_t *h = load_url(s, "busy_chain.txt");
+    assert_int_equal(asset_handle_wait(h, -1), ASSET_E_BUSY);
+    /* the chain's first task and the fetch's start ran; not the whole chain */
+    print_message("tasks run by the wait: %d\n", g_spin_runs);
+    assert_true(g_spin_runs <= 2);
+    assert_int_equal(wait_done(s, h), ASSET_OK); /* after the event loop ran */
+    asset_handle_release(h);
+    g_spin_runs = SPIN_GUARD; /* the chain ends */
+    for (int i = 0; i < 10; i++) asset_server_flush(s);
+    asset_server_destroy(s);
+}
 #endif
 
 int main(void) {
@@ -997,6 +1034,7 @@ int main(void) {
         cmocka_unit_test(test_wait_on_a_fetch_without_threads_returns_busy),
         cmocka_unit_test(test_destroy_with_a_pending_async_read_is_refused_not_aborted),
         cmocka_unit_test(test_a_flush_runs_only_the_jobs_queued_when_it_began),
+        cmocka_unit_test(test_a_wait_on_a_fetch_beside_an_endless_task_chain_returns_busy),
 #endif
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
