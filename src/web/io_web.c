@@ -97,9 +97,6 @@ static void turn(void *arg) {
     asset__io_t *io = arg;
     asset_server_t *owner = asset__thread_owner;
     asset__thread_owner = io->server;
-#ifndef __EMSCRIPTEN_PTHREADS__
-    io->turn_id = 0;
-#endif
     run_posts(io);
     asset__io_hooks_kick(&io->hooks);
     rearm(io);
@@ -122,6 +119,18 @@ static void stop_turn(asset__io_t *io) {
     asset__thread_owner = owner;
 }
 
+#ifndef __EMSCRIPTEN_PTHREADS__
+/* The turn schedule() asked for. Only it clears turn_id: a turn of the timeout timer
+ * cleared it too, while the scheduled one was still to come, so destroy did not clear
+ * that one, which then ran on the freed state (a review); and the next schedule() armed
+ * a second. */
+static void scheduled_turn(void *arg) {
+    asset__io_t *io = arg;
+    io->turn_id = 0;
+    turn(io);
+}
+#endif
+
 /* Schedules a turn on the owner thread unless one is pending. Any thread. */
 static void schedule(asset__io_t *io) {
     uv_mutex_lock(&io->lock);
@@ -136,7 +145,9 @@ static void schedule(asset__io_t *io) {
     atomic_fetch_add(&io->worker->wake, 1);
     emscripten_futex_wake((void *)&io->worker->wake, INT_MAX);
 #else
-    io->turn_id = emscripten_set_timeout(turn, 0, io);
+    /* one thread: a turn of the timer ran the posts (turn_pending is false), but the
+     * scheduled turn is still to come and will run what was posted since */
+    if (!io->turn_id) io->turn_id = emscripten_set_timeout(scheduled_turn, 0, io);
 #endif
 }
 

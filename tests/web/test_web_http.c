@@ -17,8 +17,10 @@
 #include <cmocka.h>
 
 #include <emscripten/emscripten.h>
+#include <emscripten/eventloop.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,9 +59,14 @@ static void *hook_realloc(void *p, size_t n, void *user) {
     return q;
 }
 
+/* set by a test: freed blocks are overwritten, so that a use after free reads garbage
+ * (pointers past the wasm memory: the program traps) instead of the old bytes */
+static atomic_bool g_poison;
+
 static void hook_free(void *p, void *user) {
     (void)user;
     if (p) atomic_fetch_sub(&g_live, 1);
+    if (p && atomic_load(&g_poison)) memset(p, 0xA5, malloc_usable_size(p));
     free(p);
 }
 
@@ -996,6 +1003,56 @@ static void test_a_wait_on_a_fetch_beside_an_endless_task_chain_returns_busy(voi
     for (int i = 0; i < 10; i++) asset_server_flush(s);
     asset_server_destroy(s);
 }
+
+/* Single-threaded, the I/O "thread" keeps the id of its scheduled turn (a setTimeout)
+ * so that destroy can clear it. A turn run by its timeout timer (a load's timeout_ms)
+ * zeroed that id while a scheduled turn was still to come: a destroy after it left the
+ * scheduled turn armed, which then ran on the freed I/O state (a trap here, with freed
+ * blocks overwritten; a review). */
+static bool g_destroyed;
+static void destroy_later(void *arg) {
+    asset_server_destroy(arg);
+    g_destroyed = true;
+}
+
+static void test_a_destroy_after_a_timer_turn_clears_the_scheduled_turn(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("slow/turns.txt", "slow enough for a while");
+    asset_server_t *s = tu_server(1);
+    asset_handle_t *g = load_url(s, "slow/turns.txt?g");
+    char *u = url("slow/turns.txt?h");
+    asset_load_options_t o = {0};
+    o.timeout_ms = 2000; /* arms the I/O timeout timer */
+    double due = emscripten_get_now() + 2100;
+    asset_handle_t *h = asset_server_load(s, u, &o);
+    free(u);
+    double end = emscripten_get_now() + 30000;
+    while (reads_in_flight(s) < 2 && emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    assert_int_equal(reads_in_flight(s), 2);
+    /* past the timeout without the event loop: its timer is due before anything
+     * scheduled from here on */
+    if (asset_handle_is_done(h)) { /* its timer fired already: a machine far too slow */
+        asset_server_destroy(s);
+        skip();
+    }
+    while (emscripten_get_now() < due) {
+    }
+    g_destroyed = false;
+    emscripten_set_timeout(destroy_later, 0, s); /* after the timer's turn, */
+    asset_handle_t *k = load_url(s, "slow/turns.txt?k");
+    asset_server_flush(s);     /* its read posts the fetch: a turn, scheduled after it */
+    (void)g, (void)h, (void)k; /* they go with the server */
+    atomic_store(&g_poison, true);
+    end = emscripten_get_now() + 30000;
+    while (!g_destroyed && emscripten_get_now() < end) turn();
+    for (int i = 0; i < 5; i++) turn(); /* the scheduled turn, had it stayed armed */
+    atomic_store(&g_poison, false);
+    assert_true(g_destroyed);
+}
 #endif
 
 int main(void) {
@@ -1035,6 +1092,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_with_a_pending_async_read_is_refused_not_aborted),
         cmocka_unit_test(test_a_flush_runs_only_the_jobs_queued_when_it_began),
         cmocka_unit_test(test_a_wait_on_a_fetch_beside_an_endless_task_chain_returns_busy),
+        cmocka_unit_test(test_a_destroy_after_a_timer_turn_clears_the_scheduled_turn),
 #endif
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
