@@ -537,6 +537,7 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
         }
         if (!keep) asset__request_reset_data(r);
     }
+    bool requeued = false;
     uv_mutex_lock(&s->lock);
     j->read_status = st;
     j->async_done = true;
@@ -583,7 +584,9 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
                 asset__pool_notify(s);
             else if (s->waiters) /* no worker free: a task's wait may run the parse */
                 uv_cond_broadcast(&s->done_cond);
+            requeued = true;
         }
     }
     uv_mutex_unlock(&s->lock);
+    if (requeued) asset__pool_requeued_async(s); /* the web's one thread: config.wake */
 }

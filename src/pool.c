@@ -192,6 +192,10 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
     return 0; /* the workers run the jobs */
 }
 
+void asset__pool_requeued_async(asset_server_t *s) {
+    (void)s; /* a worker was told under the lock */
+}
+
 bool asset__pool_async_read_blocks_destroy(const asset_server_t *s) {
     (void)s;
     return false; /* a thread of the source's finishes it while destroy waits */

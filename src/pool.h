@@ -53,6 +53,12 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
  * runs at most as many spawned tasks in one wait as jobs were queued at that step (a
  * task spawning its successor kept the heap from emptying: the wait never returned). */
 int asset__pool_wait_step(asset_server_t *s, size_t *tasks);
+/* [no lock] asset_request_finish() put an ASYNC read's job back in the queue for its
+ * parse. The single-threaded web build calls config.wake (only a flush runs the parse,
+ * and the notify under the lock could not: a host that flushes when woken never got
+ * the load done); elsewhere a worker takes it, and s is not touched (this may be a
+ * user's thread that destroy does not wait for). */
+void asset__pool_requeued_async(asset_server_t *s);
 /* [lock] Whether destroy would wait forever for a pending ASYNC read: one of another
  * source than the built-in fetch() on the single-threaded web build, which only the JS
  * event loop can finish (destroy refuses then). false elsewhere. */

@@ -89,6 +89,12 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
     return n;
 }
 
+/* A read of the program's own ASYNC source finished (from a JS callback) and its parse
+ * waits in the queue: the notify, under the lock, could only mark it; a host that
+ * flushes when woken was never told (the fetch's end wakes it itself: a review). One
+ * thread: nothing can destroy the server between the unlock and this. */
+void asset__pool_requeued_async(asset_server_t *s) { asset__maybe_wake(s); }
+
 /* Destroy stops the I/O "thread" first, which ends the fetches (they finish their
  * reads); any other ASYNC read (a source of the program's, finished from a JS callback)
  * can only end after the caller returns to the event loop: destroy waiting for it on

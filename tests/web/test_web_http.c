@@ -1075,6 +1075,42 @@ static void test_a_destroy_after_a_timer_turn_clears_the_scheduled_turn(void **s
     atomic_store(&g_poison, false);
     assert_true(g_destroyed);
 }
+
+/* A read of the program's own ASYNC source finishes from a JS callback (IndexedDB, a
+ * worker's message): its parse goes back to the queue, which only a flush runs here.
+ * config.wake was called for the built-in fetch's end (the fourth review) but not for
+ * asset_request_finish() of any other source: a host that flushes only when woken never
+ * got such a load done (a review). Both a json asset (its parse queued) and plain bytes
+ * (parsed inline by the finish) are asked for. */
+static void test_an_async_source_finishing_wakes_the_host(void **state) {
+    (void)state;
+    static const char *const uris[] = {"later://a.json", "later://b.bin"};
+    for (size_t u = 0; u < 2; u++) {
+        int wakes = 0;
+        asset_server_config_t cfg = {0};
+        cfg.max_workers = 1;
+        cfg.wake = count_wake;
+        cfg.user = &wakes;
+        asset_server_t *s = asset_server_create(&cfg);
+        assert_non_null(s);
+        static const asset_source_t later = {ASSET_SOURCE_ABI, "later", ASSET_SOURCE_ASYNC,
+                                             later_read,       NULL,    NULL};
+        assert_int_equal(asset_server_register_source(s, &later, NULL), 0);
+        g_later = NULL;
+        asset_handle_t *h = asset_server_load(s, uris[u], NULL);
+        for (int i = 0; i < 100 && !g_later; i++) asset_server_flush(s); /* the read starts */
+        assert_non_null(g_later);
+        asset_server_flush(s);
+        int before = wakes;
+        const char *text = "{\"x\": 1}";
+        asset_request_finish(g_later, asset_request_write(g_later, text, strlen(text)));
+        if (wakes == before) fail_msg("%s: no wake after its read finished", uris[u]);
+        for (int i = 0; i < 100 && !asset_handle_is_done(h); i++) asset_server_flush(s);
+        assert_int_equal(asset_handle_error(h), ASSET_OK);
+        asset_handle_release(h);
+        asset_server_destroy(s);
+    }
+}
 #endif
 
 int main(void) {
@@ -1116,6 +1152,7 @@ int main(void) {
         cmocka_unit_test(test_a_flush_runs_only_the_jobs_queued_when_it_began),
         cmocka_unit_test(test_a_wait_on_a_fetch_beside_an_endless_task_chain_returns_busy),
         cmocka_unit_test(test_a_destroy_after_a_timer_turn_clears_the_scheduled_turn),
+        cmocka_unit_test(test_an_async_source_finishing_wakes_the_host),
 #endif
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
