@@ -245,7 +245,7 @@ static void put_json_string2(FILE *f, const char *prefix, const char *s) {
 
 static void put_json_string(FILE *f, const char *s) { put_json_string2(f, "", s); }
 
-/* Sorted by (id, position): the last DELIVERED of an id closes its load. */
+/* Sorted by (id, position): an id's events are a run, in the order they were recorded. */
 typedef struct key {
     uint64_t id;
     size_t i;
@@ -255,6 +255,15 @@ static int by_id(const void *a, const void *b) {
     if (x->id != y->id) return x->id < y->id ? -1 : 1;
     return x->i < y->i ? -1 : x->i > y->i;
 }
+
+/* Where a load's track closes: after the last event of its id, at the latest time of
+ * them (a job whose handles were all cancelled while it read or parsed reports the
+ * step's end after its DELIVERED: closed there, that slice ended outside its load). */
+typedef struct closing {
+    uint64_t at;           /* time_ns */
+    asset_status_t status; /* its last DELIVERED's */
+    bool on;
+} closing_t;
 
 static const char *slice_name(const rec_t *r) {
     switch (r->e.phase) {
@@ -268,6 +277,32 @@ static const char *slice_name(const rec_t *r) {
     }
 }
 
+/* One event of the file: a slice's begin or end, or an instant (ph "n" or "i"); name
+ * NULL is the load's track ("load <uri>"). dt: ns since the trace's start. */
+static void put_event(FILE *f, bool *first, const char *ph, uint64_t dt, const char *name,
+                      const rec_t *r, asset_status_t status) {
+    fputs(*first ? "" : ",\n", f);
+    *first = false;
+    /* microseconds with 3 decimals, written as integers: "%.3f" would follow the
+     * host's LC_NUMERIC (a decimal comma is not JSON) */
+    fprintf(f, "{\"ph\":\"%s\",\"cat\":\"asset\",\"pid\":1,\"tid\":%u,\"ts\":%llu.%03u,", ph,
+            r->e.thread, (unsigned long long)(dt / 1000), (unsigned)(dt % 1000));
+    if (ph[0] == 'i')
+        fputs("\"s\":\"t\",", f);
+    else
+        fprintf(f, "\"id\":\"0x%llx\",", (unsigned long long)r->e.id);
+    fputs("\"name\":", f);
+    if (name)
+        put_json_string(f, name);
+    else
+        put_json_string2(f, "load ", r->uri);
+    fputs(",\"args\":{\"uri\":", f);
+    put_json_string(f, r->uri);
+    fputs(",\"loader\":", f);
+    put_json_string(f, r->loader);
+    fprintf(f, ",\"status\":\"%s\"}}", asset_err_name(status));
+}
+
 asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const char *path) {
     if (!ctr || !path) return ASSET_E_INVALID;
     asset_trace_t *tr = (asset_trace_t *)ctr;
@@ -279,9 +314,9 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     rec_t *v = n ? asset_alloc(n * sizeof *v) : NULL;
     if (v) memcpy(v, tr->v, n * sizeof *v);
     uv_mutex_unlock(&tr->lock);
-    /* closing: for each DELIVERED, whether it is the last one of its id */
+    /* for each event, whether its load closes after it (the last event of its id) */
     key_t_ *idx = n ? asset_alloc(n * sizeof *idx) : NULL;
-    bool *last = n ? asset__calloc(n, sizeof *last) : NULL;
+    closing_t *last = n ? asset__calloc(n, sizeof *last) : NULL;
     if (n && (!v || !idx || !last)) {
         asset_free(v);
         asset_free(idx);
@@ -302,14 +337,21 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     }
     for (size_t i = 0; i < n; i++) idx[i] = (key_t_){v[i].e.id, i};
     if (n) qsort(idx, n, sizeof *idx, by_id);
-    /* walking each id's run backwards, the first DELIVERED met is its last */
-    bool seen = false;
-    for (size_t k = n; k-- > 0;) {
-        if (k + 1 == n || idx[k + 1].id != idx[k].id) seen = false; /* a run ends here */
-        if (!seen && v[idx[k].i].e.phase == ASSET_TRACE_DELIVERED) {
-            last[idx[k].i] = true;
-            seen = true;
+    /* each id's run (id 0 is no job's): a load closes when one of its handles was
+     * delivered (else it is still under way), after its last event */
+    for (size_t a = 0, b; a < n; a = b) {
+        bool delivered = false;
+        asset_status_t st = ASSET_OK;
+        uint64_t at = 0;
+        for (b = a; b < n && idx[b].id == idx[a].id; b++) {
+            const asset_trace_event_t *e = &v[idx[b].i].e;
+            if (e->phase == ASSET_TRACE_DELIVERED) {
+                delivered = true;
+                st = e->status;
+            }
+            if (e->time_ns > at) at = e->time_ns;
         }
+        if (idx[a].id && delivered) last[idx[b - 1].i] = (closing_t){at, st, true};
     }
     uint64_t t0 = n ? v[0].e.time_ns : 0;
     for (size_t i = 0; i < n; i++)
@@ -332,12 +374,8 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     for (size_t i = 0; i < n; i++) {
         const rec_t *r = &v[i];
         const asset_trace_event_t *e = &r->e;
-        /* microseconds with 3 decimals, written as integers: "%.3f" would follow the
-         * host's LC_NUMERIC (a decimal comma is not JSON) */
-        uint64_t dt = e->time_ns - t0;
         char ph[2] = {0, 0};
-        const char *name = NULL;
-        bool close_load = false;
+        const char *name = NULL; /* NULL: the load's own ("load <uri>") */
         switch (e->phase) {
         case ASSET_TRACE_QUEUED: ph[0] = 'b'; break;
         case ASSET_TRACE_READ_START:
@@ -358,32 +396,11 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
             name = e->id                   ? "delivered"
                    : e->status == ASSET_OK ? "delivered from cache"
                                            : "failed without a job";
-            close_load = e->id && last[i];
             break;
-        default: continue;
+        default: break;
         }
-        for (int pass = 0; pass < 1 + close_load; pass++) {
-            fputs(first ? "" : ",\n", f);
-            first = false;
-            fprintf(f, "{\"ph\":\"%s\",\"cat\":\"asset\",\"pid\":1,\"tid\":%u,\"ts\":%llu.%03u,",
-                    pass ? "e" : ph, e->thread, (unsigned long long)(dt / 1000),
-                    (unsigned)(dt % 1000));
-            if (ph[0] == 'i')
-                fputs("\"s\":\"t\",", f);
-            else
-                fprintf(f, "\"id\":\"0x%llx\",", (unsigned long long)e->id);
-            fputs("\"name\":", f);
-            if (name && !pass) {
-                put_json_string(f, name);
-            } else {
-                put_json_string2(f, "load ", r->uri);
-            }
-            fputs(",\"args\":{\"uri\":", f);
-            put_json_string(f, r->uri);
-            fputs(",\"loader\":", f);
-            put_json_string(f, r->loader);
-            fprintf(f, ",\"status\":\"%s\"}}", asset_err_name(e->status));
-        }
+        if (ph[0]) put_event(f, &first, ph, e->time_ns - t0, name, r, e->status);
+        if (last[i].on) put_event(f, &first, "e", last[i].at - t0, NULL, r, last[i].status);
     }
     fputs("\n]}\n", f);
     asset_free(v);

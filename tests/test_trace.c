@@ -1150,6 +1150,97 @@ static void test_a_replaced_hook_is_not_called_once_set_trace_returned(void **st
     free(cur);
 }
 
+/* Twenty-first review: the writer closed a load's track at its last DELIVERED, but a
+ * job whose handles were all cancelled while its parse ran reports its PARSE_END after
+ * that DELIVERED: the "parse" slice ended after its "load" had, a slice not nested in
+ * its track (Perfetto and chrome://tracing pair an async end with the innermost open
+ * slice: the load's end closed the parse, and the parse's end a load already over). */
+typedef struct parse_end_seen {
+    asset_trace_t *tr;
+    uv_sem_t sem;
+} parse_end_seen_t;
+static void record_and_post_parse_end(const asset_trace_event_t *e, void *user) {
+    parse_end_seen_t *p = user;
+    asset_trace_record(e, p->tr);
+    if (e->phase == ASSET_TRACE_PARSE_END) uv_sem_post(&p->sem);
+}
+
+static void test_chrome_json_closes_a_cancelled_load_after_its_last_slice(void **state) {
+    (void)state;
+    parse_end_seen_t seen = {.tr = asset_trace_create()};
+    assert_non_null(seen.tr);
+    assert_int_equal(uv_sem_init(&seen.sem, 0), 0);
+    asset_server_t *s = tu_server(1);
+    tu_parse_gate_t g = {.entered = 0, .open = false};
+    uv_mutex_init(&g.mu);
+    uv_cond_init(&g.cond);
+    static const char *const suffixes[] = {".gated", NULL};
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "gated",
+                         .suffixes = suffixes,
+                         .parse = tu_gated_parse,
+                         .free_value = tu_gated_free};
+    assert_int_equal(asset_server_register_loader(s, &ld, &g, 0), ASSET_OK);
+    asset_server_set_trace(s, record_and_post_parse_end, &seen);
+    assert_int_equal(asset_mem_put(s, "k.gated", "abc", 3), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "mem://k.gated", NULL);
+    uv_mutex_lock(&g.mu); /* its parse runs */
+    while (g.entered < 1) assert_int_equal(uv_cond_timedwait(&g.cond, &g.mu, 60000000000ull), 0);
+    uv_mutex_unlock(&g.mu);
+    asset_handle_cancel(h);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED); /* DELIVERED, the parse still running */
+    uv_mutex_lock(&g.mu);
+    g.open = true;
+    uv_cond_broadcast(&g.cond);
+    uv_mutex_unlock(&g.mu);
+    uv_sem_wait(&seen.sem); /* PARSE_END recorded */
+    asset_server_set_trace(s, NULL, NULL);
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    assert_int_equal(asset_trace_write_chrome_json(seen.tr, path), ASSET_OK);
+    cJSON *root = read_json_file(path);
+    cJSON *evs = cJSON_GetObjectItem(root, "traceEvents");
+    /* in file order, with their times: the parse opens and closes inside the load */
+    double load_b = -1, load_e = -1, parse_b = -1, parse_e = -1;
+    int order = 0, load_e_at = 0, parse_e_at = 0;
+    cJSON *ev;
+    cJSON_ArrayForEach(ev, evs) {
+        order++;
+        const char *ph = cJSON_GetObjectItem(ev, "ph")->valuestring;
+        const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
+        double ts = cJSON_GetObjectItem(ev, "ts")->valuedouble;
+        if (!strcmp(name, "load mem://k.gated")) {
+            if (!strcmp(ph, "b")) load_b = ts;
+            if (!strcmp(ph, "e")) {
+                assert_true(load_e < 0); /* closed once */
+                load_e = ts;
+                load_e_at = order;
+            }
+        } else if (!strcmp(name, "parse")) {
+            if (!strcmp(ph, "b")) parse_b = ts;
+            if (!strcmp(ph, "e")) {
+                parse_e = ts;
+                parse_e_at = order;
+            }
+        }
+    }
+    assert_true(load_b >= 0 && load_e >= 0 && parse_b >= 0 && parse_e >= 0);
+    assert_true(load_b <= parse_b && parse_b <= parse_e);
+    if (parse_e > load_e || parse_e_at > load_e_at)
+        fail_msg("the load closed at %.3f (event %d), its parse at %.3f (event %d)", load_e,
+                 load_e_at, parse_e, parse_e_at);
+    cJSON_Delete(root);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    uv_mutex_destroy(&g.mu);
+    uv_cond_destroy(&g.cond);
+    uv_sem_destroy(&seen.sem);
+    asset_trace_destroy(seen.tr);
+}
+
 int main(void) {
     static const asset_allocator_t hook = {fail_alloc, fail_realloc, plain_free, NULL};
     asset_set_allocator(&hook); /* before anything: failures on demand (tl_fail_allocs) */
@@ -1174,6 +1265,7 @@ int main(void) {
         cmocka_unit_test(test_writing_a_trace_does_not_stall_its_recording),
         cmocka_unit_test(test_set_trace_waits_only_for_calls_of_the_old_hook),
         cmocka_unit_test(test_a_replaced_hook_is_not_called_once_set_trace_returned),
+        cmocka_unit_test(test_chrome_json_closes_a_cancelled_load_after_its_last_slice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
