@@ -261,6 +261,8 @@ static int by_id(const void *a, const void *b) {
  * step's end after its DELIVERED: closed there, that slice ended outside its load). */
 typedef struct closing {
     uint64_t at;           /* time_ns */
+    size_t begun;          /* the event it began with, QUEUED, whose URI names it (a
+                              handle's DELIVERED names the handle: "uri#label") */
     asset_status_t status; /* its last DELIVERED's */
     bool on;
 } closing_t;
@@ -279,14 +281,14 @@ static const char *slice_name(const rec_t *r) {
 
 /* One event of the file: a slice's begin or end, or an instant (ph "n" or "i"); name
  * NULL is the load's track ("load <uri>"). dt: ns since the trace's start. */
-static void put_event(FILE *f, bool *first, const char *ph, uint64_t dt, const char *name,
-                      const rec_t *r, asset_status_t status) {
+static void put_event(FILE *f, bool *first, const char *ph, uint32_t tid, uint64_t dt,
+                      const char *name, const rec_t *r, asset_status_t status) {
     fputs(*first ? "" : ",\n", f);
     *first = false;
     /* microseconds with 3 decimals, written as integers: "%.3f" would follow the
      * host's LC_NUMERIC (a decimal comma is not JSON) */
-    fprintf(f, "{\"ph\":\"%s\",\"cat\":\"asset\",\"pid\":1,\"tid\":%u,\"ts\":%llu.%03u,", ph,
-            r->e.thread, (unsigned long long)(dt / 1000), (unsigned)(dt % 1000));
+    fprintf(f, "{\"ph\":\"%s\",\"cat\":\"asset\",\"pid\":1,\"tid\":%u,\"ts\":%llu.%03u,", ph, tid,
+            (unsigned long long)(dt / 1000), (unsigned)(dt % 1000));
     if (ph[0] == 'i')
         fputs("\"s\":\"t\",", f);
     else
@@ -343,15 +345,18 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
         bool delivered = false;
         asset_status_t st = ASSET_OK;
         uint64_t at = 0;
+        size_t begun = SIZE_MAX;
         for (b = a; b < n && idx[b].id == idx[a].id; b++) {
             const asset_trace_event_t *e = &v[idx[b].i].e;
             if (e->phase == ASSET_TRACE_DELIVERED) {
                 delivered = true;
                 st = e->status;
             }
+            if (e->phase == ASSET_TRACE_QUEUED && begun == SIZE_MAX) begun = idx[b].i;
             if (e->time_ns > at) at = e->time_ns;
         }
-        if (idx[a].id && delivered) last[idx[b - 1].i] = (closing_t){at, st, true};
+        if (begun == SIZE_MAX) begun = idx[b - 1].i; /* its QUEUED dropped (no memory) */
+        if (idx[a].id && delivered) last[idx[b - 1].i] = (closing_t){at, begun, st, true};
     }
     uint64_t t0 = n ? v[0].e.time_ns : 0;
     for (size_t i = 0; i < n; i++)
@@ -399,8 +404,10 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
             break;
         default: break;
         }
-        if (ph[0]) put_event(f, &first, ph, e->time_ns - t0, name, r, e->status);
-        if (last[i].on) put_event(f, &first, "e", last[i].at - t0, NULL, r, last[i].status);
+        if (ph[0]) put_event(f, &first, ph, e->thread, e->time_ns - t0, name, r, e->status);
+        if (last[i].on)
+            put_event(f, &first, "e", e->thread, last[i].at - t0, NULL, &v[last[i].begun],
+                      last[i].status);
     }
     fputs("\n]}\n", f);
     asset_free(v);
