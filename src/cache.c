@@ -189,7 +189,10 @@ static void epoch_move(asset__cache_t *c, uint64_t now_ns) {
 
 uint64_t asset__cache_entry_age_ns(const asset__cache_t *c, const asset__cache_entry_t *e,
                                    uint64_t now_ns) {
-    uint64_t added = e->link.aux >> ASSET__CE_TIME_SHIFT, t = ticks(c, now_ns);
+    /* a time before the epoch (read before the cache was made, or before the epoch
+     * moved): before the entry was put too; taken as ticks it wrapped (centuries) */
+    uint64_t added = e->link.aux >> ASSET__CE_TIME_SHIFT;
+    uint64_t t = (int64_t)(now_ns - c->epoch_ns) > 0 ? ticks(c, now_ns) : 0; /* modulo 2^64 */
     return t > added ? (t - added) << ASSET__CE_TICK_SHIFT : 0;
 }
 

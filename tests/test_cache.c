@@ -292,6 +292,29 @@ static void test_an_entry_put_after_the_time_asked_reads_age_zero(void **state) 
     assert_int_equal(f.frees, 1);
 }
 
+/* Twenty-first review: asset_server_foreach_cached reads the clock before it takes the
+ * snapshot of the loaders and the lock: a loader registered in between (its cache's
+ * epoch after that time) with an entry put meanwhile read the time before its epoch as
+ * some 2^64 ns after it: an age of centuries. The same for a time taken before an
+ * epoch move (every 52 days of a cache's life). */
+static void test_a_time_before_the_caches_epoch_reads_age_zero(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    uint64_t before = asset__now_ns();
+    while (asset__now_ns() - before < 2 * ASSET__CE_TICK_NS) continue; /* a later tick */
+    asset__cache_t c;
+    asset__cache_init(&c, 100000); /* a loader registered after the time was read */
+    assert_true(put_owned(&c, &f, "mem://late.bin", NULL, 10));
+    asset__cache_entry_t *e = asset__cache_get(&c, "mem://late.bin");
+    uint64_t age = asset__cache_entry_age_ns(&c, e, before);
+    if (age)
+        fail_msg("an entry of a cache made after the time asked read %llu days old",
+                 (unsigned long long)(age / 86400000000000ull));
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 1);
+}
+
 static void test_eviction_follows_least_recent_use(void **state) {
     (void)state;
     fake_t f;
@@ -1597,6 +1620,7 @@ int main(void) {
         cmocka_unit_test(test_eviction_follows_least_recent_use),
         cmocka_unit_test(test_an_entry_age_does_not_wrap_after_104_days),
         cmocka_unit_test(test_an_entry_put_after_the_time_asked_reads_age_zero),
+        cmocka_unit_test(test_a_time_before_the_caches_epoch_reads_age_zero),
         cmocka_unit_test(test_remove_and_clear_release_only_the_cache_reference),
         cmocka_unit_test(test_costs_near_size_max_never_wrap_the_byte_count),
         cmocka_unit_test_setup_teardown(test_evicted_value_stays_valid_while_a_handle_holds_it,
