@@ -282,9 +282,12 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         } else {
             asset_free(v);
         }
-        char step[96];
-        snprintf(step, sizeof step, "%s loader", ld->name);
-        job_fail(s, j, odd ? ASSET_E_PARSE : st, step, odd && !p.message ? why : p.message);
+        /* the whole name, however long (96 bytes cut one past 88 characters, "loader"
+         * with it); out of memory, the word alone */
+        char *step = asset__asprintf("%s loader", ld->name);
+        job_fail(s, j, odd ? ASSET_E_PARSE : st, step ? step : "loader",
+                 odd && !p.message ? why : p.message);
+        asset_free(step);
         asset_free(p.message);
         return;
     }

@@ -225,6 +225,47 @@ static void test_a_long_message_is_logged_whole(void **state) {
     uv_mutex_destroy(&c.lock);
 }
 
+/* Twenty-first review: a parse failure's message names the loader ("<uri>: <name>
+ * loader: <why>"), and the "<name> loader" part was formatted into 96 bytes: a loader
+ * named past 88 characters lost the end of its name and the word "loader" in the
+ * handle's message and in the WARN line (a name is any string). */
+static asset_status_t failing_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    return asset_parse_fail(p, ASSET_E_PARSE, "bad header");
+}
+
+static void test_a_long_loader_name_is_logged_whole(void **state) {
+    (void)state;
+    longcap_t c = {0};
+    uv_mutex_init(&c.lock);
+    asset_server_config_t cfg = {.log = capture_whole, .user = &c, .max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    char name[201];
+    memset(name, 'n', 199);
+    name[199] = 'N'; /* the end of the name */
+    name[200] = 0;
+    static const char *const suffixes[] = {".bad", NULL};
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = name, .suffixes = suffixes, .parse = failing_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "x.bad", "x", 1), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://x.bad", ASSET_E_PARSE);
+    char want[300];
+    snprintf(want, sizeof want, "mem://x.bad: %s loader: bad header", name);
+    assert_string_equal(asset_handle_error_message(h), want);
+    char line[320];
+    snprintf(line, sizeof line, "load failed: %s", want);
+    uv_mutex_lock(&c.lock);
+    assert_non_null(c.warn);
+    assert_string_equal(c.warn, line);
+    uv_mutex_unlock(&c.lock);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(c.warn);
+    uv_mutex_destroy(&c.lock);
+}
+
 static void test_levels_are_the_documented_numbers(void **state) {
     (void)state;
     /* a log callback filters by number: the values are part of the API */
@@ -243,6 +284,7 @@ int main(void) {
         cmocka_unit_test(test_evictions_coalesced_loads_and_timeouts_are_debug),
         cmocka_unit_test(test_levels_are_the_documented_numbers),
         cmocka_unit_test(test_a_long_message_is_logged_whole),
+        cmocka_unit_test(test_a_long_loader_name_is_logged_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
