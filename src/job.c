@@ -341,11 +341,12 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
          * found current, and without an entry the next load read and parsed it afresh
          * (a review). Not when an entry was removed or replaced meanwhile (invalidate,
          * clear_caches, a reload's new value, a dependency's change): that one stays
-         * gone. */
+         * gone. Nor when its source was replaced meanwhile: what the old one answered is
+         * no answer for the loads after the registration (as asset__job_complete) */
         asset__cache_t *c = &j->loader->cache;
         uint32_t h = asset__job_uri_hash(j);
-        if (!j->no_cache && !j->changed && !asset__cache_get_hashed(c, j->uri, h) &&
-            !j->cached->dropped)
+        if (!j->no_cache && !j->changed && !(j->source && j->source->retired) &&
+            !asset__cache_get_hashed(c, j->uri, h) && !j->cached->dropped)
             asset__cache_put_hashed(c, j->uri, h, j->cached_version, j->sha256, j->cached);
         asset__reload_watch_job(s, j);
         /* a change after its read began: it reloads once loaded, as a parsed one does */

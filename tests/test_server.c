@@ -765,6 +765,61 @@ static void test_a_replaced_sources_cached_and_running_loads_do_not_serve_new_lo
     uv_sem_destroy(&b.release);
 }
 
+/* Twenty-first review: a revalidation (a load of a cached value from a mutable source)
+ * of the old source in flight when its scheme is replaced, its value evicted
+ * meanwhile (a budget change, other inserts): the old source's "not modified" cached
+ * the value again, for the loads after the registration, which "use the new source":
+ * the new one being IMMUTABLE, they got the old bytes from the cache without asking it.
+ * A parsed value of a replaced source is not cached (the seventh review); a revalidated
+ * one was. */
+typedef struct revalidating_src {
+    uv_sem_t entered, release;
+    atomic_bool block;
+} revalidating_src_t;
+static asset_status_t revalidating_read(void *ctx, asset_request_t *r) {
+    revalidating_src_t *v = ctx;
+    if (atomic_exchange(&v->block, false)) {
+        uv_sem_post(&v->entered);
+        uv_sem_wait(&v->release);
+    }
+    const char *had = asset_request_cached_version(r);
+    if (had && !strcmp(had, "v1")) return ASSET_NOT_MODIFIED;
+    asset_request_set_version(r, "v1");
+    return asset_request_write(r, "old", 3);
+}
+
+static void test_a_replaced_sources_revalidation_caches_nothing(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    revalidating_src_t v = {0};
+    uv_sem_init(&v.entered, 0);
+    uv_sem_init(&v.release, 0);
+    asset_source_t old = {ASSET_SOURCE_ABI, "rv", 0, revalidating_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &old, &v), ASSET_OK);
+    asset_handle_t *a = tu_load_wait(s, "rv://a.bin", ASSET_OK); /* cached, version v1 */
+    tu_expect_text(a, "old");
+    atomic_store(&v.block, true);
+    asset_handle_t *b = asset_server_load(s, "rv://a.bin", NULL); /* revalidates */
+    uv_sem_wait(&v.entered);
+    assert_int_equal(asset_server_set_cache_budget(s, "bytes", 1), ASSET_OK); /* evicted */
+    assert_int_equal(asset_server_set_cache_budget(s, "bytes", 0), ASSET_OK);
+    echo_t e = {.tag = "new"};
+    asset_source_t nvt = echo_vt("rv");
+    nvt.flags = ASSET_SOURCE_IMMUTABLE;
+    assert_int_equal(asset_server_register_source(s, &nvt, &e), ASSET_OK);
+    uv_sem_post(&v.release);
+    assert_int_equal(tu_wait(b), ASSET_OK); /* it started on the old source */
+    tu_expect_text(b, "old");
+    asset_handle_t *c = tu_load_wait(s, "rv://a.bin", ASSET_OK); /* made after: the new one */
+    tu_expect_text(c, "new:a.bin");
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    asset_server_destroy(s);
+    uv_sem_destroy(&v.entered);
+    uv_sem_destroy(&v.release);
+}
+
 /* #6: registering sources and loaders while other threads load used to memmove the
  * registries under the lock while loads read them without it (TSan: data races). */
 static const char *const race_suffixes[] = {".race", NULL};
@@ -1045,6 +1100,7 @@ int main(void) {
         cmocka_unit_test(test_source_error_without_message_still_names_uri),
         cmocka_unit_test(test_replaced_source_is_destroyed_only_after_its_read_ends),
         cmocka_unit_test(test_a_replaced_sources_cached_and_running_loads_do_not_serve_new_loads),
+        cmocka_unit_test(test_a_replaced_sources_revalidation_caches_nothing),
         cmocka_unit_test(test_registering_while_other_threads_load_is_safe),
         cmocka_unit_test(test_destroy_inside_its_own_callback_is_refused),
         cmocka_unit_test(test_try_destroy_says_whether_it_destroyed),
