@@ -365,9 +365,12 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         /* the source says it is gone: its cached value, which no load gets from now on,
          * left the cache (it stayed charged against the budget until evicted). Not when
          * it changed while this read ran (a put, a remount): that change removed the old
-         * entry, and the one there now is a later load's, of what is there now (a review) */
+         * entry, and the one there now is a later load's, of what is there now (a review);
+         * nor when its source was replaced meanwhile: the old one's answer says nothing
+         * of the new one's, whose value a later load may have cached there */
         uv_mutex_lock(&s->lock);
-        if (!j->changed) asset__cache_remove(&j->loader->cache, j->uri);
+        if (!j->changed && !(j->source && j->source->retired))
+            asset__cache_remove(&j->loader->cache, j->uri);
         uv_mutex_unlock(&s->lock);
     }
     if (st < 0) {

@@ -820,6 +820,48 @@ static void test_a_replaced_sources_revalidation_caches_nothing(void **state) {
     uv_sem_destroy(&v.release);
 }
 
+/* Twenty-first review: a read of the old source in flight when its scheme is replaced
+ * that found its file gone (E_NOT_FOUND) removed the URI's cache entry: by then a load
+ * made after the registration had cached the new source's value there, and the next
+ * load read and parsed it again (the seventeenth review's stale not-found, for a
+ * replaced source). */
+static asset_status_t gone_read(void *ctx, asset_request_t *r) {
+    blocking_src_t *b = ctx;
+    uv_sem_post(&b->entered);
+    uv_sem_wait(&b->release);
+    return asset_request_fail(r, ASSET_E_NOT_FOUND, "gone from the old source");
+}
+
+static void test_a_replaced_sources_not_found_leaves_the_new_sources_entry(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    blocking_src_t b = {0};
+    uv_sem_init(&b.entered, 0);
+    uv_sem_init(&b.release, 0);
+    asset_source_t old = {ASSET_SOURCE_ABI, "gn", 0, gone_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &old, &b), ASSET_OK);
+    asset_handle_t *h1 = asset_server_load(s, "gn://a.bin", NULL);
+    uv_sem_wait(&b.entered);
+    echo_t e = {.tag = "new"};
+    asset_source_t nvt = echo_vt("gn");
+    nvt.flags = ASSET_SOURCE_IMMUTABLE;
+    assert_int_equal(asset_server_register_source(s, &nvt, &e), ASSET_OK);
+    asset_handle_t *h2 = tu_load_wait(s, "gn://a.bin", ASSET_OK); /* cached, the new one's */
+    tu_expect_text(h2, "new:a.bin");
+    uv_sem_post(&b.release);
+    assert_int_equal(tu_wait(h1), ASSET_E_NOT_FOUND); /* the old source's answer */
+    asset_handle_t *h3 = tu_load_wait(s, "gn://a.bin", ASSET_OK);
+    tu_expect_text(h3, "new:a.bin");
+    if (atomic_load(&e.reads) != 1)
+        fail_msg("the load after them read again (%d reads)", atomic_load(&e.reads));
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_handle_release(h3);
+    asset_server_destroy(s);
+    uv_sem_destroy(&b.entered);
+    uv_sem_destroy(&b.release);
+}
+
 /* #6: registering sources and loaders while other threads load used to memmove the
  * registries under the lock while loads read them without it (TSan: data races). */
 static const char *const race_suffixes[] = {".race", NULL};
@@ -1101,6 +1143,7 @@ int main(void) {
         cmocka_unit_test(test_replaced_source_is_destroyed_only_after_its_read_ends),
         cmocka_unit_test(test_a_replaced_sources_cached_and_running_loads_do_not_serve_new_loads),
         cmocka_unit_test(test_a_replaced_sources_revalidation_caches_nothing),
+        cmocka_unit_test(test_a_replaced_sources_not_found_leaves_the_new_sources_entry),
         cmocka_unit_test(test_registering_while_other_threads_load_is_safe),
         cmocka_unit_test(test_destroy_inside_its_own_callback_is_refused),
         cmocka_unit_test(test_try_destroy_says_whether_it_destroyed),
