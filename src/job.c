@@ -336,7 +336,13 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         }
         drop_bytes(j);
         uv_mutex_lock(&s->lock);
-        s->stats.cache_hits++;
+        /* a load served from the cache; a reload's revalidation (an http_poll_ms poll, a
+         * watch's event) is none unless a load joined it: every unchanged poll counted */
+        for (const asset_handle_t *h = j->handles; h; h = h->job_next)
+            if (!h->reload) {
+                s->stats.cache_hits++;
+                break;
+            }
         /* touch; or, evicted while it revalidated, cached again: the value was just
          * found current, and without an entry the next load read and parsed it afresh
          * (a review). Not when an entry was removed or replaced meanwhile (invalidate,

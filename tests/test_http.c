@@ -1553,6 +1553,33 @@ static void test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload(voi
     tu_bad_stop(b);
 }
 
+/* Twenty-first review: stats.cache_hits ("loads served from a cache, with or without
+ * revalidation") counted every http_poll_ms poll that found the URL unchanged, though a
+ * poll is no load (stats.completed leaves the reload handles out): one load and four
+ * polls read 5 hits, as many with the cache cleared (no entry to serve from). */
+static void test_http_polls_that_find_no_change_are_no_cache_hits(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h = bad_load(s, b, "/ok", ASSET_OK);
+    flush_until_connections(s, b, 5); /* the load, then polls */
+    asset_server_flush(s);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    if (st.cache_hits != 0)
+        fail_msg("one load and its polls read %llu cache hits", (unsigned long long)st.cache_hits);
+    asset_handle_t *h2 = bad_load(s, b, "/ok", ASSET_OK); /* a load: revalidated, a hit */
+    assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h));
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cache_hits, 1);
+    assert_int_equal(st.cache_misses, 1);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 static void count_reload_failed(int level, const char *msg, void *user) {
     (void)level;
     if (strstr(msg, "reload failed")) atomic_fetch_add((atomic_int *)user, 1);
@@ -1766,6 +1793,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_partial_answer_is_an_http_error),
         cmocka_unit_test(test_http_a_failed_redirect_keeps_its_status),
         cmocka_unit_test(test_http_a_200_with_the_cached_validator_is_not_modified),
+        cmocka_unit_test(test_http_polls_that_find_no_change_are_no_cache_hits),
         cmocka_unit_test(test_http_an_unknown_content_coding_is_unsupported),
         cmocka_unit_test(test_http_a_transfer_coding_other_than_chunked_is_unsupported),
         cmocka_unit_test(test_http_chunked_applied_twice_is_a_malformed_answer),
