@@ -417,7 +417,11 @@ static void run_list(asset_server_t *s, asset__job_t *j) {
     l->cancelled = NULL;
     if (st != ASSET_OK || atomic_load(&j->cancelled)) {
         if (atomic_load(&j->cancelled)) st = ASSET_E_CANCELLED;
-        job_fail(s, j, st < 0 ? st : ASSET_E_IO, "list", l->message);
+        /* a status no source may return, as after a read: E_IO with its number (an
+         * unknown negative one reached the batch as is, a review) */
+        char why[64];
+        bool odd = st != ASSET_OK && asset__status_odd(st, "source", why);
+        job_fail(s, j, odd ? ASSET_E_IO : st, "list", odd && !l->message ? why : l->message);
         asset__list_dispose(l);
         asset_free(l);
         asset_free(v);

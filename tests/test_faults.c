@@ -395,6 +395,33 @@ static void test_statuses_a_source_may_not_return_fail_with_io(void **state) {
     pool_alive(x);
 }
 
+/* Twenty-first review: a source's list() is held to the statuses its read() is: an
+ * unknown negative code reached the batch as is ("UNKNOWN"), and a positive one failed
+ * it E_IO with no word of what the source returned. */
+static asset_status_t odd_list(void *ctx, const char *uri, asset_list_t *out) {
+    (void)ctx;
+    (void)out;
+    return strstr(uri, "neg") ? (asset_status_t)-999 : (asset_status_t)7;
+}
+static void test_statuses_a_source_list_may_not_return_fail_with_io(void **state) {
+    fx_t *x = *state;
+    asset_source_t src = {ASSET_SOURCE_ABI, "oddlist", 0, fault_read, odd_list, NULL};
+    assert_int_equal(asset_server_register_source(x->s, &src, &g_fault), ASSET_OK);
+    static const char *const uris[] = {"oddlist://neg", "oddlist://pos"};
+    static const char *const codes[] = {"-999", "(7)"};
+    for (int i = 0; i < 2; i++) {
+        asset_batch_t *b = asset_server_load_folder(x->s, uris[i], NULL);
+        assert_non_null(b);
+        assert_int_equal(asset_batch_wait(b, 30000), ASSET_E_IO);
+        assert_int_equal(asset_batch_error(b), ASSET_E_IO);
+        if (!strstr(asset_batch_error_message(b), codes[i]))
+            fail_msg("%s: %s", uris[i], asset_batch_error_message(b));
+        asset_batch_release(b);
+    }
+    asset_server_flush(x->s);
+    pool_alive(x);
+}
+
 static void test_not_modified_with_nothing_cached_fails(void **state) {
     fx_t *x = *state;
     asset_handle_t *h = load_expect(x, "fault://notmod/a", NULL, ASSET_E_IO);
@@ -1048,6 +1075,7 @@ int main(void) {
         T(test_failures_keep_status_and_message),
         T(test_a_source_saying_cancelled_without_cancel_fails_the_load),
         T(test_statuses_a_source_may_not_return_fail_with_io),
+        T(test_statuses_a_source_list_may_not_return_fail_with_io),
         T(test_not_modified_with_nothing_cached_fails),
         T(test_not_modified_returns_the_cached_value_even_if_evicted_meanwhile),
         T(test_short_data_loads_what_arrived),
