@@ -542,6 +542,10 @@ static bool parse_inline(const asset__job_t *j) {
 void asset_request_finish(asset_request_t *r, asset_status_t st) {
     asset__job_t *j = r->job;
     asset_server_t *s = r->server;
+    /* PENDING is no result: inside read it read as "not ASYNC", from another thread as
+     * "an unexpected status (1)" (a review) */
+    if (st == ASSET_PENDING)
+        st = asset_request_fail(r, ASSET_E_IO, "asset_request_finish with ASSET_PENDING");
     /* adopted bytes go here, without the lock, or become the request's own copy (which
      * the parse makes anyway): their free_fn may call the server, and a cancel or a
      * destroy frees the job requeued below under the lock (it deadlocked there) */

@@ -422,6 +422,26 @@ static void test_statuses_a_source_list_may_not_return_fail_with_io(void **state
     pool_alive(x);
 }
 
+/* The same review: an ASYNC source that finished its request with ASSET_PENDING itself
+ * (inside read, then returned PENDING) was told it "is not ASYNC"; from another thread
+ * the same finish said "unexpected status (1)". Both now name the finish. */
+static asset_status_t finish_pending_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    asset_request_finish(r, ASSET_PENDING);
+    return ASSET_PENDING;
+}
+static void test_an_async_finish_with_pending_fails_naming_it(void **state) {
+    fx_t *x = *state;
+    asset_source_t src = {ASSET_SOURCE_ABI,    "finpend", ASSET_SOURCE_ASYNC,
+                          finish_pending_read, NULL,      NULL};
+    assert_int_equal(asset_server_register_source(x->s, &src, NULL), ASSET_OK);
+    asset_handle_t *h = load_expect(x, "finpend://a", NULL, ASSET_E_IO);
+    const char *m = asset_handle_error_message(h);
+    if (strstr(m, "not ASYNC") || !strstr(m, "asset_request_finish")) fail_msg("%s", m);
+    asset_handle_release(h);
+    pool_alive(x);
+}
+
 static void test_not_modified_with_nothing_cached_fails(void **state) {
     fx_t *x = *state;
     asset_handle_t *h = load_expect(x, "fault://notmod/a", NULL, ASSET_E_IO);
@@ -1076,6 +1096,7 @@ int main(void) {
         T(test_a_source_saying_cancelled_without_cancel_fails_the_load),
         T(test_statuses_a_source_may_not_return_fail_with_io),
         T(test_statuses_a_source_list_may_not_return_fail_with_io),
+        T(test_an_async_finish_with_pending_fails_naming_it),
         T(test_not_modified_with_nothing_cached_fails),
         T(test_not_modified_returns_the_cached_value_even_if_evicted_meanwhile),
         T(test_short_data_loads_what_arrived),
