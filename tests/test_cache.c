@@ -1453,65 +1453,89 @@ static void watch_wake(void *user) {
 
 static void release_on_a_thread(void *h) { asset_handle_release(h); }
 
-static void test_a_value_releasing_another_servers_handle_wakes_that_server(void **state) {
-    (void)state;
+/* Two servers: `other` (one worker, its wakes watched) holds "inner.bin", a handle of
+ * which the value of s's "a.hold" (loaded, h) holds. false: the single-threaded web
+ * build (no worker, no thread to release on), set up nothing. */
+typedef struct cross {
+    wake_watch_t w;
+    asset_server_t *other, *s;
+    holder_t c;
+    asset_handle_t *h;
+} cross_t;
+
+static bool cross_setup(cross_t *x) {
     tu_os_watchdog(120);
-    wake_watch_t w = {0};
-    uv_mutex_init(&w.mu);
-    uv_cond_init(&w.cond);
-    asset_server_config_t cfg = {.max_workers = 1, .wake = watch_wake, .user = &w};
-    asset_server_t *other = asset_server_create(&cfg);
-    assert_non_null(other);
-    if (other->nworkers == 0) { /* the single-threaded web build: no thread to release on */
-        asset_server_destroy(other);
-        uv_cond_destroy(&w.cond);
-        uv_mutex_destroy(&w.mu);
+    memset(x, 0, sizeof *x);
+    uv_mutex_init(&x->w.mu);
+    uv_cond_init(&x->w.cond);
+    asset_server_config_t cfg = {.max_workers = 1, .wake = watch_wake, .user = &x->w};
+    x->other = asset_server_create(&cfg);
+    assert_non_null(x->other);
+    if (x->other->nworkers == 0) {
+        asset_server_destroy(x->other);
+        uv_cond_destroy(&x->w.cond);
+        uv_mutex_destroy(&x->w.mu);
         tu_os_watchdog(0);
-        skip();
+        return false;
     }
-    assert_int_equal(asset_mem_put(other, "inner.bin", "in", 2), ASSET_OK);
-    holder_t c = {0};
-    c.inner = tu_load_wait(other, "mem://inner.bin", ASSET_OK);
-    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(x->other, "inner.bin", "in", 2), ASSET_OK);
+    x->c.inner = tu_load_wait(x->other, "mem://inner.bin", ASSET_OK);
+    x->s = tu_server(1);
     asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
                          .name = "holder",
                          .suffixes = holder_suffixes,
                          .parse = holder_parse,
                          .free_value = holder_free};
-    assert_int_equal(asset_server_register_loader(s, &ld, &c, 0), ASSET_OK);
-    assert_int_equal(asset_mem_put(s, "a.hold", "a", 1), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(x->s, &ld, &x->c, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(x->s, "a.hold", "a", 1), ASSET_OK);
     asset_load_options_t nc = {.no_cache = true};
-    asset_handle_t *h = asset_server_load(s, "mem://a.hold", &nc);
-    assert_int_equal(tu_wait(h), ASSET_OK);
-    uv_mutex_lock(&other->lock);
-    assert_int_equal(c.inner->refs, 2); /* the test's and the value's */
-    uv_mutex_unlock(&other->lock);
-    uv_mutex_lock(&w.mu);
-    w.s = other;
-    uv_mutex_unlock(&w.mu);
-    uv_thread_t t; /* the flush thread of neither server */
-    assert_int_equal(uv_thread_create(&t, release_on_a_thread, h), 0);
-    uv_thread_join(&t);
-    assert_int_equal(atomic_load(&c.frees), 1);
-    /* told at once or by a worker soon after: 30 s is far more than either takes */
-    uint64_t deadline = uv_hrtime() + 30000000000ull;
-    uv_mutex_lock(&w.mu);
-    for (uint64_t now = uv_hrtime(); !w.wakes && now < deadline; now = uv_hrtime())
-        (void)uv_cond_timedwait(&w.cond, &w.mu, deadline - now);
-    int wakes = w.wakes;
-    w.s = NULL;
-    uv_mutex_unlock(&w.mu);
-    assert_true(wakes >= 1);   /* was 0: `other` never heard of its handle's release */
-    asset_server_flush(other); /* which does it */
-    uv_mutex_lock(&other->lock);
-    assert_int_equal(c.inner->refs, 1);
-    uv_mutex_unlock(&other->lock);
-    asset_server_destroy(s);
-    asset_handle_release(c.inner);
-    asset_server_destroy(other);
-    uv_cond_destroy(&w.cond);
-    uv_mutex_destroy(&w.mu);
+    x->h = asset_server_load(x->s, "mem://a.hold", &nc);
+    assert_int_equal(tu_wait(x->h), ASSET_OK);
+    uv_mutex_lock(&x->other->lock);
+    assert_int_equal(x->c.inner->refs, 2); /* the test's and the value's */
+    uv_mutex_unlock(&x->other->lock);
+    uv_mutex_lock(&x->w.mu);
+    x->w.s = x->other; /* the wakes that count from now: those of a recorded release */
+    uv_mutex_unlock(&x->w.mu);
+    return true;
+}
+
+/* The value was freed: `other` was told (config.wake) within 10 s (at once, or by a
+ * worker soon after, with the fixes), and its flush does the release. */
+static void cross_check(cross_t *x) {
+    uint64_t deadline = uv_hrtime() + 10000000000ull;
+    uv_mutex_lock(&x->w.mu);
+    for (uint64_t now = uv_hrtime(); !x->w.wakes && now < deadline; now = uv_hrtime())
+        (void)uv_cond_timedwait(&x->w.cond, &x->w.mu, deadline - now);
+    int wakes = x->w.wakes;
+    x->w.s = NULL;
+    uv_mutex_unlock(&x->w.mu);
+    assert_int_equal(atomic_load(&x->c.frees), 1);
+    assert_true(wakes >= 1);      /* was 0: `other` never heard of its handle's release */
+    asset_server_flush(x->other); /* which does it */
+    uv_mutex_lock(&x->other->lock);
+    assert_int_equal(x->c.inner->refs, 1);
+    uv_mutex_unlock(&x->other->lock);
+}
+
+static void cross_teardown(cross_t *x) {
+    asset_server_destroy(x->s);
+    asset_handle_release(x->c.inner);
+    asset_server_destroy(x->other);
+    uv_cond_destroy(&x->w.cond);
+    uv_mutex_destroy(&x->w.mu);
     tu_os_watchdog(0);
+}
+
+static void test_a_value_releasing_another_servers_handle_wakes_that_server(void **state) {
+    (void)state;
+    cross_t x;
+    if (!cross_setup(&x)) skip();
+    uv_thread_t t; /* the flush thread of neither server */
+    assert_int_equal(uv_thread_create(&t, release_on_a_thread, x.h), 0);
+    uv_thread_join(&t);
+    cross_check(&x);
+    cross_teardown(&x);
 }
 
 /* The same release, recorded while the other server's only worker is between its last
@@ -1537,67 +1561,22 @@ static asset_status_t kick_task(asset_task_t *t, void *arg) {
 
 static void test_a_release_recorded_as_the_worker_goes_to_sleep_wakes_the_host(void **state) {
     (void)state;
-    tu_os_watchdog(120);
-    wake_watch_t w = {0};
-    uv_mutex_init(&w.mu);
-    uv_cond_init(&w.cond);
-    asset_server_config_t cfg = {.max_workers = 1, .wake = watch_wake, .user = &w};
-    asset_server_t *other = asset_server_create(&cfg);
-    assert_non_null(other);
-    if (other->nworkers == 0) { /* the single-threaded web build: no worker */
-        asset_server_destroy(other);
-        uv_cond_destroy(&w.cond);
-        uv_mutex_destroy(&w.mu);
-        tu_os_watchdog(0);
-        skip();
-    }
-    assert_int_equal(asset_mem_put(other, "inner.bin", "in", 2), ASSET_OK);
-    holder_t c = {0};
-    c.inner = tu_load_wait(other, "mem://inner.bin", ASSET_OK);
-    asset_server_t *s = tu_server(1);
-    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
-                         .name = "holder",
-                         .suffixes = holder_suffixes,
-                         .parse = holder_parse,
-                         .free_value = holder_free};
-    assert_int_equal(asset_server_register_loader(s, &ld, &c, 0), ASSET_OK);
-    assert_int_equal(asset_mem_put(s, "a.hold", "a", 1), ASSET_OK);
-    asset_load_options_t nc = {.no_cache = true};
-    window_release = asset_server_load(s, "mem://a.hold", &nc);
-    assert_int_equal(tu_wait(window_release), ASSET_OK);
-    uv_mutex_lock(&w.mu);
-    w.s = other;
-    uv_mutex_unlock(&w.mu);
+    cross_t x;
+    if (!cross_setup(&x)) skip();
+    window_release = x.h;
+    window_server = x.other;
     atomic_store(&window_hooked, 0);
-    window_server = other;
     static const struct asset__pool_hook hook = {window_hook};
     atomic_store(&asset__pool_sleep_hook, &hook);
     /* a task for the worker (a mem:// load may not need one): once it has run it, the
      * worker goes back to sleep, through the hook */
-    asset_handle_t *kick = asset_server_spawn(other, kick_task, NULL, NULL, NULL);
+    asset_handle_t *kick = asset_server_spawn(x.other, kick_task, NULL, NULL, NULL);
     assert_non_null(kick);
-    uint64_t deadline = uv_hrtime() + 10000000000ull; /* told at once with the fix */
-    uv_mutex_lock(&w.mu);
-    for (uint64_t now = uv_hrtime(); !w.wakes && now < deadline; now = uv_hrtime())
-        (void)uv_cond_timedwait(&w.cond, &w.mu, deadline - now);
-    int wakes = w.wakes;
-    w.s = NULL;
-    uv_mutex_unlock(&w.mu);
+    cross_check(&x); /* was: no wake, the worker slept with the flag set */
     atomic_store(&asset__pool_sleep_hook, NULL);
     assert_int_equal(atomic_load(&window_hooked), 1);
-    assert_int_equal(atomic_load(&c.frees), 1);
-    assert_true(wakes >= 1); /* was 0: the worker slept with the flag set */
-    asset_server_flush(other);
-    uv_mutex_lock(&other->lock);
-    assert_int_equal(c.inner->refs, 1);
-    uv_mutex_unlock(&other->lock);
     asset_handle_release(kick);
-    asset_server_destroy(s);
-    asset_handle_release(c.inner);
-    asset_server_destroy(other);
-    uv_cond_destroy(&w.cond);
-    uv_mutex_destroy(&w.mu);
-    tu_os_watchdog(0);
+    cross_teardown(&x);
 }
 
 static void test_a_value_holding_a_batch_is_freed_by_destroy(void **state) {
