@@ -50,6 +50,9 @@ void asset__pool_notify(asset_server_t *s) {
 
 void asset__pool_wake_all(asset_server_t *s) { (void)s; /* no worker */ }
 
+/* pool.h's test hook: no worker sleeps here, so it is never called */
+_Atomic(const struct asset__pool_hook *) asset__pool_sleep_hook;
+
 void asset__pool_wake_later(asset_server_t *s) {
     (void)s; /* no worker: one thread, whose next flush does the releases */
 }
