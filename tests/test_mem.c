@@ -514,16 +514,8 @@ static void test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes(void **s
     (void)state;
     for (int remove = 0; remove < 2; remove++) {
         asset_server_t *s = tu_server(2);
-        tu_parse_gate_t g = {.entered = 0, .open = false};
-        uv_mutex_init(&g.mu);
-        uv_cond_init(&g.cond);
-        static const char *const suffixes[] = {".gated", NULL};
-        asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
-                             .name = "gated",
-                             .suffixes = suffixes,
-                             .parse = tu_gated_parse,
-                             .free_value = tu_gated_free};
-        assert_int_equal(asset_server_register_loader(s, &ld, &g, 0), ASSET_OK);
+        tu_parse_gate_t g;
+        tu_parse_gate_register(s, &g);
         assert_int_equal(asset_mem_put(s, "k.gated", "old", 3), ASSET_OK);
         asset_handle_t *a = asset_server_load(s, "mem://k.gated", NULL);
         uv_mutex_lock(&g.mu); /* a's read is over: its parse has the old bytes */

@@ -314,16 +314,8 @@ static void test_a_remount_during_a_load_serves_later_loads_the_new_package(void
     char *v2 = tu_path(f->dir, "game_v2");
     free(tu_write_file(f->game, "x.gated", "old", 3));
     free(tu_write_file(v2, "x.gated", "new", 3));
-    tu_parse_gate_t g = {.entered = 0, .open = false};
-    uv_mutex_init(&g.mu);
-    uv_cond_init(&g.cond);
-    static const char *const suffixes[] = {".gated", NULL};
-    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
-                         .name = "gated",
-                         .suffixes = suffixes,
-                         .parse = tu_gated_parse,
-                         .free_value = tu_gated_free};
-    assert_int_equal(asset_server_register_loader(f->s, &ld, &g, 0), ASSET_OK);
+    tu_parse_gate_t g;
+    tu_parse_gate_register(f->s, &g);
     assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
     asset_handle_t *a = asset_server_load(f->s, "pkg://game/x.gated", NULL);
     uv_mutex_lock(&g.mu); /* a's read is over: its parse has the old bytes */

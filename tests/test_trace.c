@@ -1171,16 +1171,8 @@ static void test_chrome_json_closes_a_cancelled_load_after_its_last_slice(void *
     assert_non_null(seen.tr);
     assert_int_equal(uv_sem_init(&seen.sem, 0), 0);
     asset_server_t *s = tu_server(1);
-    tu_parse_gate_t g = {.entered = 0, .open = false};
-    uv_mutex_init(&g.mu);
-    uv_cond_init(&g.cond);
-    static const char *const suffixes[] = {".gated", NULL};
-    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
-                         .name = "gated",
-                         .suffixes = suffixes,
-                         .parse = tu_gated_parse,
-                         .free_value = tu_gated_free};
-    assert_int_equal(asset_server_register_loader(s, &ld, &g, 0), ASSET_OK);
+    tu_parse_gate_t g;
+    tu_parse_gate_register(s, &g);
     asset_server_set_trace(s, record_and_post_parse_end, &seen);
     assert_int_equal(asset_mem_put(s, "k.gated", "abc", 3), ASSET_OK);
     asset_handle_t *h = asset_server_load(s, "mem://k.gated", NULL);

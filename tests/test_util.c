@@ -308,3 +308,16 @@ void tu_gated_free(void *ctx, void *value) {
     (void)ctx;
     asset_free(value);
 }
+
+void tu_parse_gate_register(asset_server_t *s, tu_parse_gate_t *g) {
+    *g = (tu_parse_gate_t){.entered = 0, .open = false};
+    uv_mutex_init(&g->mu);
+    uv_cond_init(&g->cond);
+    static const char *const suffixes[] = {".gated", NULL};
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "gated",
+                         .suffixes = suffixes,
+                         .parse = tu_gated_parse,
+                         .free_value = tu_gated_free};
+    assert_int_equal(asset_server_register_loader(s, &ld, g, 0), ASSET_OK);
+}

@@ -74,6 +74,10 @@ typedef struct tu_parse_gate {
 } tu_parse_gate_t;
 asset_status_t tu_gated_parse(void *ctx, asset_parse_t *p);
 void tu_gated_free(void *ctx, void *value);
+/* Initialises g (closed, nothing entered) and registers on s the loader "gated" for
+ * ".gated" with g as its ctx (tu_gated_parse, tu_gated_free). The test destroys g's mu
+ * and cond after the server. */
+void tu_parse_gate_register(asset_server_t *s, tu_parse_gate_t *g);
 
 typedef struct tu_gate tu_gate_t;
 tu_gate_t *tu_gate_register(asset_server_t *s, const char *scheme);
