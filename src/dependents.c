@@ -135,7 +135,7 @@ bool asset__dependents_any(const asset_server_t *s, const char *uri) {
 }
 
 asset__value_t *asset__dependents_next(const asset_server_t *s, const char *base, const void **it,
-                                       const char **parent) {
+                                       const char **parent, const asset__loader_slot_t **dep_ld) {
     const dlink_t *l;
     if (!*it) {
         const dgroup_t *g = find(s, base, strlen(base));
@@ -146,6 +146,8 @@ asset__value_t *asset__dependents_next(const asset_server_t *s, const char *base
     *it = l;
     if (!l) return NULL;
     *parent = l->owner->parent;
+    /* a place's index is its dependency's in the value's list */
+    *dep_ld = asset__value_x(l->owner->v)->deps->h[l - l->owner->links]->loader;
     return l->owner->v;
 }
 

@@ -550,8 +550,12 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
                        char **msg) {
     *msg = NULL;
     size_t bl = strlen(j->uri);
+    /* j's asset is its URI through its loader: its own file through another loader (a
+     * level's raw bytes) is another asset, and no cycle (a review) */
     const char *hit =
-        asset__uri_names(asset__handle_uri(from), j->uri, bl) ? asset__handle_uri(from) : NULL;
+        from->loader == j->loader && asset__uri_names(asset__handle_uri(from), j->uri, bl)
+            ? asset__handle_uri(from)
+            : NULL;
     /* the common edges: a dependency without any of its own, and a parent that no value
      * depends on (a first load: no value can name it, so none is walked) */
     if (!hit &&
@@ -574,7 +578,7 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
              * through it, whatever it names (it named j's URI when it was the edge that
              * closed a cycle in flight, and failed for it: j failed too, a review) */
             if (!asset__dep_loaded(dh)) continue;
-            if (asset__uri_names(asset__handle_uri(dh), j->uri, bl)) {
+            if (dh->loader == j->loader && asset__uri_names(asset__handle_uri(dh), j->uri, bl)) {
                 hit = asset__handle_uri(dh);
                 break;
             }

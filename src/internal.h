@@ -454,6 +454,9 @@ typedef struct asset__ring {
 typedef struct asset__reload_todo {
     asset__map_node_t node; /* in s->reload_todo_map; key: uri */
     bool forced;
+    /* the loader whose handles of uri reload (a parent's re-parse: its file through
+     * another loader, a level's raw bytes, did not change), or NULL: every loader */
+    const asset__loader_slot_t *ld;
     char uri[];
 } asset__reload_todo_t;
 
@@ -855,9 +858,11 @@ void asset__dependents_free(asset_server_t *s);                       /* destroy
 /* The values whose dependencies name base (a base URI), one a call: *it NULL first;
  * NULL at the end. *parent: the URI the value was loaded as. Valid while the lock is
  * held (a value leaves at the flush that frees it). Only while none is unknown
- * (s->dependents_unknown 0): else any value may depend on any URI. */
+ * (s->dependents_unknown 0): else any value may depend on any URI. *dep_ld: the loader
+ * of the value's dependency naming base (a value is built on an asset: a URI through a
+ * loader). */
 asset__value_t *asset__dependents_next(const asset_server_t *s, const char *base, const void **it,
-                                       const char **parent);
+                                       const char **parent, const asset__loader_slot_t **dep_ld);
 
 /* uri_index.c [lock]: the handles naming a base URI (a handle's URI up to '#'), for
  * hot reload. On at create when watching or polling HTTP, else from the first reload

@@ -140,7 +140,8 @@ static void fail_live_no_memory(asset_server_t *s, const char *base, size_t bl,
 
 typedef asset__reload_claim_t claim_t;
 
-static bool todo_push(asset_server_t *s, const char *uri, bool forced);
+static bool todo_push(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
+                      bool forced);
 
 /* [lock] Marks the reload of uri by ld running or being started, if there is one: a
  * change while it runs makes one more after it. */
@@ -169,7 +170,7 @@ static bool mark_running(asset_server_t *s, const char *uri, const asset__loader
 static void reload_after(asset_server_t *s, const char *uri, size_t bl,
                          const asset__loader_slot_t *ld, bool forced) {
     if (s->stopping) return;
-    if (!todo_push(s, uri, forced)) fail_live_no_memory(s, uri, bl, ld);
+    if (!todo_push(s, uri, ld, forced)) fail_live_no_memory(s, uri, bl, ld);
     atomic_store(&s->wake_pending, true); /* the pump, or the failures, at a flush */
 }
 
@@ -202,11 +203,12 @@ static void mark_stale_jobs(asset_server_t *s, const char *uri, bool forced) {
 void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j) {
     if (!j->stale || s->stopping) return;
     /* out of memory: its handles keep what it read, as a reload that failed would */
-    if (!todo_push(s, j->uri, j->stale == ASSET__STALE_FORCED))
+    if (!todo_push(s, j->uri, NULL, j->stale == ASSET__STALE_FORCED))
         asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", j->uri);
 }
 
-static void drop_cached_dependents(asset_server_t *s, const char *base);
+static void drop_cached_dependents(asset_server_t *s, const char *base,
+                                   const asset__loader_slot_t *ld);
 
 /* *arg: set when parent will reload (a live handle of it) and load the dependency again,
  * or may (its own fix awaited: a failed material between a level and a texture). Its
@@ -218,13 +220,13 @@ static void awaiting_push(asset_server_t *s, const char *parent, void *arg) {
     asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
     bool cached = false;
     for (size_t k = 0; k < nl; k++) cached |= asset__cache_remove(&ls[k]->cache, parent);
-    if (cached) drop_cached_dependents(s, parent);
+    if (cached) drop_cached_dependents(s, parent, NULL);
     if (asset__awaited_has(s, parent, pl)) *(bool *)arg = true;
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, parent, pl);
     for (asset_handle_t *h; !*(bool *)arg && (h = asset__uri_iter_next(&it));)
         *(bool *)arg = live(h);
-    if (!todo_push(s, parent, true)) fail_live_no_memory(s, parent, pl, NULL);
+    if (!todo_push(s, parent, NULL, true)) fail_live_no_memory(s, parent, pl, NULL);
 }
 
 /* [lock] uri changed: the parents its failure failed (or loaded without it, optional)
@@ -243,7 +245,9 @@ static bool reload_awaiting(asset_server_t *s, const char *uri, size_t bl) {
     return true;
 }
 
-void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
+/* ld: the loader whose handles reload, or NULL: every loader's */
+static void reload_request(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
+                           bool forced) {
     claim_t claims[ASSET__MAX_LOADERS];
     const asset__loader_slot_t *seen[ASSET__MAX_LOADERS]; /* each loader once: a reload
                                                            * running is looked for once */
@@ -256,7 +260,7 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, uri, bl);
     for (asset_handle_t *h; !s->stopping && (h = asset__uri_iter_next(&it));) {
-        if (!live(h)) continue;
+        if (!live(h) || (ld && h->loader != ld)) continue;
         bool known = false;
         for (size_t i = 0; i < nseen && !known; i++) {
             known = seen[i] == h->loader;
@@ -302,13 +306,20 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     }
 }
 
-/* [lock] Queues a reload of uri for the pump (forced: a fresh parse; a URI queued
- * twice is forced if either asked). False: no memory (the caller tells the handles
- * that then keep their value). */
-static bool todo_push(asset_server_t *s, const char *uri, bool forced) {
+void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
+    reload_request(s, uri, NULL, forced);
+}
+
+/* [lock] Queues a reload of uri by ld (NULL: every loader) for the pump (forced: a
+ * fresh parse; a URI queued twice is forced if either asked, and by every loader
+ * unless both named the same). False: no memory (the caller tells the handles that
+ * then keep their value). */
+static bool todo_push(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
+                      bool forced) {
     asset__reload_todo_t *t = (asset__reload_todo_t *)asset__map_get(&s->reload_todo_map, uri);
     if (t) {
         t->forced |= forced;
+        if (t->ld != ld) t->ld = NULL;
         return true;
     }
     if (s->reload_ntodo == s->reload_todo_cap) {
@@ -324,6 +335,7 @@ static bool todo_push(asset_server_t *s, const char *uri, bool forced) {
     memcpy(t->uri, uri, ul);
     t->node.key = t->uri;
     t->forced = forced;
+    t->ld = ld;
     if (!asset__map_put(&s->reload_todo_map, &t->node)) {
         asset_free(t);
         return false;
@@ -353,14 +365,14 @@ void asset__reload_pump(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns
     uv_mutex_unlock(&s->lock);
     for (; i < n; i++) {
         if (i && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
-        asset__reload_request(s, todo[i]->uri, todo[i]->forced);
+        reload_request(s, todo[i]->uri, todo[i]->ld, todo[i]->forced);
         asset_free(todo[i]);
     }
     if (i < n) {
         uv_mutex_lock(&s->lock);
         for (; i < n; i++) {
             const char *uri = todo[i]->uri;
-            if (!s->stopping && !todo_push(s, uri, todo[i]->forced))
+            if (!s->stopping && !todo_push(s, uri, todo[i]->ld, todo[i]->forced))
                 fail_live_no_memory(s, uri, strlen(uri), NULL);
             asset_free(todo[i]);
         }
@@ -371,12 +383,15 @@ void asset__reload_pump(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns
     asset_free(todo);
 }
 
-/* Whether v was built on an asset of URI base (a dependency of base, or of a label of
- * it, that loaded: as asset__dependents_add lists it). */
-static bool built_on(const asset__value_t *v, const char *base, size_t bl) {
+/* Whether v was built on an asset of URI base by ld (NULL: any loader; a dependency of
+ * base, or of a label of it, that loaded: as asset__dependents_add lists it). */
+static bool built_on(const asset__value_t *v, const char *base, size_t bl,
+                     const asset__loader_slot_t *ld) {
     for (size_t i = 0; i < asset__value_ndeps(v); i++) {
         const asset_handle_t *d = asset__value_x(v)->deps->h[i];
-        if (asset__dep_loaded(d) && asset__uri_names(asset__handle_uri(d), base, bl)) return true;
+        if (asset__dep_loaded(d) && (!ld || d->loader == ld) &&
+            asset__uri_names(asset__handle_uri(d), base, bl))
+            return true;
     }
     return false;
 }
@@ -402,7 +417,7 @@ static void queue_value(asset_server_t *s, const asset__value_t *v, const char *
         if (!live(h) || (h->value != v && shown(h) != v)) continue;
         if (!queued) {
             char *pb = asset__strndup(parent, pl);
-            queued = pb && todo_push(s, pb, true);
+            queued = pb && todo_push(s, pb, h->loader, true);
             asset_free(pb);
             if (queued) return; /* its handles reload with it */
         }
@@ -410,26 +425,29 @@ static void queue_value(asset_server_t *s, const asset__value_t *v, const char *
     }
 }
 
-/* Live assets whose value holds a dependency on base: re-parse them. */
-static void queue_dependents(asset_server_t *s, const char *base) {
+/* Live assets whose value holds a dependency on base through ld (its change): re-parse
+ * them, by their own loader. By URI alone, an asset depending on its own file through
+ * another loader (a level on its raw bytes) re-parsed itself for ever (a review). */
+static void queue_dependents(asset_server_t *s, const char *base, const asset__loader_slot_t *ld) {
     size_t bl = strlen(base);
     s->dependents_walks++;
     if (!s->dependents_unknown) { /* the values depending on base, not every handle */
         const void *it = NULL;
         const char *parent;
-        for (asset__value_t *v; (v = asset__dependents_next(s, base, &it, &parent));) {
+        const asset__loader_slot_t *dl;
+        for (asset__value_t *v; (v = asset__dependents_next(s, base, &it, &parent, &dl));) {
             s->dependents_visits++;
-            queue_value(s, v, parent);
+            if (dl == ld) queue_value(s, v, parent);
         }
         return;
     }
     for (asset_handle_t *p = s->all; p; p = p->all_next) {
         s->dependents_visits++;
         if (!live(p) || !p->value) continue;
-        if (!built_on(p->value, base, bl) && !built_on(shown(p), base, bl)) continue;
+        if (!built_on(p->value, base, bl, ld) && !built_on(shown(p), base, bl, ld)) continue;
         size_t pl = strcspn(asset__handle_uri(p), "#");
         char *pb = asset__strndup(asset__handle_uri(p), pl);
-        if (!pb || !todo_push(s, pb, true)) fail_no_memory(s, p); /* it keeps its value */
+        if (!pb || !todo_push(s, pb, p->loader, true)) fail_no_memory(s, p); /* keeps its value */
         asset_free(pb);
     }
 }
@@ -455,8 +473,10 @@ static bool todo_drop(char ***todo, size_t *n, size_t *cap, asset__cache_t *c, c
  * their caches, so that the next load parses them again (a cache entry is revalidated
  * by its own version, which says nothing of its dependencies': a new load of a released
  * parent got the one built on the old dependency). Live ones re-parse as well
- * (queue_dependents). */
-static void drop_cached_dependents(asset_server_t *s, const char *base) {
+ * (queue_dependents). ld: the loader base changed by (NULL: any); what is built on
+ * base through another loader was not (the values dropped after it: any of theirs). */
+static void drop_cached_dependents(asset_server_t *s, const char *base,
+                                   const asset__loader_slot_t *ld) {
     char **todo = NULL;
     size_t n = 0, cap = 0, nl = 0;
     asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
@@ -470,8 +490,10 @@ static void drop_cached_dependents(asset_server_t *s, const char *base) {
         if (walk && !s->dependents_unknown) { /* the values depending on cur: cached? */
             const void *it = NULL;
             const char *parent;
-            for (asset__value_t *v; (v = asset__dependents_next(s, cur, &it, &parent));) {
+            const asset__loader_slot_t *dl;
+            for (asset__value_t *v; (v = asset__dependents_next(s, cur, &it, &parent, &dl));) {
                 s->dependents_visits++;
+                if (ld && dl != ld) continue;
                 asset__cache_t *c = &v->loader->cache;
                 asset__map_link_t *l = asset__map_find(&c->map, parent);
                 if (!l) continue;
@@ -489,13 +511,14 @@ static void drop_cached_dependents(asset_server_t *s, const char *base) {
             for (asset__cache_entry_t *e = c->lru_head, *next; e; e = next) {
                 next = e->lru_next;
                 s->dependents_visits++;
-                if (!built_on(e->value, cur, bl)) continue;
+                if (!built_on(e->value, cur, bl, ld)) continue;
                 /* next is another entry: still there */
                 if (!todo_drop(&todo, &n, &cap, c, asset__cache_entry_key(e))) break;
             }
         }
         asset_free(cur);
         cur = n ? todo[--n] : NULL;
+        ld = NULL;
     }
     while (n) asset_free(todo[--n]);
     asset_free(todo);
@@ -692,8 +715,8 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         asset__log(s, ASSET_LOG_INFO, "reloaded %s", base);
     /* each walks every live handle or cached value: only for a URI values depend on */
     if (changed && s->dep_values && asset__dependents_any(s, base)) {
-        drop_cached_dependents(s, base);
-        queue_dependents(s, base);
+        drop_cached_dependents(s, base, rh->loader);
+        queue_dependents(s, base, rh->loader);
     }
     if (changed) atomic_store(&s->wake_pending, true); /* not stopping: checked above */
     if (rh->reload_again) reload_after(s, base, bl, rh->loader, rh->reload_again_forced);
