@@ -973,7 +973,8 @@ ASSET_API void asset_handle_cancel(asset_handle_t *h);
 /* Changes the priority of h's load. A queued job runs at the highest priority of its
  * live handles (coalesced loads share a job), so raising one handle raises the job and,
  * transitively, the queued dependencies it waits for; lowering one lowers the job only
- * as far as its other handles allow (dependencies keep theirs). A job a worker has
+ * as far as its other handles allow, and its dependencies as far as what else waits
+ * for them allows (not below a priority their own load gave). A job a worker has
  * started is not affected. A queued job that finds no memory to move keeps its old
  * priority (asset_server_foreach_job says which; a later call tries again). Returns
  * ASSET_OK, or ASSET_E_INVALID (NULL handle, or p not HIGH, NORMAL or LOW). Any

@@ -623,6 +623,7 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
     asset__job_t *j = d->parent;
     if (before) { /* nothing decided or attached yet */
         h->dep = ASSET__DEP_EDGE;
+        h->dep_prio = d->inherit ? 0 : (uint8_t)h->priority;
         if (d->inherit) asset__handle_set_prio(h, j->priority); /* not attached yet */
         return;
     }

@@ -339,6 +339,41 @@ static void test_a_raise_through_a_parent_survives_a_later_set_priority(void **s
     teardown(&f);
 }
 
+/* A dependency runs at the best priority of what waits for it: a parent lowered (its
+ * priority set lower, or its raiser cancelled) lowers the dependencies it raised, as a
+ * raised one raises them. They kept the raise: a level lowered to LOW (gone to the
+ * background) had its textures run HIGH, before the loads the program wanted first. */
+static void lowered_parent_case(bool by_cancel) {
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *p =
+        load(&f, "mem://p.par", by_cancel ? ASSET_PRIORITY_LOW : ASSET_PRIORITY_HIGH);
+    asset_handle_t *p2 = by_cancel ? load(&f, "mem://p.par", ASSET_PRIORITY_HIGH) : NULL;
+    tu_gate_open(f.gate);
+    tu_gate_wait_entered(f.hold, 1); /* d.rec queued HIGH, as a dependency of p */
+    asset_handle_t *q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
+    if (by_cancel)
+        asset_handle_cancel(p2);
+    else
+        assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_LOW), ASSET_OK);
+    tu_gate_open(f.hold);
+    wait_parsed(&f, 2); /* the worker's order, before a wait could run d.rec itself */
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    assert_int_equal(tu_wait(q), ASSET_OK);
+    assert_string_equal(f.order.seen[0], "mem://q.rec");
+    assert_string_equal(f.order.seen[1], "mem://d.rec");
+    asset_handle_release(p);
+    if (p2) asset_handle_release(p2);
+    asset_handle_release(q);
+    teardown(&f);
+}
+
+static void test_lowering_a_parent_lowers_what_it_waits_for(void **state) {
+    (void)state;
+    lowered_parent_case(false);
+    lowered_parent_case(true);
+}
+
 /* A job's priority comes from counts of its handles per priority (each priority
  * change and cancel walked every coalesced handle: 40,000 handles took 4 s, a review
  * found). The counts follow attaches, changes, cancels and raises: checked here
@@ -404,6 +439,7 @@ int main(void) {
         cmocka_unit_test(test_a_raiser_leaving_a_started_job_takes_its_raise_with_it),
         cmocka_unit_test(test_dependencies_follow_a_raised_parent),
         cmocka_unit_test(test_a_raise_through_a_parent_survives_a_later_set_priority),
+        cmocka_unit_test(test_lowering_a_parent_lowers_what_it_waits_for),
         cmocka_unit_test(test_dependencies_take_their_parents_priority),
         cmocka_unit_test(test_a_jobs_priority_follows_counts_of_its_handles),
         cmocka_unit_test(test_bad_priority_and_null_handle_are_refused),
