@@ -471,6 +471,7 @@ typedef struct asset__reload_claim {
     const asset__loader_slot_t *ld;
     bool again, forced; /* as reload_again and reload_again_forced of a running reload */
     bool no_cache;      /* every live handle it reloads was loaded no_cache: so is it */
+    int8_t priority;    /* the best of the live handles it reloads: its job's */
 } asset__reload_claim_t;
 
 /* ---- handles ---- */

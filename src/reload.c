@@ -264,23 +264,33 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
         bool known = false;
         for (size_t i = 0; i < nseen && !known; i++) {
             known = seen[i] == h->loader;
-            if (known && seen_claim[i] >= 0 && !h->no_cache) claims[seen_claim[i]].no_cache = false;
+            if (!known || seen_claim[i] < 0) continue;
+            claim_t *c = &claims[seen_claim[i]];
+            if (!h->no_cache) c->no_cache = false;
+            if (h->priority < c->priority) c->priority = h->priority;
         }
         if (known || nseen == ASSET__MAX_LOADERS) continue;
         seen_claim[nseen] = -1;
         seen[nseen++] = h->loader;
         if (mark_running(s, uri, h->loader, forced)) continue;
         seen_claim[nseen - 1] = (int)n;
-        claims[n] = (claim_t){
-            .next = s->reload_claims, .uri = uri, .ld = h->loader, .no_cache = h->no_cache};
+        claims[n] = (claim_t){.next = s->reload_claims,
+                              .uri = uri,
+                              .ld = h->loader,
+                              .no_cache = h->no_cache,
+                              .priority = h->priority};
         s->reload_claims = &claims[n++];
     }
     uv_mutex_unlock(&s->lock);
     if (awaited) asset__maybe_wake(s); /* the parents' reloads, at the next pump */
     for (size_t i = 0; i < n; i++) {
         claim_t *c = &claims[i];
-        /* a no_cache load's value goes in no cache, its reloads' neither (they cached it) */
-        asset_load_options_t o = {.loader = c->ld->name, .no_cache = c->no_cache};
+        /* a no_cache load's value goes in no cache, its reloads' neither (they cached it);
+         * it runs at the best priority of what it reloads (it ran NORMAL: a HIGH HUD
+         * font's change waited behind a level's NORMAL loads, a review) */
+        asset_load_options_t o = {.loader = c->ld->name,
+                                  .no_cache = c->no_cache,
+                                  .priority = (asset_priority_t)c->priority};
         unsigned flags = ASSET__LOAD_RELOAD | (forced ? ASSET__LOAD_FORCED : 0);
         asset_handle_t *rh = asset__load_ex(s, uri, &o, NULL, false, false, flags);
         if (!rh)

@@ -374,6 +374,32 @@ static void test_lowering_a_parent_lowers_what_it_waits_for(void **state) {
     lowered_parent_case(true);
 }
 
+/* A reload runs at the best priority of the live handles it reloads: a change of an
+ * asset a HIGH handle holds (a HUD font) runs before the NORMAL loads queued ahead of it.
+ * Reload jobs always ran at NORMAL. */
+static void test_a_reload_runs_at_the_priority_of_the_handles_it_reloads(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *a = load(&f, "mem://a.rec", ASSET_PRIORITY_HIGH);
+    tu_gate_open(f.gate);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    asset_handle_t *x = load(&f, "hold://y", ASSET_PRIORITY_HIGH);
+    tu_gate_wait_entered(f.hold, 1); /* the worker held: what follows queues */
+    asset_handle_t *q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
+    asset_server_reload(f.s, "mem://a.rec");
+    tu_gate_open(f.hold);
+    wait_parsed(&f, 3);
+    assert_string_equal(f.order.seen[0], "mem://a.rec");
+    assert_string_equal(f.order.seen[1], "mem://a.rec"); /* the reload, HIGH */
+    assert_string_equal(f.order.seen[2], "mem://q.rec");
+    assert_int_equal(tu_wait(q), ASSET_OK);
+    asset_handle_release(a);
+    asset_handle_release(x);
+    asset_handle_release(q);
+    teardown(&f);
+}
+
 /* A job's priority comes from counts of its handles per priority (each priority
  * change and cancel walked every coalesced handle: 40,000 handles took 4 s, a review
  * found). The counts follow attaches, changes, cancels and raises: checked here
@@ -440,6 +466,7 @@ int main(void) {
         cmocka_unit_test(test_dependencies_follow_a_raised_parent),
         cmocka_unit_test(test_a_raise_through_a_parent_survives_a_later_set_priority),
         cmocka_unit_test(test_lowering_a_parent_lowers_what_it_waits_for),
+        cmocka_unit_test(test_a_reload_runs_at_the_priority_of_the_handles_it_reloads),
         cmocka_unit_test(test_dependencies_take_their_parents_priority),
         cmocka_unit_test(test_a_jobs_priority_follows_counts_of_its_handles),
         cmocka_unit_test(test_bad_priority_and_null_handle_are_refused),
