@@ -415,8 +415,21 @@ static const asset__value_t *shown(const asset_handle_t *h) {
                                                                                 : h->value;
 }
 
-/* [lock] The live handles of v, loaded as parent, re-parse (a reload queued), or hear
- * that memory ran out. */
+/* [lock] Whether h shows v, or will (shown), or a label of v: a label held alone
+ * (atlas.g#hero) is built on what v is built on, and was not re-parsed when that changed
+ * (a review). */
+static bool shows(asset_server_t *s, const asset_handle_t *h, const asset__value_t *v) {
+    const asset__value_t *hv = shown(h);
+    if (h->value == v || hv == v) return true;
+    if (!h->label) return false;
+    asset__value_extra_t *x = asset__value_x(v); /* it has dependencies: its extra part */
+    size_t n = asset__value_nlabels(v);
+    size_t i = asset__labels_find(s, x->labels, n, &x->label_ix, h->label);
+    return i < n && (x->labels[i].value == h->value || x->labels[i].value == hv);
+}
+
+/* [lock] The live handles of v, loaded as parent (or of its labels), re-parse (a reload
+ * queued), or hear that memory ran out. */
 static void queue_value(asset_server_t *s, const asset__value_t *v, const char *parent) {
     size_t pl = strcspn(parent, "#");
     asset__uri_iter_t it;
@@ -424,7 +437,7 @@ static void queue_value(asset_server_t *s, const asset__value_t *v, const char *
     bool queued = false;
     for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
         s->dependents_visits++;
-        if (!live(h) || (h->value != v && shown(h) != v)) continue;
+        if (!live(h) || !shows(s, h, v)) continue;
         if (!queued) {
             char *pb = asset__strndup(parent, pl);
             queued = pb && todo_push(s, pb, h->loader, true);
