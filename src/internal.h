@@ -260,6 +260,10 @@ struct asset_request {
     /* it failed for a state that passes (asset__errno_transient: a file another program
      * holds without sharing): a reload of it is tried again (reload.c) */
     bool transient;
+    /* the read is over (its source returned, or asset_request_finish was called): a
+     * later asset_request_finish is a source's misuse, refused (the worker keeps the
+     * request for its next read, so it acted on another job: a review) */
+    atomic_bool closed;
 };
 void asset__request_init(struct asset_request *r, struct asset__job *job);
 void asset__request_reset_data(struct asset_request *r);

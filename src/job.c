@@ -508,6 +508,8 @@ static void job_run(asset_server_t *s, asset__job_t *j) {
     asset__trace_job(s, j, ASSET__TR_READ_START, ASSET_OK);
     asset_status_t st = src->vt.read(src->ctx, r);
     atomic_fetch_add_explicit(&s->source_reads, 1, memory_order_relaxed);
+    if (st != ASSET_PENDING || !(src->vt.flags & ASSET_SOURCE_ASYNC)) /* no finish to come */
+        atomic_store_explicit(&r->closed, true, memory_order_relaxed);
     if (st == ASSET_PENDING && (src->vt.flags & ASSET_SOURCE_ASYNC)) {
         if (asset__job_pending_hook) asset__job_pending_hook(j);
         uv_mutex_lock(&s->lock);
@@ -548,6 +550,20 @@ static bool parse_inline(const asset__job_t *j) {
 void asset_request_finish(asset_request_t *r, asset_status_t st) {
     asset__job_t *j = r->job;
     asset_server_t *s = r->server;
+    /* Once per read that returned (or will return) PENDING. A request finished already
+     * is kept for the worker's next read: a second finish acted on that read's job (its
+     * adopted bytes dropped, its result replaced: a review). Refused while the request
+     * is idle, or another job's whose read is not an ASYNC one in progress. */
+    const asset__source_slot_t *src = j ? j->source : NULL;
+    if (!src || !(src->vt.flags & ASSET_SOURCE_ASYNC) ||
+        atomic_exchange_explicit(&r->closed, true, memory_order_acq_rel)) {
+        asset__log(s, ASSET_LOG_ERROR,
+                   "asset_request_finish(%s): refused: this request's read is over (finished "
+                   "already, or not an ASYNC source's read); a request must not be touched "
+                   "after its finish",
+                   asset_err_name(st));
+        return;
+    }
     /* PENDING is no result: inside read it read as "not ASYNC", from another thread as
      * "an unexpected status (1)" (a review) */
     if (st == ASSET_PENDING)

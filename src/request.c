@@ -10,6 +10,7 @@ void asset__request_init(struct asset_request *r, asset__job_t *job) {
     r->uri = job->uri;
     r->path = job->path;
     r->cached_version = job->cached_version;
+    atomic_init(&r->closed, false);
 }
 
 void asset__request_reset_data(struct asset_request *r) {
@@ -33,6 +34,9 @@ static void version_free(struct asset_request *r) {
 }
 
 void asset__request_dispose(struct asset_request *r) {
+    /* kept for the worker's next read, or freed: a finish from now on is refused */
+    atomic_store_explicit(&r->closed, true, memory_order_relaxed);
+    r->job = NULL;
     asset__request_reset_data(r);
     version_free(r);
     asset_free(r->message);
@@ -57,12 +61,15 @@ char *asset__request_version_buf(struct asset_request *r) {
     return r->version = r->version_buf;
 }
 
+/* No job: the request's read is over (a source's call after its finish): nothing to
+ * report to, and cancelled, so that a write is refused (the request went back to its
+ * worker, whose next read would have leaked the bytes). */
 void asset_request_set_total(asset_request_t *r, uint64_t bytes) {
-    atomic_store_explicit(&r->job->total, bytes, memory_order_relaxed);
+    if (r->job) atomic_store_explicit(&r->job->total, bytes, memory_order_relaxed);
 }
 
 bool asset_request_cancelled(const asset_request_t *r) {
-    return atomic_load_explicit(&r->job->cancelled, memory_order_acquire);
+    return !r->job || atomic_load_explicit(&r->job->cancelled, memory_order_acquire);
 }
 
 asset_status_t asset__request_reserve(struct asset_request *r, size_t n) {
