@@ -644,9 +644,13 @@ void asset__pkg_destroy(asset__pkg_t *p);
 /* *hid: ASSET__PKG_HID when the mount hides one of the same name (a remount), whose
  * files loads in flight may have read (asset__jobs_remounted of its name);
  * ASSET__PKG_MISSED when a read found some package not mounted since the last mount
- * (it may be in flight, and be this one's: asset__jobs_remounted of every package);
+ * (it may be in flight, and be this one's: asset__jobs_remounted of every package), or
+ * while another mount told that has not looked yet (asset__pkg_walked);
  * 0 otherwise (a first mount, no miss: no load in flight read anything of it). */
 enum { ASSET__PKG_HID = 1, ASSET__PKG_MISSED = 2 };
+/* A mount told ASSET__PKG_MISSED has looked at the loads in flight (each such mount
+ * calls it once). */
+void asset__pkg_walked(asset__pkg_t *p);
 int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir, int *hid);
 /* The file behind "name/rel" of a directory package (NULL: embedded or unknown; or no
  * memory, and *nomem says so). */
@@ -1204,6 +1208,9 @@ extern void (*asset__job_pending_hook)(asset__job_t *j);
 /* Tests: called by a pkg:// lookup that found its package on pkg_path, before it
  * records it (sources/pkg.c). */
 extern void (*asset__pkg_found_hook)(const char *name);
+/* Tests: called by asset_server_mount once the mount is made, before it looks at the
+ * loads in flight. */
+extern void (*asset__pkg_mounted_hook)(const char *name);
 /* Tests: the table entries embedded listings have looked at (sources/pkg.c). */
 extern atomic_uint_fast64_t asset__pkg_list_visits;
 /* Tests: the mem:// keys listings have looked at (sources/mem.c). */

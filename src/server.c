@@ -399,17 +399,21 @@ void asset_server_stats(const asset_server_t *cs, asset_stats_t *out) {
 
 /* ---- packages and the mem store ---- */
 
+void (*asset__pkg_mounted_hook)(const char *name) = NULL;
+
 int asset_server_mount(asset_server_t *s, const char *pkg, const char *dir) {
     if (!s || !pkg || !dir) return ASSET_E_INVALID;
     int hid = 0;
     int rc = asset__pkg_mount(s->pkg, pkg, dir, &hid);
     if (rc != ASSET_OK) return rc;
+    if (asset__pkg_mounted_hook) asset__pkg_mounted_hook(pkg);
     /* later loads read this mount, not the one it hid. A first mount hid none, and no
      * load in flight read a mount of its name: no walk of them (every mount walked
      * every load in flight under the lock: 5,000 packages mounted while 50,000 loads
      * were in flight, 27 s; a review), unless a read found a package not mounted since
      * the last mount: it may be this one's, and a later load joined it (a review) */
     if (hid) asset__jobs_remounted(s, hid == ASSET__PKG_MISSED ? NULL : pkg);
+    if (hid == ASSET__PKG_MISSED) asset__pkg_walked(s->pkg);
     asset__log(s, ASSET_LOG_INFO, "mounted %s at %s", pkg, dir);
     return rc;
 }
@@ -421,6 +425,7 @@ int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
     int rc = asset__pkg_mount_embedded(s->pkg, pkg, files, count, &hid);
     if (rc != ASSET_OK) return rc;
     if (hid) asset__jobs_remounted(s, hid == ASSET__PKG_MISSED ? NULL : pkg); /* as above */
+    if (hid == ASSET__PKG_MISSED) asset__pkg_walked(s->pkg);
     asset__log(s, ASSET_LOG_INFO, "mounted %s: %zu embedded file%s", pkg, count,
                count == 1 ? "" : "s");
     return rc;

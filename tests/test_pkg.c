@@ -1087,14 +1087,31 @@ static struct {
     const char *name, *dir;
     char uri[256];
     asset_handle_t *late;
+    bool between; /* the mount of `name` is made inside another mount (mount_between) */
 } g_late;
+
+/* test_two_mounts_at_once_leave_no_load_joining_a_read_that_found_none's: called by the
+ * mount of "other" once it is made, before it looks at the loads in flight: the mount
+ * of the package and the load then, as another thread mounting at that moment would */
+static void mount_between(const char *name) {
+    if (strcmp(name, "other")) return;
+    asset__pkg_mounted_hook = NULL;
+    assert_int_equal(asset_server_mount(g_late.s, g_late.name, g_late.dir), ASSET_OK);
+    asset_load_options_t o = {.loader = "bytes"};
+    g_late.late = asset_server_load(g_late.s, g_late.uri, &o);
+}
 
 static void *late_alloc(size_t n, void *user) {
     (void)user;
     if (n == g_late.size && atomic_exchange(&g_late.armed, false)) {
-        assert_int_equal(asset_server_mount(g_late.s, g_late.name, g_late.dir), ASSET_OK);
-        asset_load_options_t o = {.loader = "bytes"};
-        g_late.late = asset_server_load(g_late.s, g_late.uri, &o);
+        if (g_late.between) {
+            asset__pkg_mounted_hook = mount_between;
+            assert_int_equal(asset_server_mount(g_late.s, "other", g_late.dir), ASSET_OK);
+        } else {
+            assert_int_equal(asset_server_mount(g_late.s, g_late.name, g_late.dir), ASSET_OK);
+            asset_load_options_t o = {.loader = "bytes"};
+            g_late.late = asset_server_load(g_late.s, g_late.uri, &o);
+        }
     }
     return malloc(n);
 }
@@ -1111,9 +1128,7 @@ static void late_free(void *p, void *user) {
  * found the package not mounted (before the mount) and failed with ASSET_E_NOT_FOUND:
  * a first mount hides no mount, so it marked no load in flight as read before it, and a
  * later load coalesces with any unmarked one. The late load reads the mount. */
-static void test_a_load_after_a_first_mount_joins_no_read_that_found_none(void **state) {
-    fx_t *f = *state;
-    skip_without_threads("a read on a worker");
+static void late_mount_run(fx_t *f, bool between) {
     char name[80];
     memset(name, 'q', 70);
     name[70] = 0;
@@ -1121,6 +1136,7 @@ static void test_a_load_after_a_first_mount_joins_no_read_that_found_none(void *
     g_late.name = name;
     g_late.dir = f->game;
     g_late.late = NULL;
+    g_late.between = between;
     snprintf(g_late.uri, sizeof g_late.uri, "pkg://%s/hero.txt", name);
     g_late.size = (size_t)snprintf(NULL, 0, "package '%s' is not mounted", name) + 1;
     atomic_store(&g_late.armed, true);
@@ -1137,11 +1153,26 @@ static void test_a_load_after_a_first_mount_joins_no_read_that_found_none(void *
     if (st != ASSET_OK) fail_msg("the load after the mount: %s", msg);
 }
 
+static void test_a_load_after_a_first_mount_joins_no_read_that_found_none(void **state) {
+    skip_without_threads("a read on a worker");
+    late_mount_run(*state, false);
+}
+
+/* The same with two mounts at once: the first (of another package) took the "a read
+ * found none" mark and had not looked at the loads in flight yet when the second, of
+ * the package the read missed, was made. That one saw no mark and looked at none: a
+ * load after it joined the read, which failed with ASSET_E_NOT_FOUND. */
+static void test_two_mounts_at_once_leave_no_load_joining_a_read_that_found_none(void **state) {
+    skip_without_threads("a read on a worker");
+    late_mount_run(*state, true);
+}
+
 int main(void) {
     /* test_a_load_after_a_first_mount_joins_no_read_that_found_none's hook */
     asset_set_allocator(&(asset_allocator_t){late_alloc, late_realloc, late_free, NULL});
     const struct CMUnitTest tests[] = {
         FX(test_a_load_after_a_first_mount_joins_no_read_that_found_none),
+        FX(test_two_mounts_at_once_leave_no_load_joining_a_read_that_found_none),
         FX(test_mounted_directory_serves_its_files),
         FX(test_mount_refuses_bad_names_and_missing_dirs),
         FX(test_unknown_package_is_not_found),

@@ -47,6 +47,10 @@ struct asset__pkg {
     /* [lock] a lookup found no mount of its name since the last explicit mount: its
      * read, which fails, may still be in flight when a mount of the name comes */
     bool missed;
+    /* [lock] mounts that took `missed` (or came while one had) and have not looked at
+     * the loads in flight yet (asset__pkg_walked): a mount meanwhile looks too, else a
+     * load after it joined the read that missed its package (a review) */
+    unsigned walking;
 };
 
 /* A package name's longest (find looks names up in a buffer of this size + 1). */
@@ -200,10 +204,17 @@ static bool add_mount(asset__pkg_t *p, mount_t *m, int *walk) {
     uv_mutex_lock(&p->lock);
     bool hid = false;
     bool ok = push_mount(p, m, &hid);
-    *walk = !ok ? 0 : p->missed ? ASSET__PKG_MISSED : hid ? ASSET__PKG_HID : 0;
+    *walk = !ok ? 0 : p->missed || p->walking ? ASSET__PKG_MISSED : hid ? ASSET__PKG_HID : 0;
+    if (*walk == ASSET__PKG_MISSED) p->walking++;
     if (ok) p->missed = false;
     uv_mutex_unlock(&p->lock);
     return ok;
+}
+
+void asset__pkg_walked(asset__pkg_t *p) {
+    uv_mutex_lock(&p->lock);
+    p->walking--;
+    uv_mutex_unlock(&p->lock);
 }
 
 /* A read or listing is done with m (find gave it). */
