@@ -72,6 +72,18 @@ static void drop_cached_scheme(asset_server_t *s, const char *scheme) {
     }
 }
 
+/* The bytes of a source vtable of ABI abi: fields are only ever appended, so a program
+ * built against an older header passed a shorter struct, and a copy of the whole current
+ * one read past its end (the loader vtable's copy already went by its abi). A new ABI
+ * adds its size here; one newer than this library's: the fields this library knows. */
+#define SOURCE_ABI1_SIZE (offsetof(asset_source_t, destroy) + sizeof(void (*)(void *)))
+_Static_assert(ASSET_SOURCE_ABI == 1 && sizeof(asset_source_t) == SOURCE_ABI1_SIZE,
+               "a new source ABI: give source_vt_size its size");
+static size_t source_vt_size(uint32_t abi) {
+    (void)abi; /* ABI 1 is the only one */
+    return SOURCE_ABI1_SIZE;
+}
+
 int asset_server_register_source(asset_server_t *s, const asset_source_t *src, void *ctx) {
     if (!s || !src || src->abi < 1 || !src->scheme || !*src->scheme || !src->read)
         return ASSET_E_INVALID;
@@ -89,7 +101,7 @@ int asset_server_register_source(asset_server_t *s, const asset_source_t *src, v
         asset_free(slot);
         return ASSET_E_NO_MEMORY;
     }
-    slot->vt = *src;
+    memcpy(&slot->vt, src, source_vt_size(src->abi)); /* the rest stays zero (calloc) */
     slot->vt.scheme = slot->scheme = scheme;
     slot->ctx = ctx;
     int rc = ASSET_OK;

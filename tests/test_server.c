@@ -266,6 +266,39 @@ static void test_register_source_copies_the_vtable_and_scheme(void **state) {
     asset_server_destroy(s);
 }
 
+/* A source vtable of ABI 1 in memory of exactly ABI 1's size (a program built against
+ * that header, once the struct grows): registration reads no byte past it (ASan), and
+ * one of a newer ABI than this library's registers with the fields it knows. */
+static void test_register_source_reads_only_the_fields_of_its_abi(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    echo_t e = {"old", 0, 0};
+    asset_source_t full = echo_vt("old");
+    full.abi = 1;
+    size_t abi1 = offsetof(asset_source_t, destroy) + sizeof full.destroy;
+    void *mem = malloc(abi1);
+    assert_non_null(mem);
+    memcpy(mem, &full, abi1);
+    assert_int_equal(asset_server_register_source(s, mem, &e), ASSET_OK);
+    free(mem);
+    struct {
+        asset_source_t v;
+        void *later[4]; /* fields of an ABI this library does not know */
+    } newer = {echo_vt("new"), {NULL, NULL, NULL, NULL}};
+    newer.v.abi = 99;
+    echo_t e2 = {"new", 0, 0};
+    assert_int_equal(asset_server_register_source(s, &newer.v, &e2), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "old://p", ASSET_OK);
+    tu_expect_text(h, "old:p");
+    asset_handle_t *n = tu_load_wait(s, "new://p", ASSET_OK);
+    tu_expect_text(n, "new:p");
+    asset_handle_release(h);
+    asset_handle_release(n);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&e.destroys), 1);
+    assert_int_equal(atomic_load(&e2.destroys), 1);
+}
+
 static void test_user_source_replaces_a_builtin(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -1193,6 +1226,7 @@ int main(void) {
         cmocka_unit_test(test_shutdown_instance_refused_in_its_callback_keeps_the_instance),
         cmocka_unit_test(test_register_source_validates_the_vtable),
         cmocka_unit_test(test_register_source_copies_the_vtable_and_scheme),
+        cmocka_unit_test(test_register_source_reads_only_the_fields_of_its_abi),
         cmocka_unit_test(test_user_source_replaces_a_builtin),
         cmocka_unit_test(test_replacing_a_user_source_destroys_the_old_one_once),
         cmocka_unit_test(test_unknown_scheme_and_loader_fail_with_message),
