@@ -303,6 +303,43 @@ static void test_a_mount_costs_nothing_per_load_in_flight(void **state) {
         fail_msg("%d first mounts looked at %llu loads in flight", MOUNTS, (unsigned long long)v);
 }
 
+/* A package found on pkg_path is no package "not mounted": its lookup marked one, and
+ * every mount after it (until the next) looked at every load in flight for a read
+ * that may have missed its package (with pkg_path, a walk per first use of a package). */
+static void test_a_package_found_on_pkg_path_makes_no_mount_look_at_loads(void **state) {
+    fx_t *f = *state;
+    skip_without_threads("a load in flight");
+    char *root = tu_path(f->dir, "searched");
+    free(tu_write_file(root, "dlc/hero.txt", "searched", 8));
+    asset_server_config_t cfg = {.pkg_path = root};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    stall_t st = {.reqs = calloc(1, sizeof(asset_request_t *))};
+    assert_non_null(st.reqs);
+    uv_mutex_init(&st.mu);
+    uv_cond_init(&st.cond);
+    asset_source_t src = {ASSET_SOURCE_ABI, "stall", ASSET_SOURCE_ASYNC, stall_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, &st), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "stall://x", NULL);
+    uv_mutex_lock(&st.mu);
+    while (st.n < 1) assert_int_equal(uv_cond_timedwait(&st.cond, &st.mu, 60000000000ull), 0);
+    uv_mutex_unlock(&st.mu);
+    expect_text(s, "pkg://dlc/hero.txt", "searched");
+    static const asset_embedded_file_t one[] = {{"a.txt", "a", 1}};
+    uint64_t v0 = atomic_load(&asset__mount_job_visits);
+    assert_int_equal(asset_server_mount_embedded(s, "other", one, 1), ASSET_OK);
+    uint64_t v = atomic_load(&asset__mount_job_visits) - v0;
+    asset_request_finish(st.reqs[0], ASSET_E_IO);
+    assert_int_equal(tu_wait(h), ASSET_E_IO);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(st.reqs);
+    uv_cond_destroy(&st.cond);
+    uv_mutex_destroy(&st.mu);
+    free(root);
+    if (v) fail_msg("the mount looked at %llu loads in flight", (unsigned long long)v);
+}
+
 /* "Mounting a name again ... replaces it for later reads", and a cached value is
  * dropped with asset_server_invalidate() or asset_server_clear_caches() after it: a
  * load made after the remount joined a load whose read had taken the old package's
@@ -1185,6 +1222,7 @@ int main(void) {
         FX(test_a_stale_not_found_leaves_a_later_loads_cache_entry),
         FX(test_a_reload_after_a_remount_moves_a_live_handle_to_the_new_package),
         FX(test_pkg_path_from_config_finds_packages),
+        FX(test_a_package_found_on_pkg_path_makes_no_mount_look_at_loads),
         FX(test_a_mount_made_during_a_pkg_path_lookup_wins),
         FX(test_pkg_path_from_environment_unless_configured),
         FX(test_a_pkg_path_package_may_be_a_symlink_to_its_directory),

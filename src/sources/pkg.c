@@ -51,6 +51,7 @@ struct asset__pkg {
      * the loads in flight yet (asset__pkg_walked): a mount meanwhile looks too, else a
      * load after it joined the read that missed its package (a review) */
     unsigned walking;
+    unsigned looking; /* [lock] finds looking on pkg_path: a mount meanwhile looks too */
 };
 
 /* A package name's longest (find looks names up in a buffer of this size + 1). */
@@ -204,7 +205,10 @@ static bool add_mount(asset__pkg_t *p, mount_t *m, int *walk) {
     uv_mutex_lock(&p->lock);
     bool hid = false;
     bool ok = push_mount(p, m, &hid);
-    *walk = !ok ? 0 : p->missed || p->walking ? ASSET__PKG_MISSED : hid ? ASSET__PKG_HID : 0;
+    *walk = !ok                                     ? 0
+            : p->missed || p->walking || p->looking ? ASSET__PKG_MISSED
+            : hid                                   ? ASSET__PKG_HID
+                                                    : 0;
     if (*walk == ASSET__PKG_MISSED) p->walking++;
     if (ok) p->missed = false;
     uv_mutex_unlock(&p->lock);
@@ -353,21 +357,39 @@ void (*asset__pkg_found_hook)(const char *name) = NULL;
 atomic_uint_fast64_t asset__pkg_list_visits;
 atomic_uint_fast64_t asset__pkg_unlink_visits;
 
+static mount_t *search(asset__pkg_t *p, const char *buf, int *err);
+
 static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     char buf[PKG_NAME_MAX + 1];
     *err = 0;
     if (n >= sizeof buf) return NULL;
     memcpy(buf, name, n);
     buf[n] = 0;
+    /* no directory has a refused name */
+    bool searched = p->nsearch && !asset__path_component_refused(buf, n);
     uv_mutex_lock(&p->lock);
     mount_t *m = mount_named(p, buf);
     if (m)
         m->users++; /* mount_release */
+    else if (searched)
+        p->looking++; /* a mount meanwhile looks at the loads in flight */
     else
         p->missed = true; /* a mount of it now: this read is stale (asset_server_mount) */
     uv_mutex_unlock(&p->lock);
-    if (m) return m;
-    if (asset__path_component_refused(buf, n)) return NULL; /* no directory has that name */
+    if (m || !searched) return m;
+    /* found on pkg_path, the package was not "not mounted": no mark (every mount after
+     * a package's first use looked at every load in flight: a review) */
+    m = search(p, buf, err);
+    uv_mutex_lock(&p->lock);
+    p->looking--;
+    if (!m) p->missed = true;
+    uv_mutex_unlock(&p->lock);
+    return m;
+}
+
+/* find's look on pkg_path for the package buf. */
+static mount_t *search(asset__pkg_t *p, const char *buf, int *err) {
+    mount_t *m;
     for (size_t i = 0; i < p->nsearch; i++) {
         /* opened by its path, links followed, as asset_server_mount() opens a directory:
          * the name is one component (valid_pkg_name in the URI parser), and a package
