@@ -15,7 +15,14 @@
  *
  * One group per dependency, with a map of its parents: a missing texture that 4,000
  * materials wait for is one lookup per material, and one walk when it appears.
- * Everything here is [lock]. */
+ *
+ * A parent released (no handle) and in no cache can use its place no more: its change
+ * would reload nothing. Kept until the dependency changed, such places grew for the
+ * server's life with each distinct pair (a URL with a cache-busting query string that
+ * failed, never watched so never changed; a missing file, watched for good). They are
+ * swept when the lists have doubled since the last sweep (SWEEP_MIN at least): a walk
+ * of them all, once per as many adds, on the failure path only; a list left empty goes,
+ * and its file's watch with it (the caller's gone). Everything here is [lock]. */
 #include "internal.h"
 
 #include <string.h>
@@ -71,6 +78,7 @@ bool asset__awaited_add(asset_server_t *s, const char *dep, size_t dl, const cha
         }
         return false;
     }
+    s->awaited_waiters++;
     return true;
 }
 
@@ -86,12 +94,41 @@ static size_t group_free(asset_server_t *s, group_t *g, asset__awaited_fn fn, vo
     }
     asset__map_free(&g->parents);
     asset_free(g);
+    s->awaited_waiters -= n;
     return n;
 }
 
 size_t asset__awaited_take(asset_server_t *s, const char *uri, asset__awaited_fn fn, void *arg) {
     group_t *g = s->awaited.count ? find(s, uri, strlen(uri)) : NULL;
     return g ? group_free(s, g, fn, arg) : 0;
+}
+
+enum { SWEEP_MIN = 32 };
+
+bool asset__awaited_due(const asset_server_t *s) {
+    return s->awaited_waiters >= SWEEP_MIN && s->awaited_waiters >= s->awaited_sweep_at;
+}
+
+void asset__awaited_sweep(asset_server_t *s, asset__awaited_keep_fn keep, asset__awaited_fn gone) {
+    size_t b = 0;
+    for (asset__map_node_t *n = asset__map_next(&s->awaited, NULL, &b), *next; n; n = next) {
+        next = asset__map_next(&s->awaited, n, &b); /* before n may leave the map */
+        group_t *g = (group_t *)n;
+        size_t wb = 0;
+        for (asset__map_node_t *w = asset__map_next(&g->parents, NULL, &wb), *wn; w; w = wn) {
+            wn = asset__map_next(&g->parents, w, &wb);
+            if (keep(s, w->key)) continue;
+            asset__map_remove(&g->parents, w);
+            asset_free(w);
+            s->awaited_waiters--;
+        }
+        if (g->parents.count) continue;
+        asset__map_remove(&s->awaited, &g->node);
+        gone(s, g->dep, NULL); /* out of the lists: its watch may go */
+        asset__map_free(&g->parents);
+        asset_free(g);
+    }
+    s->awaited_sweep_at = 2 * s->awaited_waiters;
 }
 
 void asset__awaited_free(asset_server_t *s) {
@@ -101,4 +138,5 @@ void asset__awaited_free(asset_server_t *s) {
         group_free(s, (group_t *)n, NULL, NULL);
     }
     asset__map_free(&s->awaited);
+    s->awaited_waiters = s->awaited_sweep_at = 0;
 }

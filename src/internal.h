@@ -209,6 +209,8 @@ bool asset__cache_put_hashed(asset__cache_t *c, const char *uri, uint32_t h, con
 uint64_t asset__cache_entry_age_ns(const asset__cache_t *c, const asset__cache_entry_t *e,
                                    uint64_t now_ns);
 bool asset__cache_remove(asset__cache_t *c, const char *uri);
+/* Whether uri has an entry (the LRU order untouched). */
+bool asset__cache_has(const asset__cache_t *c, const char *uri);
 /* Evicts least recently used entries until bytes <= budget; returns how many. */
 size_t asset__cache_evict(asset__cache_t *c);
 void asset__cache_clear(asset__cache_t *c);
@@ -850,6 +852,9 @@ struct asset_server {
      * while it is held), so that a wake needs no server lock (asset__pool_wake_later) */
     uv_mutex_t sleep_mu;
     unsigned sleep_seq; /* [sleep_mu] bumped by each wake: a worker sleeps while unchanged */
+    /* [lock] the parents in s->awaited's lists, and how many there may be before the
+     * next sweep of those nothing can use (awaited.c) */
+    size_t awaited_waiters, awaited_sweep_at;
 };
 /* file_root's open directory, and its users: the loads in it, and 1 while it is the
  * server's (file_root_dir); closed when they are all gone (file.c). */
@@ -1118,6 +1123,12 @@ bool asset__awaited_has(const asset_server_t *s, const char *uri, size_t n);
 typedef void (*asset__awaited_fn)(asset_server_t *s, const char *parent, void *arg);
 size_t asset__awaited_take(asset_server_t *s, const char *uri, asset__awaited_fn fn, void *arg);
 void asset__awaited_free(asset_server_t *s); /* destroy */
+/* Whether the lists have doubled since their last sweep (asset__awaited_sweep). */
+bool asset__awaited_due(const asset_server_t *s);
+/* Drops each parent for which keep(s, parent) is false, and each list left empty,
+ * calling gone(s, dep) once it is out of the lists. */
+typedef bool (*asset__awaited_keep_fn)(asset_server_t *s, const char *parent);
+void asset__awaited_sweep(asset_server_t *s, asset__awaited_keep_fn keep, asset__awaited_fn gone);
 
 /* reload.c */
 /* [lock] j completed from a watchable source: have the I/O thread watch its file. */

@@ -1709,6 +1709,38 @@ fail:
 
 void asset__reload_watch_job(asset_server_t *s, asset__job_t *j) { watch_job(s, j, WATCH_LOADED); }
 
+/* [lock] Whether parent's place in an awaited list can still be used by a change of
+ * its dependency: parent has a handle (live, loading, or held failed: reloaded or
+ * loaded anew), a cached value (that leaves its cache), or awaits a dependency itself
+ * (a chain: its own parents may use it). */
+static bool awaiter_useful(asset_server_t *s, const char *parent) {
+    size_t pl = strlen(parent), nl = 0;
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, parent, pl);
+    if (asset__uri_iter_next(&it) || asset__awaited_has(s, parent, pl)) return true;
+    asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
+    for (size_t k = 0; k < nl; k++)
+        if (asset__cache_has(&ls[k]->cache, parent)) return true;
+    return false;
+}
+
+/* [lock] dep is awaited by no parent any more: with no handle naming it, its watch goes. */
+static void awaited_gone(asset_server_t *s, const char *dep, void *arg) {
+    (void)arg;
+    size_t dl = strlen(dep);
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, dep, dl);
+    if (!asset__uri_iter_next(&it)) asset__reload_unwatch(s, dep, dl);
+}
+
+/* [lock] The awaited lists' places nothing can use any more go, once the lists have
+ * doubled since they were last swept (awaited.c): not on the load or hit path. */
+static void awaited_maybe_sweep(asset_server_t *s) {
+    if (!asset__awaited_due(s)) return;
+    asset__uri_index_on(s); /* each parent's handles: a lookup, not a walk of them all */
+    asset__awaited_sweep(s, awaiter_useful, awaited_gone);
+}
+
 void asset__reload_watch_failed(asset_server_t *s, asset__job_t *j, asset_status_t st) {
     /* a cancel or no memory says nothing of the file: its fix is not awaited */
     if (!s->cfg.watch || s->stopping || j->is_list || st == ASSET_E_CANCELLED ||
@@ -1725,6 +1757,7 @@ void asset__reload_watch_failed(asset_server_t *s, asset__job_t *j, asset_status
                        "%s: out of memory: once %s is fixed, reload it (asset_server_reload)",
                        h->dep_parent->uri, j->uri);
     }
+    awaited_maybe_sweep(s);
     if (awaited) watch_job(s, j, st == ASSET_E_NOT_FOUND ? WATCH_ABSENT : WATCH_FAILED);
 }
 
@@ -1735,7 +1768,9 @@ void asset__reload_await_labels(asset_server_t *s, asset__job_t *j, asset__value
     for (asset_handle_t *h = j->handles; h; h = h->job_next) {
         if (!h->dep_parent || !h->label) continue;
         if (x && asset__labels_find(s, x->labels, n, &x->label_ix, h->label) < n) continue;
-        if (!asset__awaited_add(s, j->uri, strlen(j->uri), h->dep_parent->uri))
+        if (asset__awaited_add(s, j->uri, strlen(j->uri), h->dep_parent->uri))
+            awaited_maybe_sweep(s); /* keeps j's list: h names its parent */
+        else
             asset__log(s, ASSET_LOG_WARN,
                        "%s: out of memory: once %s has label '%s', reload it "
                        "(asset_server_reload)",

@@ -969,6 +969,83 @@ static void test_a_cached_parent_is_rebuilt_when_its_optional_dependency_appears
     fx_close(&f);
 }
 
+/* Parents released while their dependency is missing (and their value in no cache:
+ * they failed) leave its awaited list, and a missing file no one else waits for is no
+ * longer watched. Every distinct parent and missing file stayed until the file appeared
+ * or the server was destroyed (a loop of failing loads grew both without bound). A
+ * released parent still cached keeps awaiting: its cached value is rebuilt then. */
+static size_t awaited_groups(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    size_t n = s->awaited.count;
+    uv_mutex_unlock(&s->lock);
+    return n;
+}
+
+static void test_released_parents_stop_awaiting_their_missing_dependencies(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *mat = tu_write_file(f.dir, "mat.d", "opt new.d", 9);
+    asset_handle_release(tu_load_wait(f.s, mat, ASSET_OK)); /* cached, awaiting new.d */
+    enum { N = 300 };
+    char name[32], text[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "p%d.d", i);
+        snprintf(text, sizeof text, "dep m%d.d", i);
+        char *p = tu_write_file(f.dir, name, text, strlen(text));
+        asset_handle_release(tu_load_wait(f.s, p, ASSET_E_DEPENDENCY));
+        free(p);
+        asset_server_flush(f.s);
+    }
+    settle(f.s);
+    size_t groups = awaited_groups(f.s);
+    if (groups > N / 4) fail_msg("%zu missing files awaited for released parents", groups);
+    char *uri = asset__uri_from_path(f.dir[0] == '/' ? "file://" : "file:///", f.dir);
+    char *dep = asset__asprintf("%s/new.d", uri);
+    uv_mutex_lock(&f.s->lock);
+    assert_true(asset__awaited_has(f.s, dep, strlen(dep)));
+    uv_mutex_unlock(&f.s->lock);
+    /* a.txt, b.txt, and the missing files still awaited (new.d among them; mat.d's watch
+     * went with its handle) */
+    wait_watch_counts(f.s, (unsigned)(2 + groups), 1);
+    asset_free(dep);
+    asset_free(uri);
+    free(mat);
+    fx_close(&f);
+}
+
+/* The same for an http(s) dependency, which is not watched: a parent that failed on
+ * a URL with a cache-busting query string added an entry per URL for good. */
+static void test_released_parents_stop_awaiting_failed_urls(void **state) {
+    (void)state;
+    tu_nginx_t ng;
+    if (!tu_nginx_start(&ng)) {
+        skip();
+        return;
+    }
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    enum { N = 300 };
+    char key[32], path[48];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "p%d.d", i);
+        snprintf(path, sizeof path, "missing.d?v=%d", i);
+        char *url = tu_nginx_url(&ng, path);
+        char *text = asset__asprintf("dep %s", url);
+        assert_int_equal(asset_mem_put(s, key, text, strlen(text)), ASSET_OK);
+        char *puri = asset__asprintf("mem://%s", key);
+        asset_handle_release(tu_load_wait(s, puri, ASSET_E_DEPENDENCY));
+        asset_server_flush(s);
+        asset_free(puri);
+        asset_free(text);
+        free(url);
+    }
+    size_t groups = awaited_groups(s);
+    if (groups > N / 4) fail_msg("%zu failed URLs awaited for released parents", groups);
+    asset_server_destroy(s);
+    tu_nginx_stop(&ng);
+}
+
 /* A labelled dependency whose label its file lacks ("atl.d#hero", atl.d loaded without
  * hero) fails its parent as a missing file does: the label's addition reloads the
  * parent. It did not: atl.d's load succeeded (only the label's handle failed), so no
@@ -3506,6 +3583,8 @@ int main(void) {
         cmocka_unit_test(test_a_fixed_dependency_reloads_its_parent_at_any_depth),
         cmocka_unit_test(test_a_mem_dependency_put_later_reloads_its_parent),
         cmocka_unit_test(test_an_optional_dependency_that_appears_reloads_its_parent),
+        cmocka_unit_test(test_released_parents_stop_awaiting_their_missing_dependencies),
+        cmocka_unit_test(test_released_parents_stop_awaiting_failed_urls),
         cmocka_unit_test(test_a_cached_parent_is_rebuilt_when_its_optional_dependency_appears),
         cmocka_unit_test(test_a_missing_label_added_later_reloads_its_parent),
         cmocka_unit_test(test_labels_reload_with_their_file),
