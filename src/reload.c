@@ -35,6 +35,7 @@
 
 atomic_bool asset__watch_force_poll;
 atomic_bool asset__watch_fail_poll;
+_Atomic(void (*)(const char *path)) asset__watch_absent_hook;
 
 /* ---- which handles ---- */
 
@@ -1455,8 +1456,9 @@ static void watch_add(void *arg) {
     if (d->files) d->files->prev = f;
     d->files = f;
     /* a link's target changes in its own directory, which the watch of the link's does
-     * not see: poll it (a stat follows the link), as a directory that cannot be watched */
-    if (!d->ev || asset__path_is_link(w->path)) start_poll(r, f, w->path);
+     * not see: poll it (a stat follows the link), as a directory that cannot be watched
+     * (started below, after a failed load's look) */
+    bool polled = !d->ev || asset__path_is_link(w->path);
     /* a change between the read and this watch would go unseen: one is treated as a
      * change (debounced like any). Only a real one: a revalidation of a load that was
      * not cached (no_cache, or evicted) reads afresh and publishes a reload even when
@@ -1465,12 +1467,16 @@ static void watch_add(void *arg) {
      * before that stat would be its starting point, never seen. A failed load's: a file
      * there now where there was none, or another version than the one it failed on (a
      * spurious change would reload its parents only to fail them again) */
-    bool change;
-    if (w->failed == WATCH_ABSENT)
+    bool change = false;
+    if (w->failed == WATCH_ABSENT) {
         f->absent = !(change = file_there(w->path));
-    else if (w->failed == WATCH_FAILED)
+        void (*hook)(const char *) = atomic_load(&asset__watch_absent_hook);
+        if (f->absent && hook) hook(w->path);
+    } else if (w->failed == WATCH_FAILED) {
         change = w->version && !same_version(w->path, w->version);
-    else
+    }
+    if (polled) start_poll(r, f, w->path);
+    if (w->failed == WATCH_LOADED)
         change = f->poll || !w->version || !same_version(w->path, w->version);
     if (change) changed(r, f->uri);
     atomic_fetch_add(&w->s->watched_files, 1);
@@ -1557,9 +1563,20 @@ static void dir_check(uv_timer_t *t) {
         if (!d->ev) { /* its files are polled at their paths: those that could not be
                        * (no memory) are tried again, and revalidated once they are */
             for (wfile_t *f = d->files; f; f = f->next) {
-                if (f->poll) continue;
+                if (f->poll && !f->absent) continue;
                 char *path = file_path(d, f);
-                if (start_poll(r, f, path)) revalidate(r, d, f); /* NULL: quietly */
+                if (f->poll) {
+                    /* a failed dependency's file not there when its poll started, and
+                     * made before the poll's first look: libuv took that look as the
+                     * starting point, and calls back only on a difference from it. The
+                     * file's appearance was never seen (a review): looked at here */
+                    if (path && file_there(path)) {
+                        f->absent = false;
+                        changed(r, f->uri);
+                    }
+                } else if (start_poll(r, f, path)) {
+                    revalidate(r, d, f); /* NULL: quietly */
+                }
                 asset_free(path);
             }
             continue;
