@@ -1179,8 +1179,9 @@ extern atomic_bool asset__watch_force_poll;
 /* Test hook: a file's poll cannot be started (as libuv's uv_fs_poll_start out of memory). */
 extern atomic_bool asset__watch_fail_poll;
 /* Test hook (NULL in production): called on the I/O thread with the path of a failed
- * dependency's file found not there, as its watch is set up, before its poll starts. */
-extern _Atomic(void (*)(const char *path)) asset__watch_absent_hook;
+ * dependency's file whose watch's look found no change (not there, or the version it
+ * failed on), as its watch is set up, before its poll starts. */
+extern _Atomic(void (*)(const char *path)) asset__watch_failed_hook;
 
 /* finalize.c, [lock] */
 void asset__finalize_push(asset_server_t *s, asset__job_t *j);

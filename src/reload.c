@@ -35,7 +35,7 @@
 
 atomic_bool asset__watch_force_poll;
 atomic_bool asset__watch_fail_poll;
-_Atomic(void (*)(const char *path)) asset__watch_absent_hook;
+_Atomic(void (*)(const char *path)) asset__watch_failed_hook;
 
 /* ---- which handles ---- */
 
@@ -855,6 +855,9 @@ typedef struct wfile {
     bool unpolled; /* its poll could not start, and a warning said so: once */
     bool absent;   /* watched while not there (for a failed load's parents): its poll's
                     * "no such file" is no change */
+    /* polled, for a failed load's parents: the version it failed on, until its poll
+     * calls back (its first look may have been after a change: dir_check) */
+    char *fail_version;
 } wfile_t;
 
 struct wdir {
@@ -1205,6 +1208,8 @@ static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, in
             if (path && !asset__path_is_link(path)) {
                 close_handle(d->rio, (uv_handle_t *)f->poll);
                 f->poll = NULL;
+                asset_free(f->fail_version); /* watched: its events say */
+                f->fail_version = NULL;
                 atomic_fetch_sub(&d->rio->s->watches, 1);
             }
             asset_free(path);
@@ -1220,6 +1225,8 @@ static void on_poll(uv_fs_poll_t *p, int status, const uv_stat_t *prev, const uv
     wfile_t *f = p->data;
     if (status < 0 && f->absent) return; /* still not there */
     f->absent = false;
+    asset_free(f->fail_version); /* it called back: dir_check need not look */
+    f->fail_version = NULL;
     changed(f->rio, f->uri);
 }
 
@@ -1314,6 +1321,7 @@ static void file_drop(rio_t *r, wfile_t *f) {
         close_handle(r, (uv_handle_t *)f->poll);
         atomic_fetch_sub(&r->s->watches, 1);
     }
+    asset_free(f->fail_version);
     asset_free(f->name);
     asset_free(f->uri);
     asset_free(f);
@@ -1468,14 +1476,17 @@ static void watch_add(void *arg) {
      * there now where there was none, or another version than the one it failed on (a
      * spurious change would reload its parents only to fail them again) */
     bool change = false;
-    if (w->failed == WATCH_ABSENT) {
+    if (w->failed == WATCH_ABSENT)
         f->absent = !(change = file_there(w->path));
-        void (*hook)(const char *) = atomic_load(&asset__watch_absent_hook);
-        if (f->absent && hook) hook(w->path);
-    } else if (w->failed == WATCH_FAILED) {
+    else if (w->failed == WATCH_FAILED)
         change = w->version && !same_version(w->path, w->version);
-    }
+    void (*hook)(const char *) = atomic_load(&asset__watch_failed_hook);
+    if (w->failed != WATCH_LOADED && !change && hook) hook(w->path);
     if (polled) start_poll(r, f, w->path);
+    if (f->poll && w->failed == WATCH_FAILED && !change) { /* looked at by dir_check */
+        f->fail_version = w->version;
+        w->version = NULL;
+    }
     if (w->failed == WATCH_LOADED)
         change = f->poll || !w->version || !same_version(w->path, w->version);
     if (change) changed(r, f->uri);
@@ -1553,6 +1564,8 @@ static void dir_check(uv_timer_t *t) {
                 if (path && !asset__path_is_link(path)) {
                     close_handle(r, (uv_handle_t *)f->poll);
                     f->poll = NULL;
+                    asset_free(f->fail_version); /* watched: its events say */
+                    f->fail_version = NULL;
                     atomic_fetch_sub(&r->s->watches, 1);
                 }
                 asset_free(path);
@@ -1563,15 +1576,19 @@ static void dir_check(uv_timer_t *t) {
         if (!d->ev) { /* its files are polled at their paths: those that could not be
                        * (no memory) are tried again, and revalidated once they are */
             for (wfile_t *f = d->files; f; f = f->next) {
-                if (f->poll && !f->absent) continue;
+                if (f->poll && !f->absent && !f->fail_version) continue;
                 char *path = file_path(d, f);
                 if (f->poll) {
-                    /* a failed dependency's file not there when its poll started, and
-                     * made before the poll's first look: libuv took that look as the
-                     * starting point, and calls back only on a difference from it. The
-                     * file's appearance was never seen (a review): looked at here */
-                    if (path && file_there(path)) {
+                    /* a failed dependency's file not there when its poll started, or
+                     * there at the version it failed on, and made or changed before the
+                     * poll's first look: libuv took that look as the starting point,
+                     * and calls back only on a difference from it. The change was never
+                     * seen (a review): looked at here, until the poll calls back */
+                    if (path &&
+                        (f->absent ? file_there(path) : !same_version(path, f->fail_version))) {
                         f->absent = false;
+                        asset_free(f->fail_version);
+                        f->fail_version = NULL;
                         changed(r, f->uri);
                     }
                 } else if (start_poll(r, f, path)) {
@@ -1602,6 +1619,7 @@ static void rio_stop(void *arg) {
             wfile_t *f = d->files;
             d->files = f->next;
             if (f->poll) close_handle(r, (uv_handle_t *)f->poll);
+            asset_free(f->fail_version);
             asset_free(f->name);
             asset_free(f->uri);
             asset_free(f);

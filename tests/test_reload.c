@@ -872,13 +872,40 @@ test_a_polled_dependency_made_before_its_polls_first_look_reloads_its_parent(voi
     asset_handle_t *h = load_recorded(&f, "lvl.d", "level", &r);
     wait_watched(f.s, 3);
     g_absent_text = "new";
-    atomic_store(&asset__watch_absent_hook, make_absent_file);
+    atomic_store(&asset__watch_failed_hook, make_absent_file);
     save(f.dir, "lvl.d", "dep new.d");
     wait_reload(f.s, &r, 1, ASSET_E_DEPENDENCY);
     wait_watched(f.s, 4);
-    atomic_store(&asset__watch_absent_hook, NULL);
+    atomic_store(&asset__watch_failed_hook, NULL);
     wait_reload(f.s, &r, 2, ASSET_OK);
     assert_string_equal(asset_handle_value(asset_handle_dependency(h, 0)), "new");
+    asset_handle_release(h);
+    fx_close(&f);
+    atomic_store(&asset__watch_force_poll, false);
+}
+
+/* The same for a dependency there but failing (malformed) and fixed in that window:
+ * the poll's first look took the fixed file as its starting point. */
+static void
+test_a_polled_dependency_fixed_before_its_polls_first_look_reloads_its_parent(void **state) {
+    (void)state;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && !strcmp(pf, "win32")) skip();
+    atomic_store(&asset__watch_force_poll, true);
+    fixture_t f;
+    fx_open(&f);
+    free(tu_write_file(f.dir, "tex.d", "bad", 3));
+    rec_t r;
+    asset_handle_t *h = load_recorded(&f, "lvl.d", "level", &r);
+    wait_watched(f.s, 3);
+    g_absent_text = "tex, fixed";
+    atomic_store(&asset__watch_failed_hook, make_absent_file);
+    save(f.dir, "lvl.d", "dep tex.d");
+    wait_reload(f.s, &r, 1, ASSET_E_DEPENDENCY);
+    wait_watched(f.s, 4);
+    atomic_store(&asset__watch_failed_hook, NULL);
+    wait_reload(f.s, &r, 2, ASSET_OK);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 0)), "tex, fixed");
     asset_handle_release(h);
     fx_close(&f);
     atomic_store(&asset__watch_force_poll, false);
@@ -3621,6 +3648,8 @@ int main(void) {
         cmocka_unit_test(test_a_polled_dependency_that_appears_later_reloads_its_parent),
         cmocka_unit_test(
             test_a_polled_dependency_made_before_its_polls_first_look_reloads_its_parent),
+        cmocka_unit_test(
+            test_a_polled_dependency_fixed_before_its_polls_first_look_reloads_its_parent),
         cmocka_unit_test(test_a_fixed_dependency_reloads_its_parent_at_any_depth),
         cmocka_unit_test(test_a_mem_dependency_put_later_reloads_its_parent),
         cmocka_unit_test(test_an_optional_dependency_that_appears_reloads_its_parent),
