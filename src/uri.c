@@ -327,7 +327,8 @@ static bool remove_dot_segments(const char *in, char *out, bool strict);
  * resource is one URI (one cache entry, one coalesced load): the host lowercased, an
  * empty port or the scheme's default port dropped, an empty path made "/". The path is
  * what follows "scheme://". */
-static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, const char **why) {
+static asset_status_t parse_http_normal(const char *rest, size_t sl, asset_uri_t *out,
+                                        const char **why) {
     /* "http://#x" and "http://?x" have no host either (found by fuzz/fuzz_uri.c) */
     if (strcspn(rest, "/?#") == 0) return fail(why, ASSET_E_INVALID, "missing host");
     for (const char *c = rest; *c; c++)
@@ -395,6 +396,67 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
     out->uri = o;
     out->path = p + ol + 1;
     return ASSET_OK;
+}
+
+/* Whether the escaped '.' at rest[i] is in a path segment of dots alone, one or two
+ * ("%2E", ".%2e"): decoded, it would be a dot segment, which libcurl removes and does
+ * not remove as written. hl: where the path starts. */
+static bool dot_segment(const char *rest, size_t i, size_t hl) {
+    size_t q = hl + strcspn(rest + hl, "?#");
+    if (i < hl || i >= q) return false; /* the authority, or the query */
+    /* at most 6 bytes either way: a longer segment is no dot segment (and a long run of
+     * escapes costs no quadratic walk) */
+    size_t s = i, e = i, dots = 0;
+    while (s > hl && rest[s - 1] != '/' && i - s < 7) s--;
+    while (e < q && rest[e] != '/' && e - i < 7) e++;
+    if ((s > hl && rest[s - 1] != '/') || (e < q && rest[e] != '/')) return false;
+    for (size_t k = s; k < e; k++, dots++)
+        if (rest[k] == '%' && k + 2 < e && rest[k + 1] == '2' && (rest[k + 2] | 0x20) == 'e')
+            k += 2;
+        else if (rest[k] != '.')
+            return false;
+    return dots <= 2;
+}
+
+/* RFC 3986 6.2.2.1 and 6.2.2.2 for what precedes the label: an escape's hex digits
+ * upper-cased, an escaped unreserved character (ALPHA, DIGIT, "-._~") decoded, so that
+ * "%2f" and "%2F", or "%41" and "A", are one URI (one cache entry, one fetch). Done
+ * before the rest (parse_http_normal): a decoded host is lowercased. A '%' that starts no escape
+ * ("100%", "%zz") is left as written, and so is a segment of escaped dots ("%2E%2E", see
+ * dot_segment). */
+static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, const char **why) {
+    size_t rl = strcspn(rest, "#"), hl = strcspn(rest, "/?#");
+    const char *pct = memchr(rest, '%', rl);
+    if (!pct) return parse_http_normal(rest, sl, out, why); /* most URLs: nothing to do */
+    size_t len = rl + strlen(rest + rl);
+    scratch_t ns;
+    char *n = scratch_get(&ns, len + 1);
+    if (!n) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
+    size_t done = (size_t)(pct - rest);
+    memcpy(n, rest, done);
+    char *w = n + done;
+    for (size_t i = done; i < rl; i++) {
+        int hi = rest[i] == '%' && i + 2 < rl ? hexval((unsigned char)rest[i + 1]) : -1;
+        int lo = hi < 0 ? -1 : hexval((unsigned char)rest[i + 2]);
+        if (lo < 0) {
+            *w++ = rest[i];
+            continue;
+        }
+        int c = hi * 16 + lo;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '~' || (c == '.' && !dot_segment(rest, i, hl))) {
+            *w++ = (char)c;
+        } else {
+            *w++ = '%';
+            *w++ = "0123456789ABCDEF"[hi];
+            *w++ = "0123456789ABCDEF"[lo];
+        }
+        i += 2;
+    }
+    memcpy(w, rest + rl, len - rl + 1); /* the label as written, and the NUL */
+    asset_status_t st = parse_http_normal(n, sl, out, why);
+    scratch_put(&ns);
+    return st;
 }
 
 /* pkg://, mem:// and user schemes: dec is the decoded part after "scheme://" (scratch). */

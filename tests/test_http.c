@@ -546,6 +546,28 @@ static void test_http_coalesced_loads_make_one_request(void **state) {
     asset_server_destroy(s);
 }
 
+/* "%41" and "A", "%2f" and "%2F": one resource, so one URI, one cache entry and one
+ * parse (RFC 3986 6.2.2); they were two of each, and two fetches */
+static void test_http_spellings_of_one_escape_are_one_cache_entry(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("pct/Ab.txt", "one");
+    asset_server_t *s = asset_server_create(NULL);
+    const char *spell[] = {"pct/Ab.txt", "pct/%41%62.txt", "pct/%41b.txt", "%70ct/A%62.txt"};
+    asset_handle_t *h[4];
+    for (int i = 0; i < 4; i++) {
+        h[i] = load_url(s, spell[i], NULL);
+        expect_status(h[i], ASSET_OK);
+        assert_string_equal(asset_handle_uri(h[i]), asset_handle_uri(h[0]));
+        assert_ptr_equal(asset_handle_value(h[i]), asset_handle_value(h[0]));
+    }
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cache_misses, 1);
+    for (int i = 0; i < 4; i++) asset_handle_release(h[i]);
+    asset_server_destroy(s);
+}
+
 static void test_https_with_untrusted_certificate_is_refused(void **state) {
     (void)state;
     NEED_NGINX();
@@ -1757,6 +1779,7 @@ int main(void) {
         cmocka_unit_test(test_http_destroy_with_transfers_in_flight_leaks_nothing),
         cmocka_unit_test(test_http_waiting_transfers_cancel_and_destroy_cleanly),
         cmocka_unit_test(test_http_coalesced_loads_make_one_request),
+        cmocka_unit_test(test_http_spellings_of_one_escape_are_one_cache_entry),
         cmocka_unit_test(test_https_with_untrusted_certificate_is_refused),
         cmocka_unit_test(test_http_reused_connection_dropped_by_server_is_retried),
         cmocka_unit_test(test_http_idle_connection_closed_by_server_is_replaced),

@@ -493,7 +493,7 @@ static void test_http_host_is_lowercased_path_kept(void **state) {
              "https://cdn.example.com:8443/x?Q=AbC", "cdn.example.com:8443/x?Q=AbC");
     check_ok("http://Host.Example?Q=Up", BASE, NULL, "http", "http://host.example/?Q=Up",
              "host.example/?Q=Up");
-    /* percent-escapes in http URLs are passed through untouched */
+    /* a reserved or other byte's escape stays an escape */
     check_ok("http://h/a%20b", BASE, NULL, "http", "http://h/a%20b", "h/a%20b");
     /* credentials are case-sensitive: only the host after them is lowercased */
     check_ok("http://User:PaSS@Host.Example:81/P", BASE, NULL, "http",
@@ -503,6 +503,28 @@ static void test_http_host_is_lowercased_path_kept(void **state) {
     check_ok("http://Host/A@B", BASE, NULL, "http", "http://host/A@B", "host/A@B");
     check_err("http://user:pw@/x", BASE, NULL, ASSET_E_INVALID); /* credentials, no host */
     check_err("https://user@", BASE, NULL, ASSET_E_INVALID);
+}
+
+/* RFC 3986 6.2.2.1 and 6.2.2.2: an escape's hex digits are upper-cased, and an escaped
+ * unreserved character (ALPHA, DIGIT, '-', '.', '_', '~') is decoded, so that "%2f" and
+ * "%2F", or "%41" and "A", are one URI (they were two: two cache entries, two fetches) */
+static void test_http_percent_escapes_are_normalised(void **state) {
+    (void)state;
+    check_ok("http://h/a%2fb", BASE, NULL, "http", "http://h/a%2Fb", "h/a%2Fb");
+    check_ok("http://h/%41%7e%2D%2e%5F%30?q=%61%3d", BASE, NULL, "http", "http://h/A~-._0?q=a%3D",
+             "h/A~-._0?q=a%3D");
+    /* in the authority too: credentials and host (lowercased once decoded) */
+    check_ok("http://%55ser:p%40ss@%48ost/x", BASE, NULL, "http", "http://User:p%40ss@host/x",
+             "User:p%40ss@host/x");
+    /* but a segment of escaped dots stays escaped: libcurl sends "%2E%2E" as written, and
+     * would remove ".." (test_http_dot_segments_are_removed_as_libcurl_does) */
+    check_ok("http://h/a/%2E%2e/%2e/.%2E/b", BASE, NULL, "http", "http://h/a/%2E%2E/%2E/.%2E/b",
+             "h/a/%2E%2E/%2E/.%2E/b");
+    check_ok("http://h/a%2E/%2E%2E%2E/?%2E", BASE, NULL, "http", "http://h/a./.../?.",
+             "h/a./.../?.");
+    /* an escape that is no escape is left as written; the label is not the URL's */
+    check_ok("http://h/100%/%zz%4", BASE, NULL, "http", "http://h/100%/%zz%4", "h/100%/%zz%4");
+    check_ok("http://h/%7e#%41", BASE, NULL, "http", "http://h/~", "h/~");
 }
 
 /* RFC 3986 6.2.3: "http://h", "http://h/", "http://h:/" and "http://h:80/" are one
@@ -936,6 +958,7 @@ int main(void) {
         cmocka_unit_test(test_pkg_bad_names_are_rejected),
         cmocka_unit_test(test_pkg_dotdot_is_forbidden),
         cmocka_unit_test(test_http_host_is_lowercased_path_kept),
+        cmocka_unit_test(test_http_percent_escapes_are_normalised),
         cmocka_unit_test(test_http_empty_path_and_default_port_are_normalised),
         cmocka_unit_test(test_http_spellings_of_one_url_coalesce),
         cmocka_unit_test(test_http_dot_segments_are_removed_as_libcurl_does),
