@@ -716,7 +716,8 @@ ASSET_API void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_
 ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, const char *fmt, ...)
     ASSET_PRINTF(3, 4);
 /* Starts (or joins) a load of uri as a dependency of the asset being parsed; a
- * relative uri resolves against the parent's URI. The parent becomes LOADED only once
+ * relative uri resolves against the parent's URI (an http answer's: the URL a redirect
+ * led to, docs/http.md). The parent becomes LOADED only once
  * every dependency is done (LOADED and finalized); a required dependency that fails or
  * is cancelled fails the parent with ASSET_E_DEPENDENCY, a message naming the chain;
  * a dependency cycle fails the edge that closes it ("dependency cycle: a -> b -> a").

@@ -657,7 +657,7 @@ asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
     if (!p || !uri) return NULL;
     asset__job_t *j = p->req->job;
     asset_server_t *s = p->req->server;
-    char *abs = asset__uri_resolve(j->uri, uri);
+    char *abs = asset__uri_resolve(asset__request_base(p->req), uri);
     if (!abs) return NULL;
     dep_edge_t d = {.parent = j, .inherit = !o || !o->priority, .no_cache = o && o->no_cache};
     asset_handle_t *h = asset__load_hooked(s, abs, o, NULL, false, false, 0, dep_linked, &d);
@@ -684,7 +684,8 @@ size_t asset_parse_depend_many(asset_parse_t *p, const char *const *uris, size_t
         void *args[ASSET__LOAD_SLICE];
         size_t k = 0;
         for (; i < n && k < ASSET__LOAD_SLICE; i++) {
-            if (!uris[i] || !(abs[k] = asset__uri_resolve(j->uri, uris[i]))) continue;
+            if (!uris[i] || !(abs[k] = asset__uri_resolve(asset__request_base(p->req), uris[i])))
+                continue;
             idx[k] = i;
             d[k] = (dep_edge_t){
                 .parent = j, .inherit = !o || !o->priority, .no_cache = o && o->no_cache};

@@ -266,10 +266,23 @@ struct asset_request {
      * later asset_request_finish is a source's misuse, refused (the worker keeps the
      * request for its next read, so it acted on another job: a review) */
     atomic_bool closed;
+    /* what the bytes' relative references resolve against, when it is not uri: the URL
+     * an http answer came from after redirects (asset__request_set_base), or NULL */
+    char *base;
 };
 void asset__request_init(struct asset_request *r, struct asset__job *job);
 void asset__request_reset_data(struct asset_request *r);
 void asset__request_dispose(struct asset_request *r);
+/* The URL r's answer came from after redirects (url, as libcurl or fetch() says it, is
+ * normalised here), what the references of its bytes resolve against (asset_parse_depend)
+ * instead of r->uri, which stays the URI of the cache and of reloads; NULL: r->uri again.
+ * ASSET_E_NO_MEMORY, or ASSET_E_INVALID for a URL that is no URI here (too long), with
+ * *why set and r->uri kept. */
+asset_status_t asset__request_set_base(struct asset_request *r, const char *url, const char **why);
+/* The URI the references of r's bytes resolve against: r->base, else r->uri. */
+static inline const char *asset__request_base(const struct asset_request *r) {
+    return r->base ? r->base : r->uri;
+}
 /* The request's version is its version_buf from now on (the one it had let go): for a
  * version written there in place, not copied in by asset_request_set_version. */
 char *asset__request_version_buf(struct asset_request *r);

@@ -41,6 +41,27 @@ void asset__request_dispose(struct asset_request *r) {
     version_free(r);
     asset_free(r->message);
     r->message = NULL;
+    asset_free(r->base);
+    r->base = NULL;
+}
+
+asset_status_t asset__request_set_base(struct asset_request *r, const char *url, const char **why) {
+    asset_free(r->base);
+    r->base = NULL;
+    if (!url) return ASSET_OK;
+    if (asset__strncasecmp(url, "http://", 7) && asset__strncasecmp(url, "https://", 8)) {
+        *why = "not an http(s) URL"; /* libcurl and fetch() follow nothing else */
+        return ASSET_E_INVALID;
+    }
+    asset_uri_t u;
+    asset_status_t st = asset__uri_parse(url, NULL, NULL, &u, why);
+    if (st != ASSET_OK) return st;
+    if (strcmp(u.uri, r->uri) && !(r->base = asset__strdup(u.uri))) {
+        *why = "out of memory";
+        st = ASSET_E_NO_MEMORY;
+    }
+    asset__uri_dispose(&u);
+    return st;
 }
 
 const char *asset_request_uri(const asset_request_t *r) { return r->uri; }

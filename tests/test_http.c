@@ -568,6 +568,64 @@ static void test_http_spellings_of_one_escape_are_one_cache_entry(void **state) 
     asset_server_destroy(s);
 }
 
+/* A loader whose value is its text, and which declares "dep X" lines as dependencies,
+ * noting the URI of the first one's handle in ctx (a char[512]). */
+static asset_status_t dep_note_parse(void *ctx, asset_parse_t *p) {
+    const char *t = (const char *)asset_parse_data(p);
+    if (!strncmp(t, "dep ", 4)) {
+        char ref[128];
+        snprintf(ref, sizeof ref, "%.*s", (int)strcspn(t + 4, "\n"), t + 4);
+        asset_handle_t *d = asset_parse_depend(p, ref, NULL);
+        if (!d) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        snprintf((char *)ctx, 512, "%s", asset_handle_uri(d));
+    }
+    char *v = asset_alloc(asset_parse_size(p) + 1);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(v, t, asset_parse_size(p) + 1);
+    asset_parse_set_value(p, v, asset_parse_size(p));
+    return ASSET_OK;
+}
+
+/* A relative reference in an answer reached through a redirect resolves against the URL
+ * redirected to, as a browser's does: "tex.txt" in a scene that /goto sends to
+ * <nginx>/redir/b/scene.dep is <nginx>/redir/b/tex.txt. It resolved against the URL
+ * asked for (the misbehaving server's /tex.txt, a 404: the scene failed E_DEPENDENCY).
+ * The scene's handle, cache entry and reloads keep the URL asked for. */
+static void test_http_relative_references_resolve_against_the_url_redirected_to(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("redir/b/scene.dep", "dep tex.txt\n");
+    put("redir/b/tex.txt", "texture");
+    tu_bad_t *b = tu_bad_start();
+    assert_non_null(b);
+    char *target = tu_nginx_url(&g_nginx, "redir/b/scene.dep");
+    char *want = tu_nginx_url(&g_nginx, "redir/b/tex.txt");
+    char path[512];
+    snprintf(path, sizeof path, "/goto?%s", target);
+    char *asked = tu_bad_url(b, path);
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    char noted[512] = "";
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "depnote", .parse = dep_note_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, noted, 0), ASSET_OK);
+    asset_load_options_t o = {.loader = "depnote"};
+    asset_handle_t *h = asset_server_load(s, asked, &o);
+    expect_status(h, ASSET_OK);
+    assert_string_equal(noted, want);
+    assert_string_equal(asset_handle_uri(h), asked); /* the URL asked for */
+    assert_string_equal((const char *)asset_handle_value(h), "dep tex.txt\n");
+    asset_handle_t *again = asset_server_load(s, asked, &o); /* its cache entry: the same */
+    expect_status(again, ASSET_OK);
+    assert_ptr_equal(asset_handle_value(again), asset_handle_value(h));
+    asset_handle_release(again);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(asked);
+    free(want);
+    free(target);
+    tu_bad_stop(b);
+}
+
 static void test_https_with_untrusted_certificate_is_refused(void **state) {
     (void)state;
     NEED_NGINX();
@@ -1780,6 +1838,7 @@ int main(void) {
         cmocka_unit_test(test_http_waiting_transfers_cancel_and_destroy_cleanly),
         cmocka_unit_test(test_http_coalesced_loads_make_one_request),
         cmocka_unit_test(test_http_spellings_of_one_escape_are_one_cache_entry),
+        cmocka_unit_test(test_http_relative_references_resolve_against_the_url_redirected_to),
         cmocka_unit_test(test_https_with_untrusted_certificate_is_refused),
         cmocka_unit_test(test_http_reused_connection_dropped_by_server_is_retried),
         cmocka_unit_test(test_http_idle_connection_closed_by_server_is_replaced),

@@ -616,6 +616,17 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     long hops = 0;
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &hops) != CURLE_OK) hops = 0;
     asset_status_t st = map_result(x, rc, hops);
+    /* the URL the bytes came from, after redirects: their relative references resolve
+     * against it, as a browser's do ("tex.png" in /a/scene.json redirected to /b/ is
+     * /b/tex.png); the cache and reloads keep the URL asked for */
+    char *effective = NULL;
+    if (st == ASSET_OK && hops && x->easy &&
+        curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK) {
+        const char *why = NULL;
+        asset_status_t bs = asset__request_set_base(x->req, effective, &why);
+        if (bs != ASSET_OK)
+            st = asset_request_fail(x->req, bs, "redirected to %.200s: %s", effective, why);
+    }
     easy_unbind(http, x, rc);
     asset_request_t *r = x->req;
     asset_server_t *s = x->server;

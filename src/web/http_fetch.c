@@ -47,6 +47,7 @@ typedef struct xfer {
     int status;
     bool redirected; /* the answer came through a redirect (Response.redirected) */
     char *reason, *etag, *last_modified;
+    char *effective; /* the URL redirected to (Response.url), when redirected */
     uint8_t *buf; /* staging area JS copies strings and chunks into */
     size_t buf_cap;
     struct host *host;          /* its URI's host (NULL: out of memory, not limited) */
@@ -140,6 +141,7 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         if (et !== null) { put(et); _asset__fetch_on_header(id, 1); }
         var lm = resp.headers.get("Last-Modified");
         if (lm !== null) { put(lm); _asset__fetch_on_header(id, 2); }
+        if (resp.redirected) { put(resp.url); _asset__fetch_on_header(id, 3); }
         var cl = resp.headers.get("Content-Length");
         /* the codings fetch() decodes (zstd: browsers that ask for it); another comes
          * through still coded */
@@ -213,6 +215,7 @@ static void xfer_free(xfer_t *x) {
     asset_free(x->reason);
     asset_free(x->etag);
     asset_free(x->last_modified);
+    asset_free(x->effective);
     asset_free(x->buf);
     asset_free(x);
 }
@@ -327,7 +330,10 @@ EMSCRIPTEN_KEEPALIVE uint8_t *asset__fetch_buf(uint32_t id, size_t n) {
 EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which) {
     xfer_t *x = xfer_find(id);
     if (!x || !x->buf) return;
-    char **slot = which == 0 ? &x->reason : which == 1 ? &x->etag : &x->last_modified;
+    char **slot = which == 0   ? &x->reason
+                  : which == 1 ? &x->etag
+                  : which == 2 ? &x->last_modified
+                               : &x->effective;
     asset_free(*slot);
     *slot = asset__strdup((const char *)x->buf);
 }
@@ -345,7 +351,8 @@ static void xfer_again(xfer_t *x) {
     asset_free(x->reason);
     asset_free(x->etag);
     asset_free(x->last_modified);
-    x->cond_name = x->cond_value = x->reason = x->etag = x->last_modified = NULL;
+    asset_free(x->effective);
+    x->cond_name = x->cond_value = x->reason = x->etag = x->last_modified = x->effective = NULL;
     x->redirected = false;
     x->status = 0;
     x->req->http_status = 0;
@@ -471,6 +478,13 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_end(uint32_t id, int kind) {
         else
             asset_request_set_version(r, digest);
     }
+    /* the URL the bytes came from, after redirects: their relative references resolve
+     * against it, as natively (sources/http.c); the cache and reloads keep the URL asked */
+    const char *why = NULL;
+    asset_status_t bs;
+    if (st == ASSET_OK && x->redirected && x->effective &&
+        (bs = asset__request_set_base(r, x->effective, &why)) != ASSET_OK)
+        st = asset_request_fail(r, bs, "redirected to %.200s: %s", x->effective, why);
     xfer_finish(x, st);
 }
 
