@@ -1102,7 +1102,8 @@ ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char 
  * not checked against what loads; a fraction is cut), "priority", "loader",
  * "sha256"; of a key given twice in one object the first counts, the later is neither
  * used nor checked), then
- * every entry, relative ones resolved against the manifest's URI. A malformed manifest
+ * every entry, relative ones resolved against the manifest's URI (over http, the URL a
+ * redirect led to; asset_batch_value's too). A malformed manifest
  * fails the batch with a message naming the entry and loads nothing; a sha256
  * mismatch fails that entry with ASSET_E_INTEGRITY. The whole manifest is checked
  * when it arrives; its children are then created 256 per step inside flush, as a

@@ -58,8 +58,11 @@ enum { KIND_GROUP, KIND_FOLDER, KIND_MANIFEST };
 struct asset_batch {
     asset_server_t *server;
     int kind;
-    int refs;                  /* [lock] user references */
-    char *uri;                 /* folder or manifest URI (normalised when it parsed) */
+    int refs;  /* [lock] user references */
+    char *uri; /* folder or manifest URI (normalised when it parsed) */
+    /* a manifest reached through a redirect: the URL it came from, which its entries
+     * resolve against (asset_batch_value too), or NULL (uri). Set once, [lock] */
+    char *base;
     asset_load_options_t opts; /* for children; tag and loader owned */
     asset_handle_t *source;    /* [lock] listing or manifest handle, until it completes */
     item_t **items;            /* [flush thread] */
@@ -204,6 +207,7 @@ static void batch_free(asset_batch_t *b, bool touch_handles) {
     asset_free(b->dir);
     asset_free(b->items);
     asset_free(b->uri);
+    asset_free(b->base);
     asset_free(b->message);
     asset_free((char *)b->opts.tag);
     asset_free((char *)b->opts.loader);
@@ -892,8 +896,15 @@ static void manifest_completed(asset_handle_t *h, void *user) {
     /* the children, FOLDER_SLICE per step as a folder's (a budgeted flush made them all
      * at once: 242 ms for 100,000), from the value validated here: a reload of the
      * manifest meanwhile (a load of the user's) swaps that handle's value, not this one */
-    b->dir = asset__strdup(asset_handle_uri(h));
-    if (!b->dir) {
+    const asset__value_extra_t *x = asset__value_x(h->value);
+    char *base = x && x->base ? asset__strdup(x->base) : NULL;
+    if (base) { /* set once, [lock]: asset_batch_value reads it on any thread */
+        uv_mutex_lock(&b->server->lock);
+        b->base = base;
+        uv_mutex_unlock(&b->server->lock);
+    }
+    b->dir = asset__strdup(base ? base : asset_handle_uri(h));
+    if (!b->dir || (x && x->base && !base)) {
         fail_batch(b, ASSET_E_NO_MEMORY, "out of memory creating the manifest's loads");
         return;
     }
@@ -1274,7 +1285,10 @@ const void *asset_batch_value(const asset_batch_t *cb, const char *uri) {
     }
     if (!n && b->uri) { /* a folder's children resolve against it as a directory */
         char *dir = b->kind == KIND_FOLDER ? folder_dir(b->uri) : NULL;
-        const char *base = b->kind == KIND_FOLDER ? dir : b->uri;
+        uv_mutex_lock(&s->lock); /* set once, then freed only with the batch */
+        const char *mbase = b->base;
+        uv_mutex_unlock(&s->lock);
+        const char *base = b->kind == KIND_FOLDER ? dir : mbase ? mbase : b->uri;
         char *r = base ? asset__uri_resolve(base, uri) : NULL;
         if (r) n = find_child_locked(b, r);
         /* normalised as the child's URI was ("%61.txt" is "a.txt"): as resolved, a

@@ -45,6 +45,7 @@ void asset__value_free_now(asset__value_t *v) {
     asset__loader_slot_t *ld = v->loader;
     if (x) {
         asset__labels_free(x->labels, x->nlabels, &x->label_ix);
+        asset_free(x->base);
         /* x->deps: released by asset__values_drain, which a value with any goes through */
     }
     asset__loader_free_value(ld, v->value, x ? x->free_fn : NULL, x ? x->free_user : NULL);

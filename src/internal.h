@@ -96,6 +96,9 @@ typedef struct asset__value_extra {
     struct asset__value *dead_next; /* in s->dead_values until the flush thread frees it */
     uint64_t visit;                 /* [lock] a cycle search's mark (graph.c, value_cycle) */
     asset__label_index_t label_ix;  /* labels by name, when there are many (graph.c) */
+    /* the URL its bytes came from after redirects, when not its URI (the request's base,
+     * asset__request_set_base): what a manifest's entries resolve against, or NULL */
+    char *base;
 } asset__value_extra_t;
 typedef struct asset__value {
     atomic_uint refs;

@@ -260,7 +260,8 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         st = asset_parse_fail(&p, ASSET_E_PARSE, "loader set no value");
     /* dependencies and labels live in the record's extra part: give it one now, while
      * nothing else holds the record */
-    if (st == ASSET_OK && (p.depended || p.nlabels || p.free_fn) && !asset__value_add_extra(s, &v))
+    if (st == ASSET_OK && (p.depended || p.nlabels || p.free_fn || r->base) &&
+        !asset__value_add_extra(s, &v))
         st = asset_parse_fail(&p, ASSET_E_NO_MEMORY, "out of memory");
     /* a positive or unknown code from a loader is a parse error, with its number: the
      * event says so, as the handles will (it said the code) */
@@ -271,6 +272,10 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     if (p.free_fn && x) {                        /* the value's own free, wherever it ends */
         x->free_fn = p.free_fn;
         x->free_user = p.free_user;
+    }
+    if (st == ASSET_OK && x && r->base) { /* where a redirect led: a manifest's base */
+        x->base = r->base;
+        r->base = NULL;
     }
     if (st != ASSET_OK) {
         uv_mutex_lock(&s->lock); /* introspection: per-loader counters */

@@ -626,6 +626,40 @@ static void test_http_relative_references_resolve_against_the_url_redirected_to(
     tu_bad_stop(b);
 }
 
+/* The same for a manifest's entries: "a.txt" in a manifest that /goto sends to
+ * <nginx>/mredir/b/m.json is <nginx>/mredir/b/a.txt, also when named to
+ * asset_batch_value as written in the manifest. They resolved against the URL asked
+ * for (the misbehaving server's /a.txt). The batch's URI stays the one asked for. */
+static void test_http_manifest_entries_resolve_against_the_url_redirected_to(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("mredir/b/m.json", "[\"a.txt\"]");
+    put("mredir/b/a.txt", "entry");
+    tu_bad_t *b = tu_bad_start();
+    assert_non_null(b);
+    char *target = tu_nginx_url(&g_nginx, "mredir/b/m.json");
+    char *want = tu_nginx_url(&g_nginx, "mredir/b/a.txt");
+    char path[512];
+    snprintf(path, sizeof path, "/goto?%s", target);
+    char *asked = tu_bad_url(b, path);
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    asset_batch_t *m = asset_server_load_manifest(s, asked, NULL);
+    assert_non_null(m);
+    assert_int_equal(asset_batch_wait(m, 60000), ASSET_OK);
+    assert_string_equal(asset_batch_uri(m), asked);
+    assert_int_equal(asset_batch_total(m), 1);
+    assert_string_equal(asset_handle_uri(asset_batch_handle(m, 0)), want);
+    assert_int_equal(asset_batch_completed_count(m), 1);
+    assert_non_null(asset_batch_value(m, "a.txt")); /* as written in the manifest */
+    asset_batch_release(m);
+    asset_server_destroy(s);
+    free(asked);
+    free(want);
+    free(target);
+    tu_bad_stop(b);
+}
+
 static void test_https_with_untrusted_certificate_is_refused(void **state) {
     (void)state;
     NEED_NGINX();
@@ -1839,6 +1873,7 @@ int main(void) {
         cmocka_unit_test(test_http_coalesced_loads_make_one_request),
         cmocka_unit_test(test_http_spellings_of_one_escape_are_one_cache_entry),
         cmocka_unit_test(test_http_relative_references_resolve_against_the_url_redirected_to),
+        cmocka_unit_test(test_http_manifest_entries_resolve_against_the_url_redirected_to),
         cmocka_unit_test(test_https_with_untrusted_certificate_is_refused),
         cmocka_unit_test(test_http_reused_connection_dropped_by_server_is_retried),
         cmocka_unit_test(test_http_idle_connection_closed_by_server_is_replaced),
