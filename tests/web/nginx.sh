@@ -55,6 +55,8 @@ http {
     location = /partial { return 206 "abc"; } # a part, never asked for (no Range)
     location = /loop { return 302 /loop; } # a redirect to itself: fetch gives up after 20
     location /compress/ { add_header Content-Encoding compress; } # a coding fetch passes on coded
+    # hop<sfx>.dep redirects into a directory: hopdir<sfx>/scene.dep
+    location ~ ^/hop(\w*)\.dep\$ { return 302 /hopdir\$1/scene.dep; }
     location ~ ^/moved(\w*)\.txt\$ {
       if (-f \$document_root/moved\$1.flag) { return 302 /target\$1.txt; }
     }

@@ -563,6 +563,57 @@ static void test_fetch_a_304_from_a_redirect_target_is_asked_again(void **state)
     free(target);
 }
 
+/* A loader whose value is its text, and which declares a "dep X" first line as a
+ * dependency, noting its handle's URI in ctx (a char[512]). */
+static asset_status_t dep_note_parse(void *ctx, asset_parse_t *p) {
+    const char *t = (const char *)asset_parse_data(p);
+    if (!strncmp(t, "dep ", 4)) {
+        char ref[128];
+        snprintf(ref, sizeof ref, "%.*s", (int)strcspn(t + 4, "\n"), t + 4);
+        asset_handle_t *d = asset_parse_depend(p, ref, NULL);
+        if (!d) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        snprintf((char *)ctx, 512, "%s", asset_handle_uri(d));
+    }
+    char *v = malloc(asset_parse_size(p) + 1);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(v, t, asset_parse_size(p) + 1);
+    asset_parse_set_value(p, v, asset_parse_size(p));
+    return ASSET_OK;
+}
+
+static void free_note(void *ctx, void *value) {
+    (void)ctx;
+    free(value);
+}
+
+/* A relative reference in an answer reached through a redirect resolves against the
+ * URL redirected to (Response.url), as natively: "tex.txt" in hop.dep, which nginx
+ * sends to hopdir/scene.dep, is hopdir/tex.txt (it was /tex.txt, a 404). */
+static void test_fetch_references_resolve_against_the_url_redirected_to(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put("hopdir" MODE "/scene.dep", "dep tex.txt\n");
+    put("hopdir" MODE "/tex.txt", "texture");
+    asset_server_t *s = tu_server(2);
+    char noted[512] = "";
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "depnote",
+                         .parse = dep_note_parse,
+                         .free_value = free_note};
+    assert_int_equal(asset_server_register_loader(s, &ld, noted, 0), ASSET_OK);
+    asset_load_options_t o = {.loader = "depnote"};
+    char *asked = url("hop" MODE ".dep");
+    char *want = url("hopdir" MODE "/tex.txt");
+    asset_handle_t *h = asset_server_load(s, asked, &o);
+    assert_int_equal(wait_done(s, h), ASSET_OK);
+    assert_string_equal(noted, want);
+    assert_string_equal(asset_handle_uri(h), asked);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(asked);
+    free(want);
+}
+
 /* Loads path twice, asking each time (an HTTP URI is revalidated): the second answer
  * keeps the cached value, parsed once, and both handles show it. */
 static void expect_second_load_not_modified(const char *path) {
@@ -1132,6 +1183,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_a_gzip_body_cut_short_loads_what_fetch_decoded),
         cmocka_unit_test(test_fetch_an_unasked_304_is_an_http_error),
         cmocka_unit_test(test_fetch_a_304_from_a_redirect_target_is_asked_again),
+        cmocka_unit_test(test_fetch_references_resolve_against_the_url_redirected_to),
         cmocka_unit_test(test_fetch_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_fetch_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_fetch_a_200_with_the_cached_strong_etag_is_not_modified),
