@@ -421,9 +421,9 @@ static bool dot_segment(const char *rest, size_t i, size_t hl) {
 /* RFC 3986 6.2.2.1 and 6.2.2.2 for what precedes the label: an escape's hex digits
  * upper-cased, an escaped unreserved character (ALPHA, DIGIT, "-._~") decoded, so that
  * "%2f" and "%2F", or "%41" and "A", are one URI (one cache entry, one fetch). Done
- * before the rest (parse_http_normal): a decoded host is lowercased. A '%' that starts no escape
- * ("100%", "%zz") is left as written, and so is a segment of escaped dots ("%2E%2E", see
- * dot_segment). */
+ * before the rest (parse_http_normal): a decoded host is lowercased. A '%' that starts
+ * no escape ("100%", "%zz") is left as written, and so are a hex digit's escape right
+ * after it and a segment of escaped dots ("%2E%2E", see dot_segment). */
 static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, const char **why) {
     size_t rl = strcspn(rest, "#"), hl = strcspn(rest, "/?#");
     const char *pct = memchr(rest, '%', rl);
@@ -443,8 +443,13 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
             continue;
         }
         int c = hi * 16 + lo;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '~' || (c == '.' && !dot_segment(rest, i, hl))) {
+        /* a '%' that starts no escape would start one with a hex digit decoded after it
+         * ("%4%41" would be "%4A", which the next parse read as "J"): that stays escaped */
+        bool joins = hexval(c) >= 0 && ((w - n >= 1 && w[-1] == '%') ||
+                                        (w - n >= 2 && w[-2] == '%' && hexval(w[-1]) >= 0));
+        if (!joins &&
+            ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '_' || c == '~' || (c == '.' && !dot_segment(rest, i, hl)))) {
             *w++ = (char)c;
         } else {
             *w++ = '%';

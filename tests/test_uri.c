@@ -524,6 +524,10 @@ static void test_http_percent_escapes_are_normalised(void **state) {
              "h/a./.../?.");
     /* an escape that is no escape is left as written; the label is not the URL's */
     check_ok("http://h/100%/%zz%4", BASE, NULL, "http", "http://h/100%/%zz%4", "h/100%/%zz%4");
+    /* and so is a hex digit's escape right after it: decoded, "%4%41" would be "%4A",
+     * which the next parse read as "J" (found by fuzz/fuzz_uri.c) */
+    check_ok("http://h/%4%41%2f%7e/%%34%31", BASE, NULL, "http", "http://h/%4%41%2F~/%%341",
+             "h/%4%41%2F~/%%341");
     check_ok("http://h/%7e#%41", BASE, NULL, "http", "http://h/~", "h/~");
 }
 
