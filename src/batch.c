@@ -725,9 +725,11 @@ static bool is_hex64(const char *s) {
     return true;
 }
 
-/* Checks one manifest entry; on error writes a message naming it and returns false. */
+/* Checks one manifest entry; on error sets *err to a message naming it (allocated,
+ * whole: in 512 bytes beside a long URI the reason was cut off; NULL when out of memory)
+ * and returns false. */
 static bool manifest_entry(const cJSON *e, size_t i, const char **uri, uint64_t *size,
-                           asset_load_options_t *o, const char **sha, char *err, size_t errn) {
+                           asset_load_options_t *o, const char **sha, char **err) {
     *size = SIZE_UNKNOWN;
     *sha = NULL;
     if (cJSON_IsString(e)) {
@@ -736,16 +738,16 @@ static bool manifest_entry(const cJSON *e, size_t i, const char **uri, uint64_t 
         return true;
     }
     if (!cJSON_IsObject(e)) {
-        snprintf(err, errn, "entry %zu: expected a string or an object", i);
+        *err = asset__asprintf("entry %zu: expected a string or an object", i);
         return false;
     }
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(e, "uri");
     if (!u) {
-        snprintf(err, errn, "entry %zu: missing \"uri\"", i);
+        *err = asset__asprintf("entry %zu: missing \"uri\"", i);
         return false;
     }
     if (!cJSON_IsString(u)) {
-        snprintf(err, errn, "entry %zu: \"uri\" must be a string", i);
+        *err = asset__asprintf("entry %zu: \"uri\" must be a string", i);
         return false;
     }
     *uri = u->valuestring;
@@ -755,8 +757,8 @@ static bool manifest_entry(const cJSON *e, size_t i, const char **uri, uint64_t 
         if (!cJSON_IsNumber(f) || f->valuedouble < 0 || f->valuedouble > 9.0e15) {
             /* 9e15: every size up to it is exact in a double (a review: 1e16 was refused
              * as not "a non-negative number") */
-            snprintf(err, errn, "entry %zu (%s): \"size\" must be a number of bytes from 0 to 9e15",
-                     i, *uri);
+            *err = asset__asprintf(
+                "entry %zu (%s): \"size\" must be a number of bytes from 0 to 9e15", i, *uri);
             return false;
         }
         *size = (uint64_t)f->valuedouble;
@@ -765,29 +767,28 @@ static bool manifest_entry(const cJSON *e, size_t i, const char **uri, uint64_t 
         bool ok = cJSON_IsString(f);
         if (ok) o->priority = parse_priority(f->valuestring, &ok);
         if (!ok) {
-            snprintf(err, errn,
-                     "entry %zu (%s): \"priority\" must be \"high\", \"normal\" or \"low\"", i,
-                     *uri);
+            *err = asset__asprintf(
+                "entry %zu (%s): \"priority\" must be \"high\", \"normal\" or \"low\"", i, *uri);
             return false;
         }
     }
     if ((f = cJSON_GetObjectItemCaseSensitive(e, "loader"))) {
         if (!cJSON_IsString(f) || !*f->valuestring) {
-            snprintf(err, errn, "entry %zu (%s): \"loader\" must be a loader name", i, *uri);
+            *err = asset__asprintf("entry %zu (%s): \"loader\" must be a loader name", i, *uri);
             return false;
         }
         o->loader = f->valuestring;
     }
     if ((f = cJSON_GetObjectItemCaseSensitive(e, "sha256"))) {
         if (!cJSON_IsString(f) || !is_hex64(f->valuestring)) {
-            snprintf(err, errn, "entry %zu (%s): \"sha256\" must be 64 hex digits", i, *uri);
+            *err = asset__asprintf("entry %zu (%s): \"sha256\" must be 64 hex digits", i, *uri);
             return false;
         }
         *sha = f->valuestring;
     }
     return true;
 empty_uri:
-    snprintf(err, errn, "entry %zu: empty \"uri\"", i);
+    *err = asset__asprintf("entry %zu: empty \"uri\"", i);
     return false;
 }
 
@@ -815,9 +816,9 @@ static bool rule_side_matches(const char *side, size_t n, const char *scheme, si
 }
 
 /* May a manifest of scheme m name entry (as written; a relative one keeps m's scheme)?
- * ASSET_OK, or ASSET_E_FORBIDDEN / ASSET_E_INVALID with err saying why. */
+ * ASSET_OK, or ASSET_E_FORBIDDEN / ASSET_E_INVALID with *err saying why (allocated). */
 static asset_status_t entry_allowed(const char *rules, const char *m, const char *entry, size_t i,
-                                    char *err, size_t errn) {
+                                    char **err) {
     size_t mn = asset__uri_scheme_len(m, NULL), en = asset__uri_scheme_len(entry, NULL);
     if (!en || (en == mn && !asset__strncasecmp(entry, m, mn))) return ASSET_OK;
     bool ok = false;
@@ -835,25 +836,25 @@ static asset_status_t entry_allowed(const char *rules, const char *m, const char
             ok = ok ||
                  (rule_side_matches(r, ln, m, mn) && rule_side_matches(arrow + 2, rn, entry, en));
         } else {
-            snprintf(err, errn,
-                     "manifest_schemes: cannot read rule '%.*s' (expected \"default\" or "
-                     "\"manifest->entry\")",
-                     (int)tn, r);
+            *err = asset__asprintf(
+                "manifest_schemes: cannot read rule '%.*s' (expected \"default\" or "
+                "\"manifest->entry\")",
+                (int)tn, r);
             return ASSET_E_INVALID;
         }
         r += tn;
     }
     if (ok) return ASSET_OK;
     if (!rules)
-        snprintf(err, errn,
-                 "entry %zu (%s): %.*s:// manifests may not name %.*s:// entries, which reach "
-                 "further (file > pkg > mem > http(s); see config.manifest_schemes)",
-                 i, entry, (int)mn, m, (int)en, entry);
+        *err = asset__asprintf(
+            "entry %zu (%s): %.*s:// manifests may not name %.*s:// entries, which reach "
+            "further (file > pkg > mem > http(s); see config.manifest_schemes)",
+            i, entry, (int)mn, m, (int)en, entry);
     else
-        snprintf(err, errn,
-                 "entry %zu (%s): config.manifest_schemes \"%s\" does not let %.*s:// manifests "
-                 "name %.*s:// entries",
-                 i, entry, rules, (int)mn, m, (int)en, entry);
+        *err = asset__asprintf(
+            "entry %zu (%s): config.manifest_schemes \"%s\" does not let %.*s:// manifests "
+            "name %.*s:// entries",
+            i, entry, rules, (int)mn, m, (int)en, entry);
     return ASSET_E_FORBIDDEN;
 }
 
@@ -868,7 +869,6 @@ static void manifest_completed(asset_handle_t *h, void *user) {
     const cJSON *root = asset_handle_value(h);
     const cJSON *arr = root;
     if (cJSON_IsObject(root)) arr = cJSON_GetObjectItemCaseSensitive(root, "assets");
-    char err[512];
     if (!cJSON_IsArray(arr)) {
         char *m = asset__asprintf("%s: manifest: expected {\"assets\": [...]} or an array of URIs",
                                   asset_handle_uri(h));
@@ -883,12 +883,15 @@ static void manifest_completed(asset_handle_t *h, void *user) {
         uint64_t size = SIZE_UNKNOWN;
         asset_load_options_t o = b->opts;
         asset_status_t st = ASSET_E_PARSE;
-        if (!manifest_entry(e, i, &uri, &size, &o, &sha, err, sizeof err) ||
-            (st = entry_allowed(b->server->cfg.manifest_schemes, asset_handle_uri(h), uri, i, err,
-                                sizeof err)) != ASSET_OK) {
-            char *m = asset__asprintf("%s: manifest: %s", asset_handle_uri(h), err);
-            fail_batch(b, st, m ? m : err);
+        char *err = NULL;
+        if (!manifest_entry(e, i, &uri, &size, &o, &sha, &err) ||
+            (st = entry_allowed(b->server->cfg.manifest_schemes, asset_handle_uri(h), uri, i,
+                                &err)) != ASSET_OK) {
+            char *m = err ? asset__asprintf("%s: manifest: %s", asset_handle_uri(h), err) : NULL;
+            fail_batch(b, m ? st : ASSET_E_NO_MEMORY,
+                       m ? m : "out of memory reading a manifest entry");
             asset_free(m);
+            asset_free(err);
             return;
         }
         i++;
@@ -916,14 +919,15 @@ static void manifest_completed(asset_handle_t *h, void *user) {
 
 /* Creates the manifest's next FOLDER_SLICE children (flush thread), as expand_slice. */
 static bool manifest_slice(asset_batch_t *b) {
-    char err[512];
     bool ok = true;
     for (size_t k = 0; ok && b->next_manifest_entry && k < FOLDER_SLICE && !b->cancelled; k++) {
         const cJSON *e = b->next_manifest_entry;
         const char *uri = NULL, *sha = NULL;
         uint64_t size = SIZE_UNKNOWN;
         asset_load_options_t o = b->opts;
-        manifest_entry(e, b->next_entry++, &uri, &size, &o, &sha, err, sizeof err);
+        char *err = NULL; /* none: validated when the manifest arrived */
+        manifest_entry(e, b->next_entry++, &uri, &size, &o, &sha, &err);
+        asset_free(err);
         char *full = asset__uri_resolve(b->dir, uri);
         ok = full && add_item(b, full, size, &o, sha);
         asset_free(full);

@@ -601,6 +601,33 @@ static void test_a_manifest_size_out_of_range_names_the_range(void **state) {
     asset_server_destroy(s);
 }
 
+static void expect_manifest(asset_server_t *s, const char *uri, asset_status_t st,
+                            const char *needle, const char *needle2);
+
+/* A manifest entry's error was formatted into 512 bytes beside the entry's URI: an
+ * entry with a long URI lost the reason, the part a user needs ("entry 0
+ * (aaaa...aaa" and nothing more). */
+static void test_a_long_entry_uri_keeps_the_reason_of_its_error(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    size_t n = 2000;
+    char *long_uri = malloc(n + 1);
+    assert_non_null(long_uri);
+    memset(long_uri, 'a', n);
+    long_uri[n] = '\0';
+    char *text = malloc(n + 200);
+    assert_non_null(text);
+    snprintf(text, n + 200, "[{\"uri\": \"%s\", \"priority\": \"urgent\"}]", long_uri);
+    expect_bad_manifest(s, text, ASSET_E_PARSE,
+                        "\"priority\" must be \"high\", \"normal\" or \"low\"");
+    /* the scheme rule's refusal names the entry twice, its scheme and the config */
+    snprintf(text, n + 200, "[\"file:///%s\"]", long_uri);
+    put_mem(s, "far.json", text);
+    expect_manifest(s, "mem://far.json", ASSET_E_FORBIDDEN, "see config.manifest_schemes", NULL);
+    free(text);
+    free(long_uri);
+    asset_server_destroy(s);
+}
 /* A loader whose parse of a URI containing "/s" waits until the test opens it. */
 typedef struct parse_gate {
     uv_mutex_t mu;
@@ -2318,6 +2345,7 @@ int main(void) {
         cmocka_unit_test(test_manifest_relative_entries_resolve_for_file_and_pkg),
         cmocka_unit_test(test_manifest_over_http_resolves_against_its_url),
         cmocka_unit_test(test_manifest_sha256_verified),
+        cmocka_unit_test(test_a_long_entry_uri_keeps_the_reason_of_its_error),
         cmocka_unit_test(test_malformed_manifests_fail_with_useful_messages),
         cmocka_unit_test(test_a_manifest_size_out_of_range_names_the_range),
         cmocka_unit_test(test_progress_is_byte_weighted_and_monotonic),
