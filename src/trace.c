@@ -14,7 +14,7 @@
  * destroyed). Setters take turns (trace_setting). Every operation is sequentially
  * consistent: the store-then-load on each side must not be reordered. */
 #include "internal.h"
-#include "platform/platform.h" /* asset__fopen */
+#include "platform/platform.h" /* asset__fopen, asset__rename_over */
 
 #include <errno.h>
 #include <stdio.h>
@@ -325,9 +325,31 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
         asset_free(last);
         return ASSET_E_NO_MEMORY;
     }
-    /* opened (truncated) only once the write can go through: one out of memory left an
-     * empty file where a good trace had been (a review) */
-    FILE *f = asset__fopen(path, "w"); /* UTF-8 (Windows: the UTF-16 name) */
+    /* opened only once the write can go through: one out of memory left an empty file
+     * where a good trace had been (a review). A plain file (or none) is written beside
+     * path and renamed over it once whole: written in place, a write that failed midway
+     * (a full disk, a file size limit) left the trace that was there cut short
+     * (twenty-second review). Anything else (a symlink, a device such as /dev/stdout, a
+     * FIFO), or a directory where no file can be made beside it, is written in place */
+    char *tmp = NULL;
+    int kind = asset__path_lkind(path);
+    if (kind == ASSET__KIND_FILE || kind == -ENOENT) {
+        static atomic_uint_fast64_t tmp_seq;
+        uint64_t k = asset__now_ns() ^ ((uint64_t)atomic_fetch_add(&tmp_seq, 1) << 40);
+        tmp = asset__asprintf("%s.%llx.tmp", path, (unsigned long long)k);
+        if (!tmp) {
+            asset_free(v);
+            asset_free(idx);
+            asset_free(last);
+            return ASSET_E_NO_MEMORY;
+        }
+    }
+    FILE *f = tmp ? asset__fopen(tmp, "w") : NULL; /* UTF-8 (Windows: the UTF-16 name) */
+    if (!f) {
+        asset_free(tmp);
+        tmp = NULL;
+        f = asset__fopen(path, "w");
+    }
     if (!f) {
         int err = errno; /* the caller reads it: the frees keep it */
         asset_free(v);
@@ -415,5 +437,14 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     asset_free(last);
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0) bad = true;
+    if (tmp) {
+        if (!bad && asset__rename_over(tmp, path) != 0) bad = true;
+        if (bad) {
+            int err = errno; /* the write's or the rename's, for the caller */
+            asset__remove(tmp);
+            errno = err;
+        }
+        asset_free(tmp);
+    }
     return bad ? ASSET_E_IO : ASSET_OK;
 }

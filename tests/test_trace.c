@@ -19,6 +19,11 @@
 #include "internal.h"
 #include "test_util.h"
 #include "tu_os.h"
+#if !defined(_WIN32) && !defined(__EMSCRIPTEN__)
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
+#endif
 
 /* The process's allocator: malloc's, except that the next tl_fail_allocs allocations
  * of this thread fail (out of memory on demand). */
@@ -1297,6 +1302,88 @@ static void test_chrome_json_ends_a_labeled_load_under_the_name_it_began(void **
     asset_trace_destroy(tr);
 }
 
+#if !defined(_WIN32) && !defined(__EMSCRIPTEN__)
+/* The bytes of the file at path (free them), *n their count. */
+static char *read_whole_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = malloc(1 << 20);
+    *n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    fclose(f);
+    if (buf) buf[*n] = 0;
+    return buf;
+}
+#endif
+/* Twenty-second review: the trace file was opened "w" (truncated) and written in place,
+ * so a write that failed midway (a full disk, a file size limit) returned ASSET_E_IO
+ * and left the good trace written before it cut short, a file no viewer opens. With
+ * RLIMIT_FSIZE under the new trace's size (SIGXFSZ ignored: the write fails EFBIG), the
+ * old file is whole afterwards, and no temporary file is left beside it. */
+static void test_a_failed_trace_write_leaves_the_previous_file_whole(void **state) {
+    (void)state;
+#if defined(_WIN32) || defined(__EMSCRIPTEN__)
+    skip(); /* no RLIMIT_FSIZE */
+#else
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    asset_trace_t *small = asset_trace_create(), *big = asset_trace_create();
+    assert_non_null(small);
+    assert_non_null(big);
+    asset_trace_event_t e = {.phase = ASSET_TRACE_QUEUED,
+                             .time_ns = 1000,
+                             .id = 1,
+                             .uri = "mem://a",
+                             .loader = "bytes",
+                             .thread = 1};
+    asset_trace_record(&e, small);
+    e.phase = ASSET_TRACE_DELIVERED;
+    asset_trace_record(&e, small);
+    for (uint64_t i = 0; i < 400; i++) { /* about 40 KB of JSON */
+        e.id = i + 1;
+        e.phase = ASSET_TRACE_QUEUED;
+        asset_trace_record(&e, big);
+        e.phase = ASSET_TRACE_DELIVERED;
+        asset_trace_record(&e, big);
+    }
+    assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_OK);
+    size_t good_n = 0;
+    char *good = read_whole_file(path, &good_n);
+    assert_non_null(good);
+    assert_true(good_n > 0 && good_n < 4096);
+
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    low = old;
+    low.rlim_cur = 8192;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    asset_status_t st = asset_trace_write_chrome_json(big, path);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(st, ASSET_E_IO);
+
+    size_t now_n = 0;
+    char *now = read_whole_file(path, &now_n);
+    assert_non_null(now);
+    if (now_n != good_n || memcmp(now, good, good_n) != 0)
+        fail_msg("the old trace (%zu bytes) is now %zu bytes: \"%.40s...\"", good_n, now_n, now);
+    int entries = 0;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    for (struct dirent *de; (de = readdir(d));)
+        entries += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    assert_int_equal(entries, 1); /* trace.json, and no temporary file */
+    free(now);
+    free(good);
+    asset_trace_destroy(small);
+    asset_trace_destroy(big);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+#endif
+}
+
 int main(void) {
     static const asset_allocator_t hook = {fail_alloc, fail_realloc, plain_free, NULL};
     asset_set_allocator(&hook); /* before anything: failures on demand (tl_fail_allocs) */
@@ -1305,6 +1392,7 @@ int main(void) {
         cmocka_unit_test(test_finalize_and_delivery_are_reported_on_the_flush_thread),
         cmocka_unit_test(test_coalesced_loads_and_cache_hits_deliver_too),
         cmocka_unit_test(test_chrome_json_opens_and_every_slice_is_closed),
+        cmocka_unit_test(test_a_failed_trace_write_leaves_the_previous_file_whole),
         cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
         cmocka_unit_test(test_chrome_json_is_valid_whatever_the_hosts_locale),
         cmocka_unit_test(test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit),

@@ -84,6 +84,19 @@ bool asset__getcwd(char *buf, size_t n) { return getcwd(buf, n) != NULL; }
 
 FILE *asset__fopen(const char *path, const char *mode) { return fopen(path, mode); }
 
+int asset__rename_over(const char *from, const char *to) { return rename(from, to) ? -1 : 0; }
+
+int asset__remove(const char *path) { return remove(path) ? -1 : 0; }
+
+int asset__path_lkind(const char *path) {
+    struct stat st;
+    if (lstat(path, &st)) return -errno;
+    return S_ISREG(st.st_mode)   ? ASSET__KIND_FILE
+           : S_ISDIR(st.st_mode) ? ASSET__KIND_DIR
+           : S_ISLNK(st.st_mode) ? ASSET__KIND_LINK
+                                 : ASSET__KIND_OTHER;
+}
+
 char *asset__getenv_dup(const char *name, bool *oom) {
     const char *v = getenv(name);
     char *d = v && *v ? asset__strdup(v) : NULL;

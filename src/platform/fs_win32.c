@@ -331,6 +331,67 @@ FILE *asset__fopen(const char *path, const char *mode) {
     return f;
 }
 
+/* errno for a failed MoveFileExW / DeleteFileW */
+static int errno_of_move(DWORD e) {
+    switch (e) {
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND: return ENOENT;
+    case ERROR_ACCESS_DENIED:
+    case ERROR_SHARING_VIOLATION:
+    case ERROR_LOCK_VIOLATION: return EACCES;
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY: return ENOMEM;
+    case ERROR_DISK_FULL:
+    case ERROR_HANDLE_DISK_FULL: return ENOSPC;
+    default: return EIO;
+    }
+}
+
+int asset__rename_over(const char *from, const char *to) {
+    int err = 0;
+    wchar_t *wf = to_wide(from, &err), *wt = wf ? to_wide(to, &err) : NULL;
+    int rc = 0;
+    if (!wf || !wt) {
+        err = -err;
+        rc = -1;
+    } else if (!MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+        err = errno_of_move(GetLastError());
+        rc = -1;
+    }
+    asset_free(wf);
+    asset_free(wt);
+    if (rc) errno = err ? err : EINVAL;
+    return rc;
+}
+
+int asset__remove(const char *path) {
+    int err = 0;
+    wchar_t *w = to_wide(path, &err);
+    if (!w) {
+        errno = err ? -err : EINVAL;
+        return -1;
+    }
+    int rc = DeleteFileW(w) ? 0 : -1;
+    if (rc) err = errno_of_move(GetLastError());
+    asset_free(w);
+    if (rc) errno = err;
+    return rc;
+}
+
+int asset__path_lkind(const char *path) {
+    int err = 0;
+    wchar_t *w = to_wide(path, &err);
+    if (!w) return err ? err : -EINVAL;
+    DWORD a = GetFileAttributesW(w);
+    DWORD e = a == INVALID_FILE_ATTRIBUTES ? GetLastError() : 0;
+    asset_free(w);
+    if (a == INVALID_FILE_ATTRIBUTES) return -errno_of_move(e);
+    return (a & FILE_ATTRIBUTE_REPARSE_POINT) ? ASSET__KIND_LINK
+           : (a & FILE_ATTRIBUTE_DIRECTORY)   ? ASSET__KIND_DIR
+           : (a & FILE_ATTRIBUTE_DEVICE)      ? ASSET__KIND_OTHER
+                                              : ASSET__KIND_FILE;
+}
+
 char *asset__getenv_dup(const char *name, bool *oom) {
     *oom = false;
     wchar_t wn[64];

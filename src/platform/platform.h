@@ -81,6 +81,16 @@ char *asset__getcwd_dup(bool *oom);
  * by its UTF-16 name (_wfopen; the C library's fopen reads the bytes in the ANSI code
  * page, and made a file of another name); errno set on failure. */
 FILE *asset__fopen(const char *path, const char *mode);
+/* Renames from over to, replacing a file there in one step (POSIX rename(); Windows
+ * MoveFileExW with MOVEFILE_REPLACE_EXISTING, which fails while to is open anywhere):
+ * 0, or -1 with errno set. Both UTF-8, as asset__fopen's. */
+int asset__rename_over(const char *from, const char *to);
+/* Removes the file path (UTF-8, as asset__fopen's): 0, or -1 with errno set. */
+int asset__remove(const char *path);
+/* What is at path itself, not following a last symlink (POSIX lstat; Windows: a reparse
+ * point is LINK, a name GetFileAttributesW does not know as a file, such as "NUL", is not
+ * found): ASSET__KIND_*, or -errno (-ENOENT when nothing is there). */
+int asset__path_lkind(const char *path);
 /* The environment variable name (ASCII), in UTF-8, allocated (asset_free): NULL when it
  * is not set (or empty), or out of memory (*oom then set). Windows reads the UTF-16
  * environment (getenv gives it in the ANSI code page: '?' for a letter outside it). */
