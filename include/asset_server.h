@@ -297,7 +297,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
  *   unchanged, a replaced value kept).
  * WARN: every failed load, once per handle, with its message ("load failed: <message>";
  *   timeouts too; cancellations are not failures and are not logged); an unknown
- *   loader name given to set_cache_budget; a watch that fell back to polling, and a
+ *   loader name given to set_cache_budget; a manifest's entries' unknown keys, once per
+ *   manifest ("<uri>: manifest: entry N (<entry>): unknown key \"k\" ignored; ...");
+ *   a watch that fell back to polling, and a
  *   file that cannot be polled either ("watch: cannot poll <path>": its changes are
  *   not seen; said once, tried again while its directory is polled), or watched for
  *   want of memory ("watch: cannot watch <path> (not enough memory)"); a burst of
@@ -1103,7 +1105,8 @@ ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char 
  * strings or objects with "uri", "size" (bytes, 0 to 9e15: weights the progress, is
  * not checked against what loads; a fraction is cut), "priority", "loader",
  * "sha256"; of a key given twice in one object the first counts, the later is neither
- * used nor checked), then
+ * used nor checked; a key that differs from one of these only by case ("Sha256") is
+ * malformed, any other is ignored and logged, ASSET_LOG_WARN, once per manifest), then
  * every entry, relative ones resolved against the manifest's URI (over http, the URL a
  * redirect led to; asset_batch_value's too). A malformed manifest
  * fails the batch with a message naming the entry and loads nothing; a sha256

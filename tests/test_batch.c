@@ -588,6 +588,52 @@ static void test_malformed_manifests_fail_with_useful_messages(void **state) {
     asset_server_destroy(s);
 }
 
+/* An entry's keys outside the known ones were ignored silently: "Sha256" (a capital)
+ * turned the integrity check its author asked for off, and the entry loaded whatever
+ * bytes came. A key that differs from a known one only by case fails the manifest,
+ * naming it; any other unknown key is logged (ASSET_LOG_WARN), naming the key, the entry
+ * and the manifest, once per manifest, with how many there were. */
+typedef struct warn_log {
+    int warns;
+    char first[1024];
+} warn_log_t;
+static void warn_log(int level, const char *msg, void *user) {
+    warn_log_t *l = user;
+    if (level != ASSET_LOG_WARN || !strstr(msg, "unknown key")) return;
+    if (!l->warns++) snprintf(l->first, sizeof l->first, "%s", msg);
+}
+
+static void test_an_entrys_unknown_keys_are_not_ignored_silently(void **state) {
+    (void)state;
+    warn_log_t l = {0};
+    asset_server_config_t cfg = {.log = warn_log, .user = &l};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    put_mem(s, "a.txt", "tampered");
+    char good[65];
+    asset__sha256_hex("original", 8, good);
+    char text[512];
+    snprintf(text, sizeof text, "[{\"uri\": \"mem://a.txt\", \"Sha256\": \"%s\"}]", good);
+    expect_bad_manifest(s, text, ASSET_E_PARSE,
+                        "entry 0 (mem://a.txt): unknown key \"Sha256\" (did you mean \"sha256\"?)");
+    expect_bad_manifest(s, "[{\"URI\": \"mem://a.txt\"}]", ASSET_E_PARSE,
+                        "entry 0: unknown key \"URI\" (did you mean \"uri\"?)");
+    assert_int_equal(l.warns, 0);
+    /* other keys load, and are said once */
+    put_mem(s, "m.json",
+            "[\"mem://a.txt\", {\"uri\": \"mem://a.txt\", \"hash\": \"x\", \"note\": 1},"
+            " {\"uri\": \"mem://a.txt\", \"note\": 2}]");
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://m.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 3);
+    asset_batch_release(b);
+    assert_int_equal(l.warns, 1);
+    const char *want = "mem://m.json: manifest: entry 1 (mem://a.txt): unknown key \"hash\" "
+                       "ignored; 3 unknown keys in 2 entries";
+    if (!strstr(l.first, want)) fail_msg("log '%s' lacks '%s'", l.first, want);
+    asset_server_destroy(s);
+}
+
 /* A manifest's "size" past the largest one read (9e15 bytes, exact in a double) failed
  * the manifest with "\"size\" must be a non-negative number", which it was: the message
  * now names the range. */
@@ -2346,6 +2392,7 @@ int main(void) {
         cmocka_unit_test(test_manifest_over_http_resolves_against_its_url),
         cmocka_unit_test(test_manifest_sha256_verified),
         cmocka_unit_test(test_a_long_entry_uri_keeps_the_reason_of_its_error),
+        cmocka_unit_test(test_an_entrys_unknown_keys_are_not_ignored_silently),
         cmocka_unit_test(test_malformed_manifests_fail_with_useful_messages),
         cmocka_unit_test(test_a_manifest_size_out_of_range_names_the_range),
         cmocka_unit_test(test_progress_is_byte_weighted_and_monotonic),
