@@ -677,6 +677,11 @@ int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_emb
                               size_t count, int *hid);
 extern const asset_loader_t asset__bytes_loader;
 extern const asset_loader_t asset__json_loader;
+/* The deepest nesting of arrays and objects the json loader takes. cJSON parses (and
+ * frees) by recursion, about 100 bytes of native stack a level: its own limit (1000)
+ * overflowed a 64 KiB thread's stack (a user's thread running a parse in a wait, a web
+ * worker); 256 levels take about 25 KiB. */
+#define ASSET__JSON_MAX_DEPTH 256
 
 /* ---- the server ---- */
 struct asset_server {

@@ -380,10 +380,27 @@ static void test_json_deep_nesting_fails_cleanly(void **state) {
     memset(bal, '[', 5000);
     memset(bal + 5000, ']', 5000);
     expect_parse_error(s, "bal.json", bal, 10000, "nested deeper than");
-    /* well within the limit: loads */
-    memset(bal, '[', 500);
-    memset(bal + 500, ']', 500);
-    asset_handle_t *h = load_text(s, "ok.json", bal, 1000);
+    /* at the limit: loads; one more level: fails there */
+    memset(bal, '[', ASSET__JSON_MAX_DEPTH);
+    memset(bal + ASSET__JSON_MAX_DEPTH, ']', ASSET__JSON_MAX_DEPTH);
+    char want[64];
+    snprintf(want, sizeof want, "nested deeper than %d levels at line 1, column %d",
+             ASSET__JSON_MAX_DEPTH, ASSET__JSON_MAX_DEPTH + 1);
+    char *over = malloc(2 * ASSET__JSON_MAX_DEPTH + 2);
+    memset(over, '[', ASSET__JSON_MAX_DEPTH + 1);
+    memset(over + ASSET__JSON_MAX_DEPTH + 1, ']', ASSET__JSON_MAX_DEPTH + 1);
+    expect_parse_error(s, "over.json", over, 2 * ASSET__JSON_MAX_DEPTH + 2, want);
+    free(over);
+    /* brackets inside strings are no nesting */
+    char *strs = malloc(4000);
+    memset(strs, '[', 4000);
+    strs[0] = '"';
+    strs[3999] = '"';
+    asset_handle_t *sh = load_text(s, "strs.json", strs, 4000);
+    assert_int_equal(asset_handle_error(sh), ASSET_OK);
+    asset_handle_release(sh);
+    free(strs);
+    asset_handle_t *h = load_text(s, "ok.json", bal, 2 * ASSET__JSON_MAX_DEPTH);
     assert_int_equal(asset_handle_error(h), ASSET_OK);
     assert_true(cJSON_IsArray(asset_handle_value(h)));
     asset_handle_release(h);
@@ -392,14 +409,14 @@ static void test_json_deep_nesting_fails_cleanly(void **state) {
     asset_server_destroy(s);
 }
 
-/* The deepest document cJSON takes (CJSON_NESTING_LIMIT levels, objects and arrays)
+/* The deepest document the loader takes (ASSET__JSON_MAX_DEPTH levels, objects and arrays)
  * loads, and its value is freed, on whatever thread parses: the parse, the cost walk
  * and the free recurse once per level, on a worker's stack (or, single-threaded on the
  * web, the flush's). */
 static void test_json_deepest_document_loads_on_any_stack(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
-    size_t d = CJSON_NESTING_LIMIT, n = 0;
+    size_t d = ASSET__JSON_MAX_DEPTH, n = 0;
     char *doc = malloc(d * 7 + 2);
     assert_non_null(doc);
     for (size_t i = 0; i < d; i++) {
@@ -416,6 +433,101 @@ static void test_json_deepest_document_loads_on_any_stack(void **state) {
     asset_server_flush(s);
     free(doc);
     asset_server_destroy(s);
+}
+
+/* Twenty-second review: cJSON parses by recursive descent, about 100 bytes of native
+ * stack per level, so its own limit (1000 levels) needed about 100 KiB: a thread with a
+ * small stack (64 KiB: a user's thread, a web worker) that ran a parse (a wait runs a
+ * queued local load itself) overflowed it on a document cJSON accepts (SIGSEGV). The
+ * loader refuses nesting deeper than ASSET__JSON_MAX_DEPTH before cJSON runs: on a
+ * 64 KiB thread the deepest document it takes loads, and a deeper one fails cleanly. */
+#if !defined(__EMSCRIPTEN__)
+typedef struct small_stack_run {
+    asset_server_t *s;
+    const char *key;
+    const char *doc;
+    size_t n;
+    asset_status_t st;
+    char msg[256];
+} small_stack_run_t;
+
+static void small_stack_load(void *arg) {
+    small_stack_run_t *r = arg;
+    asset_server_flush(r->s); /* the flush thread now: its wait delivers, and frees */
+    asset_mem_put(r->s, r->key, r->doc, r->n);
+    char uri[64];
+    snprintf(uri, sizeof uri, "mem://%s", r->key);
+    asset_handle_t *h = asset_server_load(r->s, uri, NULL);
+    r->st = asset_handle_wait(h, 60000); /* the only worker is held: this thread parses */
+    snprintf(r->msg, sizeof r->msg, "%s", asset_handle_error_message(h));
+    asset_handle_release(h);
+    asset_server_clear_caches(r->s);
+    asset_server_flush(r->s); /* the value freed here */
+}
+
+/* A document of depth d, objects and arrays alternating, as cJSON's deepest; free it. */
+static char *nested_doc(size_t d, size_t *n) {
+    char *doc = malloc(d * 7 + 2);
+    assert_non_null(doc);
+    *n = 0;
+    for (size_t i = 0; i < d; i++) {
+        memcpy(doc + *n, i % 2 ? "[" : "{\"a\":", i % 2 ? 1 : 5);
+        *n += i % 2 ? 1 : 5;
+    }
+    doc[(*n)++] = '1';
+    for (size_t i = d; i-- > 0;) doc[(*n)++] = i % 2 ? ']' : '}';
+    return doc;
+}
+#endif
+
+static void test_json_nesting_fails_before_a_64_kib_stack_runs_out(void **state) {
+    (void)state;
+#if defined(__EMSCRIPTEN__)
+    skip(); /* a worker's stack is the build's STACK_SIZE, not a thread option */
+#else
+    asset_server_config_t cfg = {.max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    tu_parse_gate_t g;
+    tu_parse_gate_register(s, &g);
+    assert_int_equal(asset_mem_put(s, "hold.gated", "x", 1), ASSET_OK);
+    asset_handle_t *hold = asset_server_load(s, "mem://hold.gated", NULL);
+    uv_mutex_lock(&g.mu);
+    while (g.entered < 1) uv_cond_wait(&g.cond, &g.mu); /* the only worker is in it */
+    uv_mutex_unlock(&g.mu);
+
+    size_t n_ok, n_deep;
+    char *ok = nested_doc(ASSET__JSON_MAX_DEPTH, &n_ok);
+    char *deep = nested_doc(1000, &n_deep); /* cJSON's own limit: it takes this one */
+    small_stack_run_t runs[2] = {{s, "ok.json", ok, n_ok, ASSET_PENDING, ""},
+                                 {s, "deep.json", deep, n_deep, ASSET_PENDING, ""}};
+    for (int i = 0; i < 2; i++) {
+        uv_thread_options_t o = {UV_THREAD_HAS_STACK_SIZE, 64 * 1024};
+        uv_thread_t t;
+        assert_int_equal(uv_thread_create_ex(&t, &o, small_stack_load, &runs[i]), 0);
+        assert_int_equal(uv_thread_join(&t), 0);
+    }
+    if (runs[0].st != ASSET_OK)
+        fail_msg("%d levels: %s %s", ASSET__JSON_MAX_DEPTH, asset_err_name(runs[0].st),
+                 runs[0].msg);
+    assert_int_equal(runs[1].st, ASSET_E_PARSE);
+    char want[64];
+    snprintf(want, sizeof want, "nested deeper than %d levels", ASSET__JSON_MAX_DEPTH);
+    if (!strstr(runs[1].msg, want)) fail_msg("'%s' lacks '%s'", runs[1].msg, want);
+
+    uv_mutex_lock(&g.mu);
+    g.open = true;
+    uv_cond_broadcast(&g.cond);
+    uv_mutex_unlock(&g.mu);
+    asset_server_flush(s); /* this thread flushes again */
+    assert_int_equal(tu_wait(hold), ASSET_OK);
+    asset_handle_release(hold);
+    asset_server_destroy(s);
+    uv_mutex_destroy(&g.mu);
+    uv_cond_destroy(&g.cond);
+    free(ok);
+    free(deep);
+#endif
 }
 
 /* JSON numbers of 64 characters or more: cJSON 1.7.15, which the Windows and web builds
@@ -994,6 +1106,7 @@ int main(void) {
         cmocka_unit_test(test_json_trailing_garbage_is_rejected),
         cmocka_unit_test(test_json_deep_nesting_fails_cleanly),
         cmocka_unit_test(test_json_deepest_document_loads_on_any_stack),
+        cmocka_unit_test(test_json_nesting_fails_before_a_64_kib_stack_runs_out),
         cmocka_unit_test(test_json_numbers_longer_than_63_characters_load),
         cmocka_unit_test(test_json_leniencies_of_cjson_are_the_documented_ones),
         cmocka_unit_test(test_failing_loader_message_names_loader_and_uri),

@@ -1,6 +1,7 @@
 /* loaders/json.c - the built-in "json" loader: cJSON_ParseWithLengthOpts, errors with
- * line and column, value cost estimated from the tree. cJSON's own nesting limit
- * (CJSON_NESTING_LIMIT) turns hostile depth into a parse error, not a crash; this file
+ * line and column, value cost estimated from the tree. Nesting deeper than
+ * ASSET__JSON_MAX_DEPTH is refused before cJSON runs (cJSON recurses once per level, and
+ * its own limit, CJSON_NESTING_LIMIT, needs about 100 KiB of stack); this file
  * tells that case, trailing garbage, a cut-off document and stray NUL bytes apart so
  * the message says which one it was. A UTF-8 byte order mark is skipped (editors on
  * Windows add one). The bytes must be valid UTF-8 (cJSON copies them through unchecked)
@@ -39,25 +40,27 @@ static void position(const char *text, const char *at, size_t *line, size_t *col
     }
 }
 
-/* How many arrays and objects are open at `at` (strings skipped). */
-static size_t open_depth(const char *text, const char *at) {
+/* The bracket at which more than max arrays and objects are open (strings skipped, a
+ * backslash escaping the next byte), or NULL: cJSON descends no deeper than that for
+ * any text, as it reads strings the same way up to where it stops. */
+static const char *deeper_than(const char *text, size_t n, size_t max) {
     size_t depth = 0;
     bool in_str = false;
-    for (const char *c = text; c < at; c++) {
+    for (const char *c = text, *end = text + n; c < end; c++) {
         if (in_str) {
-            if (*c == '\\' && c + 1 < at)
+            if (*c == '\\' && c + 1 < end)
                 c++;
             else if (*c == '"')
                 in_str = false;
         } else if (*c == '"') {
             in_str = true;
         } else if (*c == '[' || *c == '{') {
-            depth++;
+            if (++depth > max) return c;
         } else if ((*c == ']' || *c == '}') && depth) {
             depth--;
         }
     }
-    return depth;
+    return NULL;
 }
 
 /* Up to 24 printable characters from `at`, for the message. */
@@ -302,6 +305,16 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
                                 "cannot hold a NUL here)",
                                 line, col);
     }
+    /* before cJSON, whose recursion would overflow a small stack first (a 64 KiB thread
+     * running a parse in a wait, a web worker: twenty-second review) */
+    const char *too_deep = deeper_than(text, n, ASSET__JSON_MAX_DEPTH);
+    if (too_deep) {
+        size_t line, col;
+        position(text, too_deep, &line, &col);
+        return asset_parse_fail(
+            p, ASSET_E_PARSE, "invalid JSON: nested deeper than %d levels at line %zu, column %zu",
+            ASSET__JSON_MAX_DEPTH, line, col);
+    }
     const char *end = NULL;
     /* n + 1: the library guarantees text[n] == 0, which cJSON wants to see when asked
      * to refuse trailing garbage */
@@ -348,10 +361,6 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
     if (root) { /* cannot happen without a NUL inside; refuse rather than truncate */
         cJSON_Delete(root);
         st = asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON at line %zu, column %zu", line, col);
-    } else if (open_depth(work, end) >= CJSON_NESTING_LIMIT) {
-        st = asset_parse_fail(p, ASSET_E_PARSE,
-                              "invalid JSON: nested deeper than %d levels at line %zu, column %zu",
-                              CJSON_NESTING_LIMIT, line, col);
     } else if ((prefix = cJSON_ParseWithLengthOpts(work, wn + 1, &vend, 0))) {
         /* a value followed by something else: parsed again without the end check */
         cJSON_Delete(prefix);
