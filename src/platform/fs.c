@@ -116,6 +116,10 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
             rc = ASSET_NOT_MODIFIED;
             goto out;
         }
+        /* a time too coarse and recent to show a rewrite with as many bytes made now
+         * (FAT's 2 s): marked so that it matches no later look, which reads the file
+         * again (it was served from the cache until the file changed size or time) */
+        if (asset__fstat_racy(&st)) strcat(version, "?");
     }
     if (st.size > r->max_size) {
         rc = asset_request_fail(r, ASSET_E_TOO_LARGE,

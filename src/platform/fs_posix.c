@@ -15,6 +15,7 @@
 #include <stdlib.h> /* getenv */
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #if !defined(__EMSCRIPTEN__) && !defined(ASSET_NO_MMAP)
 #include <sys/mman.h>
 #endif
@@ -42,6 +43,7 @@ static int fd_of(const asset__file_t *f) { return (int)((uintptr_t)f - 1u); }
 
 const char asset__path_list_sep = ':';
 bool asset__fs_force_walk = false;
+bool asset__fs_coarse_times = false;
 
 /* ---- path syntax ---- */
 
@@ -275,6 +277,12 @@ static void fill_stat(const struct stat *s, asset__fstat_t *st) {
     long long sec = (long long)s->st_mtime, nsec = 0;
     long long csec = (long long)s->st_ctime, cnsec = 0;
 #endif
+    if (asset__fs_coarse_times) { /* FAT: 2 s steps, and no change time of its own */
+        sec -= sec & 1;
+        nsec = 0;
+        csec = sec;
+        cnsec = 0;
+    }
     st->vraw[0] = (uint64_t)sec;
     st->vraw[1] = (uint64_t)nsec;
     st->vraw[2] = (uint64_t)s->st_size;
@@ -349,6 +357,17 @@ void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
     *w++ = ':';
     w = put_dec(w, st->vchange, false, 1);
     *w = 0;
+}
+
+bool asset__fstat_racy(const asset__fstat_t *st) {
+#ifdef __EMSCRIPTEN__
+    /* its file systems keep milliseconds: a whole second there is chance (1 in 1000) */
+    if (!asset__fs_coarse_times) return false;
+#endif
+    if (st->vraw[1] != 0) return false; /* a time finer than seconds */
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0) return true;
+    return (long long)now.tv_sec < (long long)st->vraw[0] + 3;
 }
 
 /* EAGAIN / EWOULDBLOCK: an O_NONBLOCK open (asset__file_open) that meets a conflicting

@@ -37,6 +37,7 @@ static HANDLE handle_of(const asset__file_t *f) { return (HANDLE)f; }
 
 const char asset__path_list_sep = ';';
 bool asset__fs_force_walk = false;
+bool asset__fs_coarse_times = false;
 void (*asset__fs_walk_hook)(const char *rel, size_t n) = NULL;
 
 /* ---- errors ---- */
@@ -654,6 +655,7 @@ static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, DWORD tag
     st->size = ((uint64_t)i->nFileSizeHigh << 32) | i->nFileSizeLow;
     uint64_t t =
         ((uint64_t)i->ftLastWriteTime.dwHighDateTime << 32) | i->ftLastWriteTime.dwLowDateTime;
+    if (asset__fs_coarse_times) t -= t % 20000000u; /* FAT's 2 s steps (test hook) */
     /* last-write time (100 ns ticks), size, and the file's identity on its volume */
     st->vraw[0] = t;
     st->vraw[1] = st->size;
@@ -674,7 +676,8 @@ static int stat_handle(HANDLE h, asset__fstat_t *st) {
     (void)attributes_tag(h, &tag);
     fill_stat(&info, GetFileType(h), tag, st);
     FILE_BASIC_INFO basic;
-    st->vchange = GetFileInformationByHandleEx(h, FileBasicInfo, &basic, sizeof basic)
+    st->vchange = !asset__fs_coarse_times &&
+                          GetFileInformationByHandleEx(h, FileBasicInfo, &basic, sizeof basic)
                       ? (uint64_t)basic.ChangeTime.QuadPart
                       : 0;
     return 0;
@@ -685,6 +688,14 @@ void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
              (unsigned long long)st->vraw[1], (unsigned long)st->vraw[2],
              (unsigned long)(st->vraw[3] >> 32), (unsigned long)(st->vraw[3] & 0xffffffffu),
              (unsigned long long)st->vchange);
+}
+
+bool asset__fstat_racy(const asset__fstat_t *st) {
+    if (st->vraw[0] % 10000000u) return false; /* a time finer than seconds */
+    FILETIME ft;
+    GetSystemTimeAsFileTime(&ft);
+    uint64_t now = ((uint64_t)ft.dwHighDateTime << 32) | ft.dwLowDateTime;
+    return now < st->vraw[0] + 30000000u;
 }
 
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st) { return stat_handle(handle_of(f), st); }

@@ -121,6 +121,18 @@ typedef struct asset__fstat {
 /* The version string of a stat: changes whenever the content may have (mtime, size,
  * identity). Formatted only when asked (most reads never compare versions). */
 void asset__fstat_version(const asset__fstat_t *st, char out[96]);
+/* Whether st's last-write time is too coarse and too recent to tell the file as read
+ * from one rewritten since with as many bytes: whole seconds (FAT's 2 s steps, ext3's
+ * and HFS+'s 1 s, a share's) within 3 s of now, or ahead of it. Such a version is not
+ * trusted (asset__fs_read_file): git's "racily clean" entries. A clock read, only for a
+ * time in whole seconds. */
+bool asset__fstat_racy(const asset__fstat_t *st);
+
+/* Test hook: when true, every stat reports its times as FAT keeps them: the last-write
+ * time rounded down to 2 s, and that as the change time (Linux's vfat; Windows keeps
+ * none there). Lets tests meet a file system this machine cannot mount. Set it before
+ * the server's threads exist. */
+extern bool asset__fs_coarse_times;
 
 /* Test hook: when true, implementations with a kernel fast path (Linux's openat2)
  * take their portable path instead. Set it before the server's threads exist. */
