@@ -182,9 +182,43 @@ const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st) {
     return NULL;
 }
 
+/* Bytes of the UTF-8 form of the code point at w (one or two UTF-16 units: *units). */
+static int utf8_len_at(const wchar_t *w, int *units) {
+    unsigned c = (unsigned)w[0];
+    *units = 1;
+    if (c >= 0xD800 && c <= 0xDBFF && w[1] >= 0xDC00 && w[1] <= 0xDFFF) {
+        *units = 2;
+        return 4;
+    }
+    return c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+}
+
+/* Every letter's case, as NTFS (its upcase table) and wine compare names: a watch of
+ * "\u00e9t\u00e9.txt" matches events that name "\u00c9t\u00c9.txt" (a case-only
+ * rename; ASCII alone was folded, and a file renamed so was never seen to change
+ * again: a review). Upper case by the invariant locale, a letter at a time, and only
+ * where that keeps its UTF-8 length (the name is folded in place; "\u0131" to "I" is
+ * not taken), the same on both sides. A name that is not UTF-8, or longer than a
+ * component can be, is folded in ASCII alone. ASCII is folded without a Win32 call. */
 void asset__path_fold_name(char *name) {
-    for (char *c = name; *c; c++)
-        if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+    bool ascii = true;
+    for (char *c = name; *c; c++) {
+        if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
+        ascii = ascii && (unsigned char)*c < 0x80;
+    }
+    if (ascii) return;
+    wchar_t w[512], up[512];
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, -1, w, 512);
+    if (n <= 1 ||
+        LCMapStringEx(LOCALE_NAME_INVARIANT, LCMAP_UPPERCASE, w, n, up, 512, NULL, NULL, 0) != n)
+        return;
+    char *out = name;
+    for (int i = 0; i < n - 1;) {
+        int wu, uu, wl = utf8_len_at(w + i, &wu), ul = utf8_len_at(up + i, &uu);
+        const wchar_t *from = wl == ul && wu == uu ? up + i : w + i;
+        out += WideCharToMultiByte(CP_UTF8, 0, from, wu, out, wl, NULL, NULL);
+        i += wu;
+    }
 }
 
 static bool name_is(const char *name, size_t n, const char *dev) {

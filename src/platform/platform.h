@@ -55,9 +55,9 @@ const char *asset__path_component_refused(const char *name, size_t n);
 const char *asset__path_components_refused(const char *path);
 /* Rewrites one file name, in place, into the form under which this OS's file systems
  * find it, so that two spellings of one file compare equal (the watch's events name a
- * file as its directory spells it): Windows folds ASCII letters to lower case ("A.TXT"
- * is a.txt; other letters keep their case, as in asset__path_prefix_equal); POSIX
- * keeps every byte. */
+ * file as its directory spells it): Windows folds every letter to upper case ("a.txt"
+ * is A.TXT, "\u00e9.txt" is "\u00c9.txt"), where that keeps the name's length in bytes;
+ * POSIX keeps every byte. */
 void asset__path_fold_name(char *name);
 /* The last component of path (library form, absolute) spelled as its directory stores
  * it, allocated (asset_free): what a directory watch's events call the file. Windows:
