@@ -394,9 +394,10 @@ ASSET_API size_t asset_server_flush(asset_server_t *s);
  * left stays queued, in order, for the next flush. It frees no finished load's record
  * (freeing can take the C library's heap trims, which no budget foresees): loads,
  * waits and asset_server_flush() do. At least one completion is dispatched when any
- * is queued, and at least one batch step is taken when any is queued (late batch
- * callbacks, or a folder creating its next children), so a small budget never starves
- * either. Values that an
+ * is queued (with the internal handles of hot reloads ahead of it; with none of yours,
+ * at most 64 of those past the budget), and at least one batch step is taken when any
+ * is queued (late batch callbacks, or a folder creating its next children), so a small
+ * budget never starves either. Values that an
  * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees here, and the free_args of spawned tasks
  * that ended, are freed within the budget too, at least one of each per flush; the rest
  * wait for the next flush (config.wake is called). So are the reloads of the dependents

@@ -513,7 +513,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     asset_server_t *outer = asset__thread_flushing;
     asset__thread_flushing = s;
     uint64_t start = budget_ns ? asset__now_ns() : 0;
-    size_t n = 0, popped = 0;
+    size_t n = 0, popped = 0, internal_past = 0; /* internal_past: handles past the budget */
     asset_handle_t *again = NULL, **again_tail = &again; /* for the next flush */
     asset__pool_flush_run(s, start, budget_ns);          /* web single-threaded: jobs run here */
     /* finalize first: what it completes is delivered by the loop below, in order */
@@ -556,8 +556,12 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         if (end) break;
         /* a budget stops after one of the user's completions at least: a reload's own
          * handle (a poll's revalidation) or one whose reload came to nothing, ahead of a
-         * load's result, took the only turn of a small budget (a review) */
-        if (budget_ns && n && asset__now_ns() - start >= budget_ns) break;
+         * load's result, took the only turn of a small budget (a review). Without one,
+         * after a bounded number past the budget: a queue of only those (a poll of many
+         * unchanged URIs) was delivered whole, however long (a review) */
+        if (budget_ns && asset__now_ns() - start >= budget_ns &&
+            (n || ++internal_past > ASSET__FLUSH_INTERNAL_PAST_BUDGET))
+            break;
     }
     for (asset_handle_t *h = again, *next; h; h = next) { /* the queue's tail, as pushes */
         next = h->queue_next;

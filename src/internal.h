@@ -22,6 +22,9 @@
 
 #define ASSET__MAX_SOURCES 32
 #define ASSET__MAX_LOADERS 32
+/* a budgeted flush with none of the user's completions to stop after delivers at most
+ * this many internal handles (revalidations' own) past its spent budget (handle.c) */
+#define ASSET__FLUSH_INTERNAL_PAST_BUDGET 64
 
 /* ---- allocation (alloc.c) ---- */
 void *asset__calloc(size_t n, size_t size);

@@ -2263,6 +2263,51 @@ static void test_a_small_budget_delivers_a_completion_behind_a_reloads_own_handl
     asset_server_destroy(s);
 }
 
+/* The other side of that promise: a flush whose queue holds only revalidations' own
+ * handles (a poll of many unchanged URIs) has no completion of the user's to stop after,
+ * and it delivered every one of them past a spent budget, however many. It stops after
+ * a bounded number of them now (ASSET__FLUSH_INTERNAL_PAST_BUDGET); the rest stay queued
+ * for the next flush. Counted, not timed: a 1 ns budget is spent after the first. */
+static void test_a_small_budget_bounds_a_queue_of_reloads_own_handles(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    atomic_store(&g_flaky_fails, false);
+    enum { N = 400 };
+    static asset_handle_t *hs[N];
+    char uri[48];
+    for (int i = 0; i < N; i++) {
+        snprintf(uri, sizeof uri, "flaky://q%03d.d", i);
+        hs[i] = tu_load_wait(s, uri, ASSET_OK);
+    }
+    asset_server_flush(s);
+    for (int i = 0; i < N; i++) {
+        snprintf(uri, sizeof uri, "flaky://q%03d.d", i);
+        asset__reload_request(s, uri, false); /* NOT_MODIFIED: nothing to publish */
+    }
+    wait_reloads_decided(s);
+    uv_mutex_lock(&s->lock);
+    size_t before = s->q_len;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(before, N); /* the N internal handles, nothing of the user's */
+    assert_int_equal(asset_server_flush_budget(s, 1), 0);
+    uv_mutex_lock(&s->lock);
+    size_t left = s->q_len;
+    uv_mutex_unlock(&s->lock);
+    if (left < N - ASSET__FLUSH_INTERNAL_PAST_BUDGET - 1)
+        fail_msg("a 1 ns flush delivered %zu internal handles", N - left);
+    for (int i = 0; i < N && left; i++) { /* the rest, at the next flushes */
+        asset_server_flush_budget(s, 1);
+        uv_mutex_lock(&s->lock);
+        left = s->q_len;
+        uv_mutex_unlock(&s->lock);
+    }
+    assert_int_equal(left, 0);
+    for (int i = 0; i < N; i++) asset_handle_release(hs[i]);
+    asset_server_destroy(s);
+}
+
 /* A source whose content and version the test sets, failing with ASSET_E_IO while
  * g_vs_fails is set, answering NOT_MODIFIED to a read that holds its version. */
 static atomic_bool g_vs_fails;
@@ -3720,6 +3765,7 @@ int main(void) {
         cmocka_unit_test(test_an_unchanged_revalidation_after_a_pending_failure_publishes_nothing),
         cmocka_unit_test(test_flush_counts_only_the_handles_a_result_reached),
         cmocka_unit_test(test_a_small_budget_delivers_a_completion_behind_a_reloads_own_handle),
+        cmocka_unit_test(test_a_small_budget_bounds_a_queue_of_reloads_own_handles),
         cmocka_unit_test(test_a_failure_after_a_pending_reload_does_not_keep_its_version),
         cmocka_unit_test(test_a_load_pinned_by_a_digest_is_not_reloaded),
         cmocka_unit_test(test_watched_directory_mount_reloads_embedded_never_changes),
