@@ -966,7 +966,9 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * so run ahead of loads queued before them, and a wait with a timeout may return late
  * by one read and parse. Never user sources (their reads may wait for this very
  * thread) or HTTP (the I/O thread's), but on one of the server's workers (a wait inside
- * a task, a parse or a read): there any queued job of it, a spawned task's too.
+ * a task, a parse or a read): there any queued job of it, a spawned task's too. Jobs so
+ * run nest (a wait inside one runs the next...) at most 32 deep on a thread: deeper, a
+ * wait that would have to run its job returns ASSET_E_BUSY (a stack's bound).
  * Web, single-threaded build (no -pthread, docs/web.md): the wait runs queued jobs
  * itself; when what is left can only finish after the caller returns to the JS event
  * loop (a fetch, a timeout), it returns ASSET_E_BUSY at once instead of spinning. */

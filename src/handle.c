@@ -986,6 +986,11 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
                            int64_t timeout_ms, uint16_t *waited) {
     bool (*done)(void *arg) = ops->done, (*ready)(void *arg) = ops->ready;
     asset__help_fn help = timeout_ms ? ops->help : NULL;
+    /* jobs run by waits, whose own waits run more, one inside another: as deep as the
+     * queue was long, past the stack of a small thread (the web build's only one). Past
+     * ASSET__WAIT_RUN_DEPTH a wait runs none: one it would have to run (none else may,
+     * every worker perhaps held so) is refused with ASSET_E_BUSY (a review) */
+    bool deep = asset__job_depth() >= ASSET__WAIT_RUN_DEPTH;
     /* -1, or a timeout so large (> ~34 years) that ms -> ns would wrap into the past: forever */
     uint64_t deadline = timeout_ms < 0 || (uint64_t)timeout_ms > ((uint64_t)1 << 40)
                             ? UINT64_MAX
@@ -1050,6 +1055,10 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
          * for a worker to take it and hand the result back; a lazy waiter still
          * delivers other results at least every LAZY_FLUSH_NS meanwhile */
         asset__job_t *j = help && !s->stopping ? help(arg, &cursor) : NULL;
+        if (j && deep) {
+            rc = ASSET_E_BUSY;
+            break;
+        }
         if (j) {
             asset__job_take_here(s, j);
             uv_mutex_unlock(&s->lock);
@@ -1065,8 +1074,9 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
             continue;
         }
         helped_ns = 0;
-        if (free_returned(s, SIZE_MAX)) continue;    /* time it would sleep anyway */
-        int step = asset__pool_wait_step(s, &tasks); /* web single-threaded: a job, or BUSY */
+        if (free_returned(s, SIZE_MAX)) continue; /* time it would sleep anyway */
+        size_t none = 0; /* deep: no job at all (the web's BUSY; elsewhere, it blocks) */
+        int step = asset__pool_wait_step(s, deep ? &none : &tasks); /* web: a job, or BUSY */
         if (step) {
             if (step > 0) continue;
             rc = ASSET_E_BUSY;

@@ -25,6 +25,9 @@
 /* a budgeted flush with none of the user's completions to stop after delivers at most
  * this many internal handles (revalidations' own) past its spent budget (handle.c) */
 #define ASSET__FLUSH_INTERNAL_PAST_BUDGET 64
+/* how deep jobs run by waits (run-on-wait) may nest on one thread: a job a wait runs
+ * waits, and runs the next... (handle.c) */
+#define ASSET__WAIT_RUN_DEPTH 32
 
 /* ---- allocation (alloc.c) ---- */
 void *asset__calloc(size_t n, size_t size);
@@ -1237,6 +1240,9 @@ void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
 bool asset__job_running_here(const asset__job_t *j);
 /* Whether this thread is inside asset__job_run of any job (cheap: no lock). */
 bool asset__job_runs_here(void);
+/* How many asset__job_run this thread is inside of, one in another (a wait's run-on-wait
+ * nests them): 0 outside any. */
+unsigned asset__job_depth(void);
 /* Whether this thread is inside a job of s (a task's fn, a read, a parse). */
 bool asset__job_of_runs_here(const asset_server_t *s);
 /* Test hook: when set, asset__job_run calls it, no lock held, right after an ASYNC

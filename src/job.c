@@ -452,10 +452,13 @@ struct job_frame {
     const asset__job_t *job;
     const asset_server_t *server;
     const struct job_frame *outer;
+    unsigned depth; /* how many frames, this one included */
 };
 static _Thread_local const struct job_frame *tl_frames;
 
 bool asset__job_runs_here(void) { return tl_frames != NULL; }
+
+unsigned asset__job_depth(void) { return tl_frames ? tl_frames->depth : 0; }
 
 bool asset__job_of_runs_here(const asset_server_t *s) {
     for (const struct job_frame *f = tl_frames; f; f = f->outer)
@@ -475,7 +478,7 @@ bool asset__job_running_here(const asset__job_t *j) {
 static void job_run(asset_server_t *s, asset__job_t *j);
 
 void asset__job_run(asset_server_t *s, asset__job_t *j) {
-    struct job_frame self = {j, s, tl_frames};
+    struct job_frame self = {j, s, tl_frames, tl_frames ? tl_frames->depth + 1 : 1};
     tl_frames = &self;
     job_run(s, j);
     tl_frames = self.outer;

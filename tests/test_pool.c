@@ -696,6 +696,97 @@ static void test_stats_count_what_happened(void **state) {
     tu_gate_free(g);
 }
 
+/* A chain of loads whose parses each wait for the next one: a wait runs the next one's
+ * job itself (run-on-wait, a mem:// load), whose parse waits and runs the next, and so
+ * on, one stack frame set per link, as deep as the chain was long. On a thread with a
+ * small stack (a host's, or the web build's only one) it overflowed the stack (SIGSEGV).
+ * The nesting is bounded (ASSET__WAIT_RUN_DEPTH): deeper, a wait whose job it would
+ * have to run itself returns ASSET_E_BUSY. The one worker is held, so the chain runs on
+ * the waiting thread alone. */
+enum { CHAIN_LINKS = 4000 };
+typedef struct chain {
+    asset_server_t *s;
+    atomic_int parses;
+    atomic_int busy_at; /* the link whose wait returned BUSY, or -1 */
+    asset_status_t top; /* the first link's result, on the small thread */
+    atomic_bool over;   /* the small thread's wait returned */
+} chain_t;
+
+static asset_status_t chain_parse(void *ctx, asset_parse_t *p) {
+    chain_t *c = ctx;
+    atomic_fetch_add(&c->parses, 1);
+    char num[16] = {0};
+    memcpy(num, asset_parse_data(p), asset_parse_size(p) < 15 ? asset_parse_size(p) : 15);
+    int i = atoi(num);
+    if (i + 1 < CHAIN_LINKS) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "mem://c%d.chain", i + 1);
+        asset_handle_t *h = asset_server_load(c->s, uri, NULL);
+        asset_status_t st = asset_handle_wait(h, -1);
+        asset_handle_release(h);
+        if (st == ASSET_E_BUSY) {
+            int none = -1;
+            atomic_compare_exchange_strong(&c->busy_at, &none, i);
+        }
+        if (st != ASSET_OK) return asset_parse_fail(p, st, "link %d: %s", i, asset_err_name(st));
+    }
+    char *v = asset_alloc(1);
+    if (!v) return ASSET_E_NO_MEMORY;
+    asset_parse_set_value(p, v, 1);
+    return ASSET_OK;
+}
+
+static void chain_top(void *arg) {
+    chain_t *c = arg;
+    asset_handle_t *h = asset_server_load(c->s, "mem://c0.chain", NULL);
+    c->top = asset_handle_wait(h, -1);
+    asset_handle_release(h);
+    atomic_store(&c->over, true);
+}
+
+static void test_nested_run_on_wait_is_bounded_on_a_small_stack(void **state) {
+    (void)state;
+    tu_gate_t *g;
+    asset_handle_t *blocker;
+    asset_server_t *s = one_busy_worker(&g, &blocker);
+    chain_t c = {.s = s, .busy_at = -1};
+    static const char *const suffixes[] = {".chain", NULL};
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
+                         .name = "chain",
+                         .suffixes = suffixes,
+                         .parse = chain_parse,
+                         .free_value = tu_gated_free};
+    assert_int_equal(asset_server_register_loader(s, &ld, &c, 0), ASSET_OK);
+    for (int i = 0; i < CHAIN_LINKS; i++) {
+        char key[32], body[16];
+        snprintf(key, sizeof key, "c%d.chain", i);
+        int n = snprintf(body, sizeof body, "%d", i);
+        assert_int_equal(asset_mem_put(s, key, body, (size_t)n), ASSET_OK);
+    }
+    uv_thread_t t;
+    uv_thread_options_t opt = {.flags = UV_THREAD_HAS_STACK_SIZE, .stack_size = 1 << 20};
+    assert_int_equal(uv_thread_create_ex(&t, &opt, chain_top, &c), 0);
+    while (!atomic_load(&c.over)) { /* the flush thread: the links' results are published */
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head && !atomic_load(&c.over)) {
+            s->waiters++;
+            (void)uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+    }
+    assert_int_equal(uv_thread_join(&t), 0);
+    assert_int_not_equal(c.top, ASSET_OK); /* the deepest link's failure, passed up */
+    assert_int_equal(atomic_load(&c.busy_at), ASSET__WAIT_RUN_DEPTH - 1);
+    assert_int_equal(atomic_load(&c.parses), ASSET__WAIT_RUN_DEPTH);
+    tu_gate_open(g);
+    assert_int_equal(asset_handle_wait(blocker, -1), ASSET_OK);
+    asset_handle_release(blocker);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 static void test_stats_null_arguments(void **state) {
     (void)state;
     asset_stats_t st;
@@ -725,6 +816,7 @@ int main(void) {
         cmocka_unit_test(test_flush_budget_leftovers_wake_the_host_again),
         cmocka_unit_test(test_stats_count_what_happened),
         cmocka_unit_test(test_stats_null_arguments),
+        cmocka_unit_test(test_nested_run_on_wait_is_bounded_on_a_small_stack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
