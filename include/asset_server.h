@@ -1037,6 +1037,14 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
  * published either. Returns an id (never 0), 0 when out of memory or cb is NULL. Any
  * thread. */
 ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user);
+/* asset_handle_on_reloaded, and free_user(user) (not NULL) once the callback goes without
+ * a disconnect: its handle freed (its last reference released), on the flush thread at
+ * the server's next flush (config.wake is called); free_user may release handles. Not
+ * after asset_handle_disconnect (the caller has user back then), nor in
+ * asset_server_destroy (none is called there: what it drops is the caller's). So a
+ * binding (the C++ wrapper) frees what it gave with the handle, not with the server. */
+ASSET_API uint64_t asset_handle_on_reloaded_free(asset_handle_t *h, asset_handle_cb cb, void *user,
+                                                 void (*free_user)(void *user));
 /* The last reload attempt: ASSET_OK, or why the old value was kept (then
  * asset_handle_error_message() says more, while the state stays LOADED). */
 ASSET_API asset_status_t asset_handle_reload_error(const asset_handle_t *h);

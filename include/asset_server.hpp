@@ -570,7 +570,8 @@ class Handle {
      * thread at every reload attempt, until disconnect(id) (call that on the flush thread,
      * or while no flush runs: a firing callable must not be destroyed; from inside the
      * callable itself it is destroyed once it returns). The callable
-     * lives until then or until the C server is destroyed, also after the handle goes.
+     * lives until then, until the handle goes (its last reference, C or C++: destroyed at
+     * the next flush, on the flush thread), or until the C server is destroyed.
      * Returns the id, 0 when empty or out of memory. */
     template <class F> uint64_t on_reloaded(F &&f) const;
     uint64_t version() const { return asset_handle_version(h_); }
@@ -708,6 +709,17 @@ template <class F> struct ReloadCallback final : CallbackBox {
         if (gone) core->retire(self); /* it disconnected itself: destroyed now */
         park_if_last(keep);
     }
+    /* Its handle went (the C side's free_user, at a flush on the flush thread): the
+     * callable goes with it, not with the server. */
+    static void drop(void *user) noexcept {
+        auto *self = static_cast<ReloadCallback *>(user);
+        Core *core = self->core;
+        Mark in(tl_in_flush, core);
+        std::shared_ptr<Core> keep = core->weak_from_this().lock();
+        if (!keep) return; /* its last share went earlier in this flush: left (release) */
+        core->retire(self);
+        park_if_last(keep);
+    }
 };
 } // namespace detail
 
@@ -722,7 +734,9 @@ template <class F> uint64_t Handle::on_reloaded(F &&f) const {
         return 0;
     }
     core->link(box);
-    uint64_t id = asset_handle_on_reloaded(h_, &detail::ReloadCallback<std::decay_t<F>>::fire, box);
+    uint64_t id =
+        asset_handle_on_reloaded_free(h_, &detail::ReloadCallback<std::decay_t<F>>::fire, box,
+                                      &detail::ReloadCallback<std::decay_t<F>>::drop);
     if (!id) {
         core->unlink(box);
         g.unlock();

@@ -295,10 +295,15 @@ void asset__cb_index_free(asset_server_t *s) {
 static void cb_free_all(asset_server_t *s, asset__cb_t *last) {
     for (asset__cb_t *c = last ? last->next : NULL, *n; c; c = n) {
         n = c == last ? NULL : c->next;
-        if (!c->embedded) {
-            cbix_remove(s, c);
-            asset_free(c);
+        if (c->embedded) continue;
+        cbix_remove(s, c);
+        if (c->owned) { /* its user goes back at the next flush (flush_impl) */
+            c->next = s->dropped_cbs;
+            s->dropped_cbs = c;
+            atomic_store(&s->dead_wake, true); /* the host flushes: asset__maybe_wake */
+            continue;
         }
+        asset_free(c);
     }
 }
 
@@ -362,6 +367,12 @@ void asset__handle_free_all(asset_server_t *s) {
 }
 
 void asset__handle_discard_all(asset_server_t *s) {
+    /* destroy gives no user back: after it they are the caller's (the header) */
+    for (asset__cb_t *c = s->dropped_cbs, *next; c; c = next) {
+        next = c->next;
+        asset_free(c);
+    }
+    s->dropped_cbs = NULL;
     /* every handle goes: nothing to release */
     asset__later_t *l = atomic_exchange(&s->later_handles, NULL);
     while (l) {
@@ -620,6 +631,18 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         asset__maybe_wake(s);
     }
     uv_mutex_lock(&s->lock);
+    /* the users of owned callbacks whose handle went, without the lock (a free_user may
+     * release handles, whose own go on the list: taken again) */
+    for (asset__cb_t *c; (c = s->dropped_cbs) && !s->stopping;) {
+        s->dropped_cbs = NULL;
+        uv_mutex_unlock(&s->lock);
+        for (asset__cb_t *next; c; c = next) {
+            next = c->next;
+            ((asset__owned_cb_t *)c)->free_user(c->user);
+            asset_free(c);
+        }
+        uv_mutex_lock(&s->lock);
+    }
     if (--s->flushes == 0 && s->stopping) uv_cond_broadcast(&s->done_cond); /* destroy */
     uv_mutex_unlock(&s->lock);
     asset__thread_flushing = outer;
@@ -853,10 +876,15 @@ size_t asset_server_cancel_tag(asset_server_t *s, const char *tag, const asset_h
 
 /* ---- callbacks ---- */
 
-uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user) {
+uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user,
+                           void (*free_user)(void *user)) {
     if (!h || !cb) return 0;
-    asset__cb_t *c = asset__calloc(1, sizeof *c);
+    asset__cb_t *c = asset__calloc(1, free_user ? sizeof(asset__owned_cb_t) : sizeof *c);
     if (!c) return 0;
+    if (free_user) {
+        c->owned = true;
+        ((asset__owned_cb_t *)c)->free_user = free_user;
+    }
     asset_server_t *s = h->server;
     c->cb = cb;
     c->user = user;
@@ -925,7 +953,7 @@ asset__cb_t *asset__cb_unlink(asset__cb_t **list, const asset__cb_t *which, uint
 }
 
 uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb cb, void *user) {
-    return asset__cb_connect(h, false, cb, user);
+    return asset__cb_connect(h, false, cb, user, NULL);
 }
 
 bool asset_handle_disconnect(asset_handle_t *h, uint64_t id) {

@@ -514,7 +514,16 @@ typedef struct asset__cb {
     bool embedded; /* part of its owner's struct (a batch item): never freed on its own */
     bool locked;   /* internal: called with s->lock held (a batch item's), which it may
                       release and take again */
+    bool owned;    /* an asset__owned_cb_t (asset_handle_on_reloaded_free) */
 } asset__cb_t;
+
+/* A reloaded callback whose user the caller wants back when it is dropped without a
+ * disconnect: its handle freed, it waits in s->dropped_cbs for the next flush, which calls
+ * free_user (destroy frees it without the call). */
+typedef struct asset__owned_cb {
+    asset__cb_t c; /* first: freed as an asset__cb_t */
+    void (*free_user)(void *user);
+} asset__owned_cb_t;
 
 #define ASSET__HANDLE_MAGIC 0x48414e44u /* "HAND" */
 #define ASSET__HANDLE_DEAD 0xdeadbeefu
@@ -762,6 +771,7 @@ struct asset_server {
     /* releases made inside a free_value (lock-free push): the next flush does them
      * (asset__handles_release_later); destroy drops the list */
     _Atomic(struct asset__later *) later_handles;
+    asset__cb_t *dropped_cbs;          /* [lock] owned callbacks of freed handles, through next */
     asset_handle_t *handles_freed;     /* destroy: handles cleared, their memory freed last */
     struct asset_batch *batches_freed; /* destroy: batches cleared, their memory freed last */
     atomic_bool dead_wake;  /* a value was queued in dead_values (or a task in dead_tasks): the
@@ -1038,7 +1048,8 @@ void asset__release_later(asset_server_t *s, asset_handle_t *h, struct asset_bat
 void asset__handle_discard_all(asset_server_t *s);
 void asset__handle_link(asset_server_t *s, asset_handle_t *h);
 /* Lock not held: appends a completion (or, reloaded, a reload) callback; its id or 0. */
-uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user);
+uint64_t asset__cb_connect(asset_handle_t *h, bool reloaded, asset_handle_cb cb, void *user,
+                           void (*free_user)(void *user));
 /* [lock] A handle's callbacks (h->cbs, h->rcbs) are a circle: the list points at the
  * last one, whose next is the first, so that an append and taking the first are O(1)
  * with one pointer. c becomes the last of *list (they fire in connection order). */

@@ -807,7 +807,12 @@ void asset__reload_fire(asset_server_t *s, asset_handle_t *h) {
 /* ---- the public API ---- */
 
 uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user) {
-    return asset__cb_connect(h, true, cb, user);
+    return asset__cb_connect(h, true, cb, user, NULL);
+}
+
+uint64_t asset_handle_on_reloaded_free(asset_handle_t *h, asset_handle_cb cb, void *user,
+                                       void (*free_user)(void *user)) {
+    return asset__cb_connect(h, true, cb, user, free_user);
 }
 
 asset_status_t asset_handle_reload_error(const asset_handle_t *h) {

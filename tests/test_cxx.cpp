@@ -736,6 +736,34 @@ void test_on_reloaded_fires_until_disconnected_and_version_bumps() {
     CHECK(!h.disconnect(id));
 }
 
+/* Twenty-second review: an on_reloaded callable lived until the server was destroyed,
+ * also long after its handle had gone (nothing told the wrapper that the C side dropped
+ * its callback): a long-lived server whose handles come and go kept every callable and
+ * what it captured. It is destroyed at the flush after the handle goes now (the C side's
+ * asset_handle_on_reloaded_free notice). */
+void test_a_reload_callable_goes_with_its_handle() {
+    asset::Server s(config());
+    CHECK(s.mem_put("gone.txt", "v1") == ASSET_OK);
+    {
+        asset::Handle h = s.load("mem://gone.txt");
+        CHECK(h.wait(kGenerous) == ASSET_OK);
+        CHECK(h.on_reloaded([p = Probe()] { (void)p; }) != 0);
+        CHECK(h.on_reloaded([p = Probe()](asset::Handle &) { (void)p; }) != 0);
+        CHECK(Probe::live == 2);
+    } // the last reference to the handle
+    s.flush();
+    CHECK(Probe::live == 0);
+    asset::Handle again = s.load("mem://gone.txt"); // the server still works
+    CHECK(again.wait(kGenerous) == ASSET_OK);
+    uint64_t id = again.on_reloaded([p = Probe()] { (void)p; });
+    CHECK(again.disconnect(id)); // a disconnect still destroys it once, at once
+    CHECK(Probe::live == 0);
+    CHECK(again.on_reloaded([p = Probe()] { (void)p; }) != 0);
+    again = asset::Handle();
+    s.flush();
+    CHECK(Probe::live == 0);
+}
+
 /* Nineteenth review: Server::flush(budget) cast a negative budget to uint64_t: a frame loop
  * that passes what is left of its frame (`frame_end - clock::now()`, negative once the frame
  * ran late) got a flush without any bound, every queued completion at once, the late frame
@@ -1793,6 +1821,7 @@ int main() {
         {"on_reloaded_fires_until_disconnected_and_version_bumps",
          test_on_reloaded_fires_until_disconnected_and_version_bumps},
         {"a_reload_callable_may_disconnect_itself", test_a_reload_callable_may_disconnect_itself},
+        {"a_reload_callable_goes_with_its_handle", test_a_reload_callable_goes_with_its_handle},
         {"a_negative_flush_budget_is_the_smallest_not_unbounded",
          test_a_negative_flush_budget_is_the_smallest_not_unbounded},
         {"a_wait_with_no_time_left_does_not_wait_for_ever",

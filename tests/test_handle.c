@@ -1705,6 +1705,39 @@ static void test_disconnecting_many_callbacks_newest_first_is_linear(void **stat
     tu_gate_free(g);
 }
 
+/* asset_handle_on_reloaded_free: free_user is called once, at the flush after the
+ * handle's last release (not by the release itself, which may be any thread's); never
+ * after a disconnect, nor by destroy (what destroy drops is the caller's). */
+static void never_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    (void)user;
+}
+static void count_free(void *user) { ++*(int *)user; }
+
+static void test_a_reloaded_callbacks_user_goes_back_when_its_handle_goes(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(s, "r.txt", "r", 1), ASSET_OK);
+    int freed = 0, kept = 0, destroyed = 0;
+    asset_handle_t *h = tu_load_wait(s, "mem://r.txt", ASSET_OK);
+    assert_int_not_equal(asset_handle_on_reloaded_free(h, never_cb, &freed, count_free), 0);
+    uint64_t id = asset_handle_on_reloaded_free(h, never_cb, &kept, count_free);
+    assert_true(asset_handle_disconnect(h, id));
+    assert_int_equal(asset_handle_on_reloaded_free(h, NULL, &kept, count_free), 0);
+    asset_handle_release(h);
+    assert_int_equal(freed, 0); /* at the flush */
+    asset_server_flush(s);
+    assert_int_equal(freed, 1);
+    asset_server_flush(s);
+    assert_int_equal(freed, 1);
+    assert_int_equal(kept, 0);
+    asset_handle_t *g = tu_load_wait(s, "mem://r.txt", ASSET_OK);
+    assert_int_not_equal(asset_handle_on_reloaded_free(g, never_cb, &destroyed, count_free), 0);
+    asset_handle_release(g); /* dropped, not given back yet: destroy frees it, uncalled */
+    asset_server_destroy(s);
+    assert_int_equal(destroyed, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1762,6 +1795,7 @@ int main(void) {
         cmocka_unit_test(test_many_callbacks_on_one_handle_fire_in_linear_time),
         cmocka_unit_test(test_callbacks_of_a_long_lived_handle_leave_it_as_they_fire),
         cmocka_unit_test(test_disconnecting_many_callbacks_newest_first_is_linear),
+        cmocka_unit_test(test_a_reloaded_callbacks_user_goes_back_when_its_handle_goes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
