@@ -400,9 +400,10 @@ static asset_status_t parse_http_normal(const char *rest, size_t sl, asset_uri_t
 
 /* Whether the escaped '.' at rest[i] is in a path segment of dots alone, one or two
  * ("%2E", ".%2e"): decoded, it would be a dot segment, which libcurl removes and does
- * not remove as written. hl: where the path starts. */
-static bool dot_segment(const char *rest, size_t i, size_t hl) {
-    size_t q = hl + strcspn(rest + hl, "?#");
+ * not remove as written. hl: where the path starts; q: where it ends (its query or
+ * label), found once by the caller (found here, a path of escaped dots cost a walk of
+ * the path per escape). */
+static bool dot_segment(const char *rest, size_t i, size_t hl, size_t q) {
     if (i < hl || i >= q) return false; /* the authority, or the query */
     /* at most 6 bytes either way: a longer segment is no dot segment (and a long run of
      * escapes costs no quadratic walk) */
@@ -426,6 +427,7 @@ static bool dot_segment(const char *rest, size_t i, size_t hl) {
  * after it and a segment of escaped dots ("%2E%2E", see dot_segment). */
 static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, const char **why) {
     size_t rl = strcspn(rest, "#"), hl = strcspn(rest, "/?#");
+    size_t q = hl + strcspn(rest + hl, "?#"); /* the path's end */
     const char *pct = memchr(rest, '%', rl);
     if (!pct) return parse_http_normal(rest, sl, out, why); /* most URLs: nothing to do */
     size_t len = rl + strlen(rest + rl);
@@ -449,7 +451,7 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
                                         (w - n >= 2 && w[-2] == '%' && hexval(w[-1]) >= 0));
         if (!joins &&
             ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-             c == '-' || c == '_' || c == '~' || (c == '.' && !dot_segment(rest, i, hl)))) {
+             c == '-' || c == '_' || c == '~' || (c == '.' && !dot_segment(rest, i, hl, q)))) {
             *w++ = (char)c;
         } else {
             *w++ = '%';
