@@ -850,7 +850,7 @@ static void test_a_polled_dependency_that_appears_later_reloads_its_parent(void 
  * poll's starting point and calls back only on a difference from it, so the file's
  * appearance was never seen (its parent never reloaded; "not there" was the last
  * word). The hook makes the file in that window. */
-static char *g_absent_text;
+static const char *g_absent_text;
 static void make_absent_file(const char *path) {
     FILE *fp = fopen(path, "wb");
     if (fp) {
@@ -859,29 +859,36 @@ static void make_absent_file(const char *path) {
     }
 }
 
-static void
-test_a_polled_dependency_made_before_its_polls_first_look_reloads_its_parent(void **state) {
-    (void)state;
+/* The shared steps: the level names dep (there with `before`, malformed; or not there,
+ * before NULL), and the hook writes `after` into it inside the window. */
+static void polled_dependency_in_the_first_look_window(const char *before, const char *after) {
     /* Windows: a poll's stat holds the file open (see the polled test above) */
     const char *pf = getenv("ASSET_TEST_PLATFORM");
     if (pf && !strcmp(pf, "win32")) skip();
     atomic_store(&asset__watch_force_poll, true);
     fixture_t f;
     fx_open(&f);
+    if (before) free(tu_write_file(f.dir, "tex.d", before, strlen(before)));
     rec_t r;
     asset_handle_t *h = load_recorded(&f, "lvl.d", "level", &r);
     wait_watched(f.s, 3);
-    g_absent_text = "new";
+    g_absent_text = after;
     atomic_store(&asset__watch_failed_hook, make_absent_file);
-    save(f.dir, "lvl.d", "dep new.d");
+    save(f.dir, "lvl.d", "dep tex.d");
     wait_reload(f.s, &r, 1, ASSET_E_DEPENDENCY);
     wait_watched(f.s, 4);
     atomic_store(&asset__watch_failed_hook, NULL);
     wait_reload(f.s, &r, 2, ASSET_OK);
-    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 0)), "new");
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 0)), after);
     asset_handle_release(h);
     fx_close(&f);
     atomic_store(&asset__watch_force_poll, false);
+}
+
+static void
+test_a_polled_dependency_made_before_its_polls_first_look_reloads_its_parent(void **state) {
+    (void)state;
+    polled_dependency_in_the_first_look_window(NULL, "new");
 }
 
 /* The same for a dependency there but failing (malformed) and fixed in that window:
@@ -889,26 +896,7 @@ test_a_polled_dependency_made_before_its_polls_first_look_reloads_its_parent(voi
 static void
 test_a_polled_dependency_fixed_before_its_polls_first_look_reloads_its_parent(void **state) {
     (void)state;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && !strcmp(pf, "win32")) skip();
-    atomic_store(&asset__watch_force_poll, true);
-    fixture_t f;
-    fx_open(&f);
-    free(tu_write_file(f.dir, "tex.d", "bad", 3));
-    rec_t r;
-    asset_handle_t *h = load_recorded(&f, "lvl.d", "level", &r);
-    wait_watched(f.s, 3);
-    g_absent_text = "tex, fixed";
-    atomic_store(&asset__watch_failed_hook, make_absent_file);
-    save(f.dir, "lvl.d", "dep tex.d");
-    wait_reload(f.s, &r, 1, ASSET_E_DEPENDENCY);
-    wait_watched(f.s, 4);
-    atomic_store(&asset__watch_failed_hook, NULL);
-    wait_reload(f.s, &r, 2, ASSET_OK);
-    assert_string_equal(asset_handle_value(asset_handle_dependency(h, 0)), "tex, fixed");
-    asset_handle_release(h);
-    fx_close(&f);
-    atomic_store(&asset__watch_force_poll, false);
+    polled_dependency_in_the_first_look_window("bad", "tex, fixed");
 }
 
 /* The same two levels down (the level depends on a new material, whose texture is not
