@@ -345,6 +345,14 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
         }
     }
     FILE *f = tmp ? asset__fopen(tmp, "w") : NULL; /* UTF-8 (Windows: the UTF-16 name) */
+    /* a trace that replaces one keeps its permissions, set before any byte is written:
+     * a trace kept 0600 (it names every asset and path loaded) became 0666 & ~umask,
+     * readable by every user (twenty-second review). Failing that, written in place */
+    if (f && kind == ASSET__KIND_FILE && asset__fmode_like(f, path) != 0) {
+        fclose(f);
+        asset__remove(tmp);
+        f = NULL;
+    }
     if (!f) {
         asset_free(tmp);
         tmp = NULL;

@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #endif
 
 /* The process's allocator: malloc's, except that the next tl_fail_allocs allocations
@@ -1384,6 +1385,36 @@ static void test_a_failed_trace_write_leaves_the_previous_file_whole(void **stat
 #endif
 }
 
+/* Twenty-second review: the trace is written beside its path and renamed over it, so a
+ * trace that replaced one got a new file's mode (0666 & ~umask) instead of the old
+ * file's: a trace kept 0600 (it names every asset and path loaded) became readable to
+ * every user at the next write. The replacement keeps the old file's permissions. */
+static void test_a_rewritten_trace_keeps_the_old_files_permissions(void **state) {
+    (void)state;
+#if defined(_WIN32) || defined(__EMSCRIPTEN__)
+    skip(); /* POSIX permissions */
+#else
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    mode_t um = umask(022);
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    assert_int_equal(chmod(path, 0600), 0);
+    asset_status_t st = asset_trace_write_chrome_json(tr, path);
+    umask(um);
+    assert_int_equal(st, ASSET_OK);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    if ((sb.st_mode & 07777) != 0600)
+        fail_msg("the 0600 trace is now %04o", (unsigned)(sb.st_mode & 07777));
+    asset_trace_destroy(tr);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+#endif
+}
+
 int main(void) {
     static const asset_allocator_t hook = {fail_alloc, fail_realloc, plain_free, NULL};
     asset_set_allocator(&hook); /* before anything: failures on demand (tl_fail_allocs) */
@@ -1393,6 +1424,7 @@ int main(void) {
         cmocka_unit_test(test_coalesced_loads_and_cache_hits_deliver_too),
         cmocka_unit_test(test_chrome_json_opens_and_every_slice_is_closed),
         cmocka_unit_test(test_a_failed_trace_write_leaves_the_previous_file_whole),
+        cmocka_unit_test(test_a_rewritten_trace_keeps_the_old_files_permissions),
         cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
         cmocka_unit_test(test_chrome_json_is_valid_whatever_the_hosts_locale),
         cmocka_unit_test(test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit),

@@ -88,6 +88,12 @@ FILE *asset__fopen(const char *path, const char *mode) { return fopen(path, mode
 
 int asset__rename_over(const char *from, const char *to) { return rename(from, to) ? -1 : 0; }
 
+int asset__fmode_like(FILE *f, const char *path) {
+    struct stat st;
+    if (stat(path, &st) || fchmod(fileno(f), st.st_mode & 0777)) return -1;
+    return 0;
+}
+
 int asset__remove(const char *path) { return remove(path) ? -1 : 0; }
 
 int asset__path_lkind(const char *path) {

@@ -399,6 +399,11 @@ int asset__rename_over(const char *from, const char *to) {
     return rc;
 }
 
+int asset__fmode_like(FILE *f, const char *path) {
+    (void)f, (void)path; /* no POSIX permission bits: the new file's ACL is inherited */
+    return 0;
+}
+
 int asset__remove(const char *path) {
     int err = 0;
     wchar_t *w = to_wide(path, &err);
