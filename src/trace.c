@@ -305,6 +305,38 @@ static void put_event(FILE *f, bool *first, const char *ph, uint32_t tid, uint64
     fprintf(f, ",\"status\":\"%s\"}}", asset_err_name(status));
 }
 
+/* path's bytes replaced by tmp's, in place, for a rename over path the OS refused:
+ * Windows refuses it while another program holds path open without FILE_SHARE_DELETE
+ * (a trace viewer, an editor), where writing in place is allowed if it shares writing,
+ * and POSIX refuses it in a sticky directory (/tmp) for a file of another user that
+ * this one may write. Such a write returned ASSET_E_IO since the trace was renamed over
+ * its path (twenty-second review); as before then, a failure midway leaves path cut
+ * short. 0, or -1 with errno set. */
+static int copy_in_place(const char *tmp, const char *path) {
+    FILE *in = asset__fopen(tmp, "rb");
+    if (!in) return -1;
+    FILE *out = asset__fopen(path, "wb");
+    if (!out) {
+        int err = errno;
+        fclose(in);
+        errno = err;
+        return -1;
+    }
+    char buf[4096];
+    bool bad = false;
+    for (size_t n; !bad && (n = fread(buf, 1, sizeof buf, in)) > 0;)
+        bad = fwrite(buf, 1, n, out) != n;
+    bad = bad || ferror(in);
+    int err = bad ? errno : 0;
+    if (fclose(out) != 0 && !bad) {
+        bad = true;
+        err = errno;
+    }
+    fclose(in);
+    if (bad) errno = err ? err : EIO;
+    return bad ? -1 : 0;
+}
+
 asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const char *path) {
     if (!ctr || !path) return ASSET_E_INVALID;
     asset_trace_t *tr = (asset_trace_t *)ctr;
@@ -446,9 +478,13 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0) bad = true;
     if (tmp) {
-        if (!bad && asset__rename_over(tmp, path) != 0) bad = true;
-        if (bad) {
-            int err = errno; /* the write's or the rename's, for the caller */
+        bool left = true; /* tmp still there */
+        if (!bad && asset__rename_over(tmp, path) == 0)
+            left = false;
+        else if (!bad && !((errno == EACCES || errno == EPERM) && copy_in_place(tmp, path) == 0))
+            bad = true;
+        if (left) {
+            int err = errno; /* the write's, the rename's or the copy's, for the caller */
             asset__remove(tmp);
             errno = err;
         }

@@ -25,6 +25,9 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #endif
+#if defined(_WIN32)
+#include <windows.h>
+#endif
 
 /* The process's allocator: malloc's, except that the next tl_fail_allocs allocations
  * of this thread fail (out of memory on demand). */
@@ -1415,6 +1418,58 @@ static void test_a_rewritten_trace_keeps_the_old_files_permissions(void **state)
 #endif
 }
 
+/* Twenty-second review: on Windows a rename over a file fails while another program
+ * holds it open without FILE_SHARE_DELETE (a trace viewer, an editor), where writing in
+ * place succeeds when it shares writing: since the trace was written beside its path
+ * and renamed over it, such a write returned ASSET_E_IO and the trace was not updated.
+ * It is written in place then, and no temporary file is left beside it. */
+static void test_a_trace_held_open_by_a_viewer_is_still_rewritten(void **state) {
+    (void)state;
+#if !defined(_WIN32)
+    skip(); /* Windows sharing modes */
+#else
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    asset_trace_t *small = asset_trace_create(), *big = asset_trace_create();
+    assert_non_null(small);
+    assert_non_null(big);
+    asset_trace_event_t e = {.phase = ASSET_TRACE_QUEUED,
+                             .time_ns = 1000,
+                             .id = 1,
+                             .uri = "mem://a",
+                             .loader = "bytes",
+                             .thread = 1};
+    asset_trace_record(&e, big);
+    e.phase = ASSET_TRACE_DELIVERED;
+    asset_trace_record(&e, big);
+    assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_OK);
+    HANDLE h = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+                           OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    assert_true(h != INVALID_HANDLE_VALUE);
+    DWORD small_n = GetFileSize(h, NULL);
+    asset_status_t st = asset_trace_write_chrome_json(big, path);
+    DWORD big_n = GetFileSize(h, NULL);
+    CloseHandle(h);
+    assert_int_equal(st, ASSET_OK);
+    assert_true(big_n > small_n); /* the viewer's file holds the new trace */
+    char *pat = tu_path(dir, "*");
+    WIN32_FIND_DATAA fd;
+    HANDLE fh = FindFirstFileA(pat, &fd);
+    assert_true(fh != INVALID_HANDLE_VALUE);
+    int entries = 0;
+    do entries += strcmp(fd.cFileName, ".") && strcmp(fd.cFileName, "..");
+    while (FindNextFileA(fh, &fd));
+    FindClose(fh);
+    assert_int_equal(entries, 1); /* trace.json, and no temporary file */
+    asset_trace_destroy(small);
+    asset_trace_destroy(big);
+    tu_rmrf(dir);
+    free(pat);
+    free(path);
+    free(dir);
+#endif
+}
+
 int main(void) {
     static const asset_allocator_t hook = {fail_alloc, fail_realloc, plain_free, NULL};
     asset_set_allocator(&hook); /* before anything: failures on demand (tl_fail_allocs) */
@@ -1425,6 +1480,7 @@ int main(void) {
         cmocka_unit_test(test_chrome_json_opens_and_every_slice_is_closed),
         cmocka_unit_test(test_a_failed_trace_write_leaves_the_previous_file_whole),
         cmocka_unit_test(test_a_rewritten_trace_keeps_the_old_files_permissions),
+        cmocka_unit_test(test_a_trace_held_open_by_a_viewer_is_still_rewritten),
         cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
         cmocka_unit_test(test_chrome_json_is_valid_whatever_the_hosts_locale),
         cmocka_unit_test(test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit),
