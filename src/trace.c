@@ -490,5 +490,8 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
         }
         asset_free(tmp);
     }
-    return bad ? ASSET_E_IO : ASSET_OK;
+    /* Windows: the rename's UTF-16 names are allocations; out of memory there said
+     * ASSET_E_IO, a disk's error, where every other allocation of the write says
+     * ASSET_E_NO_MEMORY (twenty-second review) */
+    return !bad ? ASSET_OK : errno == ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO;
 }

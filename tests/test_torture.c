@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +65,7 @@
 #include "sha256.h"
 #include "test_util.h"
 #include "tu_http.h"
+#include "tu_os.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define T_SANITIZED 1
@@ -2220,6 +2222,58 @@ static void test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace(voi
     free(path);
 }
 
+/* Twenty-second review: every allocation of a trace write, each failing in turn, since
+ * the trace is written beside its path and renamed over it. On Windows the rename
+ * converts both names to UTF-16 (allocations): out of memory there returned ASSET_E_IO,
+ * a disk's error, where every other allocation of the write says ASSET_E_NO_MEMORY.
+ * Whatever fails, the old trace is whole and no temporary file is left beside it. */
+static int dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+static void test_every_failed_allocation_of_a_trace_write_says_no_memory(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    asset_trace_event_t e = {
+        .phase = ASSET_TRACE_QUEUED, .id = 1, .uri = "mem://a", .loader = "bytes"};
+    asset_trace_record(&e, tr);
+    e.phase = ASSET_TRACE_DELIVERED;
+    asset_trace_record(&e, tr);
+    char *dir = tu_path(g_dir, "trace_oom");
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    char *path = tu_path(dir, "t.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    long good = file_size(path);
+    assert_true(good > 0);
+    int hits = 0;
+    for (unsigned long k = 1; k <= 32; k++) {
+        arm_this_thread(k);
+        asset_status_t st = asset_trace_write_chrome_json(tr, path);
+        bool hit = atomic_load(&g_injected) > 0;
+        arm_this_thread(0);
+        if (!hit) {
+            assert_int_equal(st, ASSET_OK);
+            break;
+        }
+        hits++;
+        if (st != ASSET_OK && st != ASSET_E_NO_MEMORY)
+            fail_msg("allocation %lu failed: %s, not ASSET_E_NO_MEMORY", k, asset_err_name(st));
+        assert_int_equal(file_size(path), good);
+        assert_int_equal(dir_entries(dir), 1); /* t.json, and no temporary file */
+    }
+    assert_true(hits >= 4); /* the copies, and the temporary file's name */
+    asset_trace_destroy(tr);
+    free(path);
+    free(dir);
+}
+
 /* Bug (graph.c step): a job is freed while its parse still runs. The parse of p.n
  * declared a dependency (x) and still runs; p's only handle is cancelled (the job is
  * RUNNING: detach only sets `cancelled`, live = 0); then x is decided: dep_decided
@@ -2347,6 +2401,7 @@ int main(void) {
         cmocka_unit_test(test_free_on_flush_thread_value_is_never_freed_on_a_worker),
         cmocka_unit_test(test_job_is_not_freed_while_its_parse_runs),
         cmocka_unit_test(test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace),
+        cmocka_unit_test(test_every_failed_allocation_of_a_trace_write_says_no_memory),
         cmocka_unit_test(test_a_walk_out_of_memory_lists_what_it_had_room_for),
         cmocka_unit_test(test_a_priority_change_without_memory_keeps_the_old_priority),
         cmocka_unit_test(test_fuzz_regression_http_uri_without_host_is_invalid),
