@@ -1613,6 +1613,27 @@ static void test_http_a_validator_ending_in_a_tab_revalidates(void **state) {
     tu_bad_stop(b);
 }
 
+/* An ETag of blanks only was kept as the validator "etag:": the next request's
+ * If-None-Match was blank (libcurl drops it), so every revalidation was a 200 and a new
+ * parse, where the answer's Last-Modified would have had a 304. */
+static void test_http_an_empty_etag_falls_back_to_last_modified(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/etag-empty", ASSET_OK);
+    tu_expect_bytes(h, "hello", 5);
+    asset_handle_t *h2 = bad_load(s, b, "/etag-empty", ASSET_OK);    /* revalidates the date */
+    assert_int_equal(asset_handle_http_status(h2), 304);             /* was 200 */
+    assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h)); /* not parsed again */
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_not_modified, 1);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A URL whose ETag was kept now redirects: libcurl sends the If-None-Match on to the
  * target, another resource, whose ETag happens to match, and its 304 kept the old
  * bytes. A 304 reached through a redirect is asked again without the condition, a
@@ -1900,6 +1921,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_deflate_body_is_decoded_whatever_its_pieces),
         cmocka_unit_test(test_http_a_raw_deflate_body_with_its_checksum_after_it_loads),
         cmocka_unit_test(test_http_an_unasked_304_is_an_http_error),
+        cmocka_unit_test(test_http_an_empty_etag_falls_back_to_last_modified),
         cmocka_unit_test(test_http_a_304_from_a_redirect_target_is_asked_again),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),

@@ -694,6 +694,16 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                   "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\t\r\nContent-Length: 5\r\n"
                   "Connection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/etag-empty")) {
+        /* an ETag of blanks only beside a Last-Modified; a request naming that date gets
+         * a 304 */
+        const char *h =
+            strstr(req, "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n")
+                ? "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n"
+                : "HTTP/1.1 200 OK\r\nETag: \t \r\n"
+                  "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 5\r\n"
+                  "Connection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/weak-200")) {
         /* nginx's gzip: a 200's ETag made weak, its 304's (to If-None-Match) not */
         const char *h =

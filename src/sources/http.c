@@ -1462,7 +1462,10 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     const char *v;
     size_t vn;
     if (HEADER_IS(line, n, "ETag", &v, &vn)) {
-        if (printable(v, vn)) versioned(&x->etag, "etag:", 5, v, vn);
+        /* an empty one (blanks only) is no validator: kept, it went back as a blank
+         * If-None-Match (dropped by libcurl), so every revalidation was a 200 and a new
+         * parse where the Last-Modified beside it would have had a 304 */
+        if (vn && printable(v, vn)) versioned(&x->etag, "etag:", 5, v, vn);
     } else if (x->status / 100 == 3 && !x->location_seen &&
                HEADER_IS(line, n, "Location", &v, &vn)) {
         /* its scheme, to tell a refused protocol from a malformed URL (map_result); the
@@ -1491,7 +1494,7 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
             xfer_move(x, sch, schn, auth, an);
         }
     } else if (HEADER_IS(line, n, "Last-Modified", &v, &vn)) {
-        if (printable(v, vn)) versioned(&x->last_modified, "lm:", 3, v, vn);
+        if (vn && printable(v, vn)) versioned(&x->last_modified, "lm:", 3, v, vn);
     } else if (HEADER_IS(line, n, "Content-Length", &v, &vn)) {
         /* a list ("5, 5": a field an upstream duplicated) is one length if its values
          * are one (RFC 9110 8.6), else invalid as two fields that differ */

@@ -138,9 +138,10 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         if (st.dead) return;
         put(resp.statusText || ""); _asset__fetch_on_header(id, 0);
         var et = resp.headers.get("ETag");
-        if (et !== null) { put(et); _asset__fetch_on_header(id, 1); }
+        /* an empty validator (fetch trims blanks) is none: Last-Modified, or the hash */
+        if (et) { put(et); _asset__fetch_on_header(id, 1); }
         var lm = resp.headers.get("Last-Modified");
-        if (lm !== null) { put(lm); _asset__fetch_on_header(id, 2); }
+        if (lm) { put(lm); _asset__fetch_on_header(id, 2); }
         if (resp.redirected) { put(resp.url); _asset__fetch_on_header(id, 3); }
         var cl = resp.headers.get("Content-Length");
         /* the codings fetch() decodes (zstd: browsers that ask for it); another comes
