@@ -885,6 +885,8 @@ struct asset_server {
     atomic_uint_fast64_t async_cancels;
     /* transfers the I/O thread's looks for cancelled ones walked (sources/http.c; tests) */
     atomic_uint_fast64_t http_kick_looks;
+    /* transfers in the I/O thread's libcurl multi now (sources/http.c; tests) */
+    atomic_uint_fast64_t http_in_multi;
     /* the workers' sleep (pool.c): work_cond waits on this leaf lock (nothing is taken
      * while it is held), so that a wake needs no server lock (asset__pool_wake_later) */
     uv_mutex_t sleep_mu;

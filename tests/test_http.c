@@ -890,6 +890,49 @@ static void test_http_a_redirect_to_a_busy_host_frees_its_first_host(void **stat
     tu_bad_stop(b);
 }
 
+/* A redirect to another host counted against that host as its Location spelled it
+ * ("http://LOCALHOST:<port>", "u@", a port's leading 0), not as loads of the host do
+ * ("http://localhost:<port>"): a load of the host went into libcurl's multi past the
+ * host's http_max_connections, to wait there for the connection the redirect held. */
+static void test_http_a_redirect_counts_against_its_hosts_normal_form(void **state) {
+    (void)state;
+    const char *spellings[] = {"LOCALHOST:%d", "u@localhost:%d", "localhost:0%d"};
+    for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++) {
+        tu_bad_t *a = tu_bad_start(), *b = tu_bad_start(), *c = tu_bad_start();
+        asset_server_config_t cfg = {0};
+        cfg.max_workers = 1;              /* reads start in load order */
+        cfg.http_max_connections = 1;     /* one transfer per host in the multi */
+        cfg.http_low_speed_ms = UINT_MAX; /* the stall guard does not come to the rescue */
+        asset_server_t *s = asset_server_create(&cfg);
+        char host[64], path[300];
+        snprintf(host, sizeof host, spellings[i], tu_bad_port(b));
+        snprintf(path, sizeof path, "/goto?http://%s/stall", host);
+        char *u = tu_bad_url(a, path);
+        asset_handle_t *st = asset_server_load(s, u, NULL); /* b's one connection */
+        free(u);
+        tu_bad_wait_stalled(b); /* moved to b's host: its 302 came */
+        snprintf(path, sizeof path, "http://localhost:%d/ok", tu_bad_port(b));
+        asset_handle_t *h = asset_server_load(s, path, NULL); /* waits for b */
+        u = tu_bad_url(c, "/ok");
+        asset_handle_t *hc = asset_server_load(s, u, NULL); /* posted after h: a barrier */
+        free(u);
+        assert_int_equal(tu_wait(hc), ASSET_OK);
+        uint64_t in_multi = atomic_load(&s->http_in_multi);
+        if (in_multi != 1)
+            fail_msg("redirected to %s: %llu transfers in the multi, 1 allowed for that host", host,
+                     (unsigned long long)in_multi);
+        assert_false(asset_handle_is_done(h));
+        assert_false(asset_handle_is_done(st));
+        asset_handle_release(hc);
+        asset_handle_release(h);
+        asset_handle_release(st);
+        asset_server_destroy(s); /* aborts the stalled one and the one waiting */
+        tu_bad_stop(a);
+        tu_bad_stop(b);
+        tu_bad_stop(c);
+    }
+}
+
 /* A 3xx whose Location is a malformed http URL is a malformed answer, not a refused
  * protocol (libcurl says "URL malformed" for both). */
 static void test_http_malformed_redirect_is_a_network_error(void **state) {
@@ -1904,6 +1947,7 @@ int main(void) {
         cmocka_unit_test(test_http_stalled_host_does_not_starve_another_host),
         cmocka_unit_test(test_http_many_stalled_hosts_do_not_starve_another_host),
         cmocka_unit_test(test_http_a_redirect_to_a_busy_host_frees_its_first_host),
+        cmocka_unit_test(test_http_a_redirect_counts_against_its_hosts_normal_form),
         cmocka_unit_test(test_http_malformed_redirect_is_a_network_error),
         cmocka_unit_test(test_http_reused_easy_handle_forgets_the_conditional_header),
         cmocka_unit_test(test_http_cancelled_and_failed_transfers_easy_handle_is_reused_cleanly),

@@ -451,11 +451,56 @@ static void host_free(asset__http_t *http, host_t *h) {
     asset_free(h);
 }
 
-/* The host record for uri's "scheme://authority", made on first use; NULL: no memory. */
-static host_t *host_get(asset__http_t *http, const char *uri) {
+/* The key of uri's host in out (cap bytes, terminated): "scheme://host[:port]" as libcurl
+ * counts a host's connections, whatever the spelling: scheme and host lowercased, user
+ * info dropped, the port's leading zeros and the scheme's default port dropped. A
+ * redirect's Location is as its server wrote it ("http://LOCALHOST:80"), the URIs of
+ * loads normalised but for the user info and a port's zeros: each spelling was a host
+ * of its own, and a load of the host went past its http_max_connections. Returns the
+ * key's length, 0 when it does not fit (a host longer than any DNS name). */
+static size_t host_key(const char *uri, char *out, size_t cap) {
     const char *a = strstr(uri, "://");
+    size_t sn = a ? (size_t)(a - uri) : 0;
     a = a ? a + 3 : uri;
-    size_t n = (size_t)(a - uri) + strcspn(a, "/?#");
+    const char *end = a + strcspn(a, "/?#"), *h = a;
+    for (const char *c = a; c < end; c++)
+        if (*c == '@') h = c + 1;
+    const char *c = h;
+    if (*c == '[')
+        while (c < end && *c != ']') c++;
+    while (c < end && *c != ':') c++;
+    size_t hn = (size_t)(c - h);
+    const char *port = c < end ? c + 1 : end;
+    while (end - port > 1 && *port == '0') port++;
+    size_t pn = (size_t)(end - port);
+    if ((sn == 4 && pn == 2 && !memcmp(port, "80", 2)) ||
+        (sn == 5 && pn == 3 && !memcmp(port, "443", 3)))
+        pn = 0;
+    size_t n = sn + 3 + hn + (pn ? 1 + pn : 0);
+    if (n >= cap) return 0;
+    for (size_t i = 0; i < sn; i++) out[i] = (char)asset__ascii_lower((unsigned char)uri[i]);
+    memcpy(out + sn, "://", 3);
+    for (size_t i = 0; i < hn; i++) out[sn + 3 + i] = (char)asset__ascii_lower((unsigned char)h[i]);
+    if (pn) {
+        out[sn + 3 + hn] = ':';
+        memcpy(out + sn + 4 + hn, port, pn);
+    }
+    out[n] = 0;
+    return n;
+}
+
+/* The host record for uri's "scheme://authority" (host_key), made on first use; NULL: no
+ * memory. */
+static host_t *host_get(asset__http_t *http, const char *uri) {
+    char buf[320];
+    size_t n = host_key(uri, buf, sizeof buf);
+    if (n) {
+        uri = buf;
+    } else { /* too long: as spelled */
+        const char *a = strstr(uri, "://");
+        a = a ? a + 3 : uri;
+        n = (size_t)(a - uri) + strcspn(a, "/?#");
+    }
     for (host_t *h = http->hosts; h; h = h->next)
         if (!strncmp(h->key, uri, n) && !h->key[n]) return h;
     host_t *h = asset__calloc(1, sizeof *h + n + 1);
@@ -600,6 +645,7 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (http && x->in_multi) {
         http->active--;
         host->active--;
+        atomic_fetch_sub_explicit(&http->server->http_in_multi, 1, memory_order_relaxed);
     } else if (host) { /* still waiting */
         if (x->wprev)
             x->wprev->wnext = x->wnext;
@@ -710,6 +756,7 @@ static void pump(asset__http_t *http) {
         x->in_multi = true;
         http->active++;
         h->active++;
+        atomic_fetch_add_explicit(&http->server->http_in_multi, 1, memory_order_relaxed);
         CURLMcode mc = curl_multi_add_handle(http->multi, x->easy);
         if (mc != CURLM_OK) {
             asset_request_fail(x->req, ASSET_E_NETWORK, "curl_multi_add_handle: %s",
