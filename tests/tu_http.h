@@ -65,8 +65,8 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * with "v2"; a 304 naming "v2" to any If-None-Match), /weak-200 (200 "hello" with ETag
  * W/"w"; a 304 naming "w" to If-None-Match W/"w"), /goto?<URL> (a 302 to URL), /folded (a 200 whose
  * first header line is a folded continuation), /etag-empty (200 "hello" with an ETag of
- * blanks and a Last-Modified; a 304 to If-Modified-Since that date), /then-500 (200 "hello" the first time, then a 500
- * each time), /ok (200, "hello"). */
+ * blanks and a Last-Modified; a 304 to If-Modified-Since that date), /then-500 (200
+ * "hello" the first time, then a 500 each time), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 int tu_bad_port(const tu_bad_t *b);
