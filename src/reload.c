@@ -1293,8 +1293,9 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
                dir, uv_strerror(rc), poll_ms(r->s));
     /* not there yet (a failed dependency's, watched for its parents: a level saved
      * before its new folder of textures was made): watched once it is (dir_check), as
-     * one gone and back; its files were polled for good */
-    d->lost = rc == UV_ENOENT;
+     * one gone and back; its files were polled for good. ENOTDIR too: a folder on its
+     * path is a file for now (replaced by a folder later), and it was polled for good */
+    d->lost = rc == UV_ENOENT || rc == UV_ENOTDIR;
     return d;
 }
 

@@ -2856,6 +2856,54 @@ static void test_dependencies_in_a_directory_made_later_are_watched_once_it_is(v
     free(dir);
 }
 
+/* A dependency under a path one of whose folders is a file (a file "new" where the
+ * exporter will make a folder new/sub): its directory's watch fails with ENOTDIR, not
+ * ENOENT, and only ENOENT marked it to be watched once it is there: once the file gave
+ * way to the folder, its files stayed polled for good. POSIX (Windows says "path not
+ * found", taken as ENOENT). */
+static void test_dependencies_under_a_file_replaced_by_a_folder_are_watched_once_it_is(void **st) {
+    (void)st;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    fixture_t f;
+    fx_open(&f);
+    char *file = tu_write_file(f.dir, "new", "a file, for now", 15);
+    rec_t r1, r2;
+    asset_handle_t *h1 = load_recorded(&f, "lvl1.d", "level one", &r1);
+    asset_handle_t *h2 = load_recorded(&f, "lvl2.d", "level two", &r2);
+    wait_watched(f.s, 4);
+    assert_int_equal(watches_now(f.s), 1);
+    save(f.dir, "lvl1.d", "dep new/sub/a.d");
+    save(f.dir, "lvl2.d", "dep new/sub/b.d");
+    wait_reload(f.s, &r1, 1, ASSET_E_DEPENDENCY);
+    wait_reload(f.s, &r2, 1, ASSET_E_DEPENDENCY);
+    wait_watched(f.s, 6); /* new/sub/a.d and b.d, for the levels: polled, no folder */
+    wait_watches(f.s, 3, "the files of a directory not there were not polled");
+    assert_int_equal(remove(file), 0);
+    char *dir = tu_path(f.dir, "new"), *sub = tu_path(dir, "sub");
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    assert_int_equal(tu_os_mkdir(sub), 0);
+    save(sub, "a.d", "a");
+    save(sub, "b.d", "b");
+    wait_reload(f.s, &r1, 2, ASSET_OK);
+    wait_reload(f.s, &r2, 2, ASSET_OK);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(h1, 0)), "a");
+    wait_watches(f.s, 2, "the folder made later was not watched: its files stay polled");
+    char *a = tu_path(sub, "a.d");
+    write_in_place(a, "a, edited once watched", 1);
+    wait_reload(f.s, &r1, 3, ASSET_OK);
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(r1.count, 3);
+    assert_int_equal(r2.count, 2);
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    fx_close(&f);
+    free(a);
+    free(sub);
+    free(dir);
+    free(file);
+}
+
 /* A directory holding a failed dependency's file that is still not there is replaced
  * (a re-export without it yet): its files are revalidated, but the missing one has not
  * changed. It was taken as changed: every parent awaiting it reloaded, a fresh parse,
@@ -3769,6 +3817,8 @@ int main(void) {
         cmocka_unit_test(test_a_symlink_replaced_by_a_file_is_no_longer_polled),
         cmocka_unit_test(test_a_directory_gone_and_back_is_watched_again),
         cmocka_unit_test(test_dependencies_in_a_directory_made_later_are_watched_once_it_is),
+        cmocka_unit_test(
+            test_dependencies_under_a_file_replaced_by_a_folder_are_watched_once_it_is),
         cmocka_unit_test(test_a_missing_dependency_still_missing_after_its_directory_is_replaced),
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
         cmocka_unit_test(test_a_file_loaded_in_other_non_ascii_letters_reloads),

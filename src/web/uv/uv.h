@@ -33,6 +33,7 @@
 #define UV_EBADF (-EBADF)
 #define UV_EBUSY (-EBUSY)
 #define UV_ENOENT (-ENOENT)
+#define UV_ENOTDIR (-ENOTDIR)
 
 typedef pthread_mutex_t uv_mutex_t;
 typedef pthread_cond_t uv_cond_t;
