@@ -1193,6 +1193,9 @@ bool asset__reload_live_base(asset_server_t *s, const char *uri, const asset__lo
 /* Lock not held: starts reloads of uri (normalised, no label) for its live handles.
  * forced: fresh read; else a revalidation that changes nothing when unchanged. */
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced);
+/* [lock] h (live, no job: loaded) had its priority changed: a reload of its asset in
+ * flight takes the best priority of the live handles it reloads (reload.c). */
+void asset__reload_reprioritize(asset_server_t *s, asset_handle_t *h);
 /* The data of uri changed (a mem:// put or remove): its jobs in flight whose read began
  * are joined by no later load, which would get the old bytes, and their values are not
  * cached; uri's entries leave every cache (load.c). Any thread. */

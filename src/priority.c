@@ -66,7 +66,10 @@ asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p) 
     asset_server_t *s = h->server;
     uv_mutex_lock(&s->lock);
     asset__handle_set_prio(h, p);
-    if (h->job) asset__job_reprioritize(s, h->job);
+    if (h->job)
+        asset__job_reprioritize(s, h->job);
+    else
+        asset__reload_reprioritize(s, h); /* a reload of it queued: follows */
     uv_mutex_unlock(&s->lock);
     return ASSET_OK;
 }

@@ -317,6 +317,37 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
     }
 }
 
+/* [lock] h, a live handle with no job (loaded), had its priority changed: a reload of
+ * its asset queued or running takes the best priority of the live handles it reloads
+ * now, as it took theirs when it was claimed. It kept that one: a handle raised after
+ * the change (a HUD font the player now looks at) had its reload wait behind the loads
+ * queued ahead of it (a review). A walk of the URI's handles, only when a reload of it
+ * is in flight. */
+void asset__reload_reprioritize(asset_server_t *s, asset_handle_t *h) {
+    if (!live(h) || s->stopping) return;
+    const char *uri = asset__handle_uri(h);
+    size_t bl = strlen(uri);
+    int best = 0; /* not computed yet */
+    for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
+         n = asset__map_get_next(&s->inflight, n)) {
+        asset__job_t *j = (asset__job_t *)n;
+        if (j->loader != h->loader) continue;
+        for (asset_handle_t *rh = j->handles; rh; rh = rh->job_next) {
+            if (!rh->reload) continue;
+            if (!best) {
+                best = ASSET_PRIORITY_LOW;
+                asset__uri_iter_t it;
+                asset__uri_iter_init(&it, s, uri, bl);
+                for (asset_handle_t *x; (x = asset__uri_iter_next(&it));)
+                    if (live(x) && x->loader == h->loader && x->priority < best) best = x->priority;
+            }
+            if (rh->priority == best) continue;
+            asset__handle_set_prio(rh, best);
+            asset__job_reprioritize(s, j);
+        }
+    }
+}
+
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
     reload_request(s, uri, NULL, forced);
 }

@@ -400,6 +400,40 @@ static void test_a_reload_runs_at_the_priority_of_the_handles_it_reloads(void **
     teardown(&f);
 }
 
+/* A handle raised while a reload of its asset is queued raises that reload (and one
+ * lowered lowers it, as far as the other handles it reloads allow): the reload ran at
+ * the priority its handles had when the change came, whatever the program asked after
+ * (set_priority on a loaded handle changed nothing: it has no job, the reload's is its
+ * own internal handle's). A HUD font the player now looks at waited behind a level. */
+static void test_a_handle_raised_while_its_reload_is_queued_raises_the_reload(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *a = load(&f, "mem://a.rec", ASSET_PRIORITY_LOW);
+    asset_handle_t *b = load(&f, "mem://b.rec", ASSET_PRIORITY_NORMAL);
+    tu_gate_open(f.gate);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    asset_handle_t *x = load(&f, "hold://y", ASSET_PRIORITY_HIGH);
+    tu_gate_wait_entered(f.hold, 1); /* the worker held: what follows queues */
+    asset_handle_t *q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
+    asset_server_reload(f.s, "mem://a.rec"); /* queued LOW */
+    asset_server_reload(f.s, "mem://b.rec"); /* queued NORMAL, behind q */
+    assert_int_equal(asset_handle_set_priority(a, ASSET_PRIORITY_HIGH), ASSET_OK);
+    assert_int_equal(asset_handle_set_priority(b, ASSET_PRIORITY_LOW), ASSET_OK);
+    tu_gate_open(f.hold);
+    wait_parsed(&f, 5);
+    assert_string_equal(f.order.seen[2], "mem://a.rec"); /* the reload, raised to HIGH */
+    assert_string_equal(f.order.seen[3], "mem://q.rec");
+    assert_string_equal(f.order.seen[4], "mem://b.rec"); /* lowered to LOW */
+    assert_int_equal(tu_wait(q), ASSET_OK);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(x);
+    asset_handle_release(q);
+    teardown(&f);
+}
+
 /* A job's priority comes from counts of its handles per priority (each priority
  * change and cancel walked every coalesced handle: 40,000 handles took 4 s, a review
  * found). The counts follow attaches, changes, cancels and raises: checked here
@@ -467,6 +501,7 @@ int main(void) {
         cmocka_unit_test(test_a_raise_through_a_parent_survives_a_later_set_priority),
         cmocka_unit_test(test_lowering_a_parent_lowers_what_it_waits_for),
         cmocka_unit_test(test_a_reload_runs_at_the_priority_of_the_handles_it_reloads),
+        cmocka_unit_test(test_a_handle_raised_while_its_reload_is_queued_raises_the_reload),
         cmocka_unit_test(test_dependencies_take_their_parents_priority),
         cmocka_unit_test(test_a_jobs_priority_follows_counts_of_its_handles),
         cmocka_unit_test(test_bad_priority_and_null_handle_are_refused),
