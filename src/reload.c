@@ -505,6 +505,18 @@ static void queue_dependents(asset_server_t *s, const char *base, const asset__l
         if (!pb || !todo_push(s, pb, p->loader, true)) fail_no_memory(s, p); /* keeps its value */
         asset_free(pb);
     }
+    /* a label held alone (atlas.g#hero) holds a value of its own, built on nothing: the
+     * whole one, cached, is (it was not reloaded: a review). Before drop_cached_dependents
+     * takes it out of its cache */
+    size_t nl = 0;
+    asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
+    for (size_t k = 0; k < nl; k++) {
+        for (asset__cache_entry_t *e = ls[k]->cache.lru_head; e; e = e->lru_next) {
+            s->dependents_visits++;
+            if (asset__value_nlabels(e->value) && built_on(e->value, base, bl, ld))
+                queue_value(s, e->value, asset__cache_entry_key(e));
+        }
+    }
 }
 
 /* [lock] Drops uri's entry from c and adds uri to the todo list (its own dependents
@@ -770,8 +782,8 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         asset__log(s, ASSET_LOG_INFO, "reloaded %s", base);
     /* each walks every live handle or cached value: only for a URI values depend on */
     if (changed && s->dep_values && asset__dependents_any(s, base)) {
+        queue_dependents(s, base, rh->loader); /* before: it may look in the caches */
         drop_cached_dependents(s, base, rh->loader);
-        queue_dependents(s, base, rh->loader);
     }
     if (changed) atomic_store(&s->wake_pending, true); /* not stopping: checked above */
     if (rh->reload_again) reload_after(s, base, bl, rh->loader, rh->reload_again_forced);

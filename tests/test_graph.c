@@ -1918,6 +1918,38 @@ static void test_a_label_held_alone_reloads_with_its_assets_dependency(void **st
     asset_server_destroy(s);
 }
 
+/* The same while the lists of dependents are incomplete (a value found no memory for
+ * its places: s->dependents_unknown): the walk of every handle that stands in for them
+ * looked at each handle's own value only, and a label's (mem://m.g#a) holds no
+ * dependencies: the label held alone was not reloaded. */
+static void test_a_label_held_alone_reloads_while_dependents_are_unknown(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "t.g", "leaf");
+    put(s, "m.g", "dep mem://t.g\nlabel a");
+    asset_handle_t *h = load(s, "mem://m.g#a");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_reload, &reloads) != 0);
+    uv_mutex_lock(&s->lock);
+    s->dependents_unknown++; /* as after a value found no memory for its places */
+    uv_mutex_unlock(&s->lock);
+    put(s, "t.g", "leaf2");
+    asset_server_reload(s, "mem://t.g");
+    for (int i = 0; i < 100 && !reloads; i++) {
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+    uv_mutex_lock(&s->lock);
+    s->dependents_unknown--;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(reloads, 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* Two dependencies of one reload reaching the same loaded value that names the parent:
  * the first, optional, closes a cycle and fails alone; the second, required, closes one
  * through the same value. Each value is searched once per parent, and the first search
@@ -2319,6 +2351,7 @@ int main(void) {
             test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge),
         cmocka_unit_test(test_an_asset_depending_on_its_own_file_through_another_loader),
         cmocka_unit_test(test_a_label_held_alone_reloads_with_its_assets_dependency),
+        cmocka_unit_test(test_a_label_held_alone_reloads_while_dependents_are_unknown),
         cmocka_unit_test(test_a_second_edge_through_a_value_an_optional_cycle_reached_fails),
         cmocka_unit_test(test_a_reload_searches_shared_dependencies_for_cycles_once),
         cmocka_unit_test(test_a_reload_queued_behind_its_parent_publishes_its_dependencies_first),
