@@ -282,6 +282,10 @@ struct asset_request {
 void asset__request_init(struct asset_request *r, struct asset__job *job);
 void asset__request_reset_data(struct asset_request *r);
 void asset__request_dispose(struct asset_request *r);
+/* asset_request_fail for the library itself, also once the read is over (in
+ * asset_request_finish), where a source's call is refused. */
+asset_status_t asset__request_fail(struct asset_request *r, asset_status_t st, const char *fmt, ...)
+    ASSET_PRINTF(3, 4);
 /* The URL r's answer came from after redirects (url, as libcurl or fetch() says it, is
  * normalised here), what the references of its bytes resolve against (asset_parse_depend)
  * instead of r->uri, which stays the URI of the cache and of reloads; NULL: r->uri again.

@@ -575,15 +575,15 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
     /* PENDING is no result: inside read it read as "not ASYNC", from another thread as
      * "an unexpected status (1)" (a review) */
     if (st == ASSET_PENDING)
-        st = asset_request_fail(r, ASSET_E_IO, "asset_request_finish with ASSET_PENDING");
+        st = asset__request_fail(r, ASSET_E_IO, "asset_request_finish with ASSET_PENDING");
     /* adopted bytes go here, without the lock, or become the request's own copy (which
      * the parse makes anyway): their free_fn may call the server, and a cancel or a
      * destroy frees the job requeued below under the lock (it deadlocked there) */
     if (r->adopted && !r->lent) {
         bool keep = st == ASSET_OK && !atomic_load_explicit(&j->cancelled, memory_order_acquire);
         if (keep && asset__request_seal(r) != ASSET_OK) {
-            r->refused = asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory copying %zu bytes",
-                                            r->size);
+            r->refused = asset__request_fail(r, ASSET_E_NO_MEMORY,
+                                             "out of memory copying %zu bytes", r->size);
             keep = false;
         }
         if (!keep) asset__request_reset_data(r);

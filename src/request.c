@@ -68,7 +68,23 @@ const char *asset_request_uri(const asset_request_t *r) { return r->uri; }
 const char *asset_request_path(const asset_request_t *r) { return r->path; }
 const char *asset_request_cached_version(const asset_request_t *r) { return r->cached_version; }
 
+/* The read is over (its finish came, or its source returned): a source's call that
+ * stores into the request from now on is its misuse, refused with a logged error. The
+ * worker keeps the request for its next read, whose init zeroes it: a message or a
+ * version stored meanwhile leaked, bytes written while the parse ran were reallocated
+ * under it (a review). Once another read has the request, nothing tells a late call
+ * from that read's own. */
+static bool request_closed(asset_request_t *r, const char *fn) {
+    if (!atomic_load_explicit(&r->closed, memory_order_relaxed)) return false;
+    asset__log(r->server, ASSET_LOG_ERROR,
+               "%s: refused: this request's read is over (finished already, or its source "
+               "returned); a request must not be touched after its finish",
+               fn);
+    return true;
+}
+
 void asset_request_set_version(asset_request_t *r, const char *version) {
+    if (request_closed(r, "asset_request_set_version")) return;
     version_free(r);
     size_t n = version ? strlen(version) : 0;
     if (version && n < sizeof r->version_buf)
@@ -118,6 +134,7 @@ asset_status_t asset__request_reserve(struct asset_request *r, size_t n) {
 }
 
 asset_status_t asset_request_write(asset_request_t *r, const void *data, size_t n) {
+    if (request_closed(r, "asset_request_write")) return ASSET_E_CANCELLED;
     if (asset_request_cancelled(r)) return ASSET_E_CANCELLED;
     if (!data && n) /* a source's bug: the copy read NULL and killed the process */
         return r->refused = asset_request_fail(r, ASSET_E_INVALID,
@@ -141,6 +158,10 @@ asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
      * and a refusal freed it under the request (a review) */
     bool same = data && r->adopted && r->data == data;
     void (*drop)(void *data, void *user) = same ? NULL : free_fn;
+    if (request_closed(r, "asset_request_adopt")) {
+        if (drop) drop(data, user);
+        return ASSET_E_CANCELLED;
+    }
     if (asset_request_cancelled(r)) {
         if (drop) drop(data, user);
         return ASSET_E_CANCELLED;
@@ -180,6 +201,17 @@ asset_status_t asset__request_seal(struct asset_request *r) {
 }
 
 asset_status_t asset_request_fail(asset_request_t *r, asset_status_t st, const char *fmt, ...) {
+    if (!r->message && !request_closed(r, "asset_request_fail")) {
+        va_list ap;
+        va_start(ap, fmt);
+        r->message = asset__vasprintf(fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+asset_status_t asset__request_fail(struct asset_request *r, asset_status_t st, const char *fmt,
+                                   ...) {
     if (!r->message) {
         va_list ap;
         va_start(ap, fmt);

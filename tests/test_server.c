@@ -1196,6 +1196,77 @@ static void test_a_second_finish_of_a_request_never_acts_on_another_job(void **s
     uv_sem_destroy(&y.go);
 }
 
+/* A source's call that stores into its request after its finish (asset_request_fail,
+ * _set_version, _write, _adopt): the worker keeps the request for its next read, whose
+ * init zeroed it, so a message or a version stored into the idle request leaked (into
+ * another job's request, it became that job's); during the parse, a write reallocated
+ * the bytes the parse read. Refused with a logged error once the read is over. */
+typedef struct idle_task {
+    uv_sem_t entered, go;
+    asset_request_t *spare;
+} idle_task_t;
+static asset_status_t idle_task_fn(asset_task_t *t, void *arg) {
+    (void)t;
+    idle_task_t *k = arg;
+    k->spare = asset__pool_spare_request(); /* a look at this worker's kept request */
+    asset__pool_keep_request(k->spare);
+    uv_sem_post(&k->entered);
+    uv_sem_wait(&k->go);
+    return ASSET_OK;
+}
+static void test_a_request_call_after_its_finish_stores_nothing(void **state) {
+    (void)state;
+    destroy_in_cb_t d = {0};
+    asset_server_config_t cfg = {.max_workers = 1, .log = log_capture, .user = &d};
+    asset_server_t *s = asset_server_create(&cfg);
+    async_src_t a;
+    async_init(&a, s, "async");
+    asset_handle_t *h1 = asset_server_load(s, "async://one.json", NULL);
+    uv_sem_wait(&a.entered);
+    asset_request_t *r1 = a.req;
+    assert_int_equal(asset_request_write(r1, "[1]", 3), ASSET_OK);
+    asset_request_finish(r1, ASSET_OK);
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    assert_int_equal(d.errors, 0);
+    /* the single worker runs the task once it let job 1 go: r1 is idle, kept by it */
+    idle_task_t k = {0};
+    uv_sem_init(&k.entered, 0);
+    uv_sem_init(&k.go, 0);
+    asset_handle_t *ht = asset_server_spawn(s, idle_task_fn, &k, NULL, NULL);
+    uv_sem_wait(&k.entered);
+    bool idle = k.spare == r1;
+    if (idle) {
+        char longv[200]; /* longer than the request's inline buffer: allocated */
+        memset(longv, 'v', sizeof longv - 1);
+        longv[sizeof longv - 1] = 0;
+        assert_int_equal(asset_request_fail(r1, ASSET_E_IO, "late %d", 1), ASSET_E_IO);
+        assert_int_equal(d.errors, 1);
+        assert_non_null(strstr(d.last, "asset_request_fail"));
+        asset_request_set_version(r1, longv);
+        assert_int_equal(d.errors, 2);
+        assert_non_null(strstr(d.last, "asset_request_set_version"));
+        assert_int_equal(asset_request_write(r1, "x", 1), ASSET_E_CANCELLED);
+        assert_int_equal(d.errors, 3);
+        stale_sync_t y = {0};
+        assert_int_equal(asset_request_adopt(r1, (void *)"y", 1, stale_sync_free, &y),
+                         ASSET_E_CANCELLED);
+        assert_int_equal(atomic_load(&y.frees), 1); /* given back at once */
+        assert_int_equal(d.errors, 4);
+        assert_null(r1->message);
+        assert_null(r1->version);
+        assert_null(r1->data);
+    }
+    uv_sem_post(&k.go);
+    tu_wait(ht); /* its status does not matter */
+    asset_handle_release(ht);
+    asset_handle_release(h1);
+    asset_server_destroy(s); /* frees the kept request: what it held leaked */
+    async_free(&a);
+    uv_sem_destroy(&k.entered);
+    uv_sem_destroy(&k.go);
+    if (!idle) skip(); /* the worker did not keep the request: nothing to test */
+}
+
 #ifndef NDEBUG
 /* The freed case is undefined behaviour to test for real (ASan reports the read itself),
  * so check the poison word that debug builds rely on on a handle we keep alive. */
@@ -1253,6 +1324,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_from_another_thread_waits_for_the_flush_threads_wait),
         cmocka_unit_test(test_releasing_a_handle_too_often_is_reported),
         cmocka_unit_test(test_a_second_finish_of_a_request_never_acts_on_another_job),
+        cmocka_unit_test(test_a_request_call_after_its_finish_stores_nothing),
 #ifndef NDEBUG
         cmocka_unit_test(test_debug_builds_poison_freed_handles),
 #endif
