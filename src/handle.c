@@ -490,6 +490,26 @@ static bool more_to_deliver(const asset_handle_t *h) {
     return h->reload_pending || h->cbs; /* fired ones left the list */
 }
 
+/* The users of owned callbacks whose handle went, without the lock (a free_user may
+ * release handles, whose own go on the list: taken again). Whether any went back. */
+static bool dropped_cbs_drain(asset_server_t *s) {
+    bool any = false;
+    uv_mutex_lock(&s->lock);
+    for (asset__cb_t *c; (c = s->dropped_cbs) && !s->stopping;) {
+        s->dropped_cbs = NULL;
+        any = true;
+        uv_mutex_unlock(&s->lock);
+        for (asset__cb_t *next; c; c = next) {
+            next = c->next;
+            ((asset__owned_cb_t *)c)->free_user(c->user);
+            asset_free(c);
+        }
+        uv_mutex_lock(&s->lock);
+    }
+    uv_mutex_unlock(&s->lock);
+    return any;
+}
+
 static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     if (!s) return 0;
     asset__io_flush_turn(); /* the web: the workers' file system calls (io_thread.h) */
@@ -613,12 +633,16 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     asset__handles_release_later(s);  /* what free_values released: they may free values */
     /* values only this thread may free; those a budget leaves wait for the next flush,
      * which the host is told of, as of work a budget left in the queues */
-    bool values_left;
+    bool values_left, gave_back;
     do { /* a value's free that released the last handle of a value freed here: that one too
-          * (a GPU material holding its textures' handles) */
+          * (a GPU material holding its textures' handles); and so for a free_user (a C++
+          * callable holding a Handle): given back after them, the value it let go waited
+          * for a later flush, which a host that flushes when woken never ran (a review) */
         values_left = asset__values_drain(s, start, budget_ns);
         asset__handles_release_later(s); /* those the values just freed released */
-    } while (!values_left && atomic_load_explicit(&s->dead_values, memory_order_relaxed));
+        gave_back = dropped_cbs_drain(s);
+    } while (!values_left &&
+             (gave_back || atomic_load_explicit(&s->dead_values, memory_order_relaxed)));
     if (values_left) {
         atomic_store(&s->wake_pending, true);
         asset__maybe_wake(s);
@@ -631,18 +655,6 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         asset__maybe_wake(s);
     }
     uv_mutex_lock(&s->lock);
-    /* the users of owned callbacks whose handle went, without the lock (a free_user may
-     * release handles, whose own go on the list: taken again) */
-    for (asset__cb_t *c; (c = s->dropped_cbs) && !s->stopping;) {
-        s->dropped_cbs = NULL;
-        uv_mutex_unlock(&s->lock);
-        for (asset__cb_t *next; c; c = next) {
-            next = c->next;
-            ((asset__owned_cb_t *)c)->free_user(c->user);
-            asset_free(c);
-        }
-        uv_mutex_lock(&s->lock);
-    }
     if (--s->flushes == 0 && s->stopping) uv_cond_broadcast(&s->done_cond); /* destroy */
     uv_mutex_unlock(&s->lock);
     asset__thread_flushing = outer;

@@ -1738,6 +1738,59 @@ static void test_a_reloaded_callbacks_user_goes_back_when_its_handle_goes(void *
     assert_int_equal(destroyed, 0);
 }
 
+/* A free_user (asset_handle_on_reloaded_free) that releases the last handle of a value
+ * only the flush thread frees (a C++ callable capturing a Handle): the users went back
+ * at the very end of the flush, after its values were freed, and the release, on the
+ * flush thread, woke nobody: a host that flushes only when woken kept the value. */
+static atomic_int g_gpu_frees;
+static const char *const gpu_suffixes[] = {".gpu", NULL};
+static asset_status_t gpu_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    void *d = asset_parse_take_data(p);
+    if (!d) return ASSET_E_NO_MEMORY;
+    asset_parse_set_value(p, d, 1);
+    return ASSET_OK;
+}
+static void gpu_free(void *ctx, void *value) {
+    (void)ctx;
+    asset_free(value);
+    atomic_fetch_add(&g_gpu_frees, 1);
+}
+static void count_wake_cb(void *user) { atomic_fetch_add((atomic_int *)user, 1); }
+static void release_user(void *user) { asset_handle_release(user); }
+
+static void test_a_free_user_releasing_a_flush_thread_value_frees_it_or_wakes(void **state) {
+    (void)state;
+    atomic_int wakes = 0;
+    atomic_store(&g_gpu_frees, 0);
+    asset_server_config_t cfg = {.max_workers = 1, .wake = count_wake_cb, .user = &wakes};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_loader_t gpu = {.abi = ASSET_LOADER_ABI,
+                          .name = "gpu",
+                          .suffixes = gpu_suffixes,
+                          .parse = gpu_parse,
+                          .free_value = gpu_free,
+                          .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD};
+    assert_int_equal(asset_server_register_loader(s, &gpu, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "t.gpu", "texture", 7), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "o.txt", "o", 1), ASSET_OK);
+    asset_handle_t *t = tu_load_wait(s, "mem://t.gpu", ASSET_OK);
+    asset_server_invalidate(s, "mem://t.gpu"); /* the handle holds the value alone */
+    asset_handle_t *o = tu_load_wait(s, "mem://o.txt", ASSET_OK);
+    assert_int_not_equal(asset_handle_on_reloaded_free(o, never_cb, t, release_user), 0);
+    asset_server_flush(s); /* nothing left queued */
+    assert_int_equal(atomic_load(&g_gpu_frees), 0);
+    asset_handle_release(o); /* its callback's user, t, goes back at the next flush */
+    int woken = atomic_load(&wakes);
+    asset_server_flush(s);
+    if (atomic_load(&g_gpu_frees) == 0 && atomic_load(&wakes) <= woken)
+        fail_msg("the value was neither freed in the flush nor the host woken for it");
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&g_gpu_frees), 1);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&g_gpu_frees), 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1796,6 +1849,7 @@ int main(void) {
         cmocka_unit_test(test_callbacks_of_a_long_lived_handle_leave_it_as_they_fire),
         cmocka_unit_test(test_disconnecting_many_callbacks_newest_first_is_linear),
         cmocka_unit_test(test_a_reloaded_callbacks_user_goes_back_when_its_handle_goes),
+        cmocka_unit_test(test_a_free_user_releasing_a_flush_thread_value_frees_it_or_wakes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
