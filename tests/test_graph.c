@@ -1776,6 +1776,22 @@ static void flush_until_reloaded(asset_server_t *s, const int *reloads) {
     }
 }
 
+/* No reload running or queued any more. */
+static void assert_reloads_idle(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    assert_int_equal(s->reloads_running, 0);
+    assert_int_equal(s->reload_ntodo, 0);
+    uv_mutex_unlock(&s->lock);
+}
+
+/* The caches emptied and flushed: every value parsed was freed (none held); then s goes. */
+static void destroy_holding_none(asset_server_t *s) {
+    asset_server_clear_caches(s);
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&g_gl.frees), atomic_load(&g_gl.parses)); /* none held */
+    asset_server_destroy(s);
+}
+
 /* p.g depends on q.g ("leaf"), both loaded; *hq counts its reloads in *reloads. */
 static asset_server_t *loaded_pair(asset_handle_t **hp, asset_handle_t **hq, int *reloads) {
     asset_server_t *s = graph_server(2);
@@ -1802,10 +1818,7 @@ static void test_a_reload_closing_a_cycle_through_a_loaded_asset_fails(void **st
     assert_string_equal(asset_handle_value(hq), "leaf"); /* kept */
     asset_handle_release(hp);
     asset_handle_release(hq);
-    asset_server_clear_caches(s);
-    asset_server_flush(s);
-    assert_int_equal(atomic_load(&g_gl.frees), atomic_load(&g_gl.parses)); /* none held */
-    asset_server_destroy(s);
+    destroy_holding_none(s);
 }
 
 /* The same through an optional edge fails that edge only, as a cycle in flight does
@@ -1834,17 +1847,11 @@ test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge(void
     assert_true(asset_handle_on_reloaded(hp, count_reload, &p_reloads) != 0);
     flush_until_reloaded(s, &p_reloads); /* its pump starts the reloads p's change reaches */
     assert_int_equal(asset_handle_reload_error(hp), ASSET_OK);
-    uv_mutex_lock(&s->lock);
-    assert_int_equal(s->reloads_running, 0);
-    assert_int_equal(s->reload_ntodo, 0);
-    uv_mutex_unlock(&s->lock);
+    assert_reloads_idle(s);
     assert_int_equal(reloads, 1);
     asset_handle_release(hp);
     asset_handle_release(hq);
-    asset_server_clear_caches(s);
-    asset_server_flush(s);
-    assert_int_equal(atomic_load(&g_gl.frees), atomic_load(&g_gl.parses)); /* none held */
-    asset_server_destroy(s);
+    destroy_holding_none(s);
 }
 
 /* An asset that depends on its own file through another loader (a level's raw bytes, or
@@ -1876,19 +1883,13 @@ static void test_an_asset_depending_on_its_own_file_through_another_loader(void 
         if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
         uv_mutex_unlock(&s->lock);
     }
-    uv_mutex_lock(&s->lock);
-    assert_int_equal(s->reloads_running, 0);
-    assert_int_equal(s->reload_ntodo, 0);
-    uv_mutex_unlock(&s->lock);
+    assert_reloads_idle(s);
     assert_true(reloads >= 1 && reloads <= 2);
     assert_true(atomic_load(&g_gl.parses) <= 3); /* the change, and the bytes' at most */
     assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
     assert_string_equal(asset_handle_value(h), "raw mem://lvl.g\n");
     asset_handle_release(h);
-    asset_server_clear_caches(s);
-    asset_server_flush(s);
-    assert_int_equal(atomic_load(&g_gl.frees), atomic_load(&g_gl.parses)); /* none held */
-    asset_server_destroy(s);
+    destroy_holding_none(s);
 }
 
 /* A label held alone (mem://m.g#a) of an asset built on a dependency reloads when the
