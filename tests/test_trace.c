@@ -1318,6 +1318,21 @@ static char *read_whole_file(const char *path, size_t *n) {
     return buf;
 }
 #endif
+
+#ifndef __EMSCRIPTEN__ /* (the tests that use it skip there) */
+/* n loads of mem://a (ids 1..n), each queued and delivered, recorded into tr. */
+static void record_loads(asset_trace_t *tr, uint64_t n) {
+    asset_trace_event_t e = {.time_ns = 1000, .uri = "mem://a", .loader = "bytes", .thread = 1};
+    for (uint64_t i = 0; i < n; i++) {
+        e.id = i + 1;
+        e.phase = ASSET_TRACE_QUEUED;
+        asset_trace_record(&e, tr);
+        e.phase = ASSET_TRACE_DELIVERED;
+        asset_trace_record(&e, tr);
+    }
+}
+#endif
+
 /* Twenty-second review: the trace file was opened "w" (truncated) and written in place,
  * so a write that failed midway (a full disk, a file size limit) returned ASSET_E_IO
  * and left the good trace written before it cut short, a file no viewer opens. With
@@ -1333,22 +1348,8 @@ static void test_a_failed_trace_write_leaves_the_previous_file_whole(void **stat
     asset_trace_t *small = asset_trace_create(), *big = asset_trace_create();
     assert_non_null(small);
     assert_non_null(big);
-    asset_trace_event_t e = {.phase = ASSET_TRACE_QUEUED,
-                             .time_ns = 1000,
-                             .id = 1,
-                             .uri = "mem://a",
-                             .loader = "bytes",
-                             .thread = 1};
-    asset_trace_record(&e, small);
-    e.phase = ASSET_TRACE_DELIVERED;
-    asset_trace_record(&e, small);
-    for (uint64_t i = 0; i < 400; i++) { /* about 40 KB of JSON */
-        e.id = i + 1;
-        e.phase = ASSET_TRACE_QUEUED;
-        asset_trace_record(&e, big);
-        e.phase = ASSET_TRACE_DELIVERED;
-        asset_trace_record(&e, big);
-    }
+    record_loads(small, 1);
+    record_loads(big, 400); /* about 40 KB of JSON */
     assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_OK);
     size_t good_n = 0;
     char *good = read_whole_file(path, &good_n);
@@ -1433,15 +1434,7 @@ static void test_a_trace_held_open_by_a_viewer_is_still_rewritten(void **state) 
     asset_trace_t *small = asset_trace_create(), *big = asset_trace_create();
     assert_non_null(small);
     assert_non_null(big);
-    asset_trace_event_t e = {.phase = ASSET_TRACE_QUEUED,
-                             .time_ns = 1000,
-                             .id = 1,
-                             .uri = "mem://a",
-                             .loader = "bytes",
-                             .thread = 1};
-    asset_trace_record(&e, big);
-    e.phase = ASSET_TRACE_DELIVERED;
-    asset_trace_record(&e, big);
+    record_loads(big, 1);
     assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_OK);
     HANDLE h = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
                            OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
