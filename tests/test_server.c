@@ -1149,26 +1149,36 @@ static asset_status_t stale_sync_read(void *ctx, asset_request_t *r) {
     uv_sem_wait(&y->go);
     return st;
 }
+/* A server of one worker logging into *d, whose ASYNC read of async://one.json (*h1)
+ * has finished (its request *r1): JSON, parsed by the worker, which keeps the request
+ * for its next read. */
+static asset_server_t *one_async_read_finished(destroy_in_cb_t *d, async_src_t *a,
+                                               asset_handle_t **h1, asset_request_t **r1) {
+    asset_server_config_t cfg = {.max_workers = 1, .log = log_capture, .user = d};
+    asset_server_t *s = asset_server_create(&cfg);
+    async_init(a, s, "async");
+    *h1 = asset_server_load(s, "async://one.json", NULL);
+    uv_sem_wait(&a->entered);
+    *r1 = a->req;
+    assert_int_equal(asset_request_write(*r1, "[1]", 3), ASSET_OK);
+    asset_request_finish(*r1, ASSET_OK);
+    assert_int_equal(tu_wait(*h1), ASSET_OK);
+    assert_int_equal(d->errors, 0);
+    return s;
+}
+
 static void test_a_second_finish_of_a_request_never_acts_on_another_job(void **state) {
     (void)state;
     destroy_in_cb_t d = {0};
-    asset_server_config_t cfg = {.max_workers = 1, .log = log_capture, .user = &d};
-    asset_server_t *s = asset_server_create(&cfg);
     async_src_t a;
-    async_init(&a, s, "async");
+    asset_handle_t *h1;
+    asset_request_t *r1;
+    asset_server_t *s = one_async_read_finished(&d, &a, &h1, &r1);
     stale_sync_t y = {0};
     uv_sem_init(&y.entered, 0);
     uv_sem_init(&y.go, 0);
     asset_source_t sy = {ASSET_SOURCE_ABI, "sy", 0, stale_sync_read, NULL, NULL};
     assert_int_equal(asset_server_register_source(s, &sy, &y), ASSET_OK);
-    /* JSON: parsed by the worker, which keeps the request for its next read */
-    asset_handle_t *h1 = asset_server_load(s, "async://one.json", NULL);
-    uv_sem_wait(&a.entered);
-    asset_request_t *r1 = a.req;
-    assert_int_equal(asset_request_write(r1, "[1]", 3), ASSET_OK);
-    asset_request_finish(r1, ASSET_OK);
-    assert_int_equal(tu_wait(h1), ASSET_OK);
-    assert_int_equal(d.errors, 0);
     /* (no stale call here: the worker may still be letting job 1 go) */
     asset_handle_t *h2 = asset_server_load(s, "sy://two", NULL);
     uv_sem_wait(&y.entered);
@@ -1217,17 +1227,10 @@ static asset_status_t idle_task_fn(asset_task_t *t, void *arg) {
 static void test_a_request_call_after_its_finish_stores_nothing(void **state) {
     (void)state;
     destroy_in_cb_t d = {0};
-    asset_server_config_t cfg = {.max_workers = 1, .log = log_capture, .user = &d};
-    asset_server_t *s = asset_server_create(&cfg);
     async_src_t a;
-    async_init(&a, s, "async");
-    asset_handle_t *h1 = asset_server_load(s, "async://one.json", NULL);
-    uv_sem_wait(&a.entered);
-    asset_request_t *r1 = a.req;
-    assert_int_equal(asset_request_write(r1, "[1]", 3), ASSET_OK);
-    asset_request_finish(r1, ASSET_OK);
-    assert_int_equal(tu_wait(h1), ASSET_OK);
-    assert_int_equal(d.errors, 0);
+    asset_handle_t *h1;
+    asset_request_t *r1;
+    asset_server_t *s = one_async_read_finished(&d, &a, &h1, &r1);
     /* the single worker runs the task once it let job 1 go: r1 is idle, kept by it */
     idle_task_t k = {0};
     uv_sem_init(&k.entered, 0);
