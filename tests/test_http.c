@@ -568,24 +568,6 @@ static void test_http_spellings_of_one_escape_are_one_cache_entry(void **state) 
     asset_server_destroy(s);
 }
 
-/* A loader whose value is its text, and which declares "dep X" lines as dependencies,
- * noting the URI of the first one's handle in ctx (a char[512]). */
-static asset_status_t dep_note_parse(void *ctx, asset_parse_t *p) {
-    const char *t = (const char *)asset_parse_data(p);
-    if (!strncmp(t, "dep ", 4)) {
-        char ref[128];
-        snprintf(ref, sizeof ref, "%.*s", (int)strcspn(t + 4, "\n"), t + 4);
-        asset_handle_t *d = asset_parse_depend(p, ref, NULL);
-        if (!d) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
-        snprintf((char *)ctx, 512, "%s", asset_handle_uri(d));
-    }
-    char *v = asset_alloc(asset_parse_size(p) + 1);
-    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
-    memcpy(v, t, asset_parse_size(p) + 1);
-    asset_parse_set_value(p, v, asset_parse_size(p));
-    return ASSET_OK;
-}
-
 /* A relative reference in an answer reached through a redirect resolves against the URL
  * redirected to, as a browser's does: "tex.txt" in a scene that /goto sends to
  * <nginx>/redir/b/scene.dep is <nginx>/redir/b/tex.txt. It resolved against the URL
@@ -606,7 +588,7 @@ static void test_http_relative_references_resolve_against_the_url_redirected_to(
     asset_server_t *s = asset_server_create(NULL);
     assert_non_null(s);
     char noted[512] = "";
-    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "depnote", .parse = dep_note_parse};
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "depnote", .parse = tu_dep_note_parse};
     assert_int_equal(asset_server_register_loader(s, &ld, noted, 0), ASSET_OK);
     asset_load_options_t o = {.loader = "depnote"};
     asset_handle_t *h = asset_server_load(s, asked, &o);

@@ -289,6 +289,23 @@ bool tu_next_line(const char **cursor, char *line, size_t cap) {
     return true;
 }
 
+asset_status_t tu_dep_note_parse(void *ctx, asset_parse_t *p) {
+    const char *t = (const char *)asset_parse_data(p);
+    if (!strncmp(t, "dep ", 4)) {
+        char ref[128];
+        snprintf(ref, sizeof ref, "%.*s", (int)strcspn(t + 4, "\n"), t + 4);
+        asset_handle_t *d = asset_parse_depend(p, ref, NULL);
+        if (!d) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        snprintf((char *)ctx, 512, "%s", asset_handle_uri(d));
+    }
+    size_t n = asset_parse_size(p);
+    char *v = asset_alloc(n + 1);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(v, t, n + 1);
+    asset_parse_set_value(p, v, n);
+    return ASSET_OK;
+}
+
 asset_status_t tu_gated_parse(void *ctx, asset_parse_t *p) {
     tu_parse_gate_t *g = ctx;
     uv_mutex_lock(&g->mu);

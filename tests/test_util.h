@@ -79,6 +79,11 @@ void tu_gated_free(void *ctx, void *value);
  * and cond after the server. */
 void tu_parse_gate_register(asset_server_t *s, tu_parse_gate_t *g);
 
+/* A loader's parse whose value is a NUL-terminated copy of its text (asset_alloc: the
+ * default free_value), and which declares a first line "dep X" as a dependency, noting
+ * that handle's URI in ctx (a char[512]). */
+asset_status_t tu_dep_note_parse(void *ctx, asset_parse_t *p);
+
 typedef struct tu_gate tu_gate_t;
 tu_gate_t *tu_gate_register(asset_server_t *s, const char *scheme);
 /* Blocks until at least n reads have entered the source (in total); aborts the test

@@ -563,29 +563,6 @@ static void test_fetch_a_304_from_a_redirect_target_is_asked_again(void **state)
     free(target);
 }
 
-/* A loader whose value is its text, and which declares a "dep X" first line as a
- * dependency, noting its handle's URI in ctx (a char[512]). */
-static asset_status_t dep_note_parse(void *ctx, asset_parse_t *p) {
-    const char *t = (const char *)asset_parse_data(p);
-    if (!strncmp(t, "dep ", 4)) {
-        char ref[128];
-        snprintf(ref, sizeof ref, "%.*s", (int)strcspn(t + 4, "\n"), t + 4);
-        asset_handle_t *d = asset_parse_depend(p, ref, NULL);
-        if (!d) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
-        snprintf((char *)ctx, 512, "%s", asset_handle_uri(d));
-    }
-    char *v = malloc(asset_parse_size(p) + 1);
-    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
-    memcpy(v, t, asset_parse_size(p) + 1);
-    asset_parse_set_value(p, v, asset_parse_size(p));
-    return ASSET_OK;
-}
-
-static void free_note(void *ctx, void *value) {
-    (void)ctx;
-    free(value);
-}
-
 /* A relative reference in an answer reached through a redirect resolves against the
  * URL redirected to (Response.url), as natively: "tex.txt" in hop.dep, which nginx
  * sends to hopdir/scene.dep, is hopdir/tex.txt (it was /tex.txt, a 404). */
@@ -596,10 +573,7 @@ static void test_fetch_references_resolve_against_the_url_redirected_to(void **s
     put("hopdir" MODE "/tex.txt", "texture");
     asset_server_t *s = tu_server(2);
     char noted[512] = "";
-    asset_loader_t ld = {.abi = ASSET_LOADER_ABI,
-                         .name = "depnote",
-                         .parse = dep_note_parse,
-                         .free_value = free_note};
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "depnote", .parse = tu_dep_note_parse};
     assert_int_equal(asset_server_register_loader(s, &ld, noted, 0), ASSET_OK);
     asset_load_options_t o = {.loader = "depnote"};
     char *asked = url("hop" MODE ".dep");
