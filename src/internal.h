@@ -1227,8 +1227,10 @@ extern atomic_bool asset__watch_force_poll;
 extern atomic_bool asset__watch_fail_poll;
 /* Test hook (NULL in production): called on the I/O thread with the path of a failed
  * dependency's file whose watch's look found no change (not there, or the version it
- * failed on), as its watch is set up, before its poll starts. */
-extern _Atomic(void (*)(const char *path)) asset__watch_failed_hook;
+ * failed on), as its watch is set up, before its poll starts. (A typedef: the atomics
+ * shim's _Atomic(T), "T volatile", cannot take a function pointer type spelled out.) */
+typedef void (*asset__watch_hook_fn)(const char *path);
+extern _Atomic(asset__watch_hook_fn) asset__watch_failed_hook;
 
 /* finalize.c, [lock] */
 void asset__finalize_push(asset_server_t *s, asset__job_t *j);

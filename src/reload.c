@@ -35,7 +35,7 @@
 
 atomic_bool asset__watch_force_poll;
 atomic_bool asset__watch_fail_poll;
-_Atomic(void (*)(const char *path)) asset__watch_failed_hook;
+_Atomic(asset__watch_hook_fn) asset__watch_failed_hook;
 
 /* ---- which handles ---- */
 
@@ -1529,7 +1529,7 @@ static void watch_add(void *arg) {
         f->absent = !(change = file_there(w->path));
     else if (w->failed == WATCH_FAILED)
         change = w->version && !same_version(w->path, w->version);
-    void (*hook)(const char *) = atomic_load(&asset__watch_failed_hook);
+    asset__watch_hook_fn hook = atomic_load(&asset__watch_failed_hook);
     if (w->failed != WATCH_LOADED && !change && hook) hook(w->path);
     if (polled) start_poll(r, f, w->path);
     if (f->poll && w->failed == WATCH_FAILED && !change) { /* looked at by dir_check */
