@@ -48,7 +48,7 @@ typedef struct xfer {
     bool redirected; /* the answer came through a redirect (Response.redirected) */
     char *reason, *etag, *last_modified;
     char *effective; /* the URL redirected to (Response.url), when redirected */
-    uint8_t *buf; /* staging area JS copies strings and chunks into */
+    uint8_t *buf;    /* staging area JS copies strings and chunks into */
     size_t buf_cap;
     struct host *host;          /* its URI's host (NULL: out of memory, not limited) */
     struct xfer *wprev, *wnext; /* in host's queue while waiting */
