@@ -2193,8 +2193,8 @@ static long file_size(const char *path) {
     return n;
 }
 
-static void test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace(void **state) {
-    (void)state;
+/* A recorder holding one load of mem://a, queued and delivered. */
+static asset_trace_t *one_load_trace(void) {
     asset_trace_t *tr = asset_trace_create();
     assert_non_null(tr);
     asset_trace_event_t e = {
@@ -2202,6 +2202,12 @@ static void test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace(voi
     asset_trace_record(&e, tr);
     e.phase = ASSET_TRACE_DELIVERED;
     asset_trace_record(&e, tr);
+    return tr;
+}
+
+static void test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace(void **state) {
+    (void)state;
+    asset_trace_t *tr = one_load_trace();
     char *path = tu_path(g_dir, "kept_trace.json");
     assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
     long good = file_size(path);
@@ -2239,13 +2245,7 @@ static int dir_entries(const char *dir) {
 
 static void test_every_failed_allocation_of_a_trace_write_says_no_memory(void **state) {
     (void)state;
-    asset_trace_t *tr = asset_trace_create();
-    assert_non_null(tr);
-    asset_trace_event_t e = {
-        .phase = ASSET_TRACE_QUEUED, .id = 1, .uri = "mem://a", .loader = "bytes"};
-    asset_trace_record(&e, tr);
-    e.phase = ASSET_TRACE_DELIVERED;
-    asset_trace_record(&e, tr);
+    asset_trace_t *tr = one_load_trace();
     char *dir = tu_path(g_dir, "trace_oom");
     assert_int_equal(tu_os_mkdir(dir), 0);
     char *path = tu_path(dir, "t.json");
