@@ -96,13 +96,17 @@ int asset__fmode_like(FILE *f, const char *path) {
 
 int asset__remove(const char *path) { return remove(path) ? -1 : 0; }
 
+/* The ASSET__KIND_ of a stat's mode. */
+static int kind_of(mode_t m) {
+    return S_ISREG(m)   ? ASSET__KIND_FILE
+           : S_ISDIR(m) ? ASSET__KIND_DIR
+           : S_ISLNK(m) ? ASSET__KIND_LINK
+                        : ASSET__KIND_OTHER;
+}
+
 int asset__path_lkind(const char *path) {
     struct stat st;
-    if (lstat(path, &st)) return -errno;
-    return S_ISREG(st.st_mode)   ? ASSET__KIND_FILE
-           : S_ISDIR(st.st_mode) ? ASSET__KIND_DIR
-           : S_ISLNK(st.st_mode) ? ASSET__KIND_LINK
-                                 : ASSET__KIND_OTHER;
+    return lstat(path, &st) ? -errno : kind_of(st.st_mode);
 }
 
 char *asset__getenv_dup(const char *name, bool *oom) {
@@ -254,10 +258,7 @@ int asset__file_open(const char *path, asset__file_t **out) {
     return fd < 0 ? fd : new_file(fd, out);
 }
 
-bool asset__path_is_link(const char *path) {
-    struct stat s;
-    return lstat(path, &s) == 0 && S_ISLNK(s.st_mode);
-}
+bool asset__path_is_link(const char *path) { return asset__path_lkind(path) == ASSET__KIND_LINK; }
 
 bool asset__dir_is_at(asset__dir_t *d, const char *path) {
     struct stat a, b;
@@ -268,10 +269,7 @@ bool asset__dir_is_at(asset__dir_t *d, const char *path) {
 /* ---- files ---- */
 
 static void fill_stat(const struct stat *s, asset__fstat_t *st) {
-    st->kind = S_ISREG(s->st_mode)   ? ASSET__KIND_FILE
-               : S_ISDIR(s->st_mode) ? ASSET__KIND_DIR
-               : S_ISLNK(s->st_mode) ? ASSET__KIND_LINK
-                                     : ASSET__KIND_OTHER;
+    st->kind = kind_of(s->st_mode);
     st->size = s->st_size > 0 ? (uint64_t)s->st_size : 0;
 #if defined(ASSET_HAVE_ST_MTIM)
     long long sec = (long long)s->st_mtim.tv_sec, nsec = (long long)s->st_mtim.tv_nsec;
