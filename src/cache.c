@@ -15,12 +15,15 @@ static bool frees_on_flush_thread(const asset__loader_slot_t *ld) {
     return ld && (ld->vt.flags & ASSET_LOADER_FREE_ON_FLUSH_THREAD);
 }
 
-asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra) {
+static asset__value_t *value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra,
+                                 bool slot) {
     extra = extra || frees_on_flush_thread(ld);
-    asset__value_t *v = asset__calloc(1, sizeof *v + (extra ? sizeof(asset__value_extra_t) : 0));
+    asset__value_t *v = asset__calloc(1, sizeof *v + (extra ? sizeof(asset__value_extra_t) : 0) +
+                                             (slot ? sizeof(asset_bytes_t) : 0));
     if (!v) return NULL;
     atomic_init(&v->refs, 1);
     v->loader = ld;
+    v->has_slot = slot;
     if (extra) {
         v->has_x = true;
         asset__value_x(v)->server = s;
@@ -28,14 +31,27 @@ asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bo
     return v;
 }
 
+asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra) {
+    return value_new(s, ld, extra, false);
+}
+
+asset__value_t *asset__value_new_slotted(asset_server_t *s, asset__loader_slot_t *ld, bool extra) {
+    return value_new(s, ld, extra, true);
+}
+
 bool asset__value_add_extra(asset_server_t *s, asset__value_t **pv) {
     if ((*pv)->has_x) return true;
-    asset__value_t *v = asset_realloc(*pv, sizeof *v + sizeof(asset__value_extra_t));
+    size_t slot = (*pv)->has_slot ? sizeof(asset_bytes_t) : 0;
+    bool in_slot = slot && (*pv)->value == asset__value_slot(*pv);
+    asset__value_t *v = asset_realloc(*pv, sizeof *v + sizeof(asset__value_extra_t) + slot);
     if (!v) return false;
+    /* the slot stays last: after the extra part */
+    if (slot) memmove((char *)(v + 1) + sizeof(asset__value_extra_t), v + 1, slot);
     v->has_x = true;
     asset__value_extra_t *x = asset__value_x(v);
     memset(x, 0, sizeof *x);
     x->server = s;
+    if (in_slot) v->value = asset__value_slot(v);
     *pv = v;
     return true;
 }
@@ -48,8 +64,13 @@ void asset__value_free_now(asset__value_t *v) {
         asset_free(x->base);
         /* x->deps: released by asset__values_drain, which a value with any goes through */
     }
-    asset__loader_free_value(ld, v->value, x ? x->free_fn : NULL, x ? x->free_user : NULL);
-    asset_free(v); /* the extra part too: one block */
+    if (v->value && v->value == asset__value_slot(v) && !(x && x->free_fn))
+        /* the bytes loader's record, in this one: its buffer alone (bytes_free would
+         * free the record under us) */
+        asset_free((void *)((asset_bytes_t *)v->value)->data);
+    else
+        asset__loader_free_value(ld, v->value, x ? x->free_fn : NULL, x ? x->free_user : NULL);
+    asset_free(v); /* the extra part and the slot too: one block */
 }
 
 void asset__loader_free_value(const asset__loader_slot_t *ld, void *value,

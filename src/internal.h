@@ -113,12 +113,24 @@ typedef struct asset__value {
      * newer value, a dependency's change), not evicted: a revalidation that finds it
      * current does not cache it again (job.c, NOT_MODIFIED). In the padding after has_x */
     bool dropped;
+    /* the record ends with room for the built-in bytes loader's asset_bytes_t (after the
+     * extra part, if any): its value is then inside the record, one block per value less
+     * (asset__value_new_slotted, asset__value_slot). In the padding too */
+    bool has_slot;
     void *value;
     size_t cost;
     asset__loader_slot_t *loader;
 } asset__value_t;
 static inline asset__value_extra_t *asset__value_x(const asset__value_t *v) {
     return v->has_x ? (asset__value_extra_t *)(void *)(v + 1) : NULL;
+}
+_Static_assert(sizeof(asset__value_extra_t) % _Alignof(asset_bytes_t) == 0,
+               "the slot after a record's extra part is aligned for an asset_bytes_t");
+/* The record's room for an asset_bytes_t, or NULL. It moves with the record
+ * (asset__value_add_extra); the value is in it when v->value points at it. */
+static inline void *asset__value_slot(const asset__value_t *v) {
+    return v->has_slot ? (char *)(void *)(v + 1) + (v->has_x ? sizeof(asset__value_extra_t) : 0)
+                       : NULL;
 }
 struct asset__label {
     char *name;
@@ -137,6 +149,9 @@ void asset__loader_free_value(const asset__loader_slot_t *ld, void *value,
 /* A record with one reference and no value yet; with `extra` (or a loader that frees
  * on the flush thread), its extra part too, server set. NULL: out of memory. */
 asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra);
+/* The same, with the room of asset__value_slot: for the built-in bytes loader's parse,
+ * which puts its asset_bytes_t there (asset_parse_t's slot). */
+asset__value_t *asset__value_new_slotted(asset_server_t *s, asset__loader_slot_t *ld, bool extra);
 /* Gives a record that nothing shares yet its extra part (it may move). False: out of
  * memory, *v unchanged. */
 bool asset__value_add_extra(asset_server_t *s, asset__value_t **v);
@@ -320,6 +335,7 @@ struct asset_parse {
     asset__label_index_t label_ix; /* labels by name, moved into the value with them */
     const uint8_t *taken;          /* the bytes take_data (or borrow) handed over, or NULL: still
                                     * asset_parse_data's, and a second take has none to give */
+    void *slot; /* the value record's room for the bytes loader's asset_bytes_t, or NULL */
 };
 
 struct asset_finalize {

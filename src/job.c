@@ -243,8 +243,12 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         return;
     }
     /* the value's record first: a value must never be freed on this thread when its
-     * loader frees on the flush thread, and without a record it could not be queued */
-    asset__value_t *v = asset__value_new(s, ld, false);
+     * loader frees on the flush thread, and without a record it could not be queued. The
+     * built-in bytes loader's asset_bytes_t goes in the record's slot, one block less per
+     * file (not lent data's: that value is a record of its own, lent_value_t) */
+    bool slot = ld->vt.parse == asset__bytes_loader.parse && !(r->adopted && r->lent);
+    asset__value_t *v =
+        slot ? asset__value_new_slotted(s, ld, false) : asset__value_new(s, ld, false);
     if (!v) {
         job_fail(s, j, ASSET_E_NO_MEMORY, "parse", "out of memory");
         return;
@@ -252,6 +256,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     asset_parse_t p;
     memset(&p, 0, sizeof p);
     p.req = r;
+    p.slot = asset__value_slot(v);
     asset__trace_job(s, j, ASSET__TR_PARSE_START, ASSET_OK);
     uint64_t t0 = asset__now_ns();
     asset_status_t st = ld->vt.parse(ld->ctx, &p);
@@ -260,9 +265,14 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         st = asset_parse_fail(&p, ASSET_E_PARSE, "loader set no value");
     /* dependencies and labels live in the record's extra part: give it one now, while
      * nothing else holds the record */
-    if (st == ASSET_OK && (p.depended || p.nlabels || p.free_fn || r->base) &&
-        !asset__value_add_extra(s, &v))
-        st = asset_parse_fail(&p, ASSET_E_NO_MEMORY, "out of memory");
+    if (st == ASSET_OK && (p.depended || p.nlabels || p.free_fn || r->base)) {
+        bool in_slot =
+            p.slot && p.has_value && p.value == p.slot; /* the slot moves with the record */
+        if (!asset__value_add_extra(s, &v))
+            st = asset_parse_fail(&p, ASSET_E_NO_MEMORY, "out of memory");
+        else if (in_slot)
+            p.value = asset__value_slot(v);
+    }
     /* a positive or unknown code from a loader is a parse error, with its number: the
      * event says so, as the handles will (it said the code) */
     char why[64];

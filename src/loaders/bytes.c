@@ -41,9 +41,11 @@ static asset_status_t bytes_parse(void *ctx, asset_parse_t *p) {
         asset__parse_set_value_free(p, l, n + sizeof *l, lent_free, NULL);
         return ASSET_OK;
     }
-    asset_bytes_t *v = asset__calloc(1, sizeof *v);
+    /* in the value's record when it has room (asset__value_slot: the record frees the
+     * buffer alone then), else a block of its own */
+    asset_bytes_t *v = p->slot ? p->slot : asset__calloc(1, sizeof *v);
     if (!v || !(data = asset_parse_take_data(p))) {
-        asset_free(v);
+        if (v != p->slot) asset_free(v);
         return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
     }
     v->data = data;
@@ -52,7 +54,9 @@ static asset_status_t bytes_parse(void *ctx, asset_parse_t *p) {
     return ASSET_OK;
 }
 
-static void bytes_free(void *ctx, void *value) { /* an owned buffer's: lent data's is lent_free */
+/* an owned buffer's in a block of its own: lent data's is lent_free, and one in its value
+ * record's slot is freed by the record (asset__value_free_now) */
+static void bytes_free(void *ctx, void *value) {
     (void)ctx;
     asset_bytes_t *v = value;
     asset_free((void *)v->data);
