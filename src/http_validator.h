@@ -6,6 +6,8 @@
 #define ASSET_HTTP_VALIDATOR_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The conditional header for the cached version `cached` (NULL: none): its name
@@ -34,6 +36,20 @@ static inline bool asset__http_etag_moved(const char *cached, const char *etag) 
     if (!strncmp(cached, "W/", 2)) cached += 2;
     if (!strncmp(etag, "W/", 2)) etag += 2;
     return strcmp(cached, etag) != 0;
+}
+
+/* The version of an answer versioned by its bytes (no validator, or reached through a
+ * redirect) in out (48 bytes): "hash:<bytes>", and "@<from>" for a redirect's, from the
+ * hash of the URL it was redirected to. The same bytes from another place are another
+ * version: their relative references resolve there (a redirect that came to lead
+ * elsewhere kept the value parsed against the old place, its dependencies and base). */
+static inline void asset__http_hash_version(char *out, uint64_t bytes, bool redirected,
+                                            uint64_t from) {
+    if (redirected)
+        snprintf(out, 48, "hash:%016llx@%016llx", (unsigned long long)bytes,
+                 (unsigned long long)from);
+    else
+        snprintf(out, 48, "hash:%016llx", (unsigned long long)bytes);
 }
 
 #endif

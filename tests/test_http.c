@@ -642,6 +642,61 @@ static void test_http_manifest_entries_resolve_against_the_url_redirected_to(voi
     tu_bad_stop(b);
 }
 
+/* Where a URL redirects may change while the bytes stay the same: /goto sends to
+ * <nginx>/rv/d, a folder (nginx redirects it to rv/d/, its index "dep tex.txt" is
+ * rv/d/tex.txt), then a file of the same bytes (its "tex.txt" is rv/tex.txt). An answer
+ * reached through a redirect is versioned by its bytes: the same hash kept the value
+ * parsed against rv/d/, its dependency rv/d/tex.txt and its base (a manifest's) with it.
+ * The URL the bytes came from is part of that version now: they are parsed again. */
+static void test_http_same_bytes_from_another_redirect_target_are_parsed_again(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("rv/d/index.html", "dep tex.txt\n");
+    put("rv/d/tex.txt", "inner");
+    put("rv/tex.txt", "outer");
+    tu_bad_t *b = tu_bad_start();
+    assert_non_null(b);
+    char *target = tu_nginx_url(&g_nginx, "rv/d");
+    char *inner = tu_nginx_url(&g_nginx, "rv/d/tex.txt");
+    char *outer = tu_nginx_url(&g_nginx, "rv/tex.txt");
+    char path[512];
+    snprintf(path, sizeof path, "/goto?%s", target);
+    char *asked = tu_bad_url(b, path);
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    char noted[512] = "";
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "depnote", .parse = tu_dep_note_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, noted, 0), ASSET_OK);
+    asset_load_options_t o = {.loader = "depnote"};
+    asset_handle_t *h = asset_server_load(s, asked, &o);
+    expect_status(h, ASSET_OK);
+    assert_string_equal(noted, inner);
+    /* the folder becomes a file of the same bytes */
+    char *p = tu_path(g_nginx.root, "rv/d/index.html");
+    assert_int_equal(remove(p), 0);
+    free(p);
+    p = tu_path(g_nginx.root, "rv/d/tex.txt");
+    assert_int_equal(remove(p), 0);
+    free(p);
+    p = tu_path(g_nginx.root, "rv/d");
+    assert_int_equal(remove(p), 0);
+    free(p);
+    put("rv/d", "dep tex.txt\n");
+    noted[0] = 0;
+    asset_handle_t *h2 = asset_server_load(s, asked, &o); /* revalidates */
+    expect_status(h2, ASSET_OK);
+    assert_string_equal(noted, outer);
+    assert_ptr_not_equal(asset_handle_value(h2), asset_handle_value(h));
+    asset_handle_release(h2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(asked);
+    free(outer);
+    free(inner);
+    free(target);
+    tu_bad_stop(b);
+}
+
 static void test_https_with_untrusted_certificate_is_refused(void **state) {
     (void)state;
     NEED_NGINX();
@@ -1920,6 +1975,7 @@ int main(void) {
         cmocka_unit_test(test_http_spellings_of_one_escape_are_one_cache_entry),
         cmocka_unit_test(test_http_relative_references_resolve_against_the_url_redirected_to),
         cmocka_unit_test(test_http_manifest_entries_resolve_against_the_url_redirected_to),
+        cmocka_unit_test(test_http_same_bytes_from_another_redirect_target_are_parsed_again),
         cmocka_unit_test(test_https_with_untrusted_certificate_is_refused),
         cmocka_unit_test(test_http_reused_connection_dropped_by_server_is_retried),
         cmocka_unit_test(test_http_idle_connection_closed_by_server_is_replaced),

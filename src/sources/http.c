@@ -405,11 +405,14 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
         asset_request_set_version(r, validator);
         return ASSET_OK;
     }
-    /* no validator: the bytes' hash is the version, so that an unchanged answer (a poll,
-     * a revalidating load) keeps the cached value instead of being parsed again */
-    char digest[32];
-    snprintf(digest, sizeof digest, "hash:%016llx",
-             (unsigned long long)asset__hash_n(r->data ? (const char *)r->data : "", r->size));
+    /* no validator: the bytes' hash is the version (and the URL redirected to's), so that
+     * an unchanged answer (a poll, a revalidating load) keeps the cached value instead of
+     * being parsed again */
+    char digest[48], *from = NULL;
+    if (hops && x->easy && curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &from) != CURLE_OK)
+        from = NULL;
+    asset__http_hash_version(digest, asset__hash_n(r->data ? (const char *)r->data : "", r->size),
+                             from != NULL, from ? asset__hash_n(from, strlen(from)) : 0);
     const char *cached = asset_request_cached_version(r);
     if (cached && !strcmp(cached, digest)) return ASSET_NOT_MODIFIED;
     asset_request_set_version(r, digest);

@@ -469,10 +469,13 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_end(uint32_t id, int kind) {
         asset_free(v);
     } else {
         /* no validator, or one of a redirect's target (where the URL redirects may
-         * change): the bytes' hash, so that an unchanged answer keeps the cached value */
-        char digest[32];
-        snprintf(digest, sizeof digest, "hash:%016llx",
-                 (unsigned long long)asset__hash_n(r->data ? (const char *)r->data : "", r->size));
+         * change): the bytes' hash (and the URL redirected to's), so that an unchanged
+         * answer keeps the cached value */
+        char digest[48];
+        bool from = x->redirected && x->effective;
+        asset__http_hash_version(digest,
+                                 asset__hash_n(r->data ? (const char *)r->data : "", r->size), from,
+                                 from ? asset__hash_n(x->effective, strlen(x->effective)) : 0);
         const char *cached = asset_request_cached_version(r);
         if (cached && !strcmp(cached, digest))
             st = ASSET_NOT_MODIFIED;
