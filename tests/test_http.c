@@ -928,12 +928,14 @@ static void test_http_a_redirect_to_a_busy_host_frees_its_first_host(void **stat
 }
 
 /* A redirect to another host counted against that host as its Location spelled it
- * ("http://LOCALHOST:<port>", "u@", a port's leading 0), not as loads of the host do
+ * ("http://LOCALHOST:<port>", "u@", a port's leading 0, escapes in the host, which
+ * libcurl decodes: "%6Cocalhost"), not as loads of the host do
  * ("http://localhost:<port>"): a load of the host went into libcurl's multi past the
  * host's http_max_connections, to wait there for the connection the redirect held. */
 static void test_http_a_redirect_counts_against_its_hosts_normal_form(void **state) {
     (void)state;
-    const char *spellings[] = {"LOCALHOST:%d", "u@localhost:%d", "localhost:0%d"};
+    const char *spellings[] = {"LOCALHOST:%d", "u@localhost:%d", "localhost:0%d",
+                               "%%256Cocalhost:%d", "%%254cOCAL%%2568ost:%d"};
     for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++) {
         tu_bad_t *a = tu_bad_start(), *b = tu_bad_start(), *c = tu_bad_start();
         asset_server_config_t cfg = {0};
@@ -943,7 +945,7 @@ static void test_http_a_redirect_counts_against_its_hosts_normal_form(void **sta
         asset_server_t *s = asset_server_create(&cfg);
         char host[64], path[300];
         snprintf(host, sizeof host, spellings[i], tu_bad_port(b));
-        snprintf(path, sizeof path, "/goto?http://%s/stall", host);
+        snprintf(path, sizeof path, "/goto25?http://%s/stall", host);
         char *u = tu_bad_url(a, path);
         asset_handle_t *st = asset_server_load(s, u, NULL); /* b's one connection */
         free(u);

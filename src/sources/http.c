@@ -454,9 +454,18 @@ static void host_free(asset__http_t *http, host_t *h) {
     asset_free(h);
 }
 
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
 /* The key of uri's host in out (cap bytes, terminated): "scheme://host[:port]" as libcurl
- * counts a host's connections, whatever the spelling: scheme and host lowercased, user
- * info dropped, the port's leading zeros and the scheme's default port dropped. A
+ * counts a host's connections, whatever the spelling: scheme and host lowercased, the
+ * host's %XX escapes decoded (as libcurl's decode_host does: "%6Cocalhost" is localhost;
+ * not inside an IPv6 literal's brackets), user info dropped, the port's leading zeros
+ * and the scheme's default port dropped. A
  * redirect's Location is as its server wrote it ("http://LOCALHOST:80"), the URIs of
  * loads normalised but for the user info and a port's zeros: each spelling was a host
  * of its own, and a load of the host went past its http_max_connections. Returns the
@@ -483,11 +492,25 @@ static size_t host_key(const char *uri, char *out, size_t cap) {
     if (n >= cap) return 0;
     for (size_t i = 0; i < sn; i++) out[i] = (char)asset__ascii_lower((unsigned char)uri[i]);
     memcpy(out + sn, "://", 3);
-    for (size_t i = 0; i < hn; i++) out[sn + 3 + i] = (char)asset__ascii_lower((unsigned char)h[i]);
-    if (pn) {
-        out[sn + 3 + hn] = ':';
-        memcpy(out + sn + 4 + hn, port, pn);
+    size_t k = sn + 3;
+    for (size_t i = 0; i < hn; i++) {
+        int hi, lo;
+        unsigned char ch = (unsigned char)h[i];
+        /* a control character stays escaped: libcurl refuses it (REJECT_CTRL), and a NUL
+         * would end the key */
+        if (ch == '%' && h[0] != '[' && i + 2 < hn && (hi = hex_digit(h[i + 1])) >= 0 &&
+            (lo = hex_digit(h[i + 2])) >= 0 && (hi << 4 | lo) >= 0x20 && (hi << 4 | lo) != 0x7f) {
+            ch = (unsigned char)(hi << 4 | lo);
+            i += 2;
+        }
+        out[k++] = (char)asset__ascii_lower(ch);
     }
+    if (pn) {
+        out[k++] = ':';
+        memcpy(out + k, port, pn);
+        k += pn;
+    }
+    n = k;
     out[n] = 0;
     return n;
 }
