@@ -929,13 +929,22 @@ static void test_http_a_redirect_to_a_busy_host_frees_its_first_host(void **stat
 
 /* A redirect to another host counted against that host as its Location spelled it
  * ("http://LOCALHOST:<port>", "u@", a port's leading 0, escapes in the host, which
- * libcurl decodes: "%6Cocalhost"), not as loads of the host do
+ * libcurl decodes: "%6Cocalhost", an IPv4 address libcurl normalises: "127.1",
+ * "2130706433", "0x7f.0.0.1"), not as loads of the host do
  * ("http://localhost:<port>"): a load of the host went into libcurl's multi past the
  * host's http_max_connections, to wait there for the connection the redirect held. */
 static void test_http_a_redirect_counts_against_its_hosts_normal_form(void **state) {
     (void)state;
-    const char *spellings[] = {"LOCALHOST:%d", "u@localhost:%d", "localhost:0%d",
-                               "%%256Cocalhost:%d", "%%254cOCAL%%2568ost:%d"};
+    /* the Location's host (each "%25" a '%' by /goto25), the host of the load */
+    const char *spellings[][2] = {{"LOCALHOST:%d", "localhost"},
+                                  {"u@localhost:%d", "localhost"},
+                                  {"localhost:0%d", "localhost"},
+                                  {"%%256Cocalhost:%d", "localhost"},
+                                  {"%%254cOCAL%%2568ost:%d", "localhost"},
+                                  {"127.1:%d", "127.0.0.1"},
+                                  {"2130706433:%d", "127.0.0.1"},
+                                  {"0x7f.0.0.1:%d", "127.0.0.1"},
+                                  {"0177.0.1:%d", "127.0.0.1"}};
     for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++) {
         tu_bad_t *a = tu_bad_start(), *b = tu_bad_start(), *c = tu_bad_start();
         asset_server_config_t cfg = {0};
@@ -944,13 +953,13 @@ static void test_http_a_redirect_counts_against_its_hosts_normal_form(void **sta
         cfg.http_low_speed_ms = UINT_MAX; /* the stall guard does not come to the rescue */
         asset_server_t *s = asset_server_create(&cfg);
         char host[64], path[300];
-        snprintf(host, sizeof host, spellings[i], tu_bad_port(b));
+        snprintf(host, sizeof host, spellings[i][0], tu_bad_port(b));
         snprintf(path, sizeof path, "/goto25?http://%s/stall", host);
         char *u = tu_bad_url(a, path);
         asset_handle_t *st = asset_server_load(s, u, NULL); /* b's one connection */
         free(u);
         tu_bad_wait_stalled(b); /* moved to b's host: its 302 came */
-        snprintf(path, sizeof path, "http://localhost:%d/ok", tu_bad_port(b));
+        snprintf(path, sizeof path, "http://%s:%d/ok", spellings[i][1], tu_bad_port(b));
         asset_handle_t *h = asset_server_load(s, path, NULL); /* waits for b */
         u = tu_bad_url(c, "/ok");
         asset_handle_t *hc = asset_server_load(s, u, NULL); /* posted after h: a barrier */

@@ -461,10 +461,54 @@ static int hex_digit(char c) {
                                   : -1;
 }
 
+/* Whether the host h (hn bytes, its port apart) is an IPv4 address in one of the forms
+ * libcurl takes (its ipv4_normalize, 7.88.1: one to four parts, each decimal, octal with
+ * a leading 0 or hex with 0x: "127.1", "2130706433", "0x7f.0.0.1"), written dotted in
+ * out (16 bytes), which is the name libcurl connects to and counts connections by. */
+static bool ipv4_dotted(const char *h, size_t hn, char *out) {
+    uint32_t parts[4] = {0};
+    int n = 0;
+    for (size_t i = 0;;) {
+        if (i >= hn || h[i] < '0' || h[i] > '9') return false;
+        int base = h[i] != '0' ? 10 : i + 1 < hn && (h[i + 1] == 'x' || h[i + 1] == 'X') ? 16 : 8;
+        size_t digits = 0;
+        uint64_t v = 0;
+        if (base == 16)
+            i += 2;
+        else if (base == 8)
+            digits = 1; /* "0" alone is a zero */
+        for (int d; i < hn && (d = hex_digit(h[i])) >= 0 && d < base; i++, digits++)
+            if ((v = v * (unsigned)base + (unsigned)d) > UINT32_MAX) return false;
+        if (!digits) return false; /* "0x" and nothing: libcurl's strtoul parses "0", then 'x' */
+        parts[n] = (uint32_t)v;
+        if (i == hn) break;
+        if (h[i] != '.' || n == 3) return false;
+        n++;
+        i++;
+    }
+    uint32_t a = parts[0], b = parts[1], c = parts[2], d = parts[3];
+    switch (n) {
+    case 0: d = a & 0xff, c = (a >> 8) & 0xff, b = (a >> 16) & 0xff, a >>= 24; break;
+    case 1:
+        if (a > 0xff || b > 0xffffff) return false;
+        d = b & 0xff, c = (b >> 8) & 0xff, b = (b >> 16) & 0xff;
+        break;
+    case 2:
+        if (a > 0xff || b > 0xff || c > 0xffff) return false;
+        d = c & 0xff, c = (c >> 8) & 0xff;
+        break;
+    default:
+        if (a > 0xff || b > 0xff || c > 0xff || d > 0xff) return false;
+    }
+    snprintf(out, 16, "%u.%u.%u.%u", (unsigned)a, (unsigned)b, (unsigned)c, (unsigned)d);
+    return true;
+}
+
 /* The key of uri's host in out (cap bytes, terminated): "scheme://host[:port]" as libcurl
- * counts a host's connections, whatever the spelling: scheme and host lowercased, the
- * host's %XX escapes decoded (as libcurl's decode_host does: "%6Cocalhost" is localhost;
- * not inside an IPv6 literal's brackets), user info dropped, the port's leading zeros
+ * counts a host's connections, whatever the spelling: scheme and host lowercased, an
+ * IPv4 address dotted (ipv4_dotted), else the host's %XX escapes decoded (as libcurl's
+ * decode_host does: "%6Cocalhost" is localhost; not inside an IPv6 literal's
+ * brackets), user info dropped, the port's leading zeros
  * and the scheme's default port dropped. A
  * redirect's Location is as its server wrote it ("http://LOCALHOST:80"), the URIs of
  * loads normalised but for the user info and a port's zeros: each spelling was a host
@@ -488,12 +532,18 @@ static size_t host_key(const char *uri, char *out, size_t cap) {
     if ((sn == 4 && pn == 2 && !memcmp(port, "80", 2)) ||
         (sn == 5 && pn == 3 && !memcmp(port, "443", 3)))
         pn = 0;
-    size_t n = sn + 3 + hn + (pn ? 1 + pn : 0);
+    char v4[16];
+    bool dotted = *h != '[' && ipv4_dotted(h, hn, v4);
+    size_t n = sn + 3 + (dotted ? strlen(v4) : hn) + (pn ? 1 + pn : 0);
     if (n >= cap) return 0;
     for (size_t i = 0; i < sn; i++) out[i] = (char)asset__ascii_lower((unsigned char)uri[i]);
     memcpy(out + sn, "://", 3);
     size_t k = sn + 3;
-    for (size_t i = 0; i < hn; i++) {
+    if (dotted) {
+        memcpy(out + k, v4, strlen(v4));
+        k += strlen(v4);
+    }
+    for (size_t i = 0; i < hn && !dotted; i++) {
         int hi, lo;
         unsigned char ch = (unsigned char)h[i];
         /* a control character stays escaped: libcurl refuses it (REJECT_CTRL), and a NUL
