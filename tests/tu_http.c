@@ -769,9 +769,10 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         /* "/goto?<URL>": a 302 to that URL (another host's); "/goto25?<URL>": each "%25"
          * of it a '%' (an escape the library's URI normalisation leaves alone, for a
          * Location that has escapes where a URI asked for would have none) */
+        bool dec = !strcmp(path, "/goto25");
         char to[256] = "", h[512];
-        sscanf(req, strcmp(path, "/goto") ? "GET /goto25?%255s" : "GET /goto?%255s", to);
-        for (char *p = to; (p = strstr(p, "%25")) != NULL; p++)
+        sscanf(req, dec ? "GET /goto25?%255s" : "GET /goto?%255s", to);
+        for (char *p = to; dec && (p = strstr(p, "%25")) != NULL; p++)
             memmove(p + 1, p + 3, strlen(p + 3) + 1);
         snprintf(h, sizeof h,
                  "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n"
