@@ -40,9 +40,10 @@ static inline bool asset__http_etag_moved(const char *cached, const char *etag) 
 
 /* The version of an answer versioned by its bytes (no validator, or reached through a
  * redirect) in out (48 bytes): "hash:<bytes>", and "@<from>" for a redirect's, from the
- * hash of the URL it was redirected to. The same bytes from another place are another
- * version: their relative references resolve there (a redirect that came to lead
- * elsewhere kept the value parsed against the old place, its dependencies and base). */
+ * hash of the URL it was redirected to up to its query (asset__http_from_len). The same
+ * bytes from another place are another version: their relative references resolve
+ * there (a redirect that came to lead elsewhere kept the value parsed against the old
+ * place, its dependencies and base). */
 static inline void asset__http_hash_version(char *out, uint64_t bytes, bool redirected,
                                             uint64_t from) {
     if (redirected)
@@ -51,5 +52,11 @@ static inline void asset__http_hash_version(char *out, uint64_t bytes, bool redi
     else
         snprintf(out, 48, "hash:%016llx", (unsigned long long)bytes);
 }
+
+/* The part of a URL redirected to that its answer's version holds: up to its query or
+ * fragment. References with a path resolve against its directory whatever its query: a
+ * redirect to a signed URL ("?sig=...", another at each request) was a new version, a
+ * parse and a published reload at every revalidation of the same bytes. */
+static inline size_t asset__http_from_len(const char *url) { return strcspn(url, "?#"); }
 
 #endif

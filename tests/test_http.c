@@ -1497,6 +1497,27 @@ static void test_http_a_partial_answer_is_an_http_error(void **state) {
     tu_bad_stop(b);
 }
 
+/* The URL a redirect leads to is part of the version of its answer for its path only: a
+ * redirect to a signed URL (a query that changes at each request, "/ok?sig=<n>") with
+ * the same bytes is NOT_MODIFIED, no parse (the query of the URL redirected to changes
+ * no reference with a path, which resolve against its directory). */
+static void test_http_same_bytes_from_a_redirect_to_another_query_are_not_modified(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/signed", ASSET_OK);
+    tu_expect_text(h, "hello");
+    asset_handle_t *h2 = bad_load(s, b, "/signed", ASSET_OK); /* revalidates */
+    assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h));
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.parses, 1);
+    asset_handle_release(h2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A redirect's failures are HTTP errors whose last answer was a 302: the handle said
  * HTTP status 0 ("not HTTP") for too many redirects and for a redirect body cut. */
 static void test_http_a_failed_redirect_keeps_its_status(void **state) {
@@ -2023,6 +2044,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),
         cmocka_unit_test(test_http_content_lengths_that_differ_are_a_malformed_answer),
         cmocka_unit_test(test_http_a_partial_answer_is_an_http_error),
+        cmocka_unit_test(test_http_same_bytes_from_a_redirect_to_another_query_are_not_modified),
         cmocka_unit_test(test_http_a_failed_redirect_keeps_its_status),
         cmocka_unit_test(test_http_a_200_with_the_cached_validator_is_not_modified),
         cmocka_unit_test(test_http_polls_that_find_no_change_are_no_cache_hits),

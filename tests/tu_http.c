@@ -323,6 +323,7 @@ struct tu_bad {
     int alias_hits;   /* requests for "/alias" (under mu) */
     int then500_hits; /* requests for "/then-500" (under mu) */
     int moved_hits;   /* unconditional requests for "/etag-moved" (under mu) */
+    int signed_hits;  /* requests for "/signed" (under mu) */
 };
 
 static bool wake_send(tu_sock_t s);
@@ -764,6 +765,17 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         /* a content coding libcurl does not know */
         const char *h = "HTTP/1.1 200 OK\r\nContent-Encoding: compress\r\nContent-Length: 5\r\n"
                         "Connection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/signed")) {
+        /* a 302 to "/ok?sig=<n>", n another at each request (a CDN's signed URL) */
+        uv_mutex_lock(&b->mu);
+        int hit = b->signed_hits++;
+        uv_mutex_unlock(&b->mu);
+        char h[160];
+        snprintf(h, sizeof h,
+                 "HTTP/1.1 302 Found\r\nLocation: /ok?sig=%d\r\nContent-Length: 0\r\n"
+                 "Connection: close\r\n\r\n",
+                 hit);
         send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/goto") || !strcmp(path, "/goto25")) {
         /* "/goto?<URL>": a 302 to that URL (another host's); "/goto25?<URL>": each "%25"

@@ -412,7 +412,8 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
     if (hops && x->easy && curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &from) != CURLE_OK)
         from = NULL;
     asset__http_hash_version(digest, asset__hash_n(r->data ? (const char *)r->data : "", r->size),
-                             from != NULL, from ? asset__hash_n(from, strlen(from)) : 0);
+                             from != NULL,
+                             from ? asset__hash_n(from, asset__http_from_len(from)) : 0);
     const char *cached = asset_request_cached_version(r);
     if (cached && !strcmp(cached, digest)) return ASSET_NOT_MODIFIED;
     asset_request_set_version(r, digest);

@@ -473,9 +473,9 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_end(uint32_t id, int kind) {
          * answer keeps the cached value */
         char digest[48];
         bool from = x->redirected && x->effective;
-        asset__http_hash_version(digest,
-                                 asset__hash_n(r->data ? (const char *)r->data : "", r->size), from,
-                                 from ? asset__hash_n(x->effective, strlen(x->effective)) : 0);
+        asset__http_hash_version(
+            digest, asset__hash_n(r->data ? (const char *)r->data : "", r->size), from,
+            from ? asset__hash_n(x->effective, asset__http_from_len(x->effective)) : 0);
         const char *cached = asset_request_cached_version(r);
         if (cached && !strcmp(cached, digest))
             st = ASSET_NOT_MODIFIED;
