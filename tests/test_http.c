@@ -672,14 +672,8 @@ static void test_http_same_bytes_from_another_redirect_target_are_parsed_again(v
     expect_status(h, ASSET_OK);
     assert_string_equal(noted, inner);
     /* the folder becomes a file of the same bytes */
-    char *p = tu_path(g_nginx.root, "rv/d/index.html");
-    assert_int_equal(remove(p), 0);
-    free(p);
-    p = tu_path(g_nginx.root, "rv/d/tex.txt");
-    assert_int_equal(remove(p), 0);
-    free(p);
-    p = tu_path(g_nginx.root, "rv/d");
-    assert_int_equal(remove(p), 0);
+    char *p = tu_path(g_nginx.root, "rv/d");
+    tu_rmrf(p);
     free(p);
     put("rv/d", "dep tex.txt\n");
     noted[0] = 0;
