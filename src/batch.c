@@ -1403,7 +1403,12 @@ void asset_batch_release(asset_batch_t *b) {
     }
     uv_mutex_lock(&s->lock);
     if (asset__batch_release_locked(b)) {
+        /* as asset_handle_release: the handles it freed may have left work for the flush
+         * thread (a value it frees, an asset_handle_on_reloaded_free user): another
+         * thread tells the host, which slept on until an unrelated event (a review) */
+        bool off = !asset__on_flush_thread(s); /* [lock]: each flush writes flush_thread */
         uv_mutex_unlock(&s->lock);
+        if (off) asset__maybe_wake(s);
         return;
     }
     /* still alive but every reference is gone: released too often, which saturated at

@@ -1791,6 +1791,38 @@ static void test_a_free_user_releasing_a_flush_thread_value_frees_it_or_wakes(vo
     assert_int_equal(atomic_load(&g_gpu_frees), 1);
 }
 
+/* A group released on another thread than the flush thread freed its child's handle,
+ * whose asset_handle_on_reloaded_free user waits for the next flush: the release woke
+ * nobody (asset_handle_release does), so a host that flushes only when woken kept the
+ * user (and what it holds) until an unrelated event. */
+static void release_group_main(void *arg) { asset_batch_release(arg); }
+
+static void test_a_group_released_off_the_flush_thread_wakes_for_its_childs_user(void **state) {
+    (void)state;
+    atomic_int wakes = 0;
+    asset_server_config_t cfg = {.max_workers = 1, .wake = count_wake_cb, .user = &wakes};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_int_equal(asset_mem_put(s, "c.txt", "c", 1), ASSET_OK);
+    const char *uris[] = {"mem://c.txt"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL);
+    assert_non_null(b);
+    assert_int_equal(asset_batch_wait(b, -1), ASSET_OK);
+    asset_server_flush(s);
+    int freed = 0;
+    asset_handle_t *c = asset_batch_handle(b, 0);
+    assert_int_not_equal(asset_handle_on_reloaded_free(c, never_cb, &freed, count_free), 0);
+    asset_server_flush(s); /* nothing left queued: this thread is the flush thread */
+    int woken = atomic_load(&wakes);
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, release_group_main, b), 0);
+    assert_int_equal(uv_thread_join(&t), 0);
+    assert_int_equal(freed, 0); /* at the flush */
+    assert_true(atomic_load(&wakes) > woken);
+    asset_server_flush(s);
+    assert_int_equal(freed, 1);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1850,6 +1882,7 @@ int main(void) {
         cmocka_unit_test(test_disconnecting_many_callbacks_newest_first_is_linear),
         cmocka_unit_test(test_a_reloaded_callbacks_user_goes_back_when_its_handle_goes),
         cmocka_unit_test(test_a_free_user_releasing_a_flush_thread_value_frees_it_or_wakes),
+        cmocka_unit_test(test_a_group_released_off_the_flush_thread_wakes_for_its_childs_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
