@@ -326,9 +326,11 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
 void asset__reload_reprioritize(asset_server_t *s, asset_handle_t *h) {
     if (!live(h) || s->stopping) return;
     const char *uri = asset__handle_uri(h);
-    size_t bl = strlen(uri);
+    /* a label's (atlas#hud) reload is its asset's, under the URI without the label, and
+     * reloads every handle of it: looked for under the label's, it was never found */
+    size_t bl = strcspn(uri, "#");
     int best = 0; /* not computed yet */
-    for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
+    for (asset__map_node_t *n = (asset__map_node_t *)asset__map_find_n(&s->inflight, uri, bl); n;
          n = asset__map_get_next(&s->inflight, n)) {
         asset__job_t *j = (asset__job_t *)n;
         if (j->loader != h->loader) continue;

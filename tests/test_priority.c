@@ -434,6 +434,47 @@ static void test_a_handle_raised_while_its_reload_is_queued_raises_the_reload(vo
     teardown(&f);
 }
 
+/* The same for a handle of a label (atlas#hud): the reload's is its asset's, under the
+ * URI without the label, which the raise looked for under the label's URI (and among
+ * that URI's handles only): a raised label's reload kept the priority it was queued at. */
+static asset_status_t lab_parse(void *ctx, asset_parse_t *p) {
+    asset_status_t st = rec_parse(ctx, p);
+    char *l = asset__strdup("l");
+    if (st != ASSET_OK || !l) return l ? st : ASSET_E_NO_MEMORY;
+    st = asset_parse_add_labeled(p, "l", l, 1, NULL, NULL);
+    if (st != ASSET_OK) asset_free(l);
+    return st;
+}
+static const char *const lab_suffixes[] = {".lab", NULL};
+
+static void test_a_label_raised_while_its_assets_reload_is_queued_raises_the_reload(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_loader_t lab = {
+        .abi = ASSET_LOADER_ABI, .name = "lab", .suffixes = lab_suffixes, .parse = lab_parse};
+    assert_int_equal(asset_server_register_loader(f.s, &lab, &f.order, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(f.s, "a.lab", "a", 1), ASSET_OK);
+    asset_handle_t *a = load(&f, "mem://a.lab#l", ASSET_PRIORITY_LOW);
+    tu_gate_open(f.gate);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    asset_handle_t *x = load(&f, "hold://y", ASSET_PRIORITY_HIGH);
+    tu_gate_wait_entered(f.hold, 1); /* the worker held: what follows queues */
+    asset_handle_t *q = load(&f, "mem://q.rec", ASSET_PRIORITY_NORMAL);
+    asset_server_reload(f.s, "mem://a.lab"); /* queued LOW */
+    assert_int_equal(asset_handle_set_priority(a, ASSET_PRIORITY_HIGH), ASSET_OK);
+    tu_gate_open(f.hold);
+    wait_parsed(&f, 3);
+    assert_string_equal(f.order.seen[0], "mem://a.lab");
+    assert_string_equal(f.order.seen[1], "mem://a.lab"); /* the reload, raised to HIGH */
+    assert_string_equal(f.order.seen[2], "mem://q.rec");
+    assert_int_equal(tu_wait(q), ASSET_OK);
+    asset_handle_release(a);
+    asset_handle_release(x);
+    asset_handle_release(q);
+    teardown(&f);
+}
+
 /* A job's priority comes from counts of its handles per priority (each priority
  * change and cancel walked every coalesced handle: 40,000 handles took 4 s, a review
  * found). The counts follow attaches, changes, cancels and raises: checked here
@@ -502,6 +543,7 @@ int main(void) {
         cmocka_unit_test(test_lowering_a_parent_lowers_what_it_waits_for),
         cmocka_unit_test(test_a_reload_runs_at_the_priority_of_the_handles_it_reloads),
         cmocka_unit_test(test_a_handle_raised_while_its_reload_is_queued_raises_the_reload),
+        cmocka_unit_test(test_a_label_raised_while_its_assets_reload_is_queued_raises_the_reload),
         cmocka_unit_test(test_dependencies_take_their_parents_priority),
         cmocka_unit_test(test_a_jobs_priority_follows_counts_of_its_handles),
         cmocka_unit_test(test_bad_priority_and_null_handle_are_refused),
