@@ -566,12 +566,16 @@ static bool parse_inline(const asset__job_t *j) {
 }
 
 void asset_request_finish(asset_request_t *r, asset_status_t st) {
-    asset__job_t *j = r->job;
     asset_server_t *s = r->server;
     /* Once per read that returned (or will return) PENDING. A request finished already
      * is kept for the worker's next read: a second finish acted on that read's job (its
      * adopted bytes dropped, its result replaced: a review). Refused while the request
-     * is idle, or another job's whose read is not an ASYNC one in progress. */
+     * is idle, or another job's whose read is not an ASYNC one in progress. The closed
+     * mark first: a second finish right after the first read the job pointer that the
+     * worker parsing the first one's answer clears (a data race; the job perhaps freed
+     * by then: a review) */
+    bool closed = atomic_load_explicit(&r->closed, memory_order_acquire);
+    asset__job_t *j = closed ? NULL : r->job;
     const asset__source_slot_t *src = j ? j->source : NULL;
     if (!src || !(src->vt.flags & ASSET_SOURCE_ASYNC) ||
         atomic_exchange_explicit(&r->closed, true, memory_order_acq_rel)) {

@@ -1206,6 +1206,37 @@ static void test_a_second_finish_of_a_request_never_acts_on_another_job(void **s
     uv_sem_destroy(&y.go);
 }
 
+/* A second asset_request_finish right after the first, on the same thread (a source's
+ * error path that finishes, then its common path again): the request's job went to a
+ * worker, which parses it and lets the request go (its job pointer cleared, the request
+ * kept or freed) while the second call read that pointer to decide whether to refuse: a
+ * data race (TSan), and a use of the job after its free if a flush freed it meanwhile.
+ * The second call is refused on the closed mark it set itself, before any other look. */
+static void test_a_finish_right_after_a_finish_is_refused_without_a_race(void **state) {
+    (void)state;
+    destroy_in_cb_t d = {0};
+    asset_server_config_t cfg = {.max_workers = 1, .log = log_capture, .user = &d};
+    asset_server_t *s = asset_server_create(&cfg);
+    async_src_t a;
+    async_init(&a, s, "async");
+    for (int i = 0; i < 16; i++) {
+        char uri[64];
+        snprintf(uri, sizeof uri, "async://f%d.json", i);
+        asset_handle_t *h = asset_server_load(s, uri, NULL);
+        uv_sem_wait(&a.entered);
+        asset_request_t *r = a.req;
+        assert_int_equal(asset_request_write(r, "[1]", 3), ASSET_OK);
+        asset_request_finish(r, ASSET_OK);
+        asset_request_finish(r, ASSET_OK); /* refused, whatever the worker does meanwhile */
+        assert_int_equal(tu_wait(h), ASSET_OK);
+        assert_int_equal(d.errors, i + 1);
+        assert_non_null(strstr(d.last, "asset_request_finish"));
+        asset_handle_release(h);
+    }
+    asset_server_destroy(s);
+    async_free(&a);
+}
+
 /* A source's call that stores into its request after its finish (asset_request_fail,
  * _set_version, _write, _adopt): the worker keeps the request for its next read, whose
  * init zeroed it, so a message or a version stored into the idle request leaked (into
@@ -1327,6 +1358,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_from_another_thread_waits_for_the_flush_threads_wait),
         cmocka_unit_test(test_releasing_a_handle_too_often_is_reported),
         cmocka_unit_test(test_a_second_finish_of_a_request_never_acts_on_another_job),
+        cmocka_unit_test(test_a_finish_right_after_a_finish_is_refused_without_a_race),
         cmocka_unit_test(test_a_request_call_after_its_finish_stores_nothing),
 #ifndef NDEBUG
         cmocka_unit_test(test_debug_builds_poison_freed_handles),
