@@ -398,8 +398,9 @@ ASSET_API size_t asset_server_flush(asset_server_t *s);
  * at most 64 of those past the budget), and at least one batch step is taken when any
  * is queued (late batch callbacks, or a folder creating its next children), so a small
  * budget never starves either. Values that an
- * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees here, and the free_args of spawned tasks
- * that ended, are freed within the budget too, at least one of each per flush; the rest
+ * ASSET_LOADER_FREE_ON_FLUSH_THREAD loader frees here, the free_args of spawned tasks
+ * that ended, and the free_users of asset_handle_on_reloaded_free whose handles went, are
+ * freed within the budget too, at least one of each per flush; the rest
  * wait for the next flush (config.wake is called). So are the reloads of the dependents
  * of a reloaded asset started (docs/hot-reload.md): at least one per flush. */
 ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns);
@@ -1042,7 +1043,8 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
 ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* asset_handle_on_reloaded, and free_user(user) (not NULL) once the callback goes without
  * a disconnect: its handle freed (its last reference released), on the flush thread at
- * the server's next flush (config.wake is called); free_user may release handles. Not
+ * the server's next flush (config.wake is called; a budgeted one may leave some to the
+ * next, asset_server_flush_budget); free_user may release handles. Not
  * after asset_handle_disconnect (the caller has user back then), nor in
  * asset_server_destroy (none is called there: what it drops is the caller's). So a
  * binding (the C++ wrapper) frees what it gave with the handle, not with the server. */

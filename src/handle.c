@@ -368,7 +368,8 @@ void asset__handle_free_all(asset_server_t *s) {
 
 void asset__handle_discard_all(asset_server_t *s) {
     /* destroy gives no user back: after it they are the caller's (the header) */
-    for (asset__cb_t *c = s->dropped_cbs, *next; c; c = next) {
+    for (asset__cb_t *c = s->dropped_cbs, *next; c || (c = s->dropped_left); c = next) {
+        if (c == s->dropped_left) s->dropped_left = NULL;
         next = c->next;
         asset_free(c);
     }
@@ -491,18 +492,33 @@ static bool more_to_deliver(const asset_handle_t *h) {
 }
 
 /* The users of owned callbacks whose handle went, without the lock (a free_user may
- * release handles, whose own go on the list: taken again). Whether any went back. */
-static bool dropped_cbs_drain(asset_server_t *s) {
+ * release handles, whose own go on the list: taken again). Whether any went back; *left:
+ * the budget ran out with some still on the list (one goes back at least, as a value:
+ * every one went, a budgeted flush after an unload ran thousands of them, a review). */
+static bool dropped_cbs_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns,
+                              bool *left) {
     bool any = false;
+    *left = false;
     uv_mutex_lock(&s->lock);
-    for (asset__cb_t *c; (c = s->dropped_cbs) && !s->stopping;) {
-        s->dropped_cbs = NULL;
+    for (asset__cb_t *c;
+         (c = s->dropped_left ? s->dropped_left : s->dropped_cbs) && !s->stopping;) {
+        if (c == s->dropped_left)
+            s->dropped_left = NULL;
+        else
+            s->dropped_cbs = NULL;
         any = true;
         uv_mutex_unlock(&s->lock);
         for (asset__cb_t *next; c; c = next) {
             next = c->next;
             ((asset__owned_cb_t *)c)->free_user(c->user);
             asset_free(c);
+            if (next && budget_ns && asset__now_ns() - start_ns >= budget_ns) {
+                uv_mutex_lock(&s->lock); /* the rest, kept apart: no walk to join a list */
+                s->dropped_left = next;
+                uv_mutex_unlock(&s->lock);
+                *left = true;
+                return true;
+            }
         }
         uv_mutex_lock(&s->lock);
     }
@@ -633,17 +649,17 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     asset__handles_release_later(s);  /* what free_values released: they may free values */
     /* values only this thread may free; those a budget leaves wait for the next flush,
      * which the host is told of, as of work a budget left in the queues */
-    bool values_left, gave_back;
+    bool values_left, gave_back, users_left = false;
     do { /* a value's free that released the last handle of a value freed here: that one too
           * (a GPU material holding its textures' handles); and so for a free_user (a C++
           * callable holding a Handle): given back after them, the value it let go waited
           * for a later flush, which a host that flushes when woken never ran (a review) */
         values_left = asset__values_drain(s, start, budget_ns);
         asset__handles_release_later(s); /* those the values just freed released */
-        gave_back = dropped_cbs_drain(s);
-    } while (!values_left &&
+        gave_back = dropped_cbs_drain(s, start, budget_ns, &users_left); /* one at least */
+    } while (!values_left && !users_left &&
              (gave_back || atomic_load_explicit(&s->dead_values, memory_order_relaxed)));
-    if (values_left) {
+    if (values_left || users_left) {
         atomic_store(&s->wake_pending, true);
         asset__maybe_wake(s);
     }

@@ -914,6 +914,8 @@ struct asset_server {
     /* [lock] the parents in s->awaited's lists, and how many there may be before the
      * next sweep of those nothing can use (awaited.c) */
     size_t awaited_waiters, awaited_sweep_at;
+    /* [lock] of dropped_cbs, what a flush's budget left: given back first by the next */
+    asset__cb_t *dropped_left;
 };
 /* file_root's open directory, and its users: the loads in it, and 1 while it is the
  * server's (file_root_dir); closed when they are all gone (file.c). */

@@ -1823,6 +1823,36 @@ static void test_a_group_released_off_the_flush_thread_wakes_for_its_childs_user
     asset_server_destroy(s);
 }
 
+/* The users of asset_handle_on_reloaded_free callbacks whose handles went are given back
+ * within a flush's budget, as the values it frees are (one at least, the host woken for
+ * the rest): a budgeted flush after a level's unload ran every one of them (thousands
+ * of C++ callables' destructors) in one frame, whatever its budget. */
+static void test_a_budgeted_flush_gives_back_users_within_its_budget(void **state) {
+    (void)state;
+    enum { N = 64 };
+    atomic_int wakes = 0;
+    asset_server_config_t cfg = {.max_workers = 1, .wake = count_wake_cb, .user = &wakes};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_int_equal(asset_mem_put(s, "r.txt", "r", 1), ASSET_OK);
+    int freed = 0;
+    asset_handle_t *h[N];
+    for (int i = 0; i < N; i++) {
+        h[i] = tu_load_wait(s, "mem://r.txt", ASSET_OK);
+        assert_int_not_equal(asset_handle_on_reloaded_free(h[i], never_cb, &freed, count_free), 0);
+    }
+    asset_server_flush(s); /* nothing left queued */
+    for (int i = 0; i < N; i++) asset_handle_release(h[i]);
+    int woken = atomic_load(&wakes);
+    asset_server_flush_budget(s, 1); /* spent after the first */
+    assert_true(freed >= 1);
+    assert_true(freed < N);
+    assert_true(atomic_load(&wakes) > woken); /* the rest: the host is told */
+    for (int i = 0; i < N && freed < N; i++) asset_server_flush_budget(s, 1);
+    asset_server_flush(s);
+    assert_int_equal(freed, N);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1883,6 +1913,7 @@ int main(void) {
         cmocka_unit_test(test_a_reloaded_callbacks_user_goes_back_when_its_handle_goes),
         cmocka_unit_test(test_a_free_user_releasing_a_flush_thread_value_frees_it_or_wakes),
         cmocka_unit_test(test_a_group_released_off_the_flush_thread_wakes_for_its_childs_user),
+        cmocka_unit_test(test_a_budgeted_flush_gives_back_users_within_its_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
