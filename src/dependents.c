@@ -13,8 +13,9 @@
  *
  * A value is listed when it takes its job's dependencies (asset__job_complete) and
  * leaves when it is freed (asset__values_drain): the same two places that count
- * s->dep_values. A value that finds no memory for its places is counted in
- * s->dependents_unknown instead; while there is one, any URI may have dependents and
+ * s->dep_values (and a label still held when its whole value is freed takes a copy of
+ * that value's: asset__dependents_leave). A value that finds no memory for its places is
+ * counted in s->dependents_unknown instead; while there is one, any URI may have dependents and
  * the walks run, as they did before this. A failed allocation never hides a dependent.
  * Everything here is [lock]. */
 #include "internal.h"
@@ -128,6 +129,58 @@ void asset__dependents_remove(asset_server_t *s, asset__deps_t *d) {
     if (!dep) return;
     for (size_t i = 0; i < dep->n; i++) unlink_place(s, &dep->links[i]);
     asset_free(dep);
+}
+
+/* A label's copy of its whole value's dependencies: the same handles, a reference each.
+ * NULL: out of memory. */
+static asset__deps_t *deps_copy(const asset__deps_t *d) {
+    asset__deps_t *nd = asset_alloc(sizeof *nd + d->n * sizeof nd->h[0]);
+    if (!nd) return NULL;
+    nd->refs = 1;
+    nd->n = nd->cap = d->n;
+    nd->uncounted = false;
+    nd->dependent = NULL;
+    for (size_t i = 0; i < d->n; i++) {
+        nd->h[i] = d->h[i];
+        nd->h[i]->refs++;
+    }
+    return nd;
+}
+
+void asset__dependents_leave(asset_server_t *s, asset__value_extra_t *x) {
+    asset__deps_t *d = x->deps;
+    if (s->handles_gone || !x->nlabels) {
+        asset__dependents_remove(s, d);
+        return;
+    }
+    /* a label held alone outlives its whole value, which alone held the dependencies
+     * and their places here: its own value, built on them, was found by no change of
+     * them, and kept what the old ones made (a review). Such a label takes a copy, as a
+     * value takes its job's (asset__job_complete): found, reloaded with its URI, freed
+     * through asset__values_drain. Only at this free, so the labels of a live value cost
+     * nothing; only those held elsewhere than here (one reference: this value's) */
+    const char *parent = d->dependent ? d->dependent->parent : NULL;
+    size_t shared = 0;
+    for (size_t k = 0; k < x->nlabels; k++) {
+        asset__value_t *lv = x->labels[k].value;
+        asset__value_extra_t *lx = asset__value_x(lv); /* a label's has its extra part */
+        if (!lx || lx->deps || atomic_load_explicit(&lv->refs, memory_order_acquire) < 2) continue;
+        s->dep_values++;
+        asset__deps_t *nd = parent ? deps_copy(d) : NULL;
+        if (nd) {
+            lx->deps = nd;
+            asset__dependents_add(s, nd, lv, parent); /* out of memory: counted unknown */
+        } else { /* none, or its URI unknown: d itself, and every URI may have dependents */
+            lx->deps = d;
+            d->refs++;
+            shared++;
+        }
+    }
+    asset__dependents_remove(s, d);
+    if (shared) { /* each sharer's remove counts one down (d is no value's place now) */
+        d->uncounted = true;
+        s->dependents_unknown += shared;
+    }
 }
 
 bool asset__dependents_any(const asset_server_t *s, const char *uri) {

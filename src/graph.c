@@ -803,7 +803,7 @@ bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_n
             if (x->deps) {
                 if (!s->handles_gone) uv_mutex_lock(&s->lock);
                 s->dep_values--;
-                asset__dependents_remove(s, x->deps);
+                asset__dependents_leave(s, x); /* its labels held alone take a copy */
                 asset__deps_unref(s, x->deps);
                 if (!s->handles_gone) uv_mutex_unlock(&s->lock);
                 x->deps = NULL;

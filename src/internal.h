@@ -929,7 +929,11 @@ struct asset__root {
 /* value v, loaded as the URI parent (no label), took d */
 void asset__dependents_add(asset_server_t *s, asset__deps_t *d, asset__value_t *v,
                            const char *parent);
-void asset__dependents_remove(asset_server_t *s, asset__deps_t *d);   /* it lets go */
+void asset__dependents_remove(asset_server_t *s, asset__deps_t *d); /* it lets go */
+/* The value of x, freed, lets go of its dependencies x->deps; a label of it still held
+ * (a handle of "uri#label" alone) takes a copy of them first, listed as the value was:
+ * it is built on them, and must reload when they change (and keep them alive). */
+void asset__dependents_leave(asset_server_t *s, asset__value_extra_t *x);
 bool asset__dependents_any(const asset_server_t *s, const char *uri); /* uri up to '#' */
 void asset__dependents_free(asset_server_t *s);                       /* destroy */
 /* The values whose dependencies name base (a base URI), one a call: *it NULL first;

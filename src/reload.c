@@ -466,6 +466,12 @@ static bool shows(asset_server_t *s, const asset_handle_t *h, const asset__value
  * queued), or hear that memory ran out. */
 static void queue_value(asset_server_t *s, const asset__value_t *v, const char *parent) {
     size_t pl = strcspn(parent, "#");
+    /* queued already, as a fresh parse by v's loader (its handles', which reload with
+     * it): the labels held alone of one value are listed each (asset__dependents_leave),
+     * and a walk of the handles of their URI for each cost their number squared */
+    const asset__reload_todo_t *t =
+        (const asset__reload_todo_t *)asset__map_find_n(&s->reload_todo_map, parent, pl);
+    if (t && t->forced && (!t->ld || t->ld == v->loader)) return;
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, parent, pl);
     bool queued = false;

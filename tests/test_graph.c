@@ -1951,6 +1951,155 @@ static void test_a_label_held_alone_reloads_while_dependents_are_unknown(void **
     asset_server_destroy(s);
 }
 
+/* The same after the whole value of m.g left its cache (a small budget) while the label
+ * stayed held: the whole value went, with its dependencies and its place among t.g's
+ * dependents, and the label's own value holds none: the change of t.g found nothing
+ * built on it and the label kept the value built on the old t.g. */
+static void test_a_label_held_alone_reloads_after_its_whole_value_left_the_cache(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "t.g", "leaf");
+    put(s, "m.g", "dep mem://t.g\nlabel a");
+    asset_handle_t *h = load(s, "mem://m.g#a");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_reload, &reloads) != 0);
+    assert_int_equal(asset_server_set_cache_budget(s, "g", 1), 0); /* evicts m.g */
+    assert_int_equal(asset_server_set_cache_budget(s, "g", 0), 0);
+    asset_server_flush(s); /* frees the whole value (the flush thread's) */
+    uv_mutex_lock(&s->lock);
+    assert_null(atomic_load(&s->dead_values));
+    uv_mutex_unlock(&s->lock);
+    /* the whole value alone went: t.g's, which the label is built on, lives with it */
+    assert_int_equal(atomic_load(&g_gl.frees), 1);
+    int parses = atomic_load(&g_gl.parses);
+    put(s, "t.g", "leaf2");
+    asset_server_reload(s, "mem://t.g");
+    for (int i = 0; i < 100 && !reloads; i++) {
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+    assert_true(atomic_load(&g_gl.parses) > parses + 1); /* t.g and m.g */
+    assert_int_equal(reloads, 1);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    assert_string_equal(asset_handle_value(h), "a");
+    asset_handle_release(h);
+    asset_server_clear_caches(s);
+    asset_server_flush(s);
+    /* every value freed: t.g's and m.g's two each, and the label's two (the first kept
+     * t.g's old value alive while it lived) */
+    assert_int_equal(atomic_load(&g_gl.frees), atomic_load(&g_gl.parses) + 2);
+    asset_server_destroy(s);
+}
+
+/* Waits (a bounded number of flushes) until *reloads reaches n. */
+static void flush_until_reloads(asset_server_t *s, int *reloads, int n) {
+    for (int i = 0; i < 200 && *reloads < n; i++) {
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+}
+
+/* The same label held by a dependency edge (p.g: "dep mem://m.g#a") after the whole
+ * value of m.g left its cache: the change of t.g reached neither the label nor p, built
+ * on it. */
+static void
+test_a_label_held_by_a_parent_reloads_after_its_whole_value_left_the_cache(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "t.g", "leaf");
+    put(s, "m.g", "dep mem://t.g\nlabel a");
+    put(s, "p.g", "dep mem://m.g#a");
+    asset_handle_t *h = load(s, "mem://p.g");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_reload, &reloads) != 0);
+    assert_int_equal(asset_server_set_cache_budget(s, "g", 1), 0); /* evicts m.g */
+    assert_int_equal(asset_server_set_cache_budget(s, "g", 0), 0);
+    asset_server_flush(s);
+    put(s, "t.g", "leaf2");
+    asset_server_reload(s, "mem://t.g");
+    flush_until_reloads(s, &reloads, 1);
+    assert_int_equal(reloads, 1);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* The same of a no_cache load (mem://m.g#a): its whole value is never cached, and went
+ * as soon as the load was done. */
+static void test_a_no_cache_label_held_alone_reloads_with_its_assets_dependency(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "t.g", "leaf");
+    put(s, "m.g", "dep mem://t.g\nlabel a");
+    asset_load_options_t o = {0};
+    o.no_cache = true;
+    asset_handle_t *h = asset_server_load(s, "mem://m.g#a", &o);
+    assert_non_null(h);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_server_flush(s); /* frees the whole value */
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_reload, &reloads) != 0);
+    put(s, "t.g", "leaf2");
+    asset_server_reload(s, "mem://t.g");
+    flush_until_reloads(s, &reloads, 1);
+    assert_int_equal(reloads, 1);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* Many labels of one asset held alone (an atlas's sprites), after its whole value left
+ * its cache: each label is listed among its dependency's dependents, and the change
+ * of the dependency queues the asset once. Looking for each label's handle among all
+ * of the asset's handles cost their number squared. */
+static void test_many_labels_held_alone_reload_in_linear_looks(void **state) {
+    (void)state;
+    enum { N = 2000 };
+    asset_server_t *s = graph_server(2);
+    put(s, "t.g", "leaf");
+    size_t cap = 32 + (size_t)N * 16, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    len += (size_t)snprintf(text, cap, "dep mem://t.g");
+    for (int i = 0; i < N; i++) len += (size_t)snprintf(text + len, cap - len, "\nlabel l%d", i);
+    put(s, "m.g", text);
+    free(text);
+    asset_handle_t **hs = malloc(N * sizeof *hs);
+    assert_non_null(hs);
+    for (int i = 0; i < N; i++) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "mem://m.g#l%d", i);
+        hs[i] = load(s, uri);
+    }
+    for (int i = 0; i < N; i++) assert_int_equal(tu_wait(hs[i]), ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(hs[N - 1], count_reload, &reloads) != 0);
+    assert_int_equal(asset_server_set_cache_budget(s, "g", 1), 0); /* evicts m.g */
+    assert_int_equal(asset_server_set_cache_budget(s, "g", 0), 0);
+    asset_server_flush(s);
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->dependents_visits;
+    uv_mutex_unlock(&s->lock);
+    put(s, "t.g", "leaf2");
+    asset_server_reload(s, "mem://t.g");
+    flush_until_reloads(s, &reloads, 1);
+    assert_int_equal(reloads, 1);
+    uv_mutex_lock(&s->lock);
+    visits = s->dependents_visits - visits;
+    uv_mutex_unlock(&s->lock);
+    if (visits > 20 * (uint64_t)N)
+        fail_msg("%d labels held alone: %llu looks", N, (unsigned long long)visits);
+    for (int i = 0; i < N; i++) asset_handle_release(hs[i]);
+    free(hs);
+    asset_server_destroy(s);
+}
+
 /* Two dependencies of one reload reaching the same loaded value that names the parent:
  * the first, optional, closes a cycle and fails alone; the second, required, closes one
  * through the same value. Each value is searched once per parent, and the first search
@@ -2353,6 +2502,11 @@ int main(void) {
         cmocka_unit_test(test_an_asset_depending_on_its_own_file_through_another_loader),
         cmocka_unit_test(test_a_label_held_alone_reloads_with_its_assets_dependency),
         cmocka_unit_test(test_a_label_held_alone_reloads_while_dependents_are_unknown),
+        cmocka_unit_test(test_a_label_held_alone_reloads_after_its_whole_value_left_the_cache),
+        cmocka_unit_test(
+            test_a_label_held_by_a_parent_reloads_after_its_whole_value_left_the_cache),
+        cmocka_unit_test(test_a_no_cache_label_held_alone_reloads_with_its_assets_dependency),
+        cmocka_unit_test(test_many_labels_held_alone_reload_in_linear_looks),
         cmocka_unit_test(test_a_second_edge_through_a_value_an_optional_cycle_reached_fails),
         cmocka_unit_test(test_a_reload_searches_shared_dependencies_for_cycles_once),
         cmocka_unit_test(test_a_reload_queued_behind_its_parent_publishes_its_dependencies_first),

@@ -1302,6 +1302,58 @@ done:
     uv_mutex_destroy(&gl.mu);
 }
 
+/* A label held alone (lvl.g#a) outlives its whole value, which left its cache (a budget
+ * of a byte): at that free the label takes a copy of the dependencies (src/dependents.c,
+ * asset__dependents_leave), so that their change reloads it; out of memory it shares
+ * them, counted unknown. Either way it is heard, nothing leaks, no count goes wrong. */
+static void sc_reload_label_alone(run_t *r) {
+    gtl_t gl;
+    memset(&gl, 0, sizeof gl);
+    gl.flush_thread = uv_thread_self();
+    uv_mutex_init(&gl.mu);
+    reload_rec_t xa = {.r = r, .dep_missing = true};
+    asset_handle_t *lab = NULL;
+    asset_server_config_t cfg = {.max_workers = 2, .watch = true, .reload_debounce_ms = 1};
+    asset_server_t *s = create(r, &cfg);
+    if (!s) goto done;
+    static const char *const g_suf[] = {".g", NULL};
+    asset_loader_t g = {.abi = ASSET_LOADER_ABI,
+                        .name = "g",
+                        .suffixes = g_suf,
+                        .parse = gt_parse,
+                        .free_value = gt_free,
+                        .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD};
+    int rc[1] = {asset_server_register_loader(s, &g, &gl, 0)};
+    if (!all_registered(r, rc, 1)) goto out;
+    static const char *const docs[][2] = {{"tex.g", "t1"}, {"lvl.g", "dep tex.g\nlabel a"}};
+    if (!docs_put(r, s, docs, sizeof docs / sizeof *docs)) goto out;
+    lab = load(r, s, "mem://lvl.g#a", NULL);
+    if (!gjudge(r, lab, ASSET_OK, verify_text, "a", NULL)) goto out;
+    if (!lab || asset_handle_error(lab) != ASSET_OK) goto out;
+    if (!asset_handle_on_reloaded(lab, greload_cb, &xa)) {
+        if (!injected()) FAIL("on_reloaded returned 0 with no failed allocation");
+        goto out;
+    }
+    asset_server_set_cache_budget(s, "g", 1); /* the whole value goes; the label stays */
+    asset_server_set_cache_budget(s, "g", 0);
+    asset_server_flush(s);
+    if (asset_mem_put(s, "tex.g", "t2", 2) == ASSET_OK) {
+        bool heard = wait_reloads(s, &xa, 1, false);
+        if (!injected() && !heard) FAIL("a label held alone missed its dependency's change");
+        if (!verify_text(asset_handle_value(lab), "a")) FAIL("the label lost its value");
+    }
+    if (xa.bad) FAIL("%s", xa.why);
+out:
+    asset_handle_release(lab);
+    destroy(r, s);
+    if (!r->err[0] && xa.bad) snprintf(r->err, sizeof r->err, "%s", xa.why);
+    if (atomic_load(&gl.frees_off_flush_thread) && !r->err[0])
+        snprintf(r->err, sizeof r->err, "%d FREE_ON_FLUSH_THREAD value(s) freed on another thread",
+                 atomic_load(&gl.frees_off_flush_thread));
+done:
+    uv_mutex_destroy(&gl.mu);
+}
+
 /* Zero-copy (config.map_threshold): files served as mappings, lent to the request and
  * kept by the bytes loader's value, read in place by the json loader; a file:// load
  * that opts in, and an embedded file served from its table. */
@@ -1503,6 +1555,7 @@ static const scenario_t g_scenarios[] = {
     {"mapped", sc_mapped, false, NULL},
     {"reloadgraph", sc_reload_graph, false, NULL},
     {"spawn", sc_spawn, false, NULL},
+    {"reloadlabel", sc_reload_label_alone, false, NULL},
 };
 
 /* Runs a scenario with failure point k (0: none). Returns true when every rule held;
@@ -1812,6 +1865,7 @@ SCENARIO_TEST(reload, 8)
 SCENARIO_TEST(mapped, 9)
 SCENARIO_TEST(reloadgraph, 10)
 SCENARIO_TEST(spawn, 11)
+SCENARIO_TEST(reloadlabel, 12)
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic regressions for what the torture found                      */
@@ -2418,6 +2472,7 @@ int main(void) {
         cmocka_unit_test(test_torture_mapped),
         cmocka_unit_test(test_torture_reloadgraph),
         cmocka_unit_test(test_torture_spawn),
+        cmocka_unit_test(test_torture_reloadlabel),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
