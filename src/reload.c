@@ -766,6 +766,15 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
                 continue;
             }
         }
+        /* a label's revalidation that read the version its handle holds: unchanged, as
+         * a NOT_MODIFIED would have said, had there been a whole value to answer with
+         * (asset__reload_live_base can lend none for a label held alone: its handle holds
+         * the label's value). Its file's whole value no longer cached (evicted, cleared,
+         * over its budget, no_cache), each http_poll_ms poll published a reload of the
+         * unchanged bytes to the label (a review) */
+        if (h->label && !rh->reload_forced && rh->nc_version && h->nc_version &&
+            !strcmp(rh->nc_version, h->nc_version))
+            nv = cur;
         /* the version of what it will hold, for its next reload */
         asset_free(h->nc_version);
         h->nc_version = rh->nc_version ? asset__strdup(rh->nc_version) : NULL;

@@ -1794,6 +1794,61 @@ static void test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload(voi
     tu_bad_stop(b);
 }
 
+/* A loader whose value is its bytes, with one label "x" (the same bytes). */
+static asset_status_t lab_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    size_t n = asset_parse_size(p);
+    char *v = asset_alloc(n + 1), *l = asset_alloc(n + 1);
+    if (!v || !l) {
+        asset_free(v);
+        asset_free(l);
+        return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    }
+    memcpy(v, asset_parse_data(p), n);
+    memcpy(l, asset_parse_data(p), n);
+    v[n] = l[n] = 0;
+    asset_status_t st = asset_parse_add_labeled(p, "x", l, n, NULL, NULL);
+    if (st != ASSET_OK) {
+        asset_free(v);
+        asset_free(l);
+        return asset_parse_fail(p, st, "label");
+    }
+    asset_parse_set_value(p, v, n);
+    return ASSET_OK;
+}
+
+/* The same for a label held alone ("/ok#x"): the revalidation against the live
+ * handles' value looked at the file's own handles only, and a label's holds a label's
+ * value, so a poll of a file whose whole value was no longer cached fetched, parsed and
+ * published a reload of the unchanged bytes to the label (at every poll, for a value
+ * over its loader's budget). */
+static void
+test_http_a_poll_of_a_label_held_alone_no_longer_cached_publishes_no_reload(void **state) {
+    (void)state;
+    for (int over_budget = 0; over_budget < 2; over_budget++) {
+        tu_bad_t *b = tu_bad_start();
+        asset_server_config_t cfg = {.http_poll_ms = 10, .cache_budget = over_budget ? 1 : 0};
+        asset_server_t *s = asset_server_create(&cfg);
+        asset_loader_t lab = {.abi = ASSET_LOADER_ABI, .name = "lab", .parse = lab_parse};
+        assert_int_equal(asset_server_register_loader(s, &lab, NULL, 0), ASSET_OK);
+        char *u = tu_bad_url(b, "/ok#x");
+        asset_load_options_t o = {.loader = "lab"};
+        asset_handle_t *h = asset_server_load(s, u, &o);
+        free(u);
+        expect_status(h, ASSET_OK);
+        int reloads = 0;
+        assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
+        if (!over_budget) asset_server_clear_caches(s);
+        flush_until_connections(s, b, 5); /* the load, then polls */
+        asset_server_flush(s);
+        assert_int_equal(reloads, 0);
+        assert_string_equal(asset_handle_value(h), "hello");
+        asset_handle_release(h);
+        asset_server_destroy(s);
+        tu_bad_stop(b);
+    }
+}
+
 /* Twenty-first review: stats.cache_hits ("loads served from a cache, with or without
  * revalidation") counted every http_poll_ms poll that found the URL unchanged, though a
  * poll is no load (stats.completed leaves the reload handles out): one load and four
@@ -2046,6 +2101,8 @@ int main(void) {
         cmocka_unit_test(test_http_a_transfer_coding_other_than_chunked_is_unsupported),
         cmocka_unit_test(test_http_chunked_applied_twice_is_a_malformed_answer),
         cmocka_unit_test(test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload),
+        cmocka_unit_test(
+            test_http_a_poll_of_a_label_held_alone_no_longer_cached_publishes_no_reload),
         cmocka_unit_test(test_http_a_handle_cancelled_after_its_answer_has_no_status),
         cmocka_unit_test(test_http_loads_beside_waiting_transfers_do_not_walk_them),
     };
