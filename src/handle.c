@@ -300,6 +300,7 @@ static void cb_free_all(asset_server_t *s, asset__cb_t *last) {
         if (c->owned) { /* its user goes back at the next flush (flush_impl) */
             c->next = s->dropped_cbs;
             s->dropped_cbs = c;
+            atomic_store_explicit(&s->dropped_any, true, memory_order_relaxed);
             atomic_store(&s->dead_wake, true); /* the host flushes: asset__maybe_wake */
             continue;
         }
@@ -499,6 +500,8 @@ static bool dropped_cbs_drain(asset_server_t *s, uint64_t start_ns, uint64_t bud
                               bool *left) {
     bool any = false;
     *left = false;
+    /* none pushed (one pushed meanwhile: its release woke the host for the next flush) */
+    if (!atomic_load_explicit(&s->dropped_any, memory_order_relaxed)) return false;
     uv_mutex_lock(&s->lock);
     for (asset__cb_t *c;
          (c = s->dropped_left ? s->dropped_left : s->dropped_cbs) && !s->stopping;) {
@@ -522,6 +525,8 @@ static bool dropped_cbs_drain(asset_server_t *s, uint64_t start_ns, uint64_t bud
         }
         uv_mutex_lock(&s->lock);
     }
+    if (!s->dropped_left && !s->dropped_cbs)
+        atomic_store_explicit(&s->dropped_any, false, memory_order_relaxed);
     uv_mutex_unlock(&s->lock);
     return any;
 }

@@ -916,6 +916,9 @@ struct asset_server {
     size_t awaited_waiters, awaited_sweep_at;
     /* [lock] of dropped_cbs, what a flush's budget left: given back first by the next */
     asset__cb_t *dropped_left;
+    /* dropped_cbs or dropped_left may hold users (set under lock, cleared by the drain
+     * under lock): a flush with none takes no lock for them */
+    atomic_bool dropped_any;
 };
 /* file_root's open directory, and its users: the loads in it, and 1 while it is the
  * server's (file_root_dir); closed when they are all gone (file.c). */
