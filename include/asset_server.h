@@ -287,11 +287,21 @@ typedef struct asset_server_config {  /* zero means default, for every field */
        Windows, when the size is a multiple of the page size). With watch set, directory
        packages are mutable and never mapped. 0: 1 MiB; SIZE_MAX: never map or borrow. */
     size_t map_threshold;
+    /* The json loader's nesting limit (manifests too): a document with more than this
+       many arrays and objects open at once fails with ASSET_E_PARSE, "invalid JSON:
+       nested deeper than N levels at line L, column C", counted before cJSON runs.
+       0: 256; 1 to 1000 (cJSON's own CJSON_NESTING_LIMIT, which it refuses past
+       anyway); more fails asset_server_create, and the log says why. cJSON parses
+       and frees by recursion, about 100 bytes of native stack a level (256: 25 KiB,
+       1000: 100 KiB): every thread that may parse (the workers, and a thread of yours
+       whose wait runs a load itself) needs that much; lower it for small stacks. */
+    unsigned json_max_depth;
 } asset_server_config_t;
 
 /* Log levels of config.log (off when log is NULL; the library formats nothing then).
  * ERROR: misuse (destroy or flush from a callback, a handle released too often; a
- *   relative file_root that create cannot resolve: "asset_server_create: file_root ..."), and
+ *   relative file_root that create cannot resolve: "asset_server_create: file_root ...";
+ *   a json_max_depth above 1000: "asset_server_create: json_max_depth N ..."), and
  *   what running out of memory cost beyond one load ("<uri>: reload: out of memory;
  *   change not loaded", "watch: out of memory: hot reload is off", a trace hook left
  *   unchanged, a replaced value kept).
@@ -344,8 +354,9 @@ typedef struct asset_stats {
 } asset_stats_t;
 
 /* Creates a server. NULL cfg: all defaults. Strings in cfg are copied. Returns NULL
- * only when memory or threads cannot be had, or when cfg->file_root is relative and the
- * working directory cannot be read (removed, say; logged at ASSET_LOG_ERROR). Worker
+ * only when memory or threads cannot be had, when cfg->file_root is relative and the
+ * working directory cannot be read (removed, say) or is refused by the path rules (see
+ * there), or when cfg->json_max_depth is above 1000 (each logged at ASSET_LOG_ERROR). Worker
  * threads start here; the I/O thread starts on first need (timeouts, HTTP). Any thread. */
 ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
 /* Cancels every load, joins every thread, frees every handle, value and cache of the

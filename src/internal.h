@@ -716,7 +716,10 @@ extern const asset_loader_t asset__json_loader;
  * frees) by recursion, about 100 bytes of native stack a level: its own limit (1000)
  * overflowed a 64 KiB thread's stack (a user's thread running a parse in a wait, a web
  * worker); 256 levels take about 25 KiB. */
-#define ASSET__JSON_MAX_DEPTH 256
+#define ASSET__JSON_MAX_DEPTH 256 /* config.json_max_depth's default */
+/* The most config.json_max_depth may be: cJSON's own CJSON_NESTING_LIMIT, past which it
+ * refuses a document itself (with a message of its own); more fails the create. */
+#define ASSET__JSON_DEPTH_CEILING 1000
 
 /* ---- the server ---- */
 struct asset_server {

@@ -83,6 +83,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     DEF(http_low_speed_ms, 30000);
     DEF(reload_debounce_ms, 50);
     DEF(map_threshold, 1 * (size_t)MiB);
+    DEF(json_max_depth, ASSET__JSON_MAX_DEPTH);
 #undef DEF
     if (s->cfg.max_workers > 256) s->cfg.max_workers = 256;
     bool oom = false;
@@ -96,6 +97,15 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     bool cwd_oom = false;
     char *cwd = asset__getcwd_dup(&cwd_oom);
     oom = oom || cwd_oom;
+    /* cJSON refuses nesting past its own limit, with a message of its own: a limit above
+     * it could not be kept (its parse recurses that deep, on whatever stack runs it) */
+    if (s->cfg.json_max_depth > ASSET__JSON_DEPTH_CEILING) {
+        asset__log(s, ASSET_LOG_ERROR,
+                   "asset_server_create: json_max_depth %u is above %d, cJSON's own nesting "
+                   "limit (CJSON_NESTING_LIMIT)",
+                   s->cfg.json_max_depth, ASSET__JSON_DEPTH_CEILING);
+        oom = true; /* fails the create */
+    }
     if (cwd) {
         s->base_dir = asset_alloc(strlen(cwd) + 2);
         if (s->base_dir)

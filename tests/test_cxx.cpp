@@ -86,6 +86,25 @@ std::string bytes_text(const asset::Handle &h) {
              : std::string("<none>");
 }
 
+// ---- configuration ----
+
+// config.json_max_depth (twenty-third review) reaches the C server: above 1000 the
+// Server is empty (the C create failed), and a set limit is the one the json loader keeps.
+void test_json_max_depth_reaches_the_c_server() {
+    asset_server_config_t cfg{};
+    cfg.json_max_depth = 1001;
+    asset::Server bad(cfg);
+    CHECK(!bad);
+    cfg = config();
+    cfg.json_max_depth = 2;
+    asset::Server s(cfg);
+    CHECK(s);
+    CHECK(s.mem_put("two.json", "[[1]]") == ASSET_OK);
+    CHECK(s.mem_put("three.json", "[[[1]]]") == ASSET_OK);
+    CHECK(s.load("mem://two.json").wait() == ASSET_OK);
+    CHECK(s.load("mem://three.json").wait() == ASSET_E_PARSE);
+}
+
 // ---- callable lifetime ----
 
 void test_callback_captures_are_destroyed_once_after_it_fires() {
@@ -1785,6 +1804,7 @@ int main() {
          test_a_c_callback_deleting_the_last_server_in_a_c_flush},
         {"callback_captures_are_destroyed_once_after_it_fires",
          test_callback_captures_are_destroyed_once_after_it_fires},
+        {"json_max_depth_reaches_the_c_server", test_json_max_depth_reaches_the_c_server},
         {"callback_that_never_fires_is_destroyed_with_the_server",
          test_callback_that_never_fires_is_destroyed_with_the_server},
         {"callback_of_a_handle_outliving_its_server_object_is_destroyed_with_the_handle",

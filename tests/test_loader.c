@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,6 +408,99 @@ static void test_json_deep_nesting_fails_cleanly(void **state) {
     free(deep);
     free(bal);
     asset_server_destroy(s);
+}
+
+/* Twenty-third review: the nesting limit was the build's constant 256; a program that
+ * loads deeper generated data could not raise it, one whose parsing threads have small
+ * stacks could not lower it. config.json_max_depth sets it (0: 256), up to cJSON's own
+ * limit (1000); a value above that fails the create, and the log says why. */
+typedef struct depth_log {
+    int errors;
+    char last[512];
+} depth_log_t;
+
+static void depth_log_cb(int level, const char *msg, void *user) {
+    depth_log_t *l = user;
+    if (level != ASSET_LOG_ERROR) return;
+    l->errors++;
+    snprintf(l->last, sizeof l->last, "%s", msg);
+}
+
+static char *brackets(size_t d, size_t *n) {
+    char *doc = malloc(2 * d + 1);
+    assert_non_null(doc);
+    memset(doc, '[', d);
+    memset(doc + d, ']', d);
+    doc[2 * d] = 0;
+    *n = 2 * d;
+    return doc;
+}
+
+static void test_json_max_depth_is_a_config_field(void **state) {
+    (void)state;
+    const unsigned deep = 600; /* above the default, below cJSON's 1000 */
+    size_t n;
+    char *doc = brackets(deep, &n);
+    char want[96];
+    /* at the limit it loads; one level under it, it fails where the limit is passed */
+    asset_server_config_t cfg = {.json_max_depth = deep};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_text(s, "d.json", doc, n);
+    if (asset_handle_error(h) != ASSET_OK) fail_msg("%s", asset_handle_error_message(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    cfg.json_max_depth = deep - 1;
+    s = asset_server_create(&cfg);
+    assert_non_null(s);
+    snprintf(want, sizeof want, "nested deeper than %u levels at line 1, column %u", deep - 1,
+             deep);
+    expect_parse_error(s, "d.json", doc, n, want);
+    /* a small limit, for threads with little stack */
+    cfg.json_max_depth = 1;
+    asset_server_destroy(s);
+    s = asset_server_create(&cfg);
+    assert_non_null(s);
+    h = load_text(s, "one.json", "[1]", 3);
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    asset_handle_release(h);
+    expect_parse_error(s, "two.json", "[[1]]", 5,
+                       "nested deeper than 1 levels at line 1, column 2");
+    asset_server_destroy(s);
+    free(doc);
+    /* 0 stays 256 */
+    cfg.json_max_depth = 0;
+    s = asset_server_create(&cfg);
+    doc = brackets(257, &n);
+    expect_parse_error(s, "d.json", doc, n, "nested deeper than 256 levels at line 1, column 257");
+    free(doc);
+    doc = brackets(256, &n);
+    h = load_text(s, "e.json", doc, n);
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    asset_handle_release(h);
+    free(doc);
+    asset_server_destroy(s);
+    /* cJSON's own limit is the most: it is taken; above it, the create fails, saying why */
+    depth_log_t log = {0};
+    cfg = (asset_server_config_t){.json_max_depth = ASSET__JSON_DEPTH_CEILING};
+    s = asset_server_create(&cfg);
+    assert_non_null(s);
+    doc = brackets(ASSET__JSON_DEPTH_CEILING, &n);
+    h = load_text(s, "max.json", doc, n);
+    if (asset_handle_error(h) != ASSET_OK) fail_msg("%s", asset_handle_error_message(h));
+    asset_handle_release(h);
+    free(doc);
+    asset_server_destroy(s);
+    const unsigned bad[] = {ASSET__JSON_DEPTH_CEILING + 1, UINT_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg = (asset_server_config_t){.json_max_depth = bad[i], .log = depth_log_cb, .user = &log};
+        log.errors = 0;
+        assert_null(asset_server_create(&cfg));
+        assert_int_equal(log.errors, 1);
+        snprintf(want, sizeof want, "json_max_depth %u", bad[i]);
+        if (!strstr(log.last, "asset_server_create") || !strstr(log.last, want))
+            fail_msg("'%s' lacks '%s'", log.last, want);
+    }
 }
 
 /* The deepest document the loader takes (ASSET__JSON_MAX_DEPTH levels, objects and arrays)
@@ -1105,6 +1199,7 @@ int main(void) {
         cmocka_unit_test(test_json_error_reports_line_and_column),
         cmocka_unit_test(test_json_trailing_garbage_is_rejected),
         cmocka_unit_test(test_json_deep_nesting_fails_cleanly),
+        cmocka_unit_test(test_json_max_depth_is_a_config_field),
         cmocka_unit_test(test_json_deepest_document_loads_on_any_stack),
         cmocka_unit_test(test_json_nesting_fails_before_a_64_kib_stack_runs_out),
         cmocka_unit_test(test_json_numbers_longer_than_63_characters_load),

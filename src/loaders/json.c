@@ -1,11 +1,11 @@
 /* loaders/json.c - the built-in "json" loader: cJSON_ParseWithLengthOpts, errors with
  * line and column, value cost estimated from the tree. Nesting deeper than
- * ASSET__JSON_MAX_DEPTH is refused before cJSON runs (cJSON recurses once per level, and
- * its own limit, CJSON_NESTING_LIMIT, needs about 100 KiB of stack); this file
- * tells that case, trailing garbage, a cut-off document and stray NUL bytes apart so
- * the message says which one it was. A UTF-8 byte order mark is skipped (editors on
- * Windows add one). The bytes must be valid UTF-8 (cJSON copies them through unchecked)
- * unless config.json_allow_invalid_utf8; the loader's ctx is the server. */
+ * config.json_max_depth (ASSET__JSON_MAX_DEPTH) is refused before cJSON runs (cJSON recurses once
+ * per level, and its own limit, CJSON_NESTING_LIMIT, needs about 100 KiB of stack); this file tells
+ * that case, trailing garbage, a cut-off document and stray NUL bytes apart so the message says
+ * which one it was. A UTF-8 byte order mark is skipped (editors on Windows add one). The bytes must
+ * be valid UTF-8 (cJSON copies them through unchecked) unless config.json_allow_invalid_utf8; the
+ * loader's ctx is the server. */
 #include "../internal.h"
 
 #include <cjson/cJSON.h>
@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(CJSON_NESTING_LIMIT >= ASSET__JSON_DEPTH_CEILING,
+               "config.json_max_depth may be as deep as ASSET__JSON_DEPTH_CEILING");
 
 static size_t json_cost(const cJSON *n) {
     size_t c = 0;
@@ -307,13 +310,14 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
     }
     /* before cJSON, whose recursion would overflow a small stack first (a 64 KiB thread
      * running a parse in a wait, a web worker: twenty-second review) */
-    const char *too_deep = deeper_than(text, n, ASSET__JSON_MAX_DEPTH);
+    unsigned max_depth = s ? s->cfg.json_max_depth : ASSET__JSON_MAX_DEPTH; /* 1..ceiling */
+    const char *too_deep = deeper_than(text, n, max_depth);
     if (too_deep) {
         size_t line, col;
         position(text, too_deep, &line, &col);
         return asset_parse_fail(
-            p, ASSET_E_PARSE, "invalid JSON: nested deeper than %d levels at line %zu, column %zu",
-            ASSET__JSON_MAX_DEPTH, line, col);
+            p, ASSET_E_PARSE, "invalid JSON: nested deeper than %u levels at line %zu, column %zu",
+            max_depth, line, col);
     }
     const char *end = NULL;
     /* n + 1: the library guarantees text[n] == 0, which cJSON wants to see when asked
