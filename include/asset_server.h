@@ -634,7 +634,9 @@ ASSET_API asset_status_t asset_request_fail(asset_request_t *r, asset_status_t s
  * ASSET_E_IO). The request must not be touched afterwards (its memory serves later reads: a
  * second finish is refused with a logged error unless that is another ASYNC read's; so is
  * a later write, adopt, fail or set_version, which stores nothing, unless the request
- * already serves another read).
+ * already serves another read; a server logs the first 8 such refusals, then one line at
+ * each power of two of their count, saying it, so a source calling in a loop cannot
+ * flood the log).
  * asset_server_destroy() waits for every pending read to be finished (it cancels them
  * first: asset_request_cancelled() turns true), before it calls the source's destroy: a
  * source must finish its pending reads without waiting for its destroy. */

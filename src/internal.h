@@ -782,6 +782,8 @@ struct asset_server {
     /* stats [lock], except these two, counted by workers without the lock */
     asset_stats_t stats;
     atomic_uint_fast64_t source_reads, bytes_read;
+    /* refused late request calls (asset__log_late_refusal), without the lock */
+    atomic_uint_fast64_t late_refusals;
     /* the graph [lock] */
     asset__job_t *graph_ready, *graph_ready_tail; /* jobs with a step to take */
     bool graph_draining;
@@ -1003,6 +1005,12 @@ extern _Thread_local asset_server_t *asset__thread_flushing;
  * of the handle's server. */
 extern _Thread_local unsigned asset__thread_freeing;
 void asset__log(asset_server_t *s, int level, const char *fmt, ...) ASSET_PRINTF(3, 4);
+/* A refused call on a request whose read is over (a source's misuse, which may loop): the
+ * first ASSET__LATE_LOGGED of a server are logged (ERROR) whole, then only the one that
+ * makes their count a power of two, which says how many there were. fmt: the line, as
+ * for asset__log (formatted only when logged). Any thread, no lock. */
+#define ASSET__LATE_LOGGED 8
+void asset__log_late_refusal(asset_server_t *s, const char *fmt, ...) ASSET_PRINTF(2, 3);
 void asset__maybe_wake(asset_server_t *s);
 bool asset__on_flush_thread(asset_server_t *s); /* [lock] */
 

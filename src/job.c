@@ -579,11 +579,11 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
     const asset__source_slot_t *src = j ? j->source : NULL;
     if (!src || !(src->vt.flags & ASSET_SOURCE_ASYNC) ||
         atomic_exchange_explicit(&r->closed, true, memory_order_acq_rel)) {
-        asset__log(s, ASSET_LOG_ERROR,
-                   "asset_request_finish(%s): refused: this request's read is over (finished "
-                   "already, or not an ASYNC source's read); a request must not be touched "
-                   "after its finish",
-                   asset_err_name(st));
+        asset__log_late_refusal(s, /* rate-limited: a source may call in a loop */
+                                "asset_request_finish(%s): refused: this request's read is "
+                                "over (finished already, or not an ASYNC source's read); a "
+                                "request must not be touched after its finish",
+                                asset_err_name(st));
         return;
     }
     /* PENDING is no result: inside read it read as "not ASYNC", from another thread as

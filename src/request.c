@@ -76,10 +76,11 @@ const char *asset_request_cached_version(const asset_request_t *r) { return r->c
  * from that read's own. */
 static bool request_closed(asset_request_t *r, const char *fn) {
     if (!atomic_load_explicit(&r->closed, memory_order_relaxed)) return false;
-    asset__log(r->server, ASSET_LOG_ERROR,
-               "%s: refused: this request's read is over (finished already, or its source "
-               "returned); a request must not be touched after its finish",
-               fn);
+    asset__log_late_refusal(r->server, /* rate-limited: a source may call in a loop */
+                            "%s: refused: this request's read is over (finished already, or "
+                            "its source returned); a request must not be touched after its "
+                            "finish",
+                            fn);
     return true;
 }
 

@@ -35,6 +35,27 @@ void asset__log(asset_server_t *s, int level, const char *fmt, ...) {
     if (line != buf) asset_free(line);
 }
 
+/* The count is taken whether or not a log is set: one relaxed add per refused call; the
+ * line is formatted only when it is logged. A source that wrote in a loop after its finish
+ * ran the log callback, on its own thread, once per call (twenty-third review). */
+void asset__log_late_refusal(asset_server_t *s, const char *fmt, ...) {
+    if (!s) return;
+    uint64_t n = atomic_fetch_add_explicit(&s->late_refusals, 1, memory_order_relaxed) + 1;
+    if (!s->cfg.log || (n > ASSET__LATE_LOGGED && (n & (n - 1)) != 0)) return;
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (n <= ASSET__LATE_LOGGED)
+        asset__log(s, ASSET_LOG_ERROR, "%s", what);
+    else
+        asset__log(s, ASSET_LOG_ERROR,
+                   "%s (%llu refused request calls on this server so far; past "
+                   "the first %d, only each power of two is logged)",
+                   what, (unsigned long long)n, ASSET__LATE_LOGGED);
+}
+
 void asset__maybe_wake(asset_server_t *s) {
     bool work = atomic_load_explicit(&s->wake_pending, memory_order_relaxed) &&
                 atomic_exchange(&s->wake_pending, false);

@@ -1301,6 +1301,46 @@ static void test_a_request_call_after_its_finish_stores_nothing(void **state) {
     if (!idle) skip(); /* the worker did not keep the request: nothing to test */
 }
 
+/* Twenty-third review: each refused late call logged a line, unbounded: a source that
+ * wrote in a loop after its finish ran the log callback (on its own thread) once per call.
+ * The first few refusals are logged, then one line at each power of two saying how
+ * many there were; the calls are still refused. */
+static void test_late_request_calls_in_a_loop_log_a_bounded_number_of_lines(void **state) {
+    (void)state;
+    destroy_in_cb_t d = {0};
+    async_src_t a;
+    asset_handle_t *h1;
+    asset_request_t *r1;
+    asset_server_t *s = one_async_read_finished(&d, &a, &h1, &r1);
+    idle_task_t k = {0};
+    uv_sem_init(&k.entered, 0);
+    uv_sem_init(&k.go, 0);
+    asset_handle_t *ht = asset_server_spawn(s, idle_task_fn, &k, NULL, NULL);
+    uv_sem_wait(&k.entered);
+    bool idle = k.spare == r1;
+    if (idle) {
+        for (int i = 0; i < 10000; i++)
+            assert_int_equal(asset_request_write(r1, "x", 1), ASSET_E_CANCELLED);
+        assert_null(r1->data);
+        if (d.errors < 1 || d.errors > 32) fail_msg("%d lines for 10,000 late writes", d.errors);
+        /* the last line counts them: 8,192 is the last power of two */
+        if (!strstr(d.last, "asset_request_write") || !strstr(d.last, "8192"))
+            fail_msg("last line: '%s'", d.last);
+        int before = d.errors;
+        asset_request_finish(r1, ASSET_OK); /* another kind of late call: counted with them */
+        assert_true(d.errors <= before + 1);
+    }
+    uv_sem_post(&k.go);
+    tu_wait(ht);
+    asset_handle_release(ht);
+    asset_handle_release(h1);
+    asset_server_destroy(s);
+    async_free(&a);
+    uv_sem_destroy(&k.entered);
+    uv_sem_destroy(&k.go);
+    if (!idle) skip(); /* the worker did not keep the request: nothing to test */
+}
+
 #ifndef NDEBUG
 /* The freed case is undefined behaviour to test for real (ASan reports the read itself),
  * so check the poison word that debug builds rely on on a handle we keep alive. */
@@ -1360,6 +1400,7 @@ int main(void) {
         cmocka_unit_test(test_a_second_finish_of_a_request_never_acts_on_another_job),
         cmocka_unit_test(test_a_finish_right_after_a_finish_is_refused_without_a_race),
         cmocka_unit_test(test_a_request_call_after_its_finish_stores_nothing),
+        cmocka_unit_test(test_late_request_calls_in_a_loop_log_a_bounded_number_of_lines),
 #ifndef NDEBUG
         cmocka_unit_test(test_debug_builds_poison_freed_handles),
 #endif
