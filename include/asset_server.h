@@ -527,9 +527,10 @@ ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_
  * ("otherData":{"dropped_events":N}, and a global instant saying so when N > 0). The
  * events so far: the hook may go on recording meanwhile (it does not wait for the write).
  * ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set), ASSET_E_NO_MEMORY; on an error
- * the file at path is left as it was: the trace is written beside it (path.<hex>.tmp) and
- * renamed over it once whole. A symlink, a device or a FIFO at path, or a directory where
- * no file can be made, is written in place (a failed write may then leave it cut short). */
+ * the file at path is left as it was: the trace is written beside it (path.<hex>.tmp),
+ * synced to the disk (a failed sync: ASSET_E_IO) and renamed over it once whole. A
+ * symlink, a device or a FIFO at path, or a directory where no file can be made, is
+ * written in place (a failed write may then leave it cut short). */
 ASSET_API asset_status_t asset_trace_write_chrome_json(const asset_trace_t *tr, const char *path);
 /* Frees the recorder and its events (NULL is ignored). Only once no hook call can reach
  * it: after asset_server_set_trace() replaced it, or after the server's destroy. */

@@ -14,7 +14,7 @@
  * destroyed). Setters take turns (trace_setting). Every operation is sequentially
  * consistent: the store-then-load on each side must not be reordered. */
 #include "internal.h"
-#include "platform/platform.h" /* asset__fopen, asset__rename_over */
+#include "platform/platform.h" /* asset__fopen, asset__rename_over, asset__file_sync */
 
 #include <errno.h>
 #include <stdio.h>
@@ -476,7 +476,15 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     asset_free(idx);
     asset_free(last);
     bool bad = ferror(f) != 0;
-    if (fclose(f) != 0) bad = true;
+    /* the bytes on the disk before the rename puts them at path: renamed with them still
+     * in the OS's cache, a power cut soon after could leave an empty or partial trace
+     * where a whole one had been (twenty-third review); its errno is kept for the end */
+    if (tmp && !bad && asset__file_sync(f) != 0) bad = true;
+    int sync_err = errno;
+    if (fclose(f) != 0)
+        bad = true;
+    else if (bad)
+        errno = sync_err;
     if (tmp) {
         bool left = true; /* tmp still there */
         if (!bad && asset__rename_over(tmp, path) == 0)

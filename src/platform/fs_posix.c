@@ -96,6 +96,16 @@ int asset__fmode_like(FILE *f, const char *path) {
 
 int asset__remove(const char *path) { return remove(path) ? -1 : 0; }
 
+int (*asset__file_sync_hook)(FILE *f) = NULL;
+
+int asset__file_sync(FILE *f) {
+    if (fflush(f) != 0) return -1;
+    int e = asset__file_sync_hook ? asset__file_sync_hook(f) : fsync(fileno(f)) ? errno : 0;
+    if (!e) return 0;
+    errno = e;
+    return -1;
+}
+
 /* The ASSET__KIND_ of a stat's mode. */
 static int kind_of(mode_t m) {
     return S_ISREG(m)   ? ASSET__KIND_FILE

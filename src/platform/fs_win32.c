@@ -15,6 +15,7 @@
 #include "../internal.h" /* asset_alloc */
 
 #include <errno.h>
+#include <io.h> /* _get_osfhandle */
 #include <stdio.h>
 #include <string.h>
 #include <wchar.h>
@@ -416,6 +417,25 @@ int asset__remove(const char *path) {
     asset_free(w);
     if (rc) errno = err;
     return rc;
+}
+
+int (*asset__file_sync_hook)(FILE *f) = NULL;
+
+int asset__file_sync(FILE *f) {
+    if (fflush(f) != 0) return -1;
+    int e = 0;
+    if (asset__file_sync_hook) {
+        e = asset__file_sync_hook(f);
+    } else {
+        HANDLE h = (HANDLE)_get_osfhandle(_fileno(f));
+        if (h == INVALID_HANDLE_VALUE)
+            e = EBADF;
+        else if (!FlushFileBuffers(h))
+            e = errno_of_move(GetLastError());
+    }
+    if (!e) return 0;
+    errno = e;
+    return -1;
 }
 
 int asset__path_lkind(const char *path) {

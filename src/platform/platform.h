@@ -94,6 +94,13 @@ int asset__remove(const char *path);
  * point is LINK, a name GetFileAttributesW does not know as a file, such as "NUL", is not
  * found): ASSET__KIND_*, or -errno (-ENOENT when nothing is there). */
 int asset__path_lkind(const char *path);
+/* Writes f's buffered bytes (fflush) and has the OS put them on the disk (POSIX fsync;
+ * Windows FlushFileBuffers), so that a file renamed over another after it is whole
+ * after a power cut: 0, or -1 with errno set. */
+int asset__file_sync(FILE *f);
+/* Test hook, NULL but in tests: when set, asset__file_sync calls it instead of asking
+ * the OS, and fails with its answer as errno unless it is 0. */
+extern int (*asset__file_sync_hook)(FILE *f);
 /* The environment variable name (ASCII), in UTF-8, allocated (asset_free): NULL when it
  * is not set (or empty), or out of memory (*oom then set). Windows reads the UTF-16
  * environment (getenv gives it in the ANSI code page: '?' for a letter outside it). */
