@@ -86,6 +86,7 @@ static atomic_long g_live;      /* blocks handed out and not freed */
 static atomic_ulong g_calls;    /* alloc + realloc calls since the scenario began */
 static atomic_ulong g_fail_at;  /* the call that fails; 0: none */
 static atomic_ulong g_injected; /* failures injected so far */
+static atomic_bool g_fail_on;   /* every call from g_fail_at on fails, not that one alone */
 
 static bool g_backtrace; /* ASSET_TORTURE_BACKTRACE=1: print where the failure hit */
 
@@ -106,8 +107,8 @@ static atomic_ulong g_only_tid; /* 0: every thread; else a pthread_t (Linux: an 
 static bool inject(void) {
     unsigned long only = atomic_load(&g_only_tid);
     if (only && only != (unsigned long)(uintptr_t)uv_thread_self()) return false;
-    unsigned long k = atomic_fetch_add(&g_calls, 1) + 1;
-    if (k != atomic_load(&g_fail_at)) return false;
+    unsigned long k = atomic_fetch_add(&g_calls, 1) + 1, at = atomic_load(&g_fail_at);
+    if (k != at && !(at && k > at && atomic_load(&g_fail_on))) return false;
     atomic_fetch_add(&g_injected, 1);
     if (g_backtrace) {
         fprintf(stderr, "torture: allocation %lu fails here:\n", k);
@@ -1879,6 +1880,13 @@ static void arm_this_thread(unsigned long k) {
     atomic_store(&g_fail_at, k);
 }
 
+/* The same, every allocation from the K-th on failing (memory that stays short) */
+static void arm_this_thread_from(unsigned long k) {
+    arm_this_thread(0);
+    atomic_store(&g_fail_on, k != 0);
+    arm_this_thread(k);
+}
+
 /* Bug: cJSON answers NULL when an allocation fails, and the json loader reported that
  * as ASSET_E_PARSE ("trailing characters after the value"). Now: ASSET_E_NO_MEMORY. */
 static void test_json_loader_reports_no_memory_not_a_parse_error(void **state) {
@@ -2328,6 +2336,41 @@ static void test_every_failed_allocation_of_a_trace_write_says_no_memory(void **
     free(dir);
 }
 
+/* Bug (fs_win32.c asset__remove): removing the temporary trace file converted its name
+ * to UTF-16 in a new block: with memory short from the rename on (whose own names are
+ * allocations), the remove failed too and the temporary file was left beside the
+ * trace. Every allocation from the K-th on fails here; POSIX's remove allocates none. */
+static void test_a_trace_write_short_of_memory_to_the_end_leaves_no_temporary_file(void **state) {
+    (void)state;
+    asset_trace_t *tr = one_load_trace();
+    char *dir = tu_path(g_dir, "trace_oom_on");
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    char *path = tu_path(dir, "t.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    long good = file_size(path);
+    assert_true(good > 0);
+    int hits = 0;
+    for (unsigned long k = 1; k <= 32; k++) {
+        arm_this_thread_from(k);
+        asset_status_t st = asset_trace_write_chrome_json(tr, path);
+        bool hit = atomic_load(&g_injected) > 0;
+        arm_this_thread_from(0);
+        if (!hit) {
+            assert_int_equal(st, ASSET_OK);
+            break;
+        }
+        hits++;
+        if (st != ASSET_OK && st != ASSET_E_NO_MEMORY)
+            fail_msg("allocations from %lu on failed: %s", k, asset_err_name(st));
+        assert_int_equal(file_size(path), good);
+        if (dir_entries(dir) != 1) fail_msg("allocations from %lu on failed: a file left", k);
+    }
+    assert_true(hits >= 4);
+    asset_trace_destroy(tr);
+    free(path);
+    free(dir);
+}
+
 /* Bug (graph.c step): a job is freed while its parse still runs. The parse of p.n
  * declared a dependency (x) and still runs; p's only handle is cancelled (the job is
  * RUNNING: detach only sets `cancelled`, live = 0); then x is decided: dep_decided
@@ -2456,6 +2499,7 @@ int main(void) {
         cmocka_unit_test(test_job_is_not_freed_while_its_parse_runs),
         cmocka_unit_test(test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace),
         cmocka_unit_test(test_every_failed_allocation_of_a_trace_write_says_no_memory),
+        cmocka_unit_test(test_a_trace_write_short_of_memory_to_the_end_leaves_no_temporary_file),
         cmocka_unit_test(test_a_walk_out_of_memory_lists_what_it_had_room_for),
         cmocka_unit_test(test_a_priority_change_without_memory_keeps_the_old_priority),
         cmocka_unit_test(test_fuzz_regression_http_uri_without_host_is_invalid),

@@ -406,15 +406,17 @@ int asset__fmode_like(FILE *f, const char *path) {
 }
 
 int asset__remove(const char *path) {
+    /* a name that fits converted on the stack: the remove that cleans up after a failed
+     * write (out of memory at the rename, say) must not fail for want of memory too */
     int err = 0;
-    wchar_t *w = to_wide(path, &err);
+    wchar_t stack[MAX_PATH], *w = to_wide_in(path, stack, MAX_PATH, &err);
     if (!w) {
         errno = err ? -err : EINVAL;
         return -1;
     }
     int rc = DeleteFileW(w) ? 0 : -1;
     if (rc) err = errno_of_move(GetLastError());
-    asset_free(w);
+    if (w != stack) asset_free(w);
     if (rc) errno = err;
     return rc;
 }
