@@ -260,7 +260,7 @@ const char *asset__path_component_refused(const char *name, size_t n) {
 /* UTF-8 (library form) -> UTF-16 with '\\' separators, NULL with *err set: into buf
  * (cap wide characters) when it fits, else a new block (the caller frees what is not
  * buf). */
-static wchar_t *to_wide_in(const char *s, wchar_t *buf, size_t cap, int *err) {
+static wchar_t *to_wide_plain(const char *s, wchar_t *buf, size_t cap, int *err) {
     int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
     if (n <= 0) {
         *err = -EILSEQ;
@@ -275,6 +275,52 @@ static wchar_t *to_wide_in(const char *s, wchar_t *buf, size_t cap, int *err) {
     for (wchar_t *c = w; *c; c++)
         if (*c == L'/') *c = L'\\';
     return w;
+}
+
+/* Past this many UTF-16 units a path goes to Win32 in its \\?\ form: a process that is
+ * not long-path aware (the default) is held to MAX_PATH by every call that takes a
+ * name, and to MAX_PATH - 12 by CreateDirectoryW (room for an 8.3 name). */
+#define LONG_PATH (MAX_PATH - 12)
+
+wchar_t *asset__path_wide(const char *path, wchar_t *buf, size_t cap, int *err) {
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
+    if (n > 0 && n - 1 <= LONG_PATH) return to_wide_plain(path, buf, cap, err);
+    wchar_t *w = to_wide_plain(path, NULL, 0, err); /* not valid UTF-8 too */
+    if (!w) return NULL;
+    if (w[0] == L'\\' && w[1] == L'\\' && (w[2] == L'?' || w[2] == L'.') && w[3] == L'\\')
+        return w; /* a device path already: taken as it is */
+    /* the \\?\ form is taken as it is, so the path is made what Win32 would have made
+     * of it first: absolute, "." and ".." taken out, '/' already '\\' */
+    DWORD m = GetFullPathNameW(w, 0, NULL, NULL); /* with its 0 */
+    if (!m) {
+        *err = last_error();
+        asset_free(w);
+        return NULL;
+    }
+    size_t need = (size_t)m + 6; /* "\\?\UNC" before "\\server...", less its first '\\' */
+    wchar_t *out = need <= cap ? buf : asset_alloc(need * sizeof *out), *full = NULL;
+    DWORD got = out ? GetFullPathNameW(w, m, full = out + 6, NULL) : 0;
+    asset_free(w);
+    if (!out || !got || got >= m) {
+        if (out != buf) asset_free(out);
+        *err = out ? -ENAMETOOLONG : -ENOMEM;
+        return NULL;
+    }
+    if (full[0] == L'\\' && full[1] == L'\\') {
+        if (full[2] == L'?' || full[2] == L'.') { /* a device path */
+            memmove(out, full, ((size_t)got + 1) * sizeof *out);
+        } else { /* \\server\share\x: \\?\UNC\server\share\x, its first '\\' the 'C' */
+            memcpy(out, L"\\\\?\\UNC", 7 * sizeof *out);
+        }
+    } else { /* C:\x: \\?\C:\x */
+        memmove(out + 4, full, ((size_t)got + 1) * sizeof *out);
+        memcpy(out, L"\\\\?\\", 4 * sizeof *out);
+    }
+    return out;
+}
+
+static wchar_t *to_wide_in(const char *s, wchar_t *buf, size_t cap, int *err) {
+    return asset__path_wide(s, buf, cap, err);
 }
 
 /* the same, always a new block: asset_free it */
@@ -318,7 +364,7 @@ char *asset__path_drive_full(const char *path, bool *oom) {
     *oom = false;
     if (!has_drive(path) || path[2] == '/' || path[2] == '\\') return NULL;
     int err = 0;
-    wchar_t *w = to_wide(path, &err), full[32768];
+    wchar_t *w = to_wide_plain(path, NULL, 0, &err), full[32768]; /* "C:x": not \\?\ */
     if (!w) {
         *oom = err == -ENOMEM;
         return NULL;
@@ -869,7 +915,7 @@ int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st)
     if (asset__path_component_refused(name, strlen(name))) return -EXDEV;
     if (strchr(name, '/') || strchr(name, '\\')) return -EXDEV;
     int err = 0;
-    wchar_t *w = to_wide(name, &err);
+    wchar_t *w = to_wide_plain(name, NULL, 0, &err); /* a name, not a path */
     if (!w) return err;
     HANDLE h;
     err = open_rel(d->h, w, FILE_READ_ATTRIBUTES, &h);

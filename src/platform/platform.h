@@ -101,6 +101,15 @@ int asset__file_sync(FILE *f);
 /* Test hook, NULL but in tests: when set, asset__file_sync calls it instead of asking
  * the OS, and fails with its answer as errno unless it is 0. */
 extern int (*asset__file_sync_hook)(FILE *f);
+#ifdef _WIN32
+/* (fs_win32.c) path, UTF-8 (the library's form or the user's), in the UTF-16 form the
+ * Win32 calls of this layer take: '\\' separators; past MAX_PATH - 12 units, made
+ * absolute and normalised (GetFullPathNameW: "." and ".." taken out) and prefixed
+ * "\\?\" ("\\?\UNC\" for a share), which the MAX_PATH limit of a process that is not
+ * long-path aware does not apply to. Into buf (cap units) when it fits, else allocated
+ * (asset_free what is not buf); NULL with *err a negative errno. */
+wchar_t *asset__path_wide(const char *path, wchar_t *buf, size_t cap, int *err);
+#endif
 /* The environment variable name (ASCII), in UTF-8, allocated (asset_free): NULL when it
  * is not set (or empty), or out of memory (*oom then set). Windows reads the UTF-16
  * environment (getenv gives it in the ANSI code page: '?' for a letter outside it). */
