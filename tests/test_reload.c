@@ -3017,6 +3017,36 @@ static void test_a_file_renamed_to_other_non_ascii_letters_reloads(void **state)
     free(dir);
 }
 
+/* Twenty-third review: the same with a letter whose capital is longer in UTF-8
+ * ("\u0250.txt", turned a, 2 bytes, renamed "\u2c6f.txt", 3 bytes: one file to wine and
+ * NTFS). The fold (upper case, in place) kept a letter whose capital has another
+ * length as it was, so the watch's "\u0250" never met the events' "\u2c6f". */
+static void test_a_file_renamed_to_a_capital_of_another_length_reloads(void **state) {
+    (void)state;
+    TU_SKIP_UNLESS(tu_os_windows_paths(), "file names are case-sensitive");
+    char *dir = tu_mkdtemp();
+    char *path = tu_write_file(dir, "\xc9\x90.txt", "one", 3); /* "\u0250" */
+    char *upper = tu_path(dir, "\xe2\xb1\xaf.txt");            /* "\u2c6f" */
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *h = tu_load_wait(s, path, ASSET_OK);
+    wait_watched(s, 1);
+    char *mid = tu_path(dir, "mid.txt"); /* wine keeps the spelling on a case rename */
+    assert_int_equal(tu_os_rename_replace(path, mid), 0);
+    assert_int_equal(tu_os_rename_replace(mid, upper), 0);
+    free(mid);
+    write_in_place(upper, "two, after the rename", 1);
+    wait_text(s, h, "two, after the rename", "the save after the rename was not reloaded");
+    write_in_place(upper, "three, saved again", 1);
+    wait_text(s, h, "three, saved again", "the renamed file's next save was not reloaded");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(upper);
+    free(path);
+    free(dir);
+}
+
 /* Windows: a file loaded by its 8.3 short name ("LONGFI~1.TXT", which Windows and wine
  * open as the long name) reloads when it changes: the events name the long one. */
 static void test_a_file_loaded_by_its_short_name_reloads(void **state) {
@@ -3823,6 +3853,7 @@ int main(void) {
         cmocka_unit_test(test_a_file_loaded_in_other_letters_reloads),
         cmocka_unit_test(test_a_file_loaded_in_other_non_ascii_letters_reloads),
         cmocka_unit_test(test_a_file_renamed_to_other_non_ascii_letters_reloads),
+        cmocka_unit_test(test_a_file_renamed_to_a_capital_of_another_length_reloads),
         cmocka_unit_test(test_a_file_loaded_by_its_short_name_reloads),
         cmocka_unit_test(test_a_file_in_a_drives_root_reloads),
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),

@@ -197,10 +197,13 @@ static int utf8_len_at(const wchar_t *w, int *units) {
 /* Every letter's case, as NTFS (its upcase table) and wine compare names: a watch of
  * "\u00e9t\u00e9.txt" matches events that name "\u00c9t\u00c9.txt" (a case-only
  * rename; ASCII alone was folded, and a file renamed so was never seen to change
- * again: a review). Upper case by the invariant locale, a letter at a time, and only
- * where that keeps its UTF-8 length (the name is folded in place; "\u0131" to "I" is
- * not taken), the same on both sides. A name that is not UTF-8, or longer than a
- * component can be, is folded in ASCII alone. ASCII is folded without a Win32 call. */
+ * again: a review). A letter becomes its capital by the invariant locale, a letter at a
+ * time, or that capital's small letter where it is shorter in UTF-8: the capital of
+ * "\u0250" (2 bytes) is "\u2c6f" (3), and both fold to "\u0250" (the letter was kept
+ * as it was, and the two spellings of one file did not meet: twenty-third review). The
+ * name is folded in place: a letter whose form would be longer than itself is kept as
+ * it is (none known). A name that is not UTF-8, or longer than a component can be, is
+ * folded in ASCII alone. ASCII is folded without a Win32 call. */
 void asset__path_fold_name(char *name) {
     bool ascii = true;
     for (char *c = name; *c; c++) {
@@ -208,18 +211,26 @@ void asset__path_fold_name(char *name) {
         ascii = ascii && (unsigned char)*c < 0x80;
     }
     if (ascii) return;
-    wchar_t w[512], up[512];
+    wchar_t w[512], up[512], low[512];
     int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, -1, w, 512);
     if (n <= 1 ||
-        LCMapStringEx(LOCALE_NAME_INVARIANT, LCMAP_UPPERCASE, w, n, up, 512, NULL, NULL, 0) != n)
+        LCMapStringEx(LOCALE_NAME_INVARIANT, LCMAP_UPPERCASE, w, n, up, 512, NULL, NULL, 0) != n ||
+        LCMapStringEx(LOCALE_NAME_INVARIANT, LCMAP_LOWERCASE, up, n, low, 512, NULL, NULL, 0) != n)
         return;
     char *out = name;
     for (int i = 0; i < n - 1;) {
-        int wu, uu, wl = utf8_len_at(w + i, &wu), ul = utf8_len_at(up + i, &uu);
-        const wchar_t *from = wl == ul && wu == uu ? up + i : w + i;
-        out += WideCharToMultiByte(CP_UTF8, 0, from, wu, out, wl, NULL, NULL);
+        int wu, uu, lu, wl = utf8_len_at(w + i, &wu), ul = utf8_len_at(up + i, &uu),
+                        ll = utf8_len_at(low + i, &lu);
+        const wchar_t *from = w + i; /* the letter itself, unless: */
+        int len = wl;
+        if (uu == wu && lu == uu && ll < ul && ll <= wl) /* the capital's small letter */
+            from = low + i, len = ll;
+        else if (uu == wu && ul <= wl) /* the capital */
+            from = up + i, len = ul;
+        out += WideCharToMultiByte(CP_UTF8, 0, from, wu, out, len, NULL, NULL);
         i += wu;
     }
+    *out = 0;
 }
 
 static bool name_is(const char *name, size_t n, const char *dev) {

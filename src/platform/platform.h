@@ -56,8 +56,9 @@ const char *asset__path_components_refused(const char *path);
 /* Rewrites one file name, in place, into the form under which this OS's file systems
  * find it, so that two spellings of one file compare equal (the watch's events name a
  * file as its directory spells it): Windows folds every letter to upper case ("a.txt"
- * is A.TXT, "\u00e9.txt" is "\u00c9.txt"), where that keeps the name's length in bytes;
- * POSIX keeps every byte. */
+ * is A.TXT, "\u00e9.txt" is "\u00c9.txt"), or to its capital's small letter where that
+ * is shorter ("\u2c6f" and "\u0250" are "\u0250"): never longer; POSIX keeps every
+ * byte. */
 void asset__path_fold_name(char *name);
 /* The last component of path (library form, absolute) spelled as its directory stores
  * it, allocated (asset_free): what a directory watch's events call the file. Windows:
