@@ -1163,6 +1163,17 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
     if (rc == ASSET_OK) rc = ops->result(arg);
     ops->hold(arg, false); /* may free it */
     asset__thread_waiting = outer;
+    /* the hold was the last reference (a completion callback released the caller's): what
+     * the free left for the flush thread (an on_reloaded_free user, a value freed only
+     * there) is told to the host from another thread, as asset_handle_release does; and
+     * before in_waits lets a destroy go on (a review) */
+    if (!asset__on_flush_thread(s) &&
+        (atomic_load_explicit(&s->dead_wake, memory_order_relaxed) ||
+         atomic_load_explicit(&s->wake_pending, memory_order_relaxed))) {
+        uv_mutex_unlock(&s->lock);
+        asset__maybe_wake(s);
+        uv_mutex_lock(&s->lock);
+    }
     if (--s->in_waits == 0 && s->stopping) uv_cond_broadcast(&s->done_cond); /* destroy */
     uv_mutex_unlock(&s->lock);
     return rc;

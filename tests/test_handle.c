@@ -1853,6 +1853,46 @@ static void test_a_budgeted_flush_gives_back_users_within_its_budget(void **stat
     asset_server_destroy(s);
 }
 
+/* A wait on another thread than the flush thread, whose handle a completion callback
+ * released (the caller's last reference): the wait's own reference freed it on that
+ * thread, and what the free left for the flush thread (an asset_handle_on_reloaded_free
+ * user) waited for an unrelated event in a host that flushes only when woken. Either the
+ * flush gives the user back, or the wait tells the host (a review). The two race: rounds. */
+static void wait_only_main(void *arg) {
+    waiter_t *w = arg;
+    w->result = asset_handle_wait(w->h, w->timeout_ms); /* h may be gone after it */
+}
+
+static void test_a_wait_off_the_flush_thread_freeing_its_handle_wakes(void **state) {
+    (void)state;
+    atomic_int wakes = 0;
+    asset_server_config_t cfg = {.max_workers = 1, .wake = count_wake_cb, .user = &wakes};
+    asset_server_t *s = asset_server_create(&cfg);
+    put(s, "k", "v");
+    asset_server_flush(s); /* this thread is the flush thread */
+    for (int i = 0; i < 32; i++) {
+        int fired = 0, freed = 0;
+        asset_handle_t *h = asset_server_load(s, "mem://k", NULL);
+        assert_int_not_equal(asset_handle_on_reloaded_free(h, never_cb, &freed, count_free), 0);
+        assert_int_not_equal(asset_handle_on_completed(h, release_in_cb, &fired), 0);
+        tu_wait_queued(s, 1);
+        waiter_t w = {h, 60000, ASSET_E_IO, false};
+        uv_thread_t t;
+        assert_int_equal(uv_thread_create(&t, wait_only_main, &w), 0);
+        wait_for_blocked_waiter(s); /* it holds its reference */
+        int woken = atomic_load(&wakes);
+        assert_int_equal(asset_server_flush(s), 1); /* the callback releases the caller's */
+        assert_int_equal(uv_thread_join(&t), 0);
+        assert_int_equal(fired, 1);
+        assert_int_equal(w.result, ASSET_OK);
+        if (freed == 0 && atomic_load(&wakes) <= woken)
+            fail_msg("round %d: the user was neither given back nor the host woken", i);
+        asset_server_flush(s);
+        assert_int_equal(freed, 1);
+    }
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_runs_a_queued_local_load_on_the_waiting_thread),
@@ -1914,6 +1954,7 @@ int main(void) {
         cmocka_unit_test(test_a_free_user_releasing_a_flush_thread_value_frees_it_or_wakes),
         cmocka_unit_test(test_a_group_released_off_the_flush_thread_wakes_for_its_childs_user),
         cmocka_unit_test(test_a_budgeted_flush_gives_back_users_within_its_budget),
+        cmocka_unit_test(test_a_wait_off_the_flush_thread_freeing_its_handle_wakes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
