@@ -568,6 +568,24 @@ static void test_http_spellings_of_one_escape_are_one_cache_entry(void **state) 
     asset_server_destroy(s);
 }
 
+/* The misbehaving server b's /goto URL that redirects to nginx's rel (the caller frees). */
+static char *goto_nginx(tu_bad_t *b, const char *rel) {
+    char *target = tu_nginx_url(&g_nginx, rel), path[512];
+    snprintf(path, sizeof path, "/goto?%s", target);
+    free(target);
+    return tu_bad_url(b, path);
+}
+
+/* A server with the loader "depnote", which notes its value's one dependency, resolved,
+ * in noted (512 bytes: tu_dep_note_parse). */
+static asset_server_t *depnote_server(char *noted) {
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "depnote", .parse = tu_dep_note_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, noted, 0), ASSET_OK);
+    return s;
+}
+
 /* A relative reference in an answer reached through a redirect resolves against the URL
  * redirected to, as a browser's does: "tex.txt" in a scene that /goto sends to
  * <nginx>/redir/b/scene.dep is <nginx>/redir/b/tex.txt. It resolved against the URL
@@ -580,16 +598,10 @@ static void test_http_relative_references_resolve_against_the_url_redirected_to(
     put("redir/b/tex.txt", "texture");
     tu_bad_t *b = tu_bad_start();
     assert_non_null(b);
-    char *target = tu_nginx_url(&g_nginx, "redir/b/scene.dep");
     char *want = tu_nginx_url(&g_nginx, "redir/b/tex.txt");
-    char path[512];
-    snprintf(path, sizeof path, "/goto?%s", target);
-    char *asked = tu_bad_url(b, path);
-    asset_server_t *s = asset_server_create(NULL);
-    assert_non_null(s);
+    char *asked = goto_nginx(b, "redir/b/scene.dep");
     char noted[512] = "";
-    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "depnote", .parse = tu_dep_note_parse};
-    assert_int_equal(asset_server_register_loader(s, &ld, noted, 0), ASSET_OK);
+    asset_server_t *s = depnote_server(noted);
     asset_load_options_t o = {.loader = "depnote"};
     asset_handle_t *h = asset_server_load(s, asked, &o);
     expect_status(h, ASSET_OK);
@@ -604,7 +616,6 @@ static void test_http_relative_references_resolve_against_the_url_redirected_to(
     asset_server_destroy(s);
     free(asked);
     free(want);
-    free(target);
     tu_bad_stop(b);
 }
 
@@ -619,11 +630,8 @@ static void test_http_manifest_entries_resolve_against_the_url_redirected_to(voi
     put("mredir/b/a.txt", "entry");
     tu_bad_t *b = tu_bad_start();
     assert_non_null(b);
-    char *target = tu_nginx_url(&g_nginx, "mredir/b/m.json");
     char *want = tu_nginx_url(&g_nginx, "mredir/b/a.txt");
-    char path[512];
-    snprintf(path, sizeof path, "/goto?%s", target);
-    char *asked = tu_bad_url(b, path);
+    char *asked = goto_nginx(b, "mredir/b/m.json");
     asset_server_t *s = asset_server_create(NULL);
     assert_non_null(s);
     asset_batch_t *m = asset_server_load_manifest(s, asked, NULL);
@@ -638,7 +646,6 @@ static void test_http_manifest_entries_resolve_against_the_url_redirected_to(voi
     asset_server_destroy(s);
     free(asked);
     free(want);
-    free(target);
     tu_bad_stop(b);
 }
 
@@ -656,17 +663,11 @@ static void test_http_same_bytes_from_another_redirect_target_are_parsed_again(v
     put("rv/tex.txt", "outer");
     tu_bad_t *b = tu_bad_start();
     assert_non_null(b);
-    char *target = tu_nginx_url(&g_nginx, "rv/d");
     char *inner = tu_nginx_url(&g_nginx, "rv/d/tex.txt");
     char *outer = tu_nginx_url(&g_nginx, "rv/tex.txt");
-    char path[512];
-    snprintf(path, sizeof path, "/goto?%s", target);
-    char *asked = tu_bad_url(b, path);
-    asset_server_t *s = asset_server_create(NULL);
-    assert_non_null(s);
+    char *asked = goto_nginx(b, "rv/d");
     char noted[512] = "";
-    asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "depnote", .parse = tu_dep_note_parse};
-    assert_int_equal(asset_server_register_loader(s, &ld, noted, 0), ASSET_OK);
+    asset_server_t *s = depnote_server(noted);
     asset_load_options_t o = {.loader = "depnote"};
     asset_handle_t *h = asset_server_load(s, asked, &o);
     expect_status(h, ASSET_OK);
@@ -687,7 +688,6 @@ static void test_http_same_bytes_from_another_redirect_target_are_parsed_again(v
     free(asked);
     free(outer);
     free(inner);
-    free(target);
     tu_bad_stop(b);
 }
 
