@@ -1892,6 +1892,23 @@ static void test_an_asset_depending_on_its_own_file_through_another_loader(void 
     destroy_holding_none(s);
 }
 
+/* Waits (a bounded number of flushes) until *reloads reaches n. */
+static void flush_until_reloads(asset_server_t *s, int *reloads, int n) {
+    for (int i = 0; i < 200 && *reloads < n; i++) {
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+}
+
+/* t.g changes (mem://), and *reloads is waited for to reach 1. */
+static void change_leaf(asset_server_t *s, int *reloads) {
+    put(s, "t.g", "leaf2");
+    asset_server_reload(s, "mem://t.g");
+    flush_until_reloads(s, reloads, 1);
+}
+
 /* A label held alone (mem://m.g#a) of an asset built on a dependency reloads when the
  * dependency changes, as the whole asset's handle would: the label's value comes from
  * the re-parse of m.g, which read the new dependency. */
@@ -1905,14 +1922,7 @@ static void test_a_label_held_alone_reloads_with_its_assets_dependency(void **st
     int reloads = 0;
     assert_true(asset_handle_on_reloaded(h, count_reload, &reloads) != 0);
     int parses = atomic_load(&g_gl.parses);
-    put(s, "t.g", "leaf2");
-    asset_server_reload(s, "mem://t.g");
-    for (int i = 0; i < 100 && !reloads; i++) {
-        asset_server_flush(s);
-        uv_mutex_lock(&s->lock);
-        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
-    }
+    change_leaf(s, &reloads);
     assert_true(atomic_load(&g_gl.parses) > parses + 1); /* t.g and m.g */
     assert_int_equal(reloads, 1);
     asset_handle_release(h);
@@ -1935,14 +1945,7 @@ static void test_a_label_held_alone_reloads_while_dependents_are_unknown(void **
     uv_mutex_lock(&s->lock);
     s->dependents_unknown++; /* as after a value found no memory for its places */
     uv_mutex_unlock(&s->lock);
-    put(s, "t.g", "leaf2");
-    asset_server_reload(s, "mem://t.g");
-    for (int i = 0; i < 100 && !reloads; i++) {
-        asset_server_flush(s);
-        uv_mutex_lock(&s->lock);
-        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
-    }
+    change_leaf(s, &reloads);
     uv_mutex_lock(&s->lock);
     s->dependents_unknown--;
     uv_mutex_unlock(&s->lock);
@@ -1973,14 +1976,7 @@ static void test_a_label_held_alone_reloads_after_its_whole_value_left_the_cache
     /* the whole value alone went: t.g's, which the label is built on, lives with it */
     assert_int_equal(atomic_load(&g_gl.frees), 1);
     int parses = atomic_load(&g_gl.parses);
-    put(s, "t.g", "leaf2");
-    asset_server_reload(s, "mem://t.g");
-    for (int i = 0; i < 100 && !reloads; i++) {
-        asset_server_flush(s);
-        uv_mutex_lock(&s->lock);
-        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
-    }
+    change_leaf(s, &reloads);
     assert_true(atomic_load(&g_gl.parses) > parses + 1); /* t.g and m.g */
     assert_int_equal(reloads, 1);
     assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
@@ -1992,16 +1988,6 @@ static void test_a_label_held_alone_reloads_after_its_whole_value_left_the_cache
      * t.g's old value alive while it lived) */
     assert_int_equal(atomic_load(&g_gl.frees), atomic_load(&g_gl.parses) + 2);
     asset_server_destroy(s);
-}
-
-/* Waits (a bounded number of flushes) until *reloads reaches n. */
-static void flush_until_reloads(asset_server_t *s, int *reloads, int n) {
-    for (int i = 0; i < 200 && *reloads < n; i++) {
-        asset_server_flush(s);
-        uv_mutex_lock(&s->lock);
-        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
-        uv_mutex_unlock(&s->lock);
-    }
 }
 
 /* The same label held by a dependency edge (p.g: "dep mem://m.g#a") after the whole
@@ -2021,9 +2007,7 @@ test_a_label_held_by_a_parent_reloads_after_its_whole_value_left_the_cache(void 
     assert_int_equal(asset_server_set_cache_budget(s, "g", 1), 0); /* evicts m.g */
     assert_int_equal(asset_server_set_cache_budget(s, "g", 0), 0);
     asset_server_flush(s);
-    put(s, "t.g", "leaf2");
-    asset_server_reload(s, "mem://t.g");
-    flush_until_reloads(s, &reloads, 1);
+    change_leaf(s, &reloads);
     assert_int_equal(reloads, 1);
     assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
     asset_handle_release(h);
@@ -2045,9 +2029,7 @@ static void test_a_no_cache_label_held_alone_reloads_with_its_assets_dependency(
     asset_server_flush(s); /* frees the whole value */
     int reloads = 0;
     assert_true(asset_handle_on_reloaded(h, count_reload, &reloads) != 0);
-    put(s, "t.g", "leaf2");
-    asset_server_reload(s, "mem://t.g");
-    flush_until_reloads(s, &reloads, 1);
+    change_leaf(s, &reloads);
     assert_int_equal(reloads, 1);
     assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
     asset_handle_release(h);
@@ -2086,9 +2068,7 @@ static void test_many_labels_held_alone_reload_in_linear_looks(void **state) {
     uv_mutex_lock(&s->lock);
     uint64_t visits = s->dependents_visits;
     uv_mutex_unlock(&s->lock);
-    put(s, "t.g", "leaf2");
-    asset_server_reload(s, "mem://t.g");
-    flush_until_reloads(s, &reloads, 1);
+    change_leaf(s, &reloads);
     assert_int_equal(reloads, 1);
     uv_mutex_lock(&s->lock);
     visits = s->dependents_visits - visits;
