@@ -2305,10 +2305,12 @@ static int dir_entries(const char *dir) {
     return n;
 }
 
-static void test_every_failed_allocation_of_a_trace_write_says_no_memory(void **state) {
-    (void)state;
+/* A trace rewritten over a good one (in dir `sub`) with memory failing as arm(k) has
+ * it, for k from 1 until nothing fails: each failure says ASSET_E_NO_MEMORY and leaves
+ * the good file whole, and no temporary file beside it. */
+static void trace_write_failing_allocations(const char *sub, void (*arm)(unsigned long)) {
     asset_trace_t *tr = one_load_trace();
-    char *dir = tu_path(g_dir, "trace_oom");
+    char *dir = tu_path(g_dir, sub);
     assert_int_equal(tu_os_mkdir(dir), 0);
     char *path = tu_path(dir, "t.json");
     assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
@@ -2316,24 +2318,30 @@ static void test_every_failed_allocation_of_a_trace_write_says_no_memory(void **
     assert_true(good > 0);
     int hits = 0;
     for (unsigned long k = 1; k <= 32; k++) {
-        arm_this_thread(k);
+        arm(k);
         asset_status_t st = asset_trace_write_chrome_json(tr, path);
         bool hit = atomic_load(&g_injected) > 0;
-        arm_this_thread(0);
+        arm(0);
         if (!hit) {
             assert_int_equal(st, ASSET_OK);
             break;
         }
         hits++;
         if (st != ASSET_OK && st != ASSET_E_NO_MEMORY)
-            fail_msg("allocation %lu failed: %s, not ASSET_E_NO_MEMORY", k, asset_err_name(st));
+            fail_msg("%s: allocation %lu failed: %s, not ASSET_E_NO_MEMORY", sub, k,
+                     asset_err_name(st));
         assert_int_equal(file_size(path), good);
-        assert_int_equal(dir_entries(dir), 1); /* t.json, and no temporary file */
+        if (dir_entries(dir) != 1) fail_msg("%s: allocation %lu failed: a file left", sub, k);
     }
     assert_true(hits >= 4); /* the copies, and the temporary file's name */
     asset_trace_destroy(tr);
     free(path);
     free(dir);
+}
+
+static void test_every_failed_allocation_of_a_trace_write_says_no_memory(void **state) {
+    (void)state;
+    trace_write_failing_allocations("trace_oom", arm_this_thread); /* the k-th alone */
 }
 
 /* Bug (fs_win32.c asset__remove): removing the temporary trace file converted its name
@@ -2342,33 +2350,7 @@ static void test_every_failed_allocation_of_a_trace_write_says_no_memory(void **
  * trace. Every allocation from the K-th on fails here; POSIX's remove allocates none. */
 static void test_a_trace_write_short_of_memory_to_the_end_leaves_no_temporary_file(void **state) {
     (void)state;
-    asset_trace_t *tr = one_load_trace();
-    char *dir = tu_path(g_dir, "trace_oom_on");
-    assert_int_equal(tu_os_mkdir(dir), 0);
-    char *path = tu_path(dir, "t.json");
-    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
-    long good = file_size(path);
-    assert_true(good > 0);
-    int hits = 0;
-    for (unsigned long k = 1; k <= 32; k++) {
-        arm_this_thread_from(k);
-        asset_status_t st = asset_trace_write_chrome_json(tr, path);
-        bool hit = atomic_load(&g_injected) > 0;
-        arm_this_thread_from(0);
-        if (!hit) {
-            assert_int_equal(st, ASSET_OK);
-            break;
-        }
-        hits++;
-        if (st != ASSET_OK && st != ASSET_E_NO_MEMORY)
-            fail_msg("allocations from %lu on failed: %s", k, asset_err_name(st));
-        assert_int_equal(file_size(path), good);
-        if (dir_entries(dir) != 1) fail_msg("allocations from %lu on failed: a file left", k);
-    }
-    assert_true(hits >= 4);
-    asset_trace_destroy(tr);
-    free(path);
-    free(dir);
+    trace_write_failing_allocations("trace_oom_on", arm_this_thread_from); /* k-th on */
 }
 
 /* Bug (graph.c step): a job is freed while its parse still runs. The parse of p.n
