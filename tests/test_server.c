@@ -1256,6 +1256,25 @@ static asset_status_t idle_task_fn(asset_task_t *t, void *arg) {
     uv_sem_wait(&k->go);
     return ASSET_OK;
 }
+/* Starts the task above on s's worker and waits until it runs (k->spare set). */
+static asset_handle_t *idle_task_start(asset_server_t *s, idle_task_t *k) {
+    memset(k, 0, sizeof *k);
+    uv_sem_init(&k->entered, 0);
+    uv_sem_init(&k->go, 0);
+    asset_handle_t *ht = asset_server_spawn(s, idle_task_fn, k, NULL, NULL);
+    uv_sem_wait(&k->entered);
+    return ht;
+}
+
+/* Lets it end, and releases it. */
+static void idle_task_end(idle_task_t *k, asset_handle_t *ht) {
+    uv_sem_post(&k->go);
+    tu_wait(ht); /* its status does not matter */
+    asset_handle_release(ht);
+    uv_sem_destroy(&k->entered);
+    uv_sem_destroy(&k->go);
+}
+
 static void test_a_request_call_after_its_finish_stores_nothing(void **state) {
     (void)state;
     destroy_in_cb_t d = {0};
@@ -1264,11 +1283,8 @@ static void test_a_request_call_after_its_finish_stores_nothing(void **state) {
     asset_request_t *r1;
     asset_server_t *s = one_async_read_finished(&d, &a, &h1, &r1);
     /* the single worker runs the task once it let job 1 go: r1 is idle, kept by it */
-    idle_task_t k = {0};
-    uv_sem_init(&k.entered, 0);
-    uv_sem_init(&k.go, 0);
-    asset_handle_t *ht = asset_server_spawn(s, idle_task_fn, &k, NULL, NULL);
-    uv_sem_wait(&k.entered);
+    idle_task_t k;
+    asset_handle_t *ht = idle_task_start(s, &k);
     bool idle = k.spare == r1;
     if (idle) {
         char longv[200]; /* longer than the request's inline buffer: allocated */
@@ -1291,14 +1307,10 @@ static void test_a_request_call_after_its_finish_stores_nothing(void **state) {
         assert_null(r1->version);
         assert_null(r1->data);
     }
-    uv_sem_post(&k.go);
-    tu_wait(ht); /* its status does not matter */
-    asset_handle_release(ht);
+    idle_task_end(&k, ht);
     asset_handle_release(h1);
     asset_server_destroy(s); /* frees the kept request: what it held leaked */
     async_free(&a);
-    uv_sem_destroy(&k.entered);
-    uv_sem_destroy(&k.go);
     if (!idle) skip(); /* the worker did not keep the request: nothing to test */
 }
 
@@ -1313,11 +1325,8 @@ static void test_late_request_calls_in_a_loop_log_a_bounded_number_of_lines(void
     asset_handle_t *h1;
     asset_request_t *r1;
     asset_server_t *s = one_async_read_finished(&d, &a, &h1, &r1);
-    idle_task_t k = {0};
-    uv_sem_init(&k.entered, 0);
-    uv_sem_init(&k.go, 0);
-    asset_handle_t *ht = asset_server_spawn(s, idle_task_fn, &k, NULL, NULL);
-    uv_sem_wait(&k.entered);
+    idle_task_t k;
+    asset_handle_t *ht = idle_task_start(s, &k);
     bool idle = k.spare == r1;
     if (idle) {
         for (int i = 0; i < 10000; i++)
@@ -1331,14 +1340,10 @@ static void test_late_request_calls_in_a_loop_log_a_bounded_number_of_lines(void
         asset_request_finish(r1, ASSET_OK); /* another kind of late call: counted with them */
         assert_true(d.errors <= before + 1);
     }
-    uv_sem_post(&k.go);
-    tu_wait(ht);
-    asset_handle_release(ht);
+    idle_task_end(&k, ht);
     asset_handle_release(h1);
-    asset_server_destroy(s);
+    asset_server_destroy(s); /* frees the kept request: what it held leaked */
     async_free(&a);
-    uv_sem_destroy(&k.entered);
-    uv_sem_destroy(&k.go);
     if (!idle) skip(); /* the worker did not keep the request: nothing to test */
 }
 
