@@ -50,27 +50,32 @@ typedef socklen_t tu_socklen_t;
 static void tu_net_init(void) {}
 #endif
 
-static tu_sock_t bind_loopback(int *port_out) {
+/* A socket bound to a free port of 127.0.0.1, or of ::1 when v6 (TU_NO_SOCK: none). */
+static tu_sock_t bind_loopback_of(int *port_out, bool v6) {
     tu_net_init();
-    tu_sock_t fd = socket(AF_INET, SOCK_STREAM | TU_SOCK_CLOEXEC, 0);
+    tu_sock_t fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | TU_SOCK_CLOEXEC, 0);
     if (fd == TU_NO_SOCK) return TU_NO_SOCK;
 #ifndef _WIN32 /* on Windows SO_REUSEADDR would let another socket steal the port */
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 #endif
     struct sockaddr_in a = {0};
+    struct sockaddr_in6 a6 = {0};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    tu_socklen_t len = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+    a6.sin6_family = AF_INET6;
+    a6.sin6_addr = in6addr_loopback;
+    struct sockaddr *sa = v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a;
+    tu_socklen_t len = v6 ? (tu_socklen_t)sizeof a6 : (tu_socklen_t)sizeof a;
+    if (bind(fd, sa, len) != 0 || getsockname(fd, sa, &len) != 0) {
         tu_sock_close(fd);
         return TU_NO_SOCK;
     }
-    *port_out = ntohs(a.sin_port);
+    *port_out = ntohs(v6 ? a6.sin6_port : a.sin_port);
     return fd;
 }
+
+static tu_sock_t bind_loopback(int *port_out) { return bind_loopback_of(port_out, false); }
 
 int tu_closed_port(void) {
     int port = 0;
@@ -867,9 +872,13 @@ static void wake_close(tu_sock_t p[2]) {
 }
 #endif
 
-tu_bad_t *tu_bad_start(void) {
+static tu_bad_t *bad_start(bool v6) {
     tu_bad_t *b = calloc(1, sizeof *b);
-    b->listen_fd = bind_loopback(&b->port);
+    b->listen_fd = bind_loopback_of(&b->port, v6);
+    if (v6 && b->listen_fd == TU_NO_SOCK) { /* no IPv6 loopback here */
+        free(b);
+        return NULL;
+    }
     if (b->listen_fd == TU_NO_SOCK || listen(b->listen_fd, 64) != 0 || !wake_pair(b->stop_pipe) ||
         !wake_pair(b->go_pipe))
         abort();
@@ -880,6 +889,10 @@ tu_bad_t *tu_bad_start(void) {
     if (uv_thread_create(&b->thread, bad_main, b) != 0) abort();
     return b;
 }
+
+tu_bad_t *tu_bad_start(void) { return bad_start(false); }
+
+tu_bad_t *tu_bad_start6(void) { return bad_start(true); }
 
 int tu_bad_port(const tu_bad_t *b) { return b->port; }
 

@@ -69,6 +69,9 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * "hello" the first time, then a 500 each time), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
+/* The same server on [::1] (tu_bad_url still names 127.0.0.1: build its URLs from
+ * tu_bad_port); NULL when ::1 cannot be bound here. */
+tu_bad_t *tu_bad_start6(void);
 int tu_bad_port(const tu_bad_t *b);
 char *tu_bad_url(const tu_bad_t *b, const char *path); /* free() it */
 int tu_bad_connections(tu_bad_t *b);

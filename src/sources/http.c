@@ -505,9 +505,139 @@ static bool ipv4_dotted(const char *h, size_t hn, char *out) {
     return true;
 }
 
+/* The 16 bytes of the IPv6 address a (n bytes, its brackets apart) in out, as inet_pton
+ * (glibc's, ISC's) reads it: up to 8 groups of up to 4 hex digits, one "::" for at least
+ * one zero group, the last 32 bits possibly dotted (no leading zero in a part). */
+static bool ipv6_parse(const char *a, size_t n, uint8_t out[16]) {
+    size_t k = 0, gap = SIZE_MAX, i = 0, tok = 0;
+    unsigned v = 0, digits = 0;
+    if (n && a[0] == ':' && (n < 2 || a[1] != ':')) return false;
+    if (n && a[0] == ':') i = 1; /* the first of a leading "::" */
+    for (; i < n; i++) {
+        int d = hex_digit(a[i]);
+        if (d >= 0) {
+            if (++digits > 4) return false;
+            v = v << 4 | (unsigned)d;
+        } else if (a[i] == ':') {
+            tok = i + 1;
+            if (!digits) {
+                if (gap != SIZE_MAX) return false;
+                gap = k;
+                continue;
+            }
+            if (i + 1 == n || k + 2 > 16) return false;
+            out[k++] = (uint8_t)(v >> 8), out[k++] = (uint8_t)v;
+            v = digits = 0;
+        } else if (a[i] == '.' && k + 4 <= 16) {
+            unsigned part = 0, parts = 0, pd = 0;
+            for (size_t j = tok; j <= n; j++) {
+                if (j < n && a[j] >= '0' && a[j] <= '9') {
+                    if (pd++ && !part) return false; /* a leading zero */
+                    if ((part = part * 10 + (unsigned)(a[j] - '0')) > 255) return false;
+                } else if ((j == n || a[j] == '.') && pd && parts < 4) {
+                    out[k + parts++] = (uint8_t)part;
+                    part = pd = 0;
+                } else {
+                    return false;
+                }
+            }
+            if (parts != 4) return false;
+            k += 4;
+            digits = 0;
+            break;
+        } else {
+            return false;
+        }
+    }
+    if (digits) {
+        if (k + 2 > 16) return false;
+        out[k++] = (uint8_t)(v >> 8), out[k++] = (uint8_t)v;
+    }
+    if (gap != SIZE_MAX) {
+        if (k == 16) return false;
+        memmove(out + gap + (16 - k), out + gap, k - gap);
+        memset(out + gap, 0, 16 - k);
+        k = 16;
+    }
+    return k == 16;
+}
+
+/* The 16 bytes of an IPv6 address written as inet_ntop writes them (ISC's, glibc's):
+ * lowercase hex without leading zeros, the first longest run of two or more zero groups
+ * as "::", "::a.b.c.d" and "::ffff:a.b.c.d" dotted. out: 46 bytes. */
+static void ipv6_text(const uint8_t b[16], char *out) {
+    unsigned w[8];
+    int best = -1, blen = 0, cur = -1, clen = 0;
+    for (int i = 0; i < 8; i++) {
+        w[i] = (unsigned)b[2 * i] << 8 | b[2 * i + 1];
+        if (w[i]) {
+            cur = -1;
+            continue;
+        }
+        if (cur < 0) cur = i, clen = 0;
+        if (++clen > blen) best = cur, blen = clen;
+    }
+    if (blen < 2) best = -1;
+    size_t k = 0;
+    for (int i = 0; i < 8; i++) {
+        if (best >= 0 && i >= best && i < best + blen) {
+            if (i == best) out[k++] = ':';
+            continue;
+        }
+        if (i) out[k++] = ':';
+        if (i == 6 && best == 0 && (blen == 6 || (blen == 5 && w[5] == 0xffff))) {
+            k += (size_t)sprintf(out + k, "%u.%u.%u.%u", b[12], b[13], b[14], b[15]);
+            break;
+        }
+        k += (size_t)sprintf(out + k, "%x", w[i]);
+    }
+    if (best >= 0 && best + blen == 8) out[k++] = ':';
+    out[k] = 0;
+}
+
+/* Whether h (hn bytes, its port apart) is a bracketed IPv6 literal libcurl takes, written
+ * in out (72 bytes) as libcurl names the host (its hostname_check, 7.88.1): the address
+ * in inet_ntop's form when that is shorter ("[0:0::1]" is "[::1]"), lowercased (its
+ * connection cache's key is), a zone id kept, its "%25" or '%' written "%25". */
+static bool ipv6_bracketed(const char *h, size_t hn, char *out) {
+    if (hn < 4 || h[0] != '[' || h[hn - 1] != ']') return false;
+    const char *a = h + 1, *end = h + hn - 1;
+    size_t an = strspn(a, "0123456789abcdefABCDEF:."), zn = 0;
+    const char *z = NULL;
+    if (an > (size_t)(end - a)) return false;
+    if (a + an != end) { /* a zone id: "%25eth0", "%eth0" */
+        if (a[an] != '%') return false;
+        z = a + an + 1;
+        if (end - z > 2 && z[0] == '2' && z[1] == '5') z += 2;
+        zn = (size_t)(end - z);
+        if (!zn || zn > 15) return false;
+    }
+    uint8_t b[16];
+    char text[46];
+    if (!ipv6_parse(a, an, b)) return false;
+    ipv6_text(b, text);
+    size_t k = 0;
+    out[k++] = '[';
+    if (strlen(text) < an) {
+        memcpy(out + k, text, strlen(text));
+        k += strlen(text);
+    } else {
+        for (size_t i = 0; i < an; i++) out[k++] = (char)asset__ascii_lower((unsigned char)a[i]);
+    }
+    if (z) {
+        memcpy(out + k, "%25", 3);
+        memcpy(out + k + 3, z, zn);
+        k += 3 + zn;
+    }
+    out[k++] = ']';
+    out[k] = 0;
+    return true;
+}
+
 /* The key of uri's host in out (cap bytes, terminated): "scheme://host[:port]" as libcurl
  * counts a host's connections, whatever the spelling: scheme and host lowercased, an
- * IPv4 address dotted (ipv4_dotted), else the host's %XX escapes decoded (as libcurl's
+ * IPv4 address dotted (ipv4_dotted), an IPv6 literal in libcurl's form (ipv6_bracketed:
+ * "[0:0::1]" is "[::1]"), else the host's %XX escapes decoded (as libcurl's
  * decode_host does: "%6Cocalhost" is localhost; not inside an IPv6 literal's
  * brackets), user info dropped, the port's leading zeros
  * and the scheme's default port dropped. A
@@ -533,8 +663,8 @@ static size_t host_key(const char *uri, char *out, size_t cap) {
     if ((sn == 4 && pn == 2 && !memcmp(port, "80", 2)) ||
         (sn == 5 && pn == 3 && !memcmp(port, "443", 3)))
         pn = 0;
-    char v4[16];
-    bool dotted = *h != '[' && ipv4_dotted(h, hn, v4);
+    char v4[72]; /* a dotted IPv4 address or a bracketed IPv6 one, as libcurl writes it */
+    bool dotted = *h != '[' ? ipv4_dotted(h, hn, v4) : ipv6_bracketed(h, hn, v4);
     size_t n = sn + 3 + (dotted ? strlen(v4) : hn) + (pn ? 1 + pn : 0);
     if (n >= cap) return 0;
     for (size_t i = 0; i < sn; i++) out[i] = (char)asset__ascii_lower((unsigned char)uri[i]);
