@@ -1308,6 +1308,11 @@ bool asset__job_of_runs_here(const asset_server_t *s);
  * there must still reach the I/O thread). Set it before the server's threads exist;
  * NULL otherwise. */
 extern void (*asset__job_pending_hook)(asset__job_t *j);
+/* Tests: when set, asset__pool_start creates each worker thread with it instead of
+ * uv_thread_create (a failure as a thread limit would give: UV_EAGAIN). Set it before
+ * asset_server_create; NULL otherwise. */
+typedef int (*asset__thread_create_fn)(uv_thread_t *t, uv_thread_cb fn, void *arg);
+extern asset__thread_create_fn asset__pool_thread_create_hook;
 /* Tests: called by a pkg:// lookup that found its package on pkg_path, before it
  * records it (sources/pkg.c). */
 extern void (*asset__pkg_found_hook)(const char *name);

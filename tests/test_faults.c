@@ -1087,6 +1087,54 @@ static void test_a_batch_that_could_not_be_made_reads_as_failed_and_done(void **
     pool_alive(x);
 }
 
+/* ---- worker threads that cannot all be had (a thread limit) ---- */
+
+static atomic_int g_threads_allowed; /* thread creations that succeed; the rest: EAGAIN */
+static int limited_thread_create(uv_thread_t *t, uv_thread_cb fn, void *arg) {
+    if (atomic_fetch_sub(&g_threads_allowed, 1) <= 0) return UV_EAGAIN;
+    return uv_thread_create(t, fn, arg);
+}
+
+typedef struct {
+    int warns, errors;
+    char last[256];
+} thread_log_t;
+static void thread_log(int level, const char *msg, void *user) {
+    thread_log_t *l = user;
+    if (level == ASSET_LOG_WARN) l->warns++;
+    if (level == ASSET_LOG_ERROR) l->errors++;
+    snprintf(l->last, sizeof l->last, "%s", msg);
+}
+
+/* Only some of max_workers threads could start: the server ran with those and said
+ * nothing (a review); none at all failed the create without a word. */
+static void test_workers_that_cannot_all_start_are_logged(void **state) {
+    (void)state;
+    thread_log_t l = {0};
+    asset_server_config_t cfg = {.max_workers = 4, .log = thread_log, .user = &l};
+    atomic_store(&g_threads_allowed, 1);
+    asset__pool_thread_create_hook = limited_thread_create;
+    asset_server_t *s = asset_server_create(&cfg);
+    asset__pool_thread_create_hook = NULL;
+    assert_non_null(s);
+    assert_int_equal(s->nworkers, 1);
+    assert_int_equal(l.warns, 1);
+    assert_non_null(strstr(l.last, "only 1 of 4 worker threads"));
+    assert_int_equal(asset_mem_put(s, "a", "abc", 3), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://a", ASSET_OK); /* the one worker runs it */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+
+    memset(&l, 0, sizeof l);
+    atomic_store(&g_threads_allowed, 0);
+    asset__pool_thread_create_hook = limited_thread_create;
+    s = asset_server_create(&cfg);
+    asset__pool_thread_create_hook = NULL;
+    assert_null(s);
+    assert_int_equal(l.errors, 1);
+    assert_non_null(strstr(l.last, "cannot start a worker thread"));
+}
+
 int main(void) {
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
     asset_set_allocator(&hook); /* before any server */
@@ -1123,6 +1171,7 @@ int main(void) {
         T(test_an_adopted_buffers_free_fn_may_call_the_server),
         T(test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok),
         T(test_a_batch_that_could_not_be_made_reads_as_failed_and_done),
+        T(test_workers_that_cannot_all_start_are_logged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
