@@ -978,8 +978,13 @@ static void close_handle(rio_t *r, uv_handle_t *h) {
 
 static void timer_closed(uv_handle_t *h) { rio_release(h->data); }
 
+/* How often a polled file is looked at: reload_debounce_ms, but from 100 ms to 1 s. It
+ * was reload_debounce_ms however long: a debounce of a minute left a polled file's change
+ * unseen for up to a minute, and its reload a minute after that (a review); the
+ * debounce still waits its quiet time after the poll sees the change. */
 static unsigned poll_ms(const asset_server_t *s) {
-    return s->cfg.reload_debounce_ms < 100 ? 100 : s->cfg.reload_debounce_ms;
+    uint32_t ms = s->cfg.reload_debounce_ms;
+    return ms < 100 ? 100 : ms > 1000 ? 1000 : (unsigned)ms;
 }
 
 static void debounce_fire(uv_timer_t *t);
@@ -1671,7 +1676,8 @@ static void dir_check(uv_timer_t *t) {
 }
 
 static unsigned dir_check_ms(const asset_server_t *s) {
-    return poll_ms(s) < 1000 ? 1000 : poll_ms(s);
+    uint32_t ms = s->cfg.reload_debounce_ms; /* not poll_ms: a stat per directory */
+    return ms < 1000 ? 1000 : (unsigned)ms;
 }
 
 static void rio_stop(void *arg) {

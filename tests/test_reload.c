@@ -2632,6 +2632,41 @@ static void test_a_poll_that_cannot_start_is_logged(void **state) {
     atomic_store(&asset__watch_force_poll, false);
 }
 
+/* A polled file was looked at every reload_debounce_ms (at least 100): with a long
+ * debounce (60 s) its change went unseen for up to that long, and its reload came up to
+ * twice the debounce after the save. The poll looks at least once a second. The change
+ * is written again until the I/O thread sees one (the poll's first look may have taken
+ * the first write as its starting point); its reload, 60 s later, is not waited for. */
+static void test_a_long_debounce_still_polls_often(void **state) {
+    (void)state;
+    atomic_store(&asset__watch_force_poll, true);
+    char *dir = tu_mkdtemp();
+    char *path = tu_write_file(dir, "p.txt", "one", 3);
+    logcap_t log = {0};
+    asset_server_config_t cfg = {
+        .watch = true, .reload_debounce_ms = 60000, .log = log_cb, .user = &log};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = tu_load_wait(s, path, ASSET_OK);
+    wait_watched(s, 1);
+    uint64_t changes = atomic_load(&s->rio_changes);
+    static const char *const texts[] = {"two!", "three", "four..", "five..."};
+    uint64_t deadline = now_ms() + 20000; /* a third of the debounce: a poll at 60 s fails */
+    for (unsigned i = 0; atomic_load(&s->rio_changes) == changes; i++) {
+        if (now_ms() > deadline) fail_msg("no poll saw the change in 20 s");
+        if (i % 50 == 0) write_in_place(path, texts[i / 50 % 4], 1); /* every 0.5 s */
+        wait_news(s, 10);
+    }
+    logcap_t l = log_snapshot(&log);
+    assert_non_null(strstr(l.last, "polling its files every 1000 ms"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    atomic_store(&asset__watch_force_poll, false);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+}
+
 /* Loads `loaded_as` (the file `path`, or another name of it: a spelling, a link), edits `path` in
  * place and waits for the reload: the directory watch names the file as the directory stores it. */
 static void reloads_when_loaded_as(const char *path, const char *loaded_as, const char *text) {
@@ -3840,6 +3875,7 @@ int main(void) {
         cmocka_unit_test(test_a_change_dropped_by_a_full_event_queue_is_still_reloaded),
         cmocka_unit_test(test_polling_fallback_when_watches_run_out),
         cmocka_unit_test(test_a_poll_that_cannot_start_is_logged),
+        cmocka_unit_test(test_a_long_debounce_still_polls_often),
         cmocka_unit_test(test_a_budgeted_flush_starts_dependents_reloads_within_its_budget),
         cmocka_unit_test(test_a_symlink_to_another_directory_reloads_when_its_target_changes),
         cmocka_unit_test(test_a_file_replaced_by_a_symlink_reloads_when_its_target_changes),
