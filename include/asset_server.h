@@ -194,6 +194,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                          working directory at create, as bare paths. */
     const char *file_root;            /* if set, file:// and bare paths may not escape it
                                          and bare relative paths resolve against it. Copied.
+                                         A relative one is taken against the working
+                                         directory at create: "" (as ".") is that
+                                         directory itself, not "no root" (NULL is).
                                          Windows: "C:\\x", "C:/x" and "file:///C:/x" all
                                          work; UNC paths, streams, device names and "C:x"
                                          are refused (docs/platforms.md). A file_root

@@ -114,6 +114,33 @@ static void test_relative_file_root_resolves_against_cwd(void **state) {
     free(dir);
 }
 
+/* file_root "" is a relative root like any: the working directory itself, and loads
+ * may not leave it (it is not "no root": that is NULL). */
+static void test_an_empty_file_root_is_the_working_directory(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    free(tu_write_file(dir, "assets/x.txt", "x!", 2));
+    free(tu_write_file(dir, "y.txt", "y!", 2));
+    char *cwd = tu_path(dir, "assets");
+    char old[4096];
+    assert_int_equal(tu_os_getcwd(old, sizeof old), 0);
+    assert_int_equal(tu_os_chdir(cwd), 0);
+    asset_server_config_t cfg = {0};
+    cfg.file_root = "";
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_int_equal(tu_os_chdir(old), 0);
+    assert_non_null(s);
+    assert_string_equal(s->file_root, cwd);
+    asset_handle_t *h = tu_load_wait(s, "x.txt", ASSET_OK);
+    tu_expect_text(h, "x!");
+    asset_handle_release(h);
+    asset_handle_release(tu_load_wait(s, "../y.txt", ASSET_E_FORBIDDEN));
+    asset_server_destroy(s);
+    free(cwd);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* A file_root the platform's path rules refuse (POSIX: a backslash; Windows: "C:", a
  * UNC share, in test_platform_win32) fails the create: nothing could load beneath it
  * (it was created, and every load under it was refused). */
@@ -1372,6 +1399,7 @@ int main(void) {
         cmocka_unit_test(test_create_with_null_config_uses_defaults),
         cmocka_unit_test(test_create_with_config_applies_and_copies_it),
         cmocka_unit_test(test_relative_file_root_resolves_against_cwd),
+        cmocka_unit_test(test_an_empty_file_root_is_the_working_directory),
         cmocka_unit_test(test_a_file_root_the_path_rules_refuse_fails_create),
         cmocka_unit_test(test_instance_is_one_lazy_server_until_shutdown),
         cmocka_unit_test(test_shutdown_instance_refused_in_its_callback_keeps_the_instance),
