@@ -3016,17 +3016,12 @@ static void test_a_file_loaded_in_other_non_ascii_letters_reloads(void **state) 
     free(dir);
 }
 
-/* Windows: a watched file renamed to other letters outside ASCII ("\u00e9t\u00e9.txt" to
- * "\u00c9t\u00c9.txt", a case-only rename: Explorer's, or a checkout of a commit that
- * renamed it) reloads when it changes after: its watch kept the name it had when the
- * watch began, folded in ASCII only, and the events name the new spelling, so no later
- * change of it was seen (an ASCII case rename was seen: both sides fold "A" to "a"). */
-static void test_a_file_renamed_to_other_non_ascii_letters_reloads(void **state) {
-    (void)state;
-    TU_SKIP_UNLESS(tu_os_windows_paths(), "file names are case-sensitive");
+/* A watched file `from` renamed `to` (the same file to Windows: another case) reloads
+ * when it is saved after, through its new spelling. */
+static void case_rename_reloads(const char *from, const char *to) {
     char *dir = tu_mkdtemp();
-    char *path = tu_write_file(dir, "\xc3\xa9t\xc3\xa9.txt", "one", 3); /* "\u00e9t\u00e9" */
-    char *upper = tu_path(dir, "\xc3\x89t\xc3\x89.txt");                /* "\u00c9t\u00c9" */
+    char *path = tu_write_file(dir, from, "one", 3);
+    char *upper = tu_path(dir, to);
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
     asset_handle_t *h = tu_load_wait(s, path, ASSET_OK);
@@ -3052,6 +3047,18 @@ static void test_a_file_renamed_to_other_non_ascii_letters_reloads(void **state)
     free(dir);
 }
 
+/* Windows: a watched file renamed to other letters outside ASCII ("\u00e9t\u00e9.txt" to
+ * "\u00c9t\u00c9.txt", a case-only rename: Explorer's, or a checkout of a commit that
+ * renamed it) reloads when it changes after: its watch kept the name it had when the
+ * watch began, folded in ASCII only, and the events name the new spelling, so no later
+ * change of it was seen (an ASCII case rename was seen: both sides fold "A" to "a"). */
+static void test_a_file_renamed_to_other_non_ascii_letters_reloads(void **state) {
+    (void)state;
+    TU_SKIP_UNLESS(tu_os_windows_paths(), "file names are case-sensitive");
+    case_rename_reloads("\xc3\xa9t\xc3\xa9.txt",
+                        "\xc3\x89t\xc3\x89.txt"); /* \u00e9t\u00e9, \u00c9t\u00c9 */
+}
+
 /* Twenty-third review: the same with a letter whose capital is longer in UTF-8
  * ("\u0250.txt", turned a, 2 bytes, renamed "\u2c6f.txt", 3 bytes: one file to wine and
  * NTFS). The fold (upper case, in place) kept a letter whose capital has another
@@ -3059,27 +3066,7 @@ static void test_a_file_renamed_to_other_non_ascii_letters_reloads(void **state)
 static void test_a_file_renamed_to_a_capital_of_another_length_reloads(void **state) {
     (void)state;
     TU_SKIP_UNLESS(tu_os_windows_paths(), "file names are case-sensitive");
-    char *dir = tu_mkdtemp();
-    char *path = tu_write_file(dir, "\xc9\x90.txt", "one", 3); /* "\u0250" */
-    char *upper = tu_path(dir, "\xe2\xb1\xaf.txt");            /* "\u2c6f" */
-    logcap_t log = {0};
-    asset_server_t *s = watch_server(&log);
-    asset_handle_t *h = tu_load_wait(s, path, ASSET_OK);
-    wait_watched(s, 1);
-    char *mid = tu_path(dir, "mid.txt"); /* wine keeps the spelling on a case rename */
-    assert_int_equal(tu_os_rename_replace(path, mid), 0);
-    assert_int_equal(tu_os_rename_replace(mid, upper), 0);
-    free(mid);
-    write_in_place(upper, "two, after the rename", 1);
-    wait_text(s, h, "two, after the rename", "the save after the rename was not reloaded");
-    write_in_place(upper, "three, saved again", 1);
-    wait_text(s, h, "three, saved again", "the renamed file's next save was not reloaded");
-    asset_handle_release(h);
-    asset_server_destroy(s);
-    tu_rmrf(dir);
-    free(upper);
-    free(path);
-    free(dir);
+    case_rename_reloads("\xc9\x90.txt", "\xe2\xb1\xaf.txt"); /* \u0250, \u2c6f */
 }
 
 /* Windows: a file loaded by its 8.3 short name ("LONGFI~1.TXT", which Windows and wine
