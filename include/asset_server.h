@@ -360,10 +360,11 @@ typedef struct asset_stats {
 /* Creates a server. NULL cfg: all defaults. Strings in cfg are copied. Returns NULL
  * only when memory or threads cannot be had, when cfg->file_root is relative and the
  * working directory cannot be read (removed, say) or is refused by the path rules (see
- * there), or when cfg->json_max_depth is above 1000 (each logged at ASSET_LOG_ERROR). Worker
- * threads start here; the I/O thread starts on first need (timeouts, HTTP). When only some
- * of max_workers threads can start (a thread limit), the server runs with those and logs
- * at ASSET_LOG_WARN how many; none at all fails the create (ASSET_LOG_ERROR). Any thread. */
+ * there), or when cfg->json_max_depth is above 1000 (each logged at ASSET_LOG_ERROR, but
+ * for a failed allocation, which is not logged). Worker threads start here; the I/O thread starts
+ * on first need (timeouts, HTTP). When only some of max_workers threads can start (a thread limit),
+ * the server runs with those and logs at ASSET_LOG_WARN how many; none at all fails the create
+ * (ASSET_LOG_ERROR). Any thread. */
 ASSET_API asset_server_t *asset_server_create(const asset_server_config_t *cfg);
 /* Cancels every load, joins every thread, frees every handle, value and cache of the
  * server; a pending read of an ASYNC source is waited for until the source finishes it
