@@ -984,13 +984,15 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * release it then). The wait holds a reference of its own: a callback
  * that its flushes fire may release the caller's.
  * Run-on-wait (timeout_ms != 0): while the load is still queued and reads from a
- * built-in local source (file://, pkg://, mem://), the waiting thread runs it itself
+ * built-in source (file://, pkg://, mem://, http(s)://: its read only starts the
+ * transfer, on the I/O thread), the waiting thread runs it itself
  * instead of sleeping until a worker has; once it parsed (or while its parse runs), the
  * same for the dependencies it declared that are still queued, one at a time. They may
  * so run ahead of loads queued before them, and a wait with a timeout may return late
- * by one read and parse. Never user sources (their reads may wait for this very
- * thread) or HTTP (the I/O thread's), but on one of the server's workers (a wait inside
- * a task, a parse or a read): there any queued job of it, a spawned task's too. Jobs so
+ * by one read and parse. Never a user source's read (it may wait for this very
+ * thread), but on one of the server's workers (a wait inside a task, a parse or a
+ * read): there any queued job of it, a spawned task's too. A load whose read is over
+ * (a user ASYNC source's, HTTP's) has its parse left: any waiting thread runs it. Jobs so
  * run nest (a wait inside one runs the next...) at most 32 deep on a thread: deeper, a
  * wait that would have to run its job returns ASSET_E_BUSY (a stack's bound).
  * Web, single-threaded build (no -pthread, docs/web.md): the wait runs queued jobs

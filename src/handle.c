@@ -1198,7 +1198,15 @@ bool asset__job_runnable_here(const asset__job_t *j) {
     if (j->handles &&
         (asset__spawn_in_task_of(j->handles->server) || asset__pool_worker_of(j->handles->server)))
         return true;
+    /* its read is over (an ASYNC source's, HTTP's): only its parse is left, which the
+     * thread that finished the read may run too (parse_inline). Refused, the flush
+     * thread waiting for it, inside a job it runs for a wait that a parse on the only
+     * worker waits for, waited for that worker: each for the other (a review) */
+    if (j->phase == ASSET__PHASE_PARSE) return true;
+    /* an HTTP read only posts its transfer to the I/O thread (it never blocks) */
     return j->source && (j->source->vt.read == asset__file_source.read ||
+                         j->source->vt.read == asset__http_source.read ||
+                         j->source->vt.read == asset__https_source.read ||
                          j->source->vt.read == asset__mem_source.read ||
                          j->source->vt.read == asset__pkg_source.read);
 }

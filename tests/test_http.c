@@ -2054,6 +2054,118 @@ static void test_http_a_handle_cancelled_after_its_answer_has_no_status(void **s
     asset_server_destroy(s);
 }
 
+/* ---- run-on-wait across a worker and the flush thread (twenty-third review) ---- */
+
+/* max_workers 1. The worker parses P, which waits for Y; the flush thread waited for Y
+ * first and runs Y on its own stack (mem://, run-on-wait); Y's parse loads an http://
+ * Z (a user loader) and waits for it. Z's read ends on the I/O thread and its parse is
+ * queued: the only worker is held in P's wait for Y, and the flush thread's run-on-wait
+ * refused Z (HTTP), though only its parse was left: each waited for the other, until
+ * the timeouts. */
+static uv_sem_t g_row_p_in, g_row_y_in;
+static asset_handle_t *g_row_y;
+static asset_status_t g_row_p_st, g_row_z_st;
+
+static asset_status_t row_p_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    uv_sem_post(&g_row_p_in);
+    uv_sem_wait(&g_row_y_in); /* Y runs on the flush thread's stack */
+    g_row_p_st = asset_handle_wait(g_row_y, 20000);
+    asset_parse_set_value(p, NULL, 0);
+    return ASSET_OK;
+}
+
+static asset_status_t row_z_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    asset_parse_set_value(p, NULL, 0);
+    return ASSET_OK;
+}
+
+/* mode 1: Z reads from a user ASYNC source whose read the worker started before P
+ * (g_row_req); Y's parse finishes it, then waits: only Z's parse is left */
+static int g_row_mode;
+static asset_request_t *g_row_req;
+
+static asset_status_t row_src_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    g_row_req = r;
+    return ASSET_PENDING;
+}
+
+static asset_status_t row_y_parse(void *ctx, asset_parse_t *p) {
+    asset_server_t *s = ctx;
+    uv_sem_post(&g_row_y_in);
+    asset_load_options_t o = {.loader = "rowz"};
+    asset_handle_t *z;
+    if (g_row_mode) {
+        z = asset_server_load(s, "rowsrc://z", &o); /* joins the job the worker started */
+        asset_request_write(g_row_req, "z", 1);
+        asset_request_finish(g_row_req, ASSET_OK);
+    } else {
+        z = load_url(s, "row/z.txt", &o);
+    }
+    g_row_z_st = asset_handle_wait(z, 20000);
+    asset_handle_release(z);
+    asset_parse_set_value(p, NULL, 0);
+    return ASSET_OK;
+}
+
+static void row_run(int mode) {
+    g_row_mode = mode;
+    g_row_z_st = g_row_p_st = ASSET_E_INVALID;
+    asset_server_config_t cfg = {.max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    assert_int_equal(uv_sem_init(&g_row_p_in, 0), 0);
+    assert_int_equal(uv_sem_init(&g_row_y_in, 0), 0);
+    asset_loader_t lp = {.abi = ASSET_LOADER_ABI, .name = "rowp", .parse = row_p_parse};
+    asset_loader_t ly = {.abi = ASSET_LOADER_ABI, .name = "rowy", .parse = row_y_parse};
+    asset_loader_t lz = {.abi = ASSET_LOADER_ABI, .name = "rowz", .parse = row_z_parse};
+    assert_int_equal(asset_server_register_loader(s, &lp, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(s, &ly, s, 0), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(s, &lz, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "p", "p", 1), 0);
+    assert_int_equal(asset_mem_put(s, "y", "y", 1), 0);
+    asset_load_options_t op = {.loader = "rowp"}, oy = {.loader = "rowy"};
+    asset_handle_t *hz = NULL;
+    if (mode) {
+        asset_source_t src = {.abi = ASSET_SOURCE_ABI,
+                              .scheme = "rowsrc",
+                              .flags = ASSET_SOURCE_ASYNC,
+                              .read = row_src_read};
+        assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+        asset_load_options_t oz = {.loader = "rowz"};
+        hz = asset_server_load(s, "rowsrc://z", &oz);
+        /* the worker starts Z's read before it parses P (FIFO) */
+    }
+    asset_handle_t *hp = asset_server_load(s, "mem://p", &op);
+    uv_sem_wait(&g_row_p_in); /* the only worker parses P: Y stays queued */
+    g_row_y = asset_server_load(s, "mem://y", &oy);
+    assert_int_equal(asset_handle_wait(g_row_y, 60000), ASSET_OK); /* runs Y here */
+    assert_int_equal(asset_handle_wait(hp, 60000), ASSET_OK);
+    if (g_row_z_st != ASSET_OK) fail_msg("Y's wait for Z: %s", asset_err_name(g_row_z_st));
+    assert_int_equal(g_row_p_st, ASSET_OK);
+    if (hz) assert_int_equal(asset_handle_wait(hz, 60000), ASSET_OK);
+    asset_handle_release(hz);
+    asset_handle_release(hp);
+    asset_handle_release(g_row_y);
+    asset_server_destroy(s);
+    uv_sem_destroy(&g_row_p_in);
+    uv_sem_destroy(&g_row_y_in);
+}
+
+static void test_http_read_of_a_load_runs_on_a_waiting_flush_thread(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("row/z.txt", "z");
+    row_run(0);
+}
+
+static void test_parse_left_of_a_user_source_load_runs_on_a_waiting_flush_thread(void **state) {
+    (void)state;
+    row_run(1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
@@ -2133,6 +2245,8 @@ int main(void) {
             test_http_a_poll_of_a_label_held_alone_no_longer_cached_publishes_no_reload),
         cmocka_unit_test(test_http_a_handle_cancelled_after_its_answer_has_no_status),
         cmocka_unit_test(test_http_loads_beside_waiting_transfers_do_not_walk_them),
+        cmocka_unit_test(test_http_read_of_a_load_runs_on_a_waiting_flush_thread),
+        cmocka_unit_test(test_parse_left_of_a_user_source_load_runs_on_a_waiting_flush_thread),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
