@@ -2843,6 +2843,23 @@ static void test_a_directory_gone_and_back_is_watched_again(void **state) {
     free(top);
 }
 
+/* Loads lvl1.d and lvl2.d (recorded in r1, r2), then saves them with the text dep1 and
+ * dep2, dependencies in a directory not there: both reloads fail, and the two missing
+ * files are polled for their levels (two more watched). */
+static void levels_failing_on(fixture_t *f, const char *dep1, asset_handle_t **h1, rec_t *r1,
+                              const char *dep2, asset_handle_t **h2, rec_t *r2) {
+    *h1 = load_recorded(f, "lvl1.d", "level one", r1);
+    *h2 = load_recorded(f, "lvl2.d", "level two", r2);
+    wait_watched(f->s, 4);
+    assert_int_equal(watches_now(f->s), 1);
+    save(f->dir, "lvl1.d", dep1);
+    save(f->dir, "lvl2.d", dep2);
+    wait_reload(f->s, r1, 1, ASSET_E_DEPENDENCY);
+    wait_reload(f->s, r2, 1, ASSET_E_DEPENDENCY);
+    wait_watched(f->s, 6);
+    wait_watches(f->s, 3, "the files of a directory not there were not polled");
+}
+
 /* Dependencies in a directory not made yet (a level saved before the exporter made its
  * new folder of textures): their files are polled while there is no directory to
  * watch, and once it is made, its watch takes over (as for a watched directory gone and
@@ -2856,17 +2873,8 @@ static void test_dependencies_in_a_directory_made_later_are_watched_once_it_is(v
     fixture_t f;
     fx_open(&f);
     rec_t r1, r2;
-    asset_handle_t *h1 = load_recorded(&f, "lvl1.d", "level one", &r1);
-    asset_handle_t *h2 = load_recorded(&f, "lvl2.d", "level two", &r2);
-    wait_watched(f.s, 4);
-    assert_int_equal(watches_now(f.s), 1);
-    save(f.dir, "lvl1.d", "dep new/a.d");
-    save(f.dir, "lvl2.d", "dep new/b.d");
-    wait_reload(f.s, &r1, 1, ASSET_E_DEPENDENCY);
-    wait_reload(f.s, &r2, 1, ASSET_E_DEPENDENCY);
-    /* a.d and b.d are watched for their levels: polled, no directory there */
-    wait_watched(f.s, 6);
-    wait_watches(f.s, 3, "the files of a directory not there were not polled");
+    asset_handle_t *h1, *h2;
+    levels_failing_on(&f, "dep new/a.d", &h1, &r1, "dep new/b.d", &h2, &r2);
     char *dir = tu_path(f.dir, "new");
     assert_int_equal(tu_os_mkdir(dir), 0);
     save(dir, "a.d", "a");
@@ -2904,16 +2912,8 @@ static void test_dependencies_under_a_file_replaced_by_a_folder_are_watched_once
     fx_open(&f);
     char *file = tu_write_file(f.dir, "new", "a file, for now", 15);
     rec_t r1, r2;
-    asset_handle_t *h1 = load_recorded(&f, "lvl1.d", "level one", &r1);
-    asset_handle_t *h2 = load_recorded(&f, "lvl2.d", "level two", &r2);
-    wait_watched(f.s, 4);
-    assert_int_equal(watches_now(f.s), 1);
-    save(f.dir, "lvl1.d", "dep new/sub/a.d");
-    save(f.dir, "lvl2.d", "dep new/sub/b.d");
-    wait_reload(f.s, &r1, 1, ASSET_E_DEPENDENCY);
-    wait_reload(f.s, &r2, 1, ASSET_E_DEPENDENCY);
-    wait_watched(f.s, 6); /* new/sub/a.d and b.d, for the levels: polled, no folder */
-    wait_watches(f.s, 3, "the files of a directory not there were not polled");
+    asset_handle_t *h1, *h2;
+    levels_failing_on(&f, "dep new/sub/a.d", &h1, &r1, "dep new/sub/b.d", &h2, &r2);
     assert_int_equal(remove(file), 0);
     char *dir = tu_path(f.dir, "new"), *sub = tu_path(dir, "sub");
     assert_int_equal(tu_os_mkdir(dir), 0);
