@@ -34,7 +34,7 @@ uint64_t asset__scheme_bit(const char *scheme, size_t len) {
     return (uint64_t)1 << ((h ^ (h >> 6)) & 63);
 }
 
-static int hexval(int c) {
+int asset__hexval(int c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -47,7 +47,8 @@ static bool percent_decode(char *s, const char **why) {
     if (!w) return true;
     for (const char *r = w; *r; r++) {
         if (*r == '%') {
-            int hi = hexval((unsigned char)r[1]), lo = hi < 0 ? -1 : hexval((unsigned char)r[2]);
+            int hi = asset__hexval((unsigned char)r[1]),
+                lo = hi < 0 ? -1 : asset__hexval((unsigned char)r[2]);
             if (hi < 0 || lo < 0) {
                 *why = "malformed percent-escape";
                 return false;
@@ -438,8 +439,8 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
     memcpy(n, rest, done);
     char *w = n + done;
     for (size_t i = done; i < rl; i++) {
-        int hi = rest[i] == '%' && i + 2 < rl ? hexval((unsigned char)rest[i + 1]) : -1;
-        int lo = hi < 0 ? -1 : hexval((unsigned char)rest[i + 2]);
+        int hi = rest[i] == '%' && i + 2 < rl ? asset__hexval((unsigned char)rest[i + 1]) : -1;
+        int lo = hi < 0 ? -1 : asset__hexval((unsigned char)rest[i + 2]);
         if (lo < 0) {
             *w++ = rest[i];
             continue;
@@ -447,8 +448,9 @@ static asset_status_t parse_http(const char *rest, size_t sl, asset_uri_t *out, 
         int c = hi * 16 + lo;
         /* a '%' that starts no escape would start one with a hex digit decoded after it
          * ("%4%41" would be "%4A", which the next parse read as "J"): that stays escaped */
-        bool joins = hexval(c) >= 0 && ((w - n >= 1 && w[-1] == '%') ||
-                                        (w - n >= 2 && w[-2] == '%' && hexval(w[-1]) >= 0));
+        bool joins =
+            asset__hexval(c) >= 0 && ((w - n >= 1 && w[-1] == '%') ||
+                                      (w - n >= 2 && w[-2] == '%' && asset__hexval(w[-1]) >= 0));
         if (!joins &&
             ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
              c == '-' || c == '_' || c == '~' || (c == '.' && !dot_segment(rest, i, hl, q)))) {

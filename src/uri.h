@@ -41,6 +41,8 @@ size_t asset__uri_scheme_chars(const char *s, size_t max, bool *lower);
  * query except in the library's own file://, pkg:// and mem:// names, where '?' is a
  * character of the name (a file "a?.json"). */
 size_t asset__uri_name_len(const char *uri);
+/* The value of the hex digit c (0-9, a-f, A-F), or -1 when c is none. */
+int asset__hexval(int c);
 /* One of 64 bits for the scheme's first len bytes (a hash: schemes may share one). */
 uint64_t asset__scheme_bit(const char *scheme, size_t len);
 /* The normalised URI of a decoded path: prefix ("mem://") + path, '%' and '#' encoded. */

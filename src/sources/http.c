@@ -455,13 +455,6 @@ static void host_free(asset__http_t *http, host_t *h) {
     asset_free(h);
 }
 
-static int hex_digit(char c) {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* Whether the host h (hn bytes, its port apart) is an IPv4 address in one of the forms
  * libcurl takes (its ipv4_normalize, 7.88.1: one to four parts, each decimal, octal with
  * a leading 0 or hex with 0x: "127.1", "2130706433", "0x7f.0.0.1"), written dotted in
@@ -478,7 +471,8 @@ static bool ipv4_dotted(const char *h, size_t hn, char *out) {
             i += 2;
         else if (base == 8)
             digits = 1; /* "0" alone is a zero */
-        for (int d; i < hn && (d = hex_digit(h[i])) >= 0 && d < base; i++, digits++)
+        for (int d; i < hn && (d = asset__hexval((unsigned char)h[i])) >= 0 && d < base;
+             i++, digits++)
             if ((v = v * (unsigned)base + (unsigned)d) > UINT32_MAX) return false;
         if (!digits) return false; /* "0x" and nothing: libcurl's strtoul parses "0", then 'x' */
         parts[n] = (uint32_t)v;
@@ -514,7 +508,7 @@ static bool ipv6_parse(const char *a, size_t n, uint8_t out[16]) {
     if (n && a[0] == ':' && (n < 2 || a[1] != ':')) return false;
     if (n && a[0] == ':') i = 1; /* the first of a leading "::" */
     for (; i < n; i++) {
-        int d = hex_digit(a[i]);
+        int d = asset__hexval((unsigned char)a[i]);
         if (d >= 0) {
             if (++digits > 4) return false;
             v = v << 4 | (unsigned)d;
@@ -679,8 +673,10 @@ static size_t host_key(const char *uri, char *out, size_t cap) {
         unsigned char ch = (unsigned char)h[i];
         /* a control character stays escaped: libcurl refuses it (REJECT_CTRL), and a NUL
          * would end the key */
-        if (ch == '%' && h[0] != '[' && i + 2 < hn && (hi = hex_digit(h[i + 1])) >= 0 &&
-            (lo = hex_digit(h[i + 2])) >= 0 && (hi << 4 | lo) >= 0x20 && (hi << 4 | lo) != 0x7f) {
+        if (ch == '%' && h[0] != '[' && i + 2 < hn &&
+            (hi = asset__hexval((unsigned char)h[i + 1])) >= 0 &&
+            (lo = asset__hexval((unsigned char)h[i + 2])) >= 0 && (hi << 4 | lo) >= 0x20 &&
+            (hi << 4 | lo) != 0x7f) {
             ch = (unsigned char)(hi << 4 | lo);
             i += 2;
         }
