@@ -14,6 +14,9 @@
 #include <string.h>
 #include <time.h>
 #include <limits.h>
+#ifndef _WIN32
+#include <net/if.h> /* if_nametoindex */
+#endif
 
 #include "internal.h"
 #include "test_util.h"
@@ -1000,6 +1003,33 @@ static void test_http_a_redirect_counts_against_its_ipv6_hosts_normal_form(void 
                                   {"[::1%%25lo]:%d", "[::1%lo]"}};
     for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++)
         redirect_counts_against_the_host(spellings[i][0], spellings[i][1], true);
+}
+
+/* An IPv6 zone id names an interface by its name or its index, "%25" or '%' before it:
+ * libcurl counts a host's connections by the address and the zone's interface index
+ * (its conncache key "<scope>/<port>/<address>"; an unknown name is the index 0, as no
+ * zone), so "[::1%25lo]" and "[::1%251]" are one host, and so are "[::1%25nosuch]" and
+ * "[::1]". Skipped where ::1 cannot be bound, or lo has no index (not Linux). */
+static void test_http_a_redirect_counts_against_its_ipv6_zones_interface(void **state) {
+    (void)state;
+#ifdef _WIN32
+    skip();
+#else
+    tu_bad_t *probe = tu_bad_start6();
+    if (!probe) skip();
+    tu_bad_stop(probe);
+    unsigned lo = if_nametoindex("lo");
+    if (!lo) skip();
+    char by_index[32], by_index_loc[32], zero_index[32];
+    snprintf(by_index, sizeof by_index, "[::1%%25%u]", lo);
+    snprintf(by_index_loc, sizeof by_index_loc, "[::1%%%%25%u]:%%d", lo);
+    snprintf(zero_index, sizeof zero_index, "[::1%%250%u]", lo);
+    const char *spellings[][2] = {{"[::1%%25lo]:%d", by_index},    {by_index_loc, "[::1%25lo]"},
+                                  {by_index_loc, "[::1%lo]"},      {"[::1%%25lo]:%d", zero_index},
+                                  {"[::1%%25nosuch]:%d", "[::1]"}, {"[::1]:%d", "[::1%250]"}};
+    for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++)
+        redirect_counts_against_the_host(spellings[i][0], spellings[i][1], true);
+#endif
 }
 
 /* A 3xx whose Location is a malformed http URL is a malformed answer, not a refused
@@ -2207,6 +2237,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_redirect_to_a_busy_host_frees_its_first_host),
         cmocka_unit_test(test_http_a_redirect_counts_against_its_hosts_normal_form),
         cmocka_unit_test(test_http_a_redirect_counts_against_its_ipv6_hosts_normal_form),
+        cmocka_unit_test(test_http_a_redirect_counts_against_its_ipv6_zones_interface),
         cmocka_unit_test(test_http_malformed_redirect_is_a_network_error),
         cmocka_unit_test(test_http_reused_easy_handle_forgets_the_conditional_header),
         cmocka_unit_test(test_http_cancelled_and_failed_transfers_easy_handle_is_reused_cleanly),

@@ -35,6 +35,12 @@
 #include "../platform/platform.h"
 #include "../platform/socket.h"
 
+#ifdef _WIN32
+#include <iphlpapi.h> /* if_nametoindex */
+#else
+#include <net/if.h> /* if_nametoindex */
+#endif
+
 #ifdef ASSET_SERVER_HAVE_ZLIB
 #include <zlib.h>
 #endif
@@ -592,7 +598,10 @@ static void ipv6_text(const uint8_t b[16], char *out) {
 /* Whether h (hn bytes, its port apart) is a bracketed IPv6 literal libcurl takes, written
  * in out (72 bytes) as libcurl names the host (its hostname_check, 7.88.1): the address
  * in inet_ntop's form when that is shorter ("[0:0::1]" is "[::1]"), lowercased (its
- * connection cache's key is), a zone id kept, its "%25" or '%' written "%25". */
+ * connection cache's key is), and a zone id as the interface index libcurl keys its
+ * connections by (its conncache hashkey: "<scope>/<port>/<host>"): "%25" and that
+ * number, "[::1%lo]" and "[::1%251]" one host; none for the index 0 (an unknown name,
+ * "%250": libcurl's scope 0 is no zone). */
 static bool ipv6_bracketed(const char *h, size_t hn, char *out) {
     if (hn < 4 || h[0] != '[' || h[hn - 1] != ']') return false;
     const char *a = h + 1, *end = h + hn - 1;
@@ -618,10 +627,13 @@ static bool ipv6_bracketed(const char *h, size_t hn, char *out) {
     } else {
         for (size_t i = 0; i < an; i++) out[k++] = (char)asset__ascii_lower((unsigned char)a[i]);
     }
-    if (z) {
-        memcpy(out + k, "%25", 3);
-        memcpy(out + k + 3, z, zn);
-        k += 3 + zn;
+    if (z) { /* libcurl's zonefrom_url: a number, else an interface's name; 0: none */
+        char zone[16], *e;
+        memcpy(zone, z, zn);
+        zone[zn] = 0;
+        unsigned long scope = strtoul(zone, &e, 10);
+        if (*e || scope >= UINT_MAX) scope = if_nametoindex(zone);
+        if (scope) k += (size_t)sprintf(out + k, "%%25%lu", scope);
     }
     out[k++] = ']';
     out[k] = 0;
