@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <limits.h>
+#include <locale.h>
 #ifndef _WIN32
 #include <net/if.h> /* if_nametoindex */
 #endif
@@ -980,7 +981,14 @@ static void test_http_a_redirect_counts_against_its_hosts_normal_form(void **sta
                                   {"127.1:%d", "127.0.0.1"},
                                   {"2130706433:%d", "127.0.0.1"},
                                   {"0x7f.0.0.1:%d", "127.0.0.1"},
-                                  {"0177.0.1:%d", "127.0.0.1"}};
+                                  {"0177.0.1:%d", "127.0.0.1"},
+                                  /* the load's own host spelled otherwise */
+                                  {"localhost:%d", "%6Cocalhost"},
+                                  {"localhost:%d", "LoCaL%48ost"},
+                                  {"localhost:%d", "u:p@LOCALHOST"},
+                                  {"127.0.0.1:%d", "0x7F.1"},
+                                  {"127.0.0.1:%d", "2130706433"},
+                                  {"127.0.0.1:%d", "%31%32%37.0.0.1"}};
     for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++)
         redirect_counts_against_the_host(spellings[i][0], spellings[i][1], false);
 }
@@ -1030,6 +1038,32 @@ static void test_http_a_redirect_counts_against_its_ipv6_zones_interface(void **
     for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++)
         redirect_counts_against_the_host(spellings[i][0], spellings[i][1], true);
 #endif
+}
+
+/* A load's own host in Unicode ("\uff4c\uff4f..." is a fullwidth "localhost", raw or
+ * %XX-escaped, upper case too): libcurl (with IDN, in a UTF-8 locale: libidn2 reads the
+ * locale's charset) connects to its punycode (UTS 46) form, "localhost", and counts its
+ * connections there; the key kept the Unicode bytes, another host, and a load of it went
+ * into libcurl's multi past http_max_connections. Skipped without a UTF-8 locale or
+ * where libcurl has no IDN. */
+static void test_http_a_unicode_host_counts_against_its_punycode_host(void **state) {
+    (void)state;
+    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    if (!(v->features & CURL_VERSION_IDN)) skip();
+    char *was = setlocale(LC_CTYPE, NULL);
+    char saved[64];
+    snprintf(saved, sizeof saved, "%s", was ? was : "C");
+    if (!setlocale(LC_CTYPE, "C.UTF-8") && !setlocale(LC_CTYPE, "en_US.UTF-8")) skip();
+    const char *spellings[][2] = {
+        {"localhost:%d", "\xef\xbd\x8c\xef\xbd\x8f\xef\xbd\x83\xef\xbd\x81\xef\xbd\x8c"
+                         "\xef\xbd\x88\xef\xbd\x8f\xef\xbd\x93\xef\xbd\x94"},
+        {"localhost:%d", "%EF%BD%8C%EF%BD%8F%EF%BD%83%EF%BD%81%EF%BD%8C%EF%BD%88%EF%BD%8F%EF%BD%93"
+                         "%EF%BD%94"},
+        {"localhost:%d", "\xef\xbc\xac\xef\xbc\xaf\xef\xbc\xa3\xef\xbc\xa1\xef\xbc\xac"
+                         "\xef\xbc\xa8\xef\xbc\xaf\xef\xbc\xb3\xef\xbc\xb4"}};
+    for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++)
+        redirect_counts_against_the_host(spellings[i][0], spellings[i][1], false);
+    setlocale(LC_CTYPE, saved);
 }
 
 /* A 3xx whose Location is a malformed http URL is a malformed answer, not a refused
@@ -2238,6 +2272,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_redirect_counts_against_its_hosts_normal_form),
         cmocka_unit_test(test_http_a_redirect_counts_against_its_ipv6_hosts_normal_form),
         cmocka_unit_test(test_http_a_redirect_counts_against_its_ipv6_zones_interface),
+        cmocka_unit_test(test_http_a_unicode_host_counts_against_its_punycode_host),
         cmocka_unit_test(test_http_malformed_redirect_is_a_network_error),
         cmocka_unit_test(test_http_reused_easy_handle_forgets_the_conditional_header),
         cmocka_unit_test(test_http_cancelled_and_failed_transfers_easy_handle_is_reused_cleanly),

@@ -640,12 +640,38 @@ static bool ipv6_bracketed(const char *h, size_t hn, char *out) {
     return true;
 }
 
+/* The name libcurl connects to for uri's host when that has a byte outside ASCII (its
+ * escapes decoded): the punycode (UTS 46) libcurl makes of it (Curl_idnconvert_hostname;
+ * CURLU_PUNYCODE uses the same conversion, and its libidn2 reads the host in the
+ * locale's charset), lowercased, in out (cap bytes, not terminated). Returns its length,
+ * 0 when libcurl cannot convert it (its transfer fails) or it does not fit. */
+static size_t idn_host(const char *uri, char *out, size_t cap) {
+    size_t n = 0;
+#ifdef CURLU_PUNYCODE
+    CURLU *u = curl_url();
+    char *host = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, uri, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, CURLU_PUNYCODE) == CURLUE_OK &&
+        (n = strlen(host)) < cap) {
+        for (size_t i = 0; i < n; i++) out[i] = (char)asset__ascii_lower((unsigned char)host[i]);
+    } else {
+        n = 0;
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+#else
+    (void)uri, (void)out, (void)cap;
+#endif
+    return n;
+}
+
 /* The key of uri's host in out (cap bytes, terminated): "scheme://host[:port]" as libcurl
  * counts a host's connections, whatever the spelling: scheme and host lowercased, an
  * IPv4 address dotted (ipv4_dotted), an IPv6 literal in libcurl's form (ipv6_bracketed:
  * "[0:0::1]" is "[::1]"), else the host's %XX escapes decoded (as libcurl's
  * decode_host does: "%6Cocalhost" is localhost; not inside an IPv6 literal's
- * brackets), user info dropped, the port's leading zeros
+ * brackets; a host with a byte outside ASCII then in libcurl's punycode, idn_host:
+ * "\uff4c\uff4f..." is localhost), user info dropped, the port's leading zeros
  * and the scheme's default port dropped. A
  * redirect's Location is as its server wrote it ("http://LOCALHOST:80"), the URIs of
  * loads normalised but for the user info and a port's zeros: each spelling was a host
@@ -694,6 +720,12 @@ static size_t host_key(const char *uri, char *out, size_t cap) {
         }
         out[k++] = (char)asset__ascii_lower(ch);
     }
+    for (size_t i = sn + 3; i < k && !dotted; i++)
+        if ((unsigned char)out[i] >= 0x80) { /* an IDN host: libcurl's punycode of it */
+            size_t in = idn_host(uri, out + sn + 3, cap - (sn + 3) - (pn ? 1 + pn : 0));
+            if (in) k = sn + 3 + in;
+            break;
+        }
     if (pn) {
         out[k++] = ':';
         memcpy(out + k, port, pn);
