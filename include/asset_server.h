@@ -220,8 +220,10 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                    (http_low_speed_ms)"), also with no timeout_ms on the load.
                                    Counted in whole seconds (rounded up). UINT_MAX: never (a
                                    stalled server keeps its transfer until the load is
-                                   cancelled). Fairness: transfers wait per host (scheme, host,
-                                   port) and start round-robin over the hosts, at most
+                                   cancelled). Fairness: transfers wait per host (host and
+                                   port, as libcurl counts connections: a port's http and
+                                   https transfers are one host's) and start round-robin
+                                   over the hosts, at most
                                    http_max_connections per host (2 x for https when libcurl
                                    has HTTP/2) and 8 x in all (but always one for a host with
                                    none), so hosts whose transfers all stall do not hold up

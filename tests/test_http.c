@@ -932,8 +932,9 @@ static void test_http_a_redirect_to_a_busy_host_frees_its_first_host(void **stat
  * ("http://localhost:<port>"): a load of the host went into libcurl's multi past the
  * host's http_max_connections, to wait there for the connection the redirect held. */
 /* A load redirected to the host named by loc (a format of b's port), then a load of
- * load_host at b's port, with one connection per host: the second must wait for the first
- * (b's /stall holds it), whatever the spelling. b listens on ::1 when v6. */
+ * load_host at b's port (or of load_host, a URL with a scheme, as a format of b's port),
+ * with one connection per host: the second must wait for the first (b's /stall holds
+ * it), whatever the spelling. b listens on ::1 when v6. */
 static void redirect_counts_against_the_host(const char *loc, const char *load_host, bool v6) {
     tu_bad_t *a = tu_bad_start(), *b = v6 ? tu_bad_start6() : tu_bad_start(), *c = tu_bad_start();
     assert_non_null(b);
@@ -944,12 +945,16 @@ static void redirect_counts_against_the_host(const char *loc, const char *load_h
     asset_server_t *s = asset_server_create(&cfg);
     char host[64], path[300];
     snprintf(host, sizeof host, loc, tu_bad_port(b));
-    snprintf(path, sizeof path, "/goto25?http://%s/stall", host);
+    snprintf(path, sizeof path, "/goto25?%s%s/stall", strncmp(host, "//", 2) ? "http://" : "",
+             host); /* "//host": a network-path reference */
     char *u = tu_bad_url(a, path);
     asset_handle_t *st = asset_server_load(s, u, NULL); /* b's one connection */
     free(u);
     tu_bad_wait_stalled(b); /* moved to b's host: its 302 came */
-    snprintf(path, sizeof path, "http://%s:%d/ok", load_host, tu_bad_port(b));
+    if (strstr(load_host, "://"))
+        snprintf(path, sizeof path, load_host, tu_bad_port(b));
+    else
+        snprintf(path, sizeof path, "http://%s:%d/ok", load_host, tu_bad_port(b));
     asset_handle_t *h = asset_server_load(s, path, NULL); /* waits for b */
     u = tu_bad_url(c, "/ok");
     asset_handle_t *hc = asset_server_load(s, u, NULL); /* posted after h: a barrier */
@@ -983,6 +988,7 @@ static void test_http_a_redirect_counts_against_its_hosts_normal_form(void **sta
                                   {"0x7f.0.0.1:%d", "127.0.0.1"},
                                   {"0177.0.1:%d", "127.0.0.1"},
                                   /* the load's own host spelled otherwise */
+                                  {"//LocalHost:%d", "localhost"},
                                   {"localhost:%d", "%6Cocalhost"},
                                   {"localhost:%d", "LoCaL%48ost"},
                                   {"localhost:%d", "u:p@LOCALHOST"},
@@ -1064,6 +1070,15 @@ static void test_http_a_unicode_host_counts_against_its_punycode_host(void **sta
     for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++)
         redirect_counts_against_the_host(spellings[i][0], spellings[i][1], false);
     setlocale(LC_CTYPE, saved);
+}
+
+/* libcurl counts a host's connections by its address and port, whatever the scheme
+ * (7.88.1 conncache: "<scope>/<port>/<host>"): an https:// load of a port whose one
+ * connection a stalled http:// load held was another host to the key, went into
+ * libcurl's multi, and waited there for that connection. */
+static void test_http_an_https_load_counts_against_the_same_ports_http_host(void **state) {
+    (void)state;
+    redirect_counts_against_the_host("127.0.0.1:%d", "https://127.0.0.1:%d/ok", false);
 }
 
 /* A 3xx whose Location is a malformed http URL is a malformed answer, not a refused
@@ -2273,6 +2288,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_redirect_counts_against_its_ipv6_hosts_normal_form),
         cmocka_unit_test(test_http_a_redirect_counts_against_its_ipv6_zones_interface),
         cmocka_unit_test(test_http_a_unicode_host_counts_against_its_punycode_host),
+        cmocka_unit_test(test_http_an_https_load_counts_against_the_same_ports_http_host),
         cmocka_unit_test(test_http_malformed_redirect_is_a_network_error),
         cmocka_unit_test(test_http_reused_easy_handle_forgets_the_conditional_header),
         cmocka_unit_test(test_http_cancelled_and_failed_transfers_easy_handle_is_reused_cleanly),

@@ -665,18 +665,19 @@ static size_t idn_host(const char *uri, char *out, size_t cap) {
     return n;
 }
 
-/* The key of uri's host in out (cap bytes, terminated): "scheme://host[:port]" as libcurl
- * counts a host's connections, whatever the spelling: scheme and host lowercased, an
- * IPv4 address dotted (ipv4_dotted), an IPv6 literal in libcurl's form (ipv6_bracketed:
- * "[0:0::1]" is "[::1]"), else the host's %XX escapes decoded (as libcurl's
- * decode_host does: "%6Cocalhost" is localhost; not inside an IPv6 literal's
- * brackets; a host with a byte outside ASCII then in libcurl's punycode, idn_host:
- * "\uff4c\uff4f..." is localhost), user info dropped, the port's leading zeros
- * and the scheme's default port dropped. A
- * redirect's Location is as its server wrote it ("http://LOCALHOST:80"), the URIs of
- * loads normalised but for the user info and a port's zeros: each spelling was a host
- * of its own, and a load of the host went past its http_max_connections. Returns the
- * key's length, 0 when it does not fit (a host longer than any DNS name). */
+/* The key of uri's host in out (cap bytes, terminated): "host:port" as libcurl counts a
+ * host's connections (its conncache key, 7.88.1: "<scope>/<port>/<host>"), whatever the
+ * spelling and the scheme: the host lowercased, user info dropped; an IPv4 address
+ * dotted (ipv4_dotted), an IPv6 literal in libcurl's form (ipv6_bracketed: "[0:0::1]"
+ * is "[::1]"), else the host's %XX escapes decoded (as libcurl's decode_host does:
+ * "%6Cocalhost" is localhost) and a host outside ASCII in libcurl's punycode
+ * (idn_host); the port's number without leading zeros, the scheme's default when none
+ * (an https:// load of a port whose connections http:// loads held waited for them in
+ * libcurl). A redirect's Location is as its server wrote it ("http://LOCALHOST:80"),
+ * the URIs of loads normalised but for the user info and a port's zeros: each
+ * spelling was a host of its own, and a load of the host went past its
+ * http_max_connections. Returns the key's length, 0 when it does not fit (a host
+ * longer than any DNS name). */
 static size_t host_key(const char *uri, char *out, size_t cap) {
     const char *a = strstr(uri, "://");
     size_t sn = a ? (size_t)(a - uri) : 0;
@@ -692,16 +693,13 @@ static size_t host_key(const char *uri, char *out, size_t cap) {
     const char *port = c < end ? c + 1 : end;
     while (end - port > 1 && *port == '0') port++;
     size_t pn = (size_t)(end - port);
-    if ((sn == 4 && pn == 2 && !memcmp(port, "80", 2)) ||
-        (sn == 5 && pn == 3 && !memcmp(port, "443", 3)))
-        pn = 0;
+    if (!pn && sn == 4) port = "80", pn = 2; /* libcurl counts by the port: the default */
+    if (!pn && sn == 5) port = "443", pn = 3;
     char v4[72]; /* a dotted IPv4 address or a bracketed IPv6 one, as libcurl writes it */
     bool dotted = *h != '[' ? ipv4_dotted(h, hn, v4) : ipv6_bracketed(h, hn, v4);
-    size_t n = sn + 3 + (dotted ? strlen(v4) : hn) + (pn ? 1 + pn : 0);
+    size_t n = (dotted ? strlen(v4) : hn) + (pn ? 1 + pn : 0);
     if (n >= cap) return 0;
-    for (size_t i = 0; i < sn; i++) out[i] = (char)asset__ascii_lower((unsigned char)uri[i]);
-    memcpy(out + sn, "://", 3);
-    size_t k = sn + 3;
+    size_t k = 0;
     if (dotted) {
         memcpy(out + k, v4, strlen(v4));
         k += strlen(v4);
@@ -720,10 +718,10 @@ static size_t host_key(const char *uri, char *out, size_t cap) {
         }
         out[k++] = (char)asset__ascii_lower(ch);
     }
-    for (size_t i = sn + 3; i < k && !dotted; i++)
+    for (size_t i = 0; i < k && !dotted; i++)
         if ((unsigned char)out[i] >= 0x80) { /* an IDN host: libcurl's punycode of it */
-            size_t in = idn_host(uri, out + sn + 3, cap - (sn + 3) - (pn ? 1 + pn : 0));
-            if (in) k = sn + 3 + in;
+            size_t in = idn_host(uri, out, cap - (pn ? 1 + pn : 0));
+            if (in) k = in;
             break;
         }
     if (pn) {
@@ -739,6 +737,14 @@ static size_t host_key(const char *uri, char *out, size_t cap) {
 /* The host record for uri's "scheme://authority" (host_key), made on first use; NULL: no
  * memory. */
 static host_t *host_get(asset__http_t *http, const char *uri) {
+    /* HTTP/1.1 carries one transfer per connection: each transfer beyond the connections
+     * sits in libcurl's pending list, and every finished transfer makes libcurl try them
+     * again (its whole connect step: URL parse, cache lookup), about two extra tries
+     * per transfer (docs/performance.md, fourteenth round). HTTP/2 (https, when libcurl
+     * has it) multiplexes: more transfers than connections keep its streams busy. A
+     * port's http and https transfers share its connections: the least of the two */
+    unsigned max =
+        http->http2 && !asset__strncasecmp(uri, "https:", 6) ? http->host_max : http->host_max / 2;
     char buf[320];
     size_t n = host_key(uri, buf, sizeof buf);
     if (n) {
@@ -749,17 +755,14 @@ static host_t *host_get(asset__http_t *http, const char *uri) {
         n = (size_t)(a - uri) + strcspn(a, "/?#");
     }
     for (host_t *h = http->hosts; h; h = h->next)
-        if (!strncmp(h->key, uri, n) && !h->key[n]) return h;
+        if (!strncmp(h->key, uri, n) && !h->key[n]) {
+            if (max < h->max) h->max = max;
+            return h;
+        }
     host_t *h = asset__calloc(1, sizeof *h + n + 1);
     if (!h) return NULL;
     memcpy(h->key, uri, n);
-    /* HTTP/1.1 carries one transfer per connection: each transfer beyond the connections
-     * sits in libcurl's pending list, and every finished transfer makes libcurl try them
-     * again (its whole connect step: URL parse, cache lookup), about two extra tries
-     * per transfer (docs/performance.md, fourteenth round). HTTP/2 (https, when libcurl
-     * has it) multiplexes: more transfers than connections keep its streams busy */
-    h->max =
-        http->http2 && !asset__strncasecmp(uri, "https:", 6) ? http->host_max : http->host_max / 2;
+    h->max = max;
     host_link_tail(http, h);
     return h;
 }
@@ -1774,12 +1777,15 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
                           : LOCATION_OTHER;
         /* another host's: "http://host..." or "//host..." (a relative one stays) */
         const char *sch = v, *auth = NULL;
+        char *answered = NULL;
         size_t schn = sl;
         if (x->location == LOCATION_HTTP && vn > sl + 3 && !strncmp(v + sl, "://", 3)) {
             auth = v + sl + 3;
-        } else if (!scheme && vn > 2 && v[0] == '/' && v[1] == '/') {
+        } else if (!scheme && vn > 2 && v[0] == '/' && v[1] == '/' &&
+                   curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &answered) == CURLE_OK &&
+                   answered && strstr(answered, "://")) { /* the scheme of the URL that answered */
             auth = v + 2;
-            sch = x->host->key;
+            sch = answered;
             schn = (size_t)(strstr(sch, "://") - sch);
         }
         if (auth) {
