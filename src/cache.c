@@ -15,15 +15,23 @@ static bool frees_on_flush_thread(const asset__loader_slot_t *ld) {
     return ld && (ld->vt.flags & ASSET_LOADER_FREE_ON_FLUSH_THREAD);
 }
 
-static asset__value_t *value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra,
-                                 bool slot) {
+static asset__value_t *value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra, bool slot,
+                                 size_t room) {
     extra = extra || frees_on_flush_thread(ld);
-    asset__value_t *v = asset__calloc(1, sizeof *v + (extra ? sizeof(asset__value_extra_t) : 0) +
-                                             (slot ? sizeof(asset_bytes_t) : 0));
-    if (!v) return NULL;
+    size_t head = sizeof(asset__value_t) + (extra ? sizeof(asset__value_extra_t) : 0) +
+                  (slot ? sizeof(asset_bytes_t) : 0);
+    asset__value_t *v;
+    if (!room) {
+        if (!(v = asset__calloc(1, head))) return NULL;
+    } else { /* the room is not zeroed: its entry is written whole (asset__cache_put) */
+        if (room > SIZE_MAX - head || !(v = asset_alloc(head + room))) return NULL;
+        memset(v, 0, head);
+        memcpy((char *)v + head, &room, sizeof room); /* a free room's size */
+    }
     atomic_init(&v->refs, 1);
     v->loader = ld;
     v->has_slot = slot;
+    v->room = room ? ASSET__ROOM_FREE : ASSET__ROOM_NONE;
     if (extra) {
         v->has_x = true;
         asset__value_x(v)->server = s;
@@ -32,21 +40,39 @@ static asset__value_t *value_new(asset_server_t *s, asset__loader_slot_t *ld, bo
 }
 
 asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra) {
-    return value_new(s, ld, extra, false);
+    return value_new(s, ld, extra, false, 0);
 }
 
 asset__value_t *asset__value_new_slotted(asset_server_t *s, asset__loader_slot_t *ld, bool extra) {
-    return value_new(s, ld, extra, true);
+    return value_new(s, ld, extra, true, 0);
+}
+
+asset__value_t *asset__value_new_roomy(asset_server_t *s, asset__loader_slot_t *ld, bool slot,
+                                       size_t entry_size) {
+    /* a room too small for an entry's fixed part is no room */
+    return value_new(s, ld, false, slot,
+                     entry_size >= sizeof(asset__cache_entry_t) ? entry_size : 0);
+}
+
+/* A free room's size (asset__value_room), which its first bytes hold. */
+static size_t room_size(const asset__value_t *v) {
+    size_t n;
+    memcpy(&n, asset__value_room(v), sizeof n);
+    return n;
 }
 
 bool asset__value_add_extra(asset_server_t *s, asset__value_t **pv) {
     if ((*pv)->has_x) return true;
+    /* nothing shares the record, so its room holds no entry (which could not move) */
+    if ((*pv)->room == ASSET__ROOM_USED) return false;
     size_t slot = (*pv)->has_slot ? sizeof(asset_bytes_t) : 0;
+    size_t room = (*pv)->room == ASSET__ROOM_FREE ? room_size(*pv) : 0;
     bool in_slot = slot && (*pv)->value == asset__value_slot(*pv);
-    asset__value_t *v = asset_realloc(*pv, sizeof *v + sizeof(asset__value_extra_t) + slot);
+    asset__value_t *v = asset_realloc(*pv, sizeof *v + sizeof(asset__value_extra_t) + slot + room);
     if (!v) return false;
-    /* the slot stays last: after the extra part */
-    if (slot) memmove((char *)(v + 1) + sizeof(asset__value_extra_t), v + 1, slot);
+    /* the slot and the room stay last: after the extra part */
+    if (slot + room) memmove((char *)(v + 1) + sizeof(asset__value_extra_t), v + 1, slot + room);
+    if (!room) v->room = ASSET__ROOM_NONE; /* a spent one is not kept */
     v->has_x = true;
     asset__value_extra_t *x = asset__value_x(v);
     memset(x, 0, sizeof *x);
@@ -150,11 +176,15 @@ size_t asset__value_charge(const asset__value_t *v) {
 }
 
 static void entry_drop(asset__cache_t *c, asset__cache_entry_t *e) {
+    asset__value_t *v = e->value;
     asset__map_link_remove(&c->map, &e->link);
     lru_unlink(c, e);
-    c->bytes -= asset__value_charge(e->value);
-    asset__value_release(e->value);
-    asset_free(e); /* key, version and digest: one block */
+    c->bytes -= asset__value_charge(v);
+    if (v->room == ASSET__ROOM_USED && (void *)e == asset__value_room(v))
+        v->room = ASSET__ROOM_SPENT; /* its size is gone: the next entry has a block */
+    else
+        asset_free(e);       /* key, version and digest: one block */
+    asset__value_release(v); /* last: it may free the record, and the room with it */
 }
 
 /* the map finds the key right after the link, where asset__cache_entry_key puts it */
@@ -164,6 +194,19 @@ _Static_assert(offsetof(asset__cache_entry_t, link) + sizeof(asset__map_link_t) 
 
 static asset__cache_entry_t *entry_of(asset__map_link_t *l) {
     return l ? (asset__cache_entry_t *)((char *)l - offsetof(asset__cache_entry_t, link)) : NULL;
+}
+
+/* The version's kind, as an entry stores it (ASSET__CV_*). */
+static uint32_t version_kind(const char *version) {
+    return !version                                     ? ASSET__CV_NONE
+           : !strcmp(version, asset__version_immutable) ? ASSET__CV_IMMUTABLE
+                                                        : ASSET__CV_INLINE;
+}
+
+size_t asset__cache_entry_size(const char *uri, const char *version, const char *sha256) {
+    return sizeof(asset__cache_entry_t) + strlen(uri) + 1 +
+           (version_kind(version) == ASSET__CV_INLINE ? strlen(version) + 1 : 0) +
+           (sha256 ? strlen(sha256) + 1 : 0);
 }
 
 /* The strings after the key, in the order they were written (asset__cache_put). */
@@ -289,14 +332,21 @@ bool asset__cache_put_hashed(asset__cache_t *c, const char *uri, uint32_t h, con
     size_t charge = asset__value_charge(v);
     if (charge > c->budget) return false;
     /* one block: the entry, its key, its version (but the one every pkg:// file has),
-     * its digest */
-    uint32_t kind = !version                                     ? ASSET__CV_NONE
-                    : !strcmp(version, asset__version_immutable) ? ASSET__CV_IMMUTABLE
-                                                                 : ASSET__CV_INLINE;
+     * its digest; in the value's record when it has room for it (a fresh value's first
+     * entry: the block lives as long as the value, which the entry holds) */
+    uint32_t kind = version_kind(version);
     size_t kl = strlen(uri) + 1, vl = kind == ASSET__CV_INLINE ? strlen(version) + 1 : 0;
     size_t dl = sha256 ? strlen(sha256) + 1 : 0;
-    asset__cache_entry_t *e = asset_alloc(sizeof *e + kl + vl + dl);
-    if (!e) return false;
+    size_t need = sizeof(asset__cache_entry_t) + kl + vl + dl;
+    size_t room = v->room == ASSET__ROOM_FREE ? room_size(v) : 0;
+    asset__cache_entry_t *e;
+    if (room >= need) {
+        e = asset__value_room(v);
+        v->room = ASSET__ROOM_USED;
+    } else {
+        room = 0;
+        if (!(e = asset_alloc(need))) return false;
+    }
     memset(e, 0, sizeof *e);
     char *key = (char *)(e + 1);
     memcpy(key, uri, kl);
@@ -307,7 +357,12 @@ bool asset__cache_put_hashed(asset__cache_t *c, const char *uri, uint32_t h, con
     e->link.aux =
         kind | (sha256 ? ASSET__CE_SHA256 : 0) | (uint32_t)(ticks(c, now) << ASSET__CE_TIME_SHIFT);
     if (!asset__map_link_put_hashed(&c->map, &e->link, h)) {
-        asset_free(e);
+        if (room) { /* the room is free again, with its size */
+            memcpy(e, &room, sizeof room);
+            v->room = ASSET__ROOM_FREE;
+        } else {
+            asset_free(e);
+        }
         return false;
     }
     e->value = asset__value_retain(v);

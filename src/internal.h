@@ -117,6 +117,11 @@ typedef struct asset__value {
      * extra part, if any): its value is then inside the record, one block per value less
      * (asset__value_new_slotted, asset__value_slot). In the padding too */
     bool has_slot;
+    /* the record's room for its cache entry (ASSET__ROOM_*, after the slot, if any): a
+     * fresh value's first entry goes there, one block per cached value less
+     * (asset__value_new_roomy, asset__cache_put). [lock] once the record is shared. In
+     * the padding too */
+    uint8_t room;
     void *value;
     size_t cost;
     asset__loader_slot_t *loader;
@@ -131,6 +136,21 @@ _Static_assert(sizeof(asset__value_extra_t) % _Alignof(asset_bytes_t) == 0,
 static inline void *asset__value_slot(const asset__value_t *v) {
     return v->has_slot ? (char *)(void *)(v + 1) + (v->has_x ? sizeof(asset__value_extra_t) : 0)
                        : NULL;
+}
+/* A record's room for its cache entry: none; free (its first size_t says how many bytes
+ * it has); holding the record's entry (whose reference keeps the block alive); spent (its
+ * entry left the cache: a later entry of the record is a block of its own) */
+enum { ASSET__ROOM_NONE, ASSET__ROOM_FREE, ASSET__ROOM_USED, ASSET__ROOM_SPENT };
+_Static_assert(sizeof(asset__value_t) % _Alignof(void *) == 0 &&
+                   sizeof(asset__value_extra_t) % _Alignof(void *) == 0 &&
+                   sizeof(asset_bytes_t) % _Alignof(void *) == 0,
+               "a record's room for its cache entry is aligned for one");
+/* The record's room for its cache entry, or NULL: last in the block, after the extra
+ * part and the slot. It moves with the record (asset__value_add_extra) while free. */
+static inline void *asset__value_room(const asset__value_t *v) {
+    return v->room ? (char *)(void *)(v + 1) + (v->has_x ? sizeof(asset__value_extra_t) : 0) +
+                         (v->has_slot ? sizeof(asset_bytes_t) : 0)
+                   : NULL;
 }
 struct asset__label {
     char *name;
@@ -152,6 +172,10 @@ asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bo
 /* The same, with the room of asset__value_slot: for the built-in bytes loader's parse,
  * which puts its asset_bytes_t there (asset_parse_t's slot). */
 asset__value_t *asset__value_new_slotted(asset_server_t *s, asset__loader_slot_t *ld, bool extra);
+/* A parsed value's record (asset__value_new, no extra part), with the slot if `slot`, and
+ * room for a cache entry of `entry_size` bytes (asset__cache_entry_size; 0: none). */
+asset__value_t *asset__value_new_roomy(asset_server_t *s, asset__loader_slot_t *ld, bool slot,
+                                       size_t entry_size);
 /* Gives a record that nothing shares yet its extra part (it may move). False: out of
  * memory, *v unchanged. */
 bool asset__value_add_extra(asset_server_t *s, asset__value_t **v);
@@ -173,6 +197,8 @@ extern const char asset__version_immutable[];
 /* One block: the entry, then its key, its version unless it has none or is the shared
  * immutable one, and the digest it was verified against if any:
  *   [asset__cache_entry_t][key \0][version \0][sha256 \0]
+ * A fresh value's first entry is in its record's block (asset__value_room), which lives
+ * as long as the value (the entry holds a reference); any other has a block of its own.
  * link.aux holds the rest: the version's kind (ASSET__CV_*), whether a digest follows
  * (ASSET__CE_SHA256) and when the entry was added, in ASSET__CE_TICK_NS units since the
  * cache's epoch (introspection's age). 2^29 ticks (about 104 days) fit: past them a
@@ -195,6 +221,9 @@ static inline const char *asset__cache_entry_key(const asset__cache_entry_t *e) 
 static inline bool asset__cache_entry_immutable(const asset__cache_entry_t *e) {
     return (e->link.aux & ASSET__CV_MASK) != ASSET__CV_INLINE;
 }
+/* The bytes of the one block of a cache entry of uri with that version and digest: what
+ * a value's record makes room for (asset__value_new_roomy) */
+size_t asset__cache_entry_size(const char *uri, const char *version, const char *sha256);
 const char *asset__cache_entry_version(const asset__cache_entry_t *e); /* or NULL */
 const char *asset__cache_entry_sha256(const asset__cache_entry_t *e);  /* or NULL */
 

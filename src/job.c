@@ -245,10 +245,12 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
     /* the value's record first: a value must never be freed on this thread when its
      * loader frees on the flush thread, and without a record it could not be queued. The
      * built-in bytes loader's asset_bytes_t goes in the record's slot, one block less per
-     * file (not lent data's: that value is a record of its own, lent_value_t) */
+     * file (not lent data's: that value is a record of its own, lent_value_t). The record
+     * has room for its cache entry too, unless it is loaded no_cache: one block less
+     * again (cache.c, asset__cache_put) */
     bool slot = ld->vt.parse == asset__bytes_loader.parse && !(r->adopted && r->lent);
-    asset__value_t *v =
-        slot ? asset__value_new_slotted(s, ld, false) : asset__value_new(s, ld, false);
+    size_t room = j->no_cache ? 0 : asset__cache_entry_size(j->uri, r->version, j->sha256);
+    asset__value_t *v = asset__value_new_roomy(s, ld, slot, room);
     if (!v) {
         job_fail(s, j, ASSET_E_NO_MEMORY, "parse", "out of memory");
         return;

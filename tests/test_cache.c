@@ -238,6 +238,111 @@ static void test_entry_keeps_version_digest_and_age_in_its_block(void **state) {
     assert_int_equal(f.frees, 8);
 }
 
+/* A fresh value's record with room for its entry (a parse's, job.c), value and cost set. */
+static asset__value_t *mkroomy(fake_t *f, size_t cost, bool slot, const char *uri, const char *ver,
+                               const char *sha) {
+    asset__value_t *v =
+        asset__value_new_roomy(NULL, &f->slot, slot, asset__cache_entry_size(uri, ver, sha));
+    assert_non_null(v);
+    v->value = malloc(1);
+    assert_non_null(v->value);
+    v->cost = cost;
+    return v;
+}
+
+/* The entry of a value's first put goes in the value's record, where a parse made room
+ * for it; everything else (a put again after it left, a second cache, a longer key) gets
+ * a block of its own, and the record with its room is freed once, at the value's last
+ * release, whichever left first (ASan, valgrind: no use after free, no leak). */
+static void test_a_fresh_values_entry_goes_in_its_records_room(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c, c2;
+    asset__cache_init(&c, 1000);
+    asset__cache_init(&c2, 1000);
+    static const char digest[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    const char *uri = "file:///game/a.bin", *ver = "1700000000.123456789:4096";
+    asset__value_t *v = mkroomy(&f, 10, false, uri, ver, digest);
+    assert_int_equal(v->room, ASSET__ROOM_FREE);
+    /* a longer key than the room was made for: a block of its own, the room kept */
+    assert_true(asset__cache_put(&c2, "file:///game/a-much-longer-name.bin", ver, digest, v));
+    asset__cache_entry_t *e = asset__cache_get(&c2, "file:///game/a-much-longer-name.bin");
+    assert_ptr_not_equal(e, asset__value_room(v));
+    assert_int_equal(v->room, ASSET__ROOM_FREE);
+    /* the one it was made for: in the room */
+    assert_true(asset__cache_put(&c, uri, ver, digest, v));
+    e = asset__cache_get(&c, uri);
+    assert_ptr_equal(e, asset__value_room(v));
+    assert_int_equal(v->room, ASSET__ROOM_USED);
+    assert_string_equal(asset__cache_entry_key(e), uri);
+    assert_string_equal(asset__cache_entry_version(e), ver);
+    assert_string_equal(asset__cache_entry_sha256(e), digest);
+    assert_int_equal(atomic_load(&v->refs), 3); /* ours and the two entries' */
+    /* it leaves (an eviction, a removal) while a handle holds the value: the room is
+     * spent, and the value cached again (a revalidation) has a block of its own */
+    assert_true(asset__cache_remove(&c, uri));
+    assert_int_equal(v->room, ASSET__ROOM_SPENT);
+    assert_int_equal(f.frees, 0);
+    assert_true(asset__cache_put(&c, uri, ver, NULL, v));
+    e = asset__cache_get(&c, uri);
+    assert_ptr_not_equal(e, asset__value_room(v));
+    assert_string_equal(asset__cache_entry_key(e), uri);
+    assert_null(asset__cache_entry_sha256(e));
+    /* the same value put again over its own entry in its room: the old one leaves first */
+    asset__value_t *w = mkroomy(&f, 20, false, "mem://w", NULL, NULL);
+    assert_true(asset__cache_put(&c, "mem://w", NULL, NULL, w));
+    assert_ptr_equal(asset__cache_get(&c, "mem://w"), asset__value_room(w));
+    assert_true(asset__cache_put(&c, "mem://w", NULL, NULL, w));
+    e = asset__cache_get(&c, "mem://w");
+    assert_ptr_not_equal(e, asset__value_room(w));
+    assert_false(w->dropped); /* its own value: not dropped */
+    assert_int_equal(c.bytes, 30);
+    /* the caller's references go first: the entries hold the values */
+    asset__value_release(v);
+    asset__value_release(w);
+    assert_int_equal(f.frees, 0);
+    /* a value that the cache alone holds, its entry in its room: freed by the eviction
+     * that drops the entry, record, room and all */
+    asset__value_t *x = mkroomy(&f, 990, true, "mem://x", asset__version_immutable, NULL);
+    assert_true(asset__cache_put(&c, "mem://x", asset__version_immutable, NULL, x));
+    assert_ptr_equal(asset__cache_get(&c, "mem://x"), asset__value_room(x));
+    asset__value_release(x);
+    assert_int_equal(f.frees, 1); /* v and w evicted from c: w freed, v in c2 still */
+    assert_int_equal(c.evictions, 2);
+    asset__cache_clear(&c); /* x: with its room */
+    assert_int_equal(f.frees, 2);
+    asset__cache_free(&c2); /* v */
+    assert_int_equal(f.frees, 3);
+    asset__cache_free(&c);
+}
+
+/* A record's room moves with it when it gets its extra part (before anything shares it),
+ * and the moved room takes the entry. */
+static void test_a_records_room_moves_with_its_extra_part(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 1000);
+    for (int slot = 0; slot < 2; slot++) {
+        char uri[64];
+        snprintf(uri, sizeof uri, "file:///game/moved-%d.bin", slot);
+        asset__value_t *v = mkroomy(&f, 10, slot, uri, "v1", NULL);
+        assert_true(asset__value_add_extra(NULL, &v));
+        assert_int_equal(v->room, ASSET__ROOM_FREE);
+        assert_true(asset__cache_put(&c, uri, "v1", NULL, v));
+        asset__cache_entry_t *e = asset__cache_get(&c, uri);
+        assert_ptr_equal(e, asset__value_room(v));
+        assert_true((char *)e >= (char *)(asset__value_x(v) + 1));
+        assert_string_equal(asset__cache_entry_key(e), uri);
+        assert_string_equal(asset__cache_entry_version(e), "v1");
+        asset__value_release(v);
+    }
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 2);
+}
+
 /* An entry's age is right however long it stays: its time since the cache was made has
  * 29 bits of ASSET__CE_TICK_NS (about 104 days), and its age, taken modulo that, read
  * 105 days as 1 (a game server or an editor left running: a review). Past it, the
@@ -1590,6 +1695,8 @@ static void test_a_value_holding_a_batch_is_freed_by_destroy(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_never_exceeded_over_10000_random_inserts),
+        cmocka_unit_test(test_a_fresh_values_entry_goes_in_its_records_room),
+        cmocka_unit_test(test_a_records_room_moves_with_its_extra_part),
         cmocka_unit_test(test_map_finds_every_key_and_spreads_similar_ones),
         cmocka_unit_test(test_inline_keyed_map_finds_keys_after_the_link),
         cmocka_unit_test(test_hash_of_a_known_length_matches_and_every_byte_counts),

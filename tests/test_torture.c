@@ -1887,6 +1887,55 @@ static void arm_this_thread_from(unsigned long k) {
     arm_this_thread(k);
 }
 
+/* A cache put into a value's room (the record a parse made, job.c) whose map cannot grow
+ * gives the room back, its size written again: a later put takes it. Every allocation of
+ * 64 such puts fails in turn (they are the map's, the entries being in the rooms); each
+ * failed put leaves its value uncached and whole, nothing leaks. The record's own block
+ * failing is the scenarios' (file: the parse's record, room and all). */
+static void test_a_put_into_a_values_room_that_fails_gives_the_room_back(void **state) {
+    (void)state;
+    static asset__loader_slot_t room_slot = {.vt = {.abi = ASSET_LOADER_ABI, .name = "room"},
+                                             .name = "room"}; /* no value: nothing to free */
+    enum { N = 64 };
+    unsigned failed = 0;
+    for (unsigned long k = 1; k < 40; k++) {
+        long live0 = atomic_load(&g_live);
+        asset__cache_t c;
+        asset__cache_init(&c, SIZE_MAX);
+        asset__value_t *v[N];
+        char uri[N][32];
+        bool put[N];
+        for (int i = 0; i < N; i++) {
+            snprintf(uri[i], sizeof uri[i], "mem://room/%d", i);
+            v[i] = asset__value_new_roomy(NULL, &room_slot, false,
+                                          asset__cache_entry_size(uri[i], "v", NULL));
+            assert_non_null(v[i]);
+        }
+        arm_this_thread(k);
+        for (int i = 0; i < N; i++) put[i] = asset__cache_put(&c, uri[i], "v", NULL, v[i]);
+        bool hit = atomic_load(&g_injected) > 0;
+        arm_this_thread(0);
+        for (int i = 0; i < N; i++) {
+            if (!put[i]) {
+                failed++;
+                assert_int_equal(v[i]->room, ASSET__ROOM_FREE);
+                assert_int_equal(atomic_load(&v[i]->refs), 1);
+                assert_true(asset__cache_put(&c, uri[i], "v", NULL, v[i]));
+            }
+            asset__cache_entry_t *e = asset__cache_get(&c, uri[i]);
+            assert_ptr_equal(e, asset__value_room(v[i]));
+            assert_int_equal(v[i]->room, ASSET__ROOM_USED);
+            assert_string_equal(asset__cache_entry_key(e), uri[i]);
+            assert_string_equal(asset__cache_entry_version(e), "v");
+            asset__value_release(v[i]); /* the cache holds it alone */
+        }
+        asset__cache_free(&c);
+        assert_int_equal(atomic_load(&g_live), live0);
+        if (!hit) break; /* past the puts' last allocation */
+    }
+    assert_true(failed > 0);
+}
+
 /* Bug: cJSON answers NULL when an allocation fails, and the json loader reported that
  * as ASSET_E_PARSE ("trailing characters after the value"). Now: ASSET_E_NO_MEMORY. */
 static void test_json_loader_reports_no_memory_not_a_parse_error(void **state) {
@@ -2471,6 +2520,7 @@ static int group_teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_loader_reports_no_memory_not_a_parse_error),
+        cmocka_unit_test(test_a_put_into_a_values_room_that_fails_gives_the_room_back),
         cmocka_unit_test(test_long_uri_parse_under_failed_allocations),
         cmocka_unit_test(test_pkg_lookup_out_of_memory_is_not_not_found),
         cmocka_unit_test(test_group_whose_child_cannot_be_watched_still_finishes),
