@@ -537,7 +537,9 @@ ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_
  * events so far: the hook may go on recording meanwhile (it does not wait for the write).
  * ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set), ASSET_E_NO_MEMORY; on an error
  * the file at path is left as it was: the trace is written beside it (path.<hex>.tmp),
- * synced to the disk (a failed sync: ASSET_E_IO) and renamed over it once whole. A
+ * synced to the disk (a failed sync: ASSET_E_IO) and renamed over it once whole, and
+ * the rename synced (POSIX: the directory's fsync; its failure is not reported: the
+ * trace is whole at path, ASSET_OK, only the rename less sure to outlast a power cut). A
  * symlink, a device or a FIFO at path, or a directory where no file can be made, is
  * written in place (a failed write may then leave it cut short). */
 ASSET_API asset_status_t asset_trace_write_chrome_json(const asset_trace_t *tr, const char *path);

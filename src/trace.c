@@ -14,7 +14,7 @@
  * destroyed). Setters take turns (trace_setting). Every operation is sequentially
  * consistent: the store-then-load on each side must not be reordered. */
 #include "internal.h"
-#include "platform/platform.h" /* asset__fopen, asset__rename_over, asset__file_sync */
+#include "platform/platform.h" /* asset__fopen, asset__rename_over, asset__file_sync... */
 
 #include <errno.h>
 #include <stdio.h>
@@ -487,9 +487,16 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
         errno = sync_err;
     if (tmp) {
         bool left = true; /* tmp still there */
-        if (!bad && asset__rename_over(tmp, path) == 0)
+        if (!bad && asset__rename_over(tmp, path) == 0) {
             left = false;
-        else if (!bad && !((errno == EACCES || errno == EPERM) && copy_in_place(tmp, path) == 0))
+            /* the rename itself on the disk (POSIX: the directory's fsync): else a power
+             * cut soon after could bring back the old trace (whole: the new one was
+             * synced). A failure there is not the write's: the trace is whole at path,
+             * as the caller asked, and the writer has no log to say it in; it is the
+             * same trace, only less certain to outlast a power cut (twenty-fourth
+             * review) */
+            (void)asset__dir_sync_of(path);
+        } else if (!bad && !((errno == EACCES || errno == EPERM) && copy_in_place(tmp, path) == 0))
             bad = true;
         if (left) {
             int err = errno; /* the write's, the rename's or the copy's, for the caller */

@@ -41,6 +41,8 @@ struct asset__dir {
 static asset__file_t *file_of(int fd) { return (asset__file_t *)(uintptr_t)((unsigned)fd + 1u); }
 static int fd_of(const asset__file_t *f) { return (int)((uintptr_t)f - 1u); }
 
+static int open_path(const char *path, int flags);
+
 const char asset__path_list_sep = ':';
 bool asset__fs_force_walk = false;
 bool asset__fs_coarse_times = false;
@@ -101,6 +103,34 @@ int (*asset__file_sync_hook)(FILE *f) = NULL;
 int asset__file_sync(FILE *f) {
     if (fflush(f) != 0) return -1;
     int e = asset__file_sync_hook ? asset__file_sync_hook(f) : fsync(fileno(f)) ? errno : 0;
+    if (!e) return 0;
+    errno = e;
+    return -1;
+}
+
+int (*asset__dir_sync_hook)(const char *dir) = NULL;
+
+int asset__dir_sync_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? asset__strndup(path, slash == path ? 1 : (size_t)(slash - path))
+                      : asset__strdup(".");
+    if (!dir) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int e = 0;
+    if (asset__dir_sync_hook) {
+        e = asset__dir_sync_hook(dir);
+    } else {
+        /* O_RDONLY, not O_PATH: Linux refuses fsync on an O_PATH descriptor (EBADF) */
+        int fd = open_path(dir, O_RDONLY | O_DIRECTORY);
+        if (fd < 0)
+            e = -fd;
+        else if (fsync(fd) != 0)
+            e = errno;
+        if (fd >= 0) close(fd);
+    }
+    asset_free(dir);
     if (!e) return 0;
     errno = e;
     return -1;

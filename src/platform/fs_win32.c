@@ -497,6 +497,15 @@ int asset__file_sync(FILE *f) {
     return -1;
 }
 
+int (*asset__dir_sync_hook)(const char *dir) = NULL;
+
+int asset__dir_sync_of(const char *path) {
+    /* nothing to do: asset__rename_over's MOVEFILE_WRITE_THROUGH returns once the rename
+     * is on the disk, and Win32 opens no directory for FlushFileBuffers */
+    (void)path;
+    return 0;
+}
+
 int asset__path_lkind(const char *path) {
     int err = 0;
     wchar_t *w = to_wide(path, &err);

@@ -102,6 +102,17 @@ int asset__file_sync(FILE *f);
 /* Test hook, NULL but in tests: when set, asset__file_sync calls it instead of asking
  * the OS, and fails with its answer as errno unless it is 0. */
 extern int (*asset__file_sync_hook)(FILE *f);
+/* Has the OS put on the disk the directory that holds path (the part before its last
+ * '/', "." when it has none), so that a rename into it survives a power cut (POSIX:
+ * open the directory and fsync it; a rename's new name is a change of the directory,
+ * which the file's own fsync does not cover). Windows: nothing, 0 (asset__rename_over
+ * passes MOVEFILE_WRITE_THROUGH, which returns once the rename is on the disk, and
+ * Win32 has no way to flush a directory). 0, or -1 with errno set. */
+int asset__dir_sync_of(const char *path);
+/* Test hook, NULL but in tests: when set, asset__dir_sync_of calls it with the
+ * directory's path instead of asking the OS (POSIX only), and fails with its answer as
+ * errno unless it is 0. */
+extern int (*asset__dir_sync_hook)(const char *dir);
 #ifdef _WIN32
 /* (fs_win32.c) path, UTF-8 (the library's form or the user's), in the UTF-16 form the
  * Win32 calls of this layer take: '\\' separators; past MAX_PATH - 12 units, made
