@@ -765,6 +765,47 @@ static void test_a_path_past_max_path_is_given_to_windows_in_its_long_form(void 
     if (w != buf) asset_free(w);
 }
 
+/* Twenty-fourth review: the MAX_PATH limit holds the full path a name resolves to, but
+ * asset__path_wide measured the name as given: a relative name (a trace's path as the
+ * caller gave it) short enough itself, under a working directory that makes it longer
+ * than MAX_PATH - 12 units in full, went to Win32 as it was and failed there (wine
+ * resolves it anyway: the conversion is what can be seen). Such a name is measured in
+ * full, and given in its \\?\ form when that is long. */
+static void test_a_short_relative_path_long_in_full_is_given_in_its_long_form(void **state) {
+    (void)state;
+    wchar_t old[MAX_PATH], cwd[MAX_PATH], want[1024], buf[64];
+    assert_true(GetCurrentDirectoryW(MAX_PATH, old) > 0);
+    char *base = tu_mkdtemp();
+    wchar_t wdir[MAX_PATH];
+    assert_true(MultiByteToWideChar(CP_UTF8, 0, base, -1, wdir, MAX_PATH) > 0);
+    for (wchar_t *c = wdir; *c; c++)
+        if (*c == L'/') *c = L'\\';
+    while (wcslen(wdir) < 200) { /* a working directory of 200 to 230 units */
+        wcscat(wdir, L"\\abcdefghijklmnopqrstuvwxyz");
+        assert_true(CreateDirectoryW(wdir, NULL));
+    }
+    assert_true(SetCurrentDirectoryW(wdir));
+    DWORD n = GetCurrentDirectoryW(MAX_PATH, cwd);
+    assert_true(n > 0 && n < MAX_PATH);
+    const char *rel = "a-relative-name-of-some-sixty-units/trace.json.0123456789.tmp";
+    assert_true(strlen(rel) <= 248); /* short itself */
+    swprintf(want, 1024,
+             L"\\\\?\\%ls\\a-relative-name-of-some-sixty-units\\"
+             L"trace.json.0123456789.tmp",
+             cwd);
+    int err = 0;
+    wchar_t *w = asset__path_wide(rel, buf, 64, &err);
+    assert_true(SetCurrentDirectoryW(old));
+    assert_non_null(w);
+    if (wcscmp(w, want) != 0) fail_msg("got %ls", w); /* was the name as it is */
+    if (w != buf) asset_free(w);
+    /* short in full too: as it is */
+    w = asset__path_wide("x/y.txt", buf, 64, &err);
+    assert_true(w == buf && wcscmp(w, L"x\\y.txt") == 0);
+    tu_rmrf(base);
+    free(base);
+}
+
 /* The same long path, end to end: a trace written there (beside it, renamed over it),
  * seen by asset__path_lkind, removed by asset__remove, and loaded through file_root. */
 static void test_a_file_past_max_path_is_written_found_and_removed(void **state) {
@@ -817,6 +858,7 @@ int main(void) {
         FX(test_a_trace_written_to_a_non_ascii_name_is_made_as_named),
         FX(test_a_non_ascii_pkg_path_from_the_environment_finds_its_packages),
         cmocka_unit_test(test_a_path_past_max_path_is_given_to_windows_in_its_long_form),
+        cmocka_unit_test(test_a_short_relative_path_long_in_full_is_given_in_its_long_form),
         FX(test_a_file_past_max_path_is_written_found_and_removed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -295,7 +295,17 @@ static wchar_t *to_wide_plain(const char *s, wchar_t *buf, size_t cap, int *err)
 
 wchar_t *asset__path_wide(const char *path, wchar_t *buf, size_t cap, int *err) {
     int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
-    if (n > 0 && n - 1 <= LONG_PATH) return to_wide_plain(path, buf, cap, err);
+    if (n > 0 && n - 1 <= LONG_PATH) {
+        wchar_t *w = to_wide_plain(path, buf, cap, err);
+        /* MAX_PATH holds the full path: a relative name (the caller's, a trace's path;
+         * the library's own are absolute) is measured as the working directory makes
+         * it (twenty-fourth review: it went as it was, however long in full) */
+        bool absolute =
+            w && ((w[0] == L'\\' && w[1] == L'\\') || (w[0] && w[1] == L':' && w[2] == L'\\'));
+        DWORD m = !w || absolute ? 0 : GetFullPathNameW(w, 0, NULL, NULL); /* with its 0 */
+        if (!m || m - 1 <= LONG_PATH) return w;
+        if (w != buf) asset_free(w);
+    }
     wchar_t *w = to_wide_plain(path, NULL, 0, err); /* not valid UTF-8 too */
     if (!w) return NULL;
     if (w[0] == L'\\' && w[1] == L'\\' && (w[2] == L'?' || w[2] == L'.') && w[3] == L'\\')
