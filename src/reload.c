@@ -1141,7 +1141,11 @@ static void revalidate(rio_t *r, wdir_t *d, wfile_t *f) {
 /* The identity of what is at path now; false: nothing (or no memory). */
 static bool path_identity(rio_t *r, const char *path, uint64_t *dev, uint64_t *ino) {
     uv_fs_t req;
-    bool ok = uv_fs_stat(asset__io_loop(r->s->io), &req, path, NULL) == 0;
+    bool oom = false;
+    char *long_form = asset__watch_path(path, &oom); /* Windows: past MAX_PATH, \\?\ */
+    if (oom) return false;
+    bool ok = uv_fs_stat(asset__io_loop(r->s->io), &req, long_form ? long_form : path, NULL) == 0;
+    asset_free(long_form);
     if (ok) {
         *dev = req.statbuf.st_dev;
         *ino = req.statbuf.st_ino;
@@ -1153,12 +1157,21 @@ static bool path_identity(rio_t *r, const char *path, uint64_t *dev, uint64_t *i
 /* Watches dir for d with a new handle (d->ev), and notes what it follows; a libuv error
  * (UV_ENOMEM for want of memory) when it cannot. */
 static int dir_watch_start(rio_t *r, wdir_t *d, const char *dir) {
+    /* Windows: a folder past MAX_PATH in its \\?\ form, which libuv passes on as it is
+     * (twenty-fourth review: given as it was, the watch failed on Windows) */
+    bool oom = false;
+    char *long_form = asset__watch_path(dir, &oom);
+    if (oom) return UV_ENOMEM;
     uv_fs_event_t *ev = asset__calloc(1, sizeof *ev);
-    if (!ev) return UV_ENOMEM;
+    if (!ev) {
+        asset_free(long_form);
+        return UV_ENOMEM;
+    }
     uv_fs_event_init(asset__io_loop(r->s->io), ev);
     r->open++;
     ev->data = d;
-    int rc = uv_fs_event_start(ev, on_dir_event, dir, 0);
+    int rc = uv_fs_event_start(ev, on_dir_event, long_form ? long_form : dir, 0);
+    asset_free(long_form);
     if (rc != 0) {
         close_handle(r, (uv_handle_t *)ev);
         return rc;
@@ -1306,15 +1319,20 @@ static void on_poll(uv_fs_poll_t *p, int status, const uv_stat_t *prev, const uv
  * silently: a review); a file of a directory that is not watched is tried again at
  * each dir_check. */
 static bool start_poll(rio_t *r, wfile_t *f, const char *path) {
-    uv_fs_poll_t *p = path ? asset__calloc(1, sizeof *p) : NULL;
+    bool oom = false;
+    char *long_form = path ? asset__watch_path(path, &oom) : NULL; /* as dir_watch_start */
+    uv_fs_poll_t *p = path && !oom ? asset__calloc(1, sizeof *p) : NULL;
     int rc = UV_ENOMEM;
+    if (!p) asset_free(long_form);
     if (p) {
         uv_fs_poll_init(asset__io_loop(r->s->io), p);
         r->open++;
         p->data = f;
         rc = atomic_load(&asset__watch_fail_poll)
                  ? UV_ENOMEM
-                 : uv_fs_poll_start(p, on_poll, path, poll_ms(r->s));
+                 : uv_fs_poll_start(p, on_poll, long_form ? long_form : path, poll_ms(r->s));
+        asset_free(long_form); /* (libuv keeps a copy) */
+        long_form = NULL;
         if (rc == 0) {
             f->poll = p;
             f->unpolled = false;

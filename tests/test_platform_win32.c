@@ -806,6 +806,38 @@ static void test_a_short_relative_path_long_in_full_is_given_in_its_long_form(vo
     free(base);
 }
 
+/* Twenty-fourth review: a watched folder past MAX_PATH went to libuv's
+ * uv_fs_event_start as it was, whose GetFileAttributesW and CreateFileW fail on Windows
+ * for such a path (wine opens it anyway: a watch cannot show it here). libuv 1.44.2
+ * converts the name to UTF-16 and passes it on as it is, so the platform hands it the
+ * \\?\ form, in UTF-8: asset__watch_path, which src/reload.c's watch start uses. */
+static void test_a_watched_folder_past_max_path_goes_to_libuv_in_its_long_form(void **state) {
+    (void)state;
+    char longrel[400] = "", p[600], want[600];
+    for (int i = 0; i < 30; i++) strcat(longrel, "abcdefghi/");
+    strcat(longrel, "dir");
+    bool oom = true;
+    assert_null(asset__watch_path("C:/short/dir", &oom)); /* as it is */
+    assert_false(oom);
+    snprintf(p, sizeof p, "C:/up/../%s", longrel);
+    snprintf(want, sizeof want, "\\\\?\\C:\\%s", longrel);
+    for (char *c = want; *c; c++)
+        if (*c == '/') *c = '\\';
+    char *got = asset__watch_path(p, &oom);
+    assert_false(oom);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    asset_free(got);
+    snprintf(p, sizeof p, "//server/share/%s", longrel);
+    snprintf(want, sizeof want, "\\\\?\\UNC\\server\\share\\%s", longrel);
+    for (char *c = want; *c; c++)
+        if (*c == '/') *c = '\\';
+    got = asset__watch_path(p, &oom);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    asset_free(got);
+}
+
 /* The same long path, end to end: a trace written there (beside it, renamed over it),
  * seen by asset__path_lkind, removed by asset__remove, and loaded through file_root. */
 static void test_a_file_past_max_path_is_written_found_and_removed(void **state) {
@@ -858,6 +890,7 @@ int main(void) {
         FX(test_a_trace_written_to_a_non_ascii_name_is_made_as_named),
         FX(test_a_non_ascii_pkg_path_from_the_environment_finds_its_packages),
         cmocka_unit_test(test_a_path_past_max_path_is_given_to_windows_in_its_long_form),
+        cmocka_unit_test(test_a_watched_folder_past_max_path_goes_to_libuv_in_its_long_form),
         cmocka_unit_test(test_a_short_relative_path_long_in_full_is_given_in_its_long_form),
         FX(test_a_file_past_max_path_is_written_found_and_removed),
     };

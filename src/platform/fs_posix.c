@@ -136,6 +136,12 @@ int asset__dir_sync_of(const char *path) {
     return -1;
 }
 
+char *asset__watch_path(const char *dir, bool *oom) {
+    (void)dir;
+    *oom = false;
+    return NULL; /* no limit but the kernel's, which libuv's inotify_add_watch meets as is */
+}
+
 /* The ASSET__KIND_ of a stat's mode. */
 static int kind_of(mode_t m) {
     return S_ISREG(m)   ? ASSET__KIND_FILE

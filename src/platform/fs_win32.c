@@ -507,6 +507,25 @@ int asset__file_sync(FILE *f) {
     return -1;
 }
 
+char *asset__watch_path(const char *dir, bool *oom) {
+    *oom = false;
+    int err = 0;
+    wchar_t *w = asset__path_wide(dir, NULL, 0, &err);
+    if (!w) {
+        *oom = err == -ENOMEM; /* any other failure: libuv meets it with the path as is */
+        return NULL;
+    }
+    char *out = NULL;
+    if (w[0] == L'\\' && w[1] == L'\\' && w[2] == L'?' && w[3] == L'\\') {
+        int n = WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, -1, NULL, 0, NULL, NULL);
+        out = n > 0 ? asset_alloc((size_t)n) : NULL;
+        if (out) WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, -1, out, n, NULL, NULL);
+        *oom = n > 0 && !out;
+    }
+    asset_free(w);
+    return out;
+}
+
 int (*asset__dir_sync_hook)(const char *dir) = NULL;
 
 int asset__dir_sync_of(const char *path) {

@@ -109,6 +109,14 @@ extern int (*asset__file_sync_hook)(FILE *f);
  * passes MOVEFILE_WRITE_THROUGH, which returns once the rename is on the disk, and
  * Win32 has no way to flush a directory). 0, or -1 with errno set. */
 int asset__dir_sync_of(const char *path);
+/* The name to hand libuv's uv_fs_event_start, uv_fs_stat or uv_fs_poll_start for dir
+ * (a folder or a file, the library's form):
+ * NULL to hand it dir itself (POSIX; Windows when dir fits in MAX_PATH), else dir's
+ * "\\?\" form in UTF-8 (asset_free it; see asset__path_wide), which libuv converts
+ * to UTF-16 and hands to GetFileAttributesW, GetLongPathNameW and CreateFileW as it is:
+ * as given, a longer path fails there in a process that is not long-path aware. NULL
+ * with *oom set when out of memory. */
+char *asset__watch_path(const char *dir, bool *oom);
 /* Test hook, NULL but in tests: when set, asset__dir_sync_of calls it with the
  * directory's path instead of asking the OS (POSIX only), and fails with its answer as
  * errno unless it is 0. */
