@@ -35,6 +35,9 @@
 struct asset__dir {
     int fd;
     DIR *stream; /* made from fd by the first asset__dir_next; owns fd from then on */
+    bool known;  /* dev and ino hold fd's (asset__dir_open: a root, for asset__dir_is_at) */
+    dev_t dev;
+    ino_t ino;
 };
 /* An open file is its descriptor, carried in the handle's pointer (descriptor + 1, so
  * never NULL): no allocation per file read. struct asset__file is never defined. */
@@ -265,6 +268,7 @@ static int new_dir(int fd, asset__dir_t **out) {
     }
     d->fd = fd;
     d->stream = NULL;
+    d->known = false;
     *out = d;
     return 0;
 }
@@ -277,7 +281,16 @@ static int new_file(int fd, asset__file_t **out) {
 int asset__dir_open(const char *path, asset__dir_t **out) {
     *out = NULL;
     int fd = open_path(path, DIR_SEARCH | O_DIRECTORY);
-    return fd < 0 ? fd : new_dir(fd, out);
+    int err = fd < 0 ? fd : new_dir(fd, out);
+    /* a root's identity, which an open descriptor keeps, taken once: asset__dir_is_at,
+     * which every file:// load under file_root asks, then makes one call, not two */
+    struct stat st;
+    if (!err && fstat(fd, &st) == 0) {
+        (*out)->dev = st.st_dev;
+        (*out)->ino = st.st_ino;
+        (*out)->known = true;
+    }
+    return err;
 }
 
 int asset__dir_open_beneath(asset__dir_t *root, const char *rel, asset__dir_t **out) {
@@ -308,7 +321,13 @@ bool asset__path_is_link(const char *path) { return asset__path_lkind(path) == A
 
 bool asset__dir_is_at(asset__dir_t *d, const char *path) {
     struct stat a, b;
-    if (fstat(d->fd, &a) != 0 || stat(path, &b) != 0) return true; /* nothing else seen */
+    if (d->known) {
+        a.st_dev = d->dev;
+        a.st_ino = d->ino;
+    } else if (fstat(d->fd, &a) != 0) {
+        return true; /* nothing else seen */
+    }
+    if (stat(path, &b) != 0) return true;
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
