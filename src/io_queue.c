@@ -74,14 +74,20 @@ asset_status_t asset__io_start_failure(int io_error, char *why, size_t n) {
 
 asset_status_t asset__io_post_for(asset_server_t *s, void (*fn)(void *arg), void *arg, char *why,
                                   size_t n) {
+    /* posted under the lock (io->lock is a leaf): a destroy sets stopping under it before
+     * it stops and frees the thread, and that no longer waits for this caller when it is
+     * no worker (a wait running an HTTP read itself): posted after the lock, it locked the
+     * freed record (a review) */
     uv_mutex_lock(&s->lock);
     asset__io_t *io = asset__io_get(s);
     int io_error = s->io_error;
+    bool posted = io && asset__io_post(io, fn, arg);
+    /* a post fails when the thread stops, or for want of memory */
+    bool stopping = io && !posted && asset__io_stopping(io);
     uv_mutex_unlock(&s->lock);
     if (!io) return asset__io_start_failure(io_error, why, n);
-    if (asset__io_post(io, fn, arg)) return ASSET_PENDING;
-    /* a post fails when the thread stops, or for want of memory */
-    if (asset__io_stopping(io)) {
+    if (posted) return ASSET_PENDING;
+    if (stopping) {
         snprintf(why, n, "cannot reach the I/O thread: stopping");
         return ASSET_E_SHUTDOWN;
     }

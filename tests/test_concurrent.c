@@ -23,8 +23,10 @@
 #define NHOST 4
 
 static atomic_long g_live; /* the library's live allocations */
+static void c_alloc_armed(size_t n);
 static void *c_alloc(size_t n, void *u) {
     (void)u;
+    c_alloc_armed(n);
     void *p = malloc(n);
     if (p) atomic_fetch_add_explicit(&g_live, 1, memory_order_relaxed);
     return p;
@@ -713,6 +715,95 @@ test_a_waits_callback_during_destroy_does_not_touch_the_stopped_io_thread(void *
     g_iof = NULL;
 }
 
+/* A thread armed (tl_post_armed: its server) stops at its next allocation of an I/O thread
+ * post's size (next, fn, arg), posting iop_in, until the test lets it go (iop_go). */
+static _Thread_local asset_server_t *tl_post_armed;
+static uv_sem_t g_iop_in, g_iop_go;
+
+static void c_alloc_armed(size_t n) {
+    if (!tl_post_armed || n != 3 * sizeof(void *)) return;
+    tl_post_armed = NULL;
+    uv_sem_post(&g_iop_in);
+    uv_sem_wait(&g_iop_go);
+}
+
+/* Whether another thread holds s's lock for good (a thread stopped under it): a
+ * moment's hold by a worker or the I/O thread ends, and the lock is had once at least.
+ * A try from this thread, as a critical section is re-entrant on its owner's. */
+static bool lock_held_elsewhere(asset_server_t *s) {
+    for (int i = 0; i < 100000; i++) {
+        if (uv_mutex_trylock(&s->lock) == 0) {
+            uv_mutex_unlock(&s->lock);
+            return false;
+        }
+        tu_os_yield();
+    }
+    return true;
+}
+
+static void iop_freed(void) { uv_sem_post(&g_iop_go); }
+
+typedef struct iop {
+    asset_server_t *s;
+    asset_handle_t *h;
+    _Atomic asset_status_t rc;
+} iop_t;
+
+static void iop_waiter(void *arg) {
+    iop_t *w = arg;
+    tl_post_armed = w->s;
+    atomic_store(&w->rc, asset_handle_wait(w->h, 60000)); /* runs the HTTP read here */
+    tl_post_armed = NULL;
+}
+
+/* An HTTP read that a waiting thread runs itself (run-on-wait, twenty-third review) posts
+ * its transfer to the I/O thread: asset__io_post_for took s->io under the lock and posted
+ * to it after, without it. A destroy meanwhile (its workers joined: this thread is none)
+ * stopped and freed the I/O thread before it waited for the thread's run: the post
+ * locked the freed record (ASan: heap-use-after-free). */
+static void test_a_waiters_http_read_during_destroy_posts_to_no_freed_io_thread(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    long live0 = atomic_load(&g_live);
+    uv_sem_init(&g_iop_in, 0);
+    uv_sem_init(&g_iop_go, 0);
+    asset_server_config_t cfg = {.max_workers = 1};
+    iop_t w = {0};
+    w.s = asset_server_create(&cfg);
+    assert_non_null(w.s);
+    tu_gate_t *g = tu_gate_register(w.s, "gate");
+    /* the I/O thread starts, curl is set up (port 9 refuses, or answers nothing) */
+    asset_load_options_t t = {.timeout_ms = 600000};
+    asset_handle_t *th = asset_server_load(w.s, "http://127.0.0.1:9/first", &t);
+    (void)tu_wait(th);
+    asset_handle_release(th);
+    asset_handle_t *gh = asset_server_load(w.s, "gate://held", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker is held: the next load stays queued */
+    w.h = asset_server_load(w.s, "http://127.0.0.1:9/second", NULL);
+    uv_thread_t th2;
+    assert_int_equal(uv_thread_create(&th2, iop_waiter, &w), 0);
+    uv_sem_wait(&g_iop_in);         /* the waiter is in its read, at the post */
+    if (lock_held_elsewhere(w.s)) { /* it posts under the lock: destroy waits for it */
+        uv_sem_post(&g_iop_go);
+    } else { /* it goes on once destroy freed the I/O thread's record */
+        uv_mutex_lock(&w.s->lock);
+        g_on_watched_free = iop_freed;
+        atomic_store(&g_watched, (void *)w.s->io);
+        uv_mutex_unlock(&w.s->lock);
+    }
+    asset_handle_release(w.h); /* the wait holds its own reference */
+    asset_handle_release(gh);
+    asset_server_destroy(w.s);
+    uv_thread_join(&th2);
+    assert_null(atomic_load(&g_watched)); /* freed, if it was watched */
+    asset_status_t rc = atomic_load(&w.rc);
+    if (rc == ASSET_OK || rc == ASSET_E_TIMEOUT) fail_msg("wait: %s", asset_err_name(rc));
+    tu_gate_free(g);
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+    uv_sem_destroy(&g_iop_in);
+    uv_sem_destroy(&g_iop_go);
+}
+
 /* The same with a job a waiting thread runs itself (run-on-wait), finishing once destroy
  * freed the I/O thread: with config.watch, its completion posted the file's watch to that
  * thread (asset__io_get gave the freed record; libuv aborted on its destroyed mutex). */
@@ -914,6 +1005,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_during_a_waits_flush_fires_no_more_callbacks),
         cmocka_unit_test(test_destroy_during_a_waits_finalize_runs_no_more_finalize_steps),
         cmocka_unit_test(test_a_waits_callback_during_destroy_does_not_touch_the_stopped_io_thread),
+        cmocka_unit_test(test_a_waiters_http_read_during_destroy_posts_to_no_freed_io_thread),
         cmocka_unit_test(
             test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread),
         cmocka_unit_test(test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort),
