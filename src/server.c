@@ -118,6 +118,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     bool cwd_oom = false;
     char *cwd = asset__getcwd_dup(&cwd_oom);
     oom = oom || cwd_oom;
+    bool refused = false; /* a config value create cannot take (logged): fails it */
     /* cJSON refuses nesting past its own limit, with a message of its own: a limit above
      * it could not be kept (its parse recurses that deep, on whatever stack runs it) */
     if (s->cfg.json_max_depth > ASSET__JSON_DEPTH_CEILING) {
@@ -125,7 +126,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
                    "asset_server_create: json_max_depth %u is above %d, cJSON's own nesting "
                    "limit (CJSON_NESTING_LIMIT)",
                    s->cfg.json_max_depth, ASSET__JSON_DEPTH_CEILING);
-        oom = true; /* fails the create */
+        refused = true;
     }
     if (cwd) {
         s->base_dir = asset_alloc(strlen(cwd) + 2);
@@ -134,7 +135,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
         else
             oom = true;
     }
-    if (cfg && cfg->file_root && !cwd && !oom) {
+    if (cfg && cfg->file_root && !cwd && !oom && !refused) {
         char *fr = asset__strdup(cfg->file_root);
         asset_status_t pst;
         if (fr) (void)asset__path_prepare(fr, false, &pst); /* '/', Windows: "C:/x" */
@@ -143,11 +144,11 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
                        "asset_server_create: file_root \"%s\" is relative, and the working "
                        "directory cannot be read",
                        cfg->file_root);
-            oom = true; /* fails the create */
+            refused = true;
         }
         asset_free(fr);
     }
-    if (cfg && cfg->file_root && !oom) {
+    if (cfg && cfg->file_root && !oom && !refused) {
         /* a root the OS cannot take as a path (Windows: "C:", which is that drive's
          * current directory; a UNC share) fails the create: nothing would load beneath */
         char *fr = asset__strdup(cfg->file_root);
@@ -156,11 +157,11 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
         if (why) {
             asset__log(s, ASSET_LOG_ERROR, "asset_server_create: file_root \"%s\" refused: %s",
                        cfg->file_root, why);
-            oom = true; /* fails the create */
+            refused = true;
         }
         asset_free(fr);
     }
-    if (cfg && cfg->file_root && !oom) {
+    if (cfg && cfg->file_root && !oom && !refused) {
         /* in the library's form ('/', Windows: "C:/x"). Relative to the
          * working directory, which is known here unless the root is absolute (above) */
         const char *wd = cwd ? cwd : "";
@@ -212,7 +213,7 @@ asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
     s->uri_index_on = s->cfg.watch || s->cfg.http_poll_ms; /* empty: no handle yet */
     s->mem = asset__mem_create();
     s->pkg = asset__pkg_create(s->cfg.pkg_path, s->base_dir);
-    if (oom || !s->mem || !s->pkg) goto fail;
+    if (oom || refused || !s->mem || !s->pkg) goto fail;
     if (asset__registry_init(s) != ASSET_OK) goto fail;
     if (asset__pool_start(s) != ASSET_OK) goto fail;
     return s;
