@@ -643,12 +643,16 @@ ASSET_API asset_status_t asset_request_fail(asset_request_t *r, asset_status_t s
                                             ...) ASSET_PRINTF(3, 4);
 /* ASYNC sources only, any thread, exactly once per read that returned ASSET_PENDING:
  * the request is done with status st (ASSET_PENDING, which is no result, fails it with
- * ASSET_E_IO). The request must not be touched afterwards (its memory serves later reads: a
- * second finish is refused with a logged error unless that is another ASYNC read's; so is
- * a later write, adopt, fail or set_version, which stores nothing, unless the request
- * already serves another read; a server logs the first 8 such refusals, then one line at
- * each power of two of their count, saying it, so a source calling in a loop cannot
- * flood the log).
+ * ASSET_E_IO). The request must not be touched afterwards: the finish may parse and
+ * complete the load on this very thread and free the request before it returns (the
+ * built-in bytes loader's parse runs there, but for a load with a sha256), and whatever
+ * thread parses it may free it too: a later call is a use after free. While its memory is
+ * still kept for a later read (a worker's), a second finish is refused with a logged error
+ * unless that is another ASYNC read's; so is a later write, adopt, fail or set_version,
+ * which stores nothing, unless the request already serves another read; a server logs the
+ * first 8 such refusals, then one line at each power of two of their count, saying it, so
+ * a source calling in a loop cannot flood the log. The refusals help find the bug; they
+ * make no late call safe.
  * asset_server_destroy() waits for every pending read to be finished (it cancels them
  * first: asset_request_cancelled() turns true), before it calls the source's destroy: a
  * source must finish its pending reads without waiting for its destroy. */
