@@ -467,6 +467,9 @@ typedef struct asset__job {
     uint8_t recursive : 1;  /* LIST jobs */
     uint8_t map_file : 1;   /* the load opted in to mapping a file:// file */
     uint8_t uri_inline : 1; /* uri's block is the job's own (load.c): freed with it */
+    uint8_t label_base : 1; /* a reload's revalidation whose cached is a label's value, lent
+                             * for its version only (asset__reload_live_base): a
+                             * NOT_MODIFIED caches nothing, and no load joins it */
     uint8_t : 0;
     /* [lock], every access: one byte (bit-fields share it) */
     uint8_t mapped : 1;         /* in s->inflight */
@@ -644,6 +647,9 @@ struct asset_handle {
                                    * a retry of it (set as it is made) */
     bool reload_transient : 1;    /* [lock] (reload handle) failed for a state that passes (its
                                    * request's transient): tried again (reload.c) */
+    bool reload_unchanged : 1;    /* [lock] (reload handle) its revalidation against a label's
+                                   * value (a label_base job) heard NOT_MODIFIED: its value is
+                                   * that label's, not its file's whole one (reload.c) */
     /* [lock] the source's version of the value it holds or has pending (a reload
      * handle's: of the value it read), for its reloads' revalidation when there is no
      * cache entry to hold it (no_cache, or the entry evicted, cleared, over its
@@ -1256,9 +1262,11 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh);
 /* [lock] For a reload of uri by ld that finds no cache entry (a no_cache one, or its
  * entry evicted, cleared or over its budget): the value a live handle of uri (no label,
  * no_cache as the reload) holds or has pending, and the source's version of it
- * (nc_version), to revalidate against. False: none. */
+ * (nc_version), to revalidate against. Without one, when every such live handle is a
+ * label's of the same version, one of their values (*label set): a NOT_MODIFIED then
+ * says only that the version did not change. False: none. */
 bool asset__reload_live_base(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
-                             bool no_cache, asset__value_t **v, const char **version);
+                             bool no_cache, asset__value_t **v, const char **version, bool *label);
 /* Lock not held: starts reloads of uri (normalised, no label) for its live handles.
  * forced: fresh read; else a revalidation that changes nothing when unchanged. */
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced);

@@ -375,9 +375,13 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
          * no answer for the loads after the registration (as asset__job_complete) */
         asset__cache_t *c = &j->loader->cache;
         uint32_t h = asset__job_uri_hash(j);
-        if (!j->no_cache && job_answer_current(j) && !asset__cache_get_hashed(c, j->uri, h) &&
-            !j->cached->dropped)
+        if (!j->no_cache && !j->label_base && job_answer_current(j) &&
+            !asset__cache_get_hashed(c, j->uri, h) && !j->cached->dropped)
             asset__cache_put_hashed(c, j->uri, h, j->cached_version, j->sha256, j->cached);
+        /* a label's value, lent for its version (asset__reload_live_base): the reload
+         * handle tells asset__reload_decided that it is no whole value */
+        for (asset_handle_t *rh = j->handles; rh && j->label_base; rh = rh->job_next)
+            rh->reload_unchanged = rh->reload;
         asset__reload_watch_job(s, j);
         /* a change after its read began: it reloads once loaded, as a parsed one does */
         asset__reload_stale_job(s, j);

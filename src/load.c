@@ -39,6 +39,7 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, uint32_t 
              * modified" hands out that very value, which a later load must not get (it
              * got it, with no parse, after asset_server_invalidate: a review) */
             !(j->cached && j->cached->dropped) &&
+            !j->label_base && /* its NOT_MODIFIED has a label's value, not the file's */
             (j->sha256 ? sha256 && !asset__strcasecmp(j->sha256, sha256) : !sha256) &&
             (!no_cache || j->is_list ||
              (j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)))
@@ -356,8 +357,9 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
             /* a reload that finds no cache entry (a no_cache one; or the entry evicted,
              * cleared, over its budget) revalidates against its live handles' value: an
              * http_poll_ms poll of such a value published a reload of unchanged bytes */
+            bool label = false;
             if (!e && h->reload && !forced &&
-                !asset__reload_live_base(s, j->uri, ld, opt.no_cache, &base, &version))
+                !asset__reload_live_base(s, j->uri, ld, opt.no_cache, &base, &version, &label))
                 base = NULL;
             if (base) {
                 j->cached_version = version ? asset__strdup(version) : NULL;
@@ -366,6 +368,7 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
                     asset__value_release(j->cached);
                     j->cached = NULL;
                 }
+                j->label_base = label && j->cached; /* before it is mapped: no load joins */
             }
             bool mapped = asset__map_put_hashed(&s->inflight, &j->node, r->phash);
             if (!mapped || !(r->pushed = asset__heap_push(s, j))) {

@@ -600,17 +600,34 @@ static void drop_cached_dependents(asset_server_t *s, const char *base,
 }
 
 bool asset__reload_live_base(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
-                             bool no_cache, asset__value_t **v, const char **version) {
+                             bool no_cache, asset__value_t **v, const char **version, bool *label) {
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, uri, strlen(uri));
+    /* labels held alone (a sprite of an atlas over its budget, no_cache): the version
+     * they all hold, sent as the condition; without it each http_poll_ms poll fetched
+     * and parsed the file again, only for asset__reload_decided to publish nothing (a
+     * review). Only when each holds the same one: a NOT_MODIFIED answers for them all */
+    asset_handle_t *lh = NULL;
+    bool whole = false, mixed = false;
     for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
-        if (!live(h) || h->loader != ld || h->no_cache != no_cache || h->label || !h->nc_version)
+        if (!live(h) || h->loader != ld || h->no_cache != no_cache) continue;
+        if (h->label) {
+            mixed = mixed || !h->nc_version || (lh && strcmp(h->nc_version, lh->nc_version));
+            lh = lh ? lh : h;
             continue;
+        }
+        whole = true;
+        if (!h->nc_version) continue;
         *v = h->reload_pending && h->reload_value ? h->reload_value : h->value;
         *version = h->nc_version;
+        *label = false;
         return *v != NULL;
     }
-    return false;
+    if (!lh || whole || mixed) return false;
+    *v = lh->reload_pending && lh->reload_value ? lh->reload_value : lh->value;
+    *version = lh->nc_version;
+    *label = true;
+    return *v != NULL;
 }
 
 /* ---- a file in use: tried again ---- */
@@ -722,6 +739,25 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         if (retry_later(s, rh, &tried_ms)) return;
     } else {
         retry_forget(s, base, bl);
+    }
+    /* revalidated against a label's version (asset__reload_live_base): v is that label's
+     * value, no whole one, and says only that the version did not change. A handle of
+     * another version (loaded since; a whole one) is not answered: a reload follows,
+     * which reads it all (its handles differ now) */
+    if (v && rh->reload_unchanged) {
+        bool other = false;
+        asset__uri_iter_t it;
+        asset__uri_iter_init(&it, s, base, bl);
+        for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
+            if (h == rh || !live(h) || h->loader != rh->loader) continue;
+            if (!h->nc_version || !rh->nc_version || strcmp(h->nc_version, rh->nc_version))
+                other = true;
+            else if (h->reload_pending && h->reload_status != ASSET_OK)
+                drop_pending(h); /* the later result wins, as below */
+        }
+        if (rh->reload_again || other)
+            reload_after(s, base, bl, rh->loader, rh->reload_again_forced);
+        return;
     }
     bool changed = false;
     size_t told = 0, again = 0; /* failures told, and told already (not again) */

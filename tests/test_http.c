@@ -1955,6 +1955,69 @@ test_http_a_poll_of_a_label_held_alone_no_longer_cached_publishes_no_reload(void
     }
 }
 
+/* Twenty-fourth review: the same label held alone, its whole value no longer cached
+ * (cleared; over a budget of 1 byte; a no_cache load): nothing was published, but each
+ * poll fetched and parsed the URL again, the revalidation having no whole value to send
+ * the version of (one load and four polls: five parses). The label lends its version. */
+static atomic_int lab_parses;
+
+static asset_status_t lab_parse_counted(void *ctx, asset_parse_t *p) {
+    atomic_fetch_add(&lab_parses, 1);
+    return lab_parse(ctx, p);
+}
+
+static void test_http_a_poll_of_a_label_held_alone_no_longer_cached_parses_nothing(void **state) {
+    (void)state;
+    for (int how = 0; how < 3; how++) {
+        tu_bad_t *b = tu_bad_start();
+        asset_server_config_t cfg = {.http_poll_ms = 10, .cache_budget = how == 1 ? 1 : 0};
+        asset_server_t *s = asset_server_create(&cfg);
+        asset_loader_t lab = {.abi = ASSET_LOADER_ABI, .name = "lab", .parse = lab_parse_counted};
+        assert_int_equal(asset_server_register_loader(s, &lab, NULL, 0), ASSET_OK);
+        atomic_store(&lab_parses, 0);
+        char *u = tu_bad_url(b, "/ok#x");
+        asset_load_options_t o = {.loader = "lab", .no_cache = how == 2};
+        asset_handle_t *h = asset_server_load(s, u, &o);
+        free(u);
+        expect_status(h, ASSET_OK);
+        int reloads = 0;
+        assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
+        if (how == 0) asset_server_clear_caches(s);
+        flush_until_connections(s, b, 5); /* the load, then polls */
+        asset_server_flush(s);
+        assert_int_equal(reloads, 0);
+        assert_string_equal(asset_handle_value(h), "hello");
+        if (atomic_load(&lab_parses) != 1)
+            fail_msg("case %d: a load and its polls parsed %d times", how,
+                     atomic_load(&lab_parses));
+        asset_handle_release(h);
+        asset_server_destroy(s);
+        tu_bad_stop(b);
+    }
+    /* a change is still seen: "/etag-moved" answers the label's condition with a 304
+     * naming another ETag, asked again, "two" */
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_poll_ms = 10, .cache_budget = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_loader_t lab = {.abi = ASSET_LOADER_ABI, .name = "lab", .parse = lab_parse_counted};
+    assert_int_equal(asset_server_register_loader(s, &lab, NULL, 0), ASSET_OK);
+    char *u = tu_bad_url(b, "/etag-moved#x");
+    asset_load_options_t o = {.loader = "lab"};
+    asset_handle_t *h = asset_server_load(s, u, &o);
+    free(u);
+    expect_status(h, ASSET_OK);
+    assert_string_equal(asset_handle_value(h), "one");
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
+    flush_until_connections(s, b, 6);
+    asset_server_flush(s);
+    assert_int_equal(reloads, 1);
+    assert_string_equal(asset_handle_value(h), "two");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* Twenty-first review: stats.cache_hits ("loads served from a cache, with or without
  * revalidation") counted every http_poll_ms poll that found the URL unchanged, though a
  * poll is no load (stats.completed leaves the reload handles out): one load and four
@@ -2325,6 +2388,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_poll_of_a_value_no_longer_cached_publishes_no_reload),
         cmocka_unit_test(
             test_http_a_poll_of_a_label_held_alone_no_longer_cached_publishes_no_reload),
+        cmocka_unit_test(test_http_a_poll_of_a_label_held_alone_no_longer_cached_parses_nothing),
         cmocka_unit_test(test_http_a_handle_cancelled_after_its_answer_has_no_status),
         cmocka_unit_test(test_http_loads_beside_waiting_transfers_do_not_walk_them),
         cmocka_unit_test(test_http_read_of_a_load_runs_on_a_waiting_flush_thread),
