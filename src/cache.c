@@ -265,6 +265,11 @@ asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri) {
     return asset__cache_get_hashed(c, uri, asset__map_hash(uri));
 }
 
+asset__value_t *asset__cache_peek_n(const asset__cache_t *c, const char *uri, size_t n) {
+    const asset__cache_entry_t *e = entry_of(asset__map_find_n(&c->map, uri, n));
+    return e ? e->value : NULL;
+}
+
 bool asset__cache_has(const asset__cache_t *c, const char *uri) {
     return asset__map_find_hashed(&c->map, uri, asset__map_hash(uri)) != NULL;
 }

@@ -546,6 +546,42 @@ typedef struct dep_edge {
  * found one, or ran out of memory, drops the marks), and
  * is not walked again (200 prefabs on one palette of 200 textures walked the palette
  * once each: 40,200 looks under the lock for one reload of their level). */
+/* [lock] Whether w's label named as dh's is dh's value. */
+static bool label_of(asset_server_t *s, const asset__value_t *w, const asset_handle_t *dh) {
+    asset__value_extra_t *x = asset__value_x(w);
+    size_t n = asset__value_nlabels(w);
+    if (!x || !n) return false;
+    size_t i = asset__labels_find(s, x->labels, n, &x->label_ix, dh->label);
+    return i < n && x->labels[i].value == dh->value;
+}
+
+/* [lock] The whole value of the label dh holds, alive (cached, or a whole handle's), or
+ * NULL: a label's own value holds no dependencies while its whole value lives (that
+ * one does; asset__dependents_leave gives it a copy when it goes). *memo: the last
+ * base looked for among the handles (a label handle), and *memo_w what it found: the
+ * labels of one atlas are looked for once, not each among all of its handles. */
+static const asset__value_t *label_whole(asset_server_t *s, const asset_handle_t *dh,
+                                         const asset_handle_t **memo,
+                                         const asset__value_t **memo_w) {
+    const char *uri = asset__handle_uri(dh);
+    size_t bl = strcspn(uri, "#");
+    const asset__value_t *w = asset__cache_peek_n(&dh->loader->cache, uri, bl);
+    if (w && label_of(s, w, dh)) return w;
+    if (*memo && (*memo)->loader == dh->loader && !strncmp(asset__handle_uri(*memo), uri, bl + 1))
+        return *memo_w && label_of(s, *memo_w, dh) ? *memo_w : NULL;
+    *memo = dh;
+    *memo_w = NULL;
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, uri, bl);
+    for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
+        if (h->label || h->loader != dh->loader || h->refs <= 0) continue;
+        if (h->value && label_of(s, h->value, dh)) return *memo_w = h->value;
+        if (h->reload_pending && h->reload_value && label_of(s, h->reload_value, dh))
+            return *memo_w = h->reload_value;
+    }
+    return NULL;
+}
+
 static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_handle_t *from,
                        char **msg) {
     *msg = NULL;
@@ -558,14 +594,19 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
             : NULL;
     /* the common edges: a dependency without any of its own, and a parent that no value
      * depends on (a first load: no value can name it, so none is walked) */
-    if (!hit &&
-        (!from->value || !asset__value_ndeps(from->value) || !asset__dependents_any(s, j->uri)))
-        return 0;
+    const asset_handle_t *memo = NULL;
+    const asset__value_t *memo_w = NULL, *fv = from->value;
+    /* a label's value (p.g#a) holds no dependencies while its whole value lives, which
+     * does: the search stopped there, and a cycle through it was found late, at the
+     * next parse of the other side, or never (each reloaded the other, a review) */
+    if (!hit && fv && from->label && !asset__value_ndeps(fv))
+        fv = label_whole(s, from, &memo, &memo_w);
+    if (!hit && (!fv || !asset__value_ndeps(fv) || !asset__dependents_any(s, j->uri))) return 0;
     if (!j->g->cycle_mark) j->g->cycle_mark = ++s->graph_epoch;
     uint64_t mark = j->g->cycle_mark;
-    if (!hit && asset__value_x(from->value)->visit == mark) return 0;
+    if (!hit && asset__value_x(fv)->visit == mark) return 0;
     ptr_stack_t st = {0};
-    if (!hit && !stack_push(&st, from->value)) return -1;
+    if (!hit && !stack_push(&st, fv)) return -1;
     while (st.len && !hit) {
         const asset__value_t *v = st.p[--st.len];
         asset__value_extra_t *x = asset__value_x(v);
@@ -582,8 +623,11 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
                 hit = asset__handle_uri(dh);
                 break;
             }
-            if (!asset__value_ndeps(dh->value)) continue;
-            if (!stack_push(&st, dh->value)) {
+            const asset__value_t *dv = dh->value;
+            if (dh->label && !asset__value_ndeps(dv) && !(dv = label_whole(s, dh, &memo, &memo_w)))
+                continue;
+            if (!asset__value_ndeps(dv)) continue;
+            if (!stack_push(&st, dv)) {
                 asset_free(st.p);
                 j->g->cycle_mark = 0; /* as below: what it marked was not all walked */
                 return -1;

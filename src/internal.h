@@ -241,6 +241,9 @@ void asset__cache_init(asset__cache_t *c, size_t budget);
 void asset__cache_free(asset__cache_t *c);
 /* Borrowed entry or NULL; touches it in the LRU. */
 asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri);
+/* The value cached for uri's first n bytes, or NULL; its place in the LRU unchanged (a
+ * search's look is no use). */
+asset__value_t *asset__cache_peek_n(const asset__cache_t *c, const char *uri, size_t n);
 /* The same, with h = asset__map_hash(uri) (computed before the lock). */
 asset__cache_entry_t *asset__cache_get_hashed(asset__cache_t *c, const char *uri, uint32_t h);
 /* [lock] A hint for a coming get of hash h: stage 0 fetches its bucket, stage 1 (once

@@ -1821,6 +1821,45 @@ static void test_a_reload_closing_a_cycle_through_a_loaded_asset_fails(void **st
     destroy_holding_none(s);
 }
 
+/* Twenty-fourth review: the same cycle closed through a label of the loaded asset
+ * (q.g -> p.g#a, p.g -> q.g): the search through loaded values stopped at the label's
+ * value, which holds no dependencies (its whole value does), so q's reload was published
+ * with the cycle, found only at p's next parse (late: p's reload failed instead), also
+ * through labels on both sides (q.g -> p.g#a, p.g -> q.g#b). */
+static void test_a_reload_closing_a_cycle_through_a_label_of_a_loaded_asset_fails(void **state) {
+    (void)state;
+    for (int both = 0; both < 2; both++) {
+        asset_server_t *s = graph_server(2);
+        put(s, "q.g", "leaf\nlabel b");
+        put(s, "p.g", both ? "dep mem://q.g#b\nlabel a" : "dep mem://q.g\nlabel a");
+        asset_handle_t *hp = load(s, "mem://p.g");
+        assert_int_equal(tu_wait(hp), ASSET_OK);
+        asset_handle_t *hq = load(s, "mem://q.g");
+        assert_int_equal(tu_wait(hq), ASSET_OK);
+        int reloads = 0, p_reloads = 0;
+        assert_true(asset_handle_on_reloaded(hq, count_reload, &reloads) != 0);
+        assert_true(asset_handle_on_reloaded(hp, count_reload, &p_reloads) != 0);
+        put(s, "q.g", "dep mem://p.g#a\nlabel b"); /* q on p's label, p on q */
+        asset_server_reload(s, "mem://q.g");
+        flush_until_reloaded(s, &reloads);
+        for (int i = 0; i < 20; i++) asset_server_flush(s); /* what a publish started */
+        if (asset_handle_reload_error(hq) != ASSET_E_DEPENDENCY)
+            fail_msg("case %d: q's reload: %s (%d reloads of q, %d of p); p's: %s", both,
+                     asset_strerror(asset_handle_reload_error(hq)), reloads, p_reloads,
+                     asset_strerror(asset_handle_reload_error(hp)));
+        expect_msg(hq, "dependency cycle");
+        assert_string_equal(asset_handle_value(hq), "leaf\nlabel b"); /* kept */
+        assert_int_equal(p_reloads, 0);                               /* q did not change */
+        asset_handle_release(hp);
+        asset_handle_release(hq);
+        asset_server_clear_caches(s);
+        asset_server_flush(s);
+        /* none held: each parse made a value and one label */
+        assert_int_equal(atomic_load(&g_gl.frees), 2 * atomic_load(&g_gl.parses));
+        asset_server_destroy(s);
+    }
+}
+
 /* The same through an optional edge fails that edge only, as a cycle in flight does
  * (test_an_optional_edge_closing_a_cycle_fails_only_that_edge): the reload publishes
  * without it. The whole reload failed, keeping the old value. */
@@ -2477,6 +2516,7 @@ int main(void) {
         cmocka_unit_test(test_values_left_by_two_threads_flushing_are_all_freed),
         cmocka_unit_test(test_values_queued_for_the_flush_thread_by_another_thread_wake_the_host),
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_loaded_asset_fails),
+        cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_label_of_a_loaded_asset_fails),
         cmocka_unit_test(
             test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge),
         cmocka_unit_test(test_an_asset_depending_on_its_own_file_through_another_loader),
