@@ -171,16 +171,29 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
                          asset__loader_slot_t *named) {
     const char *uri = r->uri;
     if (!uri || r->list || r->sha256 || r->flags || opt->no_cache) return false;
-    bool lower;
-    size_t sl = asset__uri_scheme_len(uri, &lower), len = strlen(uri);
-    /* a normalised key: a lowercase scheme, "://", no label */
-    if (!lower || sl >= sizeof r->scheme || memchr(uri + sl, '#', len - sl)) return false;
+    /* a normalised key: a lowercase scheme (asset__uri_scheme_len's characters, no
+     * uppercase), "://", no label. One pass over the scheme copies it and hashes it as
+     * asset__scheme_bit does; it stops at the first other byte (an uppercase letter, a
+     * ':', the NUL) or when the scheme is too long to be one */
+    size_t sl = 0;
+    uint32_t sh = ASSET__SCHEME_HASH0;
+    for (; sl < sizeof r->scheme; sl++) {
+        unsigned char c = (unsigned char)uri[sl];
+        if (!((c >= 'a' && c <= 'z') ||
+              (sl && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))))
+            break;
+        r->scheme[sl] = (char)c;
+        sh = asset__scheme_hash_step(sh, c);
+    }
+    if (!sl || sl >= sizeof r->scheme || uri[sl] != ':' || uri[sl + 1] != '/' || uri[sl + 2] != '/')
+        return false;
+    size_t len = sl + 3 + strlen(uri + sl + 3);
+    if (memchr(uri + sl, '#', len - sl)) return false;
     /* no IMMUTABLE source was ever registered for this scheme (file://, http://): no
      * hit is possible, and the lock round trip is saved */
     if (!(atomic_load_explicit(&s->immutable_schemes, memory_order_relaxed) &
-          asset__scheme_bit(uri, sl)))
+          asset__scheme_hash_bit(sh)))
         return false;
-    memcpy(r->scheme, uri, sl);
     r->scheme[sl] = 0;
     r->ld = opt->loader ? named : asset__loader_select(s, uri);
     r->selected = true;

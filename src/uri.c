@@ -29,9 +29,9 @@ size_t asset__uri_scheme_len(const char *s, bool *lower) {
 }
 
 uint64_t asset__scheme_bit(const char *scheme, size_t len) {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)scheme[i]) * 16777619u;
-    return (uint64_t)1 << ((h ^ (h >> 6)) & 63);
+    uint32_t h = ASSET__SCHEME_HASH0;
+    for (size_t i = 0; i < len; i++) h = asset__scheme_hash_step(h, (unsigned char)scheme[i]);
+    return asset__scheme_hash_bit(h);
 }
 
 int asset__hexval(int c) {

@@ -45,6 +45,16 @@ size_t asset__uri_name_len(const char *uri);
 int asset__hexval(int c);
 /* One of 64 bits for the scheme's first len bytes (a hash: schemes may share one). */
 uint64_t asset__scheme_bit(const char *scheme, size_t len);
+/* asset__scheme_bit a byte at a time, for a caller that scans the scheme anyway: h starts
+ * at ASSET__SCHEME_HASH0, takes each byte with asset__scheme_hash_step, and
+ * asset__scheme_hash_bit(h) is asset__scheme_bit of those bytes. */
+#define ASSET__SCHEME_HASH0 2166136261u /* FNV-1a */
+static inline uint32_t asset__scheme_hash_step(uint32_t h, unsigned char c) {
+    return (h ^ c) * 16777619u;
+}
+static inline uint64_t asset__scheme_hash_bit(uint32_t h) {
+    return (uint64_t)1 << ((h ^ (h >> 6)) & 63);
+}
 /* The normalised URI of a decoded path: prefix ("mem://") + path, '%' and '#' encoded. */
 char *asset__uri_from_path(const char *prefix, const char *path);
 /* The label of "uri#label" (raw: what follows the '#'), percent-decoded as a name is,
