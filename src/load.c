@@ -131,6 +131,10 @@ typedef struct load_req {
     size_t len;    /* strlen(uri), for the hash and the handle */
     /* the full path */
     asset_uri_t parsed;
+    char *label;      /* the decoded label (full_parse to full_finish) */
+    char *named;      /* the labelled name, the handle's URI (the same) */
+    const char *huri; /* the handle's URI: parsed.uri, named or uri */
+    bool want_h;      /* a handle is to be made for huri (full_handles) */
     uint32_t phash; /* asset__map_hash(parsed.uri): the cache's, the coalescing map's, the job's */
     asset_status_t pst;
     const char *why;
@@ -155,6 +159,9 @@ static void req_init(load_req_t *r, const char *uri, const char *sha256, bool li
     r->len = 0;
     r->parsed.scheme[0] = 0;
     r->parsed.uri = r->parsed.path = NULL;
+    r->label = r->named = NULL;
+    r->huri = NULL;
+    r->want_h = false;
     r->phash = 0;
     r->pst = ASSET_OK;
     r->why = NULL;
@@ -230,12 +237,11 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
     return true;
 }
 
-/* The full path's part without the lock: the URI parsed, the handle (the fast path's
- * when it names the same URI), the loader chosen. named_ld: opt->loader's slot (or
- * NULL), looked up once for the slice by the caller. False: out of memory, nothing made (r
- * owns nothing then). */
-static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt,
-                         asset__loader_slot_t *named_ld) {
+/* The full path's parse, without the lock: the URI parsed and hashed, the label
+ * decoded, the handle's URI chosen (r->huri), the fast path's handle kept when it names
+ * that URI (else discarded: r->want_h when a new one is to be made). False: out of
+ * memory, nothing kept (r owns nothing then). */
+static bool full_parse(asset_server_t *s, load_req_t *r) {
     const char *uri = r->uri;
     /* "uri#label": the job loads uri (shared with every load of it), the handle wants
      * the sub-asset; '#' always starts the label (a literal one is %23) */
@@ -267,23 +273,64 @@ static bool full_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     /* hashed once, here, without the lock: the cache lookup, the coalescing map's find
      * and put, and the cache's put after the read (asset__job_uri_hash) take it */
     if (r->pst == ASSET_OK) r->phash = asset__map_hash(r->parsed.uri);
-    char *named = label ? asset__uri_labeled(r->parsed.uri, label) : NULL;
-    const char *huri = r->pst == ASSET_OK ? (named ? named : r->parsed.uri) : uri;
+    r->label = label;
+    r->named = label ? asset__uri_labeled(r->parsed.uri, label) : NULL;
+    r->huri = r->pst == ASSET_OK ? (r->named ? r->named : r->parsed.uri) : uri;
     /* the fast path's handle when it names huri (uri was normalised already, or is
      * invalid): made with the same options, so the same handle */
-    asset_handle_t *h = r->h;
-    if (h && strcmp(asset__handle_uri(h), huri) != 0) {
-        asset__handle_discard(h);
-        h = NULL;
+    if (r->h && strcmp(asset__handle_uri(r->h), r->huri) != 0) {
+        asset__handle_discard(r->h);
+        r->h = NULL;
     }
-    if (!h && (r->pst != ASSET_OK || !hash || named)) h = asset__handle_new(s, huri, opt);
-    asset_free(named);
-    if (h && named) { /* the handle owns it */
+    /* none when the labelled name could not be made (out of memory: full_finish fails) */
+    r->want_h = !r->h && (r->pst != ASSET_OK || !hash || r->named);
+    return true;
+}
+
+/* Gives back what full_parse made for r (a load after one that failed). */
+static void full_drop(load_req_t *r) {
+    asset_free(r->named);
+    asset_free(r->label);
+    asset__uri_dispose(&r->parsed);
+    asset__handle_discard(r->h);
+    r->h = NULL;
+}
+
+/* The handles r[0..n) want (full_parse: r->want_h), in one block when there are several
+ * (asset__handle_new_many), in order; out of memory: the ones after it get none. */
+static void full_handles(asset_server_t *s, load_req_t *r, size_t n,
+                         const asset_load_options_t *opt) {
+    const char *uris[ASSET__LOAD_SLICE];
+    size_t lens[ASSET__LOAD_SLICE], at[ASSET__LOAD_SLICE], k = 0;
+    asset_handle_t *hs[ASSET__LOAD_SLICE];
+    for (size_t i = 0; i < n; i++)
+        if (r[i].want_h) {
+            uris[k] = r[i].huri;
+            lens[k] = strlen(r[i].huri);
+            at[k++] = i;
+        }
+    size_t made = k ? asset__handle_new_many(s, uris, lens, k, opt, hs) : 0;
+    for (size_t i = 0; i < made; i++) r[at[i]].h = hs[i];
+}
+
+/* The full path's part without the lock after the handles: the label given to the
+ * handle, the loader chosen. named_ld: opt->loader's slot (or NULL), looked up once for
+ * the slice by the caller. False: out of memory (no handle), nothing kept (r owns
+ * nothing then). */
+static bool full_finish(asset_server_t *s, load_req_t *r, const asset_load_options_t *opt,
+                        asset__loader_slot_t *named_ld) {
+    const char *uri = r->uri;
+    asset_handle_t *h = r->h;
+    char *label = r->label;
+    bool named = r->named != NULL;
+    asset_free(r->named); /* the handle has its copy */
+    if (h && named) {     /* the handle owns it */
         h->label = label;
         label = NULL;
     }
+    r->named = r->label = NULL;
     asset_free(label);
-    r->h = h;
+    r->huri = NULL;
     if (!h) {
         asset__uri_dispose(&r->parsed);
         return false;
@@ -468,9 +515,16 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
         if (done == n) ret = asset__jobs_take_returned(s, 2 * n); /* no second section */
         uv_mutex_unlock(&s->lock);
     }
-    size_t made = done;
-    while (made < n && full_prepare(s, &r[made], &opt, named)) made++;
-    for (size_t i = made + 1; i < n; i++) asset__handle_discard(r[i].h);
+    /* the rest: parsed, then their new handles in one block (a slice of misses
+     * allocates them once, as a slice of hits does), then each finished in order; one
+     * that fails (out of memory) ends the slice there, and what the ones after it hold
+     * is given back */
+    size_t parsed = done, made = done;
+    while (parsed < n && full_parse(s, &r[parsed])) parsed++;
+    for (size_t i = parsed + 1; i < n; i++) asset__handle_discard(r[i].h);
+    if (parsed > done) full_handles(s, r + done, parsed - done, &opt);
+    while (made < parsed && full_finish(s, &r[made], &opt, named)) made++;
+    for (size_t i = made + 1; i < parsed; i++) full_drop(&r[i]);
     size_t pushed = 0;
     if (made > done) {
         uv_mutex_lock(&s->lock);

@@ -299,6 +299,42 @@ static void test_a_slice_of_hits_makes_its_handles_in_one_block(void **state) {
     assert_int_equal(atomic_load(&g_live), live);
 }
 
+/* A slice of misses makes its handles in one block too, once their URIs are parsed
+ * ("pkg://game/./hero.txt" is no cache key: the fast path's handle for it is given up,
+ * and the full path makes one for "pkg://game/hero.txt"): no block of a single handle's
+ * size. Two kept past the batch still give their values, and nothing is left once all
+ * are released. */
+static void test_a_slice_of_misses_makes_its_handles_in_one_block(void **state) {
+    fx_t *f = *state;
+    const char *uri = "pkg://game/./hero.txt", *norm = "pkg://game/hero.txt";
+    asset_handle_release(tu_load_wait(f->s, norm, ASSET_OK)); /* cached: served by the full path */
+    enum { N = ASSET__LOAD_SLICE + 8 };
+    const char *list[N];
+    for (int i = 0; i < N; i++) list[i] = uri;
+    size_t live = atomic_load(&g_live);
+    count_start(handle_block(norm));
+    asset_batch_t *b = asset_server_load_group(f->s, list, N, NULL);
+    count_stop();
+    assert_non_null(b);
+    if (t_sized != 0)
+        fail_msg("a group of %d misses made %zu blocks of a single handle's size", N, t_sized);
+    assert_int_equal(asset_batch_wait(b, -1), ASSET_OK);
+    asset_handle_t *kept[2] = {asset_handle_retain(asset_batch_handle(b, 5)),
+                               asset_handle_retain(asset_batch_handle(b, N - 2))};
+    asset_batch_release(b);
+    asset_server_flush(f->s);
+    for (int i = 0; i < 2; i++) {
+        const asset_bytes_t *v = asset_handle_value(kept[i]);
+        assert_non_null(v);
+        assert_memory_equal(v->data, "hero", 4);
+        assert_string_equal(asset_handle_uri(kept[i]), norm);
+    }
+    asset_handle_release(kept[1]);
+    asset_handle_release(kept[0]);
+    asset_server_flush(f->s);
+    assert_int_equal(atomic_load(&g_live), live);
+}
+
 /* ---- a miss: one claims(), one handle ---- */
 
 /* Loads uri (a miss of the fast path) and checks that the loaders were asked once and
@@ -740,6 +776,8 @@ int main(void) {
         cmocka_unit_test(test_the_scheme_filter_tells_mutable_builtins_from_immutable_ones),
         cmocka_unit_test_setup_teardown(test_a_slice_of_hits_makes_its_handles_in_one_block, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_slice_of_misses_makes_its_handles_in_one_block,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_groups_hits_find_each_uris_own_source, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_miss_selects_the_loader_once_and_makes_one_handle,
