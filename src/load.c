@@ -275,7 +275,8 @@ static bool full_parse(asset_server_t *s, load_req_t *r) {
     if (r->pst == ASSET_OK) r->phash = asset__map_hash(r->parsed.uri);
     r->label = label;
     r->named = label ? asset__uri_labeled(r->parsed.uri, label) : NULL;
-    r->huri = r->pst == ASSET_OK ? (r->named ? r->named : r->parsed.uri) : uri;
+    /* a NULL uri is a bad one, its handle's URI "" (full_handles measures it) */
+    r->huri = r->pst == ASSET_OK ? (r->named ? r->named : r->parsed.uri) : uri ? uri : "";
     /* the fast path's handle when it names huri (uri was normalised already, or is
      * invalid): made with the same options, so the same handle */
     if (r->h && strcmp(asset__handle_uri(r->h), r->huri) != 0) {

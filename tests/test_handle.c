@@ -1122,6 +1122,25 @@ static void test_error_message_names_the_uri(void **state) {
     tu_gate_free(g);
 }
 
+/* A NULL URI is a bad URI: a handle that fails at the next flush, its URI "" (the full
+ * path's handles made in one block measured it with strlen: a crash). Also through
+ * asset_server_load_folder, which loads its URI so. */
+static void test_a_null_uri_gives_a_failed_handle(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    asset_handle_t *h = asset_server_load(s, NULL, NULL);
+    assert_non_null(h);
+    assert_int_equal(tu_wait(h), ASSET_E_INVALID);
+    assert_string_equal(asset_handle_uri(h), "");
+    asset_handle_release(h);
+    asset_batch_t *b = asset_server_load_folder(s, NULL, NULL);
+    if (b) {
+        assert_int_not_equal(asset_batch_wait(b, 60000), ASSET_E_TIMEOUT);
+        asset_batch_release(b);
+    }
+    asset_server_destroy(s);
+}
+
 static void test_parse_failure_fails_handle_with_loader_message(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -1937,6 +1956,7 @@ int main(void) {
         cmocka_unit_test(test_release_before_done_still_fires_and_caches),
         cmocka_unit_test(test_value_is_null_unless_loaded),
         cmocka_unit_test(test_error_message_names_the_uri),
+        cmocka_unit_test(test_a_null_uri_gives_a_failed_handle),
         cmocka_unit_test(test_parse_failure_fails_handle_with_loader_message),
         cmocka_unit_test(test_null_handle_is_tolerated),
         cmocka_unit_test(test_on_completed_with_null_callback_returns_zero),
