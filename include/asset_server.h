@@ -1002,7 +1002,8 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * read): there any queued job of it, a spawned task's too. A load whose read is over
  * (a user ASYNC source's, HTTP's) has its parse left: any waiting thread runs it. Jobs so
  * run nest (a wait inside one runs the next...) at most 32 deep on a thread: deeper, a
- * wait that would have to run its job returns ASSET_E_BUSY (a stack's bound).
+ * wait that would have to run its job returns ASSET_E_BUSY (a stack's bound); one for
+ * an HTTP read or a parse left, which a worker may run, sleeps until a worker has.
  * Web, single-threaded build (no -pthread, docs/web.md): the wait runs queued jobs
  * itself; when what is left can only finish after the caller returns to the JS event
  * loop (a fetch, a timeout), it returns ASSET_E_BUSY at once instead of spinning. */

@@ -1202,11 +1202,15 @@ bool asset__job_runnable_here(const asset__job_t *j) {
      * thread that finished the read may run too (parse_inline). Refused, the flush
      * thread waiting for it, inside a job it runs for a wait that a parse on the only
      * worker waits for, waited for that worker: each for the other (a review) */
-    if (j->phase == ASSET__PHASE_PARSE) return true;
+    /* Past ASSET__WAIT_RUN_DEPTH, where a wait that would run its job refuses it
+     * (ASSET_E_BUSY), these two (an HTTP read, a parse left) are not the waiter's: its
+     * wait sleeps until a worker takes them, as before they were run here (a review) */
+    bool deep = asset__job_depth() >= ASSET__WAIT_RUN_DEPTH;
+    if (j->phase == ASSET__PHASE_PARSE && !deep) return true;
     /* an HTTP read only posts its transfer to the I/O thread (it never blocks) */
     return j->source && (j->source->vt.read == asset__file_source.read ||
-                         j->source->vt.read == asset__http_source.read ||
-                         j->source->vt.read == asset__https_source.read ||
+                         (!deep && (j->source->vt.read == asset__http_source.read ||
+                                    j->source->vt.read == asset__https_source.read)) ||
                          j->source->vt.read == asset__mem_source.read ||
                          j->source->vt.read == asset__pkg_source.read);
 }

@@ -2308,6 +2308,142 @@ static void test_parse_left_of_a_user_source_load_runs_on_a_waiting_flush_thread
     row_run(1);
 }
 
+/* ---- run-on-wait at the depth limit (twenty-fourth review) ---- */
+
+/* max_workers 1, held in a parse (B) until released. The main thread waits for a chain
+ * of mem:// loads whose parses each load and wait for the next: it runs each on its own
+ * stack, 32 deep. There a wait for a mem:// load (one it would have to run) returns
+ * ASSET_E_BUSY, as documented; but a wait for an HTTP read or the parse left of a finished
+ * read, which the wait did not run before the twenty-third review's change, returned
+ * ASSET_E_BUSY too, where it slept until a worker took the job. */
+static uv_sem_t g_dp_b_in, g_dp_release;
+static int g_dp_mode, g_dp_level;
+static asset_request_t *g_dp_req;
+static asset_status_t g_dp_probe_st, g_dp_held_st, g_dp_z_st;
+
+static asset_status_t dp_b_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    uv_sem_post(&g_dp_b_in);
+    uv_sem_wait(&g_dp_release);
+    asset_parse_set_value(p, NULL, 0);
+    return ASSET_OK;
+}
+
+static asset_status_t dp_z_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    asset_parse_set_value(p, NULL, 0);
+    return ASSET_OK;
+}
+
+static asset_status_t dp_src_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    g_dp_req = r;
+    return ASSET_PENDING;
+}
+
+static asset_status_t dp_level_parse(void *ctx, asset_parse_t *p) {
+    asset_server_t *s = ctx;
+    int k = ++g_dp_level; /* 1 = mem://l0's parse, inside the main thread's first wait */
+    if (k < 32) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "mem://l%d", k);
+        asset_load_options_t o = {.loader = "dpl"};
+        asset_handle_t *h = asset_server_load(s, uri, &o);
+        asset_status_t st = asset_handle_wait(h, 60000);
+        asset_handle_release(h);
+        asset_parse_set_value(p, NULL, 0);
+        return st;
+    }
+    /* 32 jobs deep: one it would run is refused */
+    asset_load_options_t oz = {.loader = "dpz"};
+    asset_handle_t *probe = asset_server_load(s, "mem://probe", &oz);
+    g_dp_probe_st = asset_handle_wait(probe, 60000);
+    asset_handle_release(probe);
+    asset_handle_t *z;
+    if (g_dp_mode) {
+        z = asset_server_load(s, "dpsrc://z", &oz); /* joins the read the worker started */
+        asset_request_write(g_dp_req, "z", 1);
+        asset_request_finish(g_dp_req, ASSET_OK); /* its parse is queued */
+    } else {
+        z = load_url(s, "dp/z.txt", &oz);
+    }
+    g_dp_held_st = asset_handle_wait(z, 100); /* the only worker is held: it sleeps */
+    uv_sem_post(&g_dp_release);
+    g_dp_z_st = asset_handle_wait(z, 60000); /* the worker takes it */
+    asset_handle_release(z);
+    asset_parse_set_value(p, NULL, 0);
+    return ASSET_OK;
+}
+
+static void dp_run(int mode) {
+    g_dp_mode = mode;
+    g_dp_level = 0;
+    g_dp_probe_st = g_dp_held_st = g_dp_z_st = ASSET_E_INVALID;
+    asset_server_config_t cfg = {.max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    assert_int_equal(uv_sem_init(&g_dp_b_in, 0), 0);
+    assert_int_equal(uv_sem_init(&g_dp_release, 0), 0);
+    asset_loader_t lb = {.abi = ASSET_LOADER_ABI, .name = "dpb", .parse = dp_b_parse};
+    asset_loader_t ll = {.abi = ASSET_LOADER_ABI, .name = "dpl", .parse = dp_level_parse};
+    asset_loader_t lz = {.abi = ASSET_LOADER_ABI, .name = "dpz", .parse = dp_z_parse};
+    assert_int_equal(asset_server_register_loader(s, &lb, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(s, &ll, s, 0), ASSET_OK);
+    assert_int_equal(asset_server_register_loader(s, &lz, NULL, 0), ASSET_OK);
+    char name[16];
+    for (int i = 0; i < 32; i++) {
+        snprintf(name, sizeof name, "l%d", i);
+        assert_int_equal(asset_mem_put(s, name, "l", 1), 0);
+    }
+    assert_int_equal(asset_mem_put(s, "b", "b", 1), 0);
+    assert_int_equal(asset_mem_put(s, "probe", "p", 1), 0);
+    asset_handle_t *hz = NULL;
+    if (mode) {
+        asset_source_t src = {.abi = ASSET_SOURCE_ABI,
+                              .scheme = "dpsrc",
+                              .flags = ASSET_SOURCE_ASYNC,
+                              .read = dp_src_read};
+        assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+        asset_load_options_t oz = {.loader = "dpz"};
+        hz = asset_server_load(s, "dpsrc://z", &oz); /* the worker starts it before B */
+    }
+    asset_load_options_t ob = {.loader = "dpb"}, ol = {.loader = "dpl"};
+    asset_handle_t *hb = asset_server_load(s, "mem://b", &ob);
+    uv_sem_wait(&g_dp_b_in); /* the only worker is held in B's parse */
+    asset_handle_t *h0 = asset_server_load(s, "mem://l0", &ol);
+    asset_status_t st0 = asset_handle_wait(h0, 60000);
+    if (g_dp_level != 32) {
+        uv_sem_post(&g_dp_release);
+        fail_msg("the chain ran %d deep on this thread, not 32", g_dp_level);
+    }
+    assert_int_equal(g_dp_probe_st, ASSET_E_BUSY);
+    if (g_dp_held_st != ASSET_E_TIMEOUT)
+        fail_msg("at the depth limit, a wait for a job it did not run: %s, not a sleep",
+                 asset_err_name(g_dp_held_st));
+    assert_int_equal(g_dp_z_st, ASSET_OK);
+    assert_int_equal(st0, ASSET_OK);
+    assert_int_equal(asset_handle_wait(hb, 60000), ASSET_OK);
+    if (hz) assert_int_equal(asset_handle_wait(hz, 60000), ASSET_OK);
+    asset_handle_release(hz);
+    asset_handle_release(hb);
+    asset_handle_release(h0);
+    asset_server_destroy(s);
+    uv_sem_destroy(&g_dp_b_in);
+    uv_sem_destroy(&g_dp_release);
+}
+
+static void test_http_wait_at_the_depth_limit_sleeps_until_a_worker_reads(void **state) {
+    (void)state;
+    NEED_NGINX();
+    put("dp/z.txt", "z");
+    dp_run(0);
+}
+
+static void test_parse_left_waited_at_the_depth_limit_sleeps_for_a_worker(void **state) {
+    (void)state;
+    dp_run(1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
@@ -2393,6 +2529,8 @@ int main(void) {
         cmocka_unit_test(test_http_loads_beside_waiting_transfers_do_not_walk_them),
         cmocka_unit_test(test_http_read_of_a_load_runs_on_a_waiting_flush_thread),
         cmocka_unit_test(test_parse_left_of_a_user_source_load_runs_on_a_waiting_flush_thread),
+        cmocka_unit_test(test_http_wait_at_the_depth_limit_sleeps_until_a_worker_reads),
+        cmocka_unit_test(test_parse_left_waited_at_the_depth_limit_sleeps_for_a_worker),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
