@@ -1070,8 +1070,10 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
  * which publishes nothing when the first had read the change already. Of two results
  * decided between two flushes the later is published; an unchanged one (a 304, an
  * unchanged file) publishes nothing, also after a failed one, which is then not
- * published either. Returns an id (never 0), 0 when out of memory or cb is NULL. Any
- * thread. */
+ * published either; after a failure already published, it publishes the recovery: the
+ * callbacks fire with asset_handle_reload_error() OK and the message cleared, the value
+ * and the version unchanged. Returns an id (never 0), 0 when out of memory or cb is
+ * NULL. Any thread. */
 ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* asset_handle_on_reloaded, and free_user(user) (not NULL) once the callback goes without
  * a disconnect: its handle freed (its last reference released), on the flush thread at
@@ -1083,7 +1085,8 @@ ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb c
 ASSET_API uint64_t asset_handle_on_reloaded_free(asset_handle_t *h, asset_handle_cb cb, void *user,
                                                  void (*free_user)(void *user));
 /* The last reload attempt: ASSET_OK, or why the old value was kept (then
- * asset_handle_error_message() says more, while the state stays LOADED). */
+ * asset_handle_error_message() says more, while the state stays LOADED). A revalidation
+ * that finds the held value current (a 304) after a failure makes it ASSET_OK again. */
 ASSET_API asset_status_t asset_handle_reload_error(const asset_handle_t *h);
 /* 0 until LOADED, then 1, +1 per published reload. Any thread, also while the flush
  * thread publishes (a thread may poll it to see reloads): it is written after the state

@@ -118,6 +118,17 @@ static void drop_pending(asset_handle_t *h) {
     h->reload_message = NULL;
 }
 
+/* [lock] A revalidation found the value h holds current (NOT_MODIFIED, a 304, a label's
+ * unchanged version): nothing to publish, and a failure pending before it is not
+ * published either (the later result wins). But a failure h was told already is no longer
+ * the last attempt's result: its recovery is published (the same value, reload_error OK,
+ * the callbacks fire, no new version). Unpublished, a 304 after a polled 500 left the
+ * stale error and message on a fine asset for good (a review). Queued by the caller. */
+static void revalidated(asset_handle_t *h) {
+    if (h->reload_pending && h->reload_status != ASSET_OK) drop_pending(h);
+    if (!h->reload_pending && h->reload_error != ASSET_OK) set_pending(h, ASSET_OK, h->value, NULL);
+}
+
 /* [lock] A change that found no memory to be loaded is not lost silently: h keeps its
  * value and hears of it (reloaded callback, asset_handle_reload_error() NO_MEMORY),
  * unless a result is already pending for it, which it will hear instead. */
@@ -752,8 +763,10 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
             if (h == rh || !live(h) || h->loader != rh->loader) continue;
             if (!h->nc_version || !rh->nc_version || strcmp(h->nc_version, rh->nc_version))
                 other = true;
-            else if (h->reload_pending && h->reload_status != ASSET_OK)
-                drop_pending(h); /* the later result wins, as below */
+            else {
+                revalidated(h); /* the later result wins, as below */
+                if (h->reload_pending && !h->queued) asset__queue_push(s, h);
+            }
         }
         if (rh->reload_again || other)
             reload_after(s, base, bl, rh->loader, rh->reload_again_forced);
@@ -814,9 +827,10 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         /* the version of what it will hold, for its next reload */
         asset_free(h->nc_version);
         h->nc_version = rh->nc_version ? asset__strdup(rh->nc_version) : NULL;
-        if (nv == cur) { /* revalidated: unchanged, publishes nothing; the later result
-                          * wins, so a failure decided before it is not published either */
-            if (h->reload_pending && h->reload_status != ASSET_OK) drop_pending(h);
+        if (nv == cur) { /* revalidated: unchanged, publishes nothing but a recovery; the
+                          * later result wins, so a failure decided before it is not
+                          * published either (queued below) */
+            revalidated(h);
             continue;
         }
         set_pending(h, ASSET_OK, nv, NULL);
@@ -855,7 +869,10 @@ bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t 
     asset_free(h->message);
     h->message = NULL;
     h->reload_error = h->reload_status;
-    if (h->reload_status == ASSET_OK) {
+    if (h->reload_status == ASSET_OK && h->reload_value == h->value) {
+        /* a failure's recovery (revalidated): the same value, no new version */
+        asset__value_release(h->reload_value);
+    } else if (h->reload_status == ASSET_OK) {
         /* its new dependencies (decided before it, but queued behind h when h was queued
          * already: a late completion callback, an earlier reload) are published with it:
          * h read LOADED on a dependency not done, past a budgeted flush (a review) */

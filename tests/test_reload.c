@@ -2117,6 +2117,55 @@ static void test_an_unchanged_revalidation_after_a_pending_failure_publishes_not
     asset_server_destroy(s);
 }
 
+/* A published reload failure, then a revalidation that finds the value the handle holds
+ * current again (a 304 with its ETag after a 500, NOT_MODIFIED after a failed read):
+ * nothing was published, so asset_handle_reload_error() and the message kept saying the
+ * old failure for good, though the last attempt succeeded and the asset is fine. The
+ * recovery is published: the error and the message clear, the reloaded callbacks fire
+ * (a tool that showed the error hears that it is gone), the value and version stay. */
+static void test_an_unchanged_revalidation_after_a_published_failure_clears_it(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    atomic_store(&g_flaky_fails, false);
+    asset_handle_t *h = tu_load_wait(s, "flaky://r.d", ASSET_OK);
+    const void *v = asset_handle_value(h);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    atomic_store(&g_flaky_fails, true);
+    asset__reload_request(s, "flaky://r.d", false);
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_E_IO);
+    assert_string_not_equal(asset_handle_error_message(h), "");
+    atomic_store(&g_flaky_fails, false);
+    asset__reload_request(s, "flaky://r.d", false); /* NOT_MODIFIED */
+    wait_count(s, &r.count, 2, false);
+    assert_int_equal(r.err, ASSET_OK);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    assert_string_equal(asset_handle_error_message(h), "");
+    assert_ptr_equal(asset_handle_value(h), v);
+    assert_int_equal(asset_handle_version(h), 1);
+    /* once clear, another unchanged answer publishes nothing */
+    asset__reload_request(s, "flaky://r.d", false);
+    wait_reloads_decided(s);
+    asset_server_flush(s);
+    assert_int_equal(r.count, 2);
+    /* failure, recovery, failure: each is told */
+    atomic_store(&g_flaky_fails, true);
+    asset__reload_request(s, "flaky://r.d", false);
+    wait_count(s, &r.count, 3, false);
+    assert_int_equal(r.err, ASSET_E_IO);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_E_IO);
+    atomic_store(&g_flaky_fails, false);
+    asset__reload_request(s, "flaky://r.d", false);
+    wait_count(s, &r.count, 4, false);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    assert_int_equal(asset_handle_version(h), 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* asset_server_flush() returns how many handles it dispatched: the user's handles a
  * result reached. A reload's own internal handle was counted (a reload made the flush
  * return 2 for one handle, a revalidation that changed nothing 1), and so was a handle
@@ -3851,6 +3900,7 @@ int main(void) {
         cmocka_unit_test(test_mem_put_of_a_loaded_key_reloads_it),
         cmocka_unit_test(test_the_later_of_two_reloads_between_flushes_is_published),
         cmocka_unit_test(test_an_unchanged_revalidation_after_a_pending_failure_publishes_nothing),
+        cmocka_unit_test(test_an_unchanged_revalidation_after_a_published_failure_clears_it),
         cmocka_unit_test(test_flush_counts_only_the_handles_a_result_reached),
         cmocka_unit_test(test_a_small_budget_delivers_a_completion_behind_a_reloads_own_handle),
         cmocka_unit_test(test_a_small_budget_bounds_a_queue_of_reloads_own_handles),
