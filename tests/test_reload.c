@@ -2892,6 +2892,51 @@ static void test_a_directory_gone_and_back_is_watched_again(void **state) {
     free(top);
 }
 
+/* A watched directory gone (its files polled) is looked for again at each directory
+ * check, which ran every reload_debounce_ms when that was over a second: with a 60 s
+ * debounce, a directory back (or made later, or a replaced parent) was watched again up
+ * to a minute late, its files polled meanwhile, an edit of a file not there at its poll's
+ * first look unseen. The check runs every second whatever the debounce. POSIX, as above. */
+static void test_a_long_debounce_still_looks_for_a_directory_back_often(void **state) {
+    (void)state;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    char *top = tu_mkdtemp();
+    char *dir = tu_path(top, "assets"), *away = tu_path(top, "assets.old");
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    char *a = tu_write_file(dir, "a.txt", "one", 3);
+    char *b = tu_write_file(dir, "b.txt", "bee", 3);
+    logcap_t log = {0};
+    asset_server_config_t cfg = {
+        .watch = true, .reload_debounce_ms = 60000, .log = log_cb, .user = &log};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *ha = tu_load_wait(s, a, ASSET_OK);
+    asset_handle_t *hb = tu_load_wait(s, b, ASSET_OK);
+    wait_watched(s, 2);
+    assert_int_equal(watches_now(s), 1);
+    assert_int_equal(rename(dir, away), 0); /* gone: its two files are polled */
+    wait_watches(s, 2, "the files of a directory gone were not polled");
+    assert_int_equal(tu_os_mkdir(dir), 0); /* back */
+    uint64_t deadline = now_ms() + 20000;  /* a third of the debounce: a check at 60 s fails */
+    while (watches_now(s) != 1) {
+        if (now_ms() > deadline)
+            fail_msg("the directory back was not watched again in 20 s: %llu watches",
+                     (unsigned long long)watches_now(s));
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+    asset_handle_release(ha);
+    asset_handle_release(hb);
+    asset_server_destroy(s);
+    tu_rmrf(top);
+    free(b);
+    free(a);
+    free(away);
+    free(dir);
+    free(top);
+}
+
 /* Loads lvl1.d and lvl2.d (recorded in r1, r2), then saves them with the text dep1 and
  * dep2, dependencies in a directory not there: both reloads fail, and the two missing
  * files are polled for their levels (two more watched). */
@@ -3919,6 +3964,7 @@ int main(void) {
         cmocka_unit_test(test_a_watched_package_remounted_and_reloaded_follows_the_new_directory),
         cmocka_unit_test(test_a_symlink_replaced_by_a_file_is_no_longer_polled),
         cmocka_unit_test(test_a_directory_gone_and_back_is_watched_again),
+        cmocka_unit_test(test_a_long_debounce_still_looks_for_a_directory_back_often),
         cmocka_unit_test(test_dependencies_in_a_directory_made_later_are_watched_once_it_is),
         cmocka_unit_test(
             test_dependencies_under_a_file_replaced_by_a_folder_are_watched_once_it_is),
