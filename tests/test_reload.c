@@ -2166,6 +2166,45 @@ static void test_an_unchanged_revalidation_after_a_published_failure_clears_it(v
     asset_server_destroy(s);
 }
 
+/* The same for a label held alone: its recovery is published as its whole file's is. */
+static asset_status_t flaky_atlas_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    if (atomic_load(&g_flaky_fails)) return ASSET_E_IO;
+    const char *cached = asset_request_cached_version(r);
+    if (cached && !strcmp(cached, "1")) return ASSET_NOT_MODIFIED;
+    asset_request_set_version(r, "1");
+    return asset_request_write(r, "label hero", 10);
+}
+
+static void test_a_labels_published_failure_clears_when_revalidated_unchanged(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "flakyat", 0, flaky_atlas_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    atomic_store(&g_flaky_fails, false);
+    asset_handle_t *h = tu_load_wait(s, "flakyat://a.d#hero", ASSET_OK);
+    const void *v = asset_handle_value(h);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    for (int round = 0; round < 2; round++) { /* the whole value cached, then not */
+        atomic_store(&g_flaky_fails, true);
+        asset__reload_request(s, "flakyat://a.d", false);
+        wait_count(s, &r.count, 2 * round + 1, false);
+        assert_int_equal(asset_handle_reload_error(h), ASSET_E_IO);
+        atomic_store(&g_flaky_fails, false);
+        asset__reload_request(s, "flakyat://a.d", false); /* NOT_MODIFIED */
+        wait_count(s, &r.count, 2 * round + 2, false);
+        assert_int_equal(r.err, ASSET_OK);
+        assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+        assert_string_equal(asset_handle_error_message(h), "");
+        assert_ptr_equal(asset_handle_value(h), v);
+        assert_int_equal(asset_handle_version(h), 1);
+        asset_server_clear_caches(s);
+    }
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* asset_server_flush() returns how many handles it dispatched: the user's handles a
  * result reached. A reload's own internal handle was counted (a reload made the flush
  * return 2 for one handle, a revalidation that changed nothing 1), and so was a handle
@@ -3946,6 +3985,7 @@ int main(void) {
         cmocka_unit_test(test_the_later_of_two_reloads_between_flushes_is_published),
         cmocka_unit_test(test_an_unchanged_revalidation_after_a_pending_failure_publishes_nothing),
         cmocka_unit_test(test_an_unchanged_revalidation_after_a_published_failure_clears_it),
+        cmocka_unit_test(test_a_labels_published_failure_clears_when_revalidated_unchanged),
         cmocka_unit_test(test_flush_counts_only_the_handles_a_result_reached),
         cmocka_unit_test(test_a_small_budget_delivers_a_completion_behind_a_reloads_own_handle),
         cmocka_unit_test(test_a_small_budget_bounds_a_queue_of_reloads_own_handles),
