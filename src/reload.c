@@ -93,6 +93,12 @@ static void fail_pending(asset_handle_t *h, asset_status_t st, char *msg, const 
     set_pending(h, st, NULL, m);
 }
 
+/* [lock] Whether h's pending result is the recovery of a failure it shows (revalidated):
+ * the value it holds, again. */
+static bool recovering(const asset_handle_t *h) {
+    return h->reload_pending && h->reload_status == ASSET_OK && h->reload_value == h->value;
+}
+
 /* [lock] Whether h was told this failure already, or has it pending: its last published
  * reload (or the one pending) failed with the same status and message, of the same
  * version of the source (NULL: unknown, as an HTTP error's). A source that stays broken
@@ -101,10 +107,14 @@ static void fail_pending(asset_handle_t *h, asset_status_t st, char *msg, const 
  * decided between flushes logged the same failure twice. */
 static bool told_already(const asset_handle_t *h, asset_status_t st, const char *msg,
                          const char *version) {
+    /* a recovery pending (revalidated) is not news: the failure it would clear is what h
+     * shows, and what it says again (the caller drops the recovery). Compared with the
+     * recovery, the same failure after it fired the callbacks again (a review) */
+    bool p = h->reload_pending && !recovering(h);
     /* either way a failed reload's message, made by fail_pending: its version behind */
-    const char *m = h->reload_pending ? h->reload_message : h->message;
-    if ((h->reload_pending ? h->reload_status : h->reload_error) != st || st == ASSET_OK || !msg ||
-        !m || strcmp(m, msg))
+    const char *m = p ? h->reload_message : h->message;
+    if ((p ? h->reload_status : h->reload_error) != st || st == ASSET_OK || !msg || !m ||
+        strcmp(m, msg))
         return false;
     return !strcmp(m + strlen(m) + 1, version ? version : "");
 }
@@ -787,6 +797,7 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
             /* the same failure of the same source: an attempt, not news (unless asked
              * for: asset_server_reload, a dependency's change) */
             if (!rh->reload_forced && told_already(h, rh->status, msg, rh->nc_version)) {
+                if (recovering(h)) drop_pending(h); /* the later result: what h shows */
                 asset_free(msg);
                 s->stats.reload_failures++;
                 again++;
@@ -806,6 +817,7 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
                 char *msg = asset__asprintf("reload failed: %s: label '%s' not found",
                                             asset__handle_uri(h), h->label);
                 if (!rh->reload_forced && told_already(h, ASSET_E_NOT_FOUND, msg, rh->nc_version)) {
+                    if (recovering(h)) drop_pending(h);
                     asset_free(msg);
                     s->stats.reload_failures++;
                     continue;

@@ -2166,6 +2166,38 @@ static void test_an_unchanged_revalidation_after_a_published_failure_clears_it(v
     asset_server_destroy(s);
 }
 
+/* A recovery decided but not yet published (see above), then the same failure again
+ * before a flush: the later result is published, and it is the failure the handle was
+ * told already (same error, message and version): it fired the callbacks again, the
+ * same failure told twice for a recovery nobody saw. Nothing is published now. */
+static void test_a_recovery_undone_before_a_flush_publishes_nothing(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    atomic_store(&g_flaky_fails, false);
+    asset_handle_t *h = tu_load_wait(s, "flaky://u.d", ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    atomic_store(&g_flaky_fails, true);
+    asset__reload_request(s, "flaky://u.d", false);
+    wait_count(s, &r.count, 1, false);
+    atomic_store(&g_flaky_fails, false);
+    asset__reload_request(s, "flaky://u.d", false); /* NOT_MODIFIED: a recovery pending */
+    wait_pending(s, h, ASSET_OK);
+    atomic_store(&g_flaky_fails, true);
+    asset__reload_request(s, "flaky://u.d", false); /* the same failure again */
+    wait_reloads_decided(s);
+    asset_server_flush(s);
+    assert_int_equal(r.count, 1);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_E_IO);
+    assert_string_not_equal(asset_handle_error_message(h), "");
+    assert_int_equal(asset_handle_version(h), 1);
+    atomic_store(&g_flaky_fails, false);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* The same for a label held alone: its recovery is published as its whole file's is. */
 static asset_status_t flaky_atlas_read(void *ctx, asset_request_t *r) {
     (void)ctx;
@@ -3985,6 +4017,7 @@ int main(void) {
         cmocka_unit_test(test_the_later_of_two_reloads_between_flushes_is_published),
         cmocka_unit_test(test_an_unchanged_revalidation_after_a_pending_failure_publishes_nothing),
         cmocka_unit_test(test_an_unchanged_revalidation_after_a_published_failure_clears_it),
+        cmocka_unit_test(test_a_recovery_undone_before_a_flush_publishes_nothing),
         cmocka_unit_test(test_a_labels_published_failure_clears_when_revalidated_unchanged),
         cmocka_unit_test(test_flush_counts_only_the_handles_a_result_reached),
         cmocka_unit_test(test_a_small_budget_delivers_a_completion_behind_a_reloads_own_handle),
