@@ -589,7 +589,8 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         asset__handle_publish(s, h);
         bool first = count_delivered(s, h);
         asset__value_t *old = NULL;
-        bool reloaded = asset__reload_publish(s, h, &old);
+        /* most handles have no reload waiting: no call (asset__reload_publish's own test) */
+        bool reloaded = h->reload_pending && asset__reload_publish(s, h, &old);
         size_t fired = fire_callbacks(s, h);
         if (reloaded) asset__reload_fire(s, h);
         asset__value_release(old); /* after the reloaded callbacks re-read the value */
