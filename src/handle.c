@@ -43,14 +43,17 @@ typedef struct asset__handle_slab {
 _Static_assert(sizeof(asset__handle_slab_t) == HANDLE_ALIGN, "the slab header keeps alignment");
 #define HANDLE_ROUND(n) (((n) + HANDLE_ALIGN - 1) & ~(size_t)(HANDLE_ALIGN - 1))
 
-/* A handle's place in a slab: the handle, its URI and tag, then (aligned, at the end)
- * the pointer to the slab's header. ut: the URI's and the tag's bytes, NULs included. */
-static size_t slot_size(size_t ut) {
-    return HANDLE_ROUND(sizeof(asset_handle_t) + ut + sizeof(asset__handle_slab_t *));
-}
-static asset__handle_slab_t **slot_owner(asset_handle_t *h, size_t ut) {
-    return (asset__handle_slab_t **)(void *)((char *)h + slot_size(ut) -
-                                             sizeof(asset__handle_slab_t *));
+/* A handle's place in a slab: the pointer to the slab's header (at the end of SLOT_PRE
+ * bytes, which keep the handle aligned), the handle, then its URI and tag. The pointer is
+ * found from the handle alone: a free needs no strlen of the URI and the tag. ut: the
+ * URI's and the tag's bytes, NULs included. */
+#define SLOT_PRE                                                                                  \
+    ((sizeof(asset__handle_slab_t *) + _Alignof(asset_handle_t) - 1) / _Alignof(asset_handle_t) * \
+     _Alignof(asset_handle_t))
+_Static_assert(HANDLE_ALIGN % _Alignof(asset_handle_t) == 0, "a slot keeps a handle aligned");
+static size_t slot_size(size_t ut) { return HANDLE_ROUND(SLOT_PRE + sizeof(asset_handle_t) + ut); }
+static asset__handle_slab_t **slot_owner(asset_handle_t *h) {
+    return (asset__handle_slab_t **)(void *)((char *)h - sizeof(asset__handle_slab_t *));
 }
 
 static void handle_init(asset_handle_t *h, asset_server_t *s, const char *uri, size_t ul,
@@ -105,10 +108,10 @@ size_t asset__handle_new_many(asset_server_t *s, const char *const *uris, const 
     slab->u.size = total;
     char *w = (char *)(slab + 1);
     for (size_t i = 0; i < n; i++) {
-        asset_handle_t *h = out[i] = (asset_handle_t *)(void *)w;
+        asset_handle_t *h = out[i] = (asset_handle_t *)(void *)(w + SLOT_PRE);
         handle_init(h, s, uris[i], ul[i], tag, tl, o);
         h->in_slab = true;
-        *slot_owner(h, ul[i] + tl) = slab;
+        *slot_owner(h) = slab;
         w += slot_size(ul[i] + tl);
     }
     return n;
@@ -121,10 +124,12 @@ void asset__handle_discard(asset_handle_t *h) {
         asset_free(h);
         return;
     }
+    asset__handle_slab_t *slab = *slot_owner(h);
+#ifdef HANDLE_ASAN
     const char *uri = asset__handle_uri(h), *tag = uri + strlen(uri) + 1;
     size_t ut = (size_t)(tag - uri) + strlen(tag) + 1;
-    asset__handle_slab_t *slab = *slot_owner(h, ut);
-    HANDLE_POISON(h, slot_size(ut));
+    HANDLE_POISON((char *)h - SLOT_PRE, slot_size(ut));
+#endif
     if (atomic_fetch_sub_explicit(&slab->u.live, 1, memory_order_acq_rel) == 1) {
         HANDLE_UNPOISON(slab, slab->u.size); /* as the allocator gave it */
         asset_free(slab);
