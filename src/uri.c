@@ -68,6 +68,25 @@ static bool percent_decode(char *s, const char **why) {
     return true;
 }
 
+/* The first '/' of [p, end), or end: eight bytes a step where the target is little-endian
+ * (a byte equal to '/' is a zero byte of x ^ "////////"; the lowest flagged byte is the
+ * first one, exactly), then one byte a step. */
+static const char *next_slash(const char *p, const char *end) {
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while ((size_t)(end - p) >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        x ^= 0x2f2f2f2f2f2f2f2fu;
+        uint64_t m = (x - 0x0101010101010101u) & ~x & 0x8080808080808080u;
+        if (m) return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && *p != '/') p++;
+    return p;
+}
+
 /* The one pass over a path's components: collapses "//", "." and ".." into out (as
  * asset__path_normalize says), and puts each non-empty component that starts at or after
  * `check` ("." and ".." too, and those a ".." takes back) to the platform's
@@ -75,22 +94,26 @@ static bool percent_decode(char *s, const char **why) {
  * same pass. check NULL: none checked. Returns the first refusal (out then unfinished);
  * else NULL, with *climbed set (and out unfinished) when a ".." climbs above the start:
  * the components after it are still checked, so a refusal anywhere wins, as when the
- * path was checked whole before it was normalised. */
-static const char *normalize_pass(const char *path, const char *check, char *out, bool *climbed) {
+ * path was checked whole before it was normalised. len: strlen(path). */
+static const char *normalize_pass(const char *path, size_t len, const char *check, char *out,
+                                  bool *climbed) {
     /* a drive ("C:" of "C:/x", Windows) is kept as it is; the rest is '/'-rooted */
     size_t rl = asset__path_root_len(path), pre = rl > 1 ? rl - 1 : 0;
-    memcpy(out, path, pre);
+    if (pre) memcpy(out, path, pre);
     out += pre;
-    const char *p = path + pre;
+    const char *p = path + pre, *end = path + len;
     bool abs = p[0] == '/';
     char *w = out;
+    /* path's [run, run_end) are out's next bytes, not copied yet: the components kept one
+     * after another, each with the one '/' before it, are copied at once */
+    const char *run = p, *run_end = p;
     size_t depth = 0;
     *climbed = false;
     for (;;) {
         while (*p == '/') p++;
-        if (!*p) break;
+        if (p == end) break;
         const char *c = p;
-        while (*p && *p != '/') p++;
+        p = next_slash(p, end);
         size_t n = (size_t)(p - c);
         if (check && c >= check) {
             const char *why = asset__path_component_refused(c, n);
@@ -104,16 +127,27 @@ static const char *normalize_pass(const char *path, const char *check, char *out
                 continue;
             }
             depth--;
+            memcpy(w, run, (size_t)(run_end - run));
+            w += run_end - run;
+            run = run_end;
             while (w > out && w[-1] != '/') w--;
             if (w > out) w--;
             continue;
         }
-        if (w > out || abs) *w++ = '/';
-        memcpy(w, c, n);
-        w += n;
+        /* with the '/' before it (c[-1]: a separator, or the root) when out has anything
+         * before it or the path is rooted */
+        const char *from = (w > out || run_end > run || abs) ? c - 1 : c;
+        if (from != run_end) {
+            if (run_end > run) memcpy(w, run, (size_t)(run_end - run));
+            w += run_end - run;
+            run = from;
+        }
+        run_end = c + n;
         depth++;
     }
     if (*climbed) return NULL;
+    if (run_end > run) memcpy(w, run, (size_t)(run_end - run));
+    w += run_end - run;
     if (w == out && abs) *w++ = '/';
     *w = 0;
     return NULL;
@@ -121,7 +155,7 @@ static const char *normalize_pass(const char *path, const char *check, char *out
 
 bool asset__path_normalize(const char *path, char *out) {
     bool climbed;
-    normalize_pass(path, NULL, out, &climbed);
+    normalize_pass(path, strlen(path), NULL, out, &climbed);
     return !climbed;
 }
 
@@ -296,7 +330,8 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
     /* rel's own components are checked (from its root on), not base's */
     if (!norm) {
         st = fail(why, ASSET_E_NO_MEMORY, "out of memory");
-    } else if ((refused = normalize_pass(joined, joined + bl + sep + root_len, norm, &climbed))) {
+    } else if ((refused = normalize_pass(joined, bl + sep + rl, joined + bl + sep + root_len, norm,
+                                         &climbed))) {
         st = fail(why, ASSET_E_FORBIDDEN, refused);
     } else if (climbed) {
         st = fail(why, ASSET_E_FORBIDDEN, "'..' climbs above the root");
