@@ -2080,6 +2080,19 @@ static void wait_reloads_decided(asset_server_t *s) {
     uv_mutex_unlock(&s->lock);
 }
 
+/* A new server with the source src (a flaky one, healthy now), uri loaded from it, and
+ * r listening to its handle's reloads. */
+static asset_handle_t *flaky_loaded(asset_server_t **ps, asset_source_t src, const char *uri,
+                                    rec_t *r) {
+    *ps = d_server();
+    assert_int_equal(asset_server_register_source(*ps, &src, NULL), ASSET_OK);
+    atomic_store(&g_flaky_fails, false);
+    asset_handle_t *h = tu_load_wait(*ps, uri, ASSET_OK);
+    *r = (rec_t){0};
+    asset_handle_on_reloaded(h, on_reloaded, r);
+    return h;
+}
+
 /* A failed reload, then a revalidation that finds the source unchanged (a 304, an
  * unchanged file), both decided between two flushes: the unchanged result was published
  * as a reload of the value the handle held already (version + 1, reload_error OK, the
@@ -2087,14 +2100,11 @@ static void wait_reloads_decided(asset_server_t *s) {
  * (see the test above), and an unchanged one publishes nothing: the failure is dropped. */
 static void test_an_unchanged_revalidation_after_a_pending_failure_publishes_nothing(void **state) {
     (void)state;
-    asset_server_t *s = d_server();
+    asset_server_t *s;
+    rec_t r;
     asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
-    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
-    atomic_store(&g_flaky_fails, false);
-    asset_handle_t *h = tu_load_wait(s, "flaky://k.d", ASSET_OK);
+    asset_handle_t *h = flaky_loaded(&s, src, "flaky://k.d", &r);
     const void *v = asset_handle_value(h);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
     atomic_store(&g_flaky_fails, true);
     asset__reload_request(s, "flaky://k.d", false); /* as a watch or a poll asks */
     wait_pending(s, h, ASSET_E_IO);
@@ -2125,14 +2135,11 @@ static void test_an_unchanged_revalidation_after_a_pending_failure_publishes_not
  * (a tool that showed the error hears that it is gone), the value and version stay. */
 static void test_an_unchanged_revalidation_after_a_published_failure_clears_it(void **state) {
     (void)state;
-    asset_server_t *s = d_server();
+    asset_server_t *s;
+    rec_t r;
     asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
-    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
-    atomic_store(&g_flaky_fails, false);
-    asset_handle_t *h = tu_load_wait(s, "flaky://r.d", ASSET_OK);
+    asset_handle_t *h = flaky_loaded(&s, src, "flaky://r.d", &r);
     const void *v = asset_handle_value(h);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
     atomic_store(&g_flaky_fails, true);
     asset__reload_request(s, "flaky://r.d", false);
     wait_count(s, &r.count, 1, false);
@@ -2172,13 +2179,10 @@ static void test_an_unchanged_revalidation_after_a_published_failure_clears_it(v
  * same failure told twice for a recovery nobody saw. Nothing is published now. */
 static void test_a_recovery_undone_before_a_flush_publishes_nothing(void **state) {
     (void)state;
-    asset_server_t *s = d_server();
+    asset_server_t *s;
+    rec_t r;
     asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
-    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
-    atomic_store(&g_flaky_fails, false);
-    asset_handle_t *h = tu_load_wait(s, "flaky://u.d", ASSET_OK);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
+    asset_handle_t *h = flaky_loaded(&s, src, "flaky://u.d", &r);
     atomic_store(&g_flaky_fails, true);
     asset__reload_request(s, "flaky://u.d", false);
     wait_count(s, &r.count, 1, false);
@@ -2210,14 +2214,11 @@ static asset_status_t flaky_atlas_read(void *ctx, asset_request_t *r) {
 
 static void test_a_labels_published_failure_clears_when_revalidated_unchanged(void **state) {
     (void)state;
-    asset_server_t *s = d_server();
+    asset_server_t *s;
+    rec_t r;
     asset_source_t src = {ASSET_SOURCE_ABI, "flakyat", 0, flaky_atlas_read, NULL, NULL};
-    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
-    atomic_store(&g_flaky_fails, false);
-    asset_handle_t *h = tu_load_wait(s, "flakyat://a.d#hero", ASSET_OK);
+    asset_handle_t *h = flaky_loaded(&s, src, "flakyat://a.d#hero", &r);
     const void *v = asset_handle_value(h);
-    rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
     for (int round = 0; round < 2; round++) { /* the whole value cached, then not */
         atomic_store(&g_flaky_fails, true);
         asset__reload_request(s, "flakyat://a.d", false);
