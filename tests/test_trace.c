@@ -1491,6 +1491,24 @@ static int sync_hook(FILE *f) {
 
 #endif
 
+#ifndef __EMSCRIPTEN__
+/* Two traces, of 1 load (*small, written at path) and of 3 (*big, not written); returns
+ * the bytes written (*n of them; the caller frees). */
+static char *small_trace_written(const char *path, asset_trace_t **small, asset_trace_t **big,
+                                 size_t *n) {
+    *small = asset_trace_create();
+    *big = asset_trace_create();
+    assert_non_null(*small);
+    assert_non_null(*big);
+    record_loads(*small, 1);
+    record_loads(*big, 3);
+    assert_int_equal(asset_trace_write_chrome_json(*small, path), ASSET_OK);
+    char *bytes = read_whole_file(path, n);
+    assert_non_null(bytes);
+    return bytes;
+}
+#endif
+
 static void test_a_replacing_trace_is_synced_before_its_rename(void **state) {
     (void)state;
 #ifdef __EMSCRIPTEN__
@@ -1498,15 +1516,9 @@ static void test_a_replacing_trace_is_synced_before_its_rename(void **state) {
 #else
     char *dir = tu_mkdtemp();
     char *path = tu_path(dir, "trace.json");
-    asset_trace_t *small = asset_trace_create(), *big = asset_trace_create();
-    assert_non_null(small);
-    assert_non_null(big);
-    record_loads(small, 1);
-    record_loads(big, 3);
-    assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_OK);
+    asset_trace_t *small, *big;
     size_t good_n = 0;
-    char *good = read_whole_file(path, &good_n);
-    assert_non_null(good);
+    char *good = small_trace_written(path, &small, &big, &good_n);
     g_sync_path = path;
     g_sync_calls = g_sync_fail = 0;
     asset__file_sync_hook = sync_hook;
@@ -1563,15 +1575,9 @@ static void test_a_replacing_trace_syncs_its_directory_after_the_rename(void **s
 #else
     char *dir = tu_mkdtemp();
     char *path = tu_path(dir, "trace.json");
-    asset_trace_t *small = asset_trace_create(), *big = asset_trace_create();
-    assert_non_null(small);
-    assert_non_null(big);
-    record_loads(small, 1);
-    record_loads(big, 3);
-    assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_OK);
+    asset_trace_t *small, *big;
     size_t small_n = 0, big_n = 0;
-    char *s1 = read_whole_file(path, &small_n);
-    assert_non_null(s1);
+    char *s1 = small_trace_written(path, &small, &big, &small_n);
     g_sync_path = path;
     g_dsync_calls = g_dsync_fail = 0;
     asset__dir_sync_hook = dir_sync_hook;
