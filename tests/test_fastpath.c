@@ -262,6 +262,28 @@ static void test_a_groups_hits_find_each_uris_own_source(void **state) {
     assert_int_equal(after.cache_hits - before.cache_hits, N / 2); /* pkg:// hits */
 }
 
+/* Waits for b (n loads of "hero"), keeps two of its handles past its release, checks
+ * their values and URI (uri), and that nothing is left once they go (live: g_live
+ * before the batch). */
+static void two_kept_past_the_batch(asset_server_t *s, asset_batch_t *b, size_t n, const char *uri,
+                                    size_t live) {
+    assert_int_equal(asset_batch_wait(b, -1), ASSET_OK);
+    asset_handle_t *kept[2] = {asset_handle_retain(asset_batch_handle(b, 5)),
+                               asset_handle_retain(asset_batch_handle(b, n - 2))};
+    asset_batch_release(b);
+    asset_server_flush(s);
+    for (int i = 0; i < 2; i++) {
+        const asset_bytes_t *v = asset_handle_value(kept[i]);
+        assert_non_null(v);
+        assert_memory_equal(v->data, "hero", 4);
+        assert_string_equal(asset_handle_uri(kept[i]), uri);
+    }
+    asset_handle_release(kept[1]);
+    asset_handle_release(kept[0]);
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&g_live), live);
+}
+
 /* A group's slice of hits makes its handles in one block (a slab): no block of a single
  * handle's size, a dozen blocks at most for N children (two slices: the batch, its items,
  * a slab each). Each handle lives on its own: two kept past the batch still give their
@@ -282,21 +304,7 @@ static void test_a_slice_of_hits_makes_its_handles_in_one_block(void **state) {
     if (t_sized != 0 || t_blocks > 12)
         fail_msg("a group of %d hits made %zu blocks, %zu of a single handle's size", N, t_blocks,
                  t_sized);
-    assert_int_equal(asset_batch_wait(b, -1), ASSET_OK);
-    asset_handle_t *kept[2] = {asset_handle_retain(asset_batch_handle(b, 5)),
-                               asset_handle_retain(asset_batch_handle(b, N - 2))};
-    asset_batch_release(b);
-    asset_server_flush(f->s);
-    for (int i = 0; i < 2; i++) {
-        const asset_bytes_t *v = asset_handle_value(kept[i]);
-        assert_non_null(v);
-        assert_memory_equal(v->data, "hero", 4);
-        assert_string_equal(asset_handle_uri(kept[i]), uri);
-    }
-    asset_handle_release(kept[1]);
-    asset_handle_release(kept[0]);
-    asset_server_flush(f->s);
-    assert_int_equal(atomic_load(&g_live), live);
+    two_kept_past_the_batch(f->s, b, N, uri, live);
 }
 
 /* A slice of misses makes its handles in one block too, once their URIs are parsed
@@ -318,21 +326,7 @@ static void test_a_slice_of_misses_makes_its_handles_in_one_block(void **state) 
     assert_non_null(b);
     if (t_sized != 0)
         fail_msg("a group of %d misses made %zu blocks of a single handle's size", N, t_sized);
-    assert_int_equal(asset_batch_wait(b, -1), ASSET_OK);
-    asset_handle_t *kept[2] = {asset_handle_retain(asset_batch_handle(b, 5)),
-                               asset_handle_retain(asset_batch_handle(b, N - 2))};
-    asset_batch_release(b);
-    asset_server_flush(f->s);
-    for (int i = 0; i < 2; i++) {
-        const asset_bytes_t *v = asset_handle_value(kept[i]);
-        assert_non_null(v);
-        assert_memory_equal(v->data, "hero", 4);
-        assert_string_equal(asset_handle_uri(kept[i]), norm);
-    }
-    asset_handle_release(kept[1]);
-    asset_handle_release(kept[0]);
-    asset_server_flush(f->s);
-    assert_int_equal(atomic_load(&g_live), live);
+    two_kept_past_the_batch(f->s, b, N, norm, live);
 }
 
 /* ---- a miss: one claims(), one handle ---- */
