@@ -2093,6 +2093,14 @@ static asset_handle_t *flaky_loaded(asset_server_t **ps, asset_source_t src, con
     return h;
 }
 
+/* A reload of uri (as a watch or a poll asks) with the flaky source failing or not,
+ * published: r counts n reloads. */
+static void flaky_reloaded(asset_server_t *s, const char *uri, bool fails, rec_t *r, int n) {
+    atomic_store(&g_flaky_fails, fails);
+    asset__reload_request(s, uri, false);
+    wait_count(s, &r->count, n, false);
+}
+
 /* A failed reload, then a revalidation that finds the source unchanged (a 304, an
  * unchanged file), both decided between two flushes: the unchanged result was published
  * as a reload of the value the handle held already (version + 1, reload_error OK, the
@@ -2118,9 +2126,7 @@ static void test_an_unchanged_revalidation_after_a_pending_failure_publishes_not
     assert_ptr_equal(asset_handle_value(h), v);
     assert_string_equal(asset_handle_error_message(h), "");
     /* a failure on its own is published as any */
-    atomic_store(&g_flaky_fails, true);
-    asset__reload_request(s, "flaky://k.d", false);
-    wait_count(s, &r.count, 1, false);
+    flaky_reloaded(s, "flaky://k.d", true, &r, 1);
     assert_int_equal(r.err, ASSET_E_IO);
     assert_int_equal(asset_handle_version(h), 1);
     asset_handle_release(h);
@@ -2140,14 +2146,10 @@ static void test_an_unchanged_revalidation_after_a_published_failure_clears_it(v
     asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
     asset_handle_t *h = flaky_loaded(&s, src, "flaky://r.d", &r);
     const void *v = asset_handle_value(h);
-    atomic_store(&g_flaky_fails, true);
-    asset__reload_request(s, "flaky://r.d", false);
-    wait_count(s, &r.count, 1, false);
+    flaky_reloaded(s, "flaky://r.d", true, &r, 1);
     assert_int_equal(asset_handle_reload_error(h), ASSET_E_IO);
     assert_string_not_equal(asset_handle_error_message(h), "");
-    atomic_store(&g_flaky_fails, false);
-    asset__reload_request(s, "flaky://r.d", false); /* NOT_MODIFIED */
-    wait_count(s, &r.count, 2, false);
+    flaky_reloaded(s, "flaky://r.d", false, &r, 2); /* NOT_MODIFIED */
     assert_int_equal(r.err, ASSET_OK);
     assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
     assert_string_equal(asset_handle_error_message(h), "");
@@ -2159,14 +2161,10 @@ static void test_an_unchanged_revalidation_after_a_published_failure_clears_it(v
     asset_server_flush(s);
     assert_int_equal(r.count, 2);
     /* failure, recovery, failure: each is told */
-    atomic_store(&g_flaky_fails, true);
-    asset__reload_request(s, "flaky://r.d", false);
-    wait_count(s, &r.count, 3, false);
+    flaky_reloaded(s, "flaky://r.d", true, &r, 3);
     assert_int_equal(r.err, ASSET_E_IO);
     assert_int_equal(asset_handle_reload_error(h), ASSET_E_IO);
-    atomic_store(&g_flaky_fails, false);
-    asset__reload_request(s, "flaky://r.d", false);
-    wait_count(s, &r.count, 4, false);
+    flaky_reloaded(s, "flaky://r.d", false, &r, 4);
     assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
     assert_int_equal(asset_handle_version(h), 1);
     asset_handle_release(h);
@@ -2183,9 +2181,7 @@ static void test_a_recovery_undone_before_a_flush_publishes_nothing(void **state
     rec_t r;
     asset_source_t src = {ASSET_SOURCE_ABI, "flaky", 0, flaky_read, NULL, NULL};
     asset_handle_t *h = flaky_loaded(&s, src, "flaky://u.d", &r);
-    atomic_store(&g_flaky_fails, true);
-    asset__reload_request(s, "flaky://u.d", false);
-    wait_count(s, &r.count, 1, false);
+    flaky_reloaded(s, "flaky://u.d", true, &r, 1);
     atomic_store(&g_flaky_fails, false);
     asset__reload_request(s, "flaky://u.d", false); /* NOT_MODIFIED: a recovery pending */
     wait_pending(s, h, ASSET_OK);
