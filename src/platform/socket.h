@@ -14,5 +14,9 @@ curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *er
 /* Closes a socket of asset__socket_open (libcurl's CURLOPT_CLOSESOCKETFUNCTION).
  * Returns 0, or -1. */
 int asset__socket_close(curl_socket_t s);
+/* The index of the network interface named name (if_nametoindex: "lo" is 1 on Linux),
+ * 0 when there is none: an IPv6 zone id as libcurl reads it (the HTTP source's per-host
+ * key). Any thread. */
+unsigned asset__if_index(const char *name);
 
 #endif

@@ -1,9 +1,10 @@
-/* platform/sys_posix.c - platform.h's non-file parts on POSIX: sockets. */
+/* platform/sys_posix.c - platform.h's non-file parts on POSIX: sockets, interfaces. */
 #include "platform.h"
 #include "socket.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h> /* if_nametoindex */
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,3 +22,5 @@ curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *er
 }
 
 int asset__socket_close(curl_socket_t s) { return close(s) == 0 ? 0 : -1; }
+
+unsigned asset__if_index(const char *name) { return if_nametoindex(name); }

@@ -35,12 +35,6 @@
 #include "../platform/platform.h"
 #include "../platform/socket.h"
 
-#ifdef _WIN32
-#include <iphlpapi.h> /* if_nametoindex */
-#else
-#include <net/if.h> /* if_nametoindex */
-#endif
-
 #ifdef ASSET_SERVER_HAVE_ZLIB
 #include <zlib.h>
 #endif
@@ -632,7 +626,7 @@ static bool ipv6_bracketed(const char *h, size_t hn, char *out) {
         memcpy(zone, z, zn);
         zone[zn] = 0;
         unsigned long scope = strtoul(zone, &e, 10);
-        if (*e || scope >= UINT_MAX) scope = if_nametoindex(zone);
+        if (*e || scope >= UINT_MAX) scope = asset__if_index(zone);
         if (scope) k += (size_t)sprintf(out + k, "%%25%lu", scope);
     }
     out[k++] = ']';
