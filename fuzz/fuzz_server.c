@@ -7,7 +7,10 @@
  * flush, budgeted flush, wait, manifest / folder / group batches, batch cancel and
  * release, invalidate, clear caches, hot reload (asset_server_reload, reloaded callbacks
  * that count, reload again, flush or disconnect themselves), callbacks (some of which release their
- * handle, start a load or try to flush from inside the flush), getters and stats. At most 64 ops.
+ * handle, start a load or try to flush from inside the flush), getters and stats, the
+ * graph's dependency lists, introspection (jobs, cache entries, loaders; a walk stopped
+ * early or not) and the trace hook turned off and on (config 0x20: a recorder, whose
+ * events are checked and written as a Chrome trace after the destroy). At most 64 ops.
  * Then either destroy at once with whatever is in flight, or wait for every handle and batch first;
  * destroy always ends the input.
  *
@@ -23,7 +26,10 @@
  * not disconnected callback has fired once everything is done and flushed; a
  * callback sees its handle done; a reloaded callback sees its handle LOADED with a
  * value, a version that never goes back, and a message when the reload failed; a
- * flush from inside a callback dispatches nothing;
+ * flush from inside a callback dispatches nothing; a LOADED handle's dependencies are
+ * done and a labeled one has none; introspection's records are whole (a known job
+ * state, a priority in range); the trace's events name a thread, a URI and a loader,
+ * and the Chrome trace is written;
  * ASan/LSan: no memory error, no leak after destroy. */
 #include <stdint.h>
 #include <stdio.h>
@@ -346,6 +352,58 @@ static void reload_handle(asset_server_t *s, asset_handle_t *h, bool wait) {
     }
 }
 
+/* ---- introspection, dependencies, traces ---- */
+
+static bool on_job(const asset_job_info_t *i, void *user) {
+    CHECK(i->uri && i->loader && i->state);
+    static const char *const states[] = {"queued", "running", "waiting_async", "waiting_deps",
+                                         "finalizing"};
+    bool known = false;
+    for (size_t k = 0; k < sizeof states / sizeof *states; k++)
+        known |= !strcmp(i->state, states[k]);
+    CHECK(known);
+    CHECK(i->priority >= ASSET_PRIORITY_HIGH && i->priority <= ASSET_PRIORITY_LOW);
+    return *(const uint8_t *)user & 1; /* false: the walk stops */
+}
+
+static bool on_cached(const asset_cache_info_t *i, void *user) {
+    CHECK(i->uri && i->loader);
+    return *(const uint8_t *)user & 2;
+}
+
+static bool on_loader(const asset_loader_info_t *i, void *user) {
+    CHECK(i->name && i->parse_failures <= i->parses);
+    return *(const uint8_t *)user & 4;
+}
+
+/* h's dependencies as the graph lends them: a labeled handle has none; a LOADED parent's
+ * are all done (LOADED, or failed when optional); past the end is NULL. */
+static void check_dependencies(asset_handle_t *h) {
+    size_t n = asset_handle_dependency_count(h);
+    bool loaded = asset_handle_state(h) == ASSET_STATE_LOADED;
+    if (loaded && strchr(asset_handle_uri(h), '#')) CHECK(n == 0);
+    for (size_t i = 0; i < n; i++) {
+        asset_handle_t *d = asset_handle_dependency(h, i);
+        CHECK(d && asset_handle_uri(d));
+        if (loaded) CHECK(asset_handle_is_done(d));
+        (void)asset_handle_dependency_count(d); /* its own, lent while it lives */
+    }
+    CHECK(asset_handle_dependency(h, n) == NULL);
+}
+
+/* The recorder's events: each from a thread, with its URI and loader. */
+static void check_trace(asset_trace_t *tr) {
+    size_t n = asset_trace_count(tr);
+    for (size_t i = 0; i < n; i++) {
+        asset_trace_event_t e;
+        CHECK(asset_trace_event(tr, i, &e));
+        CHECK(e.uri && e.loader && e.thread);
+        CHECK(e.phase >= ASSET_TRACE_QUEUED && e.phase <= ASSET_TRACE_DELIVERED);
+    }
+    asset_trace_event_t e;
+    CHECK(!asset_trace_event(tr, n, &e));
+}
+
 static void check_done_handle(asset_handle_t *h) {
     CHECK(asset_handle_is_done(h));
     asset_state_t st = asset_handle_state(h);
@@ -431,6 +489,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cfg.pkg_path = "";
     cfg.log = on_log;
     cfg.manifest_schemes = k_rules[c1 % (sizeof k_rules / sizeof *k_rules)];
+    asset_trace_t *tr = (c0 & 0x20) ? asset_trace_create() : NULL;
+    if (tr) {
+        cfg.trace = asset_trace_record;
+        cfg.trace_user = tr;
+    }
     asset_server_t *s = asset_server_create(&cfg);
     CHECK(s);
     const char *schemes[] = {"http", "https"};
@@ -491,6 +554,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 bool forever = byte(&in) & 1;
                 (void)asset_handle_wait(h, forever ? -1 : 0);
                 if (forever || asset_handle_is_done(h)) check_done_handle(h);
+                check_dependencies(h);
             }
             break;
         case 9:
@@ -585,7 +649,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 CHECK(asset_handle_error_message(h));
                 (void)asset_handle_size(h);
                 (void)asset_handle_http_status(h);
+                check_dependencies(h);
             }
+            uint8_t walk = code >> 4; /* no byte of its own: the seeds read as before */
+            asset_server_foreach_job(s, on_job, &walk);
+            asset_server_foreach_cached(s, on_cached, &walk);
+            asset_server_foreach_loader(s, on_loader, &walk);
+            if (tr && (walk & 8)) /* the hook off and on again while loads run */
+                asset_server_set_trace(s, (walk & 1) ? asset_trace_record : NULL, tr);
             if (bs[slot % NB]) {
                 float p = asset_batch_progress(bs[slot % NB]);
                 CHECK(p >= 0.0f && p <= 1.0f);
@@ -620,5 +691,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t b = 0; b < NB; b++) asset_batch_release(bs[b]);
     asset_server_destroy(s);
     for (size_t i = 0; i < g_ncb; i++) CHECK(g_cbs[i].reloaded || g_cbs[i].fired <= 1);
+    if (tr) { /* after the destroy: the hook is never called again */
+        check_trace(tr);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/trace.json", g_root);
+        CHECK(asset_trace_write_chrome_json(tr, path) == ASSET_OK);
+        asset_trace_destroy(tr);
+    }
     return 0;
 }
