@@ -18,15 +18,17 @@
  * A default-constructed or moved-from object is empty: operator bool is false and it
  * reads as the C API reads a NULL pointer (a Handle is FAILED, "invalid handle").
  *
- * Callbacks. on_completed / on_item_completed take any callable (lambda with captures,
- * function object, function pointer). The wrapper owns a copy in a heap box and destroys
- * it exactly once: after it fired (handle and batch-completion callbacks), when it is
- * disconnected (handle and batch-completion callbacks: at once), when the batch is done
- * (item callbacks: they cannot fire any more; a disconnected item callback is also kept
- * until then, because a flush on another thread may be inside it), or when the C server
- * is destroyed, whichever comes first. Callables run on the flush thread like the C
- * callbacks and must not throw (the trampolines are noexcept). A callable that captures a
- * Handle, Batch or Server of its own server keeps that server alive until it fires.
+ * Callbacks. on_completed / on_item_completed / on_reloaded take any callable (lambda with
+ * captures, function object, function pointer). The wrapper owns a copy in a heap box and
+ * destroys it exactly once: after it fired (handle and batch-completion callbacks), when
+ * it is disconnected (handle and batch-completion callbacks: at once), when the batch is
+ * done (item callbacks: they cannot fire any more; a disconnected item callback is also
+ * kept until then, because a flush on another thread may be inside it), at the first
+ * flush after its handle went (on_reloaded), or when the C server is destroyed, whichever
+ * comes first. Callables run on the flush thread like the C callbacks and must not throw
+ * (the trampolines are noexcept). A callable that captures a Handle, Batch or Server of
+ * its own server keeps that server alive until it is destroyed (an item or on_reloaded
+ * callable: after it fired, too).
  * An exception out of a loader's parse() or finalize(), a source's read() or list(), or
  * a spawned task fails that load instead (std::bad_alloc: ASSET_E_NO_MEMORY; another:
  * ASSET_E_PARSE from parse, else ASSET_E_IO, the message saying what() it threw). One
