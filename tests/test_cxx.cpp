@@ -1466,11 +1466,20 @@ struct Gate {
     std::condition_variable cv;
     bool started = false, go = false;
     std::unique_ptr<asset::Server> keep; /* the share the callable drops */
-    void drop_when_told() {
-        std::unique_lock<std::mutex> g(m);
+    /* The callable's side, holding m: says it started, then waits until it may go on. */
+    void enter(std::unique_lock<std::mutex> &g) {
         started = true;
         cv.notify_all();
         cv.wait_for(g, kGenerous, [&] { return go; });
+    }
+    /* The test's side. */
+    void wait_started() {
+        std::unique_lock<std::mutex> g(m);
+        cv.wait_for(g, kGenerous, [&] { return started; });
+    }
+    void drop_when_told() {
+        std::unique_lock<std::mutex> g(m);
+        enter(g);
         std::unique_ptr<asset::Server> last = std::move(keep);
         g.unlock();
         last.reset(); /* the last share, on the worker */
@@ -1789,6 +1798,248 @@ void test_values_holding_handles_let_their_server_go_after_clear_caches() {
     CHECK(destroyed); /* the last share went with s: destroyed there */
 }
 
+// ---- every wrapper call at least once (twenty-fifth review: these had no test) ----
+
+// later://<path>: an ASYNC source that keeps each request until the test finishes it, and
+// a folder lister that records whether it was asked for a recursive listing.
+class LaterSource : public asset::Source {
+  public:
+    LaterSource() : Source("later", ASSET_SOURCE_ASYNC, true) {}
+    asset_status_t read(asset::Request &r) override {
+        std::lock_guard<std::mutex> g(mu);
+        std::optional<std::string_view> v = r.cached_version();
+        versions.push_back(v ? std::string(*v) : std::string("none"));
+        pending.push_back(r);
+        cv.notify_all();
+        return ASSET_PENDING;
+    }
+    asset_status_t list(std::string_view uri, asset::List &out) override {
+        (void)uri;
+        std::lock_guard<std::mutex> g(mu);
+        recursive.push_back(out.recursive());
+        return ASSET_OK; /* an empty folder */
+    }
+    // The requests read so far, once there are n (a generous deadline).
+    std::vector<asset::Request> take(size_t n) {
+        std::unique_lock<std::mutex> g(mu);
+        cv.wait_for(g, kGenerous, [&] { return pending.size() >= n; });
+        std::vector<asset::Request> out;
+        out.swap(pending);
+        return out;
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<asset::Request> pending;
+    std::vector<std::string> versions;
+    std::vector<bool> recursive;
+};
+
+// Request::cached_version, set_version, cancelled and finish (from another thread),
+// Server::cancel_tag, Batch::cancelled_count, List::recursive.
+void test_async_source_calls_cancel_tag_and_cancelled_count() {
+    asset::Server s(config());
+    auto src = std::make_shared<LaterSource>();
+    CHECK(s.add_source(src) == ASSET_OK);
+    CHECK(src->scheme() == "later" && src->flags() == ASSET_SOURCE_ASYNC && src->lists());
+    asset_load_options_t tagged{};
+    tagged.tag = "level";
+    asset::Handle a = s.load("later://a.txt", &tagged);
+    asset::Handle c = s.load("later://c.txt", &tagged);
+    CHECK(s.mem_put("x.txt", "x") == ASSET_OK);
+    asset::Batch b = s.load_group({"mem://x.txt", "later://e.txt"});
+    std::vector<asset::Request> reqs = src->take(3);
+    CHECK(reqs.size() == 3);
+    CHECK(s.cancel_tag("level", &a) == 1); // c, not the kept a nor the untagged batch
+    b.handle(1).cancel();
+    std::thread finisher([&reqs] { // ASYNC: finish may come from any thread
+        for (asset::Request &r : reqs) {
+            if (r.cancelled()) {
+                r.finish(ASSET_E_CANCELLED);
+                continue;
+            }
+            r.set_version("v1");
+            r.finish(r.write("abc"));
+        }
+    });
+    finisher.join();
+    CHECK(a.wait(kGenerous) == ASSET_OK && bytes_text(a) == "abc");
+    CHECK(c.wait(kGenerous) == ASSET_E_CANCELLED);
+    CHECK(b.wait(kGenerous) == ASSET_OK);
+    CHECK(b.completed_count() == 1 && b.cancelled_count() == 1 && b.failed_count() == 0);
+    // a's value is cached with version v1: a second load revalidates with it
+    asset::Handle again = s.load("later://a.txt");
+    reqs = src->take(1);
+    CHECK(reqs.size() == 1);
+    for (asset::Request &r : reqs) r.finish(ASSET_NOT_MODIFIED);
+    CHECK(again.wait(kGenerous) == ASSET_OK);
+    CHECK(again.value<asset_bytes_t>() == a.value<asset_bytes_t>()); // not read again
+    {
+        std::lock_guard<std::mutex> g(src->mu);
+        CHECK(src->versions.size() == 4 && src->versions.back() == "v1");
+    }
+    asset::Batch deep = s.load_folder("later://dir");
+    asset_load_options_t flat{};
+    flat.non_recursive = true;
+    asset::Batch shallow = s.load_folder("later://dir2", &flat);
+    CHECK(deep.wait(kGenerous) == ASSET_OK && deep.total() == 0);
+    CHECK(shallow.wait(kGenerous) == ASSET_OK && shallow.total() == 0);
+    std::lock_guard<std::mutex> g(src->mu);
+    CHECK(src->recursive.size() == 2);
+    CHECK(std::count(src->recursive.begin(), src->recursive.end(), true) == 1);
+}
+
+// A loader whose values are the bytes it takes (Parse::take_data; the default free_value
+// is asset_free), with its accessors.
+class TakeLoader : public asset::Loader {
+  public:
+    TakeLoader() : Loader("take", {".take"}, ASSET_LOADER_FREE_ON_FLUSH_THREAD) {}
+    asset_status_t parse(asset::Parse &p) override {
+        size_t n = p.size();
+        void *data = p.take_data();
+        if (!data) return p.fail(ASSET_E_NO_MEMORY, "no data");
+        p.set_value(data, n);
+        return ASSET_OK;
+    }
+};
+
+// Server::adopt, mem_remove, load_manifest, mount_embedded, Loader's accessors,
+// Parse::take_data, Task::cancelled.
+void test_adopt_mem_remove_manifest_embedded_take_data_and_task_cancelled() {
+    asset_server_config_t cfg = config();
+    CHECK(!asset::Server::adopt(nullptr));
+    asset::Server s = asset::Server::adopt(asset_server_create(&cfg));
+    CHECK(s && s.get());
+    auto loader = std::make_shared<TakeLoader>();
+    CHECK(loader->name() == "take" && loader->suffixes().size() == 1);
+    CHECK(loader->flags() == ASSET_LOADER_FREE_ON_FLUSH_THREAD && !loader->finalizes());
+    CHECK(s.add_loader(loader) == ASSET_OK);
+    CHECK(s.mem_put("v.take", "taken") == ASSET_OK);
+    asset::Handle t = s.load("mem://v.take");
+    CHECK(t.wait(kGenerous) == ASSET_OK);
+    const char *taken = t.value<char>();
+    CHECK(taken && t.size() == 5 && std::memcmp(taken, "taken", 5) == 0);
+
+    CHECK(s.mem_put("gone.txt", "g") == ASSET_OK);
+    CHECK(s.mem_remove("gone.txt") == ASSET_OK);
+    CHECK(s.mem_remove("gone.txt") == ASSET_E_NOT_FOUND);
+    CHECK(s.load("mem://gone.txt").wait(kGenerous) == ASSET_E_NOT_FOUND);
+
+    CHECK(s.mem_put("lvl/m.json", R"({"assets": ["one.txt", {"uri": "two.txt"}]})") == ASSET_OK);
+    CHECK(s.mem_put("lvl/one.txt", "1") == ASSET_OK);
+    CHECK(s.mem_put("lvl/two.txt", "2") == ASSET_OK);
+    asset::Batch m = s.load_manifest("mem://lvl/m.json");
+    CHECK(m.wait(kGenerous) == ASSET_OK);
+    CHECK(m.total() == 2 && m.completed_count() == 2);
+    const asset_bytes_t *two = m.value<asset_bytes_t>("mem://lvl/two.txt");
+    CHECK(two && two->size == 1 && two->data[0] == '2');
+
+    static const char hello[] = "hi";
+    static const asset_embedded_file_t files[] = {{"hello.txt", hello, 2}};
+    CHECK(s.mount_embedded("builtin", files, 1) == ASSET_OK);
+    asset::Handle e = s.load("pkg://builtin/hello.txt");
+    CHECK(e.wait(kGenerous) == ASSET_OK && bytes_text(e) == "hi");
+
+    Gate gate;
+    bool checked = false, saw = false; /* under gate.m */
+    asset::Handle task = s.spawn([&](asset::Task &tk) {
+        std::unique_lock<std::mutex> g(gate.m);
+        gate.enter(g);
+        saw = tk.cancelled();
+        checked = true;
+        gate.cv.notify_all();
+        return ASSET_E_CANCELLED;
+    });
+    gate.wait_started();
+    task.cancel(); // marks the running task cancelled at once (its handle is decided now)
+    {
+        std::unique_lock<std::mutex> g(gate.m);
+        gate.go = true;
+        gate.cv.notify_all();
+        gate.cv.wait_for(g, kGenerous, [&] { return checked; }); // not the handle: it is done
+        CHECK(checked && saw);
+    }
+    CHECK(task.wait(kGenerous) == ASSET_E_CANCELLED);
+}
+
+// A finalize step that replaces the value (Finalize::set_value: the old one goes to
+// free_value at once) and reads its URI.
+struct Staged {
+    static std::atomic<int> live;
+    explicit Staged(int v) : value(v) { ++live; }
+    ~Staged() { --live; }
+    Staged(const Staged &) = delete;
+    Staged &operator=(const Staged &) = delete;
+    int value;
+};
+std::atomic<int> Staged::live{0};
+
+class StagedLoader : public asset::TypedLoader<Staged> {
+  public:
+    StagedLoader() : TypedLoader("staged", {".stg"}, 0, true) {}
+    asset_status_t parse(asset::Parse &p) override {
+        p.set_value(std::make_unique<Staged>(1), sizeof(Staged));
+        return ASSET_OK;
+    }
+    asset_status_t finalize(asset::Finalize &f) override {
+        if (f.uri() != "mem://a.stg") return f.fail(ASSET_E_INVALID, "uri");
+        f.set_value(new Staged(f.value<Staged>()->value + 1), sizeof(Staged));
+        return ASSET_OK;
+    }
+};
+
+// A lister that does not override list(): the default fails the folder, saying so.
+class NoListSource : public asset::Source {
+  public:
+    NoListSource() : Source("nolist", 0, true) {}
+    asset_status_t read(asset::Request &r) override { return r.write(r.uri()); }
+};
+
+// Batch::swap, uri, error, error_message; Finalize::uri and set_value; Request::uri;
+// Source's default list() (List::fail); Task::uri, fail and set_value with a free function.
+void test_batch_accessors_finalize_set_value_default_list_and_task_calls() {
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<StagedLoader>()) == ASSET_OK);
+        CHECK(s.mem_put("a.stg", "x") == ASSET_OK);
+        asset::Handle staged = s.load("mem://a.stg");
+        CHECK(staged.wait(kGenerous) == ASSET_OK);
+        CHECK(staged.value<Staged>() && staged.value<Staged>()->value == 2);
+        CHECK(Staged::live == 1); // parse's value freed when finalize replaced it
+
+        CHECK(s.add_source(std::make_shared<NoListSource>()) == ASSET_OK);
+        asset::Handle echo = s.load("nolist://a/b.txt");
+        CHECK(echo.wait(kGenerous) == ASSET_OK && bytes_text(echo) == "nolist://a/b.txt");
+        asset::Batch folder = s.load_folder("nolist://dir");
+        asset::Batch other;
+        other.swap(folder);
+        CHECK(!folder && other);
+        CHECK(other.wait(kGenerous) == ASSET_E_UNSUPPORTED); // the listing's error
+        CHECK(other.uri() == "nolist://dir");
+        CHECK(other.error() == ASSET_E_UNSUPPORTED);
+        CHECK(std::string(other.error_message()).find("this source cannot list") !=
+              std::string::npos);
+
+        static std::atomic<int> freed{0};
+        asset::Handle task = s.spawn([](asset::Task &t) {
+            if (t.uri().rfind("task://", 0) != 0) return t.fail(ASSET_E_INVALID, "uri");
+            t.set_value(std::malloc(4), 4, [](void *v, void *) {
+                std::free(v);
+                ++freed;
+            });
+            return ASSET_OK;
+        });
+        CHECK(task.wait(kGenerous) == ASSET_OK && task.size() == 4);
+        asset::Handle failing =
+            s.spawn([](asset::Task &t) { return t.fail(ASSET_E_PARSE, "no navmesh"); });
+        CHECK(failing.wait(kGenerous) == ASSET_E_PARSE);
+        CHECK(std::string(failing.error_message()).find("no navmesh") != std::string::npos);
+        task.reset();
+        s.flush(); // the value goes once no handle holds it, at a flush
+        CHECK(freed == 1);
+    }
+    CHECK(Staged::live == 0);
+}
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -1892,6 +2143,12 @@ int main() {
          test_a_value_holding_the_last_server_share_freed_inside_a_c_flush},
         {"values_holding_handles_let_their_server_go_after_clear_caches",
          test_values_holding_handles_let_their_server_go_after_clear_caches},
+        {"async_source_calls_cancel_tag_and_cancelled_count",
+         test_async_source_calls_cancel_tag_and_cancelled_count},
+        {"adopt_mem_remove_manifest_embedded_take_data_and_task_cancelled",
+         test_adopt_mem_remove_manifest_embedded_take_data_and_task_cancelled},
+        {"batch_accessors_finalize_set_value_default_list_and_task_calls",
+         test_batch_accessors_finalize_set_value_default_list_and_task_calls},
     };
     int passed = 0, failed = 0;
     for (const Test &t : tests) {
