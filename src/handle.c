@@ -1204,16 +1204,18 @@ bool asset__job_runnable_here(const asset__job_t *j) {
     if (j->handles &&
         (asset__spawn_in_task_of(j->handles->server) || asset__pool_worker_of(j->handles->server)))
         return true;
-    /* its read is over (an ASYNC source's, HTTP's): only its parse is left, which the
-     * thread that finished the read may run too (parse_inline). Refused, the flush
-     * thread waiting for it, inside a job it runs for a wait that a parse on the only
-     * worker waits for, waited for that worker: each for the other (a review) */
-    /* Past ASSET__WAIT_RUN_DEPTH, where a wait that would run its job refuses it
-     * (ASSET_E_BUSY), these two (an HTTP read, a parse left) are not the waiter's: its
-     * wait sleeps until a worker takes them, as before they were run here (a review) */
+    /* Elsewhere (a user's thread, the flush thread): a file://, mem:// or pkg:// read;
+     * an HTTP read (it only posts its transfer to the I/O thread); the parse left once
+     * an ASYNC source's or HTTP's read is over (ASSET__PHASE_PARSE), which the thread
+     * that finished the read may run too (parse_inline). An HTTP read and a parse left
+     * were refused once: the flush thread, inside a job it ran for a wait that a parse
+     * on the only worker waited for, waited for that worker, each for the other (a
+     * review). Past ASSET__WAIT_RUN_DEPTH, where asset__wait refuses a job it would
+     * run (ASSET_E_BUSY), those two are not the waiter's: its wait sleeps until a
+     * worker takes them, as it did before they were run here (a review); a file://,
+     * mem:// or pkg:// read is still its own there, and refused. */
     bool deep = asset__job_depth() >= ASSET__WAIT_RUN_DEPTH;
     if (j->phase == ASSET__PHASE_PARSE && !deep) return true;
-    /* an HTTP read only posts its transfer to the I/O thread (it never blocks) */
     return j->source && (j->source->vt.read == asset__file_source.read ||
                          (!deep && (j->source->vt.read == asset__http_source.read ||
                                     j->source->vt.read == asset__https_source.read)) ||
