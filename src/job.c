@@ -651,10 +651,12 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
             }
             /* told under the lock, unlike a load: this may be a user's thread that
              * destroy does not wait for once the lock is released */
-            if (asset__pool_wake_claim(s))
-                asset__pool_notify(s);
-            else if (s->waiters) /* no worker free: a task's wait may run the parse */
-                uv_cond_broadcast(&s->done_cond);
+            if (asset__pool_wake_claim(s)) asset__pool_notify(s);
+            /* and any waiter, which may run the parse (run-on-wait), a worker told or
+             * not: the one woken may take a job of higher priority queued before it has
+             * the lock, and the load's waiter slept until that job was over (a review).
+             * Only ASYNC reads come here (never a file://, mem:// or pkg:// load) */
+            if (s->waiters) uv_cond_broadcast(&s->done_cond);
             requeued = true;
         }
     }

@@ -68,6 +68,10 @@ void asset__pool_nested(bool enter) {
         tl_nested--;
 }
 
+static const struct asset__pool_hook *sleep_hook(void) {
+    return atomic_load_explicit(&asset__pool_sleep_hook, memory_order_acquire);
+}
+
 /* [lock] Sleeps until a wake (asset__pool_notify, _wake_all, _wake_later), released
  * meanwhile. A wake takes only sleep_mu: asset__pool_wake_later cannot wait for the
  * server's lock, and when it waited on work_cond with that lock, a wake_later that could
@@ -82,6 +86,8 @@ static void sleep_until_woken(asset_server_t *s) {
     while (s->sleep_seq == seen && !atomic_load(&s->wake_later))
         uv_cond_wait(&s->work_cond, &s->sleep_mu);
     uv_mutex_unlock(&s->sleep_mu);
+    const struct asset__pool_hook *hook = sleep_hook();
+    if (hook && hook->woken) hook->woken(s);
     uv_mutex_lock(&s->lock);
 }
 
@@ -99,9 +105,8 @@ static void worker_main(void *arg) {
                 uv_mutex_lock(&s->lock);
                 continue;
             }
-            const struct asset__pool_hook *hook =
-                atomic_load_explicit(&asset__pool_sleep_hook, memory_order_acquire);
-            if (hook) hook->fn(s);
+            const struct asset__pool_hook *hook = sleep_hook();
+            if (hook && hook->fn) hook->fn(s);
             s->idle_workers++;
             sleep_until_woken(s);
             s->idle_workers--;

@@ -38,9 +38,12 @@ void asset__pool_wake_all(asset_server_t *s);
  * asset__release_later). No-op on the single-threaded web build (no worker). */
 void asset__pool_wake_later(asset_server_t *s);
 /* Tests only, NULL otherwise: fn is called by a worker [lock] held, after its last look
- * at the heap and at wake_later and before it sleeps (test_cache's lost-wake test). */
+ * at the heap and at wake_later and before it sleeps (test_cache's lost-wake test);
+ * woken, no lock held, once it has woken from that sleep, before it takes the lock to
+ * look at the heap again (test_handle's requeued-parse test). Either may be NULL. */
 struct asset__pool_hook {
     void (*fn)(asset_server_t *s);
+    void (*woken)(asset_server_t *s);
 };
 extern _Atomic(const struct asset__pool_hook *) asset__pool_sleep_hook;
 /* [lock] Flush calls this first: runs queued jobs on the flush thread within the

@@ -1671,7 +1671,7 @@ static void test_a_release_recorded_as_the_worker_goes_to_sleep_wakes_the_host(v
     window_release = x.h;
     window_server = x.other;
     atomic_store(&window_hooked, 0);
-    static const struct asset__pool_hook hook = {window_hook};
+    static const struct asset__pool_hook hook = {.fn = window_hook};
     atomic_store(&asset__pool_sleep_hook, &hook);
     /* a task for the worker (a mem:// load may not need one): once it has run it, the
      * worker goes back to sleep, through the hook */

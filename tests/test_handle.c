@@ -19,15 +19,22 @@
 
 /* ---- helpers ---- */
 
-/* Spins (yielding) until some thread is blocked in done_cond. */
-static void wait_for_blocked_waiter(asset_server_t *s) {
+/* Spins (yielding) until pred(s), read under the server's lock, holds. */
+static void wait_until_locked(asset_server_t *s, bool (*pred)(const asset_server_t *s)) {
     for (;;) {
         uv_mutex_lock(&s->lock);
-        unsigned n = s->waiters;
+        bool v = pred(s);
         uv_mutex_unlock(&s->lock);
-        if (n) return;
+        if (v) return;
         tu_os_yield();
     }
+}
+
+static bool some_waiter_blocked(const asset_server_t *s) { return s->waiters != 0; }
+
+/* Spins (yielding) until some thread is blocked in done_cond. */
+static void wait_for_blocked_waiter(asset_server_t *s) {
+    wait_until_locked(s, some_waiter_blocked);
 }
 
 static void put(asset_server_t *s, const char *key, const char *text) {
@@ -1399,6 +1406,89 @@ static void test_handle_wait_delivers_other_results_the_awaited_load_depends_on(
     wait_delivers_other_results(false);
 }
 
+/* The parse left of an ASYNC read, queued again by asset_request_finish while a worker
+ * was asleep: the worker was told, the waiters of the load were not. The worker woken
+ * for it took a load of higher priority queued before it had the lock (the hook holds
+ * it there), and a waiter on another thread, which runs such a parse itself
+ * (run-on-wait), slept until that other load was over (here held: its timeout). */
+typedef struct requeued {
+    asset_server_t *s;
+    uv_sem_t woken, go;
+    atomic_int armed;
+    atomic_int wait_rc; /* -1 until the waiter's wait returned */
+} requeued_t;
+static requeued_t *g_requeued;
+
+static void requeued_woken(asset_server_t *s) {
+    requeued_t *q = g_requeued;
+    if (!q || s != q->s || !atomic_exchange(&q->armed, 0)) return;
+    uv_sem_post(&q->woken);
+    uv_sem_wait(&q->go); /* until the other load is queued */
+}
+
+static void requeued_waiter(void *arg) {
+    atomic_store(&g_requeued->wait_rc, asset_handle_wait(arg, 20000));
+}
+
+static bool worker_asleep(const asset_server_t *s) {
+    return s->idle_workers == 1 && !s->wake_inflight;
+}
+
+static void test_a_waiter_runs_a_requeued_parse_a_woken_worker_passed_by(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    requeued_t q = {.s = s, .wait_rc = -1};
+    assert_int_equal(uv_sem_init(&q.woken, 0), 0);
+    assert_int_equal(uv_sem_init(&q.go, 0), 0);
+    g_requeued = &q;
+    held_t hd;
+    assert_int_equal(uv_sem_init(&hd.started, 0), 0);
+    asset_source_t src = {ASSET_SOURCE_ABI, "held", ASSET_SOURCE_ASYNC, held_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, &hd), ASSET_OK);
+    tu_counter_t c = {0}; /* not the bytes loader: its parse would run in the finish */
+    assert_int_equal(tu_counting_loader_register(s, "count", ".cnt", &c, 0), ASSET_OK);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *a = asset_server_load(s, "held://a.cnt", NULL);
+    assert_non_null(a);
+    uv_sem_wait(&hd.started);
+    wait_until_locked(s, worker_asleep); /* the read is pending, its worker asleep */
+    uv_thread_t t;                       /* not the flush thread: its wait sleeps until woken */
+    assert_int_equal(uv_thread_create(&t, requeued_waiter, a), 0);
+    wait_for_blocked_waiter(s);
+    static const struct asset__pool_hook hook = {.woken = requeued_woken};
+    atomic_store(&q.armed, 1);
+    atomic_store(&asset__pool_sleep_hook, &hook);
+    assert_int_equal(asset_request_write(hd.req, "done", 4), ASSET_OK);
+    asset_request_finish(hd.req, ASSET_OK); /* the parse is queued, the worker told */
+    uv_sem_wait(&q.woken);
+    asset_load_options_t hi = {.priority = ASSET_PRIORITY_HIGH};
+    asset_handle_t *b = asset_server_load(s, "gate://b", &hi);
+    assert_non_null(b);
+    uv_sem_post(&q.go);
+    tu_gate_wait_entered(g, 1); /* the worker reads b (held there): a's parse is not its */
+    /* the flush thread's frame loop, until the waiter's wait returned */
+    while (atomic_load(&q.wait_rc) == -1) {
+        asset_server_flush(s);
+        tu_os_yield();
+    }
+    uv_thread_join(&t);
+    atomic_store(&asset__pool_sleep_hook, NULL);
+    assert_int_equal(atomic_load(&q.wait_rc), ASSET_OK);          /* was ASSET_E_TIMEOUT */
+    assert_int_equal(asset_handle_state(b), ASSET_STATE_LOADING); /* still held */
+    tu_expect_bytes(a, "done", 4);
+    assert_int_equal(tu_counter_parses(&c), 1);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    g_requeued = NULL;
+    uv_sem_destroy(&hd.started);
+    uv_sem_destroy(&q.woken);
+    uv_sem_destroy(&q.go);
+}
+
 /* A completion callback may release the handle (or batch) whose wait fired it: the
  * wait's own flush ran the callback, which freed the handle under the wait (found by a
  * review: a use after free). The wait holds a reference of its own meanwhile. */
@@ -1962,6 +2052,7 @@ int main(void) {
         cmocka_unit_test(test_on_completed_with_null_callback_returns_zero),
         cmocka_unit_test(test_wait_delivers_other_results_the_awaited_load_depends_on),
         cmocka_unit_test(test_handle_wait_delivers_other_results_the_awaited_load_depends_on),
+        cmocka_unit_test(test_a_waiter_runs_a_requeued_parse_a_woken_worker_passed_by),
         cmocka_unit_test(test_a_callback_may_release_what_its_wait_waits_for),
         cmocka_unit_test(test_a_flush_delivers_what_was_queued_when_it_began),
         cmocka_unit_test(test_a_callback_connecting_another_each_time_lets_the_flush_end),
