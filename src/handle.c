@@ -1070,7 +1070,8 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
     uint64_t helped_ns = 0;  /* since when this waiter has been running jobs, or 0 */
     size_t tasks = SIZE_MAX; /* asset__pool_wait_step's */
     uv_mutex_lock(&s->lock);
-    s->in_waits++; /* destroy waits for it to leave */
+    s->in_waits++;                         /* destroy waits for it to leave */
+    uint64_t requeues = s->parse_requeues; /* when help's walk began */
     asset_server_t *outer = asset__thread_waiting;
     asset__thread_waiting = s;
     if (waited && !asset__on_flush_thread(s)) { /* [lock]: each flush writes flush_thread */
@@ -1121,6 +1122,15 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
         /* run-on-wait: a queued job of what it waits for, run here rather than waiting
          * for a worker to take it and hand the result back; a lazy waiter still
          * delivers other results at least every LAZY_FLUSH_NS meanwhile */
+        /* help's walk passes for good what it cannot run, a read in flight among
+         * them; a parse queued again since (an ASYNC read over: a file://, mem:// or
+         * pkg:// load never moves the count) may be one of those: walked again from
+         * the start. Only a worker ran it: with each held (by a parse waiting for this
+         * wait's caller, say) the wait hung (a review) */
+        if (requeues != s->parse_requeues) {
+            requeues = s->parse_requeues;
+            cursor = 0;
+        }
         asset__job_t *j = help && !s->stopping ? help(arg, &cursor) : NULL;
         if (j && deep) {
             rc = ASSET_E_BUSY;

@@ -962,6 +962,10 @@ struct asset_server {
     /* dropped_cbs or dropped_left may hold users (set under lock, cleared by the drain
      * under lock): a flush with none takes no lock for them */
     atomic_bool dropped_any;
+    /* [lock] parses asset_request_finish queued again (an ASYNC read over): a wait's
+     * run-on-wait walks what it waits for once more from the start when this moved
+     * (handle.c, asset__wait) */
+    uint64_t parse_requeues;
 };
 /* file_root's open directory, and its users: the loads in it, and 1 while it is the
  * server's (file_root_dir); closed when they are all gone (file.c). */

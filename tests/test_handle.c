@@ -1489,6 +1489,57 @@ static void test_a_waiter_runs_a_requeued_parse_a_woken_worker_passed_by(void **
     uv_sem_destroy(&q.go);
 }
 
+/* Run-on-wait walks what a wait waits for once (a batch's children, a handle's
+ * dependencies), past what it cannot run: a child whose ASYNC read was in flight then
+ * had its parse queued again later, behind the walk, which never looked at it again: with
+ * the only worker held (here by a read; in the twenty-third review's hang, by a parse
+ * waiting for this very wait's caller), the batch's wait slept until its timeout. */
+typedef struct late_finish {
+    asset_server_t *s;
+    held_t *hd;
+} late_finish_t;
+
+static void finish_once_waited(void *arg) {
+    late_finish_t *lf = arg;
+    wait_for_blocked_waiter(lf->s); /* the wait walked the batch: a's read was pending */
+    assert_int_equal(asset_request_write(lf->hd->req, "done", 4), ASSET_OK);
+    asset_request_finish(lf->hd->req, ASSET_OK);
+}
+
+static void test_a_batch_wait_runs_a_parse_requeued_behind_its_walk(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    held_t hd;
+    assert_int_equal(uv_sem_init(&hd.started, 0), 0);
+    asset_source_t src = {ASSET_SOURCE_ABI, "held", ASSET_SOURCE_ASYNC, held_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, &hd), ASSET_OK);
+    tu_counter_t c = {0}; /* not the bytes loader: its parse would run in the finish */
+    assert_int_equal(tu_counting_loader_register(s, "count", ".cnt", &c, 0), ASSET_OK);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    const char *uris[] = {"held://a.cnt"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL);
+    assert_non_null(b);
+    uv_sem_wait(&hd.started);
+    asset_handle_t *x = asset_server_load(s, "gate://x", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker is held */
+    late_finish_t lf = {s, &hd};
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, finish_once_waited, &lf), 0);
+    asset_status_t st = asset_batch_wait(b, 20000); /* was ASSET_E_TIMEOUT */
+    uv_thread_join(&t);
+    assert_int_equal(st, ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 1);
+    tu_expect_bytes(asset_batch_handle(b, 0), "done", 4);
+    assert_int_equal(asset_handle_state(x), ASSET_STATE_LOADING); /* still held */
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(x), ASSET_OK);
+    asset_batch_release(b);
+    asset_handle_release(x);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    uv_sem_destroy(&hd.started);
+}
+
 /* A completion callback may release the handle (or batch) whose wait fired it: the
  * wait's own flush ran the callback, which freed the handle under the wait (found by a
  * review: a use after free). The wait holds a reference of its own meanwhile. */
@@ -2053,6 +2104,7 @@ int main(void) {
         cmocka_unit_test(test_wait_delivers_other_results_the_awaited_load_depends_on),
         cmocka_unit_test(test_handle_wait_delivers_other_results_the_awaited_load_depends_on),
         cmocka_unit_test(test_a_waiter_runs_a_requeued_parse_a_woken_worker_passed_by),
+        cmocka_unit_test(test_a_batch_wait_runs_a_parse_requeued_behind_its_walk),
         cmocka_unit_test(test_a_callback_may_release_what_its_wait_waits_for),
         cmocka_unit_test(test_a_flush_delivers_what_was_queued_when_it_began),
         cmocka_unit_test(test_a_callback_connecting_another_each_time_lets_the_flush_end),
