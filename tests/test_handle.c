@@ -1406,6 +1406,17 @@ static void test_handle_wait_delivers_other_results_the_awaited_load_depends_on(
     wait_delivers_other_results(false);
 }
 
+/* On a server of one worker: the source held:// (hd, its reads pending until finished),
+ * the counting loader for ".cnt" (c; not the bytes loader, whose parse would run in the
+ * finish) and the gated source gate:// (returned). */
+static tu_gate_t *held_and_gated(asset_server_t *s, held_t *hd, tu_counter_t *c) {
+    assert_int_equal(uv_sem_init(&hd->started, 0), 0);
+    asset_source_t src = {ASSET_SOURCE_ABI, "held", ASSET_SOURCE_ASYNC, held_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, hd), ASSET_OK);
+    assert_int_equal(tu_counting_loader_register(s, "count", ".cnt", c, 0), ASSET_OK);
+    return tu_gate_register(s, "gate");
+}
+
 /* The parse left of an ASYNC read, queued again by asset_request_finish while a worker
  * was asleep: the worker was told, the waiters of the load were not. The worker woken
  * for it took a load of higher priority queued before it had the lock (the hook holds
@@ -1442,12 +1453,8 @@ static void test_a_waiter_runs_a_requeued_parse_a_woken_worker_passed_by(void **
     assert_int_equal(uv_sem_init(&q.go, 0), 0);
     g_requeued = &q;
     held_t hd;
-    assert_int_equal(uv_sem_init(&hd.started, 0), 0);
-    asset_source_t src = {ASSET_SOURCE_ABI, "held", ASSET_SOURCE_ASYNC, held_read, NULL, NULL};
-    assert_int_equal(asset_server_register_source(s, &src, &hd), ASSET_OK);
-    tu_counter_t c = {0}; /* not the bytes loader: its parse would run in the finish */
-    assert_int_equal(tu_counting_loader_register(s, "count", ".cnt", &c, 0), ASSET_OK);
-    tu_gate_t *g = tu_gate_register(s, "gate");
+    tu_counter_t c = {0};
+    tu_gate_t *g = held_and_gated(s, &hd, &c);
     asset_handle_t *a = asset_server_load(s, "held://a.cnt", NULL);
     assert_non_null(a);
     uv_sem_wait(&hd.started);
@@ -1510,12 +1517,8 @@ static void test_a_batch_wait_runs_a_parse_requeued_behind_its_walk(void **state
     (void)state;
     asset_server_t *s = tu_server(1);
     held_t hd;
-    assert_int_equal(uv_sem_init(&hd.started, 0), 0);
-    asset_source_t src = {ASSET_SOURCE_ABI, "held", ASSET_SOURCE_ASYNC, held_read, NULL, NULL};
-    assert_int_equal(asset_server_register_source(s, &src, &hd), ASSET_OK);
-    tu_counter_t c = {0}; /* not the bytes loader: its parse would run in the finish */
-    assert_int_equal(tu_counting_loader_register(s, "count", ".cnt", &c, 0), ASSET_OK);
-    tu_gate_t *g = tu_gate_register(s, "gate");
+    tu_counter_t c = {0};
+    tu_gate_t *g = held_and_gated(s, &hd, &c);
     const char *uris[] = {"held://a.cnt"};
     asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL);
     assert_non_null(b);
