@@ -178,17 +178,15 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
                          asset__loader_slot_t *named) {
     const char *uri = r->uri;
     if (!uri || r->list || r->sha256 || r->flags || opt->no_cache) return false;
-    /* a normalised key: a lowercase scheme (asset__uri_scheme_len's characters, no
-     * uppercase), "://", no label. One pass over the scheme copies it and hashes it as
-     * asset__scheme_bit does; it stops at the first other byte (an uppercase letter, a
-     * ':', the NUL) or when the scheme is too long to be one */
+    /* a normalised key: a lowercase scheme (asset__uri_scheme_byte), "://", no label. One
+     * pass over the scheme copies it and hashes it as asset__scheme_bit does; it stops at
+     * the first other byte (an uppercase letter, a ':', the NUL) or when the scheme is too
+     * long to be one */
     size_t sl = 0;
     uint32_t sh = ASSET__SCHEME_HASH0;
     for (; sl < sizeof r->scheme; sl++) {
         unsigned char c = (unsigned char)uri[sl];
-        if (!((c >= 'a' && c <= 'z') ||
-              (sl && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))))
-            break;
+        if (!asset__uri_scheme_byte(c, sl == 0)) break;
         r->scheme[sl] = (char)c;
         sh = asset__scheme_hash_step(sh, c);
     }

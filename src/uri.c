@@ -7,13 +7,11 @@
 size_t asset__uri_scheme_chars(const char *s, size_t max, bool *lower) {
     bool low = true;
     size_t n = 0;
-    for (; n < max;
-         n++) { /* ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), ASCII whatever the locale */
-        char c = s[n];
+    for (; n < max; n++) { /* ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+        unsigned char c = (unsigned char)s[n];
         if (c >= 'A' && c <= 'Z')
             low = false;
-        else if (!(c >= 'a' && c <= 'z') &&
-                 (n == 0 || !((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')))
+        else if (!asset__uri_scheme_byte(c, n == 0))
             break;
     }
     if (lower) *lower = n && low;

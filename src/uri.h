@@ -29,6 +29,14 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
 asset_status_t asset__uri_parse_room(const char *in, const char *base_dir, const char *root,
                                      size_t room, asset_uri_t *out, const char **why);
 void asset__uri_dispose(asset_uri_t *u);
+/* Whether c is a scheme's character other than an uppercase letter (RFC 3986: an ASCII
+ * letter first, then letters, digits, '+', '-', '.'; ASCII whatever the locale), at its
+ * start when `first`: the one test of asset__uri_scheme_chars and of a load's fast path,
+ * which reads a normalised (lowercase) scheme (load.c, fast_prepare). */
+static inline bool asset__uri_scheme_byte(unsigned char c, bool first) {
+    return (c >= 'a' && c <= 'z') ||
+           (!first && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'));
+}
 /* The length of the scheme of a "scheme://" prefix of s (RFC 3986: an ASCII letter, then
  * letters, digits, '+', '-', '.'), or 0 when s has none. *lower (may be NULL): whether
  * that scheme is lowercase already, as a normalised URI's is. */
