@@ -484,25 +484,25 @@ static size_t items_reserve(asset_batch_t *b, size_t want, item_t **out) {
     item_chunk_t *c = b->chunks;
     if (!c || c->used == c->n) {
         size_t n = c ? (c->n * 2 < ITEM_CHUNK_MAX ? c->n * 2 : ITEM_CHUNK_MAX) : 8;
-        c = asset__calloc(1, sizeof *c + n * sizeof c->items[0]);
+        /* not zeroed: each item is, as it is handed out (a 256-item chunk zeroed whole
+         * cost about 120 instructions a child under callgrind, rep stosb counted per byte) */
+        c = asset_alloc(sizeof *c + n * sizeof c->items[0]);
         if (!c) return 0;
         c->n = n;
+        c->used = 0;
         c->next = b->chunks;
         b->chunks = c;
     }
     size_t k = c->n - c->used < want ? c->n - c->used : want;
     *out = &c->items[c->used];
     c->used += k;
-    for (size_t i = 0; i < k; i++) (*out)[i].batch = b;
+    for (size_t i = 0; i < k; i++) (*out)[i] = (item_t){.batch = b};
     return k;
 }
 
-/* Gives back the last n slots of the newest chunk (never linked), as new. */
-static void items_unreserve(asset_batch_t *b, size_t n) {
-    item_chunk_t *c = b->chunks;
-    c->used -= n;
-    memset(&c->items[c->used], 0, n * sizeof c->items[0]);
-}
+/* Gives back the last n slots of the newest chunk (never linked): items_reserve hands
+ * them out zeroed again. */
+static void items_unreserve(asset_batch_t *b, size_t n) { b->chunks->used -= n; }
 
 /* Adds a child load. Flush thread or the creating thread (groups). */
 static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
