@@ -761,29 +761,8 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
     } else {
         retry_forget(s, base, bl);
     }
-    /* revalidated against a label's version (asset__reload_live_base): v is that label's
-     * value, no whole one, and says only that the version did not change. A handle of
-     * another version (loaded since; a whole one) is not answered: a reload follows,
-     * which reads it all (its handles differ now) */
-    if (v && rh->reload_unchanged) {
-        bool other = false;
-        asset__uri_iter_t it;
-        asset__uri_iter_init(&it, s, base, bl);
-        for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
-            if (h == rh || !live(h) || h->loader != rh->loader) continue;
-            if (!h->nc_version || !rh->nc_version || strcmp(h->nc_version, rh->nc_version))
-                other = true;
-            else {
-                revalidated(h); /* the later result wins, as below */
-                if (h->reload_pending && !h->queued) asset__queue_push(s, h);
-            }
-        }
-        if (rh->reload_again || other)
-            reload_after(s, base, bl, rh->loader, rh->reload_again_forced);
-        return;
-    }
-    bool changed = false;
-    size_t told = 0, again = 0; /* failures told, and told already (not again) */
+    bool changed = false, other = false; /* other: a handle the revalidation did not answer */
+    size_t told = 0, again = 0;          /* failures told, and told already (not again) */
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, base, bl);
     for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
@@ -807,8 +786,19 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
             told++;
             continue;
         }
-        asset__value_t *nv = v;
-        if (h->label) {
+        /* the revalidation of the version h holds (a NOT_MODIFIED, or a label's
+         * revalidation that read that version again): unchanged */
+        bool same = rh->nc_version && h->nc_version && !strcmp(rh->nc_version, h->nc_version);
+        /* revalidated against a label's version (asset__reload_live_base): v is that
+         * label's value, no whole one, and says only that the version did not change. A
+         * handle of another version (loaded since; a whole one) is not answered: a reload
+         * follows, which reads it all (its handles differ now) */
+        if (rh->reload_unchanged && !same) {
+            other = true;
+            continue;
+        }
+        asset__value_t *nv = rh->reload_unchanged ? cur : v;
+        if (h->label && !rh->reload_unchanged) {
             asset__value_extra_t *x = asset__value_x(v);
             size_t n = asset__value_nlabels(v);
             size_t i = x ? asset__labels_find(s, x->labels, n, &x->label_ix, h->label) : n;
@@ -833,12 +823,11 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
          * the label's value). Its file's whole value no longer cached (evicted, cleared,
          * over its budget, no_cache), each http_poll_ms poll published a reload of the
          * unchanged bytes to the label (a review) */
-        if (h->label && !rh->reload_forced && rh->nc_version && h->nc_version &&
-            !strcmp(rh->nc_version, h->nc_version))
-            nv = cur;
-        /* the version of what it will hold, for its next reload */
-        asset_free(h->nc_version);
-        h->nc_version = rh->nc_version ? asset__strdup(rh->nc_version) : NULL;
+        if (h->label && !rh->reload_forced && same) nv = cur;
+        if (!same) { /* the version of what it will hold, for its next reload */
+            asset_free(h->nc_version);
+            h->nc_version = rh->nc_version ? asset__strdup(rh->nc_version) : NULL;
+        }
         if (nv == cur) { /* revalidated: unchanged, publishes nothing but a recovery; the
                           * later result wins, so a failure decided before it is not
                           * published either (queued below) */
@@ -865,7 +854,7 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         drop_cached_dependents(s, base, rh->loader);
     }
     if (changed) atomic_store(&s->wake_pending, true); /* not stopping: checked above */
-    if (rh->reload_again) reload_after(s, base, bl, rh->loader, rh->reload_again_forced);
+    if (rh->reload_again || other) reload_after(s, base, bl, rh->loader, rh->reload_again_forced);
 }
 
 /* ---- publishing (flush thread, [lock]) ---- */

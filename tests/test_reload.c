@@ -2234,6 +2234,57 @@ static void test_a_labels_published_failure_clears_when_revalidated_unchanged(vo
     asset_server_destroy(s);
 }
 
+/* A source of "label hero" whose version is g_tv_version, answering NOT_MODIFIED to the
+ * version it had when the read began; armed (g_tv_gate), a read waits between the two
+ * (g_gate_in, g_gate_out), so that a test can change the file and load it meanwhile. */
+static atomic_int g_tv_version;
+static atomic_bool g_tv_gate;
+static asset_status_t tv_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    char ver[16];
+    snprintf(ver, sizeof ver, "%d", atomic_load(&g_tv_version));
+    if (atomic_exchange(&g_tv_gate, false)) {
+        uv_sem_post(&g_gate_in);
+        uv_sem_wait(&g_gate_out);
+    }
+    const char *cached = asset_request_cached_version(r);
+    if (cached && !strcmp(cached, ver)) return ASSET_NOT_MODIFIED;
+    asset_request_set_version(r, ver);
+    return asset_request_write(r, "label hero", 10);
+}
+
+/* A label held alone revalidated against its own version (its whole value in no cache),
+ * while a load of the whole file read a later version: the revalidation's NOT_MODIFIED
+ * answers the label only, and the reload that follows it reads the file, whose new
+ * version the label takes. (One path decides both: asset__reload_decided.) */
+static void test_a_labels_revalidation_overtaken_by_a_new_whole_load_reloads_it(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "tv", 0, tv_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    atomic_store(&g_tv_version, 1);
+    asset_load_options_t nc = {.no_cache = true}; /* the whole value in no cache */
+    asset_handle_t *h = asset_server_load(s, "tv://a.d#hero", &nc);
+    assert_int_equal(asset_handle_wait(h, DEADLINE_MS), ASSET_OK);
+    const void *v = asset_handle_value(h);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    atomic_store(&g_tv_gate, true);
+    asset__reload_request(s, "tv://a.d", false); /* revalidates version 1 */
+    uv_sem_wait(&g_gate_in);
+    atomic_store(&g_tv_version, 2); /* changed; the whole file loaded again */
+    asset_handle_t *w = asset_server_load(s, "tv://a.d", &nc);
+    assert_int_equal(asset_handle_wait(w, DEADLINE_MS), ASSET_OK);
+    uv_sem_post(&g_gate_out); /* NOT_MODIFIED: version 1 is what it asked about */
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_OK);
+    assert_ptr_not_equal(asset_handle_value(h), v);
+    assert_int_equal(asset_handle_version(h), 2);
+    asset_handle_release(w);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* asset_server_flush() returns how many handles it dispatched: the user's handles a
  * result reached. A reload's own internal handle was counted (a reload made the flush
  * return 2 for one handle, a revalidation that changed nothing 1), and so was a handle
@@ -4016,6 +4067,7 @@ int main(void) {
         cmocka_unit_test(test_an_unchanged_revalidation_after_a_published_failure_clears_it),
         cmocka_unit_test(test_a_recovery_undone_before_a_flush_publishes_nothing),
         cmocka_unit_test(test_a_labels_published_failure_clears_when_revalidated_unchanged),
+        cmocka_unit_test(test_a_labels_revalidation_overtaken_by_a_new_whole_load_reloads_it),
         cmocka_unit_test(test_flush_counts_only_the_handles_a_result_reached),
         cmocka_unit_test(test_a_small_budget_delivers_a_completion_behind_a_reloads_own_handle),
         cmocka_unit_test(test_a_small_budget_bounds_a_queue_of_reloads_own_handles),
