@@ -1686,7 +1686,7 @@ static void http_poll(uv_timer_t *t) {
 /* A watch follows its directory, and only the directory's own rename or deletion is
  * reported: one whose parent is replaced (a tree re-exported: renamed away, a new one
  * made in its place) reports nothing, and the edits at its path were never seen again.
- * Each watched path is looked at (a stat per directory) every dir_check_ms: one that
+ * Each watched path is looked at (a stat per directory) every DIR_CHECK_MS: one that
  * names another directory now, or none, is watched anew (rewatch). */
 static void dir_check(uv_timer_t *t) {
     rio_t *r = t->data;
@@ -1752,10 +1752,7 @@ static void dir_check(uv_timer_t *t) {
  * longer: with 60 s, a directory back, made later or under a replaced parent was watched
  * again up to a minute late, and a polled file's appearance before its poll's first
  * look went unseen as long (a review, as poll_ms's). */
-static unsigned dir_check_ms(const asset_server_t *s) {
-    (void)s;
-    return 1000;
-}
+#define DIR_CHECK_MS 1000u
 
 static void rio_stop(void *arg) {
     rio_t *r = arg;
@@ -1816,7 +1813,7 @@ static void rio_init(void *arg) {
     r->burst_max = asset__watch_queue_max() / 2;
     if (s->cfg.http_poll_ms)
         uv_timer_start(&r->poll, http_poll, s->cfg.http_poll_ms, s->cfg.http_poll_ms);
-    if (s->cfg.watch) uv_timer_start(&r->dir_check, dir_check, dir_check_ms(s), dir_check_ms(s));
+    if (s->cfg.watch) uv_timer_start(&r->dir_check, dir_check, DIR_CHECK_MS, DIR_CHECK_MS);
     asset__io_set_hooks(s->io, NULL, rio_stop, r);
     s->rio = r; /* I/O thread only */
 }
