@@ -813,6 +813,9 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
                     continue;
                 }
                 fail_pending(h, ASSET_E_NOT_FOUND, msg, rh->nc_version);
+                /* logged as any reload failure: its file's reload, which did not fail,
+                 * logs nothing of it (the message alone, before its version's NUL) */
+                if (h->reload_message) asset__log(s, ASSET_LOG_INFO, "%s", h->reload_message);
                 asset__queue_push(s, h);
                 continue;
             }

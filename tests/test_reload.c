@@ -110,6 +110,7 @@ typedef struct logcap {
     int warns;
     char last[512];
     int in_use; /* messages, of any level, saying a file was in use */
+    int failed; /* "reload failed" messages, of any level */
 } logcap_t;
 static uv_mutex_t g_log_mu;
 static void log_cb(int level, const char *msg, void *user) {
@@ -117,6 +118,11 @@ static void log_cb(int level, const char *msg, void *user) {
     if (strstr(msg, "in use")) {
         uv_mutex_lock(&g_log_mu);
         l->in_use++;
+        uv_mutex_unlock(&g_log_mu);
+    }
+    if (strstr(msg, "reload failed")) {
+        uv_mutex_lock(&g_log_mu);
+        l->failed++;
         uv_mutex_unlock(&g_log_mu);
     }
     if (level == ASSET_LOG_WARN) {
@@ -1155,6 +1161,33 @@ static void test_labels_reload_with_their_file(void **state) {
     asset_free(uri);
     free(atlas);
     fx_close(&f);
+}
+
+static void wait_reloads_decided(asset_server_t *s);
+
+/* A label held alone whose file, reloaded, no longer has it: its handle heard the
+ * failure (NOT_FOUND, "label 'hero' not found"), but config.log said nothing, though a
+ * reload failure is logged at INFO ("reload failed: <message>") as any other is. Logged
+ * once: the same failure again is not news. */
+static void test_a_labels_reload_failure_is_logged_once(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_mem_put(s, "lf.d", "label hero", 10), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://lf.d#hero", ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    assert_int_equal(asset_mem_put(s, "lf.d", "label boss", 10), ASSET_OK);
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_E_NOT_FOUND);
+    assert_int_equal(log_snapshot(&log).failed, 1);
+    asset__reload_request(s, "mem://lf.d", false); /* the same version, the same failure */
+    wait_reloads_decided(s);
+    asset_server_flush(s);
+    assert_int_equal(r.count, 1);
+    assert_int_equal(log_snapshot(&log).failed, 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
 }
 
 /* ---- who reloads, when ---- */
@@ -4044,6 +4077,7 @@ int main(void) {
         cmocka_unit_test(test_a_cached_parent_is_rebuilt_when_its_optional_dependency_appears),
         cmocka_unit_test(test_a_missing_label_added_later_reloads_its_parent),
         cmocka_unit_test(test_labels_reload_with_their_file),
+        cmocka_unit_test(test_a_labels_reload_failure_is_logged_once),
         cmocka_unit_test(test_released_handle_is_not_reloaded),
         cmocka_unit_test(test_a_released_asset_stops_being_watched),
         cmocka_unit_test(test_many_changed_files_of_a_directory_cost_a_look_each),
