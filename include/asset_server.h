@@ -539,7 +539,10 @@ ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_
  * the file at path is left as it was: the trace is written beside it (path.<hex>.tmp),
  * synced to the disk (a failed sync: ASSET_E_IO) and renamed over it once whole, and
  * the rename synced (POSIX: the directory's fsync; its failure is not reported: the
- * trace is whole at path, ASSET_OK, only the rename less sure to outlast a power cut). A
+ * trace is whole at path, ASSET_OK, only the rename less sure to outlast a power cut).
+ * A rename the OS refuses (Windows: path open in a viewer that does not share deleting;
+ * POSIX: another user's file in a sticky directory) copies the trace in place, synced
+ * too (a failed copy or sync: ASSET_E_IO, path maybe cut short). A
  * symlink, a device or a FIFO at path, or a directory where no file can be made, is
  * written in place (a failed write may then leave it cut short). */
 ASSET_API asset_status_t asset_trace_write_chrome_json(const asset_trace_t *tr, const char *path);

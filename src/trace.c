@@ -311,7 +311,7 @@ static void put_event(FILE *f, bool *first, const char *ph, uint32_t tid, uint64
  * and POSIX refuses it in a sticky directory (/tmp) for a file of another user that
  * this one may write. Such a write returned ASSET_E_IO since the trace was renamed over
  * its path (twenty-second review); as before then, a failure midway leaves path cut
- * short. 0, or -1 with errno set. */
+ * short. Synced before it is closed, as tmp was. 0, or -1 with errno set. */
 static int copy_in_place(const char *tmp, const char *path) {
     FILE *in = asset__fopen(tmp, "rb");
     if (!in) return -1;
@@ -327,6 +327,10 @@ static int copy_in_place(const char *tmp, const char *path) {
     for (size_t n; !bad && (n = fread(buf, 1, sizeof buf, in)) > 0;)
         bad = fwrite(buf, 1, n, out) != n;
     bad = bad || ferror(in);
+    /* on the disk as the rename's file is (asset__file_sync): else a power cut soon
+     * after could leave path empty or cut short, where the rename leaves a whole trace
+     * (twenty-fifth review) */
+    bad = bad || asset__file_sync(out) != 0;
     int err = bad ? errno : 0;
     if (fclose(out) != 0 && !bad) {
         bad = true;

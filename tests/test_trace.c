@@ -1617,6 +1617,71 @@ static void test_a_replacing_trace_syncs_its_directory_after_the_rename(void **s
 #endif
 }
 
+/* Twenty-fifth review: a rename the OS refuses (a viewer holding the trace open on
+ * Windows, a sticky directory on POSIX) has the trace copied in place, and that copy was
+ * closed with its bytes still in the OS's cache, where the renamed file is synced: a
+ * power cut soon after could leave the trace empty or cut short. The copy is synced
+ * (asset__file_sync) once whole, and a failed sync fails the write (ASSET_E_IO). The
+ * rename hook stands for the OS's refusal; the sync hook sees the file at the path. */
+#ifndef __EMSCRIPTEN__
+static int refuse_rename(const char *from, const char *to) {
+    (void)from, (void)to;
+    return EACCES;
+}
+
+/* sync_hook, failing the second sync of a write: the copy's */
+static int copy_sync_fails(FILE *f) {
+    int e = sync_hook(f);
+    return g_sync_calls == 2 ? EIO : e;
+}
+#endif
+
+static void test_a_trace_copied_in_place_is_synced(void **state) {
+    (void)state;
+#ifdef __EMSCRIPTEN__
+    skip();
+#else
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    asset_trace_t *small, *big;
+    size_t small_n = 0, big_n = 0;
+    char *s1 = small_trace_written(path, &small, &big, &small_n);
+    g_sync_path = path;
+    g_sync_calls = g_sync_fail = 0;
+    asset__file_sync_hook = sync_hook;
+    asset__rename_over_hook = refuse_rename;
+    asset_status_t st = asset_trace_write_chrome_json(big, path);
+    assert_int_equal(st, ASSET_OK);
+    char *b1 = read_whole_file(path, &big_n);
+    assert_non_null(b1);
+    assert_true(big_n > small_n);              /* copied in place */
+    assert_int_equal(g_sync_calls, 2);         /* was 1: the temporary file only */
+    assert_int_equal(g_sync_saw, (long)big_n); /* the copy, whole at the path */
+    assert_int_equal(dir_entries(dir), 1);     /* and no temporary file */
+    g_sync_calls = 0;
+    asset__file_sync_hook = copy_sync_fails; /* the copy's sync fails: the write does */
+    assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_E_IO);
+    assert_int_equal(g_sync_calls, 2);
+    assert_int_equal(dir_entries(dir), 1);
+    asset__file_sync_hook = NULL;
+    assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_OK); /* by the OS */
+    asset__rename_over_hook = NULL;
+    size_t now_n = 0;
+    char *now = read_whole_file(path, &now_n);
+    assert_non_null(now);
+    assert_true(now_n == small_n && memcmp(now, s1, small_n) == 0);
+    assert_int_equal(dir_entries(dir), 1);
+    free(now);
+    free(s1);
+    free(b1);
+    asset_trace_destroy(small);
+    asset_trace_destroy(big);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+#endif
+}
+
 int main(void) {
     static const asset_allocator_t hook = {fail_alloc, fail_realloc, plain_free, NULL};
     asset_set_allocator(&hook); /* before anything: failures on demand (tl_fail_allocs) */
@@ -1630,6 +1695,7 @@ int main(void) {
         cmocka_unit_test(test_a_trace_held_open_by_a_viewer_is_still_rewritten),
         cmocka_unit_test(test_a_replacing_trace_is_synced_before_its_rename),
         cmocka_unit_test(test_a_replacing_trace_syncs_its_directory_after_the_rename),
+        cmocka_unit_test(test_a_trace_copied_in_place_is_synced),
         cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
         cmocka_unit_test(test_chrome_json_is_valid_whatever_the_hosts_locale),
         cmocka_unit_test(test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit),

@@ -91,7 +91,16 @@ bool asset__getcwd(char *buf, size_t n) { return getcwd(buf, n) != NULL; }
 
 FILE *asset__fopen(const char *path, const char *mode) { return fopen(path, mode); }
 
-int asset__rename_over(const char *from, const char *to) { return rename(from, to) ? -1 : 0; }
+int (*asset__rename_over_hook)(const char *from, const char *to) = NULL;
+
+int asset__rename_over(const char *from, const char *to) {
+    int e = asset__rename_over_hook ? asset__rename_over_hook(from, to) : 0;
+    if (e) {
+        errno = e;
+        return -1;
+    }
+    return rename(from, to) ? -1 : 0;
+}
 
 int asset__fmode_like(FILE *f, const char *path) {
     struct stat st;

@@ -450,8 +450,14 @@ static int errno_of_move(DWORD e) {
     }
 }
 
+int (*asset__rename_over_hook)(const char *from, const char *to) = NULL;
+
 int asset__rename_over(const char *from, const char *to) {
-    int err = 0;
+    int err = asset__rename_over_hook ? asset__rename_over_hook(from, to) : 0;
+    if (err) {
+        errno = err;
+        return -1;
+    }
     wchar_t *wf = to_wide(from, &err), *wt = wf ? to_wide(to, &err) : NULL;
     int rc = 0;
     if (!wf || !wt) {

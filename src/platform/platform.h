@@ -86,6 +86,10 @@ FILE *asset__fopen(const char *path, const char *mode);
  * MoveFileExW with MOVEFILE_REPLACE_EXISTING, which fails while to is open anywhere):
  * 0, or -1 with errno set. Both UTF-8, as asset__fopen's. */
 int asset__rename_over(const char *from, const char *to);
+/* Test hook, NULL but in tests: when set, asset__rename_over calls it first, and when it
+ * answers other than 0 fails with that answer as errno without renaming (a rename the OS
+ * refuses: EACCES, EPERM). */
+extern int (*asset__rename_over_hook)(const char *from, const char *to);
 /* Gives the file f (opened by asset__fopen) the permission bits of the file at path
  * (POSIX fchmod to stat's mode & 0777; Windows: nothing, 0): 0, or -1 with errno set. */
 int asset__fmode_like(FILE *f, const char *path);
