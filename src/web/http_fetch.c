@@ -55,7 +55,7 @@ typedef struct xfer {
     bool waiting;               /* queued behind http_max_connections fetches of its host */
 } xfer_t;
 
-/* A server's fetches of one host (scheme://authority): at most http_max_connections at
+/* A server's fetches of one host ("host:port", js_host_key): at most http_max_connections at
  * once, and asset__http_max_active() of all hosts (but one for a host with none), as
  * natively; the others wait in order and start round-robin over the hosts
  * (hosts_start). Every fetch started at once: under node each is a connection of its
@@ -187,6 +187,22 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         if (e && e.cause) m += ": " + (e.cause.code || e.cause.message || String(e.cause));
         end(1, m);
     });
+});
+
+/* The key of url's host into out (cap bytes, terminated), as sources/http.c's host_key
+ * counts a host's connections natively: "host:port", the host as the URL parser
+ * canonicalises it (lowercased, escapes decoded, an IPv4 address dotted, an IPv6 literal
+ * short, a host outside ASCII in punycode, user info dropped), the port the scheme's
+ * default when none. 0 when url does not parse or the key does not fit. */
+EM_JS(int, js_host_key, (const char *url, char *out, int cap), {
+    var pu;
+    try { pu = new URL(UTF8ToString(url)); } catch (e) { return 0; }
+    var b = new TextEncoder().encode(pu.hostname + ":" +
+                                     (pu.port || (pu.protocol === "https:" ? "443" : "80")));
+    if (b.length >= cap) return 0;
+    HEAPU8.set(b, out);
+    HEAPU8[out + b.length] = 0;
+    return b.length;
 });
 
 EM_JS(void, js_fetch_abort, (uint32_t id), {
@@ -539,13 +555,22 @@ static void xfer_start(void *arg) {
     x->next = g_xfers;
     if (g_xfers) g_xfers->prev = x;
     g_xfers = x;
-    /* its host: scheme://authority */
-    const char *a = strstr(x->url, "://");
-    size_t kn = a ? (size_t)(a + 3 - x->url) + strcspn(a + 3, "/?#") : strlen(x->url);
+    /* its host: "host:port" as natively (js_host_key), else (a URL fetch() will refuse,
+     * a key past 320 bytes) scheme://authority as spelled. Keyed by the URL's text, each
+     * spelling of a host (127.1, 127.0.0.1; HOST, host; :80 or no port) was a host of
+     * its own, and loads of the host went past http_max_connections */
+    char kb[320];
+    const char *key = kb;
+    size_t kn = (size_t)js_host_key(x->url, kb, (int)sizeof kb);
+    if (!kn) {
+        const char *a = strstr(x->url, "://");
+        key = x->url;
+        kn = a ? (size_t)(a + 3 - x->url) + strcspn(a + 3, "/?#") : strlen(x->url);
+    }
     host_t *h = s->http->hosts;
-    while (h && (strncmp(h->key, x->url, kn) || h->key[kn])) h = h->next;
+    while (h && (strncmp(h->key, key, kn) || h->key[kn])) h = h->next;
     if (!h && (h = asset__calloc(1, sizeof *h + kn + 1))) {
-        memcpy(h->key, x->url, kn);
+        memcpy(h->key, key, kn);
         h->next = s->http->hosts;
         s->http->hosts = h;
         s->http->nhosts++;

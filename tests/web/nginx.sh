@@ -5,7 +5,9 @@
 # cancel and timeout tests), /stall/ (the first KiB at once, then 1 byte a second: the
 # low-speed test), the hostile answers of test_web_http.c (below), and every response
 # with the COOP/COEP headers a pthread page needs.
-# `start` prints the base URL ("http://127.0.0.1:PORT") once nginx answers.
+# `start` prints the base URL ("http://127.0.0.1:PORT") once nginx answers, and writes to
+# DIR/ports nine more ports it serves the same on (each port a host of its own to the
+# per-host cap of test_web_http.c).
 set -euo pipefail
 cmd=$1 dir=$2
 nginx_bin=${ASSET_TEST_NGINX:-/usr/sbin/nginx}
@@ -15,7 +17,12 @@ start)
   chmod 755 "$dir" "$dir/root" # nginx workers may run as another user
   printf 'user:{PLAIN}p@ss\n' > "$dir/htpasswd" # /auth/: Basic authentication
   for attempt in 1 2 3 4 5; do
-    port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+    ports=$(python3 -c 'import socket
+s=[socket.socket() for _ in range(10)]
+for x in s: x.bind(("127.0.0.1",0))
+print(" ".join(str(x.getsockname()[1]) for x in s))')
+    port=${ports%% *} more=${ports#* }
+    listen_more=$(for p in $more; do printf 'listen 127.0.0.1:%s; ' "$p"; done)
     cat > "$dir/nginx.conf" <<CONF
 daemon on;
 worker_processes 1;
@@ -31,7 +38,7 @@ http {
           application/wasm wasm; image/png png; }
   default_type application/octet-stream;
   server {
-    listen 127.0.0.1:$port;
+    listen 127.0.0.1:$port; $listen_more
     root $dir/root;
     add_header Cross-Origin-Opener-Policy same-origin;
     add_header Cross-Origin-Embedder-Policy require-corp;
@@ -66,6 +73,7 @@ CONF
     "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" 2>>"$dir/start.log" || continue
     for _ in $(seq 1 100); do
       if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "$more" > "$dir/ports"
         echo "http://127.0.0.1:$port"
         exit 0
       fi
