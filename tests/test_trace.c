@@ -1492,20 +1492,58 @@ static int sync_hook(FILE *f) {
 #endif
 
 #ifndef __EMSCRIPTEN__
-/* Two traces, of 1 load (*small, written at path) and of 3 (*big, not written); returns
- * the bytes written (*n of them; the caller frees). */
-static char *small_trace_written(const char *path, asset_trace_t **small, asset_trace_t **big,
-                                 size_t *n) {
-    *small = asset_trace_create();
-    *big = asset_trace_create();
-    assert_non_null(*small);
-    assert_non_null(*big);
-    record_loads(*small, 1);
-    record_loads(*big, 3);
-    assert_int_equal(asset_trace_write_chrome_json(*small, path), ASSET_OK);
-    char *bytes = read_whole_file(path, n);
-    assert_non_null(bytes);
-    return bytes;
+/* A temporary directory whose trace.json a trace of 1 load (small) wrote (bytes, n of
+ * them); big, a trace of 3 loads, not written. The sync hooks look at path. */
+typedef struct {
+    char *dir, *path, *bytes;
+    size_t n;
+    asset_trace_t *small, *big;
+} traces_t;
+
+static void traces_open(traces_t *t) {
+    t->dir = tu_mkdtemp();
+    t->path = tu_path(t->dir, "trace.json");
+    t->small = asset_trace_create();
+    t->big = asset_trace_create();
+    assert_non_null(t->small);
+    assert_non_null(t->big);
+    record_loads(t->small, 1);
+    record_loads(t->big, 3);
+    assert_int_equal(asset_trace_write_chrome_json(t->small, t->path), ASSET_OK);
+    t->bytes = read_whole_file(t->path, &t->n);
+    assert_non_null(t->bytes);
+    g_sync_path = t->path;
+}
+
+/* path holds small's trace, whole, and the directory nothing else (no temporary file) */
+static void traces_small_at_path(const traces_t *t) {
+    size_t now_n = 0;
+    char *now = read_whole_file(t->path, &now_n);
+    assert_non_null(now);
+    assert_true(now_n == t->n && memcmp(now, t->bytes, t->n) == 0);
+    assert_int_equal(dir_entries(t->dir), 1);
+    free(now);
+}
+
+/* Writes big's trace at path (ASSET_OK) and returns the size of the file there: big's,
+ * longer than small's */
+static size_t traces_big_written(const traces_t *t) {
+    assert_int_equal(asset_trace_write_chrome_json(t->big, t->path), ASSET_OK);
+    size_t n = 0;
+    char *b = read_whole_file(t->path, &n);
+    assert_non_null(b);
+    assert_true(n > t->n);
+    free(b);
+    return n;
+}
+
+static void traces_close(traces_t *t) {
+    free(t->bytes);
+    asset_trace_destroy(t->small);
+    asset_trace_destroy(t->big);
+    tu_rmrf(t->dir);
+    free(t->path);
+    free(t->dir);
 }
 #endif
 
@@ -1514,35 +1552,21 @@ static void test_a_replacing_trace_is_synced_before_its_rename(void **state) {
 #ifdef __EMSCRIPTEN__
     skip();
 #else
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "trace.json");
-    asset_trace_t *small, *big;
-    size_t good_n = 0;
-    char *good = small_trace_written(path, &small, &big, &good_n);
-    g_sync_path = path;
+    traces_t t;
+    traces_open(&t);
     g_sync_calls = g_sync_fail = 0;
     asset__file_sync_hook = sync_hook;
-    asset_status_t st = asset_trace_write_chrome_json(small, path);
+    asset_status_t st = asset_trace_write_chrome_json(t.small, t.path);
     assert_int_equal(st, ASSET_OK);
-    assert_int_equal(g_sync_calls, 1);          /* was 0: never synced */
-    assert_int_equal(g_sync_saw, (long)good_n); /* before the rename */
+    assert_int_equal(g_sync_calls, 1);       /* was 0: never synced */
+    assert_int_equal(g_sync_saw, (long)t.n); /* before the rename */
     g_sync_fail = EIO;
-    st = asset_trace_write_chrome_json(big, path);
+    st = asset_trace_write_chrome_json(t.big, t.path);
     asset__file_sync_hook = NULL;
     assert_int_equal(g_sync_calls, 2);
     assert_int_equal(st, ASSET_E_IO);
-    size_t now_n = 0;
-    char *now = read_whole_file(path, &now_n);
-    assert_non_null(now);
-    assert_true(now_n == good_n && memcmp(now, good, good_n) == 0);
-    assert_int_equal(dir_entries(dir), 1); /* trace.json, and no temporary file */
-    free(now);
-    free(good);
-    asset_trace_destroy(small);
-    asset_trace_destroy(big);
-    tu_rmrf(dir);
-    free(path);
-    free(dir);
+    traces_small_at_path(&t); /* trace.json, and no temporary file */
+    traces_close(&t);
 #endif
 }
 
@@ -1573,47 +1597,29 @@ static void test_a_replacing_trace_syncs_its_directory_after_the_rename(void **s
 #ifdef __EMSCRIPTEN__
     skip();
 #else
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "trace.json");
-    asset_trace_t *small, *big;
-    size_t small_n = 0, big_n = 0;
-    char *s1 = small_trace_written(path, &small, &big, &small_n);
-    g_sync_path = path;
+    traces_t t;
+    traces_open(&t);
     g_dsync_calls = g_dsync_fail = 0;
     asset__dir_sync_hook = dir_sync_hook;
-    assert_int_equal(asset_trace_write_chrome_json(big, path), ASSET_OK);
-    char *b1 = read_whole_file(path, &big_n);
-    assert_non_null(b1);
-    assert_true(big_n > small_n);
+    size_t big_n = traces_big_written(&t);
 #ifdef _WIN32
     assert_int_equal(g_dsync_calls, 0); /* nothing to sync there */
 #else
     assert_int_equal(g_dsync_calls, 1);         /* was 0: never synced */
-    assert_string_equal(g_dsync_dir, dir);      /* the trace's own directory */
+    assert_string_equal(g_dsync_dir, t.dir);    /* the trace's own directory */
     assert_int_equal(g_dsync_saw, (long)big_n); /* after the rename */
     assert_int_equal(g_dsync_entries, 1);       /* and the temporary file gone */
     g_dsync_fail = EIO;                         /* a failure: the trace is written */
-    assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_OK);
+    assert_int_equal(asset_trace_write_chrome_json(t.small, t.path), ASSET_OK);
     assert_int_equal(g_dsync_calls, 2);
-    size_t now_n = 0;
-    char *now = read_whole_file(path, &now_n);
-    assert_non_null(now);
-    assert_true(now_n == small_n && memcmp(now, s1, small_n) == 0);
-    assert_int_equal(dir_entries(dir), 1);
-    free(now);
+    traces_small_at_path(&t);
 #endif
     asset__dir_sync_hook = NULL;
     /* and without the hook, the OS's own fsync of the directory goes through */
-    assert_int_equal(asset_trace_write_chrome_json(big, path), ASSET_OK);
-    assert_int_equal(asset__dir_sync_of(path), 0);
+    assert_int_equal(asset_trace_write_chrome_json(t.big, t.path), ASSET_OK);
+    assert_int_equal(asset__dir_sync_of(t.path), 0);
     assert_int_equal(asset__dir_sync_of("trace.json"), 0); /* "." */
-    free(s1);
-    free(b1);
-    asset_trace_destroy(small);
-    asset_trace_destroy(big);
-    tu_rmrf(dir);
-    free(path);
-    free(dir);
+    traces_close(&t);
 #endif
 }
 
@@ -1641,44 +1647,25 @@ static void test_a_trace_copied_in_place_is_synced(void **state) {
 #ifdef __EMSCRIPTEN__
     skip();
 #else
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "trace.json");
-    asset_trace_t *small, *big;
-    size_t small_n = 0, big_n = 0;
-    char *s1 = small_trace_written(path, &small, &big, &small_n);
-    g_sync_path = path;
+    traces_t t;
+    traces_open(&t);
     g_sync_calls = g_sync_fail = 0;
     asset__file_sync_hook = sync_hook;
     asset__rename_over_hook = refuse_rename;
-    asset_status_t st = asset_trace_write_chrome_json(big, path);
-    assert_int_equal(st, ASSET_OK);
-    char *b1 = read_whole_file(path, &big_n);
-    assert_non_null(b1);
-    assert_true(big_n > small_n);              /* copied in place */
+    size_t big_n = traces_big_written(&t);     /* copied in place */
     assert_int_equal(g_sync_calls, 2);         /* was 1: the temporary file only */
     assert_int_equal(g_sync_saw, (long)big_n); /* the copy, whole at the path */
-    assert_int_equal(dir_entries(dir), 1);     /* and no temporary file */
+    assert_int_equal(dir_entries(t.dir), 1);   /* and no temporary file */
     g_sync_calls = 0;
     asset__file_sync_hook = copy_sync_fails; /* the copy's sync fails: the write does */
-    assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_E_IO);
+    assert_int_equal(asset_trace_write_chrome_json(t.small, t.path), ASSET_E_IO);
     assert_int_equal(g_sync_calls, 2);
-    assert_int_equal(dir_entries(dir), 1);
+    assert_int_equal(dir_entries(t.dir), 1);
     asset__file_sync_hook = NULL;
-    assert_int_equal(asset_trace_write_chrome_json(small, path), ASSET_OK); /* by the OS */
+    assert_int_equal(asset_trace_write_chrome_json(t.small, t.path), ASSET_OK); /* by the OS */
     asset__rename_over_hook = NULL;
-    size_t now_n = 0;
-    char *now = read_whole_file(path, &now_n);
-    assert_non_null(now);
-    assert_true(now_n == small_n && memcmp(now, s1, small_n) == 0);
-    assert_int_equal(dir_entries(dir), 1);
-    free(now);
-    free(s1);
-    free(b1);
-    asset_trace_destroy(small);
-    asset_trace_destroy(big);
-    tu_rmrf(dir);
-    free(path);
-    free(dir);
+    traces_small_at_path(&t);
+    traces_close(&t);
 #endif
 }
 
