@@ -139,6 +139,17 @@ static void turn(void) {
 #endif
 }
 
+/* Flushes and lets the event loop run until n ASYNC reads are in flight, bounded (30 s):
+ * how many are */
+static unsigned reads_reach(asset_server_t *s, unsigned n) {
+    double end = emscripten_get_now() + 30000;
+    while (reads_in_flight(s) < n && emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    return reads_in_flight(s);
+}
+
 /* Until h is done: flushes and yields to the event loop, bounded (60 s). */
 static asset_status_t wait_done(asset_server_t *s, asset_handle_t *h) {
 #ifdef __EMSCRIPTEN_PTHREADS__
@@ -750,11 +761,7 @@ static void test_many_loads_of_one_host_all_load(void **state) {
         snprintf(path, sizeof path, "many.txt?again%d", i);
         h[i] = load_url(s, path);
     }
-    double end = emscripten_get_now() + 30000;
-    while (reads_in_flight(s) < 20 && emscripten_get_now() < end) {
-        asset_server_flush(s);
-        turn();
-    }
+    (void)reads_reach(s, 20);
     free(h);
     asset_server_destroy(s);
     assert_int_equal(atomic_load(&g_live), live);
@@ -800,12 +807,7 @@ static void test_spellings_of_one_host_share_its_cap(void **state) {
         snprintf(u, sizeof u, "http://%s%s/slow/spell" MODE ".txt?%d", spell[i], port, i);
         h[i] = asset_server_load(s, u, NULL);
     }
-    double end = emscripten_get_now() + 30000;
-    while (reads_in_flight(s) < N && emscripten_get_now() < end) {
-        asset_server_flush(s);
-        turn();
-    }
-    assert_int_equal(reads_in_flight(s), N);
+    assert_int_equal(reads_reach(s, N), N);
 #ifndef __EMSCRIPTEN_PTHREADS__
     for (int i = 0; i < 5; i++) { /* the I/O turns that start them */
         asset_server_flush(s);
@@ -856,12 +858,7 @@ static void test_loads_of_many_hosts_are_capped_in_all(void **state) {
         snprintf(u, sizeof u, "http://%s/slow/cap" MODE ".txt?%d", hosts[i / 2], i);
         h[i] = asset_server_load(s, u, NULL);
     }
-    double end = emscripten_get_now() + 30000;
-    while (reads_in_flight(s) < N && emscripten_get_now() < end) {
-        asset_server_flush(s);
-        turn();
-    }
-    assert_int_equal(reads_in_flight(s), N);
+    assert_int_equal(reads_reach(s, N), N);
 #ifndef __EMSCRIPTEN_PTHREADS__
     for (int i = 0; i < 5; i++) { /* the I/O turns that start them */
         asset_server_flush(s);
@@ -1141,12 +1138,7 @@ static void test_a_destroy_after_a_timer_turn_clears_the_scheduled_turn(void **s
     double due = emscripten_get_now() + 2100;
     asset_handle_t *h = asset_server_load(s, u, &o);
     free(u);
-    double end = emscripten_get_now() + 30000;
-    while (reads_in_flight(s) < 2 && emscripten_get_now() < end) {
-        asset_server_flush(s);
-        turn();
-    }
-    assert_int_equal(reads_in_flight(s), 2);
+    assert_int_equal(reads_reach(s, 2), 2);
     /* past the timeout without the event loop: its timer is due before anything
      * scheduled from here on */
     if (asset_handle_is_done(h)) { /* its timer fired already: a machine far too slow */
@@ -1161,7 +1153,7 @@ static void test_a_destroy_after_a_timer_turn_clears_the_scheduled_turn(void **s
     asset_server_flush(s);     /* its read posts the fetch: a turn, scheduled after it */
     (void)g, (void)h, (void)k; /* they go with the server */
     atomic_store(&g_poison, true);
-    end = emscripten_get_now() + 30000;
+    double end = emscripten_get_now() + 30000;
     while (!g_destroyed && emscripten_get_now() < end) turn();
     for (int i = 0; i < 5; i++) turn(); /* the scheduled turn, had it stayed armed */
     atomic_store(&g_poison, false);
