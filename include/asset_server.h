@@ -182,7 +182,7 @@ typedef struct asset_trace_event {
 typedef void (*asset_trace_fn)(const asset_trace_event_t *e, void *user);
 
 typedef struct asset_server_config {  /* zero means default, for every field */
-    unsigned max_workers;             /* worker threads: 2 */
+    unsigned max_workers;             /* worker threads: 2; at most 256 (more is 256) */
     size_t cache_budget;              /* bytes per loader cache: 256 MiB */
     size_t max_asset_size;            /* 256 MiB; larger => ASSET_E_TOO_LARGE */
     unsigned http_max_connections;    /* 16 connections per host; no cap on them in all, but on
