@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# usage: wine_run.sh <wine> <program.exe> [args...]
+#
+# The launcher of the cross build's tests (tests/CMakeLists.txt): runs the program under
+# wine, and runs it once more only when wine itself failed to start it: a non-zero exit
+# in under half a second with no output at all. A Windows program cannot even begin under
+# wine that fast (a warm wine server takes about 0.1 s to run the smallest test, and every
+# test prints cmocka's header first), and CI once saw exactly that: `test_graph` "Failed
+# 0.02 sec" with no output, when the same binary passes in 37 s. Any other failure (output,
+# or a run that took longer) is the test's own and is never run again.
+set -u
+wine=$1
+shift
+out=$(mktemp "${TMPDIR:-/tmp}/asset_wine_run.XXXXXX") || exit 125
+child=0
+trap 'if [ "$child" -ne 0 ]; then pkill -TERM -P "$child"; kill -TERM "$child"; fi 2>/dev/null
+rm -f "$out"; exit 143' TERM INT
+# the output streams to CTest as it comes (a hung test's last words are kept) and to $out,
+# which says whether there was any
+run() {
+    (
+        set -o pipefail
+        "$wine" "$@" 2>&1 | tee "$out"
+    ) &
+    child=$!
+    wait "$child"
+    rc=$?
+    child=0
+}
+t0=${EPOCHREALTIME/./}
+run "$@"
+elapsed_us=$((${EPOCHREALTIME/./} - t0))
+if [ "$rc" -ne 0 ] && [ ! -s "$out" ] && [ "$elapsed_us" -lt 500000 ]; then
+    echo "wine_run.sh: wine exited $rc after $((elapsed_us / 1000)) ms with no output" \
+        "(wine failed to start ${1:-it}); running it again" >&2
+    run "$@"
+fi
+rm -f "$out"
+exit "$rc"
