@@ -992,10 +992,22 @@ inline bool Batch::disconnect(uint64_t id) const {
 /* Loaders and sources as classes                                            */
 /* ------------------------------------------------------------------------ */
 
+class Loader;
+namespace detail {
+struct LoaderHolder;
+/* One address per type: the T a TypedLoader<T> deletes, which Parse::set_value<T> and
+ * Finalize::set_value<T> check (a static constexpr member is inline: one in a program). */
+template <class T> struct TypeTag { static constexpr char id = 0; };
+template <class T> constexpr const void *type_tag() noexcept { return &TypeTag<T>::id; }
+} // namespace detail
+
 /* What a loader's parse() gets (asset_parse_t). Worker thread. */
 class Parse {
   public:
-    explicit Parse(asset_parse_t *p) noexcept : p_(p) {}
+    /* loader: the loader whose parse() this is (the wrapper passes it), for set_value<T>'s
+     * check; nullptr: no check. */
+    explicit Parse(asset_parse_t *p, const Loader *loader = nullptr) noexcept
+        : p_(p), loader_(loader) {}
     std::string_view uri() const { return detail::view(asset_parse_uri(p_)); }
     const uint8_t *data() const { return asset_parse_data(p_); }
     size_t size() const { return asset_parse_size(p_); }
@@ -1005,12 +1017,17 @@ class Parse {
     }
     /* Takes the buffer: free it with asset_free(). */
     void *take_data() { return asset_parse_take_data(p_); }
-    /* The value must be what the loader's free_value() frees. */
+    /* The value must be what the loader's free_value() frees (a plain Loader's: asset_free,
+     * so a buffer from take_data() or asset_alloc()); cost_bytes is charged to its cache. */
     void set_value(void *value, size_t cost_bytes) { asset_parse_set_value(p_, value, cost_bytes); }
-    /* For TypedLoader<T>: the value becomes the loader's (deleted by free_value). */
-    template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes) {
-        asset_parse_set_value(p_, value.release(), cost_bytes);
-    }
+    /* For a TypedLoader<T> (its free_value deletes a T): the value becomes the loader's.
+     * Any other loader's free_value would not delete a T (a plain Loader's asset_free()s
+     * it, a TypedLoader<U>'s deletes a U): the value is refused, deleted here as a T, and
+     * the load fails with ASSET_E_INVALID, "set_value: ... needs a TypedLoader<T>"
+     * (it used to be handed over, freed the wrong way later). Use TypedLoader<T> (override
+     * its free_value to do more), or set_value(ptr.release(), cost) with a free_value of
+     * your own that deletes it. */
+    template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes);
     /* Records why ("<uri>: <loader>: <why>" on the handle) and returns st. */
     asset_status_t fail(asset_status_t st, std::string_view why) {
         return asset_parse_fail(p_, st, "%.*s", static_cast<int>(why.size()), why.data());
@@ -1035,13 +1052,18 @@ class Parse {
     asset_parse_t *get() const noexcept { return p_; }
 
   private:
+    friend struct detail::LoaderHolder;
     asset_parse_t *p_;
+    const Loader *loader_;
+    bool refused_ = false; /* a set_value<T> refused: the parse fails ASSET_E_INVALID */
 };
 
 /* What a loader's finalize() gets (asset_finalize_t). Flush thread, inside flush. */
 class Finalize {
   public:
-    explicit Finalize(asset_finalize_t *f) noexcept : f_(f) {}
+    /* loader: as Parse's (nullptr: set_value<T> does not check). */
+    explicit Finalize(asset_finalize_t *f, const Loader *loader = nullptr) noexcept
+        : f_(f), loader_(loader) {}
     std::string_view uri() const { return detail::view(asset_finalize_uri(f_)); }
     void *value() const { return asset_finalize_value(f_); }
     template <class T> T *value() const { return static_cast<T *>(value()); }
@@ -1049,6 +1071,9 @@ class Finalize {
     void set_value(void *value, size_t cost_bytes) {
         asset_finalize_set_value(f_, value, cost_bytes);
     }
+    /* As Parse::set_value<T>: for a TypedLoader<T>; for another loader the value is
+     * refused, deleted here, and the load fails with ASSET_E_INVALID. */
+    template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes);
     size_t dependency_count() const { return asset_finalize_dependency_count(f_); }
     /* Borrowed: LOADED, or FAILED/CANCELLED when optional. */
     asset_handle_t *dependency(size_t i) const { return asset_finalize_dependency(f_, i); }
@@ -1058,7 +1083,10 @@ class Finalize {
     asset_finalize_t *get() const noexcept { return f_; }
 
   private:
+    friend struct detail::LoaderHolder;
     asset_finalize_t *f_;
+    const Loader *loader_;
+    bool refused_ = false;
 };
 
 /* A loader. name and suffixes are fixed at construction; register with
@@ -1112,6 +1140,16 @@ class Loader {
     }
 
   private:
+    friend class Parse;
+    friend class Finalize;
+    /* The type whose values free_value() deletes (detail::type_tag<T>() for a
+     * TypedLoader<T>), nullptr when unknown: what set_value(std::unique_ptr<T>) checks. */
+    virtual const void *value_type() const noexcept { return nullptr; }
+    /* Whether value may go to loader's free_value: null, no loader to ask (a Parse made
+     * without one), or a TypedLoader<T>. */
+    template <class T> static bool deletes(const Loader *loader, const T *value) noexcept {
+        return !value || !loader || loader->value_type() == detail::type_tag<T>();
+    }
     static char lower(char c) {
         return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
     }
@@ -1127,7 +1165,34 @@ template <class T> class TypedLoader : public Loader {
   public:
     using Loader::Loader;
     void free_value(void *value) noexcept override { delete static_cast<T *>(value); }
+
+  private:
+    const void *value_type() const noexcept override { return detail::type_tag<T>(); }
 };
+
+namespace detail {
+constexpr const char *typed_refused = "set_value: a std::unique_ptr value needs a "
+                                      "TypedLoader<T> of its type (this loader's free_value "
+                                      "would not delete it)";
+} // namespace detail
+
+template <class T> void Parse::set_value(std::unique_ptr<T> value, size_t cost_bytes) {
+    if (!Loader::deletes(loader_, value.get())) { /* value is deleted here, as a T */
+        refused_ = true;
+        asset_parse_fail(p_, ASSET_E_INVALID, "%s", detail::typed_refused);
+        return;
+    }
+    asset_parse_set_value(p_, value.release(), cost_bytes);
+}
+
+template <class T> void Finalize::set_value(std::unique_ptr<T> value, size_t cost_bytes) {
+    if (!Loader::deletes(loader_, value.get())) { /* value is deleted here, as a T */
+        refused_ = true;
+        asset_finalize_fail(f_, ASSET_E_INVALID, "%s", detail::typed_refused);
+        return;
+    }
+    asset_finalize_set_value(f_, value.release(), cost_bytes);
+}
 
 /* What a source's read() gets (asset_request_t). Copyable: an ASYNC source keeps it and
  * calls finish() later from any thread. */
@@ -1243,13 +1308,15 @@ struct LoaderHolder {
         return yes;
     }
     static asset_status_t parse(void *ctx, asset_parse_t *p) noexcept {
-        Parse wp(p);
+        Parse wp(p, static_cast<LoaderHolder *>(ctx)->obj.get());
         Mark on(tl_on_worker, static_cast<LoaderHolder *>(ctx)->core); /* may drop the last */
-        return guarded([&] { return static_cast<LoaderHolder *>(ctx)->obj->parse(wp); },
-                       [p](asset_status_t st, const char *why) {
-                           return asset_parse_fail(p, st, "parse threw: %s", why);
-                       },
-                       ASSET_E_PARSE);
+        asset_status_t st =
+            guarded([&] { return static_cast<LoaderHolder *>(ctx)->obj->parse(wp); },
+                    [p](asset_status_t code, const char *why) {
+                        return asset_parse_fail(p, code, "parse threw: %s", why);
+                    },
+                    ASSET_E_PARSE);
+        return wp.refused_ && st == ASSET_OK ? ASSET_E_INVALID : st;
     }
     static void free_value(void *ctx, void *value) noexcept {
         /* maybe on a worker, under the server's lock (an eviction by its insert): a value
@@ -1259,12 +1326,15 @@ struct LoaderHolder {
         static_cast<LoaderHolder *>(ctx)->obj->free_value(value);
     }
     static asset_status_t finalize(void *ctx, asset_finalize_t *f) noexcept {
-        Finalize wf(f);
-        return guarded([&] { return static_cast<LoaderHolder *>(ctx)->obj->finalize(wf); },
-                       [f](asset_status_t st, const char *why) {
-                           return asset_finalize_fail(f, st, "finalize threw: %s", why);
-                       },
-                       ASSET_E_IO);
+        Finalize wf(f, static_cast<LoaderHolder *>(ctx)->obj.get());
+        asset_status_t st =
+            guarded([&] { return static_cast<LoaderHolder *>(ctx)->obj->finalize(wf); },
+                    [f](asset_status_t code, const char *why) {
+                        return asset_finalize_fail(f, code, "finalize threw: %s", why);
+                    },
+                    ASSET_E_IO);
+        /* refused: not OK, nor PENDING (again next flush, refused again) */
+        return wf.refused_ && (st == ASSET_OK || st == ASSET_PENDING) ? ASSET_E_INVALID : st;
     }
     static void destroy(void *ctx) noexcept { delete static_cast<LoaderHolder *>(ctx); }
 };

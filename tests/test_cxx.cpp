@@ -950,6 +950,57 @@ void test_a_successful_reload_frees_the_old_value_while_the_handle_is_held() {
     CHECK(Counted::live == 0);
 }
 
+/* Twenty-sixth review: Parse::set_value(std::unique_ptr<T>) handed any T to the loader's
+ * free_value: a plain Loader's asset_free()d a `new T` (no destructor, a mismatched free),
+ * a TypedLoader<int>'s deleted it as an int; the load succeeded. Such a value is refused
+ * now (deleted as a T) and the load fails with ASSET_E_INVALID; the same for Finalize. */
+class PlainSetsTyped : public asset::Loader {
+  public:
+    PlainSetsTyped() : asset::Loader("plain_typed", {".pt"}) {}
+    asset_status_t parse(asset::Parse &p) override {
+        p.set_value(std::make_unique<Counted>(), sizeof(Counted));
+        return ASSET_OK;
+    }
+};
+class IntSetsCounted : public asset::TypedLoader<int> {
+  public:
+    IntSetsCounted() : asset::TypedLoader<int>("int_counted", {".ic"}, 0, true) {}
+    asset_status_t parse(asset::Parse &p) override {
+        if (p.text() == "parse")
+            p.set_value(std::make_unique<Counted>(), sizeof(Counted));
+        else
+            p.set_value(std::make_unique<int>(1), sizeof(int));
+        return ASSET_OK;
+    }
+    asset_status_t finalize(asset::Finalize &f) override {
+        f.set_value(std::make_unique<Counted>(), sizeof(Counted)); /* a Counted for an int */
+        return ASSET_OK;
+    }
+};
+
+void test_a_typed_value_for_a_loader_that_would_not_delete_it_is_refused() {
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<PlainSetsTyped>()) == ASSET_OK);
+        CHECK(s.add_loader(std::make_shared<IntSetsCounted>()) == ASSET_OK);
+        CHECK(s.mem_put("a.pt", "x") == ASSET_OK);
+        CHECK(s.mem_put("b.ic", "parse") == ASSET_OK);
+        CHECK(s.mem_put("c.ic", "finalize") == ASSET_OK);
+        for (const char *uri : {"mem://a.pt", "mem://b.ic", "mem://c.ic"}) {
+            asset::Handle h = s.load(uri);
+            CHECK(h.wait(kGenerous) == ASSET_E_INVALID);
+            CHECK(h.error_message().find("needs a TypedLoader<T>") != std::string_view::npos);
+            CHECK(Counted::live == 0); /* deleted as a Counted, at once */
+        }
+        /* the right pairs still load: CountedLoader's (a TypedLoader<Counted>) */
+        CHECK(s.add_loader(std::make_shared<CountedLoader>()) == ASSET_OK);
+        CHECK(s.mem_put("d.cnt", "x") == ASSET_OK);
+        asset::Handle d = s.load("mem://d.cnt");
+        CHECK(d.wait(kGenerous) == ASSET_OK && d.value<Counted>() && Counted::live == 1);
+    }
+    CHECK(Counted::live == 0);
+}
+
 /* Nineteenth review: the C API refuses a NULL callback (0) and a NULL task function (a
  * handle failed ASSET_E_INVALID), but the wrapper boxed a null function pointer or an empty
  * std::function (a hook never set) and its trampoline called it in the flush: SIGSEGV, or
@@ -2068,6 +2119,8 @@ int main() {
         {"copies_retain_and_moves_transfer", test_copies_retain_and_moves_transfer},
         {"handle_and_batch_outlive_their_server_object",
          test_handle_and_batch_outlive_their_server_object},
+        {"a_typed_value_for_a_loader_that_would_not_delete_it_is_refused",
+         test_a_typed_value_for_a_loader_that_would_not_delete_it_is_refused},
         {"default_claims_keeps_a_question_mark_in_file_pkg_and_mem_names",
          test_default_claims_keeps_a_question_mark_in_file_pkg_and_mem_names},
         {"server_copies_share_one_server", test_server_copies_share_one_server},
