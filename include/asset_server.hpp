@@ -1055,7 +1055,7 @@ class Parse {
     friend struct detail::LoaderHolder;
     asset_parse_t *p_;
     const Loader *loader_;
-    bool refused_ = false; /* a set_value<T> refused: the parse fails ASSET_E_INVALID */
+    bool *refused_ = nullptr; /* the wrapper's: a set_value<T> (of a copy too) refused */
 };
 
 /* What a loader's finalize() gets (asset_finalize_t). Flush thread, inside flush. */
@@ -1086,7 +1086,7 @@ class Finalize {
     friend struct detail::LoaderHolder;
     asset_finalize_t *f_;
     const Loader *loader_;
-    bool refused_ = false;
+    bool *refused_ = nullptr;
 };
 
 /* A loader. name and suffixes are fixed at construction; register with
@@ -1178,7 +1178,7 @@ constexpr const char *typed_refused = "set_value: a std::unique_ptr value needs 
 
 template <class T> void Parse::set_value(std::unique_ptr<T> value, size_t cost_bytes) {
     if (!Loader::deletes(loader_, value.get())) { /* value is deleted here, as a T */
-        refused_ = true;
+        if (refused_) *refused_ = true;
         asset_parse_fail(p_, ASSET_E_INVALID, "%s", detail::typed_refused);
         return;
     }
@@ -1187,7 +1187,7 @@ template <class T> void Parse::set_value(std::unique_ptr<T> value, size_t cost_b
 
 template <class T> void Finalize::set_value(std::unique_ptr<T> value, size_t cost_bytes) {
     if (!Loader::deletes(loader_, value.get())) { /* value is deleted here, as a T */
-        refused_ = true;
+        if (refused_) *refused_ = true;
         asset_finalize_fail(f_, ASSET_E_INVALID, "%s", detail::typed_refused);
         return;
     }
@@ -1308,7 +1308,9 @@ struct LoaderHolder {
         return yes;
     }
     static asset_status_t parse(void *ctx, asset_parse_t *p) noexcept {
+        bool refused = false; /* a set_value<T> refused: the parse fails ASSET_E_INVALID */
         Parse wp(p, static_cast<LoaderHolder *>(ctx)->obj.get());
+        wp.refused_ = &refused;
         Mark on(tl_on_worker, static_cast<LoaderHolder *>(ctx)->core); /* may drop the last */
         asset_status_t st =
             guarded([&] { return static_cast<LoaderHolder *>(ctx)->obj->parse(wp); },
@@ -1316,7 +1318,7 @@ struct LoaderHolder {
                         return asset_parse_fail(p, code, "parse threw: %s", why);
                     },
                     ASSET_E_PARSE);
-        return wp.refused_ && st == ASSET_OK ? ASSET_E_INVALID : st;
+        return refused && st == ASSET_OK ? ASSET_E_INVALID : st;
     }
     static void free_value(void *ctx, void *value) noexcept {
         /* maybe on a worker, under the server's lock (an eviction by its insert): a value
@@ -1326,7 +1328,9 @@ struct LoaderHolder {
         static_cast<LoaderHolder *>(ctx)->obj->free_value(value);
     }
     static asset_status_t finalize(void *ctx, asset_finalize_t *f) noexcept {
+        bool refused = false;
         Finalize wf(f, static_cast<LoaderHolder *>(ctx)->obj.get());
+        wf.refused_ = &refused;
         asset_status_t st =
             guarded([&] { return static_cast<LoaderHolder *>(ctx)->obj->finalize(wf); },
                     [f](asset_status_t code, const char *why) {
@@ -1334,7 +1338,7 @@ struct LoaderHolder {
                     },
                     ASSET_E_IO);
         /* refused: not OK, nor PENDING (again next flush, refused again) */
-        return wf.refused_ && (st == ASSET_OK || st == ASSET_PENDING) ? ASSET_E_INVALID : st;
+        return refused && (st == ASSET_OK || st == ASSET_PENDING) ? ASSET_E_INVALID : st;
     }
     static void destroy(void *ctx) noexcept { delete static_cast<LoaderHolder *>(ctx); }
 };

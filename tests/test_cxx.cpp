@@ -958,8 +958,16 @@ class PlainSetsTyped : public asset::Loader {
   public:
     PlainSetsTyped() : asset::Loader("plain_typed", {".pt"}) {}
     asset_status_t parse(asset::Parse &p) override {
-        p.set_value(std::make_unique<Counted>(), sizeof(Counted));
+        if (p.text() == "copy") {           /* through a copy of the view: the load fails as well */
+            p.set_value(asset_alloc(1), 1); /* a right value first: not "set no value" */
+            set_through(p);
+        } else {
+            p.set_value(std::make_unique<Counted>(), sizeof(Counted));
+        }
         return ASSET_OK;
+    }
+    static void set_through(asset::Parse copy) {
+        copy.set_value(std::make_unique<Counted>(), sizeof(Counted));
     }
 };
 class IntSetsCounted : public asset::TypedLoader<int> {
@@ -986,7 +994,8 @@ void test_a_typed_value_for_a_loader_that_would_not_delete_it_is_refused() {
         CHECK(s.mem_put("a.pt", "x") == ASSET_OK);
         CHECK(s.mem_put("b.ic", "parse") == ASSET_OK);
         CHECK(s.mem_put("c.ic", "finalize") == ASSET_OK);
-        for (const char *uri : {"mem://a.pt", "mem://b.ic", "mem://c.ic"}) {
+        CHECK(s.mem_put("e.pt", "copy") == ASSET_OK);
+        for (const char *uri : {"mem://a.pt", "mem://b.ic", "mem://c.ic", "mem://e.pt"}) {
             asset::Handle h = s.load(uri);
             CHECK(h.wait(kGenerous) == ASSET_E_INVALID);
             CHECK(h.error_message().find("needs a TypedLoader<T>") != std::string_view::npos);
