@@ -688,6 +688,11 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
             asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY,
                                         "out of memory looking for a dependency cycle");
         asset_free(cycle);
+        /* a thread waiting for j's handle runs its queued dependencies (run-on-wait,
+         * handle.c): told, as a requeued parse tells it. Asleep since its walk found
+         * nothing to run, it slept on while the only worker was held (a review) */
+        if (s->waiters && h->job && h->job->state == ASSET__JOB_QUEUED)
+            uv_cond_broadcast(&s->done_cond);
     } else { /* decided already (a cache hit, a bad URI): counted now */
         h->dep = ASSET__DEP_COUNTED;
         dep_cycle_check(s, j, h);

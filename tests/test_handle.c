@@ -1496,6 +1496,49 @@ static void test_a_waiter_runs_a_requeued_parse_a_woken_worker_passed_by(void **
     uv_sem_destroy(&q.go);
 }
 
+/* A dependency that a worker's parse declares while a thread waits for the parent: the
+ * waiter, asleep (the parent's read and parse were the worker's), was not told, and
+ * with the worker then held by the next load it slept until its timeout (for ever with
+ * -1), where it runs a queued mem:// dependency itself (run-on-wait). */
+static void test_a_waiter_runs_a_dependency_a_workers_parse_declared(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    requeued_t q = {.s = s, .wait_rc = -1}; /* for requeued_waiter; no hook */
+    g_requeued = &q;
+    tu_gate_t *g = tu_gate_register(s, "gate"), *hold = tu_gate_register(s, "hold");
+    static const char *const suffixes[] = {".par", NULL};
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "par", .suffixes = suffixes, .parse = two_deps_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    put(s, "d1", "one");
+    put(s, "d2", "two");
+    asset_handle_t *p = asset_server_load(s, "gate://p.par", NULL);
+    tu_gate_wait_entered(g, 1);                                 /* the worker reads p */
+    asset_handle_t *x = asset_server_load(s, "hold://x", NULL); /* its next job */
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, requeued_waiter, p), 0);
+    wait_for_blocked_waiter(s);             /* nothing of p's to run: asleep */
+    tu_gate_open(g);                        /* p's parse declares d1 and d2, the worker reads x */
+    while (atomic_load(&q.wait_rc) == -1) { /* the flush thread's frame loop */
+        asset_server_flush(s);
+        tu_os_yield();
+    }
+    uv_thread_join(&t);
+    assert_int_equal(atomic_load(&q.wait_rc), ASSET_OK); /* was ASSET_E_TIMEOUT */
+    assert_int_equal(asset_handle_dependency_count(p), 2);
+    tu_expect_text(asset_handle_dependency(p, 1), "two");
+    tu_gate_wait_entered(hold, 1);
+    assert_int_equal(asset_handle_state(x), ASSET_STATE_LOADING); /* still held */
+    tu_gate_open(hold);
+    assert_int_equal(tu_wait(x), ASSET_OK);
+    asset_handle_release(p);
+    asset_handle_release(x);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    tu_gate_free(hold);
+    g_requeued = NULL;
+}
+
 /* Run-on-wait walks what a wait waits for once (a batch's children, a handle's
  * dependencies), past what it cannot run: a child whose ASYNC read was in flight then
  * had its parse queued again later, behind the walk, which never looked at it again: with
@@ -2107,6 +2150,7 @@ int main(void) {
         cmocka_unit_test(test_wait_delivers_other_results_the_awaited_load_depends_on),
         cmocka_unit_test(test_handle_wait_delivers_other_results_the_awaited_load_depends_on),
         cmocka_unit_test(test_a_waiter_runs_a_requeued_parse_a_woken_worker_passed_by),
+        cmocka_unit_test(test_a_waiter_runs_a_dependency_a_workers_parse_declared),
         cmocka_unit_test(test_a_batch_wait_runs_a_parse_requeued_behind_its_walk),
         cmocka_unit_test(test_a_callback_may_release_what_its_wait_waits_for),
         cmocka_unit_test(test_a_flush_delivers_what_was_queued_when_it_began),
