@@ -1512,6 +1512,7 @@ void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h) {
 static asset__job_t *batch_help(void *arg, size_t *cursor) {
     asset_batch_t *b = arg;
     for (; *cursor < b->count; ++*cursor) {
+        b->server->wait_visits++;
         asset_handle_t *h = b->items[*cursor]->h;
         if (h && asset__job_runnable_here(h->job)) return h->job;
     }
@@ -1531,10 +1532,17 @@ static void batch_hold(void *arg, bool on) {
 
 static asset_status_t batch_result(void *arg) { return ((asset_batch_t *)arg)->status; }
 
+/* [lock] Whether j is one batch_help would give: a child's. */
+static bool batch_owns(void *arg, const asset__job_t *j) {
+    for (const asset_handle_t *o = j->handles; o; o = o->job_next)
+        if (o->batch == arg) return true;
+    return false;
+}
+
 asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
     if (!b) return ASSET_E_INVALID;
-    static const asset__wait_ops_t ops = {batch_done, batch_ready, batch_help, batch_hold,
-                                          batch_result};
+    static const asset__wait_ops_t ops = {batch_done, batch_ready,  batch_help,
+                                          batch_hold, batch_result, batch_owns};
     if (asset__job_runs_here()) {
         /* inside a read, a parse or a task, for a child that joined that very job: it
          * ends only once this returns (as asset_handle_wait, refused) */

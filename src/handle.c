@@ -1070,8 +1070,9 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
     uint64_t helped_ns = 0;  /* since when this waiter has been running jobs, or 0 */
     size_t tasks = SIZE_MAX; /* asset__pool_wait_step's */
     uv_mutex_lock(&s->lock);
-    s->in_waits++;                         /* destroy waits for it to leave */
-    uint64_t requeues = s->parse_requeues; /* when help's walk began */
+    s->in_waits++;                            /* destroy waits for it to leave */
+    uint64_t requeues = s->parse_requeues;    /* looked at since */
+    uint64_t unlisted = s->requeues_unlisted; /* when help's walk began */
     asset_server_t *outer = asset__thread_waiting;
     asset__thread_waiting = s;
     if (waited && !asset__on_flush_thread(s)) { /* [lock]: each flush writes flush_thread */
@@ -1124,14 +1125,26 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
          * delivers other results at least every LAZY_FLUSH_NS meanwhile */
         /* help's walk passes for good what it cannot run, a read in flight among
          * them; a parse queued again since (an ASYNC read over: a file://, mem:// or
-         * pkg:// load never moves the count) may be one of those: walked again from
-         * the start. Only a worker ran it: with each held (by a parse waiting for this
-         * wait's caller, say) the wait hung (a review) */
-        if (requeues != s->parse_requeues) {
-            requeues = s->parse_requeues;
+         * pkg:// load never moves the count) may be one of those. Only a worker ran it:
+         * with each held (by a parse waiting for this wait's caller, say) the wait hung
+         * (a review). Such parses are listed while queued (s->requeued): this wait's
+         * own are found there, until none is left. A walk again from the start found
+         * them too, but cost a batch of n ASYNC children n^2 looks (a review): only
+         * when one could not be listed (out of memory) */
+        if (unlisted != s->requeues_unlisted) {
+            unlisted = s->requeues_unlisted;
             cursor = 0;
         }
-        asset__job_t *j = help && !s->stopping ? help(arg, &cursor) : NULL;
+        asset__job_t *j = NULL;
+        if (help && !s->stopping && requeues != s->parse_requeues) {
+            for (size_t i = 0; i < s->n_requeued && !j; i++) {
+                s->wait_visits++;
+                asset__job_t *q = s->requeued[i];
+                if (asset__job_runnable_here(q) && ops->owns(arg, q)) j = q;
+            }
+            if (!j) requeues = s->parse_requeues; /* none of its own is left */
+        }
+        if (!j && help && !s->stopping) j = help(arg, &cursor);
         if (j && deep) {
             rc = ASSET_E_BUSY;
             break;
@@ -1251,6 +1264,7 @@ static asset__job_t *handle_help(void *arg, size_t *cursor) {
     if (!j) return NULL;
     if (asset__job_runnable_here(j)) return j;
     for (; *cursor < asset__job_ndeps(j); ++*cursor) {
+        ((asset_handle_t *)arg)->server->wait_visits++;
         asset__job_t *d = j->g->deps->h[*cursor]->job;
         if (asset__job_runnable_here(d)) return d;
     }
@@ -1271,13 +1285,24 @@ static void handle_hold(void *arg, bool on) {
 
 static asset_status_t handle_result(void *arg) { return ((asset_handle_t *)arg)->status; }
 
+/* [lock] Whether j is one handle_help would give: the handle's job, or a dependency's
+ * its parse declared. */
+static bool handle_owns(void *arg, const asset__job_t *j) {
+    const asset__job_t *own = ((asset_handle_t *)arg)->job;
+    if (!own) return false;
+    if (j == own) return true;
+    for (const asset_handle_t *o = j->handles; o; o = o->job_next)
+        if (o->dep_parent == own) return true;
+    return false;
+}
+
 asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
     /* lazy only where it flushes (asset__wait decides under the lock): another thread
      * just sleeps until the flush thread has delivered the result. h->waited: its
      * decision wakes lazy waiters (asset__handle_decide) */
-    static const asset__wait_ops_t ops = {handle_done, handle_ready, handle_help, handle_hold,
-                                          handle_result};
+    static const asset__wait_ops_t ops = {handle_done, handle_ready,  handle_help,
+                                          handle_hold, handle_result, handle_owns};
     asset_server_t *s = h->server;
     if (asset__job_runs_here()) {
         /* inside a task's fn, waiting for that task's own handle, or inside a read or a

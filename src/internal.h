@@ -500,6 +500,7 @@ typedef struct asset__job {
                                  * not join it and its value is not cached (the old bytes;
                                  * a pkg:// entry is served without I/O) (asset__jobs_changed,
                                  * asset__jobs_remounted) */
+    size_t requeued_idx;        /* [lock] its slot in s->requeued (pool_heap.c), SIZE_MAX if none */
 } asset__job_t;
 /* The room a parse leaves before a URI for the job a miss makes there (load.c,
  * asset__uri_parse_room): a job and its URI are one block, the job first. */
@@ -976,9 +977,17 @@ struct asset_server {
      * under lock): a flush with none takes no lock for them */
     atomic_bool dropped_any;
     /* [lock] parses asset_request_finish queued again (an ASYNC read over): a wait's
-     * run-on-wait walks what it waits for once more from the start when this moved
-     * (handle.c, asset__wait) */
+     * run-on-wait looks among those still queued (requeued) when this moved, or walks
+     * what it waits for once more from the start when one could not be listed there
+     * (requeues_unlisted moved: out of memory) (handle.c, asset__wait) */
     uint64_t parse_requeues;
+    /* [lock] the parses so queued again that are still queued, in no order (each job's
+     * requeued_idx; pool_heap.c): a wait finds its own among them, where a walk from
+     * the start for each cost the square of a batch's ASYNC children (a review) */
+    asset__job_t **requeued;
+    size_t n_requeued, cap_requeued;
+    uint64_t requeues_unlisted;
+    uint64_t wait_visits; /* [lock] jobs run-on-wait's walks and looks looked at (tests) */
 };
 /* file_root's open directory, and its users: the loads in it, and 1 while it is the
  * server's (file_root_dir); closed when they are all gone (file.c). */
@@ -1182,8 +1191,9 @@ void asset__queue_push(asset_server_t *s, asset_handle_t *h);
 bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
 /* asset__wait's help (may be NULL), [lock]: a job of what is waited for that this
  * thread may run instead of sleeping (taken with asset__job_take_here), or NULL;
- * *cursor starts at 0 and is its own between calls. Run-on-wait: the waiter runs such
- * jobs one at a time, and so may return late by one job's read and parse. */
+ * *cursor starts at 0 and is its own between calls; owns(arg, j) says whether a job
+ * (a parse queued again, s->requeued) is one help would give, had its walk not passed. Run-on-wait:
+ * the waiter runs such jobs one at a time, and so may return late by one job's read and parse. */
 typedef asset__job_t *(*asset__help_fn)(void *arg, size_t *cursor);
 /* What asset__wait waits for; every function is called with the lock held. */
 typedef struct asset__wait_ops {
@@ -1192,6 +1202,7 @@ typedef struct asset__wait_ops {
     asset__help_fn help;                 /* may be NULL; not used for a timeout of 0 */
     void (*hold)(void *arg, bool on);    /* a reference for the wait's length; off may free */
     asset_status_t (*result)(void *arg); /* once done, before the hold goes */
+    bool (*owns)(void *arg, const asset__job_t *j); /* j is one help would give */
 } asset__wait_ops_t;
 /* Waits (lock not held) until done(arg) is true: flushes meanwhile on the flush
  * thread, whenever results are queued, or, with ready given, only once ready(arg) says

@@ -654,6 +654,7 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
             /* told under the lock, unlike a load: this may be a user's thread that
              * destroy does not wait for once the lock is released */
             s->parse_requeues++;
+            if (!asset__heap_list_requeued(s, j)) s->requeues_unlisted++; /* a walk finds it */
             if (asset__pool_wake_claim(s)) asset__pool_notify(s);
             /* and any waiter, which may run the parse (run-on-wait), a worker told or
              * not: the one woken may take a job of higher priority queued before it has

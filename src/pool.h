@@ -13,6 +13,9 @@ void asset__heap_remove(asset_server_t *s, asset__job_t *j);
  * j stays, and j->priority is its old one again. */
 bool asset__heap_update(asset_server_t *s, asset__job_t *j);
 asset__job_t *asset__heap_pop(asset_server_t *s);
+/* j, just queued again for its parse (asset_request_finish), is listed in s->requeued
+ * until it leaves the queue. False: no memory for that (the caller counts it). */
+bool asset__heap_list_requeued(asset_server_t *s, asset__job_t *j);
 void asset__heap_free(asset_server_t *s); /* destroy: the rings' arrays */
 int asset__pool_start(asset_server_t *s);
 void asset__pool_join(asset_server_t *s); /* after stopping = true */

@@ -67,8 +67,30 @@ bool asset__heap_push(asset_server_t *s, asset__job_t *j) {
     return true;
 }
 
+bool asset__heap_list_requeued(asset_server_t *s, asset__job_t *j) {
+    if (s->n_requeued == s->cap_requeued) {
+        size_t cap = s->cap_requeued ? s->cap_requeued * 2 : 16;
+        asset__job_t **a = asset_realloc(s->requeued, cap * sizeof *a);
+        if (!a) return false;
+        s->requeued = a;
+        s->cap_requeued = cap;
+    }
+    j->requeued_idx = s->n_requeued;
+    s->requeued[s->n_requeued++] = j;
+    return true;
+}
+
+/* j leaves s->requeued: the last one takes its slot */
+static void unlist_requeued(asset_server_t *s, asset__job_t *j) {
+    asset__job_t *last = s->requeued[--s->n_requeued];
+    s->requeued[j->requeued_idx] = last;
+    last->requeued_idx = j->requeued_idx;
+    j->requeued_idx = SIZE_MAX;
+}
+
 void asset__heap_remove(asset_server_t *s, asset__job_t *j) {
     if (j->heap_idx == SIZE_MAX) return;
+    if (j->requeued_idx != SIZE_MAX) unlist_requeued(s, j);
     ring_take(&s->rings[j->queue_ring], j);
     j->heap_idx = SIZE_MAX;
     s->heap_len--;
@@ -104,6 +126,9 @@ asset__job_t *asset__heap_pop(asset_server_t *s) {
 }
 
 void asset__heap_free(asset_server_t *s) {
+    asset_free(s->requeued);
+    s->requeued = NULL;
+    s->n_requeued = s->cap_requeued = 0;
     for (int i = 0; i < NRINGS; i++) {
         asset_free(s->rings[i].slots);
         memset(&s->rings[i], 0, sizeof s->rings[i]);

@@ -1586,6 +1586,80 @@ static void test_a_batch_wait_runs_a_parse_requeued_behind_its_walk(void **state
     uv_sem_destroy(&hd.started);
 }
 
+/* The parses of a batch's ASYNC children, queued again one by one as their reads end
+ * (here in order, each once the last one parsed), with the only worker held: the wait
+ * runs each. It walked the batch again from the start at each (to find a parse queued
+ * behind its walk, above): n^2 looks under the lock for n children (4,000,000 for
+ * 2,000; 4e8, seconds, for 20,000). It looks among the queued parses instead. */
+#define MANY_ASYNC 2000
+typedef struct many_async {
+    asset_request_t *req[MANY_ASYNC]; /* published by the increment of `started` */
+    atomic_int started;
+    tu_counter_t *c;
+} many_async_t;
+
+static asset_status_t many_async_read(void *ctx, asset_request_t *r) {
+    many_async_t *m = ctx;
+    m->req[atoi(asset_request_path(r))] = r;
+    atomic_fetch_add(&m->started, 1);
+    return ASSET_PENDING;
+}
+
+static void many_async_finish_in_order(void *arg) {
+    many_async_t *m = arg;
+    for (int k = 0; k < MANY_ASYNC; k++) {
+        assert_int_equal(asset_request_write(m->req[k], "x", 1), ASSET_OK);
+        asset_request_finish(m->req[k], ASSET_OK);
+        while (tu_counter_parses(m->c) <= k) tu_os_yield(); /* the waiter parsed it */
+    }
+}
+
+static void test_a_batch_wait_finds_requeued_parses_in_linear_time(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_counter_t c = {0};
+    many_async_t *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    m->c = &c;
+    asset_source_t src = {ASSET_SOURCE_ABI, "many", ASSET_SOURCE_ASYNC,
+                          many_async_read,  NULL,   NULL};
+    assert_int_equal(asset_server_register_source(s, &src, m), ASSET_OK);
+    assert_int_equal(tu_counting_loader_register(s, "count", ".cnt", &c, 0), ASSET_OK);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    char(*names)[24] = calloc(MANY_ASYNC, sizeof *names);
+    const char **uris = calloc(MANY_ASYNC, sizeof *uris);
+    assert_true(names && uris);
+    for (int i = 0; i < MANY_ASYNC; i++) {
+        snprintf(names[i], sizeof names[i], "many://%d.cnt", i);
+        uris[i] = names[i];
+    }
+    asset_batch_t *b = asset_server_load_group(s, uris, MANY_ASYNC, NULL);
+    assert_non_null(b);
+    while (atomic_load(&m->started) < MANY_ASYNC) tu_os_yield(); /* every read pending */
+    asset_handle_t *x = asset_server_load(s, "gate://x", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker is held: the wait parses them all */
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, many_async_finish_in_order, m), 0);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    uv_thread_join(&t);
+    assert_int_equal(asset_batch_completed_count(b), MANY_ASYNC);
+    assert_int_equal(tu_counter_parses(&c), MANY_ASYNC);
+    uv_mutex_lock(&s->lock);
+    uint64_t visits = s->wait_visits;
+    uv_mutex_unlock(&s->lock);
+    if (visits > 8 * MANY_ASYNC) /* was about MANY_ASYNC^2 */
+        fail_msg("%llu looks for %d children", (unsigned long long)visits, MANY_ASYNC);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(x), ASSET_OK);
+    asset_handle_release(x);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    free(names);
+    free(uris);
+    free(m);
+}
+
 /* A completion callback may release the handle (or batch) whose wait fired it: the
  * wait's own flush ran the callback, which freed the handle under the wait (found by a
  * review: a use after free). The wait holds a reference of its own meanwhile. */
@@ -2151,6 +2225,7 @@ int main(void) {
         cmocka_unit_test(test_handle_wait_delivers_other_results_the_awaited_load_depends_on),
         cmocka_unit_test(test_a_waiter_runs_a_requeued_parse_a_woken_worker_passed_by),
         cmocka_unit_test(test_a_waiter_runs_a_dependency_a_workers_parse_declared),
+        cmocka_unit_test(test_a_batch_wait_finds_requeued_parses_in_linear_time),
         cmocka_unit_test(test_a_batch_wait_runs_a_parse_requeued_behind_its_walk),
         cmocka_unit_test(test_a_callback_may_release_what_its_wait_waits_for),
         cmocka_unit_test(test_a_flush_delivers_what_was_queued_when_it_began),
