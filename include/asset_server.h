@@ -713,8 +713,11 @@ typedef struct asset_loader {
      * finalized; once per value (cache hits and coalesced loads get the finalized
      * value). Returns ASSET_OK (the value may have been replaced with
      * asset_finalize_set_value), ASSET_PENDING (called again at a later flush: split a
-     * big upload over frames) or an error (asset_finalize_fail). A budgeted flush
-     * starts no finalize once its budget is spent. NULL: none. */
+     * big upload over frames) or an error (asset_finalize_fail). ASSET_E_CANCELLED is an
+     * error too (no cancel reaches a running finalize: a load whose handles all cancel
+     * is dropped whatever it returns): the handle FAILS with ASSET_E_PARSE, as for a
+     * code that is no ASSET_E_*, with the loader's message or one that says so. A
+     * budgeted flush starts no finalize once its budget is spent. NULL: none. */
     asset_status_t (*finalize)(void *ctx, asset_finalize_t *f);
 } asset_loader_t;
 

@@ -56,13 +56,26 @@ static bool deps_reload_pending(const asset__job_t *j) {
     return false;
 }
 
-static void fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *why) {
-    /* a status that is no error of ours is a finalize error, with its number */
-    char odd[64];
-    if (asset__status_odd(st, "loader", odd)) {
-        st = ASSET_E_PARSE;
-        why = odd;
+/* How a finalize call that returned st (neither OK nor PENDING) ends, as the handles
+ * get it, with *why the message when the loader gave none: a status that is no error of
+ * ours is a finalize error, with its number; so is ASSET_E_CANCELLED, which no cancel
+ * makes (a job whose every handle cancelled is dropped whatever its finalize returned):
+ * it is the loader's own failure, and a CANCELLED handle nobody cancelled, not logged,
+ * hid it (a review) */
+static asset_status_t outcome(asset_status_t st, char odd[64], const char **why) {
+    if (st == ASSET_E_CANCELLED) {
+        snprintf(odd, 64, "loader returned ASSET_E_CANCELLED; nothing cancelled the load");
+        if (!*why) *why = odd;
+        return ASSET_E_PARSE;
     }
+    if (!asset__status_odd(st, "loader", odd)) return st;
+    *why = odd;
+    return ASSET_E_PARSE;
+}
+
+static void fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *why) {
+    char odd[64];
+    st = outcome(st, odd, &why);
     char *msg = asset__asprintf("%s: finalize: %s", j->uri, why ? why : asset_strerror(st));
     asset__job_finish_locked(s, j, st, msg, NULL);
     asset_free(msg);
@@ -114,12 +127,11 @@ size_t asset__finalize_run(asset_server_t *s, uint64_t start_ns, uint64_t budget
         uv_mutex_unlock(&s->lock);
         asset__trace_job(s, j, ASSET__TR_FINALIZE_START, ASSET_OK);
         asset_status_t st = ld->vt.finalize(ld->ctx, &f);
-        /* the outcome, as fail() decides it: an odd code is a finalize error */
+        /* the outcome, as fail() decides it */
         char odd[64];
+        const char *why = f.message;
         asset__trace_job(s, j, ASSET__TR_FINALIZE_END,
-                         st == ASSET_OK || st == ASSET_PENDING || !asset__status_odd(st, "", odd)
-                             ? st
-                             : ASSET_E_PARSE);
+                         st == ASSET_OK || st == ASSET_PENDING ? st : outcome(st, odd, &why));
         uv_mutex_lock(&s->lock);
         s->fin_open = false;
         n++;

@@ -14,6 +14,7 @@
  *   block          parse waits until the test posts g_parse_release (posts g_parse_entered)
  *   pend N         finalize returns PENDING N times first
  *   finfail        finalize fails
+ *   fincancel      finalize returns ASSET_E_CANCELLED, with a message ("finabort": without)
  *   gpu            finalize replaces the value with "gpu:<uri>" (cost 7)
  *   waitload URI   finalize loads URI and waits for it (g_wait_server, g_wait_rc)
  *   loadx URI      finalize loads URI (g_loadx) and returns once its finalize is queued
@@ -194,6 +195,8 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
         if (left && (*left)-- > 0) return ASSET_PENDING;
     }
     if (strstr(text, "finfail")) return asset_finalize_fail(f, ASSET_E_IO, "upload failed");
+    if (strstr(text, "fincancel")) return asset_finalize_fail(f, ASSET_E_CANCELLED, "device lost");
+    if (strstr(text, "finabort")) return ASSET_E_CANCELLED;
     size_t len = strlen(g->order);
     snprintf(g->order + len, sizeof g->order - len, "%s ", asset_finalize_uri(f));
     if (strstr(text, "gpu")) {
@@ -1435,6 +1438,48 @@ static void test_finalize_may_replace_the_value_or_fail(void **state) {
     assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
 }
 
+static void count_warn(int level, const char *msg, void *user) {
+    if (level == ASSET_LOG_WARN && strstr(msg, ": finalize: "))
+        atomic_fetch_add((atomic_int *)user, 1);
+}
+
+/* A finalize that returns ASSET_E_CANCELLED was cancelled by nobody: a cancel of every
+ * handle drops the job whatever its finalize returns. It is the loader's failure: the
+ * handle is FAILED (ASSET_E_PARSE, as for a status that is no error of ours) with a
+ * message, logged, and counted failed, not cancelled. It read CANCELLED, not logged,
+ * with stats.cancelled counting a cancel the game never asked for. */
+static void test_a_finalize_returning_cancelled_is_a_failure(void **state) {
+    (void)state;
+    atomic_int warns = 0;
+    asset_server_config_t cfg = {.log = count_warn, .user = &warns};
+    asset_server_t *s = graph_server_cfg(2, &cfg);
+    put(s, "lost.g", "fincancel");
+    put(s, "abort.g", "finabort");
+    put(s, "lvl.g", "dep lost.g");
+    put(s, "opt.g", "opt abort.g");
+    asset_handle_t *a = load(s, "mem://lost.g"), *b = load(s, "mem://abort.g");
+    asset_handle_t *l = load(s, "mem://lvl.g"), *o = load(s, "mem://opt.g");
+    assert_int_equal(tu_wait(a), ASSET_E_PARSE);
+    assert_int_equal(asset_handle_state(a), ASSET_STATE_FAILED);
+    expect_msg(a, "mem://lost.g: finalize: device lost");
+    assert_int_equal(tu_wait(b), ASSET_E_PARSE);
+    assert_int_equal(asset_handle_state(b), ASSET_STATE_FAILED);
+    expect_msg(b, "mem://abort.g: finalize: loader returned ASSET_E_CANCELLED; nothing cancelled");
+    assert_int_equal(tu_wait(l), ASSET_E_DEPENDENCY);
+    expect_msg(l, "mem://lvl.g: dependency mem://lost.g: finalize: device lost");
+    assert_int_equal(tu_wait(o), ASSET_OK); /* an optional one is skipped, as any failure */
+    assert_int_equal(asset_handle_state(asset_handle_dependency(o, 0)), ASSET_STATE_FAILED);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cancelled, 0);
+    assert_int_equal(st.failed, 5); /* a, b, lvl.g and both dependency handles */
+    /* logged: lost.g and abort.g (once per load: a dependency handle may share it), lvl.g */
+    assert_true(atomic_load(&warns) >= 3);
+    asset_handle_t *all[] = {a, b, l, o};
+    for (size_t i = 0; i < 4; i++) asset_handle_release(all[i]);
+    asset_server_destroy(s);
+}
+
 static void release_on_thread(void *arg) { asset_handle_release(arg); }
 
 static void test_free_on_flush_thread_defers_a_release_from_another_thread(void **state) {
@@ -2509,6 +2554,7 @@ int main(void) {
         cmocka_unit_test(test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_flush),
         cmocka_unit_test(test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
+        cmocka_unit_test(test_a_finalize_returning_cancelled_is_a_failure),
         cmocka_unit_test(test_a_wait_inside_finalize_is_busy_and_the_load_goes_on),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
         cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
