@@ -311,8 +311,10 @@ typedef struct asset_server_config {  /* zero means default, for every field */
  *   what running out of memory cost beyond one load ("<uri>: reload: out of memory;
  *   change not loaded", "watch: out of memory: hot reload is off", a trace hook left
  *   unchanged, a replaced value kept).
- * WARN: every failed load, once per handle, with its message ("load failed: <message>";
- *   timeouts too; cancellations are not failures and are not logged); an unknown
+ * WARN: every failed load, with its message ("load failed: <message>"), once per failure:
+ *   the handles that shared it (loads of one URI in flight together, an asset's labels)
+ *   log one line (timeouts too, each its own; cancellations are not failures and are not
+ *   logged; stats.failed counts per handle); an unknown
  *   loader name given to set_cache_budget; a manifest's entries' unknown keys, once per
  *   manifest ("<uri>: manifest: entry N (<entry>): unknown key \"k\" ignored; ...");
  *   a watch that fell back to polling, and a

@@ -177,6 +177,11 @@ static void keep_deps(asset_handle_t *h, asset__deps_t *d) {
 
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status) {
+    asset__handle_decide_told(h, st, msg, v, http_status, NULL);
+}
+
+void asset__handle_decide_told(asset_handle_t *h, asset_status_t st, const char *msg,
+                               asset__value_t *v, int http_status, const char **told) {
     asset_server_t *s = h->server;
     if (h->decided) { /* a job never keeps a decided handle: finishing loops must end */
         if (h->job) asset__job_detach(h->job, h);
@@ -200,9 +205,13 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
                          : asset__asprintf("%s: %s", asset__handle_uri(h), asset_strerror(st));
         /* a dependency failure without its message would name no reason at all */
         if (!h->message && st == ASSET_E_DEPENDENCY) h->status = ASSET_E_NO_MEMORY;
-        if (st != ASSET_E_CANCELLED && !h->reload) /* reload.c logs its own */
-            asset__log(s, ASSET_LOG_WARN, "load failed: %s",
-                       h->message ? h->message : asset__handle_uri(h));
+        /* reload.c logs its own; the handles sharing one failure, once (a review: an
+         * atlas that failed logged its message again for each label handle) */
+        const char *line = h->message ? h->message : asset__handle_uri(h);
+        if (st != ASSET_E_CANCELLED && !h->reload && !(told && *told && !strcmp(*told, line))) {
+            asset__log(s, ASSET_LOG_WARN, "load failed: %s", line);
+            if (told) *told = line; /* h, and so its message, lives on: it is queued */
+        }
     } else {
         h->value = asset__value_retain(v);
     }

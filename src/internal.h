@@ -1176,6 +1176,11 @@ void asset__cbix_remove(asset_server_t *s, const asset__cb_t *c);
 /* Decides h's result and queues it for flush; detaches it from its job. */
 void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg, asset__value_t *v,
                           int http_status);
+/* The same, for the handles of one failure in turn (a job's, job.c): *told (NULL at
+ * first) is the message logged last; a handle whose message is that one logs nothing,
+ * so a load shared by N handles (coalesced, the labels of one asset) logs once. */
+void asset__handle_decide_told(asset_handle_t *h, asset_status_t st, const char *msg,
+                               asset__value_t *v, int http_status, const char **told);
 void asset__handle_maybe_free(asset_handle_t *h);
 /* Flush thread: makes a decided result visible (its state); the flush counts it in the
  * stats and fires its callbacks when it delivers it. */

@@ -174,12 +174,13 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
         asset__reload_await_labels(s, j, v);
     /* a file another program holds without sharing: a reload tries it again */
     bool transient = st != ASSET_OK && j->req && j->req->transient;
+    const char *told = NULL; /* one failure, one log line: not one per handle */
     while (j->handles) {
         if (st == ASSET_OK) {
             asset__handle_decide_value(j->handles, v, http);
         } else {
             if (j->handles->reload) j->handles->reload_transient = transient;
-            asset__handle_decide(j->handles, st, msg, NULL, http);
+            asset__handle_decide_told(j->handles, st, msg, NULL, http, &told);
         }
     }
     job_return(s, j);

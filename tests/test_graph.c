@@ -1443,6 +1443,80 @@ static void count_warn(int level, const char *msg, void *user) {
         atomic_fetch_add((atomic_int *)user, 1);
 }
 
+typedef struct {
+    uv_mutex_t mu;
+    char lines[4096]; /* the WARN lines, each ending with '\n' */
+} warnlog_t;
+
+static void keep_warn(int level, const char *msg, void *user) {
+    warnlog_t *w = user;
+    if (level != ASSET_LOG_WARN) return;
+    uv_mutex_lock(&w->mu);
+    size_t len = strlen(w->lines);
+    snprintf(w->lines + len, sizeof w->lines - len, "%s\n", msg);
+    uv_mutex_unlock(&w->mu);
+}
+
+static int warn_count(warnlog_t *w, const char *line) {
+    int n = 0;
+    uv_mutex_lock(&w->mu);
+    for (const char *c = w->lines; (c = strstr(c, line)); c += strlen(line)) n++;
+    uv_mutex_unlock(&w->mu);
+    return n;
+}
+
+static void expect_warns(warnlog_t *w, const char *line, int n) {
+    if (warn_count(w, line) != n) fail_msg("not %d of \"%s\" in:\n%s", n, line, w->lines);
+}
+
+/* One failure, one log line: the labels of an atlas that failed, and loads of one URI
+ * that shared its load, log its message once, not once per handle (an atlas of 50
+ * sprites held by label logged 50 identical lines); its parent, whose failure is its
+ * own, logs its own line. */
+static void test_a_failure_shared_by_labels_and_joined_loads_is_logged_once(void **state) {
+    (void)state;
+    warnlog_t w = {.lines = ""};
+    uv_mutex_init(&w.mu);
+    asset_server_config_t cfg = {.log = keep_warn, .user = &w};
+    asset_server_t *s = graph_server_cfg(2, &cfg);
+    uv_sem_init(&g_parse_entered, 0);
+    uv_sem_init(&g_parse_release, 0);
+    put(s, "bad.n", "label a\nlabel b\nlabel c\nblock\nfail");
+    put(s, "lvl.n", "dep bad.n#a");
+    put(s, "ok.n", "label a\nblock\ndep missing.n");
+    asset_handle_t *h[9];
+    h[5] = load(s, "mem://lvl.n");
+    uv_sem_wait(&g_parse_entered); /* bad.n's, which every other load joins */
+    h[0] = load(s, "mem://bad.n#a");
+    h[1] = load(s, "mem://bad.n#b");
+    h[2] = load(s, "mem://bad.n#c");
+    h[3] = load(s, "mem://bad.n");
+    h[4] = load(s, "mem://bad.n");
+    uv_sem_post(&g_parse_release);
+    for (int i = 0; i < 5; i++) assert_int_equal(tu_wait(h[i]), ASSET_E_PARSE);
+    assert_int_equal(tu_wait(h[5]), ASSET_E_DEPENDENCY);
+    /* the labels of an asset that failed on a dependency (#zz too: it fails with it) */
+    h[6] = load(s, "mem://ok.n#a");
+    uv_sem_wait(&g_parse_entered);
+    h[7] = load(s, "mem://ok.n#a");
+    h[8] = load(s, "mem://ok.n#zz");
+    uv_sem_post(&g_parse_release);
+    for (int i = 6; i < 9; i++) assert_int_equal(tu_wait(h[i]), ASSET_E_DEPENDENCY);
+    expect_warns(&w, "load failed: mem://bad.n: n loader: asked to fail\n", 1);
+    expect_warns(&w, "load failed: mem://lvl.n: dependency mem://bad.n: ", 1);
+    expect_warns(&w, "load failed: mem://missing.n: read: ", 1);
+    expect_warns(&w, "load failed: mem://ok.n: dependency mem://missing.n", 1);
+    expect_warns(&w, "load failed: ", 4);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.failed, 11); /* per handle: 9, bad.n#a and missing.n for parents */
+    for (int i = 0; i < 9; i++) asset_handle_release(h[i]);
+    asset_server_destroy(s);
+    uv_sem_destroy(&g_parse_entered);
+    uv_sem_destroy(&g_parse_release);
+    uv_mutex_destroy(&w.mu);
+}
+
 /* A finalize that returns ASSET_E_CANCELLED was cancelled by nobody: a cancel of every
  * handle drops the job whatever its finalize returns. It is the loader's failure: the
  * handle is FAILED (ASSET_E_PARSE, as for a status that is no error of ours) with a
@@ -2555,6 +2629,7 @@ int main(void) {
         cmocka_unit_test(test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
         cmocka_unit_test(test_a_finalize_returning_cancelled_is_a_failure),
+        cmocka_unit_test(test_a_failure_shared_by_labels_and_joined_loads_is_logged_once),
         cmocka_unit_test(test_a_wait_inside_finalize_is_busy_and_the_load_goes_on),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
         cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
