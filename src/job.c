@@ -175,6 +175,11 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
     /* a file another program holds without sharing: a reload tries it again */
     bool transient = st != ASSET_OK && j->req && j->req->transient;
     const char *told = NULL; /* one failure, one log line: not one per handle */
+    /* every handle gets this result before the graph steps the parents it reaches: a
+     * parent that failed on the first of them dropped its others (two labels of one
+     * atlas, a URI declared twice) as "cancelled: its parent was dropped" (a review) */
+    bool draining = s->graph_draining;
+    s->graph_draining = true;
     while (j->handles) {
         if (st == ASSET_OK) {
             asset__handle_decide_value(j->handles, v, http);
@@ -183,6 +188,8 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
             asset__handle_decide_told(j->handles, st, msg, NULL, http, &told);
         }
     }
+    s->graph_draining = draining;
+    asset__graph_drain(s); /* none when an outer drain runs: that one steps them */
     job_return(s, j);
 }
 

@@ -1517,6 +1517,36 @@ static void test_a_failure_shared_by_labels_and_joined_loads_is_logged_once(void
     uv_mutex_destroy(&w.mu);
 }
 
+/* A parent that depends on two labels of one atlas (or names one URI twice, in
+ * asset_parse_depend_many) that fails: each of those handles reads the atlas's failure.
+ * The first one decided failed the parent, which dropped the others before the atlas's
+ * result reached them: CANCELLED, "cancelled: its parent was dropped", counted in
+ * stats.cancelled, though nothing was cancelled and the list is where a game looks up
+ * which dependency failed, and why. */
+static void test_a_dependency_declared_twice_reads_its_failure_in_both_handles(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "atlas.n", "label a\nlabel b\nfail");
+    put(s, "lvl.n", "dep atlas.n#a\ndep atlas.n#b");
+    put(s, "two.n", "deps miss.n miss.n");
+    asset_handle_t *l[2] = {load(s, "mem://lvl.n"), load(s, "mem://two.n")};
+    for (size_t k = 0; k < 2; k++) {
+        assert_int_equal(tu_wait(l[k]), ASSET_E_DEPENDENCY);
+        assert_int_equal(asset_handle_dependency_count(l[k]), 2);
+        for (size_t i = 0; i < 2; i++) {
+            asset_handle_t *d = asset_handle_dependency(l[k], i);
+            if (asset_handle_state(d) != ASSET_STATE_FAILED)
+                fail_msg("%s: %s", asset_handle_uri(d), asset_handle_error_message(d));
+            expect_msg(d, k ? "mem://miss.n: read: no such key" : "mem://atlas.n: n loader: asked");
+        }
+        asset_handle_release(l[k]);
+    }
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cancelled, 0);
+    asset_server_destroy(s);
+}
+
 /* A finalize that returns ASSET_E_CANCELLED was cancelled by nobody: a cancel of every
  * handle drops the job whatever its finalize returns. It is the loader's failure: the
  * handle is FAILED (ASSET_E_PARSE, as for a status that is no error of ours) with a
@@ -2629,6 +2659,7 @@ int main(void) {
         cmocka_unit_test(test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
         cmocka_unit_test(test_a_finalize_returning_cancelled_is_a_failure),
+        cmocka_unit_test(test_a_dependency_declared_twice_reads_its_failure_in_both_handles),
         cmocka_unit_test(test_a_failure_shared_by_labels_and_joined_loads_is_logged_once),
         cmocka_unit_test(test_a_wait_inside_finalize_is_busy_and_the_load_goes_on),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
