@@ -1438,11 +1438,6 @@ static void test_finalize_may_replace_the_value_or_fail(void **state) {
     assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
 }
 
-static void count_warn(int level, const char *msg, void *user) {
-    if (level == ASSET_LOG_WARN && strstr(msg, ": finalize: "))
-        atomic_fetch_add((atomic_int *)user, 1);
-}
-
 typedef struct {
     uv_mutex_t mu;
     char lines[4096]; /* the WARN lines, each ending with '\n' */
@@ -1526,10 +1521,15 @@ static void test_a_failure_shared_by_labels_and_joined_loads_is_logged_once(void
 static void test_a_dependency_declared_twice_reads_its_failure_in_both_handles(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
-    put(s, "atlas.n", "label a\nlabel b\nfail");
+    uv_sem_init(&g_parse_entered, 0);
+    uv_sem_init(&g_parse_release, 0);
+    put(s, "atlas.n", "label a\nlabel b\nblock\nfail"); /* #b joins #a's load */
     put(s, "lvl.n", "dep atlas.n#a\ndep atlas.n#b");
-    put(s, "two.n", "deps miss.n miss.n");
+    put(s, "two.n", "deps miss.n miss.n"); /* made in one critical section: one load */
     asset_handle_t *l[2] = {load(s, "mem://lvl.n"), load(s, "mem://two.n")};
+    uv_sem_wait(&g_parse_entered);
+    wait_deps(s, l[0], 2); /* both declared, joined in the atlas's parse */
+    uv_sem_post(&g_parse_release);
     for (size_t k = 0; k < 2; k++) {
         assert_int_equal(tu_wait(l[k]), ASSET_E_DEPENDENCY);
         assert_int_equal(asset_handle_dependency_count(l[k]), 2);
@@ -1545,6 +1545,8 @@ static void test_a_dependency_declared_twice_reads_its_failure_in_both_handles(v
     asset_server_stats(s, &st);
     assert_int_equal(st.cancelled, 0);
     asset_server_destroy(s);
+    uv_sem_destroy(&g_parse_entered);
+    uv_sem_destroy(&g_parse_release);
 }
 
 /* A finalize that returns ASSET_E_CANCELLED was cancelled by nobody: a cancel of every
@@ -1554,8 +1556,9 @@ static void test_a_dependency_declared_twice_reads_its_failure_in_both_handles(v
  * with stats.cancelled counting a cancel the game never asked for. */
 static void test_a_finalize_returning_cancelled_is_a_failure(void **state) {
     (void)state;
-    atomic_int warns = 0;
-    asset_server_config_t cfg = {.log = count_warn, .user = &warns};
+    warnlog_t w = {.lines = ""};
+    uv_mutex_init(&w.mu);
+    asset_server_config_t cfg = {.log = keep_warn, .user = &w};
     asset_server_t *s = graph_server_cfg(2, &cfg);
     put(s, "lost.g", "fincancel");
     put(s, "abort.g", "finabort");
@@ -1577,11 +1580,13 @@ static void test_a_finalize_returning_cancelled_is_a_failure(void **state) {
     asset_server_stats(s, &st);
     assert_int_equal(st.cancelled, 0);
     assert_int_equal(st.failed, 5); /* a, b, lvl.g and both dependency handles */
-    /* logged: lost.g and abort.g (once per load: a dependency handle may share it), lvl.g */
-    assert_true(atomic_load(&warns) >= 3);
+    /* logged as failures (a dependency's handle may share the load or make another) */
+    assert_true(warn_count(&w, "load failed: mem://lost.g: finalize: device lost\n") >= 1);
+    assert_true(warn_count(&w, "load failed: mem://abort.g: finalize: loader returned") >= 1);
     asset_handle_t *all[] = {a, b, l, o};
     for (size_t i = 0; i < 4; i++) asset_handle_release(all[i]);
     asset_server_destroy(s);
+    uv_mutex_destroy(&w.mu);
 }
 
 static void release_on_thread(void *arg) { asset_handle_release(arg); }
