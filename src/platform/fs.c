@@ -1,6 +1,7 @@
 /* platform/fs.c - see fs.h: the OS-independent half of reading files and listing
  * directories, on top of platform.h's primitives. */
 #include "fs.h"
+#include "os.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +31,40 @@ char *asset__getcwd_dup(bool *oom) {
         asset_free(cwd);
     }
     return NULL;
+}
+
+/* The test hooks of the writes that replace a file (platform.h), each called here once
+ * for every OS, over the OS's own call (os.h); an answer other than 0 is the errno. */
+int (*asset__rename_over_hook)(const char *from, const char *to) = NULL;
+int (*asset__file_sync_hook)(FILE *f) = NULL;
+int (*asset__dir_sync_hook)(const char *dir) = NULL;
+
+/* -1 with errno e, or 0 when e is 0 */
+static int fail_with(int e) {
+    if (!e) return 0;
+    errno = e;
+    return -1;
+}
+
+int asset__rename_over(const char *from, const char *to) {
+    int e = asset__rename_over_hook ? asset__rename_over_hook(from, to) : 0;
+    return fail_with(e ? e : asset__os_rename_over(from, to));
+}
+
+int asset__file_sync(FILE *f) {
+    if (fflush(f) != 0) return -1;
+    return fail_with(asset__file_sync_hook ? asset__file_sync_hook(f) : asset__os_file_sync(f));
+}
+
+int asset__dir_sync_of(const char *path) {
+    if (!asset__os_syncs_dirs) return 0;
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? asset__strndup(path, slash == path ? 1 : (size_t)(slash - path))
+                      : asset__strdup(".");
+    if (!dir) return fail_with(ENOMEM);
+    int e = asset__dir_sync_hook ? asset__dir_sync_hook(dir) : asset__os_dir_sync(dir);
+    asset_free(dir);
+    return fail_with(e);
 }
 
 int (*asset__fs_walk_fault)(const char *step, const char *rel) = NULL;

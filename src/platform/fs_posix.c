@@ -3,6 +3,7 @@
  * (asset__open_beneath_fast: openat2 on Linux, see beneath_linux.c) and otherwise
  * walks the path one O_NOFOLLOW component at a time. */
 #include "platform.h"
+#include "os.h"
 #include "posix.h"
 
 #include "../internal.h" /* asset_alloc */
@@ -91,16 +92,7 @@ bool asset__getcwd(char *buf, size_t n) { return getcwd(buf, n) != NULL; }
 
 FILE *asset__fopen(const char *path, const char *mode) { return fopen(path, mode); }
 
-int (*asset__rename_over_hook)(const char *from, const char *to) = NULL;
-
-int asset__rename_over(const char *from, const char *to) {
-    int e = asset__rename_over_hook ? asset__rename_over_hook(from, to) : 0;
-    if (e) {
-        errno = e;
-        return -1;
-    }
-    return rename(from, to) ? -1 : 0;
-}
+int asset__os_rename_over(const char *from, const char *to) { return rename(from, to) ? errno : 0; }
 
 int asset__fmode_like(FILE *f, const char *path) {
     struct stat st;
@@ -110,42 +102,17 @@ int asset__fmode_like(FILE *f, const char *path) {
 
 int asset__remove(const char *path) { return remove(path) ? -1 : 0; }
 
-int (*asset__file_sync_hook)(FILE *f) = NULL;
+int asset__os_file_sync(FILE *f) { return fsync(fileno(f)) ? errno : 0; }
 
-int asset__file_sync(FILE *f) {
-    if (fflush(f) != 0) return -1;
-    int e = asset__file_sync_hook ? asset__file_sync_hook(f) : fsync(fileno(f)) ? errno : 0;
-    if (!e) return 0;
-    errno = e;
-    return -1;
-}
+const bool asset__os_syncs_dirs = true;
 
-int (*asset__dir_sync_hook)(const char *dir) = NULL;
-
-int asset__dir_sync_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? asset__strndup(path, slash == path ? 1 : (size_t)(slash - path))
-                      : asset__strdup(".");
-    if (!dir) {
-        errno = ENOMEM;
-        return -1;
-    }
-    int e = 0;
-    if (asset__dir_sync_hook) {
-        e = asset__dir_sync_hook(dir);
-    } else {
-        /* O_RDONLY, not O_PATH: Linux refuses fsync on an O_PATH descriptor (EBADF) */
-        int fd = open_path(dir, O_RDONLY | O_DIRECTORY);
-        if (fd < 0)
-            e = -fd;
-        else if (fsync(fd) != 0)
-            e = errno;
-        if (fd >= 0) close(fd);
-    }
-    asset_free(dir);
-    if (!e) return 0;
-    errno = e;
-    return -1;
+int asset__os_dir_sync(const char *dir) {
+    /* O_RDONLY, not O_PATH: Linux refuses fsync on an O_PATH descriptor (EBADF) */
+    int fd = open_path(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -fd;
+    int e = fsync(fd) ? errno : 0;
+    close(fd);
+    return e;
 }
 
 char *asset__watch_path(const char *dir, bool *oom) {

@@ -11,6 +11,7 @@
  * its handle too. Names Windows treats specially (device names, streams, trailing
  * dots) are refused before any call. */
 #include "platform.h"
+#include "os.h"
 
 #include "../internal.h" /* asset_alloc */
 
@@ -450,27 +451,16 @@ static int errno_of_move(DWORD e) {
     }
 }
 
-int (*asset__rename_over_hook)(const char *from, const char *to) = NULL;
-
-int asset__rename_over(const char *from, const char *to) {
-    int err = asset__rename_over_hook ? asset__rename_over_hook(from, to) : 0;
-    if (err) {
-        errno = err;
-        return -1;
-    }
+int asset__os_rename_over(const char *from, const char *to) {
+    int err = 0;
     wchar_t *wf = to_wide(from, &err), *wt = wf ? to_wide(to, &err) : NULL;
-    int rc = 0;
-    if (!wf || !wt) {
-        err = -err;
-        rc = -1;
-    } else if (!MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+    if (!wf || !wt)
+        err = err ? -err : EINVAL;
+    else if (!MoveFileExW(wf, wt, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
         err = errno_of_move(GetLastError());
-        rc = -1;
-    }
     asset_free(wf);
     asset_free(wt);
-    if (rc) errno = err ? err : EINVAL;
-    return rc;
+    return err;
 }
 
 int asset__fmode_like(FILE *f, const char *path) {
@@ -494,23 +484,10 @@ int asset__remove(const char *path) {
     return rc;
 }
 
-int (*asset__file_sync_hook)(FILE *f) = NULL;
-
-int asset__file_sync(FILE *f) {
-    if (fflush(f) != 0) return -1;
-    int e = 0;
-    if (asset__file_sync_hook) {
-        e = asset__file_sync_hook(f);
-    } else {
-        HANDLE h = (HANDLE)_get_osfhandle(_fileno(f));
-        if (h == INVALID_HANDLE_VALUE)
-            e = EBADF;
-        else if (!FlushFileBuffers(h))
-            e = errno_of_move(GetLastError());
-    }
-    if (!e) return 0;
-    errno = e;
-    return -1;
+int asset__os_file_sync(FILE *f) {
+    HANDLE h = (HANDLE)_get_osfhandle(_fileno(f));
+    if (h == INVALID_HANDLE_VALUE) return EBADF;
+    return FlushFileBuffers(h) ? 0 : errno_of_move(GetLastError());
 }
 
 char *asset__watch_path(const char *dir, bool *oom) {
@@ -532,12 +509,12 @@ char *asset__watch_path(const char *dir, bool *oom) {
     return out;
 }
 
-int (*asset__dir_sync_hook)(const char *dir) = NULL;
+/* nothing to do: asset__os_rename_over's MOVEFILE_WRITE_THROUGH returns once the rename
+ * is on the disk, and Win32 opens no directory for FlushFileBuffers */
+const bool asset__os_syncs_dirs = false;
 
-int asset__dir_sync_of(const char *path) {
-    /* nothing to do: asset__rename_over's MOVEFILE_WRITE_THROUGH returns once the rename
-     * is on the disk, and Win32 opens no directory for FlushFileBuffers */
-    (void)path;
+int asset__os_dir_sync(const char *dir) {
+    (void)dir;
     return 0;
 }
 

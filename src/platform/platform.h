@@ -82,6 +82,9 @@ char *asset__getcwd_dup(bool *oom);
  * by its UTF-16 name (_wfopen; the C library's fopen reads the bytes in the ANSI code
  * page, and made a file of another name); errno set on failure. */
 FILE *asset__fopen(const char *path, const char *mode);
+/* The writes that replace a file: asset__rename_over, asset__file_sync and
+ * asset__dir_sync_of (fs.c) call their test hooks, the same on every OS, over the OS's
+ * own call (os.h). */
 /* Renames from over to, replacing a file there in one step (POSIX rename(); Windows
  * MoveFileExW with MOVEFILE_REPLACE_EXISTING, which fails while to is open anywhere):
  * 0, or -1 with errno set. Both UTF-8, as asset__fopen's. */
