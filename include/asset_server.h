@@ -546,7 +546,8 @@ ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_
  * POSIX: another user's file in a sticky directory) copies the trace in place, synced
  * too (a failed copy or sync: ASSET_E_IO, path maybe cut short). A
  * symlink, a device or a FIFO at path, or a directory where no file can be made, is
- * written in place (a failed write may then leave it cut short). */
+ * written in place (a failed write may then leave it cut short), and a file so written
+ * synced too (a failed sync: ASSET_E_IO; a FIFO or a device has nothing to sync). */
 ASSET_API asset_status_t asset_trace_write_chrome_json(const asset_trace_t *tr, const char *path);
 /* Frees the recorder and its events (NULL is ignored). Only once no hook call can reach
  * it: after asset_server_set_trace() replaced it, or after the server's destroy. */

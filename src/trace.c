@@ -482,8 +482,11 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
     bool bad = ferror(f) != 0;
     /* the bytes on the disk before the rename puts them at path: renamed with them still
      * in the OS's cache, a power cut soon after could leave an empty or partial trace
-     * where a whole one had been (twenty-third review); its errno is kept for the end */
-    if (tmp && !bad && asset__file_sync(f) != 0) bad = true;
+     * where a whole one had been (twenty-third review); its errno is kept for the end.
+     * Written in place (a symlink's file, or no file beside path), synced too: it was
+     * not, and a power cut soon after could leave it empty where the caller had
+     * ASSET_OK (twenty-sixth review); a FIFO or a device has nothing to sync */
+    if (!bad && asset__file_sync(f) != 0) bad = true;
     int sync_err = errno;
     if (fclose(f) != 0)
         bad = true;

@@ -1670,6 +1670,47 @@ static void test_a_trace_copied_in_place_is_synced(void **state) {
 #endif
 }
 
+/* Twenty-sixth review: a trace written in place (path a symlink, or no file can be made
+ * beside it) was closed with its bytes still in the OS's cache, where a renamed or
+ * copied trace is synced: a power cut soon after the ASSET_OK could leave it empty. It
+ * is synced too (asset__file_sync), and a failed sync fails the write (ASSET_E_IO); a
+ * FIFO, which has nothing to sync, is still written (the stall test above). The sync
+ * hook sees the link's file whole at the link. */
+static void test_a_trace_written_in_place_is_synced(void **state) {
+    (void)state;
+#ifdef __EMSCRIPTEN__
+    skip();
+#else
+    if (!tu_os_has_symlinks()) skip();
+    traces_t t;
+    traces_open(&t);
+    char *link = tu_path(t.dir, "link.json");
+    assert_int_equal(tu_os_symlink(t.path, link), 0);
+    g_sync_path = link;
+    g_sync_calls = g_sync_fail = 0;
+    asset__file_sync_hook = sync_hook;
+    assert_int_equal(asset_trace_write_chrome_json(t.big, link), ASSET_OK);
+    assert_int_equal(g_sync_calls, 1); /* was 0: never synced */
+    size_t big_n = 0;
+    free(read_whole_file(t.path, &big_n));
+    assert_true(big_n > t.n);
+    assert_int_equal(g_sync_saw, (long)big_n); /* the link's file, whole */
+    g_sync_fail = EIO;
+    assert_int_equal(asset_trace_write_chrome_json(t.small, link), ASSET_E_IO);
+    asset__file_sync_hook = NULL;
+    assert_int_equal(g_sync_calls, 2);
+    assert_int_equal(dir_entries(t.dir), 2); /* trace.json and the link: no temporary */
+    assert_int_equal(asset_trace_write_chrome_json(t.small, link), ASSET_OK); /* by the OS */
+    size_t now_n = 0;
+    char *now = read_whole_file(t.path, &now_n); /* through the link, kept a link */
+    assert_true(now && now_n == t.n && memcmp(now, t.bytes, t.n) == 0);
+    assert_int_equal(asset__path_lkind(link), ASSET__KIND_LINK);
+    free(now);
+    free(link);
+    traces_close(&t);
+#endif
+}
+
 int main(void) {
     static const asset_allocator_t hook = {fail_alloc, fail_realloc, plain_free, NULL};
     asset_set_allocator(&hook); /* before anything: failures on demand (tl_fail_allocs) */
@@ -1684,6 +1725,7 @@ int main(void) {
         cmocka_unit_test(test_a_replacing_trace_is_synced_before_its_rename),
         cmocka_unit_test(test_a_replacing_trace_syncs_its_directory_after_the_rename),
         cmocka_unit_test(test_a_trace_copied_in_place_is_synced),
+        cmocka_unit_test(test_a_trace_written_in_place_is_synced),
         cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
         cmocka_unit_test(test_chrome_json_is_valid_whatever_the_hosts_locale),
         cmocka_unit_test(test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit),

@@ -102,7 +102,11 @@ int asset__fmode_like(FILE *f, const char *path) {
 
 int asset__remove(const char *path) { return remove(path) ? -1 : 0; }
 
-int asset__os_file_sync(FILE *f) { return fsync(fileno(f)) ? errno : 0; }
+int asset__os_file_sync(FILE *f) {
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) return errno;
+    return !S_ISREG(st.st_mode) || fsync(fileno(f)) == 0 ? 0 : errno;
+}
 
 const bool asset__os_syncs_dirs = true;
 

@@ -104,7 +104,9 @@ int asset__remove(const char *path);
 int asset__path_lkind(const char *path);
 /* Writes f's buffered bytes (fflush) and has the OS put them on the disk (POSIX fsync;
  * Windows FlushFileBuffers), so that a file renamed over another after it is whole
- * after a power cut: 0, or -1 with errno set. */
+ * after a power cut: 0, or -1 with errno set. A FIFO, a pipe, a terminal or a device
+ * (not a regular file; Windows: not FILE_TYPE_DISK) has nothing to put there: 0 once
+ * flushed (fsync would fail EINVAL, and FlushFileBuffers waits for a pipe's reader). */
 int asset__file_sync(FILE *f);
 /* Test hook, NULL but in tests: when set, asset__file_sync calls it instead of asking
  * the OS, and fails with its answer as errno unless it is 0. */
