@@ -315,7 +315,10 @@ static void put_event(FILE *f, bool *first, const char *ph, uint32_t tid, uint64
 static int copy_in_place(const char *tmp, const char *path) {
     FILE *in = asset__fopen(tmp, "rb");
     if (!in) return -1;
-    FILE *out = asset__fopen(path, "wb");
+    /* path is there (its rename was refused): opened without O_CREAT, which in a sticky
+     * directory with fs.protected_regular refused another user's file (EACCES), the
+     * very case of a refused rename this copy is for (twenty-sixth review) */
+    FILE *out = asset__fopen_existing(path);
     if (!out) {
         int err = errno;
         fclose(in);

@@ -92,6 +92,17 @@ bool asset__getcwd(char *buf, size_t n) { return getcwd(buf, n) != NULL; }
 
 FILE *asset__fopen(const char *path, const char *mode) { return fopen(path, mode); }
 
+FILE *asset__fopen_existing(const char *path) {
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !f) {
+        int err = errno;
+        close(fd);
+        errno = err;
+    }
+    return f;
+}
+
 int asset__os_rename_over(const char *from, const char *to) { return rename(from, to) ? errno : 0; }
 
 int asset__fmode_like(FILE *f, const char *path) {

@@ -16,7 +16,8 @@
 #include "../internal.h" /* asset_alloc */
 
 #include <errno.h>
-#include <io.h> /* _get_osfhandle */
+#include <fcntl.h> /* _O_WRONLY */
+#include <io.h>    /* _get_osfhandle */
 #include <stdio.h>
 #include <string.h>
 #include <wchar.h>
@@ -430,6 +431,22 @@ FILE *asset__fopen(const char *path, const char *mode) {
     }
     FILE *f = _wfopen(w, wm);
     err = errno; /* the caller reads it: kept across the free */
+    asset_free(w);
+    errno = err;
+    return f;
+}
+
+FILE *asset__fopen_existing(const char *path) {
+    int err = 0;
+    wchar_t *w = to_wide(path, &err);
+    if (!w) {
+        errno = err ? -err : EINVAL;
+        return NULL;
+    }
+    int fd = _wopen(w, _O_WRONLY | _O_TRUNC | _O_BINARY);
+    FILE *f = fd >= 0 ? _fdopen(fd, "wb") : NULL;
+    err = errno; /* the caller reads it: kept across the close and the free */
+    if (fd >= 0 && !f) _close(fd);
     asset_free(w);
     errno = err;
     return f;

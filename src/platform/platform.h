@@ -82,6 +82,12 @@ char *asset__getcwd_dup(bool *oom);
  * by its UTF-16 name (_wfopen; the C library's fopen reads the bytes in the ANSI code
  * page, and made a file of another name); errno set on failure. */
 FILE *asset__fopen(const char *path, const char *mode);
+/* Opens the file at path (UTF-8, as asset__fopen's) for writing ("wb"), cut to 0 bytes,
+ * only if it is there: never creates it (ENOENT). POSIX: open() without O_CREAT, which
+ * fs.protected_regular checks: in a sticky world-writable directory (/tmp) an O_CREAT
+ * open of another user's file fails EACCES even where this user may write it (fopen's
+ * "w" asks O_CREAT). Windows: _wopen without _O_CREAT. NULL with errno set. */
+FILE *asset__fopen_existing(const char *path);
 /* The writes that replace a file: asset__rename_over, asset__file_sync and
  * asset__dir_sync_of (fs.c) call their test hooks, the same on every OS, over the OS's
  * own call (os.h). */
