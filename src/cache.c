@@ -16,18 +16,17 @@ static bool frees_on_flush_thread(const asset__loader_slot_t *ld) {
 }
 
 static asset__value_t *value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra, bool slot,
-                                 const asset__cache_entry_lens_t *lens) {
+                                 size_t room) {
     extra = extra || frees_on_flush_thread(ld);
     size_t head = sizeof(asset__value_t) + (extra ? sizeof(asset__value_extra_t) : 0) +
                   (slot ? sizeof(asset_bytes_t) : 0);
     asset__value_t *v;
-    size_t room = lens ? lens->size : 0;
     if (!room) {
         if (!(v = asset__calloc(1, head))) return NULL;
     } else { /* the room is not zeroed: its entry is written whole (asset__cache_put) */
         if (room > SIZE_MAX - head || !(v = asset_alloc(head + room))) return NULL;
         memset(v, 0, head);
-        memcpy((char *)v + head, lens, sizeof *lens); /* a free room's size and strings */
+        memcpy((char *)v + head, &room, sizeof room); /* a free room's size */
     }
     atomic_init(&v->refs, 1);
     v->loader = ld;
@@ -41,31 +40,26 @@ static asset__value_t *value_new(asset_server_t *s, asset__loader_slot_t *ld, bo
 }
 
 asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bool extra) {
-    return value_new(s, ld, extra, false, NULL);
+    return value_new(s, ld, extra, false, 0);
 }
 
 asset__value_t *asset__value_new_slotted(asset_server_t *s, asset__loader_slot_t *ld, bool extra) {
-    return value_new(s, ld, extra, true, NULL);
+    return value_new(s, ld, extra, true, 0);
 }
 
 asset__value_t *asset__value_new_roomy(asset_server_t *s, asset__loader_slot_t *ld, bool slot,
-                                       const asset__cache_entry_lens_t *lens) {
+                                       size_t entry_size) {
     /* a room too small for an entry's fixed part is no room */
     return value_new(s, ld, false, slot,
-                     lens && lens->size >= sizeof(asset__cache_entry_t) ? lens : NULL);
+                     entry_size >= sizeof(asset__cache_entry_t) ? entry_size : 0);
 }
 
-/* A free room's size and the lengths of the strings it was made for (asset__value_room),
- * which its first bytes hold. */
-_Static_assert(sizeof(asset__cache_entry_lens_t) <= sizeof(asset__cache_entry_t),
-               "a free room holds its lengths in an entry's fixed part");
-static asset__cache_entry_lens_t room_lens(const asset__value_t *v) {
-    asset__cache_entry_lens_t l;
-    memcpy(&l, asset__value_room(v), sizeof l);
-    return l;
+/* A free room's size (asset__value_room), which its first bytes hold. */
+static size_t room_size(const asset__value_t *v) {
+    size_t n;
+    memcpy(&n, asset__value_room(v), sizeof n);
+    return n;
 }
-
-static size_t room_size(const asset__value_t *v) { return room_lens(v).size; }
 
 bool asset__value_add_extra(asset_server_t *s, asset__value_t **pv) {
     if ((*pv)->has_x) return true;
@@ -209,12 +203,10 @@ static uint32_t version_kind(const char *version) {
                                                         : ASSET__CV_INLINE;
 }
 
-void asset__cache_entry_lens(const char *uri, const char *version, const char *sha256,
-                             asset__cache_entry_lens_t *l) {
-    l->key = strlen(uri) + 1;
-    l->version = version_kind(version) == ASSET__CV_INLINE ? strlen(version) + 1 : 0;
-    l->sha256 = sha256 ? strlen(sha256) + 1 : 0;
-    l->size = sizeof(asset__cache_entry_t) + l->key + l->version + l->sha256;
+size_t asset__cache_entry_size(const char *uri, const char *version, const char *sha256) {
+    return sizeof(asset__cache_entry_t) + strlen(uri) + 1 +
+           (version_kind(version) == ASSET__CV_INLINE ? strlen(version) + 1 : 0) +
+           (sha256 ? strlen(sha256) + 1 : 0);
 }
 
 /* The strings after the key, in the order they were written (asset__cache_put). */
@@ -335,10 +327,8 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, c
     return asset__cache_put_hashed(c, uri, asset__map_hash(uri), version, sha256, v);
 }
 
-/* sized: a free room of v was made for these strings (asset__cache_put_sized): its
- * lengths are theirs */
-static bool cache_put(asset__cache_t *c, const char *uri, uint32_t h, const char *version,
-                      const char *sha256, asset__value_t *v, bool sized) {
+bool asset__cache_put_hashed(asset__cache_t *c, const char *uri, uint32_t h, const char *version,
+                             const char *sha256, asset__value_t *v) {
     asset__cache_entry_t *old = entry_of(asset__map_find_hashed(&c->map, uri, h));
     if (old) {
         if (old->value != v) old->value->dropped = true;
@@ -349,15 +339,11 @@ static bool cache_put(asset__cache_t *c, const char *uri, uint32_t h, const char
     /* one block: the entry, its key, its version (but the one every pkg:// file has),
      * its digest; in the value's record when it has room for it (a fresh value's first
      * entry: the block lives as long as the value, which the entry holds) */
-    asset__cache_entry_lens_t l, free_room = {0};
-    if (v->room == ASSET__ROOM_FREE) free_room = room_lens(v);
-    if (sized && free_room.size)
-        l = free_room; /* its strings were measured once, by the parse */
-    else
-        asset__cache_entry_lens(uri, version, sha256, &l);
-    size_t kl = l.key, vl = l.version, dl = l.sha256, need = l.size;
-    uint32_t kind = !version ? ASSET__CV_NONE : vl ? ASSET__CV_INLINE : ASSET__CV_IMMUTABLE;
-    size_t room = free_room.size;
+    uint32_t kind = version_kind(version);
+    size_t kl = strlen(uri) + 1, vl = kind == ASSET__CV_INLINE ? strlen(version) + 1 : 0;
+    size_t dl = sha256 ? strlen(sha256) + 1 : 0;
+    size_t need = sizeof(asset__cache_entry_t) + kl + vl + dl;
+    size_t room = v->room == ASSET__ROOM_FREE ? room_size(v) : 0;
     asset__cache_entry_t *e;
     if (room >= need) {
         e = asset__value_room(v);
@@ -376,8 +362,8 @@ static bool cache_put(asset__cache_t *c, const char *uri, uint32_t h, const char
     e->link.aux =
         kind | (sha256 ? ASSET__CE_SHA256 : 0) | (uint32_t)(ticks(c, now) << ASSET__CE_TIME_SHIFT);
     if (!asset__map_link_put_hashed(&c->map, &e->link, h)) {
-        if (room) { /* the room is free again, with its size and lengths */
-            memcpy(e, &free_room, sizeof free_room);
+        if (room) { /* the room is free again, with its size */
+            memcpy(e, &room, sizeof room);
             v->room = ASSET__ROOM_FREE;
         } else {
             asset_free(e);
@@ -392,16 +378,6 @@ static bool cache_put(asset__cache_t *c, const char *uri, uint32_t h, const char
     lru_push_front(c, e);
     c->bytes += charge;
     return true;
-}
-
-bool asset__cache_put_hashed(asset__cache_t *c, const char *uri, uint32_t h, const char *version,
-                             const char *sha256, asset__value_t *v) {
-    return cache_put(c, uri, h, version, sha256, v, false);
-}
-
-bool asset__cache_put_sized(asset__cache_t *c, const char *uri, uint32_t h, const char *version,
-                            const char *sha256, asset__value_t *v) {
-    return cache_put(c, uri, h, version, sha256, v, true);
 }
 
 bool asset__cache_remove(asset__cache_t *c, const char *uri) {

@@ -172,17 +172,10 @@ asset__value_t *asset__value_new(asset_server_t *s, asset__loader_slot_t *ld, bo
 /* The same, with the room of asset__value_slot: for the built-in bytes loader's parse,
  * which puts its asset_bytes_t there (asset_parse_t's slot). */
 asset__value_t *asset__value_new_slotted(asset_server_t *s, asset__loader_slot_t *ld, bool extra);
-/* The bytes of the one block of a cache entry (size), and the lengths (with their NULs)
- * of the strings after its fixed part: its key, its version (0: none, or the shared
- * immutable one) and its digest (0: none) (asset__cache_entry_lens) */
-typedef struct asset__cache_entry_lens {
-    size_t size, key, version, sha256;
-} asset__cache_entry_lens_t;
 /* A parsed value's record (asset__value_new, no extra part), with the slot if `slot`, and
- * room for the cache entry *lens measured (asset__cache_entry_lens; NULL: none). The room
- * keeps the lengths until its entry is written (asset__cache_put_sized). */
+ * room for a cache entry of `entry_size` bytes (asset__cache_entry_size; 0: none). */
 asset__value_t *asset__value_new_roomy(asset_server_t *s, asset__loader_slot_t *ld, bool slot,
-                                       const asset__cache_entry_lens_t *lens);
+                                       size_t entry_size);
 /* Gives a record that nothing shares yet its extra part (it may move). False: out of
  * memory, *v unchanged. */
 bool asset__value_add_extra(asset_server_t *s, asset__value_t **v);
@@ -228,10 +221,9 @@ static inline const char *asset__cache_entry_key(const asset__cache_entry_t *e) 
 static inline bool asset__cache_entry_immutable(const asset__cache_entry_t *e) {
     return (e->link.aux & ASSET__CV_MASK) != ASSET__CV_INLINE;
 }
-/* Measures the one block of a cache entry of uri with that version and digest: what a
- * value's record makes room for (asset__value_new_roomy) */
-void asset__cache_entry_lens(const char *uri, const char *version, const char *sha256,
-                             asset__cache_entry_lens_t *l);
+/* The bytes of the one block of a cache entry of uri with that version and digest: what
+ * a value's record makes room for (asset__value_new_roomy) */
+size_t asset__cache_entry_size(const char *uri, const char *version, const char *sha256);
 const char *asset__cache_entry_version(const asset__cache_entry_t *e); /* or NULL */
 const char *asset__cache_entry_sha256(const asset__cache_entry_t *e);  /* or NULL */
 
@@ -269,11 +261,6 @@ bool asset__cache_put(asset__cache_t *c, const char *uri, const char *version, c
 /* The same, with h = asset__map_hash(uri) (a job's: asset__job_uri_hash). */
 bool asset__cache_put_hashed(asset__cache_t *c, const char *uri, uint32_t h, const char *version,
                              const char *sha256, asset__value_t *v);
-/* The same, for the strings v's room was made for, if it has a free one (a job's parsed
- * value, its URI, its read's version and its digest): their lengths are not measured
- * again. */
-bool asset__cache_put_sized(asset__cache_t *c, const char *uri, uint32_t h, const char *version,
-                            const char *sha256, asset__value_t *v);
 /* Nanoseconds since e was added, to ASSET__CE_TICK_NS. */
 uint64_t asset__cache_entry_age_ns(const asset__cache_t *c, const asset__cache_entry_t *e,
                                    uint64_t now_ns);

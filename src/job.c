@@ -213,9 +213,8 @@ void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
     /* a replaced source's, or one read from a package mounted again since, or from a
      * mem:// key put or removed since: stale */
     if (!j->no_cache && job_answer_current(j))
-        /* v is the job's parse's: a free room in it was made for these strings */
-        asset__cache_put_sized(&ld->cache, j->uri, asset__job_uri_hash(j),
-                               j->req ? j->req->version : NULL, j->sha256, v);
+        asset__cache_put_hashed(&ld->cache, j->uri, asset__job_uri_hash(j),
+                                j->req ? j->req->version : NULL, j->sha256, v);
     asset__reload_watch_job(s, j);
     asset__reload_stale_job(s, j);
     asset__job_finish_locked(s, j, ASSET_OK, NULL, v);
@@ -258,9 +257,8 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
      * has room for its cache entry too, unless it is loaded no_cache: one block less
      * again (cache.c, asset__cache_put) */
     bool slot = ld->vt.parse == asset__bytes_loader.parse && !(r->adopted && r->lent);
-    asset__cache_entry_lens_t room;
-    if (!j->no_cache) asset__cache_entry_lens(j->uri, r->version, j->sha256, &room);
-    asset__value_t *v = asset__value_new_roomy(s, ld, slot, j->no_cache ? NULL : &room);
+    size_t room = j->no_cache ? 0 : asset__cache_entry_size(j->uri, r->version, j->sha256);
+    asset__value_t *v = asset__value_new_roomy(s, ld, slot, room);
     if (!v) {
         job_fail(s, j, ASSET_E_NO_MEMORY, "parse", "out of memory");
         return;

@@ -241,9 +241,8 @@ static void test_entry_keeps_version_digest_and_age_in_its_block(void **state) {
 /* A fresh value's record with room for its entry (a parse's, job.c), value and cost set. */
 static asset__value_t *mkroomy(fake_t *f, size_t cost, bool slot, const char *uri, const char *ver,
                                const char *sha) {
-    asset__cache_entry_lens_t l;
-    asset__cache_entry_lens(uri, ver, sha, &l);
-    asset__value_t *v = asset__value_new_roomy(NULL, &f->slot, slot, &l);
+    asset__value_t *v =
+        asset__value_new_roomy(NULL, &f->slot, slot, asset__cache_entry_size(uri, ver, sha));
     assert_non_null(v);
     v->value = malloc(1);
     assert_non_null(v->value);
@@ -271,8 +270,8 @@ static void test_a_fresh_values_entry_goes_in_its_records_room(void **state) {
     asset__cache_entry_t *e = asset__cache_get(&c2, "file:///game/a-much-longer-name.bin");
     assert_ptr_not_equal(e, asset__value_room(v));
     assert_int_equal(v->room, ASSET__ROOM_FREE);
-    /* the one it was made for: in the room, with the lengths it keeps (a job's put) */
-    assert_true(asset__cache_put_sized(&c, uri, asset__map_hash(uri), ver, digest, v));
+    /* the one it was made for: in the room */
+    assert_true(asset__cache_put(&c, uri, ver, digest, v));
     e = asset__cache_get(&c, uri);
     assert_ptr_equal(e, asset__value_room(v));
     assert_int_equal(v->room, ASSET__ROOM_USED);
@@ -306,8 +305,7 @@ static void test_a_fresh_values_entry_goes_in_its_records_room(void **state) {
     /* a value that the cache alone holds, its entry in its room: freed by the eviction
      * that drops the entry, record, room and all */
     asset__value_t *x = mkroomy(&f, 990, true, "mem://x", asset__version_immutable, NULL);
-    assert_true(asset__cache_put_sized(&c, "mem://x", asset__map_hash("mem://x"),
-                                       asset__version_immutable, NULL, x));
+    assert_true(asset__cache_put(&c, "mem://x", asset__version_immutable, NULL, x));
     assert_ptr_equal(asset__cache_entry_version(asset__cache_get(&c, "mem://x")),
                      asset__version_immutable);
     assert_ptr_equal(asset__cache_get(&c, "mem://x"), asset__value_room(x));
@@ -335,8 +333,7 @@ static void test_a_records_room_moves_with_its_extra_part(void **state) {
         asset__value_t *v = mkroomy(&f, 10, slot, uri, "v1", NULL);
         assert_true(asset__value_add_extra(NULL, &v));
         assert_int_equal(v->room, ASSET__ROOM_FREE);
-        /* its lengths moved with it */
-        assert_true(asset__cache_put_sized(&c, uri, asset__map_hash(uri), "v1", NULL, v));
+        assert_true(asset__cache_put(&c, uri, "v1", NULL, v));
         asset__cache_entry_t *e = asset__cache_get(&c, uri);
         assert_ptr_equal(e, asset__value_room(v));
         assert_true((char *)e >= (char *)(asset__value_x(v) + 1));

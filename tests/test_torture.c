@@ -1907,15 +1907,12 @@ static void test_a_put_into_a_values_room_that_fails_gives_the_room_back(void **
         bool put[N];
         for (int i = 0; i < N; i++) {
             snprintf(uri[i], sizeof uri[i], "mem://room/%d", i);
-            asset__cache_entry_lens_t l;
-            asset__cache_entry_lens(uri[i], "v", NULL, &l);
-            v[i] = asset__value_new_roomy(NULL, &room_slot, false, &l);
+            v[i] = asset__value_new_roomy(NULL, &room_slot, false,
+                                          asset__cache_entry_size(uri[i], "v", NULL));
             assert_non_null(v[i]);
         }
         arm_this_thread(k);
-        /* as a job's: the lengths the room keeps, given back with it when the put fails */
-        for (int i = 0; i < N; i++)
-            put[i] = asset__cache_put_sized(&c, uri[i], asset__map_hash(uri[i]), "v", NULL, v[i]);
+        for (int i = 0; i < N; i++) put[i] = asset__cache_put(&c, uri[i], "v", NULL, v[i]);
         bool hit = atomic_load(&g_injected) > 0;
         arm_this_thread(0);
         for (int i = 0; i < N; i++) {
@@ -1923,8 +1920,7 @@ static void test_a_put_into_a_values_room_that_fails_gives_the_room_back(void **
                 failed++;
                 assert_int_equal(v[i]->room, ASSET__ROOM_FREE);
                 assert_int_equal(atomic_load(&v[i]->refs), 1);
-                assert_true(
-                    asset__cache_put_sized(&c, uri[i], asset__map_hash(uri[i]), "v", NULL, v[i]));
+                assert_true(asset__cache_put(&c, uri[i], "v", NULL, v[i]));
             }
             asset__cache_entry_t *e = asset__cache_get(&c, uri[i]);
             assert_ptr_equal(e, asset__value_room(v[i]));
