@@ -325,6 +325,11 @@ struct asset_request {
     /* what the bytes' relative references resolve against, when it is not uri: the URL
      * an http answer came from after redirects (asset__request_set_base), or NULL */
     char *base;
+    /* [lock] 1 + its job's index in s->requeued while the job is listed there, queued
+     * again for its parse (pool_heap.c), or 0: here, not in the job, which every load
+     * pays for and only an ASYNC read's ever lists (the job's request lives until the
+     * job is freed, after it left the queue) */
+    size_t requeued_slot;
 };
 void asset__request_init(struct asset_request *r, struct asset__job *job);
 void asset__request_reset_data(struct asset_request *r);
@@ -487,7 +492,6 @@ typedef struct asset__job {
                                  * not join it and its value is not cached (the old bytes;
                                  * a pkg:// entry is served without I/O) (asset__jobs_changed,
                                  * asset__jobs_remounted) */
-    size_t requeued_idx;        /* [lock] its slot in s->requeued (pool_heap.c), SIZE_MAX if none */
 } asset__job_t;
 /* The room a parse leaves before a URI for the job a miss makes there (load.c,
  * asset__uri_parse_room): a job and its URI are one block, the job first. */
@@ -969,7 +973,7 @@ struct asset_server {
      * (requeues_unlisted moved: out of memory) (handle.c, asset__wait) */
     uint64_t parse_requeues;
     /* [lock] the parses so queued again that are still queued, in no order (each job's
-     * requeued_idx; pool_heap.c): a wait finds its own among them, where a walk from
+     * request's requeued_slot; pool_heap.c): a wait finds its own among them, where a walk from
      * the start for each cost the square of a batch's ASYNC children (a review) */
     asset__job_t **requeued;
     size_t n_requeued, cap_requeued;

@@ -101,7 +101,6 @@ static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,
     j->loader = ld;
     j->no_cache = no_cache;
     j->heap_idx = SIZE_MAX;
-    j->requeued_idx = SIZE_MAX;
     j->state = ASSET__JOB_QUEUED;
     j->node.key = j->uri;
     if (sha256 && !(j->sha256 = asset__strdup(sha256))) {

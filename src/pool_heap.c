@@ -75,22 +75,22 @@ bool asset__heap_list_requeued(asset_server_t *s, asset__job_t *j) {
         s->requeued = a;
         s->cap_requeued = cap;
     }
-    j->requeued_idx = s->n_requeued;
     s->requeued[s->n_requeued++] = j;
+    j->req->requeued_slot = s->n_requeued;
     return true;
 }
 
 /* j leaves s->requeued: the last one takes its slot */
 static void unlist_requeued(asset_server_t *s, asset__job_t *j) {
     asset__job_t *last = s->requeued[--s->n_requeued];
-    s->requeued[j->requeued_idx] = last;
-    last->requeued_idx = j->requeued_idx;
-    j->requeued_idx = SIZE_MAX;
+    s->requeued[j->req->requeued_slot - 1] = last;
+    last->req->requeued_slot = j->req->requeued_slot;
+    j->req->requeued_slot = 0;
 }
 
 void asset__heap_remove(asset_server_t *s, asset__job_t *j) {
     if (j->heap_idx == SIZE_MAX) return;
-    if (j->requeued_idx != SIZE_MAX) unlist_requeued(s, j);
+    if (j->req && j->req->requeued_slot) unlist_requeued(s, j);
     ring_take(&s->rings[j->queue_ring], j);
     j->heap_idx = SIZE_MAX;
     s->heap_len--;

@@ -243,7 +243,6 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
         j->loader = &asset__task_slot;
         j->no_cache = true;
         j->heap_idx = SIZE_MAX;
-        j->requeued_idx = SIZE_MAX;
         j->state = ASSET__JOB_QUEUED;
         j->node.key = j->uri;
         j->task = t;
