@@ -729,9 +729,16 @@ static void c_alloc_armed(size_t n) {
 
 /* Whether another thread holds s's lock for good (a thread stopped under it): a
  * moment's hold by a worker or the I/O thread ends, and the lock is had once at least.
- * A try from this thread, as a critical section is re-entrant on its owner's. */
+ * A try from this thread, as a critical section is re-entrant on its owner's. "No" is
+ * certain (the lock was had); "yes" once the tries failed for a second, and 100 tries at
+ * least: a thread stopped under the lock holds it all along, and a moment's holder that
+ * outlasts that can only let an unfixed build pass, never hang a fixed one. The bound is
+ * time, not a count of yields: 100,000 yields took 11 to 67 s on a loaded machine (a
+ * yield gives up a time slice), past the waiter's own deadline (E_TIMEOUT) or the
+ * watchdog's. */
 static bool lock_held_elsewhere(asset_server_t *s) {
-    for (int i = 0; i < 100000; i++) {
+    uint64_t until = uv_hrtime() + 1000000000ull;
+    for (int tries = 0; tries < 100 || uv_hrtime() < until; tries++) {
         if (uv_mutex_trylock(&s->lock) == 0) {
             uv_mutex_unlock(&s->lock);
             return false;
