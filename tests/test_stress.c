@@ -42,22 +42,12 @@
 #include "test_util.h"
 #include "tu_http.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define S_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define S_TSAN 1
-#endif
-#endif
 #if defined(__SANITIZE_ADDRESS__)
 #define S_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define S_ASAN 1
 #endif
-#endif
-#ifndef S_TSAN
-#define S_TSAN 0
 #endif
 #ifndef S_ASAN
 #define S_ASAN 0

@@ -19,6 +19,18 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+/* TU_TSAN: 1 in a ThreadSanitizer build, for tests that scale their loops down there. */
+#if defined(__SANITIZE_THREAD__)
+#define TU_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TU_TSAN 1
+#endif
+#endif
+#ifndef TU_TSAN
+#define TU_TSAN 0
+#endif
+
 /* The source tree ($ASSET_TEST_SRCDIR, set by CTest), or "." when run by hand. */
 const char *tu_srcdir(void);
 
