@@ -13,16 +13,21 @@ wine=$1
 shift
 out=$(mktemp "${TMPDIR:-/tmp}/asset_wine_run.XXXXXX") || exit 125
 child=0
-trap 'if [ "$child" -ne 0 ]; then pkill -TERM -P "$child"; kill -TERM "$child"; fi 2>/dev/null
+# TERM (CTest's timeout) ends the whole run: its process group, wine's own children too
+# (a test's child processes, which a TERM to wine alone left running)
+trap 'if [ "$child" -ne 0 ]; then kill -TERM -- "-$child"; fi 2>/dev/null
 rm -f "$out"; exit 143' TERM INT
 # the output streams to CTest as it comes (a hung test's last words are kept) and to $out,
-# which says whether there was any
+# which says whether there was any. The run is a job of its own process group (set -m),
+# whose id is $child
 run() {
+    set -m
     (
         set -o pipefail
         "$wine" "$@" 2>&1 | tee "$out"
     ) &
     child=$!
+    set +m
     wait "$child"
     rc=$?
     child=0
