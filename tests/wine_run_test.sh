@@ -4,7 +4,8 @@
 #   - a start failure (no output, a quick non-zero exit), the first time only: run once
 #     more, and the test passes;
 #   - a test's own failure (it printed something): its exit code, and not run again;
-#   - a quick silent failure both times: run twice, and the second exit code;
+#   - a quick silent failure both times: run twice, and the second exit code; a slow
+#     one (the launcher's threshold ASSET_WINE_RUN_QUICK_US set to 0) runs once;
 #   - TERM while the program runs: wine_run.sh exits 143 and the fake's own child
 #     processes end too (the launcher kills the whole process group of the run);
 #   - no temporary file is left behind ($TMPDIR, where wine_run.sh keeps the output).
@@ -38,7 +39,7 @@ start_fails_once) # wine failing to start it the first time: silent, quick, non-
 test_fails) # the test's own failure: it says so
     echo "[  FAILED  ] 1 test(s)"
     exit 4 ;;
-silent_fails) # silent and quick, every time
+silent_fails | silent_slow) # silent, every time
     exit 5 ;;
 hangs) # a program with children of its own, that never ends by itself
     sleep 1000 &
@@ -50,10 +51,13 @@ esac
 FAKE
 chmod +x "$fake"
 
-# runs the launcher on program $1 (stdout and stderr to $tmp/out.$1); sets rc
+# runs the launcher on program $1 (stdout and stderr to $tmp/out.$1); sets rc. Each run
+# counts as quick (under 10 min: a bash script's start can pass the launcher's 0.5 s on a
+# loaded machine), or as slow with quick_us=0
+quick_us=600000000
 launch() {
     rc=0
-    FAKE_WINE_STATE=$tmp/state TMPDIR=$tmp/tmpdir \
+    ASSET_WINE_RUN_QUICK_US=$quick_us FAKE_WINE_STATE=$tmp/state TMPDIR=$tmp/tmpdir \
         bash "$launcher" "$fake" "$1" >"$tmp/out.$1" 2>&1 || rc=$?
 }
 runs() { wc -l <"$tmp/state/$1.runs"; }
@@ -80,6 +84,13 @@ launch silent_fails
 [ "$rc" -eq 5 ] || fail "silent_fails: exit $rc, not 5"
 [ "$(runs silent_fails)" -eq 2 ] || fail "silent_fails: $(runs silent_fails) runs, not 2"
 no_temp_left silent_fails
+
+# the same silent failure, slow: the test's own, not run again
+quick_us=0
+launch silent_slow
+[ "$rc" -eq 5 ] || fail "silent_slow: exit $rc, not 5"
+[ "$(runs silent_slow)" -eq 1 ] || fail "silent_slow: $(runs silent_slow) runs, not 1"
+no_temp_left silent_slow
 
 # TERM while the program runs (its child is up: the fake wrote its pid)
 FAKE_WINE_STATE=$tmp/state TMPDIR=$tmp/tmpdir \
