@@ -538,8 +538,10 @@ ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_
  * ("otherData":{"dropped_events":N}, and a global instant saying so when N > 0). The
  * events so far: the hook may go on recording meanwhile (it does not wait for the write).
  * ASSET_OK, ASSET_E_INVALID, ASSET_E_IO (with errno set), ASSET_E_NO_MEMORY; on an error
- * the file at path is left as it was: the trace is written beside it (path.<hex>.tmp),
- * synced to the disk (a failed sync: ASSET_E_IO) and renamed over it once whole, and
+ * the file at path is left as it was: the trace is written beside it (path.<hex>.tmp,
+ * made new, POSIX: with the old file's permission bits from the start, 0600 when they
+ * cannot be read by then), in binary (the same bytes on every OS: no "\r\n"), synced to
+ * the disk (a failed sync: ASSET_E_IO) and renamed over it once whole, and
  * the rename synced (POSIX: the directory's fsync; its failure is not reported: the
  * trace is whole at path, ASSET_OK, only the rename less sure to outlast a power cut).
  * A rename the OS refuses (Windows: path open in a viewer that does not share deleting;
@@ -547,7 +549,8 @@ ASSET_API bool asset_trace_event(const asset_trace_t *tr, size_t i, asset_trace_
  * too (a failed copy or sync: ASSET_E_IO, path maybe cut short). A
  * symlink, a device or a FIFO at path, or a directory where no file can be made, is
  * written in place (a failed write may then leave it cut short), and a file so written
- * synced too (a failed sync: ASSET_E_IO; a FIFO or a device has nothing to sync). */
+ * synced too (a failed sync: ASSET_E_IO; a FIFO or a device has nothing to sync), and
+ * when made there, its directory as after a rename (its failure not reported). */
 ASSET_API asset_status_t asset_trace_write_chrome_json(const asset_trace_t *tr, const char *path);
 /* Frees the recorder and its events (NULL is ignored). Only once no hook call can reach
  * it: after asset_server_set_trace() replaced it, or after the server's destroy. */

@@ -383,19 +383,18 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
             return ASSET_E_NO_MEMORY;
         }
     }
-    FILE *f = tmp ? asset__fopen(tmp, "w") : NULL; /* UTF-8 (Windows: the UTF-16 name) */
-    /* a trace that replaces one keeps its permissions, set before any byte is written:
-     * a trace kept 0600 (it names every asset and path loaded) became 0666 & ~umask,
-     * readable by every user (twenty-second review). Failing that, written in place */
-    if (f && kind == ASSET__KIND_FILE && asset__fmode_like(f, path) != 0) {
-        fclose(f);
-        asset__remove(tmp);
-        f = NULL;
-    }
+    /* a trace that replaces one keeps its permissions: a trace kept 0600 (it names every
+     * asset and path loaded) became 0666 & ~umask, readable by every user (twenty-second
+     * review); and it has them from the start: made 0666 & ~umask and only then given
+     * the old file's mode, it was readable by others for a moment (twenty-seventh
+     * review). Binary ("wb", every open here): Windows' text mode wrote each '\n' as
+     * "\r\n", a trace not byte for byte the same on every OS. Failing that, written in
+     * place, a file made there (no file beside it) keeping the umask's mode */
+    FILE *f = tmp ? asset__fopen_new(tmp, kind == ASSET__KIND_FILE ? path : NULL) : NULL;
     if (!f) {
         asset_free(tmp);
         tmp = NULL;
-        f = asset__fopen(path, "w");
+        f = asset__fopen(path, "wb"); /* UTF-8 (Windows: the UTF-16 name) */
     }
     if (!f) {
         int err = errno; /* the caller reads it: the frees keep it */
@@ -514,6 +513,12 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
             errno = err;
         }
         asset_free(tmp);
+    } else if (!bad && kind == -ENOENT) {
+        /* made in place (no file could be made beside path): a new name in the directory,
+         * synced as a rename's is, and as there its failure is not the write's; it was
+         * not, and a power cut soon after the ASSET_OK could leave no trace at all
+         * (twenty-seventh review) */
+        (void)asset__dir_sync_of(path);
     }
     /* Windows: the rename's UTF-16 names are allocations; out of memory there said
      * ASSET_E_IO, a disk's error, where every other allocation of the write says

@@ -32,8 +32,13 @@
 /* The process's allocator: malloc's, except that the next tl_fail_allocs allocations
  * of this thread fail (out of memory on demand). */
 static _Thread_local int tl_fail_allocs;
+/* When set, called (once) at this thread's next allocation, before it is made */
+static _Thread_local void (*tl_on_alloc)(void);
 static void *fail_alloc(size_t n, void *u) {
     (void)u;
+    void (*on)(void) = tl_on_alloc;
+    tl_on_alloc = NULL;
+    if (on) on();
     if (tl_fail_allocs > 0) {
         tl_fail_allocs--;
         return NULL;
@@ -1757,6 +1762,171 @@ static void test_a_trace_copied_in_place_opens_its_path_without_creating_it(void
 #endif
 }
 
+/* Twenty-seventh review: the file that replaces a trace was made 0666 & ~umask and only
+ * then given the old file's mode (fchmod): a trace kept 0600 (it names every asset and
+ * path loaded) was readable by every user for a moment, and for good when the old
+ * file's mode could not be read by then (the file removed after the writer saw it: the
+ * temporary file was dropped and the trace made in place 0666 & ~umask). It is made
+ * with its mode (asset__fopen_new: like's, or 0600 when like cannot be read), O_EXCL.
+ * No hook runs between an open and a chmod: the test sees the new file's mode at once
+ * after the open, and the old file removed at the writer's first allocation (the
+ * temporary file's name, after it looked at path: an empty recorder allocates nothing
+ * before), which left a 0644 trace. */
+#if !defined(_WIN32) && !defined(__EMSCRIPTEN__)
+static const char *g_remove_path;
+static void remove_path(void) { assert_int_equal(remove(g_remove_path), 0); }
+#endif
+
+static void test_a_replacing_trace_is_made_with_the_old_files_mode(void **state) {
+    (void)state;
+#if defined(_WIN32) || defined(__EMSCRIPTEN__)
+    skip(); /* POSIX permissions */
+#else
+    traces_t t;
+    traces_open(&t);
+    char *tmp = tu_path(t.dir, "made.tmp");
+    mode_t um = umask(077);
+    assert_int_equal(chmod(t.path, 0644), 0);
+    FILE *f = asset__fopen_new(tmp, t.path);
+    assert_non_null(f);
+    struct stat sb;
+    assert_int_equal(fstat(fileno(f), &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0644); /* like's, whatever the umask */
+    fclose(f);
+    errno = 0;
+    assert_null(asset__fopen_new(tmp, t.path)); /* O_EXCL: never an existing file */
+    assert_int_equal(errno, EEXIST);
+    assert_int_equal(remove(tmp), 0);
+    umask(022);
+    assert_int_equal(chmod(t.path, 0600), 0);
+    f = asset__fopen_new(tmp, t.path);
+    assert_non_null(f);
+    assert_int_equal(fstat(fileno(f), &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600); /* 0600 from the start */
+    fclose(f);
+    assert_int_equal(remove(tmp), 0);
+    f = asset__fopen_new(tmp, NULL); /* no old file: a new file's mode */
+    assert_non_null(f);
+    assert_int_equal(fstat(fileno(f), &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0644);
+    fclose(f);
+    assert_int_equal(remove(tmp), 0);
+
+    /* the 0600 trace removed after the writer saw it: its successor is not wider */
+    asset_trace_t *empty = asset_trace_create();
+    assert_non_null(empty);
+    g_remove_path = t.path;
+    tl_on_alloc = remove_path;
+    asset_status_t st = asset_trace_write_chrome_json(empty, t.path);
+    tl_on_alloc = NULL;
+    umask(um);
+    assert_int_equal(st, ASSET_OK);
+    assert_int_equal(stat(t.path, &sb), 0);
+    if ((sb.st_mode & 0777) != 0600)
+        fail_msg("the trace that replaced a 0600 one is %04o", (unsigned)(sb.st_mode & 0777));
+    assert_int_equal(dir_entries(t.dir), 1); /* no temporary file */
+    asset_trace_destroy(empty);
+    free(tmp);
+    traces_close(&t);
+#endif
+}
+
+#ifndef __EMSCRIPTEN__
+/* The path in t's directory of a name of 255 bytes, the most one may have: the
+ * temporary file beside it (name.<hex>.tmp) cannot be made, so a trace is made there
+ * in place. Remove it with asset__remove (Windows: past MAX_PATH) */
+static char *traces_long_path(const traces_t *t) {
+    char name[256];
+    memset(name, 'a', 250);
+    memcpy(name + 250, ".json", 6);
+    return tu_path(t->dir, name);
+}
+
+/* The number of '\n' in the file at path (read through asset__fopen: a long path on
+ * Windows too); fails the test on a '\r' */
+static int newlines_without_cr(const char *path) {
+    FILE *f = asset__fopen(path, "rb");
+    if (!f) fail_msg("%s cannot be read back: %s", path, strerror(errno));
+    int n = 0, c;
+    long at = 0;
+    while ((c = fgetc(f)) != EOF) {
+        if (c == '\r') {
+            fclose(f);
+            fail_msg("a '\\r' at byte %ld of the trace", at);
+        }
+        n += c == '\n';
+        at++;
+    }
+    fclose(f);
+    return n;
+}
+#endif
+
+/* Twenty-seventh review: on Windows the trace was written in text mode ("w"), each '\n'
+ * as "\r\n": a file not byte for byte the one other OSes write (its size, its hash).
+ * Every open is binary. Each way a trace is written: renamed over path (new or not),
+ * copied in place (a refused rename), made in place (no file beside path). */
+static void test_a_trace_has_no_cr_before_its_newlines(void **state) {
+    (void)state;
+#ifdef __EMSCRIPTEN__
+    skip();
+#else
+    traces_t t;
+    traces_open(&t); /* a new path, renamed */
+    assert_true(newlines_without_cr(t.path) >= 3);
+    (void)traces_big_written(&t); /* renamed over the old one */
+    assert_true(newlines_without_cr(t.path) >= 5);
+    asset__rename_over_hook = refuse_rename; /* copied in place */
+    assert_int_equal(asset_trace_write_chrome_json(t.small, t.path), ASSET_OK);
+    asset__rename_over_hook = NULL;
+    assert_true(newlines_without_cr(t.path) >= 3);
+    char *lp = traces_long_path(&t); /* made in place */
+    assert_int_equal(asset_trace_write_chrome_json(t.big, lp), ASSET_OK);
+    assert_true(newlines_without_cr(lp) >= 5);
+    assert_int_equal(dir_entries(t.dir), 2); /* trace.json and lp: no temporary file */
+    assert_int_equal(asset__remove(lp), 0);
+    free(lp);
+    traces_close(&t);
+#endif
+}
+
+/* Twenty-seventh review: a trace made in place (no temporary file can be made beside
+ * path, here its name too long for one more suffix) is a new name in its directory,
+ * which was not synced, where a rename's is: a power cut soon after the ASSET_OK could
+ * leave no trace at all. The directory is synced once the file is (its failure not the
+ * write's, as after a rename). Windows has no directory to sync (the hook is never
+ * called there). */
+static void test_a_trace_made_in_place_syncs_its_directory(void **state) {
+    (void)state;
+#ifdef __EMSCRIPTEN__
+    skip();
+#else
+    traces_t t;
+    traces_open(&t);
+    char *lp = traces_long_path(&t);
+    g_sync_path = lp;
+    g_dsync_calls = g_dsync_fail = 0;
+    asset__dir_sync_hook = dir_sync_hook;
+    assert_int_equal(asset_trace_write_chrome_json(t.big, lp), ASSET_OK);
+#ifdef _WIN32
+    assert_int_equal(g_dsync_calls, 0); /* nothing to sync there */
+#else
+    assert_int_equal(g_dsync_calls, 1);      /* was 0: never synced */
+    assert_string_equal(g_dsync_dir, t.dir); /* the trace's own directory */
+    assert_true(g_dsync_saw > (long)t.n);    /* once the file is whole */
+    assert_int_equal(g_dsync_entries, 2);    /* trace.json and lp: made in place */
+    assert_int_equal(asset__remove(lp), 0);
+    g_dsync_fail = EIO; /* a failure: the trace is written */
+    assert_int_equal(asset_trace_write_chrome_json(t.small, lp), ASSET_OK);
+    assert_int_equal(g_dsync_calls, 2);
+#endif
+    asset__dir_sync_hook = NULL;
+    assert_int_equal(asset__remove(lp), 0);
+    free(lp);
+    traces_close(&t);
+#endif
+}
+
 int main(void) {
     static const asset_allocator_t hook = {fail_alloc, fail_realloc, plain_free, NULL};
     asset_set_allocator(&hook); /* before anything: failures on demand (tl_fail_allocs) */
@@ -1773,6 +1943,9 @@ int main(void) {
         cmocka_unit_test(test_a_trace_copied_in_place_is_synced),
         cmocka_unit_test(test_a_trace_written_in_place_is_synced),
         cmocka_unit_test(test_a_trace_copied_in_place_opens_its_path_without_creating_it),
+        cmocka_unit_test(test_a_replacing_trace_is_made_with_the_old_files_mode),
+        cmocka_unit_test(test_a_trace_has_no_cr_before_its_newlines),
+        cmocka_unit_test(test_a_trace_made_in_place_syncs_its_directory),
         cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
         cmocka_unit_test(test_chrome_json_is_valid_whatever_the_hosts_locale),
         cmocka_unit_test(test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit),

@@ -92,24 +92,32 @@ bool asset__getcwd(char *buf, size_t n) { return getcwd(buf, n) != NULL; }
 
 FILE *asset__fopen(const char *path, const char *mode) { return fopen(path, mode); }
 
-FILE *asset__fopen_existing(const char *path) {
-    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+/* fd (an open for writing, or -1 with errno set) as a "wb" FILE when ok; else NULL with
+ * errno set, fd closed and the file made (its path) removed again, made non-NULL */
+static FILE *fdopen_wb(int fd, bool ok, const char *made) {
+    FILE *f = fd >= 0 && ok ? fdopen(fd, "wb") : NULL;
     if (fd >= 0 && !f) {
         int err = errno;
         close(fd);
+        if (made) unlink(made);
         errno = err;
     }
     return f;
 }
 
-int asset__os_rename_over(const char *from, const char *to) { return rename(from, to) ? errno : 0; }
-
-int asset__fmode_like(FILE *f, const char *path) {
-    struct stat st;
-    if (stat(path, &st) || fchmod(fileno(f), st.st_mode & 0777)) return -1;
-    return 0;
+FILE *asset__fopen_existing(const char *path) {
+    return fdopen_wb(open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY), true, NULL);
 }
+
+FILE *asset__fopen_new(const char *path, const char *like) {
+    struct stat st;
+    mode_t mode = !like ? 0666 : stat(like, &st) == 0 ? st.st_mode & 0777 : 0600;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, mode);
+    /* the umask took bits off at the open (never added any): like's exactly */
+    return fdopen_wb(fd, !like || fd < 0 || fchmod(fd, mode) == 0, path);
+}
+
+int asset__os_rename_over(const char *from, const char *to) { return rename(from, to) ? errno : 0; }
 
 int asset__remove(const char *path) { return remove(path) ? -1 : 0; }
 

@@ -20,6 +20,7 @@
 #include <io.h>    /* _get_osfhandle */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h> /* _S_IREAD */
 #include <wchar.h>
 #include <windows.h>
 #include <winternl.h> /* NtCreateFile, OBJECT_ATTRIBUTES (ntdll, looked up at run time) */
@@ -436,20 +437,33 @@ FILE *asset__fopen(const char *path, const char *mode) {
     return f;
 }
 
-FILE *asset__fopen_existing(const char *path) {
+/* _wopen of path's UTF-16 name for writing in binary, with flags (_O_TRUNC, or _O_CREAT
+ * | _O_EXCL: then a file the FILE could not be made for is removed again), as a "wb"
+ * FILE; NULL with errno set */
+static FILE *wopen_wb(const char *path, int flags) {
     int err = 0;
     wchar_t *w = to_wide(path, &err);
     if (!w) {
         errno = err ? -err : EINVAL;
         return NULL;
     }
-    int fd = _wopen(w, _O_WRONLY | _O_TRUNC | _O_BINARY);
+    int fd = _wopen(w, _O_WRONLY | _O_BINARY | flags, _S_IREAD | _S_IWRITE);
     FILE *f = fd >= 0 ? _fdopen(fd, "wb") : NULL;
     err = errno; /* the caller reads it: kept across the close and the free */
-    if (fd >= 0 && !f) _close(fd);
+    if (fd >= 0 && !f) {
+        _close(fd);
+        if (flags & _O_CREAT) _wremove(w);
+    }
     asset_free(w);
     errno = err;
     return f;
+}
+
+FILE *asset__fopen_existing(const char *path) { return wopen_wb(path, _O_TRUNC); }
+
+FILE *asset__fopen_new(const char *path, const char *like) {
+    (void)like; /* no POSIX permission bits: the new file's ACL is inherited */
+    return wopen_wb(path, _O_CREAT | _O_EXCL);
 }
 
 /* errno for a failed MoveFileExW / DeleteFileW */
@@ -478,11 +492,6 @@ int asset__os_rename_over(const char *from, const char *to) {
     asset_free(wf);
     asset_free(wt);
     return err;
-}
-
-int asset__fmode_like(FILE *f, const char *path) {
-    (void)f, (void)path; /* no POSIX permission bits: the new file's ACL is inherited */
-    return 0;
 }
 
 int asset__remove(const char *path) {

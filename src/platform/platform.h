@@ -88,6 +88,15 @@ FILE *asset__fopen(const char *path, const char *mode);
  * open of another user's file fails EACCES even where this user may write it (fopen's
  * "w" asks O_CREAT). Windows: _wopen without _O_CREAT. NULL with errno set. */
 FILE *asset__fopen_existing(const char *path);
+/* Makes the file path (UTF-8, as asset__fopen's) and opens it for writing in binary
+ * ("wb": a '\n' is one byte on every OS; Windows' text mode wrote "\r\n"), only if
+ * nothing is there (EEXIST; a symlink there is not followed): O_CREAT | O_EXCL. POSIX:
+ * made with its permission bits from the start, never wider for a moment: like's
+ * (stat's mode & 0777, set whatever the umask by an fchmod of the new file), 0600 when
+ * like cannot be looked at, 0666 & ~umask when like is NULL (a new file's). Windows:
+ * _wopen with _O_CREAT | _O_EXCL | _O_BINARY, like unused (the ACL is inherited). NULL
+ * with errno set, nothing left at path. */
+FILE *asset__fopen_new(const char *path, const char *like);
 /* The writes that replace a file: asset__rename_over, asset__file_sync and
  * asset__dir_sync_of (fs.c) call their test hooks, the same on every OS, over the OS's
  * own call (os.h). */
@@ -99,9 +108,6 @@ int asset__rename_over(const char *from, const char *to);
  * answers other than 0 fails with that answer as errno without renaming (a rename the OS
  * refuses: EACCES, EPERM). */
 extern int (*asset__rename_over_hook)(const char *from, const char *to);
-/* Gives the file f (opened by asset__fopen) the permission bits of the file at path
- * (POSIX fchmod to stat's mode & 0777; Windows: nothing, 0): 0, or -1 with errno set. */
-int asset__fmode_like(FILE *f, const char *path);
 /* Removes the file path (UTF-8, as asset__fopen's): 0, or -1 with errno set. */
 int asset__remove(const char *path);
 /* What is at path itself, not following a last symlink (POSIX lstat; Windows: a reparse
