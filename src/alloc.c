@@ -77,6 +77,14 @@ char *asset__strndup(const char *s, size_t n) {
 
 char *asset__strdup(const char *s) { return s ? asset__strndup(s, strlen(s)) : NULL; }
 
+void *asset__grow_full(void *a, size_t *cap, size_t size, size_t first_cap) {
+    size_t c = !*cap ? first_cap : *cap <= SIZE_MAX / 2 ? *cap * 2 : 0;
+    if (!c || !size || c > SIZE_MAX / size) return NULL;
+    void *g = asset_realloc(a, c * size);
+    if (g) *cap = c;
+    return g;
+}
+
 char *asset__vasprintf(const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);

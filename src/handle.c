@@ -1358,13 +1358,9 @@ static void timer_down(asset_server_t *s, size_t i) {
 
 bool asset__timer_add(asset_server_t *s, asset_handle_t *h) {
     if (s->timers_len >= ASSET__NO_TIMER) return false; /* 2^32 handles: never */
-    if (s->timers_len == s->timers_cap) {
-        size_t cap = s->timers_cap ? s->timers_cap * 2 : 64;
-        asset_handle_t **t = asset_realloc(s->timers, cap * sizeof *t);
-        if (!t) return false;
-        s->timers = t;
-        s->timers_cap = cap;
-    }
+    asset_handle_t **t = asset__grow(s->timers, &s->timers_cap, s->timers_len, sizeof *t, 64);
+    if (!t) return false;
+    s->timers = t;
     h->timer_idx = (uint32_t)s->timers_len;
     s->timers[s->timers_len++] = h;
     timer_up(s, h->timer_idx);

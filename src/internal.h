@@ -36,6 +36,14 @@ void *asset__calloc(size_t n, size_t size);
  * more than the C library's vector stores; a handle's (224 bytes) was 8 % of a cache
  * hit (docs/performance.md). For records that hot paths clear. */
 void asset__zero(void *p, size_t n);
+/* The array a of *cap elements of size bytes, n of them used, with room for one more: a
+ * itself while n < *cap, else a grown (asset_realloc) to twice *cap elements (first_cap
+ * when *cap is 0) and *cap set. NULL, a and *cap as they were, when out of memory or
+ * when the new size would pass SIZE_MAX. */
+void *asset__grow_full(void *a, size_t *cap, size_t size, size_t first_cap);
+static inline void *asset__grow(void *a, size_t *cap, size_t n, size_t size, size_t first_cap) {
+    return n < *cap ? a : asset__grow_full(a, cap, size, first_cap); /* inline: hot paths */
+}
 char *asset__strdup(const char *s);
 char *asset__strndup(const char *s, size_t n);
 char *asset__vasprintf(const char *fmt, va_list ap);

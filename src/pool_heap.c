@@ -68,13 +68,9 @@ bool asset__heap_push(asset_server_t *s, asset__job_t *j) {
 }
 
 bool asset__heap_list_requeued(asset_server_t *s, asset__job_t *j) {
-    if (s->n_requeued == s->cap_requeued) {
-        size_t cap = s->cap_requeued ? s->cap_requeued * 2 : 16;
-        asset__job_t **a = asset_realloc(s->requeued, cap * sizeof *a);
-        if (!a) return false;
-        s->requeued = a;
-        s->cap_requeued = cap;
-    }
+    asset__job_t **a = asset__grow(s->requeued, &s->cap_requeued, s->n_requeued, sizeof *a, 16);
+    if (!a) return false;
+    s->requeued = a;
     s->requeued[s->n_requeued++] = j;
     j->req->requeued_slot = s->n_requeued;
     return true;

@@ -387,13 +387,10 @@ static bool todo_push(asset_server_t *s, const char *uri, const asset__loader_sl
         if (t->ld != ld) t->ld = NULL;
         return true;
     }
-    if (s->reload_ntodo == s->reload_todo_cap) {
-        size_t cap = s->reload_todo_cap ? s->reload_todo_cap * 2 : 8;
-        asset__reload_todo_t **a = asset_realloc(s->reload_todo, cap * sizeof *a);
-        if (!a) return false;
-        s->reload_todo = a;
-        s->reload_todo_cap = cap;
-    }
+    asset__reload_todo_t **a =
+        asset__grow(s->reload_todo, &s->reload_todo_cap, s->reload_ntodo, sizeof *a, 8);
+    if (!a) return false;
+    s->reload_todo = a;
     size_t ul = strlen(uri) + 1;
     if (!(t = asset_alloc(sizeof *t + ul))) return false;
     memset(t, 0, sizeof *t);
