@@ -705,7 +705,13 @@ typedef struct asset_loader {
                                                              or manifest's children; the
                                                              parsing thread for a dependency.
                                                              Thread-safe, no lock held. */
-    asset_status_t (*parse)(void *ctx, asset_parse_t *p); /* worker thread */
+    /* Worker thread. Returns ASSET_OK with a value set, or an error (asset_parse_fail).
+     * ASSET_E_CANCELLED is a cancel only once the load was cancelled (every handle
+     * cancelled or timed out, or the server is being destroyed); otherwise (a parse that
+     * waited for a load another thread cancelled, say) the handle FAILS with
+     * ASSET_E_PARSE, as for a code that is no ASSET_E_*, with the loader's message or one
+     * that says so ("loader returned ASSET_E_CANCELLED; nothing cancelled the load"). */
+    asset_status_t (*parse)(void *ctx, asset_parse_t *p);
     void (*free_value)(void *ctx, void *value);           /* any thread, possibly with the
                                                              server's lock held: must not
                                                              call the server, but for
@@ -895,7 +901,10 @@ ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
  * thread, in the same priority queue as loads (o->priority, o->tag, o->timeout_ms apply;
  * the other options are ignored). What fn sets with asset_task_set_value becomes the
  * handle's value when fn returns ASSET_OK; an error status fails the handle with the
- * message of asset_task_fail ("task://N: task: <message>"). The handle's URI is "task://N"
+ * message of asset_task_fail ("task://N: task: <message>"); a status that is no ASSET_E_*,
+ * and ASSET_E_CANCELLED unless the task was cancelled (asset_task_cancelled() true), fail
+ * it with ASSET_E_INVALID and that message, or one that says what fn returned (a task
+ * waiting for a load another thread cancelled is no cancel). The handle's URI is "task://N"
  * (N counts from 1 per server). Cancel, wait, callbacks, cancel_tag, timeouts,
  * set_priority and destroy work as for loads: a task cancelled before it starts never
  * runs; one cancelled while it runs goes on until fn returns (poll asset_task_cancelled)

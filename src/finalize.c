@@ -57,20 +57,11 @@ static bool deps_reload_pending(const asset__job_t *j) {
 }
 
 /* How a finalize call that returned st (neither OK nor PENDING) ends, as the handles
- * get it, with *why the message when the loader gave none: a status that is no error of
- * ours is a finalize error, with its number; so is ASSET_E_CANCELLED, which no cancel
- * makes (a job whose every handle cancelled is dropped whatever its finalize returned):
- * it is the loader's own failure, and a CANCELLED handle nobody cancelled, not logged,
- * hid it (a review) */
+ * get it (asset__status_outcome), with *why the message when the loader gave none: no
+ * cancel reaches a running finalize (a job whose every handle cancelled is dropped
+ * whatever its finalize returned), so ASSET_E_CANCELLED is the loader's own failure */
 static asset_status_t outcome(asset_status_t st, char odd[64], const char **why) {
-    if (st == ASSET_E_CANCELLED) {
-        snprintf(odd, 64, "loader returned ASSET_E_CANCELLED; nothing cancelled the load");
-        if (!*why) *why = odd;
-        return ASSET_E_PARSE;
-    }
-    if (!asset__status_odd(st, "loader", odd)) return st;
-    *why = odd;
-    return ASSET_E_PARSE;
+    return asset__status_outcome(st, false, "loader", ASSET_E_PARSE, odd, why);
 }
 
 static void fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *why) {

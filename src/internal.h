@@ -1414,6 +1414,15 @@ static inline bool asset__ascii_alnum(int c) {
 /* status.c: whether st, from a loader, source or task, is no status of ours (positive,
  * or negative and no ASSET_E_*); then odd says "<who> returned an unexpected status (st)" */
 bool asset__status_odd(asset_status_t st, const char *who, char odd[64]);
+/* status.c: how a loader's parse or finalize, or a task, that returned st (neither OK
+ * nor PENDING) ends its handles: st itself, or `failure` (the step's own error: PARSE for
+ * a loader, INVALID for a task) for a status that is no error of ours and for
+ * ASSET_E_CANCELLED while nothing cancelled the load (cancelled: every handle left, or
+ * destroy began; never for a finalize, which no cancel reaches). A CANCELLED handle
+ * nobody cancelled, neither logged nor counted failed, hid the step's failure (reviews).
+ * *why, the step's message, stays; without one it is odd, which says what was returned */
+asset_status_t asset__status_outcome(asset_status_t st, bool cancelled, const char *who,
+                                     asset_status_t failure, char odd[64], const char **why);
 /* platform/portable.c: ASCII case-insensitive compares (no <strings.h> on Windows) */
 int asset__strcasecmp(const char *a, const char *b);
 int asset__strncasecmp(const char *a, const char *b, size_t n);

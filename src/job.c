@@ -283,11 +283,15 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         else if (in_slot)
             p.value = asset__value_slot(v);
     }
-    /* a positive or unknown code from a loader is a parse error, with its number: the
-     * event says so, as the handles will (it said the code) */
-    char why[64];
-    bool odd = st != ASSET_OK && asset__status_odd(st, "loader", why);
-    asset__trace_job(s, j, ASSET__TR_PARSE_END, odd ? ASSET_E_PARSE : st);
+    /* a positive or unknown code from a loader is a parse error, with its number; so is
+     * ASSET_E_CANCELLED with no cancel asked (a parse that waited for a load another
+     * thread cancelled, say): the event says so, as the handles will (it said the code) */
+    char odd[64];
+    const char *why = p.message;
+    if (st != ASSET_OK)
+        st = asset__status_outcome(st, atomic_load_explicit(&j->cancelled, memory_order_acquire),
+                                   "loader", ASSET_E_PARSE, odd, &why);
+    asset__trace_job(s, j, ASSET__TR_PARSE_END, st);
     asset__value_extra_t *x = asset__value_x(v); /* v may have moved */
     if (p.free_fn && x) {                        /* the value's own free, wherever it ends */
         x->free_fn = p.free_fn;
@@ -317,8 +321,7 @@ static void parse_and_finish(asset_server_t *s, asset__job_t *j) {
         /* the whole name, however long (96 bytes cut one past 88 characters, "loader"
          * with it); out of memory, the word alone */
         char *step = asset__asprintf("%s loader", ld->name);
-        job_fail(s, j, odd ? ASSET_E_PARSE : st, step ? step : "loader",
-                 odd && !p.message ? why : p.message);
+        job_fail(s, j, st, step ? step : "loader", why);
         asset_free(step);
         asset_free(p.message);
         return;

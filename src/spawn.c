@@ -137,17 +137,18 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
         st = ASSET_E_INVALID;
         if (!t->message) t->message = asset__strdup("the task set no value");
     }
-    /* a status that is not an error of ours: say which */
+    /* a status that is not an error of ours, or ASSET_E_CANCELLED with no cancel asked
+     * (a task that waited for a load another thread cancelled, say): the task's failure,
+     * ASSET_E_INVALID, with its message or one that says which */
     char odd[64];
     const char *why = t->message;
-    if (st != ASSET_OK && asset__status_odd(st, "task", odd)) {
-        st = ASSET_E_INVALID;
-        why = odd;
-    }
+    bool cancelled = atomic_load_explicit(&j->cancelled, memory_order_acquire);
+    if (st != ASSET_OK)
+        st = asset__status_outcome(st, cancelled, "task", ASSET_E_INVALID, odd, &why);
     /* the outcome, as the handle gets it: OK for a task that set no value, or the odd
-     * code itself, said otherwise (a review) */
-    asset__trace_job(s, j, ASSET__TR_PARSE_END, st);
-    if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
+     * code itself, said otherwise (a review); CANCELLED for a cancelled one */
+    asset__trace_job(s, j, ASSET__TR_PARSE_END, cancelled ? ASSET_E_CANCELLED : st);
+    if (cancelled) {
         finish(s, j, ASSET_E_CANCELLED, NULL, NULL); /* the value goes with the task */
         return;
     }

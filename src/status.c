@@ -29,3 +29,15 @@ bool asset__status_odd(asset_status_t st, const char *who, char odd[64]) {
     snprintf(odd, 64, "%s returned an unexpected status (%d)", who, (int)st);
     return true;
 }
+
+asset_status_t asset__status_outcome(asset_status_t st, bool cancelled, const char *who,
+                                     asset_status_t failure, char odd[64], const char **why) {
+    if (st == ASSET_E_CANCELLED && cancelled) return st;
+    if (st == ASSET_E_CANCELLED)
+        snprintf(odd, 64, "%s returned ASSET_E_CANCELLED; nothing cancelled the %s", who,
+                 strcmp(who, "task") ? "load" : "task");
+    else if (!asset__status_odd(st, who, odd))
+        return st;
+    if (!*why) *why = odd;
+    return failure;
+}

@@ -12,6 +12,9 @@
  *   label NAME     asset_parse_add_labeled with the value "NAME"
  *   fail           parse fails with ASSET_E_PARSE
  *   block          parse waits until the test posts g_parse_release (posts g_parse_entered)
+ *   pcancel        parse returns ASSET_E_CANCELLED, with a message ("pabort": without)
+ *   spin           parse posts g_parse_entered, waits (30 s at most) until its load is
+ *                  cancelled, and returns ASSET_E_CANCELLED
  *   pend N         finalize returns PENDING N times first
  *   finfail        finalize fails
  *   fincancel      finalize returns ASSET_E_CANCELLED, with a message ("finabort": without)
@@ -128,6 +131,15 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
         } else if (!strcmp(line, "block")) {
             uv_sem_post(&g_parse_entered);
             uv_sem_wait(&g_parse_release);
+        } else if (!strcmp(line, "pcancel")) {
+            return asset_parse_fail(p, ASSET_E_CANCELLED, "gave up");
+        } else if (!strcmp(line, "pabort")) {
+            return ASSET_E_CANCELLED;
+        } else if (!strcmp(line, "spin")) {
+            uv_sem_post(&g_parse_entered);
+            uint64_t deadline = uv_hrtime() + 30000000000ull;
+            while (!asset_request_cancelled(p->req) && uv_hrtime() < deadline) uv_sleep(0);
+            return ASSET_E_CANCELLED;
         }
     }
     char *v = tu_asset_strndup(text, asset_parse_size(p));
@@ -1589,6 +1601,90 @@ static void test_a_finalize_returning_cancelled_is_a_failure(void **state) {
     uv_mutex_destroy(&w.mu);
 }
 
+/* Counts the warnings that name an ASSET_E_CANCELLED nobody asked for. */
+static void count_uncancelled(int level, const char *msg, void *user) {
+    if (level == ASSET_LOG_WARN && strstr(msg, "returned ASSET_E_CANCELLED"))
+        atomic_fetch_add((atomic_int *)user, 1);
+}
+
+/* Twenty-seventh review: as a finalize's, a parse's ASSET_E_CANCELLED that no cancel made
+ * (a parse that waited for a load another thread cancelled, say) is the loader's failure:
+ * FAILED, ASSET_E_PARSE, with its message or one that says so, logged, counted failed.
+ * It read CANCELLED, not logged, in stats.cancelled, and failed its parent "cancelled". */
+static void test_a_parse_returning_cancelled_is_a_failure(void **state) {
+    (void)state;
+    atomic_int warns = 0;
+    asset_server_config_t cfg = {.log = count_uncancelled, .user = &warns};
+    asset_server_t *s = graph_server_cfg(2, &cfg);
+    put(s, "gave.n", "pcancel");
+    put(s, "abort.n", "pabort");
+    put(s, "lvl.n", "dep abort.n");
+    asset_handle_t *a = load(s, "mem://gave.n"), *b = load(s, "mem://abort.n");
+    asset_handle_t *l = load(s, "mem://lvl.n");
+    assert_int_equal(tu_wait(a), ASSET_E_PARSE);
+    assert_int_equal(asset_handle_state(a), ASSET_STATE_FAILED);
+    assert_string_equal(asset_handle_error_message(a), "mem://gave.n: n loader: gave up");
+    assert_int_equal(tu_wait(b), ASSET_E_PARSE);
+    assert_string_equal(asset_handle_error_message(b),
+                        "mem://abort.n: n loader: loader returned ASSET_E_CANCELLED; nothing "
+                        "cancelled the load");
+    assert_int_equal(tu_wait(l), ASSET_E_DEPENDENCY);
+    expect_msg(l, "nothing cancelled the load");
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cancelled, 0);
+    assert_int_equal(st.failed, 4);        /* a, b, lvl.n and its dependency handle */
+    assert_true(atomic_load(&warns) >= 2); /* abort.n once (shared), lvl.n */
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(l);
+    asset_server_destroy(s);
+}
+
+static struct {
+    uv_sem_t ended;           /* posted at PARSE_END of mem://spin.n */
+    asset_status_t parse_end; /* its status */
+} g_spin;
+
+static void spin_trace(const asset_trace_event_t *e, void *user) {
+    (void)user;
+    if (e->phase == ASSET_TRACE_PARSE_END && !strcmp(e->uri, "mem://spin.n")) {
+        g_spin.parse_end = e->status;
+        uv_sem_post(&g_spin.ended);
+    }
+}
+
+/* A parse that returns ASSET_E_CANCELLED once its load was really cancelled, by its
+ * handle's cancel or by destroy, stays a cancel: not a failure, not logged. */
+static void test_a_parse_returning_cancelled_after_a_cancel_stays_cancelled(void **state) {
+    (void)state;
+    uv_sem_init(&g_parse_entered, 0);
+    uv_sem_init(&g_spin.ended, 0);
+    for (int by_destroy = 0; by_destroy < 2; by_destroy++) {
+        atomic_int warns = 0;
+        asset_server_config_t cfg = {.log = count_uncancelled, .user = &warns, .trace = spin_trace};
+        asset_server_t *s = graph_server_cfg(1, &cfg);
+        put(s, "spin.n", "spin");
+        asset_handle_t *h = load(s, "mem://spin.n");
+        uv_sem_wait(&g_parse_entered);
+        if (by_destroy) { /* the handle is still the job's: decided by what the parse says */
+            asset_server_destroy(s);
+        } else {
+            asset_handle_cancel(h);
+            assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+        }
+        uv_sem_wait(&g_spin.ended);
+        assert_int_equal(g_spin.parse_end, ASSET_E_CANCELLED);
+        if (!by_destroy) {
+            asset_handle_release(h);
+            asset_server_destroy(s);
+        }
+        assert_int_equal(atomic_load(&warns), 0);
+    }
+    uv_sem_destroy(&g_parse_entered);
+    uv_sem_destroy(&g_spin.ended);
+}
+
 static void release_on_thread(void *arg) { asset_handle_release(arg); }
 
 static void test_free_on_flush_thread_defers_a_release_from_another_thread(void **state) {
@@ -2664,6 +2760,8 @@ int main(void) {
         cmocka_unit_test(test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
         cmocka_unit_test(test_a_finalize_returning_cancelled_is_a_failure),
+        cmocka_unit_test(test_a_parse_returning_cancelled_is_a_failure),
+        cmocka_unit_test(test_a_parse_returning_cancelled_after_a_cancel_stays_cancelled),
         cmocka_unit_test(test_a_dependency_declared_twice_reads_its_failure_in_both_handles),
         cmocka_unit_test(test_a_failure_shared_by_labels_and_joined_loads_is_logged_once),
         cmocka_unit_test(test_a_wait_inside_finalize_is_busy_and_the_load_goes_on),

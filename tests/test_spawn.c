@@ -165,6 +165,87 @@ static void test_task_failure_names_the_task_and_why(void **state) {
     asset_server_destroy(s);
 }
 
+static asset_status_t gives_up(asset_task_t *t, void *p) {
+    (void)p;
+    return asset_task_fail(t, ASSET_E_CANCELLED, "the device went away");
+}
+
+static asset_status_t odd_with_message(asset_task_t *t, void *p) {
+    (void)p;
+    return asset_task_fail(t, (asset_status_t)42, "no such mode");
+}
+
+static asset_status_t aborts(asset_task_t *t, void *p) {
+    (void)t;
+    (void)p;
+    return ASSET_E_CANCELLED;
+}
+
+static void count_uncancelled(int level, const char *msg, void *user) {
+    if (level == ASSET_LOG_WARN && strstr(msg, "task://")) atomic_fetch_add((atomic_int *)user, 1);
+}
+
+/* Twenty-seventh review: a task that returns ASSET_E_CANCELLED with no cancel asked (it
+ * waited for a load another thread cancelled, say) failed on its own: FAILED with the
+ * task's failure code, ASSET_E_INVALID, and its message or one that says so, logged and
+ * counted failed. It read CANCELLED, not logged, in stats.cancelled. */
+static void test_a_task_returning_cancelled_unasked_is_a_failure(void **state) {
+    (void)state;
+    atomic_int warns = 0;
+    asset_server_config_t cfg = {.max_workers = 1, .log = count_uncancelled, .user = &warns};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *g = asset_server_spawn(s, gives_up, NULL, NULL, NULL);
+    asset_handle_t *a = asset_server_spawn(s, aborts, NULL, NULL, NULL);
+    assert_int_equal(tu_wait(g), ASSET_E_INVALID);
+    assert_int_equal(asset_handle_state(g), ASSET_STATE_FAILED);
+    assert_string_equal(asset_handle_error_message(g), "task://1: task: the device went away");
+    assert_int_equal(tu_wait(a), ASSET_E_INVALID);
+    assert_string_equal(asset_handle_error_message(a),
+                        "task://2: task: task returned ASSET_E_CANCELLED; nothing cancelled "
+                        "the task");
+    /* as a parse's: the task's own message wins over the number of an odd code */
+    asset_handle_t *o = asset_server_spawn(s, odd_with_message, NULL, NULL, NULL);
+    assert_int_equal(tu_wait(o), ASSET_E_INVALID);
+    assert_string_equal(asset_handle_error_message(o), "task://3: task: no such mode");
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cancelled, 0);
+    assert_int_equal(st.failed, 3);
+    assert_int_equal(atomic_load(&warns), 3);
+    asset_handle_release(g);
+    asset_handle_release(a);
+    asset_handle_release(o);
+    asset_server_destroy(s);
+}
+
+/* One that returns it once it was cancelled (its handle, or destroy) stays a cancel, not
+ * logged: spin_until_cancelled returns ASSET_E_CANCELLED once it sees the flag. */
+static asset_status_t spin_until_cancelled(asset_task_t *t, void *p);
+
+static void test_a_task_returning_cancelled_after_its_cancel_stays_cancelled(void **state) {
+    (void)state;
+    for (int by_destroy = 0; by_destroy < 2; by_destroy++) {
+        atomic_int warns = 0;
+        asset_server_config_t cfg = {.max_workers = 1, .log = count_uncancelled, .user = &warns};
+        asset_server_t *s = asset_server_create(&cfg);
+        assert_non_null(s);
+        targ_t a;
+        targ_init(&a, 1, false);
+        asset_handle_t *h = asset_server_spawn(s, spin_until_cancelled, &a, free_arg, NULL);
+        uv_sem_wait(&a.started);
+        if (!by_destroy) {
+            asset_handle_cancel(h);
+            assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+            asset_handle_release(h);
+        }
+        asset_server_destroy(s); /* the handle, still the task's, decided by what fn says */
+        assert_true(atomic_load(&a.saw_cancel));
+        assert_int_equal(atomic_load(&warns), 0);
+        targ_dispose(&a);
+    }
+}
+
 static void test_task_cancelled_before_it_starts_never_runs(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -1117,6 +1198,8 @@ int main(void) {
         cmocka_unit_test(test_task_result_becomes_the_handle_value),
         cmocka_unit_test(test_a_task_setting_the_same_value_twice_keeps_it),
         cmocka_unit_test(test_task_failure_names_the_task_and_why),
+        cmocka_unit_test(test_a_task_returning_cancelled_unasked_is_a_failure),
+        cmocka_unit_test(test_a_task_returning_cancelled_after_its_cancel_stays_cancelled),
         cmocka_unit_test(test_task_cancelled_before_it_starts_never_runs),
         cmocka_unit_test(test_task_cancelled_while_running_sees_the_flag_and_its_value_is_freed),
         cmocka_unit_test(test_a_task_over_after_its_cancel_was_delivered_wakes_the_host),
