@@ -774,7 +774,9 @@ ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, c
  * relative uri resolves against the parent's URI (an http answer's: the URL a redirect
  * led to, docs/http.md). The parent becomes LOADED only once
  * every dependency is done (LOADED and finalized); a required dependency that fails or
- * is cancelled fails the parent with ASSET_E_DEPENDENCY, a message naming the chain;
+ * is cancelled fails the parent with ASSET_E_DEPENDENCY, a message naming the chain
+ * ("<uri>: dependency <uri>#<label>: <why>": a label's edge names the label, though the
+ * label's handle has its whole asset's message);
  * a dependency cycle fails the edge that closes it ("dependency cycle: a -> b -> a").
  * o: as for asset_server_load (o->optional: its failure does not fail the parent);
  * its priority defaults to the parent's. Returns a handle owned by the parent: valid

@@ -244,8 +244,19 @@ static void dep_failed_why(asset__job_t *j, const char *why) { /* j has its part
     g->dep_status = g->dep_message ? ASSET_E_DEPENDENCY : ASSET_E_NO_MEMORY;
 }
 
+/* A label's handle (atlas.json#hero) gets its whole asset's failure, which names the
+ * asset alone ("<uri>: <step>: <why>", shared by every label of it): the parent's message
+ * names the label its edge wanted, in its place (it named the atlas only, and a level
+ * with two labels of it could not tell which edge failed: a review). */
 static void dep_failed(asset__job_t *j, const asset_handle_t *h) {
-    dep_failed_why(j, h->message ? h->message : asset_strerror(h->status));
+    const char *why = h->message ? h->message : asset_strerror(h->status);
+    const char *uri = asset__handle_uri(h);
+    size_t base = strcspn(uri, "#");
+    char *named = NULL;
+    if (h->label && uri[base] && !strncmp(why, uri, base) && why[base] == ':')
+        named = asset__asprintf("%s%s", uri, why + base);
+    dep_failed_why(j, named ? named : why); /* out of memory: the asset's name alone */
+    asset_free(named);
 }
 
 static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_handle_t *from,

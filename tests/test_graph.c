@@ -1510,7 +1510,7 @@ static void test_a_failure_shared_by_labels_and_joined_loads_is_logged_once(void
     uv_sem_post(&g_parse_release);
     for (int i = 6; i < 9; i++) assert_int_equal(tu_wait(h[i]), ASSET_E_DEPENDENCY);
     expect_warns(&w, "load failed: mem://bad.n: n loader: asked to fail\n", 1);
-    expect_warns(&w, "load failed: mem://lvl.n: dependency mem://bad.n: ", 1);
+    expect_warns(&w, "load failed: mem://lvl.n: dependency mem://bad.n#a: ", 1);
     expect_warns(&w, "load failed: mem://missing.n: read: ", 1);
     expect_warns(&w, "load failed: mem://ok.n: dependency mem://missing.n", 1);
     expect_warns(&w, "load failed: ", 4);
@@ -1559,6 +1559,38 @@ static void test_a_dependency_declared_twice_reads_its_failure_in_both_handles(v
     asset_server_destroy(s);
     uv_sem_destroy(&g_parse_entered);
     uv_sem_destroy(&g_parse_release);
+}
+
+/* Twenty-seventh review: a failure that reaches a parent through a labeled edge names
+ * the label (atlas.n#hero), in the parent's message and up the chain; it named the atlas
+ * alone ("dependency mem://atlas.n: n loader: ..."), so a level depending on two of its
+ * sprites could not tell which one failed. A failure that names the label already (not
+ * found) and an unlabeled edge are as they were. */
+static void test_a_labeled_dependencys_failure_names_its_label(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "atlas.n", "label hero\nlabel Mesh 0\nfail");
+    put(s, "lvl.n", "dep atlas.n#hero");
+    put(s, "top.n", "dep lvl.n");
+    put(s, "mesh.n", "dep atlas.n#Mesh%200");
+    put(s, "ok.n", "label hero");
+    put(s, "boss.n", "dep ok.n#boss");
+    put(s, "plain.n", "dep atlas.n");
+    asset_handle_t *h[] = {load(s, "mem://top.n"), load(s, "mem://mesh.n"), load(s, "mem://boss.n"),
+                           load(s, "mem://plain.n")};
+    const char *want[] = {
+        "mem://top.n: dependency mem://lvl.n: dependency mem://atlas.n#hero: n loader: asked "
+        "to fail",
+        "mem://mesh.n: dependency mem://atlas.n#Mesh 0: n loader: asked to fail",
+        "mem://boss.n: dependency mem://ok.n#boss: label 'boss' not found (the asset has 1 "
+        "label)",
+        "mem://plain.n: dependency mem://atlas.n: n loader: asked to fail"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(tu_wait(h[i]), ASSET_E_DEPENDENCY);
+        assert_string_equal(asset_handle_error_message(h[i]), want[i]);
+        asset_handle_release(h[i]);
+    }
+    asset_server_destroy(s);
 }
 
 /* A finalize that returns ASSET_E_CANCELLED was cancelled by nobody: a cancel of every
@@ -2759,6 +2791,7 @@ int main(void) {
         cmocka_unit_test(test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_flush),
         cmocka_unit_test(test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
+        cmocka_unit_test(test_a_labeled_dependencys_failure_names_its_label),
         cmocka_unit_test(test_a_finalize_returning_cancelled_is_a_failure),
         cmocka_unit_test(test_a_parse_returning_cancelled_is_a_failure),
         cmocka_unit_test(test_a_parse_returning_cancelled_after_a_cancel_stays_cancelled),
