@@ -21,7 +21,9 @@
  * Callbacks. on_completed / on_item_completed / on_reloaded take any callable (lambda with
  * captures, function object, function pointer). The wrapper owns a copy in a heap box and
  * destroys it exactly once: after it fired (handle and batch-completion callbacks), when
- * it is disconnected (handle and batch-completion callbacks: at once), when the batch is
+ * it is disconnected (handle and batch-completion callbacks: at once; on_reloaded: at the
+ * next flush, on the flush thread, as a flush on another thread may be about to call it,
+ * or at once from inside a callback of its server), when the batch is
  * done (item callbacks: they cannot fire any more; a disconnected item callback is also
  * kept until then, because a flush on another thread may be inside it), at the first
  * flush after its handle went (on_reloaded), or when the C server is destroyed, whichever
@@ -129,10 +131,12 @@ struct CallbackBox {
     std::atomic<bool> silenced{false}; /* item callbacks: disconnected, do not call */
     asset_batch_t *batch = nullptr;    /* item callbacks: the batch they belong to */
     bool firing = false;               /* [lock] reload callbacks: inside the callable */
-    bool gone = false;                 /* [lock] disconnected while firing: the trampoline
-                                          destroys it once the callable returned */
+    bool gone = false;                 /* [lock] reload callbacks, disconnected: while firing,
+                                          the trampoline destroys it once the callable
+                                          returned; else a flush does (retire_later) */
     CallbackBox *hnext = nullptr;      /* the next box in its Core::by_id bucket */
     uint64_t key = 0;                  /* the id it is filed under there (0: not filed) */
+    bool reloads = false;              /* a reload callback (stays listed while it fires) */
     virtual ~CallbackBox() = default;
 };
 
@@ -290,6 +294,22 @@ inline void park_if_last(std::shared_ptr<Core> &keep) noexcept {
 #else
     tl_parked.push_back(std::move(keep)); /* without exceptions no memory ends the process */
 #endif
+}
+
+/* Destroys a box on the flush thread, where no callback of its server is being called:
+ * its callable may hold the last share (parked). */
+inline void retire_on_flush_thread(CallbackBox *box) noexcept {
+    Core *core = box->core;
+    Mark in(tl_in_flush, core);
+    std::shared_ptr<Core> keep = core->weak_from_this().lock();
+    if (!keep) return; /* its last share went earlier in this flush: left (release) */
+    core->retire(box);
+    park_if_last(keep);
+}
+/* A completion callback of a reload callable's handle, connected when it was disconnected
+ * off the flush thread: it fires at a flush, after any call the C side was making. */
+inline void retire_later(asset_handle_t *, void *box) noexcept {
+    retire_on_flush_thread(static_cast<CallbackBox *>(box));
 }
 
 /* Cores whose last share went where the C server refused its destroy though no
@@ -565,15 +585,17 @@ class Handle {
      * destroyed at once), or when f is a null function pointer or an empty std::function
      * (as the C API refuses NULL; the same for every connect). */
     template <class F> uint64_t on_completed(F &&f) const;
-    /* Disconnects a callback that has not fired and destroys its callable. */
+    /* Disconnects a callback that has not fired and destroys its callable (on_reloaded's:
+     * as said there). */
     bool disconnect(uint64_t id) const;
 
     /* Hot reload (asset_handle_on_reloaded): f, called as f(Handle &) or f() on the flush
-     * thread at every reload attempt, until disconnect(id) (call that on the flush thread,
-     * or while no flush runs: a firing callable must not be destroyed; from inside the
-     * callable itself it is destroyed once it returns). The callable
-     * lives until then, until the handle goes (its last reference, C or C++: destroyed at
-     * the next flush, on the flush thread), or until the C server is destroyed.
+     * thread at every reload attempt, until disconnect(id), from any thread: once it
+     * returned true, f is not called again (a call already running goes on). The callable
+     * is destroyed then: from inside a callback of its server at once (from inside f, once
+     * f returned), else at the next flush, on the flush thread (a flush elsewhere may be
+     * about to call it); or when the handle goes (its last reference, C or C++: at the
+     * next flush, on the flush thread), or when the C server is destroyed.
      * Returns the id, 0 when empty or out of memory. */
     template <class F> uint64_t on_reloaded(F &&f) const;
     uint64_t version() const { return asset_handle_version(h_); }
@@ -687,40 +709,41 @@ template <class F> uint64_t Handle::on_completed(F &&f) const {
 namespace detail {
 template <class F> struct ReloadCallback final : CallbackBox {
     F f;
-    template <class G> explicit ReloadCallback(G &&g) : f(std::forward<G>(g)) {}
+    template <class G> explicit ReloadCallback(G &&g) : f(std::forward<G>(g)) { reloads = true; }
     static void fire(asset_handle_t *h, void *user) noexcept {
         auto *self = static_cast<ReloadCallback *>(user);
         Core *core = self->core;
         Mark in(tl_in_flush, core);
         std::shared_ptr<Core> keep = core->weak_from_this().lock();
         if (!keep) return; /* its last share went earlier in this flush: left (release) */
+        bool run;
         {
             std::lock_guard<std::mutex> g(core->lock);
-            self->firing = true; /* a disconnect from inside the callable must not free it */
+            /* gone: disconnected on another thread after the C side took it to call here;
+             * retire_later frees it at a flush. Else a disconnect from inside the callable
+             * must not free it */
+            run = !self->gone;
+            self->firing = run;
         }
-        {
-            Handle arg(keep, h, false);
-            call_handle_cb(self->f, arg); /* fires again at the next reload: kept */
+        if (run) {
+            {
+                Handle arg(keep, h, false);
+                call_handle_cb(self->f, arg); /* fires again at the next reload: kept */
+            }
+            bool gone;
+            {
+                std::lock_guard<std::mutex> g(core->lock);
+                self->firing = false;
+                gone = self->gone;
+            }
+            if (gone) core->retire(self); /* disconnected while it ran: destroyed now */
         }
-        bool gone;
-        {
-            std::lock_guard<std::mutex> g(core->lock);
-            self->firing = false;
-            gone = self->gone;
-        }
-        if (gone) core->retire(self); /* it disconnected itself: destroyed now */
         park_if_last(keep);
     }
     /* Its handle went (the C side's free_user, at a flush on the flush thread): the
      * callable goes with it, not with the server. */
     static void drop(void *user) noexcept {
-        auto *self = static_cast<ReloadCallback *>(user);
-        Core *core = self->core;
-        Mark in(tl_in_flush, core);
-        std::shared_ptr<Core> keep = core->weak_from_this().lock();
-        if (!keep) return; /* its last share went earlier in this flush: left (release) */
-        core->retire(self);
-        park_if_last(keep);
+        retire_on_flush_thread(static_cast<ReloadCallback *>(user));
     }
 };
 } // namespace detail
@@ -758,11 +781,22 @@ inline bool Handle::disconnect(uint64_t id) const {
         std::lock_guard<std::mutex> g(core->lock);
         box = core->find(id);
         if (!box || box->item || box->gone || !asset_handle_disconnect(h_, id)) return false;
-        if (box->firing) { /* a reload callable disconnecting itself: freed once it returns */
+        if (box->firing) { /* a reload callable running (maybe itself): freed once it returns */
             box->gone = true;
             return true;
         }
-        core->unlink(box); /* not fired and never will: ours to delete */
+        /* A reload callable stays in the C side's list while it fires: a flush elsewhere
+         * may have taken it to call it at this moment (it then finds it gone, and does not
+         * call it). Deleted here, that flush called into the freed box (a review): it is
+         * freed at a flush, on the flush thread, by a completion callback of its handle
+         * (none connected, out of memory: with the server). Inside a callback of its
+         * server, this is the flush thread, and no flush can be calling it. */
+        if (box->reloads && detail::tl_in_flush != core) {
+            box->gone = true;
+            asset_handle_on_completed(h_, &detail::retire_later, box);
+            return true;
+        }
+        core->unlink(box); /* not called and never will be: ours to delete */
     }
     delete box;
     return true;

@@ -1327,6 +1327,11 @@ void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j);
  * the reloaded callbacks (fire them with asset__reload_fire), or NULL. */
 bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t **old);
 void asset__reload_fire(asset_server_t *s, asset_handle_t *h); /* [lock], released around */
+/* Tests: when set, asset__reload_fire calls it on the flush thread, no lock held, with
+ * each reloaded callback's user, after it took that callback and right before it calls
+ * it (a disconnect from another thread there: the C++ wrapper's callable must stay
+ * alive). Set it while no flush runs; NULL otherwise. */
+extern void (*asset__reload_fire_hook)(asset_handle_t *h, void *user);
 void asset__reload_io_start(asset_server_t *s); /* [lock] the I/O thread just started */
 void asset__reload_free(asset_server_t *s);     /* destroy */
 /* Test hook: watch files by polling, as when the OS is out of watches. */

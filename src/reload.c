@@ -897,6 +897,8 @@ bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t 
     return true;
 }
 
+void (*asset__reload_fire_hook)(asset_handle_t *h, void *user) = NULL;
+
 void asset__reload_fire(asset_server_t *s, asset_handle_t *h) {
     /* only those connected before: one connected by a callback here waits for the next
      * reload, or one connecting another each time kept the flush going (a review) */
@@ -912,6 +914,7 @@ void asset__reload_fire(asset_server_t *s, asset_handle_t *h) {
         asset_handle_cb cb = c->cb;
         void *user = c->user;
         uv_mutex_unlock(&s->lock);
+        if (asset__reload_fire_hook) asset__reload_fire_hook(h, user);
         cb(h, user);
         uv_mutex_lock(&s->lock);
     }

@@ -38,6 +38,10 @@ void *operator new(std::size_t n) {
 void operator delete(void *p) noexcept { std::free(p); }
 void operator delete(void *p, std::size_t) noexcept { std::free(p); }
 
+// The C library's test hook (src/internal.h): called on the flush thread between taking a
+// reloaded callback and calling it.
+extern "C" void (*asset__reload_fire_hook)(asset_handle_t *h, void *user);
+
 namespace {
 
 int g_check_failures; // in the running test
@@ -751,8 +755,9 @@ void test_on_reloaded_fires_until_disconnected_and_version_bumps() {
     CHECK(h.reload_error() == ASSET_OK);
     CHECK(Probe::live == 1); // kept for the next reload
     CHECK(h.disconnect(id));
-    CHECK(Probe::live == 0);
     CHECK(!h.disconnect(id));
+    s.flush(); // disconnected outside a flush: destroyed by the next one, on its thread
+    CHECK(Probe::live == 0);
 }
 
 /* Twenty-second review: an on_reloaded callable lived until the server was destroyed,
@@ -775,7 +780,8 @@ void test_a_reload_callable_goes_with_its_handle() {
     asset::Handle again = s.load("mem://gone.txt"); // the server still works
     CHECK(again.wait(kGenerous) == ASSET_OK);
     uint64_t id = again.on_reloaded([p = Probe()] { (void)p; });
-    CHECK(again.disconnect(id)); // a disconnect still destroys it once, at once
+    CHECK(again.disconnect(id)); // a disconnect still destroys it once, at the next flush
+    s.flush();
     CHECK(Probe::live == 0);
     CHECK(again.on_reloaded([p = Probe()] { (void)p; }) != 0);
     again = asset::Handle();
@@ -1111,6 +1117,73 @@ void test_a_reload_callable_may_disconnect_itself() {
     CHECK(seen == "one-shot listener");
     CHECK(Probe::live == 0); /* destroyed once it returned */
     CHECK(!h.disconnect(id));
+}
+
+/* Twenty-seventh review: a reload callable stays in the C side's list while it fires, so
+ * the flush takes it (its box, the user pointer) before calling it. A disconnect from
+ * another thread between the two found it not firing and deleted it: the flush then
+ * called into the freed box (ASan: heap-use-after-free in ReloadCallback::fire). The C
+ * side's test hook stops the flush there while another thread disconnects. Such a box is
+ * now freed at a flush, on the flush thread, and not called once disconnect returned. */
+struct ReloadWindow {
+    std::mutex m;
+    std::condition_variable cv;
+    int stage = 0; /* 1: the flush holds the callable, 2: it was disconnected */
+    bool armed = false;
+};
+ReloadWindow g_reload_window;
+
+void hold_the_taken_reload_callable(asset_handle_t *, void *) {
+    std::unique_lock<std::mutex> g(g_reload_window.m);
+    if (!g_reload_window.armed) return;
+    g_reload_window.armed = false;
+    g_reload_window.stage = 1;
+    g_reload_window.cv.notify_all();
+    CHECK(g_reload_window.cv.wait_for(g, kGenerous, [] { return g_reload_window.stage == 2; }));
+}
+
+void test_a_reload_callable_disconnected_as_a_flush_takes_it_stays_alive() {
+    asset::Server s(config());
+    CHECK(s.mem_put("taken.txt", "v1") == ASSET_OK);
+    asset::Handle h = s.load("mem://taken.txt");
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    int fired = 0;
+    uint64_t id = h.on_reloaded([&fired, p = Probe()] {
+        (void)p;
+        fired++;
+    });
+    CHECK(id != 0);
+    g_reload_window.stage = 0;
+    g_reload_window.armed = true;
+    asset__reload_fire_hook = hold_the_taken_reload_callable;
+    std::thread other([&] {
+        std::unique_lock<std::mutex> g(g_reload_window.m);
+        CHECK(g_reload_window.cv.wait_for(g, kGenerous, [] { return g_reload_window.stage == 1; }));
+        g.unlock();
+        CHECK(h.disconnect(id)); /* the flush holds its box, about to call it */
+        g.lock();
+        g_reload_window.stage = 2;
+        g_reload_window.cv.notify_all();
+    });
+    s.reload("mem://taken.txt");
+    auto deadline = std::chrono::steady_clock::now() + kGenerous;
+    while (h.version() == 1 && std::chrono::steady_clock::now() < deadline) {
+        s.flush();
+        std::this_thread::yield();
+    }
+    other.join();
+    asset__reload_fire_hook = nullptr;
+    CHECK(h.version() == 2);
+    CHECK(fired == 0); /* disconnected before the call: not called */
+    CHECK(!h.disconnect(id));
+    s.flush(); /* freed here, on the flush thread */
+    CHECK(Probe::live == 0);
+    /* disconnected off the flush thread, its handle dropped before that flush: freed too */
+    uint64_t again = h.on_reloaded([p = Probe()] { (void)p; });
+    std::thread([&] { CHECK(h.disconnect(again)); }).join();
+    h = asset::Handle();
+    s.flush();
+    CHECK(Probe::live == 0);
 }
 
 /* Ninth review: a task's value (Task::set_value) was freed where its last holder let it
@@ -2154,6 +2227,8 @@ int main() {
         {"on_reloaded_fires_until_disconnected_and_version_bumps",
          test_on_reloaded_fires_until_disconnected_and_version_bumps},
         {"a_reload_callable_may_disconnect_itself", test_a_reload_callable_may_disconnect_itself},
+        {"a_reload_callable_disconnected_as_a_flush_takes_it_stays_alive",
+         test_a_reload_callable_disconnected_as_a_flush_takes_it_stays_alive},
         {"a_reload_callable_goes_with_its_handle", test_a_reload_callable_goes_with_its_handle},
         {"a_negative_flush_budget_is_the_smallest_not_unbounded",
          test_a_negative_flush_budget_is_the_smallest_not_unbounded},
