@@ -651,13 +651,13 @@ class Error : public std::runtime_error {
 };
 
 template <class T> const T &Handle::value_or_throw() const {
-    const T *v = value<T>();
-    if (!v) {
-        std::string msg =
-            done() ? detail::str(error_message()) : detail::str(uri()) + ": not loaded yet";
-        throw Error(done() ? error() : ASSET_PENDING, msg);
-    }
-    return *v;
+    /* done() read once, before the value: read twice, a flush between the two reads threw
+     * a failed load's code with "not loaded yet" (a review). A terminal state stays. */
+    const bool finished = done();
+    if (const T *v = value<T>()) return *v;
+    std::string msg =
+        finished ? detail::str(error_message()) : detail::str(uri()) + ": not loaded yet";
+    throw Error(finished ? error() : ASSET_PENDING, msg);
 }
 #endif
 

@@ -29,8 +29,14 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 thread_local int t_new_fails_in = 0;
+// Called (once) by this thread's next operator new, when set: a point inside a wrapper call.
+thread_local void (*t_at_next_new)() = nullptr;
 
 void *operator new(std::size_t n) {
+    if (void (*at)() = t_at_next_new) {
+        t_at_next_new = nullptr;
+        at();
+    }
     if (t_new_fails_in > 0 && --t_new_fails_in == 0) throw std::bad_alloc();
     if (void *p = std::malloc(n ? n : 1)) return p;
     throw std::bad_alloc();
@@ -536,6 +542,51 @@ void test_errors_are_values_with_the_uri_and_why() {
 #endif
     CHECK(s.mount("", "/tmp") == ASSET_E_INVALID);
 }
+
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
+/* Twenty-seventh review: value_or_throw read done() twice, once for the message and once
+ * for the code: a flush on another thread between the two (the handle's result delivered)
+ * threw the failure's code with "<uri>: not loaded yet". The flush runs at the message's
+ * allocation (the URI is past std::string's small buffer). */
+asset::Server *g_late_server;
+asset::Handle *g_late_handle;
+void deliver_the_late_handle() {
+    std::thread([] {
+        auto deadline = std::chrono::steady_clock::now() + kGenerous;
+        while (!g_late_handle->done() && std::chrono::steady_clock::now() < deadline) {
+            g_late_server->flush();
+            std::this_thread::yield();
+        }
+    }).join();
+}
+
+void test_value_or_throw_reads_the_state_once() {
+    asset::Server s(config());
+    asset::Handle h = s.load("mem://a-name-longer-than-a-small-string.bin"); /* not there */
+    g_late_server = &s;
+    g_late_handle = &h;
+    CHECK(!h.done()); /* no flush yet */
+    bool threw = false;
+    try {
+        t_at_next_new = deliver_the_late_handle;
+        (void)h.value_or_throw<asset_bytes_t>();
+    } catch (const asset::Error &e) {
+        threw = true;
+        CHECK(e.code() == ASSET_PENDING); /* not done when it looked: pending, as it says */
+        CHECK(std::string(e.what()).find("not loaded yet") != std::string::npos);
+    }
+    t_at_next_new = nullptr;
+    CHECK(threw);
+    CHECK(h.done() && h.error() == ASSET_E_NOT_FOUND);
+    try {
+        (void)h.value_or_throw<asset_bytes_t>();
+        CHECK(false);
+    } catch (const asset::Error &e) {
+        CHECK(e.code() == ASSET_E_NOT_FOUND);
+        CHECK(std::string(e.what()) == std::string(h.error_message()));
+    }
+}
+#endif
 
 // ---- threads ----
 
@@ -2213,6 +2264,9 @@ int main() {
         {"disconnected_batch_callbacks_never_fire_and_are_destroyed",
          test_disconnected_batch_callbacks_never_fire_and_are_destroyed},
         {"errors_are_values_with_the_uri_and_why", test_errors_are_values_with_the_uri_and_why},
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
+        {"value_or_throw_reads_the_state_once", test_value_or_throw_reads_the_state_once},
+#endif
         {"callbacks_connected_from_other_threads_while_flushing",
          test_callbacks_connected_from_other_threads_while_flushing},
         {"spawn_runs_a_callable_whose_result_is_the_value",
