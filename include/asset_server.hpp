@@ -1029,6 +1029,7 @@ inline bool Batch::disconnect(uint64_t id) const {
 class Loader;
 namespace detail {
 struct LoaderHolder;
+struct TypedValue;
 /* One address per type: the T a TypedLoader<T> deletes, which Parse::set_value<T> and
  * Finalize::set_value<T> check (a static constexpr member is inline: one in a program). */
 template <class T> struct TypeTag { static constexpr char id = 0; };
@@ -1174,8 +1175,7 @@ class Loader {
     }
 
   private:
-    friend class Parse;
-    friend class Finalize;
+    friend struct detail::TypedValue;
     /* The type whose values free_value() deletes (detail::type_tag<T>() for a
      * TypedLoader<T>), nullptr when unknown: what set_value(std::unique_ptr<T>) checks. */
     virtual const void *value_type() const noexcept { return nullptr; }
@@ -1205,27 +1205,33 @@ template <class T> class TypedLoader : public Loader {
 };
 
 namespace detail {
-constexpr const char *typed_refused = "set_value: a std::unique_ptr value needs a "
-                                      "TypedLoader<T> of its type (this loader's free_value "
-                                      "would not delete it)";
+/* Parse::set_value<T> and Finalize::set_value<T>: the value goes to loader (set(c, ...)),
+ * or, when its free_value would not delete a T, it is refused (deleted here, as a T), the
+ * wrapper told (*refused), and the load fails (fail(c, ASSET_E_INVALID, ...)). */
+struct TypedValue {
+    template <class T, class C, class Fail, class Set>
+    static void set(C *c, const Loader *loader, bool *refused, std::unique_ptr<T> value,
+                    size_t cost_bytes, Fail fail, Set set) {
+        if (!Loader::deletes(loader, value.get())) {
+            if (refused) *refused = true;
+            fail(c, ASSET_E_INVALID, "%s",
+                 "set_value: a std::unique_ptr value needs a TypedLoader<T> of its type (this "
+                 "loader's free_value would not delete it)");
+            return;
+        }
+        set(c, value.release(), cost_bytes);
+    }
+};
 } // namespace detail
 
 template <class T> void Parse::set_value(std::unique_ptr<T> value, size_t cost_bytes) {
-    if (!Loader::deletes(loader_, value.get())) { /* value is deleted here, as a T */
-        if (refused_) *refused_ = true;
-        asset_parse_fail(p_, ASSET_E_INVALID, "%s", detail::typed_refused);
-        return;
-    }
-    asset_parse_set_value(p_, value.release(), cost_bytes);
+    detail::TypedValue::set(p_, loader_, refused_, std::move(value), cost_bytes, &asset_parse_fail,
+                            &asset_parse_set_value);
 }
 
 template <class T> void Finalize::set_value(std::unique_ptr<T> value, size_t cost_bytes) {
-    if (!Loader::deletes(loader_, value.get())) { /* value is deleted here, as a T */
-        if (refused_) *refused_ = true;
-        asset_finalize_fail(f_, ASSET_E_INVALID, "%s", detail::typed_refused);
-        return;
-    }
-    asset_finalize_set_value(f_, value.release(), cost_bytes);
+    detail::TypedValue::set(f_, loader_, refused_, std::move(value), cost_bytes,
+                            &asset_finalize_fail, &asset_finalize_set_value);
 }
 
 /* What a source's read() gets (asset_request_t). Copyable: an ASYNC source keeps it and

@@ -30,6 +30,11 @@ class Upper : public asset::TypedLoader<std::string> {
         p.set_value(std::make_unique<std::string>(t), t.size());
         return ASSET_OK;
     }
+    asset_status_t finalize(asset::Finalize &f) override {
+        std::string t = *f.value<std::string>();
+        f.set_value(std::make_unique<std::string>(t), t.size());
+        return ASSET_OK;
+    }
 };
 
 int run() {
@@ -43,6 +48,10 @@ int run() {
     if (h.wait(deadline) != ASSET_OK) return 3;
     if (!h.value<std::string>() || *h.value<std::string>() != "HI") return 4;
     s.flush();
+    if (h.disconnect(h.on_reloaded([&fired] { fired += 10; })) != true) return 9;
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
+    if (h.value_or_throw<std::string>() != "HI") return 10;
+#endif
     asset::Batch b = s.load_group({"mem://a.up"});
     if (b.wait(deadline) != ASSET_OK) return 5;
     if (asset_server_mount_embedded(s.get(), "strict", cxx_strict_table_files,
