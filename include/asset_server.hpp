@@ -1426,7 +1426,8 @@ class Server {
     explicit Server(const asset_server_config_t *cfg = nullptr)
         : Server(asset_server_create(cfg), true) {}
     explicit Server(const asset_server_config_t &cfg) : Server(&cfg) {}
-    /* Takes ownership of a C server (destroyed with the last owner). */
+    /* Takes ownership of a C server (destroyed with the last owner; also when this throws
+     * std::bad_alloc). */
     static Server adopt(asset_server_t *s) { return Server(s, true); }
 
     explicit operator bool() const noexcept { return core_ != nullptr; }
@@ -1574,9 +1575,17 @@ class Server {
     }
 
   private:
-    Server(asset_server_t *s, bool)
-        : core_(s ? std::shared_ptr<detail::Core>(new detail::Core(s), &detail::Core::release)
-                  : nullptr) {}
+    Server(asset_server_t *s, bool) : core_(s ? own(s) : nullptr) {}
+    /* The control block of s. Out of memory for it (std::bad_alloc), s is destroyed before
+     * the exception goes on, as std::shared_ptr deletes what it could not own: it was left,
+     * its threads running (a review). */
+    static std::shared_ptr<detail::Core> own(asset_server_t *s) {
+        std::unique_ptr<asset_server_t, void (*)(asset_server_t *)> guard(s, &asset_server_destroy);
+        detail::Core *c = new detail::Core(guard.get());
+        guard.release(); /* the Core's: Core::release destroys it, also when the shared_ptr
+                            cannot be made (it calls its deleter then) */
+        return std::shared_ptr<detail::Core>(c, &detail::Core::release);
+    }
     std::shared_ptr<detail::Core> core_;
 };
 

@@ -597,6 +597,39 @@ void test_value_or_throw_reads_the_state_once() {
 }
 #endif
 
+#ifdef ASSET_SERVER_HPP_EXCEPTIONS
+/* Twenty-seventh review: Server's constructor and Server::adopt made the control block with
+ * new once the C server existed: a std::bad_alloc there left that C server, its threads
+ * running, for good (through adopt the caller cannot tell it still owns it). It is
+ * destroyed before the exception goes on, as std::shared_ptr deletes what it could not own. */
+std::atomic<int> g_gone_sources{0};
+asset_status_t never_read(void *, asset_request_t *) { return ASSET_E_IO; }
+void count_gone_source(void *) { ++g_gone_sources; }
+
+void test_a_server_whose_control_block_cannot_be_made_is_destroyed() {
+    asset_server_config_t cfg = config();
+    asset_server_t *c = asset_server_create(&cfg);
+    CHECK(c);
+    asset_source_t vt{};
+    vt.abi = ASSET_SOURCE_ABI;
+    vt.scheme = "gone";
+    vt.read = never_read;
+    vt.destroy = count_gone_source; /* called by its destroy */
+    CHECK(asset_server_register_source(c, &vt, nullptr) == ASSET_OK);
+    bool threw = false;
+    t_new_fails_in = 1; /* the control block's */
+    try {
+        asset::Server s = asset::Server::adopt(c);
+    } catch (const std::bad_alloc &) {
+        threw = true;
+    }
+    t_new_fails_in = 0;
+    CHECK(threw);
+    CHECK(g_gone_sources == 1);
+    if (g_gone_sources == 0) asset_server_destroy(c); /* left: this test's to destroy */
+}
+#endif
+
 // ---- threads ----
 
 // Other threads load and connect callbacks while this one flushes, woken by config.wake.
@@ -2278,6 +2311,8 @@ int main() {
         {"errors_are_values_with_the_uri_and_why", test_errors_are_values_with_the_uri_and_why},
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
         {"value_or_throw_reads_the_state_once", test_value_or_throw_reads_the_state_once},
+        {"a_server_whose_control_block_cannot_be_made_is_destroyed",
+         test_a_server_whose_control_block_cannot_be_made_is_destroyed},
 #endif
         {"callbacks_connected_from_other_threads_while_flushing",
          test_callbacks_connected_from_other_threads_while_flushing},
