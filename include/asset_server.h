@@ -1018,7 +1018,11 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * built-in source (file://, pkg://, mem://, http(s)://: its read only starts the
  * transfer, on the I/O thread), the waiting thread runs it itself
  * instead of sleeping until a worker has; once it parsed (or while its parse runs), the
- * same for the dependencies it declared that are still queued, one at a time. They may
+ * same for the dependencies it declared that are still queued, and for theirs at any
+ * depth (a dependency's parse the waiter ran declared them: with every worker held,
+ * nothing else would), one at a time, depth first, each job and edge of the graph
+ * looked at once (a dependency's parse running elsewhere: what it declares after the
+ * walk passed it is left to the workers). They may
  * so run ahead of loads queued before them, and a wait with a timeout may return late
  * by one read and parse. Never a user source's read (it may wait for this very
  * thread), but on one of the server's workers (a wait inside a task, a parse or a
@@ -1220,7 +1224,8 @@ ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" u
  * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN as asset_handle_wait does (BUSY
  * also inside a parse, a read or a task whose own job a child joined). It runs its
  * children's loads that are still queued from a built-in local source itself, in the batch's order,
- * as asset_handle_wait runs its handle's (run-on-wait); then a group's wait sleeps until every
+ * and the dependencies their parses declared, at any depth, as asset_handle_wait runs its
+ * handle's (run-on-wait); then a group's wait sleeps until every
  * child has a result and delivers them in one flush (item callbacks fire then, in order), instead
  * of waking per child. Other results queued meanwhile are delivered at least every 2 ms, also while
  * it runs loads. */

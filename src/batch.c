@@ -1508,15 +1508,16 @@ void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h) {
 }
 
 /* [lock] Run-on-wait for a batch (asset__wait): its children's jobs that are still
- * queued, in the batch's order. */
-static asset__job_t *batch_help(void *arg, size_t *cursor) {
+ * queued, in the batch's order, and what their parses declared, at any depth
+ * (asset__walk_next). */
+static asset__job_t *batch_help(void *arg, asset__walk_t *w) {
     asset_batch_t *b = arg;
-    for (; *cursor < b->count; ++*cursor) {
-        b->server->wait_visits++;
-        asset_handle_t *h = b->items[*cursor]->h;
-        if (h && asset__job_runnable_here(h->job)) return h->job;
+    for (;;) {
+        asset__job_t *j = asset__walk_next(b->server, w);
+        if (j || w->cursor >= b->count) return j;
+        asset_handle_t *h = b->items[w->cursor++]->h;
+        if (h) (void)asset__walk_enter(b->server, w, h); /* no memory: a worker's */
     }
-    return NULL;
 }
 
 /* [lock] The wait's own reference: a callback its flush fires may release the batch. */
@@ -1532,17 +1533,13 @@ static void batch_hold(void *arg, bool on) {
 
 static asset_status_t batch_result(void *arg) { return ((asset_batch_t *)arg)->status; }
 
-/* [lock] Whether j is one batch_help would give: a child's. */
-static bool batch_owns(void *arg, const asset__job_t *j) {
-    for (const asset_handle_t *o = j->handles; o; o = o->job_next)
-        if (o->batch == arg) return true;
-    return false;
-}
+/* [lock] Whether o is a root of batch_help's walk: a child. */
+static bool batch_root(void *arg, const asset_handle_t *o) { return o->batch == arg; }
 
 asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
     if (!b) return ASSET_E_INVALID;
     static const asset__wait_ops_t ops = {batch_done, batch_ready,  batch_help,
-                                          batch_hold, batch_result, batch_owns};
+                                          batch_hold, batch_result, batch_root};
     if (asset__job_runs_here()) {
         /* inside a read, a parse or a task, for a child that joined that very job: it
          * ends only once this returns (as asset_handle_wait, refused) */

@@ -539,6 +539,95 @@ static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
 
 void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio) { raise_deps(s, j, prio); }
 
+/* ---- run-on-wait's walk (asset__walk_t) ---- */
+
+void asset__walk_init(asset_server_t *s, asset__walk_t *w) {
+    w->cursor = w->len = 0;
+    w->mark = ++s->graph_epoch;
+    w->keep_root = false;
+    w->st = w->in;
+    w->cap = sizeof w->in / sizeof w->in[0];
+}
+
+void asset__walk_reset(asset_server_t *s, asset__walk_t *w) {
+    while (w->len) {
+        asset_handle_t *h = w->st[--w->len].h;
+        h->refs--;
+        asset__handle_maybe_free(h);
+    }
+    if (w->st != w->in) asset_free(w->st);
+    asset__walk_init(s, w);
+}
+
+static bool walk_push(asset__walk_t *w, asset_handle_t *h) {
+    if (w->len == w->cap) {
+        size_t cap = w->cap * 2;
+        asset__walk_frame_t *st = asset_alloc(cap * sizeof *st);
+        if (!st) return false;
+        memcpy(st, w->st, w->len * sizeof *st);
+        if (w->st != w->in) asset_free(w->st);
+        w->st = st;
+        w->cap = cap;
+    }
+    h->refs++; /* a failed parent may let go of it meanwhile */
+    w->st[w->len++] = (asset__walk_frame_t){h, 0};
+    return true;
+}
+
+/* A job to run, or one with dependencies this walk has not gone through. */
+static bool walk_wants(const asset__walk_t *w, const asset__job_t *d) {
+    return d &&
+           (asset__job_runnable_here(d) || (asset__job_ndeps(d) && d->g->wait_mark != w->mark));
+}
+
+bool asset__walk_enter(asset_server_t *s, asset__walk_t *w, asset_handle_t *h) {
+    s->wait_visits++;
+    return (!w->keep_root && !walk_wants(w, h->job)) || walk_push(w, h);
+}
+
+asset__job_t *asset__walk_next(asset_server_t *s, asset__walk_t *w) {
+    while (w->len) {
+        asset__walk_frame_t *f = &w->st[w->len - 1];
+        asset__job_t *x = f->h->job;
+        s->wait_visits++;
+        if (asset__job_runnable_here(x)) return x;
+        if (x && f->i < asset__job_ndeps(x)) {
+            x->g->wait_mark = w->mark; /* walked by this one: not entered again */
+            asset_handle_t *dh = x->g->deps->h[f->i++];
+            if (walk_wants(w, dh->job)) (void)walk_push(w, dh); /* no memory: not below */
+            continue;
+        }
+        if (w->len == 1 && w->keep_root && x) return NULL;
+        asset_handle_t *h = w->st[--w->len].h;
+        h->refs--;
+        asset__handle_maybe_free(h);
+    }
+    return NULL;
+}
+
+bool asset__walk_owns(asset_server_t *s, const asset__walk_t *w, asset__job_t *q,
+                      bool (*root)(void *arg, const asset_handle_t *o), void *arg) {
+    uint64_t up = 0;
+    asset__job_t *stack = NULL; /* threaded through raise_next, as raise_deps's */
+    for (asset__job_t *x = q; x;) {
+        for (const asset_handle_t *o = x->handles; o; o = o->job_next) {
+            s->wait_visits++;
+            asset__job_t *p = o->dep_parent; /* a parent: it has its part */
+            if (root(arg, o) || (p && p->g->wait_mark == w->mark)) return true;
+            /* marked by another walk since this one's, perhaps: above it, this one's */
+            if (!p || !p->g->wait_mark) continue;
+            if (!up) up = ++s->graph_epoch;
+            if (p->g->visit == up) continue;
+            p->g->visit = up;
+            p->g->raise_next = stack;
+            stack = p;
+        }
+        x = stack;
+        if (stack) stack = stack->g->raise_next;
+    }
+    return false;
+}
+
 /* What asset_parse_depend's hook needs: the parent's job, whether the dependency takes
  * its priority, and whether the edge could not be recorded (the handle is gone). */
 typedef struct dep_edge {

@@ -1075,10 +1075,11 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
     bool stale = false;      /* results waited in the queue for LAZY_FLUSH_NS */
     bool paced = false;      /* a flush delivered nothing while a finalize stayed pending */
     bool flushed = false;    /* this wait has flushed: a 0 timeout still flushes once */
-    size_t cursor = 0;       /* help's */
     uint64_t helped_ns = 0;  /* since when this waiter has been running jobs, or 0 */
     size_t tasks = SIZE_MAX; /* asset__pool_wait_step's */
+    asset__walk_t walk;      /* help's */
     uv_mutex_lock(&s->lock);
+    asset__walk_init(s, &walk);
     s->in_waits++;                            /* destroy waits for it to leave */
     uint64_t requeues = s->parse_requeues;    /* looked at since */
     uint64_t unlisted = s->requeues_unlisted; /* when help's walk began */
@@ -1142,18 +1143,19 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
          * when one could not be listed (out of memory) */
         if (unlisted != s->requeues_unlisted) {
             unlisted = s->requeues_unlisted;
-            cursor = 0;
+            asset__walk_reset(s, &walk);
         }
         asset__job_t *j = NULL;
         if (help && !s->stopping && requeues != s->parse_requeues) {
             for (size_t i = 0; i < s->n_requeued && !j; i++) {
                 s->wait_visits++;
                 asset__job_t *q = s->requeued[i];
-                if (asset__job_runnable_here(q) && ops->owns(arg, q)) j = q;
+                if (asset__job_runnable_here(q) && asset__walk_owns(s, &walk, q, ops->root, arg))
+                    j = q;
             }
             if (!j) requeues = s->parse_requeues; /* none of its own is left */
         }
-        if (!j && help && !s->stopping) j = help(arg, &cursor);
+        if (!j && help && !s->stopping) j = help(arg, &walk);
         if (j && deep) {
             rc = ASSET_E_BUSY;
             break;
@@ -1199,7 +1201,8 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
     }
     if (waited) --*waited;
     if (rc == ASSET_OK) rc = ops->result(arg);
-    ops->hold(arg, false); /* may free it */
+    asset__walk_reset(s, &walk); /* its references, before the wait's own */
+    ops->hold(arg, false);       /* may free it */
     asset__thread_waiting = outer;
     /* the hold was the last reference (a completion callback released the caller's): what
      * the free left for the flush thread (an on_reloaded_free user, a value freed only
@@ -1267,19 +1270,18 @@ void asset__job_take_here(asset_server_t *s, asset__job_t *j) {
 /* [lock] Run-on-wait for a handle: the waiter would only sleep until a worker takes
  * the job and hands the result back (two thread hand-offs, each a futex wake-up), so
  * it runs the handle's job itself while that is still queued; once the job parsed
- * (or while its parse runs), the dependencies it declared that are still queued. */
-static asset__job_t *handle_help(void *arg, size_t *cursor) {
-    asset__job_t *j = ((asset_handle_t *)arg)->job;
-    if (!j) return NULL;
-    if (asset__job_runnable_here(j)) return j;
-    for (; *cursor < asset__job_ndeps(j); ++*cursor) {
-        ((asset_handle_t *)arg)->server->wait_visits++;
-        asset__job_t *d = j->g->deps->h[*cursor]->job;
-        if (asset__job_runnable_here(d)) return d;
+ * (or while its parse runs), the dependencies it declared that are still queued, and
+ * theirs, at any depth (asset__walk_next): the waiter's own run of a dependency's parse
+ * declared them, and with every worker held nobody else runs them (a review). */
+static asset__job_t *handle_help(void *arg, asset__walk_t *w) {
+    asset_handle_t *h = arg;
+    if (!w->cursor) { /* the root frame: its job, then what that declares */
+        w->cursor = 1;
+        w->keep_root = true;
+        if (h->job && !asset__walk_enter(h->server, w, h)) return NULL;
     }
-    return NULL;
+    return asset__walk_next(h->server, w);
 }
-
 /* [lock] The wait's own reference: a completion callback that its flush fires may
  * release the caller's last one (the handle was freed under the wait). */
 static void handle_hold(void *arg, bool on) {
@@ -1294,16 +1296,8 @@ static void handle_hold(void *arg, bool on) {
 
 static asset_status_t handle_result(void *arg) { return ((asset_handle_t *)arg)->status; }
 
-/* [lock] Whether j is one handle_help would give: the handle's job, or a dependency's
- * its parse declared. */
-static bool handle_owns(void *arg, const asset__job_t *j) {
-    const asset__job_t *own = ((asset_handle_t *)arg)->job;
-    if (!own) return false;
-    if (j == own) return true;
-    for (const asset_handle_t *o = j->handles; o; o = o->job_next)
-        if (o->dep_parent == own) return true;
-    return false;
-}
+/* [lock] Whether o is the root of handle_help's walk. */
+static bool handle_root(void *arg, const asset_handle_t *o) { return o == arg; }
 
 asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
@@ -1311,7 +1305,7 @@ asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
      * just sleeps until the flush thread has delivered the result. h->waited: its
      * decision wakes lazy waiters (asset__handle_decide) */
     static const asset__wait_ops_t ops = {handle_done, handle_ready,  handle_help,
-                                          handle_hold, handle_result, handle_owns};
+                                          handle_hold, handle_result, handle_root};
     asset_server_t *s = h->server;
     if (asset__job_runs_here()) {
         /* inside a task's fn, waiting for that task's own handle, or inside a read or a

@@ -442,6 +442,7 @@ typedef struct asset__job_graph {
     bool fin_started;
     uint8_t progress_depth; /* the depth a progress walk marked (visit) reached it at */
     uint64_t cycle_mark;    /* the mark of values its value cycle searches walked (graph.c) */
+    uint64_t wait_mark;     /* the mark of the last run-on-wait walk through it (asset__walk_t) */
 } asset__job_graph_t;
 
 typedef struct asset__job {
@@ -1193,12 +1194,44 @@ void asset__handle_publish_early(asset_server_t *s, asset_handle_t *h);
 void asset__handle_free_all(asset_server_t *s);
 void asset__queue_push(asset_server_t *s, asset_handle_t *h);
 bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
+/* Run-on-wait's walk (graph.c), [lock]: depth first through the dependency graph under
+ * what a wait waits for, from its roots (the handle; a batch's children), each edge
+ * looked at once, each job with dependencies walked once (its g->wait_mark is the walk's
+ * mark), past what this thread cannot run (asset__job_runnable_here). Its frames hold a
+ * reference on their handles; the first frames are the walk's own (in), deeper ones
+ * grow on demand (out of memory, the walk does not go deeper there). */
+typedef struct asset__walk_frame {
+    struct asset_handle *h;
+    size_t i; /* the next of its job's dependencies to look at */
+} asset__walk_frame_t;
+typedef struct asset__walk {
+    size_t cursor;  /* help's own: the next root */
+    uint64_t mark;  /* this walk's, unique (s->graph_epoch) */
+    bool keep_root; /* the first frame stays while its handle has a job: the parse of a
+                     * handle's job elsewhere may declare more (a worker's) */
+    size_t len, cap;
+    asset__walk_frame_t *st, in[8];
+} asset__walk_t;
+void asset__walk_init(asset_server_t *s, asset__walk_t *w);
+void asset__walk_reset(asset_server_t *s, asset__walk_t *w); /* leaves its frames */
+/* Enters h's job (a root), if it is one to run or to walk, or always with keep_root (a
+ * handle's job, walked again as its parse declares more); false: out of memory. */
+bool asset__walk_enter(asset_server_t *s, asset__walk_t *w, struct asset_handle *h);
+/* The next queued job under the walk's frames this thread may run, or NULL: none left
+ * (the roots not entered yet are the caller's). The job's frame stays: once it ran, what
+ * its parse declared is walked next. */
+asset__job_t *asset__walk_next(asset_server_t *s, asset__walk_t *w);
+/* Whether q (a parse queued again: s->requeued) is under the walk: a root's (root(arg, o)
+ * for one of its handles), or a dependency of a job the walk went through, found upward
+ * from q (only through jobs another walk marked since, which may have been this one's). */
+bool asset__walk_owns(asset_server_t *s, const asset__walk_t *w, asset__job_t *q,
+                      bool (*root)(void *arg, const struct asset_handle *o), void *arg);
 /* asset__wait's help (may be NULL), [lock]: a job of what is waited for that this
- * thread may run instead of sleeping (taken with asset__job_take_here), or NULL;
- * *cursor starts at 0 and is its own between calls; owns(arg, j) says whether a job
- * (a parse queued again, s->requeued) is one help would give, had its walk not passed. Run-on-wait:
- * the waiter runs such jobs one at a time, and so may return late by one job's read and parse. */
-typedef asset__job_t *(*asset__help_fn)(void *arg, size_t *cursor);
+ * thread may run instead of sleeping (taken with asset__job_take_here), or NULL; w is
+ * its walk (asset__walk_next), kept between calls. root(arg, o) says whether handle o
+ * is one of the roots (asset__walk_owns). Run-on-wait: the waiter runs such jobs one at
+ * a time, and so may return late by one job's read and parse. */
+typedef asset__job_t *(*asset__help_fn)(void *arg, asset__walk_t *w);
 /* What asset__wait waits for; every function is called with the lock held. */
 typedef struct asset__wait_ops {
     bool (*done)(void *arg);
@@ -1206,7 +1239,7 @@ typedef struct asset__wait_ops {
     asset__help_fn help;                 /* may be NULL; not used for a timeout of 0 */
     void (*hold)(void *arg, bool on);    /* a reference for the wait's length; off may free */
     asset_status_t (*result)(void *arg); /* once done, before the hold goes */
-    bool (*owns)(void *arg, const asset__job_t *j); /* j is one help would give */
+    bool (*root)(void *arg, const struct asset_handle *o); /* o is a root of help's walk */
 } asset__wait_ops_t;
 /* Waits (lock not held) until done(arg) is true: flushes meanwhile on the flush
  * thread, whenever results are queued, or, with ready given, only once ready(arg) says

@@ -37,6 +37,7 @@
 #include "internal.h"
 #include "test_util.h"
 #include "tu_http.h"
+#include "tu_os.h"
 
 /* ---- the test loader ---- */
 
@@ -349,6 +350,130 @@ static void test_deep_chain_completes_without_recursing(void **state) {
     assert_true(strlen(asset_handle_error_message(h)) < 1200);
     asset_handle_release(h);
     asset_server_destroy(s);
+}
+
+/* ---- run-on-wait through the graph ---- */
+
+/* Run-on-wait ran only what a wait waits for and its direct dependencies: a dependency
+ * of a dependency, declared by a parse the waiter itself ran, was left to a worker. With
+ * the only worker held (here by a gated read; elsewhere by a parse waiting for the
+ * waiter's thread), the wait slept until its timeout (for ever with -1). The waiter
+ * runs any queued job under what it waits for. Returns the server's run-on-wait looks
+ * since before the wait; the gate's worker is released and the handle checked. */
+static uint64_t wait_under_a_held_worker(asset_server_t *s, const char *root, size_t parses) {
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *blocker = load(s, "gate://hold");
+    tu_gate_wait_entered(g, 1); /* a worker (the only one, but in the dense graph) is held */
+    uv_mutex_lock(&s->lock);
+    uint64_t before = s->wait_visits;
+    uv_mutex_unlock(&s->lock);
+    asset_handle_t *h = load(s, root);
+    assert_int_equal(asset_handle_wait(h, 20000), ASSET_OK); /* was ASSET_E_TIMEOUT */
+    assert_int_equal(atomic_load(&g_gl.parses), parses);
+    assert_int_equal(asset_handle_state(blocker), ASSET_STATE_LOADING); /* still held */
+    uv_mutex_lock(&s->lock);
+    uint64_t looks = s->wait_visits - before;
+    uv_mutex_unlock(&s->lock);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(blocker), ASSET_OK);
+    asset_handle_release(blocker);
+    asset_handle_release(h);
+    tu_gate_free(g);
+    return looks;
+}
+
+static void test_a_wait_runs_the_dependencies_of_dependencies_its_parses_declared(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    put(s, "a.n", "dep b.n");
+    put(s, "b.n", "dep c.n");
+    put(s, "c.n", "end");
+    wait_under_a_held_worker(s, "mem://a.n", 3);
+    asset_server_destroy(s);
+    /* a batch's wait, from its children */
+    s = graph_server(1);
+    put(s, "a.n", "dep b.n");
+    put(s, "b.n", "dep c.n");
+    put(s, "c.n", "end");
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *blocker = load(s, "gate://hold");
+    tu_gate_wait_entered(g, 1);
+    const char *uris[] = {"mem://a.n"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL);
+    assert_non_null(b);
+    assert_int_equal(asset_batch_wait(b, 20000), ASSET_OK); /* was ASSET_E_TIMEOUT */
+    assert_int_equal(atomic_load(&g_gl.parses), 3);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(blocker), ASSET_OK);
+    asset_handle_release(blocker);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
+/* The walk looks at each job and edge under the wait a bounded number of times: a chain
+ * (each level run by the waiter, then walked below it), and a dense layered graph whose
+ * bottom waits for a read that a second worker holds while the waiter walks (each node
+ * of a layer depends on every node of the next: 8^4 paths to each bottom node, a walk
+ * that entered each job once per path it was reached by looked at all of them). */
+typedef struct late_open {
+    asset_server_t *s;
+    tu_gate_t *late;
+} late_open_t;
+
+static void open_once_the_waiter_sleeps(void *arg) {
+    late_open_t *lo = arg;
+    tu_gate_wait_entered(lo->late, 1); /* the second worker reads it */
+    for (bool asleep = false; !asleep; tu_os_yield()) {
+        uv_mutex_lock(&lo->s->lock);
+        asleep = lo->s->waiters != 0; /* nothing left it can run */
+        uv_mutex_unlock(&lo->s->lock);
+    }
+    tu_gate_open(lo->late);
+}
+
+static void test_a_waits_walk_of_a_deep_chain_and_a_dense_graph_is_linear(void **state) {
+    (void)state;
+    enum { DEPTH = 2000, LAYERS = 5, WIDTH = 8 };
+    asset_server_t *s = graph_server(1);
+    char key[32], text[WIDTH * 16 + 8];
+    for (int i = 0; i < DEPTH; i++) {
+        snprintf(key, sizeof key, "c%d.n", i);
+        if (i + 1 < DEPTH)
+            snprintf(text, sizeof text, "dep c%d.n", i + 1);
+        else
+            snprintf(text, sizeof text, "end");
+        put(s, key, text);
+    }
+    uint64_t looks = wait_under_a_held_worker(s, "mem://c0.n", DEPTH);
+    if (looks > 8 * DEPTH)
+        fail_msg("%llu looks for a chain of %d", (unsigned long long)looks, DEPTH);
+    asset_server_destroy(s);
+
+    s = graph_server(2);
+    tu_gate_t *late = tu_gate_register(s, "late");
+    size_t nodes = 1, edges = WIDTH;
+    put(s, "top.n", "deps l0n0.n l0n1.n l0n2.n l0n3.n l0n4.n l0n5.n l0n6.n l0n7.n");
+    for (int l = 0; l < LAYERS; l++) {
+        for (int k = 0; k < WIDTH; k++) {
+            snprintf(key, sizeof key, "l%dn%d.n", l, k);
+            int w = snprintf(text, sizeof text, l + 1 < LAYERS ? "deps" : "dep late://z");
+            for (int m = 0; l + 1 < LAYERS && m < WIDTH; m++)
+                w += snprintf(text + w, sizeof text - (size_t)w, " l%dn%d.n", l + 1, m);
+            put(s, key, text);
+            nodes++;
+            edges += l + 1 < LAYERS ? WIDTH : 1;
+        }
+    }
+    late_open_t lo = {s, late};
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, open_once_the_waiter_sleeps, &lo), 0);
+    looks = wait_under_a_held_worker(s, "mem://top.n", nodes);
+    uv_thread_join(&t);
+    if (looks > 4 * (nodes + edges))
+        fail_msg("%llu looks for %zu jobs and %zu edges", (unsigned long long)looks, nodes, edges);
+    asset_server_destroy(s);
+    tu_gate_free(late);
 }
 
 static void raise_top(void *h) {
@@ -2762,6 +2887,8 @@ int main(void) {
         cmocka_unit_test(test_dependencies_in_real_files_resolve_relative_to_the_parent),
         cmocka_unit_test(test_deep_chain_completes_without_recursing),
         cmocka_unit_test(test_raising_a_deep_chain_does_not_recurse),
+        cmocka_unit_test(test_a_wait_runs_the_dependencies_of_dependencies_its_parses_declared),
+        cmocka_unit_test(test_a_waits_walk_of_a_deep_chain_and_a_dense_graph_is_linear),
         cmocka_unit_test(test_parents_of_a_shared_dependency_in_flight_search_little),
         cmocka_unit_test(test_cycle_of_two_fails_with_the_cycle_named),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
