@@ -1002,13 +1002,15 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * batch step needs a flush), then flushes once: other results that arrive meanwhile,
  * its dependencies' say, are delivered by that flush, in order, not one by one (and at
  * least every 2 ms while it waits, so their callbacks never wait for this handle).
- * timeout_ms -1: forever. Returns the handle's error (ASSET_OK when LOADED), or
- * ASSET_E_TIMEOUT if the wait ran out first (the load goes on), or ASSET_E_BUSY when
- * called from a callback or a loader's finalize step (inside a flush) before the
- * handle is done, or inside a spawned task's fn on that task's own handle (decided only
- * once fn returns: it would wait for itself; also from a task that fn's wait runs), or
- * inside a loader's parse or a source's read on a load that joined that very job (its
- * own URI, with the same loader: the same), or
+ * timeout_ms -1: forever; 0, or any other negative value (what is left of a deadline
+ * already past), no time: it returns at once (after one flush on the flush thread, and
+ * running nothing) with the result, or ASSET_E_TIMEOUT. Returns the handle's error
+ * (ASSET_OK when LOADED), or ASSET_E_TIMEOUT if the wait ran out first (the load goes
+ * on), or ASSET_E_BUSY when called from a callback or a loader's finalize step (inside
+ * a flush) before the handle is done, or inside a spawned task's fn on that task's own
+ * handle (decided only once fn returns: it would wait for itself; also from a task that
+ * fn's wait runs), or inside a loader's parse or a source's read on a load that joined
+ * that very job (its own URI, with the same loader: the same), or
  * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
  * joins the worker it runs on; a wait on another thread: destroy returns only after the
  * wait has, a callback its flush runs included, and h went with the server, so do not
@@ -1220,7 +1222,8 @@ ASSET_API bool asset_batch_is_done(const asset_batch_t *b);
  * cancelled after N of M entries"; total is N), as when it came before the listing. */
 ASSET_API asset_status_t asset_batch_error(const asset_batch_t *b);
 ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" unless failed */
-/* Like asset_handle_wait: flushes on the flush thread. Returns asset_batch_error(),
+/* Like asset_handle_wait: flushes on the flush thread; timeout_ms as its (-1: forever;
+ * another negative value: no time, as 0). Returns asset_batch_error(),
  * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN as asset_handle_wait does (BUSY
  * also inside a parse, a read or a task whose own job a child joined). It runs its
  * children's loads that are still queued from a built-in local source itself, in the batch's order,

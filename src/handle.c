@@ -1061,6 +1061,9 @@ static bool free_returned(asset_server_t *s, size_t max) {
 asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void *arg,
                            int64_t timeout_ms, uint16_t *waited) {
     bool (*done)(void *arg) = ops->done, (*ready)(void *arg) = ops->ready;
+    /* -1 waits for ever; any other negative timeout is no time left, as 0: what was left
+     * of a deadline already past (deadline - now) waited for ever (a review) */
+    if (timeout_ms < -1) timeout_ms = 0;
     asset__help_fn help = timeout_ms ? ops->help : NULL;
     /* jobs run by waits, whose own waits run more, one inside another: as deep as the
      * queue was long, past the stack of a small thread (the web build's only one). Past

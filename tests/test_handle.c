@@ -1660,6 +1660,53 @@ static void test_a_batch_wait_finds_requeued_parses_in_linear_time(void **state)
     free(m);
 }
 
+/* A negative timeout other than -1 (what is left of a deadline already past: deadline
+ * - now) is no time left, as 0: the waits took any negative one for -1, and waited for
+ * ever on a load that could not finish (here: its read held). */
+typedef struct neg_wait {
+    asset_handle_t *h;
+    asset_batch_t *b;
+    asset_status_t rc[3];
+    atomic_bool over;
+} neg_wait_t;
+
+static void neg_waits(void *arg) {
+    neg_wait_t *n = arg;
+    n->rc[0] = asset_handle_wait(n->h, -5);
+    n->rc[1] = asset_batch_wait(n->b, -5);
+    n->rc[2] = asset_handle_wait(n->h, INT64_MIN);
+    atomic_store(&n->over, true);
+}
+
+static void test_a_negative_timeout_other_than_minus_one_waits_no_time(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    const char *uris[] = {"gate://a"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 1, NULL);
+    assert_non_null(b);
+    neg_wait_t n = {.h = asset_batch_handle(b, 0), .b = b};
+    atomic_init(&n.over, false);
+    tu_gate_wait_entered(g, 1); /* its read is held: the load cannot finish */
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, neg_waits, &n), 0);
+    uint64_t deadline = uv_hrtime() + 30000000000ull; /* generous; they return at once */
+    while (!atomic_load(&n.over) && uv_hrtime() < deadline) tu_os_yield();
+    bool over = atomic_load(&n.over);
+    tu_gate_open(g); /* a wait that took them for -1 returns once the load is delivered */
+    while (!atomic_load(&n.over)) {
+        asset_server_flush(s);
+        tu_os_yield();
+    }
+    uv_thread_join(&t);
+    assert_true(over); /* they waited for ever */
+    for (int i = 0; i < 3; i++) assert_int_equal(n.rc[i], ASSET_E_TIMEOUT);
+    assert_int_equal(asset_batch_wait(b, -1), ASSET_OK);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* A completion callback may release the handle (or batch) whose wait fired it: the
  * wait's own flush ran the callback, which freed the handle under the wait (found by a
  * review: a use after free). The wait holds a reference of its own meanwhile. */
@@ -2227,6 +2274,7 @@ int main(void) {
         cmocka_unit_test(test_a_waiter_runs_a_dependency_a_workers_parse_declared),
         cmocka_unit_test(test_a_batch_wait_finds_requeued_parses_in_linear_time),
         cmocka_unit_test(test_a_batch_wait_runs_a_parse_requeued_behind_its_walk),
+        cmocka_unit_test(test_a_negative_timeout_other_than_minus_one_waits_no_time),
         cmocka_unit_test(test_a_callback_may_release_what_its_wait_waits_for),
         cmocka_unit_test(test_a_flush_delivers_what_was_queued_when_it_began),
         cmocka_unit_test(test_a_callback_connecting_another_each_time_lets_the_flush_end),
