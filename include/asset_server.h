@@ -705,13 +705,20 @@ typedef struct asset_loader {
                                                              or manifest's children; the
                                                              parsing thread for a dependency.
                                                              Thread-safe, no lock held. */
-    /* Worker thread. Returns ASSET_OK with a value set, or an error (asset_parse_fail).
-     * ASSET_E_CANCELLED is a cancel only once the load was cancelled (every handle
-     * cancelled or timed out, or the server is being destroyed); otherwise (a parse that
-     * waited for a load another thread cancelled, say) the handle FAILS with
-     * ASSET_E_PARSE, as for a code that is no ASSET_E_*, with the loader's message or one
-     * that says so ("loader returned ASSET_E_CANCELLED; nothing cancelled the load"). */
-    asset_status_t (*parse)(void *ctx, asset_parse_t *p);
+    asset_status_t (*parse)(void *ctx, asset_parse_t *p); /* worker thread. ASSET_OK with
+                                                             a value set, or an error
+                                                             (asset_parse_fail).
+                                                             ASSET_E_CANCELLED is a cancel
+                                                             only once the load was (every
+                                                             handle cancelled or timed
+                                                             out, or destroy began); else
+                                                             the handle FAILS with
+                                                             ASSET_E_PARSE, as for a code
+                                                             that is no ASSET_E_*, with
+                                                             the loader's message or
+                                                             "loader returned
+                                                             ASSET_E_CANCELLED; nothing
+                                                             cancelled the load" */
     void (*free_value)(void *ctx, void *value);           /* any thread, possibly with the
                                                              server's lock held: must not
                                                              call the server, but for
