@@ -77,12 +77,19 @@ char *asset__strndup(const char *s, size_t n) {
 
 char *asset__strdup(const char *s) { return s ? asset__strndup(s, strlen(s)) : NULL; }
 
-void *asset__grow_full(void *a, size_t *cap, size_t size, size_t first_cap) {
+void *asset__grow_from(void *a, const void *in, size_t *cap, size_t size, size_t first_cap) {
     size_t c = !*cap ? first_cap : *cap <= SIZE_MAX / 2 ? *cap * 2 : 0;
     if (!c || !size || c > SIZE_MAX / size) return NULL;
-    void *g = asset_realloc(a, c * size);
-    if (g) *cap = c;
+    bool moved = in && a == in; /* the caller's own buffer: realloc cannot move it */
+    void *g = moved ? asset_alloc(c * size) : asset_realloc(a, c * size);
+    if (!g) return NULL;
+    if (moved) memcpy(g, in, *cap * size);
+    *cap = c;
     return g;
+}
+
+void *asset__grow_full(void *a, size_t *cap, size_t size, size_t first_cap) {
+    return asset__grow_from(a, NULL, cap, size, first_cap);
 }
 
 char *asset__vasprintf(const char *fmt, va_list ap) {

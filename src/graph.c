@@ -561,13 +561,9 @@ void asset__walk_reset(asset_server_t *s, asset__walk_t *w) {
 
 static bool walk_push(asset__walk_t *w, asset_handle_t *h) {
     if (w->len == w->cap) {
-        size_t cap = w->cap * 2;
-        asset__walk_frame_t *st = asset_alloc(cap * sizeof *st);
+        asset__walk_frame_t *st = asset__grow_from(w->st, w->in, &w->cap, sizeof *st, 0);
         if (!st) return false;
-        memcpy(st, w->st, w->len * sizeof *st);
-        if (w->st != w->in) asset_free(w->st);
         w->st = st;
-        w->cap = cap;
     }
     h->refs++; /* a failed parent may let go of it meanwhile */
     w->st[w->len++] = (asset__walk_frame_t){h, 0};

@@ -41,6 +41,11 @@ void asset__zero(void *p, size_t n);
  * when *cap is 0) and *cap set. NULL, a and *cap as they were, when out of memory or
  * when the new size would pass SIZE_MAX. */
 void *asset__grow_full(void *a, size_t *cap, size_t size, size_t first_cap);
+/* asset__grow_full for an array whose first *cap elements may live in the caller's own
+ * buffer in (not the allocator's: a struct's, or the stack's): while a is in, the grown
+ * array is a new one with those elements copied, and in is left as it was; otherwise
+ * as asset__grow_full. in may be NULL. */
+void *asset__grow_from(void *a, const void *in, size_t *cap, size_t size, size_t first_cap);
 static inline void *asset__grow(void *a, size_t *cap, size_t n, size_t size, size_t first_cap) {
     return n < *cap ? a : asset__grow_full(a, cap, size, first_cap); /* inline: hot paths */
 }

@@ -833,8 +833,15 @@ static void test_a_reload_out_of_memory_for_its_index_still_reaches_the_asset(vo
 static asset_status_t dep_parse(void *ctx, asset_parse_t *p) {
     (void)ctx;
     const char *t = (const char *)asset_parse_data(p);
-    if (!strncmp(t, "dep ", 4) && !asset_parse_depend(p, t + 4, NULL))
-        return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    /* "dep URI URI ...": one dependency per URI, in order */
+    for (const char *u = strncmp(t, "dep ", 4) ? NULL : t + 4; u && *u; u += *u == ' ') {
+        char uri[128];
+        size_t n = strcspn(u, " ");
+        snprintf(uri, sizeof uri, "%.*s", (int)n, u);
+        u += n;
+        if (!asset_parse_depend(p, uri, NULL))
+            return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    }
     char *v = asset_alloc(asset_parse_size(p) + 1);
     if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
     memcpy(v, t, asset_parse_size(p) + 1);
@@ -913,6 +920,64 @@ static void test_a_dependent_uncounted_for_want_of_memory_still_reloads(void **s
     asset_handle_release(block);
     asset_server_destroy(s);
     tu_gate_free(g);
+}
+
+/* Run-on-wait's walk (graph.c) keeps its first 8 frames in itself and grows its stack
+ * for deeper ones: with no memory for that, it does not go deeper there (a worker runs
+ * what is below) and lets go of what it holds. A chain c0 .. c10 that the second worker
+ * parsed, whose bottom declares a gated read (it holds that worker) and a mem:// read
+ * that nobody takes: a walk from the top reaches that read with memory, not without. */
+static void test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_workers = 2};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    static const char *const suffixes[] = {".d", NULL};
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = suffixes, .parse = dep_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    tu_gate_t *g = tu_gate_register(s, "gate"), *late = tu_gate_register(s, "late");
+    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(g, 1); /* one worker */
+    char key[16], text[64];
+    for (int i = 0; i <= 10; i++) {
+        snprintf(key, sizeof key, "c%d.d", i);
+        if (i < 10)
+            snprintf(text, sizeof text, "dep mem://c%d.d", i + 1);
+        else
+            snprintf(text, sizeof text, "dep late://z mem://leaf.d");
+        assert_int_equal(asset_mem_put(s, key, text, strlen(text)), ASSET_OK);
+    }
+    assert_int_equal(asset_mem_put(s, "leaf.d", "leaf", 4), ASSET_OK);
+    asset_handle_t *top = asset_server_load(s, "mem://c0.d", NULL);
+    tu_gate_wait_entered(late, 1); /* the other: c0 .. c10 parsed, leaf.d queued */
+    asset__job_t *found[2];
+    int unused = -1;
+    uv_mutex_lock(&s->lock);
+    for (int k = 0; k < 2; k++) {
+        asset__walk_t w;
+        asset__walk_init(s, &w);
+        tl_fail_allocs = k == 0; /* the first walk: the stack's growth past c7 */
+        assert_true(asset__walk_enter(s, &w, top));
+        found[k] = asset__walk_next(s, &w);
+        if (k == 0) unused = tl_fail_allocs;
+        tl_fail_allocs = 0;
+        asset__walk_reset(s, &w);
+    }
+    bool leaf = found[1] && !strcmp(found[1]->uri, "mem://leaf.d");
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(unused, 0); /* the walk asked for memory, and had none */
+    assert_null(found[0]);
+    assert_true(leaf);
+    tu_gate_open(late);
+    tu_gate_open(g);
+    assert_int_equal(asset_handle_wait(top, 30000), ASSET_OK);
+    assert_int_equal(asset_handle_wait(block, 30000), ASSET_OK);
+    asset_handle_release(top);
+    asset_handle_release(block);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    tu_gate_free(late);
 }
 
 /* A failed allocation for one handle's place in the index of handles by URI (an
@@ -1168,6 +1233,7 @@ int main(void) {
         T(test_an_index_allocation_failure_still_unwatches_a_released_file),
         T(test_a_handle_left_out_of_the_index_gets_its_place_back),
         T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
+        T(test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper),
         T(test_an_adopted_buffers_free_fn_may_call_the_server),
         T(test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok),
         T(test_a_batch_that_could_not_be_made_reads_as_failed_and_done),
