@@ -1514,8 +1514,8 @@ static asset__job_t *batch_help(void *arg, asset__walk_t *w) {
     asset_batch_t *b = arg;
     for (;;) {
         asset__job_t *j = asset__walk_next(b->server, w);
-        if (j || w->cursor >= b->count) return j;
-        asset_handle_t *h = b->items[w->cursor++]->h;
+        if (j || w->next_root >= b->count) return j;
+        asset_handle_t *h = b->items[w->next_root++]->h;
         if (h) (void)asset__walk_enter(b->server, w, h); /* no memory: a worker's */
     }
 }

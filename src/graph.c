@@ -542,9 +542,9 @@ void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio) { raise_de
 /* ---- run-on-wait's walk (asset__walk_t) ---- */
 
 void asset__walk_init(asset_server_t *s, asset__walk_t *w) {
-    w->cursor = w->len = 0;
+    w->next_root = w->len = 0;
     w->mark = ++s->graph_epoch;
-    w->keep_root = false;
+    w->held = false;
     w->st = w->in;
     w->cap = sizeof w->in / sizeof w->in[0];
 }
@@ -578,7 +578,13 @@ static bool walk_wants(const asset__walk_t *w, const asset__job_t *d) {
 
 bool asset__walk_enter(asset_server_t *s, asset__walk_t *w, asset_handle_t *h) {
     s->wait_visits++;
-    return (!w->keep_root && !walk_wants(w, h->job)) || walk_push(w, h);
+    return !walk_wants(w, h->job) || walk_push(w, h);
+}
+
+bool asset__walk_hold(asset_server_t *s, asset__walk_t *w, asset_handle_t *h) {
+    s->wait_visits++;
+    w->held = true;
+    return !h->job || walk_push(w, h);
 }
 
 asset__job_t *asset__walk_next(asset_server_t *s, asset__walk_t *w) {
@@ -593,7 +599,7 @@ asset__job_t *asset__walk_next(asset_server_t *s, asset__walk_t *w) {
             if (walk_wants(w, dh->job)) (void)walk_push(w, dh); /* no memory: not below */
             continue;
         }
-        if (w->len == 1 && w->keep_root && x) return NULL;
+        if (w->len == 1 && w->held && x) return NULL;
         asset_handle_t *h = w->st[--w->len].h;
         h->refs--;
         asset__handle_maybe_free(h);

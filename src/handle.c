@@ -1278,11 +1278,8 @@ void asset__job_take_here(asset_server_t *s, asset__job_t *j) {
  * declared them, and with every worker held nobody else runs them (a review). */
 static asset__job_t *handle_help(void *arg, asset__walk_t *w) {
     asset_handle_t *h = arg;
-    if (!w->cursor) { /* the root frame: its job, then what that declares */
-        w->cursor = 1;
-        w->keep_root = true;
-        if (h->job && !asset__walk_enter(h->server, w, h)) return NULL;
-    }
+    /* the root frame, once per walk: its job, then what that declares */
+    if (!w->held && !asset__walk_hold(h->server, w, h)) return NULL;
     return asset__walk_next(h->server, w);
 }
 /* [lock] The wait's own reference: a completion callback that its flush fires may

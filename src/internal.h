@@ -1210,18 +1210,23 @@ typedef struct asset__walk_frame {
     size_t i; /* the next of its job's dependencies to look at */
 } asset__walk_frame_t;
 typedef struct asset__walk {
-    size_t cursor;  /* help's own: the next root */
-    uint64_t mark;  /* this walk's, unique (s->graph_epoch) */
-    bool keep_root; /* the first frame stays while its handle has a job: the parse of a
-                     * handle's job elsewhere may declare more (a worker's) */
+    size_t next_root; /* batch_help's own: the next child to enter */
+    uint64_t mark;    /* this walk's, unique (s->graph_epoch) */
+    bool held;        /* asset__walk_hold was called: its root (if it had a job) is the
+                       * first frame */
     size_t len, cap;
     asset__walk_frame_t *st, in[8];
 } asset__walk_t;
 void asset__walk_init(asset_server_t *s, asset__walk_t *w);
 void asset__walk_reset(asset_server_t *s, asset__walk_t *w); /* leaves its frames */
-/* Enters h's job (a root), if it is one to run or to walk, or always with keep_root (a
- * handle's job, walked again as its parse declares more); false: out of memory. */
+/* Enters h's job, one of the walk's roots (a batch's child), if it is one to run or to
+ * walk; false: out of memory. */
 bool asset__walk_enter(asset_server_t *s, asset__walk_t *w, struct asset_handle *h);
+/* The walk's only root (a handle's wait), entered once: h's job, if it has one, is the
+ * first frame, which stays while h has a job (its parse elsewhere may declare more: a
+ * worker's), walked again each time what is under it is through. Sets w->held; false:
+ * out of memory. */
+bool asset__walk_hold(asset_server_t *s, asset__walk_t *w, struct asset_handle *h);
 /* The next queued job under the walk's frames this thread may run, or NULL: none left
  * (the roots not entered yet are the caller's). The job's frame stays: once it ran, what
  * its parse declared is walked next. */
