@@ -610,7 +610,7 @@ asset__job_t *asset__walk_next(asset_server_t *s, asset__walk_t *w) {
 bool asset__walk_owns(asset_server_t *s, const asset__walk_t *w, asset__job_t *q,
                       bool (*root)(void *arg, const asset_handle_t *o), void *arg) {
     uint64_t up = 0;
-    asset__job_t *stack = NULL; /* threaded through raise_next, as raise_deps's */
+    asset__job_t *stack = NULL; /* threaded through owns_next */
     for (asset__job_t *x = q; x;) {
         for (const asset_handle_t *o = x->handles; o; o = o->job_next) {
             s->wait_visits++;
@@ -619,13 +619,13 @@ bool asset__walk_owns(asset_server_t *s, const asset__walk_t *w, asset__job_t *q
             /* marked by another walk since this one's, perhaps: above it, this one's */
             if (!p || !p->g->wait_mark) continue;
             if (!up) up = ++s->graph_epoch;
-            if (p->g->visit == up) continue;
-            p->g->visit = up;
-            p->g->raise_next = stack;
+            if (p->g->owns_mark == up) continue;
+            p->g->owns_mark = up;
+            p->g->owns_next = stack;
             stack = p;
         }
         x = stack;
-        if (stack) stack = stack->g->raise_next;
+        if (stack) stack = stack->g->owns_next;
     }
     return false;
 }

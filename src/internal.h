@@ -448,6 +448,10 @@ typedef struct asset__job_graph {
     uint8_t progress_depth; /* the depth a progress walk marked (visit) reached it at */
     uint64_t cycle_mark;    /* the mark of values its value cycle searches walked (graph.c) */
     uint64_t wait_mark;     /* the mark of the last run-on-wait walk through it (asset__walk_t) */
+    /* asset__walk_owns's search upward, its own (not the cycle search's visit nor a
+     * raise's raise_next): its mark, and the next job on its stack */
+    uint64_t owns_mark;
+    struct asset__job *owns_next;
 } asset__job_graph_t;
 
 typedef struct asset__job {
