@@ -588,36 +588,42 @@ bool asset__walk_hold(asset_server_t *s, asset__walk_t *w, asset_handle_t *h) {
 }
 
 asset__job_t *asset__walk_next(asset_server_t *s, asset__walk_t *w) {
-    while (w->len) {
+    asset__job_t *found = NULL;
+    uint64_t looks = 0; /* the tests' count (s->wait_visits), added once: no store a step */
+    while (w->len && !found) {
         asset__walk_frame_t *f = &w->st[w->len - 1];
         asset__job_t *x = f->h->job;
-        s->wait_visits++;
-        if (asset__job_runnable_here(x)) return x;
-        if (x && f->i < asset__job_ndeps(x)) {
+        looks++;
+        if (asset__job_runnable_here(x)) {
+            found = x;
+        } else if (x && f->i < asset__job_ndeps(x)) {
             x->g->wait_mark = w->mark; /* walked by this one: not entered again */
             asset_handle_t *dh = x->g->deps->h[f->i++];
             if (walk_wants(w, dh->job)) (void)walk_push(w, dh); /* no memory: not below */
-            continue;
+        } else if (w->len == 1 && w->held && x) {
+            break;
+        } else {
+            asset_handle_t *h = w->st[--w->len].h;
+            h->refs--;
+            asset__handle_maybe_free(h);
         }
-        if (w->len == 1 && w->held && x) return NULL;
-        asset_handle_t *h = w->st[--w->len].h;
-        h->refs--;
-        asset__handle_maybe_free(h);
     }
-    return NULL;
+    s->wait_visits += looks;
+    return found;
 }
 
 bool asset__walk_owns(asset_server_t *s, const asset__walk_t *w, asset__job_t *q,
                       bool (*root)(void *arg, const asset_handle_t *o), void *arg) {
-    uint64_t up = 0;
+    uint64_t up = 0, looks = 0; /* looks: as asset__walk_next's */
+    bool owns = false;
     asset__job_t *stack = NULL; /* threaded through owns_next */
-    for (asset__job_t *x = q; x;) {
-        for (const asset_handle_t *o = x->handles; o; o = o->job_next) {
-            s->wait_visits++;
+    for (asset__job_t *x = q; x && !owns;) {
+        for (const asset_handle_t *o = x->handles; o && !owns; o = o->job_next) {
+            looks++;
             asset__job_t *p = o->dep_parent; /* a parent: it has its part */
-            if (root(arg, o) || (p && p->g->wait_mark == w->mark)) return true;
+            owns = root(arg, o) || (p && p->g->wait_mark == w->mark);
             /* marked by another walk since this one's, perhaps: above it, this one's */
-            if (!p || !p->g->wait_mark) continue;
+            if (owns || !p || !p->g->wait_mark) continue;
             if (!up) up = ++s->graph_epoch;
             if (p->g->owns_mark == up) continue;
             p->g->owns_mark = up;
@@ -627,7 +633,8 @@ bool asset__walk_owns(asset_server_t *s, const asset__walk_t *w, asset__job_t *q
         x = stack;
         if (stack) stack = stack->g->owns_next;
     }
-    return false;
+    s->wait_visits += looks;
+    return owns;
 }
 
 /* What asset_parse_depend's hook needs: the parent's job, whether the dependency takes

@@ -1150,12 +1150,13 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
         }
         asset__job_t *j = NULL;
         if (help && !s->stopping && requeues != s->parse_requeues) {
-            for (size_t i = 0; i < s->n_requeued && !j; i++) {
-                s->wait_visits++;
+            size_t i = 0;
+            for (; i < s->n_requeued && !j; i++) {
                 asset__job_t *q = s->requeued[i];
                 if (asset__job_runnable_here(q) && asset__walk_owns(s, &walk, q, ops->root, arg))
                     j = q;
             }
+            s->wait_visits += i;                  /* the tests' count, once */
             if (!j) requeues = s->parse_requeues; /* none of its own is left */
         }
         if (!j && help && !s->stopping) j = help(arg, &walk);

@@ -996,7 +996,9 @@ struct asset_server {
     asset__job_t **requeued;
     size_t n_requeued, cap_requeued;
     uint64_t requeues_unlisted;
-    uint64_t wait_visits; /* [lock] jobs run-on-wait's walks and looks looked at (tests) */
+    /* [lock] jobs run-on-wait's walks and looks looked at (tests: that they stay linear),
+     * added once a call (asset__walk_next, asset__walk_owns), not at each step */
+    uint64_t wait_visits;
 };
 /* file_root's open directory, and its users: the loads in it, and 1 while it is the
  * server's (file_root_dir); closed when they are all gone (file.c). */
