@@ -76,12 +76,21 @@ bool asset__heap_list_requeued(asset_server_t *s, asset__job_t *j) {
     return true;
 }
 
-/* j leaves s->requeued: the last one takes its slot */
+static void free_requeued(asset_server_t *s) {
+    asset_free(s->requeued);
+    s->requeued = NULL;
+    s->n_requeued = s->cap_requeued = 0;
+}
+
+/* j leaves s->requeued: the last one takes its slot. Emptied, a burst's array goes back
+ * (asset__grow makes one again from nothing), as an emptied ring's: a burst of ASYNC
+ * reads ending together kept its size for the server's life (a review) */
 static void unlist_requeued(asset_server_t *s, asset__job_t *j) {
     asset__job_t *last = s->requeued[--s->n_requeued];
     s->requeued[j->req->requeued_slot - 1] = last;
     last->req->requeued_slot = j->req->requeued_slot;
     j->req->requeued_slot = 0;
+    if (!s->n_requeued && s->cap_requeued > 256) free_requeued(s);
 }
 
 void asset__heap_remove(asset_server_t *s, asset__job_t *j) {
@@ -122,9 +131,7 @@ asset__job_t *asset__heap_pop(asset_server_t *s) {
 }
 
 void asset__heap_free(asset_server_t *s) {
-    asset_free(s->requeued);
-    s->requeued = NULL;
-    s->n_requeued = s->cap_requeued = 0;
+    free_requeued(s);
     for (int i = 0; i < NRINGS; i++) {
         asset_free(s->rings[i].slots);
         memset(&s->rings[i], 0, sizeof s->rings[i]);

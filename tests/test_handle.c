@@ -1660,6 +1660,58 @@ static void test_a_batch_wait_finds_requeued_parses_in_linear_time(void **state)
     free(m);
 }
 
+/* The list of parses queued again (s->requeued, which a wait looks in) grew with a
+ * burst of ASYNC reads ending while the only worker was held, and kept its size once
+ * empty, for the server's life: an emptied list gives a large array back. */
+static void test_the_requeued_list_gives_a_bursts_array_back_once_empty(void **state) {
+    (void)state;
+    enum { BURST = 600 };
+    asset_server_t *s = tu_server(1);
+    tu_counter_t c = {0};
+    many_async_t *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    m->c = &c;
+    asset_source_t src = {ASSET_SOURCE_ABI, "many", ASSET_SOURCE_ASYNC,
+                          many_async_read,  NULL,   NULL};
+    assert_int_equal(asset_server_register_source(s, &src, m), ASSET_OK);
+    assert_int_equal(tu_counting_loader_register(s, "count", ".cnt", &c, 0), ASSET_OK);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    char names[BURST][24];
+    const char *uris[BURST];
+    for (int i = 0; i < BURST; i++) {
+        snprintf(names[i], sizeof names[i], "many://%d.cnt", i);
+        uris[i] = names[i];
+    }
+    asset_batch_t *b = asset_server_load_group(s, uris, BURST, NULL);
+    assert_non_null(b);
+    while (atomic_load(&m->started) < BURST) tu_os_yield(); /* every read pending */
+    asset_handle_t *x = asset_server_load(s, "gate://x", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker is held: every parse stays queued */
+    for (int k = 0; k < BURST; k++) {
+        assert_int_equal(asset_request_write(m->req[k], "x", 1), ASSET_OK);
+        asset_request_finish(m->req[k], ASSET_OK);
+    }
+    uv_mutex_lock(&s->lock);
+    size_t listed = s->n_requeued, burst_cap = s->cap_requeued;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(listed, BURST);
+    assert_true(burst_cap >= BURST);
+    tu_gate_open(g);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(tu_counter_parses(&c), BURST);
+    uv_mutex_lock(&s->lock);
+    size_t left = s->n_requeued, cap = s->cap_requeued;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(left, 0);
+    if (cap > 256) fail_msg("the emptied list kept room for %zu", cap); /* was 1024 */
+    assert_int_equal(tu_wait(x), ASSET_OK);
+    asset_handle_release(x);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    free(m);
+}
+
 /* A negative timeout other than -1 (what is left of a deadline already past: deadline
  * - now) is no time left, as 0: the waits took any negative one for -1, and waited for
  * ever on a load that could not finish (here: its read held). */
@@ -2273,6 +2325,7 @@ int main(void) {
         cmocka_unit_test(test_a_waiter_runs_a_requeued_parse_a_woken_worker_passed_by),
         cmocka_unit_test(test_a_waiter_runs_a_dependency_a_workers_parse_declared),
         cmocka_unit_test(test_a_batch_wait_finds_requeued_parses_in_linear_time),
+        cmocka_unit_test(test_the_requeued_list_gives_a_bursts_array_back_once_empty),
         cmocka_unit_test(test_a_batch_wait_runs_a_parse_requeued_behind_its_walk),
         cmocka_unit_test(test_a_negative_timeout_other_than_minus_one_waits_no_time),
         cmocka_unit_test(test_a_callback_may_release_what_its_wait_waits_for),
