@@ -137,6 +137,8 @@ struct CallbackBox {
     CallbackBox *hnext = nullptr;      /* the next box in its Core::by_id bucket */
     uint64_t key = 0;                  /* the id it is filed under there (0: not filed) */
     bool reloads = false;              /* a reload callback (stays listed while it fires) */
+    CallbackBox *later = nullptr;      /* [lock] reload callbacks, gone: the next in the chain
+                                          one retire_later frees (Core::stranded) */
     virtual ~CallbackBox() = default;
 };
 
@@ -144,6 +146,7 @@ struct CallbackBox {
 inline thread_local uint64_t tl_find_looks = 0;
 
 struct Core;
+inline void retire_later(asset_handle_t *, void *box) noexcept;
 /* The Core whose callable this thread runs inside that server's flush (a callback, a
  * task's argument freed): destroying that server from there is refused by the C library,
  * so its boxes must stay (they may still fire). */
@@ -176,6 +179,11 @@ struct Core : std::enable_shared_from_this<Core> {
      * the server (10,000 disconnects of 40,000 callbacks took seconds) */
     std::vector<CallbackBox *> by_id;
     size_t filed = 0;
+    /* [lock] disconnected reload callables waiting for a completion callback to free them
+     * at a flush (retire_later), chained through later: none could be connected (out of
+     * memory). Such a callable stayed until the C server went (a review); the next connect
+     * or disconnect on a handle of this server tries again (free_stranded). */
+    CallbackBox *stranded = nullptr;
 
     explicit Core(asset_server_t *server) : s(server) {}
     Core(const Core &) = delete;
@@ -264,6 +272,14 @@ struct Core : std::enable_shared_from_this<Core> {
         }
         return nullptr;
     }
+    /* [lock] Frees the stranded callables at a flush: a completion callback on h (any
+     * handle of this server; one connected to a done handle fires at the next flush, one
+     * to a pending handle when it completes) frees the chain. Safe on any handle: a flush
+     * that took one of them to call it (before its disconnect) runs on one thread, calls
+     * it (which finds it gone) before it fires anything else, and cannot take it again. */
+    void free_stranded(asset_handle_t *h) noexcept {
+        if (stranded && asset_handle_on_completed(h, &retire_later, stranded)) stranded = nullptr;
+    }
     size_t bucket(uint64_t id) const noexcept {
         return std::hash<uint64_t>{}(id) & (by_id.size() - 1);
     }
@@ -306,10 +322,15 @@ inline void retire_on_flush_thread(CallbackBox *box) noexcept {
     core->retire(box);
     park_if_last(keep);
 }
-/* A completion callback of a reload callable's handle, connected when it was disconnected
- * off the flush thread: it fires at a flush, after any call the C side was making. */
+/* A completion callback, connected when a reload callable was disconnected off the flush
+ * thread (Core::free_stranded): it fires at a flush, after any call the C side was making,
+ * and frees that callable and the ones chained to it (later). */
 inline void retire_later(asset_handle_t *, void *box) noexcept {
-    retire_on_flush_thread(static_cast<CallbackBox *>(box));
+    for (auto *b = static_cast<CallbackBox *>(box); b;) {
+        CallbackBox *next = b->later; /* read before b goes */
+        retire_on_flush_thread(b);    /* its Core expired: left, linked, for ~Core */
+        b = next;
+    }
 }
 
 /* Cores whose last share went where the C server refused its destroy though no
@@ -703,6 +724,7 @@ template <class F> uint64_t Handle::on_completed(F &&f) const {
     }
     box->id = id;
     core->file(box, id);
+    core->free_stranded(h_);
     return id;
 }
 
@@ -770,6 +792,7 @@ template <class F> uint64_t Handle::on_reloaded(F &&f) const {
     }
     box->id = id;
     core->file(box, id);
+    core->free_stranded(h_);
     return id;
 }
 
@@ -789,11 +812,14 @@ inline bool Handle::disconnect(uint64_t id) const {
          * may have taken it to call it at this moment (it then finds it gone, and does not
          * call it). Deleted here, that flush called into the freed box (a review): it is
          * freed at a flush, on the flush thread, by a completion callback of its handle
-         * (none connected, out of memory: with the server). Inside a callback of its
+         * (out of memory for it: of the next handle connected to or disconnected from,
+         * Core::free_stranded). Inside a callback of its
          * server, this is the flush thread, and no flush can be calling it. */
         if (box->reloads && detail::tl_in_flush != core) {
             box->gone = true;
-            asset_handle_on_completed(h_, &detail::retire_later, box);
+            box->later = core->stranded;
+            core->stranded = box;
+            core->free_stranded(h_); /* out of memory: a later connect or disconnect does */
             return true;
         }
         core->unlink(box); /* not called and never will be: ours to delete */
@@ -915,6 +941,11 @@ template <class F> struct BatchItemCallback final : CallbackBox {
         Core *core = self->core;
         Mark in(tl_in_flush, core); /* the callable may hold the last share */
         std::shared_ptr<Core> keep = core->weak_from_this().lock(); /* past the retire */
+        /* its last share went earlier in this flush: left (release), linked, for ~Core, as
+         * the other trampolines leave theirs. (Freeing it here was safe too: the batch is
+         * done, so no item call follows; the callable holds no share; and the Core cannot
+         * go before this flush returns, a destroy elsewhere waiting for it.) */
+        if (!keep) return;
         asset_batch_disconnect(b, self->id);
         core->retire(self);
         park_if_last(keep);

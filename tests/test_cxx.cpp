@@ -44,6 +44,16 @@ void *operator new(std::size_t n) {
 void operator delete(void *p) noexcept { std::free(p); }
 void operator delete(void *p, std::size_t) noexcept { std::free(p); }
 
+// The C library's allocator (asset_set_allocator, set first in main): the n-th allocation
+// of this thread from now fails (0: never).
+static thread_local int t_c_alloc_fails_in = 0;
+static bool c_alloc_fails() { return t_c_alloc_fails_in > 0 && --t_c_alloc_fails_in == 0; }
+static void *c_alloc(std::size_t n, void *) { return c_alloc_fails() ? nullptr : std::malloc(n); }
+static void *c_realloc(void *p, std::size_t n, void *) {
+    return c_alloc_fails() ? nullptr : std::realloc(p, n);
+}
+static void c_free(void *p, void *) { std::free(p); }
+
 #ifdef ASSET_TEST_STATIC_LIBRARY
 // The C library's test hook (src/internal.h): called on the flush thread between taking a
 // reloaded callback and calling it. Linked statically only (the mingw build's test_cxx links
@@ -1216,6 +1226,45 @@ void test_a_reload_callable_may_disconnect_itself() {
     CHECK(!h.disconnect(id));
 }
 
+/* Twenty-eighth review: a reload callable disconnected off the flush thread is freed at a
+ * flush by a completion callback the wrapper connects; out of memory for that callback it
+ * stayed until the C server went. The next connect on a handle of the server tries again. */
+void test_a_reload_callable_whose_free_cannot_be_connected_goes_later() {
+    asset::Server s(config());
+    CHECK(s.mem_put("stranded.txt", "v1") == ASSET_OK);
+    asset::Handle h = s.load("mem://stranded.txt");
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    uint64_t id = h.on_reloaded([p = Probe()] { (void)p; });
+    CHECK(id != 0);
+    bool injected = false;
+    std::thread([&] {
+        t_c_alloc_fails_in = 1; /* the completion callback's */
+        CHECK(h.disconnect(id));
+        injected = t_c_alloc_fails_in == 0;
+        t_c_alloc_fails_in = 0;
+    }).join();
+    CHECK(injected);
+    s.flush();
+    CHECK(Probe::live == 1); /* nothing to free it yet */
+    int fired = 0;           /* h is done: both completion callbacks fire at the next flush */
+    CHECK(h.on_completed([&fired] { fired++; }) != 0); /* tries again: connected now */
+    s.flush();
+    CHECK(fired == 1);
+    CHECK(Probe::live == 0); /* freed at that flush, on this thread */
+    /* stranded again, then a second one disconnected normally: both go at its flush */
+    id = h.on_reloaded([p = Probe()] { (void)p; });
+    uint64_t id2 = h.on_reloaded([p = Probe()] { (void)p; });
+    std::thread([&] {
+        t_c_alloc_fails_in = 1;
+        CHECK(h.disconnect(id));
+        t_c_alloc_fails_in = 0;
+        CHECK(h.disconnect(id2));
+    }).join();
+    CHECK(Probe::live == 2);
+    s.flush();
+    CHECK(Probe::live == 0);
+}
+
 #ifdef ASSET_TEST_STATIC_LIBRARY
 /* Twenty-seventh review: a reload callable stays in the C side's list while it fires, so
  * the flush takes it (its box, the user pointer) before calling it. A disconnect from
@@ -2281,6 +2330,8 @@ struct Test {
 } // namespace
 
 int main() {
+    const asset_allocator_t c_allocator{c_alloc, c_realloc, c_free, nullptr};
+    asset_set_allocator(&c_allocator); /* before any other call of the library */
     const Test tests[] = {
         {"a_callable_dropping_the_last_share_in_a_c_flush",
          test_a_callable_dropping_the_last_share_in_a_c_flush},
@@ -2337,6 +2388,8 @@ int main() {
          test_a_reload_callable_disconnected_as_a_flush_takes_it_stays_alive},
 #endif
         {"a_reload_callable_goes_with_its_handle", test_a_reload_callable_goes_with_its_handle},
+        {"a_reload_callable_whose_free_cannot_be_connected_goes_later",
+         test_a_reload_callable_whose_free_cannot_be_connected_goes_later},
         {"a_negative_flush_budget_is_the_smallest_not_unbounded",
          test_a_negative_flush_budget_is_the_smallest_not_unbounded},
         {"a_wait_with_no_time_left_does_not_wait_for_ever",
