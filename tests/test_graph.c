@@ -601,10 +601,8 @@ static void test_cycle_of_two_fails_with_the_cycle_named(void **state) {
     put(s, "a.n", "dep b.n");
     put(s, "b.n", "dep a.n");
     asset_handle_t *h = load(s, "mem://a.n");
-    assert_int_equal(tu_wait(h), ASSET_E_DEPENDENCY);
-    expect_msg(h, "dependency cycle: ");
+    tu_expect_end(h, ASSET_E_DEPENDENCY, ASSET_STATE_FAILED, "dependency cycle: ");
     expect_msg(h, "mem://a.n -> mem://b.n");
-    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
     asset_handle_release(h);
     asset_stats_t st;
     asset_server_stats(s, &st);
@@ -1735,14 +1733,11 @@ static void test_a_finalize_returning_cancelled_is_a_failure(void **state) {
     put(s, "opt.g", "opt abort.g");
     asset_handle_t *a = load(s, "mem://lost.g"), *b = load(s, "mem://abort.g");
     asset_handle_t *l = load(s, "mem://lvl.g"), *o = load(s, "mem://opt.g");
-    assert_int_equal(tu_wait(a), ASSET_E_PARSE);
-    assert_int_equal(asset_handle_state(a), ASSET_STATE_FAILED);
-    expect_msg(a, "mem://lost.g: finalize: device lost");
-    assert_int_equal(tu_wait(b), ASSET_E_PARSE);
-    assert_int_equal(asset_handle_state(b), ASSET_STATE_FAILED);
-    expect_msg(b, "mem://abort.g: finalize: loader returned ASSET_E_CANCELLED; nothing cancelled");
-    assert_int_equal(tu_wait(l), ASSET_E_DEPENDENCY);
-    expect_msg(l, "mem://lvl.g: dependency mem://lost.g: finalize: device lost");
+    tu_expect_end(a, ASSET_E_PARSE, ASSET_STATE_FAILED, "mem://lost.g: finalize: device lost");
+    tu_expect_end(b, ASSET_E_PARSE, ASSET_STATE_FAILED,
+                  "mem://abort.g: finalize: loader returned ASSET_E_CANCELLED; nothing cancelled");
+    tu_expect_end(l, ASSET_E_DEPENDENCY, ASSET_STATE_FAILED,
+                  "mem://lvl.g: dependency mem://lost.g: finalize: device lost");
     assert_int_equal(tu_wait(o), ASSET_OK); /* an optional one is skipped, as any failure */
     assert_int_equal(asset_handle_state(asset_handle_dependency(o, 0)), ASSET_STATE_FAILED);
     asset_stats_t st;
@@ -1778,15 +1773,11 @@ static void test_a_parse_returning_cancelled_is_a_failure(void **state) {
     put(s, "lvl.n", "dep abort.n");
     asset_handle_t *a = load(s, "mem://gave.n"), *b = load(s, "mem://abort.n");
     asset_handle_t *l = load(s, "mem://lvl.n");
-    assert_int_equal(tu_wait(a), ASSET_E_PARSE);
-    assert_int_equal(asset_handle_state(a), ASSET_STATE_FAILED);
-    assert_string_equal(asset_handle_error_message(a), "mem://gave.n: n loader: gave up");
-    assert_int_equal(tu_wait(b), ASSET_E_PARSE);
-    assert_string_equal(asset_handle_error_message(b),
-                        "mem://abort.n: n loader: loader returned ASSET_E_CANCELLED; nothing "
-                        "cancelled the load");
-    assert_int_equal(tu_wait(l), ASSET_E_DEPENDENCY);
-    expect_msg(l, "nothing cancelled the load");
+    tu_expect_end(a, ASSET_E_PARSE, ASSET_STATE_FAILED, "mem://gave.n: n loader: gave up");
+    tu_expect_end(b, ASSET_E_PARSE, ASSET_STATE_FAILED,
+                  "mem://abort.n: n loader: loader returned ASSET_E_CANCELLED; nothing "
+                  "cancelled the load");
+    tu_expect_end(l, ASSET_E_DEPENDENCY, ASSET_STATE_FAILED, "nothing cancelled the load");
     asset_stats_t st;
     asset_server_stats(s, &st);
     assert_int_equal(st.cancelled, 0);

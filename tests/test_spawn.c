@@ -147,17 +147,13 @@ static void test_task_failure_names_the_task_and_why(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
     asset_handle_t *h = asset_server_spawn(s, failing, NULL, NULL, NULL);
-    assert_int_equal(tu_wait(h), ASSET_E_PARSE);
-    assert_string_equal(asset_handle_error_message(h), "task://1: task: bad input at 3");
+    tu_expect_end(h, ASSET_E_PARSE, ASSET_STATE_FAILED, "task://1: task: bad input at 3");
     asset_handle_t *n = asset_server_spawn(s, no_value, NULL, NULL, NULL);
-    assert_int_equal(tu_wait(n), ASSET_E_INVALID);
-    assert_string_equal(asset_handle_error_message(n), "task://2: task: the task set no value");
+    tu_expect_end(n, ASSET_E_INVALID, ASSET_STATE_FAILED, "task://2: task: the task set no value");
     asset_handle_t *o = asset_server_spawn(s, odd_status, NULL, NULL, NULL);
-    assert_int_equal(tu_wait(o), ASSET_E_INVALID);
-    assert_non_null(strstr(asset_handle_error_message(o), "unexpected status (42)"));
+    tu_expect_end(o, ASSET_E_INVALID, ASSET_STATE_FAILED, "unexpected status (42)");
     asset_handle_t *z = asset_server_spawn(s, NULL, NULL, NULL, NULL);
-    assert_int_equal(tu_wait(z), ASSET_E_INVALID);
-    assert_non_null(strstr(asset_handle_error_message(z), "no function"));
+    tu_expect_end(z, ASSET_E_INVALID, ASSET_STATE_FAILED, "no function");
     asset_handle_release(h);
     asset_handle_release(n);
     asset_handle_release(o);
@@ -197,17 +193,12 @@ static void test_a_task_returning_cancelled_unasked_is_a_failure(void **state) {
     assert_non_null(s);
     asset_handle_t *g = asset_server_spawn(s, gives_up, NULL, NULL, NULL);
     asset_handle_t *a = asset_server_spawn(s, aborts, NULL, NULL, NULL);
-    assert_int_equal(tu_wait(g), ASSET_E_INVALID);
-    assert_int_equal(asset_handle_state(g), ASSET_STATE_FAILED);
-    assert_string_equal(asset_handle_error_message(g), "task://1: task: the device went away");
-    assert_int_equal(tu_wait(a), ASSET_E_INVALID);
-    assert_string_equal(asset_handle_error_message(a),
-                        "task://2: task: task returned ASSET_E_CANCELLED; nothing cancelled "
-                        "the task");
+    tu_expect_end(g, ASSET_E_INVALID, ASSET_STATE_FAILED, "task://1: task: the device went away");
+    tu_expect_end(a, ASSET_E_INVALID, ASSET_STATE_FAILED,
+                  "task://2: task: task returned ASSET_E_CANCELLED; nothing cancelled the task");
     /* as a parse's: the task's own message wins over the number of an odd code */
     asset_handle_t *o = asset_server_spawn(s, odd_with_message, NULL, NULL, NULL);
-    assert_int_equal(tu_wait(o), ASSET_E_INVALID);
-    assert_string_equal(asset_handle_error_message(o), "task://3: task: no such mode");
+    tu_expect_end(o, ASSET_E_INVALID, ASSET_STATE_FAILED, "task://3: task: no such mode");
     asset_stats_t st;
     asset_server_stats(s, &st);
     assert_int_equal(st.cancelled, 0);

@@ -1542,7 +1542,39 @@ static size_t traces_big_written(const traces_t *t) {
     return n;
 }
 
+/* asset__dir_sync_hook: counts, notes the directory, what is at g_sync_path and how many
+ * entries the directory has, and fails with g_dsync_fail */
+static int g_dsync_calls, g_dsync_fail, g_dsync_entries;
+static long g_dsync_saw;
+static char g_dsync_dir[4096];
+
+static int dir_sync_hook(const char *d) {
+    g_dsync_calls++;
+    snprintf(g_dsync_dir, sizeof g_dsync_dir, "%s", d);
+    size_t n = 0;
+    char *now = read_whole_file(g_sync_path, &n);
+    g_dsync_saw = now ? (long)n : -1;
+    free(now);
+    g_dsync_entries = dir_entries(d);
+    return g_dsync_fail;
+}
+
+/* traces_open, then the sync hooks' counts and failures at 0 and the hooks given set
+ * (NULL: none); traces_close unsets them */
+static void traces_open_hooked(traces_t *t, int (*file_sync)(FILE *), int (*dir_sync)(const char *),
+                               int (*rename_over)(const char *, const char *)) {
+    traces_open(t);
+    g_sync_calls = g_sync_fail = 0;
+    g_dsync_calls = g_dsync_fail = 0;
+    asset__file_sync_hook = file_sync;
+    asset__dir_sync_hook = dir_sync;
+    asset__rename_over_hook = rename_over;
+}
+
 static void traces_close(traces_t *t) {
+    asset__file_sync_hook = NULL;
+    asset__dir_sync_hook = NULL;
+    asset__rename_over_hook = NULL;
     free(t->bytes);
     asset_trace_destroy(t->small);
     asset_trace_destroy(t->big);
@@ -1558,9 +1590,7 @@ static void test_a_replacing_trace_is_synced_before_its_rename(void **state) {
     skip();
 #else
     traces_t t;
-    traces_open(&t);
-    g_sync_calls = g_sync_fail = 0;
-    asset__file_sync_hook = sync_hook;
+    traces_open_hooked(&t, sync_hook, NULL, NULL);
     asset_status_t st = asset_trace_write_chrome_json(t.small, t.path);
     assert_int_equal(st, ASSET_OK);
     assert_int_equal(g_sync_calls, 1);       /* was 0: never synced */
@@ -1580,32 +1610,13 @@ static void test_a_replacing_trace_is_synced_before_its_rename(void **state) {
  * trace back. The directory is synced after the rename (asset__dir_sync_of); its failure
  * is not the write's (ASSET_OK: the new trace is whole at the path). Windows has nothing
  * to sync (MOVEFILE_WRITE_THROUGH): the hook is never called there. */
-#ifndef __EMSCRIPTEN__
-static int g_dsync_calls, g_dsync_fail, g_dsync_entries;
-static long g_dsync_saw;
-static char g_dsync_dir[4096];
-
-static int dir_sync_hook(const char *d) {
-    g_dsync_calls++;
-    snprintf(g_dsync_dir, sizeof g_dsync_dir, "%s", d);
-    size_t n = 0;
-    char *now = read_whole_file(g_sync_path, &n);
-    g_dsync_saw = now ? (long)n : -1;
-    free(now);
-    g_dsync_entries = dir_entries(d);
-    return g_dsync_fail;
-}
-#endif
-
 static void test_a_replacing_trace_syncs_its_directory_after_the_rename(void **state) {
     (void)state;
 #ifdef __EMSCRIPTEN__
     skip();
 #else
     traces_t t;
-    traces_open(&t);
-    g_dsync_calls = g_dsync_fail = 0;
-    asset__dir_sync_hook = dir_sync_hook;
+    traces_open_hooked(&t, NULL, dir_sync_hook, NULL);
     size_t big_n = traces_big_written(&t);
 #ifdef _WIN32
     (void)big_n;
@@ -1654,10 +1665,7 @@ static void test_a_trace_copied_in_place_is_synced(void **state) {
     skip();
 #else
     traces_t t;
-    traces_open(&t);
-    g_sync_calls = g_sync_fail = 0;
-    asset__file_sync_hook = sync_hook;
-    asset__rename_over_hook = refuse_rename;
+    traces_open_hooked(&t, sync_hook, NULL, refuse_rename);
     size_t big_n = traces_big_written(&t);     /* copied in place */
     assert_int_equal(g_sync_calls, 2);         /* was 1: the temporary file only */
     assert_int_equal(g_sync_saw, (long)big_n); /* the copy, whole at the path */
@@ -1688,12 +1696,10 @@ static void test_a_trace_written_in_place_is_synced(void **state) {
 #else
     if (!tu_os_has_symlinks()) skip();
     traces_t t;
-    traces_open(&t);
+    traces_open_hooked(&t, sync_hook, NULL, NULL);
     char *link = tu_path(t.dir, "link.json");
     assert_int_equal(tu_os_symlink(t.path, link), 0);
     g_sync_path = link;
-    g_sync_calls = g_sync_fail = 0;
-    asset__file_sync_hook = sync_hook;
     assert_int_equal(asset_trace_write_chrome_json(t.big, link), ASSET_OK);
     assert_int_equal(g_sync_calls, 1); /* was 0: never synced */
     size_t big_n = 0;
@@ -1739,8 +1745,7 @@ static void test_a_trace_copied_in_place_opens_its_path_without_creating_it(void
     skip();
 #else
     traces_t t;
-    traces_open(&t);
-    asset__rename_over_hook = refuse_rename_and_remove;
+    traces_open_hooked(&t, NULL, NULL, refuse_rename_and_remove);
     errno = 0;
     asset_status_t st = asset_trace_write_chrome_json(t.big, t.path);
     int err = errno;
@@ -1902,11 +1907,9 @@ static void test_a_trace_made_in_place_syncs_its_directory(void **state) {
     skip();
 #else
     traces_t t;
-    traces_open(&t);
+    traces_open_hooked(&t, NULL, dir_sync_hook, NULL);
     char *lp = traces_long_path(&t);
     g_sync_path = lp;
-    g_dsync_calls = g_dsync_fail = 0;
-    asset__dir_sync_hook = dir_sync_hook;
     assert_int_equal(asset_trace_write_chrome_json(t.big, lp), ASSET_OK);
 #ifdef _WIN32
     assert_int_equal(g_dsync_calls, 0); /* nothing to sync there */

@@ -85,6 +85,25 @@ char *tu_file_uri(const char *path) {
 
 asset_status_t tu_wait(asset_handle_t *h) { return asset_handle_wait(h, 60000); }
 
+static const char *state_name(asset_state_t st) {
+    static const char *const names[] = {"PENDING", "LOADING", "LOADED", "FAILED", "CANCELLED"};
+    return (unsigned)st < sizeof names / sizeof *names ? names[st] : "?";
+}
+
+void tu_expect_end_at(const char *file, int line, asset_handle_t *h, asset_status_t want,
+                      asset_state_t state, const char *part) {
+    asset_status_t st = tu_wait(h);
+    asset_state_t got = asset_handle_state(h);
+    const char *m = asset_handle_error_message(h);
+    if (st == want && got == state && (!part || (m && strstr(m, part)))) return;
+    const char *uri = asset_handle_uri(h);
+    print_error("%s:%d: %s ended %s, %s, message \"%s\"; expected %s, %s, message "
+                "containing \"%s\"\n",
+                file, line, uri ? uri : "(no handle)", asset_err_name(st), state_name(got),
+                m ? m : "", asset_err_name(want), state_name(state), part ? part : "");
+    _fail(file, line);
+}
+
 asset_server_t *tu_server(unsigned workers) {
     asset_server_config_t cfg = {0};
     cfg.max_workers = workers;

@@ -69,6 +69,13 @@ void tu_expect_text(asset_handle_t *h, const char *text);
 
 /* Flushes until h is done (asset_handle_wait with a generous bound); returns status. */
 asset_status_t tu_wait(asset_handle_t *h);
+/* Waits for h (tu_wait) and fails the running cmocka test, naming the caller's file and
+ * line, h's URI and what it ended as, unless the wait returned `want`, h is in `state`
+ * and its message contains `part` (NULL: any message). */
+#define tu_expect_end(h, want, state, part) \
+    tu_expect_end_at(__FILE__, __LINE__, (h), (want), (state), (part))
+void tu_expect_end_at(const char *file, int line, asset_handle_t *h, asset_status_t want,
+                      asset_state_t state, const char *part);
 
 /* A source (scheme given) whose reads block until the gate opens, or until the
  * request is cancelled. Each read delivers the request path as bytes, and "fail/..."
