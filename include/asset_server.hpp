@@ -993,11 +993,15 @@ template <class F> uint64_t Batch::on_item_completed(F &&f) const {
     if (box->id) box->done_id = asset_batch_on_completed(b_, &Box::finish, box);
     if (!box->id || !box->done_id) {
         /* Out of memory. Without its finisher the box cannot know when it is safe to go
-         * (a flush may be calling it): silence it and leave it to the server's end. */
+         * (a flush may be calling it): silenced, it goes at a flush, as a reload callable
+         * disconnected off the flush thread (Core::stranded; it stayed until the C server
+         * went, a review) */
         if (box->id) {
             box->silenced.store(true, std::memory_order_release);
             asset_batch_disconnect(b_, box->id);
             box->id = 0;
+            box->later = core->stranded;
+            core->stranded = box;
             return 0;
         }
         core->unlink(box);

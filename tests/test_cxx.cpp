@@ -1263,6 +1263,18 @@ void test_a_reload_callable_whose_free_cannot_be_connected_goes_later() {
     CHECK(Probe::live == 2);
     s.flush();
     CHECK(Probe::live == 0);
+    /* an item callable whose batch-done finisher cannot be connected: silenced, it went
+     * with the server; now at the flush after the next connect */
+    asset::Batch b = s.load_group({"mem://stranded.txt"});
+    t_c_alloc_fails_in = 2; /* the item callback's connect, then the finisher's fails */
+    CHECK(b.on_item_completed([p = Probe()] { (void)p; }) == 0);
+    injected = t_c_alloc_fails_in == 0;
+    t_c_alloc_fails_in = 0;
+    CHECK(injected);
+    CHECK(Probe::live == 1);
+    CHECK(h.on_completed([] {}) != 0);
+    s.flush();
+    CHECK(Probe::live == 0);
 }
 
 #ifdef ASSET_TEST_STATIC_LIBRARY
