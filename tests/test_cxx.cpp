@@ -56,8 +56,8 @@ static void c_free(void *p, void *) { std::free(p); }
 
 #ifdef ASSET_TEST_STATIC_LIBRARY
 // The C library's test hook (src/internal.h): called on the flush thread between taking a
-// reloaded callback and calling it. Linked statically only (the mingw build's test_cxx links
-// the DLL, which does not export it: tests/CMakeLists.txt).
+// reloaded callback and calling it. Linked statically only (the DLL does not export it):
+// every build of test_cxx links the static library, mingw's too (tests/CMakeLists.txt).
 extern "C" void (*asset__reload_fire_hook)(asset_handle_t *h, void *user);
 #endif
 
