@@ -615,8 +615,9 @@ class Handle {
      * returned true, f is not called again (a call already running goes on). The callable
      * is destroyed then: from inside a callback of its server at once (from inside f, once
      * f returned), else at the next flush, on the flush thread (a flush elsewhere may be
-     * about to call it); or when the handle goes (its last reference, C or C++: at the
-     * next flush, on the flush thread), or when the C server is destroyed.
+     * about to call it; out of memory for that, at a later one: docs/cxx.md); or when the
+     * handle goes (its last reference, C or C++: at the next flush, on the flush thread),
+     * or when the C server is destroyed.
      * Returns the id, 0 when empty or out of memory. */
     template <class F> uint64_t on_reloaded(F &&f) const;
     uint64_t version() const { return asset_handle_version(h_); }
