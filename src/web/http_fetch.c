@@ -28,7 +28,11 @@
  *
  * Threads: everything here runs on the I/O thread, except http_read. Transfers are
  * known to JS only by an id, so a late promise callback for a finished transfer finds
- * nothing and stops. */
+ * nothing and stops. Only the fetches running are looked up by id (g_xfers); the ones
+ * waiting for a connection are only in their host's queue, and the kick walks the
+ * transfers only when a read was cancelled since its last walk (as sources/http.c):
+ * every JS callback (a head, each chunk, an end) and every turn of the I/O thread
+ * walked them all, about 3 x W x W looks for W loads of one host at one connection. */
 #include "../http_validator.h"
 #include "../internal.h"
 
@@ -38,7 +42,7 @@
 #include <string.h>
 
 typedef struct xfer {
-    struct xfer *prev, *next; /* in g_xfers (this thread's) */
+    struct xfer *prev, *next; /* in g_xfers (this thread's) while fetching, not waiting */
     uint32_t id;
     asset_server_t *server;
     asset_request_t *req;
@@ -70,13 +74,14 @@ typedef struct host {
 struct asset__http {
     asset_server_t *server;
     host_t *hosts;
-    bool stopping;   /* on_stop runs: no waiting fetch starts */
-    unsigned active; /* fetches running, of every host (asset__http_max_active) */
-    unsigned nhosts; /* in hosts */
+    bool stopping;         /* on_stop runs: no waiting fetch starts */
+    uint64_t cancels_seen; /* server->async_cancels at on_kick's last walk */
+    unsigned active;       /* fetches running, of every host (asset__http_max_active) */
+    unsigned nhosts;       /* in hosts */
 };
 
-/* the I/O thread's transfers (one I/O thread per server; the single-threaded build's
- * servers share the one thread) */
+/* the I/O thread's running fetches (one I/O thread per server; the single-threaded
+ * build's servers share the one thread) */
 static _Thread_local xfer_t *g_xfers;
 static _Thread_local uint32_t g_next_id;
 
@@ -217,12 +222,16 @@ EM_JS(void, js_fetch_abort, (uint32_t id), {
 /* clang-format on */
 
 static xfer_t *xfer_find(uint32_t id) {
-    for (xfer_t *x = g_xfers; x; x = x->next)
-        if (x->id == id && !x->waiting) return x;
-    return NULL;
+    uint64_t looks = 0;
+    xfer_t *x = g_xfers;
+    for (; x && x->id != id; x = x->next) looks++;
+    if (x && looks) /* tests count them */
+        atomic_fetch_add_explicit(&x->server->http_kick_looks, looks, memory_order_relaxed);
+    return x;
 }
 
 static void xfer_fetch(xfer_t *x);
+static void xfer_run(xfer_t *x);
 
 static void xfer_free(xfer_t *x) {
     atomic_fetch_sub(&x->server->web_fetches, 1);
@@ -264,8 +273,7 @@ static void hosts_start(asset__http_t *http, host_t *from) {
         w->waiting = false;
         h->active++;
         http->active++;
-        w->id = ++g_next_id;
-        xfer_fetch(w);
+        xfer_run(w);
     }
 }
 
@@ -300,11 +308,13 @@ static void host_leave(xfer_t *x) {
 
 /* Unlinks x, finishes its request with st and frees it. */
 static void xfer_finish(xfer_t *x, asset_status_t st) {
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        g_xfers = x->next;
-    if (x->next) x->next->prev = x->prev;
+    if (!x->waiting) { /* a waiting one is in its host's queue only (host_leave) */
+        if (x->prev)
+            x->prev->next = x->next;
+        else
+            g_xfers = x->next;
+        if (x->next) x->next->prev = x->prev;
+    }
     host_leave(x);
     asset_request_t *r = x->req;
     asset_server_t *s = x->server;
@@ -510,26 +520,47 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_end(uint32_t id, int kind) {
 
 /* ---- the I/O thread's side ---- */
 
-static void on_kick(void *arg) {
-    (void)arg;
-    for (xfer_t *x = g_xfers, *next; x; x = next) {
+/* Finishes http's server's transfers (those cancelled when !all) as ASSET_E_CANCELLED,
+ * aborting the running ones; those waiting first, so that no cancelled one starts in a
+ * running one's place. Returns the transfers it looked at. */
+static uint64_t cancel_xfers(asset__http_t *http, bool all) {
+    uint64_t looks = 0;
+    for (host_t *h = http->hosts, *hn; h; h = hn) {
+        hn = h->next; /* h goes with its last waiting one when none runs */
+        for (xfer_t *w = h->wait_head, *wn; w; w = wn) {
+            wn = w->wnext;
+            looks++;
+            if (all || asset_request_cancelled(w->req)) xfer_finish(w, ASSET_E_CANCELLED);
+        }
+    }
+    for (xfer_t *x = g_xfers, *next; x; x = next) { /* every server's of this thread */
         next = x->next;
-        if (!asset_request_cancelled(x->req)) continue;
+        if (x->server != http->server) continue;
+        looks++;
+        if (!all && !asset_request_cancelled(x->req)) continue;
         js_fetch_abort(x->id);
         xfer_finish(x, ASSET_E_CANCELLED);
     }
+    return looks;
+}
+
+/* Every turn of the I/O thread kicks (each load posted, each cancel): it looks for
+ * cancelled transfers only when an async read was cancelled since its last look
+ * (s->async_cancels, counted before the kick), as sources/http.c does */
+static void on_kick(void *arg) {
+    asset__http_t *http = arg;
+    asset_server_t *s = http->server;
+    uint64_t cancels = atomic_load_explicit(&s->async_cancels, memory_order_acquire);
+    if (cancels == http->cancels_seen) return;
+    http->cancels_seen = cancels;
+    atomic_fetch_add_explicit(&s->http_kick_looks, cancel_xfers(http, false), memory_order_relaxed);
 }
 
 static void on_stop(void *arg) {
     asset__http_t *http = arg;
     asset_server_t *s = http->server;
     http->stopping = true;
-    for (xfer_t *x = g_xfers, *next; x; x = next) {
-        next = x->next;
-        if (x->server != s) continue;
-        js_fetch_abort(x->id);
-        xfer_finish(x, ASSET_E_CANCELLED);
-    }
+    (void)cancel_xfers(http, true);
     s->http = NULL;
     asset_free(http);
 }
@@ -552,9 +583,6 @@ static void xfer_start(void *arg) {
         s->http->server = s;
         asset__io_set_hooks(s->io, on_kick, on_stop, s->http);
     }
-    x->next = g_xfers;
-    if (g_xfers) g_xfers->prev = x;
-    g_xfers = x;
     /* its host: "host:port" as natively (js_host_key), else (a URL fetch() will refuse,
      * a key past 320 bytes) scheme://authority as spelled. Keyed by the URL's text, each
      * spelling of a host (127.1, 127.0.0.1; HOST, host; :80 or no port) was a host of
@@ -590,6 +618,15 @@ static void xfer_start(void *arg) {
         h->active++;
         s->http->active++;
     }
+    xfer_run(x);
+}
+
+/* x leaves its host's queue (or has none): among the fetches running, under a new id */
+static void xfer_run(xfer_t *x) {
+    x->prev = NULL;
+    x->next = g_xfers;
+    if (g_xfers) g_xfers->prev = x;
+    g_xfers = x;
     x->id = ++g_next_id;
     xfer_fetch(x);
 }

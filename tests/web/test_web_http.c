@@ -881,6 +881,53 @@ static void test_loads_of_many_hosts_are_capped_in_all(void **state) {
     assert_int_equal(atomic_load(&g_live), live);
 }
 
+/* Twenty-eighth review: every turn of the I/O thread (each load posted to it, each cancel)
+ * walked every transfer, fetching or waiting behind http_max_connections, for cancelled
+ * ones (the desktop looks only when a read was cancelled since its last walk: the
+ * twentieth review), and every JS callback of a fetch (its head, each chunk, its end)
+ * looked its transfer up through them all: W loads of one host at one connection cost
+ * about 3 x W x W looks (http_kick_looks counts them). A cancel, fetching or waiting,
+ * is still seen. */
+static void test_loads_waiting_for_a_connection_are_not_walked(void **state) {
+    (void)state;
+    NEED_HTTP();
+    enum { W = 1000 };
+    put("walk.txt", "one of many");
+    char big[4096];
+    memset(big, 'w', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    put("slow/walk" MODE ".txt", big); /* nginx sends /slow/ at 1 byte a second */
+    long live = atomic_load(&g_live);
+    asset_server_config_t cfg = {.max_workers = 2, .http_max_connections = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t **h = calloc(W, sizeof *h);
+    assert_non_null(h);
+    uint64_t looks0 = atomic_load(&s->http_kick_looks);
+    for (int i = 0; i < W; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "walk.txt?%d", i);
+        h[i] = load_url(s, path);
+    }
+    for (int i = 0; i < W; i++) assert_int_equal(wait_done(s, h[i]), ASSET_OK);
+    uint64_t looks = atomic_load(&s->http_kick_looks) - looks0;
+    if (looks > 20 * (uint64_t)W) fail_msg("%llu looks for %d loads", (unsigned long long)looks, W);
+    for (int i = 0; i < W; i++) asset_handle_release(h[i]);
+    free(h);
+    /* a cancel is still seen: of a fetch in flight, and of one waiting for it */
+    asset_handle_t *slow = load_url(s, "slow/walk" MODE ".txt");
+    asset_handle_t *behind = load_url(s, "slow/walk" MODE ".txt?behind");
+    assert_int_equal(reads_reach(s, 2), 2);
+    asset_handle_cancel(behind);
+    assert_int_equal(wait_done(s, behind), ASSET_E_CANCELLED);
+    asset_handle_cancel(slow);
+    assert_int_equal(wait_done(s, slow), ASSET_E_CANCELLED);
+    asset_handle_release(behind);
+    asset_handle_release(slow);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&g_live), live);
+}
+
 /* config.wake called as a fetch ends is the I/O thread's (natively, and on the web's
  * I/O worker): a destroy there is refused, as the header says, and logged. In the
  * single-threaded build the promise callbacks ran as nobody's thread: the destroy went
@@ -1227,6 +1274,7 @@ int main(void) {
         cmocka_unit_test(test_many_loads_of_one_host_all_load),
         cmocka_unit_test(test_loads_of_many_hosts_are_capped_in_all),
         cmocka_unit_test(test_spellings_of_one_host_share_its_cap),
+        cmocka_unit_test(test_loads_waiting_for_a_connection_are_not_walked),
         cmocka_unit_test(test_destroy_from_wake_as_a_fetch_ends_is_refused),
         cmocka_unit_test(test_destroy_from_wake_in_a_poll_is_refused),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
