@@ -24,7 +24,8 @@
  *   - cancel: an AbortController per transfer; the I/O thread's kick notices cancelled
  *     requests (as on desktop) and aborts them.
  *   - timeouts: no response within http_connect_timeout_ms, or no data for
- *     http_low_speed_ms: ASSET_E_TIMEOUT, as libcurl's guards on desktop.
+ *     http_low_speed_ms (from the request on, the wait for the response too):
+ *     ASSET_E_TIMEOUT, as libcurl's guards on desktop.
  *
  * Threads: everything here runs on the I/O thread, except http_read. Transfers are
  * known to JS only by an id, so a late promise callback for a finished transfer finds
@@ -90,7 +91,7 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
                              const char *cond_value, double connect_ms, double stall_ms), {
     var A = Module.assetFetch || (Module.assetFetch = { live: new Map() });
     var ac = new AbortController();
-    var st = { ac: ac, timer: 0, dead: false };
+    var st = { ac: ac, timer: 0, stall: 0, dead: false }; /* timer: the connect timeout's */
     A.live.set(id, st);
     var headers = {};
     if (cond_name) headers[UTF8ToString(cond_name)] = UTF8ToString(cond_value);
@@ -113,6 +114,7 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
     function drop() {
         st.dead = true;
         clearTimeout(st.timer);
+        clearTimeout(st.stall);
         A.live.delete(id);
         try { ac.abort(); } catch (e) {}
     }
@@ -130,17 +132,24 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         put(msg || "");
         _asset__fetch_on_end(id, kind);
     }
-    function arm(ms, kind) { /* setTimeout fires a delay past 2^31 - 1 ms at once */
-        clearTimeout(st.timer);
+    function arm(slot, ms, kind) { /* setTimeout fires a delay past 2^31 - 1 ms at once */
+        clearTimeout(st[slot]);
+        st[slot] = 0;
         if (ms > 0x7fffffff)
-            st.timer = setTimeout(function() { arm(ms - 0x7fffffff, kind); }, 0x7fffffff);
+            st[slot] = setTimeout(function() { arm(slot, ms - 0x7fffffff, kind); }, 0x7fffffff);
         else if (ms > 0)
-            st.timer = setTimeout(function() { end(kind, ""); }, ms);
+            st[slot] = setTimeout(function() { end(kind, ""); }, ms);
     }
-    arm(connect_ms, 2);
+    arm("timer", connect_ms, 2);
+    /* the low-speed guard runs from the request on, as libcurl's: a server that takes the
+     * connection and never answers moves no data (it was armed at the response: such a
+     * server held the load for http_connect_timeout_ms, for ever with UINT_MAX) */
+    arm("stall", stall_ms, 3);
     fetch(u, { signal: ac.signal, headers: headers, cache: "no-store",
                                redirect: "follow" }).then(function(resp) {
         if (st.dead) return;
+        clearTimeout(st.timer); /* answered */
+        arm("stall", stall_ms, 3);
         put(resp.statusText || ""); _asset__fetch_on_header(id, 0);
         var et = resp.headers.get("ETag");
         /* an empty validator (fetch trims blanks) is none: Last-Modified, or the hash */
@@ -166,12 +175,11 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         }
         if (!resp.body) { end(0, ""); return; }
         var reader = resp.body.getReader();
-        arm(stall_ms, 3);
         function pump() {
             return reader.read().then(function(r) {
                 if (st.dead) return;
                 if (r.done) { end(0, ""); return; }
-                arm(stall_ms, 3);
+                arm("stall", stall_ms, 3);
                 var v = r.value;
                 for (var off = 0; off < v.length;) {
                     var n = Math.min(v.length - off, 1 << 20);
@@ -216,6 +224,7 @@ EM_JS(void, js_fetch_abort, (uint32_t id), {
     if (!st) return;
     st.dead = true;
     clearTimeout(st.timer);
+    clearTimeout(st.stall);
     A.live.delete(id);
     try { st.ac.abort(); } catch (e) {}
 });

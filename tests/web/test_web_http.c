@@ -928,6 +928,87 @@ static void test_loads_waiting_for_a_connection_are_not_walked(void **state) {
     assert_int_equal(atomic_load(&g_live), live);
 }
 
+#ifndef __EMSCRIPTEN_PTHREADS__
+/* A misbehaving HTTP server on 127.0.0.1 (an ephemeral port), in this program's own JS
+ * event loop: the single-threaded mode only, whose waits return to that loop (the
+ * pthreads main thread blocks in them). Paths: /short (a Content-Length of 100, 10 bytes,
+ * closed), /reset (closed without an answer), /cut-chunked (a chunked body closed before
+ * its last chunk), /silent (never answers). Returns its port once it listens, 0 if not. */
+/* clang-format off */
+EM_JS(int, js_bad_port, (void), {
+    if (!Module.assetBad) {
+        var net = require("net");
+        var NL = String.fromCharCode(13, 10); /* escapes do not survive EM_JS */
+        var bad = Module.assetBad = { port: 0 };
+        bad.srv = net.createServer(function(c) {
+            var head = "";
+            c.on("error", function() {});
+            c.on("data", function(d) {
+                head += d.toString("latin1");
+                if (head.indexOf(NL + NL) < 0) return;
+                var path = head.split(" ")[1];
+                head = "";
+                if (path === "/short")
+                    c.end("HTTP/1.1 200 OK" + NL + "Content-Length: 100" + NL + NL + "0123456789");
+                else if (path === "/reset")
+                    c.destroy();
+                else if (path === "/cut-chunked")
+                    c.end("HTTP/1.1 200 OK" + NL + "Transfer-Encoding: chunked" + NL + NL +
+                          "5" + NL + "hello" + NL);
+            });
+        });
+        bad.srv.listen(0, "127.0.0.1", function() { bad.port = bad.srv.address().port; });
+        bad.srv.unref();
+    }
+    return Module.assetBad.port;
+});
+/* clang-format on */
+
+static asset_handle_t *bad_load(asset_server_t *s, const char *path) {
+    double end = emscripten_get_now() + 30000;
+    while (!js_bad_port() && emscripten_get_now() < end) turn();
+    assert_int_not_equal(js_bad_port(), 0);
+    char u[128];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d%s", js_bad_port(), path);
+    return asset_server_load(s, u, NULL);
+}
+
+/* A body that ends before its Content-Length, a connection closed without an answer, a
+ * chunked body cut before its last chunk: network errors, as natively, not a short
+ * asset. */
+static void test_fetch_a_body_cut_short_is_a_network_error(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(0);
+    static const char *const paths[] = {"/short", "/reset", "/cut-chunked"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        asset_handle_t *h = bad_load(s, paths[i]);
+        asset_status_t st = wait_done(s, h);
+        if (st != ASSET_E_NETWORK)
+            fail_msg("%s: %s, %s", paths[i], asset_err_name(st), asset_handle_error_message(h));
+        print_message("%s: %s\n", paths[i], asset_handle_error_message(h));
+        asset_handle_release(h);
+    }
+    asset_server_destroy(s);
+}
+
+/* A server that takes the connection and never answers moves under 1 byte/s: it fails
+ * after http_low_speed_ms, as natively (libcurl's low-speed guard runs from the
+ * request on), also when http_connect_timeout_ms is longer. */
+static void test_fetch_a_server_that_never_answers_stalls(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.http_connect_timeout_ms = 600000, .http_low_speed_ms = 1000};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = bad_load(s, "/silent");
+    asset_status_t st = wait_done(s, h);
+    assert_true(asset_handle_is_done(h));
+    assert_int_equal(st, ASSET_E_TIMEOUT);
+    assert_non_null(strstr(asset_handle_error_message(h), "(http_low_speed_ms)"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+#endif
+
 /* config.wake called as a fetch ends is the I/O thread's (natively, and on the web's
  * I/O worker): a destroy there is refused, as the header says, and logged. In the
  * single-threaded build the promise callbacks ran as nobody's thread: the destroy went
@@ -1275,6 +1356,10 @@ int main(void) {
         cmocka_unit_test(test_loads_of_many_hosts_are_capped_in_all),
         cmocka_unit_test(test_spellings_of_one_host_share_its_cap),
         cmocka_unit_test(test_loads_waiting_for_a_connection_are_not_walked),
+#ifndef __EMSCRIPTEN_PTHREADS__
+        cmocka_unit_test(test_fetch_a_body_cut_short_is_a_network_error),
+        cmocka_unit_test(test_fetch_a_server_that_never_answers_stalls),
+#endif
         cmocka_unit_test(test_destroy_from_wake_as_a_fetch_ends_is_refused),
         cmocka_unit_test(test_destroy_from_wake_in_a_poll_is_refused),
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
