@@ -85,9 +85,12 @@ foreach(_mode st mt)
                                PRIVATE "${_web_src}")
     target_link_libraries(${_lib} PUBLIC asset_web_cjson_${_mode})
     if(_threaded)
-        # workers made up front: a blocked main thread cannot start a new Web Worker
+        # workers made up front: a blocked main thread cannot start a new Web Worker. The
+        # heap is fixed (no growth), and without growth Emscripten's malloc aborts the
+        # program when the heap is full (ABORTING_MALLOC's default): it returns NULL
+        # instead, so that a load too large for the heap fails ASSET_E_NO_MEMORY
         target_link_options(${_lib} INTERFACE -pthread -sPTHREAD_POOL_SIZE=12
-                            -sINITIAL_MEMORY=256MB)
+                            -sINITIAL_MEMORY=256MB -sABORTING_MALLOC=0)
     else()
         target_link_options(${_lib} INTERFACE -sALLOW_MEMORY_GROWTH=1)
     endif()

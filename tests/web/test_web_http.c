@@ -881,6 +881,58 @@ static void test_loads_of_many_hosts_are_capped_in_all(void **state) {
     assert_int_equal(atomic_load(&g_live), live);
 }
 
+/* node's own truncate: NODERAWFS's ftruncate refused 3 GiB (its offsets are wasm32's) */
+/* clang-format off */
+EM_JS(int, js_make_sparse, (const char *path, double size), {
+    try {
+        require("fs").writeFileSync(UTF8ToString(path), "");
+        require("fs").truncateSync(UTF8ToString(path), size);
+        return 0;
+    } catch (e) {
+        return -1;
+    }
+});
+/* clang-format on */
+
+/* Twenty-eighth review: the pthreads build's heap is fixed (-sINITIAL_MEMORY=256MB, no
+ * growth), and Emscripten's malloc aborted the program when it could not grow it
+ * (ABORTING_MALLOC's default without ALLOW_MEMORY_GROWTH): a file larger than the heap
+ * could hold ("Aborted(OOM)": 250 MiB; 100 MB beside a cached 128 MiB) ended the program
+ * instead of failing its load ASSET_E_NO_MEMORY, as the header promises. A sparse file
+ * (max_asset_size raised past it) of 250 MiB is more than the pthreads build's heap can
+ * give; of 3 GiB, the single-threaded one's (it grows to 2 GiB; malloc returned NULL
+ * there already). Not HTTP: the same malloc under every source. */
+static void test_a_load_larger_than_the_heap_fails_no_memory(void **state) {
+    (void)state;
+    NEED_HTTP();
+    char *path = tu_path(g_root, "sparse" MODE ".bin");
+#ifdef __EMSCRIPTEN_PTHREADS__
+    double size = 250.0 * (1 << 20); /* under the heap's 256 MiB, more than it has free */
+#else
+    double size = 3.0 * (1 << 30); /* past the 2 GiB it grows to */
+#endif
+    assert_int_equal(js_make_sparse(path, size), 0);
+    asset_server_config_t cfg = {.max_workers = 2, .max_asset_size = (size_t)7 << 29};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    char u[512];
+    snprintf(u, sizeof u, "file://%s", path);
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    asset_status_t st = wait_done(s, h);
+    if (st != ASSET_E_NO_MEMORY)
+        fail_msg("%s: %s", asset_err_name(st), asset_handle_error_message(h));
+    asset_handle_release(h);
+    /* and the server goes on */
+    put("after_oom.txt", "still here");
+    h = load_url(s, "after_oom.txt");
+    assert_int_equal(wait_done(s, h), ASSET_OK);
+    tu_expect_text(h, "still here");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    unlink(path);
+    free(path);
+}
+
 /* Twenty-eighth review: an uncoded body's buffer is made once, at the size its
  * Content-Length announces, as natively (sources/http.c, up to 16 MiB): the web build
  * doubled it from the first chunk's size, a 3 MiB body copied at each step up to a 4 MiB
@@ -1384,6 +1436,7 @@ int main(void) {
         cmocka_unit_test(test_spellings_of_one_host_share_its_cap),
         cmocka_unit_test(test_loads_waiting_for_a_connection_are_not_walked),
         cmocka_unit_test(test_fetch_a_body_of_known_length_is_buffered_once),
+        cmocka_unit_test(test_a_load_larger_than_the_heap_fails_no_memory),
 #ifndef __EMSCRIPTEN_PTHREADS__
         cmocka_unit_test(test_fetch_a_body_cut_short_is_a_network_error),
         cmocka_unit_test(test_fetch_a_server_that_never_answers_stalls),
