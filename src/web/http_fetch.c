@@ -33,7 +33,7 @@
  * waiting for a connection are only in their host's queue, and the kick walks the
  * transfers only when a read was cancelled since its last walk (as sources/http.c):
  * every JS callback (a head, each chunk, an end) and every turn of the I/O thread
- * walked them all, about 3 x W x W looks for W loads of one host at one connection. */
+ * walked them all, about 5.5 x W x W looks for W loads of one host at one connection. */
 #include "../http_validator.h"
 #include "../internal.h"
 

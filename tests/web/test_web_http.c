@@ -965,7 +965,7 @@ static void test_fetch_a_body_of_known_length_is_buffered_once(void **state) {
  * ones (the desktop looks only when a read was cancelled since its last walk: the
  * twentieth review), and every JS callback of a fetch (its head, each chunk, its end)
  * looked its transfer up through them all: W loads of one host at one connection cost
- * about 3 x W x W looks (http_kick_looks counts them). A cancel, fetching or waiting,
+ * about 5.5 x W x W looks (http_kick_looks counts them). A cancel, fetching or waiting,
  * is still seen. */
 static void test_loads_waiting_for_a_connection_are_not_walked(void **state) {
     (void)state;
