@@ -881,6 +881,40 @@ static void test_loads_of_many_hosts_are_capped_in_all(void **state) {
     assert_int_equal(atomic_load(&g_live), live);
 }
 
+/* Two servers at once, each with a fetch in flight and one waiting for its only
+ * connection (single-threaded, both servers' fetches are one thread's): destroying one
+ * ends its own, running and waiting, and leaves the other's going, which then loads. */
+static void test_destroy_ends_only_its_own_fetches(void **state) {
+    (void)state;
+    NEED_HTTP();
+    char big[4096];
+    memset(big, 'd', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    put("slow/two" MODE ".txt", big); /* nginx sends /slow/ at 1 byte a second */
+    put("two_after.txt", "the other one");
+    long live = atomic_load(&g_live);
+    asset_server_config_t cfg = {.max_workers = 2, .http_max_connections = 1};
+    asset_server_t *a = asset_server_create(&cfg), *b = asset_server_create(&cfg);
+    assert_non_null(a);
+    assert_non_null(b);
+    asset_handle_t *ha[2] = {load_url(a, "slow/two" MODE ".txt?a0"),
+                             load_url(a, "slow/two" MODE ".txt?a1")};
+    asset_handle_t *hb[2] = {load_url(b, "slow/two" MODE ".txt?b0"), load_url(b, "two_after.txt")};
+    assert_int_equal(reads_reach(a, 2), 2);
+    assert_int_equal(reads_reach(b, 2), 2);
+    asset_handle_release(ha[0]);
+    asset_handle_release(ha[1]);
+    asset_server_destroy(a);
+    asset_handle_cancel(hb[0]); /* b's first fetch was still going: its cancel ends it */
+    assert_int_equal(wait_done(b, hb[0]), ASSET_E_CANCELLED);
+    assert_int_equal(wait_done(b, hb[1]), ASSET_OK); /* and the one behind it starts */
+    tu_expect_text(hb[1], "the other one");
+    asset_handle_release(hb[0]);
+    asset_handle_release(hb[1]);
+    asset_server_destroy(b);
+    assert_int_equal(atomic_load(&g_live), live);
+}
+
 /* node's own truncate: NODERAWFS's ftruncate refused 3 GiB (its offsets are wasm32's) */
 /* clang-format off */
 EM_JS(int, js_make_sparse, (const char *path, double size), {
@@ -1437,6 +1471,7 @@ int main(void) {
         cmocka_unit_test(test_loads_waiting_for_a_connection_are_not_walked),
         cmocka_unit_test(test_fetch_a_body_of_known_length_is_buffered_once),
         cmocka_unit_test(test_a_load_larger_than_the_heap_fails_no_memory),
+        cmocka_unit_test(test_destroy_ends_only_its_own_fetches),
 #ifndef __EMSCRIPTEN_PTHREADS__
         cmocka_unit_test(test_fetch_a_body_cut_short_is_a_network_error),
         cmocka_unit_test(test_fetch_a_server_that_never_answers_stalls),
