@@ -22,7 +22,9 @@ typedef struct snap {
     size_t n, cap, size;
     char **strs;
     size_t nstrs, strs_cap;
-    bool oom;
+    bool full; /* no room for a record: the walk stops (a string that cannot be copied
+                  reads "" and stops nothing: it stopped the cache walk at the end of
+                  its loader, and the entries of the loaders after it were lost) */
 } snap_t;
 
 static void *snap_add(snap_t *s) {
@@ -30,7 +32,7 @@ static void *snap_add(snap_t *s) {
         size_t cap = s->cap ? s->cap * 2 : 32;
         void *nv = asset_realloc(s->v, cap * s->size);
         if (!nv) {
-            s->oom = true;
+            s->full = true;
             return NULL;
         }
         s->v = nv;
@@ -46,18 +48,12 @@ static const char *snap_str(snap_t *s, const char *str) {
     if (s->nstrs == s->strs_cap) {
         size_t cap = s->strs_cap ? s->strs_cap * 2 : 64;
         char **ns = asset_realloc(s->strs, cap * sizeof *ns);
-        if (!ns) {
-            s->oom = true;
-            return "";
-        }
+        if (!ns) return "";
         s->strs = ns;
         s->strs_cap = cap;
     }
     char *d = asset__strdup(str);
-    if (!d) {
-        s->oom = true;
-        return "";
-    }
+    if (!d) return "";
     s->strs[s->nstrs++] = d;
     return d;
 }
@@ -110,7 +106,7 @@ size_t asset_server_foreach_cached(asset_server_t *s,
     size_t nl;
     asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
     uv_mutex_lock(&s->lock);
-    for (size_t l = 0; l < nl && !sn.oom; l++) {
+    for (size_t l = 0; l < nl && !sn.full; l++) {
         const char *name = NULL; /* copied once per loader (the callback may destroy) */
         for (const asset__cache_entry_t *e = ls[l]->cache.lru_head; e; e = e->lru_next) {
             s->introspect_visits++;

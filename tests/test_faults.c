@@ -757,6 +757,49 @@ static void test_a_loader_registration_out_of_memory_does_not_destroy_its_ctx(vo
     pool_alive(x);
 }
 
+/* ---- introspection out of memory ---- */
+
+static bool count_cached(const asset_cache_info_t *i, void *user) {
+    size_t *n = user; /* records, and those with a string that reads "" */
+    n[0]++;
+    if (!*i->uri || !*i->loader || (i->version && !*i->version)) n[1]++;
+    return true;
+}
+
+/* A string a walk cannot copy reads "" and costs no record (the header): one failed copy
+ * of a key or a loader's name in asset_server_foreach_cached stopped the walk at the end
+ * of that loader, and every entry of the loaders after it was missing. */
+static void test_a_string_the_cache_walk_cannot_copy_drops_no_record(void **state) {
+    fx_t *x = *state;
+    for (int i = 0; i < 4; i++) { /* entries in two loaders' caches: json, then bytes */
+        char key[16], uri[32];
+        for (int j = 0; j < 2; j++) {
+            snprintf(key, sizeof key, "k%d.%s", i, j ? "bin" : "json");
+            assert_int_equal(asset_mem_put(x->s, key, "[1]", 3), ASSET_OK);
+            snprintf(uri, sizeof uri, "mem://%s", key);
+            load_expect_release(x, uri, ASSET_OK);
+        }
+    }
+    size_t n[2] = {0, 0};
+    assert_int_equal(asset_server_foreach_cached(x->s, count_cached, n), 8);
+    assert_int_equal(n[1], 0);
+    bool failed = true;
+    for (int skip = 0; failed; skip++) { /* each string copy of the walk in turn */
+        n[0] = n[1] = 0;
+        tl_alloc_skip = skip;
+        tl_fail_allocs = 1;
+        size_t seen = asset_server_foreach_cached(x->s, count_cached, n);
+        failed = tl_fail_allocs == 0;
+        tl_fail_allocs = tl_alloc_skip = 0;
+        if (seen != 8) fail_msg("copy %d failed: %zu records of 8", skip, seen);
+        assert_int_equal(n[0], 8);
+        if (failed)
+            assert_true(n[1] >= 1); /* the one it could not copy: "" */
+        else
+            assert_int_equal(n[1], 0);
+    }
+}
+
 static void test_loader_statuses_that_make_no_sense_fail_with_parse(void **state) {
     fx_t *x = *state;
     asset_loader_t ld = {ASSET_LOADER_ABI, "odd", NULL, NULL, odd_parse, NULL, NULL, 0, NULL};
@@ -1228,6 +1271,7 @@ int main(void) {
         T(test_destroy_with_every_fault_in_flight),
         T(test_stats_add_up_after_faults),
         T(test_loader_statuses_that_make_no_sense_fail_with_parse),
+        T(test_a_string_the_cache_walk_cannot_copy_drops_no_record),
         T(test_a_loader_registration_out_of_memory_does_not_destroy_its_ctx),
         T(test_a_reload_out_of_memory_for_its_index_still_reaches_the_asset),
         T(test_an_index_allocation_failure_still_unwatches_a_released_file),
