@@ -676,6 +676,7 @@ static void test_json_leniencies_of_cjson_are_the_documented_ones(void **state) 
                      "b\"]"},                         /* any other control character too */
         {"zero.json", "[012]"},                       /* a leading zero: 12 */
         {"dot.json", "[1.]"},                         /* a point without digits: 1 */
+        {"minus.json", "[-.5]"},                      /* a minus before the point: -0.5 */
         {"ff.json", "\f[1]\v"},                       /* any byte below 0x21 as white space */
         {"bom2.json", "\xEF\xBB\xBF\xEF\xBB\xBF[1]"}, /* a second byte order mark */
     };
@@ -688,6 +689,9 @@ static void test_json_leniencies_of_cjson_are_the_documented_ones(void **state) 
     asset_handle_t *h = load_text(s, "z.json", "[012]", 5);
     assert_true(cJSON_GetArrayItem(asset_handle_value(h), 0)->valuedouble == 12);
     asset_handle_release(h);
+    h = load_text(s, "m.json", "[-.5]", 5);
+    assert_true(cJSON_GetArrayItem(asset_handle_value(h), 0)->valuedouble == -0.5);
+    asset_handle_release(h);
     /* and what it refuses, as JSON does */
     expect_parse_error(s, "plus.json", "[+1]", 4, "line 1, column 2");
     expect_parse_error(s, "half.json", "[.5]", 4, "line 1, column 2");
@@ -695,6 +699,35 @@ static void test_json_leniencies_of_cjson_are_the_documented_ones(void **state) 
     expect_parse_error(s, "sq.json", "['a']", 5, "line 1, column 2");
     expect_parse_error(s, "comma.json", "[1,]", 4, "line 1, column 4");
     expect_parse_error(s, "nan.json", "[NaN]", 5, "line 1, column 2");
+    asset_server_destroy(s);
+}
+
+/* Numbers past a double's range load as infinity, those below it as 0
+ * (loaders-and-caches.md says so; it said only "numbers of any length load"), on the
+ * shortened path of cJSON 1.7.15 too (a number of more than 63 characters). */
+static void test_json_numbers_out_of_a_doubles_range_are_infinity_or_zero(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    char text[256] = "[1e999, -1e400, 1e-999, -1";
+    for (int i = 0; i < 70; i++) strcat(text, "0"); /* -1e70 ... */
+    strcat(text, "e999]");                          /* ... e999: 75 characters */
+    asset_handle_t *h = load_text(s, "range.json", text, strlen(text));
+    if (asset_handle_error(h) != ASSET_OK) fail_msg("%s", asset_handle_error_message(h));
+    const cJSON *a = asset_handle_value(h);
+    assert_int_equal(cJSON_GetArraySize(a), 4);
+    const cJSON *big = cJSON_GetArrayItem(a, 0), *neg = cJSON_GetArrayItem(a, 1);
+    assert_true(isinf(big->valuedouble) && big->valuedouble > 0);
+    assert_int_equal(big->valueint, INT_MAX);
+    assert_true(isinf(neg->valuedouble) && neg->valuedouble < 0);
+    assert_int_equal(neg->valueint, INT_MIN);
+    assert_true(cJSON_GetArrayItem(a, 2)->valuedouble == 0);
+    const cJSON *longer = cJSON_GetArrayItem(a, 3);
+    assert_true(isinf(longer->valuedouble) && longer->valuedouble < 0);
+    char *printed = cJSON_PrintUnformatted(a);
+    assert_non_null(printed);
+    assert_string_equal(printed, "[null,null,0,null]");
+    cJSON_free(printed);
+    asset_handle_release(h);
     asset_server_destroy(s);
 }
 
@@ -1204,6 +1237,7 @@ int main(void) {
         cmocka_unit_test(test_json_nesting_fails_before_a_64_kib_stack_runs_out),
         cmocka_unit_test(test_json_numbers_longer_than_63_characters_load),
         cmocka_unit_test(test_json_leniencies_of_cjson_are_the_documented_ones),
+        cmocka_unit_test(test_json_numbers_out_of_a_doubles_range_are_infinity_or_zero),
         cmocka_unit_test(test_failing_loader_message_names_loader_and_uri),
         cmocka_unit_test(test_misbehaving_loaders_fail_without_leaking),
         cmocka_unit_test(test_parse_take_data_hands_over_a_buffer_the_loader_owns),
