@@ -153,6 +153,19 @@ asset__loader_slot_t *const *asset__loaders(const asset_server_t *s, size_t *n) 
     return l ? l->v : NULL;
 }
 
+/* The bytes of a loader vtable of ABI abi, as source_vt_size: ABI 1 ends at destroy, 2
+ * at finalize; one newer than this library's, the fields this library knows. It copied
+ * sizeof for any ABI from 2 on: once the struct grows, a program built against ABI 2
+ * would be read past its vtable's end. A new ABI adds its size here. */
+#define LOADER_ABI1_SIZE offsetof(asset_loader_t, flags)
+#define LOADER_ABI2_SIZE \
+    (offsetof(asset_loader_t, finalize) + sizeof(((asset_loader_t *)0)->finalize))
+_Static_assert(ASSET_LOADER_ABI == 2 && sizeof(asset_loader_t) == LOADER_ABI2_SIZE,
+               "a new loader ABI: give loader_vt_size its size");
+static size_t loader_vt_size(uint32_t abi) {
+    return abi == 1 ? LOADER_ABI1_SIZE : LOADER_ABI2_SIZE;
+}
+
 static asset__loader_slot_t *loader_new(asset_server_t *s, const asset_loader_t *ld, void *ctx,
                                         size_t budget) {
     asset__loader_slot_t *l = asset__calloc(1, sizeof *l);
@@ -162,8 +175,7 @@ static asset__loader_slot_t *loader_new(asset_server_t *s, const asset_loader_t 
         asset_free(l);
         return NULL;
     }
-    /* an ABI 1 vtable ends at destroy: read no further (the rest stays zero) */
-    memcpy(&l->vt, ld, ld->abi >= 2 ? sizeof *ld : offsetof(asset_loader_t, flags));
+    memcpy(&l->vt, ld, loader_vt_size(ld->abi)); /* the rest stays zero (calloc) */
     l->vt.name = l->name;
     l->ctx = ctx;
     asset__cache_init(&l->cache, budget);

@@ -410,6 +410,61 @@ static void test_register_loader_validates(void **state) {
     asset_server_destroy(s);
 }
 
+/* Loader vtables in memory of exactly their ABI's size (a program built against that
+ * header), and one of an ABI newer than this library's: registration reads the fields
+ * of its ABI and no further (ASan), and uses what it read (ABI 2's finalize). */
+static atomic_int abi_finalizes;
+static asset_status_t abi_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    asset_parse_set_value(p,
+                          tu_asset_strndup((const char *)asset_parse_data(p), asset_parse_size(p)),
+                          asset_parse_size(p) + 1);
+    return ASSET_OK;
+}
+static asset_status_t abi_finalize(void *ctx, asset_finalize_t *f) {
+    (void)ctx;
+    (void)f;
+    atomic_fetch_add(&abi_finalizes, 1);
+    return ASSET_OK;
+}
+
+static void test_register_loader_reads_only_the_fields_of_its_abi(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    atomic_store(&abi_finalizes, 0);
+    static const char *const one_sfx[] = {".one", NULL}, *const two_sfx[] = {".two", NULL},
+                             *const new_sfx[] = {".new", NULL};
+    asset_loader_t full = {1, "one", one_sfx, NULL, abi_parse, NULL, NULL, 0, NULL};
+    size_t abi1 = offsetof(asset_loader_t, destroy) + sizeof full.destroy;
+    void *mem = malloc(abi1);
+    assert_non_null(mem);
+    memcpy(mem, &full, abi1);
+    assert_int_equal(asset_server_register_loader(s, mem, NULL, 0), ASSET_OK);
+    free(mem);
+    full = (asset_loader_t){2, "two", two_sfx, NULL, abi_parse, NULL, NULL, 0, abi_finalize};
+    size_t abi2 = offsetof(asset_loader_t, finalize) + sizeof full.finalize;
+    mem = malloc(abi2);
+    assert_non_null(mem);
+    memcpy(mem, &full, abi2);
+    assert_int_equal(asset_server_register_loader(s, mem, NULL, 0), ASSET_OK);
+    free(mem);
+    struct {
+        asset_loader_t v;
+        void *later[4]; /* fields of an ABI this library does not know */
+    } newer = {{99, "new", new_sfx, NULL, abi_parse, NULL, NULL, 0, abi_finalize},
+               {NULL, NULL, NULL, NULL}};
+    assert_int_equal(asset_server_register_loader(s, &newer.v, NULL, 0), ASSET_OK);
+    const char *uris[] = {"mem://a.one", "mem://a.two", "mem://a.new"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(asset_mem_put(s, uris[i] + 6, "text", 4), ASSET_OK);
+        asset_handle_t *h = tu_load_wait(s, uris[i], ASSET_OK);
+        assert_string_equal(asset_handle_value(h), "text");
+        asset_handle_release(h);
+    }
+    assert_int_equal(atomic_load(&abi_finalizes), 2); /* ABI 2's and the newer one's */
+    asset_server_destroy(s);
+}
+
 /* Seventh review: "task" and "listing" name the library's own slots (spawned tasks,
  * folder listings) in traces, introspection and messages. A user loader by either name
  * was accepted: its jobs read as tasks or listings ("run" slices in the Chrome JSON),
@@ -1410,6 +1465,7 @@ int main(void) {
         cmocka_unit_test(test_replacing_a_user_source_destroys_the_old_one_once),
         cmocka_unit_test(test_unknown_scheme_and_loader_fail_with_message),
         cmocka_unit_test(test_register_loader_validates),
+        cmocka_unit_test(test_register_loader_reads_only_the_fields_of_its_abi),
         cmocka_unit_test(test_register_loader_refuses_the_librarys_own_names),
         cmocka_unit_test(test_async_source_finishes_from_another_thread),
         cmocka_unit_test(test_async_source_failure_from_another_thread),
