@@ -848,10 +848,12 @@ typedef struct asset_bytes {
  * paths: listing mem://dir gives the keys under "dir/"; there is no root folder
  * (mem:/// lists the keys that start with '/'; mem:// is E_INVALID). Any thread.
  * Returns ASSET_OK, ASSET_E_INVALID (also for a key no URI can name: longer than 8186
- * bytes once each '%' and '#' in it is written %25 or %23) or ASSET_E_NO_MEMORY. */
+ * bytes once each '%' and '#' in it is written %25 or %23) or ASSET_E_NO_MEMORY (the
+ * store unchanged). */
 ASSET_API int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size);
 /* Removes key, and its value's cache entries (handles keep their values). Returns
- * ASSET_OK, ASSET_E_NOT_FOUND or ASSET_E_INVALID (NULL s or key). Any thread. */
+ * ASSET_OK, ASSET_E_NOT_FOUND, ASSET_E_INVALID (NULL s or key) or ASSET_E_NO_MEMORY
+ * (the key kept). Any thread. */
 ASSET_API int asset_mem_remove(asset_server_t *s, const char *key);
 
 /* ------------------------------------------------------------------------ */

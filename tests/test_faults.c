@@ -869,6 +869,57 @@ static void test_a_reload_out_of_memory_for_its_index_still_reaches_the_asset(vo
     pool_alive(x);
 }
 
+/* A mem:// put or remove that finds no memory changes nothing (ASSET_E_NO_MEMORY), or
+ * changes the key and reaches its watched handles: a reload, which hears of its own
+ * failures (docs/hot-reload.md). The URI that names the key to them was made after the
+ * change, and when that failed the put said ASSET_OK and no handle ever reloaded. */
+static void test_a_mem_change_out_of_memory_is_refused_or_reloads(void **state) {
+    fx_t *x = *state;
+    asset_server_destroy(x->s); /* the fixture's server does not watch */
+    asset_server_config_t cfg = {.max_workers = 1, .watch = true};
+    asset_server_t *s = x->s = asset_server_create(&cfg);
+    assert_non_null(s);
+    int refused = 0;
+    for (int remove = 0; remove < 2; remove++)
+        for (int skip = 0; skip < 8; skip++) {
+            assert_int_equal(asset_mem_put(s, "m.bin", "old", 3), ASSET_OK);
+            asset_handle_t *h = asset_server_load(s, "mem://m.bin", NULL);
+            assert_int_equal(asset_handle_wait(h, 30000), ASSET_OK);
+            int reloaded = 0;
+            assert_true(asset_handle_on_reloaded(h, count_reloaded, &reloaded) != 0);
+            tl_alloc_skip = skip;
+            tl_fail_allocs = 1;
+            int rc = remove ? asset_mem_remove(s, "m.bin") : asset_mem_put(s, "m.bin", "new", 3);
+            tl_fail_allocs = tl_alloc_skip = 0;
+            if (rc == ASSET_E_NO_MEMORY) { /* nothing changed */
+                refused++;
+                asset_handle_t *o = asset_server_load(s, "mem://m.bin", NULL);
+                assert_int_equal(asset_handle_wait(o, 30000), ASSET_OK);
+                assert_memory_equal(bytes_of(o)->data, "old", 3);
+                asset_handle_release(o);
+            } else {
+                assert_int_equal(rc, ASSET_OK);
+                uint64_t deadline = uv_hrtime() + 30000000000ull;
+                while (!reloaded) {
+                    asset_server_flush(s);
+                    if (uv_hrtime() > deadline)
+                        fail_msg("%s, skip %d: ASSET_OK and no reload", remove ? "remove" : "put",
+                                 skip);
+                    uv_mutex_lock(&s->lock);
+                    if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+                    uv_mutex_unlock(&s->lock);
+                }
+                asset_status_t re = asset_handle_reload_error(h);
+                if (re != ASSET_E_NO_MEMORY)
+                    assert_int_equal(re, remove ? ASSET_E_NOT_FOUND : ASSET_OK);
+            }
+            asset_handle_release(h);
+            asset_mem_remove(s, "m.bin");
+            asset_server_flush(s);
+        }
+    assert_true(refused >= 2); /* the copy of the bytes, and the URI */
+}
+
 /* A value whose dependency counts (dependents.c) found no memory is still reloaded
  * when its dependency changes: while one is uncounted, every change looks for
  * dependents with a walk, as before the counts. The parent's job runs on this thread
@@ -1278,6 +1329,7 @@ int main(void) {
         T(test_a_handle_left_out_of_the_index_gets_its_place_back),
         T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
         T(test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper),
+        T(test_a_mem_change_out_of_memory_is_refused_or_reloads),
         T(test_an_adopted_buffers_free_fn_may_call_the_server),
         T(test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok),
         T(test_a_batch_that_could_not_be_made_reads_as_failed_and_done),

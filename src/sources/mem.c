@@ -186,13 +186,13 @@ static void entry_unfile(asset__mem_t *m, entry_t *e) {
     e->dnext = e->dprev = NULL;
 }
 
-/* A replaced (or removed) key: no later load joins a read of the old bytes (one made
- * after the put got them); watched, its live handles reload at once. Out of memory for
- * the URI: neither (a load may still join the read in flight). */
-static void reload_key(asset_server_t *s, const char *key) {
-    char *uri = asset__uri_from_path("mem://", key);
-    if (uri) asset__jobs_changed(s, uri);
-    if (uri && s->cfg.watch) asset__reload_request(s, uri, false);
+/* A replaced (or removed) key, named by uri (freed here): no later load joins a read of
+ * the old bytes (one made after the put got them); watched, its live handles reload at
+ * once. The URI is made before the change: made after it, out of memory for it changed
+ * the key and answered ASSET_OK, and its handles never reloaded (a review). */
+static void reload_key(asset_server_t *s, char *uri) {
+    asset__jobs_changed(s, uri);
+    if (s->cfg.watch) asset__reload_request(s, uri, false);
     asset_free(uri);
 }
 
@@ -210,8 +210,12 @@ int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t s
     /* the header, the bytes and their 0: a size near SIZE_MAX (a read()'s -1 passed
      * on) wrapped to a few bytes, and the copy overran them */
     if (size > SIZE_MAX - sizeof(blob_t) - 1) return ASSET_E_NO_MEMORY;
-    blob_t *b = asset_alloc(sizeof *b + size + 1);
-    if (!b) return ASSET_E_NO_MEMORY;
+    char *uri = asset__uri_from_path("mem://", key);
+    blob_t *b = uri ? asset_alloc(sizeof *b + size + 1) : NULL;
+    if (!b) {
+        asset_free(uri);
+        return ASSET_E_NO_MEMORY;
+    }
     atomic_init(&b->refs, 1);
     b->size = size;
     if (size) memcpy(b->data, data, size);
@@ -237,21 +241,29 @@ int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t s
         e->gen = ++m->gen;
     }
     uv_mutex_unlock(&m->lock);
-    if (rc == ASSET_OK) reload_key(s, key);
+    if (rc == ASSET_OK)
+        reload_key(s, uri);
+    else
+        asset_free(uri);
     return rc;
 }
 
 int asset_mem_remove(asset_server_t *s, const char *key) {
     if (!s || !key) return ASSET_E_INVALID;
     asset__mem_t *m = s->mem;
+    char *uri = asset__uri_from_path("mem://", key);
+    if (!uri) return ASSET_E_NO_MEMORY; /* the key kept */
     uv_mutex_lock(&m->lock);
     entry_t *e = (entry_t *)asset__map_get(&m->map, key);
     if (e) asset__map_remove(&m->map, &e->node);
     if (e) entry_unfile(m, e);
     uv_mutex_unlock(&m->lock);
-    if (!e) return ASSET_E_NOT_FOUND;
+    if (!e) {
+        asset_free(uri);
+        return ASSET_E_NOT_FOUND;
+    }
     entry_free(e);
-    reload_key(s, key); /* its live handles learn it is gone (and keep their value) */
+    reload_key(s, uri); /* its live handles learn it is gone (and keep their value) */
     return ASSET_OK;
 }
 
