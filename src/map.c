@@ -91,8 +91,10 @@ bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l) {
 }
 
 bool asset__map_link_put_hashed(asset__map_t *m, asset__map_link_t *l, uint32_t h) {
-    if (m->count + 1 > m->nbuckets || m->nbuckets == 0) /* at most one node per bucket on average */
-        if (!grow(m)) return false;
+    /* at most one node per bucket on average; a table that cannot grow (its double is
+     * one large block) takes the node in a longer chain: the insert failed, and so did
+     * the load or put it was for, though it needed no memory of its own (a review) */
+    if (m->count + 1 > m->nbuckets && !grow(m) && m->nbuckets == 0) return false;
     l->hash = h;
     size_t i = l->hash & (m->nbuckets - 1);
     l->next = m->buckets[i];

@@ -63,7 +63,8 @@ asset__map_link_t *asset__map_find_n(const asset__map_t *m, const char *key, siz
 static inline asset__map_link_t *const *asset__map_bucket(const asset__map_t *m, uint32_t h) {
     return m->nbuckets ? &m->buckets[h & (m->nbuckets - 1)] : NULL;
 }
-/* Inserts l (its key in place). Returns false when out of memory. Keys are not checked
+/* Inserts l (its key in place). Returns false when out of memory for the map's first
+ * table (a table that cannot grow takes it in a longer chain). Keys are not checked
  * for duplicates: find first. */
 bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l);
 /* The same, with h = asset__map_hash of l's key (computed once for several maps). */
@@ -74,7 +75,7 @@ void asset__map_link_remove(asset__map_t *m, asset__map_link_t *l);
 static inline asset__map_node_t *asset__map_get(const asset__map_t *m, const char *key) {
     return (asset__map_node_t *)asset__map_find(m, key);
 }
-/* Inserts n (n->key set by the caller). Returns false when out of memory. Keys are
+/* Inserts n (n->key set by the caller). Returns false as asset__map_link_put does. Keys are
  * not checked for duplicates: get first. */
 static inline bool asset__map_put(asset__map_t *m, asset__map_node_t *n) {
     return asset__map_link_put(m, &n->link);

@@ -920,6 +920,38 @@ static void test_a_mem_change_out_of_memory_is_refused_or_reloads(void **state) 
     assert_true(refused >= 2); /* the copy of the bytes, and the URI */
 }
 
+/* A map at its load limit doubles its table, one block (a million loads in flight: 16
+ * MiB). When that block could not be had, the insert failed, and with it the load or
+ * put it was for (ASSET_E_NO_MEMORY), though the table could take the node in a chain
+ * and the rest of what they need is small. Only a map with no table yet fails. */
+static void test_a_map_that_cannot_grow_still_takes_a_node(void **state) {
+    (void)state;
+    enum { N = 16 }; /* the first table's size: the next insert grows it */
+    asset__map_t m;
+    asset__map_init(&m);
+    asset__map_node_t nodes[N + 2];
+    char keys[N + 2][8];
+    for (int i = 0; i < N + 2; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        nodes[i].key = keys[i];
+    }
+    tl_fail_allocs = 1;
+    assert_false(asset__map_put(&m, &nodes[0])); /* no table */
+    tl_fail_allocs = 0;
+    for (int i = 0; i < N; i++) assert_true(asset__map_put(&m, &nodes[i]));
+    assert_int_equal(m.nbuckets, N);
+    tl_fail_allocs = 1; /* the growth's block */
+    assert_true(asset__map_put(&m, &nodes[N]));
+    assert_int_equal(tl_fail_allocs, 0); /* the growth was tried */
+    assert_int_equal(m.nbuckets, N);
+    assert_true(asset__map_put(&m, &nodes[N + 1])); /* memory back: it grows */
+    assert_int_equal(m.nbuckets, 2 * N);
+    for (int i = 0; i < N + 2; i++) assert_ptr_equal(asset__map_get(&m, keys[i]), &nodes[i]);
+    for (int i = 0; i < N + 2; i++) asset__map_remove(&m, &nodes[i]);
+    assert_int_equal(m.count, 0);
+    asset__map_free(&m);
+}
+
 /* A value whose dependency counts (dependents.c) found no memory is still reloaded
  * when its dependency changes: while one is uncounted, every change looks for
  * dependents with a walk, as before the counts. The parent's job runs on this thread
@@ -1329,6 +1361,7 @@ int main(void) {
         T(test_a_handle_left_out_of_the_index_gets_its_place_back),
         T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
         T(test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper),
+        T(test_a_map_that_cannot_grow_still_takes_a_node),
         T(test_a_mem_change_out_of_memory_is_refused_or_reloads),
         T(test_an_adopted_buffers_free_fn_may_call_the_server),
         T(test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok),
