@@ -754,7 +754,7 @@ ASSET_API int asset_server_register_loader(asset_server_t *s, const asset_loader
  * registered one), and evicts least recently used entries down to it at once (counted
  * in stats.cache_evictions); later inserts keep to it, and a value larger than it is not
  * cached. bytes 0: the server's config.cache_budget. Values held by handles stay valid.
- * Returns ASSET_OK, ASSET_E_INVALID (NULL server or name) or ASSET_E_NO_LOADER (no
+ * Returns ASSET_OK, ASSET_E_INVALID (NULL server, NULL or empty name) or ASSET_E_NO_LOADER (no
  * loader by that name; also logged at ASSET_LOG_WARN). Any thread. */
 ASSET_API int asset_server_set_cache_budget(asset_server_t *s, const char *loader, size_t bytes);
 
