@@ -104,8 +104,10 @@ size_t asset_server_foreach_cached(asset_server_t *s,
     snap_t sn = {.size = sizeof(asset_cache_info_t)};
     uint64_t now = asset__now_ns();
     size_t nl;
-    asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
     uv_mutex_lock(&s->lock);
+    /* under the lock, which a registration publishes its list under: read before it, a
+     * loader registered meanwhile, and already caching, was missing from the snapshot */
+    asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
     for (size_t l = 0; l < nl && !sn.full; l++) {
         const char *name = NULL; /* copied once per loader (the callback may destroy) */
         for (const asset__cache_entry_t *e = ls[l]->cache.lru_head; e; e = e->lru_next) {
@@ -138,8 +140,10 @@ size_t asset_server_foreach_loader(asset_server_t *s,
     if (!s || !fn) return 0;
     snap_t sn = {.size = sizeof(asset_loader_info_t)};
     size_t nl;
-    asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
     uv_mutex_lock(&s->lock);
+    /* under the lock, which a registration publishes its list under: read before it, a
+     * loader registered meanwhile, and already caching, was missing from the snapshot */
+    asset__loader_slot_t *const *ls = asset__loaders(s, &nl);
     for (size_t l = 0; l < nl; l++) {
         asset_loader_info_t *i = snap_add(&sn);
         if (!i) break;
