@@ -52,7 +52,8 @@ list(REMOVE_ITEM _web_core "${_web_src}/pool.c" "${_web_src}/io_thread.c"
 # the Emscripten file system, as on macOS and the BSDs
 list(APPEND _web_core "${_web_src}/platform/fs.c" "${_web_src}/platform/fs_posix.c"
      "${_web_src}/platform/portable.c"
-     "${_web_src}/platform/beneath_walk.c" "${_web_src}/platform/lock_posix.c")
+     "${_web_src}/platform/beneath_walk.c" "${_web_src}/platform/lock_posix.c"
+     "${_web_src}/platform/random_posix.c")
 set_property(SOURCE "${_web_src}/platform/fs_posix.c" APPEND PROPERTY COMPILE_DEFINITIONS
              ASSET_HAVE_ST_MTIM)
 set(_web_common "${_web_src}/web/uv_web.c" "${_web_src}/web/io_web.c"

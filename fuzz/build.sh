@@ -23,7 +23,7 @@ export common_flags="${common[*]}"
 {
     find src -maxdepth 1 -name '*.c'
     find src/sources src/loaders -name '*.c'
-    printf 'src/platform/%s.c\n' fs fs_posix sys_posix lock_posix portable beneath_linux
+    printf 'src/platform/%s.c\n' fs fs_posix sys_posix lock_posix random_posix portable beneath_linux
 } | sort | xargs -P 2 -I{} sh -c '
     o="$out/obj/$(echo "{}" | tr / _ | sed "s/\.c$/.o/")"
     $cc $common_flags -fsanitize=fuzzer-no-link,address,undefined -c "{}" -o "$o"'

@@ -1,15 +1,21 @@
 /* map.c - the intrusive hash map of map.h: word-at-a-time hashing, chains, doubling growth. */
 #include "map.h"
 #include "internal.h"
+#include "platform/platform.h"
 
 #include <string.h>
 
 /* Eight bytes a step (a key is a URI: tens of bytes), each step a multiply and a
  * shift, then a final mix, so that the low bits (the bucket) depend on every byte. */
-uint64_t asset__hash(const char *s) { return asset__hash_n(s, strlen(s)); }
+uint64_t asset__hash(const char *s) { return asset__hash_seeded(s, strlen(s), 0); }
 
-uint64_t asset__hash_n(const char *s, size_t n) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+uint64_t asset__hash_n(const char *s, size_t n) { return asset__hash_seeded(s, n, 0); }
+
+/* The seed enters the state before the first byte: every later step's multiply and
+ * shift carry it into the bucket bits (not a keyed cryptographic hash; enough that a
+ * list of colliding URIs found for one seed is not one for another). */
+uint64_t asset__hash_seeded(const char *s, size_t n, uint64_t seed) {
+    uint64_t h = (0x9e3779b97f4a7c15ull ^ n) + seed, w;
     for (; n >= 8; s += 8, n -= 8) {
         memcpy(&w, s, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdull;
@@ -23,6 +29,23 @@ uint64_t asset__hash_n(const char *s, size_t n) {
     h ^= h >> 32;
     h *= 0xff51afd7ed558ccdull;
     return h ^ (h >> 29);
+}
+
+uint64_t asset__map_seed;
+
+static void seed_draw(void) {
+    uint64_t v = 0;
+    /* no random bytes from the OS (none known to fail): the clock and where this
+     * process's stack and code were put, which at least differ between processes */
+    if (!asset__os_random(&v, sizeof v) || !v)
+        v = asset__now_ns() ^ (uint64_t)(uintptr_t)&v ^
+            ((uint64_t)(uintptr_t)&asset__map_seed << 17);
+    asset__map_seed = v | 1; /* never 0: 0 reads "not drawn yet" in tests */
+}
+
+void asset__map_seed_init(void) {
+    static uv_once_t once = UV_ONCE_INIT;
+    uv_once(&once, seed_draw);
 }
 
 void asset__map_init(asset__map_t *m) { memset(m, 0, sizeof *m); }

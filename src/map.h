@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct asset__map_link {
     struct asset__map_link *next;
@@ -34,10 +35,20 @@ typedef struct asset__map {
     bool inline_keys; /* the key follows the link (asset__map_init_inline) */
 } asset__map_t;
 
-/* A 64-bit hash of the string s (map.c: eight bytes a step, then a final mix). Only
- * for this process's maps: not stable across versions or builds, never stored. */
+/* A 64-bit hash of the string s (map.c: eight bytes a step, then a final mix), with no
+ * seed: the same in every process of one build (HTTP's body digests use it). Not stable
+ * across versions or builds, never stored. */
 uint64_t asset__hash(const char *s);
 uint64_t asset__hash_n(const char *s, size_t n); /* the same, n = strlen(s) known */
+/* The same hash started from seed. */
+uint64_t asset__hash_seeded(const char *s, size_t n, uint64_t seed);
+/* The seed of every map's hash (asset__map_hash): drawn once per process, from the OS's
+ * random bytes, by asset__map_seed_init (asset_server_create calls it), before any of
+ * the process's servers exists; 0 until then. Without it, URIs found once to fall into
+ * one bucket (a hostile manifest's) fell into one bucket in every process: each insert
+ * walked a chain of all of them, and n of them cost n * n (a review). */
+extern uint64_t asset__map_seed;
+void asset__map_seed_init(void);
 void asset__map_init(asset__map_t *m);
 void asset__map_init_inline(asset__map_t *m);
 void asset__map_free(asset__map_t *m); /* frees buckets only, not nodes; keeps the kind */
@@ -46,11 +57,14 @@ static inline const char *asset__map_key(const asset__map_t *m, const asset__map
     return m->inline_keys ? (const char *)(l + 1) : ((const asset__map_node_t *)l)->key;
 }
 
-/* The hash a map keeps for key (asset__map_find_hashed: computed before a lock). */
-static inline uint32_t asset__map_hash(const char *key) { return (uint32_t)asset__hash(key); }
-/* The same, n = strlen(key) known. */
+/* The hash a map keeps for key, n = strlen(key) (asset__map_find_hashed: computed
+ * before a lock). */
 static inline uint32_t asset__map_hash_n(const char *key, size_t n) {
-    return (uint32_t)asset__hash_n(key, n);
+    return (uint32_t)asset__hash_seeded(key, n, asset__map_seed);
+}
+/* The same, n not known. */
+static inline uint32_t asset__map_hash(const char *key) {
+    return asset__map_hash_n(key, strlen(key));
 }
 
 /* ---- any map, on links ---- */

@@ -90,6 +90,7 @@ static char *dup_config_string(const char *v, bool *oom) {
 }
 
 asset_server_t *asset_server_create(const asset_server_config_t *cfg) {
+    asset__map_seed_init(); /* before the server's first map (once per process) */
     asset_server_t *s = asset__calloc(1, sizeof *s);
     if (!s) return NULL;
     asset__json_hooks_install();

@@ -8,7 +8,8 @@
  *   fs_win32.c                     Windows: CreateFileW, UTF-16, reparse points refused
  * fs.c, shared by all of them, reads files into requests and walks directories into
  * listings on top of the primitives below. Locks: lock_posix.c (POSIX and the web
- * build), lock_win32.c.
+ * build), lock_win32.c. Random bytes: random_posix.c (POSIX and the web build),
+ * random_win32.c.
  *
  * Paths. The library's own form of an OS path uses '/' separators everywhere: POSIX
  * "/abs/x", Windows "C:/abs/x" (drive letter upper-cased). Conversions to the OS's form
@@ -272,6 +273,13 @@ void asset__unmap(void *data, void *token);
  * of a microsecond is not put to sleep and woken, a context switch each way. Returns
  * 0 or a negative error; uv_mutex_destroy releases it. */
 int asset__mutex_init_hot(uv_mutex_t *m);
+
+/* ---- random bytes (any thread) ---- */
+
+/* Fills buf with n bytes from the OS's source of random bytes (random_posix.c:
+ * getentropy; random_win32.c: rand_s). false: it gave none (buf's bytes are then
+ * unspecified). For seeds (map.c's hash), not for keys that must stay secret long. */
+bool asset__os_random(void *buf, size_t n);
 
 /* sockets: platform/socket.h (needs libcurl's types; the web build has no libcurl) */
 
