@@ -10,6 +10,10 @@
 
 #define NRINGS (ASSET_PRIORITY_LOW - ASSET_PRIORITY_HIGH + 1)
 
+/* An emptied ring or requeued list keeps an array of up to this many slots for the next
+ * jobs; a larger one (a burst's) goes back. */
+#define KEEP_EMPTIED_MAX 256
+
 static asset__ring_t *ring_of(asset_server_t *s, int priority) {
     int i = priority - ASSET_PRIORITY_HIGH;
     return &s->rings[i < 0 ? 0 : i >= NRINGS ? NRINGS - 1 : i];
@@ -45,7 +49,7 @@ static void ring_take(asset__ring_t *r, asset__job_t *j) {
     r->slots[j->heap_idx & (r->cap - 1)] = NULL;
     r->live--;
     while (r->head != r->tail && !r->slots[r->head & (r->cap - 1)]) r->head++;
-    if (!r->live && r->cap > 256) {
+    if (!r->live && r->cap > KEEP_EMPTIED_MAX) {
         asset_free(r->slots);
         memset(r, 0, sizeof *r);
     }
@@ -90,7 +94,7 @@ static void unlist_requeued(asset_server_t *s, asset__job_t *j) {
     s->requeued[j->req->requeued_slot - 1] = last;
     last->req->requeued_slot = j->req->requeued_slot;
     j->req->requeued_slot = 0;
-    if (!s->n_requeued && s->cap_requeued > 256) free_requeued(s);
+    if (!s->n_requeued && s->cap_requeued > KEEP_EMPTIED_MAX) free_requeued(s);
 }
 
 void asset__heap_remove(asset_server_t *s, asset__job_t *j) {

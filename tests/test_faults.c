@@ -975,15 +975,21 @@ static asset_status_t dep_parse(void *ctx, asset_parse_t *p) {
     return ASSET_OK;
 }
 
-static void test_a_dependent_uncounted_for_want_of_memory_still_reloads(void **state) {
-    (void)state;
-    asset_server_config_t cfg = {.max_workers = 1};
+/* A server with `workers` workers and the "d" loader (dep_parse) for ".d". */
+static asset_server_t *dep_server(unsigned workers) {
+    asset_server_config_t cfg = {.max_workers = workers};
     asset_server_t *s = asset_server_create(&cfg);
     assert_non_null(s);
     static const char *const suffixes[] = {".d", NULL};
     asset_loader_t ld = {
         .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = suffixes, .parse = dep_parse};
     assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    return s;
+}
+
+static void test_a_dependent_uncounted_for_want_of_memory_still_reloads(void **state) {
+    (void)state;
+    asset_server_t *s = dep_server(1);
     tu_gate_t *g = tu_gate_register(s, "gate");
     assert_int_equal(asset_mem_put(s, "shared.d", "v1", 2), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "parent.d", "dep mem://shared.d", 18), ASSET_OK);
@@ -1055,13 +1061,7 @@ static void test_a_dependent_uncounted_for_want_of_memory_still_reloads(void **s
  * that nobody takes: a walk from the top reaches that read with memory, not without. */
 static void test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper(void **state) {
     (void)state;
-    asset_server_config_t cfg = {.max_workers = 2};
-    asset_server_t *s = asset_server_create(&cfg);
-    assert_non_null(s);
-    static const char *const suffixes[] = {".d", NULL};
-    asset_loader_t ld = {
-        .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = suffixes, .parse = dep_parse};
-    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    asset_server_t *s = dep_server(2);
     tu_gate_t *g = tu_gate_register(s, "gate"), *late = tu_gate_register(s, "late");
     asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
     tu_gate_wait_entered(g, 1); /* one worker */

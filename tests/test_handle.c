@@ -20,14 +20,15 @@
 /* ---- helpers ---- */
 
 /* Spins (yielding) until pred(s), read under the server's lock, holds. */
+static bool holds_locked(asset_server_t *s, bool (*pred)(const asset_server_t *s)) {
+    uv_mutex_lock(&s->lock);
+    bool v = pred(s);
+    uv_mutex_unlock(&s->lock);
+    return v;
+}
+
 static void wait_until_locked(asset_server_t *s, bool (*pred)(const asset_server_t *s)) {
-    for (;;) {
-        uv_mutex_lock(&s->lock);
-        bool v = pred(s);
-        uv_mutex_unlock(&s->lock);
-        if (v) return;
-        tu_os_yield();
-    }
+    TU_SPIN_UNTIL(holds_locked(s, pred));
 }
 
 static bool some_waiter_blocked(const asset_server_t *s) { return s->waiters != 0; }
@@ -1605,37 +1606,54 @@ static asset_status_t many_async_read(void *ctx, asset_request_t *r) {
     return ASSET_PENDING;
 }
 
+/* A server with one worker, the many:// ASYNC source (m's, whose reads stay pending
+ * until the test finishes them), a counting loader for ".cnt" (c) and a gate:// source
+ * (*g) to hold the worker with. */
+static asset_server_t *many_async_server(many_async_t *m, tu_counter_t *c, tu_gate_t **g) {
+    asset_server_t *s = tu_server(1);
+    m->c = c;
+    asset_source_t src = {ASSET_SOURCE_ABI, "many", ASSET_SOURCE_ASYNC,
+                          many_async_read,  NULL,   NULL};
+    assert_int_equal(asset_server_register_source(s, &src, m), ASSET_OK);
+    assert_int_equal(tu_counting_loader_register(s, "count", ".cnt", c, 0), ASSET_OK);
+    *g = tu_gate_register(s, "gate");
+    return s;
+}
+
+/* Loads many://0.cnt .. many://<n-1>.cnt as one group. */
+static asset_batch_t *load_many(asset_server_t *s, int n) {
+    char(*names)[24] = calloc((size_t)n, sizeof *names);
+    const char **uris = calloc((size_t)n, sizeof *uris);
+    assert_true(names && uris);
+    for (int i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "many://%d.cnt", i);
+        uris[i] = names[i];
+    }
+    asset_batch_t *b = asset_server_load_group(s, uris, (size_t)n, NULL);
+    assert_non_null(b);
+    free(names);
+    free(uris);
+    return b;
+}
+
 static void many_async_finish_in_order(void *arg) {
     many_async_t *m = arg;
     for (int k = 0; k < MANY_ASYNC; k++) {
         assert_int_equal(asset_request_write(m->req[k], "x", 1), ASSET_OK);
         asset_request_finish(m->req[k], ASSET_OK);
-        while (tu_counter_parses(m->c) <= k) tu_os_yield(); /* the waiter parsed it */
+        TU_SPIN_UNTIL(tu_counter_parses(m->c) > k); /* the waiter parsed it */
     }
 }
 
 static void test_a_batch_wait_finds_requeued_parses_in_linear_time(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(1);
     tu_counter_t c = {0};
     many_async_t *m = calloc(1, sizeof *m);
     assert_non_null(m);
-    m->c = &c;
-    asset_source_t src = {ASSET_SOURCE_ABI, "many", ASSET_SOURCE_ASYNC,
-                          many_async_read,  NULL,   NULL};
-    assert_int_equal(asset_server_register_source(s, &src, m), ASSET_OK);
-    assert_int_equal(tu_counting_loader_register(s, "count", ".cnt", &c, 0), ASSET_OK);
-    tu_gate_t *g = tu_gate_register(s, "gate");
-    char(*names)[24] = calloc(MANY_ASYNC, sizeof *names);
-    const char **uris = calloc(MANY_ASYNC, sizeof *uris);
-    assert_true(names && uris);
-    for (int i = 0; i < MANY_ASYNC; i++) {
-        snprintf(names[i], sizeof names[i], "many://%d.cnt", i);
-        uris[i] = names[i];
-    }
-    asset_batch_t *b = asset_server_load_group(s, uris, MANY_ASYNC, NULL);
-    assert_non_null(b);
-    while (atomic_load(&m->started) < MANY_ASYNC) tu_os_yield(); /* every read pending */
+    tu_gate_t *g;
+    asset_server_t *s = many_async_server(m, &c, &g);
+    asset_batch_t *b = load_many(s, MANY_ASYNC);
+    TU_SPIN_UNTIL(atomic_load(&m->started) == MANY_ASYNC); /* every read pending */
     asset_handle_t *x = asset_server_load(s, "gate://x", NULL);
     tu_gate_wait_entered(g, 1); /* the only worker is held: the wait parses them all */
     uv_thread_t t;
@@ -1655,8 +1673,6 @@ static void test_a_batch_wait_finds_requeued_parses_in_linear_time(void **state)
     asset_batch_release(b);
     asset_server_destroy(s);
     tu_gate_free(g);
-    free(names);
-    free(uris);
     free(m);
 }
 
@@ -1666,25 +1682,13 @@ static void test_a_batch_wait_finds_requeued_parses_in_linear_time(void **state)
 static void test_the_requeued_list_gives_a_bursts_array_back_once_empty(void **state) {
     (void)state;
     enum { BURST = 600 };
-    asset_server_t *s = tu_server(1);
     tu_counter_t c = {0};
     many_async_t *m = calloc(1, sizeof *m);
     assert_non_null(m);
-    m->c = &c;
-    asset_source_t src = {ASSET_SOURCE_ABI, "many", ASSET_SOURCE_ASYNC,
-                          many_async_read,  NULL,   NULL};
-    assert_int_equal(asset_server_register_source(s, &src, m), ASSET_OK);
-    assert_int_equal(tu_counting_loader_register(s, "count", ".cnt", &c, 0), ASSET_OK);
-    tu_gate_t *g = tu_gate_register(s, "gate");
-    char names[BURST][24];
-    const char *uris[BURST];
-    for (int i = 0; i < BURST; i++) {
-        snprintf(names[i], sizeof names[i], "many://%d.cnt", i);
-        uris[i] = names[i];
-    }
-    asset_batch_t *b = asset_server_load_group(s, uris, BURST, NULL);
-    assert_non_null(b);
-    while (atomic_load(&m->started) < BURST) tu_os_yield(); /* every read pending */
+    tu_gate_t *g;
+    asset_server_t *s = many_async_server(m, &c, &g);
+    asset_batch_t *b = load_many(s, BURST);
+    TU_SPIN_UNTIL(atomic_load(&m->started) == BURST); /* every read pending */
     asset_handle_t *x = asset_server_load(s, "gate://x", NULL);
     tu_gate_wait_entered(g, 1); /* the only worker is held: every parse stays queued */
     for (int k = 0; k < BURST; k++) {

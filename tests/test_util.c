@@ -104,6 +104,11 @@ void tu_expect_end_at(const char *file, int line, asset_handle_t *h, asset_statu
     _fail(file, line);
 }
 
+void tu_spin_failed(const char *file, int line, const char *cond) {
+    print_error("%s:%d: still not %s after %d ms\n", file, line, cond, TU_SPIN_MS);
+    _fail(file, line);
+}
+
 asset_server_t *tu_server(unsigned workers) {
     asset_server_config_t cfg = {0};
     cfg.max_workers = workers;

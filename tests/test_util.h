@@ -6,6 +6,7 @@
 #include <asset_server.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 /* RUNNING_ON_VALGRIND: nonzero under valgrind (its header where installed, else 0), for
@@ -76,6 +77,20 @@ asset_status_t tu_wait(asset_handle_t *h);
     tu_expect_end_at(__FILE__, __LINE__, (h), (want), (state), (part))
 void tu_expect_end_at(const char *file, int line, asset_handle_t *h, asset_status_t want,
                       asset_state_t state, const char *part);
+
+/* Spins (yielding the CPU) until cond holds, for a state another thread reaches with no
+ * API to wait on; fails the running cmocka test at the caller's line, naming cond, if it
+ * does not hold within a generous deadline (TU_SPIN_MS) instead of spinning for ever. */
+#define TU_SPIN_MS 60000
+#define TU_SPIN_UNTIL(cond)                                                            \
+    do {                                                                               \
+        uint64_t tu_spin_end_ = uv_hrtime() + (uint64_t)TU_SPIN_MS * 1000000u;         \
+        while (!(cond)) {                                                              \
+            if (uv_hrtime() > tu_spin_end_) tu_spin_failed(__FILE__, __LINE__, #cond); \
+            tu_os_yield();                                                             \
+        }                                                                              \
+    } while (0)
+void tu_spin_failed(const char *file, int line, const char *cond);
 
 /* A source (scheme given) whose reads block until the gate opens, or until the
  * request is cancelled. Each read delivers the request path as bytes, and "fail/..."
