@@ -1937,42 +1937,85 @@ static void test_a_put_into_a_values_room_that_fails_gives_the_room_back(void **
     assert_true(failed > 0);
 }
 
+/* The json loader's parse of text with the k-th allocation on this thread failing (0:
+ * none): its status, *value (free it) and *msg (the message; asset_free it); whether an
+ * allocation failed. */
+static bool json_parse_failing(const char *text, unsigned long k, asset_status_t *st, void **value,
+                               char **msg) {
+    asset__job_t job;
+    memset(&job, 0, sizeof job);
+    struct asset_request req; /* a job owns its request while it runs */
+    job.req = &req;
+    job.uri = "mem://x.json";
+    asset__request_init(&req, &job);
+    req.data = (uint8_t *)asset__strdup(text);
+    req.size = strlen(text);
+    req.cap = req.size + 1;
+    asset_parse_t p;
+    memset(&p, 0, sizeof p);
+    p.req = &req;
+    arm_this_thread(k);
+    *st = asset__json_loader.parse(NULL, &p);
+    bool hit = atomic_load(&g_injected) > 0;
+    arm_this_thread(0);
+    assert_true(*st != ASSET_OK || p.has_value);
+    *value = *st == ASSET_OK ? p.value : NULL;
+    *msg = p.message;
+    asset__request_dispose(&req);
+    return hit;
+}
+
 /* Bug: cJSON answers NULL when an allocation fails, and the json loader reported that
  * as ASSET_E_PARSE ("trailing characters after the value"). Now: ASSET_E_NO_MEMORY. */
 static void test_json_loader_reports_no_memory_not_a_parse_error(void **state) {
     (void)state;
     int oom = 0;
     for (unsigned long k = 1; k < 200; k++) {
-        asset__job_t job;
-        memset(&job, 0, sizeof job);
-        struct asset_request req; /* a job owns its request while it runs */
-        job.req = &req;
-        job.uri = "mem://x.json";
-        asset__request_init(&req, &job);
-        req.data = (uint8_t *)asset__strdup(g_json_text);
-        req.size = strlen(g_json_text);
-        req.cap = req.size + 1;
-        asset_parse_t p;
-        memset(&p, 0, sizeof p);
-        p.req = &req;
-        arm_this_thread(k);
-        asset_status_t st = asset__json_loader.parse(NULL, &p);
-        bool hit = atomic_load(&g_injected) > 0;
-        arm_this_thread(0);
+        asset_status_t st;
+        void *value;
+        char *msg;
+        bool hit = json_parse_failing(g_json_text, k, &st, &value, &msg);
         if (st == ASSET_OK) {
-            assert_true(p.has_value);
-            assert_true(verify_json(p.value, NULL));
-            asset__json_loader.free_value(NULL, p.value);
+            assert_true(verify_json(value, NULL));
+            asset__json_loader.free_value(NULL, value);
         } else {
             assert_true(hit);
             assert_int_equal(st, ASSET_E_NO_MEMORY);
             oom++;
         }
-        asset_free(p.message);
-        asset__request_dispose(&req);
+        asset_free(msg);
         if (!hit) break; /* past the last allocation of a parse */
     }
     assert_true(oom > 5);
+}
+
+/* A document with trailing characters is parsed a third time, without the end check, to
+ * word its message: out of memory there, it was "invalid JSON at line 1, column 14",
+ * ASSET_E_PARSE, a permanent failure for a document the lack of memory left unread.
+ * Each allocation failing in turn: the trailing characters named, or NO_MEMORY. */
+static void test_json_trailing_characters_out_of_memory_is_no_memory(void **state) {
+    (void)state;
+    static const char text[] = "{\"a\": [1, 2, {\"b\": \"c\"}]} x";
+    int oom = 0, worded = 0;
+    for (unsigned long k = 1; k < 200; k++) {
+        asset_status_t st;
+        void *value;
+        char *msg;
+        bool hit = json_parse_failing(text, k, &st, &value, &msg);
+        if (st == ASSET_E_PARSE) { /* no message: its own allocation was the one failed */
+            if (msg ? !strstr(msg, "trailing characters after the value") : !hit)
+                fail_msg("allocation %lu failing: \"%s\"", k, msg ? msg : "");
+            worded += msg != NULL;
+        } else {
+            assert_int_equal(st, ASSET_E_NO_MEMORY);
+            assert_true(hit);
+            oom++;
+        }
+        asset_free(msg);
+        if (!hit) break; /* past the last allocation of a parse */
+    }
+    assert_true(oom > 5);
+    assert_int_equal(worded, 1); /* the last round: nothing failed */
 }
 
 /* A URI parse makes one block, and works on the heap only past its stack scratch (512
@@ -2521,6 +2564,7 @@ static int group_teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_loader_reports_no_memory_not_a_parse_error),
+        cmocka_unit_test(test_json_trailing_characters_out_of_memory_is_no_memory),
         cmocka_unit_test(test_a_put_into_a_values_room_that_fails_gives_the_room_back),
         cmocka_unit_test(test_long_uri_parse_under_failed_allocations),
         cmocka_unit_test(test_pkg_lookup_out_of_memory_is_not_not_found),

@@ -362,6 +362,7 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
     excerpt(at, text + n, near_text, sizeof near_text);
     const char *vend = NULL;
     cJSON *prefix = NULL;
+    unsigned oom1 = asset__alloc_failures();
     if (root) { /* cannot happen without a NUL inside; refuse rather than truncate */
         cJSON_Delete(root);
         st = asset_parse_fail(p, ASSET_E_PARSE, "invalid JSON at line %zu, column %zu", line, col);
@@ -372,6 +373,8 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
                               "invalid JSON: trailing characters after the value at line %zu, "
                               "column %zu, near '%s'",
                               line, col, near_text);
+    } else if (asset__alloc_failures() != oom1) { /* unread for want of memory, not wrong */
+        st = asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory parsing JSON");
     } else if (end == work + wn) {
         st = asset_parse_fail(p, ASSET_E_PARSE,
                               "invalid JSON: unexpected end of document at line %zu, column %zu",
