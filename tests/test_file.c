@@ -640,6 +640,51 @@ static void test_a_file_that_shrinks_while_it_is_read_fails(void **state) {
     assert_true(said);
 }
 
+/* A file rewritten in place while it is read, to as many bytes or more (truncated,
+ * then written: an exporter saving a large texture over the old one) fails with E_IO:
+ * the read took its first MiB from the old content and the rest from the new, and
+ * loaded that torn mix as a success (only an end of file before the size fstat gave
+ * was seen). The read hook rewrites the file between the first and the second read of
+ * 1 MiB; the file's time was set back first, so the rewrite's shows whatever the
+ * clock's tick. */
+static char *g_rewrite_dir;
+static int g_rewrite_reads;
+static char *g_rewrite_with;
+static int rewrite_between_reads(const char *path) {
+    (void)path;
+    if (++g_rewrite_reads == 2)
+        free(tu_write_file(g_rewrite_dir, "big.bin", g_rewrite_with, (size_t)3 << 20));
+    return 0;
+}
+
+static void test_a_file_rewritten_while_it_is_read_fails(void **state) {
+    fixture_t *f = *state;
+    size_t n = (size_t)3 << 20;
+    char *big = malloc(n);
+    memset(big, 'a', n);
+    g_rewrite_with = malloc(n);
+    memset(g_rewrite_with, 'b', n);
+    char *path = tu_write_file(f->dir, "big.bin", big, n);
+    assert_int_equal(tu_os_shift_mtime(path, -3600), 0);
+    g_rewrite_dir = f->dir;
+    g_rewrite_reads = 0;
+    asset__fs_read_fault = rewrite_between_reads; /* before the server's threads exist */
+    asset_server_t *s = mk_server(NULL, 0);
+    asset_handle_t *h = asset_server_load(s, path, NULL);
+    asset_status_t st = tu_wait(h);
+    const char *msg = asset_handle_error_message(h);
+    bool said = msg && strstr(msg, "changed while it was read");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    asset__fs_read_fault = NULL;
+    free(path);
+    free(big);
+    free(g_rewrite_with);
+    assert_true(g_rewrite_reads >= 2);
+    assert_int_equal(st, ASSET_E_IO);
+    assert_true(said);
+}
+
 /* Regression: file_root was opened once, when the server was made; a root that did not
  * exist yet (made by the game after the server: a mods or downloads folder), or could
  * not be opened then (out of descriptors), left every file:// load and folder
@@ -876,6 +921,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_deleted_file_fails_even_when_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_cache_load_reads_and_parses_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_file_that_shrinks_while_it_is_read_fails, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_file_rewritten_while_it_is_read_fails, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_folder_through_symlink_out_of_file_root_is_forbidden,
                                         setup, teardown),

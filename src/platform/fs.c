@@ -130,6 +130,7 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
                                    size_t map_min) {
     asset__fstat_t st;
     asset_status_t rc = ASSET_OK;
+    unsigned reads = 0; /* read() calls that gave bytes */
     int err = asset__file_stat(f, &st);
     if (err) {
         rc = asset__errno_status(r, -err, false, "stat");
@@ -205,6 +206,7 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
                                         (unsigned long long)r->size, (unsigned long long)st.size);
             break;
         }
+        reads++;
         r->size += (size_t)n;
         if (r->size > r->max_size) {
             rc = asset_request_fail(r, ASSET_E_TOO_LARGE, "grew past max_asset_size (%llu)",
@@ -216,6 +218,22 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
          * (a file still being written is read again when it changes); no read() just
          * to see 0 */
         if (r->size == st.size && st.size) break;
+    }
+    /* read in more than one call: the file may have been rewritten in place between
+     * them (truncated, then written to as many bytes or more), and its bytes be the old
+     * content's start and the new one's rest. Its time or size moved if so (its change
+     * time moves too when it is only renamed or deleted, which leaves its bytes: not
+     * asked). One read has no such seam: no second fstat for the small files. */
+    if (rc == ASSET_OK && reads > 1 && st.size) {
+        asset__fstat_t now;
+        err = asset__file_stat(f, &now);
+        if (err)
+            rc = asset__errno_status(r, -err, false, "stat");
+        else if (memcmp(now.vraw, st.vraw, sizeof st.vraw) != 0) {
+            r->transient = true; /* a state that passes: a reload tries it again */
+            rc = asset_request_fail(r, ASSET_E_IO,
+                                    "the file changed while it was read: it is being written");
+        }
     }
 out:
     asset__file_close(f);
