@@ -123,6 +123,17 @@ asset_status_t asset__list_errno(asset_list_t *l, int err, bool beneath, const c
 
 #define READ_CHUNK (1u << 20)
 
+/* 1 when the open file f's time, size or identity moved since st (its stat when its
+ * read began: it was written meanwhile), 0 when not, else -errno. The change time is
+ * not asked: it moves too when the file is only renamed or deleted, which leaves its
+ * bytes. */
+static int moved_since(asset__file_t *f, const asset__fstat_t *st) {
+    asset__fstat_t now;
+    int err = asset__file_stat(f, &now);
+    if (err) return err;
+    return memcmp(now.vraw, st->vraw, sizeof st->vraw) != 0;
+}
+
 _Static_assert(sizeof(((struct asset_request *)0)->version_buf) >= 96,
                "asset__fstat_version writes up to 96 bytes into a request's version_buf");
 
@@ -199,11 +210,18 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
             goto out;
         }
         if (n == 0) { /* the end of the file: where fstat said, unless it shrank since */
-            if (st.size && r->size < st.size)
+            int moved = !st.size || r->size >= st.size ? 0
+                        : st.no_storage                ? moved_since(f, &st)
+                                                       : 1;
+            if (moved < 0)
+                rc = asset__errno_status(r, -moved, false, "stat");
+            else if (moved)
                 rc = asset_request_fail(r, ASSET_E_IO,
                                         "the file shrank while it was read (%llu of %llu "
                                         "bytes): it is being written",
                                         (unsigned long long)r->size, (unsigned long long)st.size);
+            /* else a pseudo-file, unmoved: its size was never its length (Linux sysfs
+             * says 4096 bytes for every attribute): what it gave is all it holds */
             break;
         }
         reads++;
@@ -221,19 +239,15 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
     }
     /* read in more than one call: the file may have been rewritten in place between
      * them (truncated, then written to as many bytes or more), and its bytes be the old
-     * content's start and the new one's rest. Its time or size moved if so (its change
-     * time moves too when it is only renamed or deleted, which leaves its bytes: not
-     * asked). One read has no such seam: no second fstat for the small files. */
-    if (rc == ASSET_OK && reads > 1 && st.size) {
-        asset__fstat_t now;
-        err = asset__file_stat(f, &now);
-        if (err)
-            rc = asset__errno_status(r, -err, false, "stat");
-        else if (memcmp(now.vraw, st.vraw, sizeof st.vraw) != 0) {
-            r->transient = true; /* a state that passes: a reload tries it again */
-            rc = asset_request_fail(r, ASSET_E_IO,
-                                    "the file changed while it was read: it is being written");
-        }
+     * content's start and the new one's rest. One read has no such seam: no second
+     * fstat for the small files. */
+    int moved = rc == ASSET_OK && reads > 1 && st.size ? moved_since(f, &st) : 0;
+    if (moved < 0) {
+        rc = asset__errno_status(r, -moved, false, "stat");
+    } else if (moved) {
+        r->transient = true; /* a state that passes: a reload tries it again */
+        rc = asset_request_fail(r, ASSET_E_IO,
+                                "the file changed while it was read: it is being written");
     }
 out:
     asset__file_close(f);

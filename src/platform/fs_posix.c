@@ -359,6 +359,7 @@ static void fill_stat(const struct stat *s, asset__fstat_t *st) {
      * bytes and its mtime set back (cp -p, rsync -t --inplace, touch -r, mtimes pinned
      * by SOURCE_DATE_EPOCH): the change time moves on whatever is done to the file */
     st->vchange = (uint64_t)csec * 1000000000u + (uint64_t)cnsec;
+    st->no_storage = s->st_size > 0 && s->st_blocks == 0;
 }
 
 /* "00" to "99": two digits a division */

@@ -827,6 +827,7 @@ static void fill_stat(const BY_HANDLE_FILE_INFORMATION *i, DWORD type, DWORD tag
     st->vraw[1] = st->size;
     st->vraw[2] = i->dwVolumeSerialNumber;
     st->vraw[3] = ((uint64_t)i->nFileIndexHigh << 32) | i->nFileIndexLow;
+    st->no_storage = false; /* no pseudo-files whose size is a guess */
 }
 
 /* What h is (fill_stat), and its change time: the last-write time, size and file index

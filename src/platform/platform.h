@@ -177,6 +177,9 @@ typedef struct asset__fstat {
     uint64_t vchange; /* the change time, which a tool restoring the mtime does not set
                        * back: POSIX ctime in ns; Windows FILE_BASIC_INFO.ChangeTime in
                        * 100 ns ticks; 0 where the file system keeps none (FAT) */
+    bool no_storage;  /* a file with a size but no blocks stored for it (POSIX st_blocks
+                       * 0): a pseudo-file, whose size may be a guess (Linux sysfs says
+                       * 4096 bytes for every attribute), or one all holes. Windows: never */
 } asset__fstat_t;
 
 /* The version string of a stat: changes whenever the content may have (mtime, size,
