@@ -576,28 +576,29 @@ static void test_a_reload_that_finds_its_file_in_use_is_tried_again(void **state
 static atomic_bool g_tear;
 static atomic_int g_tear_reads;
 static char *g_tear_dir;
+static size_t g_tear_size; /* the rewrite's size: TORN_SIZE, or less (the file shrinks) */
 static int tear_fault(const char *path) {
     if (!atomic_load(&g_tear) || atomic_fetch_add(&g_tear_reads, 1) != 1) return 0;
     atomic_store(&g_tear, false);
     char *with = malloc(TORN_SIZE);
     memset(with, 'c', TORN_SIZE);
-    free(tu_write_file(g_tear_dir, "torn.bin", with, TORN_SIZE));
+    free(tu_write_file(g_tear_dir, "torn.bin", with, g_tear_size));
     free(with);
     if (tu_os_shift_mtime(path, 3600) != 0) abort();
     return 0;
 }
 
-static void expect_all(asset_handle_t *h, char c) {
+static void expect_all(asset_handle_t *h, char c, size_t n) {
     const asset_bytes_t *b = asset_handle_value(h);
     assert_non_null(b);
-    assert_int_equal(b->size, TORN_SIZE);
+    assert_int_equal(b->size, n);
     size_t same = 0;
-    while (same < TORN_SIZE && b->data[same] == (uint8_t)c) same++;
-    if (same != TORN_SIZE) fail_msg("'%c' up to byte %zu of %zu", c, same, TORN_SIZE);
+    while (same < n && b->data[same] == (uint8_t)c) same++;
+    if (same != n) fail_msg("'%c' up to byte %zu of %zu", c, same, n);
 }
 
-static void test_a_reload_that_finds_its_file_torn_is_tried_again(void **state) {
-    (void)state;
+/* A save of n bytes tears a reload of torn.bin (3 MiB), which is tried again. */
+static void check_torn_reload_tried_again(size_t n) {
     fixture_t f;
     fx_open(&f);
     char *data = malloc(TORN_SIZE);
@@ -610,6 +611,7 @@ static void test_a_reload_that_finds_its_file_torn_is_tried_again(void **state) 
     wait_watched(f.s, 3);
     settle(f.s);
     g_tear_dir = f.dir;
+    g_tear_size = n;
     atomic_store(&g_tear_reads, 0);
     atomic_store(&g_tear, true);
     memset(data, 'b', TORN_SIZE);
@@ -617,13 +619,25 @@ static void test_a_reload_that_finds_its_file_torn_is_tried_again(void **state) 
     wait_count(f.s, &r.count, 1, false);
     assert_false(atomic_load(&g_tear)); /* the tear happened */
     assert_int_equal(r.err, ASSET_OK);  /* no failure published first */
-    expect_all(h, 'c');
+    expect_all(h, 'c', n);
     barrier(f.s, f.b, &f.rb);
     assert_int_equal(r.count, 1); /* once */
     asset_handle_release(h);
     free(path);
     free(data);
     fx_close(&f);
+}
+
+static void test_a_reload_that_finds_its_file_torn_is_tried_again(void **state) {
+    (void)state;
+    check_torn_reload_tried_again(TORN_SIZE);
+}
+
+/* The same for a save that shrinks the file under the read ("the file shrank while it
+ * was read"): its failure was published at once, though the save was only under way. */
+static void test_a_reload_that_finds_its_file_shrunk_is_tried_again(void **state) {
+    (void)state;
+    check_torn_reload_tried_again(((size_t)1 << 20) + 10);
 }
 
 /* A file that stays in use: after some seconds of retries its reload fails as any
@@ -4126,6 +4140,7 @@ int main(void) {
         cmocka_unit_test(test_parse_error_then_fix),
         cmocka_unit_test(test_a_reload_that_finds_its_file_in_use_is_tried_again),
         cmocka_unit_test(test_a_reload_that_finds_its_file_torn_is_tried_again),
+        cmocka_unit_test(test_a_reload_that_finds_its_file_shrunk_is_tried_again),
         cmocka_unit_test(test_a_file_in_use_for_good_fails_its_reload_once_after_retries),
         cmocka_unit_test(test_a_change_while_a_retry_waits_reloads_once),
         cmocka_unit_test(test_release_or_destroy_while_a_retry_waits),

@@ -213,13 +213,15 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
             int moved = !st.size || r->size >= st.size ? 0
                         : st.no_storage                ? moved_since(f, &st)
                                                        : 1;
-            if (moved < 0)
+            if (moved < 0) {
                 rc = asset__errno_status(r, -moved, false, "stat");
-            else if (moved)
+            } else if (moved) {
+                r->transient = true; /* a save under way: a reload tries it again */
                 rc = asset_request_fail(r, ASSET_E_IO,
                                         "the file shrank while it was read (%llu of %llu "
                                         "bytes): it is being written",
                                         (unsigned long long)r->size, (unsigned long long)st.size);
+            }
             /* else a pseudo-file, unmoved: its size was never its length (Linux sysfs
              * says 4096 bytes for every attribute): what it gave is all it holds */
             break;
