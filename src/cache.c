@@ -178,6 +178,11 @@ size_t asset__value_charge(const asset__value_t *v) {
 static void entry_drop(asset__cache_t *c, asset__cache_entry_t *e) {
     asset__value_t *v = e->value;
     asset__map_link_remove(&c->map, &e->link);
+    /* a budget lowered, entries invalidated: the table a larger count grew goes back as
+     * the count falls (only an emptied one was given back: a cache kept a table of its
+     * high-water count, 8 MiB after a million entries, for good). No walk of the map
+     * is under way: the cache's walks follow its LRU list */
+    asset__map_trim(&c->map);
     lru_unlink(c, e);
     c->bytes -= asset__value_charge(v);
     if (v->room == ASSET__ROOM_USED && (void *)e == asset__value_room(v))

@@ -89,8 +89,9 @@ asset__map_node_t *asset__map_get_next(const asset__map_t *m, const asset__map_n
     return NULL;
 }
 
-static bool grow(asset__map_t *m) {
-    size_t nb = m->nbuckets ? m->nbuckets * 2 : 16;
+/* Moves every link into a new table of nb buckets (a power of two); false, the table
+ * unchanged, when out of memory for it. */
+static bool rehash(asset__map_t *m, size_t nb) {
     asset__map_link_t **b = asset__calloc(nb, sizeof *b);
     if (!b) return false;
     for (size_t i = 0; i < m->nbuckets; i++) {
@@ -107,6 +108,14 @@ static bool grow(asset__map_t *m) {
     m->buckets = b;
     m->nbuckets = nb;
     return true;
+}
+
+static bool grow(asset__map_t *m) { return rehash(m, m->nbuckets ? m->nbuckets * 2 : 16); }
+
+void asset__map_trim(asset__map_t *m) {
+    /* halved at a quarter full, grown past full (asset__map_link_put_hashed): between
+     * the two, as many inserts or removes as a rehash costs; out of memory, it stays */
+    if (m->nbuckets > 64 && m->count < m->nbuckets / 4) rehash(m, m->nbuckets / 2);
 }
 
 bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l) {

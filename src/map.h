@@ -84,6 +84,11 @@ bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l);
 /* The same, with h = asset__map_hash of l's key (computed once for several maps). */
 bool asset__map_link_put_hashed(asset__map_t *m, asset__map_link_t *l, uint32_t h);
 void asset__map_link_remove(asset__map_t *m, asset__map_link_t *l);
+/* Halves m's table when it is at most a quarter full (and over 64 buckets), so that a map
+ * that emptied down but not out gives its high-water table back (a remove frees it only
+ * once empty). It moves every link to another bucket: only for a map no iteration
+ * (asset__map_next) is walking, as a cache's (walked by its LRU list). */
+void asset__map_trim(asset__map_t *m);
 
 /* ---- maps of asset__map_node_t (asset__map_init) ---- */
 static inline asset__map_node_t *asset__map_get(const asset__map_t *m, const char *key) {

@@ -122,6 +122,51 @@ static void test_budget_never_exceeded_over_10000_random_inserts(void **state) {
     assert_int_equal(f.frees, made);
 }
 
+/* A cache's table grows with its count (a bucket a entry); a budget lowered (or entries
+ * invalidated) took the entries and their values, but the table stayed as large as the
+ * highest count had made it until the cache was emptied whole: 10,000 entries down to
+ * 10 kept 16,384 buckets (128 KiB; 8 MiB after a million). */
+static void test_a_cache_that_shrinks_gives_its_table_back(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 10000);
+    char uri[32];
+    for (int i = 0; i < 10000; i++) {
+        snprintf(uri, sizeof uri, "mem://t%d", i);
+        assert_true(put_owned(&c, &f, uri, NULL, 1));
+    }
+    assert_true(c.map.nbuckets >= 10000);
+    c.budget = 10; /* as asset_server_set_cache_budget does */
+    assert_int_equal(asset__cache_evict(&c), 9990);
+    assert_int_equal(c.map.count, 10);
+    if (c.map.nbuckets > 64)
+        fail_msg("10 entries left kept a table of %zu buckets", c.map.nbuckets);
+    for (int i = 9990; i < 10000; i++) { /* the most recent stay, and are found */
+        snprintf(uri, sizeof uri, "mem://t%d", i);
+        assert_non_null(asset__cache_get(&c, uri));
+    }
+    /* it grows again as it fills, and shrinks as removes empty it */
+    c.budget = 10000;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(uri, sizeof uri, "mem://u%d", i);
+        assert_true(put_owned(&c, &f, uri, NULL, 1));
+    }
+    assert_true(c.map.nbuckets >= 5010);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(uri, sizeof uri, "mem://u%d", i);
+        assert_true(asset__cache_remove(&c, uri));
+    }
+    assert_true(c.map.nbuckets <= 64);
+    for (int i = 9990; i < 10000; i++) {
+        snprintf(uri, sizeof uri, "mem://t%d", i);
+        assert_non_null(asset__cache_get(&c, uri));
+    }
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 15000);
+}
+
 static void test_value_larger_than_budget_is_not_cached(void **state) {
     (void)state;
     fake_t f;
@@ -1732,6 +1777,7 @@ static void test_a_value_holding_a_batch_is_freed_by_destroy(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_budget_never_exceeded_over_10000_random_inserts),
+        cmocka_unit_test(test_a_cache_that_shrinks_gives_its_table_back),
         cmocka_unit_test(test_a_fresh_values_entry_goes_in_its_records_room),
         cmocka_unit_test(test_a_records_room_moves_with_its_extra_part),
         cmocka_unit_test(test_map_finds_every_key_and_spreads_similar_ones),

@@ -952,6 +952,45 @@ static void test_a_map_that_cannot_grow_still_takes_a_node(void **state) {
     asset__map_free(&m);
 }
 
+/* A cache emptied down gives its table back (asset__map_trim, at each drop); with no
+ * memory for the smaller table it keeps the one it has, every entry in it. */
+static void test_a_cache_table_that_cannot_shrink_keeps_every_entry(void **state) {
+    (void)state;
+    asset__loader_slot_t ld;
+    memset(&ld, 0, sizeof ld);
+    ld.name = (char *)"t";
+    asset__cache_t c;
+    asset__cache_init(&c, 1000);
+    char uri[32];
+    for (int i = 0; i < 1000; i++) {
+        asset__value_t *v = asset__value_new(NULL, &ld, false);
+        assert_non_null(v);
+        v->cost = 1;
+        snprintf(uri, sizeof uri, "mem://t%d", i);
+        assert_true(asset__cache_put(&c, uri, NULL, NULL, v));
+        asset__value_release(v);
+    }
+    size_t nb = c.map.nbuckets;
+    assert_true(nb >= 1000);
+    c.budget = 10;
+    tl_fail_allocs = 1 << 30; /* every allocation of this thread */
+    assert_int_equal(asset__cache_evict(&c), 990);
+    assert_true(tl_fail_allocs < 1 << 30); /* a smaller table was asked for */
+    tl_fail_allocs = 0;
+    assert_int_equal(c.map.nbuckets, nb);
+    for (int i = 990; i < 1000; i++) {
+        snprintf(uri, sizeof uri, "mem://t%d", i);
+        assert_non_null(asset__cache_get(&c, uri));
+    }
+    assert_true(asset__cache_remove(&c, "mem://t990")); /* memory back: it shrinks */
+    assert_true(c.map.nbuckets < nb);
+    for (int i = 991; i < 1000; i++) {
+        snprintf(uri, sizeof uri, "mem://t%d", i);
+        assert_non_null(asset__cache_get(&c, uri));
+    }
+    asset__cache_free(&c);
+}
+
 /* A value whose dependency counts (dependents.c) found no memory is still reloaded
  * when its dependency changes: while one is uncounted, every change looks for
  * dependents with a walk, as before the counts. The parent's job runs on this thread
@@ -1362,6 +1401,7 @@ int main(void) {
         T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
         T(test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper),
         T(test_a_map_that_cannot_grow_still_takes_a_node),
+        T(test_a_cache_table_that_cannot_shrink_keeps_every_entry),
         T(test_a_mem_change_out_of_memory_is_refused_or_reloads),
         T(test_an_adopted_buffers_free_fn_may_call_the_server),
         T(test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok),
