@@ -145,6 +145,13 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
     bool cancelled = atomic_load_explicit(&j->cancelled, memory_order_acquire);
     if (st != ASSET_OK)
         st = asset__status_outcome(st, cancelled, "task", ASSET_E_INVALID, odd, &why);
+    /* the value's record before the event: without memory for it the handle fails
+     * ASSET_E_NO_MEMORY, which PARSE_END says too (it said OK, a review) */
+    asset__value_t *v = NULL;
+    if (st == ASSET_OK && !cancelled && !(v = asset__value_new(s, &asset__task_slot, true))) {
+        st = ASSET_E_NO_MEMORY;
+        why = "out of memory";
+    }
     /* the outcome, as the handle gets it: OK for a task that set no value, or the odd
      * code itself, said otherwise (a review); CANCELLED for a cancelled one */
     asset__trace_job(s, j, ASSET__TR_PARSE_END, cancelled ? ASSET_E_CANCELLED : st);
@@ -155,13 +162,6 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
     if (st != ASSET_OK) {
         char *msg = asset__asprintf("%s: task: %s", j->uri, why ? why : asset_strerror(st));
         finish(s, j, st, msg, NULL);
-        asset_free(msg);
-        return;
-    }
-    asset__value_t *v = asset__value_new(s, &asset__task_slot, true);
-    if (!v) {
-        char *msg = asset__asprintf("%s: task: out of memory", j->uri);
-        finish(s, j, ASSET_E_NO_MEMORY, msg, NULL);
         asset_free(msg);
         return;
     }

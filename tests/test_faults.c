@@ -666,6 +666,40 @@ static void test_spawn_out_of_memory_for_the_task_still_frees_its_argument(void 
     pool_alive(x);
 }
 
+/* A task whose fn returned ASSET_OK with a value, when the worker then finds no memory
+ * for the value's record: the handle fails ASSET_E_NO_MEMORY, and the trace's PARSE_END
+ * says so, as it says every other step's outcome (it said OK). The task's value is
+ * freed, once. */
+static atomic_int g_task_parse_end = -100;
+static void task_trace(const asset_trace_event_t *e, void *user) {
+    (void)user;
+    if (e->phase == ASSET_TRACE_PARSE_END) atomic_store(&g_task_parse_end, (int)e->status);
+}
+static void count_value_free(void *v, void *user) {
+    (void)v;
+    atomic_fetch_add((atomic_int *)user, 1);
+}
+static asset_status_t ok_then_no_record(asset_task_t *t, void *arg) {
+    asset_task_set_value(t, &g_task_parse_end, 8, count_value_free, arg);
+    tl_fail_allocs = 1; /* this worker: the value's record, made once fn returned */
+    return ASSET_OK;
+}
+
+static void test_a_task_whose_value_finds_no_record_says_so_in_its_trace(void **state) {
+    fx_t *x = *state;
+    atomic_int frees = 0;
+    asset_server_set_trace(x->s, task_trace, NULL);
+    asset_handle_t *h = asset_server_spawn(x->s, ok_then_no_record, &frees, NULL, NULL);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_NO_MEMORY);
+    assert_non_null(strstr(asset_handle_error_message(h), "task: out of memory"));
+    assert_int_equal(atomic_load(&g_task_parse_end), ASSET_E_NO_MEMORY);
+    asset_server_set_trace(x->s, NULL, NULL);
+    asset_handle_release(h);
+    asset_server_flush(x->s); /* the task's value goes with the task */
+    assert_int_equal(atomic_load(&frees), 1);
+    pool_alive(x);
+}
+
 static void test_async_stall_cancelled_then_destroy(void **state) {
     fx_t *x = *state;
     asset_handle_t *h = asset_server_load(x->s, "afault://stall/a", NULL);
@@ -1389,6 +1423,7 @@ int main(void) {
         T(test_async_sources_every_way_of_finishing),
         T(test_async_finish_out_of_memory_requeueing_fails_the_load),
         T(test_spawn_out_of_memory_for_the_task_still_frees_its_argument),
+        T(test_a_task_whose_value_finds_no_record_says_so_in_its_trace),
         T(test_async_stall_cancelled_then_destroy),
         T(test_destroy_with_every_fault_in_flight),
         T(test_stats_add_up_after_faults),
