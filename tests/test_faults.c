@@ -700,6 +700,58 @@ static void test_a_task_whose_value_finds_no_record_says_so_in_its_trace(void **
     pool_alive(x);
 }
 
+/* Every allocation asset_server_spawn makes on the calling thread (the handle, the task,
+ * its job and URI, the map's table, the queue's array), failed in turn: NULL only for
+ * the handle, and then free_arg is not called (arg stays the caller's); otherwise a
+ * handle that ends, FAILED with a message naming the task, and free_arg called exactly
+ * once, at once only when the task itself could not be made, else by a flush; the
+ * function at most once; nothing leaked (teardown). The header's promises for spawn. */
+static atomic_int g_sweep_runs;
+static asset_status_t sweep_task(asset_task_t *t, void *arg) {
+    (void)arg;
+    atomic_fetch_add(&g_sweep_runs, 1);
+    int *v = asset_alloc(sizeof *v); /* NULL free_fn: asset_free frees it */
+    if (!v) return ASSET_E_NO_MEMORY;
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL);
+    return ASSET_OK;
+}
+
+static void test_spawn_out_of_memory_at_each_step_frees_its_argument_once(void **state) {
+    fx_t *x = *state;
+    bool whole = false; /* a spawn that no failure reached */
+    for (int k = 0; k < 64 && !whole; k++) {
+        atomic_int frees = 0;
+        atomic_store(&g_sweep_runs, 0);
+        asset_load_options_t o = {.timeout_ms = 60000, .tag = "sweep"};
+        tl_alloc_skip = k;
+        tl_fail_allocs = 1;
+        asset_handle_t *h = asset_server_spawn(x->s, sweep_task, &frees, count_free, &o);
+        whole = tl_fail_allocs == 1;
+        tl_fail_allocs = tl_alloc_skip = 0;
+        if (!h) { /* only the handle's own block */
+            assert_int_equal(k, 0);
+            asset_server_flush(x->s);
+            assert_int_equal(atomic_load(&frees), 0);
+            continue;
+        }
+        int at_once = atomic_load(&frees);
+        asset_status_t st = asset_handle_wait(h, 30000);
+        assert_true(asset_handle_is_done(h));
+        if (whole) assert_int_equal(st, ASSET_OK);
+        if (st != ASSET_OK) {
+            assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+            assert_non_null(strstr(asset_handle_error_message(h), "task://"));
+        }
+        asset_handle_release(h);
+        asset_server_flush(x->s);
+        if (at_once) assert_int_equal(st, ASSET_E_NO_MEMORY); /* only for want of the task */
+        assert_int_equal(atomic_load(&frees), 1);
+        assert_true(atomic_load(&g_sweep_runs) <= 1);
+    }
+    assert_true(whole);
+    pool_alive(x);
+}
+
 static void test_async_stall_cancelled_then_destroy(void **state) {
     fx_t *x = *state;
     asset_handle_t *h = asset_server_load(x->s, "afault://stall/a", NULL);
@@ -1424,6 +1476,7 @@ int main(void) {
         T(test_async_finish_out_of_memory_requeueing_fails_the_load),
         T(test_spawn_out_of_memory_for_the_task_still_frees_its_argument),
         T(test_a_task_whose_value_finds_no_record_says_so_in_its_trace),
+        T(test_spawn_out_of_memory_at_each_step_frees_its_argument_once),
         T(test_async_stall_cancelled_then_destroy),
         T(test_destroy_with_every_fault_in_flight),
         T(test_stats_add_up_after_faults),
