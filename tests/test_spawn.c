@@ -339,6 +339,119 @@ static void test_high_priority_task_runs_before_queued_low_ones(void **state) {
     targ_dispose(&high);
 }
 
+/* asset_task_uri inside fn is the handle's URI, "task://N" with N counting from 1 per
+ * server (a second server's first task is task://1 too); NULL reads as "", and as
+ * cancelled. */
+typedef struct uri_rec {
+    char uri[32];
+} uri_rec_t;
+
+static asset_status_t record_uri(asset_task_t *t, void *p) {
+    snprintf(((uri_rec_t *)p)->uri, sizeof((uri_rec_t *)p)->uri, "%s", asset_task_uri(t));
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    *v = 1;
+    asset_task_set_value(t, v, sizeof *v, NULL, NULL); /* NULL free_fn: asset_free */
+    return ASSET_OK;
+}
+
+static void test_a_task_knows_its_uri_numbered_per_server(void **state) {
+    (void)state;
+    asset_server_t *a = tu_server(1), *b = tu_server(1);
+    uri_rec_t r[3];
+    memset(r, 0, sizeof r);
+    asset_handle_t *h[3] = {asset_server_spawn(a, record_uri, &r[0], NULL, NULL),
+                            asset_server_spawn(a, record_uri, &r[1], NULL, NULL),
+                            asset_server_spawn(b, record_uri, &r[2], NULL, NULL)};
+    const char *want[3] = {"task://1", "task://2", "task://1"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(tu_wait(h[i]), ASSET_OK);
+        assert_string_equal(r[i].uri, want[i]);
+        assert_string_equal(asset_handle_uri(h[i]), want[i]);
+        asset_handle_release(h[i]);
+    }
+    assert_string_equal(asset_task_uri(NULL), "");
+    assert_true(asset_task_cancelled(NULL));
+    asset_server_destroy(a);
+    asset_server_destroy(b);
+}
+
+/* The header: o->priority, o->tag and o->timeout_ms apply to a task, the other options
+ * are ignored; a priority that is no ASSET_PRIORITY_* is NORMAL, as for a load. A task
+ * queued with a loader that does not exist, map_file, optional... runs (as "task", at
+ * NORMAL, introspection says) and its value is not cached. */
+static bool see_task(const asset_job_info_t *i, void *user) {
+    asset_job_info_t *out = user; /* its numbers: the strings live for the call only */
+    if (strcmp(i->uri, "task://2") != 0) return true;
+    out->priority = i->priority;
+    out->id = !strcmp(i->loader, "task") && !strcmp(i->state, "queued"); /* as asked */
+    return true;
+}
+static bool count_entry(const asset_cache_info_t *i, void *user) {
+    (void)i;
+    (*(int *)user)++;
+    return true;
+}
+
+static void test_a_task_ignores_load_only_options_and_an_odd_priority(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    targ_t blocker, odd;
+    targ_init(&blocker, 1, true);
+    targ_init(&odd, 5, false);
+    asset_handle_t *b = asset_server_spawn(s, square, &blocker, free_arg, NULL);
+    uv_sem_wait(&blocker.started);
+    asset_load_options_t o = {.priority = (asset_priority_t)99,
+                              .loader = "no-such-loader",
+                              .map_file = true,
+                              .non_recursive = true,
+                              .optional = true};
+    asset_handle_t *h = asset_server_spawn(s, square, &odd, free_arg, &o);
+    assert_string_equal(asset_handle_uri(h), "task://2");
+    asset_job_info_t seen = {0};
+    asset_server_foreach_job(s, see_task, &seen);
+    assert_int_equal(seen.id, 1);
+    assert_int_equal(seen.priority, ASSET_PRIORITY_NORMAL);
+    assert_int_equal(asset_handle_set_priority(h, ASSET_PRIORITY_HIGH), ASSET_OK);
+    memset(&seen, 0, sizeof seen);
+    asset_server_foreach_job(s, see_task, &seen);
+    assert_int_equal(seen.priority, ASSET_PRIORITY_HIGH);
+    uv_sem_post(&blocker.go);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(*(const int *)asset_handle_value(h), 25);
+    int entries = 0;
+    asset_server_foreach_cached(s, count_entry, &entries);
+    assert_int_equal(entries, 0);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    asset_handle_release(b);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&odd.frees), 1);
+    assert_int_equal(atomic_load(&odd.vfrees), 1);
+    targ_dispose(&blocker);
+    targ_dispose(&odd);
+}
+
+/* A NULL fn: the handle fails ASSET_E_INVALID and free_arg is called once, as for a
+ * task that never runs, by the next flush (not on the calling thread). */
+static void test_a_task_without_a_function_frees_its_argument_once(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    targ_t a;
+    targ_init(&a, 1, false);
+    asset_handle_t *h = asset_server_spawn(s, NULL, &a, free_arg, NULL);
+    assert_non_null(h);
+    assert_int_equal(atomic_load(&a.frees), 0);
+    tu_expect_end(h, ASSET_E_INVALID, ASSET_STATE_FAILED, "task://1: invalid task: no function");
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&a.frees), 1);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&a.frees), 1);
+    assert_int_equal(atomic_load(&a.runs), 0);
+    targ_dispose(&a);
+}
+
 static void on_done(asset_handle_t *h, void *user) {
     (void)h;
     (*(int *)user)++;
@@ -1195,6 +1308,9 @@ int main(void) {
         cmocka_unit_test(test_task_cancelled_while_running_sees_the_flag_and_its_value_is_freed),
         cmocka_unit_test(test_a_task_over_after_its_cancel_was_delivered_wakes_the_host),
         cmocka_unit_test(test_a_budgeted_flush_runs_free_args_within_its_budget),
+        cmocka_unit_test(test_a_task_knows_its_uri_numbered_per_server),
+        cmocka_unit_test(test_a_task_ignores_load_only_options_and_an_odd_priority),
+        cmocka_unit_test(test_a_task_without_a_function_frees_its_argument_once),
         cmocka_unit_test(test_high_priority_task_runs_before_queued_low_ones),
         cmocka_unit_test(test_cancel_tag_and_callbacks_work_for_tasks),
         cmocka_unit_test(test_task_timeout_fails_it_and_the_late_result_is_dropped),
