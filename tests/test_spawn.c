@@ -457,6 +457,46 @@ static void on_done(asset_handle_t *h, void *user) {
     (*(int *)user)++;
 }
 
+/* A cancel after the task's result, before a flush delivered it, still wins (the header:
+ * a cancel is a no-op only once the handle is done): CANCELLED with no value, its
+ * callback once, and the value the task made freed once, by that flush. */
+static void post_woken(void *u) { uv_sem_post(u); }
+
+static void test_a_task_cancelled_after_its_result_before_the_flush_is_cancelled(void **state) {
+    (void)state;
+    uv_sem_t woken;
+    uv_sem_init(&woken, 0);
+    asset_server_config_t cfg = {.max_workers = 1, .wake = post_woken, .user = &woken};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    targ_t a;
+    targ_init(&a, 4, false);
+    asset_handle_t *h = asset_server_spawn(s, square, &a, free_arg, NULL);
+    int fired = 0;
+    assert_true(asset_handle_on_completed(h, on_done, &fired) != 0);
+    uv_sem_wait(&woken);                          /* its result is in the completion queue */
+    assert_true(asset_handle_progress(h) == 1.f); /* decided, not delivered */
+    assert_false(asset_handle_is_done(h));
+    asset_handle_cancel(h);
+    asset_server_flush(s);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_CANCELLED);
+    assert_int_equal(asset_handle_error(h), ASSET_E_CANCELLED);
+    assert_null(asset_handle_value(h));
+    assert_int_equal(fired, 1);
+    assert_int_equal(atomic_load(&a.vfrees), 1);
+    assert_int_equal(atomic_load(&a.frees), 1);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cancelled, 1);
+    assert_int_equal(st.completed, 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&a.vfrees), 1);
+    assert_int_equal(atomic_load(&a.runs), 1);
+    targ_dispose(&a);
+    uv_sem_destroy(&woken);
+}
+
 static void test_cancel_tag_and_callbacks_work_for_tasks(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -1311,6 +1351,7 @@ int main(void) {
         cmocka_unit_test(test_a_task_knows_its_uri_numbered_per_server),
         cmocka_unit_test(test_a_task_ignores_load_only_options_and_an_odd_priority),
         cmocka_unit_test(test_a_task_without_a_function_frees_its_argument_once),
+        cmocka_unit_test(test_a_task_cancelled_after_its_result_before_the_flush_is_cancelled),
         cmocka_unit_test(test_high_priority_task_runs_before_queued_low_ones),
         cmocka_unit_test(test_cancel_tag_and_callbacks_work_for_tasks),
         cmocka_unit_test(test_task_timeout_fails_it_and_the_late_result_is_dropped),
