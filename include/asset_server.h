@@ -471,6 +471,10 @@ typedef struct asset_job_info {
     unsigned handles;     /* handles attached */
     size_t dependencies;  /* declared so far */
 } asset_job_info_t;
+/* One record per job in flight: queued, running, waiting. A job every handle left
+ * (cancelled, timed out) is not listed from then on, also while a worker still runs it
+ * (a task until its fn returns, a read until its next cancel check); stats.loading still
+ * counts it until then. */
 ASSET_API size_t asset_server_foreach_job(asset_server_t *s,
                                           bool (*fn)(const asset_job_info_t *i, void *user),
                                           void *user);

@@ -497,6 +497,38 @@ static void test_a_task_cancelled_after_its_result_before_the_flush_is_cancelled
     uv_sem_destroy(&woken);
 }
 
+/* The header (asset_server_foreach_job): a job every handle left is not listed, also
+ * while its worker still runs it; stats.loading counts it until fn returns. */
+static bool count_job(const asset_job_info_t *i, void *user) {
+    (void)i;
+    (*(int *)user)++;
+    return true;
+}
+
+static void test_a_cancelled_running_task_leaves_the_walk_not_the_stats(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    targ_t a;
+    targ_init(&a, 2, true);
+    asset_handle_t *h = asset_server_spawn(s, square, &a, free_arg, NULL);
+    uv_sem_wait(&a.started);
+    int jobs = 0;
+    asset_stats_t st;
+    assert_int_equal(asset_server_foreach_job(s, count_job, &jobs), 1);
+    asset_handle_cancel(h);
+    jobs = 0;
+    assert_int_equal(asset_server_foreach_job(s, count_job, &jobs), 0);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.loading, 1); /* its worker is still taken */
+    uv_sem_post(&a.go);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&a.runs), 1);
+    assert_true(atomic_load(&a.saw_cancel));
+    targ_dispose(&a);
+}
+
 static void test_cancel_tag_and_callbacks_work_for_tasks(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -1352,6 +1384,7 @@ int main(void) {
         cmocka_unit_test(test_a_task_ignores_load_only_options_and_an_odd_priority),
         cmocka_unit_test(test_a_task_without_a_function_frees_its_argument_once),
         cmocka_unit_test(test_a_task_cancelled_after_its_result_before_the_flush_is_cancelled),
+        cmocka_unit_test(test_a_cancelled_running_task_leaves_the_walk_not_the_stats),
         cmocka_unit_test(test_high_priority_task_runs_before_queued_low_ones),
         cmocka_unit_test(test_cancel_tag_and_callbacks_work_for_tasks),
         cmocka_unit_test(test_task_timeout_fails_it_and_the_late_result_is_dropped),
