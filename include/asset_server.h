@@ -1062,10 +1062,11 @@ ASSET_API void asset_handle_cancel(asset_handle_t *h);
  * as far as its other handles allow, and its dependencies as far as what else waits
  * for them allows (not below a priority their own load gave). A loaded handle's
  * change applies to a reload of its asset in flight, which runs at the best priority
- * of the handles it reloads. A job a worker has started is not affected. A queued job
- * that finds no memory to move keeps its old priority (asset_server_foreach_job says
- * which; a later call tries again). Returns ASSET_OK, or ASSET_E_INVALID (NULL handle,
- * or p not HIGH, NORMAL or LOW). Any thread. */
+ * of the handles it reloads. A job a worker has started runs on where it is, but the
+ * dependencies it declared (still queued) and those it declares from then on follow the
+ * change. A queued job that finds no memory to move keeps its old priority
+ * (asset_server_foreach_job says which; a later call tries again). Returns ASSET_OK,
+ * or ASSET_E_INVALID (NULL handle, or p not HIGH, NORMAL or LOW). Any thread. */
 ASSET_API asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p);
 /* Adds a reference (release each one). Returns h; NULL for NULL. Any thread, callbacks too. */
 ASSET_API asset_handle_t *asset_handle_retain(asset_handle_t *h);
