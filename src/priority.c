@@ -13,8 +13,10 @@ void asset__handle_set_prio(asset_handle_t *h, int p) {
 }
 
 /* [lock] j was lowered: its handles on its dependencies follow it down (one given its
- * own priority, o->priority, not below that), and each dependency job takes the best
- * priority of what waits for it, transitively. They kept what a raise gave them: a
+ * own priority, o->priority, back to that, as it was declared: a NORMAL parent's LOW
+ * dependency, raised with it, stayed NORMAL once it was lowered back, a review; never
+ * below that), and each dependency job takes the best priority of what waits for it,
+ * transitively. They kept what a raise gave them: a
  * level lowered to LOW had its textures run HIGH, ahead of what the program wanted
  * first (a review). Iterative, the stack threaded through the jobs as raise_deps's; a
  * job is on it once at a time (marked), and lowered at most twice. */
@@ -24,8 +26,8 @@ static void lower_deps(asset_server_t *s, asset__job_t *j) {
     for (asset__job_t *x = j; x;) {
         for (size_t i = 0; i < asset__job_ndeps(x); i++) {
             asset_handle_t *dh = x->g->deps->h[i];
-            int want = dh->dep_prio && dh->dep_prio < x->priority ? dh->dep_prio : x->priority;
-            if (want <= dh->priority) continue; /* its own, or raised by another way */
+            int want = dh->dep_prio ? dh->dep_prio : x->priority;
+            if (want <= dh->priority) continue; /* as low already, or its own is higher */
             asset__handle_set_prio(dh, want);
             asset__job_t *d = dh->job;
             int best = d ? asset__job_best_priority(d) : 0;

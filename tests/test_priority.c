@@ -374,6 +374,62 @@ static void test_lowering_a_parent_lowers_what_it_waits_for(void **state) {
     lowered_parent_case(true);
 }
 
+/* A dependency declared with a priority of its own below its parent's (a NORMAL level's
+ * far textures, asked LOW) runs at that one; raised with its parent, it goes back to it
+ * when the parent is lowered back: the round trip HIGH and back left it at NORMAL, ahead
+ * of every LOW load, though nothing asked for that. */
+static asset_status_t lpar_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    asset_load_options_t low = {.priority = ASSET_PRIORITY_LOW};
+    if (!asset_parse_depend(p, "hold://x", NULL)) return ASSET_E_NO_MEMORY;
+    if (!asset_parse_depend(p, "mem://d.rec", &low)) return ASSET_E_NO_MEMORY;
+    asset_parse_set_value(p, asset_parse_take_data(p), asset_parse_size(p));
+    return ASSET_OK;
+}
+
+typedef struct prio_of {
+    const char *uri;
+    int prio;
+} prio_of_t;
+
+static bool see_prio(const asset_job_info_t *i, void *user) {
+    prio_of_t *q = user;
+    if (!strcmp(i->uri, q->uri)) q->prio = i->priority;
+    return true;
+}
+
+static int job_priority(asset_server_t *s, const char *uri) {
+    prio_of_t q = {uri, 0};
+    asset_server_foreach_job(s, see_prio, &q);
+    return q.prio;
+}
+
+static void test_a_parent_lowered_back_gives_a_dependency_its_own_priority(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    static const char *const sfx[] = {".lpar", NULL};
+    asset_loader_t lpar = {
+        .abi = ASSET_LOADER_ABI, .name = "lpar", .suffixes = sfx, .parse = lpar_parse};
+    assert_int_equal(asset_server_register_loader(f.s, &lpar, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(f.s, "p.lpar", "p", 1), ASSET_OK);
+    asset_handle_t *p = load(&f, "mem://p.lpar", ASSET_PRIORITY_NORMAL);
+    tu_gate_open(f.gate);
+    tu_gate_wait_entered(f.hold, 1); /* parsed: d.rec queued, LOW as declared */
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_LOW);
+    assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_HIGH), ASSET_OK);
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_HIGH);
+    assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_NORMAL), ASSET_OK);
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_LOW);
+    /* and lowered below its own, it stays there: its own is a floor */
+    assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_LOW), ASSET_OK);
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_LOW);
+    tu_gate_open(f.hold);
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    asset_handle_release(p);
+    teardown(&f);
+}
+
 /* A reload runs at the best priority of the live handles it reloads: a change of an
  * asset a HIGH handle holds (a HUD font) runs before the NORMAL loads queued ahead of it.
  * Reload jobs always ran at NORMAL. */
@@ -541,6 +597,7 @@ int main(void) {
         cmocka_unit_test(test_dependencies_follow_a_raised_parent),
         cmocka_unit_test(test_a_raise_through_a_parent_survives_a_later_set_priority),
         cmocka_unit_test(test_lowering_a_parent_lowers_what_it_waits_for),
+        cmocka_unit_test(test_a_parent_lowered_back_gives_a_dependency_its_own_priority),
         cmocka_unit_test(test_a_reload_runs_at_the_priority_of_the_handles_it_reloads),
         cmocka_unit_test(test_a_handle_raised_while_its_reload_is_queued_raises_the_reload),
         cmocka_unit_test(test_a_label_raised_while_its_assets_reload_is_queued_raises_the_reload),
