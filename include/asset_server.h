@@ -1060,10 +1060,10 @@ ASSET_API void asset_handle_cancel(asset_handle_t *h);
  * live handles (coalesced loads share a job), so raising one handle raises the job and,
  * transitively, the queued dependencies it waits for; lowering one lowers the job only
  * as far as its other handles allow, and its dependencies as far as what else waits
- * for them allows (one declared with an o->priority of its own back to that, as
- * declared, never below it). A loaded handle's
- * change applies to a reload of its asset in flight, which runs at the best priority
- * of the handles it reloads. A job a worker has started runs on where it is, but the
+ * for them allows (one declared with an o->priority of its own, or whose handle
+ * (asset_handle_dependency) the program set, back to that, never below it). A loaded
+ * handle's change applies to a reload of its asset in flight, which runs at the best
+ * priority of the handles it reloads. A job a worker has started runs on where it is, but the
  * dependencies it declared (still queued) and those it declares from then on follow the
  * change. A queued job that finds no memory to move keeps its old priority
  * (asset_server_foreach_job says which; a later call tries again). Returns ASSET_OK,

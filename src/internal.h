@@ -621,8 +621,9 @@ struct asset_handle {
     bool pinned;           /* loaded with a sha256 (a manifest's): never reloaded */
     bool in_slab;          /* its block is shared (asset__handle_new_many): set once, made */
     uint8_t dep : 2;       /* [lock] ASSET__DEP_*: whether it is a dependency */
-    uint8_t dep_prio : 2;  /* [lock] a dependency's own priority (o->priority), or 0: its
-                            * parent's, which it follows down (priority.c) */
+    uint8_t dep_prio : 2;  /* [lock] a dependency's own priority (o->priority, or what
+                            * asset_handle_set_priority set on it), or 0: its parent's,
+                            * which it follows down (priority.c) */
     bool optional;         /* as a dependency: failing does not fail the parent */
     bool reload;           /* an internal reload handle, never the user's */
     /* links */

@@ -13,10 +13,10 @@ void asset__handle_set_prio(asset_handle_t *h, int p) {
 }
 
 /* [lock] j was lowered: its handles on its dependencies follow it down (one given its
- * own priority, o->priority, back to that, as it was declared: a NORMAL parent's LOW
- * dependency, raised with it, stayed NORMAL once it was lowered back, a review; never
- * below that), and each dependency job takes the best priority of what waits for it,
- * transitively. They kept what a raise gave them: a
+ * own priority, o->priority or a set_priority of the program's, back to that, as it was
+ * declared: a NORMAL parent's LOW dependency, raised with it, stayed NORMAL once it was
+ * lowered back, a review; never below that), and each dependency job takes the best
+ * priority of what waits for it, transitively. They kept what a raise gave them: a
  * level lowered to LOW had its textures run HIGH, ahead of what the program wanted
  * first (a review). Iterative, the stack threaded through the jobs as raise_deps's; a
  * job is on it once at a time (marked), and lowered at most twice. */
@@ -68,6 +68,9 @@ asset_status_t asset_handle_set_priority(asset_handle_t *h, asset_priority_t p) 
     asset_server_t *s = h->server;
     uv_mutex_lock(&s->lock);
     asset__handle_set_prio(h, p);
+    /* a dependency's handle the program set: its own from now on, as an o->priority
+     * given to asset_parse_depend is (a parent lowered took it down with it, a review) */
+    if (h->dep != ASSET__DEP_NONE) h->dep_prio = (uint8_t)p;
     if (h->job)
         asset__job_reprioritize(s, h->job);
     else

@@ -430,6 +430,38 @@ static void test_a_parent_lowered_back_gives_a_dependency_its_own_priority(void 
     teardown(&f);
 }
 
+/* A dependency handle (asset_handle_dependency) whose priority the program set itself
+ * keeps it when its parent is lowered, as one declared with a priority of its own does:
+ * the texture the player looks at, raised to HIGH, went LOW with its level. */
+static void
+test_a_dependency_raised_by_the_program_keeps_it_when_its_parent_is_lowered(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *p = load(&f, "mem://p.par", ASSET_PRIORITY_NORMAL);
+    tu_gate_open(f.gate);
+    tu_gate_wait_entered(f.hold, 1); /* parsed: d.rec queued, NORMAL as its parent */
+    assert_int_equal(asset_handle_dependency_count(p), 2);
+    asset_handle_t *d = asset_handle_dependency(p, 1);
+    assert_string_equal(asset_handle_uri(d), "mem://d.rec");
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_NORMAL);
+    assert_int_equal(asset_handle_set_priority(d, ASSET_PRIORITY_HIGH), ASSET_OK);
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_HIGH);
+    assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_LOW), ASSET_OK);
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_HIGH);
+    /* and one it lowered itself goes no higher than its parent takes it */
+    assert_int_equal(asset_handle_set_priority(d, ASSET_PRIORITY_LOW), ASSET_OK);
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_LOW);
+    assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_HIGH), ASSET_OK);
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_HIGH);
+    assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_NORMAL), ASSET_OK);
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_LOW);
+    tu_gate_open(f.hold);
+    assert_int_equal(tu_wait(p), ASSET_OK);
+    asset_handle_release(p);
+    teardown(&f);
+}
+
 /* A reload runs at the best priority of the live handles it reloads: a change of an
  * asset a HIGH handle holds (a HUD font) runs before the NORMAL loads queued ahead of it.
  * Reload jobs always ran at NORMAL. */
@@ -598,6 +630,8 @@ int main(void) {
         cmocka_unit_test(test_a_raise_through_a_parent_survives_a_later_set_priority),
         cmocka_unit_test(test_lowering_a_parent_lowers_what_it_waits_for),
         cmocka_unit_test(test_a_parent_lowered_back_gives_a_dependency_its_own_priority),
+        cmocka_unit_test(
+            test_a_dependency_raised_by_the_program_keeps_it_when_its_parent_is_lowered),
         cmocka_unit_test(test_a_reload_runs_at_the_priority_of_the_handles_it_reloads),
         cmocka_unit_test(test_a_handle_raised_while_its_reload_is_queued_raises_the_reload),
         cmocka_unit_test(test_a_label_raised_while_its_assets_reload_is_queued_raises_the_reload),
