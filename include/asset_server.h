@@ -1109,7 +1109,8 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
  * (ASSET_E_IO, "... in use ... (tried again for N ms)") only if the file stays in use
  * (the same for EAGAIN, also from Linux's openat2 when renames elsewhere outlast its
  * tries: docs/hot-reload.md). A reloaded dependency reloads the live assets that depend
- * on it (dependencies' callbacks fire first). An
+ * on it (dependencies' callbacks fire first), but for one whose own reload loaded the
+ * new dependency already (the two changed together): that one is published once. An
  * asset reloads one reload at a time: a change during one makes one more after it,
  * which publishes nothing when the first had read the change already. Of two results
  * decided between two flushes the later is published; an unchanged one (a 304, an

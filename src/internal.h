@@ -563,6 +563,8 @@ typedef struct asset__reload_todo {
     /* the loader whose handles of uri reload (a parent's re-parse: its file through
      * another loader, a level's raw bytes, did not change), or NULL: every loader */
     const asset__loader_slot_t *ld;
+    bool dep; /* queued only by its dependencies' changes: not for a value built since on
+               * what they show now (reload.c built_current) */
     char uri[];
 } asset__reload_todo_t;
 
@@ -575,9 +577,9 @@ typedef struct asset__reload_claim {
     struct asset__reload_claim *next;
     const char *uri;
     const asset__loader_slot_t *ld;
-    bool again, forced; /* as reload_again and reload_again_forced of a running reload */
-    bool no_cache;      /* every live handle it reloads was loaded no_cache: so is it */
-    int8_t priority;    /* the best of the live handles it reloads: its job's */
+    bool again, forced, again_dep; /* as the reload_again bits of a running reload */
+    bool no_cache;                 /* every live handle it reloads was loaded no_cache: so is it */
+    int8_t priority;               /* the best of the live handles it reloads: its job's */
 } asset__reload_claim_t;
 
 /* ---- handles ---- */
@@ -662,11 +664,12 @@ struct asset_handle {
     bool decided; /* [lock] a result is waiting for flush */
     bool queued;  /* [lock] in the completion queue or being dispatched */
     bool counted; /* [lock] its result is in the stats */
-    /* hot reload's, one byte: every access holds the lock (bit-fields share it) */
+    /* hot reload's, two bytes: every access holds the lock (bit-fields share them) */
     bool reload_again : 1;        /* [lock] (reload handle) a change came while it ran */
     bool reload_again_forced : 1; /* [lock] (reload handle) one of those changes asked for a
-                                   * fresh parse (a dependency's, asset_server_reload): the
-                                   * reload after it parses again; else it revalidates */
+                                   * fresh parse (asset_server_reload, a missing dependency's
+                                   * appearance): the reload after it parses again; else it
+                                   * revalidates */
     bool reload_pending : 1;      /* [lock] a reload result waits for flush */
     bool in_reloading : 1;        /* [lock] (reload handle) started, not decided yet */
     bool no_cache : 1;            /* [lock] loaded with options.no_cache: so are its reloads */
@@ -677,6 +680,9 @@ struct asset_handle {
     bool reload_unchanged : 1;    /* [lock] (reload handle) its revalidation against a label's
                                    * value (a label_base job) heard NOT_MODIFIED: its value is
                                    * that label's, not its file's whole one (reload.c) */
+    bool reload_again_dep : 1;    /* [lock] (reload handle) a dependency's change came while it
+                                   * ran: a fresh parse after it, unless its value was built on
+                                   * what the dependencies show now (reload.c built_current) */
     /* [lock] the source's version of the value it holds or has pending (a reload
      * handle's: of the value it read), for its reloads' revalidation when there is no
      * cache entry to hold it (no_cache, or the entry evicted, cleared, over its

@@ -16,8 +16,10 @@
  * One reload per asset and loader at a time, counted from the critical section that
  * decides to start it (a claim, until its handle is marked in_reloading): a request
  * meanwhile marks it, and one more reload follows, a revalidation unless a marking
- * request asked for a fresh parse. So what is published never goes back to an older
- * value, and a change the running reload read already is not published twice.
+ * request asked for a fresh parse (a dependency's change asks for one only when the
+ * running reload's value was not built on the new dependency). So what is published
+ * never goes back to an older value, and a change the running reload read already is not
+ * published twice.
  *
  * A reload that finds its file in use (another program holds it without sharing while
  * it saves: a state that passes, asset__errno_transient, and no event says when) is
@@ -163,27 +165,51 @@ static void fail_live_no_memory(asset_server_t *s, const char *base, size_t bl,
 typedef asset__reload_claim_t claim_t;
 
 static bool todo_push(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
-                      bool forced);
+                      bool forced, bool dep);
 
 /* [lock] Marks the reload of uri by ld running or being started, if there is one: a
- * change while it runs makes one more after it. */
+ * change while it runs makes one more after it (dep: a dependency's change, a fresh
+ * parse unless the value it makes is built on what the dependencies show then). */
 static bool mark_running(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
-                         bool forced) {
+                         bool forced, bool dep) {
     asset_handle_t *r = find_reloading(s, uri, ld);
     if (r) {
-        r->reload_again = true;
-        r->reload_again_forced |= forced;
+        r->reload_again_dep |= dep;
+        r->reload_again |= !dep;
+        r->reload_again_forced |= forced && !dep;
         return true;
     }
     for (claim_t *c = s->reload_claims; c; c = c->next) {
         if (c->ld == ld && !strcmp(c->uri, uri)) {
-            c->again = true;
-            c->forced |= forced;
+            c->again_dep |= dep;
+            c->again |= !dep;
+            c->forced |= forced && !dep;
             return true;
         }
     }
     return false;
 }
+
+/* [lock] Whether v was built on what its dependencies show now: none of their handles
+ * (made by v's parse) has had a reload published since (a version past its first) or has
+ * a new value pending. */
+static bool value_current(const asset__value_t *v) {
+    for (size_t i = 0, n = v ? asset__value_ndeps(v) : 0; i < n; i++) {
+        asset_handle_t *d = asset__value_x(v)->deps->h[i];
+        if (atomic_load_explicit(&d->version, memory_order_relaxed) > 1 ||
+            (d->reload_pending && d->reload_status == ASSET_OK && d->reload_value != d->value))
+            return false;
+    }
+    return v != NULL;
+}
+
+static const asset__value_t *shown(const asset_handle_t *h);
+
+/* [lock] Whether h needs no re-parse for a dependency's change: the value it will show
+ * was built on the changed dependency already (a parent and its dependency saved
+ * together: the parent's own reload loaded the new dependency). A label held alone holds
+ * none of its file's dependencies: it re-parses. */
+static bool built_current(const asset_handle_t *h) { return !h->label && value_current(shown(h)); }
 
 /* [lock] Queues the reload that follows one marked while it ran (mark_running): a
  * revalidation, which finds nothing to publish when the marked one read the change
@@ -192,7 +218,7 @@ static bool mark_running(asset_server_t *s, const char *uri, const asset__loader
 static void reload_after(asset_server_t *s, const char *uri, size_t bl,
                          const asset__loader_slot_t *ld, bool forced) {
     if (s->stopping) return;
-    if (!todo_push(s, uri, ld, forced)) fail_live_no_memory(s, uri, bl, ld);
+    if (!todo_push(s, uri, ld, forced, false)) fail_live_no_memory(s, uri, bl, ld);
     atomic_store(&s->wake_pending, true); /* the pump, or the failures, at a flush */
 }
 
@@ -225,7 +251,7 @@ static void mark_stale_jobs(asset_server_t *s, const char *uri, bool forced) {
 void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j) {
     if (!j->stale || s->stopping) return;
     /* out of memory: its handles keep what it read, as a reload that failed would */
-    if (!todo_push(s, j->uri, NULL, j->stale == ASSET__STALE_FORCED))
+    if (!todo_push(s, j->uri, NULL, j->stale == ASSET__STALE_FORCED, false))
         asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", j->uri);
 }
 
@@ -248,7 +274,7 @@ static void awaiting_push(asset_server_t *s, const char *parent, void *arg) {
     asset__uri_iter_init(&it, s, parent, pl);
     for (asset_handle_t *h; !*(bool *)arg && (h = asset__uri_iter_next(&it));)
         *(bool *)arg = live(h);
-    if (!todo_push(s, parent, NULL, true)) fail_live_no_memory(s, parent, pl, NULL);
+    if (!todo_push(s, parent, NULL, true, false)) fail_live_no_memory(s, parent, pl, NULL);
 }
 
 /* [lock] uri changed: the parents its failure failed (or loaded without it, optional)
@@ -267,9 +293,10 @@ static bool reload_awaiting(asset_server_t *s, const char *uri, size_t bl) {
     return true;
 }
 
-/* ld: the loader whose handles reload, or NULL: every loader's */
+/* ld: the loader whose handles reload, or NULL: every loader's. dep: asked only by
+ * dependencies' changes (a fresh parse), not of handles built on them since. */
 static void reload_request(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
-                           bool forced) {
+                           bool forced, bool dep) {
     claim_t claims[ASSET__MAX_LOADERS];
     const asset__loader_slot_t *seen[ASSET__MAX_LOADERS]; /* each loader once: a reload
                                                            * running is looked for once */
@@ -282,7 +309,7 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, uri, bl);
     for (asset_handle_t *h; !s->stopping && (h = asset__uri_iter_next(&it));) {
-        if (!live(h) || (ld && h->loader != ld)) continue;
+        if (!live(h) || (ld && h->loader != ld) || (dep && built_current(h))) continue;
         bool known = false;
         for (size_t i = 0; i < nseen && !known; i++) {
             known = seen[i] == h->loader;
@@ -294,7 +321,7 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
         if (known || nseen == ASSET__MAX_LOADERS) continue;
         seen_claim[nseen] = -1;
         seen[nseen++] = h->loader;
-        if (mark_running(s, uri, h->loader, forced)) continue;
+        if (mark_running(s, uri, h->loader, forced, dep)) continue;
         seen_claim[nseen - 1] = (int)n;
         claims[n] = (claim_t){.next = s->reload_claims,
                               .uri = uri,
@@ -326,8 +353,10 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
             s->reloads_running++;
             rh->reload_again = c->again;
             rh->reload_again_forced = c->forced;
-        } else if (c->again) { /* rh was decided already: what marked it comes after */
-            reload_after(s, uri, bl, c->ld, c->forced);
+            rh->reload_again_dep = c->again_dep;
+        } else if (c->again || c->again_dep) { /* rh was decided already: what marked it
+                                                * comes after */
+            reload_after(s, uri, bl, c->ld, c->forced || c->again_dep);
         }
         if (rh) {
             rh->refs = 0; /* the flush frees it once decided, like any released handle */
@@ -372,18 +401,19 @@ void asset__reload_reprioritize(asset_server_t *s, asset_handle_t *h) {
 }
 
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
-    reload_request(s, uri, NULL, forced);
+    reload_request(s, uri, NULL, forced, false);
 }
 
 /* [lock] Queues a reload of uri by ld (NULL: every loader) for the pump (forced: a
- * fresh parse; a URI queued twice is forced if either asked, and by every loader
- * unless both named the same). False: no memory (the caller tells the handles that
- * then keep their value). */
+ * fresh parse; dep: for a dependency's change; a URI queued twice is forced if either
+ * asked, by every loader unless both named the same, and for dependencies only if both
+ * were). False: no memory (the caller tells the handles that then keep their value). */
 static bool todo_push(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
-                      bool forced) {
+                      bool forced, bool dep) {
     asset__reload_todo_t *t = (asset__reload_todo_t *)asset__map_get(&s->reload_todo_map, uri);
     if (t) {
         t->forced |= forced;
+        t->dep &= dep;
         if (t->ld != ld) t->ld = NULL;
         return true;
     }
@@ -397,6 +427,7 @@ static bool todo_push(asset_server_t *s, const char *uri, const asset__loader_sl
     memcpy(t->uri, uri, ul);
     t->node.key = t->uri;
     t->forced = forced;
+    t->dep = dep;
     t->ld = ld;
     if (!asset__map_put(&s->reload_todo_map, &t->node)) {
         asset_free(t);
@@ -427,14 +458,14 @@ void asset__reload_pump(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns
     uv_mutex_unlock(&s->lock);
     for (; i < n; i++) {
         if (i && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
-        reload_request(s, todo[i]->uri, todo[i]->ld, todo[i]->forced);
+        reload_request(s, todo[i]->uri, todo[i]->ld, todo[i]->forced, todo[i]->dep);
         asset_free(todo[i]);
     }
     if (i < n) {
         uv_mutex_lock(&s->lock);
         for (; i < n; i++) {
             const char *uri = todo[i]->uri;
-            if (!s->stopping && !todo_push(s, uri, todo[i]->ld, todo[i]->forced))
+            if (!s->stopping && !todo_push(s, uri, todo[i]->ld, todo[i]->forced, todo[i]->dep))
                 fail_live_no_memory(s, uri, strlen(uri), NULL);
             asset_free(todo[i]);
         }
@@ -498,7 +529,7 @@ static void queue_value(asset_server_t *s, const asset__value_t *v, const char *
         if (!live(h) || !shows(s, h, v)) continue;
         if (!queued) {
             char *pb = asset__strndup(parent, pl);
-            queued = pb && todo_push(s, pb, h->loader, true);
+            queued = pb && todo_push(s, pb, h->loader, true, true);
             asset_free(pb);
             if (queued) return; /* its handles reload with it */
         }
@@ -528,7 +559,8 @@ static void queue_dependents(asset_server_t *s, const char *base, const asset__l
         if (!built_on(p->value, base, bl, ld) && !built_on(shown(p), base, bl, ld)) continue;
         size_t pl = strcspn(asset__handle_uri(p), "#");
         char *pb = asset__strndup(asset__handle_uri(p), pl);
-        if (!pb || !todo_push(s, pb, p->loader, true)) fail_no_memory(s, p); /* keeps its value */
+        if (!pb || !todo_push(s, pb, p->loader, true, true))
+            fail_no_memory(s, p); /* keeps its value */
         asset_free(pb);
     }
     /* a label held alone (atlas.g#hero) holds a value of its own, built on nothing: the
@@ -750,8 +782,9 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
      * quietly (or at once, when a change came meanwhile); given up, it fails as any */
     uint64_t tried_ms = 0;
     if (!v && rh->reload_transient) {
-        if (rh->reload_again) {
-            reload_after(s, base, bl, rh->loader, rh->reload_again_forced || rh->reload_forced);
+        if (rh->reload_again || rh->reload_again_dep) {
+            reload_after(s, base, bl, rh->loader,
+                         rh->reload_again_forced || rh->reload_again_dep || rh->reload_forced);
             return;
         }
         if (retry_later(s, rh, &tried_ms)) return;
@@ -854,7 +887,13 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
         drop_cached_dependents(s, base, rh->loader);
     }
     if (changed) atomic_store(&s->wake_pending, true); /* not stopping: checked above */
-    if (rh->reload_again || other) reload_after(s, base, bl, rh->loader, rh->reload_again_forced);
+    /* a dependency's change while it ran: a re-parse, unless v was built on the changed
+     * dependency already (loaded after its change: a parent and its dependency saved
+     * together, the parent was published twice). A label's value lent for its version
+     * (reload_unchanged) holds none of the dependencies: re-parsed */
+    bool dep = rh->reload_again_dep && (!v || rh->reload_unchanged || !value_current(v));
+    if (rh->reload_again || other || dep)
+        reload_after(s, base, bl, rh->loader, rh->reload_again_forced || dep);
 }
 
 /* ---- publishing (flush thread, [lock]) ---- */

@@ -2031,6 +2031,50 @@ static void test_request_while_a_reload_starts_marks_it(void **state) {
     asset_server_destroy(s);
 }
 
+/* A parent and its dependency changed together (a checkout, an exporter writing both):
+ * the parent's own reload, running when the dependency's reload is published, loads the
+ * new dependency, so the re-parse the dependency's change asks of the parent would
+ * build the same value again. It was made anyway: the parent was published twice (its
+ * reloaded callbacks fired twice, its version went up by two) and parsed twice. */
+static void test_a_parent_reloading_with_its_changed_dependency_is_published_once(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    assert_int_equal(asset_mem_put(s, "a.d", "a1", 2), ASSET_OK);
+    const char *pt = "dep mem://a.d";
+    assert_int_equal(asset_mem_put(s, "p.d", pt, strlen(pt)), ASSET_OK);
+    asset_handle_t *p = tu_load_wait(s, "mem://p.d", ASSET_OK);
+    rec_t rp = {0};
+    asset_handle_on_reloaded(p, on_reloaded, &rp);
+    atomic_store(&g_parses, 0);
+    atomic_store(&g_gate, true);
+    asset_server_reload(s, "mem://p.d"); /* the parent's reload, held in its parse */
+    gate_wait(s);
+    assert_int_equal(asset_mem_put(s, "a.d", "a2", 2), ASSET_OK);
+    asset_server_reload(s, "mem://a.d"); /* its dependency's, decided meanwhile */
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock); /* decided: the parent's re-parse waits for the pump */
+    while (!s->reload_ntodo) {
+        if (now_ms() > deadline) fail_msg("the dependency's reload queued nothing");
+        wait_locked(s, 10);
+    }
+    uv_mutex_unlock(&s->lock);
+    asset_server_flush(s); /* the dependency's value published; the pump meets the parent's
+                            * reload running */
+    uv_mutex_lock(&s->lock);
+    bool marked = s->reloads_running == 1 && !s->reload_ntodo;
+    uv_mutex_unlock(&s->lock);
+    assert_true(marked);
+    uv_sem_post(&g_gate_out);
+    wait_count(s, &rp.count, 1, false);
+    settle(s);
+    assert_int_equal(rp.count, 1);
+    assert_int_equal(asset_handle_version(p), 2);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(p, 0)), "a2");
+    assert_int_equal(atomic_load(&g_parses), 2); /* the parent once, its dependency once */
+    asset_handle_release(p);
+    asset_server_destroy(s);
+}
+
 /* Changes and forced reloads of one asset from two threads at once: one reload at a
  * time, so what is published never goes back to an older value, and the last change
  * is what the handle ends with. */
@@ -4182,6 +4226,7 @@ int main(void) {
         cmocka_unit_test(test_reloads_from_two_threads_never_publish_an_older_value),
         cmocka_unit_test(test_a_reload_visits_only_the_handles_of_its_uri),
         cmocka_unit_test(test_a_parent_queued_by_two_changes_reloads_once),
+        cmocka_unit_test(test_a_parent_reloading_with_its_changed_dependency_is_published_once),
         cmocka_unit_test(test_a_change_during_a_reload_of_many_handles_is_linear),
         cmocka_unit_test(test_mem_put_of_a_loaded_key_reloads_it),
         cmocka_unit_test(test_the_later_of_two_reloads_between_flushes_is_published),
