@@ -1095,30 +1095,32 @@ ASSET_API uint64_t asset_handle_on_completed(asset_handle_t *h, asset_handle_cb 
 ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
 /* Hot reload. Connects a callback that fires at every reload attempt of this handle
  * that reaches a flush (on the flush thread; a failure told already does not: below),
- * until disconnected with asset_handle_disconnect(). Only live LOADED handles reload,
- * never one loaded with a sha256 (a manifest entry's: its bytes are pinned). A reload
- * re-reads and re-parses in the background; at a flush the value switches, the version
- * bumps, the callbacks fire, and only then is the old value released (re-read value
- * pointers in the callback). A failed reload (parse error, deleted file, HTTP error)
- * keeps the old value and the LOADED state, sets asset_handle_reload_error(), and fires
- * the callbacks too, once: the same failure again (same error and message, same
- * version of the source: a polled URL that stays a 500) fires nothing and logs nothing
- * until the source or the error changes, or asset_server_reload() asks. A file found
- * in use (held open elsewhere without sharing) is no failure yet: the reload is tried
- * again for up to 3 s (50 ms, then doubling; a change meanwhile joins it), and fails
- * (ASSET_E_IO, "... in use ... (tried again for N ms)") only if the file stays in use
- * (the same for EAGAIN, also from Linux's openat2 when renames elsewhere outlast its
- * tries: docs/hot-reload.md). A reloaded dependency reloads the live assets that depend
- * on it (dependencies' callbacks fire first), but for one whose own reload loaded the
- * new dependency already (the two changed together): that one is published once. An
- * asset reloads one reload at a time: a change during one makes one more after it,
- * which publishes nothing when the first had read the change already. Of two results
- * decided between two flushes the later is published; an unchanged one (a 304, an
- * unchanged file) publishes nothing, also after a failed one, which is then not
- * published either; after a failure already published, it publishes the recovery: the
- * callbacks fire with asset_handle_reload_error() OK and the message cleared, the value
- * and the version unchanged. Returns an id (never 0), 0 when out of memory or cb is
- * NULL. Any thread. */
+ * until disconnected with asset_handle_disconnect() or the handle's last reference is
+ * released (a reload decided before that and not yet published is dropped: no callback;
+ * released on another thread, one may be running, as for a disconnect). Only live
+ * LOADED handles reload, never one loaded with a sha256 (a manifest entry's: its bytes
+ * are pinned). A reload re-reads and re-parses in the background; at a flush the value
+ * switches, the version bumps, the callbacks fire, and only then is the old value
+ * released (re-read value pointers in the callback). A failed reload (parse error,
+ * deleted file, HTTP error) keeps the old value and the LOADED state, sets
+ * asset_handle_reload_error(), and fires the callbacks too, once: the same failure
+ * again (same error and message, same version of the source: a polled URL that stays a
+ * 500) fires nothing and logs nothing until the source or the error changes, or
+ * asset_server_reload() asks. A file found in use (held open elsewhere without sharing)
+ * is no failure yet: the reload is tried again for up to 3 s (50 ms, then doubling; a
+ * change meanwhile joins it), and fails (ASSET_E_IO, "... in use ... (tried again for N
+ * ms)") only if the file stays in use (the same for EAGAIN, also from Linux's openat2
+ * when renames elsewhere outlast its tries: docs/hot-reload.md). A reloaded dependency
+ * reloads the live assets that depend on it (dependencies' callbacks fire first), but
+ * for one whose own reload loaded the new dependency already (the two changed
+ * together): that one is published once. An asset reloads one reload at a time: a
+ * change during one makes one more after it, which publishes nothing when the first had
+ * read the change already. Of two results decided between two flushes the later is
+ * published; an unchanged one (a 304, an unchanged file) publishes nothing, also after
+ * a failed one, which is then not published either; after a failure already published,
+ * it publishes the recovery: the callbacks fire with asset_handle_reload_error() OK and
+ * the message cleared, the value and the version unchanged. Returns an id (never 0), 0
+ * when out of memory or cb is NULL. Any thread. */
 ASSET_API uint64_t asset_handle_on_reloaded(asset_handle_t *h, asset_handle_cb cb, void *user);
 /* asset_handle_on_reloaded, and free_user(user) (not NULL) once the callback goes without
  * a disconnect: its handle freed (its last reference released), on the flush thread at

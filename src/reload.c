@@ -901,7 +901,10 @@ void asset__reload_decided(asset_server_t *s, asset_handle_t *rh) {
 bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t **old) {
     *old = NULL;
     if (!h->reload_pending) return false;
-    if (atomic_load(&h->state) != ASSET_STATE_LOADED) { /* cancelled or failed meanwhile */
+    /* cancelled or failed meanwhile; or its last reference released since it was decided:
+     * a released handle is not reloaded (its reloaded callbacks fired, with a user its
+     * caller may have freed on letting the handle go: a review) */
+    if (atomic_load(&h->state) != ASSET_STATE_LOADED || h->refs <= 0) {
         drop_pending(h);
         return false;
     }

@@ -1289,6 +1289,42 @@ static void test_released_handle_is_not_reloaded(void **state) {
     fx_close(&f);
 }
 
+/* A handle whose last reference is released while its reload waits for a flush
+ * (decided, not published yet) is not reloaded: its reloaded callbacks stay quiet, as
+ * "connected until its handle is freed (its last reference released)" says. They fired
+ * at the next flush, with a user the caller may have freed once it let the handle go (a
+ * sprite freed with its texture's handle while the texture's reload waited). Another
+ * handle of the asset, still held, gets the reload. */
+static void test_a_handle_released_while_its_reload_waits_is_not_reloaded(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    assert_int_equal(asset_mem_put(s, "k.d", "v1", 2), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://k.d", ASSET_OK);
+    asset_handle_t *kept = tu_load_wait(s, "mem://k.d", ASSET_OK);
+    rec_t r = {0}, rk = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    asset_handle_on_reloaded(kept, on_reloaded, &rk);
+    assert_int_equal(asset_mem_put(s, "k.d", "v2", 2), ASSET_OK);
+    asset_server_reload(s, "mem://k.d");
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock); /* decided: it waits for a flush */
+    while (!h->reload_pending) {
+        if (now_ms() > deadline) fail_msg("the reload was not decided");
+        wait_locked(s, 10);
+    }
+    uv_mutex_unlock(&s->lock);
+    asset_handle_release(h);
+    wait_count(s, &rk.count, 1, false);
+    settle(s);
+    assert_int_equal(r.count, 0);
+    assert_string_equal(asset_handle_value(kept), "v2");
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.reloads, 1); /* the kept handle's */
+    asset_handle_release(kept);
+    asset_server_destroy(s);
+}
+
 /* A file whose last handle is released stops being watched, and its directory too once
  * none of its files is; loaded again, it is watched again and reloads. (Watches were
  * kept until destroy: a tool loading from ever new directories ran out of them.) */
@@ -4207,6 +4243,7 @@ int main(void) {
         cmocka_unit_test(test_labels_reload_with_their_file),
         cmocka_unit_test(test_a_labels_reload_failure_is_logged_once),
         cmocka_unit_test(test_released_handle_is_not_reloaded),
+        cmocka_unit_test(test_a_handle_released_while_its_reload_waits_is_not_reloaded),
         cmocka_unit_test(test_a_released_asset_stops_being_watched),
         cmocka_unit_test(test_many_changed_files_of_a_directory_cost_a_look_each),
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
