@@ -1,7 +1,7 @@
 /* http_validator.h - the version under which an HTTP answer is cached ("etag:<ETag>" or
  * "lm:<Last-Modified>", made by sources/http.c on desktop and web/http_fetch.c on the
  * web) as the conditional request header that revalidates it: one reading of that
- * format for both. */
+ * format for both; and the other rules the two share. */
 #ifndef ASSET_HTTP_VALIDATOR_H
 #define ASSET_HTTP_VALIDATOR_H
 
@@ -58,5 +58,11 @@ static inline void asset__http_hash_version(char *out, uint64_t bytes, bool redi
  * redirect to a signed URL ("?sig=...", another at each request) was a new version, a
  * parse and a published reload at every revalidation of the same bytes. */
 static inline size_t asset__http_from_len(const char *url) { return strcspn(url, "?#"); }
+
+/* The most bytes of a body's buffer made at once at the size its (uncoded)
+ * Content-Length announces, before any body byte, instead of grown from the first
+ * piece: larger announcements grow as the body comes, so a server that announces more
+ * than it sends cannot make us reserve up to max_asset_size (desktop and web). */
+#define ASSET__HTTP_PRESIZE_MAX ((unsigned long long)16 << 20)
 
 #endif

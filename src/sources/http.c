@@ -1331,8 +1331,6 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *user) {
     return body_write(x, data, n) ? n : 0;
 }
 
-#define PRESIZE_MAX ((unsigned long long)16 << 20)
-
 /* Whether line (n bytes, not terminated) is header `name` (nl bytes); its value, blanks
  * and CRLF trimmed, in *v and *vn. */
 static bool header_is(const char *line, size_t n, const char *name, size_t nl, const char **v,
@@ -1659,9 +1657,8 @@ static bool headers_end(xfer_t *x, bool decodes) {
     asset_request_set_total(x->req, len);
     /* the body's buffer made once, at the size announced, instead of doubled from the
      * first piece (a 256 KiB body took 512 KiB, and four copies); only up to
-     * PRESIZE_MAX, so a server that announces more than it sends cannot make us
-     * reserve max_asset_size */
-    if (!x->req->size && len <= PRESIZE_MAX &&
+     * ASSET__HTTP_PRESIZE_MAX (http_validator.h, shared with the web build) */
+    if (!x->req->size && len <= ASSET__HTTP_PRESIZE_MAX &&
         asset__request_reserve(x->req, (size_t)len) != ASSET_OK) {
         x->oom = true;
         return false;

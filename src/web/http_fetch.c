@@ -340,8 +340,6 @@ static void xfer_finish(xfer_t *x, asset_status_t st) {
     asset__thread_owner = owner;
 }
 
-#define PRESIZE_MAX ((unsigned long long)16 << 20) /* sources/http.c's */
-
 static asset_status_t fail_too_large(xfer_t *x) {
     return asset_request_fail(x->req, ASSET_E_TOO_LARGE,
                               "body larger than max_asset_size (%zu bytes)", x->req->max_size);
@@ -449,11 +447,10 @@ EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double
         }
         asset_request_set_total(r, (uint64_t)content_length);
         /* the body's buffer made once, at the size announced, as natively (up to
-         * PRESIZE_MAX: a server that announces more than it sends cannot make us reserve
-         * max_asset_size): it was doubled from the first chunk's size, a 3 MiB body
-         * copied at each step up to a 4 MiB buffer, the pthreads build's fixed heap
+         * ASSET__HTTP_PRESIZE_MAX, http_validator.h): it was doubled from the first chunk's size, a
+         * 3 MiB body copied at each step up to a 4 MiB buffer, the pthreads build's fixed heap
          * holding the old and the new one at once */
-        if (!r->size && content_length <= (double)PRESIZE_MAX &&
+        if (!r->size && content_length <= (double)ASSET__HTTP_PRESIZE_MAX &&
             asset__request_reserve(r, (size_t)content_length) != ASSET_OK) {
             xfer_finish(
                 x, asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory buffering the body"));
