@@ -765,6 +765,34 @@ static void test_http_idle_connection_closed_by_server_is_replaced(void **state)
     tu_bad_stop(b);
 }
 
+/* A body longer than its Content-Length, the bytes past it sent once the load is done
+ * (a server that counted characters, not bytes): they wait on the kept connection, and
+ * libcurl 7.88, which takes a readable connection for a live one, read them as the start
+ * of the next answer there: the next load, of another URL, failed "Received HTTP/0.9".
+ * The connection is dropped instead, and the next load goes out on a new one. */
+static void test_http_bytes_past_a_content_length_do_not_spoil_the_next_load(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    for (int i = 0; i < 3; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/excess?%d", i);
+        char *u = tu_bad_url(b, path), *ok = tu_bad_url(b, "/ok");
+        asset_handle_t *h = tu_load_wait(s, u, ASSET_OK);
+        tu_expect_text(h, "hello");
+        asset_handle_release(h);
+        tu_bad_go(b); /* the bytes past the body, on the idle connection */
+        h = asset_server_load(s, ok, &(asset_load_options_t){.no_cache = true});
+        expect_status(h, ASSET_OK);
+        tu_expect_text(h, "hello");
+        asset_handle_release(h);
+        free(u);
+        free(ok);
+    }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* Issue 10.2: many more loads than connections; transfers wait in libcurl and in the
  * server's queue for a connection, and every one succeeds. */
 static void test_http_300_concurrent_loads_over_two_connections_all_succeed(void **state) {
@@ -2477,6 +2505,7 @@ int main(void) {
         cmocka_unit_test(test_https_with_untrusted_certificate_is_refused),
         cmocka_unit_test(test_http_reused_connection_dropped_by_server_is_retried),
         cmocka_unit_test(test_http_idle_connection_closed_by_server_is_replaced),
+        cmocka_unit_test(test_http_bytes_past_a_content_length_do_not_spoil_the_next_load),
         cmocka_unit_test(test_http_300_concurrent_loads_over_two_connections_all_succeed),
         cmocka_unit_test(test_http_huge_response_header_is_a_network_error_not_no_memory),
         cmocka_unit_test(test_http_stalled_transfer_fails_after_http_low_speed_ms),

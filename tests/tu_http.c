@@ -336,10 +336,11 @@ static bool wake_recv(tu_sock_t s);
 
 void tu_bad_wait_stalled(tu_bad_t *b) { uv_sem_wait(&b->stalled); }
 void tu_bad_wait_peer_closed(tu_bad_t *b) { uv_sem_wait(&b->peer_closed); }
-void tu_bad_idle_close(tu_bad_t *b) {
+void tu_bad_go(tu_bad_t *b) {
     if (!wake_send(b->go_pipe[1])) abort();
     uv_sem_wait(&b->idle_closed);
 }
+void tu_bad_idle_close(tu_bad_t *b) { tu_bad_go(b); }
 
 static bool send_all(tu_sock_t fd, const char *s, size_t n) {
     while (n) {
@@ -502,6 +503,18 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         if (p[1].revents || !wake_recv(b->go_pipe[0])) return;
         shutdown(fd, 1); /* SHUT_WR, SD_SEND */
         uv_sem_post(&b->idle_closed);
+    } else if (!strcmp(path, "/excess")) {
+        /* keep-alive, then, once the test says so (the client is done with the response),
+         * bytes past its Content-Length on the idle connection; then the next request on
+         * it is served as any (a client that reads it gets those bytes first) */
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        if (!send_all(fd, h, strlen(h))) return;
+        struct pollfd p[2] = {{b->go_pipe[0], POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
+        while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
+        if (p[1].revents || !wake_recv(b->go_pipe[0])) return;
+        bool sent = send_all(fd, "12XYZ", 5);
+        uv_sem_post(&b->idle_closed);
+        if (sent) serve(b, fd);
     } else if (!strcmp(path, "/bigheader")) {
         /* one 300 KB header line: more than libcurl buffers for a header (100 KiB) */
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Big: ";

@@ -84,6 +84,11 @@ void tu_bad_wait_peer_closed(tu_bad_t *b);
 /* "/idle-close" answers with a kept-alive connection, then waits for this call to end
  * it with a FIN (a server's keep-alive timeout); returns once the FIN is sent. */
 void tu_bad_idle_close(tu_bad_t *b);
+/* "/excess" answers 200 "hello" (Content-Length 5) on a kept-alive connection, then
+ * waits for this call to send "12XYZ" after it (a body longer than its Content-Length,
+ * the rest late), then serves the next request on that connection; returns once the
+ * bytes are sent. */
+void tu_bad_go(tu_bad_t *b);
 
 /* A loopback port with nothing listening (bound, then closed). */
 int tu_closed_port(void);

@@ -5,6 +5,7 @@
 #define ASSET_PLATFORM_SOCKET_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 
 /* socket() for libcurl's CURLOPT_OPENSOCKETFUNCTION, never inherited by a child
  * process (close-on-exec on POSIX; on Windows, where sockets are inheritable by
@@ -14,6 +15,14 @@ curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *er
 /* Closes a socket of asset__socket_open (libcurl's CURLOPT_CLOSESOCKETFUNCTION).
  * Returns 0, or -1. */
 int asset__socket_close(curl_socket_t s);
+/* Whether bytes are waiting to be read on the connected socket s (a peek: nothing is
+ * consumed, and it does not block). False for none, an end of stream or an error. */
+bool asset__socket_has_bytes(curl_socket_t s);
+/* The local port of the connected socket s (getsockname), 0 when it cannot be read. */
+int asset__socket_local_port(curl_socket_t s);
+/* Shuts both directions of the connected socket s (it stays open: its owner closes it).
+ * The next send on it fails, and a read sees the bytes already waiting, then its end. */
+void asset__socket_shutdown(curl_socket_t s);
 /* The index of the network interface named name (if_nametoindex: "lo" is 1 on Linux),
  * 0 when there is none: an IPv6 zone id as libcurl reads it (the HTTP source's per-host
  * key). Any thread. */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <winsock2.h>
+#include <ws2tcpip.h> /* sockaddr_in6 */
 #include <iphlpapi.h> /* if_nametoindex (after winsock2.h) */
 
 curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *err) {
@@ -19,5 +20,22 @@ curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *er
 }
 
 int asset__socket_close(curl_socket_t s) { return closesocket(s) == 0 ? 0 : -1; }
+
+/* libcurl's sockets are non-blocking: a peek with nothing waiting fails (WSAEWOULDBLOCK) */
+bool asset__socket_has_bytes(curl_socket_t s) {
+    char c;
+    return recv(s, &c, 1, MSG_PEEK) > 0;
+}
+
+int asset__socket_local_port(curl_socket_t s) {
+    struct sockaddr_storage a;
+    int n = sizeof a;
+    if (getsockname(s, (struct sockaddr *)&a, &n) != 0) return 0;
+    if (a.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&a)->sin_port);
+    if (a.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+    return 0;
+}
+
+void asset__socket_shutdown(curl_socket_t s) { (void)shutdown(s, SD_BOTH); }
 
 unsigned asset__if_index(const char *name) { return (unsigned)if_nametoindex(name); }

@@ -147,6 +147,7 @@ typedef struct sock {
     bool parked;    /* CURL_POLL_REMOVE came, the socket is still open */
     bool wrote;     /* libcurl asked to write it (a TCP connect in progress asks that) */
     bool connected; /* then to read it: the connect is done (below) */
+    int local_port; /* once connected: its local port (unsolicited_bytes_drop) */
 } sock_t;
 
 struct asset__http {
@@ -1128,7 +1129,10 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
     int ev = ((what & CURL_POLL_IN) ? UV_READABLE | ASSET__UV_DISCONNECT : 0) |
              ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
     if (what & CURL_POLL_OUT) k->wrote = true;
-    if ((what & CURL_POLL_IN) && k->wrote) k->connected = true;
+    if ((what & CURL_POLL_IN) && k->wrote && !k->connected) {
+        k->connected = true;
+        k->local_port = asset__socket_local_port(fd);
+    }
     if (k->events != ev) { /* libuv's poll start removes and re-adds the fd: only on change */
         k->events = ev;
         uv_poll_start(&k->poll, ev, poll_cb);
@@ -1581,6 +1585,32 @@ static void response_reset(xfer_t *x) {
     inflater_free(x);
 }
 
+/* The request about to go out (prereq_cb, on the connection of local port local_port)
+ * reuses a kept connection on which bytes came while it was idle: the rest of the body
+ * before, longer than its Content-Length said, come after that transfer had ended
+ * (libcurl 7.88 drops such excess only when it comes in the same read as the body's
+ * end). An idle HTTP/1.1 connection gets nothing unasked, and libcurl, which takes a
+ * readable connection for a live one, read those bytes as the start of the next answer:
+ * an unrelated load failed, "Received HTTP/0.9". The connection is shut down instead:
+ * the request's send fails, and libcurl sends it again on a new connection (its retry
+ * of a dropped reused connection). Not over TLS (https), where an idle connection gets
+ * records of its own (a TLS 1.3 session ticket, an HTTP/2 PING). One peek per request on
+ * a kept connection. */
+static void unsolicited_bytes_drop(xfer_t *x, int local_port) {
+    char *scheme = NULL;
+    asset__http_t *http = x->server->http;
+    if (!http || curl_easy_getinfo(x->easy, CURLINFO_SCHEME, &scheme) != CURLE_OK || !scheme ||
+        asset__strncasecmp(scheme, "http", 5) != 0)
+        return;
+    for (sock_t *k = http->socks; k; k = k->next)
+        if (k->parked && k->local_port == local_port && asset__socket_has_bytes(k->fd)) {
+            asset__log(x->server, ASSET_LOG_DEBUG,
+                       "%s: http: bytes came unasked on the kept connection: a new one",
+                       asset_request_uri(x->req));
+            asset__socket_shutdown(k->fd);
+        }
+}
+
 /* A request is about to go out (each hop of a redirect too): the last hop's answer
  * says nothing of this one's (a 302 kept as the status of a hop that failed before
  * its status line came made that failure a refused redirect). */
@@ -1589,11 +1619,11 @@ static int prereq_cb(void *user, char *ip, char *local_ip, int port, int local_p
     (void)ip;
     (void)local_ip;
     (void)port;
-    (void)local_port;
     x->status = 0;
     x->in_head = false;
     x->header_bytes = 0;
     response_reset(x);
+    unsolicited_bytes_drop(x, local_port);
     return CURL_PREREQFUNC_OK;
 }
 
