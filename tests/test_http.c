@@ -1564,6 +1564,21 @@ static void test_http_a_raw_deflate_body_with_its_checksum_after_it_loads(void *
     tu_bad_stop(b);
 }
 
+/* A 503 whose error page the server cut short (it closed the connection): the answer
+ * is the 503, whose body is dropped anyway, as on the web build; it failed
+ * ASSET_E_NETWORK "transfer closed with 996 bytes remaining to read", HTTP status 0. */
+static void test_http_an_error_answer_cut_short_keeps_its_status(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/short-503", ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 503);
+    expect_message(h, "HTTP 503 Service Unavailable");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A header line that reads like a status line ("HTTP/1.1 200: OK", which libcurl passes
  * on as a header) was taken for a new response: a 404 loaded its error page as a 200. */
 static void test_http_a_status_line_inside_the_headers_is_a_header(void **state) {
@@ -2539,6 +2554,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
+        cmocka_unit_test(test_http_an_error_answer_cut_short_keeps_its_status),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),
         cmocka_unit_test(test_http_content_lengths_that_differ_are_a_malformed_answer),

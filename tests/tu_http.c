@@ -421,9 +421,11 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
     char path[256] = "";
     sscanf(req, "GET %255s", path);
     path[strcspn(path, "?")] = 0; /* "/stall?3": distinct URLs, same behaviour */
-    if (!strcmp(path, "/short")) {
+    if (!strcmp(path, "/short") || !strcmp(path, "/short-503")) {
         const char *h =
-            "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n0123456789";
+            !strcmp(path, "/short")
+                ? "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n0123456789"
+                : "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000\r\n\r\nbusy";
         send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/stall")) {
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabc";

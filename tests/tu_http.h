@@ -29,7 +29,8 @@ char *tu_nginx_url(const tu_nginx_t *n, const char *path);
 char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
 
 /* The misbehaving server: one thread on 127.0.0.1, ephemeral port, one connection at a
- * time. Paths: /short (Content-Length 1000, sends 10 bytes, closes), /stall (headers,
+ * time. Paths: /short (Content-Length 1000, sends 10 bytes, closes), /short-503 (the same
+ * for a 503 "busy"), /stall (headers,
  * then nothing until the client goes or the server stops), /huge (Content-Length of
  * 1 TiB), /endless (chunked body until the client goes; bounded to 64 MiB),
  * /redirect-file (302 to file:///etc/passwd), /badstatus (garbage status line),

@@ -297,6 +297,13 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
                                   "malformed response: chunked applied more than once "
                                   "(Transfer-Encoding)");
     if (x->error_cut) return http_error(x, r); /* an error answer, its endless body cut */
+    /* an error answer (4xx, 5xx) whose body did not come whole (the server closed or
+     * reset the connection, or it stalled): the answer is its status, and its body is
+     * dropped anyway (as the web build decides at the headers). It failed ASSET_E_NETWORK
+     * with no status: "transfer closed with 996 bytes remaining to read" for a 503 */
+    if (rc != CURLE_OK && rc != CURLE_OUT_OF_MEMORY && x->headers_done && x->status >= 400 &&
+        !status_malformed(x))
+        return http_error(x, r);
     if (x->undecodable && x->te_coded)
         return asset_request_fail(r, ASSET_E_UNSUPPORTED,
                                   "the body has a transfer coding (Transfer-Encoding) other "
