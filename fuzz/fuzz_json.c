@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "../tests/tu_request.h"
 
 #define CHECK(c)                                                                         \
     do {                                                                                 \
@@ -23,21 +24,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > (1u << 20)) return 0;
     asset__job_t job;
-    memset(&job, 0, sizeof job);
-    struct asset_request req; /* a job owns its request while it runs */
-    job.req = &req;
-    job.uri = "mem://fuzz.json";
-    asset__request_init(&req, &job);
-    /* exact size + 1, so ASan sees any read past the terminator */
-    req.data = asset_alloc(size + 1);
-    if (size) memcpy(req.data, data, size);
-    req.data[size] = 0;
-    req.size = size;
-    req.cap = size + 1;
+    struct asset_request req;
+    tu_request_open(&job, &req, "mem://fuzz.json", NULL);
+    if (!tu_request_set_data(&req, data, size)) return 0;
     asset_parse_t p;
-    memset(&p, 0, sizeof p);
-    p.req = &req;
-    asset_status_t st = asset__json_loader.parse(NULL, &p);
+    asset_status_t st = tu_request_parse(&asset__json_loader, &req, &p);
     if (st == ASSET_OK) {
         CHECK(p.has_value && p.value);
         CHECK(p.cost > 0);

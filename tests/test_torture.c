@@ -66,6 +66,7 @@
 #include "test_util.h"
 #include "tu_http.h"
 #include "tu_os.h"
+#include "tu_request.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define T_SANITIZED 1
@@ -1943,19 +1944,12 @@ static void test_a_put_into_a_values_room_that_fails_gives_the_room_back(void **
 static bool json_parse_failing(const char *text, unsigned long k, asset_status_t *st, void **value,
                                char **msg) {
     asset__job_t job;
-    memset(&job, 0, sizeof job);
-    struct asset_request req; /* a job owns its request while it runs */
-    job.req = &req;
-    job.uri = "mem://x.json";
-    asset__request_init(&req, &job);
-    req.data = (uint8_t *)asset__strdup(text);
-    req.size = strlen(text);
-    req.cap = req.size + 1;
+    struct asset_request req;
+    tu_request_open(&job, &req, "mem://x.json", NULL);
+    assert_true(tu_request_set_data(&req, text, strlen(text)));
     asset_parse_t p;
-    memset(&p, 0, sizeof p);
-    p.req = &req;
     arm_this_thread(k);
-    *st = asset__json_loader.parse(NULL, &p);
+    *st = tu_request_parse(&asset__json_loader, &req, &p);
     bool hit = atomic_load(&g_injected) > 0;
     arm_this_thread(0);
     assert_true(*st != ASSET_OK || p.has_value);
@@ -2074,12 +2068,8 @@ static void test_pkg_lookup_out_of_memory_is_not_not_found(void **state) {
     asset_server_t *s = asset_server_create(&cfg);
     assert_non_null(s);
     asset__job_t job;
-    memset(&job, 0, sizeof job);
-    struct asset_request req; /* a job owns its request while it runs */
-    job.req = &req;
-    job.uri = "pkg://game/c.txt";
-    job.path = "game/c.txt";
-    asset__request_init(&req, &job);
+    struct asset_request req;
+    tu_request_open(&job, &req, "pkg://game/c.txt", "game/c.txt");
     req.server = s;
     req.max_size = 1 << 20;
     arm_this_thread(1); /* the mount record of "game", found on pkg_path */
