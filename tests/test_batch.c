@@ -1879,11 +1879,11 @@ static void test_a_done_callback_connecting_another_each_time_lets_the_flush_end
         g_done_rearms = 0;
         assert_true(asset_batch_on_completed(b, rearming_done, NULL) != 0);
         assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
-        while (!g_done_rearms) asset_server_flush(s); /* the empty group's end */
-        assert_int_equal(g_done_rearms, 1);           /* the one it connected: the next flush */
+        TU_FLUSH_UNTIL(s, g_done_rearms);   /* the empty group's end */
+        assert_int_equal(g_done_rearms, 1); /* the one it connected: the next flush */
         asset_server_flush(s);
         assert_int_equal(g_done_rearms, 2);
-        while (g_done_rearms < 1000) asset_server_flush(s);
+        TU_FLUSH_UNTIL(s, g_done_rearms >= 1000);
         asset_server_flush(s);
         assert_int_equal(g_done_rearms, 1000);
         asset_batch_release(b);
@@ -1926,7 +1926,7 @@ static void test_done_callbacks_chained_across_batches_let_the_flush_end(void **
     assert_int_equal(g_chain_dones, 1); /* was 1,000: the whole chain in one flush */
     asset_server_flush(s);
     assert_int_equal(g_chain_dones, 2);
-    while (g_chain_dones < 1000) asset_server_flush(s);
+    TU_FLUSH_UNTIL(s, g_chain_dones >= 1000);
     /* two done batches, each callback connecting the next to the other one */
     g_chain_dones = 0;
     for (int i = 0; i < 2; i++) {
@@ -1937,7 +1937,7 @@ static void test_done_callbacks_chained_across_batches_let_the_flush_end(void **
     assert_true(asset_batch_on_completed(g_chain_other[0], chain_turns, NULL) != 0);
     asset_server_flush(s);
     assert_int_equal(g_chain_dones, 1);
-    while (g_chain_dones < 1000) asset_server_flush(s);
+    TU_FLUSH_UNTIL(s, g_chain_dones >= 1000);
     asset_server_flush(s);
     assert_int_equal(g_chain_dones, 1000);
     for (int i = 0; i < 2; i++) asset_batch_release(g_chain_other[i]);

@@ -935,7 +935,7 @@ static void test_invalidate_tells_a_read_in_flight_its_bytes_are_old(void **stat
     assert_int_equal(asset_server_register_source(s, &src, &c), ASSET_OK);
     asset_handle_t *before = asset_server_load(s, "changing://a.bin", NULL);
     uv_mutex_lock(&c.mu);
-    while (!c.held) uv_cond_wait(&c.cond, &c.mu); /* it read "v1" */
+    TU_WAIT_UNTIL(c.held, &c.cond, &c.mu); /* it read "v1" */
     memcpy(c.content, "v2", 3);
     uv_mutex_unlock(&c.mu);
     asset_server_invalidate(s, "changing://a.bin");

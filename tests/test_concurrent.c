@@ -387,7 +387,7 @@ static void test_every_api_from_many_threads_counters_settle(void **state) {
         hosts[i] = (host_t){.sh = sh, .rng = 0x9e3779b97f4a7c15ull * (i + seed0), .iters = iters};
         assert_int_equal(uv_thread_create(&th[i], host_main, &hosts[i]), 0);
     }
-    while (atomic_load(&sh->hosts_done) < NHOST) asset_server_flush(sh->s);
+    TU_FLUSH_UNTIL(sh->s, atomic_load(&sh->hosts_done) >= NHOST);
     for (unsigned i = 0; i < NHOST; i++) uv_thread_join(&th[i]);
     /* drain: until nothing is in flight and the queue is empty (bounded) */
     uint64_t t0 = uv_hrtime();

@@ -546,7 +546,7 @@ static void test_an_adopted_buffers_free_fn_may_call_the_server(void **state) {
     load_expect_release(x, "fault://adoptcall/a", ASSET_E_IO);
     asset_handle_t *h = asset_server_load(x->s, "fault://adoptcancel/a", NULL);
     uv_mutex_lock(&g_fault.mu);
-    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    TU_WAIT_UNTIL(g_fault.stalled >= 1, &g_fault.cond, &g_fault.mu);
     uv_mutex_unlock(&g_fault.mu);
     asset_handle_cancel(h);
     assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_CANCELLED);
@@ -570,7 +570,7 @@ static void test_stalled_source_is_cancelled_and_the_pool_serves_again(void **st
     asset_handle_t *h = asset_server_load(x->s, "fault://stall/a", NULL);
     asset_handle_t *queued = asset_server_load(x->s, "fault://ok/1", NULL);
     uv_mutex_lock(&g_fault.mu);
-    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    TU_WAIT_UNTIL(g_fault.stalled >= 1, &g_fault.cond, &g_fault.mu);
     uv_mutex_unlock(&g_fault.mu);
     /* the one worker is stuck; the other load waits behind it */
     asset_server_flush(x->s);
@@ -583,7 +583,7 @@ static void test_stalled_source_is_cancelled_and_the_pool_serves_again(void **st
     /* and a stall that is released loads */
     h = asset_server_load(x->s, "fault://stall/b", NULL);
     uv_mutex_lock(&g_fault.mu);
-    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    TU_WAIT_UNTIL(g_fault.stalled >= 1, &g_fault.cond, &g_fault.mu);
     g_fault.released = true;
     uv_cond_broadcast(&g_fault.cond);
     uv_mutex_unlock(&g_fault.mu);
@@ -756,7 +756,7 @@ static void test_async_stall_cancelled_then_destroy(void **state) {
     fx_t *x = *state;
     asset_handle_t *h = asset_server_load(x->s, "afault://stall/a", NULL);
     uv_mutex_lock(&g_fault.mu);
-    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    TU_WAIT_UNTIL(g_fault.stalled >= 1, &g_fault.cond, &g_fault.mu);
     uv_mutex_unlock(&g_fault.mu);
     pool_alive(x); /* an ASYNC read in flight holds no worker */
     asset_handle_cancel(h);
@@ -765,7 +765,7 @@ static void test_async_stall_cancelled_then_destroy(void **state) {
     /* and one still in flight at destroy: destroy cancels it and waits for the finish */
     h = asset_server_load(x->s, "afault://stall/b", NULL);
     uv_mutex_lock(&g_fault.mu);
-    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    TU_WAIT_UNTIL(g_fault.stalled >= 1, &g_fault.cond, &g_fault.mu);
     uv_mutex_unlock(&g_fault.mu);
     (void)h; /* freed by destroy (teardown) */
 }
@@ -781,7 +781,7 @@ static void test_destroy_with_every_fault_in_flight(void **state) {
         if (i % 2) asset_handle_release(h);
     }
     uv_mutex_lock(&g_fault.mu);
-    while (g_fault.stalled < 1) uv_cond_wait(&g_fault.cond, &g_fault.mu);
+    TU_WAIT_UNTIL(g_fault.stalled >= 1, &g_fault.cond, &g_fault.mu);
     uv_mutex_unlock(&g_fault.mu);
     int before = x->fired;
     asset_server_destroy(x->s); /* no callback during destroy; teardown checks leaks */

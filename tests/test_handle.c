@@ -1834,7 +1834,7 @@ static void test_a_flush_delivers_what_was_queued_when_it_began(void **state) {
     assert_true(atomic_load(&wakes) > before); /* told of the one its callback queued */
     assert_int_equal(asset_server_flush(g_chain_server), 1);
     assert_int_equal(g_chain_fired, 2);
-    while (g_chain_fired < 1000) asset_server_flush(g_chain_server);
+    TU_FLUSH_UNTIL(g_chain_server, g_chain_fired >= 1000);
     assert_int_equal(asset_server_flush(g_chain_server), 0);
     asset_server_destroy(g_chain_server);
 }
@@ -1860,7 +1860,7 @@ static void test_a_callback_connecting_another_each_time_lets_the_flush_end(void
     assert_int_equal(g_reconnects, 1);      /* the one it connected waits for the next flush */
     assert_int_equal(asset_server_flush(s), 1);
     assert_int_equal(g_reconnects, 2);
-    while (g_reconnects < 1000) asset_server_flush(s);
+    TU_FLUSH_UNTIL(s, g_reconnects >= 1000);
     assert_int_equal(asset_server_flush(s), 0);
     asset_handle_release(h);
     asset_server_destroy(s);
@@ -1928,7 +1928,7 @@ static void test_free_args_spawning_tasks_let_the_flush_end(void **state) {
     for (uint64_t deadline = uv_hrtime() + 60000000000ull; !g_task_frees && uv_hrtime() < deadline;)
         asset_server_flush(g_task_server);
     assert_int_equal(g_task_frees, 1); /* the task its free_arg spawned: a later flush */
-    while (g_task_frees < 1000) asset_server_flush(g_task_server);
+    TU_FLUSH_UNTIL(g_task_server, g_task_frees >= 1000);
     asset_server_destroy(g_task_server);
     assert_int_equal(g_task_frees, 1000);
 }
@@ -2077,7 +2077,7 @@ static void test_disconnecting_many_callbacks_newest_first_is_linear(void **stat
     assert_int_equal(tu_wait(p), ASSET_OK);
     asset_server_reload(s, "mem://k");
     asset_server_reload(s, "mem://other");
-    while (asset_handle_version(o) < 2) asset_handle_wait(o, 10), asset_server_flush(s);
+    TU_FLUSH_UNTIL(s, (asset_handle_wait(o, 10), asset_handle_version(o) >= 2));
     asset_server_flush(s);
     assert_int_equal(fired, 1); /* o's only */
     assert_true(asset_handle_disconnect(o, other));

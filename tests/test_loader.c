@@ -587,7 +587,7 @@ static void test_json_nesting_fails_before_a_64_kib_stack_runs_out(void **state)
     assert_int_equal(asset_mem_put(s, "hold.gated", "x", 1), ASSET_OK);
     asset_handle_t *hold = asset_server_load(s, "mem://hold.gated", NULL);
     uv_mutex_lock(&g.mu);
-    while (g.entered < 1) uv_cond_wait(&g.cond, &g.mu); /* the only worker is in it */
+    TU_WAIT_UNTIL(g.entered >= 1, &g.cond, &g.mu); /* the only worker is in it */
     uv_mutex_unlock(&g.mu);
 
     size_t n_ok, n_deep;

@@ -195,7 +195,7 @@ static void test_cancel_tag_racing_tagged_loads_never_livelocks(void **state) {
     uv_thread_t a, b;
     assert_int_equal(uv_thread_create(&a, tag_race_loader, &r), 0);
     assert_int_equal(uv_thread_create(&b, tag_race_canceller, &r), 0);
-    while (!atomic_load(&r.loads_done)) asset_server_flush(r.s);
+    TU_FLUSH_UNTIL(r.s, atomic_load(&r.loads_done));
     atomic_store(&r.stop, 1);
     uv_thread_join(&a);
     uv_thread_join(&b);

@@ -91,6 +91,21 @@ void tu_expect_end_at(const char *file, int line, asset_handle_t *h, asset_statu
         }                                                                              \
     } while (0)
 void tu_spin_failed(const char *file, int line, const char *cond);
+/* Flushes s (on the calling thread, the server's main thread) until cond holds, with
+ * TU_SPIN_UNTIL's deadline (no flush once it holds): for a chain of callbacks that each
+ * flush moves one step. */
+#define TU_FLUSH_UNTIL(s, cond) TU_SPIN_UNTIL((cond) || (asset_server_flush(s), (cond)))
+/* Waits on the condition variable cv (its mutex mu held by the caller) until cond
+ * holds; fails the running test as TU_SPIN_UNTIL does after TU_SPIN_MS. */
+#define TU_WAIT_UNTIL(cond, cv, mu)                                                     \
+    do {                                                                                \
+        uint64_t tu_wait_end_ = uv_hrtime() + (uint64_t)TU_SPIN_MS * 1000000u;          \
+        while (!(cond)) {                                                               \
+            uint64_t tu_wait_now_ = uv_hrtime();                                        \
+            if (tu_wait_now_ > tu_wait_end_) tu_spin_failed(__FILE__, __LINE__, #cond); \
+            (void)uv_cond_timedwait((cv), (mu), tu_wait_end_ - tu_wait_now_);           \
+        }                                                                               \
+    } while (0)
 
 /* A source (scheme given) whose reads block until the gate opens, or until the
  * request is cancelled. Each read delivers the request path as bytes, and "fail/..."
