@@ -1351,7 +1351,7 @@ static void timer_down(asset_server_t *s, size_t i) {
     }
 }
 
-bool asset__timer_add(asset_server_t *s, asset_handle_t *h) {
+static bool timer_add(asset_server_t *s, asset_handle_t *h) {
     if (s->timers_len >= ASSET__NO_TIMER) return false; /* 2^32 handles: never */
     asset_handle_t **t = asset__grow(s->timers, &s->timers_cap, s->timers_len, sizeof *t, 64);
     if (!t) return false;
@@ -1360,6 +1360,20 @@ bool asset__timer_add(asset_server_t *s, asset_handle_t *h) {
     s->timers[s->timers_len++] = h;
     timer_up(s, h->timer_idx);
     return true;
+}
+
+void asset__timer_arm(asset_server_t *s, asset_handle_t *h) {
+    h->deadline_ns = asset__now_ns() + (uint64_t)h->timeout_ms * 1000000u;
+    if (!asset__io_get(s)) { /* say why: "too many open files" is something to act on */
+        char why[160], msg[192];
+        asset_status_t st = asset__io_start_failure(s->io_error, why, sizeof why);
+        snprintf(msg, sizeof msg, "cannot arm the timeout: %s", why);
+        asset__handle_cancel_locked(h, st, msg);
+    } else if (!timer_add(s, h)) {
+        asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "cannot arm the timeout: out of memory");
+    } else if (h->timer_idx == 0) { /* the earliest deadline now: the I/O thread re-reads */
+        asset__io_kick(s->io);
+    }
 }
 
 void asset__timer_remove(asset_server_t *s, asset_handle_t *h) {

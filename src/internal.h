@@ -1211,7 +1211,11 @@ void asset__handle_publish(asset_server_t *s, asset_handle_t *h);
 void asset__handle_publish_early(asset_server_t *s, asset_handle_t *h);
 void asset__handle_free_all(asset_server_t *s);
 void asset__queue_push(asset_server_t *s, asset_handle_t *h);
-bool asset__timer_add(asset_server_t *s, asset_handle_t *h);
+/* [lock] Arms h's timeout (h->timeout_ms from now) for a load or a task: its deadline
+ * on the timer heap, the I/O thread started if needed. When it cannot, h is failed at
+ * once: "cannot arm the timeout: <why>" (the I/O thread's start failure, or
+ * ASSET_E_NO_MEMORY when the heap cannot grow). */
+void asset__timer_arm(asset_server_t *s, asset_handle_t *h);
 /* Run-on-wait's walk (graph.c), [lock]: depth first through the dependency graph under
  * what a wait waits for, from its roots (the handle; a batch's children), each edge
  * looked at once, each job with dependencies walked once (its g->wait_mark is the walk's

@@ -4,7 +4,6 @@
  * parse, loader choice, the handle) for each, then one critical section for all. */
 #include "internal.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -440,20 +439,7 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
                 asset__trace_job_new(s, j);
             }
         }
-        if (!h->decided && opt.timeout_ms) {
-            h->deadline_ns = asset__now_ns() + (uint64_t)opt.timeout_ms * 1000000u;
-            if (!asset__io_get(s)) { /* say why: "too many open files" is something to act on */
-                char why[160], msg[192];
-                asset_status_t st = asset__io_start_failure(s->io_error, why, sizeof why);
-                snprintf(msg, sizeof msg, "cannot arm the timeout: %s", why);
-                asset__handle_cancel_locked(h, st, msg);
-            } else if (!asset__timer_add(s, h)) {
-                asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY,
-                                            "cannot arm the timeout: out of memory");
-            } else if (h->timer_idx == 0) {
-                asset__io_kick(s->io);
-            }
-        }
+        if (!h->decided && opt.timeout_ms) asset__timer_arm(s, h);
     }
     if (hook) hook(s, h, r->hook_arg, false);
 }

@@ -180,21 +180,6 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
     asset__maybe_wake(s);
 }
 
-/* [lock] Arms h's timeout, as asset__load does; fails h when it cannot. */
-static void arm_timeout(asset_server_t *s, asset_handle_t *h, uint32_t timeout_ms) {
-    h->deadline_ns = asset__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    if (!asset__io_get(s)) { /* say why, as a load does: "too many open files" (a review) */
-        char why[160], msg[192];
-        asset_status_t st = asset__io_start_failure(s->io_error, why, sizeof why);
-        snprintf(msg, sizeof msg, "cannot arm the timeout: %s", why);
-        asset__handle_cancel_locked(h, st, msg);
-    } else if (!asset__timer_add(s, h)) {
-        asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "cannot arm the timeout: out of memory");
-    } else if (h->timer_idx == 0) {
-        asset__io_kick(s->io);
-    }
-}
-
 asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *arg,
                                    void (*free_arg)(void *arg), const asset_load_options_t *o) {
     if (!s) return NULL;
@@ -259,7 +244,7 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
             j->mapped = true;
             asset__job_attach(j, h);
             asset__trace_job_new(s, j);
-            if (opt.timeout_ms) arm_timeout(s, h, opt.timeout_ms);
+            if (opt.timeout_ms) asset__timer_arm(s, h);
         }
     }
     pushed = pushed && asset__pool_wake_claim(s);
