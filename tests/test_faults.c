@@ -41,8 +41,13 @@ static void *c_alloc(size_t n, void *u) {
     if (p) atomic_fetch_add(&g_live, 1);
     return p;
 }
+static _Thread_local int tl_fail_reallocs; /* the next reallocs on this thread fail */
 static void *c_realloc(void *p, size_t n, void *u) {
     (void)u;
+    if (tl_fail_reallocs > 0) {
+        tl_fail_reallocs--;
+        return NULL;
+    }
     void *q = realloc(p, n);
     if (q && !p) atomic_fetch_add(&g_live, 1);
     return q;
@@ -749,6 +754,71 @@ static void test_spawn_out_of_memory_at_each_step_frees_its_argument_once(void *
         assert_true(atomic_load(&g_sweep_runs) <= 1);
     }
     assert_true(whole);
+    pool_alive(x);
+}
+
+/* A load with timeout_ms when the timer heap cannot grow (its first array, a realloc,
+ * which the sweeps above never failed): the handle fails ASSET_E_NO_MEMORY "cannot arm
+ * the timeout: out of memory", its callback fires once, the job it was the only handle
+ * of is dropped, nothing leaks (teardown); with memory back a timed load arms its
+ * timeout, which fires. */
+static void test_a_load_whose_timeout_cannot_be_armed_fails_no_memory(void **state) {
+    fx_t *x = *state;
+    pool_alive(x); /* the maps and queues grown: the heap's array is the next realloc */
+    asset_load_options_t o = {.timeout_ms = 60000};
+    int fired0 = x->fired;
+    tl_fail_reallocs = 1;
+    asset_handle_t *h = asset_server_load(x->s, "fault://ok/t", &o);
+    int unused = tl_fail_reallocs;
+    tl_fail_reallocs = 0;
+    assert_int_equal(unused, 0); /* the realloc was tried */
+    assert_non_null(h);
+    assert_true(asset_handle_on_completed(h, on_done, x) != 0);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_NO_MEMORY);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    assert_string_equal(asset_handle_error_message(h),
+                        "fault://ok/t: cannot arm the timeout: out of memory");
+    assert_null(asset_handle_value(h));
+    asset_server_flush(x->s);
+    assert_int_equal(x->fired, fired0 + 1);
+    asset_handle_release(h);
+    o.timeout_ms = 50;
+    asset_handle_release(load_expect(x, "fault://stall/t", &o, ASSET_E_TIMEOUT));
+    pool_alive(x);
+}
+
+/* The same for a task with timeout_ms: the handle fails ASSET_E_NO_MEMORY saying so,
+ * the task (its handle's only one, still queued) never runs, free_arg runs once, by
+ * the next flush; with memory back a timed task runs and loads. sweep_task counts its
+ * runs. */
+static void test_a_task_whose_timeout_cannot_be_armed_fails_no_memory(void **state) {
+    fx_t *x = *state;
+    atomic_store(&g_sweep_runs, 0);
+    atomic_int frees = 0;
+    asset_load_options_t o = {.timeout_ms = 60000};
+    asset_server_flush(x->s);
+    asset_handle_release(asset_server_spawn(x->s, sweep_task, NULL, NULL, NULL));
+    asset_server_flush(x->s);
+    tl_fail_reallocs = 1;
+    asset_handle_t *h = asset_server_spawn(x->s, sweep_task, &frees, count_free, &o);
+    int unused = tl_fail_reallocs;
+    tl_fail_reallocs = 0;
+    assert_int_equal(unused, 0);
+    assert_non_null(h);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_NO_MEMORY);
+    assert_int_equal(asset_handle_state(h), ASSET_STATE_FAILED);
+    const char *msg = asset_handle_error_message(h);
+    assert_non_null(strstr(msg, "task://"));
+    assert_non_null(strstr(msg, ": cannot arm the timeout: out of memory"));
+    asset_handle_release(h);
+    asset_server_flush(x->s);
+    assert_int_equal(atomic_load(&frees), 1);
+    h = asset_server_spawn(x->s, sweep_task, &frees, count_free, &o);
+    assert_int_equal(asset_handle_wait(h, 30000), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_flush(x->s);
+    assert_int_equal(atomic_load(&frees), 2);
+    assert_int_equal(atomic_load(&g_sweep_runs), 2); /* the failed one never ran */
     pool_alive(x);
 }
 
@@ -1476,6 +1546,8 @@ int main(void) {
         T(test_async_finish_out_of_memory_requeueing_fails_the_load),
         T(test_spawn_out_of_memory_for_the_task_still_frees_its_argument),
         T(test_a_task_whose_value_finds_no_record_says_so_in_its_trace),
+        T(test_a_load_whose_timeout_cannot_be_armed_fails_no_memory),
+        T(test_a_task_whose_timeout_cannot_be_armed_fails_no_memory),
         T(test_spawn_out_of_memory_at_each_step_frees_its_argument_once),
         T(test_async_stall_cancelled_then_destroy),
         T(test_destroy_with_every_fault_in_flight),
