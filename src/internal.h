@@ -1420,6 +1420,11 @@ void asset__job_drop(asset_server_t *s, asset__job_t *j);
 /* [lock] Decides every attached handle and frees the job. msg may be NULL. */
 void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t st,
                               const char *msg, asset__value_t *v);
+/* The same from the worker that ran j ([lock] not held): the lock taken for it, and the
+ * worker's next job popped in that critical section (asset__pool_take_next); a source's
+ * handed-over bytes dropped before it. */
+void asset__job_finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
+                       asset__value_t *v);
 void asset__job_free(asset__job_t *j);
 /* At most this many finished jobs wait to be freed by a loading or waiting thread; past
  * it, the thread that finishes one frees it (docs/threads.md). */

@@ -226,7 +226,7 @@ static void drop_bytes(asset__job_t *j) {
     if (j->req) asset__request_reset_data(j->req);
 }
 
-static void job_finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
+void asset__job_finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
                        asset__value_t *v) {
     drop_bytes(j);
     uv_mutex_lock(&s->lock);
@@ -239,7 +239,7 @@ static void job_finish(asset_server_t *s, asset__job_t *j, asset_status_t st, co
 static void job_fail(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *step,
                      const char *why) {
     char *msg = asset__asprintf("%s: %s: %s", j->uri, step, why ? why : asset_strerror(st));
-    job_finish(s, j, st, msg, NULL);
+    asset__job_finish(s, j, st, msg, NULL);
     asset_free(msg);
 }
 
@@ -360,7 +360,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
     asset__trace_job(s, j, ASSET__TR_READ_END, odd ? ASSET_E_IO : st);
     atomic_fetch_add_explicit(&s->bytes_read, r->size, memory_order_relaxed);
     if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
-        job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
+        asset__job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
         return;
     }
     if (st == ASSET_NOT_MODIFIED) {
@@ -467,7 +467,7 @@ static void run_list(asset_server_t *s, asset__job_t *j) {
     }
     v->value = l;
     v->cost = l->count * 64;
-    job_finish(s, j, ASSET_OK, NULL, v);
+    asset__job_finish(s, j, ASSET_OK, NULL, v);
     asset__value_release(v);
 }
 
@@ -521,7 +521,7 @@ static void job_run(asset_server_t *s, asset__job_t *j) {
         return;
     }
     if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
-        job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
+        asset__job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
         return;
     }
     if (j->is_list) {

@@ -113,18 +113,11 @@ bool asset__spawn_runnable_here(const asset__job_t *j) {
            (asset__spawn_in_task_of(j->task->server) || asset__pool_worker_of(j->task->server));
 }
 
-static void finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
-                   asset__value_t *v) {
-    uv_mutex_lock(&s->lock);
-    asset__job_finish_locked(s, j, st, msg, v);
-    uv_mutex_unlock(&s->lock);
-    asset__maybe_wake(s);
-}
-
 void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
     asset__task_t *t = j->task;
     if (atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
-        finish(s, j, ASSET_E_CANCELLED, NULL, NULL); /* frees the job: free_arg, fn never ran */
+        /* frees the job: free_arg, fn never ran */
+        asset__job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL);
         return;
     }
     t->job = j;
@@ -156,12 +149,12 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
      * code itself, said otherwise (a review); CANCELLED for a cancelled one */
     asset__trace_job(s, j, ASSET__TR_PARSE_END, cancelled ? ASSET_E_CANCELLED : st);
     if (cancelled) {
-        finish(s, j, ASSET_E_CANCELLED, NULL, NULL); /* the value goes with the task */
+        asset__job_finish(s, j, ASSET_E_CANCELLED, NULL, NULL); /* the value goes with the task */
         return;
     }
     if (st != ASSET_OK) {
         char *msg = asset__asprintf("%s: task: %s", j->uri, why ? why : asset_strerror(st));
-        finish(s, j, st, msg, NULL);
+        asset__job_finish(s, j, st, msg, NULL);
         asset_free(msg);
         return;
     }
@@ -176,6 +169,7 @@ void asset__spawn_run(asset_server_t *s, asset__job_t *j) {
     /* in the same critical section: once the handle is published, its release is the
      * last one and frees the value (no worker reference left behind to race it) */
     asset__value_release(v);
+    asset__pool_take_next(s, j); /* the worker's next job: no lock round trip of its own */
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);
 }
