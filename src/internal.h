@@ -888,7 +888,7 @@ struct asset_server {
      * at (pending changes, files of a directory) */
     atomic_uint_fast64_t rio_changes, rio_visits;
     /* spawn, traces, introspection (spawn.c, trace.c, introspect.c) */
-    uint64_t task_seq; /* [lock] task://N names */
+    atomic_uint_fast64_t task_seq; /* task://N names: taken without the lock */
     /* the trace hook, or NULL: read lock-free, only to skip a trace point when NULL (the
      * hook called is the one in the calls' slot below) */
     _Atomic(struct asset__tracer *) tracer;

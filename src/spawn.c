@@ -179,9 +179,8 @@ asset_handle_t *asset_server_spawn(asset_server_t *s, asset_task_fn fn, void *ar
     if (!s) return NULL;
     asset_load_options_t opt = {0};
     if (o) opt = *o;
-    uv_mutex_lock(&s->lock);
-    uint64_t n = ++s->task_seq;
-    uv_mutex_unlock(&s->lock);
+    /* no lock round trip of its own: the spawn's one critical section is below */
+    uint64_t n = atomic_fetch_add_explicit(&s->task_seq, 1, memory_order_relaxed) + 1;
     char name[40];
     snprintf(name, sizeof name, "task://%llu", (unsigned long long)n);
     asset_handle_t *h = asset__handle_new(s, name, &opt);
