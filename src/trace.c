@@ -258,13 +258,20 @@ static int by_id(const void *a, const void *b) {
 
 /* Where a load's track closes: after the last event of its id, at the latest time of
  * them (a job whose handles were all cancelled while it read or parsed reports the
- * step's end after its DELIVERED: closed there, that slice ended outside its load). */
+ * step's end after its DELIVERED: closed there, that slice ended outside its load).
+ * Also, per event, what the recorder missed before it: a recorder set while the load
+ * was in flight (or out of memory for an event) has no QUEUED for it, nor the START of a
+ * step under way; the track opens at its first event, and an END whose START it lacks
+ * is left out (written, it ended what was never begun: thirtieth review). */
 typedef struct closing {
     uint64_t at;           /* time_ns */
     size_t begun;          /* the event it began with, QUEUED, whose URI names it (a
-                              handle's DELIVERED names the handle: "uri#label") */
+                              handle's DELIVERED names the handle: "uri#label"); without
+                              a QUEUED, its first event */
     asset_status_t status; /* its last DELIVERED's */
     bool on;
+    bool opens;    /* this event's load has no QUEUED: its track begins here */
+    bool unopened; /* an END whose START was not recorded: not written */
 } closing_t;
 
 static const char *slice_name(const rec_t *r) {
@@ -414,6 +421,7 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
         asset_status_t st = ASSET_OK;
         uint64_t at = 0;
         size_t begun = SIZE_MAX;
+        unsigned open[3] = {0, 0, 0}; /* read, parse and finalize slices begun, not ended */
         for (b = a; b < n && idx[b].id == idx[a].id; b++) {
             const asset_trace_event_t *e = &v[idx[b].i].e;
             if (e->phase == ASSET_TRACE_DELIVERED) {
@@ -422,9 +430,28 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
             }
             if (e->phase == ASSET_TRACE_QUEUED && begun == SIZE_MAX) begun = idx[b].i;
             if (e->time_ns > at) at = e->time_ns;
+            if (e->phase >= ASSET_TRACE_READ_START && e->phase <= ASSET_TRACE_FINALIZE_END) {
+                unsigned *o = &open[(e->phase - ASSET_TRACE_READ_START) / 2];
+                if ((e->phase - ASSET_TRACE_READ_START) % 2 == 0)
+                    ++*o;
+                else if (*o)
+                    --*o;
+                else if (idx[a].id)
+                    last[idx[b].i].unopened = true;
+            }
         }
-        if (begun == SIZE_MAX) begun = idx[b - 1].i; /* its QUEUED dropped (no memory) */
-        if (idx[a].id && delivered) last[idx[b - 1].i] = (closing_t){at, begun, st, true};
+        if (!idx[a].id) continue; /* no job: instants */
+        if (begun == SIZE_MAX) {  /* joined midway, or its QUEUED dropped (no memory) */
+            begun = idx[a].i;
+            last[begun].opens = true;
+        }
+        if (delivered) {
+            closing_t *c = &last[idx[b - 1].i];
+            c->at = at;
+            c->begun = begun;
+            c->status = st;
+            c->on = true;
+        }
     }
     uint64_t t0 = n ? v[0].e.time_ns : 0;
     for (size_t i = 0; i < n; i++)
@@ -472,7 +499,9 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
             break;
         default: break;
         }
-        if (ph[0]) put_event(f, &first, ph, e->thread, e->time_ns - t0, name, r, e->status);
+        if (last[i].opens) put_event(f, &first, "b", e->thread, e->time_ns - t0, NULL, r, ASSET_OK);
+        if (ph[0] && !last[i].unopened)
+            put_event(f, &first, ph, e->thread, e->time_ns - t0, name, r, e->status);
         if (last[i].on)
             put_event(f, &first, "e", e->thread, last[i].at - t0, NULL, &v[last[i].begun],
                       last[i].status);

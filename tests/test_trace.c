@@ -1348,6 +1348,72 @@ static int dir_entries(const char *dir) {
 }
 #endif
 
+/* Thirtieth review: a recorder set while a load was in flight (a key that starts
+ * tracing mid-load, the loading screen already running) heard its PARSE_END and
+ * DELIVERED, not its QUEUED nor its PARSE_START: the writer ended a "load <uri>" track
+ * and a "parse" slice that it never began, which viewers refuse ("unmatched end") or
+ * drop, so the load vanished from the timeline. Every end the file holds has its begin
+ * before it. */
+static void test_chrome_json_begins_a_load_the_recorder_joined_midway(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    asset_server_t *s = tu_server(1);
+    tu_parse_gate_t g;
+    tu_parse_gate_register(s, &g);
+    assert_int_equal(asset_mem_put(s, "mid.gated", "abc", 3), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "mem://mid.gated", NULL);
+    uv_mutex_lock(&g.mu); /* its parse runs: QUEUED, READ_*, PARSE_START are over */
+    while (g.entered < 1) assert_int_equal(uv_cond_timedwait(&g.cond, &g.mu, 60000000000ull), 0);
+    uv_mutex_unlock(&g.mu);
+    asset_server_set_trace(s, asset_trace_record, tr);
+    uv_mutex_lock(&g.mu);
+    g.open = true;
+    uv_cond_broadcast(&g.cond);
+    uv_mutex_unlock(&g.mu);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_server_set_trace(s, NULL, NULL);
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    cJSON *root = read_json_file(path);
+    cJSON *evs = cJSON_GetObjectItem(root, "traceEvents");
+    int load_open = 0, parse_open = 0, loads = 0, delivered = 0;
+    cJSON *ev;
+    cJSON_ArrayForEach(ev, evs) {
+        const char *ph = cJSON_GetObjectItem(ev, "ph")->valuestring;
+        const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
+        int *open = !strcmp(name, "load mem://mid.gated") ? &load_open
+                    : !strcmp(name, "parse")              ? &parse_open
+                                                          : NULL;
+        if (!strcmp(name, "delivered")) {
+            assert_int_equal(load_open, 1); /* on the load's track, inside it */
+            delivered++;
+        }
+        if (!open) continue;
+        if (!strcmp(ph, "b")) {
+            (*open)++;
+            loads += open == &load_open;
+        } else if (!strcmp(ph, "e")) {
+            if (*open == 0) fail_msg("\"%s\" ends without a begin before it", name);
+            (*open)--;
+        }
+    }
+    assert_int_equal(loads, 1);
+    assert_int_equal(delivered, 1);
+    assert_int_equal(load_open, 0);
+    assert_int_equal(parse_open, 0);
+    cJSON_Delete(root);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    uv_mutex_destroy(&g.mu);
+    uv_cond_destroy(&g.cond);
+    asset_trace_destroy(tr);
+}
+
 /* Twenty-second review: the trace file was opened "w" (truncated) and written in place,
  * so a write that failed midway (a full disk, a file size limit) returned ASSET_E_IO
  * and left the good trace written before it cut short, a file no viewer opens. With
@@ -1967,6 +2033,7 @@ int main(void) {
         cmocka_unit_test(test_a_replaced_hook_is_not_called_once_set_trace_returned),
         cmocka_unit_test(test_chrome_json_closes_a_cancelled_load_after_its_last_slice),
         cmocka_unit_test(test_chrome_json_ends_a_labeled_load_under_the_name_it_began),
+        cmocka_unit_test(test_chrome_json_begins_a_load_the_recorder_joined_midway),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
