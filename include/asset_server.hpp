@@ -1120,6 +1120,21 @@ class Parse {
         asset_parse_depend_many(p_, c.data(), c.size(), o, out.data());
         return out;
     }
+    /* asset_parse_add_labeled: a sub-asset "uri#label" loads yield. free_fn(value, user)
+     * frees it (nullptr: the loader's free_value), on any thread, maybe with the server's
+     * lock held. ASSET_E_INVALID for a label this asset has already, ASSET_E_NO_MEMORY:
+     * either way the value stays the caller's. */
+    asset_status_t add_labeled(std::string_view label, void *value, size_t cost_bytes,
+                               void (*free_fn)(void *value, void *user) = nullptr,
+                               void *user = nullptr) {
+        return asset_parse_add_labeled(p_, detail::str(label).c_str(), value, cost_bytes, free_fn,
+                                       user);
+    }
+    /* For a TypedLoader<T>: the value becomes the loader's (its free_value deletes it).
+     * Refused with ASSET_E_INVALID for another loader (whose free_value would not delete
+     * a T), as for a label it has already; on any error the value is deleted here. */
+    template <class T>
+    asset_status_t add_labeled(std::string_view label, std::unique_ptr<T> value, size_t cost_bytes);
     asset_parse_t *get() const noexcept { return p_; }
 
   private:
@@ -1245,6 +1260,9 @@ namespace detail {
  * or, when its free_value would not delete a T, it is refused (deleted here, as a T), the
  * wrapper told (*refused), and the load fails (fail(c, ASSET_E_INVALID, ...)). */
 struct TypedValue {
+    template <class T> static bool accepts(const Loader *loader, const T *value) noexcept {
+        return Loader::deletes(loader, value);
+    }
     template <class T, class C, class Fail, class Set>
     static void set(C *c, const Loader *loader, bool *refused, std::unique_ptr<T> value,
                     size_t cost_bytes, Fail fail, Set set) {
@@ -1263,6 +1281,15 @@ struct TypedValue {
 template <class T> void Parse::set_value(std::unique_ptr<T> value, size_t cost_bytes) {
     detail::TypedValue::set(p_, loader_, refused_, std::move(value), cost_bytes, &asset_parse_fail,
                             &asset_parse_set_value);
+}
+
+template <class T>
+asset_status_t Parse::add_labeled(std::string_view label, std::unique_ptr<T> value,
+                                  size_t cost_bytes) {
+    if (!detail::TypedValue::accepts(loader_, value.get())) return ASSET_E_INVALID; /* deleted */
+    asset_status_t st = add_labeled(label, value.get(), cost_bytes);
+    if (st == ASSET_OK) value.release(); /* the loader's: its free_value deletes it */
+    return st;
 }
 
 template <class T> void Finalize::set_value(std::unique_ptr<T> value, size_t cost_bytes) {
@@ -1286,6 +1313,12 @@ class Request {
     void set_total(uint64_t bytes) { asset_request_set_total(r_, bytes); }
     asset_status_t write(const void *data, size_t n) { return asset_request_write(r_, data, n); }
     asset_status_t write(std::string_view bytes) { return write(bytes.data(), bytes.size()); }
+    /* asset_request_adopt: the buffer is handed over whole; free_fn(data, user) frees it
+     * once the library is done with it (nullptr: static data), also when it is refused. */
+    asset_status_t adopt(void *data, size_t n, void (*free_fn)(void *data, void *user) = nullptr,
+                         void *user = nullptr) {
+        return asset_request_adopt(r_, data, n, free_fn, user);
+    }
     bool cancelled() const { return asset_request_cancelled(r_); }
     asset_status_t fail(asset_status_t st, std::string_view why) {
         return asset_request_fail(r_, st, "%.*s", static_cast<int>(why.size()), why.data());

@@ -27,6 +27,8 @@ class Upper : public asset::TypedLoader<std::string> {
         std::string t(p.text());
         for (char &c : t)
             if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        if (p.add_labeled("lower", std::make_unique<std::string>(p.text()), t.size()) != ASSET_OK)
+            return ASSET_E_INVALID;
         p.set_value(std::make_unique<std::string>(t), t.size());
         return ASSET_OK;
     }

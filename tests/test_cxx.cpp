@@ -2288,6 +2288,68 @@ class NoListSource : public asset::Source {
     asset_status_t read(asset::Request &r) override { return r.write(r.uri()); }
 };
 
+// Thirtieth review: the two C functions of the loader and source APIs the wrapper had
+// no member for, asset_parse_add_labeled and asset_request_adopt.
+class SheetLoader : public asset::TypedLoader<Text> {
+  public:
+    SheetLoader() : TypedLoader("sheet", {".sheet"}) {}
+    asset_status_t parse(asset::Parse &p) override {
+        // a TypedLoader<Text>'s labels: Texts it deletes; a duplicate and a wrong type
+        // are refused, the value deleted (Text::live counts them)
+        CHECK(p.add_labeled("hero", std::make_unique<Text>("HERO"), 4) == ASSET_OK);
+        CHECK(p.add_labeled("hero", std::make_unique<Text>("again"), 5) == ASSET_E_INVALID);
+        CHECK(p.add_labeled("n", std::make_unique<int>(3), 4) == ASSET_E_INVALID);
+        // a plain value with a free function of its own
+        char *raw = static_cast<char *>(asset_alloc(4));
+        if (!raw) return p.fail(ASSET_E_NO_MEMORY, "out of memory");
+        std::memcpy(raw, "raw", 4);
+        asset_status_t st = p.add_labeled(
+            "raw", raw, 4, [](void *v, void *) { asset_free(v); }, nullptr);
+        if (st != ASSET_OK) asset_free(raw);
+        p.set_value(std::make_unique<Text>(std::string(p.text())), p.size());
+        return ASSET_OK;
+    }
+};
+
+class AdoptSource : public asset::Source {
+  public:
+    AdoptSource() : Source("adopt", 0, false) {}
+    asset_status_t read(asset::Request &r) override {
+        char *buf = static_cast<char *>(std::malloc(5));
+        if (!buf) return r.fail(ASSET_E_NO_MEMORY, "out of memory");
+        std::memcpy(buf, "given", 5);
+        return r.adopt(
+            buf, 5,
+            [](void *d, void *u) {
+                std::free(d);
+                ++*static_cast<std::atomic<int> *>(u);
+            },
+            &freed);
+    }
+    std::atomic<int> freed{0};
+};
+
+void test_parse_add_labeled_and_request_adopt() {
+    auto src = std::make_shared<AdoptSource>();
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<SheetLoader>()) == ASSET_OK);
+        CHECK(s.add_source(src) == ASSET_OK);
+        CHECK(s.mem_put("a.sheet", "main") == ASSET_OK);
+        asset::Handle hero = s.load("mem://a.sheet#hero");
+        asset::Handle raw = s.load("mem://a.sheet#raw");
+        CHECK(hero.wait() == ASSET_OK && raw.wait() == ASSET_OK);
+        CHECK(hero.value<Text>() && hero.value<Text>()->s == "HERO");
+        CHECK(raw.value<char>() && std::string(raw.value<char>()) == "raw");
+        CHECK(s.load("mem://a.sheet#n").wait() == ASSET_E_NOT_FOUND);
+        asset::Handle given = s.load("adopt://x");
+        CHECK(given.wait() == ASSET_OK);
+        CHECK(bytes_text(given) == "given");
+    }
+    CHECK(src->freed == 1); // copied before the parse (data[size] == 0), freed once
+    CHECK(Text::live == 0);
+}
+
 // Batch::swap, uri, error, error_message; Finalize::uri and set_value; Request::uri;
 // Source's default list() (List::fail); Task::uri, fail and set_value with a free function.
 void test_batch_accessors_finalize_set_value_default_list_and_task_calls() {
@@ -2458,6 +2520,7 @@ int main() {
          test_adopt_mem_remove_manifest_embedded_take_data_and_task_cancelled},
         {"batch_accessors_finalize_set_value_default_list_and_task_calls",
          test_batch_accessors_finalize_set_value_default_list_and_task_calls},
+        {"parse_add_labeled_and_request_adopt", test_parse_add_labeled_and_request_adopt},
     };
     int passed = 0, failed = 0;
     for (const Test &t : tests) {
