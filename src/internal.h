@@ -742,6 +742,8 @@ static inline const char *asset__handle_tag(const struct asset_handle *h) {
 typedef struct asset__mem asset__mem_t;
 asset__mem_t *asset__mem_create(void);
 void asset__mem_destroy(asset__mem_t *m);
+/* The buckets of m's table of keys, and in *dirs (unless NULL) of its folders' (tests). */
+size_t asset__mem_buckets(asset__mem_t *m, size_t *dirs);
 extern const asset_source_t asset__mem_source;
 extern const asset_source_t asset__file_source;
 extern const asset_source_t asset__pkg_source;

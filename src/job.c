@@ -89,6 +89,11 @@ void asset__jobs_free_returned(asset__job_t *j) {
 static void job_unmap(asset_server_t *s, asset__job_t *j) {
     if (j->mapped) {
         asset__map_remove(&s->inflight, &j->node);
+        /* the table of 100,000 loads in flight went back only once none was left: one
+         * long load kept it for good. No walk of the map is under way here: its walks
+         * (destroy's, a remount's, introspection's, a change's or reload's chain) unmap
+         * nothing, and asset__graph_free_all's starts again after each drop */
+        asset__map_trim(&s->inflight);
         j->mapped = false;
     }
 }

@@ -86,8 +86,10 @@ bool asset__map_link_put_hashed(asset__map_t *m, asset__map_link_t *l, uint32_t 
 void asset__map_link_remove(asset__map_t *m, asset__map_link_t *l);
 /* Halves m's table when it is at most a quarter full (and over 64 buckets), so that a map
  * that emptied down but not out gives its high-water table back (a remove frees it only
- * once empty). It moves every link to another bucket: only for a map no iteration
- * (asset__map_next) is walking, as a cache's (walked by its LRU list). */
+ * once empty). It moves every link to another bucket (and turns round the order of a
+ * chain's nodes): only for a map no iteration (asset__map_next, asset__map_get_next) is
+ * walking, as a cache's (walked by its LRU list), the in-flight map's, the URI index's
+ * and the mem:// store's, each called after a remove. Out of memory: the table stays. */
 void asset__map_trim(asset__map_t *m);
 
 /* ---- maps of asset__map_node_t (asset__map_init) ---- */

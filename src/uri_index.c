@@ -117,6 +117,10 @@ bool asset__uri_index_remove(asset_server_t *s, asset_handle_t *h) {
         last->uri_slot = h->uri_slot;
         if (!g->n) {
             asset__map_remove(&s->uri_index, &g->node);
+            /* 100,000 URIs loaded once, then released: their table went back only with
+             * the last. Only asset__uri_index_free walks the map; an iterator holds a
+             * group, which a trim does not move */
+            asset__map_trim(&s->uri_index);
             group_free(g);
             g = NULL;
         }

@@ -1147,6 +1147,101 @@ static void test_a_cache_table_that_cannot_shrink_keeps_every_entry(void **state
     asset__cache_free(&c);
 }
 
+/* The in-flight map and the URI index give their tables back as loads end and handles
+ * go, down to the one left (an emptied map gave its table back, one with a load or a
+ * handle left kept the table of its high-water count for good). */
+static void test_in_flight_and_uri_index_tables_shrink_as_loads_end(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    asset_server_t *s = tu_server(2);
+    tu_gate_t *g = tu_gate_register(s, "gate"), *late = tu_gate_register(s, "late");
+    uv_mutex_lock(&s->lock);
+    asset__uri_index_on(s); /* as a first reload request does */
+    uv_mutex_unlock(&s->lock);
+    asset_handle_t *hold = asset_server_load(s, "late://hold", NULL);
+    tu_gate_wait_entered(late, 1); /* one worker: the load left in flight */
+    static asset_handle_t *hs[N];
+    char uri[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(uri, sizeof uri, "gate://k%d", i);
+        assert_non_null(hs[i] = asset_server_load(s, uri, NULL));
+    }
+    uv_mutex_lock(&s->lock);
+    size_t inflight_nb = s->inflight.nbuckets, index_nb = s->uri_index.nbuckets;
+    uv_mutex_unlock(&s->lock);
+    assert_true(inflight_nb >= N && index_nb >= N);
+    tu_gate_open(g);
+    for (int i = 0; i < N; i++) assert_int_equal(asset_handle_wait(hs[i], 30000), ASSET_OK);
+    uv_mutex_lock(&s->lock);
+    size_t inflight_count = s->inflight.count;
+    inflight_nb = s->inflight.nbuckets;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(inflight_count, 1); /* late://hold's */
+    if (inflight_nb > 64) fail_msg("1 load in flight kept a table of %zu buckets", inflight_nb);
+    for (int i = 0; i < N; i++) asset_handle_release(hs[i]);
+    asset_server_flush(s);
+    uv_mutex_lock(&s->lock);
+    size_t index_count = s->uri_index.count;
+    index_nb = s->uri_index.nbuckets;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(index_count, 1);
+    if (index_nb > 64) fail_msg("1 URI indexed kept a table of %zu buckets", index_nb);
+    tu_gate_open(late);
+    assert_int_equal(asset_handle_wait(hold, 30000), ASSET_OK);
+    asset_handle_release(hold);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+    tu_gate_free(late);
+}
+
+/* The mem:// store's tables (keys, folders) shrink as keys go; with no memory for a
+ * smaller table, each keeps the one it has, with every key and folder left in it. */
+static void test_a_mem_store_emptied_down_shrinks_or_keeps_every_key(void **state) {
+    fx_t *x = *state;
+    enum { N = 1000, LEFT = 10 };
+    char key[32], uri[48];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "f%d/k", i);
+        assert_int_equal(asset_mem_put(x->s, key, "v", 1), ASSET_OK);
+    }
+    size_t dirs_nb, keys_nb = asset__mem_buckets(x->s->mem, &dirs_nb), d;
+    assert_true(keys_nb >= N && dirs_nb >= N);
+    int refused = 0;
+    for (int i = 0; i < N - LEFT; i++) {
+        snprintf(key, sizeof key, "f%d/k", i);
+        tl_alloc_skip = 1; /* the URI of the change; then nothing */
+        tl_fail_allocs = 1 << 30;
+        assert_int_equal(asset_mem_remove(x->s, key), ASSET_OK);
+        refused += tl_fail_allocs < 1 << 30;
+        tl_fail_allocs = tl_alloc_skip = 0;
+    }
+    assert_true(refused > 0); /* smaller tables were asked for */
+    assert_int_equal(asset__mem_buckets(x->s->mem, &d), keys_nb);
+    assert_int_equal(d, dirs_nb);
+    for (int i = N - LEFT; i < N; i++) {
+        snprintf(uri, sizeof uri, "mem://f%d/k", i);
+        asset_handle_release(tu_load_wait(x->s, uri, ASSET_OK));
+    }
+    asset_handle_release(tu_load_wait(x->s, "mem://f0/k", ASSET_E_NOT_FOUND));
+    /* memory back: they shrink, down to a small table */
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "g%d/k", i);
+        assert_int_equal(asset_mem_put(x->s, key, "v", 1), ASSET_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "g%d/k", i);
+        assert_int_equal(asset_mem_remove(x->s, key), ASSET_OK);
+    }
+    if ((keys_nb = asset__mem_buckets(x->s->mem, &dirs_nb)) > 64 || dirs_nb > 64)
+        fail_msg("%d keys left kept tables of %zu and %zu buckets", LEFT, keys_nb, dirs_nb);
+    for (int i = N - LEFT; i < N; i++) {
+        snprintf(uri, sizeof uri, "mem://f%d/k", i);
+        asset_handle_release(tu_load_wait(x->s, uri, ASSET_OK));
+        snprintf(key, sizeof key, "f%d/k", i);
+        assert_int_equal(asset_mem_remove(x->s, key), ASSET_OK);
+    }
+}
+
 /* A value whose dependency counts (dependents.c) found no memory is still reloaded
  * when its dependency changes: while one is uncounted, every change looks for
  * dependents with a walk, as before the counts. The parent's job runs on this thread
@@ -1562,6 +1657,8 @@ int main(void) {
         T(test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper),
         T(test_a_map_that_cannot_grow_still_takes_a_node),
         T(test_a_cache_table_that_cannot_shrink_keeps_every_entry),
+        T(test_in_flight_and_uri_index_tables_shrink_as_loads_end),
+        T(test_a_mem_store_emptied_down_shrinks_or_keeps_every_key),
         T(test_a_mem_change_out_of_memory_is_refused_or_reloads),
         T(test_an_adopted_buffers_free_fn_may_call_the_server),
         T(test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok),
