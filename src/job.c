@@ -200,9 +200,12 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
 
 /* what this job read still answers for the loads after it: its key did not change while it
  * ran (a put, a remount, a reload's change), nor was its source replaced meanwhile (what
- * the old one answered is no answer for the loads after the registration) */
+ * the old one answered is no answer for the loads after the registration), nor was it
+ * told stale (a reload asked after its read began, or a finalize on a dependency's old
+ * value): a reload's newer value may be in the cache already, and it replaced that one
+ * (an IMMUTABLE source's later loads got the old bytes from it, with no read: a review) */
 static bool job_answer_current(const asset__job_t *j) {
-    return !j->changed && !(j->source && j->source->retired);
+    return !j->changed && !j->stale && !(j->source && j->source->retired);
 }
 
 void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) {

@@ -959,6 +959,58 @@ static void test_invalidate_tells_a_read_in_flight_its_bytes_are_old(void **stat
     uv_mutex_destroy(&c.mu);
 }
 
+/* The same source told of its change by asset_server_reload(): a read that began before
+ * (it holds "v1") ends after the reload put "v2" in the cache. Its put replaced that entry
+ * with "v1", so once the handles that would have reloaded it were gone, every later load
+ * was served "v1" from the cache, without a read. */
+static void test_a_read_older_than_a_reload_does_not_replace_its_cache_entry(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold a read */
+        asset_server_destroy(s);
+        skip();
+    }
+    changing_t c = {.content = "v1"};
+    assert_int_equal(uv_mutex_init(&c.mu), 0);
+    assert_int_equal(uv_cond_init(&c.cond), 0);
+    const asset_source_t src = {.abi = ASSET_SOURCE_ABI,
+                                .scheme = "changing",
+                                .flags = ASSET_SOURCE_IMMUTABLE,
+                                .read = changing_read};
+    assert_int_equal(asset_server_register_source(s, &src, &c), ASSET_OK);
+    const char *uri = "changing://a.bin";
+    asset_handle_t *live = tu_load_wait(s, uri, ASSET_OK); /* the handle a reload reloads */
+    asset_server_invalidate(s, uri);                       /* no change: the next load reads */
+    uv_mutex_lock(&c.mu);
+    c.hold = true;
+    uv_mutex_unlock(&c.mu);
+    asset_handle_t *old = asset_server_load(s, uri, NULL);
+    uv_mutex_lock(&c.mu);
+    while (!c.held) uv_cond_wait(&c.cond, &c.mu); /* it read "v1" */
+    memcpy(c.content, "v2", 3);
+    uv_mutex_unlock(&c.mu);
+    asset_server_reload(s, uri); /* reads "v2" on the other worker, and caches it */
+    asset_stats_t st;
+    TU_SPIN_UNTIL((asset_server_flush(s), asset_server_stats(s, &st), st.reloads == 1));
+    tu_expect_text(live, "v2");
+    uv_mutex_lock(&c.mu);
+    c.go = true;
+    uv_cond_broadcast(&c.cond);
+    uv_mutex_unlock(&c.mu);
+    tu_wait_queued(s, 1);      /* the old read's value, decided */
+    asset_handle_release(old); /* before it is published: nothing reloads it */
+    asset_handle_release(live);
+    asset_server_flush(s);
+    asset_handle_t *later = tu_load_wait(s, uri, ASSET_OK);
+    const asset_bytes_t *b = asset_handle_value(later);
+    if (strcmp((const char *)b->data, "v2"))
+        fail_msg("a load after the reload got \"%s\", from the cache", (const char *)b->data);
+    asset_handle_release(later);
+    asset_server_destroy(s);
+    uv_cond_destroy(&c.cond);
+    uv_mutex_destroy(&c.mu);
+}
+
 static void test_stats_count_hits_misses_evictions_and_bytes(void **state) {
     fixture_t *fx = *state;
     char *a = write_uri(fx, "sa.dat", 100), *b = write_uri(fx, "sb.dat", 100),
@@ -1809,6 +1861,7 @@ int main(void) {
             test_a_load_after_invalidate_does_not_join_a_revalidation_of_the_old_value, setup,
             teardown),
         cmocka_unit_test(test_invalidate_tells_a_read_in_flight_its_bytes_are_old),
+        cmocka_unit_test(test_a_read_older_than_a_reload_does_not_replace_its_cache_entry),
         cmocka_unit_test_setup_teardown(test_stats_count_hits_misses_evictions_and_bytes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_set_cache_budget_evicts_down_to_the_new_budget_at_once,
