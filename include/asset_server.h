@@ -342,7 +342,9 @@ typedef struct asset_stats {
     uint64_t completed;         /* handles that became LOADED (total) */
     uint64_t failed;            /* handles that became FAILED (total) */
     uint64_t cancelled;         /* handles that became CANCELLED (total) */
-    uint64_t cache_hits;        /* loads served from a cache, with or without revalidation */
+    uint64_t cache_hits;        /* loads served from a cache (total): with no I/O, each one;
+                                   a revalidation ("not modified") is one, the loads that
+                                   joined it count in coalesced, as for cache_misses */
     uint64_t cache_misses;      /* parses that produced a value (total): a failed parse or
                                    read is not one, loads that joined one job are one */
     uint64_t cache_evictions;   /* entries evicted to stay within budget */

@@ -902,19 +902,34 @@ typedef struct changing {
     int reads;
 } changing_t;
 
-static asset_status_t changing_read(void *ctx, asset_request_t *r) {
-    changing_t *c = ctx;
-    char bytes[8];
+/* The content as it is when a read begins, into bytes; a read asked to hold waits there
+ * until the test lets it go. */
+static void changing_begin(changing_t *c, char bytes[8]) {
     uv_mutex_lock(&c->mu);
-    memcpy(bytes, c->content, sizeof bytes); /* the bytes as they are when the read begins */
+    memcpy(bytes, c->content, 8);
     c->reads++;
-    if (c->hold) { /* this read waits until the test lets it go */
+    if (c->hold) {
         c->hold = false;
         c->held = true;
         uv_cond_broadcast(&c->cond);
         while (!c->go) uv_cond_wait(&c->cond, &c->mu);
     }
     uv_mutex_unlock(&c->mu);
+}
+
+static asset_status_t changing_read(void *ctx, asset_request_t *r) {
+    char bytes[8];
+    changing_begin(ctx, bytes);
+    return asset_request_write(r, bytes, strlen(bytes));
+}
+
+/* The same content, versioned by itself, for a source that revalidates (no IMMUTABLE). */
+static asset_status_t versioned_read(void *ctx, asset_request_t *r) {
+    char bytes[8];
+    changing_begin(ctx, bytes);
+    const char *cached = asset_request_cached_version(r);
+    if (cached && !strcmp(cached, bytes)) return ASSET_NOT_MODIFIED;
+    asset_request_set_version(r, bytes);
     return asset_request_write(r, bytes, strlen(bytes));
 }
 
@@ -1006,6 +1021,55 @@ static void test_a_read_older_than_a_reload_does_not_replace_its_cache_entry(voi
     if (strcmp((const char *)b->data, "v2"))
         fail_msg("a load after the reload got \"%s\", from the cache", (const char *)b->data);
     asset_handle_release(later);
+    asset_server_destroy(s);
+    uv_cond_destroy(&c.cond);
+    uv_mutex_destroy(&c.mu);
+}
+
+/* stats.cache_hits counts a revalidation ("not modified") once, however many loads
+ * joined it: those count in stats.coalesced, as they do for a parse's cache_misses, so
+ * that, reloads aside, every load is one of a hit, a miss, a join (or a failure). */
+static void test_a_joined_revalidation_is_one_cache_hit(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold a read */
+        asset_server_destroy(s);
+        skip();
+    }
+    changing_t c = {.content = "v1"};
+    assert_int_equal(uv_mutex_init(&c.mu), 0);
+    assert_int_equal(uv_cond_init(&c.cond), 0);
+    const asset_source_t src = {
+        .abi = ASSET_SOURCE_ABI, .scheme = "versioned", .read = versioned_read};
+    assert_int_equal(asset_server_register_source(s, &src, &c), ASSET_OK);
+    const char *uri = "versioned://a.bin";
+    enum { JOINS = 3 };
+    asset_handle_t *first = tu_load_wait(s, uri, ASSET_OK), *hs[1 + JOINS];
+    uv_mutex_lock(&c.mu);
+    c.hold = true;
+    uv_mutex_unlock(&c.mu);
+    hs[0] = asset_server_load(s, uri, NULL); /* revalidates against "v1" */
+    uv_mutex_lock(&c.mu);
+    while (!c.held) uv_cond_wait(&c.cond, &c.mu);
+    uv_mutex_unlock(&c.mu);
+    for (int i = 1; i <= JOINS; i++) hs[i] = asset_server_load(s, uri, NULL);
+    uv_mutex_lock(&c.mu);
+    c.go = true;
+    uv_cond_broadcast(&c.cond);
+    uv_mutex_unlock(&c.mu);
+    for (int i = 0; i <= JOINS; i++) {
+        assert_int_equal(tu_wait(hs[i]), ASSET_OK);
+        assert_ptr_equal(asset_handle_value(hs[i]), asset_handle_value(first));
+        asset_handle_release(hs[i]);
+    }
+    asset_handle_release(first);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(c.reads, 2);
+    assert_int_equal(st.cache_misses, 1);
+    assert_int_equal(st.coalesced, JOINS);
+    assert_int_equal(st.cache_hits, 1);
+    assert_int_equal(st.cache_hits + st.cache_misses + st.coalesced, 2 + JOINS); /* the loads */
     asset_server_destroy(s);
     uv_cond_destroy(&c.cond);
     uv_mutex_destroy(&c.mu);
@@ -1862,6 +1926,7 @@ int main(void) {
             teardown),
         cmocka_unit_test(test_invalidate_tells_a_read_in_flight_its_bytes_are_old),
         cmocka_unit_test(test_a_read_older_than_a_reload_does_not_replace_its_cache_entry),
+        cmocka_unit_test(test_a_joined_revalidation_is_one_cache_hit),
         cmocka_unit_test_setup_teardown(test_stats_count_hits_misses_evictions_and_bytes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_set_cache_budget_evicts_down_to_the_new_budget_at_once,
