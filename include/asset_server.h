@@ -1150,7 +1150,9 @@ ASSET_API uint64_t asset_handle_version(const asset_handle_t *h);
  * asset_handle_reload_error() saying why it kept the old one (ASSET_E_NO_MEMORY when
  * memory ran out on the way; then uri is matched as given, unnormalised, if it could
  * not even be normalised). Called while uri's reload runs, it makes one more fresh
- * reload after that one. Any thread. */
+ * reload after that one. A load of uri in flight whose read began before keeps what it
+ * read (its handles reload once it has loaded), caches nothing, and no load made after
+ * the call joins it. Any thread. */
 ASSET_API void asset_server_reload(asset_server_t *s, const char *uri);
 
 /* The dependencies the loader declared (asset_parse_depend), in its order: known once

@@ -1026,6 +1026,50 @@ static void test_a_read_older_than_a_reload_does_not_replace_its_cache_entry(voi
     uv_mutex_destroy(&c.mu);
 }
 
+/* A load made after asset_server_reload() joined a read of the same URI that began
+ * before it (it holds "v1"): the program, told nothing of a reload (no handle of the URI
+ * was loaded yet), got the old bytes from a load it made after the change. */
+static void test_a_load_after_a_reload_joins_no_read_that_began_before(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold a read */
+        asset_server_destroy(s);
+        skip();
+    }
+    changing_t c = {.content = "v1", .hold = true};
+    assert_int_equal(uv_mutex_init(&c.mu), 0);
+    assert_int_equal(uv_cond_init(&c.cond), 0);
+    const asset_source_t src = {.abi = ASSET_SOURCE_ABI,
+                                .scheme = "changing",
+                                .flags = ASSET_SOURCE_IMMUTABLE,
+                                .read = changing_read};
+    assert_int_equal(asset_server_register_source(s, &src, &c), ASSET_OK);
+    const char *uri = "changing://a.bin";
+    asset_handle_t *before = asset_server_load(s, uri, NULL);
+    uv_mutex_lock(&c.mu);
+    while (!c.held) uv_cond_wait(&c.cond, &c.mu); /* it read "v1" */
+    memcpy(c.content, "v2", 3);
+    uv_mutex_unlock(&c.mu);
+    asset_server_reload(s, uri);
+    asset_handle_t *after = asset_server_load(s, uri, NULL);
+    uv_mutex_lock(&c.mu);
+    c.go = true;
+    uv_cond_broadcast(&c.cond);
+    uv_mutex_unlock(&c.mu);
+    assert_int_equal(tu_wait(before), ASSET_OK);
+    tu_expect_text(before, "v1"); /* in flight: its own read's */
+    assert_int_equal(tu_wait(after), ASSET_OK);
+    const asset_bytes_t *b = asset_handle_value(after);
+    if (strcmp((const char *)b->data, "v2"))
+        fail_msg("a load after the reload got \"%s\": it joined the read before",
+                 (const char *)b->data);
+    asset_handle_release(before);
+    asset_handle_release(after);
+    asset_server_destroy(s);
+    uv_cond_destroy(&c.cond);
+    uv_mutex_destroy(&c.mu);
+}
+
 /* stats.cache_hits counts a revalidation ("not modified") once, however many loads
  * joined it: those count in stats.coalesced, as they do for a parse's cache_misses, so
  * that, reloads aside, every load is one of a hit, a miss, a join (or a failure). */
@@ -1926,6 +1970,7 @@ int main(void) {
             teardown),
         cmocka_unit_test(test_invalidate_tells_a_read_in_flight_its_bytes_are_old),
         cmocka_unit_test(test_a_read_older_than_a_reload_does_not_replace_its_cache_entry),
+        cmocka_unit_test(test_a_load_after_a_reload_joins_no_read_that_began_before),
         cmocka_unit_test(test_a_joined_revalidation_is_one_cache_hit),
         cmocka_unit_test_setup_teardown(test_stats_count_hits_misses_evictions_and_bytes, setup,
                                         teardown),
