@@ -112,11 +112,7 @@ static bool rehash(asset__map_t *m, size_t nb) {
 
 static bool grow(asset__map_t *m) { return rehash(m, m->nbuckets ? m->nbuckets * 2 : 16); }
 
-void asset__map_trim(asset__map_t *m) {
-    /* halved at a quarter full, grown past full (asset__map_link_put_hashed): between
-     * the two, as many inserts or removes as a rehash costs; out of memory, it stays */
-    if (m->nbuckets > 64 && m->count < m->nbuckets / 4) rehash(m, m->nbuckets / 2);
-}
+void asset__map_halve(asset__map_t *m) { rehash(m, m->nbuckets / 2); /* no memory: it stays */ }
 
 bool asset__map_link_put(asset__map_t *m, asset__map_link_t *l) {
     return asset__map_link_put_hashed(m, l, asset__map_hash(asset__map_key(m, l)));

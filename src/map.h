@@ -90,7 +90,13 @@ void asset__map_link_remove(asset__map_t *m, asset__map_link_t *l);
  * chain's nodes): only for a map no iteration (asset__map_next, asset__map_get_next) is
  * walking, as a cache's (walked by its LRU list), the in-flight map's, the URI index's
  * and the mem:// store's, each called after a remove. Out of memory: the table stays. */
-void asset__map_trim(asset__map_t *m);
+void asset__map_halve(asset__map_t *m); /* the trim's rehash, out of line */
+static inline void asset__map_trim(asset__map_t *m) {
+    /* halved at a quarter full, grown past full (asset__map_link_put_hashed): between
+     * the two, as many inserts or removes as a rehash costs. Inline: at each remove of
+     * the in-flight map (a load's end), the call cost more than the test */
+    if (m->nbuckets > 64 && m->count < m->nbuckets / 4) asset__map_halve(m);
+}
 
 /* ---- maps of asset__map_node_t (asset__map_init) ---- */
 static inline asset__map_node_t *asset__map_get(const asset__map_t *m, const char *key) {
