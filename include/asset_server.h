@@ -191,7 +191,12 @@ typedef struct asset_server_config {  /* zero means default, for every field */
     const char *pkg_path;             /* ':'-separated (';' on Windows) dirs whose subdirs
                                          are pkg:// roots; NULL: $ASSET_SERVER_PKG_PATH.
                                          Copied; relative dirs are taken against the
-                                         working directory at create, as bare paths. */
+                                         working directory at create, as bare paths.
+                                         The first dir with a subdir of the name is
+                                         the package; one it cannot open fails its
+                                         loads (ASSET_E_IO, with its path); no
+                                         permission (ASSET_E_FORBIDDEN) only if no
+                                         later dir has it, as execvp() walks PATH. */
     const char *file_root;            /* if set, file:// and bare paths may not escape it
                                          and bare relative paths resolve against it. Copied.
                                          A relative one is taken against the working

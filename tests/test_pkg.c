@@ -1015,6 +1015,59 @@ static void test_a_pkg_path_package_may_be_a_symlink_to_its_directory(void **sta
     free(root);
 }
 
+/* A package on pkg_path that cannot be looked at fails saying why and where: a search
+ * directory without permission to enter (chmod 000: ASSET_E_FORBIDDEN unless a later
+ * directory has the package, as execvp() walks PATH; root enters it, so that case is
+ * skipped there), or a package that is a loop of symlinks (ASSET_E_IO, the first
+ * directory that has the package is it; as root too). Both were "package 'x' is not
+ * mounted" (E_NOT_FOUND), and the loop served a later directory's package instead. */
+static asset_status_t load_unopenable(const char *pkg_path, const char *where) {
+    asset_server_config_t cfg = {.pkg_path = pkg_path};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = asset_server_load(s, "pkg://game/hero.txt", NULL);
+    asset_status_t st = tu_wait(h);
+    char msg[4096];
+    snprintf(msg, sizeof msg, "%s", asset_handle_error_message(h));
+    asset_handle_release(h);
+    asset_list_t l;
+    asset_status_t lst = list(s, "game", true, &l);
+    bool listed = lst == st && (st == ASSET_OK || strstr(l.message, where));
+    if (!listed) print_message("listing: %s (%s)\n", asset_err_name(lst), l.message);
+    asset__list_dispose(&l);
+    asset_server_destroy(s);
+    if (st != ASSET_OK && !strstr(msg, where)) fail_msg("'%s' does not contain '%s'", msg, where);
+    assert_true(listed);
+    return st;
+}
+
+static void test_a_pkg_path_package_that_cannot_be_opened_says_why(void **state) {
+    TU_SKIP_UNLESS(tu_os_has_symlinks(), "no symlinks");
+    fx_t *f = *state;
+    char sep = tu_os_windows_paths() ? ';' : ':'; /* docs/platforms.md */
+    char *root = tu_path(f->dir, "packs");
+    tu_os_mkdir(root);
+    char *loop = tu_path(root, "game");
+    assert_int_equal(tu_os_symlink(loop, loop), 0); /* packs/game -> itself */
+    char path[4096], where[4096];
+    snprintf(path, sizeof path, "%s%c%s", root, sep, f->dir); /* f->dir has "game" too */
+    snprintf(where, sizeof where, "package 'game' at %s/game: ", root);
+    assert_int_equal(load_unopenable(path, where), ASSET_E_IO);
+    remove(loop);
+    if (tu_os_has_modes()) {
+        free(tu_write_file(loop, "hero.txt", "locked", 6));
+        assert_int_equal(tu_os_chmod(root, 0), 0);
+        snprintf(where, sizeof where, "package 'game' at %s/game: Permission denied", root);
+        assert_int_equal(load_unopenable(root, where), ASSET_E_FORBIDDEN);
+        assert_int_equal(load_unopenable(path, where), ASSET_OK); /* f->dir's "game" */
+        tu_os_chmod(root, 0755);
+    } else {
+        print_message("  permissions are not enforced (Windows, or root): chmod 000 skipped\n");
+    }
+    free(loop);
+    free(root);
+}
+
 /* Regression: pkg_path is read once, at create, and bare relative paths resolve against
  * the working directory of that moment, but a relative pkg_path directory was opened
  * against the working directory of each lookup: after the host changed directory its
@@ -1226,6 +1279,7 @@ int main(void) {
         FX(test_a_mount_made_during_a_pkg_path_lookup_wins),
         FX(test_pkg_path_from_environment_unless_configured),
         FX(test_a_pkg_path_package_may_be_a_symlink_to_its_directory),
+        FX(test_a_pkg_path_package_that_cannot_be_opened_says_why),
         FX(test_a_relative_pkg_path_is_taken_at_create),
         FX(test_a_relative_mount_is_watched_where_it_was_mounted),
         FX(test_paths_leaving_the_package_are_refused),

@@ -351,17 +351,19 @@ oom:
 
 /* Finds the package `name` (len n): mounts first, then the search path, whose hit is
  * remembered as a mount. NULL with *err 0: no such package; else *err says why it
- * could not be looked for (ENOMEM, EMFILE...), so that is not reported as "not
+ * could not be looked for (ENOMEM, EMFILE...) or opened (EACCES: the first pkg_path
+ * directory that has it, *where, NULL when none), so that is not reported as "not
  * mounted". */
 void (*asset__pkg_found_hook)(const char *name) = NULL;
 atomic_uint_fast64_t asset__pkg_list_visits;
 atomic_uint_fast64_t asset__pkg_unlink_visits;
 
-static mount_t *search(asset__pkg_t *p, const char *buf, int *err);
+static mount_t *search(asset__pkg_t *p, const char *buf, int *err, const char **where);
 
-static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
+static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err, const char **where) {
     char buf[PKG_NAME_MAX + 1];
     *err = 0;
+    *where = NULL;
     if (n >= sizeof buf) return NULL;
     memcpy(buf, name, n);
     buf[n] = 0;
@@ -379,7 +381,7 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
     if (m || !searched) return m;
     /* found on pkg_path, the package was not "not mounted": no mark (every mount after
      * a package's first use looked at every load in flight: a review) */
-    m = search(p, buf, err);
+    m = search(p, buf, err, where);
     uv_mutex_lock(&p->lock);
     p->looking--;
     if (!m) p->missed = true;
@@ -388,7 +390,7 @@ static mount_t *find(asset__pkg_t *p, const char *name, size_t n, int *err) {
 }
 
 /* find's look on pkg_path for the package buf. */
-static mount_t *search(asset__pkg_t *p, const char *buf, int *err) {
+static mount_t *search(asset__pkg_t *p, const char *buf, int *err, const char **where) {
     mount_t *m;
     for (size_t i = 0; i < p->nsearch; i++) {
         /* opened by its path, links followed, as asset_server_mount() opens a directory:
@@ -399,15 +401,28 @@ static mount_t *search(asset__pkg_t *p, const char *buf, int *err) {
         char *path = asset__asprintf("%s/%s", p->search[i], buf);
         if (!path) {
             *err = ENOMEM;
+            *where = NULL;
             return NULL;
         }
         asset__dir_t *d = NULL;
         int e = asset__dir_open(path, &d);
         if (e) {
             asset_free(path);
-            if (e == -EMFILE || e == -ENFILE || e == -ENOMEM) *err = -e;
+            /* as execvp() walks PATH: not here, or no permission to look (remembered,
+             * reported unless a later directory has it: a search directory the user
+             * cannot enter hides no package of the others); any other failure (out of
+             * descriptors, a loop of links) is the package's, unreadable. Both were
+             * "not mounted", and the latter served a later directory's package */
+            if (e == -ENOENT || e == -ENOTDIR) continue;
+            bool denied = e == -EACCES || e == -EPERM;
+            if (denied && *where) continue; /* the first refusal is the one told */
+            *err = -e;
+            *where = p->search[i];
+            if (!denied) return NULL;
             continue;
         }
+        *err = 0; /* found: a directory that refused us before it is no matter */
+        *where = NULL;
         m = mount_new(buf);
         if (!m) {
             asset_free(path);
@@ -436,14 +451,30 @@ static mount_t *search(asset__pkg_t *p, const char *buf, int *err) {
 
 static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r, const char *rel);
 
+/* The <what> of find's failure, from asset_alloc: the pkg_path directory that has the
+ * package named (nl bytes of name) and could not open it, else (or out of memory) NULL,
+ * for "looking for the package". */
+static char *find_failed(const char *where, const char *name, size_t nl) {
+    return where ? asset__asprintf("opening package '%.*s' at %s/%.*s", (int)nl, name, where,
+                                   (int)nl, name)
+                 : NULL;
+}
+
 static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
     asset_server_t *s = ctx;
     asset__pkg_t *p = s->pkg;
     const char *path = asset_request_path(r);
     size_t nl = strcspn(path, "/");
     int err;
-    mount_t *m = find(p, path, nl, &err);
-    if (!m && err) return asset__errno_status(r, err, true, "looking for the package");
+    const char *where;
+    mount_t *m = find(p, path, nl, &err, &where);
+    if (!m && err) {
+        char *what = find_failed(where, path, nl);
+        asset_status_t st =
+            asset__errno_status(r, err, false, what ? what : "looking for the package");
+        asset_free(what);
+        return st;
+    }
     if (!m)
         return asset_request_fail(r, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                   path);
@@ -509,10 +540,15 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     const char *path = l->path;
     size_t nl = strcspn(path, "/");
     int err;
-    mount_t *m = find(p, path, nl, &err);
-    if (!m && err)
-        return asset_list_fail(l, err == ENOMEM ? ASSET_E_NO_MEMORY : ASSET_E_IO,
-                               "looking for the package: %s", strerror(err));
+    const char *where;
+    mount_t *m = find(p, path, nl, &err, &where);
+    if (!m && err) {
+        char *what = find_failed(where, path, nl);
+        asset_status_t st =
+            asset__list_errno(l, err, false, what ? what : "looking for the package");
+        asset_free(what);
+        return st;
+    }
     if (!m)
         return asset_list_fail(l, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                path);
