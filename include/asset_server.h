@@ -591,8 +591,10 @@ typedef struct asset_embedded_file {
  * at least config.map_threshold bytes is served in place (no copy), so its data must be
  * followed by a readable 0 byte, which asset-embed writes. Returns ASSET_OK,
  * ASSET_E_INVALID (a bad name, or an entry without a path, without data for its size,
- * whose path is not relative and normal: no empty, "." or ".." segment, or
- * whose path another entry has too) or ASSET_E_NO_MEMORY. Any thread. */
+ * whose path is not one a pkg:// URI gives: relative, '/'-separated, no empty, "." or
+ * ".." segment, no backslash; whose path another entry has too; or that is a directory
+ * of another entry's path too, "a" and "a/b": nothing is mounted) or ASSET_E_NO_MEMORY.
+ * Any thread. */
 ASSET_API int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
                                           const asset_embedded_file_t *files, size_t count);
 

@@ -127,9 +127,10 @@ static void test_tool_escapes_odd_names_and_writes_every_byte(void **state) {
     if (!tool()) skip();
     char *dir = tu_mkdtemp();
     char *in = tu_path(dir, "in");
-    /* '"', '\\' and '?' (escaped by the tool) cannot be in a name on Windows */
+    /* '"' and '?' (escaped by the tool) cannot be in a name on Windows; '\\' is refused
+     * (test_tool_refuses_a_name_no_uri_can_give) */
     bool any = tu_os_any_file_name();
-    free(tu_write_file(in, any ? "q\"uote\\back?.txt" : "q'uote [back] #1.txt", "ab", 2));
+    free(tu_write_file(in, any ? "q\"uote?.txt" : "q'uote [back] #1.txt", "ab", 2));
     free(tu_write_file(in, "z/empty", "", 0));
     free(tu_write_file(in, "a\xc3\xa9.txt", "\x00\xff", 2));
     char *out = tu_path(dir, "out.c");
@@ -140,7 +141,7 @@ static void test_tool_escapes_odd_names_and_writes_every_byte(void **state) {
     assert_non_null(strstr(c, "const size_t odd_table_files_count = 3u;"));
     /* sorted by bytes: "a\303\251.txt" < "q..." < "z/empty"; names escaped */
     const char *e1 = strstr(c, "{\"a\\303\\251.txt\", odd_table_data_0, 2u}");
-    const char *e2 = strstr(c, any ? "{\"q\\\"uote\\\\back\\?.txt\", odd_table_data_1, 2u}"
+    const char *e2 = strstr(c, any ? "{\"q\\\"uote\\?.txt\", odd_table_data_1, 2u}"
                                    : "{\"q'uote [back] #1.txt\", odd_table_data_1, 2u}");
     const char *e3 = strstr(c, "{\"z/empty\", odd_table_data_2, 0u}");
     assert_non_null(e1);
@@ -188,6 +189,26 @@ static void test_tool_refuses_bad_arguments(void **state) {
     free(keep);
 }
 
+/* A file whose name has a backslash (a POSIX name; Windows has none) fails the tool:
+ * no pkg:// URI can name it, and asset_server_mount_embedded() refuses the table that
+ * has it, so the game's mount would fail at run time. Nothing written. */
+static void test_tool_refuses_a_name_no_uri_can_give(void **state) {
+    (void)state;
+    if (!tool()) skip();
+    TU_SKIP_UNLESS(tu_os_any_file_name(), "no backslash in a file name");
+    char *dir = tu_mkdtemp();
+    char *in = tu_path(dir, "in");
+    free(tu_write_file(in, "ok.txt", "ok", 2));
+    free(tu_write_file(in, "sub/back\\slash.txt", "b", 1));
+    char *out = tu_path(dir, "out.c");
+    assert_int_equal(run(true, "bs", in, out), 1);
+    assert_null(slurp(out));
+    tu_rmrf(dir);
+    free(dir);
+    free(in);
+    free(out);
+}
+
 /* A rebuild runs the tool again over its last output: it must replace it (Windows'
  * rename() refuses an existing target). */
 static void test_tool_replaces_its_previous_output(void **state) {
@@ -216,6 +237,7 @@ int main(void) {
         cmocka_unit_test(test_embedded_folder_loads_through_pkg),
         cmocka_unit_test(test_tool_escapes_odd_names_and_writes_every_byte),
         cmocka_unit_test(test_tool_refuses_bad_arguments),
+        cmocka_unit_test(test_tool_refuses_a_name_no_uri_can_give),
         cmocka_unit_test(test_tool_replaces_its_previous_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

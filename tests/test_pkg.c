@@ -755,7 +755,10 @@ static void test_mount_embedded_validates_its_table(void **state) {
     assert_int_equal(asset_server_mount_embedded(f->s, "a/b", emb_files, 3), ASSET_E_INVALID);
     assert_int_equal(asset_server_mount_embedded(f->s, NULL, emb_files, 3), ASSET_E_INVALID);
     /* paths a lookup could never give: not relative, or not in normal form */
-    const char *odd[] = {"", "/a", "a/", "./a", "a//b", "a/./b", "a/../b", "..", "a/.."};
+    /* a backslash too: the URI parser refuses it, so such an entry was listed, and its
+     * load failed E_FORBIDDEN "contains a backslash" (a table made from Windows paths) */
+    const char *odd[] = {"",       "/a", "a/",   "./a",  "a//b",    "a/./b",
+                         "a/../b", "..", "a/..", "a\\b", "\\a.txt", "a/b\\"};
     for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
         asset_embedded_file_t t[] = {{"ok.txt", "x", 1}, {odd[i], "y", 1}};
         if (asset_server_mount_embedded(f->s, "x", t, 2) != ASSET_E_INVALID)
@@ -774,6 +777,26 @@ static void test_mount_embedded_refuses_a_path_given_twice(void **state) {
     asset_embedded_file_t twice[] = {{"a.txt", "one", 3}, {"b.txt", "b", 1}, {"a.txt", "two", 3}};
     assert_int_equal(asset_server_mount_embedded(f->s, "e2", twice, 3), ASSET_E_INVALID);
     expect_fail(f->s, "pkg://e2/b.txt", ASSET_E_NOT_FOUND, "not mounted");
+}
+
+/* A path that is a file and a directory too ("a" and "a/b", in either order, or deeper:
+ * "d/a" and "d/a/b/c") was mounted: "pkg://x/a" loaded the file, its folder listed the
+ * entries under it, and the recursive listing of the package gave both, which no disk
+ * (and no asset-embed of a folder) can hold. Refused at the mount, nothing mounted. */
+static void test_mount_embedded_refuses_a_path_that_is_a_file_and_a_directory(void **state) {
+    fx_t *f = *state;
+    asset_embedded_file_t file_first[] = {{"a", "x", 1}, {"a/b", "y", 1}};
+    asset_embedded_file_t dir_first[] = {{"a/b", "y", 1}, {"a", "x", 1}};
+    asset_embedded_file_t deeper[] = {{"d/a/b/c", "y", 1}, {"z", "z", 1}, {"d/a", "x", 1}};
+    assert_int_equal(asset_server_mount_embedded(f->s, "fd", file_first, 2), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount_embedded(f->s, "fd", dir_first, 2), ASSET_E_INVALID);
+    assert_int_equal(asset_server_mount_embedded(f->s, "fd", deeper, 3), ASSET_E_INVALID);
+    expect_fail(f->s, "pkg://fd/z", ASSET_E_NOT_FOUND, "not mounted");
+    /* a name that only starts like a directory is none */
+    asset_embedded_file_t fine[] = {{"a", "x", 1}, {"ab/c", "y", 1}, {"a.d/e", "z", 1}};
+    assert_int_equal(asset_server_mount_embedded(f->s, "fd", fine, 3), ASSET_OK);
+    expect_text(f->s, "pkg://fd/a", "x");
+    expect_text(f->s, "pkg://fd/ab/c", "y");
 }
 
 /* An embedded table opens no file, so names Windows cannot open (device names, a
@@ -1291,6 +1314,7 @@ int main(void) {
         FX(test_a_directory_of_an_embedded_package_is_a_directory),
         FX(test_mount_embedded_validates_its_table),
         FX(test_mount_embedded_refuses_a_path_given_twice),
+        FX(test_mount_embedded_refuses_a_path_that_is_a_file_and_a_directory),
         FX(test_embedded_names_windows_cannot_open_load_everywhere),
         FX(test_embedded_and_directory_mounts_replace_each_other),
         FX(test_listing_a_directory_package),

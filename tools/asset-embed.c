@@ -159,6 +159,9 @@ static void walk(list_t *l, const char *root, const char *rel, int depth) {
     const char *nm;
     while ((nm = os_readdir(d))) {
         if (!strcmp(nm, ".") || !strcmp(nm, "..")) continue;
+        /* no pkg:// URI names it (the parser refuses a backslash), and
+         * asset_server_mount_embedded() refuses a table with one: said at build time */
+        if (strchr(nm, '\\')) die("a name with a backslash, which no pkg:// URI can name", nm);
         char *sub = join(rel, nm);
         char *full = join(root, sub);
         struct stat lst, st;

@@ -283,10 +283,11 @@ int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir, int *hi
 }
 
 /* Whether path is a package path in normal form, as lookups give them: relative,
- * '/'-separated, no empty, "." or ".." segment. Any other would never be found (or be
- * found as another entry, "a/../b" as "b"). */
+ * '/'-separated, no empty, "." or ".." segment, no backslash (the URI parser refuses
+ * one: "a\\b.png", a Windows path, was mounted and listed, and never loaded). Any other
+ * would never be found (or be found as another entry, "a/../b" as "b"). */
 static bool normal_path(const char *path) {
-    if (!*path) return false;
+    if (!*path || strchr(path, '\\')) return false;
     for (const char *seg = path;;) {
         size_t n = strcspn(seg, "/");
         if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
@@ -339,6 +340,13 @@ int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_emb
         if (!asset__map_put(&m->index, &m->nodes[i].node) || !index_dirs(m, files[i].path))
             goto oom;
     }
+    /* a path that is a file and a directory too ("a" and "a/b"): "a" loaded the file and
+     * its folder was the file's children, where no disk can hold both */
+    for (size_t i = 0; i < count; i++)
+        if (asset__map_get(&m->dirs, files[i].path)) {
+            mount_free(m);
+            return ASSET_E_INVALID;
+        }
     m->sorted = true;
     for (size_t i = 1; i < count && m->sorted; i++)
         m->sorted = strcmp(files[i - 1].path, files[i].path) < 0;
