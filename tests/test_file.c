@@ -600,89 +600,77 @@ static void test_folder_through_symlink_out_is_forbidden_with_walk_fallback(void
     asset__fs_force_walk = false;
 }
 
-/* A file that shrinks while it is read (rewritten in place: truncated, then written)
- * fails with E_IO: an end of file before the size fstat gave loaded the torn prefix as
- * a success, cached under the version of the whole file (a review found). The read
- * hook rewrites the file between the first and the second read of 1 MiB. */
-static char *g_shrink_dir;
-static int g_shrink_reads;
-static char *g_small;
-static int shrink_between_reads(const char *path) {
+/* ---- faults during a read (asset__fs_read_fault: called before each read()) ---- */
+
+/* At the `at`-th read() of big.bin (1 MiB each), act(dir) runs, on the reading thread. */
+static struct {
+    const char *dir;
+    int reads, at;
+    void (*act)(const char *dir);
+} g_fault;
+static int fault_hook(const char *path) {
     (void)path;
-    if (++g_shrink_reads == 2)
-        free(tu_write_file(g_shrink_dir, "big.bin", g_small, (1 << 20) + 10));
+    if (++g_fault.reads == g_fault.at) g_fault.act(g_fault.dir);
     return 0;
 }
 
-static void test_a_file_that_shrinks_while_it_is_read_fails(void **state) {
-    fixture_t *f = *state;
-    size_t n = (size_t)3 << 20;
-    char *big = malloc(n);
+/* Loads f->dir/big.bin, n bytes of 'a' (its time set back an hour, so that a rewrite
+ * shows whatever the clock's tick), with act run at its `at`-th read(); the load must
+ * fail `want` with a message containing `says`. */
+static void read_with_fault(fixture_t *f, size_t n, int at, void (*act)(const char *dir),
+                            asset_status_t want, const char *says) {
+    char *big = malloc(n + 1);
     memset(big, 'a', n);
-    g_small = malloc((1 << 20) + 10);
-    memset(g_small, 'b', (1 << 20) + 10);
     char *path = tu_write_file(f->dir, "big.bin", big, n);
-    g_shrink_dir = f->dir;
-    g_shrink_reads = 0;
-    asset__fs_read_fault = shrink_between_reads; /* before the server's threads exist */
+    free(big);
+    assert_int_equal(tu_os_shift_mtime(path, -3600), 0);
+    g_fault.dir = f->dir;
+    g_fault.reads = 0;
+    g_fault.at = at;
+    g_fault.act = act;
+    asset__fs_read_fault = fault_hook; /* before the server's threads exist */
     asset_server_t *s = mk_server(NULL, 0);
     asset_handle_t *h = asset_server_load(s, path, NULL);
     asset_status_t st = tu_wait(h);
-    const char *msg = asset_handle_error_message(h);
-    bool said = msg && strstr(msg, "shrank while it was read");
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", asset_handle_error_message(h));
     asset_handle_release(h);
     asset_server_destroy(s);
     asset__fs_read_fault = NULL;
     free(path);
-    free(big);
-    free(g_small);
-    assert_int_equal(st, ASSET_E_IO);
-    assert_true(said);
+    if (g_fault.reads < at) fail_msg("%d reads, the fault was at read %d", g_fault.reads, at);
+    if (st != want || !strstr(msg, says))
+        fail_msg("want %s \"...%s...\", got %s \"%s\"", asset_err_name(want), says,
+                 asset_err_name(st), msg);
+}
+
+/* big.bin rewritten with n bytes of 'b' */
+static void rewrite_with(const char *dir, size_t n) {
+    char *b = malloc(n);
+    memset(b, 'b', n);
+    free(tu_write_file(dir, "big.bin", b, n));
+    free(b);
+}
+static void shrink_to_1_mib_and_10(const char *dir) { rewrite_with(dir, (1 << 20) + 10); }
+static void rewrite_as_3_mib(const char *dir) { rewrite_with(dir, (size_t)3 << 20); }
+
+/* A file that shrinks while it is read (rewritten in place: truncated, then written)
+ * fails with E_IO: an end of file before the size fstat gave loaded the torn prefix as
+ * a success, cached under the version of the whole file (a review found). Rewritten
+ * between the first and the second read. */
+static void test_a_file_that_shrinks_while_it_is_read_fails(void **state) {
+    read_with_fault(*state, (size_t)3 << 20, 2, shrink_to_1_mib_and_10, ASSET_E_IO,
+                    "shrank while it was read");
 }
 
 /* A file rewritten in place while it is read, to as many bytes or more (truncated,
  * then written: an exporter saving a large texture over the old one) fails with E_IO:
  * the read took its first MiB from the old content and the rest from the new, and
  * loaded that torn mix as a success (only an end of file before the size fstat gave
- * was seen). The read hook rewrites the file between the first and the second read of
- * 1 MiB; the file's time was set back first, so the rewrite's shows whatever the
- * clock's tick. */
-static char *g_rewrite_dir;
-static int g_rewrite_reads;
-static char *g_rewrite_with;
-static int rewrite_between_reads(const char *path) {
-    (void)path;
-    if (++g_rewrite_reads == 2)
-        free(tu_write_file(g_rewrite_dir, "big.bin", g_rewrite_with, (size_t)3 << 20));
-    return 0;
-}
-
+ * was seen). Rewritten between the first and the second read. */
 static void test_a_file_rewritten_while_it_is_read_fails(void **state) {
-    fixture_t *f = *state;
-    size_t n = (size_t)3 << 20;
-    char *big = malloc(n);
-    memset(big, 'a', n);
-    g_rewrite_with = malloc(n);
-    memset(g_rewrite_with, 'b', n);
-    char *path = tu_write_file(f->dir, "big.bin", big, n);
-    assert_int_equal(tu_os_shift_mtime(path, -3600), 0);
-    g_rewrite_dir = f->dir;
-    g_rewrite_reads = 0;
-    asset__fs_read_fault = rewrite_between_reads; /* before the server's threads exist */
-    asset_server_t *s = mk_server(NULL, 0);
-    asset_handle_t *h = asset_server_load(s, path, NULL);
-    asset_status_t st = tu_wait(h);
-    const char *msg = asset_handle_error_message(h);
-    bool said = msg && strstr(msg, "changed while it was read");
-    asset_handle_release(h);
-    asset_server_destroy(s);
-    asset__fs_read_fault = NULL;
-    free(path);
-    free(big);
-    free(g_rewrite_with);
-    assert_true(g_rewrite_reads >= 2);
-    assert_int_equal(st, ASSET_E_IO);
-    assert_true(said);
+    read_with_fault(*state, (size_t)3 << 20, 2, rewrite_as_3_mib, ASSET_E_IO,
+                    "changed while it was read");
 }
 
 /* A pseudo-file whose size is not its length (Linux sysfs says 4096 bytes for every
