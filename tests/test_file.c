@@ -673,6 +673,42 @@ static void test_a_file_rewritten_while_it_is_read_fails(void **state) {
                     "changed while it was read");
 }
 
+/* The allocator of the whole process (main): malloc's, but a realloc on a thread that
+ * armed tl_fail_realloc fails, once. */
+static _Thread_local bool tl_fail_realloc;
+static void *t_alloc(size_t n, void *u) {
+    (void)u;
+    return malloc(n);
+}
+static void *t_realloc(void *p, size_t n, void *u) {
+    (void)u;
+    if (tl_fail_realloc) {
+        tl_fail_realloc = false;
+        return NULL;
+    }
+    return realloc(p, n);
+}
+static void t_free(void *p, void *u) {
+    (void)u;
+    free(p);
+}
+
+/* written since its stat (which said 0, as /proc's files do), and the reading thread's
+ * next realloc, the read buffer's growth, fails */
+static void grow_and_fail_the_growth(const char *dir) {
+    rewrite_with(dir, 200000);
+    tl_fail_realloc = true;
+}
+
+/* The read buffer's growth (a file longer than its stat said: a pseudo-file, or one
+ * written since) out of memory failed ASSET_E_NO_MEMORY with the generic "out of
+ * memory", where its first reservation names the bytes it wanted, as everywhere else
+ * in the file source. The read hook grows the file and arms the failing realloc. */
+static void test_a_read_buffer_growth_out_of_memory_says_so(void **state) {
+    read_with_fault(*state, 0, 1, grow_and_fail_the_growth, ASSET_E_NO_MEMORY,
+                    "out of memory for ");
+}
+
 /* A pseudo-file whose size is not its length (Linux sysfs says 4096 bytes for every
  * attribute: "0-1\n" in /sys/devices/system/cpu/online) loads what it holds: its early
  * end of file was taken for a file that shrank while it was read, and every such load
@@ -950,6 +986,8 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_file_rewritten_while_it_is_read_fails, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_read_buffer_growth_out_of_memory_says_so, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_a_file_whose_size_is_not_its_length_loads_what_it_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_folder_through_symlink_out_of_file_root_is_forbidden,
@@ -966,5 +1004,6 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_a_replaced_file_root_is_closed_once_unused, setup,
                                         teardown),
     };
+    asset_set_allocator(&(asset_allocator_t){t_alloc, t_realloc, t_free, NULL});
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

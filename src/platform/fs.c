@@ -134,6 +134,18 @@ static int moved_since(asset__file_t *f, const asset__fstat_t *st) {
     return memcmp(now.vraw, st->vraw, sizeof st->vraw) != 0;
 }
 
+/* Room in r's buffer for n more bytes, the last of them for the read() that sees the
+ * end of the file (asset__request_reserve); out of memory, the load fails naming the
+ * bytes it wanted (the growth for a file longer than its stat said failed with only
+ * the generic "out of memory"). */
+static asset_status_t reserve(asset_request_t *r, size_t n) {
+    asset_status_t rc = asset__request_reserve(r, n);
+    if (rc != ASSET_OK)
+        rc = asset_request_fail(r, rc, "out of memory for %llu bytes",
+                                (unsigned long long)r->size + n - 1);
+    return rc;
+}
+
 _Static_assert(sizeof(((struct asset_request *)0)->version_buf) >= 96,
                "asset__fstat_version writes up to 96 bytes into a request's version_buf");
 
@@ -185,10 +197,7 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
     }
     /* + 1: room for the read() that returns 0 at EOF, so an exact-size buffer does
      * not look like a file that grew since the stat (which reserves 64 KiB more) */
-    if ((rc = asset__request_reserve(r, (size_t)st.size + 1)) != ASSET_OK) {
-        rc = asset_request_fail(r, rc, "out of memory for %llu bytes", (unsigned long long)st.size);
-        goto out;
-    }
+    if ((rc = reserve(r, (size_t)st.size + 1)) != ASSET_OK) goto out;
     for (;;) {
         if (asset_request_cancelled(r)) {
             rc = ASSET_E_CANCELLED;
@@ -198,8 +207,7 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
          * exactly max_asset_size too, where only the next read tells the end of the
          * file (0) from a byte too many (failed below): stopping there failed a file
          * of exactly the limit when the buffer happened to be full at it */
-        if (r->cap - r->size <= 1 && (rc = asset__request_reserve(r, 64 * 1024)) != ASSET_OK)
-            goto out;
+        if (r->cap - r->size <= 1 && (rc = reserve(r, 64 * 1024)) != ASSET_OK) goto out;
         size_t room = r->cap - r->size - 1;
         int err = asset__fs_read_fault ? asset__fs_read_fault(asset_request_path(r)) : 0;
         int64_t n =
