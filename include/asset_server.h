@@ -263,8 +263,10 @@ typedef struct asset_server_config {  /* zero means default, for every field */
     /* Hot reload (docs/hot-reload.md). watch: changed file:// assets and files of
        directory-mounted pkg:// packages are reloaded (their directories are watched on
        the I/O thread; when the OS runs out of watches the files are polled, with a
-       log line), and so are mem:// keys that asset_mem_put replaces. Directory mounts
-       become mutable: their cache entries carry a version and are revalidated.
+       log line; a directory whose path is longer than PATH_MAX (POSIX) is neither
+       watched nor polled, with a warning), and so are mem:// keys that asset_mem_put
+       replaces. Directory mounts become mutable: their cache entries carry a version
+       and are revalidated.
        Embedded packages never change. A file is watched while a handle names it:
        its watch (its directory's, once none of its files is watched) goes when the
        last one is freed; a dependency that failed (missing, malformed) is watched

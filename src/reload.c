@@ -1032,6 +1032,7 @@ struct wdir {
     struct asset__rio *rio;
     uint64_t dev, ino; /* the directory its watch follows (dir_check), while ev */
     bool lost;         /* it was watched, and could not be watched again (rewatch) */
+    bool too_long;     /* its path is longer than the system takes: not polled either */
 };
 
 /* A change waiting for its quiet time, or a retry of a reload that found its file in
@@ -1471,6 +1472,18 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
         atomic_fetch_add(&r->s->watches, 1);
         return d;
     }
+    if (rc == UV_ENAMETOOLONG) {
+        /* longer than a path the system takes in one call (PATH_MAX; its files load, a
+         * directory at a time): a poll's stat of each of its files fails the same way at
+         * every look, so nothing was seen, and the warning said they were polled (a
+         * review). Said so once, at the watch's start, and not polled */
+        d->too_long = true;
+        asset__log(r->s, ASSET_LOG_WARN,
+                   "watch: cannot watch %s (%s): its files cannot be polled either; changes "
+                   "of them are not seen (asset_server_reload reloads them)",
+                   dir, uv_strerror(rc));
+        return d;
+    }
     asset__log(r->s, ASSET_LOG_WARN, "watch: cannot watch %s (%s): polling its files every %u ms",
                dir, uv_strerror(rc), poll_ms(r->s));
     /* not there yet (a failed dependency's, watched for its parents: a level saved
@@ -1654,7 +1667,7 @@ static void watch_add(void *arg) {
     /* a link's target changes in its own directory, which the watch of the link's does
      * not see: poll it (a stat follows the link), as a directory that cannot be watched
      * (started below, after a failed load's look) */
-    bool polled = !d->ev || asset__path_is_link(w->path);
+    bool polled = d->ev ? asset__path_is_link(w->path) : !d->too_long;
     /* a change between the read and this watch would go unseen: one is treated as a
      * change (debounced like any). Only a real one: a revalidation of a load that was
      * not cached (no_cache, or evicted) reads afresh and publishes a reload even when
@@ -1740,6 +1753,7 @@ static void dir_check(uv_timer_t *t) {
     for (asset__map_node_t *n = asset__map_next(&r->dirs, NULL, &b); n;
          n = asset__map_next(&r->dirs, n, &b)) {
         wdir_t *d = (wdir_t *)n;
+        if (d->too_long) continue; /* neither watched nor polled, for good (dir_new) */
         /* a directory gone (its files polled meanwhile) and there again: watched again,
          * its files' polls stop (but a link's), and each file is revalidated (a change
          * between the two). It was polled for good: a stat of each file each period */

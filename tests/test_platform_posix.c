@@ -25,6 +25,7 @@
 #include "platform/posix.h"
 #include "platform/socket.h"
 #include "test_util.h"
+#include "tu_os.h"
 
 /* CI runs the suite twice on Linux; this proves the second run really ran the code
  * macOS and the BSDs run: no kernel fast path, every open a component walk. */
@@ -434,6 +435,65 @@ static void test_a_file_deeper_than_path_max_loads_as_it_lists(void **state) {
     free(dir);
 }
 
+/* A watched file deeper than PATH_MAX (it loads, a directory at a time): its directory
+ * cannot be watched (the watch's path is too long), and a poll's stat of the file fails
+ * the same way at every look. The warning said its files were polled, and the first
+ * failed look reloaded it (unchanged); its edits were never seen, silently. The
+ * warning at the watch's start now says that changes of it are not seen, no poll runs,
+ * and asset_server_reload still reloads it. */
+static void deep_log(int level, const char *msg, void *user) {
+    if (level == ASSET_LOG_WARN && strstr(msg, "cannot be polled either"))
+        atomic_store((atomic_int *)user, 1);
+}
+
+static void test_a_file_deeper_than_path_max_says_its_changes_are_not_seen(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    deep_make(dir);
+    char *uri = tu_file_uri(dir);
+    size_t n = strlen(uri);
+    for (int i = 0; i < DEEP_LEVELS; i++) n += 1 + strlen(deep_name());
+    char *deep = malloc(n + sizeof "/deep.txt");
+    assert_non_null(deep);
+    strcpy(deep, uri);
+    for (int i = 0; i < DEEP_LEVELS; i++) strcat(strcat(deep, "/"), deep_name());
+    strcat(deep, "/deep.txt");
+    atomic_int said = 0;
+    asset_server_config_t cfg = {.watch = true, .log = deep_log, .user = &said};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = tu_load_wait(s, deep, ASSET_OK);
+    /* said on the I/O thread, as the watch starts (no API waits for it; the tree is
+     * removed before any assertion) */
+    uint64_t end = uv_hrtime() + (uint64_t)TU_SPIN_MS * 1000000u;
+    while (!atomic_load(&said) && uv_hrtime() < end) tu_os_yield();
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    /* and asset_server_reload reloads it */
+    int f = openat(deep_fds[DEEP_LEVELS], "deep.txt", O_WRONLY | O_TRUNC | O_CLOEXEC);
+    assert_true(f >= 0);
+    assert_int_equal(write(f, "deeper", 6), 6);
+    close(f);
+    asset_server_reload(s, deep);
+    uint64_t version = asset_handle_version(h);
+    while (asset_handle_version(h) == version && uv_hrtime() < end) {
+        asset_server_flush(s);
+        tu_os_yield();
+    }
+    const asset_bytes_t *b = asset_handle_value(h);
+    bool reloaded = b && b->size == 6 && !memcmp(b->data, "deeper", 6);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(deep);
+    free(uri);
+    deep_remove();
+    tu_rmrf(dir);
+    free(dir);
+    assert_true(atomic_load(&said));
+    assert_int_equal(st.watches, 0); /* no poll that can only fail */
+    assert_true(reloaded);
+}
+
 /* A UNIX socket is not a regular file: E_UNSUPPORTED, as a FIFO is (its open fails
  * with ENXIO before any fstat could say so: it was E_IO, found by a review). */
 static void test_a_unix_socket_is_not_a_regular_file(void **state) {
@@ -665,6 +725,7 @@ int main(void) {
         cmocka_unit_test(test_sockets_are_close_on_exec),
         cmocka_unit_test(test_a_unix_socket_is_not_a_regular_file),
         cmocka_unit_test(test_a_file_deeper_than_path_max_loads_as_it_lists),
+        cmocka_unit_test(test_a_file_deeper_than_path_max_says_its_changes_are_not_seen),
         cmocka_unit_test(test_loading_a_terminal_never_makes_it_the_controlling_one),
         cmocka_unit_test(test_relative_paths_need_the_working_directory),
         cmocka_unit_test(test_an_open_through_a_dotdot_link_survives_renames_elsewhere),

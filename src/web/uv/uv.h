@@ -34,6 +34,7 @@
 #define UV_EBUSY (-EBUSY)
 #define UV_ENOENT (-ENOENT)
 #define UV_ENOTDIR (-ENOTDIR)
+#define UV_ENAMETOOLONG (-ENAMETOOLONG)
 
 typedef pthread_mutex_t uv_mutex_t;
 typedef pthread_cond_t uv_cond_t;
