@@ -1397,7 +1397,10 @@ static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, in
             }
             asset_free(path);
         }
-        changed(d->rio, f->uri);
+        /* one watched while not there (for its parents) and made now is there from
+         * then on: it stayed "not there", and its loss with its directory (a rename,
+         * a poll's "no such file") was taken as no change, unsaid (a review) */
+        revalidate(d->rio, d, f);
     }
     if (name != stack) asset_free(name);
 }
