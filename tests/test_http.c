@@ -1579,6 +1579,32 @@ static void test_http_an_error_answer_cut_short_keeps_its_status(void **state) {
     tu_bad_stop(b);
 }
 
+/* A 200 whose body then failed (cut short by a close, or stalled past
+ * http_low_speed_ms) keeps the status the server sent, as on the web build
+ * (test_web_http.c): the server answered. It said 0, as for no answer at all; a refused
+ * connection still says 0. */
+static void test_http_a_2xx_whose_body_failed_keeps_its_status(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {0};
+    cfg.http_low_speed_ms = 1000;
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h = bad_load(s, b, "/short", ASSET_E_NETWORK);
+    assert_int_equal(asset_handle_http_status(h), 200);
+    asset_handle_release(h);
+    h = bad_load(s, b, "/stall", ASSET_E_TIMEOUT);
+    assert_int_equal(asset_handle_http_status(h), 200);
+    asset_handle_release(h);
+    char u[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/x", tu_closed_port());
+    h = asset_server_load(s, u, NULL);
+    expect_status(h, ASSET_E_NETWORK);
+    assert_int_equal(asset_handle_http_status(h), 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A header line that reads like a status line ("HTTP/1.1 200: OK", which libcurl passes
  * on as a header) was taken for a new response: a 404 loaded its error page as a 200. */
 static void test_http_a_status_line_inside_the_headers_is_a_header(void **state) {
@@ -2555,6 +2581,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_http_an_error_answer_cut_short_keeps_its_status),
+        cmocka_unit_test(test_http_a_2xx_whose_body_failed_keeps_its_status),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),
         cmocka_unit_test(test_http_content_lengths_that_differ_are_a_malformed_answer),

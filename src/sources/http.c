@@ -285,6 +285,11 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
     asset_request_t *r = x->req;
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
     if (x->cancelled || asset_request_cancelled(r)) return ASSET_E_CANCELLED;
+    /* the final answer's status, once its headers came, whatever becomes of its body (cut
+     * short, reset, stalled, too large): the server answered, which a user may want to
+     * tell from no answer at all, as the web build tells it. A 2xx that failed said 0 */
+    if (x->headers_done && x->status >= 200 && !status_malformed(x))
+        r->http_status = (int)x->status;
     if (x->headers_cut)
         return asset_request_fail(r, ASSET_E_NETWORK,
                                   "response headers (with its 1xx and trailers) over %zu KiB: cut",
