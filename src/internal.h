@@ -1463,6 +1463,10 @@ extern void (*asset__pkg_found_hook)(const char *name);
 /* Tests: called by asset_server_mount once the mount is made, before it looks at the
  * loads in flight. */
 extern void (*asset__pkg_mounted_hook)(const char *name);
+/* Tests: when set, the HTTP source (sources/http.c, desktop) calls it before each socket
+ * libcurl opens; a nonzero errno value fails that socket with it. Set it before the
+ * loads; NULL otherwise. */
+extern int (*asset__http_socket_hook)(int family);
 /* Tests: the table entries embedded listings have looked at (sources/pkg.c). */
 extern atomic_uint_fast64_t asset__pkg_list_visits;
 /* Tests: the mem:// keys listings have looked at (sources/mem.c). */

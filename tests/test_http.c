@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
 #include <limits.h>
 #include <locale.h>
 #ifndef _WIN32
@@ -1605,6 +1606,43 @@ static void test_http_a_2xx_whose_body_failed_keeps_its_status(void **state) {
     tu_bad_stop(b);
 }
 
+static int fail_ipv4_sockets(int family) { return family == AF_INET ? EMFILE : 0; }
+static int fail_every_socket(int family) {
+    (void)family;
+    return EMFILE;
+}
+
+/* A socket that could not be opened for one address of a host ("localhost" is 127.0.0.1
+ * and ::1 to libcurl; here IPv4's fails, as IPv6's does on a system without it) named
+ * the failure of the address that connected: a 200 cut short on ::1 said "cannot open a
+ * socket: Too many open files (transfer closed with 990 bytes remaining to read)".
+ * Skipped where ::1 cannot be bound. */
+static void test_http_a_socket_error_of_another_address_is_not_the_reason(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start6();
+    if (!b) skip();
+    asset_server_t *s = asset_server_create(NULL);
+    char u[96];
+    snprintf(u, sizeof u, "http://localhost:%d/short", tu_bad_port(b));
+    asset__http_socket_hook = fail_ipv4_sockets;
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    expect_status(h, ASSET_E_NETWORK);
+    const char *m = asset_handle_error_message(h);
+    if (strstr(m, "cannot open a socket")) fail_msg("message \"%s\"", m);
+    assert_int_equal(asset_handle_http_status(h), 200); /* ::1 answered */
+    asset_handle_release(h);
+    /* with no address left, the socket's error is the reason */
+    asset__http_socket_hook = fail_every_socket;
+    snprintf(u, sizeof u, "http://localhost:%d/short?again", tu_bad_port(b));
+    h = asset_server_load(s, u, NULL);
+    expect_status(h, ASSET_E_NETWORK);
+    expect_message(h, "cannot open a socket");
+    asset__http_socket_hook = NULL;
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A header line that reads like a status line ("HTTP/1.1 200: OK", which libcurl passes
  * on as a header) was taken for a new response: a 404 loaded its error page as a 200. */
 static void test_http_a_status_line_inside_the_headers_is_a_header(void **state) {
@@ -2582,6 +2620,7 @@ int main(void) {
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_http_an_error_answer_cut_short_keeps_its_status),
         cmocka_unit_test(test_http_a_2xx_whose_body_failed_keeps_its_status),
+        cmocka_unit_test(test_http_a_socket_error_of_another_address_is_not_the_reason),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),
         cmocka_unit_test(test_http_content_lengths_that_differ_are_a_malformed_answer),

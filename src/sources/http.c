@@ -1624,8 +1624,8 @@ static void unsolicited_bytes_drop(xfer_t *x, int local_port) {
 }
 
 /* A request is about to go out (each hop of a redirect too): the last hop's answer
- * says nothing of this one's (a 302 kept as the status of a hop that failed before
- * its status line came made that failure a refused redirect). */
+ * (and a socket that could not be opened before it) says nothing of this one's (a 302 kept as the
+ * status of a hop that failed before its status line came made that failure a refused redirect). */
 static int prereq_cb(void *user, char *ip, char *local_ip, int port, int local_port) {
     xfer_t *x = user;
     (void)ip;
@@ -1634,6 +1634,10 @@ static int prereq_cb(void *user, char *ip, char *local_ip, int port, int local_p
     x->status = 0;
     x->in_head = false;
     x->header_bytes = 0;
+    /* a socket that could not be opened before (another address of the host: IPv6 where
+     * the OS has none) is not why what follows may fail: "cannot open a socket" was
+     * said of a body cut short on the address that connected */
+    x->sock_errno = 0;
     response_reset(x);
     unsolicited_bytes_drop(x, local_port);
     return CURL_PREREQFUNC_OK;
@@ -1851,12 +1855,16 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
     return n;
 }
 
-/* libcurl's own socket(), so a failure keeps its errno for the message */
+int (*asset__http_socket_hook)(int family) = NULL;
+
+/* libcurl's own socket(), so a failure keeps its errno for the message (until a request
+ * goes out: prereq_cb) */
 static curl_socket_t opensocket_cb(void *user, curlsocktype purpose, struct curl_sockaddr *a) {
     xfer_t *x = user;
     (void)purpose;
-    int err = 0;
-    curl_socket_t fd = asset__socket_open(a->family, a->socktype, a->protocol, &err);
+    int err = asset__http_socket_hook ? asset__http_socket_hook(a->family) : 0;
+    curl_socket_t fd =
+        err ? CURL_SOCKET_BAD : asset__socket_open(a->family, a->socktype, a->protocol, &err);
     if (fd == CURL_SOCKET_BAD) x->sock_errno = err;
     return fd;
 }
