@@ -10,19 +10,30 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The longest validator sent back in a conditional header. Servers refuse a request
+ * header line past their limit (nginx's large_client_header_buffers: 8 KiB, Apache's
+ * LimitRequestFieldSize: 8190 bytes) with a 400: an ETag of 9 KiB went back whole, and
+ * every revalidation of its asset failed "HTTP 400 Bad Request". A longer one is not
+ * sent: the request is unconditional, and a 200 with the cached strong ETag is still
+ * NOT_MODIFIED (no parse). */
+#define ASSET__HTTP_VALIDATOR_MAX 4096
+
 /* The conditional header for the cached version `cached` (NULL: none): its name
  * ("If-None-Match" or "If-Modified-Since"), its value in *value (inside cached), or
- * NULL when cached is NULL or not an HTTP validator (then *value is untouched). */
+ * NULL when cached is NULL, not an HTTP validator, or one longer than
+ * ASSET__HTTP_VALIDATOR_MAX (then *value is untouched). */
 static inline const char *asset__http_condition(const char *cached, const char **value) {
+    const char *name = NULL, *v = NULL;
     if (cached && !strncmp(cached, "etag:", 5)) {
-        *value = cached + 5;
-        return "If-None-Match";
+        v = cached + 5;
+        name = "If-None-Match";
+    } else if (cached && !strncmp(cached, "lm:", 3)) {
+        v = cached + 3;
+        name = "If-Modified-Since";
     }
-    if (cached && !strncmp(cached, "lm:", 3)) {
-        *value = cached + 3;
-        return "If-Modified-Since";
-    }
-    return NULL;
+    if (!name || strnlen(v, ASSET__HTTP_VALIDATOR_MAX + 1) > ASSET__HTTP_VALIDATOR_MAX) return NULL;
+    *value = v;
+    return name;
 }
 
 /* Whether a 304 whose ETag is etag (as the header gives it; NULL: none) names another

@@ -53,6 +53,9 @@ http {
     location ~ /status500\$ { return 500; }
     location ~ /redirect-file\$ { return 302 file:///etc/passwd; }
     location ~ ^(.*)/redirect-ok\$ { return 302 \$1/hello.txt; }
+    # an ETag of 9000 bytes (9 x \$k): sent back whole, past nginx's 8 KiB header line
+    location ~ /etag-huge\$ { set \$k "$(printf 'e%.0s' $(seq 1000))";
+      add_header ETag "\\"\$k\$k\$k\$k\$k\$k\$k\$k\$k\\""; return 200 "hello"; }
   }
   $tls_server
 }

@@ -20,6 +20,7 @@
 #include <net/if.h> /* if_nametoindex */
 #endif
 
+#include "http_validator.h"
 #include "internal.h"
 #include "test_util.h"
 #include "tu_http.h"
@@ -383,6 +384,36 @@ static void test_http_trailers_after_an_empty_body_change_nothing(void **state) 
     asset_server_destroy(s);
     tu_bad_stop(b);
     free(u);
+}
+
+/* An ETag past a server's header line limit went back whole in If-None-Match: nginx (8
+ * KiB, large_client_header_buffers) answered 400 "Request Header Or Cookie Too Large",
+ * and every revalidation of the asset failed ASSET_E_HTTP 400. Past
+ * ASSET__HTTP_VALIDATOR_MAX it is not sent: the request is unconditional, and the 200
+ * with the cached strong ETag keeps the cached value (nginx's /etag-huge: 9000 bytes). */
+static void test_http_an_etag_past_the_header_limit_is_not_sent_back(void **state) {
+    (void)state;
+    char v[ASSET__HTTP_VALIDATOR_MAX + 16] = "etag:";
+    memset(v + 5, 'e', ASSET__HTTP_VALIDATOR_MAX);
+    v[5 + ASSET__HTTP_VALIDATOR_MAX] = 0;
+    const char *value = NULL;
+    assert_string_equal(asset__http_condition(v, &value), "If-None-Match"); /* the longest */
+    assert_ptr_equal(value, v + 5);
+    strcat(v, "e");
+    value = NULL;
+    assert_null(asset__http_condition(v, &value));
+    assert_null(value);
+    NEED_NGINX();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *a = load_url(s, "etag-huge", NULL);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    asset_handle_t *b = load_url(s, "etag-huge", NULL); /* revalidates */
+    if (tu_wait(b) != ASSET_OK) fail_msg("%s", asset_handle_error_message(b));
+    assert_int_equal(asset_handle_http_status(b), 200);
+    assert_ptr_equal(asset_handle_value(a), asset_handle_value(b)); /* the cached value */
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
 }
 
 /* A validator with a bare CR is not sent back: it would write a header into the next
@@ -2569,6 +2600,7 @@ int main(void) {
         cmocka_unit_test(test_http_endless_header_lines_are_cut),
         cmocka_unit_test(test_http_trailers_after_an_empty_body_change_nothing),
         cmocka_unit_test(test_http_validator_with_a_control_character_is_not_sent_back),
+        cmocka_unit_test(test_http_an_etag_past_the_header_limit_is_not_sent_back),
         cmocka_unit_test(test_http_redirect_to_file_is_forbidden),
         cmocka_unit_test(test_http_connection_refused_is_network_error),
         cmocka_unit_test(test_http_truncated_body_and_bad_status_are_network_errors),

@@ -201,6 +201,9 @@ static bool fork_nginx(tu_nginx_t *n) {
                      "  server {\n    listen 127.0.0.1:%d ssl;\n    root %s;\n"
                      "    ssl_certificate %s/cert.pem;\n    ssl_certificate_key %s/key.pem;\n  }\n",
                      n->tls_port, n->root, n->dir, n->dir);
+        char k1000[1001]; /* /etag-huge's ETag is 9 of them: past nginx's 8 KiB header line */
+        memset(k1000, 'e', 1000);
+        k1000[1000] = 0;
         char *conf = tu_path(n->dir, "nginx.conf");
         FILE *f = fopen(conf, "w");
         fprintf(f,
@@ -217,8 +220,10 @@ static bool fork_nginx(tu_nginx_t *n) {
                 "    location ~ /status500$ { return 500; }\n"
                 "    location ~ /redirect-file$ { return 302 file:///etc/passwd; }\n"
                 "    location ~ ^(.*)/redirect-ok$ { return 302 $1/hello.txt; }\n"
+                "    location ~ /etag-huge$ { set $k \"%s\";\n"
+                "      add_header ETag \"\\\"$k$k$k$k$k$k$k$k$k\\\"\"; return 200 \"hello\"; }\n"
                 "  }\n%s}\n",
-                n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->port, n->root,
+                n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->dir, n->port, n->root, k1000,
                 tls_server);
         fclose(f);
         pid_t pid = fork();

@@ -50,6 +50,9 @@ http {
     # asked, and moved<sfx>.txt, which redirects to target<sfx>.txt once moved<sfx>.flag
     # exists (<sfx>: the suite's mode, so that _st and _mt share the root)
     location = /always304 { return 304; }
+    # an ETag of 9000 bytes (9 x \$k): sent back whole, past nginx's 8 KiB header line
+    location ~ /etag-huge\$ { set \$k "$(printf 'e%.0s' $(seq 1000))";
+      add_header ETag "\\"\$k\$k\$k\$k\$k\$k\$k\$k\$k\\""; return 200 "hello"; }
     # a 304 to any If-None-Match, naming the ETag "v2"; else 200 "one" with the ETag "v1"
     location = /etag-moved {
       if (\$http_if_none_match) { add_header ETag '"v2"'; return 304; }
