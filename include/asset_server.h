@@ -1017,10 +1017,11 @@ ASSET_API const char *asset_handle_uri(const asset_handle_t *h); /* normalised; 
 ASSET_API const void *asset_handle_value(const asset_handle_t *h);
 ASSET_API size_t asset_handle_size(const asset_handle_t *h); /* the value's byte cost */
 /* HTTP status of the last response (200, 304, 404...), 0 when not HTTP, and 0 until
- * the handle is done (a flush delivered it). A FAILED load has the status of the answer
- * whose headers came, whatever became of its body: 200 for a 200 whose body was cut
- * short, reset, stalled or too large; 0 when no answer came (refused, reset or timed out
- * before the status line, a malformed status), on desktop and web alike. 0 when
+ * the handle is done (a flush delivered it). A FAILED load has the status of the final
+ * answer whose headers came, whatever became of its body: 200 for a 200 whose body was
+ * cut short, reset, stalled or too large; 0 when no answer came (refused, reset or timed
+ * out before the status line, a malformed status, a redirect whose target did not
+ * answer), on desktop and web alike. 0 when
  * CANCELLED, also when the cancel came after the response (before a flush delivered
  * it): the cancel discards the response with its value. */
 ASSET_API int asset_handle_http_status(const asset_handle_t *h);

@@ -1633,6 +1633,12 @@ static void test_http_a_2xx_whose_body_failed_keeps_its_status(void **state) {
     expect_status(h, ASSET_E_NETWORK);
     assert_int_equal(asset_handle_http_status(h), 0);
     asset_handle_release(h);
+    /* nor a redirect to it: the 302 was not the answer, and its target gave none */
+    char path[96];
+    snprintf(path, sizeof path, "/goto?%s", u);
+    h = bad_load(s, b, path, ASSET_E_NETWORK);
+    assert_int_equal(asset_handle_http_status(h), 0);
+    asset_handle_release(h);
     asset_server_destroy(s);
     tu_bad_stop(b);
 }

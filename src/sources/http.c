@@ -287,8 +287,11 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
     if (x->cancelled || asset_request_cancelled(r)) return ASSET_E_CANCELLED;
     /* the final answer's status, once its headers came, whatever becomes of its body (cut
      * short, reset, stalled, too large): the server answered, which a user may want to
-     * tell from no answer at all, as the web build tells it. A 2xx that failed said 0 */
-    if (x->headers_done && x->status >= 200 && !status_malformed(x))
+     * tell from no answer at all, as the web build tells it. A 2xx that failed said 0.
+     * Not a redirect being followed: what failed was its next hop (fetch() on the web
+     * build sees no 3xx; its own failures keep it below) */
+    if (x->headers_done && x->status >= 200 && !(x->status / 100 == 3 && x->location_seen) &&
+        !status_malformed(x))
         r->http_status = (int)x->status;
     if (x->headers_cut)
         return asset_request_fail(r, ASSET_E_NETWORK,
