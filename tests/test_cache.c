@@ -1001,7 +1001,7 @@ static void test_a_read_older_than_a_reload_does_not_replace_its_cache_entry(voi
     uv_mutex_unlock(&c.mu);
     asset_handle_t *old = asset_server_load(s, uri, NULL);
     uv_mutex_lock(&c.mu);
-    while (!c.held) uv_cond_wait(&c.cond, &c.mu); /* it read "v1" */
+    TU_WAIT_UNTIL(c.held, &c.cond, &c.mu); /* it read "v1" */
     memcpy(c.content, "v2", 3);
     uv_mutex_unlock(&c.mu);
     asset_server_reload(s, uri); /* reads "v2" on the other worker, and caches it */
@@ -1047,7 +1047,7 @@ static void test_a_load_after_a_reload_joins_no_read_that_began_before(void **st
     const char *uri = "changing://a.bin";
     asset_handle_t *before = asset_server_load(s, uri, NULL);
     uv_mutex_lock(&c.mu);
-    while (!c.held) uv_cond_wait(&c.cond, &c.mu); /* it read "v1" */
+    TU_WAIT_UNTIL(c.held, &c.cond, &c.mu); /* it read "v1" */
     memcpy(c.content, "v2", 3);
     uv_mutex_unlock(&c.mu);
     asset_server_reload(s, uri);
@@ -1094,7 +1094,7 @@ static void test_a_joined_revalidation_is_one_cache_hit(void **state) {
     uv_mutex_unlock(&c.mu);
     hs[0] = asset_server_load(s, uri, NULL); /* revalidates against "v1" */
     uv_mutex_lock(&c.mu);
-    while (!c.held) uv_cond_wait(&c.cond, &c.mu);
+    TU_WAIT_UNTIL(c.held, &c.cond, &c.mu);
     uv_mutex_unlock(&c.mu);
     for (int i = 1; i <= JOINS; i++) hs[i] = asset_server_load(s, uri, NULL);
     uv_mutex_lock(&c.mu);
