@@ -933,32 +933,65 @@ static asset_status_t versioned_read(void *ctx, asset_request_t *r) {
     return asset_request_write(r, bytes, strlen(bytes));
 }
 
+/* A server of two workers reading c (content "v1", its first read held when hold)
+ * through the source "changing" (IMMUTABLE, changing_read) or "versioned"
+ * (versioned_read); NULL on the single-threaded web build, with no worker to hold a
+ * read (the test skips). */
+static asset_server_t *changing_server(changing_t *c, bool versioned, bool hold) {
+    asset_server_t *s = tu_server(2);
+    if (s->nworkers == 0) {
+        asset_server_destroy(s);
+        return NULL;
+    }
+    *c = (changing_t){.content = "v1", .hold = hold};
+    assert_int_equal(uv_mutex_init(&c->mu), 0);
+    assert_int_equal(uv_cond_init(&c->cond), 0);
+    const asset_source_t src = {.abi = ASSET_SOURCE_ABI,
+                                .scheme = versioned ? "versioned" : "changing",
+                                .flags = versioned ? 0 : ASSET_SOURCE_IMMUTABLE,
+                                .read = versioned ? versioned_read : changing_read};
+    assert_int_equal(asset_server_register_source(s, &src, c), ASSET_OK);
+    return s;
+}
+
+/* Waits until the held read has begun; the content becomes `now` (NULL: kept). */
+static void changing_wait_held(changing_t *c, const char *now) {
+    uv_mutex_lock(&c->mu);
+    TU_WAIT_UNTIL(c->held, &c->cond, &c->mu);
+    if (now) snprintf(c->content, sizeof c->content, "%s", now);
+    uv_mutex_unlock(&c->mu);
+}
+
+/* The next read holds (changing_wait_held), or the held one goes on (changing_go). */
+static void changing_hold_next(changing_t *c) {
+    uv_mutex_lock(&c->mu);
+    c->hold = true;
+    uv_mutex_unlock(&c->mu);
+}
+static void changing_go(changing_t *c) {
+    uv_mutex_lock(&c->mu);
+    c->go = true;
+    uv_cond_broadcast(&c->cond);
+    uv_mutex_unlock(&c->mu);
+}
+
+/* Destroys s, then c's lock and condition. */
+static void changing_close(asset_server_t *s, changing_t *c) {
+    asset_server_destroy(s);
+    uv_cond_destroy(&c->cond);
+    uv_mutex_destroy(&c->mu);
+}
+
 static void test_invalidate_tells_a_read_in_flight_its_bytes_are_old(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(2);
-    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold a read */
-        asset_server_destroy(s);
-        skip();
-    }
-    changing_t c = {.content = "v1", .hold = true};
-    assert_int_equal(uv_mutex_init(&c.mu), 0);
-    assert_int_equal(uv_cond_init(&c.cond), 0);
-    const asset_source_t src = {.abi = ASSET_SOURCE_ABI,
-                                .scheme = "changing",
-                                .flags = ASSET_SOURCE_IMMUTABLE,
-                                .read = changing_read};
-    assert_int_equal(asset_server_register_source(s, &src, &c), ASSET_OK);
+    changing_t c;
+    asset_server_t *s = changing_server(&c, false, true);
+    if (!s) skip();
     asset_handle_t *before = asset_server_load(s, "changing://a.bin", NULL);
-    uv_mutex_lock(&c.mu);
-    TU_WAIT_UNTIL(c.held, &c.cond, &c.mu); /* it read "v1" */
-    memcpy(c.content, "v2", 3);
-    uv_mutex_unlock(&c.mu);
+    changing_wait_held(&c, "v2"); /* it read "v1" */
     asset_server_invalidate(s, "changing://a.bin");
     asset_handle_t *after = asset_server_load(s, "changing://a.bin", NULL);
-    uv_mutex_lock(&c.mu);
-    c.go = true;
-    uv_cond_broadcast(&c.cond);
-    uv_mutex_unlock(&c.mu);
+    changing_go(&c);
     assert_int_equal(tu_wait(before), ASSET_OK);
     tu_expect_text(before, "v1"); /* in flight: unaffected */
     assert_int_equal(tu_wait(after), ASSET_OK);
@@ -968,10 +1001,8 @@ static void test_invalidate_tells_a_read_in_flight_its_bytes_are_old(void **stat
     asset_handle_t *later = tu_load_wait(s, "changing://a.bin", ASSET_OK);
     tu_expect_text(later, "v2"); /* "v1", from the cache, before */
     asset_handle_release(later);
-    asset_server_destroy(s);
+    changing_close(s, &c);
     assert_int_equal(c.reads, 2);
-    uv_cond_destroy(&c.cond);
-    uv_mutex_destroy(&c.mu);
 }
 
 /* The same source told of its change by asset_server_reload(): a read that began before
@@ -980,38 +1011,20 @@ static void test_invalidate_tells_a_read_in_flight_its_bytes_are_old(void **stat
  * was served "v1" from the cache, without a read. */
 static void test_a_read_older_than_a_reload_does_not_replace_its_cache_entry(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(2);
-    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold a read */
-        asset_server_destroy(s);
-        skip();
-    }
-    changing_t c = {.content = "v1"};
-    assert_int_equal(uv_mutex_init(&c.mu), 0);
-    assert_int_equal(uv_cond_init(&c.cond), 0);
-    const asset_source_t src = {.abi = ASSET_SOURCE_ABI,
-                                .scheme = "changing",
-                                .flags = ASSET_SOURCE_IMMUTABLE,
-                                .read = changing_read};
-    assert_int_equal(asset_server_register_source(s, &src, &c), ASSET_OK);
+    changing_t c;
+    asset_server_t *s = changing_server(&c, false, false);
+    if (!s) skip();
     const char *uri = "changing://a.bin";
     asset_handle_t *live = tu_load_wait(s, uri, ASSET_OK); /* the handle a reload reloads */
     asset_server_invalidate(s, uri);                       /* no change: the next load reads */
-    uv_mutex_lock(&c.mu);
-    c.hold = true;
-    uv_mutex_unlock(&c.mu);
+    changing_hold_next(&c);
     asset_handle_t *old = asset_server_load(s, uri, NULL);
-    uv_mutex_lock(&c.mu);
-    TU_WAIT_UNTIL(c.held, &c.cond, &c.mu); /* it read "v1" */
-    memcpy(c.content, "v2", 3);
-    uv_mutex_unlock(&c.mu);
-    asset_server_reload(s, uri); /* reads "v2" on the other worker, and caches it */
+    changing_wait_held(&c, "v2"); /* it read "v1" */
+    asset_server_reload(s, uri);  /* reads "v2" on the other worker, and caches it */
     asset_stats_t st;
     TU_SPIN_UNTIL((asset_server_flush(s), asset_server_stats(s, &st), st.reloads == 1));
     tu_expect_text(live, "v2");
-    uv_mutex_lock(&c.mu);
-    c.go = true;
-    uv_cond_broadcast(&c.cond);
-    uv_mutex_unlock(&c.mu);
+    changing_go(&c);
     tu_wait_queued(s, 1);      /* the old read's value, decided */
     asset_handle_release(old); /* before it is published: nothing reloads it */
     asset_handle_release(live);
@@ -1021,9 +1034,7 @@ static void test_a_read_older_than_a_reload_does_not_replace_its_cache_entry(voi
     if (strcmp((const char *)b->data, "v2"))
         fail_msg("a load after the reload got \"%s\", from the cache", (const char *)b->data);
     asset_handle_release(later);
-    asset_server_destroy(s);
-    uv_cond_destroy(&c.cond);
-    uv_mutex_destroy(&c.mu);
+    changing_close(s, &c);
 }
 
 /* A load made after asset_server_reload() joined a read of the same URI that began
@@ -1031,31 +1042,15 @@ static void test_a_read_older_than_a_reload_does_not_replace_its_cache_entry(voi
  * was loaded yet), got the old bytes from a load it made after the change. */
 static void test_a_load_after_a_reload_joins_no_read_that_began_before(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(2);
-    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold a read */
-        asset_server_destroy(s);
-        skip();
-    }
-    changing_t c = {.content = "v1", .hold = true};
-    assert_int_equal(uv_mutex_init(&c.mu), 0);
-    assert_int_equal(uv_cond_init(&c.cond), 0);
-    const asset_source_t src = {.abi = ASSET_SOURCE_ABI,
-                                .scheme = "changing",
-                                .flags = ASSET_SOURCE_IMMUTABLE,
-                                .read = changing_read};
-    assert_int_equal(asset_server_register_source(s, &src, &c), ASSET_OK);
+    changing_t c;
+    asset_server_t *s = changing_server(&c, false, true);
+    if (!s) skip();
     const char *uri = "changing://a.bin";
     asset_handle_t *before = asset_server_load(s, uri, NULL);
-    uv_mutex_lock(&c.mu);
-    TU_WAIT_UNTIL(c.held, &c.cond, &c.mu); /* it read "v1" */
-    memcpy(c.content, "v2", 3);
-    uv_mutex_unlock(&c.mu);
+    changing_wait_held(&c, "v2"); /* it read "v1" */
     asset_server_reload(s, uri);
     asset_handle_t *after = asset_server_load(s, uri, NULL);
-    uv_mutex_lock(&c.mu);
-    c.go = true;
-    uv_cond_broadcast(&c.cond);
-    uv_mutex_unlock(&c.mu);
+    changing_go(&c);
     assert_int_equal(tu_wait(before), ASSET_OK);
     tu_expect_text(before, "v1"); /* in flight: its own read's */
     assert_int_equal(tu_wait(after), ASSET_OK);
@@ -1065,9 +1060,7 @@ static void test_a_load_after_a_reload_joins_no_read_that_began_before(void **st
                  (const char *)b->data);
     asset_handle_release(before);
     asset_handle_release(after);
-    asset_server_destroy(s);
-    uv_cond_destroy(&c.cond);
-    uv_mutex_destroy(&c.mu);
+    changing_close(s, &c);
 }
 
 /* stats.cache_hits counts a revalidation ("not modified") once, however many loads
@@ -1075,32 +1068,17 @@ static void test_a_load_after_a_reload_joins_no_read_that_began_before(void **st
  * that, reloads aside, every load is one of a hit, a miss, a join (or a failure). */
 static void test_a_joined_revalidation_is_one_cache_hit(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(2);
-    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold a read */
-        asset_server_destroy(s);
-        skip();
-    }
-    changing_t c = {.content = "v1"};
-    assert_int_equal(uv_mutex_init(&c.mu), 0);
-    assert_int_equal(uv_cond_init(&c.cond), 0);
-    const asset_source_t src = {
-        .abi = ASSET_SOURCE_ABI, .scheme = "versioned", .read = versioned_read};
-    assert_int_equal(asset_server_register_source(s, &src, &c), ASSET_OK);
+    changing_t c;
+    asset_server_t *s = changing_server(&c, true, false);
+    if (!s) skip();
     const char *uri = "versioned://a.bin";
     enum { JOINS = 3 };
     asset_handle_t *first = tu_load_wait(s, uri, ASSET_OK), *hs[1 + JOINS];
-    uv_mutex_lock(&c.mu);
-    c.hold = true;
-    uv_mutex_unlock(&c.mu);
+    changing_hold_next(&c);
     hs[0] = asset_server_load(s, uri, NULL); /* revalidates against "v1" */
-    uv_mutex_lock(&c.mu);
-    TU_WAIT_UNTIL(c.held, &c.cond, &c.mu);
-    uv_mutex_unlock(&c.mu);
+    changing_wait_held(&c, NULL);
     for (int i = 1; i <= JOINS; i++) hs[i] = asset_server_load(s, uri, NULL);
-    uv_mutex_lock(&c.mu);
-    c.go = true;
-    uv_cond_broadcast(&c.cond);
-    uv_mutex_unlock(&c.mu);
+    changing_go(&c);
     for (int i = 0; i <= JOINS; i++) {
         assert_int_equal(tu_wait(hs[i]), ASSET_OK);
         assert_ptr_equal(asset_handle_value(hs[i]), asset_handle_value(first));
@@ -1114,9 +1092,7 @@ static void test_a_joined_revalidation_is_one_cache_hit(void **state) {
     assert_int_equal(st.coalesced, JOINS);
     assert_int_equal(st.cache_hits, 1);
     assert_int_equal(st.cache_hits + st.cache_misses + st.coalesced, 2 + JOINS); /* the loads */
-    asset_server_destroy(s);
-    uv_cond_destroy(&c.cond);
-    uv_mutex_destroy(&c.mu);
+    changing_close(s, &c);
 }
 
 static void test_stats_count_hits_misses_evictions_and_bytes(void **state) {
