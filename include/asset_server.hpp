@@ -63,6 +63,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -119,6 +120,14 @@ inline int64_t to_ms(std::chrono::milliseconds timeout) {
     if (timeout == std::chrono::milliseconds::max()) return -1;
     return ms < 0 ? 0 : ms;
 }
+
+/* A std::string_view as printf's "%.*s" takes it: a default one's data() is NULL, which
+ * "%.*s" may not be given even for 0 bytes (C11 7.21.6.1), and a size past INT_MAX does
+ * not fit its int (cut there). */
+inline int fmt_len(std::string_view s) noexcept {
+    return s.size() > static_cast<size_t>(INT_MAX) ? INT_MAX : static_cast<int>(s.size());
+}
+inline const char *fmt_data(std::string_view s) noexcept { return s.data() ? s.data() : ""; }
 
 /* One heap box per connected callable; linked into its Core so that the boxes whose
  * callback never fires are deleted when the C server is destroyed. */
@@ -1101,7 +1110,7 @@ class Parse {
     template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes);
     /* Records why ("<uri>: <loader>: <why>" on the handle) and returns st. */
     asset_status_t fail(asset_status_t st, std::string_view why) {
-        return asset_parse_fail(p_, st, "%.*s", static_cast<int>(why.size()), why.data());
+        return asset_parse_fail(p_, st, "%.*s", detail::fmt_len(why), detail::fmt_data(why));
     }
     /* asset_parse_depend: a dependency (relative URIs resolve against this asset's);
      * the returned C handle is owned by the parent (borrowed), nullptr when out of
@@ -1164,7 +1173,7 @@ class Finalize {
     /* Borrowed: LOADED, or FAILED/CANCELLED when optional. */
     asset_handle_t *dependency(size_t i) const { return asset_finalize_dependency(f_, i); }
     asset_status_t fail(asset_status_t st, std::string_view why) {
-        return asset_finalize_fail(f_, st, "%.*s", static_cast<int>(why.size()), why.data());
+        return asset_finalize_fail(f_, st, "%.*s", detail::fmt_len(why), detail::fmt_data(why));
     }
     asset_finalize_t *get() const noexcept { return f_; }
 
@@ -1321,7 +1330,7 @@ class Request {
     }
     bool cancelled() const { return asset_request_cancelled(r_); }
     asset_status_t fail(asset_status_t st, std::string_view why) {
-        return asset_request_fail(r_, st, "%.*s", static_cast<int>(why.size()), why.data());
+        return asset_request_fail(r_, st, "%.*s", detail::fmt_len(why), detail::fmt_data(why));
     }
     void finish(asset_status_t st) { asset_request_finish(r_, st); }
     asset_request_t *get() const noexcept { return r_; }
@@ -1339,7 +1348,7 @@ class List {
     }
     bool recursive() const { return asset_list_recursive(l_); }
     asset_status_t fail(asset_status_t st, std::string_view why) {
-        return asset_list_fail(l_, st, "%.*s", static_cast<int>(why.size()), why.data());
+        return asset_list_fail(l_, st, "%.*s", detail::fmt_len(why), detail::fmt_data(why));
     }
     asset_list_t *get() const noexcept { return l_; }
 
@@ -1674,7 +1683,7 @@ class Task {
         asset_task_set_value(t_, value, cost_bytes, free_fn, user);
     }
     asset_status_t fail(asset_status_t st, std::string_view why) {
-        return asset_task_fail(t_, st, "%.*s", static_cast<int>(why.size()), why.data());
+        return asset_task_fail(t_, st, "%.*s", detail::fmt_len(why), detail::fmt_data(why));
     }
     asset_task_t *get() const noexcept { return t_; }
 

@@ -712,6 +712,15 @@ void test_spawn_runs_a_callable_whose_result_is_the_value() {
     asset::Handle f = s.spawn([](asset::Task &t) { return t.fail(ASSET_E_PARSE, "no good"); });
     CHECK(f.wait(kGenerous) == ASSET_E_PARSE);
     CHECK(f.error_message() == "task://2: task: no good");
+    // a default string_view (data() NULL, which "%.*s" may not be given) and one with a
+    // NUL inside: the message is the part before it, as a C string
+    asset::Handle e = s.spawn([](asset::Task &t) { return t.fail(ASSET_E_IO, {}); });
+    CHECK(e.wait(kGenerous) == ASSET_E_IO);
+    CHECK(e.error_message() == "task://3: task: ");
+    asset::Handle z = s.spawn(
+        [](asset::Task &t) { return t.fail(ASSET_E_IO, std::string_view("cut\0here", 8)); });
+    CHECK(z.wait(kGenerous) == ASSET_E_IO);
+    CHECK(z.error_message() == "task://4: task: cut");
 }
 
 void test_spawned_callable_is_destroyed_when_cancelled_before_it_runs() {
