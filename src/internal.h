@@ -1428,6 +1428,16 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
 void asset__job_finish(asset_server_t *s, asset__job_t *j, asset_status_t st, const char *msg,
                        asset__value_t *v);
 void asset__job_free(asset__job_t *j);
+/* [lock] Whether what j read still answers for the loads after it (a load may join it,
+ * its value may be cached): its key did not change while it ran (a put, a remount, a
+ * reload's change), nor was its source replaced meanwhile (what the old one answered is
+ * no answer for the loads after the registration), nor was it told stale (a reload asked
+ * after its read began, or a finalize on a dependency's old value): a reload's newer
+ * value may be in the cache already, and it replaced that one (an IMMUTABLE source's
+ * later loads got the old bytes from it, with no read: a review). */
+static inline bool asset__job_answer_current(const asset__job_t *j) {
+    return !j->changed && !j->stale && !(j->source && j->source->retired);
+}
 /* At most this many finished jobs wait to be freed by a loading or waiting thread; past
  * it, the thread that finishes one frees it (docs/threads.md). */
 #define ASSET__RETURNED_MAX 1024

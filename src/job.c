@@ -198,16 +198,6 @@ void asset__job_finish_locked(asset_server_t *s, asset__job_t *j, asset_status_t
     job_return(s, j);
 }
 
-/* what this job read still answers for the loads after it: its key did not change while it
- * ran (a put, a remount, a reload's change), nor was its source replaced meanwhile (what
- * the old one answered is no answer for the loads after the registration), nor was it
- * told stale (a reload asked after its read began, or a finalize on a dependency's old
- * value): a reload's newer value may be in the cache already, and it replaced that one
- * (an IMMUTABLE source's later loads got the old bytes from it, with no read: a review) */
-static bool job_answer_current(const asset__job_t *j) {
-    return !j->changed && !j->stale && !(j->source && j->source->retired);
-}
-
 void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) {
     asset__value_extra_t *x = asset__value_x(v);
     asset__job_graph_t *g = j->g;
@@ -220,7 +210,7 @@ void asset__job_complete(asset_server_t *s, asset__job_t *j, asset__value_t *v) 
     asset__loader_slot_t *ld = j->loader;
     /* a replaced source's, or one read from a package mounted again since, or from a
      * mem:// key put or removed since: stale */
-    if (!j->no_cache && job_answer_current(j))
+    if (!j->no_cache && asset__job_answer_current(j))
         asset__cache_put_hashed(&ld->cache, j->uri, asset__job_uri_hash(j),
                                 j->req ? j->req->version : NULL, j->sha256, v);
     asset__reload_watch_job(s, j);
@@ -394,7 +384,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
          * no answer for the loads after the registration (as asset__job_complete) */
         asset__cache_t *c = &j->loader->cache;
         uint32_t h = asset__job_uri_hash(j);
-        if (!j->no_cache && !j->label_base && job_answer_current(j) &&
+        if (!j->no_cache && !j->label_base && asset__job_answer_current(j) &&
             !asset__cache_get_hashed(c, j->uri, h) && !j->cached->dropped)
             asset__cache_put_hashed(c, j->uri, h, j->cached_version, j->sha256, j->cached);
         /* a label's value, lent for its version (asset__reload_live_base): the reload
@@ -422,7 +412,7 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
          * nor when its source was replaced meanwhile: the old one's answer says nothing
          * of the new one's, whose value a later load may have cached there */
         uv_mutex_lock(&s->lock);
-        if (job_answer_current(j)) asset__cache_remove(&j->loader->cache, j->uri);
+        if (asset__job_answer_current(j)) asset__cache_remove(&j->loader->cache, j->uri);
         uv_mutex_unlock(&s->lock);
     }
     if (st < 0) {

@@ -32,9 +32,9 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, uint32_t 
          n; n = asset__map_get_next(&s->inflight, n)) {
         asset__job_t *j = (asset__job_t *)n;
         if (j->loader == ld && j->no_cache == no_cache && j->recursive == recursive &&
-            !j->changed && /* read before a change the server was told of */
-            !j->stale &&   /* or before a reload asked (it got the old bytes; a review) */
-            !(j->source && j->source->retired) && /* loads after a replace use the new one */
+            /* not read before a change the server was told of, a reload asked (it got
+             * the old bytes; a review), or a replace of its source */
+            asset__job_answer_current(j) &&
             /* a revalidation of a value invalidated, cleared or replaced since: "not
              * modified" hands out that very value, which a later load must not get (it
              * got it, with no parse, after asset_server_invalidate: a review) */
