@@ -930,11 +930,36 @@ static void test_file_root_escape_through_api_is_forbidden(void **state) {
     free(root);
 }
 
+/* asset__strncasecmp and asset__strcasecmp (URI schemes, HTTP header names): every pair
+ * of bytes orders as their ASCII-lowered values do (only 'A'..'Z' fold: '@' is not '`',
+ * '[' not '{', a byte past 0x7f only itself), a NUL ends the compare, n bounds it. */
+static void test_ascii_case_compare_folds_ascii_letters_only(void **state) {
+    (void)state;
+    for (int i = 0; i < 256; i++)
+        for (int j = 0; j < 256; j++) {
+            char a[3] = {(char)i, 'x', 0}, b[3] = {(char)j, 'y', 0};
+            int want = asset__ascii_lower(i) - asset__ascii_lower(j);
+            int got = asset__strncasecmp(a, b, 1);
+            if ((want > 0) != (got > 0) || (want < 0) != (got < 0))
+                fail_msg("0x%02x against 0x%02x: %d, expected the sign of %d", i, j, got, want);
+            if (want == 0 && i && asset__strncasecmp(a, b, 2) >= 0) fail_msg("0x%02x: n", i);
+        }
+    assert_int_equal(asset__strncasecmp("Content-Length: 5", "content-length", 14), 0);
+    assert_true(asset__strncasecmp("http", "https", 5) < 0); /* the NUL sorts first */
+    assert_true(asset__strncasecmp("HTTPS", "http", 5) > 0);
+    assert_int_equal(asset__strncasecmp("ab\0x", "AB\0y", 5), 0); /* stops at the NUL */
+    assert_int_equal(asset__strncasecmp("abc", "xyz", 0), 0);
+    assert_int_equal(asset__strcasecmp("Last-Modified", "LAST-MODIFIED"), 0);
+    assert_true(asset__strcasecmp("etag", "ETags") < 0);
+    assert_true(asset__strcasecmp("\xc9", "\xe9") < 0); /* not Latin-1's case */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalize_collapses_slashes_dots_and_dotdots),
         cmocka_unit_test(test_normalize_refuses_to_climb_above_start),
         cmocka_unit_test(test_scheme_is_lowercased),
+        cmocka_unit_test(test_ascii_case_compare_folds_ascii_letters_only),
         cmocka_unit_test(test_scheme_too_long_is_invalid),
         cmocka_unit_test(test_bare_relative_path_becomes_file_uri_under_base),
         cmocka_unit_test(test_bare_absolute_path_becomes_file_uri),
