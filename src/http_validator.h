@@ -70,6 +70,13 @@ static inline void asset__http_hash_version(char *out, uint64_t bytes, bool redi
  * parse and a published reload at every revalidation of the same bytes. */
 static inline size_t asset__http_from_len(const char *url) { return strcspn(url, "?#"); }
 
+/* What an error answer's message says after "HTTP <status> <reason>": for a 3xx other than
+ * 304 (a redirect without Location: the final answer, not followed), that it was not
+ * followed; "" for any other status (desktop and web). */
+static inline const char *asset__http_status_note(long status) {
+    return status / 100 == 3 && status != 304 ? " (a redirect without Location: not followed)" : "";
+}
+
 /* The most bytes of a body's buffer made at once at the size its (uncoded)
  * Content-Length announces, before any body byte, instead of grown from the first
  * piece: larger announcements grow as the body comes, so a server that announces more

@@ -2588,6 +2588,97 @@ static void test_parse_left_waited_at_the_depth_limit_sleeps_for_a_worker(void *
     dp_run(1);
 }
 
+/* A 3xx without Location is the final answer (libcurl follows none, fetch() neither):
+ * an error answer with its status, whose message says it was not followed, whether its
+ * body came whole or not. A 300 whose body was cut short failed ASSET_E_NETWORK
+ * "transfer closed with 993 bytes remaining to read", unlike a 4xx's (and the web
+ * build's, which decides at the headers). A redirect whose body is cut is followed. */
+static void test_http_a_3xx_without_location_is_an_http_error_with_its_status(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/short-300", ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 300);
+    expect_message(h, "HTTP 300 Multiple Choices (a redirect without Location: not followed)");
+    asset_handle_release(h);
+    h = bad_load(s, b, "/no-location", ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 302);
+    expect_message(h, "HTTP 302 Found (a redirect without Location: not followed)");
+    asset_handle_release(h);
+    h = bad_load(s, b, "/unasked-304", ASSET_E_HTTP); /* no redirect: no note */
+    if (strstr(asset_handle_error_message(h), "redirect")) fail_msg("a 304 named a redirect");
+    asset_handle_release(h);
+    h = bad_load(s, b, "/short-302", ASSET_OK);
+    tu_expect_text(h, "hello");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
+/* Answers nginx does not make but a server may: a status line without a reason phrase
+ * (HTTP/1.1 404, HTTP/1.0 200), an HTTP/1.0 body ended by the close, headers that come
+ * a byte per TCP segment, 20,000 header lines, chunked coding cut short beside a
+ * Content-Length that the cut bytes would match, and an answer sent before the request
+ * was read: the right bytes, or an error that names the status that came. */
+static void test_http_odd_but_valid_answers_load_and_broken_ones_fail(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/no-reason-404", ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 404);
+    const char *m = asset_handle_error_message(h);
+    if (strcmp(m + strlen(m) - 8, "HTTP 404")) fail_msg("message \"%s\"", m);
+    asset_handle_release(h);
+    const char *fine[] = {"/http10", "/http10-close", "/trickle", "/many-headers"};
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        h = bad_load(s, b, fine[i], ASSET_OK);
+        tu_expect_text(h, "hello");
+        assert_int_equal(asset_handle_http_status(h), 200);
+        asset_handle_release(h);
+    }
+    h = bad_load(s, b, "/trickle", ASSET_OK); /* its ETag "t" went back: no 304 here */
+    tu_expect_text(h, "hello");
+    asset_handle_release(h);
+    h = bad_load(s, b, "/clte-cut", ASSET_E_NETWORK);
+    assert_int_equal(asset_handle_http_status(h), 200);
+    asset_handle_release(h);
+    tu_bad_answer_first(b);
+    h = bad_load(s, b, "/early", ASSET_OK);
+    tu_expect_text(h, "early");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
+/* ETag and Last-Modified are single fields (RFC 9110 8.8): two that differ (a proxy's
+ * beside the origin's) say no one version. The last was kept: a server ignoring
+ * If-None-Match that answered "two" with the ETags "v2" and "cdn" after "one" with "v1"
+ * and "cdn" was NOT_MODIFIED (the last, "cdn", the cached one): the new bytes were
+ * dropped for good. Two dates sent the last back, and a 304 kept the cached bytes. Now
+ * neither is a validator: the bytes' hash versions the answer. */
+static void test_http_validator_fields_that_differ_are_no_validator(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/two-etags", ASSET_OK);
+    tu_expect_text(h, "one");
+    asset_handle_t *h2 = bad_load(s, b, "/two-etags", ASSET_OK);
+    tu_expect_text(h2, "two");
+    asset_handle_release(h2);
+    asset_handle_release(h);
+    h = bad_load(s, b, "/two-dates", ASSET_OK);
+    h2 = bad_load(s, b, "/two-dates", ASSET_OK);
+    assert_int_equal(asset_handle_http_status(h2), 200); /* asked nothing conditional */
+    tu_expect_text(h2, "hello");
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_not_modified, 0);
+    asset_handle_release(h2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
@@ -2658,6 +2749,9 @@ int main(void) {
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_http_an_error_answer_cut_short_keeps_its_status),
         cmocka_unit_test(test_http_a_2xx_whose_body_failed_keeps_its_status),
+        cmocka_unit_test(test_http_a_3xx_without_location_is_an_http_error_with_its_status),
+        cmocka_unit_test(test_http_odd_but_valid_answers_load_and_broken_ones_fail),
+        cmocka_unit_test(test_http_validator_fields_that_differ_are_no_validator),
         cmocka_unit_test(test_http_a_socket_error_of_another_address_is_not_the_reason),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),

@@ -33,6 +33,7 @@ static void tu_net_init(void) {
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -330,11 +331,19 @@ struct tu_bad {
     uv_sem_t stalled, peer_closed;
     tu_sock_t go_pipe[2]; /* "/idle-close": the test says when to close (tu_bad_idle_close) */
     uv_sem_t idle_closed;
-    int alias_hits;   /* requests for "/alias" (under mu) */
-    int then500_hits; /* requests for "/then-500" (under mu) */
-    int moved_hits;   /* unconditional requests for "/etag-moved" (under mu) */
-    int signed_hits;  /* requests for "/signed" (under mu) */
+    int alias_hits;    /* requests for "/alias" (under mu) */
+    int then500_hits;  /* requests for "/then-500" (under mu) */
+    int moved_hits;    /* unconditional requests for "/etag-moved" (under mu) */
+    int signed_hits;   /* requests for "/signed" (under mu) */
+    int two_etag_hits; /* requests for "/two-etags" (under mu) */
+    bool answer_first; /* tu_bad_answer_first (under mu) */
 };
+
+void tu_bad_answer_first(tu_bad_t *b) {
+    uv_mutex_lock(&b->mu);
+    b->answer_first = true;
+    uv_mutex_unlock(&b->mu);
+}
 
 static bool wake_send(tu_sock_t s);
 static bool wake_recv(tu_sock_t s);
@@ -406,9 +415,29 @@ static void close_on_next_request(tu_bad_t *b, tu_sock_t fd) {
     while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
 }
 
+/* Answers sent whole, then the connection closed (tu_http.h names them) */
+static const struct {
+    const char *path, *answer;
+} canned[] = {
+    {"/short-300", "HTTP/1.1 300 Multiple Choices\r\nContent-Length: 1000\r\n\r\nchoices"},
+    {"/short-302", "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 1000\r\n\r\nmoved"},
+    {"/no-location", "HTTP/1.1 302 Found\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"},
+    {"/no-reason-404", "HTTP/1.1 404\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngone"},
+    {"/http10", "HTTP/1.0 200\r\nContent-Length: 5\r\n\r\nhello"},
+    {"/http10-close", "HTTP/1.0 200 OK\r\n\r\nhello"},
+    {"/clte-cut", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+                  "Connection: close\r\n\r\n5\r\nhel"},
+};
+
 static void serve(tu_bad_t *b, tu_sock_t fd) {
     char req[4096];
     size_t got = 0;
+    uv_mutex_lock(&b->mu);
+    bool early = b->answer_first;
+    uv_mutex_unlock(&b->mu);
+    static const char early_answer[] =
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nearly";
+    if (early) send_all(fd, early_answer, sizeof early_answer - 1);
     while (got < sizeof req - 1) {
         long r = (long)recv(fd, req + got, (int)(sizeof req - 1 - got), 0);
         if (r <= 0) return;
@@ -416,6 +445,7 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         req[got] = 0;
         if (strstr(req, "\r\n\r\n")) break;
     }
+    if (early) return; /* answered already */
     for (const char *c = req; (c = strchr(c, '\r')); c++)
         if (c[1] != '\n') {
             uv_mutex_lock(&b->mu);
@@ -426,7 +456,27 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
     char path[256] = "";
     sscanf(req, "GET %255s", path);
     path[strcspn(path, "?")] = 0; /* "/stall?3": distinct URLs, same behaviour */
-    if (!strcmp(path, "/short") || !strcmp(path, "/short-503")) {
+    for (size_t i = 0; i < sizeof canned / sizeof canned[0]; i++)
+        if (!strcmp(path, canned[i].path)) {
+            send_all(fd, canned[i].answer, strlen(canned[i].answer));
+            return;
+        }
+    if (!strcmp(path, "/trickle")) {
+        /* every byte a TCP segment of its own */
+        const char *h = "HTTP/1.1 200 OK\r\nETag: \"t\"\r\nContent-Length: 5\r\n"
+                        "Connection: close\r\n\r\nhello";
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+        for (size_t i = 0; h[i] && send_all(fd, h + i, 1); i++) continue;
+    } else if (!strcmp(path, "/many-headers")) {
+        /* 20,000 short header lines (160 KiB: under the 300 KiB cap), then "hello" */
+        static char blk[20000 * 8 + 128];
+        size_t n = (size_t)snprintf(blk, sizeof blk, "HTTP/1.1 200 OK\r\n");
+        for (int i = 0; i < 20000; i++, n += 8) memcpy(blk + n, "X-N: v\r\n", 8);
+        n += (size_t)snprintf(blk + n, sizeof blk - n,
+                              "Content-Length: 5\r\nConnection: close\r\n\r\nhello");
+        send_all(fd, blk, n);
+    } else if (!strcmp(path, "/short") || !strcmp(path, "/short-503")) {
         const char *h =
             !strcmp(path, "/short")
                 ? "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n0123456789"
@@ -693,6 +743,26 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         else
             h = "HTTP/1.1 200 OK\r\nETag: \"same\"\r\nContent-Length: 3\r\n"
                 "Connection: close\r\n\r\ntwo";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/two-etags")) {
+        /* "one" with the ETags "v1" and "cdn" (a proxy's beside the origin's) the first
+         * time, then "two" with "v2" and "cdn"; never a 304 */
+        uv_mutex_lock(&b->mu);
+        int hit = b->two_etag_hits++;
+        uv_mutex_unlock(&b->mu);
+        const char *h = !hit ? "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nETag: \"cdn\"\r\n"
+                               "Content-Length: 3\r\nConnection: close\r\n\r\none"
+                             : "HTTP/1.1 200 OK\r\nETag: \"v2\"\r\nETag: \"cdn\"\r\n"
+                               "Content-Length: 3\r\nConnection: close\r\n\r\ntwo";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/two-dates")) {
+        /* two Last-Modified that differ; a 304 to any If-Modified-Since */
+        const char *h =
+            strstr(req, "If-Modified-Since:")
+                ? "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n"
+                : "HTTP/1.1 200 OK\r\nLast-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
+                  "Last-Modified: Tue, 02 Jan 2024 00:00:00 GMT\r\nContent-Length: 5\r\n"
+                  "Connection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/etag-moved")) {
         /* "one" with ETag "v1" the first time, "two" with ETag "v2" after; a conditional

@@ -67,7 +67,15 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * W/"w"; a 304 naming "w" to If-None-Match W/"w"), /goto?<URL> (a 302 to URL), /folded (a 200 whose
  * first header line is a folded continuation), /etag-empty (200 "hello" with an ETag of
  * blanks and a Last-Modified; a 304 to If-Modified-Since that date), /then-500 (200
- * "hello" the first time, then a 500 each time), /ok (200, "hello"). */
+ * "hello" the first time, then a 500 each time), /short-300 (a 300 without Location announcing
+ * 1000 bytes, sending 7, closing), /no-location (a 302 "hello" without Location),
+ * /no-reason-404 (a 404 whose status line has no reason phrase), /http10 (an HTTP/1.0 200
+ * "hello", no reason phrase), /http10-close (an HTTP/1.0 200 "hello" ended by the close),
+ * /clte-cut (a Content-Length of 5 beside chunked coding, whose chunk is cut short),
+ * /two-etags ("one" with the ETags "v1" and "cdn" the first time, then "two" with "v2" and
+ * "cdn"; never a 304), /two-dates (200 "hello" with two Last-Modified that differ; a 304
+ * to any If-Modified-Since), /trickle (200 "hello" with ETag "t", each byte a TCP segment of its
+ * own), /many-headers (200 "hello" after 20,000 header lines), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 /* The same server on [::1] (tu_bad_url still names 127.0.0.1: build its URLs from
@@ -90,6 +98,10 @@ void tu_bad_idle_close(tu_bad_t *b);
  * the rest late), then serves the next request on that connection; returns once the
  * bytes are sent. */
 void tu_bad_go(tu_bad_t *b);
+
+/* From now on every connection gets 200 "early" before its request is read (then the
+ * request is read, and the connection closed). */
+void tu_bad_answer_first(tu_bad_t *b);
 
 /* A loopback port with nothing listening (bound, then closed). */
 int tu_closed_port(void);

@@ -89,6 +89,8 @@ typedef struct xfer {
     bool length_cut;     /* so a final answer without chunked coding was cut: no framing */
     unsigned chunks;     /* the chunked codings its Transfer-Encodings name (one field or more) */
     bool chunked_twice;  /* so a 2xx was cut: libcurl takes one layer off, the body is chunks */
+    bool etag_differ;    /* the current response has ETag fields that differ: no ETag */
+    bool lm_differ;      /* the same for Last-Modified */
 } xfer_t;
 
 /* The content codings decoded here (libcurl's decoding is off: libcurl 7.88 does not
@@ -276,8 +278,8 @@ static asset_status_t http_error(xfer_t *x, asset_request_t *r) {
         return asset_request_fail(r, ASSET_E_NETWORK,
                                   "malformed response: status %ld is not three digits", x->status);
     r->http_status = (int)x->status;
-    return asset_request_fail(r, ASSET_E_HTTP, "HTTP %ld%s%s", x->status, x->reason[0] ? " " : "",
-                              x->reason);
+    return asset_request_fail(r, ASSET_E_HTTP, "HTTP %ld%s%s%s", x->status, x->reason[0] ? " " : "",
+                              x->reason, asset__http_status_note(x->status));
 }
 
 /* hops: the redirects libcurl followed (CURLINFO_REDIRECT_COUNT, read by xfer_done) */
@@ -305,12 +307,13 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
                                   "malformed response: chunked applied more than once "
                                   "(Transfer-Encoding)");
     if (x->error_cut) return http_error(x, r); /* an error answer, its endless body cut */
-    /* an error answer (4xx, 5xx) whose body did not come whole (the server closed or
-     * reset the connection, or it stalled): the answer is its status, and its body is
-     * dropped anyway (as the web build decides at the headers). It failed ASSET_E_NETWORK
-     * with no status: "transfer closed with 996 bytes remaining to read" for a 503 */
-    if (rc != CURLE_OK && rc != CURLE_OUT_OF_MEMORY && x->headers_done && x->status >= 400 &&
-        !status_malformed(x))
+    /* an error answer (4xx, 5xx, a 3xx without Location: libcurl follows none) whose
+     * body did not come whole (the server closed or reset the connection, or it
+     * stalled): the answer is its status, and its body is dropped anyway (as the web
+     * build decides at the headers). It failed ASSET_E_NETWORK: "transfer closed with
+     * 996 bytes remaining to read" for a 503 (with no status), and still for a 300 */
+    if (rc != CURLE_OK && rc != CURLE_OUT_OF_MEMORY && x->headers_done && x->status >= 300 &&
+        !(x->status / 100 == 3 && x->location_seen) && !status_malformed(x))
         return http_error(x, r);
     if (x->undecodable && x->te_coded)
         return asset_request_fail(r, ASSET_E_UNSUPPORTED,
@@ -1389,6 +1392,26 @@ static bool printable(const char *v, size_t n) {
     return true;
 }
 
+/* A validator field of the current response (ETag, Last-Modified; v, vn bytes, trimmed):
+ * kept in *slot as a version ("<prefix><value>") unless empty or unprintable. The field
+ * is single (RFC 9110 8.8): a second one that differs from the kept one (a proxy's beside
+ * the origin's) leaves the answer without it (*differ), as neither says which version
+ * the bytes are; the last was kept, and a server ignoring the condition whose answers
+ * all carried the proxy's "cdn" last had its new bytes taken as the cached ones. */
+static void validator_field(char **slot, bool *differ, const char *prefix, size_t pn, const char *v,
+                            size_t vn) {
+    if (*differ) return;
+    if (*slot) {
+        if (strlen(*slot + pn) != vn || memcmp(*slot + pn, v, vn)) {
+            asset_free(*slot);
+            *slot = NULL;
+            *differ = true;
+        }
+        return;
+    }
+    if (vn && printable(v, vn)) versioned(slot, prefix, pn, v, vn);
+}
+
 static bool coding_is(const char *t, size_t tn, const char *name) {
     return tn == strlen(name) && !asset__strncasecmp(t, name, tn);
 }
@@ -1592,7 +1615,7 @@ static void response_reset(xfer_t *x) {
     x->error_bytes = 0;
     x->location = LOCATION_NONE;
     x->headers_done = x->chunked = x->coded = x->has_length = x->unknown_coding = false;
-    x->te_coded = x->lengths_differ = false;
+    x->te_coded = x->lengths_differ = x->etag_differ = x->lm_differ = false;
     x->chunks = 0;
     x->location_seen = false;
     x->coding = CODING_NONE;
@@ -1802,7 +1825,7 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         /* an empty one (blanks only) is no validator: kept, it went back as a blank
          * If-None-Match (dropped by libcurl), so every revalidation was a 200 and a new
          * parse where the Last-Modified beside it would have had a 304 */
-        if (vn && printable(v, vn)) versioned(&x->etag, "etag:", 5, v, vn);
+        validator_field(&x->etag, &x->etag_differ, "etag:", 5, v, vn);
     } else if (x->status / 100 == 3 && !x->location_seen &&
                HEADER_IS(line, n, "Location", &v, &vn)) {
         /* its scheme, to tell a refused protocol from a malformed URL (map_result); the
@@ -1834,7 +1857,7 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
             xfer_move(x, sch, schn, auth, an);
         }
     } else if (HEADER_IS(line, n, "Last-Modified", &v, &vn)) {
-        if (vn && printable(v, vn)) versioned(&x->last_modified, "lm:", 3, v, vn);
+        validator_field(&x->last_modified, &x->lm_differ, "lm:", 3, v, vn);
     } else if (HEADER_IS(line, n, "Content-Length", &v, &vn)) {
         /* a list ("5, 5": a field an upstream duplicated) is one length if its values
          * are one (RFC 9110 8.6), else invalid as two fields that differ */

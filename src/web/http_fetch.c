@@ -429,8 +429,9 @@ EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double
      * range: a 206 loaded its part as the whole (as natively) */
     if (status < 200 || status > 299 || status == 206) {
         const char *reason = x->reason ? x->reason : "";
-        asset_status_t st = asset_request_fail(r, ASSET_E_HTTP, "HTTP %d%s%s", status,
-                                               reason[0] ? " " : "", reason);
+        asset_status_t st =
+            asset_request_fail(r, ASSET_E_HTTP, "HTTP %d%s%s%s", status, reason[0] ? " " : "",
+                               reason, asset__http_status_note(status));
         xfer_finish(x, st);
         return 0;
     }
