@@ -70,6 +70,15 @@ static inline void asset__http_hash_version(char *out, uint64_t bytes, bool redi
  * parse and a published reload at every revalidation of the same bytes. */
 static inline size_t asset__http_from_len(const char *url) { return strcspn(url, "?#"); }
 
+/* A reason phrase (NUL-terminated, in place) made fit for an error message: a reason is
+ * tabs, spaces and visible bytes (RFC 9112 4), any other byte (a control, DEL) becomes
+ * '?'. libcurl passes any byte, and an escape sequence a server wrote there ("\x1b[2J")
+ * went into the message whole, and into the log or terminal showing it (desktop and web). */
+static inline void asset__http_reason_clean(char *reason) {
+    for (char *c = reason; *c; c++)
+        if (((unsigned char)*c < ' ' && *c != '\t') || *c == 0x7f) *c = '?';
+}
+
 /* What an error answer's message says after "HTTP <status> <reason>": for a 3xx other than
  * 304 (a redirect without Location: the final answer, not followed), that it was not
  * followed; "" for any other status (desktop and web). */

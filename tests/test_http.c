@@ -2679,6 +2679,21 @@ static void test_http_validator_fields_that_differ_are_no_validator(void **state
     tu_bad_stop(b);
 }
 
+/* A reason phrase is tabs, spaces and visible bytes (RFC 9112 4): libcurl passes any,
+ * and an escape sequence in one ("\x1b[2J" clears a terminal) went into the error
+ * message whole, and so into a log or terminal that shows it. Such bytes are '?' now. */
+static void test_http_control_bytes_of_a_reason_phrase_do_not_reach_the_message(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/reason-esc", ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 404);
+    expect_message(h, "HTTP 404 Not?[2JFound?");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
@@ -2752,6 +2767,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_3xx_without_location_is_an_http_error_with_its_status),
         cmocka_unit_test(test_http_odd_but_valid_answers_load_and_broken_ones_fail),
         cmocka_unit_test(test_http_validator_fields_that_differ_are_no_validator),
+        cmocka_unit_test(test_http_control_bytes_of_a_reason_phrase_do_not_reach_the_message),
         cmocka_unit_test(test_http_a_socket_error_of_another_address_is_not_the_reason),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),

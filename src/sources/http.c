@@ -1812,6 +1812,7 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
             x->reason[rl] = 0;
             char *cr = strpbrk(x->reason, "\r\n");
             if (cr) *cr = 0;
+            asset__http_reason_clean(x->reason);
         }
         char reason[sizeof x->reason];
         memcpy(reason, x->reason, sizeof reason);

@@ -372,6 +372,7 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which) {
                                : &x->effective;
     asset_free(*slot);
     *slot = asset__strdup((const char *)x->buf);
+    if (which == 0 && *slot) asset__http_reason_clean(*slot);
 }
 
 /* [I/O thread] A 304 from a redirect's target (fetch sent the condition on, and the
