@@ -2605,6 +2605,12 @@ static void test_http_a_3xx_without_location_is_an_http_error_with_its_status(vo
     assert_int_equal(asset_handle_http_status(h), 302);
     expect_message(h, "HTTP 302 Found (a redirect without Location: not followed)");
     asset_handle_release(h);
+    /* an empty Location is none: libcurl does not follow it (it failed ASSET_E_NETWORK
+     * with status 0, as a redirect whose next hop failed) */
+    h = bad_load(s, b, "/empty-location", ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 302);
+    expect_message(h, "HTTP 302 Found (a redirect without Location: not followed)");
+    asset_handle_release(h);
     h = bad_load(s, b, "/unasked-304", ASSET_E_HTTP); /* no redirect: no note */
     if (strstr(asset_handle_error_message(h), "redirect")) fail_msg("a 304 named a redirect");
     asset_handle_release(h);

@@ -68,7 +68,9 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * first header line is a folded continuation), /etag-empty (200 "hello" with an ETag of
  * blanks and a Last-Modified; a 304 to If-Modified-Since that date), /then-500 (200
  * "hello" the first time, then a 500 each time), /short-300 (a 300 without Location announcing
- * 1000 bytes, sending 7, closing), /no-location (a 302 "hello" without Location),
+ * 1000 bytes, sending 7, closing), /empty-location (the same for a 302 with an empty
+ * Location), /short-302 (the same for a 302 to /ok), /no-location (a 302 "hello" without
+ * Location),
  * /no-reason-404 (a 404 whose status line has no reason phrase), /http10 (an HTTP/1.0 200
  * "hello", no reason phrase), /http10-close (an HTTP/1.0 200 "hello" ended by the close),
  * /clte-cut (a Content-Length of 5 beside chunked coding, whose chunk is cut short),

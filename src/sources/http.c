@@ -1828,9 +1828,10 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
          * parse where the Last-Modified beside it would have had a 304 */
         validator_field(&x->etag, &x->etag_differ, "etag:", 5, v, vn);
     } else if (x->status / 100 == 3 && !x->location_seen &&
-               HEADER_IS(line, n, "Location", &v, &vn)) {
+               HEADER_IS(line, n, "Location", &v, &vn) && vn) {
         /* its scheme, to tell a refused protocol from a malformed URL (map_result); the
-         * first one, which libcurl follows */
+         * first one, which libcurl follows (not an empty one, which libcurl skips: the
+         * 3xx is the answer, and was taken for a redirect whose next hop failed) */
         x->location_seen = true;
         size_t sl = strcspn(v, ":/?#");
         bool scheme = sl < vn && v[sl] == ':' && sl > 0;
