@@ -2624,8 +2624,9 @@ static void test_http_a_3xx_without_location_is_an_http_error_with_its_status(vo
 /* Answers nginx does not make but a server may: a status line without a reason phrase
  * (HTTP/1.1 404, HTTP/1.0 200), an HTTP/1.0 body ended by the close, headers that come
  * a byte per TCP segment, 20,000 header lines, chunked coding cut short beside a
- * Content-Length that the cut bytes would match, and an answer sent before the request
- * was read: the right bytes, or an error that names the status that came. */
+ * Content-Length that the cut bytes would match, a status that is not three digits
+ * ("0200", "20x"), and an answer sent before the request was read: the right bytes, or
+ * an error that names the status that came. */
 static void test_http_odd_but_valid_answers_load_and_broken_ones_fail(void **state) {
     (void)state;
     tu_bad_t *b = tu_bad_start();
@@ -2645,6 +2646,13 @@ static void test_http_odd_but_valid_answers_load_and_broken_ones_fail(void **sta
     h = bad_load(s, b, "/trickle", ASSET_OK); /* its ETag "t" went back: no 304 here */
     tu_expect_text(h, "hello");
     asset_handle_release(h);
+    const char *malformed[] = {"/status-0200", "/status-20x"}; /* status: three digits */
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        h = bad_load(s, b, malformed[i], ASSET_E_NETWORK);
+        assert_int_equal(asset_handle_http_status(h), 0);
+        expect_message(h, "malformed response");
+        asset_handle_release(h);
+    }
     h = bad_load(s, b, "/clte-cut", ASSET_E_NETWORK);
     assert_int_equal(asset_handle_http_status(h), 200);
     asset_handle_release(h);

@@ -424,6 +424,8 @@ static const struct {
     {"/reason-esc",
      "HTTP/1.1 404 Not\x1b[2JFound\x7f\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
     {"/empty-location", "HTTP/1.1 302 Found\r\nLocation: \r\nContent-Length: 1000\r\n\r\nmoved"},
+    {"/status-0200", "HTTP/1.1 0200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"},
+    {"/status-20x", "HTTP/1.1 20x OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"},
     {"/no-location", "HTTP/1.1 302 Found\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"},
     {"/no-reason-404", "HTTP/1.1 404\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngone"},
     {"/http10", "HTTP/1.0 200\r\nContent-Length: 5\r\n\r\nhello"},
