@@ -2625,8 +2625,8 @@ static void test_http_a_3xx_without_location_is_an_http_error_with_its_status(vo
  * (HTTP/1.1 404, HTTP/1.0 200), an HTTP/1.0 body ended by the close, headers that come
  * a byte per TCP segment, 20,000 header lines, chunked coding cut short beside a
  * Content-Length that the cut bytes would match, a status that is not three digits
- * ("0200", "20x"), and an answer sent before the request was read: the right bytes, or
- * an error that names the status that came. */
+ * ("0200", "20x"), a 103 and then nothing, an unasked 101, and an answer sent before the
+ * request was read: the right bytes, or an error that names the status that came. */
 static void test_http_odd_but_valid_answers_load_and_broken_ones_fail(void **state) {
     (void)state;
     tu_bad_t *b = tu_bad_start();
@@ -2653,6 +2653,12 @@ static void test_http_odd_but_valid_answers_load_and_broken_ones_fail(void **sta
         expect_message(h, "malformed response");
         asset_handle_release(h);
     }
+    h = bad_load(s, b, "/only-103", ASSET_E_NETWORK); /* a 1xx is no answer */
+    assert_int_equal(asset_handle_http_status(h), 0);
+    asset_handle_release(h);
+    h = bad_load(s, b, "/101", ASSET_E_HTTP); /* nothing asked to switch */
+    assert_int_equal(asset_handle_http_status(h), 101);
+    asset_handle_release(h);
     h = bad_load(s, b, "/clte-cut", ASSET_E_NETWORK);
     assert_int_equal(asset_handle_http_status(h), 200);
     asset_handle_release(h);

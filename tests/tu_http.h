@@ -78,7 +78,9 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * "cdn"; never a 304), /two-dates (200 "hello" with two Last-Modified that differ; a 304
  * to any If-Modified-Since), /trickle (200 "hello" with ETag "t", each byte a TCP segment of its
  * own), /many-headers (200 "hello" after 20,000 header lines), /status-0200 and
- * /status-20x (200 "hello" under a status that is not three digits), /ok (200, "hello"). */
+ * /status-20x (200 "hello" under a status that is not three digits), /only-103 (a 103
+ * and its blank line, then the close), /101 (an unasked 101 Switching Protocols), /ok (200,
+ * "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 /* The same server on [::1] (tu_bad_url still names 127.0.0.1: build its URLs from
