@@ -2714,6 +2714,24 @@ static void test_http_control_bytes_of_a_reason_phrase_do_not_reach_the_message(
     tu_bad_stop(b);
 }
 
+/* The cache is of loaded assets, not an HTTP cache (docs/http.md): Cache-Control is not
+ * read, and an answer marked no-store is cached and revalidated like any other (its
+ * ETag goes back, and a 304 keeps the cached value). */
+static void test_http_cache_control_no_store_is_not_read(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/no-store", ASSET_OK);
+    tu_expect_text(h, "hello");
+    asset_handle_t *h2 = bad_load(s, b, "/no-store", ASSET_OK);
+    assert_int_equal(asset_handle_http_status(h2), 304);
+    assert_ptr_equal(asset_handle_value(h), asset_handle_value(h2));
+    asset_handle_release(h2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
@@ -2788,6 +2806,7 @@ int main(void) {
         cmocka_unit_test(test_http_odd_but_valid_answers_load_and_broken_ones_fail),
         cmocka_unit_test(test_http_validator_fields_that_differ_are_no_validator),
         cmocka_unit_test(test_http_control_bytes_of_a_reason_phrase_do_not_reach_the_message),
+        cmocka_unit_test(test_http_cache_control_no_store_is_not_read),
         cmocka_unit_test(test_http_a_socket_error_of_another_address_is_not_the_reason),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),
         cmocka_unit_test(test_http_a_content_length_with_leading_zeros_is_its_value),

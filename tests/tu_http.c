@@ -762,6 +762,14 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                              : "HTTP/1.1 200 OK\r\nETag: \"v2\"\r\nETag: \"cdn\"\r\n"
                                "Content-Length: 3\r\nConnection: close\r\n\r\ntwo";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/no-store")) {
+        /* Cache-Control: no-store, ETag "ns"; a 304 to If-None-Match "ns" */
+        const char *h =
+            strstr(req, "If-None-Match: \"ns\"")
+                ? "HTTP/1.1 304 Not Modified\r\nETag: \"ns\"\r\nConnection: close\r\n\r\n"
+                : "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nETag: \"ns\"\r\n"
+                  "Content-Length: 5\r\nConnection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/two-dates")) {
         /* two Last-Modified that differ; a 304 to any If-Modified-Since */
         const char *h =

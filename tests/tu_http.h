@@ -79,7 +79,8 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * to any If-Modified-Since), /trickle (200 "hello" with ETag "t", each byte a TCP segment of its
  * own), /many-headers (200 "hello" after 20,000 header lines), /status-0200 and
  * /status-20x (200 "hello" under a status that is not three digits), /only-103 (a 103
- * and its blank line, then the close), /101 (an unasked 101 Switching Protocols), /ok (200,
+ * and its blank line, then the close), /101 (an unasked 101 Switching Protocols), /no-store (200
+ * "hello" with Cache-Control: no-store and ETag "ns"; a 304 to If-None-Match "ns"), /ok (200,
  * "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
