@@ -92,6 +92,13 @@ void *asset__grow_full(void *a, size_t *cap, size_t size, size_t first_cap) {
     return asset__grow_from(a, NULL, cap, size, first_cap);
 }
 
+void *asset__shrink_full(void *a, size_t *cap, size_t size) {
+    void *g = asset_realloc(a, *cap / 2 * size); /* below a size grow gave: no overflow */
+    if (!g) return a;                            /* out of memory: it stays as it was */
+    *cap /= 2;
+    return g;
+}
+
 char *asset__vasprintf(const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);

@@ -20,9 +20,12 @@
  * would reload nothing. Kept until the dependency changed, such places grew for the
  * server's life with each distinct pair (a URL with a cache-busting query string that
  * failed, never watched so never changed; a missing file, watched for good). They are
- * swept when the lists have doubled since the last sweep (SWEEP_MIN at least): a walk
- * of them all, once per as many adds, on the failure path only; a list left empty goes,
- * and its file's watch with it (the caller's gone). Everything here is [lock]. */
+ * swept once as many places were added since the last sweep as it kept (SWEEP_MIN
+ * places at least in the lists): a walk of them all, once per as many adds, on the
+ * failure path only; a list left empty goes, and its file's watch with it (the
+ * caller's gone). It was once the lists had doubled: a level's 300 missing textures,
+ * held at its sweep and released since, stayed for good (and their files' watches) while
+ * each later failure was fixed before the next, the lists never doubling again. */
 #include "internal.h"
 
 #include <string.h>
@@ -79,6 +82,7 @@ bool asset__awaited_add(asset_server_t *s, const char *dep, size_t dl, const cha
         return false;
     }
     s->awaited_waiters++;
+    if (s->awaited_sweep_at) s->awaited_sweep_at--; /* one add nearer the next sweep */
     return true;
 }
 
@@ -100,13 +104,20 @@ static size_t group_free(asset_server_t *s, group_t *g, asset__awaited_fn fn, vo
 
 size_t asset__awaited_take(asset_server_t *s, const char *uri, asset__awaited_fn fn, void *arg) {
     group_t *g = s->awaited.count ? find(s, uri, strlen(uri)) : NULL;
-    return g ? group_free(s, g, fn, arg) : 0;
+    if (!g) return 0;
+    size_t n = group_free(s, g, fn, arg);
+    /* its high-water table back as fixes come: here, not in group_free, which
+     * asset__awaited_free calls inside its walk of s->awaited (a trim moves every node
+     * to another bucket: the walk would skip some and visit others twice). No walk of
+     * s->awaited runs here: fn reloads parents, it neither sweeps nor takes */
+    asset__map_trim(&s->awaited);
+    return n;
 }
 
 enum { SWEEP_MIN = 32 };
 
 bool asset__awaited_due(const asset_server_t *s) {
-    return s->awaited_waiters >= SWEEP_MIN && s->awaited_waiters >= s->awaited_sweep_at;
+    return s->awaited_waiters >= SWEEP_MIN && !s->awaited_sweep_at;
 }
 
 void asset__awaited_sweep(asset_server_t *s, asset__awaited_keep_fn keep, asset__awaited_fn gone) {
@@ -122,13 +133,17 @@ void asset__awaited_sweep(asset_server_t *s, asset__awaited_keep_fn keep, asset_
             asset_free(w);
             s->awaited_waiters--;
         }
-        if (g->parents.count) continue;
+        if (g->parents.count) {
+            asset__map_trim(&g->parents); /* after its walk: the waiters it lost */
+            continue;
+        }
         asset__map_remove(&s->awaited, &g->node);
         gone(s, g->dep, NULL); /* out of the lists: its watch may go */
         asset__map_free(&g->parents);
         asset_free(g);
     }
-    s->awaited_sweep_at = 2 * s->awaited_waiters;
+    asset__map_trim(&s->awaited);             /* after the walk, which a trim inside would derail */
+    s->awaited_sweep_at = s->awaited_waiters; /* as many adds as it kept: a walk per add */
 }
 
 void asset__awaited_free(asset_server_t *s) {

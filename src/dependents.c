@@ -60,6 +60,10 @@ static void unlink_place(asset_server_t *s, dlink_t *l) {
     if (!g->head) {
         asset__map_remove(&s->dependents, &g->node);
         asset_free(g);
+        /* its high-water table back as base URIs go (a level's thousands of textures
+         * released kept it for good): no walk of s->dependents runs while values go
+         * (asset__dependents_free's, at destroy, frees and removes nothing) */
+        asset__map_trim(&s->dependents);
     }
 }
 

@@ -1387,6 +1387,9 @@ void asset__timer_remove(asset_server_t *s, asset_handle_t *h) {
         timer_up(s, i);
         timer_down(s, s->timers[i]->timer_idx);
     }
+    /* the array back as it empties down: a burst of 100,000 loads with timeouts kept
+     * an array of their pointers (1 MiB) for the server's life */
+    s->timers = asset__shrink(s->timers, &s->timers_cap, s->timers_len, sizeof *s->timers, 64);
 }
 
 uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns) {

@@ -49,6 +49,15 @@ void *asset__grow_from(void *a, const void *in, size_t *cap, size_t size, size_t
 static inline void *asset__grow(void *a, size_t *cap, size_t n, size_t size, size_t first_cap) {
     return n < *cap ? a : asset__grow_full(a, cap, size, first_cap); /* inline: hot paths */
 }
+/* The array a of *cap elements of size bytes, n of them used, given back as it empties:
+ * halved (asset_realloc) once n is at most a quarter of *cap and *cap is over min_cap, so
+ * that an array asset__grow doubled for a burst keeps no high-water size for good (half
+ * full after, as many adds or removes as a copy costs before it grows or halves again).
+ * Returns the array to use: a, *cap as it was, when it stays, or out of memory. */
+void *asset__shrink_full(void *a, size_t *cap, size_t size);
+static inline void *asset__shrink(void *a, size_t *cap, size_t n, size_t size, size_t min_cap) {
+    return *cap > min_cap && n <= *cap / 4 ? asset__shrink_full(a, cap, size) : a;
+}
 char *asset__strdup(const char *s);
 char *asset__strndup(const char *s, size_t n);
 char *asset__vasprintf(const char *fmt, va_list ap);
@@ -986,8 +995,8 @@ struct asset_server {
      * while it is held), so that a wake needs no server lock (asset__pool_wake_later) */
     uv_mutex_t sleep_mu;
     unsigned sleep_seq; /* [sleep_mu] bumped by each wake: a worker sleeps while unchanged */
-    /* [lock] the parents in s->awaited's lists, and how many there may be before the
-     * next sweep of those nothing can use (awaited.c) */
+    /* [lock] the parents in s->awaited's lists, and how many more adds to them before
+     * the next sweep of those nothing can use (awaited.c) */
     size_t awaited_waiters, awaited_sweep_at;
     /* [lock] of dropped_cbs, what a flush's budget left: given back first by the next */
     asset__cb_t *dropped_left;
@@ -1335,7 +1344,8 @@ bool asset__awaited_has(const asset_server_t *s, const char *uri, size_t n);
 typedef void (*asset__awaited_fn)(asset_server_t *s, const char *parent, void *arg);
 size_t asset__awaited_take(asset_server_t *s, const char *uri, asset__awaited_fn fn, void *arg);
 void asset__awaited_free(asset_server_t *s); /* destroy */
-/* Whether the lists have doubled since their last sweep (asset__awaited_sweep). */
+/* Whether as many places were added since the last sweep (asset__awaited_sweep) as it
+ * kept, SWEEP_MIN places at least in the lists. */
 bool asset__awaited_due(const asset_server_t *s);
 /* Drops each parent for which keep(s, parent) is false, and each list left empty,
  * calling gone(s, dep) once it is out of the lists. */

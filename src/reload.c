@@ -703,6 +703,7 @@ static void retry_forget(asset_server_t *s, const char *uri, size_t n) {
     if (!node) return;
     asset__map_remove(&s->reload_retries, node);
     asset_free(node);
+    asset__map_trim(&s->reload_retries); /* never walked but by asset__reload_free */
 }
 
 static void rio_init(void *arg);
@@ -1564,6 +1565,9 @@ void asset__reload_unwatch(asset_server_t *s, const char *uri, size_t n) {
     asset__map_remove(&s->watched, node); /* a new load watches it again */
     asset_free((char *)node->key);
     asset_free(node);
+    /* its high-water table back as files go (never walked but by asset__reload_free,
+     * which starts again after each remove) */
+    asset__map_trim(&s->watched);
 }
 
 /* [lock] A URI in s->watched, with the path its watch was asked for (a package's
@@ -1976,8 +1980,8 @@ static void awaited_gone(asset_server_t *s, const char *dep, void *arg) {
     if (!asset__uri_iter_next(&it)) asset__reload_unwatch(s, dep, dl);
 }
 
-/* [lock] The awaited lists' places nothing can use any more go, once the lists have
- * doubled since they were last swept (awaited.c): not on the load or hit path. */
+/* [lock] The awaited lists' places nothing can use any more go, once as many were added
+ * since the last sweep as it kept (awaited.c): not on the load or hit path. */
 static void awaited_maybe_sweep(asset_server_t *s) {
     if (!asset__awaited_due(s)) return;
     asset__uri_index_on(s); /* each parent's handles: a lookup, not a walk of them all */

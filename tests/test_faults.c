@@ -1194,6 +1194,57 @@ static void test_in_flight_and_uri_index_tables_shrink_as_loads_end(void **state
     tu_gate_free(late);
 }
 
+/* The heap of load timeouts gives its array back as it empties down (it kept the
+ * array of its high-water count: 100,000 loads with timeouts once, 800 KiB for good);
+ * with no memory for a smaller array (a failed realloc), it keeps the one it has, and
+ * the timeout left in it still counts. */
+static void test_the_timeout_heap_shrinks_or_keeps_its_timeouts(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_load_options_t o = {.timeout_ms = 600000};
+    asset_handle_t *held = asset_server_load(s, "gate://held", &o);
+    tu_gate_wait_entered(g, 1); /* the one worker: the loads below stay queued */
+    static asset_handle_t *hs[N];
+    char uri[32];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            snprintf(uri, sizeof uri, "gate://t%d", i);
+            assert_non_null(hs[i] = asset_server_load(s, uri, &o));
+        }
+        uv_mutex_lock(&s->lock);
+        size_t high = s->timers_cap;
+        uv_mutex_unlock(&s->lock);
+        assert_true(high > N);
+        tl_fail_reallocs = round == 0 ? 1 << 30 : 0; /* the first round: no smaller array */
+        for (int i = 0; i < N; i++) asset_handle_cancel(hs[i]); /* queued: decided now */
+        int unused = tl_fail_reallocs;
+        tl_fail_reallocs = 0;
+        uv_mutex_lock(&s->lock);
+        size_t cap = s->timers_cap, len = s->timers_len;
+        bool left = len == 1 && s->timers[0] == held && held->timer_idx == 0;
+        uv_mutex_unlock(&s->lock);
+        assert_true(left); /* held's timeout, in its place */
+        if (round == 0) {
+            assert_true(unused < 1 << 30); /* a smaller array was asked for */
+            assert_int_equal(cap, high);
+        } else if (cap > 64) {
+            fail_msg("1 timeout kept an array of %zu", cap);
+        }
+        asset_server_flush(s);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(asset_handle_error(hs[i]), ASSET_E_CANCELLED);
+            asset_handle_release(hs[i]);
+        }
+    }
+    tu_gate_open(g);
+    assert_int_equal(asset_handle_wait(held, 30000), ASSET_OK);
+    asset_handle_release(held);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* The mem:// store's tables (keys, folders) shrink as keys go; with no memory for a
  * smaller table, each keeps the one it has, with every key and folder left in it. */
 static void test_a_mem_store_emptied_down_shrinks_or_keeps_every_key(void **state) {
@@ -1265,9 +1316,10 @@ static asset_status_t dep_parse(void *ctx, asset_parse_t *p) {
     return ASSET_OK;
 }
 
-/* A server with `workers` workers and the "d" loader (dep_parse) for ".d". */
-static asset_server_t *dep_server(unsigned workers) {
-    asset_server_config_t cfg = {.max_workers = workers};
+/* A server with `workers` workers (watch: with hot reload) and the "d" loader
+ * (dep_parse) for ".d". */
+static asset_server_t *dep_server_with(unsigned workers, bool watch) {
+    asset_server_config_t cfg = {.max_workers = workers, .watch = watch};
     asset_server_t *s = asset_server_create(&cfg);
     assert_non_null(s);
     static const char *const suffixes[] = {".d", NULL};
@@ -1276,6 +1328,11 @@ static asset_server_t *dep_server(unsigned workers) {
     assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
     return s;
 }
+
+static asset_server_t *dep_server(unsigned workers) { return dep_server_with(workers, false); }
+
+/* dep_server with 2 workers and hot reload: failed dependencies are awaited. */
+static asset_server_t *dep_server_watching(void) { return dep_server_with(2, true); }
 
 static void test_a_dependent_uncounted_for_want_of_memory_still_reloads(void **state) {
     (void)state;
@@ -1449,6 +1506,183 @@ static void test_an_index_allocation_failure_still_unwatches_a_released_file(voi
     asset_server_destroy(s);
     tu_rmrf(dir);
     free(a);
+    free(dir);
+}
+
+/* Buckets of map m, read under s's lock. */
+static size_t buckets_of(asset_server_t *s, const asset__map_t *m, size_t *count) {
+    uv_mutex_lock(&s->lock);
+    size_t nb = m->nbuckets;
+    *count = m->count;
+    uv_mutex_unlock(&s->lock);
+    return nb;
+}
+
+/* The values' dependents (dependents.c) give their table back as base URIs lose their
+ * last dependent, down to the one left (it kept the table of its high-water count:
+ * a level of 1,000 textures released kept it for good); with no memory for a smaller
+ * table, it stays, and the base URI left is still found. */
+static void test_the_dependents_table_shrinks_or_keeps_every_base_uri(void **state) {
+    (void)state;
+    enum { N = 200 };
+    asset_server_t *s = dep_server(2);
+    static char text[N * 24];
+    char key[32];
+    size_t len = (size_t)snprintf(text, sizeof text, "dep");
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "k%d.d", i);
+        assert_int_equal(asset_mem_put(s, key, "v", 1), ASSET_OK);
+        len += (size_t)snprintf(text + len, sizeof text - len, " mem://%s", key);
+    }
+    assert_int_equal(asset_mem_put(s, "all.d", text, len), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "one.d", "dep mem://k0.d", 14), ASSET_OK);
+    asset_handle_t *one = tu_load_wait(s, "mem://one.d", ASSET_OK);
+    size_t count, nb;
+    for (int round = 0; round < 2; round++) {
+        asset_load_options_t o = {.no_cache = true}; /* its value goes with its handle */
+        asset_handle_t *all = asset_server_load(s, "mem://all.d", &o);
+        assert_int_equal(asset_handle_wait(all, 30000), ASSET_OK);
+        size_t high = buckets_of(s, &s->dependents, &count);
+        assert_int_equal(count, N);
+        assert_true(high >= N);
+        if (round == 0) tl_fail_allocs = 1 << 30; /* the first round: no smaller table */
+        asset_handle_release(all);
+        asset_server_flush(s); /* its value is freed here, and its places go */
+        int unused = tl_fail_allocs;
+        tl_fail_allocs = 0;
+        nb = buckets_of(s, &s->dependents, &count);
+        assert_int_equal(count, 1); /* k0's: one.d's */
+        if (round == 0) {
+            assert_true(unused < 1 << 30); /* a smaller table was asked for */
+            assert_int_equal(nb, high);
+        } else if (nb > 64) {
+            fail_msg("1 base URI with dependents kept a table of %zu buckets", nb);
+        }
+        uv_mutex_lock(&s->lock);
+        bool found = asset__dependents_any(s, "mem://k0.d") && !s->dependents_unknown;
+        uv_mutex_unlock(&s->lock);
+        assert_true(found);
+    }
+    asset_handle_release(one);
+    asset_server_destroy(s);
+}
+
+/* The lists of failed dependencies awaited by their parents (awaited.c) give their
+ * table back as the dependencies are fixed, down to the one left (it kept its
+ * high-water table). */
+static void test_the_awaited_table_shrinks_as_dependencies_are_fixed(void **state) {
+    (void)state;
+    enum { N = 200 };
+    asset_server_t *s = dep_server_watching();
+    static asset_handle_t *hs[N];
+    char key[32], text[48];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "p%d.d", i);
+        int n = snprintf(text, sizeof text, "dep mem://m%d.d", i); /* not there yet */
+        assert_int_equal(asset_mem_put(s, key, text, (size_t)n), ASSET_OK);
+        snprintf(text, sizeof text, "mem://%s", key);
+        hs[i] = tu_load_wait(s, text, ASSET_E_DEPENDENCY); /* held: it awaits its fix */
+    }
+    size_t count, nb = buckets_of(s, &s->awaited, &count);
+    assert_int_equal(count, N);
+    assert_true(nb >= N);
+    for (int i = 1; i < N; i++) { /* fixed: each change takes its list */
+        snprintf(key, sizeof key, "m%d.d", i);
+        assert_int_equal(asset_mem_put(s, key, "v", 1), ASSET_OK);
+    }
+    nb = buckets_of(s, &s->awaited, &count);
+    assert_int_equal(count, 1); /* m0.d's */
+    if (nb > 64) fail_msg("1 awaited dependency kept a table of %zu buckets", nb);
+    for (int i = 0; i < N; i++) asset_handle_release(hs[i]);
+    asset_server_destroy(s);
+}
+
+/* Parents awaiting their failed dependencies (awaited.c), held when the lists were last
+ * swept and released since, are swept once later failures have added as many places,
+ * though each of those is fixed before the next (its list taken): the lists never grow
+ * again. The sweep came once they had doubled, which they never did: the released
+ * parents' places (and their files' watches) stayed for good. */
+static void
+test_released_awaiting_parents_are_swept_though_later_fixes_keep_the_lists_short(void **state) {
+    (void)state;
+    enum { N = 100, LATER = 200 };
+    asset_server_t *s = dep_server_watching();
+    static asset_handle_t *hs[N];
+    char key[32], text[48];
+    for (int i = 0; i < N; i++) { /* held: swept at 32 and 64 places, all kept */
+        snprintf(key, sizeof key, "p%d.d", i);
+        int n = snprintf(text, sizeof text, "dep mem://m%d.d", i);
+        assert_int_equal(asset_mem_put(s, key, text, (size_t)n), ASSET_OK);
+        snprintf(text, sizeof text, "mem://%s", key);
+        hs[i] = tu_load_wait(s, text, ASSET_E_DEPENDENCY);
+    }
+    for (int i = 0; i < N; i++) asset_handle_release(hs[i]);
+    asset_server_flush(s);
+    for (int i = 0; i < LATER; i++) { /* a failure, then its fix, again and again */
+        snprintf(key, sizeof key, "q%d.d", i);
+        int n = snprintf(text, sizeof text, "dep mem://n%d.d", i);
+        assert_int_equal(asset_mem_put(s, key, text, (size_t)n), ASSET_OK);
+        snprintf(text, sizeof text, "mem://%s", key);
+        asset_handle_release(tu_load_wait(s, text, ASSET_E_DEPENDENCY));
+        snprintf(key, sizeof key, "n%d.d", i);
+        assert_int_equal(asset_mem_put(s, key, "v", 1), ASSET_OK);
+    }
+    uv_mutex_lock(&s->lock);
+    size_t waiters = s->awaited_waiters, lists = s->awaited.count;
+    uv_mutex_unlock(&s->lock);
+    if (waiters || lists)
+        fail_msg("%zu places of released parents in %zu lists kept after %d fixes", waiters, lists,
+                 LATER);
+    asset_server_destroy(s);
+}
+
+/* The watched files' table (s->watched) gives its table back as files lose their
+ * last handle, down to the one left; and so does the table of reloads tried again
+ * (s->reload_retries: a file in use), whose entries go as their files are unwatched. */
+static void test_the_watched_and_retry_tables_shrink_as_files_go(void **state) {
+    (void)state;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && !strcmp(pf, "web")) skip(); /* no file watching there */
+    enum { N = 200 };
+    char *dir = tu_mkdtemp(), name[32];
+    static char *paths[N];
+    static asset_handle_t *hs[N];
+    asset_server_config_t cfg = {.watch = true};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "f%d.txt", i);
+        paths[i] = tu_write_file(dir, name, "x", 1);
+        hs[i] = tu_load_wait(s, paths[i], ASSET_OK);
+    }
+    wait_watched_files(s, N, 1);
+    size_t count, nb = buckets_of(s, &s->watched, &count);
+    assert_int_equal(count, N);
+    assert_true(nb >= N);
+    /* reloads tried again (files in use), one per file: as retry_later keeps them */
+    uv_mutex_lock(&s->lock);
+    for (int i = 0; i < N; i++) {
+        const char *uri = asset_handle_uri(hs[i]);
+        size_t ul = strlen(uri) + 1;
+        asset__map_node_t *n = asset_alloc(sizeof *n + sizeof(uint64_t) + ul);
+        assert_non_null(n);
+        memset(n, 0, sizeof *n);
+        n->key = memcpy((char *)(n + 1) + sizeof(uint64_t), uri, ul);
+        assert_true(asset__map_put(&s->reload_retries, n));
+    }
+    uv_mutex_unlock(&s->lock);
+    for (int i = 1; i < N; i++) asset_handle_release(hs[i]);
+    asset_server_flush(s);
+    nb = buckets_of(s, &s->watched, &count);
+    assert_int_equal(count, 1);
+    if (nb > 64) fail_msg("1 watched file kept a table of %zu buckets", nb);
+    nb = buckets_of(s, &s->reload_retries, &count);
+    assert_int_equal(count, 1);
+    if (nb > 64) fail_msg("1 reload tried again kept a table of %zu buckets", nb);
+    asset_handle_release(hs[0]);
+    asset_server_destroy(s);
+    for (int i = 0; i < N; i++) free(paths[i]);
+    tu_rmrf(dir);
     free(dir);
 }
 
@@ -1652,6 +1886,10 @@ int main(void) {
         T(test_a_loader_registration_out_of_memory_does_not_destroy_its_ctx),
         T(test_a_reload_out_of_memory_for_its_index_still_reaches_the_asset),
         T(test_an_index_allocation_failure_still_unwatches_a_released_file),
+        T(test_the_dependents_table_shrinks_or_keeps_every_base_uri),
+        T(test_the_awaited_table_shrinks_as_dependencies_are_fixed),
+        T(test_released_awaiting_parents_are_swept_though_later_fixes_keep_the_lists_short),
+        T(test_the_watched_and_retry_tables_shrink_as_files_go),
         T(test_a_handle_left_out_of_the_index_gets_its_place_back),
         T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
         T(test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper),
@@ -1659,6 +1897,7 @@ int main(void) {
         T(test_a_cache_table_that_cannot_shrink_keeps_every_entry),
         T(test_in_flight_and_uri_index_tables_shrink_as_loads_end),
         T(test_a_mem_store_emptied_down_shrinks_or_keeps_every_key),
+        T(test_the_timeout_heap_shrinks_or_keeps_its_timeouts),
         T(test_a_mem_change_out_of_memory_is_refused_or_reloads),
         T(test_an_adopted_buffers_free_fn_may_call_the_server),
         T(test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok),
