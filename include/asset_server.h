@@ -314,7 +314,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
 /* Log levels of config.log (off when log is NULL; the library formats nothing then).
  * ERROR: misuse (destroy or flush from a callback, a handle released too often; a
  *   relative file_root that create cannot resolve: "asset_server_create: file_root ...";
- *   a json_max_depth above 1000: "asset_server_create: json_max_depth N ..."), and
+ *   a json_max_depth above 1000: "asset_server_create: json_max_depth N ..."; an
+ *   embedded table refused: "asset_server_mount_embedded <pkg>: entry N (...)"), and
  *   what running out of memory cost beyond one load ("<uri>: reload: out of memory;
  *   change not loaded", "watch: out of memory: hot reload is off", a trace hook left
  *   unchanged, a replaced value kept).
@@ -594,9 +595,10 @@ typedef struct asset_embedded_file {
  * followed by a readable 0 byte, which asset-embed writes. Returns ASSET_OK,
  * ASSET_E_INVALID (a bad name, or an entry without a path, without data for its size,
  * whose path is not one a pkg:// URI gives: relative, '/'-separated, no empty, "." or
- * ".." segment, no backslash; whose path another entry has too; or that is a directory
- * of another entry's path too, "a" and "a/b": nothing is mounted) or ASSET_E_NO_MEMORY.
- * Any thread. */
+ * ".." segment, no backslash, its URI (its '%' and '#' as "%25" and "%23") at most
+ * 8192 bytes; whose path another entry has too; or that is a directory of another
+ * entry's path too, "a" and "a/b": nothing is mounted, and an ERROR log line names the
+ * entry and why) or ASSET_E_NO_MEMORY. Any thread. */
 ASSET_API int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
                                           const asset_embedded_file_t *files, size_t count);
 

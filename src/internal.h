@@ -787,8 +787,10 @@ int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir, int *hi
 /* The file behind "name/rel" of a directory package (NULL: embedded or unknown; or no
  * memory, and *nomem says so). */
 char *asset__pkg_real_path(asset__pkg_t *p, const char *path, bool *nomem);
+/* ASSET_E_INVALID for a refused entry sets *why (static text) and *bad (its index);
+ * *why is NULL otherwise. */
 int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
-                              size_t count, int *hid);
+                              size_t count, int *hid, size_t *bad, const char **why);
 extern const asset_loader_t asset__bytes_loader;
 extern const asset_loader_t asset__json_loader;
 /* The deepest nesting of arrays and objects the json loader takes. cJSON parses (and

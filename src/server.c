@@ -455,7 +455,15 @@ int asset_server_mount_embedded(asset_server_t *s, const char *pkg,
                                 const asset_embedded_file_t *files, size_t count) {
     if (!s || !pkg || (!files && count)) return ASSET_E_INVALID;
     int hid = 0;
-    int rc = asset__pkg_mount_embedded(s->pkg, pkg, files, count, &hid);
+    size_t bad = 0;
+    const char *why;
+    int rc = asset__pkg_mount_embedded(s->pkg, pkg, files, count, &hid, &bad, &why);
+    if (why) { /* which entry, and why: a table of thousands refused says no more */
+        const char *path = files[bad].path ? files[bad].path : "";
+        asset__log(s, ASSET_LOG_ERROR,
+                   "asset_server_mount_embedded %s: entry %zu (\"%.80s%s\"): %s; nothing mounted",
+                   pkg, bad, path, strlen(path) > 80 ? "..." : "", why);
+    }
     if (rc != ASSET_OK) return rc;
     if (hid) asset__jobs_remounted(s, hid == ASSET__PKG_MISSED ? NULL : pkg); /* as above */
     if (hid == ASSET__PKG_MISSED) asset__pkg_walked(s->pkg);

@@ -167,6 +167,12 @@ static size_t pct_extra(const char *path, size_t n) {
     return extra;
 }
 
+bool asset__uri_path_fits(size_t pl, const char *path) {
+    if (pl > ASSET__URI_MAX) return false;
+    size_t room = ASSET__URI_MAX - pl, n = strnlen(path, room + 1);
+    return n <= room && pct_extra(path, n) <= room - n;
+}
+
 /* Writes path's n bytes encoded at w; returns the end. extra: pct_extra(path, n). */
 static char *pct_write(char *w, const char *path, size_t n, size_t extra) {
     if (!extra) {

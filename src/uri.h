@@ -63,6 +63,10 @@ static inline uint32_t asset__scheme_hash_step(uint32_t h, unsigned char c) {
 static inline uint64_t asset__scheme_hash_bit(uint32_t h) {
     return (uint64_t)1 << ((h ^ (h >> 6)) & 63);
 }
+/* Whether a prefix of pl bytes ("mem://", "pkg://name/") and path, its '%' and '#'
+ * encoded, fit ASSET__URI_MAX: whether some URI names path. Reads at most that many
+ * bytes of path. */
+bool asset__uri_path_fits(size_t pl, const char *path);
 /* The normalised URI of a decoded path: prefix ("mem://") + path, '%' and '#' encoded. */
 char *asset__uri_from_path(const char *prefix, const char *path);
 /* The label of "uri#label" (raw: what follows the '#'), percent-decoded as a name is,

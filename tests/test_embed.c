@@ -209,6 +209,34 @@ static void test_tool_refuses_a_name_no_uri_can_give(void **state) {
     free(out);
 }
 
+/* A file whose pkg:// URI would pass 8192 bytes ('%' is three bytes there, "%25") fails
+ * the tool: asset_server_mount_embedded() refuses the table that has it, so the game's
+ * mount would fail at run time. Nothing written. */
+static void test_tool_refuses_a_path_no_uri_can_hold(void **state) {
+    (void)state;
+    if (!tool()) skip();
+    TU_SKIP_UNLESS(tu_os_any_file_name(), "paths of 2,800 bytes (past Windows' MAX_PATH)");
+    char *dir = tu_mkdtemp();
+    char *in = tu_path(dir, "in");
+    free(tu_write_file(in, "ok.txt", "ok", 2));
+    char rel[14 * 201 + 8] = "";
+    for (int i = 0; i < 14; i++) { /* 14 folders of 200 '%': 8,400 bytes in the URI */
+        size_t n = strlen(rel);
+        memset(rel + n, '%', 200);
+        rel[n + 200] = '/';
+        rel[n + 201] = 0;
+    }
+    strcat(rel, "f");
+    free(tu_write_file(in, rel, "b", 1));
+    char *out = tu_path(dir, "out.c");
+    assert_int_equal(run(true, "long", in, out), 1);
+    assert_null(slurp(out));
+    tu_rmrf(dir);
+    free(dir);
+    free(in);
+    free(out);
+}
+
 /* A rebuild runs the tool again over its last output: it must replace it (Windows'
  * rename() refuses an existing target). */
 static void test_tool_replaces_its_previous_output(void **state) {
@@ -238,6 +266,7 @@ int main(void) {
         cmocka_unit_test(test_tool_escapes_odd_names_and_writes_every_byte),
         cmocka_unit_test(test_tool_refuses_bad_arguments),
         cmocka_unit_test(test_tool_refuses_a_name_no_uri_can_give),
+        cmocka_unit_test(test_tool_refuses_a_path_no_uri_can_hold),
         cmocka_unit_test(test_tool_replaces_its_previous_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

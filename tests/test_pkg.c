@@ -770,6 +770,56 @@ static void test_mount_embedded_validates_its_table(void **state) {
     expect_fail(f->s, "pkg://x/a", ASSET_E_NOT_FOUND, "not mounted");
 }
 
+static void last_error(int level, const char *msg, void *user) {
+    if (level == ASSET_LOG_ERROR) snprintf(user, 256, "%s", msg);
+}
+
+/* An entry whose pkg:// URI would pass the URI limit (8192 bytes, its '%' and '#'
+ * encoded as "%25" and "%23") was mounted and listed, and its every load failed "URI
+ * too long". Refused at the mount, nothing mounted, and the log names the entry; one
+ * that just fits is mounted and loads. */
+static void test_mount_embedded_refuses_a_path_no_uri_can_hold(void **state) {
+    (void)state;
+    char msg[256] = "";
+    asset_server_config_t cfg = {.log = last_error, .user = msg};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    enum { MAX = 8192 };
+    size_t room = MAX - (sizeof "pkg://big/" - 1); /* the path's bytes, encoded */
+    char *fits = malloc(room + 1), *over = malloc(room + 2), *pct = malloc(room / 3 + 2);
+    memset(fits, 'a', room);
+    fits[room] = 0;
+    memset(over, 'a', room + 1);
+    over[room + 1] = 0;
+    memset(pct, '%', room / 3 + 1); /* short, but three bytes each in the URI */
+    pct[room / 3 + 1] = 0;
+    const char *odd[] = {over, pct};
+    for (size_t i = 0; i < 2; i++) {
+        asset_embedded_file_t t[] = {{"ok.txt", "x", 1}, {odd[i], "y", 1}};
+        msg[0] = 0;
+        if (asset_server_mount_embedded(s, "big", t, 2) != ASSET_E_INVALID)
+            fail_msg("an entry of %zu bytes was mounted", strlen(odd[i]));
+        assert_non_null(strstr(msg, "asset_server_mount_embedded big: entry 1 (\""));
+        assert_non_null(strstr(msg, "...\"): its pkg:// URI would pass 8192 bytes"));
+        expect_fail(s, "pkg://big/ok.txt", ASSET_E_NOT_FOUND, "not mounted");
+    }
+    asset_embedded_file_t t[] = {{"ok.txt", "x", 1}, {fits, "y", 1}};
+    assert_int_equal(asset_server_mount_embedded(s, "big", t, 2), ASSET_OK);
+    char *uri = malloc(MAX + 1);
+    snprintf(uri, MAX + 1, "pkg://big/%s", fits);
+    expect_text(s, uri, "y");
+    /* the others' refusals name their entry too */
+    asset_embedded_file_t twice[] = {{"a", "x", 1}, {"b", "x", 1}, {"a", "x", 1}};
+    assert_int_equal(asset_server_mount_embedded(s, "tw", twice, 3), ASSET_E_INVALID);
+    assert_string_equal(msg, "asset_server_mount_embedded tw: entry 2 (\"a\"): another entry "
+                             "has its path; nothing mounted");
+    asset_server_destroy(s);
+    free(uri);
+    free(fits);
+    free(over);
+    free(pct);
+}
+
 /* A path given twice was mounted: the first entry's data was never served, and a
  * folder listed the path twice (two children, both with the second's data). */
 static void test_mount_embedded_refuses_a_path_given_twice(void **state) {
@@ -1313,6 +1363,7 @@ int main(void) {
         cmocka_unit_test(test_embedded_package_without_any_disk_package),
         FX(test_a_directory_of_an_embedded_package_is_a_directory),
         FX(test_mount_embedded_validates_its_table),
+        cmocka_unit_test(test_mount_embedded_refuses_a_path_no_uri_can_hold),
         FX(test_mount_embedded_refuses_a_path_given_twice),
         FX(test_mount_embedded_refuses_a_path_that_is_a_file_and_a_directory),
         FX(test_embedded_names_windows_cannot_open_load_everywhere),

@@ -126,6 +126,15 @@ static void die(const char *what, const char *arg) {
     exit(1);
 }
 
+/* Whether a pkg:// URI can name path under a package of one byte's name: "pkg://p/" and
+ * path, its '%' and '#' written "%25" and "%23", at most 8192 bytes (the library's limit:
+ * asset_server_mount_embedded() refuses a longer entry, whatever the package's name). */
+static int nameable(const char *path) {
+    size_t n = sizeof "pkg://p/" - 1;
+    for (const char *c = path; *c && n <= 8192; c++) n += *c == '%' || *c == '#' ? 3 : 1;
+    return n <= 8192;
+}
+
 static char *join(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
     char *p = malloc(na + nb + 2);
@@ -171,6 +180,7 @@ static void walk(list_t *l, const char *root, const char *rel, int depth) {
             free(sub);
         } else if (S_ISREG(lst.st_mode) ||
                    (S_ISLNK(lst.st_mode) && os_stat(full, &st) == 0 && S_ISREG(st.st_mode))) {
+            if (!nameable(sub)) die("a path whose pkg:// URI would pass 8192 bytes", sub);
             add(l, sub);
         } else {
             free(sub); /* sockets, fifos, dangling links, links to directories */

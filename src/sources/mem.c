@@ -207,11 +207,7 @@ static void reload_key(asset_server_t *s, char *uri) {
 
 /* Whether some URI names key: "mem://" and the key with '%' and '#' escaped fit
  * ASSET__URI_MAX (a longer key was stored, and every load of it failed "URI too long"). */
-static bool nameable(const char *key) {
-    size_t n = sizeof "mem://" - 1;
-    for (const char *c = key; *c && n <= ASSET__URI_MAX; c++) n += *c == '%' || *c == '#' ? 3 : 1;
-    return n <= ASSET__URI_MAX;
-}
+static bool nameable(const char *key) { return asset__uri_path_fits(sizeof "mem://" - 1, key); }
 
 int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size) {
     if (!s || !key || !*key || (!data && size) || !nameable(key)) return ASSET_E_INVALID;

@@ -319,8 +319,21 @@ static bool index_dirs(mount_t *m, const char *path) {
     return true;
 }
 
+/* Why entry f of a table mounted as package `name` could never be loaded, or NULL. */
+static const char *entry_refused(const char *name, const asset_embedded_file_t *f) {
+    if (!f->path) return "no path";
+    if (!normal_path(f->path)) return "not a relative '/'-separated path in normal form";
+    if (!f->data && f->size) return "no data for its size";
+    /* "pkg://name/" and the path, '%' and '#' encoded: no longer URI is taken (one was
+     * mounted and listed, and its every load failed "URI too long") */
+    if (!asset__uri_path_fits(sizeof "pkg://" - 1 + strlen(name) + 1, f->path))
+        return "its pkg:// URI would pass 8192 bytes";
+    return NULL;
+}
+
 int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_embedded_file_t *files,
-                              size_t count, int *hid) {
+                              size_t count, int *hid, size_t *bad, const char **why) {
+    *why = NULL;
     if (!valid_name(name)) return ASSET_E_INVALID;
     mount_t *m = mount_new(name);
     if (!m) return ASSET_E_NO_MEMORY;
@@ -329,9 +342,12 @@ int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_emb
     m->nodes = count ? asset__calloc(count, sizeof *m->nodes) : NULL;
     if (count && !m->nodes) goto oom;
     for (size_t i = 0; i < count; i++) {
+        const char *no = entry_refused(name, &files[i]);
         /* a path given twice: only one entry could be served, and listed twice */
-        if (!files[i].path || !normal_path(files[i].path) || (!files[i].data && files[i].size) ||
-            asset__map_get(&m->index, files[i].path)) {
+        if (!no && asset__map_get(&m->index, files[i].path)) no = "another entry has its path";
+        if (no) {
+            *bad = i;
+            *why = no;
             mount_free(m);
             return ASSET_E_INVALID;
         }
@@ -344,6 +360,8 @@ int asset__pkg_mount_embedded(asset__pkg_t *p, const char *name, const asset_emb
      * its folder was the file's children, where no disk can hold both */
     for (size_t i = 0; i < count; i++)
         if (asset__map_get(&m->dirs, files[i].path)) {
+            *bad = i;
+            *why = "a directory of another entry's path too";
             mount_free(m);
             return ASSET_E_INVALID;
         }
