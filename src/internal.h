@@ -1407,7 +1407,10 @@ void asset__reload_fire(asset_server_t *s, asset_handle_t *h); /* [lock], releas
  * alive). Set it while no flush runs; NULL otherwise. */
 extern void (*asset__reload_fire_hook)(asset_handle_t *h, void *user);
 void asset__reload_io_start(asset_server_t *s); /* [lock] the I/O thread just started */
-void asset__reload_free(asset_server_t *s);     /* destroy */
+/* Tests, I/O thread: the buckets of its tables of watched files and of their
+ * directories, and the most of one directory's table of names. */
+void asset__rio_buckets(asset_server_t *s, size_t *files, size_t *dirs, size_t *names);
+void asset__reload_free(asset_server_t *s); /* destroy */
 /* Test hook: watch files by polling, as when the OS is out of watches. */
 extern atomic_bool asset__watch_force_poll;
 /* Test hook: a file's poll cannot be started (as libuv's uv_fs_poll_start out of memory). */

@@ -1502,6 +1502,7 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
 static void dir_maybe_drop(rio_t *r, wdir_t *d) {
     if (d->files) return;
     asset__map_remove(&r->dirs, &d->node);
+    asset__map_trim(&r->dirs); /* no walk of r->dirs (dir_check's) drops a directory */
     asset__map_free(&d->names);
     if (d->ev) {
         close_handle(r, (uv_handle_t *)d->ev);
@@ -1517,6 +1518,10 @@ static void file_drop(rio_t *r, wfile_t *f) {
     wdir_t *d = f->dir;
     asset__map_remove(&r->files, &f->node);
     asset__map_remove(&d->names, &f->named);
+    /* their high-water tables back, as s->watched's: no walk of either (burst_ended's,
+     * on_dir_event's) drops a file */
+    asset__map_trim(&r->files);
+    asset__map_trim(&d->names);
     if (f->prev)
         f->prev->next = f->next;
     else
@@ -1882,6 +1887,17 @@ static void rio_init(void *arg) {
     if (s->cfg.watch) uv_timer_start(&r->dir_check, dir_check, DIR_CHECK_MS, DIR_CHECK_MS);
     asset__io_set_hooks(s->io, NULL, rio_stop, r);
     s->rio = r; /* I/O thread only */
+}
+
+void asset__rio_buckets(asset_server_t *s, size_t *files, size_t *dirs, size_t *names) {
+    rio_t *r = s->rio;
+    *files = r ? r->files.nbuckets : 0;
+    *dirs = r ? r->dirs.nbuckets : 0;
+    *names = 0;
+    size_t b = 0;
+    for (asset__map_node_t *n = r ? asset__map_next(&r->dirs, NULL, &b) : NULL; n;
+         n = asset__map_next(&r->dirs, n, &b))
+        if (((wdir_t *)n)->names.nbuckets > *names) *names = ((wdir_t *)n)->names.nbuckets;
 }
 
 void asset__reload_io_start(asset_server_t *s) {
