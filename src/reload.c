@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h> /* S_IFMT, S_IFDIR: a uv_stat_t's st_mode */
 
 atomic_bool asset__watch_force_poll;
 atomic_bool asset__watch_fail_poll;
@@ -1239,25 +1240,34 @@ static void revalidate(rio_t *r, wdir_t *d, wfile_t *f) {
     changed(r, f->uri);
 }
 
-/* The identity of what is at path now; false: nothing (or no memory). */
-static bool path_identity(rio_t *r, const char *path, uint64_t *dev, uint64_t *ino) {
+/* The identity of the directory at path now: 0, or a libuv error (UV_ENOTDIR:
+ * something else is there; UV_ENOMEM: no memory). A symlink is followed, as the watch
+ * follows it. */
+static int dir_identity(rio_t *r, const char *path, uint64_t *dev, uint64_t *ino) {
     uv_fs_t req;
     bool oom = false;
     char *long_form = asset__watch_path(path, &oom); /* Windows: past MAX_PATH, \\?\ */
-    if (oom) return false;
-    bool ok = uv_fs_stat(asset__io_loop(r->s->io), &req, long_form ? long_form : path, NULL) == 0;
+    if (oom) return UV_ENOMEM;
+    int rc = uv_fs_stat(asset__io_loop(r->s->io), &req, long_form ? long_form : path, NULL);
     asset_free(long_form);
-    if (ok) {
+    if (rc == 0 && (req.statbuf.st_mode & S_IFMT) != S_IFDIR) rc = UV_ENOTDIR;
+    if (rc == 0) {
         *dev = req.statbuf.st_dev;
         *ino = req.statbuf.st_ino;
     }
     uv_fs_req_cleanup(&req);
-    return ok;
+    return rc;
 }
 
 /* Watches dir for d with a new handle (d->ev), and notes what it follows; a libuv error
- * (UV_ENOMEM for want of memory) when it cannot. */
+ * (UV_ENOMEM for want of memory) when it cannot. Only a directory: the OS's watch takes
+ * a file as well (inotify; libuv on Windows watches a file through its folder), and a
+ * watched folder replaced by a file was "there again: watched", its files' polls
+ * stopped (thirty-first review); it is UV_ENOTDIR, as gone. */
 static int dir_watch_start(rio_t *r, wdir_t *d, const char *dir) {
+    uint64_t dev = 0, ino = 0, dev2 = 0, ino2 = 0;
+    int rc = dir_identity(r, dir, &dev, &ino);
+    if (rc != 0) return rc;
     /* Windows: a folder past MAX_PATH in its \\?\ form, which libuv passes on as it is
      * (twenty-fourth review: given as it was, the watch failed on Windows) */
     bool oom = false;
@@ -1271,15 +1281,18 @@ static int dir_watch_start(rio_t *r, wdir_t *d, const char *dir) {
     uv_fs_event_init(asset__io_loop(r->s->io), ev);
     r->open++;
     ev->data = d;
-    int rc = uv_fs_event_start(ev, on_dir_event, long_form ? long_form : dir, 0);
+    rc = uv_fs_event_start(ev, on_dir_event, long_form ? long_form : dir, 0);
     asset_free(long_form);
     if (rc != 0) {
         close_handle(r, (uv_handle_t *)ev);
         return rc;
     }
     d->ev = ev;
-    d->dev = d->ino = 0; /* what it follows now (0: unknown, looked at again) */
-    path_identity(r, dir, &d->dev, &d->ino);
+    /* what it follows now: the directory there before the start, when still there after
+     * it (else 0: unknown, and the next directory check watches the path anew) */
+    bool same = dir_identity(r, dir, &dev2, &ino2) == 0 && dev2 == dev && ino2 == ino;
+    d->dev = same ? dev : 0;
+    d->ino = same ? ino : 0;
     return 0;
 }
 
@@ -1813,7 +1826,7 @@ static void dir_check(uv_timer_t *t) {
             continue;
         }
         uint64_t dev = 0, ino = 0;
-        if (!path_identity(r, d->node.key, &dev, &ino) || dev != d->dev || ino != d->ino)
+        if (dir_identity(r, d->node.key, &dev, &ino) != 0 || dev != d->dev || ino != d->ino)
             rewatch(d); /* keeps d in r->dirs */
     }
 }

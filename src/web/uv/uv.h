@@ -136,10 +136,11 @@ typedef struct {
 typedef struct {
     uint64_t st_dev, st_ino;
     uint64_t st_size;
+    uint64_t st_mode;
     uv_timespec_t st_mtim;
 } uv_stat_t;
 /* a synchronous stat only (cb NULL), for reload.c's watched directories: there are
- * none on the web (uv_fs_event_start fails), so it is never called */
+ * none on the web (it fails UV_ENOSYS, and so does uv_fs_event_start) */
 typedef struct {
     uv_stat_t statbuf;
 } uv_fs_t;
