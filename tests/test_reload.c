@@ -2932,6 +2932,18 @@ static void io_hold_fn(void *arg) {
     uv_sem_wait(&x->out);
 }
 
+/* Holds s's I/O thread (its events wait meanwhile) and returns once it is held; let go
+ * with uv_sem_post(&x->out), and x's semaphores destroyed once s is. */
+static void io_hold(asset_server_t *s, io_hold_t *x) {
+    uv_sem_init(&x->in, 0);
+    uv_sem_init(&x->out, 0);
+    uv_mutex_lock(&s->lock);
+    asset__io_t *io = s->io;
+    uv_mutex_unlock(&s->lock);
+    assert_true(asset__io_post(io, io_hold_fn, x));
+    uv_sem_wait(&x->in);
+}
+
 /* Linux: inotify queues at most max_queued_events events (16384) for the watcher to
  * read, then one IN_Q_OVERFLOW and drops the rest; libuv skips that notice (it names
  * no watch) without a word. A change made while the I/O thread was busy and the queue
@@ -2956,13 +2968,7 @@ static void test_a_change_dropped_by_a_full_event_queue_is_still_reloaded(void *
     wait_watched(s, 1);
     settle(s);
     io_hold_t x;
-    uv_sem_init(&x.in, 0);
-    uv_sem_init(&x.out, 0);
-    uv_mutex_lock(&s->lock);
-    asset__io_t *io = s->io;
-    uv_mutex_unlock(&s->lock);
-    assert_true(asset__io_post(io, io_hold_fn, &x));
-    uv_sem_wait(&x.in);
+    io_hold(s, &x);
     for (long i = 0; i < max + 64; i++) { /* one IN_CREATE each: the queue overflows */
         char name[32];
         snprintf(name, sizeof name, "f%06ld", i);
@@ -3210,11 +3216,9 @@ static void test_a_symlink_replaced_by_a_file_is_no_longer_polled(void **state) 
  * that is watched. */
 static void test_a_directory_gone_and_back_is_watched_again(void **state) {
     (void)state;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
-    char *top = tu_mkdtemp();
-    char *dir = tu_path(top, "assets"), *away = tu_path(top, "assets.old");
-    assert_int_equal(tu_os_mkdir(dir), 0);
+    skip_unless_posix();
+    char *top = tu_mkdtemp(), *away;
+    char *dir = dir_to_move(top, "assets", &away);
     char *a = tu_write_file(dir, "a.txt", "one", 3);
     char *b = tu_write_file(dir, "b.txt", "bee", 3);
     char *c = tu_write_file(dir, "c.txt", "sea", 3);
@@ -3256,11 +3260,9 @@ static void test_a_directory_gone_and_back_is_watched_again(void **state) {
  * first look unseen. The check runs every second whatever the debounce. POSIX, as above. */
 static void test_a_long_debounce_still_looks_for_a_directory_back_often(void **state) {
     (void)state;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
-    char *top = tu_mkdtemp();
-    char *dir = tu_path(top, "assets"), *away = tu_path(top, "assets.old");
-    assert_int_equal(tu_os_mkdir(dir), 0);
+    skip_unless_posix();
+    char *top = tu_mkdtemp(), *away;
+    char *dir = dir_to_move(top, "assets", &away);
     char *a = tu_write_file(dir, "a.txt", "one", 3);
     char *b = tu_write_file(dir, "b.txt", "bee", 3);
     logcap_t log = {0};
@@ -3337,13 +3339,7 @@ static void test_a_watched_folder_replaced_by_a_file_is_taken_as_gone(void **sta
     wait_seen(s, &log, 1, 1, "the folder back was not watched again");
     /* replaced by a file before its event is read (the I/O thread held meanwhile) */
     io_hold_t x;
-    uv_sem_init(&x.in, 0);
-    uv_sem_init(&x.out, 0);
-    uv_mutex_lock(&s->lock);
-    asset__io_t *io = s->io;
-    uv_mutex_unlock(&s->lock);
-    assert_true(asset__io_post(io, io_hold_fn, &x));
-    uv_sem_wait(&x.in);
+    io_hold(s, &x);
     assert_int_equal(rename(dir, away2), 0);
     free(tu_write_file(top, "assets", "a file again", 12));
     uv_sem_post(&x.out);
@@ -3396,8 +3392,7 @@ static void levels_failing_on(fixture_t *f, const char *dep1, asset_handle_t **h
  * rename over a polled file (a poll's stat opens it). */
 static void test_dependencies_in_a_directory_made_later_are_watched_once_it_is(void **state) {
     (void)state;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    skip_unless_posix();
     fixture_t f;
     fx_open(&f);
     rec_t r1, r2;
@@ -3434,8 +3429,7 @@ static void test_dependencies_in_a_directory_made_later_are_watched_once_it_is(v
  * found", taken as ENOENT). */
 static void test_dependencies_under_a_file_replaced_by_a_folder_are_watched_once_it_is(void **st) {
     (void)st;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    skip_unless_posix();
     fixture_t f;
     fx_open(&f);
     char *file = tu_write_file(f.dir, "new", "a file, for now", 15);
@@ -3475,12 +3469,10 @@ static void test_dependencies_under_a_file_replaced_by_a_folder_are_watched_once
  * to rename a directory that is watched. */
 static void test_a_missing_dependency_still_missing_after_its_directory_is_replaced(void **st) {
     (void)st;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    skip_unless_posix();
     fixture_t f;
     fx_open(&f);
-    char *sub = tu_path(f.dir, "sub"), *away = tu_path(f.dir, "sub.old");
-    assert_int_equal(tu_os_mkdir(sub), 0);
+    char *away, *sub = dir_to_move(f.dir, "sub", &away);
     rec_t r, rx;
     asset_handle_t *h = load_recorded(&f, "lvl.d", "level", &r);
     char *x = tu_write_file(sub, "x.txt", "x", 1); /* a loaded file beside the missing one */
@@ -3519,12 +3511,10 @@ static void test_a_missing_dependency_still_missing_after_its_directory_is_repla
  * as above (Windows refuses to rename a watched directory). */
 static void test_a_dependency_made_later_then_lost_with_its_directory_is_told(void **st) {
     (void)st;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
+    skip_unless_posix();
     fixture_t f;
     fx_open(&f);
-    char *sub = tu_path(f.dir, "sub"), *away = tu_path(f.dir, "sub.old");
-    assert_int_equal(tu_os_mkdir(sub), 0);
+    char *away, *sub = dir_to_move(f.dir, "sub", &away);
     rec_t r, rd = {0};
     asset_handle_t *h = load_recorded(&f, "lvl.d", "level", &r);
     wait_watched(f.s, 3);
@@ -3698,11 +3688,9 @@ static void test_a_file_in_a_drives_root_reloads(void **state) {
  * rename a directory that is watched. */
 static void test_a_replaced_directory_is_watched_again(void **state) {
     (void)state;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
-    char *top = tu_mkdtemp();
-    char *dir = tu_path(top, "assets"), *away = tu_path(top, "assets.old");
-    assert_int_equal(tu_os_mkdir(dir), 0);
+    skip_unless_posix();
+    char *top = tu_mkdtemp(), *away;
+    char *dir = dir_to_move(top, "assets", &away);
     char *a = tu_write_file(dir, "a.txt", "one", 3);
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
@@ -3755,11 +3743,9 @@ static void test_a_replaced_directory_is_watched_again(void **state) {
  * it, and the directory check starts its poll again later. POSIX, as the test above. */
 static void test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later(void **state) {
     (void)state;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
-    char *top = tu_mkdtemp();
-    char *dir = tu_path(top, "assets"), *away = tu_path(top, "assets.old");
-    assert_int_equal(tu_os_mkdir(dir), 0);
+    skip_unless_posix();
+    char *top = tu_mkdtemp(), *away;
+    char *dir = dir_to_move(top, "assets", &away);
     char name[160];
     long_name(name, 'n', 150); /* the path to poll it at: a length of its own */
     char *a = tu_write_file(dir, name, "one", 3);
@@ -3906,12 +3892,10 @@ static void test_a_file_named_as_its_directory_keeps_the_watch(void **state) {
  * names the directory it watches, and watches it anew when not. */
 static void test_a_watched_directory_whose_parent_is_replaced_is_watched_again(void **state) {
     (void)state;
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && (!strcmp(pf, "win32") || !strcmp(pf, "web"))) skip();
-    char *top = tu_mkdtemp();
-    char *tree = tu_path(top, "export"), *away = tu_path(top, "export.old");
+    skip_unless_posix();
+    char *top = tu_mkdtemp(), *away;
+    char *tree = dir_to_move(top, "export", &away);
     char *dir = tu_path(tree, "textures");
-    assert_int_equal(tu_os_mkdir(tree), 0);
     assert_int_equal(tu_os_mkdir(dir), 0);
     char *a = tu_write_file(dir, "a.txt", "one", 3);
     logcap_t log = {0};
