@@ -426,6 +426,21 @@ static void test_o_tmpfile_linked_in_reloads_once(void **state) {
     fx_close(&f);
 }
 
+/* vim's save (backupcopy=no, or auto on a file with one link): the file renamed to its
+ * backup "a.txt~", a new one written at its name, the backup deleted. */
+static void test_a_save_that_renames_the_old_file_to_a_backup_reloads_once(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    char *backup = tu_path(f.dir, "a.txt~");
+    assert_int_equal(tu_os_rename_replace(f.a, backup), 0);
+    write_in_place(f.a, "two, a new file", 1);
+    assert_int_equal(tu_os_unlink(backup), 0);
+    check_one_reload(&f, "two, a new file");
+    free(backup);
+    fx_close(&f);
+}
+
 static void test_touch_without_change_reloads_once(void **state) {
     (void)state;
     fixture_t f;
@@ -895,6 +910,51 @@ static asset_handle_t *load_recorded(fixture_t *f, const char *rel, const char *
     memset(r, 0, sizeof *r);
     asset_handle_on_reloaded(h, on_reloaded, r);
     return h;
+}
+
+#define STORM 40
+
+/* A rename storm: a tool saving STORM files of a folder at once, each written to a
+ * temporary file renamed over it, then two of them swapped by name (rename a to a
+ * third name, b to a, the third to b): each handle reloads once, with its newest
+ * content. */
+static void test_a_rename_storm_reloads_each_file_once(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    asset_handle_t *h[STORM];
+    rec_t r[STORM];
+    char name[STORM][16], text[64];
+    for (int i = 0; i < STORM; i++) {
+        snprintf(name[i], sizeof name[i], "s%02d.txt", i);
+        snprintf(text, sizeof text, "%s, one", name[i]);
+        h[i] = load_recorded(&f, name[i], text, &r[i]);
+    }
+    wait_watched(f.s, STORM + 2);
+    settle(f.s);
+    for (int i = 2; i < STORM; i++) {
+        snprintf(text, sizeof text, "%s, two", name[i]);
+        save(f.dir, name[i], text);
+    }
+    char *p0 = tu_path(f.dir, name[0]), *p1 = tu_path(f.dir, name[1]);
+    char *mid = tu_path(f.dir, "swap.tmp");
+    assert_int_equal(tu_os_rename_replace(p0, mid), 0);
+    assert_int_equal(tu_os_rename_replace(p1, p0), 0);
+    assert_int_equal(tu_os_rename_replace(mid, p1), 0);
+    for (int i = 0; i < STORM; i++) wait_count(f.s, &r[i].count, 1, false);
+    barrier(f.s, f.b, &f.rb);
+    for (int i = 0; i < STORM; i++) {
+        if (r[i].count != 1 || r[i].err != ASSET_OK)
+            fail_msg("%s: %d reloads, the last %d", name[i], r[i].count, (int)r[i].err);
+        snprintf(text, sizeof text, "%.15s, %s", i < 2 ? name[1 - i] : name[i],
+                 i < 2 ? "one" : "two");
+        expect_text(h[i], text);
+        asset_handle_release(h[i]);
+    }
+    free(mid);
+    free(p1);
+    free(p0);
+    fx_close(&f);
 }
 
 /* A level saved before its new texture is exported: its reload fails on the missing
@@ -2933,7 +2993,7 @@ static void io_hold_fn(void *arg) {
 }
 
 /* Holds s's I/O thread (its events wait meanwhile) and returns once it is held; let go
- * with uv_sem_post(&x->out), and x's semaphores destroyed once s is. */
+ * with uv_sem_post(&x->out), and io_hold_free(x) once s is destroyed. */
 static void io_hold(asset_server_t *s, io_hold_t *x) {
     uv_sem_init(&x->in, 0);
     uv_sem_init(&x->out, 0);
@@ -2942,6 +3002,11 @@ static void io_hold(asset_server_t *s, io_hold_t *x) {
     uv_mutex_unlock(&s->lock);
     assert_true(asset__io_post(io, io_hold_fn, x));
     uv_sem_wait(&x->in);
+}
+
+static void io_hold_free(io_hold_t *x) {
+    uv_sem_destroy(&x->in);
+    uv_sem_destroy(&x->out);
 }
 
 /* Linux: inotify queues at most max_queued_events events (16384) for the watcher to
@@ -2980,8 +3045,7 @@ static void test_a_change_dropped_by_a_full_event_queue_is_still_reloaded(void *
     expect_text(h, "two, after the overflow");
     asset_handle_release(h);
     asset_server_destroy(s);
-    uv_sem_destroy(&x.in);
-    uv_sem_destroy(&x.out);
+    io_hold_free(&x);
     tu_rmrf(dir);
     free(path);
     free(dir);
@@ -3354,8 +3418,7 @@ static void test_a_watched_folder_replaced_by_a_file_is_taken_as_gone(void **sta
     asset_handle_release(ha);
     asset_handle_release(ho);
     asset_server_destroy(s);
-    uv_sem_destroy(&x.in);
-    uv_sem_destroy(&x.out);
+    io_hold_free(&x);
     tu_rmrf(top);
     free(o);
     free(a);
@@ -3364,6 +3427,62 @@ static void test_a_watched_folder_replaced_by_a_file_is_taken_as_gone(void **sta
     free(other);
     free(away);
     free(dir);
+    free(top);
+}
+
+/* A watched folder that is a symbolic link (a deploy's "assets -> release1", pointed
+ * at release2 by a link renamed over it): its files' edits through it reload, and once
+ * it is pointed elsewhere, its files are those of the new target (a revalidation:
+ * the watch follows the old target's directory), whose later edits reload, and the
+ * old target's none. */
+static void test_a_watched_folder_that_is_a_link_follows_it_when_pointed_elsewhere(void **st) {
+    (void)st;
+    skip_unless_posix();
+    if (!tu_os_has_symlinks()) skip();
+    char *top = tu_mkdtemp();
+    char *rel1 = tu_path(top, "release1"), *rel2 = tu_path(top, "release2");
+    char *link = tu_path(top, "assets"), *tmp = tu_path(top, "assets.new");
+    assert_int_equal(tu_os_mkdir(rel1), 0);
+    assert_int_equal(tu_os_mkdir(rel2), 0);
+    char *a1 = tu_write_file(rel1, "a.txt", "one", 3), *b1 = tu_write_file(rel1, "b.txt", "b", 1);
+    char *a2 = tu_write_file(rel2, "a.txt", "two, release 2", 14);
+    char *b2 = tu_write_file(rel2, "b.txt", "b2", 2);
+    assert_int_equal(tu_os_symlink(rel1, link), 0);
+    char *a = tu_path(link, "a.txt"), *b = tu_path(link, "b.txt");
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    asset_handle_t *ha = tu_load_wait(s, a, ASSET_OK), *hb = tu_load_wait(s, b, ASSET_OK);
+    rec_t ra = {0}, rb = {0};
+    asset_handle_on_reloaded(ha, on_reloaded, &ra);
+    asset_handle_on_reloaded(hb, on_reloaded, &rb);
+    wait_watched(s, 2);
+    settle(s);
+    write_in_place(a, "one, edited through the link", 1);
+    wait_text(s, ha, "one, edited through the link", "an edit through the link");
+    assert_int_equal(tu_os_symlink(rel2, tmp), 0); /* ln -sfn: a link renamed over it */
+    assert_int_equal(rename(tmp, link), 0);
+    wait_text(s, ha, "two, release 2", "the link pointed elsewhere was not followed");
+    wait_text(s, hb, "b2", "the link pointed elsewhere was not followed");
+    write_in_place(a2, "three, edited in release 2", 1);
+    wait_text(s, ha, "three, edited in release 2", "an edit in the new target");
+    write_in_place(a1, "an edit of the old target", 1);
+    barrier(s, b, &rb);
+    assert_int_equal(ra.count, 3);
+    expect_text(ha, "three, edited in release 2");
+    asset_handle_release(ha);
+    asset_handle_release(hb);
+    asset_server_destroy(s);
+    tu_rmrf(top);
+    free(b);
+    free(a);
+    free(b2);
+    free(a2);
+    free(b1);
+    free(a1);
+    free(tmp);
+    free(link);
+    free(rel2);
+    free(rel1);
     free(top);
 }
 
@@ -4353,6 +4472,8 @@ int main(void) {
         cmocka_unit_test(test_temp_file_renamed_over_reloads_once),
         cmocka_unit_test(test_delete_and_recreate_reloads_once),
         cmocka_unit_test(test_o_tmpfile_linked_in_reloads_once),
+        cmocka_unit_test(test_a_save_that_renames_the_old_file_to_a_backup_reloads_once),
+        cmocka_unit_test(test_a_rename_storm_reloads_each_file_once),
         cmocka_unit_test(test_touch_without_change_reloads_once),
         cmocka_unit_test(test_burst_of_writes_reloads_once),
         cmocka_unit_test(test_unrelated_file_in_the_directory_reloads_nothing),
@@ -4432,6 +4553,7 @@ int main(void) {
         cmocka_unit_test(test_a_directory_gone_and_back_is_watched_again),
         cmocka_unit_test(test_a_long_debounce_still_looks_for_a_directory_back_often),
         cmocka_unit_test(test_a_watched_folder_replaced_by_a_file_is_taken_as_gone),
+        cmocka_unit_test(test_a_watched_folder_that_is_a_link_follows_it_when_pointed_elsewhere),
         cmocka_unit_test(test_dependencies_in_a_directory_made_later_are_watched_once_it_is),
         cmocka_unit_test(
             test_dependencies_under_a_file_replaced_by_a_folder_are_watched_once_it_is),
