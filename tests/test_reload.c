@@ -1511,6 +1511,45 @@ static void test_destroy_with_reloads_pending(void **state) {
     free(f.dir);
 }
 
+static void destroy_on_thread(void *arg) { asset_server_destroy(arg); }
+
+static bool stopping_now(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    bool stopping = s->stopping;
+    uv_mutex_unlock(&s->lock);
+    return stopping;
+}
+
+/* A change during asset_server_destroy: a reload's parse held while destroy begins, the
+ * file saved again before (its change due while destroy waits for the parse) and after
+ * destroy began: destroy returns, no callback fires, nothing leaks (ASan). */
+static void test_a_change_during_destroy_while_a_reload_parses(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    rec_t r;
+    asset_handle_t *h = load_recorded(&f, "g.d", "one", &r);
+    wait_watched(f.s, 3);
+    settle(f.s);
+    atomic_store(&g_gate, true);
+    save(f.dir, "g.d", "two");
+    uv_sem_wait(&g_gate_in); /* its reload parses, held */
+    save(f.dir, "g.d", "three");
+    uv_thread_t t;
+    assert_int_equal(uv_thread_create(&t, destroy_on_thread, f.s), 0);
+    TU_SPIN_UNTIL(stopping_now(f.s)); /* destroy waits for the parse */
+    save(f.dir, "g.d", "four");
+    uv_sem_post(&g_gate_out);
+    assert_int_equal(uv_thread_join(&t), 0);
+    assert_int_equal(r.count + f.ra.count + f.rb.count, 0);
+    (void)h; /* freed by destroy */
+    tu_rmrf(f.dir);
+    free(f.a);
+    free(f.b);
+    free(f.other);
+    free(f.dir);
+}
+
 /* A server without watch or poll, with the "d" loader. */
 static asset_server_t *d_server(void) {
     asset_server_t *s = asset_server_create(NULL);
@@ -4509,6 +4548,7 @@ int main(void) {
         cmocka_unit_test(test_many_changed_files_of_a_directory_cost_a_look_each),
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
         cmocka_unit_test(test_destroy_with_reloads_pending),
+        cmocka_unit_test(test_a_change_during_destroy_while_a_reload_parses),
         cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
         cmocka_unit_test(test_version_may_be_polled_from_another_thread_while_reloads_publish),
         cmocka_unit_test(test_a_spawned_task_is_never_reloaded),
