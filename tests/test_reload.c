@@ -463,6 +463,26 @@ static void test_burst_of_writes_reloads_once(void **state) {
     fx_close(&f);
 }
 
+/* A save in two writes, the file truncated, then written after a pause longer than the
+ * debounce (an exporter writing in pieces): the truncated file is published (the bytes
+ * loader takes any prefix), then the finished one, last: two reloads, no third. */
+static void test_a_save_seen_half_written_reloads_again_once_finished(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    write_in_place(f.a, "", 1); /* the first write: the file truncated */
+    wait_count(f.s, &f.ra.count, 1, false);
+    expect_text(f.ha, "");
+    write_in_place(f.a, "two, finished", 1);
+    wait_count(f.s, &f.ra.count, 2, false);
+    barrier(f.s, f.b, &f.rb);
+    assert_int_equal(f.ra.count, 2);
+    assert_int_equal(f.ra.err, ASSET_OK);
+    assert_int_equal(asset_handle_version(f.ha), 3);
+    expect_text(f.ha, "two, finished");
+    fx_close(&f);
+}
+
 static void test_unrelated_file_in_the_directory_reloads_nothing(void **state) {
     (void)state;
     fixture_t f;
@@ -4515,6 +4535,7 @@ int main(void) {
         cmocka_unit_test(test_a_rename_storm_reloads_each_file_once),
         cmocka_unit_test(test_touch_without_change_reloads_once),
         cmocka_unit_test(test_burst_of_writes_reloads_once),
+        cmocka_unit_test(test_a_save_seen_half_written_reloads_again_once_finished),
         cmocka_unit_test(test_unrelated_file_in_the_directory_reloads_nothing),
         cmocka_unit_test(test_deleted_then_restored_file_keeps_then_replaces_the_value),
         cmocka_unit_test(test_parse_error_then_fix),
