@@ -446,17 +446,10 @@ typedef struct dest {
     uv_sem_t task_sem;
 } dest_t;
 
-static bool stopping(asset_server_t *s) {
-    uv_mutex_lock(&s->lock);
-    bool v = s->stopping;
-    uv_mutex_unlock(&s->lock);
-    return v;
-}
-
 static void dest_cb(asset_handle_t *h, void *user) {
     (void)h;
     dest_t *d = user;
-    if (stopping(d->s)) atomic_fetch_add(&d->late, 1);
+    if (tu_stopping(d->s)) atomic_fetch_add(&d->late, 1);
     if (atomic_fetch_add(&d->fired, 1) == 0) {
         uv_sem_post(&d->first_cb);
         /* until destroy has begun: it broadcasts done_cond then */
@@ -543,7 +536,7 @@ static asset_status_t fin_parse(void *ctx, asset_parse_t *p) {
 static asset_status_t fin_finalize(void *ctx, asset_finalize_t *f) {
     (void)f;
     fin_t *d = ctx;
-    if (stopping(d->s)) atomic_fetch_add(&d->late, 1);
+    if (tu_stopping(d->s)) atomic_fetch_add(&d->late, 1);
     if (atomic_fetch_add(&d->calls, 1) == 0) {
         uv_sem_post(&d->in_fin);
         asset_server_t *s = d->s; /* until destroy has begun: it broadcasts done_cond */

@@ -342,15 +342,20 @@ static void fx_open(fixture_t *f) {
     wait_watched(f->s, 2);
 }
 
-static void fx_close(fixture_t *f) {
-    asset_handle_release(f->ha);
-    asset_handle_release(f->hb);
-    asset_server_destroy(f->s);
+/* f's folder removed and its paths freed (its server destroyed already). */
+static void fx_free(fixture_t *f) {
     tu_rmrf(f->dir);
     free(f->a);
     free(f->b);
     free(f->other);
     free(f->dir);
+}
+
+static void fx_close(fixture_t *f) {
+    asset_handle_release(f->ha);
+    asset_handle_release(f->hb);
+    asset_server_destroy(f->s);
+    fx_free(f);
 }
 
 static void expect_text(asset_handle_t *h, const char *text) {
@@ -792,11 +797,7 @@ static void test_release_or_destroy_while_a_retry_waits(void **state) {
     asset_server_destroy(f.s);
     atomic_store(&g_busy, false);
     assert_int_equal(r.count + f.ra.count + f.rb.count, 0);
-    tu_rmrf(f.dir);
-    free(f.a);
-    free(f.b);
-    free(f.other);
-    free(f.dir);
+    fx_free(&f);
     free(held);
 }
 
@@ -1524,21 +1525,10 @@ static void test_destroy_with_reloads_pending(void **state) {
     asset_handle_release(f.hb);
     asset_server_destroy(f.s); /* ASan/valgrind: nothing leaks, nothing fires */
     assert_int_equal(f.ra.count + f.rb.count, 0);
-    tu_rmrf(f.dir);
-    free(f.a);
-    free(f.b);
-    free(f.other);
-    free(f.dir);
+    fx_free(&f);
 }
 
 static void destroy_on_thread(void *arg) { asset_server_destroy(arg); }
-
-static bool stopping_now(asset_server_t *s) {
-    uv_mutex_lock(&s->lock);
-    bool stopping = s->stopping;
-    uv_mutex_unlock(&s->lock);
-    return stopping;
-}
 
 /* A change during asset_server_destroy: a reload's parse held while destroy begins, the
  * file saved again before (its change due while destroy waits for the parse) and after
@@ -1557,17 +1547,13 @@ static void test_a_change_during_destroy_while_a_reload_parses(void **state) {
     save(f.dir, "g.d", "three");
     uv_thread_t t;
     assert_int_equal(uv_thread_create(&t, destroy_on_thread, f.s), 0);
-    TU_SPIN_UNTIL(stopping_now(f.s)); /* destroy waits for the parse */
+    TU_SPIN_UNTIL(tu_stopping(f.s)); /* destroy waits for the parse */
     save(f.dir, "g.d", "four");
     uv_sem_post(&g_gate_out);
     assert_int_equal(uv_thread_join(&t), 0);
     assert_int_equal(r.count + f.ra.count + f.rb.count, 0);
     (void)h; /* freed by destroy */
-    tu_rmrf(f.dir);
-    free(f.a);
-    free(f.b);
-    free(f.other);
-    free(f.dir);
+    fx_free(&f);
 }
 
 /* A server without watch or poll, with the "d" loader. */

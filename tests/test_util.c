@@ -127,6 +127,13 @@ void tu_wait_queued(asset_server_t *s, size_t n) {
     uv_mutex_unlock(&s->lock);
 }
 
+bool tu_stopping(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    bool v = s->stopping;
+    uv_mutex_unlock(&s->lock);
+    return v;
+}
+
 asset_handle_t *tu_load_wait(asset_server_t *s, const char *uri, asset_status_t want) {
     asset_handle_t *h = asset_server_load(s, uri, NULL);
     assert_non_null(h);

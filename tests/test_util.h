@@ -59,6 +59,9 @@ asset_server_t *tu_server(unsigned workers);
 /* Blocks until at least n completions sit in the server's queue, without flushing them
  * (reads the server's internals under its lock). */
 void tu_wait_queued(asset_server_t *s, size_t n);
+/* Whether asset_server_destroy(s) has begun (on another thread; s is alive until it
+ * returns): reads the server's internals under its lock. Any thread. */
+bool tu_stopping(asset_server_t *s);
 
 /* Loads uri and waits (flushing); fails the running cmocka test, naming the URI and
  * the message, unless the load ends with `want`. Returns the handle: release it. */
