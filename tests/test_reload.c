@@ -324,6 +324,34 @@ static void wait_watch_counts(asset_server_t *s, unsigned files, unsigned dirs) 
     }
 }
 
+/* Holds the I/O thread (posted to it): tells the test it is held, then waits. */
+typedef struct io_hold {
+    uv_sem_t in, out;
+} io_hold_t;
+static void io_hold_fn(void *arg) {
+    io_hold_t *x = arg;
+    uv_sem_post(&x->in);
+    uv_sem_wait(&x->out);
+}
+
+/* Holds s's I/O thread (its events wait meanwhile) and returns once it is held; let go
+ * with uv_sem_post(&x->out), and io_hold_free(x) once the thread went on (s destroyed,
+ * or a reload published since). */
+static void io_hold(asset_server_t *s, io_hold_t *x) {
+    uv_sem_init(&x->in, 0);
+    uv_sem_init(&x->out, 0);
+    uv_mutex_lock(&s->lock);
+    asset__io_t *io = s->io;
+    uv_mutex_unlock(&s->lock);
+    assert_true(asset__io_post(io, io_hold_fn, x));
+    uv_sem_wait(&x->in);
+}
+
+static void io_hold_free(io_hold_t *x) {
+    uv_sem_destroy(&x->in);
+    uv_sem_destroy(&x->out);
+}
+
 static void fx_open(fixture_t *f) {
     memset(f, 0, sizeof *f);
     f->dir = tu_mkdtemp();
@@ -438,10 +466,14 @@ static void test_a_save_that_renames_the_old_file_to_a_backup_reloads_once(void 
     fixture_t f;
     fx_open(&f);
     char *backup = tu_path(f.dir, "a.txt~");
+    io_hold_t x; /* the steps' events read together, however slow this thread is */
+    io_hold(f.s, &x);
     assert_int_equal(tu_os_rename_replace(f.a, backup), 0);
     write_in_place(f.a, "two, a new file", 1);
     assert_int_equal(tu_os_unlink(backup), 0);
+    uv_sem_post(&x.out);
     check_one_reload(&f, "two, a new file");
+    io_hold_free(&x);
     free(backup);
     fx_close(&f);
 }
@@ -953,6 +985,8 @@ static void test_a_rename_storm_reloads_each_file_once(void **state) {
     }
     wait_watched(f.s, STORM + 2);
     settle(f.s);
+    io_hold_t x; /* the storm's events read together, as by a busy I/O thread */
+    io_hold(f.s, &x);
     for (int i = 2; i < STORM; i++) {
         snprintf(text, sizeof text, "%s, two", name[i]);
         save(f.dir, name[i], text);
@@ -962,6 +996,7 @@ static void test_a_rename_storm_reloads_each_file_once(void **state) {
     assert_int_equal(tu_os_rename_replace(p0, mid), 0);
     assert_int_equal(tu_os_rename_replace(p1, p0), 0);
     assert_int_equal(tu_os_rename_replace(mid, p1), 0);
+    uv_sem_post(&x.out);
     for (int i = 0; i < STORM; i++) wait_count(f.s, &r[i].count, 1, false);
     barrier(f.s, f.b, &f.rb);
     for (int i = 0; i < STORM; i++) {
@@ -972,6 +1007,7 @@ static void test_a_rename_storm_reloads_each_file_once(void **state) {
         expect_text(h[i], text);
         asset_handle_release(h[i]);
     }
+    io_hold_free(&x);
     free(mid);
     free(p1);
     free(p0);
@@ -3025,33 +3061,6 @@ static void test_a_package_mounted_with_a_trailing_backslash_reloads(void **stat
         tu_rmrf(dir);
         free(file), free(pk), free(dir);
     }
-}
-
-/* Holds the I/O thread (posted to it): tells the test it is held, then waits. */
-typedef struct io_hold {
-    uv_sem_t in, out;
-} io_hold_t;
-static void io_hold_fn(void *arg) {
-    io_hold_t *x = arg;
-    uv_sem_post(&x->in);
-    uv_sem_wait(&x->out);
-}
-
-/* Holds s's I/O thread (its events wait meanwhile) and returns once it is held; let go
- * with uv_sem_post(&x->out), and io_hold_free(x) once s is destroyed. */
-static void io_hold(asset_server_t *s, io_hold_t *x) {
-    uv_sem_init(&x->in, 0);
-    uv_sem_init(&x->out, 0);
-    uv_mutex_lock(&s->lock);
-    asset__io_t *io = s->io;
-    uv_mutex_unlock(&s->lock);
-    assert_true(asset__io_post(io, io_hold_fn, x));
-    uv_sem_wait(&x->in);
-}
-
-static void io_hold_free(io_hold_t *x) {
-    uv_sem_destroy(&x->in);
-    uv_sem_destroy(&x->out);
 }
 
 /* Linux: inotify queues at most max_queued_events events (16384) for the watcher to
