@@ -1041,7 +1041,9 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * a flush) before the handle is done, or inside a spawned task's fn on that task's own
  * handle (decided only once fn returns: it would wait for itself; also from a task that
  * fn's wait runs), or inside a loader's parse or a source's read on a load that joined
- * that very job (its own URI, with the same loader: the same), or
+ * that very job (its own URI, with the same loader: the same), or on one that waits for
+ * it through its dependencies (the asset that declared it, at any depth, or a label of
+ * that: a required dependency only fails it, it never loads first), or
  * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
  * joins the worker it runs on; a wait on another thread: destroy returns only after the
  * wait has, a callback its flush runs included, and h went with the server, so do not
@@ -1263,7 +1265,8 @@ ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" u
 /* Like asset_handle_wait: flushes on the flush thread; timeout_ms as its (-1: forever;
  * another negative value: no time, as 0). Returns asset_batch_error(),
  * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN as asset_handle_wait does (BUSY
- * also inside a parse, a read or a task whose own job a child joined). It runs its
+ * also inside a parse, a read or a task whose own job a child joined, or waits for through
+ * its dependencies). It runs its
  * children's loads that are still queued from a built-in local source itself, in the batch's order,
  * and the dependencies their parses declared, at any depth, as asset_handle_wait runs its
  * handle's (run-on-wait); then a group's wait sleeps until every

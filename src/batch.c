@@ -1541,14 +1541,16 @@ asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
     static const asset__wait_ops_t ops = {batch_done, batch_ready,  batch_help,
                                           batch_hold, batch_result, batch_root};
     if (asset__job_runs_here()) {
-        /* inside a read, a parse or a task, for a child that joined that very job: it
-         * ends only once this returns (as asset_handle_wait, refused) */
+        /* inside a read, a parse or a task, for a child that joined that very job, or
+         * one that depends on it: it ends only once this returns (as asset_handle_wait,
+         * refused). One mark for every child: a graph they share is walked once */
         asset_server_t *s = b->server;
         bool self = false;
+        uint64_t mark = 0;
         uv_mutex_lock(&s->lock);
         for (size_t i = 0; i < b->count && !self; i++) {
             const asset_handle_t *h = b->items[i]->h;
-            self = !h->decided && asset__job_running_here(h->job);
+            self = !h->decided && asset__graph_waits_here(s, h->job, &mark);
         }
         uv_mutex_unlock(&s->lock);
         if (self) return ASSET_E_BUSY;

@@ -539,6 +539,39 @@ static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
 
 void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio) { raise_deps(s, j, prio); }
 
+/* A parse (or a read) that waits for its parent, at any depth, or a label of it: the
+ * parent is decided only once that parse returns, so the wait slept until its timeout,
+ * for ever with -1, holding the worker (a review). Forward from t through the edges still
+ * pending, each job once per mark, as find_cycle's forward side. */
+bool asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark) {
+    if (!t) return false;
+    if (asset__job_running_here(t)) return true;
+    /* waits for nothing (not yet); or this thread runs only tasks, which no load waits
+     * for: a task polling a big graph's load walked it at each call */
+    if (!asset__job_ndeps(t) || !asset__job_loads_here(s)) return false;
+    if (!*mark) *mark = ++s->graph_epoch;
+    if (t->g->visit == *mark) return false; /* walked by this wait: reaches none */
+    t->g->visit = *mark;
+    ptr_stack_t st = {0};
+    bool found = false, room = stack_push(&st, t);
+    while (room && st.len && !found) {
+        asset__job_t *x = st.p[--st.len];
+        for (size_t i = 0; i < asset__job_ndeps(x) && !found && room; i++) {
+            asset_handle_t *dh = x->g->deps->h[i];
+            asset__job_t *y = dh->dep_parent == x ? dh->job : NULL; /* x waits for y */
+            if (!y) continue;
+            if (asset__job_running_here(y)) {
+                found = true;
+            } else if (asset__job_ndeps(y) && y->g->visit != *mark) {
+                y->g->visit = *mark;
+                room = stack_push(&st, y);
+            }
+        }
+    }
+    asset_free(st.p);
+    return found;
+}
+
 /* ---- run-on-wait's walk (asset__walk_t) ---- */
 
 void asset__walk_init(asset_server_t *s, asset__walk_t *w) {

@@ -1310,11 +1310,13 @@ asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     asset_server_t *s = h->server;
     if (asset__job_runs_here()) {
         /* inside a task's fn, waiting for that task's own handle, or inside a read or a
-         * parse, for a load of its own URI (which joined it): it is decided only once
-         * this returns, so the wait slept until its timeout (for ever with none).
-         * Refused, as a wait inside a callback is (reviews) */
+         * parse, for a load of its own URI (which joined it), or of an asset that depends
+         * on it (its parent, at any depth): it is decided only once this returns, so the
+         * wait slept until its timeout (for ever with none). Refused, as a wait inside a
+         * callback is (reviews) */
         uv_mutex_lock(&s->lock);
-        bool self = !h->decided && !handle_done(h) && asset__job_running_here(h->job);
+        uint64_t mark = 0;
+        bool self = !h->decided && !handle_done(h) && asset__graph_waits_here(s, h->job, &mark);
         uv_mutex_unlock(&s->lock);
         if (self) return ASSET_E_BUSY;
     }

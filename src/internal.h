@@ -1320,6 +1320,12 @@ void asset__graph_drain(asset_server_t *s);
 void asset__graph_release_deps(asset_server_t *s, asset__job_t *j);
 /* A parent's priority was raised: raise the loads it waits for. */
 void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio);
+/* [lock] Whether t is a job this thread runs (asset__job_running_here: a parse, a read, a
+ * task) or waits for one through dependencies still pending, at any depth: a wait for t
+ * here would wait for itself. *mark: 0 for a new search (set to its mark), or one that an
+ * earlier search of the same wait set (a batch's children): what it walked is not walked
+ * again. Out of memory part way: what it found so far. Inside tasks only: false at once. */
+bool asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark);
 /* Bytes received and expected by h's load and its dependencies. */
 void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64_t *total);
 /* Lock not held: frees the values queued for the flush thread; with a budget (ns since
@@ -1465,6 +1471,9 @@ void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
  * parse or a task's fn, or one that a wait of theirs runs): a wait for j's handle here
  * would wait for itself. */
 bool asset__job_running_here(const asset__job_t *j);
+/* Whether this thread is inside a read or a parse of s (not only tasks' fns, which no
+ * load waits for through a dependency). */
+bool asset__job_loads_here(const asset_server_t *s);
 /* Whether this thread is inside asset__job_run of any job (cheap: no lock). */
 bool asset__job_runs_here(void);
 /* How many asset__job_run this thread is inside of, one in another (a wait's run-on-wait

@@ -478,6 +478,7 @@ struct job_frame {
     const asset_server_t *server;
     const struct job_frame *outer;
     unsigned depth; /* how many frames, this one included */
+    bool loads;     /* a read or a parse, not a task's fn: other loads may wait for it */
 };
 static _Thread_local const struct job_frame *tl_frames;
 
@@ -488,6 +489,12 @@ unsigned asset__job_depth(void) { return tl_frames ? tl_frames->depth : 0; }
 bool asset__job_of_runs_here(const asset_server_t *s) {
     for (const struct job_frame *f = tl_frames; f; f = f->outer)
         if (f->server == s) return true;
+    return false;
+}
+
+bool asset__job_loads_here(const asset_server_t *s) {
+    for (const struct job_frame *f = tl_frames; f; f = f->outer)
+        if (f->server == s && f->loads) return true;
     return false;
 }
 
@@ -503,7 +510,7 @@ bool asset__job_running_here(const asset__job_t *j) {
 static void job_run(asset_server_t *s, asset__job_t *j);
 
 void asset__job_run(asset_server_t *s, asset__job_t *j) {
-    struct job_frame self = {j, s, tl_frames, tl_frames ? tl_frames->depth + 1 : 1};
+    struct job_frame self = {j, s, tl_frames, tl_frames ? tl_frames->depth + 1 : 1, !j->task};
     tl_frames = &self;
     job_run(s, j);
     tl_frames = self.outer;

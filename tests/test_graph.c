@@ -13,6 +13,8 @@
  *   fail           parse fails with ASSET_E_PARSE
  *   block          parse waits until the test posts g_parse_release (posts g_parse_entered)
  *   pcancel        parse returns ASSET_E_CANCELLED, with a message ("pabort": without)
+ *   waitfor URI    parse loads URI and waits for it (30 s at most), noting what the wait
+ *                  returned in g_parse_wait_rc ("waitgroup URI": as a group of one)
  *   spin           parse posts g_parse_entered, waits (30 s at most) until its load is
  *                  cancelled, and returns ASSET_E_CANCELLED
  *   pend N         finalize returns PENDING N times first
@@ -56,6 +58,7 @@ static asset_server_t *g_wait_server; /* "waitload": the server to load from */
 static asset_status_t g_wait_rc;      /* "waitload": what the wait returned */
 static asset_handle_t *g_loadx;       /* "loadx": the load made */
 static uv_sem_t g_parse_entered, g_parse_release;
+static atomic_int g_parse_wait_rc; /* "waitfor", "waitgroup": what the wait returned */
 
 /* A gate for gl_free: armed, the next free says it began and waits until opened (or
  * 30 s: then the test fails on what it finds). */
@@ -136,6 +139,18 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
             return asset_parse_fail(p, ASSET_E_CANCELLED, "gave up");
         } else if (!strcmp(line, "pabort")) {
             return ASSET_E_CANCELLED;
+        } else if (!strncmp(line, "waitfor ", 8) || !strncmp(line, "waitgroup ", 10)) {
+            asset_server_t *s = p->req->server;
+            const char *u = strchr(line, ' ') + 1;
+            if (line[4] == 'f') {
+                asset_handle_t *x = asset_server_load(s, u, NULL);
+                atomic_store(&g_parse_wait_rc, asset_handle_wait(x, 30000));
+                asset_handle_release(x);
+            } else {
+                asset_batch_t *b = asset_server_load_group(s, &u, 1, NULL);
+                atomic_store(&g_parse_wait_rc, asset_batch_wait(b, 30000));
+                asset_batch_release(b);
+            }
         } else if (!strcmp(line, "spin")) {
             uv_sem_post(&g_parse_entered);
             uint64_t deadline = uv_hrtime() + 30000000000ull;
@@ -593,6 +608,30 @@ static void test_parents_of_a_shared_dependency_in_flight_search_little(void **s
     free(h);
     asset_server_destroy(s);
     tu_gate_free(gate);
+}
+
+/* A parse that waits for an asset which depends on the one being parsed (its parent, at
+ * any depth, or a label of it) waits for itself: the parent is decided only once this
+ * parse returns. The wait slept until its timeout (for ever with -1), holding the
+ * worker; it is refused (ASSET_E_BUSY), as a wait for the parse's own load is. */
+static void test_a_parse_waiting_for_an_asset_that_depends_on_it_is_busy(void **state) {
+    (void)state;
+    static const char *const waits[] = {"waitfor mem://top.n", "waitfor mem://mid.n#x",
+                                        "waitgroup mem://top.n", "waitfor mem://mid.n"};
+    for (size_t i = 0; i < sizeof waits / sizeof *waits; i++) {
+        asset_server_t *s = graph_server(2);
+        put(s, "top.n", "dep mid.n");
+        put(s, "mid.n", "dep leaf.n\nlabel x");
+        put(s, "leaf.n", waits[i]);
+        atomic_store(&g_parse_wait_rc, 1);
+        asset_handle_t *h = load(s, "mem://top.n");
+        assert_int_equal(tu_wait(h), ASSET_OK); /* the parse went on: the graph loaded */
+        if (atomic_load(&g_parse_wait_rc) != ASSET_E_BUSY)
+            fail_msg("%s: the wait returned %s, not E_BUSY", waits[i],
+                     asset_err_name((asset_status_t)atomic_load(&g_parse_wait_rc)));
+        asset_handle_release(h);
+        asset_server_destroy(s);
+    }
 }
 
 static void test_cycle_of_two_fails_with_the_cycle_named(void **state) {
@@ -2882,6 +2921,7 @@ int main(void) {
         cmocka_unit_test(test_a_waits_walk_of_a_deep_chain_and_a_dense_graph_is_linear),
         cmocka_unit_test(test_parents_of_a_shared_dependency_in_flight_search_little),
         cmocka_unit_test(test_cycle_of_two_fails_with_the_cycle_named),
+        cmocka_unit_test(test_a_parse_waiting_for_an_asset_that_depends_on_it_is_busy),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
         cmocka_unit_test(test_a_cycle_of_no_cache_dependencies_fails_cleanly),
