@@ -173,9 +173,12 @@ static int *pend_slot(gl_t *g, const char *uri, int init) {
     return &g->pend_left[g->npend++];
 }
 
+static void (*g_fin_hook)(asset_finalize_t *f); /* called first by each finalize, if set */
+
 static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
     gl_t *g = ctx;
     atomic_fetch_add(&g->finalizes, 1);
+    if (g_fin_hook) g_fin_hook(f);
     uv_thread_t self = uv_thread_self();
     assert_true(uv_thread_equal(&self, &g->flush_thread));
     const char *text = asset_finalize_value(f);
@@ -1586,6 +1589,73 @@ static void test_a_wait_inside_finalize_is_busy_and_the_load_goes_on(void **stat
     asset_server_destroy(s);
 }
 
+/* A finalize step is user code inside a flush: what it calls of the API either works or
+ * is refused, and the counts stay exact. mem://p.g's finalize flushes (refused), destroys
+ * (refused), waits for a batch and a label of its own asset (busy), loads its own URI
+ * (joins the load being finalized), cancels the batch's child waiting in the finalize
+ * queue, and releases the batch and the program's handle on its own load (the load goes
+ * on). (no defect: coverage) */
+static struct {
+    asset_server_t *s;
+    asset_batch_t *b;
+    asset_handle_t *mine, *sibling, *again;
+    int calls;
+} g_re;
+
+static void reentering_finalize(asset_finalize_t *f) {
+    if (strcmp(asset_finalize_uri(f), "mem://p.g") || g_re.calls++) return;
+    asset_server_t *s = g_re.s;
+    assert_int_equal(asset_server_flush(s), 0);
+    assert_int_equal(asset_server_try_destroy(s), ASSET_E_BUSY);
+    asset_handle_t *label = asset_server_load(s, "mem://p.g#x", NULL);
+    assert_int_equal(asset_handle_wait(label, -1), ASSET_E_BUSY);
+    asset_handle_release(label);
+    assert_int_equal(asset_batch_wait(g_re.b, -1), ASSET_E_BUSY);
+    asset_batch_release(g_re.b);
+    g_re.again = asset_server_load(s, "mem://p.g", NULL);
+    asset_handle_cancel(g_re.sibling);
+    asset_handle_release(g_re.mine);
+}
+
+static void test_a_finalize_calling_the_api_is_refused_or_served(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "p.g", "dep d.n\nlabel x");
+    put(s, "d.n", "leaf");
+    put(s, "o.g", "pend 1000");
+    asset_stats_t a, z;
+    asset_server_stats(s, &a);
+    const char *uris[] = {"mem://o.g"};
+    g_re.s = s;
+    g_re.calls = 0;
+    g_re.b = asset_server_load_group(s, uris, 1, NULL);
+    g_re.sibling = asset_handle_retain(asset_batch_handle(g_re.b, 0));
+    TU_FLUSH_UNTIL(s, atomic_load(&g_gl.finalizes) == 1); /* o.g waits in the queue */
+    g_fin_hook = reentering_finalize;
+    g_re.mine = load(s, "mem://p.g");
+    asset_handle_t *keep = asset_handle_retain(g_re.mine);
+    TU_FLUSH_UNTIL(s, asset_handle_is_done(keep) && asset_handle_is_done(g_re.sibling));
+    g_fin_hook = NULL;
+    assert_int_equal(g_re.calls, 1);
+    assert_int_equal(asset_handle_error(keep), ASSET_OK);
+    assert_int_equal(asset_handle_state(g_re.sibling), ASSET_STATE_CANCELLED);
+    assert_int_equal(tu_wait(g_re.again), ASSET_OK);
+    assert_ptr_equal(asset_handle_value(g_re.again), asset_handle_value(keep)); /* joined */
+    for (int i = 0; i < 2; i++) asset_server_flush(s);
+    asset_server_stats(s, &z);
+    /* LOADED: the program's p.g, the one made in finalize, the label and the dependency
+     * d.n; CANCELLED: o.g. Each parsed once; p.g finalized once */
+    assert_int_equal(z.completed - a.completed, 4);
+    assert_int_equal(z.cancelled - a.cancelled, 1);
+    assert_int_equal(z.failed - a.failed, 0);
+    assert_int_equal(z.pending + z.loading, 0);
+    assert_int_equal(atomic_load(&g_gl.parses), 3);
+    asset_handle_release(g_re.again);
+    asset_handle_release(g_re.sibling);
+    asset_handle_release(keep);
+    asset_server_destroy(s);
+}
+
 static void test_finalize_may_replace_the_value_or_fail(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -2956,6 +3026,7 @@ int main(void) {
         cmocka_unit_test(test_a_dependency_declared_twice_reads_its_failure_in_both_handles),
         cmocka_unit_test(test_a_failure_shared_by_labels_and_joined_loads_is_logged_once),
         cmocka_unit_test(test_a_wait_inside_finalize_is_busy_and_the_load_goes_on),
+        cmocka_unit_test(test_a_finalize_calling_the_api_is_refused_or_served),
         cmocka_unit_test(test_free_on_flush_thread_defers_a_release_from_another_thread),
         cmocka_unit_test(test_a_budgeted_flush_frees_values_within_its_budget),
         cmocka_unit_test(test_values_left_by_budgeted_flushes_cost_a_look_each),
