@@ -252,6 +252,64 @@ static void test_cancel_batch_midway_counts_add_up(void **state) {
     tu_gate_free(g);
 }
 
+/* A group whose first delivered child's item callback releases the batch's last
+ * reference and cancels it: the batch lives until its done callback fired, the other
+ * children are CANCELLED (a result decided but not delivered yet included: a cancel
+ * still wins it), each callback fires once, and the batch's counts and the server's
+ * stats agree, duplicates and failures among the children. (no defect: coverage) */
+typedef struct self_release {
+    int items, done;
+    size_t loaded, failed, cancelled, total;
+} self_release_t;
+
+static void release_and_cancel_item(asset_batch_t *b, asset_handle_t *h, void *user) {
+    self_release_t *r = user;
+    assert_true(asset_handle_is_done(h));
+    if (r->items++ == 0) {
+        asset_batch_release(b); /* the last reference */
+        asset_batch_cancel(b);
+    }
+}
+
+static void record_done(asset_batch_t *b, void *user) {
+    self_release_t *r = user;
+    r->done++;
+    r->loaded = asset_batch_completed_count(b);
+    r->failed = asset_batch_failed_count(b);
+    r->cancelled = asset_batch_cancelled_count(b);
+    r->total = asset_batch_total(b);
+    assert_true(asset_batch_progress(b) == 1.0f);
+}
+
+static void test_a_batch_released_and_cancelled_in_its_item_callback_ends_once(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    put_mem(s, "a", "aaa");
+    put_mem(s, "b", "bbbb");
+    const char *uris[] = {"mem://a",       "mem://a", "mem://b",
+                          "mem://missing", "mem://a", "mem://missing"};
+    asset_stats_t st0, st1;
+    asset_server_stats(s, &st0);
+    asset_batch_t *b = asset_server_load_group(s, uris, 6, NULL);
+    self_release_t r = {0};
+    assert_true(asset_batch_on_item_completed(b, release_and_cancel_item, &r) != 0);
+    assert_true(asset_batch_on_completed(b, record_done, &r) != 0);
+    TU_FLUSH_UNTIL(s, r.done == 1); /* b is freed after it: not touched from here on */
+    for (int i = 0; i < 2; i++) asset_server_flush(s);
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.items, 6);
+    assert_int_equal(r.total, 6);
+    assert_int_equal(r.loaded + r.failed, 1); /* the first delivered: a or b, or missing */
+    assert_int_equal(r.cancelled, 5);
+    asset_server_stats(s, &st1);
+    assert_int_equal(st1.completed - st0.completed, r.loaded);
+    assert_int_equal(st1.failed - st0.failed, r.failed);
+    assert_int_equal(st1.cancelled - st0.cancelled, r.cancelled);
+    /* a cancelled child's read may still be on its worker: it ends there */
+    TU_SPIN_UNTIL((asset_server_stats(s, &st1), st1.pending + st1.loading == 0));
+    asset_server_destroy(s); /* ASan: the batch was freed once, nothing leaked */
+}
+
 static void test_release_before_done_still_completes_callbacks(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -2390,6 +2448,7 @@ int main(void) {
         cmocka_unit_test(test_a_done_callback_connecting_another_each_time_lets_the_flush_end),
         cmocka_unit_test(test_cancel_batch_midway_counts_add_up),
         cmocka_unit_test(test_release_before_done_still_completes_callbacks),
+        cmocka_unit_test(test_a_batch_released_and_cancelled_in_its_item_callback_ends_once),
         cmocka_unit_test(test_folder_file_recursive_sorted_and_values_by_uri),
         cmocka_unit_test(test_folder_empty_completes_and_missing_fails_with_message),
         cmocka_unit_test(test_folder_names_with_percent_and_hash_load_their_own_files),
