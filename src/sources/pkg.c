@@ -477,13 +477,19 @@ static mount_t *search(asset__pkg_t *p, const char *buf, int *err, const char **
 
 static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r, const char *rel);
 
-/* The <what> of find's failure, from asset_alloc: the pkg_path directory that has the
- * package named (nl bytes of name) and could not open it, else (or out of memory) NULL,
- * for "looking for the package". */
-static char *find_failed(const char *where, const char *name, size_t nl) {
-    return where ? asset__asprintf("opening package '%.*s' at %s/%.*s", (int)nl, name, where,
-                                   (int)nl, name)
-                 : NULL;
+/* Records find's failure err (an errno) on the read r, or else the listing l, and returns
+ * its status. <what> names the pkg_path directory that has the package named (nl bytes
+ * of name) and could not open it, else (or out of memory) "looking for the package". */
+static asset_status_t find_failed(asset_request_t *r, asset_list_t *l, int err, const char *where,
+                                  const char *name, size_t nl) {
+    char *what = where ? asset__asprintf("opening package '%.*s' at %s/%.*s", (int)nl, name, where,
+                                         (int)nl, name)
+                       : NULL;
+    const char *w = what ? what : "looking for the package";
+    asset_status_t st =
+        r ? asset__errno_status(r, err, false, w) : asset__list_errno(l, err, false, w);
+    asset_free(what);
+    return st;
 }
 
 static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
@@ -494,13 +500,7 @@ static asset_status_t pkg_read(void *ctx, asset_request_t *r) {
     int err;
     const char *where;
     mount_t *m = find(p, path, nl, &err, &where);
-    if (!m && err) {
-        char *what = find_failed(where, path, nl);
-        asset_status_t st =
-            asset__errno_status(r, err, false, what ? what : "looking for the package");
-        asset_free(what);
-        return st;
-    }
+    if (!m && err) return find_failed(r, NULL, err, where, path, nl);
     if (!m)
         return asset_request_fail(r, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                   path);
@@ -568,13 +568,7 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     int err;
     const char *where;
     mount_t *m = find(p, path, nl, &err, &where);
-    if (!m && err) {
-        char *what = find_failed(where, path, nl);
-        asset_status_t st =
-            asset__list_errno(l, err, false, what ? what : "looking for the package");
-        asset_free(what);
-        return st;
-    }
+    if (!m && err) return find_failed(NULL, l, err, where, path, nl);
     if (!m)
         return asset_list_fail(l, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                path);
