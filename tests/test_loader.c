@@ -586,9 +586,7 @@ static void test_json_nesting_fails_before_a_64_kib_stack_runs_out(void **state)
     tu_parse_gate_register(s, &g);
     assert_int_equal(asset_mem_put(s, "hold.gated", "x", 1), ASSET_OK);
     asset_handle_t *hold = asset_server_load(s, "mem://hold.gated", NULL);
-    uv_mutex_lock(&g.mu);
-    TU_WAIT_UNTIL(g.entered >= 1, &g.cond, &g.mu); /* the only worker is in it */
-    uv_mutex_unlock(&g.mu);
+    tu_parse_gate_wait_entered(&g, 1); /* the only worker is in it */
 
     size_t n_ok, n_deep;
     char *ok = nested_doc(ASSET__JSON_MAX_DEPTH, &n_ok);
@@ -609,16 +607,12 @@ static void test_json_nesting_fails_before_a_64_kib_stack_runs_out(void **state)
     snprintf(want, sizeof want, "nested deeper than %d levels", ASSET__JSON_MAX_DEPTH);
     if (!strstr(runs[1].msg, want)) fail_msg("'%s' lacks '%s'", runs[1].msg, want);
 
-    uv_mutex_lock(&g.mu);
-    g.open = true;
-    uv_cond_broadcast(&g.cond);
-    uv_mutex_unlock(&g.mu);
+    tu_parse_gate_open(&g);
     asset_server_flush(s); /* this thread flushes again */
     assert_int_equal(tu_wait(hold), ASSET_OK);
     asset_handle_release(hold);
     asset_server_destroy(s);
-    uv_mutex_destroy(&g.mu);
-    uv_cond_destroy(&g.cond);
+    tu_parse_gate_destroy(&g);
     free(ok);
     free(deep);
 #endif

@@ -518,19 +518,13 @@ static void test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes(void **s
         tu_parse_gate_register(s, &g);
         assert_int_equal(asset_mem_put(s, "k.gated", "old", 3), ASSET_OK);
         asset_handle_t *a = asset_server_load(s, "mem://k.gated", NULL);
-        uv_mutex_lock(&g.mu); /* a's read is over: its parse has the old bytes */
-        while (g.entered < 1)
-            assert_int_equal(uv_cond_timedwait(&g.cond, &g.mu, 60000000000ull), 0);
-        uv_mutex_unlock(&g.mu);
+        tu_parse_gate_wait_entered(&g, 1); /* a's read is over: its parse has the old bytes */
         if (remove)
             assert_int_equal(asset_mem_remove(s, "k.gated"), ASSET_OK);
         else
             assert_int_equal(asset_mem_put(s, "k.gated", "new", 3), ASSET_OK);
         asset_handle_t *b = asset_server_load(s, "mem://k.gated", NULL);
-        uv_mutex_lock(&g.mu);
-        g.open = true;
-        uv_cond_broadcast(&g.cond);
-        uv_mutex_unlock(&g.mu);
+        tu_parse_gate_open(&g);
         assert_int_equal(asset_handle_wait(a, 60000), ASSET_OK);
         asset_status_t st = asset_handle_wait(b, 60000);
         char got[16] = "";
@@ -540,8 +534,7 @@ static void test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes(void **s
         asset_handle_release(a);
         asset_handle_release(b);
         asset_server_destroy(s);
-        uv_mutex_destroy(&g.mu);
-        uv_cond_destroy(&g.cond);
+        tu_parse_gate_destroy(&g);
         if (remove) {
             if (st != ASSET_E_NOT_FOUND)
                 fail_msg("a load after the remove: %s '%s'", asset_err_name(st), got);

@@ -355,16 +355,11 @@ static void test_a_remount_during_a_load_serves_later_loads_the_new_package(void
     tu_parse_gate_register(f->s, &g);
     assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
     asset_handle_t *a = asset_server_load(f->s, "pkg://game/x.gated", NULL);
-    uv_mutex_lock(&g.mu); /* a's read is over: its parse has the old bytes */
-    while (g.entered < 1) assert_int_equal(uv_cond_timedwait(&g.cond, &g.mu, 60000000000ull), 0);
-    uv_mutex_unlock(&g.mu);
+    tu_parse_gate_wait_entered(&g, 1); /* a's read is over: its parse has the old bytes */
     assert_int_equal(asset_server_mount(f->s, "game", v2), ASSET_OK);
     asset_server_invalidate(f->s, "pkg://game/x.gated");
     asset_handle_t *b = asset_server_load(f->s, "pkg://game/x.gated", NULL);
-    uv_mutex_lock(&g.mu);
-    g.open = true;
-    uv_cond_broadcast(&g.cond);
-    uv_mutex_unlock(&g.mu);
+    tu_parse_gate_open(&g);
     assert_int_equal(asset_handle_wait(a, 60000), ASSET_OK);
     asset_status_t st = asset_handle_wait(b, 60000);
     char got_b[16] = "", got_c[16] = "";
@@ -377,8 +372,7 @@ static void test_a_remount_during_a_load_serves_later_loads_the_new_package(void
     asset_handle_release(c);
     asset_server_destroy(f->s);
     f->s = asset_server_create(NULL); /* teardown's; the loader's gate goes now */
-    uv_mutex_destroy(&g.mu);
-    uv_cond_destroy(&g.cond);
+    tu_parse_gate_destroy(&g);
     free(v2);
     assert_int_equal(st, ASSET_OK);
     if (strcmp(got_b, "new")) fail_msg("a load after the remount got '%s'", got_b);

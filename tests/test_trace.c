@@ -87,6 +87,32 @@ static cJSON *read_json_file(const char *path) {
     return root;
 }
 
+/* A recorder's Chrome JSON, written to a file in a new temporary directory and read
+ * back (trace_file_free). */
+typedef struct trace_file {
+    char *dir, *path;
+    cJSON *root;
+    cJSON *evs; /* root's traceEvents */
+} trace_file_t;
+
+/* Stops s's tracing, writes tr's Chrome JSON (asserting it was written) and reads it. */
+static trace_file_t trace_file_write(asset_server_t *s, asset_trace_t *tr) {
+    asset_server_set_trace(s, NULL, NULL);
+    trace_file_t t = {.dir = tu_mkdtemp()};
+    t.path = tu_path(t.dir, "trace.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, t.path), ASSET_OK);
+    t.root = read_json_file(t.path);
+    t.evs = cJSON_GetObjectItem(t.root, "traceEvents");
+    return t;
+}
+
+static void trace_file_free(trace_file_t *t) {
+    cJSON_Delete(t->root);
+    tu_rmrf(t->dir);
+    free(t->path);
+    free(t->dir);
+}
+
 static void test_a_load_reports_each_phase_in_order_with_one_id(void **state) {
     (void)state;
     asset_trace_t *tr = asset_trace_create();
@@ -231,16 +257,11 @@ static void test_chrome_json_opens_and_every_slice_is_closed(void **state) {
     asset_handle_t *b = tu_load_wait(s, "mem://quote\"d.txt", ASSET_OK);
     asset_handle_t *c = asset_server_spawn(s, bake, NULL, NULL, NULL);
     assert_int_equal(tu_wait(c), ASSET_OK);
-    asset_server_set_trace(s, NULL, NULL);
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "trace.json");
-    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
-    cJSON *root = read_json_file(path);
-    cJSON *evs = cJSON_GetObjectItem(root, "traceEvents");
-    assert_true(cJSON_IsArray(evs));
+    trace_file_t tf = trace_file_write(s, tr);
+    assert_true(cJSON_IsArray(tf.evs));
     int open_loads = 0, reads = 0, runs = 0, named = 0;
     cJSON *ev;
-    cJSON_ArrayForEach(ev, evs) {
+    cJSON_ArrayForEach(ev, tf.evs) {
         const char *ph = cJSON_GetObjectItem(ev, "ph")->valuestring;
         const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
         assert_non_null(cJSON_GetObjectItem(ev, "ts"));
@@ -255,12 +276,9 @@ static void test_chrome_json_opens_and_every_slice_is_closed(void **state) {
     assert_int_equal(reads, 0);
     assert_int_equal(runs, 2);  /* the task's function, begin and end */
     assert_int_equal(named, 4); /* begin and end of both loads */
-    cJSON_Delete(root);
     assert_int_equal(asset_trace_write_chrome_json(tr, "/nonexistent/dir/t.json"), ASSET_E_IO);
-    assert_int_equal(asset_trace_write_chrome_json(NULL, path), ASSET_E_INVALID);
-    tu_rmrf(dir);
-    free(path);
-    free(dir);
+    assert_int_equal(asset_trace_write_chrome_json(NULL, tf.path), ASSET_E_INVALID);
+    trace_file_free(&tf);
     asset_handle_release(a);
     asset_handle_release(b);
     asset_handle_release(c);
@@ -1190,27 +1208,17 @@ static void test_chrome_json_closes_a_cancelled_load_after_its_last_slice(void *
     asset_server_set_trace(s, record_and_post_parse_end, &seen);
     assert_int_equal(asset_mem_put(s, "k.gated", "abc", 3), ASSET_OK);
     asset_handle_t *h = asset_server_load(s, "mem://k.gated", NULL);
-    uv_mutex_lock(&g.mu); /* its parse runs */
-    while (g.entered < 1) assert_int_equal(uv_cond_timedwait(&g.cond, &g.mu, 60000000000ull), 0);
-    uv_mutex_unlock(&g.mu);
+    tu_parse_gate_wait_entered(&g, 1); /* its parse runs */
     asset_handle_cancel(h);
     assert_int_equal(tu_wait(h), ASSET_E_CANCELLED); /* DELIVERED, the parse still running */
-    uv_mutex_lock(&g.mu);
-    g.open = true;
-    uv_cond_broadcast(&g.cond);
-    uv_mutex_unlock(&g.mu);
+    tu_parse_gate_open(&g);
     uv_sem_wait(&seen.sem); /* PARSE_END recorded */
-    asset_server_set_trace(s, NULL, NULL);
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "trace.json");
-    assert_int_equal(asset_trace_write_chrome_json(seen.tr, path), ASSET_OK);
-    cJSON *root = read_json_file(path);
-    cJSON *evs = cJSON_GetObjectItem(root, "traceEvents");
+    trace_file_t tf = trace_file_write(s, seen.tr);
     /* in file order, with their times: the parse opens and closes inside the load */
     double load_b = -1, load_e = -1, parse_b = -1, parse_e = -1;
     int order = 0, load_e_at = 0, parse_e_at = 0;
     cJSON *ev;
-    cJSON_ArrayForEach(ev, evs) {
+    cJSON_ArrayForEach(ev, tf.evs) {
         order++;
         const char *ph = cJSON_GetObjectItem(ev, "ph")->valuestring;
         const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
@@ -1235,14 +1243,10 @@ static void test_chrome_json_closes_a_cancelled_load_after_its_last_slice(void *
     if (parse_e > load_e || parse_e_at > load_e_at)
         fail_msg("the load closed at %.3f (event %d), its parse at %.3f (event %d)", load_e,
                  load_e_at, parse_e, parse_e_at);
-    cJSON_Delete(root);
-    tu_rmrf(dir);
-    free(path);
-    free(dir);
+    trace_file_free(&tf);
     asset_handle_release(h);
     asset_server_destroy(s);
-    uv_mutex_destroy(&g.mu);
-    uv_cond_destroy(&g.cond);
+    tu_parse_gate_destroy(&g);
     uv_sem_destroy(&seen.sem);
     asset_trace_destroy(seen.tr);
 }
@@ -1279,15 +1283,10 @@ static void test_chrome_json_ends_a_labeled_load_under_the_name_it_began(void **
     asset_server_set_trace(s, asset_trace_record, tr);
     assert_int_equal(asset_mem_put(s, "atlas.lab", "x", 1), ASSET_OK);
     asset_handle_t *h = tu_load_wait(s, "mem://atlas.lab#hero", ASSET_OK);
-    asset_server_set_trace(s, NULL, NULL);
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "trace.json");
-    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
-    cJSON *root = read_json_file(path);
-    cJSON *evs = cJSON_GetObjectItem(root, "traceEvents");
+    trace_file_t tf = trace_file_write(s, tr);
     int begins = 0, ends = 0;
     cJSON *ev;
-    cJSON_ArrayForEach(ev, evs) {
+    cJSON_ArrayForEach(ev, tf.evs) {
         const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
         if (strncmp(name, "load ", 5) != 0) continue;
         const char *ph = cJSON_GetObjectItem(ev, "ph")->valuestring;
@@ -1302,10 +1301,7 @@ static void test_chrome_json_ends_a_labeled_load_under_the_name_it_began(void **
     }
     assert_int_equal(begins, 1);
     assert_int_equal(ends, 1);
-    cJSON_Delete(root);
-    tu_rmrf(dir);
-    free(path);
-    free(dir);
+    trace_file_free(&tf);
     asset_handle_release(h);
     asset_server_destroy(s);
     asset_trace_destroy(tr);
@@ -1363,24 +1359,14 @@ static void test_chrome_json_begins_a_load_the_recorder_joined_midway(void **sta
     tu_parse_gate_register(s, &g);
     assert_int_equal(asset_mem_put(s, "mid.gated", "abc", 3), ASSET_OK);
     asset_handle_t *h = asset_server_load(s, "mem://mid.gated", NULL);
-    uv_mutex_lock(&g.mu); /* its parse runs: QUEUED, READ_*, PARSE_START are over */
-    while (g.entered < 1) assert_int_equal(uv_cond_timedwait(&g.cond, &g.mu, 60000000000ull), 0);
-    uv_mutex_unlock(&g.mu);
+    tu_parse_gate_wait_entered(&g, 1); /* its parse runs: QUEUED, READ_*, PARSE_START are over */
     asset_server_set_trace(s, asset_trace_record, tr);
-    uv_mutex_lock(&g.mu);
-    g.open = true;
-    uv_cond_broadcast(&g.cond);
-    uv_mutex_unlock(&g.mu);
+    tu_parse_gate_open(&g);
     assert_int_equal(tu_wait(h), ASSET_OK);
-    asset_server_set_trace(s, NULL, NULL);
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "trace.json");
-    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
-    cJSON *root = read_json_file(path);
-    cJSON *evs = cJSON_GetObjectItem(root, "traceEvents");
+    trace_file_t tf = trace_file_write(s, tr);
     int load_open = 0, parse_open = 0, loads = 0, delivered = 0;
     cJSON *ev;
-    cJSON_ArrayForEach(ev, evs) {
+    cJSON_ArrayForEach(ev, tf.evs) {
         const char *ph = cJSON_GetObjectItem(ev, "ph")->valuestring;
         const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
         int *open = !strcmp(name, "load mem://mid.gated") ? &load_open
@@ -1403,14 +1389,10 @@ static void test_chrome_json_begins_a_load_the_recorder_joined_midway(void **sta
     assert_int_equal(delivered, 1);
     assert_int_equal(load_open, 0);
     assert_int_equal(parse_open, 0);
-    cJSON_Delete(root);
-    tu_rmrf(dir);
-    free(path);
-    free(dir);
+    trace_file_free(&tf);
     asset_handle_release(h);
     asset_server_destroy(s);
-    uv_mutex_destroy(&g.mu);
-    uv_cond_destroy(&g.cond);
+    tu_parse_gate_destroy(&g);
     asset_trace_destroy(tr);
 }
 

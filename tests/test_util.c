@@ -369,3 +369,21 @@ void tu_parse_gate_register(asset_server_t *s, tu_parse_gate_t *g) {
                          .free_value = tu_gated_free};
     assert_int_equal(asset_server_register_loader(s, &ld, g, 0), ASSET_OK);
 }
+
+void tu_parse_gate_wait_entered(tu_parse_gate_t *g, int n) {
+    uv_mutex_lock(&g->mu);
+    TU_WAIT_UNTIL(g->entered >= n, &g->cond, &g->mu);
+    uv_mutex_unlock(&g->mu);
+}
+
+void tu_parse_gate_open(tu_parse_gate_t *g) {
+    uv_mutex_lock(&g->mu);
+    g->open = true;
+    uv_cond_broadcast(&g->cond);
+    uv_mutex_unlock(&g->mu);
+}
+
+void tu_parse_gate_destroy(tu_parse_gate_t *g) {
+    uv_cond_destroy(&g->cond);
+    uv_mutex_destroy(&g->mu);
+}

@@ -127,9 +127,16 @@ typedef struct tu_parse_gate {
 asset_status_t tu_gated_parse(void *ctx, asset_parse_t *p);
 void tu_gated_free(void *ctx, void *value);
 /* Initialises g (closed, nothing entered) and registers on s the loader "gated" for
- * ".gated" with g as its ctx (tu_gated_parse, tu_gated_free). The test destroys g's mu
- * and cond after the server. */
+ * ".gated" with g as its ctx (tu_gated_parse, tu_gated_free). The test destroys g
+ * (tu_parse_gate_destroy) after the server. */
 void tu_parse_gate_register(asset_server_t *s, tu_parse_gate_t *g);
+/* Test thread: blocks until at least n parses have entered g (the read of each is over);
+ * fails the running test after TU_SPIN_MS. */
+void tu_parse_gate_wait_entered(tu_parse_gate_t *g, int n);
+/* Any thread: opens g, releasing the parses in it and letting later ones through. */
+void tu_parse_gate_open(tu_parse_gate_t *g);
+/* Destroys g's mu and cond, after the server that used it. */
+void tu_parse_gate_destroy(tu_parse_gate_t *g);
 
 /* A loader's parse whose value is a NUL-terminated copy of its text (asset_alloc: the
  * default free_value), and which declares a first line "dep X" as a dependency, noting
