@@ -844,7 +844,8 @@ ASSET_API size_t asset_finalize_dependency_count(const asset_finalize_t *f);
 /* Borrowed; LOADED, or FAILED/CANCELLED when optional. A LOADED one's own dependencies
  * read done too, at any depth. */
 ASSET_API asset_handle_t *asset_finalize_dependency(const asset_finalize_t *f, size_t i);
-/* Records a message ("<uri>: finalize: <message>") and returns st. */
+/* Records a message ("<uri>: finalize: <message>") and returns st. A second call keeps
+ * the first message. */
 ASSET_API asset_status_t asset_finalize_fail(asset_finalize_t *f, asset_status_t st,
                                              const char *fmt, ...) ASSET_PRINTF(3, 4);
 

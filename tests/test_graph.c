@@ -194,6 +194,8 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
              k++)
             assert_true(asset_handle_is_done(asset_handle_dependency(d, k)));
     }
+    /* past the last: none (a finalize with no dependency read through a NULL array) */
+    assert_null(asset_finalize_dependency(f, asset_finalize_dependency_count(f)));
     const char *wl = strstr(text, "waitload ");
     if (wl && g_wait_server) { /* a load made and waited for inside finalize */
         char u[128];
@@ -225,7 +227,10 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
         int *left = pend_slot(g, asset_finalize_uri(f), atoi(pend + 5));
         if (left && (*left)-- > 0) return ASSET_PENDING;
     }
-    if (strstr(text, "finfail")) return asset_finalize_fail(f, ASSET_E_IO, "upload failed");
+    if (strstr(text, "finfail")) { /* a second fail keeps the first message */
+        asset_status_t st = asset_finalize_fail(f, ASSET_E_IO, "upload failed");
+        return asset_finalize_fail(f, st, "a second failure");
+    }
     if (strstr(text, "fincancel")) return asset_finalize_fail(f, ASSET_E_CANCELLED, "device lost");
     if (strstr(text, "finabort")) return ASSET_E_CANCELLED;
     size_t len = strlen(g->order);
@@ -1451,6 +1456,61 @@ static void test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent(void
         assert_int_equal(tu_wait(h[i]), ASSET_OK);
         asset_handle_release(h[i]);
     }
+    asset_server_destroy(s);
+}
+
+/* Blocks until the finalize queue holds n jobs. */
+static void wait_fin_queued(asset_server_t *s, size_t n) {
+    uv_mutex_lock(&s->lock);
+    s->waiters++;
+    TU_WAIT_UNTIL(fin_queued(s) >= n, &s->done_cond, &s->lock);
+    s->waiters--;
+    uv_mutex_unlock(&s->lock);
+}
+
+/* Thirty-first review (coverage): a finalize that returns PENDING goes behind what is
+ * queued, so a budgeted flush runs the others' turns in between; put back at the head,
+ * a finalize pending for many frames (a fence) starved every other one. */
+static void test_a_pending_finalize_lets_the_next_one_have_its_turn(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    put(s, "fence.g", "pend 100000000");
+    put(s, "tex.g", "texture");
+    asset_handle_t *fence = load(s, "mem://fence.g");
+    wait_fin_queued(s, 1); /* the fence first */
+    asset_handle_t *tex = load(s, "mem://tex.g");
+    wait_fin_queued(s, 2);
+    for (int i = 0; i < 3 && !strstr(g_gl.order, "mem://tex.g"); i++)
+        asset_server_flush_budget(s, 1); /* 1 ns: one finalize call a flush */
+    if (!strstr(g_gl.order, "mem://tex.g"))
+        fail_msg("tex.g not finalized in 3 flushes (%d calls, all to the pending fence)",
+                 atomic_load(&g_gl.finalizes));
+    assert_int_equal(tu_wait(tex), ASSET_OK);
+    assert_false(asset_handle_is_done(fence));
+    *pend_slot(&g_gl, "mem://fence.g", 0) = 0; /* the fence is signalled */
+    assert_int_equal(tu_wait(fence), ASSET_OK);
+    asset_handle_release(fence);
+    asset_handle_release(tex);
+    asset_server_destroy(s);
+}
+
+/* Thirty-first review (coverage): a load cancelled while its finalize waits in the queue
+ * is dropped when the queue reaches it, its finalize never called (an upload for
+ * nobody). */
+static void test_a_load_cancelled_in_the_finalize_queue_is_never_finalized(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    put(s, "tex.g", "texture");
+    asset_handle_t *h = load(s, "mem://tex.g");
+    wait_fin_queued(s, 1);
+    asset_handle_cancel(h);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&g_gl.finalizes), 0);
+    uv_mutex_lock(&s->lock);
+    assert_int_equal(fin_queued(s), 0); /* dropped */
+    uv_mutex_unlock(&s->lock);
+    asset_handle_release(h);
     asset_server_destroy(s);
 }
 
@@ -3016,6 +3076,8 @@ int main(void) {
         cmocka_unit_test(test_finalize_pending_continues_at_later_flushes),
         cmocka_unit_test(test_a_wait_times_out_while_a_finalize_stays_pending),
         cmocka_unit_test(test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent),
+        cmocka_unit_test(test_a_pending_finalize_lets_the_next_one_have_its_turn),
+        cmocka_unit_test(test_a_load_cancelled_in_the_finalize_queue_is_never_finalized),
         cmocka_unit_test(test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_flush),
         cmocka_unit_test(test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
