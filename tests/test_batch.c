@@ -613,6 +613,29 @@ static void test_manifest_sha256_verified(void **state) {
     asset_server_destroy(s);
 }
 
+/* Thirty-first review (coverage): a digest in upper-case hex, which the manifest check
+ * accepts (is_hex64), is compared without regard to case: compared as it was, every such
+ * entry failed ASSET_E_INTEGRITY on bytes that match. */
+static void test_manifest_sha256_in_upper_case_matches(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put_mem(s, "good", "trusted bytes");
+    char good[65];
+    asset__sha256_hex("trusted bytes", 13, good);
+    for (char *c = good; *c; c++)
+        if (*c >= 'a' && *c <= 'f') *c = (char)(*c - 'a' + 'A');
+    char m[256];
+    snprintf(m, sizeof m, "[{\"uri\": \"good\", \"sha256\": \"%s\"}]", good);
+    put_mem(s, "m.json", m);
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://m.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    asset_handle_t *h = asset_batch_handle(b, 0);
+    if (asset_handle_state(h) != ASSET_STATE_LOADED)
+        fail_msg("%s: %s", good, asset_handle_error_message(h));
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 static void expect_bad_manifest(asset_server_t *s, const char *text, asset_status_t st,
                                 const char *needle) {
     put_mem(s, "bad.json", text);
@@ -2457,6 +2480,7 @@ int main(void) {
         cmocka_unit_test(test_manifest_relative_entries_resolve_for_file_and_pkg),
         cmocka_unit_test(test_manifest_over_http_resolves_against_its_url),
         cmocka_unit_test(test_manifest_sha256_verified),
+        cmocka_unit_test(test_manifest_sha256_in_upper_case_matches),
         cmocka_unit_test(test_a_long_entry_uri_keeps_the_reason_of_its_error),
         cmocka_unit_test(test_an_entrys_unknown_keys_are_not_ignored_silently),
         cmocka_unit_test(test_malformed_manifests_fail_with_useful_messages),
