@@ -167,6 +167,45 @@ static void test_a_cache_that_shrinks_gives_its_table_back(void **state) {
     assert_int_equal(f.frees, 15000);
 }
 
+/* A parse whose value costs 10 bytes and whose labels "a" and "b" cost 100 and 1000. */
+static asset_status_t two_label_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    static const char *const names[] = {"a", "b"};
+    static const size_t costs[] = {100, 1000};
+    for (int i = 0; i < 2; i++) {
+        char *l = asset_alloc(1);
+        if (!l) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        asset_status_t st = asset_parse_add_labeled(p, names[i], l, costs[i], NULL, NULL);
+        if (st != ASSET_OK) {
+            asset_free(l);
+            return st;
+        }
+    }
+    char *v = asset_alloc(1);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    asset_parse_set_value(p, v, 10);
+    return ASSET_OK;
+}
+
+/* Thirty-first review (coverage): an entry charges its value and every label's cost
+ * (asset__value_charge); the last label left out, an asset's biggest sub-asset could
+ * sit in the cache beyond its budget. */
+static void test_an_entry_charges_its_value_and_every_label(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    static const char *const suffixes[] = {".atlas", NULL};
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "atlas", .suffixes = suffixes, .parse = two_label_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "x.atlas", "x", 1), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://x.atlas#b", ASSET_OK);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_cached, 10 + 100 + 1000);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_value_larger_than_budget_is_not_cached(void **state) {
     (void)state;
     fake_t f;
@@ -1915,6 +1954,7 @@ int main(void) {
         cmocka_unit_test(test_budget_never_exceeded_over_10000_random_inserts),
         cmocka_unit_test(test_a_cache_that_shrinks_gives_its_table_back),
         cmocka_unit_test(test_a_fresh_values_entry_goes_in_its_records_room),
+        cmocka_unit_test(test_an_entry_charges_its_value_and_every_label),
         cmocka_unit_test(test_a_records_room_moves_with_its_extra_part),
         cmocka_unit_test(test_map_finds_every_key_and_spreads_similar_ones),
         cmocka_unit_test(test_inline_keyed_map_finds_keys_after_the_link),
