@@ -1044,6 +1044,31 @@ static void test_invalidate_tells_a_read_in_flight_its_bytes_are_old(void **stat
     assert_int_equal(c.reads, 2);
 }
 
+/* Thirty-first review (coverage): asset_server_clear_caches() while a hit revalidates:
+ * the source's "not modified" puts no entry back (the value was cleared: it stays gone,
+ * as after an invalidate), which a clear that left its values undropped would. */
+static void test_a_revalidation_puts_back_no_entry_that_clear_caches_removed(void **state) {
+    (void)state;
+    changing_t c;
+    asset_server_t *s = changing_server(&c, true, false);
+    if (!s) skip();
+    const char *uri = "versioned://a.bin";
+    asset_handle_t *first = tu_load_wait(s, uri, ASSET_OK);
+    changing_hold_next(&c);
+    asset_handle_t *hit = asset_server_load(s, uri, NULL); /* revalidates "v1" */
+    changing_wait_held(&c, NULL);
+    asset_server_clear_caches(s);
+    changing_go(&c);
+    assert_int_equal(tu_wait(hit), ASSET_OK);
+    tu_expect_text(hit, "v1");
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+    asset_handle_release(first);
+    asset_handle_release(hit);
+    changing_close(s, &c);
+}
+
 /* The same source told of its change by asset_server_reload(): a read that began before
  * (it holds "v1") ends after the reload put "v2" in the cache. Its put replaced that entry
  * with "v1", so once the handles that would have reloaded it were gone, every later load
@@ -1986,6 +2011,7 @@ int main(void) {
             teardown),
         cmocka_unit_test(test_invalidate_tells_a_read_in_flight_its_bytes_are_old),
         cmocka_unit_test(test_a_read_older_than_a_reload_does_not_replace_its_cache_entry),
+        cmocka_unit_test(test_a_revalidation_puts_back_no_entry_that_clear_caches_removed),
         cmocka_unit_test(test_a_load_after_a_reload_joins_no_read_that_began_before),
         cmocka_unit_test(test_a_joined_revalidation_is_one_cache_hit),
         cmocka_unit_test_setup_teardown(test_stats_count_hits_misses_evictions_and_bytes, setup,
