@@ -1410,6 +1410,31 @@ static void test_a_labels_reload_failure_is_logged_once(void **state) {
     asset_server_destroy(s);
 }
 
+/* Thirty-first review (coverage): a failure is "told already" only of the same version of
+ * the source: the same parse failure of new bytes (a file saved broken twice) is told
+ * again, with its callback and log line. The failed reload kept no version of what it
+ * read, and the second save went unheard. */
+static void test_the_same_failure_of_new_bytes_is_told_again(void **state) {
+    (void)state;
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_mem_put(s, "bf.d", "ok", 2), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://bf.d", ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    assert_int_equal(asset_mem_put(s, "bf.d", "bad", 3), ASSET_OK);
+    wait_count(s, &r.count, 1, false);
+    assert_int_equal(r.err, ASSET_E_PARSE);
+    assert_int_equal(asset_mem_put(s, "bf.d", "ok\nbad", 6), ASSET_OK); /* "bad document" */
+    wait_reloads_decided(s);
+    asset_server_flush(s);
+    assert_int_equal(r.count, 2);
+    assert_int_equal(r.err, ASSET_E_PARSE);
+    assert_int_equal(log_snapshot(&log).failed, 2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* ---- who reloads, when ---- */
 
 static void test_released_handle_is_not_reloaded(void **state) {
@@ -4558,6 +4583,7 @@ int main(void) {
         cmocka_unit_test(test_a_missing_label_added_later_reloads_its_parent),
         cmocka_unit_test(test_labels_reload_with_their_file),
         cmocka_unit_test(test_a_labels_reload_failure_is_logged_once),
+        cmocka_unit_test(test_the_same_failure_of_new_bytes_is_told_again),
         cmocka_unit_test(test_released_handle_is_not_reloaded),
         cmocka_unit_test(test_a_handle_released_while_its_reload_waits_is_not_reloaded),
         cmocka_unit_test(test_a_released_asset_stops_being_watched),
