@@ -375,6 +375,58 @@ static void test_deep_chain_completes_without_recursing(void **state) {
     asset_server_destroy(s);
 }
 
+/* Thirty-first review (coverage): a dependency's message cut to its head and end is cut
+ * between UTF-8 sequences: a chain of URIs of "é"s, the 384th byte of the message inside
+ * one, kept its lead byte alone before " ... " (a message no JSON or log reader takes as
+ * UTF-8) when the head was not moved back to the sequence's start. */
+static void test_a_cut_dependency_message_stays_utf8(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    /* p.n -> b..., c..., d..., e..., f... -> g... (never put: NOT_FOUND); each name one
+     * letter and 120 "é": in b's message, "mem://b<240 bytes>.n: dependency mem://c" puts
+     * the first "é" of c at byte 269, so byte 384 is the second byte of one */
+    char name[7][300], text[320];
+    for (int k = 0; k < 7; k++) {
+        snprintf(name[k], sizeof name[k], "%c", "bcdefg"[k < 6 ? k : 5]);
+        for (int i = 0; i < 120; i++) strcat(name[k], "\xc3\xa9");
+        strcat(name[k], ".n");
+    }
+    snprintf(text, sizeof text, "dep %s", name[0]);
+    put(s, "p.n", text);
+    for (int k = 0; k < 5; k++) {
+        snprintf(text, sizeof text, "dep %s", name[k + 1]);
+        put(s, name[k], text);
+    }
+    asset_handle_t *h = load(s, "mem://p.n");
+    assert_int_equal(tu_wait(h), ASSET_E_DEPENDENCY);
+    expect_msg(h, " ... ");
+    const unsigned char *m = (const unsigned char *)asset_handle_error_message(h);
+    for (size_t i = 0; m[i]; i++) {
+        if (m[i] == 0xc3 && m[i + 1] != 0xa9) fail_msg("a lone lead byte at %zu: %s", i, m);
+        if (m[i] == 0xa9 && (i == 0 || m[i - 1] != 0xc3))
+            fail_msg("a lone continuation byte at %zu: %s", i, m);
+    }
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* Thirty-first review (coverage): a parent's message names its first required failure;
+ * a later one decided in the same step (two labels of one asset that failed) does not
+ * replace it. */
+static void test_a_parent_names_its_first_failed_dependency(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "p.n", "dep miss.n#a\ndep miss.n#b");
+    asset_handle_t *h = load(s, "mem://p.n");
+    assert_int_equal(tu_wait(h), ASSET_E_DEPENDENCY);
+    /* the job decides its handles newest first: #b, then #a */
+    expect_msg(h, "mem://p.n: dependency mem://miss.n#b: read: ");
+    if (strstr(asset_handle_error_message(h), "#a"))
+        fail_msg("names the later failure: %s", asset_handle_error_message(h));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* ---- run-on-wait through the graph ---- */
 
 /* Run-on-wait ran only what a wait waits for and its direct dependencies: a dependency
@@ -3081,6 +3133,8 @@ int main(void) {
         cmocka_unit_test(test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_flush),
         cmocka_unit_test(test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
+        cmocka_unit_test(test_a_cut_dependency_message_stays_utf8),
+        cmocka_unit_test(test_a_parent_names_its_first_failed_dependency),
         cmocka_unit_test(test_a_labeled_dependencys_failure_names_its_label),
         cmocka_unit_test(test_a_finalize_returning_cancelled_is_a_failure),
         cmocka_unit_test(test_a_parse_returning_cancelled_is_a_failure),
