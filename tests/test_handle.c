@@ -154,6 +154,55 @@ static void test_progress_stays_below_one_until_done(void **state) {
     tu_gate_free(g);
 }
 
+/* Thirty-first review (coverage): every byte read, the parse still running: below 1 (the
+ * header: "below 1 until its result is decided"), not 1 as got == total said. */
+static void test_progress_stays_below_one_while_its_parse_runs(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_parse_gate_t g;
+    tu_parse_gate_register(s, &g);
+    assert_int_equal(asset_mem_put(s, "k.gated", "abcdef", 6), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "mem://k.gated", NULL);
+    tu_parse_gate_wait_entered(&g, 1); /* all 6 bytes read */
+    float p = asset_handle_progress(h);
+    if (!(p > 0.0f && p < 1.0f)) fail_msg("progress %f with its parse running", (double)p);
+    tu_parse_gate_open(&g);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_true(asset_handle_progress(h) == 1.0f);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_parse_gate_destroy(&g);
+}
+
+/* Thirty-first review (coverage): timeouts fire in deadline order however they were armed
+ * (the deadlines' heap): the 40 ms one fires, and the 30 s one is still waiting. A heap
+ * that kept its later deadline on top held the 40 ms timeout until the 30 s one. */
+static void test_timeouts_fire_in_deadline_order(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker: the others stay queued */
+    static const uint32_t ms[] = {30000, 20, 30, 40};
+    asset_handle_t *h[4];
+    for (int i = 0; i < 4; i++) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "gate://t%d", i);
+        asset_load_options_t o = {.timeout_ms = ms[i]};
+        h[i] = asset_server_load(s, uri, &o);
+    }
+    for (int i = 1; i < 4; i++) assert_int_equal(tu_wait(h[i]), ASSET_E_TIMEOUT);
+    assert_false(asset_handle_is_done(h[0]));
+    asset_handle_cancel(h[0]);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(block), ASSET_OK);
+    assert_int_equal(tu_wait(h[0]), ASSET_E_CANCELLED);
+    for (int i = 0; i < 4; i++) asset_handle_release(h[i]);
+    asset_handle_release(block);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* ---- callbacks ---- */
 
 static void test_completed_fires_exactly_once_per_connected_callback(void **state) {
@@ -2286,6 +2335,8 @@ int main(void) {
         cmocka_unit_test(test_failed_state_visible_only_at_flush),
         cmocka_unit_test(test_progress_reaches_one_when_loaded),
         cmocka_unit_test(test_progress_stays_below_one_until_done),
+        cmocka_unit_test(test_progress_stays_below_one_while_its_parse_runs),
+        cmocka_unit_test(test_timeouts_fire_in_deadline_order),
         cmocka_unit_test(test_completed_fires_exactly_once_per_connected_callback),
         cmocka_unit_test(test_callbacks_fire_in_connection_order),
         cmocka_unit_test(test_callbacks_run_on_the_thread_that_flushes),
