@@ -203,6 +203,40 @@ static void test_timeouts_fire_in_deadline_order(void **state) {
     tu_gate_free(g);
 }
 
+/* Thirty-first review (coverage): a timeout taken out of the middle of the heap (its
+ * handle cancelled) leaves it a heap: the last deadline, moved into the hole, sifts up
+ * as well as down. Armed in this order (a heap of 200 ms; 30 s, 300 ms; 40 s, 50 s,
+ * 60 s, 500 ms), the 40 s one cancelled, the 500 ms one sat under the 30 s one without
+ * the sift up, and fired with it. */
+static void test_a_timeout_cancelled_from_the_heaps_middle_keeps_the_order(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(g, 1); /* the only worker: the others stay queued */
+    static const uint32_t ms[] = {200, 30000, 300, 40000, 50000, 60000, 500};
+    asset_handle_t *h[7];
+    for (int i = 0; i < 7; i++) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "gate://t%d", i);
+        asset_load_options_t o = {.timeout_ms = ms[i]};
+        h[i] = asset_server_load(s, uri, &o);
+    }
+    asset_handle_cancel(h[3]); /* the 40 s one: at index 3 of the heap */
+    assert_int_equal(tu_wait(h[6]), ASSET_E_TIMEOUT);
+    assert_false(asset_handle_is_done(h[1])); /* the 30 s one */
+    for (int i = 0; i < 7; i++) asset_handle_cancel(h[i]);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(block), ASSET_OK);
+    for (int i = 0; i < 7; i++) {
+        tu_wait(h[i]);
+        asset_handle_release(h[i]);
+    }
+    asset_handle_release(block);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* ---- callbacks ---- */
 
 static void test_completed_fires_exactly_once_per_connected_callback(void **state) {
@@ -2337,6 +2371,7 @@ int main(void) {
         cmocka_unit_test(test_progress_stays_below_one_until_done),
         cmocka_unit_test(test_progress_stays_below_one_while_its_parse_runs),
         cmocka_unit_test(test_timeouts_fire_in_deadline_order),
+        cmocka_unit_test(test_a_timeout_cancelled_from_the_heaps_middle_keeps_the_order),
         cmocka_unit_test(test_completed_fires_exactly_once_per_connected_callback),
         cmocka_unit_test(test_callbacks_fire_in_connection_order),
         cmocka_unit_test(test_callbacks_run_on_the_thread_that_flushes),
