@@ -636,6 +636,117 @@ static void test_manifest_sha256_in_upper_case_matches(void **state) {
     asset_server_destroy(s);
 }
 
+/* Thirty-first review (coverage): of two children of one URI (here loaded by two
+ * loaders), asset_batch_value answers with the first LOADED one's, as the header says,
+ * not the last's. */
+static void test_batch_value_of_a_uri_twice_is_the_first_childs(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    put_mem(s, "a.json", "[1]");
+    put_mem(s, "m.json",
+            "[{\"uri\": \"mem://a.json\"}, {\"uri\": \"mem://a.json\", \"loader\": \"bytes\"}]");
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://m.json", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 2);
+    const void *first = asset_handle_value(asset_batch_handle(b, 0));
+    assert_ptr_not_equal(first, asset_handle_value(asset_batch_handle(b, 1)));
+    assert_ptr_equal(asset_batch_value(b, "mem://a.json"), first);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+/* Thirty-first review (coverage): a child in flight counts below 1 in its batch's
+ * progress, however many of its bytes were read (two children: under one half while the
+ * first parses); and the progress never goes back: that child cancelled (0 until the
+ * flush delivers it) leaves it where it was. */
+static void test_batch_progress_counts_a_child_in_flight_below_one_and_never_falls(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    tu_parse_gate_t g;
+    tu_parse_gate_register(s, &g);
+    assert_int_equal(asset_mem_put(s, "a.gated", "abc", 3), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b.gated", "def", 3), ASSET_OK);
+    const char *uris[] = {"mem://a.gated", "mem://b.gated"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 2, NULL);
+    tu_parse_gate_wait_entered(&g, 1); /* one parses, every byte read; the other waits */
+    float p = asset_batch_progress(b);
+    if (!(p > 0.0f && p < 0.5f)) fail_msg("progress %f: one child parsing, one queued", (double)p);
+    for (int i = 0; i < 2; i++) asset_handle_cancel(asset_batch_handle(b, i));
+    float q = asset_batch_progress(b); /* no flush yet: nothing delivered */
+    if (q < p) fail_msg("progress fell from %f to %f", (double)p, (double)q);
+    tu_parse_gate_open(&g);
+    asset_batch_wait(b, 60000);
+    assert_true(asset_batch_progress(b) == 1.0f);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_parse_gate_destroy(&g);
+}
+
+/* Thirty-first review (coverage): every child in flight counts in the progress (the
+ * first PROGRESS_WINDOW unfinished ones), not the first alone: two children parsing, every
+ * byte of both read, is near 1, not near one half. */
+static void test_batch_progress_counts_every_child_in_flight(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    tu_parse_gate_t g;
+    tu_parse_gate_register(s, &g);
+    assert_int_equal(asset_mem_put(s, "a.gated", "abc", 3), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b.gated", "def", 3), ASSET_OK);
+    const char *uris[] = {"mem://a.gated", "mem://b.gated"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 2, NULL);
+    tu_parse_gate_wait_entered(&g, 2); /* both parse, every byte read */
+    float p = asset_batch_progress(b);
+    if (!(p > 0.9f && p < 1.0f)) fail_msg("progress %f: both children parsing", (double)p);
+    tu_parse_gate_open(&g);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_parse_gate_destroy(&g);
+}
+
+/* A source whose listing says it began (entered) and waits for release, listing nothing. */
+typedef struct held_list {
+    uv_sem_t entered, release;
+} held_list_t;
+
+static asset_status_t held_list(void *ctx, const char *uri, asset_list_t *out) {
+    (void)uri;
+    (void)out;
+    held_list_t *h = ctx;
+    uv_sem_post(&h->entered);
+    uv_sem_wait(&h->release);
+    return ASSET_OK;
+}
+
+static asset_status_t held_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    return asset_request_fail(r, ASSET_E_NOT_FOUND, "nothing to read");
+}
+
+/* Thirty-first review (coverage): asset_batch_cancel cancels a folder's listing in flight
+ * too: the batch is done (CANCELLED) at once, while the source still lists. Without it,
+ * the batch waited for a listing nobody wanted. */
+static void test_cancelling_a_folder_ends_it_while_its_listing_runs(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    held_list_t h;
+    assert_int_equal(uv_sem_init(&h.entered, 0), 0);
+    assert_int_equal(uv_sem_init(&h.release, 0), 0);
+    asset_source_t src = {ASSET_SOURCE_ABI, "held", 0, held_read, held_list, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, &h), ASSET_OK);
+    asset_batch_t *b = asset_server_load_folder(s, "held://dir", NULL);
+    uv_sem_wait(&h.entered);
+    asset_batch_cancel(b);
+    asset_status_t st = asset_batch_wait(b, 60000);
+    uv_sem_post(&h.release);
+    assert_int_equal(st, ASSET_E_CANCELLED); /* done, not timed out */
+    assert_true(asset_batch_is_done(b));
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    uv_sem_destroy(&h.entered);
+    uv_sem_destroy(&h.release);
+}
+
 static void expect_bad_manifest(asset_server_t *s, const char *text, asset_status_t st,
                                 const char *needle) {
     put_mem(s, "bad.json", text);
@@ -2481,6 +2592,10 @@ int main(void) {
         cmocka_unit_test(test_manifest_over_http_resolves_against_its_url),
         cmocka_unit_test(test_manifest_sha256_verified),
         cmocka_unit_test(test_manifest_sha256_in_upper_case_matches),
+        cmocka_unit_test(test_batch_value_of_a_uri_twice_is_the_first_childs),
+        cmocka_unit_test(test_batch_progress_counts_every_child_in_flight),
+        cmocka_unit_test(test_cancelling_a_folder_ends_it_while_its_listing_runs),
+        cmocka_unit_test(test_batch_progress_counts_a_child_in_flight_below_one_and_never_falls),
         cmocka_unit_test(test_a_long_entry_uri_keeps_the_reason_of_its_error),
         cmocka_unit_test(test_an_entrys_unknown_keys_are_not_ignored_silently),
         cmocka_unit_test(test_malformed_manifests_fail_with_useful_messages),
