@@ -655,6 +655,16 @@ static void test_batch_value_of_a_uri_twice_is_the_first_childs(void **state) {
     asset_server_destroy(s);
 }
 
+/* A group of two children, mem://a.gated and mem://b.gated, whose parses wait at g
+ * (registered on s here: tu_parse_gate_destroy it after s). */
+static asset_batch_t *gated_pair(asset_server_t *s, tu_parse_gate_t *g) {
+    tu_parse_gate_register(s, g);
+    assert_int_equal(asset_mem_put(s, "a.gated", "abc", 3), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b.gated", "def", 3), ASSET_OK);
+    const char *uris[] = {"mem://a.gated", "mem://b.gated"};
+    return asset_server_load_group(s, uris, 2, NULL);
+}
+
 /* Thirty-first review (coverage): a child in flight counts below 1 in its batch's
  * progress, however many of its bytes were read (two children: under one half while the
  * first parses); and the progress never goes back: that child cancelled (0 until the
@@ -663,11 +673,7 @@ static void test_batch_progress_counts_a_child_in_flight_below_one_and_never_fal
     (void)state;
     asset_server_t *s = tu_server(1);
     tu_parse_gate_t g;
-    tu_parse_gate_register(s, &g);
-    assert_int_equal(asset_mem_put(s, "a.gated", "abc", 3), ASSET_OK);
-    assert_int_equal(asset_mem_put(s, "b.gated", "def", 3), ASSET_OK);
-    const char *uris[] = {"mem://a.gated", "mem://b.gated"};
-    asset_batch_t *b = asset_server_load_group(s, uris, 2, NULL);
+    asset_batch_t *b = gated_pair(s, &g);
     tu_parse_gate_wait_entered(&g, 1); /* one parses, every byte read; the other waits */
     float p = asset_batch_progress(b);
     if (!(p > 0.0f && p < 0.5f)) fail_msg("progress %f: one child parsing, one queued", (double)p);
@@ -689,11 +695,7 @@ static void test_batch_progress_counts_every_child_in_flight(void **state) {
     (void)state;
     asset_server_t *s = tu_server(2);
     tu_parse_gate_t g;
-    tu_parse_gate_register(s, &g);
-    assert_int_equal(asset_mem_put(s, "a.gated", "abc", 3), ASSET_OK);
-    assert_int_equal(asset_mem_put(s, "b.gated", "def", 3), ASSET_OK);
-    const char *uris[] = {"mem://a.gated", "mem://b.gated"};
-    asset_batch_t *b = asset_server_load_group(s, uris, 2, NULL);
+    asset_batch_t *b = gated_pair(s, &g);
     tu_parse_gate_wait_entered(&g, 2); /* both parse, every byte read */
     float p = asset_batch_progress(b);
     if (!(p > 0.9f && p < 1.0f)) fail_msg("progress %f: both children parsing", (double)p);

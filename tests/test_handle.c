@@ -174,33 +174,54 @@ static void test_progress_stays_below_one_while_its_parse_runs(void **state) {
     tu_parse_gate_destroy(&g);
 }
 
+/* A server whose only worker is held at a gate (block), and n loads queued behind it,
+ * load i with the timeout ms[i]: each one's timer is armed in that order. */
+typedef struct timed {
+    asset_server_t *s;
+    tu_gate_t *g;
+    asset_handle_t *block, *h[8];
+    int n;
+} timed_t;
+
+static void timed_open(timed_t *t, const uint32_t *ms, int n) {
+    t->s = tu_server(1);
+    t->g = tu_gate_register(t->s, "gate");
+    t->block = asset_server_load(t->s, "gate://block", NULL);
+    tu_gate_wait_entered(t->g, 1);
+    t->n = n;
+    for (int i = 0; i < n; i++) {
+        char uri[32];
+        snprintf(uri, sizeof uri, "gate://t%d", i);
+        asset_load_options_t o = {.timeout_ms = ms[i]};
+        t->h[i] = asset_server_load(t->s, uri, &o);
+    }
+}
+
+/* Cancels the loads left, lets block go and frees it all. */
+static void timed_close(timed_t *t) {
+    for (int i = 0; i < t->n; i++) asset_handle_cancel(t->h[i]);
+    tu_gate_open(t->g);
+    assert_int_equal(tu_wait(t->block), ASSET_OK);
+    for (int i = 0; i < t->n; i++) {
+        tu_wait(t->h[i]);
+        asset_handle_release(t->h[i]);
+    }
+    asset_handle_release(t->block);
+    asset_server_destroy(t->s);
+    tu_gate_free(t->g);
+}
+
 /* Thirty-first review (coverage): timeouts fire in deadline order however they were armed
  * (the deadlines' heap): the 40 ms one fires, and the 30 s one is still waiting. A heap
  * that kept its later deadline on top held the 40 ms timeout until the 30 s one. */
 static void test_timeouts_fire_in_deadline_order(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(1);
-    tu_gate_t *g = tu_gate_register(s, "gate");
-    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
-    tu_gate_wait_entered(g, 1); /* the only worker: the others stay queued */
     static const uint32_t ms[] = {30000, 20, 30, 40};
-    asset_handle_t *h[4];
-    for (int i = 0; i < 4; i++) {
-        char uri[32];
-        snprintf(uri, sizeof uri, "gate://t%d", i);
-        asset_load_options_t o = {.timeout_ms = ms[i]};
-        h[i] = asset_server_load(s, uri, &o);
-    }
-    for (int i = 1; i < 4; i++) assert_int_equal(tu_wait(h[i]), ASSET_E_TIMEOUT);
-    assert_false(asset_handle_is_done(h[0]));
-    asset_handle_cancel(h[0]);
-    tu_gate_open(g);
-    assert_int_equal(tu_wait(block), ASSET_OK);
-    assert_int_equal(tu_wait(h[0]), ASSET_E_CANCELLED);
-    for (int i = 0; i < 4; i++) asset_handle_release(h[i]);
-    asset_handle_release(block);
-    asset_server_destroy(s);
-    tu_gate_free(g);
+    timed_t t;
+    timed_open(&t, ms, 4);
+    for (int i = 1; i < 4; i++) assert_int_equal(tu_wait(t.h[i]), ASSET_E_TIMEOUT);
+    assert_false(asset_handle_is_done(t.h[0]));
+    timed_close(&t);
 }
 
 /* Thirty-first review (coverage): a timeout taken out of the middle of the heap (its
@@ -210,31 +231,13 @@ static void test_timeouts_fire_in_deadline_order(void **state) {
  * the sift up, and fired with it. */
 static void test_a_timeout_cancelled_from_the_heaps_middle_keeps_the_order(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(1);
-    tu_gate_t *g = tu_gate_register(s, "gate");
-    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
-    tu_gate_wait_entered(g, 1); /* the only worker: the others stay queued */
     static const uint32_t ms[] = {200, 30000, 300, 40000, 50000, 60000, 500};
-    asset_handle_t *h[7];
-    for (int i = 0; i < 7; i++) {
-        char uri[32];
-        snprintf(uri, sizeof uri, "gate://t%d", i);
-        asset_load_options_t o = {.timeout_ms = ms[i]};
-        h[i] = asset_server_load(s, uri, &o);
-    }
-    asset_handle_cancel(h[3]); /* the 40 s one: at index 3 of the heap */
-    assert_int_equal(tu_wait(h[6]), ASSET_E_TIMEOUT);
-    assert_false(asset_handle_is_done(h[1])); /* the 30 s one */
-    for (int i = 0; i < 7; i++) asset_handle_cancel(h[i]);
-    tu_gate_open(g);
-    assert_int_equal(tu_wait(block), ASSET_OK);
-    for (int i = 0; i < 7; i++) {
-        tu_wait(h[i]);
-        asset_handle_release(h[i]);
-    }
-    asset_handle_release(block);
-    asset_server_destroy(s);
-    tu_gate_free(g);
+    timed_t t;
+    timed_open(&t, ms, 7);
+    asset_handle_cancel(t.h[3]); /* the 40 s one: at index 3 of the heap */
+    assert_int_equal(tu_wait(t.h[6]), ASSET_E_TIMEOUT);
+    assert_false(asset_handle_is_done(t.h[1])); /* the 30 s one */
+    timed_close(&t);
 }
 
 /* ---- callbacks ---- */
