@@ -1416,6 +1416,9 @@ void asset__reload_io_start(asset_server_t *s); /* [lock] the I/O thread just st
 /* Tests, I/O thread: the buckets of its tables of watched files and of their
  * directories, and the most of one directory's table of names. */
 void asset__rio_buckets(asset_server_t *s, size_t *files, size_t *dirs, size_t *names);
+/* Tests, I/O thread: its watch and poll handles closed whose close has not ended (on
+ * Windows one ends once the OS gave back the directory read it cancelled). */
+unsigned asset__rio_closing(asset_server_t *s);
 void asset__reload_free(asset_server_t *s); /* destroy */
 /* Test hook: watch files by polling, as when the OS is out of watches. */
 extern atomic_bool asset__watch_force_poll;

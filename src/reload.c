@@ -1060,6 +1060,7 @@ typedef struct asset__rio {
     uv_timer_t burst_end; /* after the events one read of the OS's queue gave (0 ms) */
     unsigned burst;       /* events since that read began */
     unsigned burst_max;   /* as many in one read: some may have been dropped (0: never) */
+    unsigned closing;     /* close_handle's handles whose close has not ended (tests) */
 } rio_t;
 
 static void rio_release(rio_t *r) {
@@ -1069,12 +1070,14 @@ static void rio_release(rio_t *r) {
 /* close callback of the heap-allocated handles (fs events, fs polls) */
 static void close_freed(uv_handle_t *h) {
     rio_t *r = h->data;
+    r->closing--;
     asset_free(h);
     rio_release(r);
 }
 
 static void close_handle(rio_t *r, uv_handle_t *h) {
     h->data = r;
+    r->closing++;
     uv_close(h, close_freed);
 }
 
@@ -1912,6 +1915,8 @@ void asset__rio_buckets(asset_server_t *s, size_t *files, size_t *dirs, size_t *
          n = asset__map_next(&r->dirs, n, &b))
         if (((wdir_t *)n)->names.nbuckets > *names) *names = ((wdir_t *)n)->names.nbuckets;
 }
+
+unsigned asset__rio_closing(asset_server_t *s) { return s->rio ? s->rio->closing : 0; }
 
 void asset__reload_io_start(asset_server_t *s) {
     if (s->cfg.watch || s->cfg.http_poll_ms) rio_start(s, s->io);
