@@ -767,6 +767,10 @@ static asset_status_t deaf_read(void *ctx, asset_request_t *r) {
 static void test_a_load_cancelled_during_its_read_is_not_parsed(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
+    if (s->nworkers == 0) { /* the single-threaded web build: no worker to hold in a read */
+        asset_server_destroy(s);
+        skip();
+    }
     deaf_source_t d;
     assert_int_equal(uv_sem_init(&d.entered, 0), 0);
     assert_int_equal(uv_sem_init(&d.release, 0), 0);
