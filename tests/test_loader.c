@@ -344,6 +344,29 @@ static void test_json_error_reports_line_and_column(void **state) {
     asset_server_destroy(s);
 }
 
+/* A key that is not a string is placed at its first byte: cJSON's own position is one
+ * past it (column 3 for "{x}"), and a trailing comma in an object was "unexpected end
+ * of document" (json.c, error_at). */
+static void test_json_bad_key_is_placed_at_its_first_byte(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    expect_parse_error(s, "x.json", "{x}", 3, "line 1, column 2, near 'x}'");
+    expect_parse_error(s, "num.json", "{1:2}", 5, "line 1, column 2, near '1:2}'");
+    expect_parse_error(s, "empty.json", "{,}", 3, "line 1, column 2, near ',}'");
+    const char *comma = "{\n  \"a\": 1,\n}\n";
+    expect_parse_error(s, "comma.json", comma, strlen(comma), "invalid JSON at line 3, column 1");
+    expect_parse_error(s, "comma1.json", "{\"a\":1,}", 8, "line 1, column 8, near '}'");
+    /* inside an array in an object, and after a string holding brackets and a comma */
+    const char *deep = "{\"a\": [1, {\"b\": \"{,[\"}],\n 'c': 3}";
+    expect_parse_error(s, "deep.json", deep, strlen(deep), "line 2, column 2, near ''c': 3}'");
+    /* not a key: an array's bad value was placed right, and stays so */
+    expect_parse_error(s, "arr.json", "[1,,2]", 6, "line 1, column 4, near ',2]'");
+    expect_parse_error(s, "arr2.json", "{\"a\":[1,x]}", 11, "line 1, column 9, near 'x]}'");
+    expect_parse_error(s, "ff.json", "{\f x}", 5, "line 1, column 4, near 'x}'");
+    expect_parse_error(s, "colon.json", "{\"a\" 1}", 7, "line 1, column 6, near '1}'");
+    asset_server_destroy(s);
+}
+
 static void test_json_trailing_garbage_is_rejected(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -1268,6 +1291,7 @@ int main(void) {
         cmocka_unit_test(test_register_refuses_bad_vtables_and_duplicate_names),
         cmocka_unit_test(test_each_loader_has_its_own_cache_budget),
         cmocka_unit_test(test_json_error_reports_line_and_column),
+        cmocka_unit_test(test_json_bad_key_is_placed_at_its_first_byte),
         cmocka_unit_test(test_json_trailing_garbage_is_rejected),
         cmocka_unit_test(test_json_deep_nesting_fails_cleanly),
         cmocka_unit_test(test_json_max_depth_is_a_config_field),

@@ -66,6 +66,50 @@ static const char *deeper_than(const char *text, size_t n, size_t max) {
     return NULL;
 }
 
+/* Whether an object's key is expected at `at` (strings skipped as deeper_than does):
+ * the byte before it, whitespace skipped, is an object's '{' or a ',' inside one. The
+ * document is no deeper than ASSET__JSON_DEPTH_CEILING here (deeper_than ran first). */
+static bool key_expected(const char *text, const char *at) {
+    uint8_t object[ASSET__JSON_DEPTH_CEILING / 8 + 1]; /* a bit per open bracket: '{' */
+    size_t depth = 0;
+    bool in_str = false;
+    char last = 0; /* the last byte outside strings and whitespace */
+    for (const char *c = text; c < at; c++) {
+        if (in_str) {
+            if (*c == '\\' && c + 1 < at)
+                c++;
+            else if (*c == '"')
+                in_str = false;
+            continue;
+        }
+        if ((unsigned char)*c <= 32) continue; /* whitespace to cJSON */
+        last = *c;
+        if (*c == '"') {
+            in_str = true;
+        } else if (*c == '[' || *c == '{') {
+            if (depth >= (size_t)ASSET__JSON_DEPTH_CEILING) return false;
+            if (*c == '{')
+                object[depth / 8] |= (uint8_t)(1u << depth % 8);
+            else
+                object[depth / 8] &= (uint8_t) ~(1u << depth % 8);
+            depth++;
+        } else if ((*c == ']' || *c == '}') && depth) {
+            depth--;
+        }
+    }
+    if (in_str || !depth || (last != '{' && last != ',')) return false;
+    return (object[(depth - 1) / 8] >> (depth - 1) % 8) & 1u;
+}
+
+/* Where cJSON's error at `end` really is: a key that is not a string is placed one byte
+ * past its first (cJSON's string reader fails past the byte it refused), so "{x}" said
+ * column 3 and "{\"a\":1,}" (a trailing comma) "unexpected end of document". */
+static const char *error_at(const char *text, const char *end) {
+    if (end <= text) return end;
+    const char *q = end - 1;
+    return (unsigned char)*q > 32 && *q != '"' && key_expected(text, q) ? q : end;
+}
+
 /* Up to 24 printable characters from `at`, for the message. */
 static void excerpt(const char *at, const char *end, char *out, size_t cap) {
     size_t n = 0;
@@ -354,6 +398,7 @@ static asset_status_t json_parse(void *ctx, asset_parse_t *p) {
         }
     }
     if (!end || end < work || end > work + wn) end = work + wn;
+    end = error_at(work, end);
     const char *at = text + document_offset(sh, nsh, (size_t)(end - work)); /* in text */
     size_t line, col;
     position(text, at, &line, &col);
