@@ -1068,8 +1068,10 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * wait that would have to run its job returns ASSET_E_BUSY (a stack's bound); one for
  * an HTTP read or a parse left, which a worker may run, sleeps until a worker has.
  * Web, single-threaded build (no -pthread, docs/web.md): the wait runs queued jobs
- * itself; when what is left can only finish after the caller returns to the JS event
- * loop (a fetch, a timeout), it returns ASSET_E_BUSY at once instead of spinning. */
+ * itself (also inside a parse or a task that a flush runs: the flush runs them before
+ * it delivers anything); when what is left can only finish after the caller returns to
+ * the JS event loop (a fetch, a timeout), it returns ASSET_E_BUSY at once instead of
+ * spinning. */
 ASSET_API asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms);
 /* Cancels the load for this handle: it becomes CANCELLED at the next flush. The job
  * stops only when every handle sharing it has cancelled: a queued job leaves the

@@ -571,17 +571,22 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         uv_mutex_unlock(&s->lock);
         return 0;
     }
-    s->in_flush = true;
     s->flushes++; /* destroy waits for it to return */
     s->flush_thread = uv_thread_self();
+    uint64_t start = budget_ns ? asset__now_ns() : 0;
+    /* web single-threaded: the jobs run here, before the flush proper, as a worker's run
+     * between two flushes: a parse or a task that waits for a load runs it and delivers
+     * it by a flush of its own, as when a wait runs it. Inside in_flush its wait took
+     * itself for a callback's and returned ASSET_E_BUSY at once (a review). A destroy
+     * there is refused as on a worker (asset__thread_owner) */
+    asset__pool_flush_run(s, start, budget_ns);
+    s->in_flush = true;
     /* to its return: the frees and reaps after in_flush is cleared run user code too,
      * and a destroy there freed the server under this flush (a review) */
     asset_server_t *outer = asset__thread_flushing;
     asset__thread_flushing = s;
-    uint64_t start = budget_ns ? asset__now_ns() : 0;
     size_t n = 0, popped = 0, internal_past = 0; /* internal_past: handles past the budget */
     asset_handle_t *again = NULL, **again_tail = &again; /* for the next flush */
-    asset__pool_flush_run(s, start, budget_ns);          /* web single-threaded: jobs run here */
     /* finalize first: what it completes is delivered by the loop below, in order */
     asset__finalize_run(s, start, budget_ns);
     /* what is queued so far, and no more: a callback that loads (a bad URI, a cache

@@ -1279,6 +1279,96 @@ static void test_an_atlas_of_thousands_of_labels_costs_linear_compares(void **st
     asset_server_destroy(s);
 }
 
+/* ---- waits inside a parse and a task that a flush runs ---- */
+
+/* What the parses or a task saw of the local assets they loaded and waited for: how
+ * many waits got ASSET_OK and their value, and the first other status. */
+typedef struct inner_wait {
+    asset_server_t *s;
+    atomic_int ok;
+    _Atomic asset_status_t other;
+} inner_wait_t;
+
+/* Loads "<uri>.dep" (holding "dep") and waits for it. */
+static void inner_load_wait(inner_wait_t *w, const char *uri) {
+    char dep[128];
+    snprintf(dep, sizeof dep, "%s.dep", uri);
+    asset_handle_t *h = asset_server_load(w->s, dep, NULL);
+    asset_status_t st = asset_handle_wait(h, 60000);
+    const asset_bytes_t *b = asset_handle_value(h);
+    if (st == ASSET_OK && b && b->size == 3 && !memcmp(b->data, "dep", 3))
+        atomic_fetch_add(&w->ok, 1);
+    else if (atomic_load(&w->other) == ASSET_OK)
+        atomic_store(&w->other, st == ASSET_OK ? ASSET_E_PARSE : st);
+    asset_handle_release(h);
+}
+
+static asset_status_t inner_wait_parse(void *ctx, asset_parse_t *p) {
+    inner_load_wait(ctx, asset_parse_uri(p));
+    char *v = asset_alloc(1);
+    if (!v) return ASSET_E_NO_MEMORY;
+    asset_parse_set_value(p, v, 1);
+    return ASSET_OK;
+}
+
+static asset_status_t inner_wait_task(asset_task_t *t, void *arg) {
+    inner_load_wait(arg, "mem://inner/task");
+    char *v = asset_alloc(1);
+    if (!v) return ASSET_E_NO_MEMORY;
+    asset_task_set_value(t, v, 1, NULL, NULL);
+    return ASSET_OK;
+}
+
+enum { INNER_WAITS = 3 * ASSET__WAIT_RUN_DEPTH };
+
+static bool inner_all_done(asset_handle_t *const *hs, asset_handle_t *t) {
+    for (int i = 0; i < INNER_WAITS; i++)
+        if (!asset_handle_is_done(hs[i])) return false;
+    return asset_handle_is_done(t);
+}
+
+/* Loaders' parses and a spawned task that load a local asset and wait for it, on a
+ * server driven only by asset_server_flush (the web's frame loop, docs/web.md): each
+ * gets its asset, as a worker's wait does. The single-threaded web build runs the jobs
+ * inside the flush: there the wait took itself for a callback's (inside a flush) and
+ * returned ASSET_E_BUSY at once, running nothing (the same parse run by an
+ * asset_handle_wait got its asset); and when the flush of such a wait ran the queued
+ * jobs too, each parse ran nested inside the one before, and past 32 deep
+ * (ASSET__WAIT_RUN_DEPTH) the waits of the rest got ASSET_E_BUSY. */
+static void test_parses_and_a_task_run_by_a_flush_may_wait_for_local_loads(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    inner_wait_t pw = {s, 0, ASSET_OK}, tw = {s, 0, ASSET_OK};
+    static const char *const sfx[] = {".waits", NULL};
+    asset_loader_t ld = {
+        ASSET_LOADER_ABI, "waits", sfx, NULL, inner_wait_parse, NULL, NULL, 0, NULL};
+    assert_int_equal(asset_server_register_loader(s, &ld, &pw, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "inner/task.dep", "dep", 3), ASSET_OK);
+    asset_handle_t *hs[INNER_WAITS];
+    for (int i = 0; i < INNER_WAITS; i++) {
+        char key[64], uri[80];
+        snprintf(key, sizeof key, "inner/%d.waits.dep", i);
+        assert_int_equal(asset_mem_put(s, key, "dep", 3), ASSET_OK);
+        snprintf(key, sizeof key, "inner/%d.waits", i);
+        assert_int_equal(asset_mem_put(s, key, "x", 1), ASSET_OK);
+        snprintf(uri, sizeof uri, "mem://%s", key);
+        hs[i] = asset_server_load(s, uri, NULL);
+    }
+    asset_handle_t *t = asset_server_spawn(s, inner_wait_task, &tw, NULL, NULL);
+    TU_FLUSH_UNTIL(s, inner_all_done(hs, t));
+    if (atomic_load(&pw.ok) != INNER_WAITS || atomic_load(&tw.ok) != 1)
+        fail_msg("the parses' waits: %d of %d, else %s; the task's: %s", atomic_load(&pw.ok),
+                 INNER_WAITS, asset_err_name(atomic_load(&pw.other)),
+                 asset_err_name(atomic_load(&tw.other)));
+    for (int i = 0; i < INNER_WAITS; i++) {
+        assert_int_equal(asset_handle_error(hs[i]), ASSET_OK);
+        asset_handle_release(hs[i]);
+    }
+    assert_int_equal(asset_handle_error(t), ASSET_OK);
+    asset_handle_release(t);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_selection_json_by_suffix_else_bytes),
@@ -1311,6 +1401,7 @@ int main(void) {
         cmocka_unit_test(test_a_value_set_twice_frees_the_first),
         cmocka_unit_test(test_a_flush_thread_free_that_destroys_the_server_is_refused),
         cmocka_unit_test(test_an_atlas_of_thousands_of_labels_costs_linear_compares),
+        cmocka_unit_test(test_parses_and_a_task_run_by_a_flush_may_wait_for_local_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

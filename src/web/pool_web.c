@@ -83,6 +83,11 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
      * ran them too, so a task that spawned its successor kept one flush going for as
      * long as the chain did, for ever for one without an end (a review) */
     size_t queued = s->heap_len;
+    /* a flush inside a job this thread runs (the flush of a parse's or a task's wait,
+     * delivering what it waited for) runs none: that wait runs what it needs, the outer
+     * run the rest. Run there, each queued parse that waited ran nested inside the one
+     * before, 32 deep (ASSET__WAIT_RUN_DEPTH), and the waits of the rest got ASSET_E_BUSY */
+    if (asset__job_runs_here()) queued = 0;
     while (n < queued && s->heap_len && !s->stopping) {
         run_one(s);
         n++;
