@@ -16,6 +16,7 @@
 #include <windows.h>
 #include <winioctl.h>
 
+#include "platform/fs.h"       /* asset__fs_read_fault */
 #include "platform/platform.h" /* asset__fs_walk_hook */
 #include "platform/socket.h"
 #include "test_util.h"
@@ -507,6 +508,81 @@ static wchar_t *wpath(const char *p) {
     return w;
 }
 
+/* A read held inside the library (asset__fs_read_fault: the file open, its bytes not
+ * read yet), for the file named held_name: entered is set, then it waits for go. */
+static HANDLE g_read_entered, g_read_go;
+static const char *g_held_name;
+static int hold_read(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (g_held_name && slash && !strcmp(slash + 1, g_held_name)) {
+        SetEvent(g_read_entered);
+        WaitForSingleObject(g_read_go, 30000);
+    }
+    return 0;
+}
+
+/* What an editor meets while the library reads a file (brief: does the library hold
+ * one open without FILE_SHARE_DELETE?). It opens every file sharing read, write and
+ * delete, by a path (no file_root) or beneath a root: during a read another program
+ * can rename the file away (a backup save) and put a new one in its place, and the
+ * read ends on the bytes it opened. A rename over the file itself is refused
+ * (ERROR_ACCESS_DENIED) while it is open anywhere, shared or not: Windows' rule for the
+ * target of a rename (docs/platforms.md, "Saving by rename while the library has the
+ * file open"), not the library's. */
+static void test_a_file_read_by_the_library_can_be_renamed_away_but_not_replaced(void **state) {
+    fx_t *f = *state;
+    asset_server_config_t cfg = {0};
+    asset_server_t *plain = asset_server_create(&cfg); /* asset__file_open, not beneath */
+    assert_non_null(plain);
+    asset_server_t *servers[2] = {f->s, plain};
+    g_read_entered = CreateEventW(NULL, FALSE, FALSE, NULL);
+    g_read_go = CreateEventW(NULL, FALSE, FALSE, NULL);
+    g_held_name = "held.txt";
+    asset__fs_read_fault = hold_read;
+    for (int i = 0; i < 2; i++) {
+        char *p = tu_write_file(f->root, "game/held.txt", "old", 3);
+        char *next = tu_write_file(f->root, "game/next.txt", "new", 3);
+        char *bak = tu_path(f->root, "game/held.bak");
+        wchar_t *wp = wpath(p), *wn = wpath(next), *wb = wpath(bak);
+        asset_load_options_t o = {.no_cache = true};
+        asset_handle_t *h = asset_server_load(servers[i], p, &o);
+        assert_int_equal(WaitForSingleObject(g_read_entered, 30000), WAIT_OBJECT_0);
+        /* over it: refused (wine, NTFS); a Windows that renames with POSIX semantics
+         * by default would replace it, and the read goes on as below */
+        bool replaced = MoveFileExW(wn, wp, MOVEFILE_REPLACE_EXISTING);
+        if (replaced) {
+            print_message("  a rename over the file being read went through\n");
+        } else {
+            assert_int_equal(GetLastError(), ERROR_ACCESS_DENIED);
+            assert_true(MoveFileExW(wp, wb, 0)); /* away: FILE_SHARE_DELETE */
+            assert_true(MoveFileExW(wn, wp, 0)); /* and the new one in its place */
+        }
+        SetEvent(g_read_go);
+        assert_int_equal(tu_wait(h), ASSET_OK);
+        tu_expect_text(h, "old"); /* the bytes of the file it opened */
+        asset_handle_release(h);
+        if (!replaced) assert_true(DeleteFileW(wb));
+        h = asset_server_load(servers[i], p, &o);
+        assert_int_equal(WaitForSingleObject(g_read_entered, 30000), WAIT_OBJECT_0);
+        assert_true(DeleteFileW(wp)); /* deleted while read: FILE_SHARE_DELETE */
+        SetEvent(g_read_go);
+        assert_int_equal(tu_wait(h), ASSET_OK);
+        tu_expect_text(h, "new");
+        asset_handle_release(h);
+        free(wp);
+        free(wn);
+        free(wb);
+        free(p);
+        free(next);
+        free(bak);
+    }
+    asset__fs_read_fault = NULL;
+    g_held_name = NULL;
+    CloseHandle(g_read_entered);
+    CloseHandle(g_read_go);
+    asset_server_destroy(plain);
+}
+
 /* A file deleted while another program holds it open with FILE_SHARE_DELETE is gone
  * for every new open (ERROR_DELETE_PENDING / STATUS_DELETE_PENDING) until the last
  * handle closes: NOT_FOUND, as once it is gone (it read as FORBIDDEN). */
@@ -881,6 +957,7 @@ int main(void) {
         FX(test_a_name_windows_refuses_fails_alone_in_a_folder),
         FX(test_a_same_size_rewrite_with_its_write_time_restored_is_seen),
         FX(test_a_mapped_file_is_neither_replaced_nor_truncated_until_unmapped),
+        FX(test_a_file_read_by_the_library_can_be_renamed_away_but_not_replaced),
         cmocka_unit_test(test_sockets_are_not_inherited),
         FX(test_a_file_pending_deletion_is_not_found),
         cmocka_unit_test(test_a_bare_drive_or_unc_file_root_is_refused_at_create),
