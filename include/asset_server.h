@@ -1044,7 +1044,12 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * fn's wait runs), or inside a loader's parse or a source's read on a load that joined
  * that very job (its own URI, with the same loader: the same), or on one that waits for
  * it through its dependencies (the asset that declared it, at any depth, or a label of
- * that: a required dependency only fails it, it never loads first), or
+ * that: a required dependency only fails it, it never loads first), or through the waits
+ * of parses and reads on other threads (two parses on two workers each waiting for the
+ * other's asset, or a ring of more, through labels and batches too: the wait that would
+ * close the ring is refused, the others go on; of two begun at once, one is; a task's
+ * own wait does not look, and sleeps until its timeout, but a parse's wait that would
+ * close a ring through that task is refused), or
  * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
  * joins the worker it runs on; a wait on another thread: destroy returns only after the
  * wait has, a callback its flush runs included, and h went with the server, so do not
@@ -1269,7 +1274,7 @@ ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" u
  * another negative value: no time, as 0). Returns asset_batch_error(),
  * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN as asset_handle_wait does (BUSY
  * also inside a parse, a read or a task whose own job a child joined, or waits for through
- * its dependencies). It runs its
+ * its dependencies or other threads' waits). It runs its
  * children's loads that are still queued from a built-in local source itself, in the batch's order,
  * and the dependencies their parses declared, at any depth, as asset_handle_wait runs its
  * handle's (run-on-wait); then a group's wait sleeps until every

@@ -1536,24 +1536,16 @@ static asset_status_t batch_result(void *arg) { return ((asset_batch_t *)arg)->s
 /* [lock] Whether o is a root of batch_help's walk: a child. */
 static bool batch_root(void *arg, const asset_handle_t *o) { return o->batch == arg; }
 
+/* [lock] What the wait waits for: the children known so far. */
+static bool batch_nth(void *arg, size_t i, asset_handle_t **h) {
+    asset_batch_t *b = arg;
+    *h = i < b->count ? b->items[i]->h : NULL;
+    return i < b->count;
+}
+
 asset_status_t asset_batch_wait(asset_batch_t *b, int64_t timeout_ms) {
     if (!b) return ASSET_E_INVALID;
-    static const asset__wait_ops_t ops = {batch_done, batch_ready,  batch_help,
-                                          batch_hold, batch_result, batch_root};
-    if (asset__job_runs_here()) {
-        /* inside a read, a parse or a task, for a child that joined that very job, or
-         * one that depends on it: it ends only once this returns (as asset_handle_wait,
-         * refused). One mark for every child: a graph they share is walked once */
-        asset_server_t *s = b->server;
-        bool self = false;
-        uint64_t mark = 0;
-        uv_mutex_lock(&s->lock);
-        for (size_t i = 0; i < b->count && !self; i++) {
-            const asset_handle_t *h = b->items[i]->h;
-            self = !h->decided && asset__graph_waits_here(s, h->job, &mark);
-        }
-        uv_mutex_unlock(&s->lock);
-        if (self) return ASSET_E_BUSY;
-    }
+    static const asset__wait_ops_t ops = {batch_done,   batch_ready, batch_help, batch_hold,
+                                          batch_result, batch_root,  batch_nth};
     return asset__wait(b->server, &ops, b, timeout_ms, NULL);
 }

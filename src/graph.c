@@ -539,33 +539,52 @@ static void raise_deps(asset_server_t *s, asset__job_t *j, int prio) {
 
 void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio) { raise_deps(s, j, prio); }
 
+/* [lock] asset__graph_waits_here's step to y (a job x waits for): true when y runs here;
+ * else y is pushed to be walked when it waits for anything: its dependencies (once per
+ * mark), or, running, what the waits of its thread wait for (their records are marked
+ * instead: a job running elsewhere may have no graph part). */
+static bool waits_step(asset_server_t *s, ptr_stack_t *st, asset__job_t *y, uint64_t mark,
+                       bool *room) {
+    if (!y) return false;
+    if (asset__job_running_here(y)) return true;
+    if (asset__job_ndeps(y)) {
+        if (y->g->visit == mark) return false; /* walked by this wait: reaches none */
+        y->g->visit = mark;
+    } else if (!s->awaits || y->state != ASSET__JOB_RUNNING) {
+        return false; /* waits for nothing (not yet) */
+    }
+    *room = stack_push(st, y);
+    return false;
+}
+
 /* A parse (or a read) that waits for its parent, at any depth, or a label of it: the
  * parent is decided only once that parse returns, so the wait slept until its timeout,
- * for ever with -1, holding the worker (a review). Forward from t through the edges still
- * pending, each job once per mark, as find_cycle's forward side. */
+ * for ever with -1, holding the worker (a review). So did two parses on two workers each
+ * waiting for the other's asset (a review): forward from t through the edges still
+ * pending, as find_cycle's forward side, and from a job running on another thread
+ * through what the waits there wait for (s->awaits), each job and wait once per mark. */
 bool asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark) {
     if (!t) return false;
     if (asset__job_running_here(t)) return true;
-    /* waits for nothing (not yet); or this thread runs only tasks, which no load waits
-     * for: a task polling a big graph's load walked it at each call */
-    if (!asset__job_ndeps(t) || !asset__job_loads_here(s)) return false;
+    /* this thread runs only tasks: a task polling a big graph's load walked it at each
+     * call, and no dependency leads to a task (only a wait for its handle) */
+    if (!asset__job_loads_here(s)) return false;
     if (!*mark) *mark = ++s->graph_epoch;
-    if (t->g->visit == *mark) return false; /* walked by this wait: reaches none */
-    t->g->visit = *mark;
     ptr_stack_t st = {0};
-    bool found = false, room = stack_push(&st, t);
+    bool room = true, found = waits_step(s, &st, t, *mark, &room);
     while (room && st.len && !found) {
         asset__job_t *x = st.p[--st.len];
         for (size_t i = 0; i < asset__job_ndeps(x) && !found && room; i++) {
             asset_handle_t *dh = x->g->deps->h[i];
-            asset__job_t *y = dh->dep_parent == x ? dh->job : NULL; /* x waits for y */
-            if (!y) continue;
-            if (asset__job_running_here(y)) {
-                found = true;
-            } else if (asset__job_ndeps(y) && y->g->visit != *mark) {
-                y->g->visit = *mark;
-                room = stack_push(&st, y);
-            }
+            if (dh->dep_parent == x) found = waits_step(s, &st, dh->job, *mark, &room);
+        }
+        if (x->state != ASSET__JOB_RUNNING) continue;
+        for (asset__await_t *a = s->awaits; a && !found && room; a = a->next) {
+            if (a->visit == *mark || !asset__job_in_frames(a->frames, x)) continue;
+            a->visit = *mark; /* x waits for what a waits for (a job of its frames) */
+            asset_handle_t *h;
+            for (size_t i = 0; !found && room && a->ops->nth(a->arg, i, &h); i++)
+                if (h && !h->decided) found = waits_step(s, &st, h->job, *mark, &room);
         }
     }
     asset_free(st.p);

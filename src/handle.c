@@ -1086,7 +1086,33 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
     uint64_t helped_ns = 0;  /* since when this waiter has been running jobs, or 0 */
     size_t tasks = SIZE_MAX; /* asset__pool_wait_step's */
     asset__walk_t walk;      /* help's */
+    asset__await_t me = {.ops = ops, .arg = arg}; /* on s->awaits while it waits */
     uv_mutex_lock(&s->lock);
+    if (asset__job_runs_here()) {
+        /* inside a task's fn, waiting for that task's own handle, or inside a read or a
+         * parse, for a load of its own URI (which joined it), or of an asset that depends
+         * on it (its parent, at any depth), or of one whose parse, on another thread,
+         * waits for it (at any depth, through dependencies and such waits): decided only
+         * once this returns, so the wait slept until its timeout (for ever with none).
+         * Refused, as a wait inside a callback is (reviews). The search and the record
+         * in one critical section: of two waits closing a cycle at once, the second
+         * sees the first's record */
+        uint64_t mark = 0; /* one for every handle: a graph they share is walked once */
+        bool self = false;
+        asset_handle_t *h;
+        for (size_t i = 0; !self && !done(arg) && ops->nth(arg, i, &h); i++)
+            self = h && !h->decided && asset__graph_waits_here(s, h->job, &mark);
+        if (self) {
+            uv_mutex_unlock(&s->lock);
+            return ASSET_E_BUSY;
+        }
+        /* with no time to sleep it holds nobody up */
+        if (timeout_ms) {
+            me.frames = asset__job_frames();
+            me.next = s->awaits;
+            s->awaits = &me;
+        }
+    }
     asset__walk_init(s, &walk);
     s->in_waits++;                            /* destroy waits for it to leave */
     uint64_t requeues = s->parse_requeues;    /* looked at since */
@@ -1211,7 +1237,12 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
     if (waited) --*waited;
     if (rc == ASSET_OK) rc = ops->result(arg);
     asset__walk_reset(s, &walk); /* its references, before the wait's own */
-    ops->hold(arg, false);       /* may free it */
+    if (me.frames) {             /* off s->awaits, before arg may go */
+        asset__await_t **p = &s->awaits;
+        while (*p != &me) p = &(*p)->next;
+        *p = me.next;
+    }
+    ops->hold(arg, false); /* may free it */
     asset__thread_waiting = outer;
     /* the hold was the last reference (a completion callback released the caller's): what
      * the free left for the flush thread (an on_reloaded_free user, a value freed only
@@ -1305,27 +1336,20 @@ static asset_status_t handle_result(void *arg) { return ((asset_handle_t *)arg)-
 /* [lock] Whether o is the root of handle_help's walk. */
 static bool handle_root(void *arg, const asset_handle_t *o) { return o == arg; }
 
+/* [lock] What the wait waits for: the handle alone. */
+static bool handle_nth(void *arg, size_t i, asset_handle_t **h) {
+    *h = arg;
+    return i == 0;
+}
+
 asset_status_t asset_handle_wait(asset_handle_t *h, int64_t timeout_ms) {
     if (!h) return ASSET_E_INVALID;
     /* lazy only where it flushes (asset__wait decides under the lock): another thread
      * just sleeps until the flush thread has delivered the result. h->waited: its
      * decision wakes lazy waiters (asset__handle_decide) */
-    static const asset__wait_ops_t ops = {handle_done, handle_ready,  handle_help,
-                                          handle_hold, handle_result, handle_root};
-    asset_server_t *s = h->server;
-    if (asset__job_runs_here()) {
-        /* inside a task's fn, waiting for that task's own handle, or inside a read or a
-         * parse, for a load of its own URI (which joined it), or of an asset that depends
-         * on it (its parent, at any depth): it is decided only once this returns, so the
-         * wait slept until its timeout (for ever with none). Refused, as a wait inside a
-         * callback is (reviews) */
-        uv_mutex_lock(&s->lock);
-        uint64_t mark = 0;
-        bool self = !h->decided && !handle_done(h) && asset__graph_waits_here(s, h->job, &mark);
-        uv_mutex_unlock(&s->lock);
-        if (self) return ASSET_E_BUSY;
-    }
-    return asset__wait(s, &ops, h, timeout_ms, &h->waited);
+    static const asset__wait_ops_t ops = {handle_done,   handle_ready, handle_help, handle_hold,
+                                          handle_result, handle_root,  handle_nth};
+    return asset__wait(h->server, &ops, h, timeout_ms, &h->waited);
 }
 
 /* ---- timeouts: a min-heap of handles on deadline_ns, [lock] ---- */

@@ -1019,6 +1019,9 @@ struct asset_server {
     /* [lock] jobs run-on-wait's walks and looks looked at (tests: that they stay linear),
      * added once a call (asset__walk_next, asset__walk_owns), not at each step */
     uint64_t wait_visits;
+    /* [lock] the waits inside jobs going on (asset__wait): what the jobs of their threads
+     * wait for, which a wait's cycle search follows (asset__graph_waits_here) */
+    struct asset__await *awaits;
 };
 /* file_root's open directory, and its users: the loads in it, and 1 while it is the
  * server's (file_root_dir); closed when they are all gone (file.c). */
@@ -1280,7 +1283,20 @@ typedef struct asset__wait_ops {
     void (*hold)(void *arg, bool on);    /* a reference for the wait's length; off may free */
     asset_status_t (*result)(void *arg); /* once done, before the hold goes */
     bool (*root)(void *arg, const struct asset_handle *o); /* o is a root of help's walk */
+    /* the i-th handle waited for in *h (may be NULL), false past the last */
+    bool (*nth)(void *arg, size_t i, struct asset_handle **h);
 } asset__wait_ops_t;
+/* [lock] A wait inside a job (a read, a parse, a task's fn) with time to sleep, on
+ * s->awaits while it goes on: every job its thread runs (its frames, job.c) waits for
+ * what it waits for. Two parses each waiting for the other's asset, on two workers, slept
+ * until their timeouts: no dependency edge links them (a review). On the wait's stack. */
+typedef struct asset__await {
+    const void *frames; /* asset__job_frames() as the wait began: live while it waits */
+    const asset__wait_ops_t *ops;
+    void *arg;
+    uint64_t visit; /* the mark of the last cycle search that went through it */
+    struct asset__await *next;
+} asset__await_t;
 /* Waits (lock not held) until done(arg) is true: flushes meanwhile on the flush
  * thread, whenever results are queued, or, with ready given, only once ready(arg) says
  * a flush would help: such a waiter sleeps through single results (asset__queue_push
@@ -1321,10 +1337,12 @@ void asset__graph_release_deps(asset_server_t *s, asset__job_t *j);
 /* A parent's priority was raised: raise the loads it waits for. */
 void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio);
 /* [lock] Whether t is a job this thread runs (asset__job_running_here: a parse, a read, a
- * task) or waits for one through dependencies still pending, at any depth: a wait for t
- * here would wait for itself. *mark: 0 for a new search (set to its mark), or one that an
- * earlier search of the same wait set (a batch's children): what it walked is not walked
- * again. Out of memory part way: what it found so far. Inside tasks only: false at once. */
+ * task) or waits for one, at any depth, through dependencies still pending and the waits
+ * of jobs running elsewhere (s->awaits): a wait for t here would wait for itself. *mark:
+ * 0 for a new search (set to its mark), or one that an earlier search of the same wait
+ * set (a batch's children): what it walked is not walked again. Out of memory part way:
+ * what it found so far. Inside tasks only: false at once (a task polling a big graph's
+ * load walked it at each call; no dependency leads to a task, only a wait for its handle). */
 bool asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark);
 /* Bytes received and expected by h's load and its dependencies. */
 void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64_t *total);
@@ -1474,6 +1492,13 @@ void asset__job_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */
  * parse or a task's fn, or one that a wait of theirs runs): a wait for j's handle here
  * would wait for itself. */
 bool asset__job_running_here(const asset__job_t *j);
+/* This thread's job frames (innermost first), NULL outside jobs: a record for
+ * asset__job_in_frames, valid while the innermost of them runs. */
+const void *asset__job_frames(void);
+/* [lock] Whether j is running in one of frames (asset__job_frames of any thread, which is
+ * inside them): matched by address and trace_id, a job freed there (an ASYNC read that
+ * finished its request itself, its parse done elsewhere) being no new job at its address. */
+bool asset__job_in_frames(const void *frames, const asset__job_t *j);
 /* Whether this thread is inside a read or a parse of s (not only tasks' fns, which no
  * load waits for through a dependency). */
 bool asset__job_loads_here(const asset_server_t *s);

@@ -475,6 +475,7 @@ void (*asset__job_pending_hook)(asset__job_t *j) = NULL;
  * read, a parse or a task runs queued jobs on its own thread), on their stack frames. */
 struct job_frame {
     const asset__job_t *job;
+    uint64_t id; /* its trace_id: another thread matches it only while it is this job */
     const asset_server_t *server;
     const struct job_frame *outer;
     unsigned depth; /* how many frames, this one included */
@@ -498,19 +499,25 @@ bool asset__job_loads_here(const asset_server_t *s) {
     return false;
 }
 
-bool asset__job_running_here(const asset__job_t *j) {
+bool asset__job_running_here(const asset__job_t *j) { return asset__job_in_frames(tl_frames, j); }
+
+const void *asset__job_frames(void) { return tl_frames; }
+
+bool asset__job_in_frames(const void *frames, const asset__job_t *j) {
     /* RUNNING: a job finished early (a read that called asset_request_finish itself)
-     * may be freed meanwhile, and its address be a new job's */
+     * may be freed meanwhile, and its address be a new job's (running too, perhaps:
+     * its trace_id tells) */
     if (!j || j->state != ASSET__JOB_RUNNING) return false;
-    for (const struct job_frame *f = tl_frames; f; f = f->outer)
-        if (f->job == j) return true;
+    for (const struct job_frame *f = frames; f; f = f->outer)
+        if (f->job == j && f->id == j->trace_id) return true;
     return false;
 }
 
 static void job_run(asset_server_t *s, asset__job_t *j);
 
 void asset__job_run(asset_server_t *s, asset__job_t *j) {
-    struct job_frame self = {j, s, tl_frames, tl_frames ? tl_frames->depth + 1 : 1, !j->task};
+    struct job_frame self = {
+        j, j->trace_id, s, tl_frames, tl_frames ? tl_frames->depth + 1 : 1, !j->task};
     tl_frames = &self;
     job_run(s, j);
     tl_frames = self.outer;

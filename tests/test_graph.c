@@ -15,6 +15,11 @@
  *   pcancel        parse returns ASSET_E_CANCELLED, with a message ("pabort": without)
  *   waitfor URI    parse loads URI and waits for it (30 s at most), noting what the wait
  *                  returned in g_parse_wait_rc ("waitgroup URI": as a group of one)
+ *   cross K I N W URI  parse waits (30 s at most) until N parses came to a "cross" line,
+ *                  then until I threads are inside waits of its server, then waits for
+ *                  URI as "waitfor" (W "one") or "waitgroup" (W "group"), or for the
+ *                  handle g_cross.task (W "task", URI "-"), noting what the wait
+ *                  returned in g_cross.rc[K] (counted in g_cross.done)
  *   spin           parse posts g_parse_entered, waits (30 s at most) until its load is
  *                  cancelled, and returns ASSET_E_CANCELLED
  *   pend N         finalize returns PENDING N times first
@@ -59,6 +64,58 @@ static asset_status_t g_wait_rc;      /* "waitload": what the wait returned */
 static asset_handle_t *g_loadx;       /* "loadx": the load made */
 static uv_sem_t g_parse_entered, g_parse_release;
 static atomic_int g_parse_wait_rc; /* "waitfor", "waitgroup": what the wait returned */
+/* "cross": parses that meet, then wait for each other's assets */
+static struct {
+    uv_mutex_t mu; /* made by the test */
+    uv_cond_t cv;
+    int arrived, done;
+    asset_status_t rc[4];
+    asset_handle_t *task; /* W "task" */
+} g_cross;
+
+/* "waitfor", "waitgroup", "cross": loads u (as a group of one: group) and waits for it. */
+static asset_status_t parse_wait_for(asset_server_t *s, const char *u, bool group) {
+    asset_status_t rc;
+    if (!group) {
+        asset_handle_t *x = asset_server_load(s, u, NULL);
+        rc = asset_handle_wait(x, 30000);
+        asset_handle_release(x);
+    } else {
+        asset_batch_t *b = asset_server_load_group(s, &u, 1, NULL);
+        rc = asset_batch_wait(b, 30000);
+        asset_batch_release(b);
+    }
+    return rc;
+}
+
+/* "cross": what wait k returned. */
+static void cross_note(int k, asset_status_t rc) {
+    uv_mutex_lock(&g_cross.mu);
+    g_cross.rc[k] = rc;
+    g_cross.done++;
+    uv_cond_broadcast(&g_cross.cv);
+    uv_mutex_unlock(&g_cross.mu);
+}
+
+/* "cross": until meet parses came here, then until inside threads are inside waits of s
+ * (30 s at most: the test fails on what the waits return). Nothing tells a wait's start:
+ * the server's count of them (in_waits) is polled. */
+static void cross_meet(asset_server_t *s, int inside, int meet) {
+    uint64_t end = uv_hrtime() + 30000000000ull;
+    uv_mutex_lock(&g_cross.mu);
+    g_cross.arrived++;
+    uv_cond_broadcast(&g_cross.cv);
+    while (g_cross.arrived < meet && uv_hrtime() < end)
+        (void)uv_cond_timedwait(&g_cross.cv, &g_cross.mu, 10000000ull);
+    uv_mutex_unlock(&g_cross.mu);
+    uv_mutex_lock(&s->lock);
+    while (s->in_waits < (unsigned)inside && uv_hrtime() < end) {
+        uv_mutex_unlock(&s->lock);
+        tu_os_yield();
+        uv_mutex_lock(&s->lock);
+    }
+    uv_mutex_unlock(&s->lock);
+}
 
 /* A gate for gl_free: armed, the next free says it began and waits until opened (or
  * 30 s: then the test fails on what it finds). */
@@ -140,17 +197,18 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
         } else if (!strcmp(line, "pabort")) {
             return ASSET_E_CANCELLED;
         } else if (!strncmp(line, "waitfor ", 8) || !strncmp(line, "waitgroup ", 10)) {
-            asset_server_t *s = p->req->server;
             const char *u = strchr(line, ' ') + 1;
-            if (line[4] == 'f') {
-                asset_handle_t *x = asset_server_load(s, u, NULL);
-                atomic_store(&g_parse_wait_rc, asset_handle_wait(x, 30000));
-                asset_handle_release(x);
-            } else {
-                asset_batch_t *b = asset_server_load_group(s, &u, 1, NULL);
-                atomic_store(&g_parse_wait_rc, asset_batch_wait(b, 30000));
-                asset_batch_release(b);
-            }
+            atomic_store(&g_parse_wait_rc, parse_wait_for(p->req->server, u, line[4] != 'f'));
+        } else if (!strncmp(line, "cross ", 6)) {
+            int k, inside, meet, at = 0;
+            char w[8];
+            if (sscanf(line + 6, "%d %d %d %7s %n", &k, &inside, &meet, w, &at) != 4 || !at ||
+                k < 0 || k >= 4)
+                return asset_parse_fail(p, ASSET_E_PARSE, "bad line: %s", line);
+            cross_meet(p->req->server, inside, meet);
+            cross_note(k, !strcmp(w, "task")
+                              ? asset_handle_wait(g_cross.task, 30000)
+                              : parse_wait_for(p->req->server, line + 6 + at, !strcmp(w, "group")));
         } else if (!strcmp(line, "spin")) {
             uv_sem_post(&g_parse_entered);
             uint64_t deadline = uv_hrtime() + 30000000000ull;
@@ -692,6 +750,133 @@ static void test_a_parse_waiting_for_an_asset_that_depends_on_it_is_busy(void **
         asset_handle_release(h);
         asset_server_destroy(s);
     }
+}
+
+static int cross_done(void) {
+    uv_mutex_lock(&g_cross.mu);
+    int n = g_cross.done;
+    uv_mutex_unlock(&g_cross.mu);
+    return n;
+}
+
+/* Parses on two workers (three for a ring of three), each waiting for another's asset,
+ * so that every one is inside its wait before the next begins (in_waits): no dependency
+ * edge links them, and each wait slept until its timeout (E_TIMEOUT after 30 s; for ever
+ * with -1), holding every worker. A wait that would close the cycle sees the others'
+ * (s->awaits) and is refused (ASSET_E_BUSY): its parse goes on and the others end. Also
+ * through a label, a group (either wait), a job run on the waiting thread (run-on-wait:
+ * c.n runs in a.n's wait), and two waits begun at once (only one is refused). */
+static void test_parses_waiting_for_each_other_are_busy(void **state) {
+    (void)state;
+    static const struct {
+        unsigned workers;
+        const char *a, *b, *c; /* c NULL: none */
+        int rc[3];             /* a's, b's, c's wait (-1: refused, with the other OK) */
+        bool c_in_a;           /* c.n loaded only by a.n's parse (whose wait runs it) */
+    } cases[] = {
+        {2, "cross 0 0 2 one mem://b.n", "cross 1 1 2 one mem://a.n", NULL, {0, 1}, false},
+        {3,
+         "cross 0 0 3 one mem://b.n",
+         "cross 1 1 3 one mem://c.n",
+         "cross 2 2 3 one mem://a.n",
+         {0, 0, 1},
+         false},
+        {2,
+         "cross 0 0 2 one mem://b.n#x",
+         "label x\ncross 1 1 2 one mem://a.n",
+         NULL,
+         {0, 1},
+         false},
+        {2, "cross 0 0 2 group mem://b.n", "cross 1 1 2 one mem://a.n", NULL, {0, 1}, false},
+        {2, "cross 0 0 2 one mem://b.n", "cross 1 1 2 group mem://a.n", NULL, {0, 1}, false},
+        {2,
+         "cross 0 0 2 one mem://c.n",
+         "cross 1 2 2 one mem://a.n",
+         "cross 2 0 0 one mem://b.n",
+         {0, 1, 0},
+         true},
+        {2, "cross 0 0 2 one mem://b.n", "cross 1 0 2 one mem://a.n", NULL, {-1, -1}, false},
+    };
+    uv_mutex_init(&g_cross.mu);
+    uv_cond_init(&g_cross.cv);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        asset_server_t *s = graph_server(cases[i].workers);
+        if (s->nworkers == 0) { /* the single-threaded web build: no two parses at once */
+            asset_server_destroy(s);
+            uv_cond_destroy(&g_cross.cv);
+            uv_mutex_destroy(&g_cross.mu);
+            skip();
+        }
+        int n = cases[i].c ? 3 : 2;
+        put(s, "a.n", cases[i].a);
+        put(s, "b.n", cases[i].b);
+        if (cases[i].c) put(s, "c.n", cases[i].c);
+        uv_mutex_lock(&g_cross.mu);
+        g_cross.arrived = g_cross.done = 0;
+        uv_mutex_unlock(&g_cross.mu);
+        asset_handle_t *h[3] = {load(s, "mem://a.n"), load(s, "mem://b.n"),
+                                cases[i].c && !cases[i].c_in_a ? load(s, "mem://c.n") : NULL};
+        /* the waits on workers end once a flush delivered what they wait for */
+        TU_FLUSH_UNTIL(s, cross_done() == n);
+        int busy = 0;
+        for (int k = 0; k < n; k++) {
+            asset_status_t want = cases[i].rc[k] > 0 ? ASSET_E_BUSY : ASSET_OK, got = g_cross.rc[k];
+            busy += got == ASSET_E_BUSY;
+            if (cases[i].rc[k] >= 0 && got != want)
+                fail_msg("case %zu: wait %d returned %s, not %s", i, k, asset_err_name(got),
+                         asset_err_name(want));
+            if (cases[i].rc[k] < 0 && got != ASSET_OK && got != ASSET_E_BUSY)
+                fail_msg("case %zu: wait %d returned %s", i, k, asset_err_name(got));
+        }
+        if (busy != 1) fail_msg("case %zu: %d waits refused, not one", i, busy);
+        for (int k = 0; k < 3; k++) {
+            if (!h[k]) continue;
+            assert_int_equal(tu_wait(h[k]), ASSET_OK); /* the parses went on */
+            asset_handle_release(h[k]);
+        }
+        asset_server_destroy(s);
+    }
+    uv_cond_destroy(&g_cross.cv);
+    uv_mutex_destroy(&g_cross.mu);
+}
+
+/* A task (arg: its server) that meets a.n's parse at its "cross" line, then waits for
+ * a.n, noting what its wait returned in g_cross.rc[1]. */
+static asset_status_t cross_task(asset_task_t *t, void *arg) {
+    cross_meet(arg, 0, 2);
+    cross_note(1, parse_wait_for(arg, "mem://a.n", false));
+    asset_task_set_value(t, tu_asset_strndup("task", 4), 4, NULL, NULL);
+    return ASSET_OK;
+}
+
+/* A task waits for a.n while a.n's parse, on the other worker, waits for the task's
+ * handle: each slept until its timeout (E_TIMEOUT after 30 s). The task's wait does not
+ * look for a ring (it is listed, s->awaits); the parse's, which closes it, is refused. */
+static void test_a_parse_closing_a_ring_through_a_task_is_busy(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    if (s->nworkers == 0) { /* the single-threaded web build: no two jobs at once */
+        asset_server_destroy(s);
+        skip();
+    }
+    uv_mutex_init(&g_cross.mu);
+    uv_cond_init(&g_cross.cv);
+    g_cross.arrived = g_cross.done = 0;
+    put(s, "a.n", "cross 0 1 2 task -");
+    g_cross.task = asset_server_spawn(s, cross_task, s, NULL, NULL);
+    assert_non_null(g_cross.task);
+    asset_handle_t *a = load(s, "mem://a.n");
+    TU_FLUSH_UNTIL(s, cross_done() == 2);
+    if (g_cross.rc[0] != ASSET_E_BUSY || g_cross.rc[1] != ASSET_OK)
+        fail_msg("the parse's wait returned %s (not E_BUSY), the task's %s (not OK)",
+                 asset_err_name(g_cross.rc[0]), asset_err_name(g_cross.rc[1]));
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(g_cross.task), ASSET_OK);
+    asset_handle_release(a);
+    asset_handle_release(g_cross.task);
+    asset_server_destroy(s);
+    uv_cond_destroy(&g_cross.cv);
+    uv_mutex_destroy(&g_cross.mu);
 }
 
 static void test_cycle_of_two_fails_with_the_cycle_named(void **state) {
@@ -3104,6 +3289,8 @@ int main(void) {
         cmocka_unit_test(test_parents_of_a_shared_dependency_in_flight_search_little),
         cmocka_unit_test(test_cycle_of_two_fails_with_the_cycle_named),
         cmocka_unit_test(test_a_parse_waiting_for_an_asset_that_depends_on_it_is_busy),
+        cmocka_unit_test(test_parses_waiting_for_each_other_are_busy),
+        cmocka_unit_test(test_a_parse_closing_a_ring_through_a_task_is_busy),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
         cmocka_unit_test(test_a_cycle_of_no_cache_dependencies_fails_cleanly),
