@@ -227,9 +227,12 @@ static size_t cbix_home(uint64_t id, size_t cap) {
     return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
 }
 
-/* [lock] Doubles the index. False: out of memory (it stays as it was). */
-static bool cbix_grow(asset_server_t *s) {
-    size_t cap = s->cb_ix_cap ? s->cb_ix_cap * 2 : 16;
+/* The index's smallest size, and the size it never shrinks below (cbix_del_at). */
+#define CBIX_MIN 16
+
+/* [lock] The index rebuilt with cap slots (a power of two, over twice its entries).
+ * False: out of memory (it stays as it was). */
+static bool cbix_resize(asset_server_t *s, size_t cap) {
     asset__cb_t **ix = asset__calloc(cap, sizeof *ix);
     if (!ix) return false;
     for (size_t i = 0; i < s->cb_ix_cap; i++) {
@@ -247,7 +250,9 @@ static bool cbix_grow(asset_server_t *s) {
 
 /* [lock] Files c by its id. False: out of memory. */
 static bool cbix_add(asset_server_t *s, asset__cb_t *c) {
-    if (2 * (s->cb_ix_n + 1) > s->cb_ix_cap && !cbix_grow(s)) return false;
+    if (2 * (s->cb_ix_n + 1) > s->cb_ix_cap &&
+        !cbix_resize(s, s->cb_ix_cap ? s->cb_ix_cap * 2 : CBIX_MIN))
+        return false;
     size_t j = cbix_home(c->id, s->cb_ix_cap);
     while (s->cb_ix[j]) j = (j + 1) & (s->cb_ix_cap - 1);
     s->cb_ix[j] = c;
@@ -266,7 +271,8 @@ static size_t cbix_find(asset_server_t *s, uint64_t id) {
     return SIZE_MAX;
 }
 
-/* [lock] Empties slot i, moving back what probed past it (no tombstones). */
+/* [lock] Empties slot i, moving back what probed past it (no tombstones); the index may
+ * be rebuilt smaller after (slots found before are stale). */
 static void cbix_del_at(asset_server_t *s, size_t i) {
     size_t mask = s->cb_ix_cap - 1;
     s->cb_ix[i] = NULL;
@@ -280,6 +286,11 @@ static void cbix_del_at(asset_server_t *s, size_t i) {
             i = j;
         }
     }
+    /* an eighth full: halved (a quarter full then, grown again past half), so that the
+     * index of a burst's callbacks (100,000 loads in a frame, fired and gone) keeps no
+     * high-water size for good (a review); out of memory, it stays */
+    if (s->cb_ix_cap > CBIX_MIN && s->cb_ix_n <= s->cb_ix_cap / 8)
+        (void)cbix_resize(s, s->cb_ix_cap / 2);
 }
 
 /* [lock] c leaves the index (a batch item's was never in it). */

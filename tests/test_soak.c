@@ -11,8 +11,12 @@
  * loads with a tag of the cycle's own, half of them cancelled by it; once, a big level
  * (big_level). Watch on (hot reload) for one server, off for another.
  *
+ * Then bursts (test_a_burst_...): 20,000 of something in one frame, then released: the
+ * table or the array that held them gives its size back, keeping every entry left.
+ *
  * The counting allocator here counts bytes as well as blocks: a table or an array that
- * keeps its high-water size is one block either way. */
+ * keeps its high-water size is one block either way. It counts its calls too, and fails
+ * the next ones of a thread on demand (tl_fail_allocs: out of memory). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,9 +39,19 @@ typedef union {
     max_align_t align;
 } hdr_t;
 static atomic_long g_blocks, g_bytes;
+static atomic_long g_calls;              /* asset_alloc and asset_realloc calls */
+static _Thread_local int tl_fail_allocs; /* the next ones on this thread fail (out of memory) */
+
+static bool fail_now(void) {
+    atomic_fetch_add(&g_calls, 1);
+    if (tl_fail_allocs <= 0) return false;
+    tl_fail_allocs--;
+    return true;
+}
 
 static void *s_alloc(size_t n, void *u) {
     (void)u;
+    if (fail_now()) return NULL;
     hdr_t *h = n <= SIZE_MAX - sizeof *h ? malloc(sizeof *h + n) : NULL;
     if (!h) return NULL;
     h->n = n;
@@ -55,6 +69,7 @@ static void s_free(void *p, void *u) {
 }
 static void *s_realloc(void *p, size_t n, void *u) {
     if (!p) return s_alloc(n, u);
+    if (fail_now()) return NULL;
     hdr_t *h = (hdr_t *)p - 1;
     size_t was = h->n;
     hdr_t *g = n <= SIZE_MAX - sizeof *g ? realloc(h, sizeof *g + n) : NULL;
@@ -378,6 +393,134 @@ static void test_a_long_session_returns_to_its_baseline_without_watch(void **sta
     check_session(false);
 }
 
+/* ---- bursts: a table or an array grown for one gives its size back ---- */
+
+enum { BURST = 20000 };
+
+static void count_cb(asset_handle_t *h, void *user) {
+    (void)h;
+    (*(int *)user)++;
+}
+
+/* A server with mem://one.txt loaded, its handle in *h0. watch: the URI index is on. */
+static asset_server_t *burst_server(bool watch, asset_handle_t **h0) {
+    asset_server_config_t cfg = {.max_workers = 2, .watch = watch};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    put(s, "one.txt", "one");
+    *h0 = asset_server_load(s, "mem://one.txt", NULL);
+    assert_int_equal(tu_wait(*h0), ASSET_OK);
+    return s;
+}
+
+/* n loads of mem://one.txt (a cache hit each), each with a completion callback when cb,
+ * flushed until every callback fired, released. */
+static void load_burst(asset_server_t *s, asset_handle_t **hs, int n, bool cb) {
+    int fired = 0;
+    for (int i = 0; i < n; i++) {
+        hs[i] = asset_server_load(s, "mem://one.txt", NULL);
+        assert_non_null(hs[i]);
+        if (cb) assert_true(asset_handle_on_completed(hs[i], count_cb, &fired) != 0);
+    }
+    for (int i = 0; i < n; i++) assert_int_equal(tu_wait(hs[i]), ASSET_OK);
+    TU_FLUSH_UNTIL(s, fired == (cb ? n : 0));
+    for (int i = 0; i < n; i++) asset_handle_release(hs[i]);
+    asset_server_flush(s);
+}
+
+static size_t cb_ix_cap(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    size_t c = s->cb_ix_cap;
+    uv_mutex_unlock(&s->lock);
+    return c;
+}
+
+/* A burst of loads with completion callbacks (a level's 20,000 in one frame), fired and
+ * released: the index of callbacks by id kept its high-water table (65,536 slots, 512 KB)
+ * for the server's life. */
+static void test_a_burst_of_callbacks_gives_the_index_back(void **state) {
+    (void)state;
+    static asset_handle_t *hs[BURST];
+    asset_handle_t *h0;
+    asset_server_t *s = burst_server(false, &h0);
+    load_burst(s, hs, 100, true);
+    long bytes = atomic_load(&g_bytes);
+    load_burst(s, hs, BURST, true);
+    long dbytes = atomic_load(&g_bytes) - bytes;
+    print_message("after %d callbacks: %+ld bytes, an index of %zu slots\n", BURST, dbytes,
+                  cb_ix_cap(s));
+    if (dbytes > 1024) fail_msg("a burst of %d callbacks left %ld bytes", BURST, dbytes);
+    asset_handle_release(h0);
+    asset_server_destroy(s);
+}
+
+/* Callbacks connected by the thousands, then all but some disconnected: every shrink of
+ * the index keeps the others (each found by its id after), one out of memory keeps the
+ * index as it was, and a count going up and down by one at either edge of a resize
+ * resizes nothing (a shrink at half full would: grow, shrink, at each callback). */
+static void test_the_callback_index_shrinks_keeping_every_callback(void **state) {
+    (void)state;
+    static uint64_t ids[BURST];
+    asset_handle_t *h0;
+    asset_server_t *s = burst_server(false, &h0);
+    int fired = 0;
+    for (int i = 0; i < BURST; i++)
+        assert_true((ids[i] = asset_handle_on_reloaded(h0, count_cb, &fired)));
+    size_t big = cb_ix_cap(s);
+    assert_true(big >= 2 * BURST);
+    /* out of memory: the disconnects go on, the index stays */
+    tl_fail_allocs = 1 << 30;
+    for (int i = 0; i < BURST; i++)
+        if (i % 500 && i % 1000 != 1) assert_true(asset_handle_disconnect(h0, ids[i]));
+    tl_fail_allocs = 0;
+    assert_int_equal(cb_ix_cap(s), big);
+    /* memory back: each disconnect halves it, down to an eighth full */
+    for (int i = 1; i < BURST; i += 1000) assert_true(asset_handle_disconnect(h0, ids[i]));
+    size_t small = cb_ix_cap(s);
+    assert_true(small < big);
+    assert_true(small <= 8 * (BURST / 500) * 2);
+    uv_mutex_lock(&s->lock);
+    for (int i = 0; i < BURST; i++) {
+        asset__cb_t *c = asset__cbix_get(s, ids[i]);
+        if (i % 500) {
+            assert_null(c);
+        } else {
+            assert_non_null(c);
+            assert_true(c->id == ids[i]);
+        }
+    }
+    uv_mutex_unlock(&s->lock);
+    /* the grow edge: connected until it grows, then one more and one less, 100 times */
+    uint64_t extra[1024];
+    int ne = 0;
+    for (size_t c = cb_ix_cap(s); cb_ix_cap(s) == c && ne < 1024; ne++)
+        assert_true((extra[ne] = asset_handle_on_reloaded(h0, count_cb, &fired)));
+    size_t cap = cb_ix_cap(s);
+    long calls = atomic_load(&g_calls);
+    for (int k = 0; k < 100; k++) {
+        uint64_t id = asset_handle_on_reloaded(h0, count_cb, &fired);
+        assert_true(asset_handle_disconnect(h0, id));
+    }
+    assert_int_equal(cb_ix_cap(s), cap);
+    assert_int_equal(atomic_load(&g_calls) - calls, 100); /* the callbacks' own records */
+    /* the shrink edge: disconnected until it shrinks, then one more and one less */
+    while (cb_ix_cap(s) == cap && ne > 0) assert_true(asset_handle_disconnect(h0, extra[--ne]));
+    assert_true(cb_ix_cap(s) < cap);
+    cap = cb_ix_cap(s);
+    calls = atomic_load(&g_calls);
+    for (int k = 0; k < 100; k++) {
+        uint64_t id = asset_handle_on_reloaded(h0, count_cb, &fired);
+        assert_true(asset_handle_disconnect(h0, id));
+    }
+    assert_int_equal(cb_ix_cap(s), cap);
+    assert_int_equal(atomic_load(&g_calls) - calls, 100);
+    while (ne > 0) assert_true(asset_handle_disconnect(h0, extra[--ne]));
+    for (int i = 0; i < BURST; i += 500) assert_true(asset_handle_disconnect(h0, ids[i]));
+    assert_int_equal(fired, 0);
+    asset_handle_release(h0);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     static const asset_allocator_t a = {s_alloc, s_realloc, s_free, NULL};
     asset_set_allocator(&a);
@@ -386,6 +529,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_long_session_returns_to_its_baseline_with_watch),
         cmocka_unit_test(test_a_long_session_returns_to_its_baseline_without_watch),
+        cmocka_unit_test(test_a_burst_of_callbacks_gives_the_index_back),
+        cmocka_unit_test(test_the_callback_index_shrinks_keeping_every_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
