@@ -521,6 +521,76 @@ static void test_the_callback_index_shrinks_keeping_every_callback(void **state)
     asset_server_destroy(s);
 }
 
+/* The handles of mem://one.txt the URI index finds (it->i: its walk of the array). */
+static int uri_handles(asset_server_t *s, asset_handle_t *const *want, int nwant) {
+    int n = 0, found = 0;
+    uv_mutex_lock(&s->lock);
+    asset__uri_iter_t it;
+    asset__uri_iter_init(&it, s, "mem://one.txt", strlen("mem://one.txt"));
+    for (asset_handle_t *h; (h = asset__uri_iter_next(&it));) {
+        n++;
+        for (int k = 0; k < nwant; k++) found += h == want[k];
+    }
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(found, nwant);
+    return n;
+}
+
+/* 20,000 loads of one URI (a texture every material names), all released but the one a
+ * HUD keeps: the URI index's array of its handles kept its high-water size (32,768
+ * slots, 256 KB) for as long as that one lived. */
+static void test_a_burst_on_one_uri_gives_its_array_back(void **state) {
+    (void)state;
+    static asset_handle_t *hs[BURST];
+    asset_handle_t *h0;
+    asset_server_t *s = burst_server(true, &h0);
+    load_burst(s, hs, 100, false);
+    long bytes = atomic_load(&g_bytes);
+    load_burst(s, hs, BURST, false);
+    long dbytes = atomic_load(&g_bytes) - bytes;
+    print_message("after %d loads of one URI: %+ld bytes\n", BURST, dbytes);
+    if (dbytes > 1024) fail_msg("a burst of %d loads of one URI left %ld bytes", BURST, dbytes);
+    asset_handle_release(h0);
+    asset_server_destroy(s);
+}
+
+/* The same array shrinking: the handles left are every one the index finds, and out of
+ * memory it stays as it was. */
+static void test_a_uris_array_shrinks_keeping_every_handle(void **state) {
+    (void)state;
+    static asset_handle_t *hs[BURST];
+    asset_handle_t *keep[BURST / 1000 + 1];
+    int nk = 0;
+    asset_handle_t *h0;
+    asset_server_t *s = burst_server(true, &h0);
+    keep[nk++] = h0;
+    long base = atomic_load(&g_bytes);
+    for (int i = 0; i < BURST; i++)
+        assert_non_null(hs[i] = asset_server_load(s, "mem://one.txt", NULL));
+    for (int i = 0; i < BURST; i++) assert_int_equal(tu_wait(hs[i]), ASSET_OK);
+    asset_server_flush(s);
+    tl_fail_allocs = 1 << 30; /* out of memory: released all the same, the array stays */
+    for (int i = 0; i < BURST / 2; i++)
+        if (i % 1000) asset_handle_release(hs[i]);
+    tl_fail_allocs = 0;
+    assert_int_equal(uri_handles(s, keep, nk), 1 + BURST / 2 + BURST / 2 / 1000);
+    long mid = atomic_load(&g_bytes);
+    for (int i = BURST / 2; i < BURST; i++)
+        if (i % 1000) asset_handle_release(hs[i]);
+    for (int i = 0; i < BURST; i += 1000) keep[nk++] = hs[i];
+    assert_int_equal(uri_handles(s, keep, nk), nk);
+    long left = atomic_load(&g_bytes) - base;
+    print_message("half released, out of memory: %+ld bytes; all but %d: %+ld\n", mid - base, nk,
+                  left);
+    /* the array went back: the 32,768 slots were 256 KB, the handles left a few KB */
+    if (left > 64 * 1024) fail_msg("%d handles of one URI left hold %ld bytes", nk, left);
+    for (int i = 1; i < nk; i++) asset_handle_release(keep[i]);
+    asset_server_flush(s);
+    assert_int_equal(uri_handles(s, keep, 1), 1);
+    asset_handle_release(h0);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     static const asset_allocator_t a = {s_alloc, s_realloc, s_free, NULL};
     asset_set_allocator(&a);
@@ -531,6 +601,8 @@ int main(void) {
         cmocka_unit_test(test_a_long_session_returns_to_its_baseline_without_watch),
         cmocka_unit_test(test_a_burst_of_callbacks_gives_the_index_back),
         cmocka_unit_test(test_the_callback_index_shrinks_keeping_every_callback),
+        cmocka_unit_test(test_a_burst_on_one_uri_gives_its_array_back),
+        cmocka_unit_test(test_a_uris_array_shrinks_keeping_every_handle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
