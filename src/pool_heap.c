@@ -19,12 +19,9 @@ static asset__ring_t *ring_of(asset_server_t *s, int priority) {
     return &s->rings[i < 0 ? 0 : i >= NRINGS ? NRINGS - 1 : i];
 }
 
-/* Room for one more at the tail: packs the live jobs to the front of a new array (twice
- * as large, unless holes made room), renumbering their positions. */
-static bool ring_reserve(asset__ring_t *r) {
-    if (r->tail - r->head < r->cap) return true;
-    size_t cap = r->live * 2 > r->cap ? r->cap * 2 : r->cap;
-    if (cap < 64) cap = 64;
+/* Packs the live jobs to the front of a new array of cap slots (a power of two, at least
+ * r->live), renumbering their positions. False: out of memory (r stays as it was). */
+static bool ring_repack(asset__ring_t *r, size_t cap) {
     asset__job_t **slots = asset__calloc(cap, sizeof *slots);
     if (!slots) return false;
     size_t n = 0;
@@ -42,16 +39,32 @@ static bool ring_reserve(asset__ring_t *r) {
     return true;
 }
 
+/* Room for one more at the tail: the live jobs packed into a new array, twice as large
+ * unless holes made room. */
+static bool ring_reserve(asset__ring_t *r) {
+    if (r->tail - r->head < r->cap) return true;
+    size_t cap = r->live * 2 > r->cap ? r->cap * 2 : r->cap;
+    return ring_repack(r, cap < 64 ? 64 : cap);
+}
+
 /* Takes j out of r, leaving a hole; the head moves past holes, so it is never one. An
  * emptied ring gives a big batch's array back, whether its last job was popped or
- * taken from the middle (a cancel, run-on-wait). */
+ * taken from the middle (a cancel, run-on-wait); one an eighth full, half of it (packed:
+ * a quarter full then, grown again only once full and over half full; never below 512
+ * slots, which an emptied ring frees), so that a burst
+ * cancelled but for a few jobs (a level left while its loads queued), or a queue a
+ * stream of loads never lets empty, keeps no high-water array (a review). Out of memory,
+ * it stays. */
 static void ring_take(asset__ring_t *r, asset__job_t *j) {
     r->slots[j->heap_idx & (r->cap - 1)] = NULL;
     r->live--;
     while (r->head != r->tail && !r->slots[r->head & (r->cap - 1)]) r->head++;
-    if (!r->live && r->cap > KEEP_EMPTIED_MAX) {
+    if (r->cap <= KEEP_EMPTIED_MAX) return;
+    if (!r->live) {
         asset_free(r->slots);
         memset(r, 0, sizeof *r);
+    } else if (r->live <= r->cap / 8 && r->cap / 2 > KEEP_EMPTIED_MAX) {
+        (void)ring_repack(r, r->cap / 2); /* past 256 still: emptied, it goes */
     }
 }
 

@@ -591,6 +591,96 @@ static void test_a_uris_array_shrinks_keeping_every_handle(void **state) {
     asset_server_destroy(s);
 }
 
+/* The slots of the pool's queues (its rings, one per priority). */
+static size_t rings_cap(asset_server_t *s) {
+    size_t c = 0;
+    uv_mutex_lock(&s->lock);
+    for (size_t i = 0; i < sizeof s->rings / sizeof s->rings[0]; i++) c += s->rings[i].cap;
+    uv_mutex_unlock(&s->lock);
+    return c;
+}
+
+/* 20,000 loads queued behind two reads that block (a level's), all released but some (the
+ * level left: cancelled): the pool's queue kept its high-water array (32,768 slots, 256 KB) for as
+ * long as one job stayed queued, and a stream of loads that never lets it empty kept it
+ * for good. Its shrinks keep every job queued (each runs after), out of memory it stays,
+ * and a count going up and down by one at the edge of a shrink resizes nothing. */
+/* A load cancelled and released (a release alone lets it go on). */
+static void drop(asset_handle_t *h) {
+    asset_handle_cancel(h);
+    asset_handle_release(h);
+}
+
+static void test_a_queue_left_with_a_few_jobs_gives_its_array_back(void **state) {
+    (void)state;
+    static asset_handle_t *hs[BURST];
+    asset_server_config_t cfg = {.max_workers = 2};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *block[2] = {asset_server_load(s, "gate://block/0.txt", NULL),
+                                asset_server_load(s, "gate://block/1.txt", NULL)};
+    tu_gate_wait_entered(g, 2); /* both workers held: what follows stays queued */
+    long base = atomic_load(&g_bytes);
+    char uri[64];
+    for (int i = 0; i < BURST; i++) {
+        snprintf(uri, sizeof uri, "gate://q/%d.txt", i);
+        assert_non_null(hs[i] = asset_server_load(s, uri, NULL));
+    }
+    size_t big = rings_cap(s);
+    assert_true(big >= BURST);
+    /* out of memory: released all the same, the queue stays */
+    tl_fail_allocs = 1 << 30;
+    for (int i = 0; i < BURST; i++)
+        if (i % 1000 > 1) drop(hs[i]);
+    tl_fail_allocs = 0;
+    assert_int_equal(rings_cap(s), big);
+    for (int i = 1; i < BURST; i += 1000) drop(hs[i]);
+    asset_server_flush(s); /* the cancelled handles go */
+    size_t small = rings_cap(s);
+    long left = atomic_load(&g_bytes) - base;
+    print_message("a queue of %zu slots, %zu with %d jobs left: %+ld bytes\n", big, small,
+                  BURST / 1000, left);
+    if (left > 64 * 1024) fail_msg("%d jobs left queued hold %ld bytes", BURST / 1000, left);
+    /* grown again (to 1,024 slots), then shrunk (to 512 at 128 jobs): at that edge three
+     * more queued and three less, 1,000 times, resize nothing (shrunk at a quarter full,
+     * it would: grown at 258 once holes fill the span, shrunk at 256) */
+    static asset_handle_t *more[600];
+    for (int i = 0; i < 600; i++) {
+        snprintf(uri, sizeof uri, "gate://more/%d.txt", i);
+        assert_non_null(more[i] = asset_server_load(s, uri, NULL));
+    }
+    size_t cap = rings_cap(s);
+    assert_true(cap > small);
+    int nm = 600;
+    while (rings_cap(s) == cap && nm > 0) drop(more[--nm]);
+    cap = rings_cap(s);
+    for (int i = 0; i < 1000; i++) {
+        asset_handle_t *three[3];
+        for (int k = 0; k < 3; k++) {
+            snprintf(uri, sizeof uri, "gate://edge/%d-%d.txt", i, k);
+            assert_non_null(three[k] = asset_server_load(s, uri, NULL));
+        }
+        assert_int_equal(rings_cap(s), cap);
+        for (int k = 3; k-- > 0;) drop(three[k]);
+        assert_int_equal(rings_cap(s), cap);
+    }
+    while (nm > 0) drop(more[--nm]);
+    /* every job left runs */
+    tu_gate_open(g);
+    for (int i = 0; i < BURST; i += 1000) {
+        assert_int_equal(tu_wait(hs[i]), ASSET_OK);
+        asset_handle_release(hs[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tu_wait(block[i]), ASSET_OK);
+        asset_handle_release(block[i]);
+    }
+    assert_int_equal(rings_cap(s), 0); /* emptied, it went: no shrink kept 256 */
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 int main(void) {
     static const asset_allocator_t a = {s_alloc, s_realloc, s_free, NULL};
     asset_set_allocator(&a);
@@ -603,6 +693,7 @@ int main(void) {
         cmocka_unit_test(test_the_callback_index_shrinks_keeping_every_callback),
         cmocka_unit_test(test_a_burst_on_one_uri_gives_its_array_back),
         cmocka_unit_test(test_a_uris_array_shrinks_keeping_every_handle),
+        cmocka_unit_test(test_a_queue_left_with_a_few_jobs_gives_its_array_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
