@@ -1432,8 +1432,9 @@ void asset__reload_fire(asset_server_t *s, asset_handle_t *h); /* [lock], releas
 extern void (*asset__reload_fire_hook)(asset_handle_t *h, void *user);
 void asset__reload_io_start(asset_server_t *s); /* [lock] the I/O thread just started */
 /* Tests, I/O thread: the buckets of its tables of watched files and of their
- * directories, and the most of one directory's table of names. */
-void asset__rio_buckets(asset_server_t *s, size_t *files, size_t *dirs, size_t *names);
+ * directories, the most of one directory's table of names, and its pending changes'. */
+void asset__rio_buckets(asset_server_t *s, size_t *files, size_t *dirs, size_t *names,
+                        size_t *pending);
 /* Tests, I/O thread: its watch and poll handles closed whose close has not ended (on
  * Windows one ends once the OS gave back the directory read it cancelled). */
 unsigned asset__rio_closing(asset_server_t *s);

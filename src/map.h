@@ -90,9 +90,9 @@ void asset__map_link_remove(asset__map_t *m, asset__map_link_t *l);
  * chain's nodes): only for a map no iteration (asset__map_next, asset__map_get_next) is
  * walking, as a cache's (walked by its LRU list), the in-flight map's, the URI index's,
  * the mem:// store's, the dependents' lists', the watched files' (and the I/O thread's
- * files, directories and names), the reload retries' and the awaited lists' (after a
- * sweep's walk, not inside it), each called after a remove. Out of memory: the table
- * stays. */
+ * files, directories, names and pending changes), the reload retries' and the awaited
+ * lists' (after a sweep's walk, not inside it), each called after a remove. Out of
+ * memory: the table stays. */
 void asset__map_halve(asset__map_t *m); /* the trim's rehash, out of line */
 static inline void asset__map_trim(asset__map_t *m) {
     /* halved at a quarter full, grown past full (asset__map_link_put_hashed): between

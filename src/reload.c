@@ -1205,6 +1205,9 @@ static void debounce_fire(uv_timer_t *t) {
         atomic_fetch_add_explicit(&r->s->rio_visits, 1, memory_order_relaxed);
         pend_unlink(r, due);
         asset__map_remove(&r->pending, &due->node);
+        /* 10,000 files changed at once kept their table while one more change waited (a
+         * file written again and again); no walk of r->pending but rio_stop's */
+        asset__map_trim(&r->pending);
         asset__reload_request(r->s, due->node.key, due->forced);
         asset_free((char *)due->node.key);
         asset_free(due);
@@ -1905,8 +1908,10 @@ static void rio_init(void *arg) {
     s->rio = r; /* I/O thread only */
 }
 
-void asset__rio_buckets(asset_server_t *s, size_t *files, size_t *dirs, size_t *names) {
+void asset__rio_buckets(asset_server_t *s, size_t *files, size_t *dirs, size_t *names,
+                        size_t *pending) {
     rio_t *r = s->rio;
+    *pending = r ? r->pending.nbuckets : 0;
     *files = r ? r->files.nbuckets : 0;
     *dirs = r ? r->dirs.nbuckets : 0;
     *names = 0;

@@ -1640,13 +1640,13 @@ test_released_awaiting_parents_are_swept_though_later_fixes_keep_the_lists_short
 /* The I/O thread's buckets (asset__rio_buckets), read there. */
 typedef struct rio_read {
     asset_server_t *s;
-    size_t files, dirs, names;
+    size_t files, dirs, names, pending;
     atomic_bool done;
 } rio_read_t;
 
 static void rio_read_fn(void *arg) {
     rio_read_t *q = arg;
-    asset__rio_buckets(q->s, &q->files, &q->dirs, &q->names);
+    asset__rio_buckets(q->s, &q->files, &q->dirs, &q->names, &q->pending);
     atomic_store(&q->done, true);
 }
 
@@ -1658,6 +1658,55 @@ static void rio_read(asset_server_t *s, rio_read_t *q) {
     uv_mutex_unlock(&s->lock);
     assert_true(asset__io_post(io, rio_read_fn, q));
     TU_SPIN_UNTIL(atomic_load(&q->done));
+}
+
+/* 300 watched files changed at once, and one more written again and again meanwhile (a
+ * log, an autosave): once the 300 reloads ran, the I/O thread's table of pending changes
+ * kept their 512 buckets for as long as a change was pending, and a file changed more
+ * often than the quiet time (reload_debounce_ms) keeps one pending for good. */
+static void test_the_pending_changes_table_shrinks_after_a_burst(void **state) {
+    (void)state;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && !strcmp(pf, "web")) skip(); /* no file watching there */
+    enum { N = 300 };
+    char *dir = tu_mkdtemp(), name[32];
+    static asset_handle_t *hs[N + 1];
+    asset_server_config_t cfg = {.watch = true, .reload_debounce_ms = 50};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    for (int i = 0; i <= N; i++) { /* the last: the one written again and again */
+        snprintf(name, sizeof name, "f%d.txt", i);
+        char *path = tu_write_file(dir, name, "x", 1);
+        hs[i] = tu_load_wait(s, path, ASSET_OK);
+        free(path);
+    }
+    wait_watched_files(s, N + 1, 1);
+    static int reloaded[N]; /* each of the 300's reloads (count_reloaded) */
+    memset(reloaded, 0, sizeof reloaded);
+    for (int i = 0; i < N; i++) {
+        assert_true(asset_handle_on_reloaded(hs[i], count_reloaded, &reloaded[i]) != 0);
+        snprintf(name, sizeof name, "f%d.txt", i);
+        free(tu_write_file(dir, name, "yy", 2));
+    }
+    snprintf(name, sizeof name, "f%d.txt", N);
+    uint64_t deadline = uv_hrtime() + 60 * (uint64_t)1000000000;
+    for (int k = 0;; k++) { /* each turn, a change of the last file */
+        free(tu_write_file(dir, name, k % 2 ? "x" : "zzz", k % 2 ? 1 : 3));
+        asset_server_flush(s);
+        int done = 0;
+        for (int i = 0; i < N; i++) done += reloaded[i] > 0;
+        if (done == N) break;
+        if (uv_hrtime() > deadline) fail_msg("%d of %d changed files reloaded", done, N);
+    }
+    free(tu_write_file(dir, name, "x", 1)); /* pending, as the look reads the table */
+    rio_read_t q;
+    rio_read(s, &q);
+    print_message("the pending changes' table: %zu buckets\n", q.pending);
+    if (q.pending > 64) fail_msg("the pending changes kept a table of %zu buckets", q.pending);
+    for (int i = 0; i <= N; i++) asset_handle_release(hs[i]);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(dir);
 }
 
 /* The watched files' table (s->watched) gives its table back as files lose their
@@ -1925,6 +1974,7 @@ int main(void) {
         T(test_the_awaited_table_shrinks_as_dependencies_are_fixed),
         T(test_released_awaiting_parents_are_swept_though_later_fixes_keep_the_lists_short),
         T(test_the_watched_and_retry_tables_shrink_as_files_go),
+        T(test_the_pending_changes_table_shrinks_after_a_burst),
         T(test_a_handle_left_out_of_the_index_gets_its_place_back),
         T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
         T(test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper),
