@@ -101,13 +101,20 @@ static void free_requeued(asset_server_t *s) {
 
 /* j leaves s->requeued: the last one takes its slot. Emptied, a burst's array goes back
  * (asset__grow makes one again from nothing), as an emptied ring's: a burst of ASYNC
- * reads ending together kept its size for the server's life (a review) */
+ * reads ending together kept its size for the server's life (a review); a quarter full,
+ * half of it (asset__shrink: each at its slot; never below 512, which an emptied list
+ * frees), so that a few left listed keep no high-water array either (a review) */
 static void unlist_requeued(asset_server_t *s, asset__job_t *j) {
     asset__job_t *last = s->requeued[--s->n_requeued];
     s->requeued[j->req->requeued_slot - 1] = last;
     last->req->requeued_slot = j->req->requeued_slot;
     j->req->requeued_slot = 0;
-    if (!s->n_requeued && s->cap_requeued > KEEP_EMPTIED_MAX) free_requeued(s);
+    if (s->cap_requeued <= KEEP_EMPTIED_MAX) return;
+    if (!s->n_requeued)
+        free_requeued(s);
+    else
+        s->requeued = asset__shrink(s->requeued, &s->cap_requeued, s->n_requeued,
+                                    sizeof *s->requeued, 2 * KEEP_EMPTIED_MAX);
 }
 
 void asset__heap_remove(asset_server_t *s, asset__job_t *j) {

@@ -681,6 +681,70 @@ static void test_a_queue_left_with_a_few_jobs_gives_its_array_back(void **state)
     tu_gate_free(g);
 }
 
+/* An ASYNC source whose reads wait for the test: each request parked in g_parked. */
+static asset_request_t *g_parked[BURST];
+static atomic_int g_nparked;
+static asset_status_t park_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    g_parked[atomic_fetch_add(&g_nparked, 1)] = r;
+    return ASSET_PENDING;
+}
+
+static size_t requeued_cap(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    size_t c = s->cap_requeued;
+    uv_mutex_unlock(&s->lock);
+    return c;
+}
+
+/* 20,000 ASYNC reads finished together while both workers parse (their parses queued
+ * again, listed in s->requeued: a parse gated), then all cancelled but 20: the list kept its
+ * high-water array (32,768 slots, 256 KB) while one stayed. Its shrinks keep every job listed (each
+ * parses after), and out of memory it stays. */
+static void test_a_requeued_list_left_with_a_few_jobs_gives_its_array_back(void **state) {
+    (void)state;
+    static asset_handle_t *hs[BURST];
+    asset_server_config_t cfg = {.max_workers = 2};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_source_t src = {ASSET_SOURCE_ABI, "park", ASSET_SOURCE_ASYNC, park_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    tu_parse_gate_t gate;
+    tu_parse_gate_register(s, &gate);
+    atomic_store(&g_nparked, 0);
+    char uri[64];
+    for (int i = 0; i < BURST; i++) {
+        snprintf(uri, sizeof uri, "park://q/%d.gated", i);
+        assert_non_null(hs[i] = asset_server_load(s, uri, NULL));
+    }
+    TU_FLUSH_UNTIL(s, atomic_load(&g_nparked) == BURST);
+    for (int i = 0; i < BURST; i++) {
+        assert_int_equal(asset_request_write(g_parked[i], "p", 1), ASSET_OK);
+        asset_request_finish(g_parked[i], ASSET_OK);
+    }
+    /* the first two parses hold both workers in the gate: the others stay queued */
+    tu_parse_gate_wait_entered(&gate, 2);
+    size_t big = requeued_cap(s);
+    assert_true(big >= BURST);
+    tl_fail_allocs = 1 << 30; /* out of memory: cancelled all the same, the list stays */
+    for (int i = 0; i < BURST; i++)
+        if (i % 1000 > 1) drop(hs[i]);
+    tl_fail_allocs = 0;
+    assert_int_equal(requeued_cap(s), big);
+    for (int i = 1; i < BURST; i += 1000) drop(hs[i]);
+    size_t small = requeued_cap(s);
+    print_message("a list of %zu slots, %zu with %d jobs left\n", big, small, BURST / 1000);
+    if (small > 512) fail_msg("%d jobs left listed kept %zu slots", BURST / 1000, small);
+    tu_parse_gate_open(&gate); /* every job left parses */
+    for (int i = 0; i < BURST; i += 1000) {
+        assert_int_equal(tu_wait(hs[i]), ASSET_OK);
+        asset_handle_release(hs[i]);
+    }
+    assert_int_equal(requeued_cap(s), 0); /* emptied, it went: no shrink kept 256 */
+    asset_server_destroy(s);
+    tu_parse_gate_destroy(&gate);
+}
+
 int main(void) {
     static const asset_allocator_t a = {s_alloc, s_realloc, s_free, NULL};
     asset_set_allocator(&a);
@@ -694,6 +758,7 @@ int main(void) {
         cmocka_unit_test(test_a_burst_on_one_uri_gives_its_array_back),
         cmocka_unit_test(test_a_uris_array_shrinks_keeping_every_handle),
         cmocka_unit_test(test_a_queue_left_with_a_few_jobs_gives_its_array_back),
+        cmocka_unit_test(test_a_requeued_list_left_with_a_few_jobs_gives_its_array_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
