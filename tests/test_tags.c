@@ -222,36 +222,56 @@ static void test_cancel_tag_racing_tagged_loads_never_livelocks(void **state) {
     tu_os_watchdog(0);
 }
 
-/* A folder made with a tag makes its children a slice per flush: cancel_tag stops the
- * ones it has not made yet too (they loaded before). */
-static void test_cancel_tag_stops_a_tagged_folders_later_children(void **state) {
-    (void)state;
+/* A folder or manifest made with a tag makes its children a slice per flush:
+ * cancel_tag stops the ones it has not made yet too (they loaded before). */
+static void cancel_tag_mid_expansion(bool manifest) {
     asset_server_t *s = asset_server_create(NULL);
     enum { N = 2000 };
+    size_t cap = 16 + N * 16, len = 0;
+    char *list = malloc(cap); /* the manifest naming every key, for the manifest case */
+    assert_non_null(list);
+    len += (size_t)snprintf(list + len, cap - len, "[");
     for (int i = 0; i < N; i++) {
         char key[32];
         snprintf(key, sizeof key, "lvl/%04d", i);
         assert_int_equal(asset_mem_put(s, key, "x", 1), ASSET_OK);
+        len += (size_t)snprintf(list + len, cap - len, "%s\"%04d\"", i ? "," : "", i);
     }
+    snprintf(list + len, cap - len, "]");
+    assert_int_equal(asset_mem_put(s, "lvl/m.json", list, strlen(list)), ASSET_OK);
+    free(list);
     asset_load_options_t o = {.tag = "level1"};
-    asset_batch_t *b = asset_server_load_folder(s, "mem://lvl", &o);
+    asset_batch_t *b = manifest ? asset_server_load_manifest(s, "mem://lvl/m.json", &o)
+                                : asset_server_load_folder(s, "mem://lvl", &o);
     assert_non_null(b);
-    tu_wait_queued(s, 1); /* the listing */
-    /* budgeted flushes: the listing, then the folder's first slice of children */
+    tu_wait_queued(s, 1); /* the listing or the manifest */
+    /* budgeted flushes: the listing, then the first slice of children */
     for (int i = 0; i < 10000 && asset_batch_total(b) == 0; i++) asset_server_flush_budget(s, 1);
     size_t made = asset_batch_total(b);
     assert_true(made > 0 && made < N);
     asset_server_cancel_tag(s, "level1", NULL);
     /* cut short, it says so (test_batch: test_a_cancel_before_the_first_step_...) */
     assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_CANCELLED);
+    assert_non_null(strstr(asset_batch_error_message(b), "cancelled after"));
     if (asset_batch_completed_count(b) > made)
         fail_msg("%zu children loaded after cancel_tag, %zu were made before it",
                  asset_batch_completed_count(b), made);
+    assert_int_equal(asset_batch_total(b), made);
     assert_int_equal(asset_batch_completed_count(b) + asset_batch_cancelled_count(b) +
                          asset_batch_failed_count(b),
                      asset_batch_total(b));
     asset_batch_release(b);
     asset_server_destroy(s);
+}
+
+static void test_cancel_tag_stops_a_tagged_folders_later_children(void **state) {
+    (void)state;
+    cancel_tag_mid_expansion(false);
+}
+
+static void test_cancel_tag_stops_a_tagged_manifests_later_children(void **state) {
+    (void)state;
+    cancel_tag_mid_expansion(true);
 }
 
 /* The same for batches: cancel_tag looked at every live batch, the done ones a program
@@ -510,6 +530,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_tag_ignores_null_arguments),
         cmocka_unit_test(test_cancel_tag_of_empty_tag_leaves_batches_made_with_it),
         cmocka_unit_test(test_cancel_tag_stops_a_tagged_folders_later_children),
+        cmocka_unit_test(test_cancel_tag_stops_a_tagged_manifests_later_children),
         cmocka_unit_test(test_cancel_tag_looks_at_unfinished_batches_only),
         cmocka_unit_test(test_cancel_tag_racing_tagged_loads_never_livelocks),
         cmocka_unit_test(test_blocked_load_times_out_with_message),
