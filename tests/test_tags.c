@@ -466,6 +466,50 @@ static void test_two_timeouts_on_one_shared_job_each_fire_on_their_own(void **st
     tu_gate_free(g);
 }
 
+/* A dependency declared with a timeout of its own (asset_parse_depend's o, "as for
+ * asset_server_load"): its deadline fails the parent with ASSET_E_DEPENDENCY naming the
+ * timeout, while the program's own load of that asset, which the dependency joined,
+ * loads on (one read, never told to stop). */
+static asset_status_t impatient_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    asset_load_options_t o = {.timeout_ms = 30};
+    if (!asset_parse_depend(p, "gate://tex", &o))
+        return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    char *v = tu_asset_strndup((const char *)asset_parse_data(p), asset_parse_size(p));
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    asset_parse_set_value(p, v, asset_parse_size(p));
+    return ASSET_OK;
+}
+
+static void test_a_dependencys_timeout_fails_its_parent_not_the_shared_load(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    static const char *const sfx[] = {".lvl", NULL};
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "impatient", .suffixes = sfx, .parse = impatient_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "a.lvl", "level", 5), ASSET_OK);
+    asset_handle_t *tex = asset_server_load(s, "gate://tex", NULL);
+    tu_gate_wait_entered(g, 1);
+    asset_handle_t *lvl = asset_server_load(s, "mem://a.lvl", NULL);
+    assert_int_equal(tu_wait(lvl), ASSET_E_DEPENDENCY);
+    const char *msg = asset_handle_error_message(lvl);
+    assert_non_null(strstr(msg, "dependency gate://tex"));
+    assert_non_null(strstr(msg, "timed out (timeout_ms 30)"));
+    assert_int_equal(stats(s).coalesced, 1);
+    assert_false(asset_handle_is_done(tex)); /* the gate is shut: still loading */
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(tex), ASSET_OK);
+    tu_expect_bytes(tex, "tex", 3);
+    assert_int_equal(tu_gate_entered(g), 1);
+    assert_int_equal(tu_gate_cancelled_seen(g), 0);
+    asset_handle_release(lvl);
+    asset_handle_release(tex);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 typedef struct order {
     char names[4][32];
     int n;
@@ -537,6 +581,7 @@ int main(void) {
         cmocka_unit_test(test_load_finishing_before_its_timeout_is_loaded),
         cmocka_unit_test(test_timeout_of_one_coalesced_handle_leaves_the_other_running),
         cmocka_unit_test(test_two_timeouts_on_one_shared_job_each_fire_on_their_own),
+        cmocka_unit_test(test_a_dependencys_timeout_fails_its_parent_not_the_shared_load),
         cmocka_unit_test(test_timeouts_fire_in_deadline_order),
         cmocka_unit_test(test_cancel_disarms_the_timeout),
     };
