@@ -426,9 +426,9 @@ static void test_timeout_of_one_coalesced_handle_leaves_the_other_running(void *
 }
 
 /* Two handles of one job, each with its own timeout: each fails with its own deadline
- * and message, the first leaving the job running for the second (not cancelling it, nor
- * giving it the first one's message), and only once both left is the read told to stop.
- * The counters come back: two failures, nothing pending or loading, no job listed. */
+ * and message, neither ending the job for the other handles (nor giving them its
+ * message); the read is told to stop only once every handle left. The counters come
+ * back: nothing pending or loading, no job listed. */
 static bool count_job(const asset_job_info_t *i, void *user) {
     (void)i;
     (*(int *)user)++;
@@ -439,29 +439,36 @@ static void test_two_timeouts_on_one_shared_job_each_fire_on_their_own(void **st
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
     tu_gate_t *g = tu_gate_register(s, "gate");
+    /* the read under way first: the timed loads join it, whenever their deadlines come */
+    asset_handle_t *held = asset_server_load(s, "gate://shared", NULL);
+    tu_gate_wait_entered(g, 1);
     asset_load_options_t quick = {.timeout_ms = 30};
     asset_load_options_t slower = {.timeout_ms = 250, .priority = ASSET_PRIORITY_HIGH};
     asset_handle_t *a = asset_server_load(s, "gate://shared", &quick);
     asset_handle_t *b = asset_server_load(s, "gate://shared", &slower);
-    assert_int_equal(stats(s).coalesced, 1);
-    tu_gate_wait_entered(g, 1);
+    assert_int_equal(stats(s).coalesced, 2);
     assert_int_equal(tu_wait(a), ASSET_E_TIMEOUT);
     assert_non_null(strstr(asset_handle_error_message(a), "timeout_ms 30)"));
     assert_int_equal(tu_wait(b), ASSET_E_TIMEOUT);
     assert_non_null(strstr(asset_handle_error_message(b), "timeout_ms 250)"));
+    assert_false(asset_handle_is_done(held)); /* the gate is shut: still loading */
+    assert_int_equal(tu_gate_cancelled_seen(g), 0);
     /* one read, told to stop once nobody wanted it */
+    asset_handle_cancel(held);
+    assert_int_equal(tu_wait(held), ASSET_E_CANCELLED);
     TU_FLUSH_UNTIL(s, tu_gate_cancelled_seen(g) == 1);
     assert_int_equal(tu_gate_entered(g), 1);
     asset_stats_t st;
     TU_SPIN_UNTIL((asset_server_stats(s, &st), st.pending + st.loading == 0));
     assert_int_equal(st.failed, 2);
-    assert_int_equal(st.cancelled, 0);
+    assert_int_equal(st.cancelled, 1);
     assert_int_equal(st.completed, 0);
     int jobs = 0;
     assert_int_equal(asset_server_foreach_job(s, count_job, &jobs), 0);
     assert_int_equal(jobs, 0);
     asset_handle_release(a);
     asset_handle_release(b);
+    asset_handle_release(held);
     asset_server_destroy(s);
     tu_gate_free(g);
 }
