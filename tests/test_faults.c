@@ -1653,10 +1653,7 @@ static void rio_read_fn(void *arg) {
 static void rio_read(asset_server_t *s, rio_read_t *q) {
     memset(q, 0, sizeof *q);
     q->s = s;
-    uv_mutex_lock(&s->lock);
-    asset__io_t *io = s->io;
-    uv_mutex_unlock(&s->lock);
-    assert_true(asset__io_post(io, rio_read_fn, q));
+    assert_true(tu_io_post(s, rio_read_fn, q));
     TU_SPIN_UNTIL(atomic_load(&q->done));
 }
 

@@ -1782,20 +1782,15 @@ static void test_http_a_failed_redirect_keeps_its_status(void **state) {
 
 /* Flushes (the flush thread: this one) until the misbehaving server has seen n
  * connections, waiting for completions in between; 30 s at most. */
-/* Until the misbehaving server accepted n connections, flushing meanwhile or not. */
-static void until_connections(asset_server_t *s, tu_bad_t *b, int n, bool flush) {
+static void flush_until_connections(asset_server_t *s, tu_bad_t *b, int n) {
     uint64_t deadline = uv_hrtime() + 30000000000ull;
     while (tu_bad_connections(b) < n) {
-        if (flush) asset_server_flush(s);
+        asset_server_flush(s);
         assert_true(uv_hrtime() < deadline);
         uv_mutex_lock(&s->lock);
         uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
         uv_mutex_unlock(&s->lock);
     }
-}
-
-static void flush_until_connections(asset_server_t *s, tu_bad_t *b, int n) {
-    until_connections(s, b, n, true);
 }
 
 /* Loads path from the misbehaving server twice, then lets http_poll_ms (10 ms) poll it

@@ -340,10 +340,7 @@ static void io_hold_fn(void *arg) {
 static void io_hold(asset_server_t *s, io_hold_t *x) {
     uv_sem_init(&x->in, 0);
     uv_sem_init(&x->out, 0);
-    uv_mutex_lock(&s->lock);
-    asset__io_t *io = s->io;
-    uv_mutex_unlock(&s->lock);
-    assert_true(asset__io_post(io, io_hold_fn, x));
+    assert_true(tu_io_post(s, io_hold_fn, x));
     uv_sem_wait(&x->in);
 }
 

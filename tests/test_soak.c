@@ -175,13 +175,9 @@ static void settle(session_t *x) {
     /* two looks in a row with none closing */
     for (int looks = 0; looks < 2;) {
         asset_server_flush(s);
-        uv_mutex_lock(&s->lock);
-        asset__io_t *io = s->io;
-        uv_mutex_unlock(&s->lock);
-        if (!io) break; /* no I/O thread started (nothing needed one) */
         io_look_t l = {.s = s};
         atomic_init(&l.reached, false);
-        assert_true(asset__io_post(io, io_reached, &l));
+        if (!tu_io_post(s, io_reached, &l)) break; /* no I/O thread (nothing needed one) */
         TU_FLUSH_UNTIL(s, atomic_load(&l.reached));
         looks = l.closing ? 0 : looks + 1;
         if (l.closing && uv_hrtime() > deadline)

@@ -134,6 +134,15 @@ bool tu_stopping(asset_server_t *s) {
     return v;
 }
 
+bool tu_io_post(asset_server_t *s, void (*fn)(void *arg), void *arg) {
+    uv_mutex_lock(&s->lock);
+    asset__io_t *io = s->io;
+    uv_mutex_unlock(&s->lock);
+    if (!io) return false;
+    assert_true(asset__io_post(io, fn, arg));
+    return true;
+}
+
 asset_handle_t *tu_load_wait(asset_server_t *s, const char *uri, asset_status_t want) {
     asset_handle_t *h = asset_server_load(s, uri, NULL);
     assert_non_null(h);
