@@ -124,6 +124,25 @@ static void test_http_200_json_loads_with_progress_to_one(void **state) {
     asset_server_destroy(s);
 }
 
+/* The header: the HTTP status is 0 until the handle is done. A 404 decided on the I/O
+ * thread and queued, not yet delivered by a flush, says 0 (thirty-first review's H3: a
+ * status read before done passed every suite); the flush delivers it, 404. */
+static void test_http_status_is_0_until_a_flush_delivers_the_answer(void **state) {
+    (void)state;
+    NEED_NGINX();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = load_url(s, "missing.txt", NULL);
+    tu_wait_queued(s, 1); /* decided, with its 404, not yet delivered */
+    assert_false(asset_handle_is_done(h));
+    assert_int_equal(asset_handle_http_status(h), 0);
+    assert_int_equal(asset_handle_error(h), ASSET_OK);
+    assert_int_equal(asset_server_flush(s), 1);
+    assert_int_equal(asset_handle_error(h), ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 404);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_http_404_and_500_fail_with_status_and_message(void **state) {
     (void)state;
     NEED_NGINX();
@@ -2743,6 +2762,7 @@ static void test_http_cache_control_no_store_is_not_read(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_200_json_loads_with_progress_to_one),
+        cmocka_unit_test(test_http_status_is_0_until_a_flush_delivers_the_answer),
         cmocka_unit_test(test_http_404_and_500_fail_with_status_and_message),
         cmocka_unit_test(test_http_a_poll_that_keeps_failing_reports_it_once),
         cmocka_unit_test(test_http_polls_failing_alike_between_flushes_log_it_once),
