@@ -1080,6 +1080,55 @@ static void test_a_no_cache_edge_finds_its_cycle_through_a_twin_behind_others(vo
     uv_sem_destroy(&g_parse_release);
 }
 
+/* A job's no_cache dependency on its own asset is a cycle of one, found as the edge is
+ * made (find_cycle: the parent is a twin of the dependency's own job). Without that
+ * check the search from the twins found it only when backward did not run out first:
+ * with twins of the asset in flight ahead of the parent, the edge was accepted, its job
+ * read and parsed, and the cycle found only in its value (the thirty-first review's G7,
+ * a mutation that passed every suite). */
+static void test_a_no_cache_self_dependency_behind_twins_is_a_cycle(void **state) {
+    (void)state;
+    enum { DECOYS = 20 };
+    asset_server_t *s = graph_server(4); /* the parent's parse and the leaf's read hold two */
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    uv_sem_init(&g_parse_entered, 0);
+    uv_sem_init(&g_parse_release, 0);
+    asset_load_options_t nc = {.no_cache = true};
+    asset_handle_t *h[2 * DECOYS + 1];
+    int parses = 0;
+    for (int i = 0; i < 2 * DECOYS + 1; i++) {
+        /* twins of x.n that wait for a leaf, and in their middle the parent, whose parse
+         * declares x.n again, no_cache */
+        put(s, "x.n", i == DECOYS ? "block\nnew mem://x.n" : "dep gate://leaf.n");
+        h[i] = asset_server_load(s, "mem://x.n", &nc);
+        assert_non_null(h[i]);
+        if (i == DECOYS) {
+            uv_sem_wait(&g_parse_entered); /* its parse runs, its edge not declared yet */
+            ++parses;
+        } else {
+            wait_parses(s, ++parses); /* its read began: the next one is a job of its own */
+            wait_deps(s, h[i], 1);
+        }
+    }
+    put(s, "x.n", "leaf"); /* what the self-dependency would read, were it accepted */
+    uv_sem_post(&g_parse_release);
+    asset_handle_t *p = h[DECOYS];
+    assert_int_equal(asset_handle_wait(p, 30000), ASSET_E_DEPENDENCY);
+    expect_msg(p, "dependency cycle: mem://x.n -> mem://x.n");
+    /* refused as the edge was made: the self-dependency's own job was never read and
+     * parsed (accepted, it was, and only the check of its value found the cycle) */
+    assert_int_equal(atomic_load(&g_gl.parses), 2 * DECOYS + 1);
+    tu_gate_open(gate);
+    for (int i = 0; i < 2 * DECOYS + 1; i++) {
+        if (i != DECOYS) assert_int_equal(tu_wait(h[i]), ASSET_OK);
+        asset_handle_release(h[i]);
+    }
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+    uv_sem_destroy(&g_parse_entered);
+    uv_sem_destroy(&g_parse_release);
+}
+
 static void test_an_optional_edge_closing_a_cycle_fails_only_that_edge(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
@@ -3298,6 +3347,7 @@ int main(void) {
         cmocka_unit_test(test_a_cycle_of_no_cache_dependencies_fails_cleanly),
         cmocka_unit_test(test_no_cache_dependencies_on_one_asset_search_its_twins_once),
         cmocka_unit_test(test_a_no_cache_edge_finds_its_cycle_through_a_twin_behind_others),
+        cmocka_unit_test(test_a_no_cache_self_dependency_behind_twins_is_a_cycle),
         cmocka_unit_test(test_an_optional_edge_closing_a_cycle_fails_only_that_edge),
         cmocka_unit_test(test_optional_dependency_may_fail_and_required_failure_names_the_chain),
         cmocka_unit_test(test_depend_many_declares_in_order_across_slices),
