@@ -1698,7 +1698,7 @@ static void test_the_pending_changes_table_shrinks_after_a_burst(void **state) {
     free(tu_write_file(dir, name, "x", 1)); /* pending, as the look reads the table */
     rio_read_t q;
     rio_read(s, &q);
-    print_message("the pending changes' table: %zu buckets\n", q.pending);
+    print_message("the pending changes' table: %lu buckets\n", (unsigned long)q.pending);
     if (q.pending > 64) fail_msg("the pending changes kept a table of %zu buckets", q.pending);
     for (int i = 0; i <= N; i++) asset_handle_release(hs[i]);
     asset_server_destroy(s);

@@ -443,8 +443,8 @@ static void test_a_burst_of_callbacks_gives_the_index_back(void **state) {
     long bytes = atomic_load(&g_bytes);
     load_burst(s, hs, BURST, true);
     long dbytes = atomic_load(&g_bytes) - bytes;
-    print_message("after %d callbacks: %+ld bytes, an index of %zu slots\n", BURST, dbytes,
-                  cb_ix_cap(s));
+    print_message("after %d callbacks: %+ld bytes, an index of %lu slots\n", BURST, dbytes,
+                  (unsigned long)cb_ix_cap(s));
     if (dbytes > 1024) fail_msg("a burst of %d callbacks left %ld bytes", BURST, dbytes);
     asset_handle_release(h0);
     asset_server_destroy(s);
@@ -635,8 +635,8 @@ static void test_a_queue_left_with_a_few_jobs_gives_its_array_back(void **state)
     asset_server_flush(s); /* the cancelled handles go */
     size_t small = rings_cap(s);
     long left = atomic_load(&g_bytes) - base;
-    print_message("a queue of %zu slots, %zu with %d jobs left: %+ld bytes\n", big, small,
-                  BURST / 1000, left);
+    print_message("a queue of %lu slots, %lu with %d jobs left: %+ld bytes\n", (unsigned long)big,
+                  (unsigned long)small, BURST / 1000, left);
     if (left > 64 * 1024) fail_msg("%d jobs left queued hold %ld bytes", BURST / 1000, left);
     /* grown again (to 1,024 slots), then shrunk (to 512 at 128 jobs): at that edge three
      * more queued and three less, 1,000 times, resize nothing (shrunk at a quarter full,
@@ -729,7 +729,8 @@ static void test_a_requeued_list_left_with_a_few_jobs_gives_its_array_back(void 
     assert_int_equal(requeued_cap(s), big);
     for (int i = 1; i < BURST; i += 1000) drop(hs[i]);
     size_t small = requeued_cap(s);
-    print_message("a list of %zu slots, %zu with %d jobs left\n", big, small, BURST / 1000);
+    print_message("a list of %lu slots, %lu with %d jobs left\n", (unsigned long)big,
+                  (unsigned long)small, BURST / 1000);
     if (small > 512) fail_msg("%d jobs left listed kept %zu slots", BURST / 1000, small);
     tu_parse_gate_open(&gate); /* every job left parses */
     for (int i = 0; i < BURST; i += 1000) {
