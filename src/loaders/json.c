@@ -43,20 +43,22 @@ static void position(const char *text, const char *at, size_t *line, size_t *col
     }
 }
 
-/* The bracket at which more than max arrays and objects are open (strings skipped, a
- * backslash escaping the next byte), or NULL: cJSON descends no deeper than that for
- * any text, as it reads strings the same way up to where it stops. */
+/* The '"' that closes the string opened at `open` (a backslash escaping the next byte),
+ * or end when none does before it: how cJSON reads strings, up to where it stops. */
+static const char *string_end(const char *open, const char *end) {
+    const char *c = open + 1;
+    for (; c < end && *c != '"'; c++)
+        if (*c == '\\' && c + 1 < end) c++;
+    return c;
+}
+
+/* The bracket at which more than max arrays and objects are open (strings skipped), or
+ * NULL: cJSON descends no deeper than that for any text. */
 static const char *deeper_than(const char *text, size_t n, size_t max) {
     size_t depth = 0;
-    bool in_str = false;
     for (const char *c = text, *end = text + n; c < end; c++) {
-        if (in_str) {
-            if (*c == '\\' && c + 1 < end)
-                c++;
-            else if (*c == '"')
-                in_str = false;
-        } else if (*c == '"') {
-            in_str = true;
+        if (*c == '"') {
+            if ((c = string_end(c, end)) == end) break;
         } else if (*c == '[' || *c == '{') {
             if (++depth > max) return c;
         } else if ((*c == ']' || *c == '}') && depth) {
@@ -66,26 +68,18 @@ static const char *deeper_than(const char *text, size_t n, size_t max) {
     return NULL;
 }
 
-/* Whether an object's key is expected at `at` (strings skipped as deeper_than does):
- * the byte before it, whitespace skipped, is an object's '{' or a ',' inside one. The
- * document is no deeper than ASSET__JSON_DEPTH_CEILING here (deeper_than ran first). */
+/* Whether an object's key is expected at `at` (strings skipped, string_end): the byte
+ * before it, whitespace skipped, is an object's '{' or a ',' inside one. The document is
+ * no deeper than ASSET__JSON_DEPTH_CEILING here (deeper_than ran first). */
 static bool key_expected(const char *text, const char *at) {
     uint8_t object[ASSET__JSON_DEPTH_CEILING / 8 + 1]; /* a bit per open bracket: '{' */
     size_t depth = 0;
-    bool in_str = false;
     char last = 0; /* the last byte outside strings and whitespace */
     for (const char *c = text; c < at; c++) {
-        if (in_str) {
-            if (*c == '\\' && c + 1 < at)
-                c++;
-            else if (*c == '"')
-                in_str = false;
-            continue;
-        }
         if ((unsigned char)*c <= 32) continue; /* whitespace to cJSON */
         last = *c;
         if (*c == '"') {
-            in_str = true;
+            if ((c = string_end(c, at)) == at) return false; /* at is inside a string */
         } else if (*c == '[' || *c == '{') {
             if (depth >= (size_t)ASSET__JSON_DEPTH_CEILING) return false;
             if (*c == '{')
@@ -97,7 +91,7 @@ static bool key_expected(const char *text, const char *at) {
             depth--;
         }
     }
-    if (in_str || !depth || (last != '{' && last != ',')) return false;
+    if (!depth || (last != '{' && last != ',')) return false;
     return (object[(depth - 1) / 8] >> (depth - 1) % 8) & 1u;
 }
 
