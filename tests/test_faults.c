@@ -25,41 +25,8 @@
 
 #include "internal.h"
 #include "test_util.h"
+#include "tu_alloc.h"
 #include "tu_os.h"
-
-/* ---- a counting allocator for the whole process: leaks show up per test ---- */
-
-static atomic_long g_live;
-static _Thread_local int tl_fail_allocs; /* the next allocations on this thread fail */
-static _Thread_local int tl_alloc_skip;  /* after letting this many through */
-static void *c_alloc(size_t n, void *u) {
-    (void)u;
-    if (tl_fail_allocs > 0 && tl_alloc_skip-- <= 0) {
-        tl_fail_allocs--;
-        return NULL;
-    }
-    void *p = malloc(n);
-    if (p) atomic_fetch_add(&g_live, 1);
-    return p;
-}
-static _Thread_local int tl_fail_reallocs; /* the next reallocs on this thread fail */
-static void *c_realloc(void *p, size_t n, void *u) {
-    (void)u;
-    if (tl_fail_reallocs > 0) {
-        tl_fail_reallocs--;
-        return NULL;
-    }
-    void *q = realloc(p, n);
-    if (q && !p) atomic_fetch_add(&g_live, 1);
-    return q;
-}
-static void c_free(void *p, void *u) {
-    (void)u;
-    if (p) {
-        atomic_fetch_sub(&g_live, 1);
-        free(p);
-    }
-}
 
 /* ---- the fault source ---- */
 
@@ -288,7 +255,7 @@ static void on_done(asset_handle_t *h, void *user) {
 
 static int setup(void **state) {
     fx_t *x = calloc(1, sizeof *x);
-    x->live0 = atomic_load(&g_live);
+    x->live0 = atomic_load(&tu_alloc_blocks);
     memset(&g_fault, 0, sizeof g_fault);
     uv_mutex_init(&g_fault.mu);
     uv_cond_init(&g_fault.cond);
@@ -310,7 +277,7 @@ static int teardown(void **state) {
     fault_join(&g_fault);
     uv_cond_destroy(&g_fault.cond);
     uv_mutex_destroy(&g_fault.mu);
-    long leaked = atomic_load(&g_live) - x->live0;
+    long leaked = atomic_load(&tu_alloc_blocks) - x->live0;
     free(x);
     if (leaked) {
         print_error("%ld allocation(s) leaked\n", leaked);
@@ -637,9 +604,9 @@ static void test_async_finish_out_of_memory_requeueing_fails_the_load(void **sta
     asset_handle_set_priority(h, ASSET_PRIORITY_LOW);
     assert_int_equal(asset_request_write(g_parked, "{}", 2), ASSET_OK);
     int fired0 = x->fired;
-    tl_fail_allocs = 1; /* the queue's array */
+    tu_fail_allocs = 1; /* the queue's array */
     asset_request_finish(g_parked, ASSET_OK);
-    tl_fail_allocs = 0;
+    tu_fail_allocs = 0;
     assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_NO_MEMORY);
     assert_non_null(strstr(asset_handle_error_message(h), "requeueing"));
     asset_server_flush(x->s);
@@ -661,10 +628,10 @@ static void count_free(void *arg) { atomic_fetch_add((atomic_int *)arg, 1); }
 static void test_spawn_out_of_memory_for_the_task_still_frees_its_argument(void **state) {
     fx_t *x = *state;
     atomic_int frees = 0;
-    tl_alloc_skip = 1;  /* the handle */
-    tl_fail_allocs = 1; /* the task */
+    tu_alloc_skip = 1;  /* the handle */
+    tu_fail_allocs = 1; /* the task */
     asset_handle_t *h = asset_server_spawn(x->s, never_runs, &frees, count_free, NULL);
-    tl_fail_allocs = tl_alloc_skip = 0;
+    tu_fail_allocs = tu_alloc_skip = 0;
     assert_non_null(h);
     assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_NO_MEMORY);
     assert_int_equal(atomic_load(&frees), 1);
@@ -687,7 +654,7 @@ static void count_value_free(void *v, void *user) {
 }
 static asset_status_t ok_then_no_record(asset_task_t *t, void *arg) {
     asset_task_set_value(t, &g_task_parse_end, 8, count_value_free, arg);
-    tl_fail_allocs = 1; /* this worker: the value's record, made once fn returned */
+    tu_fail_allocs = 1; /* this worker: the value's record, made once fn returned */
     return ASSET_OK;
 }
 
@@ -729,11 +696,11 @@ static void test_spawn_out_of_memory_at_each_step_frees_its_argument_once(void *
         atomic_int frees = 0;
         atomic_store(&g_sweep_runs, 0);
         asset_load_options_t o = {.timeout_ms = 60000, .tag = "sweep"};
-        tl_alloc_skip = k;
-        tl_fail_allocs = 1;
+        tu_alloc_skip = k;
+        tu_fail_allocs = 1;
         asset_handle_t *h = asset_server_spawn(x->s, sweep_task, &frees, count_free, &o);
-        whole = tl_fail_allocs == 1;
-        tl_fail_allocs = tl_alloc_skip = 0;
+        whole = tu_fail_allocs == 1;
+        tu_fail_allocs = tu_alloc_skip = 0;
         if (!h) { /* only the handle's own block */
             assert_int_equal(k, 0);
             asset_server_flush(x->s);
@@ -768,10 +735,10 @@ static void test_a_load_whose_timeout_cannot_be_armed_fails_no_memory(void **sta
     pool_alive(x); /* the maps and queues grown: the heap's array is the next realloc */
     asset_load_options_t o = {.timeout_ms = 60000};
     int fired0 = x->fired;
-    tl_fail_reallocs = 1;
+    tu_fail_reallocs = 1;
     asset_handle_t *h = asset_server_load(x->s, "fault://ok/t", &o);
-    int unused = tl_fail_reallocs;
-    tl_fail_reallocs = 0;
+    int unused = tu_fail_reallocs;
+    tu_fail_reallocs = 0;
     assert_int_equal(unused, 0); /* the realloc was tried */
     assert_non_null(h);
     assert_true(asset_handle_on_completed(h, on_done, x) != 0);
@@ -800,10 +767,10 @@ static void test_a_task_whose_timeout_cannot_be_armed_fails_no_memory(void **sta
     asset_server_flush(x->s);
     asset_handle_release(asset_server_spawn(x->s, sweep_task, NULL, NULL, NULL));
     asset_server_flush(x->s);
-    tl_fail_reallocs = 1;
+    tu_fail_reallocs = 1;
     asset_handle_t *h = asset_server_spawn(x->s, sweep_task, &frees, count_free, &o);
-    int unused = tl_fail_reallocs;
-    tl_fail_reallocs = 0;
+    int unused = tu_fail_reallocs;
+    tu_fail_reallocs = 0;
     assert_int_equal(unused, 0);
     assert_non_null(h);
     assert_int_equal(asset_handle_wait(h, 30000), ASSET_E_NO_MEMORY);
@@ -899,10 +866,10 @@ static void test_a_loader_registration_out_of_memory_does_not_destroy_its_ctx(vo
                          count_destroy,    0,     NULL};
     int rc = ASSET_E_NO_MEMORY, failures = 0;
     for (int skip = 0; rc != ASSET_OK && skip < 16; skip++) {
-        tl_alloc_skip = skip;
-        tl_fail_allocs = 1;
+        tu_alloc_skip = skip;
+        tu_fail_allocs = 1;
         rc = asset_server_register_loader(x->s, &ld, &destroyed, 0);
-        tl_fail_allocs = tl_alloc_skip = 0;
+        tu_fail_allocs = tu_alloc_skip = 0;
         if (rc != ASSET_OK) {
             assert_int_equal(rc, ASSET_E_NO_MEMORY);
             failures++;
@@ -943,11 +910,11 @@ static void test_a_string_the_cache_walk_cannot_copy_drops_no_record(void **stat
     bool failed = true;
     for (int skip = 0; failed; skip++) { /* each string copy of the walk in turn */
         n[0] = n[1] = 0;
-        tl_alloc_skip = skip;
-        tl_fail_allocs = 1;
+        tu_alloc_skip = skip;
+        tu_fail_allocs = 1;
         size_t seen = asset_server_foreach_cached(x->s, count_cached, n);
-        failed = tl_fail_allocs == 0;
-        tl_fail_allocs = tl_alloc_skip = 0;
+        failed = tu_fail_allocs == 0;
+        tu_fail_allocs = tu_alloc_skip = 0;
         if (seen != 8) fail_msg("copy %d failed: %zu records of 8", skip, seen);
         assert_int_equal(n[0], 8);
         if (failed)
@@ -997,10 +964,10 @@ static void test_a_reload_out_of_memory_for_its_index_still_reaches_the_asset(vo
         asset__uri_index_free(s); /* off: this request builds it */
         uv_mutex_unlock(&s->lock);
         int before = reloaded;
-        tl_alloc_skip = skip;
-        tl_fail_allocs = 1;
+        tu_alloc_skip = skip;
+        tu_fail_allocs = 1;
         asset_server_reload(s, "mem://r.bin");
-        tl_fail_allocs = tl_alloc_skip = 0;
+        tu_fail_allocs = tu_alloc_skip = 0;
         uv_mutex_lock(&s->lock);
         bool left_out = h->uri_slot == ASSET__NOT_INDEXED;
         uv_mutex_unlock(&s->lock);
@@ -1044,10 +1011,10 @@ static void test_a_mem_change_out_of_memory_is_refused_or_reloads(void **state) 
             assert_int_equal(asset_handle_wait(h, 30000), ASSET_OK);
             int reloaded = 0;
             assert_true(asset_handle_on_reloaded(h, count_reloaded, &reloaded) != 0);
-            tl_alloc_skip = skip;
-            tl_fail_allocs = 1;
+            tu_alloc_skip = skip;
+            tu_fail_allocs = 1;
             int rc = remove ? asset_mem_remove(s, "m.bin") : asset_mem_put(s, "m.bin", "new", 3);
-            tl_fail_allocs = tl_alloc_skip = 0;
+            tu_fail_allocs = tu_alloc_skip = 0;
             if (rc == ASSET_E_NO_MEMORY) { /* nothing changed */
                 refused++;
                 asset_handle_t *o = asset_server_load(s, "mem://m.bin", NULL);
@@ -1092,14 +1059,14 @@ static void test_a_map_that_cannot_grow_still_takes_a_node(void **state) {
         snprintf(keys[i], sizeof keys[i], "k%d", i);
         nodes[i].key = keys[i];
     }
-    tl_fail_allocs = 1;
+    tu_fail_allocs = 1;
     assert_false(asset__map_put(&m, &nodes[0])); /* no table */
-    tl_fail_allocs = 0;
+    tu_fail_allocs = 0;
     for (int i = 0; i < N; i++) assert_true(asset__map_put(&m, &nodes[i]));
     assert_int_equal(m.nbuckets, N);
-    tl_fail_allocs = 1; /* the growth's block */
+    tu_fail_allocs = 1; /* the growth's block */
     assert_true(asset__map_put(&m, &nodes[N]));
-    assert_int_equal(tl_fail_allocs, 0); /* the growth was tried */
+    assert_int_equal(tu_fail_allocs, 0); /* the growth was tried */
     assert_int_equal(m.nbuckets, N);
     assert_true(asset__map_put(&m, &nodes[N + 1])); /* memory back: it grows */
     assert_int_equal(m.nbuckets, 2 * N);
@@ -1130,10 +1097,10 @@ static void test_a_cache_table_that_cannot_shrink_keeps_every_entry(void **state
     size_t nb = c.map.nbuckets;
     assert_true(nb >= 1000);
     c.budget = 10;
-    tl_fail_allocs = 1 << 30; /* every allocation of this thread */
+    tu_fail_allocs = 1 << 30; /* every allocation of this thread */
     assert_int_equal(asset__cache_evict(&c), 990);
-    assert_true(tl_fail_allocs < 1 << 30); /* a smaller table was asked for */
-    tl_fail_allocs = 0;
+    assert_true(tu_fail_allocs < 1 << 30); /* a smaller table was asked for */
+    tu_fail_allocs = 0;
     assert_int_equal(c.map.nbuckets, nb);
     for (int i = 990; i < 1000; i++) {
         snprintf(uri, sizeof uri, "mem://t%d", i);
@@ -1218,10 +1185,10 @@ static void test_the_timeout_heap_shrinks_or_keeps_its_timeouts(void **state) {
         size_t high = s->timers_cap;
         uv_mutex_unlock(&s->lock);
         assert_true(high > N);
-        tl_fail_reallocs = round == 0 ? 1 << 30 : 0; /* the first round: no smaller array */
+        tu_fail_reallocs = round == 0 ? 1 << 30 : 0; /* the first round: no smaller array */
         for (int i = 0; i < N; i++) asset_handle_cancel(hs[i]); /* queued: decided now */
-        int unused = tl_fail_reallocs;
-        tl_fail_reallocs = 0;
+        int unused = tu_fail_reallocs;
+        tu_fail_reallocs = 0;
         uv_mutex_lock(&s->lock);
         size_t cap = s->timers_cap, len = s->timers_len;
         bool left = len == 1 && s->timers[0] == held && held->timer_idx == 0;
@@ -1261,11 +1228,11 @@ static void test_a_mem_store_emptied_down_shrinks_or_keeps_every_key(void **stat
     int refused = 0;
     for (int i = 0; i < N - LEFT; i++) {
         snprintf(key, sizeof key, "f%d/k", i);
-        tl_alloc_skip = 1; /* the URI of the change; then nothing */
-        tl_fail_allocs = 1 << 30;
+        tu_alloc_skip = 1; /* the URI of the change; then nothing */
+        tu_fail_allocs = 1 << 30;
         assert_int_equal(asset_mem_remove(x->s, key), ASSET_OK);
-        refused += tl_fail_allocs < 1 << 30;
-        tl_fail_allocs = tl_alloc_skip = 0;
+        refused += tu_fail_allocs < 1 << 30;
+        tu_fail_allocs = tu_alloc_skip = 0;
     }
     assert_true(refused > 0); /* smaller tables were asked for */
     assert_int_equal(asset__mem_buckets(x->s->mem, &d), keys_nb);
@@ -1351,10 +1318,10 @@ static void test_a_dependent_uncounted_for_want_of_memory_still_reloads(void **s
         asset_load_options_t o = {.no_cache = true}; /* parsed again each time */
         p = asset_server_load(s, "mem://parent.d", &o);
         assert_non_null(p);
-        tl_alloc_skip = skip;
-        tl_fail_allocs = 1;
+        tu_alloc_skip = skip;
+        tu_fail_allocs = 1;
         asset_status_t st = asset_handle_wait(p, 30000);
-        tl_fail_allocs = tl_alloc_skip = 0;
+        tu_fail_allocs = tu_alloc_skip = 0;
         uv_mutex_lock(&s->lock);
         uncounted = s->dependents_unknown == 1;
         uv_mutex_unlock(&s->lock);
@@ -1431,11 +1398,11 @@ static void test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper(void *
     for (int k = 0; k < 2; k++) {
         asset__walk_t w;
         asset__walk_init(s, &w);
-        tl_fail_allocs = k == 0; /* the first walk: the stack's growth past c7 */
+        tu_fail_allocs = k == 0; /* the first walk: the stack's growth past c7 */
         assert_true(asset__walk_enter(s, &w, top));
         found[k] = asset__walk_next(s, &w);
-        if (k == 0) unused = tl_fail_allocs;
-        tl_fail_allocs = 0;
+        if (k == 0) unused = tu_fail_allocs;
+        tu_fail_allocs = 0;
         asset__walk_reset(s, &w);
     }
     bool leaf = found[1] && !strcmp(found[1]->uri, "mem://leaf.d");
@@ -1485,10 +1452,10 @@ static void test_an_index_allocation_failure_still_unwatches_a_released_file(voi
     wait_watched_files(s, 1, 1);
     bool left_out = false;
     for (int skip = 0; skip < 60 && !left_out; skip++) {
-        tl_alloc_skip = skip;
-        tl_fail_allocs = 1;
+        tu_alloc_skip = skip;
+        tu_fail_allocs = 1;
         asset_handle_t *h = asset_server_load(s, "mem://unrelated.bin", NULL);
-        tl_fail_allocs = tl_alloc_skip = 0;
+        tu_fail_allocs = tu_alloc_skip = 0;
         uv_mutex_lock(&s->lock);
         left_out = h && h->uri_slot == ASSET__NOT_INDEXED;
         uv_mutex_unlock(&s->lock);
@@ -1546,11 +1513,11 @@ static void test_the_dependents_table_shrinks_or_keeps_every_base_uri(void **sta
         size_t high = buckets_of(s, &s->dependents, &count);
         assert_int_equal(count, N);
         assert_true(high >= N);
-        if (round == 0) tl_fail_allocs = 1 << 30; /* the first round: no smaller table */
+        if (round == 0) tu_fail_allocs = 1 << 30; /* the first round: no smaller table */
         asset_handle_release(all);
         asset_server_flush(s); /* its value is freed here, and its places go */
-        int unused = tl_fail_allocs;
-        tl_fail_allocs = 0;
+        int unused = tu_fail_allocs;
+        tu_fail_allocs = 0;
         nb = buckets_of(s, &s->dependents, &count);
         assert_int_equal(count, 1); /* k0's: one.d's */
         if (round == 0) {
@@ -1789,10 +1756,10 @@ static void test_a_handle_left_out_of_the_index_gets_its_place_back(void **state
     assert_int_equal(asset_mem_put(s, "left.bin", "l", 1), ASSET_OK);
     asset_handle_t *left = NULL;
     for (int skip = 0; skip < 60 && !left; skip++) {
-        tl_alloc_skip = skip;
-        tl_fail_allocs = 1;
+        tu_alloc_skip = skip;
+        tu_fail_allocs = 1;
         asset_handle_t *h = asset_server_load(s, "mem://left.bin", NULL);
-        tl_fail_allocs = tl_alloc_skip = 0;
+        tu_fail_allocs = tu_alloc_skip = 0;
         if (!h) continue;
         uv_mutex_lock(&s->lock);
         bool out = h->uri_slot == ASSET__NOT_INDEXED;
@@ -1831,9 +1798,9 @@ static asset_status_t dropping_list(void *ctx, const char *uri, asset_list_t *l)
     (void)ctx;
     (void)uri;
     asset_list_add(l, "a", 1);
-    tl_fail_allocs = 1; /* this worker thread: the next add runs out of memory */
+    tu_fail_allocs = 1; /* this worker thread: the next add runs out of memory */
     asset_list_add(l, "b", 1);
-    tl_fail_allocs = tl_alloc_skip = 0;
+    tu_fail_allocs = tu_alloc_skip = 0;
     asset_list_add(l, "c", 1);
     return ASSET_OK; /* the status of the adds ignored */
 }
@@ -1858,9 +1825,9 @@ static void test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_o
 static void test_a_batch_that_could_not_be_made_reads_as_failed_and_done(void **state) {
     fx_t *x = *state;
     const char *uris[] = {"mem://a"};
-    tl_fail_allocs = 1; /* the batch */
+    tu_fail_allocs = 1; /* the batch */
     asset_batch_t *b = asset_server_load_group(x->s, uris, 1, NULL);
-    tl_fail_allocs = tl_alloc_skip = 0;
+    tu_fail_allocs = tu_alloc_skip = 0;
     assert_null(b);
     int frames = 0;
     while (!asset_batch_is_done(b) && frames < 100) { /* the guide's loop, bounded */
@@ -1932,8 +1899,7 @@ static void test_workers_that_cannot_all_start_are_logged(void **state) {
 }
 
 int main(void) {
-    static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
-    asset_set_allocator(&hook); /* before any server */
+    asset_set_allocator(&tu_alloc_counting); /* before any server: leaks show up per test */
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_failures_keep_status_and_message),

@@ -40,6 +40,7 @@
 
 #include "internal.h"
 #include "test_util.h"
+#include "tu_alloc.h"
 #include "tu_http.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -52,28 +53,6 @@
 #ifndef S_ASAN
 #define S_ASAN 0
 #endif
-
-/* ---- counting allocator ---- */
-static atomic_long g_live;
-static void *c_alloc(size_t n, void *u) {
-    (void)u;
-    void *p = malloc(n);
-    if (p) atomic_fetch_add_explicit(&g_live, 1, memory_order_relaxed);
-    return p;
-}
-static void *c_realloc(void *p, size_t n, void *u) {
-    (void)u;
-    void *q = realloc(p, n);
-    if (q && !p) atomic_fetch_add_explicit(&g_live, 1, memory_order_relaxed);
-    return q;
-}
-static void c_free(void *p, void *u) {
-    (void)u;
-    if (p) {
-        atomic_fetch_sub_explicit(&g_live, 1, memory_order_relaxed);
-        free(p);
-    }
-}
 
 /* ---- deterministic random ---- */
 static uint64_t g_rng;
@@ -652,7 +631,7 @@ static void run_round(unsigned idx, unsigned nloads, bool drain) {
     round_t *r = calloc(1, sizeof *r);
     g_r = r;
     atomic_store(&g_late_deps, 0);
-    long live0 = atomic_load(&g_live);
+    long live0 = atomic_load(&tu_alloc_blocks);
     asset_server_config_t cfg = {.max_workers = 1 + idx % 3,
                                  .watch = idx % 2 == 1, /* mem:// puts and pkg files reload */
                                  .reload_debounce_ms = 5,
@@ -712,7 +691,7 @@ static void run_round(unsigned idx, unsigned nloads, bool drain) {
     g_total_loads += r->loads;
     r->destroying = true;
     asset_server_destroy(r->s);
-    long leaked = atomic_load(&g_live) - live0;
+    long leaked = atomic_load(&tu_alloc_blocks) - live0;
     if (leaked) RFAIL("LEAK: %ld allocation(s) alive after destroy", leaked);
     int off = atomic_exchange(&g_gr_off_thread_frees, 0);
     if (off) RFAIL("%d FREE_ON_FLUSH_THREAD value(s) freed off the flush thread", off);
@@ -757,8 +736,7 @@ static void test_stress(void **state) {
 
 static int group_setup(void **state) {
     (void)state;
-    static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
-    asset_set_allocator(&hook);
+    asset_set_allocator(&tu_alloc_counting);
     g_main_thread = uv_thread_self();
     g_graph = env_ulong("ASSET_STRESS_GRAPH", 1) != 0;
     g_dir = tu_mkdtemp();
