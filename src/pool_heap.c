@@ -47,14 +47,13 @@ static bool ring_reserve(asset__ring_t *r) {
     return ring_repack(r, cap < 64 ? 64 : cap);
 }
 
-/* Takes j out of r, leaving a hole; the head moves past holes, so it is never one. An
- * emptied ring gives a big batch's array back, whether its last job was popped or
- * taken from the middle (a cancel, run-on-wait); one an eighth full, half of it (packed:
- * a quarter full then, grown again only once full and over half full; never below 512
- * slots, which an emptied ring frees), so that a burst
- * cancelled but for a few jobs (a level left while its loads queued), or a queue a
- * stream of loads never lets empty, keeps no high-water array (a review). Out of memory,
- * it stays. */
+/* Takes j out of r, leaving a hole; the head moves past holes, so it is never one.
+ * Past KEEP_EMPTIED_MAX slots, a ring gives its array back once emptied (its last job
+ * popped or taken from the middle: a cancel, run-on-wait), and half of it once an eighth
+ * full (packed: a quarter full then, and grown again only once full and over half full;
+ * never below 512 slots). So a burst cancelled but for a few jobs (a level left while its
+ * loads queued), or a queue a stream of loads never lets empty, keeps no high-water array
+ * (a review). Out of memory, it stays. */
 static void ring_take(asset__ring_t *r, asset__job_t *j) {
     r->slots[j->heap_idx & (r->cap - 1)] = NULL;
     r->live--;
