@@ -70,6 +70,27 @@ static inline void asset__http_hash_version(char *out, uint64_t bytes, bool redi
  * parse and a published reload at every revalidation of the same bytes. */
 static inline size_t asset__http_from_len(const char *url) { return strcspn(url, "?#"); }
 
+/* A Content-Length value as the web build reads it (fetch() gives it trimmed, two fields
+ * joined by ", "): its number when it is 1*DIGIT, or a list of one such number repeated
+ * (RFC 9110 8.6), else -1: no length, as the Fetch standard's "extract a length" (a
+ * browser that ignored a bad value framed the body itself). JS Number() read "" as 0,
+ * "1e3" as 1000 and "0x10" as 16. Past 2^53 the number is approximate: past any
+ * max_asset_size still. */
+static inline double asset__http_length_value(const char *v) {
+    double len = -1;
+    for (;;) {
+        while (*v == ' ' || *v == '\t') v++;
+        const char *d = v;
+        double n = 0;
+        while (*v >= '0' && *v <= '9') n = n * 10 + (*v++ - '0');
+        if (v == d || (len >= 0 && n != len)) return -1;
+        len = n;
+        while (*v == ' ' || *v == '\t') v++;
+        if (!*v) return len;
+        if (*v++ != ',') return -1;
+    }
+}
+
 /* A reason phrase (NUL-terminated, in place) made fit for an error message: a reason is
  * tabs, spaces and visible bytes (RFC 9112 4), any other byte (a control, DEL) becomes
  * '?'. libcurl passes any byte, and an escape sequence a server wrote there ("\x1b[2J")

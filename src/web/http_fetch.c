@@ -13,7 +13,8 @@
  *     than the cached one, is asked again without the condition, and a 304 nothing
  *     asked for is an HTTP error.
  *   - statuses: a non-2xx, or a 206 (a part; nothing asks for a range), is an HTTP error.
- *   - progress: Content-Length is the total, the body stream's chunks the received.
+ *   - progress: Content-Length is the total, the body stream's chunks the received. It is
+ *     a length when it is digits (asset__http_length_value), else none.
  *   - max_asset_size: a larger Content-Length is refused before the body; a body that
  *     grows past it while streaming is aborted at that chunk. A coded answer's
  *     Content-Length (Content-Encoding, where fetch lets it be seen: same origin, or
@@ -53,6 +54,7 @@ typedef struct xfer {
     bool redirected; /* the answer came through a redirect (Response.redirected) */
     char *reason, *etag, *last_modified;
     char *effective; /* the URL redirected to (Response.url), when redirected */
+    double length;   /* Content-Length (asset__http_length_value), -1: none or not a length */
     uint8_t *buf;    /* staging area JS copies strings and chunks into */
     size_t buf_cap;
     struct host *host;          /* its URI's host (NULL: out of memory, not limited) */
@@ -157,7 +159,10 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         var lm = resp.headers.get("Last-Modified");
         if (lm) { put(lm); _asset__fetch_on_header(id, 2); }
         if (resp.redirected) { put(resp.url); _asset__fetch_on_header(id, 3); }
+        /* Content-Length: read in C (asset__http_length_value), as 1*DIGIT; JS Number()
+         * took "" for 0, "1e3" for 1000, "0x10" for 16 */
         var cl = resp.headers.get("Content-Length");
+        if (cl !== null) { put(cl); _asset__fetch_on_header(id, 4); }
         /* the codings fetch() decodes (zstd: browsers that ask for it); another comes
          * through still coded */
         var ce = (resp.headers.get("Content-Encoding") || "").toLowerCase().split(",")
@@ -167,9 +172,8 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         var unknown = ce.some(function(c) {
             return ["gzip", "x-gzip", "deflate", "br", "zstd"].indexOf(c) < 0;
         });
-        if (!_asset__fetch_on_headers(id, resp.status, cl === null ? -1 : Number(cl),
-                                      (resp.redirected ? 1 : 0) | (coded ? 2 : 0) |
-                                      (unknown ? 4 : 0))) {
+        if (!_asset__fetch_on_headers(id, resp.status, (resp.redirected ? 1 : 0) |
+                                      (coded ? 2 : 0) | (unknown ? 4 : 0))) {
             drop();
             return;
         }
@@ -362,10 +366,15 @@ EMSCRIPTEN_KEEPALIVE uint8_t *asset__fetch_buf(uint32_t id, size_t n) {
     return x->buf;
 }
 
-/* which: 0 status text, 1 ETag, 2 Last-Modified; the value is in the staging buffer */
+/* which: 0 status text, 1 ETag, 2 Last-Modified, 3 the URL redirected to, 4
+ * Content-Length; the value is in the staging buffer */
 EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which) {
     xfer_t *x = xfer_find(id);
     if (!x || !x->buf) return;
+    if (which == 4) {
+        x->length = asset__http_length_value((const char *)x->buf);
+        return;
+    }
     char **slot = which == 0   ? &x->reason
                   : which == 1 ? &x->etag
                   : which == 2 ? &x->last_modified
@@ -391,6 +400,7 @@ static void xfer_again(xfer_t *x) {
     asset_free(x->effective);
     x->cond_name = x->cond_value = x->reason = x->etag = x->last_modified = x->effective = NULL;
     x->redirected = false;
+    x->length = -1;
     x->status = 0;
     x->req->http_status = 0;
     x->id = ++g_next_id;
@@ -400,10 +410,10 @@ static void xfer_again(xfer_t *x) {
 /* The response's head; flags: 1 it came through a redirect, 2 its body is coded
  * (Content-Encoding), 4 in a coding fetch() does not decode. Returns 1 to read the
  * body, 0 when this fetch is over (its request finished here, or asked again). */
-EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, double content_length,
-                                                 int flags) {
+EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, int flags) {
     xfer_t *x = xfer_find(id);
     if (!x) return 0;
+    double content_length = x->length;
     asset_request_t *r = x->req;
     x->status = status;
     x->redirected = flags & 1;
@@ -665,6 +675,7 @@ static asset_status_t http_read(void *ctx, asset_request_t *r) {
     xfer_t *x = asset__calloc(1, sizeof *x);
     if (!x) return asset_request_fail(r, ASSET_E_NO_MEMORY, "out of memory");
     x->server = s;
+    x->length = -1;
     atomic_fetch_add(&s->web_fetches, 1); /* until xfer_free (destroy_refused) */
     x->req = r;
     x->url = asset__strdup(asset_request_uri(r));

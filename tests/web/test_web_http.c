@@ -6,6 +6,7 @@
  *        emscripten_sleep(1) (the event loop's turn, not a wait for a thread), bounded;
  *   _mt  -pthread: the I/O thread is a worker with its own event loop, and
  *        asset_handle_wait blocks the main thread as on desktop. */
+#include "http_validator.h"
 #include "internal.h"
 #include "test_util.h"
 
@@ -184,6 +185,75 @@ static void test_fetch_200_loads_bytes_with_status_and_progress(void **state) {
     asset_handle_release(h);
     asset_server_destroy(s);
 }
+
+/* Content-Length as the web build reads it (asset__http_length_value: the JS hands over
+ * the field's text): digits, or a list of one number repeated; anything else is no length.
+ * node's fetch() refuses a bad one before the library sees it, a browser may pass on one
+ * its own parse ignored: JS Number() read "" as 0 (a total of 0), "1e3" as 1000, "0x10"
+ * as 16, and "1e9" failed a small body as larger than max_asset_size. */
+static void test_fetch_a_content_length_is_digits_only(void **state) {
+    (void)state;
+    static const struct {
+        const char *v;
+        double n;
+    } cases[] = {
+        {"12", 12},  {"0", 0},         {"000005", 5}, {" 12 ", 12},  {"5, 5", 5}, {"5,5", 5},
+        {"", -1},    {"1e3", -1},      {"0x10", -1},  {"12abc", -1}, {"-1", -1},  {"+1", -1},
+        {"1.5", -1}, {"5, 6", -1},     {"5,", -1},    {",5", -1},    {"1 2", -1}, {" ", -1},
+        {"1e9", -1}, {"Infinity", -1}, {"\t7\t", 7},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double n = asset__http_length_value(cases[i].v);
+        if (n != cases[i].n) fail_msg("\"%s\": %g, not %g", cases[i].v, n, cases[i].n);
+    }
+    /* a number past any size is still one: larger than max_asset_size, not none */
+    assert_true(asset__http_length_value("99999999999999999999") > 1e19);
+}
+
+#ifndef __EMSCRIPTEN_PTHREADS__
+/* fetch() of this thread answers http://127.0.0.1:1/fake-length/<value> itself: a 200,
+ * "hello", with the Content-Length <value> (percent-decoded): what a browser passes on
+ * where node's own fetch() refuses the answer. Other URLs go to the real fetch(). */
+/* clang-format off */
+EM_JS(void, js_fake_length_fetch, (void), {
+    if (globalThis.assetRealFetch) return;
+    var real = globalThis.assetRealFetch = globalThis.fetch;
+    globalThis.fetch = function(u, init) {
+        var p = "http://127.0.0.1:1/fake-length/", v = String(u);
+        if (v.indexOf(p) !== 0) return real(u, init);
+        return Promise.resolve(new Response("hello", {
+            status: 200, headers: { "Content-Length": decodeURIComponent(v.slice(p.length)) } }));
+    };
+});
+/* clang-format on */
+
+/* ... and the same through the JS of a fetch: a Content-Length that is not a length is
+ * none, not a number Number() made of it ("1e3" failed a 5-byte body as larger than a
+ * max_asset_size of 100) */
+static void test_fetch_a_content_length_not_a_number_is_none(void **state) {
+    (void)state;
+    js_fake_length_fetch();
+    static const char *const values[] = {"1e3", "0x10", "1e3%2C%201e3"};
+    asset_server_config_t cfg = {.max_asset_size = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char u[96];
+        snprintf(u, sizeof u, "http://127.0.0.1:1/fake-length/%s", values[i]);
+        asset_handle_t *h = asset_server_load(s, u, NULL);
+        asset_status_t st = wait_done(s, h);
+        if (st != ASSET_OK)
+            fail_msg("%s: %s, %s", values[i], asset_err_name(st), asset_handle_error_message(h));
+        tu_expect_text(h, "hello");
+        asset_handle_release(h);
+    }
+    /* a length that is one is still held to max_asset_size before the body */
+    asset_handle_t *h = asset_server_load(s, "http://127.0.0.1:1/fake-length/11", NULL);
+    assert_int_equal(wait_done(s, h), ASSET_E_TOO_LARGE);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+#endif
 
 static void test_fetch_etag_revalidation_is_a_304_without_body_or_parse(void **state) {
     (void)state;
@@ -1159,6 +1229,7 @@ static void test_fetch_a_server_that_never_answers_stalls(void **state) {
 }
 #endif
 
+#ifndef __EMSCRIPTEN_PTHREADS__
 /* config.wake called as a fetch ends is the I/O thread's (natively, and on the web's
  * I/O worker): a destroy there is refused, as the header says, and logged. In the
  * single-threaded build the promise callbacks ran as nobody's thread: the destroy went
@@ -1500,6 +1571,10 @@ int main(void) {
     g_root = getenv("ASSET_TEST_HTTP_ROOT");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fetch_200_loads_bytes_with_status_and_progress),
+        cmocka_unit_test(test_fetch_a_content_length_is_digits_only),
+#ifndef __EMSCRIPTEN_PTHREADS__
+        cmocka_unit_test(test_fetch_a_content_length_not_a_number_is_none),
+#endif
         cmocka_unit_test(test_fetch_etag_revalidation_is_a_304_without_body_or_parse),
         cmocka_unit_test(test_fetch_cancel_aborts_the_transfer_in_flight),
         cmocka_unit_test(test_fetch_load_timeout_fails_and_ends_the_transfer),
