@@ -26,7 +26,9 @@
  *     requests (as on desktop) and aborts them.
  *   - timeouts: no response within http_connect_timeout_ms, or no data for
  *     http_low_speed_ms (from the request on, the wait for the response too):
- *     ASSET_E_TIMEOUT, as libcurl's guards on desktop.
+ *     ASSET_E_TIMEOUT, as libcurl's guards on desktop. A guard that fires judges once
+ *     the answers already in were read (expire): a parse that held the thread past it
+ *     is no stall of the network.
  *
  * Threads: everything here runs on the I/O thread, except http_read. Transfers are
  * known to JS only by an id, so a late promise callback for a finished transfer finds
@@ -93,7 +95,9 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
                              const char *cond_value, double connect_ms, double stall_ms), {
     var A = Module.assetFetch || (Module.assetFetch = { live: new Map() });
     var ac = new AbortController();
-    var st = { ac: ac, timer: 0, stall: 0, dead: false }; /* timer: the connect timeout's */
+    /* timer: the connect timeout's; gen: each slot's arming, so that a guard's late
+     * judgement (expire) sees whether the fetch moved since it fired */
+    var st = { ac: ac, timer: 0, stall: 0, gen: { timer: 0, stall: 0 }, dead: false };
     A.live.set(id, st);
     var headers = {};
     if (cond_name) headers[UTF8ToString(cond_name)] = UTF8ToString(cond_value);
@@ -134,13 +138,30 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         put(msg || "");
         _asset__fetch_on_end(id, kind);
     }
-    function arm(slot, ms, kind) { /* setTimeout fires a delay past 2^31 - 1 ms at once */
+    function disarm(slot) {
         clearTimeout(st[slot]);
         st[slot] = 0;
+        st.gen[slot]++;
+    }
+    /* A guard that fires judges after the answers already in are delivered: after a parse
+     * that held the thread past its time (the single-threaded build), the timer ran
+     * before them (node runs expired timers before I/O) and failed a fetch whose bytes
+     * had come while the page stalled. setImmediate runs after node's poll for I/O;
+     * elsewhere (a page) setTimeout(0), after the tasks queued before it where the
+     * browser runs them in order (not checked in a browser). */
+    function expire(slot, kind) {
+        var gen = st.gen[slot];
+        var later = typeof setImmediate === "function" ? setImmediate : function(f) {
+            setTimeout(f, 0);
+        };
+        later(function() { if (!st.dead && st.gen[slot] === gen) end(kind, ""); });
+    }
+    function arm(slot, ms, kind) { /* setTimeout fires a delay past 2^31 - 1 ms at once */
+        disarm(slot);
         if (ms > 0x7fffffff)
             st[slot] = setTimeout(function() { arm(slot, ms - 0x7fffffff, kind); }, 0x7fffffff);
         else if (ms > 0)
-            st[slot] = setTimeout(function() { end(kind, ""); }, ms);
+            st[slot] = setTimeout(function() { expire(slot, kind); }, ms);
     }
     arm("timer", connect_ms, 2);
     /* the low-speed guard runs from the request on, as libcurl's: a server that takes the
@@ -150,7 +171,7 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
     fetch(u, { signal: ac.signal, headers: headers, cache: "no-store",
                                redirect: "follow" }).then(function(resp) {
         if (st.dead) return;
-        clearTimeout(st.timer); /* answered */
+        disarm("timer"); /* answered */
         arm("stall", stall_ms, 3);
         put(resp.statusText || ""); _asset__fetch_on_header(id, 0);
         var et = resp.headers.get("ETag");

@@ -55,6 +55,11 @@ struct asset__io {
     uv_loop_t loop;
     long timer_id; /* the timeout timer's setTimeout id, 0 if none */
     long turn_id;  /* single-threaded: the scheduled turn's id */
+#ifndef __EMSCRIPTEN_PTHREADS__
+    long check_id;     /* the checkpoint's setTimeout(0), 0 if none */
+    uint64_t check_ns; /* when the checkpoint running or to come was asked for */
+    uint64_t seen_ns;  /* deadlines up to this may expire: answers in by then are in */
+#endif
     asset__io_hooks_t hooks;
 };
 
@@ -65,6 +70,23 @@ void asset__io_set_hooks(asset__io_t *io, void (*on_kick)(void *), void (*on_sto
 
 static void turn(void *arg);
 
+#ifndef __EMSCRIPTEN_PTHREADS__
+/* Single-threaded, the thread that runs the event loop also parses: one held past a load's
+ * deadline (a parse run in an I/O callback, a host that flushes in config.wake) left the
+ * answers that came meanwhile in the socket, and the deadline's timer ran before them
+ * (node runs expired timers before I/O): an answer in before its deadline (a 404, a 304)
+ * failed ASSET_E_TIMEOUT, where the desktop's I/O thread had taken it. So deadlines
+ * expire only up to the time a checkpoint was asked for, once it ran: a setTimeout(0)
+ * asked for in a timer's callback (every turn is one) runs after node's next poll for
+ * I/O, and in a page after the tasks queued before it. */
+static void checkpoint(void *arg) {
+    asset__io_t *io = arg;
+    io->check_id = 0;
+    io->seen_ns = io->check_ns;
+    turn(io);
+}
+#endif
+
 static void timer_fire(void *arg) {
     asset__io_t *io = arg;
     io->timer_id = 0;
@@ -72,11 +94,24 @@ static void timer_fire(void *arg) {
 }
 
 static void rearm(asset__io_t *io) {
+#ifdef __EMSCRIPTEN_PTHREADS__
     uint64_t next = asset__timers_expire(io->server, asset__now_ns());
+#else
+    uint64_t next = asset__timers_expire(io->server, io->seen_ns);
+#endif
     if (io->timer_id) emscripten_clear_timeout(io->timer_id);
     io->timer_id = 0;
     if (!next) return;
     uint64_t now = asset__now_ns();
+#ifndef __EMSCRIPTEN_PTHREADS__
+    if (next <= now) { /* past, and no checkpoint since: one first (checkpoint) */
+        if (!io->check_id) {
+            io->check_ns = now;
+            io->check_id = emscripten_set_timeout(checkpoint, 0, io);
+        }
+        return;
+    }
+#endif
     double ms = next > now ? (double)(next - now) / 1e6 : 0;
     /* setTimeout fires a delay past 2^31 - 1 ms (24.8 days) at once: a longer one fires
      * early, and the turn arms again for the rest */
@@ -114,6 +149,10 @@ static void stop_turn(asset__io_t *io) {
     asset__io_hooks_stop(&io->hooks);
     if (io->timer_id) emscripten_clear_timeout(io->timer_id);
     io->timer_id = 0;
+#ifndef __EMSCRIPTEN_PTHREADS__
+    if (io->check_id) emscripten_clear_timeout(io->check_id);
+    io->check_id = 0;
+#endif
     uv__web_run_closing(&io->loop);
     run_posts(io); /* posted by the hooks while stopping: still run, so they clean up */
     asset__thread_owner = owner;

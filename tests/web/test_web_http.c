@@ -1230,6 +1230,146 @@ static void test_fetch_a_server_that_never_answers_stalls(void **state) {
 #endif
 
 #ifndef __EMSCRIPTEN_PTHREADS__
+/* Holds the thread for ms at the event loop's next check phase (setImmediate): as a parse
+ * run from an I/O callback (a host that flushes in config.wake, called as a fetch ends)
+ * holds it. A block in a timer's callback (a flush of the frame loop's setTimeout, or
+ * this suite's emscripten_sleep) ends in the same timers' phase, node's poll follows
+ * before the next timers, and the answers in come first. */
+/* clang-format off */
+EM_JS(void, js_block_soon, (double ms), {
+    setImmediate(function() {
+        for (var stop = Date.now() + ms; Date.now() < stop;) {
+        }
+    });
+});
+
+/* An HTTP server on 127.0.0.1 in a worker thread of node (worker_threads), so that it
+ * answers while this thread is held: each request counted (js_answered), answered a
+ * second later with a 404. Returns its port once it listens, 0 if not. */
+EM_JS(int, js_answering_port, (void), {
+    var A = Module.assetAns;
+    if (!A) {
+        var wt = require("worker_threads");
+        A = Module.assetAns = { port: 0, seen: new Int32Array(new SharedArrayBuffer(4)) };
+        var body = function() {
+            var wt = require("worker_threads"), net = require("net"), seen = wt.workerData;
+            var NL = String.fromCharCode(13, 10);
+            var srv = net.createServer(function(c) {
+                var head = "";
+                c.on("error", function() {});
+                c.on("data", function(d) {
+                    head += d.toString("latin1");
+                    if (head.indexOf(NL + NL) < 0) return;
+                    head = "";
+                    Atomics.add(seen, 0, 1);
+                    setTimeout(function() {
+                        c.write("HTTP/1.1 404 Not Found" + NL + "Content-Length: 0" + NL + NL);
+                    }, 1000);
+                });
+            });
+            srv.listen(0, "127.0.0.1", function() {
+                wt.parentPort.postMessage(srv.address().port);
+            });
+        };
+        A.w = new wt.Worker("(" + body.toString() + ")()", { eval: true, workerData: A.seen });
+        A.w.on("message", function(p) { A.port = p; });
+        A.w.unref();
+    }
+    return A.port;
+});
+EM_JS(int, js_answered, (void), {
+    return Module.assetAns ? Atomics.load(Module.assetAns.seen, 0) : 0;
+});
+/* clang-format on */
+
+/* Flushes and lets the event loop run until h's progress is past p or h is done, bounded
+ * (30 s): its progress */
+static float progress_past(asset_server_t *s, asset_handle_t *h, float p) {
+    double end = emscripten_get_now() + 30000;
+    while (asset_handle_progress(h) <= p && !asset_handle_is_done(h) &&
+           emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    return asset_handle_progress(h);
+}
+
+/* The fetch's guards measure the network, not the page's own stalls: a parse (here a busy
+ * loop) that holds the one thread past http_low_speed_ms while the server goes on sending
+ * (nginx's /stall/: the first KiB, then a byte a second) leaves those bytes waiting in the
+ * socket; when the thread returned to its event loop the guard's timer ran before them
+ * (node runs expired timers before I/O) and failed the load "stalled", which it never
+ * was. */
+static void test_fetch_guards_do_not_count_the_pages_own_stall(void **state) {
+    (void)state;
+    NEED_HTTP();
+    char big[4096];
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    put("stall/page_stall.txt", big);
+    asset_server_config_t cfg = {.http_connect_timeout_ms = 2500, .http_low_speed_ms = 2500};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_url(s, "stall/page_stall.txt");
+    /* its first bytes, then one of the slow ones */
+    float before = progress_past(s, h, progress_past(s, h, 0));
+    if (asset_handle_is_done(h))
+        fail_msg("done before the page's stall: %s, %s", asset_err_name(asset_handle_error(h)),
+                 asset_handle_error_message(h));
+    /* a parse of 6 s past both guards, outside the timers' phase: the bytes sent meanwhile
+     * wait in the socket */
+    js_block_soon(6000);
+    (void)progress_past(s, h, before); /* until they are in */
+    asset_server_flush(s);
+    if (asset_handle_is_done(h))
+        fail_msg("done after the page's stall: %s, %s", asset_err_name(asset_handle_error(h)),
+                 asset_handle_error_message(h));
+    assert_true(asset_handle_progress(h) > before);
+    asset_handle_cancel(h);
+    assert_int_equal(wait_done(s, h), ASSET_E_CANCELLED);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+#endif
+
+#ifndef __EMSCRIPTEN_PTHREADS__
+/* An answer in before the load's deadline is the load's, whatever the page did meanwhile:
+ * with the thread held past timeout_ms outside the timers' phase (js_block_soon) while a
+ * server of another thread answered 404, the deadline's timer ran before the answer was
+ * read and the load failed ASSET_E_TIMEOUT, where the desktop's I/O thread takes the 404
+ * (and so does this build when the page is not held). The same for the connect guard,
+ * http_connect_timeout_ms. */
+static void test_an_answer_in_before_the_deadline_is_not_timed_out(void **state) {
+    (void)state;
+    double end = emscripten_get_now() + 30000;
+    while (!js_answering_port() && emscripten_get_now() < end) turn();
+    assert_int_not_equal(js_answering_port(), 0);
+    asset_server_config_t cfg = {.http_connect_timeout_ms = 2000};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    for (int i = 0; i < 2; i++) { /* 0: timeout_ms, 1: http_connect_timeout_ms */
+        char u[96];
+        snprintf(u, sizeof u, "http://127.0.0.1:%d/held%d", js_answering_port(), i);
+        asset_load_options_t o = {.timeout_ms = i == 0 ? 2000 : 0};
+        int seen = js_answered();
+        asset_handle_t *h = asset_server_load(s, u, &o);
+        end = emscripten_get_now() + 30000; /* until the server has the request */
+        while (js_answered() == seen && emscripten_get_now() < end) {
+            asset_server_flush(s);
+            turn();
+        }
+        assert_int_equal(js_answered(), seen + 1);
+        js_block_soon(4000); /* past both: the 404 comes and waits in the socket */
+        asset_status_t st = wait_done(s, h);
+        if (st != ASSET_E_HTTP)
+            fail_msg("%d: %s, %s", i, asset_err_name(st), asset_handle_error_message(h));
+        assert_int_equal(asset_handle_http_status(h), 404);
+        asset_handle_release(h);
+    }
+    asset_server_destroy(s);
+}
+#endif
+
 /* config.wake called as a fetch ends is the I/O thread's (natively, and on the web's
  * I/O worker): a destroy there is refused, as the header says, and logged. In the
  * single-threaded build the promise callbacks ran as nobody's thread: the destroy went
@@ -1607,6 +1747,8 @@ int main(void) {
         cmocka_unit_test(test_fetch_a_body_cut_short_is_a_network_error),
         cmocka_unit_test(test_fetch_a_server_that_never_answers_stalls),
         cmocka_unit_test(test_fetch_a_redirect_without_location_is_not_followed),
+        cmocka_unit_test(test_fetch_guards_do_not_count_the_pages_own_stall),
+        cmocka_unit_test(test_an_answer_in_before_the_deadline_is_not_timed_out),
 #endif
         cmocka_unit_test(test_destroy_from_wake_as_a_fetch_ends_is_refused),
         cmocka_unit_test(test_destroy_from_wake_in_a_poll_is_refused),
