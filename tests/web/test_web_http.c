@@ -105,6 +105,16 @@ static void put(const char *rel, const char *text) {
     free(path);
 }
 
+/* put() of n bytes c */
+static void put_filled(const char *rel, size_t n, char c) {
+    char *text = malloc(n + 1);
+    assert_non_null(text);
+    memset(text, c, n);
+    text[n] = 0;
+    put(rel, text);
+    free(text);
+}
+
 static char *url(const char *path) {
     size_t n = strlen(g_base) + strlen(path) + 2;
     char *u = malloc(n);
@@ -286,10 +296,7 @@ static void test_fetch_etag_revalidation_is_a_304_without_body_or_parse(void **s
 static void test_fetch_cancel_aborts_the_transfer_in_flight(void **state) {
     (void)state;
     NEED_HTTP();
-    char big[4096];
-    memset(big, 'x', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    put("slow/big.txt", big); /* nginx sends /slow/ at 1 byte a second */
+    put_filled("slow/big.txt", 4095, 'x'); /* nginx sends /slow/ at 1 byte a second */
     asset_server_t *s = tu_server(2);
     asset_handle_t *h = load_url(s, "slow/big.txt");
     /* until the fetch is in flight (bounded) */
@@ -340,10 +347,8 @@ static void test_fetch_load_timeout_fails_and_ends_the_transfer(void **state) {
 static void test_fetch_stalled_body_fails_after_http_low_speed_ms(void **state) {
     (void)state;
     NEED_HTTP();
-    char body[8192];
-    memset(body, 'z', sizeof body - 1);
-    body[sizeof body - 1] = 0;
-    put("stall/stall.txt", body); /* nginx: headers and the first KiB, then 1 byte a second */
+    /* nginx: headers and the first KiB, then 1 byte a second */
+    put_filled("stall/stall.txt", 8191, 'z');
     asset_server_config_t cfg = {0};
     cfg.max_workers = 2;
     cfg.http_low_speed_ms = 300; /* nginx's /stall/ leaves longer gaps than this */
@@ -444,10 +449,7 @@ static void test_a_host_that_flushes_only_when_woken_gets_its_fetches(void **sta
 static void test_fetch_body_over_max_asset_size_is_too_large(void **state) {
     (void)state;
     NEED_HTTP();
-    char big[2048];
-    memset(big, 'y', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    put("big.txt", big);
+    put_filled("big.txt", 2047, 'y');
     asset_server_config_t cfg = {0};
     cfg.max_workers = 2;
     cfg.max_asset_size = 1000;
@@ -747,10 +749,8 @@ static void test_fetch_an_unknown_content_coding_is_unsupported(void **state) {
 static void test_fetch_out_of_memory_for_a_chunk_fails_the_load(void **state) {
     (void)state;
     NEED_HTTP();
-    char body[3001];
-    memset(body, 'q', sizeof body - 1);
-    body[sizeof body - 1] = 0;
-    put("oom" MODE ".txt", body); /* 3,000 bytes: the staging area grows to a chunk's size */
+    /* 3,000 bytes: the staging area grows to a chunk's size */
+    put_filled("oom" MODE ".txt", 3000, 'q');
     asset_server_t *s = tu_server(2);
     atomic_store(&g_fail_hi, 3000);
     atomic_store(&g_fail_lo, 1500);
@@ -862,10 +862,7 @@ static void nginx_hosts(char (*hosts)[32], int n) {
 static void test_spellings_of_one_host_share_its_cap(void **state) {
     (void)state;
     NEED_HTTP();
-    char big[4096];
-    memset(big, 'y', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    put("slow/spell" MODE ".txt", big); /* nginx sends /slow/ at 1 byte a second */
+    put_filled("slow/spell" MODE ".txt", 4095, 'y'); /* nginx sends /slow/ at 1 byte a second */
     const char *port = strrchr(g_base, ':');
     static const char *const spell[] = {"127.0.0.1", "127.1", "0x7f.1"};
     enum { N = sizeof spell / sizeof spell[0] };
@@ -912,10 +909,7 @@ static void test_spellings_of_one_host_share_its_cap(void **state) {
 static void test_loads_of_many_hosts_are_capped_in_all(void **state) {
     (void)state;
     NEED_HTTP();
-    char big[4096];
-    memset(big, 'y', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    put("slow/cap" MODE ".txt", big); /* nginx sends /slow/ at 1 byte a second */
+    put_filled("slow/cap" MODE ".txt", 4095, 'y'); /* nginx sends /slow/ at 1 byte a second */
     put("capped" MODE ".txt", "after the slow ones");
     enum { HOSTS = 10, N = 18 };
     char hosts[HOSTS][32];
@@ -959,10 +953,7 @@ static void test_loads_of_many_hosts_are_capped_in_all(void **state) {
 static void test_destroy_ends_only_its_own_fetches(void **state) {
     (void)state;
     NEED_HTTP();
-    char big[4096];
-    memset(big, 'd', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    put("slow/two" MODE ".txt", big); /* nginx sends /slow/ at 1 byte a second */
+    put_filled("slow/two" MODE ".txt", 4095, 'd'); /* nginx sends /slow/ at 1 byte a second */
     put("two_after.txt", "the other one");
     long live = atomic_load(&g_live);
     asset_server_config_t cfg = {.max_workers = 2, .http_max_connections = 1};
@@ -1078,10 +1069,7 @@ static void test_loads_waiting_for_a_connection_are_not_walked(void **state) {
     NEED_HTTP();
     enum { W = 1000 };
     put("walk.txt", "one of many");
-    char big[4096];
-    memset(big, 'w', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    put("slow/walk" MODE ".txt", big); /* nginx sends /slow/ at 1 byte a second */
+    put_filled("slow/walk" MODE ".txt", 4095, 'w'); /* nginx sends /slow/ at 1 byte a second */
     long live = atomic_load(&g_live);
     asset_server_config_t cfg = {.max_workers = 2, .http_max_connections = 1};
     asset_server_t *s = asset_server_create(&cfg);
@@ -1303,10 +1291,7 @@ static float progress_past(asset_server_t *s, asset_handle_t *h, float p) {
 static void test_fetch_guards_do_not_count_the_pages_own_stall(void **state) {
     (void)state;
     NEED_HTTP();
-    char big[4096];
-    memset(big, 'y', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    put("stall/page_stall.txt", big);
+    put_filled("stall/page_stall.txt", 4095, 'y');
     asset_server_config_t cfg = {.http_connect_timeout_ms = 2500, .http_low_speed_ms = 2500};
     asset_server_t *s = asset_server_create(&cfg);
     assert_non_null(s);
