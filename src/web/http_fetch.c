@@ -193,8 +193,11 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         var unknown = ce.some(function(c) {
             return ["gzip", "x-gzip", "deflate", "br", "zstd"].indexOf(c) < 0;
         });
+        /* a 3xx with a Location fetch() did not follow (300, 305, 306: libcurl follows
+         * them); an empty one is none, as on desktop */
+        var loc = resp.headers.get("Location") ? 8 : 0;
         if (!_asset__fetch_on_headers(id, resp.status, (resp.redirected ? 1 : 0) |
-                                      (coded ? 2 : 0) | (unknown ? 4 : 0))) {
+                                      (coded ? 2 : 0) | (unknown ? 4 : 0) | loc)) {
             drop();
             return;
         }
@@ -429,8 +432,9 @@ static void xfer_again(xfer_t *x) {
 }
 
 /* The response's head; flags: 1 it came through a redirect, 2 its body is coded
- * (Content-Encoding), 4 in a coding fetch() does not decode. Returns 1 to read the
- * body, 0 when this fetch is over (its request finished here, or asked again). */
+ * (Content-Encoding), 4 in a coding fetch() does not decode, 8 it has a Location.
+ * Returns 1 to read the body, 0 when this fetch is over (its request finished here, or
+ * asked again). */
 EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, int flags) {
     xfer_t *x = xfer_find(id);
     if (!x) return 0;
@@ -461,9 +465,14 @@ EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, int fl
      * range: a 206 loaded its part as the whole (as natively) */
     if (status < 200 || status > 299 || status == 206) {
         const char *reason = x->reason ? x->reason : "";
-        asset_status_t st =
-            asset_request_fail(r, ASSET_E_HTTP, "HTTP %d%s%s%s", status, reason[0] ? " " : "",
-                               reason, asset__http_status_note(status));
+        /* a 3xx with a Location here is one fetch() does not follow (the Fetch standard
+         * follows 301, 302, 303, 307 and 308; libcurl any 3xx but 304): it said "a
+         * redirect without Location" */
+        const char *note = (flags & 8) && status / 100 == 3 && status != 304
+                               ? " (a redirect fetch() does not follow)"
+                               : asset__http_status_note(status);
+        asset_status_t st = asset_request_fail(r, ASSET_E_HTTP, "HTTP %d%s%s%s", status,
+                                               reason[0] ? " " : "", reason, note);
         xfer_finish(x, st);
         return 0;
     }
