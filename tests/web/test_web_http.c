@@ -1341,13 +1341,15 @@ static void test_an_answer_in_before_the_deadline_is_not_timed_out(void **state)
     double end = emscripten_get_now() + 30000;
     while (!js_answering_port() && emscripten_get_now() < end) turn();
     assert_int_not_equal(js_answering_port(), 0);
-    asset_server_config_t cfg = {.http_connect_timeout_ms = 2000};
+    /* deadlines 4 s after the load: the answer, a second after the request, comes long
+     * before them, the page held past them */
+    asset_server_config_t cfg = {.http_connect_timeout_ms = 4000};
     asset_server_t *s = asset_server_create(&cfg);
     assert_non_null(s);
     for (int i = 0; i < 2; i++) { /* 0: timeout_ms, 1: http_connect_timeout_ms */
         char u[96];
         snprintf(u, sizeof u, "http://127.0.0.1:%d/held%d", js_answering_port(), i);
-        asset_load_options_t o = {.timeout_ms = i == 0 ? 2000 : 0};
+        asset_load_options_t o = {.timeout_ms = i == 0 ? 4000 : 0};
         int seen = js_answered();
         asset_handle_t *h = asset_server_load(s, u, &o);
         end = emscripten_get_now() + 30000; /* until the server has the request */
@@ -1356,7 +1358,7 @@ static void test_an_answer_in_before_the_deadline_is_not_timed_out(void **state)
             turn();
         }
         assert_int_equal(js_answered(), seen + 1);
-        js_block_soon(4000); /* past both: the 404 comes and waits in the socket */
+        js_block_soon(6000); /* past both: the 404 comes and waits in the socket */
         asset_status_t st = wait_done(s, h);
         if (st != ASSET_E_HTTP)
             fail_msg("%d: %s, %s", i, asset_err_name(st), asset_handle_error_message(h));
