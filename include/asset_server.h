@@ -344,6 +344,10 @@ typedef struct asset_server_config {  /* zero means default, for every field */
  * server. */
 enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };
 
+/* completed, failed and cancelled count the handles the API hands out: loads, tasks, a
+ * batch's children, the dependencies a parse declared. The library's own are not counted:
+ * a hot reload's, a folder's listing, a manifest's own load (its batch tells how it
+ * ended: asset_batch_error). The work they do is (reads, parses, cache hits...). */
 typedef struct asset_stats {
     uint64_t pending;           /* jobs waiting for a worker (now) */
     uint64_t loading;           /* jobs being read or parsed (now) */
@@ -416,7 +420,8 @@ ASSET_API void asset_server_shutdown_instance(void);
  * by a loading or waiting thread (at most 1,024 wait; docs/threads.md). Returns how many handles
  * were dispatched: of yours, and of the dependencies your loads' parses declared
  * (asset_parse_depend), those a result reached (a load's end, a published reload, a
- * callback fired); a hot reload's internal handle, or a reload that came to nothing (see
+ * callback fired); a hot reload's internal handle, a folder's listing or a manifest's own
+ * load (the batch's), or a reload that came to nothing (see
  * asset_handle_on_reloaded), is not counted. Called from inside a callback (a flush
  * already running) it does nothing, logs an error and returns 0; so it does from inside
  * a spawned task's fn, a loader's parse or a source's read of this server, but on the
@@ -448,8 +453,11 @@ ASSET_API void asset_server_invalidate(asset_server_t *s, const char *uri);
 ASSET_API void asset_server_clear_caches(asset_server_t *s);
 /* Cancels every unfinished load whose options.tag equals `tag`, except `keep`
  * (may be NULL), and every unfinished batch made with that tag (the children a folder,
- * manifest or group makes later are cancelled as they are made). Returns how many
- * handles it cancelled. Costs the handles not done yet, not every one held. */
+ * manifest or group makes later are cancelled as they are made). Each says "<uri>:
+ * cancelled by tag". Returns how many handles it cancelled, of those the API hands out (as
+ * asset_stats_t counts): a tagged folder's listing or manifest's own load, cancelled
+ * too, is not counted (its batch fails ASSET_E_CANCELLED). Costs the handles not done
+ * yet, not every one held. */
 ASSET_API size_t asset_server_cancel_tag(asset_server_t *s, const char *tag,
                                          const asset_handle_t *keep);
 /* Fills *out with a consistent snapshot. */

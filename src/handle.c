@@ -465,7 +465,7 @@ static bool count_delivered(asset_server_t *s, asset_handle_t *h) {
     if (h->counted || !state_terminal(state)) return false;
     h->counted = true;
     asset__trace_delivered(s, h); /* reload handles too: it closes their job's track */
-    if (h->reload) return true;   /* internal: not the user's load, not in the stats */
+    if (asset__handle_internal(h)) return true; /* not the user's load: not in the stats */
     if (state == ASSET_STATE_LOADED)
         s->stats.completed++;
     else if (state == ASSET_STATE_CANCELLED)
@@ -597,6 +597,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
     asset_server_t *outer = asset__thread_flushing;
     asset__thread_flushing = s;
     size_t n = 0, popped = 0, internal_past = 0; /* internal_past: handles past the budget */
+    bool worked = false; /* a result of the user's, or a batch's listing or manifest, met */
     asset_handle_t *again = NULL, **again_tail = &again; /* for the next flush */
     /* finalize first: what it completes is delivered by the loop below, in order */
     asset__finalize_run(s, start, budget_ns);
@@ -625,9 +626,15 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         if (reloaded) asset__reload_fire(s, h);
         asset__value_release(old); /* after the reloaded callbacks re-read the value */
         popped++;
-        /* the user's handles a result reached: not a reload's own handle, nor one whose
-         * pending reload was dropped (a later unchanged revalidation, a cancel) */
-        if (!h->reload && (first || reloaded || fired)) n++;
+        /* the user's handles a result reached: not a reload's own handle (nor a batch's
+         * listing or manifest), nor one whose pending reload was dropped (a later
+         * unchanged revalidation, a cancel). A listing or manifest is work for the
+         * budget though: its delivery runs its batch's callback (a manifest's check of
+         * every entry), which 64 more past a spent budget would run too */
+        if (!h->reload && (first || reloaded || fired)) {
+            worked = true;
+            n += !h->batch_source;
+        }
         if (more_to_deliver(h)) { /* still queued: the next flush delivers it */
             h->queue_next = NULL;
             *again_tail = h;
@@ -643,7 +650,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
          * after a bounded number past the budget: a queue of only those (a poll of many
          * unchanged URIs) was delivered whole, however long (a review) */
         if (budget_ns && asset__now_ns() - start >= budget_ns &&
-            (n || ++internal_past > ASSET__FLUSH_INTERNAL_PAST_BUDGET))
+            (worked || ++internal_past > ASSET__FLUSH_INTERNAL_PAST_BUDGET))
             break;
     }
     for (asset_handle_t *h = again, *next; h; h = next) { /* the queue's tail, as pushes */
@@ -930,7 +937,11 @@ size_t asset_server_cancel_tag(asset_server_t *s, const char *tag, const asset_h
         s->tag_visits++;
         const char *ht = asset__handle_tag(h);
         if (h == keep || !ht || strcmp(ht, tag) != 0) continue;
-        n += asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled by tag");
+        /* a tagged folder's listing or manifest is cancelled, not counted: the user has
+         * no such handle (its batch fails ASSET_E_CANCELLED) */
+        if (asset__handle_cancel_locked(h, ASSET_E_CANCELLED, ASSET__CANCELLED_BY_TAG) &&
+            !asset__handle_internal(h))
+            n++;
     }
     asset__batches_cancel_tag(s, tag);
     uv_mutex_unlock(&s->lock);

@@ -673,7 +673,8 @@ struct asset_handle {
     bool decided; /* [lock] a result is waiting for flush */
     bool queued;  /* [lock] in the completion queue or being dispatched */
     bool counted; /* [lock] its result is in the stats */
-    /* hot reload's, two bytes: every access holds the lock (bit-fields share them) */
+    /* hot reload's, and batch_source, two bytes: every access holds the lock (bit-fields
+     * share them) */
     bool reload_again : 1;        /* [lock] (reload handle) a change came while it ran */
     bool reload_again_forced : 1; /* [lock] (reload handle) one of those changes asked for a
                                    * fresh parse (asset_server_reload, a missing dependency's
@@ -692,6 +693,9 @@ struct asset_handle {
     bool reload_again_dep : 1;    /* [lock] (reload handle) a dependency's change came while it
                                    * ran: a fresh parse after it, unless its value was built on
                                    * what the dependencies show now (reload.c built_current) */
+    bool batch_source : 1;        /* [lock] a folder's listing or a manifest's own load, made
+                                   * by its batch (batch.c): internal, as a reload handle, in
+                                   * no count of the user's handles (asset__handle_internal) */
     /* [lock] the source's version of the value it holds or has pending (a reload
      * handle's: of the value it read), for its reloads' revalidation when there is no
      * cache entry to hold it (no_cache, or the entry evicted, cleared, over its
@@ -699,6 +703,13 @@ struct asset_handle {
     char *nc_version; /* (a failed reload handle's: of what it read, reload.c told_already) */
 };
 
+/* [lock] Whether h is the library's own, never the user's: a hot reload's handle, a
+ * folder's listing, a manifest's load. The stats, asset_server_cancel_tag's return and
+ * asset_server_flush's count only the user's handles (those the API hands out: loads,
+ * a batch's children, the dependencies a parse declared). */
+static inline bool asset__handle_internal(const asset_handle_t *h) {
+    return h->reload || h->batch_source;
+}
 /* [lock] Whether a dependency handle in a value loaded: one that failed (an optional
  * one) holds no value, so nothing is built on its asset through it, and no cycle of
  * references runs through it. */
@@ -1149,6 +1160,9 @@ void asset__batch_queue_push(asset_server_t *s, asset_batch_t *b); /* [lock] */
 /* [lock] budget_ns 0: drains it all; else stops once budget_ns since start_ns is spent
  * (after at least one step). */
 size_t asset__batch_queue_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns);
+/* What asset_server_cancel_tag's cancel says ("<uri>: cancelled by tag"), of the loads it
+ * finds and of the children its batches make later. */
+#define ASSET__CANCELLED_BY_TAG "cancelled by tag"
 /* [lock] asset_server_cancel_tag's part for batches made with that tag: cancelled, so
  * that the children a folder, manifest or group makes later are cancelled too. */
 void asset__batches_cancel_tag(asset_server_t *s, const char *tag);

@@ -274,6 +274,56 @@ static void test_cancel_tag_stops_a_tagged_manifests_later_children(void **state
     cancel_tag_mid_expansion(true);
 }
 
+/* A folder's listing and a manifest's own load are the library's handles, not the
+ * user's: they counted in stats.completed, failed and cancelled, in asset_server_flush's
+ * return and in cancel_tag's (a review): a folder of 2 files and a manifest of 2 entries
+ * made 6 completed, a missing manifest 1 failed, and a tagged manifest cancelled before
+ * it arrived made cancel_tag return 1, a handle nobody holds (**Decision**: only the
+ * handles the API hands out count; the batch tells of its own end). */
+static void test_a_batchs_own_listing_or_manifest_is_in_no_count(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    assert_int_equal(asset_mem_put(s, "dir/a", "1", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "dir/b", "2", 1), ASSET_OK);
+    const char *m = "[\"dir/a\", \"dir/b\"]", *gm = "[\"gate://x\", \"gate://y\", \"gate://z\"]";
+    assert_int_equal(asset_mem_put(s, "m.json", m, strlen(m)), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "g.json", gm, strlen(gm)), ASSET_OK);
+    asset_batch_t *folder = asset_server_load_folder(s, "mem://dir", NULL);
+    asset_batch_t *man = asset_server_load_manifest(s, "mem://m.json", NULL);
+    assert_int_equal(asset_batch_wait(folder, 30000), ASSET_OK);
+    assert_int_equal(asset_batch_wait(man, 30000), ASSET_OK);
+    asset_stats_t st = stats(s);
+    assert_int_equal(st.completed, 4); /* 6 before */
+    /* a manifest that is not there: its batch fails, no handle of the user's */
+    asset_batch_t *missing = asset_server_load_manifest(s, "mem://none.json", NULL);
+    tu_wait_queued(s, 1);
+    assert_int_equal(asset_server_flush(s), 0); /* 1 before */
+    assert_true(asset_batch_is_done(missing));
+    assert_int_equal(asset_batch_error(missing), ASSET_E_NOT_FOUND);
+    assert_int_equal(stats(s).failed, 0); /* 1 before */
+    /* cancelled by tag before it arrived (not flushed yet): no handle of the user's */
+    asset_load_options_t t = {.tag = "zone"};
+    asset_batch_t *early = asset_server_load_manifest(s, "mem://m.json", &t);
+    assert_int_equal(asset_server_cancel_tag(s, "zone", NULL), 0); /* 1 before */
+    assert_int_equal(asset_batch_wait(early, 30000), ASSET_E_CANCELLED);
+    assert_int_equal(asset_batch_total(early), 0);
+    /* its children are the user's (asset_batch_handle): each one counts */
+    asset_batch_t *late = asset_server_load_manifest(s, "mem://g.json", &t);
+    TU_FLUSH_UNTIL(s, asset_batch_total(late) == 3);
+    assert_int_equal(asset_server_cancel_tag(s, "zone", NULL), 3);
+    assert_int_equal(asset_batch_wait(late, 30000), ASSET_OK); /* every child was made */
+    assert_int_equal(asset_batch_cancelled_count(late), 3);
+    st = stats(s);
+    assert_int_equal(st.completed, 4);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.cancelled, 3); /* 4 before */
+    asset_batch_t *all[] = {folder, man, missing, early, late};
+    for (int i = 0; i < 5; i++) asset_batch_release(all[i]);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* The same for batches: cancel_tag looked at every live batch, the done ones a program
  * holds too (a streaming world's groups, one per cell it keeps): 100,000 held batches
  * made each call 1.8 ms under the server's lock. It looks at the unfinished ones only (a
@@ -583,6 +633,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_tag_stops_a_tagged_folders_later_children),
         cmocka_unit_test(test_cancel_tag_stops_a_tagged_manifests_later_children),
         cmocka_unit_test(test_cancel_tag_looks_at_unfinished_batches_only),
+        cmocka_unit_test(test_a_batchs_own_listing_or_manifest_is_in_no_count),
         cmocka_unit_test(test_cancel_tag_racing_tagged_loads_never_livelocks),
         cmocka_unit_test(test_blocked_load_times_out_with_message),
         cmocka_unit_test(test_load_finishing_before_its_timeout_is_loaded),
