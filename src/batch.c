@@ -71,6 +71,9 @@ struct asset_batch {
     bool listed;           /* children known */
     bool done;             /* every child done (or the listing failed) */
     atomic_bool cancelled; /* any thread */
+    /* [lock] what the cancel that set `cancelled` says, which the children made after it
+     * say too ("cancelled", or cancel_tag's "cancelled by tag", as their siblings') */
+    const char *cancel_why;
     asset_status_t status; /* of the listing / manifest */
     char *message;
     size_t n_loaded, n_failed, n_cancelled;
@@ -439,7 +442,7 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     if (h->decided) b->n_decided++;
     /* a cancel that came while this child was being made (its preparation, a loader's
      * claims() say, runs without the lock) walked the items before it was one */
-    if (b->cancelled) asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled");
+    if (b->cancelled) asset__handle_cancel_locked(h, ASSET_E_CANCELLED, b->cancel_why);
     if (b->by_uri_built && !asset__map_put(&b->by_uri, &it->node)) {
         asset__map_free(&b->by_uri); /* out of memory: lookups scan until it is rebuilt */
         b->by_uri_built = false;
@@ -1098,13 +1101,22 @@ asset_batch_t *asset_server_load_manifest(asset_server_t *s, const char *uri,
 
 /* ---- late callbacks: the batch queue, drained by flush ---- */
 
+/* [lock] b is cancelled: it makes no more children, and those made meanwhile (whose
+ * preparation runs without the lock) are cancelled as they are made, saying `why`. The
+ * first cancel's: a child made after cancel_tag said "cancelled", its siblings "cancelled
+ * by tag" (a review). */
+static void batch_cancelled(asset_batch_t *b, const char *why) {
+    if (!b->cancelled) b->cancel_why = why;
+    b->cancelled = true;
+}
+
 void asset__batches_cancel_tag(asset_server_t *s, const char *tag) {
     /* a folder's or manifest's source load carries the tag: the handles' walk cancelled
      * it (b->source itself may still be being written by the thread making b) */
     for (asset_batch_t *b = s->batches; b && !b->done; b = b->all_next) { /* done: the rest */
         s->tag_visits++;
         if (b->opts.tag && !strcmp(b->opts.tag, tag))
-            b->cancelled = true; /* the children it makes from now on are cancelled */
+            batch_cancelled(b, ASSET__CANCELLED_BY_TAG); /* and the children it makes later */
     }
 }
 
@@ -1385,7 +1397,7 @@ void asset_batch_cancel(asset_batch_t *b) {
     if (!b) return;
     asset_server_t *s = b->server;
     uv_mutex_lock(&s->lock);
-    b->cancelled = true; /* a listing that still arrives creates no children */
+    batch_cancelled(b, "cancelled"); /* a listing that still arrives creates no children */
     if (b->source) asset__handle_cancel_locked(b->source, ASSET_E_CANCELLED, "cancelled");
     for (size_t i = 0; i < b->count; i++)
         asset__handle_cancel_locked(b->items[i]->h, ASSET_E_CANCELLED, "cancelled");

@@ -324,6 +324,67 @@ static void test_a_batchs_own_listing_or_manifest_is_in_no_count(void **state) {
     tu_gate_free(g);
 }
 
+/* A child that a tagged batch makes after cancel_tag (its preparation, a loader's
+ * claims(), runs without the lock: a cancel_tag may come then, here from claims()
+ * itself) was cancelled saying "cancelled", while its siblings said "cancelled by tag"
+ * (a review). It says what they say; after asset_batch_cancel, "cancelled". */
+typedef struct trip {
+    asset_server_t *s;
+    asset_batch_t *b; /* cancelled with asset_batch_cancel if set, else by tag */
+    int trips;
+    size_t cancelled;
+} trip_t;
+
+static bool trip_claims(void *ctx, const char *uri) {
+    trip_t *t = ctx;
+    if (!strstr(uri, "trip")) return false;
+    t->trips++;
+    if (t->b)
+        asset_batch_cancel(t->b);
+    else
+        t->cancelled = asset_server_cancel_tag(t->s, "zone", NULL);
+    return false;
+}
+
+static asset_status_t trip_parse(void *ctx, asset_parse_t *p) { /* never: no claim */
+    (void)ctx;
+    return asset_parse_fail(p, ASSET_E_PARSE, "not claimed");
+}
+
+static void test_a_child_made_after_cancel_tag_says_cancelled_by_tag(void **state) {
+    (void)state;
+    for (int by_batch = 0; by_batch < 2; by_batch++) {
+        trip_t t = {.s = asset_server_create(NULL)};
+        tu_gate_t *g = tu_gate_register(t.s, "gate");
+        const asset_loader_t ld = {
+            .abi = ASSET_LOADER_ABI, .name = "trip", .claims = trip_claims, .parse = trip_parse};
+        assert_int_equal(asset_server_register_loader(t.s, &ld, &t, 0), ASSET_OK);
+        const char *m = "[\"gate://a\", \"gate://trip\", \"gate://c\"]";
+        assert_int_equal(asset_mem_put(t.s, "m.json", m, strlen(m)), ASSET_OK);
+        asset_load_options_t o = {.tag = "zone"};
+        asset_batch_t *b = asset_server_load_manifest(t.s, "mem://m.json", &o);
+        assert_non_null(b);
+        if (by_batch) t.b = b;
+        assert_int_equal(asset_batch_wait(b, 30000), ASSET_E_CANCELLED);
+        assert_int_equal(t.trips, 1);
+        assert_string_equal(asset_batch_error_message(b),
+                            "mem://m.json: cancelled after 2 of 3 entries");
+        assert_int_equal(asset_batch_total(b), 2);
+        assert_int_equal(asset_batch_cancelled_count(b), 2);
+        if (!by_batch) assert_int_equal(t.cancelled, 1); /* gate://a, made before */
+        const char *why = by_batch ? "cancelled" : "cancelled by tag";
+        for (size_t i = 0; i < 2; i++) {
+            asset_handle_t *h = asset_batch_handle(b, i);
+            char want[64];
+            snprintf(want, sizeof want, "%s: %s", asset_handle_uri(h), why);
+            assert_string_equal(asset_handle_error_message(h), want); /* gate://trip: "cancelled" */
+        }
+        asset_batch_release(b);
+        asset_server_destroy(t.s);
+        tu_gate_free(g);
+    }
+}
+
 /* The same for batches: cancel_tag looked at every live batch, the done ones a program
  * holds too (a streaming world's groups, one per cell it keeps): 100,000 held batches
  * made each call 1.8 ms under the server's lock. It looks at the unfinished ones only (a
@@ -634,6 +695,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_tag_stops_a_tagged_manifests_later_children),
         cmocka_unit_test(test_cancel_tag_looks_at_unfinished_batches_only),
         cmocka_unit_test(test_a_batchs_own_listing_or_manifest_is_in_no_count),
+        cmocka_unit_test(test_a_child_made_after_cancel_tag_says_cancelled_by_tag),
         cmocka_unit_test(test_cancel_tag_racing_tagged_loads_never_livelocks),
         cmocka_unit_test(test_blocked_load_times_out_with_message),
         cmocka_unit_test(test_load_finishing_before_its_timeout_is_loaded),
