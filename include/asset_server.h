@@ -1248,10 +1248,13 @@ ASSET_API asset_batch_t *asset_server_load_folder(asset_server_t *s, const char 
  * fails the batch with a message naming the entry and loads nothing; a sha256
  * mismatch fails that entry with ASSET_E_INTEGRITY. The whole manifest is checked
  * when it arrives; its children are then created 256 per step inside flush, as a
- * folder's (total grows until every child exists). The batch keeps no handle of the
- * manifest once it arrived: with watch, a later change of it is not reloaded (nothing
- * would use it: load the manifest again for its new entries); a load of it of your own
- * reloads as usual. */
+ * folder's (total grows until every child exists). That check reads the manifest, not
+ * what is registered: an entry's "loader" is looked up as its child is made (a loader
+ * registered by then is used), and one no loader has fails that child alone
+ * (ASSET_E_NO_LOADER, "<uri>: no loader named 'x'"), as a missing file or source would.
+ * The batch keeps no handle of the manifest once it arrived: with watch, a later change
+ * of it is not reloaded (nothing would use it: load the manifest again for its new
+ * entries); a load of it of your own reloads as usual. */
 ASSET_API asset_batch_t *asset_server_load_manifest(asset_server_t *s, const char *uri,
                                                     const asset_load_options_t *o);
 

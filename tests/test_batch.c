@@ -1708,6 +1708,61 @@ static void test_cancel_while_a_manifest_child_is_made_cancels_it(void **state) 
     uv_sem_destroy(&g.release);
 }
 
+/* **Decision:** a manifest entry's "loader" is looked up when its child is made, as
+ * options.loader is for any load, not checked with the manifest: an unknown one fails
+ * that child alone (ASSET_E_NO_LOADER, "no loader named 'x'"), the others load and the
+ * batch is ASSET_OK, as for an entry whose file or scheme's source is missing (the check
+ * reads the manifest's own text, not what the program registered). Loaders may be
+ * registered at any time, also while loads run: one registered after the manifest was
+ * checked, before the child naming it was made (256 per step), is that child's. */
+static asset_status_t late_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    char *v = asset_alloc(5);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    memcpy(v, "late", 5);
+    asset_parse_set_value(p, v, 5);
+    return ASSET_OK;
+}
+
+static void test_a_manifest_entrys_unknown_loader_fails_that_child_alone(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    enum { N = 300 };
+    size_t cap = 64 + N * 16, len = 0;
+    char *m = malloc(cap);
+    assert_non_null(m);
+    len += (size_t)snprintf(m + len, cap - len, "[{\"uri\": \"e/0000\", \"loader\": \"nope\"}");
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "e/%04d", i);
+        put_mem(s, key, "x");
+        if (i > 0 && i < N - 1) len += (size_t)snprintf(m + len, cap - len, ", \"%s\"", key);
+    }
+    snprintf(m + len, cap - len, ", {\"uri\": \"e/%04d\", \"loader\": \"late\"}]", N - 1);
+    put_mem(s, "m.json", m);
+    free(m);
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://m.json", NULL);
+    assert_non_null(b);
+    tu_wait_queued(s, 1); /* the manifest */
+    /* budgeted flushes: the manifest is checked, then its first step made */
+    for (int i = 0; i < 10000 && asset_batch_total(b) == 0; i++) asset_server_flush_budget(s, 1);
+    size_t made = asset_batch_total(b);
+    assert_true(made > 0 && made < N);
+    const asset_loader_t ld = {.abi = ASSET_LOADER_ABI, .name = "late", .parse = late_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_string_equal(asset_batch_error_message(b), "");
+    assert_int_equal(asset_batch_total(b), N);
+    assert_int_equal(asset_batch_completed_count(b), N - 1);
+    assert_int_equal(asset_batch_failed_count(b), 1);
+    tu_expect_end(asset_batch_handle(b, 0), ASSET_E_NO_LOADER, ASSET_STATE_FAILED,
+                  "mem://e/0000: no loader named 'nope'");
+    assert_int_equal(asset_handle_state(asset_batch_handle(b, 1)), ASSET_STATE_LOADED);
+    assert_string_equal(asset_handle_value(asset_batch_handle(b, N - 1)), "late");
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 static void test_manifest_schemes_config_replaces_the_default(void **state) {
     (void)state;
     char *dir = tu_mkdtemp();
@@ -2626,6 +2681,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_while_a_manifest_child_is_made_cancels_it),
         cmocka_unit_test(test_http_manifest_may_not_name_local_schemes),
         cmocka_unit_test(test_manifest_scheme_privilege_order_by_default),
+        cmocka_unit_test(test_a_manifest_entrys_unknown_loader_fails_that_child_alone),
         cmocka_unit_test(test_manifest_schemes_config_replaces_the_default),
         cmocka_unit_test(test_an_item_callback_connected_by_one_waits_for_the_next_child),
         cmocka_unit_test(test_a_mem_folders_children_are_its_keys_as_written),
