@@ -1531,6 +1531,11 @@ void asset__batch_child_decided(asset_server_t *s, asset_handle_t *h) {
  * (asset__walk_next). */
 static asset__job_t *batch_help(void *arg, asset__walk_t *w) {
     asset_batch_t *b = arg;
+    /* first the folder's listing or the manifest, still to come: the children need it.
+     * It was no child, so it waited for a worker: a task waiting for a folder on the
+     * only worker (or with every worker so held) waited until its timeout (a review).
+     * It declares no dependencies: its job alone */
+    if (b->source && asset__job_runnable_here(b->source->job)) return b->source->job;
     for (;;) {
         asset__job_t *j = asset__walk_next(b->server, w);
         if (j || w->next_root >= b->count) return j;

@@ -1269,6 +1269,53 @@ static void test_a_task_waiting_for_a_user_source_load_runs_its_read(void **stat
     asset_server_destroy(w.s);
 }
 
+/* A task that loads a folder and a manifest and waits for each, on the server's only
+ * worker: the listing and the manifest are no children of their batches, and the wait
+ * ran only children, so each waited for the worker the task holds (E_TIMEOUT, for ever
+ * with no timeout). The wait runs them too; the flush thread (this test's wait) makes
+ * the children, which the task's wait then runs. */
+typedef struct batch_wait {
+    asset_server_t *s;
+    asset_status_t folder_rc, manifest_rc;
+    size_t folder_loaded, manifest_loaded;
+} batch_wait_t;
+
+static asset_status_t batch_wait_task(asset_task_t *t, void *arg) {
+    batch_wait_t *w = arg;
+    asset_task_set_value(t, NULL, 0, NULL, NULL);
+    asset_batch_t *b = asset_server_load_folder(w->s, "mem://dir", NULL);
+    w->folder_rc = b ? asset_batch_wait(b, 10000) : ASSET_E_NO_MEMORY;
+    w->folder_loaded = asset_batch_completed_count(b);
+    asset_batch_release(b);
+    b = asset_server_load_manifest(w->s, "mem://m.json", NULL);
+    w->manifest_rc = b ? asset_batch_wait(b, 10000) : ASSET_E_NO_MEMORY;
+    w->manifest_loaded = asset_batch_completed_count(b);
+    asset_batch_release(b);
+    return ASSET_OK;
+}
+
+static void test_a_task_waiting_for_a_folder_or_manifest_runs_its_listing(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_workers = 1};
+    batch_wait_t w = {.s = asset_server_create(&cfg),
+                      .folder_rc = ASSET_E_INVALID,
+                      .manifest_rc = ASSET_E_INVALID};
+    assert_non_null(w.s);
+    assert_int_equal(asset_mem_put(w.s, "dir/a", "1", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(w.s, "dir/b", "2", 1), ASSET_OK);
+    const char *m = "[\"dir/a\", \"dir/b\"]";
+    assert_int_equal(asset_mem_put(w.s, "m.json", m, strlen(m)), ASSET_OK);
+    asset_handle_t *h = asset_server_spawn(w.s, batch_wait_task, &w, NULL, NULL);
+    asset_status_t rc = asset_handle_wait(h, -1);
+    if (rc != ASSET_OK) fail_msg("the task: %s", asset_handle_error_message(h));
+    assert_int_equal(w.folder_rc, ASSET_OK); /* E_TIMEOUT before, after 10 s */
+    assert_int_equal(w.folder_loaded, 2);
+    assert_int_equal(w.manifest_rc, ASSET_OK); /* the same */
+    assert_int_equal(w.manifest_loaded, 2);
+    asset_handle_release(h);
+    asset_server_destroy(w.s);
+}
+
 /* The same over HTTP with the json loader, on the only worker: the task's wait starts
  * the read (a worker's part), the I/O thread transfers, and the parse comes back to be
  * run: by the waiting task, which must hear of it (nothing else would wake it). */
@@ -1402,6 +1449,7 @@ int main(void) {
         cmocka_unit_test(test_a_flush_inside_a_task_is_refused),
         cmocka_unit_test(test_a_parse_or_read_waiting_for_its_own_uri_is_refused),
         cmocka_unit_test(test_a_task_waiting_for_a_user_source_load_runs_its_read),
+        cmocka_unit_test(test_a_task_waiting_for_a_folder_or_manifest_runs_its_listing),
         cmocka_unit_test(test_a_task_waiting_for_an_http_load_runs_its_start_and_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
