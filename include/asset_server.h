@@ -810,7 +810,9 @@ ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, c
  * is cancelled fails the parent with ASSET_E_DEPENDENCY, a message naming the chain
  * ("<uri>: dependency <uri>#<label>: <why>": a label's edge names the label, though the
  * label's handle has its whole asset's message);
- * a dependency cycle fails the edge that closes it ("dependency cycle: a -> b -> a").
+ * a dependency cycle fails the edge that closes it ("dependency cycle: a -> b -> a"),
+ * also one through a wait inside a job: a's parse waiting for b, then b's parse declaring
+ * a ("dependency cycle: b -> a -> ... -> b (through a wait inside a job)").
  * o: as for asset_server_load (o->optional: its failure does not fail the parent);
  * its priority defaults to the parent's. Returns a handle owned by the parent: valid
  * while the parent's value or load lives (asset_handle_retain it to keep it longer);
@@ -1056,8 +1058,8 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * of parses and reads on other threads (two parses on two workers each waiting for the
  * other's asset, or a ring of more, through labels and batches too: the wait that would
  * close the ring is refused, the others go on; of two begun at once, one is; a task's
- * own wait does not look, and sleeps until its timeout, but a parse's wait that would
- * close a ring through that task is refused), or
+ * own wait looks only while a wait inside a job waits for that task, then as a parse's
+ * does; a dependency that closes such a ring fails instead, asset_parse_depend), or
  * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
  * joins the worker it runs on; a wait on another thread: destroy returns only after the
  * wait has, a callback its flush runs included, and h went with the server, so do not

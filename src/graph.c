@@ -346,6 +346,35 @@ typedef struct cycle_side {
     asset_handle_t *h;       /* backward: x's next handle */
 } cycle_side_t;
 
+/* [lock] Whether a wait on s->awaits can be entered from another thread: a dependency
+ * edge leads into the reads and parses its thread runs, a wait for a task's handle into
+ * its tasks (another listed wait's, since a task is never a dependency). */
+static bool await_entered(asset_server_t *s, const asset__await_t *w) {
+    if (asset__frames_load(w->frames, s)) return true;
+    asset_handle_t *h;
+    for (const asset__await_t *a = s->awaits; a; a = a->next)
+        for (size_t i = 0; a != w && a->ops->nth(a->arg, i, &h); i++)
+            if (h && !h->decided && h->job && h->job->task &&
+                asset__job_in_frames(w->frames, h->job))
+                return true;
+    return false;
+}
+
+/* [lock] Whether a wait on s->awaits that can be entered waits for h itself. */
+static bool handle_awaited(asset_server_t *s, const asset_handle_t *h) {
+    if (h->decided) return false;
+    for (const asset__await_t *a = s->awaits; a; a = a->next)
+        if (a->ops->root(a->arg, h) && await_entered(s, a)) return true;
+    return false;
+}
+
+/* [lock] Whether j runs on a thread whose wait is on s->awaits: j waits for what it does. */
+static bool job_awaits(asset_server_t *s, const asset__job_t *j) {
+    for (const asset__await_t *a = s->awaits; a; a = a->next)
+        if (asset__job_in_frames(a->frames, j)) return true;
+    return false;
+}
+
 /* Is `parent` reachable from `from` (NULL: from any job of own's asset and loader in
  * flight beside own, its twins) through dependencies still in flight? Returns 1
  * with *msg naming the cycle ("dependency cycle: a -> b -> a"), 0 when not, -1 when
@@ -358,7 +387,12 @@ typedef struct cycle_side {
  * at 200 million edges under the lock (2 s), where a prop nothing waits for is done
  * at once backward (a review). Each job is marked by the side that reached it (visit)
  * and points to where it was reached from (visit_from): toward `from` forward, toward
- * `parent` backward. */
+ * `parent` backward.
+ * *awaited (may be NULL; set when it returns 0): whether the side that ran out met a
+ * wait inside a job (s->awaits), which this search does not follow: forward, a job whose
+ * thread waits; backward, a handle such a wait waits for. Else no way through a wait
+ * leads from `from` back to `parent` either: a ring that a wait closes enters its
+ * thread's jobs on the forward side and leaves through what it waits for on the other. */
 /* Whether y is a twin of own: a job of its asset and loader in flight beside it (a
  * start of find_cycle's forward search from twins). */
 static bool is_twin(const asset__job_t *y, const asset__job_t *own) {
@@ -366,8 +400,10 @@ static bool is_twin(const asset__job_t *y, const asset__job_t *own) {
 }
 
 static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from,
-                      const asset__job_t *own, char **msg) {
+                      const asset__job_t *own, char **msg, bool *awaited) {
     *msg = NULL;
+    bool aw = awaited && s->awaits, fw_aw = aw && from && job_awaits(s, from), bw_aw = false;
+    if (awaited) *awaited = fw_aw;
     /* the common edge: a leaf (nothing declared yet) reaches nothing, and the search
      * would cost an allocation per dependency */
     if (from && from != parent && asset__job_ndeps(from) == 0) return 0;
@@ -405,7 +441,10 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
             fw.twin = asset__map_get_next(&s->inflight, fw.twin);
             y = t != own && t->loader == own->loader && t->g ? t : NULL;
         } else if (!x) { /* the next job of this side, or none: nothing closes a cycle */
-            if (!me->st.len) break;
+            if (!me->st.len) {
+                if (awaited) *awaited = forward ? fw_aw : bw_aw;
+                break;
+            }
             me->x = me->st.p[--me->st.len];
             me->i = 0;
             me->h = me->x->handles;
@@ -416,12 +455,15 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
                 continue;
             }
             asset_handle_t *dh = x->g->deps->h[me->i++];
-            y = dh->dep_parent == x && dh->job && dh->job->g ? dh->job : NULL;
+            if (dh->dep_parent != x || !dh->job) continue;
+            if (aw && !fw_aw) fw_aw = job_awaits(s, dh->job);
+            y = dh->job->g ? dh->job : NULL;
         } else { /* y waits for x */
             if (!me->h) {
                 me->x = NULL;
                 continue;
             }
+            if (aw && !bw_aw) bw_aw = handle_awaited(s, me->h);
             y = me->h->dep_parent;
             me->h = me->h->job_next;
         }
@@ -543,10 +585,10 @@ void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio) { raise_de
  * else y is pushed to be walked when it waits for anything: its dependencies (once per
  * mark), or, running, what the waits of its thread wait for (their records are marked
  * instead: a job running elsewhere may have no graph part). */
-static bool waits_step(asset_server_t *s, ptr_stack_t *st, asset__job_t *y, uint64_t mark,
-                       bool *room) {
+static bool waits_step(asset_server_t *s, ptr_stack_t *st, asset__job_t *y, const asset__job_t *to,
+                       uint64_t mark, bool *room) {
     if (!y) return false;
-    if (asset__job_running_here(y)) return true;
+    if (to ? y == to : asset__job_running_here(y)) return true;
     if (asset__job_ndeps(y)) {
         if (y->g->visit == mark) return false; /* walked by this wait: reaches none */
         y->g->visit = mark;
@@ -555,6 +597,31 @@ static bool waits_step(asset_server_t *s, ptr_stack_t *st, asset__job_t *y, uint
     }
     *room = stack_push(st, y);
     return false;
+}
+
+/* [lock] The walk of asset__graph_waits_here from t: 1 when it reaches `to` (NULL: a job
+ * this thread runs), 0 when not, -1 out of memory part way. */
+static int waits_reach(asset_server_t *s, asset__job_t *t, const asset__job_t *to, uint64_t *mark) {
+    if (!*mark) *mark = ++s->graph_epoch;
+    ptr_stack_t st = {0};
+    bool room = true, found = waits_step(s, &st, t, to, *mark, &room);
+    while (room && st.len && !found) {
+        asset__job_t *x = st.p[--st.len];
+        for (size_t i = 0; i < asset__job_ndeps(x) && !found && room; i++) {
+            asset_handle_t *dh = x->g->deps->h[i];
+            if (dh->dep_parent == x) found = waits_step(s, &st, dh->job, to, *mark, &room);
+        }
+        if (x->state != ASSET__JOB_RUNNING) continue;
+        for (asset__await_t *a = s->awaits; a && !found && room; a = a->next) {
+            if (a->visit == *mark || !asset__job_in_frames(a->frames, x)) continue;
+            a->visit = *mark; /* x waits for what a waits for (a job of its frames) */
+            asset_handle_t *h;
+            for (size_t i = 0; !found && room && a->ops->nth(a->arg, i, &h); i++)
+                if (h && !h->decided) found = waits_step(s, &st, h->job, to, *mark, &room);
+        }
+    }
+    asset_free(st.p);
+    return found ? 1 : room ? 0 : -1;
 }
 
 /* A parse (or a read) that waits for its parent, at any depth, or a label of it: the
@@ -567,28 +634,27 @@ bool asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark)
     if (!t) return false;
     if (asset__job_running_here(t)) return true;
     /* this thread runs only tasks: a task polling a big graph's load walked it at each
-     * call, and no dependency leads to a task (only a wait for its handle) */
-    if (!asset__job_loads_here(s)) return false;
-    if (!*mark) *mark = ++s->graph_epoch;
-    ptr_stack_t st = {0};
-    bool room = true, found = waits_step(s, &st, t, *mark, &room);
-    while (room && st.len && !found) {
-        asset__job_t *x = st.p[--st.len];
-        for (size_t i = 0; i < asset__job_ndeps(x) && !found && room; i++) {
-            asset_handle_t *dh = x->g->deps->h[i];
-            if (dh->dep_parent == x) found = waits_step(s, &st, dh->job, *mark, &room);
-        }
-        if (x->state != ASSET__JOB_RUNNING) continue;
-        for (asset__await_t *a = s->awaits; a && !found && room; a = a->next) {
-            if (a->visit == *mark || !asset__job_in_frames(a->frames, x)) continue;
-            a->visit = *mark; /* x waits for what a waits for (a job of its frames) */
-            asset_handle_t *h;
-            for (size_t i = 0; !found && room && a->ops->nth(a->arg, i, &h); i++)
-                if (h && !h->decided) found = waits_step(s, &st, h->job, *mark, &room);
-        }
-    }
-    asset_free(st.p);
-    return found;
+     * call, and no dependency leads to a task: only a wait for its handle, so it looks
+     * only while a listed wait waits for one of its tasks (else it slept until its
+     * timeout, closing a ring second: a review) */
+    if (!asset__job_loads_here(s) && !asset__job_task_awaited_here(s)) return false;
+    return waits_reach(s, t, NULL, mark) > 0; /* out of memory: what it found so far */
+}
+
+/* [lock] For an edge parent -> from that find_cycle let through but whose search met a
+ * wait inside a job (its *awaited): whether from reaches parent through the edges
+ * pending and the waits of s->awaits, as a wait's look does. a's parse waiting for b,
+ * then b's parse depending on a: no dependency edge closed that ring, and a's wait slept
+ * until its timeout, for ever with -1, holding the worker (a review). 1 with *msg set,
+ * 0, -1 out of memory (the edge fails, as find_cycle's). Forward alone: only while such a
+ * wait waits, at any depth, for the parent, or a job the dependency reaches waits. */
+static int await_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from, char **msg) {
+    uint64_t mark = 0;
+    int found = waits_reach(s, from, parent, &mark);
+    if (found <= 0) return found;
+    *msg = asset__asprintf("dependency cycle: %s -> %s -> ... -> %s (through a wait inside a job)",
+                           parent->uri, from->uri, parent->uri);
+    return *msg ? 1 : -1;
 }
 
 /* ---- run-on-wait's walk (asset__walk_t) ---- */
@@ -816,7 +882,7 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
  * search from all of them: a search from each cost the square of the twins, which stay
  * in flight while what they depend on does (a review). */
 static int twin_cycle(asset_server_t *s, asset__job_t *j, const asset__job_t *own, char **msg) {
-    return find_cycle(s, j, NULL, own, msg);
+    return find_cycle(s, j, NULL, own, msg, NULL);
 }
 
 /* [lock] asset_parse_depend's load hook: the edge is made in the critical section that
@@ -841,8 +907,10 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
         h->dep_parent = j;
         j->g->deps_pending++;
         char *cycle = NULL;
-        int found = h->job ? find_cycle(s, j, h->job, NULL, &cycle) : 0;
+        bool awaited = false;
+        int found = h->job ? find_cycle(s, j, h->job, NULL, &cycle, &awaited) : 0;
         if (!found && h->job && d->no_cache) found = twin_cycle(s, j, h->job, &cycle);
+        if (!found && awaited) found = await_cycle(s, j, h->job, &cycle);
         if (found > 0) /* fails this edge; the failure travels up the chain */
             asset__handle_cancel_locked(h, ASSET_E_DEPENDENCY, cycle);
         else if (found < 0)

@@ -1296,7 +1296,8 @@ typedef struct asset__wait_ops {
     asset__help_fn help;                 /* may be NULL; not used for a timeout of 0 */
     void (*hold)(void *arg, bool on);    /* a reference for the wait's length; off may free */
     asset_status_t (*result)(void *arg); /* once done, before the hold goes */
-    bool (*root)(void *arg, const struct asset_handle *o); /* o is a root of help's walk */
+    /* o is a root of help's walk: a handle the wait waits for (nth lists them) */
+    bool (*root)(void *arg, const struct asset_handle *o);
     /* the i-th handle waited for in *h (may be NULL), false past the last */
     bool (*nth)(void *arg, size_t i, struct asset_handle **h);
 } asset__wait_ops_t;
@@ -1356,7 +1357,8 @@ void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio);
  * 0 for a new search (set to its mark), or one that an earlier search of the same wait
  * set (a batch's children): what it walked is not walked again. Out of memory part way:
  * what it found so far. Inside tasks only: false at once (a task polling a big graph's
- * load walked it at each call; no dependency leads to a task, only a wait for its handle). */
+ * load walked it at each call; no dependency leads to a task, only a wait for its handle),
+ * unless a wait on s->awaits waits for one of them (asset__job_task_awaited_here). */
 bool asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark);
 /* Bytes received and expected by h's load and its dependencies. */
 void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64_t *total);
@@ -1514,6 +1516,13 @@ const void *asset__job_frames(void);
  * inside them): matched by address and trace_id, a job freed there (an ASYNC read that
  * finished its request itself, its parse done elsewhere) being no new job at its address. */
 bool asset__job_in_frames(const void *frames, const asset__job_t *j);
+/* [lock] Whether frames (asset__job_frames of any thread) hold a read or a parse of s: a
+ * dependency edge may lead into them (only a wait for its handle leads to a task). Reads
+ * the frames only, never their jobs. */
+bool asset__frames_load(const void *frames, const asset_server_t *s);
+/* [lock] Whether a wait on s->awaits waits for the handle of a task this thread runs (a
+ * wait's root, asset__wait_ops_t): a wait here may then close a ring through it. */
+bool asset__job_task_awaited_here(asset_server_t *s);
 /* Whether this thread is inside a read or a parse of s (not only tasks' fns, which no
  * load waits for through a dependency). */
 bool asset__job_loads_here(const asset_server_t *s);

@@ -503,6 +503,24 @@ bool asset__job_running_here(const asset__job_t *j) { return asset__job_in_frame
 
 const void *asset__job_frames(void) { return tl_frames; }
 
+bool asset__frames_load(const void *frames, const asset_server_t *s) {
+    for (const struct job_frame *f = frames; f; f = f->outer)
+        if (f->server == s && f->loads) return true;
+    return false;
+}
+
+bool asset__job_task_awaited_here(asset_server_t *s) {
+    /* a task's job lives while its fn runs (spawn.c finishes it after), and these are
+     * this thread's own frames: read, unlike another thread's (a read's job may be gone) */
+    for (const struct job_frame *f = tl_frames; f && s->awaits; f = f->outer) {
+        if (f->server != s || f->loads) continue;
+        for (const asset_handle_t *h = f->job->handles; h; h = h->job_next)
+            for (const asset__await_t *a = s->awaits; a; a = a->next)
+                if (a->ops->root(a->arg, h)) return true;
+    }
+    return false;
+}
+
 bool asset__job_in_frames(const void *frames, const asset__job_t *j) {
     /* RUNNING: a job finished early (a read that called asset_request_finish itself)
      * may be freed meanwhile, and its address be a new job's (running too, perhaps:

@@ -19,7 +19,8 @@
  *                  then until I threads are inside waits of its server, then waits for
  *                  URI as "waitfor" (W "one") or "waitgroup" (W "group"), or for the
  *                  handle g_cross.task (W "task", URI "-"), noting what the wait
- *                  returned in g_cross.rc[K] (counted in g_cross.done)
+ *                  returned in g_cross.rc[K] (counted in g_cross.done); W "dep" or "opt"
+ *                  declares URI as "dep" or "opt" instead (rc: ASSET_OK)
  *   spin           parse posts g_parse_entered, waits (30 s at most) until its load is
  *                  cancelled, and returns ASSET_E_CANCELLED
  *   pend N         finalize returns PENDING N times first
@@ -206,9 +207,16 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
                 k < 0 || k >= 4)
                 return asset_parse_fail(p, ASSET_E_PARSE, "bad line: %s", line);
             cross_meet(p->req->server, inside, meet);
-            cross_note(k, !strcmp(w, "task")
-                              ? asset_handle_wait(g_cross.task, 30000)
-                              : parse_wait_for(p->req->server, line + 6 + at, !strcmp(w, "group")));
+            if (!strcmp(w, "dep") || !strcmp(w, "opt")) {
+                asset_load_options_t o = {.optional = w[0] == 'o'};
+                bool made = asset_parse_depend(p, line + 6 + at, &o) != NULL;
+                cross_note(k, made ? ASSET_OK : ASSET_E_NO_MEMORY);
+                if (!made) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+            } else {
+                cross_note(k, !strcmp(w, "task") ? asset_handle_wait(g_cross.task, 30000)
+                                                 : parse_wait_for(p->req->server, line + 6 + at,
+                                                                  !strcmp(w, "group")));
+            }
         } else if (!strcmp(line, "spin")) {
             uv_sem_post(&g_parse_entered);
             uint64_t deadline = uv_hrtime() + 30000000000ull;
@@ -871,6 +879,94 @@ static void test_a_parse_closing_a_ring_through_a_task_is_busy(void **state) {
     TU_FLUSH_UNTIL(s, cross_done() == 2);
     if (g_cross.rc[0] != ASSET_E_BUSY || g_cross.rc[1] != ASSET_OK)
         fail_msg("the parse's wait returned %s (not E_BUSY), the task's %s (not OK)",
+                 asset_err_name(g_cross.rc[0]), asset_err_name(g_cross.rc[1]));
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(g_cross.task), ASSET_OK);
+    asset_handle_release(a);
+    asset_handle_release(g_cross.task);
+    asset_server_destroy(s);
+    uv_cond_destroy(&g_cross.cv);
+    uv_mutex_destroy(&g_cross.mu);
+}
+
+/* a.n's parse waits for b.n; then b.n's parse, on the other worker, declares a
+ * dependency on a.n instead of waiting: b.n waits for a.n once parsed, a.n's wait for
+ * b.n. No dependency edge closed the ring, and a.n's wait slept until its timeout (E_TIMEOUT
+ * after 30 s; for ever with -1), holding the worker. The edge that closes it fails as a
+ * cycle of dependencies does: b.n fails (a required edge) and a.n's wait returns that
+ * failure, or b.n loads without it (an optional edge) and the wait returns OK. */
+static void test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle(void **state) {
+    (void)state;
+    static const char *const kinds[] = {"dep", "opt"};
+    uv_mutex_init(&g_cross.mu);
+    uv_cond_init(&g_cross.cv);
+    for (size_t i = 0; i < 2; i++) {
+        asset_server_t *s = graph_server(2);
+        if (s->nworkers == 0) { /* the single-threaded web build: no two parses at once */
+            asset_server_destroy(s);
+            uv_cond_destroy(&g_cross.cv);
+            uv_mutex_destroy(&g_cross.mu);
+            skip();
+        }
+        char b_text[64];
+        snprintf(b_text, sizeof b_text, "cross 1 1 2 %s mem://a.n", kinds[i]);
+        put(s, "a.n", "cross 0 0 2 one mem://b.n");
+        put(s, "b.n", b_text);
+        uv_mutex_lock(&g_cross.mu);
+        g_cross.arrived = g_cross.done = 0;
+        uv_mutex_unlock(&g_cross.mu);
+        asset_handle_t *a = load(s, "mem://a.n"), *b = load(s, "mem://b.n");
+        TU_FLUSH_UNTIL(s, cross_done() == 2);
+        asset_status_t want = i ? ASSET_OK : ASSET_E_DEPENDENCY;
+        if (g_cross.rc[0] != want || g_cross.rc[1] != ASSET_OK)
+            fail_msg("%s: a.n's wait returned %s, not %s", kinds[i], asset_err_name(g_cross.rc[0]),
+                     asset_err_name(want));
+        assert_int_equal(tu_wait(a), ASSET_OK); /* its parse went on */
+        assert_int_equal(tu_wait(b), want);
+        const char *cycle = "dependency cycle: mem://b.n -> mem://a.n -> ... -> mem://b.n";
+        if (!i) expect_msg(b, cycle);
+        asset_handle_t *d = asset_handle_dependency(b, 0);
+        assert_non_null(d);
+        if (i) {
+            assert_int_equal(asset_handle_error(d), ASSET_E_DEPENDENCY);
+            expect_msg(d, cycle);
+        }
+        asset_handle_release(a);
+        asset_handle_release(b);
+        asset_server_destroy(s);
+    }
+    uv_cond_destroy(&g_cross.cv);
+    uv_mutex_destroy(&g_cross.mu);
+}
+
+/* A task that waits for a.n only once a.n's parse waits for the task's handle (whose
+ * wait is listed, s->awaits): a task's wait did not look, and both slept until their
+ * timeouts (E_TIMEOUT after 30 s; for ever with -1). A task's wait looks while a listed
+ * wait waits for it: the task's, which closes the ring, is refused. */
+static asset_status_t cross_task_second(asset_task_t *t, void *arg) {
+    cross_meet(arg, 1, 2);
+    cross_note(1, parse_wait_for(arg, "mem://a.n", false));
+    asset_task_set_value(t, tu_asset_strndup("task", 4), 4, NULL, NULL);
+    return ASSET_OK;
+}
+
+static void test_a_task_closing_a_ring_through_a_parse_is_busy(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    if (s->nworkers == 0) { /* the single-threaded web build: no two jobs at once */
+        asset_server_destroy(s);
+        skip();
+    }
+    uv_mutex_init(&g_cross.mu);
+    uv_cond_init(&g_cross.cv);
+    g_cross.arrived = g_cross.done = 0;
+    put(s, "a.n", "cross 0 0 2 task -");
+    g_cross.task = asset_server_spawn(s, cross_task_second, s, NULL, NULL);
+    assert_non_null(g_cross.task);
+    asset_handle_t *a = load(s, "mem://a.n");
+    TU_FLUSH_UNTIL(s, cross_done() == 2);
+    if (g_cross.rc[0] != ASSET_OK || g_cross.rc[1] != ASSET_E_BUSY)
+        fail_msg("the parse's wait returned %s (not OK), the task's %s (not E_BUSY)",
                  asset_err_name(g_cross.rc[0]), asset_err_name(g_cross.rc[1]));
     assert_int_equal(tu_wait(a), ASSET_OK);
     assert_int_equal(tu_wait(g_cross.task), ASSET_OK);
@@ -3346,6 +3442,8 @@ int main(void) {
         cmocka_unit_test(test_a_parse_waiting_for_an_asset_that_depends_on_it_is_busy),
         cmocka_unit_test(test_parses_waiting_for_each_other_are_busy),
         cmocka_unit_test(test_a_parse_closing_a_ring_through_a_task_is_busy),
+        cmocka_unit_test(test_a_task_closing_a_ring_through_a_parse_is_busy),
+        cmocka_unit_test(test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
         cmocka_unit_test(test_a_cycle_of_no_cache_dependencies_fails_cleanly),
