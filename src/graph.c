@@ -600,13 +600,15 @@ static bool waits_step(asset_server_t *s, ptr_stack_t *st, asset__job_t *y, cons
 }
 
 /* [lock] The walk of asset__graph_waits_here from t: 1 when it reaches `to` (NULL: a job
- * this thread runs), 0 when not, -1 out of memory part way. */
-static int waits_reach(asset_server_t *s, asset__job_t *t, const asset__job_t *to, uint64_t *mark) {
+ * this thread runs), 0 when not, -1 out of memory part way. *looks: the jobs it walked. */
+static int waits_reach(asset_server_t *s, asset__job_t *t, const asset__job_t *to, uint64_t *mark,
+                       uint64_t *looks) {
     if (!*mark) *mark = ++s->graph_epoch;
     ptr_stack_t st = {0};
     bool room = true, found = waits_step(s, &st, t, to, *mark, &room);
     while (room && st.len && !found) {
         asset__job_t *x = st.p[--st.len];
+        ++*looks;
         for (size_t i = 0; i < asset__job_ndeps(x) && !found && room; i++) {
             asset_handle_t *dh = x->g->deps->h[i];
             if (dh->dep_parent == x) found = waits_step(s, &st, dh->job, to, *mark, &room);
@@ -638,7 +640,8 @@ bool asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark)
      * only while a listed wait waits for one of its tasks (else it slept until its
      * timeout, closing a ring second: a review) */
     if (!asset__job_loads_here(s) && !asset__job_task_awaited_here(s)) return false;
-    return waits_reach(s, t, NULL, mark) > 0; /* out of memory: what it found so far */
+    uint64_t looks = 0;
+    return waits_reach(s, t, NULL, mark, &looks) > 0; /* out of memory: what it found so far */
 }
 
 /* [lock] For an edge parent -> from that find_cycle let through but whose search met a
@@ -649,8 +652,9 @@ bool asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark)
  * 0, -1 out of memory (the edge fails, as find_cycle's). Forward alone: only while such a
  * wait waits, at any depth, for the parent, or a job the dependency reaches waits. */
 static int await_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from, char **msg) {
-    uint64_t mark = 0;
-    int found = waits_reach(s, from, parent, &mark);
+    uint64_t mark = 0, looks = 0;
+    int found = waits_reach(s, from, parent, &mark, &looks);
+    s->flight_visits += looks;
     if (found <= 0) return found;
     *msg = asset__asprintf("dependency cycle: %s -> %s -> ... -> %s (through a wait inside a job)",
                            parent->uri, from->uri, parent->uri);

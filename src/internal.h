@@ -958,9 +958,11 @@ struct asset_server {
     unsigned flushes;
     /* label names compared by asset__labels_find (adds and lookups; tests) */
     atomic_uint_fast64_t label_looks;
-    uint64_t progress_visits;   /* [lock] jobs a handle's progress looked at (graph.c; tests) */
-    uint64_t cycle_visits;      /* [lock] dependencies value cycle searches looked at (tests) */
-    uint64_t flight_visits;     /* [lock] edges in-flight cycle searches looked at (tests) */
+    uint64_t progress_visits; /* [lock] jobs a handle's progress looked at (graph.c; tests) */
+    uint64_t cycle_visits;    /* [lock] dependencies value cycle searches looked at (tests) */
+    /* [lock] edges in-flight cycle searches looked at, and jobs their looks through the
+     * waits inside jobs walked (graph.c, await_cycle) (tests) */
+    uint64_t flight_visits;
     uint64_t cb_visits;         /* [lock] callbacks connects and deliveries looked at (tests) */
     uint64_t introspect_visits; /* [lock] cache entries introspection looked at (tests) */
     uint64_t tag_visits; /* [lock] handles and batches asset_server_cancel_tag looked at (tests) */

@@ -738,6 +738,80 @@ static void test_parents_of_a_shared_dependency_in_flight_search_little(void **s
     tu_gate_free(gate);
 }
 
+/* A task (arg: the pack's handle) that waits for the pack: a loading screen's. */
+static asset_status_t pack_waiter(asset_task_t *t, void *arg) {
+    asset_status_t rc = asset_handle_wait(arg, 120000);
+    asset_task_set_value(t, tu_asset_strndup("task", 4), 4, NULL, NULL);
+    return rc;
+}
+
+/* As above while a task waits for the pack (a wait inside a job, on s->awaits): an edge's
+ * search that meets such a wait looks again through the waits (a dependency closing a
+ * ring through one), forward, but only when the side that ran out met one: a prop that
+ * nothing waits for still costs a few looks, not the pack's subgraph each. */
+static void test_parents_of_a_shared_dependency_search_little_while_a_task_waits(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(3); /* the leaf's read, the task and the parses */
+    if (s->nworkers == 0) { /* the single-threaded web build: no task waits beside loads */
+        asset_server_destroy(s);
+        skip();
+    }
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    enum { M = 2000, K = 2000 };
+    char key[32], line[32];
+    size_t cap = (size_t)M * 16 + 1, len = 0;
+    char *pack = malloc(cap);
+    assert_non_null(pack);
+    for (int i = 0; i < M; i++) {
+        snprintf(key, sizeof key, "t%d.n", i);
+        put(s, key, "dep gate://leaf.n");
+        len += (size_t)snprintf(pack + len, cap - len, "dep t%d.n\n", i);
+    }
+    put(s, "pack.n", pack);
+    free(pack);
+    asset_handle_t *ph = load(s, "mem://pack.n");
+    wait_parses(s, 1 + M);
+    asset_handle_t *task = asset_server_spawn(s, pack_waiter, ph, NULL, NULL);
+    assert_non_null(task);
+    uint64_t deadline = uv_hrtime() + 120 * 1000000000ull;
+    uv_mutex_lock(&s->lock); /* until the task's wait is listed (polled, as wait_parses) */
+    while (!s->awaits) {
+        if (uv_hrtime() > deadline) fail_msg("the task's wait was not listed in 120 s");
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 1000000);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+    asset_handle_t **h = calloc(K, sizeof *h);
+    assert_non_null(h);
+    for (int i = 0; i < K; i++) {
+        snprintf(key, sizeof key, "p%d.n", i);
+        put(s, key, "dep pack.n");
+        snprintf(line, sizeof line, "mem://p%d.n", i);
+        h[i] = load(s, line);
+    }
+    wait_parses(s, 1 + M + K);
+    uv_mutex_lock(&s->lock);
+    uint64_t looks = s->flight_visits;
+    bool listed = s->awaits != NULL;
+    uv_mutex_unlock(&s->lock);
+    assert_true(listed); /* the task still waits: the gate is shut */
+    if (looks > 16 * (K + M))
+        fail_msg("cycle searches looked at %llu edges", (unsigned long long)looks);
+    tu_gate_open(gate);
+    for (int i = 0; i < K; i++) {
+        assert_int_equal(tu_wait(h[i]), ASSET_OK);
+        asset_handle_release(h[i]);
+    }
+    assert_int_equal(tu_wait(task), ASSET_OK);
+    assert_int_equal(tu_wait(ph), ASSET_OK);
+    asset_handle_release(task);
+    asset_handle_release(ph);
+    free(h);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+}
+
 /* A parse that waits for an asset which depends on the one being parsed (its parent, at
  * any depth, or a label of it) waits for itself: the parent is decided only once this
  * parse returns. The wait slept until its timeout (for ever with -1), holding the
@@ -3441,6 +3515,7 @@ int main(void) {
         cmocka_unit_test(test_cycle_of_two_fails_with_the_cycle_named),
         cmocka_unit_test(test_a_parse_waiting_for_an_asset_that_depends_on_it_is_busy),
         cmocka_unit_test(test_parses_waiting_for_each_other_are_busy),
+        cmocka_unit_test(test_parents_of_a_shared_dependency_search_little_while_a_task_waits),
         cmocka_unit_test(test_a_parse_closing_a_ring_through_a_task_is_busy),
         cmocka_unit_test(test_a_task_closing_a_ring_through_a_parse_is_busy),
         cmocka_unit_test(test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle),
