@@ -72,6 +72,7 @@ static struct {
     int arrived, done;
     asset_status_t rc[4];
     asset_handle_t *task; /* W "task" */
+    int task_inside;      /* cross_task: the waits it lets begin before its own */
 } g_cross;
 
 /* "waitfor", "waitgroup", "cross": loads u (as a group of one: group) and waits for it. */
@@ -689,55 +690,6 @@ static void wait_parses(asset_server_t *s, int n) {
     }
 }
 
-/* K parents declaring a dependency on one asset whose own dependencies are still in
- * flight (a level's props sharing a pack of textures still downloading): each edge
- * searched the shared asset's whole subgraph for a way back to its parent, K x M looks
- * under the lock (2,000 x 2,000: 8 million). A parent that nothing in flight depends
- * on cannot close a cycle, whatever its dependency reaches. */
-static void test_parents_of_a_shared_dependency_in_flight_search_little(void **state) {
-    (void)state;
-    asset_server_t *s = graph_server(2);
-    tu_gate_t *gate = tu_gate_register(s, "gate");
-    enum { M = 2000, K = 2000 };
-    char key[32], line[32];
-    size_t cap = (size_t)M * 16 + 1, len = 0;
-    char *pack = malloc(cap);
-    assert_non_null(pack);
-    for (int i = 0; i < M; i++) {
-        snprintf(key, sizeof key, "t%d.n", i);
-        put(s, key, "dep gate://leaf.n");
-        len += (size_t)snprintf(pack + len, cap - len, "dep t%d.n\n", i);
-    }
-    put(s, "pack.n", pack);
-    free(pack);
-    asset_handle_t *ph = load(s, "mem://pack.n");
-    wait_parses(s, 1 + M); /* the pack and its textures wait for the leaf */
-    asset_handle_t **h = calloc(K, sizeof *h);
-    assert_non_null(h);
-    for (int i = 0; i < K; i++) {
-        snprintf(key, sizeof key, "p%d.n", i);
-        put(s, key, "dep pack.n");
-        snprintf(line, sizeof line, "mem://p%d.n", i);
-        h[i] = load(s, line);
-    }
-    wait_parses(s, 1 + M + K);
-    uv_mutex_lock(&s->lock);
-    uint64_t looks = s->flight_visits;
-    uv_mutex_unlock(&s->lock);
-    if (looks > 16 * (K + M))
-        fail_msg("cycle searches looked at %llu edges", (unsigned long long)looks);
-    tu_gate_open(gate);
-    for (int i = 0; i < K; i++) {
-        assert_int_equal(tu_wait(h[i]), ASSET_OK);
-        asset_handle_release(h[i]);
-    }
-    assert_int_equal(tu_wait(ph), ASSET_OK);
-    asset_handle_release(ph);
-    free(h);
-    asset_server_destroy(s);
-    tu_gate_free(gate);
-}
-
 /* A task (arg: the pack's handle) that waits for the pack: a loading screen's. */
 static asset_status_t pack_waiter(asset_task_t *t, void *arg) {
     asset_status_t rc = asset_handle_wait(arg, 120000);
@@ -745,14 +697,13 @@ static asset_status_t pack_waiter(asset_task_t *t, void *arg) {
     return rc;
 }
 
-/* As above while a task waits for the pack (a wait inside a job, on s->awaits): an edge's
- * search that meets such a wait looks again through the waits (a dependency closing a
- * ring through one), forward, but only when the side that ran out met one: a prop that
- * nothing waits for still costs a few looks, not the pack's subgraph each. */
-static void test_parents_of_a_shared_dependency_search_little_while_a_task_waits(void **state) {
-    (void)state;
-    asset_server_t *s = graph_server(3); /* the leaf's read, the task and the parses */
-    if (s->nworkers == 0) { /* the single-threaded web build: no task waits beside loads */
+/* K parents declare a dependency on one asset whose own M are still in flight, while a
+ * task waits for that asset (task_waits) or not: the cycle searches look at no more than
+ * 16 (K + M) edges. */
+static void shared_pack_search(bool task_waits) {
+    /* the leaf's read, the parses, and the task's wait: a worker each */
+    asset_server_t *s = graph_server(task_waits ? 3 : 2);
+    if (task_waits && s->nworkers == 0) { /* the web's one thread: no task waits beside */
         asset_server_destroy(s);
         skip();
     }
@@ -770,12 +721,11 @@ static void test_parents_of_a_shared_dependency_search_little_while_a_task_waits
     put(s, "pack.n", pack);
     free(pack);
     asset_handle_t *ph = load(s, "mem://pack.n");
-    wait_parses(s, 1 + M);
-    asset_handle_t *task = asset_server_spawn(s, pack_waiter, ph, NULL, NULL);
-    assert_non_null(task);
+    wait_parses(s, 1 + M); /* the pack and its textures wait for the leaf */
+    asset_handle_t *task = task_waits ? asset_server_spawn(s, pack_waiter, ph, NULL, NULL) : NULL;
     uint64_t deadline = uv_hrtime() + 120 * 1000000000ull;
     uv_mutex_lock(&s->lock); /* until the task's wait is listed (polled, as wait_parses) */
-    while (!s->awaits) {
+    while (task_waits && !s->awaits) {
         if (uv_hrtime() > deadline) fail_msg("the task's wait was not listed in 120 s");
         s->waiters++;
         uv_cond_timedwait(&s->done_cond, &s->lock, 1000000);
@@ -795,7 +745,7 @@ static void test_parents_of_a_shared_dependency_search_little_while_a_task_waits
     uint64_t looks = s->flight_visits;
     bool listed = s->awaits != NULL;
     uv_mutex_unlock(&s->lock);
-    assert_true(listed); /* the task still waits: the gate is shut */
+    assert_int_equal(listed, task_waits); /* the task still waits: the gate is shut */
     if (looks > 16 * (K + M))
         fail_msg("cycle searches looked at %llu edges", (unsigned long long)looks);
     tu_gate_open(gate);
@@ -803,13 +753,34 @@ static void test_parents_of_a_shared_dependency_search_little_while_a_task_waits
         assert_int_equal(tu_wait(h[i]), ASSET_OK);
         asset_handle_release(h[i]);
     }
-    assert_int_equal(tu_wait(task), ASSET_OK);
+    if (task) {
+        assert_int_equal(tu_wait(task), ASSET_OK);
+        asset_handle_release(task);
+    }
     assert_int_equal(tu_wait(ph), ASSET_OK);
-    asset_handle_release(task);
     asset_handle_release(ph);
     free(h);
     asset_server_destroy(s);
     tu_gate_free(gate);
+}
+
+/* K parents declaring a dependency on one asset whose own dependencies are still in
+ * flight (a level's props sharing a pack of textures still downloading): each edge
+ * searched the shared asset's whole subgraph for a way back to its parent, K x M looks
+ * under the lock (2,000 x 2,000: 8 million). A parent that nothing in flight depends
+ * on cannot close a cycle, whatever its dependency reaches. */
+static void test_parents_of_a_shared_dependency_in_flight_search_little(void **state) {
+    (void)state;
+    shared_pack_search(false);
+}
+
+/* As above while a task waits for the pack (a wait inside a job, on s->awaits): an edge's
+ * search that meets such a wait looks again through the waits (a dependency closing a
+ * ring through one), forward, but only when the side that ran out met one: a prop that
+ * nothing waits for still costs a few looks, not the pack's subgraph each. */
+static void test_parents_of_a_shared_dependency_search_little_while_a_task_waits(void **state) {
+    (void)state;
+    shared_pack_search(true);
 }
 
 /* A parse that waits for an asset which depends on the one being parsed (its parent, at
@@ -924,20 +895,20 @@ static void test_parses_waiting_for_each_other_are_busy(void **state) {
     uv_mutex_destroy(&g_cross.mu);
 }
 
-/* A task (arg: its server) that meets a.n's parse at its "cross" line, then waits for
- * a.n, noting what its wait returned in g_cross.rc[1]. */
+/* A task (arg: its server) that meets a.n's parse at its "cross" line, then (once
+ * g_cross.task_inside threads are inside waits) waits for a.n, noting what its wait
+ * returned in g_cross.rc[1]. */
 static asset_status_t cross_task(asset_task_t *t, void *arg) {
-    cross_meet(arg, 0, 2);
+    cross_meet(arg, g_cross.task_inside, 2);
     cross_note(1, parse_wait_for(arg, "mem://a.n", false));
     asset_task_set_value(t, tu_asset_strndup("task", 4), 4, NULL, NULL);
     return ASSET_OK;
 }
 
-/* A task waits for a.n while a.n's parse, on the other worker, waits for the task's
- * handle: each slept until its timeout (E_TIMEOUT after 30 s). The task's wait does not
- * look for a ring (it is listed, s->awaits); the parse's, which closes it, is refused. */
-static void test_a_parse_closing_a_ring_through_a_task_is_busy(void **state) {
-    (void)state;
+/* A task waits for a.n and a.n's parse, on the other worker, for the task's handle, the
+ * task's wait second (task_second) or the parse's: the second wait is refused
+ * (ASSET_E_BUSY), the other returns OK. */
+static void task_ring(bool task_second) {
     asset_server_t *s = graph_server(2);
     if (s->nworkers == 0) { /* the single-threaded web build: no two jobs at once */
         asset_server_destroy(s);
@@ -946,14 +917,18 @@ static void test_a_parse_closing_a_ring_through_a_task_is_busy(void **state) {
     uv_mutex_init(&g_cross.mu);
     uv_cond_init(&g_cross.cv);
     g_cross.arrived = g_cross.done = 0;
-    put(s, "a.n", "cross 0 1 2 task -");
+    g_cross.task_inside = task_second;
+    put(s, "a.n", task_second ? "cross 0 0 2 task -" : "cross 0 1 2 task -");
     g_cross.task = asset_server_spawn(s, cross_task, s, NULL, NULL);
     assert_non_null(g_cross.task);
     asset_handle_t *a = load(s, "mem://a.n");
     TU_FLUSH_UNTIL(s, cross_done() == 2);
-    if (g_cross.rc[0] != ASSET_E_BUSY || g_cross.rc[1] != ASSET_OK)
-        fail_msg("the parse's wait returned %s (not E_BUSY), the task's %s (not OK)",
-                 asset_err_name(g_cross.rc[0]), asset_err_name(g_cross.rc[1]));
+    asset_status_t parse = task_second ? ASSET_OK : ASSET_E_BUSY;
+    asset_status_t task = task_second ? ASSET_E_BUSY : ASSET_OK;
+    if (g_cross.rc[0] != parse || g_cross.rc[1] != task)
+        fail_msg("the parse's wait returned %s (not %s), the task's %s (not %s)",
+                 asset_err_name(g_cross.rc[0]), asset_err_name(parse),
+                 asset_err_name(g_cross.rc[1]), asset_err_name(task));
     assert_int_equal(tu_wait(a), ASSET_OK);
     assert_int_equal(tu_wait(g_cross.task), ASSET_OK);
     asset_handle_release(a);
@@ -961,6 +936,23 @@ static void test_a_parse_closing_a_ring_through_a_task_is_busy(void **state) {
     asset_server_destroy(s);
     uv_cond_destroy(&g_cross.cv);
     uv_mutex_destroy(&g_cross.mu);
+}
+
+/* A task waits for a.n while a.n's parse, on the other worker, waits for the task's
+ * handle: each slept until its timeout (E_TIMEOUT after 30 s). The task's wait is listed
+ * (s->awaits); the parse's, which closes the ring, is refused. */
+static void test_a_parse_closing_a_ring_through_a_task_is_busy(void **state) {
+    (void)state;
+    task_ring(false);
+}
+
+/* The other order: a task waits for a.n once a.n's parse waits for the task's handle. A
+ * task's wait did not look, and both slept until their timeouts (E_TIMEOUT after 30 s;
+ * for ever with -1). A task's wait looks while a listed wait waits for it: the task's,
+ * which closes the ring, is refused. */
+static void test_a_task_closing_a_ring_through_a_parse_is_busy(void **state) {
+    (void)state;
+    task_ring(true);
 }
 
 /* a.n's parse waits for b.n; then b.n's parse, on the other worker, declares a
@@ -1009,44 +1001,6 @@ static void test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle(voi
         asset_handle_release(b);
         asset_server_destroy(s);
     }
-    uv_cond_destroy(&g_cross.cv);
-    uv_mutex_destroy(&g_cross.mu);
-}
-
-/* A task that waits for a.n only once a.n's parse waits for the task's handle (whose
- * wait is listed, s->awaits): a task's wait did not look, and both slept until their
- * timeouts (E_TIMEOUT after 30 s; for ever with -1). A task's wait looks while a listed
- * wait waits for it: the task's, which closes the ring, is refused. */
-static asset_status_t cross_task_second(asset_task_t *t, void *arg) {
-    cross_meet(arg, 1, 2);
-    cross_note(1, parse_wait_for(arg, "mem://a.n", false));
-    asset_task_set_value(t, tu_asset_strndup("task", 4), 4, NULL, NULL);
-    return ASSET_OK;
-}
-
-static void test_a_task_closing_a_ring_through_a_parse_is_busy(void **state) {
-    (void)state;
-    asset_server_t *s = graph_server(2);
-    if (s->nworkers == 0) { /* the single-threaded web build: no two jobs at once */
-        asset_server_destroy(s);
-        skip();
-    }
-    uv_mutex_init(&g_cross.mu);
-    uv_cond_init(&g_cross.cv);
-    g_cross.arrived = g_cross.done = 0;
-    put(s, "a.n", "cross 0 0 2 task -");
-    g_cross.task = asset_server_spawn(s, cross_task_second, s, NULL, NULL);
-    assert_non_null(g_cross.task);
-    asset_handle_t *a = load(s, "mem://a.n");
-    TU_FLUSH_UNTIL(s, cross_done() == 2);
-    if (g_cross.rc[0] != ASSET_OK || g_cross.rc[1] != ASSET_E_BUSY)
-        fail_msg("the parse's wait returned %s (not OK), the task's %s (not E_BUSY)",
-                 asset_err_name(g_cross.rc[0]), asset_err_name(g_cross.rc[1]));
-    assert_int_equal(tu_wait(a), ASSET_OK);
-    assert_int_equal(tu_wait(g_cross.task), ASSET_OK);
-    asset_handle_release(a);
-    asset_handle_release(g_cross.task);
-    asset_server_destroy(s);
     uv_cond_destroy(&g_cross.cv);
     uv_mutex_destroy(&g_cross.mu);
 }
