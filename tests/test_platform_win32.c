@@ -775,6 +775,40 @@ static void test_a_trace_written_to_a_non_ascii_name_is_made_as_named(void **sta
     assert_true(a != INVALID_FILE_ATTRIBUTES);
 }
 
+/* The files the library writes or reads as a FILE (a trace, the file beside it it is
+ * written to) are shared for deleting, as the files it loads are: while one is open,
+ * another program may rename it (a log rotation) or delete it, and read it (a viewer, a
+ * tail). They were opened with the C library's _wfopen / _wopen, which share no
+ * FILE_SHARE_DELETE: the rename failed with a sharing violation. */
+static void test_a_file_the_library_writes_can_be_renamed_or_deleted_while_open(void **st) {
+    fx_t *f = *st;
+    char *p = tu_path(f->dir, "trace.json"), *q = tu_path(f->dir, "trace.1.json");
+    wchar_t *wp = wpath(p), *wq = wpath(q);
+    for (int i = 0; i < 4; i++) {
+        FILE *out = i == 0   ? asset__fopen_new(p, NULL)
+                    : i == 1 ? asset__fopen_existing(p)
+                    : i == 2 ? asset__fopen(p, "wb")
+                             : asset__fopen(p, "rb");
+        if (!out) fail_msg("open %d: errno %d", i, errno);
+        if (i < 3) assert_true(fputs("{}", out) >= 0 && fflush(out) == 0);
+        HANDLE r =
+            CreateFileW(wp, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                        NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+        assert_true(r != INVALID_HANDLE_VALUE); /* read beside the library: a tail */
+        CloseHandle(r);
+        if (!MoveFileExW(wp, wq, MOVEFILE_REPLACE_EXISTING))
+            fail_msg("open %d: rename of the open file: error %lu", i, GetLastError());
+        if (i == 1) assert_true(DeleteFileW(wq)); /* deleted while open */
+        assert_int_equal(fclose(out), 0);
+        if (i != 1)
+            assert_true(MoveFileExW(wq, wp, 0)); /* back, for the next open */
+        else
+            free(tu_write_file(f->dir, "trace.json", "{}", 2));
+    }
+    assert_true(DeleteFileW(wp));
+    free(wp), free(wq), free(p), free(q);
+}
+
 /* $ASSET_SERVER_PKG_PATH naming a folder in letters outside the ANSI code page finds
  * the packages in it, as pkg_path does: the environment is UTF-16 on Windows, and the
  * C library's getenv gives it in the ANSI code page ('?' for each such letter), which
@@ -965,6 +999,7 @@ int main(void) {
         FX(test_a_non_ascii_name_loads_as_utf16),
         FX(test_a_name_that_is_not_utf8_is_not_found),
         FX(test_a_trace_written_to_a_non_ascii_name_is_made_as_named),
+        FX(test_a_file_the_library_writes_can_be_renamed_or_deleted_while_open),
         FX(test_a_non_ascii_pkg_path_from_the_environment_finds_its_packages),
         cmocka_unit_test(test_a_path_past_max_path_is_given_to_windows_in_its_long_form),
         cmocka_unit_test(test_a_watched_folder_past_max_path_goes_to_libuv_in_its_long_form),

@@ -16,11 +16,10 @@
 #include "../internal.h" /* asset_alloc */
 
 #include <errno.h>
-#include <fcntl.h> /* _O_WRONLY */
+#include <fcntl.h> /* _O_BINARY */
 #include <io.h>    /* _get_osfhandle */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h> /* _S_IREAD */
 #include <wchar.h>
 #include <windows.h>
 #include <winternl.h> /* NtCreateFile, OBJECT_ATTRIBUTES (ntdll, looked up at run time) */
@@ -422,48 +421,76 @@ bool asset__getcwd(char *buf, size_t n) {
     return asset__path_prepare(buf, false, &st) == NULL;
 }
 
-FILE *asset__fopen(const char *path, const char *mode) {
-    int err = 0;
-    wchar_t wm[16], *w = to_wide(path, &err);
-    if (!w || !MultiByteToWideChar(CP_UTF8, 0, mode, -1, wm, 16)) {
-        asset_free(w);
-        errno = w ? EINVAL : -err;
-        return NULL;
-    }
-    FILE *f = _wfopen(w, wm);
-    err = errno; /* the caller reads it: kept across the free */
-    asset_free(w);
-    errno = err;
-    return f;
-}
-
-/* _wopen of path's UTF-16 name for writing in binary, with flags (_O_TRUNC, or _O_CREAT
- * | _O_EXCL: then a file the FILE could not be made for is removed again), as a "wb"
- * FILE; NULL with errno set */
-static FILE *wopen_wb(const char *path, int flags) {
+/* Every file the library writes or reads as a FILE (a trace, its file beside it) is
+ * opened sharing reading, writing and deleting, as the files it loads are (open_w): the
+ * C library's _wfopen and _wopen share no FILE_SHARE_DELETE, so while a trace was being
+ * written another program could not rename or delete it (a log rotation, a viewer
+ * replacing it) and failed with a sharing violation (thirty-third review).
+ * access / disposition: CreateFileW's; crt: the _open_osfhandle flags; mode: _fdopen's.
+ * _O_CREAT in crt: a file made here is removed again when the FILE cannot be had.
+ * NULL with errno set. */
+static FILE *open_shared(const char *path, DWORD access, DWORD disposition, int crt,
+                         const char *mode) {
     int err = 0;
     wchar_t *w = to_wide(path, &err);
     if (!w) {
         errno = err ? -err : EINVAL;
         return NULL;
     }
-    int fd = _wopen(w, _O_WRONLY | _O_BINARY | flags, _S_IREAD | _S_IWRITE);
-    FILE *f = fd >= 0 ? _fdopen(fd, "wb") : NULL;
-    err = errno; /* the caller reads it: kept across the close and the free */
-    if (fd >= 0 && !f) {
-        _close(fd);
-        if (flags & _O_CREAT) _wremove(w);
+    HANDLE h = CreateFileW(w, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           disposition, FILE_ATTRIBUTE_NORMAL, NULL);
+    FILE *f = NULL;
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD e = GetLastError();
+        /* EEXIST as _wopen's _O_EXCL; a sharing violation EACCES as the C library's */
+        err = e == ERROR_FILE_EXISTS || e == ERROR_ALREADY_EXISTS         ? EEXIST
+              : e == ERROR_SHARING_VIOLATION || e == ERROR_LOCK_VIOLATION ? EACCES
+                                                                          : -last_error();
+    } else {
+        int fd = _open_osfhandle((intptr_t)h, crt & ~_O_CREAT);
+        f = fd >= 0 ? _fdopen(fd, mode) : NULL;
+        err = f ? 0 : errno ? errno : EMFILE;
+        if (fd >= 0 && !f) _close(fd); /* closes h too */
+        if (fd < 0) CloseHandle(h);
+        if (!f && (crt & _O_CREAT)) DeleteFileW(w);
     }
     asset_free(w);
-    errno = err;
+    if (!f) errno = err; /* the caller reads it: kept across the close and the free */
     return f;
 }
 
-FILE *asset__fopen_existing(const char *path) { return wopen_wb(path, _O_TRUNC); }
+FILE *asset__fopen(const char *path, const char *mode) {
+    /* "r", "w" or "a", then "b" and "+" in any order (fopen's modes) */
+    bool plus = strchr(mode, '+') != NULL, bin = strchr(mode, 'b') != NULL;
+    DWORD access, disposition;
+    int crt = bin ? _O_BINARY : _O_TEXT;
+    switch (mode[0]) {
+    case 'r':
+        access = GENERIC_READ | (plus ? GENERIC_WRITE : 0);
+        disposition = OPEN_EXISTING;
+        crt |= plus ? 0 : _O_RDONLY;
+        break;
+    case 'w':
+        access = GENERIC_WRITE | (plus ? GENERIC_READ : 0);
+        disposition = CREATE_ALWAYS;
+        break;
+    case 'a':
+        access = FILE_APPEND_DATA | (plus ? GENERIC_READ : 0);
+        disposition = OPEN_ALWAYS;
+        crt |= _O_APPEND;
+        break;
+    default: errno = EINVAL; return NULL;
+    }
+    return open_shared(path, access, disposition, crt, mode);
+}
+
+FILE *asset__fopen_existing(const char *path) {
+    return open_shared(path, GENERIC_WRITE, TRUNCATE_EXISTING, _O_BINARY, "wb");
+}
 
 FILE *asset__fopen_new(const char *path, const char *like) {
     (void)like; /* no POSIX permission bits: the new file's ACL is inherited */
-    return wopen_wb(path, _O_CREAT | _O_EXCL);
+    return open_shared(path, GENERIC_WRITE, CREATE_NEW, _O_BINARY | _O_CREAT, "wb");
 }
 
 /* errno for a failed MoveFileExW / DeleteFileW */

@@ -80,14 +80,17 @@ bool asset__getcwd(char *buf, size_t n);
  * (removed, say), or when out of memory (*oom then set). */
 char *asset__getcwd_dup(bool *oom);
 /* fopen of a path in the library's form or as the user gave it, UTF-8: Windows opens it
- * by its UTF-16 name (_wfopen; the C library's fopen reads the bytes in the ANSI code
- * page, and made a file of another name); errno set on failure. */
+ * by its UTF-16 name (the C library's fopen reads the bytes in the ANSI code page, and
+ * made a file of another name), sharing reading, writing and deleting (CreateFileW: the
+ * C library's _wfopen shares no deleting, another program could not rename or delete the
+ * file while it was open); errno set on failure. mode: "r", "w" or "a", "b", "+". */
 FILE *asset__fopen(const char *path, const char *mode);
 /* Opens the file at path (UTF-8, as asset__fopen's) for writing ("wb"), cut to 0 bytes,
  * only if it is there: never creates it (ENOENT). POSIX: open() without O_CREAT, which
  * fs.protected_regular checks: in a sticky world-writable directory (/tmp) an O_CREAT
  * open of another user's file fails EACCES even where this user may write it (fopen's
- * "w" asks O_CREAT). Windows: _wopen without _O_CREAT. NULL with errno set. */
+ * "w" asks O_CREAT). Windows: CreateFileW's TRUNCATE_EXISTING, sharing as
+ * asset__fopen's. NULL with errno set. */
 FILE *asset__fopen_existing(const char *path);
 /* Makes the file path (UTF-8, as asset__fopen's) and opens it for writing in binary
  * ("wb": a '\n' is one byte on every OS; Windows' text mode wrote "\r\n"), only if
@@ -95,8 +98,8 @@ FILE *asset__fopen_existing(const char *path);
  * made with its permission bits from the start, never wider for a moment: like's
  * (stat's mode & 0777, set whatever the umask by an fchmod of the new file), 0600 when
  * like cannot be looked at, 0666 & ~umask when like is NULL (a new file's). Windows:
- * _wopen with _O_CREAT | _O_EXCL | _O_BINARY, like unused (the ACL is inherited). NULL
- * with errno set, nothing left at path. */
+ * CreateFileW's CREATE_NEW, sharing as asset__fopen's, like unused (the ACL is
+ * inherited). NULL with errno set, nothing left at path. */
 FILE *asset__fopen_new(const char *path, const char *like);
 /* The writes that replace a file: asset__rename_over, asset__file_sync and
  * asset__dir_sync_of (fs.c) call their test hooks, the same on every OS, over the OS's
