@@ -17,24 +17,33 @@ wine=$1
 shift
 out=$(mktemp "${TMPDIR:-/tmp}/asset_wine_run.XXXXXX") || exit 125
 child=0
+tailer=0
 # TERM (CTest's timeout) ends the whole run: its process group, wine's own children too
 # (a test's child processes, which a TERM to wine alone left running)
 trap 'if [ "$child" -ne 0 ]; then kill -TERM -- "-$child"; fi 2>/dev/null
+if [ "$tailer" -ne 0 ]; then kill -TERM "$tailer"; fi 2>/dev/null
 rm -f "$out"; exit 143' TERM INT
-# the output streams to CTest as it comes (a hung test's last words are kept) and to $out,
-# which says whether there was any. The run is a job of its own process group (set -m),
-# whose id is $child
+# wine writes to $out, a file, never to a pipe: the first wine program of a wine session
+# starts its services (services.exe, winedevice.exe, plugplay.exe, rpcss.exe...), which
+# inherit its standard streams and live until the session ends, after every other test
+# run beside it. Through a pipe (wine | tee), the read waited for them, not for the test:
+# a test that passed and exited was held until CTest's timeout (test_faults, thirty-third
+# review). The output streams to CTest as it comes (a hung test's last words are kept)
+# through GNU tail, which ends once wine has exited and its last bytes are out. The run
+# is a job of its own process group (set -m), whose id is $child
 run() {
+    : >"$out"
     set -m
-    (
-        set -o pipefail
-        "$wine" "$@" 2>&1 | tee "$out"
-    ) &
+    "$wine" "$@" >"$out" 2>&1 &
     child=$!
     set +m
+    tail -s 0.1 -c +1 -f --pid="$child" "$out" &
+    tailer=$!
     wait "$child"
     rc=$?
-    child=0
+    child=0 # reaped: tail sees it gone, reads the rest and ends
+    wait "$tailer"
+    tailer=0
 }
 t0=${EPOCHREALTIME/./}
 run "$@"

@@ -8,6 +8,9 @@
 #     one (the launcher's threshold ASSET_WINE_RUN_QUICK_US set to 0) runs once;
 #   - TERM while the program runs: wine_run.sh exits 143 and the fake's own child
 #     processes end too (the launcher kills the whole process group of the run);
+#   - a program that leaves a process holding its standard streams (wine's services,
+#     started by the first program of a wine session): the launcher ends when the
+#     program does, with its whole output, not when the holder lets go;
 #   - no temporary file is left behind ($TMPDIR, where wine_run.sh keeps the output).
 #
 # usage: wine_run_test.sh WINE_RUN_SH      (the CTest test `wine_run`)
@@ -41,6 +44,13 @@ test_fails) # the test's own failure: it says so
     exit 4 ;;
 silent_fails | silent_slow) # silent, every time
     exit 5 ;;
+leaves_a_holder) # wine's services: they keep its stdout and stderr and outlive it
+    sleep 1000 &
+    echo "$!" >"$state/holder.tmp"
+    mv "$state/holder.tmp" "$state/holder"
+    for i in $(seq 1 2000); do echo "line $i"; done
+    echo "[  PASSED  ] 1 test(s)."
+    exit 0 ;;
 hangs) # a program with children of its own, that never ends by itself
     sleep 1000 &
     echo "$!" >"$state/child.tmp"
@@ -91,6 +101,34 @@ launch silent_slow
 [ "$rc" -eq 5 ] || fail "silent_slow: exit $rc, not 5"
 [ "$(runs silent_slow)" -eq 1 ] || fail "silent_slow: $(runs silent_slow) runs, not 1"
 no_temp_left silent_slow
+
+# a holder of the program's streams left behind: the launcher ends without waiting for
+# it (it waited for the holder: a test that had passed held to CTest's timeout)
+FAKE_WINE_STATE=$tmp/state TMPDIR=$tmp/tmpdir \
+    bash "$launcher" "$fake" leaves_a_holder >"$tmp/out.leaves_a_holder" 2>&1 &
+launcher_pid=$!
+for _ in $(seq 1 600); do # up to 60 s for the launcher to end
+    kill -0 "$launcher_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if [ ! -e "$tmp/state/holder" ]; then
+    fail "leaves_a_holder: the fake never started its holder"
+    kill -KILL "$launcher_pid" 2>/dev/null || true
+elif kill -0 "$launcher_pid" 2>/dev/null; then
+    fail "leaves_a_holder: the launcher waits for the holder of the program's output"
+    kill -KILL "$(cat "$tmp/state/holder")" 2>/dev/null || true
+    wait "$launcher_pid" || true
+else
+    rc=0
+    wait "$launcher_pid" || rc=$?
+    [ "$rc" -eq 0 ] || fail "leaves_a_holder: exit $rc, not 0"
+    if ! grep -q "line 2000" "$tmp/out.leaves_a_holder" ||
+        ! grep -q "PASSED" "$tmp/out.leaves_a_holder"; then
+        fail "leaves_a_holder: the output is not passed on whole"
+    fi
+    kill -KILL "$(cat "$tmp/state/holder")" 2>/dev/null || true
+    no_temp_left leaves_a_holder
+fi
 
 # TERM while the program runs (its child is up: the fake wrote its pid)
 FAKE_WINE_STATE=$tmp/state TMPDIR=$tmp/tmpdir \
