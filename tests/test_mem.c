@@ -14,6 +14,7 @@
 
 #include "internal.h"
 #include "test_util.h"
+#include "tu_os.h"
 
 static void test_put_then_load_gives_the_bytes(void **state) {
     (void)state;
@@ -110,6 +111,28 @@ static void test_unchanged_key_is_a_cache_hit(void **state) {
     assert_int_equal(st.cache_hits, 1);
     asset_handle_release(h1);
     asset_handle_release(h2);
+    asset_server_destroy(s);
+}
+
+/* A watched key put again reloads its live handle: the reload sends the version the
+ * handle holds ("g1") and the read answers NOT_MODIFIED only when the key's is the same.
+ * Taking any cached version as current (the comparison dropped) left every watched key's
+ * handle on its first bytes; only test_reload's suites saw it (thirty-third review). */
+static void test_a_watched_key_put_again_reloads_its_live_handle(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_workers = 1, .watch = true};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    tu_counter_t cnt = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &cnt, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "w.cnt", "AAAA", 4), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://w.cnt", ASSET_OK);
+    uint64_t v1 = asset_handle_version(h);
+    assert_int_equal(asset_mem_put(s, "w.cnt", "BBBB", 4), ASSET_OK); /* same length */
+    TU_FLUSH_UNTIL(s, asset_handle_version(h) != v1);
+    tu_expect_bytes(h, "BBBB", 4);
+    assert_int_equal(tu_counter_parses(&cnt), 2);
+    asset_handle_release(h);
     asset_server_destroy(s);
 }
 
@@ -559,6 +582,7 @@ int main(void) {
         cmocka_unit_test(test_percent_encoded_uri_finds_decoded_key),
         cmocka_unit_test(test_replace_same_length_gives_new_bytes),
         cmocka_unit_test(test_unchanged_key_is_a_cache_hit),
+        cmocka_unit_test(test_a_watched_key_put_again_reloads_its_live_handle),
         cmocka_unit_test(test_remove_then_load_is_not_found),
         cmocka_unit_test(test_invalid_arguments_are_rejected),
         cmocka_unit_test(test_a_key_no_uri_can_name_is_refused),
