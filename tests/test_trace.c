@@ -369,6 +369,116 @@ static bool comma_numeric_set(bool on) {
     return false;
 }
 
+/* Every byte of a name that JSON or UTF-8 refuses as it is, escaped as \u00XX (or \" and
+ * \\), each byte of an ill-formed sequence on its own, and nothing else: the seventh
+ * review's test has no '\\', no control byte but those below 0x1f, no overlong 3-byte
+ * form, nothing past U+10FFFF, no bad third byte and no lead byte above 0xf4, and dropping
+ * each of those checks passed it (thirty-third review's mutations). The event is recorded
+ * directly: the file must hold exactly these strings. */
+static void test_chrome_json_escapes_each_byte_json_or_utf8_refuses(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    const char *uri = "q\"\\\x1f\x7f"                 /* quote, backslash, US, DEL (kept) */
+                      "\xe0\x80\x80"                  /* an overlong 3-byte form */
+                      "\xf4\x90\x80\x80"              /* past U+10FFFF */
+                      "\xe2\x82("                     /* a third byte that is no continuation */
+                      "\xf5\x80\x80\x80"              /* a lead byte no sequence has */
+                      "\xe2\x82\xac\xf4\x8f\xbf\xbf"; /* U+20AC and U+10FFFF: kept */
+    asset_trace_event_t e = {.phase = ASSET_TRACE_DELIVERED,
+                             .time_ns = 1000,
+                             .uri = uri,
+                             .loader = "l\\d",
+                             .status = ASSET_OK,
+                             .thread = 1};
+    asset_trace_record(&e, tr);
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    cJSON_Delete(read_json_file(path)); /* JSON, whatever it holds */
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    const char *want = "\"args\":{\"uri\":\"q\\\"\\\\\\u001f\x7f"
+                       "\\u00e0\\u0080\\u0080"
+                       "\\u00f4\\u0090\\u0080\\u0080"
+                       "\\u00e2\\u0082("
+                       "\\u00f5\\u0080\\u0080\\u0080"
+                       "\xe2\x82\xac\xf4\x8f\xbf\xbf\",\"loader\":\"l\\\\d\",";
+    if (!strstr(buf, want)) fail_msg("the event's args are not escaped as expected: %s", buf);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    asset_trace_destroy(tr);
+}
+
+/* Events recorded directly, with set times: a load's track closes after its last event
+ * at the latest time of them (its READ_END after its DELIVERED, as a cancelled load's
+ * is), here 4 us after its QUEUED; a delivery of a job is an async instant ("n") on the
+ * load's id, one without a job a thread instant ("i", scope "t") with no id. Closed at
+ * the time of none of them (`<` for `>`: time 0, a timestamp wrapped past 2^64 ns) and
+ * the two kinds of instant swapped passed every suite (thirty-third review's mutations). */
+static void test_chrome_json_of_set_events_has_their_times_and_kinds(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    const struct {
+        asset_trace_phase_t phase;
+        uint64_t t, id;
+    } evs[] = {{ASSET_TRACE_QUEUED, 1000, 7},
+               {ASSET_TRACE_READ_START, 2000, 7},
+               {ASSET_TRACE_DELIVERED, 3000, 7},
+               {ASSET_TRACE_READ_END, 5000, 7},
+               {ASSET_TRACE_DELIVERED, 4000, 0}};
+    for (size_t i = 0; i < sizeof evs / sizeof *evs; i++) {
+        asset_trace_event_t e = {.phase = evs[i].phase,
+                                 .time_ns = evs[i].t,
+                                 .id = evs[i].id,
+                                 .uri = "mem://x",
+                                 .loader = "l",
+                                 .status = ASSET_OK,
+                                 .thread = 1};
+        asset_trace_record(&e, tr);
+    }
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "trace.json");
+    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
+    cJSON *root = read_json_file(path);
+    int closes = 0, n = 0, i = 0;
+    const cJSON *ev;
+    cJSON_ArrayForEach(ev, cJSON_GetObjectItem(root, "traceEvents")) {
+        const char *ph = cJSON_GetObjectItem(ev, "ph")->valuestring;
+        const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
+        const cJSON *id = cJSON_GetObjectItem(ev, "id"), *scope = cJSON_GetObjectItem(ev, "s");
+        double ts = cJSON_GetObjectItem(ev, "ts")->valuedouble;
+        if (!strcmp(ph, "e") && !strcmp(name, "load mem://x")) {
+            closes++;
+            if (ts != 4.0) fail_msg("the load closed at %.3f us, not 4.000", ts);
+        } else if (!strcmp(ph, "n")) {
+            n++;
+            assert_non_null(id);
+            assert_string_equal(id->valuestring, "0x7");
+            assert_null(scope);
+        } else if (!strcmp(ph, "i")) {
+            i++;
+            assert_null(id);
+            assert_non_null(scope);
+            assert_string_equal(scope->valuestring, "t");
+        }
+    }
+    assert_int_equal(closes, 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(i, 1);
+    cJSON_Delete(root);
+    tu_rmrf(dir);
+    free(path);
+    free(dir);
+    asset_trace_destroy(tr);
+}
+
 static void test_chrome_json_is_valid_whatever_the_hosts_locale(void **state) {
     (void)state;
     if (!comma_numeric_set(true)) skip(); /* none here (Debian: the locales package) */
@@ -1998,6 +2108,8 @@ int main(void) {
         cmocka_unit_test(test_a_trace_has_no_cr_before_its_newlines),
         cmocka_unit_test(test_a_trace_made_in_place_syncs_its_directory),
         cmocka_unit_test(test_chrome_json_is_utf8_whatever_the_uris_bytes),
+        cmocka_unit_test(test_chrome_json_escapes_each_byte_json_or_utf8_refuses),
+        cmocka_unit_test(test_chrome_json_of_set_events_has_their_times_and_kinds),
         cmocka_unit_test(test_chrome_json_is_valid_whatever_the_hosts_locale),
         cmocka_unit_test(test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit),
         cmocka_unit_test(test_one_recorder_for_two_servers_keeps_their_loads_apart),
