@@ -266,6 +266,44 @@ static void test_a_long_loader_name_is_logged_whole(void **state) {
     uv_mutex_destroy(&c.lock);
 }
 
+/* Lines of 1,023 to 1,025 bytes, about the 1 KiB stack buffer a line is formatted in
+ * (1,023 bytes and its NUL): each whole. One of exactly 1,024 bytes is the first the
+ * buffer cannot hold; taken as fitting (`>` for `>=`), it lost its last byte, and the
+ * long-message test (3,000 bytes) passed anyway (thirty-third review's mutations). */
+static void test_lines_about_the_stack_buffers_size_are_logged_whole(void **state) {
+    (void)state;
+    longcap_t c = {0};
+    uv_mutex_init(&c.lock);
+    asset_server_config_t cfg = {.log = capture_whole, .user = &c, .max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    static const char *const suffixes[] = {".bad", NULL};
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "b", .suffixes = suffixes, .parse = failing_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
+    const char *head = "load failed: mem://", *tail = ": b loader: bad header";
+    for (size_t len = 1023; len <= 1025; len++) {
+        char key[1100], uri[1200], line[1200];
+        size_t kl = len - strlen(head) - strlen(tail); /* the key's length, ".bad" in it */
+        memset(key, 'k', kl - 4);
+        strcpy(key + kl - 4, ".bad");
+        assert_int_equal(asset_mem_put(s, key, "x", 1), ASSET_OK);
+        snprintf(uri, sizeof uri, "mem://%s", key);
+        snprintf(line, sizeof line, "%s%s%s", head, key, tail);
+        assert_int_equal(strlen(line), len);
+        asset_handle_t *h = tu_load_wait(s, uri, ASSET_E_PARSE);
+        uv_mutex_lock(&c.lock);
+        assert_non_null(c.warn);
+        if (strcmp(c.warn, line))
+            fail_msg("a line of %zu bytes logged as %zu bytes", len, strlen(c.warn));
+        uv_mutex_unlock(&c.lock);
+        asset_handle_release(h);
+    }
+    asset_server_destroy(s);
+    free(c.warn);
+    uv_mutex_destroy(&c.lock);
+}
+
 static void test_levels_are_the_documented_numbers(void **state) {
     (void)state;
     /* a log callback filters by number: the values are part of the API */
@@ -285,6 +323,7 @@ int main(void) {
         cmocka_unit_test(test_levels_are_the_documented_numbers),
         cmocka_unit_test(test_a_long_message_is_logged_whole),
         cmocka_unit_test(test_a_long_loader_name_is_logged_whole),
+        cmocka_unit_test(test_lines_about_the_stack_buffers_size_are_logged_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
