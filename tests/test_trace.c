@@ -95,7 +95,8 @@ typedef struct trace_file {
     cJSON *evs; /* root's traceEvents */
 } trace_file_t;
 
-/* Stops s's tracing, writes tr's Chrome JSON (asserting it was written) and reads it. */
+/* Stops s's tracing (s NULL: none), writes tr's Chrome JSON (asserting it was written)
+ * and reads it. */
 static trace_file_t trace_file_write(asset_server_t *s, asset_trace_t *tr) {
     asset_server_set_trace(s, NULL, NULL);
     trace_file_t t = {.dir = tu_mkdtemp()};
@@ -197,6 +198,42 @@ static void test_finalize_and_delivery_are_reported_on_the_flush_thread(void **s
     asset_handle_release(h);
     asset_handle_release(h2);
     asset_server_destroy(s);
+    asset_trace_destroy(tr);
+}
+
+/* An event's thread names the thread that reported it: a parse held on a worker (at a
+ * gate, so it cannot run on this thread as run-on-wait may) reports another number than
+ * the delivery on this, the flush thread, and its START and END the same one. Every
+ * event named thread 1 and every suite passed (thirty-third review's mutations). */
+static void test_events_of_two_threads_name_two_threads(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_t *s = tu_server(1);
+    tu_parse_gate_t g;
+    tu_parse_gate_register(s, &g);
+    asset_server_set_trace(s, asset_trace_record, tr);
+    assert_int_equal(asset_mem_put(s, "w.gated", "abc", 3), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "mem://w.gated", NULL);
+    tu_parse_gate_wait_entered(&g, 1); /* parsing on the worker */
+    tu_parse_gate_open(&g);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_server_set_trace(s, NULL, NULL);
+    uint64_t id = id_of(tr, "mem://w.gated", ASSET_TRACE_QUEUED);
+    uint32_t parse = 0, parse_end = 0, delivered = 0;
+    asset_trace_event_t e;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++) {
+        if (e.id != id) continue;
+        if (e.phase == ASSET_TRACE_PARSE_START) parse = e.thread;
+        if (e.phase == ASSET_TRACE_PARSE_END) parse_end = e.thread;
+        if (e.phase == ASSET_TRACE_DELIVERED) delivered = e.thread;
+    }
+    assert_int_not_equal(parse, 0);
+    assert_int_not_equal(delivered, 0);
+    assert_int_equal(parse_end, parse);
+    assert_int_not_equal(parse, delivered);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_parse_gate_destroy(&g);
     asset_trace_destroy(tr);
 }
 
@@ -392,11 +429,8 @@ static void test_chrome_json_escapes_each_byte_json_or_utf8_refuses(void **state
                              .status = ASSET_OK,
                              .thread = 1};
     asset_trace_record(&e, tr);
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "trace.json");
-    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
-    cJSON_Delete(read_json_file(path)); /* JSON, whatever it holds */
-    FILE *f = fopen(path, "rb");
+    trace_file_t tf = trace_file_write(NULL, tr); /* JSON, whatever it holds */
+    FILE *f = fopen(tf.path, "rb");
     assert_non_null(f);
     static char buf[1 << 16];
     size_t len = fread(buf, 1, sizeof buf - 1, f);
@@ -409,9 +443,7 @@ static void test_chrome_json_escapes_each_byte_json_or_utf8_refuses(void **state
                        "\\u00f5\\u0080\\u0080\\u0080"
                        "\xe2\x82\xac\xf4\x8f\xbf\xbf\",\"loader\":\"l\\\\d\",";
     if (!strstr(buf, want)) fail_msg("the event's args are not escaped as expected: %s", buf);
-    tu_rmrf(dir);
-    free(path);
-    free(dir);
+    trace_file_free(&tf);
     asset_trace_destroy(tr);
 }
 
@@ -443,13 +475,10 @@ static void test_chrome_json_of_set_events_has_their_times_and_kinds(void **stat
                                  .thread = 1};
         asset_trace_record(&e, tr);
     }
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "trace.json");
-    assert_int_equal(asset_trace_write_chrome_json(tr, path), ASSET_OK);
-    cJSON *root = read_json_file(path);
+    trace_file_t tf = trace_file_write(NULL, tr);
     int closes = 0, n = 0, i = 0;
     const cJSON *ev;
-    cJSON_ArrayForEach(ev, cJSON_GetObjectItem(root, "traceEvents")) {
+    cJSON_ArrayForEach(ev, tf.evs) {
         const char *ph = cJSON_GetObjectItem(ev, "ph")->valuestring;
         const char *name = cJSON_GetObjectItem(ev, "name")->valuestring;
         const cJSON *id = cJSON_GetObjectItem(ev, "id"), *scope = cJSON_GetObjectItem(ev, "s");
@@ -472,10 +501,7 @@ static void test_chrome_json_of_set_events_has_their_times_and_kinds(void **stat
     assert_int_equal(closes, 1);
     assert_int_equal(n, 1);
     assert_int_equal(i, 1);
-    cJSON_Delete(root);
-    tu_rmrf(dir);
-    free(path);
-    free(dir);
+    trace_file_free(&tf);
     asset_trace_destroy(tr);
 }
 
@@ -2094,6 +2120,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_load_reports_each_phase_in_order_with_one_id),
         cmocka_unit_test(test_finalize_and_delivery_are_reported_on_the_flush_thread),
+        cmocka_unit_test(test_events_of_two_threads_name_two_threads),
         cmocka_unit_test(test_coalesced_loads_and_cache_hits_deliver_too),
         cmocka_unit_test(test_chrome_json_opens_and_every_slice_is_closed),
         cmocka_unit_test(test_a_failed_trace_write_leaves_the_previous_file_whole),
