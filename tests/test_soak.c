@@ -14,9 +14,9 @@
  * Then bursts (test_a_burst_...): 20,000 of something in one frame, then released: the
  * table or the array that held them gives its size back, keeping every entry left.
  *
- * The counting allocator (tu_alloc.h) counts bytes as well as blocks: a table or an
- * array that keeps its high-water size is one block either way. It counts its calls too,
- * and fails the next ones of a thread on demand (out_of_memory). */
+ * The counting allocator here counts bytes as well as blocks: a table or an array that
+ * keeps its high-water size is one block either way. It counts its calls too, and fails
+ * the next ones of a thread on demand (tl_fail_allocs: out of memory). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,11 +30,54 @@
 
 #include "internal.h"
 #include "test_util.h"
-#include "tu_alloc.h"
 #include "tu_os.h"
 
-/* Every allocation and realloc of this thread fails (on), or none (off). */
-static void out_of_memory(bool on) { tu_fail_allocs = tu_fail_reallocs = on ? 1 << 30 : 0; }
+/* ---- an allocator that counts live blocks and bytes (a header before each block) ---- */
+
+typedef union {
+    size_t n;
+    max_align_t align;
+} hdr_t;
+static atomic_long g_blocks, g_bytes;
+static atomic_long g_calls;              /* asset_alloc and asset_realloc calls */
+static _Thread_local int tl_fail_allocs; /* the next ones on this thread fail (out of memory) */
+
+static bool fail_now(void) {
+    atomic_fetch_add(&g_calls, 1);
+    if (tl_fail_allocs <= 0) return false;
+    tl_fail_allocs--;
+    return true;
+}
+
+static void *s_alloc(size_t n, void *u) {
+    (void)u;
+    if (fail_now()) return NULL;
+    hdr_t *h = n <= SIZE_MAX - sizeof *h ? malloc(sizeof *h + n) : NULL;
+    if (!h) return NULL;
+    h->n = n;
+    atomic_fetch_add(&g_blocks, 1);
+    atomic_fetch_add(&g_bytes, (long)n);
+    return h + 1;
+}
+static void s_free(void *p, void *u) {
+    (void)u;
+    if (!p) return;
+    hdr_t *h = (hdr_t *)p - 1;
+    atomic_fetch_sub(&g_blocks, 1);
+    atomic_fetch_sub(&g_bytes, (long)h->n);
+    free(h);
+}
+static void *s_realloc(void *p, size_t n, void *u) {
+    if (!p) return s_alloc(n, u);
+    if (fail_now()) return NULL;
+    hdr_t *h = (hdr_t *)p - 1;
+    size_t was = h->n;
+    hdr_t *g = n <= SIZE_MAX - sizeof *g ? realloc(h, sizeof *g + n) : NULL;
+    if (!g) return NULL;
+    g->n = n;
+    atomic_fetch_add(&g_bytes, (long)n - (long)was);
+    return g + 1;
+}
 
 /* ---- the "d" loader: lines "dep URI" (a dependency), "label NAME" (a label) ---- */
 
@@ -311,16 +354,15 @@ static int g_cycles = 2000;
 static void check_session(bool watch) {
     enum { WARM = 100 };
     session_t x;
-    long blocks0 = atomic_load(&tu_alloc_blocks), bytes0 = atomic_load(&tu_alloc_bytes);
+    long blocks0 = atomic_load(&g_blocks), bytes0 = atomic_load(&g_bytes);
     session_open(&x, watch);
     run(&x, 0, WARM);
     settle(&x);
-    long blocks = atomic_load(&tu_alloc_blocks), bytes = atomic_load(&tu_alloc_bytes);
+    long blocks = atomic_load(&g_blocks), bytes = atomic_load(&g_bytes);
     big_level(&x);
     run(&x, WARM, g_cycles);
     settle(&x);
-    long dblocks = atomic_load(&tu_alloc_blocks) - blocks,
-         dbytes = atomic_load(&tu_alloc_bytes) - bytes;
+    long dblocks = atomic_load(&g_blocks) - blocks, dbytes = atomic_load(&g_bytes) - bytes;
     print_message("watch %s: after %d cycles %ld blocks, %ld bytes; after %d more %+ld blocks, "
                   "%+ld bytes\n",
                   watch ? "on" : "off", WARM, blocks - blocks0, bytes - bytes0, g_cycles - WARM,
@@ -331,7 +373,7 @@ static void check_session(bool watch) {
         fail_msg("%d cycles left %ld blocks, %ld bytes more (watch %s)", g_cycles - WARM, dblocks,
                  dbytes, watch ? "on" : "off");
     session_close(&x);
-    long leaked = atomic_load(&tu_alloc_blocks) - blocks0;
+    long leaked = atomic_load(&g_blocks) - blocks0;
     if (leaked) fail_msg("%ld blocks leaked", leaked);
 }
 
@@ -398,9 +440,9 @@ static void test_a_burst_of_callbacks_gives_the_index_back(void **state) {
     asset_handle_t *h0;
     asset_server_t *s = burst_server(false, &h0);
     load_burst(s, hs, 100, true);
-    long bytes = atomic_load(&tu_alloc_bytes);
+    long bytes = atomic_load(&g_bytes);
     load_burst(s, hs, BURST, true);
-    long dbytes = atomic_load(&tu_alloc_bytes) - bytes;
+    long dbytes = atomic_load(&g_bytes) - bytes;
     print_message("after %d callbacks: %+ld bytes, an index of %lu slots\n", BURST, dbytes,
                   (unsigned long)cb_ix_cap(s));
     if (dbytes > 1024) fail_msg("a burst of %d callbacks left %ld bytes", BURST, dbytes);
@@ -423,10 +465,10 @@ static void test_the_callback_index_shrinks_keeping_every_callback(void **state)
     size_t big = cb_ix_cap(s);
     assert_true(big >= 2 * BURST);
     /* out of memory: the disconnects go on, the index stays */
-    out_of_memory(true);
+    tl_fail_allocs = 1 << 30;
     for (int i = 0; i < BURST; i++)
         if (i % 500 && i % 1000 != 1) assert_true(asset_handle_disconnect(h0, ids[i]));
-    out_of_memory(false);
+    tl_fail_allocs = 0;
     assert_int_equal(cb_ix_cap(s), big);
     /* memory back: each disconnect halves it, down to an eighth full */
     for (int i = 1; i < BURST; i += 1000) assert_true(asset_handle_disconnect(h0, ids[i]));
@@ -450,24 +492,24 @@ static void test_the_callback_index_shrinks_keeping_every_callback(void **state)
     for (size_t c = cb_ix_cap(s); cb_ix_cap(s) == c && ne < 1024; ne++)
         assert_true((extra[ne] = asset_handle_on_reloaded(h0, count_cb, &fired)));
     size_t cap = cb_ix_cap(s);
-    long calls = atomic_load(&tu_alloc_calls);
+    long calls = atomic_load(&g_calls);
     for (int k = 0; k < 100; k++) {
         uint64_t id = asset_handle_on_reloaded(h0, count_cb, &fired);
         assert_true(asset_handle_disconnect(h0, id));
     }
     assert_int_equal(cb_ix_cap(s), cap);
-    assert_int_equal(atomic_load(&tu_alloc_calls) - calls, 100); /* the callbacks' own records */
+    assert_int_equal(atomic_load(&g_calls) - calls, 100); /* the callbacks' own records */
     /* the shrink edge: disconnected until it shrinks, then one more and one less */
     while (cb_ix_cap(s) == cap && ne > 0) assert_true(asset_handle_disconnect(h0, extra[--ne]));
     assert_true(cb_ix_cap(s) < cap);
     cap = cb_ix_cap(s);
-    calls = atomic_load(&tu_alloc_calls);
+    calls = atomic_load(&g_calls);
     for (int k = 0; k < 100; k++) {
         uint64_t id = asset_handle_on_reloaded(h0, count_cb, &fired);
         assert_true(asset_handle_disconnect(h0, id));
     }
     assert_int_equal(cb_ix_cap(s), cap);
-    assert_int_equal(atomic_load(&tu_alloc_calls) - calls, 100);
+    assert_int_equal(atomic_load(&g_calls) - calls, 100);
     while (ne > 0) assert_true(asset_handle_disconnect(h0, extra[--ne]));
     for (int i = 0; i < BURST; i += 500) assert_true(asset_handle_disconnect(h0, ids[i]));
     assert_int_equal(fired, 0);
@@ -499,9 +541,9 @@ static void test_a_burst_on_one_uri_gives_its_array_back(void **state) {
     asset_handle_t *h0;
     asset_server_t *s = burst_server(true, &h0);
     load_burst(s, hs, 100, false);
-    long bytes = atomic_load(&tu_alloc_bytes);
+    long bytes = atomic_load(&g_bytes);
     load_burst(s, hs, BURST, false);
-    long dbytes = atomic_load(&tu_alloc_bytes) - bytes;
+    long dbytes = atomic_load(&g_bytes) - bytes;
     print_message("after %d loads of one URI: %+ld bytes\n", BURST, dbytes);
     if (dbytes > 1024) fail_msg("a burst of %d loads of one URI left %ld bytes", BURST, dbytes);
     asset_handle_release(h0);
@@ -518,22 +560,22 @@ static void test_a_uris_array_shrinks_keeping_every_handle(void **state) {
     asset_handle_t *h0;
     asset_server_t *s = burst_server(true, &h0);
     keep[nk++] = h0;
-    long base = atomic_load(&tu_alloc_bytes);
+    long base = atomic_load(&g_bytes);
     for (int i = 0; i < BURST; i++)
         assert_non_null(hs[i] = asset_server_load(s, "mem://one.txt", NULL));
     for (int i = 0; i < BURST; i++) assert_int_equal(tu_wait(hs[i]), ASSET_OK);
     asset_server_flush(s);
-    out_of_memory(true); /* out of memory: released all the same, the array stays */
+    tl_fail_allocs = 1 << 30; /* out of memory: released all the same, the array stays */
     for (int i = 0; i < BURST / 2; i++)
         if (i % 1000) asset_handle_release(hs[i]);
-    out_of_memory(false);
+    tl_fail_allocs = 0;
     assert_int_equal(uri_handles(s, keep, nk), 1 + BURST / 2 + BURST / 2 / 1000);
-    long mid = atomic_load(&tu_alloc_bytes);
+    long mid = atomic_load(&g_bytes);
     for (int i = BURST / 2; i < BURST; i++)
         if (i % 1000) asset_handle_release(hs[i]);
     for (int i = 0; i < BURST; i += 1000) keep[nk++] = hs[i];
     assert_int_equal(uri_handles(s, keep, nk), nk);
-    long left = atomic_load(&tu_alloc_bytes) - base;
+    long left = atomic_load(&g_bytes) - base;
     print_message("half released, out of memory: %+ld bytes; all but %d: %+ld\n", mid - base, nk,
                   left);
     /* the array went back: the 32,768 slots were 256 KB, the handles left a few KB */
@@ -575,7 +617,7 @@ static void test_a_queue_left_with_a_few_jobs_gives_its_array_back(void **state)
     asset_handle_t *block[2] = {asset_server_load(s, "gate://block/0.txt", NULL),
                                 asset_server_load(s, "gate://block/1.txt", NULL)};
     tu_gate_wait_entered(g, 2); /* both workers held: what follows stays queued */
-    long base = atomic_load(&tu_alloc_bytes);
+    long base = atomic_load(&g_bytes);
     char uri[64];
     for (int i = 0; i < BURST; i++) {
         snprintf(uri, sizeof uri, "gate://q/%d.txt", i);
@@ -584,15 +626,15 @@ static void test_a_queue_left_with_a_few_jobs_gives_its_array_back(void **state)
     size_t big = rings_cap(s);
     assert_true(big >= BURST);
     /* out of memory: released all the same, the queue stays */
-    out_of_memory(true);
+    tl_fail_allocs = 1 << 30;
     for (int i = 0; i < BURST; i++)
         if (i % 1000 > 1) drop(hs[i]);
-    out_of_memory(false);
+    tl_fail_allocs = 0;
     assert_int_equal(rings_cap(s), big);
     for (int i = 1; i < BURST; i += 1000) drop(hs[i]);
     asset_server_flush(s); /* the cancelled handles go */
     size_t small = rings_cap(s);
-    long left = atomic_load(&tu_alloc_bytes) - base;
+    long left = atomic_load(&g_bytes) - base;
     print_message("a queue of %lu slots, %lu with %d jobs left: %+ld bytes\n", (unsigned long)big,
                   (unsigned long)small, BURST / 1000, left);
     if (left > 64 * 1024) fail_msg("%d jobs left queued hold %ld bytes", BURST / 1000, left);
@@ -680,10 +722,10 @@ static void test_a_requeued_list_left_with_a_few_jobs_gives_its_array_back(void 
     tu_parse_gate_wait_entered(&gate, 2);
     size_t big = requeued_cap(s);
     assert_true(big >= BURST);
-    out_of_memory(true); /* out of memory: cancelled all the same, the list stays */
+    tl_fail_allocs = 1 << 30; /* out of memory: cancelled all the same, the list stays */
     for (int i = 0; i < BURST; i++)
         if (i % 1000 > 1) drop(hs[i]);
-    out_of_memory(false);
+    tl_fail_allocs = 0;
     assert_int_equal(requeued_cap(s), big);
     for (int i = 1; i < BURST; i += 1000) drop(hs[i]);
     size_t small = requeued_cap(s);
@@ -701,7 +743,8 @@ static void test_a_requeued_list_left_with_a_few_jobs_gives_its_array_back(void 
 }
 
 int main(void) {
-    asset_set_allocator(&tu_alloc_counting);
+    static const asset_allocator_t a = {s_alloc, s_realloc, s_free, NULL};
+    asset_set_allocator(&a);
     const char *c = getenv("ASSET_SOAK_CYCLES");
     if (c && atoi(c) > 100) g_cycles = atoi(c);
     const struct CMUnitTest tests[] = {
