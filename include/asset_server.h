@@ -1059,7 +1059,8 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * other's asset, or a ring of more, through labels and batches too: the wait that would
  * close the ring is refused, the others go on; of two begun at once, one is; a task's
  * own wait looks only while a wait inside a job waits for that task, then as a parse's
- * does; a dependency that closes such a ring fails instead, asset_parse_depend), or
+ * does; a dependency that closes such a ring fails instead, asset_parse_depend;
+ * ASSET_E_NO_MEMORY when memory for that search runs out before it can tell), or
  * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
  * joins the worker it runs on; a wait on another thread: destroy returns only after the
  * wait has, a callback its flush runs included, and h went with the server, so do not

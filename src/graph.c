@@ -632,16 +632,16 @@ static int waits_reach(asset_server_t *s, asset__job_t *t, const asset__job_t *t
  * waiting for the other's asset (a review): forward from t through the edges still
  * pending, as find_cycle's forward side, and from a job running on another thread
  * through what the waits there wait for (s->awaits), each job and wait once per mark. */
-bool asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark) {
-    if (!t) return false;
-    if (asset__job_running_here(t)) return true;
+int asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark) {
+    if (!t) return 0;
+    if (asset__job_running_here(t)) return 1;
     /* this thread runs only tasks: a task polling a big graph's load walked it at each
      * call, and no dependency leads to a task: only a wait for its handle, so it looks
      * only while a listed wait waits for one of its tasks (else it slept until its
      * timeout, closing a ring second: a review) */
-    if (!asset__job_loads_here(s) && !asset__job_task_awaited_here(s)) return false;
+    if (!asset__job_loads_here(s) && !asset__job_task_awaited_here(s)) return 0;
     uint64_t looks = 0;
-    return waits_reach(s, t, NULL, mark, &looks) > 0; /* out of memory: what it found so far */
+    return waits_reach(s, t, NULL, mark, &looks);
 }
 
 /* [lock] For an edge parent -> from that find_cycle let through but whose search met a

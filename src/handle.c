@@ -1120,13 +1120,13 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
          * in one critical section: of two waits closing a cycle at once, the second
          * sees the first's record */
         uint64_t mark = 0; /* one for every handle: a graph they share is walked once */
-        bool self = false;
+        int self = 0;      /* out of memory (-1): it cannot tell, and must not sleep (a review) */
         asset_handle_t *h;
         for (size_t i = 0; !self && !done(arg) && ops->nth(arg, i, &h); i++)
-            self = h && !h->decided && asset__graph_waits_here(s, h->job, &mark);
+            self = h && !h->decided ? asset__graph_waits_here(s, h->job, &mark) : 0;
         if (self) {
             uv_mutex_unlock(&s->lock);
-            return ASSET_E_BUSY;
+            return self > 0 ? ASSET_E_BUSY : ASSET_E_NO_MEMORY;
         }
         /* with no time to sleep it holds nobody up */
         if (timeout_ms) {

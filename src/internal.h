@@ -1357,11 +1357,12 @@ void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio);
  * task) or waits for one, at any depth, through dependencies still pending and the waits
  * of jobs running elsewhere (s->awaits): a wait for t here would wait for itself. *mark:
  * 0 for a new search (set to its mark), or one that an earlier search of the same wait
- * set (a batch's children): what it walked is not walked again. Out of memory part way:
- * what it found so far. Inside tasks only: false at once (a task polling a big graph's
- * load walked it at each call; no dependency leads to a task, only a wait for its handle),
+ * set (a batch's children): what it walked is not walked again. 1: it does, 0: it does
+ * not, -1: out of memory before it could tell (its stack: "does not" let a wait closing a
+ * ring sleep until its timeout, a review). Inside tasks only: 0 at once (a task polling a
+ * big graph's load walked it at each call; no dependency leads to a task, only a wait),
  * unless a wait on s->awaits waits for one of them (asset__job_task_awaited_here). */
-bool asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark);
+int asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark);
 /* Bytes received and expected by h's load and its dependencies. */
 void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64_t *total);
 /* Lock not held: frees the values queued for the flush thread; with a budget (ns since

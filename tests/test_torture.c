@@ -2300,6 +2300,72 @@ static void test_free_on_flush_thread_value_is_never_freed_on_a_worker(void **st
     if (off) fail_msg("%d value(s) freed on a worker", off);
 }
 
+/* Bug (graph.c asset__graph_waits_here): a wait inside a parse that would close a ring
+ * of waits (b's parse waits for a, whose parse on the other worker waits for b) looks
+ * for the ring through s->awaits with a stack; when that stack could not be allocated,
+ * the search said "no ring" and the wait slept until its timeout (for ever with -1),
+ * holding both workers. Out of memory it must not sleep: ASSET_E_NO_MEMORY. */
+static uv_sem_t g_ring_entered, g_ring_go;
+static atomic_int g_ring_b_rc;
+
+static asset_status_t ring_parse(void *ctx, asset_parse_t *p) {
+    asset_server_t *s = ctx;
+    bool b = asset_parse_data(p)[0] == 'b';
+    if (b) {
+        uv_sem_post(&g_ring_entered);
+        uv_sem_wait(&g_ring_go);
+    }
+    asset_handle_t *h = asset_server_load(s, b ? "mem://ra.ring" : "mem://rb.ring", NULL);
+    if (!h) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    if (b) arm_this_thread(1); /* the search's stack, the wait's first allocation */
+    asset_status_t rc = asset_handle_wait(h, b ? 3000 : 60000);
+    if (b) {
+        arm_this_thread(0);
+        atomic_store(&g_ring_b_rc, (int)rc);
+    }
+    asset_handle_release(h);
+    return asset_parse_fail(p, ASSET_E_PARSE, "waited: %s", asset_err_name(rc));
+}
+
+static bool ring_awaited(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    bool listed = s->awaits != NULL;
+    uv_mutex_unlock(&s->lock);
+    return listed;
+}
+
+static void test_a_wait_ring_search_out_of_memory_does_not_sleep(void **state) {
+    (void)state;
+    uv_sem_init(&g_ring_entered, 0);
+    uv_sem_init(&g_ring_go, 0);
+    asset_server_config_t cfg = {.max_workers = 2};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    static const char *const suf[] = {".ring", NULL};
+    asset_loader_t ring = {
+        .abi = ASSET_LOADER_ABI, .name = "ring", .suffixes = suf, .parse = ring_parse};
+    assert_int_equal(asset_server_register_loader(s, &ring, s, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "ra.ring", "a", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "rb.ring", "b", 1), ASSET_OK);
+    asset_handle_t *hb = asset_server_load(s, "mem://rb.ring", NULL);
+    assert_non_null(hb);
+    uv_sem_wait(&g_ring_entered); /* b's parse runs on a worker */
+    asset_handle_t *ha = asset_server_load(s, "mem://ra.ring", NULL);
+    assert_non_null(ha);
+    TU_SPIN_UNTIL(ring_awaited(s)); /* a's parse waits for b, listed on s->awaits */
+    uv_sem_post(&g_ring_go);
+    assert_int_equal(asset_handle_wait(hb, 60000), ASSET_E_PARSE);
+    assert_int_equal(asset_handle_wait(ha, 60000), ASSET_E_PARSE);
+    asset_status_t rc = (asset_status_t)atomic_load(&g_ring_b_rc);
+    if (rc != ASSET_E_NO_MEMORY)
+        fail_msg("b's wait, its ring search out of memory, returned %s", asset_err_name(rc));
+    asset_handle_release(ha);
+    asset_handle_release(hb);
+    asset_server_destroy(s);
+    uv_sem_destroy(&g_ring_entered);
+    uv_sem_destroy(&g_ring_go);
+}
+
 /* The header: each walk "calls fn for every record"; out of memory its snapshot holds
  * the records it had room for (none when its first block fails), and a string it could
  * not copy reads "". It never crashes and never hands out NULL. */
@@ -2563,6 +2629,7 @@ int main(void) {
         cmocka_unit_test(test_cycle_search_out_of_memory_does_not_hang),
         cmocka_unit_test(test_dependency_failure_keeps_its_reason_when_its_message_cannot_be_made),
         cmocka_unit_test(test_free_on_flush_thread_value_is_never_freed_on_a_worker),
+        cmocka_unit_test(test_a_wait_ring_search_out_of_memory_does_not_sleep),
         cmocka_unit_test(test_job_is_not_freed_while_its_parse_runs),
         cmocka_unit_test(test_a_trace_write_out_of_memory_keeps_the_file_it_would_replace),
         cmocka_unit_test(test_every_failed_allocation_of_a_trace_write_says_no_memory),
