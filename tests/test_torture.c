@@ -1537,6 +1537,102 @@ done:
     free(path);
 }
 
+/* A ring of waits and bursts that shrink: mem://wa.wr's parse loads mem://wb.wr and waits
+ * for it while wb's parse, on the other worker (or run by that wait), waits for wa: the
+ * wait that closes the ring looks through s->awaits (its stack may be what fails) and
+ * is refused (BUSY, or NO_MEMORY out of memory: either side may be the one), the other
+ * gets its result; both load (their values "a" and "b") unless memory ran out; wb's parse
+ * starts its wait once wa's is listed or wa's parse is over (never a sleep of its own).
+ * Then 24 loads of one URI with callbacks on a watching server (the URI index is on):
+ * the callback index and the URI's array of handles grow, and shrink as they fire and
+ * go, all but one; that one still loads. */
+typedef struct wring {
+    asset_server_t *s;
+    atomic_bool a_over;    /* wa's parse returned, or its load is done */
+    atomic_bool b_started; /* wb's parse runs (on a worker: wa is loaded after) */
+    atomic_int hang;       /* a wait in a parse that ran out (HANG) */
+} wring_t;
+
+static bool wr_listed(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    bool listed = s->awaits != NULL;
+    uv_mutex_unlock(&s->lock);
+    return listed;
+}
+
+static asset_status_t wr_parse(void *ctx, asset_parse_t *p) {
+    wring_t *w = ctx;
+    bool b = asset_parse_data(p)[0] == 'b';
+    if (b) atomic_store(&w->b_started, true);
+    if (b) /* bounded: wa's parse lists itself or returns; its load ends either way */
+        TU_SPIN_UNTIL(atomic_load(&w->a_over) || wr_listed(w->s));
+    asset_handle_t *h = asset_server_load(w->s, b ? "mem://wa.wr" : "mem://wb.wr", NULL);
+    asset_status_t rc = h ? asset_handle_wait(h, g_wait_ms) : ASSET_E_NO_MEMORY;
+    asset_handle_release(h);
+    if (!b) atomic_store(&w->a_over, true);
+    if (rc == ASSET_E_TIMEOUT) atomic_fetch_add(&w->hang, 1);
+    if (rc == ASSET_E_NO_MEMORY) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    if (rc != ASSET_E_BUSY && rc != ASSET_OK) /* BUSY: its wait closed the ring */
+        return asset_parse_fail(p, ASSET_E_PARSE, "waited: %s", asset_err_name(rc));
+    char *v = tu_asset_strndup(b ? "b" : "a", 1);
+    if (!v) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+    asset_parse_set_value(p, v, 1);
+    return ASSET_OK;
+}
+
+static void wr_free(void *ctx, void *value) {
+    (void)ctx;
+    asset_free(value);
+}
+
+static bool verify_wr(const void *value, const void *arg) { return value && !strcmp(value, arg); }
+
+static void sc_waitring(run_t *r) {
+    asset_server_config_t cfg = {.max_workers = 2, .watch = true};
+    asset_server_t *s = create(r, &cfg);
+    wring_t w = {.s = s};
+    enum { BURST = 24 };
+    asset_handle_t *ha = NULL, *hb = NULL, *hs[BURST] = {0};
+    if (!s) return;
+    static const char *const suf[] = {".wr", NULL};
+    asset_loader_t wr = {.abi = ASSET_LOADER_ABI,
+                         .name = "wr",
+                         .suffixes = suf,
+                         .parse = wr_parse,
+                         .free_value = wr_free};
+    if (asset_server_register_loader(s, &wr, &w, 0) != ASSET_OK ||
+        asset_mem_put(s, "wa.wr", "a", 1) != ASSET_OK ||
+        asset_mem_put(s, "wb.wr", "b", 1) != ASSET_OK ||
+        asset_mem_put(s, "m.json", g_json_text, strlen(g_json_text)) != ASSET_OK) {
+        if (!injected()) FAIL("setup failed with no failed allocation");
+        goto out;
+    }
+    hb = load(r, s, "mem://wb.wr", NULL);
+    /* wb's parse on a worker first, or wa's wait would run it on its own thread */
+    TU_FLUSH_UNTIL(s, !hb || atomic_load(&w.b_started) || asset_handle_is_done(hb));
+    ha = load(r, s, "mem://wa.wr", NULL);
+    if (!ha) atomic_store(&w.a_over, true);
+    if (ha && asset_handle_wait(ha, g_wait_ms) == ASSET_E_TIMEOUT) FAIL("wa: HANG");
+    atomic_store(&w.a_over, true); /* its parse may never have run (its read failed) */
+    if (!wait_judge(r, ha, ASSET_OK, verify_wr, "a")) goto out;
+    if (!wait_judge(r, hb, ASSET_OK, verify_wr, "b")) goto out;
+    if (atomic_load(&w.hang)) FAIL("a wait inside a parse ran out (HANG)");
+    for (int i = 0; i < BURST; i++) hs[i] = load(r, s, "mem://m.json", NULL);
+    for (int i = 0; i < BURST; i++)
+        if (!wait_judge(r, hs[i], ASSET_OK, verify_json, NULL)) goto out;
+    for (int i = 1; i < BURST; i++) {
+        asset_handle_release(hs[i]);
+        hs[i] = NULL;
+    }
+    asset_server_flush(s);
+    if (!judge(r, hs[0], ASSET_OK, verify_json, NULL)) goto out;
+out:
+    for (int i = 0; i < BURST; i++) asset_handle_release(hs[i]);
+    asset_handle_release(ha);
+    asset_handle_release(hb);
+    destroy(r, s);
+}
+
 typedef struct scenario {
     const char *name;
     void (*fn)(run_t *r);
@@ -1559,6 +1655,7 @@ static const scenario_t g_scenarios[] = {
     {"reloadgraph", sc_reload_graph, false, NULL},
     {"spawn", sc_spawn, false, NULL},
     {"reloadlabel", sc_reload_label_alone, false, NULL},
+    {"waitring", sc_waitring, false, NULL},
 };
 
 /* Runs a scenario with failure point k (0: none). Returns true when every rule held;
@@ -1869,6 +1966,7 @@ SCENARIO_TEST(mapped, 9)
 SCENARIO_TEST(reloadgraph, 10)
 SCENARIO_TEST(spawn, 11)
 SCENARIO_TEST(reloadlabel, 12)
+SCENARIO_TEST(waitring, 13)
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic regressions for what the torture found                      */
@@ -2651,6 +2749,7 @@ int main(void) {
         cmocka_unit_test(test_torture_reloadgraph),
         cmocka_unit_test(test_torture_spawn),
         cmocka_unit_test(test_torture_reloadlabel),
+        cmocka_unit_test(test_torture_waitring),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
