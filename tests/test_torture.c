@@ -2425,13 +2425,6 @@ static asset_status_t ring_parse(void *ctx, asset_parse_t *p) {
     return asset_parse_fail(p, ASSET_E_PARSE, "waited: %s", asset_err_name(rc));
 }
 
-static bool ring_awaited(asset_server_t *s) {
-    uv_mutex_lock(&s->lock);
-    bool listed = s->awaits != NULL;
-    uv_mutex_unlock(&s->lock);
-    return listed;
-}
-
 static void test_a_wait_ring_search_out_of_memory_does_not_sleep(void **state) {
     (void)state;
     uv_sem_init(&g_ring_entered, 0);
@@ -2450,7 +2443,7 @@ static void test_a_wait_ring_search_out_of_memory_does_not_sleep(void **state) {
     uv_sem_wait(&g_ring_entered); /* b's parse runs on a worker */
     asset_handle_t *ha = asset_server_load(s, "mem://ra.ring", NULL);
     assert_non_null(ha);
-    TU_SPIN_UNTIL(ring_awaited(s)); /* a's parse waits for b, listed on s->awaits */
+    TU_SPIN_UNTIL(wr_listed(s)); /* a's parse waits for b, listed on s->awaits */
     uv_sem_post(&g_ring_go);
     assert_int_equal(asset_handle_wait(hb, 60000), ASSET_E_PARSE);
     assert_int_equal(asset_handle_wait(ha, 60000), ASSET_E_PARSE);
