@@ -1421,6 +1421,20 @@ static void test_labels_reload_with_their_file(void **state) {
 
 static void wait_reloads_decided(asset_server_t *s);
 
+/* key put as `good` and loaded by `uri`, its reloads recorded in *r, then put as `bad`:
+ * the reload's failure, `err`, heard once. Returns the handle. */
+static asset_handle_t *load_then_break(asset_server_t *s, const char *key, const char *good,
+                                       const char *bad, const char *uri, rec_t *r,
+                                       asset_status_t err) {
+    assert_int_equal(asset_mem_put(s, key, good, strlen(good)), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, uri, ASSET_OK);
+    asset_handle_on_reloaded(h, on_reloaded, r);
+    assert_int_equal(asset_mem_put(s, key, bad, strlen(bad)), ASSET_OK);
+    wait_count(s, &r->count, 1, false);
+    assert_int_equal(r->err, err);
+    return h;
+}
+
 /* A label held alone whose file, reloaded, no longer has it: its handle heard the
  * failure (NOT_FOUND, "label 'hero' not found"), but config.log said nothing, though a
  * reload failure is logged at INFO ("reload failed: <message>") as any other is. Logged
@@ -1429,13 +1443,9 @@ static void test_a_labels_reload_failure_is_logged_once(void **state) {
     (void)state;
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
-    assert_int_equal(asset_mem_put(s, "lf.d", "label hero", 10), ASSET_OK);
-    asset_handle_t *h = tu_load_wait(s, "mem://lf.d#hero", ASSET_OK);
     rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
-    assert_int_equal(asset_mem_put(s, "lf.d", "label boss", 10), ASSET_OK);
-    wait_count(s, &r.count, 1, false);
-    assert_int_equal(r.err, ASSET_E_NOT_FOUND);
+    asset_handle_t *h = load_then_break(s, "lf.d", "label hero", "label boss", "mem://lf.d#hero",
+                                        &r, ASSET_E_NOT_FOUND);
     assert_int_equal(log_snapshot(&log).failed, 1);
     asset__reload_request(s, "mem://lf.d", false); /* the same version, the same failure */
     wait_reloads_decided(s);
@@ -1454,13 +1464,8 @@ static void test_the_same_failure_of_new_bytes_is_told_again(void **state) {
     (void)state;
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
-    assert_int_equal(asset_mem_put(s, "bf.d", "ok", 2), ASSET_OK);
-    asset_handle_t *h = tu_load_wait(s, "mem://bf.d", ASSET_OK);
     rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
-    assert_int_equal(asset_mem_put(s, "bf.d", "bad", 3), ASSET_OK);
-    wait_count(s, &r.count, 1, false);
-    assert_int_equal(r.err, ASSET_E_PARSE);
+    asset_handle_t *h = load_then_break(s, "bf.d", "ok", "bad", "mem://bf.d", &r, ASSET_E_PARSE);
     assert_int_equal(asset_mem_put(s, "bf.d", "ok\nbad", 6), ASSET_OK); /* "bad document" */
     wait_reloads_decided(s);
     asset_server_flush(s);
@@ -1479,13 +1484,8 @@ static void test_asset_server_reload_tells_a_failure_told_already_again(void **s
     (void)state;
     logcap_t log = {0};
     asset_server_t *s = watch_server(&log);
-    assert_int_equal(asset_mem_put(s, "fa.d", "ok", 2), ASSET_OK);
-    asset_handle_t *h = tu_load_wait(s, "mem://fa.d", ASSET_OK);
     rec_t r = {0};
-    asset_handle_on_reloaded(h, on_reloaded, &r);
-    assert_int_equal(asset_mem_put(s, "fa.d", "bad", 3), ASSET_OK);
-    wait_count(s, &r.count, 1, false);
-    assert_int_equal(r.err, ASSET_E_PARSE);
+    asset_handle_t *h = load_then_break(s, "fa.d", "ok", "bad", "mem://fa.d", &r, ASSET_E_PARSE);
     asset_server_reload(s, "mem://fa.d"); /* the same bytes, the same failure */
     wait_reloads_decided(s);
     asset_server_flush(s);
