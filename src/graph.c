@@ -375,6 +375,12 @@ static bool job_awaits(asset_server_t *s, const asset__job_t *j) {
     return false;
 }
 
+/* Whether y is a twin of own: a job of its asset and loader in flight beside it (a
+ * start of find_cycle's forward search from twins). */
+static bool is_twin(const asset__job_t *y, const asset__job_t *own) {
+    return y != own && y->mapped && y->loader == own->loader && y->g && !strcmp(y->uri, own->uri);
+}
+
 /* Is `parent` reachable from `from` (NULL: from any job of own's asset and loader in
  * flight beside own, its twins) through dependencies still in flight? Returns 1
  * with *msg naming the cycle ("dependency cycle: a -> b -> a"), 0 when not, -1 when
@@ -393,12 +399,6 @@ static bool job_awaits(asset_server_t *s, const asset__job_t *j) {
  * thread waits; backward, a handle such a wait waits for. Else no way through a wait
  * leads from `from` back to `parent` either: a ring that a wait closes enters its
  * thread's jobs on the forward side and leaves through what it waits for on the other. */
-/* Whether y is a twin of own: a job of its asset and loader in flight beside it (a
- * start of find_cycle's forward search from twins). */
-static bool is_twin(const asset__job_t *y, const asset__job_t *own) {
-    return y != own && y->mapped && y->loader == own->loader && y->g && !strcmp(y->uri, own->uri);
-}
-
 static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from,
                       const asset__job_t *own, char **msg, bool *awaited) {
     *msg = NULL;
