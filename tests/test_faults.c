@@ -1701,10 +1701,14 @@ static void test_the_watched_and_retry_tables_shrink_as_files_go(void **state) {
     rio_read_t q;
     rio_read(s, &q);
     assert_true(q.files >= N && q.names >= N / 2 && q.dirs >= N / 2);
-    /* reloads tried again (files in use), one per file: as retry_later keeps them */
+    /* reloads tried again (files in use), one per file released below, as retry_later
+     * keeps them, and the one kept: of a URI never loaded. Not hs[0]'s: a reload of a
+     * file just watched forgets its retry once decided, and wine reports each file's
+     * creation again after its watch began, which reloads it (revalidates) at a time the
+     * test cannot know (0 entries left, not 1, once under wine: the atomics shim build) */
     uv_mutex_lock(&s->lock);
     for (int i = 0; i < N; i++) {
-        const char *uri = asset_handle_uri(hs[i]);
+        const char *uri = i ? asset_handle_uri(hs[i]) : "file:///kept/by/the/test.txt";
         size_t ul = strlen(uri) + 1;
         asset__map_node_t *n = asset_alloc(sizeof *n + sizeof(uint64_t) + ul);
         assert_non_null(n);
