@@ -15,6 +15,10 @@
 # The DLLs are found on WINEPATH: the prefix's bin/ (libasset_server.dll) and the
 # compiler's runtime directory (libgcc_s_seh-1.dll, libstdc++-6.dll; see
 # ../shared/third_party/README.md: a missing DLL fails silently with exit code 53).
+# Every wine run goes through tests/wine_run.sh, the tests' launcher: the programs, and
+# asset-embed.exe in the consumers' builds (their emulator). Run straight onto CTest's
+# pipe, the first wine program of a wine session left its services holding the pipe,
+# and CTest waited for them after the script was done (wine_run.sh says more).
 #
 # usage: install_consumer_wine.sh CMAKE BUILD_DIR CONSUMER_SRC_DIR TOOLCHAIN_FILE
 #                                 MINGW_PREFIX WINE [CONFIG]
@@ -27,6 +31,9 @@ if [ $# -lt 6 ]; then
 fi
 cmake_cmd=$1 build_dir=$2 consumer_src=$3 toolchain=$4 deps=$5 wine=$6 config=${7:-}
 triple=x86_64-w64-mingw32
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+launcher=("${BASH:-bash}" "$here/wine_run.sh" "$wine") # wine, its output through a file
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/asset_server_install_wine.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -62,7 +69,7 @@ run() { # run EXE WINEPATH-DIRS...: the program under wine, its output shown
     shift
     step "run $(basename "$exe") under wine"
     local rc=0
-    WINEPATH=$(winpath "$@") "$wine" "$exe" || rc=$?
+    WINEPATH=$(winpath "$@") "${launcher[@]}" "$exe" || rc=$?
     # 53: wine could not load a DLL (../shared/third_party/README.md)
     [ "$rc" = 0 ] || fail "$(basename "$exe") exited with $rc"
 }
@@ -87,13 +94,25 @@ find_exe() { # find_exe DIR NAME
     printf '%s' "$bin"
 }
 
+# The toolchain file, wrapped (the file itself is part of the dependency prefix's cache
+# key and stays as it is): its emulator is the launcher, for asset-embed.exe in
+# asset_server_embed(). wrap_toolchain OUT [LINE...]: the wrapper, with LINEs after
+wrap_toolchain() {
+    local out=$1
+    shift
+    printf '%s\n' "include(\"$toolchain\")" \
+        "set(CMAKE_CROSSCOMPILING_EMULATOR $(printf '"%s" ' "${launcher[@]}"))" "$@" >"$out"
+}
+wrap_toolchain "$tmp/toolchain.cmake"
+
 # Package searches are re-rooted under CMAKE_FIND_ROOT_PATH in a cross build: name the
 # package directory directly. The static target's dependencies come from the same
 # dependency prefix as the library's (ASSET_MINGW_PREFIX, searched by the toolchain).
 cmake_consumer() { # cmake_consumer SRC BUILD [cmake args...]
     local src=$1 bld=$2
     shift 2
-    "$cmake_cmd" -S "$src" -B "$bld" --toolchain "$toolchain" -DASSET_MINGW_PREFIX="$deps" \
+    "$cmake_cmd" -S "$src" -B "$bld" --toolchain "$tmp/toolchain.cmake" \
+        -DASSET_MINGW_PREFIX="$deps" \
         -Dasset_server_DIR="$prefix/lib/cmake/asset_server" \
         ${config:+-DCMAKE_BUILD_TYPE="$config"} "$@"
     "$cmake_cmd" --build "$bld" "${config_args[@]}"
@@ -113,13 +132,9 @@ not_importing_dll "$static_exe"
 run "$static_exe" "$rt_win32" # no prefix/bin: the static program must not need the DLL
 
 step "find_package(asset_server) C++-only consumer: asset_server.hpp, asset_server_embed()"
-# the toolchain file with the posix-model g++ (a wrapper: the toolchain file is part of
-# the dependency prefix's cache key and stays as it is)
-cat >"$tmp/toolchain-cxx-posix.cmake" <<EOF
-include("$toolchain")
-set(CMAKE_CXX_COMPILER $triple-g++-posix)
-EOF
+# the toolchain file with the posix-model g++
 toolchain_cxx=$tmp/toolchain-cxx-posix.cmake
+wrap_toolchain "$toolchain_cxx" "set(CMAKE_CXX_COMPILER $triple-g++-posix)"
 "$cmake_cmd" -S "$consumer_src/../consumer_cxx" -B "$tmp/build_cxx" --toolchain "$toolchain_cxx" \
     -DASSET_MINGW_PREFIX="$deps" -Dasset_server_DIR="$prefix/lib/cmake/asset_server" \
     ${config:+-DCMAKE_BUILD_TYPE="$config"}

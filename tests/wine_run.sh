@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # usage: wine_run.sh <wine> <program.exe> [args...]
 #
-# The launcher of the cross build's tests (tests/CMakeLists.txt): runs the program under
-# wine, and runs it once more only when wine itself failed to start it: a non-zero exit
-# in under half a second with no output at all. A Windows program cannot even begin under
-# wine that fast (a warm wine server takes about 0.1 s to run the smallest test, and every
-# test prints cmocka's header first), and CI once saw exactly that: `test_graph` "Failed
-# 0.02 sec" with no output, when the same binary passes in 37 s. Any other failure (output,
-# or a run that took longer) is the test's own and is never run again.
+# The launcher of the cross build's tests (tests/CMakeLists.txt), and of every wine run
+# of install_consumer_wine.sh (its programs, and the emulator of its consumers' builds):
+# runs the program under wine, and runs it once more only when wine itself failed to
+# start it: a non-zero exit in under half a second with no output at all. A Windows
+# program cannot even begin under wine that fast (a warm wine server takes about 0.1 s to
+# run the smallest test, and every test prints cmocka's header first), and CI once saw
+# exactly that: `test_graph` "Failed 0.02 sec" with no output, when the same binary
+# passes in 37 s. Any other failure (output, or a run that took longer) is the test's
+# own and is never run again.
 #
 # ASSET_WINE_RUN_QUICK_US: the half second, in microseconds (tests/wine_run_test.sh sets
 # it, so that its fake wine's runs count as quick or slow whatever the machine's load).
