@@ -154,7 +154,8 @@ static void req_init(load_req_t *r, const char *uri, const char *sha256, bool li
     r->selected = false;
     r->ld = NULL;
     r->h = NULL;
-    r->scheme[0] = 0;
+    /* all of it: run() compares two requests' schemes whole, with no call */
+    memset(r->scheme, 0, sizeof r->scheme);
     r->hash = 0;
     r->len = 0;
     r->parsed.scheme[0] = 0;
@@ -494,7 +495,7 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
                 asset__cache_prefetch(&r[i].ld->cache, r[i].hash, stage);
         asset__source_slot_t *src = NULL;
         for (; done < fast; done++) { /* one source lookup per run of a scheme */
-            if (!done || strcmp(r[done].scheme, r[done - 1].scheme) != 0)
+            if (!done || memcmp(r[done].scheme, r[done - 1].scheme, sizeof r->scheme) != 0)
                 src = s->stopping ? NULL : asset__source_find(s, r[done].scheme);
             if (!fast_commit(s, &r[done], src, &opt, hook)) break;
         }

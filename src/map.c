@@ -16,15 +16,25 @@ uint64_t asset__hash_n(const char *s, size_t n) { return asset__hash_seeded(s, n
  * list of colliding URIs found for one seed is not one for another). */
 uint64_t asset__hash_seeded(const char *s, size_t n, uint64_t seed) {
     uint64_t h = (0x9e3779b97f4a7c15ull ^ n) + seed, w;
+    bool words = n >= 8;
     for (; n >= 8; s += 8, n -= 8) {
         memcpy(&w, s, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdull;
         h ^= h >> 29;
     }
-    /* the last 0 to 7 bytes, a byte at a time: no call to memcpy for a length it
-     * cannot know (the same on any byte order) */
+    /* the last 0 to 7 bytes: after a word, the eight that end the key, shifted to keep
+     * only those (the bytes before them are in the key: one load, about 25 instructions
+     * less for a URI; on a little-endian machine the same w as a byte at a time, on a
+     * big-endian one those bytes at the top); else a byte at a time, no call to memcpy
+     * for a length it cannot know */
     w = 0;
-    for (size_t i = 0; i < n; i++) w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    if (words && n) {
+        static const uint16_t one = 1;
+        memcpy(&w, s + n - 8, 8);
+        w = *(const unsigned char *)&one ? w >> (8 * (8 - n)) : w << (8 * (8 - n));
+    } else {
+        for (size_t i = 0; i < n; i++) w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    }
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 32;
     h *= 0xff51afd7ed558ccdull;

@@ -24,8 +24,10 @@ struct asset__loaders {
 
 /* [lock] */
 asset__source_slot_t *asset__source_find(asset_server_t *s, const char *scheme) {
+    /* the first byte before the call: a lookup passes most slots on it */
     for (size_t i = 0; i < s->nsources; i++)
-        if (!strcmp(s->sources[i]->scheme, scheme)) return s->sources[i];
+        if (s->sources[i]->scheme[0] == scheme[0] && !strcmp(s->sources[i]->scheme, scheme))
+            return s->sources[i];
     return NULL;
 }
 
@@ -193,8 +195,8 @@ static void loader_free(asset__loader_slot_t *l) {
 
 asset__loader_slot_t *asset__loader_find(const asset_server_t *s, const char *name) {
     asset__loaders_t *l = loaders_now(s);
-    for (size_t i = 0; l && i < l->n; i++)
-        if (!strcmp(l->v[i]->name, name)) return l->v[i];
+    for (size_t i = 0; l && i < l->n; i++) /* the first byte first, as asset__source_find */
+        if (l->v[i]->name[0] == name[0] && !strcmp(l->v[i]->name, name)) return l->v[i];
     return NULL;
 }
 
