@@ -2697,6 +2697,64 @@ static void test_http_odd_but_valid_answers_load_and_broken_ones_fail(void **sta
     tu_bad_stop(b);
 }
 
+/* Interim answers (1xx) before the final one say nothing of it: a 103 with an ETag, a
+ * Content-Length, chunked coding and a Location, then a 100, then a 200 "hello" without
+ * a validator loads "hello", unversioned by the 103's ETag (the second load asks no
+ * condition: the server would answer a 304 to If-None-Match "early"). 103s without end
+ * (no final answer) are cut at the headers' cap, not waited on. */
+static void test_http_interim_answers_say_nothing_of_the_final_one(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_low_speed_ms = 2000};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h = bad_load(s, b, "/hints", ASSET_OK);
+    tu_expect_text(h, "hello");
+    assert_int_equal(asset_handle_http_status(h), 200);
+    asset_handle_t *h2 = bad_load(s, b, "/hints", ASSET_OK);
+    assert_int_equal(asset_handle_http_status(h2), 200);
+    tu_expect_text(h2, "hello");
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_not_modified, 0);
+    asset_handle_release(h2);
+    asset_handle_release(h);
+    h = bad_load(s, b, "/hints-flood", ASSET_E_NETWORK);
+    expect_message(h, "headers");
+    assert_int_equal(asset_handle_http_status(h), 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
+/* A chunked body the server closes before its last chunk (inside a chunk, or between
+ * two) is cut short: an error with the answer's status, not the bytes that came as the
+ * asset. One closed after its last chunk, before the blank line that ends its
+ * trailers, fails too (**Decision:** as libcurl has it: the answer did not end). Two
+ * URLs that redirect to each other end at libcurl's redirect cap: an HTTP error with
+ * the last 3xx's status, not a hang. */
+static void test_http_cut_chunked_bodies_and_a_redirect_ring_fail(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    static const struct {
+        const char *path, *says;
+        asset_status_t st;
+        int http_status;
+    } cut[] = {{"/chunked-cut", "", ASSET_E_NETWORK, 200},
+               {"/chunked-no-last", "", ASSET_E_NETWORK, 200},
+               {"/chunked-no-end", "", ASSET_E_NETWORK, 200},
+               {"/ping", "too many redirects", ASSET_E_HTTP, 302}};
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+        asset_handle_t *h = bad_load(s, b, cut[i].path, cut[i].st);
+        assert_int_equal(asset_handle_http_status(h), cut[i].http_status);
+        assert_null(asset_handle_value(h));
+        expect_message(h, cut[i].says);
+        asset_handle_release(h);
+    }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* ETag and Last-Modified are single fields (RFC 9110 8.8): two that differ (a proxy's
  * beside the origin's) say no one version. The last was kept: a server ignoring
  * If-None-Match that answered "two" with the ETags "v2" and "cdn" after "one" with "v1"
@@ -2832,6 +2890,8 @@ int main(void) {
         cmocka_unit_test(test_http_a_2xx_whose_body_failed_keeps_its_status),
         cmocka_unit_test(test_http_a_3xx_without_location_is_an_http_error_with_its_status),
         cmocka_unit_test(test_http_odd_but_valid_answers_load_and_broken_ones_fail),
+        cmocka_unit_test(test_http_interim_answers_say_nothing_of_the_final_one),
+        cmocka_unit_test(test_http_cut_chunked_bodies_and_a_redirect_ring_fail),
         cmocka_unit_test(test_http_validator_fields_that_differ_are_no_validator),
         cmocka_unit_test(test_http_control_bytes_of_a_reason_phrase_do_not_reach_the_message),
         cmocka_unit_test(test_http_cache_control_no_store_is_not_read),

@@ -379,12 +379,11 @@ static bool send_chunks(tu_sock_t fd) {
     return sent;
 }
 
-/* 64 MiB of header lines "X-Flood: ...", the client goes first, mostly: whether they
- * were all sent */
-static bool send_header_lines(tu_sock_t fd) {
+/* 64 MiB of line (header lines, or whole 1xx answers) again and again, the client goes
+ * first, mostly: whether they were all sent */
+static bool send_header_lines(tu_sock_t fd, const char *line) {
     static char blk[32 << 10];
-    static const char line[] = "X-Flood: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
-    size_t ll = sizeof line - 1, n = sizeof blk / ll * ll;
+    size_t ll = strlen(line), n = sizeof blk / ll * ll;
     for (size_t i = 0; i < n; i += ll) memcpy(blk + i, line, ll);
     bool sent = true;
     for (size_t total = 0; total < ((size_t)64 << 20) && sent; total += n)
@@ -434,6 +433,14 @@ static const struct {
     {"/http10-close", "HTTP/1.0 200 OK\r\n\r\nhello"},
     {"/clte-cut", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"
                   "Connection: close\r\n\r\n5\r\nhel"},
+    {"/chunked-cut",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhel"},
+    {"/chunked-no-last",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n"},
+    {"/chunked-no-end", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+                        "\r\n5\r\nhello\r\n0\r\n"},
+    {"/ping", "HTTP/1.1 302 Found\r\nLocation: /pong\r\nContent-Length: 0\r\n\r\n"},
+    {"/pong", "HTTP/1.1 302 Found\r\nLocation: /ping\r\nContent-Length: 0\r\n\r\n"},
 };
 
 static void serve(tu_bad_t *b, tu_sock_t fd) {
@@ -528,7 +535,24 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                             ? "HTTP/1.1 200 OK\r\n"
                             : "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                               "5\r\nhello\r\n0\r\n";
-        if (send_all(fd, h, strlen(h)) && send_header_lines(fd)) wait_peer_or_stop(b, fd);
+        if (send_all(fd, h, strlen(h)) &&
+            send_header_lines(fd, "X-Flood: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"))
+            wait_peer_or_stop(b, fd);
+    } else if (!strcmp(path, "/hints-flood")) {
+        /* 103 Early Hints, each whole, for 64 MiB, then nothing: no final answer */
+        if (send_header_lines(fd, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"))
+            wait_peer_or_stop(b, fd);
+    } else if (!strcmp(path, "/hints")) {
+        /* a 103 with an ETag, Content-Length, chunked coding and a Location, a 100, then
+         * the 200 "hello" (no validator); a 304 to If-None-Match "early" */
+        const char *h =
+            strstr(req, "If-None-Match: \"early\"")
+                ? "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n"
+                : "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\nETag: \"early\"\r\n"
+                  "Content-Length: 1000\r\nTransfer-Encoding: chunked\r\nLocation: /ok\r\n\r\n"
+                  "HTTP/1.1 100 Continue\r\n\r\n"
+                  "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/etag-cr")) {
         /* a validator with a bare CR: sent back as is, it would write a header into the
          * next request */

@@ -80,8 +80,13 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * own), /many-headers (200 "hello" after 20,000 header lines), /status-0200 and
  * /status-20x (200 "hello" under a status that is not three digits), /only-103 (a 103
  * and its blank line, then the close), /101 (an unasked 101 Switching Protocols), /no-store (200
- * "hello" with Cache-Control: no-store and ETag "ns"; a 304 to If-None-Match "ns"), /ok (200,
- * "hello"). */
+ * "hello" with Cache-Control: no-store and ETag "ns"; a 304 to If-None-Match "ns"),
+ * /chunked-cut (a chunked 200 closed inside its first chunk), /chunked-no-last (closed
+ * after a whole chunk "hello", before the last chunk), /chunked-no-end (closed after the
+ * last chunk, before the blank line ending the trailers), /ping and /pong (302s to each
+ * other), /hints (a 103 with an ETag "early", a Content-Length, chunked coding and a
+ * Location, a 100, then 200 "hello" without validator; a 304 to If-None-Match "early"),
+ * /hints-flood (103s for 64 MiB, then nothing), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 /* The same server on [::1] (tu_bad_url still names 127.0.0.1: build its URLs from
