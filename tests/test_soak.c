@@ -12,11 +12,13 @@
  * (big_level). Watch on (hot reload) for one server, off for another.
  *
  * Then bursts (test_a_burst_...): 20,000 of something in one frame, then released: the
- * table or the array that held them gives its size back, keeping every entry left.
+ * table or the array that held them gives its size back, keeping every entry left. And
+ * a queue with holes that packs in place, each allocation of the load that packs it
+ * failing in turn.
  *
  * The counting allocator here counts bytes as well as blocks: a table or an array that
  * keeps its high-water size is one block either way. It counts its calls too, and fails
- * the next ones of a thread on demand (tl_fail_allocs: out of memory). */
+ * the next ones of a thread on demand (tl_fail_allocs: out of memory; after tl_alloc_skip). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,10 +43,15 @@ typedef union {
 static atomic_long g_blocks, g_bytes;
 static atomic_long g_calls;              /* asset_alloc and asset_realloc calls */
 static _Thread_local int tl_fail_allocs; /* the next ones on this thread fail (out of memory) */
+static _Thread_local int tl_alloc_skip;  /* ... after this many more of them succeed */
 
 static bool fail_now(void) {
     atomic_fetch_add(&g_calls, 1);
     if (tl_fail_allocs <= 0) return false;
+    if (tl_alloc_skip > 0) {
+        tl_alloc_skip--;
+        return false;
+    }
     tl_fail_allocs--;
     return true;
 }
@@ -742,6 +749,64 @@ static void test_a_requeued_list_left_with_a_few_jobs_gives_its_array_back(void 
     tu_parse_gate_destroy(&gate);
 }
 
+/* A queue with holes packs in place: 64 loads queued behind the one worker, 40 of the
+ * middle dropped, so that the next push finds the ring's span full and packs the live
+ * jobs into a new array of the same 64 slots (not 128). That pack, the pool's ring
+ * growth, and its failure were reached by no torture scenario (bursts past 64 jobs; the
+ * thirty-third review's leftover): here the next load runs with each of its allocations
+ * failing in turn (the pack's among them): each fails ASSET_E_NO_MEMORY alone or loads,
+ * the ring never doubles, and every job queued runs once the worker is free. */
+static void test_a_queue_with_holes_packs_in_place_and_out_of_memory_fails_one_load(void **state) {
+    (void)state;
+    enum { N = 64, MORE = 32 };
+    asset_server_config_t cfg = {.max_workers = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_handle_t *hold = asset_server_load(s, "gate://hold.txt", NULL);
+    tu_gate_wait_entered(g, 1); /* the worker held: what follows stays queued */
+    asset_handle_t *hs[N], *more[MORE];
+    char uri[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(uri, sizeof uri, "gate://q/%d.txt", i);
+        assert_non_null(hs[i] = asset_server_load(s, uri, NULL));
+    }
+    assert_int_equal(rings_cap(s), N);
+    for (int i = 10; i < 50; i++) { /* holes in the middle: the head stays */
+        drop(hs[i]);
+        hs[i] = NULL;
+    }
+    bool whole = false; /* a load that no failure reached */
+    int nm = 0;
+    for (int k = 0; k < MORE && !whole; k++) {
+        snprintf(uri, sizeof uri, "gate://more/%d.txt", k);
+        tl_alloc_skip = k;
+        tl_fail_allocs = 1;
+        asset_handle_t *h = asset_server_load(s, uri, NULL);
+        whole = tl_fail_allocs == 1;
+        tl_fail_allocs = tl_alloc_skip = 0;
+        assert_int_equal(rings_cap(s), N); /* packed in place, or (failed) as it was */
+        if (h) more[nm++] = h;             /* else: the handle's own blocks */
+    }
+    assert_true(whole);
+    tu_gate_open(g);
+    for (int i = 0; i < N; i++)
+        if (hs[i]) {
+            assert_int_equal(tu_wait(hs[i]), ASSET_OK);
+            asset_handle_release(hs[i]);
+        }
+    for (int i = 0; i < nm; i++) {
+        asset_status_t st = tu_wait(more[i]);
+        if (st != ASSET_OK) assert_int_equal(st, ASSET_E_NO_MEMORY);
+        if (i == nm - 1) assert_int_equal(st, ASSET_OK); /* the whole one */
+        asset_handle_release(more[i]);
+    }
+    assert_int_equal(tu_wait(hold), ASSET_OK);
+    asset_handle_release(hold);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 int main(void) {
     static const asset_allocator_t a = {s_alloc, s_realloc, s_free, NULL};
     asset_set_allocator(&a);
@@ -756,6 +821,7 @@ int main(void) {
         cmocka_unit_test(test_a_uris_array_shrinks_keeping_every_handle),
         cmocka_unit_test(test_a_queue_left_with_a_few_jobs_gives_its_array_back),
         cmocka_unit_test(test_a_requeued_list_left_with_a_few_jobs_gives_its_array_back),
+        cmocka_unit_test(test_a_queue_with_holes_packs_in_place_and_out_of_memory_fails_one_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
