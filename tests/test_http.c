@@ -2755,6 +2755,34 @@ static void test_http_cut_chunked_bodies_and_a_redirect_ring_fail(void **state) 
     tu_bad_stop(b);
 }
 
+/* Redirects back and forth between two hosts (each hop moves the transfer to the other
+ * host's count, xfer_move) end at libcurl's redirect cap; then each host, one
+ * connection at most, still loads: neither kept the slot of the transfer that left it
+ * (a host counting it would hold its next load for ever). */
+static void test_http_redirects_between_two_hosts_end_and_free_both(void **state) {
+    (void)state;
+    tu_bad_t *b[2] = {tu_bad_start(), tu_bad_start()};
+    asset_server_config_t cfg = {.http_max_connections = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    char path[256] = "/ok", next[320];
+    for (int hop = 0; hop < 6; hop++) { /* the last hop's host is b[0]: its URL asked */
+        snprintf(next, sizeof next, "/goto?http://127.0.0.1:%d%s", tu_bad_port(b[hop % 2]), path);
+        assert_true(strlen(next) < sizeof path);
+        memcpy(path, next, strlen(next) + 1);
+    }
+    asset_handle_t *h = bad_load(s, b[0], path, ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 302);
+    expect_message(h, "too many redirects");
+    asset_handle_release(h);
+    for (int i = 0; i < 2; i++) {
+        h = bad_load(s, b[i], "/ok", ASSET_OK);
+        tu_expect_text(h, "hello");
+        asset_handle_release(h);
+    }
+    asset_server_destroy(s);
+    for (int i = 0; i < 2; i++) tu_bad_stop(b[i]);
+}
+
 /* ETag and Last-Modified are single fields (RFC 9110 8.8): two that differ (a proxy's
  * beside the origin's) say no one version. The last was kept: a server ignoring
  * If-None-Match that answered "two" with the ETags "v2" and "cdn" after "one" with "v1"
@@ -2892,6 +2920,7 @@ int main(void) {
         cmocka_unit_test(test_http_odd_but_valid_answers_load_and_broken_ones_fail),
         cmocka_unit_test(test_http_interim_answers_say_nothing_of_the_final_one),
         cmocka_unit_test(test_http_cut_chunked_bodies_and_a_redirect_ring_fail),
+        cmocka_unit_test(test_http_redirects_between_two_hosts_end_and_free_both),
         cmocka_unit_test(test_http_validator_fields_that_differ_are_no_validator),
         cmocka_unit_test(test_http_control_bytes_of_a_reason_phrase_do_not_reach_the_message),
         cmocka_unit_test(test_http_cache_control_no_store_is_not_read),
