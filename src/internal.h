@@ -1036,12 +1036,17 @@ struct asset_server {
      * wait for, which a wait's cycle search follows (asset__graph_waits_here) */
     struct asset__await *awaits;
 };
-/* file_root's open directory, and its users: the loads in it, and 1 while it is the
- * server's (file_root_dir); closed when they are all gone (file.c). */
+/* A directory opened by its path (file_root; a watched directory package), and its
+ * users: the reads and listings in it, and 1 while it is its holder's (file_root_dir, a
+ * mount); closed when they are all gone (sources/dir_root.c). */
 struct asset__root {
     struct asset__dir *dir;
-    unsigned users; /* [file_root_mu] */
+    unsigned users; /* [the holder's mutex: file_root_mu, the packages' lock] */
 };
+/* Any thread; mu is the holder's, not held by the caller; *slot's under mu. */
+int asset__root_take(uv_mutex_t *mu, struct asset__root **slot, const char *path,
+                     struct asset__root **out);
+void asset__root_put(uv_mutex_t *mu, struct asset__root *rt);
 
 /* dependents.c [lock]: the values whose dependencies name a base URI, so that a change
  * to one looks only at those (and nothing for one nothing depends on). */

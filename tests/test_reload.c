@@ -3994,6 +3994,42 @@ static void test_a_replaced_directory_is_watched_again(void **state) {
     free(top);
 }
 
+/* The same for a watched directory package: the mount follows its path (it read the
+ * directory it had opened, renamed away: the watch's revalidation and each later edit's
+ * reload read the old file, and nothing new was ever seen; thirty-fourth review, helper
+ * A). A listing of the package reads the new directory too. */
+static void test_a_mounted_directory_replaced_is_read_at_its_path(void **state) {
+    (void)state;
+    char *top = tu_mkdtemp(), *away;
+    char *dir = dir_to_move(top, "pk", &away);
+    char *a = tu_write_file(dir, "ui.txt", "one", 3);
+    logcap_t log = {0};
+    asset_server_t *s = watch_server(&log);
+    assert_int_equal(asset_server_mount(s, "game", dir), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "pkg://game/ui.txt", ASSET_OK);
+    wait_watched(s, 1);
+    write_in_place(a, "two", 1);
+    wait_text(s, h, "two", "edit not seen");
+    assert_int_equal(rename(dir, away), 0);
+    assert_int_equal(tu_os_mkdir(dir), 0);
+    free(tu_write_file(dir, "ui.txt", "three, new dir", 14));
+    free(tu_write_file(dir, "new.txt", "n", 1));
+    wait_text(s, h, "three, new dir", "the mount's new directory's file was not reloaded");
+    write_in_place(a, "four, later", 1); /* and edits after it */
+    wait_text(s, h, "four, later", "a later edit in the new directory was not reloaded");
+    asset_batch_t *b = asset_server_load_folder(s, "pkg://game/", NULL);
+    assert_int_equal(asset_batch_wait(b, DEADLINE_MS), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), 2); /* ui.txt, new.txt: the new one */
+    asset_batch_release(b);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(top);
+    free(a);
+    free(dir);
+    free(away);
+    free(top);
+}
+
 /* The watched directory is renamed away and cannot be watched again: its files are
  * polled, and one whose path found no memory was left neither watched nor polled, and
  * nothing said so (a review): its later edits were never reloaded. Now a warning names
@@ -4709,6 +4745,7 @@ int main(void) {
         cmocka_unit_test(test_a_file_loaded_by_its_short_name_reloads),
         cmocka_unit_test(test_a_file_in_a_drives_root_reloads),
         cmocka_unit_test(test_a_replaced_directory_is_watched_again),
+        cmocka_unit_test(test_a_mounted_directory_replaced_is_read_at_its_path),
         cmocka_unit_test(test_a_file_whose_poll_finds_no_memory_is_told_and_polled_later),
         cmocka_unit_test(test_a_change_that_finds_no_memory_to_wait_is_told),
         cmocka_unit_test(test_a_watch_that_finds_no_memory_is_logged),

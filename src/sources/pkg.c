@@ -16,7 +16,9 @@ typedef struct mount {
     unsigned users;              /* [p->lock] reads and listings using it (find) */
     bool hidden;                 /* [p->lock] a newer mount took its name: freed unused */
     char *name;
-    asset__dir_t *dir; /* directory packages, else NULL */
+    /* directory packages, else NULL: the directory, and while watching the one its path
+     * names now (dir_take) [p->lock] */
+    struct asset__root *root;
     const asset_embedded_file_t *files;
     size_t count;
     asset__map_t index; /* embedded: path -> node */
@@ -118,7 +120,10 @@ asset__pkg_t *asset__pkg_create(const char *search_path, const char *base_dir) {
 }
 
 static void mount_free(mount_t *m) {
-    asset__dir_close(m->dir);
+    if (m->root) { /* no read uses it: the mount's is its only use */
+        asset__dir_close(m->root->dir);
+        asset_free(m->root);
+    }
     asset__map_free(&m->index);
     asset__map_free(&m->dirs);
     for (emb_dir_t *d = m->dir_list, *next; d; d = next) {
@@ -156,6 +161,17 @@ static mount_t *mount_new(const char *name) {
     }
     m->name_node.key = m->name;
     return m;
+}
+
+/* d becomes m's directory; false: out of memory (d closed). */
+static bool mount_set_dir(mount_t *m, asset__dir_t *d) {
+    if (!(m->root = asset_alloc(sizeof *m->root))) {
+        asset__dir_close(d);
+        return false;
+    }
+    m->root->dir = d;
+    m->root->users = 1; /* the mount's */
+    return true;
 }
 
 /* [p->lock] The newest mount named `name`, or NULL. */
@@ -269,12 +285,12 @@ int asset__pkg_mount(asset__pkg_t *p, const char *name, const char *dir, int *hi
                : err == -EACCES || err == -EPERM   ? ASSET_E_FORBIDDEN
                                                    : ASSET_E_IO;
     mount_t *m = mount_new(name);
-    if (!m || !(m->path = mount_path(dir))) {
+    bool named = m && (m->path = mount_path(dir)) != NULL;
+    if (!named || !mount_set_dir(m, d)) { /* which closed d */
+        if (!named) asset__dir_close(d);
         if (m) mount_free(m);
-        asset__dir_close(d);
         return ASSET_E_NO_MEMORY;
     }
-    m->dir = d;
     if (!add_mount(p, m, hid)) {
         mount_free(m);
         return ASSET_E_NO_MEMORY;
@@ -457,7 +473,11 @@ static mount_t *search(asset__pkg_t *p, const char *buf, int *err, const char **
             return NULL;
         }
         m->path = path;
-        m->dir = d;
+        if (!mount_set_dir(m, d)) {
+            mount_free(m);
+            *err = ENOMEM;
+            return NULL;
+        }
         if (asset__pkg_found_hook) asset__pkg_found_hook(buf);
         /* a mount of the name made since the scan above wins (mounts come before
          * pkg_path), and so does another lookup's hit: the name is looked up again */
@@ -476,6 +496,22 @@ static mount_t *search(asset__pkg_t *p, const char *buf, int *err, const char **
 }
 
 static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r, const char *rel);
+
+/* A directory package's directory, for one read or listing (dir_put when done). While
+ * watching, the one its path names now, opened again when another is there (dir_root.c):
+ * a package's folder replaced by an exporter (renamed away, made anew) was read where
+ * the mount had opened it, so the watch's revalidations and every later edit's reload
+ * read the old files (thirty-fourth review). Not watching, packages are immutable: the
+ * one mounted, with no look at the path (a stat a read). */
+static int dir_take(asset_server_t *s, mount_t *m, struct asset__root **out) {
+    if (s->cfg.watch) return asset__root_take(&s->pkg->lock, &m->root, m->path, out);
+    *out = m->root; /* kept by the mount, which the read's use keeps */
+    return 0;
+}
+
+static void dir_put(asset_server_t *s, struct asset__root *rt) {
+    if (s->cfg.watch) asset__root_put(&s->pkg->lock, rt);
+}
 
 /* Records find's failure err (an errno) on the read r, or else the listing l, and returns
  * its status. <what> names the pkg_path directory that has the package named (nl bytes
@@ -519,7 +555,7 @@ static bool embedded_dir(const mount_t *m, const char *rel) {
 /* pkg_read's part with its mount in hand (kept alive by its use count). */
 static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r, const char *rel) {
     asset_request_set_version(r, asset__version_immutable);
-    if (!m->dir) {
+    if (!m->root) {
         emb_node_t *e = (emb_node_t *)asset__map_get(&m->index, rel);
         if (!e && embedded_dir(m, rel)) /* as a directory package says (it was NOT_FOUND) */
             return asset_request_fail(r, ASSET_E_IO, "is a directory, not a file");
@@ -539,7 +575,12 @@ static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r,
     const char *why = asset__path_components_refused(rel);
     if (why) return asset_request_fail(r, ASSET_E_FORBIDDEN, "forbidden path: %s", why);
     asset__file_t *f = NULL;
-    int e = asset__file_open_beneath(m->dir, rel, &f);
+    struct asset__root *rt = NULL;
+    int e = dir_take(s, m, &rt);
+    if (!e) {
+        e = asset__file_open_beneath(rt->dir, rel, &f);
+        dir_put(s, rt); /* the file, open, needs it no more */
+    }
     if (e) return asset__errno_status(r, -e, true, "open");
     /* watched, a directory package is mutable: versioned like file://, and never mapped
      * (a file truncated in place under a mapping raises SIGBUS: see map_file) */
@@ -558,11 +599,12 @@ char *asset__pkg_real_path(asset__pkg_t *p, const char *path, bool *nomem) {
     return res;
 }
 
-static asset_status_t list_in(mount_t *m, asset_list_t *l, const char *rel);
+static asset_status_t list_in(asset_server_t *s, mount_t *m, asset_list_t *l, const char *rel);
 
 static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     (void)uri;
-    asset__pkg_t *p = ((asset_server_t *)ctx)->pkg;
+    asset_server_t *s = ctx;
+    asset__pkg_t *p = s->pkg;
     const char *path = l->path;
     size_t nl = strcspn(path, "/");
     int err;
@@ -572,7 +614,7 @@ static asset_status_t pkg_list(void *ctx, const char *uri, asset_list_t *l) {
     if (!m)
         return asset_list_fail(l, ASSET_E_NOT_FOUND, "package '%.*s' is not mounted", (int)nl,
                                path);
-    asset_status_t st = list_in(m, l, path[nl] ? path + nl + 1 : "");
+    asset_status_t st = list_in(s, m, l, path[nl] ? path + nl + 1 : "");
     mount_release(p, m);
     return st;
 }
@@ -599,12 +641,17 @@ static size_t run_end(const mount_t *m, size_t lo, const char *pre, size_t pl, u
 }
 
 /* pkg_list's part with its mount in hand (kept alive by its use count). */
-static asset_status_t list_in(mount_t *m, asset_list_t *l, const char *rel) {
-    if (m->dir) {
+static asset_status_t list_in(asset_server_t *s, mount_t *m, asset_list_t *l, const char *rel) {
+    if (m->root) {
         const char *why = asset__path_components_refused(rel);
         if (why) return asset_list_fail(l, ASSET_E_FORBIDDEN, "forbidden path: %s", why);
         asset__dir_t *d = NULL;
-        int e = asset__dir_open_beneath(m->dir, rel, &d);
+        struct asset__root *rt = NULL;
+        int e = dir_take(s, m, &rt);
+        if (!e) {
+            e = asset__dir_open_beneath(rt->dir, rel, &d);
+            dir_put(s, rt);
+        }
         if (e) return asset__list_errno(l, -e, true, "opendir");
         return asset__fs_list_dir(l, d);
     }
