@@ -348,23 +348,26 @@ typedef struct cycle_side {
 
 /* [lock] Whether a wait on s->awaits can be entered from another thread: a dependency
  * edge leads into the reads and parses its thread runs, a wait for a task's handle into
- * its tasks (another listed wait's, since a task is never a dependency). */
+ * its tasks (another listed wait's, since a task is never a dependency). The tasks are
+ * those of its own frames, each asked of the listed waits: it walked every handle that
+ * every other listed wait waits for, and each edge whose search met a handle that two
+ * tasks' waits for one batch wait for cost twice the batch (2 N^2 looks for a batch of
+ * N whose children declare dependencies, a review). */
 static bool await_entered(asset_server_t *s, const asset__await_t *w) {
     if (asset__frames_load(w->frames, s)) return true;
-    asset_handle_t *h;
-    for (const asset__await_t *a = s->awaits; a; a = a->next)
-        for (size_t i = 0; a != w && a->ops->nth(a->arg, i, &h); i++)
-            if (h && !h->decided && h->job && h->job->task &&
-                asset__job_in_frames(w->frames, h->job))
-                return true;
-    return false;
+    uint64_t looks = 0;
+    bool entered = asset__frames_task_awaited(s, w->frames, w, &looks);
+    s->flight_visits += looks;
+    return entered;
 }
 
 /* [lock] Whether a wait on s->awaits that can be entered waits for h itself. */
 static bool handle_awaited(asset_server_t *s, const asset_handle_t *h) {
     if (h->decided) return false;
-    for (const asset__await_t *a = s->awaits; a; a = a->next)
+    for (const asset__await_t *a = s->awaits; a; a = a->next) {
+        s->flight_visits++;
         if (a->ops->root(a->arg, h) && await_entered(s, a)) return true;
+    }
     return false;
 }
 
@@ -396,7 +399,8 @@ static bool is_twin(const asset__job_t *y, const asset__job_t *own) {
  * `parent` backward.
  * *awaited (may be NULL; set when it returns 0): whether the side that ran out met a
  * wait inside a job (s->awaits), which this search does not follow: forward, a job whose
- * thread waits; backward, a handle such a wait waits for. Else no way through a wait
+ * thread waits (a twin too, with no edge of its own yet); backward, a handle such a wait
+ * waits for. Else no way through a wait
  * leads from `from` back to `parent` either: a ring that a wait closes enters its
  * thread's jobs on the forward side and leaves through what it waits for on the other. */
 static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from,
@@ -439,7 +443,10 @@ static int find_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *fro
         if (forward && fw.twin) {                      /* a start of its own (x is NULL) */
             asset__job_t *t = (asset__job_t *)fw.twin; /* the node is the job's first member */
             fw.twin = asset__map_get_next(&s->inflight, fw.twin);
-            y = t != own && t->loader == own->loader && t->g ? t : NULL;
+            bool twin = t != own && t->loader == own->loader;
+            /* a twin whose thread waits (its parse, with no edge yet): a way out */
+            if (twin && aw && !fw_aw) fw_aw = job_awaits(s, t);
+            y = twin && t->g ? t : NULL;
         } else if (!x) { /* the next job of this side, or none: nothing closes a cycle */
             if (!me->st.len) {
                 if (awaited) *awaited = forward ? fw_aw : bw_aw;
@@ -639,8 +646,10 @@ int asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark) 
      * call, and no dependency leads to a task: only a wait for its handle, so it looks
      * only while a listed wait waits for one of its tasks (else it slept until its
      * timeout, closing a ring second: a review) */
-    if (!asset__job_loads_here(s) && !asset__job_task_awaited_here(s)) return 0;
     uint64_t looks = 0;
+    if (!asset__job_loads_here(s) &&
+        !asset__frames_task_awaited(s, asset__job_frames(), NULL, &looks))
+        return 0;
     return waits_reach(s, t, NULL, mark, &looks);
 }
 
@@ -650,14 +659,30 @@ int asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark) 
  * then b's parse depending on a: no dependency edge closed that ring, and a's wait slept
  * until its timeout, for ever with -1, holding the worker (a review). 1 with *msg set,
  * 0, -1 out of memory (the edge fails, as find_cycle's). Forward alone: only while such a
- * wait waits, at any depth, for the parent, or a job the dependency reaches waits. */
-static int await_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from, char **msg) {
+ * wait waits, at any depth, for the parent, or a job the dependency reaches waits.
+ * from NULL: from own's twins instead (a no_cache edge's new job reaches nothing; twin_cycle
+ * met the wait), one search for them all (one mark). b's no_cache edge on a, whose parse
+ * waited for b, was let through: a second a was read and parsed, and with a's wait a
+ * no_cache load too, each turn made a new job of each (256 parses, a review). */
+static int await_cycle(asset_server_t *s, asset__job_t *parent, asset__job_t *from,
+                       const asset__job_t *own, char **msg) {
     uint64_t mark = 0, looks = 0;
-    int found = waits_reach(s, from, parent, &mark, &looks);
+    int found = 0;
+    if (from) {
+        found = waits_reach(s, from, parent, &mark, &looks);
+    } else { /* the node is the job's first member */
+        for (asset__map_node_t *n = asset__map_get(&s->inflight, own->uri); n && !found;
+             n = asset__map_get_next(&s->inflight, n)) {
+            asset__job_t *t = (asset__job_t *)n;
+            looks++;
+            if (t != own && t->loader == own->loader)
+                found = waits_reach(s, t, parent, &mark, &looks);
+        }
+    }
     s->flight_visits += looks;
     if (found <= 0) return found;
     *msg = asset__asprintf("dependency cycle: %s -> %s -> ... -> %s (through a wait inside a job)",
-                           parent->uri, from->uri, parent->uri);
+                           parent->uri, from ? from->uri : own->uri, parent->uri);
     return *msg ? 1 : -1;
 }
 
@@ -885,8 +910,9 @@ static int value_cycle(asset_server_t *s, const asset__job_t *j, const asset_han
  * job at each turn, for ever (a review: 57,000 parses in 10 s, memory growing). One
  * search from all of them: a search from each cost the square of the twins, which stay
  * in flight while what they depend on does (a review). */
-static int twin_cycle(asset_server_t *s, asset__job_t *j, const asset__job_t *own, char **msg) {
-    return find_cycle(s, j, NULL, own, msg, NULL);
+static int twin_cycle(asset_server_t *s, asset__job_t *j, const asset__job_t *own, char **msg,
+                      bool *awaited) {
+    return find_cycle(s, j, NULL, own, msg, awaited);
 }
 
 /* [lock] asset_parse_depend's load hook: the edge is made in the critical section that
@@ -911,10 +937,12 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
         h->dep_parent = j;
         j->g->deps_pending++;
         char *cycle = NULL;
-        bool awaited = false;
+        bool awaited = false, twins_awaited = false;
         int found = h->job ? find_cycle(s, j, h->job, NULL, &cycle, &awaited) : 0;
-        if (!found && h->job && d->no_cache) found = twin_cycle(s, j, h->job, &cycle);
-        if (!found && awaited) found = await_cycle(s, j, h->job, &cycle);
+        if (!found && h->job && d->no_cache)
+            found = twin_cycle(s, j, h->job, &cycle, &twins_awaited);
+        if (!found && awaited) found = await_cycle(s, j, h->job, NULL, &cycle);
+        if (!found && twins_awaited) found = await_cycle(s, j, NULL, h->job, &cycle);
         if (found > 0) /* fails this edge; the failure travels up the chain */
             asset__handle_cancel_locked(h, ASSET_E_DEPENDENCY, cycle);
         else if (found < 0)

@@ -1366,7 +1366,7 @@ void asset__graph_raise(asset_server_t *s, asset__job_t *j, int prio);
  * not, -1: out of memory before it could tell (its stack: "does not" let a wait closing a
  * ring sleep until its timeout, a review). Inside tasks only: 0 at once (a task polling a
  * big graph's load walked it at each call; no dependency leads to a task, only a wait),
- * unless a wait on s->awaits waits for one of them (asset__job_task_awaited_here). */
+ * unless a wait on s->awaits waits for one of them (asset__frames_task_awaited). */
 int asset__graph_waits_here(asset_server_t *s, asset__job_t *t, uint64_t *mark);
 /* Bytes received and expected by h's load and its dependencies. */
 void asset__handle_progress_bytes(const asset_handle_t *h, uint64_t *got, uint64_t *total);
@@ -1528,9 +1528,12 @@ bool asset__job_in_frames(const void *frames, const asset__job_t *j);
  * dependency edge may lead into them (only a wait for its handle leads to a task). Reads
  * the frames only, never their jobs. */
 bool asset__frames_load(const void *frames, const asset_server_t *s);
-/* [lock] Whether a wait on s->awaits waits for the handle of a task this thread runs (a
- * wait's root, asset__wait_ops_t): a wait here may then close a ring through it. */
-bool asset__job_task_awaited_here(asset_server_t *s);
+/* [lock] Whether a wait on s->awaits other than skip (may be NULL) waits for the handle
+ * of a task of s that frames (asset__job_frames of a thread inside them) run (a wait's
+ * root, asset__wait_ops_t): a wait there may then close a ring through it. *looks: the
+ * waits asked, added. Reads only the tasks' jobs, alive while their fns run. */
+bool asset__frames_task_awaited(asset_server_t *s, const void *frames, const asset__await_t *skip,
+                                uint64_t *looks);
 /* Whether this thread is inside a read or a parse of s (not only tasks' fns, which no
  * load waits for through a dependency). */
 bool asset__job_loads_here(const asset_server_t *s);

@@ -509,14 +509,17 @@ bool asset__frames_load(const void *frames, const asset_server_t *s) {
     return false;
 }
 
-bool asset__job_task_awaited_here(asset_server_t *s) {
-    /* a task's job lives while its fn runs (spawn.c finishes it after), and these are
-     * this thread's own frames: read, unlike another thread's (a read's job may be gone) */
-    for (const struct job_frame *f = tl_frames; f && s->awaits; f = f->outer) {
+bool asset__frames_task_awaited(asset_server_t *s, const void *frames, const asset__await_t *skip,
+                                uint64_t *looks) {
+    /* a task's job lives while its fn runs (spawn.c finishes it after), and a thread is
+     * inside each of its frames' fns: read, unlike a read's (its job may be gone) */
+    for (const struct job_frame *f = frames; f && s->awaits; f = f->outer) {
         if (f->server != s || f->loads) continue;
         for (const asset_handle_t *h = f->job->handles; h; h = h->job_next)
-            for (const asset__await_t *a = s->awaits; a; a = a->next)
-                if (a->ops->root(a->arg, h)) return true;
+            for (const asset__await_t *a = s->awaits; a && !h->decided; a = a->next) {
+                ++*looks;
+                if (a != skip && a->ops->root(a->arg, h)) return true;
+            }
     }
     return false;
 }

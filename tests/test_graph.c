@@ -17,10 +17,11 @@
  *                  returned in g_parse_wait_rc ("waitgroup URI": as a group of one)
  *   cross K I N W URI  parse waits (30 s at most) until N parses came to a "cross" line,
  *                  then until I threads are inside waits of its server, then waits for
- *                  URI as "waitfor" (W "one") or "waitgroup" (W "group"), or for the
- *                  handle g_cross.task (W "task", URI "-"), noting what the wait
- *                  returned in g_cross.rc[K] (counted in g_cross.done); W "dep" or "opt"
- *                  declares URI as "dep" or "opt" instead (rc: ASSET_OK)
+ *                  URI as "waitfor" (W "one"; "nc": loaded no_cache) or "waitgroup" (W
+ *                  "group"), or for the handle g_cross.task (W "task", URI "-"), noting
+ *                  what the wait returned in g_cross.rc[K] (counted in g_cross.done); W
+ *                  "dep", "opt" or "new" declares URI as that line would instead (rc:
+ *                  ASSET_OK)
  *   spin           parse posts g_parse_entered, waits (30 s at most) until its load is
  *                  cancelled, and returns ASSET_E_CANCELLED
  *   pend N         finalize returns PENDING N times first
@@ -75,11 +76,13 @@ static struct {
     int task_inside;      /* cross_task: the waits it lets begin before its own */
 } g_cross;
 
-/* "waitfor", "waitgroup", "cross": loads u (as a group of one: group) and waits for it. */
-static asset_status_t parse_wait_for(asset_server_t *s, const char *u, bool group) {
+/* "waitfor", "waitgroup", "cross": loads u (as a group of one: group; no_cache: nc) and
+ * waits for it. */
+static asset_status_t parse_wait_for(asset_server_t *s, const char *u, bool group, bool nc) {
     asset_status_t rc;
     if (!group) {
-        asset_handle_t *x = asset_server_load(s, u, NULL);
+        asset_load_options_t o = {.no_cache = nc};
+        asset_handle_t *x = asset_server_load(s, u, &o);
         rc = asset_handle_wait(x, 30000);
         asset_handle_release(x);
     } else {
@@ -200,7 +203,8 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
             return ASSET_E_CANCELLED;
         } else if (!strncmp(line, "waitfor ", 8) || !strncmp(line, "waitgroup ", 10)) {
             const char *u = strchr(line, ' ') + 1;
-            atomic_store(&g_parse_wait_rc, parse_wait_for(p->req->server, u, line[4] != 'f'));
+            atomic_store(&g_parse_wait_rc,
+                         parse_wait_for(p->req->server, u, line[4] != 'f', false));
         } else if (!strncmp(line, "cross ", 6)) {
             int k, inside, meet, at = 0;
             char w[8];
@@ -208,15 +212,16 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
                 k < 0 || k >= 4)
                 return asset_parse_fail(p, ASSET_E_PARSE, "bad line: %s", line);
             cross_meet(p->req->server, inside, meet);
-            if (!strcmp(w, "dep") || !strcmp(w, "opt")) {
-                asset_load_options_t o = {.optional = w[0] == 'o'};
+            if (!strcmp(w, "dep") || !strcmp(w, "opt") || !strcmp(w, "new")) {
+                asset_load_options_t o = {.optional = w[0] == 'o', .no_cache = w[0] == 'n'};
                 bool made = asset_parse_depend(p, line + 6 + at, &o) != NULL;
                 cross_note(k, made ? ASSET_OK : ASSET_E_NO_MEMORY);
                 if (!made) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
             } else {
-                cross_note(k, !strcmp(w, "task") ? asset_handle_wait(g_cross.task, 30000)
-                                                 : parse_wait_for(p->req->server, line + 6 + at,
-                                                                  !strcmp(w, "group")));
+                cross_note(k, !strcmp(w, "task")
+                                  ? asset_handle_wait(g_cross.task, 30000)
+                                  : parse_wait_for(p->req->server, line + 6 + at,
+                                                   !strcmp(w, "group"), !strcmp(w, "nc")));
             }
         } else if (!strcmp(line, "spin")) {
             uv_sem_post(&g_parse_entered);
@@ -783,6 +788,85 @@ static void test_parents_of_a_shared_dependency_search_little_while_a_task_waits
     shared_pack_search(true);
 }
 
+/* A task that says it began (g_parse_entered), waits until let go (g_parse_release),
+ * then waits for the batch *arg, set meanwhile: a loading screen's. */
+static asset_status_t batch_waiter(asset_task_t *t, void *arg) {
+    uv_sem_post(&g_parse_entered);
+    uv_sem_wait(&g_parse_release);
+    asset_status_t rc = asset_batch_wait(*(asset_batch_t **)arg, 120000);
+    asset_task_set_value(t, tu_asset_strndup("task", 4), 4, NULL, NULL);
+    return rc;
+}
+
+/* Two tasks wait for one batch of N children, and each child's parse declares a
+ * dependency on a pack still in flight. Each edge's search, backward from the child,
+ * met the child's handle, which both listed waits wait for, and asked of each whether
+ * another thread could enter it by walking every handle the other listed waits wait
+ * for: the batch's N children, 2 N looks an edge, 2 N^2 in all (2 million for 1,000
+ * children, 200 million for 10,000, under the lock). It looks at the tasks the wait's
+ * own thread runs instead: a few looks an edge. */
+static void test_children_of_a_batch_two_tasks_wait_for_search_little(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(4); /* the leaf's read, the two tasks, the children */
+    if (s->nworkers == 0) {              /* the web's one thread: no task waits beside */
+        asset_server_destroy(s);
+        skip();
+    }
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    uv_sem_init(&g_parse_entered, 0);
+    uv_sem_init(&g_parse_release, 0);
+    uv_mutex_init(&g_cross.mu);
+    uv_cond_init(&g_cross.cv);
+    g_cross.arrived = g_cross.done = 0;
+    enum { N = 1000 };
+    put(s, "pack.n", "dep gate://leaf.n");
+    asset_handle_t *ph = load(s, "mem://pack.n");
+    wait_parses(s, 1);
+    tu_gate_wait_entered(gate, 1);
+    asset_batch_t *b = NULL;
+    asset_handle_t *t[2];
+    for (int i = 0; i < 2; i++) {
+        t[i] = asset_server_spawn(s, batch_waiter, &b, NULL, NULL);
+        assert_non_null(t[i]);
+        uv_sem_wait(&g_parse_entered); /* each on a worker of its own */
+    }
+    char **uris = calloc(N, sizeof *uris);
+    assert_non_null(uris);
+    for (int i = 0; i < N; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "c%d.n", i);
+        put(s, key, "cross 0 2 0 dep pack.n"); /* once both tasks wait */
+        uris[i] = malloc(40);
+        assert_non_null(uris[i]);
+        snprintf(uris[i], 40, "mem://%s", key);
+    }
+    b = asset_server_load_group(s, (const char *const *)uris, N, NULL);
+    assert_non_null(b);
+    uv_sem_post(&g_parse_release);
+    uv_sem_post(&g_parse_release);
+    wait_parses(s, 1 + N);
+    uv_mutex_lock(&s->lock);
+    uint64_t looks = s->flight_visits;
+    uv_mutex_unlock(&s->lock);
+    if (looks > 16 * N) fail_msg("cycle searches looked at %llu edges", (unsigned long long)looks);
+    tu_gate_open(gate);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tu_wait(t[i]), ASSET_OK);
+        asset_handle_release(t[i]);
+    }
+    assert_int_equal(tu_wait(ph), ASSET_OK);
+    asset_handle_release(ph);
+    asset_batch_release(b);
+    for (int i = 0; i < N; i++) free(uris[i]);
+    free(uris);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
+    uv_sem_destroy(&g_parse_entered);
+    uv_sem_destroy(&g_parse_release);
+    uv_cond_destroy(&g_cross.cv);
+    uv_mutex_destroy(&g_cross.mu);
+}
+
 /* A parse that waits for an asset which depends on the one being parsed (its parent, at
  * any depth, or a label of it) waits for itself: the parent is decided only once this
  * parse returns. The wait slept until its timeout (for ever with -1), holding the
@@ -900,7 +984,7 @@ static void test_parses_waiting_for_each_other_are_busy(void **state) {
  * returned in g_cross.rc[1]. */
 static asset_status_t cross_task(asset_task_t *t, void *arg) {
     cross_meet(arg, g_cross.task_inside, 2);
-    cross_note(1, parse_wait_for(arg, "mem://a.n", false));
+    cross_note(1, parse_wait_for(arg, "mem://a.n", false, false));
     asset_task_set_value(t, tu_asset_strndup("task", 4), 4, NULL, NULL);
     return ASSET_OK;
 }
@@ -955,6 +1039,48 @@ static void test_a_task_closing_a_ring_through_a_parse_is_busy(void **state) {
     task_ring(true);
 }
 
+/* a.n's parse (a_text) waits for b.n; then b.n's parse (b_text), on the other worker,
+ * declares a dependency on a.n, closing a ring: a.n's wait returns want, and so does b.n
+ * (an optional edge: its dependency's handle fails alone, and b.n loads), the failure
+ * naming the cycle; two parses in all. b.n is loaded by a.n's parse alone when its wait
+ * is a no_cache load (nc): another load of it would be a job of its own, in no ring. */
+static void ring_through_a_wait(const char *a_text, const char *b_text, asset_status_t want,
+                                bool nc) {
+    asset_server_t *s = graph_server(2);
+    if (s->nworkers == 0) { /* the single-threaded web build: no two parses at once */
+        asset_server_destroy(s);
+        skip();
+    }
+    uv_mutex_init(&g_cross.mu);
+    uv_cond_init(&g_cross.cv);
+    g_cross.arrived = g_cross.done = 0;
+    put(s, "a.n", a_text);
+    put(s, "b.n", b_text);
+    asset_handle_t *a = load(s, "mem://a.n"), *b = nc ? NULL : load(s, "mem://b.n");
+    TU_FLUSH_UNTIL(s, cross_done() >= 2);
+    assert_int_equal(tu_wait(a), ASSET_OK); /* its parse went on */
+    if (b) assert_int_equal(tu_wait(b), want);
+    (void)cross_done(); /* what the waits noted, under its lock */
+    if (g_cross.rc[0] != want || g_cross.rc[1] != ASSET_OK)
+        fail_msg("%s / %s: a.n's wait returned %s, not %s", a_text, b_text,
+                 asset_err_name(g_cross.rc[0]), asset_err_name(want));
+    const char *cycle = "dependency cycle: mem://b.n -> mem://a.n -> ... -> mem://b.n (through "
+                        "a wait inside a job)";
+    asset_handle_t *d = b ? asset_handle_dependency(b, 0) : NULL;
+    if (b) {
+        assert_non_null(d);
+        expect_msg(want == ASSET_OK ? d : b, cycle);
+    }
+    if (d && want == ASSET_OK) assert_int_equal(asset_handle_error(d), ASSET_E_DEPENDENCY);
+    if (atomic_load(&g_gl.parses) != 2)
+        fail_msg("%s / %s: %d parses, not 2", a_text, b_text, atomic_load(&g_gl.parses));
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    uv_cond_destroy(&g_cross.cv);
+    uv_mutex_destroy(&g_cross.mu);
+}
+
 /* a.n's parse waits for b.n; then b.n's parse, on the other worker, declares a
  * dependency on a.n instead of waiting: b.n waits for a.n once parsed, a.n's wait for
  * b.n. No dependency edge closed the ring, and a.n's wait slept until its timeout (E_TIMEOUT
@@ -963,46 +1089,25 @@ static void test_a_task_closing_a_ring_through_a_parse_is_busy(void **state) {
  * failure, or b.n loads without it (an optional edge) and the wait returns OK. */
 static void test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle(void **state) {
     (void)state;
-    static const char *const kinds[] = {"dep", "opt"};
-    uv_mutex_init(&g_cross.mu);
-    uv_cond_init(&g_cross.cv);
-    for (size_t i = 0; i < 2; i++) {
-        asset_server_t *s = graph_server(2);
-        if (s->nworkers == 0) { /* the single-threaded web build: no two parses at once */
-            asset_server_destroy(s);
-            uv_cond_destroy(&g_cross.cv);
-            uv_mutex_destroy(&g_cross.mu);
-            skip();
-        }
-        char b_text[64];
-        snprintf(b_text, sizeof b_text, "cross 1 1 2 %s mem://a.n", kinds[i]);
-        put(s, "a.n", "cross 0 0 2 one mem://b.n");
-        put(s, "b.n", b_text);
-        uv_mutex_lock(&g_cross.mu);
-        g_cross.arrived = g_cross.done = 0;
-        uv_mutex_unlock(&g_cross.mu);
-        asset_handle_t *a = load(s, "mem://a.n"), *b = load(s, "mem://b.n");
-        TU_FLUSH_UNTIL(s, cross_done() == 2);
-        asset_status_t want = i ? ASSET_OK : ASSET_E_DEPENDENCY;
-        if (g_cross.rc[0] != want || g_cross.rc[1] != ASSET_OK)
-            fail_msg("%s: a.n's wait returned %s, not %s", kinds[i], asset_err_name(g_cross.rc[0]),
-                     asset_err_name(want));
-        assert_int_equal(tu_wait(a), ASSET_OK); /* its parse went on */
-        assert_int_equal(tu_wait(b), want);
-        const char *cycle = "dependency cycle: mem://b.n -> mem://a.n -> ... -> mem://b.n";
-        if (!i) expect_msg(b, cycle);
-        asset_handle_t *d = asset_handle_dependency(b, 0);
-        assert_non_null(d);
-        if (i) {
-            assert_int_equal(asset_handle_error(d), ASSET_E_DEPENDENCY);
-            expect_msg(d, cycle);
-        }
-        asset_handle_release(a);
-        asset_handle_release(b);
-        asset_server_destroy(s);
-    }
-    uv_cond_destroy(&g_cross.cv);
-    uv_mutex_destroy(&g_cross.mu);
+    ring_through_a_wait("cross 0 0 2 one mem://b.n", "cross 1 1 2 dep mem://a.n",
+                        ASSET_E_DEPENDENCY, false);
+    ring_through_a_wait("cross 0 0 2 one mem://b.n", "cross 1 1 2 opt mem://a.n", ASSET_OK, false);
+}
+
+/* As above with a no_cache edge: it makes a job of a.n of its own (a.n's read began), a
+ * new job that reaches nothing, and its twin, a.n's running parse, has no edge: only a
+ * wait. The edge was accepted: a second a.n was read and parsed, its wait for b.n
+ * refused (ASSET_E_BUSY), b.n built on it and a.n's wait returned OK; with a.n's wait a
+ * no_cache load of b.n too, each turn made a new job of each (a.n's second parse waited
+ * for a third b.n), 60 parses and more, each holding its thread in a wait. The look
+ * through waits goes from the twins too: the edge fails as a cycle, as above. */
+static void
+test_a_no_cache_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle(void **state) {
+    (void)state;
+    ring_through_a_wait("cross 0 0 2 one mem://b.n", "cross 1 1 2 new mem://a.n",
+                        ASSET_E_DEPENDENCY, false);
+    ring_through_a_wait("cross 0 0 1 nc mem://b.n", "cross 1 1 2 new mem://a.n", ASSET_E_DEPENDENCY,
+                        true);
 }
 
 static void test_cycle_of_two_fails_with_the_cycle_named(void **state) {
@@ -3470,9 +3575,11 @@ int main(void) {
         cmocka_unit_test(test_a_parse_waiting_for_an_asset_that_depends_on_it_is_busy),
         cmocka_unit_test(test_parses_waiting_for_each_other_are_busy),
         cmocka_unit_test(test_parents_of_a_shared_dependency_search_little_while_a_task_waits),
+        cmocka_unit_test(test_children_of_a_batch_two_tasks_wait_for_search_little),
         cmocka_unit_test(test_a_parse_closing_a_ring_through_a_task_is_busy),
         cmocka_unit_test(test_a_task_closing_a_ring_through_a_parse_is_busy),
         cmocka_unit_test(test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle),
+        cmocka_unit_test(test_a_no_cache_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
         cmocka_unit_test(test_a_cycle_of_no_cache_dependencies_fails_cleanly),
