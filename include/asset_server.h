@@ -492,7 +492,9 @@ typedef struct asset_job_info {
 /* One record per job in flight: queued, running, waiting. A job every handle left
  * (cancelled, timed out) is not listed from then on, also while a worker still runs it
  * (a task until its fn returns, a read until its next cancel check); stats.loading still
- * counts it until then. */
+ * counts it until then. A folder's listing and a manifest's own load are listed too,
+ * their handles counting the batch's own (as stats.pending and loading count jobs; the
+ * counts of handles leave them out). */
 ASSET_API size_t asset_server_foreach_job(asset_server_t *s,
                                           bool (*fn)(const asset_job_info_t *i, void *user),
                                           void *user);

@@ -324,6 +324,45 @@ static void test_a_batchs_own_listing_or_manifest_is_in_no_count(void **state) {
     tu_gate_free(g);
 }
 
+/* asset_server_foreach_job lists jobs, not the user's handles: a manifest's own load in
+ * flight is listed, its handles counting the batch's own, as stats.loading counts its
+ * job (the counts of handles leave it out: the test above). **Decision**: the work in
+ * flight is shown, whoever wants it (a frozen loading screen's listing or manifest is
+ * what to look at). */
+typedef struct job_seen {
+    int n;
+    char uri[64];
+    unsigned handles;
+} job_seen_t;
+
+static bool see_job(const asset_job_info_t *i, void *user) {
+    job_seen_t *j = user;
+    j->n++;
+    snprintf(j->uri, sizeof j->uri, "%s", i->uri);
+    j->handles = i->handles;
+    return true;
+}
+
+static void test_a_batchs_own_manifest_load_is_listed_as_a_job(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    asset_batch_t *man = asset_server_load_manifest(s, "gate://m.json", NULL);
+    assert_non_null(man);
+    tu_gate_wait_entered(g, 1);
+    job_seen_t seen = {0};
+    assert_int_equal(asset_server_foreach_job(s, see_job, &seen), 1);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.uri, "gate://m.json");
+    assert_int_equal(seen.handles, 1);
+    assert_int_equal(stats(s).loading, 1); /* a job being read */
+    tu_gate_open(g);
+    assert_int_not_equal(asset_batch_wait(man, 30000), ASSET_OK); /* "m.json" is no JSON */
+    asset_batch_release(man);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* A child that a tagged batch makes after cancel_tag (its preparation, a loader's
  * claims(), runs without the lock: a cancel_tag may come then, here from claims()
  * itself) was cancelled saying "cancelled", while its siblings said "cancelled by tag"
@@ -695,6 +734,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_tag_stops_a_tagged_manifests_later_children),
         cmocka_unit_test(test_cancel_tag_looks_at_unfinished_batches_only),
         cmocka_unit_test(test_a_batchs_own_listing_or_manifest_is_in_no_count),
+        cmocka_unit_test(test_a_batchs_own_manifest_load_is_listed_as_a_job),
         cmocka_unit_test(test_a_child_made_after_cancel_tag_says_cancelled_by_tag),
         cmocka_unit_test(test_cancel_tag_racing_tagged_loads_never_livelocks),
         cmocka_unit_test(test_blocked_load_times_out_with_message),
