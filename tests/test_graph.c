@@ -989,18 +989,32 @@ static asset_status_t cross_task(asset_task_t *t, void *arg) {
     return ASSET_OK;
 }
 
-/* A task waits for a.n and a.n's parse, on the other worker, for the task's handle, the
- * task's wait second (task_second) or the parse's: the second wait is refused
- * (ASSET_E_BUSY), the other returns OK. */
-static void task_ring(bool task_second) {
+/* A server of two workers for parses (or a parse and a task) that meet at "cross" lines,
+ * g_cross made and reset; the single-threaded web build, where no two jobs run at once,
+ * skips. cross_end destroys both. */
+static asset_server_t *cross_server(void) {
     asset_server_t *s = graph_server(2);
-    if (s->nworkers == 0) { /* the single-threaded web build: no two jobs at once */
+    if (s->nworkers == 0) {
         asset_server_destroy(s);
         skip();
     }
     uv_mutex_init(&g_cross.mu);
     uv_cond_init(&g_cross.cv);
     g_cross.arrived = g_cross.done = 0;
+    return s;
+}
+
+static void cross_end(asset_server_t *s) {
+    asset_server_destroy(s);
+    uv_cond_destroy(&g_cross.cv);
+    uv_mutex_destroy(&g_cross.mu);
+}
+
+/* A task waits for a.n and a.n's parse, on the other worker, for the task's handle, the
+ * task's wait second (task_second) or the parse's: the second wait is refused
+ * (ASSET_E_BUSY), the other returns OK. */
+static void task_ring(bool task_second) {
+    asset_server_t *s = cross_server();
     g_cross.task_inside = task_second;
     put(s, "a.n", task_second ? "cross 0 0 2 task -" : "cross 0 1 2 task -");
     g_cross.task = asset_server_spawn(s, cross_task, s, NULL, NULL);
@@ -1017,9 +1031,7 @@ static void task_ring(bool task_second) {
     assert_int_equal(tu_wait(g_cross.task), ASSET_OK);
     asset_handle_release(a);
     asset_handle_release(g_cross.task);
-    asset_server_destroy(s);
-    uv_cond_destroy(&g_cross.cv);
-    uv_mutex_destroy(&g_cross.mu);
+    cross_end(s);
 }
 
 /* A task waits for a.n while a.n's parse, on the other worker, waits for the task's
@@ -1046,14 +1058,7 @@ static void test_a_task_closing_a_ring_through_a_parse_is_busy(void **state) {
  * is a no_cache load (nc): another load of it would be a job of its own, in no ring. */
 static void ring_through_a_wait(const char *a_text, const char *b_text, asset_status_t want,
                                 bool nc) {
-    asset_server_t *s = graph_server(2);
-    if (s->nworkers == 0) { /* the single-threaded web build: no two parses at once */
-        asset_server_destroy(s);
-        skip();
-    }
-    uv_mutex_init(&g_cross.mu);
-    uv_cond_init(&g_cross.cv);
-    g_cross.arrived = g_cross.done = 0;
+    asset_server_t *s = cross_server();
     put(s, "a.n", a_text);
     put(s, "b.n", b_text);
     asset_handle_t *a = load(s, "mem://a.n"), *b = nc ? NULL : load(s, "mem://b.n");
@@ -1076,9 +1081,7 @@ static void ring_through_a_wait(const char *a_text, const char *b_text, asset_st
         fail_msg("%s / %s: %d parses, not 2", a_text, b_text, atomic_load(&g_gl.parses));
     asset_handle_release(a);
     asset_handle_release(b);
-    asset_server_destroy(s);
-    uv_cond_destroy(&g_cross.cv);
-    uv_mutex_destroy(&g_cross.mu);
+    cross_end(s);
 }
 
 /* a.n's parse waits for b.n; then b.n's parse, on the other worker, declares a
