@@ -1964,7 +1964,7 @@ test_a_finalize_pending_until_its_parent_is_done_ends_at_the_parents_timeout(voi
     asset_load_options_t o = {.timeout_ms = 100};
     asset_handle_t *p = asset_server_load(s, "mem://p.g", &o);
     assert_non_null(p);
-    assert_int_equal(asset_handle_wait(p, -1), ASSET_E_TIMEOUT);
+    assert_int_equal(tu_wait(p), ASSET_E_TIMEOUT);
     TU_FLUSH_UNTIL(s, nothing_in_flight(s));
     uv_mutex_lock(&s->lock);
     assert_null(s->fin_head);
