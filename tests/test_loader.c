@@ -341,6 +341,14 @@ static void test_json_error_reports_line_and_column(void **state) {
     expect_parse_error(s, "cut.json", cut, strlen(cut), "unexpected end of document");
     expect_parse_error(s, "empty.json", "", 0, "empty document");
     expect_parse_error(s, "blank.json", " \n\t ", 4, "empty document");
+    /* a CR is white space too, and a byte order mark alone is no document either: both
+     * "empty document", not "unexpected end" or "near '???'" (mutation survivors) */
+    expect_parse_error(s, "crlf.json", "\r\n", 2, "empty document");
+    expect_parse_error(s, "bom.json", "\xEF\xBB\xBF", 3, "empty document");
+    /* the excerpt after "near" is 24 characters at most */
+    const char *longer = "[1 abcdefghijklmnopqrstuvwxyz]";
+    expect_parse_error(s, "excerpt.json", longer, strlen(longer),
+                       "column 4, near 'abcdefghijklmnopqrstuvwx'");
     asset_server_destroy(s);
 }
 
@@ -422,6 +430,12 @@ static void test_json_deep_nesting_fails_cleanly(void **state) {
     strs[3999] = '"';
     asset_handle_t *sh = load_text(s, "strs.json", strs, 4000);
     assert_int_equal(asset_handle_error(sh), ASSET_OK);
+    asset_handle_release(sh);
+    /* nor after an escaped quote, which does not end its string ("\"[[[...": a string) */
+    memcpy(strs, "[\"\\\"", 4);
+    memcpy(strs + 3996, "\"]", 2);
+    sh = load_text(s, "esc.json", strs, 3998);
+    if (asset_handle_error(sh) != ASSET_OK) fail_msg("%s", asset_handle_error_message(sh));
     asset_handle_release(sh);
     free(strs);
     asset_handle_t *h = load_text(s, "ok.json", bal, 2 * ASSET__JSON_MAX_DEPTH);
@@ -673,9 +687,13 @@ static void test_json_numbers_longer_than_63_characters_load(void **state) {
     assert_true(cJSON_GetArrayItem(asset_handle_value(h), 0)->valuedouble == 1500);
     asset_handle_release(h);
     /* an error after such a number is still reported where it is, in the document */
-    char bad[300];
+    char bad[300], expect[64];
     snprintf(bad, sizeof bad, "%.*s,\n x]", (int)strlen(frac) - 1, frac);
     expect_parse_error(s, "bad.json", bad, strlen(bad), "at line 2, column 2, near 'x]'");
+    /* and one right after it, at the byte where the shortened number ends in the copy */
+    snprintf(bad, sizeof bad, "%.*sx]", (int)strlen(frac) - 4, frac);
+    snprintf(expect, sizeof expect, "at line 1, column %zu, near 'x]'", strlen(frac) - 3);
+    expect_parse_error(s, "next.json", bad, strlen(bad), expect);
     asset_server_destroy(s);
 }
 
