@@ -531,6 +531,15 @@ static void test_pkg_path_from_config_finds_packages(void **state) {
     assert_int_equal(asset_server_mount(s, "dlc", f->game), ASSET_OK);
     expect_text(s, "pkg://dlc/hero.txt", "hero");
     asset_server_destroy(s);
+    /* a directory whose entry of the name is a file has no such package: the next one's
+     * is found (a mutation survivor: ENOTDIR taken for a package that cannot be opened) */
+    char *files = tu_path(f->dir, "files");
+    free(tu_write_file(files, "dlc", "a file", 6));
+    snprintf(path, sizeof path, "%s%c%s", files, sep, root);
+    s = asset_server_create(&cfg);
+    expect_text(s, "pkg://dlc/map.txt", "dlc map");
+    asset_server_destroy(s);
+    free(files);
     free(root);
 }
 
@@ -758,9 +767,11 @@ static void test_mount_embedded_validates_its_table(void **state) {
         if (asset_server_mount_embedded(f->s, "x", t, 2) != ASSET_E_INVALID)
             fail_msg("an entry named '%s' was mounted", odd[i]);
     }
-    asset_embedded_file_t fine[] = {{".hidden", "h", 1}, {"a/..b/c.d", "c", 1}};
-    assert_int_equal(asset_server_mount_embedded(f->s, "y", fine, 2), ASSET_OK);
+    /* an empty file needs no data (a mutation survivor: refused as "no data for its size") */
+    asset_embedded_file_t fine[] = {{".hidden", "h", 1}, {"a/..b/c.d", "c", 1}, {"e", NULL, 0}};
+    assert_int_equal(asset_server_mount_embedded(f->s, "y", fine, 3), ASSET_OK);
     expect_text(f->s, "pkg://y/a/..b/c.d", "c");
+    expect_text(f->s, "pkg://y/e", "");
     expect_fail(f->s, "pkg://x/a", ASSET_E_NOT_FOUND, "not mounted");
 }
 
@@ -982,6 +993,13 @@ static void test_listing_an_embedded_package(void **state) {
     asset__list_dispose(&l);
     assert_int_equal(list(f->s, "emb/hero.txt", true, &l), ASSET_E_NOT_FOUND);
     asset__list_dispose(&l);
+    /* an empty table's root is an empty directory, as an empty directory package's is
+     * (a mutation survivor: NOT_FOUND "no directory ''") */
+    const asset_embedded_file_t none[] = {{"unused", "", 0}};
+    assert_int_equal(asset_server_mount_embedded(f->s, "none", none, 0), ASSET_OK);
+    assert_int_equal(list(f->s, "none", true, &l), ASSET_OK);
+    assert_int_equal(l.count, 0);
+    asset__list_dispose(&l);
 }
 
 /* A listing of an embedded package walked the whole table, whatever it listed: listing
@@ -1161,6 +1179,25 @@ static void test_a_relative_pkg_path_is_taken_at_create(void **state) {
     free(elsewhere);
     assert_int_equal(moved, 0);
     if (st != ASSET_OK) fail_msg("pkg://dlc/map.txt: %s", msg);
+}
+
+/* Empty entries of pkg_path ("a::b", a separator at either end) name no directory: not
+ * the working directory, as PATH's do (a mutation survivor: taken, each was the working
+ * directory at create, and its subdirectories were packages). */
+static void test_empty_pkg_path_entries_are_skipped(void **state) {
+    fx_t *f = *state;
+    free(tu_write_file(f->dir, "packs/dlc/map.txt", "dlc map", 7));
+    char old[4096], path[8];
+    char sep = tu_os_windows_paths() ? ';' : ':'; /* docs/platforms.md */
+    snprintf(path, sizeof path, "%c%c", sep, sep);
+    assert_int_equal(tu_os_getcwd(old, sizeof old), 0);
+    assert_int_equal(tu_os_chdir(f->dir), 0);
+    asset_server_config_t cfg = {.pkg_path = path};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_int_equal(tu_os_chdir(old), 0);
+    assert_non_null(s);
+    expect_fail(s, "pkg://packs/dlc/map.txt", ASSET_E_NOT_FOUND, "not mounted");
+    asset_server_destroy(s);
 }
 
 /* Blocks until a result is queued or 10 ms pass (a watch's setup signals nothing). */
@@ -1348,6 +1385,7 @@ int main(void) {
         FX(test_a_pkg_path_package_may_be_a_symlink_to_its_directory),
         FX(test_a_pkg_path_package_that_cannot_be_opened_says_why),
         FX(test_a_relative_pkg_path_is_taken_at_create),
+        FX(test_empty_pkg_path_entries_are_skipped),
         FX(test_a_relative_mount_is_watched_where_it_was_mounted),
         FX(test_paths_leaving_the_package_are_refused),
         FX(test_symlink_out_of_package_is_refused),

@@ -121,6 +121,11 @@ static void test_scheme_is_lowercased(void **state) {
 static void test_scheme_too_long_is_invalid(void **state) {
     (void)state;
     check_err("abcdefghijklmnopqrstuvwxyz://x", BASE, NULL, ASSET_E_INVALID);
+    /* the longest that fits (23 bytes and the NUL), and one byte more (a mutation survivor:
+     * taken, its NUL written past out->scheme) */
+    check_ok("abcdefghijklmnopqrstuvw://x", BASE, NULL, "abcdefghijklmnopqrstuvw",
+             "abcdefghijklmnopqrstuvw://x", "x");
+    check_err("abcdefghijklmnopqrstuvwx://x", BASE, NULL, ASSET_E_INVALID);
 }
 
 static void test_bare_relative_path_becomes_file_uri_under_base(void **state) {
