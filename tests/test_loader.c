@@ -19,6 +19,7 @@
 #include "internal.h"
 #include "test_util.h"
 #include "tu_os.h"
+#include "tu_request.h"
 
 /* ---- a loader that says who it is ---- */
 
@@ -768,6 +769,49 @@ static void test_json_numbers_out_of_a_doubles_range_are_infinity_or_zero(void *
 
 /* ---- failing loaders ---- */
 
+/* ---- the request API against max_asset_size ---- */
+
+/* A write of exactly what is left fits and one byte more is TOO_LARGE; one write larger
+ * than the whole limit is TOO_LARGE too, and so is an adoption past it; an adoption that
+ * fits replaces a refused write; a version fits in place up to 95 bytes. Mutation
+ * survivors: each limit was tested only through sources that check sizes themselves. */
+static void test_request_writes_and_adoptions_fit_max_asset_size_exactly(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset__job_t job;
+    struct asset_request req;
+    char uri[] = "mem://limit", path[] = "limit";
+    tu_request_open(&job, &req, uri, path);
+    req.server = s;
+    req.max_size = 4;
+    assert_int_equal(asset_request_write(&req, "12345678", 8), ASSET_E_TOO_LARGE);
+    asset__request_dispose(&req);
+    tu_request_open(&job, &req, uri, path);
+    req.server = s;
+    req.max_size = 4;
+    assert_int_equal(asset_request_write(&req, "12", 2), ASSET_OK);
+    assert_int_equal(asset_request_write(&req, "34", 2), ASSET_OK);
+    assert_int_equal(req.size, 4);
+    assert_int_equal(asset_request_write(&req, "5", 1), ASSET_E_TOO_LARGE);
+    assert_int_equal(req.refused, ASSET_E_TOO_LARGE);
+    assert_int_equal(asset_request_adopt(&req, (void *)"abcd", 4, NULL, NULL), ASSET_OK);
+    assert_int_equal(req.refused, ASSET_OK);
+    assert_int_equal(asset_request_adopt(&req, (void *)"abcde", 5, NULL, NULL), ASSET_E_TOO_LARGE);
+    char version[sizeof req.version_buf + 1];
+    memset(version, 'v', sizeof version);
+    version[sizeof req.version_buf - 1] = 0; /* 95 bytes and the NUL: in place */
+    asset_request_set_version(&req, version);
+    assert_ptr_equal(req.version, req.version_buf);
+    assert_string_equal(req.version, version);
+    version[sizeof req.version_buf - 1] = 'v'; /* 96: its NUL would not fit */
+    version[sizeof req.version_buf] = 0;
+    asset_request_set_version(&req, version);
+    assert_ptr_not_equal(req.version, req.version_buf);
+    assert_string_equal(req.version, version);
+    asset__request_dispose(&req);
+    asset_server_destroy(s);
+}
+
 static void test_failing_loader_message_names_loader_and_uri(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -1408,6 +1452,7 @@ int main(void) {
         cmocka_unit_test(test_json_numbers_longer_than_63_characters_load),
         cmocka_unit_test(test_json_leniencies_of_cjson_are_the_documented_ones),
         cmocka_unit_test(test_json_numbers_out_of_a_doubles_range_are_infinity_or_zero),
+        cmocka_unit_test(test_request_writes_and_adoptions_fit_max_asset_size_exactly),
         cmocka_unit_test(test_failing_loader_message_names_loader_and_uri),
         cmocka_unit_test(test_a_load_cancelled_during_its_read_is_not_parsed),
         cmocka_unit_test(test_misbehaving_loaders_fail_without_leaking),

@@ -131,6 +131,13 @@ static asset_status_t failing(asset_task_t *t, void *p) {
     return asset_task_fail(t, ASSET_E_PARSE, "bad input at %d", 3);
 }
 
+/* fails twice: the second message is the handle's (it replaces the first) */
+static asset_status_t failing_twice(asset_task_t *t, void *p) {
+    (void)p;
+    asset_task_fail(t, ASSET_E_PARSE, "first");
+    return asset_task_fail(t, ASSET_E_PARSE, "second");
+}
+
 static asset_status_t no_value(asset_task_t *t, void *p) {
     (void)t;
     (void)p;
@@ -154,10 +161,14 @@ static void test_task_failure_names_the_task_and_why(void **state) {
     tu_expect_end(o, ASSET_E_INVALID, ASSET_STATE_FAILED, "unexpected status (42)");
     asset_handle_t *z = asset_server_spawn(s, NULL, NULL, NULL, NULL);
     tu_expect_end(z, ASSET_E_INVALID, ASSET_STATE_FAILED, "no function");
+    /* a mutation survivor: the first message kept, as asset_parse_fail keeps it */
+    asset_handle_t *t = asset_server_spawn(s, failing_twice, NULL, NULL, NULL);
+    tu_expect_end(t, ASSET_E_PARSE, ASSET_STATE_FAILED, "task://5: task: second");
     asset_handle_release(h);
     asset_handle_release(n);
     asset_handle_release(o);
     asset_handle_release(z);
+    asset_handle_release(t);
     asset_server_destroy(s);
 }
 
