@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "internal.h" /* asset__utf8_len */
+
 /* The longest validator sent back in a conditional header. Servers refuse a request
  * header line past their limit (nginx's large_client_header_buffers: 8 KiB, Apache's
  * LimitRequestFieldSize: 8190 bytes) with a 400: an ETag of 9 KiB went back whole, and
@@ -91,13 +93,42 @@ static inline double asset__http_length_value(const char *v) {
     }
 }
 
-/* A reason phrase (NUL-terminated, in place) made fit for an error message: a reason is
- * tabs, spaces and visible bytes (RFC 9112 4), any other byte (a control, DEL) becomes
- * '?'. libcurl passes any byte, and an escape sequence a server wrote there ("\x1b[2J")
- * went into the message whole, and into the log or terminal showing it (desktop and web). */
-static inline void asset__http_reason_clean(char *reason) {
-    for (char *c = reason; *c; c++)
-        if (((unsigned char)*c < ' ' && *c != '\t') || *c == 0x7f) *c = '?';
+/* The most bytes of a reason phrase an error message keeps (desktop and web), and the
+ * size of asset__http_reason's out: each kept byte may become U+FFFD's three. */
+#define ASSET__HTTP_REASON_MAX 63
+#define ASSET__HTTP_REASON_CAP (3 * ASSET__HTTP_REASON_MAX + 1)
+
+/* A reason phrase's n bytes at raw made fit for an error message, into out
+ * (ASSET__HTTP_REASON_CAP bytes, terminated): its first ASSET__HTTP_REASON_MAX bytes (a
+ * UTF-8 sequence that cut splits is dropped), UTF-8 as it is; a byte that is no tab,
+ * space or visible byte (RFC 9112 4: a control, DEL) becomes '?', and bytes that are no
+ * part of well-formed UTF-8 become U+FFFD, one per maximal subpart, as a decoder reads
+ * them (asset__utf8_len). libcurl passes any byte: an escape sequence a server wrote there
+ * ("\x1b[2J") went into the message whole, and into the log or terminal showing it.
+ * RFC 9112's obs-text (bytes 0x80 to 0xFF) has no charset: a browser's fetch() gives
+ * them one a code unit (Latin-1), node's as UTF-8, and the desktop passed them raw, so one
+ * reason made three messages, invalid UTF-8 on the desktop (desktop and web). */
+static inline void asset__http_reason(char *out, const char *raw, size_t n) {
+    bool cut = n > ASSET__HTTP_REASON_MAX;
+    if (cut) n = ASSET__HTTP_REASON_MAX;
+    const unsigned char *p = (const unsigned char *)raw, *end = p + n;
+    char *o = out;
+    while (p < end) {
+        size_t bad, len = asset__utf8_len(p, (size_t)(end - p), &bad);
+        if (len == 1) {
+            *o++ = (*p < ' ' && *p != '\t') || *p == 0x7f ? '?' : (char)*p;
+        } else if (len) {
+            memcpy(o, p, len);
+            o += len;
+        } else if (cut && p + bad == end) {
+            break; /* a sequence the cut split */
+        } else {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+        }
+        p += len ? len : bad;
+    }
+    *o = 0;
 }
 
 /* What an error answer's message says after "HTTP <status> <reason>": for a 3xx other than

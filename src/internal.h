@@ -59,6 +59,34 @@ static inline void *asset__shrink(void *a, size_t *cap, size_t n, size_t size, s
     return *cap > min_cap && n <= *cap / 4 ? asset__shrink_full(a, cap, size) : a;
 }
 char *asset__strdup(const char *s);
+
+/* The length of the well-formed UTF-8 sequence at p, inside its n bytes (SIZE_MAX: a
+ * NUL-terminated string, whose NUL ends a sequence as any byte that does not continue
+ * it), 1 to 4; or 0: a stray or missing continuation byte, an overlong form, a surrogate,
+ * past U+10FFFF, a sequence cut by the end. On 0, *bad (when bad is not NULL) is the
+ * length of its maximal subpart (1 to 3): what a decoder replaces with one U+FFFD
+ * (Unicode 3.9, the WHATWG Encoding standard: browsers and node). Any thread. */
+static inline size_t asset__utf8_len(const unsigned char *p, size_t n, size_t *bad) {
+    unsigned c = p[0];
+    if (bad) *bad = 1;
+    if (c < 0x80) return 1;
+    size_t len = c >= 0xc2 && c <= 0xdf   ? 2
+                 : c >= 0xe0 && c <= 0xef ? 3
+                 : c >= 0xf0 && c <= 0xf4 ? 4
+                                          : 0;
+    unsigned lo = 0x80, hi = 0xbf; /* the second byte's range */
+    if (c == 0xe0) lo = 0xa0;      /* overlong */
+    if (c == 0xed) hi = 0x9f;      /* surrogates */
+    if (c == 0xf0) lo = 0x90;      /* overlong */
+    if (c == 0xf4) hi = 0x8f;      /* past U+10FFFF */
+    for (size_t i = 1; i < len; i++, lo = 0x80, hi = 0xbf) {
+        if (i >= n || p[i] < lo || p[i] > hi) {
+            if (bad) *bad = i;
+            return 0;
+        }
+    }
+    return len;
+}
 char *asset__strndup(const char *s, size_t n);
 char *asset__vasprintf(const char *fmt, va_list ap);
 char *asset__asprintf(const char *fmt, ...) ASSET_PRINTF(1, 2);

@@ -203,27 +203,6 @@ bool asset_trace_event(const asset_trace_t *ctr, size_t i, asset_trace_event_t *
     return ok;
 }
 
-/* The length of the well-formed UTF-8 sequence at p (1 to 4), or 0: a stray or
- * missing continuation byte, an overlong form, a surrogate, past U+10FFFF. */
-static size_t utf8_len(const unsigned char *p) {
-    unsigned c = p[0];
-    if (c < 0x80) return 1;
-    size_t n = c >= 0xc2 && c <= 0xdf   ? 2
-               : c >= 0xe0 && c <= 0xef ? 3
-               : c >= 0xf0 && c <= 0xf4 ? 4
-                                        : 0;
-    if (!n) return 0;
-    unsigned lo = 0x80, hi = 0xbf; /* the second byte's range */
-    if (c == 0xe0) lo = 0xa0;      /* overlong */
-    if (c == 0xed) hi = 0x9f;      /* surrogates */
-    if (c == 0xf0) lo = 0x90;      /* overlong */
-    if (c == 0xf4) hi = 0x8f;      /* past U+10FFFF */
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf) return 0; /* the NUL ends it here too */
-    return n;
-}
-
 /* A JSON string: UTF-8 as it is; a byte that is no part of well-formed UTF-8 (URIs
  * may hold any byte) is written as the code point of its value, \u00XX, so the file
  * stays UTF-8 (RFC 8259) and the byte can still be read off it. */
@@ -231,7 +210,7 @@ static void put_json_string2(FILE *f, const char *prefix, const char *s) {
     fputc('"', f);
     fputs(prefix, f);
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t n = utf8_len(p);
+        size_t n = asset__utf8_len(p, SIZE_MAX, NULL);
         if (*p == '"' || *p == '\\')
             fprintf(f, "\\%c", *p);
         else if (*p < 0x20 || !n)

@@ -2827,6 +2827,35 @@ static void test_http_control_bytes_of_a_reason_phrase_do_not_reach_the_message(
     tu_bad_stop(b);
 }
 
+/* A reason phrase's bytes past ASCII (RFC 9112's obs-text, of no charset) came into the
+ * message as they were: invalid UTF-8 for a Latin-1 one, and 63 bytes cut inside a
+ * sequence; the web build's fetch() gave other bytes (docs/web.md). The message is UTF-8
+ * now, the same on both (test_web_http: test_fetch_reason_bytes_are_read_as_on_desktop):
+ * UTF-8 as it is, U+FFFD for each maximal subpart that is none, the cut between
+ * sequences. */
+static void test_http_a_reason_phrase_past_ascii_is_utf8_in_the_message(void **state) {
+    (void)state;
+    static const struct {
+        const char *path, *want;
+    } cases[] = {
+        {"/reason-utf8", "HTTP 404 N\xc3\xa3o encontrado"},
+        {"/reason-bytes", "HTTP 404 Caf\xef\xbf\xbd \xef\xbf\xbdx"},
+        {"/reason-long", "HTTP 404 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+    };
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        asset_handle_t *h = bad_load(s, b, cases[i].path, ASSET_E_HTTP);
+        const char *m = asset_handle_error_message(h);
+        size_t ml = strlen(m), wl = strlen(cases[i].want);
+        if (ml < wl || strcmp(m + ml - wl, cases[i].want)) /* the message's end */
+            fail_msg("%s: \"%s\" does not end in \"%s\"", cases[i].path, m, cases[i].want);
+        asset_handle_release(h);
+    }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* The cache is of loaded assets, not an HTTP cache (docs/http.md): Cache-Control is not
  * read, and an answer marked no-store is cached and revalidated like any other (its
  * ETag goes back, and a 304 keeps the cached value). */
@@ -2923,6 +2952,7 @@ int main(void) {
         cmocka_unit_test(test_http_redirects_between_two_hosts_end_and_free_both),
         cmocka_unit_test(test_http_validator_fields_that_differ_are_no_validator),
         cmocka_unit_test(test_http_control_bytes_of_a_reason_phrase_do_not_reach_the_message),
+        cmocka_unit_test(test_http_a_reason_phrase_past_ascii_is_utf8_in_the_message),
         cmocka_unit_test(test_http_cache_control_no_store_is_not_read),
         cmocka_unit_test(test_http_a_socket_error_of_another_address_is_not_the_reason),
         cmocka_unit_test(test_http_a_status_line_inside_the_headers_is_a_header),

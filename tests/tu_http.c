@@ -429,6 +429,11 @@ static const struct {
     {"/101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\nxyz"},
     {"/no-location", "HTTP/1.1 302 Found\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"},
     {"/no-reason-404", "HTTP/1.1 404\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngone"},
+    {"/reason-utf8", "HTTP/1.1 404 N\xc3\xa3o encontrado\r\nContent-Length: 0\r\n\r\n"},
+    {"/reason-bytes", "HTTP/1.1 404 Caf\xe9 \xe2\x82x\r\nContent-Length: 0\r\n\r\n"},
+    {"/reason-long", "HTTP/1.1 404 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                     "\xc3\xa9"
+                     "bc\r\nContent-Length: 0\r\n\r\n"},
     {"/http10", "HTTP/1.0 200\r\nContent-Length: 5\r\n\r\nhello"},
     {"/http10-close", "HTTP/1.0 200 OK\r\n\r\nhello"},
     {"/clte-cut", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"

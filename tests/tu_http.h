@@ -71,7 +71,10 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * 1000 bytes, sending 7, closing), /empty-location (the same for a 302 with an empty
  * Location), /short-302 (the same for a 302 to /ok), /no-location (a 302 "hello" without
  * Location),
- * /no-reason-404 (a 404 whose status line has no reason phrase), /http10 (an HTTP/1.0 200
+ * /no-reason-404 (a 404 whose status line has no reason phrase), /reason-esc (a 404 whose
+ * reason holds ESC and DEL), /reason-utf8 (a 404 "N\xc3\xa3o encontrado"), /reason-bytes (a
+ * 404 "Caf\xe9 \xe2\x82x": no UTF-8), /reason-long (a 404 of 62 'a', "\xc3\xa9" and "bc": 66
+ * bytes), /http10 (an HTTP/1.0 200
  * "hello", no reason phrase), /http10-close (an HTTP/1.0 200 "hello" ended by the close),
  * /clte-cut (a Content-Length of 5 beside chunked coding, whose chunk is cut short),
  * /two-etags ("one" with the ETags "v1" and "cdn" the first time, then "two" with "v2" and

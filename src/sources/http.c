@@ -51,7 +51,7 @@ typedef struct xfer {
     CURL *easy;
     struct curl_slist *headers;
     long status; /* of the current response */
-    char reason[64];
+    char reason[ASSET__HTTP_REASON_CAP];
     char *etag, *last_modified; /* as versions: "etag:<ETag>", "lm:<Last-Modified>" */
     bool too_large;
     bool error_cut;     /* a non-2xx answer's body passed ERROR_BODY_MAX: the transfer was cut */
@@ -1805,14 +1805,9 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
         x->reason[0] = 0;
         const char *rs = sp ? memchr(sp + 1, ' ', (size_t)(line + n - sp - 1)) : NULL;
         if (rs) {
-            size_t rl = (size_t)(line + n - rs - 1);
-            while (rl && (rs[rl] == '\r' || rs[rl] == '\n')) rl--;
-            if (rl >= sizeof x->reason) rl = sizeof x->reason - 1;
-            memcpy(x->reason, rs + 1, rl);
-            x->reason[rl] = 0;
-            char *cr = strpbrk(x->reason, "\r\n");
-            if (cr) *cr = 0;
-            asset__http_reason_clean(x->reason);
+            size_t rl = (size_t)(line + n - rs - 1), end = 0;
+            while (end < rl && rs[1 + end] != '\r' && rs[1 + end] != '\n') end++; /* the EOL */
+            asset__http_reason(x->reason, rs + 1, end);
         }
         char reason[sizeof x->reason];
         memcpy(reason, x->reason, sizeof reason);

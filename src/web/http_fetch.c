@@ -124,13 +124,30 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         A.live.delete(id);
         try { ac.abort(); } catch (e) {}
     }
+    /* stages s (a string, as UTF-8, or bytes) terminated: its length, -1 when it is not */
     function put(s) {
-        var b = new TextEncoder().encode(s);
+        var b = typeof s === "string" ? new TextEncoder().encode(s) : s;
         var p = _asset__fetch_buf(id, b.length + 1);
-        if (!p) return 0;
+        if (!p) return -1;
         HEAPU8.set(b, p);
         HEAPU8[p + b.length] = 0;
-        return p;
+        return b.length;
+    }
+    /* the reason phrase's bytes (asset__http_reason reads them, as the desktop's): a
+     * browser's statusText is one code unit a byte (a ByteString: Latin-1; Chromium 156);
+     * node's fetch() (undici) decodes them as UTF-8 (a U+FFFD for each maximal subpart
+     * that is none), so there it is encoded back (A.utf8_reasons: a test's choice) */
+    function reason_bytes(s) {
+        var utf8 = A.utf8_reasons !== undefined ? A.utf8_reasons
+                   : typeof process === "object" && typeof process.versions === "object" &&
+                     typeof process.versions.node === "string";
+        var b = new Uint8Array(s.length);
+        for (var i = 0; i < s.length; i++) {
+            var c = s.charCodeAt(i);
+            if (utf8 || c > 255) return new TextEncoder().encode(s);
+            b[i] = c;
+        }
+        return b;
     }
     function end(kind, msg) {
         if (st.dead) return;
@@ -173,17 +190,17 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         if (st.dead) return;
         disarm("timer"); /* answered */
         arm("stall", stall_ms, 3);
-        put(resp.statusText || ""); _asset__fetch_on_header(id, 0);
+        _asset__fetch_on_header(id, 0, put(reason_bytes(resp.statusText || "")));
         var et = resp.headers.get("ETag");
         /* an empty validator (fetch trims blanks) is none: Last-Modified, or the hash */
-        if (et) { put(et); _asset__fetch_on_header(id, 1); }
+        if (et) _asset__fetch_on_header(id, 1, put(et));
         var lm = resp.headers.get("Last-Modified");
-        if (lm) { put(lm); _asset__fetch_on_header(id, 2); }
-        if (resp.redirected) { put(resp.url); _asset__fetch_on_header(id, 3); }
+        if (lm) _asset__fetch_on_header(id, 2, put(lm));
+        if (resp.redirected) _asset__fetch_on_header(id, 3, put(resp.url));
         /* Content-Length: read in C (asset__http_length_value), as 1*DIGIT; JS Number()
          * took "" for 0, "1e3" for 1000, "0x10" for 16 */
         var cl = resp.headers.get("Content-Length");
-        if (cl !== null) { put(cl); _asset__fetch_on_header(id, 4); }
+        if (cl !== null) _asset__fetch_on_header(id, 4, put(cl));
         /* the codings fetch() decodes (zstd: browsers that ask for it); another comes
          * through still coded */
         var ce = (resp.headers.get("Content-Encoding") || "").toLowerCase().split(",")
@@ -390,11 +407,12 @@ EMSCRIPTEN_KEEPALIVE uint8_t *asset__fetch_buf(uint32_t id, size_t n) {
     return x->buf;
 }
 
-/* which: 0 status text, 1 ETag, 2 Last-Modified, 3 the URL redirected to, 4
- * Content-Length; the value is in the staging buffer */
-EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which) {
+/* which: 0 the reason phrase's bytes, 1 ETag, 2 Last-Modified, 3 the URL redirected to,
+ * 4 Content-Length; the value is in the staging buffer, n bytes and a NUL (n < 0: it
+ * could not be staged, and the transfer ended) */
+EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which, int n) {
     xfer_t *x = xfer_find(id);
-    if (!x || !x->buf) return;
+    if (!x || !x->buf || n < 0) return;
     if (which == 4) {
         x->length = asset__http_length_value((const char *)x->buf);
         return;
@@ -404,8 +422,11 @@ EMSCRIPTEN_KEEPALIVE void asset__fetch_on_header(uint32_t id, int which) {
                   : which == 2 ? &x->last_modified
                                : &x->effective;
     asset_free(*slot);
-    *slot = asset__strdup((const char *)x->buf);
-    if (which == 0 && *slot) asset__http_reason_clean(*slot);
+    if (which) {
+        *slot = asset__strdup((const char *)x->buf);
+    } else if ((*slot = asset__calloc(1, ASSET__HTTP_REASON_CAP))) { /* as the desktop's */
+        asset__http_reason(*slot, (const char *)x->buf, (size_t)n);
+    }
 }
 
 /* [I/O thread] A 304 from a redirect's target (fetch sent the condition on, and the

@@ -223,17 +223,32 @@ static void test_fetch_a_content_length_is_digits_only(void **state) {
 #ifndef __EMSCRIPTEN_PTHREADS__
 /* fetch() of this thread answers http://127.0.0.1:1/fake-length/<value> itself: a 200,
  * "hello", with the Content-Length <value> (percent-decoded): what a browser passes on
- * where node's own fetch() refuses the answer. Other URLs go to the real fetch(). */
+ * where node's own fetch() refuses the answer; and http://127.0.0.1:1/fake-reason/<bytes>
+ * (percent-encoded) with a 404 whose statusText is one code unit a byte, as a browser's.
+ * Other URLs go to the real fetch(). */
 /* clang-format off */
-EM_JS(void, js_fake_length_fetch, (void), {
+EM_JS(void, js_fake_fetch, (void), {
     if (globalThis.assetRealFetch) return;
     var real = globalThis.assetRealFetch = globalThis.fetch;
     globalThis.fetch = function(u, init) {
-        var p = "http://127.0.0.1:1/fake-length/", v = String(u);
+        var p = "http://127.0.0.1:1/fake-length/", r = "http://127.0.0.1:1/fake-reason/";
+        var v = String(u);
+        if (v.indexOf(r) === 0)
+            return Promise.resolve(new Response("", { status: 404, statusText:
+                v.slice(r.length).replace(/%([0-9a-fA-F]{2})/g, function(m, h) {
+                    return String.fromCharCode(parseInt(h, 16));
+                }) }));
         if (v.indexOf(p) !== 0) return real(u, init);
         return Promise.resolve(new Response("hello", {
             status: 200, headers: { "Content-Length": decodeURIComponent(v.slice(p.length)) } }));
     };
+});
+
+/* on: the fetches read reason phrases as a browser's (one code unit a byte), not as
+ * node's (decoded as UTF-8) */
+EM_JS(void, js_reasons_as_a_browser, (int on), {
+    var A = Module.assetFetch || (Module.assetFetch = { live: new Map() });
+    A.utf8_reasons = on ? false : undefined;
 });
 /* clang-format on */
 
@@ -242,7 +257,7 @@ EM_JS(void, js_fake_length_fetch, (void), {
  * max_asset_size of 100) */
 static void test_fetch_a_content_length_not_a_number_is_none(void **state) {
     (void)state;
-    js_fake_length_fetch();
+    js_fake_fetch();
     static const char *const values[] = {"1e3", "0x10", "1e3%2C%201e3"};
     asset_server_config_t cfg = {.max_asset_size = 10};
     asset_server_t *s = asset_server_create(&cfg);
@@ -1108,13 +1123,18 @@ static void test_loads_waiting_for_a_connection_are_not_walked(void **state) {
  * closed), /reset (closed without an answer), /cut-chunked (a chunked body closed before
  * its last chunk), /silent (never answers), /multiple (a 300 with a Location),
  * /no-location and /empty-location (a 302 without Location, and with an empty one:
- * requests counted, js_empty_hits). Returns its port once it listens, 0 if not. */
+ * requests counted, js_empty_hits), /reason-utf8, /reason-bytes, /reason-long and
+ * /reason-esc (404s whose reasons are those of tests/tu_http.c's server, but for
+ * /reason-esc's DEL, which node's fetch() drops). Returns its port once it listens, 0 if
+ * not. */
 /* clang-format off */
 EM_JS(int, js_bad_port, (void), {
     if (!Module.assetBad) {
         var net = require("net");
         var NL = String.fromCharCode(13, 10); /* escapes do not survive EM_JS */
         var bad = Module.assetBad = { port: 0, empty_hits: 0 };
+        var X = String.fromCharCode, END = NL + "Content-Length: 0" + NL + NL;
+        var B = function(s) { return Buffer.from(s, "latin1"); }; /* a byte a code unit */
         bad.srv = net.createServer(function(c) {
             var head = "";
             c.on("error", function() {});
@@ -1133,6 +1153,14 @@ EM_JS(int, js_bad_port, (void), {
                 else if (path === "/multiple")
                     c.end("HTTP/1.1 300 Multiple Choices" + NL + "Location: /short" + NL +
                           "Content-Length: 0" + NL + NL);
+                else if (path === "/reason-utf8")
+                    c.end(B("HTTP/1.1 404 N" + X(0xc3, 0xa3) + "o encontrado" + END));
+                else if (path === "/reason-bytes")
+                    c.end(B("HTTP/1.1 404 Caf" + X(0xe9) + " " + X(0xe2, 0x82) + "x" + END));
+                else if (path === "/reason-long")
+                    c.end(B("HTTP/1.1 404 " + "a".repeat(62) + X(0xc3, 0xa9) + "bc" + END));
+                else if (path === "/reason-esc")
+                    c.end(B("HTTP/1.1 404 Not" + X(27) + "[2JFound" + END));
                 else if (path === "/no-location")
                     c.end("HTTP/1.1 302 Found" + NL + "Content-Length: 0" + NL + NL);
                 else if (path === "/empty-location") {
@@ -1209,6 +1237,50 @@ static void test_fetch_a_redirect_without_location_is_not_followed(void **state)
                 "HTTP 300 Multiple Choices (a redirect fetch() does not follow)"))
         fail_msg("%s", asset_handle_error_message(h));
     asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* A reason phrase's bytes make the message the desktop's (test_http:
+ * test_http_a_reason_phrase_past_ascii_is_utf8_in_the_message): UTF-8 as it is, U+FFFD
+ * for each maximal subpart that is none, the first 63 bytes, a control '?'. Read by node's
+ * fetch() (decoded as UTF-8) and as a browser's statusText (a code unit a byte: Chromium
+ * 156, checked by hand), which made "Caf\xc3\xa9" of a Latin-1 byte and "N\xc3\x83\xc2\xa3o"
+ * of UTF-8 "N\xc3\xa3o"; neither was cut at 63 bytes as the desktop's is. */
+static void test_fetch_reason_bytes_are_read_as_on_desktop(void **state) {
+    (void)state;
+    static const struct {
+        const char *path, *bytes, *want;
+    } cases[] = {
+        {"/reason-utf8", "N%C3%A3o%20encontrado", "HTTP 404 N\xc3\xa3o encontrado"},
+        {"/reason-bytes", "Caf%E9%20%E2%82x", "HTTP 404 Caf\xef\xbf\xbd \xef\xbf\xbdx"},
+        {"/reason-long", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%C3%A9bc",
+         "HTTP 404 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+        {"/reason-esc", NULL, "HTTP 404 Not?[2JFound"},
+    };
+    js_fake_fetch();
+    asset_server_t *s = tu_server(0);
+    for (int browser = 0; browser < 2; browser++) {
+        js_reasons_as_a_browser(browser);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            if (browser && !cases[i].bytes) continue; /* a browser's Response refuses ESC */
+            asset_handle_t *h;
+            if (browser) {
+                char u[160];
+                snprintf(u, sizeof u, "http://127.0.0.1:1/fake-reason/%s", cases[i].bytes);
+                h = asset_server_load(s, u, NULL);
+            } else {
+                h = bad_load(s, cases[i].path);
+            }
+            assert_int_equal(wait_done(s, h), ASSET_E_HTTP);
+            const char *m = asset_handle_error_message(h);
+            size_t ml = strlen(m), wl = strlen(cases[i].want);
+            if (ml < wl || strcmp(m + ml - wl, cases[i].want)) /* the message's end */
+                fail_msg("%s%s: \"%s\" does not end in \"%s\"", cases[i].path,
+                         browser ? " (a browser's)" : "", m, cases[i].want);
+            asset_handle_release(h);
+        }
+    }
+    js_reasons_as_a_browser(0);
     asset_server_destroy(s);
 }
 
@@ -1747,6 +1819,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_a_body_cut_short_is_a_network_error),
         cmocka_unit_test(test_fetch_a_server_that_never_answers_stalls),
         cmocka_unit_test(test_fetch_a_redirect_without_location_is_not_followed),
+        cmocka_unit_test(test_fetch_reason_bytes_are_read_as_on_desktop),
         cmocka_unit_test(test_fetch_guards_do_not_count_the_pages_own_stall),
         cmocka_unit_test(test_an_answer_in_before_the_deadline_is_not_timed_out),
 #endif
