@@ -165,7 +165,8 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
      * before them (node runs expired timers before I/O) and failed a fetch whose bytes
      * had come while the page stalled. setImmediate runs after node's poll for I/O;
      * elsewhere (a page) setTimeout(0), after the tasks queued before it where the
-     * browser runs them in order (not checked in a browser). */
+     * browser runs them in order (headless Chromium 156 ran the answer before even the
+     * expired timer: docs/web.md). */
     function expire(slot, kind) {
         var gen = st.gen[slot];
         var later = typeof setImmediate === "function" ? setImmediate : function(f) {
