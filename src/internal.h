@@ -1490,6 +1490,8 @@ void asset__rio_buckets(asset_server_t *s, size_t *files, size_t *dirs, size_t *
 /* Tests, I/O thread: its watch and poll handles closed whose close has not ended (on
  * Windows one ends once the OS gave back the directory read it cancelled). */
 unsigned asset__rio_closing(asset_server_t *s);
+/* Tests, I/O thread: its changes waiting for their quiet time (or a retry's delay). */
+size_t asset__rio_pending(asset_server_t *s);
 void asset__reload_free(asset_server_t *s); /* destroy */
 /* Test hook: watch files by polling, as when the OS is out of watches. */
 extern atomic_bool asset__watch_force_poll;

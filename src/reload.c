@@ -1923,6 +1923,8 @@ void asset__rio_buckets(asset_server_t *s, size_t *files, size_t *dirs, size_t *
 
 unsigned asset__rio_closing(asset_server_t *s) { return s->rio ? s->rio->closing : 0; }
 
+size_t asset__rio_pending(asset_server_t *s) { return s->rio ? s->rio->pending.count : 0; }
+
 void asset__reload_io_start(asset_server_t *s) {
     if (s->cfg.watch || s->cfg.http_poll_ms) rio_start(s, s->io);
 }
