@@ -94,7 +94,8 @@ static void test_file_versions_carry_nanoseconds(void **state) {
 }
 
 /* The version string is written without printf; it must read as the printf form did
- * (versions stored by an older build compare equal): every field's extremes. */
+ * (versions stored by an older build compare equal): every field's extremes, and
+ * every count of digits. */
 static void test_version_string_matches_its_printf_form(void **state) {
     (void)state;
     const int64_t secs[] = {0, 1, -1, 1700000000, INT64_MAX, INT64_MIN};
@@ -121,6 +122,36 @@ static void test_version_string_matches_its_printf_form(void **state) {
                                  (unsigned long long)inos[d], (unsigned long long)changes[e]);
                         assert_string_equal(got, want);
                     }
+    /* every count of digits, each field in turn: the digits are written eight at a
+     * time, the first group without its leading zeros (10^k - 1, 10^k, 10^k + 1) */
+    uint64_t p = 1;
+    for (int k = 0; k < 20; k++, p *= 10)
+        for (int d = -1; d <= 1; d++)
+            for (int field = 0; field < 5; field++) {
+                uint64_t v = p + (uint64_t)(int64_t)d;
+                uint64_t f[5] = {1700000000, 123456789, 4096, 42, 1700000000123456789u};
+                if (field == 1 && v > 999999999) continue; /* nanoseconds */
+                if ((field == 0 || field == 2) && v > (uint64_t)INT64_MAX) continue;
+                f[field] = v;
+                asset__fstat_t st;
+                memset(&st, 0, sizeof st);
+                memcpy(st.vraw, f, sizeof st.vraw);
+                st.vchange = f[4];
+                char got[96], want[96];
+                asset__fstat_version(&st, got);
+                snprintf(want, sizeof want, "%lld.%09lld:%lld:%llu:%llu", (long long)f[0],
+                         (long long)f[1], (long long)f[2], (unsigned long long)f[3],
+                         (unsigned long long)f[4]);
+                assert_string_equal(got, want);
+                if (field == 0 || field == 2) { /* and negative */
+                    st.vraw[field] = 0 - v;     /* -v as the int64_t it is read as */
+                    asset__fstat_version(&st, got);
+                    snprintf(want, sizeof want, "%lld.%09lld:%lld:%llu:%llu", (long long)st.vraw[0],
+                             (long long)f[1], (long long)st.vraw[2], (unsigned long long)f[3],
+                             (unsigned long long)f[4]);
+                    assert_string_equal(got, want);
+                }
+            }
 }
 
 /* On glibc the server's lock is an adaptive mutex (it spins before it sleeps); the

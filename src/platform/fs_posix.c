@@ -379,70 +379,85 @@ static void fill_stat(const struct stat *s, asset__fstat_t *st) {
     st->no_storage = s->st_size > 0 && s->st_blocks == 0;
 }
 
-/* "00" to "99": two digits a division */
-static const char digit_pairs[201] = "0001020304050607080910111213141516171819"
-                                     "2021222324252627282930313233343536373839"
-                                     "4041424344454647484950515253545556575859"
-                                     "6061626364656667686970717273747576777879"
-                                     "8081828384858687888990919293949596979899";
-
-/* How many decimal digits v has (1 for 0): the bit length's log10, then one compare. */
-static int dec_digits(uint64_t v) {
-    /* clang-format off */
-    static const uint64_t pow10[20] = {
-        1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u, 1000000000u,
-        10000000000u, 100000000000u, 1000000000000u, 10000000000000u, 100000000000000u,
-        1000000000000000u, 10000000000000000u, 100000000000000000u, 1000000000000000000u,
-        10000000000000000000u};
-    /* clang-format on */
-    if (v < 10) return 1;
-    int t = ((64 - __builtin_clzll(v)) * 1233) >> 12; /* 1233 / 4096: log10(2) */
-    return t + (v >= pow10[t]);
+/* v (< 10^8) as eight ASCII digits, zero-padded, the first digit in the lowest byte:
+ * all eight at once in the lanes of one 64-bit word (two halves of four digits, each
+ * split into two pairs, each pair into two digits; every lane's product stays inside
+ * its lane), no loop and no table. */
+static uint64_t digits8(uint32_t v) {
+    uint64_t m = (uint64_t)(v / 10000) | (uint64_t)(v % 10000) << 32;
+    uint64_t hi = ((m * 10486u) >> 20) & 0x0000007f0000007fu;     /* each half / 100 */
+    uint64_t pairs = ((m - 100 * hi) << 16) + hi;                 /* 16-bit lanes */
+    uint64_t tens = ((pairs * 103u) >> 10) & 0x000f000f000f000fu; /* each pair / 10 */
+    tens += (pairs - 10 * tens) << 8;                             /* byte lanes */
+    return tens + 0x3030303030303030u;
 }
 
-/* Writes v in decimal, at least `width` digits (zero-padded), after a '-' when neg:
- * straight into w, two digits a division from the end. */
-static char *put_dec(char *w, uint64_t v, bool neg, int width) {
-    if (neg) *w++ = '-';
-    int n = dec_digits(v);
-    for (; width > n; width--) *w++ = '0';
-    char *end = w + n, *p = end;
-    for (; v > UINT32_MAX; p -= 2) { /* 64-bit divisions only while they are needed */
-        uint64_t q = v / 100;
-        memcpy(p - 2, digit_pairs + 2 * (v - q * 100), 2);
-        v = q;
+/* Stores the last n (1 to 8) of d's eight digits at w; where the target is little-endian
+ * as one 8-byte store, whose 8 - n bytes after them are scratch (the caller's buffer has
+ * room for them). Returns w + n. */
+static char *put8(char *w, uint64_t d, int n) {
+    d >>= 8 * (8 - n); /* the first digits are the low bytes */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(w, &d, 8);
+#else
+    for (int i = 0; i < n; i++) w[i] = (char)(d >> 8 * i);
+#endif
+    return w + n;
+}
+
+/* v (< 10^8) in decimal, without leading zeros (a 0 is "0"): the count of leading '0'
+ * digits from the lowest nonzero byte of the digits less '0' (the last digit's byte
+ * flagged, which a 0 leaves as the only one). Returns the end; see put8's scratch. */
+static char *put_head(char *w, uint32_t v) {
+    uint64_t d = digits8(v);
+    int zeros = __builtin_ctzll((d ^ 0x3030303030303030u) | (uint64_t)1 << 56) >> 3;
+    return put8(w, d, 8 - zeros);
+}
+
+/* v in decimal, eight digits at a time: the first up to eight, then whole groups. */
+static char *put_u(char *w, uint64_t v) {
+    if (v < 100000000u) return put_head(w, (uint32_t)v);
+    uint64_t rest = v / 100000000u;
+    uint32_t lo = (uint32_t)(v - rest * 100000000u);
+    if (rest < 100000000u) {
+        w = put_head(w, (uint32_t)rest);
+    } else {
+        uint64_t top = rest / 100000000u; /* at most 1844 */
+        w = put_head(w, (uint32_t)top);
+        w = put8(w, digits8((uint32_t)(rest - top * 100000000u)), 8);
     }
-    uint32_t u = (uint32_t)v;
-    for (; u >= 100; p -= 2) {
-        uint32_t q = u / 100;
-        memcpy(p - 2, digit_pairs + 2 * (u - q * 100), 2);
-        u = q;
-    }
-    if (u >= 10)
-        memcpy(p - 2, digit_pairs + 2 * u, 2);
-    else
-        p[-1] = (char)('0' + u);
-    return end;
+    return put8(w, digits8(lo), 8);
 }
 
 static char *put_signed(char *w, uint64_t raw) {
     long long v = (long long)raw;
-    return put_dec(w, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, 1);
+    if (v < 0) *w++ = '-';
+    return put_u(w, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
 }
 
 /* "sec.nsec:size:ino:change", as snprintf's "%lld.%09lld:%lld:%llu:%llu" would write
- * it, without the format parser: every file read makes one (at most 93 bytes). */
+ * it, without the format parser: every file read makes one (at most 93 bytes). Written
+ * in a buffer with room for put8's scratch bytes, then copied out whole. */
 void asset__fstat_version(const asset__fstat_t *st, char out[96]) {
-    char *w = put_signed(out, st->vraw[0]);
+    char b[96 + 8];
+    char *w = put_signed(b, st->vraw[0]);
     *w++ = '.';
-    w = put_dec(w, st->vraw[1], false, 9); /* nanoseconds: 0 to 999,999,999 */
+    uint64_t ns = st->vraw[1]; /* nanoseconds: 0 to 999,999,999, nine digits */
+    if (ns < 1000000000u) {
+        *w++ = (char)('0' + ns / 100000000u);
+        w = put8(w, digits8((uint32_t)(ns % 100000000u)), 8);
+    } else { /* no clock gives these; printed whole, as %09lld does */
+        w = put_u(w, ns);
+    }
     *w++ = ':';
     w = put_signed(w, st->vraw[2]);
     *w++ = ':';
-    w = put_dec(w, st->vraw[3], false, 1);
+    w = put_u(w, st->vraw[3]);
     *w++ = ':';
-    w = put_dec(w, st->vchange, false, 1);
+    w = put_u(w, st->vchange);
     *w = 0;
+    memcpy(out, b, (size_t)(w - b) + 1);
 }
 
 bool asset__fstat_racy(const asset__fstat_t *st) {
