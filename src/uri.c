@@ -331,11 +331,12 @@ static asset_status_t parse_file(char *rel, bool from_uri, const char *base_dir,
     char *norm = scratch_get(&ns, bl + sep + rl + 2);
     asset_status_t st = ASSET_OK;
     bool climbed = false;
-    /* rel's own components are checked (from its root on), not base's */
+    /* rel's own components are checked (from its root on), not base's; none where the
+     * OS refuses no name */
+    const char *check = asset__path_components_checked ? joined + bl + sep + root_len : NULL;
     if (!norm) {
         st = fail(why, ASSET_E_NO_MEMORY, "out of memory");
-    } else if ((refused = normalize_pass(joined, bl + sep + rl, joined + bl + sep + root_len, norm,
-                                         &climbed))) {
+    } else if ((refused = normalize_pass(joined, bl + sep + rl, check, norm, &climbed))) {
         st = fail(why, ASSET_E_FORBIDDEN, refused);
     } else if (climbed) {
         st = fail(why, ASSET_E_FORBIDDEN, "'..' climbs above the root");

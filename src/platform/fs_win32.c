@@ -243,6 +243,8 @@ static bool name_is(const char *name, size_t n, const char *dev) {
     return true;
 }
 
+const bool asset__path_components_checked = true;
+
 const char *asset__path_component_refused(const char *name, size_t n) {
     if ((n == 1 && name[0] == '.') || (n == 2 && name[0] == '.' && name[1] == '.')) return NULL;
     for (size_t i = 0; i < n; i++) {

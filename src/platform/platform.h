@@ -52,6 +52,9 @@ const char *asset__path_prepare(char *p, bool from_uri, asset_status_t *st);
  * a trailing dot or space (which Windows strips, so "a.txt." would open "a.txt");
  * POSIX accepts every name. Used for pkg:// paths and file:// paths alike. */
 const char *asset__path_component_refused(const char *name, size_t n);
+/* Whether asset__path_component_refused refuses any name on this OS (false on POSIX):
+ * a parse makes no call per component where it never does. */
+extern const bool asset__path_components_checked;
 /* The same for each '/'-separated component of path: the first reason, or NULL (fs.c). */
 const char *asset__path_components_refused(const char *path);
 /* Rewrites one file name, in place, into the form under which this OS's file systems
