@@ -201,11 +201,13 @@ static asset__cache_entry_t *entry_of(asset__map_link_t *l) {
     return l ? (asset__cache_entry_t *)((char *)l - offsetof(asset__cache_entry_t, link)) : NULL;
 }
 
-/* The version's kind, as an entry stores it (ASSET__CV_*). */
+/* The version's kind, as an entry stores it (ASSET__CV_*); the first byte tested before
+ * the strcmp (a file's version starts with a digit or a '-'). */
 static uint32_t version_kind(const char *version) {
-    return !version                                     ? ASSET__CV_NONE
-           : !strcmp(version, asset__version_immutable) ? ASSET__CV_IMMUTABLE
-                                                        : ASSET__CV_INLINE;
+    return !version ? ASSET__CV_NONE
+           : version[0] == asset__version_immutable[0] && !strcmp(version, asset__version_immutable)
+               ? ASSET__CV_IMMUTABLE
+               : ASSET__CV_INLINE;
 }
 
 size_t asset__cache_entry_size(const char *uri, const char *version, const char *sha256) {
