@@ -1292,9 +1292,12 @@ ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" u
  * another negative value: no time, as 0). Returns asset_batch_error(),
  * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN as asset_handle_wait does (BUSY
  * also inside a parse, a read or a task whose own job a child joined, or waits for through
- * its dependencies or other threads' waits). It runs a folder's listing or the manifest
- * while it is queued, then its children's loads that are still queued from a built-in
- * local source itself, in the batch's order, and the dependencies their parses declared,
+ * its dependencies or other threads' waits; also once a child made while it waits is
+ * one of those, as a folder's and a manifest's are made, by flushes after the wait began:
+ * a parse waiting for its own folder is refused once the folder's steps made its child).
+ * It runs a folder's listing or the manifest while it is queued, then its children's
+ * loads that are still queued from a built-in local source itself, in the batch's order,
+ * and the dependencies their parses declared,
  * at any depth, as asset_handle_wait runs its handle's (run-on-wait); then a group's wait
  * sleeps until every child has a result and delivers them in one flush (item callbacks
  * fire then, in order), instead of waking per child. Other results queued meanwhile are

@@ -1087,6 +1087,18 @@ static bool free_returned(asset_server_t *s, size_t max) {
     return true;
 }
 
+/* [lock] Inside a job: whether what the wait waits for, from its handle *from on (nth),
+ * waits for a job this thread runs (asset__graph_waits_here): 1, 0, -1 out of memory.
+ * *from moves past the handles looked at, so that each is looked at once. */
+static int ring_from(asset_server_t *s, const asset__wait_ops_t *ops, void *arg, size_t *from) {
+    uint64_t mark = 0; /* one for every handle: a graph they share is walked once */
+    int self = 0;
+    asset_handle_t *h;
+    for (; !self && !ops->done(arg) && ops->nth(arg, *from, &h); ++*from)
+        self = h && !h->decided ? asset__graph_waits_here(s, h->job, &mark) : 0;
+    return self;
+}
+
 asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void *arg,
                            int64_t timeout_ms, uint16_t *waited) {
     bool (*done)(void *arg) = ops->done, (*ready)(void *arg) = ops->ready;
@@ -1111,6 +1123,7 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
     size_t tasks = SIZE_MAX; /* asset__pool_wait_step's */
     asset__walk_t walk;      /* help's */
     asset__await_t me = {.ops = ops, .arg = arg}; /* on s->awaits while it waits */
+    size_t looked = 0; /* inside a job: the handles ring_from looked at */
     uv_mutex_lock(&s->lock);
     if (asset__job_runs_here()) {
         /* inside a task's fn, waiting for that task's own handle, or inside a read or a
@@ -1120,12 +1133,9 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
          * once this returns, so the wait slept until its timeout (for ever with none).
          * Refused, as a wait inside a callback is (reviews). The search and the record
          * in one critical section: of two waits closing a cycle at once, the second
-         * sees the first's record */
-        uint64_t mark = 0; /* one for every handle: a graph they share is walked once */
-        int self = 0;      /* out of memory (-1): it cannot tell, and must not sleep (a review) */
-        asset_handle_t *h;
-        for (size_t i = 0; !self && !done(arg) && ops->nth(arg, i, &h); i++)
-            self = h && !h->decided ? asset__graph_waits_here(s, h->job, &mark) : 0;
+         * sees the first's record. Out of memory (-1): it cannot tell, and must not
+         * sleep (a review) */
+        int self = ring_from(s, ops, arg, &looked);
         if (self) {
             uv_mutex_unlock(&s->lock);
             return self > 0 ? ASSET_E_BUSY : ASSET_E_NO_MEMORY;
@@ -1155,6 +1165,18 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
         if (s->stopping) {
             rc = ASSET_E_SHUTDOWN;
             break;
+        }
+        /* inside a job: a folder's or manifest's children are made by flushes after
+         * the wait began (with none as it began, when the parse made the batch), and a
+         * child may join a load whose parse, begun before, waits for this thread's job
+         * (its own URI, say): a ring the look as it began could not see, and the wait
+         * slept for ever (fuzz_server, a review). Each child made is looked at once */
+        if (me.frames) {
+            int self = ring_from(s, ops, arg, &looked);
+            if (self) {
+                rc = self > 0 ? ASSET_E_BUSY : ASSET_E_NO_MEMORY;
+                break;
+            }
         }
         /* checked before flushing too: a flush always has work while a finalize is
          * pending, and the wait ran past its timeout (and spun) as long as it was */

@@ -14,11 +14,13 @@
  *   block          parse waits until the test posts g_parse_release (posts g_parse_entered)
  *   pcancel        parse returns ASSET_E_CANCELLED, with a message ("pabort": without)
  *   waitfor URI    parse loads URI and waits for it (30 s at most), noting what the wait
- *                  returned in g_parse_wait_rc ("waitgroup URI": as a group of one)
+ *                  returned in g_parse_wait_rc ("waitgroup URI": as a group of one;
+ *                  "waitfolder URI", "waitmanifest URI": the folder or manifest batch)
  *   cross K I N W URI  parse waits (30 s at most) until N parses came to a "cross" line,
  *                  then until I threads are inside waits of its server, then waits for
  *                  URI as "waitfor" (W "one"; "nc": loaded no_cache) or "waitgroup" (W
- *                  "group"), or for the handle g_cross.task (W "task", URI "-"), noting
+ *                  "group"), or for the folder or manifest batch of URI (W "folder",
+ *                  "manifest"), or for the handle g_cross.task (W "task", URI "-"), noting
  *                  what the wait returned in g_cross.rc[K] (counted in g_cross.done); W
  *                  "dep", "opt" or "new" declares URI as that line would instead (rc:
  *                  ASSET_OK)
@@ -76,17 +78,19 @@ static struct {
     int task_inside;      /* cross_task: the waits it lets begin before its own */
 } g_cross;
 
-/* "waitfor", "waitgroup", "cross": loads u (as a group of one: group; no_cache: nc) and
- * waits for it. */
-static asset_status_t parse_wait_for(asset_server_t *s, const char *u, bool group, bool nc) {
+/* "waitfor", "waitgroup", "cross": loads u (no_cache: nc) and waits for it, or for the
+ * batch `batch` makes of it: 'g' a group of one, 'f' a folder, 'm' a manifest. */
+static asset_status_t parse_wait_for(asset_server_t *s, const char *u, char batch, bool nc) {
     asset_status_t rc;
-    if (!group) {
+    if (!batch) {
         asset_load_options_t o = {.no_cache = nc};
         asset_handle_t *x = asset_server_load(s, u, &o);
         rc = asset_handle_wait(x, 30000);
         asset_handle_release(x);
     } else {
-        asset_batch_t *b = asset_server_load_group(s, &u, 1, NULL);
+        asset_batch_t *b = batch == 'g'   ? asset_server_load_group(s, &u, 1, NULL)
+                           : batch == 'f' ? asset_server_load_folder(s, u, NULL)
+                                          : asset_server_load_manifest(s, u, NULL);
         rc = asset_batch_wait(b, 30000);
         asset_batch_release(b);
     }
@@ -102,17 +106,25 @@ static void cross_note(int k, asset_status_t rc) {
     uv_mutex_unlock(&g_cross.mu);
 }
 
+/* "cross": until n parses came to their "cross" line (30 s at most). */
+static void cross_arrived(int n) {
+    uint64_t end = uv_hrtime() + 30000000000ull;
+    uv_mutex_lock(&g_cross.mu);
+    while (g_cross.arrived < n && uv_hrtime() < end)
+        (void)uv_cond_timedwait(&g_cross.cv, &g_cross.mu, 10000000ull);
+    uv_mutex_unlock(&g_cross.mu);
+}
+
 /* "cross": until meet parses came here, then until inside threads are inside waits of s
- * (30 s at most: the test fails on what the waits return). Nothing tells a wait's start:
+ * (30 s at most each: the test fails on what the waits return). Nothing tells a wait's start:
  * the server's count of them (in_waits) is polled. */
 static void cross_meet(asset_server_t *s, int inside, int meet) {
-    uint64_t end = uv_hrtime() + 30000000000ull;
     uv_mutex_lock(&g_cross.mu);
     g_cross.arrived++;
     uv_cond_broadcast(&g_cross.cv);
-    while (g_cross.arrived < meet && uv_hrtime() < end)
-        (void)uv_cond_timedwait(&g_cross.cv, &g_cross.mu, 10000000ull);
     uv_mutex_unlock(&g_cross.mu);
+    cross_arrived(meet);
+    uint64_t end = uv_hrtime() + 30000000000ull;
     uv_mutex_lock(&s->lock);
     while (s->in_waits < (unsigned)inside && uv_hrtime() < end) {
         uv_mutex_unlock(&s->lock);
@@ -201,14 +213,15 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
             return asset_parse_fail(p, ASSET_E_CANCELLED, "gave up");
         } else if (!strcmp(line, "pabort")) {
             return ASSET_E_CANCELLED;
-        } else if (!strncmp(line, "waitfor ", 8) || !strncmp(line, "waitgroup ", 10)) {
+        } else if (!strncmp(line, "waitfor ", 8) || !strncmp(line, "waitgroup ", 10) ||
+                   !strncmp(line, "waitfolder ", 11) || !strncmp(line, "waitmanifest ", 13)) {
             const char *u = strchr(line, ' ') + 1;
-            atomic_store(&g_parse_wait_rc,
-                         parse_wait_for(p->req->server, u, line[4] != 'f', false));
+            char batch = line[6] == 'r' ? 0 : line[4] == 'g' ? 'g' : line[4]; /* fo(r), ... */
+            atomic_store(&g_parse_wait_rc, parse_wait_for(p->req->server, u, batch, false));
         } else if (!strncmp(line, "cross ", 6)) {
             int k, inside, meet, at = 0;
-            char w[8];
-            if (sscanf(line + 6, "%d %d %d %7s %n", &k, &inside, &meet, w, &at) != 4 || !at ||
+            char w[12];
+            if (sscanf(line + 6, "%d %d %d %11s %n", &k, &inside, &meet, w, &at) != 4 || !at ||
                 k < 0 || k >= 4)
                 return asset_parse_fail(p, ASSET_E_PARSE, "bad line: %s", line);
             cross_meet(p->req->server, inside, meet);
@@ -218,10 +231,10 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
                 cross_note(k, made ? ASSET_OK : ASSET_E_NO_MEMORY);
                 if (!made) return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
             } else {
-                cross_note(k, !strcmp(w, "task")
-                                  ? asset_handle_wait(g_cross.task, 30000)
-                                  : parse_wait_for(p->req->server, line + 6 + at,
-                                                   !strcmp(w, "group"), !strcmp(w, "nc")));
+                bool one = !strcmp(w, "one") || !strcmp(w, "nc"); /* else 'g', 'f' or 'm' */
+                cross_note(k, !strcmp(w, "task") ? asset_handle_wait(g_cross.task, 30000)
+                                                 : parse_wait_for(p->req->server, line + 6 + at,
+                                                                  one ? 0 : w[0], w[0] == 'n'));
             }
         } else if (!strcmp(line, "spin")) {
             uv_sem_post(&g_parse_entered);
@@ -984,16 +997,16 @@ static void test_parses_waiting_for_each_other_are_busy(void **state) {
  * returned in g_cross.rc[1]. */
 static asset_status_t cross_task(asset_task_t *t, void *arg) {
     cross_meet(arg, g_cross.task_inside, 2);
-    cross_note(1, parse_wait_for(arg, "mem://a.n", false, false));
+    cross_note(1, parse_wait_for(arg, "mem://a.n", 0, false));
     asset_task_set_value(t, tu_asset_strndup("task", 4), 4, NULL, NULL);
     return ASSET_OK;
 }
 
-/* A server of two workers for parses (or a parse and a task) that meet at "cross" lines,
+/* A server of `workers` workers for parses (or a parse and a task) that meet at "cross" lines,
  * g_cross made and reset; the single-threaded web build, where no two jobs run at once,
  * skips. cross_end destroys both. */
-static asset_server_t *cross_server(void) {
-    asset_server_t *s = graph_server(2);
+static asset_server_t *cross_server(unsigned workers) {
+    asset_server_t *s = graph_server(workers);
     if (s->nworkers == 0) {
         asset_server_destroy(s);
         skip();
@@ -1014,7 +1027,7 @@ static void cross_end(asset_server_t *s) {
  * task's wait second (task_second) or the parse's: the second wait is refused
  * (ASSET_E_BUSY), the other returns OK. */
 static void task_ring(bool task_second) {
-    asset_server_t *s = cross_server();
+    asset_server_t *s = cross_server(2);
     g_cross.task_inside = task_second;
     put(s, "a.n", task_second ? "cross 0 0 2 task -" : "cross 0 1 2 task -");
     g_cross.task = asset_server_spawn(s, cross_task, s, NULL, NULL);
@@ -1051,6 +1064,84 @@ static void test_a_task_closing_a_ring_through_a_parse_is_busy(void **state) {
     task_ring(true);
 }
 
+/* a.n's parse waits for a folder (mem://dir) or a manifest (mem://m.json) batch, made in
+ * that parse: it has no child as the wait begins, its children are made by flushes
+ * after. Its one child, dir/b.n, is a load whose parse, begun before, waits for a.n: a
+ * ring that the child closed during the wait. The batch's wait looked for a ring only
+ * as it began, and slept until its timeout (E_TIMEOUT after 30 s; for ever with -1:
+ * fuzz_server hung there, the flush thread's run-on-wait running b's parse). The batch's
+ * wait is refused (ASSET_E_BUSY) once the child is made, a.n's parse goes on, and
+ * b.n's wait returns OK. With two workers (the test thread flushes) and with one (b.n's
+ * parse run by the test thread's wait, whose flushes make the child). */
+static void test_a_parse_waiting_for_a_batch_whose_new_child_waits_for_it_is_busy(void **state) {
+    (void)state;
+    static const struct {
+        unsigned workers;
+        const char *a;
+    } cases[] = {
+        {2, "cross 0 1 2 folder mem://dir"},
+        {2, "cross 0 1 2 manifest mem://m.json"},
+        {1, "cross 0 2 2 folder mem://dir"}, /* the test thread's wait and b.n's */
+        {1, "cross 0 2 2 manifest mem://m.json"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        asset_server_t *s = cross_server(cases[i].workers);
+        put(s, "a.n", cases[i].a);
+        put(s, "m.json", "[\"dir/b.n\"]");
+        put(s, "dir/b.n", "cross 1 0 2 one mem://a.n");
+        asset_handle_t *a = load(s, "mem://a.n");
+        cross_arrived(1); /* a.n's parse holds a worker: b.n's is the test thread's */
+        asset_handle_t *b = load(s, "mem://dir/b.n");
+        if (cases[i].workers == 1)
+            assert_int_equal(asset_handle_wait(b, 60000), ASSET_OK);
+        else
+            TU_FLUSH_UNTIL(s, cross_done() == 2);
+        if (g_cross.rc[0] != ASSET_E_BUSY || g_cross.rc[1] != ASSET_OK)
+            fail_msg("case %zu: a.n's wait returned %s (not BUSY), b.n's %s (not OK)", i,
+                     asset_err_name(g_cross.rc[0]), asset_err_name(g_cross.rc[1]));
+        assert_int_equal(tu_wait(a), ASSET_OK);
+        assert_int_equal(tu_wait(b), ASSET_OK);
+        asset_handle_release(a);
+        asset_handle_release(b);
+        cross_end(s);
+    }
+}
+
+/* A parse waiting for a batch of its own folder, or of a manifest that lists it: the
+ * batch's child joins the load whose parse waits, made by a flush after the wait began.
+ * The wait slept until its timeout (E_TIMEOUT after 30 s; for ever with -1); it is
+ * refused (ASSET_E_BUSY) once the child is made, and the asset loads. A folder or
+ * manifest of other assets is waited for (ASSET_OK), on the one worker or on the test
+ * thread whose wait runs the parse (the folder's steps: its flushes, or the test's). */
+static void test_a_parse_waiting_for_a_batch_of_its_own_folder_or_manifest_is_busy(void **state) {
+    (void)state;
+    static const struct {
+        const char *text;
+        asset_status_t want;
+    } cases[] = {
+        {"waitfolder mem://dir", ASSET_E_BUSY},
+        {"waitmanifest mem://dir/m.json", ASSET_E_BUSY},
+        {"waitfolder mem://lib", ASSET_OK},
+        {"waitmanifest mem://lib/m.json", ASSET_OK},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        asset_server_t *s = graph_server(1);
+        put(s, "dir/m.json", "[\"s.n\"]");
+        put(s, "dir/s.n", cases[i].text);
+        put(s, "lib/m.json", "[\"x.n\", \"y.n\"]");
+        put(s, "lib/x.n", "dep y.n");
+        put(s, "lib/y.n", "leaf");
+        atomic_store(&g_parse_wait_rc, ASSET_E_INVALID);
+        asset_handle_t *h = load(s, "mem://dir/s.n");
+        assert_int_equal(tu_wait(h), ASSET_OK);
+        if (atomic_load(&g_parse_wait_rc) != cases[i].want)
+            fail_msg("case %zu: the wait returned %s, not %s", i,
+                     asset_err_name(atomic_load(&g_parse_wait_rc)), asset_err_name(cases[i].want));
+        asset_handle_release(h);
+        asset_server_destroy(s);
+    }
+}
+
 /* a.n's parse (a_text) waits for b.n; then b.n's parse (b_text), on the other worker,
  * declares a dependency on a.n, closing a ring: a.n's wait returns want, and so does b.n
  * (an optional edge: its dependency's handle fails alone, and b.n loads), the failure
@@ -1058,7 +1149,7 @@ static void test_a_task_closing_a_ring_through_a_parse_is_busy(void **state) {
  * is a no_cache load (nc): another load of it would be a job of its own, in no ring. */
 static void ring_through_a_wait(const char *a_text, const char *b_text, asset_status_t want,
                                 bool nc) {
-    asset_server_t *s = cross_server();
+    asset_server_t *s = cross_server(2);
     put(s, "a.n", a_text);
     put(s, "b.n", b_text);
     asset_handle_t *a = load(s, "mem://a.n"), *b = nc ? NULL : load(s, "mem://b.n");
@@ -3615,6 +3706,8 @@ int main(void) {
         cmocka_unit_test(test_children_of_a_batch_two_tasks_wait_for_search_little),
         cmocka_unit_test(test_a_parse_closing_a_ring_through_a_task_is_busy),
         cmocka_unit_test(test_a_task_closing_a_ring_through_a_parse_is_busy),
+        cmocka_unit_test(test_a_parse_waiting_for_a_batch_whose_new_child_waits_for_it_is_busy),
+        cmocka_unit_test(test_a_parse_waiting_for_a_batch_of_its_own_folder_or_manifest_is_busy),
         cmocka_unit_test(test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle),
         cmocka_unit_test(test_a_no_cache_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
