@@ -19,7 +19,9 @@
  * (one embedded package, "emb"), http:// and https:// fail at once, and a custom
  * source "fz" serves its path (fz://fail fails, fz://slow writes in 64 pieces and
  * stops on cancel); a custom loader "fzl" (suffix .fz) refuses bytes that start with
- * 'F'. Nothing leaves the process and nothing can block.
+ * 'F'; the graph loader "fzg" (.fzg) declares dependencies and labels, pends in its
+ * finalize, and waits inside its parse for loads and batches (fzg_wait). Nothing leaves
+ * the process and nothing can block.
  *
  * Properties: every wait(-1) returns with the handle or batch done; a FAILED or CANCELLED
  * handle has an error and a message; a LOADED one a value; a done batch's counts add
@@ -27,8 +29,9 @@
  * not disconnected callback has fired once everything is done and flushed; a
  * callback sees its handle done; a reloaded callback sees its handle LOADED with a
  * value, a version that never goes back, and a message when the reload failed; a
- * flush from inside a callback dispatches nothing; a LOADED handle's dependencies are
- * done and a labeled one has none; introspection's records are whole (a known job
+ * flush from inside a callback dispatches nothing; a wait forever inside a parse ends
+ * with its handle or batch done, or BUSY (a ring) or SHUTDOWN; a LOADED handle's
+ * dependencies are done and a labeled one has none; introspection's records are whole (a known job
  * state, a priority in range); the trace's events name a thread, a URI and a loader,
  * and the Chrome trace is written;
  * ASan/LSan: no memory error, no leak after destroy. */
@@ -139,21 +142,35 @@ static const char *const k_keys[] = {"a.json", "b",           "dir/c.json", "dir
                                      "m.json", "dir/m2.json", "dir/e.fz",   "x",
                                      "g1.fzg", "g2.fzg",      "dir/g3.fzg"};
 static const char *const k_contents[] = {
-    "{\"k\": [1, 2, {\"x\": null}]}", "[\"a.json\", \"b\", \"dir/c.json\"]",
+    "{\"k\": [1, 2, {\"x\": null}]}",
+    "[\"a.json\", \"b\", \"dir/c.json\"]",
     "{\"assets\": [{\"uri\": \"c.json\", \"priority\": \"high\", \"size\": 9}, \"sub/d.bin\"]}",
     "{\"assets\": [\"fz://slow\", {\"uri\": \"mem://b\", \"loader\": \"bytes\"}, "
     "\"pkg://emb/x.json\", \"file:///x.json\", \"http://127.0.0.1/z\"]}",
     "[{\"uri\": \"b\", \"sha256\": "
     "\"0000000000000000000000000000000000000000000000000000000000000000\"}]",
-    "[\"../../x\", \"%\", \"#\", \"\", 5]", "\xEF\xBB\xBF[\"\xC3\xA9\"]", "[\"\xC0\xAF\"]",
-    "Fnot json", "",
+    "[\"../../x\", \"%\", \"#\", \"\", 5]",
+    "\xEF\xBB\xBF[\"\xC3\xA9\"]",
+    "[\"\xC0\xAF\"]",
+    "Fnot json",
+    "",
     /* the graph loader's documents: dependencies (relative, cyclic, optional, labeled,
      * failing), labels, a finalize that pends or fails */
-    "dep g2.fzg\nopt dir/g3.fzg\nlabel a\nlabel b", "dep g1.fzg\npend",
-    "dep ../g1.fzg#a\ndep ../b\nfinfail", "dep dir/g3.fzg\ndep g2.fzg\nopt nope.fzg\nlabel a",
-    "dep fz://slow\ndep fz://fail\nlabel a\nlabel a", "opt %\ndep #\ndep g1.fzg#zz\npend\npend",
+    "dep g2.fzg\nopt dir/g3.fzg\nlabel a\nlabel b",
+    "dep g1.fzg\npend",
+    "dep ../g1.fzg#a\ndep ../b\nfinfail",
+    "dep dir/g3.fzg\ndep g2.fzg\nopt nope.fzg\nlabel a",
+    "dep fz://slow\ndep fz://fail\nlabel a\nlabel a",
+    "opt %\ndep #\ndep g1.fzg#zz\npend\npend",
     "deps g2.fzg - dir/g3.fzg g2.fzg\nlabel a",    /* a list (asset_parse_depend_many) */
     "deps ../g1.fzg#a % g1.fzg fz://slow #\npend", /* a cycle, bad URIs, a label */
+    /* waits inside the parse (fzg_wait): for another graph asset (rings of waits, and of
+     * waits and dependencies), itself, a label, a manifest, a folder, a group */
+    "wait mem://g2.fzg\nlabel a",
+    "wait mem://g1.fzg\ndep dir/g3.fzg\npend",
+    "waitm mem://m.json\nwait mem://g1.fzg#a\ndep ../g2.fzg",
+    "wait0 mem://a.json\nwaitt fz://slow\nwaitg mem://g1.fzg mem://dir/g3.fzg\nwaitf mem://dir",
+    "wait mem://dir/g3.fzg\nwait mem://g1.fzg\nwait pkg://emb/x.json\nlabel a",
 };
 static const char *const k_tags[] = {NULL, "t1", "t2"};
 static const char *const k_loaders[] = {NULL, NULL, "json", "bytes", "fzl", "nope"};
@@ -199,12 +216,56 @@ static asset_status_t fzl_parse(void *ctx, asset_parse_t *p) {
 
 static const char *const fzl_suffixes[] = {".fz", NULL};
 
+static void check_done_handle(asset_handle_t *h);
+static void check_done_batch(asset_batch_t *b);
+
+/* A wait inside a parse (its ctx is the server): "wait URI" loads URI and waits forever,
+ * "wait0 URI" no time, "waitt URI" 3 ms, "waitm URI" / "waitf URI" wait forever for a
+ * manifest / folder batch, "waitg URI URI..." for a group. Properties: a wait forever
+ * returns with its handle or batch done, or BUSY (a ring: itself, its parents, or
+ * another parse that waits for it) or SHUTDOWN (destroy began); never a timeout of its
+ * own; a done handle or batch is whole (check_done_handle, check_done_batch). */
+static void fzg_wait(asset_server_t *s, const char *line) {
+    const char *sp = strchr(line, ' ');
+    if (!sp) return;
+    char kind = line[4]; /* ' ', '0', 't', 'm', 'f', 'g' */
+    int64_t t = kind == '0' ? 0 : kind == 't' ? 3 : -1;
+    if (kind == 'm' || kind == 'f' || kind == 'g') {
+        char rest[64];
+        const char *u[4];
+        size_t k = 0;
+        snprintf(rest, sizeof rest, "%s", sp + 1);
+        for (char *tok = rest; *tok && k < 4;) { /* not strtok: parses run on two workers */
+            char *end = tok + strcspn(tok, " ");
+            bool last = !*end;
+            *end = 0;
+            if (*tok) u[k++] = tok;
+            tok = last ? end : end + 1;
+        }
+        if (!k) return;
+        asset_batch_t *b = kind == 'm'   ? asset_server_load_manifest(s, u[0], NULL)
+                           : kind == 'f' ? asset_server_load_folder(s, u[0], NULL)
+                                         : asset_server_load_group(s, u, k, NULL);
+        CHECK(b);
+        asset_status_t st = asset_batch_wait(b, -1);
+        if (st != ASSET_E_BUSY && st != ASSET_E_SHUTDOWN) CHECK(asset_batch_is_done(b));
+        if (asset_batch_is_done(b)) check_done_batch(b);
+        asset_batch_release(b);
+        return;
+    }
+    asset_handle_t *h = asset_server_load(s, sp + 1, NULL);
+    CHECK(h);
+    asset_status_t st = asset_handle_wait(h, t);
+    if (t < 0 && st != ASSET_E_BUSY && st != ASSET_E_SHUTDOWN) CHECK(asset_handle_is_done(h));
+    if (asset_handle_is_done(h)) check_done_handle(h);
+    asset_handle_release(h);
+}
+
 /* "fzg" (.fzg): the asset graph. Lines: "dep URI", "opt URI" (asset_parse_depend),
  * "deps URI URI..." (asset_parse_depend_many; "-" is a NULL), "label NAME", "pend"
- * (finalize returns PENDING once per such line), "finfail"; values are freed on the
- * flush thread and replaced by finalize. */
+ * (finalize returns PENDING once per such line), "finfail", "wait..." (fzg_wait); values
+ * are freed on the flush thread and replaced by finalize. */
 static asset_status_t fzg_parse(void *ctx, asset_parse_t *p) {
-    (void)ctx;
     const char *text = (const char *)asset_parse_data(p);
     char line[64];
     unsigned pend = 0;
@@ -237,6 +298,8 @@ static asset_status_t fzg_parse(void *ctx, asset_parse_t *p) {
             if (asset_parse_add_labeled(p, line + 6, v, 8, NULL, NULL) != ASSET_OK) asset_free(v);
         } else if (!strcmp(line, "pend")) {
             pend++;
+        } else if (!strncmp(line, "wait", 4)) {
+            fzg_wait(ctx, line);
         }
     }
     unsigned *v = asset_alloc(sizeof *v + 8);
@@ -514,7 +577,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     asset_loader_t fzg = {ASSET_LOADER_ABI, "fzg", fzg_suffixes, NULL,
                           fzg_parse,        NULL,  NULL,         ASSET_LOADER_FREE_ON_FLUSH_THREAD,
                           fzg_finalize};
-    CHECK(asset_server_register_loader(s, &fzg, NULL, 0) == ASSET_OK);
+    CHECK(asset_server_register_loader(s, &fzg, s, 0) == ASSET_OK);
     CHECK(asset_server_mount_embedded(s, "emb", k_emb, sizeof k_emb / sizeof *k_emb) == ASSET_OK);
 
     asset_handle_t *hs[NH] = {0};
