@@ -327,7 +327,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
  *   manifest ("<uri>: manifest: entry N (<entry>): unknown key \"k\" ignored; ...");
  *   a watch that fell back to polling, and a
  *   file that cannot be polled either ("watch: cannot poll <path>": its changes are
- *   not seen; said once, tried again while its directory is polled), or watched for
+ *   not seen; said once, tried again while its directory is polled), a directory none
+ *   of whose files can be polled (a path too long; the web, which has no stat: "watch:
+ *   cannot watch <dir> (...): its files cannot be polled either"), or watched for
  *   want of memory ("watch: cannot watch <path> (not enough memory)"); a burst of
  *   change events that may have overflowed the system's queue (Linux: "watch: N
  *   change events at once ...": every watched file is looked at again).

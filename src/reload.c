@@ -1034,7 +1034,9 @@ struct wdir {
     struct asset__rio *rio;
     uint64_t dev, ino; /* the directory its watch follows (dir_check), while ev */
     bool lost;         /* it was watched, and could not be watched again (rewatch) */
-    bool too_long;     /* its path is longer than the system takes: not polled either */
+    /* its path is longer than the system takes, or the system has no stat (the web,
+     * rio_t.no_stat): not polled either */
+    bool no_poll;
 };
 
 /* A change waiting for its quiet time, or a retry of a reload that found its file in
@@ -1061,6 +1063,10 @@ typedef struct asset__rio {
     unsigned burst;       /* events since that read began */
     unsigned burst_max;   /* as many in one read: some may have been dropped (0: never) */
     unsigned closing;     /* close_handle's handles whose close has not ended (tests) */
+    /* a stat is not implemented (the web: UV_ENOSYS), so nothing can be polled either (a
+     * poll is a stat each period): a directory that cannot be watched said "polling its
+     * files every N ms", then each file "cannot poll" (thirty-fifth review) */
+    bool no_stat;
 } rio_t;
 
 static void rio_release(rio_t *r) {
@@ -1257,6 +1263,7 @@ static int dir_identity(rio_t *r, const char *path, uint64_t *dev, uint64_t *ino
     int rc = uv_fs_stat(asset__io_loop(r->s->io), &req, long_form ? long_form : path, NULL);
     asset_free(long_form);
     if (rc == 0 && (req.statbuf.st_mode & S_IFMT) != S_IFDIR) rc = UV_ENOTDIR;
+    if (rc == UV_ENOSYS) r->no_stat = true;
     if (rc == 0) {
         *dev = req.statbuf.st_dev;
         *ino = req.statbuf.st_ino;
@@ -1495,12 +1502,13 @@ static wdir_t *dir_new(rio_t *r, const char *dir) {
         atomic_fetch_add(&r->s->watches, 1);
         return d;
     }
-    if (rc == UV_ENAMETOOLONG) {
+    if (rc == UV_ENAMETOOLONG || r->no_stat) {
         /* longer than a path the system takes in one call (PATH_MAX; its files load, a
          * directory at a time): a poll's stat of each of its files fails the same way at
          * every look, so nothing was seen, and the warning said they were polled (a
-         * review). Said so once, at the watch's start, and not polled */
-        d->too_long = true;
+         * review). No stat at all (the web) neither. Said so once, at the watch's
+         * start, and not polled */
+        d->no_poll = true;
         asset__log(r->s, ASSET_LOG_WARN,
                    "watch: cannot watch %s (%s): its files cannot be polled either; changes "
                    "of them are not seen (asset_server_reload reloads them)",
@@ -1698,7 +1706,7 @@ static void watch_add(void *arg) {
     /* a link's target changes in its own directory, which the watch of the link's does
      * not see: poll it (a stat follows the link), as a directory that cannot be watched
      * (started below, after a failed load's look) */
-    bool polled = d->ev ? asset__path_is_link(w->path) : !d->too_long;
+    bool polled = d->ev ? asset__path_is_link(w->path) : !d->no_poll;
     /* a change between the read and this watch would go unseen: one is treated as a
      * change (debounced like any). Only a real one: a revalidation of a load that was
      * not cached (no_cache, or evicted) reads afresh and publishes a reload even when
@@ -1784,7 +1792,7 @@ static void dir_check(uv_timer_t *t) {
     for (asset__map_node_t *n = asset__map_next(&r->dirs, NULL, &b); n;
          n = asset__map_next(&r->dirs, n, &b)) {
         wdir_t *d = (wdir_t *)n;
-        if (d->too_long) continue; /* neither watched nor polled, for good (dir_new) */
+        if (d->no_poll) continue; /* neither watched nor polled, for good (dir_new) */
         /* a directory gone (its files polled meanwhile) and there again: watched again,
          * its files' polls stop (but a link's), and each file is revalidated (a change
          * between the two). It was polled for good: a stat of each file each period */

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <emscripten/emscripten.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,7 @@ static void test_watch_on_the_web_says_changes_are_not_seen(void **state) {
     asset_handle_t *h = asset_server_load(s, uri, NULL);
     FLUSH_TURN_UNTIL(s, asset_handle_is_done(h));
     tu_expect_text(h, "one");
-    FLUSH_TURN_UNTIL(s, warned("changes of it are not seen"));
+    FLUSH_TURN_UNTIL(s, warned("changes of them are not seen"));
     print_message("%s", g_warns);
     assert_true(warned("watch: cannot watch"));
     asset_stats_t st;
@@ -86,6 +87,49 @@ static void test_watch_on_the_web_says_changes_are_not_seen(void **state) {
     assert_int_equal(st.watches, 0);
     asset_handle_release(h);
     asset_server_destroy(s);
+    free(uri);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void set_flag(void *arg) { atomic_store((atomic_bool *)arg, true); }
+
+/* How many WARN lines hold part. */
+static int warned_times(const char *part) {
+    uv_mutex_lock(&g_log_lock);
+    int n = 0;
+    for (const char *p = g_warns; (p = strstr(p, part)); p += strlen(part)) n++;
+    uv_mutex_unlock(&g_log_lock);
+    return n;
+}
+
+/* The log on the web does not say a directory's files are polled: one line for the
+ * directory says they cannot be polled either, and its files add none. It said
+ * "cannot watch <dir> (...): polling its files every 100 ms", then "cannot poll <path>"
+ * for each file (and tried each poll again every second). */
+static void test_watch_on_the_web_does_not_say_it_polls(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp(), *uri;
+    g_warns[0] = 0;
+    asset_server_t *s = server_with_one(true, dir, &uri);
+    char *two = tu_write_file(dir, "two.txt", "two", 3);
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    asset_handle_t *h2 = asset_server_load(s, two, NULL);
+    FLUSH_TURN_UNTIL(s, asset_handle_is_done(h) && asset_handle_is_done(h2));
+    tu_expect_text(h2, "two");
+    FLUSH_TURN_UNTIL(s, warned("changes of them are not seen"));
+    /* the I/O thread ran both files' watches (posted before this) */
+    atomic_bool reached = false;
+    assert_true(tu_io_post(s, set_flag, &reached));
+    FLUSH_TURN_UNTIL(s, atomic_load(&reached));
+    print_message("%s", g_warns);
+    assert_true(warned("its files cannot be polled either"));
+    assert_false(warned("polling its files"));
+    assert_int_equal(warned_times("watch: "), 1);
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_server_destroy(s);
+    free(two);
     free(uri);
     tu_rmrf(dir);
     free(dir);
@@ -197,6 +241,7 @@ int main(void) {
     uv_mutex_init(&g_log_lock);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_watch_on_the_web_says_changes_are_not_seen),
+        cmocka_unit_test(test_watch_on_the_web_does_not_say_it_polls),
         cmocka_unit_test(test_asset_server_reload_reloads_a_file_on_the_web),
         cmocka_unit_test(test_a_replaced_mem_key_reloads_on_the_web),
         cmocka_unit_test(test_a_trace_the_log_and_a_task_work_on_the_web),
