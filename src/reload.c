@@ -258,6 +258,7 @@ void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j) {
 
 static void drop_cached_dependents(asset_server_t *s, const char *base,
                                    const asset__loader_slot_t *ld);
+static void retry_forget(asset_server_t *s, const char *uri, size_t n);
 
 /* *arg: set when parent will reload (a live handle of it) and load the dependency again,
  * or may (its own fix awaited: a failed material between a level and a texture). Its
@@ -306,10 +307,11 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
     uv_mutex_lock(&s->lock);
     if (!s->stopping) mark_stale_jobs(s, uri, forced);
     if (!s->stopping) asset__uri_index_on(s);
-    bool awaited = !s->stopping && reload_awaiting(s, uri, bl);
+    bool awaited = !s->stopping && reload_awaiting(s, uri, bl), any = false;
     asset__uri_iter_t it;
     asset__uri_iter_init(&it, s, uri, bl);
     for (asset_handle_t *h; !s->stopping && (h = asset__uri_iter_next(&it));) {
+        any |= live(h);
         if (!live(h) || (ld && h->loader != ld) || (dep && built_current(h))) continue;
         bool known = false;
         for (size_t i = 0; i < nseen && !known; i++) {
@@ -331,6 +333,12 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
                               .priority = h->priority};
         s->reload_claims = &claims[n++];
     }
+    /* nothing left to reload: a retry waiting (retry_later) is over, no decision will
+     * forget it. Kept while a handle of uri that is not live named it (a failed label
+     * held, a load in flight), it outlived the live ones, and a reload of a later load
+     * found it in use and failed at once, "tried again for" minutes (thirty-fifth
+     * review) */
+    if (!any) retry_forget(s, uri, bl);
     uv_mutex_unlock(&s->lock);
     if (awaited) asset__maybe_wake(s); /* the parents' reloads, at the next pump */
     for (size_t i = 0; i < n; i++) {

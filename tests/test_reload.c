@@ -853,6 +853,40 @@ static void test_release_or_destroy_while_a_retry_waits(void **state) {
     free(held);
 }
 
+/* Its live handle released while its retry waits, and a handle of the file that is not
+ * live held (a label the file does not have: failed): the retry finds nothing to reload
+ * and is forgotten. It was kept while that handle named the file (no reload decided to
+ * forget it), and once RETRY_FOR_MS had passed, a later load's reload that found the
+ * file in use failed at once ("tried again for" the whole time since), never retried. */
+static void test_a_retry_with_nothing_left_to_reload_is_forgotten(void **state) {
+    (void)state;
+    fixture_t f;
+    char *held;
+    rec_t r;
+    asset_handle_t *h = saved_while_held(&f, &held, &r, 2);
+    char label[1024];
+    snprintf(label, sizeof label, "%s#none", held);
+    asset_handle_t *l = asset_server_load(f.s, label, NULL);
+    assert_non_null(l);
+    assert_int_not_equal(tu_wait(l), ASSET_OK);
+    asset_handle_release(h); /* l names held.txt still: its watch stays */
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    for (;;) { /* the retry comes (50 ms, then doubling) and finds nothing to reload */
+        asset_server_flush(f.s);
+        uv_mutex_lock(&f.s->lock);
+        size_t n = f.s->reload_retries.count;
+        uv_mutex_unlock(&f.s->lock);
+        if (!n) break;
+        if (now_ms() > deadline) fail_msg("a retry with nothing to reload was kept");
+        wait_news(f.s, 10);
+    }
+    atomic_store(&g_busy, false);
+    asset_handle_release(l);
+    assert_int_equal(r.count, 0);
+    free(held);
+    fx_close(&f);
+}
+
 static asset_server_t *d_server(void);
 
 /* Without watch, asset_server_reload of a file in use is tried again too (the I/O
@@ -4665,6 +4699,7 @@ int main(void) {
         cmocka_unit_test(test_a_file_in_use_for_good_fails_its_reload_once_after_retries),
         cmocka_unit_test(test_a_change_while_a_retry_waits_reloads_once),
         cmocka_unit_test(test_release_or_destroy_while_a_retry_waits),
+        cmocka_unit_test(test_a_retry_with_nothing_left_to_reload_is_forgotten),
         cmocka_unit_test(test_asset_server_reload_of_a_file_in_use_is_tried_again_without_watch),
         cmocka_unit_test(test_a_file_saved_while_held_without_sharing_reloads_once_free),
         cmocka_unit_test(test_dependency_change_reaches_a_parent_two_levels_up),
