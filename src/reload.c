@@ -1120,6 +1120,15 @@ static void pend_unlink(rio_t *r, pend_t *p) {
     p->prev = p->next = NULL;
 }
 
+/* p leaves the list and r->pending (the caller frees it). */
+static void pend_take(rio_t *r, pend_t *p) {
+    pend_unlink(r, p);
+    asset__map_remove(&r->pending, &p->node);
+    /* 10,000 files changed at once kept their table while one more change waited (a
+     * file written again and again); no walk of r->pending but rio_stop's */
+    asset__map_trim(&r->pending);
+}
+
 /* p goes in the list by its deadline, looked for from the end: a change's is at the end
  * but for the retries due later than it. */
 static void pend_insert(rio_t *r, pend_t *p) {
@@ -1217,11 +1226,7 @@ static void debounce_fire(uv_timer_t *t) {
     uint64_t now = asset__now_ns();
     for (pend_t *due; (due = r->pend_head) && due->deadline <= now;) {
         atomic_fetch_add_explicit(&r->s->rio_visits, 1, memory_order_relaxed);
-        pend_unlink(r, due);
-        asset__map_remove(&r->pending, &due->node);
-        /* 10,000 files changed at once kept their table while one more change waited (a
-         * file written again and again); no walk of r->pending but rio_stop's */
-        asset__map_trim(&r->pending);
+        pend_take(r, due);
         asset__reload_request(r->s, due->node.key, due->forced);
         asset_free((char *)due->node.key);
         asset_free(due);
@@ -1584,6 +1589,17 @@ static void watch_remove(void *arg) {
     rio_t *r = u->s->rio;
     wfile_t *f = r && !r->stopping ? (wfile_t *)asset__map_get(&r->files, u->uri) : NULL;
     if (f) file_drop(r, f); /* none: its watch could not be set up */
+    /* no handle names it: a change waiting for its quiet time reloads nothing, and goes
+     * now. It stayed for the debounce: a session's measure after its last file was
+     * released and its caches cleared found it (thirty-fifth review). A load since,
+     * whose watch_add comes after this, compares the file with what it read */
+    pend_t *p = r && !r->stopping ? (pend_t *)asset__map_get(&r->pending, u->uri) : NULL;
+    if (p) {
+        pend_take(r, p);
+        asset_free((char *)p->node.key);
+        asset_free(p);
+        rearm_debounce(r);
+    }
     asset_free(u);
 }
 

@@ -899,6 +899,57 @@ static void test_a_queue_with_holes_packs_in_place_and_out_of_memory_fails_one_l
     tu_gate_free(g);
 }
 
+/* ---- a released file's state on the I/O thread ---- */
+
+/* Live blocks (bytes, as bytes) less the requests the workers keep for their next jobs
+ * (pool.c): a worker's first job makes its own, for good. */
+static long live_blocks(asset_server_t *s, bool bytes) {
+    uv_mutex_lock(&s->lock);
+    long spares = (long)asset__pool_spare_count(s);
+    uv_mutex_unlock(&s->lock);
+    return bytes ? atomic_load(&g_bytes) - spares * (long)sizeof(struct asset_request)
+                 : atomic_load(&g_blocks) - spares;
+}
+
+/* A watched file changed, then released before its quiet time (a minute) ended, the
+ * caches cleared: nothing of it is left (files 2 to 4, measured from after the first
+ * two). Its change waited the minute (pend_t and its key: 2 blocks a file), for a
+ * reload of nothing. */
+static void test_a_released_files_pending_change_goes_with_its_watch(void **state) {
+    (void)state;
+    const char *pf = getenv("ASSET_TEST_PLATFORM");
+    if (pf && !strcmp(pf, "web")) skip(); /* no file watching there */
+    session_t x = {.dir = tu_mkdtemp(), .watch = true};
+    asset_server_config_t cfg = {.max_workers = 2, .watch = true, .reload_debounce_ms = 60000};
+    x.s = asset_server_create(&cfg);
+    assert_non_null(x.s);
+    long blocks = 0, bytes = 0;
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "p%d.txt", i);
+        char *path = tu_write_file(x.dir, name, "one", 3);
+        asset_handle_t *h = tu_load_wait(x.s, path, ASSET_OK);
+        settle(&x); /* its watch is set up */
+        uint64_t seen = atomic_load(&x.s->rio_changes);
+        free(tu_write_file(x.dir, name, "two!", 4));
+        TU_FLUSH_UNTIL(x.s, atomic_load(&x.s->rio_changes) > seen); /* waiting: a minute */
+        asset_handle_release(h);
+        settle(&x);
+        free(path);
+        if (i == 1) {
+            blocks = live_blocks(x.s, false);
+            bytes = live_blocks(x.s, true);
+        }
+    }
+    long dblocks = live_blocks(x.s, false) - blocks, dbytes = live_blocks(x.s, true) - bytes;
+    if (dblocks || dbytes)
+        fail_msg("3 released files left %ld blocks, %ld bytes (their pending changes)", dblocks,
+                 dbytes);
+    asset_server_destroy(x.s);
+    tu_rmrf(x.dir);
+    free(x.dir);
+}
+
 int main(void) {
     static const asset_allocator_t a = {s_alloc, s_realloc, s_free, NULL};
     asset_set_allocator(&a);
@@ -915,6 +966,7 @@ int main(void) {
         cmocka_unit_test(test_a_queue_left_with_a_few_jobs_gives_its_array_back),
         cmocka_unit_test(test_a_requeued_list_left_with_a_few_jobs_gives_its_array_back),
         cmocka_unit_test(test_a_queue_with_holes_packs_in_place_and_out_of_memory_fails_one_load),
+        cmocka_unit_test(test_a_released_files_pending_change_goes_with_its_watch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
