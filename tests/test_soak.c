@@ -250,9 +250,10 @@ static void io_reached(void *arg) {
  * what that posted back, has no watch closing (Windows ends a close once the OS gave
  * back the directory read it cancelled: under wine the cycles' folder watches still
  * closing at one look were 94 to 105 blocks, 27 to 31 KB, "left" by the cycles; +0
- * once waited for) and no change waiting for its quiet time (a polled file's watch
- * counts one as it begins: CI once measured 14 blocks, 3,307 bytes of them), then
- * clears the caches: what the cycles hold is released. */
+ * once waited for), no change waiting for its quiet time (a polled file's watch
+ * counts one as it begins: CI once measured 14 blocks, 3,307 bytes, where the cause
+ * was one of these) and no reload running, then clears the caches: what the cycles
+ * hold is released. */
 static void settle(session_t *x) {
     asset_server_t *s = x->s;
     uint64_t deadline = uv_hrtime() + 60 * (uint64_t)1000000000;
@@ -263,9 +264,13 @@ static void settle(session_t *x) {
         atomic_init(&l.reached, false);
         if (!tu_io_post(s, io_reached, &l)) break; /* no I/O thread (nothing needed one) */
         TU_FLUSH_UNTIL(s, atomic_load(&l.reached));
-        looks = l.closing || l.pending ? 0 : looks + 1;
+        uv_mutex_lock(&s->lock); /* and no reload running or to run (test_reload's settle) */
+        bool reloading = s->reloads_running || s->reload_ntodo || s->reload_claims;
+        uv_mutex_unlock(&s->lock);
+        looks = l.closing || l.pending || reloading ? 0 : looks + 1;
         if (looks == 0 && uv_hrtime() > deadline)
-            fail_msg("%u watch handles still closing, %zu changes pending", l.closing, l.pending);
+            fail_msg("%u watch handles still closing, %zu changes pending%s", l.closing, l.pending,
+                     reloading ? ", reloads running" : "");
     }
     asset_server_clear_caches(s);
     asset_server_flush(s);
