@@ -589,7 +589,7 @@ ASSET_API void asset_trace_destroy(asset_trace_t *tr);
  * (or invalidate after). A load of the package in flight whose read began before a
  * remount is joined by no later load, and its value is not cached. With `watch` on, a
  * directory package follows dir's path: replaced there (renamed away, made anew), the
- * new directory is read (docs/hot-reload.md; not on Windows, as for file_root).
+ * new directory is read (docs/hot-reload.md; Windows too, by an open of dir a read).
  * A name is 1 to 255 of A-Z a-z 0-9 _ - . (not "." or ".."). Both strings copied. The
  * mount a remount hides is let go (its directory closed) once no read uses it.
  * Returns ASSET_OK, ASSET_E_INVALID (bad name), ASSET_E_NOT_FOUND (no such directory,

@@ -1071,8 +1071,9 @@ struct asset__root {
     struct asset__dir *dir;
     unsigned users; /* [the holder's mutex: file_root_mu, the packages' lock] */
 };
-/* Any thread; mu is the holder's, not held by the caller; *slot's under mu. */
-int asset__root_take(uv_mutex_t *mu, struct asset__root **slot, const char *path,
+/* Any thread; mu is the holder's, not held by the caller; *slot's under mu. watching:
+ * the server's cfg.watch (asset__dir_is_at: Windows compares only then). */
+int asset__root_take(uv_mutex_t *mu, struct asset__root **slot, const char *path, bool watching,
                      struct asset__root **out);
 void asset__root_put(uv_mutex_t *mu, struct asset__root *rt);
 

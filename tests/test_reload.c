@@ -4031,13 +4031,10 @@ static void test_a_replaced_directory_is_watched_again(void **state) {
 /* The same for a watched directory package: the mount follows its path (it read the
  * directory it had opened, renamed away: the watch's revalidation and each later edit's
  * reload read the old file, and nothing new was ever seen; thirty-fourth review, helper
- * A). A listing of the package reads the new directory too. */
+ * A). A listing of the package reads the new directory too. Windows too: there the
+ * directory is compared with its path while watching (thirty-fifth review, helper A). */
 static void test_a_mounted_directory_replaced_is_read_at_its_path(void **state) {
     (void)state;
-    /* Windows does not compare a directory with its path (asset__dir_is_at, as for
-     * file_root: docs/sources.md): the directory first opened stays the package's */
-    const char *pf = getenv("ASSET_TEST_PLATFORM");
-    if (pf && !strcmp(pf, "win32")) skip();
     char *top = tu_mkdtemp(), *away;
     char *dir = dir_to_move(top, "pk", &away);
     char *a = tu_write_file(dir, "ui.txt", "one", 3);

@@ -32,6 +32,10 @@ struct asset__dir {
     bool have;    /* buf holds records from off on */
     bool done;
     char name[MAX_PATH * 4];
+    /* a root's identity (asset__dir_open: from the look at its attributes it makes anyway),
+     * for asset__dir_is_at; known false for a directory opened beneath one */
+    bool known;
+    DWORD volume, index_high, index_low;
 };
 /* An open file is its HANDLE, carried in the handle's pointer (an open file's HANDLE
  * is never NULL): no allocation per file read. struct asset__file is never defined. */
@@ -672,8 +676,12 @@ static bool same_file(HANDLE a, HANDLE b) {
 /* what a directory handle is opened with: listed, and opened relative to */
 #define DIR_ACCESS (FILE_LIST_DIRECTORY | FILE_TRAVERSE | FILE_READ_ATTRIBUTES | SYNCHRONIZE)
 
-int asset__dir_open(const char *path, asset__dir_t **out) {
-    *out = NULL;
+/* Opens what path (library form, absolute) names, links followed, with access, sharing
+ * everything (a rename or delete of it elsewhere is not refused), into *h; *info: what
+ * GetFileInformationByHandle says of it (-ENOTDIR when it says nothing, or names no
+ * directory and dir). */
+static int open_path_info(const char *path, DWORD access, bool dir, HANDLE *h,
+                          BY_HANDLE_FILE_INFORMATION *info) {
     int err = 0;
     wchar_t *w = to_wide(path, &err);
     if (!w) return err;
@@ -682,15 +690,28 @@ int asset__dir_open(const char *path, asset__dir_t **out) {
     asset_free(w);
     if (!n || n >= 32768) return -ENAMETOOLONG;
     while (n > 3 && full[n - 1] == L'\\') full[--n] = 0;
-    HANDLE h = CreateFileW(full, DIR_ACCESS, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                           NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
-    if (h == INVALID_HANDLE_VALUE) return last_error();
-    DWORD a = attributes(h);
-    if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY)) {
-        CloseHandle(h);
+    *h = CreateFileW(full, access, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                     OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    if (*h == INVALID_HANDLE_VALUE) return last_error();
+    if (!GetFileInformationByHandle(*h, info) ||
+        (dir && !(info->dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY))) {
+        CloseHandle(*h);
         return -ENOTDIR;
     }
-    return new_dir(h, out);
+    return 0;
+}
+
+int asset__dir_open(const char *path, asset__dir_t **out) {
+    *out = NULL;
+    HANDLE h;
+    BY_HANDLE_FILE_INFORMATION info;
+    int err = open_path_info(path, DIR_ACCESS, true, &h, &info);
+    if (err || (err = new_dir(h, out))) return err;
+    (*out)->known = true;
+    (*out)->volume = info.dwVolumeSerialNumber;
+    (*out)->index_high = info.nFileIndexHigh;
+    (*out)->index_low = info.nFileIndexLow;
+    return 0;
 }
 
 #define MAX_COMPONENTS 128
@@ -816,10 +837,16 @@ int asset__file_open(const char *path, asset__file_t **out) {
     return err ? err : new_file(h, out);
 }
 
-bool asset__dir_is_at(asset__dir_t *d, const char *path) {
-    (void)d; /* not compared: an open of the path per load costs too much here */
-    (void)path;
-    return true;
+bool asset__dir_is_at(asset__dir_t *d, const char *path, bool watching) {
+    /* not watching, not compared: an open of the path per load costs too much here */
+    if (!watching || !d->known) return true;
+    HANDLE h;
+    BY_HANDLE_FILE_INFORMATION info;
+    /* whatever is there: a file made at the path is another thing, as POSIX's stat says */
+    if (open_path_info(path, FILE_READ_ATTRIBUTES, false, &h, &info)) return true; /* not seen */
+    CloseHandle(h);
+    return info.dwVolumeSerialNumber == d->volume && info.nFileIndexHigh == d->index_high &&
+           info.nFileIndexLow == d->index_low;
 }
 
 bool asset__path_is_link(const char *path) {

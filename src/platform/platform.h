@@ -225,12 +225,15 @@ int asset__file_open(const char *path, asset__file_t **out);
 /* Whether `path` (library form, absolute) is itself a symbolic link (Windows: a
  * reparse point), not followed; false when it is not or cannot be looked at. */
 bool asset__path_is_link(const char *path);
-/* Whether path (symlinks followed) may still name the open directory d: false only
- * when it names something else (d renamed away or deleted, and the path made anew);
- * true when the path cannot be looked up (deleted and not made again: d, deleted, finds
- * nothing either; a process sandboxed since, to which the path is closed but d open).
- * Windows: always true (not compared). */
-bool asset__dir_is_at(asset__dir_t *d, const char *path);
+/* Whether path (symlinks followed) may still name the open directory d (one of
+ * asset__dir_open): false only when it names something else (d renamed away or deleted,
+ * and the path made anew); true when the path cannot be looked up (deleted and not made
+ * again: d, deleted, finds nothing either; a process sandboxed since, to which the path
+ * is closed but d open). watching: the server watches (cfg.watch, development). POSIX
+ * compares always (a stat); Windows only when watching (an open of the path and a look
+ * at its volume and file index), else says true with no call: an open per load costs
+ * too much for a shipped game. Any thread. */
+bool asset__dir_is_at(asset__dir_t *d, const char *path, bool watching);
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st);
 /* Whether err (an errno value from opening or reading a file) is a state that passes by
  * itself, another program's hold on the file, so that the same open a moment later may

@@ -22,13 +22,13 @@ void asset__root_put(uv_mutex_t *mu, struct asset__root *rt) {
  * NOT_FOUND for the server's life; kept when replaced, its old files were read under
  * its URIs; kept until destroy, a server whose root each deploy swapped held one more
  * descriptor per swap: reviews). *out: a use of it, for asset__root_put. */
-int asset__root_take(uv_mutex_t *mu, struct asset__root **slot, const char *path,
+int asset__root_take(uv_mutex_t *mu, struct asset__root **slot, const char *path, bool watching,
                      struct asset__root **out) {
     uv_mutex_lock(mu);
     struct asset__root *rt = *slot;
     if (rt) rt->users++;
     uv_mutex_unlock(mu);
-    if (rt && asset__dir_is_at(rt->dir, path)) {
+    if (rt && asset__dir_is_at(rt->dir, path, watching)) {
         *out = rt;
         return 0;
     }

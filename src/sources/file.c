@@ -17,7 +17,7 @@ static const char *beneath_root(asset_server_t *s, const char *path) {
 /* file_root's directory, for one load (asset__root_put when done with it): opened again
  * when file_root names another directory (dir_root.c) */
 static int root_take(asset_server_t *s, struct asset__root **out) {
-    return asset__root_take(&s->file_root_mu, &s->file_root_dir, s->file_root, out);
+    return asset__root_take(&s->file_root_mu, &s->file_root_dir, s->file_root, s->cfg.watch, out);
 }
 
 static asset_status_t file_read(void *ctx, asset_request_t *r) {

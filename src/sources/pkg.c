@@ -504,7 +504,7 @@ static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r,
  * read the old files (thirty-fourth review). Not watching, packages are immutable: the
  * one mounted, with no look at the path (a stat a read). */
 static int dir_take(asset_server_t *s, mount_t *m, struct asset__root **out) {
-    if (s->cfg.watch) return asset__root_take(&s->pkg->lock, &m->root, m->path, out);
+    if (s->cfg.watch) return asset__root_take(&s->pkg->lock, &m->root, m->path, true, out);
     *out = m->root; /* kept by the mount, which the read's use keeps */
     return 0;
 }
