@@ -972,6 +972,42 @@ static void test_a_file_past_max_path_is_written_found_and_removed(void **state)
     free(seed);
 }
 
+/* A reparse point that names no other file (a OneDrive placeholder, a deduplicated
+ * file: not a name surrogate) is the file itself to asset__path_lkind, as to the loads:
+ * any reparse point was LINK, and a trace written over such a file was written in place
+ * (a failed write left it cut short), not beside it and renamed over. Made here with a
+ * third-party tag of its own; skipped where the file system (or wine) makes none. */
+static void test_a_reparse_point_naming_no_file_is_not_a_link(void **state) {
+    fx_t *f = *state;
+    char *p = tu_write_file(f->root, "placeholder.json", "{}", 2);
+    wchar_t w[MAX_PATH];
+    assert_true(MultiByteToWideChar(CP_UTF8, 0, p, -1, w, MAX_PATH) > 0);
+    HANDLE h = CreateFileW(w, GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                           FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+    assert_true(h != INVALID_HANDLE_VALUE);
+    /* REPARSE_GUID_DATA_BUFFER, spelled out: a tag neither Microsoft's nor a surrogate */
+    struct {
+        DWORD tag;
+        WORD len, reserved;
+        GUID guid;
+        BYTE data[4];
+    } rb = {0x00000123, 4, 0, {0x6a1e3f5c, 0x1d2b, 0x4c3a, {1, 2, 3, 4, 5, 6, 7, 8}}, "abc"};
+    DWORD got;
+    BOOL ok = DeviceIoControl(h, FSCTL_SET_REPARSE_POINT, &rb, sizeof rb, NULL, 0, &got, NULL);
+    DWORD e = GetLastError();
+    CloseHandle(h);
+    if (!ok || !(GetFileAttributesW(w) & FILE_ATTRIBUTE_REPARSE_POINT)) {
+        print_message("  skipped: this file system (or wine) makes no such reparse point "
+                      "(error %lu)\n",
+                      (unsigned long)e);
+        free(p);
+        skip();
+    }
+    assert_int_equal(asset__path_lkind(p), ASSET__KIND_FILE);
+    assert_false(asset__path_is_link(p));
+    free(p);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -1005,6 +1041,7 @@ int main(void) {
         cmocka_unit_test(test_a_watched_folder_past_max_path_goes_to_libuv_in_its_long_form),
         cmocka_unit_test(test_a_short_relative_path_long_in_full_is_given_in_its_long_form),
         FX(test_a_file_past_max_path_is_written_found_and_removed),
+        FX(test_a_reparse_point_naming_no_file_is_not_a_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

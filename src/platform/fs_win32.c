@@ -578,18 +578,25 @@ int asset__os_dir_sync(const char *dir) {
     return 0;
 }
 
+static bool wide_is_link(const wchar_t *w);
+
 int asset__path_lkind(const char *path) {
     int err = 0;
     wchar_t *w = to_wide(path, &err);
     if (!w) return err ? err : -EINVAL;
     DWORD a = GetFileAttributesW(w);
     DWORD e = a == INVALID_FILE_ATTRIBUTES ? GetLastError() : 0;
+    /* a reparse point that names no other file (a OneDrive placeholder, a deduplicated
+     * file) is the file itself: any was taken as a link, and a trace saved over such a
+     * file was written in place, not beside it and renamed over (thirty-fifth review) */
+    bool link =
+        a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_REPARSE_POINT) && wide_is_link(w);
     asset_free(w);
     if (a == INVALID_FILE_ATTRIBUTES) return -errno_of_move(e);
-    return (a & FILE_ATTRIBUTE_REPARSE_POINT) ? ASSET__KIND_LINK
-           : (a & FILE_ATTRIBUTE_DIRECTORY)   ? ASSET__KIND_DIR
-           : (a & FILE_ATTRIBUTE_DEVICE)      ? ASSET__KIND_OTHER
-                                              : ASSET__KIND_FILE;
+    return link                             ? ASSET__KIND_LINK
+           : (a & FILE_ATTRIBUTE_DIRECTORY) ? ASSET__KIND_DIR
+           : (a & FILE_ATTRIBUTE_DEVICE)    ? ASSET__KIND_OTHER
+                                            : ASSET__KIND_FILE;
 }
 
 char *asset__getenv_dup(const char *name, bool *oom) {
@@ -849,10 +856,8 @@ bool asset__dir_is_at(asset__dir_t *d, const char *path, bool watching) {
            info.nFileIndexLow == d->index_low;
 }
 
-bool asset__path_is_link(const char *path) {
-    int err = 0;
-    wchar_t *w = to_wide(path, &err);
-    if (!w) return false;
+/* whether w itself (not followed) is a link: a reparse point naming another file */
+static bool wide_is_link(const wchar_t *w) {
     HANDLE h = open_w(w, false, true, true);
     DWORD tag = IO_REPARSE_TAG_SYMLINK, a; /* not opened: any reparse point is a link */
     if (h == INVALID_HANDLE_VALUE) {
@@ -861,8 +866,16 @@ bool asset__path_is_link(const char *path) {
         a = attributes_tag(h, &tag);
         CloseHandle(h);
     }
-    asset_free(w);
     return a != INVALID_FILE_ATTRIBUTES && is_link(a, tag);
+}
+
+bool asset__path_is_link(const char *path) {
+    int err = 0;
+    wchar_t *w = to_wide(path, &err);
+    if (!w) return false;
+    bool link = wide_is_link(w);
+    asset_free(w);
+    return link;
 }
 
 /* ---- files ---- */

@@ -118,8 +118,10 @@ extern int (*asset__rename_over_hook)(const char *from, const char *to);
 /* Removes the file path (UTF-8, as asset__fopen's): 0, or -1 with errno set. */
 int asset__remove(const char *path);
 /* What is at path itself, not following a last symlink (POSIX lstat; Windows: a reparse
- * point is LINK, a name GetFileAttributesW does not know as a file, such as "NUL", is not
- * found): ASSET__KIND_*, or -errno (-ENOENT when nothing is there). */
+ * point naming another file, a symlink, junction or mount point, is LINK, and one that
+ * does not, a cloud placeholder, is what it holds; a name GetFileAttributesW does not
+ * know as a file, such as "NUL", is not found): ASSET__KIND_*, or -errno (-ENOENT when
+ * nothing is there). */
 int asset__path_lkind(const char *path);
 /* Writes f's buffered bytes (fflush) and has the OS put them on the disk (POSIX fsync;
  * Windows FlushFileBuffers), so that a file renamed over another after it is whole
