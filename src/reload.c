@@ -1032,7 +1032,20 @@ typedef struct wfile {
     /* polled, for a failed load's parents: the version it failed on, until its poll
      * calls back (its first look may have been after a change: dir_check) */
     char *fail_version;
+    /* its name as its directory spells it (as loaded, for an ASCII name), which its path
+     * (polls, warnings) is made of; name itself where folding changed nothing (POSIX).
+     * The folded one named a file polled on Windows "C:/x/NOTES.TXT" for notes.txt, in
+     * warnings, and at that path, which a case-sensitive folder does not have. */
+    char *spelled;
 } wfile_t;
+
+static void wfile_free(wfile_t *f) {
+    if (f->name != f->spelled) asset_free(f->name);
+    asset_free(f->spelled);
+    asset_free(f->fail_version);
+    asset_free(f->uri);
+    asset_free(f);
+}
 
 struct wdir {
     asset__map_node_t node; /* key: the directory's path */
@@ -1243,11 +1256,11 @@ static char *file_path(const wdir_t *d, const wfile_t *f) {
     const char *dir = d->node.key;
     size_t dl = strlen(dir);
     bool sep = dl && dir[dl - 1] != '/'; /* a root ("/", "C:/") ends in one */
-    char *path = asset_alloc(dl + sep + strlen(f->name) + 1);
+    char *path = asset_alloc(dl + sep + strlen(f->spelled) + 1);
     if (!path) return NULL;
     memcpy(path, dir, dl);
     if (sep) path[dl] = '/';
-    strcpy(path + dl + sep, f->name);
+    strcpy(path + dl + sep, f->spelled);
     return path;
 }
 
@@ -1488,7 +1501,7 @@ static bool start_poll(rio_t *r, wfile_t *f, const char *path) {
         asset__log(r->s, ASSET_LOG_WARN,
                    "watch: cannot poll %s%s%s (%s): changes of it are not seen "
                    "(asset_server_reload reloads it)",
-                   path ? path : f->dir->node.key, path ? "" : "/", path ? "" : f->name,
+                   path ? path : f->dir->node.key, path ? "" : "/", path ? "" : f->spelled,
                    uv_strerror(rc));
     f->unpolled = true;
     return false;
@@ -1571,10 +1584,7 @@ static void file_drop(rio_t *r, wfile_t *f) {
         close_handle(r, (uv_handle_t *)f->poll);
         atomic_fetch_sub(&r->s->watches, 1);
     }
-    asset_free(f->fail_version);
-    asset_free(f->name);
-    asset_free(f->uri);
-    asset_free(f);
+    wfile_free(f);
     atomic_fetch_sub(&r->s->watched_files, 1);
     dir_maybe_drop(r, d);
 }
@@ -1700,24 +1710,26 @@ static void watch_add(void *arg) {
      * or "\u00c9.txt" loaded, "long file.txt" or "\u00e9.txt" in the events) */
     bool oom = false;
     char *stored = f ? asset__path_stored_name(w->path, &oom) : NULL;
-    if (!f || oom || !(f->name = stored ? stored : asset__strdup(slash + 1))) {
-        asset_free(f);
+    if (f && !oom) f->spelled = stored ? stored : asset__strdup(slash + 1);
+    if (f && f->spelled) f->name = asset__strdup(f->spelled);
+    if (f && f->name) {
+        asset__path_fold_name(f->name); /* Windows: "A.TXT" loaded, "a.txt" in the events */
+        if (!strcmp(f->name, f->spelled)) {
+            asset_free(f->name);
+            f->name = f->spelled;
+        }
+        f->named.key = f->name;
+    }
+    if (!f || !f->name || !asset__map_put(&d->names, &f->named)) {
+        if (f) wfile_free(f); /* its uri not yet w's */
         dir_maybe_drop(r, d);
         goto nomem;
     }
-    asset__path_fold_name(f->name); /* Windows: "A.TXT" loaded, "a.txt" in the events */
     f->node.key = f->uri = w->uri;
-    f->named.key = f->name;
-    if (!asset__map_put(&d->names, &f->named)) {
-        asset_free(f->name);
-        asset_free(f);
-        dir_maybe_drop(r, d);
-        goto nomem;
-    }
     if (!asset__map_put(&r->files, &f->node)) {
         asset__map_remove(&d->names, &f->named);
-        asset_free(f->name);
-        asset_free(f);
+        f->uri = NULL; /* still w's */
+        wfile_free(f);
         dir_maybe_drop(r, d);
         goto nomem;
     }
@@ -1887,10 +1899,7 @@ static void rio_stop(void *arg) {
             wfile_t *f = d->files;
             d->files = f->next;
             if (f->poll) close_handle(r, (uv_handle_t *)f->poll);
-            asset_free(f->fail_version);
-            asset_free(f->name);
-            asset_free(f->uri);
-            asset_free(f);
+            wfile_free(f);
         }
         if (d->ev) close_handle(r, (uv_handle_t *)d->ev);
         asset__map_free(&d->names); /* its nodes were the files freed above */
