@@ -98,7 +98,7 @@ static void dump_since(unsigned long serial) {
         for (; k < b->n && k < sizeof text - 1; k++)
             text[k] = p[k] >= 32 && p[k] < 127 ? p[k] : '.';
         text[k] = 0;
-        print_message("  live: %zu bytes (#%lu) \"%s\"\n", b->n, b->serial, text);
+        print_message("  live: %lu bytes (#%lu) \"%s\"\n", (unsigned long)b->n, b->serial, text);
         shown++;
     }
     live_unlock();
