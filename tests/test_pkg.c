@@ -126,6 +126,14 @@ static void test_mount_refuses_bad_names_and_missing_dirs(void **state) {
     assert_int_equal(asset_server_mount(f->s, name, f->game), ASSET_OK);
     snprintf(uri, sizeof uri, "pkg://%s/hero.txt", name);
     expect_text(f->s, uri, "hero");
+    /* a URI naming a package one and two characters longer: not mounted, the name
+     * never copied past the lookup's buffer (one byte short of it under a mutation) */
+    for (size_t n = 256; n <= 257; n++) {
+        memset(name, 'n', n);
+        name[n] = 0;
+        snprintf(uri, sizeof uri, "pkg://%s/hero.txt", name);
+        expect_fail(f->s, uri, ASSET_E_NOT_FOUND, "not mounted");
+    }
 }
 
 static void test_unknown_package_is_not_found(void **state) {
