@@ -917,10 +917,17 @@ static void replaced_root_is_read_where_its_path_leads(fixture_t *f, bool watch)
     assert_int_equal(asset_batch_total(b), 1);
     tu_expect_text(asset_batch_handle(b, 0), "v2");
     asset_batch_release(b);
-    tu_rmrf(f->root); /* deleted: NOT_FOUND, until it is back */
+    /* renamed away, none made anew: NOT_FOUND, not the old directory's file (it served
+     * when its path could not be opened, under a mutation) */
+    tu_rmrf(old);
+    assert_int_equal(tu_os_rename_replace(f->root, old), 0);
     assert_int_equal(load_fresh(s, "a.txt", NULL), ASSET_E_NOT_FOUND);
     write_text(f->root, "a.txt", "v3");
     assert_int_equal(load_fresh(s, "a.txt", "v3"), ASSET_OK);
+    tu_rmrf(f->root); /* deleted: NOT_FOUND, until it is back */
+    assert_int_equal(load_fresh(s, "a.txt", NULL), ASSET_E_NOT_FOUND);
+    write_text(f->root, "a.txt", "v4");
+    assert_int_equal(load_fresh(s, "a.txt", "v4"), ASSET_OK);
     asset_server_destroy(s);
     tu_rmrf(old);
     free(old);

@@ -346,7 +346,9 @@ bool asset__dir_is_at(asset__dir_t *d, const char *path, bool watching) {
     } else if (fstat(d->fd, &a) != 0) {
         return true; /* nothing else seen */
     }
-    if (stat(path, &b) != 0) return true;
+    /* nothing there: d was renamed away (its files still readable there) or deleted,
+     * and none made anew, so the path names no directory; not looked up (EACCES...): d */
+    if (stat(path, &b) != 0) return errno != ENOENT && errno != ENOTDIR;
     return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 

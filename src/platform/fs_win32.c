@@ -849,8 +849,11 @@ bool asset__dir_is_at(asset__dir_t *d, const char *path, bool watching) {
     if (!watching || !d->known) return true;
     HANDLE h;
     BY_HANDLE_FILE_INFORMATION info;
-    /* whatever is there: a file made at the path is another thing, as POSIX's stat says */
-    if (open_path_info(path, FILE_READ_ATTRIBUTES, false, &h, &info)) return true; /* not seen */
+    /* whatever is there: a file made at the path is another thing, as POSIX's stat says;
+     * nothing there (renamed away or deleted, none made anew) is not d either, as POSIX's
+     * (a delete pending is ENOENT); not looked up otherwise: d */
+    int e = open_path_info(path, FILE_READ_ATTRIBUTES, false, &h, &info);
+    if (e) return e != -ENOENT && e != -ENOTDIR;
     CloseHandle(h);
     return info.dwVolumeSerialNumber == d->volume && info.nFileIndexHigh == d->index_high &&
            info.nFileIndexLow == d->index_low;

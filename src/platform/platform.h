@@ -228,13 +228,13 @@ int asset__file_open(const char *path, asset__file_t **out);
  * reparse point), not followed; false when it is not or cannot be looked at. */
 bool asset__path_is_link(const char *path);
 /* Whether path (symlinks followed) may still name the open directory d (one of
- * asset__dir_open): false only when it names something else (d renamed away or deleted,
- * and the path made anew); true when the path cannot be looked up (deleted and not made
- * again: d, deleted, finds nothing either; a process sandboxed since, to which the path
- * is closed but d open). watching: the server watches (cfg.watch, development). POSIX
- * compares always (a stat); Windows only when watching (an open of the path and a look
- * at its volume and file index), else says true with no call: an open per load costs
- * too much for a shipped game. Any thread. */
+ * asset__dir_open): false when it names something else (d renamed away or deleted, and
+ * the path made anew) or nothing (d renamed away and none made: its files were read
+ * under the path's URIs); true when the path cannot be looked up (a process sandboxed
+ * since, to which the path is closed but d open). watching: the server watches
+ * (cfg.watch, development). POSIX compares always (a stat); Windows only when watching
+ * (an open of the path and a look at its volume and file index), else says true with no
+ * call: an open per load costs too much for a shipped game. Any thread. */
 bool asset__dir_is_at(asset__dir_t *d, const char *path, bool watching);
 int asset__file_stat(asset__file_t *f, asset__fstat_t *st);
 /* Whether err (an errno value from opening or reading a file) is a state that passes by
