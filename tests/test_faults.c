@@ -1369,6 +1369,66 @@ static void test_a_dependent_uncounted_for_want_of_memory_still_reloads(void **s
     tu_gate_free(g);
 }
 
+/* A value placed in its first dependency's list that finds no memory for the next
+ * one's is counted unknown, and its places made so far go: one left behind pointed into
+ * its freed record (a mutation round: no test reached the middle of the loop). */
+static void test_a_dependent_placed_in_part_for_want_of_memory_leaves_no_place(void **state) {
+    (void)state;
+    asset_server_t *s = dep_server(1);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    assert_int_equal(asset_mem_put(s, "a.d", "a", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b.d", "b", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "other.d", "dep mem://a.d", 13), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "parent.d", "dep mem://a.d mem://b.d", 23), ASSET_OK);
+    /* a's list exists (other's place): the parent's second place is its first allocation */
+    asset_handle_t *other = asset_server_load(s, "mem://other.d", NULL);
+    asset_handle_t *b = asset_server_load(s, "mem://b.d", NULL);
+    assert_int_equal(asset_handle_wait(other, 30000), ASSET_OK);
+    assert_int_equal(asset_handle_wait(b, 30000), ASSET_OK);
+    asset_handle_t *block = asset_server_load(s, "gate://block", NULL);
+    tu_gate_wait_entered(g, 1); /* the worker is held: the wait parses the parent */
+    int unknowns = 0;
+    for (int skip = 0; skip < 100; skip++) {
+        asset_load_options_t o = {.no_cache = true}; /* parsed again each time */
+        asset_handle_t *p = asset_server_load(s, "mem://parent.d", &o);
+        assert_non_null(p);
+        tu_alloc_skip = skip;
+        tu_fail_allocs = 1;
+        asset_status_t st = asset_handle_wait(p, 30000);
+        int unused = tu_fail_allocs;
+        tu_fail_allocs = tu_alloc_skip = 0;
+        uv_mutex_lock(&s->lock);
+        bool uncounted = s->dependents_unknown == 1;
+        size_t in_a = 0;
+        const void *it = NULL;
+        const char *parent;
+        const asset__loader_slot_t *dl;
+        while (in_a < 10 && asset__dependents_next(s, "mem://a.d", &it, &parent, &dl)) in_a++;
+        uv_mutex_unlock(&s->lock);
+        unknowns += uncounted;
+        /* other's place, and the parent's only when it has all of its places */
+        size_t want = st == ASSET_OK && !uncounted ? 2 : 1;
+        if (in_a != want)
+            fail_msg("skip %d: %zu places in a's list, want %zu (%s, %s)", skip, in_a, want,
+                     asset_strerror(st), uncounted ? "counted unknown" : "placed");
+        asset_handle_release(p);
+        asset_server_flush(s);
+        if (unused) break; /* no allocation failed: every one was reached */
+    }
+    assert_true(unknowns >= 2); /* its record's, and its second place's */
+    uv_mutex_lock(&s->lock);
+    size_t unknown = s->dependents_unknown;
+    uv_mutex_unlock(&s->lock);
+    assert_int_equal(unknown, 0);
+    tu_gate_open(g);
+    assert_int_equal(asset_handle_wait(block, 30000), ASSET_OK);
+    asset_handle_release(block);
+    asset_handle_release(b);
+    asset_handle_release(other);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 /* Run-on-wait's walk (graph.c) keeps its first 8 frames in itself and grows its stack
  * for deeper ones: with no memory for that, it does not go deeper there (a worker runs
  * what is below) and lets go of what it holds. A chain c0 .. c10 that the second worker
@@ -1602,6 +1662,22 @@ test_released_awaiting_parents_are_swept_though_later_fixes_keep_the_lists_short
         fail_msg("%zu places of released parents in %zu lists kept after %d fixes", waiters, lists,
                  LATER);
     asset_server_destroy(s);
+}
+
+/* A parent that fails on the same missing dependency again (loaded anew) keeps its one
+ * place in that dependency's list (under a mutation each failure added another). */
+static void test_a_parent_failing_again_on_a_dependency_awaits_it_once(void **state) {
+    (void)state;
+    asset_server_t *s = dep_server_watching();
+    assert_int_equal(asset_mem_put(s, "p.d", "dep mem://m.d", 13), ASSET_OK);
+    for (int i = 0; i < 2; i++)
+        asset_handle_release(tu_load_wait(s, "mem://p.d", ASSET_E_DEPENDENCY));
+    uv_mutex_lock(&s->lock);
+    size_t waiters = s->awaited_waiters, lists = s->awaited.count;
+    uv_mutex_unlock(&s->lock);
+    asset_server_destroy(s);
+    assert_int_equal(lists, 1);
+    assert_int_equal(waiters, 1);
 }
 
 /* The I/O thread's buckets (asset__rio_buckets), read there. */
@@ -1940,10 +2016,12 @@ int main(void) {
         T(test_the_dependents_table_shrinks_or_keeps_every_base_uri),
         T(test_the_awaited_table_shrinks_as_dependencies_are_fixed),
         T(test_released_awaiting_parents_are_swept_though_later_fixes_keep_the_lists_short),
+        T(test_a_parent_failing_again_on_a_dependency_awaits_it_once),
         T(test_the_watched_and_retry_tables_shrink_as_files_go),
         T(test_the_pending_changes_table_shrinks_after_a_burst),
         T(test_a_handle_left_out_of_the_index_gets_its_place_back),
         T(test_a_dependent_uncounted_for_want_of_memory_still_reloads),
+        T(test_a_dependent_placed_in_part_for_want_of_memory_leaves_no_place),
         T(test_a_waits_walk_without_memory_for_its_stack_goes_no_deeper),
         T(test_a_map_that_cannot_grow_still_takes_a_node),
         T(test_a_cache_table_that_cannot_shrink_keeps_every_entry),

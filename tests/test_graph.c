@@ -3109,6 +3109,28 @@ test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge(void
     destroy_holding_none(s);
 }
 
+/* A change reaches a parent through the loader of the dependency it names: a place's
+ * own, not its value's first dependency's (under a mutation, a parent whose first
+ * dependency came through another loader was not reloaded: no test had one). */
+static void test_a_second_dependency_through_its_own_loader_reloads_the_parent(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "a.txt", "bytes");
+    put(s, "q.g", "leaf");
+    put(s, "p.g", "raw mem://a.txt\ndep mem://q.g");
+    asset_handle_t *hp = load(s, "mem://p.g");
+    assert_int_equal(tu_wait(hp), ASSET_OK);
+    int p_reloads = 0;
+    assert_true(asset_handle_on_reloaded(hp, count_reload, &p_reloads) != 0);
+    put(s, "q.g", "leaf v2");
+    asset_server_reload(s, "mem://q.g");
+    flush_until_reloaded(s, &p_reloads);
+    assert_int_equal(asset_handle_reload_error(hp), ASSET_OK);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(hp, 1)), "leaf v2");
+    asset_handle_release(hp);
+    destroy_holding_none(s);
+}
+
 /* An asset that depends on its own file through another loader (a level's raw bytes, or
  * "raw lvl.g") is no cycle: the two values are two assets. The search
  * through loaded values matched the URI alone and failed the load; and a reload of the
@@ -3761,6 +3783,7 @@ int main(void) {
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_label_of_a_loaded_asset_fails),
         cmocka_unit_test(
             test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge),
+        cmocka_unit_test(test_a_second_dependency_through_its_own_loader_reloads_the_parent),
         cmocka_unit_test(test_an_asset_depending_on_its_own_file_through_another_loader),
         cmocka_unit_test(test_a_label_held_alone_reloads_with_its_assets_dependency),
         cmocka_unit_test(test_a_label_held_alone_reloads_while_dependents_are_unknown),
