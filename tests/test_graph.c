@@ -2139,6 +2139,33 @@ static void test_a_pending_finalize_lets_the_next_one_have_its_turn(void **state
     asset_server_destroy(s);
 }
 
+/* A finalize left PENDING behind what a budget left queued stays queued when another
+ * arrives: the queue's tail is the pending one (under a mutation it stayed the one the
+ * budget left, and the next arrival cut the pending finalize out of the queue). */
+static void test_a_pending_finalize_behind_a_budget_stays_queued_when_more_arrive(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    put(s, "fence.g", "pend 100000000");
+    put(s, "tex.g", "texture");
+    put(s, "tex2.g", "texture");
+    asset_handle_t *fence = load(s, "mem://fence.g");
+    wait_fin_queued(s, 1); /* the fence first */
+    asset_handle_t *tex = load(s, "mem://tex.g");
+    wait_fin_queued(s, 2);
+    asset_server_flush_budget(s, 1); /* 1 ns: the fence's call, PENDING, behind tex */
+    assert_int_equal(atomic_load(&g_gl.finalizes), 1);
+    asset_handle_t *tex2 = load(s, "mem://tex2.g");
+    wait_fin_queued(s, 3);                     /* tex, the fence, tex2 */
+    *pend_slot(&g_gl, "mem://fence.g", 0) = 0; /* the fence is signalled */
+    assert_int_equal(tu_wait(tex), ASSET_OK);
+    assert_int_equal(tu_wait(tex2), ASSET_OK);
+    assert_int_equal(tu_wait(fence), ASSET_OK);
+    asset_handle_release(fence);
+    asset_handle_release(tex);
+    asset_handle_release(tex2);
+    asset_server_destroy(s);
+}
+
 /* Thirty-first review (coverage): a load cancelled while its finalize waits in the queue
  * is dropped when the queue reaches it, its finalize never called (an upload for
  * nobody). */
@@ -3760,6 +3787,7 @@ int main(void) {
             test_a_finalize_pending_until_its_parent_is_done_ends_at_the_parents_timeout),
         cmocka_unit_test(test_budgeted_flush_starts_no_finalize_once_the_budget_is_spent),
         cmocka_unit_test(test_a_pending_finalize_lets_the_next_one_have_its_turn),
+        cmocka_unit_test(test_a_pending_finalize_behind_a_budget_stays_queued_when_more_arrive),
         cmocka_unit_test(test_a_load_cancelled_in_the_finalize_queue_is_never_finalized),
         cmocka_unit_test(test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_flush),
         cmocka_unit_test(test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival),
