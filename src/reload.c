@@ -1142,6 +1142,11 @@ static void pend_take(rio_t *r, pend_t *p) {
     asset__map_trim(&r->pending);
 }
 
+static void pend_free(pend_t *p) {
+    asset_free((char *)p->node.key);
+    asset_free(p);
+}
+
 /* p goes in the list by its deadline, looked for from the end: a change's is at the end
  * but for the retries due later than it. */
 static void pend_insert(rio_t *r, pend_t *p) {
@@ -1191,8 +1196,7 @@ static bool pend_at(rio_t *r, const char *uri, uint64_t deadline, bool forced, b
         }
         p->node.key = key;
         if (!asset__map_put(&r->pending, &p->node)) {
-            asset_free(key);
-            asset_free(p);
+            pend_free(p);
             return false;
         }
     } else {
@@ -1241,8 +1245,7 @@ static void debounce_fire(uv_timer_t *t) {
         atomic_fetch_add_explicit(&r->s->rio_visits, 1, memory_order_relaxed);
         pend_take(r, due);
         asset__reload_request(r->s, due->node.key, due->forced);
-        asset_free((char *)due->node.key);
-        asset_free(due);
+        pend_free(due);
     }
     rearm_debounce(r);
 }
@@ -1397,6 +1400,17 @@ static void burst_ended(uv_timer_t *t) {
         revalidate(r, ((wfile_t *)it)->dir, (wfile_t *)it);
 }
 
+/* name folded as the OS compares names (asset__path_fold_name), in stack when it fits
+ * in cap bytes, else allocated (asset_free when not stack); NULL: no memory. */
+static char *folded_copy(const char *name, char *stack, size_t cap) {
+    size_t len = strlen(name);
+    char *out = len < cap ? stack : asset_alloc(len + 1);
+    if (!out) return NULL;
+    memcpy(out, name, len + 1);
+    asset__path_fold_name(out);
+    return out;
+}
+
 static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, int status) {
     wdir_t *d = ev->data;
     if (d->rio->stopping) return;
@@ -1416,14 +1430,11 @@ static void on_dir_event(uv_fs_event_t *ev, const char *filename, int events, in
     /* its file(s) by name, folded as the names were (Windows: an event names a.txt,
      * whichever letters the load used): a walk of the directory's files for each
      * event cost the square of them when all changed (a checkout) */
-    char stack[256], *name = stack;
-    size_t len = strlen(filename);
-    if (len >= sizeof stack && !(name = asset_alloc(len + 1))) {
+    char stack[256], *name = folded_copy(filename, stack, sizeof stack);
+    if (!name) {
         for (wfile_t *f = d->files; f; f = f->next) revalidate(d->rio, d, f); /* any of them */
         return;
     }
-    memcpy(name, filename, len + 1);
-    asset__path_fold_name(name);
     for (asset__map_node_t *n = asset__map_get(&d->names, name); n;
          n = asset__map_get_next(&d->names, n)) {
         atomic_fetch_add_explicit(&d->rio->s->rio_visits, 1, memory_order_relaxed);
@@ -1606,8 +1617,7 @@ static void watch_remove(void *arg) {
     pend_t *p = r && !r->stopping ? (pend_t *)asset__map_get(&r->pending, u->uri) : NULL;
     if (p) {
         pend_take(r, p);
-        asset_free((char *)p->node.key);
-        asset_free(p);
+        pend_free(p);
         rearm_debounce(r);
     }
     asset_free(u);
@@ -1711,15 +1721,17 @@ static void watch_add(void *arg) {
     bool oom = false;
     char *stored = f ? asset__path_stored_name(w->path, &oom) : NULL;
     if (f && !oom) f->spelled = stored ? stored : asset__strdup(slash + 1);
-    if (f && f->spelled) f->name = asset__strdup(f->spelled);
-    if (f && f->name) {
-        asset__path_fold_name(f->name); /* Windows: "A.TXT" loaded, "a.txt" in the events */
-        if (!strcmp(f->name, f->spelled)) {
-            asset_free(f->name);
-            f->name = f->spelled;
-        }
-        f->named.key = f->name;
+    /* Windows: "A.TXT" loaded, "a.txt" in the events; the spelled name itself where
+     * folding changes nothing (always on POSIX: no copy kept) */
+    char stack[256],
+        *folded = f && f->spelled ? folded_copy(f->spelled, stack, sizeof stack) : NULL;
+    if (folded && !strcmp(folded, f->spelled)) {
+        f->name = f->spelled;
+        if (folded != stack) asset_free(folded);
+    } else if (folded) {
+        f->name = folded == stack ? asset__strdup(stack) : folded; /* NULL: no memory */
     }
+    if (f && f->name) f->named.key = f->name;
     if (!f || !f->name || !asset__map_put(&d->names, &f->named)) {
         if (f) wfile_free(f); /* its uri not yet w's */
         dir_maybe_drop(r, d);
@@ -1910,8 +1922,7 @@ static void rio_stop(void *arg) {
     asset__map_free(&r->files); /* its nodes were the files freed above */
     for (asset__map_node_t *n; (b = 0, n = asset__map_next(&r->pending, NULL, &b));) {
         asset__map_remove(&r->pending, n);
-        asset_free((char *)n->key);
-        asset_free(n);
+        pend_free((pend_t *)n);
     }
     asset__map_free(&r->pending);
     r->pend_head = r->pend_tail = NULL;
