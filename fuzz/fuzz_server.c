@@ -223,7 +223,9 @@ static void check_done_batch(asset_batch_t *b);
  * "wait0 URI" no time, "waitt URI" 3 ms, "waitm URI" / "waitf URI" wait forever for a
  * manifest / folder batch, "waitg URI URI..." for a group. Properties: a wait forever
  * returns with its handle or batch done, or BUSY (a ring: itself, its parents, or
- * another parse that waits for it) or SHUTDOWN (destroy began); never a timeout of its
+ * another parse that waits for it; for a batch, also a child that joins it while it
+ * waits, a folder's or manifest's listed ones, and closes a ring) or SHUTDOWN (destroy
+ * began); never a timeout of its
  * own; a done handle or batch is whole (check_done_handle, check_done_batch). */
 static void fzg_wait(asset_server_t *s, const char *line) {
     const char *sp = strchr(line, ' ');

@@ -253,7 +253,7 @@ static void settle(asset_server_t *s) {
     for (;;) {
         asset_server_flush(s);
         uv_mutex_lock(&s->lock);
-        bool idle = !s->reloads_running && !s->reload_ntodo && !s->reload_claims;
+        bool idle = tu_reloads_idle_locked(s);
         if (!idle) wait_locked(s, 10);
         uv_mutex_unlock(&s->lock);
         if (idle) break;
@@ -2547,7 +2547,7 @@ static asset_status_t flaky_read(void *ctx, asset_request_t *r) {
 static void wait_reloads_decided(asset_server_t *s) {
     uint64_t deadline = now_ms() + DEADLINE_MS;
     uv_mutex_lock(&s->lock);
-    while (s->reloads_running || s->reload_ntodo || s->reload_claims) {
+    while (!tu_reloads_idle_locked(s)) {
         if (now_ms() > deadline) {
             uv_mutex_unlock(&s->lock);
             fail_msg("a reload still runs after %d ms", DEADLINE_MS);

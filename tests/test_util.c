@@ -134,6 +134,10 @@ bool tu_stopping(asset_server_t *s) {
     return v;
 }
 
+bool tu_reloads_idle_locked(const asset_server_t *s) {
+    return !s->reloads_running && !s->reload_ntodo && !s->reload_claims;
+}
+
 bool tu_io_post(asset_server_t *s, void (*fn)(void *arg), void *arg) {
     uv_mutex_lock(&s->lock);
     asset__io_t *io = s->io;

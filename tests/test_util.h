@@ -62,6 +62,9 @@ void tu_wait_queued(asset_server_t *s, size_t n);
 /* Whether asset_server_destroy(s) has begun (on another thread; s is alive until it
  * returns): reads the server's internals under its lock. Any thread. */
 bool tu_stopping(asset_server_t *s);
+/* [s->lock held] Whether no reload runs, waits to be requested or is claimed (hot
+ * reload's internals): a test settles on it before it counts or measures. */
+bool tu_reloads_idle_locked(const asset_server_t *s);
 /* Posts fn(arg) to s's I/O thread (asset__io_post; fn runs there). False: s has no I/O
  * thread (nothing needed one yet), nothing posted. Fails the test if the post fails. */
 bool tu_io_post(asset_server_t *s, void (*fn)(void *arg), void *arg);
