@@ -1265,6 +1265,11 @@ void asset__handle_decide(asset_handle_t *h, asset_status_t st, const char *msg,
  * so a load shared by N handles (coalesced, the labels of one asset) logs once. */
 void asset__handle_decide_told(asset_handle_t *h, asset_status_t st, const char *msg,
                                asset__value_t *v, int http_status, const char **told);
+/* [lock] A cache hit's decision, OK with v, for a handle the fast path made and linked
+ * in this critical section (load.c fast_commit): no job, timer, batch, label, reload,
+ * dependency parent or waiter yet, its http_status 0, so asset__handle_decide would
+ * only set the result and queue it. */
+void asset__handle_decide_hit(asset_handle_t *h, asset__value_t *v);
 void asset__handle_maybe_free(asset_handle_t *h);
 /* Flush thread: makes a decided result visible (its state); the flush counts it in the
  * stats and fires its callbacks when it delivers it. */

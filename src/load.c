@@ -231,7 +231,7 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
     h->timeout_ms = opt->timeout_ms;
     h->optional = opt->optional;
     s->stats.cache_hits++;
-    asset__handle_decide_value(h, e->value, 0);
+    asset__handle_decide_hit(h, e->value); /* no label: fast_prepare took no '#' */
     if (hook) hook(s, h, r->hook_arg, false);
     return true;
 }
