@@ -466,6 +466,51 @@ static void test_a_file_deeper_than_path_max_loads_as_it_lists(void **state) {
     free(dir);
 }
 
+/* A name longer than 255 bytes is the file system's to judge: exFAT, VFAT, NTFS and
+ * CIFS on Linux, and HFS+ and APFS on macOS, hold names of 255 UTF-16 units or
+ * characters (100 CJK characters are 300 bytes of UTF-8), which a listing lists. The
+ * O_NOFOLLOW walk (macOS's and the BSDs' every open beneath a root) copied each
+ * component into 256 bytes and refused a longer one itself, "File name too long"
+ * (E_IO), without asking: such a file never loaded from file_root or a package.
+ * No file system here holds such a name; /proc answers for one (ENOENT), as the
+ * kernel's openat2 says: both openers must give its answer. */
+static void test_the_walk_asks_the_file_system_about_a_long_name(void **state) {
+    (void)state;
+    char name[301];
+    memset(name, 'x', 300);
+    name[300] = 0;
+    char probe[320];
+    snprintf(probe, sizeof probe, "/proc/%s", name);
+    struct stat st;
+    TU_SKIP_UNLESS(stat(probe, &st) != 0 && errno == ENOENT,
+                   "no /proc that answers ENOENT for a name of 300 bytes");
+    asset_server_config_t cfg = {.file_root = "/proc"};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    assert_int_equal(asset_server_mount(s, "proc", "/proc"), ASSET_OK);
+    char pkg[340], deeper[340];
+    snprintf(pkg, sizeof pkg, "pkg://proc/%s", name);
+    snprintf(deeper, sizeof deeper, "%s/x", name); /* a directory's name, under file_root */
+    const char *uris[] = {pkg, name, deeper};
+    char bad[256] = ""; /* the first wrong answer: said once the walk is off again */
+    for (int walk = 0; walk < 2; walk++) {
+        asset__fs_force_walk = walk;
+        for (size_t i = 0; i < sizeof uris / sizeof *uris && !*bad; i++) {
+            asset_handle_t *h = asset_server_load(s, uris[i], NULL);
+            asset_status_t got = tu_wait(h);
+            const char *m = asset_handle_error_message(h);
+            size_t ml = strlen(m); /* its end: the URI is long */
+            if (got != ASSET_E_NOT_FOUND)
+                snprintf(bad, sizeof bad, "%s, uri %zu: %s (%s)", walk ? "walk" : "fast", i,
+                         asset_err_name(got), ml > 100 ? m + ml - 100 : m);
+            asset_handle_release(h);
+        }
+    }
+    asset__fs_force_walk = false;
+    asset_server_destroy(s);
+    if (*bad) fail_msg("%s", bad);
+}
+
 /* A watched file deeper than PATH_MAX (it loads, a directory at a time): its directory
  * cannot be watched (the watch's path is too long), and a poll's stat of the file fails
  * the same way at every look. The warning said its files were polled, and the first
@@ -761,6 +806,7 @@ int main(void) {
         cmocka_unit_test(test_a_unix_socket_is_not_a_regular_file),
         cmocka_unit_test(test_a_file_deeper_than_path_max_loads_as_it_lists),
         cmocka_unit_test(test_a_file_deeper_than_path_max_says_its_changes_are_not_seen),
+        cmocka_unit_test(test_the_walk_asks_the_file_system_about_a_long_name),
         cmocka_unit_test(test_loading_a_terminal_never_makes_it_the_controlling_one),
         cmocka_unit_test(test_relative_paths_need_the_working_directory),
         cmocka_unit_test(test_an_open_through_a_dotdot_link_survives_renames_elsewhere),

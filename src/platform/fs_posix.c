@@ -201,16 +201,24 @@ static int open_walk(int root, const char *rel, int flags) {
     /* every component opened with O_NOFOLLOW: any symlink is refused (ELOOP) */
     int cur = root;
     const char *p = rel;
-    char comp[256];
+    /* a name of any length is the file system's to judge: 255 UTF-16 units or characters
+     * (exFAT, VFAT, NTFS, CIFS; HFS+ and APFS on macOS) are up to 765 bytes of UTF-8.
+     * Copied into 256 bytes, a longer one was refused here, "File name too long", and
+     * never loaded (a review). Up to 255 bytes on the stack, longer ones on the heap */
+    char small[256], *comp = small;
     for (;;) {
         size_t n = strcspn(p, "/");
-        if (n == 0 || n >= sizeof comp) {
+        if (n == 0) {
             if (cur != root) close(cur);
-            return n ? -ENAMETOOLONG : -ENOENT;
+            return -ENOENT;
         }
         if (n == 2 && p[0] == '.' && p[1] == '.') { /* openat would climb out of the root */
             if (cur != root) close(cur);            /* (found by fuzz/fuzz_pkg.c) */
             return -EXDEV;
+        }
+        if (n >= sizeof small && !(comp = asset_alloc(n + 1))) {
+            if (cur != root) close(cur);
+            return -ENOMEM;
         }
         memcpy(comp, p, n);
         comp[n] = 0;
@@ -223,6 +231,8 @@ static int open_walk(int root, const char *rel, int flags) {
             if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
                 err = ELOOP;
         }
+        if (comp != small) asset_free(comp);
+        comp = small;
         if (cur != root) close(cur);
         if (fd < 0) return -err;
         if (last) return fd;
