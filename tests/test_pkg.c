@@ -973,6 +973,39 @@ static void test_listing_package_root_does_not_leak_descriptors(void **state) {
     assert_int_equal(count_fds(), before);
 }
 
+/* A FIFO in a directory package or under file_root, opened beneath the root by either
+ * opener (openat2, the O_NOFOLLOW walk): each open passes its flags on, O_NONBLOCK
+ * among them, so a read of one fails E_UNSUPPORTED at once instead of holding a worker
+ * (and destroy) until a writer shows up; a listing skips it, a listing of it is
+ * NOT_FOUND (no directory), and so is a mount of it. Only the open by path (no root)
+ * was tested (test_file: test_fifo_is_refused_without_blocking). */
+static void test_a_fifo_beneath_a_root_is_refused_without_blocking(void **state) {
+    fx_t *f = *state;
+    TU_SKIP_UNLESS(tu_os_has_fifos(), "no FIFOs");
+    char *pipe = tu_path(f->game, "pipe");
+    assert_int_equal(tu_os_mkfifo(pipe), 0);
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    assert_int_equal(asset_server_mount(f->s, "fifo", pipe), ASSET_E_NOT_FOUND);
+    asset_server_config_t cfg = {.file_root = f->game};
+    asset_server_t *rooted = asset_server_create(&cfg);
+    assert_non_null(rooted);
+    for (int walk = 0; walk < 2; walk++) {
+        asset__fs_force_walk = walk; /* the teardown turns it off again */
+        expect_fail(f->s, "pkg://game/pipe", ASSET_E_UNSUPPORTED, "not a regular file");
+        expect_fail(rooted, "pipe", ASSET_E_UNSUPPORTED, "not a regular file");
+        asset_list_t l;
+        assert_int_equal(list(f->s, "game/pipe", false, &l), ASSET_E_NOT_FOUND);
+        asset__list_dispose(&l);
+        assert_int_equal(list(f->s, "game", false, &l), ASSET_OK);
+        const char *top[] = {"hero.txt"};
+        const int64_t top_sz[] = {4};
+        expect_entries(&l, top, top_sz, 1);
+        asset__list_dispose(&l);
+    }
+    asset_server_destroy(rooted);
+    free(pipe);
+}
+
 static void test_listing_an_embedded_package(void **state) {
     fx_t *f = *state;
     assert_int_equal(asset_server_mount_embedded(f->s, "emb", emb_files, 3), ASSET_OK);
@@ -1398,6 +1431,7 @@ int main(void) {
         FX(test_paths_leaving_the_package_are_refused),
         FX(test_symlink_out_of_package_is_refused),
         FX(test_symlink_out_of_package_is_refused_by_nofollow_walk),
+        FX(test_a_fifo_beneath_a_root_is_refused_without_blocking),
         FX(test_cached_pkg_asset_completes_at_next_flush_without_io),
         FX(test_embedded_package_loads_without_file_io),
         cmocka_unit_test(test_embedded_package_without_any_disk_package),
