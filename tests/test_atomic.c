@@ -16,6 +16,7 @@
 #define ASSET_SERVER_ATOMICS_SHIM 1
 #endif
 #include "platform/atomic.h"
+#include "test_util.h"
 
 /* the declarations internal.h makes with these types, one of each form */
 typedef struct node {
@@ -195,5 +196,5 @@ int main(void) {
         cmocka_unit_test(test_pointers),
         cmocka_unit_test(test_two_threads_lose_no_update),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

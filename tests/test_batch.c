@@ -2694,5 +2694,5 @@ int main(void) {
         cmocka_unit_test(test_a_childs_end_does_not_walk_the_batchs_done_callbacks),
         cmocka_unit_test(test_releasing_a_batch_too_often_is_reported),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

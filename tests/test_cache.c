@@ -2041,5 +2041,5 @@ int main(void) {
         cmocka_unit_test(test_a_value_releasing_another_servers_handle_wakes_that_server),
         cmocka_unit_test(test_a_release_recorded_as_the_worker_goes_to_sleep_wakes_the_host),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -457,5 +457,5 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_mem_put_same_length_is_parsed_again, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

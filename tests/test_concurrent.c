@@ -1011,5 +1011,5 @@ int main(void) {
         cmocka_unit_test(test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort),
         cmocka_unit_test(test_a_group_made_by_a_value_freed_in_destroy_is_freed),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return TU_RUN_GROUP_TESTS(tests, group_setup, group_teardown);
 }

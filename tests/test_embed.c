@@ -269,5 +269,5 @@ int main(void) {
         cmocka_unit_test(test_tool_refuses_a_path_no_uri_can_hold),
         cmocka_unit_test(test_tool_replaces_its_previous_output),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

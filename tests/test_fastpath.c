@@ -792,7 +792,7 @@ int main(void) {
         cmocka_unit_test(test_a_value_in_its_records_slot_moves_with_the_record),
         cmocka_unit_test(test_a_bytes_value_moves_with_its_record_given_a_base),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = TU_RUN_GROUP_TESTS(tests, NULL, NULL);
     asset_set_allocator(NULL); /* the default again */
     return rc;
 }

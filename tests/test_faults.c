@@ -2034,5 +2034,5 @@ int main(void) {
         T(test_a_batch_that_could_not_be_made_reads_as_failed_and_done),
         T(test_workers_that_cannot_all_start_are_logged),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

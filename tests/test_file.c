@@ -1024,5 +1024,5 @@ int main(void) {
                                         teardown),
     };
     asset_set_allocator(&(asset_allocator_t){t_alloc, t_realloc, t_free, NULL});
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

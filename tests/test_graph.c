@@ -3830,5 +3830,5 @@ int main(void) {
         cmocka_unit_test(test_the_api_from_a_second_thread_during_graphs),
         cmocka_unit_test(test_the_api_from_a_second_thread_during_graphs_and_reloads),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -2435,5 +2435,5 @@ int main(void) {
         cmocka_unit_test(test_a_budgeted_flush_gives_back_users_within_its_budget),
         cmocka_unit_test(test_a_wait_off_the_flush_thread_freeing_its_handle_wakes),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -2977,5 +2977,5 @@ int main(void) {
         cmocka_unit_test(test_http_wait_at_the_depth_limit_sleeps_until_a_worker_reads),
         cmocka_unit_test(test_parse_left_waited_at_the_depth_limit_sleeps_for_a_worker),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return TU_RUN_GROUP_TESTS(tests, group_setup, group_teardown);
 }

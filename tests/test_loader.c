@@ -1466,5 +1466,5 @@ int main(void) {
         cmocka_unit_test(test_an_atlas_of_thousands_of_labels_costs_linear_compares),
         cmocka_unit_test(test_parses_and_a_task_run_by_a_flush_may_wait_for_local_loads),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -367,5 +367,5 @@ int main(void) {
         cmocka_unit_test(test_a_long_loader_name_is_logged_whole),
         cmocka_unit_test(test_lines_about_the_stack_buffers_size_are_logged_whole),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

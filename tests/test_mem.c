@@ -596,5 +596,5 @@ int main(void) {
         cmocka_unit_test(test_listing_a_folder_looks_only_at_its_keys),
         cmocka_unit_test(test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

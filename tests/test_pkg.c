@@ -1447,5 +1447,5 @@ int main(void) {
         FX(test_listing_an_embedded_package),
         FX(test_listing_a_sorted_embedded_table_walks_only_the_directory),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -223,5 +223,5 @@ int main(void) {
         cmocka_unit_test(test_file_map_gives_the_bytes_and_a_zero_after_them),
         cmocka_unit_test(test_path_is_link_tells_a_link_from_a_file),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -812,5 +812,5 @@ int main(void) {
         cmocka_unit_test(test_an_open_through_a_dotdot_link_survives_renames_elsewhere),
         cmocka_unit_test(test_a_same_size_rewrite_with_its_mtime_restored_is_seen),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -1043,5 +1043,5 @@ int main(void) {
         FX(test_a_file_past_max_path_is_written_found_and_removed),
         FX(test_a_reparse_point_naming_no_file_is_not_a_link),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -818,5 +818,5 @@ int main(void) {
         cmocka_unit_test(test_stats_null_arguments),
         cmocka_unit_test(test_nested_run_on_wait_is_bounded_on_a_small_stack),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -639,5 +639,5 @@ int main(void) {
         cmocka_unit_test(test_a_jobs_priority_follows_counts_of_its_handles),
         cmocka_unit_test(test_bad_priority_and_null_handle_are_refused),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -4797,7 +4797,7 @@ int main(void) {
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
         cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = TU_RUN_GROUP_TESTS(tests, NULL, NULL);
     uv_mutex_destroy(&g_log_mu);
     uv_sem_destroy(&g_gate_in);
     uv_sem_destroy(&g_gate_out);

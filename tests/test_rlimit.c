@@ -415,5 +415,5 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_folder_listing_out_of_descriptors_lists_all_or_fails,
                                         setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return TU_RUN_GROUP_TESTS(tests, group_setup, group_teardown);
 }

@@ -1497,5 +1497,5 @@ int main(void) {
         cmocka_unit_test(test_debug_builds_poison_freed_handles),
 #endif
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

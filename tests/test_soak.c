@@ -989,5 +989,5 @@ int main(void) {
         cmocka_unit_test(test_a_queue_with_holes_packs_in_place_and_out_of_memory_fails_one_load),
         cmocka_unit_test(test_a_released_files_pending_change_goes_with_its_watch),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -1463,5 +1463,5 @@ int main(void) {
         cmocka_unit_test(test_a_task_waiting_for_a_folder_or_manifest_runs_its_listing),
         cmocka_unit_test(test_a_task_waiting_for_an_http_load_runs_its_start_and_parse),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

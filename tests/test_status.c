@@ -11,6 +11,8 @@
 
 #include <asset_server.h>
 
+#include "test_util.h"
+
 typedef struct row {
     asset_status_t code;
     int raw;
@@ -131,5 +133,5 @@ int main(void) {
         cmocka_unit_test(test_contract_codes_have_their_documented_values),
         cmocka_unit_test(test_unknown_codes_get_fallback_strings),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -787,5 +787,5 @@ static int group_teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_stress)};
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return TU_RUN_GROUP_TESTS(tests, group_setup, group_teardown);
 }

@@ -745,5 +745,5 @@ int main(void) {
         cmocka_unit_test(test_timeouts_fire_in_deadline_order),
         cmocka_unit_test(test_cancel_disarms_the_timeout),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

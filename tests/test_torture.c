@@ -2744,5 +2744,5 @@ int main(void) {
         cmocka_unit_test(test_torture_reloadlabel),
         cmocka_unit_test(test_torture_waitring),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return TU_RUN_GROUP_TESTS(tests, group_setup, group_teardown);
 }

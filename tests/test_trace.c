@@ -2156,5 +2156,5 @@ int main(void) {
         cmocka_unit_test(test_chrome_json_ends_a_labeled_load_under_the_name_it_began),
         cmocka_unit_test(test_chrome_json_begins_a_load_the_recorder_joined_midway),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

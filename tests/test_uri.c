@@ -1015,5 +1015,5 @@ int main(void) {
         cmocka_unit_test(test_bad_uri_message_says_why),
         cmocka_unit_test(test_file_root_escape_through_api_is_forbidden),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

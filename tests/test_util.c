@@ -21,6 +21,21 @@ const char *tu_srcdir(void) {
     return dir != NULL && dir[0] != '\0' ? dir : ".";
 }
 
+void tu_only_filter(void) {
+    /* cmocka keeps the pointer: a copy, which no later setenv() can move */
+    static char pattern[512];
+    const char *only = getenv("TU_ONLY");
+    if (only == NULL || only[0] == '\0') {
+        return;
+    }
+    if (strlen(only) >= sizeof pattern) {
+        fprintf(stderr, "TU_ONLY: longer than %zu characters\n", sizeof pattern - 1);
+        exit(2);
+    }
+    strcpy(pattern, only);
+    cmocka_set_test_filter(pattern);
+}
+
 char *tu_path(const char *dir, const char *rel) {
     size_t n = strlen(dir) + strlen(rel) + 2;
     char *p = malloc(n);

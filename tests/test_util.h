@@ -32,6 +32,13 @@
 #define TU_TSAN 0
 #endif
 
+/* cmocka_run_group_tests(group, setup, teardown) for a suite's main: when the environment
+ * variable TU_ONLY is set, only the tests whose names match it run (cmocka's glob, `*` and
+ * `?`: TU_ONLY='*rename*'). tu_only_filter() applies it (main thread, before the run). */
+#define TU_RUN_GROUP_TESTS(group, setup, teardown) \
+    (tu_only_filter(), cmocka_run_group_tests(group, setup, teardown))
+void tu_only_filter(void);
+
 /* The source tree ($ASSET_TEST_SRCDIR, set by CTest), or "." when run by hand. */
 const char *tu_srcdir(void);
 

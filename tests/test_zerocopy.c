@@ -444,5 +444,5 @@ int main(void) {
         cmocka_unit_test(test_cache_eviction_unmaps_the_value),
         cmocka_unit_test(test_zero_length_file_loads_empty),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

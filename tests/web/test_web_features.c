@@ -246,5 +246,5 @@ int main(void) {
         cmocka_unit_test(test_a_replaced_mem_key_reloads_on_the_web),
         cmocka_unit_test(test_a_trace_the_log_and_a_task_work_on_the_web),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

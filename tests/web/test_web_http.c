@@ -1838,7 +1838,7 @@ int main(void) {
         cmocka_unit_test(test_an_async_source_finishing_wakes_the_host),
 #endif
     };
-    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = TU_RUN_GROUP_TESTS(tests, NULL, NULL);
     /* exit(), not a return: under -sASYNCIFY main has unwound (emscripten_sleep) by the
      * time it returns, and its return value was lost: the _st suite passed failing */
     exit(!g_base ? 77 : failed);

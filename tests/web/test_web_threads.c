@@ -125,5 +125,5 @@ int main(void) {
         cmocka_unit_test(test_a_thread_past_the_pool_is_refused_not_waited_for),
         cmocka_unit_test(test_a_timed_wait_does_not_follow_the_wall_clock_back),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }
