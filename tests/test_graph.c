@@ -3136,6 +3136,45 @@ test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge(void
     destroy_holding_none(s);
 }
 
+/* A value whose optional dependency failed is not built on that dependency's asset: a
+ * change of it leaves the value as it is, cached too. Its place is skipped
+ * (dependents.c); listed (a mutation, the thirty-fifth review's D1), a live parent was
+ * still left alone (the failed dependency's handle never changes: built_current), but a
+ * cached one left its cache at the change and was parsed again at its next load.
+ * Without watch: with it, the failure is awaited, and its fix reloads the parent. */
+static void test_a_change_of_a_failed_optional_dependency_keeps_its_cached_parent(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "x.g", "fail");
+    put(s, "q.g", "opt mem://x.g");
+    asset_handle_t *hq = load(s, "mem://q.g");
+    assert_int_equal(tu_wait(hq), ASSET_OK);
+    assert_int_equal(asset_handle_state(asset_handle_dependency(hq, 0)), ASSET_STATE_FAILED);
+    asset_handle_release(hq); /* its value stays cached */
+    asset_server_flush(s);
+    put(s, "x.g", "leaf");
+    asset_handle_t *hx = load(s, "mem://x.g");
+    assert_int_equal(tu_wait(hx), ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(hx, count_reload, &reloads) != 0);
+    put(s, "x.g", "leaf v2");
+    asset_server_reload(s, "mem://x.g");
+    flush_until_reloaded(s, &reloads);
+    assert_string_equal(asset_handle_value(hx), "leaf v2");
+    int parses = atomic_load(&g_gl.parses);
+    hq = load(s, "mem://q.g");
+    assert_int_equal(tu_wait(hq), ASSET_OK);
+    assert_int_equal(atomic_load(&g_gl.parses), parses); /* from its cache */
+    assert_int_equal(asset_handle_state(asset_handle_dependency(hq, 0)), ASSET_STATE_FAILED);
+    asset_handle_release(hq);
+    asset_handle_release(hx);
+    asset_server_clear_caches(s);
+    asset_server_flush(s);
+    /* none held: every parse made a value but x's first, which failed */
+    assert_int_equal(atomic_load(&g_gl.frees), atomic_load(&g_gl.parses) - 1);
+    asset_server_destroy(s);
+}
+
 /* A change reaches a parent through the loader of the dependency it names: a place's
  * own, not its value's first dependency's (under a mutation, a parent whose first
  * dependency came through another loader was not reloaded: no test had one). */
@@ -3811,6 +3850,7 @@ int main(void) {
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_label_of_a_loaded_asset_fails),
         cmocka_unit_test(
             test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge),
+        cmocka_unit_test(test_a_change_of_a_failed_optional_dependency_keeps_its_cached_parent),
         cmocka_unit_test(test_a_second_dependency_through_its_own_loader_reloads_the_parent),
         cmocka_unit_test(test_an_asset_depending_on_its_own_file_through_another_loader),
         cmocka_unit_test(test_a_label_held_alone_reloads_with_its_assets_dependency),

@@ -417,6 +417,10 @@ static void test_a_parent_lowered_back_gives_a_dependency_its_own_priority(void 
     tu_gate_open(f.gate);
     tu_gate_wait_entered(f.hold, 1); /* parsed: d.rec queued, LOW as declared */
     assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_LOW);
+    /* the parent set to the priority it has changes nothing (under a mutation, `<=` for
+     * `<` in asset__job_reprioritize, it raised d.rec to it) */
+    assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_NORMAL), ASSET_OK);
+    assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_LOW);
     assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_HIGH), ASSET_OK);
     assert_int_equal(job_priority(f.s, "mem://d.rec"), ASSET_PRIORITY_HIGH);
     assert_int_equal(asset_handle_set_priority(p, ASSET_PRIORITY_NORMAL), ASSET_OK);
@@ -519,6 +523,51 @@ static void test_a_handle_raised_while_its_reload_is_queued_raises_the_reload(vo
     asset_handle_release(b);
     asset_handle_release(x);
     asset_handle_release(q);
+    teardown(&f);
+}
+
+/* A handle raised while reloads of its asset by two loaders are queued raises its own
+ * loader's only (under a mutation, it raised the other loader's too, which no handle of
+ * that loader asked for). */
+typedef struct prio_by {
+    const char *uri, *loader;
+    int prio;
+} prio_by_t;
+
+static bool see_prio_by(const asset_job_info_t *i, void *user) {
+    prio_by_t *q = user;
+    if (!strcmp(i->uri, q->uri) && !strcmp(i->loader, q->loader)) q->prio = i->priority;
+    return true;
+}
+
+static int job_priority_by(asset_server_t *s, const char *uri, const char *loader) {
+    prio_by_t q = {uri, loader, -1};
+    asset_server_foreach_job(s, see_prio_by, &q);
+    return q.prio;
+}
+
+static void test_a_raised_handle_raises_only_its_own_loaders_reload(void **state) {
+    (void)state;
+    fixture_t f;
+    setup(&f);
+    asset_handle_t *a = load(&f, "mem://a.rec", ASSET_PRIORITY_LOW);
+    asset_load_options_t bo = {.priority = ASSET_PRIORITY_LOW, .loader = "bytes"};
+    asset_handle_t *ab = asset_server_load(f.s, "mem://a.rec", &bo);
+    tu_gate_open(f.gate);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    assert_int_equal(tu_wait(ab), ASSET_OK);
+    asset_handle_t *x = load(&f, "hold://y", ASSET_PRIORITY_HIGH);
+    tu_gate_wait_entered(f.hold, 1);         /* the worker held: the reloads queue */
+    asset_server_reload(f.s, "mem://a.rec"); /* by both loaders, LOW */
+    assert_int_equal(job_priority_by(f.s, "mem://a.rec", "rec"), ASSET_PRIORITY_LOW);
+    assert_int_equal(job_priority_by(f.s, "mem://a.rec", "bytes"), ASSET_PRIORITY_LOW);
+    assert_int_equal(asset_handle_set_priority(a, ASSET_PRIORITY_HIGH), ASSET_OK);
+    assert_int_equal(job_priority_by(f.s, "mem://a.rec", "rec"), ASSET_PRIORITY_HIGH);
+    assert_int_equal(job_priority_by(f.s, "mem://a.rec", "bytes"), ASSET_PRIORITY_LOW);
+    tu_gate_open(f.hold);
+    asset_handle_release(a);
+    asset_handle_release(ab);
+    asset_handle_release(x);
     teardown(&f);
 }
 
@@ -635,6 +684,7 @@ int main(void) {
         cmocka_unit_test(test_a_reload_runs_at_the_priority_of_the_handles_it_reloads),
         cmocka_unit_test(test_a_handle_raised_while_its_reload_is_queued_raises_the_reload),
         cmocka_unit_test(test_a_label_raised_while_its_assets_reload_is_queued_raises_the_reload),
+        cmocka_unit_test(test_a_raised_handle_raises_only_its_own_loaders_reload),
         cmocka_unit_test(test_dependencies_take_their_parents_priority),
         cmocka_unit_test(test_a_jobs_priority_follows_counts_of_its_handles),
         cmocka_unit_test(test_bad_priority_and_null_handle_are_refused),

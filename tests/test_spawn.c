@@ -106,6 +106,38 @@ static asset_status_t set_twice(asset_task_t *t, void *p) {
     return ASSET_OK;
 }
 
+/* Sets one value, then another: the first is freed then (under a mutation, only the
+ * first was ever freed when a value was set again: the replaced one leaked). */
+static asset_status_t set_two_values(asset_task_t *t, void *p) {
+    targ_t *a = p;
+    int *v = asset_alloc(sizeof *v), *w = asset_alloc(sizeof *w);
+    if (!v || !w) {
+        asset_free(v);
+        asset_free(w);
+        return asset_task_fail(t, ASSET_E_NO_MEMORY, "no memory for the result");
+    }
+    *v = 5;
+    *w = 6;
+    asset_task_set_value(t, v, sizeof *v, free_value, a);
+    asset_task_set_value(t, w, sizeof *w, free_value, a);
+    return ASSET_OK;
+}
+
+static void test_a_value_set_again_frees_the_one_it_replaces(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    targ_t a;
+    targ_init(&a, 0, false);
+    asset_handle_t *h = asset_server_spawn(s, set_two_values, &a, NULL, NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    assert_int_equal(*(const int *)asset_handle_value(h), 6);
+    assert_int_equal(atomic_load(&a.vfrees), 1); /* the first */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&a.vfrees), 2);
+    targ_dispose(&a);
+}
+
 /* Setting the value a task set already only updates its cost and free: the second call
  * freed it (asset_task_set_value frees a replaced value), so the handle got a freed
  * pointer and the value was freed twice. */
@@ -1391,22 +1423,15 @@ static asset_status_t no_value_task(asset_task_t *t, void *p) {
     return ASSET_E_INVALID; /* its free_arg is what counts */
 }
 
-static void test_a_budgeted_flush_runs_free_args_within_its_budget(void **state) {
-    (void)state;
-    atomic_int wakes = 0;
-    asset_server_config_t cfg = {.max_workers = 1, .wake = count_wake, .user = &wakes};
-    asset_server_t *s = asset_server_create(&cfg);
-    assert_non_null(s);
-    atomic_store(&g_budget_frees, 0);
-    asset_handle_t *h[BUDGET_TASKS];
-    for (int i = 0; i < BUDGET_TASKS; i++) {
+/* Spawns n tasks that end at once (their free_arg counted) into h, and waits until each
+ * ended: its handle decided, in the critical section that queues its free_arg. */
+static void spawn_ended(asset_server_t *s, asset_handle_t **h, int n) {
+    for (int i = 0; i < n; i++) {
         h[i] = asset_server_spawn(s, no_value_task, NULL, budget_free_arg, NULL);
         assert_non_null(h[i]);
     }
-    /* every task ended (its handle decided in the critical section that queues its
-     * free_arg), none flushed yet */
     uint64_t deadline = uv_hrtime() + 60 * 1000000000ull;
-    for (int i = 0; i < BUDGET_TASKS; i++) {
+    for (int i = 0; i < n; i++) {
         for (;;) {
             uv_mutex_lock(&s->lock);
             bool decided = h[i]->decided;
@@ -1415,16 +1440,65 @@ static void test_a_budgeted_flush_runs_free_args_within_its_budget(void **state)
             tu_os_yield();
         }
     }
+}
+
+static void test_a_budgeted_flush_runs_free_args_within_its_budget(void **state) {
+    (void)state;
+    atomic_int wakes = 0;
+    asset_server_config_t cfg = {.max_workers = 1, .wake = count_wake, .user = &wakes};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    atomic_store(&g_budget_frees, 0);
+    asset_handle_t *h[2 * BUDGET_TASKS];
+    spawn_ended(s, h, BUDGET_TASKS); /* none flushed yet */
     assert_int_equal(atomic_load(&g_budget_frees), 0);
     int before = atomic_load(&wakes);
     asset_server_flush_budget(s, 1); /* spent at once: one free_arg, not all */
     assert_int_equal(atomic_load(&g_budget_frees), 1);
     assert_true(atomic_load(&wakes) > before); /* the host hears of the rest */
-    for (int i = 1; i < BUDGET_TASKS; i++) asset_server_flush_budget(s, 1); /* one each */
-    assert_int_equal(atomic_load(&g_budget_frees), BUDGET_TASKS);           /* none lost */
+    /* more end while those wait: one a flush still, the last left one's too (under a
+     * mutation, the flush that ran it ran one of these as well, past its budget) */
+    spawn_ended(s, h + BUDGET_TASKS, BUDGET_TASKS);
+    for (int i = 1; i < 2 * BUDGET_TASKS; i++) {
+        asset_server_flush_budget(s, 1);
+        assert_int_equal(atomic_load(&g_budget_frees), i + 1); /* one each, none lost */
+    }
+    for (int i = 0; i < 2 * BUDGET_TASKS; i++) asset_handle_release(h[i]);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&g_budget_frees), 2 * BUDGET_TASKS); /* none twice */
+}
+
+/* Destroy runs the free_args a budgeted flush left for a later one (under a mutation,
+ * it ran only those that ended since: the argument of each left task was never freed). */
+static void test_destroy_runs_the_free_args_a_budgeted_flush_left(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    atomic_store(&g_budget_frees, 0);
+    asset_handle_t *h[BUDGET_TASKS];
+    spawn_ended(s, h, BUDGET_TASKS);
+    asset_server_flush_budget(s, 1);
+    assert_int_equal(atomic_load(&g_budget_frees), 1);
     for (int i = 0; i < BUDGET_TASKS; i++) asset_handle_release(h[i]);
     asset_server_destroy(s);
-    assert_int_equal(atomic_load(&g_budget_frees), BUDGET_TASKS); /* none twice */
+    assert_int_equal(atomic_load(&g_budget_frees), BUDGET_TASKS);
+}
+
+/* A task that recorded a message (asset_task_fail) and returned ASSET_OK with no value
+ * fails with that message (under a mutation, "the task set no value" replaced it, and
+ * it leaked). */
+static asset_status_t said_then_ok(asset_task_t *t, void *p) {
+    (void)p;
+    (void)asset_task_fail(t, ASSET_E_PARSE, "no input given");
+    return ASSET_OK;
+}
+
+static void test_a_task_with_no_value_keeps_its_own_message(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    asset_handle_t *h = asset_server_spawn(s, said_then_ok, NULL, NULL, NULL);
+    tu_expect_end(h, ASSET_E_INVALID, ASSET_STATE_FAILED, "task://1: task: no input given");
+    asset_handle_release(h);
+    asset_server_destroy(s);
 }
 
 int main(void) {
@@ -1437,7 +1511,10 @@ int main(void) {
         cmocka_unit_test(test_task_cancelled_before_it_starts_never_runs),
         cmocka_unit_test(test_task_cancelled_while_running_sees_the_flag_and_its_value_is_freed),
         cmocka_unit_test(test_a_task_over_after_its_cancel_was_delivered_wakes_the_host),
+        cmocka_unit_test(test_a_value_set_again_frees_the_one_it_replaces),
         cmocka_unit_test(test_a_budgeted_flush_runs_free_args_within_its_budget),
+        cmocka_unit_test(test_destroy_runs_the_free_args_a_budgeted_flush_left),
+        cmocka_unit_test(test_a_task_with_no_value_keeps_its_own_message),
         cmocka_unit_test(test_a_task_knows_its_uri_numbered_per_server),
         cmocka_unit_test(test_a_task_ignores_load_only_options_and_an_odd_priority),
         cmocka_unit_test(test_a_task_without_a_function_frees_its_argument_once),

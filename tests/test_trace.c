@@ -1019,6 +1019,55 @@ static void test_an_end_event_says_the_outcome_the_handle_gets(void **state) {
     asset_trace_destroy(tr);
 }
 
+/* A task cancelled while it runs that then sets a value and returns OK ends CANCELLED,
+ * and its PARSE_END says so (under a mutation it said OK, what the task returned). */
+typedef struct held_task {
+    uv_sem_t started, go;
+} held_task_t;
+
+static asset_status_t held_then_ok(asset_task_t *t, void *arg) {
+    held_task_t *ht = arg;
+    uv_sem_post(&ht->started);
+    uv_sem_wait(&ht->go);
+    char *v = asset_alloc(1);
+    if (!v) return asset_task_fail(t, ASSET_E_NO_MEMORY, "out of memory");
+    *v = 'v';
+    asset_task_set_value(t, v, 1, NULL, NULL); /* asset_free'd with the task */
+    return ASSET_OK;
+}
+
+static void test_a_task_cancelled_while_it_runs_ends_its_parse_cancelled(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    asset_server_t *s = asset_server_create(
+        &(asset_server_config_t){.max_workers = 1, .trace = asset_trace_record, .trace_user = tr});
+    assert_non_null(s);
+    held_task_t ht;
+    uv_sem_init(&ht.started, 0);
+    uv_sem_init(&ht.go, 0);
+    asset_handle_t *h = asset_server_spawn(s, held_then_ok, &ht, NULL, NULL);
+    assert_non_null(h);
+    uv_sem_wait(&ht.started);
+    asset_handle_cancel(h);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+    asset_handle_release(h);
+    uv_sem_post(&ht.go);
+    asset_server_destroy(s); /* joins the worker: the task has returned */
+    uint64_t id = id_of(tr, "task://1", ASSET_TRACE_PARSE_START);
+    assert_true(id != 0);
+    asset_trace_event_t e;
+    bool ended = false;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++) {
+        if (e.id != id || e.phase != ASSET_TRACE_PARSE_END) continue;
+        assert_int_equal(e.status, ASSET_E_CANCELLED);
+        ended = true;
+    }
+    assert_true(ended);
+    asset_trace_destroy(tr);
+    uv_sem_destroy(&ht.started);
+    uv_sem_destroy(&ht.go);
+}
+
 /* An introspection callback may even destroy the server: the records after it are
  * copies, loader names included (they were the loaders' own, freed by destroy). */
 typedef struct doomed {
@@ -2147,6 +2196,7 @@ int main(void) {
         cmocka_unit_test(test_tasks_are_listed_as_jobs_of_the_task_loader),
         cmocka_unit_test(test_every_event_of_a_task_names_the_task_loader),
         cmocka_unit_test(test_an_end_event_says_the_outcome_the_handle_gets),
+        cmocka_unit_test(test_a_task_cancelled_while_it_runs_ends_its_parse_cancelled),
         cmocka_unit_test(test_an_introspection_callback_may_destroy_the_server),
         cmocka_unit_test(test_chrome_json_says_how_many_events_were_dropped),
         cmocka_unit_test(test_writing_a_trace_does_not_stall_its_recording),
