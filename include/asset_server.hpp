@@ -648,7 +648,9 @@ class Handle {
     }
 
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
-    /* The value, or throws asset::Error (with the handle's message) unless LOADED. */
+    /* The value, or throws asset::Error (with the handle's message) unless LOADED; a
+     * LOADED handle whose value is null throws ASSET_E_INVALID ("<uri>: loaded, but its
+     * value is null"). */
     template <class T> const T &value_or_throw() const;
 #endif
 
@@ -686,6 +688,11 @@ template <class T> const T &Handle::value_or_throw() const {
      * a failed load's code with "not loaded yet" (a review). A terminal state stays. */
     const bool finished = done();
     if (const T *v = value<T>()) return *v;
+    /* LOADED with a null value (a set_value of nullptr, which the C API takes): no
+     * reference to return, and no failure to tell; it threw ASSET_OK with the handle's
+     * message, empty (or a failed reload's), a review */
+    if (finished && state() == ASSET_STATE_LOADED)
+        throw Error(ASSET_E_INVALID, detail::str(uri()) + ": loaded, but its value is null");
     std::string msg =
         finished ? detail::str(error_message()) : detail::str(uri()) + ": not loaded yet";
     throw Error(finished ? error() : ASSET_PENDING, msg);

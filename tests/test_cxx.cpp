@@ -605,6 +605,29 @@ void test_value_or_throw_reads_the_state_once() {
         CHECK(std::string(e.what()) == std::string(h.error_message()));
     }
 }
+
+/* Thirty-sixth review: a LOADED handle whose value is null (a task's or a loader's
+ * set_value of nullptr, which the C API takes) made value_or_throw throw asset::Error
+ * with code() ASSET_OK and the handle's message: empty, or a failed reload's, which says
+ * nothing of why there was no value. */
+void test_value_or_throw_of_a_null_value_says_so() {
+    asset::Server s(config());
+    asset::Handle h = s.spawn([](asset::Task &t) {
+        t.set_value(std::unique_ptr<int>(), 0);
+        return ASSET_OK;
+    });
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    CHECK(h.loaded() && h.value<int>() == nullptr);
+    bool threw = false;
+    try {
+        (void)h.value_or_throw<int>();
+    } catch (const asset::Error &e) {
+        threw = true;
+        CHECK(e.code() == ASSET_E_INVALID);
+        CHECK(std::string(e.what()) == "task://1: loaded, but its value is null");
+    }
+    CHECK(threw);
+}
 #endif
 
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
@@ -2449,6 +2472,7 @@ int main() {
         {"errors_are_values_with_the_uri_and_why", test_errors_are_values_with_the_uri_and_why},
 #ifdef ASSET_SERVER_HPP_EXCEPTIONS
         {"value_or_throw_reads_the_state_once", test_value_or_throw_reads_the_state_once},
+        {"value_or_throw_of_a_null_value_says_so", test_value_or_throw_of_a_null_value_says_so},
         {"a_server_whose_control_block_cannot_be_made_is_destroyed",
          test_a_server_whose_control_block_cannot_be_made_is_destroyed},
 #endif
