@@ -218,7 +218,10 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                          source registered for its scheme), or a
                                          spawned task's free_arg (the task ended after its
                                          handle was delivered: cancelled while it ran). */
-    void (*log)(int level, const char *msg, void *user); /* any thread; level: ASSET_LOG_* */
+    void (*log)(int level, const char *msg, void *user); /* any thread, several at once
+                                                            maybe; level: ASSET_LOG_*; msg
+                                                            borrowed for the call: copy it
+                                                            to keep it (to queue it) */
     void *user;                                          /* passed to wake and log; not owned */
     unsigned http_low_speed_ms; /* 30000: an HTTP transfer that moves under 1 byte/s for this
                                    long fails with ASSET_E_TIMEOUT ("stalled: no data for N ms
