@@ -536,9 +536,10 @@ ASSET_API size_t asset_server_foreach_loader(asset_server_t *s,
 /* A trace recorder: keeps every event in memory (thread-safe) and writes the Chrome
  * trace JSON format that chrome://tracing and ui.perfetto.dev open: one async track per
  * load ("load <uri>" from QUEUED to the last DELIVERED, or to a step that a job whose
- * handles were all cancelled ends after it) with read, parse and finalize slices nested
- * in it. A load already under way when the recorder was set begins at its first event
- * recorded, and a step it heard end but not start is left out. Use it as the hook:
+ * handles were all cancelled ends after it: open, as under way, until that end is
+ * recorded) with read, parse and finalize slices nested in it. A load already under
+ * way when the recorder was set begins at its first event recorded, and a step it heard
+ * end but not start is left out. Use it as the hook:
  *     asset_trace_t *tr = asset_trace_create();
  *     asset_server_set_trace(s, asset_trace_record, tr);
  *     ... load ...

@@ -237,7 +237,8 @@ static int by_id(const void *a, const void *b) {
 
 /* Where a load's track closes: after the last event of its id, at the latest time of
  * them (a job whose handles were all cancelled while it read or parsed reports the
- * step's end after its DELIVERED: closed there, that slice ended outside its load).
+ * step's end after its DELIVERED: closed there, that slice ended outside its load);
+ * not while a step it began has not ended (the trace written before that end).
  * Also, per event, what the recorder missed before it: a recorder set while the load
  * was in flight (or out of memory for an event) has no QUEUED for it, nor the START of a
  * step under way; the track opens at its first event, and an END whose START it lacks
@@ -424,7 +425,10 @@ asset_status_t asset_trace_write_chrome_json(const asset_trace_t *ctr, const cha
             begun = idx[a].i;
             last[begun].opens = true;
         }
-        if (delivered) {
+        /* a step still under way (a cancelled load's parse or read, its end not yet
+         * recorded): the load is too. Closed at its DELIVERED, a viewer paired that end
+         * with the open step (the innermost slice), and the load stayed open */
+        if (delivered && !open[0] && !open[1] && !open[2]) {
             closing_t *c = &last[idx[b - 1].i];
             c->at = at;
             c->begun = begun;

@@ -1436,6 +1436,61 @@ static void test_chrome_json_closes_a_cancelled_load_after_its_last_slice(void *
     asset_trace_destroy(seen.tr);
 }
 
+/* mem://key loaded on s through a gated parse (tests/test_util.h), returned once that
+ * parse runs, held at the gate. */
+static asset_handle_t *load_held_in_parse(asset_server_t *s, tu_parse_gate_t *g, const char *key) {
+    tu_parse_gate_register(s, g);
+    assert_int_equal(asset_mem_put(s, key, "abc", 3), ASSET_OK);
+    char uri[64];
+    snprintf(uri, sizeof uri, "mem://%s", key);
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    tu_parse_gate_wait_entered(g, 1);
+    return h;
+}
+
+/* How many of evs are ph events named name. */
+static int count_ph(cJSON *evs, const char *name, const char *ph) {
+    int n = 0;
+    cJSON *ev;
+    cJSON_ArrayForEach(ev, evs) {
+        n += !strcmp(cJSON_GetObjectItem(ev, "name")->valuestring, name) &&
+             !strcmp(cJSON_GetObjectItem(ev, "ph")->valuestring, ph);
+    }
+    return n;
+}
+
+/* Thirty-sixth review: a trace written while a cancelled load's parse still ran (its
+ * DELIVERED recorded, its PARSE_END not yet) closed the load's track at the DELIVERED
+ * with the "parse" slice still open in it: a viewer pairs that end with the innermost
+ * open slice, the parse, and the load stayed open; a slice not nested in its track, as
+ * the test above, for a trace written a moment earlier. A load with a step under way is
+ * under way: written open, its step open in it. */
+static void test_chrome_json_leaves_a_cancelled_load_open_while_its_parse_runs(void **state) {
+    (void)state;
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    asset_server_t *s = tu_server(1);
+    tu_parse_gate_t g;
+    asset_server_set_trace(s, asset_trace_record, tr);
+    asset_handle_t *h = load_held_in_parse(s, &g, "k.gated");
+    asset_handle_cancel(h);
+    assert_int_equal(tu_wait(h), ASSET_E_CANCELLED); /* DELIVERED, the parse still running */
+    trace_file_t tf = trace_file_write(s, tr);       /* the parse's end, after: not heard */
+    int load_b = count_ph(tf.evs, "load mem://k.gated", "b");
+    int load_e = count_ph(tf.evs, "load mem://k.gated", "e");
+    int parse_b = count_ph(tf.evs, "parse", "b"), parse_e = count_ph(tf.evs, "parse", "e");
+    trace_file_free(&tf);
+    tu_parse_gate_open(&g); /* before the checks: a failure leaves no worker held */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_parse_gate_destroy(&g);
+    asset_trace_destroy(tr);
+    assert_int_equal(load_b, 1);
+    assert_int_equal(parse_b, 1);
+    assert_int_equal(parse_e, 0); /* not recorded yet */
+    if (load_e) fail_msg("the load's track was closed with its parse still open in it");
+}
+
 /* Twenty-first review: a load's track was closed under the URI of the event it closed
  * after, a handle's for a DELIVERED: a load of "uri#label" alone (its job loads uri)
  * began as "load mem://atlas.lab" and ended as "load mem://atlas.lab#hero", two names,
@@ -1541,10 +1596,8 @@ static void test_chrome_json_begins_a_load_the_recorder_joined_midway(void **sta
     assert_non_null(tr);
     asset_server_t *s = tu_server(1);
     tu_parse_gate_t g;
-    tu_parse_gate_register(s, &g);
-    assert_int_equal(asset_mem_put(s, "mid.gated", "abc", 3), ASSET_OK);
-    asset_handle_t *h = asset_server_load(s, "mem://mid.gated", NULL);
-    tu_parse_gate_wait_entered(&g, 1); /* its parse runs: QUEUED, READ_*, PARSE_START are over */
+    /* its parse runs: QUEUED, READ_*, PARSE_START are over */
+    asset_handle_t *h = load_held_in_parse(s, &g, "mid.gated");
     asset_server_set_trace(s, asset_trace_record, tr);
     tu_parse_gate_open(&g);
     assert_int_equal(tu_wait(h), ASSET_OK);
@@ -2203,6 +2256,7 @@ int main(void) {
         cmocka_unit_test(test_set_trace_waits_only_for_calls_of_the_old_hook),
         cmocka_unit_test(test_a_replaced_hook_is_not_called_once_set_trace_returned),
         cmocka_unit_test(test_chrome_json_closes_a_cancelled_load_after_its_last_slice),
+        cmocka_unit_test(test_chrome_json_leaves_a_cancelled_load_open_while_its_parse_runs),
         cmocka_unit_test(test_chrome_json_ends_a_labeled_load_under_the_name_it_began),
         cmocka_unit_test(test_chrome_json_begins_a_load_the_recorder_joined_midway),
     };
