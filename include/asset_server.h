@@ -454,7 +454,10 @@ ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns
  * "uri#label" drops uri's entries, its labels' with them ('#' starts a label, as in
  * asset_server_load). */
 ASSET_API void asset_server_invalidate(asset_server_t *s, const char *uri);
-/* Drops every cached entry. Values still held by handles stay valid. */
+/* Drops every cached entry, and tells every read in flight that began before it what
+ * asset_server_invalidate tells one of its URI: no load made after it joins such a read,
+ * whose value is not cached (the loads it serves keep what it read). Values still held
+ * by handles stay valid. */
 ASSET_API void asset_server_clear_caches(asset_server_t *s);
 /* Cancels every unfinished load whose options.tag equals `tag`, except `keep`
  * (may be NULL), and every unfinished batch made with that tag (the children a folder,

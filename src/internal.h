@@ -542,11 +542,12 @@ typedef struct asset__job {
     uint8_t abandoned : 1;      /* every handle left while waiting: free at the next step */
     uint8_t in_graph_ready : 1; /* in the graph's ready list */
     uint8_t stale : 2;          /* ASSET__STALE_*: its URI changed after its read began */
-    uint8_t changed : 1;        /* [lock] its mem:// key was put or removed, or its package
-                                 * mounted again, after its read began: a later load does
+    uint8_t changed : 1;        /* [lock] its mem:// key was put or removed, its package
+                                 * mounted again, or its URI invalidated or every cache
+                                 * cleared, after its read began: a later load does
                                  * not join it and its value is not cached (the old bytes;
                                  * a pkg:// entry is served without I/O) (asset__jobs_changed,
-                                 * asset__jobs_remounted) */
+                                 * asset__jobs_remounted, asset__jobs_cleared) */
 } asset__job_t;
 /* The room a parse leaves before a URI for the job a miss makes there (load.c,
  * asset__uri_parse_room): a job and its URI are one block, the job first. */
@@ -1468,6 +1469,9 @@ void asset__reload_reprioritize(asset_server_t *s, asset_handle_t *h);
  * are joined by no later load, which would get the old bytes, and their values are not
  * cached; uri's entries leave every cache (load.c). Any thread. */
 void asset__jobs_changed(asset_server_t *s, const char *uri);
+/* [lock] Every cache was cleared (asset_server_clear_caches): as asset__jobs_changed
+ * for every job in flight whose read began, but for the caches (load.c). */
+void asset__jobs_cleared(asset_server_t *s);
 /* Package pkg was mounted: its pkg:// jobs in flight whose read began read the mount it
  * replaced (or found none); no later load joins them and their values are not cached
  * (load.c). pkg NULL: every pkg:// job. Any thread. */

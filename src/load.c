@@ -69,6 +69,12 @@ void asset__jobs_changed(asset_server_t *s, const char *uri) {
     asset__maybe_wake(s); /* a value to free on the flush thread: the host flushes */
 }
 
+void asset__jobs_cleared(asset_server_t *s) {
+    size_t b = 0;
+    for (asset__map_node_t *n = NULL; (n = asset__map_next(&s->inflight, n, &b));)
+        mark_changed((asset__job_t *)n);
+}
+
 atomic_uint_fast64_t asset__mount_job_visits;
 
 void asset__jobs_remounted(asset_server_t *s, const char *pkg) {

@@ -404,6 +404,11 @@ void asset_server_clear_caches(asset_server_t *s) {
     size_t n;
     asset__loader_slot_t *const *ls = asset__loaders(s, &n);
     for (size_t i = 0; i < n; i++) asset__cache_clear(&ls[i]->cache);
+    /* what invalidate does for one URI: a read in flight that began before may hold old
+     * bytes (the program clears after changing its sources: a remount, an IMMUTABLE
+     * source of its own); no later load joins it and its value is not cached, else every
+     * later load got the old bytes from the cache (thirty-sixth review) */
+    asset__jobs_cleared(s);
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s); /* values to free on the flush thread: the host flushes */
 }

@@ -1021,14 +1021,16 @@ static void changing_close(asset_server_t *s, changing_t *c) {
     uv_mutex_destroy(&c->mu);
 }
 
-static void test_invalidate_tells_a_read_in_flight_its_bytes_are_old(void **state) {
-    (void)state;
+/* A read of changing://a.bin in flight holds "v1" when tell(s) says the source changed
+ * (its content "v2" by then): a load made after it gets "v2", as does a later one (no
+ * entry of "v1" was cached); the load before keeps "v1". */
+static void expect_a_read_in_flight_told_its_bytes_are_old(void (*tell)(asset_server_t *s)) {
     changing_t c;
     asset_server_t *s = changing_server(&c, false, true);
     if (!s) skip();
     asset_handle_t *before = asset_server_load(s, "changing://a.bin", NULL);
     changing_wait_held(&c, "v2"); /* it read "v1" */
-    asset_server_invalidate(s, "changing://a.bin");
+    tell(s);
     asset_handle_t *after = asset_server_load(s, "changing://a.bin", NULL);
     changing_go(&c);
     assert_int_equal(tu_wait(before), ASSET_OK);
@@ -1042,6 +1044,24 @@ static void test_invalidate_tells_a_read_in_flight_its_bytes_are_old(void **stat
     asset_handle_release(later);
     changing_close(s, &c);
     assert_int_equal(c.reads, 2);
+}
+
+static void invalidate_a(asset_server_t *s) { asset_server_invalidate(s, "changing://a.bin"); }
+
+static void test_invalidate_tells_a_read_in_flight_its_bytes_are_old(void **state) {
+    (void)state;
+    expect_a_read_in_flight_told_its_bytes_are_old(invalidate_a);
+}
+
+/* Thirty-sixth review: asset_server_clear_caches(), the packages guide's other way to say
+ * that sources changed (after a remount, or an IMMUTABLE source of the program's whose
+ * content changed), did only what its name says: a read in flight that began before it
+ * (holding "v1") was joined by a load made after it, and its value was cached, so every
+ * later load was served "v1" from the cache without a read, as invalidate did before the
+ * nineteenth review. Now it tells every read in flight what invalidate tells one. */
+static void test_clear_caches_tells_every_read_in_flight_its_bytes_are_old(void **state) {
+    (void)state;
+    expect_a_read_in_flight_told_its_bytes_are_old(asset_server_clear_caches);
 }
 
 /* Thirty-first review (coverage): asset_server_clear_caches() while a hit revalidates:
@@ -2012,6 +2032,7 @@ int main(void) {
         cmocka_unit_test(test_invalidate_tells_a_read_in_flight_its_bytes_are_old),
         cmocka_unit_test(test_a_read_older_than_a_reload_does_not_replace_its_cache_entry),
         cmocka_unit_test(test_a_revalidation_puts_back_no_entry_that_clear_caches_removed),
+        cmocka_unit_test(test_clear_caches_tells_every_read_in_flight_its_bytes_are_old),
         cmocka_unit_test(test_a_load_after_a_reload_joins_no_read_that_began_before),
         cmocka_unit_test(test_a_joined_revalidation_is_one_cache_hit),
         cmocka_unit_test_setup_teardown(test_stats_count_hits_misses_evictions_and_bytes, setup,
