@@ -933,7 +933,9 @@ struct asset_load_options {    /* NULL or zero: defaults */
        ERROR_USER_MAPPED_FILE), so an editor cannot save an asset loaded so, hot reload
        or not, until the last handle and cache entry let the value go. The value
        is shared as usual: a load that joins this one in flight, and later cache hits,
-       get the mapped value too. pkg:// packages are immutable and mapped without it. */
+       get the mapped value too. A reload (watch, asset_server_reload) of a URI with a
+       live handle loaded so maps its new file too. pkg:// packages are immutable and
+       mapped without it. */
     bool map_file;
 };
 

@@ -617,6 +617,7 @@ typedef struct asset__reload_claim {
     const asset__loader_slot_t *ld;
     bool again, forced, again_dep; /* as the reload_again bits of a running reload */
     bool no_cache;                 /* every live handle it reloads was loaded no_cache: so is it */
+    bool map_file;                 /* some live handle it reloads was loaded map_file: so is it */
     int8_t priority;               /* the best of the live handles it reloads: its job's */
 } asset__reload_claim_t;
 
@@ -712,6 +713,7 @@ struct asset_handle {
     bool reload_pending : 1;      /* [lock] a reload result waits for flush */
     bool in_reloading : 1;        /* [lock] (reload handle) started, not decided yet */
     bool no_cache : 1;            /* [lock] loaded with options.no_cache: so are its reloads */
+    bool map_file : 1;            /* [lock] loaded with options.map_file: its reloads map too */
     bool reload_forced : 1;       /* (reload handle) a fresh parse, not a revalidation: so is
                                    * a retry of it (set as it is made) */
     bool reload_transient : 1;    /* [lock] (reload handle) failed for a state that passes (its

@@ -236,6 +236,7 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
     h->loader = r->ld;
     h->timeout_ms = opt->timeout_ms;
     h->optional = opt->optional;
+    h->map_file = opt->map_file;
     s->stats.cache_hits++;
     asset__handle_decide_hit(h, e->value); /* no label: fast_prepare took no '#' */
     if (hook) hook(s, h, r->hook_arg, false);
@@ -371,6 +372,7 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
     h->loader = ld;
     h->pinned = sha256 != NULL;
     h->no_cache = opt.no_cache;
+    h->map_file = opt.map_file;
     asset__source_slot_t *src = r->pst == ASSET_OK ? asset__source_find(s, r->parsed.scheme) : NULL;
     if (r->pst != ASSET_OK) {
         fail_now(h, r->pst, "%s URI: %s", r->pst == ASSET_E_FORBIDDEN ? "forbidden" : "invalid",

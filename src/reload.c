@@ -319,6 +319,7 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
             if (!known || seen_claim[i] < 0) continue;
             claim_t *c = &claims[seen_claim[i]];
             if (!h->no_cache) c->no_cache = false;
+            if (h->map_file) c->map_file = true;
             if (h->priority < c->priority) c->priority = h->priority;
         }
         if (known || nseen == ASSET__MAX_LOADERS) continue;
@@ -330,6 +331,7 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
                               .uri = uri,
                               .ld = h->loader,
                               .no_cache = h->no_cache,
+                              .map_file = h->map_file,
                               .priority = h->priority};
         s->reload_claims = &claims[n++];
     }
@@ -345,9 +347,12 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
         claim_t *c = &claims[i];
         /* a no_cache load's value goes in no cache, its reloads' neither (they cached it);
          * it runs at the best priority of what it reloads (it ran NORMAL: a HIGH HUD
-         * font's change waited behind a level's NORMAL loads, a review) */
+         * font's change waited behind a level's NORMAL loads, a review); a file a load
+         * mapped (map_file) is mapped again (it was read: a copy on the heap from the
+         * first reload on, thirty-sixth review) */
         asset_load_options_t o = {.loader = c->ld->name,
                                   .no_cache = c->no_cache,
+                                  .map_file = c->map_file,
                                   .priority = (asset_priority_t)c->priority};
         unsigned flags = ASSET__LOAD_RELOAD | (forced ? ASSET__LOAD_FORCED : 0);
         asset_handle_t *rh = asset__load_ex(s, uri, &o, NULL, false, false, flags);

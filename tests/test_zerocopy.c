@@ -2,10 +2,11 @@
  * load option map_file): pkg:// directory files mapped, embedded files served from
  * their table, file:// mapped only on opt-in, loaders other than bytes reading a
  * mapping in place, cancel and destroy with mappings in flight, cache eviction
- * unmapping, empty files. Windows (under wine) reads a file whose size fills its last
- * page (asset__file_map in platform.h). A counting allocator proves that no copy was made (a 4 MiB
- * load allocates under 64 KiB); /proc/self/maps, where the OS has one, proves that a
- * mapping exists while its value lives and is gone after. */
+ * unmapping, a reload mapping as its load did, empty files. Windows (under wine) reads
+ * a file whose size fills its last page (asset__file_map in platform.h). A counting
+ * allocator proves that no copy was made (a 4 MiB load allocates under 64 KiB);
+ * /proc/self/maps, where the OS has one, proves that a mapping exists while its value
+ * lives and is gone after. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "test_util.h"
+#include "tu_os.h"
 
 #define MiB ((size_t)1 << 20)
 #define NO_COPY_LIMIT ((size_t)64 * 1024)
@@ -268,6 +270,38 @@ static void test_file_uri_is_mapped_only_when_the_load_opts_in(void **state) {
     free(usmall);
 }
 
+/* Thirty-sixth review: a reload of a file:// value loaded with map_file read the file
+ * into memory (a reload's load had no map_file): after asset_server_reload (or a watched
+ * change), the 4 MiB asset was a copy on the heap, and stayed one, though its load had
+ * opted in to mapping it. A reload maps it as the load did, when any live handle it
+ * reloads was loaded with map_file. */
+static void test_a_reload_maps_a_file_its_load_mapped(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    const size_t n = 4 * MiB + 123; /* not a whole number of pages: Windows maps it too */
+    char *big = tu_write_pattern(dir, "zc-reload.bin", n);
+    char *ubig = tu_file_uri(big);
+    asset_server_t *s = server_with(0);
+    asset_load_options_t o = {.map_file = true};
+    size_t asked = 0;
+    asset_handle_t *h = load_counted(s, ubig, &o, &asked);
+    expect_maps("/zc-reload.bin", 1);
+    size_t before = atomic_load(&g_asked);
+    asset_server_reload(s, ubig); /* a fresh read and parse */
+    TU_FLUSH_UNTIL(s, asset_handle_version(h) == 2);
+    asked = atomic_load(&g_asked) - before;
+    if (asked >= NO_COPY_LIMIT) fail_msg("%zu bytes allocated for a mapped reload", asked);
+    expect_pattern(h, n);
+    expect_maps("/zc-reload.bin", 1); /* the new value's; the old one is gone */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    expect_maps("/zc-reload.bin", 0);
+    tu_rmrf(dir);
+    free(dir);
+    free(big);
+    free(ubig);
+}
+
 /* Writes a JSON document of exactly n bytes: {"n": 42, "pad": "xxx..."} */
 static char *write_json(const char *dir, const char *rel, size_t n) {
     char *d = malloc(n + 1);
@@ -439,6 +473,7 @@ int main(void) {
         cmocka_unit_test(test_pkg_file_below_threshold_is_copied),
         cmocka_unit_test(test_embedded_file_value_points_into_the_table),
         cmocka_unit_test(test_file_uri_is_mapped_only_when_the_load_opts_in),
+        cmocka_unit_test(test_a_reload_maps_a_file_its_load_mapped),
         cmocka_unit_test(test_json_loader_reads_a_mapped_file),
         cmocka_unit_test(test_cancel_and_destroy_with_mapped_values_in_flight),
         cmocka_unit_test(test_cache_eviction_unmaps_the_value),
