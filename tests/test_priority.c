@@ -388,20 +388,26 @@ static asset_status_t lpar_parse(void *ctx, asset_parse_t *p) {
 }
 
 typedef struct prio_of {
-    const char *uri;
+    const char *uri, *loader; /* loader NULL: any */
     int prio;
 } prio_of_t;
 
 static bool see_prio(const asset_job_info_t *i, void *user) {
     prio_of_t *q = user;
-    if (!strcmp(i->uri, q->uri)) q->prio = i->priority;
+    if (!strcmp(i->uri, q->uri) && (!q->loader || !strcmp(i->loader, q->loader)))
+        q->prio = i->priority;
     return true;
 }
 
-static int job_priority(asset_server_t *s, const char *uri) {
-    prio_of_t q = {uri, 0};
+/* The priority of uri's job by loader (NULL: any), or none when no job is in flight. */
+static int job_priority_or(asset_server_t *s, const char *uri, const char *loader, int none) {
+    prio_of_t q = {uri, loader, none};
     asset_server_foreach_job(s, see_prio, &q);
     return q.prio;
+}
+
+static int job_priority(asset_server_t *s, const char *uri) {
+    return job_priority_or(s, uri, NULL, 0);
 }
 
 static void test_a_parent_lowered_back_gives_a_dependency_its_own_priority(void **state) {
@@ -529,23 +535,6 @@ static void test_a_handle_raised_while_its_reload_is_queued_raises_the_reload(vo
 /* A handle raised while reloads of its asset by two loaders are queued raises its own
  * loader's only (under a mutation, it raised the other loader's too, which no handle of
  * that loader asked for). */
-typedef struct prio_by {
-    const char *uri, *loader;
-    int prio;
-} prio_by_t;
-
-static bool see_prio_by(const asset_job_info_t *i, void *user) {
-    prio_by_t *q = user;
-    if (!strcmp(i->uri, q->uri) && !strcmp(i->loader, q->loader)) q->prio = i->priority;
-    return true;
-}
-
-static int job_priority_by(asset_server_t *s, const char *uri, const char *loader) {
-    prio_by_t q = {uri, loader, -1};
-    asset_server_foreach_job(s, see_prio_by, &q);
-    return q.prio;
-}
-
 static void test_a_raised_handle_raises_only_its_own_loaders_reload(void **state) {
     (void)state;
     fixture_t f;
@@ -559,11 +548,11 @@ static void test_a_raised_handle_raises_only_its_own_loaders_reload(void **state
     asset_handle_t *x = load(&f, "hold://y", ASSET_PRIORITY_HIGH);
     tu_gate_wait_entered(f.hold, 1);         /* the worker held: the reloads queue */
     asset_server_reload(f.s, "mem://a.rec"); /* by both loaders, LOW */
-    assert_int_equal(job_priority_by(f.s, "mem://a.rec", "rec"), ASSET_PRIORITY_LOW);
-    assert_int_equal(job_priority_by(f.s, "mem://a.rec", "bytes"), ASSET_PRIORITY_LOW);
+    assert_int_equal(job_priority_or(f.s, "mem://a.rec", "rec", -1), ASSET_PRIORITY_LOW);
+    assert_int_equal(job_priority_or(f.s, "mem://a.rec", "bytes", -1), ASSET_PRIORITY_LOW);
     assert_int_equal(asset_handle_set_priority(a, ASSET_PRIORITY_HIGH), ASSET_OK);
-    assert_int_equal(job_priority_by(f.s, "mem://a.rec", "rec"), ASSET_PRIORITY_HIGH);
-    assert_int_equal(job_priority_by(f.s, "mem://a.rec", "bytes"), ASSET_PRIORITY_LOW);
+    assert_int_equal(job_priority_or(f.s, "mem://a.rec", "rec", -1), ASSET_PRIORITY_HIGH);
+    assert_int_equal(job_priority_or(f.s, "mem://a.rec", "bytes", -1), ASSET_PRIORITY_LOW);
     tu_gate_open(f.hold);
     asset_handle_release(a);
     asset_handle_release(ab);
