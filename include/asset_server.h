@@ -345,6 +345,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
  *   timed out after N ms").
  *   Also each curl easy handle made ("<uri>: http: new curl easy handle (none free)");
  *   the I/O thread keeps up to 2 x http_max_connections of them for later transfers.
+ * A line's control bytes (below 0x20, and 0x7f: a file name's newline, a server's text)
+ * are written \xNN; the handle's message keeps them as they were.
  * The log callback may be called with the server's lock held: it must not call the
  * server. */
 enum { ASSET_LOG_ERROR = 0, ASSET_LOG_WARN = 1, ASSET_LOG_INFO = 2, ASSET_LOG_DEBUG = 3 };

@@ -15,9 +15,35 @@ _Thread_local asset_server_t *asset__thread_waiting;
 _Thread_local asset_server_t *asset__thread_flushing;
 _Thread_local unsigned asset__thread_freeing;
 
+/* A line's control bytes (0x01 to 0x1f, 0x7f) written "\xNN": a URI or a message holds
+ * what the program, a file name or a server gave it, and a log is read line by line (a
+ * "\n" in a file name began a line of its own, an escape sequence drove the terminal;
+ * thirty-seventh review). NULL when the line has none (or out of memory: then as it is). */
+static char *escape_controls(const char *line) {
+    size_t n = 0, extra = 0;
+    for (; line[n]; n++)
+        if ((unsigned char)line[n] < 0x20 || line[n] == 0x7f) extra += 3;
+    char *out = extra ? asset_alloc(n + extra + 1) : NULL;
+    if (!out) return NULL;
+    char *o = out;
+    for (const char *p = line; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f) {
+            *o++ = '\\';
+            *o++ = 'x';
+            *o++ = "0123456789abcdef"[c >> 4];
+            *o++ = "0123456789abcdef"[c & 15];
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 /* The whole line, however long (a failed load's message ends with its reason, after a
  * URI of up to 8 KiB): on the stack when it fits, else on the heap; out of memory, its
- * first 1,023 bytes. */
+ * first 1,023 bytes. Control bytes escaped (escape_controls). */
 void asset__log(asset_server_t *s, int level, const char *fmt, ...) {
     if (!s || !s->cfg.log) return;
     char buf[1024], *line = buf;
@@ -31,7 +57,9 @@ void asset__log(asset_server_t *s, int level, const char *fmt, ...) {
         line = buf;
     va_end(ap2);
     va_end(ap);
-    s->cfg.log(level, line, s->cfg.user);
+    char *escaped = escape_controls(line);
+    s->cfg.log(level, escaped ? escaped : line, s->cfg.user);
+    asset_free(escaped);
     if (line != buf) asset_free(line);
 }
 

@@ -345,6 +345,38 @@ static void test_lines_about_the_stack_buffers_size_are_logged_whole(void **stat
     longcap_done(s, &c);
 }
 
+/* Thirty-seventh review: a URI or message's control bytes went raw into the line: a file
+ * named "a\nWARN ..." logged a line of its own to a line-reading log, an ESC sequence
+ * drove the terminal. They are written "\xNN" in the line (the handle's message keeps
+ * them: it is the program's data); the short line on the stack and the long one on the
+ * heap alike. */
+static bool has_control(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return true;
+    return false;
+}
+
+static void test_control_bytes_are_escaped_in_the_line(void **state) {
+    (void)state;
+    longcap_t c;
+    asset_server_t *s = longcap_server(&c);
+    char long_uri[2100];
+    snprintf(long_uri, sizeof long_uri, "mem://%01500d\r\nforged\t.json", 7);
+    const char *all[] = {"mem://evil\nforged line\x1b[2J\x7f.json", long_uri};
+    for (int i = 0; i < 2; i++) {
+        asset_handle_t *h = tu_load_wait(s, all[i], ASSET_E_NOT_FOUND);
+        assert_non_null(strstr(asset_handle_error_message(h), i ? "\r\nforged\t" : "\nforged"));
+        uv_mutex_lock(&c.lock);
+        assert_non_null(c.warn);
+        if (has_control(c.warn)) fail_msg("a control byte in the line: %s", c.warn);
+        assert_non_null(strstr(c.warn, i ? "\\x0d\\x0aforged\\x09.json"
+                                         : "evil\\x0aforged line\\x1b[2J\\x7f.json"));
+        uv_mutex_unlock(&c.lock);
+        asset_handle_release(h);
+    }
+    longcap_done(s, &c);
+}
+
 static void test_levels_are_the_documented_numbers(void **state) {
     (void)state;
     /* a log callback filters by number: the values are part of the API */
@@ -366,6 +398,7 @@ int main(void) {
         cmocka_unit_test(test_a_long_message_is_logged_whole),
         cmocka_unit_test(test_a_long_loader_name_is_logged_whole),
         cmocka_unit_test(test_lines_about_the_stack_buffers_size_are_logged_whole),
+        cmocka_unit_test(test_control_bytes_are_escaped_in_the_line),
     };
     return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }
