@@ -28,7 +28,9 @@ int asset__open_beneath_fast(int root, const char *rel, int flags) {
 #if defined(SYS_openat2) && !defined(ASSET_UNDER_TSAN)
     struct open_how how;
     memset(&how, 0, sizeof how);
-    how.flags = (uint64_t)(flags | O_CLOEXEC);
+    /* the raw syscall gets no O_LARGEFILE from libc (as open() does with
+     * _FILE_OFFSET_BITS=64): a 32-bit build's open of a file past 2 GiB failed EOVERFLOW */
+    how.flags = (uint64_t)(flags | O_CLOEXEC | O_LARGEFILE);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
     /* EAGAIN: a ".." on the way (a symlink inside the root, "d/x -> ../y") met a
      * rename or mount anywhere in the system since the lookup began, and the kernel

@@ -22,6 +22,11 @@
 #endif
 #include <unistd.h>
 
+/* Sizes and offsets of files past 2 GiB on 32-bit systems: built with
+ * _FILE_OFFSET_BITS=64 (CMakeLists.txt), which makes off_t 64 bits and every open
+ * large-file capable (without it fstat and open of such a file fail with EOVERFLOW). */
+_Static_assert(sizeof(off_t) >= 8, "build with -D_FILE_OFFSET_BITS=64 (a 32-bit off_t)");
+
 #ifndef PATH_MAX /* POSIX lets a system leave it undefined (the Hurd) */
 #define PATH_MAX 4096
 #endif
