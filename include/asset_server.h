@@ -814,7 +814,9 @@ ASSET_API void *asset_parse_take_data(asset_parse_t *p);
 /* Sets the value and what it costs in the cache, in bytes. The value is freed with
  * the loader's free_value once no cache entry and no handle holds it. A second call
  * replaces the value: the first one is freed as the loader's values are (with
- * free_value; at the next flush for an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader). */
+ * free_value; at the next flush for an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader). A NULL
+ * value loads (asset_handle_value() NULL, the handle LOADED) and is never passed to
+ * free_value (nor a NULL label to its free_fn). */
 ASSET_API void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_bytes);
 ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, const char *fmt, ...)
     ASSET_PRINTF(3, 4);

@@ -1136,6 +1136,8 @@ asset__loader_slot_t *const *asset__loaders(const asset_server_t *s, size_t *n);
 asset__loader_slot_t *asset__loader_find(const asset_server_t *s, const char *name);
 /* Calls loaders' claims(): never with the lock held. */
 asset__loader_slot_t *asset__loader_select(const asset_server_t *s, const char *uri);
+/* Whether a registered loader has a claims() callback (a selection may call user code). */
+bool asset__loaders_claim(const asset_server_t *s);
 
 /* server.c */
 /* The server whose worker or I/O thread this is, NULL on other threads. */

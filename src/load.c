@@ -207,6 +207,12 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
           asset__scheme_hash_bit(sh)))
         return false;
     r->scheme[sl] = 0;
+    /* claims() is asked the normalised URI, once a load: on this one only when it is a
+     * key already (it was asked "pkg://p//a.x", then the full path's "pkg://p/a.x", and
+     * "pkg://p/d/../a.x", which is refused: a review) */
+    if (!opt->loader && asset__loaders_claim(s) &&
+        !asset__uri_key_is_normal(r->scheme, sl, uri + sl + 3, len - sl - 3))
+        return false;
     r->ld = opt->loader ? named : asset__loader_select(s, uri);
     r->selected = true;
     r->hash = asset__map_hash_n(uri, len);

@@ -16,6 +16,7 @@
 
 struct asset__loaders {
     size_t n, nuser; /* user loaders first, then json, bytes */
+    size_t nclaims;  /* of them with a claims() callback */
     asset__loader_slot_t *v[ASSET__MAX_LOADERS];
     struct asset__loaders *older; /* the array this one replaced */
 };
@@ -221,6 +222,11 @@ asset__loader_slot_t *asset__loader_select(const asset_server_t *s, const char *
     return l->v[l->n - 1];
 }
 
+bool asset__loaders_claim(const asset_server_t *s) {
+    asset__loaders_t *l = loaders_now(s);
+    return l && l->nclaims;
+}
+
 /* [lock] Publishes a copy of the current array with slot inserted at index at. */
 static bool loaders_insert(asset_server_t *s, asset__loader_slot_t *slot, size_t at, bool user) {
     asset__loaders_t *old = loaders_now(s);
@@ -232,6 +238,7 @@ static bool loaders_insert(asset_server_t *s, asset__loader_slot_t *slot, size_t
     nl->v[at] = slot;
     nl->n++;
     if (user) nl->nuser++;
+    if (slot->vt.claims) nl->nclaims++;
     atomic_store_explicit(&s->loaders, nl, memory_order_release);
     return true;
 }

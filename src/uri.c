@@ -605,6 +605,30 @@ size_t asset__uri_name_len(const char *uri) {
     return strcspn(uri, named ? "#" : "?#");
 }
 
+bool asset__uri_key_is_normal(const char *scheme, size_t sl, const char *rest, size_t rl) {
+    if (scheme_is(scheme, sl, "file") || scheme_is(scheme, sl, "http") ||
+        scheme_is(scheme, sl, "https") || !rl || sl + 3 + rl > ASSET__URI_MAX)
+        return false;
+    for (size_t i = 0; i < rl; i++) {
+        if (rest[i] == '\\') return false;
+        /* a '%' or '#' of the key is written "%25", "%23"; any other escape is decoded */
+        if (rest[i] == '%' &&
+            (i + 2 >= rl || rest[i + 1] != '2' || (rest[i + 2] != '5' && rest[i + 2] != '3')))
+            return false;
+    }
+    if (!scheme_is(scheme, sl, "pkg")) return true; /* mem:// and user schemes: as decoded */
+    const char *p = rest, *end = rest + rl;
+    const char *e = memchr(p, '/', rl);
+    if (!valid_pkg_name(p, (size_t)((e ? e : end) - p))) return false;
+    while (e) { /* each segment after the package's name: not empty, ".", or ".." */
+        p = e + 1;
+        e = memchr(p, '/', (size_t)(end - p));
+        size_t n = (size_t)((e ? e : end) - p);
+        if (!n || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) return false;
+    }
+    return true;
+}
+
 /* RFC 3986's remove_dot_segments (5.2.4) of a URL's path, or of a mem:// or custom
  * key, into out (room for strlen(in) + 1): "." and ".." segments go; empty segments and
  * a trailing '/' stay (they name other resources, other keys). A ".." above the start

@@ -49,6 +49,13 @@ size_t asset__uri_scheme_chars(const char *s, size_t max, bool *lower);
  * query except in the library's own file://, pkg:// and mem:// names, where '?' is a
  * character of the name (a file "a?.json"). */
 size_t asset__uri_name_len(const char *uri);
+/* Whether rest (rl bytes, what follows "scheme://" of the lowercase scheme, sl bytes; no
+ * '#' in it) is certainly a key as asset__uri_parse writes it, so that parsing
+ * "scheme://rest" would succeed and give it back unchanged. Conservative, no allocation:
+ * false for file://, http:// and https:// (their parse does more) and for anything a
+ * keyed parse would change or refuse ('%' but "%25" and "%23", a backslash; in pkg://
+ * a bad package name, an empty, "." or ".." segment, a trailing '/'). */
+bool asset__uri_key_is_normal(const char *scheme, size_t sl, const char *rest, size_t rl);
 /* The value of the hex digit c (0-9, a-f, A-F), or -1 when c is none. */
 int asset__hexval(int c);
 /* One of 64 bits for the scheme's first len bytes (a hash: schemes may share one). */

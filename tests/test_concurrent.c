@@ -999,6 +999,150 @@ static int group_teardown(void **state) {
     return 0;
 }
 
+/* ---- loaders registered from several threads while loads run ---- */
+
+#define REG_THREADS 4
+#define REG_EACH 10 /* 40 tries for the 30 places left beside json and bytes */
+
+typedef struct reg_loader {
+    char name[16];
+    char suffix[16];
+    const char *sfx[2]; /* {suffix, NULL}: outlives the server */
+    atomic_int parses, frees;
+    int rc; /* what its registration returned */
+} reg_loader_t;
+
+typedef struct reg_run {
+    asset_server_t *s;
+    uv_barrier_t *go;
+    reg_loader_t *ld; /* REG_EACH of them */
+    atomic_int *done; /* threads finished: the test thread flushes until all are */
+    int errors;
+    char why[160];
+} reg_run_t;
+
+static asset_status_t reg_parse(void *ctx, asset_parse_t *p) {
+    reg_loader_t *l = ctx;
+    atomic_fetch_add(&l->parses, 1);
+    char *v = asset_alloc(sizeof l->name);
+    if (!v) return ASSET_E_NO_MEMORY;
+    memcpy(v, l->name, sizeof l->name);
+    asset_parse_set_value(p, v, sizeof l->name);
+    return ASSET_OK;
+}
+
+static void reg_free(void *ctx, void *value) {
+    reg_loader_t *l = ctx;
+    atomic_fetch_add(&l->frees, 1);
+    asset_free(value);
+}
+
+/* Loads uri (forced to loader when not NULL) and returns its end; *by: the loader name
+ * its value says ("bytes" for a bytes value). */
+static asset_status_t reg_load(asset_server_t *s, const char *uri, const char *loader, char *by,
+                               size_t cap) {
+    asset_load_options_t o = {.loader = loader};
+    asset_handle_t *h = asset_server_load(s, uri, &o);
+    if (!h) return ASSET_E_NO_MEMORY;
+    asset_status_t st = asset_handle_wait(h, 60000);
+    by[0] = 0;
+    if (st == ASSET_OK) {
+        const asset__value_t *v = h->value;
+        snprintf(by, cap, "%s", v->loader->name);
+    }
+    asset_handle_release(h);
+    return st;
+}
+
+static void reg_main(void *arg) {
+    reg_run_t *r = arg;
+    uv_barrier_wait(r->go);
+    for (int k = 0; k < REG_EACH; k++) {
+        reg_loader_t *l = &r->ld[k];
+        asset_loader_t vt = {ASSET_LOADER_ABI, l->name, l->sfx, NULL, reg_parse,
+                             reg_free,         NULL,    0,      NULL};
+        l->rc = asset_server_register_loader(r->s, &vt, l, 0);
+        /* a load started after the registration returned sees the loader; one that was
+         * refused is no loader at all */
+        char uri[48], by[32];
+        snprintf(uri, sizeof uri, "mem://x%s", l->suffix);
+        asset_status_t st = reg_load(r->s, uri, NULL, by, sizeof by);
+        const char *want = l->rc == ASSET_OK ? l->name : "bytes";
+        if (st != ASSET_OK || strcmp(by, want) != 0) {
+            r->errors++;
+            snprintf(r->why, sizeof r->why, "%s (registration %d): %s, by '%s', want '%s'", uri,
+                     l->rc, asset_err_name(st), by, want);
+        }
+        st = reg_load(r->s, uri, l->name, by, sizeof by);
+        if (st != (l->rc == ASSET_OK ? ASSET_OK : ASSET_E_NO_LOADER)) {
+            r->errors++;
+            snprintf(r->why, sizeof r->why, "%s forced to %s: %s", uri, l->name,
+                     asset_err_name(st));
+        }
+    }
+    atomic_fetch_add(r->done, 1);
+}
+
+static bool reg_count(const asset_loader_info_t *i, void *user) {
+    (void)i;
+    ++*(size_t *)user;
+    return true;
+}
+
+static void test_loaders_registered_from_many_threads_while_loading(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    static reg_loader_t lds[REG_THREADS][REG_EACH];
+    memset(lds, 0, sizeof lds);
+    reg_run_t runs[REG_THREADS];
+    uv_thread_t th[REG_THREADS];
+    uv_barrier_t go;
+    atomic_int done = 0;
+    assert_int_equal(uv_barrier_init(&go, REG_THREADS), 0);
+    for (int i = 0; i < REG_THREADS; i++) {
+        for (int k = 0; k < REG_EACH; k++) {
+            reg_loader_t *l = &lds[i][k];
+            snprintf(l->name, sizeof l->name, "r%d_%d", i, k);
+            snprintf(l->suffix, sizeof l->suffix, ".r%d_%d", i, k);
+            l->sfx[0] = l->suffix;
+            l->sfx[1] = NULL;
+            char key[32];
+            snprintf(key, sizeof key, "x%s", l->suffix);
+            assert_int_equal(asset_mem_put(s, key, "v", 1), ASSET_OK);
+        }
+        runs[i] = (reg_run_t){.s = s, .go = &go, .ld = lds[i], .done = &done};
+    }
+    for (int i = 0; i < REG_THREADS; i++)
+        assert_int_equal(uv_thread_create(&th[i], reg_main, &runs[i]), 0);
+    /* their waits are delivered by this thread's flushes */
+    TU_FLUSH_UNTIL(s, atomic_load(&done) == REG_THREADS);
+    for (int i = 0; i < REG_THREADS; i++) uv_thread_join(&th[i]);
+    uv_barrier_destroy(&go);
+    int ok = 0, full = 0;
+    for (int i = 0; i < REG_THREADS; i++) {
+        if (runs[i].errors)
+            fail_msg("thread %d: %d errors, last: %s", i, runs[i].errors, runs[i].why);
+        for (int k = 0; k < REG_EACH; k++) {
+            ok += lds[i][k].rc == ASSET_OK;
+            full += lds[i][k].rc == ASSET_E_NO_MEMORY;
+        }
+    }
+    assert_int_equal(ok, ASSET__MAX_LOADERS - 2); /* json and bytes hold two places */
+    assert_int_equal(full, REG_THREADS * REG_EACH - ok);
+    size_t n = 0;
+    asset_server_foreach_loader(s, reg_count, &n);
+    assert_int_equal(n, ASSET__MAX_LOADERS);
+    asset_server_destroy(s);
+    /* every value parsed was freed once: both loads of a loader share the cached value */
+    for (int i = 0; i < REG_THREADS; i++)
+        for (int k = 0; k < REG_EACH; k++) {
+            reg_loader_t *l = &lds[i][k];
+            assert_int_equal(atomic_load(&l->parses), l->rc == ASSET_OK ? 1 : 0);
+            assert_int_equal(atomic_load(&l->frees), atomic_load(&l->parses));
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_api_from_many_threads_counters_settle),
@@ -1010,6 +1154,7 @@ int main(void) {
             test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread),
         cmocka_unit_test(test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort),
         cmocka_unit_test(test_a_group_made_by_a_value_freed_in_destroy_is_freed),
+        cmocka_unit_test(test_loaders_registered_from_many_threads_while_loading),
     };
     return TU_RUN_GROUP_TESTS(tests, group_setup, group_teardown);
 }

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1431,6 +1432,140 @@ static void test_parses_and_a_task_run_by_a_flush_may_wait_for_local_loads(void 
     asset_server_destroy(s);
 }
 
+/* ---- claims() sees normalised URIs only, once per load ---- */
+
+typedef struct claim_log {
+    int calls;
+    char seen[16][128];
+} claim_log_t;
+
+static bool log_claims(void *ctx, const char *uri) {
+    claim_log_t *c = ctx; /* the test thread: the caller of asset_server_load */
+    if (c->calls < 16) snprintf(c->seen[c->calls], sizeof c->seen[0], "%s", uri);
+    c->calls++;
+    size_t n = strlen(uri);
+    return n >= 3 && !strcmp(uri + n - 3, ".sp");
+}
+
+static asset_status_t sp_parse(void *ctx, asset_parse_t *p) {
+    (void)ctx;
+    char *v = asset_alloc(3);
+    if (!v) return ASSET_E_NO_MEMORY;
+    memcpy(v, "sp", 3);
+    asset_parse_set_value(p, v, 3);
+    return ASSET_OK;
+}
+
+/* Loads uri and checks what claims() was asked meanwhile: exactly once, want (NULL: not
+ * at all, the URI being refused). */
+static void expect_claimed(asset_server_t *s, claim_log_t *c, const char *uri, const char *want,
+                           asset_status_t st) {
+    int before = c->calls;
+    asset_handle_t *h = asset_server_load(s, uri, NULL);
+    assert_non_null(h);
+    assert_int_equal(tu_wait(h), st);
+    if (st == ASSET_OK) assert_string_equal(asset_handle_value(h), "sp");
+    asset_handle_release(h);
+    if (c->calls != before + (want ? 1 : 0))
+        fail_msg("%s: claims() called %d times (want %d); first with '%s'", uri, c->calls - before,
+                 want ? 1 : 0, c->calls > before ? c->seen[before] : "");
+    if (want) assert_string_equal(c->seen[before], want);
+}
+
+/* An IMMUTABLE source's URI (pkg://) may be served by the fast path, which chose the
+ * loader on the URI as given: claims() was asked "pkg://emb//t.sp" and then, as the
+ * URI was not normalised, "pkg://emb/t.sp" too (twice a load), and it was asked of
+ * "pkg://emb/d/../t.sp", which is refused (FORBIDDEN) and reaches no loader. */
+static void test_claims_sees_only_normalised_uris_once_per_load_on_the_fast_path(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    static const asset_embedded_file_t files[] = {{"t.sp", "t", 1}, {"d/u.sp", "u", 1}};
+    assert_int_equal(asset_server_mount_embedded(s, "emb", files, 2), ASSET_OK);
+    claim_log_t c = {0};
+    asset_loader_t ld = {ASSET_LOADER_ABI, "sp", NULL, log_claims, sp_parse, NULL, NULL, 0, NULL};
+    assert_int_equal(asset_server_register_loader(s, &ld, &c, 0), ASSET_OK);
+    expect_claimed(s, &c, "pkg://emb/t.sp", "pkg://emb/t.sp", ASSET_OK);
+    expect_claimed(s, &c, "pkg://emb/t.sp", "pkg://emb/t.sp", ASSET_OK); /* a fast hit */
+    expect_claimed(s, &c, "pkg://emb//t.sp", "pkg://emb/t.sp", ASSET_OK);
+    expect_claimed(s, &c, "pkg://emb/./t.sp", "pkg://emb/t.sp", ASSET_OK);
+    expect_claimed(s, &c, "pkg://emb/t%2Esp", "pkg://emb/t.sp", ASSET_OK);
+    expect_claimed(s, &c, "pkg://emb/d/u.sp/", "pkg://emb/d/u.sp", ASSET_OK);
+    expect_claimed(s, &c, "pkg://emb/d/./u.sp", "pkg://emb/d/u.sp", ASSET_OK);
+    expect_claimed(s, &c, "pkg://emb/d/../t.sp", NULL, ASSET_E_FORBIDDEN);
+    expect_claimed(s, &c, "pkg://emb/d\\u.sp", NULL, ASSET_E_FORBIDDEN);
+    expect_claimed(s, &c, "pkg://e%mb/t.sp", NULL, ASSET_E_INVALID);
+    asset_server_destroy(s);
+}
+
+/* ---- a NULL value ---- */
+
+typedef struct nullv {
+    atomic_int parses, frees, finalizes;
+    int mode; /* 0: parse sets NULL; 1: parse sets a value, finalize replaces it with NULL */
+} nullv_t;
+
+static asset_status_t nullv_parse(void *ctx, asset_parse_t *p) {
+    nullv_t *n = ctx;
+    atomic_fetch_add(&n->parses, 1);
+    if (n->mode == 0) {
+        asset_parse_set_value(p, NULL, 0); /* a marker asset: nothing to keep */
+        return ASSET_OK;
+    }
+    char *v = asset_alloc(4);
+    if (!v) return ASSET_E_NO_MEMORY;
+    memcpy(v, "cpu", 4);
+    asset_parse_set_value(p, v, 4);
+    return ASSET_OK;
+}
+
+static asset_status_t nullv_finalize(void *ctx, asset_finalize_t *f) {
+    nullv_t *n = ctx;
+    atomic_fetch_add(&n->finalizes, 1);
+    if (n->mode == 1) asset_finalize_set_value(f, NULL, 0); /* the CPU copy dropped */
+    return ASSET_OK;
+}
+
+static void nullv_free(void *ctx, void *value) {
+    nullv_t *n = ctx;
+    if (!value) abort(); /* what a texture_destroy(NULL) does */
+    atomic_fetch_add(&n->frees, 1);
+    asset_free(value);
+}
+
+/* **Decision:** a NULL value (the header lets a parse or a finalize set one) is never
+ * passed to free_value: it was, when the last handle and the cache entry let it go, and
+ * a free_value written for the loader's own objects (texture_destroy) crashed on it. */
+static void test_a_null_value_loads_and_is_never_freed(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    nullv_t n = {0};
+    static const char *const sfx[] = {".nv", NULL};
+    asset_loader_t ld = {ASSET_LOADER_ABI, "nv", sfx, NULL,          nullv_parse,
+                         nullv_free,       NULL, 0,   nullv_finalize};
+    assert_int_equal(asset_server_register_loader(s, &ld, &n, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "a.nv", "x", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "b.nv", "x", 1), ASSET_OK);
+    const char *uris[] = {"mem://a.nv", "mem://b.nv"};
+    for (int mode = 0; mode < 2; mode++) {
+        n.mode = mode;
+        asset_handle_t *h = asset_server_load(s, uris[mode], NULL);
+        tu_expect_end(h, ASSET_OK, ASSET_STATE_LOADED, NULL);
+        assert_null(asset_handle_value(h));
+        asset_handle_release(h);
+        asset_server_flush(s);
+    }
+    /* the cache lets b.nv go now, a.nv at destroy */
+    asset_server_invalidate(s, "mem://b.nv");
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&n.parses), 2);
+    assert_int_equal(atomic_load(&n.finalizes), 2);
+    assert_int_equal(atomic_load(&n.frees), 1); /* "cpu", which finalize replaced */
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&n.frees), 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_selection_json_by_suffix_else_bytes),
@@ -1465,6 +1600,8 @@ int main(void) {
         cmocka_unit_test(test_a_flush_thread_free_that_destroys_the_server_is_refused),
         cmocka_unit_test(test_an_atlas_of_thousands_of_labels_costs_linear_compares),
         cmocka_unit_test(test_parses_and_a_task_run_by_a_flush_may_wait_for_local_loads),
+        cmocka_unit_test(test_claims_sees_only_normalised_uris_once_per_load_on_the_fast_path),
+        cmocka_unit_test(test_a_null_value_loads_and_is_never_freed),
     };
     return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }
