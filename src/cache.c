@@ -104,7 +104,7 @@ void asset__loader_free_value(const asset__loader_slot_t *ld, void *value,
     /* user code, maybe under the server's lock (an eviction, clear_caches, a handle's
      * release): a handle it releases is released by the next flush instead (a value
      * holding handles of its server deadlocked on that lock: a review) */
-    if (!value) return; /* a NULL value failed its load: nothing to free (a review) */
+    if (!value) return; /* a NULL value (a load may set one): nothing to free (a review) */
     asset__thread_freeing++;
     if (free_fn)
         free_fn(value, free_user);
