@@ -1929,6 +1929,36 @@ static void test_http_an_unasked_304_is_an_http_error(void **state) {
     tu_bad_stop(b);
 }
 
+/* A 304 is no redirect (RFC 9110 15.4.5: the cached bytes are current), whatever
+ * Location it carries; libcurl 7.88 follows the Location of any 3xx, 304 too (its
+ * Curl_follow: "We shouldn't get any Location: header in this response!"), and fetch()
+ * follows none on a 304. A revalidation answered "304, Location: /ok" loaded /ok's
+ * "hello" as the asset (a 200, a new value), and one whose Location was file:// failed
+ * ASSET_E_FORBIDDEN. */
+static void test_http_a_304_with_a_location_is_not_followed(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    const char *paths[] = {"/304-location", "/304-location-file"};
+    for (int i = 0; i < 2; i++) {
+        asset_handle_t *h = bad_load(s, b, paths[i], ASSET_OK);
+        tu_expect_bytes(h, "one", 3);
+        asset_stats_t before;
+        asset_server_stats(s, &before);
+        asset_handle_t *h2 = bad_load(s, b, paths[i], ASSET_OK); /* If-None-Match "a" */
+        assert_int_equal(asset_handle_http_status(h2), 304);
+        assert_ptr_equal(asset_handle_value(h2), asset_handle_value(h)); /* the cached value */
+        asset_stats_t after;
+        asset_server_stats(s, &after);
+        assert_int_equal(after.http_requests, before.http_requests + 1);
+        assert_int_equal(after.http_not_modified, before.http_not_modified + 1);
+        asset_handle_release(h);
+        asset_handle_release(h2);
+    }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A 304 names the representation it says is current (RFC 9110 15.4.5); one whose ETag
  * is not the one asked about does not say the cached bytes are (RFC 9111 4.3.4: it must
  * not freshen them): the handle kept "one" for good while the server's bytes were "two".
@@ -2940,6 +2970,7 @@ int main(void) {
         cmocka_unit_test(test_http_an_unasked_304_is_an_http_error),
         cmocka_unit_test(test_http_an_empty_etag_falls_back_to_last_modified),
         cmocka_unit_test(test_http_a_304_from_a_redirect_target_is_asked_again),
+        cmocka_unit_test(test_http_a_304_with_a_location_is_not_followed),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),

@@ -799,6 +799,18 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                 : "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nETag: \"ns\"\r\n"
                   "Content-Length: 5\r\nConnection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/304-location") || !strcmp(path, "/304-location-file")) {
+        /* 200 "one" with ETag "a"; a 304 to If-None-Match "a" that carries a Location
+         * (to /ok, or to file:///etc/passwd): a 304 is no redirect */
+        const char *h = !strstr(req, "If-None-Match: \"a\"")
+                            ? "HTTP/1.1 200 OK\r\nETag: \"a\"\r\nContent-Length: 3\r\n"
+                              "Connection: close\r\n\r\none"
+                        : !strcmp(path, "/304-location")
+                            ? "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\nLocation: /ok\r\n"
+                              "Connection: close\r\n\r\n"
+                            : "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n"
+                              "Location: file:///etc/passwd\r\nConnection: close\r\n\r\n";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/two-dates")) {
         /* two Last-Modified that differ; a 304 to any If-Modified-Since */
         const char *h =
