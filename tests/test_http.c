@@ -1312,6 +1312,47 @@ static void test_http_cancelled_and_failed_transfers_easy_handle_is_reused_clean
     free(ok);
 }
 
+/* Issue 13: at most 2 x http_max_connections easy handles are kept (the header: "up to
+ * 2 x http_max_connections kept until destroy"); the reuse tests above ran one transfer
+ * at a time, so a cap of one handle, or none (the free list written past its end), went
+ * unseen. With http_max_connections 1: three transfers at once (three hosts, each
+ * stalled inside its body) make three handles; their ends keep two, and the next three
+ * at once make one more. */
+static void test_http_easy_handles_kept_are_capped_at_twice_the_connections(void **state) {
+    (void)state;
+    force_easy_reuse(true);
+    easy_count_t c;
+    c.made = 0;
+    uv_mutex_init(&c.mu);
+    asset_server_config_t cfg = {0};
+    cfg.log = count_easy_log;
+    cfg.user = &c;
+    cfg.http_max_connections = 1;
+    asset_server_t *s = asset_server_create(&cfg);
+    tu_bad_t *b[3];
+    for (int i = 0; i < 3; i++) b[i] = tu_bad_start();
+    const char *paths[] = {"/stall?1", "/stall?2"};
+    for (int round = 0; round < 2; round++) {
+        asset_handle_t *h[3];
+        for (int i = 0; i < 3; i++) {
+            char *u = tu_bad_url(b[i], paths[round]);
+            h[i] = asset_server_load(s, u, NULL);
+            free(u);
+        }
+        for (int i = 0; i < 3; i++) tu_bad_wait_stalled(b[i]); /* all three in libcurl */
+        assert_int_equal(easy_made(&c), round == 0 ? 3 : 4);   /* then: two of the kept */
+        for (int i = 0; i < 3; i++) {
+            asset_handle_cancel(h[i]);
+            tu_bad_wait_peer_closed(b[i]); /* its handle is back (or freed: the third) */
+            assert_int_equal(tu_wait(h[i]), ASSET_E_CANCELLED);
+            asset_handle_release(h[i]);
+        }
+    }
+    easy_counting_server_destroy(s, &c);
+    force_easy_reuse(false);
+    for (int i = 0; i < 3; i++) tu_bad_stop(b[i]);
+}
+
 #ifdef __GLIBC__
 #include <malloc.h> /* malloc_usable_size */
 #endif
@@ -1955,6 +1996,50 @@ static void test_http_a_304_with_a_location_is_not_followed(void **state) {
         asset_handle_release(h);
         asset_handle_release(h2);
     }
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
+/* asset_server_invalidate, then asset_server_clear_caches, while a revalidation's
+ * conditional request waits for its answer (held by the server): the 304 that then
+ * comes serves the load in flight the value it revalidated (the header: "the loads it
+ * serves keep what it read"), with no parse, but puts no entry back: the next load asks
+ * unconditionally, a 200 and a parse. */
+static void test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    tu_counter_t c = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c, 0), ASSET_OK);
+    asset_load_options_t o = {0};
+    o.loader = "counting";
+    char *u = tu_bad_url(b, "/etag-hold");
+    asset_handle_t *h = asset_server_load(s, u, &o); /* 200 "one", ETag "h": cached */
+    expect_status(h, ASSET_OK);
+    assert_int_equal(tu_counter_parses(&c), 1);
+    for (int round = 0; round < 2; round++) {
+        asset_handle_t *r = asset_server_load(s, u, &o); /* If-None-Match "h": held */
+        tu_bad_wait_stalled(b);
+        if (round == 0)
+            asset_server_invalidate(s, u);
+        else
+            asset_server_clear_caches(s);
+        tu_bad_go(b); /* the 304 */
+        expect_status(r, ASSET_OK);
+        assert_int_equal(asset_handle_http_status(r), 304);
+        assert_ptr_equal(asset_handle_value(r), asset_handle_value(h));
+        assert_int_equal(tu_counter_parses(&c), 1 + round);
+        asset_handle_release(r);
+        asset_handle_t *n = asset_server_load(s, u, &o); /* nothing cached: unconditional */
+        expect_status(n, ASSET_OK);
+        assert_int_equal(asset_handle_http_status(n), 200);
+        assert_int_equal(tu_counter_parses(&c), 2 + round);
+        assert_ptr_not_equal(asset_handle_value(n), asset_handle_value(h));
+        asset_handle_release(h);
+        h = n; /* cached: the next round revalidates it */
+    }
+    asset_handle_release(h);
+    free(u);
     asset_server_destroy(s);
     tu_bad_stop(b);
 }
@@ -2954,6 +3039,7 @@ int main(void) {
         cmocka_unit_test(test_http_malformed_redirect_is_a_network_error),
         cmocka_unit_test(test_http_reused_easy_handle_forgets_the_conditional_header),
         cmocka_unit_test(test_http_cancelled_and_failed_transfers_easy_handle_is_reused_cleanly),
+        cmocka_unit_test(test_http_easy_handles_kept_are_capped_at_twice_the_connections),
         cmocka_unit_test(test_http_body_with_content_length_is_buffered_at_its_size),
         cmocka_unit_test(test_http_bytes_load_completes_while_every_worker_is_busy),
         cmocka_unit_test(test_http_an_answer_cut_inside_its_headers_fails),
@@ -2971,6 +3057,7 @@ int main(void) {
         cmocka_unit_test(test_http_an_empty_etag_falls_back_to_last_modified),
         cmocka_unit_test(test_http_a_304_from_a_redirect_target_is_asked_again),
         cmocka_unit_test(test_http_a_304_with_a_location_is_not_followed),
+        cmocka_unit_test(test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),

@@ -608,6 +608,22 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         bool sent = send_all(fd, "12XYZ", 5);
         uv_sem_post(&b->idle_closed);
         if (sent) serve(b, fd);
+    } else if (!strcmp(path, "/etag-hold")) {
+        /* 200 "one" with ETag "h"; a conditional request is held (tu_bad_wait_stalled
+         * returns once it came) until the test says go (tu_bad_go), then a 304 */
+        if (!strstr(req, "If-None-Match: \"h\"")) {
+            const char *h = "HTTP/1.1 200 OK\r\nETag: \"h\"\r\nContent-Length: 3\r\n"
+                            "Connection: close\r\n\r\none";
+            send_all(fd, h, strlen(h));
+            return;
+        }
+        uv_sem_post(&b->stalled);
+        struct pollfd p[2] = {{b->go_pipe[0], POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
+        while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
+        if (p[1].revents || !wake_recv(b->go_pipe[0])) return;
+        const char *h = "HTTP/1.1 304 Not Modified\r\nETag: \"h\"\r\nConnection: close\r\n\r\n";
+        send_all(fd, h, strlen(h));
+        uv_sem_post(&b->idle_closed);
     } else if (!strcmp(path, "/bigheader")) {
         /* one 300 KB header line: more than libcurl buffers for a header (100 KiB) */
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Big: ";

@@ -91,7 +91,9 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * Location, a 100, then 200 "hello" without validator; a 304 to If-None-Match "early"),
  * /hints-flood (103s for 64 MiB, then nothing), /304-location and /304-location-file (200
  * "one" with ETag "a"; a 304 to If-None-Match "a" carrying a Location: /ok, or
- * file:///etc/passwd), /ok (200, "hello"). */
+ * file:///etc/passwd), /etag-hold (200 "one" with ETag "h"; a request with If-None-Match
+ * "h" is held, tu_bad_wait_stalled returning once it came, until tu_bad_go, then a 304),
+ * /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 /* The same server on [::1] (tu_bad_url still names 127.0.0.1: build its URLs from
