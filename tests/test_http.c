@@ -2044,6 +2044,47 @@ static void test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry(
     tu_bad_stop(b);
 }
 
+/* A revalidation whose conditional request waits for its answer (held by the server)
+ * ends by its load's timeout_ms, by a cancel, and by the server's destroy: the value it
+ * held to revalidate stays cached (the next load is a 304 with the same pointer), and
+ * a destroy frees all (ASan, LSan). */
+static void
+test_http_a_revalidation_timed_out_cancelled_or_destroyed_keeps_the_entry(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/etag-hold");
+    asset_handle_t *h = asset_server_load(s, u, NULL); /* 200 "one", ETag "h": cached */
+    expect_status(h, ASSET_OK);
+    for (int way = 0; way < 3; way++) {
+        asset_load_options_t o = {0};
+        o.timeout_ms = way == 0 ? 50 : 0;
+        asset_handle_t *r = asset_server_load(s, u, &o); /* If-None-Match "h": held */
+        tu_bad_wait_stalled(b);
+        if (way == 0) expect_status(r, ASSET_E_TIMEOUT);
+        if (way == 1) {
+            asset_handle_cancel(r);
+            expect_status(r, ASSET_E_CANCELLED);
+        }
+        if (way == 2) { /* the load held and h's value with it */
+            asset_server_destroy(s);
+            tu_bad_go(b); /* lets the server go on (its client is gone) */
+            break;
+        }
+        asset_handle_release(r);
+        tu_bad_go(b);                                      /* the 304 goes to a closed connection */
+        asset_handle_t *n = asset_server_load(s, u, NULL); /* the entry: revalidated */
+        tu_bad_wait_stalled(b);
+        tu_bad_go(b);
+        expect_status(n, ASSET_OK);
+        assert_int_equal(asset_handle_http_status(n), 304);
+        assert_ptr_equal(asset_handle_value(n), asset_handle_value(h));
+        asset_handle_release(n);
+    }
+    free(u);
+    tu_bad_stop(b);
+}
+
 /* A 304 names the representation it says is current (RFC 9110 15.4.5); one whose ETag
  * is not the one asked about does not say the cached bytes are (RFC 9111 4.3.4: it must
  * not freshen them): the handle kept "one" for good while the server's bytes were "two".
@@ -3058,6 +3099,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_304_from_a_redirect_target_is_asked_again),
         cmocka_unit_test(test_http_a_304_with_a_location_is_not_followed),
         cmocka_unit_test(test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry),
+        cmocka_unit_test(test_http_a_revalidation_timed_out_cancelled_or_destroyed_keeps_the_entry),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
