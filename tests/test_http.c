@@ -2085,6 +2085,35 @@ test_http_a_revalidation_timed_out_cancelled_or_destroyed_keeps_the_entry(void *
     tu_bad_stop(b);
 }
 
+/* A 304 naming a Last-Modified other than the cached one (as one naming another ETag,
+ * below): a server that answers If-Modified-Since "not modified since" (Apache, Go's
+ * http.ServeContent) says 304 to a file replaced by an older one (an older version put
+ * back with its date, an archive unpacked), naming the older date; the handle kept the
+ * newer bytes for good ("new" where the server had "old"). Asked again without the
+ * condition. */
+static void test_http_a_304_naming_another_last_modified_is_asked_again(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    asset_handle_t *h = bad_load(s, b, "/lm-older", ASSET_OK); /* "new", Tuesday */
+    tu_expect_bytes(h, "new", 3);
+    asset_handle_t *h2 = bad_load(s, b, "/lm-older", ASSET_OK); /* 304 naming Monday */
+    tu_expect_bytes(h2, "old", 3);
+    assert_int_equal(asset_handle_http_status(h2), 200);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.http_requests, 3);
+    assert_int_equal(st.http_not_modified, 0);
+    asset_handle_t *h3 = bad_load(s, b, "/lm-older", ASSET_OK); /* Monday: a 304 that is */
+    assert_int_equal(asset_handle_http_status(h3), 304);
+    assert_ptr_equal(asset_handle_value(h3), asset_handle_value(h2));
+    asset_handle_release(h);
+    asset_handle_release(h2);
+    asset_handle_release(h3);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A 304 names the representation it says is current (RFC 9110 15.4.5); one whose ETag
  * is not the one asked about does not say the cached bytes are (RFC 9111 4.3.4: it must
  * not freshen them): the handle kept "one" for good while the server's bytes were "two".
@@ -3101,6 +3130,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry),
         cmocka_unit_test(test_http_a_revalidation_timed_out_cancelled_or_destroyed_keeps_the_entry),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
+        cmocka_unit_test(test_http_a_304_naming_another_last_modified_is_asked_again),
         cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),
         cmocka_unit_test(test_http_an_unchanged_answer_without_validators_is_not_modified),
         cmocka_unit_test(test_http_an_error_answer_cut_short_keeps_its_status),

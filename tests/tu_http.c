@@ -336,6 +336,7 @@ struct tu_bad {
     int moved_hits;    /* unconditional requests for "/etag-moved" (under mu) */
     int signed_hits;   /* requests for "/signed" (under mu) */
     int two_etag_hits; /* requests for "/two-etags" (under mu) */
+    int lm_older_hits; /* unconditional requests for "/lm-older" (under mu) */
     bool answer_first; /* tu_bad_answer_first (under mu) */
 };
 
@@ -624,6 +625,22 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         const char *h = "HTTP/1.1 304 Not Modified\r\nETag: \"h\"\r\nConnection: close\r\n\r\n";
         send_all(fd, h, strlen(h));
         uv_sem_post(&b->idle_closed);
+    } else if (!strcmp(path, "/lm-older")) {
+        /* "new" dated Tuesday the first time, then "old" dated Monday (an older version
+         * put back with its date); If-Modified-Since gets a 304 naming Monday (the file
+         * is not newer than any date asked about: Apache's and Go's reading) */
+        bool cond = strstr(req, "If-Modified-Since:") != NULL;
+        uv_mutex_lock(&b->mu);
+        int hit = cond ? -1 : b->lm_older_hits++;
+        uv_mutex_unlock(&b->mu);
+        const char *h =
+            cond ? "HTTP/1.1 304 Not Modified\r\nLast-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
+                   "Connection: close\r\n\r\n"
+            : hit == 0 ? "HTTP/1.1 200 OK\r\nLast-Modified: Tue, 02 Jan 2024 00:00:00 GMT\r\n"
+                         "Content-Length: 3\r\nConnection: close\r\n\r\nnew"
+                       : "HTTP/1.1 200 OK\r\nLast-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
+                         "Content-Length: 3\r\nConnection: close\r\n\r\nold";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/bigheader")) {
         /* one 300 KB header line: more than libcurl buffers for a header (100 KiB) */
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Big: ";

@@ -93,7 +93,8 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * "one" with ETag "a"; a 304 to If-None-Match "a" carrying a Location: /ok, or
  * file:///etc/passwd), /etag-hold (200 "one" with ETag "h"; a request with If-None-Match
  * "h" is held, tu_bad_wait_stalled returning once it came, until tu_bad_go, then a 304),
- * /ok (200, "hello"). */
+ * /lm-older ("new" dated Tuesday the first time, then "old" dated Monday; a 304 naming
+ * Monday to any If-Modified-Since), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 /* The same server on [::1] (tu_bad_url still names 127.0.0.1: build its URLs from

@@ -944,11 +944,13 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     asset_request_t *r = x->req;
     asset_server_t *s = x->server;
     /* a 304 names the representation it finds current (RFC 9110 15.4.5): an ETag other
-     * than the cached one says nothing of the cached bytes (RFC 9111 4.3.4: they must
-     * not be freshened by it; the handle kept them for good). Compared weakly: nginx's
-     * gzip makes a 200's ETag weak, not its 304's */
-    bool moved =
-        asset__http_etag_moved(asset_request_cached_version(r), x->etag ? x->etag + 5 : NULL);
+     * than the cached one (or, for a cached Last-Modified, another date: a file replaced
+     * by an older one, asset__http_lm_moved) says nothing of the cached bytes (RFC 9111
+     * 4.3.4: they must not be freshened by it; the handle kept them for good). Compared
+     * weakly: nginx's gzip makes a 200's ETag weak, not its 304's */
+    const char *cached = asset_request_cached_version(r);
+    bool moved = asset__http_etag_moved(cached, x->etag ? x->etag + 5 : NULL) ||
+                 asset__http_lm_moved(cached, x->last_modified ? x->last_modified + 3 : NULL);
     bool again =
         st == ASSET_NOT_MODIFIED && x->status == 304 && (hops || moved) && http && !x->asked_again;
     uv_mutex_lock(&s->lock);
