@@ -19,6 +19,12 @@
 #ifndef _WIN32
 #include <net/if.h> /* if_nametoindex */
 #endif
+#ifdef __linux__
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#endif
 
 #include "http_validator.h"
 #include "internal.h"
@@ -1740,6 +1746,65 @@ static void test_http_a_socket_error_of_another_address_is_not_the_reason(void *
     tu_bad_stop(b);
 }
 
+#ifdef __linux__
+static uv_sem_t g_connecting;
+static int post_connecting(int family) { /* the I/O thread opens a socket to connect */
+    (void)family;
+    uv_sem_post(&g_connecting);
+    return 0;
+}
+#endif
+
+/* Connecting that never ends (a host that drops the SYN: here a loopback listener whose
+ * accept queue is full, which Linux answers by dropping it) ends by
+ * http_connect_timeout_ms (ASSET_E_TIMEOUT, no HTTP status, a message naming it, as the
+ * web build's does: it said only curl's reason, as if timeout_ms had), by a cancel and by the
+ * server's destroy while it connects; no test reached the connect phase (Linux only). */
+static void test_http_a_connect_that_never_ends_times_out_or_is_cancelled(void **state) {
+    (void)state;
+#ifndef __linux__
+    skip();
+#else
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 0), 0); /* one connection queued fills it */
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0); /* never accepted */
+    char u[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+    asset_server_config_t cfg = {0};
+    cfg.http_connect_timeout_ms = 100;
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    expect_status(h, ASSET_E_TIMEOUT);
+    assert_int_equal(asset_handle_http_status(h), 0);
+    expect_message(h, "timed out: no connection within 100 ms (http_connect_timeout_ms)");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    uv_sem_init(&g_connecting, 0);
+    asset__http_socket_hook = post_connecting;
+    for (int way = 0; way < 2; way++) { /* the default connect timeout: 10 s */
+        s = asset_server_create(NULL);
+        h = asset_server_load(s, u, NULL);
+        uv_sem_wait(&g_connecting);
+        if (way == 0) {
+            asset_handle_cancel(h);
+            expect_status(h, ASSET_E_CANCELLED);
+            asset_handle_release(h);
+        }
+        asset_server_destroy(s); /* way 1: with the load connecting */
+    }
+    asset__http_socket_hook = NULL;
+    uv_sem_destroy(&g_connecting);
+    close(c);
+    close(l);
+#endif
+}
+
 /* A header line that reads like a status line ("HTTP/1.1 200: OK", which libcurl passes
  * on as a header) was taken for a new response: a 404 loaded its error page as a 200. */
 static void test_http_a_status_line_inside_the_headers_is_a_header(void **state) {
@@ -3127,6 +3192,7 @@ int main(void) {
         cmocka_unit_test(test_http_an_empty_etag_falls_back_to_last_modified),
         cmocka_unit_test(test_http_a_304_from_a_redirect_target_is_asked_again),
         cmocka_unit_test(test_http_a_304_with_a_location_is_not_followed),
+        cmocka_unit_test(test_http_a_connect_that_never_ends_times_out_or_is_cancelled),
         cmocka_unit_test(test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry),
         cmocka_unit_test(test_http_a_revalidation_timed_out_cancelled_or_destroyed_keeps_the_entry),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),

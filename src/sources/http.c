@@ -355,7 +355,13 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
             return asset_request_fail(r, ASSET_E_TIMEOUT,
                                       "stalled: no data for %u ms (http_low_speed_ms)",
                                       x->server->cfg.http_low_speed_ms);
-        return asset_request_fail(r, ASSET_E_TIMEOUT, "HTTP transfer timed out: %s", detail);
+        /* else connecting (resolving, TCP, TLS) passed http_connect_timeout_ms: named, as
+         * the stall guard is and as the web build names it (it said only "HTTP transfer
+         * timed out: <curl's reason>", as if timeout_ms had) */
+        return asset_request_fail(r, ASSET_E_TIMEOUT,
+                                  "HTTP transfer timed out: no connection within %u ms "
+                                  "(http_connect_timeout_ms): %s",
+                                  x->server->cfg.http_connect_timeout_ms, detail);
     case CURLE_URL_MALFORMAT: /* a libcurl built with http only (the Windows build) cannot
                                  even parse a redirect to file:// */
     case CURLE_UNSUPPORTED_PROTOCOL: {
