@@ -2109,6 +2109,50 @@ static void test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry(
     tu_bad_stop(b);
 }
 
+/* A revalidation's value evicted while its conditional request waits for the answer (a
+ * budget cut, then room again): the 304 that then comes caches it again (the seventh
+ * review's rule, tested with other sources only), so the next load is a 304 too, not a
+ * 200 and a parse. */
+static void test_http_a_304_caches_again_a_value_evicted_while_it_came(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    tu_counter_t c = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c, 0), ASSET_OK);
+    asset_load_options_t o = {0};
+    o.loader = "counting";
+    char *u = tu_bad_url(b, "/etag-hold");
+    asset_handle_t *h = asset_server_load(s, u, &o); /* 200 "one", ETag "h": cached */
+    expect_status(h, ASSET_OK);
+    asset_handle_t *r = asset_server_load(s, u, &o); /* If-None-Match "h": held */
+    tu_bad_wait_stalled(b);
+    assert_int_equal(asset_server_set_cache_budget(s, "counting", 1), ASSET_OK); /* evicted */
+    assert_int_equal(asset_server_set_cache_budget(s, "counting", 1 << 20), ASSET_OK);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_cached, 0);
+    assert_int_equal(st.cache_evictions, 1);
+    tu_bad_go(b);
+    expect_status(r, ASSET_OK);
+    assert_int_equal(asset_handle_http_status(r), 304);
+    assert_ptr_equal(asset_handle_value(r), asset_handle_value(h));
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_cached, 3);            /* "one", cached again */
+    asset_handle_t *n = asset_server_load(s, u, &o); /* cached again: conditional */
+    tu_bad_wait_stalled(b);
+    tu_bad_go(b);
+    expect_status(n, ASSET_OK);
+    assert_int_equal(asset_handle_http_status(n), 304);
+    assert_ptr_equal(asset_handle_value(n), asset_handle_value(h));
+    assert_int_equal(tu_counter_parses(&c), 1);
+    asset_handle_release(h);
+    asset_handle_release(r);
+    asset_handle_release(n);
+    free(u);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 /* A revalidation whose conditional request waits for its answer (held by the server)
  * ends by its load's timeout_ms, by a cancel, and by the server's destroy: the value it
  * held to revalidate stays cached (the next load is a 304 with the same pointer), and
@@ -3195,6 +3239,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_connect_that_never_ends_times_out_or_is_cancelled),
         cmocka_unit_test(test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry),
         cmocka_unit_test(test_http_a_revalidation_timed_out_cancelled_or_destroyed_keeps_the_entry),
+        cmocka_unit_test(test_http_a_304_caches_again_a_value_evicted_while_it_came),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_http_a_304_naming_another_last_modified_is_asked_again),
         cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),
