@@ -51,6 +51,19 @@ static inline bool asset__http_etag_moved(const char *cached, const char *etag) 
     return strcmp(cached, etag) != 0;
 }
 
+/* Whether a 304 whose Last-Modified is lm (as the header gives it; NULL: none) names
+ * another representation than the cached version `cached`: it is a Last-Modified too,
+ * and the dates differ (as written: a server writes its dates one way). A server that
+ * answers If-Modified-Since "not modified since that date" (the file's date not after
+ * it: Apache, Go's http.ServeContent) says 304 to a file replaced by an older one (an
+ * older version restored, an archive unpacked with its dates), naming the older date:
+ * the cached bytes, which it does not name, were kept for good (RFC 9111 4.3.4: a 304
+ * whose validators match no stored response updates none). Asked again, as for
+ * asset__http_etag_moved. */
+static inline bool asset__http_lm_moved(const char *cached, const char *lm) {
+    return cached && lm && !strncmp(cached, "lm:", 3) && strcmp(cached + 3, lm) != 0;
+}
+
 /* The version of an answer versioned by its bytes (no validator, or reached through a
  * redirect) in out (48 bytes): "hash:<bytes>", and "@<from>" for a redirect's, from the
  * hash of the URL it was redirected to up to its query (asset__http_from_len). The same

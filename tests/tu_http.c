@@ -336,6 +336,7 @@ struct tu_bad {
     int moved_hits;    /* unconditional requests for "/etag-moved" (under mu) */
     int signed_hits;   /* requests for "/signed" (under mu) */
     int two_etag_hits; /* requests for "/two-etags" (under mu) */
+    int lm_older_hits; /* unconditional requests for "/lm-older" (under mu) */
     bool answer_first; /* tu_bad_answer_first (under mu) */
 };
 
@@ -608,6 +609,38 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         bool sent = send_all(fd, "12XYZ", 5);
         uv_sem_post(&b->idle_closed);
         if (sent) serve(b, fd);
+    } else if (!strcmp(path, "/etag-hold")) {
+        /* 200 "one" with ETag "h"; a conditional request is held (tu_bad_wait_stalled
+         * returns once it came) until the test says go (tu_bad_go), then a 304 */
+        if (!strstr(req, "If-None-Match: \"h\"")) {
+            const char *h = "HTTP/1.1 200 OK\r\nETag: \"h\"\r\nContent-Length: 3\r\n"
+                            "Connection: close\r\n\r\none";
+            send_all(fd, h, strlen(h));
+            return;
+        }
+        uv_sem_post(&b->stalled);
+        struct pollfd p[2] = {{b->go_pipe[0], POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
+        while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
+        if (p[1].revents || !wake_recv(b->go_pipe[0])) return;
+        const char *h = "HTTP/1.1 304 Not Modified\r\nETag: \"h\"\r\nConnection: close\r\n\r\n";
+        send_all(fd, h, strlen(h));
+        uv_sem_post(&b->idle_closed);
+    } else if (!strcmp(path, "/lm-older")) {
+        /* "new" dated Tuesday the first time, then "old" dated Monday (an older version
+         * put back with its date); If-Modified-Since gets a 304 naming Monday (the file
+         * is not newer than any date asked about: Apache's and Go's reading) */
+        bool cond = strstr(req, "If-Modified-Since:") != NULL;
+        uv_mutex_lock(&b->mu);
+        int hit = cond ? -1 : b->lm_older_hits++;
+        uv_mutex_unlock(&b->mu);
+        const char *h =
+            cond ? "HTTP/1.1 304 Not Modified\r\nLast-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
+                   "Connection: close\r\n\r\n"
+            : hit == 0 ? "HTTP/1.1 200 OK\r\nLast-Modified: Tue, 02 Jan 2024 00:00:00 GMT\r\n"
+                         "Content-Length: 3\r\nConnection: close\r\n\r\nnew"
+                       : "HTTP/1.1 200 OK\r\nLast-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
+                         "Content-Length: 3\r\nConnection: close\r\n\r\nold";
+        send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/bigheader")) {
         /* one 300 KB header line: more than libcurl buffers for a header (100 KiB) */
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Big: ";
@@ -798,6 +831,18 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                 ? "HTTP/1.1 304 Not Modified\r\nETag: \"ns\"\r\nConnection: close\r\n\r\n"
                 : "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nETag: \"ns\"\r\n"
                   "Content-Length: 5\r\nConnection: close\r\n\r\nhello";
+        send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/304-location") || !strcmp(path, "/304-location-file")) {
+        /* 200 "one" with ETag "a"; a 304 to If-None-Match "a" that carries a Location
+         * (to /ok, or to file:///etc/passwd): a 304 is no redirect */
+        const char *h = !strstr(req, "If-None-Match: \"a\"")
+                            ? "HTTP/1.1 200 OK\r\nETag: \"a\"\r\nContent-Length: 3\r\n"
+                              "Connection: close\r\n\r\none"
+                        : !strcmp(path, "/304-location")
+                            ? "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\nLocation: /ok\r\n"
+                              "Connection: close\r\n\r\n"
+                            : "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\n"
+                              "Location: file:///etc/passwd\r\nConnection: close\r\n\r\n";
         send_all(fd, h, strlen(h));
     } else if (!strcmp(path, "/two-dates")) {
         /* two Last-Modified that differ; a 304 to any If-Modified-Since */

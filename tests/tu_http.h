@@ -89,7 +89,12 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * last chunk, before the blank line ending the trailers), /ping and /pong (302s to each
  * other), /hints (a 103 with an ETag "early", a Content-Length, chunked coding and a
  * Location, a 100, then 200 "hello" without validator; a 304 to If-None-Match "early"),
- * /hints-flood (103s for 64 MiB, then nothing), /ok (200, "hello"). */
+ * /hints-flood (103s for 64 MiB, then nothing), /304-location and /304-location-file (200
+ * "one" with ETag "a"; a 304 to If-None-Match "a" carrying a Location: /ok, or
+ * file:///etc/passwd), /etag-hold (200 "one" with ETag "h"; a request with If-None-Match
+ * "h" is held, tu_bad_wait_stalled returning once it came, until tu_bad_go, then a 304),
+ * /lm-older ("new" dated Tuesday the first time, then "old" dated Monday; a 304 naming
+ * Monday to any If-Modified-Since), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 /* The same server on [::1] (tu_bad_url still names 127.0.0.1: build its URLs from

@@ -91,6 +91,9 @@ typedef struct xfer {
     bool chunked_twice;  /* so a 2xx was cut: libcurl takes one layer off, the body is chunks */
     bool etag_differ;    /* the current response has ETag fields that differ: no ETag */
     bool lm_differ;      /* the same for Last-Modified */
+    bool location_304;   /* the current response is a 304 with a (non-empty) Location */
+    bool stopped_304;    /* so the transfer was stopped at its headers' end: libcurl would
+                            follow that Location (any 3xx's), a 304 is the answer */
 } xfer_t;
 
 /* The content codings decoded here (libcurl's decoding is off: libcurl 7.88 does not
@@ -352,7 +355,13 @@ static asset_status_t map_result(xfer_t *x, CURLcode rc, long hops) {
             return asset_request_fail(r, ASSET_E_TIMEOUT,
                                       "stalled: no data for %u ms (http_low_speed_ms)",
                                       x->server->cfg.http_low_speed_ms);
-        return asset_request_fail(r, ASSET_E_TIMEOUT, "HTTP transfer timed out: %s", detail);
+        /* else connecting (resolving, TCP, TLS) passed http_connect_timeout_ms: named, as
+         * the stall guard is and as the web build names it (it said only "HTTP transfer
+         * timed out: <curl's reason>", as if timeout_ms had) */
+        return asset_request_fail(r, ASSET_E_TIMEOUT,
+                                  "HTTP transfer timed out: no connection within %u ms "
+                                  "(http_connect_timeout_ms): %s",
+                                  x->server->cfg.http_connect_timeout_ms, detail);
     case CURLE_URL_MALFORMAT: /* a libcurl built with http only (the Windows build) cannot
                                  even parse a redirect to file:// */
     case CURLE_UNSUPPORTED_PROTOCOL: {
@@ -924,6 +933,7 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns) != CURLE_OK) conns = 0;
     long hops = 0;
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &hops) != CURLE_OK) hops = 0;
+    if (x->stopped_304 && rc == CURLE_WRITE_ERROR) rc = CURLE_OK; /* the 304, whole (headers_end) */
     asset_status_t st = map_result(x, rc, hops);
     /* the URL the bytes came from, after redirects: their relative references resolve
      * against it, as a browser's do ("tex.png" in /a/scene.json redirected to /b/ is
@@ -940,11 +950,13 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     asset_request_t *r = x->req;
     asset_server_t *s = x->server;
     /* a 304 names the representation it finds current (RFC 9110 15.4.5): an ETag other
-     * than the cached one says nothing of the cached bytes (RFC 9111 4.3.4: they must
-     * not be freshened by it; the handle kept them for good). Compared weakly: nginx's
-     * gzip makes a 200's ETag weak, not its 304's */
-    bool moved =
-        asset__http_etag_moved(asset_request_cached_version(r), x->etag ? x->etag + 5 : NULL);
+     * than the cached one (or, for a cached Last-Modified, another date: a file replaced
+     * by an older one, asset__http_lm_moved) says nothing of the cached bytes (RFC 9111
+     * 4.3.4: they must not be freshened by it; the handle kept them for good). Compared
+     * weakly: nginx's gzip makes a 200's ETag weak, not its 304's */
+    const char *cached = asset_request_cached_version(r);
+    bool moved = asset__http_etag_moved(cached, x->etag ? x->etag + 5 : NULL) ||
+                 asset__http_lm_moved(cached, x->last_modified ? x->last_modified + 3 : NULL);
     bool again =
         st == ASSET_NOT_MODIFIED && x->status == 304 && (hops || moved) && http && !x->asked_again;
     uv_mutex_lock(&s->lock);
@@ -978,6 +990,7 @@ static void xfer_again(asset__http_t *http, xfer_t *x) {
     curl_slist_free_all(x->headers);
     x->headers = NULL;
     x->asked_again = true;
+    x->stopped_304 = false;
     x->req->http_status = 0;
     x->in_multi = false;
     x->prev = x->next = x->wprev = x->wnext = NULL;
@@ -1616,6 +1629,7 @@ static void response_reset(xfer_t *x) {
     x->location = LOCATION_NONE;
     x->headers_done = x->chunked = x->coded = x->has_length = x->unknown_coding = false;
     x->te_coded = x->lengths_differ = x->etag_differ = x->lm_differ = false;
+    x->location_304 = false;
     x->chunks = 0;
     x->location_seen = false;
     x->coding = CODING_NONE;
@@ -1693,6 +1707,14 @@ static int progress_cb(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
  * too large) or a Content-Encoding that it is the coded one. Returns false to abort. */
 static bool headers_end(xfer_t *x, bool decodes) {
     x->headers_done = true;
+    /* a 304 says the cached bytes are current (RFC 9110 15.4.5), whatever Location it
+     * carries; libcurl follows the Location of any 3xx, and a revalidation loaded the
+     * bytes of that other resource as the asset (or failed: a file:// one, FORBIDDEN).
+     * Stopped here, the transfer is the 304 (xfer_done), as fetch() has it */
+    if (x->location_304) {
+        x->stopped_304 = true;
+        return false;
+    }
     /* which one says where the body ends? (RFC 9112 6.3: an invalid Content-Length, an
      * unrecoverable error; libcurl took the last) */
     if (x->lengths_differ && !x->chunked && x->status >= 200) {
@@ -1822,6 +1844,8 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *user) {
          * If-None-Match (dropped by libcurl), so every revalidation was a 200 and a new
          * parse where the Last-Modified beside it would have had a 304 */
         validator_field(&x->etag, &x->etag_differ, "etag:", 5, v, vn);
+    } else if (x->status == 304 && HEADER_IS(line, n, "Location", &v, &vn)) {
+        if (vn) x->location_304 = true; /* not followed, nor counted against its host */
     } else if (x->status / 100 == 3 && !x->location_seen &&
                HEADER_IS(line, n, "Location", &v, &vn) && vn) {
         /* its scheme, to tell a refused protocol from a malformed URL (map_result); the

@@ -469,10 +469,12 @@ EMSCRIPTEN_KEEPALIVE int asset__fetch_on_headers(uint32_t id, int status, int fl
         xfer_finish(x, ASSET_E_CANCELLED);
         return 0;
     }
-    /* a 304 from a redirect's target, or one naming an ETag other than the cached one:
-     * it says nothing of the cached bytes (as natively, sources/http.c) */
+    /* a 304 from a redirect's target, or one naming an ETag (or, for a cached
+     * Last-Modified, a date) other than the cached one: it says nothing of the cached
+     * bytes (as natively, sources/http.c) */
     if (status == 304 && x->cond_name &&
-        (x->redirected || asset__http_etag_moved(asset_request_cached_version(r), x->etag))) {
+        (x->redirected || asset__http_etag_moved(asset_request_cached_version(r), x->etag) ||
+         asset__http_lm_moved(asset_request_cached_version(r), x->last_modified))) {
         xfer_again(x);
         return 0;
     }
