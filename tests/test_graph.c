@@ -3297,6 +3297,29 @@ static void test_a_reload_that_changes_its_dependencies_follows_the_new_ones(voi
     destroy_holding_none(s);
 }
 
+/* Thirty-seventh review (coverage): the last handle of an asset released while its
+ * reload's finalize spans flushes (PENDING: an upload waiting for a fence) fires no
+ * reloaded callback, and the reload's value is freed with the caches (nothing held). */
+static void test_a_release_while_its_reload_finalizes_fires_nothing(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "up.g", "texture");
+    asset_handle_t *h = load(s, "mem://up.g");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_reload, &reloads) != 0);
+    put(s, "up.g", "texture v2\npend 3");
+    asset_server_reload(s, "mem://up.g");
+    wait_fin_queued(s, 1);
+    int calls = atomic_load(&g_gl.finalizes);
+    asset_server_flush(s); /* its finalize: PENDING */
+    assert_int_equal(atomic_load(&g_gl.finalizes), calls + 1);
+    asset_handle_release(h);
+    flush_until_idle(s);
+    assert_int_equal(reloads, 0);
+    destroy_holding_none(s);
+}
+
 /* Waits (a bounded number of flushes) until *reloads reaches n. */
 static void flush_until_reloads(asset_server_t *s, int *reloads, int n) {
     for (int i = 0; i < 200 && *reloads < n; i++) {
@@ -3914,6 +3937,7 @@ int main(void) {
         cmocka_unit_test(test_a_change_of_a_failed_optional_dependency_keeps_its_cached_parent),
         cmocka_unit_test(test_a_second_dependency_through_its_own_loader_reloads_the_parent),
         cmocka_unit_test(test_a_reload_that_changes_its_dependencies_follows_the_new_ones),
+        cmocka_unit_test(test_a_release_while_its_reload_finalizes_fires_nothing),
         cmocka_unit_test(test_an_asset_depending_on_its_own_file_through_another_loader),
         cmocka_unit_test(test_a_label_held_alone_reloads_with_its_assets_dependency),
         cmocka_unit_test(test_a_label_held_alone_reloads_while_dependents_are_unknown),
