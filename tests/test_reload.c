@@ -1826,6 +1826,29 @@ static void test_destroy_with_reloads_pending(void **state) {
     fx_free(&f);
 }
 
+/* Thirty-seventh review (coverage): a file's last handle released while its reload
+ * parses (the reload's own handle still names the file): nothing fires, and once the
+ * reload is over the file is no longer watched (its directory stays, for a.txt, b.txt). */
+static void test_a_release_while_its_reload_parses_ends_the_watch_after_it(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    rec_t r;
+    asset_handle_t *h = load_recorded(&f, "g.d", "one", &r);
+    wait_watched(f.s, 3);
+    settle(f.s);
+    atomic_store(&g_gate, true);
+    save(f.dir, "g.d", "two");
+    uv_sem_wait(&g_gate_in); /* its reload parses, held */
+    asset_handle_release(h);
+    asset_server_flush(f.s);
+    uv_sem_post(&g_gate_out);
+    settle(f.s);
+    wait_watch_counts(f.s, 2, 1);
+    assert_int_equal(r.count, 0);
+    fx_close(&f);
+}
+
 static void destroy_on_thread(void *arg) { asset_server_destroy(arg); }
 
 /* A change during asset_server_destroy: a reload's parse held while destroy begins, the
@@ -4868,6 +4891,7 @@ int main(void) {
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
         cmocka_unit_test(test_destroy_with_reloads_pending),
         cmocka_unit_test(test_a_change_during_destroy_while_a_reload_parses),
+        cmocka_unit_test(test_a_release_while_its_reload_parses_ends_the_watch_after_it),
         cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
         cmocka_unit_test(test_version_may_be_polled_from_another_thread_while_reloads_publish),
         cmocka_unit_test(test_a_spawned_task_is_never_reloaded),
