@@ -1155,7 +1155,8 @@ ASSET_API bool asset_handle_disconnect(asset_handle_t *h, uint64_t id);
  * that reaches a flush (on the flush thread; a failure told already does not: below),
  * until disconnected with asset_handle_disconnect() or the handle's last reference is
  * released (a reload decided before that and not yet published is dropped: no callback;
- * released on another thread, one may be running, as for a disconnect). Only live
+ * released by one of its reloaded callbacks, the ones after it do not fire; released on
+ * another thread, one may be running, as for a disconnect). Only live
  * LOADED handles reload, never one loaded with a sha256 (a manifest entry's: its bytes
  * are pinned). A reload re-reads and re-parses in the background; at a flush the value
  * switches, the version bumps, the callbacks fire, and only then is the old value

@@ -965,7 +965,11 @@ void asset__reload_fire(asset_server_t *s, asset_handle_t *h) {
      * call, to be safe from that, was quadratic: a review) */
     s->rcb_cursor = h->rcbs ? h->rcbs->next : NULL;
     asset__cb_t *c;
-    while (!s->stopping && (c = s->rcb_cursor) && c->id <= upto) { /* none during destroy */
+    /* none during destroy, nor once a callback released h's last reference, which ends
+     * them as a release before the flush does (asset__reload_publish): the next ones
+     * fired, with a user their program may have freed with the handle (thirty-seventh
+     * review) */
+    while (!s->stopping && h->refs > 0 && (c = s->rcb_cursor) && c->id <= upto) {
         s->cb_visits++;
         s->rcb_cursor = c == h->rcbs ? NULL : c->next;
         asset_handle_cb cb = c->cb;

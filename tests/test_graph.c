@@ -3019,6 +3019,16 @@ static void flush_until_reloaded(asset_server_t *s, const int *reloads) {
     }
 }
 
+/* key (mem://) put as text and asset_server_reload'ed, then flushed until *reloads
+ * counted a reload callback (flush_until_reloaded). */
+static void put_reloaded(asset_server_t *s, const char *key, const char *text, const int *reloads) {
+    put(s, key, text);
+    char uri[256];
+    snprintf(uri, sizeof uri, "mem://%s", key);
+    asset_server_reload(s, uri);
+    flush_until_reloaded(s, reloads);
+}
+
 /* No reload running or queued any more. */
 static void assert_reloads_idle(asset_server_t *s) {
     uv_mutex_lock(&s->lock);
@@ -3053,9 +3063,8 @@ static void test_a_reload_closing_a_cycle_through_a_loaded_asset_fails(void **st
     asset_handle_t *hp, *hq;
     int reloads = 0;
     asset_server_t *s = loaded_pair(&hp, &hq, &reloads);
-    put(s, "q.g", "dep mem://p.g"); /* q now depends on p, which depends on q */
-    asset_server_reload(s, "mem://q.g");
-    flush_until_reloaded(s, &reloads);
+    /* q now depends on p, which depends on q */
+    put_reloaded(s, "q.g", "dep mem://p.g", &reloads);
     assert_int_equal(asset_handle_reload_error(hq), ASSET_E_DEPENDENCY);
     assert_non_null(strstr(asset_handle_error_message(hq), "dependency cycle"));
     assert_string_equal(asset_handle_value(hq), "leaf"); /* kept */
@@ -3082,10 +3091,8 @@ static void test_a_reload_closing_a_cycle_through_a_label_of_a_loaded_asset_fail
         int reloads = 0, p_reloads = 0;
         assert_true(asset_handle_on_reloaded(hq, count_reload, &reloads) != 0);
         assert_true(asset_handle_on_reloaded(hp, count_reload, &p_reloads) != 0);
-        put(s, "q.g", "dep mem://p.g#a\nlabel b"); /* q on p's label, p on q */
-        asset_server_reload(s, "mem://q.g");
-        flush_until_reloaded(s, &reloads);
-        for (int i = 0; i < 20; i++) asset_server_flush(s); /* what a publish started */
+        put_reloaded(s, "q.g", "dep mem://p.g#a\nlabel b", &reloads); /* q on p's label */
+        for (int i = 0; i < 20; i++) asset_server_flush(s);           /* what a publish started */
         if (asset_handle_reload_error(hq) != ASSET_E_DEPENDENCY)
             fail_msg("case %d: q's reload: %s (%d reloads of q, %d of p); p's: %s", both,
                      asset_strerror(asset_handle_reload_error(hq)), reloads, p_reloads,
@@ -3113,9 +3120,7 @@ test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge(void
     int reloads = 0;
     asset_server_t *s = loaded_pair(&hp, &hq, &reloads);
     int p_reloads = 0;
-    put(s, "q.g", "opt mem://p.g"); /* q now depends on p, optionally */
-    asset_server_reload(s, "mem://q.g");
-    flush_until_reloaded(s, &reloads);
+    put_reloaded(s, "q.g", "opt mem://p.g", &reloads); /* q now depends on p, optionally */
     assert_int_equal(asset_handle_reload_error(hq), ASSET_OK);
     assert_string_equal(asset_handle_value(hq), "opt mem://p.g");
     assert_int_equal(asset_handle_dependency_count(hq), 1);
@@ -3157,9 +3162,7 @@ static void test_a_change_of_a_failed_optional_dependency_keeps_its_cached_paren
     assert_int_equal(tu_wait(hx), ASSET_OK);
     int reloads = 0;
     assert_true(asset_handle_on_reloaded(hx, count_reload, &reloads) != 0);
-    put(s, "x.g", "leaf v2");
-    asset_server_reload(s, "mem://x.g");
-    flush_until_reloaded(s, &reloads);
+    put_reloaded(s, "x.g", "leaf v2", &reloads);
     assert_string_equal(asset_handle_value(hx), "leaf v2");
     int parses = atomic_load(&g_gl.parses);
     hq = load(s, "mem://q.g");
@@ -3188,9 +3191,7 @@ static void test_a_second_dependency_through_its_own_loader_reloads_the_parent(v
     assert_int_equal(tu_wait(hp), ASSET_OK);
     int p_reloads = 0;
     assert_true(asset_handle_on_reloaded(hp, count_reload, &p_reloads) != 0);
-    put(s, "q.g", "leaf v2");
-    asset_server_reload(s, "mem://q.g");
-    flush_until_reloaded(s, &p_reloads);
+    put_reloaded(s, "q.g", "leaf v2", &p_reloads);
     assert_int_equal(asset_handle_reload_error(hp), ASSET_OK);
     assert_string_equal(asset_handle_value(asset_handle_dependency(hp, 1)), "leaf v2");
     asset_handle_release(hp);
@@ -3212,9 +3213,7 @@ static void test_an_asset_depending_on_its_own_file_through_another_loader(void 
     assert_int_equal(atomic_load(&g_gl.parses), 1);
     int reloads = 0;
     assert_true(asset_handle_on_reloaded(h, count_reload, &reloads) != 0);
-    put(s, "lvl.g", "raw mem://lvl.g\n");
-    asset_server_reload(s, "mem://lvl.g");
-    flush_until_reloaded(s, &reloads);
+    put_reloaded(s, "lvl.g", "raw mem://lvl.g\n", &reloads);
     /* what is left runs out in a few flushes: a loop keeps reloading */
     for (int i = 0; i < 200; i++) {
         uv_mutex_lock(&s->lock);
@@ -3232,6 +3231,92 @@ static void test_an_asset_depending_on_its_own_file_through_another_loader(void 
     assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
     assert_string_equal(asset_handle_value(h), "raw mem://lvl.g\n");
     asset_handle_release(h);
+    destroy_holding_none(s);
+}
+
+/* Flushes until no reload runs or is queued, nothing is queued for a flush, no job runs
+ * (bounded): what a publish started is over. */
+static void flush_until_idle(asset_server_t *s) {
+    for (int i = 0; i < 2000; i++) {
+        uv_mutex_lock(&s->lock);
+        bool idle = !s->reloads_running && !s->reload_ntodo && !s->reload_claims && !s->q_head &&
+                    !s->running && !s->fin_head;
+        uv_mutex_unlock(&s->lock);
+        if (idle && i > 2) return;
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head) uv_cond_timedwait(&s->done_cond, &s->lock, 10000000);
+        uv_mutex_unlock(&s->lock);
+    }
+    fail_msg("reloads still running after 2000 flushes");
+}
+
+/* Thirty-seventh review (coverage): a parent's reload that drops a dependency (p no longer
+ * names q) leaves it built on nothing: q's later change re-parses p no more, and a
+ * dependency added by a reload (r) re-parses p when it changes. The old value's
+ * dependency handle, retained by the program, outlives that value as a live handle of q. */
+static void test_a_reload_that_changes_its_dependencies_follows_the_new_ones(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "q.g", "leaf q");
+    put(s, "r.g", "leaf r");
+    put(s, "p.g", "dep mem://q.g");
+    asset_handle_t *hp = load(s, "mem://p.g"), *hq = load(s, "mem://q.g");
+    asset_handle_t *hr = load(s, "mem://r.g");
+    assert_int_equal(tu_wait(hp), ASSET_OK);
+    assert_int_equal(tu_wait(hq), ASSET_OK);
+    assert_int_equal(tu_wait(hr), ASSET_OK);
+    int p_reloads = 0, q_reloads = 0, r_reloads = 0;
+    assert_true(asset_handle_on_reloaded(hp, count_reload, &p_reloads) != 0);
+    assert_true(asset_handle_on_reloaded(hq, count_reload, &q_reloads) != 0);
+    assert_true(asset_handle_on_reloaded(hr, count_reload, &r_reloads) != 0);
+    asset_handle_t *old_dep = asset_handle_retain(asset_handle_dependency(hp, 0));
+    put_reloaded(s, "p.g", "dep mem://r.g", &p_reloads); /* q dropped, r added */
+    flush_until_idle(s);
+    assert_int_equal(p_reloads, 1);
+    /* the old value's dependency handle, retained, outlives it: q's value, loaded */
+    assert_int_equal(asset_handle_state(old_dep), ASSET_STATE_LOADED);
+    assert_string_equal(asset_handle_value(old_dep), "leaf q");
+    assert_int_equal(asset_handle_dependency_count(hp), 1);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(hp, 0)), "leaf r");
+    int parses = atomic_load(&g_gl.parses);
+    put_reloaded(s, "q.g", "leaf q2", &q_reloads);
+    flush_until_idle(s);
+    assert_int_equal(p_reloads, 1);                              /* not built on q any more */
+    assert_int_equal(atomic_load(&g_gl.parses), parses + 1);     /* q's alone */
+    assert_string_equal(asset_handle_value(old_dep), "leaf q2"); /* a live handle of q */
+    asset_handle_release(old_dep);
+    put_reloaded(s, "r.g", "leaf r2", &r_reloads);
+    flush_until_idle(s);
+    assert_int_equal(p_reloads, 2); /* built on r */
+    assert_int_equal(asset_handle_reload_error(hp), ASSET_OK);
+    assert_string_equal(asset_handle_value(asset_handle_dependency(hp, 0)), "leaf r2");
+    asset_handle_release(hp);
+    asset_handle_release(hq);
+    asset_handle_release(hr);
+    destroy_holding_none(s);
+}
+
+/* Thirty-seventh review (coverage): the last handle of an asset released while its
+ * reload's finalize spans flushes (PENDING: an upload waiting for a fence) fires no
+ * reloaded callback, and the reload's value is freed with the caches (nothing held). */
+static void test_a_release_while_its_reload_finalizes_fires_nothing(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "up.g", "texture");
+    asset_handle_t *h = load(s, "mem://up.g");
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_reload, &reloads) != 0);
+    put(s, "up.g", "texture v2\npend 3");
+    asset_server_reload(s, "mem://up.g");
+    wait_fin_queued(s, 1);
+    int calls = atomic_load(&g_gl.finalizes);
+    asset_server_flush(s); /* its finalize: PENDING */
+    assert_int_equal(atomic_load(&g_gl.finalizes), calls + 1);
+    asset_handle_release(h);
+    flush_until_idle(s);
+    assert_int_equal(reloads, 0);
     destroy_holding_none(s);
 }
 
@@ -3442,9 +3527,8 @@ static void test_a_second_edge_through_a_value_an_optional_cycle_reached_fails(v
     assert_int_equal(tu_wait(hq), ASSET_OK);
     int reloads = 0;
     assert_true(asset_handle_on_reloaded(hq, count_reload, &reloads) != 0);
-    put(s, "q.g", "opt mem://a.g\ndep mem://b.g"); /* both reach m, which names q */
-    asset_server_reload(s, "mem://q.g");
-    flush_until_reloaded(s, &reloads);
+    /* both reach m, which names q */
+    put_reloaded(s, "q.g", "opt mem://a.g\ndep mem://b.g", &reloads);
     assert_int_equal(asset_handle_reload_error(hq), ASSET_E_DEPENDENCY);
     expect_msg(hq, "dependency cycle: mem://q.g -> mem://b.g");
     assert_string_equal(asset_handle_value(hq), "leaf"); /* kept */
@@ -3852,6 +3936,8 @@ int main(void) {
             test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge),
         cmocka_unit_test(test_a_change_of_a_failed_optional_dependency_keeps_its_cached_parent),
         cmocka_unit_test(test_a_second_dependency_through_its_own_loader_reloads_the_parent),
+        cmocka_unit_test(test_a_reload_that_changes_its_dependencies_follows_the_new_ones),
+        cmocka_unit_test(test_a_release_while_its_reload_finalizes_fires_nothing),
         cmocka_unit_test(test_an_asset_depending_on_its_own_file_through_another_loader),
         cmocka_unit_test(test_a_label_held_alone_reloads_with_its_assets_dependency),
         cmocka_unit_test(test_a_label_held_alone_reloads_while_dependents_are_unknown),

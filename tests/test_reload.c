@@ -918,6 +918,59 @@ static void test_asset_server_reload_of_a_file_in_use_is_tried_again_without_wat
     free(dir);
 }
 
+/* Thirty-seventh review (coverage): asset_server_reload of a file in use, whose retry
+ * (retry_add) finds a change of the file still waiting for its quiet time, is one reload
+ * with that change at its time, and still a fresh parse: the change here is a
+ * revalidation of a file that did not change (an entry named as its directory made next
+ * to it: the directory is watched anew and its files looked at again), which alone
+ * would publish nothing. With the retry's `forced` not merged into the change waiting
+ * (pend_at), the file's fresh parse asked for was lost: no reload was published. */
+static void test_a_forced_reloads_retry_meeting_a_waiting_change_stays_a_fresh_parse(void **state) {
+    (void)state;
+    char *dir = tu_mkdtemp();
+    atomic_store(&g_busy, false);
+    char *held = tu_write_file(dir, "held.txt", "one", 3);
+    logcap_t log = {0};
+    /* a quiet time long enough for the forced reload to find the file in use and post
+     * its retry while the change waits (were it slower, the change's reload would meet
+     * the forced one running, and follow it as a fresh parse: the test still passes) */
+    asset_server_config_t cfg = {
+        .watch = true, .reload_debounce_ms = 1500, .log = log_cb, .user = &log};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = tu_load_wait(s, held, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    wait_watched(s, 1);
+    settle(s);
+    uint64_t changes = atomic_load(&s->rio_changes);
+    const char *base = strrchr(dir, '/');
+    assert_non_null(base);
+    char *twin = tu_write_file(dir, base + 1, "x", 1); /* named as the directory */
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&s->rio_changes) == changes) { /* held.txt's look waits its time */
+        assert_true(now_ms() < deadline);
+        wait_news(s, 10);
+    }
+    atomic_store(&g_busy_hits, 0);
+    atomic_store(&g_busy, true);
+    asset_server_reload(s, held); /* forced: in use, tried again with the change */
+    wait_busy(s, 1, &r);
+    atomic_store(&g_busy, false);
+    wait_count(s, &r.count, 1, false);
+    settle(s);
+    assert_int_equal(r.count, 1);
+    assert_int_equal(r.err, ASSET_OK);
+    assert_int_equal(asset_handle_version(h), 2); /* a fresh parse of the same bytes */
+    expect_text(h, "one");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(twin);
+    free(held);
+    free(dir);
+}
+
 /* The same with a real hold where the OS has one (Windows, under wine too): an editor
  * that opened the file without sharing writes it and closes it. The reload during the
  * hold fails with a sharing violation; the one tried again after it reads the bytes. */
@@ -1583,6 +1636,95 @@ static void test_a_handle_released_while_its_reload_waits_is_not_reloaded(void *
     asset_server_destroy(s);
 }
 
+/* Thirty-seventh review (coverage): a reload request that finds no memory while the
+ * asset's last reload waits for a flush (decided, its result pending) leaves that result
+ * to be published: the newer value, once, with its callback, not NO_MEMORY in its place
+ * (the handle would have kept the old value, and never shown what its source holds,
+ * until its next change). With nothing pending, the same request is heard as NO_MEMORY
+ * (hot-reload.md). Here asset_server_reload's copy of the URI fails. */
+static void test_a_reload_out_of_memory_with_a_result_pending_publishes_the_result(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    char key[160], uri[170];
+    long_name(key, 'q', 140); /* the URI: a length of its own */
+    snprintf(uri, sizeof uri, "mem://%s", key);
+    assert_int_equal(asset_mem_put(s, key, "one", 3), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, uri, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    assert_int_equal(asset_mem_put(s, key, "two", 3), ASSET_OK);
+    asset_server_reload(s, uri);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock); /* decided: it waits for a flush */
+    while (!h->reload_pending) {
+        if (now_ms() > deadline) fail_msg("the reload was not decided");
+        wait_locked(s, 10);
+    }
+    uv_mutex_unlock(&s->lock);
+    fail_allocs(strlen(uri) + 1, 1);
+    asset_server_reload(s, uri); /* no memory: its copy of the URI */
+    assert_int_equal(atomic_load(&g_fail_left), 0);
+    fail_allocs(0, 0);
+    wait_count(s, &r.count, 1, false);
+    settle(s);
+    assert_int_equal(r.count, 1);
+    assert_int_equal(r.err, ASSET_OK);
+    expect_text(h, "two");
+    assert_int_equal(asset_handle_version(h), 2);
+    fail_allocs(strlen(uri) + 1, 1); /* nothing pending now: heard as NO_MEMORY */
+    asset_server_reload(s, uri);
+    assert_int_equal(atomic_load(&g_fail_left), 0);
+    fail_allocs(0, 0);
+    wait_count(s, &r.count, 2, false);
+    assert_int_equal(r.err, ASSET_E_NO_MEMORY);
+    expect_text(h, "two"); /* kept */
+    assert_int_equal(asset_handle_version(h), 2);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* Thirty-seventh review: a reloaded callback that releases its handle's last reference
+ * (the object that held the handle goes, and with it what the other callbacks' user
+ * points to) ends the handle's reloaded callbacks, as the header says of any release of
+ * the last reference: the ones after it fired in the same flush, with that user. */
+typedef struct releasing {
+    asset_handle_t *h;
+    int first, second;
+} releasing_t;
+static void release_in_reloaded(asset_handle_t *h, void *user) {
+    releasing_t *x = user;
+    (void)h;
+    x->first++;
+    asset_handle_release(x->h);
+    x->h = NULL;
+}
+static void after_release_reloaded(asset_handle_t *h, void *user) {
+    (void)h;
+    ((releasing_t *)user)->second++;
+}
+
+static void test_a_release_in_a_reloaded_callback_disconnects_the_next_ones(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    assert_int_equal(asset_mem_put(s, "rl.d", "v1", 2), ASSET_OK);
+    releasing_t x = {0};
+    x.h = tu_load_wait(s, "mem://rl.d", ASSET_OK);
+    assert_true(asset_handle_on_reloaded(x.h, release_in_reloaded, &x) != 0);
+    assert_true(asset_handle_on_reloaded(x.h, after_release_reloaded, &x) != 0);
+    assert_int_equal(asset_mem_put(s, "rl.d", "v2", 2), ASSET_OK);
+    asset_server_reload(s, "mem://rl.d");
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (!x.first) {
+        if (now_ms() > deadline) fail_msg("no reload");
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+    settle(s);
+    assert_int_equal(x.first, 1);
+    assert_int_equal(x.second, 0);
+    asset_server_destroy(s);
+}
+
 /* A file whose last handle is released stops being watched, and its directory too once
  * none of its files is; loaded again, it is watched again and reloads. (Watches were
  * kept until destroy: a tool loading from ever new directories ran out of them.) */
@@ -1682,6 +1824,29 @@ static void test_destroy_with_reloads_pending(void **state) {
     asset_server_destroy(f.s); /* ASan/valgrind: nothing leaks, nothing fires */
     assert_int_equal(f.ra.count + f.rb.count, 0);
     fx_free(&f);
+}
+
+/* Thirty-seventh review (coverage): a file's last handle released while its reload
+ * parses (the reload's own handle still names the file): nothing fires, and once the
+ * reload is over the file is no longer watched (its directory stays, for a.txt, b.txt). */
+static void test_a_release_while_its_reload_parses_ends_the_watch_after_it(void **state) {
+    (void)state;
+    fixture_t f;
+    fx_open(&f);
+    rec_t r;
+    asset_handle_t *h = load_recorded(&f, "g.d", "one", &r);
+    wait_watched(f.s, 3);
+    settle(f.s);
+    atomic_store(&g_gate, true);
+    save(f.dir, "g.d", "two");
+    uv_sem_wait(&g_gate_in); /* its reload parses, held */
+    asset_handle_release(h);
+    asset_server_flush(f.s);
+    uv_sem_post(&g_gate_out);
+    settle(f.s);
+    wait_watch_counts(f.s, 2, 1);
+    assert_int_equal(r.count, 0);
+    fx_close(&f);
 }
 
 static void destroy_on_thread(void *arg) { asset_server_destroy(arg); }
@@ -4697,6 +4862,7 @@ int main(void) {
         cmocka_unit_test(test_release_or_destroy_while_a_retry_waits),
         cmocka_unit_test(test_a_retry_with_nothing_left_to_reload_is_forgotten),
         cmocka_unit_test(test_asset_server_reload_of_a_file_in_use_is_tried_again_without_watch),
+        cmocka_unit_test(test_a_forced_reloads_retry_meeting_a_waiting_change_stays_a_fresh_parse),
         cmocka_unit_test(test_a_file_saved_while_held_without_sharing_reloads_once_free),
         cmocka_unit_test(test_dependency_change_reaches_a_parent_two_levels_up),
         cmocka_unit_test(test_a_dependency_that_appears_later_reloads_its_parent),
@@ -4718,11 +4884,14 @@ int main(void) {
         cmocka_unit_test(test_asset_server_reload_tells_a_failure_told_already_again),
         cmocka_unit_test(test_released_handle_is_not_reloaded),
         cmocka_unit_test(test_a_handle_released_while_its_reload_waits_is_not_reloaded),
+        cmocka_unit_test(test_a_reload_out_of_memory_with_a_result_pending_publishes_the_result),
+        cmocka_unit_test(test_a_release_in_a_reloaded_callback_disconnects_the_next_ones),
         cmocka_unit_test(test_a_released_asset_stops_being_watched),
         cmocka_unit_test(test_many_changed_files_of_a_directory_cost_a_look_each),
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
         cmocka_unit_test(test_destroy_with_reloads_pending),
         cmocka_unit_test(test_a_change_during_destroy_while_a_reload_parses),
+        cmocka_unit_test(test_a_release_while_its_reload_parses_ends_the_watch_after_it),
         cmocka_unit_test(test_asset_server_reload_forces_a_fresh_parse),
         cmocka_unit_test(test_version_may_be_polled_from_another_thread_while_reloads_publish),
         cmocka_unit_test(test_a_spawned_task_is_never_reloaded),
