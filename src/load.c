@@ -234,8 +234,9 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
     asset__handle_link(s, h);
     if (hook) hook(s, h, r->hook_arg, true);
     h->loader = r->ld;
-    /* h is as handle_init made it (zeroed, never linked): only what is set is stored,
-     * no read-modify-write of a bit-field for a load without the option */
+    /* h is zeroed as handle_init made it (linked just now; the hook's `before` call sets
+     * none of these): only an option that is set is stored, no read-modify-write of a
+     * bit-field for a load without it */
     if (opt->timeout_ms) h->timeout_ms = opt->timeout_ms;
     if (opt->optional) h->optional = true;
     if (opt->map_file) h->map_file = true;
