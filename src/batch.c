@@ -382,7 +382,8 @@ static void child_completed(asset_handle_t *h, void *user) {
     if (it->done || b->done) return;
     it->done = true;
     if (it->size != SIZE_UNKNOWN) b->done_bytes += it->size; /* for asset_batch_progress */
-    switch (asset_handle_state(h)) {
+    /* the state itself, not asset_handle_state's call: h is never NULL here */
+    switch (atomic_load_explicit(&h->state, memory_order_acquire)) {
     case ASSET_STATE_LOADED: b->n_loaded++; break;
     case ASSET_STATE_CANCELLED: b->n_cancelled++; break;
     default: b->n_failed++; break;

@@ -6,11 +6,6 @@
 
 const char asset__version_immutable[] = "immutable";
 
-asset__value_t *asset__value_retain(asset__value_t *v) {
-    if (v) atomic_fetch_add_explicit(&v->refs, 1, memory_order_relaxed);
-    return v;
-}
-
 static bool frees_on_flush_thread(const asset__loader_slot_t *ld) {
     return ld && (ld->vt.flags & ASSET_LOADER_FREE_ON_FLUSH_THREAD);
 }
@@ -283,20 +278,23 @@ bool asset__cache_has(const asset__cache_t *c, const char *uri) {
 }
 
 /* Out of line on purpose: inlined into load.c's loop over stages and URIs, GCC 12 at
- * -O3 made a cache hit 248 ns instead of 156 (docs/performance.md, ninth round). */
-void asset__cache_prefetch(const asset__cache_t *c, uint32_t h, int stage) {
-    asset__map_link_t *const *b = asset__map_bucket(&c->map, h);
-    if (!ASSET__HAS_PREFETCH || !b) return;
-    if (stage == 0) {
-        asset__prefetch(b);
-        return;
-    }
-    const asset__cache_entry_t *e = entry_of(*b);
-    if (!e) return;
-    if (stage == 1) { /* the entry and its key: two lines at most */
+ * -O3 made a cache hit 248 ns instead of 156 (docs/performance.md, ninth round). The
+ * stages are three loops, not a loop over stages: nothing for the compiler to
+ * interchange. */
+void asset__cache_prefetch_many(const asset__cache_t *const *c, const uint32_t *h, size_t n) {
+    if (!ASSET__HAS_PREFETCH || n > ASSET__LOAD_SLICE) return;
+    asset__map_link_t *const *b[ASSET__LOAD_SLICE];
+    for (size_t i = 0; i < n; i++) /* the buckets */
+        if ((b[i] = asset__map_bucket(&c[i]->map, h[i]))) asset__prefetch(b[i]);
+    for (size_t i = 0; i < n; i++) { /* the entries and their keys: two lines at most */
+        const asset__cache_entry_t *e = b[i] ? entry_of(*b[i]) : NULL;
+        if (!e) continue;
         asset__prefetch(e);
         asset__prefetch((const char *)(e + 1) + 31);
-    } else if (e->link.hash == h) { /* what a hit writes: the reference count, the LRU */
+    }
+    for (size_t i = 0; i < n; i++) { /* what a hit writes: the reference count, the LRU */
+        const asset__cache_entry_t *e = b[i] ? entry_of(*b[i]) : NULL;
+        if (!e || e->link.hash != h[i]) continue;
         asset__prefetch_w(e->value);
         if (e->lru_prev) asset__prefetch_w(e->lru_prev);
         if (e->lru_next) asset__prefetch_w(e->lru_next);

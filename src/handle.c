@@ -486,7 +486,8 @@ static bool count_delivered(asset_server_t *s, asset_handle_t *h) {
     int state = atomic_load(&h->state);
     if (h->counted || !state_terminal(state)) return false;
     h->counted = true;
-    asset__trace_delivered(s, h); /* reload handles too: it closes their job's track */
+    /* reload handles too: it closes their job's track (its own test, without the call) */
+    if (atomic_load_explicit(&s->tracer, memory_order_relaxed)) asset__trace_delivered(s, h);
     if (asset__handle_internal(h)) return true; /* not the user's load: not in the stats */
     if (state == ASSET_STATE_LOADED)
         s->stats.completed++;
@@ -646,7 +647,7 @@ static size_t flush_impl(asset_server_t *s, uint64_t budget_ns) {
         bool reloaded = h->reload_pending && asset__reload_publish(s, h, &old);
         size_t fired = fire_callbacks(s, h);
         if (reloaded) asset__reload_fire(s, h);
-        asset__value_release(old); /* after the reloaded callbacks re-read the value */
+        if (old) asset__value_release(old); /* after the reloaded callbacks re-read it */
         popped++;
         /* the user's handles a result reached: not a reload's own handle (nor a batch's
          * listing or manifest), nor one whose pending reload was dropped (a later

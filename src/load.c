@@ -240,9 +240,12 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
     asset__handle_link(s, h);
     if (hook) hook(s, h, r->hook_arg, true);
     h->loader = r->ld;
-    h->timeout_ms = opt->timeout_ms;
-    h->optional = opt->optional;
-    h->map_file = opt->map_file;
+    /* h is zeroed as handle_init made it (linked just now; the hook's `before` call sets
+     * none of these): only an option that is set is stored, no read-modify-write of a
+     * bit-field for a load without it */
+    if (opt->timeout_ms) h->timeout_ms = opt->timeout_ms;
+    if (opt->optional) h->optional = true;
+    if (opt->map_file) h->map_file = true;
     s->stats.cache_hits++;
     asset__handle_decide_hit(h, e->value); /* no label: fast_prepare took no '#' */
     if (hook) hook(s, h, r->hook_arg, false);
@@ -502,11 +505,15 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
         for (size_t i = 0; i < fast; i++) r[i].h = hs[i];
     }
     if (fast) {
-        uv_mutex_lock(&s->lock);
         /* the lookups' cache misses overlapped: each stage for all, then the next */
-        for (int stage = 0; fast > 1 && stage < 3; stage++)
-            for (size_t i = 0; i < fast; i++)
-                asset__cache_prefetch(&r[i].ld->cache, r[i].hash, stage);
+        const asset__cache_t *caches[ASSET__LOAD_SLICE];
+        uint32_t hashes[ASSET__LOAD_SLICE];
+        for (size_t i = 0; fast > 1 && i < fast; i++) {
+            caches[i] = &r[i].ld->cache;
+            hashes[i] = r[i].hash;
+        }
+        uv_mutex_lock(&s->lock);
+        if (fast > 1) asset__cache_prefetch_many(caches, hashes, fast);
         asset__source_slot_t *src = NULL;
         for (; done < fast; done++) { /* one source lookup per run of a scheme */
             if (!done || memcmp(r[done].scheme, r[done - 1].scheme, sizeof r->scheme) != 0)
