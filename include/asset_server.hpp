@@ -1691,10 +1691,12 @@ class Task {
                    void *user = nullptr) {
         asset_task_set_value(t_, value, cost_bytes, free_fn, user);
     }
-    /* A typed pointer with no free_fn does not compile: a `new T` would be asset_free()d
-     * (no destructor, a new/free mismatch). Pass std::unique_ptr<T>, a free_fn, or the
-     * pointer as void * when asset_alloc made it. */
+    /* A typed pointer with no free_fn (or a nullptr one) does not compile: a `new T`
+     * would be asset_free()d (no destructor, a new/free mismatch). Pass std::unique_ptr<T>,
+     * a free_fn, or the pointer as void * when asset_alloc made it. */
     template <class T> void set_value(T *value, size_t cost_bytes) = delete;
+    template <class T, class = typename std::enable_if<!std::is_void<T>::value>::type>
+    void set_value(T *value, size_t cost_bytes, std::nullptr_t, void *user = nullptr) = delete;
     asset_status_t fail(asset_status_t st, std::string_view why) {
         return asset_task_fail(t_, st, "%.*s", detail::fmt_len(why), detail::fmt_data(why));
     }

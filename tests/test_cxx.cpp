@@ -1441,6 +1441,12 @@ static_assert(!task_takes<Probe *>::value, "Task::set_value(new T, cost) must no
 static_assert(!task_takes<char *>::value, "a typed pointer needs a free_fn or a void *");
 static_assert(task_takes<void *>::value, "an asset_alloc'd void * is asset_free()d");
 static_assert(task_takes<std::unique_ptr<Probe>>::value, "a unique_ptr carries its delete");
+template <class P, class = void> struct task_takes_null_free : std::false_type {};
+template <class P>
+struct task_takes_null_free<P, decltype(std::declval<asset::Task &>().set_value(
+                                   std::declval<P>(), size_t{1}, nullptr))> : std::true_type {};
+static_assert(!task_takes_null_free<Probe *>::value, "nor with a free_fn of nullptr");
+static_assert(task_takes_null_free<void *>::value, "a void * with nullptr: asset_free");
 void test_a_task_typed_pointer_needs_a_free() {
     asset::Server s(config());
     static std::atomic<int> freed{0};
