@@ -1681,9 +1681,11 @@ class Task {
     bool cancelled() const { return asset_task_cancelled(t_); }
     std::string_view uri() const { return detail::view(asset_task_uri(t_)); }
     /* The value: a T made with new, deleted once no handle holds it (at the next flush,
-     * on the flush thread, without the server's lock: T may hold Handles of the server). */
+     * on the flush thread, without the server's lock: T may hold Handles of the server).
+     * T may be const (handles hand the value out as const anyway). */
     template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes) {
-        asset_task_set_value(t_, value.release(), cost_bytes, &del<T>, core_);
+        void *v = const_cast<void *>(static_cast<const void *>(value.release()));
+        asset_task_set_value(t_, v, cost_bytes, &del<T>, core_);
     }
     /* asset_task_set_value: value freed with free_fn(value, user), or asset_free (NULL):
      * a void * from asset_alloc, say. */

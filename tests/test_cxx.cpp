@@ -1441,6 +1441,8 @@ static_assert(!task_takes<Probe *>::value, "Task::set_value(new T, cost) must no
 static_assert(!task_takes<char *>::value, "a typed pointer needs a free_fn or a void *");
 static_assert(task_takes<void *>::value, "an asset_alloc'd void * is asset_free()d");
 static_assert(task_takes<std::unique_ptr<Probe>>::value, "a unique_ptr carries its delete");
+static_assert(task_takes<std::unique_ptr<const Probe>>::value,
+              "a const T too (it did not compile)");
 template <class P, class = void> struct task_takes_null_free : std::false_type {};
 template <class P>
 struct task_takes_null_free<P, decltype(std::declval<asset::Task &>().set_value(
@@ -1457,6 +1459,10 @@ void test_a_task_typed_pointer_needs_a_free() {
         });
         return ASSET_OK;
     });
+    asset::Handle immutable = s.spawn([](asset::Task &t) {
+        t.set_value(std::unique_ptr<const Probe>(new Probe), sizeof(Probe));
+        return ASSET_OK;
+    });
     asset::Handle bytes = s.spawn([](asset::Task &t) {
         void *b = asset_alloc(8); /* asset_free()d: the void * form */
         if (!b) return t.fail(ASSET_E_NO_MEMORY, "no memory");
@@ -1464,9 +1470,11 @@ void test_a_task_typed_pointer_needs_a_free() {
         return ASSET_OK;
     });
     CHECK(typed.wait(kGenerous) == ASSET_OK && typed.size() == sizeof(Probe));
+    CHECK(immutable.wait(kGenerous) == ASSET_OK && immutable.value<Probe>());
     CHECK(bytes.wait(kGenerous) == ASSET_OK && bytes.size() == 8);
-    CHECK(Probe::live == 1);
+    CHECK(Probe::live == 2);
     typed.reset();
+    immutable.reset();
     bytes.reset();
     s.flush();
     CHECK(freed == 1 && Probe::live == 0);
