@@ -1681,14 +1681,24 @@ class Task {
     bool cancelled() const { return asset_task_cancelled(t_); }
     std::string_view uri() const { return detail::view(asset_task_uri(t_)); }
     /* The value: a T made with new, deleted once no handle holds it (at the next flush,
-     * on the flush thread, without the server's lock: T may hold Handles of the server). */
+     * on the flush thread, without the server's lock: T may hold Handles of the server).
+     * T may be const (handles hand the value out as const anyway). */
     template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes) {
-        asset_task_set_value(t_, value.release(), cost_bytes, &del<T>, core_);
+        void *v = const_cast<void *>(static_cast<const void *>(value.release()));
+        asset_task_set_value(t_, v, cost_bytes, &del<T>, core_);
     }
+    /* asset_task_set_value: value freed with free_fn(value, user), or asset_free (NULL):
+     * a void * from asset_alloc, say. */
     void set_value(void *value, size_t cost_bytes, void (*free_fn)(void *, void *) = nullptr,
                    void *user = nullptr) {
         asset_task_set_value(t_, value, cost_bytes, free_fn, user);
     }
+    /* A typed pointer with no free_fn (or a nullptr one) does not compile: a `new T`
+     * would be asset_free()d (no destructor, a new/free mismatch). Pass std::unique_ptr<T>,
+     * a free_fn, or the pointer as void * when asset_alloc made it. */
+    template <class T> void set_value(T *value, size_t cost_bytes) = delete;
+    template <class T, class = typename std::enable_if<!std::is_void<T>::value>::type>
+    void set_value(T *value, size_t cost_bytes, std::nullptr_t, void *user = nullptr) = delete;
     asset_status_t fail(asset_status_t st, std::string_view why) {
         return asset_task_fail(t_, st, "%.*s", detail::fmt_len(why), detail::fmt_data(why));
     }

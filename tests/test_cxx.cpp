@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 // The n-th operator new of this thread from now throws std::bad_alloc (0: never).
@@ -1428,6 +1429,57 @@ void test_a_task_value_may_hold_a_handle_of_its_server() {
     CHECK(Probe::live == 0);
 }
 
+/* Thirty-seventh review: Task::set_value(new T, cost), no free_fn, compiled (T * to void *)
+ * and the T was asset_free()d: its destructor never ran (a Probe stayed live), a new/free
+ * mismatch. A typed pointer with no free_fn no longer compiles; with a free_fn it does. */
+template <class P, class = void> struct task_takes : std::false_type {};
+template <class P>
+struct task_takes<P,
+                  decltype(std::declval<asset::Task &>().set_value(std::declval<P>(), size_t{1}))>
+    : std::true_type {};
+static_assert(!task_takes<Probe *>::value, "Task::set_value(new T, cost) must not compile");
+static_assert(!task_takes<char *>::value, "a typed pointer needs a free_fn or a void *");
+static_assert(task_takes<void *>::value, "an asset_alloc'd void * is asset_free()d");
+static_assert(task_takes<std::unique_ptr<Probe>>::value, "a unique_ptr carries its delete");
+static_assert(task_takes<std::unique_ptr<const Probe>>::value,
+              "a const T too (it did not compile)");
+template <class P, class = void> struct task_takes_null_free : std::false_type {};
+template <class P>
+struct task_takes_null_free<P, decltype(std::declval<asset::Task &>().set_value(
+                                   std::declval<P>(), size_t{1}, nullptr))> : std::true_type {};
+static_assert(!task_takes_null_free<Probe *>::value, "nor with a free_fn of nullptr");
+static_assert(task_takes_null_free<void *>::value, "a void * with nullptr: asset_free");
+void test_a_task_typed_pointer_needs_a_free() {
+    asset::Server s(config());
+    static std::atomic<int> freed{0};
+    asset::Handle typed = s.spawn([](asset::Task &t) {
+        t.set_value(new Probe, sizeof(Probe), [](void *v, void *) {
+            delete static_cast<Probe *>(v);
+            ++freed;
+        });
+        return ASSET_OK;
+    });
+    asset::Handle immutable = s.spawn([](asset::Task &t) {
+        t.set_value(std::unique_ptr<const Probe>(new Probe), sizeof(Probe));
+        return ASSET_OK;
+    });
+    asset::Handle bytes = s.spawn([](asset::Task &t) {
+        void *b = asset_alloc(8); /* asset_free()d: the void * form */
+        if (!b) return t.fail(ASSET_E_NO_MEMORY, "no memory");
+        t.set_value(b, 8);
+        return ASSET_OK;
+    });
+    CHECK(typed.wait(kGenerous) == ASSET_OK && typed.size() == sizeof(Probe));
+    CHECK(immutable.wait(kGenerous) == ASSET_OK && immutable.value<Probe>());
+    CHECK(bytes.wait(kGenerous) == ASSET_OK && bytes.size() == 8);
+    CHECK(Probe::live == 2);
+    typed.reset();
+    immutable.reset();
+    bytes.reset();
+    s.flush();
+    CHECK(freed == 1 && Probe::live == 0);
+}
+
 /* The same value, freed at a flush called through the C API once every Server and Handle
  * of its server is gone: it holds the last share, and destroyed the server under that
  * flush (ASan: a use after free in asset__values_drain). The share is parked as a
@@ -2511,6 +2563,7 @@ int main() {
          test_a_loaded_handles_error_message_is_replaced_by_its_next_reload},
         {"a_task_value_may_hold_a_handle_of_its_server",
          test_a_task_value_may_hold_a_handle_of_its_server},
+        {"a_task_typed_pointer_needs_a_free", test_a_task_typed_pointer_needs_a_free},
         {"a_task_value_holding_the_last_share_in_a_c_flush",
          test_a_task_value_holding_the_last_share_in_a_c_flush},
         {"wait_survives_a_callback_that_drops_the_waited_object",
