@@ -1583,6 +1583,31 @@ static void test_a_handle_released_while_its_reload_waits_is_not_reloaded(void *
     asset_server_destroy(s);
 }
 
+/* A reload decided and not delivered when the server is destroyed: the handle (no watch,
+ * no reloaded callback, no version of its own kept) holds the new value apart until a flush
+ * swaps it in; destroy frees it with the handle (ASan: the value leaked when the handle's
+ * clear took such a handle for one with nothing but a value and callbacks). */
+static void test_a_reload_decided_and_never_delivered_is_freed_at_destroy(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    assert_int_equal(asset_mem_put(s, "nd.d", "v1", 2), ASSET_OK);
+    asset_handle_t *h = tu_load_wait(s, "mem://nd.d", ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "nd.d", "v2", 2), ASSET_OK);
+    asset_server_reload(s, "mem://nd.d");
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock); /* decided: it waits for a flush, which never comes */
+    while (!h->reload_pending) {
+        if (now_ms() > deadline) fail_msg("the reload was not decided");
+        wait_locked(s, 10);
+    }
+    bool apart = h->reload_value != NULL && !h->nc_version && !h->rcbs;
+    uv_mutex_unlock(&s->lock);
+    assert_true(apart);
+    assert_string_equal(asset_handle_value(h), "v1"); /* the new one is not delivered */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* A file whose last handle is released stops being watched, and its directory too once
  * none of its files is; loaded again, it is watched again and reloads. (Watches were
  * kept until destroy: a tool loading from ever new directories ran out of them.) */
@@ -4718,6 +4743,7 @@ int main(void) {
         cmocka_unit_test(test_asset_server_reload_tells_a_failure_told_already_again),
         cmocka_unit_test(test_released_handle_is_not_reloaded),
         cmocka_unit_test(test_a_handle_released_while_its_reload_waits_is_not_reloaded),
+        cmocka_unit_test(test_a_reload_decided_and_never_delivered_is_freed_at_destroy),
         cmocka_unit_test(test_a_released_asset_stops_being_watched),
         cmocka_unit_test(test_many_changed_files_of_a_directory_cost_a_look_each),
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),
