@@ -320,12 +320,12 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
     if (strstr(text, "finabort")) return ASSET_E_CANCELLED;
     size_t len = strlen(g->order);
     snprintf(g->order + len, sizeof g->order - len, "%s ", asset_finalize_uri(f));
+    if (strstr(text, "recost")) /* the same value again: a new cost only, nothing freed */
+        asset_finalize_set_value(f, asset_finalize_value(f), 9);
     if (strstr(text, "gpu")) {
         char *gpu = tu_asset_strndup("gpu:", 4);
         asset_finalize_set_value(f, gpu, 7);
     }
-    if (strstr(text, "recost")) /* the same value again: a new cost only, nothing freed */
-        asset_finalize_set_value(f, asset_finalize_value(f), 9);
     return ASSET_OK;
 }
 
