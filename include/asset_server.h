@@ -865,7 +865,8 @@ ASSET_API asset_status_t asset_parse_add_labeled(asset_parse_t *p, const char *l
 ASSET_API const char *asset_finalize_uri(const asset_finalize_t *f);
 ASSET_API void *asset_finalize_value(const asset_finalize_t *f); /* what parse set */
 /* Replaces the value (the old one goes to free_value at once) and its cache cost:
- * e.g. a GPU texture in, the CPU pixels out. */
+ * e.g. a GPU texture in, the CPU pixels out. The value it holds given again is kept, not
+ * freed: its cost alone changes. */
 ASSET_API void asset_finalize_set_value(asset_finalize_t *f, void *value, size_t cost_bytes);
 ASSET_API size_t asset_finalize_dependency_count(const asset_finalize_t *f);
 /* Borrowed; LOADED, or FAILED/CANCELLED when optional. A LOADED one's own dependencies

@@ -53,6 +53,10 @@ static void item_calls_api(asset_batch_t *b, asset_handle_t *h, void *user) {
     api_calls_t *c = user;
     c->items++;
     c->progress_seen = asset_batch_progress(b);
+    /* exactly 1 only once done: the last child's item callbacks come before the batch's
+     * end, with every child counted (a progress of 1 there said done too early) */
+    assert_false(asset_batch_is_done(b));
+    assert_true(c->progress_seen < 1.0f);
     assert_int_equal(asset_batch_completed_count(b), (size_t)c->items);
     assert_non_null(asset_handle_value(h));
     asset_handle_t *other = asset_server_load(c->s, "mem://other", NULL); /* takes the lock */
@@ -775,6 +779,10 @@ static void test_malformed_manifests_fail_with_useful_messages(void **state) {
     expect_bad_manifest(s, "[{\"uri\": \"a\", \"priority\": \"urgent\"}]", ASSET_E_PARSE,
                         "\"priority\"");
     expect_bad_manifest(s, "[{\"uri\": \"a\", \"sha256\": \"abc\"}]", ASSET_E_PARSE, "64 hex");
+    char m65[128]; /* 65 hex digits: a digest with one too many is no SHA-256 either */
+    snprintf(m65, sizeof m65, "[{\"uri\": \"a\", \"sha256\": \"%s0\"}]",
+             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    expect_bad_manifest(s, m65, ASSET_E_PARSE, "64 hex");
     expect_bad_manifest(s, "[\"\"]", ASSET_E_PARSE, "empty");
     asset_batch_t *b = asset_server_load_manifest(s, "mem://absent.json", NULL);
     assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_NOT_FOUND);
@@ -1513,6 +1521,24 @@ static void test_budgeted_flush_expands_a_huge_folder_in_slices(void **state) {
                   (unsigned)calls, (unsigned)grew);
     assert_true(grew >= 2);
     assert_int_equal(asset_batch_wait(b, 600000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(b), N);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
+/* asset_server_flush() takes every step at once (the header): the flush that delivers a
+ * folder's listing makes all its children, a step of 256 after another, the steps a folder
+ * queues for itself after the queue's last included (they waited for the next flush). */
+static void test_an_unbudgeted_flush_expands_a_whole_folder(void **state) {
+    (void)state;
+    enum { N = 1000 }; /* four steps */
+    asset_server_t *s = asset_server_create(NULL);
+    put_many(s, "whole", N);
+    asset_batch_t *b = asset_server_load_folder(s, "mem://whole", NULL);
+    tu_wait_queued(s, 1); /* the listing is in */
+    asset_server_flush(s);
+    assert_int_equal(asset_batch_total(b), N);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
     assert_int_equal(asset_batch_completed_count(b), N);
     asset_batch_release(b);
     asset_server_destroy(s);
@@ -2675,6 +2701,7 @@ int main(void) {
         cmocka_unit_test(test_listing_arrives_sorted_from_the_worker),
         cmocka_unit_test(test_folder_of_100000_mem_keys_loads_sorted),
         cmocka_unit_test(test_budgeted_flush_expands_a_huge_folder_in_slices),
+        cmocka_unit_test(test_an_unbudgeted_flush_expands_a_whole_folder),
         cmocka_unit_test(test_budgeted_flush_expands_a_huge_manifest_in_slices),
         cmocka_unit_test(test_cancel_during_expansion_stops_creating_children),
         cmocka_unit_test(test_a_cancel_before_the_first_step_is_no_empty_success),

@@ -320,6 +320,8 @@ static asset_status_t gl_finalize(void *ctx, asset_finalize_t *f) {
     if (strstr(text, "finabort")) return ASSET_E_CANCELLED;
     size_t len = strlen(g->order);
     snprintf(g->order + len, sizeof g->order - len, "%s ", asset_finalize_uri(f));
+    if (strstr(text, "recost")) /* the same value again: a new cost only, nothing freed */
+        asset_finalize_set_value(f, asset_finalize_value(f), 9);
     if (strstr(text, "gpu")) {
         char *gpu = tu_asset_strndup("gpu:", 4);
         asset_finalize_set_value(f, gpu, 7);
@@ -1990,6 +1992,39 @@ static void test_a_finalize_reads_what_its_dependencies_were_built_on_done(void 
     asset_server_destroy(s);
 }
 
+/* A finalize publishes its dependencies early and what was queued before them, no more: a
+ * result queued after them (a load refused at once) stays PENDING until a flush delivers
+ * it, as every result does (the early publication walked on to the queue's end). */
+static void test_a_finalize_publishes_no_result_queued_after_its_dependencies(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    put(s, "top.g", "dep mid.n");
+    put(s, "mid.n", "dep leaf.n");
+    put(s, "leaf.n", "leaf");
+    asset_handle_t *h = load(s, "mem://top.g");
+    uint64_t deadline = uv_hrtime() + 30000000000ull;
+    uv_mutex_lock(&s->lock);
+    while (!s->fin_head && uv_hrtime() < deadline) {
+        s->waiters++;
+        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000ull);
+        s->waiters--;
+    }
+    bool queued = s->fin_head != NULL;
+    uv_mutex_unlock(&s->lock);
+    assert_true(queued);
+    asset_handle_t *bad = asset_server_load(s, "", NULL); /* decided at once, queued last */
+    assert_non_null(bad);
+    asset_server_flush_budget(s, 1); /* the finalize, then one handle: leaf, the first */
+    assert_int_equal(atomic_load(&g_gl.finalizes), 1);
+    assert_int_equal(asset_handle_state(asset_handle_dependency(h, 0)), ASSET_STATE_LOADED);
+    assert_int_equal(asset_handle_state(bad), ASSET_STATE_PENDING);
+    assert_int_equal(tu_wait(bad), ASSET_E_INVALID);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(bad);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 static void test_finalize_pending_continues_at_later_flushes(void **state) {
     (void)state;
     asset_server_t *s = graph_server(1);
@@ -2406,6 +2441,13 @@ static void test_finalize_may_replace_the_value_or_fail(void **state) {
     asset_server_stats(s, &st);
     assert_true(st.bytes_cached >= 7);
     assert_int_equal(atomic_load(&g_gl.frees), 1); /* the CPU text went at once */
+    put(s, "same.g", "recost");
+    asset_handle_t *same = load(s, "mem://same.g");
+    assert_int_equal(tu_wait(same), ASSET_OK);
+    assert_int_equal(atomic_load(&g_gl.frees), 1); /* the value set again was not freed */
+    assert_string_equal(asset_handle_value(same), "recost");
+    assert_int_equal(asset_handle_size(same), 9);
+    asset_handle_release(same);
     asset_handle_t *b = load(s, "mem://bad.g"), *l = load(s, "mem://lvl.g");
     assert_int_equal(tu_wait(b), ASSET_E_IO);
     expect_msg(b, "mem://bad.g: finalize: upload failed");
@@ -3904,6 +3946,7 @@ int main(void) {
         cmocka_unit_test(test_labeled_values_are_charged_to_the_cache_budget),
         cmocka_unit_test(test_finalize_runs_dependencies_first_once_on_the_flush_thread),
         cmocka_unit_test(test_a_finalize_reads_what_its_dependencies_were_built_on_done),
+        cmocka_unit_test(test_a_finalize_publishes_no_result_queued_after_its_dependencies),
         cmocka_unit_test(test_finalize_pending_continues_at_later_flushes),
         cmocka_unit_test(test_a_wait_times_out_while_a_finalize_stays_pending),
         cmocka_unit_test(

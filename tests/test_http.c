@@ -537,6 +537,22 @@ static void test_http_status_of_more_than_three_digits_is_malformed(void **state
     free(u);
 }
 
+/* 999, the largest status of three digits, is an HTTP answer the handle keeps: a failure
+ * (not 2xx) whose status is 999, not a status the handle's 16 bits drop as none. */
+static void test_http_status_999_is_kept_on_the_handle(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_t *s = asset_server_create(NULL);
+    char *u = tu_bad_url(b, "/status-999");
+    asset_handle_t *h = asset_server_load(s, u, NULL);
+    assert_int_equal(tu_wait(h), ASSET_E_HTTP);
+    assert_int_equal(asset_handle_http_status(h), 999);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+    free(u);
+}
+
 static void test_http_listing_is_unsupported(void **state) {
     (void)state;
     struct asset_list l;
@@ -3192,6 +3208,7 @@ int main(void) {
         cmocka_unit_test(test_http_connection_refused_is_network_error),
         cmocka_unit_test(test_http_truncated_body_and_bad_status_are_network_errors),
         cmocka_unit_test(test_http_status_of_more_than_three_digits_is_malformed),
+        cmocka_unit_test(test_http_status_999_is_kept_on_the_handle),
         cmocka_unit_test(test_http_listing_is_unsupported),
         cmocka_unit_test(test_http_destroy_with_transfers_in_flight_leaks_nothing),
         cmocka_unit_test(test_http_waiting_transfers_cancel_and_destroy_cleanly),

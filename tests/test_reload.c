@@ -1725,6 +1725,40 @@ static void test_a_release_in_a_reloaded_callback_disconnects_the_next_ones(void
     asset_server_destroy(s);
 }
 
+/* A reload decided and not delivered when the server is destroyed: the handle (no watch,
+ * no reloaded callback, a source without versions: no version of its own kept) holds the
+ * new value apart until a flush swaps it in; destroy frees it with the handle (ASan: the
+ * value leaked when the handle's clear took it for one with only a value and callbacks). */
+static _Atomic(const char *) g_nv_text;
+static asset_status_t nv_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    const char *t = atomic_load(&g_nv_text);
+    return asset_request_write(r, t, strlen(t));
+}
+
+static void test_a_reload_decided_and_never_delivered_is_freed_at_destroy(void **state) {
+    (void)state;
+    asset_server_t *s = d_server();
+    asset_source_t src = {ASSET_SOURCE_ABI, "nv", 0, nv_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    atomic_store(&g_nv_text, "v1");
+    asset_handle_t *h = tu_load_wait(s, "nv://nd.d", ASSET_OK);
+    atomic_store(&g_nv_text, "v2");
+    asset_server_reload(s, "nv://nd.d");
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    uv_mutex_lock(&s->lock); /* decided: it waits for a flush, which never comes */
+    while (!h->reload_pending) {
+        if (now_ms() > deadline) fail_msg("the reload was not decided");
+        wait_locked(s, 10);
+    }
+    bool apart = h->reload_value != NULL && !h->nc_version && !h->rcbs;
+    uv_mutex_unlock(&s->lock);
+    assert_true(apart);
+    assert_string_equal(asset_handle_value(h), "v1"); /* the new one is not delivered */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 /* A file whose last handle is released stops being watched, and its directory too once
  * none of its files is; loaded again, it is watched again and reloads. (Watches were
  * kept until destroy: a tool loading from ever new directories ran out of them.) */
@@ -4886,6 +4920,7 @@ int main(void) {
         cmocka_unit_test(test_a_handle_released_while_its_reload_waits_is_not_reloaded),
         cmocka_unit_test(test_a_reload_out_of_memory_with_a_result_pending_publishes_the_result),
         cmocka_unit_test(test_a_release_in_a_reloaded_callback_disconnects_the_next_ones),
+        cmocka_unit_test(test_a_reload_decided_and_never_delivered_is_freed_at_destroy),
         cmocka_unit_test(test_a_released_asset_stops_being_watched),
         cmocka_unit_test(test_many_changed_files_of_a_directory_cost_a_look_each),
         cmocka_unit_test(test_reload_is_delivered_under_a_flush_budget),

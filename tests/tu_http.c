@@ -426,6 +426,7 @@ static const struct {
     {"/empty-location", "HTTP/1.1 302 Found\r\nLocation: \r\nContent-Length: 1000\r\n\r\nmoved"},
     {"/status-0200", "HTTP/1.1 0200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"},
     {"/status-20x", "HTTP/1.1 20x OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"},
+    {"/status-999", "HTTP/1.1 999 Odd\r\nContent-Length: 4\r\nConnection: close\r\n\r\nodd!"},
     {"/only-103", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"},
     {"/101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\nxyz"},
     {"/no-location", "HTTP/1.1 302 Found\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"},

@@ -81,7 +81,8 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * "cdn"; never a 304), /two-dates (200 "hello" with two Last-Modified that differ; a 304
  * to any If-Modified-Since), /trickle (200 "hello" with ETag "t", each byte a TCP segment of its
  * own), /many-headers (200 "hello" after 20,000 header lines), /status-0200 and
- * /status-20x (200 "hello" under a status that is not three digits), /only-103 (a 103
+ * /status-20x (200 "hello" under a status that is not three digits), /status-999 (a 999
+ * "odd!", the largest three digits), /only-103 (a 103
  * and its blank line, then the close), /101 (an unasked 101 Switching Protocols), /no-store (200
  * "hello" with Cache-Control: no-store and ETag "ns"; a 304 to If-None-Match "ns"),
  * /chunked-cut (a chunked 200 closed inside its first chunk), /chunked-no-last (closed
