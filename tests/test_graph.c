@@ -1960,14 +1960,9 @@ static void test_finalize_runs_dependencies_first_once_on_the_flush_thread(void 
     asset_server_destroy(s);
 }
 
-/* A finalize reads its dependencies published, even those decided since the last
- * flush; and what they were built on too (gl_finalize checks both levels): the flush
- * published the dependencies alone, so a finalize (or another thread meanwhile) read one
- * LOADED whose own dependency was not done, and a budgeted flush left it so. Here no
- * flush runs until the finalize is queued: the three results wait in the queue. */
-static void test_a_finalize_reads_what_its_dependencies_were_built_on_done(void **state) {
-    (void)state;
-    asset_server_t *s = graph_server(2);
+/* top.g -> mid.n -> leaf.n loaded, and no flush until top.g's finalize is queued: the
+ * three results wait in the queue. */
+static asset_handle_t *load_three_until_finalize_queued(asset_server_t *s) {
     put(s, "top.g", "dep mid.n");
     put(s, "mid.n", "dep leaf.n");
     put(s, "leaf.n", "leaf");
@@ -1982,6 +1977,18 @@ static void test_a_finalize_reads_what_its_dependencies_were_built_on_done(void 
     bool queued = s->fin_head != NULL;
     uv_mutex_unlock(&s->lock);
     assert_true(queued);
+    return h;
+}
+
+/* A finalize reads its dependencies published, even those decided since the last
+ * flush; and what they were built on too (gl_finalize checks both levels): the flush
+ * published the dependencies alone, so a finalize (or another thread meanwhile) read one
+ * LOADED whose own dependency was not done, and a budgeted flush left it so. Here no
+ * flush runs until the finalize is queued: the three results wait in the queue. */
+static void test_a_finalize_reads_what_its_dependencies_were_built_on_done(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(2);
+    asset_handle_t *h = load_three_until_finalize_queued(s);
     asset_server_flush_budget(s, 1); /* the finalize, then one handle: leaf, the first */
     assert_int_equal(atomic_load(&g_gl.finalizes), 1);
     asset_handle_t *mid = asset_handle_dependency(h, 0);
@@ -1998,20 +2005,7 @@ static void test_a_finalize_reads_what_its_dependencies_were_built_on_done(void 
 static void test_a_finalize_publishes_no_result_queued_after_its_dependencies(void **state) {
     (void)state;
     asset_server_t *s = graph_server(2);
-    put(s, "top.g", "dep mid.n");
-    put(s, "mid.n", "dep leaf.n");
-    put(s, "leaf.n", "leaf");
-    asset_handle_t *h = load(s, "mem://top.g");
-    uint64_t deadline = uv_hrtime() + 30000000000ull;
-    uv_mutex_lock(&s->lock);
-    while (!s->fin_head && uv_hrtime() < deadline) {
-        s->waiters++;
-        uv_cond_timedwait(&s->done_cond, &s->lock, 10000000ull);
-        s->waiters--;
-    }
-    bool queued = s->fin_head != NULL;
-    uv_mutex_unlock(&s->lock);
-    assert_true(queued);
+    asset_handle_t *h = load_three_until_finalize_queued(s);
     asset_handle_t *bad = asset_server_load(s, "", NULL); /* decided at once, queued last */
     assert_non_null(bad);
     asset_server_flush_budget(s, 1); /* the finalize, then one handle: leaf, the first */

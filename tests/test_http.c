@@ -2081,6 +2081,34 @@ static void test_http_a_304_with_a_location_is_not_followed(void **state) {
     tu_bad_stop(b);
 }
 
+/* A server with the counting loader and /etag-hold of the misbehaving server loaded
+ * (200 "one", ETag "h": cached, one parse), for the revalidation tests below. */
+typedef struct hold {
+    tu_bad_t *b;
+    asset_server_t *s;
+    tu_counter_t c;
+    asset_load_options_t o;
+    char *u;
+    asset_handle_t *h;
+} hold_t;
+
+static void hold_open(hold_t *x) {
+    memset(x, 0, sizeof *x);
+    x->b = tu_bad_start();
+    x->s = asset_server_create(NULL);
+    assert_int_equal(tu_counting_loader_register(x->s, "counting", ".cnt", &x->c, 0), ASSET_OK);
+    x->o.loader = "counting";
+    x->u = tu_bad_url(x->b, "/etag-hold");
+    x->h = asset_server_load(x->s, x->u, &x->o);
+    expect_status(x->h, ASSET_OK);
+}
+
+static void hold_close(hold_t *x) {
+    free(x->u);
+    asset_server_destroy(x->s);
+    tu_bad_stop(x->b);
+}
+
 /* asset_server_invalidate, then asset_server_clear_caches, while a revalidation's
  * conditional request waits for its answer (held by the server): the 304 that then
  * comes serves the load in flight the value it revalidated (the header: "the loads it
@@ -2088,16 +2116,14 @@ static void test_http_a_304_with_a_location_is_not_followed(void **state) {
  * unconditionally, a 200 and a parse. */
 static void test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry(void **state) {
     (void)state;
-    tu_bad_t *b = tu_bad_start();
-    asset_server_t *s = asset_server_create(NULL);
-    tu_counter_t c = {0};
-    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c, 0), ASSET_OK);
-    asset_load_options_t o = {0};
-    o.loader = "counting";
-    char *u = tu_bad_url(b, "/etag-hold");
-    asset_handle_t *h = asset_server_load(s, u, &o); /* 200 "one", ETag "h": cached */
-    expect_status(h, ASSET_OK);
-    assert_int_equal(tu_counter_parses(&c), 1);
+    hold_t x;
+    hold_open(&x);
+    tu_bad_t *b = x.b;
+    asset_server_t *s = x.s;
+    asset_load_options_t o = x.o;
+    char *u = x.u;
+    asset_handle_t *h = x.h;
+    assert_int_equal(tu_counter_parses(&x.c), 1);
     for (int round = 0; round < 2; round++) {
         asset_handle_t *r = asset_server_load(s, u, &o); /* If-None-Match "h": held */
         tu_bad_wait_stalled(b);
@@ -2109,20 +2135,18 @@ static void test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry(
         expect_status(r, ASSET_OK);
         assert_int_equal(asset_handle_http_status(r), 304);
         assert_ptr_equal(asset_handle_value(r), asset_handle_value(h));
-        assert_int_equal(tu_counter_parses(&c), 1 + round);
+        assert_int_equal(tu_counter_parses(&x.c), 1 + round);
         asset_handle_release(r);
         asset_handle_t *n = asset_server_load(s, u, &o); /* nothing cached: unconditional */
         expect_status(n, ASSET_OK);
         assert_int_equal(asset_handle_http_status(n), 200);
-        assert_int_equal(tu_counter_parses(&c), 2 + round);
+        assert_int_equal(tu_counter_parses(&x.c), 2 + round);
         assert_ptr_not_equal(asset_handle_value(n), asset_handle_value(h));
         asset_handle_release(h);
         h = n; /* cached: the next round revalidates it */
     }
     asset_handle_release(h);
-    free(u);
-    asset_server_destroy(s);
-    tu_bad_stop(b);
+    hold_close(&x);
 }
 
 /* A revalidation's value evicted while its conditional request waits for the answer (a
@@ -2131,15 +2155,13 @@ static void test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry(
  * 200 and a parse. */
 static void test_http_a_304_caches_again_a_value_evicted_while_it_came(void **state) {
     (void)state;
-    tu_bad_t *b = tu_bad_start();
-    asset_server_t *s = asset_server_create(NULL);
-    tu_counter_t c = {0};
-    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c, 0), ASSET_OK);
-    asset_load_options_t o = {0};
-    o.loader = "counting";
-    char *u = tu_bad_url(b, "/etag-hold");
-    asset_handle_t *h = asset_server_load(s, u, &o); /* 200 "one", ETag "h": cached */
-    expect_status(h, ASSET_OK);
+    hold_t x;
+    hold_open(&x);
+    tu_bad_t *b = x.b;
+    asset_server_t *s = x.s;
+    asset_load_options_t o = x.o;
+    char *u = x.u;
+    asset_handle_t *h = x.h;
     asset_handle_t *r = asset_server_load(s, u, &o); /* If-None-Match "h": held */
     tu_bad_wait_stalled(b);
     assert_int_equal(asset_server_set_cache_budget(s, "counting", 1), ASSET_OK); /* evicted */
@@ -2160,13 +2182,11 @@ static void test_http_a_304_caches_again_a_value_evicted_while_it_came(void **st
     expect_status(n, ASSET_OK);
     assert_int_equal(asset_handle_http_status(n), 304);
     assert_ptr_equal(asset_handle_value(n), asset_handle_value(h));
-    assert_int_equal(tu_counter_parses(&c), 1);
+    assert_int_equal(tu_counter_parses(&x.c), 1);
     asset_handle_release(h);
     asset_handle_release(r);
     asset_handle_release(n);
-    free(u);
-    asset_server_destroy(s);
-    tu_bad_stop(b);
+    hold_close(&x);
 }
 
 /* A revalidation whose conditional request waits for its answer (held by the server)

@@ -1860,6 +1860,18 @@ static void test_destroy_with_reloads_pending(void **state) {
     fx_free(&f);
 }
 
+/* g.d loaded ("one", its reloads recorded in r) beside a.txt and b.txt, then saved
+ * ("two"): returns once its reload's parse is held at the gate (g_gate_out lets it go). */
+static asset_handle_t *load_reload_held(fixture_t *f, rec_t *r) {
+    asset_handle_t *h = load_recorded(f, "g.d", "one", r);
+    wait_watched(f->s, 3);
+    settle(f->s);
+    atomic_store(&g_gate, true);
+    save(f->dir, "g.d", "two");
+    uv_sem_wait(&g_gate_in); /* its reload parses, held */
+    return h;
+}
+
 /* Thirty-seventh review (coverage): a file's last handle released while its reload
  * parses (the reload's own handle still names the file): nothing fires, and once the
  * reload is over the file is no longer watched (its directory stays, for a.txt, b.txt). */
@@ -1868,12 +1880,7 @@ static void test_a_release_while_its_reload_parses_ends_the_watch_after_it(void 
     fixture_t f;
     fx_open(&f);
     rec_t r;
-    asset_handle_t *h = load_recorded(&f, "g.d", "one", &r);
-    wait_watched(f.s, 3);
-    settle(f.s);
-    atomic_store(&g_gate, true);
-    save(f.dir, "g.d", "two");
-    uv_sem_wait(&g_gate_in); /* its reload parses, held */
+    asset_handle_t *h = load_reload_held(&f, &r);
     asset_handle_release(h);
     asset_server_flush(f.s);
     uv_sem_post(&g_gate_out);
@@ -1893,12 +1900,7 @@ static void test_a_change_during_destroy_while_a_reload_parses(void **state) {
     fixture_t f;
     fx_open(&f);
     rec_t r;
-    asset_handle_t *h = load_recorded(&f, "g.d", "one", &r);
-    wait_watched(f.s, 3);
-    settle(f.s);
-    atomic_store(&g_gate, true);
-    save(f.dir, "g.d", "two");
-    uv_sem_wait(&g_gate_in); /* its reload parses, held */
+    asset_handle_t *h = load_reload_held(&f, &r);
     save(f.dir, "g.d", "three");
     uv_thread_t t;
     assert_int_equal(uv_thread_create(&t, destroy_on_thread, f.s), 0);
