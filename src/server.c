@@ -19,16 +19,18 @@ _Thread_local unsigned asset__thread_freeing;
  * what the program, a file name or a server gave it, and a log is read line by line (a
  * "\n" in a file name began a line of its own, an escape sequence drove the terminal;
  * thirty-seventh review). NULL when the line has none (or out of memory: then as it is). */
+static bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
 static char *escape_controls(const char *line) {
     size_t n = 0, extra = 0;
     for (; line[n]; n++)
-        if ((unsigned char)line[n] < 0x20 || line[n] == 0x7f) extra += 3;
+        if (is_control((unsigned char)line[n])) extra += 3;
     char *out = extra ? asset_alloc(n + extra + 1) : NULL;
     if (!out) return NULL;
     char *o = out;
     for (const char *p = line; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c < 0x20 || c == 0x7f) {
+        if (is_control(c)) {
             *o++ = '\\';
             *o++ = 'x';
             *o++ = "0123456789abcdef"[c >> 4];

@@ -149,11 +149,17 @@ static logcap_t log_snapshot(const logcap_t *l) {
     return copy;
 }
 
-static asset_server_t *watch_server(logcap_t *log) {
+/* A watching server with the quiet time given, its log lines in log. */
+static asset_server_t *log_watch_server(logcap_t *log, unsigned debounce_ms) {
     asset_server_config_t cfg = {
-        .watch = true, .reload_debounce_ms = 200, .log = log_cb, .user = log};
+        .watch = true, .reload_debounce_ms = debounce_ms, .log = log_cb, .user = log};
     asset_server_t *s = asset_server_create(&cfg);
     assert_non_null(s);
+    return s;
+}
+
+static asset_server_t *watch_server(logcap_t *log) {
+    asset_server_t *s = log_watch_server(log, 200);
     asset_loader_t ld = {
         .abi = ASSET_LOADER_ABI, .name = "d", .suffixes = d_suffix, .parse = dl_parse};
     assert_int_equal(asset_server_register_loader(s, &ld, NULL, 0), ASSET_OK);
@@ -934,10 +940,7 @@ static void test_a_forced_reloads_retry_meeting_a_waiting_change_stays_a_fresh_p
     /* a quiet time long enough for the forced reload to find the file in use and post
      * its retry while the change waits (were it slower, the change's reload would meet
      * the forced one running, and follow it as a fresh parse: the test still passes) */
-    asset_server_config_t cfg = {
-        .watch = true, .reload_debounce_ms = 1500, .log = log_cb, .user = &log};
-    asset_server_t *s = asset_server_create(&cfg);
-    assert_non_null(s);
+    asset_server_t *s = log_watch_server(&log, 1500);
     asset_handle_t *h = tu_load_wait(s, held, ASSET_OK);
     rec_t r = {0};
     asset_handle_on_reloaded(h, on_reloaded, &r);
@@ -3476,10 +3479,7 @@ static void test_a_long_debounce_still_polls_often(void **state) {
     char *dir = tu_mkdtemp();
     char *path = tu_write_file(dir, "p.txt", "one", 3);
     logcap_t log = {0};
-    asset_server_config_t cfg = {
-        .watch = true, .reload_debounce_ms = 60000, .log = log_cb, .user = &log};
-    asset_server_t *s = asset_server_create(&cfg);
-    assert_non_null(s);
+    asset_server_t *s = log_watch_server(&log, 60000);
     asset_handle_t *h = tu_load_wait(s, path, ASSET_OK);
     wait_watched(s, 1);
     uint64_t changes = atomic_load(&s->rio_changes);
@@ -3705,10 +3705,7 @@ static void test_a_long_debounce_still_looks_for_a_directory_back_often(void **s
     char *a = tu_write_file(dir, "a.txt", "one", 3);
     char *b = tu_write_file(dir, "b.txt", "bee", 3);
     logcap_t log = {0};
-    asset_server_config_t cfg = {
-        .watch = true, .reload_debounce_ms = 60000, .log = log_cb, .user = &log};
-    asset_server_t *s = asset_server_create(&cfg);
-    assert_non_null(s);
+    asset_server_t *s = log_watch_server(&log, 60000);
     asset_handle_t *ha = tu_load_wait(s, a, ASSET_OK);
     asset_handle_t *hb = tu_load_wait(s, b, ASSET_OK);
     wait_watched(s, 2);

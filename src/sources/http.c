@@ -91,9 +91,9 @@ typedef struct xfer {
     bool chunked_twice;  /* so a 2xx was cut: libcurl takes one layer off, the body is chunks */
     bool etag_differ;    /* the current response has ETag fields that differ: no ETag */
     bool lm_differ;      /* the same for Last-Modified */
-    bool location_304;   /* the current response is a 304 with a (non-empty) Location */
-    bool stopped_304;    /* so the transfer was stopped at its headers' end: libcurl would
-                            follow that Location (any 3xx's), a 304 is the answer */
+    bool location_304;   /* the current response is a 304 with a (non-empty) Location: the
+                            transfer stops at its headers' end (headers_end), for libcurl
+                            would follow that Location (any 3xx's); a 304 is the answer */
 } xfer_t;
 
 /* The content codings decoded here (libcurl's decoding is off: libcurl 7.88 does not
@@ -933,7 +933,8 @@ static void xfer_done(asset__http_t *http, xfer_t *x, CURLcode rc) {
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &conns) != CURLE_OK) conns = 0;
     long hops = 0;
     if (x->easy && curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &hops) != CURLE_OK) hops = 0;
-    if (x->stopped_304 && rc == CURLE_WRITE_ERROR) rc = CURLE_OK; /* the 304, whole (headers_end) */
+    /* such a 304 stopped at its headers' end: the 304, whole (headers_end) */
+    if (x->location_304 && x->headers_done && rc == CURLE_WRITE_ERROR) rc = CURLE_OK;
     asset_status_t st = map_result(x, rc, hops);
     /* the URL the bytes came from, after redirects: their relative references resolve
      * against it, as a browser's do ("tex.png" in /a/scene.json redirected to /b/ is
@@ -990,7 +991,6 @@ static void xfer_again(asset__http_t *http, xfer_t *x) {
     curl_slist_free_all(x->headers);
     x->headers = NULL;
     x->asked_again = true;
-    x->stopped_304 = false;
     x->req->http_status = 0;
     x->in_multi = false;
     x->prev = x->next = x->wprev = x->wnext = NULL;
@@ -1711,10 +1711,7 @@ static bool headers_end(xfer_t *x, bool decodes) {
      * carries; libcurl follows the Location of any 3xx, and a revalidation loaded the
      * bytes of that other resource as the asset (or failed: a file:// one, FORBIDDEN).
      * Stopped here, the transfer is the 304 (xfer_done), as fetch() has it */
-    if (x->location_304) {
-        x->stopped_304 = true;
-        return false;
-    }
+    if (x->location_304) return false;
     /* which one says where the body ends? (RFC 9112 6.3: an invalid Content-Length, an
      * unrecoverable error; libcurl took the last) */
     if (x->lengths_differ && !x->chunked && x->status >= 200) {
