@@ -662,6 +662,47 @@ static void test_symlink_out_of_package_is_refused_by_nofollow_walk(void **state
     symlink_escapes_are_refused(*state);
 }
 
+/* A loop of symlinks inside a package (a -> b, b -> a: a bad copy, a half-made link)
+ * leads nowhere out of it. Where links that stay inside are followed (openat2) the loop
+ * is an I/O error that names a loop, for a load and a folder alike, not "path escapes
+ * its root" (FORBIDDEN, as it was: the kernel's ELOOP was read as the walk's refusal);
+ * the O_NOFOLLOW walk refuses every link, so there the loop is refused as one. */
+static void symlink_loop_in_package(fx_t *f, bool walk) {
+    TU_SKIP_UNLESS(tu_os_has_symlinks(), "no symlinks (test_platform_win32 covers reparse points)");
+    char *a = tu_path(f->game, "loop_a"), *b = tu_path(f->game, "loop_b");
+    char *alias = tu_path(f->game, "alias.txt");
+    assert_int_equal(tu_os_symlink("loop_b", a), 0);
+    assert_int_equal(tu_os_symlink("loop_a", b), 0);
+    assert_int_equal(tu_os_symlink("hero.txt", alias), 0);
+    asset__fs_force_walk = walk;
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    /* whether this opener follows a link that stays inside decides what the loop is */
+    asset_handle_t *h = asset_server_load(f->s, "pkg://game/alias.txt", NULL);
+    bool follows = tu_wait(h) == ASSET_OK;
+    asset_handle_release(h);
+    if (walk) assert_false(follows);
+    asset_status_t want = follows ? ASSET_E_IO : ASSET_E_FORBIDDEN;
+    const char *words = follows ? "a loop" : "escapes its root";
+    print_message("  links followed: %s\n", follows ? "yes (openat2)" : "no (the walk)");
+    expect_fail(f->s, "pkg://game/loop_a", want, words);
+    asset_batch_t *batch = asset_server_load_folder(f->s, "pkg://game/loop_b", NULL);
+    assert_non_null(batch);
+    assert_int_equal(asset_batch_wait(batch, 60000), want);
+    assert_non_null(strstr(asset_batch_error_message(batch), words));
+    asset_batch_release(batch);
+    free(a);
+    free(b);
+    free(alias);
+}
+
+static void test_symlink_loop_in_package_is_an_io_error_not_an_escape(void **state) {
+    symlink_loop_in_package(*state, false);
+}
+
+static void test_symlink_loop_in_package_is_refused_by_nofollow_walk(void **state) {
+    symlink_loop_in_package(*state, true);
+}
+
 /* ---- immutable cache hit ---- */
 
 static void test_cached_pkg_asset_completes_at_next_flush_without_io(void **state) {
@@ -1431,6 +1472,8 @@ int main(void) {
         FX(test_paths_leaving_the_package_are_refused),
         FX(test_symlink_out_of_package_is_refused),
         FX(test_symlink_out_of_package_is_refused_by_nofollow_walk),
+        FX(test_symlink_loop_in_package_is_an_io_error_not_an_escape),
+        FX(test_symlink_loop_in_package_is_refused_by_nofollow_walk),
         FX(test_a_fifo_beneath_a_root_is_refused_without_blocking),
         FX(test_cached_pkg_asset_completes_at_next_flush_without_io),
         FX(test_embedded_package_loads_without_file_io),

@@ -72,18 +72,24 @@ int (*asset__fs_read_fault)(const char *path) = NULL;
 
 /* The status for an errno from open/opendir/read, and why in words: shared by reads
  * and listings so that both say the same thing about the same failure. Beneath a root
- * (*_open_beneath), EXDEV and ELOOP are the walk refusing a way out; elsewhere ELOOP is
- * only a loop of symlinks (an I/O error, in the OS's words). */
+ * (*_open_beneath), EXDEV is the opener refusing a way out (a link the walk does not
+ * follow, or one openat2 found leading out). ELOOP is only ever a loop of symlinks (too
+ * many levels: openat2 follows links that stay beneath, and a loop of them never ends),
+ * beneath a root or not: an I/O error, not an escape (a review). */
 static asset_status_t describe_errno(int err, bool beneath, char *why, size_t n) {
     asset_status_t st = ASSET_E_IO;
     switch (err) {
     case ENOENT:
     case ENOTDIR: st = ASSET_E_NOT_FOUND; break;
     case EXDEV:
-    case ELOOP:
         if (!beneath) break;
         snprintf(why, n, "path escapes its root (symlink, junction or reparse point?)");
         return ASSET_E_FORBIDDEN;
+    case ELOOP:
+        /* our words: Windows' C runtime has none for ELOOP, which fs_win32.c also
+         * gives a reparse point the system cannot resolve (ERROR_CANT_ACCESS_FILE) */
+        snprintf(why, n, "too many levels of symbolic links or reparse points (a loop?)");
+        return ASSET_E_IO;
     case EACCES:
     case EPERM: st = ASSET_E_FORBIDDEN; break;
     case ENOMEM: st = ASSET_E_NO_MEMORY; break;

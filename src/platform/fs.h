@@ -20,8 +20,8 @@ extern int (*asset__fs_walk_fault)(const char *step, const char *rel);
 extern int (*asset__fs_read_fault)(const char *path);
 
 /* Maps an errno from open/read to a status and records "<what>: <why>". beneath: the
- * open went through *_open_beneath, where EXDEV and ELOOP mean an escape (FORBIDDEN);
- * otherwise ELOOP is a loop of symlinks (ASSET_E_IO). */
+ * open went through *_open_beneath, where EXDEV means an escape refused (FORBIDDEN);
+ * ELOOP is a loop of symlinks (ASSET_E_IO) everywhere. */
 asset_status_t asset__errno_status(asset_request_t *r, int err, bool beneath, const char *what);
 /* The same for a listing that cannot open its folder (the same statuses and words). */
 asset_status_t asset__list_errno(asset_list_t *l, int err, bool beneath, const char *what);

@@ -203,7 +203,8 @@ unsigned asset__watch_queue_max(void) {
 /* ---- opening ---- */
 
 static int open_walk(int root, const char *rel, int flags) {
-    /* every component opened with O_NOFOLLOW: any symlink is refused (ELOOP) */
+    /* every component opened with O_NOFOLLOW: any symlink is refused (-EXDEV, a way out
+     * refused: the kernel's ELOOP here names the link, not a loop of links) */
     int cur = root;
     const char *p = rel;
     /* a name of any length is the file system's to judge: 255 UTF-16 units or characters
@@ -234,8 +235,9 @@ static int open_walk(int root, const char *rel, int flags) {
         if (fd < 0 && (err == ENOTDIR || err == EMLINK)) {
             struct stat st; /* a symlink where a directory should be (BSDs say EMLINK) */
             if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-                err = ELOOP;
+                err = EXDEV;
         }
+        if (fd < 0 && err == ELOOP) err = EXDEV;
         if (comp != small) asset_free(comp);
         comp = small;
         if (cur != root) close(cur);
@@ -656,5 +658,6 @@ int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st)
 int asset__dir_open_entry(asset__dir_t *d, const char *name, asset__dir_t **out) {
     *out = NULL;
     int fd = openat(d->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    return fd < 0 ? -errno : new_dir(fd, out);
+    if (fd < 0) return errno == ELOOP ? -EXDEV : -errno; /* a link, refused (not a loop) */
+    return new_dir(fd, out);
 }

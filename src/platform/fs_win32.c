@@ -3,7 +3,7 @@
  * Beneath a root, the walk never goes back to a path string: every component is
  * opened by its name alone relative to the directory handle opened before it
  * (NtCreateFile with OBJECT_ATTRIBUTES.RootDirectory), with FILE_OPEN_REPARSE_POINT,
- * so a symlink or junction is seen instead of followed (-ELOOP); a reparse point that
+ * so a symlink or junction is seen instead of followed (-EXDEV); a reparse point that
  * is not a link (not a name surrogate: a cloud placeholder, a deduplicated or
  * WOF-compressed file) is opened again through its filter and read. A directory on the
  * way renamed away and replaced by a link meanwhile is not seen: the walk stays in
@@ -774,7 +774,7 @@ static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asse
         }
         if (is_link(a, tag) && *rel) { /* symlink, junction, mount point */
             CloseHandle(h);
-            rc = -ELOOP;
+            rc = -EXDEV;
             break;
         }
         if ((a & FILE_ATTRIBUTE_REPARSE_POINT) && *rel) {
@@ -785,7 +785,7 @@ static int open_beneath(asset__dir_t *root, const char *rel, bool want_dir, asse
             rc = open_rel_as(parent, comp, access, true, &again);
             if (!rc && !same_file(h, again)) {
                 CloseHandle(again);
-                rc = -ELOOP;
+                rc = -EXDEV;
             }
             CloseHandle(h);
             if (rc) break;

@@ -16,8 +16,8 @@
  * (UTF-16, '\\') happen inside the implementation, right before each OS call.
  *
  * Errors are negative errno values from a small portable set (ENOENT, ENOTDIR, EACCES,
- * EPERM, EXDEV or ELOOP for an escape, ENOMEM, EMFILE, ENFILE, EISDIR, EINVAL, EIO...);
- * Win32 errors are mapped to them. Worker threads, no lock held. */
+ * EPERM, EXDEV for an escape refused, ELOOP for a loop of links, ENOMEM, EMFILE,
+ * ENFILE, EISDIR, EINVAL, EIO...); Win32 errors are mapped to them. Worker threads, no lock held. */
 #ifndef ASSET_PLATFORM_H
 #define ASSET_PLATFORM_H
 
@@ -218,7 +218,7 @@ extern void (*asset__fs_walk_hook)(const char *rel, size_t n);
 /* Opens the directory at `path` (library form, absolute), following links: a root. */
 int asset__dir_open(const char *path, asset__dir_t **out);
 /* Opens `rel` ('/'-separated, normalised, no "..", "" for root itself) beneath root
- * without following any symlink or reparse point on the way (-ELOOP or -EXDEV). */
+ * without following any symlink or reparse point on the way (-EXDEV). */
 int asset__dir_open_beneath(asset__dir_t *root, const char *rel, asset__dir_t **out);
 int asset__file_open_beneath(asset__dir_t *root, const char *rel, asset__file_t **out);
 /* Opens the file at `path` (library form, absolute), links followed. Never blocks
@@ -259,7 +259,7 @@ void asset__dir_close(asset__dir_t *d);
 int asset__dir_next(asset__dir_t *d, const char **name, int *kind);
 /* What the entry `name` of d is, without following it. */
 int asset__dir_stat_entry(asset__dir_t *d, const char *name, asset__fstat_t *st);
-/* Opens the subdirectory `name` of d, refusing a link (-ELOOP). */
+/* Opens the subdirectory `name` of d, refusing a link (-EXDEV). */
 int asset__dir_open_entry(asset__dir_t *d, const char *name, asset__dir_t **out);
 
 /* Read-only mappings (zero-copy values of large immutable files). Worker threads map;

@@ -5,7 +5,8 @@
 #define ASSET_PLATFORM_POSIX_H
 
 /* Opens `rel` (relative, normalised, no "..") beneath directory fd `root`; symlinks
- * may not lead out of it. Returns an fd or -errno (-EXDEV/-ELOOP for an escape). */
+ * may not lead out of it. Returns an fd or -errno (-EXDEV for an escape refused,
+ * -ELOOP for a loop of symlinks that stay beneath). */
 int asset__open_beneath(int root, const char *rel, int flags);
 /* The kernel's help with the above, or -ENOSYS: beneath_linux.c (openat2) or
  * beneath_walk.c (none). */
