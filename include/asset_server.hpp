@@ -1086,6 +1086,10 @@ struct TypedValue;
  * Finalize::set_value<T> check (a static constexpr member is inline: one in a program). */
 template <class T> struct TypeTag { static constexpr char id = 0; };
 template <class T> constexpr const void *type_tag() noexcept { return &TypeTag<T>::id; }
+/* A T * (T const or not) as the C API's void *: values are handed out as const anyway. */
+template <class T> void *as_void(T *p) noexcept {
+    return const_cast<void *>(static_cast<const void *>(p));
+}
 } // namespace detail
 
 /* What a loader's parse() gets (asset_parse_t). Worker thread. */
@@ -1113,7 +1117,8 @@ class Parse {
      * the load fails with ASSET_E_INVALID, "set_value: ... needs a TypedLoader<T>"
      * (it used to be handed over, freed the wrong way later). Use TypedLoader<T> (override
      * its free_value to do more), or set_value(ptr.release(), cost) with a free_value of
-     * your own that deletes it. */
+     * your own that deletes it. T may be const (an immutable result: handles hand the
+     * value out as const anyway): a TypedLoader<T> takes a std::unique_ptr<const T>. */
     template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes);
     /* Records why ("<uri>: <loader>: <why>" on the handle) and returns st. */
     asset_status_t fail(asset_status_t st, std::string_view why) {
@@ -1247,9 +1252,10 @@ class Loader {
      * TypedLoader<T>), nullptr when unknown: what set_value(std::unique_ptr<T>) checks. */
     virtual const void *value_type() const noexcept { return nullptr; }
     /* Whether value may go to loader's free_value: null, no loader to ask (a Parse made
-     * without one), or a TypedLoader<T>. */
+     * without one), or a TypedLoader<T> (which deletes a const T as well). */
     template <class T> static bool deletes(const Loader *loader, const T *value) noexcept {
-        return !value || !loader || loader->value_type() == detail::type_tag<T>();
+        using U = typename std::remove_cv<T>::type;
+        return !value || !loader || loader->value_type() == detail::type_tag<U>();
     }
     static char lower(char c) {
         return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
@@ -1289,7 +1295,7 @@ struct TypedValue {
                  "loader's free_value would not delete it)");
             return;
         }
-        set(c, value.release(), cost_bytes);
+        set(c, as_void(value.release()), cost_bytes);
     }
 };
 } // namespace detail
@@ -1303,7 +1309,7 @@ template <class T>
 asset_status_t Parse::add_labeled(std::string_view label, std::unique_ptr<T> value,
                                   size_t cost_bytes) {
     if (!detail::TypedValue::accepts(loader_, value.get())) return ASSET_E_INVALID; /* deleted */
-    asset_status_t st = add_labeled(label, value.get(), cost_bytes);
+    asset_status_t st = add_labeled(label, detail::as_void(value.get()), cost_bytes);
     if (st == ASSET_OK) value.release(); /* the loader's: its free_value deletes it */
     return st;
 }
@@ -1684,8 +1690,7 @@ class Task {
      * on the flush thread, without the server's lock: T may hold Handles of the server).
      * T may be const (handles hand the value out as const anyway). */
     template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes) {
-        void *v = const_cast<void *>(static_cast<const void *>(value.release()));
-        asset_task_set_value(t_, v, cost_bytes, &del<T>, core_);
+        asset_task_set_value(t_, detail::as_void(value.release()), cost_bytes, &del<T>, core_);
     }
     /* asset_task_set_value: value freed with free_fn(value, user), or asset_free (NULL):
      * a void * from asset_alloc, say. */

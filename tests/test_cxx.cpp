@@ -1156,6 +1156,52 @@ void test_a_typed_value_for_a_loader_that_would_not_delete_it_is_refused() {
     CHECK(Counted::live == 0);
 }
 
+/* Thirty-eighth review: Parse::set_value, Finalize::set_value and Parse::add_labeled of a
+ * std::unique_ptr<const T> (an immutable result, which Task::set_value takes since the
+ * last review) did not compile (a const T * where the C API takes a void *), and a
+ * TypedLoader<T> would have refused it (its check compared const T's type with T's). */
+template <class P, class = void> struct parse_takes : std::false_type {};
+template <class P>
+struct parse_takes<P,
+                   decltype(std::declval<asset::Parse &>().set_value(std::declval<P>(), size_t{1}))>
+    : std::true_type {};
+template <class P, class = void> struct finalize_takes : std::false_type {};
+template <class P>
+struct finalize_takes<P, decltype(std::declval<asset::Finalize &>().set_value(
+                             std::declval<P>(), size_t{1}))> : std::true_type {};
+static_assert(parse_takes<std::unique_ptr<const Counted>>::value, "Parse: a const T too");
+static_assert(finalize_takes<std::unique_ptr<const Counted>>::value, "Finalize: a const T too");
+class ConstCountedLoader : public asset::TypedLoader<Counted> {
+  public:
+    ConstCountedLoader() : asset::TypedLoader<Counted>("const_counted", {".ccn"}, 0, true) {}
+    asset_status_t parse(asset::Parse &p) override {
+        std::unique_ptr<const Counted> part(new Counted);
+        if (p.add_labeled("part", std::move(part), sizeof(Counted)) != ASSET_OK)
+            return p.fail(ASSET_E_INVALID, "the label was refused");
+        p.set_value(std::unique_ptr<const Counted>(new Counted), sizeof(Counted));
+        return ASSET_OK;
+    }
+    asset_status_t finalize(asset::Finalize &f) override {
+        f.set_value(std::unique_ptr<const Counted>(new Counted), sizeof(Counted));
+        return ASSET_OK;
+    }
+};
+
+void test_a_typed_loader_takes_const_values() {
+    {
+        asset::Server s(config());
+        CHECK(s.add_loader(std::make_shared<ConstCountedLoader>()) == ASSET_OK);
+        CHECK(s.mem_put("a.ccn", "x") == ASSET_OK);
+        asset::Handle h = s.load("mem://a.ccn");
+        CHECK(h.wait(kGenerous) == ASSET_OK && h.value<Counted>());
+        asset::Handle part = s.load("mem://a.ccn#part");
+        CHECK(part.wait(kGenerous) == ASSET_OK && part.value<Counted>());
+        CHECK(part.value<Counted>() != h.value<Counted>());
+        CHECK(Counted::live == 2); /* the parse's value deleted when finalize replaced it */
+    }
+    CHECK(Counted::live == 0);
+}
+
 /* Nineteenth review: the C API refuses a NULL callback (0) and a NULL task function (a
  * handle failed ASSET_E_INVALID), but the wrapper boxed a null function pointer or an empty
  * std::function (a hook never set) and its trampoline called it in the flush: SIGSEGV, or
@@ -2564,6 +2610,7 @@ int main() {
         {"a_task_value_may_hold_a_handle_of_its_server",
          test_a_task_value_may_hold_a_handle_of_its_server},
         {"a_task_typed_pointer_needs_a_free", test_a_task_typed_pointer_needs_a_free},
+        {"a_typed_loader_takes_const_values", test_a_typed_loader_takes_const_values},
         {"a_task_value_holding_the_last_share_in_a_c_flush",
          test_a_task_value_holding_the_last_share_in_a_c_flush},
         {"wait_survives_a_callback_that_drops_the_waited_object",
