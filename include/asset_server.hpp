@@ -1120,6 +1120,9 @@ class Parse {
      * your own that deletes it. T may be const (an immutable result: handles hand the
      * value out as const anyway): a TypedLoader<T> takes a std::unique_ptr<const T>. */
     template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes);
+    /* A std::unique_ptr<T[]> does not compile: a value is one T, deleted with delete.
+     * Put the elements in a struct or a std::vector. */
+    template <class T> void set_value(std::unique_ptr<T[]> value, size_t cost_bytes) = delete;
     /* Records why ("<uri>: <loader>: <why>" on the handle) and returns st. */
     asset_status_t fail(asset_status_t st, std::string_view why) {
         return asset_parse_fail(p_, st, "%.*s", detail::fmt_len(why), detail::fmt_data(why));
@@ -1156,6 +1159,9 @@ class Parse {
      * a T), as for a label it has already; on any error the value is deleted here. */
     template <class T>
     asset_status_t add_labeled(std::string_view label, std::unique_ptr<T> value, size_t cost_bytes);
+    template <class T>
+    asset_status_t add_labeled(std::string_view label, std::unique_ptr<T[]> value,
+                               size_t cost_bytes) = delete; /* as set_value's */
     asset_parse_t *get() const noexcept { return p_; }
 
   private:
@@ -1181,6 +1187,8 @@ class Finalize {
     /* As Parse::set_value<T>: for a TypedLoader<T>; for another loader the value is
      * refused, deleted here, and the load fails with ASSET_E_INVALID. */
     template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes);
+    template <class T> /* no std::unique_ptr<T[]>, as Parse::set_value */
+    void set_value(std::unique_ptr<T[]> value, size_t cost_bytes) = delete;
     size_t dependency_count() const { return asset_finalize_dependency_count(f_); }
     /* Borrowed: LOADED, or FAILED/CANCELLED when optional. */
     asset_handle_t *dependency(size_t i) const { return asset_finalize_dependency(f_, i); }
@@ -1692,6 +1700,8 @@ class Task {
     template <class T> void set_value(std::unique_ptr<T> value, size_t cost_bytes) {
         asset_task_set_value(t_, detail::as_void(value.release()), cost_bytes, &del<T>, core_);
     }
+    template <class T> /* no std::unique_ptr<T[]>, as Parse::set_value */
+    void set_value(std::unique_ptr<T[]> value, size_t cost_bytes) = delete;
     /* asset_task_set_value: value freed with free_fn(value, user), or asset_free (NULL):
      * a void * from asset_alloc, say. */
     void set_value(void *value, size_t cost_bytes, void (*free_fn)(void *, void *) = nullptr,

@@ -1171,6 +1171,17 @@ struct finalize_takes<P, decltype(std::declval<asset::Finalize &>().set_value(
                              std::declval<P>(), size_t{1}))> : std::true_type {};
 static_assert(parse_takes<std::unique_ptr<const Counted>>::value, "Parse: a const T too");
 static_assert(finalize_takes<std::unique_ptr<const Counted>>::value, "Finalize: a const T too");
+/* an array is one value no loader or task deletes right (delete, not delete[]): refused
+ * where it is written, by a deleted overload (it compiled as far as the wrapper's body) */
+static_assert(!parse_takes<std::unique_ptr<Counted[]>>::value, "no std::unique_ptr<T[]>");
+static_assert(!finalize_takes<std::unique_ptr<Counted[]>>::value, "no std::unique_ptr<T[]>");
+template <class P, class = void> struct labeled_takes : std::false_type {};
+template <class P>
+struct labeled_takes<P, decltype(void(std::declval<asset::Parse &>().add_labeled(
+                            std::string_view(), std::declval<P>(), size_t{1})))> : std::true_type {
+};
+static_assert(labeled_takes<std::unique_ptr<const Counted>>::value, "add_labeled: a const T");
+static_assert(!labeled_takes<std::unique_ptr<Counted[]>>::value, "no std::unique_ptr<T[]>");
 class ConstCountedLoader : public asset::TypedLoader<Counted> {
   public:
     ConstCountedLoader() : asset::TypedLoader<Counted>("const_counted", {".ccn"}, 0, true) {}
@@ -1489,6 +1500,7 @@ static_assert(task_takes<void *>::value, "an asset_alloc'd void * is asset_free(
 static_assert(task_takes<std::unique_ptr<Probe>>::value, "a unique_ptr carries its delete");
 static_assert(task_takes<std::unique_ptr<const Probe>>::value,
               "a const T too (it did not compile)");
+static_assert(!task_takes<std::unique_ptr<Probe[]>>::value, "no std::unique_ptr<T[]> (38th)");
 template <class P, class = void> struct task_takes_null_free : std::false_type {};
 template <class P>
 struct task_takes_null_free<P, decltype(std::declval<asset::Task &>().set_value(
