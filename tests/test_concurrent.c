@@ -77,7 +77,14 @@ typedef struct shared {
     atomic_long cb_disconnected;
     atomic_long tasks_run, free_args, spawned;
     atomic_long logs, wakes;
+    atomic_long batch_done_connected, batch_done_fired, items_fired;
+    atomic_long off_thread; /* callbacks run outside a flush or a wait of this thread */
 } shared_t;
+
+/* set around this test's own flushes and waits: a callback must run inside one of them,
+ * on the thread that flushes (docs/guide.md, "Threads: what runs where") */
+static _Thread_local bool tl_in_api;
+#define IN_API(call) (tl_in_api = true, (call), tl_in_api = false)
 
 static void err(shared_t *sh, const char *fmt, ...) {
     if (atomic_fetch_add(&sh->errors, 1) == 0) {
@@ -97,7 +104,21 @@ static void on_wake(void *user) { atomic_fetch_add(&((shared_t *)user)->wakes, 1
 
 static void on_done(asset_handle_t *h, void *user) {
     (void)h;
+    if (!tl_in_api) atomic_fetch_add(&((shared_t *)user)->off_thread, 1);
     atomic_fetch_add(&((shared_t *)user)->cb_fired, 1);
+}
+
+static void on_item(asset_batch_t *b, asset_handle_t *h, void *user) {
+    (void)b;
+    (void)h;
+    if (!tl_in_api) atomic_fetch_add(&((shared_t *)user)->off_thread, 1);
+    atomic_fetch_add(&((shared_t *)user)->items_fired, 1);
+}
+
+static void on_batch_done(asset_batch_t *b, void *user) {
+    (void)b;
+    if (!tl_in_api) atomic_fetch_add(&((shared_t *)user)->off_thread, 1);
+    atomic_fetch_add(&((shared_t *)user)->batch_done_fired, 1);
 }
 
 static const char *tags[] = {"a", "b", "c"};
@@ -165,7 +186,8 @@ static asset_status_t task_fn(asset_task_t *t, void *arg) {
     if (h) {
         /* a worker's wait: it runs what it waits for if still queued; it returns when a
          * flush delivered it, or SHUTDOWN/CANCELLED */
-        asset_status_t st = asset_handle_wait(h, 60000);
+        asset_status_t st;
+        IN_API(st = asset_handle_wait(h, 60000));
         if (st == ASSET_E_TIMEOUT)
             err(sh, "a wait inside a task timed out (%s)", asset_handle_uri(h));
         asset_handle_release(h);
@@ -211,7 +233,7 @@ static void host_main(void *arg) {
         unsigned slot = rn(r, NLIVE);
         asset_handle_t *h = live[slot];
         char uri[64];
-        switch (rn(r, 20)) {
+        switch (rn(r, 23)) {
         case 0:
         case 1:
         case 2:
@@ -243,8 +265,11 @@ static void host_main(void *arg) {
         }
         case 5:
             if (h) {
-                asset_status_t st = asset_handle_wait(h, 60000);
-                if (st == ASSET_E_TIMEOUT) err(sh, "wait timed out (%s)", asset_handle_uri(h));
+                asset_status_t st;
+                IN_API(st = asset_handle_wait(h, 60000));
+                /* E_TIMEOUT is also the result of a task whose deadline passed */
+                if (st == ASSET_E_TIMEOUT && !asset_handle_is_done(h))
+                    err(sh, "wait timed out (%s)", asset_handle_uri(h));
                 if (st != ASSET_E_TIMEOUT && !asset_handle_is_done(h))
                     err(sh, "wait returned %d with the handle not done", (int)st);
             }
@@ -309,6 +334,45 @@ static void host_main(void *arg) {
                 asset_handle_release(x);
             }
             break;
+        case 20: { /* a group: callbacks, a cancel, a wait, from this thread */
+            char us[3][64];
+            const char *uris[3];
+            size_t n = 1 + rn(r, 3);
+            for (size_t i = 0; i < n; i++) {
+                uri_of(r, us[i], sizeof us[i]);
+                uris[i] = us[i];
+            }
+            asset_load_options_t o = {.tag = rn(r, 2) ? tags[rn(r, 3)] : NULL};
+            asset_batch_t *b = asset_server_load_group(s, uris, n, &o);
+            if (!b) {
+                err(sh, "load_group returned NULL");
+                break;
+            }
+            atomic_fetch_add(&sh->made, (long)n);
+            if (rn(r, 2)) asset_batch_on_item_completed(b, on_item, sh);
+            if (asset_batch_on_completed(b, on_batch_done, sh))
+                atomic_fetch_add(&sh->batch_done_connected, 1);
+            if (rn(r, 4) == 0) asset_batch_cancel(b);
+            if (rn(r, 2)) {
+                asset_status_t st;
+                IN_API(st = asset_batch_wait(b, 60000));
+                if (st == ASSET_E_TIMEOUT) err(sh, "batch wait timed out");
+                if (st != ASSET_E_TIMEOUT && !asset_batch_is_done(b))
+                    err(sh, "batch wait returned %d with the batch not done", (int)st);
+            }
+            asset_batch_release(b);
+            break;
+        }
+        case 21: /* this thread flushes too (the flush thread moves; one at a time) */
+            IN_API(asset_server_flush_budget(s, rn(r, 2) ? 0 : 200000));
+            break;
+        case 22: { /* a task with a deadline (some time out, running or not) */
+            if (h) asset_handle_release(h);
+            asset_load_options_t o = {.timeout_ms = 1 + rn(r, 5)};
+            live[slot] = spawn_task(sh, rnd(r), 0, &o);
+            ids[slot] = 0;
+            break;
+        }
         default:
             if (h) {
                 asset_handle_release(h);
@@ -378,7 +442,7 @@ static void test_every_api_from_many_threads_counters_settle(void **state) {
     char *pdir = tu_path(g_dir, "p");
     assert_int_equal(asset_server_mount(sh->s, "p", pdir), ASSET_OK);
     free(pdir);
-    asset_server_flush(sh->s); /* this thread is the flush thread */
+    IN_API(asset_server_flush(sh->s)); /* this thread is the flush thread */
     unsigned iters = n ? (unsigned)atoi(n) : RUNNING_ON_VALGRIND ? 1500 : 6000;
     uint64_t seed0 = seed ? strtoull(seed, NULL, 10) : 1;
     host_t hosts[NHOST];
@@ -387,17 +451,19 @@ static void test_every_api_from_many_threads_counters_settle(void **state) {
         hosts[i] = (host_t){.sh = sh, .rng = 0x9e3779b97f4a7c15ull * (i + seed0), .iters = iters};
         assert_int_equal(uv_thread_create(&th[i], host_main, &hosts[i]), 0);
     }
-    TU_FLUSH_UNTIL(sh->s, atomic_load(&sh->hosts_done) >= NHOST);
+    TU_SPIN_UNTIL(atomic_load(&sh->hosts_done) >= NHOST ||
+                  (IN_API(asset_server_flush(sh->s)), atomic_load(&sh->hosts_done) >= NHOST));
     for (unsigned i = 0; i < NHOST; i++) uv_thread_join(&th[i]);
     /* drain: until nothing is in flight and the queue is empty (bounded) */
     uint64_t t0 = uv_hrtime();
     asset_stats_t st;
     for (;;) {
-        asset_server_flush(sh->s);
+        IN_API(asset_server_flush(sh->s));
         asset_server_stats(sh->s, &st);
         uint64_t delivered = st.completed + st.failed + st.cancelled;
         if (st.pending == 0 && st.loading == 0 && delivered == (uint64_t)atomic_load(&sh->made) &&
-            atomic_load(&sh->free_args) == atomic_load(&sh->spawned))
+            atomic_load(&sh->free_args) == atomic_load(&sh->spawned) &&
+            atomic_load(&sh->batch_done_fired) == atomic_load(&sh->batch_done_connected))
             break;
         if (uv_hrtime() - t0 > 60ull * 1000000000ull) break; /* asserted below */
     }
@@ -416,6 +482,8 @@ static void test_every_api_from_many_threads_counters_settle(void **state) {
     assert_int_equal(atomic_load(&sh->cb_fired),
                      atomic_load(&sh->cb_connected) - atomic_load(&sh->cb_disconnected));
     assert_int_equal(atomic_load(&sh->free_args), atomic_load(&sh->spawned));
+    assert_int_equal(atomic_load(&sh->batch_done_fired), atomic_load(&sh->batch_done_connected));
+    assert_int_equal(atomic_load(&sh->off_thread), 0); /* every callback inside a flush */
     size_t jobs = 0;
     asset_server_foreach_job(sh->s, count_job, &jobs);
     assert_int_equal(jobs, 0);
