@@ -17,6 +17,7 @@
 
 #include "internal.h"
 #include "test_util.h"
+#include "tu_http.h"
 #include "tu_os.h"
 
 #define NKEYS 24
@@ -995,6 +996,104 @@ static void test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort(voi
     uv_sem_destroy(&g_io_ended);
 }
 
+/* ---- destroy while other threads wait on a group, a task and an HTTP transfer ---- */
+
+/* Waits of threads other than the flush thread, each on work that only destroy ends: a
+ * group whose children are a held read, a stalled HTTP transfer and a loaded one; a task
+ * whose fn waits (-1) for a held read; a load with a deadline far off whose HTTP body
+ * stalls. Destroy from the test's thread ends every wait with ASSET_E_SHUTDOWN (returning
+ * only once each has), the task's own wait too, runs the task's free_arg once and leaves
+ * no allocation; no callback fires. */
+typedef struct dwait {
+    asset_server_t *s;
+    asset_batch_t *b;  /* or */
+    asset_handle_t *h; /* what the thread waits for */
+    asset_status_t rc;
+    atomic_int *fired;
+} dwait_t;
+
+static void dwait_main(void *arg) {
+    dwait_t *d = arg;
+    d->rc = d->b ? asset_batch_wait(d->b, -1) : asset_handle_wait(d->h, -1);
+}
+
+static void dwait_fired(asset_handle_t *h, void *user) {
+    (void)h;
+    atomic_fetch_add((atomic_int *)user, 1);
+}
+static void dwait_batch_fired(asset_batch_t *b, void *user) {
+    (void)b;
+    atomic_fetch_add((atomic_int *)user, 1);
+}
+
+typedef struct dtask {
+    asset_server_t *s;
+    asset_status_t rc;
+    atomic_int frees;
+} dtask_t;
+
+static asset_status_t dtask_fn(asset_task_t *t, void *arg) {
+    dtask_t *d = arg;
+    asset_handle_t *h = asset_server_load(d->s, "gate://task", NULL);
+    d->rc = asset_handle_wait(h, -1);
+    asset_handle_release(h);
+    return asset_task_fail(t, d->rc, "its load ended");
+}
+static void dtask_free(void *arg) { atomic_fetch_add(&((dtask_t *)arg)->frees, 1); }
+
+static void test_destroy_ends_other_threads_waits_on_groups_tasks_and_http(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    tu_bad_t *bad = tu_bad_start();
+    assert_non_null(bad);
+    long live0 = atomic_load(&g_live);
+    asset_server_config_t cfg = {.max_workers = 4};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+    atomic_int fired = 0;
+    char *stall = tu_bad_url(bad, "/stall");
+    /* the task first: it and its read hold one or two workers (its wait may run the
+     * read), the group's held read one more, and the last starts the group's transfer */
+    dtask_t dt = {.s = s, .rc = ASSET_OK};
+    asset_handle_t *th = asset_server_spawn(s, dtask_fn, &dt, dtask_free, NULL);
+    assert_non_null(th);
+    tu_gate_wait_entered(g, 1);
+    const char *uris[] = {"gate://group", stall, "mem://k"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 3, NULL);
+    assert_non_null(b);
+    assert_true(asset_batch_on_completed(b, dwait_batch_fired, &fired) != 0);
+    tu_gate_wait_entered(g, 2);
+    tu_bad_wait_stalled(bad); /* the group's transfer: headers in, the body never comes */
+    asset_load_options_t o = {.timeout_ms = 3600000};
+    char *stall2 = tu_bad_url(bad, "/stall?2");
+    asset_handle_t *http = asset_server_load(s, stall2, &o);
+    assert_true(asset_handle_on_completed(http, dwait_fired, &fired) != 0);
+    dwait_t w[3] = {{.s = s, .b = b}, {.s = s, .h = th}, {.s = s, .h = http}};
+    uv_thread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        w[i].rc = ASSET_OK;
+        assert_int_equal(uv_thread_create(&t[i], dwait_main, &w[i]), 0);
+    }
+    /* inside their waits, and the task in its own (counted as it begins: one not yet in
+     * would call into a destroyed server) */
+    TU_SPIN_UNTIL((uv_mutex_lock(&s->lock), s->in_waits) >= 4 ? (uv_mutex_unlock(&s->lock), true)
+                                                              : (uv_mutex_unlock(&s->lock), false));
+    asset_server_destroy(s); /* b, th and http go with it */
+    for (int i = 0; i < 3; i++) {
+        uv_thread_join(&t[i]);
+        assert_int_equal(w[i].rc, ASSET_E_SHUTDOWN);
+    }
+    assert_int_equal(dt.rc, ASSET_E_SHUTDOWN);
+    assert_int_equal(atomic_load(&dt.frees), 1);
+    assert_int_equal(atomic_load(&fired), 0);
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+    free(stall);
+    free(stall2);
+    tu_gate_free(g);
+    tu_bad_stop(bad);
+}
 /* ---- a group made in destroy ---- */
 
 /* A task's value whose free makes a group (the header: a value freed in destroy may
@@ -1221,6 +1320,7 @@ int main(void) {
         cmocka_unit_test(
             test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread),
         cmocka_unit_test(test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort),
+        cmocka_unit_test(test_destroy_ends_other_threads_waits_on_groups_tasks_and_http),
         cmocka_unit_test(test_a_group_made_by_a_value_freed_in_destroy_is_freed),
         cmocka_unit_test(test_loaders_registered_from_many_threads_while_loading),
     };
