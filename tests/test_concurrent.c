@@ -1094,6 +1094,70 @@ static void test_destroy_ends_other_threads_waits_on_groups_tasks_and_http(void 
     tu_gate_free(g);
     tu_bad_stop(bad);
 }
+
+/* ---- destroy while another thread's plain flush runs a callback ---- */
+
+/* The header: destroy waits for a flush running on another thread to return, and that
+ * flush fires no other callback once destroy began. Thread F flushes two results; the
+ * first callback holds F's flush until destroy, on the test's thread, waits for it. */
+typedef struct dflush {
+    asset_server_t *s;
+    uv_sem_t entered;
+    atomic_int second, errors;
+    size_t flushed;
+} dflush_t;
+
+static void dflush_first(asset_handle_t *h, void *user) {
+    (void)h;
+    dflush_t *d = user;
+    uv_sem_post(&d->entered);
+    /* until destroy sleeps for this flush (nothing else waits on the server) */
+    for (uint64_t end = uv_hrtime() + 60 * (uint64_t)1000000000;; tu_os_yield()) {
+        uv_mutex_lock(&d->s->lock);
+        bool blocked = d->s->stopping && d->s->waiters > 0;
+        uv_mutex_unlock(&d->s->lock);
+        if (blocked) return;
+        if (uv_hrtime() > end) {
+            atomic_fetch_add(&d->errors, 1);
+            return;
+        }
+    }
+}
+
+static void dflush_second(asset_handle_t *h, void *user) {
+    (void)h;
+    atomic_fetch_add(&((dflush_t *)user)->second, 1);
+}
+
+static void dflush_main(void *arg) {
+    dflush_t *d = arg;
+    d->flushed = asset_server_flush(d->s);
+}
+
+static void test_destroy_waits_for_another_threads_flush_which_fires_no_more(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    long live0 = atomic_load(&g_live);
+    dflush_t d = {.s = tu_server(1)};
+    assert_int_equal(uv_sem_init(&d.entered, 0), 0);
+    assert_int_equal(asset_mem_put(d.s, "a", "1", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(d.s, "b", "2", 1), ASSET_OK);
+    asset_handle_t *a = asset_server_load(d.s, "mem://a", NULL);
+    asset_handle_t *b = asset_server_load(d.s, "mem://b", NULL);
+    assert_true(asset_handle_on_completed(a, dflush_first, &d) != 0);
+    assert_true(asset_handle_on_completed(b, dflush_second, &d) != 0);
+    tu_wait_queued(d.s, 2); /* a, then b, in the completion queue */
+    uv_thread_t f;
+    assert_int_equal(uv_thread_create(&f, dflush_main, &d), 0);
+    uv_sem_wait(&d.entered);
+    asset_server_destroy(d.s); /* a and b go with it */
+    uv_thread_join(&f);
+    assert_int_equal(atomic_load(&d.errors), 0);
+    assert_int_equal(atomic_load(&d.second), 0);
+    assert_int_equal(d.flushed, 1); /* a's delivery, counted */
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+    uv_sem_destroy(&d.entered);
+}
 /* ---- a group made in destroy ---- */
 
 /* A task's value whose free makes a group (the header: a value freed in destroy may
@@ -1321,6 +1385,7 @@ int main(void) {
             test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread),
         cmocka_unit_test(test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort),
         cmocka_unit_test(test_destroy_ends_other_threads_waits_on_groups_tasks_and_http),
+        cmocka_unit_test(test_destroy_waits_for_another_threads_flush_which_fires_no_more),
         cmocka_unit_test(test_a_group_made_by_a_value_freed_in_destroy_is_freed),
         cmocka_unit_test(test_loaders_registered_from_many_threads_while_loading),
     };
