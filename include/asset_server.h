@@ -967,7 +967,8 @@ ASSET_API asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
  * waiting for a load another thread cancelled is no cancel). The handle's URI is "task://N"
  * (N counts from 1 per server). Cancel, wait, callbacks, cancel_tag, timeouts,
  * set_priority and destroy work as for loads: a task cancelled before it starts never
- * runs; one cancelled while it runs goes on until fn returns (poll asset_task_cancelled)
+ * runs; one cancelled while it runs goes on until fn returns (poll asset_task_cancelled;
+ * a wait of fn's for a handle or batch of this server then returns ASSET_E_CANCELLED)
  * and its value is then freed. free_arg(arg), if not NULL, is called exactly once when the
  * task is over (after fn returned, or when it will never run): on the flush thread by the
  * next flush (a budgeted one may leave it to a later one: asset_server_flush_budget), or
@@ -1084,8 +1085,12 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * ASSET_E_SHUTDOWN when asset_server_destroy begins first (a task's wait: destroy
  * joins the worker it runs on; a wait on another thread: destroy returns only after the
  * wait has, a callback its flush runs included, and h went with the server, so do not
- * release it then). The wait holds a reference of its own: a callback
- * that its flushes fire may release the caller's.
+ * release it then), or ASSET_E_CANCELLED inside a spawned task's fn once that task is
+ * cancelled (asset_task_cancelled() true: a cancel, its tag's, its timeout; also when it
+ * was before the wait began) and h, of the task's server, is not done: the load goes on,
+ * the worker is given back (a wait for another server's handle is not ended so: wait
+ * there with a timeout and poll asset_task_cancelled). The wait holds a reference of its
+ * own: a callback that its flushes fire may release the caller's.
  * Run-on-wait (timeout_ms != 0): while the load is still queued and reads from a
  * built-in source (file://, pkg://, mem://, http(s)://: its read only starts the
  * transfer, on the I/O thread), the waiting thread runs it itself
@@ -1307,7 +1312,8 @@ ASSET_API asset_status_t asset_batch_error(const asset_batch_t *b);
 ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" unless failed */
 /* Like asset_handle_wait: flushes on the flush thread; timeout_ms as its (-1: forever;
  * another negative value: no time, as 0). Returns asset_batch_error(),
- * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN as asset_handle_wait does (BUSY
+ * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN / ASSET_E_CANCELLED (inside a
+ * cancelled task) as asset_handle_wait does (BUSY
  * also inside a parse, a read or a task whose own job a child joined, or waits for through
  * its dependencies or other threads' waits; also once a child made while it waits is
  * one of those, as a folder's and a manifest's are made, by flushes after the wait began:

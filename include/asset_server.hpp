@@ -594,7 +594,8 @@ class Handle {
     }
     size_t size() const { return asset_handle_size(h_); }
     int http_status() const { return h_ ? asset_handle_http_status(h_) : 0; }
-    /* asset_handle_wait: ASSET_OK when loaded, the error, or ASSET_E_TIMEOUT / _BUSY.
+    /* asset_handle_wait: ASSET_OK when loaded, the error, or ASSET_E_TIMEOUT / _BUSY
+     * (and _SHUTDOWN, or _CANCELLED inside a cancelled task, as the C API says).
      * The default waits for ever; a timeout of 0 or less (what is left of a deadline that
      * has passed: -1 included, which is not the C API's "forever" here) waits no time:
      * one flush on the flush thread, then the result or ASSET_E_TIMEOUT. */

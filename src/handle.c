@@ -1187,6 +1187,13 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
             rc = ASSET_E_SHUTDOWN;
             break;
         }
+        /* inside a task's fn, cancelled (a cancel, its tag's, its timeout, also before the
+         * wait began): its result is not wanted, and the wait held its worker until the
+         * load it waited for ended, for ever with -1 (a review). What it waits for goes on */
+        if (asset__job_task_cancelled_here(s)) {
+            rc = ASSET_E_CANCELLED;
+            break;
+        }
         /* inside a job: a folder's or manifest's children are made by flushes after
          * the wait began (with none as it began, when the parse made the batch), and a
          * child may join a load whose parse, begun before, waits for this thread's job

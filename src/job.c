@@ -126,6 +126,9 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
         asset__graph_drain(s);
     } else {
         atomic_store_explicit(&j->cancelled, true, memory_order_release);
+        /* a running task's fn may sleep in a wait for a load of this server, which ends
+         * now (asset__wait): its worker stayed held until that load ended (a review) */
+        if (j->task && s->waiters) uv_cond_broadcast(&s->done_cond);
         /* counted before the kick: the I/O thread looks for cancelled reads only when
          * the count moved (sources/http.c) */
         atomic_fetch_add_explicit(&s->async_cancels, 1, memory_order_release);
@@ -491,6 +494,14 @@ bool asset__job_of_runs_here(const asset_server_t *s) {
     for (const struct job_frame *f = tl_frames; f; f = f->outer)
         if (f->server == s) return true;
     return false;
+}
+
+bool asset__job_task_cancelled_here(const asset_server_t *s) {
+    /* the innermost only: a task that a cancelled task's wait runs is not cancelled, and
+     * a parse that it runs waits as a parse does */
+    const struct job_frame *f = tl_frames;
+    return f && !f->loads && f->server == s &&
+           atomic_load_explicit(&((asset__job_t *)f->job)->cancelled, memory_order_acquire);
 }
 
 bool asset__job_loads_here(const asset_server_t *s) {

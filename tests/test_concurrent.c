@@ -17,6 +17,7 @@
 
 #include "internal.h"
 #include "test_util.h"
+#include "tu_http.h"
 #include "tu_os.h"
 
 #define NKEYS 24
@@ -77,7 +78,14 @@ typedef struct shared {
     atomic_long cb_disconnected;
     atomic_long tasks_run, free_args, spawned;
     atomic_long logs, wakes;
+    atomic_long batch_done_connected, batch_done_fired, items_fired;
+    atomic_long off_thread; /* callbacks run outside a flush or a wait of this thread */
 } shared_t;
+
+/* set around this test's own flushes and waits: a callback must run inside one of them,
+ * on the thread that flushes (docs/guide.md, "Threads: what runs where") */
+static _Thread_local bool tl_in_api;
+#define IN_API(call) (tl_in_api = true, (call), tl_in_api = false)
 
 static void err(shared_t *sh, const char *fmt, ...) {
     if (atomic_fetch_add(&sh->errors, 1) == 0) {
@@ -97,7 +105,21 @@ static void on_wake(void *user) { atomic_fetch_add(&((shared_t *)user)->wakes, 1
 
 static void on_done(asset_handle_t *h, void *user) {
     (void)h;
+    if (!tl_in_api) atomic_fetch_add(&((shared_t *)user)->off_thread, 1);
     atomic_fetch_add(&((shared_t *)user)->cb_fired, 1);
+}
+
+static void on_item(asset_batch_t *b, asset_handle_t *h, void *user) {
+    (void)b;
+    (void)h;
+    if (!tl_in_api) atomic_fetch_add(&((shared_t *)user)->off_thread, 1);
+    atomic_fetch_add(&((shared_t *)user)->items_fired, 1);
+}
+
+static void on_batch_done(asset_batch_t *b, void *user) {
+    (void)b;
+    if (!tl_in_api) atomic_fetch_add(&((shared_t *)user)->off_thread, 1);
+    atomic_fetch_add(&((shared_t *)user)->batch_done_fired, 1);
 }
 
 static const char *tags[] = {"a", "b", "c"};
@@ -165,7 +187,8 @@ static asset_status_t task_fn(asset_task_t *t, void *arg) {
     if (h) {
         /* a worker's wait: it runs what it waits for if still queued; it returns when a
          * flush delivered it, or SHUTDOWN/CANCELLED */
-        asset_status_t st = asset_handle_wait(h, 60000);
+        asset_status_t st;
+        IN_API(st = asset_handle_wait(h, 60000));
         if (st == ASSET_E_TIMEOUT)
             err(sh, "a wait inside a task timed out (%s)", asset_handle_uri(h));
         asset_handle_release(h);
@@ -211,7 +234,7 @@ static void host_main(void *arg) {
         unsigned slot = rn(r, NLIVE);
         asset_handle_t *h = live[slot];
         char uri[64];
-        switch (rn(r, 20)) {
+        switch (rn(r, 23)) {
         case 0:
         case 1:
         case 2:
@@ -243,8 +266,11 @@ static void host_main(void *arg) {
         }
         case 5:
             if (h) {
-                asset_status_t st = asset_handle_wait(h, 60000);
-                if (st == ASSET_E_TIMEOUT) err(sh, "wait timed out (%s)", asset_handle_uri(h));
+                asset_status_t st;
+                IN_API(st = asset_handle_wait(h, 60000));
+                /* E_TIMEOUT is also the result of a task whose deadline passed */
+                if (st == ASSET_E_TIMEOUT && !asset_handle_is_done(h))
+                    err(sh, "wait timed out (%s)", asset_handle_uri(h));
                 if (st != ASSET_E_TIMEOUT && !asset_handle_is_done(h))
                     err(sh, "wait returned %d with the handle not done", (int)st);
             }
@@ -309,6 +335,45 @@ static void host_main(void *arg) {
                 asset_handle_release(x);
             }
             break;
+        case 20: { /* a group: callbacks, a cancel, a wait, from this thread */
+            char us[3][64];
+            const char *uris[3];
+            size_t n = 1 + rn(r, 3);
+            for (size_t i = 0; i < n; i++) {
+                uri_of(r, us[i], sizeof us[i]);
+                uris[i] = us[i];
+            }
+            asset_load_options_t o = {.tag = rn(r, 2) ? tags[rn(r, 3)] : NULL};
+            asset_batch_t *b = asset_server_load_group(s, uris, n, &o);
+            if (!b) {
+                err(sh, "load_group returned NULL");
+                break;
+            }
+            atomic_fetch_add(&sh->made, (long)n);
+            if (rn(r, 2)) asset_batch_on_item_completed(b, on_item, sh);
+            if (asset_batch_on_completed(b, on_batch_done, sh))
+                atomic_fetch_add(&sh->batch_done_connected, 1);
+            if (rn(r, 4) == 0) asset_batch_cancel(b);
+            if (rn(r, 2)) {
+                asset_status_t st;
+                IN_API(st = asset_batch_wait(b, 60000));
+                if (st == ASSET_E_TIMEOUT) err(sh, "batch wait timed out");
+                if (st != ASSET_E_TIMEOUT && !asset_batch_is_done(b))
+                    err(sh, "batch wait returned %d with the batch not done", (int)st);
+            }
+            asset_batch_release(b);
+            break;
+        }
+        case 21: /* this thread flushes too (the flush thread moves; one at a time) */
+            IN_API(asset_server_flush_budget(s, rn(r, 2) ? 0 : 200000));
+            break;
+        case 22: { /* a task with a deadline (some time out, running or not) */
+            if (h) asset_handle_release(h);
+            asset_load_options_t o = {.timeout_ms = 1 + rn(r, 5)};
+            live[slot] = spawn_task(sh, rnd(r), 0, &o);
+            ids[slot] = 0;
+            break;
+        }
         default:
             if (h) {
                 asset_handle_release(h);
@@ -378,7 +443,7 @@ static void test_every_api_from_many_threads_counters_settle(void **state) {
     char *pdir = tu_path(g_dir, "p");
     assert_int_equal(asset_server_mount(sh->s, "p", pdir), ASSET_OK);
     free(pdir);
-    asset_server_flush(sh->s); /* this thread is the flush thread */
+    IN_API(asset_server_flush(sh->s)); /* this thread is the flush thread */
     unsigned iters = n ? (unsigned)atoi(n) : RUNNING_ON_VALGRIND ? 1500 : 6000;
     uint64_t seed0 = seed ? strtoull(seed, NULL, 10) : 1;
     host_t hosts[NHOST];
@@ -387,17 +452,19 @@ static void test_every_api_from_many_threads_counters_settle(void **state) {
         hosts[i] = (host_t){.sh = sh, .rng = 0x9e3779b97f4a7c15ull * (i + seed0), .iters = iters};
         assert_int_equal(uv_thread_create(&th[i], host_main, &hosts[i]), 0);
     }
-    TU_FLUSH_UNTIL(sh->s, atomic_load(&sh->hosts_done) >= NHOST);
+    TU_SPIN_UNTIL(atomic_load(&sh->hosts_done) >= NHOST ||
+                  (IN_API(asset_server_flush(sh->s)), atomic_load(&sh->hosts_done) >= NHOST));
     for (unsigned i = 0; i < NHOST; i++) uv_thread_join(&th[i]);
     /* drain: until nothing is in flight and the queue is empty (bounded) */
     uint64_t t0 = uv_hrtime();
     asset_stats_t st;
     for (;;) {
-        asset_server_flush(sh->s);
+        IN_API(asset_server_flush(sh->s));
         asset_server_stats(sh->s, &st);
         uint64_t delivered = st.completed + st.failed + st.cancelled;
         if (st.pending == 0 && st.loading == 0 && delivered == (uint64_t)atomic_load(&sh->made) &&
-            atomic_load(&sh->free_args) == atomic_load(&sh->spawned))
+            atomic_load(&sh->free_args) == atomic_load(&sh->spawned) &&
+            atomic_load(&sh->batch_done_fired) == atomic_load(&sh->batch_done_connected))
             break;
         if (uv_hrtime() - t0 > 60ull * 1000000000ull) break; /* asserted below */
     }
@@ -416,6 +483,8 @@ static void test_every_api_from_many_threads_counters_settle(void **state) {
     assert_int_equal(atomic_load(&sh->cb_fired),
                      atomic_load(&sh->cb_connected) - atomic_load(&sh->cb_disconnected));
     assert_int_equal(atomic_load(&sh->free_args), atomic_load(&sh->spawned));
+    assert_int_equal(atomic_load(&sh->batch_done_fired), atomic_load(&sh->batch_done_connected));
+    assert_int_equal(atomic_load(&sh->off_thread), 0); /* every callback inside a flush */
     size_t jobs = 0;
     asset_server_foreach_job(sh->s, count_job, &jobs);
     assert_int_equal(jobs, 0);
@@ -927,6 +996,168 @@ static void test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort(voi
     uv_sem_destroy(&g_io_ended);
 }
 
+/* ---- destroy while other threads wait on a group, a task and an HTTP transfer ---- */
+
+/* Waits of threads other than the flush thread, each on work that only destroy ends: a
+ * group whose children are a held read, a stalled HTTP transfer and a loaded one; a task
+ * whose fn waits (-1) for a held read; a load with a deadline far off whose HTTP body
+ * stalls. Destroy from the test's thread ends every wait with ASSET_E_SHUTDOWN (returning
+ * only once each has), the task's own wait too, runs the task's free_arg once and leaves
+ * no allocation; no callback fires. */
+typedef struct dwait {
+    asset_server_t *s;
+    asset_batch_t *b;  /* or */
+    asset_handle_t *h; /* what the thread waits for */
+    asset_status_t rc;
+    atomic_int *fired;
+} dwait_t;
+
+static void dwait_main(void *arg) {
+    dwait_t *d = arg;
+    d->rc = d->b ? asset_batch_wait(d->b, -1) : asset_handle_wait(d->h, -1);
+}
+
+static void dwait_fired(asset_handle_t *h, void *user) {
+    (void)h;
+    atomic_fetch_add((atomic_int *)user, 1);
+}
+static void dwait_batch_fired(asset_batch_t *b, void *user) {
+    (void)b;
+    atomic_fetch_add((atomic_int *)user, 1);
+}
+
+typedef struct dtask {
+    asset_server_t *s;
+    asset_status_t rc;
+    atomic_int frees;
+} dtask_t;
+
+static asset_status_t dtask_fn(asset_task_t *t, void *arg) {
+    dtask_t *d = arg;
+    asset_handle_t *h = asset_server_load(d->s, "gate://task", NULL);
+    d->rc = asset_handle_wait(h, -1);
+    asset_handle_release(h);
+    return asset_task_fail(t, d->rc, "its load ended");
+}
+static void dtask_free(void *arg) { atomic_fetch_add(&((dtask_t *)arg)->frees, 1); }
+
+static void test_destroy_ends_other_threads_waits_on_groups_tasks_and_http(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    tu_bad_t *bad = tu_bad_start();
+    assert_non_null(bad);
+    long live0 = atomic_load(&g_live);
+    asset_server_config_t cfg = {.max_workers = 4};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+    atomic_int fired = 0;
+    char *stall = tu_bad_url(bad, "/stall");
+    /* the task first: it and its read hold one or two workers (its wait may run the
+     * read), the group's held read one more, and the last starts the group's transfer */
+    dtask_t dt = {.s = s, .rc = ASSET_OK};
+    asset_handle_t *th = asset_server_spawn(s, dtask_fn, &dt, dtask_free, NULL);
+    assert_non_null(th);
+    tu_gate_wait_entered(g, 1);
+    const char *uris[] = {"gate://group", stall, "mem://k"};
+    asset_batch_t *b = asset_server_load_group(s, uris, 3, NULL);
+    assert_non_null(b);
+    assert_true(asset_batch_on_completed(b, dwait_batch_fired, &fired) != 0);
+    tu_gate_wait_entered(g, 2);
+    tu_bad_wait_stalled(bad); /* the group's transfer: headers in, the body never comes */
+    asset_load_options_t o = {.timeout_ms = 3600000};
+    char *stall2 = tu_bad_url(bad, "/stall?2");
+    asset_handle_t *http = asset_server_load(s, stall2, &o);
+    assert_true(asset_handle_on_completed(http, dwait_fired, &fired) != 0);
+    dwait_t w[3] = {{.s = s, .b = b}, {.s = s, .h = th}, {.s = s, .h = http}};
+    uv_thread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        w[i].rc = ASSET_OK;
+        assert_int_equal(uv_thread_create(&t[i], dwait_main, &w[i]), 0);
+    }
+    /* inside their waits, and the task in its own (counted as it begins: one not yet in
+     * would call into a destroyed server) */
+    TU_SPIN_UNTIL((uv_mutex_lock(&s->lock), s->in_waits) >= 4 ? (uv_mutex_unlock(&s->lock), true)
+                                                              : (uv_mutex_unlock(&s->lock), false));
+    asset_server_destroy(s); /* b, th and http go with it */
+    for (int i = 0; i < 3; i++) {
+        uv_thread_join(&t[i]);
+        assert_int_equal(w[i].rc, ASSET_E_SHUTDOWN);
+    }
+    assert_int_equal(dt.rc, ASSET_E_SHUTDOWN);
+    assert_int_equal(atomic_load(&dt.frees), 1);
+    assert_int_equal(atomic_load(&fired), 0);
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+    free(stall);
+    free(stall2);
+    tu_gate_free(g);
+    tu_bad_stop(bad);
+}
+
+/* ---- destroy while another thread's plain flush runs a callback ---- */
+
+/* The header: destroy waits for a flush running on another thread to return, and that
+ * flush fires no other callback once destroy began. Thread F flushes two results; the
+ * first callback holds F's flush until destroy, on the test's thread, waits for it. */
+typedef struct dflush {
+    asset_server_t *s;
+    uv_sem_t entered;
+    atomic_int second, errors;
+    size_t flushed;
+} dflush_t;
+
+static void dflush_first(asset_handle_t *h, void *user) {
+    (void)h;
+    dflush_t *d = user;
+    uv_sem_post(&d->entered);
+    /* until destroy sleeps for this flush (nothing else waits on the server) */
+    for (uint64_t end = uv_hrtime() + 60 * (uint64_t)1000000000;; tu_os_yield()) {
+        uv_mutex_lock(&d->s->lock);
+        bool blocked = d->s->stopping && d->s->waiters > 0;
+        uv_mutex_unlock(&d->s->lock);
+        if (blocked) return;
+        if (uv_hrtime() > end) {
+            atomic_fetch_add(&d->errors, 1);
+            return;
+        }
+    }
+}
+
+static void dflush_second(asset_handle_t *h, void *user) {
+    (void)h;
+    atomic_fetch_add(&((dflush_t *)user)->second, 1);
+}
+
+static void dflush_main(void *arg) {
+    dflush_t *d = arg;
+    d->flushed = asset_server_flush(d->s);
+}
+
+static void test_destroy_waits_for_another_threads_flush_which_fires_no_more(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    long live0 = atomic_load(&g_live);
+    dflush_t d = {.s = tu_server(1)};
+    assert_int_equal(uv_sem_init(&d.entered, 0), 0);
+    assert_int_equal(asset_mem_put(d.s, "a", "1", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(d.s, "b", "2", 1), ASSET_OK);
+    asset_handle_t *a = asset_server_load(d.s, "mem://a", NULL);
+    asset_handle_t *b = asset_server_load(d.s, "mem://b", NULL);
+    assert_true(asset_handle_on_completed(a, dflush_first, &d) != 0);
+    assert_true(asset_handle_on_completed(b, dflush_second, &d) != 0);
+    tu_wait_queued(d.s, 2); /* a, then b, in the completion queue */
+    uv_thread_t f;
+    assert_int_equal(uv_thread_create(&f, dflush_main, &d), 0);
+    uv_sem_wait(&d.entered);
+    asset_server_destroy(d.s); /* a and b go with it */
+    uv_thread_join(&f);
+    assert_int_equal(atomic_load(&d.errors), 0);
+    assert_int_equal(atomic_load(&d.second), 0);
+    assert_int_equal(d.flushed, 1); /* a's delivery, counted */
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+    uv_sem_destroy(&d.entered);
+}
 /* ---- a group made in destroy ---- */
 
 /* A task's value whose free makes a group (the header: a value freed in destroy may
@@ -1153,6 +1384,8 @@ int main(void) {
         cmocka_unit_test(
             test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread),
         cmocka_unit_test(test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort),
+        cmocka_unit_test(test_destroy_ends_other_threads_waits_on_groups_tasks_and_http),
+        cmocka_unit_test(test_destroy_waits_for_another_threads_flush_which_fires_no_more),
         cmocka_unit_test(test_a_group_made_by_a_value_freed_in_destroy_is_freed),
         cmocka_unit_test(test_loaders_registered_from_many_threads_while_loading),
     };

@@ -1073,6 +1073,117 @@ static void test_destroy_ends_a_tasks_wait(void **state) {
     tu_gate_free(g);
 }
 
+/* Thirty-eighth review: a task cancelled (asset_handle_cancel, cancel_tag) or timed out
+ * while its fn waited (asset_handle_wait, asset_batch_wait) for a load of its server that
+ * was still running went on waiting: the task's handle was delivered CANCELLED or
+ * E_TIMEOUT, but its worker stayed held until that load ended (for ever with -1, and
+ * loads queued behind it waited). Decision: such a wait ends with ASSET_E_CANCELLED once
+ * the task is cancelled (asset_task_cancelled() true); the load it waited for goes on. */
+typedef struct held {
+    asset_server_t *s;
+    const char *uri;
+    bool batch; /* asset_batch_wait on a group of uri, not asset_handle_wait */
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int phase; /* 1: about to wait, 2: the wait returned */
+    asset_status_t rc;
+    bool saw_cancel;
+} held_t;
+
+static void held_set(held_t *w, int phase) {
+    uv_mutex_lock(&w->mu);
+    w->phase = phase;
+    uv_cond_broadcast(&w->cond);
+    uv_mutex_unlock(&w->mu);
+}
+
+static asset_status_t task_waiting_for_ever(asset_task_t *t, void *p) {
+    held_t *w = p;
+    asset_status_t rc;
+    held_set(w, 1);
+    if (w->batch) {
+        asset_batch_t *b = asset_server_load_group(w->s, &w->uri, 1, NULL);
+        rc = asset_batch_wait(b, -1);
+        asset_batch_release(b);
+    } else {
+        asset_handle_t *h = asset_server_load(w->s, w->uri, NULL);
+        rc = asset_handle_wait(h, -1);
+        asset_handle_release(h);
+    }
+    uv_mutex_lock(&w->mu);
+    w->rc = rc;
+    w->saw_cancel = asset_task_cancelled(t);
+    w->phase = 2;
+    uv_cond_broadcast(&w->cond);
+    uv_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* how = 0: asset_handle_cancel, 1: asset_server_cancel_tag, 2: the task's timeout.
+ * Returns whether the task ran (a timeout may drop it unrun on a slow machine). */
+static bool held_wait_ends(asset_server_t *s, bool batch, int how, uint32_t timeout_ms) {
+    held_t w = {.s = s, .uri = "gate://slow", .batch = batch, .rc = ASSET_OK};
+    uv_mutex_init(&w.mu);
+    uv_cond_init(&w.cond);
+    asset_load_options_t o = {.tag = "bake", .timeout_ms = how == 2 ? timeout_ms : 0};
+    asset_handle_t *th = asset_server_spawn(s, task_waiting_for_ever, &w, NULL, &o);
+    assert_non_null(th);
+    if (how != 2) {
+        uv_mutex_lock(&w.mu);
+        TU_WAIT_UNTIL(w.phase >= 1, &w.cond, &w.mu);
+        uv_mutex_unlock(&w.mu);
+        if (how == 0)
+            asset_handle_cancel(th);
+        else
+            assert_int_equal(asset_server_cancel_tag(s, "bake", NULL), 1);
+    }
+    assert_int_equal(tu_wait(th), how == 2 ? ASSET_E_TIMEOUT : ASSET_E_CANCELLED);
+    uv_mutex_lock(&w.mu);
+    bool ran = w.phase >= 1;
+    if (ran) TU_WAIT_UNTIL(w.phase == 2, &w.cond, &w.mu); /* it hung here */
+    uv_mutex_unlock(&w.mu);
+    if (ran) {
+        assert_int_equal(w.rc, ASSET_E_CANCELLED);
+        assert_true(w.saw_cancel);
+    }
+    /* the worker is free again: a task queued now runs (the other one holds the read) */
+    targ_t a;
+    targ_init(&a, 3, false);
+    asset_handle_t *sq = asset_server_spawn(s, square, &a, free_arg, NULL);
+    assert_int_equal(tu_wait(sq), ASSET_OK);
+    assert_int_equal(*(const int *)asset_handle_value(sq), 9);
+    asset_handle_release(sq);
+    asset_handle_release(th);
+    asset_server_flush(s); /* the free_arg */
+    assert_int_equal(atomic_load(&a.frees), 1);
+    targ_dispose(&a);
+    uv_cond_destroy(&w.cond);
+    uv_mutex_destroy(&w.mu);
+    return ran;
+}
+
+static void test_a_tasks_wait_ends_when_the_task_is_cancelled_or_times_out(void **state) {
+    (void)state;
+    for (int batch = 0; batch < 2; batch++) {
+        asset_server_t *s = tu_server(2);
+        tu_gate_t *g = tu_gate_register(s, "gate");
+        /* the load the task waits for, its read held on the other worker (a task's wait
+         * would run a queued read itself) */
+        asset_handle_t *slow = asset_server_load(s, "gate://slow", NULL);
+        tu_gate_wait_entered(g, 1);
+        assert_true(held_wait_ends(s, batch, 0, 0));
+        assert_true(held_wait_ends(s, batch, 1, 0));
+        bool ran = false; /* the deadline runs from the spawn: it may pass before fn runs */
+        for (uint32_t ms = 20; !ran && ms <= 20000; ms *= 10) ran = held_wait_ends(s, batch, 2, ms);
+        assert_true(ran);
+        assert_false(asset_handle_is_done(slow)); /* the load it waited for goes on */
+        tu_gate_open(g);
+        assert_int_equal(tu_wait(slow), ASSET_OK);
+        asset_handle_release(slow);
+        asset_server_destroy(s);
+        tu_gate_free(g);
+    }
+}
 /* A task that spawns a task and waits for it, on the server's only worker: the wait
  * runs the queued task itself, as it runs a queued local load (it waited for a worker
  * that it held: for ever, with no timeout). Two levels deep. */
@@ -1602,6 +1713,7 @@ int main(void) {
         cmocka_unit_test(test_free_arg_may_release_a_handle_of_its_server),
         cmocka_unit_test(test_free_arg_at_a_flush_may_not_flush_or_wait),
         cmocka_unit_test(test_destroy_ends_a_tasks_wait),
+        cmocka_unit_test(test_a_tasks_wait_ends_when_the_task_is_cancelled_or_times_out),
         cmocka_unit_test(test_a_task_waiting_for_a_task_it_spawned_runs_it),
         cmocka_unit_test(test_a_task_waiting_for_its_own_handle_is_refused),
         cmocka_unit_test(test_a_flush_inside_a_task_is_refused),
