@@ -497,6 +497,51 @@ static void test_sockets_are_not_inherited(void **state) {
     WSACleanup();
 }
 
+/* What a process created at the instant the socket exists would inherit: its
+ * HANDLE_FLAG_INHERIT, as the library made it (before anything clears it). */
+static DWORD g_made_flags = 0xffffffffu;
+static int g_made;
+static void socket_made(curl_socket_t s) {
+    g_made++;
+    if (!GetHandleInformation((HANDLE)s, &g_made_flags)) g_made_flags = 0xffffffffu;
+}
+
+/* A socket is not inheritable from the moment it exists (thirty-eighth review): made by
+ * socket() and its flag cleared after, one that another thread's CreateProcess (with
+ * bInheritHandles, as a host reading a child's output does) met in between was kept
+ * open by the child. The hook sees the socket before the function returns. */
+static void test_a_socket_is_never_inheritable_even_as_it_is_made(void **state) {
+    (void)state;
+    WSADATA wsa;
+    assert_int_equal(WSAStartup(MAKEWORD(2, 2), &wsa), 0);
+    g_made = 0;
+    asset__socket_made_hook = socket_made;
+    int err = -1;
+    curl_socket_t s = asset__socket_open(AF_INET, SOCK_STREAM, IPPROTO_TCP, &err);
+    asset__socket_made_hook = NULL;
+    assert_int_equal(err, 0);
+    assert_true(s != CURL_SOCKET_BAD);
+    assert_int_equal(g_made, 1);
+    assert_true(g_made_flags != 0xffffffffu);
+    if (g_made_flags & HANDLE_FLAG_INHERIT)
+        fail_msg("the socket was inheritable when made (flags %lx)", (unsigned long)g_made_flags);
+    /* a socket still: it connects to a listener of ours */
+    SOCKET l = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    assert_true(l != INVALID_SOCKET);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int n = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &n), 0);
+    assert_int_equal(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(asset__socket_local_port(s) != 0, 1);
+    closesocket(l);
+    assert_int_equal(asset__socket_close(s), 0);
+    WSACleanup();
+}
+
 /* UTF-8 path -> UTF-16 (malloc'd), '/' as '\\' */
 static wchar_t *wpath(const char *p) {
     int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, p, -1, NULL, 0);
@@ -1029,6 +1074,7 @@ int main(void) {
         FX(test_a_mapped_file_is_neither_replaced_nor_truncated_until_unmapped),
         FX(test_a_file_read_by_the_library_can_be_renamed_away_but_not_replaced),
         cmocka_unit_test(test_sockets_are_not_inherited),
+        cmocka_unit_test(test_a_socket_is_never_inheritable_even_as_it_is_made),
         FX(test_a_file_pending_deletion_is_not_found),
         cmocka_unit_test(test_a_bare_drive_or_unc_file_root_is_refused_at_create),
         FX(test_a_name_that_is_not_utf16_does_not_fail_the_listing),

@@ -8,10 +8,16 @@
 #include <stdbool.h>
 
 /* socket() for libcurl's CURLOPT_OPENSOCKETFUNCTION, never inherited by a child
- * process (close-on-exec on POSIX; on Windows, where sockets are inheritable by
- * default, HANDLE_FLAG_INHERIT cleared); on failure *err is the reason as an errno
- * value (EMFILE...; Windows' WSA errors mapped), else 0. */
+ * process, not even one made by another thread as it returns (close-on-exec on POSIX,
+ * in the call where the OS can; on Windows, where socket() makes inheritable sockets,
+ * WSA_FLAG_NO_HANDLE_INHERIT); on failure *err is the reason as an errno value
+ * (EMFILE...; Windows' WSA errors mapped), else 0. */
 curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *err);
+#ifdef _WIN32
+/* Test hook (Windows): called with each socket asset__socket_open makes, as soon as it
+ * exists (what a process created at that instant would inherit). NULL otherwise. */
+extern void (*asset__socket_made_hook)(curl_socket_t s);
+#endif
 /* Closes a socket of asset__socket_open (libcurl's CURLOPT_CLOSESOCKETFUNCTION).
  * Returns 0, or -1. */
 int asset__socket_close(curl_socket_t s);

@@ -7,13 +7,26 @@
 #include <ws2tcpip.h> /* sockaddr_in6 */
 #include <iphlpapi.h> /* if_nametoindex (after winsock2.h) */
 
+void (*asset__socket_made_hook)(curl_socket_t s) = NULL;
+
+/* Made not inheritable in the call that makes it (WSA_FLAG_NO_HANDLE_INHERIT, Windows 7
+ * SP1 and later), as SOCK_CLOEXEC on POSIX: socket() makes an inheritable socket, and a
+ * process another thread of the host created before the flag was cleared (CreateProcess
+ * with bInheritHandles, as any program that reads a child's output does) kept the
+ * connection open until it exited (thirty-eighth review). WSA_FLAG_OVERLAPPED: what
+ * socket() gives. A Windows that knows no such flag (WSAEINVAL) gets socket(), and the
+ * flag is cleared after in every case. */
 curl_socket_t asset__socket_open(int family, int socktype, int protocol, int *err) {
-    SOCKET s = socket(family, socktype, protocol);
+    SOCKET s = WSASocketW(family, socktype, protocol, NULL, 0,
+                          WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (s == INVALID_SOCKET && WSAGetLastError() == WSAEINVAL)
+        s = socket(family, socktype, protocol);
     *err = 0;
     if (s == INVALID_SOCKET) {
         int e = WSAGetLastError();
         *err = e == WSAEMFILE ? EMFILE : e == WSAENOBUFS ? ENOBUFS : e == WSAEACCES ? EACCES : EIO;
-    } else { /* not inherited by child processes, as close-on-exec on POSIX */
+    } else {
+        if (asset__socket_made_hook) asset__socket_made_hook(s);
         (void)SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
     }
     return s;
