@@ -422,11 +422,11 @@ static void child_completed(asset_handle_t *h, void *user) {
     }
 }
 
-/* [lock] add_item's hook: records the new child in the critical section that creates
- * it (asset__load_hooked), so a child costs one lock round trip, and cannot fail: the
- * room in b->items was made before. */
-static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool before) {
-    if (before) return;
+/* [lock] add_item's hook, once the child is dispatched (none before: a group's cache hit is
+ * spared the call): records the new child in the critical section that creates it
+ * (asset__load_hooked), so a child costs one lock round trip, and cannot fail: the room
+ * in b->items was made before. */
+static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg) {
     item_t *it = arg;
     asset_batch_t *b = it->batch;
     it->h = h;
@@ -466,6 +466,7 @@ static void item_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool be
     it->cb.id = ++s->next_cb_id;
     asset__cb_append(&h->cbs, &it->cb);
 }
+static const asset__load_hook_t item_hook = {NULL, item_linked};
 
 /* Room for up to `want` new children, in b->items and in one chunk (so that the slots
  * handed out are consecutive and the last ones can be given back): how many slots *out
@@ -515,7 +516,7 @@ static bool add_item(asset_batch_t *b, const char *uri, uint64_t size,
     if (!items_reserve(b, 1, &it)) return false;
     it->size = size;
     asset_handle_t *h =
-        asset__load_hooked(b->server, uri, o, sha256, false, false, 0, item_linked, it);
+        asset__load_hooked(b->server, uri, o, sha256, false, false, 0, &item_hook, it);
     if (!h) { /* never linked: give the slot back */
         items_unreserve(b, 1);
         return false;
@@ -537,7 +538,7 @@ static size_t add_items(asset_batch_t *b, const char *const *uris, const uint64_
         its[i].size = sizes ? sizes[i] : SIZE_UNKNOWN;
         args[i] = &its[i];
     }
-    size_t made = k ? asset__load_many(b->server, u, k, &b->opts, item_linked, args, NULL) : 0;
+    size_t made = k ? asset__load_many(b->server, u, k, &b->opts, &item_hook, args, NULL) : 0;
     if (made < k) items_unreserve(b, k - made);
     return made;
 }
@@ -1043,11 +1044,12 @@ asset_batch_t *asset_server_load_group(asset_server_t *s, const char *const *uri
  * so in the critical section that links it, before a cancel_tag can find it (it counted
  * in the stats, in asset_server_flush's return and in cancel_tag's: a user who loaded a
  * manifest of 3 entries saw 4 handles completed; a review). */
-static void source_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool before) {
+static void source_linked(asset_server_t *s, asset_handle_t *h, void *arg) {
     (void)s;
     (void)arg;
-    if (before) h->batch_source = true;
+    h->batch_source = true;
 }
+static const asset__load_hook_t source_hook = {source_linked, NULL};
 
 static asset_batch_t *load_with_source(asset_server_t *s, int kind, const char *uri,
                                        const asset_load_options_t *o) {
@@ -1064,7 +1066,7 @@ static asset_batch_t *load_with_source(asset_server_t *s, int kind, const char *
     bool folder = kind == KIND_FOLDER;
     if (!folder) lo.loader = "json";
     asset_handle_t *h = asset__load_hooked(
-        s, uri, &lo, NULL, folder, folder && !(o && o->non_recursive), 0, source_linked, NULL);
+        s, uri, &lo, NULL, folder, folder && !(o && o->non_recursive), 0, &source_hook, NULL);
     if (!h) {
         uv_mutex_lock(&s->lock);
         batch_set_done(b);

@@ -918,16 +918,19 @@ static int twin_cycle(asset_server_t *s, asset__job_t *j, const asset__job_t *ow
 /* [lock] asset_parse_depend's load hook: the edge is made in the critical section that
  * makes the dependency's handle, so a dependency costs one lock round trip. Before the
  * handle is dispatched it takes the parent's priority (read here, under the lock: it
- * may be raised while the parse runs); once dispatched it becomes the edge. */
-static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool before) {
+ * may be raised while the parse runs; nothing decided or attached yet) ... */
+static void dep_before(asset_server_t *s, asset_handle_t *h, void *arg) {
+    (void)s;
+    dep_edge_t *d = arg;
+    h->dep = ASSET__DEP_EDGE;
+    h->dep_prio = d->inherit ? 0 : (uint8_t)h->priority;
+    if (d->inherit) asset__handle_set_prio(h, d->parent->priority); /* not attached yet */
+}
+
+/* ... once dispatched it becomes the edge. */
+static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg) {
     dep_edge_t *d = arg;
     asset__job_t *j = d->parent;
-    if (before) { /* nothing decided or attached yet */
-        h->dep = ASSET__DEP_EDGE;
-        h->dep_prio = d->inherit ? 0 : (uint8_t)h->priority;
-        if (d->inherit) asset__handle_set_prio(h, j->priority); /* not attached yet */
-        return;
-    }
     if (!deps_push(j, h)) {
         asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY, "out of memory");
         h->refs--;
@@ -961,6 +964,7 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg, bool bef
     }
     asset__graph_drain(s);
 }
+static const asset__load_hook_t dep_hook = {dep_before, dep_linked};
 
 asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
                                    const asset_load_options_t *o) {
@@ -970,7 +974,7 @@ asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
     char *abs = asset__uri_resolve(asset__request_base(p->req), uri);
     if (!abs) return NULL;
     dep_edge_t d = {.parent = j, .inherit = !o || !o->priority, .no_cache = o && o->no_cache};
-    asset_handle_t *h = asset__load_hooked(s, abs, o, NULL, false, false, 0, dep_linked, &d);
+    asset_handle_t *h = asset__load_hooked(s, abs, o, NULL, false, false, 0, &dep_hook, &d);
     asset_free(abs);
     p->depended = true; /* even when h is NULL: j may hold other dependencies */
     return d.dropped ? NULL : h;
@@ -1008,7 +1012,7 @@ size_t asset_parse_depend_many(asset_parse_t *p, const char *const *uris, size_t
         asset_handle_t *h[ASSET__LOAD_SLICE];
         size_t made = 0;
         while (made < k) {
-            size_t m = asset__load_many(s, (const char *const *)abs + made, k - made, o, dep_linked,
+            size_t m = asset__load_many(s, (const char *const *)abs + made, k - made, o, &dep_hook,
                                         args + made, h + made);
             if (!m) break;
             made += m;

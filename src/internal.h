@@ -1179,16 +1179,20 @@ enum { ASSET__LOAD_RELOAD = 1, ASSET__LOAD_FORCED = 2 };
  * immutable fast path); FORCED reads afresh instead of revalidating. */
 asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_load_options_t *o,
                                const char *sha256, bool list, bool recursive, unsigned flags);
-/* asset__load_ex with a hook called [lock] held, twice in the critical section that
- * links and dispatches the new handle: with `before` right after it is linked (nothing
- * decided or attached yet: h->priority may still be changed), then once it is
- * dispatched (decided or not, never published yet). A batch records its child there,
- * a parse its dependency edge, without a lock round trip of their own. It must not
- * unlock; it may decide h (then it must not touch h once it dropped its reference). */
-typedef void (*asset__load_hook_fn)(asset_server_t *s, asset_handle_t *h, void *arg, bool before);
+/* asset__load_ex with a hook called [lock] held, in the critical section that links and
+ * dispatches the new handle: `before` right after it is linked (nothing decided or
+ * attached yet: h->priority may still be changed), then `after` once it is dispatched
+ * (decided or not, never published yet). A batch records its child there, a parse its
+ * dependency edge, without a lock round trip of their own. Either may be NULL (no call:
+ * a group's child wants no `before`, about 16 instructions a cache hit). Neither may
+ * unlock; `after` may decide h (then it must not touch h once it dropped its reference). */
+typedef void (*asset__load_hook_fn)(asset_server_t *s, asset_handle_t *h, void *arg);
+typedef struct asset__load_hook {
+    asset__load_hook_fn before, after;
+} asset__load_hook_t;
 asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
                                    const asset_load_options_t *o, const char *sha256, bool list,
-                                   bool recursive, unsigned flags, asset__load_hook_fn hook,
+                                   bool recursive, unsigned flags, const asset__load_hook_t *hook,
                                    void *hook_arg);
 /* A group's children, a slice at a time: the first n (at most ASSET__LOAD_SLICE) of
  * uris loaded as asset__load_hooked(s, uris[i], o, NULL, false, false, 0, hook,
@@ -1199,7 +1203,7 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
  * asset__load_hooked returns them (read only what the hook has not given away). */
 #define ASSET__LOAD_SLICE 64
 size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
-                        const asset_load_options_t *o, asset__load_hook_fn hook,
+                        const asset_load_options_t *o, const asset__load_hook_t *hook,
                         void *const *hook_args, asset_handle_t **out);
 /* batch.c */
 extern asset__loader_slot_t asset__list_slot;

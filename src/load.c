@@ -231,14 +231,15 @@ static bool entry_serves(const asset__source_slot_t *src, const asset__cache_ent
  * r->h decided with the cached value and linked (the hook called around it). False:
  * the full path takes r over. */
 static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *src,
-                        const asset_load_options_t *opt, asset__load_hook_fn hook) {
+                        const asset_load_options_t *opt, asset__load_hook_fn before,
+                        asset__load_hook_fn after) {
     asset__cache_entry_t *e = src && (src->vt.flags & ASSET_SOURCE_IMMUTABLE)
                                   ? asset__cache_get_hashed(&r->ld->cache, r->uri, r->hash)
                                   : NULL;
     if (!e || !entry_serves(src, e)) return false;
     asset_handle_t *h = r->h;
     asset__handle_link(s, h);
-    if (hook) hook(s, h, r->hook_arg, true);
+    if (before) before(s, h, r->hook_arg);
     h->loader = r->ld;
     /* h is zeroed as handle_init made it (linked just now; the hook's `before` call sets
      * none of these): only an option that is set is stored, no read-modify-write of a
@@ -248,7 +249,7 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
     if (opt->map_file) h->map_file = true;
     s->stats.cache_hits++;
     asset__handle_decide_hit(h, e->value); /* no label: fast_prepare took no '#' */
-    if (hook) hook(s, h, r->hook_arg, false);
+    if (after) after(s, h, r->hook_arg);
     return true;
 }
 
@@ -371,13 +372,13 @@ static bool full_finish(asset_server_t *s, load_req_t *r, const asset_load_optio
  * two), then decided at once, served from the cache, joined to a load in flight, or
  * given a new queued job (r->pushed). */
 static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t opt,
-                        asset__load_hook_fn hook) {
+                        asset__load_hook_fn before, asset__load_hook_fn after) {
     asset_handle_t *h = r->h;
     asset__loader_slot_t *ld = r->ld;
     const char *sha256 = r->sha256;
     if (r->list) opt.no_cache = true;
     asset__handle_link(s, h);
-    if (hook) hook(s, h, r->hook_arg, true);
+    if (before) before(s, h, r->hook_arg);
     h->loader = ld;
     h->pinned = sha256 != NULL;
     h->no_cache = opt.no_cache;
@@ -460,7 +461,7 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
         }
         if (!h->decided && opt.timeout_ms) asset__timer_arm(s, h);
     }
-    if (hook) hook(s, h, r->hook_arg, false);
+    if (after) after(s, h, r->hook_arg);
 }
 
 asset_handle_t *asset_server_load(asset_server_t *s, const char *uri,
@@ -484,7 +485,9 @@ asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_l
  * more. An allocation that fails ends it there (what the fast path made after it is
  * freed unlinked). Returns how many were made; their handles are r[i].h. */
 static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options_t opt,
-                  asset__load_hook_fn hook) {
+                  const asset__load_hook_t *hook) {
+    /* read once: a hook's call is one test when it is not set */
+    asset__load_hook_fn before = hook ? hook->before : NULL, after = hook ? hook->after : NULL;
     size_t fast = 0, done = 0;
     /* finished jobs this thread most likely made, taken in the last critical section
      * and freed after it: their memory goes to the records this call makes (job.c,
@@ -518,7 +521,7 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
         for (; done < fast; done++) { /* one source lookup per run of a scheme */
             if (!done || memcmp(r[done].scheme, r[done - 1].scheme, sizeof r->scheme) != 0)
                 src = s->stopping ? NULL : asset__source_find(s, r[done].scheme);
-            if (!fast_commit(s, &r[done], src, &opt, hook)) break;
+            if (!fast_commit(s, &r[done], src, &opt, before, after)) break;
         }
         if (done == n) ret = asset__jobs_take_returned(s, 2 * n); /* no second section */
         uv_mutex_unlock(&s->lock);
@@ -537,7 +540,7 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
     if (made > done) {
         uv_mutex_lock(&s->lock);
         for (size_t i = done; i < made; i++) {
-            full_commit(s, &r[i], opt, hook);
+            full_commit(s, &r[i], opt, before, after);
             pushed += r[i].pushed;
         }
         pushed = pushed && asset__pool_wake_claim(s); /* one wakes the next (pool.c) */
@@ -553,7 +556,7 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
 
 asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
                                    const asset_load_options_t *o, const char *sha256, bool list,
-                                   bool recursive, unsigned flags, asset__load_hook_fn hook,
+                                   bool recursive, unsigned flags, const asset__load_hook_t *hook,
                                    void *hook_arg) {
     if (!s) return NULL;
     asset_load_options_t opt = {0};
@@ -564,7 +567,7 @@ asset_handle_t *asset__load_hooked(asset_server_t *s, const char *uri,
 }
 
 size_t asset__load_many(asset_server_t *s, const char *const *uris, size_t n,
-                        const asset_load_options_t *o, asset__load_hook_fn hook,
+                        const asset_load_options_t *o, const asset__load_hook_t *hook,
                         void *const *hook_args, asset_handle_t **out) {
     if (!s) return 0;
     if (n > ASSET__LOAD_SLICE) n = ASSET__LOAD_SLICE;
