@@ -892,8 +892,9 @@ typedef struct asset_bytes {
 /* Stores a copy of data under key (loadable as mem://key). Replacing a key bumps its
  * version, so the next load re-parses even when the length is the same, and drops the
  * old value's cache entries at once (handles keep their values). Keys are names, not
- * paths: listing mem://dir gives the keys under "dir/"; there is no root folder
- * (mem:/// lists the keys that start with '/'; mem:// is E_INVALID). Any thread.
+ * paths: listing mem://dir gives the keys under "dir/" (E_NOT_FOUND when none is); there
+ * is no root folder (mem:/// lists the keys that start with '/'; mem:// is E_INVALID).
+ * Any thread.
  * Returns ASSET_OK, ASSET_E_INVALID (also for a key no URI can name: longer than 8186
  * bytes once each '%' and '#' in it is written %25 or %23) or ASSET_E_NO_MEMORY (the
  * store unchanged). */
