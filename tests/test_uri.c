@@ -679,6 +679,64 @@ static void test_mem_keys_are_decoded_and_kept_verbatim(void **state) {
     check_ok("mem://a//b/", BASE, NULL, "mem", "mem://a//b/", "a//b/");
 }
 
+/* asset__uri_key_is_normal lets a load of an IMMUTABLE source skip the parse (and a
+ * loader's claims() see the URI as written): it must say true only for a URI that parses
+ * to itself. No test asked it directly; every key of up to 5 bytes over an alphabet of
+ * the bytes its rules turn on, for pkg://, mem:// and a custom scheme, is checked
+ * against the parse, and so are the keys it must refuse, one rule each. */
+static void test_a_key_said_normal_parses_to_itself(void **state) {
+    (void)state;
+    static const char al[] = "a/.%25\\3";
+    const char *schemes[] = {"pkg", "mem", "x"};
+    size_t an = sizeof al - 1, normal = 0;
+    for (size_t si = 0; si < 3; si++)
+        for (size_t len = 1, tot = an; len <= 5; len++, tot *= an)
+            for (size_t c = 0; c < tot; c++) {
+                char rest[8], in[16];
+                for (size_t i = 0, v = c; i < len; i++, v /= an) rest[i] = al[v % an];
+                rest[len] = 0;
+                const char *sc = schemes[si];
+                if (!asset__uri_key_is_normal(sc, strlen(sc), rest, len)) continue;
+                normal++;
+                snprintf(in, sizeof in, "%s://%s", sc, rest);
+                asset_uri_t u;
+                const char *why = NULL;
+                asset_status_t st = asset__uri_parse(in, BASE, NULL, &u, &why);
+                bool same = st == ASSET_OK && !strcmp(u.uri, in);
+                if (st == ASSET_OK) asset__uri_dispose(&u);
+                if (!same) fail_msg("'%s' said normal, parses %s", in, why ? why : "otherwise");
+            }
+    assert_true(normal > 1000); /* not vacuous */
+    struct {
+        const char *scheme, *rest;
+        bool normal;
+    } cases[] = {
+        {"pkg", "game/a%25b%23.png", true},
+        {"mem", "a//b/../c/", true},
+        {"x", "a b", true},
+        {"pkg", "game", true},
+        {"pkg", "game/", false},
+        {"pkg", "game//a", false},
+        {"pkg", "game/./a", false},
+        {"pkg", "game/a/..", false},
+        {"pkg", "ga%6De/a", false},
+        {"pkg", "../a", false},
+        {"mem", "%41", false},
+        {"mem", "a%2", false},
+        {"mem", "a%", false},
+        {"mem", "a\\b", false},
+        {"file", "/a", false},
+        {"http", "h/a", false},
+        {"https", "h/a", false},
+        {"mem", "", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *sc = cases[i].scheme, *r = cases[i].rest;
+        if (asset__uri_key_is_normal(sc, strlen(sc), r, strlen(r)) != cases[i].normal)
+            fail_msg("%s://%s: want %s", sc, r, cases[i].normal ? "normal" : "not normal");
+    }
+}
+
 /* ---- resolve ---- */
 
 static void test_resolve_against_file_base(void **state) {
@@ -1000,6 +1058,7 @@ int main(void) {
         cmocka_unit_test(test_http_fragment_is_dropped),
         cmocka_unit_test(test_http_malformed_is_invalid),
         cmocka_unit_test(test_mem_keys_are_decoded_and_kept_verbatim),
+        cmocka_unit_test(test_a_key_said_normal_parses_to_itself),
         cmocka_unit_test(test_resolve_against_file_base),
         cmocka_unit_test(test_resolve_keeps_a_file_uris_drive),
         cmocka_unit_test(test_resolve_against_pkg_base),
