@@ -951,7 +951,8 @@ struct asset_load_options {    /* NULL or zero: defaults */
  * it); '#' starts the label in every URI, a literal '#' in a name is written %23. A
  * label is percent-decoded as a name is ("#Mesh%200" and "#Mesh 0" are the label
  * "Mesh 0"; a '%' or '#' in a label is %25 or %23), and the handle's URI writes it so.
- * A URI is at most 8192 bytes as written (longer: ASSET_E_INVALID, "URI too long").
+ * A URI is at most 8192 bytes as written, its label included, and so is its normal form,
+ * the handle's URI (longer: ASSET_E_INVALID, "URI too long").
  * Never fails synchronously: a bad URI gives a handle that is FAILED
  * at the next flush, with a message. Returns NULL only when the handle itself cannot
  * be allocated. The caller owns one reference: asset_handle_release() it. Any thread. */

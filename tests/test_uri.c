@@ -384,6 +384,44 @@ static void test_too_long_uri_is_invalid(void **state) {
     free(in);
 }
 
+/* "A URI is at most 8192 bytes as written" (the header): only what precedes a label's
+ * '#' was measured, so "mem://k#" and a label of any length loaded, and the handle's URI
+ * passed the limit; and so did a label that fits as written where the handle's URI (the
+ * normal form: a bare path's gains "file://" and the base dir) does not. */
+static void test_a_label_counts_in_the_length_of_a_uri(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+    char *in = malloc(ASSET__URI_MAX + 2);
+    struct {
+        const char *head;
+        char fill;
+        size_t len;
+        asset_status_t want;
+    } cases[] = {
+        {"mem://k#", 'L', ASSET__URI_MAX, ASSET_E_NOT_FOUND}, /* the limit: no such label */
+        {"mem://k#", 'L', ASSET__URI_MAX + 1, ASSET_E_INVALID},
+        {"mem://k#", '%', ASSET__URI_MAX + 1, ASSET_E_INVALID}, /* "%41%41...": short decoded */
+        {"k#", 'L', ASSET__URI_MAX, ASSET_E_INVALID},           /* its normal form is longer */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t hl = strlen(cases[i].head);
+        memcpy(in, cases[i].head, hl);
+        for (size_t k = hl; k < cases[i].len; k++)
+            in[k] = cases[i].fill != '%' ? cases[i].fill : "%41"[(k - hl) % 3];
+        in[cases[i].len] = 0;
+        asset_handle_t *h = asset_server_load(s, in, NULL);
+        asset_status_t st = tu_wait(h);
+        bool says = strstr(asset_handle_error_message(h), "URI too long") != NULL;
+        asset_handle_release(h);
+        if (st != cases[i].want || says != (cases[i].want == ASSET_E_INVALID))
+            fail_msg("case %zu (%zu bytes): %s%s", i, cases[i].len, asset_err_name(st),
+                     says ? ", URI too long" : "");
+    }
+    free(in);
+    asset_server_destroy(s);
+}
+
 /* The same for an http URL: one of exactly the limit with no path ("http://h?q...") gains
  * its '/', and its normal form, one byte past the limit, did not parse again ("URI too
  * long": a handle's own URI that a reload or an invalidate could not name). */
@@ -1044,6 +1082,7 @@ int main(void) {
         cmocka_unit_test(test_malformed_percent_escapes_are_invalid),
         cmocka_unit_test(test_empty_uri_and_empty_paths_are_invalid),
         cmocka_unit_test(test_too_long_uri_is_invalid),
+        cmocka_unit_test(test_a_label_counts_in_the_length_of_a_uri),
         cmocka_unit_test(test_http_url_whose_normal_form_is_too_long_is_invalid),
         cmocka_unit_test(test_long_uris_and_base_dirs_normalise_as_short_ones),
         cmocka_unit_test(test_pkg_names_and_paths),
