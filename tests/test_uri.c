@@ -767,6 +767,7 @@ static void test_a_key_said_normal_parses_to_itself(void **state) {
         {"http", "h/a", false},
         {"https", "h/a", false},
         {"mem", "", false},
+        {"abcdefghijklmnopqrstuvwx", "k", false}, /* 24 bytes: "scheme too long" */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *sc = cases[i].scheme, *r = cases[i].rest;
