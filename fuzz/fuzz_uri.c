@@ -14,6 +14,7 @@
  *     stays inside file_root when one is set; a pkg path has no "..", no leading '/',
  *     no backslash;
  *   - parsing is idempotent: the normalised URI parses to itself and the same path;
+ *   - a URI whose rest asset__uri_key_is_normal calls a normal key parses to itself;
  *   - an http(s) path has no "." or ".." segment (libcurl removes them before sending);
  *   - a label, a mem:// key and a listed name in a mem:// folder, made into a URI as the
  *     library makes them, come back unchanged (label decode, parse);
@@ -78,10 +79,17 @@ static void check_room(const char *in, const char *root, asset_status_t st, cons
 }
 
 static void parse_one(const char *in, const char *root) {
+    /* a key asset__uri_key_is_normal calls normal (load.c's fast path takes it as a
+     * cache key, unparsed) parses to itself */
+    bool lower;
+    size_t ksl = asset__uri_scheme_len(in, &lower);
+    bool key_normal = ksl && lower && !strchr(in, '#') &&
+                      asset__uri_key_is_normal(in, ksl, in + ksl + 3, strlen(in + ksl + 3));
     asset_uri_t u;
     const char *why = NULL;
     asset_status_t st = asset__uri_parse(in, kBase, root, &u, &why);
     check_room(in, root, st, &u);
+    CHECK(!key_normal || st == ASSET_E_NO_MEMORY || (st == ASSET_OK && !strcmp(u.uri, in)));
     if (st != ASSET_OK) {
         CHECK(st == ASSET_E_INVALID || st == ASSET_E_FORBIDDEN || st == ASSET_E_NO_MEMORY);
         CHECK(why && *why);

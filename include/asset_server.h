@@ -892,8 +892,9 @@ typedef struct asset_bytes {
 /* Stores a copy of data under key (loadable as mem://key). Replacing a key bumps its
  * version, so the next load re-parses even when the length is the same, and drops the
  * old value's cache entries at once (handles keep their values). Keys are names, not
- * paths: listing mem://dir gives the keys under "dir/"; there is no root folder
- * (mem:/// lists the keys that start with '/'; mem:// is E_INVALID). Any thread.
+ * paths: listing mem://dir gives the keys under "dir/" (E_NOT_FOUND when none is); there
+ * is no root folder (mem:/// lists the keys that start with '/'; mem:// is E_INVALID).
+ * Any thread.
  * Returns ASSET_OK, ASSET_E_INVALID (also for a key no URI can name: longer than 8186
  * bytes once each '%' and '#' in it is written %25 or %23) or ASSET_E_NO_MEMORY (the
  * store unchanged). */
@@ -950,7 +951,8 @@ struct asset_load_options {    /* NULL or zero: defaults */
  * it); '#' starts the label in every URI, a literal '#' in a name is written %23. A
  * label is percent-decoded as a name is ("#Mesh%200" and "#Mesh 0" are the label
  * "Mesh 0"; a '%' or '#' in a label is %25 or %23), and the handle's URI writes it so.
- * A URI is at most 8192 bytes as written (longer: ASSET_E_INVALID, "URI too long").
+ * A URI is at most 8192 bytes as written, its label included, and so is its normal form,
+ * the handle's URI (longer: ASSET_E_INVALID, "URI too long").
  * Never fails synchronously: a bad URI gives a handle that is FAILED
  * at the next flush, with a message. Returns NULL only when the handle itself cannot
  * be allocated. The caller owns one reference: asset_handle_release() it. Any thread. */

@@ -262,14 +262,22 @@ static bool full_parse(asset_server_t *s, load_req_t *r) {
     /* "uri#label": the job loads uri (shared with every load of it), the handle wants
      * the sub-asset; '#' always starts the label (a literal one is %23) */
     const char *hash = uri && !r->list ? strchr(uri, '#') : NULL;
-    char *base = hash ? asset__strndup(uri, (size_t)(hash - uri)) : NULL;
-    if (hash && !base) {
+    /* the limit of a URI counts its label, as written (and in the handle's URI, below):
+     * only what precedes the '#' was measured, so a label of any length loaded */
+    bool too_long = hash && strnlen(uri, ASSET__URI_MAX + 1) > ASSET__URI_MAX;
+    char *base = hash && !too_long ? asset__strndup(uri, (size_t)(hash - uri)) : NULL;
+    if (hash && !too_long && !base) {
         asset__handle_discard(r->h);
         r->h = NULL;
         return false;
     }
-    r->pst = asset__uri_parse_room(base ? base : uri, s->base_dir, s->file_root, ASSET__JOB_ROOM,
-                                   &r->parsed, &r->why);
+    if (too_long) {
+        r->pst = ASSET_E_INVALID;
+        r->why = "URI too long";
+    } else {
+        r->pst = asset__uri_parse_room(base ? base : uri, s->base_dir, s->file_root,
+                                       ASSET__JOB_ROOM, &r->parsed, &r->why);
+    }
     asset_free(base);
     /* the label percent-decoded as a name is ("#Mesh%200" is the label "Mesh 0") */
     char *label = NULL;
@@ -286,11 +294,22 @@ static bool full_parse(asset_server_t *s, load_req_t *r) {
             r->pst = lst;
         }
     }
+    char *named = label ? asset__uri_labeled(r->parsed.uri, label) : NULL;
+    /* the handle's URI (the base's normal form and the label) is a URI too: a bare path's
+     * gains "file://" and its base dir */
+    if (named && strnlen(named, ASSET__URI_MAX + 1) > ASSET__URI_MAX) {
+        asset_free(named);
+        asset_free(label);
+        named = label = NULL;
+        asset__uri_dispose(&r->parsed);
+        r->pst = ASSET_E_INVALID;
+        r->why = "URI too long";
+    }
     /* hashed once, here, without the lock: the cache lookup, the coalescing map's find
      * and put, and the cache's put after the read (asset__job_uri_hash) take it */
     if (r->pst == ASSET_OK) r->phash = asset__map_hash(r->parsed.uri);
     r->label = label;
-    r->named = label ? asset__uri_labeled(r->parsed.uri, label) : NULL;
+    r->named = named;
     /* a NULL uri is a bad one, its handle's URI "" (full_handles measures it) */
     r->huri = r->pst == ASSET_OK ? (r->named ? r->named : r->parsed.uri) : uri ? uri : "";
     /* the fast path's handle when it names huri (uri was normalised already, or is

@@ -607,7 +607,8 @@ size_t asset__uri_name_len(const char *uri) {
 
 bool asset__uri_key_is_normal(const char *scheme, size_t sl, const char *rest, size_t rl) {
     if (scheme_is(scheme, sl, "file") || scheme_is(scheme, sl, "http") ||
-        scheme_is(scheme, sl, "https") || !rl || sl + 3 + rl > ASSET__URI_MAX)
+        scheme_is(scheme, sl, "https") || !rl || sl >= sizeof((asset_uri_t *)0)->scheme ||
+        sl + 3 + rl > ASSET__URI_MAX)
         return false;
     for (size_t i = 0; i < rl; i++) {
         if (rest[i] == '\\') return false;

@@ -52,7 +52,8 @@ size_t asset__uri_name_len(const char *uri);
 /* Whether rest (rl bytes, what follows "scheme://" of the lowercase scheme, sl bytes; no
  * '#' in it) is certainly a key as asset__uri_parse writes it, so that parsing
  * "scheme://rest" would succeed and give it back unchanged. Conservative, no allocation:
- * false for file://, http:// and https:// (their parse does more) and for anything a
+ * false for file://, http:// and https:// (their parse does more), for a scheme too long
+ * for asset_uri_t's (the parse refuses it), and for anything a
  * keyed parse would change or refuse ('%' but "%25" and "%23", a backslash; in pkg://
  * a bad package name, an empty, "." or ".." segment, a trailing '/'). */
 bool asset__uri_key_is_normal(const char *scheme, size_t sl, const char *rest, size_t rl);

@@ -437,6 +437,38 @@ static void test_the_store_root_is_no_folder(void **state) {
     asset_server_destroy(s);
 }
 
+/* A folder exists through its keys, as an embedded package's directory does through its
+ * files, whose listing is E_NOT_FOUND when it has none: a mem:// folder with no key
+ * under it (misspelt, a key named as a folder, its last key removed) completed with no
+ * children and ASSET_OK, so a typo loaded nothing and said nothing. */
+static void test_a_folder_with_no_key_under_it_is_not_found(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(s, "levels/a.json", "{}", 2), ASSET_OK);
+    const char *none[] = {"mem://levles", "mem://levels/a.json", "mem:///"};
+    for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+        asset_batch_t *b = asset_server_load_folder(s, none[i], NULL);
+        assert_non_null(b);
+        asset_status_t st = asset_batch_wait(b, 60000);
+        size_t total = asset_batch_total(b);
+        bool says =
+            asset_batch_error_message(b) && strstr(asset_batch_error_message(b), "no key under");
+        asset_batch_release(b);
+        if (st != ASSET_E_NOT_FOUND || total || !says)
+            fail_msg("%s: %s with %zu children, not E_NOT_FOUND", none[i], asset_err_name(st),
+                     total);
+    }
+    asset_batch_t *b = asset_server_load_folder(s, "mem://levels", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_total(b), 1);
+    asset_batch_release(b);
+    assert_int_equal(asset_mem_remove(s, "levels/a.json"), ASSET_OK); /* its last key */
+    b = asset_server_load_folder(s, "mem://levels", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_NOT_FOUND);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 static asset_status_t mem_list(asset_server_t *s, const char *path, bool recursive,
                                asset_list_t *l) {
     memset(l, 0, sizeof *l);
@@ -465,6 +497,17 @@ static void expect_keys(asset_server_t *s, const char *path, bool recursive,
         for (size_t j = 0; j < l.count; j++) print_message("  got %s\n", l.paths[j]);
     asset__list_dispose(&l);
     if (!ok) fail_msg("%s%s: want %zu entries", path, recursive ? " (recursive)" : "", n);
+}
+
+/* Lists path and checks it is no folder: E_NOT_FOUND, saying so. */
+static void expect_no_folder(asset_server_t *s, const char *path) {
+    asset_list_t l;
+    asset_status_t st = mem_list(s, path, true, &l);
+    bool says = l.message && strstr(l.message, "no key under");
+    size_t n = l.count;
+    asset__list_dispose(&l);
+    if (st != ASSET_E_NOT_FOUND || !says || n)
+        fail_msg("%s: %s with %zu entries, not E_NOT_FOUND", path, asset_err_name(st), n);
 }
 
 /* A listing walked every key of the store, whatever folder it listed, under the store's
@@ -512,16 +555,17 @@ static void test_listing_a_folder_looks_only_at_its_keys(void **state) {
     expect_keys(s, "/", true, (const char *[]){"abs", "abs/in"}, 2);
     expect_keys(s, "a", true, (const char *[]){"b/c/d"}, 1);
     expect_keys(s, "a/b", false, NULL, 0);
-    expect_keys(s, "lvl1", true, NULL, 0);
-    expect_keys(s, "top", true, NULL, 0);
-    /* removed keys leave their folders; a folder emptied and filled again lists */
+    expect_no_folder(s, "lvl1");
+    expect_no_folder(s, "top");
+    /* removed keys leave their folders; a folder left with no key is no folder, and
+     * lists again once filled */
     assert_int_equal(asset_mem_remove(s, "lvl100/sub/deep/y"), ASSET_OK);
     assert_int_equal(asset_mem_remove(s, "lvl100/sub/x"), ASSET_OK);
     assert_int_equal(asset_mem_remove(s, "a/b/c/d"), ASSET_OK);
     rec[FILES] = "/z";
     expect_keys(s, "lvl100", true, rec, FILES + 1);
-    expect_keys(s, "lvl100/sub", true, NULL, 0);
-    expect_keys(s, "a", true, NULL, 0);
+    expect_no_folder(s, "lvl100/sub");
+    expect_no_folder(s, "a");
     assert_int_equal(asset_mem_put(s, "a/b/c/e", "e", 1), ASSET_OK);
     assert_int_equal(asset_mem_put(s, "a/b/c/e", "ee", 2), ASSET_OK);
     expect_keys(s, "a", true, (const char *[]){"b/c/e"}, 1);
@@ -593,6 +637,7 @@ int main(void) {
         cmocka_unit_test(test_a_size_that_cannot_be_allocated_is_no_memory),
         cmocka_unit_test(test_a_folder_with_a_trailing_slash_loads_its_keys),
         cmocka_unit_test(test_the_store_root_is_no_folder),
+        cmocka_unit_test(test_a_folder_with_no_key_under_it_is_not_found),
         cmocka_unit_test(test_listing_a_folder_looks_only_at_its_keys),
         cmocka_unit_test(test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes),
     };

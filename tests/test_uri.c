@@ -384,6 +384,44 @@ static void test_too_long_uri_is_invalid(void **state) {
     free(in);
 }
 
+/* "A URI is at most 8192 bytes as written" (the header): only what precedes a label's
+ * '#' was measured, so "mem://k#" and a label of any length loaded, and the handle's URI
+ * passed the limit; and so did a label that fits as written where the handle's URI (the
+ * normal form: a bare path's gains "file://" and the base dir) does not. */
+static void test_a_label_counts_in_the_length_of_a_uri(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+    char *in = malloc(ASSET__URI_MAX + 2);
+    struct {
+        const char *head;
+        char fill;
+        size_t len;
+        asset_status_t want;
+    } cases[] = {
+        {"mem://k#", 'L', ASSET__URI_MAX, ASSET_E_NOT_FOUND}, /* the limit: no such label */
+        {"mem://k#", 'L', ASSET__URI_MAX + 1, ASSET_E_INVALID},
+        {"mem://k#", '%', ASSET__URI_MAX + 1, ASSET_E_INVALID}, /* "%41%41...": short decoded */
+        {"k#", 'L', ASSET__URI_MAX, ASSET_E_INVALID},           /* its normal form is longer */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t hl = strlen(cases[i].head);
+        memcpy(in, cases[i].head, hl);
+        for (size_t k = hl; k < cases[i].len; k++)
+            in[k] = cases[i].fill != '%' ? cases[i].fill : "%41"[(k - hl) % 3];
+        in[cases[i].len] = 0;
+        asset_handle_t *h = asset_server_load(s, in, NULL);
+        asset_status_t st = tu_wait(h);
+        bool says = strstr(asset_handle_error_message(h), "URI too long") != NULL;
+        asset_handle_release(h);
+        if (st != cases[i].want || says != (cases[i].want == ASSET_E_INVALID))
+            fail_msg("case %zu (%zu bytes): %s%s", i, cases[i].len, asset_err_name(st),
+                     says ? ", URI too long" : "");
+    }
+    free(in);
+    asset_server_destroy(s);
+}
+
 /* The same for an http URL: one of exactly the limit with no path ("http://h?q...") gains
  * its '/', and its normal form, one byte past the limit, did not parse again ("URI too
  * long": a handle's own URI that a reload or an invalidate could not name). */
@@ -677,6 +715,65 @@ static void test_mem_keys_are_decoded_and_kept_verbatim(void **state) {
     /* keys are opaque: no dot-segment processing, no file_root confinement */
     check_ok("mem://a/../b", BASE, ROOT, "mem", "mem://a/../b", "a/../b");
     check_ok("mem://a//b/", BASE, NULL, "mem", "mem://a//b/", "a//b/");
+}
+
+/* asset__uri_key_is_normal lets a load of an IMMUTABLE source skip the parse (and a
+ * loader's claims() see the URI as written): it must say true only for a URI that parses
+ * to itself. No test asked it directly; every key of up to 5 bytes over an alphabet of
+ * the bytes its rules turn on, for pkg://, mem:// and a custom scheme, is checked
+ * against the parse, and so are the keys it must refuse, one rule each. */
+static void test_a_key_said_normal_parses_to_itself(void **state) {
+    (void)state;
+    static const char al[] = "a/.%25\\3";
+    const char *schemes[] = {"pkg", "mem", "x"};
+    size_t an = sizeof al - 1, normal = 0;
+    for (size_t si = 0; si < 3; si++)
+        for (size_t len = 1, tot = an; len <= 5; len++, tot *= an)
+            for (size_t c = 0; c < tot; c++) {
+                char rest[8], in[16];
+                for (size_t i = 0, v = c; i < len; i++, v /= an) rest[i] = al[v % an];
+                rest[len] = 0;
+                const char *sc = schemes[si];
+                if (!asset__uri_key_is_normal(sc, strlen(sc), rest, len)) continue;
+                normal++;
+                snprintf(in, sizeof in, "%s://%s", sc, rest);
+                asset_uri_t u;
+                const char *why = NULL;
+                asset_status_t st = asset__uri_parse(in, BASE, NULL, &u, &why);
+                bool same = st == ASSET_OK && !strcmp(u.uri, in);
+                if (st == ASSET_OK) asset__uri_dispose(&u);
+                if (!same) fail_msg("'%s' said normal, parses %s", in, why ? why : "otherwise");
+            }
+    assert_true(normal > 1000); /* not vacuous */
+    struct {
+        const char *scheme, *rest;
+        bool normal;
+    } cases[] = {
+        {"pkg", "game/a%25b%23.png", true},
+        {"mem", "a//b/../c/", true},
+        {"x", "a b", true},
+        {"pkg", "game", true},
+        {"pkg", "game/", false},
+        {"pkg", "game//a", false},
+        {"pkg", "game/./a", false},
+        {"pkg", "game/a/..", false},
+        {"pkg", "ga%6De/a", false},
+        {"pkg", "../a", false},
+        {"mem", "%41", false},
+        {"mem", "a%2", false},
+        {"mem", "a%", false},
+        {"mem", "a\\b", false},
+        {"file", "/a", false},
+        {"http", "h/a", false},
+        {"https", "h/a", false},
+        {"mem", "", false},
+        {"abcdefghijklmnopqrstuvwx", "k", false}, /* 24 bytes: "scheme too long" */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *sc = cases[i].scheme, *r = cases[i].rest;
+        if (asset__uri_key_is_normal(sc, strlen(sc), r, strlen(r)) != cases[i].normal)
+            fail_msg("%s://%s: want %s", sc, r, cases[i].normal ? "normal" : "not normal");
+    }
 }
 
 /* ---- resolve ---- */
@@ -986,6 +1083,7 @@ int main(void) {
         cmocka_unit_test(test_malformed_percent_escapes_are_invalid),
         cmocka_unit_test(test_empty_uri_and_empty_paths_are_invalid),
         cmocka_unit_test(test_too_long_uri_is_invalid),
+        cmocka_unit_test(test_a_label_counts_in_the_length_of_a_uri),
         cmocka_unit_test(test_http_url_whose_normal_form_is_too_long_is_invalid),
         cmocka_unit_test(test_long_uris_and_base_dirs_normalise_as_short_ones),
         cmocka_unit_test(test_pkg_names_and_paths),
@@ -1000,6 +1098,7 @@ int main(void) {
         cmocka_unit_test(test_http_fragment_is_dropped),
         cmocka_unit_test(test_http_malformed_is_invalid),
         cmocka_unit_test(test_mem_keys_are_decoded_and_kept_verbatim),
+        cmocka_unit_test(test_a_key_said_normal_parses_to_itself),
         cmocka_unit_test(test_resolve_against_file_base),
         cmocka_unit_test(test_resolve_keeps_a_file_uris_drive),
         cmocka_unit_test(test_resolve_against_pkg_base),

@@ -338,6 +338,12 @@ static asset_status_t mem_list(void *ctx, const char *uri, asset_list_t *l) {
     if (d) rc = list_dir(l, d, dl);
     uv_mutex_unlock(&m->lock);
     if (oom) return asset_list_fail(l, ASSET_E_NO_MEMORY, "out of memory listing");
+    /* a folder exists through its keys, as an embedded package's directory does through
+     * its files, and one with none is NOT_FOUND as that is: a misspelt folder
+     * ("mem://levles") or a key listed as one completed with no children, silently */
+    if (!d)
+        return asset_list_fail(l, ASSET_E_NOT_FOUND, "no key under '%.*s/' in the mem:// store",
+                               (int)dl, dir);
     return rc;
 }
 
