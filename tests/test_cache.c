@@ -506,6 +506,47 @@ static void test_a_time_before_the_caches_epoch_reads_age_zero(void **state) {
     assert_int_equal(f.frees, 1);
 }
 
+/* Decision (docs/loaders-and-caches.md, "What the budget counts"): the budget counts the
+ * costs loaders declare, not the entries' own bytes (a long URI costs nothing more), and a
+ * value of cost 0 takes none of it: it never makes an insert evict, yet it is in the LRU
+ * order and goes when it is the least recently used entry and room is needed. */
+static void test_a_cost_0_entry_takes_no_budget_and_is_evicted_in_lru_order(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 100);
+    assert_true(put_owned(&c, &f, "mem://z", NULL, 0));
+    assert_true(put_owned(&c, &f, "mem://a", NULL, 100)); /* fills the budget: z stays */
+    char uri[1100];
+    for (int i = 0; i < 50; i++) { /* 50 more of cost 0, with URIs of 1 KiB: none charged */
+        int n = snprintf(uri, sizeof uri, "mem://zero%02d/", i);
+        memset(uri + n, 'x', 1000);
+        uri[n + 1000] = 0;
+        assert_true(put_owned(&c, &f, uri, "v1", 0));
+    }
+    size_t n = 0;
+    assert_int_equal(lru_sum(&c, &n), 100);
+    assert_int_equal(n, 52);
+    assert_int_equal(c.bytes, 100);
+    assert_int_equal(c.evictions, 0);
+    assert_int_equal(f.frees, 0);
+    /* a budget lowered to what is charged evicts nothing, however many entries */
+    c.budget = 100;
+    assert_int_equal(asset__cache_evict(&c), 0);
+    /* one byte more: the least recent entries go, z (cost 0) first, until it fits */
+    assert_true(put_owned(&c, &f, "mem://b", NULL, 1));
+    assert_null(asset__cache_get(&c, "mem://z"));
+    assert_null(asset__cache_get(&c, "mem://a"));
+    assert_int_equal(c.evictions, 2);
+    assert_int_equal(f.frees, 2);
+    assert_int_equal(c.bytes, 1);
+    assert_int_equal(lru_sum(&c, &n), 1);
+    assert_int_equal(n, 51); /* the later cost-0 entries stay: nothing needed their room */
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 53);
+}
+
 static void test_eviction_follows_least_recent_use(void **state) {
     (void)state;
     fake_t f;
@@ -2009,6 +2050,7 @@ int main(void) {
         cmocka_unit_test(test_new_version_replaces_old_entry),
         cmocka_unit_test(test_entry_keeps_version_digest_and_age_in_its_block),
         cmocka_unit_test(test_eviction_follows_least_recent_use),
+        cmocka_unit_test(test_a_cost_0_entry_takes_no_budget_and_is_evicted_in_lru_order),
         cmocka_unit_test(test_an_entry_age_does_not_wrap_after_104_days),
         cmocka_unit_test(test_an_entry_put_after_the_time_asked_reads_age_zero),
         cmocka_unit_test(test_a_time_before_the_caches_epoch_reads_age_zero),
