@@ -1255,6 +1255,154 @@ static void test_stats_count_hits_misses_evictions_and_bytes(void **state) {
     free(d);
 }
 
+/* ---- the counts under concurrency ---- */
+
+enum { CONC_KEYS = 16, CONC_HOSTS = 4, CONC_ITERS = 1500, CONC_SIZE = 100 };
+
+typedef struct conc {
+    asset_server_t *s;
+    atomic_int loads, errors, hosts_done;
+    char first_error[200];
+} conc_t;
+
+typedef struct conc_host {
+    conc_t *cx;
+    uint64_t rng;
+} conc_host_t;
+
+static unsigned conc_next(conc_host_t *h) {
+    h->rng ^= h->rng << 13;
+    h->rng ^= h->rng >> 7;
+    h->rng ^= h->rng << 17;
+    return (unsigned)(h->rng >> 11);
+}
+
+static void conc_err(conc_t *cx, const char *what, const char *uri) {
+    if (atomic_fetch_add(&cx->errors, 1) == 0)
+        snprintf(cx->first_error, sizeof cx->first_error, "%s: %s", uri, what);
+}
+
+/* Loads (each checked against its key's bytes, one kept while the next loads: a value
+ * evicted under a handle), budget changes down to a value and a half, clear_caches and
+ * invalidate, on its own thread. */
+static void conc_host_main(void *arg) {
+    conc_host_t *h = arg;
+    conc_t *cx = h->cx;
+    asset_handle_t *held = NULL;
+    static const size_t budgets[] = {CONC_SIZE * 3 / 2, CONC_SIZE * 4, CONC_SIZE * 10, 0};
+    for (int i = 0; i < CONC_ITERS; i++) {
+        unsigned r = conc_next(h), k = r % CONC_KEYS, op = (r >> 8) % 100;
+        char uri[32];
+        snprintf(uri, sizeof uri, "mem://k%02u.dat", k);
+        if (op < 88) {
+            asset_handle_t *x = asset_server_load(cx->s, uri, NULL);
+            atomic_fetch_add(&cx->loads, 1);
+            if (!x) {
+                conc_err(cx, "no handle", uri);
+                continue;
+            }
+            if (asset_handle_wait(x, 60000) != ASSET_OK) {
+                conc_err(cx, asset_handle_error_message(x), uri);
+            } else {
+                const asset_bytes_t *b = asset_handle_value(x);
+                if (!b || b->size != CONC_SIZE || b->data[0] != 'a' + k ||
+                    b->data[CONC_SIZE - 1] != 'a' + k)
+                    conc_err(cx, "wrong bytes", uri);
+            }
+            if (held) asset_handle_release(held);
+            held = x;
+        } else if (op < 94) {
+            int rc = asset_server_set_cache_budget(cx->s, "count", budgets[r % 4]);
+            if (rc != ASSET_OK) conc_err(cx, "set_cache_budget failed", "count");
+        } else if (op < 97) {
+            asset_server_clear_caches(cx->s);
+        } else {
+            asset_server_invalidate(cx->s, uri);
+        }
+    }
+    if (held) asset_handle_release(held);
+    atomic_fetch_add(&cx->hosts_done, 1);
+}
+
+static bool conc_sum(const asset_cache_info_t *i, void *user) {
+    size_t *sum = user;
+    sum[0] += i->bytes;
+    sum[1]++;
+    sum[2] += i->handles;
+    return true;
+}
+
+static bool conc_loader(const asset_loader_info_t *i, void *user) {
+    asset_loader_info_t *out = user;
+    if (!strcmp(i->name, "count")) *out = *i;
+    return true;
+}
+
+/* Loads from four threads of 16 keys under a budget of one to ten values, changed,
+ * cleared and invalidated meanwhile: every load gets its bytes, each one is a hit, a miss
+ * or a join (stats), what the stats, the cache walk and the loader's record charge agree
+ * and keep to the budget, and every value parsed is freed once (no coverage of a defect:
+ * the counts and the LRU under contention). */
+static void
+test_the_counts_stay_exact_under_loads_budget_changes_and_clears_from_many_threads(void **state) {
+    (void)state;
+    tu_os_watchdog(240);
+    tu_counter_t counter = {0};
+    asset_server_config_t cfg = {.max_workers = 2};
+    conc_t *cx = calloc(1, sizeof *cx);
+    assert_non_null(cx);
+    cx->s = asset_server_create(&cfg);
+    assert_non_null(cx->s);
+    assert_int_equal(tu_counting_loader_register(cx->s, "count", ".dat", &counter, 4 * CONC_SIZE),
+                     ASSET_OK);
+    for (unsigned k = 0; k < CONC_KEYS; k++) {
+        char key[32], val[CONC_SIZE];
+        snprintf(key, sizeof key, "k%02u.dat", k);
+        memset(val, 'a' + (int)k, sizeof val);
+        assert_int_equal(asset_mem_put(cx->s, key, val, sizeof val), ASSET_OK);
+    }
+    asset_server_flush(cx->s); /* this thread is the flush thread */
+    conc_host_t hosts[CONC_HOSTS];
+    uv_thread_t th[CONC_HOSTS];
+    for (unsigned i = 0; i < CONC_HOSTS; i++) {
+        hosts[i] = (conc_host_t){.cx = cx, .rng = 0x9e3779b97f4a7c15ull * (i + 1)};
+        assert_int_equal(uv_thread_create(&th[i], conc_host_main, &hosts[i]), 0);
+    }
+    TU_FLUSH_UNTIL(cx->s, atomic_load(&cx->hosts_done) == CONC_HOSTS);
+    for (unsigned i = 0; i < CONC_HOSTS; i++) uv_thread_join(&th[i]);
+    asset_server_flush(cx->s);
+    if (atomic_load(&cx->errors))
+        fail_msg("%d error(s), first: %s", atomic_load(&cx->errors), cx->first_error);
+    asset_stats_t st;
+    asset_server_stats(cx->s, &st);
+    /* every load succeeded: a hit, a miss (a parse) or a join, once each */
+    assert_int_equal(st.completed, atomic_load(&cx->loads));
+    assert_int_equal(st.cache_hits + st.cache_misses + st.coalesced, atomic_load(&cx->loads));
+    assert_int_equal(st.cache_misses, tu_counter_parses(&counter));
+    size_t sum[3] = {0};
+    asset_server_foreach_cached(cx->s, conc_sum, sum);
+    asset_loader_info_t li;
+    memset(&li, 0, sizeof li);
+    assert_int_equal(asset_server_foreach_loader(cx->s, conc_loader, &li) >= 1, true);
+    assert_int_equal(sum[0], st.bytes_cached); /* only the count loader caches */
+    assert_int_equal(li.bytes, st.bytes_cached);
+    assert_int_equal(li.entries, sum[1]);
+    assert_int_equal(sum[0], sum[1] * CONC_SIZE);
+    assert_true(li.bytes <= li.budget);
+    assert_int_equal(li.evictions, st.cache_evictions);
+    assert_int_equal(sum[2], 0); /* every handle released */
+    print_message("%d loads: %llu hits, %llu misses, %llu joins, %llu evictions\n",
+                  atomic_load(&cx->loads), (unsigned long long)st.cache_hits,
+                  (unsigned long long)st.cache_misses, (unsigned long long)st.coalesced,
+                  (unsigned long long)st.cache_evictions);
+    asset_server_clear_caches(cx->s);
+    asset_server_flush(cx->s);
+    assert_int_equal(tu_counter_frees(&counter), tu_counter_parses(&counter));
+    asset_server_destroy(cx->s);
+    free(cx);
+    tu_os_watchdog(0);
+}
+
 /* ---- asset_server_set_cache_budget ---- */
 
 static void test_set_cache_budget_evicts_down_to_the_new_budget_at_once(void **state) {
@@ -2085,6 +2233,8 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_set_cache_budget_refuses_unknown_loaders_and_bad_arguments, setup, teardown),
+        cmocka_unit_test(
+            test_the_counts_stay_exact_under_loads_budget_changes_and_clears_from_many_threads),
         cmocka_unit_test_setup_teardown(test_bytes_cached_saturates_over_the_loaders, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_removed_or_replaced_mem_key_leaves_the_caches, setup,
