@@ -183,7 +183,10 @@ typedef void (*asset_trace_fn)(const asset_trace_event_t *e, void *user);
 
 typedef struct asset_server_config {  /* zero means default, for every field */
     unsigned max_workers;             /* worker threads: 2; at most 256 (more is 256) */
-    size_t cache_budget;              /* bytes per loader cache: 256 MiB */
+    size_t cache_budget;              /* bytes per loader cache: 256 MiB, of the costs its
+                                         values declare (asset_parse_set_value); the entries'
+                                         own bytes are not charged, a cost of 0 takes none
+                                         (docs/loaders-and-caches.md, Caches) */
     size_t max_asset_size;            /* 256 MiB; larger => ASSET_E_TOO_LARGE */
     unsigned http_max_connections;    /* 16 connections per host; no cap on them in all, but on
                                          transfers: 8 x (see http_low_speed_ms) */
@@ -281,7 +284,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
     bool watch;
     uint32_t http_poll_ms;       /* 0: never; else every live http(s) asset is revalidated
                                     this often with a conditional GET (a 304 changes
-                                    nothing) and reloaded when it changed */
+                                    nothing: no cache hit, the cache's LRU order kept, an
+                                    evicted value not cached again) and reloaded when it
+                                    changed */
     uint32_t reload_debounce_ms; /* 50: quiet time after the last change of a file; also how
                                     often a polled file is looked at, but from 100 ms to 1 s */
     /* The trace hook (see asset_trace_event_t), or NULL: none (costs one atomic load per
@@ -811,7 +816,9 @@ ASSET_API size_t asset_parse_size(const asset_parse_t *p);
  * (the buffer was taken). After it, asset_parse_data() is the taken buffer (until the
  * loader frees it) and asset_parse_size() its size. */
 ASSET_API void *asset_parse_take_data(asset_parse_t *p);
-/* Sets the value and what it costs in the cache, in bytes. The value is freed with
+/* Sets the value and what it costs in the cache, in bytes: what the cache budget counts
+ * (the entry's own bytes are not charged; a value of cost 0 never makes room for itself,
+ * but is evicted in LRU order like any other). The value is freed with
  * the loader's free_value once no cache entry and no handle holds it. A second call
  * replaces the value: the first one is freed as the loader's values are (with
  * free_value; at the next flush for an ASSET_LOADER_FREE_ON_FLUSH_THREAD loader). A NULL

@@ -301,6 +301,10 @@ void asset__cache_prefetch_many(const asset__cache_t *const *c, const uint32_t *
     }
 }
 
+asset__cache_entry_t *asset__cache_find_hashed(asset__cache_t *c, const char *uri, uint32_t h) {
+    return entry_of(asset__map_find_hashed(&c->map, uri, h));
+}
+
 asset__cache_entry_t *asset__cache_get_hashed(asset__cache_t *c, const char *uri, uint32_t h) {
     asset__cache_entry_t *e = entry_of(asset__map_find_hashed(&c->map, uri, h));
     if (!e) return NULL;

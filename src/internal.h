@@ -301,6 +301,9 @@ asset__cache_entry_t *asset__cache_get(asset__cache_t *c, const char *uri);
 asset__value_t *asset__cache_peek_n(const asset__cache_t *c, const char *uri, size_t n);
 /* The same, with h = asset__map_hash(uri) (computed before the lock). */
 asset__cache_entry_t *asset__cache_get_hashed(asset__cache_t *c, const char *uri, uint32_t h);
+/* The same, its place in the LRU unchanged: a reload's look (an http_poll_ms poll, a
+ * watch's event) is no use of the asset. */
+asset__cache_entry_t *asset__cache_find_hashed(asset__cache_t *c, const char *uri, uint32_t h);
 /* [lock] Hints for coming gets of hashes h[0..n) in caches c[0..n) (n <= ASSET__LOAD_SLICE):
  * stage 0 fetches each one's bucket, stage 1 (once those arrived) each bucket's first
  * entry and key, stage 2 what a hit on that entry writes (its value record's reference

@@ -374,20 +374,22 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
         uv_mutex_lock(&s->lock);
         /* a load served from the cache; a reload's revalidation (an http_poll_ms poll, a
          * watch's event) is none unless a load joined it: every unchanged poll counted */
-        for (const asset_handle_t *h = j->handles; h; h = h->job_next)
-            if (!h->reload) {
-                s->stats.cache_hits++;
-                break;
-            }
+        bool loaded = false;
+        for (const asset_handle_t *h = j->handles; h && !loaded; h = h->job_next)
+            loaded = !h->reload;
+        if (loaded) s->stats.cache_hits++;
         /* touch; or, evicted while it revalidated, cached again: the value was just
          * found current, and without an entry the next load read and parsed it afresh
          * (a review). Not when an entry was removed or replaced meanwhile (invalidate,
          * clear_caches, a reload's new value, a dependency's change): that one stays
          * gone. Nor when its source was replaced meanwhile: what the old one answered is
-         * no answer for the loads after the registration (as asset__job_complete) */
+         * no answer for the loads after the registration (as asset__job_complete). Nor
+         * for reloads alone (polls, watch events), no use of the asset: "a 304 changes
+         * nothing" (each poll of a live asset made it the most recently used, or cached
+         * it again once evicted, evicting what the game had loaded: thirty-eighth review) */
         asset__cache_t *c = &j->loader->cache;
         uint32_t h = asset__job_uri_hash(j);
-        if (!j->no_cache && !j->label_base && asset__job_answer_current(j) &&
+        if (loaded && !j->no_cache && !j->label_base && asset__job_answer_current(j) &&
             !asset__cache_get_hashed(c, j->uri, h) && !j->cached->dropped)
             asset__cache_put_hashed(c, j->uri, h, j->cached_version, j->sha256, j->cached);
         /* a label's value, lent for its version (asset__reload_live_base): the reload

@@ -416,8 +416,12 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
         fail_now(h, ASSET_E_SHUTDOWN, "server is shutting down");
     } else {
         bool forced = (r->flags & ASSET__LOAD_FORCED) != 0;
+        /* a reload's look (a poll, a watch's event) is no use: the LRU order stays (a
+         * polled asset was never the least recently used, and its polls evicted what the
+         * game loaded since: thirty-eighth review) */
         asset__cache_entry_t *e =
             opt.no_cache || forced ? NULL
+            : h->reload            ? asset__cache_find_hashed(&ld->cache, r->parsed.uri, r->phash)
                                    : asset__cache_get_hashed(&ld->cache, r->parsed.uri, r->phash);
         const char *had = e && sha256 ? asset__cache_entry_sha256(e) : NULL;
         if (e && sha256 && (!had || asset__strcasecmp(had, sha256) != 0))

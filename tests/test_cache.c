@@ -506,6 +506,47 @@ static void test_a_time_before_the_caches_epoch_reads_age_zero(void **state) {
     assert_int_equal(f.frees, 1);
 }
 
+/* Decision (docs/loaders-and-caches.md, "What the budget counts"): the budget counts the
+ * costs loaders declare, not the entries' own bytes (a long URI costs nothing more), and a
+ * value of cost 0 takes none of it: it never makes an insert evict, yet it is in the LRU
+ * order and goes when it is the least recently used entry and room is needed. */
+static void test_a_cost_0_entry_takes_no_budget_and_is_evicted_in_lru_order(void **state) {
+    (void)state;
+    fake_t f;
+    fake_init(&f);
+    asset__cache_t c;
+    asset__cache_init(&c, 100);
+    assert_true(put_owned(&c, &f, "mem://z", NULL, 0));
+    assert_true(put_owned(&c, &f, "mem://a", NULL, 100)); /* fills the budget: z stays */
+    char uri[1100];
+    for (int i = 0; i < 50; i++) { /* 50 more of cost 0, with URIs of 1 KiB: none charged */
+        int n = snprintf(uri, sizeof uri, "mem://zero%02d/", i);
+        memset(uri + n, 'x', 1000);
+        uri[n + 1000] = 0;
+        assert_true(put_owned(&c, &f, uri, "v1", 0));
+    }
+    size_t n = 0;
+    assert_int_equal(lru_sum(&c, &n), 100);
+    assert_int_equal(n, 52);
+    assert_int_equal(c.bytes, 100);
+    assert_int_equal(c.evictions, 0);
+    assert_int_equal(f.frees, 0);
+    /* a budget lowered to what is charged evicts nothing, however many entries */
+    c.budget = 100;
+    assert_int_equal(asset__cache_evict(&c), 0);
+    /* one byte more: the least recent entries go, z (cost 0) first, until it fits */
+    assert_true(put_owned(&c, &f, "mem://b", NULL, 1));
+    assert_null(asset__cache_get(&c, "mem://z"));
+    assert_null(asset__cache_get(&c, "mem://a"));
+    assert_int_equal(c.evictions, 2);
+    assert_int_equal(f.frees, 2);
+    assert_int_equal(c.bytes, 1);
+    assert_int_equal(lru_sum(&c, &n), 1);
+    assert_int_equal(n, 51); /* the later cost-0 entries stay: nothing needed their room */
+    asset__cache_free(&c);
+    assert_int_equal(f.frees, 53);
+}
+
 static void test_eviction_follows_least_recent_use(void **state) {
     (void)state;
     fake_t f;
@@ -1212,6 +1253,154 @@ static void test_stats_count_hits_misses_evictions_and_bytes(void **state) {
     free(b);
     free(c);
     free(d);
+}
+
+/* ---- the counts under concurrency ---- */
+
+enum { CONC_KEYS = 16, CONC_HOSTS = 4, CONC_ITERS = 1500, CONC_SIZE = 100 };
+
+typedef struct conc {
+    asset_server_t *s;
+    atomic_int loads, errors, hosts_done;
+    char first_error[200];
+} conc_t;
+
+typedef struct conc_host {
+    conc_t *cx;
+    uint64_t rng;
+} conc_host_t;
+
+static unsigned conc_next(conc_host_t *h) {
+    h->rng ^= h->rng << 13;
+    h->rng ^= h->rng >> 7;
+    h->rng ^= h->rng << 17;
+    return (unsigned)(h->rng >> 11);
+}
+
+static void conc_err(conc_t *cx, const char *what, const char *uri) {
+    if (atomic_fetch_add(&cx->errors, 1) == 0)
+        snprintf(cx->first_error, sizeof cx->first_error, "%s: %s", uri, what);
+}
+
+/* Loads (each checked against its key's bytes, one kept while the next loads: a value
+ * evicted under a handle), budget changes down to a value and a half, clear_caches and
+ * invalidate, on its own thread. */
+static void conc_host_main(void *arg) {
+    conc_host_t *h = arg;
+    conc_t *cx = h->cx;
+    asset_handle_t *held = NULL;
+    static const size_t budgets[] = {CONC_SIZE * 3 / 2, CONC_SIZE * 4, CONC_SIZE * 10, 0};
+    for (int i = 0; i < CONC_ITERS; i++) {
+        unsigned r = conc_next(h), k = r % CONC_KEYS, op = (r >> 8) % 100;
+        char uri[32];
+        snprintf(uri, sizeof uri, "mem://k%02u.dat", k);
+        if (op < 88) {
+            asset_handle_t *x = asset_server_load(cx->s, uri, NULL);
+            atomic_fetch_add(&cx->loads, 1);
+            if (!x) {
+                conc_err(cx, "no handle", uri);
+                continue;
+            }
+            if (asset_handle_wait(x, 60000) != ASSET_OK) {
+                conc_err(cx, asset_handle_error_message(x), uri);
+            } else {
+                const asset_bytes_t *b = asset_handle_value(x);
+                if (!b || b->size != CONC_SIZE || b->data[0] != 'a' + k ||
+                    b->data[CONC_SIZE - 1] != 'a' + k)
+                    conc_err(cx, "wrong bytes", uri);
+            }
+            if (held) asset_handle_release(held);
+            held = x;
+        } else if (op < 94) {
+            int rc = asset_server_set_cache_budget(cx->s, "count", budgets[r % 4]);
+            if (rc != ASSET_OK) conc_err(cx, "set_cache_budget failed", "count");
+        } else if (op < 97) {
+            asset_server_clear_caches(cx->s);
+        } else {
+            asset_server_invalidate(cx->s, uri);
+        }
+    }
+    if (held) asset_handle_release(held);
+    atomic_fetch_add(&cx->hosts_done, 1);
+}
+
+static bool conc_sum(const asset_cache_info_t *i, void *user) {
+    size_t *sum = user;
+    sum[0] += i->bytes;
+    sum[1]++;
+    sum[2] += i->handles;
+    return true;
+}
+
+static bool conc_loader(const asset_loader_info_t *i, void *user) {
+    asset_loader_info_t *out = user;
+    if (!strcmp(i->name, "count")) *out = *i;
+    return true;
+}
+
+/* Loads from four threads of 16 keys under a budget of one to ten values, changed,
+ * cleared and invalidated meanwhile: every load gets its bytes, each one is a hit, a miss
+ * or a join (stats), what the stats, the cache walk and the loader's record charge agree
+ * and keep to the budget, and every value parsed is freed once (no coverage of a defect:
+ * the counts and the LRU under contention). */
+static void
+test_the_counts_stay_exact_under_loads_budget_changes_and_clears_from_many_threads(void **state) {
+    (void)state;
+    tu_os_watchdog(240);
+    tu_counter_t counter = {0};
+    asset_server_config_t cfg = {.max_workers = 2};
+    conc_t *cx = calloc(1, sizeof *cx);
+    assert_non_null(cx);
+    cx->s = asset_server_create(&cfg);
+    assert_non_null(cx->s);
+    assert_int_equal(tu_counting_loader_register(cx->s, "count", ".dat", &counter, 4 * CONC_SIZE),
+                     ASSET_OK);
+    for (unsigned k = 0; k < CONC_KEYS; k++) {
+        char key[32], val[CONC_SIZE];
+        snprintf(key, sizeof key, "k%02u.dat", k);
+        memset(val, 'a' + (int)k, sizeof val);
+        assert_int_equal(asset_mem_put(cx->s, key, val, sizeof val), ASSET_OK);
+    }
+    asset_server_flush(cx->s); /* this thread is the flush thread */
+    conc_host_t hosts[CONC_HOSTS];
+    uv_thread_t th[CONC_HOSTS];
+    for (unsigned i = 0; i < CONC_HOSTS; i++) {
+        hosts[i] = (conc_host_t){.cx = cx, .rng = 0x9e3779b97f4a7c15ull * (i + 1)};
+        assert_int_equal(uv_thread_create(&th[i], conc_host_main, &hosts[i]), 0);
+    }
+    TU_FLUSH_UNTIL(cx->s, atomic_load(&cx->hosts_done) == CONC_HOSTS);
+    for (unsigned i = 0; i < CONC_HOSTS; i++) uv_thread_join(&th[i]);
+    asset_server_flush(cx->s);
+    if (atomic_load(&cx->errors))
+        fail_msg("%d error(s), first: %s", atomic_load(&cx->errors), cx->first_error);
+    asset_stats_t st;
+    asset_server_stats(cx->s, &st);
+    /* every load succeeded: a hit, a miss (a parse) or a join, once each */
+    assert_int_equal(st.completed, atomic_load(&cx->loads));
+    assert_int_equal(st.cache_hits + st.cache_misses + st.coalesced, atomic_load(&cx->loads));
+    assert_int_equal(st.cache_misses, tu_counter_parses(&counter));
+    size_t sum[3] = {0};
+    asset_server_foreach_cached(cx->s, conc_sum, sum);
+    asset_loader_info_t li;
+    memset(&li, 0, sizeof li);
+    assert_int_equal(asset_server_foreach_loader(cx->s, conc_loader, &li) >= 1, true);
+    assert_int_equal(sum[0], st.bytes_cached); /* only the count loader caches */
+    assert_int_equal(li.bytes, st.bytes_cached);
+    assert_int_equal(li.entries, sum[1]);
+    assert_int_equal(sum[0], sum[1] * CONC_SIZE);
+    assert_true(li.bytes <= li.budget);
+    assert_int_equal(li.evictions, st.cache_evictions);
+    assert_int_equal(sum[2], 0); /* every handle released */
+    print_message("%d loads: %llu hits, %llu misses, %llu joins, %llu evictions\n",
+                  atomic_load(&cx->loads), (unsigned long long)st.cache_hits,
+                  (unsigned long long)st.cache_misses, (unsigned long long)st.coalesced,
+                  (unsigned long long)st.cache_evictions);
+    asset_server_clear_caches(cx->s);
+    asset_server_flush(cx->s);
+    assert_int_equal(tu_counter_frees(&counter), tu_counter_parses(&counter));
+    asset_server_destroy(cx->s);
+    free(cx);
+    tu_os_watchdog(0);
 }
 
 /* ---- asset_server_set_cache_budget ---- */
@@ -2009,6 +2198,7 @@ int main(void) {
         cmocka_unit_test(test_new_version_replaces_old_entry),
         cmocka_unit_test(test_entry_keeps_version_digest_and_age_in_its_block),
         cmocka_unit_test(test_eviction_follows_least_recent_use),
+        cmocka_unit_test(test_a_cost_0_entry_takes_no_budget_and_is_evicted_in_lru_order),
         cmocka_unit_test(test_an_entry_age_does_not_wrap_after_104_days),
         cmocka_unit_test(test_an_entry_put_after_the_time_asked_reads_age_zero),
         cmocka_unit_test(test_a_time_before_the_caches_epoch_reads_age_zero),
@@ -2043,6 +2233,8 @@ int main(void) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_set_cache_budget_refuses_unknown_loaders_and_bad_arguments, setup, teardown),
+        cmocka_unit_test(
+            test_the_counts_stay_exact_under_loads_budget_changes_and_clears_from_many_threads),
         cmocka_unit_test_setup_teardown(test_bytes_cached_saturates_over_the_loaders, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_removed_or_replaced_mem_key_leaves_the_caches, setup,

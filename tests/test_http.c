@@ -2534,6 +2534,68 @@ static void test_http_polls_that_find_no_change_are_no_cache_hits(void **state) 
     tu_bad_stop(b);
 }
 
+/* Flushes until the misbehaving server has seen `more` connections more (polls), and then
+ * until no job is queued or running: the last of those polls was answered and taken. */
+static void flush_until_polled(asset_server_t *s, tu_bad_t *b, int more) {
+    flush_until_connections(s, b, tu_bad_connections(b) + more);
+    asset_stats_t st;
+    TU_FLUSH_UNTIL(s, (asset_server_stats(s, &st), st.pending == 0 && st.loading == 0));
+}
+
+static bool cached_uri(const asset_cache_info_t *i, void *user) {
+    const char **want = user;
+    if (strstr(i->uri, want[0])) want[1] = i->uri; /* a non-NULL mark: found */
+    return true;
+}
+
+static bool is_cached(asset_server_t *s, const char *part) {
+    const char *want[2] = {part, NULL};
+    asset_server_foreach_cached(s, cached_uri, want);
+    return want[1] != NULL;
+}
+
+/* An http_poll_ms poll is no use of the asset (no load: no cache hit either, above), and
+ * "a 304 changes nothing" (the header): a poll that found the URL unchanged made its cache
+ * entry the most recently used, so the LRU evicted what the game had loaded since rather
+ * than the polled asset, and, once the polled asset was evicted (its handle still holding
+ * the value), each poll cached it again, evicting another entry: the cache churned at every
+ * poll with no load at all. A budget of two "hello"-sized values of the bytes loader. */
+static void test_http_polls_leave_the_lru_order_and_the_cache_alone(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    enum { COST = 5 + sizeof(asset_bytes_t) }; /* the bytes loader's cost of "hello" */
+    assert_int_equal(asset_server_set_cache_budget(s, "bytes", 2 * COST), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "m1.bin", "hello", 5), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "m2.bin", "hello", 5), ASSET_OK);
+    asset_handle_t *h = bad_load(s, b, "/ok", ASSET_OK);             /* held: polled */
+    asset_handle_release(tu_load_wait(s, "mem://m1.bin", ASSET_OK)); /* used after /ok */
+    flush_until_polled(s, b, 2);                                     /* /ok unchanged */
+    asset_stats_t st;
+    asset_handle_release(tu_load_wait(s, "mem://m2.bin", ASSET_OK)); /* evicts the LRU */
+    if (!is_cached(s, "mem://m1.bin") || is_cached(s, "/ok"))
+        fail_msg("a poll made /ok more recently used than mem://m1.bin, loaded after it: "
+                 "m1 %s, /ok %s",
+                 is_cached(s, "mem://m1.bin") ? "cached" : "evicted",
+                 is_cached(s, "/ok") ? "cached" : "evicted");
+    asset_server_stats(s, &st);
+    assert_int_equal(st.cache_evictions, 1);
+    /* /ok evicted, its handle holding the value: polls put nothing back */
+    flush_until_polled(s, b, 3);
+    asset_stats_t st2;
+    asset_server_stats(s, &st2);
+    if (st2.cache_evictions != 1 || is_cached(s, "/ok"))
+        fail_msg("polls cached the evicted /ok again: %llu evictions, /ok %s",
+                 (unsigned long long)st2.cache_evictions, is_cached(s, "/ok") ? "cached" : "not");
+    assert_true(is_cached(s, "mem://m1.bin") && is_cached(s, "mem://m2.bin"));
+    assert_int_equal(st2.cache_hits, st.cache_hits); /* no load: no hit */
+    tu_expect_bytes(h, "hello", 5);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_stop(b);
+}
+
 static void count_reload_failed(int level, const char *msg, void *user) {
     (void)level;
     if (strstr(msg, "reload failed")) atomic_fetch_add((atomic_int *)user, 1);
@@ -3301,6 +3363,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_failed_redirect_keeps_its_status),
         cmocka_unit_test(test_http_a_200_with_the_cached_validator_is_not_modified),
         cmocka_unit_test(test_http_polls_that_find_no_change_are_no_cache_hits),
+        cmocka_unit_test(test_http_polls_leave_the_lru_order_and_the_cache_alone),
         cmocka_unit_test(test_http_an_unknown_content_coding_is_unsupported),
         cmocka_unit_test(test_http_a_transfer_coding_other_than_chunked_is_unsupported),
         cmocka_unit_test(test_http_chunked_applied_twice_is_a_malformed_answer),

@@ -503,6 +503,116 @@ static void test_a_long_session_returns_to_its_baseline_polling(void **state) {
     check_session(true, true);
 }
 
+/* ---- a session whose cache stays at its budget ---- */
+
+static long live_blocks(asset_server_t *s, bool bytes);
+
+/* Live blocks and bytes after the held handles were released, the caches cleared and
+ * the flush freed what they held, less the workers' spare requests (live_blocks). */
+static void cleared_live(asset_server_t *s, asset_handle_t **held, long *blocks, long *bytes) {
+    for (int j = 0; j < 2; j++) {
+        if (held[j]) asset_handle_release(held[j]);
+        held[j] = NULL;
+    }
+    asset_server_clear_caches(s);
+    asset_server_flush(s);
+    *blocks = live_blocks(s, false);
+    *bytes = live_blocks(s, true);
+}
+
+enum { AT_BUDGET_KEYS = 64, AT_BUDGET_SIZE = 100 };
+
+/* One cycle: two keys loaded (their values checked), the previous cycle's handles
+ * released only then (values evicted while held); a key of the cycle's own put, loaded
+ * and removed; now and then the budget lowered to one value and raised again, or a key
+ * invalidated. */
+static void at_budget_cycle(asset_server_t *s, int i, asset_handle_t **held) {
+    char uri[48], key[32];
+    asset_handle_t *now[2];
+    unsigned ks[2] = {(unsigned)(i * 7) % AT_BUDGET_KEYS, (unsigned)(i * 13 + 1) % AT_BUDGET_KEYS};
+    for (int j = 0; j < 2; j++) {
+        snprintf(uri, sizeof uri, "mem://s%02u.bin", ks[j]);
+        now[j] = asset_server_load(s, uri, NULL);
+        assert_non_null(now[j]);
+    }
+    for (int j = 0; j < 2; j++) {
+        assert_int_equal(tu_wait(now[j]), ASSET_OK);
+        const asset_bytes_t *b = asset_handle_value(now[j]);
+        assert_int_equal(b->size, AT_BUDGET_SIZE);
+        assert_int_equal(b->data[0], 'A' + ks[j] % 26);
+        if (held[j]) asset_handle_release(held[j]);
+        held[j] = now[j];
+    }
+    snprintf(key, sizeof key, "c%d.bin", i);
+    put(s, key, "cycle");
+    snprintf(uri, sizeof uri, "mem://%s", key);
+    asset_handle_release(tu_load_wait(s, uri, ASSET_OK));
+    assert_int_equal(asset_mem_remove(s, key), ASSET_OK);
+    if (i % 50 == 0) {
+        assert_int_equal(asset_server_set_cache_budget(s, "bytes", AT_BUDGET_SIZE + 16), ASSET_OK);
+        assert_int_equal(asset_server_set_cache_budget(s, "bytes", 5 * (AT_BUDGET_SIZE + 16)),
+                         ASSET_OK);
+    }
+    if (i % 97 == 0) {
+        snprintf(uri, sizeof uri, "mem://s%02u.bin", (unsigned)i % AT_BUDGET_KEYS);
+        asset_server_invalidate(s, uri);
+    }
+    asset_server_flush(s);
+}
+
+/* A long session whose bytes cache stays full at its budget (five values of 64 keys):
+ * thousands of evictions, of values held and not, budget changes and invalidations,
+ * leave the library's memory where it was after the first cycles (the caches cleared at
+ * both looks, so that the same entries are compared) and keep the cache within budget. */
+static void test_a_long_session_at_its_cache_budget_returns_to_its_baseline(void **state) {
+    (void)state;
+    enum { WARM = 200 };
+    long blocks0 = atomic_load(&g_blocks);
+    asset_server_config_t cfg = {.max_workers = 2};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    assert_int_equal(asset_server_set_cache_budget(s, "bytes", 5 * (AT_BUDGET_SIZE + 16)),
+                     ASSET_OK);
+    for (unsigned k = 0; k < AT_BUDGET_KEYS; k++) {
+        char key[32], val[AT_BUDGET_SIZE + 1];
+        snprintf(key, sizeof key, "s%02u.bin", k);
+        memset(val, 'A' + (int)(k % 26), AT_BUDGET_SIZE);
+        val[AT_BUDGET_SIZE] = 0;
+        put(s, key, val);
+    }
+    asset_handle_t *held[2] = {NULL, NULL};
+    for (int i = 0; i < WARM; i++) at_budget_cycle(s, i, held);
+    long blocks, bytes;
+    cleared_live(s, held, &blocks, &bytes);
+    asset_stats_t st0, st;
+    asset_server_stats(s, &st0);
+    unsigned long serial = serial_now();
+    for (int i = WARM; i < g_cycles; i++) {
+        at_budget_cycle(s, i, held);
+        if (i % 100 == 0) {
+            asset_server_stats(s, &st);
+            assert_true(st.bytes_cached <= 5 * (AT_BUDGET_SIZE + 16));
+        }
+    }
+    long dblocks, dbytes;
+    cleared_live(s, held, &dblocks, &dbytes);
+    dblocks -= blocks;
+    dbytes -= bytes;
+    asset_server_stats(s, &st);
+    print_message("at budget: %d cycles, %llu evictions: %+ld blocks, %+ld bytes\n",
+                  g_cycles - WARM, (unsigned long long)(st.cache_evictions - st0.cache_evictions),
+                  dblocks, dbytes);
+    assert_true(st.cache_evictions - st0.cache_evictions > (uint64_t)(g_cycles - WARM));
+    if (dblocks || dbytes) {
+        dump_since(serial);
+        fail_msg("%d cycles at the cache budget left %ld blocks, %ld bytes more", g_cycles - WARM,
+                 dblocks, dbytes);
+    }
+    asset_server_destroy(s);
+    long leaked = atomic_load(&g_blocks) - blocks0;
+    if (leaked) fail_msg("%ld blocks leaked", leaked);
+}
+
 /* ---- bursts: a table or an array grown for one gives its size back ---- */
 
 enum { BURST = 20000 };
@@ -980,6 +1090,7 @@ int main(void) {
         cmocka_unit_test(test_a_long_session_returns_to_its_baseline_with_watch),
         cmocka_unit_test(test_a_long_session_returns_to_its_baseline_without_watch),
         cmocka_unit_test(test_a_long_session_returns_to_its_baseline_polling),
+        cmocka_unit_test(test_a_long_session_at_its_cache_budget_returns_to_its_baseline),
         cmocka_unit_test(test_a_burst_of_callbacks_gives_the_index_back),
         cmocka_unit_test(test_the_callback_index_shrinks_keeping_every_callback),
         cmocka_unit_test(test_a_burst_on_one_uri_gives_its_array_back),
