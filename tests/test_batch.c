@@ -753,6 +753,79 @@ static void test_cancelling_a_folder_ends_it_while_its_listing_runs(void **state
     uv_sem_destroy(&h.release);
 }
 
+/* Thirty-eighth review (coverage): two loads of one folder while its listing runs share
+ * that listing (a folder's load is no_cache, which joins only a job not yet reading, but a
+ * listing joins as before): with one worker, a second listing would wait behind the first. */
+static void test_two_loads_of_a_folder_share_its_listing_in_flight(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    held_list_t h;
+    assert_int_equal(uv_sem_init(&h.entered, 0), 0);
+    assert_int_equal(uv_sem_init(&h.release, 0), 0);
+    asset_source_t src = {ASSET_SOURCE_ABI, "held", 0, held_read, held_list, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, &h), ASSET_OK);
+    asset_batch_t *a = asset_server_load_folder(s, "held://dir", NULL);
+    uv_sem_wait(&h.entered); /* the listing runs */
+    asset_batch_t *b = asset_server_load_folder(s, "held://dir", NULL);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    uint64_t coalesced = st.coalesced;
+    /* twice: a second listing, if one was made, must not wait for ever */
+    uv_sem_post(&h.release);
+    uv_sem_post(&h.release);
+    assert_int_equal(asset_batch_wait(a, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(coalesced, 1);
+    asset_batch_release(a);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    uv_sem_destroy(&h.entered);
+    uv_sem_destroy(&h.release);
+}
+
+/* Flushes (a flush takes a manifest's steps: its children are made) until n reads have
+ * entered g, for at most a minute; whether they did. */
+static bool flush_until_entered(asset_server_t *s, tu_gate_t *g, int n) {
+    for (int i = 0; i < 60000; i++) {
+        asset_server_flush(s);
+        if (tu_gate_wait_entered_for(g, n, 1)) return true;
+    }
+    return false;
+}
+
+/* Thirty-eighth review (coverage): a load pinned to a digest joins a read in flight only
+ * when that read checks the same digest: one pinned to another digest (a second manifest
+ * of the same URI, made while the first's read runs) fails its own check, and is not
+ * handed the bytes the first verified against its digest. */
+static void test_a_load_pinned_to_another_digest_joins_no_read_in_flight(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    char good[65], wrong[65], m[256];
+    asset__sha256_hex("x", 1, good); /* gate://x reads "x" */
+    asset__sha256_hex("y", 1, wrong);
+    snprintf(m, sizeof m, "[{\"uri\": \"gate://x\", \"sha256\": \"%s\"}]", good);
+    put_mem(s, "good.json", m);
+    snprintf(m, sizeof m, "[{\"uri\": \"gate://x\", \"sha256\": \"%s\"}]", wrong);
+    put_mem(s, "wrong.json", m);
+    asset_batch_t *a = asset_server_load_manifest(s, "mem://good.json", NULL);
+    bool first = flush_until_entered(s, g, 1); /* its child reads, held at the gate */
+    asset_batch_t *b = asset_server_load_manifest(s, "mem://wrong.json", NULL);
+    bool second = first && flush_until_entered(s, g, 2); /* the other's reads on its own */
+    tu_gate_open(g);
+    assert_true(second);
+    assert_int_equal(asset_batch_wait(a, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    assert_int_equal(asset_handle_state(asset_batch_handle(a, 0)), ASSET_STATE_LOADED);
+    asset_handle_t *h = asset_batch_handle(b, 0);
+    assert_int_equal(asset_handle_error(h), ASSET_E_INTEGRITY);
+    assert_non_null(strstr(asset_handle_error_message(h), "sha256 mismatch"));
+    asset_batch_release(a);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 static void expect_bad_manifest(asset_server_t *s, const char *text, asset_status_t st,
                                 const char *needle) {
     put_mem(s, "bad.json", text);
@@ -2681,6 +2754,8 @@ int main(void) {
         cmocka_unit_test(test_batch_value_of_a_uri_twice_is_the_first_childs),
         cmocka_unit_test(test_batch_progress_counts_every_child_in_flight),
         cmocka_unit_test(test_cancelling_a_folder_ends_it_while_its_listing_runs),
+        cmocka_unit_test(test_two_loads_of_a_folder_share_its_listing_in_flight),
+        cmocka_unit_test(test_a_load_pinned_to_another_digest_joins_no_read_in_flight),
         cmocka_unit_test(test_batch_progress_counts_a_child_in_flight_below_one_and_never_falls),
         cmocka_unit_test(test_a_long_entry_uri_keeps_the_reason_of_its_error),
         cmocka_unit_test(test_an_entrys_unknown_keys_are_not_ignored_silently),

@@ -86,6 +86,32 @@ static void test_queued_job_is_shared_too(void **state) {
     tu_gate_free(g);
 }
 
+/* Thirty-eighth review (coverage): asset_server_invalidate spares a job still queued to
+ * read: its read is after the change, so a load made after the invalidate joins it (one
+ * read for both), as the header says (it joins none "whose read began before"). */
+static void test_a_load_after_an_invalidate_joins_a_job_not_yet_reading(void **state) {
+    (void)state;
+    tu_gate_t *g;
+    asset_handle_t *block;
+    asset_server_t *s = blocked_server(&g, &block);
+    asset_handle_t *h1 = asset_server_load(s, "gate://q", NULL);
+    assert_int_equal(asset_handle_state(h1), ASSET_STATE_PENDING); /* queued */
+    asset_server_invalidate(s, "gate://q");
+    asset_handle_t *h2 = asset_server_load(s, "gate://q", NULL);
+    assert_int_equal(stats(s).coalesced, 1);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(h1), ASSET_OK);
+    assert_int_equal(tu_wait(h2), ASSET_OK);
+    assert_ptr_equal(asset_handle_value(h1), asset_handle_value(h2));
+    assert_int_equal(tu_wait(block), ASSET_OK);
+    assert_int_equal(tu_gate_entered(g), 2); /* block's read and q's, once */
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_handle_release(block);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 static void test_cancelling_one_coalesced_handle_leaves_the_other_running(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -443,6 +469,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_loads_in_flight_share_one_read),
         cmocka_unit_test(test_queued_job_is_shared_too),
+        cmocka_unit_test(test_a_load_after_an_invalidate_joins_a_job_not_yet_reading),
         cmocka_unit_test(test_cancelling_one_coalesced_handle_leaves_the_other_running),
         cmocka_unit_test(test_cancelling_every_coalesced_handle_stops_the_read),
         cmocka_unit_test(test_cancelling_coalesced_handles_in_any_order_keeps_the_rest),

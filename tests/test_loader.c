@@ -233,6 +233,34 @@ static asset_status_t nop_parse(void *ctx, asset_parse_t *p) {
     return asset_parse_fail(p, ASSET_E_PARSE, "never called");
 }
 
+static bool count_loader(const asset_loader_info_t *i, void *user) {
+    snprintf(user, 16, "%s", i->name); /* the last one's name (the walk's copy goes) */
+    return true;
+}
+
+/* Thirty-eighth review (coverage): 32 loaders at most, the two built-ins counted (the
+ * header's "more than 32 loaders"): the 31st user loader is refused with
+ * ASSET_E_NO_MEMORY, and the built-ins stay last (bytes the fallback). */
+static void test_register_refuses_a_loader_past_32(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset_loader_t l = {ASSET_LOADER_ABI, NULL, NULL, NULL, nop_parse, NULL, NULL, 0, NULL};
+    char name[16];
+    int ok = 0, rc = ASSET_OK;
+    for (int i = 0; i < 40 && rc == ASSET_OK; i++) {
+        snprintf(name, sizeof name, "l%d", i);
+        l.name = name;
+        rc = asset_server_register_loader(s, &l, NULL, 0);
+        if (rc == ASSET_OK) ok++;
+    }
+    assert_int_equal(rc, ASSET_E_NO_MEMORY);
+    assert_int_equal(ok, 30);
+    char last[16] = "";
+    assert_int_equal(asset_server_foreach_loader(s, count_loader, last), 32);
+    assert_string_equal(last, "bytes");
+    asset_server_destroy(s);
+}
+
 static void test_register_refuses_bad_vtables_and_duplicate_names(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -1569,6 +1597,7 @@ static void test_a_null_value_loads_and_is_never_freed(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_selection_json_by_suffix_else_bytes),
+        cmocka_unit_test(test_register_refuses_a_loader_past_32),
         cmocka_unit_test(test_forced_loader_by_name_wins_over_every_claim),
         cmocka_unit_test(test_user_loaders_tried_in_registration_order_before_builtins),
         cmocka_unit_test(test_claims_callback_replaces_suffix_match),

@@ -391,6 +391,41 @@ static void test_a_remount_during_a_load_serves_later_loads_the_new_package(void
                  got_c);
 }
 
+/* Thirty-eighth review (coverage): a remount of "game" concerns the loads of that package
+ * alone: a load of "gamex" (its name begins with "game") in flight is still joined by a
+ * later load of it, which gets its value. */
+static void test_a_remount_spares_the_loads_of_a_package_whose_name_it_begins(void **state) {
+    fx_t *f = *state;
+    skip_without_threads("the gated parse");
+    char *v2 = tu_path(f->dir, "game_v2");
+    char *gx = tu_path(f->dir, "gamex");
+    free(tu_write_file(v2, "x.gated", "new", 3));
+    free(tu_write_file(gx, "x.gated", "gx", 2));
+    tu_parse_gate_t g;
+    tu_parse_gate_register(f->s, &g);
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    assert_int_equal(asset_server_mount(f->s, "gamex", gx), ASSET_OK);
+    asset_handle_t *a = asset_server_load(f->s, "pkg://gamex/x.gated", NULL);
+    tu_parse_gate_wait_entered(&g, 1); /* a's read is over: it parses */
+    uint64_t c0 = stats(f->s).coalesced;
+    assert_int_equal(asset_server_mount(f->s, "game", v2), ASSET_OK); /* hides the first */
+    asset_handle_t *b = asset_server_load(f->s, "pkg://gamex/x.gated", NULL);
+    uint64_t joined = stats(f->s).coalesced - c0;
+    tu_parse_gate_open(&g);
+    assert_int_equal(asset_handle_wait(a, 60000), ASSET_OK);
+    assert_int_equal(asset_handle_wait(b, 60000), ASSET_OK);
+    bool same = asset_handle_value(a) == asset_handle_value(b);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(f->s);
+    f->s = asset_server_create(NULL); /* teardown's; the loader's gate goes now */
+    tu_parse_gate_destroy(&g);
+    free(v2);
+    free(gx);
+    assert_int_equal(joined, 1);
+    assert_true(same);
+}
+
 /* The read hook's gate (asset__fs_read_fault): the first read of a path ending in
  * gone_suffix waits until opened and then finds the file gone (ENOENT); any other read
  * runs. */
@@ -466,6 +501,48 @@ static void test_a_stale_not_found_leaves_a_later_loads_cache_entry(void **state
         fail_msg("the load after them read again (%llu reads): the stale not-found removed "
                  "the later load's cache entry",
                  (unsigned long long)(after.source_reads - before.source_reads));
+    assert_int_equal(after.cache_hits, before.cache_hits + 1);
+}
+
+/* Thirty-eighth review (coverage): a pkg:// URI that is not a key as given is served by
+ * the loader its normalised URI selects: "data.json/." is data.json, a JSON document
+ * (the loader chosen by the name as given, ending in "/.", read it as bytes). */
+static void test_a_pkg_uri_normalised_picks_the_loader_of_its_normal_name(void **state) {
+    fx_t *f = *state;
+    free(tu_write_file(f->game, "data.json", "not json", 8)); /* json fails, bytes takes it */
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    asset_handle_t *h = asset_server_load(f->s, "pkg://game/data.json/.", NULL);
+    asset_status_t st = tu_wait(h);
+    assert_string_equal(asset_handle_uri(h), "pkg://game/data.json");
+    if (st != ASSET_E_PARSE || !strstr(asset_handle_error_message(h), "JSON"))
+        fail_msg("%s: %s (the json loader's parse error expected)", asset_err_name(st),
+                 asset_handle_error_message(h));
+    asset_handle_release(h);
+}
+
+static asset_status_t no_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    return asset_request_fail(r, ASSET_E_NOT_FOUND, "nothing here");
+}
+
+/* Thirty-eighth review (coverage): a source registered again for scheme "pk" drops the
+ * cached entries of that scheme alone ("pk://..."): pkg:// ones, whose scheme it begins,
+ * are still served from the cache without I/O. */
+static void test_replacing_a_source_keeps_the_entries_of_a_scheme_it_begins(void **state) {
+    fx_t *f = *state;
+    assert_int_equal(asset_server_mount(f->s, "game", f->game), ASSET_OK);
+    asset_handle_t *a = asset_server_load(f->s, "pkg://game/hero.txt", NULL);
+    assert_int_equal(tu_wait(a), ASSET_OK);
+    asset_handle_release(a);
+    asset_source_t src = {ASSET_SOURCE_ABI, "pk", 0, no_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(f->s, &src, NULL), ASSET_OK);
+    assert_int_equal(asset_server_register_source(f->s, &src, NULL), ASSET_OK); /* replaces */
+    asset_stats_t before = stats(f->s);
+    asset_handle_t *b = asset_server_load(f->s, "pkg://game/hero.txt", NULL);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    asset_handle_release(b);
+    asset_stats_t after = stats(f->s);
+    assert_int_equal(after.source_reads, before.source_reads);
     assert_int_equal(after.cache_hits, before.cache_hits + 1);
 }
 
@@ -1450,6 +1527,8 @@ int main(void) {
         FX(test_a_load_after_a_first_mount_joins_no_read_that_found_none),
         FX(test_two_mounts_at_once_leave_no_load_joining_a_read_that_found_none),
         FX(test_mounted_directory_serves_its_files),
+        FX(test_a_pkg_uri_normalised_picks_the_loader_of_its_normal_name),
+        FX(test_replacing_a_source_keeps_the_entries_of_a_scheme_it_begins),
         FX(test_mount_refuses_bad_names_and_missing_dirs),
         FX(test_unknown_package_is_not_found),
         FX(test_remount_replaces_the_package),
@@ -1457,6 +1536,7 @@ int main(void) {
         FX(test_remounting_many_packages_is_not_quadratic),
         FX(test_remount_keeps_cached_values_until_invalidated),
         FX(test_a_remount_during_a_load_serves_later_loads_the_new_package),
+        FX(test_a_remount_spares_the_loads_of_a_package_whose_name_it_begins),
         FX(test_a_mount_costs_nothing_per_load_in_flight),
         FX(test_a_stale_not_found_leaves_a_later_loads_cache_entry),
         FX(test_a_reload_after_a_remount_moves_a_live_handle_to_the_new_package),

@@ -722,9 +722,42 @@ static void test_cancel_disarms_the_timeout(void **state) {
     tu_gate_free(g);
 }
 
+static asset_status_t imm_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    return asset_request_write(r, "imm", 3);
+}
+
+/* Thirty-eighth review (coverage): a load served from the cache at once (an IMMUTABLE
+ * source's entry, found by the full path: the URI is not a key as given) arms no timeout:
+ * an armed one kept the handle, released, from its free until the deadline (a minute
+ * here), and started the I/O thread for nothing. */
+static void test_a_cache_hit_arms_no_timeout(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    asset_source_t src = {ASSET_SOURCE_ABI, "imm", ASSET_SOURCE_IMMUTABLE, imm_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, NULL), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "imm://a", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK); /* cached */
+    asset_handle_release(h);
+    asset_load_options_t o = {.timeout_ms = 60000};
+    h = asset_server_load(s, "IMM://a", &o); /* "imm://a" once parsed: a hit */
+    uv_mutex_lock(&s->lock);
+    size_t armed = s->timers_len;
+    uint32_t idx = h->timer_idx;
+    bool decided = h->decided;
+    uv_mutex_unlock(&s->lock);
+    assert_true(decided);
+    assert_int_equal(armed, 0);
+    assert_true(idx == ASSET__NO_TIMER);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_tag_cancels_unfinished_loads_except_keep),
+        cmocka_unit_test(test_a_cache_hit_arms_no_timeout),
         cmocka_unit_test(test_cancel_tag_leaves_done_handles_untouched),
         cmocka_unit_test(test_cancel_tag_looks_at_unfinished_handles_only),
         cmocka_unit_test(test_cancel_tag_on_shared_job_keeps_the_kept_handle_loading),

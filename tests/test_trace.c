@@ -667,6 +667,39 @@ static bool stop_at_first(const asset_job_info_t *i, void *user) {
     return false;
 }
 
+/* Whether mem://p.dep's job waits for its dependencies; *deps: how many it has. */
+static bool parent_waits(asset_server_t *s, size_t *deps) {
+    seen_t seen = {0};
+    asset_server_foreach_job(s, see_job, &seen);
+    int p = find(&seen, "mem://p.dep");
+    if (p < 0 || strcmp(seen.state[p], "waiting_deps") != 0) return false;
+    *deps = seen.job[p].dependencies;
+    return true;
+}
+
+/* Thirty-eighth review (coverage): a job waiting for its dependencies says how many it
+ * has (asset_job_info_t.dependencies): never set, it read 0. */
+static void test_a_job_waiting_for_a_dependency_counts_it(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(2);
+    tu_gate_t *g = tu_gate_register(s, "gate");
+    char noted[512] = "";
+    const char *sfx[] = {".dep", NULL};
+    asset_loader_t ld = {
+        .abi = ASSET_LOADER_ABI, .name = "depnote", .suffixes = sfx, .parse = tu_dep_note_parse};
+    assert_int_equal(asset_server_register_loader(s, &ld, noted, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "p.dep", "dep gate://d", 12), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "mem://p.dep", NULL);
+    size_t deps = 0;
+    TU_FLUSH_UNTIL(s, parent_waits(s, &deps)); /* gate://d's read is held */
+    assert_int_equal(deps, 1);
+    tu_gate_open(g);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_gate_free(g);
+}
+
 static void test_jobs_in_flight_are_listed_with_state_and_handles(void **state) {
     (void)state;
     asset_server_t *s = tu_server(1);
@@ -2243,6 +2276,7 @@ int main(void) {
         cmocka_unit_test(test_chrome_json_names_a_load_failed_without_a_job_not_a_cache_hit),
         cmocka_unit_test(test_one_recorder_for_two_servers_keeps_their_loads_apart),
         cmocka_unit_test(test_jobs_in_flight_are_listed_with_state_and_handles),
+        cmocka_unit_test(test_a_job_waiting_for_a_dependency_counts_it),
         cmocka_unit_test(test_cache_entries_and_loader_stats_are_listed),
         cmocka_unit_test(test_stats_parses_counts_the_failed_parses_too),
         cmocka_unit_test(test_loader_entry_counts_walk_no_cache_entries),
