@@ -17,7 +17,8 @@
  *
  * Errors are negative errno values from a small portable set (ENOENT, ENOTDIR, EACCES,
  * EPERM, EXDEV for an escape refused, ELOOP for a loop of links, ENOMEM, EMFILE,
- * ENFILE, EISDIR, EINVAL, EIO...); Win32 errors are mapped to them. Worker threads, no lock held. */
+ * ENFILE, EISDIR, EINVAL, EIO...); Win32 errors are mapped to them. Worker threads, no
+ * lock held. */
 #ifndef ASSET_PLATFORM_H
 #define ASSET_PLATFORM_H
 
