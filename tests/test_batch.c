@@ -729,17 +729,29 @@ static asset_status_t held_read(void *ctx, asset_request_t *r) {
     return asset_request_fail(r, ASSET_E_NOT_FOUND, "nothing to read");
 }
 
+/* A one-worker server with the "held" source, whose listing h holds (entered, release). */
+static asset_server_t *held_server(held_list_t *h) {
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(uv_sem_init(&h->entered, 0), 0);
+    assert_int_equal(uv_sem_init(&h->release, 0), 0);
+    asset_source_t src = {ASSET_SOURCE_ABI, "held", 0, held_read, held_list, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, h), ASSET_OK);
+    return s;
+}
+
+static void held_server_destroy(asset_server_t *s, held_list_t *h) {
+    asset_server_destroy(s);
+    uv_sem_destroy(&h->entered);
+    uv_sem_destroy(&h->release);
+}
+
 /* Thirty-first review (coverage): asset_batch_cancel cancels a folder's listing in flight
  * too: the batch is done (CANCELLED) at once, while the source still lists. Without it,
  * the batch waited for a listing nobody wanted. */
 static void test_cancelling_a_folder_ends_it_while_its_listing_runs(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(1);
     held_list_t h;
-    assert_int_equal(uv_sem_init(&h.entered, 0), 0);
-    assert_int_equal(uv_sem_init(&h.release, 0), 0);
-    asset_source_t src = {ASSET_SOURCE_ABI, "held", 0, held_read, held_list, NULL};
-    assert_int_equal(asset_server_register_source(s, &src, &h), ASSET_OK);
+    asset_server_t *s = held_server(&h);
     asset_batch_t *b = asset_server_load_folder(s, "held://dir", NULL);
     uv_sem_wait(&h.entered);
     asset_batch_cancel(b);
@@ -748,9 +760,7 @@ static void test_cancelling_a_folder_ends_it_while_its_listing_runs(void **state
     assert_int_equal(st, ASSET_E_CANCELLED); /* done, not timed out */
     assert_true(asset_batch_is_done(b));
     asset_batch_release(b);
-    asset_server_destroy(s);
-    uv_sem_destroy(&h.entered);
-    uv_sem_destroy(&h.release);
+    held_server_destroy(s, &h);
 }
 
 /* Thirty-eighth review (coverage): two loads of one folder while its listing runs share
@@ -758,12 +768,8 @@ static void test_cancelling_a_folder_ends_it_while_its_listing_runs(void **state
  * listing joins as before): with one worker, a second listing would wait behind the first. */
 static void test_two_loads_of_a_folder_share_its_listing_in_flight(void **state) {
     (void)state;
-    asset_server_t *s = tu_server(1);
     held_list_t h;
-    assert_int_equal(uv_sem_init(&h.entered, 0), 0);
-    assert_int_equal(uv_sem_init(&h.release, 0), 0);
-    asset_source_t src = {ASSET_SOURCE_ABI, "held", 0, held_read, held_list, NULL};
-    assert_int_equal(asset_server_register_source(s, &src, &h), ASSET_OK);
+    asset_server_t *s = held_server(&h);
     asset_batch_t *a = asset_server_load_folder(s, "held://dir", NULL);
     uv_sem_wait(&h.entered); /* the listing runs */
     asset_batch_t *b = asset_server_load_folder(s, "held://dir", NULL);
@@ -778,9 +784,7 @@ static void test_two_loads_of_a_folder_share_its_listing_in_flight(void **state)
     assert_int_equal(coalesced, 1);
     asset_batch_release(a);
     asset_batch_release(b);
-    asset_server_destroy(s);
-    uv_sem_destroy(&h.entered);
-    uv_sem_destroy(&h.release);
+    held_server_destroy(s, &h);
 }
 
 /* Flushes (a flush takes a manifest's steps: its children are made) until n reads have
