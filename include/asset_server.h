@@ -1322,9 +1322,9 @@ ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" u
 /* Like asset_handle_wait: flushes on the flush thread; timeout_ms as its (-1: forever;
  * another negative value: no time, as 0). Returns asset_batch_error(),
  * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN / ASSET_E_CANCELLED (inside a
- * cancelled task) as asset_handle_wait does (BUSY
- * also inside a parse, a read or a task whose own job a child joined, or waits for through
- * its dependencies or other threads' waits; also once a child made while it waits is
+ * cancelled task) as asset_handle_wait does (BUSY also inside a parse, a read or a task
+ * whose own job a child joined, or waits for through its dependencies or other threads'
+ * waits; also once a child made while it waits is
  * one of those, as a folder's and a manifest's are made, by flushes after the wait began:
  * a parse waiting for its own folder is refused once the folder's steps made its child).
  * It runs a folder's listing or the manifest while it is queued, then its children's
