@@ -286,7 +286,9 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                     this often with a conditional GET (a 304 changes
                                     nothing: no cache hit, the cache's LRU order kept, an
                                     evicted value not cached again) and reloaded when it
-                                    changed */
+                                    changed. A poll is no change: loads of the URL in
+                                    flight are cached as usual; a URL whose reload is in
+                                    flight is not asked again (docs/hot-reload.md) */
     uint32_t reload_debounce_ms; /* 50: quiet time after the last change of a file; also how
                                     often a polled file is looked at, but from 100 ms to 1 s */
     /* The trace hook (see asset_trace_event_t), or NULL: none (costs one atomic load per

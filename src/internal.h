@@ -542,6 +542,8 @@ typedef struct asset__job {
     uint8_t label_base : 1; /* a reload's revalidation whose cached is a label's value, lent
                              * for its version only (asset__reload_live_base): a
                              * NOT_MODIFIED caches nothing, and no load joins it */
+    uint8_t polled : 1;     /* an http_poll_ms poll's reload: it marks the loads in flight
+                             * stale only once it read a change (asset__reload_poll_read) */
     uint8_t : 0;
     /* [lock], every access: one byte (bit-fields share it) */
     uint8_t mapped : 1;         /* in s->inflight */
@@ -1177,7 +1179,7 @@ bool asset__on_flush_thread(asset_server_t *s); /* [lock] */
  * list: a LIST job (the value is a struct asset_list) instead of a load. */
 asset_handle_t *asset__load(asset_server_t *s, const char *uri, const asset_load_options_t *o,
                             const char *sha256, bool list, bool recursive);
-enum { ASSET__LOAD_RELOAD = 1, ASSET__LOAD_FORCED = 2 };
+enum { ASSET__LOAD_RELOAD = 1, ASSET__LOAD_FORCED = 2, ASSET__LOAD_POLL = 4 };
 /* asset__load with flags: RELOAD makes an internal reload handle (its own job, no
  * immutable fast path); FORCED reads afresh instead of revalidating. */
 asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_load_options_t *o,
@@ -1500,6 +1502,13 @@ void asset__reload_pump(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns
  * handles, decided with what it read, are reloaded after the flush that delivers them
  * (the reload skipped them: not live while their job ran). */
 void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j);
+/* [lock] j, an http_poll_ms poll's reload (j->polled), read a whole answer: unless it is
+ * the version it revalidated (a server that ignores the condition), that is a change, and
+ * the loads of its URI whose read began before it now are stale, as a watch's change
+ * makes them at once (a poll itself is no change: it only asks the server). */
+void asset__reload_poll_read(asset_server_t *s, const asset__job_t *j);
+/* Tests: http_poll_ms ticks done (each one's reload requests made), every server. */
+extern atomic_uint asset__http_poll_ticks;
 /* [lock] Flush: publishes h's pending reload; returns the old value to release after
  * the reloaded callbacks (fire them with asset__reload_fire), or NULL. */
 bool asset__reload_publish(asset_server_t *s, asset_handle_t *h, asset__value_t **old);

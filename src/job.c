@@ -434,6 +434,11 @@ static void after_read(asset_server_t *s, asset__job_t *j, asset_status_t st) {
             return;
         }
     }
+    if (j->polled) { /* a poll's whole answer: a change, unless the same version */
+        uv_mutex_lock(&s->lock);
+        asset__reload_poll_read(s, j);
+        uv_mutex_unlock(&s->lock);
+    }
     parse_and_finish(s, j);
 }
 

@@ -453,6 +453,7 @@ static void full_commit(asset_server_t *s, load_req_t *r, asset_load_options_t o
             j->is_list = r->list;
             j->recursive = r->recursive;
             j->map_file = opt.map_file;
+            j->polled = (r->flags & ASSET__LOAD_POLL) != 0;
             asset__value_t *base = e ? e->value : NULL;
             const char *version = e ? asset__cache_entry_version(e) : NULL;
             /* a reload that finds no cache entry (a no_cache one; or the entry evicted,

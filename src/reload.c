@@ -19,7 +19,9 @@
  * request asked for a fresh parse (a dependency's change asks for one only when the
  * running reload's value was not built on the new dependency). So what is published
  * never goes back to an older value, and a change the running reload read already is not
- * published twice.
+ * published twice. An HTTP poll asks no more while one runs (its answer is the poll's),
+ * and marks no load in flight stale unless what it read is a change
+ * (asset__reload_poll_read).
  *
  * A reload that finds its file in use (another program holds it without sharing while
  * it saves: a state that passes, asset__errno_transient, and no event says when) is
@@ -38,6 +40,7 @@
 
 atomic_bool asset__watch_force_poll;
 atomic_bool asset__watch_fail_poll;
+atomic_uint asset__http_poll_ticks;
 _Atomic(asset__watch_hook_fn) asset__watch_failed_hook;
 
 /* ---- which handles ---- */
@@ -172,8 +175,9 @@ static bool todo_push(asset_server_t *s, const char *uri, const asset__loader_sl
  * change while it runs makes one more after it (dep: a dependency's change, a fresh
  * parse unless the value it makes is built on what the dependencies show then). */
 static bool mark_running(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
-                         bool forced, bool dep) {
+                         bool forced, bool dep, bool poll) {
     asset_handle_t *r = find_reloading(s, uri, ld);
+    if (r && poll) return true; /* a poll: the one in flight asks the server already */
     if (r) {
         r->reload_again_dep |= dep;
         r->reload_again |= !dep;
@@ -182,6 +186,7 @@ static bool mark_running(asset_server_t *s, const char *uri, const asset__loader
     }
     for (claim_t *c = s->reload_claims; c; c = c->next) {
         if (c->ld == ld && !strcmp(c->uri, uri)) {
+            if (poll) return true;
             c->again_dep |= dep;
             c->again |= !dep;
             c->forced |= forced && !dep;
@@ -236,17 +241,31 @@ static void claim_unlink(asset_server_t *s, claim_t *c) {
  * reads the change): their handles are not live yet, so this reload passes them by;
  * they reload once decided (asset__reload_stale_job). Not a reload's own job: a change
  * during a reload makes one more through its claim. */
-static void mark_stale_jobs(asset_server_t *s, const char *uri, bool forced) {
+static void mark_stale_jobs(asset_server_t *s, const char *uri, bool forced,
+                            const asset__job_t *except) {
     for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
          n = asset__map_get_next(&s->inflight, n)) {
         asset__job_t *j = (asset__job_t *)n; /* the node is the job's first member */
-        if (j->state == ASSET__JOB_QUEUED || j->task || (j->handles && j->handles->reload))
+        if (j == except || j->state == ASSET__JOB_QUEUED || j->task ||
+            (j->handles && j->handles->reload))
             continue;
         if (forced)
             j->stale = ASSET__STALE_FORCED;
         else if (!j->stale)
             j->stale = ASSET__STALE;
     }
+}
+
+/* A poll is no change: it asks the server, and its reload is its own job (a reload never
+ * joins a load), so the loads in flight keep their read: cached, not reloaded after. It
+ * marked them stale at every tick (thirty-ninth review), as a change does: a load of a
+ * polled URL in flight across a tick was not cached and reloaded once loaded, a second
+ * transfer for nothing. What the poll reads tells: a whole answer of another version is a
+ * change, and the loads whose read began before then may have the old bytes. */
+void asset__reload_poll_read(asset_server_t *s, const asset__job_t *j) {
+    const char *now = j->req ? j->req->version : NULL;
+    if (s->stopping || (now && j->cached_version && !strcmp(now, j->cached_version))) return;
+    mark_stale_jobs(s, j->uri, false, j);
 }
 
 void asset__reload_stale_job(asset_server_t *s, const asset__job_t *j) {
@@ -298,14 +317,15 @@ static bool reload_awaiting(asset_server_t *s, const char *uri, size_t bl) {
 /* ld: the loader whose handles reload, or NULL: every loader's. dep: asked only by
  * dependencies' changes (a fresh parse), not of handles built on them since. */
 static void reload_request(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
-                           bool forced, bool dep) {
+                           bool forced, bool dep, bool poll) {
     claim_t claims[ASSET__MAX_LOADERS];
     const asset__loader_slot_t *seen[ASSET__MAX_LOADERS]; /* each loader once: a reload
                                                            * running is looked for once */
     int seen_claim[ASSET__MAX_LOADERS]; /* its claim's index, or -1 (one running) */
     size_t n = 0, nseen = 0, bl = strlen(uri);
     uv_mutex_lock(&s->lock);
-    if (!s->stopping) mark_stale_jobs(s, uri, forced);
+    /* a poll is no known change: what its reload reads may be (asset__reload_poll_read) */
+    if (!s->stopping && !poll) mark_stale_jobs(s, uri, forced, NULL);
     if (!s->stopping) asset__uri_index_on(s);
     bool awaited = !s->stopping && reload_awaiting(s, uri, bl), any = false;
     asset__uri_iter_t it;
@@ -325,7 +345,7 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
         if (known || nseen == ASSET__MAX_LOADERS) continue;
         seen_claim[nseen] = -1;
         seen[nseen++] = h->loader;
-        if (mark_running(s, uri, h->loader, forced, dep)) continue;
+        if (mark_running(s, uri, h->loader, forced, dep, poll)) continue;
         seen_claim[nseen - 1] = (int)n;
         claims[n] = (claim_t){.next = s->reload_claims,
                               .uri = uri,
@@ -354,7 +374,8 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
                                   .no_cache = c->no_cache,
                                   .map_file = c->map_file,
                                   .priority = (asset_priority_t)c->priority};
-        unsigned flags = ASSET__LOAD_RELOAD | (forced ? ASSET__LOAD_FORCED : 0);
+        unsigned flags =
+            ASSET__LOAD_RELOAD | (forced ? ASSET__LOAD_FORCED : 0) | (poll ? ASSET__LOAD_POLL : 0);
         asset_handle_t *rh = asset__load_ex(s, uri, &o, NULL, false, false, flags);
         if (!rh)
             asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", uri);
@@ -415,7 +436,7 @@ void asset__reload_reprioritize(asset_server_t *s, asset_handle_t *h) {
 }
 
 void asset__reload_request(asset_server_t *s, const char *uri, bool forced) {
-    reload_request(s, uri, NULL, forced, false);
+    reload_request(s, uri, NULL, forced, false, false);
 }
 
 /* [lock] Queues a reload of uri by ld (NULL: every loader) for the pump (forced: a
@@ -472,7 +493,7 @@ void asset__reload_pump(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns
     uv_mutex_unlock(&s->lock);
     for (; i < n; i++) {
         if (i && budget_ns && asset__now_ns() - start_ns >= budget_ns) break;
-        reload_request(s, todo[i]->uri, todo[i]->ld, todo[i]->forced, todo[i]->dep);
+        reload_request(s, todo[i]->uri, todo[i]->ld, todo[i]->forced, todo[i]->dep, false);
         asset_free(todo[i]);
     }
     if (i < n) {
@@ -1831,10 +1852,11 @@ static void http_poll(uv_timer_t *t) {
     if (n) qsort(uris, n, sizeof *uris, cmp_str);
     for (size_t i = 0; i < n; i++) {
         if (!i || strcmp(uris[i], uris[i - 1]))
-            asset__reload_request(s, uris[i], false); /* conditional GET: 304 changes nothing */
+            reload_request(s, uris[i], NULL, false, false, true); /* conditional GET */
     }
     for (size_t i = 0; i < n; i++) asset_free(uris[i]);
     asset_free(uris);
+    atomic_fetch_add(&asset__http_poll_ticks, 1);
 }
 
 /* A watch follows its directory, and only the directory's own rename or deletion is

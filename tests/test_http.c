@@ -2189,6 +2189,58 @@ static void test_http_a_304_caches_again_a_value_evicted_while_it_came(void **st
     hold_close(&x);
 }
 
+static unsigned poll_ticks(void) { return atomic_load(&asset__http_poll_ticks); }
+
+/* A load of a polled URL whose read began before http_poll_ms polls (held by the server
+ * across two ticks; by another loader, so that it joins no poll's reload) is cached
+ * once loaded, and reloads nothing: a poll is no change, it only asks the server. Each
+ * tick marked it stale (thirty-ninth review), as a change does: its value was not cached
+ * (bytes_cached 3, not 6) and it reloaded once loaded, a second transfer for nothing. */
+static void test_http_a_poll_leaves_a_load_in_flight_of_its_url_fresh(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    tu_counter_t c1 = {0}, c2 = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c1, 0), ASSET_OK);
+    assert_int_equal(tu_counting_loader_register(s, "other", ".oth", &c2, 0), ASSET_OK);
+    char *u = tu_bad_url(b, "/hold-200");
+    asset_load_options_t o = {.loader = "counting"}, o2 = {.loader = "other"};
+    asset_handle_t *h = asset_server_load(s, u, &o); /* unconditional: held */
+    tu_bad_wait_stalled(b);
+    tu_bad_go(b);
+    expect_status(h, ASSET_OK); /* polled from now on: 304s */
+    int reloads = 0;
+    assert_true(asset_handle_on_reloaded(h, count_call, &reloads) != 0);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    uint64_t one = st.bytes_cached;
+    assert_true(one > 0);
+    asset_handle_t *l = asset_server_load(s, u, &o2); /* nothing cached for it: held */
+    tu_bad_wait_stalled(b);                           /* its read began */
+    unsigned t0 = poll_ticks();
+    TU_FLUSH_UNTIL(s, poll_ticks() >= t0 + 2); /* a whole tick while it is held */
+    tu_bad_go(b);
+    expect_status(l, ASSET_OK);
+    assert_true(asset_handle_on_reloaded(l, count_call, &reloads) != 0);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.bytes_cached, 2 * one); /* cached: its read was current */
+    uint64_t nm = st.http_not_modified;
+    TU_FLUSH_UNTIL(s, (asset_server_stats(s, &st), st.http_not_modified >= nm + 2));
+    asset_server_flush(s);
+    assert_int_equal(reloads, 0);
+    asset_server_stats(s, &st);
+    assert_int_equal(st.reloads, 0);
+    assert_int_equal(st.bytes_cached, 2 * one);
+    assert_int_equal(tu_counter_parses(&c1), 1);
+    assert_int_equal(tu_counter_parses(&c2), 1);
+    asset_handle_release(h);
+    asset_handle_release(l);
+    asset_server_destroy(s);
+    free(u);
+    tu_bad_stop(b);
+}
+
 /* A revalidation whose conditional request waits for its answer (held by the server)
  * ends by its load's timeout_ms, by a cancel, and by the server's destroy: the value it
  * held to revalidate stays cached (the next load is a 304 with the same pointer), and
@@ -3339,6 +3391,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_304_after_invalidate_or_clear_caches_puts_back_no_entry),
         cmocka_unit_test(test_http_a_revalidation_timed_out_cancelled_or_destroyed_keeps_the_entry),
         cmocka_unit_test(test_http_a_304_caches_again_a_value_evicted_while_it_came),
+        cmocka_unit_test(test_http_a_poll_leaves_a_load_in_flight_of_its_url_fresh),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_http_a_304_naming_another_last_modified_is_asked_again),
         cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),

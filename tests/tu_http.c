@@ -626,6 +626,24 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         const char *h = "HTTP/1.1 304 Not Modified\r\nETag: \"h\"\r\nConnection: close\r\n\r\n";
         send_all(fd, h, strlen(h));
         uv_sem_post(&b->idle_closed);
+    } else if (!strcmp(path, "/hold-200")) {
+        /* a conditional request (If-None-Match "h") gets a 304 at once; an unconditional
+         * one is held (tu_bad_wait_stalled returns once it came) until the test says go
+         * (tu_bad_go), then 200 "one" with ETag "h" */
+        if (strstr(req, "If-None-Match: \"h\"")) {
+            const char *h = "HTTP/1.1 304 Not Modified\r\nETag: \"h\"\r\n"
+                            "Connection: close\r\n\r\n";
+            send_all(fd, h, strlen(h));
+            return;
+        }
+        uv_sem_post(&b->stalled);
+        struct pollfd p[2] = {{b->go_pipe[0], POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
+        while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
+        if (p[1].revents || !wake_recv(b->go_pipe[0])) return;
+        const char *h = "HTTP/1.1 200 OK\r\nETag: \"h\"\r\nContent-Length: 3\r\n"
+                        "Connection: close\r\n\r\none";
+        send_all(fd, h, strlen(h));
+        uv_sem_post(&b->idle_closed);
     } else if (!strcmp(path, "/lm-older")) {
         /* "new" dated Tuesday the first time, then "old" dated Monday (an older version
          * put back with its date); If-Modified-Since gets a 304 naming Monday (the file

@@ -95,7 +95,9 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * file:///etc/passwd), /etag-hold (200 "one" with ETag "h"; a request with If-None-Match
  * "h" is held, tu_bad_wait_stalled returning once it came, until tu_bad_go, then a 304),
  * /lm-older ("new" dated Tuesday the first time, then "old" dated Monday; a 304 naming
- * Monday to any If-Modified-Since), /ok (200, "hello"). */
+ * Monday to any If-Modified-Since), /hold-200 (a 304 at once to If-None-Match "h"; an
+ * unconditional request is held, tu_bad_wait_stalled returning once it came, until
+ * tu_bad_go, then 200 "one" with ETag "h"), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
 tu_bad_t *tu_bad_start(void);
 /* The same server on [::1] (tu_bad_url still names 127.0.0.1: build its URLs from
