@@ -2241,6 +2241,47 @@ static void test_http_a_poll_leaves_a_load_in_flight_of_its_url_fresh(void **sta
     tu_bad_stop(b);
 }
 
+static size_t reload_todo(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    size_t n = s->reload_ntodo;
+    uv_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* A poll whose answer is late (held by the server across ticks) is the only request for
+ * its URL until it ends: the ticks meanwhile ask nothing more, and the next tick after it
+ * asks again. Decision (thirty-ninth review): each tick meanwhile marked it, and one more
+ * reload followed it at the next flush (a todo, then a request as soon as it ended), so
+ * a server slower than the period was asked back to back. Then the server's destroy
+ * while that next poll is held frees all (ASan, LSan). */
+static void test_http_a_late_poll_is_the_only_request_for_its_url(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    if (s->nworkers == 0) { /* no flush below: the single-threaded web build's I/O is in it */
+        asset_server_destroy(s);
+        tu_bad_stop(b);
+        skip();
+        return;
+    }
+    char *u = tu_bad_url(b, "/etag-hold");
+    asset_handle_t *h = asset_server_load(s, u, NULL); /* 200 "one", ETag "h" */
+    expect_status(h, ASSET_OK);
+    tu_bad_wait_stalled(b); /* a poll's If-None-Match "h": held */
+    unsigned t0 = poll_ticks();
+    TU_SPIN_UNTIL(poll_ticks() >= t0 + 2); /* ticks while it is held; no flush from here */
+    tu_bad_go(b);                          /* its 304 */
+    TU_SPIN_UNTIL(reload_todo(s) > 0 || tu_bad_connections(b) >= 3); /* the next poll */
+    assert_int_equal(reload_todo(s), 0);                             /* no reload queued after it */
+    tu_bad_wait_stalled(b);                                          /* the next poll, held */
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    tu_bad_go(b); /* its 304 goes to a closed connection */
+    free(u);
+    tu_bad_stop(b);
+}
+
 /* A revalidation whose conditional request waits for its answer (held by the server)
  * ends by its load's timeout_ms, by a cancel, and by the server's destroy: the value it
  * held to revalidate stays cached (the next load is a 304 with the same pointer), and
@@ -3392,6 +3433,7 @@ int main(void) {
         cmocka_unit_test(test_http_a_revalidation_timed_out_cancelled_or_destroyed_keeps_the_entry),
         cmocka_unit_test(test_http_a_304_caches_again_a_value_evicted_while_it_came),
         cmocka_unit_test(test_http_a_poll_leaves_a_load_in_flight_of_its_url_fresh),
+        cmocka_unit_test(test_http_a_late_poll_is_the_only_request_for_its_url),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_http_a_304_naming_another_last_modified_is_asked_again),
         cmocka_unit_test(test_http_a_validator_ending_in_a_tab_revalidates),
