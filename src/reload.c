@@ -173,7 +173,8 @@ static bool todo_push(asset_server_t *s, const char *uri, const asset__loader_sl
 
 /* [lock] Marks the reload of uri by ld running or being started, if there is one: a
  * change while it runs makes one more after it (dep: a dependency's change, a fresh
- * parse unless the value it makes is built on what the dependencies show then). */
+ * parse unless the value it makes is built on what the dependencies show then). A poll
+ * (an http_poll_ms tick) marks nothing: the reload running asks the server already. */
 static bool mark_running(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
                          bool forced, bool dep, bool poll) {
     asset_handle_t *r = find_reloading(s, uri, ld);
@@ -315,7 +316,8 @@ static bool reload_awaiting(asset_server_t *s, const char *uri, size_t bl) {
 }
 
 /* ld: the loader whose handles reload, or NULL: every loader's. dep: asked only by
- * dependencies' changes (a fresh parse), not of handles built on them since. */
+ * dependencies' changes (a fresh parse), not of handles built on them since. poll: an
+ * http_poll_ms tick's, no change (asset__reload_poll_read). */
 static void reload_request(asset_server_t *s, const char *uri, const asset__loader_slot_t *ld,
                            bool forced, bool dep, bool poll) {
     claim_t claims[ASSET__MAX_LOADERS];
