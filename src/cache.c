@@ -305,8 +305,18 @@ asset__cache_entry_t *asset__cache_find_hashed(asset__cache_t *c, const char *ur
     return entry_of(asset__map_find_hashed(&c->map, uri, h));
 }
 
+/* asset__map_find_hashed for the cache's map, in line: its keys are inline (the key
+ * follows the link, which ends the entry), so no test of the map's kind and no call
+ * but strcmp's on a hit's path (docs/performance.md, forty-second round) */
+static asset__cache_entry_t *find_entry(const asset__cache_t *c, const char *uri, uint32_t h) {
+    asset__map_link_t *const *b = asset__map_bucket(&c->map, h);
+    for (asset__map_link_t *l = b ? *b : NULL; l; l = l->next)
+        if (l->hash == h && strcmp((const char *)(l + 1), uri) == 0) return entry_of(l);
+    return NULL;
+}
+
 asset__cache_entry_t *asset__cache_get_hashed(asset__cache_t *c, const char *uri, uint32_t h) {
-    asset__cache_entry_t *e = entry_of(asset__map_find_hashed(&c->map, uri, h));
+    asset__cache_entry_t *e = find_entry(c, uri, h);
     if (!e) return NULL;
     if (c->lru_head != e) {
         lru_unlink(c, e);

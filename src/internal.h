@@ -1671,6 +1671,9 @@ int asset__strcasecmp(const char *a, const char *b);
 int asset__strncasecmp(const char *a, const char *b, size_t n);
 /* memmem (a GNU and BSD extension) */
 const void *asset__memmem(const void *hay, size_t hn, const void *needle, size_t nn);
+/* The first c in s, else s's NUL (strchrnul, a GNU extension, where the C library has it;
+ * else strlen and memchr): any thread. c is not 0. */
+const char *asset__strchrnul(const char *s, int c);
 /* spawn.c */
 typedef struct asset__task asset__task_t;
 void asset__spawn_run(asset_server_t *s, asset__job_t *j); /* worker, no lock */

@@ -199,8 +199,10 @@ static bool fast_prepare(asset_server_t *s, load_req_t *r, const asset_load_opti
     }
     if (!sl || sl >= sizeof r->scheme || uri[sl] != ':' || uri[sl + 1] != '/' || uri[sl + 2] != '/')
         return false;
-    size_t len = sl + 3 + strlen(uri + sl + 3);
-    if (memchr(uri + sl, '#', len - sl)) return false;
+    /* its length and whether it has a label, in one pass (the scheme has no '#') */
+    const char *end = asset__strchrnul(uri + sl + 3, '#');
+    if (*end) return false;
+    size_t len = (size_t)(end - uri);
     /* no IMMUTABLE source was ever registered for this scheme (file://, http://): no
      * hit is possible, and the lock round trip is saved */
     if (!(atomic_load_explicit(&s->immutable_schemes, memory_order_relaxed) &

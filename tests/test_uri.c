@@ -1056,12 +1056,40 @@ static void test_ascii_case_compare_folds_ascii_letters_only(void **state) {
     assert_true(asset__strcasecmp("\xc9", "\xe9") < 0); /* not Latin-1's case */
 }
 
+/* asset__strchrnul (the fast path's one pass over a URI for its length and a label):
+ * the first c, else the NUL, on the C library's strchrnul or the build's fallback. */
+static void test_strchrnul_finds_the_first_byte_or_the_end(void **state) {
+    (void)state;
+    const char *u = "pkg://p/a.gltf#Mesh0#x";
+    assert_ptr_equal(asset__strchrnul(u, '#'), u + 14); /* the first of two */
+    const char *k = "pkg://p/a.gltf";
+    assert_ptr_equal(asset__strchrnul(k, '#'), k + strlen(k)); /* none: the NUL */
+    assert_int_equal(*asset__strchrnul(k, '#'), 0);
+    const char *e = "";
+    assert_ptr_equal(asset__strchrnul(e, '#'), e);
+    const char *h = "#a";
+    assert_ptr_equal(asset__strchrnul(h, '#'), h);
+    /* every length past a word or two, the byte at every place */
+    char buf[80];
+    for (size_t n = 0; n < sizeof buf - 1; n++) {
+        memset(buf, 'a', n);
+        buf[n] = 0;
+        assert_ptr_equal(asset__strchrnul(buf, '#'), buf + n);
+        for (size_t i = 0; i < n; i++) {
+            buf[i] = '#';
+            assert_ptr_equal(asset__strchrnul(buf, '#'), buf + i);
+            buf[i] = 'a';
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalize_collapses_slashes_dots_and_dotdots),
         cmocka_unit_test(test_normalize_refuses_to_climb_above_start),
         cmocka_unit_test(test_scheme_is_lowercased),
         cmocka_unit_test(test_ascii_case_compare_folds_ascii_letters_only),
+        cmocka_unit_test(test_strchrnul_finds_the_first_byte_or_the_end),
         cmocka_unit_test(test_scheme_too_long_is_invalid),
         cmocka_unit_test(test_bare_relative_path_becomes_file_uri_under_base),
         cmocka_unit_test(test_bare_absolute_path_becomes_file_uri),

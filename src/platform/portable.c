@@ -45,4 +45,14 @@ const void *asset__memmem(const void *hay, size_t hn, const void *needle, size_t
     return NULL;
 }
 
+const char *asset__strchrnul(const char *s, int c) {
+#if defined(ASSET_HAVE_STRCHRNUL)
+    return strchrnul(s, c);
+#else
+    size_t n = strlen(s);
+    const char *p = memchr(s, c, n);
+    return p ? p : s + n;
+#endif
+}
+
 int asset__strcasecmp(const char *a, const char *b) { return asset__strncasecmp(a, b, SIZE_MAX); }
