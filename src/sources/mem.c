@@ -325,6 +325,8 @@ static asset_status_t list_dir(asset_list_t *l, const dir_t *top, size_t dl) {
     return rc;
 }
 
+void (*asset__mem_listed_hook)(const char *path) = NULL;
+
 static asset_status_t mem_list(void *ctx, const char *uri, asset_list_t *l) {
     (void)uri;
     asset__mem_t *m = ((asset_server_t *)ctx)->mem;
@@ -337,6 +339,7 @@ static asset_status_t mem_list(void *ctx, const char *uri, asset_list_t *l) {
     const dir_t *d = dir_find(m, dir, dl, false, &oom);
     if (d) rc = list_dir(l, d, dl);
     uv_mutex_unlock(&m->lock);
+    if (asset__mem_listed_hook) asset__mem_listed_hook(dir);
     if (oom) return asset_list_fail(l, ASSET_E_NO_MEMORY, "out of memory listing");
     /* a folder exists through its keys, as an embedded package's directory does through
      * its files, and one with none is NOT_FOUND as that is: a misspelt folder
