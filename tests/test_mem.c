@@ -705,6 +705,42 @@ static void test_a_folder_load_after_a_put_never_joins_a_listing_before_it(void 
     }
 }
 
+static void last_error(int level, const char *msg, void *user) {
+    if (level == ASSET_LOG_ERROR) snprintf(user, 256, "%s", msg);
+}
+
+/* A key that ends in '/' ("d/") was stored, and listed under "mem://d" as a child with
+ * an empty name, whose URI "mem://d/" is also the folder's own spelling (a folder load
+ * of it lists d). Such a key is refused, E_INVALID, and the log says why; the store and
+ * its folders are unchanged. */
+static void test_a_key_ending_in_a_slash_is_refused(void **state) {
+    (void)state;
+    char msg[256] = "";
+    asset_server_config_t cfg = {.log = last_error, .user = msg};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    assert_int_equal(asset_mem_put(s, "d/a", "A", 1), ASSET_OK);
+    const char *bad[] = {"d/", "d/sub/", "/", "d//", "x/"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        msg[0] = 0;
+        int rc = asset_mem_put(s, bad[i], "B", 1);
+        if (rc != ASSET_E_INVALID || !strstr(msg, "ends in '/'") || !strstr(msg, bad[i]))
+            fail_msg("key '%s': %s, log '%s'", bad[i], asset_err_name(rc), msg);
+        assert_int_equal(asset_mem_remove(s, bad[i]), ASSET_E_NOT_FOUND);
+    }
+    for (int recursive = 0; recursive < 2; recursive++) {
+        asset_load_options_t o = {0};
+        o.non_recursive = !recursive;
+        asset_batch_t *b = asset_server_load_folder(s, "mem://d", &o);
+        expect_children(b, (const char *[]){"mem://d/a"}, 1, "the folder of refused keys");
+        asset_batch_release(b);
+    }
+    asset_batch_t *b = asset_server_load_folder(s, "mem://x", NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_E_NOT_FOUND);
+    asset_batch_release(b);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_then_load_gives_the_bytes),
@@ -728,6 +764,7 @@ int main(void) {
         cmocka_unit_test(test_listing_a_folder_looks_only_at_its_keys),
         cmocka_unit_test(test_a_load_after_a_put_never_joins_a_read_of_the_old_bytes),
         cmocka_unit_test(test_a_folder_load_after_a_put_never_joins_a_listing_before_it),
+        cmocka_unit_test(test_a_key_ending_in_a_slash_is_refused),
     };
     return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -211,6 +211,16 @@ static bool nameable(const char *key) { return asset__uri_path_fits(sizeof "mem:
 
 int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size) {
     if (!s || !key || !*key || (!data && size) || !nameable(key)) return ASSET_E_INVALID;
+    size_t kl = strlen(key);
+    if (key[kl - 1] == '/') {
+        /* "d/" was listed under mem://d as a child with an empty name, whose URI
+         * "mem://d/" is the folder's own (a review) */
+        asset__log(s, ASSET_LOG_ERROR,
+                   "asset_mem_put: key '%.*s%s' refused: it ends in '/' (mem://d/ names the "
+                   "folder d, never a key)",
+                   kl > 200 ? 200 : (int)kl, key, kl > 200 ? "..." : "");
+        return ASSET_E_INVALID;
+    }
     asset__mem_t *m = s->mem;
     /* the header, the bytes and their 0: a size near SIZE_MAX (a read()'s -1 passed
      * on) wrapped to a few bytes, and the copy overran them */
