@@ -903,12 +903,14 @@ typedef struct asset_bytes {
  * old value's cache entries at once (handles keep their values). Keys are names, not
  * paths: listing mem://dir gives the keys under "dir/" (E_NOT_FOUND when none is); there
  * is no root folder (mem:/// lists the keys that start with '/'; mem:// is E_INVALID).
- * Any thread.
+ * A load (or folder load) made after it returned joins no read (or listing) that may have
+ * begun before it: it gets the new bytes (the folder with key in it). Any thread.
  * Returns ASSET_OK, ASSET_E_INVALID (also for a key no URI can name: longer than 8186
- * bytes once each '%' and '#' in it is written %25 or %23) or ASSET_E_NO_MEMORY (the
- * store unchanged). */
+ * bytes once each '%' and '#' in it is written %25 or %23; and for a key that ends in '/',
+ * logged: mem://d/ names the folder d) or ASSET_E_NO_MEMORY (the store unchanged). */
 ASSET_API int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size);
-/* Removes key, and its value's cache entries (handles keep their values). Returns
+/* Removes key, and its value's cache entries (handles keep their values); a load or folder
+ * load made after it returned does not see it, as for asset_mem_put. Returns
  * ASSET_OK, ASSET_E_NOT_FOUND, ASSET_E_INVALID (NULL s or key) or ASSET_E_NO_MEMORY
  * (the key kept). Any thread. */
 ASSET_API int asset_mem_remove(asset_server_t *s, const char *key);

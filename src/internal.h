@@ -1636,6 +1636,10 @@ extern void (*asset__pkg_mounted_hook)(const char *name);
 extern int (*asset__http_socket_hook)(int family);
 /* Tests: the table entries embedded listings have looked at (sources/pkg.c). */
 extern atomic_uint_fast64_t asset__pkg_list_visits;
+/* Tests: called by a mem:// listing with its folder's path once it has taken the keys,
+ * no lock held (sources/mem.c). Set it before the server's threads exist; NULL
+ * otherwise. */
+extern void (*asset__mem_listed_hook)(const char *path);
 /* Tests: the mem:// keys listings have looked at (sources/mem.c). */
 extern atomic_uint_fast64_t asset__mem_list_visits;
 /* Tests: the loads in flight remounts have looked at (load.c; a first mount: none). */

@@ -40,6 +40,12 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, uint32_t 
              * got it, with no parse, after asset_server_invalidate: a review) */
             !(j->cached && j->cached->dropped) &&
             !j->label_base && /* its NOT_MODIFIED has a label's value, not the file's */
+            /* a mem:// folder's listing that has begun may have taken the keys before a
+             * put or remove (which marks only its own key's loads): a folder load made
+             * after asset_mem_put("d/x") returned joined one that had no d/x (a review).
+             * It lists again: a walk of the folder's keys in memory */
+            !(j->is_list && j->source->vt.list == asset__mem_source.list &&
+              !(j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)) &&
             (j->sha256 ? sha256 && !asset__strcasecmp(j->sha256, sha256) : !sha256) &&
             (!no_cache || j->is_list ||
              (j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)))

@@ -211,6 +211,16 @@ static bool nameable(const char *key) { return asset__uri_path_fits(sizeof "mem:
 
 int asset_mem_put(asset_server_t *s, const char *key, const void *data, size_t size) {
     if (!s || !key || !*key || (!data && size) || !nameable(key)) return ASSET_E_INVALID;
+    size_t kl = strlen(key);
+    if (key[kl - 1] == '/') {
+        /* "d/" was listed under mem://d as a child with an empty name, whose URI
+         * "mem://d/" is the folder's own (a review) */
+        asset__log(s, ASSET_LOG_ERROR,
+                   "asset_mem_put: key '%.*s%s' refused: it ends in '/' (mem://d/ names the "
+                   "folder d, never a key)",
+                   kl > 200 ? 200 : (int)kl, key, kl > 200 ? "..." : "");
+        return ASSET_E_INVALID;
+    }
     asset__mem_t *m = s->mem;
     /* the header, the bytes and their 0: a size near SIZE_MAX (a read()'s -1 passed
      * on) wrapped to a few bytes, and the copy overran them */
@@ -325,6 +335,8 @@ static asset_status_t list_dir(asset_list_t *l, const dir_t *top, size_t dl) {
     return rc;
 }
 
+void (*asset__mem_listed_hook)(const char *path) = NULL;
+
 static asset_status_t mem_list(void *ctx, const char *uri, asset_list_t *l) {
     (void)uri;
     asset__mem_t *m = ((asset_server_t *)ctx)->mem;
@@ -337,6 +349,7 @@ static asset_status_t mem_list(void *ctx, const char *uri, asset_list_t *l) {
     const dir_t *d = dir_find(m, dir, dl, false, &oom);
     if (d) rc = list_dir(l, d, dl);
     uv_mutex_unlock(&m->lock);
+    if (asset__mem_listed_hook) asset__mem_listed_hook(dir);
     if (oom) return asset_list_fail(l, ASSET_E_NO_MEMORY, "out of memory listing");
     /* a folder exists through its keys, as an embedded package's directory does through
      * its files, and one with none is NOT_FOUND as that is: a misspelt folder
