@@ -1497,21 +1497,23 @@ void asset__timer_remove(asset_server_t *s, asset_handle_t *h) {
     s->timers = asset__shrink(s->timers, &s->timers_cap, s->timers_len, sizeof *s->timers, 64);
 }
 
+void asset__timer_expire(asset_server_t *s, asset_handle_t *h) {
+    asset__timer_remove(s, h);
+    if (!h->decided) {
+        asset__log(s, ASSET_LOG_DEBUG, "%s: timed out after %lu ms", asset__handle_uri(h),
+                   (unsigned long)h->timeout_ms);
+        char *msg = asset__asprintf("%s: timed out (timeout_ms %llu)", asset__handle_uri(h),
+                                    (unsigned long long)h->timeout_ms);
+        asset__handle_decide(h, ASSET_E_TIMEOUT, msg, NULL, 0);
+        asset_free(msg);
+    }
+    asset__handle_maybe_free(h);
+}
+
 uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns) {
     uv_mutex_lock(&s->lock);
-    while (s->timers_len && s->timers[0]->deadline_ns <= now_ns) {
-        asset_handle_t *h = s->timers[0];
-        asset__timer_remove(s, h);
-        if (!h->decided) {
-            asset__log(s, ASSET_LOG_DEBUG, "%s: timed out after %lu ms", asset__handle_uri(h),
-                       (unsigned long)h->timeout_ms);
-            char *msg = asset__asprintf("%s: timed out (timeout_ms %llu)", asset__handle_uri(h),
-                                        (unsigned long long)h->timeout_ms);
-            asset__handle_decide(h, ASSET_E_TIMEOUT, msg, NULL, 0);
-            asset_free(msg);
-        }
-        asset__handle_maybe_free(h);
-    }
+    while (s->timers_len && s->timers[0]->deadline_ns <= now_ns)
+        asset__timer_expire(s, s->timers[0]);
     uint64_t next = s->timers_len ? s->timers[0]->deadline_ns : 0;
     uv_mutex_unlock(&s->lock);
     asset__maybe_wake(s);

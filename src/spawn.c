@@ -265,8 +265,9 @@ void asset_task_set_value(asset_task_t *pt, void *value, size_t cost_bytes,
 
 bool asset_task_cancelled(const asset_task_t *pt) {
     const asset__task_t *t = (const asset__task_t *)pt;
-    return !t || !t->job ||
-           atomic_load_explicit(&((asset__job_t *)t->job)->cancelled, memory_order_acquire);
+    if (!t || !t->job) return true;
+    asset__pool_task_poll(t->server, t->job); /* single-threaded web: its timeouts */
+    return atomic_load_explicit(&((asset__job_t *)t->job)->cancelled, memory_order_acquire);
 }
 
 const char *asset_task_uri(const asset_task_t *pt) {

@@ -97,6 +97,27 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
     return n;
 }
 
+/* A task's fn polls asset_task_cancelled() on the one thread, inside the flush or a
+ * wait: the I/O turn that expires deadlines (io_web.c) cannot run until it returns, so
+ * a task that works until its timeout_ms cancels it never ended (a review). The
+ * deadlines of its own handles expire here; no other's: a fetch's answer may wait in the
+ * socket (io_web.c's checkpoint). One handle a pass, each pass taking one out of the
+ * timers: the decide may change the job's list. */
+void asset__pool_task_poll(asset_server_t *s, asset__job_t *j) {
+    uint64_t now = asset__now_ns();
+    bool expired = false;
+    uv_mutex_lock(&s->lock);
+    for (;;) {
+        asset_handle_t *h = j->handles;
+        while (h && (h->timer_idx == ASSET__NO_TIMER || h->deadline_ns > now)) h = h->job_next;
+        if (!h) break;
+        asset__timer_expire(s, h);
+        expired = true;
+    }
+    uv_mutex_unlock(&s->lock);
+    if (expired) asset__maybe_wake(s);
+}
+
 /* A read of the program's own ASYNC source finished (from a JS callback) and its parse
  * waits in the queue: the notify, under the lock, could only mark it; a host that
  * flushes when woken was never told (the fetch's end wakes it itself: a review). One

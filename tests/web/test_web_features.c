@@ -237,6 +237,104 @@ static void test_a_trace_the_log_and_a_task_work_on_the_web(void **state) {
     free(dir);
 }
 
+/* How many of h[0..n) are done. */
+static int done_count(asset_handle_t *const *h, int n) {
+    int done = 0;
+    for (int i = 0; i < n; i++) done += asset_handle_is_done(h[i]);
+    return done;
+}
+
+static atomic_int g_woken;
+
+static void wake_flag(void *user) {
+    (void)user;
+    atomic_store(&g_woken, 1);
+}
+
+/* A host that flushes only when config.wake says so, with a small budget
+ * (asset_server_flush_budget): single-threaded, the flush runs the queued jobs, at least
+ * one; those the budget leaves must wake the host for the next flush, as the header says
+ * of the work a budget leaves ("config.wake is called"), or they wait for an unrelated
+ * event. Here six local loads, a budget of 1 ns; and the same with tasks, whose end
+ * woke the host anyway (their free_args are work of the flush thread). */
+static void budgeted_host_gets_every_job(bool tasks) {
+    char *dir = tu_mkdtemp();
+    asset_server_config_t cfg = {.wake = wake_flag};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    atomic_store(&g_woken, 0);
+    asset_handle_t *h[6];
+    char name[16], text[16];
+    for (int i = 0; i < 6; i++) {
+        if (tasks) {
+            h[i] = asset_server_spawn(s, task_value, NULL, NULL, NULL);
+            continue;
+        }
+        snprintf(name, sizeof name, "f%d.txt", i);
+        snprintf(text, sizeof text, "file %d", i);
+        char *path = tu_write_file(dir, name, text, strlen(text));
+        char *uri = tu_file_uri(path);
+        h[i] = asset_server_load(s, uri, NULL);
+        free(uri);
+        free(path);
+    }
+    /* the host's loop: a flush of 1 ns when woken, else back to the event loop (10 s) */
+    double end = emscripten_get_now() + 10000;
+    while (done_count(h, 6) < 6 && emscripten_get_now() < end) {
+        if (atomic_exchange(&g_woken, 0)) asset_server_flush_budget(s, 1);
+        TURN();
+    }
+    assert_int_equal(done_count(h, 6), 6);
+    for (int i = 0; i < 6; i++) {
+        snprintf(text, sizeof text, "file %d", i);
+        if (tasks)
+            assert_string_equal(asset_handle_value(h[i]), "tasks");
+        else
+            tu_expect_text(h[i], text);
+        asset_handle_release(h[i]);
+    }
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+static void test_a_budgeted_flush_that_leaves_jobs_wakes_the_host(void **state) {
+    (void)state;
+    budgeted_host_gets_every_job(false);
+    budgeted_host_gets_every_job(true);
+}
+
+/* A task that works until asset_task_cancelled() says its result is no longer wanted,
+ * bounded (10 s): whether it saw the cancel */
+static asset_status_t task_until_cancelled(asset_task_t *t, void *arg) {
+    atomic_int *saw = arg;
+    double end = emscripten_get_now() + 10000;
+    while (!asset_task_cancelled(t) && emscripten_get_now() < end) {
+    }
+    atomic_store(saw, asset_task_cancelled(t));
+    return ASSET_OK;
+}
+
+/* The header: asset_task_cancelled() is true once every handle of the task timed out. A
+ * task with a timeout_ms of 100 that works until it is cancelled: its timeout ends it,
+ * ASSET_E_TIMEOUT. Single-threaded, the task runs on the one thread, inside the flush,
+ * and the timeout's timer is the JS event loop's, which cannot run while it does. */
+static void test_a_tasks_timeout_is_seen_while_it_runs(void **state) {
+    (void)state;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    static atomic_int saw;
+    atomic_store(&saw, -1);
+    asset_load_options_t o = {0};
+    o.timeout_ms = 100;
+    asset_handle_t *h = asset_server_spawn(s, task_until_cancelled, &saw, NULL, &o);
+    FLUSH_TURN_UNTIL(s, asset_handle_is_done(h) && atomic_load(&saw) != -1);
+    assert_int_equal(atomic_load(&saw), 1);
+    assert_int_equal(asset_handle_error(h), ASSET_E_TIMEOUT);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
 int main(void) {
     uv_mutex_init(&g_log_lock);
     const struct CMUnitTest tests[] = {
@@ -245,6 +343,8 @@ int main(void) {
         cmocka_unit_test(test_asset_server_reload_reloads_a_file_on_the_web),
         cmocka_unit_test(test_a_replaced_mem_key_reloads_on_the_web),
         cmocka_unit_test(test_a_trace_the_log_and_a_task_work_on_the_web),
+        cmocka_unit_test(test_a_budgeted_flush_that_leaves_jobs_wakes_the_host),
+        cmocka_unit_test(test_a_tasks_timeout_is_seen_while_it_runs),
     };
     return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -1122,9 +1122,9 @@ static void test_loads_waiting_for_a_connection_are_not_walked(void **state) {
  * pthreads main thread blocks in them). Paths: /short (a Content-Length of 100, 10 bytes,
  * closed), /reset (closed without an answer), /cut-chunked (a chunked body closed before
  * its last chunk), /silent (never answers), /multiple (a 300 with a Location),
- * /no-location and /empty-location (a 302 without Location, and with an empty one:
- * requests counted, js_empty_hits), /reason-utf8, /reason-bytes, /reason-long and
- * /reason-esc (404s whose reasons are those of tests/tu_http.c's server, but for
+ * /to-file (a 302 to file:///etc/hostname), /no-location and /empty-location (a 302 without
+ * Location, and with an empty one: requests counted, js_empty_hits), /reason-utf8, /reason-bytes,
+ * /reason-long and /reason-esc (404s whose reasons are those of tests/tu_http.c's server, but for
  * /reason-esc's DEL, which node's fetch() drops). Returns its port once it listens, 0 if
  * not. */
 /* clang-format off */
@@ -1161,6 +1161,9 @@ EM_JS(int, js_bad_port, (void), {
                     c.end(B("HTTP/1.1 404 " + "a".repeat(62) + X(0xc3, 0xa9) + "bc" + END));
                 else if (path === "/reason-esc")
                     c.end(B("HTTP/1.1 404 Not" + X(27) + "[2JFound" + END));
+                else if (path === "/to-file")
+                    c.end("HTTP/1.1 302 Found" + NL + "Location: file:///etc/hostname" + NL +
+                          "Content-Length: 0" + NL + NL);
                 else if (path === "/no-location")
                     c.end("HTTP/1.1 302 Found" + NL + "Content-Length: 0" + NL + NL);
                 else if (path === "/empty-location") {
@@ -1777,6 +1780,159 @@ static void test_an_async_source_finishing_wakes_the_host(void **state) {
 }
 #endif
 
+/* ---- thirty-ninth review (helper D: the web port) ---- */
+
+static atomic_int g_done_calls;
+
+static void count_done(asset_handle_t *h, void *user) {
+    (void)h;
+    (void)user;
+    atomic_fetch_add(&g_done_calls, 1);
+}
+
+/* Destroy with fetches in flight, one fetching (nginx's /slow/) and two waiting behind
+ * http_max_connections = 1, their handles still held and a completion callback on each:
+ * no callback fires, every block the library took is given back, and JS has no fetch
+ * left (every AbortController fired); the event loop running on afterwards (a late
+ * promise callback of an aborted fetch) touches nothing freed (g_poison). */
+static void test_destroy_with_fetches_in_flight_calls_back_nothing(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put_filled("slow/inflight" MODE ".txt", 4095, 'f');
+    put("inflight_after.txt", "waits");
+    long live = atomic_load(&g_live);
+    atomic_store(&g_done_calls, 0);
+    asset_server_config_t cfg = {.max_workers = 2, .http_max_connections = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h[3] = {load_url(s, "slow/inflight" MODE ".txt"),
+                            load_url(s, "slow/inflight" MODE ".txt?2"),
+                            load_url(s, "inflight_after.txt")};
+    for (int i = 0; i < 3; i++) asset_handle_on_completed(h[i], count_done, NULL);
+    assert_int_equal(reads_reach(s, 3), 3);
+    atomic_store(&g_poison, true);
+    asset_server_destroy(s); /* frees the handles it held too */
+    double end = emscripten_get_now() + 300;
+    while (emscripten_get_now() < end) turn();
+    atomic_store(&g_poison, false);
+    assert_int_equal(atomic_load(&g_done_calls), 0);
+#ifndef __EMSCRIPTEN_PTHREADS__
+    assert_int_equal(js_live(), 0);
+#endif
+    assert_int_equal(atomic_load(&g_live), live);
+}
+
+/* A load's timeout_ms while its fetch still waits behind http_max_connections (the one
+ * fetch running is nginx's /slow/, 4095 s long): ASSET_E_TIMEOUT at its deadline, not
+ * after the slow one; a cancel of the slow one then frees the host for the next load. */
+static void test_a_timeout_while_waiting_for_a_connection_fails_in_time(void **state) {
+    (void)state;
+    NEED_HTTP();
+    put_filled("slow/hold" MODE ".txt", 4095, 'h');
+    put("after_hold.txt", "next in line");
+    asset_server_config_t cfg = {.max_workers = 2, .http_max_connections = 1};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *slow = load_url(s, "slow/hold" MODE ".txt");
+    assert_int_equal(reads_reach(s, 1), 1);
+    char *u = url("after_hold.txt?t");
+    asset_load_options_t o = {0};
+    o.timeout_ms = 300;
+    asset_handle_t *waiting = asset_server_load(s, u, &o);
+    free(u);
+    assert_int_equal(wait_done(s, waiting), ASSET_E_TIMEOUT);
+    assert_false(asset_handle_is_done(slow));
+    asset_handle_cancel(slow);
+    assert_int_equal(wait_done(s, slow), ASSET_E_CANCELLED);
+    asset_handle_t *next = load_url(s, "after_hold.txt");
+    assert_int_equal(wait_done(s, next), ASSET_OK);
+    tu_expect_text(next, "next in line");
+    asset_handle_release(slow);
+    asset_handle_release(waiting);
+    asset_handle_release(next);
+    asset_server_destroy(s);
+#ifndef __EMSCRIPTEN_PTHREADS__
+    assert_int_equal(js_live(), 0);
+#endif
+}
+
+/* A body past the 16 MiB a Content-Length presizes, streamed through the 1 MiB staging
+ * chunks: every byte in its place, the progress whole. */
+static void test_fetch_a_large_body_loads_byte_for_byte(void **state) {
+    (void)state;
+    NEED_HTTP();
+    size_t n = ((size_t)20 << 20) + 5;
+    char *text = malloc(n + 1);
+    assert_non_null(text);
+    for (size_t i = 0; i < n; i++) text[i] = (char)('a' + (i * 7 + i / 4099) % 26);
+    text[n] = 0;
+    put("large" MODE ".txt", text);
+    asset_server_config_t cfg = {.max_workers = 2, .max_asset_size = 64u << 20};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_url(s, "large" MODE ".txt");
+    assert_int_equal(wait_done(s, h), ASSET_OK);
+    const asset_bytes_t *b = asset_handle_value(h);
+    assert_non_null(b);
+    assert_int_equal(b->size, n);
+    assert_memory_equal(b->data, text, n);
+    assert_true(asset_handle_progress(h) == 1.0f);
+    free(text);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* http_poll_ms through fetch: an unchanged asset is revalidated by a conditional GET
+ * answered 304 (counted, no parse), a changed one reloads with its new bytes. */
+static void test_http_poll_revalidates_and_reloads_through_fetch(void **state) {
+    (void)state;
+    NEED_HTTP();
+    const char *rel = "polled" MODE ".txt";
+    put(rel, "poll one");
+    asset_server_config_t cfg = {.max_workers = 2, .http_poll_ms = 50};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = load_url(s, rel);
+    assert_int_equal(wait_done(s, h), ASSET_OK);
+    tu_expect_text(h, "poll one");
+    asset_stats_t st;
+    double end = emscripten_get_now() + 30000;
+    do {
+        asset_server_flush(s);
+        turn();
+        asset_server_stats(s, &st);
+    } while (st.http_not_modified < 2 && emscripten_get_now() < end);
+    assert_true(st.http_not_modified >= 2);
+    put(rel, "poll two, longer");
+    const asset_bytes_t *b = NULL;
+    end = emscripten_get_now() + 30000;
+    do {
+        asset_server_flush(s);
+        turn();
+        b = asset_handle_value(h);
+    } while ((!b || b->size != strlen("poll two, longer")) && emscripten_get_now() < end);
+    tu_expect_text(h, "poll two, longer");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+#ifndef __EMSCRIPTEN_PTHREADS__
+/* docs/web.md: a redirect to file:// is refused by fetch() itself, ASSET_E_NETWORK here
+ * (desktop: ASSET_E_FORBIDDEN), with no HTTP status; nothing of the file is read. */
+static void test_fetch_a_redirect_to_file_is_a_network_error(void **state) {
+    (void)state;
+    NEED_HTTP();
+    asset_server_t *s = tu_server(2);
+    asset_handle_t *h = bad_load(s, "/to-file");
+    assert_int_equal(wait_done(s, h), ASSET_E_NETWORK);
+    assert_int_equal(asset_handle_http_status(h), 0);
+    assert_null(asset_handle_value(h));
+    assert_non_null(strstr(asset_handle_error_message(h), "/to-file"));
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+#endif
+
 int main(void) {
     asset_set_allocator(&(asset_allocator_t){hook_alloc, hook_realloc, hook_free, NULL});
     g_base = getenv("ASSET_TEST_HTTP_BASE");
@@ -1815,10 +1971,15 @@ int main(void) {
         cmocka_unit_test(test_fetch_a_body_of_known_length_is_buffered_once),
         cmocka_unit_test(test_a_load_larger_than_the_heap_fails_no_memory),
         cmocka_unit_test(test_destroy_ends_only_its_own_fetches),
+        cmocka_unit_test(test_destroy_with_fetches_in_flight_calls_back_nothing),
+        cmocka_unit_test(test_a_timeout_while_waiting_for_a_connection_fails_in_time),
+        cmocka_unit_test(test_fetch_a_large_body_loads_byte_for_byte),
+        cmocka_unit_test(test_http_poll_revalidates_and_reloads_through_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
         cmocka_unit_test(test_fetch_a_body_cut_short_is_a_network_error),
         cmocka_unit_test(test_fetch_a_server_that_never_answers_stalls),
         cmocka_unit_test(test_fetch_a_redirect_without_location_is_not_followed),
+        cmocka_unit_test(test_fetch_a_redirect_to_file_is_a_network_error),
         cmocka_unit_test(test_fetch_reason_bytes_are_read_as_on_desktop),
         cmocka_unit_test(test_fetch_guards_do_not_count_the_pages_own_stall),
         cmocka_unit_test(test_an_answer_in_before_the_deadline_is_not_timed_out),
