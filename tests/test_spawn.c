@@ -1184,12 +1184,13 @@ static void test_a_tasks_wait_ends_when_the_task_is_cancelled_or_times_out(void 
         tu_gate_free(g);
     }
 }
-/* A loader's parse, a source's read, and an ASYNC source's read that finished its request
- * itself, each waiting with no timeout for a load held elsewhere (a gated read on the
- * other worker, or a stalled HTTP transfer): the cancel of the load they run for (a
- * cancel, its tag's, its timeout) ends the wait with ASSET_E_CANCELLED, as a cancelled
- * task's does. The worker stayed held until the load waited for ended: for ever, for a
- * stalled transfer. The load waited for goes on. */
+/* A loader's parse (for a load of its own, or a dependency it declared), a source's
+ * read, and an ASYNC source's read that finished its request itself, each waiting with
+ * no timeout for a load held elsewhere (a gated read on the other worker, or a stalled
+ * HTTP transfer): the cancel of the load they run for (a cancel, its tag's, its timeout)
+ * ends the wait with ASSET_E_CANCELLED, as a cancelled task's does. The worker stayed
+ * held until the load waited for ended: for ever, for a stalled transfer. The load
+ * waited for goes on. */
 typedef struct job_wait {
     asset_server_t *s;
     const char *dep;
@@ -1199,14 +1200,16 @@ typedef struct job_wait {
     asset_status_t rc;
 } job_wait_t;
 
-static asset_status_t job_wait_block(job_wait_t *w) {
+/* p: the parse declares the load a dependency (its handle the parent's), else loads it */
+static asset_status_t job_wait_block(job_wait_t *w, asset_parse_t *p) {
     uv_mutex_lock(&w->mu);
     w->phase = 1;
     uv_cond_broadcast(&w->cond);
     uv_mutex_unlock(&w->mu);
-    asset_handle_t *h = asset_server_load(w->s, w->dep, NULL);
+    asset_handle_t *h =
+        p ? asset_parse_depend(p, w->dep, NULL) : asset_server_load(w->s, w->dep, NULL);
     asset_status_t rc = h ? asset_handle_wait(h, -1) : ASSET_E_NO_MEMORY;
-    asset_handle_release(h);
+    if (!p) asset_handle_release(h);
     uv_mutex_lock(&w->mu);
     w->rc = rc;
     w->phase = 2;
@@ -1216,7 +1219,7 @@ static asset_status_t job_wait_block(job_wait_t *w) {
 }
 
 static asset_status_t job_wait_parse(void *ctx, asset_parse_t *p) {
-    asset_status_t rc = job_wait_block(ctx);
+    asset_status_t rc = job_wait_block(ctx, strstr(asset_parse_uri(p), ".dep.") ? p : NULL);
     if (rc != ASSET_OK) return rc;
     int *v = asset_alloc(sizeof *v);
     if (!v) return ASSET_E_NO_MEMORY;
@@ -1226,25 +1229,27 @@ static asset_status_t job_wait_parse(void *ctx, asset_parse_t *p) {
 }
 
 static asset_status_t job_wait_read(void *ctx, asset_request_t *r) {
-    asset_status_t rc = job_wait_block(ctx);
+    asset_status_t rc = job_wait_block(ctx, NULL);
     return rc != ASSET_OK ? rc : asset_request_write(r, "x", 1);
 }
 
 static asset_status_t job_wait_read_finished(void *ctx, asset_request_t *r) {
     asset_status_t rc = asset_request_write(r, "x", 1);
     asset_request_finish(r, rc); /* its job is not freed while this read runs */
-    (void)job_wait_block(ctx);
+    (void)job_wait_block(ctx, NULL);
     return ASSET_PENDING;
 }
 
-/* kind 0: the parse waits, 1: the read, 2: the ASYNC read after its finish.
+/* kind 0: the parse waits, 1: the read, 2: the ASYNC read after its finish, 3: the parse
+ * waits for a dependency it declared.
  * how 0: asset_handle_cancel, 1: asset_server_cancel_tag, 2: the load's timeout of ms.
  * Returns whether the wait began (a timeout may end the load before). */
 static bool job_wait_ends(job_wait_t *w, int kind, int how, uint32_t ms, int n) {
-    static const char *const fmt[] = {"mem://w%d.jobwait", "jobwait://w%d", "jobwaita://w%d"};
+    static const char *const fmt[] = {"mem://w%d.jobwait", "jobwait://w%d", "jobwaita://w%d",
+                                      "mem://w%d.dep.jobwait"};
     char uri[64];
     snprintf(uri, sizeof uri, fmt[kind], n);
-    if (kind == 0) assert_int_equal(asset_mem_put(w->s, uri + 6, "x", 1), ASSET_OK);
+    if (kind == 0 || kind == 3) assert_int_equal(asset_mem_put(w->s, uri + 6, "x", 1), ASSET_OK);
     uv_mutex_lock(&w->mu);
     w->phase = 0;
     w->rc = ASSET_OK;
@@ -1302,7 +1307,7 @@ static void test_a_parse_or_reads_wait_ends_when_its_load_is_cancelled(void **st
         asset_handle_t *held = asset_server_load(w.s, "gate://held", NULL);
         tu_gate_wait_entered(g, 1);
         int n = 0;
-        for (int kind = 0; kind < 3; kind++) {
+        for (int kind = 0; kind < 4; kind++) {
             for (int how = 0; how < 2; how++) assert_true(job_wait_ends(&w, kind, how, 0, n++));
             bool began = false;
             for (uint32_t ms = 20; !began && ms <= 20000; ms *= 10)
