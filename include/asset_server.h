@@ -841,7 +841,9 @@ ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, c
  * its priority defaults to the parent's. Returns a handle owned by the parent: valid
  * while the parent's value or load lives (asset_handle_retain it to keep it longer);
  * NULL when out of memory. Cancelling the parent cancels the dependencies nothing
- * else wants; a dependency shared by two parents loads once. */
+ * else wants (at once, also while its parse runs: a wait there for one then returns
+ * ASSET_E_CANCELLED; one declared after the cancel is cancelled as it is made); a
+ * dependency shared by two parents loads once. */
 ASSET_API asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
                                              const asset_load_options_t *o);
 /* Declares n dependencies at once: as n calls of asset_parse_depend(p, uris[i], o) in

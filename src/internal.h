@@ -1605,6 +1605,9 @@ bool asset__job_of_runs_here(const asset_server_t *s);
  * one of s that was cancelled (its handles cancelled or timed out, or destroy): a wait
  * inside it for a load of s ends (asset__wait). Reads that job, alive while it runs. */
 bool asset__job_cancelled_here(const asset_server_t *s);
+/* [lock] j, cancelled while its parse runs: cancels the dependencies it declared that
+ * are not done (each stops unless something else wants it), keeping the handles. */
+void asset__graph_cancel_deps(asset_server_t *s, asset__job_t *j);
 /* Test hook: when set, asset__job_run calls it, no lock held, right after an ASYNC
  * source's read returned PENDING and before the job is marked waiting for it (a cancel
  * there must still reach the I/O thread). Set it before the server's threads exist;

@@ -130,6 +130,10 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
          * for a load of this server, which ends now (asset__wait): its worker stayed held
          * until that load ended (reviews: a task's, then a parse's and a read's) */
         if (j->state == ASSET__JOB_RUNNING && s->waiters) uv_cond_broadcast(&s->done_cond);
+        /* and its parse's dependencies nothing else wants stop now, not once it returns:
+         * a wait of that parse for one runs its queued parse on the same thread (run-on-
+         * wait), and a wait there (a stalled transfer's) held both for ever */
+        if (j->state == ASSET__JOB_RUNNING && j->g) asset__graph_cancel_deps(s, j);
         /* counted before the kick: the I/O thread looks for cancelled reads only when
          * the count moved (sources/http.c) */
         atomic_fetch_add_explicit(&s->async_cancels, 1, memory_order_release);

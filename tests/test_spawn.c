@@ -1823,6 +1823,96 @@ static void test_tasks_releasing_and_cancelled_by_thousands_free_once(void **sta
     uv_sem_destroy(&a.go);
 }
 
+/* A parse that waits for a dependency it declared runs that dependency's queued parse on
+ * its own thread (run-on-wait); that parse waits for a stalled transfer. The cancel of
+ * the outer load now cancels the dependencies its parse declared (nothing else wants
+ * them): the inner wait ends, then the outer one. Both stayed held for ever (the inner
+ * job was not cancelled: the outer parse's handle on it was let go only once that parse
+ * returned). late: the parse declares its dependency only after its load was cancelled,
+ * which then never starts. */
+typedef struct casc {
+    asset_server_t *s;
+    const char *stall;
+    bool late;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int entered, left;
+    bool go;
+    asset_status_t rc[2]; /* the inner and the outer wait's */
+} casc_t;
+
+static asset_status_t casc_parse(void *ctx, asset_parse_t *p) {
+    casc_t *c = ctx;
+    bool top = strstr(asset_parse_uri(p), "p.casc") != NULL;
+    uv_mutex_lock(&c->mu);
+    c->entered++;
+    uv_cond_broadcast(&c->cond);
+    if (top && c->late) TU_WAIT_UNTIL(c->go, &c->cond, &c->mu);
+    uv_mutex_unlock(&c->mu);
+    asset_handle_t *h =
+        top ? asset_parse_depend(p, "mem://d.casc", NULL) : asset_server_load(c->s, c->stall, NULL);
+    asset_status_t rc = h ? asset_handle_wait(h, -1) : ASSET_E_NO_MEMORY;
+    if (!top) asset_handle_release(h);
+    uv_mutex_lock(&c->mu);
+    c->rc[top] = rc;
+    c->left++;
+    uv_cond_broadcast(&c->cond);
+    uv_mutex_unlock(&c->mu);
+    if (rc != ASSET_OK) return rc;
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    *v = 1;
+    asset_parse_set_value(p, v, sizeof *v);
+    return ASSET_OK;
+}
+
+static void test_a_cancelled_parse_stops_the_dependency_its_wait_runs(void **state) {
+    (void)state;
+    tu_bad_t *bad = tu_bad_start();
+    assert_non_null(bad);
+    char *stall = tu_bad_url(bad, "/stall");
+    for (int late = 0; late < 2; late++) {
+        casc_t c = {.s = tu_server(2), .stall = stall, .late = late};
+        if (c.s->nworkers == 0) { /* the parses wait for a transfer on other threads */
+            asset_server_destroy(c.s);
+            free(stall);
+            tu_bad_stop(bad);
+            skip();
+            return;
+        }
+        uv_mutex_init(&c.mu);
+        uv_cond_init(&c.cond);
+        static const char *const suf[] = {".casc", NULL};
+        asset_loader_t ld = {
+            .abi = ASSET_LOADER_ABI, .name = "casc", .suffixes = suf, .parse = casc_parse};
+        assert_int_equal(asset_server_register_loader(c.s, &ld, &c, 0), ASSET_OK);
+        assert_int_equal(asset_mem_put(c.s, "p.casc", "x", 1), ASSET_OK);
+        assert_int_equal(asset_mem_put(c.s, "d.casc", "x", 1), ASSET_OK);
+        asset_handle_t *h = asset_server_load(c.s, "mem://p.casc", NULL);
+        assert_non_null(h);
+        uv_mutex_lock(&c.mu);
+        TU_WAIT_UNTIL(c.entered == (late ? 1 : 2), &c.cond, &c.mu);
+        uv_mutex_unlock(&c.mu);
+        if (!late) tu_bad_wait_stalled(bad); /* the inner wait's transfer: no body comes */
+        asset_handle_cancel(h);
+        assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+        uv_mutex_lock(&c.mu);
+        c.go = true;
+        uv_cond_broadcast(&c.cond);
+        TU_WAIT_UNTIL(c.left == c.entered, &c.cond, &c.mu); /* it hung here */
+        uv_mutex_unlock(&c.mu);
+        assert_int_equal(c.entered, late ? 1 : 2); /* late: the dependency never parsed */
+        assert_int_equal(c.rc[1], ASSET_E_CANCELLED);
+        if (!late) assert_int_equal(c.rc[0], ASSET_E_CANCELLED);
+        asset_handle_release(h);
+        asset_server_destroy(c.s);
+        uv_cond_destroy(&c.cond);
+        uv_mutex_destroy(&c.mu);
+    }
+    free(stall);
+    tu_bad_stop(bad);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_result_becomes_the_handle_value),
@@ -1857,6 +1947,7 @@ int main(void) {
         cmocka_unit_test(test_destroy_ends_a_tasks_wait),
         cmocka_unit_test(test_a_tasks_wait_ends_when_the_task_is_cancelled_or_times_out),
         cmocka_unit_test(test_a_parse_or_reads_wait_ends_when_its_load_is_cancelled),
+        cmocka_unit_test(test_a_cancelled_parse_stops_the_dependency_its_wait_runs),
         cmocka_unit_test(test_a_task_waiting_for_a_task_it_spawned_runs_it),
         cmocka_unit_test(test_a_task_waiting_for_its_own_handle_is_refused),
         cmocka_unit_test(test_a_flush_inside_a_task_is_refused),
