@@ -1102,8 +1102,8 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * the worker is given back (a wait for another server's handle is not ended so: wait
  * there with a timeout and poll asset_task_cancelled). The same inside a
  * loader's parse or a source's read or list once the load it runs for is cancelled
- * (asset_request_cancelled() true: each of its handles cancelled or timed out), as
- * nobody wants its result any more: return the status. The wait holds a reference of its
+ * (each of its handles cancelled or timed out; a read's asset_request_cancelled() true),
+ * as nobody wants its result any more: return that status. The wait holds a reference of its
  * own: a callback that its flushes fire may release the caller's.
  * Run-on-wait (timeout_ms != 0): while the load is still queued and reads from a
  * built-in source (file://, pkg://, mem://, http(s)://: its read only starts the
