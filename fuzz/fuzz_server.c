@@ -225,7 +225,8 @@ static void check_done_batch(asset_batch_t *b);
  * returns with its handle or batch done, or BUSY (a ring: itself, its parents, or
  * another parse that waits for it; for a batch, also a child that joins it while it
  * waits, a folder's or manifest's listed ones, and closes a ring) or SHUTDOWN (destroy
- * began); never a timeout of its
+ * began) or CANCELLED (the load this parse runs for was cancelled: no public call tells
+ * a parse so, so that is taken on trust); never a timeout of its
  * own; a done handle or batch is whole (check_done_handle, check_done_batch). */
 static void fzg_wait(asset_server_t *s, const char *line) {
     const char *sp = strchr(line, ' ');
@@ -250,7 +251,8 @@ static void fzg_wait(asset_server_t *s, const char *line) {
                                          : asset_server_load_group(s, u, k, NULL);
         CHECK(b);
         asset_status_t st = asset_batch_wait(b, -1);
-        if (st != ASSET_E_BUSY && st != ASSET_E_SHUTDOWN) CHECK(asset_batch_is_done(b));
+        if (st != ASSET_E_BUSY && st != ASSET_E_SHUTDOWN && st != ASSET_E_CANCELLED)
+            CHECK(asset_batch_is_done(b));
         if (asset_batch_is_done(b)) check_done_batch(b);
         asset_batch_release(b);
         return;
@@ -258,7 +260,8 @@ static void fzg_wait(asset_server_t *s, const char *line) {
     asset_handle_t *h = asset_server_load(s, sp + 1, NULL);
     CHECK(h);
     asset_status_t st = asset_handle_wait(h, t);
-    if (t < 0 && st != ASSET_E_BUSY && st != ASSET_E_SHUTDOWN) CHECK(asset_handle_is_done(h));
+    if (t < 0 && st != ASSET_E_BUSY && st != ASSET_E_SHUTDOWN && st != ASSET_E_CANCELLED)
+        CHECK(asset_handle_is_done(h));
     if (asset_handle_is_done(h)) check_done_handle(h);
     asset_handle_release(h);
 }

@@ -843,7 +843,9 @@ ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, c
  * its priority defaults to the parent's. Returns a handle owned by the parent: valid
  * while the parent's value or load lives (asset_handle_retain it to keep it longer);
  * NULL when out of memory. Cancelling the parent cancels the dependencies nothing
- * else wants; a dependency shared by two parents loads once. */
+ * else wants (at once, also while its parse runs: a wait there for one then returns
+ * ASSET_E_CANCELLED; one declared after the cancel is cancelled as it is made); a
+ * dependency shared by two parents loads once. */
 ASSET_API asset_handle_t *asset_parse_depend(asset_parse_t *p, const char *uri,
                                              const asset_load_options_t *o);
 /* Declares n dependencies at once: as n calls of asset_parse_depend(p, uris[i], o) in
@@ -1102,7 +1104,10 @@ ASSET_API int asset_handle_http_status(const asset_handle_t *h);
  * cancelled (asset_task_cancelled() true: a cancel, its tag's, its timeout; also when it
  * was before the wait began) and h, of the task's server, is not done: the load goes on,
  * the worker is given back (a wait for another server's handle is not ended so: wait
- * there with a timeout and poll asset_task_cancelled). The wait holds a reference of its
+ * there with a timeout and poll asset_task_cancelled). The same inside a
+ * loader's parse or a source's read or list once the load it runs for is cancelled
+ * (each of its handles cancelled or timed out; a read's asset_request_cancelled() true),
+ * as nobody wants its result any more: return that status. The wait holds a reference of its
  * own: a callback that its flushes fire may release the caller's.
  * Run-on-wait (timeout_ms != 0): while the load is still queued and reads from a
  * built-in source (file://, pkg://, mem://, http(s)://: its read only starts the
@@ -1326,10 +1331,10 @@ ASSET_API const char *asset_batch_error_message(const asset_batch_t *b); /* "" u
 /* Like asset_handle_wait: flushes on the flush thread; timeout_ms as its (-1: forever;
  * another negative value: no time, as 0). Returns asset_batch_error(),
  * or ASSET_E_TIMEOUT / ASSET_E_BUSY / ASSET_E_SHUTDOWN / ASSET_E_CANCELLED (inside a
- * cancelled task) as asset_handle_wait does (BUSY also inside a parse, a read or a task
- * whose own job a child joined, or waits for through its dependencies or other threads'
- * waits; also once a child made while it waits is
- * one of those, as a folder's and a manifest's are made, by flushes after the wait began:
+ * cancelled task, or a parse or read of a cancelled load) as asset_handle_wait does
+ * (BUSY also inside a parse, a read or a task whose own job a child joined, or waits for
+ * through its dependencies or other threads' waits; also once a child made while it
+ * waits is one of those, as a folder's and a manifest's are made, by flushes after the wait began:
  * a parse waiting for its own folder is refused once the folder's steps made its child).
  * It runs a folder's listing or the manifest while it is queued, then its children's
  * loads that are still queued from a built-in local source itself, in the batch's order,

@@ -315,6 +315,13 @@ void asset__graph_release_deps(asset_server_t *s, asset__job_t *j) { /* j has it
     asset__deps_unref(s, d); /* a failed parent's handles may still hold it */
 }
 
+void asset__graph_cancel_deps(asset_server_t *s, asset__job_t *j) { /* j has its part */
+    /* the handles stay the job's (its parse may hold them): released as the job ends */
+    for (size_t i = 0; i < asset__job_ndeps(j) && !s->handles_gone; i++)
+        asset__handle_cancel_locked(j->g->deps->h[i], ASSET_E_CANCELLED,
+                                    "cancelled: its parent was dropped");
+}
+
 /* A search's stack of records (jobs, values): grown on demand, freed by its user. */
 typedef struct ptr_stack {
     void **p;
@@ -951,6 +958,10 @@ static void dep_linked(asset_server_t *s, asset_handle_t *h, void *arg) {
         else if (found < 0)
             asset__handle_cancel_locked(h, ASSET_E_NO_MEMORY,
                                         "out of memory looking for a dependency cycle");
+        /* declared by a parse whose load was cancelled: it stops at once, as the ones
+         * declared before did (asset__graph_cancel_deps), unless something else wants it */
+        else if (atomic_load_explicit(&j->cancelled, memory_order_acquire))
+            asset__handle_cancel_locked(h, ASSET_E_CANCELLED, "cancelled: its parent was dropped");
         asset_free(cycle);
         /* a thread waiting for j's handle runs its queued dependencies (run-on-wait,
          * handle.c): told, as a requeued parse tells it. Asleep since its walk found

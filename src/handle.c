@@ -1187,10 +1187,12 @@ asset_status_t asset__wait(asset_server_t *s, const asset__wait_ops_t *ops, void
             rc = ASSET_E_SHUTDOWN;
             break;
         }
-        /* inside a task's fn, cancelled (a cancel, its tag's, its timeout, also before the
-         * wait began): its result is not wanted, and the wait held its worker until the
-         * load it waited for ended, for ever with -1 (a review). What it waits for goes on */
-        if (asset__job_task_cancelled_here(s)) {
+        /* inside a task's fn, a loader's parse or a source's read (or list), its job
+         * cancelled (a cancel, its tag's, its timeout, also before the wait began): its
+         * result is not wanted, and the wait held its worker until the load it waited for
+         * ended, for ever with -1 (reviews: a task's, then a parse's). What it waits for
+         * goes on */
+        if (asset__job_cancelled_here(s)) {
             rc = ASSET_E_CANCELLED;
             break;
         }

@@ -1614,10 +1614,13 @@ bool asset__job_runs_here(void);
 unsigned asset__job_depth(void);
 /* Whether this thread is inside a job of s (a task's fn, a read, a parse). */
 bool asset__job_of_runs_here(const asset_server_t *s);
-/* Whether the innermost job this thread runs is a task of s that was cancelled (its
- * handles cancelled or timed out, or destroy): a wait inside its fn for a load of s ends
- * (asset__wait). Reads that task's job, alive while its fn runs. */
-bool asset__job_task_cancelled_here(const asset_server_t *s);
+/* Whether the innermost job this thread runs (a task's fn, a read, a list, a parse) is
+ * one of s that was cancelled (its handles cancelled or timed out, or destroy): a wait
+ * inside it for a load of s ends (asset__wait). Reads that job, alive while it runs. */
+bool asset__job_cancelled_here(const asset_server_t *s);
+/* [lock] j, cancelled while its parse runs: cancels the dependencies it declared that
+ * are not done (each stops unless something else wants it), keeping the handles. */
+void asset__graph_cancel_deps(asset_server_t *s, asset__job_t *j);
 /* Test hook: when set, asset__job_run calls it, no lock held, right after an ASYNC
  * source's read returned PENDING and before the job is marked waiting for it (a cancel
  * there must still reach the I/O thread). Set it before the server's threads exist;

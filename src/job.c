@@ -126,9 +126,14 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
         asset__graph_drain(s);
     } else {
         atomic_store_explicit(&j->cancelled, true, memory_order_release);
-        /* a running task's fn may sleep in a wait for a load of this server, which ends
-         * now (asset__wait): its worker stayed held until that load ended (a review) */
-        if (j->task && s->waiters) uv_cond_broadcast(&s->done_cond);
+        /* a running task's fn, a parse or a source's read (or list) may sleep in a wait
+         * for a load of this server, which ends now (asset__wait): its worker stayed held
+         * until that load ended (reviews: a task's, then a parse's and a read's) */
+        if (j->state == ASSET__JOB_RUNNING && s->waiters) uv_cond_broadcast(&s->done_cond);
+        /* and its parse's dependencies nothing else wants stop now, not once it returns:
+         * a wait of that parse for one runs its queued parse on the same thread (run-on-
+         * wait), and a wait there (a stalled transfer's) held both for ever */
+        if (j->state == ASSET__JOB_RUNNING && j->g) asset__graph_cancel_deps(s, j);
         /* counted before the kick: the I/O thread looks for cancelled reads only when
          * the count moved (sources/http.c) */
         atomic_fetch_add_explicit(&s->async_cancels, 1, memory_order_release);
@@ -503,11 +508,13 @@ bool asset__job_of_runs_here(const asset_server_t *s) {
     return false;
 }
 
-bool asset__job_task_cancelled_here(const asset_server_t *s) {
-    /* the innermost only: a task that a cancelled task's wait runs is not cancelled, and
-     * a parse that it runs waits as a parse does */
+bool asset__job_cancelled_here(const asset_server_t *s) {
+    /* the innermost only: a job that a cancelled job's wait runs is not cancelled. Its
+     * job lives while this thread is inside its fn (RUNNING: only this thread ends it,
+     * once fn returned; a read that finished its request itself is not requeued while
+     * its read runs, asset_request_finish) */
     const struct job_frame *f = tl_frames;
-    return f && !f->loads && f->server == s &&
+    return f && f->server == s &&
            atomic_load_explicit(&((asset__job_t *)f->job)->cancelled, memory_order_acquire);
 }
 

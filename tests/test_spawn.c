@@ -1184,6 +1184,148 @@ static void test_a_tasks_wait_ends_when_the_task_is_cancelled_or_times_out(void 
         tu_gate_free(g);
     }
 }
+/* A loader's parse (for a load of its own, or a dependency it declared), a source's
+ * read, and an ASYNC source's read that finished its request itself, each waiting with
+ * no timeout for a load held elsewhere (a gated read on the other worker, or a stalled
+ * HTTP transfer): the cancel of the load they run for (a cancel, its tag's, its timeout)
+ * ends the wait with ASSET_E_CANCELLED, as a cancelled task's does. The worker stayed
+ * held until the load waited for ended: for ever, for a stalled transfer. The load
+ * waited for goes on. */
+typedef struct job_wait {
+    asset_server_t *s;
+    const char *dep;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int phase; /* 1: about to wait, 2: the wait returned */
+    asset_status_t rc;
+} job_wait_t;
+
+/* p: the parse declares the load a dependency (its handle the parent's), else loads it */
+static asset_status_t job_wait_block(job_wait_t *w, asset_parse_t *p) {
+    uv_mutex_lock(&w->mu);
+    w->phase = 1;
+    uv_cond_broadcast(&w->cond);
+    uv_mutex_unlock(&w->mu);
+    asset_handle_t *h =
+        p ? asset_parse_depend(p, w->dep, NULL) : asset_server_load(w->s, w->dep, NULL);
+    asset_status_t rc = h ? asset_handle_wait(h, -1) : ASSET_E_NO_MEMORY;
+    if (!p) asset_handle_release(h);
+    uv_mutex_lock(&w->mu);
+    w->rc = rc;
+    w->phase = 2;
+    uv_cond_broadcast(&w->cond);
+    uv_mutex_unlock(&w->mu);
+    return rc;
+}
+
+static asset_status_t job_wait_parse(void *ctx, asset_parse_t *p) {
+    asset_status_t rc = job_wait_block(ctx, strstr(asset_parse_uri(p), ".dep.") ? p : NULL);
+    if (rc != ASSET_OK) return rc;
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    *v = 1;
+    asset_parse_set_value(p, v, sizeof *v);
+    return ASSET_OK;
+}
+
+static asset_status_t job_wait_read(void *ctx, asset_request_t *r) {
+    asset_status_t rc = job_wait_block(ctx, NULL);
+    return rc != ASSET_OK ? rc : asset_request_write(r, "x", 1);
+}
+
+static asset_status_t job_wait_read_finished(void *ctx, asset_request_t *r) {
+    asset_status_t rc = asset_request_write(r, "x", 1);
+    asset_request_finish(r, rc); /* its job is not freed while this read runs */
+    (void)job_wait_block(ctx, NULL);
+    return ASSET_PENDING;
+}
+
+/* kind 0: the parse waits, 1: the read, 2: the ASYNC read after its finish, 3: the parse
+ * waits for a dependency it declared.
+ * how 0: asset_handle_cancel, 1: asset_server_cancel_tag, 2: the load's timeout of ms.
+ * Returns whether the wait began (a timeout may end the load before). */
+static bool job_wait_ends(job_wait_t *w, int kind, int how, uint32_t ms, int n) {
+    static const char *const fmt[] = {"mem://w%d.jobwait", "jobwait://w%d", "jobwaita://w%d",
+                                      "mem://w%d.dep.jobwait"};
+    char uri[64];
+    snprintf(uri, sizeof uri, fmt[kind], n);
+    if (kind == 0 || kind == 3) assert_int_equal(asset_mem_put(w->s, uri + 6, "x", 1), ASSET_OK);
+    uv_mutex_lock(&w->mu);
+    w->phase = 0;
+    w->rc = ASSET_OK;
+    uv_mutex_unlock(&w->mu);
+    asset_load_options_t o = {.tag = "outer", .timeout_ms = how == 2 ? ms : 0};
+    asset_handle_t *h = asset_server_load(w->s, uri, &o);
+    assert_non_null(h);
+    if (how != 2) {
+        uv_mutex_lock(&w->mu);
+        TU_WAIT_UNTIL(w->phase >= 1, &w->cond, &w->mu);
+        uv_mutex_unlock(&w->mu);
+        if (how == 0)
+            asset_handle_cancel(h);
+        else
+            assert_int_equal(asset_server_cancel_tag(w->s, "outer", NULL), 1);
+    }
+    assert_int_equal(tu_wait(h), how == 2 ? ASSET_E_TIMEOUT : ASSET_E_CANCELLED);
+    asset_handle_release(h);
+    uv_mutex_lock(&w->mu);
+    bool began = w->phase >= 1;
+    if (began) TU_WAIT_UNTIL(w->phase == 2, &w->cond, &w->mu); /* it hung here */
+    uv_mutex_unlock(&w->mu);
+    if (began) assert_int_equal(w->rc, ASSET_E_CANCELLED);
+    return began;
+}
+
+static void test_a_parse_or_reads_wait_ends_when_its_load_is_cancelled(void **state) {
+    (void)state;
+    tu_bad_t *bad = tu_bad_start();
+    assert_non_null(bad);
+    char *stall = tu_bad_url(bad, "/stall");
+    for (int http = 0; http < 2; http++) {
+        job_wait_t w = {.s = tu_server(2), .dep = http ? stall : "gate://held"};
+        if (w.s->nworkers == 0) { /* the wait must sleep while the read is held */
+            asset_server_destroy(w.s);
+            free(stall);
+            tu_bad_stop(bad);
+            skip();
+            return;
+        }
+        uv_mutex_init(&w.mu);
+        uv_cond_init(&w.cond);
+        static const char *const suf[] = {".jobwait", NULL};
+        asset_loader_t ld = {
+            .abi = ASSET_LOADER_ABI, .name = "jobwait", .suffixes = suf, .parse = job_wait_parse};
+        assert_int_equal(asset_server_register_loader(w.s, &ld, &w, 0), ASSET_OK);
+        asset_source_t src = {ASSET_SOURCE_ABI, "jobwait", 0, job_wait_read, NULL, NULL};
+        assert_int_equal(asset_server_register_source(w.s, &src, &w), ASSET_OK);
+        asset_source_t asrc = {ASSET_SOURCE_ABI,       "jobwaita", ASSET_SOURCE_ASYNC,
+                               job_wait_read_finished, NULL,       NULL};
+        assert_int_equal(asset_server_register_source(w.s, &asrc, &w), ASSET_OK);
+        tu_gate_t *g = tu_gate_register(w.s, "gate");
+        /* the load waited for, its read held on the other worker (a wait inside a job
+         * would run a queued read itself) */
+        asset_handle_t *held = asset_server_load(w.s, "gate://held", NULL);
+        tu_gate_wait_entered(g, 1);
+        int n = 0;
+        for (int kind = 0; kind < 4; kind++) {
+            for (int how = 0; how < 2; how++) assert_true(job_wait_ends(&w, kind, how, 0, n++));
+            bool began = false;
+            for (uint32_t ms = 20; !began && ms <= 20000; ms *= 10)
+                began = job_wait_ends(&w, kind, 2, ms, n++);
+            assert_true(began);
+        }
+        assert_false(asset_handle_is_done(held)); /* the load waited for goes on */
+        tu_gate_open(g);
+        assert_int_equal(tu_wait(held), ASSET_OK);
+        asset_handle_release(held);
+        asset_server_destroy(w.s);
+        tu_gate_free(g);
+        uv_cond_destroy(&w.cond);
+        uv_mutex_destroy(&w.mu);
+    }
+    free(stall);
+    tu_bad_stop(bad);
+}
 /* A task that spawns a task and waits for it, on the server's only worker: the wait
  * runs the queued task itself, as it runs a queued local load (it waited for a worker
  * that it held: for ever, with no timeout). Two levels deep. */
@@ -1681,6 +1823,96 @@ static void test_tasks_releasing_and_cancelled_by_thousands_free_once(void **sta
     uv_sem_destroy(&a.go);
 }
 
+/* A parse that waits for a dependency it declared runs that dependency's queued parse on
+ * its own thread (run-on-wait); that parse waits for a stalled transfer. The cancel of
+ * the outer load now cancels the dependencies its parse declared (nothing else wants
+ * them): the inner wait ends, then the outer one. Both stayed held for ever (the inner
+ * job was not cancelled: the outer parse's handle on it was let go only once that parse
+ * returned). late: the parse declares its dependency only after its load was cancelled,
+ * which then never starts. */
+typedef struct casc {
+    asset_server_t *s;
+    const char *stall;
+    bool late;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    int entered, left;
+    bool go;
+    asset_status_t rc[2]; /* the inner and the outer wait's */
+} casc_t;
+
+static asset_status_t casc_parse(void *ctx, asset_parse_t *p) {
+    casc_t *c = ctx;
+    bool top = strstr(asset_parse_uri(p), "p.casc") != NULL;
+    uv_mutex_lock(&c->mu);
+    c->entered++;
+    uv_cond_broadcast(&c->cond);
+    if (top && c->late) TU_WAIT_UNTIL(c->go, &c->cond, &c->mu);
+    uv_mutex_unlock(&c->mu);
+    asset_handle_t *h =
+        top ? asset_parse_depend(p, "mem://d.casc", NULL) : asset_server_load(c->s, c->stall, NULL);
+    asset_status_t rc = h ? asset_handle_wait(h, -1) : ASSET_E_NO_MEMORY;
+    if (!top) asset_handle_release(h);
+    uv_mutex_lock(&c->mu);
+    c->rc[top] = rc;
+    c->left++;
+    uv_cond_broadcast(&c->cond);
+    uv_mutex_unlock(&c->mu);
+    if (rc != ASSET_OK) return rc;
+    int *v = asset_alloc(sizeof *v);
+    if (!v) return ASSET_E_NO_MEMORY;
+    *v = 1;
+    asset_parse_set_value(p, v, sizeof *v);
+    return ASSET_OK;
+}
+
+static void test_a_cancelled_parse_stops_the_dependency_its_wait_runs(void **state) {
+    (void)state;
+    tu_bad_t *bad = tu_bad_start();
+    assert_non_null(bad);
+    char *stall = tu_bad_url(bad, "/stall");
+    for (int late = 0; late < 2; late++) {
+        casc_t c = {.s = tu_server(2), .stall = stall, .late = late};
+        if (c.s->nworkers == 0) { /* the parses wait for a transfer on other threads */
+            asset_server_destroy(c.s);
+            free(stall);
+            tu_bad_stop(bad);
+            skip();
+            return;
+        }
+        uv_mutex_init(&c.mu);
+        uv_cond_init(&c.cond);
+        static const char *const suf[] = {".casc", NULL};
+        asset_loader_t ld = {
+            .abi = ASSET_LOADER_ABI, .name = "casc", .suffixes = suf, .parse = casc_parse};
+        assert_int_equal(asset_server_register_loader(c.s, &ld, &c, 0), ASSET_OK);
+        assert_int_equal(asset_mem_put(c.s, "p.casc", "x", 1), ASSET_OK);
+        assert_int_equal(asset_mem_put(c.s, "d.casc", "x", 1), ASSET_OK);
+        asset_handle_t *h = asset_server_load(c.s, "mem://p.casc", NULL);
+        assert_non_null(h);
+        uv_mutex_lock(&c.mu);
+        TU_WAIT_UNTIL(c.entered == (late ? 1 : 2), &c.cond, &c.mu);
+        uv_mutex_unlock(&c.mu);
+        if (!late) tu_bad_wait_stalled(bad); /* the inner wait's transfer: no body comes */
+        asset_handle_cancel(h);
+        assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+        uv_mutex_lock(&c.mu);
+        c.go = true;
+        uv_cond_broadcast(&c.cond);
+        TU_WAIT_UNTIL(c.left == c.entered, &c.cond, &c.mu); /* it hung here */
+        uv_mutex_unlock(&c.mu);
+        assert_int_equal(c.entered, late ? 1 : 2); /* late: the dependency never parsed */
+        assert_int_equal(c.rc[1], ASSET_E_CANCELLED);
+        if (!late) assert_int_equal(c.rc[0], ASSET_E_CANCELLED);
+        asset_handle_release(h);
+        asset_server_destroy(c.s);
+        uv_cond_destroy(&c.cond);
+        uv_mutex_destroy(&c.mu);
+    }
+    free(stall);
+    tu_bad_stop(bad);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_task_result_becomes_the_handle_value),
@@ -1714,6 +1946,8 @@ int main(void) {
         cmocka_unit_test(test_free_arg_at_a_flush_may_not_flush_or_wait),
         cmocka_unit_test(test_destroy_ends_a_tasks_wait),
         cmocka_unit_test(test_a_tasks_wait_ends_when_the_task_is_cancelled_or_times_out),
+        cmocka_unit_test(test_a_parse_or_reads_wait_ends_when_its_load_is_cancelled),
+        cmocka_unit_test(test_a_cancelled_parse_stops_the_dependency_its_wait_runs),
         cmocka_unit_test(test_a_task_waiting_for_a_task_it_spawned_runs_it),
         cmocka_unit_test(test_a_task_waiting_for_its_own_handle_is_refused),
         cmocka_unit_test(test_a_flush_inside_a_task_is_refused),
