@@ -225,10 +225,11 @@ static void check_done_batch(asset_batch_t *b);
  * returns with its handle or batch done, or BUSY (a ring: itself, its parents, or
  * another parse that waits for it; for a batch, also a child that joins it while it
  * waits, a folder's or manifest's listed ones, and closes a ring) or SHUTDOWN (destroy
- * began) or CANCELLED (the load this parse runs for was cancelled: no public call tells
- * a parse so, so that is taken on trust); never a timeout of its
- * own; a done handle or batch is whole (check_done_handle, check_done_batch). */
-static void fzg_wait(asset_server_t *s, const char *line) {
+ * began) or CANCELLED (the load this parse runs for was cancelled: asset_parse_cancelled
+ * says so then, unless the handle or batch waited for is done, cancelled itself); never a
+ * timeout of its own; a done handle or batch is whole (check_done_handle,
+ * check_done_batch). */
+static void fzg_wait(asset_server_t *s, asset_parse_t *p, const char *line) {
     const char *sp = strchr(line, ' ');
     if (!sp) return;
     char kind = line[4]; /* ' ', '0', 't', 'm', 'f', 'g' */
@@ -253,6 +254,7 @@ static void fzg_wait(asset_server_t *s, const char *line) {
         asset_status_t st = asset_batch_wait(b, -1);
         if (st != ASSET_E_BUSY && st != ASSET_E_SHUTDOWN && st != ASSET_E_CANCELLED)
             CHECK(asset_batch_is_done(b));
+        if (st == ASSET_E_CANCELLED) CHECK(asset_batch_is_done(b) || asset_parse_cancelled(p));
         if (asset_batch_is_done(b)) check_done_batch(b);
         asset_batch_release(b);
         return;
@@ -262,6 +264,8 @@ static void fzg_wait(asset_server_t *s, const char *line) {
     asset_status_t st = asset_handle_wait(h, t);
     if (t < 0 && st != ASSET_E_BUSY && st != ASSET_E_SHUTDOWN && st != ASSET_E_CANCELLED)
         CHECK(asset_handle_is_done(h));
+    if (t < 0 && st == ASSET_E_CANCELLED)
+        CHECK(asset_handle_is_done(h) || asset_parse_cancelled(p));
     if (asset_handle_is_done(h)) check_done_handle(h);
     asset_handle_release(h);
 }
@@ -304,7 +308,7 @@ static asset_status_t fzg_parse(void *ctx, asset_parse_t *p) {
         } else if (!strcmp(line, "pend")) {
             pend++;
         } else if (!strncmp(line, "wait", 4)) {
-            fzg_wait(ctx, line);
+            fzg_wait(ctx, p, line);
         }
     }
     unsigned *v = asset_alloc(sizeof *v + 8);

@@ -829,6 +829,14 @@ ASSET_API void *asset_parse_take_data(asset_parse_t *p);
 ASSET_API void asset_parse_set_value(asset_parse_t *p, void *value, size_t cost_bytes);
 ASSET_API asset_status_t asset_parse_fail(asset_parse_t *p, asset_status_t st, const char *fmt, ...)
     ASSET_PRINTF(3, 4);
+/* True once every handle of the load being parsed was cancelled (or timed out, or the
+ * server is being destroyed): its value is not wanted, so a long parse (a big image's
+ * decode, a mesh's optimisation) may stop early: return
+ * asset_parse_fail(p, ASSET_E_CANCELLED, ...) (what it returns then is thrown away; a
+ * value it set is freed). A parse that never asks runs to its end, its result then
+ * dropped. A parse a wait runs on the waiting thread (run-on-wait) asks about its own
+ * load. Parse thread, inside parse. */
+ASSET_API bool asset_parse_cancelled(const asset_parse_t *p);
 /* Starts (or joins) a load of uri as a dependency of the asset being parsed; a
  * relative uri resolves against the parent's URI (an http answer's: the URL a redirect
  * led to, docs/http.md). The parent becomes LOADED only once

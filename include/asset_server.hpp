@@ -1109,6 +1109,8 @@ class Parse {
     }
     /* Takes the buffer: free it with asset_free(). */
     void *take_data() { return asset_parse_take_data(p_); }
+    /* asset_parse_cancelled: the load's value is no longer wanted; stop early. */
+    bool cancelled() const { return asset_parse_cancelled(p_); }
     /* The value must be what the loader's free_value() frees (a plain Loader's: asset_free,
      * so a buffer from take_data() or asset_alloc()); cost_bytes is charged to its cache. */
     void set_value(void *value, size_t cost_bytes) { asset_parse_set_value(p_, value, cost_bytes); }

@@ -1395,7 +1395,7 @@ void asset__timer_remove(asset_server_t *s, asset_handle_t *h);
  * deadline (0: none). Takes the lock itself. */
 /* [lock] Fails h ASSET_E_TIMEOUT (unless decided) and takes it out of the timers: its
  * deadline passed (asset__timers_expire; the single-threaded web's running task,
- * asset__pool_task_poll). h may be freed. */
+ * asset__pool_job_poll). h may be freed. */
 void asset__timer_expire(asset_server_t *s, asset_handle_t *h);
 uint64_t asset__timers_expire(asset_server_t *s, uint64_t now_ns);
 

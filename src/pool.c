@@ -215,7 +215,7 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
     return 0; /* the workers run the jobs */
 }
 
-void asset__pool_task_poll(asset_server_t *s, asset__job_t *j) {
+void asset__pool_job_poll(asset_server_t *s, asset__job_t *j) {
     (void)s;
     (void)j; /* the I/O thread expires the deadlines */
 }

@@ -237,6 +237,12 @@ const uint8_t *asset_parse_data(const asset_parse_t *p) {
 }
 size_t asset_parse_size(const asset_parse_t *p) { return p->req->size; }
 
+bool asset_parse_cancelled(const asset_parse_t *p) {
+    if (!p || !p->req->job) return true;
+    asset__pool_job_poll(p->req->server, p->req->job); /* single-threaded web: timeouts */
+    return atomic_load_explicit(&p->req->job->cancelled, memory_order_acquire);
+}
+
 void *asset_parse_take_data(asset_parse_t *p) {
     struct asset_request *r = p->req;
     if (p->taken) return NULL; /* the loader has them already */

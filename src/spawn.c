@@ -266,7 +266,7 @@ void asset_task_set_value(asset_task_t *pt, void *value, size_t cost_bytes,
 bool asset_task_cancelled(const asset_task_t *pt) {
     const asset__task_t *t = (const asset__task_t *)pt;
     if (!t || !t->job) return true;
-    asset__pool_task_poll(t->server, t->job); /* single-threaded web: its timeouts */
+    asset__pool_job_poll(t->server, t->job); /* single-threaded web: its timeouts */
     return atomic_load_explicit(&((asset__job_t *)t->job)->cancelled, memory_order_acquire);
 }
 

@@ -1213,6 +1213,44 @@ void test_a_typed_loader_takes_const_values() {
     CHECK(Counted::live == 0);
 }
 
+/* Parse::cancelled (asset_parse_cancelled): a parse that works until its load is no longer
+ * wanted sees its timeout, stops early with ASSET_E_CANCELLED, and what it set is
+ * deleted; bounded by kGenerous */
+class SpinUntilCancelledLoader : public asset::TypedLoader<Counted> {
+  public:
+    SpinUntilCancelledLoader() : asset::TypedLoader<Counted>("spin_cxx", {".spin"}) {}
+    std::atomic<int> saw{0};
+    asset_status_t parse(asset::Parse &p) override {
+        auto end = std::chrono::steady_clock::now() + kGenerous;
+        while (!p.cancelled() && std::chrono::steady_clock::now() < end) std::this_thread::yield();
+        p.set_value(std::unique_ptr<Counted>(new Counted), sizeof(Counted));
+        if (!p.cancelled()) return ASSET_OK;
+        ++saw;
+        return p.fail(ASSET_E_CANCELLED, "stopped early");
+    }
+};
+
+void test_a_parse_sees_its_load_time_out() {
+    {
+        asset::Server s(config());
+        auto ld = std::make_shared<SpinUntilCancelledLoader>();
+        CHECK(s.add_loader(ld) == ASSET_OK);
+        CHECK(s.mem_put("t.spin", "x") == ASSET_OK);
+        asset_load_options_t o{};
+        o.timeout_ms = 50;
+        asset::Handle h = s.load("mem://t.spin", &o);
+        CHECK(h.wait(kGenerous) == ASSET_E_TIMEOUT);
+        auto deadline = std::chrono::steady_clock::now() + kGenerous;
+        while ((ld->saw != 1 || Counted::live != 0) &&
+               std::chrono::steady_clock::now() < deadline) {
+            s.flush();
+            std::this_thread::yield();
+        }
+        CHECK(ld->saw == 1);
+    }
+    CHECK(Counted::live == 0);
+}
+
 /* Nineteenth review: the C API refuses a NULL callback (0) and a NULL task function (a
  * handle failed ASSET_E_INVALID), but the wrapper boxed a null function pointer or an empty
  * std::function (a hook never set) and its trampoline called it in the flush: SIGSEGV, or
@@ -2623,6 +2661,7 @@ int main() {
          test_a_task_value_may_hold_a_handle_of_its_server},
         {"a_task_typed_pointer_needs_a_free", test_a_task_typed_pointer_needs_a_free},
         {"a_typed_loader_takes_const_values", test_a_typed_loader_takes_const_values},
+        {"a_parse_sees_its_load_time_out", test_a_parse_sees_its_load_time_out},
         {"a_task_value_holding_the_last_share_in_a_c_flush",
          test_a_task_value_holding_the_last_share_in_a_c_flush},
         {"wait_survives_a_callback_that_drops_the_waited_object",

@@ -1594,6 +1594,99 @@ static void test_a_null_value_loads_and_is_never_freed(void **state) {
     assert_int_equal(atomic_load(&n.frees), 1);
 }
 
+/* A loader whose parse works until asset_parse_cancelled() says its value is no longer
+ * wanted, or the test says go (bounded: TU_SPIN_MS); counts what it saw. A parse that saw
+ * the cancel sets a value first (dropped with the failure) and returns ASSET_E_CANCELLED */
+typedef struct {
+    atomic_int entered, saw_cancel, saw_live, go, frees;
+} until_cancel_t;
+
+static asset_status_t parse_until_cancelled(void *ctx, asset_parse_t *p) {
+    until_cancel_t *u = ctx;
+    atomic_fetch_add(&u->entered, 1);
+    uint64_t end = uv_hrtime() + (uint64_t)TU_SPIN_MS * 1000000u;
+    while (!asset_parse_cancelled(p) && !atomic_load(&u->go) && uv_hrtime() < end) tu_os_yield();
+    char *v = tu_asset_strndup("spun", 4);
+    asset_parse_set_value(p, v, 4);
+    if (!asset_parse_cancelled(p)) {
+        atomic_fetch_add(&u->saw_live, 1);
+        return ASSET_OK;
+    }
+    atomic_fetch_add(&u->saw_cancel, 1);
+    return asset_parse_fail(p, ASSET_E_CANCELLED, "stopped early: cancelled");
+}
+static void until_cancel_free(void *ctx, void *value) {
+    atomic_fetch_add(&((until_cancel_t *)ctx)->frees, 1);
+    asset_free(value);
+}
+
+/* asset_parse_cancelled: false while a handle still wants the load (one of two
+ * cancelled), true once its every handle was cancelled (by handle, by tag) or timed out;
+ * a parse that stops then frees what it set, and the handles say CANCELLED or
+ * E_TIMEOUT. The timeout case runs on the single-threaded web build too, where the parse
+ * holds the one thread and the deadline is seen only through the call */
+static void test_a_parse_sees_its_load_cancelled_and_may_stop_early(void **state) {
+    (void)state;
+    static const char *const sfx[] = {".spin", NULL};
+    asset_server_t *s = tu_server(2);
+    static until_cancel_t u;
+    memset(&u, 0, sizeof u);
+    asset_loader_t ld = {ASSET_LOADER_ABI,  "spin", sfx, NULL, parse_until_cancelled,
+                         until_cancel_free, NULL,   0,   NULL};
+    assert_int_equal(asset_server_register_loader(s, &ld, &u, 0), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "t.spin", "x", 1), ASSET_OK);
+    /* its timeout: the parse sees it, ASSET_E_TIMEOUT */
+    asset_load_options_t o = {0};
+    o.timeout_ms = 50;
+    o.no_cache = true;
+    asset_handle_t *h = asset_server_load(s, "mem://t.spin", &o);
+    assert_int_equal(tu_wait(h), ASSET_E_TIMEOUT);
+    TU_FLUSH_UNTIL(s, atomic_load(&u.saw_cancel) == 1 && atomic_load(&u.frees) == 1);
+    asset_handle_release(h);
+    if (s->nworkers == 0) { /* the single-threaded web build: no thread to cancel from */
+        asset_server_destroy(s);
+        skip();
+        return;
+    }
+    /* one of two handles cancelled: still wanted; then the other, by its tag (cached
+     * loads: the second joins the first's job while its parse runs) */
+    o.timeout_ms = 0;
+    o.no_cache = false;
+    asset_handle_t *a = asset_server_load(s, "mem://t.spin", &o);
+    o.tag = "level";
+    asset_handle_t *b = asset_server_load(s, "mem://t.spin", &o);
+    TU_SPIN_UNTIL(atomic_load(&u.entered) == 2);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.coalesced, 1); /* b joined a's job */
+    asset_handle_cancel(a);
+    asset_server_flush(s);
+    assert_int_equal(atomic_load(&u.saw_cancel), 1); /* b still wants it */
+    assert_int_equal(asset_server_cancel_tag(s, "level", NULL), 1);
+    TU_SPIN_UNTIL(atomic_load(&u.saw_cancel) == 2);
+    assert_int_equal(tu_wait(a), ASSET_E_CANCELLED);
+    assert_int_equal(tu_wait(b), ASSET_E_CANCELLED);
+    TU_FLUSH_UNTIL(s, atomic_load(&u.frees) == 2);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    /* one of two cancelled, the other kept: the parse sees no cancel and loads */
+    o.tag = NULL;
+    a = asset_server_load(s, "mem://t.spin", &o);
+    b = asset_server_load(s, "mem://t.spin", &o);
+    TU_SPIN_UNTIL(atomic_load(&u.entered) == 3);
+    asset_handle_cancel(a);
+    atomic_store(&u.go, 1);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    assert_string_equal(asset_handle_value(b), "spun");
+    assert_int_equal(atomic_load(&u.saw_live), 1);
+    assert_int_equal(atomic_load(&u.saw_cancel), 2);
+    assert_int_equal(tu_wait(a), ASSET_E_CANCELLED);
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_server_destroy(s);
+    assert_int_equal(atomic_load(&u.frees), 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_selection_json_by_suffix_else_bytes),
@@ -1631,6 +1724,7 @@ int main(void) {
         cmocka_unit_test(test_parses_and_a_task_run_by_a_flush_may_wait_for_local_loads),
         cmocka_unit_test(test_claims_sees_only_normalised_uris_once_per_load_on_the_fast_path),
         cmocka_unit_test(test_a_null_value_loads_and_is_never_freed),
+        cmocka_unit_test(test_a_parse_sees_its_load_cancelled_and_may_stop_early),
     };
     return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }
