@@ -1950,7 +1950,8 @@ static void thread_log(int level, const char *msg, void *user) {
 }
 
 /* Only some of max_workers threads could start: the server ran with those and said
- * nothing (a review); none at all failed the create without a word. */
+ * nothing (a review); none at all failed the create without a word; all of them: no
+ * word either. */
 static void test_workers_that_cannot_all_start_are_logged(void **state) {
     (void)state;
     thread_log_t l = {0};
@@ -1976,6 +1977,48 @@ static void test_workers_that_cannot_all_start_are_logged(void **state) {
     assert_null(s);
     assert_int_equal(l.errors, 1);
     assert_non_null(strstr(l.last, "cannot start a worker thread"));
+
+    /* every thread started: not a word (a mutation said "only 4 of 4 worker threads") */
+    memset(&l, 0, sizeof l);
+    atomic_store(&g_threads_allowed, 4);
+    asset__pool_thread_create_hook = limited_thread_create;
+    s = asset_server_create(&cfg);
+    asset__pool_thread_create_hook = NULL;
+    assert_non_null(s);
+    assert_int_equal(s->nworkers, 4);
+    assert_int_equal(l.warns + l.errors, 0);
+    asset_server_destroy(s);
+}
+
+/* The I/O thread a timed load starts finding no memory for its record: the load fails
+ * ASSET_E_NO_MEMORY, as the header's NO_MEMORY says (ASSET_E_IO is for the OS refusing
+ * the thread or its loop, test_rlimit). Each allocation of the load on this thread is
+ * failed in turn, a fresh server each time, until the I/O thread's is the one. */
+static void test_an_io_thread_without_memory_fails_its_load_no_memory(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_workers = 1};
+    bool met = false;
+    for (int skip = 0; skip < 64 && !met; skip++) {
+        asset_server_t *s = asset_server_create(&cfg);
+        assert_non_null(s);
+        assert_int_equal(asset_mem_put(s, "k", "v", 1), ASSET_OK);
+        asset_load_options_t o = {.timeout_ms = 30000};
+        tu_alloc_skip = skip;
+        tu_fail_allocs = 1;
+        asset_handle_t *h = asset_server_load(s, "mem://k", &o);
+        tu_fail_allocs = tu_alloc_skip = 0;
+        if (h) {
+            asset_status_t st = asset_handle_wait(h, 30000);
+            const char *msg = asset_handle_error_message(h);
+            if (msg && strstr(msg, "I/O thread could not start")) {
+                met = true;
+                assert_int_equal(st, ASSET_E_NO_MEMORY);
+            }
+            asset_handle_release(h);
+        }
+        asset_server_destroy(s);
+    }
+    assert_true(met);
 }
 
 int main(void) {
@@ -2033,6 +2076,7 @@ int main(void) {
         T(test_a_listing_that_dropped_an_entry_fails_even_if_the_source_says_ok),
         T(test_a_batch_that_could_not_be_made_reads_as_failed_and_done),
         T(test_workers_that_cannot_all_start_are_logged),
+        T(test_an_io_thread_without_memory_fails_its_load_no_memory),
     };
     return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }
