@@ -406,6 +406,14 @@ static bool wait_peer_or_stop(tu_bad_t *b, tu_sock_t fd) {
     }
 }
 
+/* waits until the test says go (tu_bad_go, tu_bad_idle_close) or the server stops;
+ * returns false on stop */
+static bool wait_go(tu_bad_t *b) {
+    struct pollfd p[2] = {{b->go_pipe[0], POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
+    while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
+    return !p[1].revents && wake_recv(b->go_pipe[0]);
+}
+
 /* Keep-alive gone wrong: waits until the client sends its next request on this
  * connection (or closes it, or the server stops), then closes without reading it. The
  * unread request makes the kernel answer with a reset, which is what a server that
@@ -593,9 +601,7 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
          * response), a FIN on the idle connection: a server's keep-alive timeout */
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
         if (!send_all(fd, h, strlen(h))) return;
-        struct pollfd p[2] = {{b->go_pipe[0], POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
-        while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
-        if (p[1].revents || !wake_recv(b->go_pipe[0])) return;
+        if (!wait_go(b)) return;
         shutdown(fd, 1); /* SHUT_WR, SD_SEND */
         uv_sem_post(&b->idle_closed);
     } else if (!strcmp(path, "/excess")) {
@@ -604,9 +610,7 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
          * it is served as any (a client that reads it gets those bytes first) */
         const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
         if (!send_all(fd, h, strlen(h))) return;
-        struct pollfd p[2] = {{b->go_pipe[0], POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
-        while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
-        if (p[1].revents || !wake_recv(b->go_pipe[0])) return;
+        if (!wait_go(b)) return;
         bool sent = send_all(fd, "12XYZ", 5);
         uv_sem_post(&b->idle_closed);
         if (sent) serve(b, fd);
@@ -620,9 +624,7 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
             return;
         }
         uv_sem_post(&b->stalled);
-        struct pollfd p[2] = {{b->go_pipe[0], POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
-        while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
-        if (p[1].revents || !wake_recv(b->go_pipe[0])) return;
+        if (!wait_go(b)) return;
         const char *h = "HTTP/1.1 304 Not Modified\r\nETag: \"h\"\r\nConnection: close\r\n\r\n";
         send_all(fd, h, strlen(h));
         uv_sem_post(&b->idle_closed);
@@ -637,9 +639,7 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
             return;
         }
         uv_sem_post(&b->stalled);
-        struct pollfd p[2] = {{b->go_pipe[0], POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
-        while (tu_poll(p, 2, -1) < 0 && errno == EINTR) continue;
-        if (p[1].revents || !wake_recv(b->go_pipe[0])) return;
+        if (!wait_go(b)) return;
         const char *h = "HTTP/1.1 200 OK\r\nETag: \"h\"\r\nContent-Length: 3\r\n"
                         "Connection: close\r\n\r\none";
         send_all(fd, h, strlen(h));
