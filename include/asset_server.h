@@ -694,7 +694,9 @@ ASSET_API asset_status_t asset_request_write(asset_request_t *r, const void *dat
  * writing straight into the request avoids that. */
 ASSET_API asset_status_t asset_request_adopt(asset_request_t *r, void *data, size_t n,
                                              void (*free_fn)(void *data, void *user), void *user);
-ASSET_API bool asset_request_cancelled(const asset_request_t *r); /* any thread */
+/* True once every handle of the load was cancelled (or timed out, or destroy began): a
+ * read may stop early, returning ASSET_E_CANCELLED. Any thread. */
+ASSET_API bool asset_request_cancelled(const asset_request_t *r);
 /* Records a message for the handle ("<uri>: <message>") and returns st. */
 ASSET_API asset_status_t asset_request_fail(asset_request_t *r, asset_status_t st, const char *fmt,
                                             ...) ASSET_PRINTF(3, 4);

@@ -1612,6 +1612,8 @@ bool asset__job_runs_here(void);
 /* How many asset__job_run this thread is inside of, one in another (a wait's run-on-wait
  * nests them): 0 outside any. */
 unsigned asset__job_depth(void);
+/* Whether the innermost job this thread runs is j (its read or parse, a task's fn). */
+bool asset__job_runs_this(const asset__job_t *j);
 /* Whether this thread is inside a job of s (a task's fn, a read, a parse). */
 bool asset__job_of_runs_here(const asset_server_t *s);
 /* Whether the innermost job this thread runs (a task's fn, a read, a list, a parse) is

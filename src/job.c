@@ -500,6 +500,8 @@ static _Thread_local const struct job_frame *tl_frames;
 
 bool asset__job_runs_here(void) { return tl_frames != NULL; }
 
+bool asset__job_runs_this(const asset__job_t *j) { return tl_frames && tl_frames->job == j; }
+
 unsigned asset__job_depth(void) { return tl_frames ? tl_frames->depth : 0; }
 
 bool asset__job_of_runs_here(const asset_server_t *s) {

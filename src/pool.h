@@ -49,8 +49,9 @@ struct asset__pool_hook {
     void (*woken)(asset_server_t *s);
 };
 extern _Atomic(const struct asset__pool_hook *) asset__pool_sleep_hook;
-/* A spawned task's fn asks asset_task_cancelled(), or a loader's parse
- * asset_parse_cancelled() (no lock held; j is its running job). Threads: nothing (the I/O
+/* A spawned task's fn asks asset_task_cancelled(), a loader's parse
+ * asset_parse_cancelled(), or a read this thread runs asset_request_cancelled() (no lock
+ * held; j is its running job). Threads: nothing (the I/O
  * thread expires deadlines meanwhile). Single-threaded web: the deadlines of j's handles
  * that passed expire here, since the JS event loop that expires them cannot turn while
  * fn or parse runs (a task waiting for its timeout ran for ever). */

@@ -107,7 +107,13 @@ void asset_request_set_total(asset_request_t *r, uint64_t bytes) {
 }
 
 bool asset_request_cancelled(const asset_request_t *r) {
-    return !r->job || atomic_load_explicit(&r->job->cancelled, memory_order_acquire);
+    asset__job_t *j = r->job;
+    if (!j) return true;
+    /* a read this thread runs (a source's own, the file source's loop; not the I/O
+     * thread's nor a fetch's callback, which run no job): on the single-threaded web its
+     * own passed deadlines expire here, the one thread being held (asset__pool_job_poll) */
+    if (asset__job_runs_this(j)) asset__pool_job_poll(r->server, j);
+    return atomic_load_explicit(&j->cancelled, memory_order_acquire);
 }
 
 asset_status_t asset__request_reserve(struct asset_request *r, size_t n) {

@@ -1615,6 +1615,15 @@ static asset_status_t parse_until_cancelled(void *ctx, asset_parse_t *p) {
     atomic_fetch_add(&u->saw_cancel, 1);
     return asset_parse_fail(p, ASSET_E_CANCELLED, "stopped early: cancelled");
 }
+/* A source whose read works until asset_request_cancelled() (bounded: TU_SPIN_MS) */
+static asset_status_t read_until_cancelled(void *ctx, asset_request_t *r) {
+    until_cancel_t *u = ctx;
+    uint64_t end = uv_hrtime() + (uint64_t)TU_SPIN_MS * 1000000u;
+    while (!asset_request_cancelled(r) && uv_hrtime() < end) tu_os_yield();
+    if (!asset_request_cancelled(r)) return asset_request_fail(r, ASSET_E_IO, "never cancelled");
+    atomic_fetch_add(&u->saw_cancel, 1);
+    return ASSET_E_CANCELLED;
+}
 static void until_cancel_free(void *ctx, void *value) {
     atomic_fetch_add(&((until_cancel_t *)ctx)->frees, 1);
     asset_free(value);
@@ -1625,7 +1634,7 @@ static void until_cancel_free(void *ctx, void *value) {
  * a parse that stops then frees what it set, and the handles say CANCELLED or
  * E_TIMEOUT. The timeout case runs on the single-threaded web build too, where the parse
  * holds the one thread and the deadline is seen only through the call */
-static void test_a_parse_sees_its_load_cancelled_and_may_stop_early(void **state) {
+static void test_a_parse_or_read_sees_its_load_cancelled_and_may_stop_early(void **state) {
     (void)state;
     static const char *const sfx[] = {".spin", NULL};
     asset_server_t *s = tu_server(2);
@@ -1642,6 +1651,16 @@ static void test_a_parse_sees_its_load_cancelled_and_may_stop_early(void **state
     asset_handle_t *h = asset_server_load(s, "mem://t.spin", &o);
     assert_int_equal(tu_wait(h), ASSET_E_TIMEOUT);
     TU_FLUSH_UNTIL(s, atomic_load(&u.saw_cancel) == 1 && atomic_load(&u.frees) == 1);
+    asset_handle_release(h);
+    /* a source's read that works until asset_request_cancelled(): its timeout too (on the
+     * single-threaded web, seen only through that call: it ran for ever) */
+    static until_cancel_t r;
+    memset(&r, 0, sizeof r);
+    asset_source_t src = {ASSET_SOURCE_ABI, "spinning", 0, read_until_cancelled, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &src, &r), ASSET_OK);
+    h = asset_server_load(s, "spinning://t.bin", &o);
+    assert_int_equal(tu_wait(h), ASSET_E_TIMEOUT);
+    TU_FLUSH_UNTIL(s, atomic_load(&r.saw_cancel) == 1);
     asset_handle_release(h);
     if (s->nworkers == 0) { /* the single-threaded web build: no thread to cancel from */
         asset_server_destroy(s);
@@ -1724,7 +1743,7 @@ int main(void) {
         cmocka_unit_test(test_parses_and_a_task_run_by_a_flush_may_wait_for_local_loads),
         cmocka_unit_test(test_claims_sees_only_normalised_uris_once_per_load_on_the_fast_path),
         cmocka_unit_test(test_a_null_value_loads_and_is_never_freed),
-        cmocka_unit_test(test_a_parse_sees_its_load_cancelled_and_may_stop_early),
+        cmocka_unit_test(test_a_parse_or_read_sees_its_load_cancelled_and_may_stop_early),
     };
     return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }

@@ -97,12 +97,12 @@ size_t asset__pool_flush_run(asset_server_t *s, uint64_t start_ns, uint64_t budg
     return n;
 }
 
-/* A task's fn polls asset_task_cancelled() (a parse asset_parse_cancelled()) on the one
- * thread, inside the flush or a wait: the I/O turn that expires deadlines (io_web.c) cannot run
- * until it returns, so a task that works until its timeout_ms cancels it never ended (a review).
- * The deadlines of its own handles expire here; no other's: a fetch's answer may wait in the socket
- * (io_web.c's checkpoint). One handle a pass, each pass taking one out of the timers: the decide
- * may change the job's list. */
+/* A task's fn polls asset_task_cancelled() (a parse asset_parse_cancelled(), a read
+ * asset_request_cancelled()) on the one thread, inside the flush or a wait: the I/O turn that
+ * expires deadlines (io_web.c) cannot run until it returns, so a task that works until its
+ * timeout_ms cancels it never ended (a review). The deadlines of its own handles expire here; no
+ * other's: a fetch's answer may wait in the socket (io_web.c's checkpoint). One handle a pass, each
+ * pass taking one out of the timers: the decide may change the job's list. */
 void asset__pool_job_poll(asset_server_t *s, asset__job_t *j) {
     uint64_t now = asset__now_ns();
     bool expired = false;
