@@ -1278,15 +1278,14 @@ static bool job_wait_ends(job_wait_t *w, int kind, int how, uint32_t ms, int n) 
 
 static void test_a_parse_or_reads_wait_ends_when_its_load_is_cancelled(void **state) {
     (void)state;
-    tu_bad_t *bad = tu_bad_start();
-    assert_non_null(bad);
-    char *stall = tu_bad_url(bad, "/stall");
-    for (int http = 0; http < 2; http++) {
+    tu_bad_t *bad = tu_bad_start(); /* NULL on the web: the stalled transfer's case left out */
+    char *stall = bad ? tu_bad_url(bad, "/stall") : NULL;
+    for (int http = 0; http < (bad ? 2 : 1); http++) {
         job_wait_t w = {.s = tu_server(2), .dep = http ? stall : "gate://held"};
         if (w.s->nworkers == 0) { /* the wait must sleep while the read is held */
             asset_server_destroy(w.s);
             free(stall);
-            tu_bad_stop(bad);
+            if (bad) tu_bad_stop(bad);
             skip();
             return;
         }
@@ -1324,7 +1323,7 @@ static void test_a_parse_or_reads_wait_ends_when_its_load_is_cancelled(void **st
         uv_mutex_destroy(&w.mu);
     }
     free(stall);
-    tu_bad_stop(bad);
+    if (bad) tu_bad_stop(bad);
 }
 /* A task that spawns a task and waits for it, on the server's only worker: the wait
  * runs the queued task itself, as it runs a queued local load (it waited for a worker
@@ -1869,7 +1868,10 @@ static asset_status_t casc_parse(void *ctx, asset_parse_t *p) {
 static void test_a_cancelled_parse_stops_the_dependency_its_wait_runs(void **state) {
     (void)state;
     tu_bad_t *bad = tu_bad_start();
-    assert_non_null(bad);
+    if (!bad) { /* the web build: no misbehaving server to stall the transfer */
+        skip();
+        return;
+    }
     char *stall = tu_bad_url(bad, "/stall");
     for (int late = 0; late < 2; late++) {
         casc_t c = {.s = tu_server(2), .stall = stall, .late = late};

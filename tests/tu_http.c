@@ -1088,7 +1088,13 @@ static tu_bad_t *bad_start(bool v6) {
     return b;
 }
 
-tu_bad_t *tu_bad_start(void) { return bad_start(false); }
+tu_bad_t *tu_bad_start(void) {
+#if defined(__EMSCRIPTEN__)
+    return NULL; /* node's sockets there are WebSockets (its 'ws' module): no server */
+#else
+    return bad_start(false);
+#endif
+}
 
 tu_bad_t *tu_bad_start6(void) { return bad_start(true); }
 

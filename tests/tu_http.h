@@ -99,6 +99,7 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * unconditional request is held, tu_bad_wait_stalled returning once it came, until
  * tu_bad_go, then 200 "one" with ETag "h"), /ok (200, "hello"). */
 typedef struct tu_bad tu_bad_t;
+/* NULL on the web build (Emscripten's sockets under node are WebSockets): skip there. */
 tu_bad_t *tu_bad_start(void);
 /* The same server on [::1] (tu_bad_url still names 127.0.0.1: build its URLs from
  * tu_bad_port); NULL when ::1 cannot be bound here. */
