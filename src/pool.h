@@ -51,10 +51,10 @@ struct asset__pool_hook {
 extern _Atomic(const struct asset__pool_hook *) asset__pool_sleep_hook;
 /* A spawned task's fn asks asset_task_cancelled(), a loader's parse
  * asset_parse_cancelled(), or a read this thread runs asset_request_cancelled() (no lock
- * held; j is its running job). Threads: nothing (the I/O
- * thread expires deadlines meanwhile). Single-threaded web: the deadlines of j's handles
- * that passed expire here, since the JS event loop that expires them cannot turn while
- * fn or parse runs (a task waiting for its timeout ran for ever). */
+ * held; j is its running job). Threads: nothing (the I/O thread expires deadlines
+ * meanwhile). Single-threaded web: the deadlines of j's handles that passed expire here,
+ * since the JS event loop that expires them cannot turn while fn, parse or read runs (a
+ * task waiting for its timeout ran for ever). */
 void asset__pool_job_poll(asset_server_t *s, asset__job_t *j);
 /* [lock] Flush calls this first: runs queued jobs on the flush thread within the
  * budget (released around each job) and returns how many ran. 0 when threads run them. */
