@@ -459,7 +459,8 @@ ASSET_API size_t asset_server_flush_budget(asset_server_t *s, uint64_t budget_ns
  * IMMUTABLE source of yours, whose entries are served without asking it). Loads in
  * flight keep what they read; a load made after it joins none whose read began before
  * (or that revalidates a dropped value): it reads and parses, and such a read's value is
- * not cached.
+ * not cached. Nor does a folder load join a listing in flight of uri's folder (or a
+ * recursive one of a folder above it) that began before: it lists again.
  * "uri#label" drops uri's entries, its labels' with them ('#' starts a label, as in
  * asset_server_load). */
 ASSET_API void asset_server_invalidate(asset_server_t *s, const char *uri);

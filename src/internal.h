@@ -1488,9 +1488,11 @@ void asset__reload_request(asset_server_t *s, const char *uri, bool forced);
 /* [lock] h (live, no job: loaded) had its priority changed: a reload of its asset in
  * flight takes the best priority of the live handles it reloads (reload.c). */
 void asset__reload_reprioritize(asset_server_t *s, asset_handle_t *h);
-/* The data of uri changed (a mem:// put or remove): its jobs in flight whose read began
- * are joined by no later load, which would get the old bytes, and their values are not
- * cached; uri's entries leave every cache (load.c). Any thread. */
+/* The data of uri changed (a mem:// put or remove, asset_server_invalidate): its jobs in
+ * flight whose read began are joined by no later load, which would get the old bytes,
+ * and their values are not cached; so are the listings in flight of the folders above
+ * it (the direct parent's, and recursive ones further up), which may have missed it;
+ * uri's entries leave every cache (load.c). Any thread. */
 void asset__jobs_changed(asset_server_t *s, const char *uri);
 /* [lock] Every cache was cleared (asset_server_clear_caches): as asset__jobs_changed
  * for every job in flight whose read began, but for the caches (load.c). */

@@ -40,12 +40,6 @@ static asset__job_t *find_inflight(asset_server_t *s, const char *uri, uint32_t 
              * got it, with no parse, after asset_server_invalidate: a review) */
             !(j->cached && j->cached->dropped) &&
             !j->label_base && /* its NOT_MODIFIED has a label's value, not the file's */
-            /* a mem:// folder's listing that has begun may have taken the keys before a
-             * put or remove (which marks only its own key's loads): a folder load made
-             * after asset_mem_put("d/x") returned joined one that had no d/x (a review).
-             * It lists again: a walk of the folder's keys in memory */
-            !(j->is_list && j->source->vt.list == asset__mem_source.list &&
-              !(j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)) &&
             (j->sha256 ? sha256 && !asset__strcasecmp(j->sha256, sha256) : !sha256) &&
             (!no_cache || j->is_list ||
              (j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)))
@@ -60,11 +54,55 @@ static void mark_changed(asset__job_t *j) {
     if (!(j->state == ASSET__JOB_QUEUED && j->phase == ASSET__PHASE_READ)) j->changed = 1;
 }
 
+/* [lock] The listings in flight of the folder uri names, spelt with or without one
+ * trailing '/' (uri is a writable copy with room for it): the direct parent's (first),
+ * a recursive one's of a folder further up. */
+static void mark_listings(asset_server_t *s, char *uri, size_t n, bool first) {
+    for (int slash = 0; slash < 2; slash++) {
+        uri[n] = '/';
+        uri[n + (size_t)slash] = '\0';
+        for (asset__map_node_t *m = asset__map_get(&s->inflight, uri); m;
+             m = asset__map_get_next(&s->inflight, m)) {
+            asset__job_t *j = (asset__job_t *)m;
+            if (j->is_list && (first || j->recursive)) mark_changed(j);
+        }
+    }
+}
+
+/* [lock] uri's entry changed: so did the listings of the folders above it. A folder load
+ * made after asset_mem_put("d/x") returned, or after asset_server_invalidate of a file
+ * in d, joined a listing in flight that had taken d's names before and missed d/x (a
+ * review; the fortieth moved the check from mem:// alone to every change the server is
+ * told of). Each folder is the URI up to a '/' after the scheme's "//"; a listing of it
+ * spelt with more trailing slashes ("mem://d//") is not found. */
+static void mark_folders_changed(asset_server_t *s, const char *uri) {
+    if (!s->inflight.count) return; /* no load in flight: nothing to look up */
+    const char *sep = strstr(uri, "://");
+    size_t n = strlen(uri);
+    char *buf = sep ? asset_alloc(n + 2) : NULL;
+    if (!buf) { /* out of memory: every listing in flight is taken as changed */
+        size_t b = 0;
+        for (asset__map_node_t *m = NULL; (m = asset__map_next(&s->inflight, m, &b));)
+            if (((asset__job_t *)m)->is_list) mark_changed((asset__job_t *)m);
+        return;
+    }
+    memcpy(buf, uri, n + 1);
+    size_t top = (size_t)(sep - uri) + 3; /* "mem:///abs" is in "mem:///", the root */
+    bool first = true;
+    for (size_t i = n; i > top;) /* from the end: each write is past what is left */
+        if (buf[--i] == '/') {
+            mark_listings(s, buf, i, first);
+            first = false;
+        }
+    asset_free(buf);
+}
+
 void asset__jobs_changed(asset_server_t *s, const char *uri) {
     uv_mutex_lock(&s->lock);
     for (asset__map_node_t *n = asset__map_get(&s->inflight, uri); n;
          n = asset__map_get_next(&s->inflight, n))
         mark_changed((asset__job_t *)n); /* the node is the job's first member */
+    mark_folders_changed(s, uri);
     /* the old bytes' entries can never be served again (a removed key is gone; a put's
      * version is new): they left no cache, and stayed charged against its budget until
      * the LRU evicted them (a review) */

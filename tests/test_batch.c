@@ -787,6 +787,49 @@ static void test_two_loads_of_a_folder_share_its_listing_in_flight(void **state)
     held_server_destroy(s, &h);
 }
 
+/* Fortieth review: a file changed under a folder whose listing runs (the server told of
+ * it: asset_server_invalidate, as asset_mem_put is) makes that listing one no later
+ * folder load joins: it may have taken the names before the change. A listing made
+ * after it is joined as before, and one a change does not touch (another folder; a
+ * non-recursive listing of a folder two levels up) too. Before, only mem:// puts were
+ * seen, by a check of the mem:// source in the core. */
+static void test_a_folder_load_after_an_invalidate_never_joins_a_listing_before_it(void **state) {
+    (void)state;
+    held_list_t h;
+    asset_server_t *s = held_server(&h);
+    const asset_load_options_t flat = {.non_recursive = true};
+    asset_batch_t *b[4];
+    for (int flat_pass = 0; flat_pass < 2; flat_pass++) {
+        const asset_load_options_t *o = flat_pass ? &flat : NULL;
+        asset_stats_t st;
+        asset_server_stats(s, &st);
+        uint64_t before = st.coalesced;
+        b[0] = asset_server_load_folder(s, "held://dir", o);
+        uv_sem_wait(&h.entered); /* its listing runs on the one worker */
+        asset_server_invalidate(s, "held://other/x");
+        asset_server_invalidate(s, "held://dirx/y");
+        /* two levels down: in a recursive listing of dir, not in a flat one */
+        asset_server_invalidate(s, "held://dir/sub/y");
+        b[1] = asset_server_load_folder(s, "held://dir", o);
+        asset_server_stats(s, &st);
+        assert_int_equal(st.coalesced - before, flat_pass ? 1 : 0);
+        asset_server_invalidate(s, "held://dir/y"); /* in either */
+        b[2] = asset_server_load_folder(s, "held://dir", o);
+        b[3] = asset_server_load_folder(s, "held://dir", o); /* joins b[2], queued */
+        asset_server_stats(s, &st);
+        /* recursive: b[2] and b[3] joined b[1], still queued; flat: b[3] joined b[2] */
+        assert_int_equal(st.coalesced - before, 2);
+        uv_sem_post(&h.release);
+        uv_sem_wait(&h.entered); /* the second listing, b[1]'s or b[2]'s */
+        uv_sem_post(&h.release);
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(asset_batch_wait(b[i], 60000), ASSET_OK);
+            asset_batch_release(b[i]);
+        }
+    }
+    held_server_destroy(s, &h);
+}
+
 /* Flushes (a flush takes a manifest's steps: its children are made) until n reads have
  * entered g, for at most a minute; whether they did. */
 static bool flush_until_entered(asset_server_t *s, tu_gate_t *g, int n) {
@@ -2759,6 +2802,7 @@ int main(void) {
         cmocka_unit_test(test_batch_progress_counts_every_child_in_flight),
         cmocka_unit_test(test_cancelling_a_folder_ends_it_while_its_listing_runs),
         cmocka_unit_test(test_two_loads_of_a_folder_share_its_listing_in_flight),
+        cmocka_unit_test(test_a_folder_load_after_an_invalidate_never_joins_a_listing_before_it),
         cmocka_unit_test(test_a_load_pinned_to_another_digest_joins_no_read_in_flight),
         cmocka_unit_test(test_batch_progress_counts_a_child_in_flight_below_one_and_never_falls),
         cmocka_unit_test(test_a_long_entry_uri_keeps_the_reason_of_its_error),
