@@ -14,8 +14,9 @@
  *   fail           parse fails with ASSET_E_PARSE
  *   block          parse waits until the test posts g_parse_release (posts g_parse_entered)
  *   pcancel        parse returns ASSET_E_CANCELLED, with a message ("pabort": without)
- *   waitfor URI    parse loads URI and waits for it (30 s at most), noting what the wait
- *                  returned in g_parse_wait_rc ("waitgroup URI": as a group of one;
+ *   waitfor URI    parse loads URI and waits for it (g_parse_wait_ms: 30 s unless a test
+ *                  sets it), noting what the wait returned in g_parse_wait_rc (and a batch's
+ *                  failed children in g_parse_batch_failed) ("waitgroup URI": as a group of one;
  *                  "waitfolder URI", "waitmanifest URI": the folder or manifest batch)
  *   cross K I N W URI  parse waits (30 s at most) until N parses came to a "cross" line,
  *                  then until I threads are inside waits of its server, then waits for
@@ -68,7 +69,9 @@ static asset_server_t *g_wait_server; /* "waitload": the server to load from */
 static asset_status_t g_wait_rc;      /* "waitload": what the wait returned */
 static asset_handle_t *g_loadx;       /* "loadx": the load made */
 static uv_sem_t g_parse_entered, g_parse_release;
-static atomic_int g_parse_wait_rc; /* "waitfor", "waitgroup": what the wait returned */
+static atomic_int g_parse_wait_rc;      /* "waitfor", "waitgroup": what the wait returned */
+static int64_t g_parse_wait_ms = 30000; /* "waitfor", "waitgroup", ...: their timeout */
+static atomic_int g_parse_batch_failed; /* "waitgroup", ...: the batch's failed children */
 /* "cross": parses that meet, then wait for each other's assets */
 static struct {
     uv_mutex_t mu; /* made by the test */
@@ -86,13 +89,14 @@ static asset_status_t parse_wait_for(asset_server_t *s, const char *u, char batc
     if (!batch) {
         asset_load_options_t o = {.no_cache = nc};
         asset_handle_t *x = asset_server_load(s, u, &o);
-        rc = asset_handle_wait(x, 30000);
+        rc = asset_handle_wait(x, g_parse_wait_ms);
         asset_handle_release(x);
     } else {
         asset_batch_t *b = batch == 'g'   ? asset_server_load_group(s, &u, 1, NULL)
                            : batch == 'f' ? asset_server_load_folder(s, u, NULL)
                                           : asset_server_load_manifest(s, u, NULL);
-        rc = asset_batch_wait(b, 30000);
+        rc = asset_batch_wait(b, g_parse_wait_ms);
+        atomic_store(&g_parse_batch_failed, (int)asset_batch_failed_count(b));
         asset_batch_release(b);
     }
     return rc;
@@ -1193,6 +1197,39 @@ static void test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle(voi
     ring_through_a_wait("cross 0 0 2 one mem://b.n", "cross 1 1 2 dep mem://a.n",
                         ASSET_E_DEPENDENCY, false);
     ring_through_a_wait("cross 0 0 2 one mem://b.n", "cross 1 1 2 opt mem://a.n", ASSET_OK, false);
+}
+
+/* Fortieth review (no defect: coverage): a parse that waits for ever (-1) for a folder
+ * or a manifest whose child, made by a flush after the wait began, declares a dependency
+ * on the waiting parse's asset (a label of it, too), instead of waiting for it. That edge
+ * closes a ring through the wait: it fails as a cycle, the child fails, the batch's wait
+ * returns (ASSET_OK, one child failed) and the parse goes on, on one worker or two. With
+ * -1 a ring let through held the worker for ever. */
+static void test_a_parse_waiting_forever_for_a_batch_whose_child_depends_on_it(void **state) {
+    (void)state;
+    static const char *const texts[][2] = {{"waitfolder mem://dir", "dep mem://a.n"},
+                                           {"label l\nwaitfolder mem://dir", "dep mem://a.n#l"},
+                                           {"waitmanifest mem://m.json", "dep mem://a.n"}};
+    g_parse_wait_ms = -1;
+    for (unsigned w = 1; w <= 2; w++)
+        for (size_t k = 0; k < 3; k++) {
+            asset_server_t *s = graph_server(w);
+            put(s, "a.n", texts[k][0]);
+            put(s, "dir/x.n", texts[k][1]);
+            put(s, "m.json", "{\"assets\": [\"mem://dir/x.n\"]}");
+            atomic_store(&g_parse_wait_rc, -100);
+            atomic_store(&g_parse_batch_failed, -1);
+            asset_handle_t *h = load(s, "mem://a.n");
+            assert_int_equal(tu_wait(h), ASSET_OK);
+            assert_int_equal(atomic_load(&g_parse_wait_rc), ASSET_OK);
+            assert_int_equal(atomic_load(&g_parse_batch_failed), 1); /* x.n, on the cycle */
+            asset_handle_t *x = load(s, "mem://dir/x.n");            /* anew: a.n is loaded now */
+            assert_int_equal(tu_wait(x), ASSET_OK);
+            asset_handle_release(x);
+            asset_handle_release(h);
+            asset_server_destroy(s);
+        }
+    g_parse_wait_ms = 30000;
 }
 
 /* As above with a no_cache edge: it makes a job of a.n of its own (a.n's read began), a
@@ -4047,6 +4084,7 @@ int main(void) {
         cmocka_unit_test(test_a_parse_waiting_for_a_batch_whose_new_child_waits_for_it_is_busy),
         cmocka_unit_test(test_a_parse_waiting_for_a_batch_of_its_own_folder_or_manifest_is_busy),
         cmocka_unit_test(test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle),
+        cmocka_unit_test(test_a_parse_waiting_forever_for_a_batch_whose_child_depends_on_it),
         cmocka_unit_test(test_a_no_cache_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
