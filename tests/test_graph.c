@@ -3261,6 +3261,40 @@ static asset_server_t *loaded_pair(asset_handle_t **hp, asset_handle_t **hq, int
     return s;
 }
 
+/* Fortieth review (no defect: coverage): a parent that declared one dependency more than
+ * once (twice by one URI, by another spelling of it and its label, in one list, once
+ * optional and once required) re-parses once when that dependency reloads: one reload
+ * callback, version 2, one parse of each, and no reload left running or queued. */
+static void test_a_dependency_declared_twice_reloads_its_parent_once(void **state) {
+    (void)state;
+    static const char *const texts[] = {"dep mem://q.g\ndep mem://q.g",
+                                        "dep mem://q.g\ndep ./q.g#l\ndep mem://q.g#l",
+                                        "deps q.g q.g q.g#l", "opt q.g\ndep q.g"};
+    for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
+        asset_server_t *s = graph_server(2);
+        put(s, "q.g", "leaf\nlabel l");
+        put(s, "p.g", texts[k]);
+        asset_handle_t *hp = load(s, "mem://p.g");
+        assert_int_equal(tu_wait(hp), ASSET_OK);
+        asset_handle_t *hq = load(s, "mem://q.g");
+        assert_int_equal(tu_wait(hq), ASSET_OK);
+        int reloads = 0, p_reloads = 0;
+        assert_true(asset_handle_on_reloaded(hq, count_reload, &reloads) != 0);
+        assert_true(asset_handle_on_reloaded(hp, count_reload, &p_reloads) != 0);
+        int parses = atomic_load(&g_gl.parses);
+        put_reloaded(s, "q.g", "leaf2\nlabel l", &reloads);
+        flush_until_reloaded(s, &p_reloads);
+        asset_server_flush(s);
+        assert_reloads_idle(s);
+        assert_int_equal(p_reloads, 1);
+        assert_int_equal(asset_handle_version(hp), 2);
+        assert_int_equal(atomic_load(&g_gl.parses) - parses, 2); /* q.g, then p.g, once */
+        asset_handle_release(hp);
+        asset_handle_release(hq);
+        asset_server_destroy(s);
+    }
+}
+
 static void test_a_reload_closing_a_cycle_through_a_loaded_asset_fails(void **state) {
     (void)state;
     asset_handle_t *hp, *hq;
@@ -4139,6 +4173,7 @@ int main(void) {
         cmocka_unit_test(test_values_left_by_two_threads_flushing_are_all_freed),
         cmocka_unit_test(test_values_queued_for_the_flush_thread_by_another_thread_wake_the_host),
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_loaded_asset_fails),
+        cmocka_unit_test(test_a_dependency_declared_twice_reloads_its_parent_once),
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_label_of_a_loaded_asset_fails),
         cmocka_unit_test(
             test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge),
