@@ -8,13 +8,15 @@
  *   opt URI        the same, optional
  *   new URI        the same, with no_cache
  *   raw URI        the same, through the "bytes" loader
+ *   tdep URI       the same, tagged "t"
  *   deps U1 U2 ... asset_parse_depend_many (at most 64; "-" passes a NULL URI)
  *   label NAME     asset_parse_add_labeled with the value "NAME"
  *   fail           parse fails with ASSET_E_PARSE
  *   block          parse waits until the test posts g_parse_release (posts g_parse_entered)
  *   pcancel        parse returns ASSET_E_CANCELLED, with a message ("pabort": without)
- *   waitfor URI    parse loads URI and waits for it (30 s at most), noting what the wait
- *                  returned in g_parse_wait_rc ("waitgroup URI": as a group of one;
+ *   waitfor URI    parse loads URI and waits for it (g_parse_wait_ms: 30 s unless a test
+ *                  sets it), noting what the wait returned in g_parse_wait_rc (and a batch's
+ *                  failed children in g_parse_batch_failed) ("waitgroup URI": as a group of one;
  *                  "waitfolder URI", "waitmanifest URI": the folder or manifest batch)
  *   cross K I N W URI  parse waits (30 s at most) until N parses came to a "cross" line,
  *                  then until I threads are inside waits of its server, then waits for
@@ -67,7 +69,9 @@ static asset_server_t *g_wait_server; /* "waitload": the server to load from */
 static asset_status_t g_wait_rc;      /* "waitload": what the wait returned */
 static asset_handle_t *g_loadx;       /* "loadx": the load made */
 static uv_sem_t g_parse_entered, g_parse_release;
-static atomic_int g_parse_wait_rc; /* "waitfor", "waitgroup": what the wait returned */
+static atomic_int g_parse_wait_rc;      /* "waitfor", "waitgroup": what the wait returned */
+static int64_t g_parse_wait_ms = 30000; /* "waitfor", "waitgroup", ...: their timeout */
+static atomic_int g_parse_batch_failed; /* "waitgroup", ...: the batch's failed children */
 /* "cross": parses that meet, then wait for each other's assets */
 static struct {
     uv_mutex_t mu; /* made by the test */
@@ -85,13 +89,14 @@ static asset_status_t parse_wait_for(asset_server_t *s, const char *u, char batc
     if (!batch) {
         asset_load_options_t o = {.no_cache = nc};
         asset_handle_t *x = asset_server_load(s, u, &o);
-        rc = asset_handle_wait(x, 30000);
+        rc = asset_handle_wait(x, g_parse_wait_ms);
         asset_handle_release(x);
     } else {
         asset_batch_t *b = batch == 'g'   ? asset_server_load_group(s, &u, 1, NULL)
                            : batch == 'f' ? asset_server_load_folder(s, u, NULL)
                                           : asset_server_load_manifest(s, u, NULL);
-        rc = asset_batch_wait(b, 30000);
+        rc = asset_batch_wait(b, g_parse_wait_ms);
+        atomic_store(&g_parse_batch_failed, (int)asset_batch_failed_count(b));
         asset_batch_release(b);
     }
     return rc;
@@ -177,6 +182,10 @@ static asset_status_t gl_parse(void *ctx, asset_parse_t *p) {
         if (!strncmp(line, "dep ", 4) || !strncmp(line, "opt ", 4) || !strncmp(line, "new ", 4)) {
             asset_load_options_t o = {.optional = line[0] == 'o', .no_cache = line[0] == 'n'};
             if (!asset_parse_depend(p, line + 4, &o))
+                return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
+        } else if (!strncmp(line, "tdep ", 5)) {
+            asset_load_options_t o = {.tag = "t"};
+            if (!asset_parse_depend(p, line + 5, &o))
                 return asset_parse_fail(p, ASSET_E_NO_MEMORY, "out of memory");
         } else if (!strncmp(line, "raw ", 4)) {
             asset_load_options_t o = {.loader = "bytes"};
@@ -1190,6 +1199,39 @@ static void test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle(voi
     ring_through_a_wait("cross 0 0 2 one mem://b.n", "cross 1 1 2 opt mem://a.n", ASSET_OK, false);
 }
 
+/* Fortieth review (no defect: coverage): a parse that waits for ever (-1) for a folder
+ * or a manifest whose child, made by a flush after the wait began, declares a dependency
+ * on the waiting parse's asset (a label of it, too), instead of waiting for it. That edge
+ * closes a ring through the wait: it fails as a cycle, the child fails, the batch's wait
+ * returns (ASSET_OK, one child failed) and the parse goes on, on one worker or two. With
+ * -1 a ring let through held the worker for ever. */
+static void test_a_parse_waiting_forever_for_a_batch_whose_child_depends_on_it(void **state) {
+    (void)state;
+    static const char *const texts[][2] = {{"waitfolder mem://dir", "dep mem://a.n"},
+                                           {"label l\nwaitfolder mem://dir", "dep mem://a.n#l"},
+                                           {"waitmanifest mem://m.json", "dep mem://a.n"}};
+    g_parse_wait_ms = -1;
+    for (unsigned w = 1; w <= 2; w++)
+        for (size_t k = 0; k < 3; k++) {
+            asset_server_t *s = graph_server(w);
+            put(s, "a.n", texts[k][0]);
+            put(s, "dir/x.n", texts[k][1]);
+            put(s, "m.json", "{\"assets\": [\"mem://dir/x.n\"]}");
+            atomic_store(&g_parse_wait_rc, -100);
+            atomic_store(&g_parse_batch_failed, -1);
+            asset_handle_t *h = load(s, "mem://a.n");
+            assert_int_equal(tu_wait(h), ASSET_OK);
+            assert_int_equal(atomic_load(&g_parse_wait_rc), ASSET_OK);
+            assert_int_equal(atomic_load(&g_parse_batch_failed), 1); /* x.n, on the cycle */
+            asset_handle_t *x = load(s, "mem://dir/x.n");            /* anew: a.n is loaded now */
+            assert_int_equal(tu_wait(x), ASSET_OK);
+            asset_handle_release(x);
+            asset_handle_release(h);
+            asset_server_destroy(s);
+        }
+    g_parse_wait_ms = 30000;
+}
+
 /* As above with a no_cache edge: it makes a job of a.n of its own (a.n's read began), a
  * new job that reaches nothing, and its twin, a.n's running parse, has no edge: only a
  * wait. The edge was accepted: a second a.n was read and parsed, its wait for b.n
@@ -1452,6 +1494,79 @@ static void test_a_no_cache_self_dependency_behind_twins_is_a_cycle(void **state
     tu_gate_free(gate);
     uv_sem_destroy(&g_parse_entered);
     uv_sem_destroy(&g_parse_release);
+}
+
+/* Fortieth review (no defect: coverage): an asset names itself by another spelling of
+ * its URI (a relative "../d/b.n", an escaped letter) or through a label of its own, and a
+ * labeled load starts a cycle of assets (a.n, asked for as a.n#x, depends on b.n, which
+ * depends on a.n#y): each is the one asset, so each edge closes a cycle and fails with it,
+ * an optional one alone, and nothing is left in flight. */
+static void test_a_spelling_or_label_of_its_own_uri_closes_a_cycle(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(1);
+    put(s, "d/b.n", "dep ../d/b.n");
+    put(s, "d/g.n", "dep mem://d/%67.n");
+    put(s, "d/h.n", "label q\nopt ./h.n#q");
+    put(s, "a.n", "label x\nlabel y\ndep b.n");
+    put(s, "b.n", "dep a.n#y");
+    asset_handle_t *b = load(s, "mem://d/b.n"), *g = load(s, "mem://d/g.n");
+    asset_handle_t *h = load(s, "mem://d/h.n"), *ax = load(s, "mem://a.n#x");
+    tu_expect_end(b, ASSET_E_DEPENDENCY, ASSET_STATE_FAILED,
+                  "dependency cycle: mem://d/b.n -> mem://d/b.n");
+    tu_expect_end(g, ASSET_E_DEPENDENCY, ASSET_STATE_FAILED,
+                  "dependency cycle: mem://d/g.n -> mem://d/g.n");
+    assert_int_equal(tu_wait(h), ASSET_OK); /* the optional edge on its own label fails alone */
+    assert_int_equal(asset_handle_dependency_count(h), 1);
+    asset_handle_t *hq = asset_handle_dependency(h, 0);
+    assert_string_equal(asset_handle_uri(hq), "mem://d/h.n#q");
+    assert_int_equal(asset_handle_state(hq), ASSET_STATE_FAILED);
+    expect_msg(hq, "dependency cycle: mem://d/h.n -> mem://d/h.n");
+    tu_expect_end(ax, ASSET_E_DEPENDENCY, ASSET_STATE_FAILED, "mem://a.n: dependency mem://b.n");
+    expect_msg(ax, "dependency cycle: ");
+    expect_msg(ax, "mem://a.n -> mem://b.n");
+    assert_int_equal(asset_handle_dependency_count(ax), 0); /* a labeled load has none */
+    assert_int_equal(atomic_load(&g_gl.parses), 5);         /* each asset once */
+    asset_handle_release(b);
+    asset_handle_release(g);
+    asset_handle_release(h);
+    asset_handle_release(ax);
+    asset_stats_t st;
+    asset_server_stats(s, &st);
+    assert_int_equal(st.pending + st.loading, 0);
+    asset_server_destroy(s);
+}
+
+/* Fortieth review (no defect: coverage): asset_server_cancel_tag on a dependency that
+ * three parents share (one load): a's and c's edges carry the tag, b's does not, and c's
+ * is kept. Only a's edge is cancelled: a fails naming the tag's cancel, b and c load, and
+ * the shared read ran once. */
+static void test_cancel_tag_of_a_shared_dependency_cancels_only_the_tagged_edges(void **state) {
+    (void)state;
+    asset_server_t *s = graph_server(4); /* the gated read holds one worker */
+    tu_gate_t *gate = tu_gate_register(s, "gate");
+    put(s, "a.n", "tdep gate://d.n");
+    put(s, "b.n", "dep gate://d.n");
+    put(s, "c.n", "tdep gate://d.n");
+    asset_handle_t *a = load(s, "mem://a.n"), *b = load(s, "mem://b.n"), *c = load(s, "mem://c.n");
+    wait_deps(s, a, 1);
+    wait_deps(s, b, 1);
+    wait_deps(s, c, 1);
+    tu_gate_wait_entered(gate, 1);
+    asset_handle_t *keep = asset_handle_dependency(c, 0);
+    assert_int_equal(asset_server_cancel_tag(s, "t", keep), 1);
+    tu_expect_end(a, ASSET_E_DEPENDENCY, ASSET_STATE_FAILED,
+                  "mem://a.n: dependency gate://d.n: cancelled by tag");
+    tu_gate_open(gate);
+    assert_int_equal(tu_wait(b), ASSET_OK);
+    assert_int_equal(tu_wait(c), ASSET_OK);
+    assert_int_equal(asset_handle_state(asset_handle_dependency(b, 0)), ASSET_STATE_LOADED);
+    assert_int_equal(asset_handle_state(keep), ASSET_STATE_LOADED);
+    assert_int_equal(tu_gate_entered(gate), 1); /* one read for the three edges */
+    asset_handle_release(a);
+    asset_handle_release(b);
+    asset_handle_release(c);
+    asset_server_destroy(s);
+    tu_gate_free(gate);
 }
 
 static void test_an_optional_edge_closing_a_cycle_fails_only_that_edge(void **state) {
@@ -2213,6 +2328,58 @@ static void test_a_load_cancelled_in_the_finalize_queue_is_never_finalized(void 
     uv_mutex_unlock(&s->lock);
     asset_handle_release(h);
     asset_server_destroy(s);
+}
+
+/* Fortieth review (no defect: coverage): a finalize step that cancels or releases the
+ * handle of its own asset. Released (the last reference), the load goes on as a release
+ * leaves it: it finalizes once and is cached (a later load is a hit). Cancelled while it
+ * returns PENDING or after it replaced the value, the job is dropped after the call: the
+ * handle is CANCELLED, the step is never asked again, and the values are freed on the
+ * flush thread (ASan: nothing leaks). */
+static asset_handle_t *g_fin_self;
+static int g_fin_self_mode; /* 0: release it, 1: cancel it */
+static void fin_self_hook(asset_finalize_t *f) {
+    if (!g_fin_self || strcmp(asset_finalize_uri(f), "mem://p.g")) return;
+    if (g_fin_self_mode == 0)
+        asset_handle_release(g_fin_self);
+    else
+        asset_handle_cancel(g_fin_self);
+    g_fin_self = NULL;
+}
+
+static void test_a_finalize_cancelling_or_releasing_its_own_handle(void **state) {
+    (void)state;
+    const char *texts[] = {"dep d.g\nlabel l", "dep d.g\nlabel l\npend 3", "dep d.g\nlabel l\ngpu"};
+    for (int k = 0; k < 3; k++) {
+        asset_server_t *s = graph_server(2);
+        put(s, "p.g", texts[k]);
+        put(s, "d.g", "leaf");
+        g_fin_self_mode = k > 0;
+        g_fin_hook = fin_self_hook;
+        asset_handle_t *h = load(s, "mem://p.g");
+        g_fin_self = k ? h : asset_handle_retain(h); /* k 0: the hook's reference is the last */
+        if (!k) asset_handle_release(h);
+        asset_handle_t *again = k ? NULL : load(s, "mem://p.g"); /* joins it, or hits */
+        if (k) {
+            assert_int_equal(tu_wait(h), ASSET_E_CANCELLED);
+            asset_server_flush(s);
+            uv_mutex_lock(&s->lock);
+            assert_int_equal(fin_queued(s), 0); /* dropped, not asked again */
+            uv_mutex_unlock(&s->lock);
+            asset_handle_release(h);
+            again = load(s, "mem://p.g"); /* a new load, parsed and finalized anew */
+        }
+        assert_int_equal(tu_wait(again), ASSET_OK);
+        assert_int_equal(atomic_load(&g_gl.parses), k ? 3 : 2);
+        /* d.g once (a hit then); p.g once cancelled, then anew (k 1: the 2 PENDING left, OK) */
+        assert_int_equal(atomic_load(&g_gl.finalizes), k == 1 ? 5 : k ? 3 : 2);
+        assert_int_equal(asset_handle_dependency_count(again), 1);
+        assert_null(g_fin_self);
+        g_fin_hook = NULL;
+        asset_handle_release(again);
+        asset_server_destroy(s);
+        assert_int_equal(atomic_load(&g_gl.frees_off_flush_thread), 0);
+    }
 }
 
 /* A finalize queued while the finalize step runs (by a worker, or by a finalize
@@ -3094,6 +3261,40 @@ static asset_server_t *loaded_pair(asset_handle_t **hp, asset_handle_t **hq, int
     return s;
 }
 
+/* Fortieth review (no defect: coverage): a parent that declared one dependency more than
+ * once (twice by one URI, by another spelling of it and its label, in one list, once
+ * optional and once required) re-parses once when that dependency reloads: one reload
+ * callback, version 2, one parse of each, and no reload left running or queued. */
+static void test_a_dependency_declared_twice_reloads_its_parent_once(void **state) {
+    (void)state;
+    static const char *const texts[] = {"dep mem://q.g\ndep mem://q.g",
+                                        "dep mem://q.g\ndep ./q.g#l\ndep mem://q.g#l",
+                                        "deps q.g q.g q.g#l", "opt q.g\ndep q.g"};
+    for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
+        asset_server_t *s = graph_server(2);
+        put(s, "q.g", "leaf\nlabel l");
+        put(s, "p.g", texts[k]);
+        asset_handle_t *hp = load(s, "mem://p.g");
+        assert_int_equal(tu_wait(hp), ASSET_OK);
+        asset_handle_t *hq = load(s, "mem://q.g");
+        assert_int_equal(tu_wait(hq), ASSET_OK);
+        int reloads = 0, p_reloads = 0;
+        assert_true(asset_handle_on_reloaded(hq, count_reload, &reloads) != 0);
+        assert_true(asset_handle_on_reloaded(hp, count_reload, &p_reloads) != 0);
+        int parses = atomic_load(&g_gl.parses);
+        put_reloaded(s, "q.g", "leaf2\nlabel l", &reloads);
+        flush_until_reloaded(s, &p_reloads);
+        asset_server_flush(s);
+        assert_reloads_idle(s);
+        assert_int_equal(p_reloads, 1);
+        assert_int_equal(asset_handle_version(hp), 2);
+        assert_int_equal(atomic_load(&g_gl.parses) - parses, 2); /* q.g, then p.g, once */
+        asset_handle_release(hp);
+        asset_handle_release(hq);
+        asset_server_destroy(s);
+    }
+}
+
 static void test_a_reload_closing_a_cycle_through_a_loaded_asset_fails(void **state) {
     (void)state;
     asset_handle_t *hp, *hq;
@@ -3917,6 +4118,7 @@ int main(void) {
         cmocka_unit_test(test_a_parse_waiting_for_a_batch_whose_new_child_waits_for_it_is_busy),
         cmocka_unit_test(test_a_parse_waiting_for_a_batch_of_its_own_folder_or_manifest_is_busy),
         cmocka_unit_test(test_a_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle),
+        cmocka_unit_test(test_a_parse_waiting_forever_for_a_batch_whose_child_depends_on_it),
         cmocka_unit_test(test_a_no_cache_dependency_closing_a_ring_through_a_wait_fails_as_a_cycle),
         cmocka_unit_test(test_cycle_of_three_and_self_dependency_fail_cleanly),
         cmocka_unit_test(test_a_cycle_through_labels_fails_cleanly),
@@ -3924,6 +4126,8 @@ int main(void) {
         cmocka_unit_test(test_no_cache_dependencies_on_one_asset_search_its_twins_once),
         cmocka_unit_test(test_a_no_cache_edge_finds_its_cycle_through_a_twin_behind_others),
         cmocka_unit_test(test_a_no_cache_self_dependency_behind_twins_is_a_cycle),
+        cmocka_unit_test(test_a_spelling_or_label_of_its_own_uri_closes_a_cycle),
+        cmocka_unit_test(test_cancel_tag_of_a_shared_dependency_cancels_only_the_tagged_edges),
         cmocka_unit_test(test_an_optional_edge_closing_a_cycle_fails_only_that_edge),
         cmocka_unit_test(test_optional_dependency_may_fail_and_required_failure_names_the_chain),
         cmocka_unit_test(test_depend_many_declares_in_order_across_slices),
@@ -3949,6 +4153,7 @@ int main(void) {
         cmocka_unit_test(test_a_pending_finalize_lets_the_next_one_have_its_turn),
         cmocka_unit_test(test_a_pending_finalize_behind_a_budget_stays_queued_when_more_arrive),
         cmocka_unit_test(test_a_load_cancelled_in_the_finalize_queue_is_never_finalized),
+        cmocka_unit_test(test_a_finalize_cancelling_or_releasing_its_own_handle),
         cmocka_unit_test(test_a_finalize_queued_during_the_finalize_step_waits_for_the_next_flush),
         cmocka_unit_test(test_a_parent_finalizes_in_its_dependencys_flush_behind_a_later_arrival),
         cmocka_unit_test(test_finalize_may_replace_the_value_or_fail),
@@ -3968,6 +4173,7 @@ int main(void) {
         cmocka_unit_test(test_values_left_by_two_threads_flushing_are_all_freed),
         cmocka_unit_test(test_values_queued_for_the_flush_thread_by_another_thread_wake_the_host),
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_loaded_asset_fails),
+        cmocka_unit_test(test_a_dependency_declared_twice_reloads_its_parent_once),
         cmocka_unit_test(test_a_reload_closing_a_cycle_through_a_label_of_a_loaded_asset_fails),
         cmocka_unit_test(
             test_a_reload_closing_a_cycle_through_an_optional_edge_fails_only_that_edge),
