@@ -473,7 +473,8 @@ static void test_zero_length_file_loads_empty(void **state) {
  * mapping once, and a later write into the file in place (a mod tool, a patcher, a
  * corrupted disk's rewrite) changed the verified value under the game with no
  * ASSET_E_INTEGRITY (a truncation raised SIGBUS). A pinned load is read into its own
- * buffer; the same file loaded without a digest is still mapped. */
+ * buffer; the same file loaded without a digest is still mapped, and an embedded
+ * table's pinned file is still lent in place. */
 static void rewrite_head(const char *path) {
     FILE *f = fopen(path, "r+b");
     assert_non_null(f);
@@ -513,6 +514,28 @@ static void test_a_load_pinned_to_a_digest_is_not_mapped(void **state) {
     }
     expect_maps("/zc-pinned.bin", 0);
     expect_maps("/zc-pinned-file.bin", 0);
+    /* an embedded table's file pinned the same way is still lent: the program's own
+     * constant bytes, which no write into a file reaches */
+    const size_t en = 64 * 1024;
+    unsigned char *eb = malloc(en + 1); /* + the 0 byte asset-embed writes */
+    pattern(eb, en);
+    eb[en] = 0;
+    char ehex[65], em[256];
+    asset__sha256_hex(eb, en, ehex);
+    snprintf(em, sizeof em, "[{\"uri\": \"e.bin\", \"sha256\": \"%s\"}]", ehex);
+    asset_embedded_file_t table[] = {{"e.bin", eb, en}, {"m.json", em, strlen(em)}};
+    asset_server_config_t ecfg = {.max_workers = 2, .map_threshold = en};
+    asset_server_t *es = asset_server_create(&ecfg);
+    assert_non_null(es);
+    assert_int_equal(asset_server_mount_embedded(es, "emb", table, 2), ASSET_OK);
+    asset_batch_t *eb_b = asset_server_load_manifest(es, "pkg://emb/m.json", NULL);
+    assert_int_equal(asset_batch_wait(eb_b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(eb_b), 1);
+    const asset_bytes_t *ev = asset_handle_value(asset_batch_handle(eb_b, 0));
+    assert_ptr_equal(ev->data, eb);
+    asset_batch_release(eb_b);
+    asset_server_destroy(es);
+    free(eb);
     /* without a digest the same file is mapped, as before (no_cache: the cache would
      * answer with the pinned load's copy) */
     asset_load_options_t fresh = {.no_cache = true};
