@@ -308,7 +308,10 @@ typedef struct asset_server_config {  /* zero means default, for every field */
        hand-made table without it needs SIZE_MAX here). A mapped value costs its size in
        the cache, like a copied one. Files that cannot be mapped are read (the web build;
        Windows, when the size is a multiple of the page size). With watch set, directory
-       packages are mutable and never mapped. 0: 1 MiB; SIZE_MAX: never map or borrow. */
+       packages are mutable and never mapped. A load pinned to a sha256 (a manifest
+       entry's) is read, never mapped: its value stays the bytes checked whatever is
+       later written into the file (an embedded table's file is still lent in place).
+       0: 1 MiB; SIZE_MAX: never map or borrow. */
     size_t map_threshold;
     /* The json loader's nesting limit (manifests too): a document with more than this
        many arrays and objects open at once fails with ASSET_E_PARSE, "invalid JSON:

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sha256.h"
 #include "test_util.h"
 #include "tu_os.h"
 
@@ -466,6 +467,93 @@ static void test_zero_length_file_loads_empty(void **state) {
     free(dir);
 }
 
+/* Fortieth review: a manifest entry pinned to a sha256 "holds the bytes its digest
+ * names" (docs/hot-reload.md), but a pinned pkg:// file at the threshold (or a file://
+ * entry of a manifest loaded with map_file) was mapped: its digest was checked on the
+ * mapping once, and a later write into the file in place (a mod tool, a patcher, a
+ * corrupted disk's rewrite) changed the verified value under the game with no
+ * ASSET_E_INTEGRITY (a truncation raised SIGBUS). A pinned load is read into its own
+ * buffer; the same file loaded without a digest is still mapped, and an embedded
+ * table's pinned file is still lent in place. */
+static void rewrite_head(const char *path) {
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    static const char evil[] = "TAMPERED";
+    assert_int_equal(fwrite(evil, 1, sizeof evil - 1, f), sizeof evil - 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_a_load_pinned_to_a_digest_is_not_mapped(void **state) {
+    (void)state;
+    const size_t n = 4 * MiB; /* whole pages: no page of the mapping is its own copy */
+    char *dir = tu_mkdtemp(), *game = tu_path(dir, "game");
+    char *big = tu_write_pattern(game, "zc-pinned.bin", n);
+    char *fbig = tu_write_pattern(dir, "zc-pinned-file.bin", n);
+    unsigned char *want = malloc(n);
+    pattern(want, n);
+    char hex[65], m[512];
+    asset__sha256_hex(want, n, hex);
+    free(want);
+    snprintf(m, sizeof m, "[{\"uri\": \"zc-pinned.bin\", \"sha256\": \"%s\"}]", hex);
+    free(tu_write_file(game, "m.json", m, strlen(m)));
+    snprintf(m, sizeof m, "[{\"uri\": \"zc-pinned-file.bin\", \"sha256\": \"%s\"}]", hex);
+    char *fm = tu_write_file(dir, "m.json", m, strlen(m));
+    char *ufm = tu_file_uri(fm);
+    asset_server_t *s = server_with(0);
+    assert_int_equal(asset_server_mount(s, "game", game), ASSET_OK);
+    asset_load_options_t o = {.map_file = true}; /* the file:// children inherit it */
+    asset_batch_t *b[2] = {asset_server_load_manifest(s, "pkg://game/m.json", NULL),
+                           asset_server_load_manifest(s, ufm, &o)};
+    const char *files[2] = {big, fbig};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(asset_batch_wait(b[i], 60000), ASSET_OK);
+        assert_int_equal(asset_batch_completed_count(b[i]), 1);
+        asset_handle_t *h = asset_batch_handle(b[i], 0);
+        rewrite_head(files[i]); /* after the check */
+        expect_pattern(h, n);   /* the bytes its digest names */
+    }
+    expect_maps("/zc-pinned.bin", 0);
+    expect_maps("/zc-pinned-file.bin", 0);
+    /* an embedded table's file pinned the same way is still lent: the program's own
+     * constant bytes, which no write into a file reaches */
+    const size_t en = 64 * 1024;
+    unsigned char *eb = malloc(en + 1); /* + the 0 byte asset-embed writes */
+    pattern(eb, en);
+    eb[en] = 0;
+    char ehex[65], em[256];
+    asset__sha256_hex(eb, en, ehex);
+    snprintf(em, sizeof em, "[{\"uri\": \"e.bin\", \"sha256\": \"%s\"}]", ehex);
+    asset_embedded_file_t table[] = {{"e.bin", eb, en}, {"m.json", em, strlen(em)}};
+    asset_server_config_t ecfg = {.max_workers = 2, .map_threshold = en};
+    asset_server_t *es = asset_server_create(&ecfg);
+    assert_non_null(es);
+    assert_int_equal(asset_server_mount_embedded(es, "emb", table, 2), ASSET_OK);
+    asset_batch_t *eb_b = asset_server_load_manifest(es, "pkg://emb/m.json", NULL);
+    assert_int_equal(asset_batch_wait(eb_b, 60000), ASSET_OK);
+    assert_int_equal(asset_batch_completed_count(eb_b), 1);
+    const asset_bytes_t *ev = asset_handle_value(asset_batch_handle(eb_b, 0));
+    assert_ptr_equal(ev->data, eb);
+    asset_batch_release(eb_b);
+    asset_server_destroy(es);
+    free(eb);
+    /* without a digest the same file is mapped, as before (no_cache: the cache would
+     * answer with the pinned load's copy) */
+    asset_load_options_t fresh = {.no_cache = true};
+    asset_handle_t *h = asset_server_load(s, "pkg://game/zc-pinned.bin", &fresh);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    expect_maps("/zc-pinned.bin", 1);
+    asset_handle_release(h);
+    for (int i = 0; i < 2; i++) asset_batch_release(b[i]);
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(big);
+    free(fbig);
+    free(fm);
+    free(ufm);
+    free(game);
+    free(dir);
+}
+
 int main(void) {
     asset_set_allocator(&g_hook); /* before any server */
     const struct CMUnitTest tests[] = {
@@ -478,6 +566,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_and_destroy_with_mapped_values_in_flight),
         cmocka_unit_test(test_cache_eviction_unmaps_the_value),
         cmocka_unit_test(test_zero_length_file_loads_empty),
+        cmocka_unit_test(test_a_load_pinned_to_a_digest_is_not_mapped),
     };
     return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
 }
