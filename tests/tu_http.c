@@ -338,7 +338,7 @@ struct tu_bad {
     int two_etag_hits; /* requests for "/two-etags" (under mu) */
     int lm_older_hits; /* unconditional requests for "/lm-older" (under mu) */
     bool answer_first; /* tu_bad_answer_first (under mu) */
-    int park_hits;     /* unconditional requests for "/park-change" (under mu) */
+    int park_hits;     /* unconditional requests for "/park-change", "/park-same" (mu) */
     tu_sock_t parked;  /* "/park-change"'s parked connection (server thread), or TU_NO_SOCK */
 };
 
@@ -874,6 +874,21 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                   "Last-Modified: Tue, 02 Jan 2024 00:00:00 GMT\r\nContent-Length: 5\r\n"
                   "Connection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/park-same")) {
+        /* /park-change's parked second request, but nothing changes: any request but
+         * that one gets 200 "one" with the weak ETag W/"v1" at once, If-None-Match or not
+         * (a server that ignores the condition; a weak ETag is no NOT_MODIFIED) */
+        bool cond = strstr(req, "If-None-Match:") != NULL;
+        uv_mutex_lock(&b->mu);
+        int hit = cond ? -1 : b->park_hits++;
+        uv_mutex_unlock(&b->mu);
+        const char *h = "HTTP/1.1 200 OK\r\nETag: W/\"v1\"\r\nContent-Length: 3\r\n"
+                        "Connection: close\r\n\r\none";
+        send_all(fd, h, strlen(h) - (hit == 1 ? 3 : 0)); /* the parked one: its headers */
+        if (hit == 1 && b->parked == TU_NO_SOCK) {
+            b->parked = fd; /* bad_main keeps it open */
+            uv_sem_post(&b->stalled);
+        }
     } else if (!strcmp(path, "/park-change")) {
         /* "one" with ETag "v1" the first time; the second unconditional request gets the
          * headers of that answer and is parked (tu_bad_wait_stalled returns), the server

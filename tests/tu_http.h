@@ -101,7 +101,10 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * first time; the second unconditional request gets that answer's headers and is parked,
  * tu_bad_wait_stalled returning, while the server serves other connections, until tu_bad_go
  * sends its body; after, 200 "two" with ETag "v2", a 304 to If-None-Match "v2"; a 304 naming
- * "v1" to any other until the parked request came, then 200 "two"), /ok (200,
+ * "v1" to any other until the parked request came, then 200 "two"), /park-same (the same
+ * parked second request, its ETag W/"v1", and 200 "one" with W/"v1" to any other, whatever
+ * its If-None-Match),
+ * /ok (200,
  * "hello"). */
 typedef struct tu_bad tu_bad_t;
 /* NULL on the web build (Emscripten's sockets under node are WebSockets): skip there. */
