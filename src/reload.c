@@ -379,12 +379,14 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
         unsigned flags =
             ASSET__LOAD_RELOAD | (forced ? ASSET__LOAD_FORCED : 0) | (poll ? ASSET__LOAD_POLL : 0);
         asset_handle_t *rh = asset__load_ex(s, uri, &o, NULL, false, false, flags);
-        if (!rh)
-            asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", uri);
         uv_mutex_lock(&s->lock);
         claim_unlink(s, c);
+        /* a poll's, unmarked (no change came while it was claimed): no change is lost, the
+         * next tick asks again. Its handles were told "reload failed: out of memory" at
+         * every tick while memory stayed short (a callback each period, fortieth review) */
+        bool quiet = poll && !c->again && !c->again_dep;
         if (!rh) {
-            fail_live_no_memory(s, uri, bl, c->ld); /* what marked the claim hears it too */
+            if (!quiet) fail_live_no_memory(s, uri, bl, c->ld); /* what marked it hears it too */
         } else if (!rh->decided) { /* what marked the claim is rh's to run after it */
             rh->in_reloading = true;
             s->reloads_running++;
@@ -400,6 +402,11 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
             asset__handle_maybe_free(rh);
         }
         uv_mutex_unlock(&s->lock);
+        if (!rh) /* the log is the user's code: outside the lock */
+            asset__log(s, quiet ? ASSET_LOG_WARN : ASSET_LOG_ERROR,
+                       quiet ? "%s: poll: out of memory; asked again next time"
+                             : "%s: reload: out of memory; change not loaded",
+                       uri);
         asset__maybe_wake(s);
     }
 }

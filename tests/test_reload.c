@@ -4918,6 +4918,49 @@ static void test_http_polls_short_of_memory_reach_every_url_in_turn(void **state
     tu_nginx_stop(&ng);
 }
 
+/* An http_poll_ms tick that finds no memory for its URL's reload (the reload handle) asks
+ * nothing this time: a poll is no change, so no change is lost, and the next tick asks
+ * again. Each such tick told every live handle "reload failed: out of memory" (a reloaded
+ * callback, asset_handle_reload_error NO_MEMORY) and logged "change not loaded", every
+ * period for as long as memory stayed short. */
+static void test_http_a_poll_short_of_memory_tells_the_handles_nothing(void **state) {
+    (void)state;
+    tu_nginx_t ng;
+    if (!tu_nginx_start(&ng)) {
+        skip();
+        return;
+    }
+    free(tu_write_file(ng.root, "oom.txt", "v1", 2));
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    char *url = tu_nginx_url(&ng, "oom.txt");
+    asset_handle_t *h = tu_load_wait(s, url, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    /* every reload handle of url (its block: the handle, the URI, an empty tag) fails */
+    fail_allocs(sizeof(asset_handle_t) + strlen(url) + 2, 1 << 30);
+    unsigned t0 = atomic_load(&asset__http_poll_ticks);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&asset__http_poll_ticks) < t0 + 5 && now_ms() < deadline) {
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+    asset_server_flush(s);
+    fail_allocs(0, 0);
+    assert_true(atomic_load(&asset__http_poll_ticks) >= t0 + 5);
+    if (r.count)
+        fail_msg("%d reloaded callbacks (error %d) for polls short of memory", r.count, r.err);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    /* memory back: the next poll asks, and a change is loaded */
+    free(tu_write_file(ng.root, "oom.txt", "version 2", 9));
+    wait_count(s, &r.count, 1, false);
+    expect_text(h, "version 2");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(url);
+    tu_nginx_stop(&ng);
+}
+
 int main(void) {
     if (uv_mutex_init(&g_log_mu) != 0 || uv_sem_init(&g_gate_in, 0) != 0 ||
         uv_sem_init(&g_gate_out, 0) != 0)
@@ -5052,6 +5095,7 @@ int main(void) {
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
         cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
         cmocka_unit_test(test_http_polls_short_of_memory_reach_every_url_in_turn),
+        cmocka_unit_test(test_http_a_poll_short_of_memory_tells_the_handles_nothing),
     };
     int rc = TU_RUN_GROUP_TESTS(tests, NULL, NULL);
     uv_mutex_destroy(&g_log_mu);
