@@ -379,12 +379,14 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
         unsigned flags =
             ASSET__LOAD_RELOAD | (forced ? ASSET__LOAD_FORCED : 0) | (poll ? ASSET__LOAD_POLL : 0);
         asset_handle_t *rh = asset__load_ex(s, uri, &o, NULL, false, false, flags);
-        if (!rh)
-            asset__log(s, ASSET_LOG_ERROR, "%s: reload: out of memory; change not loaded", uri);
         uv_mutex_lock(&s->lock);
         claim_unlink(s, c);
+        /* a poll's, unmarked (no change came while it was claimed): no change is lost, the
+         * next tick asks again. Its handles were told "reload failed: out of memory" at
+         * every tick while memory stayed short (a callback each period, fortieth review) */
+        bool quiet = poll && !c->again && !c->again_dep;
         if (!rh) {
-            fail_live_no_memory(s, uri, bl, c->ld); /* what marked the claim hears it too */
+            if (!quiet) fail_live_no_memory(s, uri, bl, c->ld); /* what marked it hears it too */
         } else if (!rh->decided) { /* what marked the claim is rh's to run after it */
             rh->in_reloading = true;
             s->reloads_running++;
@@ -400,6 +402,11 @@ static void reload_request(asset_server_t *s, const char *uri, const asset__load
             asset__handle_maybe_free(rh);
         }
         uv_mutex_unlock(&s->lock);
+        if (!rh) /* the log is the user's code: outside the lock */
+            asset__log(s, quiet ? ASSET_LOG_WARN : ASSET_LOG_ERROR,
+                       quiet ? "%s: poll: out of memory; asked again next time"
+                             : "%s: reload: out of memory; change not loaded",
+                       uri);
         asset__maybe_wake(s);
     }
 }
@@ -1120,6 +1127,10 @@ typedef struct asset__rio {
      * poll is a stat each period): a directory that cannot be watched said "polling its
      * files every N ms", then each file "cannot poll" (thirty-fifth review) */
     bool no_stat;
+    /* where the last http_poll_ms tick that could not list every URL stopped: the number
+     * of the live http(s) handle (counted along the server's list) the next one begins
+     * with. The I/O thread's, as the ticks */
+    size_t poll_from;
 } rio_t;
 
 static void rio_release(rio_t *r) {
@@ -1828,27 +1839,44 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static bool http_live(const asset_handle_t *h) {
+    return live(h) && (!strncmp(asset__handle_uri(h), "http://", 7) ||
+                       !strncmp(asset__handle_uri(h), "https://", 8));
+}
+
 /* Every live http(s) URI, once each (labels share their URI's request): a walk of the
- * handles, then a sort, so a poll costs n log n, not the square of the live URIs. */
+ * handles, then a sort, so a poll costs n log n, not the square of the live URIs. The
+ * walk begins after the handle where the last tick's list ran out of memory and wraps
+ * around: out of memory, the ticks reach every URL in turn (each began from the first
+ * handle again, and the same first URLs were polled at every tick, the rest never:
+ * fortieth review). */
 static void http_poll(uv_timer_t *t) {
     rio_t *r = t->data;
     asset_server_t *s = r->s;
     char **uris = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, from = r->poll_from, k = 0;
+    bool full = false;
     uv_mutex_lock(&s->lock);
-    for (asset_handle_t *h = s->all; h; h = h->all_next) {
-        if (!live(h) || (strncmp(asset__handle_uri(h), "http://", 7) &&
-                         strncmp(asset__handle_uri(h), "https://", 8)))
-            continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            char **u = asset_realloc(uris, nc * sizeof *u);
-            if (!u) break; /* out of memory: these are polled, the rest next time */
-            uris = u;
-            cap = nc;
+    /* the handles from the one numbered `from` on, then (a second pass) those before it */
+    for (int pass = 0; pass < (from ? 2 : 1) && !full; pass++) {
+        k = 0;
+        for (asset_handle_t *h = s->all; h && !full; h = h->all_next) {
+            if (!http_live(h)) continue;
+            if ((k++ < from) != (pass == 1)) continue;
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                char **u = asset_realloc(uris, nc * sizeof *u);
+                if (!u) { /* out of memory: these are polled, the rest next time */
+                    full = true;
+                    r->poll_from = k - 1; /* this one's number: the next tick's first */
+                    break;
+                }
+                uris = u;
+                cap = nc;
+            }
+            const char *hu = asset__handle_uri(h);
+            if ((uris[n] = asset__strndup(hu, strcspn(hu, "#")))) n++;
         }
-        if ((uris[n] = asset__strndup(asset__handle_uri(h), strcspn(asset__handle_uri(h), "#"))))
-            n++;
     }
     uv_mutex_unlock(&s->lock);
     if (n) qsort(uris, n, sizeof *uris, cmp_str);

@@ -2241,6 +2241,88 @@ static void test_http_a_poll_leaves_a_load_in_flight_of_its_url_fresh(void **sta
     tu_bad_stop(b);
 }
 
+/* Whether h, of a counting loader, holds bytes. */
+static bool holds(const asset_handle_t *h, const char *bytes) {
+    const asset_bytes_t *v = asset_handle_value(h);
+    return v && v->size == strlen(bytes) && !memcmp(v->data, bytes, v->size);
+}
+
+/* A poll that reads a whole answer of a new version while an older load of its URL is in
+ * flight (another loader's, its read parked by the server with the old answer's headers)
+ * marks that load stale (asset__reload_poll_read): a load made after the poll saw the
+ * change joins it not (its own request reads "two"), its old bytes are not cached, and
+ * it reloads once loaded, to "two". Untested before (the misbehaving server served one
+ * connection at a time); without the mark the later load joined the parked one and got
+ * "one", the version the poll had already seen replaced. */
+static void test_http_a_poll_that_reads_a_change_marks_a_load_in_flight_stale(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    tu_counter_t c1 = {0}, c2 = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c1, 0), ASSET_OK);
+    assert_int_equal(tu_counting_loader_register(s, "other", ".oth", &c2, 0), ASSET_OK);
+    char *u = tu_bad_url(b, "/park-change");
+    asset_load_options_t o = {.loader = "counting"}, o2 = {.loader = "other"};
+    asset_handle_t *h = asset_server_load(s, u, &o); /* "one", ETag "v1": polled */
+    expect_status(h, ASSET_OK);
+    asset_handle_t *l = asset_server_load(s, u, &o2); /* nothing cached for it: parked */
+    tu_bad_wait_stalled(b);                           /* its read began: "one" coming */
+    /* a poll of h: If-None-Match "v1", 200 "two" "v2", a change, published */
+    TU_FLUSH_UNTIL(s, asset_handle_version(h) >= 2);
+    assert_true(holds(h, "two"));
+    asset_handle_t *m = asset_server_load(s, u, &o2); /* after the change was seen */
+    tu_bad_go(b);                                     /* l's body: "one" */
+    expect_status(l, ASSET_OK);
+    expect_status(m, ASSET_OK);
+    if (!holds(m, "two"))
+        fail_msg("a load made after a poll read the change got \"%.*s\"",
+                 (int)((const asset_bytes_t *)asset_handle_value(m))->size,
+                 (const char *)((const asset_bytes_t *)asset_handle_value(m))->data);
+    TU_FLUSH_UNTIL(s, holds(l, "two")); /* l reloads: its read was older than the change */
+    asset_handle_release(h);
+    asset_handle_release(l);
+    asset_handle_release(m);
+    asset_server_destroy(s);
+    free(u);
+    tu_bad_stop(b);
+}
+
+/* A poll whose whole answer (a server that ignores If-None-Match: a 200) names the version
+ * it asked about, a weak ETag (no NOT_MODIFIED: it may name other bytes, docs/http.md),
+ * read no change for the loads in flight (asset__reload_poll_read): a load of its URL in
+ * flight (another loader's, parked by the server) stays current, and a load made after
+ * the poll joins it (one request, one value). (No defect: coverage.) */
+static void test_http_a_poll_reading_the_same_etag_leaves_a_load_in_flight_fresh(void **state) {
+    (void)state;
+    tu_bad_t *b = tu_bad_start();
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    tu_counter_t c1 = {0}, c2 = {0};
+    assert_int_equal(tu_counting_loader_register(s, "counting", ".cnt", &c1, 0), ASSET_OK);
+    assert_int_equal(tu_counting_loader_register(s, "other", ".oth", &c2, 0), ASSET_OK);
+    char *u = tu_bad_url(b, "/park-same");
+    asset_load_options_t o = {.loader = "counting"}, o2 = {.loader = "other"};
+    asset_handle_t *h = asset_server_load(s, u, &o); /* "one", ETag W/"v1": polled */
+    expect_status(h, ASSET_OK);
+    asset_handle_t *l = asset_server_load(s, u, &o2); /* parked */
+    tu_bad_wait_stalled(b);
+    int seen = tu_bad_connections(b);
+    /* two polls: the first one's answer, a 200 of W/"v1", was read (one in flight at most) */
+    TU_FLUSH_UNTIL(s, tu_bad_connections(b) >= seen + 2);
+    asset_handle_t *m = asset_server_load(s, u, &o2); /* joins l */
+    tu_bad_go(b);
+    expect_status(l, ASSET_OK);
+    expect_status(m, ASSET_OK);
+    assert_ptr_equal(asset_handle_value(m), asset_handle_value(l));
+    asset_handle_release(h);
+    asset_handle_release(l);
+    asset_handle_release(m);
+    asset_server_destroy(s);
+    free(u);
+    tu_bad_stop(b);
+}
+
 static size_t reload_todo(asset_server_t *s) {
     uv_mutex_lock(&s->lock);
     size_t n = s->reload_ntodo;
@@ -3440,6 +3522,8 @@ int main(void) {
         cmocka_unit_test(test_http_a_revalidation_timed_out_cancelled_or_destroyed_keeps_the_entry),
         cmocka_unit_test(test_http_a_304_caches_again_a_value_evicted_while_it_came),
         cmocka_unit_test(test_http_a_poll_leaves_a_load_in_flight_of_its_url_fresh),
+        cmocka_unit_test(test_http_a_poll_that_reads_a_change_marks_a_load_in_flight_stale),
+        cmocka_unit_test(test_http_a_poll_reading_the_same_etag_leaves_a_load_in_flight_fresh),
         cmocka_unit_test(test_http_a_late_poll_is_the_only_request_for_its_url),
         cmocka_unit_test(test_http_a_304_naming_another_etag_is_asked_again),
         cmocka_unit_test(test_http_a_304_naming_another_last_modified_is_asked_again),

@@ -42,8 +42,12 @@ static void *t_alloc(size_t n, void *u) {
         return NULL;
     return malloc(n);
 }
+/* reallocs to exactly this many bytes fail while it is set (0: none): a lasting shortage
+ * of the larger blocks */
+static atomic_long g_fail_realloc_size;
 static void *t_realloc(void *p, size_t n, void *u) {
     (void)u;
+    if ((long)n == atomic_load(&g_fail_realloc_size)) return NULL;
     return realloc(p, n);
 }
 static void t_free(void *p, void *u) {
@@ -4866,6 +4870,97 @@ static void test_http_poll_reloads_changed_and_not_unchanged(void **state) {
     tu_nginx_stop(&ng);
 }
 
+/* Under a lasting shortage of memory an http_poll_ms tick asks for the URLs it could list
+ * (the list of them cannot grow: "the rest next time"). The next tick began from the same
+ * handle again, so the same first URLs were polled at every tick and the rest never: of 20
+ * polled files all changed, the 4 past the list's first 16 slots were never reloaded. A
+ * tick now goes on where the last one stopped. */
+static void test_http_polls_short_of_memory_reach_every_url_in_turn(void **state) {
+    (void)state;
+    tu_nginx_t ng;
+    if (!tu_nginx_start(&ng)) {
+        skip();
+        return;
+    }
+    enum { N = 20 };
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h[N];
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "p%d.txt", i);
+        free(tu_write_file(ng.root, name, "v1", 2));
+        char *url = tu_nginx_url(&ng, name);
+        h[i] = tu_load_wait(s, url, ASSET_OK);
+        free(url);
+    }
+    /* a tick's list of URLs starts with 16 slots; it cannot grow to 32 from now on */
+    atomic_store(&g_fail_realloc_size, (long)(32 * sizeof(char *)));
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "p%d.txt", i);
+        free(tu_write_file(ng.root, name, "version 2", 9)); /* a new size: a new ETag */
+    }
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    int reloaded = 0;
+    while (reloaded < N && now_ms() < deadline) {
+        asset_server_flush(s);
+        reloaded = 0;
+        for (int i = 0; i < N; i++) reloaded += asset_handle_version(h[i]) >= 2;
+        if (reloaded < N) wait_news(s, 20);
+    }
+    atomic_store(&g_fail_realloc_size, 0);
+    if (reloaded < N) fail_msg("%d of %d changed polled files reloaded", reloaded, N);
+    for (int i = 0; i < N; i++) {
+        expect_text(h[i], "version 2");
+        asset_handle_release(h[i]);
+    }
+    asset_server_destroy(s);
+    tu_nginx_stop(&ng);
+}
+
+/* An http_poll_ms tick that finds no memory for its URL's reload (the reload handle) asks
+ * nothing this time: a poll is no change, so no change is lost, and the next tick asks
+ * again. Each such tick told every live handle "reload failed: out of memory" (a reloaded
+ * callback, asset_handle_reload_error NO_MEMORY) and logged "change not loaded", every
+ * period for as long as memory stayed short. */
+static void test_http_a_poll_short_of_memory_tells_the_handles_nothing(void **state) {
+    (void)state;
+    tu_nginx_t ng;
+    if (!tu_nginx_start(&ng)) {
+        skip();
+        return;
+    }
+    free(tu_write_file(ng.root, "oom.txt", "v1", 2));
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    char *url = tu_nginx_url(&ng, "oom.txt");
+    asset_handle_t *h = tu_load_wait(s, url, ASSET_OK);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    /* every reload handle of url (its block: the handle, the URI, an empty tag) fails */
+    fail_allocs(sizeof(asset_handle_t) + strlen(url) + 2, 1 << 30);
+    unsigned t0 = atomic_load(&asset__http_poll_ticks);
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&asset__http_poll_ticks) < t0 + 5 && now_ms() < deadline) {
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+    asset_server_flush(s);
+    fail_allocs(0, 0);
+    assert_true(atomic_load(&asset__http_poll_ticks) >= t0 + 5);
+    if (r.count)
+        fail_msg("%d reloaded callbacks (error %d) for polls short of memory", r.count, r.err);
+    assert_int_equal(asset_handle_reload_error(h), ASSET_OK);
+    /* memory back: the next poll asks, and a change is loaded */
+    free(tu_write_file(ng.root, "oom.txt", "version 2", 9));
+    wait_count(s, &r.count, 1, false);
+    expect_text(h, "version 2");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(url);
+    tu_nginx_stop(&ng);
+}
+
 int main(void) {
     if (uv_mutex_init(&g_log_mu) != 0 || uv_sem_init(&g_gate_in, 0) != 0 ||
         uv_sem_init(&g_gate_out, 0) != 0)
@@ -4999,6 +5094,8 @@ int main(void) {
         cmocka_unit_test(test_dependents_of_dependents_are_found_without_walks),
         cmocka_unit_test(test_batch_child_reloads_and_the_batch_stays_done),
         cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
+        cmocka_unit_test(test_http_polls_short_of_memory_reach_every_url_in_turn),
+        cmocka_unit_test(test_http_a_poll_short_of_memory_tells_the_handles_nothing),
     };
     int rc = TU_RUN_GROUP_TESTS(tests, NULL, NULL);
     uv_mutex_destroy(&g_log_mu);

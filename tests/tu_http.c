@@ -338,6 +338,8 @@ struct tu_bad {
     int two_etag_hits; /* requests for "/two-etags" (under mu) */
     int lm_older_hits; /* unconditional requests for "/lm-older" (under mu) */
     bool answer_first; /* tu_bad_answer_first (under mu) */
+    int park_hits;     /* unconditional requests for "/park-change", "/park-same" (mu) */
+    tu_sock_t parked;  /* "/park-change"'s parked connection (server thread), or TU_NO_SOCK */
 };
 
 void tu_bad_answer_first(tu_bad_t *b) {
@@ -872,6 +874,49 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                   "Last-Modified: Tue, 02 Jan 2024 00:00:00 GMT\r\nContent-Length: 5\r\n"
                   "Connection: close\r\n\r\nhello";
         send_all(fd, h, strlen(h));
+    } else if (!strcmp(path, "/park-same")) {
+        /* /park-change's parked second request, but nothing changes: any request but
+         * that one gets 200 "one" with the weak ETag W/"v1" at once, If-None-Match or not
+         * (a server that ignores the condition; a weak ETag is no NOT_MODIFIED) */
+        bool cond = strstr(req, "If-None-Match:") != NULL;
+        uv_mutex_lock(&b->mu);
+        int hit = cond ? -1 : b->park_hits++;
+        uv_mutex_unlock(&b->mu);
+        const char *h = "HTTP/1.1 200 OK\r\nETag: W/\"v1\"\r\nContent-Length: 3\r\n"
+                        "Connection: close\r\n\r\none";
+        send_all(fd, h, strlen(h) - (hit == 1 ? 3 : 0)); /* the parked one: its headers */
+        if (hit == 1 && b->parked == TU_NO_SOCK) {
+            b->parked = fd; /* bad_main keeps it open */
+            uv_sem_post(&b->stalled);
+        }
+    } else if (!strcmp(path, "/park-change")) {
+        /* "one" with ETag "v1" the first time; the second unconditional request gets the
+         * headers of that answer and is parked (tu_bad_wait_stalled returns), the server
+         * serving other connections meanwhile, until tu_bad_go sends its body "one";
+         * after: "two" with ETag "v2". If-None-Match "v2" gets a 304; any other a 304
+         * naming "v1" until that second request came, then a 200 "two" (the file changed
+         * while the parked answer was on its way) */
+        bool cond = strstr(req, "If-None-Match:") != NULL;
+        uv_mutex_lock(&b->mu);
+        int hit = cond ? -1 : b->park_hits++;
+        bool changed = b->park_hits >= 2;
+        uv_mutex_unlock(&b->mu);
+        const char *h =
+            cond && strstr(req, "If-None-Match: \"v2\"")
+                ? "HTTP/1.1 304 Not Modified\r\nETag: \"v2\"\r\nConnection: close\r\n\r\n"
+            : cond && !changed
+                ? "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n"
+            : hit == 0 ? "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: 3\r\n"
+                         "Connection: close\r\n\r\none"
+            : hit == 1 ? "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: 3\r\n"
+                         "Connection: close\r\n\r\n"
+                       : "HTTP/1.1 200 OK\r\nETag: \"v2\"\r\nContent-Length: 3\r\n"
+                         "Connection: close\r\n\r\ntwo";
+        send_all(fd, h, strlen(h));
+        if (hit == 1 && b->parked == TU_NO_SOCK) {
+            b->parked = fd; /* bad_main keeps it open */
+            uv_sem_post(&b->stalled);
+        }
     } else if (!strcmp(path, "/etag-moved")) {
         /* "one" with ETag "v1" the first time, "two" with ETag "v2" after; a conditional
          * request gets a 304 naming "v2" (a server, or one of a pool, that answers 304 to
@@ -1016,19 +1061,29 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
 static void bad_main(void *arg) {
     tu_bad_t *b = arg;
     for (;;) {
-        struct pollfd p[2] = {{b->listen_fd, POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}};
-        if (tu_poll(p, 2, -1) < 0) {
+        struct pollfd p[3] = {
+            {b->listen_fd, POLLIN, 0}, {b->stop_pipe[0], POLLIN, 0}, {b->go_pipe[0], POLLIN, 0}};
+        /* the go pipe only while a connection is parked: the body it waits for */
+        if (tu_poll(p, b->parked != TU_NO_SOCK ? 3 : 2, -1) < 0) {
             if (errno == EINTR) continue;
             return;
         }
         if (p[1].revents) return;
+        if (b->parked != TU_NO_SOCK && p[2].revents) {
+            if (wake_recv(b->go_pipe[0])) send_all(b->parked, "one", 3);
+            tu_sock_close(b->parked);
+            b->parked = TU_NO_SOCK;
+            uv_sem_post(&b->idle_closed);
+            continue;
+        }
+        if (!p[0].revents) continue;
         tu_sock_t fd = tu_accept(b->listen_fd);
         if (fd == TU_NO_SOCK) continue;
         uv_mutex_lock(&b->mu);
         b->connections++;
         uv_mutex_unlock(&b->mu);
         serve(b, fd);
-        tu_sock_close(fd);
+        if (fd != b->parked) tu_sock_close(fd);
     }
 }
 
@@ -1080,6 +1135,7 @@ static tu_bad_t *bad_start(bool v6) {
     if (b->listen_fd == TU_NO_SOCK || listen(b->listen_fd, 64) != 0 || !wake_pair(b->stop_pipe) ||
         !wake_pair(b->go_pipe))
         abort();
+    b->parked = TU_NO_SOCK;
     uv_mutex_init(&b->mu);
     uv_sem_init(&b->stalled, 0);
     uv_sem_init(&b->peer_closed, 0);
@@ -1123,6 +1179,7 @@ int tu_bad_bare_cr_requests(tu_bad_t *b) {
 void tu_bad_stop(tu_bad_t *b) {
     if (!wake_send(b->stop_pipe[1])) abort();
     uv_thread_join(&b->thread);
+    if (b->parked != TU_NO_SOCK) tu_sock_close(b->parked);
     tu_sock_close(b->listen_fd);
     wake_close(b->stop_pipe);
     wake_close(b->go_pipe);

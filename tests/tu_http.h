@@ -97,7 +97,15 @@ char *tu_nginx_tls_url(const tu_nginx_t *n, const char *path);
  * /lm-older ("new" dated Tuesday the first time, then "old" dated Monday; a 304 naming
  * Monday to any If-Modified-Since), /hold-200 (a 304 at once to If-None-Match "h"; an
  * unconditional request is held, tu_bad_wait_stalled returning once it came, until
- * tu_bad_go, then 200 "one" with ETag "h"), /ok (200, "hello"). */
+ * tu_bad_go, then 200 "one" with ETag "h"), /park-change (200 "one" with ETag "v1" the
+ * first time; the second unconditional request gets that answer's headers and is parked,
+ * tu_bad_wait_stalled returning, while the server serves other connections, until tu_bad_go
+ * sends its body; after, 200 "two" with ETag "v2", a 304 to If-None-Match "v2"; a 304 naming
+ * "v1" to any other until the parked request came, then 200 "two"), /park-same (the same
+ * parked second request, its ETag W/"v1", and 200 "one" with W/"v1" to any other, whatever
+ * its If-None-Match),
+ * /ok (200,
+ * "hello"). */
 typedef struct tu_bad tu_bad_t;
 /* NULL on the web build (Emscripten's sockets under node are WebSockets): skip there. */
 tu_bad_t *tu_bad_start(void);
