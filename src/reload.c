@@ -1878,6 +1878,9 @@ static void http_poll(uv_timer_t *t) {
             if ((uris[n] = asset__strndup(hu, strcspn(hu, "#")))) n++;
         }
     }
+    /* every URL listed: the next tick walks once, from the first (it kept the old number,
+     * and every tick after one short of memory walked the handles twice) */
+    if (!full) r->poll_from = 0;
     uv_mutex_unlock(&s->lock);
     if (n) qsort(uris, n, sizeof *uris, cmp_str);
     for (size_t i = 0; i < n; i++) {
