@@ -8,8 +8,9 @@
  * Properties checked (abort on violation, so libFuzzer reports it):
  *   - a parse succeeds with a URI and a path, or fails with INVALID/FORBIDDEN (or
  *     NO_MEMORY) and a reason;
- *   - asset__uri_parse_room (room for a job before the URI, as load.c makes it) gives
- *     the same status, URI and path, and its room can be written;
+ *   - asset__uri_parse_room (room for a job before the URI, as load.c makes it, in a
+ *     slab sized by asset__uri_slab_estimate as a group's are) gives the same status,
+ *     URI and path, and its room can be written;
  *   - a normalised file path is absolute and has no empty, "." or ".." segment, and
  *     stays inside file_root when one is set; a pkg path has no "..", no leading '/',
  *     no backslash;
@@ -56,26 +57,30 @@ static void check_segments(const char *p, bool allow_leading_slash) {
 }
 
 /* The parse with room for a record before the URI (load.c's jobs) gives what the plain
- * parse gives, and the room is the caller's to write (ASan: no overlap). */
+ * parse gives, and the room is the caller's to write (ASan: no overlap). Its block is
+ * carved from a slab sized by the estimate (a group's misses), or its own when the
+ * estimate fell short or is 0. */
 static void check_room(const char *in, const char *root, asset_status_t st, const asset_uri_t *u) {
     enum { ROOM = 4 * sizeof(max_align_t) };
     asset_uri_t w;
     const char *why = NULL;
-    asset_status_t sw = asset__uri_parse_room(in, kBase, root, ROOM, &w, &why);
-    if (sw == ASSET_E_NO_MEMORY || st == ASSET_E_NO_MEMORY) {
-        asset__uri_dispose(&w);
-        return;
-    }
+    size_t est = asset__uri_slab_estimate(in, ROOM, strlen(kBase));
+    asset__uri_slab_t *slab = est ? asset__uri_slab_new(est) : NULL;
+    asset_status_t sw = asset__uri_parse_room(in, kBase, root, ROOM, slab, &w, &why);
+    CHECK(!w.slab || w.slab == slab);
+    if (sw == ASSET_E_NO_MEMORY || st == ASSET_E_NO_MEMORY) goto out;
     CHECK(sw == st);
     if (sw != ASSET_OK) {
-        CHECK(why && *why && !w.uri && !w.path);
-        return;
+        CHECK(why && *why && !w.uri && !w.path && !w.slab);
+        goto out;
     }
     CHECK(w.room == ROOM && !strcmp(w.uri, u->uri) && !strcmp(w.path, u->path));
     CHECK(!strcmp(w.scheme, u->scheme));
     memset(w.uri - ROOM, 0xA5, ROOM);
     CHECK(!strcmp(w.uri, u->uri));
+out:
     asset__uri_dispose(&w);
+    asset__uri_slab_drop(slab);
 }
 
 static void parse_one(const char *in, const char *root) {

@@ -544,6 +544,7 @@ typedef struct asset__job {
                              * NOT_MODIFIED caches nothing, and no load joins it */
     uint8_t polled : 1;     /* an http_poll_ms poll's reload: it marks the loads in flight
                              * stale only once it read a change (asset__reload_poll_read) */
+    uint8_t uri_slab : 1;   /* its block (uri_inline) was carved from a slab (uri.h) */
     uint8_t : 0;
     /* [lock], every access: one byte (bit-fields share it) */
     uint8_t mapped : 1;         /* in s->inflight */

@@ -34,7 +34,10 @@ static void job_free_memory(asset__job_t *j) {
     if (!j->uri_inline) asset_free(j->uri); /* its path too: one block (else the job's) */
     asset_free(j->cached_version);
     asset_free(j->sha256);
-    asset_free(j);
+    if (j->uri_slab) /* one of a slice's jobs (load.c): its slab goes with the last */
+        asset__uri_block_free(j, true);
+    else
+        asset_free(j);
 }
 
 void asset__job_free(asset__job_t *j) {

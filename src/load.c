@@ -143,6 +143,7 @@ static asset__job_t *job_new(asset_uri_t *parsed, asset__source_slot_t *src,
     asset__job_t *j = (asset__job_t *)(void *)(parsed->uri - parsed->room);
     memset(j, 0, sizeof *j);
     j->uri_inline = true;
+    j->uri_slab = parsed->slab != NULL;
     j->uri = parsed->uri;
     j->path = parsed->path;
     memset(parsed, 0, sizeof *parsed);
@@ -210,6 +211,7 @@ static void req_init(load_req_t *r, const char *uri, const char *sha256, bool li
     r->len = 0;
     r->parsed.scheme[0] = 0;
     r->parsed.uri = r->parsed.path = NULL;
+    r->parsed.slab = NULL;
     r->label = r->named = NULL;
     r->huri = NULL;
     r->want_h = false;
@@ -303,7 +305,7 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
  * decoded, the handle's URI chosen (r->huri), the fast path's handle kept when it names
  * that URI (else discarded: r->want_h when a new one is to be made). False: out of
  * memory, nothing kept (r owns nothing then). */
-static bool full_parse(asset_server_t *s, load_req_t *r) {
+static bool full_parse(asset_server_t *s, load_req_t *r, asset__uri_slab_t *slab) {
     const char *uri = r->uri;
     /* "uri#label": the job loads uri (shared with every load of it), the handle wants
      * the sub-asset; '#' always starts the label (a literal one is %23) */
@@ -322,7 +324,7 @@ static bool full_parse(asset_server_t *s, load_req_t *r) {
         r->why = "URI too long";
     } else {
         r->pst = asset__uri_parse_room(base ? base : uri, s->base_dir, s->file_root,
-                                       ASSET__JOB_ROOM, &r->parsed, &r->why);
+                                       ASSET__JOB_ROOM, slab, &r->parsed, &r->why);
     }
     asset_free(base);
     /* the label percent-decoded as a name is ("#Mesh%200" is the label "Mesh 0") */
@@ -549,6 +551,20 @@ asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_l
     return asset__load_hooked(s, uri, o, sha256, list, recursive, flags, NULL, NULL);
 }
 
+/* The slab that r[0..n)'s parses carve their blocks from (uri.h): their jobs are one
+ * allocation, not one each (a miss's block malloc'd and freed was about 400 of a small
+ * file's 6,300 instructions: docs/performance.md). NULL (each its own block) when none
+ * of them would fit, or out of memory. */
+static asset__uri_slab_t *slice_slab(asset_server_t *s, const load_req_t *r, size_t n) {
+    size_t base_len = s->base_dir ? strlen(s->base_dir) : 0, cap = 0, fit = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t e = asset__uri_slab_estimate(r[i].uri, ASSET__JOB_ROOM, base_len);
+        cap += e;
+        fit += e != 0;
+    }
+    return fit > 1 ? asset__uri_slab_new(cap) : NULL;
+}
+
 /* Runs the phases for r[0..n) (n <= ASSET__LOAD_SLICE), linking them in order. Hits
  * first: the longest run of them at the start is decided in one critical section (the
  * run stops at a miss, so the order holds); the rest go through the full path in one
@@ -600,25 +616,30 @@ static size_t run(asset_server_t *s, load_req_t *r, size_t n, asset_load_options
      * allocates them once, as a slice of hits does), then each finished in order; one
      * that fails (out of memory) ends the slice there, and what the ones after it hold
      * is given back */
-    size_t parsed = done, made = done;
-    while (parsed < n && full_parse(s, &r[parsed])) parsed++;
-    for (size_t i = parsed + 1; i < n; i++) asset__handle_discard(r[i].h);
-    if (parsed > done) full_handles(s, r + done, parsed - done, &opt);
-    while (made < parsed && full_finish(s, &r[made], &opt, named)) made++;
-    for (size_t i = made + 1; i < parsed; i++) full_drop(&r[i]);
-    size_t pushed = 0;
-    if (made > done) {
-        uv_mutex_lock(&s->lock);
-        for (size_t i = done; i < made; i++) {
-            full_commit(s, &r[i], opt, before, after);
-            pushed += r[i].pushed;
+    size_t made = done;
+    if (done < n) { /* none when the slice was all hits */
+        size_t parsed = done;
+        asset__uri_slab_t *slab = n - done > 1 ? slice_slab(s, r + done, n - done) : NULL;
+        while (parsed < n && full_parse(s, &r[parsed], slab)) parsed++;
+        for (size_t i = parsed + 1; i < n; i++) asset__handle_discard(r[i].h);
+        if (parsed > done) full_handles(s, r + done, parsed - done, &opt);
+        while (made < parsed && full_finish(s, &r[made], &opt, named)) made++;
+        for (size_t i = made + 1; i < parsed; i++) full_drop(&r[i]);
+        size_t pushed = 0;
+        if (made > done) {
+            uv_mutex_lock(&s->lock);
+            for (size_t i = done; i < made; i++) {
+                full_commit(s, &r[i], opt, before, after);
+                pushed += r[i].pushed;
+            }
+            pushed = pushed && asset__pool_wake_claim(s); /* one wakes the next (pool.c) */
+            ret = asset__jobs_take_returned(s, 2 * n);
+            uv_mutex_unlock(&s->lock);
         }
-        pushed = pushed && asset__pool_wake_claim(s); /* one wakes the next (pool.c) */
-        ret = asset__jobs_take_returned(s, 2 * n);
-        uv_mutex_unlock(&s->lock);
+        if (pushed) asset__pool_notify(s);
+        for (size_t i = done; i < made; i++) asset__uri_dispose(&r[i].parsed);
+        if (slab) asset__uri_slab_drop(slab); /* it goes with the last of its jobs */
     }
-    if (pushed) asset__pool_notify(s);
-    for (size_t i = done; i < made; i++) asset__uri_dispose(&r[i].parsed);
     asset__jobs_free_returned(ret);
     if (made) asset__maybe_wake(s);
     return made;

@@ -269,6 +269,106 @@ char *asset__uri_labeled(const char *uri, const char *label) {
     return o;
 }
 
+/* ---- slabs (uri.h) ---- */
+
+/* Under ASan a block given back inside its slab, and the room not carved yet, are
+ * poisoned until the slab goes, so a use after free is still reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define URI_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define URI_ASAN 1
+#endif
+#endif
+#ifdef URI_ASAN
+#include <sanitizer/asan_interface.h>
+#define URI_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define URI_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define URI_POISON(p, n) ((void)(p), (void)(n))
+#define URI_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define URI_ROUND(n) \
+    (((n) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * _Alignof(max_align_t))
+#define BLOCK_PRE ASSET__URI_BLOCK_PRE
+_Static_assert(sizeof(asset__uri_slab_t) % _Alignof(max_align_t) == 0,
+               "a slab's header keeps alignment");
+
+/* Past this length a URI takes a block of its own (a slice of long ones would make a
+ * slab past glibc's mmap threshold) */
+#define SLAB_URI_MAX 512
+
+size_t asset__uri_slab_estimate(const char *in, size_t room, size_t base_len) {
+    size_t len = in ? strnlen(in, SLAB_URI_MAX + 1) : SLAB_URI_MAX + 1;
+    if (len > SLAB_URI_MAX) return 0;
+    /* the normal form and the decoded path, with a prefix ("file://") and their NULs;
+     * a relative bare path gains the base dir in both. '%' and '#' encoded (3 bytes
+     * for 1) may go past it: that parse allocates its own */
+    size_t n = 2 * (len + 8), sl = 0;
+    if (*in != '/') { /* "scheme://", else a relative bare path: a short scan of its own
+                       * (asset__uri_scheme_len's was half the estimate's cost) */
+        for (; sl < len && sl < sizeof((asset_uri_t *)0)->scheme; sl++) {
+            unsigned char c = (unsigned char)in[sl];
+            if (!asset__uri_scheme_byte(c >= 'A' && c <= 'Z' ? c | 0x20 : c, sl == 0)) break;
+        }
+        if (!sl || in[sl] != ':' || in[sl + 1] != '/' || in[sl + 2] != '/') n += 2 * (base_len + 1);
+    }
+    return BLOCK_PRE + URI_ROUND(room + n);
+}
+
+asset__uri_slab_t *asset__uri_slab_new(size_t cap) {
+    asset__uri_slab_t *sl = asset_alloc(sizeof *sl + cap);
+    if (!sl) return NULL;
+    atomic_init(&sl->u.live, 1);
+    sl->u.cap = cap;
+    sl->u.used = 0;
+    URI_POISON(sl + 1, cap);
+    return sl;
+}
+
+static void slab_put(asset__uri_slab_t *sl) {
+    if (atomic_fetch_sub_explicit(&sl->u.live, 1, memory_order_acq_rel) == 1) {
+        URI_UNPOISON(sl, sizeof *sl + sl->u.cap); /* as the allocator gave it */
+        asset_free(sl);
+    }
+}
+
+void asset__uri_slab_drop(asset__uri_slab_t *slab) {
+    if (slab) slab_put(slab);
+}
+
+/* The block of n bytes for out's result: carved from out->slab when it has the room,
+ * else allocated (out->slab cleared). NULL: out of memory. */
+static char *block_alloc(asset_uri_t *out, size_t n) {
+    asset__uri_slab_t *sl = out->slab;
+    size_t need = BLOCK_PRE + URI_ROUND(n);
+    if (!sl || sl->u.cap - sl->u.used < need) {
+        out->slab = NULL;
+        return asset_alloc(n);
+    }
+    char *p = (char *)(sl + 1) + sl->u.used;
+    sl->u.used += need;
+    URI_UNPOISON(p, need);
+    asset__uri_block_pre_t *pre = (asset__uri_block_pre_t *)(void *)p;
+    pre->slab = sl;
+    pre->size = need;
+    /* the maker's reference keeps it: no other thread can free it meanwhile */
+    atomic_fetch_add_explicit(&sl->u.live, 1, memory_order_relaxed);
+    return p + BLOCK_PRE;
+}
+
+void asset__uri_block_free(void *block, bool carved) {
+    if (!carved) {
+        asset_free(block);
+        return;
+    }
+    asset__uri_block_pre_t *pre = (asset__uri_block_pre_t *)(void *)((char *)block - BLOCK_PRE);
+    asset__uri_slab_t *sl = pre->slab;
+    URI_POISON(pre, pre->size);
+    slab_put(sl);
+}
+
 /* The result, in one block: out->uri (prefix + path, '%' and '#' encoded as in
  * percent_encode_pct), then out->path after its NUL. */
 static asset_status_t finish(asset_uri_t *out, const char *prefix, size_t pl, const char *path,
@@ -277,7 +377,7 @@ static asset_status_t finish(asset_uri_t *out, const char *prefix, size_t pl, co
     /* the normal form is a URI too: one too long to parse again is refused now (a
      * '#' becomes "%23", and a bare path gains its base dir; found by fuzz_uri) */
     if (ul > ASSET__URI_MAX) return fail(why, ASSET_E_INVALID, "URI too long");
-    char *o = asset_alloc(out->room + ul + 1 + n + 1);
+    char *o = block_alloc(out, out->room + ul + 1 + n + 1);
     if (!o) return fail(why, ASSET_E_NO_MEMORY, "out of memory");
     o += out->room;
     memcpy(o, prefix, pl);
@@ -417,7 +517,7 @@ static asset_status_t parse_http_normal(const char *rest, size_t sl, asset_uri_t
         scratch_put(&ps);
         return fail(why, ASSET_E_INVALID, "URI too long");
     }
-    char *o = asset_alloc(out->room + sl + 3 + ol + 1 + ol + 1);
+    char *o = block_alloc(out, out->room + sl + 3 + ol + 1 + ol + 1);
     if (!o) {
         scratch_put(&ps);
         return fail(why, ASSET_E_NO_MEMORY, "out of memory");
@@ -543,13 +643,25 @@ static bool scheme_is(const char *scheme, size_t sl, const char *name) {
  * steps in between work in scratch space, on the stack unless the URI is long. */
 asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char *root,
                                 asset_uri_t *out, const char **why) {
-    return asset__uri_parse_room(in, base_dir, root, 0, out, why);
+    return asset__uri_parse_room(in, base_dir, root, 0, NULL, out, why);
 }
 
+static asset_status_t parse_any(const char *in, const char *base_dir, const char *root,
+                                asset_uri_t *out, const char **why);
+
 asset_status_t asset__uri_parse_room(const char *in, const char *base_dir, const char *root,
-                                     size_t room, asset_uri_t *out, const char **why) {
+                                     size_t room, asset__uri_slab_t *slab, asset_uri_t *out,
+                                     const char **why) {
     memset(out, 0, sizeof *out);
     out->room = room; /* read by finish and parse_http, which allocate the block */
+    out->slab = slab; /* ... there (block_alloc), which clears it for a block of its own */
+    asset_status_t st = parse_any(in, base_dir, root, out, why);
+    if (!out->uri) out->slab = NULL; /* nothing carved */
+    return st;
+}
+
+static asset_status_t parse_any(const char *in, const char *base_dir, const char *root,
+                                asset_uri_t *out, const char **why) {
     if (!in || !*in) return fail(why, ASSET_E_INVALID, "empty URI");
     size_t len = strnlen(in, ASSET__URI_MAX + 1);
     if (len > ASSET__URI_MAX) return fail(why, ASSET_E_INVALID, "URI too long");
@@ -595,8 +707,10 @@ asset_status_t asset__uri_parse_room(const char *in, const char *base_dir, const
 }
 
 void asset__uri_dispose(asset_uri_t *u) {
-    asset_free(u->uri ? u->uri - u->room : NULL); /* u->path lives in the same block */
+    /* u->path lives in the same block */
+    if (u->uri) asset__uri_block_free(u->uri - u->room, u->slab != NULL);
     u->uri = u->path = NULL;
+    u->slab = NULL;
 }
 
 size_t asset__uri_name_len(const char *uri) {

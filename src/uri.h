@@ -5,15 +5,43 @@
 #define ASSET_URI_H
 
 #include "asset_server.h"
+#include "platform/atomic.h"
+
+#include <stddef.h>
 
 #define ASSET__URI_MAX 8192
 
+/* A block that a slice of a group's parses carve their results from (load.c), so that
+ * the jobs their misses make in them (ASSET__JOB_ROOM) are one allocation a slice, not
+ * one each. Each block carved counts one reference, and its maker holds one until
+ * asset__uri_slab_drop; the last one let go frees it (any thread). A block kept long
+ * (a job that never ends) keeps its whole slab. */
+typedef struct asset__uri_slab {
+    union {
+        struct {
+            atomic_uint live; /* blocks carved and not freed, and the maker's 1 */
+            size_t cap, used; /* bytes after the header; used: the maker's only */
+        } u;
+        max_align_t align; /* the blocks after the header keep max_align_t's alignment */
+    };
+} asset__uri_slab_t;
+/* What precedes each carved block (ASSET__URI_BLOCK_PRE bytes): its slab, and its size
+ * with what precedes it; the blocks follow one another from the header's end. */
+typedef struct asset__uri_block_pre {
+    asset__uri_slab_t *slab;
+    size_t size;
+} asset__uri_block_pre_t;
+#define ASSET__URI_BLOCK_PRE                                                                \
+    ((sizeof(asset__uri_block_pre_t) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * \
+     _Alignof(max_align_t))
+
 typedef struct asset_uri {
-    char scheme[24]; /* lowercase: "file", "pkg", "mem", "http", ... */
-    char *uri;       /* normalised, e.g. "file:///abs/a.png", "pkg://game/a.png" */
-    char *path;      /* decoded part after "scheme://": "/abs/a.png", "game/a.png" */
-    size_t room;     /* bytes of the block before uri (asset__uri_parse_room) */
-} asset_uri_t;       /* uri and path are one block: asset__uri_dispose frees both */
+    char scheme[24];         /* lowercase: "file", "pkg", "mem", "http", ... */
+    char *uri;               /* normalised, e.g. "file:///abs/a.png", "pkg://game/a.png" */
+    char *path;              /* decoded part after "scheme://": "/abs/a.png", "game/a.png" */
+    size_t room;             /* bytes of the block before uri (asset__uri_parse_room) */
+    asset__uri_slab_t *slab; /* the slab the block was carved from, or NULL: its own */
+} asset_uri_t;               /* uri and path are one block: asset__uri_dispose frees both */
 
 /* Parses `in`. `base_dir` (absolute, normalised, no trailing '/') is where bare
  * relative paths resolve; `root` (same form, or NULL) confines file paths. On error
@@ -25,10 +53,27 @@ asset_status_t asset__uri_parse(const char *in, const char *base_dir, const char
                                 asset_uri_t *out, const char **why);
 /* The same, with `room` bytes (a multiple of alignof(max_align_t)) at the start of the
  * block, before out->uri, for a record the caller makes there (load.c: a new job, so
- * that a job and its URI are one allocation); out->room says how many. */
+ * that a job and its URI are one allocation); out->room says how many. slab (or NULL):
+ * the block is carved from it when it has room left (out->slab says so), else
+ * allocated on its own. slab is the calling thread's until it hands the block on. */
 asset_status_t asset__uri_parse_room(const char *in, const char *base_dir, const char *root,
-                                     size_t room, asset_uri_t *out, const char **why);
+                                     size_t room, asset__uri_slab_t *slab, asset_uri_t *out,
+                                     const char **why);
 void asset__uri_dispose(asset_uri_t *u);
+/* Frees a parse's block (u->uri - u->room) that outlived its asset_uri_t (a job made in
+ * it): carved is whether u->slab was set. Any thread, no lock. */
+void asset__uri_block_free(void *block, bool carved);
+/* The bytes a slab needs for the block of a parse of in with `room` (base_len: the
+ * length of the base dir a relative bare path joins), or 0 when in is long enough to
+ * take a block of its own (or NULL). An estimate: a parse that finds too little room
+ * left allocates its block on its own. */
+size_t asset__uri_slab_estimate(const char *in, size_t room, size_t base_len);
+/* A slab of cap bytes for blocks, its maker's reference held; NULL when out of memory
+ * (the parses then allocate their own). */
+asset__uri_slab_t *asset__uri_slab_new(size_t cap);
+/* Lets go of the maker's reference (NULL: nothing): the slab goes now if no block
+ * carved from it is left, else with the last one. */
+void asset__uri_slab_drop(asset__uri_slab_t *slab);
 /* Whether c is a scheme's character other than an uppercase letter (RFC 3986: an ASCII
  * letter first, then letters, digits, '+', '-', '.'; ASCII whatever the locale), at its
  * start when `first`: the one test of asset__uri_scheme_chars and of a load's fast path,

@@ -66,22 +66,42 @@ static void *c_realloc(void *p, size_t n, void *user) {
     return (char *)b + 16;
 }
 /* While set: frees of job records (a loaded URI's job is the start of its URI's block,
- * ASSET__JOB_ROOM before it), and those on another thread than the one that set it. */
+ * ASSET__JOB_ROOM before it; a group's are blocks of one slab, src/uri.h), and those on
+ * another thread than the one that set it. */
 static _Atomic bool g_probe;
 static uv_thread_t g_probe_thread;
 static atomic_int g_job_frees, g_job_frees_elsewhere;
+
+/* Whether the n bytes at p are a job record's block: its key is its URI, in the same
+ * block (ASSET__JOB_ROOM after it). */
+static int job_record_at(const void *p, size_t n) {
+    const asset__job_t *j = p;
+    return n >= sizeof(asset__job_t) && j->node.key && j->node.key == j->uri &&
+           j->uri == (const char *)p + ASSET__JOB_ROOM;
+}
 
 static void c_free(void *p, void *user) {
     (void)user;
     if (!p) return;
     size_t *b = (size_t *)((char *)p - 16);
     atomic_fetch_sub(&g_live, b[0]);
-    const asset__job_t *j = p; /* a job record's key is its URI, in the same block */
-    if (atomic_load(&g_probe) && b[0] >= sizeof(asset__job_t) && j->node.key &&
-        j->node.key == j->uri && j->uri == (const char *)p + ASSET__JOB_ROOM) {
-        atomic_fetch_add(&g_job_frees, 1);
+    if (atomic_load(&g_probe)) {
+        /* a slab of a group's jobs (src/uri.h): its first block says so; each job in it */
+        const asset__uri_slab_t *sl = p;
+        const asset__uri_block_pre_t *pre = (const void *)(sl + 1);
+        int jobs = 0;
+        if (b[0] >= sizeof *sl + ASSET__URI_BLOCK_PRE && pre->slab == sl) {
+            for (size_t at = 0; at < sl->u.used; at += pre->size) {
+                pre = (const void *)((const char *)(sl + 1) + at);
+                jobs += job_record_at((const char *)pre + ASSET__URI_BLOCK_PRE, pre->size);
+            }
+        } else {
+            jobs = job_record_at(p, b[0]);
+        }
+        atomic_fetch_add(&g_job_frees, jobs);
         uv_thread_t self = uv_thread_self();
-        if (!uv_thread_equal(&self, &g_probe_thread)) atomic_fetch_add(&g_job_frees_elsewhere, 1);
+        if (jobs && !uv_thread_equal(&self, &g_probe_thread))
+            atomic_fetch_add(&g_job_frees_elsewhere, jobs);
     }
     free(b);
 }

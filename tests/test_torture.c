@@ -2310,7 +2310,9 @@ static void test_group_slices_under_failed_allocations_keep_order_and_finish(voi
         asset_server_destroy(s);
         if (!hit) break;
     }
-    assert_true(k > 20);       /* it went through the slices' allocations */
+    /* it went through the slices' allocations (15 here: a slice's misses make their jobs
+     * in one slab, src/uri.h, which fails in turn as well) */
+    assert_true(k > 10);
     assert_true(short_groups); /* and some of them ended a group early */
 }
 
