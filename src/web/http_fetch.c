@@ -100,7 +100,14 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
     var st = { ac: ac, timer: 0, stall: 0, gen: { timer: 0, stall: 0 }, dead: false };
     A.live.set(id, st);
     var headers = {};
-    if (cond_name) headers[UTF8ToString(cond_name)] = UTF8ToString(cond_value);
+    /* a header's value is bytes (a ByteString: a code unit a byte, as fetch() sends it):
+     * the validator's, as its answer gave them (field), not read as UTF-8 */
+    var latin1 = function(p) {
+        var s = "";
+        for (; HEAPU8[p]; p++) s += String.fromCharCode(HEAPU8[p]);
+        return s;
+    };
+    if (cond_name) headers[UTF8ToString(cond_name)] = latin1(cond_value);
     var u = UTF8ToString(url);
     /* credentials in the URL: fetch() refuses such a URL, libcurl sends them as Basic
      * authentication: so do we, their percent-decoded bytes, the URL without them */
@@ -141,10 +148,17 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         var utf8 = A.utf8_reasons !== undefined ? A.utf8_reasons
                    : typeof process === "object" && typeof process.versions === "object" &&
                      typeof process.versions.node === "string";
+        return utf8 ? new TextEncoder().encode(s) : field(s);
+    }
+    /* a header's value (fetch() gives one code unit a byte, a browser's and node's) as
+     * those bytes, as libcurl hands them over on desktop: TextEncoder made two bytes of
+     * each past ASCII, so that an ETag of 2,100 such bytes was 4,202, past the 4 KiB
+     * sent back (http_validator.h), and never sent back */
+    function field(s) {
         var b = new Uint8Array(s.length);
         for (var i = 0; i < s.length; i++) {
             var c = s.charCodeAt(i);
-            if (utf8 || c > 255) return new TextEncoder().encode(s);
+            if (c > 255) return new TextEncoder().encode(s);
             b[i] = c;
         }
         return b;
@@ -194,14 +208,14 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         _asset__fetch_on_header(id, 0, put(reason_bytes(resp.statusText || "")));
         var et = resp.headers.get("ETag");
         /* an empty validator (fetch trims blanks) is none: Last-Modified, or the hash */
-        if (et) _asset__fetch_on_header(id, 1, put(et));
+        if (et) _asset__fetch_on_header(id, 1, put(field(et)));
         var lm = resp.headers.get("Last-Modified");
-        if (lm) _asset__fetch_on_header(id, 2, put(lm));
+        if (lm) _asset__fetch_on_header(id, 2, put(field(lm)));
         if (resp.redirected) _asset__fetch_on_header(id, 3, put(resp.url));
         /* Content-Length: read in C (asset__http_length_value), as 1*DIGIT; JS Number()
          * took "" for 0, "1e3" for 1000, "0x10" for 16 */
         var cl = resp.headers.get("Content-Length");
-        if (cl !== null) _asset__fetch_on_header(id, 4, put(cl));
+        if (cl !== null) _asset__fetch_on_header(id, 4, put(field(cl)));
         /* the codings fetch() decodes (zstd: browsers that ask for it); another comes
          * through still coded */
         var ce = (resp.headers.get("Content-Encoding") || "").toLowerCase().split(",")
