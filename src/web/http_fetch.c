@@ -79,6 +79,7 @@ typedef struct host {
 struct asset__http {
     asset_server_t *server;
     host_t *hosts;
+    unsigned browser_cap;  /* a browser's fetches of a host at once (js_browser_cap), 0: none */
     bool stopping;         /* on_stop runs: no waiting fetch starts */
     uint64_t cancels_seen; /* server->async_cancels at on_kick's last walk */
     unsigned active;       /* fetches running, of every host (asset__http_max_active) */
@@ -278,6 +279,17 @@ EM_JS(int, js_host_key, (const char *url, char *out, int cap), {
     return b.length;
 });
 
+/* How many fetches of one host a browser runs at once: 6, the per-host connection limit
+ * of Chromium and Firefox over HTTP/1.1; a fetch() past it waits in the browser unseen,
+ * while its guards (the connect and low-speed timers, armed at the call) run. 0 under
+ * node, whose fetch() has no such limit (A.browser: a test's choice). */
+EM_JS(int, js_browser_cap, (void), {
+    var A = Module.assetFetch;
+    if (A && A.browser !== undefined) return A.browser ? 6 : 0;
+    return typeof process === "object" && typeof process.versions === "object" &&
+           typeof process.versions.node === "string" ? 0 : 6;
+});
+
 EM_JS(void, js_fetch_abort, (uint32_t id), {
     var A = Module.assetFetch;
     var st = A && A.live.get(id);
@@ -317,7 +329,9 @@ static void xfer_free(xfer_t *x) {
 
 /* Whether one more fetch of h may start now. */
 static bool host_may_start(const asset__http_t *http, const host_t *h) {
-    return h->active < http->server->cfg.http_max_connections &&
+    unsigned cap = http->server->cfg.http_max_connections;
+    if (http->browser_cap && http->browser_cap < cap) cap = http->browser_cap;
+    return h->active < cap &&
            (!h->active ||
             http->active < asset__http_max_active(http->server->cfg.http_max_connections));
 }
@@ -682,6 +696,11 @@ static void xfer_start(void *arg) {
         s->http->server = s;
         asset__io_set_hooks(s->io, on_kick, on_stop, s->http);
     }
+    /* a browser runs 6 fetches of a host at once (HTTP/1.1): the others waited in it with
+     * their guards running, and a load of a healthy server queued behind 6 slow bodies
+     * failed "no response within http_connect_timeout_ms". They wait here instead, where
+     * no guard is armed, as natively where libcurl's connections are the cap */
+    s->http->browser_cap = (unsigned)js_browser_cap();
     /* its host: "host:port" as natively (js_host_key), else (a URL fetch() will refuse,
      * a key past 320 bytes) scheme://authority as spelled. Keyed by the URL's text, each
      * spelling of a host (127.1, 127.0.0.1; HOST, host; :80 or no port) was a host of

@@ -1161,7 +1161,10 @@ EM_JS(int, js_bad_port, (void), {
                     c.end(B("HTTP/1.1 404 " + "a".repeat(62) + X(0xc3, 0xa9) + "bc" + END));
                 else if (path === "/reason-esc")
                     c.end(B("HTTP/1.1 404 Not" + X(27) + "[2JFound" + END));
-                else if (path === "/endless") {
+                else if (path.indexOf("/two-seconds") === 0) { /* head and "a", "b" 2 s on */
+                    c.write("HTTP/1.1 200 OK" + NL + "Content-Length: 2" + NL + NL + "a");
+                    setTimeout(function() { c.end("b"); }, 2000);
+                } else if (path === "/endless") {
                     /* a chunked body of 64 KiB chunks, 1,024 of them (64 MiB) unless the
                      * client goes: how many were sent, and whether it went */
                     var chunk = "x".repeat(65536);
@@ -1341,6 +1344,77 @@ static void test_fetch_past_max_asset_size_or_cancelled_stops_early(void **state
     assert_int_equal(js_live(), 0);
     asset_handle_release(h);
     asset_server_destroy(s);
+}
+
+/* As a browser: fetch() runs 6 of a host at once (HTTP/1.1 in Chromium and Firefox), the
+ * rest wait in it, held until a slot's body ends or is aborted; the answers lose only
+ * Response.redirected and .url. on = 0 puts node's back. */
+/* clang-format off */
+EM_JS(void, js_browser_connections, (int on), {
+    var A = Module.assetFetch || (Module.assetFetch = { live: new Map() });
+    A.browser = on ? true : undefined;
+    if (!on) {
+        if (globalThis.assetUnqueuedFetch) globalThis.fetch = globalThis.assetUnqueuedFetch;
+        globalThis.assetUnqueuedFetch = null;
+        return;
+    }
+    if (globalThis.assetUnqueuedFetch) return;
+    var real = globalThis.assetUnqueuedFetch = globalThis.fetch;
+    var active = 0, queue = [];
+    var next = function() { while (active < 6 && queue.length) queue.shift()(); };
+    globalThis.fetch = function(u, init) {
+        var sig = init && init.signal;
+        return new Promise(function(resolve, reject) {
+            var held = false;
+            var release = function() {
+                if (!held) return;
+                held = false;
+                active--;
+                next();
+            };
+            queue.push(function() {
+                if (sig && sig.aborted) { reject(new Error("aborted")); return; }
+                held = true;
+                active++;
+                if (sig) sig.addEventListener("abort", release);
+                real(u, init).then(function(r) {
+                    if (!r.body) { release(); resolve(r); return; }
+                    var ts = new TransformStream({ flush: release });
+                    resolve(new Response(r.body.pipeThrough(ts), {
+                        status: r.status, statusText: r.statusText, headers: r.headers }));
+                }, function(e) { release(); reject(e); });
+            });
+            next();
+        });
+    };
+});
+/* clang-format on */
+
+/* In a browser, loads of one host past the browser's 6 at once wait in the library, not in
+ * fetch(): there their guards ran while the browser held them, and 8 loads of 2-second
+ * bodies (the head and a byte at once, the last byte 2 s later) with an
+ * http_connect_timeout_ms of 1 s failed the last two, "no response within 1000 ms", from a
+ * server that answers each at once. */
+static void test_fetch_in_a_browser_past_its_connections_is_not_timed_out(void **state) {
+    (void)state;
+    js_browser_connections(1);
+    asset_server_config_t cfg = {.http_connect_timeout_ms = 1000};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h[8];
+    for (int i = 0; i < 8; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "/two-seconds%d", i); /* 8 loads, not one */
+        h[i] = bad_load(s, rel);
+    }
+    for (int i = 0; i < 8; i++) {
+        asset_status_t st = wait_done(s, h[i]);
+        if (st != ASSET_OK)
+            fail_msg("load %d: %s, %s", i, asset_err_name(st), asset_handle_error_message(h[i]));
+        asset_handle_release(h[i]);
+    }
+    asset_server_destroy(s);
+    js_browser_connections(0);
 }
 
 /* A server that takes the connection and never answers moves under 1 byte/s: it fails
@@ -2069,6 +2143,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_a_redirect_to_file_is_a_network_error),
         cmocka_unit_test(test_fetch_reason_bytes_are_read_as_on_desktop),
         cmocka_unit_test(test_fetch_past_max_asset_size_or_cancelled_stops_early),
+        cmocka_unit_test(test_fetch_in_a_browser_past_its_connections_is_not_timed_out),
         cmocka_unit_test(test_fetch_guards_do_not_count_the_pages_own_stall),
         cmocka_unit_test(test_an_answer_in_before_the_deadline_is_not_timed_out),
 #endif
