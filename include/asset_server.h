@@ -189,7 +189,8 @@ typedef struct asset_server_config {  /* zero means default, for every field */
                                          (docs/loaders-and-caches.md, Caches) */
     size_t max_asset_size;            /* 256 MiB; larger => ASSET_E_TOO_LARGE */
     unsigned http_max_connections;    /* 16 connections per host; no cap on them in all, but on
-                                         transfers: 8 x (see http_low_speed_ms) */
+                                         transfers: 8 x (see http_low_speed_ms). In a
+                                         browser (web build) at most 6 (docs/web.md) */
     unsigned http_connect_timeout_ms; /* 10000 */
     const char *pkg_path;             /* ':'-separated (';' on Windows) dirs whose subdirs
                                          are pkg:// roots; NULL: $ASSET_SERVER_PKG_PATH.

@@ -79,6 +79,7 @@ typedef struct host {
 struct asset__http {
     asset_server_t *server;
     host_t *hosts;
+    unsigned browser_cap;  /* a browser's fetches of a host at once (js_browser_cap), 0: none */
     bool stopping;         /* on_stop runs: no waiting fetch starts */
     uint64_t cancels_seen; /* server->async_cancels at on_kick's last walk */
     unsigned active;       /* fetches running, of every host (asset__http_max_active) */
@@ -100,7 +101,14 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
     var st = { ac: ac, timer: 0, stall: 0, gen: { timer: 0, stall: 0 }, dead: false };
     A.live.set(id, st);
     var headers = {};
-    if (cond_name) headers[UTF8ToString(cond_name)] = UTF8ToString(cond_value);
+    /* a header's value is bytes (a ByteString: a code unit a byte, as fetch() sends it):
+     * the validator's, as its answer gave them (field), not read as UTF-8 */
+    var latin1 = function(p) {
+        var s = "";
+        for (; HEAPU8[p]; p++) s += String.fromCharCode(HEAPU8[p]);
+        return s;
+    };
+    if (cond_name) headers[UTF8ToString(cond_name)] = latin1(cond_value);
     var u = UTF8ToString(url);
     /* credentials in the URL: fetch() refuses such a URL, libcurl sends them as Basic
      * authentication: so do we, their percent-decoded bytes, the URL without them */
@@ -141,10 +149,17 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         var utf8 = A.utf8_reasons !== undefined ? A.utf8_reasons
                    : typeof process === "object" && typeof process.versions === "object" &&
                      typeof process.versions.node === "string";
+        return utf8 ? new TextEncoder().encode(s) : field(s);
+    }
+    /* a header's value (fetch() gives one code unit a byte, a browser's and node's) as
+     * those bytes, as libcurl hands them over on desktop: TextEncoder made two bytes of
+     * each past ASCII, so that an ETag of 2,100 such bytes was 4,202, past the 4 KiB
+     * sent back (http_validator.h), and never sent back */
+    function field(s) {
         var b = new Uint8Array(s.length);
         for (var i = 0; i < s.length; i++) {
             var c = s.charCodeAt(i);
-            if (utf8 || c > 255) return new TextEncoder().encode(s);
+            if (c > 255) return new TextEncoder().encode(s);
             b[i] = c;
         }
         return b;
@@ -194,14 +209,14 @@ EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name
         _asset__fetch_on_header(id, 0, put(reason_bytes(resp.statusText || "")));
         var et = resp.headers.get("ETag");
         /* an empty validator (fetch trims blanks) is none: Last-Modified, or the hash */
-        if (et) _asset__fetch_on_header(id, 1, put(et));
+        if (et) _asset__fetch_on_header(id, 1, put(field(et)));
         var lm = resp.headers.get("Last-Modified");
-        if (lm) _asset__fetch_on_header(id, 2, put(lm));
+        if (lm) _asset__fetch_on_header(id, 2, put(field(lm)));
         if (resp.redirected) _asset__fetch_on_header(id, 3, put(resp.url));
         /* Content-Length: read in C (asset__http_length_value), as 1*DIGIT; JS Number()
          * took "" for 0, "1e3" for 1000, "0x10" for 16 */
         var cl = resp.headers.get("Content-Length");
-        if (cl !== null) _asset__fetch_on_header(id, 4, put(cl));
+        if (cl !== null) _asset__fetch_on_header(id, 4, put(field(cl)));
         /* the codings fetch() decodes (zstd: browsers that ask for it); another comes
          * through still coded */
         var ce = (resp.headers.get("Content-Encoding") || "").toLowerCase().split(",")
@@ -264,6 +279,17 @@ EM_JS(int, js_host_key, (const char *url, char *out, int cap), {
     return b.length;
 });
 
+/* How many fetches of one host a browser runs at once: 6, the per-host connection limit
+ * of Chromium and Firefox over HTTP/1.1; a fetch() past it waits in the browser unseen,
+ * while its guards (the connect and low-speed timers, armed at the call) run. 0 under
+ * node, whose fetch() has no such limit (A.browser: a test's choice). */
+EM_JS(int, js_browser_cap, (void), {
+    var A = Module.assetFetch;
+    if (A && A.browser !== undefined) return A.browser ? 6 : 0;
+    return typeof process === "object" && typeof process.versions === "object" &&
+           typeof process.versions.node === "string" ? 0 : 6;
+});
+
 EM_JS(void, js_fetch_abort, (uint32_t id), {
     var A = Module.assetFetch;
     var st = A && A.live.get(id);
@@ -303,7 +329,9 @@ static void xfer_free(xfer_t *x) {
 
 /* Whether one more fetch of h may start now. */
 static bool host_may_start(const asset__http_t *http, const host_t *h) {
-    return h->active < http->server->cfg.http_max_connections &&
+    unsigned cap = http->server->cfg.http_max_connections;
+    if (http->browser_cap && http->browser_cap < cap) cap = http->browser_cap;
+    return h->active < cap &&
            (!h->active ||
             http->active < asset__http_max_active(http->server->cfg.http_max_connections));
 }
@@ -668,6 +696,11 @@ static void xfer_start(void *arg) {
         s->http->server = s;
         asset__io_set_hooks(s->io, on_kick, on_stop, s->http);
     }
+    /* a browser runs 6 fetches of a host at once (HTTP/1.1): the others waited in it with
+     * their guards running, and a load of a healthy server queued behind 6 slow bodies
+     * failed "no response within http_connect_timeout_ms". They wait here instead, where
+     * no guard is armed, as natively where libcurl's connections are the cap */
+    s->http->browser_cap = (unsigned)js_browser_cap();
     /* its host: "host:port" as natively (js_host_key), else (a URL fetch() will refuse,
      * a key past 320 bytes) scheme://authority as spelled. Keyed by the URL's text, each
      * spelling of a host (127.1, 127.0.0.1; HOST, host; :80 or no port) was a host of

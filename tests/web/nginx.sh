@@ -58,6 +58,14 @@ http {
       if (\$http_if_none_match) { add_header ETag '"v2"'; return 304; }
       add_header ETag '"v1"'; return 200 "one";
     }
+    # ETags with bytes past ASCII (a UTF-8 e-acute and a Latin-1 one; 2,100 Latin-1
+    # bytes): a 304 to an If-None-Match that sends them back as they were, else 200 "hi"
+    location = /etag-bytes { set \$t '"caf$(printf '\303\251')-$(printf '\351')"';
+      if (\$http_if_none_match = \$t) { add_header ETag \$t; return 304; }
+      add_header ETag \$t; return 200 "hi"; }
+    location = /etag-bytes-long { set \$t '"$(printf '\351%.0s' $(seq 2100))"';
+      if (\$http_if_none_match = \$t) { add_header ETag \$t; return 304; }
+      add_header ETag \$t; return 200 "hi"; }
     location ~ /novalidator[^/]*\.cnt\$ { return 200 "same bytes"; }
     location ~ /unconditional[^/]*\.cnt\$ { add_header ETag '"fixed"'; return 200 "same bytes"; }
     location /auth/ { auth_basic "test"; auth_basic_user_file $dir/htpasswd; }

@@ -1161,7 +1161,26 @@ EM_JS(int, js_bad_port, (void), {
                     c.end(B("HTTP/1.1 404 " + "a".repeat(62) + X(0xc3, 0xa9) + "bc" + END));
                 else if (path === "/reason-esc")
                     c.end(B("HTTP/1.1 404 Not" + X(27) + "[2JFound" + END));
-                else if (path === "/to-file")
+                else if (path.indexOf("/two-seconds") === 0) { /* head and "a", "b" 2 s on */
+                    c.write("HTTP/1.1 200 OK" + NL + "Content-Length: 2" + NL + NL + "a");
+                    setTimeout(function() { c.end("b"); }, 2000);
+                } else if (path === "/endless") {
+                    /* a chunked body of 64 KiB chunks, 1,024 of them (64 MiB) unless the
+                     * client goes: how many were sent, and whether it went */
+                    var chunk = "x".repeat(65536);
+                    bad.endless = { sent: 0, closed: false };
+                    var e = bad.endless;
+                    c.on("close", function() { e.closed = true; });
+                    c.write("HTTP/1.1 200 OK" + NL + "Transfer-Encoding: chunked" + NL + NL);
+                    var more = function() {
+                        if (c.destroyed) return;
+                        if (e.sent === 1024) { c.end("0" + NL + NL); return; }
+                        e.sent++;
+                        c.write("10000" + NL + chunk + NL);
+                        setTimeout(more, 2);
+                    };
+                    more();
+                } else if (path === "/to-file")
                     c.end("HTTP/1.1 302 Found" + NL + "Location: file:///etc/hostname" + NL +
                           "Content-Length: 0" + NL + NL);
                 else if (path === "/no-location")
@@ -1179,6 +1198,11 @@ EM_JS(int, js_bad_port, (void), {
     return Module.assetBad.port;
 });
 EM_JS(int, js_empty_hits, (void), { return Module.assetBad ? Module.assetBad.empty_hits : 0; });
+/* /endless's chunks sent, -1 while its connection is open (or none was made) */
+EM_JS(int, js_endless_sent, (void), {
+    var e = Module.assetBad && Module.assetBad.endless;
+    return e && e.closed ? e.sent : -1;
+});
 /* clang-format on */
 
 static asset_handle_t *bad_load(asset_server_t *s, const char *path) {
@@ -1285,6 +1309,112 @@ static void test_fetch_reason_bytes_are_read_as_on_desktop(void **state) {
     }
     js_reasons_as_a_browser(0);
     asset_server_destroy(s);
+}
+
+/* A body without Content-Length that grows past max_asset_size is stopped at that chunk,
+ * the connection closed, not read to its end (64 MiB here); and a fetch cancelled before
+ * its answer's head ends at once, JS keeping nothing of it. */
+static void test_fetch_past_max_asset_size_or_cancelled_stops_early(void **state) {
+    (void)state;
+    asset_server_config_t cfg = {.max_asset_size = 200000};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h = bad_load(s, "/endless");
+    assert_int_equal(wait_done(s, h), ASSET_E_TOO_LARGE);
+    assert_non_null(strstr(asset_handle_error_message(h), "max_asset_size (200000 bytes)"));
+    asset_handle_release(h);
+    double end = emscripten_get_now() + 30000;
+    while (js_endless_sent() < 0 && emscripten_get_now() < end) turn();
+    int sent = js_endless_sent();
+    print_message("/endless: %d chunks of 64 KiB sent before the close\n", sent);
+    assert_in_range(sent, 4, 1023);
+    assert_int_equal(js_live(), 0);
+    /* before the head: the server never answers */
+    h = bad_load(s, "/silent-cancel");
+    assert_int_equal(reads_reach(s, 1), 1);
+    assert_int_equal(js_live(), 1);
+    asset_handle_cancel(h);
+    assert_int_equal(wait_done(s, h), ASSET_E_CANCELLED);
+    end = emscripten_get_now() + 30000;
+    while ((reads_in_flight(s) || js_live()) && emscripten_get_now() < end) {
+        asset_server_flush(s);
+        turn();
+    }
+    assert_int_equal(reads_in_flight(s), 0);
+    assert_int_equal(js_live(), 0);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+}
+
+/* As a browser: fetch() runs 6 of a host at once (HTTP/1.1 in Chromium and Firefox), the
+ * rest wait in it, held until a slot's body ends or is aborted; the answers lose only
+ * Response.redirected and .url. on = 0 puts node's back. */
+/* clang-format off */
+EM_JS(void, js_browser_connections, (int on), {
+    var A = Module.assetFetch || (Module.assetFetch = { live: new Map() });
+    A.browser = on ? true : undefined;
+    if (!on) {
+        if (globalThis.assetUnqueuedFetch) globalThis.fetch = globalThis.assetUnqueuedFetch;
+        globalThis.assetUnqueuedFetch = null;
+        return;
+    }
+    if (globalThis.assetUnqueuedFetch) return;
+    var real = globalThis.assetUnqueuedFetch = globalThis.fetch;
+    var active = 0, queue = [];
+    var next = function() { while (active < 6 && queue.length) queue.shift()(); };
+    globalThis.fetch = function(u, init) {
+        var sig = init && init.signal;
+        return new Promise(function(resolve, reject) {
+            var held = false;
+            var release = function() {
+                if (!held) return;
+                held = false;
+                active--;
+                next();
+            };
+            queue.push(function() {
+                if (sig && sig.aborted) { reject(new Error("aborted")); return; }
+                held = true;
+                active++;
+                if (sig) sig.addEventListener("abort", release);
+                real(u, init).then(function(r) {
+                    if (!r.body) { release(); resolve(r); return; }
+                    var ts = new TransformStream({ flush: release });
+                    resolve(new Response(r.body.pipeThrough(ts), {
+                        status: r.status, statusText: r.statusText, headers: r.headers }));
+                }, function(e) { release(); reject(e); });
+            });
+            next();
+        });
+    };
+});
+/* clang-format on */
+
+/* In a browser, loads of one host past the browser's 6 at once wait in the library, not in
+ * fetch(): there their guards ran while the browser held them, and 8 loads of 2-second
+ * bodies (the head and a byte at once, the last byte 2 s later) with an
+ * http_connect_timeout_ms of 1 s failed the last two, "no response within 1000 ms", from a
+ * server that answers each at once. */
+static void test_fetch_in_a_browser_past_its_connections_is_not_timed_out(void **state) {
+    (void)state;
+    js_browser_connections(1);
+    asset_server_config_t cfg = {.http_connect_timeout_ms = 1000};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_non_null(s);
+    asset_handle_t *h[8];
+    for (int i = 0; i < 8; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "/two-seconds%d", i); /* 8 loads, not one */
+        h[i] = bad_load(s, rel);
+    }
+    for (int i = 0; i < 8; i++) {
+        asset_status_t st = wait_done(s, h[i]);
+        if (st != ASSET_OK)
+            fail_msg("load %d: %s, %s", i, asset_err_name(st), asset_handle_error_message(h[i]));
+        asset_handle_release(h[i]);
+    }
+    asset_server_destroy(s);
+    js_browser_connections(0);
 }
 
 /* A server that takes the connection and never answers moves under 1 byte/s: it fails
@@ -1549,6 +1679,37 @@ static void test_fetch_an_etag_past_the_header_limit_is_not_sent_back(void **sta
     assert_ptr_equal(asset_handle_value(a), asset_handle_value(b));
     asset_handle_release(a);
     asset_handle_release(b);
+    asset_server_destroy(s);
+}
+
+/* An ETag with bytes past ASCII is kept as its bytes came, as on desktop (libcurl hands
+ * the header's bytes over), and goes back in If-None-Match as those bytes: a 304.
+ * fetch() gives a header's value a code unit a byte (node's as a browser's), which the
+ * glue stored as their UTF-8, two bytes for each past ASCII: an ETag of 2,100 such bytes
+ * (under the 4 KiB sent back, http_validator.h) became 4,202 and was never sent back, so
+ * each revalidation was a whole 200 where the desktop has a 304. nginx's /etag-bytes and
+ * /etag-bytes-long answer a 304 to an If-None-Match of those bytes. */
+static void test_fetch_an_etag_past_ascii_is_kept_as_its_bytes(void **state) {
+    (void)state;
+    NEED_HTTP();
+    static const char *const paths[] = {"etag-bytes", "etag-bytes-long"};
+    asset_server_t *s = tu_server(2);
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        asset_handle_t *a = load_url(s, paths[i]);
+        assert_int_equal(wait_done(s, a), ASSET_OK);
+        tu_expect_text(a, "hi");
+        asset_stats_t before, after;
+        asset_server_stats(s, &before);
+        asset_handle_t *b = load_url(s, paths[i]); /* revalidated: a 304 */
+        assert_int_equal(wait_done(s, b), ASSET_OK);
+        asset_server_stats(s, &after);
+        if (after.http_not_modified != before.http_not_modified + 1)
+            fail_msg("%s: no 304 (the ETag was not sent back as its bytes)", paths[i]);
+        assert_int_equal(asset_handle_http_status(b), 304);
+        assert_ptr_equal(asset_handle_value(a), asset_handle_value(b));
+        asset_handle_release(a);
+        asset_handle_release(b);
+    }
     asset_server_destroy(s);
 }
 
@@ -1981,6 +2142,8 @@ int main(void) {
         cmocka_unit_test(test_fetch_a_redirect_without_location_is_not_followed),
         cmocka_unit_test(test_fetch_a_redirect_to_file_is_a_network_error),
         cmocka_unit_test(test_fetch_reason_bytes_are_read_as_on_desktop),
+        cmocka_unit_test(test_fetch_past_max_asset_size_or_cancelled_stops_early),
+        cmocka_unit_test(test_fetch_in_a_browser_past_its_connections_is_not_timed_out),
         cmocka_unit_test(test_fetch_guards_do_not_count_the_pages_own_stall),
         cmocka_unit_test(test_an_answer_in_before_the_deadline_is_not_timed_out),
 #endif
@@ -1989,6 +2152,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_refused_connection_is_a_network_error),
         cmocka_unit_test(test_fetch_a_redirect_loop_is_a_network_error),
         cmocka_unit_test(test_fetch_an_etag_past_the_header_limit_is_not_sent_back),
+        cmocka_unit_test(test_fetch_an_etag_past_ascii_is_kept_as_its_bytes),
         cmocka_unit_test(test_more_servers_in_turn_than_workers_each_fetch),
 #ifndef __EMSCRIPTEN_PTHREADS__
         cmocka_unit_test(test_wait_on_a_fetch_without_threads_returns_busy),
