@@ -1241,6 +1241,38 @@ static void test_a_group_made_by_a_value_freed_in_destroy_is_freed(void **state)
     assert_int_equal(atomic_load(&g_live) - live0, 0); /* the group too */
 }
 
+/* asset_set_allocator given a struct with a NULL slot restores malloc/realloc/free
+ * (the header): none of its slots is called. Taking it when only `free` was NULL
+ * (mutation testing, round ten: `&& a->free` dropped, alloc.c:331) passed every suite:
+ * the library allocated through it and then called the NULL free. */
+static atomic_int g_slot_calls;
+static void *slot_alloc(size_t n, void *u) {
+    (void)u;
+    atomic_fetch_add(&g_slot_calls, 1);
+    return malloc(n);
+}
+static void *slot_realloc(void *p, size_t n, void *u) {
+    (void)u;
+    atomic_fetch_add(&g_slot_calls, 1);
+    return realloc(p, n);
+}
+
+static void test_an_allocator_without_free_restores_malloc(void **state) {
+    (void)state;
+    static const asset_allocator_t suite = {c_alloc, c_realloc, c_free, NULL};
+    atomic_store(&g_slot_calls, 0);
+    asset_set_allocator(&(asset_allocator_t){slot_alloc, slot_realloc, NULL, NULL});
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    assert_int_equal(asset_mem_put(s, "a", "x", 1), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "mem://a", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    asset_set_allocator(&suite); /* the suite's, for the tests after this one */
+    assert_int_equal(atomic_load(&g_slot_calls), 0);
+}
+
 static int group_setup(void **state) {
     (void)state;
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
@@ -1421,6 +1453,7 @@ int main(void) {
             test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread),
         cmocka_unit_test(test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort),
         cmocka_unit_test(test_a_post_once_the_io_thread_stops_is_refused),
+        cmocka_unit_test(test_an_allocator_without_free_restores_malloc),
         cmocka_unit_test(test_destroy_ends_other_threads_waits_on_groups_tasks_and_http),
         cmocka_unit_test(test_destroy_waits_for_another_threads_flush_which_fires_no_more),
         cmocka_unit_test(test_a_group_made_by_a_value_freed_in_destroy_is_freed),
