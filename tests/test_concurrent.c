@@ -996,6 +996,42 @@ static void test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort(voi
     uv_sem_destroy(&g_io_ended);
 }
 
+/* A post that comes once the I/O thread is stopping is refused (false: its caller cleans
+ * up, as reload.c's watch_add does) and never run: the thread may have closed its loop,
+ * and nothing runs the queue after its last turn. Accepting it (mutation testing, round
+ * ten: `ok = !io->stopping` made `true`, io_thread.c:137) passed every suite. */
+static atomic_int g_late_ran;
+
+static void late_post(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&g_late_ran, 1);
+}
+
+static bool g_late_posted;
+
+static void post_at_stop(asset__io_t *io) { g_late_posted = asset__io_post(io, late_post, NULL); }
+
+static void test_a_post_once_the_io_thread_stops_is_refused(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    long live0 = atomic_load(&g_live);
+    atomic_store(&g_late_ran, 0);
+    g_late_posted = true;
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    assert_int_equal(asset_mem_put(s, "a", "x", 1), ASSET_OK);
+    asset_load_options_t t = {.timeout_ms = 600000}; /* starts the I/O thread */
+    asset_handle_t *h = asset_server_load(s, "mem://a", &t);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(h);
+    asset__io_stop_hook = post_at_stop;
+    asset_server_destroy(s);
+    asset__io_stop_hook = NULL;
+    assert_false(g_late_posted);
+    assert_int_equal(atomic_load(&g_late_ran), 0);
+    assert_int_equal(atomic_load(&g_live) - live0, 0);
+}
+
 /* ---- destroy while other threads wait on a group, a task and an HTTP transfer ---- */
 
 /* Waits of threads other than the flush thread, each on work that only destroy ends: a
@@ -1205,6 +1241,38 @@ static void test_a_group_made_by_a_value_freed_in_destroy_is_freed(void **state)
     assert_int_equal(atomic_load(&g_live) - live0, 0); /* the group too */
 }
 
+/* asset_set_allocator given a struct with a NULL slot restores malloc/realloc/free
+ * (the header): none of its slots is called. Taking it when only `free` was NULL
+ * (mutation testing, round ten: `&& a->free` dropped, alloc.c:331) passed every suite:
+ * the library allocated through it and then called the NULL free. */
+static atomic_int g_slot_calls;
+static void *slot_alloc(size_t n, void *u) {
+    (void)u;
+    atomic_fetch_add(&g_slot_calls, 1);
+    return malloc(n);
+}
+static void *slot_realloc(void *p, size_t n, void *u) {
+    (void)u;
+    atomic_fetch_add(&g_slot_calls, 1);
+    return realloc(p, n);
+}
+
+static void test_an_allocator_without_free_restores_malloc(void **state) {
+    (void)state;
+    static const asset_allocator_t suite = {c_alloc, c_realloc, c_free, NULL};
+    atomic_store(&g_slot_calls, 0);
+    asset_set_allocator(&(asset_allocator_t){slot_alloc, slot_realloc, NULL, NULL});
+    asset_server_t *s = asset_server_create(NULL);
+    assert_non_null(s);
+    assert_int_equal(asset_mem_put(s, "a", "x", 1), ASSET_OK);
+    asset_handle_t *h = asset_server_load(s, "mem://a", NULL);
+    assert_int_equal(tu_wait(h), ASSET_OK);
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    asset_set_allocator(&suite); /* the suite's, for the tests after this one */
+    assert_int_equal(atomic_load(&g_slot_calls), 0);
+}
+
 static int group_setup(void **state) {
     (void)state;
     static const asset_allocator_t hook = {c_alloc, c_realloc, c_free, NULL};
@@ -1384,6 +1452,8 @@ int main(void) {
         cmocka_unit_test(
             test_a_waiters_job_finishing_during_destroy_does_not_reach_the_stopped_io_thread),
         cmocka_unit_test(test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort),
+        cmocka_unit_test(test_a_post_once_the_io_thread_stops_is_refused),
+        cmocka_unit_test(test_an_allocator_without_free_restores_malloc),
         cmocka_unit_test(test_destroy_ends_other_threads_waits_on_groups_tasks_and_http),
         cmocka_unit_test(test_destroy_waits_for_another_threads_flush_which_fires_no_more),
         cmocka_unit_test(test_a_group_made_by_a_value_freed_in_destroy_is_freed),

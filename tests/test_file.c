@@ -678,6 +678,16 @@ static void test_a_file_rewritten_while_it_is_read_fails(void **state) {
                     "changed while it was read");
 }
 
+/* The same, for a file read in exactly two read()s (1 MiB, then 512 bytes), rewritten to
+ * as many bytes between them: its second fstat is asked for from two reads on, so the
+ * torn mix fails too. Asked for only from three reads on (mutation testing, round ten:
+ * `reads > 1` made `reads > 2`, fs.c:260), every suite passed. */
+static void rewrite_as_1_mib_and_512(const char *dir) { rewrite_with(dir, (1 << 20) + 512); }
+static void test_a_file_rewritten_between_its_two_reads_fails(void **state) {
+    read_with_fault(*state, (1 << 20) + 512, 2, rewrite_as_1_mib_and_512, ASSET_E_IO,
+                    "changed while it was read");
+}
+
 /* The allocator of the whole process (main): malloc's, but a realloc on a thread that
  * armed tl_fail_realloc fails, once. */
 static _Thread_local bool tl_fail_realloc;
@@ -1004,6 +1014,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_a_file_that_shrinks_while_it_is_read_fails, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_file_rewritten_while_it_is_read_fails, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_file_rewritten_between_its_two_reads_fails, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_read_buffer_growth_out_of_memory_says_so, setup,
                                         teardown),
