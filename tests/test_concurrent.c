@@ -975,11 +975,8 @@ static void kick_at_stop(asset__io_t *io) {
     uv_sem_wait(&g_io_ended);
 }
 
-static void test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort(void **state) {
-    (void)state;
-    tu_os_watchdog(120);
-    long live0 = atomic_load(&g_live);
-    assert_int_equal(uv_sem_init(&g_io_ended, 0), 0);
+/* A server whose I/O thread runs: a timed load of a mem:// key started it. */
+static asset_server_t *server_with_io_thread(void) {
     asset_server_t *s = asset_server_create(NULL);
     assert_non_null(s);
     assert_int_equal(asset_mem_put(s, "a", "x", 1), ASSET_OK);
@@ -987,6 +984,15 @@ static void test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort(voi
     asset_handle_t *h = asset_server_load(s, "mem://a", &t);
     assert_int_equal(tu_wait(h), ASSET_OK);
     asset_handle_release(h);
+    return s;
+}
+
+static void test_destroy_while_the_io_thread_handles_a_wakeup_does_not_abort(void **state) {
+    (void)state;
+    tu_os_watchdog(120);
+    long live0 = atomic_load(&g_live);
+    assert_int_equal(uv_sem_init(&g_io_ended, 0), 0);
+    asset_server_t *s = server_with_io_thread();
     asset__io_stop_hook = kick_at_stop;
     asset__io_exit_hook = io_ended;
     asset_server_destroy(s);
@@ -1017,13 +1023,7 @@ static void test_a_post_once_the_io_thread_stops_is_refused(void **state) {
     long live0 = atomic_load(&g_live);
     atomic_store(&g_late_ran, 0);
     g_late_posted = true;
-    asset_server_t *s = asset_server_create(NULL);
-    assert_non_null(s);
-    assert_int_equal(asset_mem_put(s, "a", "x", 1), ASSET_OK);
-    asset_load_options_t t = {.timeout_ms = 600000}; /* starts the I/O thread */
-    asset_handle_t *h = asset_server_load(s, "mem://a", &t);
-    assert_int_equal(tu_wait(h), ASSET_OK);
-    asset_handle_release(h);
+    asset_server_t *s = server_with_io_thread();
     asset__io_stop_hook = post_at_stop;
     asset_server_destroy(s);
     asset__io_stop_hook = NULL;

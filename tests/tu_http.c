@@ -370,6 +370,14 @@ static bool send_all(tu_sock_t fd, const char *s, size_t n) {
     return true;
 }
 
+/* Keeps fd open (bad_main sends its body "one" at tu_bad_go) unless one is parked
+ * already, and tells tu_bad_wait_stalled. The server thread's. */
+static void park(tu_bad_t *b, tu_sock_t fd) {
+    if (b->parked != TU_NO_SOCK) return;
+    b->parked = fd;
+    uv_sem_post(&b->stalled);
+}
+
 /* 64 MiB of a chunked body, 8 KiB chunks (the client goes first, mostly): whether it
  * was all sent */
 static bool send_chunks(tu_sock_t fd) {
@@ -885,10 +893,7 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
         const char *h = "HTTP/1.1 200 OK\r\nETag: W/\"v1\"\r\nContent-Length: 3\r\n"
                         "Connection: close\r\n\r\none";
         send_all(fd, h, strlen(h) - (hit == 1 ? 3 : 0)); /* the parked one: its headers */
-        if (hit == 1 && b->parked == TU_NO_SOCK) {
-            b->parked = fd; /* bad_main keeps it open */
-            uv_sem_post(&b->stalled);
-        }
+        if (hit == 1) park(b, fd);
     } else if (!strcmp(path, "/park-change")) {
         /* "one" with ETag "v1" the first time; the second unconditional request gets the
          * headers of that answer and is parked (tu_bad_wait_stalled returns), the server
@@ -913,10 +918,7 @@ static void serve(tu_bad_t *b, tu_sock_t fd) {
                        : "HTTP/1.1 200 OK\r\nETag: \"v2\"\r\nContent-Length: 3\r\n"
                          "Connection: close\r\n\r\ntwo";
         send_all(fd, h, strlen(h));
-        if (hit == 1 && b->parked == TU_NO_SOCK) {
-            b->parked = fd; /* bad_main keeps it open */
-            uv_sem_post(&b->stalled);
-        }
+        if (hit == 1) park(b, fd);
     } else if (!strcmp(path, "/etag-moved")) {
         /* "one" with ETag "v1" the first time, "two" with ETag "v2" after; a conditional
          * request gets a 304 naming "v2" (a server, or one of a pool, that answers 304 to
