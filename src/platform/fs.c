@@ -193,7 +193,7 @@ asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool ve
         goto out;
     }
     asset_request_set_total(r, st.size);
-    if (map_min != SIZE_MAX && st.size && st.size >= map_min) {
+    if (map_min != SIZE_MAX && st.size && st.size >= map_min && !r->job->sha256) {
         void *data = NULL, *token = NULL;
         if (asset__file_map(f, (size_t)st.size, &data, &token) == 0) {
             rc = asset__request_lend(r, data, (size_t)st.size, asset__unmap, token);

@@ -28,7 +28,9 @@ asset_status_t asset__list_errno(asset_list_t *l, int err, bool beneath, const c
 /* Reads the regular file f into the request (closes it): version from its stat,
  * NOT_MODIFIED when it matches the cached one, size cap, progress, cancel checks.
  * A file of at least map_min bytes (SIZE_MAX: none) is mapped and lent to the request
- * instead (asset__file_map, asset__request_lend), or read if it cannot be mapped. */
+ * instead (asset__file_map, asset__request_lend), or read if it cannot be mapped; never
+ * for a load pinned to a digest (a manifest entry's sha256), whose value must stay the
+ * bytes checked (a write into the file in place showed through a mapping: a review). */
 asset_status_t asset__fs_read_file(asset_request_t *r, asset__file_t *f, bool versioned,
                                    size_t map_min);
 /* Lists the directory d (closes it) into l, recursing when asked: regular files,

@@ -34,11 +34,8 @@ static asset_status_t file_read(void *ctx, asset_request_t *r) {
     }
     if (err) return asset__errno_status(r, -err, s->file_root != NULL, "open");
     /* mapped only when the load opted in: a file truncated under a mapping raises
-     * SIGBUS in whoever touches the value (map_file in the header); never for a load
-     * pinned to a digest (a manifest entry's sha256), whose value must stay the bytes
-     * checked: a write into the file in place showed through the mapping afterwards */
-    bool map = r->job->map_file && !r->job->sha256;
-    return asset__fs_read_file(r, f, true, map ? s->cfg.map_threshold : SIZE_MAX);
+     * SIGBUS in whoever touches the value (map_file in the header) */
+    return asset__fs_read_file(r, f, true, r->job->map_file ? s->cfg.map_threshold : SIZE_MAX);
 }
 
 static asset_status_t file_list(void *ctx, const char *uri, asset_list_t *l) {

@@ -583,12 +583,10 @@ static asset_status_t read_in(asset_server_t *s, mount_t *m, asset_request_t *r,
     }
     if (e) return asset__errno_status(r, -e, true, "open");
     /* watched, a directory package is mutable: versioned like file://, and never mapped
-     * (a file truncated in place under a mapping raises SIGBUS: see map_file). Nor for
-     * a load pinned to a digest (a manifest entry's sha256): its value must stay the
-     * bytes checked, and a write into the file in place showed through a mapping (an
-     * embedded table, above, is the program's own constant memory: still lent) */
-    bool map = !s->cfg.watch && !r->job->sha256;
-    return asset__fs_read_file(r, f, s->cfg.watch, map ? s->cfg.map_threshold : SIZE_MAX);
+     * (a file truncated in place under a mapping raises SIGBUS: see map_file); a load
+     * pinned to a digest neither (asset__fs_read_file). An embedded table, above, is
+     * the program's own constant memory: lent, pinned or not */
+    return asset__fs_read_file(r, f, s->cfg.watch, s->cfg.watch ? SIZE_MAX : s->cfg.map_threshold);
 }
 
 char *asset__pkg_real_path(asset__pkg_t *p, const char *path, bool *nomem) {

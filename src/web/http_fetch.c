@@ -694,13 +694,14 @@ static void xfer_start(void *arg) {
             return;
         }
         s->http->server = s;
+        /* a browser runs 6 fetches of a host at once (HTTP/1.1): the others waited in it
+         * with their guards running, and a load of a healthy server queued behind 6 slow
+         * bodies failed "no response within http_connect_timeout_ms". They wait here
+         * instead, where no guard is armed, as natively where libcurl's connections are
+         * the cap. Asked once a server: the page's environment does not change */
+        s->http->browser_cap = (unsigned)js_browser_cap();
         asset__io_set_hooks(s->io, on_kick, on_stop, s->http);
     }
-    /* a browser runs 6 fetches of a host at once (HTTP/1.1): the others waited in it with
-     * their guards running, and a load of a healthy server queued behind 6 slow bodies
-     * failed "no response within http_connect_timeout_ms". They wait here instead, where
-     * no guard is armed, as natively where libcurl's connections are the cap */
-    s->http->browser_cap = (unsigned)js_browser_cap();
     /* its host: "host:port" as natively (js_host_key), else (a URL fetch() will refuse,
      * a key past 320 bytes) scheme://authority as spelled. Keyed by the URL's text, each
      * spelling of a host (127.1, 127.0.0.1; HOST, host; :80 or no port) was a host of
