@@ -607,10 +607,14 @@ ASSET_API void asset_trace_destroy(asset_trace_t *tr);
 /* Mounts directory `dir` as package `pkg`, so pkg://pkg/x reads dir/x. The newest mount
  * of a name wins (directory or embedded); mounts win over pkg_path. Packages are
  * immutable: a cached pkg:// value is served without I/O, so remount before loading
- * (or invalidate after). A load of the package in flight whose read began before a
- * remount is joined by no later load, and its value is not cached. With `watch` on, a
- * directory package follows dir's path: replaced there (renamed away, made anew), the
- * new directory is read (docs/hot-reload.md; Windows too, by an open of dir a read).
+ * (or invalidate after). Without `watch`, a file of at least config.map_threshold bytes
+ * is read through a mapping (a bytes value keeps it while the value lives): replace a
+ * package's files by a rename, never by a write in place (a value would change under
+ * its holders; a truncation kills the process with SIGBUS; docs/packages.md). A load of
+ * the package in flight whose read began before a remount is joined by no later load,
+ * and its value is not cached. With `watch` on, a directory package follows dir's path:
+ * replaced there (renamed away, made anew), the new directory is read
+ * (docs/hot-reload.md; Windows too, by an open of dir a read).
  * A name is 1 to 255 of A-Z a-z 0-9 _ - . (not "." or ".."). Both strings copied. The
  * mount a remount hides is let go (its directory closed) once no read uses it.
  * Returns ASSET_OK, ASSET_E_INVALID (bad name), ASSET_E_NOT_FOUND (no such directory,
