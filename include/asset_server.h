@@ -1285,7 +1285,9 @@ ASSET_API asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_
 ASSET_API asset_batch_t *asset_server_load_group(asset_server_t *s, const char *const *uris,
                                                  size_t n, const asset_load_options_t *o);
 /* Lists the folder `uri` (file://, bare path, pkg://, mem://; recursive unless
- * o->non_recursive) on a worker, then loads every file in path order. total is 0
+ * o->non_recursive) on a worker, then loads every file in path order. The folder's URI
+ * loses its trailing slashes (not an http(s) URL's): "mem://d/" is "mem://d", one listing
+ * in flight, and the source's list() gets that. total is 0
  * until the listing arrives; a failed listing fails the batch; an empty folder
  * completes with total 0.
  * The listing is sorted on the worker. Children are created 256 per step inside

@@ -668,9 +668,10 @@ static void first_step(asset_batch_t *b, bool entries) {
 }
 
 /* The directory a folder's children are named in: its URI without trailing slashes
- * (past "://"), then one: a mem:// URI keeps them as written ("mem://d/"), and the
+ * (past "://"), then one: a mem:// URI kept them as written ("mem://d/"), and the
  * mem source lists it as d, so its children were made "mem://d//a", keys not there
- * (a review). Allocated; NULL when out of memory. */
+ * (a review). A folder load's URI has none now but an http(s) URL's (load.c,
+ * folder_trim), whose children are named so too. Allocated; NULL when out of memory. */
 static char *folder_dir(const char *uri) {
     const char *sep = strstr(uri, "://");
     size_t min = sep ? (size_t)(sep - uri) + 3 : 0, n = strlen(uri);

@@ -73,8 +73,8 @@ static void mark_listings(asset_server_t *s, char *uri, size_t n, bool first) {
  * made after asset_mem_put("d/x") returned, or after asset_server_invalidate of a file
  * in d, joined a listing in flight that had taken d's names before and missed d/x (a
  * review; the fortieth moved the check from mem:// alone to every change the server is
- * told of). Each folder is the URI up to a '/' after the scheme's "//"; a listing of it
- * spelt with more trailing slashes ("mem://d//") is not found. */
+ * told of). Each folder is the URI up to a '/' after the scheme's "//"; a listing's URI
+ * has no trailing '/' (folder_trim) but an http(s) URL's, whose one is looked up too. */
 static void mark_folders_changed(asset_server_t *s, const char *uri) {
     if (!s->inflight.count) return; /* no load in flight: nothing to look up */
     const char *sep = strstr(uri, "://");
@@ -301,6 +301,24 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
     return true;
 }
 
+/* A folder's normal form: its URI without trailing slashes (one kept where the path is
+ * nothing else: "mem:///"), as every source lists it and as its children are named
+ * (batch.c, folder_dir). Spelt "mem://d//", a folder was a listing of its own, which a
+ * change in d did not find (mark_folders_changed looks up "mem://d" and "mem://d/"): a
+ * later load of that spelling joined a listing begun before the change (forty-first
+ * review). A URL's trailing '/' is part of its path: http(s) keeps it; a file path is
+ * normalised by its parse, a drive's root ("C:/") keeping its '/'. The path (the same
+ * bytes, '%' and '#' encoded in the URI) ends with as many as the URI. */
+static void folder_trim(asset_uri_t *u) {
+    if (!strcmp(u->scheme, "http") || !strcmp(u->scheme, "https") || !strcmp(u->scheme, "file"))
+        return;
+    size_t ul = strlen(u->uri), pl = strlen(u->path);
+    while (pl > 1 && u->path[pl - 1] == '/') {
+        u->path[--pl] = 0;
+        u->uri[--ul] = 0;
+    }
+}
+
 /* The full path's parse, without the lock: the URI parsed and hashed, the label
  * decoded, the handle's URI chosen (r->huri), the fast path's handle kept when it names
  * that URI (else discarded: r->want_h when a new one is to be made). False: out of
@@ -327,6 +345,7 @@ static bool full_parse(asset_server_t *s, load_req_t *r, asset__uri_slab_t *slab
                                        ASSET__JOB_ROOM, slab, &r->parsed, &r->why);
     }
     asset_free(base);
+    if (r->pst == ASSET_OK && r->list) folder_trim(&r->parsed);
     /* the label percent-decoded as a name is ("#Mesh%200" is the label "Mesh 0") */
     char *label = NULL;
     if (r->pst == ASSET_OK && hash) {

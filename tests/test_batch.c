@@ -886,6 +886,42 @@ static void test_a_folder_load_after_an_invalidate_never_joins_a_listing_before_
     held_server_destroy(s, &h);
 }
 
+/* Forty-first review: a folder spelt with more than one trailing '/' ("src://dir//", a
+ * folder every source lists as "src://dir") was a listing of its own, which a change in
+ * the folder did not find (the mark looks up the folder and the folder plus one '/'): a
+ * later load of that spelling joined a listing begun before the change and missed it.
+ * Now a folder load's URI loses its trailing slashes: every spelling is one listing. */
+static void test_a_folder_spelt_with_trailing_slashes_is_one_listing_a_change_finds(void **state) {
+    (void)state;
+    held_list_t h;
+    asset_server_t *s = held_server(&h);
+    asset_stats_t st;
+    asset_batch_t *b[4];
+    b[0] = asset_server_load_folder(s, "held://dir//", NULL);
+    /* its listing runs on the one worker, held */
+    uv_sem_wait(&h.entered);
+    b[1] = asset_server_load_folder(s, "held://dir", NULL); /* the same folder: joins it */
+    asset_server_stats(s, &st);
+    uint64_t joined_spelling = st.coalesced;
+    asset_server_invalidate(s, "held://dir/y");
+    b[2] = asset_server_load_folder(s, "held://dir//", NULL); /* after the change: lists */
+    asset_server_stats(s, &st);
+    uint64_t joined_before_change = st.coalesced - joined_spelling;
+    b[3] = asset_server_load_folder(s, "held://dir///", NULL); /* joins b[2]'s, queued */
+    asset_server_stats(s, &st);
+    uint64_t joined_after = st.coalesced - joined_spelling - joined_before_change;
+    /* as many as were made (one a listing, and none would wait for ever without the fix) */
+    for (int i = 0; i < 4; i++) uv_sem_post(&h.release);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(asset_batch_wait(b[i], 60000), ASSET_OK);
+        asset_batch_release(b[i]);
+    }
+    assert_int_equal(joined_spelling, 1);
+    assert_int_equal(joined_before_change, 0);
+    assert_int_equal(joined_after, 1);
+    held_server_destroy(s, &h);
+}
+
 /* Flushes (a flush takes a manifest's steps: its children are made) until n reads have
  * entered g, for at most a minute; whether they did. */
 static bool flush_until_entered(asset_server_t *s, tu_gate_t *g, int n) {
@@ -2859,6 +2895,7 @@ int main(void) {
         cmocka_unit_test(test_cancelling_a_folder_ends_it_while_its_listing_runs),
         cmocka_unit_test(test_two_loads_of_a_folder_share_its_listing_in_flight),
         cmocka_unit_test(test_a_folder_load_after_an_invalidate_never_joins_a_listing_before_it),
+        cmocka_unit_test(test_a_folder_spelt_with_trailing_slashes_is_one_listing_a_change_finds),
         cmocka_unit_test(test_a_load_pinned_to_another_digest_joins_no_read_in_flight),
         cmocka_unit_test(test_batch_progress_counts_a_child_in_flight_below_one_and_never_falls),
         cmocka_unit_test(test_a_long_entry_uri_keeps_the_reason_of_its_error),

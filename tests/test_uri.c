@@ -994,6 +994,103 @@ static void test_bad_uri_gives_failed_handle_at_next_flush(void **state) {
     asset_server_destroy(s);
 }
 
+/* A source that serves its path as the bytes, and remembers the last one it read. */
+static asset_status_t echo_read(void *ctx, asset_request_t *r) {
+    snprintf(ctx, 64, "%s", asset_request_path(r));
+    if (strcmp(asset_request_path(r), "a.n?x=1") != 0)
+        return asset_request_fail(r, ASSET_E_NOT_FOUND, "no such name");
+    return asset_request_write(r, "Q", 1);
+}
+
+typedef struct entries {
+    const char *uri;
+    int same, escaped; /* entries of uri; entries with a "%3F" */
+} entries_t;
+
+static bool count_entry(const asset_cache_info_t *i, void *user) {
+    entries_t *e = user;
+    e->same += !strcmp(i->uri, e->uri);
+    e->escaped += strstr(i->uri, "%3F") != NULL;
+    return true;
+}
+
+/* Loads each spelling of one name: each gives the bytes "Q" under the URI want, and the
+ * caches hold that URI once (one name, one key). */
+static void expect_one_name(asset_server_t *s, const char *const *spellings, size_t n,
+                            const char *want) {
+    for (size_t i = 0; i < n; i++) {
+        asset_handle_t *h = asset_server_load(s, spellings[i], NULL);
+        if (tu_wait(h) != ASSET_OK) fail_msg("%s: %s", spellings[i], asset_handle_error_message(h));
+        if (strcmp(asset_handle_uri(h), want))
+            fail_msg("%s is %s, want %s", spellings[i], asset_handle_uri(h), want);
+        tu_expect_bytes(h, "Q", 1); /* the name's own bytes, never "P" (the name before '?') */
+        asset_handle_release(h);
+    }
+    entries_t e = {want, 0, 0};
+    asset_server_foreach_cached(s, count_entry, &e);
+    assert_int_equal(e.same, 1);
+    assert_int_equal(e.escaped, 0);
+}
+
+/* Forty-first review (no defect: coverage; the decision docs/sources.md states): '?'
+ * starts a query in http(s) URLs only. In file://, pkg://, mem:// and a custom scheme it
+ * is a character of the name, as in a bare path: "a.n?x=1" is the file, package entry or
+ * key of that name, never "a.n" with a query dropped (a missing one is NOT_FOUND, not
+ * "a.n"), and "%3F" spells the same name: one URI, one cache entry. A custom source
+ * reads it in asset_request_path. */
+static void test_a_question_mark_names_a_character_of_the_name_but_in_http(void **state) {
+    (void)state;
+    asset_server_t *s = tu_server(1);
+    assert_int_equal(asset_mem_put(s, "a.n?x=1", "Q", 1), ASSET_OK);
+    assert_int_equal(asset_mem_put(s, "a.n", "P", 1), ASSET_OK);
+    expect_one_name(s, (const char *[]){"mem://a.n?x=1", "mem://a.n%3Fx=1", "MEM://a.n%3fx=1"}, 3,
+                    "mem://a.n?x=1");
+    static const asset_embedded_file_t files[] = {{"a.n?x=1", "Q", 1}, {"a.n", "P", 1}};
+    assert_int_equal(asset_server_mount_embedded(s, "e", files, 2), ASSET_OK);
+    expect_one_name(s, (const char *[]){"pkg://e/a.n?x=1", "pkg://e/./a.n%3Fx=1"}, 2,
+                    "pkg://e/a.n?x=1");
+    char seen[64] = "";
+    asset_source_t echo = {ASSET_SOURCE_ABI, "echo", 0, echo_read, NULL, NULL};
+    assert_int_equal(asset_server_register_source(s, &echo, seen), ASSET_OK);
+    expect_one_name(s, (const char *[]){"echo://a.n?x=1", "echo://a.n%3Fx=1"}, 2, "echo://a.n?x=1");
+    assert_string_equal(seen, "a.n?x=1");
+    char *dir = tu_mkdtemp();
+    if (tu_os_any_file_name()) { /* Windows refuses a '?' in a file name */
+        free(tu_write_file(dir, "a.n?x=1", "Q", 1));
+        free(tu_write_file(dir, "a.n", "P", 1));
+        char *bare = tu_path(dir, "a.n?x=1"), *uri = tu_file_uri(bare);
+        size_t ul = strlen(uri);
+        char *escaped = malloc(ul + 3);
+        snprintf(escaped, ul + 3, "%.*s%%3Fx=1", (int)(ul - 4), uri); /* "...a.n%3Fx=1" */
+        expect_one_name(s, (const char *[]){uri, escaped, bare}, 3, uri);
+        assert_int_equal(asset_server_mount(s, "d", dir), ASSET_OK);
+        expect_one_name(s, (const char *[]){"pkg://d/a.n?x=1", "pkg://d/a.n%3Fx=1"}, 2,
+                        "pkg://d/a.n?x=1");
+        free(escaped);
+        free(uri);
+        free(bare);
+    }
+    /* no name "a.n?v=2" anywhere: NOT_FOUND, not the bytes of "a.n" */
+    char *b = tu_path(dir, "a.n?v=2"), *missing = tu_file_uri(b);
+    const char *none[] = {"mem://a.n?v=2", "pkg://e/a.n?v=2", "echo://a.n?v=2", missing};
+    for (int i = 0; i < 4; i++) {
+        asset_handle_t *h = asset_server_load(s, none[i], NULL);
+        asset_status_t st = tu_wait(h);
+        /* Windows: a name it cannot have, FORBIDDEN */
+        if (st != ASSET_E_NOT_FOUND && !(i == 3 && st == ASSET_E_FORBIDDEN))
+            fail_msg("%s: %s", none[i], asset_handle_error_message(h));
+        asset_handle_release(h);
+    }
+    /* an http(s) URL's query is no part of its path: "%3F" is another resource */
+    check_ok("http://h/a.n?x=1", BASE, NULL, "http", "http://h/a.n?x=1", "h/a.n?x=1");
+    check_ok("http://h/a.n%3fx=1", BASE, NULL, "http", "http://h/a.n%3Fx=1", "h/a.n%3Fx=1");
+    asset_server_destroy(s);
+    tu_rmrf(dir);
+    free(missing);
+    free(b);
+    free(dir);
+}
+
 static void test_bad_uri_message_says_why(void **state) {
     (void)state;
     asset_server_t *s = asset_server_create(NULL);
@@ -1139,6 +1236,7 @@ int main(void) {
         cmocka_unit_test(test_resolve_against_mem_base),
         cmocka_unit_test(test_resolve_absolute_ref_stands_alone),
         cmocka_unit_test(test_bad_uri_gives_failed_handle_at_next_flush),
+        cmocka_unit_test(test_a_question_mark_names_a_character_of_the_name_but_in_http),
         cmocka_unit_test(test_bad_uri_message_says_why),
         cmocka_unit_test(test_file_root_escape_through_api_is_forbidden),
     };
