@@ -308,8 +308,9 @@ static bool fast_commit(asset_server_t *s, load_req_t *r, asset__source_slot_t *
 static bool full_parse(asset_server_t *s, load_req_t *r, asset__uri_slab_t *slab) {
     const char *uri = r->uri;
     /* "uri#label": the job loads uri (shared with every load of it), the handle wants
-     * the sub-asset; '#' always starts the label (a literal one is %23) */
-    const char *hash = uri && !r->list ? strchr(uri, '#') : NULL;
+     * the sub-asset; '#' always starts the label (a literal one is %23). A URI the fast
+     * path measured (r->len) has none: it scanned to the NUL */
+    const char *hash = uri && !r->list && !r->len ? strchr(uri, '#') : NULL;
     /* the limit of a URI counts its label, as written (and in the handle's URI, below):
      * only what precedes the '#' was measured, so a label of any length loaded */
     bool too_long = hash && strnlen(uri, ASSET__URI_MAX + 1) > ASSET__URI_MAX;
