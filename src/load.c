@@ -326,8 +326,9 @@ static void folder_trim(asset_uri_t *u) {
 static bool full_parse(asset_server_t *s, load_req_t *r, asset__uri_slab_t *slab) {
     const char *uri = r->uri;
     /* "uri#label": the job loads uri (shared with every load of it), the handle wants
-     * the sub-asset; '#' always starts the label (a literal one is %23) */
-    const char *hash = uri && !r->list ? strchr(uri, '#') : NULL;
+     * the sub-asset; '#' always starts the label (a literal one is %23). A URI the fast
+     * path measured (r->len) has none: it scanned to the NUL */
+    const char *hash = uri && !r->list && !r->len ? strchr(uri, '#') : NULL;
     /* the limit of a URI counts its label, as written (and in the handle's URI, below):
      * only what precedes the '#' was measured, so a label of any length loaded */
     bool too_long = hash && strnlen(uri, ASSET__URI_MAX + 1) > ASSET__URI_MAX;
@@ -577,7 +578,10 @@ asset_handle_t *asset__load_ex(asset_server_t *s, const char *uri, const asset_l
 static asset__uri_slab_t *slice_slab(asset_server_t *s, const load_req_t *r, size_t n) {
     size_t base_len = s->base_dir ? strlen(s->base_dir) : 0, cap = 0, fit = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t e = asset__uri_slab_estimate(r[i].uri, ASSET__JOB_ROOM, base_len);
+        /* a URI the fast path measured (r->len: a scheme, "://", no label) is not
+         * scanned again (about 100 instructions a pkg:// miss) */
+        size_t e = r[i].len ? asset__uri_slab_estimate_schemed(r[i].len, ASSET__JOB_ROOM)
+                            : asset__uri_slab_estimate(r[i].uri, ASSET__JOB_ROOM, base_len);
         cap += e;
         fit += e != 0;
     }

@@ -299,22 +299,32 @@ _Static_assert(sizeof(asset__uri_slab_t) % _Alignof(max_align_t) == 0,
  * slab past glibc's mmap threshold) */
 #define SLAB_URI_MAX 512
 
+/* the normal form and the decoded path, with a prefix ("file://") and their NULs; a
+ * relative bare path gains the base dir in both (extra). '%' and '#' encoded (3 bytes for
+ * 1) may go past it: that parse allocates its own */
+static size_t estimate_of(size_t len, size_t room, size_t extra) {
+    if (len > SLAB_URI_MAX) return 0;
+    return BLOCK_PRE + URI_ROUND(room + 2 * (len + 8) + extra);
+}
+
+size_t asset__uri_slab_estimate_schemed(size_t len, size_t room) {
+    return estimate_of(len, room, 0);
+}
+
 size_t asset__uri_slab_estimate(const char *in, size_t room, size_t base_len) {
     size_t len = in ? strnlen(in, SLAB_URI_MAX + 1) : SLAB_URI_MAX + 1;
     if (len > SLAB_URI_MAX) return 0;
-    /* the normal form and the decoded path, with a prefix ("file://") and their NULs;
-     * a relative bare path gains the base dir in both. '%' and '#' encoded (3 bytes
-     * for 1) may go past it: that parse allocates its own */
-    size_t n = 2 * (len + 8), sl = 0;
+    size_t extra = 0, sl = 0;
     if (*in != '/') { /* "scheme://", else a relative bare path: a short scan of its own
                        * (asset__uri_scheme_len's was half the estimate's cost) */
         for (; sl < len && sl < sizeof((asset_uri_t *)0)->scheme; sl++) {
             unsigned char c = (unsigned char)in[sl];
             if (!asset__uri_scheme_byte(c >= 'A' && c <= 'Z' ? c | 0x20 : c, sl == 0)) break;
         }
-        if (!sl || in[sl] != ':' || in[sl + 1] != '/' || in[sl + 2] != '/') n += 2 * (base_len + 1);
+        if (!sl || in[sl] != ':' || in[sl + 1] != '/' || in[sl + 2] != '/')
+            extra = 2 * (base_len + 1);
     }
-    return BLOCK_PRE + URI_ROUND(room + n);
+    return estimate_of(len, room, extra);
 }
 
 asset__uri_slab_t *asset__uri_slab_new(size_t cap) {

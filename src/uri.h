@@ -68,6 +68,9 @@ void asset__uri_block_free(void *block, bool carved);
  * take a block of its own (or NULL). An estimate: a parse that finds too little room
  * left allocates its block on its own. */
 size_t asset__uri_slab_estimate(const char *in, size_t room, size_t base_len);
+/* The same for a URI known to be len bytes with a scheme and "://" (the fast path's
+ * measure, load.c): no scan. Any thread. */
+size_t asset__uri_slab_estimate_schemed(size_t len, size_t room);
 /* A slab of cap bytes for blocks, its maker's reference held; NULL when out of memory
  * (the parses then allocate their own). */
 asset__uri_slab_t *asset__uri_slab_new(size_t cap);

@@ -70,7 +70,7 @@ static void *c_realloc(void *p, size_t n, void *user) {
  * another thread than the one that set it. */
 static _Atomic bool g_probe;
 static uv_thread_t g_probe_thread;
-static atomic_int g_job_frees, g_job_frees_elsewhere;
+static atomic_int g_job_frees, g_job_frees_elsewhere, g_slab_job_frees;
 
 /* Whether the n bytes at p are a job record's block: its key is its URI, in the same
  * block (ASSET__JOB_ROOM after it). */
@@ -95,6 +95,7 @@ static void c_free(void *p, void *user) {
                 pre = (const void *)((const char *)(sl + 1) + at);
                 jobs += job_record_at((const char *)pre + ASSET__URI_BLOCK_PRE, pre->size);
             }
+            atomic_fetch_add(&g_slab_job_frees, jobs);
         } else {
             jobs = job_record_at(p, b[0]);
         }
@@ -450,6 +451,59 @@ static void test_finished_jobs_are_freed_by_the_loading_thread(void **state) {
     for (int i = 0; i < 2 * N; i++) free(uris[i]);
 }
 
+/* A group's pkg:// misses size their slab from the fast path's measure of each URI
+ * (asset__uri_slab_estimate_schemed: no second scan), as the scan would have: every
+ * length to past the limit (512 bytes: a block of its own) gives the scan's bytes; and a
+ * group of 20 misses, one of them 600 bytes long, makes the other 19 jobs in one slab,
+ * each freed with it, the long one on its own. (no defect: coverage) */
+static void test_group_pkg_misses_size_their_slab_from_the_fast_paths_length(void **state) {
+    fx_t *f = *state;
+    char uri[600];
+    memcpy(uri, "pkg://game/", 11);
+    for (size_t len = 11; len < sizeof uri; len++) {
+        memset(uri + 11, 'a', len - 11);
+        uri[len] = 0;
+        size_t want = asset__uri_slab_estimate(uri, ASSET__JOB_ROOM, 7);
+        if (asset__uri_slab_estimate_schemed(len, ASSET__JOB_ROOM) != want)
+            fail_msg("a %zu-byte pkg:// URI: %zu bytes from its length, %zu from its scan", len,
+                     asset__uri_slab_estimate_schemed(len, ASSET__JOB_ROOM), want);
+        assert_true((want == 0) == (len > 512));
+    }
+    enum { N = 20 };
+    char *uris[N];
+    char seg[201];
+    memset(seg, 's', 200);
+    seg[200] = 0;
+    for (int i = 0; i < N; i++) {
+        char name[700];
+        if (i == 7) /* three directories of 200 bytes: past the slab's limit */
+            snprintf(name, sizeof name, "%s/%s/%s/g%02d.txt", seg, seg, seg, i);
+        else
+            snprintf(name, sizeof name, "g%02d.txt", i);
+        free(tu_write_file(f->game, name, name, strlen(name)));
+        size_t n = strlen(name) + 12;
+        uris[i] = malloc(n);
+        snprintf(uris[i], n, "pkg://game/%s", name);
+    }
+    g_probe_thread = uv_thread_self();
+    atomic_store(&g_job_frees, 0);
+    atomic_store(&g_slab_job_frees, 0);
+    atomic_store(&g_probe, true);
+    asset_batch_t *b = asset_server_load_group(f->s, (const char *const *)uris, N, NULL);
+    assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+    for (int i = 0; i < N; i++) {
+        const char *name = strrchr(uris[i], '/') + 1;
+        if (i == 7) name = uris[i] + 11;
+        tu_expect_bytes(asset_batch_handle(b, (size_t)i), name, strlen(name));
+    }
+    asset_batch_release(b);
+    asset_server_flush(f->s);
+    atomic_store(&g_probe, false);
+    assert_int_equal(atomic_load(&g_job_frees), N);
+    assert_int_equal(atomic_load(&g_slab_job_frees), N - 1);
+    for (int i = 0; i < N; i++) free(uris[i]);
+}
+
 /* ---- URI normalisation: one block for the URI and its path ---- */
 
 /* Parses in: OK, with uri and path as given, in one allocation of exactly their two
@@ -803,6 +857,8 @@ int main(void) {
             test_bad_uri_past_the_prefix_check_fails_naming_uri_and_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finished_jobs_are_freed_by_the_loading_thread, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_group_pkg_misses_size_their_slab_from_the_fast_paths_length, setup, teardown),
         cmocka_unit_test(test_uri_normalisation_allocates_one_block),
         cmocka_unit_test(test_handle_and_job_records_stay_packed),
         cmocka_unit_test(test_a_cached_value_costs_its_records_and_key_and_nothing_more),
