@@ -651,8 +651,10 @@ class Handle {
     /* The dependencies its loader declared (asset_parse_depend), each a new reference. */
     size_t dependency_count() const { return asset_handle_dependency_count(h_); }
     Handle dependency(size_t i) const {
-        asset_handle_t *d = asset_handle_dependency(h_, i);
-        return d ? Handle(core_, d, false) : Handle();
+        /* retained under the server's lock: a borrowed one, retained after, could be freed
+         * between the two by a flush elsewhere publishing a reload (a review) */
+        asset_handle_t *d = asset_handle_dependency_retain(h_, i);
+        return d ? Handle(core_, d, true) : Handle();
     }
     std::vector<Handle> dependencies() const {
         std::vector<Handle> v;
