@@ -1265,6 +1265,12 @@ ASSET_API void asset_server_reload(asset_server_t *s, const char *uri);
  * publishes it (their own callbacks may fire later in that flush, or the next). */
 ASSET_API size_t asset_handle_dependency_count(const asset_handle_t *h);
 ASSET_API asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_t i);
+/* asset_handle_dependency(h, i) retained in the same critical section: a new reference
+ * (release it), or NULL when i is out of range. On a thread other than the flush thread,
+ * a flush publishing a reload of h may free the borrowed handle between
+ * asset_handle_dependency() returning it and an asset_handle_retain() of it (a use after
+ * free); this has no such gap. Any thread. */
+ASSET_API asset_handle_t *asset_handle_dependency_retain(const asset_handle_t *h, size_t i);
 
 /* ------------------------------------------------------------------------ */
 /* Batches                                                                   */

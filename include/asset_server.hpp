@@ -115,10 +115,19 @@ namespace detail {
  * default, milliseconds::max()) is -1; a negative one is no time left (0), as for
  * std::condition_variable::wait_for: passed on, the C API took it as -1, so a wait for
  * what was left of a deadline already past (a late frame's) waited for ever (a review). */
-inline int64_t to_ms(std::chrono::milliseconds timeout) {
-    const int64_t ms = timeout.count();
-    if (timeout == std::chrono::milliseconds::max()) return -1;
-    return ms < 0 ? 0 : ms;
+template <class Rep, class Period>
+inline int64_t to_ms(std::chrono::duration<Rep, Period> timeout) {
+    /* Any duration (what is left of a steady_clock deadline is nanoseconds: only
+     * milliseconds were taken, and that did not compile, a review): a finer one rounded up
+     * (wait_for waits at least its time: 1 ns is 1 ms, not "no time"); one past what
+     * milliseconds hold (hours::max(), a double's) is for ever, not an overflow. Measured
+     * as a double first: NaN and any negative are no time left. */
+    const double d = std::chrono::duration<double, std::milli>(timeout).count();
+    if (!(d > 0)) return 0;
+    if (d >= static_cast<double>(std::chrono::milliseconds::max().count())) return -1;
+    const std::chrono::milliseconds ms = std::chrono::ceil<std::chrono::milliseconds>(timeout);
+    if (ms == std::chrono::milliseconds::max()) return -1;
+    return ms.count();
 }
 
 /* A std::string_view as printf's "%.*s" takes it: a default one's data() is NULL, which
@@ -598,9 +607,12 @@ class Handle {
      * (and _SHUTDOWN, or _CANCELLED inside a cancelled task, as the C API says).
      * The default waits for ever; a timeout of 0 or less (what is left of a deadline that
      * has passed: -1 included, which is not the C API's "forever" here) waits no time:
-     * one flush on the flush thread, then the result or ASSET_E_TIMEOUT. */
+     * one flush on the flush thread, then the result or ASSET_E_TIMEOUT. Any
+     * std::chrono::duration, as wait_for takes (`frame_end - steady_clock::now()`): a
+     * finer one rounded up to whole milliseconds, one past what milliseconds hold for ever. */
+    template <class Rep = std::chrono::milliseconds::rep, class Period = std::milli>
     asset_status_t
-    wait(std::chrono::milliseconds timeout = std::chrono::milliseconds::max()) const {
+    wait(std::chrono::duration<Rep, Period> timeout = std::chrono::milliseconds::max()) const {
         /* a callback may drop this object, and with it the server and the C handle that
          * the wait goes on reading: hold both */
         std::shared_ptr<detail::Core> keep = core_;
@@ -639,8 +651,10 @@ class Handle {
     /* The dependencies its loader declared (asset_parse_depend), each a new reference. */
     size_t dependency_count() const { return asset_handle_dependency_count(h_); }
     Handle dependency(size_t i) const {
-        asset_handle_t *d = asset_handle_dependency(h_, i);
-        return d ? Handle(core_, d, false) : Handle();
+        /* retained under the server's lock: a borrowed one, retained after, could be freed
+         * between the two by a flush elsewhere publishing a reload (a review) */
+        asset_handle_t *d = asset_handle_dependency_retain(h_, i);
+        return d ? Handle(core_, d, true) : Handle();
     }
     std::vector<Handle> dependencies() const {
         std::vector<Handle> v;
@@ -901,8 +915,9 @@ class Batch {
                   : nullptr;
     }
     /* asset_batch_wait; the timeout as Handle::wait's (the default: for ever). */
+    template <class Rep = std::chrono::milliseconds::rep, class Period = std::milli>
     asset_status_t
-    wait(std::chrono::milliseconds timeout = std::chrono::milliseconds::max()) const {
+    wait(std::chrono::duration<Rep, Period> timeout = std::chrono::milliseconds::max()) const {
         /* as Handle::wait: a callback may drop this object and the C batch with it */
         std::shared_ptr<detail::Core> keep = core_;
         asset_batch_t *b = b_ ? asset_batch_retain(b_) : nullptr;

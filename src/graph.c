@@ -1112,6 +1112,18 @@ asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_t i) {
     return r;
 }
 
+asset_handle_t *asset_handle_dependency_retain(const asset_handle_t *h, size_t i) {
+    if (!h) return NULL;
+    asset_server_t *s = h->server;
+    size_t n;
+    uv_mutex_lock(&s->lock);
+    asset_handle_t *const *d = handle_deps(h, &n);
+    asset_handle_t *r = i < n ? d[i] : NULL;
+    if (r) r->refs++; /* in the read's critical section: a reload's flush may free it next */
+    uv_mutex_unlock(&s->lock);
+    return r;
+}
+
 /* ---- values freed by the flush thread ---- */
 
 bool asset__values_drain(asset_server_t *s, uint64_t start_ns, uint64_t budget_ns) {

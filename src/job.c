@@ -122,6 +122,10 @@ void asset__job_detach(asset__job_t *j, asset_handle_t *h) {
     /* nobody wants the result any more */
     job_unmap(s, j);
     if (j->state == ASSET__JOB_QUEUED) {
+        /* an ASYNC read finished, queued again for its parse: its read's slice was left
+         * open for ever (READ_START, no READ_END: a load a trace never closed) */
+        if (j->phase == ASSET__PHASE_PARSE && !j->task)
+            asset__trace_job(s, j, ASSET__TR_READ_END, ASSET_E_CANCELLED);
         asset__heap_remove(s, j);
         asset__job_free(j);
     } else if (j->state == ASSET__JOB_WAITING_DEPS || j->state == ASSET__JOB_FINALIZING) {
@@ -716,6 +720,7 @@ void asset_request_finish(asset_request_t *r, asset_status_t st) {
             j->state = ASSET__JOB_QUEUED;
             if (!asset__heap_push(s, j)) { /* failed in this critical section: a cancel
                                             * between two would free the job (QUEUED) */
+                asset__trace_job(s, j, ASSET__TR_READ_END, ASSET_E_NO_MEMORY); /* ends too */
                 char *msg = asset__asprintf("%s: read: out of memory requeueing the job", j->uri);
                 asset__job_finish_locked(s, j, ASSET_E_NO_MEMORY, msg, NULL);
                 uv_mutex_unlock(&s->lock);

@@ -1013,6 +1013,95 @@ void test_a_wait_with_no_time_left_does_not_wait_for_ever() {
     CHECK(b.wait() == ASSET_OK);
 }
 
+/* Forty-first review: docs/cxx.md says a wait takes what is left of a deadline,
+ * `frame_end - clock::now()`, as std::condition_variable::wait_for does, but wait() took
+ * only std::chrono::milliseconds: that difference, a steady_clock duration (nanoseconds),
+ * did not compile ("cannot convert duration<..., ratio<1, 1000000000>> to duration<...,
+ * ratio<1, 1000>>"), nor did any duration finer than a millisecond. A wait takes any
+ * duration now: rounded up to whole milliseconds (wait_for waits at least its time), no
+ * time left for zero or less, for ever past what milliseconds hold. */
+void test_a_wait_takes_what_is_left_of_a_steady_clock_deadline() {
+    using namespace std::chrono;
+    CHECK(asset::detail::to_ms(nanoseconds(-5)) == 0);
+    CHECK(asset::detail::to_ms(nanoseconds(0)) == 0);
+    CHECK(asset::detail::to_ms(nanoseconds(1)) == 1); /* not 0: "no time" */
+    CHECK(asset::detail::to_ms(microseconds(1500)) == 2);
+    CHECK(asset::detail::to_ms(duration<double>(0.25)) == 250);
+    CHECK(asset::detail::to_ms(duration<double>(-0.25)) == 0);
+    CHECK(asset::detail::to_ms(seconds(3)) == 3000);
+    CHECK(asset::detail::to_ms(milliseconds::max()) == -1);
+    CHECK(asset::detail::to_ms(hours::max()) == -1); /* no overflow into a negative */
+    CHECK(asset::detail::to_ms(duration<double>(1e300)) == -1);
+    std::mutex m;
+    std::condition_variable cv;
+    bool go = false;
+    asset::Server s(config());
+    CHECK(s.add_source(std::make_shared<LateGateSource>(&m, &cv, &go)) == ASSET_OK);
+    asset::Handle h = s.load("gate://a");
+    asset::Batch b = s.load_group({"gate://b"});
+    const auto frame_end = steady_clock::now() - milliseconds(3); /* a frame that ran late */
+    CHECK(h.wait(frame_end - steady_clock::now()) == ASSET_E_TIMEOUT);
+    CHECK(b.wait(frame_end - steady_clock::now()) == ASSET_E_TIMEOUT);
+    {
+        std::lock_guard<std::mutex> g(m);
+        go = true;
+    }
+    cv.notify_all();
+    CHECK(h.wait(steady_clock::now() + kGenerous - steady_clock::now()) == ASSET_OK);
+    CHECK(b.wait(hours::max()) == ASSET_OK); /* for ever */
+}
+
+/* Forty-first review: Handle::dependency(i) (and dependencies()) took the C API's borrowed
+ * handle (asset_handle_dependency) and retained it after, outside the server's lock: a
+ * flush on another thread publishing a reload of the parent frees the old value's
+ * dependency handles in between, and the retain wrote into freed memory (ASan:
+ * heap-use-after-free in asset_handle_retain, the handle freed by asset__deps_unref in
+ * that flush). cxx.md lets any thread call the const members of one object. It now takes
+ * a reference under the lock (asset_handle_dependency_retain). */
+class OneDepLoader : public asset::TypedLoader<int> {
+  public:
+    OneDepLoader() : TypedLoader("onedep", {".od"}) {}
+    asset_status_t parse(asset::Parse &p) override {
+        p.depend("mem://od_dep.bin");
+        p.set_value(std::make_unique<int>(1), sizeof(int));
+        return ASSET_OK;
+    }
+};
+
+void test_dependency_read_on_another_thread_while_a_reload_publishes() {
+    asset::Server s(config());
+    CHECK(s.add_loader(std::make_shared<OneDepLoader>()) == ASSET_OK);
+    CHECK(s.mem_put("a.od", "x") == ASSET_OK);
+    CHECK(s.mem_put("od_dep.bin", "y") == ASSET_OK);
+    asset::Handle h = s.load("mem://a.od");
+    CHECK(h.wait(kGenerous) == ASSET_OK);
+    std::atomic<bool> stop{false};
+    std::atomic<long> read{0}, wrong{0};
+    std::thread reader([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+            asset::Handle d = h.dependency(0);
+            std::vector<asset::Handle> all = h.dependencies();
+            if (d && d.uri() != "mem://od_dep.bin") wrong++;
+            read++;
+        }
+    });
+    const int rounds = 1000;
+    int published = 0;
+    for (int i = 0; i < rounds; i++) {
+        const uint64_t v = h.version();
+        s.reload("mem://a.od");
+        auto deadline = std::chrono::steady_clock::now() + kGenerous;
+        while (h.version() == v && std::chrono::steady_clock::now() < deadline) s.flush();
+        published += h.version() != v;
+    }
+    stop = true;
+    reader.join();
+    CHECK(published == rounds);
+    CHECK(wrong == 0);
+    CHECK(read > 0);
+    CHECK(h.dependency_count() == 1 && h.dependency(0).uri() == "mem://od_dep.bin");
+}
+
 /* Nineteenth review: a source (or loader) object holding an asset::Server of the server it
  * is registered with is a cycle: the server was never destroyed, its threads never stopped,
  * and nothing said so (cxx.md promised the server goes with the last Server, Handle or
@@ -2649,6 +2738,10 @@ int main() {
          test_a_negative_flush_budget_is_the_smallest_not_unbounded},
         {"a_wait_with_no_time_left_does_not_wait_for_ever",
          test_a_wait_with_no_time_left_does_not_wait_for_ever},
+        {"a_wait_takes_what_is_left_of_a_steady_clock_deadline",
+         test_a_wait_takes_what_is_left_of_a_steady_clock_deadline},
+        {"dependency_read_on_another_thread_while_a_reload_publishes",
+         test_dependency_read_on_another_thread_while_a_reload_publishes},
         {"a_source_holding_its_server_is_a_cycle_the_c_server_is_not",
          test_a_source_holding_its_server_is_a_cycle_the_c_server_is_not},
         {"a_successful_reload_frees_the_old_value_while_the_handle_is_held",

@@ -1545,6 +1545,91 @@ static asset_status_t two_labels_parse(void *ctx, asset_parse_t *p) {
     return ASSET_OK;
 }
 
+/* Forty-first review: an ASYNC read finished (asset_request_finish) is queued again for
+ * its parse; a cancel while it waited there for a worker freed the job with its read's
+ * slice open: READ_START recorded, never READ_END, and the Chrome JSON left the load
+ * open for ever ("every begin has an end", on cancel too); the same when there was no
+ * memory to queue it (the load failed ASSET_E_NO_MEMORY). The read ends as the handle
+ * does, CANCELLED or NO_MEMORY, and the load's track closes. */
+static asset_request_t *g_parked_req;
+static asset_status_t park_read(void *ctx, asset_request_t *r) {
+    (void)ctx;
+    g_parked_req = r; /* read by the test once the worker went on to another job */
+    return ASSET_PENDING;
+}
+
+static void finished_async_read_ends(bool oom) {
+    asset_trace_t *tr = asset_trace_create();
+    assert_non_null(tr);
+    asset_server_t *s = tu_server(1);
+    if (s->nworkers == 0) { /* the worker is held in a parse below: no worker to hold */
+        asset_server_destroy(s);
+        asset_trace_destroy(tr);
+        skip();
+        return;
+    }
+    static const asset_source_t park = {ASSET_SOURCE_ABI, "park", ASSET_SOURCE_ASYNC,
+                                        park_read,        NULL,   NULL};
+    assert_int_equal(asset_server_register_source(s, &park, NULL), ASSET_OK);
+    tu_parse_gate_t g;
+    asset_server_set_trace(s, asset_trace_record, tr);
+    asset_handle_t *h = asset_server_load(s, "park://x.json", NULL);
+    /* the one worker parses this only after x's read returned PENDING */
+    asset_handle_t *held = load_held_in_parse(s, &g, "held.gated");
+    assert_non_null(g_parked_req);
+    assert_int_equal(asset_request_write(g_parked_req, "{}", 2), ASSET_OK);
+    /* queued for its parse (the worker is held), or out of memory for that */
+    if (oom) /* a ring no job used yet: its first push allocates */
+        assert_int_equal(asset_handle_set_priority(h, ASSET_PRIORITY_LOW), ASSET_OK);
+    tl_fail_allocs = oom ? 1 : 0;
+    asset_request_finish(g_parked_req, ASSET_OK);
+    tl_fail_allocs = 0;
+    if (!oom) asset_handle_cancel(h);
+    asset_status_t want = oom ? ASSET_E_NO_MEMORY : ASSET_E_CANCELLED;
+    assert_int_equal(tu_wait(h), want);
+    tu_parse_gate_open(&g);
+    assert_int_equal(tu_wait(held), ASSET_OK);
+    uint64_t id = id_of(tr, "park://x.json", ASSET_TRACE_READ_START);
+    assert_true(id != 0);
+    asset_trace_phase_t ph[8];
+    int n = phases_of(tr, id, ph, 8);
+    int starts = 0, ends = 0;
+    asset_status_t end_st = ASSET_OK;
+    asset_trace_event_t e;
+    for (size_t i = 0; asset_trace_event(tr, i, &e); i++) {
+        if (e.id != id) continue;
+        starts += e.phase == ASSET_TRACE_READ_START;
+        if (e.phase == ASSET_TRACE_READ_END) {
+            ends++;
+            end_st = e.status;
+        }
+    }
+    if (starts != 1 || ends != 1)
+        fail_msg("park://x.json: %d READ_START, %d READ_END (%d events)", starts, ends, n);
+    assert_int_equal(end_st, want);
+    assert_int_equal(ph[n - 1], ASSET_TRACE_DELIVERED); /* the read ended before it */
+    trace_file_t tf = trace_file_write(s, tr);
+    assert_int_equal(count_ph(tf.evs, "load park://x.json", "b"), 1);
+    assert_int_equal(count_ph(tf.evs, "load park://x.json", "e"), 1);
+    assert_int_equal(count_ph(tf.evs, "read", "b"), count_ph(tf.evs, "read", "e"));
+    trace_file_free(&tf);
+    asset_handle_release(h);
+    asset_handle_release(held);
+    asset_server_destroy(s);
+    tu_parse_gate_destroy(&g);
+    asset_trace_destroy(tr);
+}
+
+static void test_a_finished_async_read_cancelled_before_its_parse_ends_its_read(void **state) {
+    (void)state;
+    finished_async_read_ends(false);
+}
+
+static void test_a_finished_async_read_not_requeued_for_want_of_memory_ends_it(void **state) {
+    (void)state;
+    finished_async_read_ends(true);
+}
+
 static void test_chrome_json_ends_a_labeled_load_under_the_name_it_began(void **state) {
     (void)state;
     asset_trace_t *tr = asset_trace_create();
@@ -2292,6 +2377,8 @@ int main(void) {
         cmocka_unit_test(test_chrome_json_closes_a_cancelled_load_after_its_last_slice),
         cmocka_unit_test(test_chrome_json_leaves_a_cancelled_load_open_while_its_parse_runs),
         cmocka_unit_test(test_chrome_json_ends_a_labeled_load_under_the_name_it_began),
+        cmocka_unit_test(test_a_finished_async_read_cancelled_before_its_parse_ends_its_read),
+        cmocka_unit_test(test_a_finished_async_read_not_requeued_for_want_of_memory_ends_it),
         cmocka_unit_test(test_chrome_json_begins_a_load_the_recorder_joined_midway),
     };
     return TU_RUN_GROUP_TESTS(tests, NULL, NULL);
