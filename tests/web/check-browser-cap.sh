@@ -5,14 +5,15 @@
 # bytes a second: about 4 s each, bounded by their size) and /fast.txt (at once). Headless Chromium
 # (tests/web/cdp_page.py) loads the page, whose 6 slow loads and 7th fast one run with
 # http_connect_timeout_ms 1 s (tests/web/page_browser_cap.c):
-#   - as shipped, the 7th waits in the library's queue and loads: "loaded 7, failed 0";
+#   - as shipped, the 7th waits in the library's queue and loads: "loaded 7, failed 0",
+#     single-threaded and with pthreads (page_browser_cap_mt.html: the I/O thread's fetches);
 #   - with "?cap=off" (the library told it is not in a browser, as before the fortieth
 #     review) its fetch() waits in the browser while its connect timer runs: the 7th must
 #     fail "no response within", or the page no longer tests what it claims;
-#   - with "?servers=2" (the 7th on a second server of the page) it fails too: the cap is
-#     each server's, the browser's 6 the page's (a limit, pinned: docs/web.md).
-# Exit status 0 when all three came out so. About 30 to 50 s (three Chromium runs, ~4 s of
-# slow bodies each; 46 s while a build shared the 2 cores).
+#   - with "?servers=2" (the 7th on a second server of the page, single-threaded) it fails
+#     too: the cap is each server's, the browser's 6 the page's (a limit, pinned: docs/web.md).
+# Exit status 0 when all four came out so. About 40 to 60 s (four Chromium runs, ~4 s of
+# slow bodies each; 46 s for three while a build shared the 2 cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-$here/../../build/web}" && pwd)
@@ -21,19 +22,20 @@ chromium=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || tru
 dir=$(mktemp -d)
 trap '"$here/nginx.sh" stop "$dir"; rm -rf "$dir"' EXIT
 base=$("$here/nginx.sh" start "$dir")
-cp "$build/tests/page_browser_cap.html" "$dir/root/"
+cp "$build"/tests/page_browser_cap.html \
+  "$build"/tests/page_browser_cap_mt.{html,js,wasm,worker.js} "$dir/root/"
 mkdir "$dir/root/trickle"
 for i in 0 1 2 3 4 5; do head -c 500 /dev/zero | tr '\0' s >"$dir/root/trickle/body$i.txt"; done
 printf 'at once' >"$dir/root/fast.txt"
 
-# run_page QUERY NAME: the page's result line into $result, its output into $dir/NAME.txt
+# run_page QUERY NAME [PAGE]: the page's result line into $result, its output into $dir/NAME.txt
 run_page() {
   local rc=0
   # bounded (cdp_page.py: 60 s of real time; timeout: 120 s in all)
-  timeout 120 python3 "$here/cdp_page.py" "$chromium" "$base/page_browser_cap.html$1" \
+  timeout 120 python3 "$here/cdp_page.py" "$chromium" "$base/${3:-page_browser_cap}.html$1" \
     "$dir/$2.png" "$dir/profile-$2" >"$dir/$2.txt" 2>"$dir/$2.cdp.log" || rc=$?
   result=$(head -n 1 "$dir/$2.txt" | grep -o '<div id="result"[^>]*>[^<]*</div>' || true)
-  echo "page $1: ${result:-<none>} (cdp_page.py exit $rc)"
+  echo "page ${3:-page_browser_cap}$1: ${result:-<none>} (cdp_page.py exit $rc)"
 }
 fail() {
   echo "browser cap check: FAILED: $1" >&2
@@ -48,6 +50,11 @@ run_page "" cap
 [[ "$result" == *"done: exit 0; loaded 7, failed 0"* ]] ||
   fail "the 7th load of a host behind 6 slow bodies did not load" cap
 tail -n +2 "$dir/cap.txt" | grep -E '^load|^all done'
+
+# the pthreads build: the fetches run on the I/O thread, a Web Worker, which asks for the cap
+run_page "" mt page_browser_cap_mt
+[[ "$result" == *"done: exit 0; loaded 7, failed 0"* ]] ||
+  fail "pthreads: the 7th load of a host behind 6 slow bodies did not load" mt
 
 run_page "?cap=off" nocap
 [[ "$result" == *"done: exit 1; loaded 6, failed 1"* ]] &&

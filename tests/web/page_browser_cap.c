@@ -8,8 +8,11 @@
  * guards running and failed "no response within 1000 ms (http_connect_timeout_ms)". The page's
  * query "?cap=off" tells the library it is not in a browser (Module.assetFetch.browser), as
  * before that fix: the script checks that the 7th then fails, so that the page shows the
- * browser still queues past 6 (the premise of the test). "?servers=2" loads the 7th with a
- * second server of the page (docs/web.md: the cap is each server's; checked by hand).
+ * browser still queues past 6 (the premise of the test; the single-threaded build only: the
+ * pthreads build's fetches run in the I/O thread's Worker, whose Module is another). "?servers=2"
+ * loads the 7th with a second server of the page (docs/web.md: the cap is each server's).
+ * Built twice (tests/web/CMakeLists.txt): page_browser_cap (single-threaded, one file) and
+ * page_browser_cap_mt (pthreads).
  * Each load's line goes to stdout (<pre id="output">); at the end <div id="result"> says
  * "done: exit N; loaded L, failed F" (the shell, page_browser_cap.html). */
 #include "asset_server.h"
