@@ -10,7 +10,7 @@
  * before that fix: the script checks that the 7th then fails, so that the page shows the
  * browser still queues past 6 (the premise of the test; the single-threaded build only: the
  * pthreads build's fetches run in the I/O thread's Worker, whose Module is another). "?servers=2"
- * loads the 7th with a second server of the page (docs/web.md: the cap is each server's).
+ * loads the 7th with a second server of the page (docs/web.md: the browser's 6 are the thread's).
  * Built twice (tests/web/CMakeLists.txt): page_browser_cap (single-threaded, one file) and
  * page_browser_cap_mt (pthreads).
  * Each load's line goes to stdout (<pre id="output">); at the end <div id="result"> says
