@@ -78,6 +78,7 @@ typedef struct host {
 
 struct asset__http {
     asset_server_t *server;
+    struct asset__http *next_on_thread; /* in g_https */
     host_t *hosts;
     unsigned browser_cap;  /* a browser's fetches of a host at once (js_browser_cap), 0: none */
     bool stopping;         /* on_stop runs: no waiting fetch starts */
@@ -90,6 +91,9 @@ struct asset__http {
  * build's servers share the one thread) */
 static _Thread_local xfer_t *g_xfers;
 static _Thread_local uint32_t g_next_id;
+/* the HTTP clients of this thread's servers (the single-threaded build's all share it): the
+ * browser's 6 fetches of a host are the thread's, not each server's (js_browser_cap) */
+static _Thread_local asset__http_t *g_https;
 
 /* clang-format off */
 EM_JS(void, js_fetch_start, (uint32_t id, const char *url, const char *cond_name,
@@ -327,10 +331,24 @@ static void xfer_free(xfer_t *x) {
     asset_free(x);
 }
 
-/* Whether one more fetch of h may start now. */
+/* The fetches of host key running on this thread, every server's (g_xfers), up to cap. */
+static unsigned thread_running(const char *key, unsigned cap) {
+    unsigned n = 0;
+    for (const xfer_t *x = g_xfers; x && n < cap; x = x->next)
+        if (x->host && !strcmp(x->host->key, key)) n++;
+    return n;
+}
+
+/* Whether one more fetch of h may start now. In a browser, the 6 it runs of a host are
+ * those of the JS thread that calls fetch(), every server's there: single-threaded, two
+ * servers of a page ran 6 each, and the browser held the 7th unseen, its guards running
+ * (the pthreads build's servers each have an I/O thread, a Worker, that Chromium gives 6 of
+ * its own) */
 static bool host_may_start(const asset__http_t *http, const host_t *h) {
     unsigned cap = http->server->cfg.http_max_connections;
     if (http->browser_cap && http->browser_cap < cap) cap = http->browser_cap;
+    if (http->browser_cap && thread_running(h->key, http->browser_cap) >= http->browser_cap)
+        return false;
     return h->active < cap &&
            (!h->active ||
             http->active < asset__http_max_active(http->server->cfg.http_max_connections));
@@ -379,6 +397,13 @@ static void host_leave(xfer_t *x) {
         h->active--;
         http->active--;
         if (!http->stopping) hosts_start(http, h);
+        /* the browser's slot it held may be another server's of this thread now */
+        for (asset__http_t *o = http->browser_cap ? g_https : NULL; o; o = o->next_on_thread) {
+            if (o == http || o->stopping) continue;
+            host_t *oh = o->hosts;
+            while (oh && strcmp(oh->key, h->key)) oh = oh->next;
+            if (oh && oh->wait_head) hosts_start(o, oh);
+        }
     }
     if (!h->active && !h->wait_head) {
         host_t **pp = &http->hosts;
@@ -674,6 +699,9 @@ static void on_stop(void *arg) {
     asset_server_t *s = http->server;
     http->stopping = true;
     (void)cancel_xfers(http, true);
+    asset__http_t **pp = &g_https;
+    while (*pp && *pp != http) pp = &(*pp)->next_on_thread;
+    if (*pp) *pp = http->next_on_thread;
     s->http = NULL;
     asset_free(http);
 }
@@ -700,6 +728,8 @@ static void xfer_start(void *arg) {
          * instead, where no guard is armed, as natively where libcurl's connections are
          * the cap. Asked once a server: the page's environment does not change */
         s->http->browser_cap = (unsigned)js_browser_cap();
+        s->http->next_on_thread = g_https;
+        g_https = s->http;
         asset__io_set_hooks(s->io, on_kick, on_stop, s->http);
     }
     /* its host: "host:port" as natively (js_host_key), else (a URL fetch() will refuse,

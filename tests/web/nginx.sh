@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # tests/web/nginx.sh start|stop DIR - the nginx of the web tests on 127.0.0.1, an
 # ephemeral port, document root DIR/root, the same settings as tests/tu_http.c (ETag on,
-# /status500), plus /auth/ (Basic authentication: user "user", password "p@ss"), /slow/ (1 byte a second: a transfer that stays in flight for the
-# cancel and timeout tests), /stall/ (the first KiB at once, then 1 byte a second: the
-# low-speed test), the hostile answers of test_web_http.c (below), and every response
+# /status500), plus /auth/ (Basic authentication: user "user", password "p@ss"), /slow/
+# (1 byte a second: a transfer that stays in flight for the cancel and timeout tests;
+# nginx counts the head's bytes too, so the head itself takes minutes), /stall/ (the
+# first KiB at once, then 1 byte a second: the low-speed test), /trickle/ (the head and
+# 600 bytes at once, then 50 bytes a second: a slow body that ends, for
+# check-browser-cap.sh), the hostile answers of test_web_http.c (below), and every response
 # with the COOP/COEP headers a pthread page needs.
 # `start` prints the base URL ("http://127.0.0.1:PORT") once nginx answers, and writes to
 # DIR/ports nine more ports it serves the same on (each port a host of its own to the
@@ -45,6 +48,10 @@ http {
     location ~ /status500\$ { return 500; } # also under tu_http.c's t<n>/
     location /slow/ { limit_rate 1; }
     location /stall/ { limit_rate_after 1k; limit_rate 1; }
+    # the head and the first 600 bytes at once (limit_rate counts the head's bytes too:
+    # under /slow/ the head alone took minutes), then 50 bytes a second: a 500-byte file
+    # ends in about 4 s (check-browser-cap.sh's slow bodies)
+    location /trickle/ { limit_rate_after 600; limit_rate 50; }
     # test_web_http.c's answers nginx gives only when told: a 304 nobody asked for, a
     # body without ETag or Last-Modified, one with a fixed ETag whatever was asked, a stored gzip object sent coded whatever was
     # asked, and moved<sfx>.txt, which redirects to target<sfx>.txt once moved<sfx>.flag

@@ -1417,6 +1417,42 @@ static void test_fetch_in_a_browser_past_its_connections_is_not_timed_out(void *
     js_browser_connections(0);
 }
 
+/* The browser's 6 fetches of a host are the page's thread's, not each server's: with 6
+ * two-second bodies of a host on one server, a load of that host on a second server of the
+ * page was handed to fetch() (each server counted its own 6), which held it unseen while its
+ * http_connect_timeout_ms of 1 s ran: "no response within 1000 ms", from a server that
+ * answers each at once (also in headless Chromium: tests/web/check-browser-cap.sh). */
+static void test_fetch_in_a_browser_two_servers_share_its_connections(void **state) {
+    (void)state;
+    js_browser_connections(1);
+    asset_server_config_t cfg = {.http_connect_timeout_ms = 1000};
+    asset_server_t *a = asset_server_create(&cfg), *b = asset_server_create(&cfg);
+    assert_non_null(a);
+    assert_non_null(b);
+    asset_handle_t *h[7];
+    for (int i = 0; i < 7; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "/two-seconds-shared%d", i); /* 7 loads, not one */
+        h[i] = bad_load(i < 6 ? a : b, rel);
+        /* a's 6 fetches in flight before b's load (its read runs in b's flush) */
+        double end = emscripten_get_now() + 30000;
+        while (i == 5 && reads_in_flight(a) < 6 && emscripten_get_now() < end) {
+            asset_server_flush(a);
+            turn();
+        }
+    }
+    assert_int_equal(reads_in_flight(a), 6);
+    for (int i = 6; i >= 0; i--) { /* b's first: it ends after one of a's */
+        asset_status_t st = wait_done(i < 6 ? a : b, h[i]);
+        if (st != ASSET_OK)
+            fail_msg("load %d: %s, %s", i, asset_err_name(st), asset_handle_error_message(h[i]));
+        asset_handle_release(h[i]);
+    }
+    asset_server_destroy(b);
+    asset_server_destroy(a);
+    js_browser_connections(0);
+}
+
 /* A server that takes the connection and never answers moves under 1 byte/s: it fails
  * after http_low_speed_ms, as natively (libcurl's low-speed guard runs from the
  * request on), also when http_connect_timeout_ms is longer. */
@@ -2144,6 +2180,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_reason_bytes_are_read_as_on_desktop),
         cmocka_unit_test(test_fetch_past_max_asset_size_or_cancelled_stops_early),
         cmocka_unit_test(test_fetch_in_a_browser_past_its_connections_is_not_timed_out),
+        cmocka_unit_test(test_fetch_in_a_browser_two_servers_share_its_connections),
         cmocka_unit_test(test_fetch_guards_do_not_count_the_pages_own_stall),
         cmocka_unit_test(test_an_answer_in_before_the_deadline_is_not_timed_out),
 #endif
