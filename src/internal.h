@@ -1078,6 +1078,11 @@ struct asset_server {
     /* [lock] the waits inside jobs going on (asset__wait): what the jobs of their threads
      * wait for, which a wait's cycle search follows (asset__graph_waits_here) */
     struct asset__await *awaits;
+    /* [lock] the index's groups of http(s):// URIs, first and last, linked in the order
+     * they were made (uri_index.c): what an http_poll_ms tick walks */
+    struct asset__uri_group *uri_http, *uri_http_tail;
+    /* [lock] URIs and handles http_poll_ms ticks looked at (reload.c; tests) */
+    uint64_t http_poll_visits;
 };
 /* A directory opened by its path (file_root; a watched directory package), and its
  * users: the reads and listings in it, and 1 while it is its holder's (file_root_dir, a
@@ -1123,6 +1128,16 @@ void asset__uri_index_add(asset_server_t *s, asset_handle_t *h); /* h linked */
 /* h unlinked; returns whether it was the last handle of its URI */
 bool asset__uri_index_remove(asset_server_t *s, asset_handle_t *h);
 void asset__uri_index_free(asset_server_t *s); /* destroy: off, emptied */
+/* The groups of the http(s):// base URIs that have handles in the index, each once (a
+ * label is its base URI's), in the order they were made: g NULL gives the first, the
+ * last one returned the next; NULL after the last. An http_poll_ms tick walks them
+ * (reload.c http_poll), not every handle; the caller links and frees no handle meanwhile. */
+typedef struct asset__uri_group asset__uri_group_t;
+const asset__uri_group_t *asset__uri_http_next(const asset_server_t *s,
+                                               const asset__uri_group_t *g);
+const char *asset__uri_group_key(const asset__uri_group_t *g); /* its base URI */
+/* g's handles, live or not: i from 0; NULL past the last */
+asset_handle_t *asset__uri_group_handle(const asset__uri_group_t *g, uint32_t i);
 /* The handles whose URI is base (its first bl bytes), or base#label: every handle of
  * it, live or not. The caller links and frees no handle while it iterates. */
 typedef struct asset__uri_iter {

@@ -4961,6 +4961,224 @@ static void test_http_a_poll_short_of_memory_tells_the_handles_nothing(void **st
     tu_nginx_stop(&ng);
 }
 
+/* ---- what an http_poll_ms tick walks ---- */
+
+/* [s->lock] The handles and URIs the ticks looked at so far (reload.c http_poll). */
+static uint64_t poll_visits(asset_server_t *s) {
+    uv_mutex_lock(&s->lock);
+    uint64_t v = s->http_poll_visits;
+    uv_mutex_unlock(&s->lock);
+    return v;
+}
+
+/* Flushes until n more http_poll_ms ticks than t0 have ended; returns their count. */
+static unsigned wait_ticks(asset_server_t *s, unsigned t0, unsigned n) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    while (atomic_load(&asset__http_poll_ticks) < t0 + n) {
+        if (now_ms() > deadline) fail_msg("%u poll ticks in %d ms", n, DEADLINE_MS);
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+    return atomic_load(&asset__http_poll_ticks);
+}
+
+/* The http(s) URIs the ticks walk (uri_index.c's list), each checked: an http(s) URI with
+ * handles naming it. */
+static int polled_uris(asset_server_t *s) {
+    int n = 0;
+    uv_mutex_lock(&s->lock);
+    for (const asset__uri_group_t *g = asset__uri_http_next(s, NULL); g;
+         g = asset__uri_http_next(s, g), n++) {
+        const char *key = asset__uri_group_key(g);
+        assert_true(!strncmp(key, "http://", 7) || !strncmp(key, "https://", 8));
+        assert_non_null(asset__uri_group_handle(g, 0));
+        asset_handle_t *h;
+        for (uint32_t i = 0; (h = asset__uri_group_handle(g, i)); i++)
+            assert_true(asset__uri_names(asset_handle_uri(h), key, strlen(key)));
+    }
+    uv_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* Flushes until the ticks walk n URIs (a poll's reload in flight holds a handle of its
+ * URI: the URI goes with it). */
+static void wait_polled(asset_server_t *s, int n) {
+    uint64_t deadline = now_ms() + DEADLINE_MS;
+    int now;
+    while ((now = polled_uris(s)) != n) {
+        if (now_ms() > deadline) fail_msg("%d URIs polled, not %d", now, n);
+        asset_server_flush(s);
+        wait_news(s, 10);
+    }
+}
+
+/* Each http_poll_ms tick walked every handle of the server under its lock to find the
+ * http(s) ones: 9-17 ms a period for 10 HTTP assets among 100,000 mem:// handles, every
+ * API call of the game waiting meanwhile (docs/hot-reload.md). A tick now looks at the
+ * polled URIs and their handles only: here 10 URLs among 2,000 mem:// assets, where a
+ * walk of the handles looked at 2,010 a tick. */
+static void test_http_a_poll_tick_looks_only_at_the_http_assets(void **state) {
+    (void)state;
+    tu_nginx_t ng;
+    if (!tu_nginx_start(&ng)) {
+        skip();
+        return;
+    }
+    enum { HTTP = 10, MEM = 2000 };
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h[HTTP], **m = calloc(MEM, sizeof *m);
+    assert_non_null(m);
+    char name[48];
+    for (int i = 0; i < MEM; i++) {
+        snprintf(name, sizeof name, "k%d.txt", i);
+        assert_int_equal(asset_mem_put(s, name, "m", 1), ASSET_OK);
+        snprintf(name, sizeof name, "mem://k%d.txt", i);
+        m[i] = asset_server_load(s, name, NULL);
+    }
+    for (int i = 0; i < MEM; i++) assert_int_equal(tu_wait(m[i]), ASSET_OK);
+    for (int i = 0; i < HTTP; i++) {
+        snprintf(name, sizeof name, "t%d.txt", i);
+        free(tu_write_file(ng.root, name, "v1", 2));
+        char *url = tu_nginx_url(&ng, name);
+        h[i] = tu_load_wait(s, url, ASSET_OK);
+        free(url);
+    }
+    assert_int_equal(polled_uris(s), HTTP);
+    uint64_t v0 = poll_visits(s);
+    unsigned t0 = atomic_load(&asset__http_poll_ticks);
+    unsigned t1 = wait_ticks(s, t0, 3);
+    uint64_t v1 = poll_visits(s);
+    /* the ticks that walked between the two reads: t1 - t0 + 1 at most (one may have
+     * ended after t1 was read), each a look at a URI and at its handles up to a live one
+     * (a poll's reload handle may come first): 3 a URL, 4 allowed */
+    uint64_t most = (uint64_t)(t1 - t0 + 1) * HTTP * 4;
+    if (v1 <= v0 || v1 - v0 > most)
+        fail_msg("%u ticks looked at %llu handles and URIs (%d HTTP URLs, %d mem:// assets)",
+                 t1 - t0, (unsigned long long)(v1 - v0), HTTP, MEM);
+    for (int i = 0; i < HTTP; i++) asset_handle_release(h[i]);
+    for (int i = 0; i < MEM; i++) asset_handle_release(m[i]);
+    free(m);
+    asset_server_destroy(s);
+    tu_nginx_stop(&ng);
+}
+
+/* The URIs a tick polls follow the handles: a URL loaded after the ticks began is polled
+ * (its change reloads it), a second handle or a label of it adds nothing, and the release
+ * of a URL's last handle takes it off (a tick then looks at nothing, though a mem://
+ * asset is held); loaded again, it is polled again. */
+static void test_http_polls_follow_the_handles_made_and_released(void **state) {
+    (void)state;
+    tu_nginx_t ng;
+    if (!tu_nginx_start(&ng)) {
+        skip();
+        return;
+    }
+    free(tu_write_file(ng.root, "fa.txt", "a1", 2));
+    free(tu_write_file(ng.root, "fb.txt", "b1", 2));
+    char *a = tu_nginx_url(&ng, "fa.txt"), *b = tu_nginx_url(&ng, "fb.txt");
+    size_t al = strlen(a);
+    char *alabel = malloc(al + 8);
+    assert_non_null(alabel);
+    snprintf(alabel, al + 8, "%s#part", a);
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    assert_int_equal(asset_mem_put(s, "fm.txt", "m", 1), ASSET_OK);
+    asset_handle_t *m = tu_load_wait(s, "mem://fm.txt", ASSET_OK);
+    assert_int_equal(polled_uris(s), 0);
+    asset_handle_t *hb = tu_load_wait(s, b, ASSET_OK); /* the I/O thread and its ticks */
+    assert_int_equal(polled_uris(s), 1);
+    wait_ticks(s, atomic_load(&asset__http_poll_ticks), 2);
+    asset_handle_t *ha = tu_load_wait(s, a, ASSET_OK);
+    assert_int_equal(polled_uris(s), 2);
+    asset_handle_t *ha2 = tu_load_wait(s, a, ASSET_OK);
+    asset_handle_t *hl = asset_server_load(s, alabel, NULL); /* a label: its URI's */
+    tu_wait(hl);
+    assert_int_equal(polled_uris(s), 2);
+    /* made after the ticks began: polled */
+    rec_t ra = {0};
+    asset_handle_on_reloaded(ha2, on_reloaded, &ra);
+    free(tu_write_file(ng.root, "fa.txt", "a version 2", 11)); /* a new size: a new ETag */
+    wait_count(s, &ra.count, 1, false);
+    expect_text(ha2, "a version 2");
+    /* a's handles go one by one: it stays polled until the last */
+    asset_handle_release(ha);
+    asset_handle_release(hl);
+    assert_int_equal(polled_uris(s), 2);
+    asset_handle_release(ha2);
+    wait_polled(s, 1); /* once a poll's reload of a in flight, if any, is over */
+    asset_handle_release(hb);
+    wait_polled(s, 0);
+    /* nothing to poll: a tick looks at nothing (the mem:// asset is held) */
+    uint64_t v0 = poll_visits(s);
+    wait_ticks(s, atomic_load(&asset__http_poll_ticks), 3);
+    assert_int_equal(poll_visits(s), v0);
+    /* loaded again: polled again */
+    ha = tu_load_wait(s, a, ASSET_OK);
+    assert_int_equal(polled_uris(s), 1);
+    ra.count = 0;
+    asset_handle_on_reloaded(ha, on_reloaded, &ra);
+    free(tu_write_file(ng.root, "fa.txt", "a version three", 15));
+    wait_count(s, &ra.count, 1, false);
+    expect_text(ha, "a version three");
+    asset_handle_release(ha);
+    asset_handle_release(m);
+    asset_server_destroy(s);
+    free(alabel);
+    free(a);
+    free(b);
+    tu_nginx_stop(&ng);
+}
+
+/* A handle left out of the index of URIs (no memory for its place) is in no list a tick
+ * walks: the ticks also walk the handles for such ones, as long as there are any. Its
+ * URL is the only one polled, so nothing else gives it its place back meanwhile (a
+ * reload request does): without the walk its change was never seen. */
+static void test_http_a_handle_left_out_of_the_index_is_still_polled(void **state) {
+    (void)state;
+    tu_nginx_t ng;
+    if (!tu_nginx_start(&ng)) {
+        skip();
+        return;
+    }
+    char name[200];
+    long_name(name, 'o', 150); /* a URL of a length no other block has */
+    free(tu_write_file(ng.root, name, "o1", 2));
+    char *url = tu_nginx_url(&ng, name);
+    asset_server_config_t cfg = {.http_poll_ms = 10};
+    asset_server_t *s = asset_server_create(&cfg);
+    asset_handle_t *h = NULL;
+    /* the index's block for the URL (its header, whose size the test does not know, a
+     * multiple of 8, then the URL): each size in turn until one leaves the handle out */
+    for (size_t head = 16; head <= 256 && !h; head += 8) {
+        fail_allocs(head + strlen(url) + 1, 1);
+        asset_handle_t *t = asset_server_load(s, url, NULL);
+        fail_allocs(0, 0);
+        if (!t) continue;
+        uv_mutex_lock(&s->lock);
+        bool out = t->uri_slot == ASSET__NOT_INDEXED;
+        uv_mutex_unlock(&s->lock);
+        if (out && tu_wait(t) == ASSET_OK) {
+            h = t;
+        } else {
+            tu_wait(t);
+            asset_handle_release(t);
+            asset_server_flush(s);
+        }
+    }
+    if (!h) fail_msg("no failed allocation left the handle out of the index");
+    assert_int_equal(polled_uris(s), 0);
+    rec_t r = {0};
+    asset_handle_on_reloaded(h, on_reloaded, &r);
+    free(tu_write_file(ng.root, name, "o version 2", 11));
+    wait_count(s, &r.count, 1, false);
+    expect_text(h, "o version 2");
+    asset_handle_release(h);
+    asset_server_destroy(s);
+    free(url);
+    tu_nginx_stop(&ng);
+}
+
 int main(void) {
     if (uv_mutex_init(&g_log_mu) != 0 || uv_sem_init(&g_gate_in, 0) != 0 ||
         uv_sem_init(&g_gate_out, 0) != 0)
@@ -5096,6 +5314,9 @@ int main(void) {
         cmocka_unit_test(test_http_poll_reloads_changed_and_not_unchanged),
         cmocka_unit_test(test_http_polls_short_of_memory_reach_every_url_in_turn),
         cmocka_unit_test(test_http_a_poll_short_of_memory_tells_the_handles_nothing),
+        cmocka_unit_test(test_http_a_poll_tick_looks_only_at_the_http_assets),
+        cmocka_unit_test(test_http_polls_follow_the_handles_made_and_released),
+        cmocka_unit_test(test_http_a_handle_left_out_of_the_index_is_still_polled),
     };
     int rc = TU_RUN_GROUP_TESTS(tests, NULL, NULL);
     uv_mutex_destroy(&g_log_mu);

@@ -1,6 +1,6 @@
 /* test_torture.c - allocation-failure torture.
  *
- * Every scenario (load a file, load JSON, load over HTTP, batches, a manifest, destroy
+ * Every scenario (load a file, load JSON, load over HTTP, HTTP polls, batches, a manifest, destroy
  * with loads in flight, the asset graph: see sc_graph for what it accepts) runs once through a
  * counting allocator installed with asset_set_allocator() to learn how many allocations it makes
  * (N), then again once per failure point k, in a forked child (in this process on
@@ -1666,6 +1666,99 @@ out:
     destroy(r, s);
 }
 
+/* [s->lock] What is wrong with the index's list of http(s) URIs (uri_index.c), which
+ * http_poll_ms ticks walk, or NULL: each entry an http(s) URI, once, with handles that
+ * all name it; each http(s) handle in the index is in its URI's entry. */
+static const char *poll_list_wrong(asset_server_t *s) {
+    for (const asset__uri_group_t *g = asset__uri_http_next(s, NULL); g;
+         g = asset__uri_http_next(s, g)) {
+        const char *key = asset__uri_group_key(g);
+        if (strncmp(key, "http://", 7) && strncmp(key, "https://", 8))
+            return "a URI of another scheme in the list";
+        if (!asset__uri_group_handle(g, 0)) return "a URI without handles in the list";
+        asset_handle_t *h;
+        for (uint32_t i = 0; (h = asset__uri_group_handle(g, i)); i++)
+            if (!asset__uri_names(asset_handle_uri(h), key, strlen(key)))
+                return "a handle of another URI in a URI's entry";
+        for (const asset__uri_group_t *o = asset__uri_http_next(s, g); o;
+             o = asset__uri_http_next(s, o))
+            if (!strcmp(asset__uri_group_key(o), key)) return "a URI twice in the list";
+    }
+    for (asset_handle_t *h = s->all; h; h = h->all_next) {
+        const char *u = asset_handle_uri(h);
+        if ((strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) ||
+            h->uri_slot == ASSET__NOT_INDEXED)
+            continue;
+        bool found = false;
+        for (const asset__uri_group_t *g = asset__uri_http_next(s, NULL); g && !found;
+             g = asset__uri_http_next(s, g))
+            for (uint32_t i = 0; asset__uri_group_handle(g, i) && !found; i++)
+                found = asset__uri_group_handle(g, i) == h;
+        if (!found) return "an http handle in the index but not in the list";
+    }
+    return NULL;
+}
+
+/* http_poll_ms ticks (every 2 ms), while URLs' handles come and go: the list of http(s)
+ * URIs the ticks walk is made of the index's entries (no memory of its own), so each
+ * failure of an index allocation leaves a handle out of it (found by a walk), and each
+ * failure of a tick's list or of a poll's reload drops that poll; the values stay right,
+ * the list stays right, nothing leaks, destroy ends the ticks. */
+static void sc_poll(run_t *r) {
+    asset_server_config_t cfg = {.http_poll_ms = 2};
+    asset_server_t *s = create(r, &cfg);
+    if (!s) return;
+    char *j = tu_nginx_url(&g_nginx, "h.json"), *big = tu_nginx_url(&g_nginx, "big.bin");
+    asset_handle_t *h1 = load(r, s, j, NULL), *h2 = load(r, s, big, NULL);
+    asset_handle_t *h3 = load(r, s, j, NULL), *m = NULL;
+    asset_bytes_t want = want_big(sizeof g_big);
+    int rc = asset_mem_put(s, "p.json", g_json_text, strlen(g_json_text));
+    if (rc != ASSET_OK && !(rc == ASSET_E_NO_MEMORY && injected()))
+        FAIL("mem_put: %s", asset_err_name(rc));
+    if (rc == ASSET_OK) m = load(r, s, "mem://p.json", NULL);
+    if (!wait_judge(r, h1, ASSET_OK, verify_json, NULL)) goto out;
+    if (!wait_judge(r, h2, ASSET_OK, verify_bytes, &want)) goto out;
+    if (!wait_judge(r, h3, ASSET_OK, verify_json, NULL)) goto out;
+    if (!wait_judge(r, m, ASSET_OK, verify_json, NULL)) goto out;
+    asset_handle_release(h3); /* one of a URL's two handles */
+    h3 = NULL;
+    asset_handle_release(h2); /* a URL's last handle */
+    h2 = NULL;
+    /* two ticks; none after a failed allocation may be right: the I/O thread's part of
+     * hot reload found no memory ("hot reload is off"), and is waited for a short while */
+    const uint64_t short_ns = (uint64_t)(RUNNING_ON_VALGRIND ? 5000 : 300) * 1000000u;
+    unsigned t0 = atomic_load(&asset__http_poll_ticks);
+    uint64_t end = uv_hrtime() + (injected() ? short_ns : (uint64_t)g_wait_ms * 1000000u);
+    while (atomic_load(&asset__http_poll_ticks) < t0 + 2) {
+        if (uv_hrtime() > end) {
+            if (injected()) break;
+            FAIL("HANG: no poll tick in %d ms", g_wait_ms);
+        }
+        asset_server_flush(s);
+        uv_mutex_lock(&s->lock);
+        if (!s->q_head) {
+            s->waiters++;
+            (void)uv_cond_timedwait(&s->done_cond, &s->lock, 2000000);
+            s->waiters--;
+        }
+        uv_mutex_unlock(&s->lock);
+    }
+    asset_server_flush(s);
+    uv_mutex_lock(&s->lock);
+    const char *wrong = poll_list_wrong(s);
+    uv_mutex_unlock(&s->lock);
+    if (wrong) FAIL("%s", wrong);
+    if (!judge(r, h1, ASSET_OK, verify_json, NULL)) goto out; /* polls kept its value */
+out:
+    asset_handle_release(h1);
+    asset_handle_release(h2);
+    asset_handle_release(h3);
+    asset_handle_release(m);
+    destroy(r, s); /* ticks still running */
+    free(j);
+    free(big);
+}
+
 typedef struct scenario {
     const char *name;
     void (*fn)(run_t *r);
@@ -1689,6 +1782,7 @@ static const scenario_t g_scenarios[] = {
     {"spawn", sc_spawn, false, NULL},
     {"reloadlabel", sc_reload_label_alone, false, NULL},
     {"waitring", sc_waitring, false, NULL},
+    {"poll", sc_poll, true, NULL},
 };
 
 /* Runs a scenario with failure point k (0: none). Returns true when every rule held;
@@ -2000,6 +2094,7 @@ SCENARIO_TEST(reloadgraph, 10)
 SCENARIO_TEST(spawn, 11)
 SCENARIO_TEST(reloadlabel, 12)
 SCENARIO_TEST(waitring, 13)
+SCENARIO_TEST(poll, 14)
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic regressions for what the torture found                      */
@@ -2778,6 +2873,7 @@ int main(void) {
         cmocka_unit_test(test_torture_spawn),
         cmocka_unit_test(test_torture_reloadlabel),
         cmocka_unit_test(test_torture_waitring),
+        cmocka_unit_test(test_torture_poll),
     };
     return TU_RUN_GROUP_TESTS(tests, group_setup, group_teardown);
 }
