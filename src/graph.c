@@ -1101,27 +1101,26 @@ size_t asset_handle_dependency_count(const asset_handle_t *h) {
     return n;
 }
 
-asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_t i) {
+/* h's dependency i (NULL: out of range), read under the lock, and with retain a new
+ * reference taken in that critical section: a reload's flush may free it next */
+static asset_handle_t *dependency_at(const asset_handle_t *h, size_t i, bool retain) {
     if (!h) return NULL;
     asset_server_t *s = h->server;
     size_t n;
     uv_mutex_lock(&s->lock);
     asset_handle_t *const *d = handle_deps(h, &n);
     asset_handle_t *r = i < n ? d[i] : NULL;
+    if (r && retain) r->refs++;
     uv_mutex_unlock(&s->lock);
     return r;
 }
 
+asset_handle_t *asset_handle_dependency(const asset_handle_t *h, size_t i) {
+    return dependency_at(h, i, false);
+}
+
 asset_handle_t *asset_handle_dependency_retain(const asset_handle_t *h, size_t i) {
-    if (!h) return NULL;
-    asset_server_t *s = h->server;
-    size_t n;
-    uv_mutex_lock(&s->lock);
-    asset_handle_t *const *d = handle_deps(h, &n);
-    asset_handle_t *r = i < n ? d[i] : NULL;
-    if (r) r->refs++; /* in the read's critical section: a reload's flush may free it next */
-    uv_mutex_unlock(&s->lock);
-    return r;
+    return dependency_at(h, i, true);
 }
 
 /* ---- values freed by the flush thread ---- */

@@ -1086,6 +1086,19 @@ static void reload_cb(asset_handle_t *h, void *user) {
     if (why && !x->bad++) snprintf(x->why, sizeof x->why, "%s", why);
 }
 
+/* One flush; with nothing left to deliver, a nap of at most 2 ms until a completion
+ * wakes it (the loops below wait for reloads and poll ticks so, bounded by their own ends). */
+static void flush_or_nap(asset_server_t *s) {
+    asset_server_flush(s);
+    uv_mutex_lock(&s->lock);
+    if (!s->q_head) {
+        s->waiters++;
+        (void)uv_cond_timedwait(&s->done_cond, &s->lock, 2000000);
+        s->waiters--;
+    }
+    uv_mutex_unlock(&s->lock);
+}
+
 /* Flushes until rec fired `n` times; false when it did not within the wait (allowed only
  * once an allocation failed, unless `must`: the request of a mem:// change may have
  * found no memory). A reload that `must` be heard waits the whole g_wait_ms. */
@@ -1105,14 +1118,7 @@ static bool wait_reloads(asset_server_t *s, reload_rec_t *x, int n, bool must) {
             uint64_t soon = uv_hrtime() + short_ns;
             if (soon < end) end = soon;
         }
-        asset_server_flush(s);
-        uv_mutex_lock(&s->lock);
-        if (!s->q_head) {
-            s->waiters++;
-            (void)uv_cond_timedwait(&s->done_cond, &s->lock, 2000000);
-            s->waiters--;
-        }
-        uv_mutex_unlock(&s->lock);
+        flush_or_nap(s);
     }
     return x->fired >= n;
 }
@@ -1734,14 +1740,7 @@ static void sc_poll(run_t *r) {
             if (injected()) break;
             FAIL("HANG: no poll tick in %d ms", g_wait_ms);
         }
-        asset_server_flush(s);
-        uv_mutex_lock(&s->lock);
-        if (!s->q_head) {
-            s->waiters++;
-            (void)uv_cond_timedwait(&s->done_cond, &s->lock, 2000000);
-            s->waiters--;
-        }
-        uv_mutex_unlock(&s->lock);
+        flush_or_nap(s);
     }
     asset_server_flush(s);
     uv_mutex_lock(&s->lock);
