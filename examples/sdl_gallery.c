@@ -260,6 +260,13 @@ int main(int argc, char **argv) {
     SDL_RendererInfo info;
     bool vsync = SDL_GetRendererInfo(ren, &info) == 0 && (info.flags & SDL_RENDERER_PRESENTVSYNC);
     asset_server_t *s = asset_server_create(NULL);
+    if (!s) { /* out of memory, or no thread could start */
+        fprintf(stderr, "sdl_gallery: asset_server_create failed\n");
+        SDL_DestroyRenderer(ren);
+        SDL_DestroyWindow(win);
+        SDL_Quit();
+        return 1;
+    }
     asset_loader_t ppm = {.abi = ASSET_LOADER_ABI,
                           .name = "ppm",
                           .suffixes = ppm_suffixes,
@@ -267,7 +274,17 @@ int main(int argc, char **argv) {
                           .free_value = image_free,
                           .flags = ASSET_LOADER_FREE_ON_FLUSH_THREAD,
                           .finalize = ppm_finalize};
-    asset_server_register_loader(s, &ppm, ren, 0);
+    /* without it, .ppm files would go to the bytes loader and draw() would take bytes for
+     * images: a failed registration (out of memory) ends the program */
+    int rc = asset_server_register_loader(s, &ppm, ren, 0);
+    if (rc != ASSET_OK) {
+        fprintf(stderr, "sdl_gallery: register the ppm loader: %s\n", asset_err_name(rc));
+        asset_server_destroy(s);
+        SDL_DestroyRenderer(ren);
+        SDL_DestroyWindow(win);
+        SDL_Quit();
+        return 1;
+    }
     if (dir)
         list_dir(dir);
     else

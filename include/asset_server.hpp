@@ -120,7 +120,7 @@ inline int64_t to_ms(std::chrono::duration<Rep, Period> timeout) {
     /* Any duration (what is left of a steady_clock deadline is nanoseconds: only
      * milliseconds were taken, and that did not compile, a review): a finer one rounded up
      * (wait_for waits at least its time: 1 ns is 1 ms, not "no time"); one past what
-     * milliseconds hold (hours::max(), a double's) is for ever, not an overflow. Measured
+     * milliseconds hold (a 64-bit hours::max(), a double's) is for ever, not an overflow. Measured
      * as a double first: NaN and any negative are no time left. */
     const double d = std::chrono::duration<double, std::milli>(timeout).count();
     if (!(d > 0)) return 0;
