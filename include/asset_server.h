@@ -1293,9 +1293,10 @@ ASSET_API asset_batch_t *asset_server_load_group(asset_server_t *s, const char *
 /* Lists the folder `uri` (file://, bare path, pkg://, mem://; recursive unless
  * o->non_recursive) on a worker, then loads every file in path order. The folder's URI
  * loses its trailing slashes (not an http(s) URL's): "mem://d/" is "mem://d", one listing
- * in flight, and the source's list() gets that. total is 0
- * until the listing arrives; a failed listing fails the batch; an empty folder
- * completes with total 0.
+ * in flight, and the source's list() gets that. A folder has no label: a '#' in its URI
+ * is a character of its name ("mem://d#x" lists d#x, as "mem://d%23x" does). total is 0
+ * until the listing arrives; a failed listing fails the batch; an empty folder completes
+ * with total 0.
  * The listing is sorted on the worker. Children are created 256 per step inside
  * flush, from the flush that delivers the listing on: asset_server_flush() takes every
  * step at once, asset_server_flush_budget() as many as its budget allows (at least

@@ -510,6 +510,16 @@ static void test_folder_names_with_percent_and_hash_load_their_own_files(void **
     expect_child_text(b, 0, "half");
     expect_child_text(b, 1, "xy");
     asset_batch_release(b);
+    /* a folder has no label: the '#' of its URI is a character of its name, as %23 */
+    put_mem(s, "d#x/a", "in d#x");
+    put_mem(s, "d/b", "in d");
+    for (int pass = 0; pass < 2; pass++) {
+        b = asset_server_load_folder(s, pass ? "mem://d%23x" : "mem://d#x", NULL);
+        assert_int_equal(asset_batch_wait(b, 60000), ASSET_OK);
+        assert_int_equal(asset_batch_completed_count(b), 1);
+        expect_child_text(b, 0, "in d#x");
+        asset_batch_release(b);
+    }
     asset_server_destroy(s);
     tu_rmrf(dir);
     free(dir);
