@@ -414,7 +414,11 @@ static int openat2_refused_child(const char *root) {
     struct sock_fprog prog = {(unsigned short)(sizeof f / sizeof f[0]), f};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 77;
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) return 77;
-    if (syscall(SYS_openat2, AT_FDCWD, ".", NULL, 0) != -1 || errno != EPERM) return 10;
+    /* ENOSYS: the call never reaches the filter (valgrind, which does not know it, answers
+     * so itself; a kernel before 5.6): the library walks anyway, nothing to see here */
+    long probe = syscall(SYS_openat2, AT_FDCWD, ".", NULL, 0);
+    if (probe == -1 && errno == ENOSYS) return 77;
+    if (probe != -1 || errno != EPERM) return 10;
     asset_server_config_t cfg = {0};
     cfg.max_workers = 1;
     cfg.file_root = root;
