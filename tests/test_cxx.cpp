@@ -23,15 +23,8 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
-/* RUNNING_ON_VALGRIND as test_util.h has it: nonzero under valgrind, else 0 */
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
+
+#include "tu_valgrind.h" /* RUNNING_ON_VALGRIND */
 
 // The n-th operator new of this thread from now throws std::bad_alloc (0: never).
 // (GCC takes the free() in the replaced delete, once inlined, for a mismatch.)

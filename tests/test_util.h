@@ -9,16 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-/* RUNNING_ON_VALGRIND: nonzero under valgrind (its header where installed, else 0), for
- * tests that scale their loops down there. */
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
+#include "tu_valgrind.h" /* RUNNING_ON_VALGRIND */
 
 /* TU_TSAN: 1 in a ThreadSanitizer build, for tests that scale their loops down there. */
 #if defined(__SANITIZE_THREAD__)
